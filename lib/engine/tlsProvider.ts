@@ -1,0 +1,334 @@
+/**
+ * The `tls:index/*` resources emulated with real cryptography: given the inputs a program sends,
+ * produce the state the real provider (terraform-provider-tls 4.x behind @pulumi/tls 5.x) would
+ * return. shared/reference/tls-provider.md is the specification; section numbers refer to it.
+ */
+import * as crypto from "crypto";
+import { promisify } from "util";
+import * as der from "./der";
+import * as x509 from "./x509";
+
+const generateKeyPair = promisify(crypto.generateKeyPair);
+
+export type Inputs = Record<string, unknown>;
+export type State = Record<string, unknown>;
+
+export interface ProviderOptions {
+    /** Clock for notBefore; tests pin it to make validity windows exact. */
+    now?: () => Date;
+    /** Called with the provider's warnings (e.g. a non-CA certificate used as a CA). */
+    warn?: (message: string) => void;
+}
+
+/** Provider curve names -> OpenSSL names. */
+const CURVES: Readonly<Record<string, string>> = {
+    P224: "secp224r1",
+    P256: "prime256v1",
+    P384: "secp384r1",
+    P521: "secp521r1",
+};
+
+/** OpenSSL curve names -> SSH curve names; P-224 has none, so its SSH outputs are "". */
+const SSH_CURVES: Readonly<Record<string, string>> = {
+    prime256v1: "nistp256",
+    secp384r1: "nistp384",
+    secp521r1: "nistp521",
+};
+
+/** Go strings.TrimSpace on raw bytes, then SHA-1 hex: the provider's resource ids (section 1). */
+function hashForState(bytes: Buffer): string {
+    let start = 0;
+    let end = bytes.length;
+    const isSpace = (b: number): boolean => (b >= 0x09 && b <= 0x0d) || b === 0x20;
+    while (start < end && isSpace(bytes[start])) start++;
+    while (end > start && isSpace(bytes[end - 1])) end--;
+    return crypto.createHash("sha1").update(bytes.subarray(start, end)).digest("hex");
+}
+
+// --- SSH wire encodings (golang.org/x/crypto/ssh) --------------------------------------------
+
+const sshString = (data: Buffer | string): Buffer => {
+    const body = typeof data === "string" ? Buffer.from(data, "ascii") : data;
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(body.length);
+    return Buffer.concat([length, body]);
+};
+const sshUint32 = (n: number): Buffer => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32BE(n >>> 0);
+    return b;
+};
+/** mpint: big-endian two's complement, no leading zeros, a 0x00 prefix when the top bit is set. */
+const sshMpint = (unsigned: Buffer): Buffer => {
+    let start = 0;
+    while (start < unsigned.length && unsigned[start] === 0) start++;
+    const trimmed = unsigned.subarray(start);
+    return sshString(trimmed.length > 0 && trimmed[0] & 0x80 ? Buffer.concat([Buffer.from([0]), trimmed]) : trimmed);
+};
+const b64url = (s: string | undefined): Buffer => Buffer.from(s ?? "", "base64url");
+
+interface SshKey {
+    type: string;
+    publicBlob: Buffer;
+    privateFields: Buffer;
+}
+
+/** The SSH form of a key, or undefined for P-224 which SSH cannot express (section 1). */
+function sshKey(privateKey: crypto.KeyObject): SshKey | undefined {
+    switch (privateKey.asymmetricKeyType) {
+        case "rsa": {
+            const jwk = privateKey.export({ format: "jwk" });
+            const publicBlob = Buffer.concat([sshString("ssh-rsa"), sshMpint(b64url(jwk.e)), sshMpint(b64url(jwk.n))]);
+            const privateFields = Buffer.concat(
+                [jwk.n, jwk.e, jwk.d, jwk.qi, jwk.p, jwk.q].map((v) => sshMpint(b64url(v))),
+            );
+            return { type: "ssh-rsa", publicBlob, privateFields };
+        }
+        case "ec": {
+            const sshName = SSH_CURVES[privateKey.asymmetricKeyDetails?.namedCurve ?? ""];
+            if (!sshName) return undefined;
+            const jwk = privateKey.export({ format: "jwk" });
+            const type = `ecdsa-sha2-${sshName}`;
+            const point = Buffer.concat([Buffer.from([4]), b64url(jwk.x), b64url(jwk.y)]);
+            const publicFields = Buffer.concat([sshString(sshName), sshString(point)]);
+            return {
+                type,
+                publicBlob: Buffer.concat([sshString(type), publicFields]),
+                privateFields: Buffer.concat([publicFields, sshMpint(b64url(jwk.d))]),
+            };
+        }
+        case "ed25519": {
+            const jwk = privateKey.export({ format: "jwk" });
+            const publicKey = b64url(jwk.x);
+            return {
+                type: "ssh-ed25519",
+                publicBlob: Buffer.concat([sshString("ssh-ed25519"), sshString(publicKey)]),
+                privateFields: Buffer.concat([sshString(publicKey), sshString(Buffer.concat([b64url(jwk.d), publicKey]))]),
+            };
+        }
+        default:
+            return undefined;
+    }
+}
+
+/** ssh.MarshalPrivateKey(key, ""): unencrypted openssh-key-v1, empty comment, 64-column PEM. */
+function opensshPrivateKey(key: SshKey): string {
+    const check = crypto.randomBytes(4);
+    let body = Buffer.concat([check, check, sshString(key.type), key.privateFields, sshString("")]);
+    const padding = Buffer.from(Array.from({ length: (8 - (body.length % 8)) % 8 }, (_, i) => i + 1));
+    body = Buffer.concat([body, padding]);
+    const blob = Buffer.concat([
+        Buffer.from("openssh-key-v1\0", "ascii"),
+        sshString("none"),
+        sshString("none"),
+        sshString(""),
+        sshUint32(1),
+        sshString(key.publicBlob),
+        sshString(body),
+    ]);
+    return der.pemEncode(blob, "OPENSSH PRIVATE KEY");
+}
+
+// --- tls:index/privateKey (section 1) ---------------------------------------------------------
+
+async function generate(algorithm: string, rsaBits: number, ecdsaCurve: string): Promise<crypto.KeyObject> {
+    switch (algorithm) {
+        case "RSA":
+            if (rsaBits < 1024) throw new Error(`crypto/rsa: ${rsaBits}-bit keys are insecure (see https://go.dev/pkg/crypto/rsa#hdr-Minimum_key_size)`);
+            return (await generateKeyPair("rsa", { modulusLength: rsaBits, publicExponent: 65537 })).privateKey;
+        case "ECDSA": {
+            const namedCurve = CURVES[ecdsaCurve];
+            if (!namedCurve) throw new Error(`invalid ecdsa_curve "${ecdsaCurve}": must be one of P224, P256, P384, P521`);
+            return (await generateKeyPair("ec", { namedCurve })).privateKey;
+        }
+        case "ED25519":
+            return (await generateKeyPair("ed25519")).privateKey;
+        default:
+            throw new Error(`invalid algorithm "${algorithm}": must be one of RSA, ECDSA, ED25519`);
+    }
+}
+
+export function privateKeyState(inputs: Inputs, key: crypto.KeyObject): State {
+    const algorithm = inputs.algorithm as string;
+    const pem = (type: "pkcs1" | "sec1" | "pkcs8"): string => key.export({ type, format: "pem" }) as string;
+    const privateKeyPem = algorithm === "RSA" ? pem("pkcs1") : algorithm === "ECDSA" ? pem("sec1") : pem("pkcs8");
+    const spki = crypto.createPublicKey(key).export({ type: "spki", format: "der" });
+    const ssh = sshKey(key);
+    const fingerprintMd5 = ssh
+        ? (crypto.createHash("md5").update(ssh.publicBlob).digest("hex").match(/.{2}/g) ?? []).join(":")
+        : "";
+    return {
+        algorithm,
+        rsaBits: (inputs.rsaBits as number | undefined) ?? 2048,
+        ecdsaCurve: (inputs.ecdsaCurve as string | undefined) ?? "P224",
+        privateKeyPem,
+        privateKeyPemPkcs8: pem("pkcs8"),
+        privateKeyOpenssh: ssh ? opensshPrivateKey(ssh) : "",
+        publicKeyPem: der.pemEncode(spki, "PUBLIC KEY"),
+        publicKeyOpenssh: ssh ? `${ssh.type} ${ssh.publicBlob.toString("base64")}\n` : "",
+        publicKeyFingerprintMd5: fingerprintMd5,
+        publicKeyFingerprintSha256: ssh
+            ? "SHA256:" + crypto.createHash("sha256").update(ssh.publicBlob).digest("base64").replace(/=+$/, "")
+            : "",
+    };
+}
+
+export async function privateKey(inputs: Inputs): Promise<{ id: string; state: State }> {
+    const algorithm = inputs.algorithm as string;
+    const key = await generate(
+        algorithm,
+        (inputs.rsaBits as number | undefined) ?? 2048,
+        (inputs.ecdsaCurve as string | undefined) ?? "P224",
+    );
+    const spki = crypto.createPublicKey(key).export({ type: "spki", format: "der" });
+    return { id: hashForState(spki), state: privateKeyState(inputs, key) };
+}
+
+// --- certificates (sections 2 and 3) ----------------------------------------------------------
+
+const KEY_LABELS = ["RSA PRIVATE KEY", "EC PRIVATE KEY", "PRIVATE KEY"];
+
+/** The provider's key parsers accept PKCS#1, SEC1 and PKCS#8 PEM, nothing else (section 2). */
+function parsePrivateKey(pem: unknown, field: string): crypto.KeyObject {
+    const label = typeof pem === "string" ? /-----BEGIN ([A-Z ]+)-----/.exec(pem)?.[1] : undefined;
+    if (!label || !KEY_LABELS.includes(label)) {
+        throw new Error(`${field}: failed to decode PEM block: unsupported private key type "${label ?? "none"}"`);
+    }
+    return crypto.createPrivateKey(pem as string);
+}
+
+const algorithmOf = (key: crypto.KeyObject): string => x509.keyInfo(key).algorithm;
+
+function requiredNumber(inputs: Inputs, field: string): number {
+    const value = inputs[field];
+    if (typeof value !== "number" || value < 0) throw new Error(`${field} must be a number >= 0; got ${String(value)}`);
+    return value;
+}
+
+const stringList = (value: unknown): string[] => (Array.isArray(value) ? (value as string[]) : []);
+
+/** validity_start_time/end_time: RFC 3339 with trailing fractional zeros trimmed (Go MarshalText). */
+const rfc3339 = (date: Date): string => date.toISOString().replace(/\.?0+Z$/, "Z").replace(/\.Z$/, "Z");
+
+function validity(inputs: Inputs, options: ProviderOptions): { notBefore: Date; notAfter: Date; state: State } {
+    const hours = requiredNumber(inputs, "validityPeriodHours");
+    const earlyRenewalHours = (inputs.earlyRenewalHours as number | undefined) ?? 0;
+    const notBefore = options.now ? options.now() : new Date();
+    const notAfter = new Date(notBefore.getTime() + hours * 3_600_000);
+    return {
+        notBefore,
+        notAfter,
+        state: {
+            validityStartTime: rfc3339(notBefore),
+            validityEndTime: rfc3339(notAfter),
+            earlyRenewalHours,
+            readyForRenewal: hours === 0 || earlyRenewalHours >= hours,
+        },
+    };
+}
+
+function serialNumber(): { bytes: Buffer; decimal: string } {
+    const bytes = crypto.randomBytes(16);
+    return { bytes, decimal: BigInt("0x" + bytes.toString("hex")).toString() };
+}
+
+const commonCertFlags = (inputs: Inputs): State => ({
+    allowedUses: stringList(inputs.allowedUses),
+    isCaCertificate: (inputs.isCaCertificate as boolean | undefined) ?? false,
+    setSubjectKeyId: (inputs.setSubjectKeyId as boolean | undefined) ?? false,
+});
+
+export function selfSignedCert(inputs: Inputs, options: ProviderOptions = {}): { id: string; state: State } {
+    const key = parsePrivateKey(inputs.privateKeyPem ?? inputs.privateKeyPemWo, "private_key_pem");
+    const subject = x509.subjectFromInputs(inputs.subject as Inputs | undefined);
+    const flags = commonCertFlags(inputs);
+    if (flags.isCaCertificate && x509.encodeName(subject).length === 2) {
+        throw new Error("Invalid Certificate Subject: a CA certificate needs a non-empty subject");
+    }
+    const time = validity(inputs, options);
+    const serial = serialNumber();
+    const certDer = x509.createCertificate(
+        {
+            serial: serial.bytes,
+            subject,
+            notBefore: time.notBefore,
+            notAfter: time.notAfter,
+            allowedUses: flags.allowedUses as string[],
+            isCa: flags.isCaCertificate as boolean,
+            maxPathLength: inputs.maxPathLength as number | undefined,
+            setSubjectKeyId: flags.setSubjectKeyId as boolean,
+            setAuthorityKeyId: (inputs.setAuthorityKeyId as boolean | undefined) ?? false,
+            altNames: {
+                dnsNames: stringList(inputs.dnsNames),
+                ipAddresses: stringList(inputs.ipAddresses),
+                uris: stringList(inputs.uris),
+            },
+            publicKey: x509.keyInfo(key),
+        },
+        "self",
+        key,
+    );
+    return {
+        id: serial.decimal,
+        state: {
+            ...inputs,
+            ...flags,
+            ...time.state,
+            setAuthorityKeyId: (inputs.setAuthorityKeyId as boolean | undefined) ?? false,
+            keyAlgorithm: algorithmOf(key),
+            certPem: der.pemEncode(certDer, "CERTIFICATE"),
+        },
+    };
+}
+
+export function certRequest(inputs: Inputs): { id: string; state: State } {
+    const key = parsePrivateKey(inputs.privateKeyPem ?? inputs.privateKeyPemWo, "private_key_pem");
+    const csrDer = x509.createCertificateRequest(
+        x509.subjectFromInputs(inputs.subject as Inputs | undefined),
+        { dnsNames: stringList(inputs.dnsNames), ipAddresses: stringList(inputs.ipAddresses), uris: stringList(inputs.uris) },
+        key,
+    );
+    return {
+        id: hashForState(csrDer),
+        state: { ...inputs, keyAlgorithm: algorithmOf(key), certRequestPem: der.pemEncode(csrDer, "CERTIFICATE REQUEST") },
+    };
+}
+
+export function locallySignedCert(inputs: Inputs, options: ProviderOptions = {}): { id: string; state: State } {
+    const caKey = parsePrivateKey(inputs.caPrivateKeyPem ?? inputs.caPrivateKeyPemWo, "ca_private_key_pem");
+    const caCert = x509.parseCertificate(der.pemDecode(inputs.caCertPem as string, "CERTIFICATE"));
+    if (!caCert.publicKey.spki.equals(x509.keyInfo(caKey).spki)) {
+        throw new Error("x509: provided PrivateKey doesn't match parent's PublicKey");
+    }
+    if (!caCert.isCa) options.warn?.("Potentially Invalid Certificate Authority: ca_cert_pem is not a CA certificate");
+    const request = x509.parseCertificateRequest(der.pemDecode(inputs.certRequestPem as string, "CERTIFICATE REQUEST"));
+    const flags = commonCertFlags(inputs);
+    const time = validity(inputs, options);
+    const serial = serialNumber();
+    const certDer = x509.createCertificate(
+        {
+            serial: serial.bytes,
+            subject: request.subject,
+            notBefore: time.notBefore,
+            notAfter: time.notAfter,
+            allowedUses: flags.allowedUses as string[],
+            isCa: flags.isCaCertificate as boolean,
+            maxPathLength: inputs.maxPathLength as number | undefined,
+            setSubjectKeyId: flags.setSubjectKeyId as boolean,
+            setAuthorityKeyId: false,
+            altNames: request.altNames,
+            publicKey: request.publicKey,
+        },
+        { name: caCert.subjectName, subjectKeyId: caCert.subjectKeyId, privateKey: caKey },
+    );
+    return {
+        id: serial.decimal,
+        state: {
+            ...inputs,
+            ...flags,
+            ...time.state,
+            caKeyAlgorithm: algorithmOf(caKey),
+            certPem: der.pemEncode(certDer, "CERTIFICATE"),
+        },
+    };
+}
