@@ -1,0 +1,75 @@
+import * as pulumi from "@pulumi/pulumi";
+import { LeafKeyAlgorithm } from "../config/types";
+import { apicClientCert } from "../plan/plan";
+import { IssuingCa, issueCertificate } from "./keys";
+import { joinPemOutputs } from "./pem";
+
+export interface ApicClientBundleArgs {
+    /** The CA that signs APIC client certificates. */
+    readonly clientCa: IssuingCa;
+    /** The identity APIC presents: the certificate's URI SAN, pinned by the gateway. */
+    readonly identity: string;
+    /**
+     * Short endpoint name for the certificate's common name ("apic-client <endpointId>").
+     * @default the component's name
+     */
+    readonly endpointId?: string;
+    /** PEM of the CAs that sign the gateway's server certificates, ending in their root: APIC's truststore. */
+    readonly serverTrustBundlePem: pulumi.Input<string>;
+    /**
+     * Key algorithm: RSA (2048-bit) or ECDSA (P-256).
+     * @default "RSA"
+     */
+    readonly keyAlgorithm?: LeafKeyAlgorithm;
+    /**
+     * Client certificate validity in days.
+     * @default 365
+     */
+    readonly validityDays?: number;
+    /** Subject O of the client certificate. */
+    readonly organization?: string;
+}
+
+/**
+ * What APIC needs to call one gateway host with mutual TLS: a client certificate (EKU clientAuth,
+ * URI SAN = identity), its key, the issuing chain (keystore) and the server CAs (truststore).
+ */
+export class ApicClientBundle extends pulumi.ComponentResource {
+    /** The client certificate. */
+    public readonly certPem: pulumi.Output<string>;
+    /** The client private key, a secret. */
+    public readonly privateKeyPem: pulumi.Output<string>;
+    /** The CA certificates that follow the client certificate in APIC's keystore (no root). */
+    public readonly caChainPem: pulumi.Output<string>;
+    /** The CAs APIC trusts for the gateway's server certificate: APIC's truststore. */
+    public readonly truststorePem: pulumi.Output<string>;
+    /** The pinned identity, for the gateway's `subjectAltNames`. */
+    public readonly identity: string;
+
+    constructor(name: string, args: ApicClientBundleArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("apic-istio-pki:index:ApicClientBundle", name, {}, opts);
+        const keyAlgorithm = args.keyAlgorithm ?? "RSA";
+        const validityDays = args.validityDays ?? 365;
+        const endpointId = args.endpointId ?? name;
+        const spec = apicClientCert({
+            endpointId,
+            identity: args.identity,
+            keyAlgorithm,
+            validityDays,
+            organization: args.organization,
+        });
+        const { key, cert } = issueCertificate(this, name, spec, args.clientCa);
+
+        this.certPem = cert.certPem;
+        this.privateKeyPem = pulumi.secret(key.privateKeyPem);
+        this.caChainPem = joinPemOutputs(args.clientCa.chainPem);
+        this.truststorePem = joinPemOutputs(args.serverTrustBundlePem);
+        this.identity = args.identity;
+        this.registerOutputs({
+            certPem: this.certPem,
+            privateKeyPem: this.privateKeyPem,
+            caChainPem: this.caChainPem,
+            truststorePem: this.truststorePem,
+        });
+    }
+}

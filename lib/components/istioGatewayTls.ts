@@ -1,0 +1,149 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { LeafKeyAlgorithm } from "../config/types";
+import { GATEWAY_SELECTOR, gatewayServerCert, HTTPS_PORT } from "../plan/plan";
+import { IssuingCa, issueCertificate } from "./keys";
+import { joinPemOutputs } from "./pem";
+
+/** One host of the gateway: its own certificate, secret and `servers` entry. */
+export interface GatewayEndpointArgs {
+    /** Short unique name (a DNS label); children and the port name derive from it. */
+    readonly id: string;
+    /** The host APIC calls; the server certificate's only SAN. */
+    readonly host: string;
+    /** Client identities (SAN values) accepted on this host: the endpoint's APIC client identity. */
+    readonly clientSubjectAltNames: readonly string[];
+    /**
+     * Name of the `kubernetes.io/tls` secret (`credentialName`).
+     * @default `apic-mtls-<id>`
+     */
+    readonly secretName?: string;
+}
+
+export interface IstioGatewayTlsArgs {
+    /** The CA that signs the gateway's server certificates. */
+    readonly serverCa: IssuingCa;
+    /**
+     * PEM of the CAs that sign APIC client certificates, ending in their self-signed root
+     * (Envoy does not accept an intermediate alone as trust anchor). Written as `ca.crt`.
+     */
+    readonly clientTrustBundlePem: pulumi.Input<string>;
+    /** The hosts; one server certificate, secret and `servers` entry each (never a shared cert: istio/istio#13589). */
+    readonly endpoints: readonly GatewayEndpointArgs[];
+    /**
+     * Namespace of the ingress gateway, where the secrets and the Gateway live.
+     * @default "istio-system"
+     */
+    readonly namespace?: string;
+    /**
+     * Name of the Istio Gateway object.
+     * @default the component's name
+     */
+    readonly gatewayName?: string;
+    /**
+     * Pod labels of the ingress gateway deployment.
+     * @default { istio: "ingressgateway" }
+     */
+    readonly selector?: Readonly<Record<string, string>>;
+    /**
+     * Server key algorithm: RSA (2048-bit) or ECDSA (P-256).
+     * @default "RSA"
+     */
+    readonly keyAlgorithm?: LeafKeyAlgorithm;
+    /**
+     * Server certificate validity in days.
+     * @default 365
+     */
+    readonly validityDays?: number;
+    /** Subject O of the server certificates. */
+    readonly organization?: string;
+}
+
+/**
+ * Mutual TLS on an Istio ingress gateway: per host a server certificate, a `kubernetes.io/tls`
+ * secret (`tls.crt` with chain, `tls.key`, `ca.crt`), and a `servers` entry with mode MUTUAL,
+ * the client identity pinned in `subjectAltNames` and TLS 1.2 as the floor.
+ */
+export class IstioGatewayTls extends pulumi.ComponentResource {
+    /** Server certificate PEM per endpoint id. */
+    public readonly serverCertPems: Record<string, pulumi.Output<string>>;
+    /** Server private key PEM per endpoint id, secrets. */
+    public readonly serverPrivateKeyPems: Record<string, pulumi.Output<string>>;
+    /** The Gateway's name. */
+    public readonly gatewayName: pulumi.Output<string>;
+
+    constructor(name: string, args: IstioGatewayTlsArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("apic-istio-pki:index:IstioGatewayTls", name, {}, opts);
+        const namespace = args.namespace ?? "istio-system";
+        const gatewayName = args.gatewayName ?? name;
+        const selector = args.selector ?? GATEWAY_SELECTOR;
+        const keyAlgorithm = args.keyAlgorithm ?? "RSA";
+        const validityDays = args.validityDays ?? 365;
+        if (args.endpoints.length === 0) {
+            throw new pulumi.ResourceError("IstioGatewayTls needs at least one endpoint", this);
+        }
+        const ids = args.endpoints.map((e) => e.id);
+        const duplicate = ids.find((id, i) => ids.indexOf(id) !== i);
+        if (duplicate !== undefined) {
+            throw new pulumi.ResourceError(`IstioGatewayTls endpoint id "${duplicate}" is used twice; ids must be unique`, this);
+        }
+
+        this.serverCertPems = {};
+        this.serverPrivateKeyPems = {};
+        const servers = args.endpoints.map((endpoint) => {
+            const secretName = endpoint.secretName ?? `apic-mtls-${endpoint.id}`;
+            const spec = gatewayServerCert({
+                endpointId: endpoint.id,
+                host: endpoint.host,
+                keyAlgorithm,
+                validityDays,
+                organization: args.organization,
+            });
+            const { key, cert } = issueCertificate(this, `${name}-${endpoint.id}-server`, spec, args.serverCa);
+            const privateKeyPem = pulumi.secret(key.privateKeyPem);
+            this.serverCertPems[endpoint.id] = cert.certPem;
+            this.serverPrivateKeyPems[endpoint.id] = privateKeyPem;
+
+            new k8s.core.v1.Secret(
+                `${name}-${endpoint.id}-tls`,
+                {
+                    metadata: { name: secretName, namespace },
+                    type: "kubernetes.io/tls",
+                    stringData: {
+                        "tls.crt": joinPemOutputs(cert.certPem, args.serverCa.chainPem),
+                        "tls.key": privateKeyPem,
+                        "ca.crt": args.clientTrustBundlePem,
+                    },
+                },
+                { parent: this },
+            );
+            return {
+                port: { number: HTTPS_PORT, name: `https-${endpoint.id}`, protocol: "HTTPS" },
+                hosts: [endpoint.host],
+                tls: {
+                    mode: "MUTUAL",
+                    credentialName: secretName,
+                    subjectAltNames: [...endpoint.clientSubjectAltNames],
+                    minProtocolVersion: "TLSV1_2",
+                },
+            };
+        });
+
+        const gateway = new k8s.apiextensions.CustomResource(
+            `${name}-gateway`,
+            {
+                apiVersion: "networking.istio.io/v1",
+                kind: "Gateway",
+                metadata: { name: gatewayName, namespace },
+                spec: { selector: { ...selector }, servers },
+            },
+            { parent: this },
+        );
+        this.gatewayName = gateway.metadata.name;
+        this.registerOutputs({
+            serverCertPems: this.serverCertPems,
+            serverPrivateKeyPems: this.serverPrivateKeyPems,
+            gatewayName: this.gatewayName,
+        });
+    }
+}

@@ -1,0 +1,67 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as tls from "@pulumi/tls";
+import { CA_USES, caKey, SubjectSpec } from "../plan/plan";
+import { LeafKeyAlgorithm } from "../config/types";
+import { HOURS_PER_DAY, privateKeyArgs, subjectArgs } from "./keys";
+
+export interface RootCaArgs {
+    /** Subject of the root certificate; a CA needs at least a common name. */
+    readonly subject: SubjectSpec;
+    /**
+     * Key algorithm: RSA (4096-bit) or ECDSA (P-384).
+     * @default "RSA"
+     */
+    readonly keyAlgorithm?: LeafKeyAlgorithm;
+    /**
+     * Validity in days.
+     * @default 3650
+     */
+    readonly validityDays?: number;
+    /**
+     * How many CA certificates may follow the root. 1 allows intermediates but no CA below them.
+     * Must be >= 1: @pulumi/tls writes 0 as "no limit".
+     * @default 1
+     */
+    readonly maxPathLength?: number;
+}
+
+/** A self-signed root CA: key and certificate (keyCertSign, cRLSign, subject and authority key ids). */
+export class RootCa extends pulumi.ComponentResource {
+    /** The root certificate, the trust anchor of everything below it. */
+    public readonly certPem: pulumi.Output<string>;
+    /** The root's private key, a secret. */
+    public readonly privateKeyPem: pulumi.Output<string>;
+
+    constructor(name: string, args: RootCaArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("apic-istio-pki:index:RootCa", name, {}, opts);
+        const keyAlgorithm = args.keyAlgorithm ?? "RSA";
+        const validityDays = args.validityDays ?? 3650;
+        const maxPathLength = args.maxPathLength ?? 1;
+        if (maxPathLength < 1) {
+            throw new pulumi.ResourceError(
+                `RootCa maxPathLength must be >= 1; got ${maxPathLength}. @pulumi/tls writes 0 as "no limit", so 0 cannot forbid sub-CAs`,
+                this,
+            );
+        }
+
+        const key = new tls.PrivateKey(`${name}-key`, privateKeyArgs(caKey(keyAlgorithm)), { parent: this });
+        const cert = new tls.SelfSignedCert(
+            `${name}-cert`,
+            {
+                privateKeyPem: key.privateKeyPem,
+                subject: subjectArgs(args.subject),
+                isCaCertificate: true,
+                maxPathLength,
+                setSubjectKeyId: true,
+                setAuthorityKeyId: true,
+                allowedUses: [...CA_USES],
+                validityPeriodHours: validityDays * HOURS_PER_DAY,
+            },
+            { parent: this },
+        );
+
+        this.certPem = cert.certPem;
+        this.privateKeyPem = pulumi.secret(key.privateKeyPem);
+        this.registerOutputs({ certPem: this.certPem, privateKeyPem: this.privateKeyPem });
+    }
+}

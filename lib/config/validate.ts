@@ -1,0 +1,286 @@
+/**
+ * Pure validation of raw stack config (keys without the `pki:` prefix, values as YAML or
+ * `pulumi config` gives them). Every problem is collected, so one run shows them all; each
+ * message names the key, shows the bad value and says the fix.
+ */
+import { DEFAULTS, DomainConfig, HostnameOption, LeafKeyAlgorithm, PkiConfig, ValidityDays } from "./types";
+
+export class ConfigError extends Error {
+    constructor(readonly problems: readonly string[]) {
+        super(`invalid stack configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+        this.name = "ConfigError";
+    }
+}
+
+export const KNOWN_KEYS = [
+    "environment",
+    "option",
+    "baseDomain",
+    "organization",
+    "domains",
+    "clusters",
+    "gatewayNamespace",
+    "keyAlgorithm",
+    "caKeyAlgorithm",
+    "validityDays",
+] as const;
+
+/** RFC 1123 label as Kubernetes uses it: lower case, digits, '-', 1-63 characters. */
+const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+/** A microservice name as the inventory spells it (seed 000 has upper case); its host label is lower-cased. */
+const SERVICE_NAME = /^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?$/;
+
+export const MAX_HOSTNAME_LENGTH = 253;
+export const MAX_LABEL_LENGTH = 63;
+
+const show = (value: unknown): string => (value === undefined ? "nothing" : JSON.stringify(value));
+
+/** Problems with a DNS name, or [] when it is valid. */
+export function dnsNameProblems(name: string): string[] {
+    const problems: string[] = [];
+    if (name.length > MAX_HOSTNAME_LENGTH) {
+        problems.push(`is ${name.length} characters long; a DNS name has at most ${MAX_HOSTNAME_LENGTH}`);
+    }
+    for (const label of name.split(".")) {
+        if (label.length > MAX_LABEL_LENGTH) {
+            problems.push(`has the label "${label}" of ${label.length} characters; a label has at most ${MAX_LABEL_LENGTH}`);
+        } else if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(label)) {
+            problems.push(
+                `has the label "${label}"; labels are lower-case letters, digits and '-', not starting or ending with '-'`,
+            );
+        }
+    }
+    return problems;
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+export function validateConfig(raw: Readonly<Record<string, unknown>>): PkiConfig {
+    const problems: string[] = [];
+    const fail = (message: string): void => {
+        problems.push(message);
+    };
+
+    for (const key of Object.keys(raw)) {
+        if (!(KNOWN_KEYS as readonly string[]).includes(key)) {
+            fail(`pki:${key} is not a known key; known keys are ${KNOWN_KEYS.map((k) => `pki:${k}`).join(", ")}. Fix the spelling or remove it`);
+        }
+    }
+
+    const environment = raw.environment;
+    if (environment === undefined || environment === "") {
+        fail(`pki:environment is required; set it to the environment name, e.g. "dev"`);
+    } else if (typeof environment !== "string" || !LABEL.test(environment)) {
+        fail(`pki:environment must be lower-case letters, digits and '-' (at most 63); got ${show(environment)}`);
+    }
+
+    let option: HostnameOption = 1;
+    const rawOption = raw.option;
+    if (rawOption === undefined) {
+        fail(`pki:option is required; set it to 1 (one host per domain), 2 (one per microservice) or 3 (one per group)`);
+    } else if (![1, 2, 3].includes(Number(rawOption)) || String(rawOption).trim() !== String(Number(rawOption))) {
+        fail(`pki:option must be 1, 2 or 3; got ${show(rawOption)}`);
+    } else {
+        option = Number(rawOption) as HostnameOption;
+    }
+
+    const baseDomain = raw.baseDomain;
+    if (baseDomain === undefined || baseDomain === "") {
+        fail(`pki:baseDomain is required; set it to the DNS name under which the hosts live, e.g. "dev.api.bank.example"`);
+    } else if (typeof baseDomain !== "string") {
+        fail(`pki:baseDomain must be a DNS name; got ${show(baseDomain)}`);
+    } else {
+        for (const p of dnsNameProblems(baseDomain)) fail(`pki:baseDomain ${show(baseDomain)} ${p}`);
+    }
+
+    const organization = raw.organization;
+    if (organization !== undefined && (typeof organization !== "string" || organization.trim() === "")) {
+        fail(`pki:organization must be a non-empty string (the subject O); got ${show(organization)}. Remove it to leave O out`);
+    }
+
+    const clusters = stringList(raw.clusters, "pki:clusters", DEFAULTS.clusters, fail, (c) => LABEL.test(c));
+    const gatewayNamespace = label(raw.gatewayNamespace, "pki:gatewayNamespace", DEFAULTS.gatewayNamespace, fail);
+    const keyAlgorithm = algorithm(raw.keyAlgorithm, "pki:keyAlgorithm", DEFAULTS.keyAlgorithm, "RSA (2048-bit) or ECDSA (P-256)", fail);
+    const caKeyAlgorithm = algorithm(raw.caKeyAlgorithm, "pki:caKeyAlgorithm", DEFAULTS.caKeyAlgorithm, "RSA (4096-bit) or ECDSA (P-384)", fail);
+    const validityDays = validity(raw.validityDays, fail);
+    const domains = validateDomains(raw.domains, option, fail);
+
+    if (problems.length > 0) throw new ConfigError(problems);
+    return {
+        environment: environment as string,
+        option,
+        baseDomain: baseDomain as string,
+        ...(organization !== undefined ? { organization: organization as string } : {}),
+        domains,
+        clusters,
+        gatewayNamespace,
+        keyAlgorithm,
+        caKeyAlgorithm,
+        validityDays,
+    };
+}
+
+function stringList(
+    value: unknown,
+    key: string,
+    fallback: readonly string[],
+    fail: (m: string) => void,
+    valid: (item: string) => boolean,
+): string[] {
+    if (value === undefined) return [...fallback];
+    if (!Array.isArray(value) || value.length === 0) {
+        fail(`${key} must be a non-empty list of names; got ${show(value)}`);
+        return [];
+    }
+    value.forEach((item, i) => {
+        if (typeof item !== "string" || !valid(item)) {
+            fail(`${key}[${i}] must be lower-case letters, digits and '-' (at most 63); got ${show(item)}`);
+        } else if (value.indexOf(item) !== i) {
+            fail(`${key}[${i}] ${show(item)} is listed twice; list each name once`);
+        }
+    });
+    return value as string[];
+}
+
+function label(value: unknown, key: string, fallback: string, fail: (m: string) => void): string {
+    if (value === undefined) return fallback;
+    if (typeof value !== "string" || !LABEL.test(value)) {
+        fail(`${key} must be a Kubernetes namespace name (lower-case letters, digits and '-', at most 63); got ${show(value)}`);
+    }
+    return value as string;
+}
+
+function algorithm(
+    value: unknown,
+    key: string,
+    fallback: LeafKeyAlgorithm,
+    allowed: string,
+    fail: (m: string) => void,
+): LeafKeyAlgorithm {
+    if (value === undefined) return fallback;
+    if (value !== "RSA" && value !== "ECDSA") {
+        fail(`${key} must be ${allowed}; got ${show(value)}. Weaker keys (RSA < 2048, P-224) are not offered`);
+        return fallback;
+    }
+    return value;
+}
+
+function validity(value: unknown, fail: (m: string) => void): ValidityDays {
+    if (value === undefined) return { ...DEFAULTS.validityDays };
+    if (!isRecord(value)) {
+        fail(`pki:validityDays must be a map such as { root: 3650, intermediate: 1095, leaf: 365 }; got ${show(value)}`);
+        return { ...DEFAULTS.validityDays };
+    }
+    const days = { ...DEFAULTS.validityDays } as Record<keyof ValidityDays, number>;
+    for (const key of Object.keys(value)) {
+        if (!(key in days)) {
+            fail(`pki:validityDays.${key} is not a known tier; the tiers are root, intermediate and leaf`);
+            continue;
+        }
+        const v = Number(value[key]);
+        if (!Number.isInteger(v) || v < 1) {
+            fail(`pki:validityDays.${key} must be a whole number of days >= 1; got ${show(value[key])}`);
+        } else {
+            days[key as keyof ValidityDays] = v;
+        }
+    }
+    if (days.leaf > days.intermediate) {
+        fail(`pki:validityDays.leaf (${days.leaf}) is longer than pki:validityDays.intermediate (${days.intermediate}); a certificate cannot outlive its issuer. Lower leaf or raise intermediate`);
+    }
+    if (days.intermediate > days.root) {
+        fail(`pki:validityDays.intermediate (${days.intermediate}) is longer than pki:validityDays.root (${days.root}); a certificate cannot outlive its issuer. Lower intermediate or raise root`);
+    }
+    return days;
+}
+
+function validateDomains(
+    value: unknown,
+    option: HostnameOption,
+    fail: (m: string) => void,
+): Record<string, DomainConfig> {
+    if (value === undefined) {
+        fail(`pki:domains is required; map each domain to its services, e.g. { ob: { services: [accounts] } }`);
+        return {};
+    }
+    if (!isRecord(value) || Object.keys(value).length === 0) {
+        fail(`pki:domains must be a non-empty map of domain -> { namespace?, services, groups? }; got ${show(value)}`);
+        return {};
+    }
+    const domains: Record<string, DomainConfig> = {};
+    for (const [name, domain] of Object.entries(value)) {
+        const key = `pki:domains.${name}`;
+        if (!LABEL.test(name)) {
+            fail(`${key}: the domain name ${show(name)} must be lower-case letters, digits and '-' (it becomes a host label)`);
+        }
+        if (!isRecord(domain)) {
+            fail(`${key} must be a map with services (and optionally namespace, groups); got ${show(domain)}`);
+            continue;
+        }
+        for (const k of Object.keys(domain)) {
+            if (!["namespace", "services", "groups"].includes(k)) {
+                fail(`${key}.${k} is not a known key; a domain has namespace, services and groups`);
+            }
+        }
+        const namespace = label(domain.namespace, `${key}.namespace`, name, fail);
+        const services = validateServices(domain.services, key, fail);
+        const groups = option === 3 ? validateGroups(domain.groups, services, key, fail) : {};
+        domains[name] = { namespace, services, groups };
+    }
+    return domains;
+}
+
+function validateServices(value: unknown, key: string, fail: (m: string) => void): string[] {
+    if (!Array.isArray(value) || value.length === 0) {
+        fail(`${key}.services must list at least one microservice; got ${show(value)}. Add the domain's services or remove the domain`);
+        return [];
+    }
+    const seen = new Set<string>();
+    value.forEach((service, i) => {
+        if (typeof service !== "string" || !SERVICE_NAME.test(service)) {
+            fail(`${key}.services[${i}] must be a service name (letters, digits and '-'); got ${show(service)}`);
+        } else if (service.length > MAX_LABEL_LENGTH) {
+            fail(`${key}.services[${i}] ${show(service)} is ${service.length} characters; a host label has at most ${MAX_LABEL_LENGTH}. Use a shorter name`);
+        } else if (seen.has(service)) {
+            fail(`${key}.services lists ${show(service)} twice; list each service once`);
+        }
+        seen.add(service as string);
+    });
+    return value as string[];
+}
+
+function validateGroups(
+    value: unknown,
+    services: readonly string[],
+    key: string,
+    fail: (m: string) => void,
+): Record<string, string[]> {
+    if (!isRecord(value) || Object.keys(value).length === 0) {
+        fail(`${key}.groups is required with pki:option 3; map each group to its services, e.g. { core: [${services[0] ?? "accounts"}] }`);
+        return {};
+    }
+    const groupOf = new Map<string, string>();
+    for (const [group, members] of Object.entries(value)) {
+        const groupKey = `${key}.groups.${group}`;
+        if (!LABEL.test(group)) {
+            fail(`${groupKey}: the group name ${show(group)} must be lower-case letters, digits and '-' (it becomes a host label)`);
+        }
+        if (!Array.isArray(members) || members.length === 0) {
+            fail(`${groupKey} must list at least one service of the domain; got ${show(members)}`);
+            continue;
+        }
+        for (const member of members) {
+            if (!services.includes(member as string)) {
+                fail(`${groupKey} names ${show(member)}, which is not in ${key}.services; add it there or fix the name`);
+            } else if (groupOf.has(member as string)) {
+                fail(`${key}.groups: ${show(member)} is in both ${show(groupOf.get(member as string))} and ${show(group)}; put each service in exactly one group`);
+            } else {
+                groupOf.set(member as string, group);
+            }
+        }
+    }
+    const ungrouped = services.filter((s) => !groupOf.has(s));
+    if (ungrouped.length > 0) {
+        fail(`${key}.groups leaves ${ungrouped.map((s) => show(s)).join(", ")} in no group; with pki:option 3 every service must be in exactly one group`);
+    }
+    return value as Record<string, string[]>;
+}

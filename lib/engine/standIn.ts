@@ -1,0 +1,205 @@
+/**
+ * The offline engine stand-in: `pulumi.runtime.setMocks` with real cryptography for
+ * `tls:index/*` and a record of every other resource (Kubernetes objects, providers, components).
+ *
+ * Like the engine's state, it can hand back the same outputs when a resource of the same type and
+ * name is registered again with identical inputs (pass one `EngineState` to several runs), which
+ * is also how a test suite generates each CA key only once.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import * as tlsProvider from "./tlsProvider";
+
+/** The marker the SDK wraps secret inputs in when it sends them to a mock. */
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+const SECRET_VALUE = "1b47061264138c4ac30d75fd1eb44270";
+
+export interface RecordedResource {
+    readonly type: string;
+    readonly name: string;
+    /** Inputs with secret wrappers removed. */
+    readonly inputs: Record<string, unknown>;
+    readonly id: string;
+    readonly state: Record<string, unknown>;
+    /** Resource name of the explicit provider, if any (for Kubernetes objects: the cluster). */
+    readonly providerName?: string;
+}
+
+/** Outputs kept between runs, keyed by type and name, valid while the inputs stay identical. */
+export type EngineState = Map<string, { inputsJson: string; id: string; state: Record<string, unknown> }>;
+
+export interface StandInOptions extends tlsProvider.ProviderOptions {
+    state?: EngineState;
+}
+
+export function unwrapSecrets(value: unknown): unknown {
+    if (Array.isArray(value)) return value.map(unwrapSecrets);
+    if (typeof value === "object" && value !== null) {
+        const record = value as Record<string, unknown>;
+        if (record[SECRET_SIG] === SECRET_VALUE) return unwrapSecrets(record.value);
+        return Object.fromEntries(Object.entries(record).map(([k, v]) => [k, unwrapSecrets(v)]));
+    }
+    return value;
+}
+
+/** Stable JSON: sorted keys, so that equal inputs compare equal. */
+function canonicalJson(value: unknown): string {
+    if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+    if (typeof value === "object" && value !== null) {
+        const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+        return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+    }
+    return JSON.stringify(value) ?? "null";
+}
+
+function kubernetesId(inputs: Record<string, unknown>, name: string): string {
+    const metadata = (inputs.metadata ?? {}) as { name?: string; namespace?: string };
+    return metadata.namespace ? `${metadata.namespace}/${metadata.name ?? name}` : (metadata.name ?? name);
+}
+
+export class EngineStandIn implements pulumi.runtime.Mocks {
+    readonly resources: RecordedResource[] = [];
+    readonly warnings: string[] = [];
+    /** Rejects on the first error inside newResource, which the SDK would otherwise turn into a hang. */
+    readonly failure: Promise<never>;
+    private fail!: (err: Error) => void;
+    private readonly state: EngineState;
+
+    constructor(private readonly options: StandInOptions = {}) {
+        this.state = options.state ?? new Map();
+        this.failure = new Promise<never>((_, reject) => {
+            this.fail = reject;
+        });
+        this.failure.catch(() => undefined); // observed by run(); never an unhandled rejection
+    }
+
+    async newResource(args: pulumi.runtime.MockResourceArgs): Promise<pulumi.runtime.MockResourceResult> {
+        try {
+            const inputs = unwrapSecrets(args.inputs) as Record<string, unknown>;
+            const key = `${args.type}::${args.name}`;
+            const inputsJson = canonicalJson(inputs);
+            const kept = this.state.get(key);
+            const { id, state } =
+                kept && kept.inputsJson === inputsJson ? kept : await this.create(args.type, args.name, inputs);
+            this.state.set(key, { inputsJson, id, state });
+            this.resources.push({
+                type: args.type,
+                name: args.name,
+                inputs,
+                id,
+                state,
+                providerName: args.provider ? args.provider.split("::")[3] : undefined,
+            });
+            return { id, state };
+        } catch (err) {
+            const error = new Error(`stand-in failed on ${args.type} "${args.name}": ${(err as Error).message}`);
+            this.fail(error);
+            throw error;
+        }
+    }
+
+    call(args: pulumi.runtime.MockCallArgs): Record<string, unknown> {
+        const error = new Error(`stand-in does not emulate the function ${args.token}`);
+        this.fail(error);
+        throw error;
+    }
+
+    private async create(
+        type: string,
+        name: string,
+        inputs: Record<string, unknown>,
+    ): Promise<{ id: string; state: Record<string, unknown> }> {
+        const options: tlsProvider.ProviderOptions = {
+            now: this.options.now,
+            warn: (m) => {
+                this.warnings.push(`${type} "${name}": ${m}`);
+                this.options.warn?.(m);
+            },
+        };
+        switch (type) {
+            case "tls:index/privateKey:PrivateKey":
+                return tlsProvider.privateKey(inputs);
+            case "tls:index/selfSignedCert:SelfSignedCert":
+                return tlsProvider.selfSignedCert(inputs, options);
+            case "tls:index/certRequest:CertRequest":
+                return tlsProvider.certRequest(inputs);
+            case "tls:index/locallySignedCert:LocallySignedCert":
+                return tlsProvider.locallySignedCert(inputs, options);
+            default:
+                if (type.startsWith("tls:")) throw new Error(`the stand-in does not emulate ${type}`);
+                if (type.startsWith("kubernetes:")) return { id: kubernetesId(inputs, name), state: inputs };
+                return { id: `${name}-id`, state: inputs };
+        }
+    }
+
+    /** Kubernetes objects (not providers), in registration order. */
+    kubernetesObjects(): RecordedResource[] {
+        return this.resources.filter((r) => r.type.startsWith("kubernetes:"));
+    }
+
+    byType(type: string): RecordedResource[] {
+        return this.resources.filter((r) => r.type === type);
+    }
+}
+
+/** Resolve an Output (or plain value) deeply to its value. */
+export function resolve<T>(value: pulumi.Input<T>): Promise<pulumi.Unwrap<T>> {
+    return new Promise((resolvePromise) => {
+        pulumi.output(value).apply((v) => {
+            resolvePromise(v);
+            return v;
+        });
+    });
+}
+
+export interface RunResult<T> {
+    readonly engine: EngineStandIn;
+    /** What the program returned, every Output resolved. */
+    readonly outputs: pulumi.Unwrap<T>;
+    /** What the program returned, Outputs intact (for pulumi.isSecret checks). */
+    readonly returned: T;
+}
+
+export interface RunOptions extends StandInOptions {
+    project?: string;
+    stack?: string;
+    /** Give up after this long; a hang means a mock failed in a way the SDK swallowed. */
+    timeoutMs?: number;
+}
+
+/**
+ * Runs a Pulumi program against the stand-in and waits until every registration has finished.
+ * Errors thrown by the program or inside the stand-in reject; nothing hangs.
+ */
+export async function runWithStandIn<T>(program: () => T, options: RunOptions = {}): Promise<RunResult<T>> {
+    const engine = new EngineStandIn(options);
+    await pulumi.runtime.setMocks(engine, options.project ?? "apic-istio-pki", options.stack ?? "dev", false);
+    const returned = program();
+    const settled = (async () => {
+        const outputs = await resolve(returned as pulumi.Input<T>);
+        await waitForRegistrations();
+        return outputs;
+    })();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+            () => reject(new Error(`stand-in run did not settle within ${options.timeoutMs ?? 120_000} ms`)),
+            options.timeoutMs ?? 120_000,
+        );
+    });
+    try {
+        const outputs = await Promise.race([settled, engine.failure, timeout]);
+        return { engine, outputs, returned };
+    } finally {
+        clearTimeout(timer);
+    }
+}
+
+/** The SDK's own "all RPCs done" promise (internal, but the only exact signal there is). */
+async function waitForRegistrations(): Promise<void> {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const settings = require("@pulumi/pulumi/runtime/settings") as { waitForRPCs?: () => Promise<void> };
+    if (typeof settings.waitForRPCs !== "function") {
+        throw new Error("@pulumi/pulumi no longer exports runtime/settings.waitForRPCs; update the stand-in");
+    }
+    await settings.waitForRPCs();
+}

@@ -1,0 +1,263 @@
+/**
+ * The pure planning step: validated config -> every certificate, endpoint and Kubernetes object
+ * the stack creates. Components, render and inventory all read this plan; nothing here touches
+ * Pulumi, so it is cheap to call and easy to test.
+ */
+import { ConfigError, dnsNameProblems, validateConfig } from "../config/validate";
+import { HostnameOption, LeafKeyAlgorithm, PkiConfig } from "../config/types";
+
+export type CertRole = "root" | "intermediate" | "gateway-server" | "apic-client";
+export type CaId = "root" | "gateway-server-ca" | "apic-client-ca";
+
+export interface KeySpec {
+    readonly algorithm: LeafKeyAlgorithm;
+    /** Set for RSA. */
+    readonly rsaBits?: number;
+    /** Set for ECDSA (the provider would default to P224). */
+    readonly ecdsaCurve?: "P256" | "P384";
+}
+
+export interface SubjectSpec {
+    readonly commonName: string;
+    readonly organization?: string;
+    readonly organizationalUnit?: string;
+}
+
+export interface CaPlan {
+    readonly id: CaId;
+    readonly role: "root" | "intermediate";
+    readonly subject: SubjectSpec;
+    readonly key: KeySpec;
+    readonly validityDays: number;
+    /** Issuing CA; undefined for the self-signed root. */
+    readonly issuer?: CaId;
+    /** Root only: 1 allows intermediates but no CA below them (0 would mean "no limit" in @pulumi/tls). */
+    readonly maxPathLength?: number;
+}
+
+export interface LeafPlan {
+    readonly role: "gateway-server" | "apic-client";
+    readonly subject: SubjectSpec;
+    readonly dnsNames: readonly string[];
+    readonly uris: readonly string[];
+    /** @pulumi/tls allowed_uses, in the order they are written. */
+    readonly allowedUses: readonly string[];
+    readonly key: KeySpec;
+    readonly validityDays: number;
+    readonly issuer: "gateway-server-ca" | "apic-client-ca";
+}
+
+export interface EndpointPlan {
+    /** Unique, DNS-label-shaped: resource names, secret names and bundle names derive from it. */
+    readonly id: string;
+    readonly domain: string;
+    readonly host: string;
+    /** Microservices behind this host (routing inside the mesh stays with the VirtualServices). */
+    readonly services: readonly string[];
+    readonly serviceNamespace: string;
+    readonly server: LeafPlan;
+    readonly client: LeafPlan;
+    /** The URI SAN of the APIC client cert, pinned in the Gateway's `subjectAltNames`. */
+    readonly clientIdentity: string;
+    /** The `kubernetes.io/tls` secret the Gateway reads (`credentialName`). */
+    readonly gatewaySecret: { readonly namespace: string; readonly name: string };
+    /** The Istio Gateway holding this endpoint's `servers` entry. */
+    readonly gatewayName: string;
+}
+
+export interface GatewayPlan {
+    readonly name: string;
+    readonly namespace: string;
+    readonly domain: string;
+    readonly endpointIds: readonly string[];
+}
+
+export interface PkiPlan {
+    readonly config: PkiConfig;
+    readonly cas: readonly CaPlan[];
+    readonly endpoints: readonly EndpointPlan[];
+    readonly gateways: readonly GatewayPlan[];
+}
+
+export const HTTPS_PORT = 443;
+export const GATEWAY_SELECTOR = { istio: "ingressgateway" } as const;
+/** X.509 upper bound for a common name (RFC 5280 ub-common-name). */
+const MAX_COMMON_NAME = 64;
+
+export function leafKey(algorithm: LeafKeyAlgorithm): KeySpec {
+    return algorithm === "RSA" ? { algorithm, rsaBits: 2048 } : { algorithm, ecdsaCurve: "P256" };
+}
+
+export function caKey(algorithm: LeafKeyAlgorithm): KeySpec {
+    return algorithm === "RSA" ? { algorithm, rsaBits: 4096 } : { algorithm, ecdsaCurve: "P384" };
+}
+
+/** keyEncipherment only makes sense for RSA (TLS 1.2 RSA key exchange); ECDSA keys only sign. */
+export function leafUses(algorithm: LeafKeyAlgorithm, eku: "server_auth" | "client_auth"): string[] {
+    return algorithm === "RSA" ? ["digital_signature", "key_encipherment", eku] : ["digital_signature", eku];
+}
+
+export const CA_USES = ["cert_signing", "crl_signing"] as const;
+
+/**
+ * The identity APIC presents. A URN, so that no CA under the root ever issues it by accident:
+ * istiod issues only `spiffe://<trustDomain>/ns/<ns>/sa/<sa>` URIs and our gateway CA only DNS
+ * names with serverAuth.
+ */
+export function apicClientIdentity(environment: string, endpointId: string): string {
+    return `urn:apic-istio-pki:${environment}:apic-client:${endpointId}`;
+}
+
+interface Grouping {
+    readonly id: string;
+    readonly hostLabel?: string;
+    readonly services: readonly string[];
+    /** The config key that named this endpoint, for error messages. */
+    readonly configKey: string;
+}
+
+function groupings(option: HostnameOption, domain: string, config: PkiConfig): Grouping[] {
+    const d = config.domains[domain];
+    const key = `pki:domains.${domain}`;
+    switch (option) {
+        case 1:
+            return [{ id: domain, services: d.services, configKey: key }];
+        case 2:
+            return d.services.map((service, i) => ({
+                id: `${domain}-${service.toLowerCase()}`,
+                hostLabel: service.toLowerCase(),
+                services: [service],
+                configKey: `${key}.services[${i}]`,
+            }));
+        case 3:
+            return Object.entries(d.groups).map(([group, services]) => ({
+                id: `${domain}-${group}`,
+                hostLabel: group,
+                services,
+                configKey: `${key}.groups.${group}`,
+            }));
+    }
+}
+
+/** What every leaf of a stack shares. */
+export interface LeafOptions {
+    readonly keyAlgorithm: LeafKeyAlgorithm;
+    readonly validityDays: number;
+    readonly organization?: string;
+}
+
+/** The gateway's server certificate for one host: SAN = the host, EKU serverAuth only. */
+export function gatewayServerCert(args: LeafOptions & { endpointId: string; host: string }): LeafPlan {
+    return {
+        role: "gateway-server",
+        subject: subject(args.host.length <= MAX_COMMON_NAME ? args.host : args.endpointId, args.organization),
+        dnsNames: [args.host],
+        uris: [],
+        allowedUses: leafUses(args.keyAlgorithm, "server_auth"),
+        key: leafKey(args.keyAlgorithm),
+        validityDays: args.validityDays,
+        issuer: "gateway-server-ca",
+    };
+}
+
+/** APIC's client certificate for one endpoint: SAN = the pinned URI identity, EKU clientAuth only. */
+export function apicClientCert(args: LeafOptions & { endpointId: string; identity: string }): LeafPlan {
+    return {
+        role: "apic-client",
+        subject: subject(`apic-client ${args.endpointId}`.slice(0, MAX_COMMON_NAME), args.organization),
+        dnsNames: [],
+        uris: [args.identity],
+        allowedUses: leafUses(args.keyAlgorithm, "client_auth"),
+        key: leafKey(args.keyAlgorithm),
+        validityDays: args.validityDays,
+        issuer: "apic-client-ca",
+    };
+}
+
+function subject(commonName: string, organization: string | undefined): SubjectSpec {
+    return organization === undefined ? { commonName } : { commonName, organization };
+}
+
+export function planCas(config: PkiConfig): CaPlan[] {
+    const key = caKey(config.caKeyAlgorithm);
+    const intermediate = (id: "gateway-server-ca" | "apic-client-ca", purpose: string): CaPlan => ({
+        id,
+        role: "intermediate",
+        subject: subject(`${config.environment} ${purpose} CA`, config.organization),
+        key,
+        validityDays: config.validityDays.intermediate,
+        issuer: "root",
+    });
+    return [
+        {
+            id: "root",
+            role: "root",
+            subject: subject(`${config.environment} API platform root CA`, config.organization),
+            key,
+            validityDays: config.validityDays.root,
+            maxPathLength: 1,
+        },
+        intermediate("gateway-server-ca", "gateway server"),
+        intermediate("apic-client-ca", "APIC client"),
+    ];
+}
+
+/** Config -> plan. Throws ConfigError (naming the keys) for anything the config alone could not reveal. */
+export function planPki(config: PkiConfig): PkiPlan {
+    const problems: string[] = [];
+    const endpoints: EndpointPlan[] = [];
+    const hostOwner = new Map<string, string>();
+    const idOwner = new Map<string, string>();
+    const leafOptions: LeafOptions = {
+        keyAlgorithm: config.keyAlgorithm,
+        validityDays: config.validityDays.leaf,
+        organization: config.organization,
+    };
+
+    for (const [domain, d] of Object.entries(config.domains)) {
+        for (const g of groupings(config.option, domain, config)) {
+            const host = [g.hostLabel, domain, config.baseDomain].filter((p) => p !== undefined).join(".");
+            for (const p of dnsNameProblems(host)) {
+                problems.push(`${g.configKey} makes the host "${host}", which ${p}. Use a shorter name or pki:baseDomain`);
+            }
+            const owner = hostOwner.get(host);
+            if (owner !== undefined) {
+                problems.push(`${g.configKey} and ${owner} both resolve to the host "${host}"; every endpoint needs its own host. Rename one of them`);
+            }
+            hostOwner.set(host, g.configKey);
+            const idClash = idOwner.get(g.id);
+            if (idClash !== undefined && owner === undefined) {
+                problems.push(`${g.configKey} and ${idClash} both give the endpoint name "${g.id}" (used in secret and resource names). Rename one of them`);
+            }
+            idOwner.set(g.id, g.configKey);
+
+            const identity = apicClientIdentity(config.environment, g.id);
+            endpoints.push({
+                id: g.id,
+                domain,
+                host,
+                services: g.services,
+                serviceNamespace: d.namespace,
+                server: gatewayServerCert({ endpointId: g.id, host, ...leafOptions }),
+                client: apicClientCert({ endpointId: g.id, identity, ...leafOptions }),
+                clientIdentity: identity,
+                gatewaySecret: { namespace: config.gatewayNamespace, name: `apic-mtls-${g.id}` },
+                gatewayName: `apic-mtls-${domain}`,
+            });
+        }
+    }
+    if (problems.length > 0) throw new ConfigError(problems);
+
+    const gateways = Object.keys(config.domains).map((domain) => ({
+        name: `apic-mtls-${domain}`,
+        namespace: config.gatewayNamespace,
+        domain,
+        endpointIds: endpoints.filter((e) => e.domain === domain).map((e) => e.id),
+    }));
+    return { config, cas: planCas(config), endpoints, gateways };
+}
+
+/** Raw `pki:` config -> plan, validating first. The one entry point callers need. */
+export function planFromRawConfig(raw: Readonly<Record<string, unknown>>): PkiPlan {
+    return planPki(validateConfig(raw));
+}

@@ -1,0 +1,144 @@
+/**
+ * The stack program: plan -> components. Root -> gateway-server and APIC-client intermediates ->
+ * per endpoint one server certificate (on the gateway) and one client certificate (for APIC).
+ */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { ApicClientBundle } from "./components/apicClientBundle";
+import { IntermediateCa } from "./components/intermediateCa";
+import { IstioGatewayTls } from "./components/istioGatewayTls";
+import { RootCa } from "./components/rootCa";
+import { CaPlan, PkiPlan } from "./plan/plan";
+
+export interface ApicBundleOutput {
+    host: string;
+    identity: string;
+    certPem: pulumi.Output<string>;
+    /** Secret. */
+    privateKeyPem: pulumi.Output<string>;
+    caChainPem: pulumi.Output<string>;
+    truststorePem: pulumi.Output<string>;
+}
+
+export interface PkiStackOutputs {
+    rootCertPem: pulumi.Output<string>;
+    gatewayServerCaCertPem: pulumi.Output<string>;
+    apicClientCaCertPem: pulumi.Output<string>;
+    endpoints: { id: string; host: string; services: readonly string[]; credentialName: string; clientIdentity: string }[];
+    /** Per endpoint id: what APIC uploads (keystore and truststore material). */
+    apicBundles: Record<string, ApicBundleOutput>;
+}
+
+export interface PkiStack {
+    readonly plan: PkiPlan;
+    readonly root: RootCa;
+    readonly gatewayServerCa: IntermediateCa;
+    readonly apicClientCa: IntermediateCa;
+    readonly gateways: readonly IstioGatewayTls[];
+    readonly apicBundles: Readonly<Record<string, ApicClientBundle>>;
+    readonly outputs: PkiStackOutputs;
+}
+
+function caById(plan: PkiPlan, id: CaPlan["id"]): CaPlan {
+    const ca = plan.cas.find((c) => c.id === id);
+    if (!ca) throw new Error(`plan has no CA "${id}"`);
+    return ca;
+}
+
+/**
+ * Creates every resource of the plan. Kubernetes objects go to the first cluster of
+ * `pki:clusters`, through a provider whose resource name is the cluster's name.
+ */
+export function buildPki(plan: PkiPlan): PkiStack {
+    const { config } = plan;
+    const rootPlan = caById(plan, "root");
+    const root = new RootCa("root-ca", {
+        subject: rootPlan.subject,
+        keyAlgorithm: rootPlan.key.algorithm,
+        validityDays: rootPlan.validityDays,
+        maxPathLength: rootPlan.maxPathLength,
+    });
+    const intermediate = (id: "gateway-server-ca" | "apic-client-ca"): IntermediateCa => {
+        const p = caById(plan, id);
+        return new IntermediateCa(id, {
+            rootCa: root,
+            subject: p.subject,
+            keyAlgorithm: p.key.algorithm,
+            validityDays: p.validityDays,
+        });
+    };
+    const gatewayServerCa = intermediate("gateway-server-ca");
+    const apicClientCa = intermediate("apic-client-ca");
+
+    const gatewayCluster = config.clusters[0];
+    const provider = new k8s.Provider(gatewayCluster, {});
+    const leafOptions = {
+        keyAlgorithm: config.keyAlgorithm,
+        validityDays: config.validityDays.leaf,
+        organization: config.organization,
+    };
+
+    const gateways = plan.gateways.map((gateway) => {
+        const endpoints = plan.endpoints.filter((e) => gateway.endpointIds.includes(e.id));
+        return new IstioGatewayTls(
+            `${gateway.domain}-gateway`,
+            {
+                serverCa: gatewayServerCa,
+                clientTrustBundlePem: apicClientCa.trustBundlePem,
+                namespace: gateway.namespace,
+                gatewayName: gateway.name,
+                endpoints: endpoints.map((e) => ({
+                    id: e.id,
+                    host: e.host,
+                    clientSubjectAltNames: [e.clientIdentity],
+                    secretName: e.gatewaySecret.name,
+                })),
+                ...leafOptions,
+            },
+            { providers: { kubernetes: provider } },
+        );
+    });
+
+    const apicBundles: Record<string, ApicClientBundle> = {};
+    const bundleOutputs: Record<string, ApicBundleOutput> = {};
+    for (const endpoint of plan.endpoints) {
+        const bundle = new ApicClientBundle(`${endpoint.id}-apic-client`, {
+            endpointId: endpoint.id,
+            clientCa: apicClientCa,
+            identity: endpoint.clientIdentity,
+            serverTrustBundlePem: gatewayServerCa.trustBundlePem,
+            ...leafOptions,
+        });
+        apicBundles[endpoint.id] = bundle;
+        bundleOutputs[endpoint.id] = {
+            host: endpoint.host,
+            identity: endpoint.clientIdentity,
+            certPem: bundle.certPem,
+            privateKeyPem: bundle.privateKeyPem,
+            caChainPem: bundle.caChainPem,
+            truststorePem: bundle.truststorePem,
+        };
+    }
+
+    return {
+        plan,
+        root,
+        gatewayServerCa,
+        apicClientCa,
+        gateways,
+        apicBundles,
+        outputs: {
+            rootCertPem: root.certPem,
+            gatewayServerCaCertPem: gatewayServerCa.certPem,
+            apicClientCaCertPem: apicClientCa.certPem,
+            endpoints: plan.endpoints.map((e) => ({
+                id: e.id,
+                host: e.host,
+                services: e.services,
+                credentialName: e.gatewaySecret.name,
+                clientIdentity: e.clientIdentity,
+            })),
+            apicBundles: bundleOutputs,
+        },
+    };
+}
