@@ -24,7 +24,13 @@ export interface PkiStackOutputs {
     rootCertPem: pulumi.Output<string>;
     gatewayServerCaCertPem: pulumi.Output<string>;
     apicClientCaCertPem: pulumi.Output<string>;
-    endpoints: { id: string; host: string; services: readonly string[]; credentialName: string; clientIdentity: string }[];
+    endpoints: {
+        id: string;
+        host: string;
+        services: readonly string[];
+        credentialName: string;
+        clientIdentity: string;
+    }[];
     /** Per endpoint id: what APIC uploads (keystore and truststore material). */
     apicBundles: Record<string, ApicBundleOutput>;
 }

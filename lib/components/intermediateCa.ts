@@ -64,7 +64,11 @@ export class IntermediateCa extends pulumi.ComponentResource implements IssuingC
         const keyAlgorithm = args.keyAlgorithm ?? "RSA";
         const validityDays = args.validityDays ?? 1095;
         const signer: ExistingCa = args.rootCa
-            ? { certPem: args.rootCa.certPem, privateKeyPem: args.rootCa.privateKeyPem, rootCertPem: args.rootCa.certPem }
+            ? {
+                  certPem: args.rootCa.certPem,
+                  privateKeyPem: args.rootCa.privateKeyPem,
+                  rootCertPem: args.rootCa.certPem,
+              }
             : (args.issuer as ExistingCa);
 
         const { key, cert } = issueCertificate(

@@ -85,7 +85,10 @@ export class IstioGatewayTls extends pulumi.ComponentResource {
         const ids = args.endpoints.map((e) => e.id);
         const duplicate = ids.find((id, i) => ids.indexOf(id) !== i);
         if (duplicate !== undefined) {
-            throw new pulumi.ResourceError(`IstioGatewayTls endpoint id "${duplicate}" is used twice; ids must be unique`, this);
+            throw new pulumi.ResourceError(
+                `IstioGatewayTls endpoint id "${duplicate}" is used twice; ids must be unique`,
+                this,
+            );
         }
 
         this.serverCertPems = {};

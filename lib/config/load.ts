@@ -8,7 +8,9 @@ const PREFIX = "pki:";
 const STRUCTURED_KEYS = new Set(["option", "domains", "clusters", "validityDays"]);
 
 function stripPrefix(entries: [string, unknown][]): Record<string, unknown> {
-    return Object.fromEntries(entries.filter(([k]) => k.startsWith(PREFIX)).map(([k, v]) => [k.slice(PREFIX.length), v]));
+    return Object.fromEntries(
+        entries.filter(([k]) => k.startsWith(PREFIX)).map(([k, v]) => [k.slice(PREFIX.length), v]),
+    );
 }
 
 /** The `pki:` keys of a Pulumi stack file (`config:` map); other namespaces are ignored. */

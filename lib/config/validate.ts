@@ -43,7 +43,9 @@ export function dnsNameProblems(name: string): string[] {
     }
     for (const label of name.split(".")) {
         if (label.length > MAX_LABEL_LENGTH) {
-            problems.push(`has the label "${label}" of ${label.length} characters; a label has at most ${MAX_LABEL_LENGTH}`);
+            problems.push(
+                `has the label "${label}" of ${label.length} characters; a label has at most ${MAX_LABEL_LENGTH}`,
+            );
         } else if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(label)) {
             problems.push(
                 `has the label "${label}"; labels are lower-case letters, digits and '-', not starting or ending with '-'`,
@@ -63,7 +65,9 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>): PkiConfi
 
     for (const key of Object.keys(raw)) {
         if (!(KNOWN_KEYS as readonly string[]).includes(key)) {
-            fail(`pki:${key} is not a known key; known keys are ${KNOWN_KEYS.map((k) => `pki:${k}`).join(", ")}. Fix the spelling or remove it`);
+            fail(
+                `pki:${key} is not a known key; known keys are ${KNOWN_KEYS.map((k) => `pki:${k}`).join(", ")}. Fix the spelling or remove it`,
+            );
         }
     }
 
@@ -77,7 +81,9 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>): PkiConfi
     let option: HostnameOption = 1;
     const rawOption = raw.option;
     if (rawOption === undefined) {
-        fail(`pki:option is required; set it to 1 (one host per domain), 2 (one per microservice) or 3 (one per group)`);
+        fail(
+            `pki:option is required; set it to 1 (one host per domain), 2 (one per microservice) or 3 (one per group)`,
+        );
     } else if (![1, 2, 3].includes(Number(rawOption)) || String(rawOption).trim() !== String(Number(rawOption))) {
         fail(`pki:option must be 1, 2 or 3; got ${show(rawOption)}`);
     } else {
@@ -86,7 +92,9 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>): PkiConfi
 
     const baseDomain = raw.baseDomain;
     if (baseDomain === undefined || baseDomain === "") {
-        fail(`pki:baseDomain is required; set it to the DNS name under which the hosts live, e.g. "dev.api.bank.example"`);
+        fail(
+            `pki:baseDomain is required; set it to the DNS name under which the hosts live, e.g. "dev.api.bank.example"`,
+        );
     } else if (typeof baseDomain !== "string") {
         fail(`pki:baseDomain must be a DNS name; got ${show(baseDomain)}`);
     } else {
@@ -95,13 +103,27 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>): PkiConfi
 
     const organization = raw.organization;
     if (organization !== undefined && (typeof organization !== "string" || organization.trim() === "")) {
-        fail(`pki:organization must be a non-empty string (the subject O); got ${show(organization)}. Remove it to leave O out`);
+        fail(
+            `pki:organization must be a non-empty string (the subject O); got ${show(organization)}. Remove it to leave O out`,
+        );
     }
 
     const clusters = stringList(raw.clusters, "pki:clusters", DEFAULTS.clusters, fail, (c) => LABEL.test(c));
     const gatewayNamespace = label(raw.gatewayNamespace, "pki:gatewayNamespace", DEFAULTS.gatewayNamespace, fail);
-    const keyAlgorithm = algorithm(raw.keyAlgorithm, "pki:keyAlgorithm", DEFAULTS.keyAlgorithm, "RSA (2048-bit) or ECDSA (P-256)", fail);
-    const caKeyAlgorithm = algorithm(raw.caKeyAlgorithm, "pki:caKeyAlgorithm", DEFAULTS.caKeyAlgorithm, "RSA (4096-bit) or ECDSA (P-384)", fail);
+    const keyAlgorithm = algorithm(
+        raw.keyAlgorithm,
+        "pki:keyAlgorithm",
+        DEFAULTS.keyAlgorithm,
+        "RSA (2048-bit) or ECDSA (P-256)",
+        fail,
+    );
+    const caKeyAlgorithm = algorithm(
+        raw.caKeyAlgorithm,
+        "pki:caKeyAlgorithm",
+        DEFAULTS.caKeyAlgorithm,
+        "RSA (4096-bit) or ECDSA (P-384)",
+        fail,
+    );
     const validityDays = validity(raw.validityDays, fail);
     const domains = validateDomains(raw.domains, option, fail);
 
@@ -145,7 +167,9 @@ function stringList(
 function label(value: unknown, key: string, fallback: string, fail: (m: string) => void): string {
     if (value === undefined) return fallback;
     if (typeof value !== "string" || !LABEL.test(value)) {
-        fail(`${key} must be a Kubernetes namespace name (lower-case letters, digits and '-', at most 63); got ${show(value)}`);
+        fail(
+            `${key} must be a Kubernetes namespace name (lower-case letters, digits and '-', at most 63); got ${show(value)}`,
+        );
     }
     return value as string;
 }
@@ -168,7 +192,9 @@ function algorithm(
 function validity(value: unknown, fail: (m: string) => void): ValidityDays {
     if (value === undefined) return { ...DEFAULTS.validityDays };
     if (!isRecord(value)) {
-        fail(`pki:validityDays must be a map such as { root: 3650, intermediate: 1095, leaf: 365 }; got ${show(value)}`);
+        fail(
+            `pki:validityDays must be a map such as { root: 3650, intermediate: 1095, leaf: 365 }; got ${show(value)}`,
+        );
         return { ...DEFAULTS.validityDays };
     }
     const days = { ...DEFAULTS.validityDays } as Record<keyof ValidityDays, number>;
@@ -185,10 +211,14 @@ function validity(value: unknown, fail: (m: string) => void): ValidityDays {
         }
     }
     if (days.leaf > days.intermediate) {
-        fail(`pki:validityDays.leaf (${days.leaf}) is longer than pki:validityDays.intermediate (${days.intermediate}); a certificate cannot outlive its issuer. Lower leaf or raise intermediate`);
+        fail(
+            `pki:validityDays.leaf (${days.leaf}) is longer than pki:validityDays.intermediate (${days.intermediate}); a certificate cannot outlive its issuer. Lower leaf or raise intermediate`,
+        );
     }
     if (days.intermediate > days.root) {
-        fail(`pki:validityDays.intermediate (${days.intermediate}) is longer than pki:validityDays.root (${days.root}); a certificate cannot outlive its issuer. Lower intermediate or raise root`);
+        fail(
+            `pki:validityDays.intermediate (${days.intermediate}) is longer than pki:validityDays.root (${days.root}); a certificate cannot outlive its issuer. Lower intermediate or raise root`,
+        );
     }
     return days;
 }
@@ -210,7 +240,9 @@ function validateDomains(
     for (const [name, domain] of Object.entries(value)) {
         const key = `pki:domains.${name}`;
         if (!LABEL.test(name)) {
-            fail(`${key}: the domain name ${show(name)} must be lower-case letters, digits and '-' (it becomes a host label)`);
+            fail(
+                `${key}: the domain name ${show(name)} must be lower-case letters, digits and '-' (it becomes a host label)`,
+            );
         }
         if (!isRecord(domain)) {
             fail(`${key} must be a map with services (and optionally namespace, groups); got ${show(domain)}`);
@@ -231,7 +263,9 @@ function validateDomains(
 
 function validateServices(value: unknown, key: string, fail: (m: string) => void): string[] {
     if (!Array.isArray(value) || value.length === 0) {
-        fail(`${key}.services must list at least one microservice; got ${show(value)}. Add the domain's services or remove the domain`);
+        fail(
+            `${key}.services must list at least one microservice; got ${show(value)}. Add the domain's services or remove the domain`,
+        );
         return [];
     }
     const seen = new Set<string>();
@@ -239,7 +273,9 @@ function validateServices(value: unknown, key: string, fail: (m: string) => void
         if (typeof service !== "string" || !SERVICE_NAME.test(service)) {
             fail(`${key}.services[${i}] must be a service name (letters, digits and '-'); got ${show(service)}`);
         } else if (service.length > MAX_LABEL_LENGTH) {
-            fail(`${key}.services[${i}] ${show(service)} is ${service.length} characters; a host label has at most ${MAX_LABEL_LENGTH}. Use a shorter name`);
+            fail(
+                `${key}.services[${i}] ${show(service)} is ${service.length} characters; a host label has at most ${MAX_LABEL_LENGTH}. Use a shorter name`,
+            );
         } else if (seen.has(service)) {
             fail(`${key}.services lists ${show(service)} twice; list each service once`);
         }
@@ -255,14 +291,18 @@ function validateGroups(
     fail: (m: string) => void,
 ): Record<string, string[]> {
     if (!isRecord(value) || Object.keys(value).length === 0) {
-        fail(`${key}.groups is required with pki:option 3; map each group to its services, e.g. { core: [${services[0] ?? "accounts"}] }`);
+        fail(
+            `${key}.groups is required with pki:option 3; map each group to its services, e.g. { core: [${services[0] ?? "accounts"}] }`,
+        );
         return {};
     }
     const groupOf = new Map<string, string>();
     for (const [group, members] of Object.entries(value)) {
         const groupKey = `${key}.groups.${group}`;
         if (!LABEL.test(group)) {
-            fail(`${groupKey}: the group name ${show(group)} must be lower-case letters, digits and '-' (it becomes a host label)`);
+            fail(
+                `${groupKey}: the group name ${show(group)} must be lower-case letters, digits and '-' (it becomes a host label)`,
+            );
         }
         if (!Array.isArray(members) || members.length === 0) {
             fail(`${groupKey} must list at least one service of the domain; got ${show(members)}`);
@@ -270,9 +310,13 @@ function validateGroups(
         }
         for (const member of members) {
             if (!services.includes(member as string)) {
-                fail(`${groupKey} names ${show(member)}, which is not in ${key}.services; add it there or fix the name`);
+                fail(
+                    `${groupKey} names ${show(member)}, which is not in ${key}.services; add it there or fix the name`,
+                );
             } else if (groupOf.has(member as string)) {
-                fail(`${key}.groups: ${show(member)} is in both ${show(groupOf.get(member as string))} and ${show(group)}; put each service in exactly one group`);
+                fail(
+                    `${key}.groups: ${show(member)} is in both ${show(groupOf.get(member as string))} and ${show(group)}; put each service in exactly one group`,
+                );
             } else {
                 groupOf.set(member as string, group);
             }
@@ -280,7 +324,9 @@ function validateGroups(
     }
     const ungrouped = services.filter((s) => !groupOf.has(s));
     if (ungrouped.length > 0) {
-        fail(`${key}.groups leaves ${ungrouped.map((s) => show(s)).join(", ")} in no group; with pki:option 3 every service must be in exactly one group`);
+        fail(
+            `${key}.groups leaves ${ungrouped.map((s) => show(s)).join(", ")} in no group; with pki:option 3 every service must be in exactly one group`,
+        );
     }
     return value as Record<string, string[]>;
 }

@@ -35,8 +35,7 @@ export function tlv(tag: number, content: Buffer): Buffer {
 export const sequence = (...items: Buffer[]): Buffer => tlv(TAG.sequence, Buffer.concat(items));
 
 /** SET OF, elements sorted by their encodings as DER requires (Go >= 1.15 does the same). */
-export const setOf = (...items: Buffer[]): Buffer =>
-    tlv(TAG.set, Buffer.concat([...items].sort(Buffer.compare)));
+export const setOf = (...items: Buffer[]): Buffer => tlv(TAG.set, Buffer.concat([...items].sort(Buffer.compare)));
 
 /** Context-specific constructed tag [n] (explicit tagging). */
 export const explicit = (n: number, content: Buffer): Buffer => tlv(0xa0 | n, content);
@@ -143,7 +142,7 @@ export function readNode(buffer: Buffer, offset = 0): Node & { end: number } {
 /** The children of a constructed node. */
 export function children(node: Node): Node[] {
     const out: Node[] = [];
-    for (let offset = 0; offset < node.content.length; ) {
+    for (let offset = 0; offset < node.content.length;) {
         const child = readNode(node.content, offset);
         out.push(child);
         offset = child.end;

@@ -103,7 +103,10 @@ function sshKey(privateKey: crypto.KeyObject): SshKey | undefined {
             return {
                 type: "ssh-ed25519",
                 publicBlob: Buffer.concat([sshString("ssh-ed25519"), sshString(publicKey)]),
-                privateFields: Buffer.concat([sshString(publicKey), sshString(Buffer.concat([b64url(jwk.d), publicKey]))]),
+                privateFields: Buffer.concat([
+                    sshString(publicKey),
+                    sshString(Buffer.concat([b64url(jwk.d), publicKey])),
+                ]),
             };
         }
         default:
@@ -134,11 +137,15 @@ function opensshPrivateKey(key: SshKey): string {
 async function generate(algorithm: string, rsaBits: number, ecdsaCurve: string): Promise<crypto.KeyObject> {
     switch (algorithm) {
         case "RSA":
-            if (rsaBits < 1024) throw new Error(`crypto/rsa: ${rsaBits}-bit keys are insecure (see https://go.dev/pkg/crypto/rsa#hdr-Minimum_key_size)`);
+            if (rsaBits < 1024)
+                throw new Error(
+                    `crypto/rsa: ${rsaBits}-bit keys are insecure (see https://go.dev/pkg/crypto/rsa#hdr-Minimum_key_size)`,
+                );
             return (await generateKeyPair("rsa", { modulusLength: rsaBits, publicExponent: 65537 })).privateKey;
         case "ECDSA": {
             const namedCurve = CURVES[ecdsaCurve];
-            if (!namedCurve) throw new Error(`invalid ecdsa_curve "${ecdsaCurve}": must be one of P224, P256, P384, P521`);
+            if (!namedCurve)
+                throw new Error(`invalid ecdsa_curve "${ecdsaCurve}": must be one of P224, P256, P384, P521`);
             return (await generateKeyPair("ec", { namedCurve })).privateKey;
         }
         case "ED25519":
@@ -208,7 +215,11 @@ function requiredNumber(inputs: Inputs, field: string): number {
 const stringList = (value: unknown): string[] => (Array.isArray(value) ? (value as string[]) : []);
 
 /** validity_start_time/end_time: RFC 3339 with trailing fractional zeros trimmed (Go MarshalText). */
-const rfc3339 = (date: Date): string => date.toISOString().replace(/\.?0+Z$/, "Z").replace(/\.Z$/, "Z");
+const rfc3339 = (date: Date): string =>
+    date
+        .toISOString()
+        .replace(/\.?0+Z$/, "Z")
+        .replace(/\.Z$/, "Z");
 
 function validity(inputs: Inputs, options: ProviderOptions): { notBefore: Date; notAfter: Date; state: State } {
     const hours = requiredNumber(inputs, "validityPeriodHours");
@@ -285,12 +296,20 @@ export function certRequest(inputs: Inputs): { id: string; state: State } {
     const key = parsePrivateKey(inputs.privateKeyPem ?? inputs.privateKeyPemWo, "private_key_pem");
     const csrDer = x509.createCertificateRequest(
         x509.subjectFromInputs(inputs.subject as Inputs | undefined),
-        { dnsNames: stringList(inputs.dnsNames), ipAddresses: stringList(inputs.ipAddresses), uris: stringList(inputs.uris) },
+        {
+            dnsNames: stringList(inputs.dnsNames),
+            ipAddresses: stringList(inputs.ipAddresses),
+            uris: stringList(inputs.uris),
+        },
         key,
     );
     return {
         id: hashForState(csrDer),
-        state: { ...inputs, keyAlgorithm: algorithmOf(key), certRequestPem: der.pemEncode(csrDer, "CERTIFICATE REQUEST") },
+        state: {
+            ...inputs,
+            keyAlgorithm: algorithmOf(key),
+            certRequestPem: der.pemEncode(csrDer, "CERTIFICATE REQUEST"),
+        },
     };
 }
 

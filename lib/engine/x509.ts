@@ -81,8 +81,7 @@ export interface Subject {
 /** The provider's input shape (scalars) turned into Go's pkix.Name shape (lists). */
 export function subjectFromInputs(input: Record<string, unknown> | undefined): Subject {
     const s = input ?? {};
-    const scalar = (key: string): string | undefined =>
-        typeof s[key] === "string" ? (s[key] as string) : undefined;
+    const scalar = (key: string): string | undefined => (typeof s[key] === "string" ? (s[key] as string) : undefined);
     const list = (key: string): string[] | undefined => {
         const v = scalar(key);
         return v === undefined ? undefined : [v];
@@ -318,7 +317,11 @@ export interface Issuer {
 }
 
 /** Go x509.CreateCertificate for the templates the provider builds. */
-export function createCertificate(template: CertificateTemplate, issuer: Issuer | "self", selfKey?: crypto.KeyObject): Buffer {
+export function createCertificate(
+    template: CertificateTemplate,
+    issuer: Issuer | "self",
+    selfKey?: crypto.KeyObject,
+): Buffer {
     const subjectName = encodeName(template.subject);
     const issuerName = issuer === "self" ? subjectName : issuer.name;
     const signer = issuer === "self" ? selfKey : issuer.privateKey;

@@ -218,16 +218,22 @@ export function planPki(config: PkiConfig): PkiPlan {
         for (const g of groupings(config.option, domain, config)) {
             const host = [g.hostLabel, domain, config.baseDomain].filter((p) => p !== undefined).join(".");
             for (const p of dnsNameProblems(host)) {
-                problems.push(`${g.configKey} makes the host "${host}", which ${p}. Use a shorter name or pki:baseDomain`);
+                problems.push(
+                    `${g.configKey} makes the host "${host}", which ${p}. Use a shorter name or pki:baseDomain`,
+                );
             }
             const owner = hostOwner.get(host);
             if (owner !== undefined) {
-                problems.push(`${g.configKey} and ${owner} both resolve to the host "${host}"; every endpoint needs its own host. Rename one of them`);
+                problems.push(
+                    `${g.configKey} and ${owner} both resolve to the host "${host}"; every endpoint needs its own host. Rename one of them`,
+                );
             }
             hostOwner.set(host, g.configKey);
             const idClash = idOwner.get(g.id);
             if (idClash !== undefined && owner === undefined) {
-                problems.push(`${g.configKey} and ${idClash} both give the endpoint name "${g.id}" (used in secret and resource names). Rename one of them`);
+                problems.push(
+                    `${g.configKey} and ${idClash} both give the endpoint name "${g.id}" (used in secret and resource names). Rename one of them`,
+                );
             }
             idOwner.set(g.id, g.configKey);
 

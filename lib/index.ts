@@ -1,0 +1,10 @@
+export * from "./components/rootCa";
+export * from "./components/intermediateCa";
+export * from "./components/istioGatewayTls";
+export * from "./components/apicClientBundle";
+export { IssuingCa } from "./components/keys";
+export * from "./config/types";
+export { validateConfig, ConfigError } from "./config/validate";
+export { rawConfigFromStackFile, rawConfigFromEngine } from "./config/load";
+export * from "./plan/plan";
+export { buildPki, PkiStack, PkiStackOutputs } from "./stack";

@@ -1,0 +1,102 @@
+/**
+ * Offline render: run the stack program against the engine stand-in and write what it would
+ * create (DESIGN.md "Offline render"). Private keys land in 0600 files inside 0700 folders.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import * as YAML from "yaml";
+import { EngineStandIn, RecordedResource, runWithStandIn, RunOptions } from "../engine/standIn";
+import { PkiPlan } from "../plan/plan";
+import { buildPki } from "../stack";
+import { buildInventory, InventoryRow } from "./inventory";
+
+export interface RenderOptions extends RunOptions {
+    /** Write into a folder that already has files (they are left or overwritten, never deleted). */
+    force?: boolean;
+}
+
+export interface RenderResult {
+    engine: EngineStandIn;
+    inventory: InventoryRow[];
+    /** Every file written, relative to the output folder. */
+    files: string[];
+}
+
+const PRIVATE = 0o600;
+const PUBLIC = 0o644;
+
+function kindOf(resource: RecordedResource): string {
+    return String(resource.inputs.kind ?? resource.type.split(":").pop()).toLowerCase();
+}
+
+/** The manifest as Kubernetes would receive it: apiVersion, kind, then the object's fields. */
+function manifest(resource: RecordedResource): Record<string, unknown> {
+    const [, group] = resource.type.split(":");
+    const apiVersion = group.replace(/^core\//, "");
+    const { apiVersion: _a, kind: _k, ...rest } = resource.inputs;
+    return { apiVersion, kind: resource.type.split(":").pop(), ...rest };
+}
+
+export async function renderPlan(plan: PkiPlan, outDir: string, options: RenderOptions = {}): Promise<RenderResult> {
+    if (fs.existsSync(outDir) && fs.readdirSync(outDir).length > 0 && !options.force) {
+        throw new Error(`output folder ${outDir} is not empty; choose another --out or pass --force to write into it`);
+    }
+    const { engine, outputs } = await runWithStandIn(() => {
+        const stack = buildPki(plan);
+        return {
+            outputs: stack.outputs,
+            servers: Object.assign({}, ...stack.gateways.map((g) => g.serverCertPems)) as Record<string, unknown>,
+        };
+    }, options);
+
+    const files: string[] = [];
+    const write = (relative: string, content: string, mode: number): void => {
+        const target = path.join(outDir, relative);
+        fs.mkdirSync(path.dirname(target), { recursive: true, mode: 0o700 });
+        fs.writeFileSync(target, content, { mode });
+        fs.chmodSync(target, mode);
+        files.push(relative);
+    };
+    fs.mkdirSync(outDir, { recursive: true, mode: 0o700 });
+    fs.chmodSync(outDir, 0o700);
+
+    const gatewayCluster = plan.config.clusters[0];
+    for (const object of engine.kubernetesObjects()) {
+        const metadata = (object.inputs.metadata ?? {}) as { name?: string; namespace?: string };
+        const cluster = object.providerName ?? "default";
+        const file = `k8s/${cluster}/${metadata.namespace ?? "_cluster"}/${kindOf(object)}-${metadata.name ?? object.name}.yaml`;
+        write(file, YAML.stringify(manifest(object)), object.type === "kubernetes:core/v1:Secret" ? PRIVATE : PUBLIC);
+    }
+
+    const bundles = outputs.outputs.apicBundles;
+    for (const [id, bundle] of Object.entries(bundles)) {
+        write(`apic/${id}/client.crt`, bundle.certPem, PUBLIC);
+        write(`apic/${id}/client.key`, bundle.privateKeyPem, PRIVATE);
+        write(`apic/${id}/ca-chain.pem`, bundle.caChainPem, PUBLIC);
+        write(`apic/${id}/truststore.pem`, bundle.truststorePem, PUBLIC);
+    }
+
+    const inventory = buildInventory(
+        plan,
+        {
+            cas: {
+                root: outputs.outputs.rootCertPem,
+                "gateway-server-ca": outputs.outputs.gatewayServerCaCertPem,
+                "apic-client-ca": outputs.outputs.apicClientCaCertPem,
+            },
+            servers: outputs.servers as Record<string, string>,
+            clients: Object.fromEntries(Object.entries(bundles).map(([id, b]) => [id, b.certPem])),
+        },
+        gatewayCluster,
+    );
+    write(
+        "inventory.json",
+        JSON.stringify(
+            { environment: plan.config.environment, option: plan.config.option, certificates: inventory },
+            null,
+            2,
+        ) + "\n",
+        PUBLIC,
+    );
+    return { engine, inventory, files };
+}

@@ -1,0 +1,212 @@
+/** Shared test harness: one engine state per run (CA keys made once), render, openssl and TLS helpers. */
+import { execFileSync, spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import * as tls from "tls";
+import { rawConfigFromStackFile } from "../lib/config/load";
+import { EngineState } from "../lib/engine/standIn";
+import { PkiPlan, planFromRawConfig } from "../lib/plan/plan";
+import { renderPlan, RenderResult } from "../lib/render/render";
+
+export const ROOT = path.resolve(__dirname, "../..");
+
+/** Kept for the whole mocha run: a resource re-registered with the same inputs gets its old outputs. */
+export const sharedState: EngineState = new Map();
+
+export function tempDir(prefix: string): string {
+    return fs.mkdtempSync(path.join(os.tmpdir(), `pki-${prefix}-`));
+}
+
+export function loadStackFile(relative: string): Record<string, unknown> {
+    return rawConfigFromStackFile(path.join(ROOT, relative));
+}
+
+export interface Rendered extends RenderResult {
+    plan: PkiPlan;
+    dir: string;
+    read(relative: string): string;
+}
+
+const renders = new Map<string, Promise<Rendered>>();
+
+/** Render a stack file once per run (into a temp folder) and share the result between test files. */
+export function renderStackFile(relative: string): Promise<Rendered> {
+    let rendered = renders.get(relative);
+    if (!rendered) {
+        rendered = (async () => {
+            const plan = planFromRawConfig(loadStackFile(relative));
+            const dir = tempDir(path.basename(relative, ".yaml"));
+            const result = await renderPlan(plan, dir, { force: true, state: sharedState });
+            return { ...result, plan, dir, read: (f: string) => fs.readFileSync(path.join(dir, f), "utf8") };
+        })();
+        renders.set(relative, rendered);
+    }
+    return rendered;
+}
+
+export const OPTION_FILES = {
+    1: "examples/option-1/Pulumi.option-1.yaml",
+    2: "examples/option-2/Pulumi.option-2.yaml",
+    3: "examples/option-3/Pulumi.option-3.yaml",
+} as const;
+
+/** Runs openssl; returns its exit status and combined output (never throws on a non-zero status). */
+export function openssl(args: string[], input?: string): { status: number; output: string } {
+    const result = spawnSync("openssl", args, { input, encoding: "utf8" });
+    return { status: result.status ?? -1, output: `${result.stdout}${result.stderr}` };
+}
+
+export function writeTemp(dir: string, name: string, content: string): string {
+    const file = path.join(dir, name);
+    fs.writeFileSync(file, content, { mode: 0o600 });
+    return file;
+}
+
+export function opensslText(pem: string): string {
+    return execFileSync("openssl", ["x509", "-noout", "-text"], { input: pem, encoding: "utf8" });
+}
+
+/** The PEM blocks of a bundle, in order. */
+export function pemBlocks(bundle: string): string[] {
+    return bundle.match(/-----BEGIN [A-Z ]+-----[\s\S]+?-----END [A-Z ]+-----\n/g) ?? [];
+}
+
+/** What a gateway server is configured with: one endpoint's secret and its Gateway `servers` entry. */
+export interface GatewayServerConfig {
+    tlsCrt: string;
+    tlsKey: string;
+    caCrt: string;
+    /** `subjectAltNames` of the Gateway server entry: the pin. */
+    subjectAltNames: string[];
+}
+
+export interface ClientCredentials {
+    cert?: string;
+    key?: string;
+    /** CAs the client trusts for the server (APIC's truststore). */
+    ca: string;
+    servername: string;
+}
+
+export interface HandshakeResult {
+    accepted: boolean;
+    /** Why the server refused, or "" when accepted. */
+    reason: string;
+    /** The client's own verdict on the server (host name and chain). */
+    clientAuthorized: boolean;
+    clientError: string;
+}
+
+/**
+ * One real mutual-TLS handshake over loopback, with the checks an Istio gateway configured by
+ * the Gateway's `servers` entry makes: OpenSSL chain verification against `ca.crt` (with the
+ * ssl_client purpose, i.e. EKU clientAuth), then the `subjectAltNames` pin on the client cert.
+ */
+export async function handshake(server: GatewayServerConfig, client: ClientCredentials): Promise<HandshakeResult> {
+    return new Promise((resolve, reject) => {
+        let serverVerdict: { accepted: boolean; reason: string } | undefined;
+        const tlsServer = tls.createServer({
+            cert: server.tlsCrt,
+            key: server.tlsKey,
+            ca: server.caCrt,
+            requestCert: true,
+            rejectUnauthorized: false, // decided below, so the reason can be reported
+            minVersion: "TLSv1.2",
+        });
+        tlsServer.on("secureConnection", (socket) => {
+            const peer = socket.getPeerCertificate();
+            let verdict: { accepted: boolean; reason: string };
+            if (!peer || Object.keys(peer).length === 0) verdict = { accepted: false, reason: "no client certificate" };
+            else if (!socket.authorized) verdict = { accepted: false, reason: String(socket.authorizationError) };
+            else {
+                const sans = (peer.subjectaltname ?? "").split(", ").map((s) => s.replace(/^(DNS|URI|email|IP Address):/, ""));
+                verdict = server.subjectAltNames.some((pin) => sans.includes(pin))
+                    ? { accepted: true, reason: "" }
+                    : { accepted: false, reason: `subjectAltNames pin mismatch: ${peer.subjectaltname ?? "(none)"}` };
+            }
+            serverVerdict = verdict;
+            socket.end(verdict.accepted ? "ok" : "");
+        });
+        tlsServer.on("tlsClientError", (err) => {
+            serverVerdict = { accepted: false, reason: err.message };
+        });
+        tlsServer.listen(0, "127.0.0.1", () => {
+            const port = (tlsServer.address() as { port: number }).port;
+            const socket = tls.connect({
+                host: "127.0.0.1",
+                port,
+                servername: client.servername,
+                ca: client.ca,
+                cert: client.cert,
+                key: client.key,
+                rejectUnauthorized: false,
+                checkServerIdentity: tls.checkServerIdentity,
+            });
+            let clientAuthorized = false;
+            let clientError = "";
+            socket.on("secureConnect", () => {
+                clientAuthorized = socket.authorized;
+                clientError = socket.authorized ? "" : String(socket.authorizationError);
+                if (socket.authorized) {
+                    const identityError = tls.checkServerIdentity(client.servername, socket.getPeerCertificate());
+                    if (identityError) {
+                        clientAuthorized = false;
+                        clientError = identityError.message;
+                    }
+                }
+            });
+            socket.on("data", () => undefined);
+            const finish = (): void => {
+                tlsServer.close();
+                setImmediate(() =>
+                    resolve({
+                        accepted: serverVerdict?.accepted ?? false,
+                        reason: serverVerdict?.reason ?? "connection closed before the handshake finished",
+                        clientAuthorized,
+                        clientError,
+                    }),
+                );
+            };
+            socket.on("close", finish);
+            socket.on("error", () => undefined);
+            socket.setTimeout(10_000, () => {
+                socket.destroy();
+                reject(new Error("handshake timed out"));
+            });
+        });
+    });
+}
+
+/** The gateway configuration of one endpoint, read from the rendered secret and Gateway. */
+export function gatewayServerConfig(rendered: Rendered, endpointId: string): GatewayServerConfig {
+    const endpoint = rendered.plan.endpoints.find((e) => e.id === endpointId);
+    if (!endpoint) throw new Error(`no endpoint ${endpointId}`);
+    const cluster = rendered.plan.config.clusters[0];
+    const ns = endpoint.gatewaySecret.namespace;
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const YAML = require("yaml") as typeof import("yaml");
+    const secret = YAML.parse(rendered.read(`k8s/${cluster}/${ns}/secret-${endpoint.gatewaySecret.name}.yaml`));
+    const gateway = YAML.parse(rendered.read(`k8s/${cluster}/${ns}/gateway-${endpoint.gatewayName}.yaml`));
+    const server = (gateway.spec.servers as { hosts: string[]; tls: { credentialName: string; subjectAltNames: string[] } }[]).find(
+        (s) => s.tls.credentialName === endpoint.gatewaySecret.name,
+    );
+    if (!server) throw new Error(`Gateway ${endpoint.gatewayName} has no server for ${endpointId}`);
+    return {
+        tlsCrt: secret.stringData["tls.crt"],
+        tlsKey: secret.stringData["tls.key"],
+        caCrt: secret.stringData["ca.crt"],
+        subjectAltNames: server.tls.subjectAltNames,
+    };
+}
+
+export function apicCredentials(rendered: Rendered, endpointId: string): ClientCredentials {
+    const endpoint = rendered.plan.endpoints.find((e) => e.id === endpointId);
+    if (!endpoint) throw new Error(`no endpoint ${endpointId}`);
+    return {
+        cert: rendered.read(`apic/${endpointId}/client.crt`) + rendered.read(`apic/${endpointId}/ca-chain.pem`),
+        key: rendered.read(`apic/${endpointId}/client.key`),
+        ca: rendered.read(`apic/${endpointId}/truststore.pem`),
+        servername: endpoint.host,
+    };
+}

@@ -1,0 +1,92 @@
+import * as assert from "assert";
+import * as path from "path";
+import * as YAML from "yaml";
+import { OPTION_FILES, renderStackFile, Rendered } from "./helpers";
+
+const OB = 17;
+const DP = 7;
+
+/** What each option implies on the seed 000 lists (OB 17, DP 7; Option 3 example: 5 OB + 2 DP groups). */
+const EXPECTED = {
+    1: { endpoints: 2, hosts: ["ob.example.api.bank.example", "dp.example.api.bank.example"] },
+    2: { endpoints: OB + DP, hosts: ["ob-productsv2.ob.example.api.bank.example", "transaction-canonical.dp.example.api.bank.example"] },
+    3: { endpoints: 7, hosts: ["core.ob.example.api.bank.example", "reference.dp.example.api.bank.example"] },
+} as const;
+
+function objects(rendered: Rendered, kind: string): Record<string, unknown>[] {
+    return rendered.files
+        .filter((f) => f.startsWith("k8s/") && path.basename(f).startsWith(`${kind}-`))
+        .map((f) => YAML.parse(rendered.read(f)));
+}
+
+for (const option of [1, 2, 3] as const) {
+    describe(`Option ${option} on the seed service lists`, function () {
+        this.timeout(120_000);
+        let rendered: Rendered;
+        before(async () => {
+            rendered = await renderStackFile(OPTION_FILES[option]);
+        });
+
+        it(`plans exactly ${EXPECTED[option].endpoints} endpoints with unique hosts`, () => {
+            const hosts = rendered.plan.endpoints.map((e) => e.host);
+            assert.strictEqual(hosts.length, EXPECTED[option].endpoints);
+            assert.strictEqual(new Set(hosts).size, hosts.length);
+            for (const host of EXPECTED[option].hosts) assert.ok(hosts.includes(host), `missing host ${host}`);
+        });
+
+        it("routes every seed service through exactly one endpoint", () => {
+            const routed = rendered.plan.endpoints.flatMap((e) => e.services);
+            assert.strictEqual(routed.length, OB + DP);
+            assert.strictEqual(new Set(routed).size, OB + DP, "no service routed twice");
+        });
+
+        it("creates one kubernetes.io/tls secret per endpoint, with tls.crt, tls.key and ca.crt", () => {
+            const secrets = objects(rendered, "secret") as { type: string; metadata: { name: string; namespace: string }; stringData: Record<string, string> }[];
+            assert.strictEqual(secrets.length, EXPECTED[option].endpoints);
+            for (const secret of secrets) {
+                assert.strictEqual(secret.type, "kubernetes.io/tls");
+                assert.strictEqual(secret.metadata.namespace, "istio-system");
+                assert.deepStrictEqual(Object.keys(secret.stringData).sort(), ["ca.crt", "tls.crt", "tls.key"]);
+            }
+            assert.deepStrictEqual(
+                secrets.map((s) => s.metadata.name).sort(),
+                rendered.plan.endpoints.map((e) => e.gatewaySecret.name).sort(),
+            );
+        });
+
+        it("gives every endpoint one Gateway server entry: MUTUAL, its own secret, the pin and TLS 1.2", () => {
+            const gateways = objects(rendered, "gateway") as { apiVersion: string; spec: { servers: { hosts: string[]; tls: Record<string, unknown> }[] } }[];
+            assert.strictEqual(gateways.length, 2, "one Gateway per domain");
+            const servers = gateways.flatMap((g) => g.spec.servers);
+            assert.strictEqual(servers.length, EXPECTED[option].endpoints);
+            for (const endpoint of rendered.plan.endpoints) {
+                const matching = servers.filter((s) => s.hosts.includes(endpoint.host));
+                assert.strictEqual(matching.length, 1, `${endpoint.host} in exactly one server entry`);
+                assert.deepStrictEqual(matching[0].tls, {
+                    mode: "MUTUAL",
+                    credentialName: endpoint.gatewaySecret.name,
+                    subjectAltNames: [endpoint.clientIdentity],
+                    minProtocolVersion: "TLSV1_2",
+                });
+                assert.deepStrictEqual(matching[0].hosts, [endpoint.host]);
+            }
+            const credentials = servers.map((s) => s.tls.credentialName);
+            assert.strictEqual(new Set(credentials).size, credentials.length, "no certificate shared by two server entries");
+            for (const g of gateways) assert.strictEqual(g.apiVersion, "networking.istio.io/v1");
+        });
+
+        it("writes one APIC bundle per endpoint and an inventory row per certificate", () => {
+            for (const e of rendered.plan.endpoints) {
+                for (const f of ["client.crt", "client.key", "ca-chain.pem", "truststore.pem"]) {
+                    assert.ok(rendered.files.includes(`apic/${e.id}/${f}`), `apic/${e.id}/${f}`);
+                }
+            }
+            const inventory = JSON.parse(rendered.read("inventory.json")) as { certificates: { role: string }[] };
+            const count = (role: string): number => inventory.certificates.filter((c) => c.role === role).length;
+            assert.strictEqual(count("root"), 1);
+            assert.strictEqual(count("intermediate"), 2);
+            assert.strictEqual(count("gateway-server"), EXPECTED[option].endpoints);
+            assert.strictEqual(count("apic-client"), EXPECTED[option].endpoints);
+        });
+    });
+}
