@@ -1,0 +1,139 @@
+import * as assert from "assert";
+import * as crypto from "crypto";
+import * as tlsProvider from "../lib/engine/tlsProvider";
+import { gatewayServerConfig, OPTION_FILES, openssl, opensslText, pemBlocks, renderStackFile, Rendered, tempDir, writeTemp } from "./helpers";
+
+/** openssl verify of a leaf against a root, with intermediates as untrusted, for a purpose. */
+function verify(dir: string, root: string, chain: string, leaf: string, extra: string[]): { status: number; output: string } {
+    return openssl([
+        "verify",
+        "-x509_strict",
+        "-CAfile",
+        writeTemp(dir, "root.pem", root),
+        ...(chain ? ["-untrusted", writeTemp(dir, "chain.pem", chain)] : []),
+        ...extra,
+        writeTemp(dir, "leaf.pem", leaf),
+    ]);
+}
+
+for (const option of [1, 2, 3] as const) {
+    describe(`Option ${option}: every certificate chain verifies with openssl`, function () {
+        this.timeout(120_000);
+        let rendered: Rendered;
+        let dir: string;
+        let root: string;
+        before(async () => {
+            rendered = await renderStackFile(OPTION_FILES[option]);
+            dir = tempDir("verify");
+            const truststore = pemBlocks(rendered.read(`apic/${rendered.plan.endpoints[0].id}/truststore.pem`));
+            root = truststore[truststore.length - 1];
+        });
+
+        it("verifies each gateway server cert for sslserver and its host name, chain in tls.crt order", () => {
+            for (const e of rendered.plan.endpoints) {
+                const [leaf, ...chain] = pemBlocks(gatewayServerConfig(rendered, e.id).tlsCrt);
+                assert.ok(chain.length >= 1, "tls.crt carries the issuing chain");
+                const result = verify(dir, root, chain.join(""), leaf, ["-purpose", "sslserver", "-verify_hostname", e.host]);
+                assert.strictEqual(result.status, 0, `${e.host}: ${result.output}`);
+                const wrongHost = verify(dir, root, chain.join(""), leaf, ["-purpose", "sslserver", "-verify_hostname", `x.${e.host}`]);
+                assert.notStrictEqual(wrongHost.status, 0, "another host name must not verify");
+                const asClient = verify(dir, root, chain.join(""), leaf, ["-purpose", "sslclient"]);
+                assert.notStrictEqual(asClient.status, 0, "a server cert must not verify as a client");
+                assert.match(asClient.output, /unsuitable certificate purpose/);
+            }
+        });
+
+        it("verifies each APIC client cert for sslclient with its ca-chain, and never as a server", () => {
+            for (const e of rendered.plan.endpoints) {
+                const leaf = rendered.read(`apic/${e.id}/client.crt`);
+                const chain = rendered.read(`apic/${e.id}/ca-chain.pem`);
+                const ok = verify(dir, root, chain, leaf, ["-purpose", "sslclient"]);
+                assert.strictEqual(ok.status, 0, `${e.id}: ${ok.output}`);
+                const asServer = verify(dir, root, chain, leaf, ["-purpose", "sslserver"]);
+                assert.notStrictEqual(asServer.status, 0);
+            }
+        });
+
+        it("gives leaves the profile of DESIGN.md: 1 year, EKU, SANs, critical CA:FALSE, key ids", () => {
+            const e = rendered.plan.endpoints[rendered.plan.endpoints.length - 1];
+            const client = new crypto.X509Certificate(rendered.read(`apic/${e.id}/client.crt`));
+            const days = (Date.parse(client.validTo) - Date.parse(client.validFrom)) / 86_400_000;
+            assert.strictEqual(days, 365);
+            assert.deepStrictEqual(client.keyUsage, ["1.3.6.1.5.5.7.3.2"]);
+            assert.strictEqual(client.subjectAltName, `URI:${e.clientIdentity}`);
+            assert.strictEqual(client.ca, false);
+            const text = opensslText(client.toString());
+            assert.match(text, /X509v3 Basic Constraints: critical\n\s+CA:FALSE/);
+            assert.match(text, /X509v3 Key Usage: critical\n\s+Digital Signature, Key Encipherment\n/);
+            assert.match(text, /X509v3 Authority Key Identifier/);
+            assert.match(text, /Public-Key: \(2048 bit\)/);
+        });
+
+        it("gives CAs keyCertSign and cRLSign, critical CA:TRUE, subject and authority key ids; the root pathlen 1", () => {
+            const truststore = pemBlocks(rendered.read(`apic/${rendered.plan.endpoints[0].id}/truststore.pem`));
+            const clientChain = pemBlocks(rendered.read(`apic/${rendered.plan.endpoints[0].id}/ca-chain.pem`));
+            for (const pem of [...truststore, ...clientChain]) {
+                const text = opensslText(pem);
+                assert.match(text, /X509v3 Key Usage: critical\n\s+Certificate Sign, CRL Sign\n/);
+                assert.match(text, /X509v3 Subject Key Identifier/);
+                assert.match(text, /X509v3 Authority Key Identifier/);
+                assert.match(text, /Public-Key: \(4096 bit\)/);
+            }
+            assert.match(opensslText(root), /X509v3 Basic Constraints: critical\n\s+CA:TRUE, pathlen:1\n/);
+            assert.match(opensslText(clientChain[0]), /X509v3 Basic Constraints: critical\n\s+CA:TRUE\n/);
+        });
+    });
+}
+
+describe("No CA below an intermediate", function () {
+    this.timeout(60_000);
+
+    it("a sub-CA minted with an intermediate's key cannot issue anything that verifies (root pathlen 1)", async () => {
+        const rendered = await renderStackFile(OPTION_FILES[1]);
+        const { engine } = rendered;
+        const intermediateKey = engine.resources.find((r) => r.name === "gateway-server-ca-key");
+        const intermediateCert = engine.resources.find((r) => r.name === "gateway-server-ca-cert");
+        assert.ok(intermediateKey && intermediateCert);
+        const caKeyPem = intermediateKey.state.privateKeyPem as string;
+        const caCertPem = intermediateCert.state.certPem as string;
+
+        // The sub-CA: the best a holder of the intermediate key can do with @pulumi/tls semantics.
+        const subKey = await tlsProvider.privateKey({ algorithm: "ECDSA", ecdsaCurve: "P256" });
+        const subCsr = tlsProvider.certRequest({ privateKeyPem: subKey.state.privateKeyPem, subject: { commonName: "rogue sub-CA" } });
+        const subCa = tlsProvider.locallySignedCert({
+            certRequestPem: subCsr.state.certRequestPem,
+            caCertPem,
+            caPrivateKeyPem: caKeyPem,
+            isCaCertificate: true,
+            allowedUses: ["cert_signing", "crl_signing"],
+            validityPeriodHours: 24,
+        });
+        const leafKey = await tlsProvider.privateKey({ algorithm: "ECDSA", ecdsaCurve: "P256" });
+        const leafCsr = tlsProvider.certRequest({
+            privateKeyPem: leafKey.state.privateKeyPem,
+            subject: { commonName: "ob.example.api.bank.example" },
+            dnsNames: ["ob.example.api.bank.example"],
+        });
+        const leaf = tlsProvider.locallySignedCert({
+            certRequestPem: leafCsr.state.certRequestPem,
+            caCertPem: subCa.state.certPem,
+            caPrivateKeyPem: subKey.state.privateKeyPem,
+            allowedUses: ["digital_signature", "server_auth"],
+            validityPeriodHours: 24,
+        });
+        const dir = tempDir("subca");
+        const root = rendered.engine.resources.find((r) => r.name === "root-ca-cert")?.state.certPem as string;
+        const result = verify(dir, root, caCertPem + (subCa.state.certPem as string), leaf.state.certPem as string, ["-purpose", "sslserver"]);
+        assert.notStrictEqual(result.status, 0, result.output);
+        assert.match(result.output, /path length constraint exceeded/);
+        // Control: the same leaf signed directly by the intermediate verifies, so the failure above is the pathlen.
+        const direct = tlsProvider.locallySignedCert({
+            certRequestPem: leafCsr.state.certRequestPem,
+            caCertPem,
+            caPrivateKeyPem: caKeyPem,
+            allowedUses: ["digital_signature", "server_auth"],
+            validityPeriodHours: 24,
+        });
+        assert.strictEqual(verify(dir, root, caCertPem, direct.state.certPem as string, ["-purpose", "sslserver"]).status, 0);
+    });
+});
