@@ -255,7 +255,8 @@ function validateDomains(
         }
         const namespace = label(domain.namespace, `${key}.namespace`, name, fail);
         const services = validateServices(domain.services, key, fail);
-        const groups = option === 3 ? validateGroups(domain.groups, services, key, fail) : {};
+        // Groups of an empty domain would only repeat the services error.
+        const groups = option === 3 && services.length > 0 ? validateGroups(domain.groups, services, key, fail) : {};
         domains[name] = { namespace, services, groups };
     }
     return domains;

@@ -1,0 +1,170 @@
+import * as assert from "assert";
+import * as pulumi from "@pulumi/pulumi";
+import { runWithStandIn } from "../lib/engine/standIn";
+import { planFromRawConfig } from "../lib/plan/plan";
+import { buildPki } from "../lib/stack";
+import { loadStackFile, OPTION_FILES, renderStackFile, sharedState } from "./helpers";
+
+const PRIVATE_KEY = /-----BEGIN [A-Z ]*PRIVATE KEY-----/;
+
+describe("The stack program", function () {
+    this.timeout(120_000);
+
+    it("wraps every private key it hands out in pulumi.secret (components and stack outputs)", async () => {
+        const plan = planFromRawConfig(loadStackFile(OPTION_FILES[1]));
+        const { returned } = await runWithStandIn(() => buildPki(plan), { state: sharedState });
+        const keys: [string, pulumi.Output<string>][] = [
+            ["root", returned.root.privateKeyPem],
+            ["gateway-server-ca", returned.gatewayServerCa.privateKeyPem],
+            ["apic-client-ca", returned.apicClientCa.privateKeyPem],
+            ...returned.gateways.flatMap((g) => Object.entries(g.serverPrivateKeyPems)),
+            ...Object.entries(returned.outputs.apicBundles).map(([id, b]): [string, pulumi.Output<string>] => [id, b.privateKeyPem]),
+        ];
+        assert.strictEqual(keys.length, 3 + 2 + 2);
+        for (const [name, key] of keys) assert.strictEqual(await pulumi.isSecret(key), true, `${name} key is not secret`);
+        for (const cert of [returned.root.certPem, returned.outputs.apicBundles.ob.certPem]) {
+            assert.strictEqual(await pulumi.isSecret(cert), false, "certificates stay readable");
+        }
+    });
+
+    it("puts no private key in plain stack outputs or in inventory.json", async () => {
+        const plan = planFromRawConfig(loadStackFile(OPTION_FILES[3]));
+        const { outputs } = await runWithStandIn(() => buildPki(plan).outputs, { state: sharedState });
+        const { apicBundles, ...plain } = outputs;
+        assert.doesNotMatch(JSON.stringify(plain), PRIVATE_KEY);
+        for (const bundle of Object.values(apicBundles)) {
+            const { privateKeyPem, ...rest } = bundle;
+            assert.match(privateKeyPem, PRIVATE_KEY);
+            assert.doesNotMatch(JSON.stringify(rest), PRIVATE_KEY);
+        }
+        const rendered = await renderStackFile(OPTION_FILES[3]);
+        const inventory = rendered.read("inventory.json");
+        assert.doesNotMatch(inventory, PRIVATE_KEY);
+        assert.doesNotMatch(inventory, /-----BEGIN/);
+    });
+
+    it("registers identical inputs when run twice on the same config (a preview shows no change)", async () => {
+        const plan = planFromRawConfig(loadStackFile(OPTION_FILES[3]));
+        const state = new Map();
+        const first = await runWithStandIn(() => buildPki(plan).outputs, { state });
+        const second = await runWithStandIn(() => buildPki(plan).outputs, { state });
+        const inputs = (run: typeof first): Record<string, unknown> =>
+            Object.fromEntries(run.engine.resources.map((r) => [`${r.type}::${r.name}`, r.inputs]));
+        assert.strictEqual(first.engine.resources.length, second.engine.resources.length);
+        assert.deepStrictEqual(inputs(second), inputs(first));
+    });
+
+    it("pins child resource names, types and parents' type tokens (renames break state)", async () => {
+        const plan = planFromRawConfig(loadStackFile(OPTION_FILES[1]));
+        const { engine } = await runWithStandIn(() => buildPki(plan), { state: sharedState });
+        const names = engine.resources.map((r) => `${r.type} ${r.name}`).sort();
+        assert.deepStrictEqual(names, [
+            "apic-istio-pki:index:ApicClientBundle dp-apic-client",
+            "apic-istio-pki:index:ApicClientBundle ob-apic-client",
+            "apic-istio-pki:index:IntermediateCa apic-client-ca",
+            "apic-istio-pki:index:IntermediateCa gateway-server-ca",
+            "apic-istio-pki:index:IstioGatewayTls dp-gateway",
+            "apic-istio-pki:index:IstioGatewayTls ob-gateway",
+            "apic-istio-pki:index:RootCa root-ca",
+            "kubernetes:core/v1:Secret dp-gateway-dp-tls",
+            "kubernetes:core/v1:Secret ob-gateway-ob-tls",
+            "kubernetes:networking.istio.io/v1:Gateway dp-gateway-gateway",
+            "kubernetes:networking.istio.io/v1:Gateway ob-gateway-gateway",
+            "pulumi:providers:kubernetes example",
+            "tls:index/certRequest:CertRequest apic-client-ca-csr",
+            "tls:index/certRequest:CertRequest dp-apic-client-csr",
+            "tls:index/certRequest:CertRequest dp-gateway-dp-server-csr",
+            "tls:index/certRequest:CertRequest gateway-server-ca-csr",
+            "tls:index/certRequest:CertRequest ob-apic-client-csr",
+            "tls:index/certRequest:CertRequest ob-gateway-ob-server-csr",
+            "tls:index/locallySignedCert:LocallySignedCert apic-client-ca-cert",
+            "tls:index/locallySignedCert:LocallySignedCert dp-apic-client-cert",
+            "tls:index/locallySignedCert:LocallySignedCert dp-gateway-dp-server-cert",
+            "tls:index/locallySignedCert:LocallySignedCert gateway-server-ca-cert",
+            "tls:index/locallySignedCert:LocallySignedCert ob-apic-client-cert",
+            "tls:index/locallySignedCert:LocallySignedCert ob-gateway-ob-server-cert",
+            "tls:index/privateKey:PrivateKey apic-client-ca-key",
+            "tls:index/privateKey:PrivateKey dp-apic-client-key",
+            "tls:index/privateKey:PrivateKey dp-gateway-dp-server-key",
+            "tls:index/privateKey:PrivateKey gateway-server-ca-key",
+            "tls:index/privateKey:PrivateKey ob-apic-client-key",
+            "tls:index/privateKey:PrivateKey ob-gateway-ob-server-key",
+            "tls:index/privateKey:PrivateKey root-ca-key",
+            "tls:index/selfSignedCert:SelfSignedCert root-ca-cert",
+        ]);
+        const kube = engine.kubernetesObjects();
+        assert.ok(kube.every((r) => r.providerName === "example"), "every Kubernetes object goes through the cluster's provider");
+    });
+
+    it("sends the key inputs the real provider needs: CA keys RSA 4096, leaves RSA 2048, ECDSA never P-224", async () => {
+        const raw = { ...loadStackFile(OPTION_FILES[1]), keyAlgorithm: "ECDSA", caKeyAlgorithm: "ECDSA" };
+        const { engine } = await runWithStandIn(() => buildPki(planFromRawConfig(raw)), { state: sharedState });
+        const keys = engine.byType("tls:index/privateKey:PrivateKey");
+        for (const key of keys) {
+            assert.strictEqual(key.inputs.algorithm, "ECDSA");
+            assert.strictEqual(key.inputs.ecdsaCurve, key.name.endsWith("-ca-key") ? "P384" : "P256", key.name);
+        }
+        const leafCert = engine.resources.find((r) => r.name === "ob-gateway-ob-server-cert");
+        assert.deepStrictEqual(leafCert?.inputs.allowedUses, ["digital_signature", "server_auth"], "no keyEncipherment on ECDSA");
+        const rsa = await runWithStandIn(() => buildPki(planFromRawConfig(loadStackFile(OPTION_FILES[1]))), { state: sharedState });
+        const bits = Object.fromEntries(rsa.engine.byType("tls:index/privateKey:PrivateKey").map((k) => [k.name, k.inputs.rsaBits]));
+        assert.strictEqual(bits["root-ca-key"], 4096);
+        assert.strictEqual(bits["apic-client-ca-key"], 4096);
+        assert.strictEqual(bits["ob-apic-client-key"], 2048);
+        const root = rsa.engine.resources.find((r) => r.name === "root-ca-cert");
+        assert.strictEqual(root?.inputs.maxPathLength, 1);
+        assert.strictEqual(root?.inputs.isCaCertificate, true);
+    });
+});
+
+describe("Istio Gateway objects", function () {
+    this.timeout(120_000);
+
+    it("validate against the Istio networking.istio.io/v1 Gateway schema, and the schema check can fail", async () => {
+        // @kubernetes-models/istio is ESM-only; module node16 keeps this a real dynamic import.
+        const { Gateway } = await import("@kubernetes-models/istio/networking.istio.io/v1");
+        for (const option of [1, 2, 3] as const) {
+            const rendered = await renderStackFile(OPTION_FILES[option]);
+            const gateways = rendered.engine.byType("kubernetes:networking.istio.io/v1:Gateway");
+            assert.strictEqual(gateways.length, 2);
+            for (const g of gateways) {
+                const { apiVersion: _a, kind: _k, ...rest } = g.inputs;
+                new Gateway(rest as ConstructorParameters<typeof Gateway>[0]).validate();
+            }
+        }
+        const broken = new Gateway({
+            metadata: { name: "x" },
+            spec: { servers: [{ port: { number: 443, name: "https", protocol: "HTTPS" }, hosts: ["a.b"], tls: { mode: "MUTUAL", minProtocolVersion: "TLS1_2" as "TLSV1_2" } }] },
+        });
+        assert.throws(() => broken.validate(), /minProtocolVersion must be equal to one of the allowed values/);
+    });
+});
+
+describe("The Pulumi entry point (lib/program.ts)", function () {
+    this.timeout(120_000);
+
+    it("reads pki:* config the way `pulumi up` passes it and exports the endpoints", async () => {
+        const raw = loadStackFile("stacks/Pulumi.dev.yaml");
+        pulumi.runtime.setAllConfig(
+            Object.fromEntries(Object.entries(raw).map(([k, v]) => [`pki:${k}`, typeof v === "string" ? v : JSON.stringify(v)])),
+            [],
+        );
+        const { outputs } = await runWithStandIn(
+            () => {
+                const modulePath = require.resolve("../lib/program");
+                delete require.cache[modulePath];
+                // eslint-disable-next-line @typescript-eslint/no-require-imports
+                return require(modulePath) as ReturnType<typeof buildPki>["outputs"];
+            },
+            { state: sharedState },
+        );
+        assert.deepStrictEqual(
+            outputs.endpoints.map((e) => [e.host, e.credentialName]),
+            [
+                ["ob.dev.api.bank.example", "apic-mtls-ob"],
+                ["dp.dev.api.bank.example", "apic-mtls-dp"],
+            ],
+        );
+        pulumi.runtime.setAllConfig({}, []);
+    });
+});
