@@ -1,0 +1,219 @@
+import * as assert from "assert";
+import * as crypto from "crypto";
+import * as der from "../lib/engine/der";
+import * as tlsProvider from "../lib/engine/tlsProvider";
+import { openssl, opensslText } from "./helpers";
+
+/** The extension OIDs of a certificate, in order, with their critical flags. */
+function extensions(certPem: string): { oid: string; critical: boolean; value: Buffer }[] {
+    const [tbs] = der.children(der.readNode(der.pemDecode(certPem, "CERTIFICATE")));
+    const field = der.children(tbs).find((f) => f.tag === 0xa3);
+    if (!field) return [];
+    return der.children(der.children(field)[0]).map((ext) => {
+        const parts = der.children(ext);
+        return {
+            oid: der.decodeOid(parts[0].content),
+            critical: parts.length === 3 && parts[1].content[0] === 0xff,
+            value: der.readNode(parts[parts.length - 1].content).raw,
+        };
+    });
+}
+
+describe("Engine stand-in: faithful to @pulumi/tls (shared/reference/tls-provider.md)", function () {
+    this.timeout(60_000);
+    let rsa: Awaited<ReturnType<typeof tlsProvider.privateKey>>;
+    before(async () => {
+        rsa = await tlsProvider.privateKey({ algorithm: "RSA", rsaBits: 2048 });
+    });
+
+    it("defaults ECDSA to P224 with empty SSH outputs, as the provider does", async () => {
+        const key = await tlsProvider.privateKey({ algorithm: "ECDSA" });
+        assert.strictEqual(key.state.ecdsaCurve, "P224");
+        assert.strictEqual(crypto.createPrivateKey(key.state.privateKeyPem as string).asymmetricKeyDetails?.namedCurve, "secp224r1");
+        assert.strictEqual(key.state.publicKeyOpenssh, "");
+        assert.strictEqual(key.state.privateKeyOpenssh, "");
+        assert.strictEqual(key.state.publicKeyFingerprintSha256, "");
+    });
+
+    it("writes PKCS#1, SEC1 and PKCS#8 PEMs, an SSH public key and the ids the provider writes", async () => {
+        assert.match(rsa.state.privateKeyPem as string, /^-----BEGIN RSA PRIVATE KEY-----\n/);
+        assert.match(rsa.state.privateKeyPemPkcs8 as string, /^-----BEGIN PRIVATE KEY-----\n/);
+        assert.match(rsa.state.publicKeyOpenssh as string, /^ssh-rsa AAAAB3NzaC1yc2E[A-Za-z0-9+/=]+\n$/);
+        assert.match(rsa.state.publicKeyFingerprintMd5 as string, /^([0-9a-f]{2}:){15}[0-9a-f]{2}$/);
+        assert.match(rsa.state.publicKeyFingerprintSha256 as string, /^SHA256:[A-Za-z0-9+/]{43}$/);
+        assert.strictEqual(rsa.state.rsaBits, 2048);
+        assert.strictEqual(rsa.state.ecdsaCurve, "P224", "rsaBits and ecdsaCurve both land in state");
+        const spki = crypto.createPublicKey(rsa.state.privateKeyPem as string).export({ type: "spki", format: "der" });
+        assert.strictEqual(rsa.id, crypto.createHash("sha1").update(spki).digest("hex"));
+        for (const line of (rsa.state.privateKeyPem as string).split("\n").slice(1, -3)) assert.strictEqual(line.length, 64);
+        const ec = await tlsProvider.privateKey({ algorithm: "ECDSA", ecdsaCurve: "P256" });
+        assert.match(ec.state.privateKeyPem as string, /^-----BEGIN EC PRIVATE KEY-----\n/);
+        assert.match(ec.state.publicKeyOpenssh as string, /^ecdsa-sha2-nistp256 /);
+    });
+
+    it("writes 0 for maxPathLength as no limit, and N as pathlen N", () => {
+        const make = (maxPathLength?: number) =>
+            tlsProvider.selfSignedCert({
+                privateKeyPem: rsa.state.privateKeyPem,
+                subject: { commonName: "CA" },
+                isCaCertificate: true,
+                maxPathLength,
+                allowedUses: ["cert_signing"],
+                validityPeriodHours: 1,
+            }).state.certPem as string;
+        assert.match(opensslText(make(0)), /CA:TRUE\n/);
+        assert.match(opensslText(make(undefined)), /CA:TRUE\n/);
+        assert.match(opensslText(make(2)), /CA:TRUE, pathlen:2\n/);
+    });
+
+    it("writes a critical, empty basicConstraints on leaves and orders extensions like Go", () => {
+        const cert = tlsProvider.selfSignedCert({
+            privateKeyPem: rsa.state.privateKeyPem,
+            subject: { commonName: "leaf" },
+            dnsNames: ["a.example"],
+            allowedUses: ["server_auth", "digital_signature", "client_auth"],
+            setSubjectKeyId: true,
+            validityPeriodHours: 1,
+        });
+        const exts = extensions(cert.state.certPem as string);
+        assert.deepStrictEqual(
+            exts.map((e) => [e.oid, e.critical]),
+            [
+                ["2.5.29.15", true],
+                ["2.5.29.37", false],
+                ["2.5.29.19", true],
+                ["2.5.29.14", false],
+                ["2.5.29.17", false],
+            ],
+        );
+        assert.strictEqual(exts[2].value.toString("hex"), "3000", "empty SEQUENCE: cA absent");
+        assert.strictEqual(exts[0].value.toString("hex"), "03020780", "digitalSignature only, minimal BIT STRING");
+        assert.strictEqual(
+            exts[1].value.toString("hex"),
+            "301406082b0601050507030106082b06010505070302",
+            "EKUs in list order",
+        );
+    });
+
+    it("encodes subjects in Go's order and string types, and drops CSR attributes it does not model", () => {
+        const cert = tlsProvider.selfSignedCert({
+            privateKeyPem: rsa.state.privateKeyPem,
+            subject: { commonName: "*.example", organization: "Bank & Co", country: "AU", organizationalUnit: "Platform" },
+            allowedUses: [],
+            validityPeriodHours: 1,
+        });
+        const text = openssl(["x509", "-noout", "-subject", "-nameopt", "RFC2253,show_type"], cert.state.certPem as string).output;
+        assert.strictEqual(text.trim(), "subject=CN=UTF8STRING:*.example,OU=PRINTABLESTRING:Platform,O=UTF8STRING:Bank & Co,C=PRINTABLESTRING:AU");
+        const csr = tlsProvider.certRequest({
+            privateKeyPem: rsa.state.privateKeyPem,
+            subject: { commonName: "x", emailAddress: "ops@bank.example" },
+        });
+        assert.match(openssl(["req", "-noout", "-subject"], csr.state.certRequestPem as string).output, /emailAddress = ops@bank.example/);
+        const ca = tlsProvider.selfSignedCert({
+            privateKeyPem: rsa.state.privateKeyPem,
+            subject: { commonName: "CA" },
+            isCaCertificate: true,
+            allowedUses: ["cert_signing"],
+            validityPeriodHours: 1,
+        });
+        const signed = tlsProvider.locallySignedCert({
+            certRequestPem: csr.state.certRequestPem,
+            caCertPem: ca.state.certPem,
+            caPrivateKeyPem: rsa.state.privateKeyPem,
+            allowedUses: [],
+            validityPeriodHours: 1,
+        });
+        assert.strictEqual(new crypto.X509Certificate(signed.state.certPem as string).subject, "CN=x", "emailAddress dropped");
+    });
+
+    it("adds AKI to locally-signed certs from the CA's SKI, and to self-signed only when asked", () => {
+        const selfSigned = (setAuthorityKeyId: boolean) =>
+            tlsProvider.selfSignedCert({
+                privateKeyPem: rsa.state.privateKeyPem,
+                subject: { commonName: "CA" },
+                isCaCertificate: true,
+                setAuthorityKeyId,
+                allowedUses: ["cert_signing"],
+                validityPeriodHours: 1,
+            }).state.certPem as string;
+        assert.ok(!extensions(selfSigned(false)).some((e) => e.oid === "2.5.29.35"));
+        const withAki = extensions(selfSigned(true));
+        const ski = withAki.find((e) => e.oid === "2.5.29.14")?.value;
+        const aki = withAki.find((e) => e.oid === "2.5.29.35")?.value;
+        assert.ok(ski && aki);
+        assert.strictEqual(aki.subarray(4).toString("hex"), ski.subarray(2).toString("hex"));
+        assert.throws(
+            () =>
+                tlsProvider.selfSignedCert({
+                    privateKeyPem: rsa.state.privateKeyPem,
+                    subject: { commonName: "leaf" },
+                    setAuthorityKeyId: true,
+                    allowedUses: [],
+                    validityPeriodHours: 1,
+                }),
+            /Could not determine Authority Key Identifier/,
+        );
+    });
+
+    it("refuses what the provider refuses: a CA key that does not match, pathlen on a leaf, a subject-less CA", async () => {
+        const other = await tlsProvider.privateKey({ algorithm: "ECDSA", ecdsaCurve: "P256" });
+        const ca = tlsProvider.selfSignedCert({
+            privateKeyPem: rsa.state.privateKeyPem,
+            subject: { commonName: "CA" },
+            isCaCertificate: true,
+            allowedUses: ["cert_signing"],
+            validityPeriodHours: 1,
+        });
+        const csr = tlsProvider.certRequest({ privateKeyPem: other.state.privateKeyPem, subject: { commonName: "x" } });
+        const sign = (extra: Record<string, unknown>) =>
+            tlsProvider.locallySignedCert({
+                certRequestPem: csr.state.certRequestPem,
+                caCertPem: ca.state.certPem,
+                caPrivateKeyPem: rsa.state.privateKeyPem,
+                allowedUses: [],
+                validityPeriodHours: 1,
+                ...extra,
+            });
+        assert.throws(() => sign({ caPrivateKeyPem: other.state.privateKeyPem }), /provided PrivateKey doesn't match parent's PublicKey/);
+        assert.throws(() => sign({ maxPathLength: 1 }), /only CAs are allowed to specify MaxPathLen/);
+        assert.throws(
+            () =>
+                tlsProvider.selfSignedCert({
+                    privateKeyPem: rsa.state.privateKeyPem,
+                    isCaCertificate: true,
+                    allowedUses: [],
+                    validityPeriodHours: 1,
+                }),
+            /Invalid Certificate Subject/,
+        );
+        assert.strictEqual(sign({}).state.caKeyAlgorithm, "RSA");
+    });
+
+    it("marks a certificate ready for renewal at creation when early renewal covers its whole validity", () => {
+        const make = (validityPeriodHours: number, earlyRenewalHours: number) =>
+            tlsProvider.selfSignedCert({
+                privateKeyPem: rsa.state.privateKeyPem,
+                subject: { commonName: "x" },
+                allowedUses: [],
+                validityPeriodHours,
+                earlyRenewalHours,
+            }).state.readyForRenewal;
+        assert.strictEqual(make(10, 0), false);
+        assert.strictEqual(make(10, 10), true);
+        assert.strictEqual(make(0, 0), true);
+    });
+
+    it("uses a 128-bit random serial as the resource id and whole-second UTC validity", () => {
+        const now = new Date("2026-03-01T12:00:00.750Z");
+        const cert = tlsProvider.selfSignedCert(
+            { privateKeyPem: rsa.state.privateKeyPem, subject: { commonName: "x" }, allowedUses: [], validityPeriodHours: 24 },
+            { now: () => now },
+        );
+        const parsed = new crypto.X509Certificate(cert.state.certPem as string);
+        assert.strictEqual(BigInt("0x" + parsed.serialNumber).toString(), cert.id);
+        assert.ok(BigInt(cert.id) < 2n ** 128n);
+        assert.strictEqual(parsed.validFrom, "Mar  1 12:00:00 2026 GMT");
+        assert.strictEqual(parsed.validTo, "Mar  2 12:00:00 2026 GMT");
+        assert.strictEqual(cert.state.validityStartTime, "2026-03-01T12:00:00.75Z");
+    });
+});
