@@ -1,10 +1,26 @@
 import * as assert from "assert";
 import * as crypto from "crypto";
 import * as tlsProvider from "../lib/engine/tlsProvider";
-import { gatewayServerConfig, OPTION_FILES, openssl, opensslText, pemBlocks, renderStackFile, Rendered, tempDir, writeTemp } from "./helpers";
+import {
+    gatewayServerConfig,
+    OPTION_FILES,
+    openssl,
+    opensslText,
+    pemBlocks,
+    renderStackFile,
+    Rendered,
+    tempDir,
+    writeTemp,
+} from "./helpers";
 
 /** openssl verify of a leaf against a root, with intermediates as untrusted, for a purpose. */
-function verify(dir: string, root: string, chain: string, leaf: string, extra: string[]): { status: number; output: string } {
+function verify(
+    dir: string,
+    root: string,
+    chain: string,
+    leaf: string,
+    extra: string[],
+): { status: number; output: string } {
     return openssl([
         "verify",
         "-x509_strict",
@@ -33,9 +49,19 @@ for (const option of [1, 2, 3] as const) {
             for (const e of rendered.plan.endpoints) {
                 const [leaf, ...chain] = pemBlocks(gatewayServerConfig(rendered, e.id).tlsCrt);
                 assert.ok(chain.length >= 1, "tls.crt carries the issuing chain");
-                const result = verify(dir, root, chain.join(""), leaf, ["-purpose", "sslserver", "-verify_hostname", e.host]);
+                const result = verify(dir, root, chain.join(""), leaf, [
+                    "-purpose",
+                    "sslserver",
+                    "-verify_hostname",
+                    e.host,
+                ]);
                 assert.strictEqual(result.status, 0, `${e.host}: ${result.output}`);
-                const wrongHost = verify(dir, root, chain.join(""), leaf, ["-purpose", "sslserver", "-verify_hostname", `x.${e.host}`]);
+                const wrongHost = verify(dir, root, chain.join(""), leaf, [
+                    "-purpose",
+                    "sslserver",
+                    "-verify_hostname",
+                    `x.${e.host}`,
+                ]);
                 assert.notStrictEqual(wrongHost.status, 0, "another host name must not verify");
                 const asClient = verify(dir, root, chain.join(""), leaf, ["-purpose", "sslclient"]);
                 assert.notStrictEqual(asClient.status, 0, "a server cert must not verify as a client");
@@ -99,7 +125,10 @@ describe("No CA below an intermediate", function () {
 
         // The sub-CA: the best a holder of the intermediate key can do with @pulumi/tls semantics.
         const subKey = await tlsProvider.privateKey({ algorithm: "ECDSA", ecdsaCurve: "P256" });
-        const subCsr = tlsProvider.certRequest({ privateKeyPem: subKey.state.privateKeyPem, subject: { commonName: "rogue sub-CA" } });
+        const subCsr = tlsProvider.certRequest({
+            privateKeyPem: subKey.state.privateKeyPem,
+            subject: { commonName: "rogue sub-CA" },
+        });
         const subCa = tlsProvider.locallySignedCert({
             certRequestPem: subCsr.state.certRequestPem,
             caCertPem,
@@ -123,7 +152,10 @@ describe("No CA below an intermediate", function () {
         });
         const dir = tempDir("subca");
         const root = rendered.engine.resources.find((r) => r.name === "root-ca-cert")?.state.certPem as string;
-        const result = verify(dir, root, caCertPem + (subCa.state.certPem as string), leaf.state.certPem as string, ["-purpose", "sslserver"]);
+        const result = verify(dir, root, caCertPem + (subCa.state.certPem as string), leaf.state.certPem as string, [
+            "-purpose",
+            "sslserver",
+        ]);
         assert.notStrictEqual(result.status, 0, result.output);
         assert.match(result.output, /path length constraint exceeded/);
         // Control: the same leaf signed directly by the intermediate verifies, so the failure above is the pathlen.
@@ -134,6 +166,9 @@ describe("No CA below an intermediate", function () {
             allowedUses: ["digital_signature", "server_auth"],
             validityPeriodHours: 24,
         });
-        assert.strictEqual(verify(dir, root, caCertPem, direct.state.certPem as string, ["-purpose", "sslserver"]).status, 0);
+        assert.strictEqual(
+            verify(dir, root, caCertPem, direct.state.certPem as string, ["-purpose", "sslserver"]).status,
+            0,
+        );
     });
 });

@@ -12,7 +12,10 @@ const VALID = {
     option: 3,
     baseDomain: "dev.api.bank.example",
     domains: {
-        ob: { services: ["accounts", "ob-payee", "ob-productsv2"], groups: { core: ["accounts", "ob-payee"], products: ["ob-productsv2"] } },
+        ob: {
+            services: ["accounts", "ob-payee", "ob-productsv2"],
+            groups: { core: ["accounts", "ob-payee"], products: ["ob-productsv2"] },
+        },
         dp: { services: ["party-canonical"], groups: { canonical: ["party-canonical"] } },
     },
 };
@@ -36,28 +39,120 @@ const long = (n: number): string => "a".repeat(n);
 const CASES: [string, Record<string, unknown>, string][] = [
     ["option 4", { ...VALID, option: 4 }, "pki:option must be 1, 2 or 3; got 4"],
     ["option as text", { ...VALID, option: "two" }, 'pki:option must be 1, 2 or 3; got "two"'],
-    ["no option", { ...VALID, option: undefined }, "pki:option is required; set it to 1 (one host per domain), 2 (one per microservice) or 3 (one per group)"],
-    ["no baseDomain", { ...VALID, baseDomain: undefined }, 'pki:baseDomain is required; set it to the DNS name under which the hosts live, e.g. "dev.api.bank.example"'],
-    ["no environment", { ...VALID, environment: undefined }, 'pki:environment is required; set it to the environment name, e.g. "dev"'],
-    ["no domains", { ...VALID, domains: undefined }, "pki:domains is required; map each domain to its services, e.g. { ob: { services: [accounts] } }"],
-    ["baseDomain not a DNS name", { ...VALID, baseDomain: "api_bank.example" }, `pki:baseDomain "api_bank.example" has the label "api_bank"; labels are lower-case letters, digits and '-', not starting or ending with '-'`],
-    ["baseDomain label over 63", { ...VALID, baseDomain: `${long(64)}.example` }, `pki:baseDomain "${long(64)}.example" has the label "${long(64)}" of 64 characters; a label has at most 63`],
+    [
+        "no option",
+        { ...VALID, option: undefined },
+        "pki:option is required; set it to 1 (one host per domain), 2 (one per microservice) or 3 (one per group)",
+    ],
+    [
+        "no baseDomain",
+        { ...VALID, baseDomain: undefined },
+        'pki:baseDomain is required; set it to the DNS name under which the hosts live, e.g. "dev.api.bank.example"',
+    ],
+    [
+        "no environment",
+        { ...VALID, environment: undefined },
+        'pki:environment is required; set it to the environment name, e.g. "dev"',
+    ],
+    [
+        "no domains",
+        { ...VALID, domains: undefined },
+        "pki:domains is required; map each domain to its services, e.g. { ob: { services: [accounts] } }",
+    ],
+    [
+        "baseDomain not a DNS name",
+        { ...VALID, baseDomain: "api_bank.example" },
+        `pki:baseDomain "api_bank.example" has the label "api_bank"; labels are lower-case letters, digits and '-', not starting or ending with '-'`,
+    ],
+    [
+        "baseDomain label over 63",
+        { ...VALID, baseDomain: `${long(64)}.example` },
+        `pki:baseDomain "${long(64)}.example" has the label "${long(64)}" of 64 characters; a label has at most 63`,
+    ],
     [
         "host over 253 characters",
         { ...VALID, baseDomain: [long(60), long(60), long(60), long(60)].join("."), domains: { ob: VALID.domains.ob } },
         `pki:domains.ob.groups.products makes the host "products.ob.${[long(60), long(60), long(60), long(60)].join(".")}", which is 255 characters long; a DNS name has at most 253. Use a shorter name or pki:baseDomain`,
     ],
-    ["service listed twice", { ...VALID, domains: { ...VALID.domains, dp: { services: ["party-canonical", "party-canonical"], groups: { canonical: ["party-canonical"] } } } }, `pki:domains.dp.services lists "party-canonical" twice; list each service once`],
-    ["service in no group", { ...VALID, domains: { ...VALID.domains, ob: { ...VALID.domains.ob, groups: { core: ["accounts", "ob-payee"] } } } }, `pki:domains.ob.groups leaves "ob-productsv2" in no group; with pki:option 3 every service must be in exactly one group`],
-    ["service in two groups", { ...VALID, domains: { ...VALID.domains, ob: { ...VALID.domains.ob, groups: { core: ["accounts", "ob-payee"], products: ["ob-productsv2", "accounts"] } } } }, `pki:domains.ob.groups: "accounts" is in both "core" and "products"; put each service in exactly one group`],
-    ["group naming an unknown service", { ...VALID, domains: { ...VALID.domains, dp: { services: ["party-canonical"], groups: { canonical: ["party-canonical", "parties"] } } } }, `pki:domains.dp.groups.canonical names "parties", which is not in pki:domains.dp.services; add it there or fix the name`],
-    ["two endpoints on one host", { ...VALID, option: 2, domains: { ob: { services: ["Accounts", "accounts"] } } }, `pki:domains.ob.services[1] and pki:domains.ob.services[0] both resolve to the host "accounts.ob.dev.api.bank.example"; every endpoint needs its own host. Rename one of them`],
-    ["two endpoints with one name", { ...VALID, option: 2, domains: { ob: { services: ["x-y"] }, "ob-x": { services: ["y"] } } }, `pki:domains.ob-x.services[0] and pki:domains.ob.services[0] both give the endpoint name "ob-x-y" (used in secret and resource names). Rename one of them`],
-    ["domain with no services", { ...VALID, domains: { ...VALID.domains, dp: { services: [], groups: {} } } }, `pki:domains.dp.services must list at least one microservice; got []. Add the domain's services or remove the domain`],
-    ["unknown key algorithm", { ...VALID, keyAlgorithm: "DSA" }, `pki:keyAlgorithm must be RSA (2048-bit) or ECDSA (P-256); got "DSA". Weaker keys (RSA < 2048, P-224) are not offered`],
-    ["leaf outlives intermediate", { ...VALID, validityDays: { intermediate: 300, leaf: 365 } }, "pki:validityDays.leaf (365) is longer than pki:validityDays.intermediate (300); a certificate cannot outlive its issuer. Lower leaf or raise intermediate"],
-    ["intermediate outlives root", { ...VALID, validityDays: { root: 1000, intermediate: 1095 } }, "pki:validityDays.intermediate (1095) is longer than pki:validityDays.root (1000); a certificate cannot outlive its issuer. Lower intermediate or raise root"],
-    ["misspelt key", { ...VALID, basedomain: "x" }, "pki:basedomain is not a known key; known keys are pki:environment, pki:option, pki:baseDomain, pki:organization, pki:domains, pki:clusters, pki:gatewayNamespace, pki:keyAlgorithm, pki:caKeyAlgorithm, pki:validityDays. Fix the spelling or remove it"],
+    [
+        "service listed twice",
+        {
+            ...VALID,
+            domains: {
+                ...VALID.domains,
+                dp: { services: ["party-canonical", "party-canonical"], groups: { canonical: ["party-canonical"] } },
+            },
+        },
+        `pki:domains.dp.services lists "party-canonical" twice; list each service once`,
+    ],
+    [
+        "service in no group",
+        {
+            ...VALID,
+            domains: { ...VALID.domains, ob: { ...VALID.domains.ob, groups: { core: ["accounts", "ob-payee"] } } },
+        },
+        `pki:domains.ob.groups leaves "ob-productsv2" in no group; with pki:option 3 every service must be in exactly one group`,
+    ],
+    [
+        "service in two groups",
+        {
+            ...VALID,
+            domains: {
+                ...VALID.domains,
+                ob: {
+                    ...VALID.domains.ob,
+                    groups: { core: ["accounts", "ob-payee"], products: ["ob-productsv2", "accounts"] },
+                },
+            },
+        },
+        `pki:domains.ob.groups: "accounts" is in both "core" and "products"; put each service in exactly one group`,
+    ],
+    [
+        "group naming an unknown service",
+        {
+            ...VALID,
+            domains: {
+                ...VALID.domains,
+                dp: { services: ["party-canonical"], groups: { canonical: ["party-canonical", "parties"] } },
+            },
+        },
+        `pki:domains.dp.groups.canonical names "parties", which is not in pki:domains.dp.services; add it there or fix the name`,
+    ],
+    [
+        "two endpoints on one host",
+        { ...VALID, option: 2, domains: { ob: { services: ["Accounts", "accounts"] } } },
+        `pki:domains.ob.services[1] and pki:domains.ob.services[0] both resolve to the host "accounts.ob.dev.api.bank.example"; every endpoint needs its own host. Rename one of them`,
+    ],
+    [
+        "two endpoints with one name",
+        { ...VALID, option: 2, domains: { ob: { services: ["x-y"] }, "ob-x": { services: ["y"] } } },
+        `pki:domains.ob-x.services[0] and pki:domains.ob.services[0] both give the endpoint name "ob-x-y" (used in secret and resource names). Rename one of them`,
+    ],
+    [
+        "domain with no services",
+        { ...VALID, domains: { ...VALID.domains, dp: { services: [], groups: {} } } },
+        `pki:domains.dp.services must list at least one microservice; got []. Add the domain's services or remove the domain`,
+    ],
+    [
+        "unknown key algorithm",
+        { ...VALID, keyAlgorithm: "DSA" },
+        `pki:keyAlgorithm must be RSA (2048-bit) or ECDSA (P-256); got "DSA". Weaker keys (RSA < 2048, P-224) are not offered`,
+    ],
+    [
+        "leaf outlives intermediate",
+        { ...VALID, validityDays: { intermediate: 300, leaf: 365 } },
+        "pki:validityDays.leaf (365) is longer than pki:validityDays.intermediate (300); a certificate cannot outlive its issuer. Lower leaf or raise intermediate",
+    ],
+    [
+        "intermediate outlives root",
+        { ...VALID, validityDays: { root: 1000, intermediate: 1095 } },
+        "pki:validityDays.intermediate (1095) is longer than pki:validityDays.root (1000); a certificate cannot outlive its issuer. Lower intermediate or raise root",
+    ],
+    [
+        "misspelt key",
+        { ...VALID, basedomain: "x" },
+        "pki:basedomain is not a known key; known keys are pki:environment, pki:option, pki:baseDomain, pki:organization, pki:domains, pki:clusters, pki:gatewayNamespace, pki:keyAlgorithm, pki:caKeyAlgorithm, pki:validityDays. Fix the spelling or remove it",
+    ],
 ];
 
 describe("Invalid stack config stops the program before any resource is registered", () => {
@@ -73,7 +168,8 @@ describe("Invalid stack config stops the program before any resource is register
     it("reports every problem of a config at once", () => {
         assert.throws(
             () => validateConfig({ ...VALID, option: 9, keyAlgorithm: "DSA", environment: "Dev" }),
-            (err: ConfigError) => err.problems.length === 3 && /pki:environment/.test(err.message) && /pki:option/.test(err.message),
+            (err: ConfigError) =>
+                err.problems.length === 3 && /pki:environment/.test(err.message) && /pki:option/.test(err.message),
         );
     });
 });
@@ -117,7 +213,12 @@ describe("Valid stack config", () => {
     });
 
     it("accepts every shipped stack and example file", () => {
-        for (const file of ["stacks/Pulumi.dev.yaml", "stacks/Pulumi.sit.yaml", "stacks/Pulumi.prod.yaml", ...Object.values(OPTION_FILES)]) {
+        for (const file of [
+            "stacks/Pulumi.dev.yaml",
+            "stacks/Pulumi.sit.yaml",
+            "stacks/Pulumi.prod.yaml",
+            ...Object.values(OPTION_FILES),
+        ]) {
             const plan = planFromRawConfig(loadStackFile(file));
             assert.ok(plan.endpoints.length > 0, file);
         }

@@ -29,7 +29,10 @@ describe("Engine stand-in: faithful to @pulumi/tls (shared/reference/tls-provide
     it("defaults ECDSA to P224 with empty SSH outputs, as the provider does", async () => {
         const key = await tlsProvider.privateKey({ algorithm: "ECDSA" });
         assert.strictEqual(key.state.ecdsaCurve, "P224");
-        assert.strictEqual(crypto.createPrivateKey(key.state.privateKeyPem as string).asymmetricKeyDetails?.namedCurve, "secp224r1");
+        assert.strictEqual(
+            crypto.createPrivateKey(key.state.privateKeyPem as string).asymmetricKeyDetails?.namedCurve,
+            "secp224r1",
+        );
         assert.strictEqual(key.state.publicKeyOpenssh, "");
         assert.strictEqual(key.state.privateKeyOpenssh, "");
         assert.strictEqual(key.state.publicKeyFingerprintSha256, "");
@@ -45,7 +48,8 @@ describe("Engine stand-in: faithful to @pulumi/tls (shared/reference/tls-provide
         assert.strictEqual(rsa.state.ecdsaCurve, "P224", "rsaBits and ecdsaCurve both land in state");
         const spki = crypto.createPublicKey(rsa.state.privateKeyPem as string).export({ type: "spki", format: "der" });
         assert.strictEqual(rsa.id, crypto.createHash("sha1").update(spki).digest("hex"));
-        for (const line of (rsa.state.privateKeyPem as string).split("\n").slice(1, -3)) assert.strictEqual(line.length, 64);
+        for (const line of (rsa.state.privateKeyPem as string).split("\n").slice(1, -3))
+            assert.strictEqual(line.length, 64);
         const ec = await tlsProvider.privateKey({ algorithm: "ECDSA", ecdsaCurve: "P256" });
         assert.match(ec.state.privateKeyPem as string, /^-----BEGIN EC PRIVATE KEY-----\n/);
         assert.match(ec.state.publicKeyOpenssh as string, /^ecdsa-sha2-nistp256 /);
@@ -98,17 +102,31 @@ describe("Engine stand-in: faithful to @pulumi/tls (shared/reference/tls-provide
     it("encodes subjects in Go's order and string types, and drops CSR attributes it does not model", () => {
         const cert = tlsProvider.selfSignedCert({
             privateKeyPem: rsa.state.privateKeyPem,
-            subject: { commonName: "*.example", organization: "Bank & Co", country: "AU", organizationalUnit: "Platform" },
+            subject: {
+                commonName: "*.example",
+                organization: "Bank & Co",
+                country: "AU",
+                organizationalUnit: "Platform",
+            },
             allowedUses: [],
             validityPeriodHours: 1,
         });
-        const text = openssl(["x509", "-noout", "-subject", "-nameopt", "RFC2253,show_type"], cert.state.certPem as string).output;
-        assert.strictEqual(text.trim(), "subject=CN=UTF8STRING:*.example,OU=PRINTABLESTRING:Platform,O=UTF8STRING:Bank & Co,C=PRINTABLESTRING:AU");
+        const text = openssl(
+            ["x509", "-noout", "-subject", "-nameopt", "RFC2253,show_type"],
+            cert.state.certPem as string,
+        ).output;
+        assert.strictEqual(
+            text.trim(),
+            "subject=CN=UTF8STRING:*.example,OU=PRINTABLESTRING:Platform,O=UTF8STRING:Bank & Co,C=PRINTABLESTRING:AU",
+        );
         const csr = tlsProvider.certRequest({
             privateKeyPem: rsa.state.privateKeyPem,
             subject: { commonName: "x", emailAddress: "ops@bank.example" },
         });
-        assert.match(openssl(["req", "-noout", "-subject"], csr.state.certRequestPem as string).output, /emailAddress = ops@bank.example/);
+        assert.match(
+            openssl(["req", "-noout", "-subject"], csr.state.certRequestPem as string).output,
+            /emailAddress = ops@bank.example/,
+        );
         const ca = tlsProvider.selfSignedCert({
             privateKeyPem: rsa.state.privateKeyPem,
             subject: { commonName: "CA" },
@@ -123,7 +141,11 @@ describe("Engine stand-in: faithful to @pulumi/tls (shared/reference/tls-provide
             allowedUses: [],
             validityPeriodHours: 1,
         });
-        assert.strictEqual(new crypto.X509Certificate(signed.state.certPem as string).subject, "CN=x", "emailAddress dropped");
+        assert.strictEqual(
+            new crypto.X509Certificate(signed.state.certPem as string).subject,
+            "CN=x",
+            "emailAddress dropped",
+        );
     });
 
     it("adds AKI to locally-signed certs from the CA's SKI, and to self-signed only when asked", () => {
@@ -174,7 +196,10 @@ describe("Engine stand-in: faithful to @pulumi/tls (shared/reference/tls-provide
                 validityPeriodHours: 1,
                 ...extra,
             });
-        assert.throws(() => sign({ caPrivateKeyPem: other.state.privateKeyPem }), /provided PrivateKey doesn't match parent's PublicKey/);
+        assert.throws(
+            () => sign({ caPrivateKeyPem: other.state.privateKeyPem }),
+            /provided PrivateKey doesn't match parent's PublicKey/,
+        );
         assert.throws(() => sign({ maxPathLength: 1 }), /only CAs are allowed to specify MaxPathLen/);
         assert.throws(
             () =>
@@ -206,7 +231,12 @@ describe("Engine stand-in: faithful to @pulumi/tls (shared/reference/tls-provide
     it("uses a 128-bit random serial as the resource id and whole-second UTC validity", () => {
         const now = new Date("2026-03-01T12:00:00.750Z");
         const cert = tlsProvider.selfSignedCert(
-            { privateKeyPem: rsa.state.privateKeyPem, subject: { commonName: "x" }, allowedUses: [], validityPeriodHours: 24 },
+            {
+                privateKeyPem: rsa.state.privateKeyPem,
+                subject: { commonName: "x" },
+                allowedUses: [],
+                validityPeriodHours: 24,
+            },
             { now: () => now },
         );
         const parsed = new crypto.X509Certificate(cert.state.certPem as string);

@@ -120,7 +120,9 @@ export async function handshake(server: GatewayServerConfig, client: ClientCrede
             if (!peer || Object.keys(peer).length === 0) verdict = { accepted: false, reason: "no client certificate" };
             else if (!socket.authorized) verdict = { accepted: false, reason: String(socket.authorizationError) };
             else {
-                const sans = (peer.subjectaltname ?? "").split(", ").map((s) => s.replace(/^(DNS|URI|email|IP Address):/, ""));
+                const sans = (peer.subjectaltname ?? "")
+                    .split(", ")
+                    .map((s) => s.replace(/^(DNS|URI|email|IP Address):/, ""));
                 verdict = server.subjectAltNames.some((pin) => sans.includes(pin))
                     ? { accepted: true, reason: "" }
                     : { accepted: false, reason: `subjectAltNames pin mismatch: ${peer.subjectaltname ?? "(none)"}` };
@@ -188,9 +190,9 @@ export function gatewayServerConfig(rendered: Rendered, endpointId: string): Gat
     const YAML = require("yaml") as typeof import("yaml");
     const secret = YAML.parse(rendered.read(`k8s/${cluster}/${ns}/secret-${endpoint.gatewaySecret.name}.yaml`));
     const gateway = YAML.parse(rendered.read(`k8s/${cluster}/${ns}/gateway-${endpoint.gatewayName}.yaml`));
-    const server = (gateway.spec.servers as { hosts: string[]; tls: { credentialName: string; subjectAltNames: string[] } }[]).find(
-        (s) => s.tls.credentialName === endpoint.gatewaySecret.name,
-    );
+    const server = (
+        gateway.spec.servers as { hosts: string[]; tls: { credentialName: string; subjectAltNames: string[] } }[]
+    ).find((s) => s.tls.credentialName === endpoint.gatewaySecret.name);
     if (!server) throw new Error(`Gateway ${endpoint.gatewayName} has no server for ${endpointId}`);
     return {
         tlsCrt: secret.stringData["tls.crt"],

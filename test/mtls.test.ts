@@ -36,7 +36,10 @@ async function mintLeaf(
 /** A CA minted under the stack's root, as the mesh plug-in CA will be (istiod signs workloads with it). */
 async function meshLikeCa(rootCertPem: string, rootKeyPem: string): Promise<{ certPem: string; keyPem: string }> {
     const key = await tlsProvider.privateKey({ algorithm: "ECDSA", ecdsaCurve: "P256" });
-    const csr = tlsProvider.certRequest({ privateKeyPem: key.state.privateKeyPem, subject: { commonName: "mesh CA dev-east" } });
+    const csr = tlsProvider.certRequest({
+        privateKeyPem: key.state.privateKeyPem,
+        subject: { commonName: "mesh CA dev-east" },
+    });
     const cert = tlsProvider.locallySignedCert({
         certRequestPem: csr.state.certRequestPem,
         caCertPem: rootCertPem,
@@ -65,7 +68,11 @@ for (const option of [1, 2, 3] as const) {
         it("accepts each endpoint's APIC client cert, and the client verifies the server's host name", async () => {
             for (const e of rendered.plan.endpoints) {
                 const result = await handshake(gatewayServerConfig(rendered, e.id), apicCredentials(rendered, e.id));
-                assert.deepStrictEqual(result, { accepted: true, reason: "", clientAuthorized: true, clientError: "" }, e.id);
+                assert.deepStrictEqual(
+                    result,
+                    { accepted: true, reason: "", clientAuthorized: true, clientError: "" },
+                    e.id,
+                );
             }
         });
 
@@ -113,20 +120,30 @@ for (const option of [1, 2, 3] as const) {
         it("rejects the gateway's own server cert presented as a client cert (EKU serverAuth only)", async () => {
             const [e] = rendered.plan.endpoints;
             const server = gatewayServerConfig(rendered, e.id);
-            const result = await handshake(server, { ...apicCredentials(rendered, e.id), cert: server.tlsCrt, key: server.tlsKey });
+            const result = await handshake(server, {
+                ...apicCredentials(rendered, e.id),
+                cert: server.tlsCrt,
+                key: server.tlsKey,
+            });
             assert.strictEqual(result.accepted, false);
             assert.strictEqual(result.reason, "INVALID_PURPOSE");
         });
 
         it("pins exactly one APIC client cert per Gateway server, and no other endpoint's cert passes", async () => {
-            const clients = rendered.plan.endpoints.map((e) => ({ id: e.id, credentials: apicCredentials(rendered, e.id) }));
+            const clients = rendered.plan.endpoints.map((e) => ({
+                id: e.id,
+                credentials: apicCredentials(rendered, e.id),
+            }));
             for (const e of rendered.plan.endpoints) {
                 const pins = gatewayServerConfig(rendered, e.id).subjectAltNames;
                 const matching = clients.filter((c) => {
                     const uri = new X509Certificate(pemBlocks(c.credentials.cert as string)[0]).subjectAltName;
                     return pins.some((pin) => uri === `URI:${pin}`);
                 });
-                assert.deepStrictEqual(matching.map((c) => c.id), [e.id]);
+                assert.deepStrictEqual(
+                    matching.map((c) => c.id),
+                    [e.id],
+                );
             }
             if (clients.length > 1) {
                 const [first, second] = rendered.plan.endpoints;
@@ -136,7 +153,10 @@ for (const option of [1, 2, 3] as const) {
                     servername: first.host,
                 });
                 assert.strictEqual(result.accepted, false);
-                assert.match(result.reason, /^subjectAltNames pin mismatch: URI:urn:apic-istio-pki:example:apic-client:/);
+                assert.match(
+                    result.reason,
+                    /^subjectAltNames pin mismatch: URI:urn:apic-istio-pki:example:apic-client:/,
+                );
             }
         });
     });
@@ -159,7 +179,10 @@ describe("Trust separation: only the endpoint's APIC identity passes the gateway
         });
 
     it("rejects a clientAuth cert issued by the gateway-server CA (trust passes, the pin does not)", async () => {
-        const ca = { certPem: stateOf(rendered, "gateway-server-ca-cert", "certPem"), keyPem: stateOf(rendered, "gateway-server-ca-key", "privateKeyPem") };
+        const ca = {
+            certPem: stateOf(rendered, "gateway-server-ca-cert", "certPem"),
+            keyPem: stateOf(rendered, "gateway-server-ca-key", "privateKeyPem"),
+        };
         const leaf = await mintLeaf(ca, {
             commonName: rendered.plan.endpoints[0].host,
             dnsNames: [rendered.plan.endpoints[0].host],
@@ -191,9 +214,16 @@ describe("Trust separation: only the endpoint's APIC identity passes the gateway
     });
 
     it("rejects a cert of the APIC client CA for another endpoint's identity", async () => {
-        const ca = { certPem: stateOf(rendered, "apic-client-ca-cert", "certPem"), keyPem: stateOf(rendered, "apic-client-ca-key", "privateKeyPem") };
+        const ca = {
+            certPem: stateOf(rendered, "apic-client-ca-cert", "certPem"),
+            keyPem: stateOf(rendered, "apic-client-ca-key", "privateKeyPem"),
+        };
         const other = rendered.plan.endpoints[1];
-        const leaf = await mintLeaf(ca, { commonName: "x", uris: [other.clientIdentity], allowedUses: ["digital_signature", "client_auth"] });
+        const leaf = await mintLeaf(ca, {
+            commonName: "x",
+            uris: [other.clientIdentity],
+            allowedUses: ["digital_signature", "client_auth"],
+        });
         const result = await attempt(leaf, ca.certPem);
         assert.strictEqual(result.reason, `subjectAltNames pin mismatch: URI:${other.clientIdentity}`);
     });

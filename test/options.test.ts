@@ -9,7 +9,10 @@ const DP = 7;
 /** What each option implies on the seed 000 lists (OB 17, DP 7; Option 3 example: 5 OB + 2 DP groups). */
 const EXPECTED = {
     1: { endpoints: 2, hosts: ["ob.example.api.bank.example", "dp.example.api.bank.example"] },
-    2: { endpoints: OB + DP, hosts: ["ob-productsv2.ob.example.api.bank.example", "transaction-canonical.dp.example.api.bank.example"] },
+    2: {
+        endpoints: OB + DP,
+        hosts: ["ob-productsv2.ob.example.api.bank.example", "transaction-canonical.dp.example.api.bank.example"],
+    },
     3: { endpoints: 7, hosts: ["core.ob.example.api.bank.example", "reference.dp.example.api.bank.example"] },
 } as const;
 
@@ -41,7 +44,11 @@ for (const option of [1, 2, 3] as const) {
         });
 
         it("creates one kubernetes.io/tls secret per endpoint, with tls.crt, tls.key and ca.crt", () => {
-            const secrets = objects(rendered, "secret") as { type: string; metadata: { name: string; namespace: string }; stringData: Record<string, string> }[];
+            const secrets = objects(rendered, "secret") as {
+                type: string;
+                metadata: { name: string; namespace: string };
+                stringData: Record<string, string>;
+            }[];
             assert.strictEqual(secrets.length, EXPECTED[option].endpoints);
             for (const secret of secrets) {
                 assert.strictEqual(secret.type, "kubernetes.io/tls");
@@ -55,7 +62,10 @@ for (const option of [1, 2, 3] as const) {
         });
 
         it("gives every endpoint one Gateway server entry: MUTUAL, its own secret, the pin and TLS 1.2", () => {
-            const gateways = objects(rendered, "gateway") as { apiVersion: string; spec: { servers: { hosts: string[]; tls: Record<string, unknown> }[] } }[];
+            const gateways = objects(rendered, "gateway") as {
+                apiVersion: string;
+                spec: { servers: { hosts: string[]; tls: Record<string, unknown> }[] };
+            }[];
             assert.strictEqual(gateways.length, 2, "one Gateway per domain");
             const servers = gateways.flatMap((g) => g.spec.servers);
             assert.strictEqual(servers.length, EXPECTED[option].endpoints);
@@ -71,7 +81,11 @@ for (const option of [1, 2, 3] as const) {
                 assert.deepStrictEqual(matching[0].hosts, [endpoint.host]);
             }
             const credentials = servers.map((s) => s.tls.credentialName);
-            assert.strictEqual(new Set(credentials).size, credentials.length, "no certificate shared by two server entries");
+            assert.strictEqual(
+                new Set(credentials).size,
+                credentials.length,
+                "no certificate shared by two server entries",
+            );
             for (const g of gateways) assert.strictEqual(g.apiVersion, "networking.istio.io/v1");
         });
 

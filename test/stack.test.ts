@@ -18,10 +18,14 @@ describe("The stack program", function () {
             ["gateway-server-ca", returned.gatewayServerCa.privateKeyPem],
             ["apic-client-ca", returned.apicClientCa.privateKeyPem],
             ...returned.gateways.flatMap((g) => Object.entries(g.serverPrivateKeyPems)),
-            ...Object.entries(returned.outputs.apicBundles).map(([id, b]): [string, pulumi.Output<string>] => [id, b.privateKeyPem]),
+            ...Object.entries(returned.outputs.apicBundles).map(([id, b]): [string, pulumi.Output<string>] => [
+                id,
+                b.privateKeyPem,
+            ]),
         ];
         assert.strictEqual(keys.length, 3 + 2 + 2);
-        for (const [name, key] of keys) assert.strictEqual(await pulumi.isSecret(key), true, `${name} key is not secret`);
+        for (const [name, key] of keys)
+            assert.strictEqual(await pulumi.isSecret(key), true, `${name} key is not secret`);
         for (const cert of [returned.root.certPem, returned.outputs.apicBundles.ob.certPem]) {
             assert.strictEqual(await pulumi.isSecret(cert), false, "certificates stay readable");
         }
@@ -93,7 +97,10 @@ describe("The stack program", function () {
             "tls:index/selfSignedCert:SelfSignedCert root-ca-cert",
         ]);
         const kube = engine.kubernetesObjects();
-        assert.ok(kube.every((r) => r.providerName === "example"), "every Kubernetes object goes through the cluster's provider");
+        assert.ok(
+            kube.every((r) => r.providerName === "example"),
+            "every Kubernetes object goes through the cluster's provider",
+        );
     });
 
     it("sends the key inputs the real provider needs: CA keys RSA 4096, leaves RSA 2048, ECDSA never P-224", async () => {
@@ -105,9 +112,17 @@ describe("The stack program", function () {
             assert.strictEqual(key.inputs.ecdsaCurve, key.name.endsWith("-ca-key") ? "P384" : "P256", key.name);
         }
         const leafCert = engine.resources.find((r) => r.name === "ob-gateway-ob-server-cert");
-        assert.deepStrictEqual(leafCert?.inputs.allowedUses, ["digital_signature", "server_auth"], "no keyEncipherment on ECDSA");
-        const rsa = await runWithStandIn(() => buildPki(planFromRawConfig(loadStackFile(OPTION_FILES[1]))), { state: sharedState });
-        const bits = Object.fromEntries(rsa.engine.byType("tls:index/privateKey:PrivateKey").map((k) => [k.name, k.inputs.rsaBits]));
+        assert.deepStrictEqual(
+            leafCert?.inputs.allowedUses,
+            ["digital_signature", "server_auth"],
+            "no keyEncipherment on ECDSA",
+        );
+        const rsa = await runWithStandIn(() => buildPki(planFromRawConfig(loadStackFile(OPTION_FILES[1]))), {
+            state: sharedState,
+        });
+        const bits = Object.fromEntries(
+            rsa.engine.byType("tls:index/privateKey:PrivateKey").map((k) => [k.name, k.inputs.rsaBits]),
+        );
         assert.strictEqual(bits["root-ca-key"], 4096);
         assert.strictEqual(bits["apic-client-ca-key"], 4096);
         assert.strictEqual(bits["ob-apic-client-key"], 2048);
@@ -134,7 +149,15 @@ describe("Istio Gateway objects", function () {
         }
         const broken = new Gateway({
             metadata: { name: "x" },
-            spec: { servers: [{ port: { number: 443, name: "https", protocol: "HTTPS" }, hosts: ["a.b"], tls: { mode: "MUTUAL", minProtocolVersion: "TLS1_2" as "TLSV1_2" } }] },
+            spec: {
+                servers: [
+                    {
+                        port: { number: 443, name: "https", protocol: "HTTPS" },
+                        hosts: ["a.b"],
+                        tls: { mode: "MUTUAL", minProtocolVersion: "TLS1_2" as "TLSV1_2" },
+                    },
+                ],
+            },
         });
         assert.throws(() => broken.validate(), /minProtocolVersion must be equal to one of the allowed values/);
     });
@@ -146,7 +169,9 @@ describe("The Pulumi entry point (lib/program.ts)", function () {
     it("reads pki:* config the way `pulumi up` passes it and exports the endpoints", async () => {
         const raw = loadStackFile("stacks/Pulumi.dev.yaml");
         pulumi.runtime.setAllConfig(
-            Object.fromEntries(Object.entries(raw).map(([k, v]) => [`pki:${k}`, typeof v === "string" ? v : JSON.stringify(v)])),
+            Object.fromEntries(
+                Object.entries(raw).map(([k, v]) => [`pki:${k}`, typeof v === "string" ? v : JSON.stringify(v)]),
+            ),
             [],
         );
         const { outputs } = await runWithStandIn(
