@@ -33,7 +33,9 @@ describe("Components used alone (examples/own-pki)", function () {
 
     it("refuses a RootCa maxPathLength of 0, which @pulumi/tls would write as no limit", async () => {
         await assert.rejects(
-            runWithStandIn(() => new RootCa("r", { subject: { commonName: "r" }, maxPathLength: 0 }), { state: sharedState }),
+            runWithStandIn(() => new RootCa("r", { subject: { commonName: "r" }, maxPathLength: 0 }), {
+                state: sharedState,
+            }),
             /RootCa maxPathLength must be >= 1; got 0/,
         );
     });
