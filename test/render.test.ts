@@ -1,0 +1,104 @@
+import * as assert from "assert";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { ROOT, tempDir } from "./helpers";
+
+const CLI = path.join(ROOT, "dist/lib/cli/render.js");
+
+function render(args: string[]): { status: number; stdout: string; stderr: string } {
+    const result = spawnSync(process.execPath, [CLI, ...args], { cwd: ROOT, encoding: "utf8" });
+    return { status: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
+}
+
+const mode = (file: string): number => fs.statSync(file).mode & 0o777;
+
+describe("npm run render", function () {
+    this.timeout(120_000);
+
+    it("renders a stack into the DESIGN.md layout, keys 0600 in 0700 folders", () => {
+        const out = path.join(tempDir("cli"), "dev");
+        const result = render(["--stack", "prod", "--out", out]);
+        assert.strictEqual(result.status, 0, result.stderr);
+        assert.match(
+            result.stdout,
+            /^rendered stacks\/Pulumi\.prod\.yaml \(Option 1\): 2 endpoints, 7 certificates, 4 Kubernetes objects/,
+        );
+        const files = (dir: string): string[] =>
+            fs
+                .readdirSync(dir, { withFileTypes: true })
+                .flatMap((e) =>
+                    e.isDirectory() ? files(path.join(dir, e.name)) : [path.relative(out, path.join(dir, e.name))],
+                );
+        assert.deepStrictEqual(files(out).sort(), [
+            "apic/dp/ca-chain.pem",
+            "apic/dp/client.crt",
+            "apic/dp/client.key",
+            "apic/dp/truststore.pem",
+            "apic/ob/ca-chain.pem",
+            "apic/ob/client.crt",
+            "apic/ob/client.key",
+            "apic/ob/truststore.pem",
+            "inventory.json",
+            "k8s/prod-east/istio-system/gateway-apic-mtls-dp.yaml",
+            "k8s/prod-east/istio-system/gateway-apic-mtls-ob.yaml",
+            "k8s/prod-east/istio-system/secret-apic-mtls-dp.yaml",
+            "k8s/prod-east/istio-system/secret-apic-mtls-ob.yaml",
+        ]);
+        assert.strictEqual(mode(path.join(out, "apic/ob/client.key")), 0o600);
+        assert.strictEqual(mode(path.join(out, "k8s/prod-east/istio-system/secret-apic-mtls-ob.yaml")), 0o600);
+        for (const dir of [
+            out,
+            path.join(out, "apic"),
+            path.join(out, "apic/ob"),
+            path.join(out, "k8s/prod-east/istio-system"),
+        ]) {
+            assert.strictEqual(mode(dir), 0o700, dir);
+        }
+        const inventory = JSON.parse(fs.readFileSync(path.join(out, "inventory.json"), "utf8"));
+        assert.deepStrictEqual(
+            inventory.certificates.map((c: { role: string; dnsNames: string[] }) => [c.role, c.dnsNames.join(",")]),
+            [
+                ["root", ""],
+                ["intermediate", ""],
+                ["intermediate", ""],
+                ["gateway-server", "ob.api.bank.example"],
+                ["apic-client", ""],
+                ["gateway-server", "dp.api.bank.example"],
+                ["apic-client", ""],
+            ],
+        );
+
+        const again = render(["--stack", "prod", "--out", out]);
+        assert.strictEqual(again.status, 1);
+        assert.match(
+            again.stderr,
+            /output folder .* is not empty; choose another --out or pass --force to write into it/,
+        );
+        assert.strictEqual(render(["--stack", "prod", "--out", out, "--force"]).status, 0);
+    });
+
+    it("fails with the config message, exit 1 and nothing written, on a bad stack file", () => {
+        const dir = tempDir("bad");
+        const file = path.join(dir, "Pulumi.bad.yaml");
+        fs.writeFileSync(
+            file,
+            "config:\n  pki:environment: dev\n  pki:option: 4\n  pki:baseDomain: x.example\n  pki:domains: { ob: { services: [a] } }\n",
+        );
+        const out = path.join(dir, "out");
+        const result = render(["--config", file, "--out", out]);
+        assert.strictEqual(result.status, 1);
+        assert.strictEqual(result.stderr, "invalid stack configuration:\n  - pki:option must be 1, 2 or 3; got 4\n");
+        assert.strictEqual(fs.existsSync(out), false);
+    });
+
+    it("explains its usage with exit 2 when called wrongly", () => {
+        const result = render(["--stack", "nope"]);
+        assert.strictEqual(result.status, 2);
+        assert.match(
+            result.stderr,
+            /^error: --stack nope: no stacks\/Pulumi\.nope\.yaml; known stacks: dev, prod, sit\n\nusage: render/,
+        );
+        assert.strictEqual(render(["--stack", "dev", "--config", "x"]).status, 2);
+    });
+});
