@@ -6,6 +6,7 @@ import * as path from "path";
 import * as tls from "tls";
 import { rawConfigFromStackFile } from "../lib/config/load";
 import { EngineState } from "../lib/engine/standIn";
+import * as tlsProvider from "../lib/engine/tlsProvider";
 import { PkiPlan, planFromRawConfig } from "../lib/plan/plan";
 import { renderPlan, RenderResult } from "../lib/render/render";
 
@@ -211,4 +212,26 @@ export function apicCredentials(rendered: Rendered, endpointId: string): ClientC
         ca: rendered.read(`apic/${endpointId}/truststore.pem`),
         servername: endpoint.host,
     };
+}
+
+/** A leaf for the tests, signed by the given CA with @pulumi/tls semantics. */
+export async function mintLeaf(
+    ca: { certPem: string; keyPem: string },
+    spec: { commonName: string; uris?: string[]; dnsNames?: string[]; allowedUses: string[] },
+): Promise<{ cert: string; key: string }> {
+    const key = await tlsProvider.privateKey({ algorithm: "ECDSA", ecdsaCurve: "P256" });
+    const csr = tlsProvider.certRequest({
+        privateKeyPem: key.state.privateKeyPem,
+        subject: { commonName: spec.commonName },
+        uris: spec.uris,
+        dnsNames: spec.dnsNames,
+    });
+    const cert = tlsProvider.locallySignedCert({
+        certRequestPem: csr.state.certRequestPem,
+        caCertPem: ca.certPem,
+        caPrivateKeyPem: ca.keyPem,
+        allowedUses: spec.allowedUses,
+        validityPeriodHours: 24,
+    });
+    return { cert: cert.state.certPem as string, key: key.state.privateKeyPem as string };
 }

@@ -3,6 +3,7 @@ import { X509Certificate } from "crypto";
 import * as tlsProvider from "../lib/engine/tlsProvider";
 import {
     apicCredentials,
+    mintLeaf,
     gatewayServerConfig,
     handshake,
     OPTION_FILES,
@@ -10,28 +11,6 @@ import {
     renderStackFile,
     Rendered,
 } from "./helpers";
-
-/** A leaf for the tests, signed by the given CA with @pulumi/tls semantics. */
-async function mintLeaf(
-    ca: { certPem: string; keyPem: string },
-    spec: { commonName: string; uris?: string[]; dnsNames?: string[]; allowedUses: string[] },
-): Promise<{ cert: string; key: string }> {
-    const key = await tlsProvider.privateKey({ algorithm: "ECDSA", ecdsaCurve: "P256" });
-    const csr = tlsProvider.certRequest({
-        privateKeyPem: key.state.privateKeyPem,
-        subject: { commonName: spec.commonName },
-        uris: spec.uris,
-        dnsNames: spec.dnsNames,
-    });
-    const cert = tlsProvider.locallySignedCert({
-        certRequestPem: csr.state.certRequestPem,
-        caCertPem: ca.certPem,
-        caPrivateKeyPem: ca.keyPem,
-        allowedUses: spec.allowedUses,
-        validityPeriodHours: 24,
-    });
-    return { cert: cert.state.certPem as string, key: key.state.privateKeyPem as string };
-}
 
 /** A CA minted under the stack's root, as the mesh plug-in CA will be (istiod signs workloads with it). */
 async function meshLikeCa(rootCertPem: string, rootKeyPem: string): Promise<{ certPem: string; keyPem: string }> {

@@ -155,7 +155,7 @@ async function generate(algorithm: string, rsaBits: number, ecdsaCurve: string):
     }
 }
 
-export function privateKeyState(inputs: Inputs, key: crypto.KeyObject): State {
+function privateKeyState(inputs: Inputs, key: crypto.KeyObject): State {
     const algorithm = inputs.algorithm as string;
     const pem = (type: "pkcs1" | "sec1" | "pkcs8"): string => key.export({ type, format: "pem" }) as string;
     const privateKeyPem = algorithm === "RSA" ? pem("pkcs1") : algorithm === "ECDSA" ? pem("sec1") : pem("pkcs8");
@@ -243,53 +243,64 @@ function serialNumber(): { bytes: Buffer; decimal: string } {
     return { bytes, decimal: BigInt("0x" + bytes.toString("hex")).toString() };
 }
 
-const commonCertFlags = (inputs: Inputs): State => ({
-    allowedUses: stringList(inputs.allowedUses),
-    isCaCertificate: (inputs.isCaCertificate as boolean | undefined) ?? false,
-    setSubjectKeyId: (inputs.setSubjectKeyId as boolean | undefined) ?? false,
-});
-
-export function selfSignedCert(inputs: Inputs, options: ProviderOptions = {}): { id: string; state: State } {
-    const key = parsePrivateKey(inputs.privateKeyPem ?? inputs.privateKeyPemWo, "private_key_pem");
-    const subject = x509.subjectFromInputs(inputs.subject as Inputs | undefined);
-    const flags = commonCertFlags(inputs);
-    if (flags.isCaCertificate && x509.encodeName(subject).length === 2) {
+/** What the certificate resources share: flags, validity, serial, signing and the state written back. */
+function signCertificate(
+    inputs: Inputs,
+    options: ProviderOptions,
+    content: Pick<x509.CertificateTemplate, "subject" | "altNames" | "publicKey" | "setAuthorityKeyId">,
+    issuer: x509.Issuer | "self",
+    selfKey?: crypto.KeyObject,
+): { id: string; state: State } {
+    const flags = {
+        allowedUses: stringList(inputs.allowedUses),
+        isCaCertificate: (inputs.isCaCertificate as boolean | undefined) ?? false,
+        setSubjectKeyId: (inputs.setSubjectKeyId as boolean | undefined) ?? false,
+    };
+    if (flags.isCaCertificate && x509.encodeName(content.subject).length === 2) {
         throw new Error("Invalid Certificate Subject: a CA certificate needs a non-empty subject");
     }
     const time = validity(inputs, options);
     const serial = serialNumber();
     const certDer = x509.createCertificate(
         {
+            ...content,
             serial: serial.bytes,
-            subject,
             notBefore: time.notBefore,
             notAfter: time.notAfter,
-            allowedUses: flags.allowedUses as string[],
-            isCa: flags.isCaCertificate as boolean,
+            allowedUses: flags.allowedUses,
+            isCa: flags.isCaCertificate,
             maxPathLength: inputs.maxPathLength as number | undefined,
-            setSubjectKeyId: flags.setSubjectKeyId as boolean,
-            setAuthorityKeyId: (inputs.setAuthorityKeyId as boolean | undefined) ?? false,
+            setSubjectKeyId: flags.setSubjectKeyId,
+        },
+        issuer,
+        selfKey,
+    );
+    return {
+        id: serial.decimal,
+        state: { ...inputs, ...flags, ...time.state, certPem: der.pemEncode(certDer, "CERTIFICATE") },
+    };
+}
+
+export function selfSignedCert(inputs: Inputs, options: ProviderOptions = {}): { id: string; state: State } {
+    const key = parsePrivateKey(inputs.privateKeyPem ?? inputs.privateKeyPemWo, "private_key_pem");
+    const setAuthorityKeyId = (inputs.setAuthorityKeyId as boolean | undefined) ?? false;
+    const { id, state } = signCertificate(
+        inputs,
+        options,
+        {
+            subject: x509.subjectFromInputs(inputs.subject as Inputs | undefined),
             altNames: {
                 dnsNames: stringList(inputs.dnsNames),
                 ipAddresses: stringList(inputs.ipAddresses),
                 uris: stringList(inputs.uris),
             },
             publicKey: x509.keyInfo(key),
+            setAuthorityKeyId,
         },
         "self",
         key,
     );
-    return {
-        id: serial.decimal,
-        state: {
-            ...inputs,
-            ...flags,
-            ...time.state,
-            setAuthorityKeyId: (inputs.setAuthorityKeyId as boolean | undefined) ?? false,
-            keyAlgorithm: algorithmOf(key),
-            certPem: der.pemEncode(certDer, "CERTIFICATE"),
-        },
-    };
+    return { id, state: { ...state, setAuthorityKeyId, keyAlgorithm: algorithmOf(key) } };
 }
 
 export function certRequest(inputs: Inputs): { id: string; state: State } {
@@ -321,33 +332,16 @@ export function locallySignedCert(inputs: Inputs, options: ProviderOptions = {})
     }
     if (!caCert.isCa) options.warn?.("Potentially Invalid Certificate Authority: ca_cert_pem is not a CA certificate");
     const request = x509.parseCertificateRequest(der.pemDecode(inputs.certRequestPem as string, "CERTIFICATE REQUEST"));
-    const flags = commonCertFlags(inputs);
-    const time = validity(inputs, options);
-    const serial = serialNumber();
-    const certDer = x509.createCertificate(
+    const { id, state } = signCertificate(
+        inputs,
+        options,
         {
-            serial: serial.bytes,
             subject: request.subject,
-            notBefore: time.notBefore,
-            notAfter: time.notAfter,
-            allowedUses: flags.allowedUses as string[],
-            isCa: flags.isCaCertificate as boolean,
-            maxPathLength: inputs.maxPathLength as number | undefined,
-            setSubjectKeyId: flags.setSubjectKeyId as boolean,
-            setAuthorityKeyId: false,
             altNames: request.altNames,
             publicKey: request.publicKey,
+            setAuthorityKeyId: false,
         },
         { name: caCert.subjectName, subjectKeyId: caCert.subjectKeyId, privateKey: caKey },
     );
-    return {
-        id: serial.decimal,
-        state: {
-            ...inputs,
-            ...flags,
-            ...time.state,
-            caKeyAlgorithm: algorithmOf(caKey),
-            certPem: der.pemEncode(certDer, "CERTIFICATE"),
-        },
-    };
+    return { id, state: { ...state, caKeyAlgorithm: algorithmOf(caKey) } };
 }
