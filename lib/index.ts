@@ -8,3 +8,4 @@ export { validateConfig, ConfigError } from "./config/validate";
 export { rawConfigFromStackFile, rawConfigFromEngine } from "./config/load";
 export * from "./plan/plan";
 export { buildPki, PkiStack, PkiStackOutputs } from "./stack";
+export * from "./components/meshPluginCa";

@@ -7,8 +7,9 @@ import * as pulumi from "@pulumi/pulumi";
 import { ApicClientBundle } from "./components/apicClientBundle";
 import { IntermediateCa } from "./components/intermediateCa";
 import { IstioGatewayTls } from "./components/istioGatewayTls";
+import { MeshPluginCa } from "./components/meshPluginCa";
 import { RootCa } from "./components/rootCa";
-import { CaPlan, PkiPlan } from "./plan/plan";
+import { CaPlan, meshCaId, PkiPlan } from "./plan/plan";
 
 export interface ApicBundleOutput {
     host: string;
@@ -33,6 +34,8 @@ export interface PkiStackOutputs {
     }[];
     /** Per endpoint id: what APIC uploads (keystore and truststore material). */
     apicBundles: Record<string, ApicBundleOutput>;
+    /** Per cluster: the istiod plug-in CA certificate. */
+    meshCaCertPems: Record<string, pulumi.Output<string>>;
 }
 
 export interface PkiStack {
@@ -42,6 +45,8 @@ export interface PkiStack {
     readonly apicClientCa: IntermediateCa;
     readonly gateways: readonly IstioGatewayTls[];
     readonly apicBundles: Readonly<Record<string, ApicClientBundle>>;
+    /** Per cluster name. */
+    readonly meshCas: Readonly<Record<string, MeshPluginCa>>;
     readonly outputs: PkiStackOutputs;
 }
 
@@ -52,8 +57,9 @@ function caById(plan: PkiPlan, id: CaPlan["id"]): CaPlan {
 }
 
 /**
- * Creates every resource of the plan. Kubernetes objects go to the first cluster of
- * `pki:clusters`, through a provider whose resource name is the cluster's name.
+ * Creates every resource of the plan. Each cluster of `pki:clusters` gets a Kubernetes provider
+ * named after it (its kubeconfig context, or the current one) and its own mesh plug-in CA; the
+ * gateway's secrets and Gateways go to the first cluster.
  */
 export function buildPki(plan: PkiPlan): PkiStack {
     const { config } = plan;
@@ -76,8 +82,10 @@ export function buildPki(plan: PkiPlan): PkiStack {
     const gatewayServerCa = intermediate("gateway-server-ca");
     const apicClientCa = intermediate("apic-client-ca");
 
-    const gatewayCluster = config.clusters[0];
-    const provider = new k8s.Provider(gatewayCluster, {});
+    const providers = config.clusters.map(
+        (cluster) => new k8s.Provider(cluster.name, cluster.context !== undefined ? { context: cluster.context } : {}),
+    );
+    const provider = providers[0];
     const leafOptions = {
         keyAlgorithm: config.keyAlgorithm,
         validityDays: config.validityDays.leaf,
@@ -126,6 +134,24 @@ export function buildPki(plan: PkiPlan): PkiStack {
         };
     }
 
+    const meshCas: Record<string, MeshPluginCa> = {};
+    config.clusters.forEach((cluster, i) => {
+        const p = caById(plan, meshCaId(cluster.name));
+        meshCas[cluster.name] = new MeshPluginCa(
+            p.id,
+            {
+                rootCa: root,
+                cluster: cluster.name,
+                environment: config.environment,
+                organization: config.organization,
+                keyAlgorithm: p.key.algorithm,
+                validityDays: p.validityDays,
+                strictMtls: config.meshStrictMtls,
+            },
+            { providers: { kubernetes: providers[i] } },
+        );
+    });
+
     return {
         plan,
         root,
@@ -133,6 +159,7 @@ export function buildPki(plan: PkiPlan): PkiStack {
         apicClientCa,
         gateways,
         apicBundles,
+        meshCas,
         outputs: {
             rootCertPem: root.certPem,
             gatewayServerCaCertPem: gatewayServerCa.certPem,
@@ -145,6 +172,7 @@ export function buildPki(plan: PkiPlan): PkiStack {
                 clientIdentity: e.clientIdentity,
             })),
             apicBundles: bundleOutputs,
+            meshCaCertPems: Object.fromEntries(Object.entries(meshCas).map(([cluster, ca]) => [cluster, ca.certPem])),
         },
     };
 }

@@ -151,7 +151,7 @@ const CASES: [string, Record<string, unknown>, string][] = [
     [
         "misspelt key",
         { ...VALID, basedomain: "x" },
-        "pki:basedomain is not a known key; known keys are pki:environment, pki:option, pki:baseDomain, pki:organization, pki:domains, pki:clusters, pki:gatewayNamespace, pki:keyAlgorithm, pki:caKeyAlgorithm, pki:validityDays. Fix the spelling or remove it",
+        "pki:basedomain is not a known key; known keys are pki:environment, pki:option, pki:baseDomain, pki:organization, pki:domains, pki:clusters, pki:meshStrictMtls, pki:gatewayNamespace, pki:keyAlgorithm, pki:caKeyAlgorithm, pki:validityDays. Fix the spelling or remove it",
     ],
 ];
 
@@ -180,6 +180,7 @@ describe("Valid stack config", () => {
         assert.deepStrictEqual(
             {
                 clusters: config.clusters,
+                meshStrictMtls: config.meshStrictMtls,
                 gatewayNamespace: config.gatewayNamespace,
                 keyAlgorithm: config.keyAlgorithm,
                 caKeyAlgorithm: config.caKeyAlgorithm,
@@ -188,7 +189,8 @@ describe("Valid stack config", () => {
                 organization: config.organization,
             },
             {
-                clusters: ["default"],
+                clusters: [{ name: "default" }],
+                meshStrictMtls: false,
                 gatewayNamespace: "istio-system",
                 keyAlgorithm: "RSA",
                 caKeyAlgorithm: "RSA",

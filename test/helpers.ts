@@ -185,7 +185,7 @@ export async function handshake(server: GatewayServerConfig, client: ClientCrede
 export function gatewayServerConfig(rendered: Rendered, endpointId: string): GatewayServerConfig {
     const endpoint = rendered.plan.endpoints.find((e) => e.id === endpointId);
     if (!endpoint) throw new Error(`no endpoint ${endpointId}`);
-    const cluster = rendered.plan.config.clusters[0];
+    const cluster = rendered.plan.config.clusters[0].name;
     const ns = endpoint.gatewaySecret.namespace;
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const YAML = require("yaml") as typeof import("yaml");

@@ -44,7 +44,9 @@ for (const option of [1, 2, 3] as const) {
         });
 
         it("creates one kubernetes.io/tls secret per endpoint, with tls.crt, tls.key and ca.crt", () => {
-            const secrets = objects(rendered, "secret") as {
+            const secrets = objects(rendered, "secret").filter(
+                (s) => (s as { type: string }).type === "kubernetes.io/tls",
+            ) as {
                 type: string;
                 metadata: { name: string; namespace: string };
                 stringData: Record<string, string>;
@@ -89,6 +91,17 @@ for (const option of [1, 2, 3] as const) {
             for (const g of gateways) assert.strictEqual(g.apiVersion, "networking.istio.io/v1");
         });
 
+        it("creates the mesh plug-in CA secret cacerts in istio-system of the cluster, and nothing else", () => {
+            const others = objects(rendered, "secret").filter(
+                (s) => (s as { type: string }).type !== "kubernetes.io/tls",
+            );
+            assert.deepStrictEqual(
+                others.map((s) => (s as { metadata: unknown }).metadata),
+                [{ name: "cacerts", namespace: "istio-system" }],
+            );
+            assert.ok(rendered.files.includes("k8s/example/istio-system/secret-cacerts.yaml"));
+        });
+
         it("writes one APIC bundle per endpoint and an inventory row per certificate", () => {
             for (const e of rendered.plan.endpoints) {
                 for (const f of ["client.crt", "client.key", "ca-chain.pem", "truststore.pem"]) {
@@ -99,6 +112,7 @@ for (const option of [1, 2, 3] as const) {
             const count = (role: string): number => inventory.certificates.filter((c) => c.role === role).length;
             assert.strictEqual(count("root"), 1);
             assert.strictEqual(count("intermediate"), 2);
+            assert.strictEqual(count("mesh-ca"), 1);
             assert.strictEqual(count("gateway-server"), EXPECTED[option].endpoints);
             assert.strictEqual(count("apic-client"), EXPECTED[option].endpoints);
         });

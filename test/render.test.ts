@@ -22,7 +22,7 @@ describe("npm run render", function () {
         assert.strictEqual(result.status, 0, result.stderr);
         assert.match(
             result.stdout,
-            /^rendered stacks\/Pulumi\.prod\.yaml \(Option 1\): 2 endpoints, 7 certificates, 4 Kubernetes objects/,
+            /^rendered stacks\/Pulumi\.prod\.yaml \(Option 1\): 2 endpoints, 8 certificates, 5 Kubernetes objects/,
         );
         const files = (dir: string): string[] =>
             fs
@@ -44,7 +44,9 @@ describe("npm run render", function () {
             "k8s/prod-east/istio-system/gateway-apic-mtls-ob.yaml",
             "k8s/prod-east/istio-system/secret-apic-mtls-dp.yaml",
             "k8s/prod-east/istio-system/secret-apic-mtls-ob.yaml",
+            "k8s/prod-east/istio-system/secret-cacerts.yaml",
         ]);
+        assert.strictEqual(mode(path.join(out, "k8s/prod-east/istio-system/secret-cacerts.yaml")), 0o600);
         assert.strictEqual(mode(path.join(out, "apic/ob/client.key")), 0o600);
         assert.strictEqual(mode(path.join(out, "k8s/prod-east/istio-system/secret-apic-mtls-ob.yaml")), 0o600);
         for (const dir of [
@@ -62,6 +64,7 @@ describe("npm run render", function () {
                 ["root", ""],
                 ["intermediate", ""],
                 ["intermediate", ""],
+                ["mesh-ca", ""],
                 ["gateway-server", "ob.api.bank.example"],
                 ["apic-client", ""],
                 ["gateway-server", "dp.api.bank.example"],

@@ -17,13 +17,17 @@ describe("The stack program", function () {
             ["root", returned.root.privateKeyPem],
             ["gateway-server-ca", returned.gatewayServerCa.privateKeyPem],
             ["apic-client-ca", returned.apicClientCa.privateKeyPem],
+            ...Object.entries(returned.meshCas).map(([c, ca]): [string, pulumi.Output<string>] => [
+                `mesh ${c}`,
+                ca.privateKeyPem,
+            ]),
             ...returned.gateways.flatMap((g) => Object.entries(g.serverPrivateKeyPems)),
             ...Object.entries(returned.outputs.apicBundles).map(([id, b]): [string, pulumi.Output<string>] => [
                 id,
                 b.privateKeyPem,
             ]),
         ];
-        assert.strictEqual(keys.length, 3 + 2 + 2);
+        assert.strictEqual(keys.length, 3 + 1 + 2 + 2);
         for (const [name, key] of keys)
             assert.strictEqual(await pulumi.isSecret(key), true, `${name} key is not secret`);
         for (const cert of [returned.root.certPem, returned.outputs.apicBundles.ob.certPem]) {
@@ -69,8 +73,10 @@ describe("The stack program", function () {
             "apic-istio-pki:index:IntermediateCa gateway-server-ca",
             "apic-istio-pki:index:IstioGatewayTls dp-gateway",
             "apic-istio-pki:index:IstioGatewayTls ob-gateway",
+            "apic-istio-pki:index:MeshPluginCa mesh-ca-example",
             "apic-istio-pki:index:RootCa root-ca",
             "kubernetes:core/v1:Secret dp-gateway-dp-tls",
+            "kubernetes:core/v1:Secret mesh-ca-example-cacerts",
             "kubernetes:core/v1:Secret ob-gateway-ob-tls",
             "kubernetes:networking.istio.io/v1:Gateway dp-gateway-gateway",
             "kubernetes:networking.istio.io/v1:Gateway ob-gateway-gateway",
@@ -79,18 +85,21 @@ describe("The stack program", function () {
             "tls:index/certRequest:CertRequest dp-apic-client-csr",
             "tls:index/certRequest:CertRequest dp-gateway-dp-server-csr",
             "tls:index/certRequest:CertRequest gateway-server-ca-csr",
+            "tls:index/certRequest:CertRequest mesh-ca-example-csr",
             "tls:index/certRequest:CertRequest ob-apic-client-csr",
             "tls:index/certRequest:CertRequest ob-gateway-ob-server-csr",
             "tls:index/locallySignedCert:LocallySignedCert apic-client-ca-cert",
             "tls:index/locallySignedCert:LocallySignedCert dp-apic-client-cert",
             "tls:index/locallySignedCert:LocallySignedCert dp-gateway-dp-server-cert",
             "tls:index/locallySignedCert:LocallySignedCert gateway-server-ca-cert",
+            "tls:index/locallySignedCert:LocallySignedCert mesh-ca-example-cert",
             "tls:index/locallySignedCert:LocallySignedCert ob-apic-client-cert",
             "tls:index/locallySignedCert:LocallySignedCert ob-gateway-ob-server-cert",
             "tls:index/privateKey:PrivateKey apic-client-ca-key",
             "tls:index/privateKey:PrivateKey dp-apic-client-key",
             "tls:index/privateKey:PrivateKey dp-gateway-dp-server-key",
             "tls:index/privateKey:PrivateKey gateway-server-ca-key",
+            "tls:index/privateKey:PrivateKey mesh-ca-example-key",
             "tls:index/privateKey:PrivateKey ob-apic-client-key",
             "tls:index/privateKey:PrivateKey ob-gateway-ob-server-key",
             "tls:index/privateKey:PrivateKey root-ca-key",
@@ -109,7 +118,7 @@ describe("The stack program", function () {
         const keys = engine.byType("tls:index/privateKey:PrivateKey");
         for (const key of keys) {
             assert.strictEqual(key.inputs.algorithm, "ECDSA");
-            assert.strictEqual(key.inputs.ecdsaCurve, key.name.endsWith("-ca-key") ? "P384" : "P256", key.name);
+            assert.strictEqual(key.inputs.ecdsaCurve, /ca(-example)?-key$/.test(key.name) ? "P384" : "P256", key.name);
         }
         const leafCert = engine.resources.find((r) => r.name === "ob-gateway-ob-server-cert");
         assert.deepStrictEqual(

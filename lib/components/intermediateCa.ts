@@ -19,11 +19,30 @@ export interface ExistingCa {
     readonly chainPem?: pulumi.Input<string>;
 }
 
-export interface IntermediateCaArgs {
-    /** The root that signs this intermediate. Give exactly one of `rootCa` and `issuer`. */
+/** Who signs a CA: a RootCa of the program or an existing CA as PEM, exactly one of them. */
+export interface SignerArgs {
+    /** The root that signs this CA. Give exactly one of `rootCa` and `issuer`. */
     readonly rootCa?: RootCa;
-    /** An existing CA, as PEM, that signs this intermediate. Give exactly one of `rootCa` and `issuer`. */
+    /** An existing CA, as PEM, that signs this CA. Give exactly one of `rootCa` and `issuer`. */
     readonly issuer?: ExistingCa;
+}
+
+export function signerOf(args: SignerArgs, component: string, resource: pulumi.Resource): ExistingCa {
+    if (args.rootCa !== undefined && args.issuer === undefined) {
+        return {
+            certPem: args.rootCa.certPem,
+            privateKeyPem: args.rootCa.privateKeyPem,
+            rootCertPem: args.rootCa.certPem,
+        };
+    }
+    if (args.issuer !== undefined && args.rootCa === undefined) return args.issuer;
+    throw new pulumi.ResourceError(
+        `${component} needs exactly one of rootCa (a RootCa of this program) and issuer (an existing CA as PEM); got ${args.rootCa ? "both" : "neither"}`,
+        resource,
+    );
+}
+
+export interface IntermediateCaArgs extends SignerArgs {
     /** Subject of the intermediate certificate; a CA needs at least a common name. */
     readonly subject: SubjectSpec;
     /**

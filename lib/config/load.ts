@@ -5,7 +5,7 @@ import * as YAML from "yaml";
 const PREFIX = "pki:";
 
 /** Keys whose values are structured; `pulumi config` hands them to programs as JSON text. */
-const STRUCTURED_KEYS = new Set(["option", "domains", "clusters", "validityDays"]);
+const STRUCTURED_KEYS = new Set(["option", "domains", "clusters", "validityDays", "meshStrictMtls"]);
 
 function stripPrefix(entries: [string, unknown][]): Record<string, unknown> {
     return Object.fromEntries(

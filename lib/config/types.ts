@@ -18,6 +18,13 @@ export interface ValidityDays {
     readonly leaf: number;
 }
 
+export interface ClusterConfig {
+    /** Cluster name: the render folder, the mesh CA's subject and the Kubernetes provider's name. */
+    readonly name: string;
+    /** kubeconfig context; undefined means the current context. */
+    readonly context?: string;
+}
+
 export interface PkiConfig {
     readonly environment: string;
     readonly option: HostnameOption;
@@ -26,7 +33,10 @@ export interface PkiConfig {
     readonly organization?: string;
     /** Domain name -> its services, in the order given. */
     readonly domains: Readonly<Record<string, DomainConfig>>;
-    readonly clusters: readonly string[];
+    /** Mesh clusters: one plug-in CA each; Gateway objects go to the first. */
+    readonly clusters: readonly ClusterConfig[];
+    /** Mesh-wide PeerAuthentication STRICT in istio-system of every cluster. */
+    readonly meshStrictMtls: boolean;
     readonly gatewayNamespace: string;
     /** Leaf keys: RSA 2048 or ECDSA P-256. */
     readonly keyAlgorithm: LeafKeyAlgorithm;
@@ -36,7 +46,8 @@ export interface PkiConfig {
 }
 
 export const DEFAULTS = {
-    clusters: ["default"],
+    clusters: [{ name: "default" }],
+    meshStrictMtls: false,
     gatewayNamespace: "istio-system",
     keyAlgorithm: "RSA",
     caKeyAlgorithm: "RSA",

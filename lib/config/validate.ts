@@ -3,7 +3,15 @@
  * `pulumi config` gives them). Every problem is collected, so one run shows them all; each
  * message names the key, shows the bad value and says the fix.
  */
-import { DEFAULTS, DomainConfig, HostnameOption, LeafKeyAlgorithm, PkiConfig, ValidityDays } from "./types";
+import {
+    ClusterConfig,
+    DEFAULTS,
+    DomainConfig,
+    HostnameOption,
+    LeafKeyAlgorithm,
+    PkiConfig,
+    ValidityDays,
+} from "./types";
 
 export class ConfigError extends Error {
     constructor(readonly problems: readonly string[]) {
@@ -19,6 +27,7 @@ export const KNOWN_KEYS = [
     "organization",
     "domains",
     "clusters",
+    "meshStrictMtls",
     "gatewayNamespace",
     "keyAlgorithm",
     "caKeyAlgorithm",
@@ -108,7 +117,8 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>): PkiConfi
         );
     }
 
-    const clusters = stringList(raw.clusters, "pki:clusters", DEFAULTS.clusters, fail, (c) => LABEL.test(c));
+    const clusters = validateClusters(raw.clusters, fail);
+    const meshStrictMtls = flag(raw.meshStrictMtls, "pki:meshStrictMtls", DEFAULTS.meshStrictMtls, fail);
     const gatewayNamespace = label(raw.gatewayNamespace, "pki:gatewayNamespace", DEFAULTS.gatewayNamespace, fail);
     const keyAlgorithm = algorithm(
         raw.keyAlgorithm,
@@ -135,6 +145,7 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>): PkiConfi
         ...(organization !== undefined ? { organization: organization as string } : {}),
         domains,
         clusters,
+        meshStrictMtls,
         gatewayNamespace,
         keyAlgorithm,
         caKeyAlgorithm,
@@ -142,26 +153,53 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>): PkiConfi
     };
 }
 
-function stringList(
-    value: unknown,
-    key: string,
-    fallback: readonly string[],
-    fail: (m: string) => void,
-    valid: (item: string) => boolean,
-): string[] {
-    if (value === undefined) return [...fallback];
+/** `pki:clusters`: names, or `{ name, context }` to choose the kubeconfig context. */
+function validateClusters(value: unknown, fail: (m: string) => void): ClusterConfig[] {
+    if (value === undefined) return DEFAULTS.clusters.map((c) => ({ ...c }));
     if (!Array.isArray(value) || value.length === 0) {
-        fail(`${key} must be a non-empty list of names; got ${show(value)}`);
+        fail(`pki:clusters must be a non-empty list of cluster names or { name, context } maps; got ${show(value)}`);
         return [];
     }
-    value.forEach((item, i) => {
-        if (typeof item !== "string" || !valid(item)) {
-            fail(`${key}[${i}] must be lower-case letters, digits and '-' (at most 63); got ${show(item)}`);
-        } else if (value.indexOf(item) !== i) {
-            fail(`${key}[${i}] ${show(item)} is listed twice; list each name once`);
+    const clusters: ClusterConfig[] = [];
+    value.forEach((entry, i) => {
+        const key = `pki:clusters[${i}]`;
+        const cluster: ClusterConfig | undefined =
+            typeof entry === "string"
+                ? { name: entry }
+                : isRecord(entry) && typeof entry.name === "string"
+                  ? { name: entry.name, ...(entry.context !== undefined ? { context: String(entry.context) } : {}) }
+                  : undefined;
+        if (cluster === undefined || !LABEL.test(cluster.name)) {
+            fail(
+                `${key} must be a cluster name (lower-case letters, digits and '-', at most 63) or { name, context }; got ${show(entry)}`,
+            );
+            return;
         }
+        if (isRecord(entry)) {
+            for (const k of Object.keys(entry)) {
+                if (k !== "name" && k !== "context")
+                    fail(`${key}.${k} is not a known key; a cluster has name and context`);
+            }
+        }
+        if (clusters.some((c) => c.name === cluster.name))
+            fail(`${key} ${show(cluster.name)} is listed twice; list each cluster once`);
+        clusters.push(cluster);
     });
-    return value as string[];
+    const onCurrentContext = clusters.filter((c) => c.context === undefined);
+    if (clusters.length > 1 && onCurrentContext.length > 1) {
+        fail(
+            `pki:clusters: ${onCurrentContext.map((c) => show(c.name)).join(" and ")} would all use the current kubeconfig context and overwrite each other's cacerts; give each a context, e.g. { name: ${onCurrentContext[1].name}, context: ${onCurrentContext[1].name} }`,
+        );
+    }
+    return clusters;
+}
+
+function flag(value: unknown, key: string, fallback: boolean, fail: (m: string) => void): boolean {
+    if (value === undefined) return fallback;
+    if (value === true || value === "true") return true;
+    if (value === false || value === "false") return false;
+    fail(`${key} must be true or false; got ${show(value)}`);
+    return fallback;
 }
 
 function label(value: unknown, key: string, fallback: string, fail: (m: string) => void): string {

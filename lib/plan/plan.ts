@@ -6,8 +6,9 @@
 import { ConfigError, dnsNameProblems, validateConfig } from "../config/validate";
 import { HostnameOption, LeafKeyAlgorithm, PkiConfig } from "../config/types";
 
-export type CertRole = "root" | "intermediate" | "gateway-server" | "apic-client";
-export type CaId = "root" | "gateway-server-ca" | "apic-client-ca";
+export type CertRole = "root" | "intermediate" | "mesh-ca" | "gateway-server" | "apic-client";
+/** "root", "gateway-server-ca", "apic-client-ca" or "mesh-ca-<cluster>". */
+export type CaId = string;
 
 export interface KeySpec {
     readonly algorithm: LeafKeyAlgorithm;
@@ -25,7 +26,9 @@ export interface SubjectSpec {
 
 export interface CaPlan {
     readonly id: CaId;
-    readonly role: "root" | "intermediate";
+    readonly role: "root" | "intermediate" | "mesh-ca";
+    /** Mesh CAs only: the cluster whose istiod signs with it. */
+    readonly cluster?: string;
     readonly subject: SubjectSpec;
     readonly key: KeySpec;
     readonly validityDays: number;
@@ -72,8 +75,12 @@ export interface GatewayPlan {
     readonly endpointIds: readonly string[];
 }
 
+/** Istio reads its plug-in CA from this secret at start-up. */
+export const MESH_CA_SECRET = { namespace: "istio-system", name: "cacerts" } as const;
+
 export interface PkiPlan {
     readonly config: PkiConfig;
+    /** Root first, then the gateway-server, APIC-client and per-cluster mesh CAs. */
     readonly cas: readonly CaPlan[];
     readonly endpoints: readonly EndpointPlan[];
     readonly gateways: readonly GatewayPlan[];
@@ -178,6 +185,13 @@ function subject(commonName: string, organization: string | undefined): SubjectS
     return organization === undefined ? { commonName } : { commonName, organization };
 }
 
+export const meshCaId = (cluster: string): string => `mesh-ca-${cluster}`;
+
+/** The cluster is in the CN, so that certificates from two clusters' CAs are told apart at a glance. */
+export function meshCaSubject(environment: string | undefined, cluster: string, organization?: string): SubjectSpec {
+    return subject([environment, "mesh CA", cluster].filter((p) => p !== undefined).join(" "), organization);
+}
+
 export function planCas(config: PkiConfig): CaPlan[] {
     const key = caKey(config.caKeyAlgorithm);
     const intermediate = (id: "gateway-server-ca" | "apic-client-ca", purpose: string): CaPlan => ({
@@ -199,6 +213,15 @@ export function planCas(config: PkiConfig): CaPlan[] {
         },
         intermediate("gateway-server-ca", "gateway server"),
         intermediate("apic-client-ca", "APIC client"),
+        ...config.clusters.map((cluster): CaPlan => ({
+            id: meshCaId(cluster.name),
+            role: "mesh-ca",
+            cluster: cluster.name,
+            subject: meshCaSubject(config.environment, cluster.name, config.organization),
+            key,
+            validityDays: config.validityDays.intermediate,
+            issuer: "root",
+        })),
     ];
 }
 

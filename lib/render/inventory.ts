@@ -1,12 +1,14 @@
 /** One row per certificate, from the plan and the issued PEMs; never a key or a certificate body. */
 import * as crypto from "crypto";
-import { PkiPlan } from "../plan/plan";
+import { CertRole, MESH_CA_SECRET, PkiPlan } from "../plan/plan";
 
 export interface InventoryRow {
-    role: "root" | "intermediate" | "gateway-server" | "apic-client";
-    /** CA id (root, gateway-server-ca, apic-client-ca) or endpoint id. */
+    role: CertRole;
+    /** CA id (root, gateway-server-ca, apic-client-ca, mesh-ca-<cluster>) or "<endpoint>-server|-client". */
     name: string;
     endpoint?: string;
+    /** Mesh CAs: the cluster whose istiod signs with it. */
+    cluster?: string;
     subject: string;
     dnsNames: string[];
     uris: string[];
@@ -26,7 +28,7 @@ export interface IssuedPems {
     clients: Record<string, string>;
 }
 
-function describe(pem: string): Omit<InventoryRow, "role" | "name" | "endpoint" | "goesTo"> {
+function describe(pem: string): Omit<InventoryRow, "role" | "name" | "endpoint" | "cluster" | "goesTo"> {
     const cert = new crypto.X509Certificate(pem);
     const sans = (cert.subjectAltName ?? "").split(", ").filter((s) => s !== "");
     const key = cert.publicKey;
@@ -50,8 +52,14 @@ function describe(pem: string): Omit<InventoryRow, "role" | "name" | "endpoint" 
 export function buildInventory(plan: PkiPlan, pems: IssuedPems, gatewayCluster: string): InventoryRow[] {
     const ns = plan.config.gatewayNamespace;
     const everySecret = plan.endpoints.map((e) => `k8s/${gatewayCluster}/${ns}/secret-${e.gatewaySecret.name}`);
+    const cacerts = (cluster: string): string =>
+        `k8s/${cluster}/${MESH_CA_SECRET.namespace}/secret-${MESH_CA_SECRET.name}`;
     const caGoesTo: Record<string, string[]> = {
-        root: [...everySecret.map((s) => `${s} (ca.crt)`), ...plan.endpoints.map((e) => `apic/${e.id}/truststore.pem`)],
+        root: [
+            ...everySecret.map((s) => `${s} (ca.crt)`),
+            ...plan.endpoints.map((e) => `apic/${e.id}/truststore.pem`),
+            ...plan.config.clusters.map((c) => `${cacerts(c.name)} (root-cert.pem, cert-chain.pem)`),
+        ],
         "gateway-server-ca": [
             ...everySecret.map((s) => `${s} (tls.crt chain)`),
             ...plan.endpoints.map((e) => `apic/${e.id}/truststore.pem`),
@@ -65,8 +73,10 @@ export function buildInventory(plan: PkiPlan, pems: IssuedPems, gatewayCluster: 
         ...plan.cas.map((ca) => ({
             role: ca.role,
             name: ca.id,
+            ...(ca.cluster !== undefined ? { cluster: ca.cluster } : {}),
             ...describe(pems.cas[ca.id]),
-            goesTo: caGoesTo[ca.id] ?? [],
+            goesTo:
+                ca.cluster !== undefined ? [`${cacerts(ca.cluster)} (ca-cert.pem, cert-chain.pem)`] : caGoesTo[ca.id],
         })),
         ...plan.endpoints.flatMap((e) => [
             {

@@ -6,7 +6,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
 import { EngineStandIn, RecordedResource, runWithStandIn, RunOptions } from "../engine/standIn";
-import { PkiPlan } from "../plan/plan";
+import { meshCaId, PkiPlan } from "../plan/plan";
 import { buildPki } from "../stack";
 import { buildInventory, InventoryRow } from "./inventory";
 
@@ -60,7 +60,7 @@ export async function renderPlan(plan: PkiPlan, outDir: string, options: RenderO
     fs.mkdirSync(outDir, { recursive: true, mode: 0o700 });
     fs.chmodSync(outDir, 0o700);
 
-    const gatewayCluster = plan.config.clusters[0];
+    const gatewayCluster = plan.config.clusters[0].name;
     for (const object of engine.kubernetesObjects()) {
         const metadata = (object.inputs.metadata ?? {}) as { name?: string; namespace?: string };
         const cluster = object.providerName ?? "default";
@@ -83,6 +83,9 @@ export async function renderPlan(plan: PkiPlan, outDir: string, options: RenderO
                 root: outputs.outputs.rootCertPem,
                 "gateway-server-ca": outputs.outputs.gatewayServerCaCertPem,
                 "apic-client-ca": outputs.outputs.apicClientCaCertPem,
+                ...Object.fromEntries(
+                    Object.entries(outputs.outputs.meshCaCertPems).map(([cluster, pem]) => [meshCaId(cluster), pem]),
+                ),
             },
             servers: outputs.servers as Record<string, string>,
             clients: Object.fromEntries(Object.entries(bundles).map(([id, b]) => [id, b.certPem])),
