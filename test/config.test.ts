@@ -149,6 +149,32 @@ const CASES: [string, Record<string, unknown>, string][] = [
         "pki:validityDays.intermediate (1095) is longer than pki:validityDays.root (1000); a certificate cannot outlive its issuer. Lower intermediate or raise root",
     ],
     [
+        "two clusters on the current context",
+        { ...VALID, clusters: ["east", "west"] },
+        `pki:clusters: "east" and "west" would all use the current kubeconfig context and overwrite each other's cacerts; give each a context, e.g. { name: west, context: west }`,
+    ],
+    [
+        "cluster listed twice",
+        {
+            ...VALID,
+            clusters: [
+                { name: "east", context: "a" },
+                { name: "east", context: "b" },
+            ],
+        },
+        `pki:clusters[1] "east" is listed twice; list each cluster once`,
+    ],
+    [
+        "cluster name not a label",
+        { ...VALID, clusters: [{ name: "East_1" }] },
+        `pki:clusters[0] must be a cluster name (lower-case letters, digits and '-', at most 63) or { name, context }; got {"name":"East_1"}`,
+    ],
+    [
+        "meshStrictMtls not a boolean",
+        { ...VALID, meshStrictMtls: "yes" },
+        `pki:meshStrictMtls must be true or false; got "yes"`,
+    ],
+    [
         "misspelt key",
         { ...VALID, basedomain: "x" },
         "pki:basedomain is not a known key; known keys are pki:environment, pki:option, pki:baseDomain, pki:organization, pki:domains, pki:clusters, pki:meshStrictMtls, pki:gatewayNamespace, pki:keyAlgorithm, pki:caKeyAlgorithm, pki:validityDays. Fix the spelling or remove it",
@@ -209,7 +235,15 @@ describe("Valid stack config", () => {
             "pki:domains": JSON.stringify({ dp: { services: ["party-canonical"] } }),
             "kubernetes:context": "ignored",
         });
-        const config = validateConfig(raw);
+        const config = validateConfig({
+            ...raw,
+            ...rawConfigFromEngine({
+                "pki:clusters": JSON.stringify(["east", { name: "west", context: "bank-west" }]),
+                "pki:meshStrictMtls": "true",
+            }),
+        });
+        assert.deepStrictEqual(config.clusters, [{ name: "east" }, { name: "west", context: "bank-west" }]);
+        assert.strictEqual(config.meshStrictMtls, true);
         assert.strictEqual(config.option, 2);
         assert.deepStrictEqual(config.domains.dp.services, ["party-canonical"]);
     });

@@ -12,24 +12,6 @@ import {
     Rendered,
 } from "./helpers";
 
-/** A CA minted under the stack's root, as the mesh plug-in CA will be (istiod signs workloads with it). */
-async function meshLikeCa(rootCertPem: string, rootKeyPem: string): Promise<{ certPem: string; keyPem: string }> {
-    const key = await tlsProvider.privateKey({ algorithm: "ECDSA", ecdsaCurve: "P256" });
-    const csr = tlsProvider.certRequest({
-        privateKeyPem: key.state.privateKeyPem,
-        subject: { commonName: "mesh CA dev-east" },
-    });
-    const cert = tlsProvider.locallySignedCert({
-        certRequestPem: csr.state.certRequestPem,
-        caCertPem: rootCertPem,
-        caPrivateKeyPem: rootKeyPem,
-        isCaCertificate: true,
-        allowedUses: ["cert_signing", "crl_signing"],
-        validityPeriodHours: 24,
-    });
-    return { certPem: cert.state.certPem as string, keyPem: key.state.privateKeyPem as string };
-}
-
 function stateOf(rendered: Rendered, name: string, field: string): string {
     const resource = rendered.engine.resources.find((r) => r.name === name);
     assert.ok(resource, `resource ${name}`);
@@ -172,10 +154,11 @@ describe("Trust separation: only the endpoint's APIC identity passes the gateway
         assert.match(result.reason, /^subjectAltNames pin mismatch: DNS:/);
     });
 
-    it("rejects mesh workload identities signed by a mesh CA under the same root", async () => {
-        const rootCert = stateOf(rendered, "root-ca-cert", "certPem");
-        const rootKey = stateOf(rendered, "root-ca-key", "privateKeyPem");
-        const mesh = await meshLikeCa(rootCert, rootKey);
+    it("rejects mesh workload identities signed by the stack's own mesh CA (istiod's cacerts)", async () => {
+        const mesh = {
+            certPem: stateOf(rendered, "mesh-ca-example-cert", "certPem"),
+            keyPem: stateOf(rendered, "mesh-ca-example-key", "privateKeyPem"),
+        };
         for (const identity of [
             "spiffe://cluster.local/ns/ob/sa/accounts",
             "spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account",

@@ -1,0 +1,285 @@
+import * as assert from "assert";
+import * as crypto from "crypto";
+import * as pulumi from "@pulumi/pulumi";
+import * as YAML from "yaml";
+import * as tlsProvider from "../lib/engine/tlsProvider";
+import { runWithStandIn } from "../lib/engine/standIn";
+import { MeshPluginCa } from "../lib/components/meshPluginCa";
+import { RootCa } from "../lib/components/rootCa";
+import {
+    handshake,
+    mintLeaf,
+    openssl,
+    pemBlocks,
+    renderStackFile,
+    Rendered,
+    sharedState,
+    tempDir,
+    writeTemp,
+} from "./helpers";
+
+const MULTI = "examples/multi-cluster/Pulumi.multi-cluster.yaml";
+
+interface Cacerts {
+    "ca-cert.pem": string;
+    "ca-key.pem": string;
+    "root-cert.pem": string;
+    "cert-chain.pem": string;
+}
+
+function cacerts(rendered: Rendered, cluster: string): Cacerts {
+    const secret = YAML.parse(rendered.read(`k8s/${cluster}/istio-system/secret-cacerts.yaml`));
+    return secret.stringData as Cacerts;
+}
+
+/** What istiod does with `cacerts`: sign a short-lived SPIFFE workload certificate with ca-key.pem. */
+async function workload(ca: Cacerts, identity: string): Promise<{ cert: string; key: string; identity: string }> {
+    const leaf = await mintLeaf(
+        { certPem: ca["ca-cert.pem"], keyPem: ca["ca-key.pem"] },
+        {
+            commonName: "",
+            uris: [identity],
+            allowedUses: ["digital_signature", "key_encipherment", "server_auth", "client_auth"],
+        },
+    );
+    // istiod hands the workload its certificate followed by cert-chain.pem without the root.
+    return { cert: leaf.cert + pemBlocks(ca["cert-chain.pem"]).slice(0, -1).join(""), key: leaf.key, identity };
+}
+
+/** Two sidecars: each presents its workload chain, trusts root-cert.pem and checks the peer's SPIFFE id. */
+function sidecars(
+    server: { cert: string; key: string; identity: string },
+    client: { cert: string; key: string; identity: string },
+    trust: { server: string; client: string },
+) {
+    return handshake(
+        { tlsCrt: server.cert, tlsKey: server.key, caCrt: trust.server, subjectAltNames: [client.identity] },
+        {
+            cert: client.cert,
+            key: client.key,
+            ca: trust.client,
+            servername: "outbound_.8080_._.accounts.ob.svc.cluster.local",
+            checkServer: (peer) =>
+                peer.subjectaltname === `URI:${server.identity}`
+                    ? undefined
+                    : new Error(`unexpected server identity ${peer.subjectaltname}`),
+        },
+    );
+}
+
+describe("MeshPluginCa: istiod plug-in CA per cluster", function () {
+    this.timeout(120_000);
+    let rendered: Rendered;
+    let east: Cacerts;
+    let west: Cacerts;
+    before(async () => {
+        rendered = await renderStackFile(MULTI);
+        east = cacerts(rendered, "east");
+        west = cacerts(rendered, "west");
+    });
+
+    it("writes cacerts with exactly the four keys Istio reads, in each cluster's folder", () => {
+        for (const ca of [east, west]) {
+            assert.deepStrictEqual(Object.keys(ca).sort(), [
+                "ca-cert.pem",
+                "ca-key.pem",
+                "cert-chain.pem",
+                "root-cert.pem",
+            ]);
+        }
+        const secret = YAML.parse(rendered.read("k8s/west/istio-system/secret-cacerts.yaml"));
+        assert.deepStrictEqual(secret.metadata, { name: "cacerts", namespace: "istio-system" });
+        assert.strictEqual(secret.type, "Opaque");
+    });
+
+    it("puts a key that matches the certificate, and cert-chain.pem = intermediate then root", () => {
+        for (const ca of [east, west]) {
+            const certKey = new crypto.X509Certificate(ca["ca-cert.pem"]).publicKey.export({
+                type: "spki",
+                format: "der",
+            });
+            const privateKey = crypto.createPublicKey(ca["ca-key.pem"]).export({ type: "spki", format: "der" });
+            assert.ok(certKey.equals(privateKey), "ca-key.pem matches ca-cert.pem");
+            assert.deepStrictEqual(pemBlocks(ca["cert-chain.pem"]), [ca["ca-cert.pem"], ca["root-cert.pem"]]);
+        }
+    });
+
+    it("verifies ca-cert.pem against root-cert.pem with openssl, as a CA with the cluster in its name", () => {
+        const dir = tempDir("mesh");
+        for (const [cluster, ca] of [
+            ["east", east],
+            ["west", west],
+        ] as const) {
+            const result = openssl([
+                "verify",
+                "-x509_strict",
+                "-CAfile",
+                writeTemp(dir, "root.pem", ca["root-cert.pem"]),
+                writeTemp(dir, "ca.pem", ca["ca-cert.pem"]),
+            ]);
+            assert.strictEqual(result.status, 0, result.output);
+            const cert = new crypto.X509Certificate(ca["ca-cert.pem"]);
+            assert.strictEqual(cert.ca, true);
+            assert.strictEqual(cert.subject, `O=Example Bank\nCN=example mesh CA ${cluster}`);
+        }
+    });
+
+    it("gives two clusters different intermediates under the same root", () => {
+        assert.notStrictEqual(east["ca-cert.pem"], west["ca-cert.pem"]);
+        assert.notStrictEqual(east["ca-key.pem"], west["ca-key.pem"]);
+        assert.strictEqual(east["root-cert.pem"], west["root-cert.pem"]);
+        const truststore = pemBlocks(rendered.read("apic/ob/truststore.pem"));
+        assert.strictEqual(
+            east["root-cert.pem"],
+            truststore[truststore.length - 1],
+            "the same root as the gateway PKI",
+        );
+    });
+
+    it("runs mutual TLS between two workloads of one cluster and of two clusters, with istiod's certificates", async () => {
+        const accounts = await workload(east, "spiffe://cluster.local/ns/ob/sa/accounts");
+        const payee = await workload(east, "spiffe://cluster.local/ns/ob/sa/ob-payee");
+        const party = await workload(west, "spiffe://cluster.local/ns/dp/sa/party-canonical");
+        const ok = { accepted: true, reason: "", clientAuthorized: true, clientError: "" };
+        assert.deepStrictEqual(
+            await sidecars(accounts, payee, { server: east["root-cert.pem"], client: east["root-cert.pem"] }),
+            ok,
+        );
+        assert.deepStrictEqual(
+            await sidecars(accounts, party, { server: east["root-cert.pem"], client: west["root-cert.pem"] }),
+            ok,
+        );
+        assert.deepStrictEqual(
+            await sidecars(party, accounts, { server: west["root-cert.pem"], client: east["root-cert.pem"] }),
+            ok,
+        );
+    });
+
+    it("rejects a workload whose certificate comes from a different root", async () => {
+        const otherKey = await tlsProvider.privateKey({ algorithm: "ECDSA", ecdsaCurve: "P256" });
+        const otherRoot = tlsProvider.selfSignedCert({
+            privateKeyPem: otherKey.state.privateKeyPem,
+            subject: { commonName: "istiod self-signed root" },
+            isCaCertificate: true,
+            allowedUses: ["cert_signing"],
+            validityPeriodHours: 24,
+        });
+        const foreign = await mintLeaf(
+            { certPem: otherRoot.state.certPem as string, keyPem: otherKey.state.privateKeyPem as string },
+            {
+                commonName: "",
+                uris: ["spiffe://cluster.local/ns/ob/sa/accounts"],
+                allowedUses: ["digital_signature", "server_auth", "client_auth"],
+            },
+        );
+        const accounts = await workload(east, "spiffe://cluster.local/ns/ob/sa/ob-payee");
+        const intruder = { ...foreign, identity: "spiffe://cluster.local/ns/ob/sa/accounts" };
+        const asClient = await sidecars(accounts, intruder, {
+            server: east["root-cert.pem"],
+            client: east["root-cert.pem"],
+        });
+        assert.strictEqual(asClient.accepted, false);
+        assert.strictEqual(asClient.reason, "UNABLE_TO_VERIFY_LEAF_SIGNATURE");
+        const asServer = await sidecars(intruder, accounts, {
+            server: east["root-cert.pem"],
+            client: east["root-cert.pem"],
+        });
+        assert.strictEqual(asServer.clientAuthorized, false);
+        assert.strictEqual(asServer.clientError, "UNABLE_TO_VERIFY_LEAF_SIGNATURE");
+    });
+
+    it("lets no sub-CA signed with ca-key.pem issue a certificate that verifies against root-cert.pem", async () => {
+        const subKey = await tlsProvider.privateKey({ algorithm: "ECDSA", ecdsaCurve: "P256" });
+        const subCsr = tlsProvider.certRequest({
+            privateKeyPem: subKey.state.privateKeyPem,
+            subject: { commonName: "rogue" },
+        });
+        const subCa = tlsProvider.locallySignedCert({
+            certRequestPem: subCsr.state.certRequestPem,
+            caCertPem: east["ca-cert.pem"],
+            caPrivateKeyPem: east["ca-key.pem"],
+            isCaCertificate: true,
+            allowedUses: ["cert_signing"],
+            validityPeriodHours: 24,
+        });
+        const leaf = await mintLeaf(
+            { certPem: subCa.state.certPem as string, keyPem: subKey.state.privateKeyPem as string },
+            {
+                commonName: "",
+                uris: ["spiffe://cluster.local/ns/ob/sa/accounts"],
+                allowedUses: ["digital_signature", "client_auth"],
+            },
+        );
+        const dir = tempDir("mesh-sub");
+        const result = openssl([
+            "verify",
+            "-CAfile",
+            writeTemp(dir, "root.pem", east["root-cert.pem"]),
+            "-untrusted",
+            writeTemp(dir, "chain.pem", east["ca-cert.pem"] + (subCa.state.certPem as string)),
+            writeTemp(dir, "leaf.pem", leaf.cert),
+        ]);
+        assert.notStrictEqual(result.status, 0);
+        assert.match(result.output, /path length constraint exceeded/);
+    });
+
+    it("creates each cluster's objects through its own provider and context, and STRICT PeerAuthentication when asked", () => {
+        const providers = rendered.engine.byType("pulumi:providers:kubernetes");
+        assert.deepStrictEqual(
+            providers.map((p) => [p.name, p.inputs.context]),
+            [
+                ["east", "bank-east"],
+                ["west", "bank-west"],
+            ],
+        );
+        const peer = YAML.parse(rendered.read("k8s/west/istio-system/peerauthentication-default.yaml"));
+        assert.deepStrictEqual(peer, {
+            apiVersion: "security.istio.io/v1",
+            kind: "PeerAuthentication",
+            metadata: { name: "default", namespace: "istio-system" },
+            spec: { mtls: { mode: "STRICT" } },
+        });
+        assert.ok(rendered.files.includes("k8s/east/istio-system/peerauthentication-default.yaml"));
+        assert.ok(
+            rendered.files.includes("k8s/east/istio-system/gateway-apic-mtls-ob.yaml"),
+            "the gateway is in the first cluster",
+        );
+        assert.ok(!rendered.files.some((f) => f.startsWith("k8s/west/") && f.includes("apic-mtls")));
+    });
+
+    it("lists each mesh CA with its cluster in inventory.json, without key material", () => {
+        const inventory = JSON.parse(rendered.read("inventory.json")) as {
+            certificates: { role: string; cluster?: string; goesTo: string[] }[];
+        };
+        const mesh = inventory.certificates.filter((c) => c.role === "mesh-ca");
+        assert.deepStrictEqual(
+            mesh.map((c) => [c.cluster, c.goesTo]),
+            [
+                ["east", ["k8s/east/istio-system/secret-cacerts (ca-cert.pem, cert-chain.pem)"]],
+                ["west", ["k8s/west/istio-system/secret-cacerts (ca-cert.pem, cert-chain.pem)"]],
+            ],
+        );
+        assert.doesNotMatch(rendered.read("inventory.json"), /PRIVATE KEY/);
+    });
+});
+
+describe("MeshPluginCa used alone", function () {
+    this.timeout(60_000);
+
+    it("keeps its key a secret and creates no PeerAuthentication by default", async () => {
+        const { engine, returned } = await runWithStandIn(
+            () => {
+                const root = new RootCa("solo-root", { subject: { commonName: "solo root" }, keyAlgorithm: "ECDSA" });
+                return new MeshPluginCa("solo-mesh", { rootCa: root, cluster: "lab", keyAlgorithm: "ECDSA" });
+            },
+            { state: sharedState },
+        );
+        assert.strictEqual(await pulumi.isSecret(returned.privateKeyPem), true);
+        assert.deepStrictEqual(
+            engine.kubernetesObjects().map((r) => `${r.type} ${r.name}`),
+            ["kubernetes:core/v1:Secret solo-mesh-cacerts"],
+        );
+        const cert = engine.resources.find((r) => r.name === "solo-mesh-cert");
+        assert.strictEqual(new crypto.X509Certificate(cert?.state.certPem as string).subject, "CN=mesh CA lab");
+    });
+});
