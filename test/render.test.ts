@@ -17,18 +17,25 @@ describe("npm run render", function () {
     this.timeout(120_000);
 
     it("renders a stack into the DESIGN.md layout, keys 0600 in 0700 folders", () => {
-        const out = path.join(tempDir("cli"), "dev");
-        const result = render(["--stack", "prod", "--out", out]);
+        // The prod stack with ECDSA keys: the CLI is under test here, not RSA key generation.
+        const dir = tempDir("cli");
+        const stackFile = path.join(dir, "Pulumi.prod-ecdsa.yaml");
+        const prod = fs.readFileSync(path.join(ROOT, "stacks/Pulumi.prod.yaml"), "utf8");
+        fs.writeFileSync(stackFile, prod.replace(/: RSA$/gm, ": ECDSA"));
+        const out = path.join(dir, "out");
+        const result = render(["--config", stackFile, "--out", out]);
         assert.strictEqual(result.status, 0, result.stderr);
         assert.match(
             result.stdout,
-            /^rendered stacks\/Pulumi\.prod\.yaml \(Option 1\): 2 endpoints, 8 certificates, 5 Kubernetes objects/,
+            /^rendered .*Pulumi\.prod-ecdsa\.yaml \(Option 1\): 2 endpoints, 8 certificates, 5 Kubernetes objects/,
         );
-        const files = (dir: string): string[] =>
+        const files = (folder: string): string[] =>
             fs
-                .readdirSync(dir, { withFileTypes: true })
+                .readdirSync(folder, { withFileTypes: true })
                 .flatMap((e) =>
-                    e.isDirectory() ? files(path.join(dir, e.name)) : [path.relative(out, path.join(dir, e.name))],
+                    e.isDirectory()
+                        ? files(path.join(folder, e.name))
+                        : [path.relative(out, path.join(folder, e.name))],
                 );
         assert.deepStrictEqual(files(out).sort(), [
             "apic/dp/ca-chain.pem",
@@ -72,13 +79,13 @@ describe("npm run render", function () {
             ],
         );
 
-        const again = render(["--stack", "prod", "--out", out]);
+        const again = render(["--config", stackFile, "--out", out]);
         assert.strictEqual(again.status, 1);
         assert.match(
             again.stderr,
             /output folder .* is not empty; choose another --out or pass --force to write into it/,
         );
-        assert.strictEqual(render(["--stack", "prod", "--out", out, "--force"]).status, 0);
+        assert.strictEqual(render(["--config", stackFile, "--out", out, "--force"]).status, 0);
     });
 
     it("fails with the config message, exit 1 and nothing written, on a bad stack file", () => {

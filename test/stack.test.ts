@@ -53,7 +53,7 @@ describe("The stack program", function () {
 
     it("registers identical inputs when run twice on the same config (a preview shows no change)", async () => {
         const plan = planFromRawConfig(loadStackFile(OPTION_FILES[3]));
-        const state = new Map();
+        const state = new Map(sharedState); // CA keys from earlier tests; the two runs below share one state
         const first = await runWithStandIn(() => buildPki(plan).outputs, { state });
         const second = await runWithStandIn(() => buildPki(plan).outputs, { state });
         const inputs = (run: typeof first): Record<string, unknown> =>
@@ -114,7 +114,7 @@ describe("The stack program", function () {
 
     it("sends the key inputs the real provider needs: CA keys RSA 4096, leaves RSA 2048, ECDSA never P-224", async () => {
         const raw = { ...loadStackFile(OPTION_FILES[1]), keyAlgorithm: "ECDSA", caKeyAlgorithm: "ECDSA" };
-        const { engine } = await runWithStandIn(() => buildPki(planFromRawConfig(raw)), { state: sharedState });
+        const { engine } = await runWithStandIn(() => buildPki(planFromRawConfig(raw)), { state: new Map() });
         const keys = engine.byType("tls:index/privateKey:PrivateKey");
         for (const key of keys) {
             assert.strictEqual(key.inputs.algorithm, "ECDSA");
