@@ -9,6 +9,7 @@ import { IntermediateCa } from "./components/intermediateCa";
 import { IstioGatewayTls } from "./components/istioGatewayTls";
 import { MeshPluginCa } from "./components/meshPluginCa";
 import { RootCa } from "./components/rootCa";
+import { PlannedCertificate, plannedCertificates } from "./inventory/planned";
 import { CaPlan, meshCaId, PkiPlan } from "./plan/plan";
 
 export interface ApicBundleOutput {
@@ -36,6 +37,8 @@ export interface PkiStackOutputs {
     apicBundles: Record<string, ApicBundleOutput>;
     /** Per cluster: the istiod plug-in CA certificate. */
     meshCaCertPems: Record<string, pulumi.Output<string>>;
+    /** Every certificate, where it goes and when to renew it; no key material (`pulumi stack output inventory`). */
+    inventory: PlannedCertificate[];
 }
 
 export interface PkiStack {
@@ -172,6 +175,7 @@ export function buildPki(plan: PkiPlan): PkiStack {
                 clientIdentity: e.clientIdentity,
             })),
             apicBundles: bundleOutputs,
+            inventory: plannedCertificates(plan),
             meshCaCertPems: Object.fromEntries(Object.entries(meshCas).map(([cluster, ca]) => [cluster, ca.certPem])),
         },
     };

@@ -4,10 +4,10 @@ import * as fs from "fs";
 import * as path from "path";
 import { ROOT, tempDir } from "./helpers";
 
-const CLI = path.join(ROOT, "dist/lib/cli/render.js");
+const CLI = path.join(ROOT, "dist/lib/cli/main.js");
 
 function render(args: string[]): { status: number; stdout: string; stderr: string } {
-    const result = spawnSync(process.execPath, [CLI, ...args], { cwd: ROOT, encoding: "utf8" });
+    const result = spawnSync(process.execPath, [CLI, "render", ...args], { cwd: ROOT, encoding: "utf8" });
     return { status: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
 }
 

@@ -1,6 +1,7 @@
 /** `--stack NAME` or `--config FILE`: which stack file a command reads. */
 import * as fs from "fs";
 import * as path from "path";
+import { parseArgs } from "util";
 
 /** The package root (where Pulumi.yaml and stacks/ live), from dist/lib/cli or lib/cli. */
 export const PACKAGE_ROOT = path.resolve(
@@ -40,3 +41,27 @@ export function stackFilePath(options: { stack?: string; config?: string }): { f
 
 /** A mistake in how the command was called: exit status 2 and the usage text. */
 export class UsageError extends Error {}
+
+/** One sub-command of the `apic-istio-pki` tool. `out` writes to standard output. */
+export interface Command {
+    readonly usage: string;
+    run(argv: string[], out: (text: string) => void): Promise<number>;
+}
+
+type OptionSpec = Record<string, { type: "string" | "boolean"; multiple?: boolean }>;
+
+/** Strict option parsing; unknown options and stray arguments are usage errors. T names the options' types. */
+export function parse<T>(argv: string[], options: OptionSpec): T {
+    try {
+        return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values as T;
+    } catch (err) {
+        throw new UsageError((err as Error).message);
+    }
+}
+
+export function oneOf<T extends string>(value: string, option: string, allowed: readonly T[]): T {
+    if (!(allowed as readonly string[]).includes(value)) {
+        throw new UsageError(`${option} must be one of ${allowed.join(", ")}; got "${value}"`);
+    }
+    return value as T;
+}

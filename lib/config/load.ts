@@ -15,15 +15,26 @@ function stripPrefix(entries: [string, unknown][]): Record<string, unknown> {
 
 /** The `pki:` keys of a Pulumi stack file (`config:` map); other namespaces are ignored. */
 export function rawConfigFromStackFile(path: string): Record<string, unknown> {
-    let document: unknown;
+    let text: string;
     try {
-        document = YAML.parse(fs.readFileSync(path, "utf8"), { uniqueKeys: true });
+        text = fs.readFileSync(path, "utf8");
     } catch (err) {
         throw new Error(`cannot read stack file ${path}: ${(err as Error).message}`);
     }
+    return rawConfigFromYamlText(text, path);
+}
+
+/** The same from the text of a stack file; `source` names it in errors (e.g. "main:stacks/Pulumi.dev.yaml"). */
+export function rawConfigFromYamlText(text: string, source: string): Record<string, unknown> {
+    let document: unknown;
+    try {
+        document = YAML.parse(text, { uniqueKeys: true });
+    } catch (err) {
+        throw new Error(`cannot read stack file ${source}: ${(err as Error).message}`);
+    }
     const config = (document as { config?: unknown } | null)?.config;
     if (typeof config !== "object" || config === null) {
-        throw new Error(`stack file ${path} has no "config:" map; see stacks/Pulumi.dev.yaml for the shape`);
+        throw new Error(`stack file ${source} has no "config:" map; see stacks/Pulumi.dev.yaml for the shape`);
     }
     return stripPrefix(Object.entries(config));
 }

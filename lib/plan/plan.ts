@@ -115,6 +115,11 @@ export function apicClientIdentity(environment: string, endpointId: string): str
     return `urn:apic-istio-pki:${environment}:apic-client:${endpointId}`;
 }
 
+/** `<domain>-<name>`, without doubling a domain prefix the name already has ("ob-payee", not "ob-ob-payee"). */
+function endpointIdOf(domain: string, name: string): string {
+    return name.startsWith(`${domain}-`) ? name : `${domain}-${name}`;
+}
+
 interface Grouping {
     readonly id: string;
     readonly hostLabel?: string;
@@ -131,14 +136,14 @@ function groupings(option: HostnameOption, domain: string, config: PkiConfig): G
             return [{ id: domain, services: d.services, configKey: key }];
         case 2:
             return d.services.map((service, i) => ({
-                id: `${domain}-${service.toLowerCase()}`,
+                id: endpointIdOf(domain, service.toLowerCase()),
                 hostLabel: service.toLowerCase(),
                 services: [service],
                 configKey: `${key}.services[${i}]`,
             }));
         case 3:
             return Object.entries(d.groups).map(([group, services]) => ({
-                id: `${domain}-${group}`,
+                id: endpointIdOf(domain, group),
                 hostLabel: group,
                 services,
                 configKey: `${key}.groups.${group}`,

@@ -8,7 +8,7 @@ import * as YAML from "yaml";
 import { EngineStandIn, RecordedResource, runWithStandIn, RunOptions } from "../engine/standIn";
 import { meshCaId, PkiPlan } from "../plan/plan";
 import { buildPki } from "../stack";
-import { buildInventory, InventoryRow } from "./inventory";
+import { buildInventory, IssuedCertificate } from "./inventory";
 
 export interface RenderOptions extends RunOptions {
     /** Write into a folder that already has files (they are left or overwritten, never deleted). */
@@ -17,7 +17,7 @@ export interface RenderOptions extends RunOptions {
 
 export interface RenderResult {
     engine: EngineStandIn;
-    inventory: InventoryRow[];
+    inventory: IssuedCertificate[];
     /** Every file written, relative to the output folder. */
     files: string[];
 }
@@ -60,7 +60,6 @@ export async function renderPlan(plan: PkiPlan, outDir: string, options: RenderO
     fs.mkdirSync(outDir, { recursive: true, mode: 0o700 });
     fs.chmodSync(outDir, 0o700);
 
-    const gatewayCluster = plan.config.clusters[0].name;
     for (const object of engine.kubernetesObjects()) {
         const metadata = (object.inputs.metadata ?? {}) as { name?: string; namespace?: string };
         const cluster = object.providerName ?? "default";
@@ -76,22 +75,18 @@ export async function renderPlan(plan: PkiPlan, outDir: string, options: RenderO
         write(`apic/${id}/truststore.pem`, bundle.truststorePem, PUBLIC);
     }
 
-    const inventory = buildInventory(
-        plan,
-        {
-            cas: {
-                root: outputs.outputs.rootCertPem,
-                "gateway-server-ca": outputs.outputs.gatewayServerCaCertPem,
-                "apic-client-ca": outputs.outputs.apicClientCaCertPem,
-                ...Object.fromEntries(
-                    Object.entries(outputs.outputs.meshCaCertPems).map(([cluster, pem]) => [meshCaId(cluster), pem]),
-                ),
-            },
-            servers: outputs.servers as Record<string, string>,
-            clients: Object.fromEntries(Object.entries(bundles).map(([id, b]) => [id, b.certPem])),
-        },
-        gatewayCluster,
-    );
+    const pemsById = (pems: Record<string, string>, suffix: string): Record<string, string> =>
+        Object.fromEntries(Object.entries(pems).map(([id, pem]) => [`${id}${suffix}`, pem]));
+    const inventory = buildInventory(plan, {
+        root: outputs.outputs.rootCertPem,
+        "gateway-server-ca": outputs.outputs.gatewayServerCaCertPem,
+        "apic-client-ca": outputs.outputs.apicClientCaCertPem,
+        ...Object.fromEntries(
+            Object.entries(outputs.outputs.meshCaCertPems).map(([cluster, pem]) => [meshCaId(cluster), pem]),
+        ),
+        ...pemsById(outputs.servers as Record<string, string>, "/server"),
+        ...pemsById(Object.fromEntries(Object.entries(bundles).map(([id, b]) => [id, b.certPem])), "/client"),
+    });
     write(
         "inventory.json",
         JSON.stringify(

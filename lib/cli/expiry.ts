@@ -1,0 +1,97 @@
+/** expiry (--dir RENDER_DIR | --pem FILE...) [--warn-days 30]: days to expiry of real certificates. */
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as path from "path";
+import { textTable } from "./format";
+import { Command, parse, UsageError } from "./stackSource";
+
+const USAGE = `usage: expiry (--dir RENDER_DIR | --pem FILE [--pem FILE...]) [--warn-days 30]
+
+Reads every certificate in the files (PEM blocks anywhere in them, so rendered secrets count too)
+and reports the days left. Exit status 1 when any certificate expires within --warn-days
+(seed 001: alert 30 days ahead) or has expired; 0 otherwise.`;
+
+const DAY_MS = 86_400_000;
+
+export interface ExpiryRow {
+    subject: string;
+    serial: string;
+    notAfter: string;
+    daysLeft: number;
+    status: "ok" | "renew soon" | "expired";
+    files: string[];
+}
+
+function filesBelow(dir: string): string[] {
+    return fs
+        .readdirSync(dir, { withFileTypes: true })
+        .flatMap((e) => (e.isDirectory() ? filesBelow(path.join(dir, e.name)) : [path.join(dir, e.name)]));
+}
+
+/** One row per distinct certificate (by fingerprint), soonest expiry first. */
+export function expiryReport(files: readonly string[], warnDays: number, now: Date = new Date()): ExpiryRow[] {
+    const rows = new Map<string, ExpiryRow>();
+    for (const file of files) {
+        // Rendered Secrets hold PEMs as YAML block scalars, indented; strip the indentation first.
+        const text = fs.readFileSync(file, "utf8").replace(/^[ \t]+/gm, "");
+        for (const pem of text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []) {
+            const cert = new crypto.X509Certificate(pem);
+            const known = rows.get(cert.fingerprint256);
+            if (known) {
+                known.files.push(file);
+                continue;
+            }
+            const notAfter = new Date(cert.validTo);
+            const daysLeft = Math.floor((notAfter.getTime() - now.getTime()) / DAY_MS);
+            rows.set(cert.fingerprint256, {
+                subject: cert.subject.replace(/\n/g, ", "),
+                serial: cert.serialNumber,
+                notAfter: notAfter.toISOString(),
+                daysLeft,
+                status: notAfter <= now ? "expired" : daysLeft < warnDays ? "renew soon" : "ok",
+                files: [file],
+            });
+        }
+    }
+    return [...rows.values()].sort((a, b) => a.daysLeft - b.daysLeft);
+}
+
+export const expiryCommand: Command = {
+    usage: USAGE,
+    async run(argv, out) {
+        const values = parse<{ dir?: string; pem?: string[]; "warn-days"?: string }>(argv, {
+            dir: { type: "string" },
+            pem: { type: "string", multiple: true },
+            "warn-days": { type: "string" },
+        });
+        const warnDays = Number(values["warn-days"] ?? "30");
+        if (!Number.isInteger(warnDays) || warnDays < 0) {
+            throw new UsageError(`--warn-days must be a whole number of days >= 0; got "${values["warn-days"]}"`);
+        }
+        if ((values.dir === undefined) === (values.pem === undefined))
+            throw new UsageError("give either --dir or --pem");
+        const files = values.dir !== undefined ? filesBelow(values.dir) : (values.pem as string[]);
+        for (const f of files) if (!fs.existsSync(f)) throw new UsageError(`${f}: no such file`);
+        const rows = expiryReport(files, warnDays);
+        if (rows.length === 0) throw new Error(`no certificates found in ${values.dir ?? files.join(", ")}`);
+        out(
+            textTable(
+                ["status", "days left", "not after", "subject", "serial"],
+                rows.map((r) => ({
+                    status: r.status,
+                    "days left": String(r.daysLeft),
+                    "not after": r.notAfter,
+                    subject: r.subject,
+                    serial: r.serial,
+                })),
+            ),
+        );
+        const due = rows.filter((r) => r.status !== "ok").length;
+        out(
+            due === 0
+                ? `${rows.length} certificates, none expires within ${warnDays} days\n`
+                : `${due} of ${rows.length} certificates expire within ${warnDays} days or have expired\n`,
+        );
+        return due === 0 ? 0 : 1;
+    },
+};

@@ -1,0 +1,57 @@
+/** inventory (--stack NAME | --config FILE) [--format table|markdown|json]: the certificates a stack plans. */
+import { rawConfigFromStackFile } from "../config/load";
+import { PlannedCertificate, plannedCertificates } from "../inventory/planned";
+import { planFromRawConfig } from "../plan/plan";
+import { markdownTable, Row, textTable } from "./format";
+import { Command, oneOf, parse, stackFilePath } from "./stackSource";
+
+const USAGE = `usage: inventory (--stack NAME | --config FILE) [--format table|markdown|json]
+
+Lists every certificate the stack creates, from the plan alone (no cloud access): role, endpoint,
+hosts and identities, issuer, key, validity, renewal point and where it is delivered.`;
+
+const COLUMNS = ["role", "certificate", "hosts / identity", "issuer", "key", "validity", "renew after", "goes to"];
+
+function row(c: PlannedCertificate): Row {
+    return {
+        role: c.role,
+        certificate: c.id,
+        "hosts / identity": [...c.dnsNames, ...c.uris].join(", ") || c.subject,
+        issuer: c.issuer === c.id ? "(self-signed)" : c.issuer,
+        key: c.key,
+        validity: `${c.validityDays} d`,
+        "renew after": `${c.renewAfterDays} d`,
+        "goes to":
+            c.goesTo.length > 3
+                ? `${c.goesTo.slice(0, 2).join("; ")}; and ${c.goesTo.length - 2} more`
+                : c.goesTo.join("; "),
+    };
+}
+
+export const inventoryCommand: Command = {
+    usage: USAGE,
+    async run(argv, out) {
+        const values = parse<{ stack?: string; config?: string; format?: string }>(argv, {
+            stack: { type: "string" },
+            config: { type: "string" },
+            format: { type: "string" },
+        });
+        const format = oneOf(values.format ?? "table", "--format", ["table", "markdown", "json"]);
+        const { file } = stackFilePath(values);
+        const plan = planFromRawConfig(rawConfigFromStackFile(file));
+        const certificates = plannedCertificates(plan);
+        if (format === "json") {
+            out(
+                JSON.stringify(
+                    { environment: plan.config.environment, option: plan.config.option, certificates },
+                    null,
+                    2,
+                ) + "\n",
+            );
+        } else {
+            const rows = certificates.map(row);
+            out(format === "markdown" ? markdownTable(COLUMNS, rows) : textTable(COLUMNS, rows));
+        }
+        return 0;
+    },
+};

@@ -1,0 +1,64 @@
+#!/usr/bin/env node
+/**
+ * apic-istio-pki <command>: render, inventory, diff, expiry.
+ * Exit status: 0 done; 1 failed (bad config, or for expiry a certificate inside the window); 2 wrong usage.
+ */
+import { ConfigError } from "../config/validate";
+import { diffCommand } from "./diff";
+import { expiryCommand } from "./expiry";
+import { inventoryCommand } from "./inventory";
+import { renderCommand } from "./render";
+import { Command, UsageError } from "./stackSource";
+
+const COMMANDS: Record<string, Command> = {
+    render: renderCommand,
+    inventory: inventoryCommand,
+    diff: diffCommand,
+    expiry: expiryCommand,
+};
+
+const USAGE = `usage: apic-istio-pki <command> [options]   (each command takes --help)
+
+  render     write what a stack creates, offline, with real keys and certificates
+  inventory  list every certificate a stack plans, where it goes and when to renew it
+  diff       show which certificates a change of stack config adds, removes or replaces, and why
+  expiry     report days to expiry of rendered or exported certificates
+
+Exit status: 0 done, 1 failed (or expiry found certificates inside the window), 2 wrong usage.`;
+
+export async function main(
+    argv: string[],
+    out: (text: string) => void = (t) => process.stdout.write(t),
+): Promise<number> {
+    const [name, ...rest] = argv;
+    if (name === undefined || name === "--help" || name === "-h") {
+        out(USAGE + "\n");
+        return name === undefined ? 2 : 0;
+    }
+    const command = COMMANDS[name];
+    try {
+        if (command === undefined) throw new UsageError(`unknown command "${name}"`);
+        if (rest.includes("--help") || rest.includes("-h")) {
+            out(command.usage + "\n");
+            return 0;
+        }
+        return await command.run(rest, out);
+    } catch (err) {
+        if (err instanceof UsageError) {
+            process.stderr.write(`error: ${err.message}\n\n${command?.usage ?? USAGE}\n`);
+            return 2;
+        }
+        process.stderr.write(err instanceof ConfigError ? `${err.message}\n` : `error: ${(err as Error).message}\n`);
+        return 1;
+    }
+}
+
+if (require.main === module) {
+    main(process.argv.slice(2)).then(
+        (code) => process.exit(code),
+        (err: unknown) => {
+            process.stderr.write(`error: ${String(err)}\n`);
+            process.exit(1);
+        },
+    );
+}
