@@ -91,12 +91,12 @@ export function diffMarkdown(diff: CertDiff, title: string): string {
     );
     table(
         "Routing only (no certificate change)",
-        ["endpoint", "host", "services before", "services after"],
+        ["endpoint", "host", "services added", "services removed"],
         routing.map((r) => ({
             endpoint: r.endpoint,
             host: r.host,
-            "services before": r.before.join(", "),
-            "services after": r.after.join(", "),
+            "services added": r.after.filter((x) => !r.before.includes(x)).join(", "),
+            "services removed": r.before.filter((x) => !r.after.includes(x)).join(", "),
         })),
     );
     return parts.join("\n");

@@ -1,0 +1,324 @@
+import * as assert from "assert";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { main } from "../lib/cli/main";
+import { diffPlans } from "../lib/inventory/diff";
+import { plannedCertificates } from "../lib/inventory/planned";
+import * as tlsProvider from "../lib/engine/tlsProvider";
+import { planFromRawConfig } from "../lib/plan/plan";
+import { runWithStandIn } from "../lib/engine/standIn";
+import { buildPki } from "../lib/stack";
+import { loadStackFile, OPTION_FILES, renderStackFile, ROOT, sharedState, tempDir } from "./helpers";
+
+/** Runs the CLI in-process; returns exit status and standard output. */
+async function cli(...argv: string[]): Promise<{ status: number; out: string }> {
+    let out = "";
+    const status = await main(argv, (t) => {
+        out += t;
+    });
+    return { status, out };
+}
+
+const plan = (raw: Record<string, unknown>) => planFromRawConfig(raw);
+const option = (n: 1 | 2 | 3) => loadStackFile(OPTION_FILES[n]);
+type Domains = Record<string, { services: string[]; groups?: Record<string, string[]> }>;
+
+describe("inventory", function () {
+    this.timeout(30_000);
+
+    it("has one row per certificate for each option on the seed lists", () => {
+        const counts = ([1, 2, 3] as const).map((n) => {
+            const rows = plannedCertificates(plan(option(n)));
+            return [
+                rows.length,
+                rows.filter((r) => r.role === "gateway-server").length,
+                rows.filter((r) => r.role === "apic-client").length,
+            ];
+        });
+        // root + 2 intermediates + 1 mesh CA, then a server and a client cert per endpoint
+        assert.deepStrictEqual(counts, [
+            [4 + 2 * 2, 2, 2],
+            [4 + 2 * 24, 24, 24],
+            [4 + 2 * 7, 7, 7],
+        ]);
+    });
+
+    it("prints role, issuer, key, validity, renewal point and where it goes, without key or certificate bodies", async () => {
+        for (const format of ["table", "markdown", "json"]) {
+            const { status, out } = await cli(
+                "inventory",
+                "--config",
+                path.join(ROOT, OPTION_FILES[2]),
+                "--format",
+                format,
+            );
+            assert.strictEqual(status, 0);
+            assert.doesNotMatch(out, /-----BEGIN/);
+            assert.match(out, /accounts\.ob\.example\.api\.bank\.example/);
+        }
+        const { out } = await cli("inventory", "--config", path.join(ROOT, OPTION_FILES[1]), "--format", "json");
+        const row = (JSON.parse(out).certificates as Record<string, unknown>[]).find((r) => r.id === "ob/server");
+        assert.deepStrictEqual(row, {
+            id: "ob/server",
+            role: "gateway-server",
+            endpoint: "ob",
+            subject: "O=Example Bank, CN=ob.example.api.bank.example",
+            dnsNames: ["ob.example.api.bank.example"],
+            uris: [],
+            issuer: "gateway-server-ca",
+            key: "RSA 2048",
+            uses: ["digital_signature", "key_encipherment", "server_auth"],
+            validityDays: 365,
+            renewAfterDays: 243,
+            goesTo: ["k8s/example/istio-system/secret-apic-mtls-ob (tls.crt, tls.key)"],
+        });
+        const table = (await cli("inventory", "--stack", "dev")).out.split("\n");
+        assert.match(table[0], /^role +certificate +hosts \/ identity +issuer +key +validity +renew after +goes to$/);
+        assert.strictEqual(table.filter((l) => /^(gateway-server|apic-client) /.test(l)).length, 4);
+    });
+
+    it("is exported by the stack program as the output `inventory`", async () => {
+        const p = plan(option(1));
+        const { outputs } = await runWithStandIn(() => buildPki(p).outputs, { state: sharedState });
+        assert.deepStrictEqual(outputs.inventory, plannedCertificates(p));
+        assert.doesNotMatch(JSON.stringify(outputs.inventory), /PRIVATE KEY|BEGIN CERTIFICATE/);
+    });
+
+    it("refuses a bad --format with the usage and exit 2", async () => {
+        const { status } = await cli("inventory", "--stack", "dev", "--format", "xml");
+        assert.strictEqual(status, 2);
+    });
+});
+
+describe("diff", function () {
+    this.timeout(30_000);
+    const summary = (d: ReturnType<typeof diffPlans>) => ({
+        added: d.added.map((c) => c.id),
+        removed: d.removed.map((c) => c.id),
+        replaced: d.replaced.map((c) => `${c.id}: ${c.reasons.join("; ")} => ${c.forces.join("; ")}`),
+        routing: d.routing.map((r) => `${r.endpoint}: ${r.before.join(",")} -> ${r.after.join(",")}`),
+    });
+
+    it("Option 2, a service added: one new server and one new client certificate, nothing else", () => {
+        const base = option(2);
+        const domains = base.domains as Domains;
+        const head = {
+            ...base,
+            domains: { ...domains, dp: { ...domains.dp, services: [...domains.dp.services, "limits-canonical"] } },
+        };
+        const d = diffPlans(plan(base), plan(head));
+        assert.deepStrictEqual(summary(d), {
+            added: ["dp-limits-canonical/server", "dp-limits-canonical/client"],
+            removed: [],
+            replaced: [],
+            routing: [],
+        });
+        assert.deepStrictEqual(d.added[0].forces, [
+            "new key",
+            "new certificate",
+            "create secret k8s/example/istio-system/secret-apic-mtls-dp-limits-canonical",
+        ]);
+        assert.deepStrictEqual(d.added[1].forces, ["new key", "new certificate", "create APIC keystore"]);
+    });
+
+    it("Option 2, a service removed: its two certificates go, with the secret and the APIC keystore", () => {
+        const base = option(2);
+        const domains = base.domains as Domains;
+        const head = {
+            ...base,
+            domains: { ...domains, ob: { services: domains.ob.services.filter((s) => s !== "wiremock") } },
+        };
+        const d = diffPlans(plan(base), plan(head));
+        assert.deepStrictEqual(summary(d), {
+            added: [],
+            removed: ["ob-wiremock/server", "ob-wiremock/client"],
+            replaced: [],
+            routing: [],
+        });
+        assert.deepStrictEqual(d.removed[0].forces, [
+            "delete secret k8s/example/istio-system/secret-apic-mtls-ob-wiremock",
+        ]);
+    });
+
+    it("Option 3, a service moved between groups: no certificate changes, only routing", () => {
+        const base = option(3);
+        const domains = base.domains as Domains;
+        const groups = domains.ob.groups as Record<string, string[]>;
+        const head = {
+            ...base,
+            domains: {
+                ...domains,
+                ob: {
+                    ...domains.ob,
+                    groups: { ...groups, core: [...groups.core, "wiremock"], "test-support": undefined },
+                },
+            },
+        };
+        delete (head.domains.ob.groups as Record<string, unknown>)["test-support"];
+        const d = diffPlans(plan(base), plan(head));
+        assert.deepStrictEqual(summary(d), {
+            added: [],
+            removed: ["ob-test-support/server", "ob-test-support/client"],
+            replaced: [],
+            routing: [
+                "ob-core: accounts,ob-payee,ob-scheduled-payments,ob-direct-debits,ob-common-customers -> accounts,ob-payee,ob-scheduled-payments,ob-direct-debits,ob-common-customers,wiremock",
+            ],
+        });
+        const moveOnly = {
+            ...base,
+            domains: {
+                ...domains,
+                dp: {
+                    ...domains.dp,
+                    groups: {
+                        accounts: ["accounts-canonical", "debits-canonical", "payees-canonical", "scheduled-payments"],
+                        reference: ["party-canonical", "products-canonical", "transaction-canonical"],
+                    },
+                },
+            },
+        };
+        const moved = diffPlans(plan(base), plan(moveOnly));
+        assert.deepStrictEqual(
+            summary(moved).added.length + summary(moved).removed.length + summary(moved).replaced.length,
+            0,
+        );
+        assert.deepStrictEqual(
+            moved.routing.map((r) => r.endpoint),
+            ["dp-accounts", "dp-reference"],
+        );
+    });
+
+    it("base domain renamed: every server certificate re-issued with the same key, client identities untouched", () => {
+        const base = option(1);
+        const d = diffPlans(plan(base), plan({ ...base, baseDomain: "example.apis.bank.example" }));
+        assert.deepStrictEqual(summary(d).replaced, [
+            "ob/server: hosts changed: ob.example.api.bank.example -> ob.example.apis.bank.example; subject changed: O=Example Bank, CN=ob.example.api.bank.example -> O=Example Bank, CN=ob.example.apis.bank.example => new certificate (same key); update secret k8s/example/istio-system/secret-apic-mtls-ob",
+            "dp/server: hosts changed: dp.example.api.bank.example -> dp.example.apis.bank.example; subject changed: O=Example Bank, CN=dp.example.api.bank.example -> O=Example Bank, CN=dp.example.apis.bank.example => new certificate (same key); update secret k8s/example/istio-system/secret-apic-mtls-dp",
+        ]);
+        assert.strictEqual(d.added.length + d.removed.length, 0);
+    });
+
+    it("Option 1 -> 2: the two domain endpoints go, 24 per-service endpoints come", () => {
+        const d = diffPlans(plan(option(1)), plan(option(2)));
+        assert.deepStrictEqual(summary(d).removed, ["ob/server", "ob/client", "dp/server", "dp/client"]);
+        assert.strictEqual(d.added.length, 48);
+        assert.strictEqual(d.replaced.length, 0);
+        assert.strictEqual(d.unchanged, 4, "the CAs stay");
+    });
+
+    it("leaf key algorithm changed: every leaf gets a new key and certificate, the CAs stay", () => {
+        const base = option(1);
+        const d = diffPlans(plan(base), plan({ ...base, keyAlgorithm: "ECDSA" }));
+        assert.deepStrictEqual(
+            d.replaced.map((c) => c.id),
+            ["ob/server", "ob/client", "dp/server", "dp/client"],
+        );
+        for (const c of d.replaced) {
+            assert.match(c.reasons[0], /^key algorithm changed: RSA 2048 -> ECDSA P-256$/);
+            assert.deepStrictEqual(c.forces.slice(0, 2), ["new key", "new certificate"]);
+        }
+        assert.strictEqual(d.unchanged, 4);
+    });
+
+    it("an issuing CA replaced: its leaves are re-issued and APIC gets a new truststore", () => {
+        const base = option(1);
+        const d = diffPlans(plan(base), plan({ ...base, validityDays: { root: 3650, intermediate: 730, leaf: 365 } }));
+        assert.deepStrictEqual(summary(d).replaced, [
+            "gateway-server-ca: validity changed: 1095 -> 730 days => new certificate (same key); update secret k8s/example/istio-system/secret-apic-mtls-ob, k8s/example/istio-system/secret-apic-mtls-dp; new APIC truststore (2 endpoints)",
+            "apic-client-ca: validity changed: 1095 -> 730 days => new certificate (same key); update secret k8s/example/istio-system/secret-apic-mtls-ob, k8s/example/istio-system/secret-apic-mtls-dp; new APIC keystore (2 endpoints)",
+            "mesh-ca-example: validity changed: 1095 -> 730 days => new certificate (same key); update secret k8s/example/istio-system/secret-cacerts; restart istiod and the workloads of example",
+            "ob/server: issuer replaced: gateway-server-ca => new certificate (same key); update secret k8s/example/istio-system/secret-apic-mtls-ob",
+            "ob/client: issuer replaced: apic-client-ca => new certificate (same key); new APIC keystore",
+            "dp/server: issuer replaced: gateway-server-ca => new certificate (same key); update secret k8s/example/istio-system/secret-apic-mtls-dp",
+            "dp/client: issuer replaced: apic-client-ca => new certificate (same key); new APIC keystore",
+        ]);
+    });
+
+    it("reads the base from a git ref, and prints Markdown for the PR comment", async () => {
+        const repo = tempDir("git");
+        const run = (...args: string[]) => {
+            const r = spawnSync("git", args, { cwd: repo, encoding: "utf8" });
+            assert.strictEqual(r.status, 0, r.stderr);
+        };
+        run("init", "-q", "-b", "main");
+        run("config", "user.email", "ci@example");
+        run("config", "user.name", "ci");
+        fs.mkdirSync(path.join(repo, "stacks"));
+        const file = path.join(repo, "stacks", "Pulumi.dev.yaml");
+        fs.copyFileSync(path.join(ROOT, "stacks/Pulumi.dev.yaml"), file);
+        run("add", ".");
+        run("commit", "-qm", "base");
+        fs.writeFileSync(
+            file,
+            fs
+                .readFileSync(file, "utf8")
+                .replace("- wiremock\n", "- wiremock\n        - ob-consents\n")
+                .replace("pki:option: 1", "pki:option: 2"),
+        );
+        const { status, out } = await cli("diff", "--base", "main", "--head", file);
+        assert.strictEqual(status, 0);
+        assert.match(
+            out,
+            /^## Certificate changes: dev \(Option 1 -> Option 2\)\n\n\*\*50 added, 4 removed, 0 replaced, 4 unchanged\.\*\*\n/,
+        );
+        assert.match(
+            out,
+            /\| ob-consents\/server \| gateway-server \| ob-consents\.ob\.dev\.api\.bank\.example \| new key; new certificate; create secret k8s\/dev-east\/istio-system\/secret-apic-mtls-ob-consents \|/,
+        );
+        assert.match(out, /### Removed\n\n\| certificate \| role \| hosts \/ identity \| forces \|\n/);
+        const unchanged = await cli("diff", "--base", file, "--head", file);
+        assert.match(unchanged.out, /No certificate changes\./);
+        const newStack = path.join(repo, "stacks", "Pulumi.sit.yaml");
+        fs.copyFileSync(path.join(ROOT, "stacks/Pulumi.sit.yaml"), newStack);
+        const fresh = await cli("diff", "--base", "main", "--head", newStack, "--format", "json");
+        assert.strictEqual(JSON.parse(fresh.out).added.length, 8, "a stack new at HEAD: everything is added");
+        const bad = await cli("diff", "--base", "no-such-ref", "--head", file);
+        assert.strictEqual(bad.status, 2);
+    });
+});
+
+describe("expiry", function () {
+    this.timeout(30_000);
+
+    async function certFile(dir: string, name: string, validityHours: number): Promise<string> {
+        const key = await tlsProvider.privateKey({ algorithm: "ECDSA", ecdsaCurve: "P256" });
+        const cert = tlsProvider.selfSignedCert({
+            privateKeyPem: key.state.privateKeyPem,
+            subject: { commonName: name },
+            allowedUses: [],
+            validityPeriodHours: validityHours,
+        });
+        const file = path.join(dir, `${name}.pem`);
+        fs.writeFileSync(file, cert.state.certPem as string);
+        return file;
+    }
+
+    it("exits 0 when every certificate lies outside the window, 1 when one is inside, and says which", async () => {
+        const dir = tempDir("expiry");
+        const later = await certFile(dir, "later", 24 * 90);
+        const soon = await certFile(dir, "soon", 24 * 10);
+        const ok = await cli("expiry", "--pem", later, "--warn-days", "30");
+        assert.strictEqual(ok.status, 0);
+        assert.match(ok.out, /^ok +89 +/m);
+        assert.match(ok.out, /1 certificates, none expires within 30 days\n$/);
+        const warn = await cli("expiry", "--pem", later, "--pem", soon);
+        assert.strictEqual(warn.status, 1);
+        assert.match(warn.out, /^renew soon +9 +\S+ +CN=soon/m);
+        assert.match(warn.out, /1 of 2 certificates expire within 30 days or have expired\n$/);
+        assert.strictEqual((await cli("expiry", "--pem", soon, "--warn-days", "5")).status, 0);
+        const expired = await certFile(dir, "expired", 0);
+        const gone = await cli("expiry", "--pem", expired);
+        assert.strictEqual(gone.status, 1);
+        assert.match(gone.out, /^expired /m);
+    });
+
+    it("reads every certificate of a render folder once, secrets included", async () => {
+        const rendered = await renderStackFile(OPTION_FILES[1]);
+        const { status, out } = await cli("expiry", "--dir", rendered.dir);
+        assert.strictEqual(status, 0);
+        assert.match(out, /^8 certificates, none expires within 30 days\n$/m);
+        assert.strictEqual((await cli("expiry", "--dir", rendered.dir, "--warn-days", "400")).status, 1);
+        assert.strictEqual((await cli("expiry")).status, 2);
+    });
+});
