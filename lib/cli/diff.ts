@@ -69,26 +69,15 @@ export function diffMarkdown(diff: CertDiff, title: string): string {
             forces: c.forces.join("; "),
         })),
     );
-    table(
-        "Added",
-        ["certificate", "role", "hosts / identity", "forces"],
-        added.map((c) => ({
+    const certRows = (changes: CertChange[]): Record<string, string>[] =>
+        changes.map((c) => ({
             certificate: c.id,
             role: c.role,
             "hosts / identity": identity(c),
             forces: c.forces.join("; "),
-        })),
-    );
-    table(
-        "Removed",
-        ["certificate", "role", "hosts / identity", "forces"],
-        removed.map((c) => ({
-            certificate: c.id,
-            role: c.role,
-            "hosts / identity": identity(c),
-            forces: c.forces.join("; "),
-        })),
-    );
+        }));
+    table("Added", ["certificate", "role", "hosts / identity", "forces"], certRows(added));
+    table("Removed", ["certificate", "role", "hosts / identity", "forces"], certRows(removed));
     table(
         "Routing only (no certificate change)",
         ["endpoint", "host", "services added", "services removed"],

@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
-import { CA_USES, caKey, SubjectSpec } from "../plan/plan";
+import { caKey, SubjectSpec } from "../plan/plan";
 import { LeafKeyAlgorithm } from "../config/types";
-import { IssuingCa, issueCertificate } from "./keys";
+import { issueCaCertificate, IssuingCa } from "./keys";
 import { joinPemOutputs } from "./pem";
 import { RootCa } from "./rootCa";
 
@@ -74,36 +74,11 @@ export class IntermediateCa extends pulumi.ComponentResource implements IssuingC
 
     constructor(name: string, args: IntermediateCaArgs, opts?: pulumi.ComponentResourceOptions) {
         super("apic-istio-pki:index:IntermediateCa", name, {}, opts);
-        if ((args.rootCa === undefined) === (args.issuer === undefined)) {
-            throw new pulumi.ResourceError(
-                `IntermediateCa needs exactly one of rootCa (a RootCa of this program) and issuer (an existing CA as PEM); got ${args.rootCa ? "both" : "neither"}`,
-                this,
-            );
-        }
+        const signer = signerOf(args, "IntermediateCa", this);
         const keyAlgorithm = args.keyAlgorithm ?? "RSA";
         const validityDays = args.validityDays ?? 1095;
-        const signer: ExistingCa = args.rootCa
-            ? {
-                  certPem: args.rootCa.certPem,
-                  privateKeyPem: args.rootCa.privateKeyPem,
-                  rootCertPem: args.rootCa.certPem,
-              }
-            : (args.issuer as ExistingCa);
 
-        const { key, cert } = issueCertificate(
-            this,
-            name,
-            {
-                subject: args.subject,
-                dnsNames: [],
-                uris: [],
-                allowedUses: [...CA_USES],
-                key: caKey(keyAlgorithm),
-                validityDays,
-            },
-            signer,
-            { isCaCertificate: true },
-        );
+        const { key, cert } = issueCaCertificate(this, name, args.subject, caKey(keyAlgorithm), validityDays, signer);
 
         this.certPem = cert.certPem;
         this.privateKeyPem = pulumi.secret(key.privateKeyPem);

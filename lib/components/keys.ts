@@ -1,7 +1,7 @@
 /** Key and certificate children shared by the components: always a key, a CSR and a signed cert. */
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
-import { KeySpec, LeafPlan, SubjectSpec } from "../plan/plan";
+import { CA_USES, KeySpec, LeafPlan, SubjectSpec } from "../plan/plan";
 
 /** A CA that can sign: what a component needs of an IntermediateCa, or of a CA brought as PEM. */
 export interface IssuingCa {
@@ -59,4 +59,22 @@ export function issueCertificate(
         { parent },
     );
     return { key, cert };
+}
+
+/** A CA certificate (keyCertSign, cRLSign, CA:TRUE, no path length of its own) issued by `signer`. */
+export function issueCaCertificate(
+    parent: pulumi.Resource,
+    name: string,
+    subject: SubjectSpec,
+    key: KeySpec,
+    validityDays: number,
+    signer: Pick<IssuingCa, "certPem" | "privateKeyPem">,
+): { key: tls.PrivateKey; cert: tls.LocallySignedCert } {
+    return issueCertificate(
+        parent,
+        name,
+        { subject, dnsNames: [], uris: [], allowedUses: [...CA_USES], key, validityDays },
+        signer,
+        { isCaCertificate: true },
+    );
 }

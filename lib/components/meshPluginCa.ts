@@ -1,9 +1,9 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { LeafKeyAlgorithm } from "../config/types";
-import { CA_USES, caKey, MESH_CA_SECRET, meshCaSubject } from "../plan/plan";
+import { caKey, MESH_CA_SECRET, meshCaSubject } from "../plan/plan";
 import { signerOf, SignerArgs } from "./intermediateCa";
-import { issueCertificate } from "./keys";
+import { issueCaCertificate } from "./keys";
 import { joinPemOutputs } from "./pem";
 
 export interface MeshPluginCaArgs extends SignerArgs {
@@ -53,19 +53,13 @@ export class MeshPluginCa extends pulumi.ComponentResource {
         const validityDays = args.validityDays ?? 1095;
         const strictMtls = args.strictMtls ?? false;
 
-        const { key, cert } = issueCertificate(
+        const { key, cert } = issueCaCertificate(
             this,
             name,
-            {
-                subject: meshCaSubject(args.environment, args.cluster, args.organization),
-                dnsNames: [],
-                uris: [],
-                allowedUses: [...CA_USES],
-                key: caKey(keyAlgorithm),
-                validityDays,
-            },
+            meshCaSubject(args.environment, args.cluster, args.organization),
+            caKey(keyAlgorithm),
+            validityDays,
             signer,
-            { isCaCertificate: true },
         );
 
         this.certPem = cert.certPem;
