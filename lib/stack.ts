@@ -71,6 +71,7 @@ export function buildPki(plan: PkiPlan): PkiStack {
         subject: rootPlan.subject,
         keyAlgorithm: rootPlan.key.algorithm,
         validityDays: rootPlan.validityDays,
+        earlyRenewalDays: rootPlan.earlyRenewalDays,
         maxPathLength: rootPlan.maxPathLength,
     });
     const intermediate = (id: "gateway-server-ca" | "apic-client-ca"): IntermediateCa => {
@@ -80,6 +81,7 @@ export function buildPki(plan: PkiPlan): PkiStack {
             subject: p.subject,
             keyAlgorithm: p.key.algorithm,
             validityDays: p.validityDays,
+            earlyRenewalDays: p.earlyRenewalDays,
         });
     };
     const gatewayServerCa = intermediate("gateway-server-ca");
@@ -92,6 +94,7 @@ export function buildPki(plan: PkiPlan): PkiStack {
     const leafOptions = {
         keyAlgorithm: config.keyAlgorithm,
         validityDays: config.validityDays.leaf,
+        earlyRenewalDays: config.earlyRenewalDays.leaf,
         organization: config.organization,
     };
 
@@ -109,6 +112,7 @@ export function buildPki(plan: PkiPlan): PkiStack {
                     host: e.host,
                     clientSubjectAltNames: [e.clientIdentity],
                     secretName: e.gatewaySecret.name,
+                    epoch: e.server.epoch,
                 })),
                 ...leafOptions,
             },
@@ -124,6 +128,7 @@ export function buildPki(plan: PkiPlan): PkiStack {
             clientCa: apicClientCa,
             identity: endpoint.clientIdentity,
             serverTrustBundlePem: gatewayServerCa.trustBundlePem,
+            epoch: endpoint.client.epoch,
             ...leafOptions,
         });
         apicBundles[endpoint.id] = bundle;
@@ -149,6 +154,8 @@ export function buildPki(plan: PkiPlan): PkiStack {
                 organization: config.organization,
                 keyAlgorithm: p.key.algorithm,
                 validityDays: p.validityDays,
+                earlyRenewalDays: p.earlyRenewalDays,
+                epoch: p.epoch,
                 strictMtls: config.meshStrictMtls,
             },
             { providers: { kubernetes: providers[i] } },

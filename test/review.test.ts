@@ -70,7 +70,8 @@ describe("inventory", function () {
             key: "RSA 2048",
             uses: ["digital_signature", "key_encipherment", "server_auth"],
             validityDays: 365,
-            renewAfterDays: 243,
+            renewAfterDays: 244,
+            epoch: 0,
             goesTo: ["k8s/example/istio-system/secret-apic-mtls-ob (tls.crt, tls.key)"],
         });
         const table = (await cli("inventory", "--stack", "dev")).out.split("\n");

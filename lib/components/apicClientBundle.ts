@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { LeafKeyAlgorithm } from "../config/types";
+import { defaultEarlyRenewalDays } from "../config/validate";
 import { apicClientCert } from "../plan/plan";
 import { IssuingCa, issueCertificate } from "./keys";
 import { joinPemOutputs } from "./pem";
@@ -26,6 +27,16 @@ export interface ApicClientBundleArgs {
      * @default 365
      */
     readonly validityDays?: number;
+    /**
+     * Days before expiry at which the provider marks the certificate for renewal.
+     * @default a third of validityDays
+     */
+    readonly earlyRenewalDays?: number;
+    /**
+     * Rotation epoch: raise it by one for a new key and certificate (same identity).
+     * @default 0
+     */
+    readonly epoch?: number;
     /** Subject O of the client certificate. */
     readonly organization?: string;
 }
@@ -51,11 +62,15 @@ export class ApicClientBundle extends pulumi.ComponentResource {
         const keyAlgorithm = args.keyAlgorithm ?? "RSA";
         const validityDays = args.validityDays ?? 365;
         const endpointId = args.endpointId ?? name;
+        const earlyRenewalDays = args.earlyRenewalDays ?? defaultEarlyRenewalDays(validityDays);
+        const epoch = args.epoch ?? 0;
         const spec = apicClientCert({
             endpointId,
             identity: args.identity,
             keyAlgorithm,
             validityDays,
+            earlyRenewalDays,
+            epoch,
             organization: args.organization,
         });
         const { key, cert } = issueCertificate(this, name, spec, args.clientCa);

@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { caKey, SubjectSpec } from "../plan/plan";
 import { LeafKeyAlgorithm } from "../config/types";
+import { defaultEarlyRenewalDays } from "../config/validate";
 import { issueCaCertificate, IssuingCa } from "./keys";
 import { joinPemOutputs } from "./pem";
 import { RootCa } from "./rootCa";
@@ -55,6 +56,11 @@ export interface IntermediateCaArgs extends SignerArgs {
      * @default 1095
      */
     readonly validityDays?: number;
+    /**
+     * Days before expiry at which the provider marks the certificate for renewal.
+     * @default a third of validityDays
+     */
+    readonly earlyRenewalDays?: number;
 }
 
 /**
@@ -78,7 +84,13 @@ export class IntermediateCa extends pulumi.ComponentResource implements IssuingC
         const keyAlgorithm = args.keyAlgorithm ?? "RSA";
         const validityDays = args.validityDays ?? 1095;
 
-        const { key, cert } = issueCaCertificate(this, name, args.subject, caKey(keyAlgorithm), validityDays, signer);
+        const earlyRenewalDays = args.earlyRenewalDays ?? defaultEarlyRenewalDays(validityDays);
+        const { key, cert } = issueCaCertificate(
+            this,
+            name,
+            { subject: args.subject, key: caKey(keyAlgorithm), validityDays, earlyRenewalDays, epoch: 0 },
+            signer,
+        );
 
         this.certPem = cert.certPem;
         this.privateKeyPem = pulumi.secret(key.privateKeyPem);

@@ -1,6 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { LeafKeyAlgorithm } from "../config/types";
+import { defaultEarlyRenewalDays } from "../config/validate";
 import { GATEWAY_SELECTOR, gatewayServerCert, HTTPS_PORT } from "../plan/plan";
 import { IssuingCa, issueCertificate } from "./keys";
 import { joinPemOutputs } from "./pem";
@@ -13,6 +14,11 @@ export interface GatewayEndpointArgs {
     readonly host: string;
     /** Client identities (SAN values) accepted on this host: the endpoint's APIC client identity. */
     readonly clientSubjectAltNames: readonly string[];
+    /**
+     * Rotation epoch of the server certificate: raise it by one for a new key and certificate.
+     * @default 0
+     */
+    readonly epoch?: number;
     /**
      * Name of the `kubernetes.io/tls` secret (`credentialName`).
      * @default `apic-mtls-<id>`
@@ -55,6 +61,11 @@ export interface IstioGatewayTlsArgs {
      * @default 365
      */
     readonly validityDays?: number;
+    /**
+     * Days before expiry at which the provider marks a server certificate for renewal.
+     * @default a third of validityDays
+     */
+    readonly earlyRenewalDays?: number;
     /** Subject O of the server certificates. */
     readonly organization?: string;
 }
@@ -79,6 +90,7 @@ export class IstioGatewayTls extends pulumi.ComponentResource {
         const selector = args.selector ?? GATEWAY_SELECTOR;
         const keyAlgorithm = args.keyAlgorithm ?? "RSA";
         const validityDays = args.validityDays ?? 365;
+        const earlyRenewalDays = args.earlyRenewalDays ?? defaultEarlyRenewalDays(validityDays);
         if (args.endpoints.length === 0) {
             throw new pulumi.ResourceError("IstioGatewayTls needs at least one endpoint", this);
         }
@@ -100,6 +112,8 @@ export class IstioGatewayTls extends pulumi.ComponentResource {
                 host: endpoint.host,
                 keyAlgorithm,
                 validityDays,
+                earlyRenewalDays,
+                epoch: endpoint.epoch ?? 0,
                 organization: args.organization,
             });
             const { key, cert } = issueCertificate(this, `${name}-${endpoint.id}-server`, spec, args.serverCa);

@@ -1,7 +1,7 @@
 /** Key and certificate children shared by the components: always a key, a CSR and a signed cert. */
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
-import { CA_USES, KeySpec, LeafPlan, SubjectSpec } from "../plan/plan";
+import { CA_USES, KeySpec, LeafPlan, rotatedName, SubjectSpec } from "../plan/plan";
 
 /** A CA that can sign: what a component needs of an IntermediateCa, or of a CA brought as PEM. */
 export interface IssuingCa {
@@ -27,14 +27,24 @@ export function subjectArgs(subject: SubjectSpec): tls.types.input.CertRequestSu
         : { commonName: subject.commonName, organization: subject.organization };
 }
 
-/** A private key, a CSR and a certificate signed by `ca`, as children `<name>-key|-csr|-cert` of `parent`. */
+/** What a key, CSR and certificate are made from. */
+export type CertificateSpec = Pick<
+    LeafPlan,
+    "subject" | "dnsNames" | "uris" | "allowedUses" | "key" | "validityDays" | "earlyRenewalDays" | "epoch"
+>;
+
+/**
+ * A private key, a CSR and a certificate signed by `ca`, as children `<name>-key|-csr|-cert` of
+ * `parent` (`<name>-r<epoch>-...` once rotated, see rotatedName).
+ */
 export function issueCertificate(
     parent: pulumi.Resource,
-    name: string,
-    spec: Pick<LeafPlan, "subject" | "dnsNames" | "uris" | "allowedUses" | "key" | "validityDays">,
+    baseName: string,
+    spec: CertificateSpec,
     ca: Pick<IssuingCa, "certPem" | "privateKeyPem">,
     extra: Pick<tls.LocallySignedCertArgs, "isCaCertificate" | "maxPathLength"> = {},
 ): { key: tls.PrivateKey; cert: tls.LocallySignedCert } {
+    const name = rotatedName(baseName, spec.epoch);
     const key = new tls.PrivateKey(`${name}-key`, privateKeyArgs(spec.key), { parent });
     const csr = new tls.CertRequest(
         `${name}-csr`,
@@ -54,6 +64,7 @@ export function issueCertificate(
             caPrivateKeyPem: ca.privateKeyPem,
             allowedUses: [...spec.allowedUses],
             validityPeriodHours: spec.validityDays * HOURS_PER_DAY,
+            earlyRenewalHours: spec.earlyRenewalDays * HOURS_PER_DAY,
             ...extra,
         },
         { parent },
@@ -65,16 +76,10 @@ export function issueCertificate(
 export function issueCaCertificate(
     parent: pulumi.Resource,
     name: string,
-    subject: SubjectSpec,
-    key: KeySpec,
-    validityDays: number,
+    spec: Pick<CertificateSpec, "subject" | "key" | "validityDays" | "earlyRenewalDays" | "epoch">,
     signer: Pick<IssuingCa, "certPem" | "privateKeyPem">,
 ): { key: tls.PrivateKey; cert: tls.LocallySignedCert } {
-    return issueCertificate(
-        parent,
-        name,
-        { subject, dnsNames: [], uris: [], allowedUses: [...CA_USES], key, validityDays },
-        signer,
-        { isCaCertificate: true },
-    );
+    return issueCertificate(parent, name, { ...spec, dnsNames: [], uris: [], allowedUses: [...CA_USES] }, signer, {
+        isCaCertificate: true,
+    });
 }

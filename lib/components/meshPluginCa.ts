@@ -1,6 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { LeafKeyAlgorithm } from "../config/types";
+import { defaultEarlyRenewalDays } from "../config/validate";
 import { caKey, MESH_CA_SECRET, meshCaSubject } from "../plan/plan";
 import { signerOf, SignerArgs } from "./intermediateCa";
 import { issueCaCertificate } from "./keys";
@@ -23,6 +24,16 @@ export interface MeshPluginCaArgs extends SignerArgs {
      * @default 1095
      */
     readonly validityDays?: number;
+    /**
+     * Days before expiry at which the provider marks the certificate for renewal.
+     * @default a third of validityDays
+     */
+    readonly earlyRenewalDays?: number;
+    /**
+     * Rotation epoch: raise it by one to replace the key and certificate (then restart istiod).
+     * @default 0
+     */
+    readonly epoch?: number;
     /**
      * Also create a mesh-wide PeerAuthentication `default` in istio-system with mTLS mode STRICT.
      * @default false
@@ -52,13 +63,19 @@ export class MeshPluginCa extends pulumi.ComponentResource {
         const keyAlgorithm = args.keyAlgorithm ?? "RSA";
         const validityDays = args.validityDays ?? 1095;
         const strictMtls = args.strictMtls ?? false;
+        const earlyRenewalDays = args.earlyRenewalDays ?? defaultEarlyRenewalDays(validityDays);
+        const epoch = args.epoch ?? 0;
 
         const { key, cert } = issueCaCertificate(
             this,
             name,
-            meshCaSubject(args.environment, args.cluster, args.organization),
-            caKey(keyAlgorithm),
-            validityDays,
+            {
+                subject: meshCaSubject(args.environment, args.cluster, args.organization),
+                key: caKey(keyAlgorithm),
+                validityDays,
+                earlyRenewalDays,
+                epoch,
+            },
             signer,
         );
 

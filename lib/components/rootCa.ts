@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import { CA_USES, caKey, SubjectSpec } from "../plan/plan";
 import { LeafKeyAlgorithm } from "../config/types";
+import { defaultEarlyRenewalDays } from "../config/validate";
 import { HOURS_PER_DAY, privateKeyArgs, subjectArgs } from "./keys";
 
 export interface RootCaArgs {
@@ -17,6 +18,11 @@ export interface RootCaArgs {
      * @default 3650
      */
     readonly validityDays?: number;
+    /**
+     * Days before expiry at which the provider marks the certificate for renewal.
+     * @default a third of validityDays
+     */
+    readonly earlyRenewalDays?: number;
     /**
      * How many CA certificates may follow the root. 1 allows intermediates but no CA below them.
      * Must be >= 1: @pulumi/tls writes 0 as "no limit".
@@ -37,6 +43,7 @@ export class RootCa extends pulumi.ComponentResource {
         const keyAlgorithm = args.keyAlgorithm ?? "RSA";
         const validityDays = args.validityDays ?? 3650;
         const maxPathLength = args.maxPathLength ?? 1;
+        const earlyRenewalDays = args.earlyRenewalDays ?? defaultEarlyRenewalDays(validityDays);
         if (maxPathLength < 1) {
             throw new pulumi.ResourceError(
                 `RootCa maxPathLength must be >= 1; got ${maxPathLength}. @pulumi/tls writes 0 as "no limit", so 0 cannot forbid sub-CAs`,
@@ -56,6 +63,7 @@ export class RootCa extends pulumi.ComponentResource {
                 setAuthorityKeyId: true,
                 allowedUses: [...CA_USES],
                 validityPeriodHours: validityDays * HOURS_PER_DAY,
+                earlyRenewalHours: earlyRenewalDays * HOURS_PER_DAY,
             },
             { parent: this },
         );

@@ -5,7 +5,15 @@ import * as YAML from "yaml";
 const PREFIX = "pki:";
 
 /** Keys whose values are structured; `pulumi config` hands them to programs as JSON text. */
-const STRUCTURED_KEYS = new Set(["option", "domains", "clusters", "validityDays", "meshStrictMtls"]);
+const STRUCTURED_KEYS = new Set([
+    "option",
+    "domains",
+    "clusters",
+    "validityDays",
+    "meshStrictMtls",
+    "earlyRenewalDays",
+    "rotation",
+]);
 
 function stripPrefix(entries: [string, unknown][]): Record<string, unknown> {
     return Object.fromEntries(

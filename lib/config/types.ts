@@ -25,6 +25,20 @@ export interface ClusterConfig {
     readonly context?: string;
 }
 
+/** Forced key rotation: bump a number and exactly the keys and certificates it names are replaced. */
+export interface RotationConfig {
+    /** Every leaf (gateway server and APIC client). */
+    readonly leafEpoch: number;
+    /** Every gateway server certificate. */
+    readonly gatewayServerEpoch: number;
+    /** Every APIC client certificate. */
+    readonly apicClientEpoch: number;
+    /** Every mesh plug-in CA (istiod must be restarted to pick up the new one). */
+    readonly meshEpoch: number;
+    /** Per endpoint id. */
+    readonly endpoints: Readonly<Record<string, { readonly serverEpoch: number; readonly clientEpoch: number }>>;
+}
+
 export interface PkiConfig {
     readonly environment: string;
     readonly option: HostnameOption;
@@ -43,6 +57,9 @@ export interface PkiConfig {
     /** CA keys: RSA 4096 or ECDSA P-384. */
     readonly caKeyAlgorithm: LeafKeyAlgorithm;
     readonly validityDays: ValidityDays;
+    /** Early-renewal window per tier: the provider marks a certificate for renewal this long before it expires. */
+    readonly earlyRenewalDays: ValidityDays;
+    readonly rotation: RotationConfig;
 }
 
 export const DEFAULTS = {
@@ -52,4 +69,5 @@ export const DEFAULTS = {
     keyAlgorithm: "RSA",
     caKeyAlgorithm: "RSA",
     validityDays: { root: 3650, intermediate: 1095, leaf: 365 },
+    rotation: { leafEpoch: 0, gatewayServerEpoch: 0, apicClientEpoch: 0, meshEpoch: 0, endpoints: {} },
 } as const;

@@ -10,6 +10,7 @@ import {
     HostnameOption,
     LeafKeyAlgorithm,
     PkiConfig,
+    RotationConfig,
     ValidityDays,
 } from "./types";
 
@@ -32,6 +33,8 @@ export const KNOWN_KEYS = [
     "keyAlgorithm",
     "caKeyAlgorithm",
     "validityDays",
+    "earlyRenewalDays",
+    "rotation",
 ] as const;
 
 /** RFC 1123 label as Kubernetes uses it: lower case, digits, '-', 1-63 characters. */
@@ -135,6 +138,8 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>): PkiConfi
         fail,
     );
     const validityDays = validity(raw.validityDays, fail);
+    const earlyRenewalDays = earlyRenewal(raw.earlyRenewalDays, validityDays, fail);
+    const rotation = validateRotation(raw.rotation, fail);
     const domains = validateDomains(raw.domains, option, fail);
 
     if (problems.length > 0) throw new ConfigError(problems);
@@ -150,6 +155,90 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>): PkiConfi
         keyAlgorithm,
         caKeyAlgorithm,
         validityDays,
+        earlyRenewalDays,
+        rotation,
+    };
+}
+
+/** Seed 001: renew at two thirds of the lifetime, i.e. a window of the last third. */
+export const defaultEarlyRenewalDays = (validityDays: number): number => Math.floor(validityDays / 3);
+
+function earlyRenewal(value: unknown, validity: ValidityDays, fail: (m: string) => void): ValidityDays {
+    const days: Record<keyof ValidityDays, number> = {
+        root: defaultEarlyRenewalDays(validity.root),
+        intermediate: defaultEarlyRenewalDays(validity.intermediate),
+        leaf: defaultEarlyRenewalDays(validity.leaf),
+    };
+    if (value === undefined) return days;
+    if (!isRecord(value)) {
+        fail(`pki:earlyRenewalDays must be a map such as { leaf: 121 }; got ${show(value)}`);
+        return days;
+    }
+    for (const [tier, raw] of Object.entries(value)) {
+        if (!(tier in days)) {
+            fail(`pki:earlyRenewalDays.${tier} is not a known tier; the tiers are root, intermediate and leaf`);
+            continue;
+        }
+        const v = Number(raw);
+        const limit = validity[tier as keyof ValidityDays];
+        if (!Number.isInteger(v) || v < 1 || v >= limit) {
+            fail(
+                `pki:earlyRenewalDays.${tier} must be a whole number of days from 1 to ${limit - 1} (below pki:validityDays.${tier}); got ${show(raw)}`,
+            );
+        } else {
+            days[tier as keyof ValidityDays] = v;
+        }
+    }
+    return days;
+}
+
+function epoch(value: unknown, key: string, fail: (m: string) => void): number {
+    if (value === undefined) return 0;
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 0) {
+        fail(`${key} must be a whole number >= 0 (raise it by one to rotate); got ${show(value)}`);
+        return 0;
+    }
+    return n;
+}
+
+function validateRotation(value: unknown, fail: (m: string) => void): RotationConfig {
+    if (value === undefined) return DEFAULTS.rotation;
+    if (!isRecord(value)) {
+        fail(`pki:rotation must be a map such as { leafEpoch: 1 }; got ${show(value)}`);
+        return DEFAULTS.rotation;
+    }
+    const known = ["leafEpoch", "gatewayServerEpoch", "apicClientEpoch", "meshEpoch", "endpoints"];
+    for (const k of Object.keys(value)) {
+        if (!known.includes(k)) fail(`pki:rotation.${k} is not a known key; known keys are ${known.join(", ")}`);
+    }
+    const endpoints: Record<string, { serverEpoch: number; clientEpoch: number }> = {};
+    if (value.endpoints !== undefined && !isRecord(value.endpoints)) {
+        fail(
+            `pki:rotation.endpoints must map endpoint ids to { serverEpoch, clientEpoch }; got ${show(value.endpoints)}`,
+        );
+    }
+    for (const [id, entry] of Object.entries(isRecord(value.endpoints) ? value.endpoints : {})) {
+        const key = `pki:rotation.endpoints.${id}`;
+        if (!isRecord(entry)) {
+            fail(`${key} must be { serverEpoch, clientEpoch }; got ${show(entry)}`);
+            continue;
+        }
+        for (const k of Object.keys(entry)) {
+            if (k !== "serverEpoch" && k !== "clientEpoch")
+                fail(`${key}.${k} is not a known key; use serverEpoch or clientEpoch`);
+        }
+        endpoints[id] = {
+            serverEpoch: epoch(entry.serverEpoch, `${key}.serverEpoch`, fail),
+            clientEpoch: epoch(entry.clientEpoch, `${key}.clientEpoch`, fail),
+        };
+    }
+    return {
+        leafEpoch: epoch(value.leafEpoch, "pki:rotation.leafEpoch", fail),
+        gatewayServerEpoch: epoch(value.gatewayServerEpoch, "pki:rotation.gatewayServerEpoch", fail),
+        apicClientEpoch: epoch(value.apicClientEpoch, "pki:rotation.apicClientEpoch", fail),
+        meshEpoch: epoch(value.meshEpoch, "pki:rotation.meshEpoch", fail),
+        endpoints,
     };
 }
 

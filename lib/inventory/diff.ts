@@ -1,8 +1,9 @@
 /**
  * Which certificates a config change adds, removes or replaces, why, and what that forces.
  * Pure: two plans in, a diff out. The reasons follow @pulumi/tls replacement rules
- * (shared/reference/tls-provider.md section 3): a new key only when the key's own inputs change;
- * a new certificate when its request (subject, SANs), usages, validity or issuing CA changes.
+ * (shared/reference/tls-provider.md section 3): a new key when the key's own inputs change or a
+ * rotation epoch renames it; a new certificate when its request (subject, SANs), usages,
+ * validity or issuing CA changes. The early-renewal window is updated in place, never a change.
  */
 import { EndpointPlan, PkiPlan } from "../plan/plan";
 import { PlannedCertificate, plannedCertificates } from "./planned";
@@ -72,6 +73,7 @@ function reasonsFor(before: PlannedCertificate, after: PlannedCertificate, repla
     }
     if (before.subject !== after.subject) reasons.push(`subject changed: ${before.subject} -> ${after.subject}`);
     if (before.key !== after.key) reasons.push(`key algorithm changed: ${before.key} -> ${after.key}`);
+    if (before.epoch !== after.epoch) reasons.push(`rotation forced: epoch ${before.epoch} -> ${after.epoch}`);
     if (!sameList(before.uses, after.uses))
         reasons.push(`usages changed: ${before.uses.join(", ")} -> ${after.uses.join(", ")}`);
     if (before.validityDays !== after.validityDays) {
@@ -125,7 +127,7 @@ export function diffPlans(base: PkiPlan, head: PkiPlan): CertDiff {
             continue;
         }
         replacedIssuers.add(after.id);
-        const newKey = before.key !== after.key;
+        const newKey = before.key !== after.key || before.epoch !== after.epoch;
         diff.replaced.push({
             id: after.id,
             role: after.role,

@@ -14,9 +14,6 @@ import {
     SubjectSpec,
 } from "../plan/plan";
 
-/** Seed 001: renew before two thirds of the lifetime have passed. */
-export const RENEWAL_FRACTION = 2 / 3;
-
 export interface PlannedCertificate {
     /** Stable identity across plans: a CA id, or "<endpoint>/server" and "<endpoint>/client". */
     id: string;
@@ -33,8 +30,10 @@ export interface PlannedCertificate {
     /** @pulumi/tls allowed_uses. */
     uses: string[];
     validityDays: number;
-    /** Days after issue at which the certificate should be renewed. */
+    /** Days after issue at which the certificate enters its early-renewal window. */
     renewAfterDays: number;
+    /** Rotation epoch; raising it replaces the key and certificate. */
+    epoch: number;
     /** Where the certificate is delivered (Kubernetes secrets as render paths, APIC bundles). */
     goesTo: string[];
 }
@@ -92,7 +91,8 @@ function caRow(ca: CaPlan, goesTo: Record<string, string[]>): PlannedCertificate
         key: describeKey(ca.key),
         uses: [...CA_USES],
         validityDays: ca.validityDays,
-        renewAfterDays: Math.floor(ca.validityDays * RENEWAL_FRACTION),
+        renewAfterDays: ca.validityDays - ca.earlyRenewalDays,
+        epoch: ca.epoch,
         goesTo: delivered,
     };
 }
@@ -111,7 +111,8 @@ function leafRow(plan: PkiPlan, endpoint: EndpointPlan, leaf: LeafPlan): Planned
         key: describeKey(leaf.key),
         uses: [...leaf.allowedUses],
         validityDays: leaf.validityDays,
-        renewAfterDays: Math.floor(leaf.validityDays * RENEWAL_FRACTION),
+        renewAfterDays: leaf.validityDays - leaf.earlyRenewalDays,
+        epoch: leaf.epoch,
         goesTo:
             kind === "server"
                 ? [

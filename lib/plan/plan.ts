@@ -32,6 +32,10 @@ export interface CaPlan {
     readonly subject: SubjectSpec;
     readonly key: KeySpec;
     readonly validityDays: number;
+    /** The provider marks the certificate for renewal this many days before it expires. */
+    readonly earlyRenewalDays: number;
+    /** Rotation epoch (mesh CAs); a new value means a new key and certificate. */
+    readonly epoch: number;
     /** Issuing CA; undefined for the self-signed root. */
     readonly issuer?: CaId;
     /** Root only: 1 allows intermediates but no CA below them (0 would mean "no limit" in @pulumi/tls). */
@@ -47,6 +51,10 @@ export interface LeafPlan {
     readonly allowedUses: readonly string[];
     readonly key: KeySpec;
     readonly validityDays: number;
+    /** The provider marks the certificate for renewal this many days before it expires. */
+    readonly earlyRenewalDays: number;
+    /** Rotation epoch; a new value means a new key and certificate. */
+    readonly epoch: number;
     readonly issuer: "gateway-server-ca" | "apic-client-ca";
 }
 
@@ -104,6 +112,15 @@ export function leafUses(algorithm: LeafKeyAlgorithm, eku: "server_auth" | "clie
     return algorithm === "RSA" ? ["digital_signature", "key_encipherment", eku] : ["digital_signature", eku];
 }
 
+/**
+ * The resource name of a rotated key, CSR or certificate: unchanged at epoch 0, so existing
+ * stacks keep their state; `<name>-r<epoch>` after, so a new epoch creates a new key and
+ * certificate before the old ones are deleted.
+ */
+export function rotatedName(name: string, epoch: number): string {
+    return epoch === 0 ? name : `${name}-r${epoch}`;
+}
+
 export const CA_USES = ["cert_signing", "crl_signing"] as const;
 
 /**
@@ -155,11 +172,12 @@ function groupings(option: HostnameOption, domain: string, config: PkiConfig): G
 export interface LeafOptions {
     readonly keyAlgorithm: LeafKeyAlgorithm;
     readonly validityDays: number;
+    readonly earlyRenewalDays: number;
     readonly organization?: string;
 }
 
 /** The gateway's server certificate for one host: SAN = the host, EKU serverAuth only. */
-export function gatewayServerCert(args: LeafOptions & { endpointId: string; host: string }): LeafPlan {
+export function gatewayServerCert(args: LeafOptions & { endpointId: string; host: string; epoch: number }): LeafPlan {
     return {
         role: "gateway-server",
         subject: subject(args.host.length <= MAX_COMMON_NAME ? args.host : args.endpointId, args.organization),
@@ -168,12 +186,14 @@ export function gatewayServerCert(args: LeafOptions & { endpointId: string; host
         allowedUses: leafUses(args.keyAlgorithm, "server_auth"),
         key: leafKey(args.keyAlgorithm),
         validityDays: args.validityDays,
+        earlyRenewalDays: args.earlyRenewalDays,
+        epoch: args.epoch,
         issuer: "gateway-server-ca",
     };
 }
 
 /** APIC's client certificate for one endpoint: SAN = the pinned URI identity, EKU clientAuth only. */
-export function apicClientCert(args: LeafOptions & { endpointId: string; identity: string }): LeafPlan {
+export function apicClientCert(args: LeafOptions & { endpointId: string; identity: string; epoch: number }): LeafPlan {
     return {
         role: "apic-client",
         subject: subject(`apic-client ${args.endpointId}`.slice(0, MAX_COMMON_NAME), args.organization),
@@ -182,6 +202,8 @@ export function apicClientCert(args: LeafOptions & { endpointId: string; identit
         allowedUses: leafUses(args.keyAlgorithm, "client_auth"),
         key: leafKey(args.keyAlgorithm),
         validityDays: args.validityDays,
+        earlyRenewalDays: args.earlyRenewalDays,
+        epoch: args.epoch,
         issuer: "apic-client-ca",
     };
 }
@@ -205,6 +227,8 @@ export function planCas(config: PkiConfig): CaPlan[] {
         subject: subject(`${config.environment} ${purpose} CA`, config.organization),
         key,
         validityDays: config.validityDays.intermediate,
+        earlyRenewalDays: config.earlyRenewalDays.intermediate,
+        epoch: 0,
         issuer: "root",
     });
     return [
@@ -214,6 +238,8 @@ export function planCas(config: PkiConfig): CaPlan[] {
             subject: subject(`${config.environment} API platform root CA`, config.organization),
             key,
             validityDays: config.validityDays.root,
+            earlyRenewalDays: config.earlyRenewalDays.root,
+            epoch: 0,
             maxPathLength: 1,
         },
         intermediate("gateway-server-ca", "gateway server"),
@@ -225,6 +251,8 @@ export function planCas(config: PkiConfig): CaPlan[] {
             subject: meshCaSubject(config.environment, cluster.name, config.organization),
             key,
             validityDays: config.validityDays.intermediate,
+            earlyRenewalDays: config.earlyRenewalDays.intermediate,
+            epoch: config.rotation.meshEpoch,
             issuer: "root",
         })),
     ];
@@ -239,8 +267,10 @@ export function planPki(config: PkiConfig): PkiPlan {
     const leafOptions: LeafOptions = {
         keyAlgorithm: config.keyAlgorithm,
         validityDays: config.validityDays.leaf,
+        earlyRenewalDays: config.earlyRenewalDays.leaf,
         organization: config.organization,
     };
+    const { rotation } = config;
 
     for (const [domain, d] of Object.entries(config.domains)) {
         for (const g of groupings(config.option, domain, config)) {
@@ -272,12 +302,30 @@ export function planPki(config: PkiConfig): PkiPlan {
                 host,
                 services: g.services,
                 serviceNamespace: d.namespace,
-                server: gatewayServerCert({ endpointId: g.id, host, ...leafOptions }),
-                client: apicClientCert({ endpointId: g.id, identity, ...leafOptions }),
+                server: gatewayServerCert({
+                    endpointId: g.id,
+                    host,
+                    epoch:
+                        rotation.leafEpoch + rotation.gatewayServerEpoch + (rotation.endpoints[g.id]?.serverEpoch ?? 0),
+                    ...leafOptions,
+                }),
+                client: apicClientCert({
+                    endpointId: g.id,
+                    identity,
+                    epoch: rotation.leafEpoch + rotation.apicClientEpoch + (rotation.endpoints[g.id]?.clientEpoch ?? 0),
+                    ...leafOptions,
+                }),
                 clientIdentity: identity,
                 gatewaySecret: { namespace: config.gatewayNamespace, name: `apic-mtls-${g.id}` },
                 gatewayName: `apic-mtls-${domain}`,
             });
+        }
+    }
+    for (const id of Object.keys(config.rotation.endpoints)) {
+        if (!idOwner.has(id)) {
+            problems.push(
+                `pki:rotation.endpoints.${id} is not an endpoint of this stack; its endpoints are ${[...idOwner.keys()].join(", ")}`,
+            );
         }
     }
     if (problems.length > 0) throw new ConfigError(problems);
