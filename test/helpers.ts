@@ -31,16 +31,19 @@ export interface Rendered extends RenderResult {
 
 const renders = new Map<string, Promise<Rendered>>();
 
-/** Render a stack file once per run (into a temp folder) and share the result between test files. */
+/** Render raw `pki:` config into a temp folder, sharing CA keys (and unchanged resources) with the run. */
+export async function renderConfig(raw: Record<string, unknown>, label: string): Promise<Rendered> {
+    const plan = planFromRawConfig(raw);
+    const dir = tempDir(label);
+    const result = await renderPlan(plan, dir, { force: true, state: sharedState });
+    return { ...result, plan, dir, read: (f: string) => fs.readFileSync(path.join(dir, f), "utf8") };
+}
+
+/** Render a stack file once per run and share the result between test files. */
 export function renderStackFile(relative: string): Promise<Rendered> {
     let rendered = renders.get(relative);
     if (!rendered) {
-        rendered = (async () => {
-            const plan = planFromRawConfig(loadStackFile(relative));
-            const dir = tempDir(path.basename(relative, ".yaml"));
-            const result = await renderPlan(plan, dir, { force: true, state: sharedState });
-            return { ...result, plan, dir, read: (f: string) => fs.readFileSync(path.join(dir, f), "utf8") };
-        })();
+        rendered = renderConfig(loadStackFile(relative), path.basename(relative, ".yaml"));
         renders.set(relative, rendered);
     }
     return rendered;

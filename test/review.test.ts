@@ -12,12 +12,15 @@ import { buildPki } from "../lib/stack";
 import { loadStackFile, OPTION_FILES, renderStackFile, ROOT, sharedState, tempDir } from "./helpers";
 
 /** Runs the CLI in-process; returns exit status and standard output. */
-async function cli(...argv: string[]): Promise<{ status: number; out: string }> {
+async function cli(...argv: string[]): Promise<{ status: number; out: string; err: string }> {
     let out = "";
-    const status = await main(argv, (t) => {
-        out += t;
-    });
-    return { status, out };
+    let err = "";
+    const status = await main(
+        argv,
+        (t) => (out += t),
+        (t) => (err += t),
+    );
+    return { status, out, err };
 }
 
 const plan = (raw: Record<string, unknown>) => planFromRawConfig(raw);
@@ -87,8 +90,9 @@ describe("inventory", function () {
     });
 
     it("refuses a bad --format with the usage and exit 2", async () => {
-        const { status } = await cli("inventory", "--stack", "dev", "--format", "xml");
+        const { status, err } = await cli("inventory", "--stack", "dev", "--format", "xml");
         assert.strictEqual(status, 2);
+        assert.match(err, /^error: --format must be one of table, markdown, json; got "xml"\n\nusage: inventory/);
     });
 });
 
@@ -276,6 +280,7 @@ describe("diff", function () {
         assert.strictEqual(JSON.parse(fresh.out).added.length, 8, "a stack new at HEAD: everything is added");
         const bad = await cli("diff", "--base", "no-such-ref", "--head", file);
         assert.strictEqual(bad.status, 2);
+        assert.match(bad.err, /^error: --base no-such-ref is neither a file nor a git ref\n/);
     });
 });
 
@@ -305,7 +310,7 @@ describe("expiry", function () {
         assert.match(ok.out, /1 certificates, none expires within 30 days\n$/);
         const warn = await cli("expiry", "--pem", later, "--pem", soon);
         assert.strictEqual(warn.status, 1);
-        assert.match(warn.out, /^renew soon +9 +\S+ +CN=soon/m);
+        assert.match(warn.out, /^renew soon +9 +\S+ +\S+ +CN=soon/m);
         assert.match(warn.out, /1 of 2 certificates expire within 30 days or have expired\n$/);
         assert.strictEqual((await cli("expiry", "--pem", soon, "--warn-days", "5")).status, 0);
         const expired = await certFile(dir, "expired", 0);
@@ -314,12 +319,35 @@ describe("expiry", function () {
         assert.match(gone.out, /^expired /m);
     });
 
+    it("marks a certificate past its renewal point as renew due, without failing before the warning window", async () => {
+        const dir = tempDir("renew-due");
+        const key = await tlsProvider.privateKey({ algorithm: "ECDSA", ecdsaCurve: "P256" });
+        const issued = new Date(Date.now() - 100 * 86_400_000);
+        const cert = tlsProvider.selfSignedCert(
+            {
+                privateKeyPem: key.state.privateKeyPem,
+                subject: { commonName: "aging" },
+                allowedUses: [],
+                validityPeriodHours: 120 * 24,
+            },
+            { now: () => issued },
+        );
+        const file = path.join(dir, "aging.pem");
+        fs.writeFileSync(file, cert.state.certPem as string);
+        const { status, out } = await cli("expiry", "--pem", file, "--warn-days", "10");
+        assert.strictEqual(status, 0);
+        const renewAt = new Date(Math.floor(issued.getTime() / 1000) * 1000 + 80 * 86_400_000).toISOString();
+        assert.match(out, new RegExp(`^renew due +19 +\\S+ +${renewAt.replace(/\./g, "\\.")} +CN=aging`, "m"));
+    });
+
     it("reads every certificate of a render folder once, secrets included", async () => {
         const rendered = await renderStackFile(OPTION_FILES[1]);
         const { status, out } = await cli("expiry", "--dir", rendered.dir);
         assert.strictEqual(status, 0);
         assert.match(out, /^8 certificates, none expires within 30 days\n$/m);
         assert.strictEqual((await cli("expiry", "--dir", rendered.dir, "--warn-days", "400")).status, 1);
-        assert.strictEqual((await cli("expiry")).status, 2);
+        const usage = await cli("expiry");
+        assert.strictEqual(usage.status, 2);
+        assert.match(usage.err, /^error: give either --dir or --pem\n\nusage: expiry/);
     });
 });

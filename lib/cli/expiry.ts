@@ -2,14 +2,17 @@
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import { defaultEarlyRenewalDays } from "../config/validate";
 import { textTable } from "./format";
 import { Command, parse, UsageError } from "./stackSource";
 
 const USAGE = `usage: expiry (--dir RENDER_DIR | --pem FILE [--pem FILE...]) [--warn-days 30]
 
 Reads every certificate in the files (PEM blocks anywhere in them, so rendered secrets count too)
-and reports the days left. Exit status 1 when any certificate expires within --warn-days
-(seed 001: alert 30 days ahead) or has expired; 0 otherwise.`;
+and reports the days left and the renewal point (from the render's inventory.json, else the
+default: after two thirds of the lifetime). Status "renew due" past the renewal point. Exit
+status 1 when any certificate expires within --warn-days (seed 001: alert 30 days ahead) or
+has expired; 0 otherwise.`;
 
 const DAY_MS = 86_400_000;
 
@@ -17,8 +20,9 @@ export interface ExpiryRow {
     subject: string;
     serial: string;
     notAfter: string;
+    renewAt: string;
     daysLeft: number;
-    status: "ok" | "renew soon" | "expired";
+    status: "ok" | "renew due" | "renew soon" | "expired";
     files: string[];
 }
 
@@ -28,8 +32,23 @@ function filesBelow(dir: string): string[] {
         .flatMap((e) => (e.isDirectory() ? filesBelow(path.join(dir, e.name)) : [path.join(dir, e.name)]));
 }
 
+/** Renewal points a render recorded in inventory.json, by SHA-256 fingerprint. */
+function recordedRenewals(dir: string | undefined): Map<string, string> {
+    const file = dir === undefined ? undefined : path.join(dir, "inventory.json");
+    if (file === undefined || !fs.existsSync(file)) return new Map();
+    const inventory = JSON.parse(fs.readFileSync(file, "utf8")) as {
+        certificates?: { sha256: string; renewAt: string }[];
+    };
+    return new Map((inventory.certificates ?? []).map((c) => [c.sha256, c.renewAt]));
+}
+
 /** One row per distinct certificate (by fingerprint), soonest expiry first. */
-export function expiryReport(files: readonly string[], warnDays: number, now: Date = new Date()): ExpiryRow[] {
+export function expiryReport(
+    files: readonly string[],
+    warnDays: number,
+    now: Date = new Date(),
+    renewals: ReadonlyMap<string, string> = new Map(),
+): ExpiryRow[] {
     const rows = new Map<string, ExpiryRow>();
     for (const file of files) {
         // Rendered Secrets hold PEMs as YAML block scalars, indented; strip the indentation first.
@@ -41,14 +60,29 @@ export function expiryReport(files: readonly string[], warnDays: number, now: Da
                 known.files.push(file);
                 continue;
             }
+            const notBefore = new Date(cert.validFrom);
             const notAfter = new Date(cert.validTo);
+            const lifetimeDays = Math.round((notAfter.getTime() - notBefore.getTime()) / DAY_MS);
+            const renewAt =
+                renewals.get(cert.fingerprint256) ??
+                new Date(
+                    notBefore.getTime() + (lifetimeDays - defaultEarlyRenewalDays(lifetimeDays)) * DAY_MS,
+                ).toISOString();
             const daysLeft = Math.floor((notAfter.getTime() - now.getTime()) / DAY_MS);
             rows.set(cert.fingerprint256, {
                 subject: cert.subject.replace(/\n/g, ", "),
                 serial: cert.serialNumber,
                 notAfter: notAfter.toISOString(),
+                renewAt,
                 daysLeft,
-                status: notAfter <= now ? "expired" : daysLeft < warnDays ? "renew soon" : "ok",
+                status:
+                    notAfter <= now
+                        ? "expired"
+                        : daysLeft < warnDays
+                          ? "renew soon"
+                          : Date.parse(renewAt) <= now.getTime()
+                            ? "renew due"
+                            : "ok",
                 files: [file],
             });
         }
@@ -72,21 +106,22 @@ export const expiryCommand: Command = {
             throw new UsageError("give either --dir or --pem");
         const files = values.dir !== undefined ? filesBelow(values.dir) : (values.pem as string[]);
         for (const f of files) if (!fs.existsSync(f)) throw new UsageError(`${f}: no such file`);
-        const rows = expiryReport(files, warnDays);
+        const rows = expiryReport(files, warnDays, new Date(), recordedRenewals(values.dir));
         if (rows.length === 0) throw new Error(`no certificates found in ${values.dir ?? files.join(", ")}`);
         out(
             textTable(
-                ["status", "days left", "not after", "subject", "serial"],
+                ["status", "days left", "not after", "renew at", "subject", "serial"],
                 rows.map((r) => ({
                     status: r.status,
                     "days left": String(r.daysLeft),
                     "not after": r.notAfter,
+                    "renew at": r.renewAt,
                     subject: r.subject,
                     serial: r.serial,
                 })),
             ),
         );
-        const due = rows.filter((r) => r.status !== "ok").length;
+        const due = rows.filter((r) => r.status === "renew soon" || r.status === "expired").length;
         out(
             due === 0
                 ? `${rows.length} certificates, none expires within ${warnDays} days\n`

@@ -29,6 +29,7 @@ Exit status: 0 done, 1 failed (or expiry found certificates inside the window), 
 export async function main(
     argv: string[],
     out: (text: string) => void = (t) => process.stdout.write(t),
+    err: (text: string) => void = (t) => process.stderr.write(t),
 ): Promise<number> {
     const [name, ...rest] = argv;
     if (name === undefined || name === "--help" || name === "-h") {
@@ -43,12 +44,12 @@ export async function main(
             return 0;
         }
         return await command.run(rest, out);
-    } catch (err) {
-        if (err instanceof UsageError) {
-            process.stderr.write(`error: ${err.message}\n\n${command?.usage ?? USAGE}\n`);
+    } catch (error) {
+        if (error instanceof UsageError) {
+            err(`error: ${error.message}\n\n${command?.usage ?? USAGE}\n`);
             return 2;
         }
-        process.stderr.write(err instanceof ConfigError ? `${err.message}\n` : `error: ${(err as Error).message}\n`);
+        err(error instanceof ConfigError ? `${error.message}\n` : `error: ${(error as Error).message}\n`);
         return 1;
     }
 }

@@ -1,0 +1,206 @@
+import * as assert from "assert";
+import * as crypto from "crypto";
+import { runWithStandIn } from "../lib/engine/standIn";
+import { planFromRawConfig } from "../lib/plan/plan";
+import { buildPki } from "../lib/stack";
+import { main } from "../lib/cli/main";
+import { diffPlans } from "../lib/inventory/diff";
+import {
+    apicCredentials,
+    gatewayServerConfig,
+    handshake,
+    loadStackFile,
+    OPTION_FILES,
+    pemBlocks,
+    renderConfig,
+    renderStackFile,
+    Rendered,
+    sharedState,
+} from "./helpers";
+
+type Inputs = Map<string, string>;
+
+/** Every registered resource's inputs, by type and name, after running the stack program. */
+async function registered(raw: Record<string, unknown>): Promise<Inputs> {
+    const { engine } = await runWithStandIn(() => buildPki(planFromRawConfig(raw)).outputs, { state: sharedState });
+    return new Map(engine.resources.map((r) => [`${r.type.split(":").pop()} ${r.name}`, JSON.stringify(r.inputs)]));
+}
+
+/** What a second run adds, removes and changes compared with the first. */
+function compare(before: Inputs, after: Inputs): { added: string[]; removed: string[]; changed: string[] } {
+    return {
+        added: [...after.keys()].filter((k) => !before.has(k)).sort(),
+        removed: [...before.keys()].filter((k) => !after.has(k)).sort(),
+        changed: [...after.keys()].filter((k) => before.has(k) && before.get(k) !== after.get(k)).sort(),
+    };
+}
+
+const triple = (name: string): string[] => [
+    `CertRequest ${name}-csr`,
+    `LocallySignedCert ${name}-cert`,
+    `PrivateKey ${name}-key`,
+];
+
+describe("Rotation epochs replace exactly what they name", function () {
+    this.timeout(120_000);
+    const option1 = loadStackFile(OPTION_FILES[1]);
+    let base: Inputs;
+    before(async () => {
+        base = await registered(option1);
+    });
+
+    it("an endpoint's serverEpoch: its server key, CSR and certificate, and its gateway secret", async () => {
+        const option2 = loadStackFile(OPTION_FILES[2]);
+        const before2 = await registered(option2);
+        const after2 = await registered({ ...option2, rotation: { endpoints: { "ob-accounts": { serverEpoch: 1 } } } });
+        assert.deepStrictEqual(compare(before2, after2), {
+            added: triple("ob-gateway-ob-accounts-server-r1"),
+            removed: triple("ob-gateway-ob-accounts-server"),
+            changed: ["Secret ob-gateway-ob-accounts-tls"],
+        });
+    });
+
+    it("apicClientEpoch: every APIC client key and certificate, nothing on the gateway", async () => {
+        const after = await registered({ ...option1, rotation: { apicClientEpoch: 1 } });
+        assert.deepStrictEqual(compare(base, after), {
+            added: [...triple("dp-apic-client-r1"), ...triple("ob-apic-client-r1")].sort(),
+            removed: [...triple("dp-apic-client"), ...triple("ob-apic-client")].sort(),
+            changed: [],
+        });
+    });
+
+    it("leafEpoch: every leaf and every gateway secret; the CAs stay", async () => {
+        const after = await registered({ ...option1, rotation: { leafEpoch: 2 } });
+        const leaves = ["dp-apic-client", "ob-apic-client", "dp-gateway-dp-server", "ob-gateway-ob-server"];
+        assert.deepStrictEqual(compare(base, after), {
+            added: leaves.flatMap((l) => triple(`${l}-r2`)).sort(),
+            removed: leaves.flatMap(triple).sort(),
+            changed: ["Secret dp-gateway-dp-tls", "Secret ob-gateway-ob-tls"],
+        });
+    });
+
+    it("meshEpoch: the mesh CA's key and certificate and its cacerts secret", async () => {
+        const after = await registered({ ...option1, rotation: { meshEpoch: 1 } });
+        assert.deepStrictEqual(compare(base, after), {
+            added: triple("mesh-ca-example-r1"),
+            removed: triple("mesh-ca-example"),
+            changed: ["Secret mesh-ca-example-cacerts"],
+        });
+    });
+
+    it("refuses an epoch for an endpoint the stack does not have, naming the endpoints it has", () => {
+        assert.throws(
+            () => planFromRawConfig({ ...option1, rotation: { endpoints: { accounts: { serverEpoch: 1 } } } }),
+            /pki:rotation\.endpoints\.accounts is not an endpoint of this stack; its endpoints are ob, dp/,
+        );
+        assert.throws(
+            () => planFromRawConfig({ ...option1, rotation: { leafEpoch: -1 } }),
+            /pki:rotation\.leafEpoch must be a whole number >= 0 \(raise it by one to rotate\); got -1/,
+        );
+    });
+
+    it("shows in the certificate diff as a forced rotation with a new key", async () => {
+        const d = diffPlans(
+            planFromRawConfig(option1),
+            planFromRawConfig({ ...option1, rotation: { endpoints: { ob: { clientEpoch: 1 } } } }),
+        );
+        assert.deepStrictEqual(
+            d.replaced.map((c) => [c.id, c.reasons, c.forces]),
+            [["ob/client", ["rotation forced: epoch 0 -> 1"], ["new key", "new certificate", "new APIC keystore"]]],
+        );
+    });
+});
+
+describe("Leaf rotation without downtime", function () {
+    this.timeout(120_000);
+    let old: Rendered;
+    let rotated: Rendered;
+    before(async () => {
+        old = await renderStackFile(OPTION_FILES[1]);
+        rotated = await renderConfig({ ...loadStackFile(OPTION_FILES[1]), rotation: { leafEpoch: 1 } }, "rotated");
+    });
+
+    it("issues new keys, not just new certificates", () => {
+        for (const e of old.plan.endpoints) {
+            assert.notStrictEqual(old.read(`apic/${e.id}/client.key`), rotated.read(`apic/${e.id}/client.key`));
+            assert.notStrictEqual(gatewayServerConfig(old, e.id).tlsKey, gatewayServerConfig(rotated, e.id).tlsKey);
+        }
+    });
+
+    it("keeps every mix of old and new certificates working, in whichever order gateway and APIC roll out", async () => {
+        const ok = { accepted: true, reason: "", clientAuthorized: true, clientError: "" };
+        for (const e of old.plan.endpoints) {
+            for (const [gateway, apic] of [
+                [old, old],
+                [rotated, old], // the gateway got its new secret first
+                [old, rotated], // APIC got its new keystore first
+                [rotated, rotated],
+            ]) {
+                assert.deepStrictEqual(
+                    await handshake(gatewayServerConfig(gateway, e.id), apicCredentials(apic, e.id)),
+                    ok,
+                );
+            }
+            // The gateway pins the identity and trusts the issuing CA, not a certificate: both stay.
+            assert.deepStrictEqual(
+                gatewayServerConfig(rotated, e.id).subjectAltNames,
+                gatewayServerConfig(old, e.id).subjectAltNames,
+            );
+            assert.strictEqual(gatewayServerConfig(rotated, e.id).caCrt, gatewayServerConfig(old, e.id).caCrt);
+            assert.strictEqual(rotated.read(`apic/${e.id}/truststore.pem`), old.read(`apic/${e.id}/truststore.pem`));
+        }
+    });
+});
+
+describe("Early-renewal windows", function () {
+    this.timeout(60_000);
+
+    it("gives every certificate a window of the last third of its validity by default, configurable per tier", async () => {
+        const option1 = loadStackFile(OPTION_FILES[1]);
+        const windows = async (raw: Record<string, unknown>) => {
+            const { engine } = await runWithStandIn(() => buildPki(planFromRawConfig(raw)).outputs, {
+                state: sharedState,
+            });
+            return Object.fromEntries(
+                engine.resources
+                    .filter((r) => r.type.endsWith("Cert"))
+                    .map((r) => [r.name, [r.inputs.validityPeriodHours, r.inputs.earlyRenewalHours]]),
+            );
+        };
+        const byDefault = await windows(option1);
+        assert.deepStrictEqual(byDefault["root-ca-cert"], [3650 * 24, 1216 * 24]);
+        assert.deepStrictEqual(byDefault["gateway-server-ca-cert"], [1095 * 24, 365 * 24]);
+        assert.deepStrictEqual(byDefault["mesh-ca-example-cert"], [1095 * 24, 365 * 24]);
+        assert.deepStrictEqual(byDefault["ob-gateway-ob-server-cert"], [365 * 24, 121 * 24]);
+        assert.deepStrictEqual(byDefault["ob-apic-client-cert"], [365 * 24, 121 * 24]);
+        const configured = await windows({ ...option1, earlyRenewalDays: { leaf: 30 } });
+        assert.deepStrictEqual(configured["ob-apic-client-cert"], [365 * 24, 30 * 24]);
+        assert.throws(
+            () => planFromRawConfig({ ...option1, earlyRenewalDays: { leaf: 365 } }),
+            /pki:earlyRenewalDays\.leaf must be a whole number of days from 1 to 364 \(below pki:validityDays\.leaf\); got 365/,
+        );
+    });
+
+    it("shows the renewal point in the render inventory and in expiry", async () => {
+        // A window other than the default, so expiry must read it from inventory.json.
+        const rendered = await renderConfig(
+            { ...loadStackFile(OPTION_FILES[1]), earlyRenewalDays: { leaf: 30 } },
+            "renewal",
+        );
+        const inventory = JSON.parse(rendered.read("inventory.json")).certificates as {
+            id: string;
+            notBefore: string;
+            renewAt: string;
+        }[];
+        const server = inventory.find((c) => c.id === "ob/server");
+        assert.ok(server);
+        assert.strictEqual(Date.parse(server.renewAt) - Date.parse(server.notBefore), 335 * 86_400_000);
+        let out = "";
+        const status = await main(["expiry", "--dir", rendered.dir], (t) => (out += t));
+        assert.strictEqual(status, 0);
+        const serverCert = new crypto.X509Certificate(pemBlocks(gatewayServerConfig(rendered, "ob").tlsCrt)[0]);
+        const line = out.split("\n").find((l) => l.includes(serverCert.serialNumber));
+        assert.ok(line, out);
+        assert.ok(line.includes(`  ${server.renewAt}  `), `renew-at column from inventory.json: ${line}`);
+    });
+});
