@@ -10,6 +10,7 @@ import { IstioGatewayTls } from "./components/istioGatewayTls";
 import { MeshPluginCa } from "./components/meshPluginCa";
 import { RootCa } from "./components/rootCa";
 import { PlannedCertificate, plannedCertificates } from "./inventory/planned";
+import { buildCrl, crlWindow } from "./pki/crl";
 import { CaPlan, meshCaId, PkiPlan } from "./plan/plan";
 
 export interface ApicBundleOutput {
@@ -60,6 +61,28 @@ function caById(plan: PkiPlan, id: CaPlan["id"]): CaPlan {
 }
 
 /**
+ * `ca.crl` for the gateway: the APIC-client CA's CRL (the revoked client certificates) and the
+ * root's (no intermediate revoked), because Envoy checks a CRL for every CA of the chain once any
+ * is given. Computed from the CA keys at deploy time; identical within one publication period.
+ */
+function clientCrls(plan: PkiPlan, root: RootCa, clientCa: IntermediateCa): pulumi.Output<string> {
+    const window = crlWindow(new Date(), plan.config.crlPeriodDays);
+    const revoked = plan.config.revocations.map((r) => ({
+        serialHex: r.serial,
+        revokedAt: new Date(r.revokedAt),
+        reason: r.reason,
+    }));
+    return pulumi.unsecret(
+        pulumi
+            .all([clientCa.certPem, clientCa.privateKeyPem, root.certPem, root.privateKeyPem])
+            .apply(
+                ([caCert, caKey, rootCert, rootKey]) =>
+                    buildCrl(caCert, caKey, revoked, window) + buildCrl(rootCert, rootKey, [], window),
+            ),
+    );
+}
+
+/**
  * Creates every resource of the plan. Each cluster of `pki:clusters` gets a Kubernetes provider
  * named after it (its kubeconfig context, or the current one) and its own mesh plug-in CA; the
  * gateway's secrets and Gateways go to the first cluster.
@@ -98,6 +121,7 @@ export function buildPki(plan: PkiPlan): PkiStack {
         organization: config.organization,
     };
 
+    const clientCrlPem = plan.config.revocations.length > 0 ? clientCrls(plan, root, apicClientCa) : undefined;
     const gateways = plan.gateways.map((gateway) => {
         const endpoints = plan.endpoints.filter((e) => gateway.endpointIds.includes(e.id));
         return new IstioGatewayTls(
@@ -105,6 +129,7 @@ export function buildPki(plan: PkiPlan): PkiStack {
             {
                 serverCa: gatewayServerCa,
                 clientTrustBundlePem: apicClientCa.trustBundlePem,
+                clientCrlPem,
                 namespace: gateway.namespace,
                 gatewayName: gateway.name,
                 endpoints: endpoints.map((e) => ({

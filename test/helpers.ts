@@ -83,6 +83,8 @@ export interface GatewayServerConfig {
     caCrt: string;
     /** `subjectAltNames` of the Gateway server entry: the pin. */
     subjectAltNames: string[];
+    /** `ca.crl`, when the secret has one. */
+    caCrl?: string;
 }
 
 export interface ClientCredentials {
@@ -116,6 +118,10 @@ export async function handshake(server: GatewayServerConfig, client: ClientCrede
             cert: server.tlsCrt,
             key: server.tlsKey,
             ca: server.caCrt,
+            // Envoy loads every CRL of ca.crl; Node's `crl` takes one PEM per array element.
+            ...(server.caCrl !== undefined
+                ? { crl: server.caCrl.match(/-----BEGIN X509 CRL-----[\s\S]+?-----END X509 CRL-----\n?/g) ?? [] }
+                : {}),
             requestCert: true,
             rejectUnauthorized: false, // decided below, so the reason can be reported
             minVersion: "TLSv1.2",
@@ -208,6 +214,7 @@ export function gatewayServerConfig(rendered: Rendered, endpointId: string): Gat
         tlsCrt: secret.stringData["tls.crt"],
         tlsKey: secret.stringData["tls.key"],
         caCrt: secret.stringData["ca.crt"],
+        caCrl: secret.stringData["ca.crl"],
         subjectAltNames: server.tls.subjectAltNames,
     };
 }

@@ -3,13 +3,16 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { defaultEarlyRenewalDays } from "../config/validate";
+import * as der from "../engine/der";
+import { decodeName } from "../engine/x509";
+import { parseCrl } from "../pki/crl";
 import { textTable } from "./format";
 import { Command, parse, UsageError } from "./stackSource";
 
 const USAGE = `usage: expiry (--dir RENDER_DIR | --pem FILE [--pem FILE...]) [--warn-days 30]
 
-Reads every certificate in the files (PEM blocks anywhere in them, so rendered secrets count too)
-and reports the days left and the renewal point (from the render's inventory.json, else the
+Reads every certificate and CRL in the files (PEM blocks anywhere in them, so rendered secrets
+count too) and reports the days left (a CRL's: to its next update) and the renewal point (from the render's inventory.json, else the
 default: after two thirds of the lifetime). Status "renew due" past the renewal point. Exit
 status 1 when any certificate expires within --warn-days (seed 001: alert 30 days ahead) or
 has expired; 0 otherwise.`;
@@ -53,6 +56,35 @@ export function expiryReport(
     for (const file of files) {
         // Rendered Secrets hold PEMs as YAML block scalars, indented; strip the indentation first.
         const text = fs.readFileSync(file, "utf8").replace(/^[ \t]+/gm, "");
+        for (const pem of text.match(/-----BEGIN X509 CRL-----[\s\S]+?-----END X509 CRL-----/g) ?? []) {
+            const fingerprint = crypto.createHash("sha256").update(pem).digest("hex");
+            const known = rows.get(fingerprint);
+            if (known) {
+                known.files.push(file);
+                continue;
+            }
+            const crl = parseCrl(pem);
+            const issuer = decodeName(der.readNode(crl.issuerName)).commonName ?? "unknown CA";
+            // Publish again half-way: the CRL stays valid one more period after its own.
+            const republishAt = new Date((crl.thisUpdate.getTime() + crl.nextUpdate.getTime()) / 2);
+            const daysLeft = Math.floor((crl.nextUpdate.getTime() - now.getTime()) / DAY_MS);
+            rows.set(fingerprint, {
+                subject: `CRL of ${issuer} (${crl.revokedSerials.length} revoked)`,
+                serial: "-",
+                notAfter: crl.nextUpdate.toISOString(),
+                renewAt: republishAt.toISOString(),
+                daysLeft,
+                status:
+                    crl.nextUpdate <= now
+                        ? "expired"
+                        : daysLeft < warnDays
+                          ? "renew soon"
+                          : republishAt <= now
+                            ? "renew due"
+                            : "ok",
+                files: [file],
+            });
+        }
         for (const pem of text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []) {
             const cert = new crypto.X509Certificate(pem);
             const known = rows.get(cert.fingerprint256);

@@ -34,6 +34,11 @@ export interface IstioGatewayTlsArgs {
      * (Envoy does not accept an intermediate alone as trust anchor). Written as `ca.crt`.
      */
     readonly clientTrustBundlePem: pulumi.Input<string>;
+    /**
+     * CRLs for `ca.crt` (the APIC-client CA's and the root's), written as `ca.crl`. Once set, the
+     * gateway refuses clients whose chain lacks a current CRL: keep it re-published.
+     */
+    readonly clientCrlPem?: pulumi.Input<string>;
     /** The hosts; one server certificate, secret and `servers` entry each (never a shared cert: istio/istio#13589). */
     readonly endpoints: readonly GatewayEndpointArgs[];
     /**
@@ -130,6 +135,7 @@ export class IstioGatewayTls extends pulumi.ComponentResource {
                         "tls.crt": joinPemOutputs(cert.certPem, args.serverCa.chainPem),
                         "tls.key": privateKeyPem,
                         "ca.crt": args.clientTrustBundlePem,
+                        ...(args.clientCrlPem !== undefined ? { "ca.crl": args.clientCrlPem } : {}),
                     },
                 },
                 { parent: this },

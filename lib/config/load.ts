@@ -13,6 +13,8 @@ const STRUCTURED_KEYS = new Set([
     "meshStrictMtls",
     "earlyRenewalDays",
     "rotation",
+    "revocations",
+    "crlPeriodDays",
 ]);
 
 function stripPrefix(entries: [string, unknown][]): Record<string, unknown> {

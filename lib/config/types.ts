@@ -39,6 +39,19 @@ export interface RotationConfig {
     readonly endpoints: Readonly<Record<string, { readonly serverEpoch: number; readonly clientEpoch: number }>>;
 }
 
+/** A revoked APIC client certificate; the endpoint gets a fresh one (next epoch) automatically. */
+export interface RevocationConfig {
+    readonly endpoint: string;
+    /** Serial number in hex, as `expiry` and `openssl x509 -serial` print it. */
+    readonly serial: string;
+    /** Rotation epoch of the revoked certificate (0 until the endpoint's client was rotated). */
+    readonly epoch: number;
+    /** RFC 5280 reason, e.g. keyCompromise, superseded, cessationOfOperation. */
+    readonly reason: string;
+    /** When it was revoked (ISO 8601); fixed in config so the CRL is the same on every run. */
+    readonly revokedAt: string;
+}
+
 export interface PkiConfig {
     readonly environment: string;
     readonly option: HostnameOption;
@@ -60,6 +73,9 @@ export interface PkiConfig {
     /** Early-renewal window per tier: the provider marks a certificate for renewal this long before it expires. */
     readonly earlyRenewalDays: ValidityDays;
     readonly rotation: RotationConfig;
+    readonly revocations: readonly RevocationConfig[];
+    /** CRLs are re-signed once per period of this many days and valid for two periods. */
+    readonly crlPeriodDays: number;
 }
 
 export const DEFAULTS = {
@@ -69,5 +85,6 @@ export const DEFAULTS = {
     keyAlgorithm: "RSA",
     caKeyAlgorithm: "RSA",
     validityDays: { root: 3650, intermediate: 1095, leaf: 365 },
+    crlPeriodDays: 7,
     rotation: { leafEpoch: 0, gatewayServerEpoch: 0, apicClientEpoch: 0, meshEpoch: 0, endpoints: {} },
 } as const;

@@ -10,9 +10,11 @@ import {
     HostnameOption,
     LeafKeyAlgorithm,
     PkiConfig,
+    RevocationConfig,
     RotationConfig,
     ValidityDays,
 } from "./types";
+import { CRL_REASONS } from "../pki/crl";
 
 export class ConfigError extends Error {
     constructor(readonly problems: readonly string[]) {
@@ -35,6 +37,8 @@ export const KNOWN_KEYS = [
     "validityDays",
     "earlyRenewalDays",
     "rotation",
+    "revocations",
+    "crlPeriodDays",
 ] as const;
 
 /** RFC 1123 label as Kubernetes uses it: lower case, digits, '-', 1-63 characters. */
@@ -140,6 +144,16 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>): PkiConfi
     const validityDays = validity(raw.validityDays, fail);
     const earlyRenewalDays = earlyRenewal(raw.earlyRenewalDays, validityDays, fail);
     const rotation = validateRotation(raw.rotation, fail);
+    const revocations = validateRevocations(raw.revocations, fail);
+    const crlPeriodDays = raw.crlPeriodDays === undefined ? DEFAULTS.crlPeriodDays : Number(raw.crlPeriodDays);
+    if (!Number.isInteger(crlPeriodDays) || crlPeriodDays < 1 || crlPeriodDays > 90) {
+        fail(`pki:crlPeriodDays must be a whole number of days from 1 to 90; got ${show(raw.crlPeriodDays)}`);
+    }
+    if (revocations.length > 0 && raw.caKeyAlgorithm === "ECDSA") {
+        fail(
+            `pki:revocations needs pki:caKeyAlgorithm RSA: CRLs signed with ECDSA would differ on every run (random signatures) and churn every preview`,
+        );
+    }
     const domains = validateDomains(raw.domains, option, fail);
 
     if (problems.length > 0) throw new ConfigError(problems);
@@ -157,7 +171,59 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>): PkiConfi
         validityDays,
         earlyRenewalDays,
         rotation,
+        revocations,
+        crlPeriodDays,
     };
+}
+
+function validateRevocations(value: unknown, fail: (m: string) => void): RevocationConfig[] {
+    if (value === undefined) return [];
+    if (!Array.isArray(value)) {
+        fail(`pki:revocations must be a list of { endpoint, serial, epoch, reason, revokedAt }; got ${show(value)}`);
+        return [];
+    }
+    const reasons = Object.keys(CRL_REASONS);
+    return value.flatMap((entry, i): RevocationConfig[] => {
+        const key = `pki:revocations[${i}]`;
+        if (!isRecord(entry)) {
+            fail(`${key} must be { endpoint, serial, epoch, reason, revokedAt }; got ${show(entry)}`);
+            return [];
+        }
+        for (const k of Object.keys(entry)) {
+            if (!["endpoint", "serial", "epoch", "reason", "revokedAt"].includes(k)) {
+                fail(`${key}.${k} is not a known key; a revocation has endpoint, serial, epoch, reason and revokedAt`);
+            }
+        }
+        const serial = String(entry.serial ?? "").replace(/:/g, "");
+        if (!/^[0-9A-Fa-f]{1,40}$/.test(serial)) {
+            fail(
+                `${key}.serial must be the certificate's serial number in hex (as expiry prints it); got ${show(entry.serial)}`,
+            );
+        }
+        if (typeof entry.endpoint !== "string")
+            fail(
+                `${key}.endpoint must name the endpoint whose APIC client certificate is revoked; got ${show(entry.endpoint)}`,
+            );
+        const reason = entry.reason ?? "unspecified";
+        if (typeof reason !== "string" || !reasons.includes(reason)) {
+            fail(`${key}.reason must be one of ${reasons.join(", ")}; got ${show(entry.reason)}`);
+        }
+        const revokedAt = String(entry.revokedAt ?? "");
+        if (!/^\d{4}-\d{2}-\d{2}/.test(revokedAt) || Number.isNaN(Date.parse(revokedAt))) {
+            fail(
+                `${key}.revokedAt must be an ISO 8601 date such as "2026-11-20T09:30:00Z"; got ${show(entry.revokedAt)}`,
+            );
+        }
+        return [
+            {
+                endpoint: String(entry.endpoint),
+                serial: serial.toUpperCase(),
+                epoch: epoch(entry.epoch, `${key}.epoch`, fail),
+                reason: String(reason),
+                revokedAt,
+            },
+        ];
+    });
 }
 
 /** Seed 001: renew at two thirds of the lifetime, i.e. a window of the last third. */

@@ -287,7 +287,13 @@ function signatureParams(signer: crypto.KeyObject): { algorithmId: Buffer; hash:
     return { algorithmId: der.sequence(der.oid(OID.ecdsaWithSha256)), hash: "sha256" };
 }
 
-function signed(tbs: Buffer, signer: crypto.KeyObject): Buffer {
+/** The AlgorithmIdentifier a signature by this key carries (the TBS repeats it). */
+export function signatureAlgorithmOf(signer: crypto.KeyObject): Buffer {
+    return signatureParams(signer).algorithmId;
+}
+
+/** Sign a TBS structure the way Go does (algorithm from the signer key) and wrap it with the signature. */
+export function signed(tbs: Buffer, signer: crypto.KeyObject): Buffer {
     const { algorithmId, hash } = signatureParams(signer);
     const signature = crypto.sign(hash, tbs, { key: signer, dsaEncoding: "der" });
     return der.sequence(tbs, algorithmId, der.bitString(signature));

@@ -258,6 +258,18 @@ export function planCas(config: PkiConfig): CaPlan[] {
     ];
 }
 
+/**
+ * The APIC client epoch of an endpoint: the configured one, but always past every revoked
+ * certificate's epoch, so that revoking a certificate also issues its successor.
+ */
+function clientEpoch(config: PkiConfig, endpointId: string): number {
+    const { rotation } = config;
+    const configured =
+        rotation.leafEpoch + rotation.apicClientEpoch + (rotation.endpoints[endpointId]?.clientEpoch ?? 0);
+    const revoked = config.revocations.filter((r) => r.endpoint === endpointId).map((r) => r.epoch + 1);
+    return Math.max(configured, ...revoked);
+}
+
 /** Config -> plan. Throws ConfigError (naming the keys) for anything the config alone could not reveal. */
 export function planPki(config: PkiConfig): PkiPlan {
     const problems: string[] = [];
@@ -312,7 +324,7 @@ export function planPki(config: PkiConfig): PkiPlan {
                 client: apicClientCert({
                     endpointId: g.id,
                     identity,
-                    epoch: rotation.leafEpoch + rotation.apicClientEpoch + (rotation.endpoints[g.id]?.clientEpoch ?? 0),
+                    epoch: clientEpoch(config, g.id),
                     ...leafOptions,
                 }),
                 clientIdentity: identity,
@@ -321,6 +333,13 @@ export function planPki(config: PkiConfig): PkiPlan {
             });
         }
     }
+    config.revocations.forEach((r, i) => {
+        if (!idOwner.has(r.endpoint)) {
+            problems.push(
+                `pki:revocations[${i}].endpoint "${r.endpoint}" is not an endpoint of this stack; its endpoints are ${[...idOwner.keys()].join(", ")}`,
+            );
+        }
+    });
     for (const id of Object.keys(config.rotation.endpoints)) {
         if (!idOwner.has(id)) {
             problems.push(

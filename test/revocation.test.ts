@@ -1,0 +1,273 @@
+import * as assert from "assert";
+import { spawn, spawnSync } from "child_process";
+import { X509Certificate } from "crypto";
+import * as net from "net";
+import { main } from "../lib/cli/main";
+import { planFromRawConfig } from "../lib/plan/plan";
+import { parseCrl } from "../lib/pki/crl";
+import {
+    apicCredentials,
+    gatewayServerConfig,
+    handshake,
+    loadStackFile,
+    OPTION_FILES,
+    openssl,
+    pemBlocks,
+    renderConfig,
+    renderStackFile,
+    Rendered,
+    tempDir,
+    writeTemp,
+} from "./helpers";
+
+const freePort = (): Promise<number> =>
+    new Promise((resolve) => {
+        const server = net.createServer().listen(0, "127.0.0.1", () => {
+            const { port } = server.address() as net.AddressInfo;
+            server.close(() => resolve(port));
+        });
+    });
+
+/** openssl s_server with -crl_check_all as an independent TLS server; returns what s_client saw. */
+async function opensslHandshake(
+    server: { tlsCrt: string; tlsKey: string; caCrt: string; caCrl: string },
+    client: { cert: string; key: string; ca: string },
+): Promise<{ output: string }> {
+    const dir = tempDir("s-server");
+    const port = await freePort();
+    const s = spawn(
+        "openssl",
+        [
+            "s_server",
+            "-accept",
+            `127.0.0.1:${port}`,
+            "-cert",
+            writeTemp(dir, "tls.crt", server.tlsCrt),
+            "-key",
+            writeTemp(dir, "tls.key", server.tlsKey),
+            // -CRL reads one CRL; a CAfile may carry certificates and every CRL, as Envoy's ca.crl does.
+            "-CAfile",
+            writeTemp(dir, "ca-and-crls.pem", server.caCrt + server.caCrl),
+            "-crl_check_all",
+            "-Verify",
+            "1",
+            "-verify_return_error",
+        ],
+        { stdio: ["pipe", "pipe", "pipe"] },
+    );
+    let serverOutput = "";
+    const ready = new Promise<void>((resolve) => {
+        s.stdout.on("data", (d) => {
+            serverOutput += d;
+            if (serverOutput.includes("ACCEPT")) resolve();
+        });
+    });
+    s.stderr.on("data", (d) => (serverOutput += d));
+    try {
+        await Promise.race([
+            ready,
+            new Promise((_, reject) =>
+                setTimeout(() => reject(new Error(`s_server did not start: ${serverOutput}`)), 10_000),
+            ),
+        ]);
+        const c = spawnSync(
+            "openssl",
+            [
+                "s_client",
+                "-connect",
+                `127.0.0.1:${port}`,
+                "-brief",
+                "-cert",
+                writeTemp(dir, "client.crt", client.cert),
+                "-key",
+                writeTemp(dir, "client.key", client.key),
+                "-CAfile",
+                writeTemp(dir, "trust.pem", client.ca),
+            ],
+            { input: "ping\n", encoding: "utf8", timeout: 10_000 },
+        );
+        // Wait for the server's own verdict: "CIPHER is" after a completed handshake, or its error.
+        for (let i = 0; i < 100 && !/CIPHER is|ERROR/.test(serverOutput); i++)
+            await new Promise((r) => setTimeout(r, 20));
+        const output = `${c.stdout}${c.stderr}\n${serverOutput}`;
+        return { output };
+    } finally {
+        s.kill();
+    }
+}
+
+describe("Revocation: a CRL of the APIC-client CA in every gateway secret", function () {
+    this.timeout(120_000);
+    let original: Rendered;
+    let after: Rendered;
+    let revokedSerial: string;
+
+    before(async () => {
+        original = await renderStackFile(OPTION_FILES[1]);
+        revokedSerial = new X509Certificate(original.read("apic/ob/client.crt")).serialNumber;
+        after = await renderConfig(
+            {
+                ...loadStackFile(OPTION_FILES[1]),
+                revocations: [
+                    {
+                        endpoint: "ob",
+                        serial: revokedSerial,
+                        epoch: 0,
+                        reason: "keyCompromise",
+                        revokedAt: "2026-11-20T09:30:00Z",
+                    },
+                ],
+            },
+            "revoked",
+        );
+    });
+
+    it("publishes ca.crl with the APIC-client CA's CRL listing the serial and the root's, both verifying", () => {
+        const gateway = gatewayServerConfig(after, "ob");
+        assert.ok(gateway.caCrl, "ca.crl in the secret");
+        const crls = gateway.caCrl.match(/-----BEGIN X509 CRL-----[\s\S]+?-----END X509 CRL-----\n/g) ?? [];
+        assert.strictEqual(crls.length, 2);
+        assert.deepStrictEqual(parseCrl(crls[0]).revokedSerials, [revokedSerial]);
+        assert.deepStrictEqual(parseCrl(crls[1]).revokedSerials, []);
+        const dir = tempDir("crl");
+        const [clientCa, root] = pemBlocks(gateway.caCrt);
+        for (const [crl, issuer] of [
+            [crls[0], clientCa + root],
+            [crls[1], root],
+        ]) {
+            const result = openssl([
+                "crl",
+                "-noout",
+                "-CAfile",
+                writeTemp(dir, "ca.pem", issuer),
+                "-in",
+                writeTemp(dir, "c.crl", crl),
+            ]);
+            assert.strictEqual(result.status, 0, result.output);
+            assert.match(result.output, /verify OK/);
+        }
+        assert.match(openssl(["crl", "-noout", "-text"], crls[0]).output, /Key Compromise/);
+        assert.strictEqual(gatewayServerConfig(original, "ob").caCrl, undefined, "no CRL without revocations");
+    });
+
+    it("re-issues the endpoint's client certificate with a new key and keeps the other endpoints", () => {
+        assert.notStrictEqual(after.read("apic/ob/client.key"), original.read("apic/ob/client.key"));
+        assert.strictEqual(after.read("apic/dp/client.crt"), original.read("apic/dp/client.crt"));
+        assert.strictEqual(
+            planFromRawConfig({
+                ...loadStackFile(OPTION_FILES[1]),
+                revocations: [
+                    { endpoint: "ob", serial: "AB", epoch: 0, reason: "superseded", revokedAt: "2026-11-20" },
+                ],
+            }).endpoints[0].client.epoch,
+            1,
+        );
+    });
+
+    it("makes a TLS server checking ca.crl (Node) reject the revoked certificate and accept the re-issued one", async () => {
+        const gateway = gatewayServerConfig(after, "ob");
+        const revoked = await handshake(gateway, {
+            ...apicCredentials(original, "ob"),
+            ca: apicCredentials(after, "ob").ca,
+        });
+        assert.strictEqual(revoked.accepted, false);
+        assert.strictEqual(revoked.reason, "CERT_REVOKED");
+        const fresh = await handshake(gateway, apicCredentials(after, "ob"));
+        assert.deepStrictEqual(fresh, { accepted: true, reason: "", clientAuthorized: true, clientError: "" });
+        const other = await handshake(gatewayServerConfig(after, "dp"), apicCredentials(after, "dp"));
+        assert.strictEqual(other.accepted, true, "CRLs for the whole chain are present, so other clients pass");
+    });
+
+    it("makes openssl s_server -crl_check_all reject the revoked certificate and accept the re-issued one", async () => {
+        const gateway = gatewayServerConfig(after, "ob");
+        const server = {
+            tlsCrt: gateway.tlsCrt,
+            tlsKey: gateway.tlsKey,
+            caCrt: gateway.caCrt,
+            caCrl: gateway.caCrl as string,
+        };
+        const oldClient = apicCredentials(original, "ob");
+        const revoked = await opensslHandshake(server, {
+            cert: oldClient.cert as string,
+            key: oldClient.key as string,
+            ca: oldClient.ca,
+        });
+        assert.match(revoked.output, /verify error:num=23:certificate revoked/, revoked.output);
+        const newClient = apicCredentials(after, "ob");
+        const fresh = await opensslHandshake(server, {
+            cert: newClient.cert as string,
+            key: newClient.key as string,
+            ca: newClient.ca,
+        });
+        assert.doesNotMatch(fresh.output, /certificate revoked|verify error/i, fresh.output);
+        assert.match(fresh.output, /CIPHER is /, fresh.output);
+    });
+
+    it("gives a byte-identical CRL for the same inputs (no preview churn)", async () => {
+        const again = await renderConfig(
+            {
+                ...loadStackFile(OPTION_FILES[1]),
+                revocations: [
+                    {
+                        endpoint: "ob",
+                        serial: revokedSerial,
+                        epoch: 0,
+                        reason: "keyCompromise",
+                        revokedAt: "2026-11-20T09:30:00Z",
+                    },
+                ],
+            },
+            "revoked-again",
+        );
+        assert.strictEqual(gatewayServerConfig(again, "ob").caCrl, gatewayServerConfig(after, "ob").caCrl);
+    });
+
+    it("has expiry report each CRL's next update and warn when it is near", async () => {
+        let out = "";
+        const quiet = await main(
+            ["expiry", "--dir", after.dir, "--warn-days", "1"],
+            (t) => (out += t),
+            () => undefined,
+        );
+        assert.match(out, /CRL of example APIC client CA \(1 revoked\)/);
+        assert.match(out, /CRL of example API platform root CA \(0 revoked\)/);
+        assert.strictEqual(quiet, 0);
+        const near = await main(
+            ["expiry", "--dir", after.dir, "--warn-days", "15"],
+            () => undefined,
+            () => undefined,
+        );
+        assert.strictEqual(near, 1, "a 7-day period CRL is always within 14 days of its next update");
+    });
+
+    it("refuses revocations of unknown endpoints, bad serials and unknown reasons, and with ECDSA CAs", () => {
+        const base = loadStackFile(OPTION_FILES[1]);
+        const attempt = (revocation: Record<string, unknown>, extra: Record<string, unknown> = {}) => {
+            try {
+                planFromRawConfig({ ...base, ...extra, revocations: [revocation] });
+                return "";
+            } catch (err) {
+                return (err as Error).message;
+            }
+        };
+        const ok = { endpoint: "ob", serial: "0A1B", epoch: 0, reason: "superseded", revokedAt: "2026-11-20" };
+        assert.match(
+            attempt({ ...ok, endpoint: "payments" }),
+            /pki:revocations\[0\]\.endpoint "payments" is not an endpoint of this stack; its endpoints are ob, dp/,
+        );
+        assert.match(
+            attempt({ ...ok, serial: "xyz" }),
+            /pki:revocations\[0\]\.serial must be the certificate's serial number in hex \(as expiry prints it\); got "xyz"/,
+        );
+        assert.match(
+            attempt({ ...ok, reason: "lost" }),
+            /pki:revocations\[0\]\.reason must be one of unspecified, keyCompromise/,
+        );
+        assert.match(
+            attempt({ ...ok, revokedAt: "yesterday" }),
+            /pki:revocations\[0\]\.revokedAt must be an ISO 8601 date/,
+        );
+        assert.match(attempt(ok, { caKeyAlgorithm: "ECDSA" }), /pki:revocations needs pki:caKeyAlgorithm RSA/);
+        assert.strictEqual(attempt(ok), "");
+    });
+});
