@@ -123,7 +123,7 @@ export function buildPki(plan: PkiPlan): PkiStack {
 
     const clientCrlPem = plan.config.revocations.length > 0 ? clientCrls(plan, root, apicClientCa) : undefined;
     const gateways = plan.gateways.map((gateway) => {
-        const endpoints = plan.endpoints.filter((e) => gateway.endpointIds.includes(e.id));
+        const endpoints = plan.endpoints.filter((e) => e.gatewayName === gateway.name);
         return new IstioGatewayTls(
             `${gateway.domain}-gateway`,
             {
