@@ -9,3 +9,6 @@ export { rawConfigFromStackFile, rawConfigFromEngine } from "./config/load";
 export * from "./plan/plan";
 export { buildPki, PkiStack, PkiStackOutputs } from "./stack";
 export * from "./components/meshPluginCa";
+export { PlannedCertificate, plannedCertificates } from "./inventory/planned";
+export { CertDiff, diffPlans } from "./inventory/diff";
+export { buildCrl, crlWindow, parseCrl } from "./pki/crl";
