@@ -31,11 +31,19 @@ export interface Rendered extends RenderResult {
 
 const renders = new Map<string, Promise<Rendered>>();
 
-/** Render raw `pki:` config into a temp folder, sharing CA keys (and unchanged resources) with the run. */
-export async function renderConfig(raw: Record<string, unknown>, label: string): Promise<Rendered> {
+/**
+ * Render raw `pki:` config into a temp folder. By default it shares the run's state (CA keys made
+ * once); a test that compares two renders passes its own copy, so that no other test's run
+ * replaces a resource between the two.
+ */
+export async function renderConfig(
+    raw: Record<string, unknown>,
+    label: string,
+    state: EngineState = sharedState,
+): Promise<Rendered> {
     const plan = planFromRawConfig(raw);
     const dir = tempDir(label);
-    const result = await renderPlan(plan, dir, { force: true, state: sharedState });
+    const result = await renderPlan(plan, dir, { force: true, state });
     return { ...result, plan, dir, read: (f: string) => fs.readFileSync(path.join(dir, f), "utf8") };
 }
 

@@ -5,6 +5,7 @@ import * as net from "net";
 import { main } from "../lib/cli/main";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { parseCrl } from "../lib/pki/crl";
+import { EngineState } from "../lib/engine/standIn";
 import {
     apicCredentials,
     gatewayServerConfig,
@@ -14,8 +15,8 @@ import {
     openssl,
     pemBlocks,
     renderConfig,
-    renderStackFile,
     Rendered,
+    sharedState,
     tempDir,
     writeTemp,
 } from "./helpers";
@@ -101,9 +102,11 @@ describe("Revocation: a CRL of the APIC-client CA in every gateway secret", func
     let original: Rendered;
     let after: Rendered;
     let revokedSerial: string;
+    let state: EngineState;
 
     before(async () => {
-        original = await renderStackFile(OPTION_FILES[1]);
+        state = new Map(sharedState);
+        original = await renderConfig(loadStackFile(OPTION_FILES[1]), "original", state);
         revokedSerial = new X509Certificate(original.read("apic/ob/client.crt")).serialNumber;
         after = await renderConfig(
             {
@@ -119,6 +122,7 @@ describe("Revocation: a CRL of the APIC-client CA in every gateway secret", func
                 ],
             },
             "revoked",
+            state,
         );
     });
 
@@ -218,6 +222,7 @@ describe("Revocation: a CRL of the APIC-client CA in every gateway secret", func
                 ],
             },
             "revoked-again",
+            state,
         );
         assert.strictEqual(gatewayServerConfig(again, "ob").caCrl, gatewayServerConfig(after, "ob").caCrl);
     });

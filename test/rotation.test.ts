@@ -13,7 +13,6 @@ import {
     OPTION_FILES,
     pemBlocks,
     renderConfig,
-    renderStackFile,
     Rendered,
     sharedState,
 } from "./helpers";
@@ -116,8 +115,13 @@ describe("Leaf rotation without downtime", function () {
     let old: Rendered;
     let rotated: Rendered;
     before(async () => {
-        old = await renderStackFile(OPTION_FILES[1]);
-        rotated = await renderConfig({ ...loadStackFile(OPTION_FILES[1]), rotation: { leafEpoch: 1 } }, "rotated");
+        const state = new Map(sharedState);
+        old = await renderConfig(loadStackFile(OPTION_FILES[1]), "before-rotation", state);
+        rotated = await renderConfig(
+            { ...loadStackFile(OPTION_FILES[1]), rotation: { leafEpoch: 1 } },
+            "rotated",
+            state,
+        );
     });
 
     it("issues new keys, not just new certificates", () => {

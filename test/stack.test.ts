@@ -62,6 +62,35 @@ describe("The stack program", function () {
         assert.deepStrictEqual(inputs(second), inputs(first));
     });
 
+    it("registers for every leaf exactly the certificate the plan (and so inventory and diff) describes", async () => {
+        const plan = planFromRawConfig({
+            ...loadStackFile(OPTION_FILES[3]),
+            rotation: { endpoints: { "ob-core": { serverEpoch: 2 } } },
+        });
+        const { engine } = await runWithStandIn(() => buildPki(plan), { state: sharedState });
+        const byName = new Map(engine.resources.map((r) => [r.name, r.inputs]));
+        for (const e of plan.endpoints) {
+            for (const [leaf, prefix] of [
+                [e.server, `${e.domain}-gateway-${e.id}-server`],
+                [e.client, `${e.id}-apic-client`],
+            ] as const) {
+                const name = leaf.epoch === 0 ? prefix : `${prefix}-r${leaf.epoch}`;
+                const csr = byName.get(`${name}-csr`);
+                const cert = byName.get(`${name}-cert`);
+                const key = byName.get(`${name}-key`);
+                assert.ok(csr && cert && key, `${name} registered`);
+                assert.deepStrictEqual(csr.subject, { ...leaf.subject });
+                assert.deepStrictEqual(csr.dnsNames ?? [], leaf.dnsNames);
+                assert.deepStrictEqual(csr.uris ?? [], leaf.uris);
+                assert.deepStrictEqual(cert.allowedUses, leaf.allowedUses);
+                assert.strictEqual(cert.validityPeriodHours, leaf.validityDays * 24);
+                assert.strictEqual(cert.earlyRenewalHours, leaf.earlyRenewalDays * 24);
+                assert.strictEqual(key.rsaBits, leaf.key.rsaBits);
+            }
+        }
+        assert.ok(byName.has("ob-gateway-ob-core-server-r2-cert"));
+    });
+
     it("pins child resource names, types and parents' type tokens (renames break state)", async () => {
         const plan = planFromRawConfig(loadStackFile(OPTION_FILES[1]));
         const { engine } = await runWithStandIn(() => buildPki(plan), { state: sharedState });
