@@ -24,10 +24,10 @@ describe("Components used alone (examples/own-pki)", function () {
         assert.strictEqual(secret.providerName, "team-cluster");
     });
 
-    it("refuses an IntermediateCa with both or neither of rootCa and issuer, naming both args", async () => {
+    it("refuses an IntermediateCa without a signer, naming the three kinds", async () => {
         await assert.rejects(
             runWithStandIn(() => new IntermediateCa("x", { subject: { commonName: "x" } }), { state: sharedState }),
-            /IntermediateCa needs exactly one of rootCa \(a RootCa of this program\) and issuer \(an existing CA as PEM\); got neither/,
+            /IntermediateCa needs exactly one of rootCa \(a RootCa of this program\), issuer \(an existing CA as PEM\) and offlineRoot \(a CA signed by the offline ceremony\); got none/,
         );
     });
 

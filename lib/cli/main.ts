@@ -4,6 +4,7 @@
  * Exit status: 0 done; 1 failed (bad config, or for expiry a certificate inside the window); 2 wrong usage.
  */
 import { ConfigError } from "../config/validate";
+import { ceremonyCommand } from "./ceremony";
 import { diffCommand } from "./diff";
 import { expiryCommand } from "./expiry";
 import { inventoryCommand } from "./inventory";
@@ -15,6 +16,7 @@ const COMMANDS: Record<string, Command> = {
     inventory: inventoryCommand,
     diff: diffCommand,
     expiry: expiryCommand,
+    ceremony: ceremonyCommand,
 };
 
 const USAGE = `usage: apic-istio-pki <command> [options]   (each command takes --help)
@@ -23,6 +25,7 @@ const USAGE = `usage: apic-istio-pki <command> [options]   (each command takes -
   inventory  list every certificate a stack plans, where it goes and when to renew it
   diff       show which certificates a change of stack config adds, removes or replaces, and why
   expiry     report days to expiry of rendered or exported certificates
+  ceremony   on the offline machine: create the root, sign intermediate CSRs
 
 Exit status: 0 done, 1 failed (or expiry found certificates inside the window), 2 wrong usage.`;
 

@@ -2,45 +2,42 @@ import * as pulumi from "@pulumi/pulumi";
 import { caKey, SubjectSpec } from "../plan/plan";
 import { LeafKeyAlgorithm } from "../config/types";
 import { defaultEarlyRenewalDays } from "../config/validate";
-import { issueCaCertificate, IssuingCa } from "./keys";
+import { CaSigner, issueCaCertificate, IssuingCa, OfflineSigner } from "./keys";
 import { joinPemOutputs } from "./pem";
 import { RootCa } from "./rootCa";
 
-/** A CA that already exists, given as PEM (e.g. a root kept outside this stack). */
-export interface ExistingCa {
-    readonly certPem: pulumi.Input<string>;
-    readonly privateKeyPem: pulumi.Input<string>;
-    /** The self-signed root above it; the CA itself when it is the root. */
-    readonly rootCertPem: pulumi.Input<string>;
-    /**
-     * The CA's own certificate and any CA between it and the root, as a leaf would send them;
-     * empty when the CA is itself the root.
-     * @default ""
-     */
-    readonly chainPem?: pulumi.Input<string>;
-}
+/** A CA that already exists, given as PEM with its key (e.g. a CA kept outside this stack). */
+export type ExistingCa = CaSigner;
 
-/** Who signs a CA: a RootCa of the program or an existing CA as PEM, exactly one of them. */
+/** Who signs a CA: exactly one of a RootCa of the program, an existing CA as PEM, or the offline root. */
 export interface SignerArgs {
-    /** The root that signs this CA. Give exactly one of `rootCa` and `issuer`. */
+    /** The root that signs this CA. */
     readonly rootCa?: RootCa;
-    /** An existing CA, as PEM, that signs this CA. Give exactly one of `rootCa` and `issuer`. */
+    /** An existing CA, as PEM with its key, that signs this CA. */
     readonly issuer?: ExistingCa;
+    /**
+     * The offline root: this CA's key and CSR are made here, the ceremony signs the CSR, and the
+     * certificate comes back as `signedCertPem` (until then the CA has no certificate).
+     */
+    readonly offlineRoot?: OfflineSigner;
 }
 
-export function signerOf(args: SignerArgs, component: string, resource: pulumi.Resource): ExistingCa {
-    if (args.rootCa !== undefined && args.issuer === undefined) {
+export function signerOf(args: SignerArgs, component: string, resource: pulumi.Resource): CaSigner | OfflineSigner {
+    const given = [args.rootCa, args.issuer, args.offlineRoot].filter((a) => a !== undefined);
+    if (given.length !== 1) {
+        throw new pulumi.ResourceError(
+            `${component} needs exactly one of rootCa (a RootCa of this program), issuer (an existing CA as PEM) and offlineRoot (a CA signed by the offline ceremony); got ${given.length === 0 ? "none" : given.length}`,
+            resource,
+        );
+    }
+    if (args.rootCa !== undefined) {
         return {
             certPem: args.rootCa.certPem,
             privateKeyPem: args.rootCa.privateKeyPem,
             rootCertPem: args.rootCa.certPem,
         };
     }
-    if (args.issuer !== undefined && args.rootCa === undefined) return args.issuer;
-    throw new pulumi.ResourceError(
-        `${component} needs exactly one of rootCa (a RootCa of this program) and issuer (an existing CA as PEM); got ${args.rootCa ? "both" : "neither"}`,
-        resource,
-    );
+    return (args.issuer ?? args.offlineRoot) as CaSigner | OfflineSigner;
 }
 
 export interface IntermediateCaArgs extends SignerArgs {
@@ -68,7 +65,10 @@ export interface IntermediateCaArgs extends SignerArgs {
  * (@pulumi/tls cannot write pathlen 0); the root's pathlen 1 is what forbids CAs below it.
  */
 export class IntermediateCa extends pulumi.ComponentResource implements IssuingCa {
+    /** The CA certificate; "" while an offline signature is pending. */
     public readonly certPem: pulumi.Output<string>;
+    /** The CSR: what the offline ceremony signs. */
+    public readonly csrPem: pulumi.Output<string>;
     /** The intermediate's private key, a secret. */
     public readonly privateKeyPem: pulumi.Output<string>;
     /** This certificate and any CA between it and the root: what leaves send after themselves. */
@@ -85,20 +85,22 @@ export class IntermediateCa extends pulumi.ComponentResource implements IssuingC
         const validityDays = args.validityDays ?? 1095;
 
         const earlyRenewalDays = args.earlyRenewalDays ?? defaultEarlyRenewalDays(validityDays);
-        const { key, cert } = issueCaCertificate(
+        const ca = issueCaCertificate(
             this,
             name,
             { subject: args.subject, key: caKey(keyAlgorithm), validityDays, earlyRenewalDays, epoch: 0 },
             signer,
         );
 
-        this.certPem = cert.certPem;
-        this.privateKeyPem = pulumi.secret(key.privateKeyPem);
-        this.chainPem = joinPemOutputs(cert.certPem, signer.chainPem ?? "");
-        this.rootCertPem = pulumi.output(signer.rootCertPem);
+        this.certPem = ca.certPem;
+        this.privateKeyPem = ca.privateKeyPem;
+        this.csrPem = ca.csrPem;
+        this.chainPem = ca.chainPem;
+        this.rootCertPem = ca.rootCertPem;
         this.trustBundlePem = joinPemOutputs(this.chainPem, this.rootCertPem);
         this.registerOutputs({
             certPem: this.certPem,
+            csrPem: this.csrPem,
             privateKeyPem: this.privateKeyPem,
             chainPem: this.chainPem,
             rootCertPem: this.rootCertPem,

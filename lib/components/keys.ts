@@ -1,7 +1,9 @@
 /** Key and certificate children shared by the components: always a key, a CSR and a signed cert. */
+import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import { CA_USES, KeySpec, LeafPlan, rotatedName, SubjectSpec } from "../plan/plan";
+import { joinPemOutputs } from "./pem";
 
 /** A CA that can sign: what a component needs of an IntermediateCa, or of a CA brought as PEM. */
 export interface IssuingCa {
@@ -43,19 +45,8 @@ export function issueCertificate(
     spec: CertificateSpec,
     ca: Pick<IssuingCa, "certPem" | "privateKeyPem">,
     extra: Pick<tls.LocallySignedCertArgs, "isCaCertificate" | "maxPathLength"> = {},
-): { key: tls.PrivateKey; cert: tls.LocallySignedCert } {
-    const name = rotatedName(baseName, spec.epoch);
-    const key = new tls.PrivateKey(`${name}-key`, privateKeyArgs(spec.key), { parent });
-    const csr = new tls.CertRequest(
-        `${name}-csr`,
-        {
-            privateKeyPem: key.privateKeyPem,
-            subject: subjectArgs(spec.subject),
-            ...(spec.dnsNames.length > 0 ? { dnsNames: [...spec.dnsNames] } : {}),
-            ...(spec.uris.length > 0 ? { uris: [...spec.uris] } : {}),
-        },
-        { parent },
-    );
+): { key: tls.PrivateKey; csr: tls.CertRequest; cert: tls.LocallySignedCert } {
+    const { name, key, csr } = keyAndRequest(parent, baseName, spec);
     const cert = new tls.LocallySignedCert(
         `${name}-cert`,
         {
@@ -69,17 +60,102 @@ export function issueCertificate(
         },
         { parent },
     );
-    return { key, cert };
+    return { key, csr, cert };
 }
 
-/** A CA certificate (keyCertSign, cRLSign, CA:TRUE, no path length of its own) issued by `signer`. */
+/** The key and CSR children (`<name>-key`, `<name>-csr`); the certificate comes from a CA here or elsewhere. */
+function keyAndRequest(
+    parent: pulumi.Resource,
+    baseName: string,
+    spec: Pick<CertificateSpec, "subject" | "dnsNames" | "uris" | "key" | "epoch">,
+): { name: string; key: tls.PrivateKey; csr: tls.CertRequest } {
+    const name = rotatedName(baseName, spec.epoch);
+    const key = new tls.PrivateKey(`${name}-key`, privateKeyArgs(spec.key), { parent });
+    const csr = new tls.CertRequest(
+        `${name}-csr`,
+        {
+            privateKeyPem: key.privateKeyPem,
+            subject: subjectArgs(spec.subject),
+            ...(spec.dnsNames.length > 0 ? { dnsNames: [...spec.dnsNames] } : {}),
+            ...(spec.uris.length > 0 ? { uris: [...spec.uris] } : {}),
+        },
+        { parent },
+    );
+    return { name, key, csr };
+}
+
+/** A CA signed by a CA of this program, or by an existing one given as PEM (key included). */
+export interface CaSigner {
+    readonly certPem: pulumi.Input<string>;
+    readonly privateKeyPem: pulumi.Input<string>;
+    /** The self-signed root above it; the CA itself when it is the root. */
+    readonly rootCertPem: pulumi.Input<string>;
+    /** The signer's own certificate and any CA up to the root, without the root; "" for a root. */
+    readonly chainPem?: pulumi.Input<string>;
+}
+
+/** A CA signed on the offline machine: this program makes the key and CSR, the ceremony signs. */
+export interface OfflineSigner {
+    /** The offline root. */
+    readonly rootCertPem: pulumi.Input<string>;
+    /** The certificate the ceremony signed from this CA's CSR; undefined until it has. */
+    readonly signedCertPem?: pulumi.Input<string>;
+}
+
+export interface CaCertificate {
+    readonly privateKeyPem: pulumi.Output<string>;
+    /** The CSR (what the ceremony signs when the root is offline). */
+    readonly csrPem: pulumi.Output<string>;
+    /** The CA certificate; "" while an offline signature is pending. */
+    readonly certPem: pulumi.Output<string>;
+    /** The certificate and any CA between it and the root. */
+    readonly chainPem: pulumi.Output<string>;
+    readonly rootCertPem: pulumi.Output<string>;
+}
+
+/**
+ * A CA certificate (keyCertSign, cRLSign, CA:TRUE): issued here by `signer` (no path length of
+ * its own: @pulumi/tls cannot write 0), or, with an offline root, taken from the ceremony after a
+ * check that it certifies this CA's own key.
+ */
 export function issueCaCertificate(
     parent: pulumi.Resource,
     name: string,
     spec: Pick<CertificateSpec, "subject" | "key" | "validityDays" | "earlyRenewalDays" | "epoch">,
-    signer: Pick<IssuingCa, "certPem" | "privateKeyPem">,
-): { key: tls.PrivateKey; cert: tls.LocallySignedCert } {
-    return issueCertificate(parent, name, { ...spec, dnsNames: [], uris: [], allowedUses: [...CA_USES] }, signer, {
-        isCaCertificate: true,
-    });
+    signer: CaSigner | OfflineSigner,
+): CaCertificate {
+    const full = { ...spec, dnsNames: [], uris: [], allowedUses: [...CA_USES] };
+    if ("privateKeyPem" in signer) {
+        const { key, csr, cert } = issueCertificate(parent, name, full, signer, { isCaCertificate: true });
+        return {
+            privateKeyPem: pulumi.secret(key.privateKeyPem),
+            csrPem: csr.certRequestPem,
+            certPem: cert.certPem,
+            chainPem: joinPemOutputs(cert.certPem, signer.chainPem ?? ""),
+            rootCertPem: pulumi.output(signer.rootCertPem),
+        };
+    }
+    const { key, csr } = keyAndRequest(parent, name, full);
+    const certPem = pulumi
+        .all([signer.signedCertPem ?? "", key.publicKeyPem])
+        .apply(([signed, publicKeyPem]) => checkSignedFor(name, signed, publicKeyPem));
+    return {
+        privateKeyPem: pulumi.secret(key.privateKeyPem),
+        csrPem: csr.certRequestPem,
+        certPem,
+        chainPem: joinPemOutputs(certPem),
+        rootCertPem: pulumi.output(signer.rootCertPem),
+    };
+}
+
+/** The ceremony's certificate must certify this key, else the CSR it signed was another one. */
+function checkSignedFor(name: string, signedCertPem: string, publicKeyPem: string): string {
+    if (signedCertPem === "") return "";
+    const certified = new crypto.X509Certificate(signedCertPem).publicKey.export({ type: "spki", format: "pem" });
+    if (certified !== publicKeyPem) {
+        throw new Error(
+            `the signed certificate given for ${name} certifies another key: sign the CSR ${name}-csr of this stack`,
+        );
+    }
+    return signedCertPem;
 }

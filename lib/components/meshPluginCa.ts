@@ -66,7 +66,7 @@ export class MeshPluginCa extends pulumi.ComponentResource {
         const earlyRenewalDays = args.earlyRenewalDays ?? defaultEarlyRenewalDays(validityDays);
         const epoch = args.epoch ?? 0;
 
-        const { key, cert } = issueCaCertificate(
+        const ca = issueCaCertificate(
             this,
             name,
             {
@@ -79,10 +79,10 @@ export class MeshPluginCa extends pulumi.ComponentResource {
             signer,
         );
 
-        this.certPem = cert.certPem;
-        this.privateKeyPem = pulumi.secret(key.privateKeyPem);
-        this.rootCertPem = pulumi.output(signer.rootCertPem);
-        this.certChainPem = joinPemOutputs(cert.certPem, signer.chainPem ?? "", signer.rootCertPem);
+        this.certPem = ca.certPem;
+        this.privateKeyPem = ca.privateKeyPem;
+        this.rootCertPem = ca.rootCertPem;
+        this.certChainPem = joinPemOutputs(ca.chainPem, ca.rootCertPem);
 
         new k8s.core.v1.Secret(
             `${name}-cacerts`,

@@ -308,6 +308,8 @@ export interface CertificateTemplate {
     isCa: boolean;
     /** Applied only when >= 0; 0 is written as "no limit" because the provider never sets MaxPathLenZero. */
     maxPathLength?: number;
+    /** Go's MaxPathLenZero: write pathLenConstraint 0. Never set by the provider; our ceremony sets it. */
+    maxPathLenZero?: boolean;
     setSubjectKeyId: boolean;
     /** Self-signed only: AKI = own SKI. */
     setAuthorityKeyId: boolean;
@@ -334,8 +336,9 @@ export function createCertificate(
     if (!signer) throw new Error("createCertificate: no signing key");
 
     let maxPathLen = template.maxPathLength !== undefined && template.maxPathLength >= 0 ? template.maxPathLength : -1;
-    if (maxPathLen === 0) maxPathLen = -1; // MaxPathLenZero is never set by the provider
-    if (!template.isCa && maxPathLen > 0) throw new Error("x509: only CAs are allowed to specify MaxPathLen");
+    if (maxPathLen === 0 && !template.maxPathLenZero) maxPathLen = -1; // the provider never sets MaxPathLenZero
+    if (!template.isCa && (maxPathLen > 0 || template.maxPathLenZero))
+        throw new Error("x509: only CAs are allowed to specify MaxPathLen");
 
     let keyUsageBits = 0;
     const extKeyUsages: string[] = [];
