@@ -2,6 +2,16 @@
 import * as pulumi from "@pulumi/pulumi";
 import { rawConfigFromEngine } from "./config/load";
 import { planFromRawConfig } from "./plan/plan";
-import { buildPki } from "./stack";
+import { buildPki, pendingSignaturesMessage, requestOfflineSignatures } from "./stack";
 
-export = buildPki(planFromRawConfig(rawConfigFromEngine(pulumi.runtime.allConfig()))).outputs;
+const plan = planFromRawConfig(rawConfigFromEngine(pulumi.runtime.allConfig()));
+
+function pendingStage(): ReturnType<typeof requestOfflineSignatures> {
+    const outputs = requestOfflineSignatures(plan);
+    // The keys and CSRs are created and exported; the update still fails, so nobody takes a
+    // half-built PKI for a finished one.
+    pulumi.log.error(pendingSignaturesMessage(plan));
+    return outputs;
+}
+
+export = plan.pendingIntermediates.length > 0 ? pendingStage() : buildPki(plan).outputs;

@@ -44,7 +44,8 @@ export interface PkiStackOutputs {
 
 export interface PkiStack {
     readonly plan: PkiPlan;
-    readonly root: RootCa;
+    /** Undefined with an offline root. */
+    readonly root?: RootCa;
     readonly gatewayServerCa: IntermediateCa;
     readonly apicClientCa: IntermediateCa;
     readonly gateways: readonly IstioGatewayTls[];
@@ -87,32 +88,104 @@ function clientCrls(plan: PkiPlan, root: RootCa, clientCa: IntermediateCa): pulu
  * named after it (its kubeconfig context, or the current one) and its own mesh plug-in CA; the
  * gateway's secrets and Gateways go to the first cluster.
  */
-export function buildPki(plan: PkiPlan): PkiStack {
+/** The CAs and the clusters' providers: what both the full build and the offline-signature stage make. */
+interface CaLayer {
+    readonly root?: RootCa;
+    readonly rootCertPem: pulumi.Output<string>;
+    readonly gatewayServerCa: IntermediateCa;
+    readonly apicClientCa: IntermediateCa;
+    readonly meshCas: Record<string, MeshPluginCa>;
+    readonly providers: k8s.Provider[];
+}
+
+function buildCas(plan: PkiPlan): CaLayer {
     const { config } = plan;
     const rootPlan = caById(plan, "root");
-    const root = new RootCa("root-ca", {
-        subject: rootPlan.subject,
-        keyAlgorithm: rootPlan.key.algorithm,
-        validityDays: rootPlan.validityDays,
-        earlyRenewalDays: rootPlan.earlyRenewalDays,
-        maxPathLength: rootPlan.maxPathLength,
-    });
+    const offline = config.offlineRoot;
+    const root = offline
+        ? undefined
+        : new RootCa("root-ca", {
+              subject: rootPlan.subject,
+              keyAlgorithm: rootPlan.key.algorithm,
+              validityDays: rootPlan.validityDays,
+              earlyRenewalDays: rootPlan.earlyRenewalDays,
+              maxPathLength: rootPlan.maxPathLength,
+          });
+    /** Signed by the root of this stack, or by the offline ceremony (certificate from config). */
+    const signer = (id: string) =>
+        root
+            ? { rootCa: root }
+            : { offlineRoot: { rootCertPem: offline?.certificate ?? "", signedCertPem: offline?.intermediates[id] } };
     const intermediate = (id: "gateway-server-ca" | "apic-client-ca"): IntermediateCa => {
         const p = caById(plan, id);
         return new IntermediateCa(id, {
-            rootCa: root,
+            ...signer(id),
             subject: p.subject,
             keyAlgorithm: p.key.algorithm,
             validityDays: p.validityDays,
             earlyRenewalDays: p.earlyRenewalDays,
         });
     };
-    const gatewayServerCa = intermediate("gateway-server-ca");
-    const apicClientCa = intermediate("apic-client-ca");
-
     const providers = config.clusters.map(
         (cluster) => new k8s.Provider(cluster.name, cluster.context !== undefined ? { context: cluster.context } : {}),
     );
+    const meshCas: Record<string, MeshPluginCa> = {};
+    config.clusters.forEach((cluster, i) => {
+        const p = caById(plan, meshCaId(cluster.name));
+        meshCas[cluster.name] = new MeshPluginCa(
+            p.id,
+            {
+                ...signer(p.id),
+                cluster: cluster.name,
+                environment: config.environment,
+                organization: config.organization,
+                keyAlgorithm: p.key.algorithm,
+                validityDays: p.validityDays,
+                earlyRenewalDays: p.earlyRenewalDays,
+                epoch: p.epoch,
+                strictMtls: config.meshStrictMtls,
+            },
+            { providers: { kubernetes: providers[i] } },
+        );
+    });
+    return {
+        root,
+        rootCertPem: root ? root.certPem : pulumi.output(offline?.certificate ?? ""),
+        gatewayServerCa: intermediate("gateway-server-ca"),
+        apicClientCa: intermediate("apic-client-ca"),
+        meshCas,
+        providers,
+    };
+}
+
+/** The message for a stack whose offline-root CSRs still wait for the ceremony. */
+export function pendingSignaturesMessage(plan: PkiPlan): string {
+    return (
+        `pki:offlineRoot.intermediates has no certificate for ${plan.pendingIntermediates.join(", ")}: ` +
+        `on the offline machine sign each CSR (pulumi stack output intermediateCsrs, or csr/<id>.csr of a render) with ` +
+        `"apic-istio-pki ceremony sign --root <root dir> --csr <id>.csr" and put the certificate under pki:offlineRoot.intermediates.<id>`
+    );
+}
+
+/**
+ * With an offline root whose signatures are still pending: only the CAs' keys and CSRs (so the
+ * ceremony has something to sign), and nothing that would need their certificates.
+ */
+export function requestOfflineSignatures(plan: PkiPlan): { intermediateCsrs: Record<string, pulumi.Output<string>> } {
+    const cas = buildCas(plan);
+    return {
+        intermediateCsrs: {
+            "gateway-server-ca": cas.gatewayServerCa.csrPem,
+            "apic-client-ca": cas.apicClientCa.csrPem,
+            ...Object.fromEntries(Object.entries(cas.meshCas).map(([cluster, ca]) => [meshCaId(cluster), ca.csrPem])),
+        },
+    };
+}
+
+export function buildPki(plan: PkiPlan): PkiStack {
+    const { config } = plan;
+    if (plan.pendingIntermediates.length > 0) throw new Error(pendingSignaturesMessage(plan));
+    const { root, rootCertPem, gatewayServerCa, apicClientCa, meshCas, providers } = buildCas(plan);
     const provider = providers[0];
     const leafOptions = {
         keyAlgorithm: config.keyAlgorithm,
@@ -121,7 +194,8 @@ export function buildPki(plan: PkiPlan): PkiStack {
         organization: config.organization,
     };
 
-    const clientCrlPem = plan.config.revocations.length > 0 ? clientCrls(plan, root, apicClientCa) : undefined;
+    // Revocations with an offline root are refused by validation: the root's CRL needs its key.
+    const clientCrlPem = plan.config.revocations.length > 0 && root ? clientCrls(plan, root, apicClientCa) : undefined;
     const gateways = plan.gateways.map((gateway) => {
         const endpoints = plan.endpoints.filter((e) => e.gatewayName === gateway.name);
         return new IstioGatewayTls(
@@ -167,26 +241,6 @@ export function buildPki(plan: PkiPlan): PkiStack {
         };
     }
 
-    const meshCas: Record<string, MeshPluginCa> = {};
-    config.clusters.forEach((cluster, i) => {
-        const p = caById(plan, meshCaId(cluster.name));
-        meshCas[cluster.name] = new MeshPluginCa(
-            p.id,
-            {
-                rootCa: root,
-                cluster: cluster.name,
-                environment: config.environment,
-                organization: config.organization,
-                keyAlgorithm: p.key.algorithm,
-                validityDays: p.validityDays,
-                earlyRenewalDays: p.earlyRenewalDays,
-                epoch: p.epoch,
-                strictMtls: config.meshStrictMtls,
-            },
-            { providers: { kubernetes: providers[i] } },
-        );
-    });
-
     return {
         plan,
         root,
@@ -196,7 +250,7 @@ export function buildPki(plan: PkiPlan): PkiStack {
         apicBundles,
         meshCas,
         outputs: {
-            rootCertPem: root.certPem,
+            rootCertPem,
             gatewayServerCaCertPem: gatewayServerCa.certPem,
             apicClientCaCertPem: apicClientCa.certPem,
             endpoints: plan.endpoints.map((e) => ({

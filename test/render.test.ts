@@ -88,6 +88,25 @@ describe("npm run render", function () {
         assert.strictEqual(render(["--config", stackFile, "--out", out, "--force"]).status, 0);
     });
 
+    it("keeps keys and certificates between renders with --state, as the engine's state would", () => {
+        const dir = tempDir("cli-state");
+        const stackFile = path.join(dir, "Pulumi.ecdsa.yaml");
+        fs.writeFileSync(
+            stackFile,
+            fs.readFileSync(path.join(ROOT, "stacks/Pulumi.dev.yaml"), "utf8").replace(/: RSA$/gm, ": ECDSA"),
+        );
+        const state = path.join(dir, "state.json");
+        for (const out of ["one", "two"]) {
+            const result = render(["--config", stackFile, "--out", path.join(dir, out), "--state", state]);
+            assert.strictEqual(result.status, 0, result.stderr);
+        }
+        assert.strictEqual(fs.statSync(state).mode & 0o777, 0o600);
+        const read = (out: string) => fs.readFileSync(path.join(dir, out, "apic/ob/client.crt"), "utf8");
+        assert.strictEqual(read("two"), read("one"));
+        assert.strictEqual(render(["--config", stackFile, "--out", path.join(dir, "three")]).status, 0);
+        assert.notStrictEqual(read("three"), read("one"), "without --state every render makes new keys");
+    });
+
     it("fails with the config message, exit 1 and nothing written, on a bad stack file", () => {
         const dir = tempDir("bad");
         const file = path.join(dir, "Pulumi.bad.yaml");

@@ -50,6 +50,8 @@ export interface MeshPluginCaArgs extends SignerArgs {
 export class MeshPluginCa extends pulumi.ComponentResource {
     /** The mesh CA certificate (`ca-cert.pem`). */
     public readonly certPem: pulumi.Output<string>;
+    /** The CSR: what the offline ceremony signs. */
+    public readonly csrPem: pulumi.Output<string>;
     /** The mesh CA private key (`ca-key.pem`), a secret. */
     public readonly privateKeyPem: pulumi.Output<string>;
     /** The root all workloads trust (`root-cert.pem`). */
@@ -80,24 +82,30 @@ export class MeshPluginCa extends pulumi.ComponentResource {
         );
 
         this.certPem = ca.certPem;
+        this.csrPem = ca.csrPem;
         this.privateKeyPem = ca.privateKeyPem;
         this.rootCertPem = ca.rootCertPem;
         this.certChainPem = joinPemOutputs(ca.chainPem, ca.rootCertPem);
 
-        new k8s.core.v1.Secret(
-            `${name}-cacerts`,
-            {
-                metadata: { ...MESH_CA_SECRET },
-                type: "Opaque",
-                stringData: {
-                    "ca-cert.pem": this.certPem,
-                    "ca-key.pem": this.privateKeyPem,
-                    "root-cert.pem": this.rootCertPem,
-                    "cert-chain.pem": this.certChainPem,
+        // With an offline root, istiod gets cacerts only once the ceremony has signed: a secret
+        // without a certificate would make istiod fail instead of falling back.
+        const pending = args.offlineRoot !== undefined && args.offlineRoot.signedCertPem === undefined;
+        if (!pending) {
+            new k8s.core.v1.Secret(
+                `${name}-cacerts`,
+                {
+                    metadata: { ...MESH_CA_SECRET },
+                    type: "Opaque",
+                    stringData: {
+                        "ca-cert.pem": this.certPem,
+                        "ca-key.pem": this.privateKeyPem,
+                        "root-cert.pem": this.rootCertPem,
+                        "cert-chain.pem": this.certChainPem,
+                    },
                 },
-            },
-            { parent: this },
-        );
+                { parent: this },
+            );
+        }
         if (strictMtls) {
             new k8s.apiextensions.CustomResource(
                 `${name}-peer-authentication`,

@@ -15,6 +15,7 @@ const STRUCTURED_KEYS = new Set([
     "rotation",
     "revocations",
     "crlPeriodDays",
+    "offlineRoot",
 ]);
 
 function stripPrefix(entries: [string, unknown][]): Record<string, unknown> {

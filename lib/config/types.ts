@@ -52,6 +52,13 @@ export interface RevocationConfig {
     readonly revokedAt: string;
 }
 
+/** A root kept offline: its certificate, and the intermediates its ceremony signed from this stack's CSRs. */
+export interface OfflineRootConfig {
+    readonly certificate: string;
+    /** CA id (gateway-server-ca, apic-client-ca, mesh-ca-<cluster>) -> signed certificate PEM. */
+    readonly intermediates: Readonly<Record<string, string>>;
+}
+
 export interface PkiConfig {
     readonly environment: string;
     readonly option: HostnameOption;
@@ -76,6 +83,8 @@ export interface PkiConfig {
     readonly revocations: readonly RevocationConfig[];
     /** CRLs are re-signed once per period of this many days and valid for two periods. */
     readonly crlPeriodDays: number;
+    /** When set, no root key exists in this stack. */
+    readonly offlineRoot?: OfflineRootConfig;
 }
 
 export const DEFAULTS = {

@@ -9,11 +9,13 @@ import {
     DomainConfig,
     HostnameOption,
     LeafKeyAlgorithm,
+    OfflineRootConfig,
     PkiConfig,
     RevocationConfig,
     RotationConfig,
     ValidityDays,
 } from "./types";
+import * as crypto from "crypto";
 import { CRL_REASONS } from "../pki/crl";
 
 export class ConfigError extends Error {
@@ -39,6 +41,7 @@ export const KNOWN_KEYS = [
     "rotation",
     "revocations",
     "crlPeriodDays",
+    "offlineRoot",
 ] as const;
 
 /** RFC 1123 label as Kubernetes uses it: lower case, digits, '-', 1-63 characters. */
@@ -149,6 +152,12 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>): PkiConfi
     if (!Number.isInteger(crlPeriodDays) || crlPeriodDays < 1 || crlPeriodDays > 90) {
         fail(`pki:crlPeriodDays must be a whole number of days from 1 to 90; got ${show(raw.crlPeriodDays)}`);
     }
+    const offlineRoot = validateOfflineRoot(raw.offlineRoot, fail);
+    if (offlineRoot !== undefined && revocations.length > 0) {
+        fail(
+            `pki:revocations with pki:offlineRoot is not supported yet: the gateway's ca.crl needs a CRL signed by the root, whose key is offline. Rotate the endpoint's client (pki:rotation) instead`,
+        );
+    }
     if (revocations.length > 0 && raw.caKeyAlgorithm === "ECDSA") {
         fail(
             `pki:revocations needs pki:caKeyAlgorithm RSA: CRLs signed with ECDSA would differ on every run (random signatures) and churn every preview`,
@@ -173,7 +182,57 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>): PkiConfi
         rotation,
         revocations,
         crlPeriodDays,
+        ...(offlineRoot !== undefined ? { offlineRoot } : {}),
     };
+}
+
+function parseCertificate(pem: unknown): crypto.X509Certificate | undefined {
+    try {
+        return typeof pem === "string" ? new crypto.X509Certificate(pem) : undefined;
+    } catch {
+        return undefined;
+    }
+}
+
+function validateOfflineRoot(value: unknown, fail: (m: string) => void): OfflineRootConfig | undefined {
+    if (value === undefined) return undefined;
+    if (!isRecord(value)) {
+        fail(`pki:offlineRoot must be { certificate, intermediates }; got ${show(value)}`);
+        return undefined;
+    }
+    for (const k of Object.keys(value)) {
+        if (k !== "certificate" && k !== "intermediates")
+            fail(`pki:offlineRoot.${k} is not a known key; use certificate and intermediates`);
+    }
+    const root = parseCertificate(value.certificate);
+    if (root === undefined) {
+        fail(`pki:offlineRoot.certificate must be the root certificate in PEM (root.crt of the ceremony)`);
+        return undefined;
+    }
+    if (!root.ca || !root.checkIssued(root) || !root.verify(root.publicKey)) {
+        fail(
+            `pki:offlineRoot.certificate must be a self-signed CA certificate (subject ${root.subject.replace(/\n/g, ", ")})`,
+        );
+    }
+    const intermediates: Record<string, string> = {};
+    const given = value.intermediates ?? {};
+    if (!isRecord(given)) {
+        fail(`pki:offlineRoot.intermediates must map CA ids to signed certificates; got ${show(given)}`);
+        return { certificate: value.certificate as string, intermediates };
+    }
+    for (const [id, pem] of Object.entries(given)) {
+        const cert = parseCertificate(pem);
+        if (cert === undefined) {
+            fail(`pki:offlineRoot.intermediates.${id} must be the certificate the ceremony signed, in PEM`);
+        } else if (!cert.ca || !cert.verify(root.publicKey)) {
+            fail(
+                `pki:offlineRoot.intermediates.${id} is not a CA certificate signed by pki:offlineRoot.certificate; sign this stack's CSR with that root`,
+            );
+        } else {
+            intermediates[id] = pem as string;
+        }
+    }
+    return { certificate: value.certificate as string, intermediates };
 }
 
 function validateRevocations(value: unknown, fail: (m: string) => void): RevocationConfig[] {

@@ -143,14 +143,14 @@ export class EngineStandIn implements pulumi.runtime.Mocks {
     }
 }
 
-/** Resolve an Output (or plain value) deeply to its value. */
+/**
+ * Resolve an Output (or plain value) deeply to its value; rejects when a step of it failed (an
+ * error thrown in an apply), so that a failing program fails instead of waiting forever.
+ */
 export function resolve<T>(value: pulumi.Input<T>): Promise<pulumi.Unwrap<T>> {
-    return new Promise((resolvePromise) => {
-        pulumi.output(value).apply((v) => {
-            resolvePromise(v);
-            return v;
-        });
-    });
+    // OutputImpl.promise is internal but stable since Pulumi 1.x; apply() would never call back on failure.
+    const output = pulumi.output(value) as unknown as { promise(): Promise<pulumi.Unwrap<T>> };
+    return output.promise();
 }
 
 export interface RunResult<T> {

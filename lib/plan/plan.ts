@@ -3,6 +3,7 @@
  * the stack creates. Components, render and inventory all read this plan; nothing here touches
  * Pulumi, so it is cheap to call and easy to test.
  */
+import * as crypto from "crypto";
 import { ConfigError, dnsNameProblems, validateConfig } from "../config/validate";
 import { HostnameOption, LeafKeyAlgorithm, PkiConfig } from "../config/types";
 
@@ -88,6 +89,8 @@ export const MESH_CA_SECRET = { namespace: "istio-system", name: "cacerts" } as 
 
 export interface PkiPlan {
     readonly config: PkiConfig;
+    /** With pki:offlineRoot: the CAs whose CSR still waits for the ceremony's signature. */
+    readonly pendingIntermediates: readonly CaId[];
     /** Root first, then the gateway-server, APIC-client and per-cluster mesh CAs. */
     readonly cas: readonly CaPlan[];
     readonly endpoints: readonly EndpointPlan[];
@@ -219,6 +222,26 @@ export function meshCaSubject(environment: string | undefined, cluster: string, 
     return subject([environment, "mesh CA", cluster].filter((p) => p !== undefined).join(" "), organization);
 }
 
+/** Subject, key and lifetime of a certificate made elsewhere (the offline root). */
+function describeCertificate(pem: string): { subject: SubjectSpec; key: KeySpec; validityDays: number } {
+    const cert = new crypto.X509Certificate(pem);
+    const field = (name: string): string | undefined =>
+        cert.subject
+            .split("\n")
+            .find((l) => l.startsWith(`${name}=`))
+            ?.slice(name.length + 1);
+    const details = cert.publicKey.asymmetricKeyDetails;
+    const key: KeySpec =
+        cert.publicKey.asymmetricKeyType === "rsa"
+            ? { algorithm: "RSA", rsaBits: details?.modulusLength }
+            : { algorithm: "ECDSA", ecdsaCurve: details?.namedCurve === "prime256v1" ? "P256" : "P384" };
+    return {
+        subject: subject(field("CN") ?? "offline root", field("O")),
+        key,
+        validityDays: Math.round((Date.parse(cert.validTo) - Date.parse(cert.validFrom)) / 86_400_000),
+    };
+}
+
 export function planCas(config: PkiConfig): CaPlan[] {
     const key = caKey(config.caKeyAlgorithm);
     const intermediate = (id: "gateway-server-ca" | "apic-client-ca", purpose: string): CaPlan => ({
@@ -231,13 +254,14 @@ export function planCas(config: PkiConfig): CaPlan[] {
         epoch: 0,
         issuer: "root",
     });
+    const offline = config.offlineRoot ? describeCertificate(config.offlineRoot.certificate) : undefined;
     return [
         {
             id: "root",
             role: "root",
-            subject: subject(`${config.environment} API platform root CA`, config.organization),
-            key,
-            validityDays: config.validityDays.root,
+            subject: offline?.subject ?? subject(`${config.environment} API platform root CA`, config.organization),
+            key: offline?.key ?? key,
+            validityDays: offline?.validityDays ?? config.validityDays.root,
             earlyRenewalDays: config.earlyRenewalDays.root,
             epoch: 0,
             maxPathLength: 1,
@@ -347,6 +371,16 @@ export function planPki(config: PkiConfig): PkiPlan {
             );
         }
     }
+    const cas = planCas(config);
+    const offlineSigned = Object.keys(config.offlineRoot?.intermediates ?? {});
+    const intermediateIds = cas.filter((c) => c.id !== "root").map((c) => c.id);
+    for (const id of offlineSigned) {
+        if (!intermediateIds.includes(id)) {
+            problems.push(
+                `pki:offlineRoot.intermediates.${id} is not a CA of this stack; its CAs are ${intermediateIds.join(", ")}`,
+            );
+        }
+    }
     if (problems.length > 0) throw new ConfigError(problems);
 
     const gateways = Object.keys(config.domains).map((domain) => ({
@@ -355,7 +389,8 @@ export function planPki(config: PkiConfig): PkiPlan {
         domain,
         endpointIds: endpoints.filter((e) => e.domain === domain).map((e) => e.id),
     }));
-    return { config, cas: planCas(config), endpoints, gateways };
+    const pendingIntermediates = config.offlineRoot ? intermediateIds.filter((id) => !offlineSigned.includes(id)) : [];
+    return { config, cas, endpoints, gateways, pendingIntermediates };
 }
 
 /** Raw `pki:` config -> plan, validating first. The one entry point callers need. */

@@ -7,7 +7,7 @@ import * as path from "path";
 import * as YAML from "yaml";
 import { EngineStandIn, RecordedResource, runWithStandIn, RunOptions } from "../engine/standIn";
 import { meshCaId, PkiPlan } from "../plan/plan";
-import { buildPki } from "../stack";
+import { buildPki, pendingSignaturesMessage, requestOfflineSignatures } from "../stack";
 import { buildInventory, IssuedCertificate } from "./inventory";
 
 export interface RenderOptions extends RunOptions {
@@ -37,9 +37,22 @@ function manifest(resource: RecordedResource): Record<string, unknown> {
     return { apiVersion, kind: resource.type.split(":").pop(), ...rest };
 }
 
+/** Thrown after writing the CSRs when an offline root has not signed every intermediate yet. */
+export class PendingSignaturesError extends Error {}
+
 export async function renderPlan(plan: PkiPlan, outDir: string, options: RenderOptions = {}): Promise<RenderResult> {
     if (fs.existsSync(outDir) && fs.readdirSync(outDir).length > 0 && !options.force) {
         throw new Error(`output folder ${outDir} is not empty; choose another --out or pass --force to write into it`);
+    }
+    if (plan.pendingIntermediates.length > 0) {
+        const { outputs } = await runWithStandIn(() => requestOfflineSignatures(plan), options);
+        fs.mkdirSync(path.join(outDir, "csr"), { recursive: true, mode: 0o700 });
+        for (const id of plan.pendingIntermediates) {
+            fs.writeFileSync(path.join(outDir, "csr", `${id}.csr`), outputs.intermediateCsrs[id], { mode: PUBLIC });
+        }
+        throw new PendingSignaturesError(
+            `${pendingSignaturesMessage(plan)}\nCSRs written to ${path.join(outDir, "csr")}`,
+        );
     }
     const { engine, outputs } = await runWithStandIn(() => {
         const stack = buildPki(plan);

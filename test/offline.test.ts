@@ -1,0 +1,208 @@
+import * as assert from "assert";
+import * as fs from "fs";
+import * as path from "path";
+import { EngineState } from "../lib/engine/standIn";
+import { createRoot, signIntermediate } from "../lib/pki/ceremony";
+import { planFromRawConfig } from "../lib/plan/plan";
+import { PendingSignaturesError } from "../lib/render/render";
+import { main } from "../lib/cli/main";
+import {
+    apicCredentials,
+    gatewayServerConfig,
+    handshake,
+    loadStackFile,
+    OPTION_FILES,
+    openssl,
+    opensslText,
+    pemBlocks,
+    renderConfig,
+    Rendered,
+    sharedState,
+    tempDir,
+    writeTemp,
+} from "./helpers";
+
+const CA_IDS = ["gateway-server-ca", "apic-client-ca", "mesh-ca-example"];
+
+describe("Offline root: the root key never enters the stack", function () {
+    this.timeout(120_000);
+    const root = createRoot({
+        commonName: "Example Bank Offline Root",
+        organization: "Example Bank",
+        validityDays: 7300,
+        keyAlgorithm: "RSA",
+    });
+    const base = { ...loadStackFile(OPTION_FILES[1]), offlineRoot: { certificate: root.certPem } };
+    let state: EngineState;
+    let csrs: Record<string, string>;
+    let stage1Error: unknown;
+    let stage1Dir: string;
+    let rendered: Rendered;
+
+    before(async () => {
+        state = new Map(sharedState);
+        try {
+            await renderConfig(base, "offline-stage1", state);
+        } catch (err) {
+            stage1Error = err;
+        }
+        stage1Dir = (stage1Error as Error).message.split("CSRs written to ")[1];
+        csrs = Object.fromEntries(CA_IDS.map((id) => [id, fs.readFileSync(path.join(stage1Dir, `${id}.csr`), "utf8")]));
+        const intermediates = Object.fromEntries(
+            CA_IDS.map((id) => [
+                id,
+                signIntermediate({
+                    rootKeyPem: root.keyPem,
+                    rootCertPem: root.certPem,
+                    csrPem: csrs[id],
+                    validityDays: 1095,
+                }),
+            ]),
+        );
+        rendered = await renderConfig(
+            { ...base, offlineRoot: { certificate: root.certPem, intermediates } },
+            "offline-stage2",
+            state,
+        );
+    });
+
+    it("stops at first with a message naming each CSR to sign, and writes the CSRs", () => {
+        assert.ok(stage1Error instanceof PendingSignaturesError, String(stage1Error));
+        assert.match(
+            (stage1Error as Error).message,
+            /^pki:offlineRoot\.intermediates has no certificate for gateway-server-ca, apic-client-ca, mesh-ca-example: on the offline machine sign each CSR .* with "apic-istio-pki ceremony sign --root <root dir> --csr <id>\.csr"/,
+        );
+        for (const id of CA_IDS) assert.match(csrs[id], /^-----BEGIN CERTIFICATE REQUEST-----\n/);
+        assert.deepStrictEqual(planFromRawConfig(base).pendingIntermediates, CA_IDS);
+    });
+
+    it("then builds everything from the signed intermediates, with no root key anywhere", () => {
+        const everything =
+            JSON.stringify(rendered.engine.resources) + rendered.files.map((f) => rendered.read(f)).join("\n");
+        const rootKeyBody = root.keyPem.split("\n")[1];
+        assert.ok(!everything.includes(rootKeyBody), "the root key appears nowhere");
+        assert.ok(!rendered.engine.resources.some((r) => r.name.startsWith("root-ca")), "no RootCa resources");
+        assert.strictEqual(pemBlocks(rendered.read("apic/ob/truststore.pem")).pop(), root.certPem);
+        assert.strictEqual(pemBlocks(gatewayServerConfig(rendered, "ob").caCrt).pop(), root.certPem);
+        const cacerts = rendered.read("k8s/example/istio-system/secret-cacerts.yaml");
+        assert.ok(cacerts.includes(root.certPem.split("\n")[1]), "root-cert.pem is the offline root");
+    });
+
+    it("chains every leaf to the external root, through intermediates with pathlen 0", async () => {
+        const dir = tempDir("offline-verify");
+        const gateway = gatewayServerConfig(rendered, "dp");
+        const [leaf, ...chain] = pemBlocks(gateway.tlsCrt);
+        const result = openssl([
+            "verify",
+            "-x509_strict",
+            "-CAfile",
+            writeTemp(dir, "root.pem", root.certPem),
+            "-untrusted",
+            writeTemp(dir, "chain.pem", chain.join("")),
+            "-purpose",
+            "sslserver",
+            writeTemp(dir, "leaf.pem", leaf),
+        ]);
+        assert.strictEqual(result.status, 0, result.output);
+        assert.match(opensslText(chain[0]), /X509v3 Basic Constraints: critical\n\s+CA:TRUE, pathlen:0\n/);
+        assert.deepStrictEqual(await handshake(gateway, apicCredentials(rendered, "dp")), {
+            accepted: true,
+            reason: "",
+            clientAuthorized: true,
+            clientError: "",
+        });
+    });
+
+    it("refuses a certificate the ceremony signed for another key, and one signed by another root", async () => {
+        const other = createRoot({ commonName: "Other Root", validityDays: 3650, keyAlgorithm: "ECDSA" });
+        assert.throws(
+            () =>
+                planFromRawConfig({
+                    ...base,
+                    offlineRoot: {
+                        certificate: root.certPem,
+                        intermediates: {
+                            "apic-client-ca": signIntermediate({
+                                rootKeyPem: other.keyPem,
+                                rootCertPem: other.certPem,
+                                csrPem: csrs["apic-client-ca"],
+                                validityDays: 365,
+                            }),
+                        },
+                    },
+                }),
+            /pki:offlineRoot\.intermediates\.apic-client-ca is not a CA certificate signed by pki:offlineRoot\.certificate; sign this stack's CSR with that root/,
+        );
+        const swapped = Object.fromEntries(
+            CA_IDS.map((id) => [
+                id,
+                signIntermediate({
+                    rootKeyPem: root.keyPem,
+                    rootCertPem: root.certPem,
+                    csrPem: csrs[id === "gateway-server-ca" ? "apic-client-ca" : id],
+                    validityDays: 1095,
+                }),
+            ]),
+        );
+        await assert.rejects(
+            renderConfig(
+                { ...base, offlineRoot: { certificate: root.certPem, intermediates: swapped } },
+                "offline-swapped",
+                state,
+            ),
+            /the signed certificate given for gateway-server-ca certifies another key: sign the CSR gateway-server-ca-csr of this stack/,
+        );
+    });
+
+    it("ships a ceremony command: init-root, then sign a CSR with pathlen 0", async () => {
+        const dir = tempDir("ceremony");
+        const run = async (...argv: string[]) => {
+            let out = "";
+            let err = "";
+            const status = await main(
+                argv,
+                (t) => (out += t),
+                (t) => (err += t),
+            );
+            return { status, out, err };
+        };
+        const init = await run(
+            "ceremony",
+            "init-root",
+            "--out",
+            dir,
+            "--cn",
+            "Ceremony Root",
+            "--org",
+            "Example Bank",
+            "--key",
+            "ECDSA",
+        );
+        assert.strictEqual(init.status, 0, init.err);
+        assert.strictEqual(fs.statSync(path.join(dir, "root.key")).mode & 0o777, 0o600);
+        assert.match(opensslText(fs.readFileSync(path.join(dir, "root.crt"), "utf8")), /CA:TRUE, pathlen:1\n/);
+        assert.strictEqual(
+            (await run("ceremony", "init-root", "--out", dir, "--cn", "again")).status,
+            2,
+            "never replaces a root key",
+        );
+        const csrFile = path.join(dir, "apic-client-ca.csr");
+        fs.writeFileSync(csrFile, csrs["apic-client-ca"]);
+        const sign = await run("ceremony", "sign", "--root", dir, "--csr", csrFile, "--days", "730");
+        assert.strictEqual(sign.status, 0, sign.err);
+        const signed = fs.readFileSync(path.join(dir, "apic-client-ca.crt"), "utf8");
+        assert.match(opensslText(signed), /Certificate Sign, CRL Sign\n[\s\S]*CA:TRUE, pathlen:0\n/);
+        // Flip one character of the signature (the last base64 line): the ceremony must refuse it.
+        const lines = csrs["apic-client-ca"].split("\n");
+        const last = lines.length - 3;
+        lines[last] = (lines[last][0] === "A" ? "B" : "A") + lines[last].slice(1);
+        const tampered = lines.join("\n");
+        fs.writeFileSync(csrFile, tampered);
+        const refused = await run("ceremony", "sign", "--root", dir, "--csr", csrFile);
+        assert.strictEqual(refused.status, 1);
+        assert.strictEqual(
+            refused.err,
+            "error: the CSR's signature does not verify: it was altered or not made with its key\n",
+        );
+    });
+});
