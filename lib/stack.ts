@@ -21,6 +21,10 @@ export interface ApicBundleOutput {
     privateKeyPem: pulumi.Output<string>;
     caChainPem: pulumi.Output<string>;
     truststorePem: pulumi.Output<string>;
+    /** Secret: key, certificate and chain as PKCS#12, base64. */
+    pkcs12Base64: pulumi.Output<string>;
+    /** Secret. */
+    pkcs12Password: pulumi.Output<string>;
 }
 
 export interface PkiStackOutputs {
@@ -228,6 +232,7 @@ export function buildPki(plan: PkiPlan): PkiStack {
             identity: endpoint.clientIdentity,
             serverTrustBundlePem: gatewayServerCa.trustBundlePem,
             epoch: endpoint.client.epoch,
+            pkcs12Profile: config.pkcs12Profile,
             ...leafOptions,
         });
         apicBundles[endpoint.id] = bundle;
@@ -238,6 +243,8 @@ export function buildPki(plan: PkiPlan): PkiStack {
             privateKeyPem: bundle.privateKeyPem,
             caChainPem: bundle.caChainPem,
             truststorePem: bundle.truststorePem,
+            pkcs12Base64: bundle.pkcs12Base64,
+            pkcs12Password: bundle.pkcs12Password,
         };
     }
 

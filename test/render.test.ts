@@ -41,10 +41,20 @@ describe("npm run render", function () {
             "apic/dp/ca-chain.pem",
             "apic/dp/client.crt",
             "apic/dp/client.key",
+            "apic/dp/client.p12",
+            "apic/dp/client.p12.password",
+            "apic/dp/keystore.json",
+            "apic/dp/tls-client-profile.json",
+            "apic/dp/truststore.json",
             "apic/dp/truststore.pem",
             "apic/ob/ca-chain.pem",
             "apic/ob/client.crt",
             "apic/ob/client.key",
+            "apic/ob/client.p12",
+            "apic/ob/client.p12.password",
+            "apic/ob/keystore.json",
+            "apic/ob/tls-client-profile.json",
+            "apic/ob/truststore.json",
             "apic/ob/truststore.pem",
             "inventory.json",
             "k8s/prod-east/istio-system/gateway-apic-mtls-dp.yaml",
@@ -54,7 +64,9 @@ describe("npm run render", function () {
             "k8s/prod-east/istio-system/secret-cacerts.yaml",
         ]);
         assert.strictEqual(mode(path.join(out, "k8s/prod-east/istio-system/secret-cacerts.yaml")), 0o600);
-        assert.strictEqual(mode(path.join(out, "apic/ob/client.key")), 0o600);
+        for (const secret of ["client.key", "client.p12", "client.p12.password", "keystore.json"]) {
+            assert.strictEqual(mode(path.join(out, "apic/ob", secret)), 0o600, secret);
+        }
         assert.strictEqual(mode(path.join(out, "k8s/prod-east/istio-system/secret-apic-mtls-ob.yaml")), 0o600);
         for (const dir of [
             out,

@@ -111,6 +111,8 @@ describe("The stack program", function () {
             "kubernetes:networking.istio.io/v1:Gateway dp-gateway-gateway",
             "kubernetes:networking.istio.io/v1:Gateway ob-gateway-gateway",
             "pulumi:providers:kubernetes example",
+            "random:index/randomPassword:RandomPassword dp-apic-client-p12-password",
+            "random:index/randomPassword:RandomPassword ob-apic-client-p12-password",
             "tls:index/certRequest:CertRequest apic-client-ca-csr",
             "tls:index/certRequest:CertRequest dp-apic-client-csr",
             "tls:index/certRequest:CertRequest dp-gateway-dp-server-csr",

@@ -55,7 +55,11 @@ export function expiryReport(
     const rows = new Map<string, ExpiryRow>();
     for (const file of files) {
         // Rendered Secrets hold PEMs as YAML block scalars, indented; strip the indentation first.
-        const text = fs.readFileSync(file, "utf8").replace(/^[ \t]+/gm, "");
+        // JSON payloads escape their newlines as \n: undo that too.
+        const text = fs
+            .readFileSync(file, "utf8")
+            .replace(/\\n/g, "\n")
+            .replace(/^[ \t]+/gm, "");
         for (const pem of text.match(/-----BEGIN X509 CRL-----[\s\S]+?-----END X509 CRL-----/g) ?? []) {
             const fingerprint = crypto.createHash("sha256").update(pem).digest("hex");
             const known = rows.get(fingerprint);

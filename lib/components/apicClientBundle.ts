@@ -1,4 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import { buildPkcs12, Pkcs12Profile } from "../pki/pkcs12";
 import { LeafKeyAlgorithm } from "../config/types";
 import { defaultEarlyRenewalDays } from "../config/validate";
 import { apicClientCert } from "../plan/plan";
@@ -39,6 +41,11 @@ export interface ApicClientBundleArgs {
     readonly epoch?: number;
     /** Subject O of the client certificate. */
     readonly organization?: string;
+    /**
+     * PKCS#12 encryption: modern (AES-256, PBKDF2-SHA256, SHA-256 MAC) or legacy (3DES, SHA-1 MAC).
+     * @default "modern"
+     */
+    readonly pkcs12Profile?: Pkcs12Profile;
 }
 
 /**
@@ -56,6 +63,10 @@ export class ApicClientBundle extends pulumi.ComponentResource {
     public readonly truststorePem: pulumi.Output<string>;
     /** The pinned identity, for the gateway's `subjectAltNames`. */
     public readonly identity: string;
+    /** Key, certificate and chain as PKCS#12 (base64), a secret; the same bytes for the same inputs. */
+    public readonly pkcs12Base64: pulumi.Output<string>;
+    /** The PKCS#12 password (generated), a secret. */
+    public readonly pkcs12Password: pulumi.Output<string>;
 
     constructor(name: string, args: ApicClientBundleArgs, opts?: pulumi.ComponentResourceOptions) {
         super("apic-istio-pki:index:ApicClientBundle", name, {}, opts);
@@ -80,11 +91,36 @@ export class ApicClientBundle extends pulumi.ComponentResource {
         this.caChainPem = joinPemOutputs(args.clientCa.chainPem);
         this.truststorePem = joinPemOutputs(args.serverTrustBundlePem);
         this.identity = args.identity;
+        const password = new random.RandomPassword(
+            `${name}-p12-password`,
+            { length: 32, special: false },
+            { parent: this },
+        );
+        this.pkcs12Password = pulumi.secret(password.result);
+        this.pkcs12Base64 = pulumi.secret(
+            pulumi
+                .all([key.privateKeyPem, cert.certPem, this.caChainPem, password.result])
+                .apply(([keyPem, certPem, chainPem, pass]) =>
+                    buildPkcs12({
+                        keyPem,
+                        certPems: [
+                            certPem,
+                            ...(chainPem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n/g) ??
+                                []),
+                        ],
+                        password: pass,
+                        friendlyName: endpointId,
+                        profile: args.pkcs12Profile ?? "modern",
+                    }).toString("base64"),
+                ),
+        );
         this.registerOutputs({
             certPem: this.certPem,
             privateKeyPem: this.privateKeyPem,
             caChainPem: this.caChainPem,
             truststorePem: this.truststorePem,
+            pkcs12Base64: this.pkcs12Base64,
+            pkcs12Password: this.pkcs12Password,
         });
     }
 }

@@ -83,6 +83,8 @@ export interface PkiConfig {
     readonly revocations: readonly RevocationConfig[];
     /** CRLs are re-signed once per period of this many days and valid for two periods. */
     readonly crlPeriodDays: number;
+    /** PKCS#12 encryption of the APIC keystores. */
+    readonly pkcs12Profile: "modern" | "legacy";
     /** When set, no root key exists in this stack. */
     readonly offlineRoot?: OfflineRootConfig;
 }
@@ -95,5 +97,6 @@ export const DEFAULTS = {
     caKeyAlgorithm: "RSA",
     validityDays: { root: 3650, intermediate: 1095, leaf: 365 },
     crlPeriodDays: 7,
+    pkcs12Profile: "modern",
     rotation: { leafEpoch: 0, gatewayServerEpoch: 0, apicClientEpoch: 0, meshEpoch: 0, endpoints: {} },
 } as const;

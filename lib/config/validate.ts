@@ -42,6 +42,7 @@ export const KNOWN_KEYS = [
     "revocations",
     "crlPeriodDays",
     "offlineRoot",
+    "pkcs12Profile",
 ] as const;
 
 /** RFC 1123 label as Kubernetes uses it: lower case, digits, '-', 1-63 characters. */
@@ -153,6 +154,12 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>): PkiConfi
         fail(`pki:crlPeriodDays must be a whole number of days from 1 to 90; got ${show(raw.crlPeriodDays)}`);
     }
     const offlineRoot = validateOfflineRoot(raw.offlineRoot, fail);
+    const pkcs12Profile = raw.pkcs12Profile ?? DEFAULTS.pkcs12Profile;
+    if (pkcs12Profile !== "modern" && pkcs12Profile !== "legacy") {
+        fail(
+            `pki:pkcs12Profile must be modern (AES-256, PBKDF2-SHA256, SHA-256 MAC) or legacy (3DES, SHA-1 MAC, for old clients); got ${show(raw.pkcs12Profile)}`,
+        );
+    }
     if (offlineRoot !== undefined && revocations.length > 0) {
         fail(
             `pki:revocations with pki:offlineRoot is not supported yet: the gateway's ca.crl needs a CRL signed by the root, whose key is offline. Rotate the endpoint's client (pki:rotation) instead`,
@@ -182,6 +189,7 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>): PkiConfi
         rotation,
         revocations,
         crlPeriodDays,
+        pkcs12Profile: pkcs12Profile as "modern" | "legacy",
         ...(offlineRoot !== undefined ? { offlineRoot } : {}),
     };
 }

@@ -1,12 +1,13 @@
 /**
  * The offline engine stand-in: `pulumi.runtime.setMocks` with real cryptography for
- * `tls:index/*` and a record of every other resource (Kubernetes objects, providers, components).
+ * `tls:index/*`, random passwords for `random:index/randomPassword`, and a record of every other resource (Kubernetes objects, providers, components).
  *
  * Like the engine's state, it can hand back the same outputs when a resource of the same type and
  * name is registered again with identical inputs (pass one `EngineState` to several runs), which
  * is also how a test suite generates each CA key only once.
  */
 import * as pulumi from "@pulumi/pulumi";
+import { randomPassword } from "./randomProvider";
 import * as tlsProvider from "./tlsProvider";
 
 /** The marker the SDK wraps secret inputs in when it sends them to a mock. */
@@ -126,8 +127,11 @@ export class EngineStandIn implements pulumi.runtime.Mocks {
                 return tlsProvider.certRequest(inputs);
             case "tls:index/locallySignedCert:LocallySignedCert":
                 return tlsProvider.locallySignedCert(inputs, options);
+            case "random:index/randomPassword:RandomPassword":
+                return randomPassword(inputs);
             default:
-                if (type.startsWith("tls:")) throw new Error(`the stand-in does not emulate ${type}`);
+                if (type.startsWith("tls:") || type.startsWith("random:"))
+                    throw new Error(`the stand-in does not emulate ${type}`);
                 if (type.startsWith("kubernetes:")) return { id: kubernetesId(inputs, name), state: inputs };
                 return { id: `${name}-id`, state: inputs };
         }

@@ -5,6 +5,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
+import { apicPayloads } from "../pki/apic";
 import { EngineStandIn, RecordedResource, runWithStandIn, RunOptions } from "../engine/standIn";
 import { meshCaId, PkiPlan } from "../plan/plan";
 import { buildPki, pendingSignaturesMessage, requestOfflineSignatures } from "../stack";
@@ -63,7 +64,7 @@ export async function renderPlan(plan: PkiPlan, outDir: string, options: RenderO
     }, options);
 
     const files: string[] = [];
-    const write = (relative: string, content: string, mode: number): void => {
+    const write = (relative: string, content: string | Buffer, mode: number): void => {
         const target = path.join(outDir, relative);
         fs.mkdirSync(path.dirname(target), { recursive: true, mode: 0o700 });
         fs.writeFileSync(target, content, { mode });
@@ -86,6 +87,21 @@ export async function renderPlan(plan: PkiPlan, outDir: string, options: RenderO
         write(`apic/${id}/client.key`, bundle.privateKeyPem, PRIVATE);
         write(`apic/${id}/ca-chain.pem`, bundle.caChainPem, PUBLIC);
         write(`apic/${id}/truststore.pem`, bundle.truststorePem, PUBLIC);
+        write(`apic/${id}/client.p12`, Buffer.from(bundle.pkcs12Base64, "base64"), PRIVATE);
+        write(`apic/${id}/client.p12.password`, bundle.pkcs12Password, PRIVATE);
+        const endpoint = plan.endpoints.find((e) => e.id === id);
+        const payloads = apicPayloads({
+            environment: plan.config.environment,
+            endpointId: id,
+            host: endpoint?.host ?? id,
+            certPem: bundle.certPem,
+            chainPem: bundle.caChainPem,
+            keyPem: bundle.privateKeyPem,
+            truststorePem: bundle.truststorePem,
+        });
+        write(`apic/${id}/keystore.json`, JSON.stringify(payloads.keystore, null, 2) + "\n", PRIVATE);
+        write(`apic/${id}/truststore.json`, JSON.stringify(payloads.truststore, null, 2) + "\n", PUBLIC);
+        write(`apic/${id}/tls-client-profile.json`, JSON.stringify(payloads.tlsClientProfile, null, 2) + "\n", PUBLIC);
     }
 
     const pemsById = (pems: Record<string, string>, suffix: string): Record<string, string> =>
