@@ -5,6 +5,7 @@ import * as os from "os";
 import * as path from "path";
 import * as tls from "tls";
 import { rawConfigFromStackFile } from "../lib/config/load";
+import { main } from "../lib/cli/main";
 import { EngineState } from "../lib/engine/standIn";
 import * as tlsProvider from "../lib/engine/tlsProvider";
 import { PkiPlan, planFromRawConfig } from "../lib/plan/plan";
@@ -258,4 +259,16 @@ export async function mintLeaf(
         validityPeriodHours: 24,
     });
     return { cert: cert.state.certPem as string, key: key.state.privateKeyPem as string };
+}
+
+/** Runs the command-line tool in-process; returns its exit status, standard output and standard error. */
+export async function cli(...argv: string[]): Promise<{ status: number; out: string; err: string }> {
+    let out = "";
+    let err = "";
+    const status = await main(
+        argv,
+        (t) => (out += t),
+        (t) => (err += t),
+    );
+    return { status, out, err };
 }

@@ -5,9 +5,9 @@ import { EngineState } from "../lib/engine/standIn";
 import { createRoot, signIntermediate } from "../lib/pki/ceremony";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { PendingSignaturesError } from "../lib/render/render";
-import { main } from "../lib/cli/main";
 import {
     apicCredentials,
+    cli,
     gatewayServerConfig,
     handshake,
     loadStackFile,
@@ -156,17 +156,7 @@ describe("Offline root: the root key never enters the stack", function () {
 
     it("ships a ceremony command: init-root, then sign a CSR with pathlen 0", async () => {
         const dir = tempDir("ceremony");
-        const run = async (...argv: string[]) => {
-            let out = "";
-            let err = "";
-            const status = await main(
-                argv,
-                (t) => (out += t),
-                (t) => (err += t),
-            );
-            return { status, out, err };
-        };
-        const init = await run(
+        const init = await cli(
             "ceremony",
             "init-root",
             "--out",
@@ -182,13 +172,13 @@ describe("Offline root: the root key never enters the stack", function () {
         assert.strictEqual(fs.statSync(path.join(dir, "root.key")).mode & 0o777, 0o600);
         assert.match(opensslText(fs.readFileSync(path.join(dir, "root.crt"), "utf8")), /CA:TRUE, pathlen:1\n/);
         assert.strictEqual(
-            (await run("ceremony", "init-root", "--out", dir, "--cn", "again")).status,
+            (await cli("ceremony", "init-root", "--out", dir, "--cn", "again")).status,
             2,
             "never replaces a root key",
         );
         const csrFile = path.join(dir, "apic-client-ca.csr");
         fs.writeFileSync(csrFile, csrs["apic-client-ca"]);
-        const sign = await run("ceremony", "sign", "--root", dir, "--csr", csrFile, "--days", "730");
+        const sign = await cli("ceremony", "sign", "--root", dir, "--csr", csrFile, "--days", "730");
         assert.strictEqual(sign.status, 0, sign.err);
         const signed = fs.readFileSync(path.join(dir, "apic-client-ca.crt"), "utf8");
         assert.match(opensslText(signed), /Certificate Sign, CRL Sign\n[\s\S]*CA:TRUE, pathlen:0\n/);
@@ -198,7 +188,7 @@ describe("Offline root: the root key never enters the stack", function () {
         lines[last] = (lines[last][0] === "A" ? "B" : "A") + lines[last].slice(1);
         const tampered = lines.join("\n");
         fs.writeFileSync(csrFile, tampered);
-        const refused = await run("ceremony", "sign", "--root", dir, "--csr", csrFile);
+        const refused = await cli("ceremony", "sign", "--root", dir, "--csr", csrFile);
         assert.strictEqual(refused.status, 1);
         assert.strictEqual(
             refused.err,

@@ -2,26 +2,13 @@ import * as assert from "assert";
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { main } from "../lib/cli/main";
 import { diffPlans } from "../lib/inventory/diff";
 import { plannedCertificates } from "../lib/inventory/planned";
 import * as tlsProvider from "../lib/engine/tlsProvider";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { runWithStandIn } from "../lib/engine/standIn";
 import { buildPki } from "../lib/stack";
-import { loadStackFile, OPTION_FILES, renderStackFile, ROOT, sharedState, tempDir } from "./helpers";
-
-/** Runs the CLI in-process; returns exit status and standard output. */
-async function cli(...argv: string[]): Promise<{ status: number; out: string; err: string }> {
-    let out = "";
-    let err = "";
-    const status = await main(
-        argv,
-        (t) => (out += t),
-        (t) => (err += t),
-    );
-    return { status, out, err };
-}
+import { cli, loadStackFile, OPTION_FILES, renderStackFile, ROOT, sharedState, tempDir } from "./helpers";
 
 const plan = (raw: Record<string, unknown>) => planFromRawConfig(raw);
 const option = (n: 1 | 2 | 3) => loadStackFile(OPTION_FILES[n]);

@@ -104,26 +104,24 @@ describe("Revocation: a CRL of the APIC-client CA in every gateway secret", func
     let revokedSerial: string;
     let state: EngineState;
 
+    const revokedConfig = () => ({
+        ...loadStackFile(OPTION_FILES[1]),
+        revocations: [
+            {
+                endpoint: "ob",
+                serial: revokedSerial,
+                epoch: 0,
+                reason: "keyCompromise",
+                revokedAt: "2026-11-20T09:30:00Z",
+            },
+        ],
+    });
+
     before(async () => {
         state = new Map(sharedState);
         original = await renderConfig(loadStackFile(OPTION_FILES[1]), "original", state);
         revokedSerial = new X509Certificate(original.read("apic/ob/client.crt")).serialNumber;
-        after = await renderConfig(
-            {
-                ...loadStackFile(OPTION_FILES[1]),
-                revocations: [
-                    {
-                        endpoint: "ob",
-                        serial: revokedSerial,
-                        epoch: 0,
-                        reason: "keyCompromise",
-                        revokedAt: "2026-11-20T09:30:00Z",
-                    },
-                ],
-            },
-            "revoked",
-            state,
-        );
+        after = await renderConfig(revokedConfig(), "revoked", state);
     });
 
     it("publishes ca.crl with the APIC-client CA's CRL listing the serial and the root's, both verifying", () => {
@@ -208,22 +206,7 @@ describe("Revocation: a CRL of the APIC-client CA in every gateway secret", func
     });
 
     it("gives a byte-identical CRL for the same inputs (no preview churn)", async () => {
-        const again = await renderConfig(
-            {
-                ...loadStackFile(OPTION_FILES[1]),
-                revocations: [
-                    {
-                        endpoint: "ob",
-                        serial: revokedSerial,
-                        epoch: 0,
-                        reason: "keyCompromise",
-                        revokedAt: "2026-11-20T09:30:00Z",
-                    },
-                ],
-            },
-            "revoked-again",
-            state,
-        );
+        const again = await renderConfig(revokedConfig(), "revoked-again", state);
         assert.strictEqual(gatewayServerConfig(again, "ob").caCrl, gatewayServerConfig(after, "ob").caCrl);
     });
 
