@@ -1,0 +1,210 @@
+/**
+ * Guardrails for stacks built with this package (or any program using @pulumi/tls and
+ * Kubernetes Secrets): stop unsafe keys and certificates before they are created. Pure policy
+ * objects, so they can be tested without a policy host; policy/index.ts makes them a pack.
+ */
+import * as policy from "@pulumi/policy";
+
+/** Pack-wide settings, overridable per policy with `pulumi preview --policy-pack-config`. */
+export const DEFAULTS = {
+    leafMaxDays: 398,
+    keySecretNamespaces: ["istio-system"],
+};
+
+const KEY = "tls:index/privateKey:PrivateKey";
+const SELF_SIGNED = "tls:index/selfSignedCert:SelfSignedCert";
+const LOCALLY_SIGNED = "tls:index/locallySignedCert:LocallySignedCert";
+const CSR = "tls:index/certRequest:CertRequest";
+const SECRET = "kubernetes:core/v1:Secret";
+
+type Props = Record<string, unknown>;
+const isCert = (type: string): boolean => type === SELF_SIGNED || type === LOCALLY_SIGNED;
+const uses = (props: Props): string[] => (Array.isArray(props.allowedUses) ? (props.allowedUses as string[]) : []);
+
+/** What the provider does with an unset rsaBits/ecdsaCurve (2048, and P224!). */
+function keyStrength(props: Props): { bits: number; text: string } {
+    if (props.algorithm === "RSA") {
+        const bits = Number(props.rsaBits ?? 2048);
+        return { bits, text: `RSA ${bits}` };
+    }
+    if (props.algorithm === "ECDSA") {
+        const curve = String(props.ecdsaCurve ?? "P224");
+        // Symmetric-equivalent strength mapped onto RSA sizes (NIST SP 800-57): P256 ~ 3072.
+        const bits: Record<string, number> = { P224: 2048, P256: 3072, P384: 7680, P521: 15360 };
+        return { bits: curve === "P224" ? 0 : (bits[curve] ?? 0), text: `ECDSA ${curve}` };
+    }
+    return { bits: 3072, text: String(props.algorithm) };
+}
+
+export const keyStrengthPolicy: policy.ResourceValidationPolicy = {
+    name: "private-key-strength",
+    description:
+        "RSA keys have at least 2048 bits; ECDSA keys use P-256 or stronger (the provider's default is P-224).",
+    enforcementLevel: "mandatory",
+    validateResource: (args, report) => {
+        if (args.type !== KEY) return;
+        const { bits, text } = keyStrength(args.props);
+        if (bits < 2048)
+            report(
+                `${args.name}: ${text} is too weak; use RSA 2048+ or ECDSA P256+ (set ecdsaCurve: the default is P224)`,
+            );
+    },
+};
+
+/** The key a certificate certifies: self-signed -> its key; locally signed -> its CSR's key. */
+function keyOf(cert: policy.PolicyResource): policy.PolicyResource | undefined {
+    if (cert.type === SELF_SIGNED) return cert.propertyDependencies.privateKeyPem?.[0];
+    const csr = cert.propertyDependencies.certRequestPem?.[0];
+    return csr?.type === CSR ? csr.propertyDependencies.privateKeyPem?.[0] : undefined;
+}
+
+export const caKeyStrengthPolicy: policy.StackValidationPolicy = {
+    name: "ca-key-strength",
+    description: "CA keys are RSA 3072+ or ECDSA P-256+.",
+    enforcementLevel: "mandatory",
+    validateStack: (args, report) => {
+        for (const cert of args.resources.filter((r) => isCert(r.type) && r.props.isCaCertificate === true)) {
+            const key = keyOf(cert);
+            if (key === undefined) continue; // a key made elsewhere (e.g. the offline ceremony)
+            const { bits, text } = keyStrength(key.props);
+            if (bits < 3072)
+                report(`${cert.name}: the CA key ${key.name} is ${text}; CA keys must be RSA 3072+ or ECDSA P256+`);
+        }
+    },
+};
+
+export const leafValidityPolicy: policy.ResourceValidationPolicy = {
+    name: "leaf-max-validity",
+    description: "No leaf certificate is valid longer than leafMaxDays (default 398, the CA/Browser Forum limit).",
+    enforcementLevel: "mandatory",
+    configSchema: { properties: { leafMaxDays: { type: "integer", minimum: 1, default: DEFAULTS.leafMaxDays } } },
+    validateResource: (args, report) => {
+        if (!isCert(args.type) || args.props.isCaCertificate === true) return;
+        const max = args.getConfig<{ leafMaxDays?: number }>().leafMaxDays ?? DEFAULTS.leafMaxDays;
+        const days = Number(args.props.validityPeriodHours) / 24;
+        if (days > max)
+            report(`${args.name}: a leaf valid ${days} days exceeds the ${max}-day maximum; lower validityPeriodHours`);
+    },
+};
+
+export const rootPathLengthPolicy: policy.ResourceValidationPolicy = {
+    name: "root-path-length",
+    description: "A self-signed CA limits its path length (maxPathLength >= 1; 0 means no limit in @pulumi/tls).",
+    enforcementLevel: "mandatory",
+    validateResource: (args, report) => {
+        if (args.type !== SELF_SIGNED || args.props.isCaCertificate !== true) return;
+        const n = args.props.maxPathLength;
+        if (typeof n !== "number" || n < 1) {
+            report(
+                `${args.name}: maxPathLength ${String(n)} sets no limit (0 and unset both mean none in @pulumi/tls); set 1`,
+            );
+        }
+    },
+};
+
+export const certificateUsagePolicy: policy.ResourceValidationPolicy = {
+    name: "certificate-usages",
+    description:
+        "CA certificates have cert_signing and crl_signing; leaves have neither, and exactly one of server_auth and client_auth.",
+    enforcementLevel: "mandatory",
+    validateResource: (args, report) => {
+        if (!isCert(args.type)) return;
+        const u = uses(args.props);
+        if (args.props.isCaCertificate === true) {
+            const missing = ["cert_signing", "crl_signing"].filter((x) => !u.includes(x));
+            if (missing.length > 0) report(`${args.name}: a CA certificate needs ${missing.join(" and ")}`);
+            return;
+        }
+        const signing = u.filter((x) => x === "cert_signing" || x === "crl_signing");
+        if (signing.length > 0) report(`${args.name}: a leaf must not have ${signing.join(" or ")}`);
+        const ekus = u.filter((x) => x === "server_auth" || x === "client_auth" || x === "any_extended");
+        if (ekus.length !== 1 || ekus[0] === "any_extended") {
+            report(
+                `${args.name}: a leaf needs exactly one of server_auth and client_auth; has ${ekus.join(", ") || "none"}`,
+            );
+        }
+    },
+};
+
+const holdsPrivateKey = (data: unknown): boolean =>
+    typeof data === "object" &&
+    data !== null &&
+    Object.values(data).some((v) => typeof v === "string" && v.includes("PRIVATE KEY-----"));
+
+export const keySecretPolicy: policy.ResourceValidationPolicy = {
+    name: "private-key-secrets",
+    description:
+        "A Kubernetes Secret holding a private key is a kubernetes.io/tls secret or the Istio cacerts secret, in the expected namespaces.",
+    enforcementLevel: "mandatory",
+    configSchema: {
+        properties: {
+            keySecretNamespaces: { type: "array", items: { type: "string" }, default: DEFAULTS.keySecretNamespaces },
+        },
+    },
+    validateResource: (args, report) => {
+        if (args.type !== SECRET) return;
+        const props = args.props as {
+            type?: string;
+            data?: unknown;
+            stringData?: unknown;
+            metadata?: { name?: string; namespace?: string };
+        };
+        if (!holdsPrivateKey(props.stringData) && !holdsPrivateKey(decoded(props.data))) return;
+        const namespaces =
+            args.getConfig<{ keySecretNamespaces?: string[] }>().keySecretNamespaces ?? DEFAULTS.keySecretNamespaces;
+        const namespace = props.metadata?.namespace ?? "default";
+        const name = props.metadata?.name ?? args.name;
+        if (!namespaces.includes(namespace)) {
+            report(`${name}: a private key in namespace ${namespace}; keys belong only in ${namespaces.join(", ")}`);
+        }
+        if (props.type !== "kubernetes.io/tls" && name !== "cacerts") {
+            report(
+                `${name}: a private key in a ${props.type ?? "Opaque"} secret; use kubernetes.io/tls (or Istio's cacerts)`,
+            );
+        }
+    },
+};
+
+function decoded(data: unknown): Record<string, string> | undefined {
+    if (typeof data !== "object" || data === null) return undefined;
+    return Object.fromEntries(
+        Object.entries(data).map(([k, v]) => [k, Buffer.from(String(v), "base64").toString("utf8")]),
+    );
+}
+
+/** Plain (non-secret) strings of a value; policy props keep secrets as policy.Secret in the raw data. */
+function plainStrings(value: unknown, out: string[] = []): string[] {
+    if (value instanceof policy.Secret) return out;
+    if (typeof value === "string") out.push(value);
+    else if (typeof value === "object" && value !== null) {
+        // Read through property descriptors: the policy SDK's proxy unwraps secrets on get, not here.
+        for (const key of Reflect.ownKeys(value)) {
+            const descriptor = Object.getOwnPropertyDescriptor(value, key);
+            if (descriptor && "value" in descriptor) plainStrings(descriptor.value, out);
+        }
+    }
+    return out;
+}
+
+export const plainKeyOutputPolicy: policy.StackValidationPolicy = {
+    name: "no-plaintext-key-outputs",
+    description: "No stack output holds a private key in plain text; keys must be pulumi.secret.",
+    enforcementLevel: "mandatory",
+    validateStack: (args, report) => {
+        for (const stack of args.resources.filter((r) => r.type === "pulumi:pulumi:Stack")) {
+            if (plainStrings(stack.props).some((s) => s.includes("PRIVATE KEY-----"))) {
+                report("a stack output holds a private key in plain text; wrap it in pulumi.secret()");
+            }
+        }
+    },
+};
+
+export const POLICIES: policy.Policies = [
+    keyStrengthPolicy,
+    caKeyStrengthPolicy,
+    leafValidityPolicy,
+    rootPathLengthPolicy,
+    certificateUsagePolicy,
+    keySecretPolicy,
+    plainKeyOutputPolicy,
+];

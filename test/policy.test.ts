@@ -1,0 +1,237 @@
+import * as assert from "assert";
+import * as fs from "fs";
+import * as path from "path";
+import * as policy from "@pulumi/policy";
+import * as YAML from "yaml";
+import { RecordedResource, runWithStandIn } from "../lib/engine/standIn";
+import { planFromRawConfig } from "../lib/plan/plan";
+import { buildPki } from "../lib/stack";
+import {
+    caKeyStrengthPolicy,
+    certificateUsagePolicy,
+    keySecretPolicy,
+    keyStrengthPolicy,
+    leafValidityPolicy,
+    plainKeyOutputPolicy,
+    POLICIES,
+    rootPathLengthPolicy,
+} from "../policy/policies";
+import { loadStackFile, OPTION_FILES, ROOT, sharedState } from "./helpers";
+
+type Resource = { type: string; name: string; props: Record<string, unknown> };
+
+/** What the policy host would hand a resource policy; violations collected. */
+function checkResource(
+    p: policy.ResourceValidationPolicy,
+    r: Resource,
+    config: Record<string, unknown> = {},
+): string[] {
+    const violations: string[] = [];
+    const args = {
+        type: r.type,
+        props: r.props,
+        urn: `urn:pulumi:test::apic-istio-pki::${r.type}::${r.name}`,
+        name: r.name,
+        opts: { protect: false, ignoreChanges: [], notApplicable: () => undefined as never },
+        stackTags: new Map(),
+        isType: () => false,
+        asType: () => undefined,
+        getConfig: <T>() => config as T,
+        notApplicable: () => undefined as never,
+    } as unknown as policy.ResourceValidationArgs;
+    const validate = p.validateResource as policy.ResourceValidation;
+    void validate(args, (message) => violations.push(message));
+    return violations;
+}
+
+/** A stack policy over resources wired like the engine does (key -> CSR -> certificate). */
+function checkStack(p: policy.StackValidationPolicy, resources: Resource[]): string[] {
+    const byName = new Map<string, policy.PolicyResource>();
+    const policyResources = resources.map((r) => {
+        const pr = {
+            ...r,
+            urn: r.name,
+            opts: {},
+            dependencies: [],
+            propertyDependencies: {},
+        } as unknown as policy.PolicyResource;
+        byName.set(r.name, pr);
+        return pr;
+    });
+    for (const pr of policyResources) {
+        const base = pr.name.replace(/-(cert|csr)$/, "");
+        const key = byName.get(`${base}-key`);
+        const csr = byName.get(`${base}-csr`);
+        if (pr.type === "tls:index/certRequest:CertRequest" && key) pr.propertyDependencies.privateKeyPem = [key];
+        if (pr.type === "tls:index/selfSignedCert:SelfSignedCert" && key) pr.propertyDependencies.privateKeyPem = [key];
+        if (pr.type === "tls:index/locallySignedCert:LocallySignedCert" && csr)
+            pr.propertyDependencies.certRequestPem = [csr];
+    }
+    const violations: string[] = [];
+    void (p.validateStack as policy.StackValidation)(
+        { resources: policyResources, getConfig: () => ({}) } as never,
+        (m) => violations.push(m),
+    );
+    return violations;
+}
+
+describe("Policy pack", function () {
+    this.timeout(60_000);
+    let real: Resource[];
+    let outputs: Record<string, unknown>;
+    const named = (name: string) => real.find((r) => r.name === name) as Resource;
+
+    before(async () => {
+        const run = await runWithStandIn(() => buildPki(planFromRawConfig(loadStackFile(OPTION_FILES[1]))).outputs, {
+            state: sharedState,
+        });
+        real = run.engine.resources.map((r: RecordedResource) => ({ type: r.type, name: r.name, props: r.inputs }));
+        outputs = run.outputs as unknown as Record<string, unknown>;
+    });
+
+    it("accepts every resource the stack program registers", () => {
+        for (const p of POLICIES) {
+            if ("validateResource" in p) {
+                for (const r of real) assert.deepStrictEqual(checkResource(p, r), [], `${p.name} on ${r.name}`);
+            }
+        }
+        assert.deepStrictEqual(checkStack(caKeyStrengthPolicy, real), []);
+    });
+
+    it("private-key-strength: refuses RSA below 2048 and ECDSA left on the P-224 default", () => {
+        assert.deepStrictEqual(
+            checkResource(keyStrengthPolicy, { ...named("ob-apic-client-key"), props: { algorithm: "ECDSA" } }),
+            [
+                "ob-apic-client-key: ECDSA P224 is too weak; use RSA 2048+ or ECDSA P256+ (set ecdsaCurve: the default is P224)",
+            ],
+        );
+        assert.strictEqual(
+            checkResource(keyStrengthPolicy, {
+                ...named("ob-apic-client-key"),
+                props: { algorithm: "RSA", rsaBits: 1024 },
+            }).length,
+            1,
+        );
+        assert.deepStrictEqual(
+            checkResource(keyStrengthPolicy, {
+                ...named("ob-apic-client-key"),
+                props: { algorithm: "ECDSA", ecdsaCurve: "P256" },
+            }),
+            [],
+        );
+    });
+
+    it("ca-key-strength: refuses a CA whose key is RSA 2048", () => {
+        const weakened = real.map((r) =>
+            r.name === "apic-client-ca-key" ? { ...r, props: { ...r.props, rsaBits: 2048 } } : r,
+        );
+        assert.deepStrictEqual(checkStack(caKeyStrengthPolicy, weakened), [
+            "apic-client-ca-cert: the CA key apic-client-ca-key is RSA 2048; CA keys must be RSA 3072+ or ECDSA P256+",
+        ]);
+    });
+
+    it("leaf-max-validity: refuses a leaf past the maximum, and the maximum is configurable", () => {
+        const leaf = named("ob-apic-client-cert");
+        assert.deepStrictEqual(
+            checkResource(leafValidityPolicy, { ...leaf, props: { ...leaf.props, validityPeriodHours: 400 * 24 } }),
+            ["ob-apic-client-cert: a leaf valid 400 days exceeds the 398-day maximum; lower validityPeriodHours"],
+        );
+        assert.strictEqual(checkResource(leafValidityPolicy, leaf, { leafMaxDays: 300 }).length, 1);
+        assert.deepStrictEqual(checkResource(leafValidityPolicy, named("root-ca-cert")), [], "CAs are not leaves");
+    });
+
+    it("root-path-length: refuses a root with maxPathLength 0 or unset", () => {
+        const root = named("root-ca-cert");
+        for (const maxPathLength of [0, undefined]) {
+            assert.deepStrictEqual(
+                checkResource(rootPathLengthPolicy, { ...root, props: { ...root.props, maxPathLength } }),
+                [
+                    `root-ca-cert: maxPathLength ${String(maxPathLength)} sets no limit (0 and unset both mean none in @pulumi/tls); set 1`,
+                ],
+            );
+        }
+    });
+
+    it("certificate-usages: refuses a CA without crl_signing, a signing leaf, and a leaf that is both server and client", () => {
+        const ca = named("apic-client-ca-cert");
+        const leaf = named("ob-apic-client-cert");
+        assert.deepStrictEqual(
+            checkResource(certificateUsagePolicy, { ...ca, props: { ...ca.props, allowedUses: ["cert_signing"] } }),
+            ["apic-client-ca-cert: a CA certificate needs crl_signing"],
+        );
+        assert.deepStrictEqual(
+            checkResource(certificateUsagePolicy, {
+                ...leaf,
+                props: { ...leaf.props, allowedUses: ["digital_signature", "cert_signing", "client_auth"] },
+            }),
+            ["ob-apic-client-cert: a leaf must not have cert_signing"],
+        );
+        assert.deepStrictEqual(
+            checkResource(certificateUsagePolicy, {
+                ...leaf,
+                props: { ...leaf.props, allowedUses: ["digital_signature", "server_auth", "client_auth"] },
+            }),
+            [
+                "ob-apic-client-cert: a leaf needs exactly one of server_auth and client_auth; has server_auth, client_auth",
+            ],
+        );
+    });
+
+    it("private-key-secrets: refuses a key in an Opaque secret of an application namespace", () => {
+        const gatewaySecret = named("ob-gateway-ob-tls");
+        const moved = { ...gatewaySecret.props, type: "Opaque", metadata: { name: "leaked", namespace: "ob" } };
+        assert.deepStrictEqual(checkResource(keySecretPolicy, { ...gatewaySecret, props: moved }), [
+            "leaked: a private key in namespace ob; keys belong only in istio-system",
+            "leaked: a private key in a Opaque secret; use kubernetes.io/tls (or Istio's cacerts)",
+        ]);
+        assert.deepStrictEqual(
+            checkResource(keySecretPolicy, named("mesh-ca-example-cacerts")),
+            [],
+            "Istio's cacerts is expected",
+        );
+    });
+
+    it("no-plaintext-key-outputs: accepts keys as secrets, refuses a key in plain text", () => {
+        const bundles = outputs.apicBundles as Record<string, Record<string, unknown>>;
+        const asEngineSends = (plainKey: boolean) => ({
+            type: "pulumi:pulumi:Stack",
+            name: "apic-istio-pki-test",
+            props: {
+                rootCertPem: outputs.rootCertPem,
+                apicBundles: Object.fromEntries(
+                    Object.entries(bundles).map(([id, b]) => [
+                        id,
+                        {
+                            ...b,
+                            privateKeyPem: plainKey ? b.privateKeyPem : new policy.Secret(b.privateKeyPem),
+                            pkcs12Password: new policy.Secret(b.pkcs12Password),
+                            pkcs12Base64: new policy.Secret(b.pkcs12Base64),
+                        },
+                    ]),
+                ),
+            },
+        });
+        assert.deepStrictEqual(checkStack(plainKeyOutputPolicy, [asEngineSends(false)]), []);
+        assert.deepStrictEqual(checkStack(plainKeyOutputPolicy, [asEngineSends(true)]), [
+            "a stack output holds a private key in plain text; wrap it in pulumi.secret()",
+        ]);
+    });
+
+    it("is a runnable pack: PulumiPolicy.yaml and a package main that the build produces", () => {
+        assert.strictEqual(
+            YAML.parse(fs.readFileSync(path.join(ROOT, "policy/PulumiPolicy.yaml"), "utf8")).runtime,
+            "nodejs",
+        );
+        const main = JSON.parse(fs.readFileSync(path.join(ROOT, "policy/package.json"), "utf8")).main;
+        assert.ok(fs.existsSync(path.join(ROOT, "policy", main)), `${main} exists after npm run build`);
+        assert.deepStrictEqual(POLICIES.map((p) => p.name).sort(), [
+            "ca-key-strength",
+            "certificate-usages",
+            "leaf-max-validity",
+            "no-plaintext-key-outputs",
+            "private-key-secrets",
+            "private-key-strength",
+            "root-path-length",
+        ]);
+    });
+});
