@@ -1,7 +1,8 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
-import { EngineState } from "../lib/engine/standIn";
+import * as pulumi from "@pulumi/pulumi";
+import { EngineState, runWithStandIn } from "../lib/engine/standIn";
 import { createRoot, signIntermediate } from "../lib/pki/ceremony";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { PendingSignaturesError } from "../lib/render/render";
@@ -152,6 +153,43 @@ describe("Offline root: the root key never enters the stack", function () {
             ),
             /the signed certificate given for gateway-server-ca certifies another key: sign the CSR gateway-server-ca-csr of this stack/,
         );
+    });
+
+    it("makes the Pulumi entry point create only the CAs' keys and CSRs, export them and report an error", async () => {
+        pulumi.runtime.setAllConfig(
+            Object.fromEntries(
+                Object.entries(base).map(([k, v]) => [`pki:${k}`, typeof v === "string" ? v : JSON.stringify(v)]),
+            ),
+            [],
+        );
+        const errors: string[] = [];
+        const originalError = console.error;
+        console.error = (...args: unknown[]) => errors.push(args.join(" "));
+        try {
+            const { engine, outputs } = await runWithStandIn(
+                () => {
+                    const modulePath = require.resolve("../lib/program");
+                    delete require.cache[modulePath];
+                    // eslint-disable-next-line @typescript-eslint/no-require-imports
+                    return require(modulePath) as { intermediateCsrs: Record<string, string> };
+                },
+                { state: new Map(state) },
+            );
+            assert.deepStrictEqual(Object.keys(outputs.intermediateCsrs), CA_IDS);
+            for (const id of CA_IDS) assert.match(outputs.intermediateCsrs[id], /^-----BEGIN CERTIFICATE REQUEST-----/);
+            const types = new Set(engine.resources.map((r) => r.type));
+            assert.ok(!types.has("tls:index/locallySignedCert:LocallySignedCert"), "no certificate is issued");
+            assert.ok(!types.has("kubernetes:core/v1:Secret"), "no secret without certificates");
+            assert.ok(
+                errors.some((e) =>
+                    e.includes("pki:offlineRoot.intermediates has no certificate for gateway-server-ca"),
+                ),
+                errors.join("\n"),
+            );
+        } finally {
+            console.error = originalError;
+            pulumi.runtime.setAllConfig({}, []);
+        }
     });
 
     it("ships a ceremony command: init-root, then sign a CSR with pathlen 0", async () => {
