@@ -87,11 +87,6 @@ function clientCrls(plan: PkiPlan, root: RootCa, clientCa: IntermediateCa): pulu
     );
 }
 
-/**
- * Creates every resource of the plan. Each cluster of `pki:clusters` gets a Kubernetes provider
- * named after it (its kubeconfig context, or the current one) and its own mesh plug-in CA; the
- * gateway's secrets and Gateways go to the first cluster.
- */
 /** The CAs and the clusters' providers: what both the full build and the offline-signature stage make. */
 interface CaLayer {
     readonly root?: RootCa;
@@ -186,6 +181,11 @@ export function requestOfflineSignatures(plan: PkiPlan): { intermediateCsrs: Rec
     };
 }
 
+/**
+ * Creates every resource of the plan. Each cluster of `pki:clusters` gets a Kubernetes provider
+ * named after it (its kubeconfig context, or the current one) and its own mesh plug-in CA; the
+ * gateway's secrets and Gateways go to the first cluster.
+ */
 export function buildPki(plan: PkiPlan): PkiStack {
     const { config } = plan;
     if (plan.pendingIntermediates.length > 0) throw new Error(pendingSignaturesMessage(plan));
