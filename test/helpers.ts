@@ -6,6 +6,7 @@ import * as path from "path";
 import * as tls from "tls";
 import { rawConfigFromStackFile } from "../lib/config/load";
 import { main } from "../lib/cli/main";
+import { pemBlocks as pemBlocksOf } from "../lib/engine/der";
 import { EngineState } from "../lib/engine/standIn";
 import * as tlsProvider from "../lib/engine/tlsProvider";
 import { PkiPlan, planFromRawConfig } from "../lib/plan/plan";
@@ -128,9 +129,7 @@ export async function handshake(server: GatewayServerConfig, client: ClientCrede
             key: server.tlsKey,
             ca: server.caCrt,
             // Envoy loads every CRL of ca.crl; Node's `crl` takes one PEM per array element.
-            ...(server.caCrl !== undefined
-                ? { crl: server.caCrl.match(/-----BEGIN X509 CRL-----[\s\S]+?-----END X509 CRL-----\n?/g) ?? [] }
-                : {}),
+            ...(server.caCrl !== undefined ? { crl: pemBlocksOf(server.caCrl, "X509 CRL") } : {}),
             requestCert: true,
             rejectUnauthorized: false, // decided below, so the reason can be reported
             minVersion: "TLSv1.2",

@@ -4,6 +4,7 @@ import { X509Certificate } from "crypto";
 import * as net from "net";
 import { main } from "../lib/cli/main";
 import { planFromRawConfig } from "../lib/plan/plan";
+import { pemBlocks } from "../lib/engine/der";
 import { parseCrl } from "../lib/pki/crl";
 import { EngineState } from "../lib/engine/standIn";
 import {
@@ -13,7 +14,6 @@ import {
     loadStackFile,
     OPTION_FILES,
     openssl,
-    pemBlocks,
     renderConfig,
     Rendered,
     sharedState,
@@ -127,12 +127,12 @@ describe("Revocation: a CRL of the APIC-client CA in every gateway secret", func
     it("publishes ca.crl with the APIC-client CA's CRL listing the serial and the root's, both verifying", () => {
         const gateway = gatewayServerConfig(after, "ob");
         assert.ok(gateway.caCrl, "ca.crl in the secret");
-        const crls = gateway.caCrl.match(/-----BEGIN X509 CRL-----[\s\S]+?-----END X509 CRL-----\n/g) ?? [];
+        const crls = pemBlocks(gateway.caCrl, "X509 CRL");
         assert.strictEqual(crls.length, 2);
         assert.deepStrictEqual(parseCrl(crls[0]).revokedSerials, [revokedSerial]);
         assert.deepStrictEqual(parseCrl(crls[1]).revokedSerials, []);
         const dir = tempDir("crl");
-        const [clientCa, root] = pemBlocks(gateway.caCrt);
+        const [clientCa, root] = pemBlocks(gateway.caCrt, "CERTIFICATE");
         for (const [crl, issuer] of [
             [crls[0], clientCa + root],
             [crls[1], root],

@@ -60,66 +60,62 @@ export function expiryReport(
             .readFileSync(file, "utf8")
             .replace(/\\n/g, "\n")
             .replace(/^[ \t]+/gm, "");
-        for (const pem of text.match(/-----BEGIN X509 CRL-----[\s\S]+?-----END X509 CRL-----/g) ?? []) {
-            const fingerprint = crypto.createHash("sha256").update(pem).digest("hex");
+        /** One row per distinct certificate or CRL; a second sighting only adds its file. */
+        const add = (
+            fingerprint: string,
+            describe: () => { subject: string; serial: string; notAfter: Date; renewAt: Date },
+        ): void => {
             const known = rows.get(fingerprint);
             if (known) {
                 known.files.push(file);
-                continue;
+                return;
             }
-            const crl = parseCrl(pem);
-            const issuer = decodeName(der.readNode(crl.issuerName)).commonName ?? "unknown CA";
-            // Publish again half-way: the CRL stays valid one more period after its own.
-            const republishAt = new Date((crl.thisUpdate.getTime() + crl.nextUpdate.getTime()) / 2);
-            const daysLeft = Math.floor((crl.nextUpdate.getTime() - now.getTime()) / DAY_MS);
-            rows.set(fingerprint, {
-                subject: `CRL of ${issuer} (${crl.revokedSerials.length} revoked)`,
-                serial: "-",
-                notAfter: crl.nextUpdate.toISOString(),
-                renewAt: republishAt.toISOString(),
-                daysLeft,
-                status:
-                    crl.nextUpdate <= now
-                        ? "expired"
-                        : daysLeft < warnDays
-                          ? "renew soon"
-                          : republishAt <= now
-                            ? "renew due"
-                            : "ok",
-                files: [file],
-            });
-        }
-        for (const pem of text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []) {
-            const cert = new crypto.X509Certificate(pem);
-            const known = rows.get(cert.fingerprint256);
-            if (known) {
-                known.files.push(file);
-                continue;
-            }
-            const notBefore = new Date(cert.validFrom);
-            const notAfter = new Date(cert.validTo);
-            const lifetimeDays = Math.round((notAfter.getTime() - notBefore.getTime()) / DAY_MS);
-            const renewAt =
-                renewals.get(cert.fingerprint256) ??
-                new Date(
-                    notBefore.getTime() + (lifetimeDays - defaultEarlyRenewalDays(lifetimeDays)) * DAY_MS,
-                ).toISOString();
+            const { subject, serial, notAfter, renewAt } = describe();
             const daysLeft = Math.floor((notAfter.getTime() - now.getTime()) / DAY_MS);
-            rows.set(cert.fingerprint256, {
-                subject: cert.subject.replace(/\n/g, ", "),
-                serial: cert.serialNumber,
+            rows.set(fingerprint, {
+                subject,
+                serial,
                 notAfter: notAfter.toISOString(),
-                renewAt,
+                renewAt: renewAt.toISOString(),
                 daysLeft,
                 status:
                     notAfter <= now
                         ? "expired"
                         : daysLeft < warnDays
                           ? "renew soon"
-                          : Date.parse(renewAt) <= now.getTime()
+                          : renewAt <= now
                             ? "renew due"
                             : "ok",
                 files: [file],
+            });
+        };
+        for (const pem of der.pemBlocks(text, "X509 CRL")) {
+            add(crypto.createHash("sha256").update(pem).digest("hex"), () => {
+                const crl = parseCrl(pem);
+                const issuer = decodeName(der.readNode(crl.issuerName)).commonName ?? "unknown CA";
+                return {
+                    subject: `CRL of ${issuer} (${crl.revokedSerials.length} revoked)`,
+                    serial: "-",
+                    notAfter: crl.nextUpdate,
+                    // Publish again half-way: the CRL stays valid one more period after its own.
+                    renewAt: new Date((crl.thisUpdate.getTime() + crl.nextUpdate.getTime()) / 2),
+                };
+            });
+        }
+        for (const pem of der.pemBlocks(text, "CERTIFICATE")) {
+            const cert = new crypto.X509Certificate(pem);
+            add(cert.fingerprint256, () => {
+                const notBefore = new Date(cert.validFrom);
+                const notAfter = new Date(cert.validTo);
+                const lifetimeDays = Math.round((notAfter.getTime() - notBefore.getTime()) / DAY_MS);
+                const renewAfterDays = lifetimeDays - defaultEarlyRenewalDays(lifetimeDays);
+                const recorded = renewals.get(cert.fingerprint256);
+                return {
+                    subject: cert.subject.replace(/\n/g, ", "),
+                    serial: cert.serialNumber,
+                    notAfter,
+                    renewAt: recorded ? new Date(recorded) : new Date(notBefore.getTime() + renewAfterDays * DAY_MS),
+                };
             });
         }
     }

@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
+import { pemBlocks } from "../engine/der";
 import { buildPkcs12, Pkcs12Profile } from "../pki/pkcs12";
 import { LeafKeyAlgorithm } from "../config/types";
 import { defaultEarlyRenewalDays } from "../config/validate";
@@ -103,11 +104,7 @@ export class ApicClientBundle extends pulumi.ComponentResource {
                 .apply(([keyPem, certPem, chainPem, pass]) =>
                     buildPkcs12({
                         keyPem,
-                        certPems: [
-                            certPem,
-                            ...(chainPem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n/g) ??
-                                []),
-                        ],
+                        certPems: [certPem, ...pemBlocks(chainPem, "CERTIFICATE")],
                         password: pass,
                         friendlyName: endpointId,
                         profile: args.pkcs12Profile ?? "modern",
