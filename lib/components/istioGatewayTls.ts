@@ -99,8 +99,12 @@ export class IstioGatewayTls extends pulumi.ComponentResource {
         if (args.endpoints.length === 0) {
             throw new pulumi.ResourceError("IstioGatewayTls needs at least one endpoint", this);
         }
-        const ids = args.endpoints.map((e) => e.id);
-        const duplicate = ids.find((id, i) => ids.indexOf(id) !== i);
+        const seen = new Set<string>();
+        const duplicate = args.endpoints.find((e) => {
+            if (seen.has(e.id)) return true;
+            seen.add(e.id);
+            return false;
+        })?.id;
         if (duplicate !== undefined) {
             throw new pulumi.ResourceError(
                 `IstioGatewayTls endpoint id "${duplicate}" is used twice; ids must be unique`,

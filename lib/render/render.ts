@@ -89,11 +89,10 @@ export async function renderPlan(plan: PkiPlan, outDir: string, options: RenderO
         write(`apic/${id}/truststore.pem`, bundle.truststorePem, PUBLIC);
         write(`apic/${id}/client.p12`, Buffer.from(bundle.pkcs12Base64, "base64"), PRIVATE);
         write(`apic/${id}/client.p12.password`, bundle.pkcs12Password, PRIVATE);
-        const endpoint = plan.endpoints.find((e) => e.id === id);
         const payloads = apicPayloads({
             environment: plan.config.environment,
             endpointId: id,
-            host: endpoint?.host ?? id,
+            host: bundle.host,
             certPem: bundle.certPem,
             chainPem: bundle.caChainPem,
             keyPem: bundle.privateKeyPem,
