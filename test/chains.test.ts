@@ -3,6 +3,7 @@ import * as crypto from "crypto";
 import * as tlsProvider from "../lib/engine/tlsProvider";
 import {
     gatewayServerConfig,
+    mintSubCa,
     OPTION_FILES,
     openssl,
     opensslText,
@@ -124,19 +125,7 @@ describe("No CA below an intermediate", function () {
         const caCertPem = intermediateCert.state.certPem as string;
 
         // The sub-CA: the best a holder of the intermediate key can do with @pulumi/tls semantics.
-        const subKey = await tlsProvider.privateKey({ algorithm: "ECDSA", ecdsaCurve: "P256" });
-        const subCsr = tlsProvider.certRequest({
-            privateKeyPem: subKey.state.privateKeyPem,
-            subject: { commonName: "rogue sub-CA" },
-        });
-        const subCa = tlsProvider.locallySignedCert({
-            certRequestPem: subCsr.state.certRequestPem,
-            caCertPem,
-            caPrivateKeyPem: caKeyPem,
-            isCaCertificate: true,
-            allowedUses: ["cert_signing", "crl_signing"],
-            validityPeriodHours: 24,
-        });
+        const subCa = await mintSubCa({ certPem: caCertPem, keyPem: caKeyPem }, "rogue sub-CA");
         const leafKey = await tlsProvider.privateKey({ algorithm: "ECDSA", ecdsaCurve: "P256" });
         const leafCsr = tlsProvider.certRequest({
             privateKeyPem: leafKey.state.privateKeyPem,
@@ -145,14 +134,14 @@ describe("No CA below an intermediate", function () {
         });
         const leaf = tlsProvider.locallySignedCert({
             certRequestPem: leafCsr.state.certRequestPem,
-            caCertPem: subCa.state.certPem,
-            caPrivateKeyPem: subKey.state.privateKeyPem,
+            caCertPem: subCa.certPem,
+            caPrivateKeyPem: subCa.keyPem,
             allowedUses: ["digital_signature", "server_auth"],
             validityPeriodHours: 24,
         });
         const dir = tempDir("subca");
         const root = rendered.engine.resources.find((r) => r.name === "root-ca-cert")?.state.certPem as string;
-        const result = verify(dir, root, caCertPem + (subCa.state.certPem as string), leaf.state.certPem as string, [
+        const result = verify(dir, root, caCertPem + subCa.certPem, leaf.state.certPem as string, [
             "-purpose",
             "sslserver",
         ]);

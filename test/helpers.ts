@@ -271,3 +271,37 @@ export async function cli(...argv: string[]): Promise<{ status: number; out: str
     );
     return { status, out, err };
 }
+
+/** A CA certificate and key as the tests pass them around. */
+export interface TestCa {
+    certPem: string;
+    keyPem: string;
+}
+
+/** A self-signed root outside the stack's hierarchy (a "foreign" CA). */
+export async function mintRoot(commonName: string): Promise<TestCa> {
+    const key = await tlsProvider.privateKey({ algorithm: "ECDSA", ecdsaCurve: "P256" });
+    const cert = tlsProvider.selfSignedCert({
+        privateKeyPem: key.state.privateKeyPem,
+        subject: { commonName },
+        isCaCertificate: true,
+        allowedUses: ["cert_signing"],
+        validityPeriodHours: 24,
+    });
+    return { certPem: cert.state.certPem as string, keyPem: key.state.privateKeyPem as string };
+}
+
+/** A CA signed by `ca` with @pulumi/tls semantics: what a holder of `ca`'s key could mint. */
+export async function mintSubCa(ca: TestCa, commonName: string): Promise<TestCa> {
+    const key = await tlsProvider.privateKey({ algorithm: "ECDSA", ecdsaCurve: "P256" });
+    const csr = tlsProvider.certRequest({ privateKeyPem: key.state.privateKeyPem, subject: { commonName } });
+    const cert = tlsProvider.locallySignedCert({
+        certRequestPem: csr.state.certRequestPem,
+        caCertPem: ca.certPem,
+        caPrivateKeyPem: ca.keyPem,
+        isCaCertificate: true,
+        allowedUses: ["cert_signing", "crl_signing"],
+        validityPeriodHours: 24,
+    });
+    return { certPem: cert.state.certPem as string, keyPem: key.state.privateKeyPem as string };
+}

@@ -2,13 +2,14 @@ import * as assert from "assert";
 import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as YAML from "yaml";
-import * as tlsProvider from "../lib/engine/tlsProvider";
 import { runWithStandIn } from "../lib/engine/standIn";
 import { MeshPluginCa } from "../lib/components/meshPluginCa";
 import { RootCa } from "../lib/components/rootCa";
 import {
     handshake,
     mintLeaf,
+    mintRoot,
+    mintSubCa,
     openssl,
     pemBlocks,
     renderStackFile,
@@ -156,22 +157,12 @@ describe("MeshPluginCa: istiod plug-in CA per cluster", function () {
     });
 
     it("rejects a workload whose certificate comes from a different root", async () => {
-        const otherKey = await tlsProvider.privateKey({ algorithm: "ECDSA", ecdsaCurve: "P256" });
-        const otherRoot = tlsProvider.selfSignedCert({
-            privateKeyPem: otherKey.state.privateKeyPem,
-            subject: { commonName: "istiod self-signed root" },
-            isCaCertificate: true,
-            allowedUses: ["cert_signing"],
-            validityPeriodHours: 24,
+        const otherRoot = await mintRoot("istiod self-signed root");
+        const foreign = await mintLeaf(otherRoot, {
+            commonName: "",
+            uris: ["spiffe://cluster.local/ns/ob/sa/accounts"],
+            allowedUses: ["digital_signature", "server_auth", "client_auth"],
         });
-        const foreign = await mintLeaf(
-            { certPem: otherRoot.state.certPem as string, keyPem: otherKey.state.privateKeyPem as string },
-            {
-                commonName: "",
-                uris: ["spiffe://cluster.local/ns/ob/sa/accounts"],
-                allowedUses: ["digital_signature", "server_auth", "client_auth"],
-            },
-        );
         const accounts = await workload(east, "spiffe://cluster.local/ns/ob/sa/ob-payee");
         const intruder = { ...foreign, identity: "spiffe://cluster.local/ns/ob/sa/accounts" };
         const asClient = await sidecars(accounts, intruder, {
@@ -189,34 +180,19 @@ describe("MeshPluginCa: istiod plug-in CA per cluster", function () {
     });
 
     it("lets no sub-CA signed with ca-key.pem issue a certificate that verifies against root-cert.pem", async () => {
-        const subKey = await tlsProvider.privateKey({ algorithm: "ECDSA", ecdsaCurve: "P256" });
-        const subCsr = tlsProvider.certRequest({
-            privateKeyPem: subKey.state.privateKeyPem,
-            subject: { commonName: "rogue" },
+        const subCa = await mintSubCa({ certPem: east["ca-cert.pem"], keyPem: east["ca-key.pem"] }, "rogue");
+        const leaf = await mintLeaf(subCa, {
+            commonName: "",
+            uris: ["spiffe://cluster.local/ns/ob/sa/accounts"],
+            allowedUses: ["digital_signature", "client_auth"],
         });
-        const subCa = tlsProvider.locallySignedCert({
-            certRequestPem: subCsr.state.certRequestPem,
-            caCertPem: east["ca-cert.pem"],
-            caPrivateKeyPem: east["ca-key.pem"],
-            isCaCertificate: true,
-            allowedUses: ["cert_signing"],
-            validityPeriodHours: 24,
-        });
-        const leaf = await mintLeaf(
-            { certPem: subCa.state.certPem as string, keyPem: subKey.state.privateKeyPem as string },
-            {
-                commonName: "",
-                uris: ["spiffe://cluster.local/ns/ob/sa/accounts"],
-                allowedUses: ["digital_signature", "client_auth"],
-            },
-        );
         const dir = tempDir("mesh-sub");
         const result = openssl([
             "verify",
             "-CAfile",
             writeTemp(dir, "root.pem", east["root-cert.pem"]),
             "-untrusted",
-            writeTemp(dir, "chain.pem", east["ca-cert.pem"] + (subCa.state.certPem as string)),
+            writeTemp(dir, "chain.pem", east["ca-cert.pem"] + subCa.certPem),
             writeTemp(dir, "leaf.pem", leaf.cert),
         ]);
         assert.notStrictEqual(result.status, 0);

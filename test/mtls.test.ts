@@ -1,9 +1,9 @@
 import * as assert from "assert";
 import { X509Certificate } from "crypto";
-import * as tlsProvider from "../lib/engine/tlsProvider";
 import {
     apicCredentials,
     mintLeaf,
+    mintRoot,
     gatewayServerConfig,
     handshake,
     OPTION_FILES,
@@ -57,21 +57,15 @@ for (const option of [1, 2, 3] as const) {
 
         it("rejects a client cert from a foreign CA", async () => {
             const [e] = rendered.plan.endpoints;
-            const foreignKey = await tlsProvider.privateKey({ algorithm: "ECDSA", ecdsaCurve: "P256" });
-            const foreignRoot = tlsProvider.selfSignedCert({
-                privateKeyPem: foreignKey.state.privateKeyPem,
-                subject: { commonName: "foreign root" },
-                isCaCertificate: true,
-                allowedUses: ["cert_signing"],
-                validityPeriodHours: 24,
+            const foreignRoot = await mintRoot("foreign root");
+            const foreign = await mintLeaf(foreignRoot, {
+                commonName: "impostor",
+                uris: [e.clientIdentity],
+                allowedUses: ["digital_signature", "client_auth"],
             });
-            const foreign = await mintLeaf(
-                { certPem: foreignRoot.state.certPem as string, keyPem: foreignKey.state.privateKeyPem as string },
-                { commonName: "impostor", uris: [e.clientIdentity], allowedUses: ["digital_signature", "client_auth"] },
-            );
             const result = await handshake(gatewayServerConfig(rendered, e.id), {
                 ...apicCredentials(rendered, e.id),
-                cert: foreign.cert + foreignRoot.state.certPem,
+                cert: foreign.cert + foreignRoot.certPem,
                 key: foreign.key,
             });
             assert.strictEqual(result.accepted, false);
