@@ -4,6 +4,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as tls from "tls";
+import * as YAML from "yaml";
 import { rawConfigFromStackFile } from "../lib/config/load";
 import { main } from "../lib/cli/main";
 import { pemBlocks as pemBlocksOf } from "../lib/engine/der";
@@ -210,8 +211,6 @@ export function gatewayServerConfig(rendered: Rendered, endpointId: string): Gat
     if (!endpoint) throw new Error(`no endpoint ${endpointId}`);
     const cluster = rendered.plan.config.clusters[0].name;
     const ns = endpoint.gatewaySecret.namespace;
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const YAML = require("yaml") as typeof import("yaml");
     const secret = YAML.parse(rendered.read(`k8s/${cluster}/${ns}/secret-${endpoint.gatewaySecret.name}.yaml`));
     const gateway = YAML.parse(rendered.read(`k8s/${cluster}/${ns}/gateway-${endpoint.gatewayName}.yaml`));
     const server = (
