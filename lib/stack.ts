@@ -2,6 +2,7 @@
  * The stack program: plan -> components. Root -> gateway-server and APIC-client intermediates ->
  * per endpoint one server certificate (on the gateway) and one client certificate (for APIC).
  */
+import * as crypto from "crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { ApicClientBundle } from "./components/apicClientBundle";
@@ -10,8 +11,10 @@ import { IstioGatewayTls } from "./components/istioGatewayTls";
 import { MeshPluginCa } from "./components/meshPluginCa";
 import { RootCa } from "./components/rootCa";
 import { PlannedCertificate, plannedCertificates } from "./inventory/planned";
-import { buildCrl, crlWindow } from "./pki/crl";
-import { CaPlan, meshCaId, PkiPlan } from "./plan/plan";
+import { joinPemOutputs } from "./components/pem";
+import { CA_SLOTS, RotationRecord } from "./plan/caRotation";
+import { buildCrl, crlWindow, RevokedEntry } from "./pki/crl";
+import { activeCa, CaId, CaPlan, PkiPlan } from "./plan/plan";
 
 export interface ApicBundleOutput {
     host: string;
@@ -21,6 +24,8 @@ export interface ApicBundleOutput {
     privateKeyPem: pulumi.Output<string>;
     caChainPem: pulumi.Output<string>;
     truststorePem: pulumi.Output<string>;
+    /** CRLs of the truststore's CAs, once a staged rotation has retired one (else undefined). */
+    truststoreCrlPem?: pulumi.Output<string>;
     /** Secret: key, certificate and chain as PKCS#12, base64. */
     pkcs12Base64: pulumi.Output<string>;
     /** Secret. */
@@ -28,7 +33,10 @@ export interface ApicBundleOutput {
 }
 
 export interface PkiStackOutputs {
+    /** The root that signs the CAs in use. */
     rootCertPem: pulumi.Output<string>;
+    /** Every root verifiers trust, the one in use first (two during a root rotation). */
+    trustedRootsPem: pulumi.Output<string>;
     gatewayServerCaCertPem: pulumi.Output<string>;
     apicClientCaCertPem: pulumi.Output<string>;
     endpoints: {
@@ -42,119 +50,192 @@ export interface PkiStackOutputs {
     apicBundles: Record<string, ApicBundleOutput>;
     /** Per cluster: the istiod plug-in CA certificate. */
     meshCaCertPems: Record<string, pulumi.Output<string>>;
+    /** Every CA certificate by CA id (old and new generation during a staged rotation). */
+    caCertPems: Record<string, pulumi.Output<string>>;
     /** Every certificate, where it goes and when to renew it; no key material (`pulumi stack output inventory`). */
     inventory: PlannedCertificate[];
+    /** What the next update reads back: rotation phases, CA serials, retired CAs (lib/plan/caRotation.ts). */
+    caRotation: pulumi.Output<RotationRecord>;
 }
 
 export interface PkiStack {
     readonly plan: PkiPlan;
-    /** Undefined with an offline root. */
+    /** The root in use; undefined with an offline root. */
     readonly root?: RootCa;
+    /** The gateway-server and APIC-client CAs in use. */
     readonly gatewayServerCa: IntermediateCa;
     readonly apicClientCa: IntermediateCa;
     readonly gateways: readonly IstioGatewayTls[];
     readonly apicBundles: Readonly<Record<string, ApicClientBundle>>;
-    /** Per cluster name. */
+    /** Per cluster name: the mesh CA istiod uses. */
     readonly meshCas: Readonly<Record<string, MeshPluginCa>>;
     readonly outputs: PkiStackOutputs;
 }
 
-function caById(plan: PkiPlan, id: CaPlan["id"]): CaPlan {
-    const ca = plan.cas.find((c) => c.id === id);
-    if (!ca) throw new Error(`plan has no CA "${id}"`);
-    return ca;
+/** Reason in the root's CRL for an intermediate a staged rotation retired (RFC 5280). */
+const RETIRED_REASON = "superseded";
+
+/** What a CRL is built from: a CA's certificate and key. */
+interface CrlSigner {
+    readonly certPem: pulumi.Input<string>;
+    readonly privateKeyPem: pulumi.Input<string>;
 }
 
 /**
- * `ca.crl` for the gateway: the APIC-client CA's CRL (the revoked client certificates) and the
- * root's (no intermediate revoked), because Envoy checks a CRL for every CA of the chain once any
- * is given. Computed from the CA keys at deploy time; identical within one publication period.
+ * One CRL per CA, concatenated (what Envoy's and istiod's CRL files hold). Computed at deploy
+ * time and identical within one publication period (pki:crlPeriodDays).
  */
-function clientCrls(plan: PkiPlan, root: RootCa, clientCa: IntermediateCa): pulumi.Output<string> {
+function crlBundle(
+    plan: PkiPlan,
+    entries: readonly { signer: CrlSigner; revoked: readonly RevokedEntry[] }[],
+): pulumi.Output<string> {
     const window = crlWindow(new Date(), plan.config.crlPeriodDays);
-    const revoked = plan.config.revocations.map((r) => ({
-        serialHex: r.serial,
-        revokedAt: new Date(r.revokedAt),
-        reason: r.reason,
-    }));
     return pulumi.unsecret(
         pulumi
-            .all([clientCa.certPem, clientCa.privateKeyPem, root.certPem, root.privateKeyPem])
-            .apply(
-                ([caCert, caKey, rootCert, rootKey]) =>
-                    buildCrl(caCert, caKey, revoked, window) + buildCrl(rootCert, rootKey, [], window),
-            ),
+            .all(entries.map((e) => pulumi.all([e.signer.certPem, e.signer.privateKeyPem])))
+            .apply((pairs) => pairs.map(([cert, key], i) => buildCrl(cert, key, entries[i].revoked, window)).join("")),
     );
+}
+
+/** The retired intermediates a root revokes. */
+function retiredBy(plan: PkiPlan, rootId: CaId): RevokedEntry[] {
+    return plan.retired
+        .filter((r) => r.issuer === rootId)
+        .map((r) => ({ serialHex: r.serialHex, revokedAt: new Date(r.revokedAt), reason: RETIRED_REASON }));
+}
+
+/** A value to be given later (the mesh CAs' CRL bundle needs every mesh CA, each of which takes it). */
+function deferred<T>(): { output: pulumi.Output<T>; resolve(value: pulumi.Output<T>): void } {
+    let resolve!: (value: pulumi.Output<T>) => void;
+    const promise = new Promise<pulumi.Output<T>>((r) => (resolve = r));
+    return { output: pulumi.output(promise) as pulumi.Output<T>, resolve };
 }
 
 /** The CAs and the clusters' providers: what both the full build and the offline-signature stage make. */
 interface CaLayer {
-    readonly root?: RootCa;
+    /** By CA id; empty with an offline root. */
+    readonly roots: Readonly<Record<CaId, RootCa>>;
+    /** By CA id: every root, intermediate and mesh CA certificate. */
+    readonly caCertPems: Record<CaId, pulumi.Output<string>>;
+    /** The root in use, and every root to trust (in use first). */
     readonly rootCertPem: pulumi.Output<string>;
-    readonly gatewayServerCa: IntermediateCa;
-    readonly apicClientCa: IntermediateCa;
-    readonly meshCas: Record<string, MeshPluginCa>;
+    readonly trustedRootsPem: pulumi.Output<string>;
+    /** By CA id: the gateway-server and APIC-client CAs (both generations during a rotation). */
+    readonly intermediates: Readonly<Record<CaId, IntermediateCa>>;
+    /** By CA id, every mesh CA. */
+    readonly meshCas: Readonly<Record<CaId, MeshPluginCa>>;
     readonly providers: k8s.Provider[];
 }
 
+/** `root-ca` for the first root (its name since the start), `root-ca-g<n>` after. */
+const rootResourceName = (id: CaId): string => id.replace(/^root/, "root-ca");
+
 function buildCas(plan: PkiPlan): CaLayer {
     const { config } = plan;
-    const rootPlan = caById(plan, "root");
     const offline = config.offlineRoot;
-    const root = offline
-        ? undefined
-        : new RootCa("root-ca", {
-              subject: rootPlan.subject,
-              keyAlgorithm: rootPlan.key.algorithm,
-              validityDays: rootPlan.validityDays,
-              earlyRenewalDays: rootPlan.earlyRenewalDays,
-              maxPathLength: rootPlan.maxPathLength,
-          });
-    /** Signed by the root of this stack, or by the offline ceremony (certificate from config). */
-    const signer = (id: string) =>
-        root
-            ? { rootCa: root }
-            : { offlineRoot: { rootCertPem: offline?.certificate ?? "", signedCertPem: offline?.intermediates[id] } };
-    const intermediate = (id: "gateway-server-ca" | "apic-client-ca"): IntermediateCa => {
-        const p = caById(plan, id);
-        return new IntermediateCa(id, {
-            ...signer(id),
+    const rootPlans = plan.cas.filter((c) => c.role === "root");
+    const roots: Record<CaId, RootCa> = {};
+    const caCertPems: Record<CaId, pulumi.Output<string>> = {};
+    for (const p of rootPlans) {
+        caCertPems[p.id] = offline
+            ? pulumi.output(offline.certificate)
+            : (roots[p.id] = new RootCa(rootResourceName(p.id), {
+                  subject: p.subject,
+                  keyAlgorithm: p.key.algorithm,
+                  validityDays: p.validityDays,
+                  earlyRenewalDays: p.earlyRenewalDays,
+                  maxPathLength: p.maxPathLength,
+              })).certPem;
+    }
+    const activeRoot = rootPlans.find((p) => p.active) ?? rootPlans[0];
+    const trustedRootsPem = joinPemOutputs(
+        ...[activeRoot, ...rootPlans.filter((p) => p !== activeRoot)].map((p) => caCertPems[p.id]),
+    );
+    /** Signed by its root in this stack, or by the offline ceremony (certificate from config). */
+    const signer = (ca: CaPlan) =>
+        offline
+            ? { offlineRoot: { rootCertPem: offline.certificate, signedCertPem: offline.intermediates[ca.id] } }
+            : { rootCa: roots[ca.issuer ?? "root"] };
+
+    const intermediates: Record<CaId, IntermediateCa> = {};
+    for (const p of plan.cas.filter((c) => c.role === "intermediate")) {
+        intermediates[p.id] = new IntermediateCa(p.id, {
+            ...signer(p),
             subject: p.subject,
             keyAlgorithm: p.key.algorithm,
             validityDays: p.validityDays,
             earlyRenewalDays: p.earlyRenewalDays,
         });
-    };
+        caCertPems[p.id] = intermediates[p.id].certPem;
+    }
+
     const providers = config.clusters.map(
         (cluster) => new k8s.Provider(cluster.name, cluster.context !== undefined ? { context: cluster.context } : {}),
     );
-    const meshCas: Record<string, MeshPluginCa> = {};
-    config.clusters.forEach((cluster, i) => {
-        const p = caById(plan, meshCaId(cluster.name));
-        meshCas[cluster.name] = new MeshPluginCa(
+    // Once a staged rotation retired an intermediate, istiod gets the root CRLs (ca-crl.pem) and,
+    // since it insists on one signed by its own CA (istio/istio#61075), every mesh CA's CRL too.
+    const meshCrl = plan.retired.length > 0 ? deferred<string>() : undefined;
+    const meshCas: Record<CaId, MeshPluginCa> = {};
+    for (const p of plan.cas.filter((c) => c.role === "mesh-ca")) {
+        const clusterIndex = config.clusters.findIndex((c) => c.name === p.cluster);
+        meshCas[p.id] = new MeshPluginCa(
             p.id,
             {
-                ...signer(p.id),
-                cluster: cluster.name,
+                ...signer(p),
+                cluster: p.cluster ?? "",
                 environment: config.environment,
                 organization: config.organization,
+                generation: p.generation,
                 keyAlgorithm: p.key.algorithm,
                 validityDays: p.validityDays,
                 earlyRenewalDays: p.earlyRenewalDays,
                 epoch: p.epoch,
                 strictMtls: config.meshStrictMtls,
+                installed: p.active,
+                trustedRootsPem,
+                crlPem: meshCrl?.output,
             },
-            { providers: { kubernetes: providers[i] } },
+            { providers: { kubernetes: providers[clusterIndex] } },
         );
-    });
+        caCertPems[p.id] = meshCas[p.id].certPem;
+    }
+    meshCrl?.resolve(
+        crlBundle(plan, [
+            ...rootPlans.map((r) => ({ signer: roots[r.id], revoked: retiredBy(plan, r.id) })),
+            ...Object.values(meshCas).map((ca) => ({ signer: ca, revoked: [] })),
+        ]),
+    );
     return {
-        root,
-        rootCertPem: root ? root.certPem : pulumi.output(offline?.certificate ?? ""),
-        gatewayServerCa: intermediate("gateway-server-ca"),
-        apicClientCa: intermediate("apic-client-ca"),
+        roots,
+        caCertPems,
+        rootCertPem: caCertPems[activeRoot.id],
+        trustedRootsPem,
+        intermediates,
         meshCas,
         providers,
     };
+}
+
+/** The rotation record of this deployment: positions, every CA's serial (for a later finish), retired CAs. */
+function rotationRecord(plan: PkiPlan, caCertPems: Record<CaId, pulumi.Output<string>>): pulumi.Output<RotationRecord> {
+    const ids = plan.cas.map((c) => c.id);
+    return pulumi.all(ids.map((id) => caCertPems[id])).apply((pems) => ({
+        positions: plan.config.caRotation,
+        cas: Object.fromEntries(
+            plan.cas.map((ca, i) => {
+                const cert = new crypto.X509Certificate(pems[i]);
+                return [
+                    ca.id,
+                    {
+                        serialHex: cert.serialNumber,
+                        notAfter: new Date(cert.validTo).toISOString(),
+                        issuer: ca.issuer ?? ca.id,
+                    },
+                ];
+            }),
+        ),
+        retired: [...plan.retired],
+    }));
 }
 
 /** The message for a stack whose offline-root CSRs still wait for the ceremony. */
@@ -173,11 +254,9 @@ export function pendingSignaturesMessage(plan: PkiPlan): string {
 export function requestOfflineSignatures(plan: PkiPlan): { intermediateCsrs: Record<string, pulumi.Output<string>> } {
     const cas = buildCas(plan);
     return {
-        intermediateCsrs: {
-            "gateway-server-ca": cas.gatewayServerCa.csrPem,
-            "apic-client-ca": cas.apicClientCa.csrPem,
-            ...Object.fromEntries(Object.entries(cas.meshCas).map(([cluster, ca]) => [meshCaId(cluster), ca.csrPem])),
-        },
+        intermediateCsrs: Object.fromEntries(
+            Object.entries({ ...cas.intermediates, ...cas.meshCas }).map(([id, ca]) => [id, ca.csrPem]),
+        ),
     };
 }
 
@@ -189,7 +268,15 @@ export function requestOfflineSignatures(plan: PkiPlan): { intermediateCsrs: Rec
 export function buildPki(plan: PkiPlan): PkiStack {
     const { config } = plan;
     if (plan.pendingIntermediates.length > 0) throw new Error(pendingSignaturesMessage(plan));
-    const { root, rootCertPem, gatewayServerCa, apicClientCa, meshCas, providers } = buildCas(plan);
+    const rotating = CA_SLOTS.some((slot) => config.caRotation[slot].generation > 0);
+    if (rotating && plan.deployed === undefined) {
+        // Without the deployed record a finish could not revoke the old CA, and a skipped phase would go unnoticed.
+        throw new Error(
+            "pki:caRotation is set, so the plan needs the deployed stack's rotation record: plan with planPki(config, { deployed })",
+        );
+    }
+    const cas = buildCas(plan);
+    const { roots, caCertPems, intermediates, providers } = cas;
     const provider = providers[0];
     const leafOptions = {
         keyAlgorithm: config.keyAlgorithm,
@@ -197,16 +284,46 @@ export function buildPki(plan: PkiPlan): PkiStack {
         earlyRenewalDays: config.earlyRenewalDays.leaf,
         organization: config.organization,
     };
+    const rootPlans = plan.cas.filter((c) => c.role === "root");
+    const slot = (slotId: CaId) => plan.cas.filter((c) => c.slotId === slotId);
+    const inUse = (slotId: CaId): IntermediateCa => intermediates[activeCa(plan.cas, slotId).id];
+    const gatewayServerCa = inUse("gateway-server-ca");
+    const apicClientCa = inUse("apic-client-ca");
+    /** A slot's CAs (both generations while it rotates) and then every root to trust. */
+    const trustBundle = (slotId: CaId): pulumi.Output<string> =>
+        joinPemOutputs(...slot(slotId).map((c) => caCertPems[c.id]), cas.trustedRootsPem);
+    const rootCrls = rootPlans.map((r) => ({ signer: roots[r.id], revoked: retiredBy(plan, r.id) }));
 
-    // Revocations with an offline root are refused by validation: the root's CRL needs its key.
-    const clientCrlPem = plan.config.revocations.length > 0 && root ? clientCrls(plan, root, apicClientCa) : undefined;
+    // Revocations and retired CAs need CRLs; with an offline root both are refused by validation.
+    const revoked = config.revocations.map((r) => ({
+        serialHex: r.serial,
+        revokedAt: new Date(r.revokedAt),
+        reason: r.reason,
+    }));
+    const clientCrlPem =
+        config.revocations.length > 0 || plan.retired.length > 0
+            ? crlBundle(plan, [
+                  ...slot("apic-client-ca").map((c) => ({ signer: intermediates[c.id], revoked })),
+                  ...rootCrls,
+              ])
+            : undefined;
+    const serverCrlPem =
+        plan.retired.length > 0
+            ? crlBundle(plan, [
+                  ...slot("gateway-server-ca").map((c) => ({ signer: intermediates[c.id], revoked: [] })),
+                  ...rootCrls,
+              ])
+            : undefined;
+    const clientTrustBundlePem = trustBundle("apic-client-ca");
+    const serverTrustBundlePem = trustBundle("gateway-server-ca");
+
     const gateways = plan.gateways.map((gateway) => {
         const endpoints = plan.endpoints.filter((e) => e.gatewayName === gateway.name);
         return new IstioGatewayTls(
             `${gateway.domain}-gateway`,
             {
                 serverCa: gatewayServerCa,
-                clientTrustBundlePem: apicClientCa.trustBundlePem,
+                clientTrustBundlePem,
                 clientCrlPem,
                 namespace: gateway.namespace,
                 gatewayName: gateway.name,
@@ -230,7 +347,7 @@ export function buildPki(plan: PkiPlan): PkiStack {
             endpointId: endpoint.id,
             clientCa: apicClientCa,
             identity: endpoint.clientIdentity,
-            serverTrustBundlePem: gatewayServerCa.trustBundlePem,
+            serverTrustBundlePem,
             epoch: endpoint.client.epoch,
             pkcs12Profile: config.pkcs12Profile,
             ...leafOptions,
@@ -243,21 +360,26 @@ export function buildPki(plan: PkiPlan): PkiStack {
             privateKeyPem: bundle.privateKeyPem,
             caChainPem: bundle.caChainPem,
             truststorePem: bundle.truststorePem,
+            ...(serverCrlPem !== undefined ? { truststoreCrlPem: serverCrlPem } : {}),
             pkcs12Base64: bundle.pkcs12Base64,
             pkcs12Password: bundle.pkcs12Password,
         };
     }
 
+    const meshCas = Object.fromEntries(
+        plan.cas.filter((c) => c.role === "mesh-ca" && c.active).map((c) => [c.cluster ?? "", cas.meshCas[c.id]]),
+    );
     return {
         plan,
-        root,
+        root: roots[activeCa(plan.cas, "root").id],
         gatewayServerCa,
         apicClientCa,
         gateways,
         apicBundles,
         meshCas,
         outputs: {
-            rootCertPem,
+            rootCertPem: cas.rootCertPem,
+            trustedRootsPem: cas.trustedRootsPem,
             gatewayServerCaCertPem: gatewayServerCa.certPem,
             apicClientCaCertPem: apicClientCa.certPem,
             endpoints: plan.endpoints.map((e) => ({
@@ -268,8 +390,10 @@ export function buildPki(plan: PkiPlan): PkiStack {
                 clientIdentity: e.clientIdentity,
             })),
             apicBundles: bundleOutputs,
-            inventory: plannedCertificates(plan),
             meshCaCertPems: Object.fromEntries(Object.entries(meshCas).map(([cluster, ca]) => [cluster, ca.certPem])),
+            caCertPems,
+            inventory: plannedCertificates(plan),
+            caRotation: rotationRecord(plan, caCertPems),
         },
     };
 }

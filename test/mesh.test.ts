@@ -253,7 +253,7 @@ describe("MeshPluginCa used alone", function () {
         assert.strictEqual(await pulumi.isSecret(returned.privateKeyPem), true);
         assert.deepStrictEqual(
             engine.kubernetesObjects().map((r) => `${r.type} ${r.name}`),
-            ["kubernetes:core/v1:Secret solo-mesh-cacerts"],
+            ["kubernetes:core/v1:Secret mesh-ca-lab-cacerts"],
         );
         const cert = engine.resources.find((r) => r.name === "solo-mesh-cert");
         assert.strictEqual(new crypto.X509Certificate(cert?.state.certPem as string).subject, "CN=mesh CA lab");

@@ -171,7 +171,7 @@ describe("Offline root: the root key never enters the stack", function () {
                     const modulePath = require.resolve("../lib/program");
                     delete require.cache[modulePath];
                     // eslint-disable-next-line @typescript-eslint/no-require-imports
-                    return require(modulePath) as { intermediateCsrs: Record<string, string> };
+                    return (require(modulePath) as () => Promise<{ intermediateCsrs: Record<string, string> }>)();
                 },
                 { state: new Map(state) },
             );

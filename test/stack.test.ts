@@ -220,7 +220,7 @@ describe("The Pulumi entry point (lib/program.ts)", function () {
                 const modulePath = require.resolve("../lib/program");
                 delete require.cache[modulePath];
                 // eslint-disable-next-line @typescript-eslint/no-require-imports
-                return require(modulePath) as ReturnType<typeof buildPki>["outputs"];
+                return (require(modulePath) as () => Promise<ReturnType<typeof buildPki>["outputs"]>)();
             },
             { state: sharedState },
         );

@@ -112,5 +112,5 @@ export const diffCommand: Command = {
 
 /** A stack file that does not exist at the base ref: every certificate is new. */
 function emptyPlan(head: PkiPlan): PkiPlan {
-    return { config: head.config, cas: [], endpoints: [], gateways: [], pendingIntermediates: [] };
+    return { config: head.config, retired: [], cas: [], endpoints: [], gateways: [], pendingIntermediates: [] };
 }

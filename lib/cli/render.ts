@@ -4,7 +4,7 @@ import * as path from "path";
 import { EngineState } from "../engine/standIn";
 import { rawConfigFromStackFile } from "../config/load";
 import { planFromRawConfig } from "../plan/plan";
-import { renderPlan } from "../render/render";
+import { deployedRecordOf, renderPlan } from "../render/render";
 import { Command, parse, stackFilePath } from "./stackSource";
 
 const USAGE = `usage: render (--stack NAME | --config FILE) [--out DIR] [--force] [--state FILE]
@@ -16,7 +16,8 @@ Renders what the stack would create, offline, with real keys and certificates:
 Private keys are written 0600 in 0700 folders. DIR defaults to out/<stack>.
 --state FILE keeps the stand-in's state (keys included, mode 0600) between renders, as the
 engine's state does between updates: e.g. to rehearse the offline-root ceremony, whose first
-render stops after writing DIR/csr/<id>.csr and whose second uses the signed certificates.`;
+render stops after writing DIR/csr/<id>.csr and whose second uses the signed certificates, or a
+staged CA rotation (pki:caRotation), whose phases are checked against the previous render.`;
 
 export const renderCommand: Command = {
     usage: USAGE,
@@ -29,14 +30,15 @@ export const renderCommand: Command = {
             state: { type: "string" },
         });
         const { file, label } = stackFilePath(values);
-        const plan = planFromRawConfig(rawConfigFromStackFile(file));
-        const outDir = path.resolve(values.out ?? path.join("out", label));
-        const started = Date.now();
         const state: EngineState = new Map(
             values.state !== undefined && fs.existsSync(values.state)
                 ? JSON.parse(fs.readFileSync(values.state, "utf8"))
                 : [],
         );
+        // As `pulumi up` does, check CA rotation phases against the last run of this state.
+        const plan = planFromRawConfig(rawConfigFromStackFile(file), { deployed: deployedRecordOf(state) });
+        const outDir = path.resolve(values.out ?? path.join("out", label));
+        const started = Date.now();
         const saveState = (): void => {
             if (values.state !== undefined) fs.writeFileSync(values.state, JSON.stringify([...state]), { mode: 0o600 });
         };

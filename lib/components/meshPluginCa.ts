@@ -2,7 +2,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { LeafKeyAlgorithm } from "../config/types";
 import { defaultEarlyRenewalDays } from "../config/validate";
-import { caKey, MESH_CA_SECRET, meshCaSubject } from "../plan/plan";
+import { caKey, MESH_CA_SECRET, meshCaId, meshCaSubject } from "../plan/plan";
 import { signerOf, SignerArgs } from "./intermediateCa";
 import { issueCaCertificate } from "./keys";
 import { joinPemOutputs } from "./pem";
@@ -35,6 +35,26 @@ export interface MeshPluginCaArgs extends SignerArgs {
      */
     readonly epoch?: number;
     /**
+     * Generation in a staged rotation; from 1 on it ends the common name (" G1"), so that old and
+     * new CA are told apart.
+     * @default 0
+     */
+    readonly generation?: number;
+    /**
+     * Install this CA in istiod's `cacerts`. False for the CA of a staged rotation that is not
+     * (prepare) or no longer (switch) the one istiod signs with.
+     * @default true
+     */
+    readonly installed?: boolean;
+    /**
+     * `root-cert.pem`: every root the mesh trusts, the one in use first (two during a root
+     * rotation; istiod needs ISTIO_MULTIROOT_MESH to trust more than the first).
+     * @default the signer's root
+     */
+    readonly trustedRootsPem?: pulumi.Input<string>;
+    /** `ca-crl.pem` (Istio 1.27+): CRLs of the root and of this CA at least. Omitted when undefined. */
+    readonly crlPem?: pulumi.Input<string>;
+    /**
      * Also create a mesh-wide PeerAuthentication `default` in istio-system with mTLS mode STRICT.
      * @default false
      */
@@ -46,6 +66,11 @@ export interface MeshPluginCaArgs extends SignerArgs {
  * `istio-system/cacerts` secret istiod reads at start-up (`ca-cert.pem`, `ca-key.pem`,
  * `root-cert.pem`, `cert-chain.pem` = intermediate then root). Give it the cluster's
  * Kubernetes provider through `opts.providers`.
+ *
+ * The secret's resource name follows the cluster (`mesh-ca-<cluster>-cacerts`), not this
+ * component's name: when a staged rotation installs a new generation, the new component takes
+ * the same secret over in place. (Two resource names for one Kubernetes object would make
+ * Pulumi create the new one and then delete the object both point at.)
  */
 export class MeshPluginCa extends pulumi.ComponentResource {
     /** The mesh CA certificate (`ca-cert.pem`). */
@@ -67,12 +92,18 @@ export class MeshPluginCa extends pulumi.ComponentResource {
         const strictMtls = args.strictMtls ?? false;
         const earlyRenewalDays = args.earlyRenewalDays ?? defaultEarlyRenewalDays(validityDays);
         const epoch = args.epoch ?? 0;
+        const generation = args.generation ?? 0;
+        const installed = args.installed ?? true;
+        const baseSubject = meshCaSubject(args.environment, args.cluster, args.organization);
 
         const ca = issueCaCertificate(
             this,
             name,
             {
-                subject: meshCaSubject(args.environment, args.cluster, args.organization),
+                subject:
+                    generation === 0
+                        ? baseSubject
+                        : { ...baseSubject, commonName: `${baseSubject.commonName} G${generation}` },
                 key: caKey(keyAlgorithm),
                 validityDays,
                 earlyRenewalDays,
@@ -90,25 +121,27 @@ export class MeshPluginCa extends pulumi.ComponentResource {
         // With an offline root, istiod gets cacerts only once the ceremony has signed: a secret
         // without a certificate would make istiod fail instead of falling back.
         const pending = args.offlineRoot !== undefined && args.offlineRoot.signedCertPem === undefined;
-        if (!pending) {
+        const clusterResource = meshCaId(args.cluster);
+        if (installed && !pending) {
             new k8s.core.v1.Secret(
-                `${name}-cacerts`,
+                `${clusterResource}-cacerts`,
                 {
                     metadata: { ...MESH_CA_SECRET },
                     type: "Opaque",
                     stringData: {
                         "ca-cert.pem": this.certPem,
                         "ca-key.pem": this.privateKeyPem,
-                        "root-cert.pem": this.rootCertPem,
+                        "root-cert.pem": joinPemOutputs(args.trustedRootsPem ?? this.rootCertPem),
                         "cert-chain.pem": this.certChainPem,
+                        ...(args.crlPem !== undefined ? { "ca-crl.pem": args.crlPem } : {}),
                     },
                 },
                 { parent: this },
             );
         }
-        if (strictMtls) {
+        if (strictMtls && installed) {
             new k8s.apiextensions.CustomResource(
-                `${name}-peer-authentication`,
+                `${clusterResource}-peer-authentication`,
                 {
                     apiVersion: "security.istio.io/v1",
                     kind: "PeerAuthentication",

@@ -13,6 +13,7 @@ const STRUCTURED_KEYS = new Set([
     "meshStrictMtls",
     "earlyRenewalDays",
     "rotation",
+    "caRotation",
     "revocations",
     "crlPeriodDays",
     "offlineRoot",

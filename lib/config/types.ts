@@ -1,4 +1,7 @@
 /** Validated stack configuration (namespace `pki`); see DESIGN.md "Stack configuration". */
+import { CaRotationConfig, INITIAL_ROTATION } from "../plan/caRotation";
+
+export type { CaRotationConfig };
 
 export type HostnameOption = 1 | 2 | 3;
 export type LeafKeyAlgorithm = "RSA" | "ECDSA";
@@ -80,6 +83,8 @@ export interface PkiConfig {
     /** Early-renewal window per tier: the provider marks a certificate for renewal this long before it expires. */
     readonly earlyRenewalDays: ValidityDays;
     readonly rotation: RotationConfig;
+    /** Staged rotation of the root, the gateway-server CA, the APIC-client CA and the mesh CAs. */
+    readonly caRotation: CaRotationConfig;
     readonly revocations: readonly RevocationConfig[];
     /** CRLs are re-signed once per period of this many days and valid for two periods. */
     readonly crlPeriodDays: number;
@@ -99,4 +104,5 @@ export const DEFAULTS = {
     crlPeriodDays: 7,
     pkcs12Profile: "modern",
     rotation: { leafEpoch: 0, gatewayServerEpoch: 0, apicClientEpoch: 0, meshEpoch: 0, endpoints: {} },
+    caRotation: INITIAL_ROTATION,
 } as const;

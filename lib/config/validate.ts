@@ -16,6 +16,7 @@ import {
     ValidityDays,
 } from "./types";
 import * as crypto from "crypto";
+import { CA_SLOTS, CaPosition, CaRotationConfig, inRotation, PHASES, RotationPhase } from "../plan/caRotation";
 import { CRL_REASONS } from "../pki/crl";
 
 export class ConfigError extends Error {
@@ -39,6 +40,7 @@ export const KNOWN_KEYS = [
     "validityDays",
     "earlyRenewalDays",
     "rotation",
+    "caRotation",
     "revocations",
     "crlPeriodDays",
     "offlineRoot",
@@ -148,6 +150,7 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>): PkiConfi
     const validityDays = validity(raw.validityDays, fail);
     const earlyRenewalDays = earlyRenewal(raw.earlyRenewalDays, validityDays, fail);
     const rotation = validateRotation(raw.rotation, fail);
+    const caRotation = validateCaRotation(raw.caRotation, fail);
     const revocations = validateRevocations(raw.revocations, fail);
     const crlPeriodDays = raw.crlPeriodDays === undefined ? DEFAULTS.crlPeriodDays : Number(raw.crlPeriodDays);
     if (!Number.isInteger(crlPeriodDays) || crlPeriodDays < 1 || crlPeriodDays > 90) {
@@ -170,6 +173,20 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>): PkiConfi
             `pki:revocations needs pki:caKeyAlgorithm RSA: CRLs signed with ECDSA would differ on every run (random signatures) and churn every preview`,
         );
     }
+    const rotated = CA_SLOTS.filter((slot) => caRotation[slot].generation > 0);
+    if (offlineRoot !== undefined && rotated.length > 0) {
+        fail(
+            `pki:caRotation.${rotated[0]} with pki:offlineRoot is not supported yet: the new CAs and the root's CRL need the offline root's signature. ` +
+                `Replace a CA under an offline root with a new ceremony instead`,
+        );
+    }
+    const rotatedIntermediates = rotated.filter((slot) => slot !== "root");
+    if (rotatedIntermediates.length > 0 && raw.caKeyAlgorithm === "ECDSA") {
+        fail(
+            `pki:caRotation.${rotatedIntermediates[0]} needs pki:caKeyAlgorithm RSA: finishing the rotation revokes the old CA in the root's CRL, ` +
+                `and CRLs signed with ECDSA would differ on every run (random signatures) and churn every preview`,
+        );
+    }
     const domains = validateDomains(raw.domains, option, fail);
 
     if (problems.length > 0) throw new ConfigError(problems);
@@ -187,6 +204,7 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>): PkiConfi
         validityDays,
         earlyRenewalDays,
         rotation,
+        caRotation,
         revocations,
         crlPeriodDays,
         pkcs12Profile: pkcs12Profile as "modern" | "legacy",
@@ -373,6 +391,65 @@ function validateRotation(value: unknown, fail: (m: string) => void): RotationCo
         meshEpoch: epoch(value.meshEpoch, "pki:rotation.meshEpoch", fail),
         endpoints,
     };
+}
+
+/**
+ * `pki:caRotation`: per CA `{ generation, phase }`. Generation 0 (the first CA) has no phases;
+ * while the root rotates, no other CA may, because the root's new generation re-issues them all.
+ */
+function validateCaRotation(value: unknown, fail: (m: string) => void): CaRotationConfig {
+    if (value === undefined) return DEFAULTS.caRotation;
+    if (!isRecord(value)) {
+        fail(
+            `pki:caRotation must be a map such as { apicClientCa: { generation: 1, phase: prepare } }; got ${show(value)}`,
+        );
+        return DEFAULTS.caRotation;
+    }
+    for (const k of Object.keys(value)) {
+        if (!(CA_SLOTS as readonly string[]).includes(k))
+            fail(`pki:caRotation.${k} is not a known key; known keys are ${CA_SLOTS.join(", ")}`);
+    }
+    const positions = { ...DEFAULTS.caRotation } as Record<(typeof CA_SLOTS)[number], CaPosition>;
+    for (const slot of CA_SLOTS) {
+        const entry = value[slot];
+        if (entry === undefined) continue;
+        const key = `pki:caRotation.${slot}`;
+        if (!isRecord(entry)) {
+            fail(`${key} must be { generation, phase }, e.g. { generation: 1, phase: prepare }; got ${show(entry)}`);
+            continue;
+        }
+        for (const k of Object.keys(entry)) {
+            if (k !== "generation" && k !== "phase") fail(`${key}.${k} is not a known key; use generation and phase`);
+        }
+        const generation = Number(entry.generation);
+        if (!Number.isInteger(generation) || generation < 0) {
+            fail(
+                `${key}.generation must be a whole number >= 0 (1 for the first rotation); got ${show(entry.generation)}`,
+            );
+            continue;
+        }
+        if (!(PHASES as readonly unknown[]).includes(entry.phase)) {
+            fail(`${key}.phase must be one of ${PHASES.join(", ")} (in that order); got ${show(entry.phase)}`);
+            continue;
+        }
+        const phase = entry.phase as RotationPhase;
+        if (generation === 0 && phase !== "finish") {
+            fail(
+                `${key} is { generation: 0, phase: ${phase} }, but generation 0 is the stack's first CA and has no phases; a rotation starts with { generation: 1, phase: prepare }`,
+            );
+            continue;
+        }
+        positions[slot] = { generation, phase };
+    }
+    if (inRotation(positions.root)) {
+        for (const slot of CA_SLOTS.filter((s) => s !== "root" && inRotation(positions[s]))) {
+            fail(
+                `pki:caRotation.${slot} is in phase ${positions[slot].phase} while pki:caRotation.root is in phase ${positions.root.phase}; ` +
+                    `rotate one at a time: finish the ${slot} rotation before the root's, or the root's before the ${slot} one`,
+            );
+        }
+    }
+    return positions;
 }
 
 /** `pki:clusters`: names, or `{ name, context }` to choose the kubeconfig context. */

@@ -28,6 +28,17 @@ export interface RecordedResource {
 /** Outputs kept between runs, keyed by type and name, valid while the inputs stay identical. */
 export type EngineState = Map<string, { inputsJson: string; id: string; state: Record<string, unknown> }>;
 
+/** Where the state keeps the stack's own outputs of its last run (what a StackReference to itself reads). */
+const STACK_OUTPUTS_KEY = "pulumi:pulumi:Stack::outputs";
+
+export function saveStackOutputs(state: EngineState, outputs: Record<string, unknown>): void {
+    state.set(STACK_OUTPUTS_KEY, { inputsJson: "", id: "", state: JSON.parse(JSON.stringify(outputs)) });
+}
+
+export function stackOutputsOf(state: EngineState): Record<string, unknown> {
+    return state.get(STACK_OUTPUTS_KEY)?.state ?? {};
+}
+
 export interface StandInOptions extends tlsProvider.ProviderOptions {
     state?: EngineState;
 }
@@ -78,6 +89,7 @@ export class EngineStandIn implements pulumi.runtime.Mocks {
     async newResource(args: pulumi.runtime.MockResourceArgs): Promise<pulumi.runtime.MockResourceResult> {
         try {
             const inputs = unwrapSecrets(args.inputs) as Record<string, unknown>;
+            if (args.type === "pulumi:pulumi:StackReference") return this.readStack(args, inputs);
             const key = `${args.type}::${args.name}`;
             const inputsJson = canonicalJson(inputs);
             const kept = this.state.get(key);
@@ -98,6 +110,20 @@ export class EngineStandIn implements pulumi.runtime.Mocks {
             this.fail(error);
             throw error;
         }
+    }
+
+    /**
+     * A StackReference reads the outputs the state keeps from the last run: the engine's answer for
+     * a stack reading itself (any other stack has no outputs here). Never cached: outputs change.
+     */
+    private readStack(
+        args: pulumi.runtime.MockResourceArgs,
+        inputs: Record<string, unknown>,
+    ): pulumi.runtime.MockResourceResult {
+        const id = String(inputs.name ?? args.name);
+        const state = { name: id, outputs: stackOutputsOf(this.state), secretOutputNames: [] };
+        this.resources.push({ type: args.type, name: args.name, inputs, id, state });
+        return { id, state };
     }
 
     call(args: pulumi.runtime.MockCallArgs): Record<string, unknown> {
@@ -178,7 +204,14 @@ export interface RunOptions extends StandInOptions {
  */
 export async function runWithStandIn<T>(program: () => T, options: RunOptions = {}): Promise<RunResult<T>> {
     const engine = new EngineStandIn(options);
-    await pulumi.runtime.setMocks(engine, options.project ?? "apic-istio-pki", options.stack ?? "dev", false);
+    // "organization" is what the local (diy) backend calls the organization of every stack.
+    await pulumi.runtime.setMocks(
+        engine,
+        options.project ?? "apic-istio-pki",
+        options.stack ?? "dev",
+        false,
+        "organization",
+    );
     const returned = program();
     const settled = (async () => {
         const outputs = await resolve(returned as pulumi.Input<T>);
@@ -194,6 +227,9 @@ export async function runWithStandIn<T>(program: () => T, options: RunOptions = 
     });
     try {
         const outputs = await Promise.race([settled, engine.failure, timeout]);
+        const record = (outputs as { caRotation?: unknown } | undefined)?.caRotation;
+        if (options.state !== undefined && record !== undefined)
+            saveStackOutputs(options.state, { caRotation: record });
         return { engine, outputs, returned };
     } finally {
         clearTimeout(timer);

@@ -8,6 +8,17 @@ import * as der from "../engine/der";
 import * as x509 from "../engine/x509";
 import { ConfigError, dnsNameProblems, validateConfig } from "../config/validate";
 import { HostnameOption, LeafKeyAlgorithm, PkiConfig } from "../config/types";
+import {
+    activeGeneration,
+    CaPosition,
+    CaSlot,
+    inRotation,
+    RetiredCa,
+    retiredAfter,
+    RotationRecord,
+    stepOf,
+    transitionProblems,
+} from "./caRotation";
 
 export type CertRole = "root" | "intermediate" | "mesh-ca" | "gateway-server" | "apic-client";
 /** "root", "gateway-server-ca", "apic-client-ca" or "mesh-ca-<cluster>". */
@@ -28,7 +39,19 @@ export interface SubjectSpec {
 }
 
 export interface CaPlan {
+    /** Unique per CA certificate: the slot id, then `-g<generation>` from the first rotation on. */
     readonly id: CaId;
+    /** The CA's place in the hierarchy, shared by its generations: "root", "gateway-server-ca", "apic-client-ca", "mesh-ca-<cluster>". */
+    readonly slotId: CaId;
+    /** Its `pki:caRotation` key. */
+    readonly slot: CaSlot;
+    /** Generation of this certificate (an intermediate's own generations plus its root's). */
+    readonly generation: number;
+    /**
+     * It signs the leaves (mesh: istiod's cacerts holds it). During a staged rotation the slot's
+     * other CA is still (prepare) or already (switch) only trusted.
+     */
+    readonly active: boolean;
     readonly role: "root" | "intermediate" | "mesh-ca";
     /** Mesh CAs only: the cluster whose istiod signs with it. */
     readonly cluster?: string;
@@ -58,7 +81,8 @@ export interface LeafPlan {
     readonly earlyRenewalDays: number;
     /** Rotation epoch; a new value means a new key and certificate. */
     readonly epoch: number;
-    readonly issuer: "gateway-server-ca" | "apic-client-ca";
+    /** Id of the issuing CA (its active generation). */
+    readonly issuer: CaId;
 }
 
 export interface EndpointPlan {
@@ -91,9 +115,16 @@ export const MESH_CA_SECRET = { namespace: "istio-system", name: "cacerts" } as 
 
 export interface PkiPlan {
     readonly config: PkiConfig;
+    /**
+     * The deployed stack's rotation record, when the caller read it (the program and render do):
+     * moves between rotation phases were checked against it.
+     */
+    readonly deployed?: RotationRecord;
+    /** Intermediates retired by staged rotations and not yet expired: the root CRLs list them. */
+    readonly retired: readonly RetiredCa[];
     /** With pki:offlineRoot: the CAs whose CSR still waits for the ceremony's signature. */
     readonly pendingIntermediates: readonly CaId[];
-    /** Root first, then the gateway-server, APIC-client and per-cluster mesh CAs. */
+    /** Roots first, then the gateway-server, APIC-client and per-cluster mesh CAs; old generation before new. */
     readonly cas: readonly CaPlan[];
     readonly endpoints: readonly EndpointPlan[];
     readonly gateways: readonly GatewayPlan[];
@@ -182,7 +213,9 @@ export interface LeafOptions {
 }
 
 /** The gateway's server certificate for one host: SAN = the host, EKU serverAuth only. */
-export function gatewayServerCert(args: LeafOptions & { endpointId: string; host: string; epoch: number }): LeafPlan {
+export function gatewayServerCert(
+    args: LeafOptions & { endpointId: string; host: string; epoch: number; issuer?: CaId },
+): LeafPlan {
     return {
         role: "gateway-server",
         subject: subject(args.host.length <= MAX_COMMON_NAME ? args.host : args.endpointId, args.organization),
@@ -193,12 +226,14 @@ export function gatewayServerCert(args: LeafOptions & { endpointId: string; host
         validityDays: args.validityDays,
         earlyRenewalDays: args.earlyRenewalDays,
         epoch: args.epoch,
-        issuer: "gateway-server-ca",
+        issuer: args.issuer ?? "gateway-server-ca",
     };
 }
 
 /** APIC's client certificate for one endpoint: SAN = the pinned URI identity, EKU clientAuth only. */
-export function apicClientCert(args: LeafOptions & { endpointId: string; identity: string; epoch: number }): LeafPlan {
+export function apicClientCert(
+    args: LeafOptions & { endpointId: string; identity: string; epoch: number; issuer?: CaId },
+): LeafPlan {
     return {
         role: "apic-client",
         subject: subject(`apic-client ${args.endpointId}`.slice(0, MAX_COMMON_NAME), args.organization),
@@ -209,7 +244,7 @@ export function apicClientCert(args: LeafOptions & { endpointId: string; identit
         validityDays: args.validityDays,
         earlyRenewalDays: args.earlyRenewalDays,
         epoch: args.epoch,
-        issuer: "apic-client-ca",
+        issuer: args.issuer ?? "apic-client-ca",
     };
 }
 
@@ -240,44 +275,147 @@ function describeCertificate(pem: string): { subject: SubjectSpec; key: KeySpec;
     };
 }
 
+/** `<slot id>` for the first generation, `<slot id>-g<n>` after (also the resource names). */
+export const caInstanceId = (slotId: CaId, generation: number): CaId =>
+    generation === 0 ? slotId : `${slotId}-g${generation}`;
+
+/** A later generation says so in its common name, so that old and new CA are told apart (and chains never mix them up). */
+const generationSuffix = (generation: number): string => (generation === 0 ? "" : ` G${generation}`);
+
+interface Instance {
+    readonly generation: number;
+    readonly rootGeneration: number;
+    readonly active: boolean;
+}
+
+/** The root's certificates: one, or old and new while it rotates (the active one signs the intermediates in use). */
+function rootInstances(root: CaPosition): Instance[] {
+    if (!inRotation(root)) return [{ generation: root.generation, rootGeneration: root.generation, active: true }];
+    const active = activeGeneration(root);
+    return [root.generation - 1, root.generation].map((g) => ({
+        generation: g,
+        rootGeneration: g,
+        active: g === active,
+    }));
+}
+
+/**
+ * An intermediate's certificates: one, or old and new while it or the root rotates. Its
+ * generation counts its own rotations and the root's, since a new root re-issues every intermediate.
+ */
+function intermediateInstances(own: CaPosition, root: CaPosition): Instance[] {
+    const current = own.generation + root.generation;
+    if (inRotation(root)) {
+        const active = activeGeneration(root);
+        return [
+            { generation: current - 1, rootGeneration: root.generation - 1, active: active === root.generation - 1 },
+            { generation: current, rootGeneration: root.generation, active: active === root.generation },
+        ];
+    }
+    if (inRotation(own)) {
+        const active = activeGeneration(own) + root.generation;
+        return [current - 1, current].map((g) => ({
+            generation: g,
+            rootGeneration: root.generation,
+            active: g === active,
+        }));
+    }
+    return [{ generation: current, rootGeneration: root.generation, active: true }];
+}
+
 export function planCas(config: PkiConfig): CaPlan[] {
     const key = caKey(config.caKeyAlgorithm);
-    const intermediate = (id: "gateway-server-ca" | "apic-client-ca", purpose: string): CaPlan => ({
-        id,
-        role: "intermediate",
-        subject: subject(`${config.environment} ${purpose} CA`, config.organization),
+    const { caRotation } = config;
+    const rootId = (generation: number): CaId => caInstanceId("root", generation);
+    const intermediates = (
+        slot: CaSlot,
+        slotId: CaId,
+        base: Omit<CaPlan, "id" | "slotId" | "slot" | "generation" | "active" | "issuer" | "subject">,
+        commonName: string,
+    ): CaPlan[] =>
+        intermediateInstances(caRotation[slot], caRotation.root).map((instance) => ({
+            ...base,
+            id: caInstanceId(slotId, instance.generation),
+            slotId,
+            slot,
+            generation: instance.generation,
+            active: instance.active,
+            subject: subject(`${commonName}${generationSuffix(instance.generation)}`, config.organization),
+            issuer: rootId(instance.rootGeneration),
+        }));
+    const intermediateBase = {
+        role: "intermediate" as const,
         key,
         validityDays: config.validityDays.intermediate,
         earlyRenewalDays: config.earlyRenewalDays.intermediate,
         epoch: 0,
-        issuer: "root",
-    });
+    };
     const offline = config.offlineRoot ? describeCertificate(config.offlineRoot.certificate) : undefined;
     return [
-        {
-            id: "root",
+        ...rootInstances(caRotation.root).map((instance): CaPlan => ({
+            id: rootId(instance.generation),
+            slotId: "root",
+            slot: "root",
+            generation: instance.generation,
+            active: instance.active,
             role: "root",
-            subject: offline?.subject ?? subject(`${config.environment} API platform root CA`, config.organization),
+            subject:
+                offline?.subject ??
+                subject(
+                    `${config.environment} API platform root CA${generationSuffix(instance.generation)}`,
+                    config.organization,
+                ),
             key: offline?.key ?? key,
             validityDays: offline?.validityDays ?? config.validityDays.root,
             earlyRenewalDays: config.earlyRenewalDays.root,
             epoch: 0,
             maxPathLength: 1,
-        },
-        intermediate("gateway-server-ca", "gateway server"),
-        intermediate("apic-client-ca", "APIC client"),
-        ...config.clusters.map((cluster): CaPlan => ({
-            id: meshCaId(cluster.name),
-            role: "mesh-ca",
-            cluster: cluster.name,
-            subject: meshCaSubject(config.environment, cluster.name, config.organization),
-            key,
-            validityDays: config.validityDays.intermediate,
-            earlyRenewalDays: config.earlyRenewalDays.intermediate,
-            epoch: config.rotation.meshEpoch,
-            issuer: "root",
         })),
+        ...intermediates(
+            "gatewayServerCa",
+            "gateway-server-ca",
+            intermediateBase,
+            `${config.environment} gateway server CA`,
+        ),
+        ...intermediates("apicClientCa", "apic-client-ca", intermediateBase, `${config.environment} APIC client CA`),
+        ...config.clusters.flatMap((cluster) =>
+            intermediates(
+                "meshCa",
+                meshCaId(cluster.name),
+                { ...intermediateBase, role: "mesh-ca", cluster: cluster.name, epoch: config.rotation.meshEpoch },
+                meshCaSubject(config.environment, cluster.name).commonName,
+            ),
+        ),
     ];
+}
+
+/** The CA of a slot that signs (mesh: that istiod uses). */
+export function activeCa(cas: readonly CaPlan[], slotId: CaId): CaPlan {
+    const ca = cas.find((c) => c.slotId === slotId && c.active);
+    if (ca === undefined) throw new Error(`plan has no active CA for "${slotId}"`);
+    return ca;
+}
+
+/** Intermediates whose rotation finishes in this update (deployed one phase earlier): their old CA is retired. */
+function finishingRotations(
+    config: PkiConfig,
+    cas: readonly CaPlan[],
+    deployed: RotationRecord,
+): { slotKey: string; outgoingId: CaId }[] {
+    return cas
+        .filter((ca) => ca.role !== "root" && ca.active)
+        .filter((ca) => {
+            const position = config.caRotation[ca.slot];
+            return (
+                position.phase === "finish" &&
+                position.generation > 0 &&
+                stepOf(deployed.positions[ca.slot]) === stepOf(position) - 1
+            );
+        })
+        .map((ca) => ({
+            slotKey: `pki:caRotation.${ca.slot}`,
+            outgoingId: caInstanceId(ca.slotId, ca.generation - 1),
+        }));
 }
 
 /**
@@ -292,9 +430,25 @@ function clientEpoch(config: PkiConfig, endpointId: string): number {
     return Math.max(configured, ...revoked);
 }
 
-/** Config -> plan. Throws ConfigError (naming the keys) for anything the config alone could not reveal. */
-export function planPki(config: PkiConfig): PkiPlan {
+export interface PlanOptions {
+    /**
+     * The deployed stack's rotation record (its output `caRotation`; INITIAL_RECORD for a new
+     * stack). Given, moves between rotation phases are checked and finished rotations retire their old CA.
+     */
+    readonly deployed?: RotationRecord;
+    /** The clock, for CRL periods and expired retirements. */
+    readonly now?: Date;
+}
+
+/**
+ * Config (and the deployed rotation record) -> plan. Throws ConfigError (naming the keys) for
+ * anything the config alone could not reveal.
+ */
+export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
     const problems: string[] = [];
+    const cas = planCas(config);
+    const gatewayServerCa = activeCa(cas, "gateway-server-ca");
+    const apicClientCa = activeCa(cas, "apic-client-ca");
     const endpoints: EndpointPlan[] = [];
     const hostOwner = new Map<string, string>();
     const idOwner = new Map<string, string>();
@@ -336,17 +490,23 @@ export function planPki(config: PkiConfig): PkiPlan {
                 host,
                 services: g.services,
                 serviceNamespace: d.namespace,
+                // A new issuing CA (switch phase) means new leaves: its generation counts in the epoch.
                 server: gatewayServerCert({
                     endpointId: g.id,
                     host,
                     epoch:
-                        rotation.leafEpoch + rotation.gatewayServerEpoch + (rotation.endpoints[g.id]?.serverEpoch ?? 0),
+                        rotation.leafEpoch +
+                        rotation.gatewayServerEpoch +
+                        (rotation.endpoints[g.id]?.serverEpoch ?? 0) +
+                        gatewayServerCa.generation,
+                    issuer: gatewayServerCa.id,
                     ...leafOptions,
                 }),
                 client: apicClientCert({
                     endpointId: g.id,
                     identity,
-                    epoch: clientEpoch(config, g.id),
+                    epoch: clientEpoch(config, g.id) + apicClientCa.generation,
+                    issuer: apicClientCa.id,
                     ...leafOptions,
                 }),
                 clientIdentity: identity,
@@ -369,7 +529,6 @@ export function planPki(config: PkiConfig): PkiPlan {
             );
         }
     }
-    const cas = planCas(config);
     const offlineSigned = Object.keys(config.offlineRoot?.intermediates ?? {});
     const intermediateIds = cas.filter((c) => c.id !== "root").map((c) => c.id);
     for (const id of offlineSigned) {
@@ -377,6 +536,21 @@ export function planPki(config: PkiConfig): PkiPlan {
             problems.push(
                 `pki:offlineRoot.intermediates.${id} is not a CA of this stack; its CAs are ${intermediateIds.join(", ")}`,
             );
+        }
+    }
+    let retired: RetiredCa[] = [];
+    if (options.deployed !== undefined) {
+        problems.push(...transitionProblems(options.deployed.positions, config.caRotation));
+        if (problems.length === 0) {
+            const after = retiredAfter({
+                deployed: options.deployed,
+                finishing: finishingRotations(config, cas, options.deployed),
+                liveRootIds: cas.filter((c) => c.role === "root").map((c) => c.id),
+                now: options.now ?? new Date(),
+                crlPeriodDays: config.crlPeriodDays,
+            });
+            retired = after.retired;
+            problems.push(...after.problems);
         }
     }
     if (problems.length > 0) throw new ConfigError(problems);
@@ -388,10 +562,18 @@ export function planPki(config: PkiConfig): PkiPlan {
         endpointIds: endpoints.filter((e) => e.domain === domain).map((e) => e.id),
     }));
     const pendingIntermediates = config.offlineRoot ? intermediateIds.filter((id) => !offlineSigned.includes(id)) : [];
-    return { config, cas, endpoints, gateways, pendingIntermediates };
+    return {
+        config,
+        ...(options.deployed !== undefined ? { deployed: options.deployed } : {}),
+        retired,
+        cas,
+        endpoints,
+        gateways,
+        pendingIntermediates,
+    };
 }
 
 /** Raw `pki:` config -> plan, validating first. The one entry point callers need. */
-export function planFromRawConfig(raw: Readonly<Record<string, unknown>>): PkiPlan {
-    return planPki(validateConfig(raw));
+export function planFromRawConfig(raw: Readonly<Record<string, unknown>>, options: PlanOptions = {}): PkiPlan {
+    return planPki(validateConfig(raw), options);
 }

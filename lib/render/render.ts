@@ -6,8 +6,17 @@ import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
 import { apicPayloads } from "../pki/apic";
-import { EngineStandIn, RecordedResource, runWithStandIn, RunOptions } from "../engine/standIn";
-import { meshCaId, PkiPlan } from "../plan/plan";
+import {
+    EngineState,
+    EngineStandIn,
+    RecordedResource,
+    runWithStandIn,
+    RunOptions,
+    saveStackOutputs,
+    stackOutputsOf,
+} from "../engine/standIn";
+import { INITIAL_RECORD, parseRecord, RotationRecord } from "../plan/caRotation";
+import { PkiPlan } from "../plan/plan";
 import { buildPki, pendingSignaturesMessage, requestOfflineSignatures } from "../stack";
 import { buildInventory, IssuedCertificate } from "./inventory";
 
@@ -38,6 +47,11 @@ function manifest(resource: RecordedResource): Record<string, unknown> {
     return { apiVersion, kind: resource.type.split(":").pop(), ...rest };
 }
 
+/** The rotation record the last render with this state left (a fresh state: every CA at generation 0). */
+export function deployedRecordOf(state: EngineState): RotationRecord {
+    return parseRecord(stackOutputsOf(state).caRotation) ?? INITIAL_RECORD;
+}
+
 /** Thrown after writing the CSRs when an offline root has not signed every intermediate yet. */
 export class PendingSignaturesError extends Error {}
 
@@ -63,6 +77,9 @@ export async function renderPlan(plan: PkiPlan, outDir: string, options: RenderO
         };
     }, options);
 
+    // What the next render of the same state reads back as the deployed rotation record.
+    if (options.state !== undefined) saveStackOutputs(options.state, { caRotation: outputs.outputs.caRotation });
+
     const files: string[] = [];
     const write = (relative: string, content: string | Buffer, mode: number): void => {
         const target = path.join(outDir, relative);
@@ -87,6 +104,7 @@ export async function renderPlan(plan: PkiPlan, outDir: string, options: RenderO
         write(`apic/${id}/client.key`, bundle.privateKeyPem, PRIVATE);
         write(`apic/${id}/ca-chain.pem`, bundle.caChainPem, PUBLIC);
         write(`apic/${id}/truststore.pem`, bundle.truststorePem, PUBLIC);
+        if (bundle.truststoreCrlPem !== undefined) write(`apic/${id}/truststore.crl`, bundle.truststoreCrlPem, PUBLIC);
         write(`apic/${id}/client.p12`, Buffer.from(bundle.pkcs12Base64, "base64"), PRIVATE);
         write(`apic/${id}/client.p12.password`, bundle.pkcs12Password, PRIVATE);
         const payloads = apicPayloads({
@@ -106,12 +124,7 @@ export async function renderPlan(plan: PkiPlan, outDir: string, options: RenderO
     const pemsById = (pems: Record<string, string>, suffix: string): Record<string, string> =>
         Object.fromEntries(Object.entries(pems).map(([id, pem]) => [`${id}${suffix}`, pem]));
     const inventory = buildInventory(plan, {
-        root: outputs.outputs.rootCertPem,
-        "gateway-server-ca": outputs.outputs.gatewayServerCaCertPem,
-        "apic-client-ca": outputs.outputs.apicClientCaCertPem,
-        ...Object.fromEntries(
-            Object.entries(outputs.outputs.meshCaCertPems).map(([cluster, pem]) => [meshCaId(cluster), pem]),
-        ),
+        ...outputs.outputs.caCertPems,
         ...pemsById(outputs.servers as Record<string, string>, "/server"),
         ...pemsById(Object.fromEntries(Object.entries(bundles).map(([id, b]) => [id, b.certPem])), "/client"),
     });

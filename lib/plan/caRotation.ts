@@ -1,0 +1,149 @@
+/**
+ * Staged CA rotation (pure): where each CA stands (`pki:caRotation`), which moves from the
+ * deployed position are allowed, and what a deployment hands to the next one (the stack output
+ * `caRotation`: positions, CA serials, retired CAs).
+ *
+ * A rotation of one CA goes prepare -> switch -> finish, one reviewed config change each:
+ * - prepare: the new CA exists and every trust bundle holds old and new; leaves still come from the old;
+ * - switch:  leaves (and istiod's cacerts) come from the new CA; the old one is still trusted;
+ * - finish:  the old CA leaves every bundle and the stack; an intermediate is also revoked in the
+ *            root's CRL, because the root stays a trust anchor and would still vouch for it.
+ */
+import { crlWindow } from "../pki/crl";
+
+export const CA_SLOTS = ["root", "gatewayServerCa", "apicClientCa", "meshCa"] as const;
+export type CaSlot = (typeof CA_SLOTS)[number];
+export const PHASES = ["prepare", "switch", "finish"] as const;
+export type RotationPhase = (typeof PHASES)[number];
+
+export interface CaPosition {
+    /** 0 is the CA the stack started with; each rotation raises it by one. */
+    readonly generation: number;
+    readonly phase: RotationPhase;
+}
+
+export type CaRotationConfig = Readonly<Record<CaSlot, CaPosition>>;
+
+/** Where every CA of a new stack stands: its first generation, no rotation under way. */
+export const INITIAL_POSITION: CaPosition = { generation: 0, phase: "finish" };
+export const INITIAL_ROTATION: CaRotationConfig = {
+    root: INITIAL_POSITION,
+    gatewayServerCa: INITIAL_POSITION,
+    apicClientCa: INITIAL_POSITION,
+    meshCa: INITIAL_POSITION,
+};
+
+/** The positions in order: 0 = generation 0 finished, 1 = generation 1 prepare, 2 = switch, 3 = finish, ... */
+export function stepOf(position: CaPosition): number {
+    return 3 * (position.generation - 1) + PHASES.indexOf(position.phase) + 1;
+}
+
+export function positionAt(step: number): CaPosition {
+    if (step <= 0) return INITIAL_POSITION;
+    return { generation: Math.floor((step - 1) / 3) + 1, phase: PHASES[(step - 1) % 3] };
+}
+
+export const describePosition = (p: CaPosition): string => `generation ${p.generation} phase ${p.phase}`;
+const asConfig = (p: CaPosition): string => `{ generation: ${p.generation}, phase: ${p.phase} }`;
+
+/** True while old and new CA both exist (prepare and switch). */
+export const inRotation = (p: CaPosition): boolean => p.phase !== "finish";
+
+/** The generation that signs leaves (and that istiod uses): the old one until switch. */
+export const activeGeneration = (p: CaPosition): number => (p.phase === "prepare" ? p.generation - 1 : p.generation);
+
+/**
+ * Moves from the deployed positions to the configured ones that are not one phase at a time
+ * forward, each with the phase that comes next. Staying put is always allowed (re-running an update).
+ */
+export function transitionProblems(deployed: CaRotationConfig, next: CaRotationConfig): string[] {
+    const problems: string[] = [];
+    for (const slot of CA_SLOTS) {
+        const from = stepOf(deployed[slot]);
+        const to = stepOf(next[slot]);
+        if (to === from || to === from + 1) continue;
+        const following = positionAt(from + 1);
+        const key = `pki:caRotation.${slot}`;
+        problems.push(
+            to > from
+                ? `${key} jumps from ${describePosition(deployed[slot])} (deployed) to ${describePosition(next[slot])}; ` +
+                      `phases go one at a time, so ${describePosition(following)} comes next: set ${key} to ${asConfig(following)} and deploy it first`
+                : `${key} goes back from ${describePosition(deployed[slot])} (deployed) to ${describePosition(next[slot])}; ` +
+                      `phases only go forward: keep ${asConfig(deployed[slot])} or set the next phase, ${asConfig(following)}`,
+        );
+    }
+    return problems;
+}
+
+/** A CA certificate of a deployment, as the next deployment needs it to revoke that CA. */
+export interface DeployedCa {
+    readonly serialHex: string;
+    /** ISO 8601. */
+    readonly notAfter: string;
+    /** Id of the CA that signed it; the root names itself. */
+    readonly issuer: string;
+}
+
+/** An intermediate retired by a finish phase: listed in its root's CRL until it expires. */
+export interface RetiredCa extends DeployedCa {
+    readonly id: string;
+    /** ISO 8601; fixed when retired, so the CRL stays the same on every later run. */
+    readonly revokedAt: string;
+}
+
+/** The stack output `caRotation`: what the next update reads back from this stack's own outputs. */
+export interface RotationRecord {
+    readonly positions: CaRotationConfig;
+    /** Every CA certificate of the deployment, by CA id. */
+    readonly cas: Readonly<Record<string, DeployedCa>>;
+    readonly retired: readonly RetiredCa[];
+}
+
+/** What a stack that was never deployed (or deployed before staged rotation existed) hands over. */
+export const INITIAL_RECORD: RotationRecord = { positions: INITIAL_ROTATION, cas: {}, retired: [] };
+
+/** A record read back from stack outputs, checked for shape (it crossed a serialisation boundary). */
+export function parseRecord(value: unknown): RotationRecord | undefined {
+    if (typeof value !== "object" || value === null) return undefined;
+    const record = value as Partial<RotationRecord>;
+    const positions = record.positions as Record<string, Partial<CaPosition>> | undefined;
+    if (positions === undefined || typeof record.cas !== "object" || !Array.isArray(record.retired)) return undefined;
+    for (const slot of CA_SLOTS) {
+        const p = positions[slot];
+        if (!p || !Number.isInteger(p.generation) || !PHASES.includes(p.phase as RotationPhase)) return undefined;
+    }
+    return record as RotationRecord;
+}
+
+/**
+ * The retired intermediates after this deployment: the deployed record's, minus those expired or
+ * under a root that is gone, plus the old CA of every intermediate rotation that finishes now.
+ * `outgoing` maps each such rotation to the id of its old CA.
+ */
+export function retiredAfter(args: {
+    deployed: RotationRecord;
+    finishing: readonly { slotKey: string; outgoingId: string }[];
+    liveRootIds: readonly string[];
+    now: Date;
+    crlPeriodDays: number;
+}): { retired: RetiredCa[]; problems: string[] } {
+    const { deployed, now } = args;
+    const retired = deployed.retired.filter(
+        (r) => Date.parse(r.notAfter) > now.getTime() && args.liveRootIds.includes(r.issuer),
+    );
+    const problems: string[] = [];
+    const revokedAt = crlWindow(now, args.crlPeriodDays).thisUpdate.toISOString();
+    for (const { slotKey, outgoingId } of args.finishing) {
+        if (retired.some((r) => r.id === outgoingId)) continue;
+        const ca = deployed.cas[outgoingId];
+        if (ca === undefined) {
+            problems.push(
+                `${slotKey} finishes, but the deployed stack's output caRotation has no certificate for ${outgoingId}, so it cannot be revoked; ` +
+                    `run the previous phase again (pulumi up) so that its record is written, then finish`,
+            );
+            continue;
+        }
+        retired.push({ id: outgoingId, ...ca, revokedAt });
+    }
+    return { retired, problems };
+}
