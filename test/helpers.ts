@@ -11,7 +11,7 @@ import { pemBlocks as pemBlocksOf } from "../lib/engine/der";
 import { EngineState } from "../lib/engine/standIn";
 import * as tlsProvider from "../lib/engine/tlsProvider";
 import { PkiPlan, planFromRawConfig } from "../lib/plan/plan";
-import { renderPlan, RenderResult } from "../lib/render/render";
+import { deployedRecordOf, renderPlan, RenderResult } from "../lib/render/render";
 
 export const ROOT = path.resolve(__dirname, "../..");
 
@@ -45,6 +45,18 @@ export async function renderConfig(
     state: EngineState = sharedState,
 ): Promise<Rendered> {
     const plan = planFromRawConfig(raw);
+    const dir = tempDir(label);
+    const result = await renderPlan(plan, dir, { force: true, state });
+    return { ...result, plan, dir, read: (f: string) => fs.readFileSync(path.join(dir, f), "utf8") };
+}
+
+/**
+ * The next "update" of a stack whose engine state is `state`: CA rotation phases are checked
+ * against the record the previous render left there, as `pulumi up` checks them against the
+ * stack's own last outputs.
+ */
+export async function renderNext(raw: Record<string, unknown>, label: string, state: EngineState): Promise<Rendered> {
+    const plan = planFromRawConfig(raw, { deployed: deployedRecordOf(state) });
     const dir = tempDir(label);
     const result = await renderPlan(plan, dir, { force: true, state });
     return { ...result, plan, dir, read: (f: string) => fs.readFileSync(path.join(dir, f), "utf8") };
@@ -103,6 +115,8 @@ export interface ClientCredentials {
     key?: string;
     /** CAs the client trusts for the server (APIC's truststore). */
     ca: string;
+    /** CRLs the client checks the server's chain against (every CA of it then needs one). */
+    crl?: string;
     servername: string;
     /** The client's identity check of the server; default: the host name (RFC 6125) against `servername`. */
     checkServer?: (peer: tls.PeerCertificate) => Error | undefined;
@@ -161,6 +175,7 @@ export async function handshake(server: GatewayServerConfig, client: ClientCrede
                 port,
                 servername: client.servername,
                 ca: client.ca,
+                ...(client.crl !== undefined ? { crl: pemBlocksOf(client.crl, "X509 CRL") } : {}),
                 cert: client.cert,
                 key: client.key,
                 rejectUnauthorized: false,
@@ -233,6 +248,9 @@ export function apicCredentials(rendered: Rendered, endpointId: string): ClientC
         cert: rendered.read(`apic/${endpointId}/client.crt`) + rendered.read(`apic/${endpointId}/ca-chain.pem`),
         key: rendered.read(`apic/${endpointId}/client.key`),
         ca: rendered.read(`apic/${endpointId}/truststore.pem`),
+        ...(fs.existsSync(path.join(rendered.dir, `apic/${endpointId}/truststore.crl`))
+            ? { crl: rendered.read(`apic/${endpointId}/truststore.crl`) }
+            : {}),
         servername: endpoint.host,
     };
 }
@@ -303,4 +321,66 @@ export async function mintSubCa(ca: TestCa, commonName: string): Promise<TestCa>
         validityPeriodHours: 24,
     });
     return { certPem: cert.state.certPem as string, keyPem: key.state.privateKeyPem as string };
+}
+
+/** istiod's `cacerts` secret as rendered. */
+export interface Cacerts {
+    "ca-cert.pem": string;
+    "ca-key.pem": string;
+    "root-cert.pem": string;
+    "cert-chain.pem": string;
+    "ca-crl.pem"?: string;
+}
+
+export function cacerts(rendered: Rendered, cluster: string): Cacerts {
+    const secret = YAML.parse(rendered.read(`k8s/${cluster}/istio-system/secret-cacerts.yaml`));
+    return secret.stringData as Cacerts;
+}
+
+/** What istiod does with `cacerts`: sign a short-lived SPIFFE workload certificate with ca-key.pem. */
+export async function workload(
+    ca: Cacerts,
+    identity: string,
+): Promise<{ cert: string; key: string; identity: string }> {
+    const leaf = await mintLeaf(
+        { certPem: ca["ca-cert.pem"], keyPem: ca["ca-key.pem"] },
+        {
+            commonName: "",
+            uris: [identity],
+            allowedUses: ["digital_signature", "key_encipherment", "server_auth", "client_auth"],
+        },
+    );
+    // istiod hands the workload its certificate followed by cert-chain.pem without the root.
+    return { cert: leaf.cert + pemBlocks(ca["cert-chain.pem"]).slice(0, -1).join(""), key: leaf.key, identity };
+}
+
+/**
+ * Two sidecars: each presents its workload chain, trusts root-cert.pem (and checks ca-crl.pem,
+ * when its cluster has one) and checks the peer's SPIFFE id.
+ */
+export function sidecars(
+    server: { cert: string; key: string; identity: string },
+    client: { cert: string; key: string; identity: string },
+    trust: { server: string; client: string; serverCrl?: string; clientCrl?: string },
+): Promise<HandshakeResult> {
+    return handshake(
+        {
+            tlsCrt: server.cert,
+            tlsKey: server.key,
+            caCrt: trust.server,
+            subjectAltNames: [client.identity],
+            ...(trust.serverCrl !== undefined ? { caCrl: trust.serverCrl } : {}),
+        },
+        {
+            cert: client.cert,
+            key: client.key,
+            ca: trust.client,
+            ...(trust.clientCrl !== undefined ? { crl: trust.clientCrl } : {}),
+            servername: "outbound_.8080_._.accounts.ob.svc.cluster.local",
+            checkServer: (peer) =>
+                peer.subjectaltname === `URI:${server.identity}`
+                    ? undefined
+                    : new Error(`unexpected server identity ${peer.subjectaltname}`),
+        },
+    );
 }

@@ -6,7 +6,8 @@ import { runWithStandIn } from "../lib/engine/standIn";
 import { MeshPluginCa } from "../lib/components/meshPluginCa";
 import { RootCa } from "../lib/components/rootCa";
 import {
-    handshake,
+    Cacerts,
+    cacerts,
     mintLeaf,
     mintRoot,
     mintSubCa,
@@ -15,58 +16,13 @@ import {
     renderStackFile,
     Rendered,
     sharedState,
+    sidecars,
     tempDir,
+    workload,
     writeTemp,
 } from "./helpers";
 
 const MULTI = "examples/multi-cluster/Pulumi.multi-cluster.yaml";
-
-interface Cacerts {
-    "ca-cert.pem": string;
-    "ca-key.pem": string;
-    "root-cert.pem": string;
-    "cert-chain.pem": string;
-}
-
-function cacerts(rendered: Rendered, cluster: string): Cacerts {
-    const secret = YAML.parse(rendered.read(`k8s/${cluster}/istio-system/secret-cacerts.yaml`));
-    return secret.stringData as Cacerts;
-}
-
-/** What istiod does with `cacerts`: sign a short-lived SPIFFE workload certificate with ca-key.pem. */
-async function workload(ca: Cacerts, identity: string): Promise<{ cert: string; key: string; identity: string }> {
-    const leaf = await mintLeaf(
-        { certPem: ca["ca-cert.pem"], keyPem: ca["ca-key.pem"] },
-        {
-            commonName: "",
-            uris: [identity],
-            allowedUses: ["digital_signature", "key_encipherment", "server_auth", "client_auth"],
-        },
-    );
-    // istiod hands the workload its certificate followed by cert-chain.pem without the root.
-    return { cert: leaf.cert + pemBlocks(ca["cert-chain.pem"]).slice(0, -1).join(""), key: leaf.key, identity };
-}
-
-/** Two sidecars: each presents its workload chain, trusts root-cert.pem and checks the peer's SPIFFE id. */
-function sidecars(
-    server: { cert: string; key: string; identity: string },
-    client: { cert: string; key: string; identity: string },
-    trust: { server: string; client: string },
-) {
-    return handshake(
-        { tlsCrt: server.cert, tlsKey: server.key, caCrt: trust.server, subjectAltNames: [client.identity] },
-        {
-            cert: client.cert,
-            key: client.key,
-            ca: trust.client,
-            servername: "outbound_.8080_._.accounts.ob.svc.cluster.local",
-            checkServer: (peer) =>
-                peer.subjectaltname === `URI:${server.identity}`
-                    ? undefined
-                    : new Error(`unexpected server identity ${peer.subjectaltname}`),
-        },
-    );
-}
 
 describe("MeshPluginCa: istiod plug-in CA per cluster", function () {
     this.timeout(120_000);

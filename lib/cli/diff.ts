@@ -52,6 +52,11 @@ export function diffMarkdown(diff: CertDiff, title: string): string {
             : `Option ${diff.base.option} -> Option ${diff.head.option}`;
     const parts = [
         `## Certificate changes: ${title} (${heading})\n`,
+        ...diff.caRotation.map(
+            (r) =>
+                `**CA rotation, pki:caRotation.${r.slot}: ${r.from} -> ${r.to}.** ` +
+                (r.refused !== undefined ? `Refused: ${r.refused}\n` : `${r.effect}.\n`),
+        ),
         added.length + removed.length + replaced.length === 0
             ? "No certificate changes.\n"
             : `**${added.length} added, ${removed.length} removed, ${replaced.length} replaced, ${unchanged} unchanged.**\n`,
@@ -106,7 +111,8 @@ export const diffCommand: Command = {
         const base = loadBase(values.base, path.resolve(values.head)) ?? emptyPlan(head);
         const diff = diffPlans(base, head);
         out(format === "json" ? JSON.stringify(diff, null, 2) + "\n" : diffMarkdown(diff, head.config.environment));
-        return 0;
+        // A phase skipped or reversed would be refused by `pulumi up`: fail the review step too.
+        return diff.caRotation.some((r) => r.refused !== undefined) ? 1 : 0;
     },
 };
 

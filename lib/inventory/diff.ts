@@ -5,6 +5,7 @@
  * rotation epoch renames it; a new certificate when its request (subject, SANs), usages,
  * validity or issuing CA changes. The early-renewal window is updated in place, never a change.
  */
+import { describeTransitions } from "../plan/caRotation";
 import { EndpointPlan, PkiPlan } from "../plan/plan";
 import { PlannedCertificate, plannedCertificates } from "./planned";
 
@@ -35,6 +36,8 @@ export interface CertDiff {
     unchanged: number;
     /** Endpoints whose certificates stay but whose routed services change (e.g. Option 3 regrouping). */
     routing: RoutingChange[];
+    /** CAs whose staged rotation moves (pki:caRotation): the phase, what it does, or why it is refused. */
+    caRotation: ReturnType<typeof describeTransitions>;
 }
 
 const sameList = (a: readonly string[], b: readonly string[]): boolean =>
@@ -107,6 +110,7 @@ export function diffPlans(base: PkiPlan, head: PkiPlan): CertDiff {
         replaced: [],
         unchanged: 0,
         routing: routing(base, head),
+        caRotation: describeTransitions(base.config.caRotation, head.config.caRotation),
     };
     for (const after of headCerts) {
         const before = baseCerts.get(after.id);

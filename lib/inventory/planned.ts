@@ -79,7 +79,7 @@ function caRow(ca: CaPlan, goesTo: Record<string, string[]>): PlannedCertificate
     const delivered =
         ca.cluster !== undefined
             ? [`${secretPath(ca.cluster, MESH_CA_SECRET.namespace, MESH_CA_SECRET.name)} (ca-cert.pem, cert-chain.pem)`]
-            : (goesTo[ca.id] ?? []);
+            : (goesTo[ca.slotId] ?? []);
     return {
         id: ca.id,
         role: ca.role,

@@ -147,3 +147,44 @@ export function retiredAfter(args: {
     }
     return { retired, problems };
 }
+
+/** Where a CA's new generation becomes visible, for reviewers: the trust bundles a prepare phase extends. */
+const BUNDLES: Readonly<Record<CaSlot, string>> = {
+    root: "the gateway's ca.crt, every APIC truststore and the mesh's root-cert.pem",
+    gatewayServerCa: "every APIC truststore",
+    apicClientCa: "the gateway's ca.crt",
+    meshCa: "nothing (the mesh trusts the root, which stays)",
+};
+
+const LEAVES: Readonly<Record<CaSlot, string>> = {
+    root: "every intermediate, leaf and istiod's cacerts",
+    gatewayServerCa: "every gateway server certificate",
+    apicClientCa: "every APIC client certificate (upload the new keystores)",
+    meshCa: "istiod's cacerts (restart istiod, or AUTO_RELOAD_PLUGIN_CERTS; workloads renew within their TTL)",
+};
+
+/** One line per CA whose position changes: what the phase does (or why it is refused). */
+export function describeTransitions(
+    deployed: CaRotationConfig,
+    next: CaRotationConfig,
+): { slot: CaSlot; from: string; to: string; effect: string; refused?: string }[] {
+    const problems = transitionProblems(deployed, next);
+    return CA_SLOTS.filter((slot) => stepOf(deployed[slot]) !== stepOf(next[slot])).map((slot) => {
+        const to = next[slot];
+        const effect =
+            to.phase === "prepare"
+                ? `prepare: new generation ${to.generation} created and added to ${BUNDLES[slot]}; nothing is issued by it yet`
+                : to.phase === "switch"
+                  ? `switch: ${LEAVES[slot]} re-issued by generation ${to.generation}; generation ${to.generation - 1} still trusted`
+                  : `finish: generation ${to.generation - 1} removed from every bundle and deleted` +
+                    (slot === "root" ? "" : "; revoked in the root's CRL (CRLs are published from now on)");
+        const refused = problems.find((p) => p.startsWith(`pki:caRotation.${slot} `));
+        return {
+            slot,
+            from: describePosition(deployed[slot]),
+            to: describePosition(to),
+            effect,
+            ...(refused !== undefined ? { refused } : {}),
+        };
+    });
+}
