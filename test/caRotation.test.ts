@@ -90,6 +90,29 @@ function callServedBy(server: Rendered, gateway: Rendered, client: Rendered) {
     );
 }
 
+type Workload = Awaited<ReturnType<typeof workload>>;
+
+/** Two sidecars, each with its own certificate and root-cert.pem, accept each other in both directions. */
+async function interoperate(a: { workload: Workload; trust: string }, b: { workload: Workload; trust: string }) {
+    for (const [server, client] of [
+        [a, b],
+        [b, a],
+    ]) {
+        const result = await sidecars(server.workload, client.workload, { server: server.trust, client: client.trust });
+        assert.deepStrictEqual(
+            [result.accepted, result.clientAuthorized],
+            [true, true],
+            result.reason + result.clientError,
+        );
+    }
+}
+
+/** The root certificates of a bundle, by subject. */
+const bundleRoots = (pem: string): string[] =>
+    pemBlocks(pem)
+        .map(subjectOf)
+        .filter((s) => s.includes("root CA"));
+
 describe("Staged rotation of the APIC-client CA", function () {
     this.timeout(180_000);
     let p: Record<string, Rendered>;
@@ -272,17 +295,7 @@ describe("Staged rotation of the mesh CA", function () {
         const old = await workload(cacerts(p.prepare, "east"), "spiffe://cluster.local/ns/ob/sa/accounts");
         const renewed = await workload(cacerts(p.switch, "east"), "spiffe://cluster.local/ns/ob/sa/ob-payee");
         const trust = cacerts(p.switch, "east")["root-cert.pem"];
-        for (const [server, client] of [
-            [old, renewed],
-            [renewed, old],
-        ]) {
-            const result = await sidecars(server, client, { server: trust, client: trust });
-            assert.deepStrictEqual(
-                [result.accepted, result.clientAuthorized],
-                [true, true],
-                result.reason + result.clientError,
-            );
-        }
+        await interoperate({ workload: old, trust }, { workload: renewed, trust });
     });
 
     it("finish: ca-crl.pem revokes the old CA, so its workloads are rejected; new ones still talk", async () => {
@@ -320,10 +333,6 @@ describe("Staged rotation of the root", function () {
 
     it("prepare: every trust bundle holds both roots (the one in use first); nothing is re-issued", () => {
         const roots = ["CN=rot API platform root CA", "CN=rot API platform root CA G1"];
-        const bundleRoots = (pem: string) =>
-            pemBlocks(pem)
-                .map(subjectOf)
-                .filter((s) => s.includes("root CA"));
         assert.deepStrictEqual(bundleRoots(gatewayServerConfig(p.prepare, "ob").caCrt), roots);
         assert.deepStrictEqual(bundleRoots(p.prepare.read("apic/ob/truststore.pem")), roots);
         assert.deepStrictEqual(bundleRoots(cacerts(p.prepare, "east")["root-cert.pem"]), roots);
@@ -358,25 +367,11 @@ describe("Staged rotation of the root", function () {
             old: cacerts(p.prepare, "east")["root-cert.pem"],
             renewed: cacerts(p.switch, "east")["root-cert.pem"],
         };
-        for (const [server, client, serverTrust, clientTrust] of [
-            [old, renewed, trust.old, trust.renewed],
-            [renewed, old, trust.renewed, trust.old],
-        ] as const) {
-            const result = await sidecars(server, client, { server: serverTrust, client: clientTrust });
-            assert.deepStrictEqual(
-                [result.accepted, result.clientAuthorized],
-                [true, true],
-                result.reason + result.clientError,
-            );
-        }
+        await interoperate({ workload: old, trust: trust.old }, { workload: renewed, trust: trust.renewed });
     });
 
     it("finish: the old root leaves every bundle, and certificates under it are rejected everywhere", async () => {
         const root = ["CN=rot API platform root CA G1"];
-        const bundleRoots = (pem: string) =>
-            pemBlocks(pem)
-                .map(subjectOf)
-                .filter((s) => s.includes("root CA"));
         assert.deepStrictEqual(bundleRoots(gatewayServerConfig(p.finish, "ob").caCrt), root);
         assert.deepStrictEqual(bundleRoots(p.finish.read("apic/ob/truststore.pem")), root);
         assert.deepStrictEqual(bundleRoots(cacerts(p.finish, "east")["root-cert.pem"]), root);
