@@ -128,6 +128,11 @@ describe("Staged rotation of the APIC-client CA", function () {
             "CN=rot API platform root CA",
         ]);
         assert.strictEqual(p.prepare.read("apic/ob/client.crt"), p.g0.read("apic/ob/client.crt"));
+        // The inventory says where the new CA goes: only into ca.crt, in no chain yet.
+        assert.deepStrictEqual(p.prepare.inventory.find((c) => c.id === "apic-client-ca-g1")?.goesTo, [
+            "k8s/east/istio-system/secret-apic-mtls-ob (ca.crt)",
+            "k8s/east/istio-system/secret-apic-mtls-dp (ca.crt)",
+        ]);
         for (const client of [p.g0, p.switch]) {
             const result = await call(p.prepare, client);
             assert.deepStrictEqual([result.accepted, result.reason], [true, ""]);

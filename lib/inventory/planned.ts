@@ -76,10 +76,16 @@ function caDestinations(plan: PkiPlan): Record<string, string[]> {
 }
 
 function caRow(ca: CaPlan, goesTo: Record<string, string[]>): PlannedCertificate {
+    // A CA that is only trusted (the other side of a staged rotation) is in no chain and not installed.
+    const inChain = (place: string) => place.includes("tls.crt chain") || place.endsWith("/ca-chain.pem");
     const delivered =
         ca.cluster !== undefined
-            ? [`${secretPath(ca.cluster, MESH_CA_SECRET.namespace, MESH_CA_SECRET.name)} (ca-cert.pem, cert-chain.pem)`]
-            : (goesTo[ca.slotId] ?? []);
+            ? ca.active
+                ? [
+                      `${secretPath(ca.cluster, MESH_CA_SECRET.namespace, MESH_CA_SECRET.name)} (ca-cert.pem, cert-chain.pem)`,
+                  ]
+                : []
+            : (goesTo[ca.slotId] ?? []).filter((place) => ca.active || !inChain(place));
     return {
         id: ca.id,
         role: ca.role,
