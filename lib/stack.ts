@@ -125,6 +125,8 @@ interface CaLayer {
     /** By CA id, every mesh CA. */
     readonly meshCas: Readonly<Record<CaId, MeshPluginCa>>;
     readonly providers: k8s.Provider[];
+    /** What each root's CRL is built from: its key and the intermediates it retired (unused with an offline root). */
+    readonly rootCrls: readonly { signer: CrlSigner; revoked: readonly RevokedEntry[] }[];
 }
 
 /** `root-ca` for the first root (its name since the start), `root-ca-g<n>` after. */
@@ -147,6 +149,7 @@ function buildCas(plan: PkiPlan): CaLayer {
                   maxPathLength: p.maxPathLength,
               })).certPem;
     }
+    const rootCrls = rootPlans.map((r) => ({ signer: roots[r.id], revoked: retiredBy(plan, r.id) }));
     const activeRoot = rootPlans.find((p) => p.active) ?? rootPlans[0];
     const trustedRootsPem = joinPemOutputs(
         ...[activeRoot, ...rootPlans.filter((p) => p !== activeRoot)].map((p) => caCertPems[p.id]),
@@ -200,10 +203,7 @@ function buildCas(plan: PkiPlan): CaLayer {
         caCertPems[p.id] = meshCas[p.id].certPem;
     }
     meshCrl?.resolve(
-        crlBundle(plan, [
-            ...rootPlans.map((r) => ({ signer: roots[r.id], revoked: retiredBy(plan, r.id) })),
-            ...Object.values(meshCas).map((ca) => ({ signer: ca, revoked: [] })),
-        ]),
+        crlBundle(plan, [...rootCrls, ...Object.values(meshCas).map((ca) => ({ signer: ca, revoked: [] }))]),
     );
     return {
         roots,
@@ -213,6 +213,7 @@ function buildCas(plan: PkiPlan): CaLayer {
         intermediates,
         meshCas,
         providers,
+        rootCrls,
     };
 }
 
@@ -276,7 +277,7 @@ export function buildPki(plan: PkiPlan): PkiStack {
         );
     }
     const cas = buildCas(plan);
-    const { roots, caCertPems, intermediates, providers } = cas;
+    const { roots, caCertPems, intermediates, providers, rootCrls } = cas;
     const provider = providers[0];
     const leafOptions = {
         keyAlgorithm: config.keyAlgorithm,
@@ -284,7 +285,6 @@ export function buildPki(plan: PkiPlan): PkiStack {
         earlyRenewalDays: config.earlyRenewalDays.leaf,
         organization: config.organization,
     };
-    const rootPlans = plan.cas.filter((c) => c.role === "root");
     const slot = (slotId: CaId) => plan.cas.filter((c) => c.slotId === slotId);
     const inUse = (slotId: CaId): IntermediateCa => intermediates[activeCa(plan.cas, slotId).id];
     const gatewayServerCa = inUse("gateway-server-ca");
@@ -292,7 +292,6 @@ export function buildPki(plan: PkiPlan): PkiStack {
     /** A slot's CAs (both generations while it rotates) and then every root to trust. */
     const trustBundle = (slotId: CaId): pulumi.Output<string> =>
         joinPemOutputs(...slot(slotId).map((c) => caCertPems[c.id]), cas.trustedRootsPem);
-    const rootCrls = rootPlans.map((r) => ({ signer: roots[r.id], revoked: retiredBy(plan, r.id) }));
 
     // Revocations and retired CAs need CRLs; with an offline root both are refused by validation.
     const revoked = config.revocations.map((r) => ({

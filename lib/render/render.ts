@@ -12,7 +12,6 @@ import {
     RecordedResource,
     runWithStandIn,
     RunOptions,
-    saveStackOutputs,
     stackOutputsOf,
 } from "../engine/standIn";
 import { INITIAL_RECORD, parseRecord, RotationRecord } from "../plan/caRotation";
@@ -74,11 +73,10 @@ export async function renderPlan(plan: PkiPlan, outDir: string, options: RenderO
         return {
             outputs: stack.outputs,
             servers: Object.assign({}, ...stack.gateways.map((g) => g.serverCertPems)) as Record<string, unknown>,
+            // Kept in the state like a stack output: the next render with it reads this record back.
+            caRotation: stack.outputs.caRotation,
         };
     }, options);
-
-    // What the next render of the same state reads back as the deployed rotation record.
-    if (options.state !== undefined) saveStackOutputs(options.state, { caRotation: outputs.outputs.caRotation });
 
     const files: string[] = [];
     const write = (relative: string, content: string | Buffer, mode: number): void => {
