@@ -53,26 +53,25 @@ export const inRotation = (p: CaPosition): boolean => p.phase !== "finish";
 export const activeGeneration = (p: CaPosition): number => (p.phase === "prepare" ? p.generation - 1 : p.generation);
 
 /**
- * Moves from the deployed positions to the configured ones that are not one phase at a time
- * forward, each with the phase that comes next. Staying put is always allowed (re-running an update).
+ * Why moving one CA from its deployed position to the configured one is refused (undefined when
+ * it is one phase forward or stays put, as re-running an update does), with the phase that comes next.
  */
+function transitionProblem(slot: CaSlot, deployed: CaPosition, next: CaPosition): string | undefined {
+    const from = stepOf(deployed);
+    const to = stepOf(next);
+    if (to === from || to === from + 1) return undefined;
+    const following = positionAt(from + 1);
+    const key = `pki:caRotation.${slot}`;
+    return to > from
+        ? `${key} jumps from ${describePosition(deployed)} (deployed) to ${describePosition(next)}; ` +
+              `phases go one at a time, so ${describePosition(following)} comes next: set ${key} to ${asConfig(following)} and deploy it first`
+        : `${key} goes back from ${describePosition(deployed)} (deployed) to ${describePosition(next)}; ` +
+              `phases only go forward: keep ${asConfig(deployed)} or set the next phase, ${asConfig(following)}`;
+}
+
+/** Every CA's refused move, one message each. */
 export function transitionProblems(deployed: CaRotationConfig, next: CaRotationConfig): string[] {
-    const problems: string[] = [];
-    for (const slot of CA_SLOTS) {
-        const from = stepOf(deployed[slot]);
-        const to = stepOf(next[slot]);
-        if (to === from || to === from + 1) continue;
-        const following = positionAt(from + 1);
-        const key = `pki:caRotation.${slot}`;
-        problems.push(
-            to > from
-                ? `${key} jumps from ${describePosition(deployed[slot])} (deployed) to ${describePosition(next[slot])}; ` +
-                      `phases go one at a time, so ${describePosition(following)} comes next: set ${key} to ${asConfig(following)} and deploy it first`
-                : `${key} goes back from ${describePosition(deployed[slot])} (deployed) to ${describePosition(next[slot])}; ` +
-                      `phases only go forward: keep ${asConfig(deployed[slot])} or set the next phase, ${asConfig(following)}`,
-        );
-    }
-    return problems;
+    return CA_SLOTS.flatMap((slot) => transitionProblem(slot, deployed[slot], next[slot]) ?? []);
 }
 
 /** A CA certificate of a deployment, as the next deployment needs it to revoke that CA. */
@@ -168,7 +167,6 @@ export function describeTransitions(
     deployed: CaRotationConfig,
     next: CaRotationConfig,
 ): { slot: CaSlot; from: string; to: string; effect: string; refused?: string }[] {
-    const problems = transitionProblems(deployed, next);
     return CA_SLOTS.filter((slot) => stepOf(deployed[slot]) !== stepOf(next[slot])).map((slot) => {
         const to = next[slot];
         const effect =
@@ -178,7 +176,7 @@ export function describeTransitions(
                   ? `switch: ${LEAVES[slot]} re-issued by generation ${to.generation}; generation ${to.generation - 1} still trusted`
                   : `finish: generation ${to.generation - 1} removed from every bundle and deleted` +
                     (slot === "root" ? "" : "; revoked in the root's CRL (CRLs are published from now on)");
-        const refused = problems.find((p) => p.startsWith(`pki:caRotation.${slot} `));
+        const refused = transitionProblem(slot, deployed[slot], to);
         return {
             slot,
             from: describePosition(deployed[slot]),
