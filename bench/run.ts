@@ -22,11 +22,13 @@ import { diffPlans } from "../lib/inventory/diff";
 import { plannedCertificates } from "../lib/inventory/planned";
 import { pemBlocks } from "../lib/engine/der";
 import { buildPkcs12 } from "../lib/pki/pkcs12";
+import { HOURS_PER_DAY, privateKeyArgs } from "../lib/components/keys";
+import { joinPemOutputs } from "../lib/components/pem";
 import {
+    CA_USES,
     CaPlan,
     GATEWAY_SELECTOR,
     HTTPS_PORT,
-    KeySpec,
     LeafPlan,
     PkiPlan,
     planFromRawConfig,
@@ -88,18 +90,9 @@ function fastMocks(): pulumi.runtime.Mocks & { count: number } {
 function baseline(plan: PkiPlan): Record<string, unknown> {
     const { config } = plan;
     const ca = (id: string) => plan.cas.find((c) => c.id === id) as CaPlan;
-    const hours = (days: number) => days * 24;
-    const keyArgs = (key: KeySpec): tls.PrivateKeyArgs =>
-        key.algorithm === "RSA"
-            ? { algorithm: "RSA", rsaBits: key.rsaBits }
-            : { algorithm: "ECDSA", ecdsaCurve: key.ecdsaCurve };
-    const join = (...pems: pulumi.Input<string>[]) =>
-        pulumi.all(pems).apply((v) =>
-            v
-                .filter((p) => p.trim() !== "")
-                .map((p) => (p.endsWith("\n") ? p : `${p}\n`))
-                .join(""),
-        );
+    // Pure helpers the components use too (no component is involved): key arguments, PEM joining.
+    const hours = (days: number) => days * HOURS_PER_DAY;
+    const join = joinPemOutputs;
     const signed = (
         name: string,
         spec: Pick<
@@ -109,7 +102,7 @@ function baseline(plan: PkiPlan): Record<string, unknown> {
         issuer: { certPem: pulumi.Output<string>; keyPem: pulumi.Output<string> },
         isCa = false,
     ) => {
-        const k = new tls.PrivateKey(`${name}-key`, keyArgs(spec.key));
+        const k = new tls.PrivateKey(`${name}-key`, privateKeyArgs(spec.key));
         const csr = new tls.CertRequest(`${name}-csr`, {
             privateKeyPem: k.privateKeyPem,
             subject: { ...spec.subject },
@@ -127,10 +120,10 @@ function baseline(plan: PkiPlan): Record<string, unknown> {
         });
         return { certPem: cert.certPem, keyPem: pulumi.secret(k.privateKeyPem) };
     };
-    const caSpec = (c: CaPlan) => ({ ...c, dnsNames: [], uris: [], allowedUses: ["cert_signing", "crl_signing"] });
+    const caSpec = (c: CaPlan) => ({ ...c, dnsNames: [], uris: [], allowedUses: [...CA_USES] });
 
     const rootPlan = ca("root");
-    const rootKey = new tls.PrivateKey("root-ca-key", keyArgs(rootPlan.key));
+    const rootKey = new tls.PrivateKey("root-ca-key", privateKeyArgs(rootPlan.key));
     const rootCert = new tls.SelfSignedCert("root-ca-cert", {
         privateKeyPem: rootKey.privateKeyPem,
         subject: { ...rootPlan.subject },
@@ -138,7 +131,7 @@ function baseline(plan: PkiPlan): Record<string, unknown> {
         maxPathLength: 1,
         setSubjectKeyId: true,
         setAuthorityKeyId: true,
-        allowedUses: ["cert_signing", "crl_signing"],
+        allowedUses: [...CA_USES],
         validityPeriodHours: hours(rootPlan.validityDays),
         earlyRenewalHours: hours(rootPlan.earlyRenewalDays),
     });

@@ -44,7 +44,11 @@ export async function renderConfig(
     label: string,
     state: EngineState = sharedState,
 ): Promise<Rendered> {
-    const plan = planFromRawConfig(raw);
+    return renderInto(planFromRawConfig(raw), label, state);
+}
+
+/** Render a plan into a new temp folder. */
+async function renderInto(plan: PkiPlan, label: string, state: EngineState): Promise<Rendered> {
     const dir = tempDir(label);
     const result = await renderPlan(plan, dir, { force: true, state });
     return { ...result, plan, dir, read: (f: string) => fs.readFileSync(path.join(dir, f), "utf8") };
@@ -56,10 +60,7 @@ export async function renderConfig(
  * stack's own last outputs.
  */
 export async function renderNext(raw: Record<string, unknown>, label: string, state: EngineState): Promise<Rendered> {
-    const plan = planFromRawConfig(raw, { deployed: deployedRecordOf(state) });
-    const dir = tempDir(label);
-    const result = await renderPlan(plan, dir, { force: true, state });
-    return { ...result, plan, dir, read: (f: string) => fs.readFileSync(path.join(dir, f), "utf8") };
+    return renderInto(planFromRawConfig(raw, { deployed: deployedRecordOf(state) }), label, state);
 }
 
 /** Render a stack file once per run and share the result between test files. */
