@@ -1,5 +1,6 @@
 /** Shared test harness: one engine state per run (CA keys made once), render, openssl and TLS helpers. */
 import { execFileSync, spawnSync } from "child_process";
+import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -8,7 +9,7 @@ import * as YAML from "yaml";
 import { rawConfigFromStackFile } from "../lib/config/load";
 import { main } from "../lib/cli/main";
 import { pemBlocks as pemBlocksOf } from "../lib/engine/der";
-import { EngineState } from "../lib/engine/standIn";
+import { EngineState, saveStackOutputs } from "../lib/engine/standIn";
 import * as tlsProvider from "../lib/engine/tlsProvider";
 import { PkiPlan, planFromRawConfig } from "../lib/plan/plan";
 import { deployedRecordOf, renderPlan, RenderResult } from "../lib/render/render";
@@ -63,6 +64,16 @@ export async function renderNext(raw: Record<string, unknown>, label: string, st
     return renderInto(planFromRawConfig(raw, { deployed: deployedRecordOf(state) }), label, state);
 }
 
+/**
+ * The engine state of a new stack: the run's shared state (CA keys made once), without the
+ * deployment record an earlier render left in it, so that the next render is the stack's first.
+ */
+export function newStackState(): EngineState {
+    const state: EngineState = new Map(sharedState);
+    saveStackOutputs(state, {});
+    return state;
+}
+
 /** Render a stack file once per run and share the result between test files. */
 export function renderStackFile(relative: string): Promise<Rendered> {
     let rendered = renders.get(relative);
@@ -91,6 +102,16 @@ export function writeTemp(dir: string, name: string, content: string): string {
     return file;
 }
 
+/**
+ * Istio's verifyCertificateSpki value of a certificate's key, computed by openssl (independently of
+ * the package's own code): base64 of the SHA-256 of the DER SubjectPublicKeyInfo.
+ */
+export function opensslSpkiPin(certPem: string): string {
+    const publicKey = execFileSync("openssl", ["x509", "-noout", "-pubkey"], { input: certPem });
+    const der = execFileSync("openssl", ["pkey", "-pubin", "-outform", "DER"], { input: publicKey });
+    return execFileSync("openssl", ["dgst", "-sha256", "-binary"], { input: der }).toString("base64");
+}
+
 export function opensslText(pem: string): string {
     return execFileSync("openssl", ["x509", "-noout", "-text"], { input: pem, encoding: "utf8" });
 }
@@ -105,8 +126,10 @@ export interface GatewayServerConfig {
     tlsCrt: string;
     tlsKey: string;
     caCrt: string;
-    /** `subjectAltNames` of the Gateway server entry: the pin. */
+    /** `subjectAltNames` of the Gateway server entry: the identity pin. */
     subjectAltNames: string[];
+    /** `verifyCertificateSpki` of the Gateway server entry: the key pins (none: no key check). */
+    verifyCertificateSpki?: string[];
     /** `ca.crl`, when the secret has one. */
     caCrl?: string;
 }
@@ -159,9 +182,16 @@ export async function handshake(server: GatewayServerConfig, client: ClientCrede
                 const sans = (peer.subjectaltname ?? "")
                     .split(", ")
                     .map((s) => s.replace(/^(DNS|URI|email|IP Address):/, ""));
-                verdict = server.subjectAltNames.some((pin) => sans.includes(pin))
-                    ? { accepted: true, reason: "" }
-                    : { accepted: false, reason: `subjectAltNames pin mismatch: ${peer.subjectaltname ?? "(none)"}` };
+                const keyPins = server.verifyCertificateSpki ?? [];
+                const peerPin = crypto
+                    .createHash("sha256")
+                    .update(new crypto.X509Certificate(peer.raw).publicKey.export({ type: "spki", format: "der" }))
+                    .digest("base64");
+                verdict = !server.subjectAltNames.some((pin) => sans.includes(pin))
+                    ? { accepted: false, reason: `subjectAltNames pin mismatch: ${peer.subjectaltname ?? "(none)"}` }
+                    : keyPins.length > 0 && !keyPins.includes(peerPin)
+                      ? { accepted: false, reason: `verifyCertificateSpki mismatch: ${peerPin}` }
+                      : { accepted: true, reason: "" };
             }
             serverVerdict = verdict;
             socket.end(verdict.accepted ? "ok" : "");
@@ -230,7 +260,10 @@ export function gatewayServerConfig(rendered: Rendered, endpointId: string): Gat
     const secret = YAML.parse(rendered.read(`k8s/${cluster}/${ns}/secret-${endpoint.gatewaySecret.name}.yaml`));
     const gateway = YAML.parse(rendered.read(`k8s/${cluster}/${ns}/gateway-${endpoint.gatewayName}.yaml`));
     const server = (
-        gateway.spec.servers as { hosts: string[]; tls: { credentialName: string; subjectAltNames: string[] } }[]
+        gateway.spec.servers as {
+            hosts: string[];
+            tls: { credentialName: string; subjectAltNames: string[]; verifyCertificateSpki?: string[] };
+        }[]
     ).find((s) => s.tls.credentialName === endpoint.gatewaySecret.name);
     if (!server) throw new Error(`Gateway ${endpoint.gatewayName} has no server for ${endpointId}`);
     return {
@@ -239,6 +272,7 @@ export function gatewayServerConfig(rendered: Rendered, endpointId: string): Gat
         caCrt: secret.stringData["ca.crt"],
         caCrl: secret.stringData["ca.crl"],
         subjectAltNames: server.tls.subjectAltNames,
+        verifyCertificateSpki: server.tls.verifyCertificateSpki,
     };
 }
 

@@ -137,16 +137,16 @@ describe("Policy pack", function () {
             ["ob-apic-client-cert: a leaf valid 400 days exceeds the 398-day maximum; lower validityPeriodHours"],
         );
         assert.strictEqual(checkResource(leafValidityPolicy, leaf, { leafMaxDays: 300 }).length, 1);
-        assert.deepStrictEqual(checkResource(leafValidityPolicy, named("root-ca-cert")), [], "CAs are not leaves");
+        assert.deepStrictEqual(checkResource(leafValidityPolicy, named("client-root-ca-cert")), [], "CAs are not leaves");
     });
 
     it("root-path-length: refuses a root with maxPathLength 0 or unset", () => {
-        const root = named("root-ca-cert");
+        const root = named("client-root-ca-cert");
         for (const maxPathLength of [0, undefined]) {
             assert.deepStrictEqual(
                 checkResource(rootPathLengthPolicy, { ...root, props: { ...root.props, maxPathLength } }),
                 [
-                    `root-ca-cert: maxPathLength ${String(maxPathLength)} sets no limit (0 and unset both mean none in @pulumi/tls); set 1`,
+                    `client-root-ca-cert: maxPathLength ${String(maxPathLength)} sets no limit (0 and unset both mean none in @pulumi/tls); set 1`,
                 ],
             );
         }
@@ -197,7 +197,7 @@ describe("Policy pack", function () {
             type: "pulumi:pulumi:Stack",
             name: "apic-istio-pki-test",
             props: {
-                rootCertPem: outputs.rootCertPem,
+                trustAnchors: outputs.trustAnchors,
                 apicBundles: Object.fromEntries(
                     Object.entries(bundles).map(([id, b]) => [
                         id,

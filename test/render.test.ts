@@ -27,7 +27,7 @@ describe("npm run render", function () {
         assert.strictEqual(result.status, 0, result.stderr);
         assert.match(
             result.stdout,
-            /^rendered .*Pulumi\.prod-ecdsa\.yaml \(Option 1\): 2 endpoints, 8 certificates, 5 Kubernetes objects/,
+            /^rendered .*Pulumi\.prod-ecdsa\.yaml \(Option 1\): 2 endpoints, 10 certificates, 5 Kubernetes objects/,
         );
         const files = (folder: string): string[] =>
             fs

@@ -13,9 +13,12 @@ describe("The stack program", function () {
     it("wraps every private key it hands out in pulumi.secret (components and stack outputs)", async () => {
         const plan = planFromRawConfig(loadStackFile(OPTION_FILES[1]));
         const { returned } = await runWithStandIn(() => buildPki(plan), { state: sharedState });
-        assert.ok(returned.root, "a root of this stack");
+        assert.deepStrictEqual(Object.keys(returned.roots), ["mesh-root", "server-root", "client-root"]);
         const keys: [string, pulumi.Output<string>][] = [
-            ["root", returned.root.privateKeyPem],
+            ...Object.entries(returned.roots).map(([id, root]): [string, pulumi.Output<string>] => [
+                id,
+                root.privateKeyPem,
+            ]),
             ["gateway-server-ca", returned.gatewayServerCa.privateKeyPem],
             ["apic-client-ca", returned.apicClientCa.privateKeyPem],
             ...Object.entries(returned.meshCas).map(([c, ca]): [string, pulumi.Output<string>] => [
@@ -28,10 +31,10 @@ describe("The stack program", function () {
                 b.privateKeyPem,
             ]),
         ];
-        assert.strictEqual(keys.length, 3 + 1 + 2 + 2);
+        assert.strictEqual(keys.length, 3 + 2 + 1 + 2 + 2);
         for (const [name, key] of keys)
             assert.strictEqual(await pulumi.isSecret(key), true, `${name} key is not secret`);
-        for (const cert of [returned.outputs.rootCertPem, returned.outputs.apicBundles.ob.certPem]) {
+        for (const cert of [returned.outputs.trustAnchors.gatewayClients, returned.outputs.apicBundles.ob.certPem]) {
             assert.strictEqual(await pulumi.isSecret(cert), false, "certificates stay readable");
         }
     });

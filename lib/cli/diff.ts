@@ -118,5 +118,14 @@ export const diffCommand: Command = {
 
 /** A stack file that does not exist at the base ref: every certificate is new. */
 function emptyPlan(head: PkiPlan): PkiPlan {
-    return { config: head.config, retired: [], cas: [], endpoints: [], gateways: [], pendingIntermediates: [] };
+    return {
+        config: head.config,
+        retired: [],
+        revoked: [],
+        cas: [],
+        endpoints: [],
+        gateways: [],
+        pendingIntermediates: [],
+        crls: { gateway: false, apicTruststore: false, mesh: false, offlineRootCrls: {} },
+    };
 }

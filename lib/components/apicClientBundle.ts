@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { pemBlocks } from "../engine/der";
 import { buildPkcs12, Pkcs12Profile } from "../pki/pkcs12";
+import { spkiPin } from "../pki/pins";
 import { LeafKeyAlgorithm } from "../config/types";
 import { defaultEarlyRenewalDays } from "../config/validate";
 import { apicClientCert } from "../plan/plan";
@@ -64,6 +65,8 @@ export class ApicClientBundle extends pulumi.ComponentResource {
     public readonly truststorePem: pulumi.Output<string>;
     /** The pinned identity, for the gateway's `subjectAltNames`. */
     public readonly identity: string;
+    /** The pin of the client key, for the gateway's `verifyCertificateSpki` (base64 SHA-256 of its SubjectPublicKeyInfo). */
+    public readonly spkiPin: pulumi.Output<string>;
     /** Key, certificate and chain as PKCS#12 (base64), a secret; the same bytes for the same inputs. */
     public readonly pkcs12Base64: pulumi.Output<string>;
     /** The PKCS#12 password (generated), a secret. */
@@ -92,6 +95,7 @@ export class ApicClientBundle extends pulumi.ComponentResource {
         this.caChainPem = joinPemOutputs(args.clientCa.chainPem);
         this.truststorePem = joinPemOutputs(args.serverTrustBundlePem);
         this.identity = args.identity;
+        this.spkiPin = key.publicKeyPem.apply(spkiPin);
         const password = new random.RandomPassword(
             `${name}-p12-password`,
             { length: 32, special: false },
@@ -116,6 +120,7 @@ export class ApicClientBundle extends pulumi.ComponentResource {
             privateKeyPem: this.privateKeyPem,
             caChainPem: this.caChainPem,
             truststorePem: this.truststorePem,
+            spkiPin: this.spkiPin,
             pkcs12Base64: this.pkcs12Base64,
             pkcs12Password: this.pkcs12Password,
         });

@@ -4,20 +4,22 @@
  * message names the key, shows the bad value and says the fix.
  */
 import {
+    ClientPhase,
     ClusterConfig,
     DEFAULTS,
+    EndpointRotation,
     DomainConfig,
     HostnameOption,
     LeafKeyAlgorithm,
-    OfflineRootConfig,
     PkiConfig,
     RevocationConfig,
     RotationConfig,
     ValidityDays,
 } from "./types";
-import * as crypto from "crypto";
-import { CA_SLOTS, CaPosition, CaRotationConfig, inRotation, PHASES, RotationPhase } from "../plan/caRotation";
+import { CA_SLOTS, CaPosition, CaRotationConfig, PHASES, rotationConflicts, RotationPhase } from "../plan/caRotation";
+import { caSlots, isRootSlot, TrustDomains } from "../plan/hierarchy";
 import { CRL_REASONS } from "../pki/crl";
+import { validateOfflineRoots, validateTrustDomains } from "./validateTrust";
 
 export class ConfigError extends Error {
     constructor(readonly problems: readonly string[]) {
@@ -35,6 +37,7 @@ export const KNOWN_KEYS = [
     "clusters",
     "meshStrictMtls",
     "gatewayNamespace",
+    "trustDomains",
     "keyAlgorithm",
     "caKeyAlgorithm",
     "validityDays",
@@ -43,9 +46,12 @@ export const KNOWN_KEYS = [
     "caRotation",
     "revocations",
     "crlPeriodDays",
-    "offlineRoot",
+    "offlineRoots",
     "pkcs12Profile",
 ] as const;
+
+/** Keys of earlier versions, refused with a message of their own that says where they went. */
+const RENAMED_KEYS = ["offlineRoot"];
 
 /** RFC 1123 label as Kubernetes uses it: lower case, digits, '-', 1-63 characters. */
 const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -86,7 +92,7 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>): PkiConfi
     };
 
     for (const key of Object.keys(raw)) {
-        if (!(KNOWN_KEYS as readonly string[]).includes(key)) {
+        if (!(KNOWN_KEYS as readonly string[]).includes(key) && !RENAMED_KEYS.includes(key)) {
             fail(
                 `pki:${key} is not a known key; known keys are ${KNOWN_KEYS.map((k) => `pki:${k}`).join(", ")}. Fix the spelling or remove it`,
             );
@@ -133,6 +139,7 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>): PkiConfi
     const clusters = validateClusters(raw.clusters, fail);
     const meshStrictMtls = flag(raw.meshStrictMtls, "pki:meshStrictMtls", DEFAULTS.meshStrictMtls, fail);
     const gatewayNamespace = label(raw.gatewayNamespace, "pki:gatewayNamespace", DEFAULTS.gatewayNamespace, fail);
+    const trustDomains = validateTrustDomains(raw.trustDomains, DEFAULTS.trustDomains, fail);
     const keyAlgorithm = algorithm(
         raw.keyAlgorithm,
         "pki:keyAlgorithm",
@@ -150,22 +157,17 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>): PkiConfi
     const validityDays = validity(raw.validityDays, fail);
     const earlyRenewalDays = earlyRenewal(raw.earlyRenewalDays, validityDays, fail);
     const rotation = validateRotation(raw.rotation, fail);
-    const caRotation = validateCaRotation(raw.caRotation, fail);
+    const caRotation = validateCaRotation(raw.caRotation, trustDomains, fail);
     const revocations = validateRevocations(raw.revocations, fail);
     const crlPeriodDays = raw.crlPeriodDays === undefined ? DEFAULTS.crlPeriodDays : Number(raw.crlPeriodDays);
     if (!Number.isInteger(crlPeriodDays) || crlPeriodDays < 1 || crlPeriodDays > 90) {
         fail(`pki:crlPeriodDays must be a whole number of days from 1 to 90; got ${show(raw.crlPeriodDays)}`);
     }
-    const offlineRoot = validateOfflineRoot(raw.offlineRoot, fail);
+    const offlineRoots = validateOfflineRoots(raw.offlineRoots, raw.offlineRoot, trustDomains, fail);
     const pkcs12Profile = raw.pkcs12Profile ?? DEFAULTS.pkcs12Profile;
     if (pkcs12Profile !== "modern" && pkcs12Profile !== "legacy") {
         fail(
             `pki:pkcs12Profile must be modern (AES-256, PBKDF2-SHA256, SHA-256 MAC) or legacy (3DES, SHA-1 MAC, for old clients); got ${show(raw.pkcs12Profile)}`,
-        );
-    }
-    if (offlineRoot !== undefined && revocations.length > 0) {
-        fail(
-            `pki:revocations with pki:offlineRoot is not supported yet: the gateway's ca.crl needs a CRL signed by the root, whose key is offline. Rotate the endpoint's client (pki:rotation) instead`,
         );
     }
     if (revocations.length > 0 && raw.caKeyAlgorithm === "ECDSA") {
@@ -174,13 +176,13 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>): PkiConfi
         );
     }
     const rotated = CA_SLOTS.filter((slot) => caRotation[slot].generation > 0);
-    if (offlineRoot !== undefined && rotated.length > 0) {
+    for (const slot of rotated.filter((s) => isRootSlot(s) && s in offlineRoots)) {
         fail(
-            `pki:caRotation.${rotated[0]} with pki:offlineRoot is not supported yet: the new CAs and the root's CRL need the offline root's signature. ` +
-                `Replace a CA under an offline root with a new ceremony instead`,
+            `pki:caRotation.${slot} rotates a root kept offline (pki:offlineRoots.${slot}); a new offline root comes from a new ceremony: ` +
+                `create it with "apic-istio-pki ceremony init-root" and replace pki:offlineRoots.${slot} in a reviewed change`,
         );
     }
-    const rotatedIntermediates = rotated.filter((slot) => slot !== "root");
+    const rotatedIntermediates = rotated.filter((slot) => !isRootSlot(slot));
     if (rotatedIntermediates.length > 0 && raw.caKeyAlgorithm === "ECDSA") {
         fail(
             `pki:caRotation.${rotatedIntermediates[0]} needs pki:caKeyAlgorithm RSA: finishing the rotation revokes the old CA in the root's CRL, ` +
@@ -199,6 +201,7 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>): PkiConfi
         clusters,
         meshStrictMtls,
         gatewayNamespace,
+        trustDomains,
         keyAlgorithm,
         caKeyAlgorithm,
         validityDays,
@@ -208,57 +211,8 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>): PkiConfi
         revocations,
         crlPeriodDays,
         pkcs12Profile: pkcs12Profile as "modern" | "legacy",
-        ...(offlineRoot !== undefined ? { offlineRoot } : {}),
+        offlineRoots,
     };
-}
-
-function parseCertificate(pem: unknown): crypto.X509Certificate | undefined {
-    try {
-        return typeof pem === "string" ? new crypto.X509Certificate(pem) : undefined;
-    } catch {
-        return undefined;
-    }
-}
-
-function validateOfflineRoot(value: unknown, fail: (m: string) => void): OfflineRootConfig | undefined {
-    if (value === undefined) return undefined;
-    if (!isRecord(value)) {
-        fail(`pki:offlineRoot must be { certificate, intermediates }; got ${show(value)}`);
-        return undefined;
-    }
-    for (const k of Object.keys(value)) {
-        if (k !== "certificate" && k !== "intermediates")
-            fail(`pki:offlineRoot.${k} is not a known key; use certificate and intermediates`);
-    }
-    const root = parseCertificate(value.certificate);
-    if (root === undefined) {
-        fail(`pki:offlineRoot.certificate must be the root certificate in PEM (root.crt of the ceremony)`);
-        return undefined;
-    }
-    if (!root.ca || !root.checkIssued(root) || !root.verify(root.publicKey)) {
-        fail(
-            `pki:offlineRoot.certificate must be a self-signed CA certificate (subject ${root.subject.replace(/\n/g, ", ")})`,
-        );
-    }
-    const intermediates: Record<string, string> = {};
-    const given = value.intermediates ?? {};
-    if (!isRecord(given)) {
-        fail(`pki:offlineRoot.intermediates must map CA ids to signed certificates; got ${show(given)}`);
-        return { certificate: value.certificate as string, intermediates };
-    }
-    for (const [id, pem] of Object.entries(given)) {
-        const cert = parseCertificate(pem);
-        if (cert === undefined) {
-            fail(`pki:offlineRoot.intermediates.${id} must be the certificate the ceremony signed, in PEM`);
-        } else if (!cert.ca || !cert.verify(root.publicKey)) {
-            fail(
-                `pki:offlineRoot.intermediates.${id} is not a CA certificate signed by pki:offlineRoot.certificate; sign this stack's CSR with that root`,
-            );
-        } else {
-            intermediates[id] = pem as string;
-        }
-    }
-    return { certificate: value.certificate as string, intermediates };
 }
 
 function validateRevocations(value: unknown, fail: (m: string) => void): RevocationConfig[] {
@@ -353,35 +307,51 @@ function epoch(value: unknown, key: string, fail: (m: string) => void): number {
     return n;
 }
 
+const CLIENT_PHASES = ["switch", "finish"] as const;
+
+function clientPhase(value: unknown, key: string, fail: (m: string) => void): ClientPhase | undefined {
+    if (value === undefined) return undefined;
+    if (!(CLIENT_PHASES as readonly unknown[]).includes(value)) {
+        fail(
+            `${key} must be switch (the new APIC key is issued and the previous one stays pinned at the gateway until APIC uploads the new keystore) ` +
+                `or finish (only the newest key is pinned); got ${show(value)}`,
+        );
+        return undefined;
+    }
+    return value as ClientPhase;
+}
+
 function validateRotation(value: unknown, fail: (m: string) => void): RotationConfig {
     if (value === undefined) return DEFAULTS.rotation;
     if (!isRecord(value)) {
         fail(`pki:rotation must be a map such as { leafEpoch: 1 }; got ${show(value)}`);
         return DEFAULTS.rotation;
     }
-    const known = ["leafEpoch", "gatewayServerEpoch", "apicClientEpoch", "meshEpoch", "endpoints"];
+    const known = ["leafEpoch", "gatewayServerEpoch", "apicClientEpoch", "meshEpoch", "apicClientPhase", "endpoints"];
     for (const k of Object.keys(value)) {
         if (!known.includes(k)) fail(`pki:rotation.${k} is not a known key; known keys are ${known.join(", ")}`);
     }
-    const endpoints: Record<string, { serverEpoch: number; clientEpoch: number }> = {};
+    const endpoints: Record<string, EndpointRotation> = {};
     if (value.endpoints !== undefined && !isRecord(value.endpoints)) {
         fail(
-            `pki:rotation.endpoints must map endpoint ids to { serverEpoch, clientEpoch }; got ${show(value.endpoints)}`,
+            `pki:rotation.endpoints must map endpoint ids to { serverEpoch, clientEpoch, clientPhase }; got ${show(value.endpoints)}`,
         );
     }
     for (const [id, entry] of Object.entries(isRecord(value.endpoints) ? value.endpoints : {})) {
         const key = `pki:rotation.endpoints.${id}`;
         if (!isRecord(entry)) {
-            fail(`${key} must be { serverEpoch, clientEpoch }; got ${show(entry)}`);
+            fail(`${key} must be { serverEpoch, clientEpoch, clientPhase }; got ${show(entry)}`);
             continue;
         }
         for (const k of Object.keys(entry)) {
-            if (k !== "serverEpoch" && k !== "clientEpoch")
-                fail(`${key}.${k} is not a known key; use serverEpoch or clientEpoch`);
+            if (!["serverEpoch", "clientEpoch", "clientPhase"].includes(k))
+                fail(`${key}.${k} is not a known key; use serverEpoch, clientEpoch or clientPhase`);
         }
+        const phase = clientPhase(entry.clientPhase, `${key}.clientPhase`, fail);
         endpoints[id] = {
             serverEpoch: epoch(entry.serverEpoch, `${key}.serverEpoch`, fail),
             clientEpoch: epoch(entry.clientEpoch, `${key}.clientEpoch`, fail),
+            ...(phase !== undefined ? { clientPhase: phase } : {}),
         };
     }
     return {
@@ -389,6 +359,9 @@ function validateRotation(value: unknown, fail: (m: string) => void): RotationCo
         gatewayServerEpoch: epoch(value.gatewayServerEpoch, "pki:rotation.gatewayServerEpoch", fail),
         apicClientEpoch: epoch(value.apicClientEpoch, "pki:rotation.apicClientEpoch", fail),
         meshEpoch: epoch(value.meshEpoch, "pki:rotation.meshEpoch", fail),
+        apicClientPhase:
+            clientPhase(value.apicClientPhase, "pki:rotation.apicClientPhase", fail) ??
+            DEFAULTS.rotation.apicClientPhase,
         endpoints,
     };
 }
@@ -397,7 +370,7 @@ function validateRotation(value: unknown, fail: (m: string) => void): RotationCo
  * `pki:caRotation`: per CA `{ generation, phase }`. Generation 0 (the first CA) has no phases;
  * while the root rotates, no other CA may, because the root's new generation re-issues them all.
  */
-function validateCaRotation(value: unknown, fail: (m: string) => void): CaRotationConfig {
+function validateCaRotation(value: unknown, trust: TrustDomains, fail: (m: string) => void): CaRotationConfig {
     if (value === undefined) return DEFAULTS.caRotation;
     if (!isRecord(value)) {
         fail(
@@ -405,12 +378,15 @@ function validateCaRotation(value: unknown, fail: (m: string) => void): CaRotati
         );
         return DEFAULTS.caRotation;
     }
+    const slots = caSlots(trust);
     for (const k of Object.keys(value)) {
-        if (!(CA_SLOTS as readonly string[]).includes(k))
-            fail(`pki:caRotation.${k} is not a known key; known keys are ${CA_SLOTS.join(", ")}`);
+        if (!(slots as readonly string[]).includes(k)) {
+            const why = (CA_SLOTS as readonly string[]).includes(k) ? ` with pki:trustDomains ${trust}` : "";
+            fail(`pki:caRotation.${k} is not a CA of this stack${why}; its CAs are ${slots.join(", ")}`);
+        }
     }
     const positions = { ...DEFAULTS.caRotation } as Record<(typeof CA_SLOTS)[number], CaPosition>;
-    for (const slot of CA_SLOTS) {
+    for (const slot of slots) {
         const entry = value[slot];
         if (entry === undefined) continue;
         const key = `pki:caRotation.${slot}`;
@@ -441,14 +417,7 @@ function validateCaRotation(value: unknown, fail: (m: string) => void): CaRotati
         }
         positions[slot] = { generation, phase };
     }
-    if (inRotation(positions.root)) {
-        for (const slot of CA_SLOTS.filter((s) => s !== "root" && inRotation(positions[s]))) {
-            fail(
-                `pki:caRotation.${slot} is in phase ${positions[slot].phase} while pki:caRotation.root is in phase ${positions.root.phase}; ` +
-                    `rotate one at a time: finish the ${slot} rotation before the root's, or the root's before the ${slot} one`,
-            );
-        }
-    }
+    rotationConflicts(positions, trust).forEach(fail);
     return positions;
 }
 

@@ -48,7 +48,7 @@ function manifest(resource: RecordedResource): Record<string, unknown> {
 
 /** The rotation record the last render with this state left (a fresh state: every CA at generation 0). */
 export function deployedRecordOf(state: EngineState): RotationRecord {
-    return parseRecord(stackOutputsOf(state).caRotation) ?? INITIAL_RECORD;
+    return parseRecord(stackOutputsOf(state).deploymentRecord) ?? INITIAL_RECORD;
 }
 
 /** Thrown after writing the CSRs when an offline root has not signed every intermediate yet. */
@@ -74,7 +74,7 @@ export async function renderPlan(plan: PkiPlan, outDir: string, options: RenderO
             outputs: stack.outputs,
             servers: Object.assign({}, ...stack.gateways.map((g) => g.serverCertPems)) as Record<string, unknown>,
             // Kept in the state like a stack output: the next render with it reads this record back.
-            caRotation: stack.outputs.caRotation,
+            deploymentRecord: stack.outputs.deploymentRecord,
         };
     }, options);
 
