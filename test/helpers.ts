@@ -293,7 +293,7 @@ export function apicCredentials(rendered: Rendered, endpointId: string): ClientC
 /** A leaf for the tests, signed by the given CA with @pulumi/tls semantics. */
 export async function mintLeaf(
     ca: { certPem: string; keyPem: string },
-    spec: { commonName: string; uris?: string[]; dnsNames?: string[]; allowedUses: string[] },
+    spec: { commonName: string; uris?: string[]; dnsNames?: string[]; ipAddresses?: string[]; allowedUses: string[] },
 ): Promise<{ cert: string; key: string }> {
     const key = await tlsProvider.privateKey({ algorithm: "ECDSA", ecdsaCurve: "P256" });
     const csr = tlsProvider.certRequest({
@@ -301,6 +301,7 @@ export async function mintLeaf(
         subject: { commonName: spec.commonName },
         uris: spec.uris,
         dnsNames: spec.dnsNames,
+        ipAddresses: spec.ipAddresses,
     });
     const cert = tlsProvider.locallySignedCert({
         certRequestPem: csr.state.certRequestPem,
@@ -330,22 +331,36 @@ export interface TestCa {
     keyPem: string;
 }
 
+/** How a test CA differs from the default (ECDSA P-256, no path length, valid 24 hours). */
+export interface TestCaOptions {
+    /** An RSA-2048 key: CRLs (lib/pki/crl.ts) are signed only with RSA. */
+    rsa?: boolean;
+    maxPathLength?: number;
+    validityHours?: number;
+}
+
+const testCaKey = (options: TestCaOptions) =>
+    tlsProvider.privateKey(
+        options.rsa ? { algorithm: "RSA", rsaBits: 2048 } : { algorithm: "ECDSA", ecdsaCurve: "P256" },
+    );
+
 /** A self-signed root outside the stack's hierarchy (a "foreign" CA). */
-export async function mintRoot(commonName: string): Promise<TestCa> {
-    const key = await tlsProvider.privateKey({ algorithm: "ECDSA", ecdsaCurve: "P256" });
+export async function mintRoot(commonName: string, options: TestCaOptions = {}): Promise<TestCa> {
+    const key = await testCaKey(options);
     const cert = tlsProvider.selfSignedCert({
         privateKeyPem: key.state.privateKeyPem,
         subject: { commonName },
         isCaCertificate: true,
-        allowedUses: ["cert_signing"],
-        validityPeriodHours: 24,
+        allowedUses: ["cert_signing", "crl_signing"],
+        maxPathLength: options.maxPathLength,
+        validityPeriodHours: options.validityHours ?? 24,
     });
     return { certPem: cert.state.certPem as string, keyPem: key.state.privateKeyPem as string };
 }
 
 /** A CA signed by `ca` with @pulumi/tls semantics: what a holder of `ca`'s key could mint. */
-export async function mintSubCa(ca: TestCa, commonName: string): Promise<TestCa> {
-    const key = await tlsProvider.privateKey({ algorithm: "ECDSA", ecdsaCurve: "P256" });
+export async function mintSubCa(ca: TestCa, commonName: string, options: TestCaOptions = {}): Promise<TestCa> {
+    const key = await testCaKey(options);
     const csr = tlsProvider.certRequest({ privateKeyPem: key.state.privateKeyPem, subject: { commonName } });
     const cert = tlsProvider.locallySignedCert({
         certRequestPem: csr.state.certRequestPem,
@@ -353,7 +368,8 @@ export async function mintSubCa(ca: TestCa, commonName: string): Promise<TestCa>
         caPrivateKeyPem: ca.keyPem,
         isCaCertificate: true,
         allowedUses: ["cert_signing", "crl_signing"],
-        validityPeriodHours: 24,
+        maxPathLength: options.maxPathLength,
+        validityPeriodHours: options.validityHours ?? 24,
     });
     return { certPem: cert.state.certPem as string, keyPem: key.state.privateKeyPem as string };
 }

@@ -1,15 +1,15 @@
 /**
- * Istio's `verifyCertificateSpki` pin of a key: base64 of the SHA-256 of its DER
- * SubjectPublicKeyInfo, the form Envoy's `verify_certificate_spki` compares against the peer's
- * leaf certificate. Depends only on the public key, so a pin never changes while the key stays.
+ * Pins an Istio Gateway server entry can carry (`tls.verifyCertificateSpki`), computed as Envoy
+ * compares them: the SHA-256 of the peer certificate's DER SubjectPublicKeyInfo, base64.
  */
 import * as crypto from "crypto";
 
-/** The pin of a public key, a private key or a certificate, given as PEM. */
+/**
+ * The `verifyCertificateSpki` pin of a key: base64 SHA-256 of its DER SubjectPublicKeyInfo.
+ * `pem` is a certificate or a public key (the first PEM block when it holds several), so the
+ * pin can be known from `publicKeyPem` before the certificate exists.
+ */
 export function spkiPin(pem: string): string {
-    const publicKey = pem.includes("CERTIFICATE-----")
-        ? new crypto.X509Certificate(pem).publicKey
-        : crypto.createPublicKey(pem);
-    const spki = publicKey.export({ type: "spki", format: "der" });
+    const spki = crypto.createPublicKey(pem).export({ type: "spki", format: "der" });
     return crypto.createHash("sha256").update(spki).digest("base64");
 }
