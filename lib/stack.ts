@@ -40,7 +40,7 @@ export interface ApicBundleOutput {
 export interface TrustAnchors {
     /** The gateway's `ca.crt`: the root(s) of APIC's client certificates, nothing else. */
     gatewayClients: pulumi.Output<string>;
-    /** APIC's truststore: the gateway-server CA(s) and their root(s). */
+    /** APIC's truststore: the root(s) of the gateway's server certificates, nothing else. */
     apicTruststore: pulumi.Output<string>;
     /** istiod's `root-cert.pem`: the mesh root(s). */
     mesh: pulumi.Output<string>;
@@ -296,10 +296,14 @@ function deploymentRecord(
 
 /** The message for a stack whose offline-root CSRs still wait for the ceremony. */
 export function pendingSignaturesMessage(plan: PkiPlan): string {
+    const where = plan.pendingIntermediates.map((id) => {
+        const ca = plan.cas.find((c) => c.id === id);
+        return `${id} (pki:offlineRoots.${ca === undefined ? "?" : rootSlotOf(plan, ca)}.intermediates.${id})`;
+    });
     return (
-        `pki:offlineRoot.intermediates has no certificate for ${plan.pendingIntermediates.join(", ")}: ` +
+        `the offline roots have not signed ${where.join(", ")} yet: ` +
         `on the offline machine sign each CSR (pulumi stack output intermediateCsrs, or csr/<id>.csr of a render) with ` +
-        `"apic-istio-pki ceremony sign --root <root dir> --csr <id>.csr" and put the certificate under pki:offlineRoot.intermediates.<id>`
+        `"apic-istio-pki ceremony sign --root <that root's dir> --csr <id>.csr" and put each certificate where its name says`
     );
 }
 
@@ -348,28 +352,26 @@ export function buildPki(plan: PkiPlan): PkiStack {
     const clientRoot = rootOf("apicClientCa", config.trustDomains);
     const serverRoot = rootOf("gatewayServerCa", config.trustDomains);
 
-    // The gateway trusts the client root only (clients send their issuing CA): with a CRL, an
-    // intermediate in ca.crt would end the chain there and fail Envoy's CRL check.
+    // Each side trusts the other's root only; peers send their issuing CA. With a CRL, an
+    // intermediate in a trust store would end the chain there (every certificate of it is an
+    // anchor under partial-chain rules) and fail the CRL check of the whole chain.
     const clientTrustBundlePem = trustedRoots(clientRoot);
-    const serverTrustBundlePem = joinPemOutputs(
-        ...generations("gateway-server-ca").map((c) => caCertPems[c.id]),
-        trustedRoots(serverRoot),
-    );
+    const serverTrustBundlePem = trustedRoots(serverRoot);
     const clientCrlPem = plan.crls.gateway
         ? crlBundle(plan, [
-              ...rootCrls(clientRoot),
               ...generations("apic-client-ca").map((c) => ({
                   signer: intermediates[c.id],
                   revoked: plan.revoked
                       .filter((r) => r.issuer === undefined || r.issuer === c.id)
                       .map((r) => ({ serialHex: r.serialHex, revokedAt: new Date(r.revokedAt), reason: r.reason })),
               })),
+              ...rootCrls(clientRoot),
           ])
         : undefined;
     const serverCrlPem = plan.crls.apicTruststore
         ? crlBundle(plan, [
-              ...rootCrls(serverRoot),
               ...generations("gateway-server-ca").map((c) => ({ signer: intermediates[c.id], revoked: [] })),
+              ...rootCrls(serverRoot),
           ])
         : undefined;
 

@@ -337,6 +337,8 @@ export interface TestCaOptions {
     rsa?: boolean;
     maxPathLength?: number;
     validityHours?: number;
+    /** Subject O, e.g. to copy a real CA's subject. */
+    organization?: string;
 }
 
 const testCaKey = (options: TestCaOptions) =>
@@ -361,7 +363,9 @@ export async function mintRoot(commonName: string, options: TestCaOptions = {}):
 /** A CA signed by `ca` with @pulumi/tls semantics: what a holder of `ca`'s key could mint. */
 export async function mintSubCa(ca: TestCa, commonName: string, options: TestCaOptions = {}): Promise<TestCa> {
     const key = await testCaKey(options);
-    const csr = tlsProvider.certRequest({ privateKeyPem: key.state.privateKeyPem, subject: { commonName } });
+    const subject =
+        options.organization === undefined ? { commonName } : { commonName, organization: options.organization };
+    const csr = tlsProvider.certRequest({ privateKeyPem: key.state.privateKeyPem, subject });
     const cert = tlsProvider.locallySignedCert({
         certRequestPem: csr.state.certRequestPem,
         caCertPem: ca.certPem,

@@ -137,7 +137,11 @@ describe("Policy pack", function () {
             ["ob-apic-client-cert: a leaf valid 400 days exceeds the 398-day maximum; lower validityPeriodHours"],
         );
         assert.strictEqual(checkResource(leafValidityPolicy, leaf, { leafMaxDays: 300 }).length, 1);
-        assert.deepStrictEqual(checkResource(leafValidityPolicy, named("client-root-ca-cert")), [], "CAs are not leaves");
+        assert.deepStrictEqual(
+            checkResource(leafValidityPolicy, named("client-root-ca-cert")),
+            [],
+            "CAs are not leaves",
+        );
     });
 
     it("root-path-length: refuses a root with maxPathLength 0 or unset", () => {

@@ -78,16 +78,22 @@ describe("npm run render", function () {
         }
         const inventory = JSON.parse(fs.readFileSync(path.join(out, "inventory.json"), "utf8"));
         assert.deepStrictEqual(
-            inventory.certificates.map((c: { role: string; dnsNames: string[] }) => [c.role, c.dnsNames.join(",")]),
+            inventory.certificates.map((c: { id: string; role: string; dnsNames: string[] }) => [
+                c.id,
+                c.role,
+                c.dnsNames.join(","),
+            ]),
             [
-                ["root", ""],
-                ["intermediate", ""],
-                ["intermediate", ""],
-                ["mesh-ca", ""],
-                ["gateway-server", "ob.api.bank.example"],
-                ["apic-client", ""],
-                ["gateway-server", "dp.api.bank.example"],
-                ["apic-client", ""],
+                ["mesh-root", "root", ""],
+                ["server-root", "root", ""],
+                ["client-root", "root", ""],
+                ["gateway-server-ca", "intermediate", ""],
+                ["apic-client-ca", "intermediate", ""],
+                ["mesh-ca-prod-east", "mesh-ca", ""],
+                ["ob/server", "gateway-server", "ob.api.bank.example"],
+                ["ob/client", "apic-client", ""],
+                ["dp/server", "gateway-server", "dp.api.bank.example"],
+                ["dp/client", "apic-client", ""],
             ],
         );
 

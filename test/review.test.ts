@@ -213,11 +213,11 @@ describe("diff", function () {
         assert.strictEqual(d.unchanged, 6);
     });
 
-    it("an issuing CA replaced: its leaves are re-issued and APIC gets a new truststore", () => {
+    it("an issuing CA replaced: its leaves are re-issued, and APIC's truststore (the root) stays", () => {
         const base = option(1);
         const d = diffPlans(plan(base), plan({ ...base, validityDays: { root: 3650, intermediate: 730, leaf: 365 } }));
         assert.deepStrictEqual(summary(d).replaced, [
-            "gateway-server-ca: validity changed: 1095 -> 730 days => new certificate (same key); update secret k8s/example/istio-system/secret-apic-mtls-ob, k8s/example/istio-system/secret-apic-mtls-dp; new APIC truststore (2 endpoints)",
+            "gateway-server-ca: validity changed: 1095 -> 730 days => new certificate (same key); update secret k8s/example/istio-system/secret-apic-mtls-ob, k8s/example/istio-system/secret-apic-mtls-dp",
             "apic-client-ca: validity changed: 1095 -> 730 days => new certificate (same key); new APIC keystore (2 endpoints)",
             "mesh-ca-example: validity changed: 1095 -> 730 days => new certificate (same key); update secret k8s/example/istio-system/secret-cacerts; restart istiod and the workloads of example",
             "ob/server: issuer replaced: gateway-server-ca => new certificate (same key); update secret k8s/example/istio-system/secret-apic-mtls-ob",

@@ -127,7 +127,11 @@ describe("Leaf rotation without downtime: the previous APIC key stays pinned unt
     before(async () => {
         const state = newStackState();
         old = await renderNext(option1, "before-rotation", state);
-        switched = await renderNext({ ...option1, rotation: { leafEpoch: 1, apicClientPhase: "switch" } }, "switch", state);
+        switched = await renderNext(
+            { ...option1, rotation: { leafEpoch: 1, apicClientPhase: "switch" } },
+            "switch",
+            state,
+        );
         finished = await renderNext({ ...option1, rotation: { leafEpoch: 1 } }, "finish", state);
     });
 

@@ -107,7 +107,9 @@ describe("The stack program", function () {
             "apic-istio-pki:index:IstioGatewayTls dp-gateway",
             "apic-istio-pki:index:IstioGatewayTls ob-gateway",
             "apic-istio-pki:index:MeshPluginCa mesh-ca-example",
-            "apic-istio-pki:index:RootCa root-ca",
+            "apic-istio-pki:index:RootCa client-root-ca",
+            "apic-istio-pki:index:RootCa mesh-root-ca",
+            "apic-istio-pki:index:RootCa server-root-ca",
             "kubernetes:core/v1:Secret dp-gateway-dp-tls",
             "kubernetes:core/v1:Secret mesh-ca-example-cacerts",
             "kubernetes:core/v1:Secret ob-gateway-ob-tls",
@@ -131,14 +133,18 @@ describe("The stack program", function () {
             "tls:index/locallySignedCert:LocallySignedCert ob-apic-client-cert",
             "tls:index/locallySignedCert:LocallySignedCert ob-gateway-ob-server-cert",
             "tls:index/privateKey:PrivateKey apic-client-ca-key",
+            "tls:index/privateKey:PrivateKey client-root-ca-key",
             "tls:index/privateKey:PrivateKey dp-apic-client-key",
             "tls:index/privateKey:PrivateKey dp-gateway-dp-server-key",
             "tls:index/privateKey:PrivateKey gateway-server-ca-key",
             "tls:index/privateKey:PrivateKey mesh-ca-example-key",
+            "tls:index/privateKey:PrivateKey mesh-root-ca-key",
             "tls:index/privateKey:PrivateKey ob-apic-client-key",
             "tls:index/privateKey:PrivateKey ob-gateway-ob-server-key",
-            "tls:index/privateKey:PrivateKey root-ca-key",
-            "tls:index/selfSignedCert:SelfSignedCert root-ca-cert",
+            "tls:index/privateKey:PrivateKey server-root-ca-key",
+            "tls:index/selfSignedCert:SelfSignedCert client-root-ca-cert",
+            "tls:index/selfSignedCert:SelfSignedCert mesh-root-ca-cert",
+            "tls:index/selfSignedCert:SelfSignedCert server-root-ca-cert",
         ]);
         const kube = engine.kubernetesObjects();
         assert.ok(
@@ -167,10 +173,11 @@ describe("The stack program", function () {
         const bits = Object.fromEntries(
             rsa.engine.byType("tls:index/privateKey:PrivateKey").map((k) => [k.name, k.inputs.rsaBits]),
         );
-        assert.strictEqual(bits["root-ca-key"], 4096);
+        for (const root of ["mesh-root-ca-key", "server-root-ca-key", "client-root-ca-key"])
+            assert.strictEqual(bits[root], 4096, root);
         assert.strictEqual(bits["apic-client-ca-key"], 4096);
         assert.strictEqual(bits["ob-apic-client-key"], 2048);
-        const root = rsa.engine.resources.find((r) => r.name === "root-ca-cert");
+        const root = rsa.engine.resources.find((r) => r.name === "client-root-ca-cert");
         assert.strictEqual(root?.inputs.maxPathLength, 1);
         assert.strictEqual(root?.inputs.isCaCertificate, true);
     });

@@ -19,7 +19,10 @@ export interface ApicClientBundleArgs {
      * @default the component's name
      */
     readonly endpointId?: string;
-    /** PEM of the CAs that sign the gateway's server certificates, ending in their root: APIC's truststore. */
+    /**
+     * APIC's truststore: the root(s) of the gateway's server certificates (the gateway sends its
+     * issuing CA). An intermediate here would be a trust anchor of its own under partial-chain rules.
+     */
     readonly serverTrustBundlePem: pulumi.Input<string>;
     /**
      * Key algorithm: RSA (2048-bit) or ECDSA (P-256).

@@ -17,6 +17,7 @@ const STRUCTURED_KEYS = new Set([
     "revocations",
     "crlPeriodDays",
     "offlineRoot",
+    "offlineRoots",
 ]);
 
 function stripPrefix(entries: [string, unknown][]): Record<string, unknown> {

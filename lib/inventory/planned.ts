@@ -73,7 +73,7 @@ function caDestinations(plan: PkiPlan): Record<string, string[]> {
     }
     return {
         ...roots,
-        "gateway-server-ca": [...gatewaySecrets.map((s) => `${s} (tls.crt chain)`), ...truststores],
+        "gateway-server-ca": gatewaySecrets.map((s) => `${s} (tls.crt chain)`),
         "apic-client-ca": plan.endpoints.map((e) => `apic/${e.id}/ca-chain.pem`),
     };
 }

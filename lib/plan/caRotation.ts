@@ -229,7 +229,7 @@ const BUNDLES: Readonly<Record<CaSlot, string>> = {
     meshRoot: "the mesh's root-cert.pem",
     serverRoot: "every APIC truststore",
     clientRoot: "the gateway's ca.crt",
-    gatewayServerCa: "every APIC truststore",
+    gatewayServerCa: "no bundle (APIC trusts the gateway server root, which stays)",
     apicClientCa: "no bundle (the gateway trusts the client root, which stays)",
     meshCa: "no bundle (the mesh trusts the mesh root, which stays)",
 };

@@ -728,7 +728,7 @@ function unsafeCutover(endpointId: string, deployed: DeployedClient, epoch: numb
  * stack under that root. Returns the CAs still waiting for a signature.
  */
 function offlineProblems(config: PkiConfig, cas: readonly CaPlan[], problems: string[]): CaId[] {
-    const pending: CaId[] = [];
+    const pending = new Set<CaId>();
     for (const [slot, offline] of Object.entries(config.offlineRoots) as [RootSlot, OfflineRootConfig][]) {
         const below = cas.filter((c) => c.role !== "root" && c.issuer?.startsWith(ROOT_IDS[slot])).map((c) => c.id);
         for (const id of Object.keys(offline.intermediates)) {
@@ -738,9 +738,9 @@ function offlineProblems(config: PkiConfig, cas: readonly CaPlan[], problems: st
                 );
             }
         }
-        pending.push(...below.filter((id) => offline.intermediates[id] === undefined));
+        for (const id of below.filter((id) => offline.intermediates[id] === undefined)) pending.add(id);
     }
-    return pending;
+    return cas.map((c) => c.id).filter((id) => pending.has(id));
 }
 
 /** Raw `pki:` config -> plan, validating first. The one entry point callers need. */
