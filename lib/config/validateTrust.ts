@@ -98,7 +98,9 @@ export function validateOfflineRoots(
     }
     if (value === undefined) return {};
     if (!isRecord(value)) {
-        fail(`pki:offlineRoots must map roots (${allowed.join(", ")}) to { certificate, intermediates, crls }; got ${show(value)}`);
+        fail(
+            `pki:offlineRoots must map roots (${allowed.join(", ")}) to { certificate, intermediates, crls }; got ${show(value)}`,
+        );
         return {};
     }
     const roots: Partial<Record<RootSlot, OfflineRootConfig>> = {};

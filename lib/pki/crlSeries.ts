@@ -72,7 +72,9 @@ export function pickSeriesCrl(args: {
         try {
             signed = crlSignedBy(pem, args.rootCertPem);
         } catch {
-            return { problem: `${key}: CRL ${i + 1} of the series cannot be read; paste crls.pem of the ceremony as it is` };
+            return {
+                problem: `${key}: CRL ${i + 1} of the series cannot be read; paste crls.pem of the ceremony as it is`,
+            };
         }
         if (!signed) {
             return {
@@ -86,7 +88,10 @@ export function pickSeriesCrl(args: {
         .sort((a, b) => b.thisUpdate.getTime() - a.thisUpdate.getTime())[0];
     const sign = `on the offline machine sign a new series with "apic-istio-pki ceremony crl" and replace ${key}`;
     if (current === undefined) {
-        const last = parsed.map((c) => c.nextUpdate?.toISOString() ?? "never").sort().at(-1);
+        const last = parsed
+            .map((c) => c.nextUpdate?.toISOString() ?? "never")
+            .sort()
+            .at(-1);
         return {
             problem:
                 parsed.length === 0

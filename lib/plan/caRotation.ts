@@ -71,15 +71,15 @@ function transitionProblem(slot: CaSlot, deployed: CaPosition, next: CaPosition)
  * re-issues every CA below it anyway.
  */
 export function rotationConflicts(positions: CaRotationConfig, trust: TrustDomains): string[] {
-    return INTERMEDIATE_SLOTS.filter((slot) => inRotation(positions[slot]) && inRotation(positions[rootOf(slot, trust)])).map(
-        (slot: IntermediateSlot) => {
-            const root = rootOf(slot, trust);
-            return (
-                `pki:caRotation.${slot} is in phase ${positions[slot].phase} while pki:caRotation.${root} is in phase ${positions[root].phase}; ` +
-                `rotate one at a time: finish the ${slot} rotation before the ${root} one, or the ${root} one before the ${slot} one`
-            );
-        },
-    );
+    return INTERMEDIATE_SLOTS.filter(
+        (slot) => inRotation(positions[slot]) && inRotation(positions[rootOf(slot, trust)]),
+    ).map((slot: IntermediateSlot) => {
+        const root = rootOf(slot, trust);
+        return (
+            `pki:caRotation.${slot} is in phase ${positions[slot].phase} while pki:caRotation.${root} is in phase ${positions[root].phase}; ` +
+            `rotate one at a time: finish the ${slot} rotation before the ${root} one, or the ${root} one before the ${slot} one`
+        );
+    });
 }
 
 /** Every CA's refused move, one message each. */
@@ -184,7 +184,11 @@ export function clientsAfter(
 }
 
 /** Serial numbers compare as numbers: no colons, no leading zeros, upper case. */
-export const normalSerial = (hex: string): string => hex.replace(/:/g, "").replace(/^0+(?=.)/, "").toUpperCase();
+export const normalSerial = (hex: string): string =>
+    hex
+        .replace(/:/g, "")
+        .replace(/^0+(?=.)/, "")
+        .toUpperCase();
 
 /**
  * The retired intermediates after this deployment: the deployed record's, minus those expired or
@@ -238,7 +242,8 @@ const LEAVES: Readonly<Record<CaSlot, string>> = {
     root: "every issuing CA, leaf and istiod's cacerts",
     meshRoot: "every mesh CA and istiod's cacerts",
     serverRoot: "the gateway-server CA and every gateway server certificate",
-    clientRoot: "the APIC-client CA and every APIC client certificate (upload the new keystores; old and new keys stay pinned until finish)",
+    clientRoot:
+        "the APIC-client CA and every APIC client certificate (upload the new keystores; old and new keys stay pinned until finish)",
     gatewayServerCa: "every gateway server certificate",
     apicClientCa: "every APIC client certificate (upload the new keystores; old and new keys stay pinned until finish)",
     meshCa: "istiod's cacerts (istiod reloads it; workloads renew within their certificate TTL)",

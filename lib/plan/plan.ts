@@ -369,28 +369,26 @@ export function planCas(config: PkiConfig): CaPlan[] {
     const roots = rootSlots(trustDomains).flatMap((slot) => {
         const offline = config.offlineRoots[slot];
         const described = offline ? describeCertificate(offline.certificate) : undefined;
-        return rootInstances(caRotation[slot]).map(
-            (instance): CaPlan => ({
-                id: caInstanceId(ROOT_IDS[slot], instance.generation),
-                slotId: ROOT_IDS[slot],
-                slot,
-                generation: instance.generation,
-                active: instance.active,
-                role: "root",
-                subject:
-                    described?.subject ??
-                    subject(
-                        `${config.environment} ${ROOT_TITLES[slot]}${generationSuffix(instance.generation)}`,
-                        config.organization,
-                    ),
-                key: described?.key ?? key,
-                validityDays: described?.validityDays ?? config.validityDays.root,
-                earlyRenewalDays: config.earlyRenewalDays.root,
-                epoch: 0,
-                maxPathLength: 1,
-                offline: offline !== undefined,
-            }),
-        );
+        return rootInstances(caRotation[slot]).map((instance): CaPlan => ({
+            id: caInstanceId(ROOT_IDS[slot], instance.generation),
+            slotId: ROOT_IDS[slot],
+            slot,
+            generation: instance.generation,
+            active: instance.active,
+            role: "root",
+            subject:
+                described?.subject ??
+                subject(
+                    `${config.environment} ${ROOT_TITLES[slot]}${generationSuffix(instance.generation)}`,
+                    config.organization,
+                ),
+            key: described?.key ?? key,
+            validityDays: described?.validityDays ?? config.validityDays.root,
+            earlyRenewalDays: config.earlyRenewalDays.root,
+            epoch: 0,
+            maxPathLength: 1,
+            offline: offline !== undefined,
+        }));
     });
     const intermediates = (
         slot: IntermediateSlot,
