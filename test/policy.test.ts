@@ -133,9 +133,10 @@ describe("Policy pack", function () {
     });
 
     it("separate-trust-domains: refuses one root for the mesh and the edge unless allowSharedRoot is set", async () => {
-        const raw = { ...loadStackFile(OPTION_FILES[1]), trustDomains: "shared", clusters: ["east", "west"] };
+        // Two clusters: their mesh CAs are one trust domain, which the shared root mixes with the edge's.
         const multiCluster = {
-            ...raw,
+            ...loadStackFile(OPTION_FILES[1]),
+            trustDomains: "shared",
             clusters: [
                 { name: "east", context: "east" },
                 { name: "west", context: "west" },
