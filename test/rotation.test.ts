@@ -106,15 +106,34 @@ describe("Rotation epochs replace exactly what they name", function () {
         );
     });
 
-    it("shows in the certificate diff as a forced rotation with a new key", async () => {
-        const d = diffPlans(
-            planFromRawConfig(option1),
-            planFromRawConfig({ ...option1, rotation: { endpoints: { ob: { clientEpoch: 1 } } } }),
-        );
+    it("shows in the certificate diff as a forced rotation with a new key, and the pins added and removed", async () => {
+        const base = planFromRawConfig(option1);
+        const switched = planFromRawConfig({
+            ...option1,
+            rotation: { endpoints: { ob: { clientEpoch: 1, clientPhase: "switch" } } },
+        });
+        const finished = planFromRawConfig({ ...option1, rotation: { endpoints: { ob: { clientEpoch: 1 } } } });
+        const d = diffPlans(base, switched);
         assert.deepStrictEqual(
             d.replaced.map((c) => [c.id, c.reasons, c.forces]),
             [["ob/client", ["rotation forced: epoch 0 -> 1"], ["new key", "new certificate", "new APIC keystore"]]],
         );
+        assert.deepStrictEqual(d.pins, [
+            { endpoint: "ob", before: ["key of epoch 0"], after: ["key of epoch 1", "key of epoch 0"] },
+        ]);
+        assert.deepStrictEqual(d.refused, []);
+        assert.deepStrictEqual(diffPlans(switched, finished).pins, [
+            { endpoint: "ob", before: ["key of epoch 1", "the key before epoch 1"], after: ["key of epoch 1"] },
+        ]);
+        const jump = diffPlans(base, finished);
+        assert.deepStrictEqual(jump.refused, [
+            {
+                key: "pki:rotation.endpoints.ob",
+                problem:
+                    'the APIC client of endpoint "ob" moves from epoch 0 to 1 with no overlap: the gateway would stop accepting the key APIC holds at once. ' +
+                    "Set pki:rotation.endpoints.ob.clientPhase (or pki:rotation.apicClientPhase) to switch for this change, upload the new keystore, then set it to finish",
+            },
+        ]);
     });
 });
 

@@ -57,6 +57,7 @@ export function diffMarkdown(diff: CertDiff, title: string): string {
                 `**CA rotation, pki:caRotation.${r.slot}: ${r.from} -> ${r.to}.** ` +
                 (r.refused !== undefined ? `Refused: ${r.refused}\n` : `${r.effect}.\n`),
         ),
+        ...diff.refused.map((r) => `**Refused, ${r.key}:** ${r.problem}.\n`),
         added.length + removed.length + replaced.length === 0
             ? "No certificate changes.\n"
             : `**${added.length} added, ${removed.length} removed, ${replaced.length} replaced, ${unchanged} unchanged.**\n`,
@@ -83,6 +84,15 @@ export function diffMarkdown(diff: CertDiff, title: string): string {
         }));
     table("Added", ["certificate", "role", "hosts / identity", "forces"], certRows(added));
     table("Removed", ["certificate", "role", "hosts / identity", "forces"], certRows(removed));
+    table(
+        "APIC keys pinned at the gateway",
+        ["endpoint", "pinned before", "pinned after"],
+        diff.pins.map((p) => ({
+            endpoint: p.endpoint,
+            "pinned before": p.before.join(", "),
+            "pinned after": p.after.join(", "),
+        })),
+    );
     table(
         "Routing only (no certificate change)",
         ["endpoint", "host", "services added", "services removed"],
@@ -112,7 +122,7 @@ export const diffCommand: Command = {
         const diff = diffPlans(base, head);
         out(format === "json" ? JSON.stringify(diff, null, 2) + "\n" : diffMarkdown(diff, head.config.environment));
         // A phase skipped or reversed would be refused by `pulumi up`: fail the review step too.
-        return diff.caRotation.some((r) => r.refused !== undefined) ? 1 : 0;
+        return diff.caRotation.some((r) => r.refused !== undefined) || diff.refused.length > 0 ? 1 : 0;
     },
 };
 

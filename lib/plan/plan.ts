@@ -697,7 +697,7 @@ function planCrls(
  * new one. It does in the switch phase of the endpoint's own rotation and of a rotation of the
  * APIC-client CA or of its root, which re-issue every client.
  */
-function clientOverlap(config: PkiConfig, endpointId: string): boolean {
+export function clientOverlap(config: PkiConfig, endpointId: string): boolean {
     const phase = config.rotation.endpoints[endpointId]?.clientPhase ?? config.rotation.apicClientPhase;
     const caSlot = "apicClientCa";
     return (
