@@ -20,7 +20,7 @@ import { resolve } from "../lib/engine/standIn";
 import * as tlsProvider from "../lib/engine/tlsProvider";
 import { diffPlans } from "../lib/inventory/diff";
 import { plannedCertificates } from "../lib/inventory/planned";
-import { pemBlocks } from "../lib/engine/der";
+import { pemBlocks } from "../lib/pki/pem";
 import { buildPkcs12 } from "../lib/pki/pkcs12";
 import { HOURS_PER_DAY, privateKeyArgs } from "../lib/components/keys";
 import { joinPemOutputs } from "../lib/components/pem";

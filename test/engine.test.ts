@@ -1,12 +1,13 @@
 import * as assert from "assert";
 import * as crypto from "crypto";
 import * as der from "../lib/engine/der";
+import { pemDecode } from "../lib/pki/pem";
 import * as tlsProvider from "../lib/engine/tlsProvider";
 import { openssl, opensslText } from "./helpers";
 
 /** The extension OIDs of a certificate, in order, with their critical flags. */
 function extensions(certPem: string): { oid: string; critical: boolean; value: Buffer }[] {
-    const [tbs] = der.children(der.readNode(der.pemDecode(certPem, "CERTIFICATE")));
+    const [tbs] = der.children(der.readNode(pemDecode(certPem, "CERTIFICATE")));
     const field = der.children(tbs).find((f) => f.tag === 0xa3);
     if (!field) return [];
     return der.children(der.children(field)[0]).map((ext) => {

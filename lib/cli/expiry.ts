@@ -4,6 +4,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { defaultEarlyRenewalDays } from "../config/validate";
 import * as der from "../engine/der";
+import { pemBlocks } from "../pki/pem";
 import { decodeName } from "../engine/x509";
 import { parseCrl } from "../pki/crl";
 import { textTable } from "./format";
@@ -89,7 +90,7 @@ export function expiryReport(
                 files: [file],
             });
         };
-        for (const pem of der.pemBlocks(text, "X509 CRL")) {
+        for (const pem of pemBlocks(text, "X509 CRL")) {
             add(crypto.createHash("sha256").update(pem).digest("hex"), () => {
                 const crl = parseCrl(pem);
                 const issuer = decodeName(der.readNode(crl.issuerName)).commonName ?? "unknown CA";
@@ -102,7 +103,7 @@ export function expiryReport(
                 };
             });
         }
-        for (const pem of der.pemBlocks(text, "CERTIFICATE")) {
+        for (const pem of pemBlocks(text, "CERTIFICATE")) {
             const cert = new crypto.X509Certificate(pem);
             add(cert.fingerprint256, () => {
                 const notBefore = new Date(cert.validFrom);

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { pemBlocks } from "../engine/der";
+import { pemBlocks } from "../pki/pem";
 import { buildPkcs12, Pkcs12Profile } from "../pki/pkcs12";
 import { LeafKeyAlgorithm } from "../config/types";
 import { defaultEarlyRenewalDays } from "../config/validate";

@@ -5,6 +5,7 @@
  */
 import * as crypto from "crypto";
 import * as der from "../engine/der";
+import { pemDecode, pemEncode } from "./pem";
 import * as x509 from "../engine/x509";
 import { CA_USES } from "../plan/plan";
 
@@ -51,7 +52,7 @@ export function createRoot(spec: RootSpec, now: Date = new Date()): { keyPem: st
     );
     return {
         keyPem: key.export({ type: "pkcs8", format: "pem" }) as string,
-        certPem: der.pemEncode(certDer, "CERTIFICATE"),
+        certPem: pemEncode(certDer, "CERTIFICATE"),
     };
 }
 
@@ -80,10 +81,10 @@ export function signIntermediate(
     now: Date = new Date(),
 ): string {
     const rootKey = crypto.createPrivateKey(args.rootKeyPem);
-    const root = x509.parseCertificate(der.pemDecode(args.rootCertPem, "CERTIFICATE"));
+    const root = x509.parseCertificate(pemDecode(args.rootCertPem, "CERTIFICATE"));
     if (!root.publicKey.spki.equals(x509.keyInfo(rootKey).spki))
         throw new Error("the root key does not belong to the root certificate");
-    const csrDer = der.pemDecode(args.csrPem, "CERTIFICATE REQUEST");
+    const csrDer = pemDecode(args.csrPem, "CERTIFICATE REQUEST");
     verifyCsr(csrDer);
     const request = x509.parseCertificateRequest(csrDer);
     const rootNotAfter = new Date(new crypto.X509Certificate(args.rootCertPem).validTo);
@@ -110,5 +111,5 @@ export function signIntermediate(
         },
         { name: root.subjectName, subjectKeyId: root.subjectKeyId, privateKey: rootKey },
     );
-    return der.pemEncode(certDer, "CERTIFICATE");
+    return pemEncode(certDer, "CERTIFICATE");
 }

@@ -6,6 +6,7 @@
  */
 import * as crypto from "crypto";
 import * as der from "../engine/der";
+import { pemDecode, pemEncode } from "./pem";
 import * as x509 from "../engine/x509";
 
 /** RFC 5280 CRLReason, by the names used in config. */
@@ -55,7 +56,7 @@ export function buildCrl(
     revoked: readonly RevokedEntry[],
     window: CrlWindow,
 ): string {
-    const ca = x509.parseCertificate(der.pemDecode(caCertPem, "CERTIFICATE"));
+    const ca = x509.parseCertificate(pemDecode(caCertPem, "CERTIFICATE"));
     const key = crypto.createPrivateKey(caKeyPem);
     if (x509.keyInfo(key).algorithm !== "RSA") {
         throw new Error(
@@ -91,7 +92,7 @@ export function buildCrl(
         ...(entries.length > 0 ? [der.sequence(...entries)] : []),
         der.explicit(0, der.sequence(...extensions)),
     );
-    return der.pemEncode(x509.signed(tbs, key), "X509 CRL");
+    return pemEncode(x509.signed(tbs, key), "X509 CRL");
 }
 
 export interface CrlInfo {
@@ -118,7 +119,7 @@ function decodeTime(node: der.Node): Date {
 
 /** What `expiry` and the tests need from a CRL. */
 export function parseCrl(pem: string): CrlInfo {
-    const [tbs] = der.children(der.readNode(der.pemDecode(pem, "X509 CRL")));
+    const [tbs] = der.children(der.readNode(pemDecode(pem, "X509 CRL")));
     const [, , issuer, thisUpdate, nextUpdate, maybeRevoked] = der.children(tbs);
     const revokedSerials =
         maybeRevoked && maybeRevoked.tag === der.TAG.sequence

@@ -7,6 +7,7 @@
  */
 import * as crypto from "crypto";
 import * as der from "../engine/der";
+import { pemDecode } from "./pem";
 
 export type Pkcs12Profile = "modern" | "legacy";
 
@@ -142,7 +143,7 @@ export interface Pkcs12Input {
 /** A PFX holding the key (shrouded) and the certificates (encrypted), with an integrity MAC. */
 export function buildPkcs12(input: Pkcs12Input): Buffer {
     const keyDer = crypto.createPrivateKey(input.keyPem).export({ type: "pkcs8", format: "der" });
-    const certDers = input.certPems.map((pem) => der.pemDecode(pem, "CERTIFICATE"));
+    const certDers = input.certPems.map((pem) => pemDecode(pem, "CERTIFICATE"));
     const localKeyId = crypto.createHash("sha1").update(certDers[0]).digest();
     const seed = crypto
         .createHash("sha256")
