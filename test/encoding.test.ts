@@ -1,6 +1,6 @@
 import * as assert from "assert";
 import * as crypto from "crypto";
-import { buildCrl, crlWindow, RevokedEntry } from "../lib/pki/crl";
+import { buildCrl, crlWindow, parseCrl, RevokedEntry } from "../lib/pki/crl";
 import { buildPkcs12, Pkcs12Input } from "../lib/pki/pkcs12";
 import { openssl } from "./helpers";
 import {
@@ -57,6 +57,12 @@ describe("Production encoders: the same bytes for the same inputs", () => {
         };
         const pem = buildCrl(TEST_ONLY_CA_CERT_PEM, TEST_ONLY_CA_KEY_PEM, REVOKED, window);
         assert.strictEqual(sha256(pem), "fdc8918c21aa751e6ead6f078d8f999c992a3cd5399d5e8c581e0ddadb1eea98");
+        assert.deepStrictEqual(parseCrl(pem), {
+            issuerCommonName: "Test-only CA",
+            thisUpdate: window.thisUpdate,
+            nextUpdate: window.nextUpdate,
+            revokedSerials: ["0A1B", "0ABC", "FF00112233445566778899AABBCCDDEE"],
+        });
         const text = openssl(["crl", "-noout", "-text"], pem).output;
         assert.match(text, /Next Update: Jan {2}2 00:00:00 2050 GMT/);
         assert.match(

@@ -3,9 +3,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { defaultEarlyRenewalDays } from "../config/validate";
-import * as der from "../engine/der";
 import { pemBlocks } from "../pki/pem";
-import { decodeName } from "../engine/x509";
 import { parseCrl } from "../pki/crl";
 import { textTable } from "./format";
 import { Command, parse, UsageError } from "./stackSource";
@@ -93,7 +91,7 @@ export function expiryReport(
         for (const pem of pemBlocks(text, "X509 CRL")) {
             add(crypto.createHash("sha256").update(pem).digest("hex"), () => {
                 const crl = parseCrl(pem);
-                const issuer = decodeName(der.readNode(crl.issuerName)).commonName ?? "unknown CA";
+                const issuer = crl.issuerCommonName ?? "unknown CA";
                 return {
                     subject: `CRL of ${issuer} (${crl.revokedSerials.length} revoked)`,
                     serial: "-",
