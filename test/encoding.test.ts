@@ -1,8 +1,10 @@
 import * as assert from "assert";
 import * as crypto from "crypto";
+import * as tlsProvider from "../lib/engine/tlsProvider";
+import { createRoot, signIntermediate } from "../lib/pki/ceremony";
 import { buildCrl, crlWindow, parseCrl, RevokedEntry } from "../lib/pki/crl";
 import { buildPkcs12, Pkcs12Input } from "../lib/pki/pkcs12";
-import { openssl } from "./helpers";
+import { openssl, opensslText } from "./helpers";
 import {
     TEST_ONLY_CA_CERT_PEM,
     TEST_ONLY_CA_KEY_PEM,
@@ -86,4 +88,47 @@ describe("Production encoders: the same bytes for the same inputs", () => {
             assert.strictEqual(sha256(buildPkcs12(PKCS12_INPUTS[profile])), PKCS12_SHA256[profile]);
         });
     }
+
+    it("signs the ceremony's root and intermediates pinned for a fixed key, serial and time, with the same extensions", () => {
+        const now = new Date("2026-11-23T10:11:12.345Z");
+        const root = createRoot(
+            {
+                commonName: "Example Bank Offline Root",
+                organization: "Example Bank & Co",
+                validityDays: 7300,
+                keyAlgorithm: "RSA",
+            },
+            now,
+            crypto.createPrivateKey(TEST_ONLY_CA_KEY_PEM),
+            Buffer.alloc(16, 0x9c),
+        );
+        assert.strictEqual(sha256(root.certPem), "a604bb3f5913cdfd35444c86ba121140881523b146b9d58b0676ec4917531fad");
+        const csr = (privateKeyPem: string, subject: Record<string, string>): string =>
+            tlsProvider.certRequest({ privateKeyPem, subject }).state.certRequestPem as string;
+        const sign = (csrPem: string): string =>
+            signIntermediate(
+                { rootKeyPem: root.keyPem, rootCertPem: root.certPem, csrPem, validityDays: 1095 },
+                now,
+                Buffer.alloc(16, 0x5a),
+            );
+        const ecIntermediate = sign(
+            csr(TEST_ONLY_LEAF_KEY_PEM, { commonName: "example gateway-server CA", organization: "Example Bank" }),
+        );
+        assert.strictEqual(sha256(ecIntermediate), "0fcac96900c6c77258ccd7be74db3eca9bab670ea8fc67e586378bbe94887483");
+        const rsaIntermediate = sign(csr(TEST_ONLY_CA_KEY_PEM, { commonName: "example mesh CA *" }));
+        assert.strictEqual(sha256(rsaIntermediate), "cb570996d7d535debc756ddea55ae4e2a1e43faed2c1afc2732fd5e2341b771b");
+
+        const rootKeyId = /Subject Key Identifier: ?\n\s+([0-9A-F:]+)\n/.exec(opensslText(root.certPem))?.[1];
+        assert.ok(rootKeyId);
+        const extensions = (pathLength: number, keyId: string) =>
+            new RegExp(
+                "X509v3 extensions:\\n\\s+X509v3 Key Usage: critical\\n\\s+Certificate Sign, CRL Sign\\n" +
+                    `\\s+X509v3 Basic Constraints: critical\\n\\s+CA:TRUE, pathlen:${pathLength}\\n` +
+                    `\\s+X509v3 Subject Key Identifier: ?\\n\\s+${keyId}\\n` +
+                    `\\s+X509v3 Authority Key Identifier: ?\\n\\s+${rootKeyId}\\n\\s+Signature Algorithm`,
+            );
+        assert.match(opensslText(root.certPem), extensions(1, rootKeyId));
+        assert.match(opensslText(ecIntermediate), extensions(0, "[0-9A-F:]{59}"));
+        assert.match(opensslText(ecIntermediate), /Issuer: O = Example Bank & Co, CN = Example Bank Offline Root\n/);
+    });
 });

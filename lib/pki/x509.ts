@@ -24,35 +24,38 @@ const SIGNATURE_OIDS = {
     ed25519: "1.3.101.112",
 } as const;
 
-/** Hash and AlgorithmIdentifier of a signature by this key: Go's rule (tls-provider.md section 2), as the provider's CAs sign. */
-export function signatureAlgorithm(key: crypto.KeyObject): { algorithm: AlgorithmIdentifier; hash: string | null } {
-    const curve = key.asymmetricKeyDetails?.namedCurve;
+/** The hash each signature algorithm we sign or verify uses (null: Ed25519 hashes internally). */
+export const SIGNATURE_HASHES: Readonly<Record<string, string | null>> = {
+    [SIGNATURE_OIDS.sha256WithRsa]: "sha256",
+    [SIGNATURE_OIDS.ecdsaWithSha256]: "sha256",
+    [SIGNATURE_OIDS.ecdsaWithSha384]: "sha384",
+    [SIGNATURE_OIDS.ecdsaWithSha512]: "sha512",
+    [SIGNATURE_OIDS.ed25519]: null,
+};
+
+/** Go's rule (tls-provider.md section 2), as the provider's CAs sign: the algorithm follows the signer's key. */
+function signatureOid(key: crypto.KeyObject): string {
     switch (key.asymmetricKeyType) {
         case "rsa":
-            return {
-                algorithm: new AlgorithmIdentifier({ algorithm: SIGNATURE_OIDS.sha256WithRsa, parameters: null }),
-                hash: "sha256",
-            };
-        case "ec":
-            if (curve === "secp384r1")
-                return {
-                    algorithm: new AlgorithmIdentifier({ algorithm: SIGNATURE_OIDS.ecdsaWithSha384 }),
-                    hash: "sha384",
-                };
-            if (curve === "secp521r1")
-                return {
-                    algorithm: new AlgorithmIdentifier({ algorithm: SIGNATURE_OIDS.ecdsaWithSha512 }),
-                    hash: "sha512",
-                };
-            return {
-                algorithm: new AlgorithmIdentifier({ algorithm: SIGNATURE_OIDS.ecdsaWithSha256 }),
-                hash: "sha256",
-            };
+            return SIGNATURE_OIDS.sha256WithRsa;
         case "ed25519":
-            return { algorithm: new AlgorithmIdentifier({ algorithm: SIGNATURE_OIDS.ed25519 }), hash: null };
+            return SIGNATURE_OIDS.ed25519;
+        case "ec": {
+            const curve = key.asymmetricKeyDetails?.namedCurve;
+            if (curve === "secp384r1") return SIGNATURE_OIDS.ecdsaWithSha384;
+            return curve === "secp521r1" ? SIGNATURE_OIDS.ecdsaWithSha512 : SIGNATURE_OIDS.ecdsaWithSha256;
+        }
         default:
             throw new Error(`cannot sign with a ${key.asymmetricKeyType} key: use RSA or ECDSA`);
     }
+}
+
+/** The AlgorithmIdentifier and hash of a signature by this key. */
+export function signatureAlgorithm(key: crypto.KeyObject): { algorithm: AlgorithmIdentifier; hash: string | null } {
+    const oid = signatureOid(key);
+    // sha256WithRSAEncryption carries NULL parameters (RFC 4055); ECDSA and Ed25519 none (RFC 5758, RFC 8410).
+    const parameters = oid === SIGNATURE_OIDS.sha256WithRsa ? null : undefined;
+    return { algorithm: new AlgorithmIdentifier({ algorithm: oid, parameters }), hash: SIGNATURE_HASHES[oid] };
 }
 
 /** DER of any @peculiar/asn1-schema object. */
