@@ -77,6 +77,19 @@ describe("Offline root: the root key never enters the stack", function () {
         assert.deepStrictEqual(planFromRawConfig(base).pendingIntermediates, CA_IDS);
     });
 
+    it("plans the root from the offline certificate: its subject, key and lifetime", () => {
+        const planned = planFromRawConfig(base).cas[0];
+        assert.deepStrictEqual(
+            { id: planned.id, subject: planned.subject, key: planned.key, validityDays: planned.validityDays },
+            {
+                id: "root",
+                subject: { commonName: "Example Bank Offline Root", organization: "Example Bank" },
+                key: { algorithm: "RSA", rsaBits: 4096 },
+                validityDays: 7300,
+            },
+        );
+    });
+
     it("then builds everything from the signed intermediates, with no root key anywhere", () => {
         const everything =
             JSON.stringify(rendered.engine.resources) + rendered.files.map((f) => rendered.read(f)).join("\n");
