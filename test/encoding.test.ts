@@ -25,7 +25,10 @@ const REVOKED: RevokedEntry[] = [
     { serialHex: "0A1B", revokedAt: new Date("2026-01-15T08:00:00Z"), reason: "cessationOfOperation" },
 ];
 
-/** Modern profile with a short friendly name; legacy with a long one (its bag attributes sort the other way). */
+/**
+ * Modern profile with a short friendly name; legacy with a long one (its bag attributes sort the
+ * other way). 2048 iterations, the count of the stand-in-era encoder these bytes were pinned with.
+ */
 const PKCS12_INPUTS: Record<"modern" | "legacy", Pkcs12Input> = {
     modern: {
         keyPem: TEST_ONLY_LEAF_KEY_PEM,
@@ -33,6 +36,7 @@ const PKCS12_INPUTS: Record<"modern" | "legacy", Pkcs12Input> = {
         password: "test-only-password",
         friendlyName: "ob",
         profile: "modern",
+        iterations: 2048,
     },
     legacy: {
         keyPem: TEST_ONLY_LEAF_KEY_PEM,
@@ -40,6 +44,7 @@ const PKCS12_INPUTS: Record<"modern" | "legacy", Pkcs12Input> = {
         password: "test-only-password",
         friendlyName: "ob-productsv2-payments",
         profile: "legacy",
+        iterations: 2048,
     },
 };
 

@@ -3,7 +3,10 @@
  * and password give the same bytes (salts and IVs are derived from them, not random): an
  * unchanged stack previews without change. Two profiles:
  * - modern (OpenSSL 3's default): PBES2 with PBKDF2-HMAC-SHA256 and AES-256-CBC, HMAC-SHA256 MAC;
- * - legacy (for old Java and DataPower firmware): PBE-SHA1-3DES for key and certificates, HMAC-SHA1 MAC.
+ * - legacy, only for consumers that cannot open modern (old Java and DataPower firmware): 3DES
+ *   (PBE-SHA1-3DES) for key and certificates and an HMAC-SHA1 MAC, algorithms kept for
+ *   compatibility, not strength; its friendly name says so (pkcs12FriendlyName).
+ * Key encryption, certificate encryption and MAC use the same iteration count.
  * The structures are @peculiar/asn1-pfx / asn1-cms / asn1-pkcs9 objects (DER by
  * @peculiar/asn1-schema); Node's crypto encrypts, derives PBKDF2 keys and computes the MAC.
  */
@@ -80,7 +83,22 @@ class EncryptedData {
     }
 }
 
-export const PKCS12_ITERATIONS = 2048;
+/** Java 17's default for every PKCS#12 count (keystore.pkcs12.*IterationCount), and our floor. */
+export const PKCS12_MIN_ITERATIONS = 10_000;
+/** The JDK refuses PKCS#12 files with larger counts (PKCS12KeyStore.MAX_ITERATION_COUNT). */
+export const PKCS12_MAX_ITERATIONS = 5_000_000;
+
+/** Why a keystore may not use this iteration count (for a message that names the option), or undefined. */
+export function pkcs12IterationsProblem(iterations: number): string | undefined {
+    if (Number.isInteger(iterations) && iterations >= PKCS12_MIN_ITERATIONS && iterations <= PKCS12_MAX_ITERATIONS)
+        return undefined;
+    return `must be a whole number from ${PKCS12_MIN_ITERATIONS} (Java 17's default) to ${PKCS12_MAX_ITERATIONS} (the most Java opens); got ${iterations}`;
+}
+
+/** The friendly name (the alias keytool lists): a legacy keystore says what it is made of. */
+export function pkcs12FriendlyName(name: string, profile: Pkcs12Profile): string {
+    return profile === "legacy" ? `${name}-legacy-3des-sha1` : name;
+}
 
 /** The password as PKCS#12 wants it for its own KDF: BMPString (UTF-16BE) with a 2-byte terminator. */
 function bmpPassword(password: string): Buffer {
@@ -154,14 +172,20 @@ interface Encryption {
     encrypt(plain: Buffer): Buffer;
 }
 
-function encryption(profile: Pkcs12Profile, password: string, seed: Buffer, label: string): Encryption {
+function encryption(
+    profile: Pkcs12Profile,
+    password: string,
+    iterations: number,
+    seed: Buffer,
+    label: string,
+): Encryption {
     if (profile === "modern") {
         const salt = derived(seed, `${label}:salt`, 16);
         const iv = derived(seed, `${label}:iv`, 16);
-        const key = crypto.pbkdf2Sync(Buffer.from(password, "utf8"), salt, PKCS12_ITERATIONS, 32, "sha256");
+        const key = crypto.pbkdf2Sync(Buffer.from(password, "utf8"), salt, iterations, 32, "sha256");
         const kdf = new Pbkdf2Params({
             salt: new OctetString(salt),
-            iterationCount: PKCS12_ITERATIONS,
+            iterationCount: iterations,
             prf: new AlgorithmIdentifier({ algorithm: OID.hmacWithSha256, parameters: null }),
         });
         const params = new Pbes2Params({
@@ -177,12 +201,12 @@ function encryption(profile: Pkcs12Profile, password: string, seed: Buffer, labe
         };
     }
     const salt = derived(seed, `${label}:salt`, 8);
-    const key = pkcs12Kdf("sha1", password, salt, 1, PKCS12_ITERATIONS, 24);
-    const iv = pkcs12Kdf("sha1", password, salt, 2, PKCS12_ITERATIONS, 8);
+    const key = pkcs12Kdf("sha1", password, salt, 1, iterations, 24);
+    const iv = pkcs12Kdf("sha1", password, salt, 2, iterations, 8);
     return {
         algorithm: algorithm(
             id_pbeWithSHAAnd3_KeyTripleDES_CBC,
-            new Pkcs12PbeParams({ salt: new OctetString(salt), iterations: PKCS12_ITERATIONS }),
+            new Pkcs12PbeParams({ salt: new OctetString(salt), iterations }),
         ),
         encrypt: (plain) => {
             const cipher = crypto.createCipheriv("des-ede3-cbc", key, iv);
@@ -202,10 +226,15 @@ export interface Pkcs12Input {
     password: string;
     friendlyName: string;
     profile: Pkcs12Profile;
+    /** For key encryption, certificate encryption and the MAC alike. */
+    iterations: number;
 }
 
 /** A PFX holding the key (shrouded) and the certificates (encrypted), with an integrity MAC. */
 export function buildPkcs12(input: Pkcs12Input): Buffer {
+    const iterations = input.iterations;
+    if (!Number.isInteger(iterations) || iterations < 1)
+        throw new Error(`PKCS#12 iterations must be a whole number >= 1; got ${iterations}`);
     const keyDer = crypto.createPrivateKey(input.keyPem).export({ type: "pkcs8", format: "der" });
     const certDers = input.certPems.map((pem) => pemDecode(pem, "CERTIFICATE"));
     const localKeyId = crypto.createHash("sha1").update(certDers[0]).digest();
@@ -228,7 +257,7 @@ export function buildPkcs12(input: Pkcs12Input): Buffer {
                 }),
         ),
     );
-    const certEncryption = encryption(input.profile, input.password, seed, "certificates");
+    const certEncryption = encryption(input.profile, input.password, iterations, seed, "certificates");
     const encryptedCerts = new ContentInfo({
         contentType: id_encryptedData,
         content: encoded(
@@ -244,7 +273,7 @@ export function buildPkcs12(input: Pkcs12Input): Buffer {
         ),
     });
 
-    const keyEncryption = encryption(input.profile, input.password, seed, "key");
+    const keyEncryption = encryption(input.profile, input.password, iterations, seed, "key");
     const keyBag = new SafeBag({
         bagId: id_pkcs8ShroudedKeyBag,
         bagValue: encoded(
@@ -261,7 +290,7 @@ export function buildPkcs12(input: Pkcs12Input): Buffer {
     );
     const macHash = input.profile === "modern" ? "sha256" : "sha1";
     const macSalt = derived(seed, "mac:salt", 8);
-    const macKey = pkcs12Kdf(macHash, input.password, macSalt, 3, PKCS12_ITERATIONS, macHash === "sha256" ? 32 : 20);
+    const macKey = pkcs12Kdf(macHash, input.password, macSalt, 3, iterations, macHash === "sha256" ? 32 : 20);
     const mac = crypto.createHmac(macHash, macKey).update(authenticatedSafe).digest();
     const pfx = new PFX({
         version: 3,
@@ -275,7 +304,7 @@ export function buildPkcs12(input: Pkcs12Input): Buffer {
                 digest: new OctetString(mac),
             }),
             macSalt: new OctetString(macSalt),
-            iterations: PKCS12_ITERATIONS,
+            iterations,
         }),
     });
     return toDer(pfx);
