@@ -124,6 +124,8 @@ export function buildCrl(
 }
 
 export interface CrlInfo {
+    /** DER of the issuer's name. */
+    issuerName: Buffer;
     issuerCommonName: string | undefined;
     thisUpdate: Date;
     nextUpdate: Date;
@@ -136,6 +138,7 @@ export function parseCrl(pem: string): CrlInfo {
     const crl = new X509Crl(pemDecode(pem, "X509 CRL"));
     if (crl.nextUpdate === undefined) throw new Error("the CRL has no nextUpdate: it never says when it goes stale");
     return {
+        issuerName: Buffer.from(crl.issuerName.toArrayBuffer()),
         issuerCommonName: crl.issuerName.getField("CN")[0],
         thisUpdate: crl.thisUpdate,
         nextUpdate: crl.nextUpdate,
