@@ -8,15 +8,12 @@ import * as crypto from "crypto";
 import { CertificationRequest } from "@peculiar/asn1-csr";
 import { AsnConvert } from "@peculiar/asn1-schema";
 import {
-    AuthorityKeyIdentifier,
     BasicConstraints,
     Certificate,
     Extensions,
-    id_ce_authorityKeyIdentifier,
     id_ce_basicConstraints,
     id_ce_keyUsage,
     id_ce_subjectKeyIdentifier,
-    KeyIdentifier,
     KeyUsage,
     KeyUsageFlags,
     Name,
@@ -31,6 +28,7 @@ import { CA_USES } from "../plan/plan";
 import { pemDecode, pemEncode } from "./pem";
 import {
     arrayBuffer,
+    authorityKeyIdExtensions,
     extension,
     parseCaCertificate,
     serialNumber,
@@ -105,15 +103,7 @@ function caCertificate(args: {
                 false,
                 new SubjectKeyIdentifier(subjectKeyId(args.subjectPublicKeyInfo)),
             ),
-            ...(args.authorityKeyId
-                ? [
-                      extension(
-                          id_ce_authorityKeyIdentifier,
-                          false,
-                          new AuthorityKeyIdentifier({ keyIdentifier: new KeyIdentifier(args.authorityKeyId) }),
-                      ),
-                  ]
-                : []),
+            ...authorityKeyIdExtensions(args.authorityKeyId),
         ]),
     });
     const certificate = new Certificate({

@@ -7,14 +7,11 @@
  */
 import * as crypto from "crypto";
 import {
-    AuthorityKeyIdentifier,
     CertificateList,
     CRLNumber,
     CRLReason,
-    id_ce_authorityKeyIdentifier,
     id_ce_cRLNumber,
     id_ce_cRLReasons,
-    KeyIdentifier,
     RevokedCertificate,
     TBSCertList,
     Time,
@@ -22,7 +19,16 @@ import {
 } from "@peculiar/asn1-x509";
 import { X509Crl } from "@peculiar/x509";
 import { pemDecode, pemEncode } from "./pem";
-import { extension, parseCaCertificate, serialNumber, sign, signatureAlgorithm, subjectKeyIdOf, toDer } from "./x509";
+import {
+    authorityKeyIdExtensions,
+    extension,
+    parseCaCertificate,
+    serialNumber,
+    sign,
+    signatureAlgorithm,
+    subjectKeyIdOf,
+    toDer,
+} from "./x509";
 
 /** RFC 5280 CRLReason, by the names used in config. */
 export const CRL_REASONS: Readonly<Record<string, number>> = {
@@ -93,7 +99,6 @@ export function buildCrl(
                 crlEntryExtensions: [extension(id_ce_cRLReasons, false, new CRLReason(reason))],
             });
         });
-    const caKeyId = subjectKeyIdOf(ca);
     const { algorithm, hash } = signatureAlgorithm(key);
     const tbsCertList = new TBSCertList({
         version: Version.v2,
@@ -103,15 +108,7 @@ export function buildCrl(
         nextUpdate: new Time(window.nextUpdate),
         revokedCertificates: entries.length > 0 ? entries : undefined,
         crlExtensions: [
-            ...(caKeyId
-                ? [
-                      extension(
-                          id_ce_authorityKeyIdentifier,
-                          false,
-                          new AuthorityKeyIdentifier({ keyIdentifier: new KeyIdentifier(caKeyId) }),
-                      ),
-                  ]
-                : []),
+            ...authorityKeyIdExtensions(subjectKeyIdOf(ca)),
             extension(id_ce_cRLNumber, false, new CRLNumber(window.number)),
         ],
     });

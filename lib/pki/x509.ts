@@ -9,9 +9,12 @@ import * as crypto from "crypto";
 import { AsnConvert, AsnIntegerBigIntConverter, OctetString } from "@peculiar/asn1-schema";
 import {
     AlgorithmIdentifier,
+    AuthorityKeyIdentifier,
     Certificate,
     Extension,
+    id_ce_authorityKeyIdentifier,
     id_ce_subjectKeyIdentifier,
+    KeyIdentifier,
     SubjectKeyIdentifier,
 } from "@peculiar/asn1-x509";
 import { pemDecode } from "./pem";
@@ -72,6 +75,13 @@ export function sign(tbs: object, key: crypto.KeyObject, hash: string | null): A
 /** An extension holding the DER of `value`; non-critical ones omit the flag, as DER requires. */
 export function extension(extnID: string, critical: boolean, value: object): Extension {
     return new Extension({ extnID, critical, extnValue: new OctetString(AsnConvert.serialize(value)) });
+}
+
+/** The AKI extension naming the issuer's key by its SKI (keyIdentifier only, as Go writes it); none without one. */
+export function authorityKeyIdExtensions(issuerKeyId: ArrayBuffer | undefined): Extension[] {
+    if (issuerKeyId === undefined) return [];
+    const value = new AuthorityKeyIdentifier({ keyIdentifier: new KeyIdentifier(issuerKeyId) });
+    return [extension(id_ce_authorityKeyIdentifier, false, value)];
 }
 
 /** INTEGER contents of a non-negative serial given in hex (minimal, a leading 0 byte when the high bit is set). */
