@@ -9,7 +9,7 @@ import * as assert from "assert";
 import * as pulumi from "@pulumi/pulumi";
 import { EngineStandIn, EngineState, saveStackOutputs } from "../lib/engine/standIn";
 import { diffPlans } from "../lib/inventory/diff";
-import { pemBlocks as pemBlocksOf } from "../lib/engine/der";
+import { pemBlocks as pemBlocksOf } from "../lib/pki/pem";
 import { parseCrl } from "../lib/pki/crl";
 import { CaSlot, INITIAL_RECORD, RotationRecord } from "../lib/plan/caRotation";
 import { PIN_MISMATCH } from "./envoyVerifier";

@@ -8,7 +8,7 @@ import * as tls from "tls";
 import * as YAML from "yaml";
 import { rawConfigFromStackFile } from "../lib/config/load";
 import { main } from "../lib/cli/main";
-import { pemBlocks as pemBlocksOf } from "../lib/engine/der";
+import { pemBlocks as pemBlocksOf } from "../lib/pki/pem";
 import { EngineState, saveStackOutputs } from "../lib/engine/standIn";
 import * as tlsProvider from "../lib/engine/tlsProvider";
 import { PkiPlan, planFromRawConfig } from "../lib/plan/plan";

@@ -88,6 +88,23 @@ describe("Offline roots: no root key enters the stack", function () {
         assert.deepStrictEqual(planFromRawConfig(base).pendingIntermediates, CA_IDS);
     });
 
+    it("plans the root from the offline certificate: its subject, key and lifetime", () => {
+        const planned = planFromRawConfig(base).cas.filter((c) => c.role === "root");
+        assert.deepStrictEqual(
+            planned.map((p) => ({ id: p.id, subject: p.subject, key: p.key, validityDays: p.validityDays })),
+            [
+                ["mesh-root", "Example Bank Mesh Offline Root"],
+                ["server-root", "Example Bank Gateway Server Offline Root"],
+                ["client-root", "Example Bank APIC Client Offline Root"],
+            ].map(([id, commonName]) => ({
+                id,
+                subject: { commonName, organization: "Example Bank" },
+                key: { algorithm: "ECDSA", ecdsaCurve: "P384" },
+                validityDays: 7300,
+            })),
+        );
+    });
+
     it("then builds everything from the signed intermediates, with no root key anywhere", () => {
         const everything =
             JSON.stringify(rendered.engine.resources) + rendered.files.map((f) => rendered.read(f)).join("\n");

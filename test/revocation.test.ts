@@ -4,7 +4,7 @@ import { X509Certificate } from "crypto";
 import * as net from "net";
 import { main } from "../lib/cli/main";
 import { planFromRawConfig } from "../lib/plan/plan";
-import { pemBlocks } from "../lib/engine/der";
+import { pemBlocks } from "../lib/pki/pem";
 import { parseCrl } from "../lib/pki/crl";
 import { EngineState } from "../lib/engine/standIn";
 import {

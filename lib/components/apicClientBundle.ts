@@ -1,7 +1,13 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { pemBlocks } from "../engine/der";
-import { buildPkcs12, Pkcs12Profile } from "../pki/pkcs12";
+import { pemBlocks } from "../pki/pem";
+import {
+    buildPkcs12,
+    pkcs12FriendlyName,
+    pkcs12IterationsProblem,
+    PKCS12_MIN_ITERATIONS,
+    Pkcs12Profile,
+} from "../pki/pkcs12";
 import { spkiPin } from "../pki/pins";
 import { LeafKeyAlgorithm } from "../config/types";
 import { defaultEarlyRenewalDays } from "../config/validate";
@@ -47,10 +53,18 @@ export interface ApicClientBundleArgs {
     /** Subject O of the client certificate. */
     readonly organization?: string;
     /**
-     * PKCS#12 encryption: modern (AES-256, PBKDF2-SHA256, SHA-256 MAC) or legacy (3DES, SHA-1 MAC).
+     * PKCS#12 encryption: modern (AES-256-CBC, PBKDF2-HMAC-SHA256, HMAC-SHA256 MAC) or legacy
+     * (3DES, HMAC-SHA1 MAC: weak algorithms, only for consumers that cannot open modern; its
+     * friendly name, the alias keytool shows, ends in "-legacy-3des-sha1").
      * @default "modern"
      */
     readonly pkcs12Profile?: Pkcs12Profile;
+    /**
+     * PKCS#12 iteration count, for key encryption, certificate encryption and the MAC alike:
+     * 10000 (Java 17's default) to 5000000 (the most Java opens).
+     * @default 10000
+     */
+    readonly pkcs12Iterations?: number;
 }
 
 /**
@@ -82,6 +96,15 @@ export class ApicClientBundle extends pulumi.ComponentResource {
         const endpointId = args.endpointId ?? name;
         const earlyRenewalDays = args.earlyRenewalDays ?? defaultEarlyRenewalDays(validityDays);
         const epoch = args.epoch ?? 0;
+        const pkcs12Profile = args.pkcs12Profile ?? "modern";
+        const pkcs12Iterations = args.pkcs12Iterations ?? PKCS12_MIN_ITERATIONS;
+        const iterationsProblem = pkcs12IterationsProblem(pkcs12Iterations);
+        if (iterationsProblem !== undefined) {
+            throw new pulumi.ResourceError(
+                `ApicClientBundle pkcs12Iterations ${iterationsProblem}. Set it within that range or leave it unset (${PKCS12_MIN_ITERATIONS})`,
+                this,
+            );
+        }
         const spec = apicClientCert({
             endpointId,
             identity: args.identity,
@@ -113,8 +136,9 @@ export class ApicClientBundle extends pulumi.ComponentResource {
                         keyPem,
                         certPems: [certPem, ...pemBlocks(chainPem, "CERTIFICATE")],
                         password: pass,
-                        friendlyName: endpointId,
-                        profile: args.pkcs12Profile ?? "modern",
+                        friendlyName: pkcs12FriendlyName(endpointId, pkcs12Profile),
+                        profile: pkcs12Profile,
+                        iterations: pkcs12Iterations,
                     }).toString("base64"),
                 ),
         );

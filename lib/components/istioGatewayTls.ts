@@ -5,7 +5,8 @@ import { LeafKeyAlgorithm } from "../config/types";
 import { defaultEarlyRenewalDays } from "../config/validate";
 import { GATEWAY_SELECTOR, gatewayServerCert, HTTPS_PORT } from "../plan/plan";
 import { IssuingCa, issueCertificate } from "./keys";
-import { joinPemOutputs, splitPem } from "./pem";
+import { pemBlocks } from "../pki/pem";
+import { joinPemOutputs } from "./pem";
 
 /** One host of the gateway: its own certificate, secret and `servers` entry. */
 export interface GatewayEndpointArgs {
@@ -194,7 +195,7 @@ export class IstioGatewayTls extends pulumi.ComponentResource {
 
 /** `ca.crt` together with `ca.crl` must hold self-signed roots only (see clientTrustBundlePem). */
 function onlyRoots(component: string, caCrt: string): string {
-    for (const pem of splitPem(caCrt, "CERTIFICATE")) {
+    for (const pem of pemBlocks(caCrt, "CERTIFICATE")) {
         const cert = new crypto.X509Certificate(pem);
         if (!cert.checkIssued(cert) || !cert.verify(cert.publicKey)) {
             throw new Error(

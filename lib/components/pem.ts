@@ -13,9 +13,3 @@ export function joinPem(...blocks: string[]): string {
 export function joinPemOutputs(...blocks: pulumi.Input<string>[]): pulumi.Output<string> {
     return pulumi.all(blocks).apply((values) => joinPem(...values));
 }
-
-/** The PEM blocks of one label in a bundle, in order, each ending in one newline. */
-export function splitPem(bundle: string, label: string): string[] {
-    const pattern = new RegExp(`-----BEGIN ${label}-----[\\s\\S]+?-----END ${label}-----`, "g");
-    return (bundle.match(pattern) ?? []).map((block) => `${block}\n`);
-}

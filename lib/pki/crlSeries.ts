@@ -9,23 +9,12 @@ import { AsnConvert } from "@peculiar/asn1-schema";
 import { CertificateList } from "@peculiar/asn1-x509";
 import * as x509 from "@peculiar/x509";
 import { normalSerial } from "../plan/caRotation";
+import { CrlInfo, parseCrl } from "./crl";
+import { SIGNATURE_HASHES } from "./x509";
 
-/** Signature algorithm OIDs a CRL of ours can carry -> the digest Node's crypto.verify takes. */
-const DIGESTS: Readonly<Record<string, string>> = {
-    "1.2.840.113549.1.1.11": "sha256",
-    "1.2.840.113549.1.1.12": "sha384",
-    "1.2.840.113549.1.1.13": "sha512",
-    "1.2.840.10045.4.3.2": "sha256",
-    "1.2.840.10045.4.3.3": "sha384",
-    "1.2.840.10045.4.3.4": "sha512",
-};
-
-export interface SeriesCrl {
+/** A CRL of the series, with its PEM. */
+export interface SeriesCrl extends CrlInfo {
     readonly pem: string;
-    readonly thisUpdate: Date;
-    readonly nextUpdate?: Date;
-    /** Revoked serials, normalised (normalSerial). */
-    readonly revokedSerials: readonly string[];
 }
 
 /** Whether the CRL's signature verifies with the certificate's key and names it as issuer. */
@@ -34,7 +23,7 @@ export function crlSignedBy(crlPem: string, certPem: string): boolean {
     const cert = new crypto.X509Certificate(certPem);
     if (crl.issuer !== new x509.X509Certificate(certPem).subject) return false;
     const asn = AsnConvert.parse(crl.rawData, CertificateList);
-    const digest = DIGESTS[asn.signatureAlgorithm.algorithm];
+    const digest = SIGNATURE_HASHES[asn.signatureAlgorithm.algorithm];
     if (digest === undefined || asn.tbsCertListRaw === undefined) return false;
     return crypto.verify(
         digest,
@@ -42,16 +31,6 @@ export function crlSignedBy(crlPem: string, certPem: string): boolean {
         { key: cert.publicKey, dsaEncoding: "der" },
         Buffer.from(asn.signature),
     );
-}
-
-export function readSeriesCrl(pem: string): SeriesCrl {
-    const crl = new x509.X509Crl(pem);
-    return {
-        pem,
-        thisUpdate: crl.thisUpdate,
-        ...(crl.nextUpdate !== undefined ? { nextUpdate: crl.nextUpdate } : {}),
-        revokedSerials: crl.entries.map((e) => normalSerial(e.serialNumber)),
-    };
 }
 
 /**
@@ -81,10 +60,10 @@ export function pickSeriesCrl(args: {
                 problem: `${key}: CRL ${i + 1} of the series is not signed by this root; sign the series with the root of ${key.replace(/\.crls$/, ".certificate")}`,
             };
         }
-        parsed.push(readSeriesCrl(pem));
+        parsed.push({ ...parseCrl(pem), pem });
     }
     const current = parsed
-        .filter((c) => c.thisUpdate <= now && (c.nextUpdate === undefined || now < c.nextUpdate))
+        .filter((c) => c.thisUpdate <= now && now < c.nextUpdate)
         .sort((a, b) => b.thisUpdate.getTime() - a.thisUpdate.getTime())[0];
     const sign = `on the offline machine sign a new series with "apic-istio-pki ceremony crl" and replace ${key}`;
     if (current === undefined) {
@@ -99,7 +78,8 @@ export function pickSeriesCrl(args: {
                     : `${key} has no CRL valid at ${now.toISOString()} (the series ends ${last}); ${sign}`,
         };
     }
-    const missing = args.required.map(normalSerial).filter((s) => !current.revokedSerials.includes(s));
+    const listed = current.revokedSerials.map(normalSerial);
+    const missing = args.required.map(normalSerial).filter((s) => !listed.includes(s));
     if (missing.length > 0) {
         return {
             problem: `${key}: the CRL valid now does not revoke ${missing.join(", ")}; ${sign} listing them (pulumi stack output offlineRootCrlRequests says what)`,

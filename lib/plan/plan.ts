@@ -4,8 +4,7 @@
  * Pulumi, so it is cheap to call and easy to test.
  */
 import * as crypto from "crypto";
-import * as der from "../engine/der";
-import * as x509 from "../engine/x509";
+import { X509Certificate } from "@peculiar/x509";
 import { ConfigError, dnsNameProblems, validateConfig } from "../config/validate";
 import { HostnameOption, LeafKeyAlgorithm, OfflineRootConfig, PkiConfig } from "../config/types";
 import {
@@ -302,14 +301,14 @@ export function meshCaSubject(environment: string | undefined, cluster: string, 
 /** Subject, key and lifetime of a certificate made elsewhere (the offline root). */
 function describeCertificate(pem: string): { subject: SubjectSpec; key: KeySpec; validityDays: number } {
     const cert = new crypto.X509Certificate(pem);
-    const name = x509.decodeName(der.readNode(x509.parseCertificate(cert.raw).subjectName));
+    const name = new X509Certificate(cert.raw).subjectName;
     const details = cert.publicKey.asymmetricKeyDetails;
     const key: KeySpec =
         cert.publicKey.asymmetricKeyType === "rsa"
             ? { algorithm: "RSA", rsaBits: details?.modulusLength }
             : { algorithm: "ECDSA", ecdsaCurve: details?.namedCurve === "prime256v1" ? "P256" : "P384" };
     return {
-        subject: subject(name.commonName ?? "offline root", name.organization?.[0]),
+        subject: subject(name.getField("CN")[0] ?? "offline root", name.getField("O")[0]),
         key,
         validityDays: Math.round((Date.parse(cert.validTo) - Date.parse(cert.validFrom)) / 86_400_000),
     };
