@@ -130,8 +130,8 @@ describe("Staged rotation of the APIC-client CA", function () {
         assert.strictEqual(p.prepare.read("apic/ob/client.crt"), p.g0.read("apic/ob/client.crt"));
         // The inventory says where the new CA goes: only into ca.crt, in no chain yet.
         assert.deepStrictEqual(p.prepare.inventory.find((c) => c.id === "apic-client-ca-g1")?.goesTo, [
-            "k8s/east/istio-system/secret-apic-mtls-ob (ca.crt)",
             "k8s/east/istio-system/secret-apic-mtls-dp (ca.crt)",
+            "k8s/east/istio-system/secret-apic-mtls-ob (ca.crt)",
         ]);
         for (const client of [p.g0, p.switch]) {
             const result = await call(p.prepare, client);
@@ -211,8 +211,8 @@ describe("Staged rotation of the APIC-client CA", function () {
         assert.deepStrictEqual(
             change.replaced.map((c) => [c.id, c.reasons.join("; ")]),
             [
-                ["ob/client", "rotation forced: epoch 0 -> 1; issuer changed: apic-client-ca -> apic-client-ca-g1"],
                 ["dp/client", "rotation forced: epoch 0 -> 1; issuer changed: apic-client-ca -> apic-client-ca-g1"],
+                ["ob/client", "rotation forced: epoch 0 -> 1; issuer changed: apic-client-ca -> apic-client-ca-g1"],
             ],
         );
         const finish = diffPlans(p.switch.plan, p.finish.plan);

@@ -84,9 +84,9 @@ describe("npm run render", function () {
                 ["intermediate", ""],
                 ["intermediate", ""],
                 ["mesh-ca", ""],
-                ["gateway-server", "ob.api.bank.example"],
-                ["apic-client", ""],
                 ["gateway-server", "dp.api.bank.example"],
+                ["apic-client", ""],
+                ["gateway-server", "ob.api.bank.example"],
                 ["apic-client", ""],
             ],
         );
