@@ -259,8 +259,8 @@ describe("Staged rotation of the APIC-client CA", function () {
         assert.deepStrictEqual(
             change.replaced.map((c) => [c.id, c.reasons.join("; ")]),
             [
-                ["ob/client", "rotation forced: epoch 0 -> 1; issuer changed: apic-client-ca -> apic-client-ca-g1"],
                 ["dp/client", "rotation forced: epoch 0 -> 1; issuer changed: apic-client-ca -> apic-client-ca-g1"],
+                ["ob/client", "rotation forced: epoch 0 -> 1; issuer changed: apic-client-ca -> apic-client-ca-g1"],
             ],
         );
         const finish = diffPlans(p.switch.plan, p.finish.plan);

@@ -23,8 +23,16 @@ export function tempDir(prefix: string): string {
     return fs.mkdtempSync(path.join(os.tmpdir(), `pki-${prefix}-`));
 }
 
-export function loadStackFile(relative: string): Record<string, unknown> {
+/** The `pki:` config strings of a stack file, exactly as `pulumi up` would pass them. */
+export function loadStackFile(relative: string): Record<string, string> {
     return rawConfigFromStackFile(path.join(ROOT, relative));
+}
+
+/** The same with lists and maps parsed, for a test that edits a member (validateConfig writes them back as Pulumi would). */
+export function loadStackFileValues(relative: string): Record<string, unknown> {
+    return Object.fromEntries(
+        Object.entries(loadStackFile(relative)).map(([k, v]) => [k, /^[[{]/.test(v) ? JSON.parse(v) : v]),
+    );
 }
 
 export interface Rendered extends RenderResult {

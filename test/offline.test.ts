@@ -172,7 +172,7 @@ describe("Offline roots: no root key enters the stack", function () {
                     ...base,
                     offlineRoots: { ...base.offlineRoots, clientRoot: { certificate: roots.serverRoot.certPem } },
                 }),
-            /pki:offlineRoots\.clientRoot and pki:offlineRoots\.serverRoot are the same certificate; each trust domain needs its own root \(or set pki:trustDomains shared\)/,
+            /pki:offlineRoots\.serverRoot and pki:offlineRoots\.clientRoot are the same certificate; each trust domain needs its own root \(or set pki:trustDomains shared\)/,
         );
         const swapped = Object.fromEntries(
             CA_IDS.map((id) => [

@@ -90,10 +90,10 @@ describe("npm run render", function () {
                 ["gateway-server-ca", "intermediate", ""],
                 ["apic-client-ca", "intermediate", ""],
                 ["mesh-ca-prod-east", "mesh-ca", ""],
-                ["ob/server", "gateway-server", "ob.api.bank.example"],
-                ["ob/client", "apic-client", ""],
                 ["dp/server", "gateway-server", "dp.api.bank.example"],
                 ["dp/client", "apic-client", ""],
+                ["ob/server", "gateway-server", "ob.api.bank.example"],
+                ["ob/client", "apic-client", ""],
             ],
         );
 

@@ -8,10 +8,10 @@ import * as tlsProvider from "../lib/engine/tlsProvider";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { runWithStandIn } from "../lib/engine/standIn";
 import { buildPki } from "../lib/stack";
-import { cli, loadStackFile, OPTION_FILES, renderStackFile, ROOT, sharedState, tempDir } from "./helpers";
+import { cli, loadStackFileValues, OPTION_FILES, renderStackFile, ROOT, sharedState, tempDir } from "./helpers";
 
 const plan = (raw: Record<string, unknown>) => planFromRawConfig(raw);
-const option = (n: 1 | 2 | 3) => loadStackFile(OPTION_FILES[n]);
+const option = (n: 1 | 2 | 3) => loadStackFileValues(OPTION_FILES[n]);
 type Domains = Record<string, { services: string[]; groups?: Record<string, string[]> }>;
 
 describe("inventory", function () {
@@ -185,15 +185,15 @@ describe("diff", function () {
         const base = option(1);
         const d = diffPlans(plan(base), plan({ ...base, baseDomain: "example.apis.bank.example" }));
         assert.deepStrictEqual(summary(d).replaced, [
-            "ob/server: hosts changed: ob.example.api.bank.example -> ob.example.apis.bank.example; subject changed: O=Example Bank, CN=ob.example.api.bank.example -> O=Example Bank, CN=ob.example.apis.bank.example => new certificate (same key); update secret k8s/example/istio-system/secret-apic-mtls-ob",
             "dp/server: hosts changed: dp.example.api.bank.example -> dp.example.apis.bank.example; subject changed: O=Example Bank, CN=dp.example.api.bank.example -> O=Example Bank, CN=dp.example.apis.bank.example => new certificate (same key); update secret k8s/example/istio-system/secret-apic-mtls-dp",
+            "ob/server: hosts changed: ob.example.api.bank.example -> ob.example.apis.bank.example; subject changed: O=Example Bank, CN=ob.example.api.bank.example -> O=Example Bank, CN=ob.example.apis.bank.example => new certificate (same key); update secret k8s/example/istio-system/secret-apic-mtls-ob",
         ]);
         assert.strictEqual(d.added.length + d.removed.length, 0);
     });
 
     it("Option 1 -> 2: the two domain endpoints go, 24 per-service endpoints come", () => {
         const d = diffPlans(plan(option(1)), plan(option(2)));
-        assert.deepStrictEqual(summary(d).removed, ["ob/server", "ob/client", "dp/server", "dp/client"]);
+        assert.deepStrictEqual(summary(d).removed, ["dp/server", "dp/client", "ob/server", "ob/client"]);
         assert.strictEqual(d.added.length, 48);
         assert.strictEqual(d.replaced.length, 0);
         assert.strictEqual(d.unchanged, 6, "the CAs stay");
@@ -204,7 +204,7 @@ describe("diff", function () {
         const d = diffPlans(plan(base), plan({ ...base, keyAlgorithm: "ECDSA" }));
         assert.deepStrictEqual(
             d.replaced.map((c) => c.id),
-            ["ob/server", "ob/client", "dp/server", "dp/client"],
+            ["dp/server", "dp/client", "ob/server", "ob/client"],
         );
         for (const c of d.replaced) {
             assert.match(c.reasons[0], /^key algorithm changed: RSA 2048 -> ECDSA P-256$/);
@@ -217,13 +217,13 @@ describe("diff", function () {
         const base = option(1);
         const d = diffPlans(plan(base), plan({ ...base, validityDays: { root: 3650, intermediate: 730, leaf: 365 } }));
         assert.deepStrictEqual(summary(d).replaced, [
-            "gateway-server-ca: validity changed: 1095 -> 730 days => new certificate (same key); update secret k8s/example/istio-system/secret-apic-mtls-ob, k8s/example/istio-system/secret-apic-mtls-dp",
+            "gateway-server-ca: validity changed: 1095 -> 730 days => new certificate (same key); update secret k8s/example/istio-system/secret-apic-mtls-dp, k8s/example/istio-system/secret-apic-mtls-ob",
             "apic-client-ca: validity changed: 1095 -> 730 days => new certificate (same key); new APIC keystore (2 endpoints)",
             "mesh-ca-example: validity changed: 1095 -> 730 days => new certificate (same key); update secret k8s/example/istio-system/secret-cacerts; restart istiod and the workloads of example",
-            "ob/server: issuer replaced: gateway-server-ca => new certificate (same key); update secret k8s/example/istio-system/secret-apic-mtls-ob",
-            "ob/client: issuer replaced: apic-client-ca => new certificate (same key); new APIC keystore",
             "dp/server: issuer replaced: gateway-server-ca => new certificate (same key); update secret k8s/example/istio-system/secret-apic-mtls-dp",
             "dp/client: issuer replaced: apic-client-ca => new certificate (same key); new APIC keystore",
+            "ob/server: issuer replaced: gateway-server-ca => new certificate (same key); update secret k8s/example/istio-system/secret-apic-mtls-ob",
+            "ob/client: issuer replaced: apic-client-ca => new certificate (same key); new APIC keystore",
         ]);
     });
 

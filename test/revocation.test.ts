@@ -174,7 +174,7 @@ describe("Revocation: a CRL of the APIC-client CA in every gateway secret", func
                 revocations: [
                     { endpoint: "ob", serial: "AB", epoch: 0, reason: "superseded", revokedAt: "2026-11-20" },
                 ],
-            }).endpoints[0].client.epoch,
+            }).endpoints.find((e) => e.id === "ob")?.client.epoch,
             1,
         );
     });
@@ -255,7 +255,7 @@ describe("Revocation: a CRL of the APIC-client CA in every gateway secret", func
         const ok = { endpoint: "ob", serial: "0A1B", epoch: 0, reason: "superseded", revokedAt: "2026-11-20" };
         assert.match(
             attempt({ ...ok, endpoint: "payments" }),
-            /pki:revocations\[0\]\.endpoint "payments" is not an endpoint of this stack; its endpoints are ob, dp/,
+            /pki:revocations\[0\]\.endpoint "payments" is not an endpoint of this stack; its endpoints are dp, ob/,
         );
         assert.match(
             attempt({ ...ok, serial: "xyz" }),

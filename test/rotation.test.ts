@@ -98,11 +98,11 @@ describe("Rotation epochs replace exactly what they name", function () {
     it("refuses an epoch for an endpoint the stack does not have, naming the endpoints it has", () => {
         assert.throws(
             () => planFromRawConfig({ ...option1, rotation: { endpoints: { accounts: { serverEpoch: 1 } } } }),
-            /pki:rotation\.endpoints\.accounts is not an endpoint of this stack; its endpoints are ob, dp/,
+            /pki:rotation\.endpoints\.accounts is not an endpoint of this stack; its endpoints are dp, ob/,
         );
         assert.throws(
             () => planFromRawConfig({ ...option1, rotation: { leafEpoch: -1 } }),
-            /pki:rotation\.leafEpoch must be a whole number >= 0 \(raise it by one to rotate\); got -1/,
+            /pki:rotation\.leafEpoch must be a whole number from 0 to 9999 \(raise it by one to rotate\); got -1/,
         );
     });
 

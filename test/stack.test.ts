@@ -237,8 +237,8 @@ describe("The Pulumi entry point (lib/program.ts)", function () {
         assert.deepStrictEqual(
             outputs.endpoints.map((e) => [e.host, e.credentialName]),
             [
-                ["ob.dev.api.bank.example", "apic-mtls-ob"],
                 ["dp.dev.api.bank.example", "apic-mtls-dp"],
+                ["ob.dev.api.bank.example", "apic-mtls-ob"],
             ],
         );
         pulumi.runtime.setAllConfig({}, []);

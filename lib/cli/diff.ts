@@ -2,7 +2,7 @@
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { rawConfigFromStackFile, rawConfigFromYamlText } from "../config/load";
+import { rawConfigFromStackFile } from "../config/load";
 import { CertChange, CertDiff, diffPlans } from "../inventory/diff";
 import { PkiPlan, planFromRawConfig } from "../plan/plan";
 import { markdownTable } from "./format";
@@ -30,13 +30,16 @@ function loadBase(base: string, headFile: string): PkiPlan | undefined {
     }
     const top = git(["rev-parse", "--show-toplevel"], dir).trim();
     const relative = path.relative(top, fs.realpathSync(headFile)).split(path.sep).join("/");
-    let text: string;
-    try {
-        text = git(["show", `${base}:${relative}`], top);
-    } catch {
-        return undefined;
-    }
-    return planFromRawConfig(rawConfigFromYamlText(text, `${base}:${relative}`));
+    const read = (file: string): string | undefined => {
+        try {
+            return git(["show", `${base}:${file}`], top);
+        } catch {
+            return undefined;
+        }
+    };
+    if (read(relative) === undefined) return undefined;
+    // The project file (Pulumi.yaml) is read at the same revision.
+    return planFromRawConfig(rawConfigFromStackFile(relative, { read, label: `${base}:${relative}` }));
 }
 
 const identity = (c: CertChange): string => {

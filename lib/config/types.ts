@@ -10,7 +10,7 @@ export type LeafKeyAlgorithm = "RSA" | "ECDSA";
 export interface DomainConfig {
     /** Kubernetes namespace of the domain's services. */
     readonly namespace: string;
-    /** Microservices, in the order given. */
+    /** Microservices, in the order given (a list keeps its order). */
     readonly services: readonly string[];
     /** Option 3 only: group name -> services of this domain. */
     readonly groups: Readonly<Record<string, readonly string[]>>;
@@ -87,7 +87,7 @@ export interface PkiConfig {
     readonly baseDomain: string;
     /** Subject O of every certificate; omitted when not set. */
     readonly organization?: string;
-    /** Domain name -> its services, in the order given. */
+    /** Domain name -> its services. Sorted by name: Pulumi passes a map as JSON with sorted keys. */
     readonly domains: Readonly<Record<string, DomainConfig>>;
     /** Mesh clusters: one plug-in CA each; Gateway objects go to the first. */
     readonly clusters: readonly ClusterConfig[];

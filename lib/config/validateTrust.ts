@@ -30,6 +30,10 @@ function parseCertificate(pem: unknown): crypto.X509Certificate | undefined {
 
 const OFFLINE_ROOT_MEMBERS = ["certificate", "intermediates", "crls"];
 
+/** A bad PEM value, without echoing a whole certificate back. */
+const describeGiven = (value: unknown): string =>
+    value === undefined ? "nothing" : typeof value === "string" ? "text that is not a PEM certificate" : show(value);
+
 /** One offline root: a self-signed CA certificate, the CAs it signed, and its CRL series. */
 function validateOfflineRoot(key: string, value: unknown, fail: Fail): OfflineRootConfig | undefined {
     if (!isRecord(value)) {
@@ -42,21 +46,25 @@ function validateOfflineRoot(key: string, value: unknown, fail: Fail): OfflineRo
     }
     const root = parseCertificate(value.certificate);
     if (root === undefined) {
-        fail(`${key}.certificate must be the root certificate in PEM (root.crt of the ceremony)`);
+        fail(
+            `${key}.certificate must be the root certificate in PEM (root.crt of the ceremony); got ${describeGiven(value.certificate)}`,
+        );
         return undefined;
     }
     if (!root.ca || !root.checkIssued(root) || !root.verify(root.publicKey)) {
         fail(`${key}.certificate must be a self-signed CA certificate (subject ${root.subject.replace(/\n/g, ", ")})`);
     }
     const intermediates: Record<string, string> = {};
-    const given = value.intermediates ?? {};
+    const given = value.intermediates === undefined ? {} : value.intermediates;
     if (!isRecord(given)) {
         fail(`${key}.intermediates must map CA ids to the certificates the ceremony signed; got ${show(given)}`);
     } else {
         for (const [id, pem] of Object.entries(given)) {
             const cert = parseCertificate(pem);
             if (cert === undefined) {
-                fail(`${key}.intermediates.${id} must be the certificate the ceremony signed, in PEM`);
+                fail(
+                    `${key}.intermediates.${id} must be the certificate the ceremony signed, in PEM; got ${describeGiven(pem)}`,
+                );
             } else if (!cert.ca || !cert.verify(root.publicKey)) {
                 fail(
                     `${key}.intermediates.${id} is not a CA certificate signed by ${key}.certificate; sign this stack's CSR with that root`,
@@ -66,7 +74,7 @@ function validateOfflineRoot(key: string, value: unknown, fail: Fail): OfflineRo
             }
         }
     }
-    const crls = value.crls ?? "";
+    const crls = value.crls === undefined ? "" : value.crls;
     if (typeof crls !== "string") {
         fail(`${key}.crls must be the ceremony's CRL series as PEM text (crls.pem); got ${show(crls)}`);
         return { certificate: value.certificate as string, intermediates, crls: [] };
