@@ -3,6 +3,8 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
+import { PRIVATE_FILE, writeNewFile } from "../lib/render/files";
+import { decryptState, encryptState } from "../lib/render/stateFile";
 import { cli, ROOT, tempDir } from "./helpers";
 
 const PASSPHRASE_VARIABLE = "APIC_ISTIO_PKI_STATE_PASSPHRASE";
@@ -55,6 +57,26 @@ async function withPassphrase<T>(passphrase: string | undefined, run: () => Prom
 
 describe("render's files: keys on disk", function () {
     this.timeout(60_000);
+
+    it("creates each file exclusively: a file or a link (even a dangling one) at its path is refused and left alone", () => {
+        const dir = tempDir("files-exclusive");
+        const victim = path.join(dir, "victim.txt");
+        fs.writeFileSync(victim, "not for keys\n");
+        fs.symlinkSync(victim, path.join(dir, "link.key"));
+        fs.symlinkSync(path.join(dir, "absent.txt"), path.join(dir, "dangling.key"));
+        for (const name of ["victim.txt", "link.key", "dangling.key"]) {
+            assert.throws(() => writeNewFile(path.join(dir, name), "KEY", PRIVATE_FILE), { code: "EEXIST" }, name);
+        }
+        assert.strictEqual(fs.readFileSync(victim, "utf8"), "not for keys\n");
+        assert.strictEqual(fs.existsSync(path.join(dir, "absent.txt")), false);
+        const previous = process.umask(0o077);
+        try {
+            writeNewFile(path.join(dir, "public.pem"), "CERT", 0o644);
+        } finally {
+            process.umask(previous);
+        }
+        assert.strictEqual(mode(path.join(dir, "public.pem")), 0o644, "exactly the mode asked for, whatever the umask");
+    });
 
     it("refuses an output folder that is a symbolic link, and leaves the folder it points to untouched", async () => {
         const dir = tempDir("files-link-out");
@@ -310,6 +332,14 @@ describe("render --state: the state holds every private key", function () {
         });
         const read = (out: string) => fs.readFileSync(path.join(dir, out, "apic/ob/client.key"), "utf8");
         assert.strictEqual(read("two"), read("one"), "the second render used the keys of the first");
+    });
+
+    it("fails to decrypt a state whose scrypt parameters were weakened, as with a wrong passphrase", () => {
+        const envelope = JSON.parse(encryptState("[]", "right"));
+        assert.strictEqual(decryptState(envelope, "right"), "[]");
+        assert.throws(() => decryptState({ ...envelope, kdf: { ...envelope.kdf, N: 1024 } }, "right"), {
+            message: "Unsupported state or unable to authenticate data",
+        });
     });
 
     it("refuses an encrypted state without the passphrase, or with a wrong one, in one clear line", async () => {
