@@ -17,7 +17,9 @@ DIR defaults to out/<stack>. Every file is created new, never through a link: pr
 other files 0644, folders 0700. The render is written into a temporary folder beside DIR and
 swapped in whole, so an interrupted render leaves DIR as it was.
 --force replaces DIR when it holds an earlier render; nothing of the earlier render survives.
-Without it DIR must be empty or absent.
+Without it DIR must be empty or absent. A stack too large for this process's heap (about 200 KB
+per resource, 9 per endpoint) is refused before any key is made, naming the heap it needs
+(NODE_OPTIONS=--max-old-space-size=MB) or advising to split the stack.
 --state FILE keeps the stand-in's state between renders, as the engine's state does between
 updates: e.g. to rehearse the offline-root ceremony, whose first render stops after writing
 DIR/csr/<id>.csr and whose second uses the signed certificates, or a staged CA rotation

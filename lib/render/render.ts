@@ -18,11 +18,14 @@ import { INITIAL_RECORD, parseRecord, RotationRecord } from "../plan/caRotation"
 import { PkiPlan } from "../plan/plan";
 import { buildPki, pendingSignaturesMessage, requestOfflineSignatures } from "../stack";
 import { PRIVATE_FILE as PRIVATE, PUBLIC_FILE as PUBLIC, StagedFolder } from "./files";
+import { heapLimitBytes, heapShortfall } from "./heap";
 import { buildInventory, IssuedCertificate } from "./inventory";
 
 export interface RenderOptions extends RunOptions {
     /** Replace the content of a folder that holds an earlier render (nothing of it survives). */
     force?: boolean;
+    /** The heap the render may use; default: this process's limit. */
+    heapLimitBytes?: number;
 }
 
 export interface RenderResult {
@@ -53,6 +56,12 @@ export function deployedRecordOf(state: EngineState): RotationRecord {
 export class PendingSignaturesError extends Error {}
 
 export async function renderPlan(plan: PkiPlan, outDir: string, options: RenderOptions = {}): Promise<RenderResult> {
+    const shortfall = heapShortfall(
+        plan.endpoints.length,
+        plan.config.option,
+        options.heapLimitBytes ?? heapLimitBytes(),
+    );
+    if (shortfall !== undefined) throw new Error(shortfall);
     const folder = StagedFolder.open(outDir, { force: options.force === true });
     try {
         const result = await renderInto(plan, folder, options);
