@@ -101,7 +101,7 @@ describe("npm run render", function () {
         assert.strictEqual(again.status, 1);
         assert.match(
             again.stderr,
-            /output folder .* is not empty; choose another --out or pass --force to write into it/,
+            /output folder .* is not empty; choose another --out or pass --force to replace what it holds/,
         );
         assert.strictEqual(render(["--config", stackFile, "--out", out, "--force"]).status, 0);
     });
