@@ -20,8 +20,8 @@ import { resolve } from "../lib/engine/standIn";
 import * as tlsProvider from "../lib/engine/tlsProvider";
 import { diffPlans } from "../lib/inventory/diff";
 import { plannedCertificates } from "../lib/inventory/planned";
-import { pemBlocks } from "../lib/engine/der";
-import { buildPkcs12 } from "../lib/pki/pkcs12";
+import { pemBlocks } from "../lib/pki/pem";
+import { buildPkcs12, pkcs12FriendlyName, PKCS12_MIN_ITERATIONS } from "../lib/pki/pkcs12";
 import { HOURS_PER_DAY, privateKeyArgs } from "../lib/components/keys";
 import { joinPemOutputs } from "../lib/components/pem";
 import {
@@ -223,8 +223,9 @@ function baseline(plan: PkiPlan): Record<string, unknown> {
                             keyPem,
                             certPems: [certPem, ...pemBlocks(chainPem, "CERTIFICATE")],
                             password: pass,
-                            friendlyName: e.id,
+                            friendlyName: pkcs12FriendlyName(e.id, config.pkcs12Profile),
                             profile: config.pkcs12Profile,
+                            iterations: PKCS12_MIN_ITERATIONS,
                         }).toString("base64"),
                     ),
             ),

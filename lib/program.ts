@@ -6,25 +6,32 @@ import { INITIAL_RECORD, parseRecord, RotationRecord } from "./plan/caRotation";
 import { planPki } from "./plan/plan";
 import { buildPki, pendingSignaturesMessage, requestOfflineSignatures } from "./stack";
 
+/** The stack output the next update reads back; stacks deployed by earlier versions called it caRotation. */
+const RECORD_OUTPUTS = ["deploymentRecord", "caRotation"];
+
 /**
- * The rotation record of this stack's last update (its own output `caRotation`), so that a CA
- * rotation moves one phase at a time and a finish can revoke the old CA. A stack that has none yet
- * starts from INITIAL_RECORD: every CA at generation 0.
+ * The record of this stack's last update (its own output `deploymentRecord`), so that a CA
+ * rotation moves one phase at a time, a finish can revoke the old CA, a revoked serial is checked
+ * against what the stack issued, and a rotating APIC client keeps its previous key pinned. A
+ * stack that has none yet starts from INITIAL_RECORD.
  */
 async function deployedRecord(): Promise<RotationRecord> {
     const self = new pulumi.StackReference("deployed-stack", {
         name: `${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}`,
     });
-    const details = await self.getOutputDetails("caRotation");
-    const value = details.value ?? details.secretValue;
-    if (value === undefined) return INITIAL_RECORD;
-    const record = parseRecord(value);
-    if (record === undefined) {
-        throw new Error(
-            "the deployed stack's output caRotation is not a rotation record; restore it from the previous update's outputs (pulumi stack history) before changing pki:caRotation",
-        );
+    for (const name of RECORD_OUTPUTS) {
+        const details = await self.getOutputDetails(name);
+        const value = details.value ?? details.secretValue;
+        if (value === undefined) continue;
+        const record = parseRecord(value);
+        if (record === undefined) {
+            throw new Error(
+                `the deployed stack's output ${name} is not a deployment record; restore it from the previous update's outputs (pulumi stack history) before the next update`,
+            );
+        }
+        return record;
     }
-    return record;
+    return INITIAL_RECORD;
 }
 
 export = async () => {

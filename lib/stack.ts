@@ -1,6 +1,7 @@
 /**
- * The stack program: plan -> components. Root -> gateway-server and APIC-client intermediates ->
- * per endpoint one server certificate (on the gateway) and one client certificate (for APIC).
+ * The stack program: plan -> components. Roots (lib/plan/hierarchy.ts) -> the gateway-server,
+ * APIC-client and per-cluster mesh CAs -> per endpoint one server certificate (on the gateway) and
+ * one client certificate (for APIC), pinned by its key at the gateway.
  */
 import * as crypto from "crypto";
 import * as k8s from "@pulumi/kubernetes";
@@ -12,7 +13,8 @@ import { MeshPluginCa } from "./components/meshPluginCa";
 import { RootCa } from "./components/rootCa";
 import { PlannedCertificate, plannedCertificates } from "./inventory/planned";
 import { joinPemOutputs } from "./components/pem";
-import { CA_SLOTS, RotationRecord } from "./plan/caRotation";
+import { CA_SLOTS, clientsAfter, DeployedClient, RotationRecord } from "./plan/caRotation";
+import { isRootSlot, RootSlot, rootOf } from "./plan/hierarchy";
 import { buildCrl, crlWindow, RevokedEntry } from "./pki/crl";
 import { activeCa, CaId, CaPlan, PkiPlan } from "./plan/plan";
 
@@ -26,17 +28,27 @@ export interface ApicBundleOutput {
     truststorePem: pulumi.Output<string>;
     /** CRLs of the truststore's CAs, once a staged rotation has retired one (else undefined). */
     truststoreCrlPem?: pulumi.Output<string>;
+    /** The gateway's pin of this client key (`verifyCertificateSpki`). */
+    spkiPin: pulumi.Output<string>;
     /** Secret: key, certificate and chain as PKCS#12, base64. */
     pkcs12Base64: pulumi.Output<string>;
     /** Secret. */
     pkcs12Password: pulumi.Output<string>;
 }
 
+/** What each relying party trusts: exactly what the package writes into its trust store. */
+export interface TrustAnchors {
+    /** The gateway's `ca.crt`: the root(s) of APIC's client certificates, nothing else. */
+    gatewayClients: pulumi.Output<string>;
+    /** APIC's truststore: the root(s) of the gateway's server certificates, nothing else. */
+    apicTruststore: pulumi.Output<string>;
+    /** istiod's `root-cert.pem`: the mesh root(s). */
+    mesh: pulumi.Output<string>;
+}
+
 export interface PkiStackOutputs {
-    /** The root that signs the CAs in use. */
-    rootCertPem: pulumi.Output<string>;
-    /** Every root verifiers trust, the one in use first (two during a root rotation). */
-    trustedRootsPem: pulumi.Output<string>;
+    /** What the gateway, APIC and the mesh trust (during a root rotation the root in use first). */
+    trustAnchors: TrustAnchors;
     gatewayServerCaCertPem: pulumi.Output<string>;
     apicClientCaCertPem: pulumi.Output<string>;
     endpoints: {
@@ -54,14 +66,17 @@ export interface PkiStackOutputs {
     caCertPems: Record<string, pulumi.Output<string>>;
     /** Every certificate, where it goes and when to renew it; no key material (`pulumi stack output inventory`). */
     inventory: PlannedCertificate[];
-    /** What the next update reads back: rotation phases, CA serials, retired CAs (lib/plan/caRotation.ts). */
-    caRotation: pulumi.Output<RotationRecord>;
+    /**
+     * What the next update reads back: rotation phases, CA serials, retired CAs and the APIC
+     * client certificates issued (lib/plan/caRotation.ts).
+     */
+    deploymentRecord: pulumi.Output<RotationRecord>;
 }
 
 export interface PkiStack {
     readonly plan: PkiPlan;
-    /** The root in use; undefined with an offline root. */
-    readonly root?: RootCa;
+    /** The roots made in this stack, by CA id (none for roots kept offline). */
+    readonly roots: Readonly<Record<CaId, RootCa>>;
     /** The gateway-server and APIC-client CAs in use. */
     readonly gatewayServerCa: IntermediateCa;
     readonly apicClientCa: IntermediateCa;
@@ -81,19 +96,27 @@ interface CrlSigner {
     readonly privateKeyPem: pulumi.Input<string>;
 }
 
+/** A CA's CRL: signed here with its key, or (an offline root) signed by the ceremony and given in config. */
+type CrlSource = { signer: CrlSigner; revoked: readonly RevokedEntry[] } | { pem: string };
+
 /**
  * One CRL per CA, concatenated (what Envoy's and istiod's CRL files hold). Computed at deploy
  * time and identical within one publication period (pki:crlPeriodDays).
  */
-function crlBundle(
-    plan: PkiPlan,
-    entries: readonly { signer: CrlSigner; revoked: readonly RevokedEntry[] }[],
-): pulumi.Output<string> {
+function crlBundle(plan: PkiPlan, sources: readonly CrlSource[]): pulumi.Output<string> {
     const window = crlWindow(new Date(), plan.config.crlPeriodDays);
     return pulumi.unsecret(
         pulumi
-            .all(entries.map((e) => pulumi.all([e.signer.certPem, e.signer.privateKeyPem])))
-            .apply((pairs) => pairs.map(([cert, key], i) => buildCrl(cert, key, entries[i].revoked, window)).join("")),
+            .all(
+                sources.map((source) =>
+                    "pem" in source
+                        ? pulumi.output(source.pem)
+                        : pulumi
+                              .all([source.signer.certPem, source.signer.privateKeyPem])
+                              .apply(([cert, key]) => buildCrl(cert, key, source.revoked, window)),
+                ),
+            )
+            .apply((crls) => crls.join("")),
     );
 }
 
@@ -113,32 +136,39 @@ function deferred<T>(): { output: pulumi.Output<T>; resolve(value: pulumi.Output
 
 /** The CAs and the clusters' providers: what both the full build and the offline-signature stage make. */
 interface CaLayer {
-    /** By CA id; empty with an offline root. */
+    /** By CA id; roots kept offline have none. */
     readonly roots: Readonly<Record<CaId, RootCa>>;
     /** By CA id: every root, intermediate and mesh CA certificate. */
     readonly caCertPems: Record<CaId, pulumi.Output<string>>;
-    /** The root in use, and every root to trust (in use first). */
-    readonly rootCertPem: pulumi.Output<string>;
-    readonly trustedRootsPem: pulumi.Output<string>;
+    /** By root slot: every certificate of that root to trust, the one in use first. */
+    readonly trustedRoots: (slot: RootSlot) => pulumi.Output<string>;
+    /** By root slot: the CRLs of its certificates (every generation). */
+    readonly rootCrls: (slot: RootSlot) => CrlSource[];
     /** By CA id: the gateway-server and APIC-client CAs (both generations during a rotation). */
     readonly intermediates: Readonly<Record<CaId, IntermediateCa>>;
     /** By CA id, every mesh CA. */
     readonly meshCas: Readonly<Record<CaId, MeshPluginCa>>;
     readonly providers: k8s.Provider[];
-    /** What each root's CRL is built from: its key and the intermediates it retired (unused with an offline root). */
-    readonly rootCrls: readonly { signer: CrlSigner; revoked: readonly RevokedEntry[] }[];
 }
 
-/** `root-ca` for the first root (its name since the start), `root-ca-g<n>` after. */
-const rootResourceName = (id: CaId): string => id.replace(/^root/, "root-ca");
+/** `root-ca` for the shared root (its name since the start), `client-root-ca`, ..., `-g<n>` after a rotation. */
+function rootResourceName(id: CaId): string {
+    const [, stem, generation] = /^(.*?root)(-g\d+)?$/.exec(id) ?? [id, id, ""];
+    return `${stem}-ca${generation ?? ""}`;
+}
+
+/** The root slot of a CA of the plan. */
+function rootSlotOf(plan: PkiPlan, ca: CaPlan): RootSlot {
+    return isRootSlot(ca.slot) ? ca.slot : rootOf(ca.slot, plan.config.trustDomains);
+}
 
 function buildCas(plan: PkiPlan): CaLayer {
     const { config } = plan;
-    const offline = config.offlineRoot;
     const rootPlans = plan.cas.filter((c) => c.role === "root");
     const roots: Record<CaId, RootCa> = {};
     const caCertPems: Record<CaId, pulumi.Output<string>> = {};
     for (const p of rootPlans) {
+        const offline = config.offlineRoots[rootSlotOf(plan, p)];
         caCertPems[p.id] = offline
             ? pulumi.output(offline.certificate)
             : (roots[p.id] = new RootCa(rootResourceName(p.id), {
@@ -149,16 +179,24 @@ function buildCas(plan: PkiPlan): CaLayer {
                   maxPathLength: p.maxPathLength,
               })).certPem;
     }
-    const rootCrls = rootPlans.map((r) => ({ signer: roots[r.id], revoked: retiredBy(plan, r.id) }));
-    const activeRoot = rootPlans.find((p) => p.active) ?? rootPlans[0];
-    const trustedRootsPem = joinPemOutputs(
-        ...[activeRoot, ...rootPlans.filter((p) => p !== activeRoot)].map((p) => caCertPems[p.id]),
-    );
+    const rootsOf = (slot: RootSlot): CaPlan[] => {
+        const all = rootPlans.filter((p) => p.slot === slot);
+        return [...all.filter((p) => p.active), ...all.filter((p) => !p.active)];
+    };
+    const trustedRoots = (slot: RootSlot) => joinPemOutputs(...rootsOf(slot).map((p) => caCertPems[p.id]));
+    const rootCrls = (slot: RootSlot): CrlSource[] =>
+        rootsOf(slot).map((p) =>
+            roots[p.id] !== undefined
+                ? { signer: roots[p.id], revoked: retiredBy(plan, p.id) }
+                : { pem: plan.crls.offlineRootCrls[p.id] ?? "" },
+        );
     /** Signed by its root in this stack, or by the offline ceremony (certificate from config). */
-    const signer = (ca: CaPlan) =>
-        offline
+    const signer = (ca: CaPlan) => {
+        const offline = config.offlineRoots[rootSlotOf(plan, ca)];
+        return offline
             ? { offlineRoot: { rootCertPem: offline.certificate, signedCertPem: offline.intermediates[ca.id] } }
-            : { rootCa: roots[ca.issuer ?? "root"] };
+            : { rootCa: roots[ca.issuer ?? ""] };
+    };
 
     const intermediates: Record<CaId, IntermediateCa> = {};
     for (const p of plan.cas.filter((c) => c.role === "intermediate")) {
@@ -175,9 +213,10 @@ function buildCas(plan: PkiPlan): CaLayer {
     const providers = config.clusters.map(
         (cluster) => new k8s.Provider(cluster.name, cluster.context !== undefined ? { context: cluster.context } : {}),
     );
-    // Once a staged rotation retired an intermediate, istiod gets the root CRLs (ca-crl.pem) and,
+    // Once a CA under the mesh root was retired, istiod gets the mesh root's CRLs (ca-crl.pem) and,
     // since it insists on one signed by its own CA (istio/istio#61075), every mesh CA's CRL too.
-    const meshCrl = plan.retired.length > 0 ? deferred<string>() : undefined;
+    const meshRoot = rootOf("meshCa", config.trustDomains);
+    const meshCrl = plan.crls.mesh ? deferred<string>() : undefined;
     const meshCas: Record<CaId, MeshPluginCa> = {};
     for (const p of plan.cas.filter((c) => c.role === "mesh-ca")) {
         const clusterIndex = config.clusters.findIndex((c) => c.name === p.cluster);
@@ -195,7 +234,7 @@ function buildCas(plan: PkiPlan): CaLayer {
                 epoch: p.epoch,
                 strictMtls: config.meshStrictMtls,
                 installed: p.active,
-                trustedRootsPem,
+                trustedRootsPem: trustedRoots(meshRoot),
                 crlPem: meshCrl?.output,
             },
             { providers: { kubernetes: providers[clusterIndex] } },
@@ -203,48 +242,68 @@ function buildCas(plan: PkiPlan): CaLayer {
         caCertPems[p.id] = meshCas[p.id].certPem;
     }
     meshCrl?.resolve(
-        crlBundle(plan, [...rootCrls, ...Object.values(meshCas).map((ca) => ({ signer: ca, revoked: [] }))]),
+        crlBundle(plan, [...rootCrls(meshRoot), ...Object.values(meshCas).map((ca) => ({ signer: ca, revoked: [] }))]),
     );
-    return {
-        roots,
-        caCertPems,
-        rootCertPem: caCertPems[activeRoot.id],
-        trustedRootsPem,
-        intermediates,
-        meshCas,
-        providers,
-        rootCrls,
-    };
+    return { roots, caCertPems, trustedRoots, rootCrls, intermediates, meshCas, providers };
 }
 
-/** The rotation record of this deployment: positions, every CA's serial (for a later finish), retired CAs. */
-function rotationRecord(plan: PkiPlan, caCertPems: Record<CaId, pulumi.Output<string>>): pulumi.Output<RotationRecord> {
-    const ids = plan.cas.map((c) => c.id);
-    return pulumi.all(ids.map((id) => caCertPems[id])).apply((pems) => ({
-        positions: plan.config.caRotation,
-        cas: Object.fromEntries(
-            plan.cas.map((ca, i) => {
-                const cert = new crypto.X509Certificate(pems[i]);
-                return [
-                    ca.id,
-                    {
-                        serialHex: cert.serialNumber,
-                        notAfter: new Date(cert.validTo).toISOString(),
-                        issuer: ca.issuer ?? ca.id,
-                    },
-                ];
+/**
+ * The record of this deployment: positions, every CA's serial (for a later finish), retired CAs
+ * and the APIC client certificates (for later pins and revocations).
+ */
+function deploymentRecord(
+    plan: PkiPlan,
+    caCertPems: Record<CaId, pulumi.Output<string>>,
+    bundles: Readonly<Record<string, ApicClientBundle>>,
+): pulumi.Output<RotationRecord> {
+    const caPems = pulumi.all(plan.cas.map((ca) => caCertPems[ca.id]));
+    const clients = pulumi.all(plan.endpoints.map((e) => pulumi.all([bundles[e.id].certPem, bundles[e.id].spkiPin])));
+    return pulumi.all([caPems, clients]).apply(([pems, clientPems]) => {
+        const issued: Record<string, DeployedClient> = Object.fromEntries(
+            plan.endpoints.map((e, i) => {
+                const [certPem, spki] = clientPems[i];
+                const cert = new crypto.X509Certificate(certPem);
+                const client: DeployedClient = {
+                    epoch: e.client.epoch,
+                    serialHex: cert.serialNumber,
+                    spki,
+                    notAfter: new Date(cert.validTo).toISOString(),
+                    issuer: e.client.issuer,
+                };
+                return [e.id, client];
             }),
-        ),
-        retired: [...plan.retired],
-    }));
+        );
+        return {
+            positions: plan.config.caRotation,
+            cas: Object.fromEntries(
+                plan.cas.map((ca, i) => {
+                    const cert = new crypto.X509Certificate(pems[i]);
+                    return [
+                        ca.id,
+                        {
+                            serialHex: cert.serialNumber,
+                            notAfter: new Date(cert.validTo).toISOString(),
+                            issuer: ca.issuer ?? ca.id,
+                        },
+                    ];
+                }),
+            ),
+            retired: [...plan.retired],
+            clients: clientsAfter(plan.deployed?.clients ?? {}, issued, new Date()),
+        };
+    });
 }
 
 /** The message for a stack whose offline-root CSRs still wait for the ceremony. */
 export function pendingSignaturesMessage(plan: PkiPlan): string {
+    const where = plan.pendingIntermediates.map((id) => {
+        const ca = plan.cas.find((c) => c.id === id);
+        return `${id} (pki:offlineRoots.${ca === undefined ? "?" : rootSlotOf(plan, ca)}.intermediates.${id})`;
+    });
     return (
-        `pki:offlineRoot.intermediates has no certificate for ${plan.pendingIntermediates.join(", ")}: ` +
+        `the offline roots have not signed ${where.join(", ")} yet: ` +
         `on the offline machine sign each CSR (pulumi stack output intermediateCsrs, or csr/<id>.csr of a render) with ` +
-        `"apic-istio-pki ceremony sign --root <root dir> --csr <id>.csr" and put the certificate under pki:offlineRoot.intermediates.<id>`
+        `"apic-istio-pki ceremony sign --root <that root's dir> --csr <id>.csr" and put each certificate where its name says`
     );
 }
 
@@ -270,14 +329,15 @@ export function buildPki(plan: PkiPlan): PkiStack {
     const { config } = plan;
     if (plan.pendingIntermediates.length > 0) throw new Error(pendingSignaturesMessage(plan));
     const rotating = CA_SLOTS.some((slot) => config.caRotation[slot].generation > 0);
-    if (rotating && plan.deployed === undefined) {
-        // Without the deployed record a finish could not revoke the old CA, and a skipped phase would go unnoticed.
+    if ((rotating || config.revocations.length > 0) && plan.deployed === undefined) {
+        // Without the deployed record a finish could not revoke the old CA, a skipped phase would go
+        // unnoticed, and a revoked serial could not be checked against what the stack issued.
         throw new Error(
-            "pki:caRotation is set, so the plan needs the deployed stack's rotation record: plan with planPki(config, { deployed })",
+            "pki:caRotation or pki:revocations is set, so the plan needs the deployed stack's record: plan with planPki(config, { deployed })",
         );
     }
     const cas = buildCas(plan);
-    const { roots, caCertPems, intermediates, providers, rootCrls } = cas;
+    const { roots, caCertPems, intermediates, providers, rootCrls, trustedRoots } = cas;
     const provider = providers[0];
     const leafOptions = {
         keyAlgorithm: config.keyAlgorithm,
@@ -285,59 +345,35 @@ export function buildPki(plan: PkiPlan): PkiStack {
         earlyRenewalDays: config.earlyRenewalDays.leaf,
         organization: config.organization,
     };
-    const slot = (slotId: CaId) => plan.cas.filter((c) => c.slotId === slotId);
+    const generations = (slotId: CaId) => plan.cas.filter((c) => c.slotId === slotId);
     const inUse = (slotId: CaId): IntermediateCa => intermediates[activeCa(plan.cas, slotId).id];
     const gatewayServerCa = inUse("gateway-server-ca");
     const apicClientCa = inUse("apic-client-ca");
-    /** A slot's CAs (both generations while it rotates) and then every root to trust. */
-    const trustBundle = (slotId: CaId): pulumi.Output<string> =>
-        joinPemOutputs(...slot(slotId).map((c) => caCertPems[c.id]), cas.trustedRootsPem);
+    const clientRoot = rootOf("apicClientCa", config.trustDomains);
+    const serverRoot = rootOf("gatewayServerCa", config.trustDomains);
 
-    // Revocations and retired CAs need CRLs; with an offline root both are refused by validation.
-    const revoked = config.revocations.map((r) => ({
-        serialHex: r.serial,
-        revokedAt: new Date(r.revokedAt),
-        reason: r.reason,
-    }));
-    const clientCrlPem =
-        config.revocations.length > 0 || plan.retired.length > 0
-            ? crlBundle(plan, [
-                  ...slot("apic-client-ca").map((c) => ({ signer: intermediates[c.id], revoked })),
-                  ...rootCrls,
-              ])
-            : undefined;
-    const serverCrlPem =
-        plan.retired.length > 0
-            ? crlBundle(plan, [
-                  ...slot("gateway-server-ca").map((c) => ({ signer: intermediates[c.id], revoked: [] })),
-                  ...rootCrls,
-              ])
-            : undefined;
-    const clientTrustBundlePem = trustBundle("apic-client-ca");
-    const serverTrustBundlePem = trustBundle("gateway-server-ca");
-
-    const gateways = plan.gateways.map((gateway) => {
-        const endpoints = plan.endpoints.filter((e) => e.gatewayName === gateway.name);
-        return new IstioGatewayTls(
-            `${gateway.domain}-gateway`,
-            {
-                serverCa: gatewayServerCa,
-                clientTrustBundlePem,
-                clientCrlPem,
-                namespace: gateway.namespace,
-                gatewayName: gateway.name,
-                endpoints: endpoints.map((e) => ({
-                    id: e.id,
-                    host: e.host,
-                    clientSubjectAltNames: [e.clientIdentity],
-                    secretName: e.gatewaySecret.name,
-                    epoch: e.server.epoch,
-                })),
-                ...leafOptions,
-            },
-            { providers: { kubernetes: provider } },
-        );
-    });
+    // Each side trusts the other's root only; peers send their issuing CA. With a CRL, an
+    // intermediate in a trust store would end the chain there (every certificate of it is an
+    // anchor under partial-chain rules) and fail the CRL check of the whole chain.
+    const clientTrustBundlePem = trustedRoots(clientRoot);
+    const serverTrustBundlePem = trustedRoots(serverRoot);
+    const clientCrlPem = plan.crls.gateway
+        ? crlBundle(plan, [
+              ...generations("apic-client-ca").map((c) => ({
+                  signer: intermediates[c.id],
+                  revoked: plan.revoked
+                      .filter((r) => r.issuer === undefined || r.issuer === c.id)
+                      .map((r) => ({ serialHex: r.serialHex, revokedAt: new Date(r.revokedAt), reason: r.reason })),
+              })),
+              ...rootCrls(clientRoot),
+          ])
+        : undefined;
+    const serverCrlPem = plan.crls.apicTruststore
+        ? crlBundle(plan, [
+              ...generations("gateway-server-ca").map((c) => ({ signer: intermediates[c.id], revoked: [] })),
+              ...rootCrls(serverRoot),
+          ])
+        : undefined;
 
     const apicBundles: Record<string, ApicClientBundle> = {};
     const bundleOutputs: Record<string, ApicBundleOutput> = {};
@@ -360,25 +396,54 @@ export function buildPki(plan: PkiPlan): PkiStack {
             caChainPem: bundle.caChainPem,
             truststorePem: bundle.truststorePem,
             ...(serverCrlPem !== undefined ? { truststoreCrlPem: serverCrlPem } : {}),
+            spkiPin: bundle.spkiPin,
             pkcs12Base64: bundle.pkcs12Base64,
             pkcs12Password: bundle.pkcs12Password,
         };
     }
+
+    const gateways = plan.gateways.map((gateway) => {
+        const endpoints = plan.endpoints.filter((e) => e.gatewayName === gateway.name);
+        return new IstioGatewayTls(
+            `${gateway.domain}-gateway`,
+            {
+                serverCa: gatewayServerCa,
+                clientTrustBundlePem,
+                clientCrlPem,
+                namespace: gateway.namespace,
+                gatewayName: gateway.name,
+                endpoints: endpoints.map((e) => ({
+                    id: e.id,
+                    host: e.host,
+                    clientSubjectAltNames: [e.clientIdentity],
+                    // Only this endpoint's APIC key (and, while a rotation overlaps, the previous one) gets in.
+                    verifyCertificateSpki: [apicBundles[e.id].spkiPin, ...e.pinnedPreviousClients.map((c) => c.spki)],
+                    secretName: e.gatewaySecret.name,
+                    epoch: e.server.epoch,
+                })),
+                ...leafOptions,
+            },
+            { providers: { kubernetes: provider } },
+        );
+    });
 
     const meshCas = Object.fromEntries(
         plan.cas.filter((c) => c.role === "mesh-ca" && c.active).map((c) => [c.cluster ?? "", cas.meshCas[c.id]]),
     );
     return {
         plan,
-        root: roots[activeCa(plan.cas, "root").id],
+        roots,
         gatewayServerCa,
         apicClientCa,
         gateways,
         apicBundles,
         meshCas,
         outputs: {
-            rootCertPem: cas.rootCertPem,
-            trustedRootsPem: cas.trustedRootsPem,
+            trustAnchors: {
+                gatewayClients: clientTrustBundlePem,
+                apicTruststore: serverTrustBundlePem,
+                mesh: trustedRoots(rootOf("meshCa", config.trustDomains)),
+            },
             gatewayServerCaCertPem: gatewayServerCa.certPem,
             apicClientCaCertPem: apicClientCa.certPem,
             endpoints: plan.endpoints.map((e) => ({
@@ -392,7 +457,7 @@ export function buildPki(plan: PkiPlan): PkiStack {
             meshCaCertPems: Object.fromEntries(Object.entries(meshCas).map(([cluster, ca]) => [cluster, ca.certPem])),
             caCertPems,
             inventory: plannedCertificates(plan),
-            caRotation: rotationRecord(plan, caCertPems),
+            deploymentRecord: deploymentRecord(plan, caCertPems, apicBundles),
         },
     };
 }

@@ -9,6 +9,7 @@ import * as policy from "@pulumi/policy";
 export const DEFAULTS = {
     leafMaxDays: 398,
     keySecretNamespaces: ["istio-system"],
+    allowSharedRoot: false,
 };
 
 const KEY = "tls:index/privateKey:PrivateKey";
@@ -199,6 +200,46 @@ export const plainKeyOutputPolicy: policy.StackValidationPolicy = {
     },
 };
 
+/**
+ * The trust domain of an issuing CA's certificate: the mesh for istiod's plug-in CAs (every
+ * cluster's), else the CA's own name without rotation suffixes (`-g<n>` generations and `-r<n>`
+ * epochs of one CA are one domain). The parent component's type is in the URN
+ * (`urn:pulumi:<stack>::<project>::<parent type>$<type>::<name>`).
+ */
+function trustDomainOf(cert: policy.PolicyResource): string {
+    const qualifiedType = cert.urn.split("::")[2] ?? "";
+    if (qualifiedType.includes("apic-istio-pki:index:MeshPluginCa$")) return "the mesh";
+    return cert.name.replace(/(-r\d+)?-cert$/, "").replace(/-g\d+$/, "");
+}
+
+export const separateTrustDomainsPolicy: policy.StackValidationPolicy = {
+    name: "separate-trust-domains",
+    description:
+        "Each root signs the CAs of one trust domain: the mesh's plug-in CAs, the gateway's server CA and APIC's client CA under roots of their own. One root for several needs allowSharedRoot.",
+    enforcementLevel: "mandatory",
+    configSchema: {
+        properties: { allowSharedRoot: { type: "boolean", default: DEFAULTS.allowSharedRoot } },
+    },
+    validateStack: (args, report) => {
+        if (args.getConfig<{ allowSharedRoot?: boolean }>().allowSharedRoot ?? DEFAULTS.allowSharedRoot) return;
+        const domainsByRoot = new Map<string, Set<string>>();
+        for (const cert of args.resources.filter(
+            (r) => r.type === LOCALLY_SIGNED && r.props.isCaCertificate === true,
+        )) {
+            const root = cert.propertyDependencies.caCertPem?.[0];
+            if (root === undefined || root.type !== SELF_SIGNED) continue;
+            domainsByRoot.set(root.name, (domainsByRoot.get(root.name) ?? new Set()).add(trustDomainOf(cert)));
+        }
+        for (const [root, domains] of domainsByRoot) {
+            if (domains.size < 2) continue;
+            report(
+                `${root}: one root signs the CAs of ${[...domains].sort().join(", ")}, so a key of one trust domain (e.g. the mesh CA key in every cluster's cacerts) ` +
+                    `could mint certificates the others trust. Give each its own root (pki:trustDomains: separate), or accept the weaker guarantee with allowSharedRoot: true`,
+            );
+        }
+    },
+};
+
 export const POLICIES: policy.Policies = [
     keyStrengthPolicy,
     caKeyStrengthPolicy,
@@ -207,4 +248,5 @@ export const POLICIES: policy.Policies = [
     certificateUsagePolicy,
     keySecretPolicy,
     plainKeyOutputPolicy,
+    separateTrustDomainsPolicy,
 ];

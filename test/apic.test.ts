@@ -1,11 +1,23 @@
 import * as assert from "assert";
+import { spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { buildPkcs12 } from "../lib/pki/pkcs12";
+import { ApicClientBundle } from "../lib/components/apicClientBundle";
+import { EngineState, runWithStandIn } from "../lib/engine/standIn";
 import { apicPayloads, APIC_MAX_INTERMEDIATES } from "../lib/pki/apic";
-import { loadStackFile, OPTION_FILES, openssl, pemBlocks, renderConfig, Rendered, sharedState } from "./helpers";
-import { EngineState } from "../lib/engine/standIn";
+import { buildPkcs12, PKCS12_MIN_ITERATIONS } from "../lib/pki/pkcs12";
+import { TEST_ONLY_CA_CERT_PEM, TEST_ONLY_CA_KEY_PEM } from "./fixtures/testOnlyPki";
+import {
+    loadStackFile,
+    OPTION_FILES,
+    openssl,
+    pemBlocks,
+    renderConfig,
+    Rendered,
+    sharedState,
+    tempDir,
+} from "./helpers";
 
 /** openssl pkcs12 on a file with a password: what it prints, and the PEMs it extracts. */
 function openP12(file: string, password: string, extra: string[] = []): { info: string; pems: string; status: number } {
@@ -36,9 +48,10 @@ describe("APIC bundles: PKCS#12 and the apic CLI payloads", function () {
         assert.match(password, /^[A-Za-z0-9]{32}$/);
         const { info, pems, status } = openP12(file, password);
         assert.strictEqual(status, 0, pems);
-        assert.match(info, /^MAC: sha256, Iteration 2048$/m);
-        assert.match(info, /PKCS7 Encrypted data: PBES2, PBKDF2, AES-256-CBC, Iteration 2048, PRF hmacWithSHA256/);
-        assert.match(info, /Shrouded Keybag: PBES2, PBKDF2, AES-256-CBC, Iteration 2048, PRF hmacWithSHA256/);
+        assert.match(info, /^MAC: sha256, Iteration 10000$/m);
+        assert.match(info, /PKCS7 Encrypted data: PBES2, PBKDF2, AES-256-CBC, Iteration 10000, PRF hmacWithSHA256/);
+        assert.match(info, /Shrouded Keybag: PBES2, PBKDF2, AES-256-CBC, Iteration 10000, PRF hmacWithSHA256/);
+        assert.match(pems, /^\s+friendlyName: ob$/m);
         const certs = pemBlocks(pems).filter((b) => b.includes("CERTIFICATE"));
         assert.deepStrictEqual(certs, [modern.read("apic/ob/client.crt"), modern.read("apic/ob/ca-chain.pem")]);
         const key = pems.match(/-----BEGIN PRIVATE KEY-----[\s\S]+?-----END PRIVATE KEY-----\n/)?.[0];
@@ -49,14 +62,67 @@ describe("APIC bundles: PKCS#12 and the apic CLI payloads", function () {
         assert.notStrictEqual(openP12(file, "wrong-password").status, 0, "a wrong password does not open it");
     });
 
-    it("also opens in the legacy profile (3DES, SHA-1 MAC)", () => {
+    it("also opens in the legacy profile (3DES, SHA-1 MAC), whose friendly name says so", () => {
         const file = path.join(legacy.dir, "apic/ob/client.p12");
         const { info, pems, status } = openP12(file, legacy.read("apic/ob/client.p12.password"));
         assert.strictEqual(status, 0, pems);
-        assert.match(info, /^MAC: sha1, Iteration 2048$/m);
-        assert.match(info, /PKCS7 Encrypted data: pbeWithSHA1And3-KeyTripleDES-CBC, Iteration 2048/);
-        assert.match(info, /Shrouded Keybag: pbeWithSHA1And3-KeyTripleDES-CBC, Iteration 2048/);
+        assert.match(info, /^MAC: sha1, Iteration 10000$/m);
+        assert.match(info, /PKCS7 Encrypted data: pbeWithSHA1And3-KeyTripleDES-CBC, Iteration 10000/);
+        assert.match(info, /Shrouded Keybag: pbeWithSHA1And3-KeyTripleDES-CBC, Iteration 10000/);
+        assert.match(pems, /^\s+friendlyName: ob-legacy-3des-sha1$/m);
         assert.strictEqual(pemBlocks(pems).filter((b) => b.includes("CERTIFICATE")).length, 2);
+    });
+
+    it("opens in Java 17's keytool with the generated password (modern profile), as APIC's Java consumers read it", () => {
+        const file = path.join(modern.dir, "apic/ob/client.p12");
+        const list = (password: string) =>
+            spawnSync("keytool", ["-list", "-v", "-storetype", "PKCS12", "-keystore", file, "-storepass", password], {
+                encoding: "utf8",
+            });
+        const listed = list(modern.read("apic/ob/client.p12.password"));
+        assert.strictEqual(listed.status, 0, listed.stdout + listed.stderr);
+        assert.match(listed.stdout, /^Your keystore contains 1 entry$/m);
+        assert.match(listed.stdout, /^Alias name: ob$/m);
+        assert.match(listed.stdout, /^Entry type: PrivateKeyEntry$/m);
+        assert.match(listed.stdout, /^Certificate chain length: 2$/m);
+        assert.notStrictEqual(list("wrong-password").status, 0, "a wrong password does not open it");
+    });
+
+    it("writes the configured iteration count (openssl reads it back) and refuses fewer than Java 17's 10000", async () => {
+        const bundle = (pkcs12Iterations: number) =>
+            runWithStandIn(
+                () => {
+                    const b = new ApicClientBundle("ob", {
+                        clientCa: {
+                            certPem: TEST_ONLY_CA_CERT_PEM,
+                            privateKeyPem: TEST_ONLY_CA_KEY_PEM,
+                            chainPem: TEST_ONLY_CA_CERT_PEM,
+                        },
+                        identity: "urn:example:apic-client:ob",
+                        serverTrustBundlePem: TEST_ONLY_CA_CERT_PEM,
+                        keyAlgorithm: "ECDSA",
+                        pkcs12Iterations,
+                    });
+                    return { p12: b.pkcs12Base64, password: b.pkcs12Password };
+                },
+                { state: sharedState },
+            );
+        const { outputs } = await bundle(12_345);
+        const file = path.join(tempDir("p12-iterations"), "client.p12");
+        fs.writeFileSync(file, Buffer.from(outputs.p12, "base64"), { mode: 0o600 });
+        const { info, status } = openP12(file, outputs.password);
+        assert.strictEqual(status, 0, info);
+        assert.match(info, /^MAC: sha256, Iteration 12345$/m);
+        assert.match(info, /PKCS7 Encrypted data: PBES2, PBKDF2, AES-256-CBC, Iteration 12345, PRF hmacWithSHA256/);
+        assert.match(info, /Shrouded Keybag: PBES2, PBKDF2, AES-256-CBC, Iteration 12345, PRF hmacWithSHA256/);
+        for (const bad of [9_999, 10_000.5, 5_000_001]) {
+            await assert.rejects(
+                bundle(bad),
+                new RegExp(
+                    `ApicClientBundle pkcs12Iterations must be a whole number from 10000 \\(Java 17's default\\) to 5000000 \\(the most Java opens\\); got ${bad}\\. Set it within that range or leave it unset \\(10000\\)`,
+                ),
+            );
+        }
     });
 
     it("gives identical bytes for the same inputs, different bytes for another password", async () => {
@@ -69,6 +135,7 @@ describe("APIC bundles: PKCS#12 and the apic CLI payloads", function () {
             password: "one",
             friendlyName: "ob",
             profile: "modern" as const,
+            iterations: PKCS12_MIN_ITERATIONS,
         };
         assert.ok(buildPkcs12(input).equals(buildPkcs12(input)));
         assert.ok(!buildPkcs12(input).equals(buildPkcs12({ ...input, password: "two" })));

@@ -1,16 +1,19 @@
 /**
  * Staged CA rotation (pki:caRotation): every phase of every CA is deployed in order on one engine
- * state, as successive `pulumi up`s would, and checked with real handshakes against what each
- * phase rendered: the gateway (ca.crt, ca.crl, pin), APIC (truststore and its CRLs) and sidecars
- * (root-cert.pem, ca-crl.pem).
+ * state, as successive `pulumi up`s would, and checked against what each phase rendered under
+ * Envoy's rules (BoringSSL and OpenSSL: partial chain, CRL check all, SAN and key pins) and with
+ * Node's handshakes: the gateway (ca.crt, ca.crl, pins), APIC (truststore and its CRLs) and
+ * sidecars (root-cert.pem, ca-crl.pem).
  */
 import * as assert from "assert";
 import * as pulumi from "@pulumi/pulumi";
 import { EngineStandIn, EngineState, saveStackOutputs } from "../lib/engine/standIn";
 import { diffPlans } from "../lib/inventory/diff";
-import { pemBlocks as pemBlocksOf } from "../lib/engine/der";
+import { pemBlocks as pemBlocksOf } from "../lib/pki/pem";
 import { parseCrl } from "../lib/pki/crl";
-import { INITIAL_RECORD, RotationRecord } from "../lib/plan/caRotation";
+import { CaSlot, INITIAL_RECORD, RotationRecord } from "../lib/plan/caRotation";
+import { PIN_MISMATCH } from "./envoyVerifier";
+import { apicCheck, apicSends, assertAllAccepted, decide, gatewayCheck, sidecarCheck, summary } from "./consumers";
 import { planFromRawConfig } from "../lib/plan/plan";
 import {
     apicCredentials,
@@ -18,6 +21,7 @@ import {
     cli,
     gatewayServerConfig,
     handshake,
+    opensslSpkiPin,
     pemBlocks,
     renderNext,
     Rendered,
@@ -27,6 +31,7 @@ import {
     writeTemp,
 } from "./helpers";
 import * as crypto from "crypto";
+import * as x509 from "@peculiar/x509";
 import * as path from "path";
 import * as YAML from "yaml";
 
@@ -39,7 +44,7 @@ const BASE = {
     keyAlgorithm: "ECDSA",
 };
 
-type Slot = "root" | "gatewayServerCa" | "apicClientCa" | "meshCa";
+type Slot = CaSlot;
 const at = (slot: Slot, generation: number, phase: string) => ({
     ...BASE,
     caRotation: { [slot]: { generation, phase } },
@@ -69,10 +74,12 @@ async function rotate(slot: Slot, base: Record<string, unknown> = BASE): Promise
     return phases;
 }
 
-/** The base keys that differ from BASE (e.g. caKeyAlgorithm), kept in every phase. */
-const pick = (base: Record<string, unknown>) => (base === BASE ? {} : { caKeyAlgorithm: base.caKeyAlgorithm });
+/** The base keys that differ from BASE (e.g. caKeyAlgorithm, trustDomains), kept in every phase. */
+const pick = (base: Record<string, unknown>) =>
+    Object.fromEntries(Object.entries(base).filter(([k, v]) => (BASE as Record<string, unknown>)[k] !== v));
 
 const crls = (bundle: string): string[] => pemBlocksOf(bundle, "X509 CRL");
+const subjectOfCrl = (pem: string): string => new x509.X509Crl(pem).issuerName.getField("CN")[0];
 const subjectOf = (pem: string): string => new crypto.X509Certificate(pem).subject.replace(/\n/g, ", ");
 const issuerOf = (pem: string): string => new crypto.X509Certificate(pem).issuer.replace(/\n/g, ", ");
 
@@ -113,6 +120,8 @@ const bundleRoots = (pem: string): string[] =>
         .map(subjectOf)
         .filter((s) => s.includes("root CA"));
 
+const PHASE_ORDER = ["g0", "prepare", "switch", "finish"];
+
 describe("Staged rotation of the APIC-client CA", function () {
     this.timeout(180_000);
     let p: Record<string, Rendered>;
@@ -120,57 +129,99 @@ describe("Staged rotation of the APIC-client CA", function () {
         p = await rotate("apicClientCa");
     });
 
-    it("prepare: the gateway trusts old and new CA; APIC keeps its old certificate", async () => {
-        const caCrt = gatewayServerConfig(p.prepare, "ob").caCrt;
-        assert.deepStrictEqual(pemBlocks(caCrt).map(subjectOf), [
-            "CN=rot APIC client CA",
-            "CN=rot APIC client CA G1",
-            "CN=rot API platform root CA",
-        ]);
+    it("prepare: the gateway's ca.crt keeps only the client root; APIC keeps its old certificate", async () => {
+        for (const phase of PHASE_ORDER) {
+            assert.deepStrictEqual(pemBlocks(gatewayServerConfig(p[phase], "ob").caCrt).map(subjectOf), [
+                "CN=rot APIC client root CA",
+            ]);
+        }
         assert.strictEqual(p.prepare.read("apic/ob/client.crt"), p.g0.read("apic/ob/client.crt"));
-        // The inventory says where the new CA goes: only into ca.crt, in no chain yet.
-        assert.deepStrictEqual(p.prepare.inventory.find((c) => c.id === "apic-client-ca-g1")?.goesTo, [
-            "k8s/east/istio-system/secret-apic-mtls-ob (ca.crt)",
-            "k8s/east/istio-system/secret-apic-mtls-dp (ca.crt)",
-        ]);
-        for (const client of [p.g0, p.switch]) {
+        // The new CA is in no chain and no bundle yet: the gateway trusts the root, clients send their CA.
+        assert.deepStrictEqual(p.prepare.inventory.find((c) => c.id === "apic-client-ca-g1")?.goesTo, []);
+        for (const client of [p.g0, p.prepare]) {
             const result = await call(p.prepare, client);
             assert.deepStrictEqual([result.accepted, result.reason], [true, ""]);
         }
     });
 
-    it("switch: APIC gets a new key and a certificate of the new CA; both clients are accepted", async () => {
+    it("switch: APIC gets a new key and a certificate of the new CA; the gateway pins both keys", async () => {
         const cert = p.switch.read("apic/ob/client.crt");
         assert.strictEqual(issuerOf(cert), "CN=rot APIC client CA G1");
         assert.notStrictEqual(p.switch.read("apic/ob/client.key"), p.prepare.read("apic/ob/client.key"));
+        assert.deepStrictEqual(gatewayServerConfig(p.switch, "ob").verifyCertificateSpki, [
+            opensslSpkiPin(cert),
+            opensslSpkiPin(p.prepare.read("apic/ob/client.crt")),
+        ]);
         for (const client of [p.prepare, p.switch]) {
             const result = await call(p.switch, client);
             assert.deepStrictEqual([result.accepted, result.reason], [true, ""]);
         }
     });
 
-    it("finish: the old CA leaves ca.crt, is revoked in the root's CRL, and its client is rejected", async () => {
+    it("finish: the old CA is revoked in the client root's CRL and unpinned; each barrier alone refuses its client", async () => {
         const config = gatewayServerConfig(p.finish, "ob");
-        assert.deepStrictEqual(pemBlocks(config.caCrt).map(subjectOf), [
-            "CN=rot APIC client CA G1",
-            "CN=rot API platform root CA",
-        ]);
         const oldCa = p.g0.inventory.find((c) => c.id === "apic-client-ca");
-        const rootCrl = crls(config.caCrl ?? "").find((crl) => parseCrl(crl).revokedSerials.length > 0);
-        assert.deepStrictEqual(parseCrl(rootCrl ?? "").revokedSerials, [oldCa?.serial]);
+        assert.deepStrictEqual(
+            crls(config.caCrl ?? "").map((crl) => [subjectOfCrl(crl), parseCrl(crl).revokedSerials]),
+            [
+                ["rot APIC client CA G1", []],
+                ["rot APIC client root CA", [oldCa?.serial]],
+            ],
+        );
         assert.strictEqual(p.finish.read("apic/ob/client.crt"), p.switch.read("apic/ob/client.crt"));
-        const current = await call(p.finish, p.finish);
-        assert.deepStrictEqual([current.accepted, current.reason], [true, ""]);
+        const verdicts = decide([
+            ["current client", gatewayCheck(p.finish, "ob", apicSends(p.finish, "ob"))],
+            ["old client", gatewayCheck(p.finish, "ob", apicSends(p.prepare, "ob"))],
+            ["old client, no CRL", { ...gatewayCheck(p.finish, "ob", apicSends(p.prepare, "ob")), caCrl: undefined }],
+            [
+                "old client, no CRL and no key pin",
+                {
+                    ...gatewayCheck(p.finish, "ob", apicSends(p.prepare, "ob")),
+                    caCrl: undefined,
+                    verifyCertificateSpki: [],
+                },
+            ],
+        ]);
+        assert.deepStrictEqual(
+            verdicts.map(([label, v]) => [label, summary(v)]),
+            [
+                ["current client", { boringssl: "ok", openssl: "ok" }],
+                // CRL check all: the old leaf's own CA publishes no CRL any more (it is gone), so the chain
+                // fails at the leaf, before the root's CRL that revokes the old CA is even reached.
+                [
+                    "old client",
+                    { boringssl: "unable to get certificate CRL", openssl: "unable to get certificate CRL" },
+                ],
+                ["old client, no CRL", { boringssl: PIN_MISMATCH, openssl: PIN_MISMATCH }],
+                ["old client, no CRL and no key pin", { boringssl: "ok", openssl: "ok" }],
+            ],
+        );
         const old = await call(p.finish, p.prepare);
         assert.deepStrictEqual([old.accepted, old.reason], [false, "CERT_REVOKED"]);
-        // The control: the same old client against finish's ca.crt without the CRL would pass,
-        // so it is the root's CRL that shuts the old CA out (the root is still the anchor).
-        const withoutCrl = await handshake({ ...config, caCrl: undefined }, apicCredentials(p.prepare, "ob"));
-        assert.strictEqual(withoutCrl.accepted, true);
         assert.ok(!p.finish.inventory.some((c) => c.id === "apic-client-ca"), "the old CA is gone");
     });
 
-    it("prepare changes only the new CA and the gateway secrets' ca.crt", async () => {
+    it("accepts every correct client in every phase and rollout order under Envoy's rules", () => {
+        // APIC's keystore of a phase exists only once that phase is deployed, so a gateway meets
+        // clients of its own phase and earlier ones; from finish on only the current key passes.
+        const checks: [string, ReturnType<typeof gatewayCheck>][] = [];
+        for (const [g, gateway] of PHASE_ORDER.entries()) {
+            for (const client of PHASE_ORDER.slice(0, g + 1)) {
+                const stale = gateway === "finish" && (client === "g0" || client === "prepare");
+                if (stale) continue;
+                for (const e of ["ob", "dp"]) {
+                    checks.push([
+                        `${gateway} gateway, ${client} client, ${e}`,
+                        gatewayCheck(p[gateway], e, apicSends(p[client], e)),
+                    ]);
+                }
+            }
+        }
+        assert.strictEqual(checks.length, 2 * (1 + 2 + 3 + 2));
+        assertAllAccepted(decide(checks));
+    });
+
+    it("prepare changes only the new CA's own resources", async () => {
         const g0 = new Set(p.g0.engine.resources.map((r) => `${r.type} ${r.name}`));
         const added = p.prepare.engine.resources.map((r) => `${r.type} ${r.name}`).filter((r) => !g0.has(r));
         assert.deepStrictEqual(added.sort(), [
@@ -183,10 +234,7 @@ describe("Staged rotation of the APIC-client CA", function () {
             new Map(r.engine.resources.map((x) => [`${x.type} ${x.name}`, JSON.stringify(x.inputs)]));
         const before = inputs(p.g0);
         const changed = [...inputs(p.prepare)].filter(([k, v]) => before.has(k) && before.get(k) !== v).map(([k]) => k);
-        assert.deepStrictEqual(changed.sort(), [
-            "kubernetes:core/v1:Secret dp-gateway-dp-tls",
-            "kubernetes:core/v1:Secret ob-gateway-ob-tls",
-        ]);
+        assert.deepStrictEqual(changed, []);
     });
 
     it("the diff names each phase, and the switch shows the client certificates re-issued by the new CA", () => {
@@ -196,7 +244,7 @@ describe("Staged rotation of the APIC-client CA", function () {
                 slot: "apicClientCa",
                 from: "generation 0 phase finish",
                 to: "generation 1 phase prepare",
-                effect: "prepare: new generation 1 created and added to the gateway's ca.crt; nothing is issued by it yet",
+                effect: "prepare: new generation 1 created and added to no bundle (the gateway trusts the client root, which stays); nothing is issued by it yet",
             },
         ]);
         assert.deepStrictEqual(
@@ -206,13 +254,13 @@ describe("Staged rotation of the APIC-client CA", function () {
         const change = diffPlans(p.prepare.plan, p.switch.plan);
         assert.strictEqual(
             change.caRotation[0].effect,
-            "switch: every APIC client certificate (upload the new keystores) re-issued by generation 1; generation 0 still trusted",
+            "switch: every APIC client certificate (upload the new keystores; old and new keys stay pinned until finish) re-issued by generation 1; generation 0 still trusted",
         );
         assert.deepStrictEqual(
             change.replaced.map((c) => [c.id, c.reasons.join("; ")]),
             [
-                ["ob/client", "rotation forced: epoch 0 -> 1; issuer changed: apic-client-ca -> apic-client-ca-g1"],
                 ["dp/client", "rotation forced: epoch 0 -> 1; issuer changed: apic-client-ca -> apic-client-ca-g1"],
+                ["ob/client", "rotation forced: epoch 0 -> 1; issuer changed: apic-client-ca -> apic-client-ca-g1"],
             ],
         );
         const finish = diffPlans(p.switch.plan, p.finish.plan);
@@ -220,9 +268,9 @@ describe("Staged rotation of the APIC-client CA", function () {
             finish.removed.map((c) => c.id),
             ["apic-client-ca"],
         );
-        assert.match(
+        assert.strictEqual(
             finish.caRotation[0].effect,
-            /^finish: generation 0 removed from every bundle and deleted; revoked in the root's CRL/,
+            "finish: generation 0 removed from every bundle and deleted; revoked in its root's CRL (CRLs are published from now on); the old APIC keys are no longer pinned",
         );
     });
 });
@@ -234,33 +282,38 @@ describe("Staged rotation of the gateway-server CA", function () {
         p = await rotate("gatewayServerCa");
     });
 
-    it("prepare and switch: APIC's truststore holds both CAs, so old and new server certificates pass", async () => {
-        assert.deepStrictEqual(pemBlocks(p.prepare.read("apic/ob/truststore.pem")).map(subjectOf), [
-            "CN=rot gateway server CA",
-            "CN=rot gateway server CA G1",
-            "CN=rot API platform root CA",
-        ]);
+    it("prepare and switch: APIC's truststore keeps only the server root, so old and new server certificates pass in every order", async () => {
+        for (const phase of PHASE_ORDER) {
+            assert.deepStrictEqual(pemBlocks(p[phase].read("apic/ob/truststore.pem")).map(subjectOf), [
+                "CN=rot gateway server root CA",
+            ]);
+        }
         assert.strictEqual(
             issuerOf(pemBlocks(gatewayServerConfig(p.switch, "ob").tlsCrt)[0]),
             "CN=rot gateway server CA G1",
         );
         // Every order of rollout: the gateway's new certificate before or after APIC's new truststore.
-        for (const [server, apic] of [
+        const orders = [
             [p.g0, p.prepare],
             [p.switch, p.prepare],
             [p.prepare, p.switch],
             [p.switch, p.switch],
-        ]) {
+        ];
+        for (const [server, apic] of orders) {
             const result = await callServedBy(server, server, apic);
             assert.deepStrictEqual([result.clientAuthorized, result.clientError, result.accepted], [true, "", true]);
         }
+        assertAllAccepted(
+            decide(
+                orders.map(([server, apic], i) => [
+                    `order ${i}`,
+                    apicCheck(apic, "ob", gatewayServerConfig(server, "ob").tlsCrt),
+                ]),
+            ),
+        );
     });
 
-    it("finish: APIC's truststore and its CRLs reject a server certificate of the old CA", async () => {
-        assert.deepStrictEqual(pemBlocks(p.finish.read("apic/ob/truststore.pem")).map(subjectOf), [
-            "CN=rot gateway server CA G1",
-            "CN=rot API platform root CA",
-        ]);
+    it("finish: APIC's truststore CRLs reject a server certificate of the old CA", async () => {
         const current = await callServedBy(p.finish, p.finish, p.finish);
         assert.deepStrictEqual([current.clientAuthorized, current.clientError], [true, ""]);
         const old = await callServedBy(p.prepare, p.finish, p.finish);
@@ -270,6 +323,20 @@ describe("Staged rotation of the gateway-server CA", function () {
         assert.deepStrictEqual(
             lists.map((c) => c.revokedSerials),
             [[], [oldCa?.serial]],
+        );
+        const verdicts = decide([
+            ["current server", apicCheck(p.finish, "ob", gatewayServerConfig(p.finish, "ob").tlsCrt)],
+            ["old server", apicCheck(p.finish, "ob", gatewayServerConfig(p.prepare, "ob").tlsCrt)],
+        ]);
+        assert.deepStrictEqual(
+            verdicts.map(([label, v]) => [label, summary(v)]),
+            [
+                ["current server", { boringssl: "ok", openssl: "ok" }],
+                [
+                    "old server",
+                    { boringssl: "unable to get certificate CRL", openssl: "unable to get certificate CRL" },
+                ],
+            ],
         );
     });
 });
@@ -281,11 +348,12 @@ describe("Staged rotation of the mesh CA", function () {
         p = await rotate("meshCa");
     });
 
-    it("prepare keeps istiod's CA; switch installs the new one under the same root", () => {
+    it("prepare keeps istiod's CA; switch installs the new one under the same mesh root", () => {
         assert.strictEqual(cacerts(p.prepare, "east")["ca-cert.pem"], cacerts(p.g0, "east")["ca-cert.pem"]);
         const installed = cacerts(p.switch, "east");
         assert.strictEqual(subjectOf(installed["ca-cert.pem"]), "CN=rot mesh CA east G1");
         assert.strictEqual(installed["root-cert.pem"], cacerts(p.g0, "east")["root-cert.pem"]);
+        assert.strictEqual(subjectOf(installed["root-cert.pem"]), "CN=rot mesh root CA");
         // One cacerts secret, taken over by the new generation in place.
         const secrets = p.switch.engine
             .kubernetesObjects()
@@ -296,11 +364,21 @@ describe("Staged rotation of the mesh CA", function () {
         );
     });
 
-    it("switch: workloads signed by the old and the new CA interoperate both ways", async () => {
+    it("workloads of the old and the new CA interoperate in every phase until finish (Envoy's rules and Node)", async () => {
         const old = await workload(cacerts(p.prepare, "east"), "spiffe://cluster.local/ns/ob/sa/accounts");
         const renewed = await workload(cacerts(p.switch, "east"), "spiffe://cluster.local/ns/ob/sa/ob-payee");
         const trust = cacerts(p.switch, "east")["root-cert.pem"];
         await interoperate({ workload: old, trust }, { workload: renewed, trust });
+        const checks: [string, ReturnType<typeof sidecarCheck>][] = [];
+        for (const phase of ["prepare", "switch"]) {
+            for (const peer of [old, renewed]) {
+                checks.push([
+                    `${phase} sidecar, ${peer.identity}`,
+                    sidecarCheck(cacerts(p[phase], "east"), peer.cert, peer.identity),
+                ]);
+            }
+        }
+        assertAllAccepted(decide(checks));
     });
 
     it("finish: ca-crl.pem revokes the old CA, so its workloads are rejected; new ones still talk", async () => {
@@ -325,77 +403,148 @@ describe("Staged rotation of the mesh CA", function () {
         const stale = await workload(cacerts(p.prepare, "east"), "spiffe://cluster.local/ns/ob/sa/ob-payee");
         const refused = await sidecars(a, stale, trust);
         assert.deepStrictEqual([refused.accepted, refused.reason], [false, "CERT_REVOKED"]);
-    });
-});
-
-describe("Staged rotation of the root", function () {
-    this.timeout(180_000);
-    let p: Record<string, Rendered>;
-    // ECDSA CAs keep this fast; a root rotation publishes no CRL (the old root simply stops being trusted).
-    before(async () => {
-        p = await rotate("root", { ...BASE, caKeyAlgorithm: "ECDSA" });
-    });
-
-    it("prepare: every trust bundle holds both roots (the one in use first); nothing is re-issued", () => {
-        const roots = ["CN=rot API platform root CA", "CN=rot API platform root CA G1"];
-        assert.deepStrictEqual(bundleRoots(gatewayServerConfig(p.prepare, "ob").caCrt), roots);
-        assert.deepStrictEqual(bundleRoots(p.prepare.read("apic/ob/truststore.pem")), roots);
-        assert.deepStrictEqual(bundleRoots(cacerts(p.prepare, "east")["root-cert.pem"]), roots);
-        assert.strictEqual(p.prepare.read("apic/ob/client.crt"), p.g0.read("apic/ob/client.crt"));
-        assert.strictEqual(cacerts(p.prepare, "east")["ca-cert.pem"], cacerts(p.g0, "east")["ca-cert.pem"]);
-    });
-
-    it("prepare and switch: gateway and APIC accept old-root and new-root certificates in every rollout order", async () => {
-        for (const [server, gateway, apic] of [
-            [p.g0, p.prepare, p.prepare],
-            [p.prepare, p.prepare, p.switch],
-            [p.switch, p.switch, p.prepare],
-            [p.prepare, p.switch, p.switch],
-            [p.switch, p.prepare, p.switch],
-        ]) {
-            const result = await callServedBy(server, gateway, apic);
-            assert.deepStrictEqual(
-                [result.accepted, result.reason, result.clientAuthorized, result.clientError],
-                [true, "", true, ""],
-            );
-        }
-        assert.strictEqual(
-            issuerOf(pemBlocks(cacerts(p.switch, "east")["cert-chain.pem"])[0]),
-            "CN=rot API platform root CA G1",
-        );
-    });
-
-    it("switch: workloads under the old and the new root interoperate (multi-root trust)", async () => {
-        const old = await workload(cacerts(p.prepare, "east"), "spiffe://cluster.local/ns/ob/sa/accounts");
-        const renewed = await workload(cacerts(p.switch, "east"), "spiffe://cluster.local/ns/ob/sa/ob-payee");
-        const trust = {
-            old: cacerts(p.prepare, "east")["root-cert.pem"],
-            renewed: cacerts(p.switch, "east")["root-cert.pem"],
-        };
-        await interoperate({ workload: old, trust: trust.old }, { workload: renewed, trust: trust.renewed });
-    });
-
-    it("finish: the old root leaves every bundle, and certificates under it are rejected everywhere", async () => {
-        const root = ["CN=rot API platform root CA G1"];
-        assert.deepStrictEqual(bundleRoots(gatewayServerConfig(p.finish, "ob").caCrt), root);
-        assert.deepStrictEqual(bundleRoots(p.finish.read("apic/ob/truststore.pem")), root);
-        assert.deepStrictEqual(bundleRoots(cacerts(p.finish, "east")["root-cert.pem"]), root);
-        const oldClient = await call(p.finish, p.prepare);
-        assert.deepStrictEqual([oldClient.accepted, oldClient.reason], [false, "UNABLE_TO_GET_ISSUER_CERT_LOCALLY"]);
-        const oldServer = await callServedBy(p.prepare, p.finish, p.finish);
+        const verdicts = decide([
+            ["new workload", sidecarCheck(finished, b.cert, b.identity)],
+            ["old workload", sidecarCheck(finished, stale.cert, stale.identity)],
+        ]);
         assert.deepStrictEqual(
-            [oldServer.clientAuthorized, oldServer.clientError],
-            [false, "UNABLE_TO_GET_ISSUER_CERT_LOCALLY"],
+            verdicts.map(([label, v]) => [label, summary(v)]),
+            [
+                ["new workload", { boringssl: "ok", openssl: "ok" }],
+                [
+                    "old workload",
+                    { boringssl: "unable to get certificate CRL", openssl: "unable to get certificate CRL" },
+                ],
+            ],
         );
-        const current = await call(p.finish, p.finish);
-        assert.deepStrictEqual([current.accepted, current.clientAuthorized], [true, true]);
-        const trust = cacerts(p.finish, "east")["root-cert.pem"];
-        const renewed = await workload(cacerts(p.finish, "east"), "spiffe://cluster.local/ns/ob/sa/accounts");
-        const stale = await workload(cacerts(p.prepare, "east"), "spiffe://cluster.local/ns/ob/sa/ob-payee");
-        const refused = await sidecars(renewed, stale, { server: trust, client: trust });
-        assert.deepStrictEqual([refused.accepted, refused.reason], [false, "UNABLE_TO_GET_ISSUER_CERT_LOCALLY"]);
     });
 });
+
+/** A root rotation, and the roots of each bundle in its prepare phase: the shared root reaches all three. */
+const ROOT_ROTATIONS = [
+    {
+        slot: "root" as const,
+        label: "the shared root (pki:trustDomains shared)",
+        base: { ...BASE, caKeyAlgorithm: "ECDSA", trustDomains: "shared" },
+        names: ["CN=rot API platform root CA", "CN=rot API platform root CA G1"],
+        prepared: {
+            gateway: ["CN=rot API platform root CA", "CN=rot API platform root CA G1"],
+            apic: ["CN=rot API platform root CA", "CN=rot API platform root CA G1"],
+            mesh: ["CN=rot API platform root CA", "CN=rot API platform root CA G1"],
+        },
+    },
+    {
+        slot: "clientRoot" as const,
+        label: "the APIC client root",
+        base: { ...BASE, caKeyAlgorithm: "ECDSA" },
+        names: ["CN=rot APIC client root CA", "CN=rot APIC client root CA G1"],
+        prepared: {
+            gateway: ["CN=rot APIC client root CA", "CN=rot APIC client root CA G1"],
+            apic: ["CN=rot gateway server root CA"],
+            mesh: ["CN=rot mesh root CA"],
+        },
+    },
+];
+
+for (const rotation of ROOT_ROTATIONS) {
+    const reachesMesh = rotation.prepared.mesh.length > 1;
+    const reachesApic = rotation.prepared.apic.length > 1;
+    describe(`Staged rotation of ${rotation.label}`, function () {
+        this.timeout(180_000);
+        let p: Record<string, Rendered>;
+        // ECDSA CAs keep this fast; a root rotation publishes no CRL (the old root simply stops being trusted).
+        before(async () => {
+            p = await rotate(rotation.slot, rotation.base);
+        });
+        const newRoot = rotation.names[1];
+
+        it("prepare: the bundles it reaches hold both roots (the one in use first); nothing is re-issued", () => {
+            assert.deepStrictEqual(
+                {
+                    gateway: bundleRoots(gatewayServerConfig(p.prepare, "ob").caCrt),
+                    apic: bundleRoots(p.prepare.read("apic/ob/truststore.pem")),
+                    mesh: bundleRoots(cacerts(p.prepare, "east")["root-cert.pem"]),
+                },
+                rotation.prepared,
+            );
+            assert.strictEqual(p.prepare.read("apic/ob/client.crt"), p.g0.read("apic/ob/client.crt"));
+            assert.strictEqual(cacerts(p.prepare, "east")["ca-cert.pem"], cacerts(p.g0, "east")["ca-cert.pem"]);
+        });
+
+        it("prepare and switch: gateway and APIC accept old-root and new-root certificates in every rollout order", async () => {
+            // [server certificate, gateway trust, APIC material]. APIC's material of a phase exists only
+            // once that phase is deployed, so it never runs ahead of the gateway's pins; the gateway's
+            // secret and its Gateway object may roll out in either order.
+            const orders = [
+                [p.g0, p.prepare, p.prepare],
+                [p.switch, p.prepare, p.prepare],
+                [p.switch, p.switch, p.prepare],
+                [p.prepare, p.switch, p.switch],
+                [p.switch, p.switch, p.switch],
+            ];
+            for (const [server, gateway, apic] of orders) {
+                const result = await callServedBy(server, gateway, apic);
+                assert.deepStrictEqual(
+                    [result.accepted, result.reason, result.clientAuthorized, result.clientError],
+                    [true, "", true, ""],
+                );
+            }
+            assertAllAccepted(
+                decide(
+                    orders.flatMap(([server, gateway, apic], i) => [
+                        [`order ${i}: gateway`, gatewayCheck(gateway, "ob", apicSends(apic, "ob"))],
+                        [`order ${i}: APIC`, apicCheck(apic, "ob", gatewayServerConfig(server, "ob").tlsCrt)],
+                    ]),
+                ),
+            );
+        });
+
+        it("finish: the old root leaves every bundle, and certificates under it are rejected where it reached", async () => {
+            assert.deepStrictEqual(bundleRoots(gatewayServerConfig(p.finish, "ob").caCrt), [newRoot]);
+            const oldClient = await call(p.finish, p.prepare);
+            assert.deepStrictEqual(
+                [oldClient.accepted, oldClient.reason],
+                [false, "UNABLE_TO_GET_ISSUER_CERT_LOCALLY"],
+            );
+            const current = await call(p.finish, p.finish);
+            assert.deepStrictEqual([current.accepted, current.clientAuthorized], [true, true]);
+            const verdict = decide([["old client", gatewayCheck(p.finish, "ob", apicSends(p.prepare, "ob"))]])[0][1];
+            assert.deepStrictEqual(summary(verdict), {
+                boringssl: "unable to get local issuer certificate",
+                openssl: "unable to get local issuer certificate",
+            });
+            if (reachesMesh) {
+                const trust = cacerts(p.finish, "east")["root-cert.pem"];
+                const renewed = await workload(cacerts(p.finish, "east"), "spiffe://cluster.local/ns/ob/sa/accounts");
+                const stale = await workload(cacerts(p.prepare, "east"), "spiffe://cluster.local/ns/ob/sa/ob-payee");
+                const refused = await sidecars(renewed, stale, { server: trust, client: trust });
+                assert.deepStrictEqual(
+                    [refused.accepted, refused.reason],
+                    [false, "UNABLE_TO_GET_ISSUER_CERT_LOCALLY"],
+                );
+            }
+            if (reachesApic) {
+                const oldServer = await callServedBy(p.prepare, p.finish, p.finish);
+                assert.deepStrictEqual(
+                    [oldServer.clientAuthorized, oldServer.clientError],
+                    [false, "UNABLE_TO_GET_ISSUER_CERT_LOCALLY"],
+                );
+            }
+        });
+
+        if (reachesMesh) {
+            it("switch: workloads under the old and the new root interoperate (multi-root trust)", async () => {
+                const old = await workload(cacerts(p.prepare, "east"), "spiffe://cluster.local/ns/ob/sa/accounts");
+                const renewed = await workload(cacerts(p.switch, "east"), "spiffe://cluster.local/ns/ob/sa/ob-payee");
+                const trust = {
+                    old: cacerts(p.prepare, "east")["root-cert.pem"],
+                    renewed: cacerts(p.switch, "east")["root-cert.pem"],
+                };
+                await interoperate({ workload: old, trust: trust.old }, { workload: renewed, trust: trust.renewed });
+            });
+        }
+    });
+}
 
 /** A stack whose last update left `apicClientCa` at `deployed`. */
 function deployedAt(deployed: { generation: number; phase: string }): EngineState {
@@ -404,7 +553,7 @@ function deployedAt(deployed: { generation: number; phase: string }): EngineStat
         positions: { ...INITIAL_RECORD.positions, apicClientCa: deployed },
     } as RotationRecord;
     const state: EngineState = new Map();
-    saveStackOutputs(state, { caRotation: record });
+    saveStackOutputs(state, { deploymentRecord: record });
     return state;
 }
 
@@ -503,7 +652,7 @@ describe("A CA rotation that skips or reverses a phase", function () {
         );
     });
 
-    it("is caught by config checks too: a phase at generation 0, another CA rotating with the root, ECDSA CAs", () => {
+    it("is caught by config checks too: a phase at generation 0, a CA rotating with its root, ECDSA CAs", () => {
         assert.throws(() => planFromRawConfig(at("meshCa", 0, "prepare")), {
             message: message(
                 "pki:caRotation.meshCa is { generation: 0, phase: prepare }, but generation 0 is the stack's first CA and has no phases; a rotation starts with { generation: 1, phase: prepare }",
@@ -514,16 +663,22 @@ describe("A CA rotation that skips or reverses a phase", function () {
                 planFromRawConfig({
                     ...BASE,
                     caRotation: {
-                        root: { generation: 1, phase: "prepare" },
+                        meshRoot: { generation: 1, phase: "prepare" },
                         meshCa: { generation: 1, phase: "prepare" },
+                        apicClientCa: { generation: 1, phase: "prepare" },
                     },
                 }),
             {
                 message: message(
-                    "pki:caRotation.meshCa is in phase prepare while pki:caRotation.root is in phase prepare; rotate one at a time: finish the meshCa rotation before the root's, or the root's before the meshCa one",
+                    "pki:caRotation.meshCa is in phase prepare while pki:caRotation.meshRoot is in phase prepare; rotate one at a time: finish the meshCa rotation before the meshRoot one, or the meshRoot one before the meshCa one",
                 ),
             },
         );
+        assert.throws(() => planFromRawConfig({ ...BASE, caRotation: { root: { generation: 1, phase: "prepare" } } }), {
+            message: message(
+                "pki:caRotation.root is not a CA of this stack with pki:trustDomains separate; its CAs are meshRoot, serverRoot, clientRoot, gatewayServerCa, apicClientCa, meshCa",
+            ),
+        });
         assert.throws(
             () => planFromRawConfig({ ...at("apicClientCa", 1, "prepare"), caKeyAlgorithm: "ECDSA" }),
             /pki:caRotation.apicClientCa needs pki:caKeyAlgorithm RSA/,

@@ -38,33 +38,36 @@ for (const option of [1, 2, 3] as const) {
         this.timeout(120_000);
         let rendered: Rendered;
         let dir: string;
-        let root: string;
+        /** The root APIC trusts for the gateway's server certificates, and the one the gateway trusts for APIC. */
+        let serverRoot: string;
+        let clientRoot: string;
         before(async () => {
             rendered = await renderStackFile(OPTION_FILES[option]);
             dir = tempDir("verify");
             const truststore = pemBlocks(rendered.read(`apic/${rendered.plan.endpoints[0].id}/truststore.pem`));
-            root = truststore[truststore.length - 1];
+            serverRoot = truststore[truststore.length - 1];
+            clientRoot = gatewayServerConfig(rendered, rendered.plan.endpoints[0].id).caCrt;
         });
 
         it("verifies each gateway server cert for sslserver and its host name, chain in tls.crt order", () => {
             for (const e of rendered.plan.endpoints) {
                 const [leaf, ...chain] = pemBlocks(gatewayServerConfig(rendered, e.id).tlsCrt);
                 assert.ok(chain.length >= 1, "tls.crt carries the issuing chain");
-                const result = verify(dir, root, chain.join(""), leaf, [
+                const result = verify(dir, serverRoot, chain.join(""), leaf, [
                     "-purpose",
                     "sslserver",
                     "-verify_hostname",
                     e.host,
                 ]);
                 assert.strictEqual(result.status, 0, `${e.host}: ${result.output}`);
-                const wrongHost = verify(dir, root, chain.join(""), leaf, [
+                const wrongHost = verify(dir, serverRoot, chain.join(""), leaf, [
                     "-purpose",
                     "sslserver",
                     "-verify_hostname",
                     `x.${e.host}`,
                 ]);
                 assert.notStrictEqual(wrongHost.status, 0, "another host name must not verify");
-                const asClient = verify(dir, root, chain.join(""), leaf, ["-purpose", "sslclient"]);
+                const asClient = verify(dir, serverRoot, chain.join(""), leaf, ["-purpose", "sslclient"]);
                 assert.notStrictEqual(asClient.status, 0, "a server cert must not verify as a client");
                 assert.match(asClient.output, /unsuitable certificate purpose/);
             }
@@ -74,10 +77,13 @@ for (const option of [1, 2, 3] as const) {
             for (const e of rendered.plan.endpoints) {
                 const leaf = rendered.read(`apic/${e.id}/client.crt`);
                 const chain = rendered.read(`apic/${e.id}/ca-chain.pem`);
-                const ok = verify(dir, root, chain, leaf, ["-purpose", "sslclient"]);
+                const ok = verify(dir, clientRoot, chain, leaf, ["-purpose", "sslclient"]);
                 assert.strictEqual(ok.status, 0, `${e.id}: ${ok.output}`);
-                const asServer = verify(dir, root, chain, leaf, ["-purpose", "sslserver"]);
+                const asServer = verify(dir, clientRoot, chain, leaf, ["-purpose", "sslserver"]);
                 assert.notStrictEqual(asServer.status, 0);
+                // Separate trust domains: APIC's client chain does not reach the root APIC trusts for servers.
+                const underServerRoot = verify(dir, serverRoot, chain, leaf, ["-purpose", "sslclient"]);
+                assert.match(underServerRoot.output, /unable to get local issuer certificate/);
             }
         });
 
@@ -96,25 +102,29 @@ for (const option of [1, 2, 3] as const) {
             assert.match(text, /Public-Key: \(2048 bit\)/);
         });
 
-        it("gives CAs keyCertSign and cRLSign, critical CA:TRUE, subject and authority key ids; the root pathlen 1", () => {
+        it("gives CAs keyCertSign and cRLSign, critical CA:TRUE, subject and authority key ids; the roots pathlen 1", () => {
             const truststore = pemBlocks(rendered.read(`apic/${rendered.plan.endpoints[0].id}/truststore.pem`));
             const clientChain = pemBlocks(rendered.read(`apic/${rendered.plan.endpoints[0].id}/ca-chain.pem`));
-            for (const pem of [...truststore, ...clientChain]) {
+            for (const pem of [...truststore, ...clientChain, clientRoot]) {
                 const text = opensslText(pem);
                 assert.match(text, /X509v3 Key Usage: critical\n\s+Certificate Sign, CRL Sign\n/);
                 assert.match(text, /X509v3 Subject Key Identifier/);
                 assert.match(text, /X509v3 Authority Key Identifier/);
                 assert.match(text, /Public-Key: \(4096 bit\)/);
             }
-            assert.match(opensslText(root), /X509v3 Basic Constraints: critical\n\s+CA:TRUE, pathlen:1\n/);
+            for (const root of [serverRoot, clientRoot]) {
+                assert.match(opensslText(root), /X509v3 Basic Constraints: critical\n\s+CA:TRUE, pathlen:1\n/);
+            }
             assert.match(opensslText(clientChain[0]), /X509v3 Basic Constraints: critical\n\s+CA:TRUE\n/);
         });
     });
 }
 
-describe("No CA below an intermediate", function () {
+describe("No CA below an intermediate, by X.509 rules (openssl verify with the root as anchor)", function () {
     this.timeout(60_000);
 
+    // What a gateway does is another matter: Envoy's BoringSSL ignores an anchor's pathlen, which is
+    // why the gateway also pins APIC's keys (test/trust.test.ts).
     it("a sub-CA minted with an intermediate's key cannot issue anything that verifies (root pathlen 1)", async () => {
         const rendered = await renderStackFile(OPTION_FILES[1]);
         const { engine } = rendered;
@@ -140,7 +150,7 @@ describe("No CA below an intermediate", function () {
             validityPeriodHours: 24,
         });
         const dir = tempDir("subca");
-        const root = rendered.engine.resources.find((r) => r.name === "root-ca-cert")?.state.certPem as string;
+        const root = rendered.engine.resources.find((r) => r.name === "server-root-ca-cert")?.state.certPem as string;
         const result = verify(dir, root, caCertPem + subCa.certPem, leaf.state.certPem as string, [
             "-purpose",
             "sslserver",

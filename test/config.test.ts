@@ -167,7 +167,7 @@ const CASES: [string, Record<string, unknown>, string][] = [
     [
         "cluster name not a label",
         { ...VALID, clusters: [{ name: "East_1" }] },
-        `pki:clusters[0] must be a cluster name (lower-case letters, digits and '-', at most 63) or { name, context }; got {"name":"East_1"}`,
+        `pki:clusters[0] must be a cluster name (lower-case letters, digits and '-', not at either end) or { name, context }; got {"name":"East_1"}`,
     ],
     [
         "meshStrictMtls not a boolean",
@@ -177,7 +177,7 @@ const CASES: [string, Record<string, unknown>, string][] = [
     [
         "misspelt key",
         { ...VALID, basedomain: "x" },
-        "pki:basedomain is not a known key; known keys are pki:environment, pki:option, pki:baseDomain, pki:organization, pki:domains, pki:clusters, pki:meshStrictMtls, pki:gatewayNamespace, pki:keyAlgorithm, pki:caKeyAlgorithm, pki:validityDays, pki:earlyRenewalDays, pki:rotation, pki:caRotation, pki:revocations, pki:crlPeriodDays, pki:offlineRoot, pki:pkcs12Profile. Fix the spelling or remove it",
+        "pki:basedomain is not a known key; known keys are pki:environment, pki:option, pki:baseDomain, pki:organization, pki:domains, pki:clusters, pki:meshStrictMtls, pki:gatewayNamespace, pki:trustDomains, pki:keyAlgorithm, pki:caKeyAlgorithm, pki:validityDays, pki:earlyRenewalDays, pki:rotation, pki:caRotation, pki:revocations, pki:crlPeriodDays, pki:offlineRoots, pki:pkcs12Profile. Fix the spelling or remove it",
     ],
 ];
 

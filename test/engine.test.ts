@@ -1,12 +1,13 @@
 import * as assert from "assert";
 import * as crypto from "crypto";
 import * as der from "../lib/engine/der";
+import { pemDecode } from "../lib/pki/pem";
 import * as tlsProvider from "../lib/engine/tlsProvider";
 import { openssl, opensslText } from "./helpers";
 
 /** The extension OIDs of a certificate, in order, with their critical flags. */
 function extensions(certPem: string): { oid: string; critical: boolean; value: Buffer }[] {
-    const [tbs] = der.children(der.readNode(der.pemDecode(certPem, "CERTIFICATE")));
+    const [tbs] = der.children(der.readNode(pemDecode(certPem, "CERTIFICATE")));
     const field = der.children(tbs).find((f) => f.tag === 0xa3);
     if (!field) return [];
     return der.children(der.children(field)[0]).map((ext) => {
@@ -175,6 +176,40 @@ describe("Engine stand-in: faithful to @pulumi/tls (shared/reference/tls-provide
                 }),
             /Could not determine Authority Key Identifier/,
         );
+    });
+
+    it("writes a locally-signed certificate's SKI only with setSubjectKeyId or isCaCertificate: SHA-1 of the key's bits", async () => {
+        const ca = tlsProvider.selfSignedCert({
+            privateKeyPem: rsa.state.privateKeyPem,
+            subject: { commonName: "CA" },
+            isCaCertificate: true,
+            allowedUses: ["cert_signing"],
+            validityPeriodHours: 1,
+        }).state.certPem;
+        const ec = await tlsProvider.privateKey({ algorithm: "ECDSA", ecdsaCurve: "P256" });
+        const csr = tlsProvider.certRequest({ privateKeyPem: ec.state.privateKeyPem, subject: { commonName: "leaf" } });
+        const signed = (flags: { setSubjectKeyId?: boolean; isCaCertificate?: boolean }) =>
+            extensions(
+                tlsProvider.locallySignedCert({
+                    certRequestPem: csr.state.certRequestPem,
+                    caCertPem: ca,
+                    caPrivateKeyPem: rsa.state.privateKeyPem,
+                    allowedUses: [],
+                    validityPeriodHours: 1,
+                    ...flags,
+                }).state.certPem as string,
+            ).find((e) => e.oid === "2.5.29.14")?.value;
+        const jwk = crypto.createPublicKey(ec.state.privateKeyPem as string).export({ format: "jwk" });
+        const point = Buffer.concat([
+            Buffer.from([4]),
+            Buffer.from(jwk.x ?? "", "base64url"),
+            Buffer.from(jwk.y ?? "", "base64url"),
+        ]);
+        const expected = `0414${crypto.createHash("sha1").update(point).digest("hex")}`;
+        assert.strictEqual(signed({}), undefined);
+        assert.strictEqual(signed({ setSubjectKeyId: false }), undefined);
+        assert.strictEqual(signed({ setSubjectKeyId: true })?.toString("hex"), expected);
+        assert.strictEqual(signed({ isCaCertificate: true })?.toString("hex"), expected);
     });
 
     it("refuses what the provider refuses: a CA key that does not match, pathlen on a leaf, a subject-less CA", async () => {

@@ -1,5 +1,6 @@
 /** Shared test harness: one engine state per run (CA keys made once), render, openssl and TLS helpers. */
 import { execFileSync, spawnSync } from "child_process";
+import * as crypto from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -7,8 +8,8 @@ import * as tls from "tls";
 import * as YAML from "yaml";
 import { rawConfigFromStackFile } from "../lib/config/load";
 import { main } from "../lib/cli/main";
-import { pemBlocks as pemBlocksOf } from "../lib/engine/der";
-import { EngineState } from "../lib/engine/standIn";
+import { pemBlocks as pemBlocksOf } from "../lib/pki/pem";
+import { EngineState, saveStackOutputs } from "../lib/engine/standIn";
 import * as tlsProvider from "../lib/engine/tlsProvider";
 import { PkiPlan, planFromRawConfig } from "../lib/plan/plan";
 import { deployedRecordOf, renderPlan, RenderResult } from "../lib/render/render";
@@ -22,8 +23,16 @@ export function tempDir(prefix: string): string {
     return fs.mkdtempSync(path.join(os.tmpdir(), `pki-${prefix}-`));
 }
 
-export function loadStackFile(relative: string): Record<string, unknown> {
+/** The `pki:` config strings of a stack file, exactly as `pulumi up` would pass them. */
+export function loadStackFile(relative: string): Record<string, string> {
     return rawConfigFromStackFile(path.join(ROOT, relative));
+}
+
+/** The same with lists and maps parsed, for a test that edits a member (validateConfig writes them back as Pulumi would). */
+export function loadStackFileValues(relative: string): Record<string, unknown> {
+    return Object.fromEntries(
+        Object.entries(loadStackFile(relative)).map(([k, v]) => [k, /^[[{]/.test(v) ? JSON.parse(v) : v]),
+    );
 }
 
 export interface Rendered extends RenderResult {
@@ -63,6 +72,16 @@ export async function renderNext(raw: Record<string, unknown>, label: string, st
     return renderInto(planFromRawConfig(raw, { deployed: deployedRecordOf(state) }), label, state);
 }
 
+/**
+ * The engine state of a new stack: the run's shared state (CA keys made once), without the
+ * deployment record an earlier render left in it, so that the next render is the stack's first.
+ */
+export function newStackState(): EngineState {
+    const state: EngineState = new Map(sharedState);
+    saveStackOutputs(state, {});
+    return state;
+}
+
 /** Render a stack file once per run and share the result between test files. */
 export function renderStackFile(relative: string): Promise<Rendered> {
     let rendered = renders.get(relative);
@@ -91,6 +110,16 @@ export function writeTemp(dir: string, name: string, content: string): string {
     return file;
 }
 
+/**
+ * Istio's verifyCertificateSpki value of a certificate's key, computed by openssl (independently of
+ * the package's own code): base64 of the SHA-256 of the DER SubjectPublicKeyInfo.
+ */
+export function opensslSpkiPin(certPem: string): string {
+    const publicKey = execFileSync("openssl", ["x509", "-noout", "-pubkey"], { input: certPem });
+    const der = execFileSync("openssl", ["pkey", "-pubin", "-outform", "DER"], { input: publicKey });
+    return execFileSync("openssl", ["dgst", "-sha256", "-binary"], { input: der }).toString("base64");
+}
+
 export function opensslText(pem: string): string {
     return execFileSync("openssl", ["x509", "-noout", "-text"], { input: pem, encoding: "utf8" });
 }
@@ -105,8 +134,10 @@ export interface GatewayServerConfig {
     tlsCrt: string;
     tlsKey: string;
     caCrt: string;
-    /** `subjectAltNames` of the Gateway server entry: the pin. */
+    /** `subjectAltNames` of the Gateway server entry: the identity pin. */
     subjectAltNames: string[];
+    /** `verifyCertificateSpki` of the Gateway server entry: the key pins (none: no key check). */
+    verifyCertificateSpki?: string[];
     /** `ca.crl`, when the secret has one. */
     caCrl?: string;
 }
@@ -159,9 +190,16 @@ export async function handshake(server: GatewayServerConfig, client: ClientCrede
                 const sans = (peer.subjectaltname ?? "")
                     .split(", ")
                     .map((s) => s.replace(/^(DNS|URI|email|IP Address):/, ""));
-                verdict = server.subjectAltNames.some((pin) => sans.includes(pin))
-                    ? { accepted: true, reason: "" }
-                    : { accepted: false, reason: `subjectAltNames pin mismatch: ${peer.subjectaltname ?? "(none)"}` };
+                const keyPins = server.verifyCertificateSpki ?? [];
+                const peerPin = crypto
+                    .createHash("sha256")
+                    .update(new crypto.X509Certificate(peer.raw).publicKey.export({ type: "spki", format: "der" }))
+                    .digest("base64");
+                verdict = !server.subjectAltNames.some((pin) => sans.includes(pin))
+                    ? { accepted: false, reason: `subjectAltNames pin mismatch: ${peer.subjectaltname ?? "(none)"}` }
+                    : keyPins.length > 0 && !keyPins.includes(peerPin)
+                      ? { accepted: false, reason: `verifyCertificateSpki mismatch: ${peerPin}` }
+                      : { accepted: true, reason: "" };
             }
             serverVerdict = verdict;
             socket.end(verdict.accepted ? "ok" : "");
@@ -230,7 +268,10 @@ export function gatewayServerConfig(rendered: Rendered, endpointId: string): Gat
     const secret = YAML.parse(rendered.read(`k8s/${cluster}/${ns}/secret-${endpoint.gatewaySecret.name}.yaml`));
     const gateway = YAML.parse(rendered.read(`k8s/${cluster}/${ns}/gateway-${endpoint.gatewayName}.yaml`));
     const server = (
-        gateway.spec.servers as { hosts: string[]; tls: { credentialName: string; subjectAltNames: string[] } }[]
+        gateway.spec.servers as {
+            hosts: string[];
+            tls: { credentialName: string; subjectAltNames: string[]; verifyCertificateSpki?: string[] };
+        }[]
     ).find((s) => s.tls.credentialName === endpoint.gatewaySecret.name);
     if (!server) throw new Error(`Gateway ${endpoint.gatewayName} has no server for ${endpointId}`);
     return {
@@ -239,6 +280,7 @@ export function gatewayServerConfig(rendered: Rendered, endpointId: string): Gat
         caCrt: secret.stringData["ca.crt"],
         caCrl: secret.stringData["ca.crl"],
         subjectAltNames: server.tls.subjectAltNames,
+        verifyCertificateSpki: server.tls.verifyCertificateSpki,
     };
 }
 
@@ -259,7 +301,7 @@ export function apicCredentials(rendered: Rendered, endpointId: string): ClientC
 /** A leaf for the tests, signed by the given CA with @pulumi/tls semantics. */
 export async function mintLeaf(
     ca: { certPem: string; keyPem: string },
-    spec: { commonName: string; uris?: string[]; dnsNames?: string[]; allowedUses: string[] },
+    spec: { commonName: string; uris?: string[]; dnsNames?: string[]; ipAddresses?: string[]; allowedUses: string[] },
 ): Promise<{ cert: string; key: string }> {
     const key = await tlsProvider.privateKey({ algorithm: "ECDSA", ecdsaCurve: "P256" });
     const csr = tlsProvider.certRequest({
@@ -267,6 +309,7 @@ export async function mintLeaf(
         subject: { commonName: spec.commonName },
         uris: spec.uris,
         dnsNames: spec.dnsNames,
+        ipAddresses: spec.ipAddresses,
     });
     const cert = tlsProvider.locallySignedCert({
         certRequestPem: csr.state.certRequestPem,
@@ -296,30 +339,49 @@ export interface TestCa {
     keyPem: string;
 }
 
+/** How a test CA differs from the default (ECDSA P-256, no path length, valid 24 hours). */
+export interface TestCaOptions {
+    /** An RSA-2048 key: CRLs (lib/pki/crl.ts) are signed only with RSA. */
+    rsa?: boolean;
+    maxPathLength?: number;
+    validityHours?: number;
+    /** Subject O, e.g. to copy a real CA's subject. */
+    organization?: string;
+}
+
+const testCaKey = (options: TestCaOptions) =>
+    tlsProvider.privateKey(
+        options.rsa ? { algorithm: "RSA", rsaBits: 2048 } : { algorithm: "ECDSA", ecdsaCurve: "P256" },
+    );
+
 /** A self-signed root outside the stack's hierarchy (a "foreign" CA). */
-export async function mintRoot(commonName: string): Promise<TestCa> {
-    const key = await tlsProvider.privateKey({ algorithm: "ECDSA", ecdsaCurve: "P256" });
+export async function mintRoot(commonName: string, options: TestCaOptions = {}): Promise<TestCa> {
+    const key = await testCaKey(options);
     const cert = tlsProvider.selfSignedCert({
         privateKeyPem: key.state.privateKeyPem,
         subject: { commonName },
         isCaCertificate: true,
-        allowedUses: ["cert_signing"],
-        validityPeriodHours: 24,
+        allowedUses: ["cert_signing", "crl_signing"],
+        maxPathLength: options.maxPathLength,
+        validityPeriodHours: options.validityHours ?? 24,
     });
     return { certPem: cert.state.certPem as string, keyPem: key.state.privateKeyPem as string };
 }
 
 /** A CA signed by `ca` with @pulumi/tls semantics: what a holder of `ca`'s key could mint. */
-export async function mintSubCa(ca: TestCa, commonName: string): Promise<TestCa> {
-    const key = await tlsProvider.privateKey({ algorithm: "ECDSA", ecdsaCurve: "P256" });
-    const csr = tlsProvider.certRequest({ privateKeyPem: key.state.privateKeyPem, subject: { commonName } });
+export async function mintSubCa(ca: TestCa, commonName: string, options: TestCaOptions = {}): Promise<TestCa> {
+    const key = await testCaKey(options);
+    const subject =
+        options.organization === undefined ? { commonName } : { commonName, organization: options.organization };
+    const csr = tlsProvider.certRequest({ privateKeyPem: key.state.privateKeyPem, subject });
     const cert = tlsProvider.locallySignedCert({
         certRequestPem: csr.state.certRequestPem,
         caCertPem: ca.certPem,
         caPrivateKeyPem: ca.keyPem,
         isCaCertificate: true,
         allowedUses: ["cert_signing", "crl_signing"],
-        validityPeriodHours: 24,
+        maxPathLength: options.maxPathLength,
+        validityPeriodHours: options.validityHours ?? 24,
     });
     return { certPem: cert.state.certPem as string, keyPem: key.state.privateKeyPem as string };
 }

@@ -24,16 +24,31 @@ import {
 } from "./helpers";
 
 const CA_IDS = ["gateway-server-ca", "apic-client-ca", "mesh-ca-example"];
+/** Which offline root signs each CA (separate trust domains). */
+const ROOT_OF: Record<string, "serverRoot" | "apicClientRoot" | "meshRoot"> = {
+    "gateway-server-ca": "serverRoot",
+    "apic-client-ca": "apicClientRoot",
+    "mesh-ca-example": "meshRoot",
+};
 
-describe("Offline root: the root key never enters the stack", function () {
+describe("Offline roots: no root key enters the stack", function () {
     this.timeout(120_000);
-    const root = createRoot({
-        commonName: "Example Bank Offline Root",
-        organization: "Example Bank",
-        validityDays: 7300,
-        keyAlgorithm: "RSA",
+    const offlineRoot = (commonName: string) =>
+        createRoot({ commonName, organization: "Example Bank", validityDays: 7300, keyAlgorithm: "ECDSA" });
+    const roots = {
+        meshRoot: offlineRoot("Example Bank Mesh Offline Root"),
+        serverRoot: offlineRoot("Example Bank Gateway Server Offline Root"),
+        apicClientRoot: offlineRoot("Example Bank APIC Client Offline Root"),
+    };
+    const root = roots.apicClientRoot;
+    const config = (intermediates: Record<string, string> = {}) => ({
+        meshRoot: { certificate: roots.meshRoot.certPem, intermediates: pick(intermediates, "meshRoot") },
+        serverRoot: { certificate: roots.serverRoot.certPem, intermediates: pick(intermediates, "serverRoot") },
+        clientRoot: { certificate: roots.apicClientRoot.certPem, intermediates: pick(intermediates, "apicClientRoot") },
     });
-    const base = { ...loadStackFile(OPTION_FILES[1]), offlineRoot: { certificate: root.certPem } };
+    const pick = (all: Record<string, string>, slot: string) =>
+        Object.fromEntries(Object.entries(all).filter(([id]) => ROOT_OF[id] === slot));
+    const base = { ...loadStackFile(OPTION_FILES[1]), offlineRoots: config() };
     let state: EngineState;
     let csrs: Record<string, string>;
     let stage1Error: unknown;
@@ -53,40 +68,54 @@ describe("Offline root: the root key never enters the stack", function () {
             CA_IDS.map((id) => [
                 id,
                 signIntermediate({
-                    rootKeyPem: root.keyPem,
-                    rootCertPem: root.certPem,
+                    rootKeyPem: roots[ROOT_OF[id]].keyPem,
+                    rootCertPem: roots[ROOT_OF[id]].certPem,
                     csrPem: csrs[id],
                     validityDays: 1095,
                 }),
             ]),
         );
-        rendered = await renderConfig(
-            { ...base, offlineRoot: { certificate: root.certPem, intermediates } },
-            "offline-stage2",
-            state,
-        );
+        rendered = await renderConfig({ ...base, offlineRoots: config(intermediates) }, "offline-stage2", state);
     });
 
     it("stops at first with a message naming each CSR to sign, and writes the CSRs", () => {
         assert.ok(stage1Error instanceof PendingSignaturesError, String(stage1Error));
         assert.match(
             (stage1Error as Error).message,
-            /^pki:offlineRoot\.intermediates has no certificate for gateway-server-ca, apic-client-ca, mesh-ca-example: on the offline machine sign each CSR .* with "apic-istio-pki ceremony sign --root <root dir> --csr <id>\.csr"/,
+            /^the offline roots have not signed gateway-server-ca \(pki:offlineRoots\.serverRoot\.intermediates\.gateway-server-ca\), apic-client-ca \(pki:offlineRoots\.clientRoot\.intermediates\.apic-client-ca\), mesh-ca-example \(pki:offlineRoots\.meshRoot\.intermediates\.mesh-ca-example\) yet: on the offline machine sign each CSR .* with "apic-istio-pki ceremony sign --root <that root's dir> --csr <id>\.csr"/,
         );
         for (const id of CA_IDS) assert.match(csrs[id], /^-----BEGIN CERTIFICATE REQUEST-----\n/);
         assert.deepStrictEqual(planFromRawConfig(base).pendingIntermediates, CA_IDS);
     });
 
+    it("plans the root from the offline certificate: its subject, key and lifetime", () => {
+        const planned = planFromRawConfig(base).cas.filter((c) => c.role === "root");
+        assert.deepStrictEqual(
+            planned.map((p) => ({ id: p.id, subject: p.subject, key: p.key, validityDays: p.validityDays })),
+            [
+                ["mesh-root", "Example Bank Mesh Offline Root"],
+                ["server-root", "Example Bank Gateway Server Offline Root"],
+                ["client-root", "Example Bank APIC Client Offline Root"],
+            ].map(([id, commonName]) => ({
+                id,
+                subject: { commonName, organization: "Example Bank" },
+                key: { algorithm: "ECDSA", ecdsaCurve: "P384" },
+                validityDays: 7300,
+            })),
+        );
+    });
+
     it("then builds everything from the signed intermediates, with no root key anywhere", () => {
         const everything =
             JSON.stringify(rendered.engine.resources) + rendered.files.map((f) => rendered.read(f)).join("\n");
-        const rootKeyBody = root.keyPem.split("\n")[1];
-        assert.ok(!everything.includes(rootKeyBody), "the root key appears nowhere");
-        assert.ok(!rendered.engine.resources.some((r) => r.name.startsWith("root-ca")), "no RootCa resources");
-        assert.strictEqual(pemBlocks(rendered.read("apic/ob/truststore.pem")).pop(), root.certPem);
-        assert.strictEqual(pemBlocks(gatewayServerConfig(rendered, "ob").caCrt).pop(), root.certPem);
+        for (const r of Object.values(roots)) {
+            assert.ok(!everything.includes(r.keyPem.split("\n")[1]), "no root key appears anywhere");
+        }
+        assert.ok(!rendered.engine.resources.some((r) => r.type.includes("RootCa")), "no RootCa resources");
+        assert.strictEqual(pemBlocks(rendered.read("apic/ob/truststore.pem")).pop(), roots.serverRoot.certPem);
+        assert.strictEqual(gatewayServerConfig(rendered, "ob").caCrt, roots.apicClientRoot.certPem);
         const cacerts = rendered.read("k8s/example/istio-system/secret-cacerts.yaml");
-        assert.ok(cacerts.includes(root.certPem.split("\n")[1]), "root-cert.pem is the offline root");
+        assert.ok(cacerts.includes(roots.meshRoot.certPem.split("\n")[1]), "root-cert.pem is the mesh's offline root");
     });
 
     it("chains every leaf to the external root, through intermediates with pathlen 0", async () => {
@@ -97,7 +126,7 @@ describe("Offline root: the root key never enters the stack", function () {
             "verify",
             "-x509_strict",
             "-CAfile",
-            writeTemp(dir, "root.pem", root.certPem),
+            writeTemp(dir, "root.pem", roots.serverRoot.certPem),
             "-untrusted",
             writeTemp(dir, "chain.pem", chain.join("")),
             "-purpose",
@@ -120,37 +149,44 @@ describe("Offline root: the root key never enters the stack", function () {
             () =>
                 planFromRawConfig({
                     ...base,
-                    offlineRoot: {
-                        certificate: root.certPem,
-                        intermediates: {
-                            "apic-client-ca": signIntermediate({
-                                rootKeyPem: other.keyPem,
-                                rootCertPem: other.certPem,
-                                csrPem: csrs["apic-client-ca"],
-                                validityDays: 365,
-                            }),
+                    offlineRoots: {
+                        ...base.offlineRoots,
+                        clientRoot: {
+                            certificate: root.certPem,
+                            intermediates: {
+                                "apic-client-ca": signIntermediate({
+                                    rootKeyPem: other.keyPem,
+                                    rootCertPem: other.certPem,
+                                    csrPem: csrs["apic-client-ca"],
+                                    validityDays: 365,
+                                }),
+                            },
                         },
                     },
                 }),
-            /pki:offlineRoot\.intermediates\.apic-client-ca is not a CA certificate signed by pki:offlineRoot\.certificate; sign this stack's CSR with that root/,
+            /pki:offlineRoots\.clientRoot\.intermediates\.apic-client-ca is not a CA certificate signed by pki:offlineRoots\.clientRoot\.certificate; sign this stack's CSR with that root/,
+        );
+        assert.throws(
+            () =>
+                planFromRawConfig({
+                    ...base,
+                    offlineRoots: { ...base.offlineRoots, clientRoot: { certificate: roots.serverRoot.certPem } },
+                }),
+            /pki:offlineRoots\.serverRoot and pki:offlineRoots\.clientRoot are the same certificate; each trust domain needs its own root \(or set pki:trustDomains shared\)/,
         );
         const swapped = Object.fromEntries(
             CA_IDS.map((id) => [
                 id,
                 signIntermediate({
-                    rootKeyPem: root.keyPem,
-                    rootCertPem: root.certPem,
+                    rootKeyPem: roots[ROOT_OF[id]].keyPem,
+                    rootCertPem: roots[ROOT_OF[id]].certPem,
                     csrPem: csrs[id === "gateway-server-ca" ? "apic-client-ca" : id],
                     validityDays: 1095,
                 }),
             ]),
         );
         await assert.rejects(
-            renderConfig(
-                { ...base, offlineRoot: { certificate: root.certPem, intermediates: swapped } },
-                "offline-swapped",
-                state,
-            ),
+            renderConfig({ ...base, offlineRoots: config(swapped) }, "offline-swapped", state),
             /the signed certificate given for gateway-server-ca certifies another key: sign the CSR gateway-server-ca-csr of this stack/,
         );
     });
@@ -181,9 +217,7 @@ describe("Offline root: the root key never enters the stack", function () {
             assert.ok(!types.has("tls:index/locallySignedCert:LocallySignedCert"), "no certificate is issued");
             assert.ok(!types.has("kubernetes:core/v1:Secret"), "no secret without certificates");
             assert.ok(
-                errors.some((e) =>
-                    e.includes("pki:offlineRoot.intermediates has no certificate for gateway-server-ca"),
-                ),
+                errors.some((e) => e.includes("the offline roots have not signed gateway-server-ca")),
                 errors.join("\n"),
             );
         } finally {

@@ -1,7 +1,7 @@
 import * as assert from "assert";
 import * as path from "path";
 import * as YAML from "yaml";
-import { OPTION_FILES, renderStackFile, Rendered } from "./helpers";
+import { OPTION_FILES, opensslSpkiPin, renderStackFile, Rendered } from "./helpers";
 
 const OB = 17;
 const DP = 7;
@@ -78,6 +78,7 @@ for (const option of [1, 2, 3] as const) {
                     mode: "MUTUAL",
                     credentialName: endpoint.gatewaySecret.name,
                     subjectAltNames: [endpoint.clientIdentity],
+                    verifyCertificateSpki: [opensslSpkiPin(rendered.read(`apic/${endpoint.id}/client.crt`))],
                     minProtocolVersion: "TLSV1_2",
                 });
                 assert.deepStrictEqual(matching[0].hosts, [endpoint.host]);
@@ -110,7 +111,7 @@ for (const option of [1, 2, 3] as const) {
             }
             const inventory = JSON.parse(rendered.read("inventory.json")) as { certificates: { role: string }[] };
             const count = (role: string): number => inventory.certificates.filter((c) => c.role === role).length;
-            assert.strictEqual(count("root"), 1);
+            assert.strictEqual(count("root"), 3, "mesh, gateway server and APIC client roots");
             assert.strictEqual(count("intermediate"), 2);
             assert.strictEqual(count("mesh-ca"), 1);
             assert.strictEqual(count("gateway-server"), EXPECTED[option].endpoints);

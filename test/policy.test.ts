@@ -15,10 +15,30 @@ import {
     plainKeyOutputPolicy,
     POLICIES,
     rootPathLengthPolicy,
+    separateTrustDomainsPolicy,
 } from "../policy/policies";
 import { loadStackFile, OPTION_FILES, ROOT, sharedState } from "./helpers";
 
-type Resource = { type: string; name: string; props: Record<string, unknown> };
+type Resource = {
+    type: string;
+    name: string;
+    props: Record<string, unknown>;
+    /** What the provider returned (certPem...), to wire dependencies by value as the engine knows them. */
+    state?: Record<string, unknown>;
+    /** Type token of the component the resource is a child of, as the engine puts it in the URN. */
+    parentType?: string;
+};
+
+/** The engine's records as policy resources: each child's parent component found by its name prefix. */
+function fromEngine(resources: readonly RecordedResource[]): Resource[] {
+    const components = resources.filter((r) => r.type.startsWith("apic-istio-pki:index:"));
+    return resources.map((r) => {
+        const parent = components
+            .filter((c) => c !== r && r.name.startsWith(`${c.name}-`))
+            .sort((a, b) => b.name.length - a.name.length)[0];
+        return { type: r.type, name: r.name, props: r.inputs, state: r.state, parentType: parent?.type };
+    });
+}
 
 /** What the policy host would hand a resource policy; violations collected. */
 function checkResource(
@@ -44,13 +64,20 @@ function checkResource(
     return violations;
 }
 
-/** A stack policy over resources wired like the engine does (key -> CSR -> certificate). */
-function checkStack(p: policy.StackValidationPolicy, resources: Resource[]): string[] {
+/** A stack policy over resources wired like the engine does (key -> CSR -> certificate <- issuing CA). */
+function checkStack(
+    p: policy.StackValidationPolicy,
+    resources: Resource[],
+    config: Record<string, unknown> = {},
+): string[] {
     const byName = new Map<string, policy.PolicyResource>();
     const policyResources = resources.map((r) => {
+        const qualifiedType = r.parentType === undefined ? r.type : `${r.parentType}$${r.type}`;
         const pr = {
-            ...r,
-            urn: r.name,
+            type: r.type,
+            name: r.name,
+            props: r.props,
+            urn: `urn:pulumi:test::apic-istio-pki::${qualifiedType}::${r.name}`,
             opts: {},
             dependencies: [],
             propertyDependencies: {},
@@ -67,9 +94,15 @@ function checkStack(p: policy.StackValidationPolicy, resources: Resource[]): str
         if (pr.type === "tls:index/locallySignedCert:LocallySignedCert" && csr)
             pr.propertyDependencies.certRequestPem = [csr];
     }
+    resources.forEach((r, i) => {
+        const issuer = resources.findIndex(
+            (c) => c.state?.certPem !== undefined && c.state.certPem === r.props.caCertPem,
+        );
+        if (issuer >= 0) policyResources[i].propertyDependencies.caCertPem = [policyResources[issuer]];
+    });
     const violations: string[] = [];
     void (p.validateStack as policy.StackValidation)(
-        { resources: policyResources, getConfig: () => ({}) } as never,
+        { resources: policyResources, getConfig: () => config } as never,
         (m) => violations.push(m),
     );
     return violations;
@@ -85,7 +118,7 @@ describe("Policy pack", function () {
         const run = await runWithStandIn(() => buildPki(planFromRawConfig(loadStackFile(OPTION_FILES[1]))).outputs, {
             state: sharedState,
         });
-        real = run.engine.resources.map((r: RecordedResource) => ({ type: r.type, name: r.name, props: r.inputs }));
+        real = fromEngine(run.engine.resources);
         outputs = run.outputs as unknown as Record<string, unknown>;
     });
 
@@ -96,6 +129,28 @@ describe("Policy pack", function () {
             }
         }
         assert.deepStrictEqual(checkStack(caKeyStrengthPolicy, real), []);
+        assert.deepStrictEqual(checkStack(separateTrustDomainsPolicy, real), []);
+    });
+
+    it("separate-trust-domains: refuses one root for the mesh and the edge unless allowSharedRoot is set", async () => {
+        // Two clusters: their mesh CAs are one trust domain, which the shared root mixes with the edge's.
+        const multiCluster = {
+            ...loadStackFile(OPTION_FILES[1]),
+            trustDomains: "shared",
+            clusters: [
+                { name: "east", context: "east" },
+                { name: "west", context: "west" },
+            ],
+        };
+        const run = await runWithStandIn(() => buildPki(planFromRawConfig(multiCluster)).outputs, {
+            state: sharedState,
+        });
+        const shared = fromEngine(run.engine.resources);
+        assert.deepStrictEqual(checkStack(separateTrustDomainsPolicy, shared), [
+            "root-ca-cert: one root signs the CAs of apic-client-ca, gateway-server-ca, the mesh, so a key of one trust domain (e.g. the mesh CA key in every cluster's cacerts) " +
+                "could mint certificates the others trust. Give each its own root (pki:trustDomains: separate), or accept the weaker guarantee with allowSharedRoot: true",
+        ]);
+        assert.deepStrictEqual(checkStack(separateTrustDomainsPolicy, shared, { allowSharedRoot: true }), []);
     });
 
     it("private-key-strength: refuses RSA below 2048 and ECDSA left on the P-224 default", () => {
@@ -137,16 +192,20 @@ describe("Policy pack", function () {
             ["ob-apic-client-cert: a leaf valid 400 days exceeds the 398-day maximum; lower validityPeriodHours"],
         );
         assert.strictEqual(checkResource(leafValidityPolicy, leaf, { leafMaxDays: 300 }).length, 1);
-        assert.deepStrictEqual(checkResource(leafValidityPolicy, named("root-ca-cert")), [], "CAs are not leaves");
+        assert.deepStrictEqual(
+            checkResource(leafValidityPolicy, named("client-root-ca-cert")),
+            [],
+            "CAs are not leaves",
+        );
     });
 
     it("root-path-length: refuses a root with maxPathLength 0 or unset", () => {
-        const root = named("root-ca-cert");
+        const root = named("client-root-ca-cert");
         for (const maxPathLength of [0, undefined]) {
             assert.deepStrictEqual(
                 checkResource(rootPathLengthPolicy, { ...root, props: { ...root.props, maxPathLength } }),
                 [
-                    `root-ca-cert: maxPathLength ${String(maxPathLength)} sets no limit (0 and unset both mean none in @pulumi/tls); set 1`,
+                    `client-root-ca-cert: maxPathLength ${String(maxPathLength)} sets no limit (0 and unset both mean none in @pulumi/tls); set 1`,
                 ],
             );
         }
@@ -197,7 +256,7 @@ describe("Policy pack", function () {
             type: "pulumi:pulumi:Stack",
             name: "apic-istio-pki-test",
             props: {
-                rootCertPem: outputs.rootCertPem,
+                trustAnchors: outputs.trustAnchors,
                 apicBundles: Object.fromEntries(
                     Object.entries(bundles).map(([id, b]) => [
                         id,
@@ -232,6 +291,7 @@ describe("Policy pack", function () {
             "private-key-secrets",
             "private-key-strength",
             "root-path-length",
+            "separate-trust-domains",
         ]);
     });
 });

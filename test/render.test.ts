@@ -27,7 +27,7 @@ describe("npm run render", function () {
         assert.strictEqual(result.status, 0, result.stderr);
         assert.match(
             result.stdout,
-            /^rendered .*Pulumi\.prod-ecdsa\.yaml \(Option 1\): 2 endpoints, 8 certificates, 5 Kubernetes objects/,
+            /^rendered .*Pulumi\.prod-ecdsa\.yaml \(Option 1\): 2 endpoints, 10 certificates, 5 Kubernetes objects/,
         );
         const files = (folder: string): string[] =>
             fs
@@ -78,16 +78,22 @@ describe("npm run render", function () {
         }
         const inventory = JSON.parse(fs.readFileSync(path.join(out, "inventory.json"), "utf8"));
         assert.deepStrictEqual(
-            inventory.certificates.map((c: { role: string; dnsNames: string[] }) => [c.role, c.dnsNames.join(",")]),
+            inventory.certificates.map((c: { id: string; role: string; dnsNames: string[] }) => [
+                c.id,
+                c.role,
+                c.dnsNames.join(","),
+            ]),
             [
-                ["root", ""],
-                ["intermediate", ""],
-                ["intermediate", ""],
-                ["mesh-ca", ""],
-                ["gateway-server", "ob.api.bank.example"],
-                ["apic-client", ""],
-                ["gateway-server", "dp.api.bank.example"],
-                ["apic-client", ""],
+                ["mesh-root", "root", ""],
+                ["server-root", "root", ""],
+                ["client-root", "root", ""],
+                ["gateway-server-ca", "intermediate", ""],
+                ["apic-client-ca", "intermediate", ""],
+                ["mesh-ca-prod-east", "mesh-ca", ""],
+                ["dp/server", "gateway-server", "dp.api.bank.example"],
+                ["dp/client", "apic-client", ""],
+                ["ob/server", "gateway-server", "ob.api.bank.example"],
+                ["ob/client", "apic-client", ""],
             ],
         );
 
@@ -95,7 +101,7 @@ describe("npm run render", function () {
         assert.strictEqual(again.status, 1);
         assert.match(
             again.stderr,
-            /output folder .* is not empty; choose another --out or pass --force to write into it/,
+            /output folder .* is not empty; choose another --out or pass --force to replace what it holds/,
         );
         assert.strictEqual(render(["--config", stackFile, "--out", out, "--force"]).status, 0);
     });

@@ -8,10 +8,10 @@ import * as tlsProvider from "../lib/engine/tlsProvider";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { runWithStandIn } from "../lib/engine/standIn";
 import { buildPki } from "../lib/stack";
-import { cli, loadStackFile, OPTION_FILES, renderStackFile, ROOT, sharedState, tempDir } from "./helpers";
+import { cli, loadStackFileValues, OPTION_FILES, renderStackFile, ROOT, sharedState, tempDir } from "./helpers";
 
 const plan = (raw: Record<string, unknown>) => planFromRawConfig(raw);
-const option = (n: 1 | 2 | 3) => loadStackFile(OPTION_FILES[n]);
+const option = (n: 1 | 2 | 3) => loadStackFileValues(OPTION_FILES[n]);
 type Domains = Record<string, { services: string[]; groups?: Record<string, string[]> }>;
 
 describe("inventory", function () {
@@ -26,11 +26,11 @@ describe("inventory", function () {
                 rows.filter((r) => r.role === "apic-client").length,
             ];
         });
-        // root + 2 intermediates + 1 mesh CA, then a server and a client cert per endpoint
+        // 3 roots (mesh, gateway server, APIC client) + 2 intermediates + 1 mesh CA, then a server and a client cert per endpoint
         assert.deepStrictEqual(counts, [
-            [4 + 2 * 2, 2, 2],
-            [4 + 2 * 24, 24, 24],
-            [4 + 2 * 7, 7, 7],
+            [6 + 2 * 2, 2, 2],
+            [6 + 2 * 24, 24, 24],
+            [6 + 2 * 7, 7, 7],
         ]);
     });
 
@@ -185,18 +185,18 @@ describe("diff", function () {
         const base = option(1);
         const d = diffPlans(plan(base), plan({ ...base, baseDomain: "example.apis.bank.example" }));
         assert.deepStrictEqual(summary(d).replaced, [
-            "ob/server: hosts changed: ob.example.api.bank.example -> ob.example.apis.bank.example; subject changed: O=Example Bank, CN=ob.example.api.bank.example -> O=Example Bank, CN=ob.example.apis.bank.example => new certificate (same key); update secret k8s/example/istio-system/secret-apic-mtls-ob",
             "dp/server: hosts changed: dp.example.api.bank.example -> dp.example.apis.bank.example; subject changed: O=Example Bank, CN=dp.example.api.bank.example -> O=Example Bank, CN=dp.example.apis.bank.example => new certificate (same key); update secret k8s/example/istio-system/secret-apic-mtls-dp",
+            "ob/server: hosts changed: ob.example.api.bank.example -> ob.example.apis.bank.example; subject changed: O=Example Bank, CN=ob.example.api.bank.example -> O=Example Bank, CN=ob.example.apis.bank.example => new certificate (same key); update secret k8s/example/istio-system/secret-apic-mtls-ob",
         ]);
         assert.strictEqual(d.added.length + d.removed.length, 0);
     });
 
     it("Option 1 -> 2: the two domain endpoints go, 24 per-service endpoints come", () => {
         const d = diffPlans(plan(option(1)), plan(option(2)));
-        assert.deepStrictEqual(summary(d).removed, ["ob/server", "ob/client", "dp/server", "dp/client"]);
+        assert.deepStrictEqual(summary(d).removed, ["dp/server", "dp/client", "ob/server", "ob/client"]);
         assert.strictEqual(d.added.length, 48);
         assert.strictEqual(d.replaced.length, 0);
-        assert.strictEqual(d.unchanged, 4, "the CAs stay");
+        assert.strictEqual(d.unchanged, 6, "the CAs stay");
     });
 
     it("leaf key algorithm changed: every leaf gets a new key and certificate, the CAs stay", () => {
@@ -204,26 +204,26 @@ describe("diff", function () {
         const d = diffPlans(plan(base), plan({ ...base, keyAlgorithm: "ECDSA" }));
         assert.deepStrictEqual(
             d.replaced.map((c) => c.id),
-            ["ob/server", "ob/client", "dp/server", "dp/client"],
+            ["dp/server", "dp/client", "ob/server", "ob/client"],
         );
         for (const c of d.replaced) {
             assert.match(c.reasons[0], /^key algorithm changed: RSA 2048 -> ECDSA P-256$/);
             assert.deepStrictEqual(c.forces.slice(0, 2), ["new key", "new certificate"]);
         }
-        assert.strictEqual(d.unchanged, 4);
+        assert.strictEqual(d.unchanged, 6);
     });
 
-    it("an issuing CA replaced: its leaves are re-issued and APIC gets a new truststore", () => {
+    it("an issuing CA replaced: its leaves are re-issued, and APIC's truststore (the root) stays", () => {
         const base = option(1);
         const d = diffPlans(plan(base), plan({ ...base, validityDays: { root: 3650, intermediate: 730, leaf: 365 } }));
         assert.deepStrictEqual(summary(d).replaced, [
-            "gateway-server-ca: validity changed: 1095 -> 730 days => new certificate (same key); update secret k8s/example/istio-system/secret-apic-mtls-ob, k8s/example/istio-system/secret-apic-mtls-dp; new APIC truststore (2 endpoints)",
-            "apic-client-ca: validity changed: 1095 -> 730 days => new certificate (same key); update secret k8s/example/istio-system/secret-apic-mtls-ob, k8s/example/istio-system/secret-apic-mtls-dp; new APIC keystore (2 endpoints)",
+            "gateway-server-ca: validity changed: 1095 -> 730 days => new certificate (same key); update secret k8s/example/istio-system/secret-apic-mtls-dp, k8s/example/istio-system/secret-apic-mtls-ob",
+            "apic-client-ca: validity changed: 1095 -> 730 days => new certificate (same key); new APIC keystore (2 endpoints)",
             "mesh-ca-example: validity changed: 1095 -> 730 days => new certificate (same key); update secret k8s/example/istio-system/secret-cacerts; restart istiod and the workloads of example",
-            "ob/server: issuer replaced: gateway-server-ca => new certificate (same key); update secret k8s/example/istio-system/secret-apic-mtls-ob",
-            "ob/client: issuer replaced: apic-client-ca => new certificate (same key); new APIC keystore",
             "dp/server: issuer replaced: gateway-server-ca => new certificate (same key); update secret k8s/example/istio-system/secret-apic-mtls-dp",
             "dp/client: issuer replaced: apic-client-ca => new certificate (same key); new APIC keystore",
+            "ob/server: issuer replaced: gateway-server-ca => new certificate (same key); update secret k8s/example/istio-system/secret-apic-mtls-ob",
+            "ob/client: issuer replaced: apic-client-ca => new certificate (same key); new APIC keystore",
         ]);
     });
 
@@ -252,7 +252,7 @@ describe("diff", function () {
         assert.strictEqual(status, 0);
         assert.match(
             out,
-            /^## Certificate changes: dev \(Option 1 -> Option 2\)\n\n\*\*50 added, 4 removed, 0 replaced, 4 unchanged\.\*\*\n/,
+            /^## Certificate changes: dev \(Option 1 -> Option 2\)\n\n\*\*50 added, 4 removed, 0 replaced, 6 unchanged\.\*\*\n/,
         );
         assert.match(
             out,
@@ -264,7 +264,7 @@ describe("diff", function () {
         const newStack = path.join(repo, "stacks", "Pulumi.sit.yaml");
         fs.copyFileSync(path.join(ROOT, "stacks/Pulumi.sit.yaml"), newStack);
         const fresh = await cli("diff", "--base", "main", "--head", newStack, "--format", "json");
-        assert.strictEqual(JSON.parse(fresh.out).added.length, 8, "a stack new at HEAD: everything is added");
+        assert.strictEqual(JSON.parse(fresh.out).added.length, 10, "a stack new at HEAD: everything is added");
         const bad = await cli("diff", "--base", "no-such-ref", "--head", file);
         assert.strictEqual(bad.status, 2);
         assert.match(bad.err, /^error: --base no-such-ref is neither a file nor a git ref\n/);
@@ -331,7 +331,7 @@ describe("expiry", function () {
         const rendered = await renderStackFile(OPTION_FILES[1]);
         const { status, out } = await cli("expiry", "--dir", rendered.dir);
         assert.strictEqual(status, 0);
-        assert.match(out, /^8 certificates, none expires within 30 days\n$/m);
+        assert.match(out, /^10 certificates, none expires within 30 days\n$/m);
         assert.strictEqual((await cli("expiry", "--dir", rendered.dir, "--warn-days", "400")).status, 1);
         const usage = await cli("expiry");
         assert.strictEqual(usage.status, 2);

@@ -4,7 +4,7 @@ import { X509Certificate } from "crypto";
 import * as net from "net";
 import { main } from "../lib/cli/main";
 import { planFromRawConfig } from "../lib/plan/plan";
-import { pemBlocks } from "../lib/engine/der";
+import { pemBlocks } from "../lib/pki/pem";
 import { parseCrl } from "../lib/pki/crl";
 import { EngineState } from "../lib/engine/standIn";
 import {
@@ -12,14 +12,16 @@ import {
     gatewayServerConfig,
     handshake,
     loadStackFile,
+    newStackState,
     OPTION_FILES,
     openssl,
-    renderConfig,
+    opensslSpkiPin,
+    renderNext,
     Rendered,
-    sharedState,
     tempDir,
     writeTemp,
 } from "./helpers";
+import { deployedRecordOf } from "../lib/render/render";
 
 const freePort = (): Promise<number> =>
     new Promise((resolve) => {
@@ -44,6 +46,9 @@ async function opensslHandshake(
             `127.0.0.1:${port}`,
             "-cert",
             writeTemp(dir, "tls.crt", server.tlsCrt),
+            // -cert reads only the leaf of tls.crt; the gateway sends its issuing CA too.
+            "-cert_chain",
+            writeTemp(dir, "tls-chain.crt", pemBlocks(server.tlsCrt, "CERTIFICATE").slice(1).join("")),
             "-key",
             writeTemp(dir, "tls.key", server.tlsKey),
             // -CRL reads one CRL; a CAfile may carry certificates and every CRL, as Envoy's ca.crl does.
@@ -80,6 +85,9 @@ async function opensslHandshake(
                 "-brief",
                 "-cert",
                 writeTemp(dir, "client.crt", client.cert),
+                // As APIC does, send the issuing CA after the certificate (the gateway trusts only the root).
+                "-cert_chain",
+                writeTemp(dir, "client-chain.crt", pemBlocks(client.cert, "CERTIFICATE").slice(1).join("")),
                 "-key",
                 writeTemp(dir, "client.key", client.key),
                 "-CAfile",
@@ -118,10 +126,10 @@ describe("Revocation: a CRL of the APIC-client CA in every gateway secret", func
     });
 
     before(async () => {
-        state = new Map(sharedState);
-        original = await renderConfig(loadStackFile(OPTION_FILES[1]), "original", state);
+        state = newStackState();
+        original = await renderNext(loadStackFile(OPTION_FILES[1]), "original", state);
         revokedSerial = new X509Certificate(original.read("apic/ob/client.crt")).serialNumber;
-        after = await renderConfig(revokedConfig(), "revoked", state);
+        after = await renderNext(revokedConfig(), "revoked", state);
     });
 
     it("publishes ca.crl with the APIC-client CA's CRL listing the serial and the root's, both verifying", () => {
@@ -132,7 +140,8 @@ describe("Revocation: a CRL of the APIC-client CA in every gateway secret", func
         assert.deepStrictEqual(parseCrl(crls[0]).revokedSerials, [revokedSerial]);
         assert.deepStrictEqual(parseCrl(crls[1]).revokedSerials, []);
         const dir = tempDir("crl");
-        const [clientCa, root] = pemBlocks(gateway.caCrt, "CERTIFICATE");
+        const [root] = pemBlocks(gateway.caCrt, "CERTIFICATE");
+        const [clientCa] = pemBlocks(after.read("apic/ob/ca-chain.pem"), "CERTIFICATE");
         for (const [crl, issuer] of [
             [crls[0], clientCa + root],
             [crls[1], root],
@@ -152,26 +161,31 @@ describe("Revocation: a CRL of the APIC-client CA in every gateway secret", func
         assert.strictEqual(gatewayServerConfig(original, "ob").caCrl, undefined, "no CRL without revocations");
     });
 
-    it("re-issues the endpoint's client certificate with a new key and keeps the other endpoints", () => {
+    it("re-issues the endpoint's client certificate with a new key, unpins the revoked key, and keeps the other endpoints", () => {
         assert.notStrictEqual(after.read("apic/ob/client.key"), original.read("apic/ob/client.key"));
         assert.strictEqual(after.read("apic/dp/client.crt"), original.read("apic/dp/client.crt"));
+        // No overlap for a revoked key, even in a switch phase: only the new key is pinned.
+        assert.deepStrictEqual(gatewayServerConfig(after, "ob").verifyCertificateSpki, [
+            opensslSpkiPin(after.read("apic/ob/client.crt")),
+        ]);
         assert.strictEqual(
             planFromRawConfig({
                 ...loadStackFile(OPTION_FILES[1]),
                 revocations: [
                     { endpoint: "ob", serial: "AB", epoch: 0, reason: "superseded", revokedAt: "2026-11-20" },
                 ],
-            }).endpoints[0].client.epoch,
+            }).endpoints.find((e) => e.id === "ob")?.client.epoch,
             1,
         );
     });
 
     it("makes a TLS server checking ca.crl (Node) reject the revoked certificate and accept the re-issued one", async () => {
         const gateway = gatewayServerConfig(after, "ob");
-        const revoked = await handshake(gateway, {
-            ...apicCredentials(original, "ob"),
-            ca: apicCredentials(after, "ob").ca,
-        });
+        // Without the key pin, to see what the CRL alone does (the pin would refuse it first).
+        const revoked = await handshake(
+            { ...gateway, verifyCertificateSpki: [] },
+            { ...apicCredentials(original, "ob"), ca: apicCredentials(after, "ob").ca },
+        );
         assert.strictEqual(revoked.accepted, false);
         assert.strictEqual(revoked.reason, "CERT_REVOKED");
         const fresh = await handshake(gateway, apicCredentials(after, "ob"));
@@ -206,7 +220,7 @@ describe("Revocation: a CRL of the APIC-client CA in every gateway secret", func
     });
 
     it("gives a byte-identical CRL for the same inputs (no preview churn)", async () => {
-        const again = await renderConfig(revokedConfig(), "revoked-again", state);
+        const again = await renderNext(revokedConfig(), "revoked-again", state);
         assert.strictEqual(gatewayServerConfig(again, "ob").caCrl, gatewayServerConfig(after, "ob").caCrl);
     });
 
@@ -218,7 +232,7 @@ describe("Revocation: a CRL of the APIC-client CA in every gateway secret", func
             () => undefined,
         );
         assert.match(out, /CRL of example APIC client CA \(1 revoked\)/);
-        assert.match(out, /CRL of example API platform root CA \(0 revoked\)/);
+        assert.match(out, /CRL of example APIC client root CA \(0 revoked\)/);
         assert.strictEqual(quiet, 0);
         const near = await main(
             ["expiry", "--dir", after.dir, "--warn-days", "15"],
@@ -241,7 +255,7 @@ describe("Revocation: a CRL of the APIC-client CA in every gateway secret", func
         const ok = { endpoint: "ob", serial: "0A1B", epoch: 0, reason: "superseded", revokedAt: "2026-11-20" };
         assert.match(
             attempt({ ...ok, endpoint: "payments" }),
-            /pki:revocations\[0\]\.endpoint "payments" is not an endpoint of this stack; its endpoints are ob, dp/,
+            /pki:revocations\[0\]\.endpoint "payments" is not an endpoint of this stack; its endpoints are dp, ob/,
         );
         assert.match(
             attempt({ ...ok, serial: "xyz" }),
@@ -257,5 +271,43 @@ describe("Revocation: a CRL of the APIC-client CA in every gateway secret", func
         );
         assert.match(attempt(ok, { caKeyAlgorithm: "ECDSA" }), /pki:revocations needs pki:caKeyAlgorithm RSA/);
         assert.strictEqual(attempt(ok), "");
+    });
+
+    it("refuses a serial the stack never issued to that endpoint, naming the certificates it did issue", async () => {
+        const deployed = deployedRecordOf(state);
+        const issued = deployed.clients.ob;
+        assert.deepStrictEqual(
+            issued.map((c) => [c.epoch, c.serialHex]),
+            [
+                [0, revokedSerial],
+                [1, new X509Certificate(after.read("apic/ob/client.crt")).serialNumber],
+            ],
+        );
+        const dpSerial = new X509Certificate(after.read("apic/dp/client.crt")).serialNumber;
+        for (const [serial, why] of [
+            ["0A1B", "a typo"],
+            [dpSerial, "another endpoint's certificate"],
+        ]) {
+            assert.throws(
+                () =>
+                    planFromRawConfig(
+                        {
+                            ...loadStackFile(OPTION_FILES[1]),
+                            revocations: [
+                                { endpoint: "ob", serial, epoch: 0, reason: "keyCompromise", revokedAt: "2026-11-20" },
+                            ],
+                        },
+                        { deployed },
+                    ),
+                {
+                    message:
+                        "invalid stack configuration:\n" +
+                        `  - pki:revocations[0].serial ${serial} is not a certificate this stack issued to endpoint "ob" (a typo, or another environment's certificate?); ` +
+                        `its certificates on record are ${issued.map((c) => `serial ${c.serialHex} (epoch ${c.epoch}, until ${c.notAfter.slice(0, 10)})`).join(", ")}. ` +
+                        "Copy the serial of the leaked certificate from the inventory or from expiry",
+                },
+                why,
+            );
+        }
     });
 });

@@ -10,9 +10,12 @@ import {
     gatewayServerConfig,
     handshake,
     loadStackFile,
+    newStackState,
     OPTION_FILES,
+    opensslSpkiPin,
     pemBlocks,
     renderConfig,
+    renderNext,
     Rendered,
     sharedState,
 } from "./helpers";
@@ -59,12 +62,12 @@ describe("Rotation epochs replace exactly what they name", function () {
         });
     });
 
-    it("apicClientEpoch: every APIC client key and certificate, nothing on the gateway", async () => {
+    it("apicClientEpoch: every APIC client key and certificate, and on the gateway only the key pins", async () => {
         const after = await registered({ ...option1, rotation: { apicClientEpoch: 1 } });
         assert.deepStrictEqual(compare(base, after), {
             added: [...triple("dp-apic-client-r1"), ...triple("ob-apic-client-r1")].sort(),
             removed: [...triple("dp-apic-client"), ...triple("ob-apic-client")].sort(),
-            changed: [],
+            changed: ["Gateway dp-gateway-gateway", "Gateway ob-gateway-gateway"],
         });
     });
 
@@ -74,7 +77,12 @@ describe("Rotation epochs replace exactly what they name", function () {
         assert.deepStrictEqual(compare(base, after), {
             added: leaves.flatMap((l) => triple(`${l}-r2`)).sort(),
             removed: leaves.flatMap(triple).sort(),
-            changed: ["Secret dp-gateway-dp-tls", "Secret ob-gateway-ob-tls"],
+            changed: [
+                "Gateway dp-gateway-gateway",
+                "Gateway ob-gateway-gateway",
+                "Secret dp-gateway-dp-tls",
+                "Secret ob-gateway-ob-tls",
+            ],
         });
     });
 
@@ -90,69 +98,119 @@ describe("Rotation epochs replace exactly what they name", function () {
     it("refuses an epoch for an endpoint the stack does not have, naming the endpoints it has", () => {
         assert.throws(
             () => planFromRawConfig({ ...option1, rotation: { endpoints: { accounts: { serverEpoch: 1 } } } }),
-            /pki:rotation\.endpoints\.accounts is not an endpoint of this stack; its endpoints are ob, dp/,
+            /pki:rotation\.endpoints\.accounts is not an endpoint of this stack; its endpoints are dp, ob/,
         );
         assert.throws(
             () => planFromRawConfig({ ...option1, rotation: { leafEpoch: -1 } }),
-            /pki:rotation\.leafEpoch must be a whole number >= 0 \(raise it by one to rotate\); got -1/,
+            /pki:rotation\.leafEpoch must be a whole number from 0 to 9999 \(raise it by one to rotate\); got -1/,
         );
     });
 
-    it("shows in the certificate diff as a forced rotation with a new key", async () => {
-        const d = diffPlans(
-            planFromRawConfig(option1),
-            planFromRawConfig({ ...option1, rotation: { endpoints: { ob: { clientEpoch: 1 } } } }),
-        );
+    it("shows in the certificate diff as a forced rotation with a new key, and the pins added and removed", async () => {
+        const base = planFromRawConfig(option1);
+        const switched = planFromRawConfig({
+            ...option1,
+            rotation: { endpoints: { ob: { clientEpoch: 1, clientPhase: "switch" } } },
+        });
+        const finished = planFromRawConfig({ ...option1, rotation: { endpoints: { ob: { clientEpoch: 1 } } } });
+        const d = diffPlans(base, switched);
         assert.deepStrictEqual(
             d.replaced.map((c) => [c.id, c.reasons, c.forces]),
             [["ob/client", ["rotation forced: epoch 0 -> 1"], ["new key", "new certificate", "new APIC keystore"]]],
         );
+        assert.deepStrictEqual(d.pins, [
+            { endpoint: "ob", before: ["key of epoch 0"], after: ["key of epoch 1", "key of epoch 0"] },
+        ]);
+        assert.deepStrictEqual(d.refused, []);
+        assert.deepStrictEqual(diffPlans(switched, finished).pins, [
+            { endpoint: "ob", before: ["key of epoch 1", "the key before epoch 1"], after: ["key of epoch 1"] },
+        ]);
+        const jump = diffPlans(base, finished);
+        assert.deepStrictEqual(jump.refused, [
+            {
+                key: "pki:rotation.endpoints.ob",
+                problem:
+                    'the APIC client of endpoint "ob" moves from epoch 0 to 1 with no overlap: the gateway would stop accepting the key APIC holds at once. ' +
+                    "Set pki:rotation.endpoints.ob.clientPhase (or pki:rotation.apicClientPhase) to switch for this change, upload the new keystore, then set it to finish",
+            },
+        ]);
     });
 });
 
-describe("Leaf rotation without downtime", function () {
+describe("Leaf rotation without downtime: the previous APIC key stays pinned until finish", function () {
     this.timeout(120_000);
+    const option1 = loadStackFile(OPTION_FILES[1]);
     let old: Rendered;
-    let rotated: Rendered;
+    let switched: Rendered;
+    let finished: Rendered;
     before(async () => {
-        const state = new Map(sharedState);
-        old = await renderConfig(loadStackFile(OPTION_FILES[1]), "before-rotation", state);
-        rotated = await renderConfig(
-            { ...loadStackFile(OPTION_FILES[1]), rotation: { leafEpoch: 1 } },
-            "rotated",
+        const state = newStackState();
+        old = await renderNext(option1, "before-rotation", state);
+        switched = await renderNext(
+            { ...option1, rotation: { leafEpoch: 1, apicClientPhase: "switch" } },
+            "switch",
             state,
         );
+        finished = await renderNext({ ...option1, rotation: { leafEpoch: 1 } }, "finish", state);
     });
 
-    it("issues new keys, not just new certificates", () => {
+    it("issues new keys, not just new certificates, in the switch phase", () => {
         for (const e of old.plan.endpoints) {
-            assert.notStrictEqual(old.read(`apic/${e.id}/client.key`), rotated.read(`apic/${e.id}/client.key`));
-            assert.notStrictEqual(gatewayServerConfig(old, e.id).tlsKey, gatewayServerConfig(rotated, e.id).tlsKey);
+            assert.notStrictEqual(old.read(`apic/${e.id}/client.key`), switched.read(`apic/${e.id}/client.key`));
+            assert.notStrictEqual(gatewayServerConfig(old, e.id).tlsKey, gatewayServerConfig(switched, e.id).tlsKey);
+            assert.strictEqual(finished.read(`apic/${e.id}/client.key`), switched.read(`apic/${e.id}/client.key`));
         }
     });
 
-    it("keeps every mix of old and new certificates working, in whichever order gateway and APIC roll out", async () => {
+    it("switch: the gateway pins the new and the previous key, so APIC works before and after its upload", async () => {
         const ok = { accepted: true, reason: "", clientAuthorized: true, clientError: "" };
         for (const e of old.plan.endpoints) {
-            for (const [gateway, apic] of [
-                [old, old],
-                [rotated, old], // the gateway got its new secret first
-                [old, rotated], // APIC got its new keystore first
-                [rotated, rotated],
-            ]) {
+            assert.deepStrictEqual(gatewayServerConfig(switched, e.id).verifyCertificateSpki, [
+                opensslSpkiPin(switched.read(`apic/${e.id}/client.crt`)),
+                opensslSpkiPin(old.read(`apic/${e.id}/client.crt`)),
+            ]);
+            for (const apic of [old, switched]) {
                 assert.deepStrictEqual(
-                    await handshake(gatewayServerConfig(gateway, e.id), apicCredentials(apic, e.id)),
+                    await handshake(gatewayServerConfig(switched, e.id), apicCredentials(apic, e.id)),
                     ok,
                 );
             }
-            // The gateway pins the identity and trusts the issuing CA, not a certificate: both stay.
-            assert.deepStrictEqual(
-                gatewayServerConfig(rotated, e.id).subjectAltNames,
-                gatewayServerConfig(old, e.id).subjectAltNames,
-            );
-            assert.strictEqual(gatewayServerConfig(rotated, e.id).caCrt, gatewayServerConfig(old, e.id).caCrt);
-            assert.strictEqual(rotated.read(`apic/${e.id}/truststore.pem`), old.read(`apic/${e.id}/truststore.pem`));
+            // APIC trusts the gateway-server CA, not a certificate: the gateway's new server certificate passes.
+            assert.strictEqual(switched.read(`apic/${e.id}/truststore.pem`), old.read(`apic/${e.id}/truststore.pem`));
+            assert.strictEqual(gatewayServerConfig(switched, e.id).caCrt, gatewayServerConfig(old, e.id).caCrt);
         }
+    });
+
+    it("finish: only the new key is pinned, and the previous APIC key is refused at once", async () => {
+        for (const e of old.plan.endpoints) {
+            const gateway = gatewayServerConfig(finished, e.id);
+            assert.deepStrictEqual(gateway.verifyCertificateSpki, [
+                opensslSpkiPin(finished.read(`apic/${e.id}/client.crt`)),
+            ]);
+            assert.strictEqual((await handshake(gateway, apicCredentials(finished, e.id))).accepted, true);
+            const previous = await handshake(gateway, apicCredentials(old, e.id));
+            assert.deepStrictEqual(
+                [previous.accepted, previous.reason],
+                [false, `verifyCertificateSpki mismatch: ${opensslSpkiPin(old.read(`apic/${e.id}/client.crt`))}`],
+            );
+        }
+    });
+
+    it("refuses a client rotation without the switch phase, which would lock APIC out until it uploads", async () => {
+        const state = newStackState();
+        const deployed = await renderNext(option1, "deployed", state);
+        const serial = new crypto.X509Certificate(deployed.read("apic/ob/client.crt")).serialNumber;
+        await assert.rejects(
+            renderNext({ ...option1, rotation: { endpoints: { ob: { clientEpoch: 1 } } } }, "jump", state),
+            {
+                message:
+                    "invalid stack configuration:\n" +
+                    `  - the APIC client of endpoint "ob" moves from epoch 0 (deployed, serial ${serial}) to epoch 1 with no overlap: ` +
+                    "the gateway would stop accepting the key APIC holds at once, and APIC would fail until it uploads the new keystore. " +
+                    "Rotate in two steps: set pki:rotation.endpoints.ob.clientPhase (or pki:rotation.apicClientPhase) to switch and deploy, " +
+                    "upload the new keystore, then set it to finish. To cut a leaked key off at once, revoke its certificate (pki:revocations)",
+            },
+        );
     });
 });
 
@@ -172,7 +230,7 @@ describe("Early-renewal windows", function () {
             );
         };
         const byDefault = await windows(option1);
-        assert.deepStrictEqual(byDefault["root-ca-cert"], [3650 * 24, 1216 * 24]);
+        assert.deepStrictEqual(byDefault["client-root-ca-cert"], [3650 * 24, 1216 * 24]);
         assert.deepStrictEqual(byDefault["gateway-server-ca-cert"], [1095 * 24, 365 * 24]);
         assert.deepStrictEqual(byDefault["mesh-ca-example-cert"], [1095 * 24, 365 * 24]);
         assert.deepStrictEqual(byDefault["ob-gateway-ob-server-cert"], [365 * 24, 121 * 24]);

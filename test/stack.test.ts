@@ -13,9 +13,12 @@ describe("The stack program", function () {
     it("wraps every private key it hands out in pulumi.secret (components and stack outputs)", async () => {
         const plan = planFromRawConfig(loadStackFile(OPTION_FILES[1]));
         const { returned } = await runWithStandIn(() => buildPki(plan), { state: sharedState });
-        assert.ok(returned.root, "a root of this stack");
+        assert.deepStrictEqual(Object.keys(returned.roots), ["mesh-root", "server-root", "client-root"]);
         const keys: [string, pulumi.Output<string>][] = [
-            ["root", returned.root.privateKeyPem],
+            ...Object.entries(returned.roots).map(([id, root]): [string, pulumi.Output<string>] => [
+                id,
+                root.privateKeyPem,
+            ]),
             ["gateway-server-ca", returned.gatewayServerCa.privateKeyPem],
             ["apic-client-ca", returned.apicClientCa.privateKeyPem],
             ...Object.entries(returned.meshCas).map(([c, ca]): [string, pulumi.Output<string>] => [
@@ -28,10 +31,10 @@ describe("The stack program", function () {
                 b.privateKeyPem,
             ]),
         ];
-        assert.strictEqual(keys.length, 3 + 1 + 2 + 2);
+        assert.strictEqual(keys.length, 3 + 2 + 1 + 2 + 2);
         for (const [name, key] of keys)
             assert.strictEqual(await pulumi.isSecret(key), true, `${name} key is not secret`);
-        for (const cert of [returned.outputs.rootCertPem, returned.outputs.apicBundles.ob.certPem]) {
+        for (const cert of [returned.outputs.trustAnchors.gatewayClients, returned.outputs.apicBundles.ob.certPem]) {
             assert.strictEqual(await pulumi.isSecret(cert), false, "certificates stay readable");
         }
     });
@@ -104,7 +107,9 @@ describe("The stack program", function () {
             "apic-istio-pki:index:IstioGatewayTls dp-gateway",
             "apic-istio-pki:index:IstioGatewayTls ob-gateway",
             "apic-istio-pki:index:MeshPluginCa mesh-ca-example",
-            "apic-istio-pki:index:RootCa root-ca",
+            "apic-istio-pki:index:RootCa client-root-ca",
+            "apic-istio-pki:index:RootCa mesh-root-ca",
+            "apic-istio-pki:index:RootCa server-root-ca",
             "kubernetes:core/v1:Secret dp-gateway-dp-tls",
             "kubernetes:core/v1:Secret mesh-ca-example-cacerts",
             "kubernetes:core/v1:Secret ob-gateway-ob-tls",
@@ -128,14 +133,18 @@ describe("The stack program", function () {
             "tls:index/locallySignedCert:LocallySignedCert ob-apic-client-cert",
             "tls:index/locallySignedCert:LocallySignedCert ob-gateway-ob-server-cert",
             "tls:index/privateKey:PrivateKey apic-client-ca-key",
+            "tls:index/privateKey:PrivateKey client-root-ca-key",
             "tls:index/privateKey:PrivateKey dp-apic-client-key",
             "tls:index/privateKey:PrivateKey dp-gateway-dp-server-key",
             "tls:index/privateKey:PrivateKey gateway-server-ca-key",
             "tls:index/privateKey:PrivateKey mesh-ca-example-key",
+            "tls:index/privateKey:PrivateKey mesh-root-ca-key",
             "tls:index/privateKey:PrivateKey ob-apic-client-key",
             "tls:index/privateKey:PrivateKey ob-gateway-ob-server-key",
-            "tls:index/privateKey:PrivateKey root-ca-key",
-            "tls:index/selfSignedCert:SelfSignedCert root-ca-cert",
+            "tls:index/privateKey:PrivateKey server-root-ca-key",
+            "tls:index/selfSignedCert:SelfSignedCert client-root-ca-cert",
+            "tls:index/selfSignedCert:SelfSignedCert mesh-root-ca-cert",
+            "tls:index/selfSignedCert:SelfSignedCert server-root-ca-cert",
         ]);
         const kube = engine.kubernetesObjects();
         assert.ok(
@@ -164,10 +173,11 @@ describe("The stack program", function () {
         const bits = Object.fromEntries(
             rsa.engine.byType("tls:index/privateKey:PrivateKey").map((k) => [k.name, k.inputs.rsaBits]),
         );
-        assert.strictEqual(bits["root-ca-key"], 4096);
+        for (const root of ["mesh-root-ca-key", "server-root-ca-key", "client-root-ca-key"])
+            assert.strictEqual(bits[root], 4096, root);
         assert.strictEqual(bits["apic-client-ca-key"], 4096);
         assert.strictEqual(bits["ob-apic-client-key"], 2048);
-        const root = rsa.engine.resources.find((r) => r.name === "root-ca-cert");
+        const root = rsa.engine.resources.find((r) => r.name === "client-root-ca-cert");
         assert.strictEqual(root?.inputs.maxPathLength, 1);
         assert.strictEqual(root?.inputs.isCaCertificate, true);
     });
@@ -227,8 +237,8 @@ describe("The Pulumi entry point (lib/program.ts)", function () {
         assert.deepStrictEqual(
             outputs.endpoints.map((e) => [e.host, e.credentialName]),
             [
-                ["ob.dev.api.bank.example", "apic-mtls-ob"],
                 ["dp.dev.api.bank.example", "apic-mtls-dp"],
+                ["ob.dev.api.bank.example", "apic-mtls-ob"],
             ],
         );
         pulumi.runtime.setAllConfig({}, []);

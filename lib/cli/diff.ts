@@ -2,7 +2,7 @@
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { rawConfigFromStackFile, rawConfigFromYamlText } from "../config/load";
+import { rawConfigFromStackFile } from "../config/load";
 import { CertChange, CertDiff, diffPlans } from "../inventory/diff";
 import { PkiPlan, planFromRawConfig } from "../plan/plan";
 import { markdownTable } from "./format";
@@ -30,13 +30,16 @@ function loadBase(base: string, headFile: string): PkiPlan | undefined {
     }
     const top = git(["rev-parse", "--show-toplevel"], dir).trim();
     const relative = path.relative(top, fs.realpathSync(headFile)).split(path.sep).join("/");
-    let text: string;
-    try {
-        text = git(["show", `${base}:${relative}`], top);
-    } catch {
-        return undefined;
-    }
-    return planFromRawConfig(rawConfigFromYamlText(text, `${base}:${relative}`));
+    const read = (file: string): string | undefined => {
+        try {
+            return git(["show", `${base}:${file}`], top);
+        } catch {
+            return undefined;
+        }
+    };
+    if (read(relative) === undefined) return undefined;
+    // The project file (Pulumi.yaml) is read at the same revision.
+    return planFromRawConfig(rawConfigFromStackFile(relative, { read, label: `${base}:${relative}` }));
 }
 
 const identity = (c: CertChange): string => {
@@ -57,6 +60,7 @@ export function diffMarkdown(diff: CertDiff, title: string): string {
                 `**CA rotation, pki:caRotation.${r.slot}: ${r.from} -> ${r.to}.** ` +
                 (r.refused !== undefined ? `Refused: ${r.refused}\n` : `${r.effect}.\n`),
         ),
+        ...diff.refused.map((r) => `**Refused, ${r.key}:** ${r.problem}.\n`),
         added.length + removed.length + replaced.length === 0
             ? "No certificate changes.\n"
             : `**${added.length} added, ${removed.length} removed, ${replaced.length} replaced, ${unchanged} unchanged.**\n`,
@@ -83,6 +87,15 @@ export function diffMarkdown(diff: CertDiff, title: string): string {
         }));
     table("Added", ["certificate", "role", "hosts / identity", "forces"], certRows(added));
     table("Removed", ["certificate", "role", "hosts / identity", "forces"], certRows(removed));
+    table(
+        "APIC keys pinned at the gateway",
+        ["endpoint", "pinned before", "pinned after"],
+        diff.pins.map((p) => ({
+            endpoint: p.endpoint,
+            "pinned before": p.before.join(", "),
+            "pinned after": p.after.join(", "),
+        })),
+    );
     table(
         "Routing only (no certificate change)",
         ["endpoint", "host", "services added", "services removed"],
@@ -112,11 +125,20 @@ export const diffCommand: Command = {
         const diff = diffPlans(base, head);
         out(format === "json" ? JSON.stringify(diff, null, 2) + "\n" : diffMarkdown(diff, head.config.environment));
         // A phase skipped or reversed would be refused by `pulumi up`: fail the review step too.
-        return diff.caRotation.some((r) => r.refused !== undefined) ? 1 : 0;
+        return diff.caRotation.some((r) => r.refused !== undefined) || diff.refused.length > 0 ? 1 : 0;
     },
 };
 
 /** A stack file that does not exist at the base ref: every certificate is new. */
 function emptyPlan(head: PkiPlan): PkiPlan {
-    return { config: head.config, retired: [], cas: [], endpoints: [], gateways: [], pendingIntermediates: [] };
+    return {
+        config: head.config,
+        retired: [],
+        revoked: [],
+        cas: [],
+        endpoints: [],
+        gateways: [],
+        pendingIntermediates: [],
+        crls: { gateway: false, apicTruststore: false, mesh: false, offlineRootCrls: {} },
+    };
 }

@@ -3,8 +3,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { defaultEarlyRenewalDays } from "../config/validate";
-import * as der from "../engine/der";
-import { decodeName } from "../engine/x509";
+import { pemBlocks } from "../pki/pem";
 import { parseCrl } from "../pki/crl";
 import { textTable } from "./format";
 import { Command, parse, UsageError } from "./stackSource";
@@ -89,10 +88,10 @@ export function expiryReport(
                 files: [file],
             });
         };
-        for (const pem of der.pemBlocks(text, "X509 CRL")) {
+        for (const pem of pemBlocks(text, "X509 CRL")) {
             add(crypto.createHash("sha256").update(pem).digest("hex"), () => {
                 const crl = parseCrl(pem);
-                const issuer = decodeName(der.readNode(crl.issuerName)).commonName ?? "unknown CA";
+                const issuer = crl.issuerCommonName ?? "unknown CA";
                 return {
                     subject: `CRL of ${issuer} (${crl.revokedSerials.length} revoked)`,
                     serial: "-",
@@ -102,7 +101,7 @@ export function expiryReport(
                 };
             });
         }
-        for (const pem of der.pemBlocks(text, "CERTIFICATE")) {
+        for (const pem of pemBlocks(text, "CERTIFICATE")) {
             const cert = new crypto.X509Certificate(pem);
             add(cert.fingerprint256, () => {
                 const notBefore = new Date(cert.validFrom);

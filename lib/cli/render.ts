@@ -1,10 +1,10 @@
 /** render (--stack NAME | --config FILE) [--out DIR] [--force] */
-import * as fs from "fs";
 import * as path from "path";
-import { EngineState } from "../engine/standIn";
 import { rawConfigFromStackFile } from "../config/load";
+import { EngineState } from "../engine/standIn";
 import { planFromRawConfig } from "../plan/plan";
 import { deployedRecordOf, renderPlan } from "../render/render";
+import { openStateFile, passphraseFrom, PASSPHRASE_VARIABLE } from "../render/stateFile";
 import { Command, parse, stackFilePath } from "./stackSource";
 
 const USAGE = `usage: render (--stack NAME | --config FILE) [--out DIR] [--force] [--state FILE]
@@ -13,11 +13,20 @@ Renders what the stack would create, offline, with real keys and certificates:
   DIR/inventory.json                         every certificate and where it goes
   DIR/k8s/<cluster>/<namespace>/<kind>-<name>.yaml
   DIR/apic/<endpoint>/client.crt client.key ca-chain.pem truststore.pem
-Private keys are written 0600 in 0700 folders. DIR defaults to out/<stack>.
---state FILE keeps the stand-in's state (keys included, mode 0600) between renders, as the
-engine's state does between updates: e.g. to rehearse the offline-root ceremony, whose first
-render stops after writing DIR/csr/<id>.csr and whose second uses the signed certificates, or a
-staged CA rotation (pki:caRotation), whose phases are checked against the previous render.`;
+DIR defaults to out/<stack>. Every file is created new, never through a link: private keys 0600,
+other files 0644, folders 0700. The render is written into a temporary folder beside DIR and
+swapped in whole, so an interrupted render leaves DIR as it was.
+--force replaces DIR when it holds an earlier render; nothing of the earlier render survives.
+Without it DIR must be empty or absent. A stack too large for this process's heap (about 200 KB
+per resource, 9 per endpoint) is refused before any key is made, naming the heap it needs
+(NODE_OPTIONS=--max-old-space-size=MB) or advising to split the stack.
+--state FILE keeps the stand-in's state between renders, as the engine's state does between
+updates: e.g. to rehearse the offline-root ceremony, whose first render stops after writing
+DIR/csr/<id>.csr and whose second uses the signed certificates, or a staged CA rotation
+(pki:caRotation), whose phases are checked against the previous render. The state holds every
+private key, the root's included: it is written 0600 (a new file renamed over the old), and a
+state file that others may read, or a link, is refused. With ${PASSPHRASE_VARIABLE} set, the
+state is encrypted (AES-256-GCM, key from the passphrase by scrypt); the same passphrase reads it.`;
 
 export const renderCommand: Command = {
     usage: USAGE,
@@ -30,30 +39,30 @@ export const renderCommand: Command = {
             state: { type: "string" },
         });
         const { file, label } = stackFilePath(values);
-        const state: EngineState = new Map(
-            values.state !== undefined && fs.existsSync(values.state)
-                ? JSON.parse(fs.readFileSync(values.state, "utf8"))
-                : [],
-        );
-        // As `pulumi up` does, check CA rotation phases against the last run of this state.
-        const plan = planFromRawConfig(rawConfigFromStackFile(file), { deployed: deployedRecordOf(state) });
-        const outDir = path.resolve(values.out ?? path.join("out", label));
-        const started = Date.now();
-        const saveState = (): void => {
-            if (values.state !== undefined) fs.writeFileSync(values.state, JSON.stringify([...state]), { mode: 0o600 });
-        };
-        let result;
+        const stateFile =
+            values.state !== undefined ? openStateFile(values.state, passphraseFrom(process.env)) : undefined;
         try {
-            result = await renderPlan(plan, outDir, { force: values.force === true, stack: label, state });
+            const state: EngineState = stateFile?.state ?? new Map();
+            // As `pulumi up` does, check CA rotation phases against the last run of this state.
+            const plan = planFromRawConfig(rawConfigFromStackFile(file), { deployed: deployedRecordOf(state) });
+            const outDir = path.resolve(values.out ?? path.join("out", label));
+            const started = Date.now();
+            let result;
+            try {
+                result = await renderPlan(plan, outDir, { force: values.force === true, stack: label, state });
+            } finally {
+                // Kept even when the render stops (e.g. for offline signatures), as the engine keeps what it made.
+                stateFile?.save();
+            }
+            out(
+                `rendered ${path.relative(process.cwd(), file)} (Option ${plan.config.option}): ${plan.endpoints.length} endpoints, ` +
+                    `${result.inventory.length} certificates, ${result.engine.kubernetesObjects().length} Kubernetes objects ` +
+                    `-> ${path.relative(process.cwd(), outDir) || "."} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
+            );
+            for (const warning of result.engine.warnings) process.stderr.write(`warning: ${warning}\n`);
+            return 0;
         } finally {
-            saveState();
+            stateFile?.close();
         }
-        out(
-            `rendered ${path.relative(process.cwd(), file)} (Option ${plan.config.option}): ${plan.endpoints.length} endpoints, ` +
-                `${result.inventory.length} certificates, ${result.engine.kubernetesObjects().length} Kubernetes objects ` +
-                `-> ${path.relative(process.cwd(), outDir) || "."} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
-        );
-        for (const warning of result.engine.warnings) process.stderr.write(`warning: ${warning}\n`);
-        return 0;
     },
 };

@@ -1,7 +1,14 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { pemBlocks } from "../engine/der";
-import { buildPkcs12, Pkcs12Profile } from "../pki/pkcs12";
+import { pemBlocks } from "../pki/pem";
+import {
+    buildPkcs12,
+    pkcs12FriendlyName,
+    pkcs12IterationsProblem,
+    PKCS12_MIN_ITERATIONS,
+    Pkcs12Profile,
+} from "../pki/pkcs12";
+import { spkiPin } from "../pki/pins";
 import { LeafKeyAlgorithm } from "../config/types";
 import { defaultEarlyRenewalDays } from "../config/validate";
 import { apicClientCert } from "../plan/plan";
@@ -18,7 +25,10 @@ export interface ApicClientBundleArgs {
      * @default the component's name
      */
     readonly endpointId?: string;
-    /** PEM of the CAs that sign the gateway's server certificates, ending in their root: APIC's truststore. */
+    /**
+     * APIC's truststore: the root(s) of the gateway's server certificates (the gateway sends its
+     * issuing CA). An intermediate here would be a trust anchor of its own under partial-chain rules.
+     */
     readonly serverTrustBundlePem: pulumi.Input<string>;
     /**
      * Key algorithm: RSA (2048-bit) or ECDSA (P-256).
@@ -43,10 +53,18 @@ export interface ApicClientBundleArgs {
     /** Subject O of the client certificate. */
     readonly organization?: string;
     /**
-     * PKCS#12 encryption: modern (AES-256, PBKDF2-SHA256, SHA-256 MAC) or legacy (3DES, SHA-1 MAC).
+     * PKCS#12 encryption: modern (AES-256-CBC, PBKDF2-HMAC-SHA256, HMAC-SHA256 MAC) or legacy
+     * (3DES, HMAC-SHA1 MAC: weak algorithms, only for consumers that cannot open modern; its
+     * friendly name, the alias keytool shows, ends in "-legacy-3des-sha1").
      * @default "modern"
      */
     readonly pkcs12Profile?: Pkcs12Profile;
+    /**
+     * PKCS#12 iteration count, for key encryption, certificate encryption and the MAC alike:
+     * 10000 (Java 17's default) to 5000000 (the most Java opens).
+     * @default 10000
+     */
+    readonly pkcs12Iterations?: number;
 }
 
 /**
@@ -64,6 +82,8 @@ export class ApicClientBundle extends pulumi.ComponentResource {
     public readonly truststorePem: pulumi.Output<string>;
     /** The pinned identity, for the gateway's `subjectAltNames`. */
     public readonly identity: string;
+    /** The pin of the client key, for the gateway's `verifyCertificateSpki` (base64 SHA-256 of its SubjectPublicKeyInfo). */
+    public readonly spkiPin: pulumi.Output<string>;
     /** Key, certificate and chain as PKCS#12 (base64), a secret; the same bytes for the same inputs. */
     public readonly pkcs12Base64: pulumi.Output<string>;
     /** The PKCS#12 password (generated), a secret. */
@@ -76,6 +96,15 @@ export class ApicClientBundle extends pulumi.ComponentResource {
         const endpointId = args.endpointId ?? name;
         const earlyRenewalDays = args.earlyRenewalDays ?? defaultEarlyRenewalDays(validityDays);
         const epoch = args.epoch ?? 0;
+        const pkcs12Profile = args.pkcs12Profile ?? "modern";
+        const pkcs12Iterations = args.pkcs12Iterations ?? PKCS12_MIN_ITERATIONS;
+        const iterationsProblem = pkcs12IterationsProblem(pkcs12Iterations);
+        if (iterationsProblem !== undefined) {
+            throw new pulumi.ResourceError(
+                `ApicClientBundle pkcs12Iterations ${iterationsProblem}. Set it within that range or leave it unset (${PKCS12_MIN_ITERATIONS})`,
+                this,
+            );
+        }
         const spec = apicClientCert({
             endpointId,
             identity: args.identity,
@@ -92,6 +121,7 @@ export class ApicClientBundle extends pulumi.ComponentResource {
         this.caChainPem = joinPemOutputs(args.clientCa.chainPem);
         this.truststorePem = joinPemOutputs(args.serverTrustBundlePem);
         this.identity = args.identity;
+        this.spkiPin = key.publicKeyPem.apply(spkiPin);
         const password = new random.RandomPassword(
             `${name}-p12-password`,
             { length: 32, special: false },
@@ -106,8 +136,9 @@ export class ApicClientBundle extends pulumi.ComponentResource {
                         keyPem,
                         certPems: [certPem, ...pemBlocks(chainPem, "CERTIFICATE")],
                         password: pass,
-                        friendlyName: endpointId,
-                        profile: args.pkcs12Profile ?? "modern",
+                        friendlyName: pkcs12FriendlyName(endpointId, pkcs12Profile),
+                        profile: pkcs12Profile,
+                        iterations: pkcs12Iterations,
                     }).toString("base64"),
                 ),
         );
@@ -116,6 +147,7 @@ export class ApicClientBundle extends pulumi.ComponentResource {
             privateKeyPem: this.privateKeyPem,
             caChainPem: this.caChainPem,
             truststorePem: this.truststorePem,
+            spkiPin: this.spkiPin,
             pkcs12Base64: this.pkcs12Base64,
             pkcs12Password: this.pkcs12Password,
         });

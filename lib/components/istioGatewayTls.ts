@@ -1,9 +1,11 @@
+import * as crypto from "crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { LeafKeyAlgorithm } from "../config/types";
 import { defaultEarlyRenewalDays } from "../config/validate";
 import { GATEWAY_SELECTOR, gatewayServerCert, HTTPS_PORT } from "../plan/plan";
 import { IssuingCa, issueCertificate } from "./keys";
+import { pemBlocks } from "../pki/pem";
 import { joinPemOutputs } from "./pem";
 
 /** One host of the gateway: its own certificate, secret and `servers` entry. */
@@ -14,6 +16,12 @@ export interface GatewayEndpointArgs {
     readonly host: string;
     /** Client identities (SAN values) accepted on this host: the endpoint's APIC client identity. */
     readonly clientSubjectAltNames: readonly string[];
+    /**
+     * The client keys accepted on this host (`verifyCertificateSpki`: base64 SHA-256 of each
+     * SubjectPublicKeyInfo, e.g. ApicClientBundle.spkiPin): only these keys get in, whichever CA
+     * signed them. During a client rotation the previous and the new key; empty: no key pin.
+     */
+    readonly verifyCertificateSpki?: pulumi.Input<string>[];
     /**
      * Rotation epoch of the server certificate: raise it by one for a new key and certificate.
      * @default 0
@@ -30,13 +38,16 @@ export interface IstioGatewayTlsArgs {
     /** The CA that signs the gateway's server certificates. */
     readonly serverCa: IssuingCa;
     /**
-     * PEM of the CAs that sign APIC client certificates, ending in their self-signed root
-     * (Envoy does not accept an intermediate alone as trust anchor). Written as `ca.crt`.
+     * The root(s) that anchor APIC client certificates, written as `ca.crt`; clients send their
+     * issuing CA. Envoy makes every certificate of `ca.crt` a trust anchor, so an intermediate
+     * here would accept anything it signs and, with `clientCrlPem`, lock every client out
+     * (envoyproxy/envoy#29197): with a CRL only self-signed roots are accepted.
      */
     readonly clientTrustBundlePem: pulumi.Input<string>;
     /**
-     * CRLs for `ca.crt` (the APIC-client CA's and the root's), written as `ca.crl`. Once set, the
-     * gateway refuses clients whose chain lacks a current CRL: keep it re-published.
+     * CRLs of every CA of the client chains (the APIC-client CA's and its root's), written as
+     * `ca.crl`. Once set, Envoy checks a CRL for every certificate of the chain and refuses
+     * clients without one: keep them re-published.
      */
     readonly clientCrlPem?: pulumi.Input<string>;
     /** The hosts; one server certificate, secret and `servers` entry each (never a shared cert: istio/istio#13589). */
@@ -112,6 +123,10 @@ export class IstioGatewayTls extends pulumi.ComponentResource {
             );
         }
 
+        const caCrt =
+            args.clientCrlPem === undefined
+                ? pulumi.output(args.clientTrustBundlePem)
+                : pulumi.output(args.clientTrustBundlePem).apply((pem) => onlyRoots(name, pem));
         this.serverCertPems = {};
         this.serverPrivateKeyPems = {};
         const servers = args.endpoints.map((endpoint) => {
@@ -138,7 +153,7 @@ export class IstioGatewayTls extends pulumi.ComponentResource {
                     stringData: {
                         "tls.crt": joinPemOutputs(cert.certPem, args.serverCa.chainPem),
                         "tls.key": privateKeyPem,
-                        "ca.crt": args.clientTrustBundlePem,
+                        "ca.crt": caCrt,
                         ...(args.clientCrlPem !== undefined ? { "ca.crl": args.clientCrlPem } : {}),
                     },
                 },
@@ -151,6 +166,9 @@ export class IstioGatewayTls extends pulumi.ComponentResource {
                     mode: "MUTUAL",
                     credentialName: secretName,
                     subjectAltNames: [...endpoint.clientSubjectAltNames],
+                    ...(endpoint.verifyCertificateSpki !== undefined && endpoint.verifyCertificateSpki.length > 0
+                        ? { verifyCertificateSpki: endpoint.verifyCertificateSpki }
+                        : {}),
                     minProtocolVersion: "TLSV1_2",
                 },
             };
@@ -173,4 +191,19 @@ export class IstioGatewayTls extends pulumi.ComponentResource {
             gatewayName: this.gatewayName,
         });
     }
+}
+
+/** `ca.crt` together with `ca.crl` must hold self-signed roots only (see clientTrustBundlePem). */
+function onlyRoots(component: string, caCrt: string): string {
+    for (const pem of pemBlocks(caCrt, "CERTIFICATE")) {
+        const cert = new crypto.X509Certificate(pem);
+        if (!cert.checkIssued(cert) || !cert.verify(cert.publicKey)) {
+            throw new Error(
+                `IstioGatewayTls ${component}: clientTrustBundlePem holds ${cert.subject.replace(/\n/g, ", ")}, which is not a self-signed root, ` +
+                    `and clientCrlPem is set: Envoy makes every certificate of ca.crt a trust anchor, stops the chain there and then finds no CRL for it, ` +
+                    `so every client would be refused (envoyproxy/envoy#29197). Give only the root(s) in clientTrustBundlePem; clients send their issuing CA`,
+            );
+        }
+    }
+    return caCrt;
 }

@@ -37,7 +37,9 @@ export type CertificateSpec = Pick<
 
 /**
  * A private key, a CSR and a certificate signed by `ca`, as children `<name>-key|-csr|-cert` of
- * `parent` (`<name>-r<epoch>-...` once rotated, see rotatedName).
+ * `parent` (`<name>-r<epoch>-...` once rotated, see rotatedName). A leaf gets a Subject Key
+ * Identifier (RFC 5280 section 4.2.1.2: SHOULD); a CA has one through isCaCertificate, and not
+ * setting the flag on CAs keeps their inputs, so deployed CAs are not replaced.
  */
 export function issueCertificate(
     parent: pulumi.Resource,
@@ -56,6 +58,7 @@ export function issueCertificate(
             allowedUses: [...spec.allowedUses],
             validityPeriodHours: spec.validityDays * HOURS_PER_DAY,
             earlyRenewalHours: spec.earlyRenewalDays * HOURS_PER_DAY,
+            ...(extra.isCaCertificate ? {} : { setSubjectKeyId: true }),
             ...extra,
         },
         { parent },

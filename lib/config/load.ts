@@ -1,69 +1,290 @@
-/** Where raw `pki:` config comes from: a stack YAML file (render, inventory) or the Pulumi engine. */
+/**
+ * Where the `pki:` config strings come from. `pulumi up` hands the program every config value as
+ * a string (`pulumi.runtime.allConfig()`, from the PULUMI_CONFIG environment variable:
+ * sdk/nodejs/runtime/config.ts); render, inventory and diff read a stack file and produce the
+ * very same strings, so that both validate the same text. How Pulumi reads a stack file
+ * (pulumi/pulumi, read at commit 1b59498 of August 2026):
+ * - sdk/go/common/workspace/loaders.go `LoadProjectStackBytes`: the file is decoded by yaml.v3
+ *   into Go values (see goYaml.ts), `config:` keys without a namespace get the project's, and
+ *   the result is decoded again into config.Map.
+ * - sdk/go/common/resource/config/key.go `ParseKey`: a key is `<namespace>:<name>` or the old
+ *   `<namespace>:config:<name>`; nothing else. A `.` in a stack file key is part of the name:
+ *   `pki:domains.ob` is a key of its own, not a member of `pki:domains`.
+ * - sdk/go/common/resource/config/object.go, value.go, plaintext.go: the text of each value
+ *   (see pulumiText.ts).
+ * - pkg/workspace/config.go `mergeConfig`, `createConfigValue` and
+ *   sdk/go/common/workspace/project.go `RewriteShorthandConfigValues`, `Validate`: a key the
+ *   stack file does not set takes the project's (Pulumi.yaml `config:`) `value`, or `default` for
+ *   the project's own namespace.
+ * Anything render cannot reproduce (ESC environments, secrets, YAML it does not read like
+ * yaml.v3) is refused with a message, never guessed.
+ */
 import * as fs from "fs";
+import * as path from "path";
 import * as YAML from "yaml";
+import { GoMap, GoValue, parseYamlDocument, toGoValue, UnreadableYaml } from "./goYaml";
+import { projectValueText, SecureValue, stackValueText, UnpassableValue } from "./pulumiText";
+import { ConfigError } from "./validate";
 
-const PREFIX = "pki:";
+const NAMESPACE = "pki";
 
-/** Keys whose values are structured; `pulumi config` hands them to programs as JSON text. */
-const STRUCTURED_KEYS = new Set([
-    "option",
-    "domains",
-    "clusters",
-    "validityDays",
-    "meshStrictMtls",
-    "earlyRenewalDays",
-    "rotation",
-    "caRotation",
-    "revocations",
-    "crlPeriodDays",
-    "offlineRoot",
-]);
+/** Reads a file's text, or undefined when it does not exist (the disk, or a git revision for diff). */
+export type ReadFile = (file: string) => string | undefined;
 
-function stripPrefix(entries: [string, unknown][]): Record<string, unknown> {
+export const readFromDisk: ReadFile = (file) => {
+    try {
+        return fs.readFileSync(file, "utf8");
+    } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+        throw new Error(`cannot read ${file}: ${(err as Error).message}`);
+    }
+};
+
+/** The `pki:` keys, without the prefix; other namespaces are not this program's. */
+function pkiStrings(all: Readonly<Record<string, string>>): Record<string, string> {
+    const prefix = `${NAMESPACE}:`;
     return Object.fromEntries(
-        entries.filter(([k]) => k.startsWith(PREFIX)).map(([k, v]) => [k.slice(PREFIX.length), v]),
+        Object.entries(all)
+            .filter(([k]) => k.startsWith(prefix))
+            .map(([k, v]) => [k.slice(prefix.length), v]),
     );
 }
 
-/** The `pki:` keys of a Pulumi stack file (`config:` map); other namespaces are ignored. */
-export function rawConfigFromStackFile(path: string): Record<string, unknown> {
-    let text: string;
-    try {
-        text = fs.readFileSync(path, "utf8");
-    } catch (err) {
-        throw new Error(`cannot read stack file ${path}: ${(err as Error).message}`);
-    }
-    return rawConfigFromYamlText(text, path);
+/** The `pki:` config as `pulumi up` passes it: `pulumi.runtime.allConfig()`. */
+export function rawConfigFromEngine(all: Readonly<Record<string, string>>): Record<string, string> {
+    return pkiStrings(all);
 }
 
-/** The same from the text of a stack file; `source` names it in errors (e.g. "main:stacks/Pulumi.dev.yaml"). */
-export function rawConfigFromYamlText(text: string, source: string): Record<string, unknown> {
-    let document: unknown;
+/** Where a stack file and its project file are read from, and how errors name the stack file. */
+export interface StackFileSource {
+    /** Default: the disk. diff reads a git revision. */
+    readonly read?: ReadFile;
+    /** Default: the path. */
+    readonly label?: string;
+}
+
+/** The `pki:` config strings a stack file gives the program under `pulumi up`, project-level values included. */
+export function rawConfigFromStackFile(file: string, source: StackFileSource = {}): Record<string, string> {
+    return pkiStrings(stackFileConfig(file, source));
+}
+
+/** Every config key of a stack file (`<namespace>:<name>`) with the text Pulumi passes for it. */
+export function stackFileConfig(
+    file: string,
+    { read = readFromDisk, label = file }: StackFileSource = {},
+): Record<string, string> {
+    const text = read(file);
+    if (text === undefined) throw new Error(`cannot read stack file ${label}: no such file`);
+    const project = projectOf(file, read);
+    const problems: string[] = [];
+    const config = stackConfig(text, label, project?.name, problems);
+    for (const [key, value] of project?.config ?? []) {
+        if (!(key in config)) config[key] = value;
+    }
+    if (problems.length > 0) throw new ConfigError(problems);
+    return config;
+}
+
+interface Project {
+    readonly name: string;
+    /** `<namespace>:<name>` -> text, the `pki:` keys only. */
+    readonly config: ReadonlyMap<string, string>;
+}
+
+function document(text: string, source: string): YAML.Document {
     try {
-        document = YAML.parse(text, { uniqueKeys: true });
+        return parseYamlDocument(text);
     } catch (err) {
-        throw new Error(`cannot read stack file ${source}: ${(err as Error).message}`);
+        throw new Error(`cannot read ${source}: ${(err as Error).message}`);
     }
-    const config = (document as { config?: unknown } | null)?.config;
-    if (typeof config !== "object" || config === null) {
-        throw new Error(`stack file ${source} has no "config:" map; see stacks/Pulumi.dev.yaml for the shape`);
+}
+
+/** The members of a YAML map by their text keys (a non-text key is left to the caller). */
+function members(node: unknown): Map<string, unknown> {
+    const found = new Map<string, unknown>();
+    if (!YAML.isMap(node)) return found;
+    for (const pair of node.items) {
+        if (YAML.isScalar(pair.key)) found.set(String(pair.key.value), pair.value);
     }
-    return stripPrefix(Object.entries(config));
+    return found;
+}
+
+const describe = (node: unknown): string =>
+    YAML.isSeq(node)
+        ? "a list"
+        : YAML.isMap(node)
+          ? "a map"
+          : YAML.isScalar(node) && String(node.value ?? "") !== ""
+            ? `the text ${JSON.stringify(String(node.value))}`
+            : "nothing";
+
+/**
+ * The project whose stack file this is (workspace/paths.go `DetectProjectPathFrom`, `ProjectStackPath`):
+ * the nearest Pulumi.yaml (or .yml) above the file, if the file sits in its `stackConfigDir`.
+ */
+function projectOf(file: string, read: ReadFile): Project | undefined {
+    const stackDir = path.dirname(file);
+    for (let dir = stackDir; ; dir = path.dirname(dir)) {
+        for (const name of ["Pulumi.yaml", "Pulumi.yml"]) {
+            const projectFile = path.join(dir, name);
+            const text = read(projectFile);
+            if (text === undefined) continue;
+            const doc = document(text, projectFile);
+            const root = members(doc.contents);
+            // `config: <folder>` is the old spelling of stackConfigDir (project.go RewriteConfigPathIntoStackConfigDir).
+            const stackConfigDir = [root.get("stackConfigDir"), root.get("config")].find(YAML.isScalar)?.value;
+            if (path.resolve(dir, String(stackConfigDir ?? "")) !== path.resolve(stackDir)) return undefined;
+            return projectConfig(doc, projectFile);
+        }
+        if (path.dirname(dir) === dir) return undefined;
+    }
+}
+
+/** Pulumi.yaml `config:` entries of the `pki` namespace, as the text a stack that does not set them gets. */
+function projectConfig(doc: YAML.Document, source: string): Project {
+    const root = members(doc.contents);
+    const nameNode = root.get("name");
+    const name = YAML.isScalar(nameNode) ? String(nameNode.value) : "";
+    const config = new Map<string, string>();
+    const problems: string[] = [];
+    const configNode = root.get("config");
+    for (const pair of YAML.isMap(configNode) ? configNode.items : []) {
+        const key = YAML.isScalar(pair.key) ? configKey(String(pair.key.value), name) : undefined;
+        if (key === undefined || key === null || !key.startsWith(`${NAMESPACE}:`)) continue;
+        const where = `${source} config ${key}`;
+        try {
+            const value = projectValue(toGoValue(pair.value, doc, key), key.startsWith(`${name}:`));
+            if (/[.[\]"]/.test(key.slice(NAMESPACE.length + 1))) {
+                problems.push(
+                    `${where}: Pulumi reads a project key with ".", "[" or quotes as a path into another key, which render does not; set the whole key instead`,
+                );
+            } else if (typeof value === "string") {
+                problems.push(`${where} ${value}`);
+            } else {
+                config.set(key, projectValueText(value.value, key));
+            }
+        } catch (err) {
+            if (err instanceof SecureValue) {
+                problems.push(`${source}: ${err.message} is a secret; ${NO_SECRETS}`);
+            } else if (err instanceof UnreadableYaml || err instanceof UnpassableValue) {
+                problems.push(`${source}: ${err.message}`);
+            } else {
+                throw err;
+            }
+        }
+    }
+    if (problems.length > 0) throw new ConfigError(problems);
+    return { name, config };
 }
 
 /**
- * The `pki:` keys as the Pulumi engine passes them (`pulumi.runtime.allConfig()`): every value is
- * a string, structured values are JSON.
+ * The value a project entry gives (project.go `RewriteShorthandConfigValues` and `Validate`):
+ * text, a whole number, a boolean or a list stand for `{ value: ... }` (`{ default: ... }` in the
+ * project's own namespace); a map declares `value` or `default`. A string is the problem.
  */
-export function rawConfigFromEngine(all: Record<string, string>): Record<string, unknown> {
-    const raw = stripPrefix(Object.entries(all));
-    for (const [key, value] of Object.entries(raw)) {
-        if (!STRUCTURED_KEYS.has(key) || typeof value !== "string") continue;
+function projectValue(entry: GoValue, ownNamespace: boolean): { value: GoValue } | string {
+    if (typeof entry === "string" || typeof entry === "bigint" || typeof entry === "boolean" || Array.isArray(entry)) {
+        return { value: entry };
+    }
+    if (!(entry instanceof GoMap)) {
+        return `must be text, a whole number, true or false, a list or { value: ... } (the Pulumi.yaml schema); got ${entry === null ? "nothing" : String(entry)}`;
+    }
+    const declaration = new Map(entry.entries.map(([k, v]) => [String(k), v]));
+    const unknown = [...declaration.keys()].filter(
+        (k) => !["type", "items", "description", "secret", "default", "value"].includes(k),
+    );
+    if (unknown.length > 0) {
+        return `has ${unknown.join(", ")}; a project config entry has value (or type, default, description, secret, items)`;
+    }
+    const value = declaration.get("value") ?? null;
+    const fallback = declaration.get("default") ?? null;
+    if (!ownNamespace && (declaration.has("type") || declaration.has("default"))) {
+        return `is not in the project's namespace, so Pulumi allows only value (no type or default) for it`;
+    }
+    if (value !== null && fallback !== null) return `cannot have both a default and a value`;
+    if (value === null && fallback === null) return `must provide a value`;
+    return { value: value ?? fallback };
+}
+
+const NO_SECRETS =
+    "render cannot decrypt Pulumi secrets, and no pki: key needs to be one: set it in plain text (pulumi config set without --secret)";
+
+/**
+ * A config key as Pulumi names it (key.go `ParseKey`; loaders.go `stackConfigNamespacedWithProject`
+ * for keys without a namespace): `<namespace>:<name>`; undefined when Pulumi refuses it, null for
+ * a key without a namespace in a file of no project (it takes the project's name, never pki).
+ */
+function configKey(key: string, projectName: string | undefined): string | undefined | null {
+    const parts = key.split(":");
+    if (parts.length === 1) return projectName === undefined ? null : `${projectName}:${key}`;
+    if (parts.length === 2) return key;
+    if (parts.length === 3 && parts[1] === "config" && parts[0] !== "" && parts[2] !== "") {
+        return `${parts[0]}:${parts[2]}`;
+    }
+    return undefined;
+}
+
+/** The `config:` map of a stack file as `<namespace>:<name>` -> text; problems are collected. */
+function stackConfig(
+    text: string,
+    source: string,
+    projectName: string | undefined,
+    problems: string[],
+): Record<string, string> {
+    const doc = document(text, `stack file ${source}`);
+    const root = members(doc.contents);
+    if (root.has("environment")) {
+        problems.push(
+            `stack file ${source} imports Pulumi ESC environments (environment:), whose values render cannot read; put the pki: keys in the stack file itself`,
+        );
+    }
+    const configNode = root.get("config");
+    if (!YAML.isMap(configNode)) {
+        problems.push(
+            `stack file ${source}: "config:" must be a map of keys such as pki:option: 2 (see stacks/Pulumi.dev.yaml); got ${describe(configNode)}`,
+        );
+        return {};
+    }
+    const config: Record<string, string> = {};
+    const written = new Map<string, string>();
+    for (const pair of configNode.items) {
+        let rawKey: GoValue;
         try {
-            raw[key] = JSON.parse(value);
-        } catch {
-            // Leave the text as it is: validation reports it with the key name.
+            rawKey = toGoValue(pair.key, doc, "a config key");
+        } catch (err) {
+            if (!(err instanceof UnreadableYaml)) throw err;
+            problems.push(err.message);
+            continue;
+        }
+        const key = typeof rawKey === "string" ? configKey(rawKey, projectName) : undefined;
+        if (key === undefined) {
+            problems.push(
+                `the config key ${String(rawKey)} is not one Pulumi can read: config keys are text of the form <namespace>:<name>, e.g. pki:option`,
+            );
+            continue;
+        }
+        if (key === null) continue;
+        const earlier = written.get(key);
+        if (earlier !== undefined) {
+            problems.push(`${rawKey} and ${earlier} are the same key to Pulumi (${key}); keep one`);
+            continue;
+        }
+        written.set(key, String(rawKey));
+        const ours = key.startsWith(`${NAMESPACE}:`);
+        try {
+            config[key] = stackValueText(toGoValue(pair.value, doc, key), key);
+        } catch (err) {
+            if (err instanceof SecureValue) {
+                // Other namespaces' secrets are not ours to read; the program never sees them here.
+                if (ours) problems.push(`${err.message} is a secret ({ secure: ... }); ${NO_SECRETS}`);
+            } else if (err instanceof UnreadableYaml) {
+                problems.push(err.message);
+            } else if (err instanceof UnpassableValue) {
+                problems.push(err.message);
+            } else {
+                throw err;
+            }
         }
     }
-    return raw;
+    return config;
 }

@@ -1,7 +1,8 @@
 /** Validated stack configuration (namespace `pki`); see DESIGN.md "Stack configuration". */
 import { CaRotationConfig, INITIAL_ROTATION } from "../plan/caRotation";
+import { RootSlot, TrustDomains } from "../plan/hierarchy";
 
-export type { CaRotationConfig };
+export type { CaRotationConfig, RootSlot, TrustDomains };
 
 export type HostnameOption = 1 | 2 | 3;
 export type LeafKeyAlgorithm = "RSA" | "ECDSA";
@@ -9,7 +10,7 @@ export type LeafKeyAlgorithm = "RSA" | "ECDSA";
 export interface DomainConfig {
     /** Kubernetes namespace of the domain's services. */
     readonly namespace: string;
-    /** Microservices, in the order given. */
+    /** Microservices, in the order given (a list keeps its order). */
     readonly services: readonly string[];
     /** Option 3 only: group name -> services of this domain. */
     readonly groups: Readonly<Record<string, readonly string[]>>;
@@ -28,6 +29,13 @@ export interface ClusterConfig {
     readonly context?: string;
 }
 
+/**
+ * An APIC client rotation's phase. `switch`: the new key is issued and the gateway pins the
+ * previous one beside it, so APIC keeps working until it uploads the new keystore; `finish`:
+ * only the newest key is pinned.
+ */
+export type ClientPhase = "switch" | "finish";
+
 /** Forced key rotation: bump a number and exactly the keys and certificates it names are replaced. */
 export interface RotationConfig {
     /** Every leaf (gateway server and APIC client). */
@@ -38,8 +46,17 @@ export interface RotationConfig {
     readonly apicClientEpoch: number;
     /** Every mesh plug-in CA (istiod must be restarted to pick up the new one). */
     readonly meshEpoch: number;
+    /** Phase of every APIC client's rotation, unless an endpoint sets its own. */
+    readonly apicClientPhase: ClientPhase;
     /** Per endpoint id. */
-    readonly endpoints: Readonly<Record<string, { readonly serverEpoch: number; readonly clientEpoch: number }>>;
+    readonly endpoints: Readonly<Record<string, EndpointRotation>>;
+}
+
+export interface EndpointRotation {
+    readonly serverEpoch: number;
+    readonly clientEpoch: number;
+    /** Overrides RotationConfig.apicClientPhase for this endpoint. */
+    readonly clientPhase?: ClientPhase;
 }
 
 /** A revoked APIC client certificate; the endpoint gets a fresh one (next epoch) automatically. */
@@ -55,11 +72,13 @@ export interface RevocationConfig {
     readonly revokedAt: string;
 }
 
-/** A root kept offline: its certificate, and the intermediates its ceremony signed from this stack's CSRs. */
+/** A root kept offline: its certificate, and what its ceremony signed for this stack. */
 export interface OfflineRootConfig {
     readonly certificate: string;
-    /** CA id (gateway-server-ca, apic-client-ca, mesh-ca-<cluster>) -> signed certificate PEM. */
+    /** CA id (gateway-server-ca, apic-client-ca, mesh-ca-<cluster>, with -g<n> after a rotation) -> signed certificate PEM. */
     readonly intermediates: Readonly<Record<string, string>>;
+    /** The root's CRLs signed by the ceremony, one per publication period (PEM, in any order). */
+    readonly crls: readonly string[];
 }
 
 export interface PkiConfig {
@@ -68,13 +87,15 @@ export interface PkiConfig {
     readonly baseDomain: string;
     /** Subject O of every certificate; omitted when not set. */
     readonly organization?: string;
-    /** Domain name -> its services, in the order given. */
+    /** Domain name -> its services. Sorted by name: Pulumi passes a map as JSON with sorted keys. */
     readonly domains: Readonly<Record<string, DomainConfig>>;
     /** Mesh clusters: one plug-in CA each; Gateway objects go to the first. */
     readonly clusters: readonly ClusterConfig[];
     /** Mesh-wide PeerAuthentication STRICT in istio-system of every cluster. */
     readonly meshStrictMtls: boolean;
     readonly gatewayNamespace: string;
+    /** Separate roots for the mesh, the gateway's server certificates and APIC's clients, or one shared root. */
+    readonly trustDomains: TrustDomains;
     /** Leaf keys: RSA 2048 or ECDSA P-256. */
     readonly keyAlgorithm: LeafKeyAlgorithm;
     /** CA keys: RSA 4096 or ECDSA P-384. */
@@ -90,19 +111,27 @@ export interface PkiConfig {
     readonly crlPeriodDays: number;
     /** PKCS#12 encryption of the APIC keystores. */
     readonly pkcs12Profile: "modern" | "legacy";
-    /** When set, no root key exists in this stack. */
-    readonly offlineRoot?: OfflineRootConfig;
+    /** Roots whose key is offline (ceremony); for them no root key exists in this stack. */
+    readonly offlineRoots: Readonly<Partial<Record<RootSlot, OfflineRootConfig>>>;
 }
 
 export const DEFAULTS = {
     clusters: [{ name: "default" }],
     meshStrictMtls: false,
     gatewayNamespace: "istio-system",
+    trustDomains: "separate",
     keyAlgorithm: "RSA",
     caKeyAlgorithm: "RSA",
     validityDays: { root: 3650, intermediate: 1095, leaf: 365 },
     crlPeriodDays: 7,
     pkcs12Profile: "modern",
-    rotation: { leafEpoch: 0, gatewayServerEpoch: 0, apicClientEpoch: 0, meshEpoch: 0, endpoints: {} },
+    rotation: {
+        leafEpoch: 0,
+        gatewayServerEpoch: 0,
+        apicClientEpoch: 0,
+        meshEpoch: 0,
+        apicClientPhase: "finish",
+        endpoints: {},
+    },
     caRotation: INITIAL_ROTATION,
 } as const;

@@ -1,23 +1,30 @@
 /**
- * Pure validation of raw stack config (keys without the `pki:` prefix, values as YAML or
- * `pulumi config` gives them). Every problem is collected, so one run shows them all; each
- * message names the key, shows the bad value and says the fix.
+ * Pure, strict validation of the `pki:` config strings, as `pulumi up` passes them to the
+ * program and as the stack-file loader (load.ts) produces them: numbers and booleans as their
+ * text, lists and maps as JSON. Nothing is coerced: "true" is not 1, "[2]" is not 2, a JSON
+ * string "3650" is not a number. Every problem is collected, so one run shows them all; each
+ * message names the key, shows the bad value, says what is allowed or how to fix it.
  */
 import {
+    ClientPhase,
     ClusterConfig,
     DEFAULTS,
     DomainConfig,
+    EndpointRotation,
     HostnameOption,
     LeafKeyAlgorithm,
-    OfflineRootConfig,
     PkiConfig,
     RevocationConfig,
     RotationConfig,
+    TrustDomains,
     ValidityDays,
 } from "./types";
-import * as crypto from "crypto";
-import { CA_SLOTS, CaPosition, CaRotationConfig, inRotation, PHASES, RotationPhase } from "../plan/caRotation";
+import { CA_SLOTS, CaPosition, CaRotationConfig, PHASES, rotationConflicts, RotationPhase } from "../plan/caRotation";
+import { caSlots, isRootSlot, ROOT_TITLES } from "../plan/hierarchy";
+import { validateOfflineRoots, validateTrustDomains } from "./validateTrust";
 import { CRL_REASONS } from "../pki/crl";
+import { daysInMonth } from "./goYaml";
+import { javascriptValueText, SecureValue, UnpassableValue } from "./pulumiText";
 
 export class ConfigError extends Error {
     constructor(readonly problems: readonly string[]) {
@@ -35,6 +42,7 @@ export const KNOWN_KEYS = [
     "clusters",
     "meshStrictMtls",
     "gatewayNamespace",
+    "trustDomains",
     "keyAlgorithm",
     "caKeyAlgorithm",
     "validityDays",
@@ -43,19 +51,104 @@ export const KNOWN_KEYS = [
     "caRotation",
     "revocations",
     "crlPeriodDays",
-    "offlineRoot",
+    "offlineRoots",
     "pkcs12Profile",
 ] as const;
+type Key = (typeof KNOWN_KEYS)[number];
+
+/** Keys of earlier versions, refused with a message of their own that says where they went. */
+const RENAMED_KEYS = ["offlineRoot"];
 
 /** RFC 1123 label as Kubernetes uses it: lower case, digits, '-', 1-63 characters. */
 const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 /** A microservice name as the inventory spells it (seed 000 has upper case); its host label is lower-cased. */
 const SERVICE_NAME = /^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?$/;
+/** C0 and C1 control characters and DEL: never in a certificate field or a kubeconfig name. */
+const hasControlCharacter = (text: string): boolean =>
+    [...text].some((c) => {
+        const code = c.codePointAt(0) as number;
+        return code < 0x20 || (code >= 0x7f && code <= 0x9f);
+    });
 
 export const MAX_HOSTNAME_LENGTH = 253;
 export const MAX_LABEL_LENGTH = 63;
+/** RFC 5280 ub-common-name and ub-organization-name. */
+export const MAX_COMMON_NAME_LENGTH = 64;
+export const MAX_ORGANIZATION_LENGTH = 64;
+/**
+ * 100 years: from any issue date this century notAfter stays far inside what X.509
+ * GeneralizedTime (year 9999), Go's time and JavaScript's Date write, and no CA of a private PKI
+ * needs longer. (10,000,000 days used to pass validation and fail in the stand-in.)
+ */
+export const MAX_VALIDITY_DAYS = 36_500;
+/** Epochs are raised by one per forced rotation and end up in resource names (`-r<epoch>`). */
+export const MAX_EPOCH = 9_999;
+/** CA generations are raised by one per staged rotation and end up in CA common names (` G<n>`). */
+export const MAX_GENERATION = 99;
 
-const show = (value: unknown): string => (value === undefined ? "nothing" : JSON.stringify(value));
+/**
+ * The longest CA common names lib/plan/plan.ts (planCas) writes, at the largest generations:
+ * "<env> <the longest root title> G99" (a root: its own generation) and "<env> mesh CA <cluster>
+ * G198" (an intermediate counts its own and its root's generations). test/configCases.test.ts
+ * builds them with planCas at these limits and checks they fit exactly.
+ */
+const LONGEST_ROOT_TITLE = Object.values(ROOT_TITLES).reduce((a, b) => (b.length > a.length ? b : a));
+const ROOT_CA_NAME = (environment: string): string => `${environment} ${LONGEST_ROOT_TITLE} G${MAX_GENERATION}`;
+const MESH_CA_NAME = (environment: string, cluster: string): string =>
+    `${environment} mesh CA ${cluster} G${2 * MAX_GENERATION}`;
+export const MAX_ENVIRONMENT_LENGTH = MAX_COMMON_NAME_LENGTH - ROOT_CA_NAME("").length;
+/** pki:environment and a cluster name together (mesh CA common names). */
+export const MAX_ENVIRONMENT_AND_CLUSTER_LENGTH = MAX_COMMON_NAME_LENGTH - MESH_CA_NAME("", "").length;
+
+/** How to fix a key set to nothing: what it takes and what leaving it out means. */
+const SETTING: Record<Key, { allowed: string; unset?: string }> = {
+    environment: { allowed: `the environment name, e.g. "dev"` },
+    option: { allowed: "1 (one host per domain), 2 (one per microservice) or 3 (one per group)" },
+    baseDomain: { allowed: `the DNS name under which the hosts live, e.g. "dev.api.bank.example"` },
+    organization: { allowed: `the subject O, e.g. "Example Bank"`, unset: "to leave O out" },
+    domains: { allowed: "a map of domain -> { services: [...] }" },
+    clusters: { allowed: "a list of cluster names, e.g. [east]", unset: "for one cluster named default" },
+    meshStrictMtls: { allowed: "true or false", unset: "for false" },
+    gatewayNamespace: { allowed: "a Kubernetes namespace name", unset: "for istio-system" },
+    trustDomains: { allowed: "separate or shared", unset: "for separate roots" },
+    keyAlgorithm: { allowed: "RSA or ECDSA", unset: "for RSA" },
+    caKeyAlgorithm: { allowed: "RSA or ECDSA", unset: "for RSA" },
+    validityDays: { allowed: "a map such as { leaf: 365 }", unset: "for the defaults" },
+    earlyRenewalDays: { allowed: "a map such as { leaf: 121 }", unset: "for the defaults" },
+    rotation: { allowed: "a map such as { leafEpoch: 1 }", unset: "for epoch 0 everywhere" },
+    caRotation: {
+        allowed: "a map such as { apicClientCa: { generation: 1, phase: prepare } }",
+        unset: "for generation 0",
+    },
+    revocations: { allowed: "a list of { endpoint, serial, epoch, reason, revokedAt }", unset: "for none" },
+    crlPeriodDays: { allowed: "a whole number of days from 1 to 90", unset: "for 7" },
+    offlineRoots: {
+        allowed: "a map of root -> { certificate, intermediates, crls }",
+        unset: "to make the roots in the stack",
+    },
+    pkcs12Profile: { allowed: "modern or legacy", unset: "for modern" },
+};
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+type JsonMap = { [key: string]: Json };
+type Fail = (message: string) => void;
+
+const isMap = (v: Json | undefined): v is JsonMap => typeof v === "object" && v !== null && !Array.isArray(v);
+/** JSON, with DEL and C1 control characters escaped too, so that every character of a bad value shows. */
+const json = (v: Json): string =>
+    JSON.stringify(v).replace(/[\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+const showJson = (v: Json | undefined): string => (v === undefined ? "nothing" : json(v));
+
+/** A top-level value as it reads best: JSON numbers, booleans, lists and maps as they are, other text quoted. */
+function show(text: string): string {
+    try {
+        const parsed: unknown = JSON.parse(text);
+        if (typeof parsed !== "string" && JSON.stringify(parsed) === text) return text;
+    } catch {
+        // Not JSON: text.
+    }
+    return json(text);
+}
 
 /** Problems with a DNS name, or [] when it is valid. */
 export function dnsNameProblems(name: string): string[] {
@@ -70,124 +163,243 @@ export function dnsNameProblems(name: string): string[] {
             );
         } else if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(label)) {
             problems.push(
-                `has the label "${label}"; labels are lower-case letters, digits and '-', not starting or ending with '-'`,
+                `has the label ${JSON.stringify(label)}; labels are lower-case letters, digits and '-', not starting or ending with '-'`,
             );
         }
     }
     return problems;
 }
 
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+/**
+ * The text Pulumi passes for each key. Strings are taken as they are; a caller that gives
+ * JavaScript values (numbers, lists, maps: a program, or a test) gets them converted exactly
+ * as the stack file holding those values would be (pulumiText.ts).
+ */
+function configStrings(raw: Readonly<Record<string, unknown>>, fail: Fail): Record<string, string> {
+    const strings: Record<string, string> = {};
+    for (const [key, value] of Object.entries(raw)) {
+        if (value === undefined) continue;
+        try {
+            strings[key] = javascriptValueText(value, `pki:${key}`);
+        } catch (err) {
+            if (err instanceof SecureValue) {
+                fail(
+                    `${err.message} is a secret ({ secure: ... }); no pki: key needs to be one: give it in plain text`,
+                );
+            } else if (err instanceof UnpassableValue) {
+                fail(err.message);
+            } else {
+                throw err;
+            }
+        }
+    }
+    return strings;
+}
 
+/**
+ * Validates the `pki:` config (keys without the prefix). Values are the strings Pulumi passes;
+ * see configStrings for other JavaScript values.
+ */
 export function validateConfig(raw: Readonly<Record<string, unknown>>): PkiConfig {
     const problems: string[] = [];
-    const fail = (message: string): void => {
+    const fail: Fail = (message) => {
         problems.push(message);
     };
+    const text = configStrings(raw, fail);
 
-    for (const key of Object.keys(raw)) {
-        if (!(KNOWN_KEYS as readonly string[]).includes(key)) {
+    for (const key of Object.keys(text)) {
+        if ((KNOWN_KEYS as readonly string[]).includes(key) || RENAMED_KEYS.includes(key)) continue;
+        const base = key.split(".")[0];
+        const known = `known keys are ${KNOWN_KEYS.map((k) => `pki:${k}`).join(", ")}`;
+        fail(
+            (KNOWN_KEYS as readonly string[]).includes(base) && base !== key
+                ? `pki:${key} is not a known key; Pulumi passes a stack file key with "." as a key of its own, not as a member of pki:${base}. Write pki:${base} as one map with all its members`
+                : `pki:${key} is not a known key; ${known}. Fix the spelling or remove it`,
+        );
+    }
+
+    /** A key's text; undefined when unset, null when set to nothing (reported). */
+    const setting = (key: Key): string | undefined | null => {
+        const value = text[key];
+        if (value !== "") return value;
+        const { allowed, unset } = SETTING[key];
+        fail(
+            `pki:${key} is empty (YAML null, ~ and "" all reach the program as ""); set it to ${allowed}` +
+                (unset === undefined ? "" : `, or remove the line ${unset}`),
+        );
+        return null;
+    };
+    /** A list or map key parsed from its JSON; undefined when unset, null when invalid (reported). */
+    const structured = (key: Key, shape: "list" | "map", mustBe: string): Json | undefined | null => {
+        const value = setting(key);
+        if (value === undefined || value === null) return value;
+        let parsed: Json | undefined;
+        try {
+            parsed = JSON.parse(value) as Json;
+        } catch {
+            parsed = undefined;
+        }
+        if (shape === "map" ? isMap(parsed) : Array.isArray(parsed)) return parsed as Json;
+        fail(`pki:${key} must be ${mustBe}; got ${show(value)}`);
+        return null;
+    };
+
+    const environment = setting("environment");
+    let environmentOk = false;
+    if (environment === undefined) {
+        fail(`pki:environment is required; set it to the environment name, e.g. "dev"`);
+    } else if (environment !== null) {
+        if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(environment)) {
             fail(
-                `pki:${key} is not a known key; known keys are ${KNOWN_KEYS.map((k) => `pki:${k}`).join(", ")}. Fix the spelling or remove it`,
+                `pki:environment must be lower-case letters, digits and '-' (not at either end); got ${show(environment)}`,
             );
+        } else if (environment.length > MAX_ENVIRONMENT_LENGTH) {
+            fail(
+                `pki:environment ${show(environment)} is ${environment.length} characters; it goes into CA common names such as "${ROOT_CA_NAME(environment)}", ` +
+                    `which RFC 5280 limits to ${MAX_COMMON_NAME_LENGTH} characters, so it has at most ${MAX_ENVIRONMENT_LENGTH}. Use a shorter name`,
+            );
+        } else {
+            environmentOk = true;
         }
     }
 
-    const environment = raw.environment;
-    if (environment === undefined || environment === "") {
-        fail(`pki:environment is required; set it to the environment name, e.g. "dev"`);
-    } else if (typeof environment !== "string" || !LABEL.test(environment)) {
-        fail(`pki:environment must be lower-case letters, digits and '-' (at most 63); got ${show(environment)}`);
-    }
-
     let option: HostnameOption = 1;
-    const rawOption = raw.option;
+    const rawOption = setting("option");
     if (rawOption === undefined) {
         fail(
             `pki:option is required; set it to 1 (one host per domain), 2 (one per microservice) or 3 (one per group)`,
         );
-    } else if (![1, 2, 3].includes(Number(rawOption)) || String(rawOption).trim() !== String(Number(rawOption))) {
-        fail(`pki:option must be 1, 2 or 3; got ${show(rawOption)}`);
-    } else {
-        option = Number(rawOption) as HostnameOption;
+    } else if (rawOption !== null) {
+        if (/^[123]$/.test(rawOption)) option = Number(rawOption) as HostnameOption;
+        else fail(`pki:option must be 1, 2 or 3; got ${show(rawOption)}`);
     }
 
-    const baseDomain = raw.baseDomain;
-    if (baseDomain === undefined || baseDomain === "") {
+    const baseDomain = setting("baseDomain");
+    if (baseDomain === undefined) {
         fail(
             `pki:baseDomain is required; set it to the DNS name under which the hosts live, e.g. "dev.api.bank.example"`,
         );
-    } else if (typeof baseDomain !== "string") {
-        fail(`pki:baseDomain must be a DNS name; got ${show(baseDomain)}`);
-    } else {
-        for (const p of dnsNameProblems(baseDomain)) fail(`pki:baseDomain ${show(baseDomain)} ${p}`);
+    } else if (baseDomain !== null) {
+        if (/^[[{]/.test(show(baseDomain))) {
+            fail(`pki:baseDomain must be a DNS name, not a list or map; got ${show(baseDomain)}`);
+        } else {
+            for (const p of dnsNameProblems(baseDomain)) fail(`pki:baseDomain ${show(baseDomain)} ${p}`);
+        }
     }
 
-    const organization = raw.organization;
-    if (organization !== undefined && (typeof organization !== "string" || organization.trim() === "")) {
-        fail(
-            `pki:organization must be a non-empty string (the subject O); got ${show(organization)}. Remove it to leave O out`,
-        );
+    const organization = setting("organization");
+    if (typeof organization === "string") {
+        if (organization.trim() === "") {
+            fail(
+                `pki:organization must be a non-empty string (the subject O); got ${show(organization)}. Remove it to leave O out`,
+            );
+        } else if (/^[[{]/.test(show(organization))) {
+            fail(
+                `pki:organization must be text (the subject O), not a list or map; got ${show(organization)}. Write the name itself, e.g. "Example Bank"`,
+            );
+        } else if (hasControlCharacter(organization)) {
+            fail(
+                `pki:organization must not contain control characters (it becomes the subject O of every certificate); got ${show(organization)}`,
+            );
+        } else if ([...organization].length > MAX_ORGANIZATION_LENGTH) {
+            fail(
+                `pki:organization is ${[...organization].length} characters; the subject O has at most ${MAX_ORGANIZATION_LENGTH} (RFC 5280 ub-organization-name). Shorten it`,
+            );
+        }
     }
 
-    const clusters = validateClusters(raw.clusters, fail);
-    const meshStrictMtls = flag(raw.meshStrictMtls, "pki:meshStrictMtls", DEFAULTS.meshStrictMtls, fail);
-    const gatewayNamespace = label(raw.gatewayNamespace, "pki:gatewayNamespace", DEFAULTS.gatewayNamespace, fail);
+    const clusters = validateClusters(
+        structured("clusters", "list", "a non-empty list of cluster names or { name, context } maps"),
+        environmentOk ? (environment as string) : undefined,
+        fail,
+    );
+    const meshStrictMtls = flag(setting("meshStrictMtls"), "pki:meshStrictMtls", DEFAULTS.meshStrictMtls, fail);
+    const gatewayNamespace = namespaceName(
+        setting("gatewayNamespace") ?? undefined,
+        "pki:gatewayNamespace",
+        DEFAULTS.gatewayNamespace,
+        fail,
+    );
+    const trustDomains = validateTrustDomains(setting("trustDomains") ?? undefined, DEFAULTS.trustDomains, fail);
     const keyAlgorithm = algorithm(
-        raw.keyAlgorithm,
+        setting("keyAlgorithm"),
         "pki:keyAlgorithm",
         DEFAULTS.keyAlgorithm,
         "RSA (2048-bit) or ECDSA (P-256)",
         fail,
     );
     const caKeyAlgorithm = algorithm(
-        raw.caKeyAlgorithm,
+        setting("caKeyAlgorithm"),
         "pki:caKeyAlgorithm",
         DEFAULTS.caKeyAlgorithm,
         "RSA (4096-bit) or ECDSA (P-384)",
         fail,
     );
-    const validityDays = validity(raw.validityDays, fail);
-    const earlyRenewalDays = earlyRenewal(raw.earlyRenewalDays, validityDays, fail);
-    const rotation = validateRotation(raw.rotation, fail);
-    const caRotation = validateCaRotation(raw.caRotation, fail);
-    const revocations = validateRevocations(raw.revocations, fail);
-    const crlPeriodDays = raw.crlPeriodDays === undefined ? DEFAULTS.crlPeriodDays : Number(raw.crlPeriodDays);
-    if (!Number.isInteger(crlPeriodDays) || crlPeriodDays < 1 || crlPeriodDays > 90) {
-        fail(`pki:crlPeriodDays must be a whole number of days from 1 to 90; got ${show(raw.crlPeriodDays)}`);
+    const validityDays = validity(
+        structured("validityDays", "map", "a map such as { root: 3650, intermediate: 1095, leaf: 365 }"),
+        fail,
+    );
+    const earlyRenewalDays = earlyRenewal(
+        structured("earlyRenewalDays", "map", "a map such as { leaf: 121 }"),
+        validityDays,
+        fail,
+    );
+    const rotation = validateRotation(structured("rotation", "map", "a map such as { leafEpoch: 1 }"), fail);
+    const caRotation = validateCaRotation(
+        structured("caRotation", "map", "a map such as { apicClientCa: { generation: 1, phase: prepare } }"),
+        trustDomains,
+        fail,
+    );
+    const revocations = validateRevocations(
+        structured("revocations", "list", "a list of { endpoint, serial, epoch, reason, revokedAt }"),
+        fail,
+    );
+    const rawPeriod = setting("crlPeriodDays");
+    let crlPeriodDays: number = DEFAULTS.crlPeriodDays;
+    if (typeof rawPeriod === "string") {
+        const n = /^[1-9][0-9]?$/.test(rawPeriod) ? Number(rawPeriod) : NaN;
+        if (n >= 1 && n <= 90) crlPeriodDays = n;
+        else fail(`pki:crlPeriodDays must be a whole number of days from 1 to 90; got ${show(rawPeriod)}`);
     }
-    const offlineRoot = validateOfflineRoot(raw.offlineRoot, fail);
-    const pkcs12Profile = raw.pkcs12Profile ?? DEFAULTS.pkcs12Profile;
-    if (pkcs12Profile !== "modern" && pkcs12Profile !== "legacy") {
+    const offlineRoots = validateOfflineRoots(
+        structured("offlineRoots", "map", "a map of root -> { certificate, intermediates, crls }") ?? undefined,
+        text.offlineRoot,
+        trustDomains,
+        fail,
+    );
+    const rawProfile = setting("pkcs12Profile");
+    let pkcs12Profile: "modern" | "legacy" = DEFAULTS.pkcs12Profile;
+    if (rawProfile === "modern" || rawProfile === "legacy") {
+        pkcs12Profile = rawProfile;
+    } else if (typeof rawProfile === "string") {
         fail(
-            `pki:pkcs12Profile must be modern (AES-256, PBKDF2-SHA256, SHA-256 MAC) or legacy (3DES, SHA-1 MAC, for old clients); got ${show(raw.pkcs12Profile)}`,
+            `pki:pkcs12Profile must be modern (AES-256, PBKDF2-SHA256, SHA-256 MAC) or legacy (3DES, SHA-1 MAC, for old clients); got ${show(rawProfile)}`,
         );
     }
-    if (offlineRoot !== undefined && revocations.length > 0) {
-        fail(
-            `pki:revocations with pki:offlineRoot is not supported yet: the gateway's ca.crl needs a CRL signed by the root, whose key is offline. Rotate the endpoint's client (pki:rotation) instead`,
-        );
-    }
-    if (revocations.length > 0 && raw.caKeyAlgorithm === "ECDSA") {
+    if (revocations.length > 0 && caKeyAlgorithm === "ECDSA") {
         fail(
             `pki:revocations needs pki:caKeyAlgorithm RSA: CRLs signed with ECDSA would differ on every run (random signatures) and churn every preview`,
         );
     }
     const rotated = CA_SLOTS.filter((slot) => caRotation[slot].generation > 0);
-    if (offlineRoot !== undefined && rotated.length > 0) {
+    for (const slot of rotated.filter((s) => isRootSlot(s) && s in offlineRoots)) {
         fail(
-            `pki:caRotation.${rotated[0]} with pki:offlineRoot is not supported yet: the new CAs and the root's CRL need the offline root's signature. ` +
-                `Replace a CA under an offline root with a new ceremony instead`,
+            `pki:caRotation.${slot} rotates a root kept offline (pki:offlineRoots.${slot}); a new offline root comes from a new ceremony: ` +
+                `create it with "apic-istio-pki ceremony init-root" and replace pki:offlineRoots.${slot} in a reviewed change`,
         );
     }
-    const rotatedIntermediates = rotated.filter((slot) => slot !== "root");
-    if (rotatedIntermediates.length > 0 && raw.caKeyAlgorithm === "ECDSA") {
+    const rotatedIntermediates = rotated.filter((slot) => !isRootSlot(slot));
+    if (rotatedIntermediates.length > 0 && caKeyAlgorithm === "ECDSA") {
         fail(
             `pki:caRotation.${rotatedIntermediates[0]} needs pki:caKeyAlgorithm RSA: finishing the rotation revokes the old CA in the root's CRL, ` +
                 `and CRLs signed with ECDSA would differ on every run (random signatures) and churn every preview`,
         );
     }
-    const domains = validateDomains(raw.domains, option, fail);
+    const domains = validateDomains(
+        structured("domains", "map", "a non-empty map of domain -> { namespace?, services, groups? }"),
+        option,
+        fail,
+    );
 
     if (problems.length > 0) throw new ConfigError(problems);
     return {
@@ -199,6 +411,7 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>): PkiConfi
         clusters,
         meshStrictMtls,
         gatewayNamespace,
+        trustDomains,
         keyAlgorithm,
         caKeyAlgorithm,
         validityDays,
@@ -207,105 +420,125 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>): PkiConfi
         caRotation,
         revocations,
         crlPeriodDays,
-        pkcs12Profile: pkcs12Profile as "modern" | "legacy",
-        ...(offlineRoot !== undefined ? { offlineRoot } : {}),
+        pkcs12Profile,
+        offlineRoots,
     };
 }
 
-function parseCertificate(pem: unknown): crypto.X509Certificate | undefined {
-    try {
-        return typeof pem === "string" ? new crypto.X509Certificate(pem) : undefined;
-    } catch {
-        return undefined;
-    }
+/** A whole JSON number in [min, max]; undefined (reported) otherwise. `mustBe` completes "<key> must be". */
+function wholeNumber(
+    value: Json | undefined,
+    key: string,
+    min: number,
+    max: number,
+    mustBe: string,
+    fail: Fail,
+): number | undefined {
+    if (typeof value === "number" && Number.isInteger(value) && value >= min && value <= max) return value;
+    const hint =
+        typeof value === "string" && /^[0-9]+$/.test(value)
+            ? ". Write the number without quotes"
+            : value === null
+              ? ". Leave the key out instead of setting it to null"
+              : "";
+    fail(`${key} must be ${mustBe}; got ${showJson(value)}${hint}`);
+    return undefined;
 }
 
-function validateOfflineRoot(value: unknown, fail: (m: string) => void): OfflineRootConfig | undefined {
-    if (value === undefined) return undefined;
-    if (!isRecord(value)) {
-        fail(`pki:offlineRoot must be { certificate, intermediates }; got ${show(value)}`);
-        return undefined;
-    }
+function unknownMembers(value: JsonMap, key: string, known: readonly string[], what: string, fail: Fail): void {
     for (const k of Object.keys(value)) {
-        if (k !== "certificate" && k !== "intermediates")
-            fail(`pki:offlineRoot.${k} is not a known key; use certificate and intermediates`);
+        if (!known.includes(k)) fail(`${key}.${k} is not a known key; ${what}`);
     }
-    const root = parseCertificate(value.certificate);
-    if (root === undefined) {
-        fail(`pki:offlineRoot.certificate must be the root certificate in PEM (root.crt of the ceremony)`);
-        return undefined;
-    }
-    if (!root.ca || !root.checkIssued(root) || !root.verify(root.publicKey)) {
-        fail(
-            `pki:offlineRoot.certificate must be a self-signed CA certificate (subject ${root.subject.replace(/\n/g, ", ")})`,
-        );
-    }
-    const intermediates: Record<string, string> = {};
-    const given = value.intermediates ?? {};
-    if (!isRecord(given)) {
-        fail(`pki:offlineRoot.intermediates must map CA ids to signed certificates; got ${show(given)}`);
-        return { certificate: value.certificate as string, intermediates };
-    }
-    for (const [id, pem] of Object.entries(given)) {
-        const cert = parseCertificate(pem);
-        if (cert === undefined) {
-            fail(`pki:offlineRoot.intermediates.${id} must be the certificate the ceremony signed, in PEM`);
-        } else if (!cert.ca || !cert.verify(root.publicKey)) {
-            fail(
-                `pki:offlineRoot.intermediates.${id} is not a CA certificate signed by pki:offlineRoot.certificate; sign this stack's CSR with that root`,
-            );
-        } else {
-            intermediates[id] = pem as string;
-        }
-    }
-    return { certificate: value.certificate as string, intermediates };
 }
 
-function validateRevocations(value: unknown, fail: (m: string) => void): RevocationConfig[] {
-    if (value === undefined) return [];
-    if (!Array.isArray(value)) {
-        fail(`pki:revocations must be a list of { endpoint, serial, epoch, reason, revokedAt }; got ${show(value)}`);
-        return [];
+const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2}))?$/;
+/** Go's time.String() form: what Pulumi passes for a time YAML read unquoted (a timestamp). */
+const GO_TIME = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d+)? [+-]\d{4} /;
+
+/** An ISO 8601 date, or date and time with a zone, on a real calendar day within X.509's years. */
+function isIsoTime(text: string): boolean {
+    const m = ISO_TIME.exec(text);
+    if (m === null) return false;
+    const [year, month, day, hour, minute, second] = [1, 2, 3, 4, 5, 6].map((i) => Number(m[i] ?? 0));
+    const zone = m[8] ?? "Z";
+    const offset =
+        zone === "Z" ? 0 : (zone[0] === "-" ? -1 : 1) * (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(4)));
+    if (year < 1950 || month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return false;
+    if (hour > 23 || minute > 59 || second > 59 || Number(zone.slice(1, 3)) > 23 || Number(zone.slice(4)) > 59) {
+        return false;
     }
+    const utcYear = new Date(Date.UTC(year, month - 1, day, hour, minute - offset, second)).getUTCFullYear();
+    return utcYear >= 1950 && utcYear <= 9999;
+}
+
+function validateRevocations(value: Json | undefined | null, fail: Fail): RevocationConfig[] {
+    if (!Array.isArray(value)) return [];
     const reasons = Object.keys(CRL_REASONS);
+    const seen = new Map<string, string>();
     return value.flatMap((entry, i): RevocationConfig[] => {
         const key = `pki:revocations[${i}]`;
-        if (!isRecord(entry)) {
-            fail(`${key} must be { endpoint, serial, epoch, reason, revokedAt }; got ${show(entry)}`);
+        if (!isMap(entry)) {
+            fail(`${key} must be { endpoint, serial, epoch, reason, revokedAt }; got ${showJson(entry)}`);
             return [];
         }
-        for (const k of Object.keys(entry)) {
-            if (!["endpoint", "serial", "epoch", "reason", "revokedAt"].includes(k)) {
-                fail(`${key}.${k} is not a known key; a revocation has endpoint, serial, epoch, reason and revokedAt`);
-            }
-        }
-        const serial = String(entry.serial ?? "").replace(/:/g, "");
-        if (!/^[0-9A-Fa-f]{1,40}$/.test(serial)) {
-            fail(
-                `${key}.serial must be the certificate's serial number in hex (as expiry prints it); got ${show(entry.serial)}`,
+        unknownMembers(
+            entry,
+            key,
+            ["endpoint", "serial", "epoch", "reason", "revokedAt"],
+            "a revocation has endpoint, serial, epoch, reason and revokedAt",
+            fail,
+        );
+        let ok = true;
+        const problem = (message: string): void => {
+            ok = false;
+            fail(message);
+        };
+        const serial = typeof entry.serial === "string" ? entry.serial.replace(/:/g, "").toUpperCase() : "";
+        if (!/^[0-9A-F]{1,40}$/.test(serial)) {
+            problem(
+                `${key}.serial must be the certificate's serial number in hex (as expiry prints it); got ${showJson(entry.serial)}` +
+                    (typeof entry.serial === "number"
+                        ? `. Quote it: YAML reads a serial of digits only as a number`
+                        : ""),
             );
         }
-        if (typeof entry.endpoint !== "string")
-            fail(
-                `${key}.endpoint must name the endpoint whose APIC client certificate is revoked; got ${show(entry.endpoint)}`,
+        if (typeof entry.endpoint !== "string" || entry.endpoint === "") {
+            problem(
+                `${key}.endpoint must name the endpoint whose APIC client certificate is revoked; got ${showJson(entry.endpoint)}`,
             );
-        const reason = entry.reason ?? "unspecified";
+        }
+        const reason = entry.reason === undefined ? "unspecified" : entry.reason;
         if (typeof reason !== "string" || !reasons.includes(reason)) {
-            fail(`${key}.reason must be one of ${reasons.join(", ")}; got ${show(entry.reason)}`);
+            problem(`${key}.reason must be one of ${reasons.join(", ")}; got ${showJson(entry.reason)}`);
         }
-        const revokedAt = String(entry.revokedAt ?? "");
-        if (!/^\d{4}-\d{2}-\d{2}/.test(revokedAt) || Number.isNaN(Date.parse(revokedAt))) {
-            fail(
-                `${key}.revokedAt must be an ISO 8601 date such as "2026-11-20T09:30:00Z"; got ${show(entry.revokedAt)}`,
+        const revokedAt = entry.revokedAt;
+        if (typeof revokedAt !== "string" || !isIsoTime(revokedAt)) {
+            problem(
+                `${key}.revokedAt must be an ISO 8601 date or time with its zone, on a real calendar day from 1950 to 9999, ` +
+                    `such as "2026-11-20" or "2026-11-20T09:30:00Z"; got ${showJson(revokedAt)}` +
+                    (typeof revokedAt === "string" && GO_TIME.test(revokedAt)
+                        ? `. YAML read the unquoted time as a timestamp, which Pulumi passes in this form: put the time in quotes`
+                        : ""),
             );
         }
+        const epochOf = entry.epoch === undefined ? 0 : epoch(entry.epoch, `${key}.epoch`, fail);
+        if (!ok || epochOf === undefined) return [];
+        const identity = `${entry.endpoint as string} ${serial}`;
+        const earlier = seen.get(identity);
+        if (earlier !== undefined) {
+            fail(
+                `${key} revokes the same certificate as ${earlier} (endpoint ${entry.endpoint as string}, serial ${serial}); list it once`,
+            );
+            return [];
+        }
+        seen.set(identity, key);
         return [
             {
-                endpoint: String(entry.endpoint),
-                serial: serial.toUpperCase(),
-                epoch: epoch(entry.epoch, `${key}.epoch`, fail),
-                reason: String(reason),
-                revokedAt,
+                endpoint: entry.endpoint as string,
+                serial,
+                epoch: epochOf,
+                reason: reason as string,
+                revokedAt: revokedAt as string,
             },
         ];
     });
@@ -314,122 +547,142 @@ function validateRevocations(value: unknown, fail: (m: string) => void): Revocat
 /** Seed 001: renew at two thirds of the lifetime, i.e. a window of the last third. */
 export const defaultEarlyRenewalDays = (validityDays: number): number => Math.floor(validityDays / 3);
 
-function earlyRenewal(value: unknown, validity: ValidityDays, fail: (m: string) => void): ValidityDays {
+const TIERS = ["root", "intermediate", "leaf"] as const;
+
+function earlyRenewal(value: Json | undefined | null, validity: ValidityDays, fail: Fail): ValidityDays {
     const days: Record<keyof ValidityDays, number> = {
         root: defaultEarlyRenewalDays(validity.root),
         intermediate: defaultEarlyRenewalDays(validity.intermediate),
         leaf: defaultEarlyRenewalDays(validity.leaf),
     };
-    if (value === undefined) return days;
-    if (!isRecord(value)) {
-        fail(`pki:earlyRenewalDays must be a map such as { leaf: 121 }; got ${show(value)}`);
-        return days;
-    }
-    for (const [tier, raw] of Object.entries(value)) {
-        if (!(tier in days)) {
+    if (!isMap(value ?? undefined)) return days;
+    for (const [tier, raw] of Object.entries(value as JsonMap)) {
+        if (!(TIERS as readonly string[]).includes(tier)) {
             fail(`pki:earlyRenewalDays.${tier} is not a known tier; the tiers are root, intermediate and leaf`);
             continue;
         }
-        const v = Number(raw);
         const limit = validity[tier as keyof ValidityDays];
-        if (!Number.isInteger(v) || v < 1 || v >= limit) {
-            fail(
-                `pki:earlyRenewalDays.${tier} must be a whole number of days from 1 to ${limit - 1} (below pki:validityDays.${tier}); got ${show(raw)}`,
-            );
-        } else {
-            days[tier as keyof ValidityDays] = v;
-        }
+        const v = wholeNumber(
+            raw,
+            `pki:earlyRenewalDays.${tier}`,
+            1,
+            limit - 1,
+            `a whole number of days from 1 to ${limit - 1} (below pki:validityDays.${tier})`,
+            fail,
+        );
+        if (v !== undefined) days[tier as keyof ValidityDays] = v;
     }
     return days;
 }
 
-function epoch(value: unknown, key: string, fail: (m: string) => void): number {
-    if (value === undefined) return 0;
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 0) {
-        fail(`${key} must be a whole number >= 0 (raise it by one to rotate); got ${show(value)}`);
-        return 0;
-    }
-    return n;
+function epoch(value: Json, key: string, fail: Fail): number | undefined {
+    return wholeNumber(
+        value,
+        key,
+        0,
+        MAX_EPOCH,
+        `a whole number from 0 to ${MAX_EPOCH} (raise it by one to rotate)`,
+        fail,
+    );
 }
 
-function validateRotation(value: unknown, fail: (m: string) => void): RotationConfig {
-    if (value === undefined) return DEFAULTS.rotation;
-    if (!isRecord(value)) {
-        fail(`pki:rotation must be a map such as { leafEpoch: 1 }; got ${show(value)}`);
-        return DEFAULTS.rotation;
-    }
-    const known = ["leafEpoch", "gatewayServerEpoch", "apicClientEpoch", "meshEpoch", "endpoints"];
-    for (const k of Object.keys(value)) {
+const EPOCHS = ["leafEpoch", "gatewayServerEpoch", "apicClientEpoch", "meshEpoch"] as const;
+
+const CLIENT_PHASES = ["switch", "finish"] as const;
+
+/** An APIC client rotation phase; undefined when unset or invalid (reported). */
+function clientPhase(value: Json | undefined, key: string, fail: Fail): ClientPhase | undefined {
+    if (value === undefined) return undefined;
+    if ((CLIENT_PHASES as readonly Json[]).includes(value)) return value as ClientPhase;
+    fail(
+        `${key} must be switch (the new APIC key is issued and the previous one stays pinned at the gateway until APIC uploads the new keystore) ` +
+            `or finish (only the newest key is pinned); got ${showJson(value)}`,
+    );
+    return undefined;
+}
+
+function validateRotation(value: Json | undefined | null, fail: Fail): RotationConfig {
+    if (!isMap(value ?? undefined)) return DEFAULTS.rotation;
+    const rotation = value as JsonMap;
+    const known = [...EPOCHS, "apicClientPhase", "endpoints"];
+    for (const k of Object.keys(rotation)) {
         if (!known.includes(k)) fail(`pki:rotation.${k} is not a known key; known keys are ${known.join(", ")}`);
     }
-    const endpoints: Record<string, { serverEpoch: number; clientEpoch: number }> = {};
-    if (value.endpoints !== undefined && !isRecord(value.endpoints)) {
+    const endpoints: Record<string, EndpointRotation> = {};
+    const given = rotation.endpoints === undefined ? {} : rotation.endpoints;
+    if (!isMap(given)) {
         fail(
-            `pki:rotation.endpoints must map endpoint ids to { serverEpoch, clientEpoch }; got ${show(value.endpoints)}`,
+            `pki:rotation.endpoints must map endpoint ids to { serverEpoch, clientEpoch, clientPhase }; got ${showJson(given)}`,
         );
     }
-    for (const [id, entry] of Object.entries(isRecord(value.endpoints) ? value.endpoints : {})) {
+    for (const [id, entry] of Object.entries(isMap(given) ? given : {})) {
         const key = `pki:rotation.endpoints.${id}`;
-        if (!isRecord(entry)) {
-            fail(`${key} must be { serverEpoch, clientEpoch }; got ${show(entry)}`);
+        if (!isMap(entry)) {
+            fail(`${key} must be { serverEpoch, clientEpoch, clientPhase }; got ${showJson(entry)}`);
             continue;
         }
         for (const k of Object.keys(entry)) {
-            if (k !== "serverEpoch" && k !== "clientEpoch")
-                fail(`${key}.${k} is not a known key; use serverEpoch or clientEpoch`);
+            if (!["serverEpoch", "clientEpoch", "clientPhase"].includes(k))
+                fail(`${key}.${k} is not a known key; use serverEpoch, clientEpoch or clientPhase`);
         }
+        const phase = clientPhase(entry.clientPhase, `${key}.clientPhase`, fail);
         endpoints[id] = {
-            serverEpoch: epoch(entry.serverEpoch, `${key}.serverEpoch`, fail),
-            clientEpoch: epoch(entry.clientEpoch, `${key}.clientEpoch`, fail),
+            serverEpoch:
+                entry.serverEpoch === undefined ? 0 : (epoch(entry.serverEpoch, `${key}.serverEpoch`, fail) ?? 0),
+            clientEpoch:
+                entry.clientEpoch === undefined ? 0 : (epoch(entry.clientEpoch, `${key}.clientEpoch`, fail) ?? 0),
+            ...(phase !== undefined ? { clientPhase: phase } : {}),
         };
     }
-    return {
-        leafEpoch: epoch(value.leafEpoch, "pki:rotation.leafEpoch", fail),
-        gatewayServerEpoch: epoch(value.gatewayServerEpoch, "pki:rotation.gatewayServerEpoch", fail),
-        apicClientEpoch: epoch(value.apicClientEpoch, "pki:rotation.apicClientEpoch", fail),
-        meshEpoch: epoch(value.meshEpoch, "pki:rotation.meshEpoch", fail),
-        endpoints,
-    };
+    const epochs = Object.fromEntries(
+        EPOCHS.map((k) => [k, rotation[k] === undefined ? 0 : (epoch(rotation[k], `pki:rotation.${k}`, fail) ?? 0)]),
+    ) as Record<(typeof EPOCHS)[number], number>;
+    const apicClientPhase =
+        clientPhase(rotation.apicClientPhase, "pki:rotation.apicClientPhase", fail) ??
+        DEFAULTS.rotation.apicClientPhase;
+    return { ...epochs, apicClientPhase, endpoints };
 }
 
 /**
- * `pki:caRotation`: per CA `{ generation, phase }`. Generation 0 (the first CA) has no phases;
- * while the root rotates, no other CA may, because the root's new generation re-issues them all.
+ * `pki:caRotation`: per CA of the trust layout `{ generation, phase }`. Generation 0 (the first
+ * CA) has no phases; while a root rotates, the CAs below it may not, because the root's new
+ * generation re-issues them all.
  */
-function validateCaRotation(value: unknown, fail: (m: string) => void): CaRotationConfig {
-    if (value === undefined) return DEFAULTS.caRotation;
-    if (!isRecord(value)) {
-        fail(
-            `pki:caRotation must be a map such as { apicClientCa: { generation: 1, phase: prepare } }; got ${show(value)}`,
-        );
-        return DEFAULTS.caRotation;
-    }
-    for (const k of Object.keys(value)) {
-        if (!(CA_SLOTS as readonly string[]).includes(k))
-            fail(`pki:caRotation.${k} is not a known key; known keys are ${CA_SLOTS.join(", ")}`);
+function validateCaRotation(value: Json | undefined | null, trust: TrustDomains, fail: Fail): CaRotationConfig {
+    if (!isMap(value ?? undefined)) return DEFAULTS.caRotation;
+    const given = value as JsonMap;
+    const slots = caSlots(trust);
+    for (const k of Object.keys(given)) {
+        if (!(slots as readonly string[]).includes(k)) {
+            const why = (CA_SLOTS as readonly string[]).includes(k) ? ` with pki:trustDomains ${trust}` : "";
+            fail(`pki:caRotation.${k} is not a CA of this stack${why}; its CAs are ${slots.join(", ")}`);
+        }
     }
     const positions = { ...DEFAULTS.caRotation } as Record<(typeof CA_SLOTS)[number], CaPosition>;
-    for (const slot of CA_SLOTS) {
-        const entry = value[slot];
+    for (const slot of slots) {
+        const entry = given[slot];
         if (entry === undefined) continue;
         const key = `pki:caRotation.${slot}`;
-        if (!isRecord(entry)) {
-            fail(`${key} must be { generation, phase }, e.g. { generation: 1, phase: prepare }; got ${show(entry)}`);
+        if (!isMap(entry)) {
+            fail(
+                `${key} must be { generation, phase }, e.g. { generation: 1, phase: prepare }; got ${showJson(entry)}`,
+            );
             continue;
         }
         for (const k of Object.keys(entry)) {
             if (k !== "generation" && k !== "phase") fail(`${key}.${k} is not a known key; use generation and phase`);
         }
-        const generation = Number(entry.generation);
-        if (!Number.isInteger(generation) || generation < 0) {
-            fail(
-                `${key}.generation must be a whole number >= 0 (1 for the first rotation); got ${show(entry.generation)}`,
-            );
-            continue;
-        }
+        const generation = wholeNumber(
+            entry.generation,
+            `${key}.generation`,
+            0,
+            MAX_GENERATION,
+            `a whole number from 0 to ${MAX_GENERATION} (1 for the first rotation)`,
+            fail,
+        );
+        if (generation === undefined) continue;
         if (!(PHASES as readonly unknown[]).includes(entry.phase)) {
-            fail(`${key}.phase must be one of ${PHASES.join(", ")} (in that order); got ${show(entry.phase)}`);
+            fail(`${key}.phase must be one of ${PHASES.join(", ")} (in that order); got ${showJson(entry.phase)}`);
             continue;
         }
         const phase = entry.phase as RotationPhase;
@@ -441,111 +694,118 @@ function validateCaRotation(value: unknown, fail: (m: string) => void): CaRotati
         }
         positions[slot] = { generation, phase };
     }
-    if (inRotation(positions.root)) {
-        for (const slot of CA_SLOTS.filter((s) => s !== "root" && inRotation(positions[s]))) {
-            fail(
-                `pki:caRotation.${slot} is in phase ${positions[slot].phase} while pki:caRotation.root is in phase ${positions.root.phase}; ` +
-                    `rotate one at a time: finish the ${slot} rotation before the root's, or the root's before the ${slot} one`,
-            );
-        }
-    }
+    rotationConflicts(positions, trust).forEach(fail);
     return positions;
 }
 
 /** `pki:clusters`: names, or `{ name, context }` to choose the kubeconfig context. */
-function validateClusters(value: unknown, fail: (m: string) => void): ClusterConfig[] {
+function validateClusters(
+    value: Json | undefined | null,
+    environment: string | undefined,
+    fail: Fail,
+): ClusterConfig[] {
     if (value === undefined) return DEFAULTS.clusters.map((c) => ({ ...c }));
-    if (!Array.isArray(value) || value.length === 0) {
-        fail(`pki:clusters must be a non-empty list of cluster names or { name, context } maps; got ${show(value)}`);
+    if (!Array.isArray(value)) return [];
+    if (value.length === 0) {
+        fail(`pki:clusters must be a non-empty list of cluster names or { name, context } maps; got []`);
         return [];
     }
     const clusters: ClusterConfig[] = [];
     value.forEach((entry, i) => {
         const key = `pki:clusters[${i}]`;
-        const cluster: ClusterConfig | undefined =
-            typeof entry === "string"
-                ? { name: entry }
-                : isRecord(entry) && typeof entry.name === "string"
-                  ? { name: entry.name, ...(entry.context !== undefined ? { context: String(entry.context) } : {}) }
-                  : undefined;
-        if (cluster === undefined || !LABEL.test(cluster.name)) {
+        const name = typeof entry === "string" ? entry : isMap(entry) ? entry.name : undefined;
+        if (typeof name !== "string" || !LABEL.test(name)) {
             fail(
-                `${key} must be a cluster name (lower-case letters, digits and '-', at most 63) or { name, context }; got ${show(entry)}`,
+                `${key} must be a cluster name (lower-case letters, digits and '-', not at either end) or { name, context }; got ${showJson(entry)}`,
             );
             return;
         }
-        if (isRecord(entry)) {
+        let context: string | undefined;
+        if (isMap(entry)) {
             for (const k of Object.keys(entry)) {
                 if (k !== "name" && k !== "context")
                     fail(`${key}.${k} is not a known key; a cluster has name and context`);
             }
+            if (entry.context !== undefined) {
+                if (typeof entry.context !== "string" || entry.context === "" || hasControlCharacter(entry.context)) {
+                    fail(
+                        `${key}.context must be the name of a kubeconfig context (non-empty text without control characters); got ${showJson(entry.context)}. Leave it out for the current context`,
+                    );
+                } else {
+                    context = entry.context;
+                }
+            }
         }
-        if (clusters.some((c) => c.name === cluster.name))
-            fail(`${key} ${show(cluster.name)} is listed twice; list each cluster once`);
-        clusters.push(cluster);
+        if (environment !== undefined && environment.length + name.length > MAX_ENVIRONMENT_AND_CLUSTER_LENGTH) {
+            fail(
+                `${key} ${showJson(name)} is ${name.length} characters; with pki:environment ${showJson(environment)} the mesh CA's common name ` +
+                    `"${MESH_CA_NAME(environment, name)}" would be ${MESH_CA_NAME(environment, name).length} characters, over RFC 5280's ${MAX_COMMON_NAME_LENGTH}. ` +
+                    `Use a cluster name of at most ${MAX_ENVIRONMENT_AND_CLUSTER_LENGTH - environment.length} characters`,
+            );
+        }
+        if (clusters.some((c) => c.name === name))
+            fail(`${key} ${showJson(name)} is listed twice; list each cluster once`);
+        clusters.push(context === undefined ? { name } : { name, context });
     });
     const onCurrentContext = clusters.filter((c) => c.context === undefined);
     if (clusters.length > 1 && onCurrentContext.length > 1) {
         fail(
-            `pki:clusters: ${onCurrentContext.map((c) => show(c.name)).join(" and ")} would all use the current kubeconfig context and overwrite each other's cacerts; give each a context, e.g. { name: ${onCurrentContext[1].name}, context: ${onCurrentContext[1].name} }`,
+            `pki:clusters: ${onCurrentContext.map((c) => showJson(c.name)).join(" and ")} would all use the current kubeconfig context and overwrite each other's cacerts; give each a context, e.g. { name: ${onCurrentContext[1].name}, context: ${onCurrentContext[1].name} }`,
         );
     }
     return clusters;
 }
 
-function flag(value: unknown, key: string, fallback: boolean, fail: (m: string) => void): boolean {
-    if (value === undefined) return fallback;
-    if (value === true || value === "true") return true;
-    if (value === false || value === "false") return false;
-    fail(`${key} must be true or false; got ${show(value)}`);
+function flag(value: string | undefined | null, key: string, fallback: boolean, fail: Fail): boolean {
+    if (value === "true") return true;
+    if (value === "false") return false;
+    if (typeof value === "string") fail(`${key} must be true or false; got ${show(value)}`);
     return fallback;
 }
 
-function label(value: unknown, key: string, fallback: string, fail: (m: string) => void): string {
+/** A Kubernetes namespace name; `value` is top-level text or a JSON member. */
+function namespaceName(value: Json | undefined, key: string, fallback: string, fail: Fail): string {
     if (value === undefined) return fallback;
     if (typeof value !== "string" || !LABEL.test(value)) {
         fail(
-            `${key} must be a Kubernetes namespace name (lower-case letters, digits and '-', at most 63); got ${show(value)}`,
+            `${key} must be a Kubernetes namespace name (lower-case letters, digits and '-', at most 63); got ${typeof value === "string" ? show(value) : showJson(value)}`,
         );
-    }
-    return value as string;
-}
-
-function algorithm(
-    value: unknown,
-    key: string,
-    fallback: LeafKeyAlgorithm,
-    allowed: string,
-    fail: (m: string) => void,
-): LeafKeyAlgorithm {
-    if (value === undefined) return fallback;
-    if (value !== "RSA" && value !== "ECDSA") {
-        fail(`${key} must be ${allowed}; got ${show(value)}. Weaker keys (RSA < 2048, P-224) are not offered`);
         return fallback;
     }
     return value;
 }
 
-function validity(value: unknown, fail: (m: string) => void): ValidityDays {
-    if (value === undefined) return { ...DEFAULTS.validityDays };
-    if (!isRecord(value)) {
-        fail(
-            `pki:validityDays must be a map such as { root: 3650, intermediate: 1095, leaf: 365 }; got ${show(value)}`,
-        );
-        return { ...DEFAULTS.validityDays };
+function algorithm(
+    value: string | undefined | null,
+    key: string,
+    fallback: LeafKeyAlgorithm,
+    allowed: string,
+    fail: Fail,
+): LeafKeyAlgorithm {
+    if (value === "RSA" || value === "ECDSA") return value;
+    if (typeof value === "string") {
+        fail(`${key} must be ${allowed}; got ${show(value)}. Weaker keys (RSA < 2048, P-224) are not offered`);
     }
+    return fallback;
+}
+
+function validity(value: Json | undefined | null, fail: Fail): ValidityDays {
     const days = { ...DEFAULTS.validityDays } as Record<keyof ValidityDays, number>;
-    for (const key of Object.keys(value)) {
-        if (!(key in days)) {
-            fail(`pki:validityDays.${key} is not a known tier; the tiers are root, intermediate and leaf`);
+    if (!isMap(value ?? undefined)) return days;
+    for (const [tier, raw] of Object.entries(value as JsonMap)) {
+        if (!(TIERS as readonly string[]).includes(tier)) {
+            fail(`pki:validityDays.${tier} is not a known tier; the tiers are root, intermediate and leaf`);
             continue;
         }
-        const v = Number(value[key]);
-        if (!Number.isInteger(v) || v < 1) {
-            fail(`pki:validityDays.${key} must be a whole number of days >= 1; got ${show(value[key])}`);
-        } else {
-            days[key as keyof ValidityDays] = v;
-        }
+        const v = wholeNumber(
+            raw,
+            `pki:validityDays.${tier}`,
+            1,
+            MAX_VALIDITY_DAYS,
+            `a whole number of days from 1 to ${MAX_VALIDITY_DAYS} (100 years)`,
+            fail,
+        );
+        if (v !== undefined) days[tier as keyof ValidityDays] = v;
     }
     if (days.leaf > days.intermediate) {
         fail(
@@ -561,16 +821,17 @@ function validity(value: unknown, fail: (m: string) => void): ValidityDays {
 }
 
 function validateDomains(
-    value: unknown,
+    value: Json | undefined | null,
     option: HostnameOption,
-    fail: (m: string) => void,
+    fail: Fail,
 ): Record<string, DomainConfig> {
     if (value === undefined) {
         fail(`pki:domains is required; map each domain to its services, e.g. { ob: { services: [accounts] } }`);
         return {};
     }
-    if (!isRecord(value) || Object.keys(value).length === 0) {
-        fail(`pki:domains must be a non-empty map of domain -> { namespace?, services, groups? }; got ${show(value)}`);
+    if (!isMap(value)) return {};
+    if (Object.keys(value).length === 0) {
+        fail(`pki:domains must be a non-empty map of domain -> { namespace?, services, groups? }; got {}`);
         return {};
     }
     const domains: Record<string, DomainConfig> = {};
@@ -578,11 +839,11 @@ function validateDomains(
         const key = `pki:domains.${name}`;
         if (!LABEL.test(name)) {
             fail(
-                `${key}: the domain name ${show(name)} must be lower-case letters, digits and '-' (it becomes a host label)`,
+                `${key}: the domain name ${showJson(name)} must be lower-case letters, digits and '-' (it becomes a host label)`,
             );
         }
-        if (!isRecord(domain)) {
-            fail(`${key} must be a map with services (and optionally namespace, groups); got ${show(domain)}`);
+        if (!isMap(domain)) {
+            fail(`${key} must be a map with services (and optionally namespace, groups); got ${showJson(domain)}`);
             continue;
         }
         for (const k of Object.keys(domain)) {
@@ -590,47 +851,60 @@ function validateDomains(
                 fail(`${key}.${k} is not a known key; a domain has namespace, services and groups`);
             }
         }
-        const namespace = label(domain.namespace, `${key}.namespace`, name, fail);
+        const namespace = namespaceName(domain.namespace, `${key}.namespace`, name, fail);
         const services = validateServices(domain.services, key, fail);
         // Groups of an empty domain would only repeat the services error.
-        const groups = option === 3 && services.length > 0 ? validateGroups(domain.groups, services, key, fail) : {};
-        domains[name] = { namespace, services, groups };
+        const groups = services.length > 0 ? validateGroups(domain.groups, services, key, option, fail) : {};
+        domains[name] = { namespace, services, groups: option === 3 ? groups : {} };
     }
     return domains;
 }
 
-function validateServices(value: unknown, key: string, fail: (m: string) => void): string[] {
+function validateServices(value: Json | undefined, key: string, fail: Fail): string[] {
     if (!Array.isArray(value) || value.length === 0) {
         fail(
-            `${key}.services must list at least one microservice; got ${show(value)}. Add the domain's services or remove the domain`,
+            `${key}.services must list at least one microservice; got ${showJson(value)}. Add the domain's services or remove the domain`,
         );
         return [];
     }
     const seen = new Set<string>();
+    const services: string[] = [];
     value.forEach((service, i) => {
         if (typeof service !== "string" || !SERVICE_NAME.test(service)) {
-            fail(`${key}.services[${i}] must be a service name (letters, digits and '-'); got ${show(service)}`);
+            fail(`${key}.services[${i}] must be a service name (letters, digits and '-'); got ${showJson(service)}`);
         } else if (service.length > MAX_LABEL_LENGTH) {
             fail(
-                `${key}.services[${i}] ${show(service)} is ${service.length} characters; a host label has at most ${MAX_LABEL_LENGTH}. Use a shorter name`,
+                `${key}.services[${i}] ${showJson(service)} is ${service.length} characters; a host label has at most ${MAX_LABEL_LENGTH}. Use a shorter name`,
             );
         } else if (seen.has(service)) {
-            fail(`${key}.services lists ${show(service)} twice; list each service once`);
+            fail(`${key}.services lists ${showJson(service)} twice; list each service once`);
+        } else {
+            seen.add(service);
+            services.push(service);
         }
-        seen.add(service as string);
     });
-    return value as string[];
+    return services.length === value.length ? services : [];
 }
 
+/** Groups are read with pki:option 3 only, but their shape is checked whatever the option. */
 function validateGroups(
-    value: unknown,
+    value: Json | undefined,
     services: readonly string[],
     key: string,
-    fail: (m: string) => void,
+    option: HostnameOption,
+    fail: Fail,
 ): Record<string, string[]> {
-    if (!isRecord(value) || Object.keys(value).length === 0) {
+    const example = `{ core: [${services[0]}] }`;
+    if (value === undefined) {
+        if (option === 3) {
+            fail(`${key}.groups is required with pki:option 3; map each group to its services, e.g. ${example}`);
+        }
+        return {};
+    }
+    if (!isMap(value) || Object.keys(value).length === 0) {
         fail(
-            `${key}.groups is required with pki:option 3; map each group to its services, e.g. { core: [${services[0] ?? "accounts"}] }`,
+            `${key}.groups must map each group to its services, e.g. ${example}; got ${showJson(value)}` +
+                (option === 3 ? "" : ". Remove it: groups are used with pki:option 3 only"),
         );
         return {};
     }
@@ -639,31 +913,31 @@ function validateGroups(
         const groupKey = `${key}.groups.${group}`;
         if (!LABEL.test(group)) {
             fail(
-                `${groupKey}: the group name ${show(group)} must be lower-case letters, digits and '-' (it becomes a host label)`,
+                `${groupKey}: the group name ${showJson(group)} must be lower-case letters, digits and '-' (it becomes a host label)`,
             );
         }
         if (!Array.isArray(members) || members.length === 0) {
-            fail(`${groupKey} must list at least one service of the domain; got ${show(members)}`);
+            fail(`${groupKey} must list at least one service of the domain; got ${showJson(members)}`);
             continue;
         }
         for (const member of members) {
-            if (!services.includes(member as string)) {
+            if (typeof member !== "string" || !services.includes(member)) {
                 fail(
-                    `${groupKey} names ${show(member)}, which is not in ${key}.services; add it there or fix the name`,
+                    `${groupKey} names ${showJson(member)}, which is not in ${key}.services; add it there or fix the name`,
                 );
-            } else if (groupOf.has(member as string)) {
+            } else if (groupOf.has(member)) {
                 fail(
-                    `${key}.groups: ${show(member)} is in both ${show(groupOf.get(member as string))} and ${show(group)}; put each service in exactly one group`,
+                    `${key}.groups: ${showJson(member)} is in both ${showJson(groupOf.get(member) as string)} and ${showJson(group)}; put each service in exactly one group`,
                 );
             } else {
-                groupOf.set(member as string, group);
+                groupOf.set(member, group);
             }
         }
     }
     const ungrouped = services.filter((s) => !groupOf.has(s));
-    if (ungrouped.length > 0) {
+    if (option === 3 && ungrouped.length > 0) {
         fail(
-            `${key}.groups leaves ${ungrouped.map((s) => show(s)).join(", ")} in no group; with pki:option 3 every service must be in exactly one group`,
+            `${key}.groups leaves ${ungrouped.map((s) => showJson(s)).join(", ")} in no group; with pki:option 3 every service must be in exactly one group`,
         );
     }
     return value as Record<string, string[]>;

@@ -227,9 +227,9 @@ export async function runWithStandIn<T>(program: () => T, options: RunOptions = 
     });
     try {
         const outputs = await Promise.race([settled, engine.failure, timeout]);
-        const record = (outputs as { caRotation?: unknown } | undefined)?.caRotation;
+        const record = (outputs as { deploymentRecord?: unknown } | undefined)?.deploymentRecord;
         if (options.state !== undefined && record !== undefined)
-            saveStackOutputs(options.state, { caRotation: record });
+            saveStackOutputs(options.state, { deploymentRecord: record });
         return { engine, outputs, returned };
     } finally {
         clearTimeout(timer);

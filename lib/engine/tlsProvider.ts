@@ -5,7 +5,7 @@
  */
 import * as crypto from "crypto";
 import { promisify } from "util";
-import * as der from "./der";
+import { pemDecode, pemEncode } from "../pki/pem";
 import * as x509 from "./x509";
 
 const generateKeyPair = promisify(crypto.generateKeyPair);
@@ -129,7 +129,7 @@ function opensshPrivateKey(key: SshKey): string {
         sshString(key.publicBlob),
         sshString(body),
     ]);
-    return der.pemEncode(blob, "OPENSSH PRIVATE KEY");
+    return pemEncode(blob, "OPENSSH PRIVATE KEY");
 }
 
 // --- tls:index/privateKey (section 1) ---------------------------------------------------------
@@ -171,7 +171,7 @@ function privateKeyState(inputs: Inputs, key: crypto.KeyObject): State {
         privateKeyPem,
         privateKeyPemPkcs8: pem("pkcs8"),
         privateKeyOpenssh: ssh ? opensshPrivateKey(ssh) : "",
-        publicKeyPem: der.pemEncode(spki, "PUBLIC KEY"),
+        publicKeyPem: pemEncode(spki, "PUBLIC KEY"),
         publicKeyOpenssh: ssh ? `${ssh.type} ${ssh.publicBlob.toString("base64")}\n` : "",
         publicKeyFingerprintMd5: fingerprintMd5,
         publicKeyFingerprintSha256: ssh
@@ -277,7 +277,7 @@ function signCertificate(
     );
     return {
         id: serial.decimal,
-        state: { ...inputs, ...flags, ...time.state, certPem: der.pemEncode(certDer, "CERTIFICATE") },
+        state: { ...inputs, ...flags, ...time.state, certPem: pemEncode(certDer, "CERTIFICATE") },
     };
 }
 
@@ -319,19 +319,19 @@ export function certRequest(inputs: Inputs): { id: string; state: State } {
         state: {
             ...inputs,
             keyAlgorithm: algorithmOf(key),
-            certRequestPem: der.pemEncode(csrDer, "CERTIFICATE REQUEST"),
+            certRequestPem: pemEncode(csrDer, "CERTIFICATE REQUEST"),
         },
     };
 }
 
 export function locallySignedCert(inputs: Inputs, options: ProviderOptions = {}): { id: string; state: State } {
     const caKey = parsePrivateKey(inputs.caPrivateKeyPem ?? inputs.caPrivateKeyPemWo, "ca_private_key_pem");
-    const caCert = x509.parseCertificate(der.pemDecode(inputs.caCertPem as string, "CERTIFICATE"));
+    const caCert = x509.parseCertificate(pemDecode(inputs.caCertPem as string, "CERTIFICATE"));
     if (!caCert.publicKey.spki.equals(x509.keyInfo(caKey).spki)) {
         throw new Error("x509: provided PrivateKey doesn't match parent's PublicKey");
     }
     if (!caCert.isCa) options.warn?.("Potentially Invalid Certificate Authority: ca_cert_pem is not a CA certificate");
-    const request = x509.parseCertificateRequest(der.pemDecode(inputs.certRequestPem as string, "CERTIFICATE REQUEST"));
+    const request = x509.parseCertificateRequest(pemDecode(inputs.certRequestPem as string, "CERTIFICATE REQUEST"));
     const { id, state } = signCertificate(
         inputs,
         options,

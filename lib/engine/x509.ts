@@ -136,7 +136,7 @@ export function encodeName(subject: Subject): Buffer {
 }
 
 /** Go pkix.Name.FillFromRDNSequence: the attributes it models; everything else is dropped. */
-export function decodeName(name: der.Node): Subject {
+function decodeName(name: der.Node): Subject {
     const subject: Subject = {};
     const push = (key: keyof Subject, value: string): void => {
         const list = (subject[key] as string[] | undefined) ?? [];
@@ -287,13 +287,8 @@ function signatureParams(signer: crypto.KeyObject): { algorithmId: Buffer; hash:
     return { algorithmId: der.sequence(der.oid(OID.ecdsaWithSha256)), hash: "sha256" };
 }
 
-/** The AlgorithmIdentifier a signature by this key carries (the TBS repeats it). */
-export function signatureAlgorithmOf(signer: crypto.KeyObject): Buffer {
-    return signatureParams(signer).algorithmId;
-}
-
 /** Sign a TBS structure the way Go does (algorithm from the signer key) and wrap it with the signature. */
-export function signed(tbs: Buffer, signer: crypto.KeyObject): Buffer {
+function signed(tbs: Buffer, signer: crypto.KeyObject): Buffer {
     const { algorithmId, hash } = signatureParams(signer);
     const signature = crypto.sign(hash, tbs, { key: signer, dsaEncoding: "der" });
     return der.sequence(tbs, algorithmId, der.bitString(signature));
@@ -308,8 +303,6 @@ export interface CertificateTemplate {
     isCa: boolean;
     /** Applied only when >= 0; 0 is written as "no limit" because the provider never sets MaxPathLenZero. */
     maxPathLength?: number;
-    /** Go's MaxPathLenZero: write pathLenConstraint 0. Never set by the provider; our ceremony sets it. */
-    maxPathLenZero?: boolean;
     setSubjectKeyId: boolean;
     /** Self-signed only: AKI = own SKI. */
     setAuthorityKeyId: boolean;
@@ -336,9 +329,8 @@ export function createCertificate(
     if (!signer) throw new Error("createCertificate: no signing key");
 
     let maxPathLen = template.maxPathLength !== undefined && template.maxPathLength >= 0 ? template.maxPathLength : -1;
-    if (maxPathLen === 0 && !template.maxPathLenZero) maxPathLen = -1; // the provider never sets MaxPathLenZero
-    if (!template.isCa && (maxPathLen > 0 || template.maxPathLenZero))
-        throw new Error("x509: only CAs are allowed to specify MaxPathLen");
+    if (maxPathLen === 0) maxPathLen = -1; // the provider never sets MaxPathLenZero
+    if (!template.isCa && maxPathLen > 0) throw new Error("x509: only CAs are allowed to specify MaxPathLen");
 
     let keyUsageBits = 0;
     const extKeyUsages: string[] = [];

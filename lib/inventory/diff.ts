@@ -6,7 +6,7 @@
  * validity or issuing CA changes. The early-renewal window is updated in place, never a change.
  */
 import { describeTransitions } from "../plan/caRotation";
-import { EndpointPlan, PkiPlan } from "../plan/plan";
+import { clientOverlap, EndpointPlan, PkiPlan } from "../plan/plan";
 import { PlannedCertificate, plannedCertificates } from "./planned";
 
 export interface CertChange {
@@ -27,6 +27,22 @@ export interface RoutingChange {
     after: readonly string[];
 }
 
+/**
+ * The APIC keys an endpoint's Gateway server entry pins (`verifyCertificateSpki`), named by the
+ * client epoch they were issued under, as far as two stack files tell.
+ */
+export interface PinChange {
+    endpoint: string;
+    before: string[];
+    after: string[];
+}
+
+/** A change `pulumi up` would refuse, or that breaks something, with the safe way instead. */
+export interface RefusedChange {
+    key: string;
+    problem: string;
+}
+
 export interface CertDiff {
     base: { environment: string; option: number };
     head: { environment: string; option: number };
@@ -38,6 +54,10 @@ export interface CertDiff {
     routing: RoutingChange[];
     /** CAs whose staged rotation moves (pki:caRotation): the phase, what it does, or why it is refused. */
     caRotation: ReturnType<typeof describeTransitions>;
+    /** Endpoints whose pinned APIC keys change. */
+    pins: PinChange[];
+    /** APIC client rotations that would lock APIC out (a new key with no switch phase). */
+    refused: RefusedChange[];
 }
 
 const sameList = (a: readonly string[], b: readonly string[]): boolean =>
@@ -88,6 +108,48 @@ function reasonsFor(before: PlannedCertificate, after: PlannedCertificate, repla
     return reasons;
 }
 
+const keyOfEpoch = (epoch: number): string => `key of epoch ${epoch}`;
+
+/**
+ * The pins of each endpoint in base and head. The head's previous key is the base's current one
+ * when the head raised the epoch; a switch phase carried over keeps whatever the base pinned.
+ */
+function pinChanges(base: PkiPlan, head: PkiPlan): { pins: PinChange[]; refused: RefusedChange[] } {
+    const baseEndpoints = new Map(base.endpoints.map((e) => [e.id, e]));
+    const revokedEpochs = (plan: PkiPlan, id: string): number[] =>
+        plan.config.revocations.filter((r) => r.endpoint === id).map((r) => r.epoch);
+    const pins: PinChange[] = [];
+    const refused: RefusedChange[] = [];
+    for (const e of head.endpoints) {
+        const old = baseEndpoints.get(e.id);
+        if (old === undefined) continue;
+        const basePins = [
+            keyOfEpoch(old.client.epoch),
+            ...(clientOverlap(base.config, e.id) ? [`the key before epoch ${old.client.epoch}`] : []),
+        ];
+        const raised = e.client.epoch > old.client.epoch;
+        const baseKeyRevoked = revokedEpochs(head, e.id).includes(old.client.epoch);
+        const previous = !clientOverlap(head.config, e.id)
+            ? []
+            : raised
+              ? baseKeyRevoked
+                  ? []
+                  : [keyOfEpoch(old.client.epoch)]
+              : basePins.slice(1);
+        const headPins = [keyOfEpoch(e.client.epoch), ...previous];
+        if (!sameList(basePins, headPins)) pins.push({ endpoint: e.id, before: basePins, after: headPins });
+        if (raised && previous.length === 0 && !baseKeyRevoked) {
+            refused.push({
+                key: `pki:rotation.endpoints.${e.id}`,
+                problem:
+                    `the APIC client of endpoint "${e.id}" moves from epoch ${old.client.epoch} to ${e.client.epoch} with no overlap: the gateway would stop accepting the key APIC holds at once. ` +
+                    `Set pki:rotation.endpoints.${e.id}.clientPhase (or pki:rotation.apicClientPhase) to switch for this change, upload the new keystore, then set it to finish`,
+            });
+        }
+    }
+    return { pins, refused };
+}
+
 function routing(base: PkiPlan, head: PkiPlan): RoutingChange[] {
     const before = new Map<string, EndpointPlan>(base.endpoints.map((e) => [e.id, e]));
     return head.endpoints.flatMap((e) => {
@@ -111,6 +173,7 @@ export function diffPlans(base: PkiPlan, head: PkiPlan): CertDiff {
         unchanged: 0,
         routing: routing(base, head),
         caRotation: describeTransitions(base.config.caRotation, head.config.caRotation),
+        ...pinChanges(base, head),
     };
     for (const after of headCerts) {
         const before = baseCerts.get(after.id);

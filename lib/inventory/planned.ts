@@ -13,6 +13,7 @@ import {
     PkiPlan,
     SubjectSpec,
 } from "../plan/plan";
+import { IntermediateSlot, ROOT_IDS, rootOf } from "../plan/hierarchy";
 
 export interface PlannedCertificate {
     /** Stable identity across plans: a CA id, or "<endpoint>/server" and "<endpoint>/client". */
@@ -58,20 +59,22 @@ function caDestinations(plan: PkiPlan): Record<string, string[]> {
         secretPath(gatewayCluster, e.gatewaySecret.namespace, e.gatewaySecret.name),
     );
     const cacerts = plan.config.clusters.map((c) => secretPath(c.name, MESH_CA_SECRET.namespace, MESH_CA_SECRET.name));
+    const truststores = plan.endpoints.map((e) => `apic/${e.id}/truststore.pem`);
+    const trust = plan.config.trustDomains;
+    const rootPlaces: Record<IntermediateSlot, string[]> = {
+        apicClientCa: gatewaySecrets.map((s) => `${s} (ca.crt)`),
+        gatewayServerCa: truststores,
+        meshCa: cacerts.map((s) => `${s} (root-cert.pem, cert-chain.pem)`),
+    };
+    const roots: Record<string, string[]> = {};
+    for (const slot of ["apicClientCa", "gatewayServerCa", "meshCa"] as const) {
+        const id = ROOT_IDS[rootOf(slot, trust)];
+        roots[id] = [...(roots[id] ?? []), ...rootPlaces[slot]];
+    }
     return {
-        root: [
-            ...gatewaySecrets.map((s) => `${s} (ca.crt)`),
-            ...plan.endpoints.map((e) => `apic/${e.id}/truststore.pem`),
-            ...cacerts.map((s) => `${s} (root-cert.pem, cert-chain.pem)`),
-        ],
-        "gateway-server-ca": [
-            ...gatewaySecrets.map((s) => `${s} (tls.crt chain)`),
-            ...plan.endpoints.map((e) => `apic/${e.id}/truststore.pem`),
-        ],
-        "apic-client-ca": [
-            ...gatewaySecrets.map((s) => `${s} (ca.crt)`),
-            ...plan.endpoints.map((e) => `apic/${e.id}/ca-chain.pem`),
-        ],
+        ...roots,
+        "gateway-server-ca": gatewaySecrets.map((s) => `${s} (tls.crt chain)`),
+        "apic-client-ca": plan.endpoints.map((e) => `apic/${e.id}/ca-chain.pem`),
     };
 }
 

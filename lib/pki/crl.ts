@@ -1,12 +1,34 @@
 /**
  * Certificate revocation lists (RFC 5280 section 5), built by our code because @pulumi/tls has no
- * CRL resource. Deterministic for the same inputs: the time fields come from a publication period
- * (not the clock's second) and RSA PKCS#1 v1.5 signatures are deterministic, so a preview of an
- * unchanged stack within one period shows no change.
+ * CRL resource: the CRL is an @peculiar/asn1-x509 CertificateList signed with Node's crypto (see
+ * ./x509.ts), read back with @peculiar/x509. Deterministic for the same inputs: the time fields
+ * come from a publication period (not the clock's second) and RSA PKCS#1 v1.5 signatures are
+ * deterministic, so a preview of an unchanged stack within one period shows no change.
  */
 import * as crypto from "crypto";
-import * as der from "../engine/der";
-import * as x509 from "../engine/x509";
+import {
+    CertificateList,
+    CRLNumber,
+    CRLReason,
+    id_ce_cRLNumber,
+    id_ce_cRLReasons,
+    RevokedCertificate,
+    TBSCertList,
+    Time,
+    Version,
+} from "@peculiar/asn1-x509";
+import { X509Crl } from "@peculiar/x509";
+import { pemDecode, pemEncode } from "./pem";
+import {
+    authorityKeyIdExtensions,
+    extension,
+    parseCaCertificate,
+    serialNumber,
+    sign,
+    signatureAlgorithm,
+    subjectKeyIdOf,
+    toDer,
+} from "./x509";
 
 /** RFC 5280 CRLReason, by the names used in config. */
 export const CRL_REASONS: Readonly<Record<string, number>> = {
@@ -55,81 +77,68 @@ export function buildCrl(
     revoked: readonly RevokedEntry[],
     window: CrlWindow,
 ): string {
-    const ca = x509.parseCertificate(der.pemDecode(caCertPem, "CERTIFICATE"));
+    const ca = parseCaCertificate(caCertPem);
     const key = crypto.createPrivateKey(caKeyPem);
-    if (x509.keyInfo(key).algorithm !== "RSA") {
+    if (key.asymmetricKeyType !== "rsa") {
         throw new Error(
             "CRLs are signed only with RSA CA keys here: ECDSA signatures are random, so the CRL would change on every run",
         );
     }
     const entries = [...revoked]
-        .map((r) => ({ ...r, serial: Buffer.from(r.serialHex.length % 2 ? `0${r.serialHex}` : r.serialHex, "hex") }))
-        .sort((a, b) => Buffer.compare(a.serial, b.serial))
+        .map((r) => ({
+            ...r,
+            serialBytes: Buffer.from(r.serialHex.length % 2 ? `0${r.serialHex}` : r.serialHex, "hex"),
+        }))
+        .sort((a, b) => Buffer.compare(a.serialBytes, b.serialBytes))
         .map((r) => {
             const reason = CRL_REASONS[r.reason];
             if (reason === undefined) throw new Error(`unknown revocation reason "${r.reason}"`);
-            const reasonExt = der.sequence(der.oid("2.5.29.21"), der.octetString(der.tlv(0x0a, Buffer.from([reason]))));
-            return der.sequence(der.unsignedInteger(r.serial), der.time(r.revokedAt), der.sequence(reasonExt));
+            return new RevokedCertificate({
+                userCertificate: serialNumber(r.serialHex),
+                revocationDate: new Time(r.revokedAt),
+                crlEntryExtensions: [extension(id_ce_cRLReasons, false, new CRLReason(reason))],
+            });
         });
-    const extensions = [
-        ...(ca.subjectKeyId
-            ? [
-                  der.sequence(
-                      der.oid("2.5.29.35"),
-                      der.octetString(der.sequence(der.implicitPrimitive(0, ca.subjectKeyId))),
-                  ),
-              ]
-            : []),
-        der.sequence(der.oid("2.5.29.20"), der.octetString(der.integer(window.number))),
-    ];
-    const tbs = der.sequence(
-        der.integer(1),
-        x509.signatureAlgorithmOf(key),
-        ca.subjectName,
-        der.time(window.thisUpdate),
-        der.time(window.nextUpdate),
-        ...(entries.length > 0 ? [der.sequence(...entries)] : []),
-        der.explicit(0, der.sequence(...extensions)),
-    );
-    return der.pemEncode(x509.signed(tbs, key), "X509 CRL");
+    const { algorithm, hash } = signatureAlgorithm(key);
+    const tbsCertList = new TBSCertList({
+        version: Version.v2,
+        signature: algorithm,
+        issuer: ca.tbsCertificate.subject,
+        thisUpdate: new Time(window.thisUpdate),
+        nextUpdate: new Time(window.nextUpdate),
+        revokedCertificates: entries.length > 0 ? entries : undefined,
+        crlExtensions: [
+            ...authorityKeyIdExtensions(subjectKeyIdOf(ca)),
+            extension(id_ce_cRLNumber, false, new CRLNumber(window.number)),
+        ],
+    });
+    const crl = new CertificateList({
+        tbsCertList,
+        signatureAlgorithm: algorithm,
+        signature: sign(tbsCertList, key, hash),
+    });
+    return pemEncode(toDer(crl), "X509 CRL");
 }
 
 export interface CrlInfo {
+    /** DER of the issuer's name. */
     issuerName: Buffer;
+    issuerCommonName: string | undefined;
     thisUpdate: Date;
     nextUpdate: Date;
+    /** Serial numbers as upper-case hex, as `openssl x509 -serial` prints them. */
     revokedSerials: string[];
-}
-
-function decodeTime(node: der.Node): Date {
-    const text = node.content.toString("ascii");
-    const full = node.tag === der.TAG.utcTime ? (Number(text.slice(0, 2)) >= 50 ? "19" : "20") + text : text;
-    return new Date(
-        Date.UTC(
-            +full.slice(0, 4),
-            +full.slice(4, 6) - 1,
-            +full.slice(6, 8),
-            +full.slice(8, 10),
-            +full.slice(10, 12),
-            +full.slice(12, 14),
-        ),
-    );
 }
 
 /** What `expiry` and the tests need from a CRL. */
 export function parseCrl(pem: string): CrlInfo {
-    const [tbs] = der.children(der.readNode(der.pemDecode(pem, "X509 CRL")));
-    const [, , issuer, thisUpdate, nextUpdate, maybeRevoked] = der.children(tbs);
-    const revokedSerials =
-        maybeRevoked && maybeRevoked.tag === der.TAG.sequence
-            ? der
-                  .children(maybeRevoked)
-                  .map((entry) => der.children(entry)[0].content.toString("hex").replace(/^00/, "").toUpperCase())
-            : [];
+    const crl = new X509Crl(pemDecode(pem, "X509 CRL"));
+    if (crl.nextUpdate === undefined) throw new Error("the CRL has no nextUpdate: it never says when it goes stale");
     return {
-        issuerName: issuer.raw,
-        thisUpdate: decodeTime(thisUpdate),
-        nextUpdate: decodeTime(nextUpdate),
-        revokedSerials,
+        issuerName: Buffer.from(crl.issuerName.toArrayBuffer()),
+        issuerCommonName: crl.issuerName.getField("CN")[0],
+        thisUpdate: crl.thisUpdate,
+        nextUpdate: crl.nextUpdate,
+        revokedSerials: crl.entries.map((entry) => entry.serialNumber.replace(/^00/, "").toUpperCase()),
     };
 }

@@ -3,31 +3,102 @@
  * and password give the same bytes (salts and IVs are derived from them, not random): an
  * unchanged stack previews without change. Two profiles:
  * - modern (OpenSSL 3's default): PBES2 with PBKDF2-HMAC-SHA256 and AES-256-CBC, HMAC-SHA256 MAC;
- * - legacy (for old Java and DataPower firmware): PBE-SHA1-3DES for key and certificates, HMAC-SHA1 MAC.
+ * - legacy, only for consumers that cannot open modern (old Java and DataPower firmware): 3DES
+ *   (PBE-SHA1-3DES) for key and certificates and an HMAC-SHA1 MAC, algorithms kept for
+ *   compatibility, not strength; its friendly name says so (pkcs12FriendlyName).
+ * Key encryption, certificate encryption and MAC use the same iteration count.
+ * The structures are @peculiar/asn1-pfx / asn1-cms / asn1-pkcs9 objects (DER by
+ * @peculiar/asn1-schema); Node's crypto encrypts, derives PBKDF2 keys and computes the MAC.
  */
 import * as crypto from "crypto";
-import * as der from "../engine/der";
+import { ContentInfo, EncryptedContent, EncryptedContentInfo, id_data, id_encryptedData } from "@peculiar/asn1-cms";
+import {
+    AuthenticatedSafe,
+    CertBag,
+    id_certBag,
+    id_pbeWithSHAAnd3_KeyTripleDES_CBC,
+    id_pkcs8ShroudedKeyBag,
+    id_x509Certificate,
+    MacData,
+    PFX,
+    PKCS12Attribute,
+    PKCS8ShroudedKeyBag,
+    SafeBag,
+    SafeContents,
+} from "@peculiar/asn1-pfx";
+import { FriendlyName, id_pkcs9_at_friendlyName, id_pkcs9_at_localKeyId, LocalKeyId } from "@peculiar/asn1-pkcs9";
+import { DigestInfo, id_sha1, id_sha256 } from "@peculiar/asn1-rsa";
+import { AsnConvert, AsnProp, AsnPropTypes, OctetString } from "@peculiar/asn1-schema";
+import { AlgorithmIdentifier } from "@peculiar/asn1-x509";
+import { pemDecode } from "./pem";
+import { toDer } from "./x509";
 
 export type Pkcs12Profile = "modern" | "legacy";
 
+/** OIDs no @peculiar/asn1-* package exports. */
 const OID = {
-    data: "1.2.840.113549.1.7.1",
-    encryptedData: "1.2.840.113549.1.7.6",
-    keyBag: "1.2.840.113549.1.12.10.1.2",
-    certBag: "1.2.840.113549.1.12.10.1.3",
-    x509Certificate: "1.2.840.113549.1.9.22.1",
-    friendlyName: "1.2.840.113549.1.9.20",
-    localKeyId: "1.2.840.113549.1.9.21",
     pbes2: "1.2.840.113549.1.5.13",
     pbkdf2: "1.2.840.113549.1.5.12",
     hmacWithSha256: "1.2.840.113549.2.9",
     aes256Cbc: "2.16.840.1.101.3.4.1.42",
-    pbeSha1TripleDes: "1.2.840.113549.1.12.1.3",
-    sha1: "1.3.14.3.2.26",
-    sha256: "2.16.840.1.101.3.4.2.1",
 } as const;
 
-export const PKCS12_ITERATIONS = 2048;
+// Four structures that no @peculiar/asn1-* package defines, declared with its schema decorators
+// (legacy TypeScript decorators: tsconfig experimentalDecorators).
+
+/** RFC 8018 appendix A.2 PBKDF2-params: salt (the `specified` choice), iterations, PRF (keyLength omitted). */
+class Pbkdf2Params {
+    @AsnProp({ type: OctetString }) public salt = new OctetString();
+    @AsnProp({ type: AsnPropTypes.Integer }) public iterationCount = 0;
+    @AsnProp({ type: AlgorithmIdentifier }) public prf = new AlgorithmIdentifier();
+    constructor(params: Partial<Pbkdf2Params> = {}) {
+        Object.assign(this, params);
+    }
+}
+
+/** RFC 8018 appendix A.4 PBES2-params. */
+class Pbes2Params {
+    @AsnProp({ type: AlgorithmIdentifier }) public keyDerivationFunc = new AlgorithmIdentifier();
+    @AsnProp({ type: AlgorithmIdentifier }) public encryptionScheme = new AlgorithmIdentifier();
+    constructor(params: Partial<Pbes2Params> = {}) {
+        Object.assign(this, params);
+    }
+}
+
+/** RFC 7292 appendix C pkcs-12PbeParams. */
+class Pkcs12PbeParams {
+    @AsnProp({ type: OctetString }) public salt = new OctetString();
+    @AsnProp({ type: AsnPropTypes.Integer }) public iterations = 0;
+    constructor(params: Partial<Pkcs12PbeParams> = {}) {
+        Object.assign(this, params);
+    }
+}
+
+/** RFC 5652 section 8 EncryptedData (unprotectedAttrs never used). */
+class EncryptedData {
+    @AsnProp({ type: AsnPropTypes.Integer }) public version = 0;
+    @AsnProp({ type: EncryptedContentInfo }) public encryptedContentInfo = new EncryptedContentInfo();
+    constructor(params: Partial<EncryptedData> = {}) {
+        Object.assign(this, params);
+    }
+}
+
+/** Java 17's default for every PKCS#12 count (keystore.pkcs12.*IterationCount), and our floor. */
+export const PKCS12_MIN_ITERATIONS = 10_000;
+/** The JDK refuses PKCS#12 files with larger counts (PKCS12KeyStore.MAX_ITERATION_COUNT). */
+export const PKCS12_MAX_ITERATIONS = 5_000_000;
+
+/** Why a keystore may not use this iteration count (for a message that names the option), or undefined. */
+export function pkcs12IterationsProblem(iterations: number): string | undefined {
+    if (Number.isInteger(iterations) && iterations >= PKCS12_MIN_ITERATIONS && iterations <= PKCS12_MAX_ITERATIONS)
+        return undefined;
+    return `must be a whole number from ${PKCS12_MIN_ITERATIONS} (Java 17's default) to ${PKCS12_MAX_ITERATIONS} (the most Java opens); got ${iterations}`;
+}
+
+/** The friendly name (the alias keytool lists): a legacy keystore says what it is made of. */
+export function pkcs12FriendlyName(name: string, profile: Pkcs12Profile): string {
+    return profile === "legacy" ? `${name}-legacy-3des-sha1` : name;
+}
 
 /** The password as PKCS#12 wants it for its own KDF: BMPString (UTF-16BE) with a 2-byte terminator. */
 function bmpPassword(password: string): Buffer {
@@ -76,36 +147,53 @@ function derived(seed: Buffer, label: string, length: number): Buffer {
     return crypto.createHmac("sha256", seed).update(label).digest().subarray(0, length);
 }
 
-const attribute = (oid: string, value: Buffer): Buffer => der.sequence(der.oid(oid), der.setOf(value));
+/** DER of a schema object, for the fields that hold encoded values (ANY, OCTET STRING contents). */
+const encoded = (value: object): ArrayBuffer => AsnConvert.serialize(value);
 
-function bagAttributes(friendlyName: string, localKeyId: Buffer): Buffer {
-    const bmp = der.tlv(0x1e, Buffer.from(friendlyName, "utf16le").swap16());
-    return der.setOf(attribute(OID.friendlyName, bmp), attribute(OID.localKeyId, der.octetString(localKeyId)));
+const algorithm = (oid: string, parameters: object): AlgorithmIdentifier =>
+    new AlgorithmIdentifier({ algorithm: oid, parameters: encoded(parameters) });
+
+/**
+ * friendlyName and localKeyId, in DER's SET OF order (by encoding), which asn1-schema leaves to
+ * the caller: the order flips when the friendly name is longer than 10 characters.
+ */
+function bagAttributes(friendlyName: string, localKeyId: Buffer): PKCS12Attribute[] {
+    // Assigned, not passed: PKCS12Attribute's constructor drops its argument (asn1-pfx 2.11.1).
+    const attribute = (attrId: string, value: object): PKCS12Attribute =>
+        Object.assign(new PKCS12Attribute(), { attrId, attrValues: [encoded(value)] });
+    return [
+        attribute(id_pkcs9_at_friendlyName, new FriendlyName(friendlyName)),
+        attribute(id_pkcs9_at_localKeyId, new LocalKeyId(localKeyId)),
+    ].sort((a, b) => Buffer.compare(toDer(a), toDer(b)));
 }
 
 interface Encryption {
-    algorithm: Buffer;
+    algorithm: AlgorithmIdentifier;
     encrypt(plain: Buffer): Buffer;
 }
 
-function encryption(profile: Pkcs12Profile, password: string, seed: Buffer, label: string): Encryption {
+function encryption(
+    profile: Pkcs12Profile,
+    password: string,
+    iterations: number,
+    seed: Buffer,
+    label: string,
+): Encryption {
     if (profile === "modern") {
         const salt = derived(seed, `${label}:salt`, 16);
         const iv = derived(seed, `${label}:iv`, 16);
-        const key = crypto.pbkdf2Sync(Buffer.from(password, "utf8"), salt, PKCS12_ITERATIONS, 32, "sha256");
-        const params = der.sequence(
-            der.sequence(
-                der.oid(OID.pbkdf2),
-                der.sequence(
-                    der.octetString(salt),
-                    der.integer(PKCS12_ITERATIONS),
-                    der.sequence(der.oid(OID.hmacWithSha256), der.nullValue()),
-                ),
-            ),
-            der.sequence(der.oid(OID.aes256Cbc), der.octetString(iv)),
-        );
+        const key = crypto.pbkdf2Sync(Buffer.from(password, "utf8"), salt, iterations, 32, "sha256");
+        const kdf = new Pbkdf2Params({
+            salt: new OctetString(salt),
+            iterationCount: iterations,
+            prf: new AlgorithmIdentifier({ algorithm: OID.hmacWithSha256, parameters: null }),
+        });
+        const params = new Pbes2Params({
+            keyDerivationFunc: algorithm(OID.pbkdf2, kdf),
+            encryptionScheme: algorithm(OID.aes256Cbc, new OctetString(iv)),
+        });
         return {
-            algorithm: der.sequence(der.oid(OID.pbes2), params),
+            algorithm: algorithm(OID.pbes2, params),
             encrypt: (plain) => {
                 const cipher = crypto.createCipheriv("aes-256-cbc", key, iv);
                 return Buffer.concat([cipher.update(plain), cipher.final()]);
@@ -113,12 +201,12 @@ function encryption(profile: Pkcs12Profile, password: string, seed: Buffer, labe
         };
     }
     const salt = derived(seed, `${label}:salt`, 8);
-    const key = pkcs12Kdf("sha1", password, salt, 1, PKCS12_ITERATIONS, 24);
-    const iv = pkcs12Kdf("sha1", password, salt, 2, PKCS12_ITERATIONS, 8);
+    const key = pkcs12Kdf("sha1", password, salt, 1, iterations, 24);
+    const iv = pkcs12Kdf("sha1", password, salt, 2, iterations, 8);
     return {
-        algorithm: der.sequence(
-            der.oid(OID.pbeSha1TripleDes),
-            der.sequence(der.octetString(salt), der.integer(PKCS12_ITERATIONS)),
+        algorithm: algorithm(
+            id_pbeWithSHAAnd3_KeyTripleDES_CBC,
+            new Pkcs12PbeParams({ salt: new OctetString(salt), iterations }),
         ),
         encrypt: (plain) => {
             const cipher = crypto.createCipheriv("des-ede3-cbc", key, iv);
@@ -127,8 +215,9 @@ function encryption(profile: Pkcs12Profile, password: string, seed: Buffer, labe
     };
 }
 
-const dataContentInfo = (content: Buffer): Buffer =>
-    der.sequence(der.oid(OID.data), der.explicit(0, der.octetString(content)));
+/** ContentInfo of type data: the DER of `content` in an OCTET STRING. */
+const dataContentInfo = (content: Buffer): ContentInfo =>
+    new ContentInfo({ contentType: id_data, content: encoded(new OctetString(content)) });
 
 export interface Pkcs12Input {
     keyPem: string;
@@ -137,12 +226,17 @@ export interface Pkcs12Input {
     password: string;
     friendlyName: string;
     profile: Pkcs12Profile;
+    /** For key encryption, certificate encryption and the MAC alike. */
+    iterations: number;
 }
 
 /** A PFX holding the key (shrouded) and the certificates (encrypted), with an integrity MAC. */
 export function buildPkcs12(input: Pkcs12Input): Buffer {
+    const iterations = input.iterations;
+    if (!Number.isInteger(iterations) || iterations < 1)
+        throw new Error(`PKCS#12 iterations must be a whole number >= 1; got ${iterations}`);
     const keyDer = crypto.createPrivateKey(input.keyPem).export({ type: "pkcs8", format: "der" });
-    const certDers = input.certPems.map((pem) => der.pemDecode(pem, "CERTIFICATE"));
+    const certDers = input.certPems.map((pem) => pemDecode(pem, "CERTIFICATE"));
     const localKeyId = crypto.createHash("sha1").update(certDers[0]).digest();
     const seed = crypto
         .createHash("sha256")
@@ -151,49 +245,67 @@ export function buildPkcs12(input: Pkcs12Input): Buffer {
         .update(Buffer.concat(certDers))
         .digest();
 
-    const certBags = certDers.map((certDer, i) =>
-        der.sequence(
-            der.oid(OID.certBag),
-            der.explicit(0, der.sequence(der.oid(OID.x509Certificate), der.explicit(0, der.octetString(certDer)))),
-            ...(i === 0 ? [bagAttributes(input.friendlyName, localKeyId)] : []),
+    const certBags = new SafeContents(
+        certDers.map(
+            (certDer, i) =>
+                new SafeBag({
+                    bagId: id_certBag,
+                    bagValue: encoded(
+                        new CertBag({ certId: id_x509Certificate, certValue: encoded(new OctetString(certDer)) }),
+                    ),
+                    bagAttributes: i === 0 ? bagAttributes(input.friendlyName, localKeyId) : undefined,
+                }),
         ),
     );
-    const certEncryption = encryption(input.profile, input.password, seed, "certificates");
-    const encryptedCerts = der.sequence(
-        der.oid(OID.encryptedData),
-        der.explicit(
-            0,
-            der.sequence(
-                der.integer(0),
-                der.sequence(
-                    der.oid(OID.data),
-                    certEncryption.algorithm,
-                    der.implicitPrimitive(0, certEncryption.encrypt(der.sequence(...certBags))),
-                ),
-            ),
+    const certEncryption = encryption(input.profile, input.password, iterations, seed, "certificates");
+    const encryptedCerts = new ContentInfo({
+        contentType: id_encryptedData,
+        content: encoded(
+            new EncryptedData({
+                encryptedContentInfo: new EncryptedContentInfo({
+                    contentType: id_data,
+                    contentEncryptionAlgorithm: certEncryption.algorithm,
+                    encryptedContent: new EncryptedContent({
+                        value: new OctetString(certEncryption.encrypt(toDer(certBags))),
+                    }),
+                }),
+            }),
         ),
-    );
+    });
 
-    const keyEncryption = encryption(input.profile, input.password, seed, "key");
-    const shroudedKey = der.sequence(keyEncryption.algorithm, der.octetString(keyEncryption.encrypt(keyDer)));
-    const keyBag = der.sequence(
-        der.oid(OID.keyBag),
-        der.explicit(0, shroudedKey),
-        bagAttributes(input.friendlyName, localKeyId),
-    );
+    const keyEncryption = encryption(input.profile, input.password, iterations, seed, "key");
+    const keyBag = new SafeBag({
+        bagId: id_pkcs8ShroudedKeyBag,
+        bagValue: encoded(
+            new PKCS8ShroudedKeyBag({
+                encryptionAlgorithm: keyEncryption.algorithm,
+                encryptedData: new OctetString(keyEncryption.encrypt(keyDer)),
+            }),
+        ),
+        bagAttributes: bagAttributes(input.friendlyName, localKeyId),
+    });
 
-    const authenticatedSafe = der.sequence(encryptedCerts, dataContentInfo(der.sequence(keyBag)));
+    const authenticatedSafe = toDer(
+        new AuthenticatedSafe([encryptedCerts, dataContentInfo(toDer(new SafeContents([keyBag])))]),
+    );
     const macHash = input.profile === "modern" ? "sha256" : "sha1";
     const macSalt = derived(seed, "mac:salt", 8);
-    const macKey = pkcs12Kdf(macHash, input.password, macSalt, 3, PKCS12_ITERATIONS, macHash === "sha256" ? 32 : 20);
+    const macKey = pkcs12Kdf(macHash, input.password, macSalt, 3, iterations, macHash === "sha256" ? 32 : 20);
     const mac = crypto.createHmac(macHash, macKey).update(authenticatedSafe).digest();
-    const macData = der.sequence(
-        der.sequence(
-            der.sequence(der.oid(macHash === "sha256" ? OID.sha256 : OID.sha1), der.nullValue()),
-            der.octetString(mac),
-        ),
-        der.octetString(macSalt),
-        der.integer(PKCS12_ITERATIONS),
-    );
-    return der.sequence(der.integer(3), dataContentInfo(authenticatedSafe), macData);
+    const pfx = new PFX({
+        version: 3,
+        authSafe: dataContentInfo(authenticatedSafe),
+        macData: new MacData({
+            mac: new DigestInfo({
+                digestAlgorithm: new AlgorithmIdentifier({
+                    algorithm: macHash === "sha256" ? id_sha256 : id_sha1,
+                    parameters: null,
+                }),
+                digest: new OctetString(mac),
+            }),
+            macSalt: new OctetString(macSalt),
+            iterations,
+        }),
+    });
+    return toDer(pfx);
 }

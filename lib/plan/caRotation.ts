@@ -10,9 +10,9 @@
  *            root's CRL, because the root stays a trust anchor and would still vouch for it.
  */
 import { crlWindow } from "../pki/crl";
+import { CA_SLOTS, CaSlot, INTERMEDIATE_SLOTS, IntermediateSlot, isRootSlot, rootOf, TrustDomains } from "./hierarchy";
 
-export const CA_SLOTS = ["root", "gatewayServerCa", "apicClientCa", "meshCa"] as const;
-export type CaSlot = (typeof CA_SLOTS)[number];
+export { CA_SLOTS, CaSlot };
 export const PHASES = ["prepare", "switch", "finish"] as const;
 export type RotationPhase = (typeof PHASES)[number];
 
@@ -26,12 +26,9 @@ export type CaRotationConfig = Readonly<Record<CaSlot, CaPosition>>;
 
 /** Where every CA of a new stack stands: its first generation, no rotation under way. */
 export const INITIAL_POSITION: CaPosition = { generation: 0, phase: "finish" };
-export const INITIAL_ROTATION: CaRotationConfig = {
-    root: INITIAL_POSITION,
-    gatewayServerCa: INITIAL_POSITION,
-    apicClientCa: INITIAL_POSITION,
-    meshCa: INITIAL_POSITION,
-};
+export const INITIAL_ROTATION: CaRotationConfig = Object.fromEntries(
+    CA_SLOTS.map((slot) => [slot, INITIAL_POSITION]),
+) as Record<CaSlot, CaPosition>;
 
 /** The positions in order: 0 = generation 0 finished, 1 = generation 1 prepare, 2 = switch, 3 = finish, ... */
 export function stepOf(position: CaPosition): number {
@@ -69,6 +66,22 @@ function transitionProblem(slot: CaSlot, deployed: CaPosition, next: CaPosition)
               `phases only go forward: keep ${asConfig(deployed)} or set the next phase, ${asConfig(following)}`;
 }
 
+/**
+ * Issuing CAs rotating while the root above them rotates: refused, since the root's new generation
+ * re-issues every CA below it anyway.
+ */
+export function rotationConflicts(positions: CaRotationConfig, trust: TrustDomains): string[] {
+    return INTERMEDIATE_SLOTS.filter(
+        (slot) => inRotation(positions[slot]) && inRotation(positions[rootOf(slot, trust)]),
+    ).map((slot: IntermediateSlot) => {
+        const root = rootOf(slot, trust);
+        return (
+            `pki:caRotation.${slot} is in phase ${positions[slot].phase} while pki:caRotation.${root} is in phase ${positions[root].phase}; ` +
+            `rotate one at a time: finish the ${slot} rotation before the ${root} one, or the ${root} one before the ${slot} one`
+        );
+    });
+}
+
 /** Every CA's refused move, one message each. */
 export function transitionProblems(deployed: CaRotationConfig, next: CaRotationConfig): string[] {
     return CA_SLOTS.flatMap((slot) => transitionProblem(slot, deployed[slot], next[slot]) ?? []);
@@ -90,29 +103,92 @@ export interface RetiredCa extends DeployedCa {
     readonly revokedAt: string;
 }
 
-/** The stack output `caRotation`: what the next update reads back from this stack's own outputs. */
+/**
+ * An APIC client certificate a deployment issued to an endpoint. The next deployments pin its key
+ * at the gateway while a rotation overlaps, and accept its serial in `pki:revocations`.
+ */
+export interface DeployedClient {
+    /** The endpoint's client epoch it was issued under. */
+    readonly epoch: number;
+    readonly serialHex: string;
+    /** Istio's `verifyCertificateSpki` value of its key: base64 SHA-256 of the SubjectPublicKeyInfo. */
+    readonly spki: string;
+    /** ISO 8601. */
+    readonly notAfter: string;
+    /** Id of the CA that signed it. */
+    readonly issuer: string;
+}
+
+/**
+ * The stack output `deploymentRecord`: what the next update reads back from this stack's own
+ * outputs (positions of the CA rotations, every CA's serial, retired CAs, issued APIC clients).
+ */
 export interface RotationRecord {
     readonly positions: CaRotationConfig;
     /** Every CA certificate of the deployment, by CA id. */
     readonly cas: Readonly<Record<string, DeployedCa>>;
     readonly retired: readonly RetiredCa[];
+    /** Per endpoint id, every APIC client certificate issued and not yet expired, oldest first. */
+    readonly clients: Readonly<Record<string, readonly DeployedClient[]>>;
 }
 
-/** What a stack that was never deployed (or deployed before staged rotation existed) hands over. */
-export const INITIAL_RECORD: RotationRecord = { positions: INITIAL_ROTATION, cas: {}, retired: [] };
+/** What a stack that was never deployed hands over. */
+export const INITIAL_RECORD: RotationRecord = { positions: INITIAL_ROTATION, cas: {}, retired: [], clients: {} };
 
-/** A record read back from stack outputs, checked for shape (it crossed a serialisation boundary). */
+const isPosition = (p: unknown): p is CaPosition =>
+    typeof p === "object" &&
+    p !== null &&
+    Number.isInteger((p as CaPosition).generation) &&
+    PHASES.includes((p as CaPosition).phase);
+
+/**
+ * A record read back from stack outputs, checked for shape (it crossed a serialisation boundary).
+ * Records of earlier versions lack later slots and the clients: those start from their initial value.
+ */
 export function parseRecord(value: unknown): RotationRecord | undefined {
     if (typeof value !== "object" || value === null) return undefined;
     const record = value as Partial<RotationRecord>;
-    const positions = record.positions as Record<string, Partial<CaPosition>> | undefined;
+    const positions = record.positions as Record<string, unknown> | undefined;
     if (positions === undefined || typeof record.cas !== "object" || !Array.isArray(record.retired)) return undefined;
+    const checked: Record<string, CaPosition> = {};
     for (const slot of CA_SLOTS) {
-        const p = positions[slot];
-        if (!p || !Number.isInteger(p.generation) || !PHASES.includes(p.phase as RotationPhase)) return undefined;
+        const p = positions[slot] ?? INITIAL_POSITION;
+        if (!isPosition(p)) return undefined;
+        checked[slot] = p;
     }
-    return record as RotationRecord;
+    const clients = record.clients ?? {};
+    if (typeof clients !== "object" || Object.values(clients).some((c) => !Array.isArray(c))) return undefined;
+    return { ...(record as RotationRecord), positions: checked as CaRotationConfig, clients };
 }
+
+/**
+ * The clients a deployment hands on: the deployed record's, minus expired ones, plus the ones it
+ * issued (replacing an entry of the same epoch, which a re-run of the same update reissues only
+ * when its certificate changed).
+ */
+export function clientsAfter(
+    deployed: Readonly<Record<string, readonly DeployedClient[]>>,
+    issued: Readonly<Record<string, DeployedClient>>,
+    now: Date,
+): Record<string, DeployedClient[]> {
+    const ids = [...new Set([...Object.keys(deployed), ...Object.keys(issued)])].sort();
+    return Object.fromEntries(
+        ids.map((id) => {
+            const current = issued[id];
+            const kept = (deployed[id] ?? []).filter(
+                (c) => Date.parse(c.notAfter) > now.getTime() && c.serialHex !== current?.serialHex,
+            );
+            return [id, current === undefined ? kept : [...kept, current]];
+        }),
+    );
+}
+
+/** Serial numbers compare as numbers: no colons, no leading zeros, upper case. */
+export const normalSerial = (hex: string): string =>
+    hex
+        .replace(/:/g, "")
+        .replace(/^0+(?=.)/, "")
+        .toUpperCase();
 
 /**
  * The retired intermediates after this deployment: the deployed record's, minus those expired or
@@ -147,19 +223,30 @@ export function retiredAfter(args: {
     return { retired, problems };
 }
 
-/** Where a CA's new generation becomes visible, for reviewers: the trust bundles a prepare phase extends. */
+/**
+ * Where a CA's new generation becomes visible, for reviewers: the trust bundles a prepare phase
+ * extends. Gateways trust only roots (`ca.crt`) and clients send their issuing CA, so a new
+ * issuing CA under the same root changes no gateway trust.
+ */
 const BUNDLES: Readonly<Record<CaSlot, string>> = {
     root: "the gateway's ca.crt, every APIC truststore and the mesh's root-cert.pem",
-    gatewayServerCa: "every APIC truststore",
-    apicClientCa: "the gateway's ca.crt",
-    meshCa: "nothing (the mesh trusts the root, which stays)",
+    meshRoot: "the mesh's root-cert.pem",
+    serverRoot: "every APIC truststore",
+    clientRoot: "the gateway's ca.crt",
+    gatewayServerCa: "no bundle (APIC trusts the gateway server root, which stays)",
+    apicClientCa: "no bundle (the gateway trusts the client root, which stays)",
+    meshCa: "no bundle (the mesh trusts the mesh root, which stays)",
 };
 
 const LEAVES: Readonly<Record<CaSlot, string>> = {
-    root: "every intermediate, leaf and istiod's cacerts",
+    root: "every issuing CA, leaf and istiod's cacerts",
+    meshRoot: "every mesh CA and istiod's cacerts",
+    serverRoot: "the gateway-server CA and every gateway server certificate",
+    clientRoot:
+        "the APIC-client CA and every APIC client certificate (upload the new keystores; old and new keys stay pinned until finish)",
     gatewayServerCa: "every gateway server certificate",
-    apicClientCa: "every APIC client certificate (upload the new keystores)",
-    meshCa: "istiod's cacerts (restart istiod, or AUTO_RELOAD_PLUGIN_CERTS; workloads renew within their TTL)",
+    apicClientCa: "every APIC client certificate (upload the new keystores; old and new keys stay pinned until finish)",
+    meshCa: "istiod's cacerts (istiod reloads it; workloads renew within their certificate TTL)",
 };
 
 /** One line per CA whose position changes: what the phase does (or why it is refused). */
@@ -175,7 +262,10 @@ export function describeTransitions(
                 : to.phase === "switch"
                   ? `switch: ${LEAVES[slot]} re-issued by generation ${to.generation}; generation ${to.generation - 1} still trusted`
                   : `finish: generation ${to.generation - 1} removed from every bundle and deleted` +
-                    (slot === "root" ? "" : "; revoked in the root's CRL (CRLs are published from now on)");
+                    (isRootSlot(slot)
+                        ? ""
+                        : "; revoked in its root's CRL (CRLs are published from now on)" +
+                          (slot === "apicClientCa" ? "; the old APIC keys are no longer pinned" : ""));
         const refused = transitionProblem(slot, deployed[slot], to);
         return {
             slot,

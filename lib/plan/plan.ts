@@ -4,21 +4,24 @@
  * Pulumi, so it is cheap to call and easy to test.
  */
 import * as crypto from "crypto";
-import * as der from "../engine/der";
-import * as x509 from "../engine/x509";
+import { X509Certificate } from "@peculiar/x509";
 import { ConfigError, dnsNameProblems, validateConfig } from "../config/validate";
-import { HostnameOption, LeafKeyAlgorithm, PkiConfig } from "../config/types";
+import { HostnameOption, LeafKeyAlgorithm, OfflineRootConfig, PkiConfig } from "../config/types";
 import {
     activeGeneration,
     CaPosition,
     CaSlot,
+    DeployedClient,
     inRotation,
+    normalSerial,
     RetiredCa,
     retiredAfter,
     RotationRecord,
     stepOf,
     transitionProblems,
 } from "./caRotation";
+import { pickSeriesCrl } from "../pki/crlSeries";
+import { IntermediateSlot, ROOT_IDS, ROOT_TITLES, RootSlot, rootOf, rootSlots } from "./hierarchy";
 
 export type CertRole = "root" | "intermediate" | "mesh-ca" | "gateway-server" | "apic-client";
 /** "root", "gateway-server-ca", "apic-client-ca" or "mesh-ca-<cluster>". */
@@ -66,6 +69,8 @@ export interface CaPlan {
     readonly issuer?: CaId;
     /** Root only: 1 allows intermediates but no CA below them (0 would mean "no limit" in @pulumi/tls). */
     readonly maxPathLength?: number;
+    /** Signed by (or, for a root, kept on) the offline ceremony's machine: no root key in the stack. */
+    readonly offline: boolean;
 }
 
 export interface LeafPlan {
@@ -101,6 +106,36 @@ export interface EndpointPlan {
     readonly gatewaySecret: { readonly namespace: string; readonly name: string };
     /** The Istio Gateway holding this endpoint's `servers` entry. */
     readonly gatewayName: string;
+    /**
+     * APIC client keys the gateway pins (`verifyCertificateSpki`) beside the current one: during a
+     * rotation's switch phase the previous key, so that APIC keeps working until it uploads the
+     * new keystore. From the deployed record; never a revoked certificate's key.
+     */
+    readonly pinnedPreviousClients: readonly DeployedClient[];
+}
+
+/**
+ * Where CRLs are published. A relying party gets CRLs (a CRL for every CA of the chains it
+ * checks, since Envoy then checks them all) once a certificate under its root was revoked or an
+ * issuing CA retired: the gateway's `ca.crl` (APIC clients), APIC's `truststore.crl` (gateway
+ * servers), istiod's `ca-crl.pem` (mesh).
+ */
+export interface CrlPlan {
+    readonly gateway: boolean;
+    readonly apicTruststore: boolean;
+    readonly mesh: boolean;
+    /** Root CA id -> the ceremony-signed CRL to publish, for offline roots whose CRL is needed. */
+    readonly offlineRootCrls: Readonly<Record<CaId, string>>;
+}
+
+/** A revoked APIC client certificate, with the CA that issued it when the deployed record knows it. */
+export interface RevokedClient {
+    readonly endpoint: string;
+    readonly serialHex: string;
+    readonly revokedAt: string;
+    readonly reason: string;
+    /** Id of the issuing CA; undefined when planned without the deployed record (diff). */
+    readonly issuer?: CaId;
 }
 
 export interface GatewayPlan {
@@ -122,8 +157,12 @@ export interface PkiPlan {
     readonly deployed?: RotationRecord;
     /** Intermediates retired by staged rotations and not yet expired: the root CRLs list them. */
     readonly retired: readonly RetiredCa[];
-    /** With pki:offlineRoot: the CAs whose CSR still waits for the ceremony's signature. */
+    /** Revoked APIC client certificates (pki:revocations), checked against the deployed record. */
+    readonly revoked: readonly RevokedClient[];
+    /** CAs under an offline root whose CSR still waits for the ceremony's signature. */
     readonly pendingIntermediates: readonly CaId[];
+    /** Where CRLs are published. */
+    readonly crls: CrlPlan;
     /** Roots first, then the gateway-server, APIC-client and per-cluster mesh CAs; old generation before new. */
     readonly cas: readonly CaPlan[];
     readonly endpoints: readonly EndpointPlan[];
@@ -262,14 +301,14 @@ export function meshCaSubject(environment: string | undefined, cluster: string, 
 /** Subject, key and lifetime of a certificate made elsewhere (the offline root). */
 function describeCertificate(pem: string): { subject: SubjectSpec; key: KeySpec; validityDays: number } {
     const cert = new crypto.X509Certificate(pem);
-    const name = x509.decodeName(der.readNode(x509.parseCertificate(cert.raw).subjectName));
+    const name = new X509Certificate(cert.raw).subjectName;
     const details = cert.publicKey.asymmetricKeyDetails;
     const key: KeySpec =
         cert.publicKey.asymmetricKeyType === "rsa"
             ? { algorithm: "RSA", rsaBits: details?.modulusLength }
             : { algorithm: "ECDSA", ecdsaCurve: details?.namedCurve === "prime256v1" ? "P256" : "P384" };
     return {
-        subject: subject(name.commonName ?? "offline root", name.organization?.[0]),
+        subject: subject(name.getField("CN")[0] ?? "offline root", name.getField("O")[0]),
         key,
         validityDays: Math.round((Date.parse(cert.validTo) - Date.parse(cert.validFrom)) / 86_400_000),
     };
@@ -288,7 +327,7 @@ interface Instance {
     readonly active: boolean;
 }
 
-/** The root's certificates: one, or old and new while it rotates (the active one signs the intermediates in use). */
+/** A root's certificates: one, or old and new while it rotates (the active one signs the intermediates in use). */
 function rootInstances(root: CaPosition): Instance[] {
     if (!inRotation(root)) return [{ generation: root.generation, rootGeneration: root.generation, active: true }];
     const active = activeGeneration(root);
@@ -300,8 +339,8 @@ function rootInstances(root: CaPosition): Instance[] {
 }
 
 /**
- * An intermediate's certificates: one, or old and new while it or the root rotates. Its
- * generation counts its own rotations and the root's, since a new root re-issues every intermediate.
+ * An intermediate's certificates: one, or old and new while it or its root rotates. Its
+ * generation counts its own rotations and its root's, since a new root re-issues every CA below it.
  */
 function intermediateInstances(own: CaPosition, root: CaPosition): Instance[] {
     const current = own.generation + root.generation;
@@ -325,15 +364,39 @@ function intermediateInstances(own: CaPosition, root: CaPosition): Instance[] {
 
 export function planCas(config: PkiConfig): CaPlan[] {
     const key = caKey(config.caKeyAlgorithm);
-    const { caRotation } = config;
-    const rootId = (generation: number): CaId => caInstanceId("root", generation);
+    const { caRotation, trustDomains } = config;
+    const roots = rootSlots(trustDomains).flatMap((slot) => {
+        const offline = config.offlineRoots[slot];
+        const described = offline ? describeCertificate(offline.certificate) : undefined;
+        return rootInstances(caRotation[slot]).map((instance): CaPlan => ({
+            id: caInstanceId(ROOT_IDS[slot], instance.generation),
+            slotId: ROOT_IDS[slot],
+            slot,
+            generation: instance.generation,
+            active: instance.active,
+            role: "root",
+            subject:
+                described?.subject ??
+                subject(
+                    `${config.environment} ${ROOT_TITLES[slot]}${generationSuffix(instance.generation)}`,
+                    config.organization,
+                ),
+            key: described?.key ?? key,
+            validityDays: described?.validityDays ?? config.validityDays.root,
+            earlyRenewalDays: config.earlyRenewalDays.root,
+            epoch: 0,
+            maxPathLength: 1,
+            offline: offline !== undefined,
+        }));
+    });
     const intermediates = (
-        slot: CaSlot,
+        slot: IntermediateSlot,
         slotId: CaId,
-        base: Omit<CaPlan, "id" | "slotId" | "slot" | "generation" | "active" | "issuer" | "subject">,
+        base: Omit<CaPlan, "id" | "slotId" | "slot" | "generation" | "active" | "issuer" | "subject" | "offline">,
         commonName: string,
-    ): CaPlan[] =>
-        intermediateInstances(caRotation[slot], caRotation.root).map((instance) => ({
+    ): CaPlan[] => {
+        const rootSlot = rootOf(slot, trustDomains);
+        return intermediateInstances(caRotation[slot], caRotation[rootSlot]).map((instance) => ({
             ...base,
             id: caInstanceId(slotId, instance.generation),
             slotId,
@@ -341,8 +404,10 @@ export function planCas(config: PkiConfig): CaPlan[] {
             generation: instance.generation,
             active: instance.active,
             subject: subject(`${commonName}${generationSuffix(instance.generation)}`, config.organization),
-            issuer: rootId(instance.rootGeneration),
+            issuer: caInstanceId(ROOT_IDS[rootSlot], instance.rootGeneration),
+            offline: rootSlot in config.offlineRoots,
         }));
+    };
     const intermediateBase = {
         role: "intermediate" as const,
         key,
@@ -350,27 +415,8 @@ export function planCas(config: PkiConfig): CaPlan[] {
         earlyRenewalDays: config.earlyRenewalDays.intermediate,
         epoch: 0,
     };
-    const offline = config.offlineRoot ? describeCertificate(config.offlineRoot.certificate) : undefined;
     return [
-        ...rootInstances(caRotation.root).map((instance): CaPlan => ({
-            id: rootId(instance.generation),
-            slotId: "root",
-            slot: "root",
-            generation: instance.generation,
-            active: instance.active,
-            role: "root",
-            subject:
-                offline?.subject ??
-                subject(
-                    `${config.environment} API platform root CA${generationSuffix(instance.generation)}`,
-                    config.organization,
-                ),
-            key: offline?.key ?? key,
-            validityDays: offline?.validityDays ?? config.validityDays.root,
-            earlyRenewalDays: config.earlyRenewalDays.root,
-            epoch: 0,
-            maxPathLength: 1,
-        })),
+        ...roots,
         ...intermediates(
             "gatewayServerCa",
             "gateway-server-ca",
@@ -432,8 +478,10 @@ function clientEpoch(config: PkiConfig, endpointId: string): number {
 
 export interface PlanOptions {
     /**
-     * The deployed stack's rotation record (its output `caRotation`; INITIAL_RECORD for a new
-     * stack). Given, moves between rotation phases are checked and finished rotations retire their old CA.
+     * The deployed stack's record (its output `deploymentRecord`; INITIAL_RECORD for a new stack).
+     * Given, moves between rotation phases are checked, finished rotations retire their old CA,
+     * revoked serials must be certificates the stack issued, and rotating APIC clients keep their
+     * previous key pinned.
      */
     readonly deployed?: RotationRecord;
     /** The clock, for CRL periods and expired retirements. */
@@ -460,6 +508,11 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
     };
     const { rotation } = config;
 
+    const deployedClients = options.deployed?.clients ?? {};
+    const revokedSerials = new Set(config.revocations.map((r) => `${r.endpoint}/${normalSerial(r.serial)}`));
+    const isRevoked = (endpoint: string, c: DeployedClient): boolean =>
+        revokedSerials.has(`${endpoint}/${normalSerial(c.serialHex)}`);
+
     for (const [domain, d] of Object.entries(config.domains)) {
         for (const g of groupings(config.option, domain, config)) {
             const host = [g.hostLabel, domain, config.baseDomain].filter((p) => p !== undefined).join(".");
@@ -484,6 +537,21 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
             idOwner.set(g.id, g.configKey);
 
             const identity = apicClientIdentity(config.environment, g.id);
+            const client = apicClientCert({
+                endpointId: g.id,
+                identity,
+                epoch: clientEpoch(config, g.id) + apicClientCa.generation,
+                issuer: apicClientCa.id,
+                ...leafOptions,
+            });
+            // The key APIC holds now is the newest one deployed; a new epoch replaces it.
+            const history = [...(deployedClients[g.id] ?? [])].sort((a, b) => a.epoch - b.epoch);
+            const replaced = history.filter((c) => c.epoch < client.epoch).at(-1);
+            const previous = replaced !== undefined && !isRevoked(g.id, replaced) ? [replaced] : [];
+            const overlapping = clientOverlap(config, g.id);
+            if (!overlapping && previous.length > 0 && history.at(-1) === replaced) {
+                problems.push(unsafeCutover(g.id, previous[0], client.epoch));
+            }
             endpoints.push({
                 id: g.id,
                 domain,
@@ -502,25 +570,39 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
                     issuer: gatewayServerCa.id,
                     ...leafOptions,
                 }),
-                client: apicClientCert({
-                    endpointId: g.id,
-                    identity,
-                    epoch: clientEpoch(config, g.id) + apicClientCa.generation,
-                    issuer: apicClientCa.id,
-                    ...leafOptions,
-                }),
+                client,
                 clientIdentity: identity,
                 gatewaySecret: { namespace: config.gatewayNamespace, name: `apic-mtls-${g.id}` },
                 gatewayName: `apic-mtls-${domain}`,
+                pinnedPreviousClients: overlapping ? previous : [],
             });
         }
     }
-    config.revocations.forEach((r, i) => {
+    const revoked = config.revocations.map((r, i): RevokedClient => {
+        const base = { endpoint: r.endpoint, serialHex: r.serial, revokedAt: r.revokedAt, reason: r.reason };
         if (!idOwner.has(r.endpoint)) {
             problems.push(
                 `pki:revocations[${i}].endpoint "${r.endpoint}" is not an endpoint of this stack; its endpoints are ${[...idOwner.keys()].join(", ")}`,
             );
+            return base;
         }
+        if (options.deployed === undefined) return base;
+        const issued = deployedClients[r.endpoint] ?? [];
+        const match = issued.find((c) => normalSerial(c.serialHex) === normalSerial(r.serial));
+        if (match === undefined) {
+            problems.push(
+                `pki:revocations[${i}].serial ${r.serial} is not a certificate this stack issued to endpoint "${r.endpoint}" ` +
+                    `(a typo, or another environment's certificate?); ${describeIssued(issued)}. ` +
+                    `Copy the serial of the leaked certificate from the inventory or from expiry`,
+            );
+            return base;
+        }
+        if (match.epoch !== r.epoch) {
+            problems.push(
+                `pki:revocations[${i}].epoch is ${r.epoch}, but serial ${r.serial} was issued to "${r.endpoint}" under epoch ${match.epoch}; set epoch: ${match.epoch}`,
+            );
+        }
+        return { ...base, issuer: match.issuer };
     });
     for (const id of Object.keys(config.rotation.endpoints)) {
         if (!idOwner.has(id)) {
@@ -529,15 +611,7 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
             );
         }
     }
-    const offlineSigned = Object.keys(config.offlineRoot?.intermediates ?? {});
-    const intermediateIds = cas.filter((c) => c.id !== "root").map((c) => c.id);
-    for (const id of offlineSigned) {
-        if (!intermediateIds.includes(id)) {
-            problems.push(
-                `pki:offlineRoot.intermediates.${id} is not a CA of this stack; its CAs are ${intermediateIds.join(", ")}`,
-            );
-        }
-    }
+    const pendingIntermediates = offlineProblems(config, cas, problems);
     let retired: RetiredCa[] = [];
     if (options.deployed !== undefined) {
         problems.push(...transitionProblems(options.deployed.positions, config.caRotation));
@@ -553,6 +627,7 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
             problems.push(...after.problems);
         }
     }
+    const crls = planCrls(config, cas, retired, revoked, options.now ?? new Date(), problems);
     if (problems.length > 0) throw new ConfigError(problems);
 
     const gateways = Object.keys(config.domains).map((domain) => ({
@@ -561,16 +636,108 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
         domain,
         endpointIds: endpoints.filter((e) => e.domain === domain).map((e) => e.id),
     }));
-    const pendingIntermediates = config.offlineRoot ? intermediateIds.filter((id) => !offlineSigned.includes(id)) : [];
     return {
         config,
         ...(options.deployed !== undefined ? { deployed: options.deployed } : {}),
         retired,
+        revoked,
         cas,
         endpoints,
         gateways,
         pendingIntermediates,
+        crls,
     };
+}
+
+/** The root slot's CA ids, every generation: "client-root", "client-root-g1", ... */
+const isUnderRoot = (caId: CaId, rootSlot: RootSlot): boolean =>
+    caId === ROOT_IDS[rootSlot] || caId.startsWith(`${ROOT_IDS[rootSlot]}-g`);
+
+function planCrls(
+    config: PkiConfig,
+    cas: readonly CaPlan[],
+    retired: readonly RetiredCa[],
+    revoked: readonly RevokedClient[],
+    now: Date,
+    problems: string[],
+): CrlPlan {
+    const retiredUnder = (slot: IntermediateSlot): boolean =>
+        retired.some((r) => isUnderRoot(r.issuer, rootOf(slot, config.trustDomains)));
+    const publish = {
+        gateway: revoked.length > 0 || retiredUnder("apicClientCa"),
+        apicTruststore: retiredUnder("gatewayServerCa"),
+        mesh: retiredUnder("meshCa"),
+    };
+    const needed = new Set<RootSlot>([
+        ...(publish.gateway ? [rootOf("apicClientCa", config.trustDomains)] : []),
+        ...(publish.apicTruststore ? [rootOf("gatewayServerCa", config.trustDomains)] : []),
+        ...(publish.mesh ? [rootOf("meshCa", config.trustDomains)] : []),
+    ]);
+    const offlineRootCrls: Record<CaId, string> = {};
+    for (const [slot, offline] of Object.entries(config.offlineRoots) as [RootSlot, OfflineRootConfig][]) {
+        if (!needed.has(slot)) continue;
+        const root = cas.find((c) => c.role === "root" && c.slot === slot);
+        if (root === undefined) continue;
+        const picked = pickSeriesCrl({
+            key: `pki:offlineRoots.${slot}.crls`,
+            series: offline.crls,
+            rootCertPem: offline.certificate,
+            now,
+            required: retired.filter((r) => r.issuer === root.id).map((r) => r.serialHex),
+        });
+        if ("problem" in picked) problems.push(picked.problem);
+        else offlineRootCrls[root.id] = picked.crl.pem;
+    }
+    return { ...publish, offlineRootCrls };
+}
+
+/**
+ * Whether an endpoint's APIC client rotation overlaps: the previous key stays pinned beside the
+ * new one. It does in the switch phase of the endpoint's own rotation and of a rotation of the
+ * APIC-client CA or of its root, which re-issue every client.
+ */
+export function clientOverlap(config: PkiConfig, endpointId: string): boolean {
+    const phase = config.rotation.endpoints[endpointId]?.clientPhase ?? config.rotation.apicClientPhase;
+    const caSlot = "apicClientCa";
+    return (
+        phase === "switch" ||
+        config.caRotation[caSlot].phase === "switch" ||
+        config.caRotation[rootOf(caSlot, config.trustDomains)].phase === "switch"
+    );
+}
+
+const describeIssued = (issued: readonly DeployedClient[]): string =>
+    issued.length === 0
+        ? "the deployed record lists no certificate for it"
+        : `its certificates on record are ${issued.map((c) => `serial ${c.serialHex} (epoch ${c.epoch}, until ${c.notAfter.slice(0, 10)})`).join(", ")}`;
+
+function unsafeCutover(endpointId: string, deployed: DeployedClient, epoch: number): string {
+    return (
+        `the APIC client of endpoint "${endpointId}" moves from epoch ${deployed.epoch} (deployed, serial ${deployed.serialHex}) to epoch ${epoch} ` +
+        `with no overlap: the gateway would stop accepting the key APIC holds at once, and APIC would fail until it uploads the new keystore. ` +
+        `Rotate in two steps: set pki:rotation.endpoints.${endpointId}.clientPhase (or pki:rotation.apicClientPhase) to switch and deploy, ` +
+        `upload the new keystore, then set it to finish. To cut a leaked key off at once, revoke its certificate (pki:revocations)`
+    );
+}
+
+/**
+ * With roots kept offline: every certificate the ceremony signed must belong to a CA of this
+ * stack under that root. Returns the CAs still waiting for a signature.
+ */
+function offlineProblems(config: PkiConfig, cas: readonly CaPlan[], problems: string[]): CaId[] {
+    const pending = new Set<CaId>();
+    for (const [slot, offline] of Object.entries(config.offlineRoots) as [RootSlot, OfflineRootConfig][]) {
+        const below = cas.filter((c) => c.role !== "root" && c.issuer?.startsWith(ROOT_IDS[slot])).map((c) => c.id);
+        for (const id of Object.keys(offline.intermediates)) {
+            if (!below.includes(id)) {
+                problems.push(
+                    `pki:offlineRoots.${slot}.intermediates.${id} is not a CA this root signs in this stack; its CAs are ${below.join(", ")}`,
+                );
+            }
+        }
+        for (const id of below.filter((id) => offline.intermediates[id] === undefined)) pending.add(id);
+    }
+    return cas.map((c) => c.id).filter((id) => pending.has(id));
 }
 
 /** Raw `pki:` config -> plan, validating first. The one entry point callers need. */

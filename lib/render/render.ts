@@ -1,8 +1,8 @@
 /**
  * Offline render: run the stack program against the engine stand-in and write what it would
- * create (DESIGN.md "Offline render"). Private keys land in 0600 files inside 0700 folders.
+ * create (DESIGN.md "Offline render"). Files are written through ./files: private keys 0600 in
+ * 0700 folders, never through a link, the whole folder swapped in at the end.
  */
-import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
 import { apicPayloads } from "../pki/apic";
@@ -17,11 +17,15 @@ import {
 import { INITIAL_RECORD, parseRecord, RotationRecord } from "../plan/caRotation";
 import { PkiPlan } from "../plan/plan";
 import { buildPki, pendingSignaturesMessage, requestOfflineSignatures } from "../stack";
+import { PRIVATE_FILE as PRIVATE, PUBLIC_FILE as PUBLIC, StagedFolder } from "./files";
+import { heapLimitBytes, heapShortfall } from "./heap";
 import { buildInventory, IssuedCertificate } from "./inventory";
 
 export interface RenderOptions extends RunOptions {
-    /** Write into a folder that already has files (they are left or overwritten, never deleted). */
+    /** Replace the content of a folder that holds an earlier render (nothing of it survives). */
     force?: boolean;
+    /** The heap the render may use; default: this process's limit. */
+    heapLimitBytes?: number;
 }
 
 export interface RenderResult {
@@ -30,9 +34,6 @@ export interface RenderResult {
     /** Every file written, relative to the output folder. */
     files: string[];
 }
-
-const PRIVATE = 0o600;
-const PUBLIC = 0o644;
 
 function kindOf(resource: RecordedResource): string {
     return String(resource.inputs.kind ?? resource.type.split(":").pop()).toLowerCase();
@@ -48,21 +49,37 @@ function manifest(resource: RecordedResource): Record<string, unknown> {
 
 /** The rotation record the last render with this state left (a fresh state: every CA at generation 0). */
 export function deployedRecordOf(state: EngineState): RotationRecord {
-    return parseRecord(stackOutputsOf(state).caRotation) ?? INITIAL_RECORD;
+    return parseRecord(stackOutputsOf(state).deploymentRecord) ?? INITIAL_RECORD;
 }
 
 /** Thrown after writing the CSRs when an offline root has not signed every intermediate yet. */
 export class PendingSignaturesError extends Error {}
 
 export async function renderPlan(plan: PkiPlan, outDir: string, options: RenderOptions = {}): Promise<RenderResult> {
-    if (fs.existsSync(outDir) && fs.readdirSync(outDir).length > 0 && !options.force) {
-        throw new Error(`output folder ${outDir} is not empty; choose another --out or pass --force to write into it`);
+    const shortfall = heapShortfall(
+        plan.endpoints.length,
+        plan.config.option,
+        options.heapLimitBytes ?? heapLimitBytes(),
+    );
+    if (shortfall !== undefined) throw new Error(shortfall);
+    const folder = StagedFolder.open(outDir, { force: options.force === true });
+    try {
+        const result = await renderInto(plan, folder, options);
+        folder.commit();
+        return result;
+    } catch (error) {
+        if (error instanceof PendingSignaturesError) folder.commit();
+        else folder.discard();
+        throw error;
     }
+}
+
+async function renderInto(plan: PkiPlan, folder: StagedFolder, options: RenderOptions): Promise<RenderResult> {
+    const outDir = folder.target;
     if (plan.pendingIntermediates.length > 0) {
         const { outputs } = await runWithStandIn(() => requestOfflineSignatures(plan), options);
-        fs.mkdirSync(path.join(outDir, "csr"), { recursive: true, mode: 0o700 });
         for (const id of plan.pendingIntermediates) {
-            fs.writeFileSync(path.join(outDir, "csr", `${id}.csr`), outputs.intermediateCsrs[id], { mode: PUBLIC });
+            folder.write(`csr/${id}.csr`, outputs.intermediateCsrs[id], PUBLIC);
         }
         throw new PendingSignaturesError(
             `${pendingSignaturesMessage(plan)}\nCSRs written to ${path.join(outDir, "csr")}`,
@@ -74,37 +91,31 @@ export async function renderPlan(plan: PkiPlan, outDir: string, options: RenderO
             outputs: stack.outputs,
             servers: Object.assign({}, ...stack.gateways.map((g) => g.serverCertPems)) as Record<string, unknown>,
             // Kept in the state like a stack output: the next render with it reads this record back.
-            caRotation: stack.outputs.caRotation,
+            deploymentRecord: stack.outputs.deploymentRecord,
         };
     }, options);
-
-    const files: string[] = [];
-    const write = (relative: string, content: string | Buffer, mode: number): void => {
-        const target = path.join(outDir, relative);
-        fs.mkdirSync(path.dirname(target), { recursive: true, mode: 0o700 });
-        fs.writeFileSync(target, content, { mode });
-        fs.chmodSync(target, mode);
-        files.push(relative);
-    };
-    fs.mkdirSync(outDir, { recursive: true, mode: 0o700 });
-    fs.chmodSync(outDir, 0o700);
 
     for (const object of engine.kubernetesObjects()) {
         const metadata = (object.inputs.metadata ?? {}) as { name?: string; namespace?: string };
         const cluster = object.providerName ?? "default";
         const file = `k8s/${cluster}/${metadata.namespace ?? "_cluster"}/${kindOf(object)}-${metadata.name ?? object.name}.yaml`;
-        write(file, YAML.stringify(manifest(object)), object.type === "kubernetes:core/v1:Secret" ? PRIVATE : PUBLIC);
+        folder.write(
+            file,
+            YAML.stringify(manifest(object)),
+            object.type === "kubernetes:core/v1:Secret" ? PRIVATE : PUBLIC,
+        );
     }
 
     const bundles = outputs.outputs.apicBundles;
     for (const [id, bundle] of Object.entries(bundles)) {
-        write(`apic/${id}/client.crt`, bundle.certPem, PUBLIC);
-        write(`apic/${id}/client.key`, bundle.privateKeyPem, PRIVATE);
-        write(`apic/${id}/ca-chain.pem`, bundle.caChainPem, PUBLIC);
-        write(`apic/${id}/truststore.pem`, bundle.truststorePem, PUBLIC);
-        if (bundle.truststoreCrlPem !== undefined) write(`apic/${id}/truststore.crl`, bundle.truststoreCrlPem, PUBLIC);
-        write(`apic/${id}/client.p12`, Buffer.from(bundle.pkcs12Base64, "base64"), PRIVATE);
-        write(`apic/${id}/client.p12.password`, bundle.pkcs12Password, PRIVATE);
+        folder.write(`apic/${id}/client.crt`, bundle.certPem, PUBLIC);
+        folder.write(`apic/${id}/client.key`, bundle.privateKeyPem, PRIVATE);
+        folder.write(`apic/${id}/ca-chain.pem`, bundle.caChainPem, PUBLIC);
+        folder.write(`apic/${id}/truststore.pem`, bundle.truststorePem, PUBLIC);
+        if (bundle.truststoreCrlPem !== undefined)
+            folder.write(`apic/${id}/truststore.crl`, bundle.truststoreCrlPem, PUBLIC);
+        folder.write(`apic/${id}/client.p12`, Buffer.from(bundle.pkcs12Base64, "base64"), PRIVATE);
+        folder.write(`apic/${id}/client.p12.password`, bundle.pkcs12Password, PRIVATE);
         const payloads = apicPayloads({
             environment: plan.config.environment,
             endpointId: id,
@@ -114,9 +125,13 @@ export async function renderPlan(plan: PkiPlan, outDir: string, options: RenderO
             keyPem: bundle.privateKeyPem,
             truststorePem: bundle.truststorePem,
         });
-        write(`apic/${id}/keystore.json`, JSON.stringify(payloads.keystore, null, 2) + "\n", PRIVATE);
-        write(`apic/${id}/truststore.json`, JSON.stringify(payloads.truststore, null, 2) + "\n", PUBLIC);
-        write(`apic/${id}/tls-client-profile.json`, JSON.stringify(payloads.tlsClientProfile, null, 2) + "\n", PUBLIC);
+        folder.write(`apic/${id}/keystore.json`, JSON.stringify(payloads.keystore, null, 2) + "\n", PRIVATE);
+        folder.write(`apic/${id}/truststore.json`, JSON.stringify(payloads.truststore, null, 2) + "\n", PUBLIC);
+        folder.write(
+            `apic/${id}/tls-client-profile.json`,
+            JSON.stringify(payloads.tlsClientProfile, null, 2) + "\n",
+            PUBLIC,
+        );
     }
 
     const pemsById = (pems: Record<string, string>, suffix: string): Record<string, string> =>
@@ -126,7 +141,7 @@ export async function renderPlan(plan: PkiPlan, outDir: string, options: RenderO
         ...pemsById(outputs.servers as Record<string, string>, "/server"),
         ...pemsById(Object.fromEntries(Object.entries(bundles).map(([id, b]) => [id, b.certPem])), "/client"),
     });
-    write(
+    folder.write(
         "inventory.json",
         JSON.stringify(
             { environment: plan.config.environment, option: plan.config.option, certificates: inventory },
@@ -135,5 +150,5 @@ export async function renderPlan(plan: PkiPlan, outDir: string, options: RenderO
         ) + "\n",
         PUBLIC,
     );
-    return { engine, inventory, files };
+    return { engine, inventory, files: folder.files };
 }

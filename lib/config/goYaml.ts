@@ -1,0 +1,208 @@
+/**
+ * YAML read the way the Pulumi CLI reads it: with gopkg.in/yaml.v3 (v3.0.1) into plain Go values.
+ * The `yaml` package parses the text; the types of plain scalars are then resolved by yaml.v3's
+ * own rules (resolve.go `resolve` and `parseTimestamp`), which are neither YAML 1.1 nor the 1.2
+ * core schema: `yes`/`on` stay text, `True` is a boolean, `0x10` and `0777` (octal) and `1_000`
+ * are integers, `2026-11-20` is a timestamp but `2026-02-30` is text. Constructs whose Go
+ * reading this module does not reproduce (merge keys `<<`, tags other than `!!str`, several
+ * documents) are refused rather than guessed.
+ */
+import * as YAML from "yaml";
+
+/** A time.Time as yaml.v3 decodes it: wall clock fields and the zone offset written in the text. */
+export class GoTime {
+    constructor(
+        readonly year: number,
+        readonly month: number,
+        readonly day: number,
+        readonly hour: number,
+        readonly minute: number,
+        readonly second: number,
+        /** Fraction of a second, 9 digits. */
+        readonly nanos: string,
+        /** Offset from UTC in minutes; undefined when the text named none or "Z" (UTC). */
+        readonly offsetMinutes: number | undefined,
+    ) {}
+}
+
+/** A YAML mapping in document order; keys keep their Go type (Pulumi stringifies or refuses them). */
+export class GoMap {
+    constructor(readonly entries: readonly (readonly [GoValue, GoValue])[]) {}
+}
+
+/**
+ * Go values as yaml.v3 decodes into `any`: nil, bool, int (int/int64/uint64, here a bigint),
+ * float64, string, time.Time, []any, map.
+ */
+export type GoValue = null | boolean | bigint | number | string | GoTime | GoValue[] | GoMap;
+
+/** A construct the loader refuses; `message` completes "<where> ...". */
+export class UnreadableYaml extends Error {}
+
+const STR_TAG = "tag:yaml.org,2002:str";
+
+/** yaml.v3 resolve.go `resolveTable`: the first character says what a plain scalar may be. */
+function hint(text: string): "N" | "S" | "D" | "M" | "." | undefined {
+    if (text === "") return "N";
+    const c = text[0];
+    if (c === "+" || c === "-") return "S";
+    if (c >= "0" && c <= "9") return "D";
+    if ("yYnNtTfFoO~".includes(c)) return "M";
+    if (c === ".") return ".";
+    return undefined;
+}
+
+/** yaml.v3 resolve.go `resolveMap`. */
+const RESOLVE_MAP = new Map<string, GoValue>([
+    ...["true", "True", "TRUE"].map((s): [string, GoValue] => [s, true]),
+    ...["false", "False", "FALSE"].map((s): [string, GoValue] => [s, false]),
+    ...["", "~", "null", "Null", "NULL"].map((s): [string, GoValue] => [s, null]),
+    ...[".nan", ".NaN", ".NAN"].map((s): [string, GoValue] => [s, NaN]),
+    ...[".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF"].map((s): [string, GoValue] => [s, Infinity]),
+    ...["-.inf", "-.Inf", "-.INF"].map((s): [string, GoValue] => [s, -Infinity]),
+]);
+
+const YAML_STYLE_FLOAT = /^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$/;
+const INT64_MAX = (1n << 63n) - 1n;
+const UINT64_MAX = (1n << 64n) - 1n;
+
+/** strconv.ParseUint(s, 0, 64) without underscores (yaml.v3 removed them): prefixes 0x, 0o, 0b and a leading 0 (octal). */
+function parseUintBase0(s: string): bigint | undefined {
+    if (s === "") return undefined;
+    let base = 10n;
+    let digits = s;
+    if (s[0] === "0") {
+        const prefix = s.length >= 3 ? s[1].toLowerCase() : "";
+        if (prefix === "b" || prefix === "o" || prefix === "x") {
+            base = prefix === "b" ? 2n : prefix === "o" ? 8n : 16n;
+            digits = s.slice(2);
+        } else {
+            base = 8n;
+            digits = s.slice(1);
+        }
+    }
+    let n = 0n;
+    for (const c of digits.toLowerCase()) {
+        const d = BigInt("0123456789abcdef".indexOf(c));
+        if (d < 0n || d >= base) return undefined;
+        n = n * base + d;
+        if (n > UINT64_MAX) return undefined;
+    }
+    return n;
+}
+
+/** strconv.ParseInt(s, 0, 64). */
+function parseIntBase0(s: string): bigint | undefined {
+    const negative = s.startsWith("-");
+    const magnitude = parseUintBase0(s.startsWith("-") || s.startsWith("+") ? s.slice(1) : s);
+    if (magnitude === undefined) return undefined;
+    if (negative ? magnitude > INT64_MAX + 1n : magnitude > INT64_MAX) return undefined;
+    return negative ? -magnitude : magnitude;
+}
+
+/** strconv.ParseFloat on text already known to be decimal: out of range is an error, not Inf. */
+function parseFloat64(s: string): number | undefined {
+    const value = Number(s);
+    return Number.isFinite(value) ? value : undefined;
+}
+
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+const isLeap = (year: number): boolean => (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+export const daysInMonth = (year: number, month: number): number =>
+    month === 2 && isLeap(year) ? 29 : DAYS_IN_MONTH[month - 1];
+
+/**
+ * yaml.v3 `parseTimestamp`: Go's time.Parse with the layouts "2006-1-2T15:4:5.999999999Z07:00"
+ * (also with a lower-case t), "2006-1-2 15:4:5.999999999" (a run of spaces matches the space) and
+ * "2006-1-2"; out-of-range fields (2026-02-30, 24:00:00) and more than 9 digits of a second make
+ * it text.
+ */
+function parseTimestamp(text: string): GoTime | undefined {
+    const match =
+        /^(\d{4})-(\d{1,2})-(\d{1,2})(?:(?:[Tt](\d{1,2}):(\d{1,2}):(\d{1,2})(?:[.,](\d{1,9}))?(Z|[+-]\d\d:\d\d))|(?: +(\d{1,2}):(\d{1,2}):(\d{1,2})(?:[.,](\d{1,9}))?))?$/.exec(
+            text,
+        );
+    if (match === null) return undefined;
+    const [year, month, day] = [match[1], match[2], match[3]].map(Number);
+    const [hour, minute, second] = [match[4] ?? match[9], match[5] ?? match[10], match[6] ?? match[11]].map((v) =>
+        v === undefined ? 0 : Number(v),
+    );
+    const fraction = match[7] ?? match[12] ?? "";
+    if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return undefined;
+    if (hour > 23 || minute > 59 || second > 59) return undefined;
+    const zone = match[8];
+    let offsetMinutes: number | undefined;
+    if (zone !== undefined && zone !== "Z") {
+        const [hh, mm] = [Number(zone.slice(1, 3)), Number(zone.slice(4, 6))];
+        if (hh > 24 || mm > 60) return undefined;
+        offsetMinutes = (zone[0] === "-" ? -1 : 1) * (hh * 60 + mm);
+    }
+    return new GoTime(year, month, day, hour, minute, second, fraction.padEnd(9, "0"), offsetMinutes);
+}
+
+/** yaml.v3 `resolve("", text)` for a plain (unquoted, untagged) scalar. */
+export function resolvePlainScalar(text: string): GoValue {
+    const kind = hint(text);
+    if (kind === undefined) return text;
+    const known = RESOLVE_MAP.get(text);
+    if (known !== undefined) return known;
+    if (kind === ".") {
+        if (/^\.[0-9]+([eE][-+]?[0-9]+)?$/.test(text)) return parseFloat64(text) ?? text;
+    } else if (kind === "D" || kind === "S") {
+        const time = parseTimestamp(text);
+        if (time !== undefined) return time;
+        const plain = text.replaceAll("_", "");
+        const integer = parseIntBase0(plain) ?? (/^[0-9]/.test(plain) ? parseUintBase0(plain) : undefined);
+        if (integer !== undefined) return integer;
+        if (YAML_STYLE_FLOAT.test(plain)) return parseFloat64(plain) ?? text;
+    }
+    return text;
+}
+
+/** Parses a file's one YAML document; throws UnreadableYaml with the parser's message. */
+export function parseYamlDocument(text: string): YAML.Document {
+    // Pulumi strips a UTF-8 byte order mark before decoding (workspace loaders.go readFileStripUTF8BOM).
+    const doc = YAML.parseDocument(text.replace(/^\uFEFF/, ""), { schema: "failsafe", uniqueKeys: true });
+    const problem = doc.errors[0];
+    if (problem !== undefined) throw new UnreadableYaml(problem.message.split("\n")[0]);
+    return doc;
+}
+
+/** The Go value yaml.v3 decodes `node` into; `where` names it in errors (e.g. "pki:domains"). */
+export function toGoValue(node: unknown, doc: YAML.Document, where: string): GoValue {
+    return decode(node, doc, where, 0);
+}
+
+const MAX_DEPTH = 64;
+
+function decode(node: unknown, doc: YAML.Document, where: string, depth: number): GoValue {
+    if (depth > MAX_DEPTH) throw new UnreadableYaml(`${where} nests deeper than ${MAX_DEPTH} levels`);
+    if (node === null || node === undefined) return null;
+    if (YAML.isAlias(node)) return decode(node.resolve(doc), doc, where, depth + 1);
+    if (!YAML.isNode(node)) throw new UnreadableYaml(`${where} holds a YAML node this loader cannot read`);
+    if (node.tag !== undefined && !(YAML.isScalar(node) && node.tag === STR_TAG)) {
+        throw new UnreadableYaml(
+            `${where} carries the YAML tag ${node.tag.replace("tag:yaml.org,2002:", "!!")}, which this loader does not read; remove the tag (quote a value to make it text)`,
+        );
+    }
+    if (YAML.isScalar(node)) {
+        const text = String(node.value ?? "");
+        return node.type === "PLAIN" && node.tag === undefined ? resolvePlainScalar(text) : text;
+    }
+    if (YAML.isSeq(node)) return node.items.map((item, i) => decode(item, doc, `${where}[${i}]`, depth + 1));
+    if (YAML.isMap(node)) {
+        return new GoMap(
+            node.items.map((pair) => {
+                if (YAML.isScalar(pair.key) && pair.key.type === "PLAIN" && pair.key.value === "<<") {
+                    throw new UnreadableYaml(
+                        `${where} uses a YAML merge key (<<), which this loader does not read; write the keys out`,
+                    );
+                }
+                const key = decode(pair.key, doc, `a key of ${where}`, depth + 1);
+                const keyText = typeof key === "string" ? key : String(key);
+                return [key, decode(pair.value, doc, `${where}.${keyText}`, depth + 1)] as const;
+            }),
+        );
+    }
+    throw new UnreadableYaml(`${where} holds a YAML node this loader cannot read`);
+}

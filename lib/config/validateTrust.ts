@@ -1,0 +1,136 @@
+/** Validation of the trust layout: `pki:trustDomains` and the roots kept offline (`pki:offlineRoots`). */
+import * as crypto from "crypto";
+import { OfflineRootConfig, RootSlot, TrustDomains } from "./types";
+import { ROOT_SLOTS, rootSlots, TRUST_DOMAINS } from "../plan/hierarchy";
+
+type Fail = (message: string) => void;
+
+const show = (value: unknown): string => (value === undefined ? "nothing" : JSON.stringify(value));
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+export function validateTrustDomains(value: unknown, fallback: TrustDomains, fail: Fail): TrustDomains {
+    if (value === undefined) return fallback;
+    if (!(TRUST_DOMAINS as readonly unknown[]).includes(value)) {
+        fail(
+            `pki:trustDomains must be separate (a mesh root, a gateway server root and an APIC client root: a key in a cluster can mint nothing the edge trusts) ` +
+                `or shared (one root for everything, the weaker guarantee); got ${show(value)}`,
+        );
+        return fallback;
+    }
+    return value as TrustDomains;
+}
+
+function parseCertificate(pem: unknown): crypto.X509Certificate | undefined {
+    try {
+        return typeof pem === "string" ? new crypto.X509Certificate(pem) : undefined;
+    } catch {
+        return undefined;
+    }
+}
+
+const OFFLINE_ROOT_MEMBERS = ["certificate", "intermediates", "crls"];
+
+/** A bad PEM value, without echoing a whole certificate back. */
+const describeGiven = (value: unknown): string =>
+    value === undefined ? "nothing" : typeof value === "string" ? "text that is not a PEM certificate" : show(value);
+
+/** One offline root: a self-signed CA certificate, the CAs it signed, and its CRL series. */
+function validateOfflineRoot(key: string, value: unknown, fail: Fail): OfflineRootConfig | undefined {
+    if (!isRecord(value)) {
+        fail(`${key} must be { certificate, intermediates, crls }; got ${show(value)}`);
+        return undefined;
+    }
+    for (const k of Object.keys(value)) {
+        if (!OFFLINE_ROOT_MEMBERS.includes(k))
+            fail(`${key}.${k} is not a known key; an offline root has ${OFFLINE_ROOT_MEMBERS.join(", ")}`);
+    }
+    const root = parseCertificate(value.certificate);
+    if (root === undefined) {
+        fail(
+            `${key}.certificate must be the root certificate in PEM (root.crt of the ceremony); got ${describeGiven(value.certificate)}`,
+        );
+        return undefined;
+    }
+    if (!root.ca || !root.checkIssued(root) || !root.verify(root.publicKey)) {
+        fail(`${key}.certificate must be a self-signed CA certificate (subject ${root.subject.replace(/\n/g, ", ")})`);
+    }
+    const intermediates: Record<string, string> = {};
+    const given = value.intermediates === undefined ? {} : value.intermediates;
+    if (!isRecord(given)) {
+        fail(`${key}.intermediates must map CA ids to the certificates the ceremony signed; got ${show(given)}`);
+    } else {
+        for (const [id, pem] of Object.entries(given)) {
+            const cert = parseCertificate(pem);
+            if (cert === undefined) {
+                fail(
+                    `${key}.intermediates.${id} must be the certificate the ceremony signed, in PEM; got ${describeGiven(pem)}`,
+                );
+            } else if (!cert.ca || !cert.verify(root.publicKey)) {
+                fail(
+                    `${key}.intermediates.${id} is not a CA certificate signed by ${key}.certificate; sign this stack's CSR with that root`,
+                );
+            } else {
+                intermediates[id] = pem as string;
+            }
+        }
+    }
+    const crls = value.crls === undefined ? "" : value.crls;
+    if (typeof crls !== "string") {
+        fail(`${key}.crls must be the ceremony's CRL series as PEM text (crls.pem); got ${show(crls)}`);
+        return { certificate: value.certificate as string, intermediates, crls: [] };
+    }
+    const blocks = crls.match(/-----BEGIN X509 CRL-----[\s\S]+?-----END X509 CRL-----\n?/g) ?? [];
+    if (crls.trim() !== "" && blocks.length === 0) {
+        fail(`${key}.crls holds no PEM CRL ("-----BEGIN X509 CRL-----"); paste crls.pem of the ceremony`);
+    }
+    return {
+        certificate: value.certificate as string,
+        intermediates,
+        crls: blocks.map((b) => (b.endsWith("\n") ? b : `${b}\n`)),
+    };
+}
+
+/** `pki:offlineRoots`: per root of the trust layout, the ceremony's material. */
+export function validateOfflineRoots(
+    value: unknown,
+    legacy: unknown,
+    trust: TrustDomains,
+    fail: Fail,
+): Partial<Record<RootSlot, OfflineRootConfig>> {
+    const allowed = rootSlots(trust);
+    if (legacy !== undefined) {
+        fail(
+            `pki:offlineRoot is now pki:offlineRoots, one entry per root: ${allowed.map((r) => `pki:offlineRoots.${r}`).join(", ")} ` +
+                `(pki:trustDomains ${trust}); move { certificate, intermediates } under the root it belongs to`,
+        );
+    }
+    if (value === undefined) return {};
+    if (!isRecord(value)) {
+        fail(
+            `pki:offlineRoots must map roots (${allowed.join(", ")}) to { certificate, intermediates, crls }; got ${show(value)}`,
+        );
+        return {};
+    }
+    const roots: Partial<Record<RootSlot, OfflineRootConfig>> = {};
+    for (const [slot, entry] of Object.entries(value)) {
+        if (!(allowed as readonly string[]).includes(slot)) {
+            const why = (ROOT_SLOTS as readonly string[]).includes(slot)
+                ? `with pki:trustDomains ${trust} the roots are ${allowed.join(", ")}`
+                : `the roots are ${allowed.join(", ")}`;
+            fail(`pki:offlineRoots.${slot} is not a root of this stack; ${why}`);
+            continue;
+        }
+        const root = validateOfflineRoot(`pki:offlineRoots.${slot}`, entry, fail);
+        if (root !== undefined) roots[slot as RootSlot] = root;
+    }
+    const certificates = Object.entries(roots).map(([slot, r]) => [slot, r.certificate] as const);
+    for (const [i, [slot, pem]] of certificates.entries()) {
+        const twin = certificates.slice(0, i).find(([, other]) => other === pem);
+        if (twin !== undefined) {
+            fail(
+                `pki:offlineRoots.${slot} and pki:offlineRoots.${twin[0]} are the same certificate; each trust domain needs its own root (or set pki:trustDomains shared)`,
+            );
+        }
+    }
+    return roots;
+}

@@ -1,0 +1,20 @@
+/** PEM text (RFC 7468): the few operations the package needs, in the format the provider writes. */
+
+/** The DER of the first PEM block of one type in a text. */
+export function pemDecode(pem: string, label: string): Buffer {
+    const match = new RegExp(`-----BEGIN ${label}-----([\\s\\S]*?)-----END ${label}-----`).exec(pem);
+    if (!match) throw new Error(`expected a PEM block of type "${label}"`);
+    return Buffer.from(match[1].replace(/\s+/g, ""), "base64");
+}
+
+/** Every PEM block of one type in a text, in order, each ending in one newline. */
+export function pemBlocks(text: string, label: string): string[] {
+    const blocks = text.match(new RegExp(`-----BEGIN ${label}-----[\\s\\S]+?-----END ${label}-----`, "g")) ?? [];
+    return blocks.map((b) => `${b}\n`);
+}
+
+/** PEM with 64-column base64 and one trailing newline, as Go's encoding/pem (and so the provider) writes it. */
+export function pemEncode(der: Buffer, label: string): string {
+    const lines = der.toString("base64").match(/.{1,64}/g) ?? [];
+    return `-----BEGIN ${label}-----\n${lines.join("\n")}\n-----END ${label}-----\n`;
+}

@@ -1,0 +1,108 @@
+/**
+ * What our own signers (CRLs, the ceremony) share. The structures they sign are @peculiar/asn1-x509
+ * objects (the RFC 5280 schemas of PeculiarVentures' x509 stack, DER-encoded by
+ * @peculiar/asn1-schema); Node's crypto signs them. Synchronous on purpose: a CRL is built inside a
+ * Pulumi apply and the ceremony runs as plain functions (@peculiar/x509's generators sign through
+ * WebCrypto, which is asynchronous only).
+ */
+import * as crypto from "crypto";
+import { AsnConvert, AsnIntegerBigIntConverter, OctetString } from "@peculiar/asn1-schema";
+import {
+    AlgorithmIdentifier,
+    AuthorityKeyIdentifier,
+    Certificate,
+    Extension,
+    id_ce_authorityKeyIdentifier,
+    id_ce_subjectKeyIdentifier,
+    KeyIdentifier,
+    SubjectKeyIdentifier,
+} from "@peculiar/asn1-x509";
+import { pemDecode } from "./pem";
+
+const SIGNATURE_OIDS = {
+    sha256WithRsa: "1.2.840.113549.1.1.11",
+    ecdsaWithSha256: "1.2.840.10045.4.3.2",
+    ecdsaWithSha384: "1.2.840.10045.4.3.3",
+    ecdsaWithSha512: "1.2.840.10045.4.3.4",
+    ed25519: "1.3.101.112",
+} as const;
+
+/** The hash each signature algorithm we sign or verify uses (null: Ed25519 hashes internally). */
+export const SIGNATURE_HASHES: Readonly<Record<string, string | null>> = {
+    [SIGNATURE_OIDS.sha256WithRsa]: "sha256",
+    [SIGNATURE_OIDS.ecdsaWithSha256]: "sha256",
+    [SIGNATURE_OIDS.ecdsaWithSha384]: "sha384",
+    [SIGNATURE_OIDS.ecdsaWithSha512]: "sha512",
+    [SIGNATURE_OIDS.ed25519]: null,
+};
+
+/** Go's rule (tls-provider.md section 2), as the provider's CAs sign: the algorithm follows the signer's key. */
+function signatureOid(key: crypto.KeyObject): string {
+    switch (key.asymmetricKeyType) {
+        case "rsa":
+            return SIGNATURE_OIDS.sha256WithRsa;
+        case "ed25519":
+            return SIGNATURE_OIDS.ed25519;
+        case "ec": {
+            const curve = key.asymmetricKeyDetails?.namedCurve;
+            if (curve === "secp384r1") return SIGNATURE_OIDS.ecdsaWithSha384;
+            return curve === "secp521r1" ? SIGNATURE_OIDS.ecdsaWithSha512 : SIGNATURE_OIDS.ecdsaWithSha256;
+        }
+        default:
+            throw new Error(`cannot sign with a ${key.asymmetricKeyType} key: use RSA or ECDSA`);
+    }
+}
+
+/** The AlgorithmIdentifier and hash of a signature by this key. */
+export function signatureAlgorithm(key: crypto.KeyObject): { algorithm: AlgorithmIdentifier; hash: string | null } {
+    const oid = signatureOid(key);
+    // sha256WithRSAEncryption carries NULL parameters (RFC 4055); ECDSA and Ed25519 none (RFC 5758, RFC 8410).
+    const parameters = oid === SIGNATURE_OIDS.sha256WithRsa ? null : undefined;
+    return { algorithm: new AlgorithmIdentifier({ algorithm: oid, parameters }), hash: SIGNATURE_HASHES[oid] };
+}
+
+/** DER of any @peculiar/asn1-schema object. */
+export const toDer = (value: object): Buffer => Buffer.from(AsnConvert.serialize(value));
+
+/** A copy as the ArrayBuffer the schema classes hold. */
+export const arrayBuffer = (bytes: Uint8Array): ArrayBuffer => new Uint8Array(bytes).buffer;
+
+/** The signature of `tbs` by `key` (ECDSA as DER, as X.509 carries it). */
+export function sign(tbs: object, key: crypto.KeyObject, hash: string | null): ArrayBuffer {
+    return arrayBuffer(crypto.sign(hash, toDer(tbs), { key, dsaEncoding: "der" }));
+}
+
+/** An extension holding the DER of `value`; non-critical ones omit the flag, as DER requires. */
+export function extension(extnID: string, critical: boolean, value: object): Extension {
+    return new Extension({ extnID, critical, extnValue: new OctetString(AsnConvert.serialize(value)) });
+}
+
+/** The AKI extension naming the issuer's key by its SKI (keyIdentifier only, as Go writes it); none without one. */
+export function authorityKeyIdExtensions(issuerKeyId: ArrayBuffer | undefined): Extension[] {
+    if (issuerKeyId === undefined) return [];
+    const value = new AuthorityKeyIdentifier({ keyIdentifier: new KeyIdentifier(issuerKeyId) });
+    return [extension(id_ce_authorityKeyIdentifier, false, value)];
+}
+
+/** INTEGER contents of a non-negative serial given in hex (minimal, a leading 0 byte when the high bit is set). */
+export function serialNumber(hex: string): ArrayBuffer {
+    return arrayBuffer(AsnIntegerBigIntConverter.toASN(BigInt(`0x${hex}`)).valueBlock.valueHexView);
+}
+
+/**
+ * A CA certificate parsed for signing under it. Refused unless it re-encodes to its own bytes, so
+ * that the issuer name we copy from it is byte for byte its subject (chain building compares them).
+ */
+export function parseCaCertificate(pem: string): Certificate {
+    const der = pemDecode(pem, "CERTIFICATE");
+    const cert = AsnConvert.parse(der, Certificate);
+    if (!toDer(cert).equals(der))
+        throw new Error("the CA certificate is not in DER: its subject cannot be copied exactly");
+    return cert;
+}
+
+/** The certificate's Subject Key Identifier, if it has one. */
+export function subjectKeyIdOf(cert: Certificate): ArrayBuffer | undefined {
+    const ext = cert.tbsCertificate.extensions?.find((e) => e.extnID === id_ce_subjectKeyIdentifier);
+    return ext && AsnConvert.parse(ext.extnValue, SubjectKeyIdentifier).buffer;
+}

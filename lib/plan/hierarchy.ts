@@ -1,0 +1,65 @@
+/**
+ * The shape of the CA hierarchy (pure): which roots a stack has and which root signs each issuing
+ * CA. By default trust domains are separated by root, so that a CA key that lives in a cluster
+ * (istiod's plug-in CA in `cacerts`) can mint nothing the edge trusts, in either direction:
+ *
+ *   mesh root   -> mesh plug-in CA per cluster -> istiod's workload certificates
+ *   server root -> gateway-server CA           -> the gateway's server certificates (APIC trusts this root)
+ *   client root -> APIC-client CA              -> APIC's client certificates (the gateway trusts this root)
+ *
+ * `pki:trustDomains: shared` puts all three issuing CAs under one root (the weaker guarantee: any
+ * CA key under it, the mesh CA's included, can mint a certificate that chains to what the gateway
+ * and APIC trust; only the gateway's key pins then keep impostors out).
+ */
+
+export const TRUST_DOMAINS = ["separate", "shared"] as const;
+export type TrustDomains = (typeof TRUST_DOMAINS)[number];
+
+export const ROOT_SLOTS = ["root", "meshRoot", "serverRoot", "clientRoot"] as const;
+export type RootSlot = (typeof ROOT_SLOTS)[number];
+
+export const INTERMEDIATE_SLOTS = ["gatewayServerCa", "apicClientCa", "meshCa"] as const;
+export type IntermediateSlot = (typeof INTERMEDIATE_SLOTS)[number];
+
+/** Every `pki:caRotation` key: the roots first, since a root's rotation re-issues the CAs below it. */
+export const CA_SLOTS = [...ROOT_SLOTS, ...INTERMEDIATE_SLOTS] as const;
+export type CaSlot = (typeof CA_SLOTS)[number];
+
+/** CA ids of the roots (also their resource names' stem and the inventory's ids). */
+export const ROOT_IDS: Readonly<Record<RootSlot, string>> = {
+    root: "root",
+    meshRoot: "mesh-root",
+    serverRoot: "server-root",
+    clientRoot: "client-root",
+};
+
+/** What each root's common name says after the environment, e.g. "dev mesh root CA". */
+export const ROOT_TITLES: Readonly<Record<RootSlot, string>> = {
+    root: "API platform root CA",
+    meshRoot: "mesh root CA",
+    serverRoot: "gateway server root CA",
+    clientRoot: "APIC client root CA",
+};
+
+/** The roots a stack has. */
+export function rootSlots(trust: TrustDomains): readonly RootSlot[] {
+    return trust === "shared" ? ["root"] : ["meshRoot", "serverRoot", "clientRoot"];
+}
+
+const SEPARATE_ROOT_OF: Readonly<Record<IntermediateSlot, RootSlot>> = {
+    meshCa: "meshRoot",
+    gatewayServerCa: "serverRoot",
+    apicClientCa: "clientRoot",
+};
+
+/** The root that signs an issuing CA. */
+export function rootOf(slot: IntermediateSlot, trust: TrustDomains): RootSlot {
+    return trust === "shared" ? "root" : SEPARATE_ROOT_OF[slot];
+}
+
+export const isRootSlot = (slot: CaSlot): slot is RootSlot => (ROOT_SLOTS as readonly string[]).includes(slot);
+
+/** The CA slots a stack has: its roots, then the issuing CAs. */
+export function caSlots(trust: TrustDomains): readonly CaSlot[] {
+    return [...rootSlots(trust), ...INTERMEDIATE_SLOTS];
+}

@@ -1,0 +1,182 @@
+/**
+ * Every file render writes goes through here. Files are created exclusively and never through a
+ * link (O_CREAT|O_EXCL|O_NOFOLLOW), keys 0600 and other files 0644, in 0700 folders, whatever the
+ * umask or an earlier render left. A render is written into a fresh sibling folder and swapped in
+ * whole, so no file of an earlier render survives and an interrupted render leaves the old one.
+ */
+import * as fs from "fs";
+import * as path from "path";
+
+export const PRIVATE_FILE = 0o600;
+export const PUBLIC_FILE = 0o644;
+const FOLDER = 0o700;
+
+const { O_CREAT, O_EXCL, O_NOFOLLOW, O_WRONLY, O_RDONLY, O_DIRECTORY } = fs.constants;
+
+/** The error code of a failed system call (ENOENT, EACCES...), for messages. */
+export function codeOf(error: unknown): string {
+    return (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+}
+
+/**
+ * Creates `file` with exactly `mode` and opens it for writing; fails if anything exists at that
+ * path, a link included (even a dangling one).
+ */
+export function createExclusive(file: string, mode: number): number {
+    const fd = fs.openSync(file, O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY, mode);
+    fs.fchmodSync(fd, mode); // the umask may have taken bits off
+    return fd;
+}
+
+/** Creates `file` exclusively with `mode` and writes `content` to it. */
+export function writeNewFile(file: string, content: string | Buffer, mode: number): void {
+    const fd = createExclusive(file, mode);
+    try {
+        fs.writeFileSync(fd, content);
+    } finally {
+        fs.closeSync(fd);
+    }
+}
+
+/** Makes one folder (its parent must exist), or takes the existing one, and sets it 0700; a link is refused. */
+function makeFolder(folder: string): void {
+    try {
+        fs.mkdirSync(folder, { mode: FOLDER });
+    } catch (error) {
+        if (codeOf(error) !== "EEXIST") throw error;
+    }
+    // Opened without following a link (ELOOP), so the mode is set on the folder itself.
+    const fd = fs.openSync(folder, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+    try {
+        fs.fchmodSync(fd, FOLDER);
+    } finally {
+        fs.closeSync(fd);
+    }
+}
+
+/** lstat, or undefined when nothing is there. */
+function entryAt(file: string): fs.Stats | undefined {
+    try {
+        return fs.lstatSync(file);
+    } catch (error) {
+        if (codeOf(error) === "ENOENT") return undefined;
+        throw error;
+    }
+}
+
+/** Removes folders made on the way to the output, innermost first, if nothing else has been put there. */
+function removeEmptyFolders(made: string[]): void {
+    for (const folder of [...made].reverse()) {
+        try {
+            fs.rmdirSync(folder);
+        } catch {
+            return;
+        }
+    }
+}
+
+/** A render's own top-level entries: only a folder holding one of them may be replaced by --force. */
+const RENDER_MARKS = ["inventory.json", "csr"];
+
+/**
+ * The output folder of one render: files go into a temporary sibling (same parent, so the swap is
+ * a rename) until `commit` puts it in place of the target.
+ */
+export class StagedFolder {
+    /** Every file written, relative to the folder. */
+    readonly files: string[] = [];
+
+    private constructor(
+        readonly target: string,
+        private readonly staging: string,
+        private readonly createdParents: string[],
+    ) {}
+
+    /**
+     * Checks the target and makes the temporary sibling, so that an unusable target fails before
+     * any key is made. Without `force` the target must be empty or absent; with it, it may hold an
+     * earlier render, never anything else.
+     */
+    static open(target: string, options: { force: boolean }): StagedFolder {
+        const existing = entryAt(target);
+        if (existing?.isSymbolicLink()) {
+            throw new Error(
+                `output folder ${target} is a symbolic link; render never writes keys through a link: give the real folder as --out`,
+            );
+        }
+        if (existing !== undefined && !existing.isDirectory()) {
+            throw new Error(`output folder ${target} is not a folder; choose another --out`);
+        }
+        const entries = existing !== undefined ? fs.readdirSync(target) : [];
+        if (entries.length > 0 && !options.force) {
+            throw new Error(
+                `output folder ${target} is not empty; choose another --out or pass --force to replace what it holds`,
+            );
+        }
+        if (entries.length > 0 && !RENDER_MARKS.some((mark) => entries.includes(mark))) {
+            throw new Error(
+                `output folder ${target} holds files that are not a render (it has no inventory.json or csr/); --force only replaces an earlier render: choose another --out`,
+            );
+        }
+        const parent = path.dirname(target);
+        const missing: string[] = [];
+        let trying = parent;
+        try {
+            for (let folder = parent; entryAt(folder) === undefined; folder = path.dirname(folder)) {
+                missing.unshift(folder);
+            }
+            for (const folder of missing) {
+                trying = path.dirname(folder);
+                makeFolder(folder);
+            }
+            trying = parent;
+            const staging = fs.mkdtempSync(path.join(parent, `.${path.basename(target)}.render-`));
+            makeFolder(staging);
+            return new StagedFolder(target, staging, missing);
+        } catch (error) {
+            removeEmptyFolders(missing);
+            throw new Error(
+                `cannot write to ${target} (${codeOf(error)} creating a folder in ${trying}); give --out a folder you can write to`,
+            );
+        }
+    }
+
+    /** Writes one file of the render; `relative` may name sub-folders, made 0700 on the way. */
+    write(relative: string, content: string | Buffer, mode: number): void {
+        const parts = path.normalize(relative).split(path.sep);
+        if (path.isAbsolute(relative) || parts.includes("..")) {
+            throw new Error(`render tried to write ${relative}, outside its output folder`);
+        }
+        let folder = this.staging;
+        for (const part of parts.slice(0, -1)) {
+            folder = path.join(folder, part);
+            makeFolder(folder);
+        }
+        writeNewFile(path.join(folder, parts[parts.length - 1]), content, mode);
+        this.files.push(relative);
+    }
+
+    /**
+     * Puts the render in place of the target: the old folder is renamed aside, the new one renamed
+     * in, then the old one deleted (its links are removed, never followed). A crash between the
+     * renames leaves both complete, the old one at `<target's parent>/.<name>.render-*-old`.
+     */
+    commit(): void {
+        const old = `${this.staging}-old`;
+        const replaced = entryAt(this.target) !== undefined;
+        if (replaced) fs.renameSync(this.target, old);
+        try {
+            fs.renameSync(this.staging, this.target);
+        } catch (error) {
+            if (replaced) fs.renameSync(old, this.target);
+            throw error;
+        }
+        if (replaced) fs.rmSync(old, { recursive: true, force: true });
+    }
+
+    /** Removes the unfinished render and the folders made for it: the target stays as it was. */
+    discard(): void {
+        fs.rmSync(this.staging, { recursive: true, force: true });
+        removeEmptyFolders(this.createdParents);
+    }
+}

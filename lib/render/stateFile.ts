@@ -1,0 +1,222 @@
+/**
+ * `render --state FILE`: the stand-in's state between renders. It holds every private key (the
+ * root's included), so it is read only from a file of its owner alone, never through a link, and
+ * written 0600 into a fresh file renamed over the old one; with a passphrase it is encrypted at
+ * rest (AES-256-GCM, key from scrypt with a salt per file).
+ */
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as path from "path";
+import { EngineState } from "../engine/standIn";
+import { codeOf, createExclusive, PRIVATE_FILE } from "./files";
+
+export const PASSPHRASE_VARIABLE = "APIC_ISTIO_PKI_STATE_PASSPHRASE";
+/** The option messages name. */
+const OPTION = "--state";
+
+const FORMAT = "apic-istio-pki-state";
+const VERSION = 1;
+const CIPHER = "aes-256-gcm";
+/** scrypt at N = 2^17, r = 8, p = 1 (OWASP's figure for scrypt): about 0.3 s and 128 MiB here. */
+const KDF = { name: "scrypt", N: 131072, r: 8, p: 1 } as const;
+
+/** The encrypted state file: a small versioned JSON envelope; the header is authenticated too. */
+interface Envelope {
+    format: typeof FORMAT;
+    version: number;
+    kdf: { name: "scrypt"; N: number; r: number; p: number; salt: string };
+    cipher: typeof CIPHER;
+    iv: string;
+    tag: string;
+    ciphertext: string;
+}
+
+/** The passphrase from the environment, or undefined to keep the state unencrypted. */
+export function passphraseFrom(env: NodeJS.ProcessEnv): string | undefined {
+    const passphrase = env[PASSPHRASE_VARIABLE];
+    if (passphrase === "") {
+        throw new Error(
+            `${PASSPHRASE_VARIABLE} is set but empty; set it to the state's passphrase, or unset it to keep the state unencrypted`,
+        );
+    }
+    return passphrase;
+}
+
+function keyFor(passphrase: string, kdf: Envelope["kdf"]): Buffer {
+    return crypto.scryptSync(passphrase, Buffer.from(kdf.salt, "base64"), 32, {
+        N: kdf.N,
+        r: kdf.r,
+        p: kdf.p,
+        maxmem: 256 * kdf.N * kdf.r,
+    });
+}
+
+/** What the header binds: changing the format, the KDF's parameters or the cipher fails authentication. */
+const headerOf = (e: Pick<Envelope, "format" | "version" | "kdf" | "cipher">): Buffer =>
+    Buffer.from(JSON.stringify({ format: e.format, version: e.version, kdf: e.kdf, cipher: e.cipher }));
+
+export function encryptState(plaintext: string, passphrase: string): string {
+    const header = {
+        format: FORMAT,
+        version: VERSION,
+        kdf: { ...KDF, salt: crypto.randomBytes(16).toString("base64") },
+        cipher: CIPHER,
+    } as const;
+    const iv = crypto.randomBytes(12);
+    const cipher = crypto.createCipheriv(CIPHER, keyFor(passphrase, header.kdf), iv);
+    cipher.setAAD(headerOf(header));
+    const ciphertext = Buffer.concat([cipher.update(plaintext, "utf8"), cipher.final()]);
+    const envelope: Envelope = {
+        ...header,
+        iv: iv.toString("base64"),
+        tag: cipher.getAuthTag().toString("base64"),
+        ciphertext: ciphertext.toString("base64"),
+    };
+    return JSON.stringify(envelope) + "\n";
+}
+
+/** True when the parsed file is an envelope this version can read (bounded KDF cost, sizes right). */
+function isEnvelope(value: Record<string, unknown>): value is Record<string, unknown> & Envelope {
+    const kdf = value.kdf as Partial<Envelope["kdf"]> | undefined;
+    const bytes = (v: unknown): number => (typeof v === "string" ? Buffer.from(v, "base64").length : -1);
+    return (
+        value.version === VERSION &&
+        value.cipher === CIPHER &&
+        kdf?.name === "scrypt" &&
+        [kdf.N, kdf.r, kdf.p].every(Number.isSafeInteger) &&
+        (kdf.N as number) <= 2 ** 20 &&
+        (kdf.r as number) <= 16 &&
+        (kdf.p as number) <= 4 &&
+        bytes(kdf.salt) >= 16 &&
+        bytes(value.iv) === 12 &&
+        bytes(value.tag) === 16 &&
+        typeof value.ciphertext === "string"
+    );
+}
+
+export function decryptState(envelope: Envelope, passphrase: string): string {
+    const decipher = crypto.createDecipheriv(
+        CIPHER,
+        keyFor(passphrase, envelope.kdf),
+        Buffer.from(envelope.iv, "base64"),
+    );
+    decipher.setAAD(headerOf(envelope));
+    decipher.setAuthTag(Buffer.from(envelope.tag, "base64"));
+    return Buffer.concat([decipher.update(Buffer.from(envelope.ciphertext, "base64")), decipher.final()]).toString(
+        "utf8",
+    );
+}
+
+/** Reads the state file's bytes: a regular file of mode 0600 or stricter, opened without following a link. */
+function readPrivateFile(file: string): string | undefined {
+    let fd: number;
+    try {
+        // O_NONBLOCK: a FIFO planted at the path must not hang the open (it is then refused below).
+        fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+    } catch (error) {
+        if (codeOf(error) === "ENOENT") return undefined;
+        if (codeOf(error) === "ELOOP") {
+            throw new Error(
+                `${OPTION} ${file} is a symbolic link; the state holds every private key and is never read or written through a link: give the real file`,
+            );
+        }
+        throw new Error(`cannot read ${OPTION} ${file} (${codeOf(error)})`);
+    }
+    try {
+        const stat = fs.fstatSync(fd);
+        if (!stat.isFile()) throw new Error(`${OPTION} ${file} is not a regular file; give a file`);
+        const mode = stat.mode & 0o777;
+        if ((mode & 0o077) !== 0) {
+            throw new Error(
+                `${OPTION} ${file} has mode 0${mode.toString(8)}: it holds every private key, so only its owner may read or write it; run chmod 600 ${file}`,
+            );
+        }
+        return fs.readFileSync(fd, "utf8");
+    } finally {
+        fs.closeSync(fd);
+    }
+}
+
+/** Parses the state file's text (plain JSON, or the encrypted envelope). */
+function parseState(text: string, file: string, passphrase: string | undefined): EngineState {
+    let parsed: unknown;
+    try {
+        parsed = JSON.parse(text);
+    } catch {
+        throw new Error(`${OPTION} ${file} is not a render state (not JSON); give the file an earlier render wrote`);
+    }
+    if (parsed !== null && typeof parsed === "object" && !Array.isArray(parsed)) {
+        const envelope = parsed as Record<string, unknown>;
+        if (envelope.format !== FORMAT) {
+            throw new Error(`${OPTION} ${file} is not a render state; give the file an earlier render wrote`);
+        }
+        if (!isEnvelope(envelope)) {
+            throw new Error(
+                `${OPTION} ${file} is an encrypted state of format version ${String(envelope.version)} or with parameters this version does not accept; render it with the version that wrote it`,
+            );
+        }
+        if (passphrase === undefined) {
+            throw new Error(`${OPTION} ${file} is encrypted; set ${PASSPHRASE_VARIABLE} to its passphrase`);
+        }
+        let plaintext: string;
+        try {
+            plaintext = decryptState(envelope, passphrase);
+        } catch {
+            throw new Error(
+                `${OPTION} ${file} cannot be decrypted with ${PASSPHRASE_VARIABLE}: wrong passphrase, or the file was altered`,
+            );
+        }
+        parsed = JSON.parse(plaintext);
+    }
+    if (!Array.isArray(parsed)) {
+        throw new Error(`${OPTION} ${file} is not a render state; give the file an earlier render wrote`);
+    }
+    return new Map(parsed);
+}
+
+/** An opened state file: its state, and the fresh file that `save` fills and renames over it. */
+export interface StateFile {
+    readonly state: EngineState;
+    /** Writes the state (encrypted when a passphrase was given) and renames it over the file. */
+    save(): void;
+    /** Removes the fresh file if `save` did not use it. */
+    close(): void;
+}
+
+/**
+ * Reads the state (an absent file is a fresh state) and creates, exclusively and 0600, the file
+ * the next state will be written to, so that an unwritable place fails before any key is made.
+ */
+export function openStateFile(file: string, passphrase: string | undefined): StateFile {
+    const text = readPrivateFile(file);
+    const state: EngineState = text === undefined ? new Map() : parseState(text, file, passphrase);
+    const folder = path.dirname(path.resolve(file));
+    const fresh = path.join(folder, `.${path.basename(file)}.${crypto.randomBytes(6).toString("hex")}.tmp`);
+    let fd: number | undefined;
+    try {
+        fd = createExclusive(fresh, PRIVATE_FILE);
+    } catch (error) {
+        throw new Error(
+            `cannot write the state ${file} (${codeOf(error)} creating a file in ${folder}); give ${OPTION} a file in a folder you can write to`,
+        );
+    }
+    return {
+        state,
+        save() {
+            if (fd === undefined) return;
+            const json = JSON.stringify([...state]);
+            fs.writeFileSync(fd, passphrase === undefined ? json : encryptState(json, passphrase));
+            fs.fsyncSync(fd);
+            fs.closeSync(fd);
+            fd = undefined;
+            // rename replaces a link or file at `file` itself, never writing through it.
+            fs.renameSync(fresh, file);
+        },
+        close() {
+            if (fd === undefined) return;
+            fs.closeSync(fd);
+            fd = undefined;
+            fs.rmSync(fresh, { force: true });
+        },
+    };
+}

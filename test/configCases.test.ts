@@ -1,0 +1,2156 @@
+/**
+ * Stack files as render reads them and as `pulumi up` hands them to the program: a large table
+ * of invalid files (every key and member of the README's "Stack configuration" table, and the
+ * YAML traps between a file and the program's strings), each refused with its exact messages
+ * before anything is planned or registered; the same strings and verdicts on the engine path.
+ */
+import * as assert from "assert";
+import * as fs from "fs";
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import { rawConfigFromEngine, rawConfigFromStackFile, stackFileConfig } from "../lib/config/load";
+import {
+    ConfigError,
+    MAX_COMMON_NAME_LENGTH,
+    MAX_ENVIRONMENT_AND_CLUSTER_LENGTH,
+    MAX_ENVIRONMENT_LENGTH,
+    MAX_GENERATION,
+    validateConfig,
+} from "../lib/config/validate";
+import { PkiConfig } from "../lib/config/types";
+import { EngineStandIn } from "../lib/engine/standIn";
+import { createRoot } from "../lib/pki/ceremony";
+import { planCas, planFromRawConfig } from "../lib/plan/plan";
+import { buildPki } from "../lib/stack";
+import { cli, tempDir } from "./helpers";
+
+/** A valid stack; each case changes some keys (a YAML value, or null to leave the key out). */
+const BASE: Record<string, string> = {
+    environment: "dev",
+    option: "1",
+    baseDomain: "dev.api.bank.example",
+    domains: "{ ob: { services: [accounts] } }",
+};
+type Overrides = Record<string, string | null>;
+
+const a = (n: number): string => "a".repeat(n);
+
+/** `$ROOT` stands for a real self-signed root certificate (a YAML double-quoted PEM). */
+function stackFileText(overrides: Overrides, rootPem: string): string {
+    const lines = Object.entries({ ...BASE, ...overrides })
+        .filter((entry): entry is [string, string] => entry[1] !== null)
+        .map(([key, value]) => `  pki:${key}: ${value.replaceAll("$ROOT", JSON.stringify(rootPem))}`);
+    return `config:\n${lines.join("\n")}\n`;
+}
+
+/** [what is wrong, the keys it changes in BASE, every problem reported, in order]. */
+const CASES: [string, Overrides, string[]][] = [
+    [
+        "environment missing",
+        { environment: null },
+        ['pki:environment is required; set it to the environment name, e.g. "dev"'],
+    ],
+    [
+        "environment with upper case",
+        { environment: "Dev" },
+        ["pki:environment must be lower-case letters, digits and '-' (not at either end); got \"Dev\""],
+    ],
+    [
+        "environment with an underscore",
+        { environment: "dev_1" },
+        ["pki:environment must be lower-case letters, digits and '-' (not at either end); got \"dev_1\""],
+    ],
+    [
+        "environment starting with '-'",
+        { environment: "-dev" },
+        ["pki:environment must be lower-case letters, digits and '-' (not at either end); got \"-dev\""],
+    ],
+    [
+        "environment as a list",
+        { environment: "[dev]" },
+        ["pki:environment must be lower-case letters, digits and '-' (not at either end); got [\"dev\"]"],
+    ],
+    [
+        "environment as a map",
+        { environment: "{ name: dev }" },
+        ['pki:environment must be lower-case letters, digits and \'-\' (not at either end); got {"name":"dev"}'],
+    ],
+    [
+        "environment null",
+        { environment: "null" },
+        [
+            'pki:environment is empty (YAML null, ~ and "" all reach the program as ""); set it to the environment name, e.g. "dev"',
+        ],
+    ],
+    [
+        "environment ~",
+        { environment: "~" },
+        [
+            'pki:environment is empty (YAML null, ~ and "" all reach the program as ""); set it to the environment name, e.g. "dev"',
+        ],
+    ],
+    [
+        "environment empty text",
+        { environment: '""' },
+        [
+            'pki:environment is empty (YAML null, ~ and "" all reach the program as ""); set it to the environment name, e.g. "dev"',
+        ],
+    ],
+    [
+        "environment set to nothing",
+        { environment: "" },
+        [
+            'pki:environment is empty (YAML null, ~ and "" all reach the program as ""); set it to the environment name, e.g. "dev"',
+        ],
+    ],
+    [
+        "environment with a newline",
+        { environment: '"dev\\n"' },
+        ["pki:environment must be lower-case letters, digits and '-' (not at either end); got \"dev\\n\""],
+    ],
+    [
+        "environment read as a timestamp",
+        { environment: "2026-01-01" },
+        [
+            "pki:environment must be lower-case letters, digits and '-' (not at either end); got \"2026-01-01 00:00:00 +0000 UTC\"",
+        ],
+    ],
+    [
+        "environment too long for the root CA's common name",
+        { environment: `${a(40)}` },
+        [
+            `pki:environment "${a(40)}" is 40 characters; it goes into CA common names such as "${a(40)} gateway server root CA G99", which RFC 5280 limits to 64 characters, so it has at most 37. Use a shorter name`,
+        ],
+    ],
+    [
+        "environment of 64 characters",
+        { environment: `${a(64)}` },
+        [
+            `pki:environment "${a(64)}" is 64 characters; it goes into CA common names such as "${a(64)} gateway server root CA G99", which RFC 5280 limits to 64 characters, so it has at most 37. Use a shorter name`,
+        ],
+    ],
+    [
+        "option missing",
+        { option: null },
+        ["pki:option is required; set it to 1 (one host per domain), 2 (one per microservice) or 3 (one per group)"],
+    ],
+    ["option 4", { option: "4" }, ["pki:option must be 1, 2 or 3; got 4"]],
+    ["option 0", { option: "0" }, ["pki:option must be 1, 2 or 3; got 0"]],
+    ["option as a word", { option: "two" }, ['pki:option must be 1, 2 or 3; got "two"']],
+    ["option as a list", { option: "[2]" }, ["pki:option must be 1, 2 or 3; got [2]"]],
+    ["option as a map", { option: "{ value: 2 }" }, ['pki:option must be 1, 2 or 3; got {"value":2}']],
+    ["option with a leading space", { option: '" 2"' }, ['pki:option must be 1, 2 or 3; got " 2"']],
+    ["option with a trailing space", { option: '"2 "' }, ['pki:option must be 1, 2 or 3; got "2 "']],
+    ["option quoted with a leading zero", { option: '"02"' }, ['pki:option must be 1, 2 or 3; got "02"']],
+    ["option 2.5", { option: "2.5" }, ["pki:option must be 1, 2 or 3; got 2.5"]],
+    ["option true", { option: "true" }, ["pki:option must be 1, 2 or 3; got true"]],
+    [
+        "option null",
+        { option: "null" },
+        [
+            'pki:option is empty (YAML null, ~ and "" all reach the program as ""); set it to 1 (one host per domain), 2 (one per microservice) or 3 (one per group)',
+        ],
+    ],
+    ["option 08 (not octal, so the float 8)", { option: "08" }, ["pki:option must be 1, 2 or 3; got 8"]],
+    [
+        "option .inf",
+        { option: ".inf" },
+        ["pki:option is .inf, which Pulumi cannot pass (Go's encoding/json refuses it); write a number"],
+    ],
+    ["option -1", { option: "-1" }, ["pki:option must be 1, 2 or 3; got -1"]],
+    [
+        "baseDomain missing",
+        { baseDomain: null },
+        ['pki:baseDomain is required; set it to the DNS name under which the hosts live, e.g. "dev.api.bank.example"'],
+    ],
+    [
+        "baseDomain with an underscore",
+        { baseDomain: "api_bank.example" },
+        [
+            "pki:baseDomain \"api_bank.example\" has the label \"api_bank\"; labels are lower-case letters, digits and '-', not starting or ending with '-'",
+        ],
+    ],
+    [
+        "baseDomain with upper case",
+        { baseDomain: "API.bank.example" },
+        [
+            "pki:baseDomain \"API.bank.example\" has the label \"API\"; labels are lower-case letters, digits and '-', not starting or ending with '-'",
+        ],
+    ],
+    [
+        "baseDomain with an empty label",
+        { baseDomain: "bank..example" },
+        [
+            "pki:baseDomain \"bank..example\" has the label \"\"; labels are lower-case letters, digits and '-', not starting or ending with '-'",
+        ],
+    ],
+    [
+        "baseDomain with a trailing dot",
+        { baseDomain: "bank.example." },
+        [
+            "pki:baseDomain \"bank.example.\" has the label \"\"; labels are lower-case letters, digits and '-', not starting or ending with '-'",
+        ],
+    ],
+    [
+        "baseDomain with a label over 63",
+        { baseDomain: `${a(64)}.example` },
+        [`pki:baseDomain "${a(64)}.example" has the label "${a(64)}" of 64 characters; a label has at most 63`],
+    ],
+    [
+        "baseDomain over 253 characters",
+        { baseDomain: `${a(63)}.${a(63)}.${a(63)}.${a(62)}` },
+        [`pki:baseDomain "${a(63)}.${a(63)}.${a(63)}.${a(62)}" is 254 characters long; a DNS name has at most 253`],
+    ],
+    [
+        "baseDomain as a list",
+        { baseDomain: "[bank.example]" },
+        ['pki:baseDomain must be a DNS name, not a list or map; got ["bank.example"]'],
+    ],
+    [
+        "baseDomain null",
+        { baseDomain: "null" },
+        [
+            'pki:baseDomain is empty (YAML null, ~ and "" all reach the program as ""); set it to the DNS name under which the hosts live, e.g. "dev.api.bank.example"',
+        ],
+    ],
+    [
+        "organization null",
+        { organization: "null" },
+        [
+            'pki:organization is empty (YAML null, ~ and "" all reach the program as ""); set it to the subject O, e.g. "Example Bank", or remove the line to leave O out',
+        ],
+    ],
+    [
+        "organization blank",
+        { organization: '"   "' },
+        ['pki:organization must be a non-empty string (the subject O); got "   ". Remove it to leave O out'],
+    ],
+    [
+        "organization with a tab",
+        { organization: '"Example\\tBank"' },
+        [
+            'pki:organization must not contain control characters (it becomes the subject O of every certificate); got "Example\\tBank"',
+        ],
+    ],
+    [
+        "organization with a newline",
+        { organization: '"Example\\nBank"' },
+        [
+            'pki:organization must not contain control characters (it becomes the subject O of every certificate); got "Example\\nBank"',
+        ],
+    ],
+    [
+        "organization with DEL",
+        { organization: '"Example\\x7fBank"' },
+        [
+            'pki:organization must not contain control characters (it becomes the subject O of every certificate); got "Example\\u007fBank"',
+        ],
+    ],
+    [
+        "organization over 64 characters",
+        { organization: '"Example Bank Example Bank Example Bank Example Bank Example Bank "' },
+        ["pki:organization is 65 characters; the subject O has at most 64 (RFC 5280 ub-organization-name). Shorten it"],
+    ],
+    [
+        "organization as a list",
+        { organization: "[Example Bank]" },
+        [
+            'pki:organization must be text (the subject O), not a list or map; got ["Example Bank"]. Write the name itself, e.g. "Example Bank"',
+        ],
+    ],
+    [
+        "organization as a map",
+        { organization: "{ name: Example Bank }" },
+        [
+            'pki:organization must be text (the subject O), not a list or map; got {"name":"Example Bank"}. Write the name itself, e.g. "Example Bank"',
+        ],
+    ],
+    [
+        "domains missing",
+        { domains: null },
+        ["pki:domains is required; map each domain to its services, e.g. { ob: { services: [accounts] } }"],
+    ],
+    [
+        "domains null",
+        { domains: "null" },
+        [
+            'pki:domains is empty (YAML null, ~ and "" all reach the program as ""); set it to a map of domain -> { services: [...] }',
+        ],
+    ],
+    [
+        "domains as a list",
+        { domains: "[ob]" },
+        ['pki:domains must be a non-empty map of domain -> { namespace?, services, groups? }; got ["ob"]'],
+    ],
+    [
+        "domains as text",
+        { domains: "ob" },
+        ['pki:domains must be a non-empty map of domain -> { namespace?, services, groups? }; got "ob"'],
+    ],
+    [
+        "domains empty",
+        { domains: "{}" },
+        ["pki:domains must be a non-empty map of domain -> { namespace?, services, groups? }; got {}"],
+    ],
+    [
+        "domain name with upper case",
+        { domains: "{ Ob: { services: [accounts] } }" },
+        ["pki:domains.Ob: the domain name \"Ob\" must be lower-case letters, digits and '-' (it becomes a host label)"],
+    ],
+    [
+        "domain name read from a null key",
+        { domains: "{ null: { services: [accounts] } }" },
+        [
+            "pki:domains.<nil>: the domain name \"<nil>\" must be lower-case letters, digits and '-' (it becomes a host label)",
+        ],
+    ],
+    [
+        "domain as a list",
+        { domains: "{ ob: [accounts] }" },
+        ['pki:domains.ob must be a map with services (and optionally namespace, groups); got ["accounts"]'],
+    ],
+    [
+        "domain null",
+        { domains: "{ ob: null }" },
+        ["pki:domains.ob must be a map with services (and optionally namespace, groups); got null"],
+    ],
+    [
+        "domain with an unknown member",
+        { domains: "{ ob: { services: [accounts], hosts: 1 } }" },
+        ["pki:domains.ob.hosts is not a known key; a domain has namespace, services and groups"],
+    ],
+    [
+        "domain without services",
+        { domains: "{ ob: { namespace: ob } }" },
+        [
+            "pki:domains.ob.services must list at least one microservice; got nothing. Add the domain's services or remove the domain",
+        ],
+    ],
+    [
+        "domain with an empty service list",
+        { domains: "{ ob: { services: [] } }" },
+        [
+            "pki:domains.ob.services must list at least one microservice; got []. Add the domain's services or remove the domain",
+        ],
+    ],
+    [
+        "services as text",
+        { domains: "{ ob: { services: accounts } }" },
+        [
+            'pki:domains.ob.services must list at least one microservice; got "accounts". Add the domain\'s services or remove the domain',
+        ],
+    ],
+    [
+        "services null",
+        { domains: "{ ob: { services: null } }" },
+        [
+            "pki:domains.ob.services must list at least one microservice; got null. Add the domain's services or remove the domain",
+        ],
+    ],
+    [
+        "service listed twice",
+        { domains: "{ ob: { services: [accounts, accounts] } }" },
+        ['pki:domains.ob.services lists "accounts" twice; list each service once'],
+    ],
+    [
+        "service with an underscore",
+        { domains: "{ ob: { services: [acc_ounts] } }" },
+        ["pki:domains.ob.services[0] must be a service name (letters, digits and '-'); got \"acc_ounts\""],
+    ],
+    [
+        "service read as a number",
+        { domains: "{ ob: { services: [123] } }" },
+        ["pki:domains.ob.services[0] must be a service name (letters, digits and '-'); got 123"],
+    ],
+    [
+        "service null",
+        { domains: "{ ob: { services: [null] } }" },
+        ["pki:domains.ob.services[0] must be a service name (letters, digits and '-'); got null"],
+    ],
+    [
+        "service as a map",
+        { domains: "{ ob: { services: [{ name: accounts }] } }" },
+        ['pki:domains.ob.services[0] must be a service name (letters, digits and \'-\'); got {"name":"accounts"}'],
+    ],
+    [
+        "service over 63 characters",
+        { domains: `{ ob: { services: [${a(64)}] } }` },
+        [`pki:domains.ob.services[0] "${a(64)}" is 64 characters; a host label has at most 63. Use a shorter name`],
+    ],
+    [
+        "namespace with upper case",
+        { domains: "{ ob: { services: [accounts], namespace: Ob } }" },
+        [
+            "pki:domains.ob.namespace must be a Kubernetes namespace name (lower-case letters, digits and '-', at most 63); got \"Ob\"",
+        ],
+    ],
+    [
+        "namespace null",
+        { domains: "{ ob: { services: [accounts], namespace: null } }" },
+        [
+            "pki:domains.ob.namespace must be a Kubernetes namespace name (lower-case letters, digits and '-', at most 63); got null",
+        ],
+    ],
+    [
+        "namespace read as a number",
+        { domains: "{ ob: { services: [accounts], namespace: 5 } }" },
+        [
+            "pki:domains.ob.namespace must be a Kubernetes namespace name (lower-case letters, digits and '-', at most 63); got 5",
+        ],
+    ],
+    [
+        "groups of the wrong shape under Option 1",
+        { domains: "{ ob: { services: [accounts], groups: [accounts] } }" },
+        [
+            'pki:domains.ob.groups must map each group to its services, e.g. { core: [accounts] }; got ["accounts"]. Remove it: groups are used with pki:option 3 only',
+        ],
+    ],
+    [
+        "empty groups under Option 1",
+        { domains: "{ ob: { services: [accounts], groups: {} } }" },
+        [
+            "pki:domains.ob.groups must map each group to its services, e.g. { core: [accounts] }; got {}. Remove it: groups are used with pki:option 3 only",
+        ],
+    ],
+    [
+        "Option 3 without groups",
+        { option: "3" },
+        [
+            "pki:domains.ob.groups is required with pki:option 3; map each group to its services, e.g. { core: [accounts] }",
+        ],
+    ],
+    [
+        "Option 3 with groups as a list",
+        { option: "3", domains: "{ ob: { services: [accounts], groups: [accounts] } }" },
+        ['pki:domains.ob.groups must map each group to its services, e.g. { core: [accounts] }; got ["accounts"]'],
+    ],
+    [
+        "Option 3 with a group as text",
+        { option: "3", domains: "{ ob: { services: [accounts], groups: { core: accounts } } }" },
+        [
+            'pki:domains.ob.groups.core must list at least one service of the domain; got "accounts"',
+            'pki:domains.ob.groups leaves "accounts" in no group; with pki:option 3 every service must be in exactly one group',
+        ],
+    ],
+    [
+        "Option 3 with an empty group",
+        { option: "3", domains: "{ ob: { services: [accounts], groups: { core: [] } } }" },
+        [
+            "pki:domains.ob.groups.core must list at least one service of the domain; got []",
+            'pki:domains.ob.groups leaves "accounts" in no group; with pki:option 3 every service must be in exactly one group',
+        ],
+    ],
+    [
+        "Option 3 with a group name in upper case",
+        { option: "3", domains: "{ ob: { services: [accounts], groups: { Core: [accounts] } } }" },
+        [
+            "pki:domains.ob.groups.Core: the group name \"Core\" must be lower-case letters, digits and '-' (it becomes a host label)",
+        ],
+    ],
+    [
+        "Option 3 with a group naming an unknown service",
+        { option: "3", domains: "{ ob: { services: [accounts], groups: { core: [accounts, payees] } } }" },
+        [
+            'pki:domains.ob.groups.core names "payees", which is not in pki:domains.ob.services; add it there or fix the name',
+        ],
+    ],
+    [
+        "Option 3 with a null group member",
+        { option: "3", domains: "{ ob: { services: [accounts], groups: { core: [accounts, null] } } }" },
+        [
+            "pki:domains.ob.groups.core names null, which is not in pki:domains.ob.services; add it there or fix the name",
+        ],
+    ],
+    [
+        "Option 3 with a service in two groups",
+        { option: "3", domains: "{ ob: { services: [accounts], groups: { core: [accounts], more: [accounts] } } }" },
+        ['pki:domains.ob.groups: "accounts" is in both "core" and "more"; put each service in exactly one group'],
+    ],
+    [
+        "Option 3 with a service in no group",
+        { option: "3", domains: "{ ob: { services: [accounts, payees], groups: { core: [accounts] } } }" },
+        [
+            'pki:domains.ob.groups leaves "payees" in no group; with pki:option 3 every service must be in exactly one group',
+        ],
+    ],
+    [
+        "two endpoints on one host",
+        { option: "2", domains: "{ ob: { services: [Accounts, accounts] } }" },
+        [
+            'pki:domains.ob.services[1] and pki:domains.ob.services[0] both resolve to the host "accounts.ob.dev.api.bank.example"; every endpoint needs its own host. Rename one of them',
+        ],
+    ],
+    [
+        "a host over 253 characters",
+        { option: "2", baseDomain: `${a(60)}.${a(60)}.${a(60)}.${a(60)}` },
+        [
+            `pki:domains.ob.services[0] makes the host "accounts.ob.${a(60)}.${a(60)}.${a(60)}.${a(60)}", which is 255 characters long; a DNS name has at most 253. Use a shorter name or pki:baseDomain`,
+        ],
+    ],
+    [
+        "a domain member set with a dotted key",
+        { "domains.ob": "{ services: [payees] }" },
+        [
+            'pki:domains.ob is not a known key; Pulumi passes a stack file key with "." as a key of its own, not as a member of pki:domains. Write pki:domains as one map with all its members',
+        ],
+    ],
+    [
+        "clusters as text",
+        { clusters: "east" },
+        ['pki:clusters must be a non-empty list of cluster names or { name, context } maps; got "east"'],
+    ],
+    [
+        "clusters empty",
+        { clusters: "[]" },
+        ["pki:clusters must be a non-empty list of cluster names or { name, context } maps; got []"],
+    ],
+    [
+        "clusters as a map",
+        { clusters: "{ east: {} }" },
+        ['pki:clusters must be a non-empty list of cluster names or { name, context } maps; got {"east":{}}'],
+    ],
+    [
+        "clusters null",
+        { clusters: "null" },
+        [
+            'pki:clusters is empty (YAML null, ~ and "" all reach the program as ""); set it to a list of cluster names, e.g. [east], or remove the line for one cluster named default',
+        ],
+    ],
+    [
+        "cluster name with upper case",
+        { clusters: "[East]" },
+        [
+            "pki:clusters[0] must be a cluster name (lower-case letters, digits and '-', not at either end) or { name, context }; got \"East\"",
+        ],
+    ],
+    [
+        "cluster null",
+        { clusters: "[null]" },
+        [
+            "pki:clusters[0] must be a cluster name (lower-case letters, digits and '-', not at either end) or { name, context }; got null",
+        ],
+    ],
+    [
+        "cluster read as a number",
+        { clusters: "[123]" },
+        [
+            "pki:clusters[0] must be a cluster name (lower-case letters, digits and '-', not at either end) or { name, context }; got 123",
+        ],
+    ],
+    [
+        "cluster as a list",
+        { clusters: "[[east]]" },
+        [
+            "pki:clusters[0] must be a cluster name (lower-case letters, digits and '-', not at either end) or { name, context }; got [\"east\"]",
+        ],
+    ],
+    [
+        "cluster without a name",
+        { clusters: "[{ context: bank-east }]" },
+        [
+            'pki:clusters[0] must be a cluster name (lower-case letters, digits and \'-\', not at either end) or { name, context }; got {"context":"bank-east"}',
+        ],
+    ],
+    [
+        "cluster with an unknown member",
+        { clusters: "[{ name: east, zone: a }]" },
+        ["pki:clusters[0].zone is not a known key; a cluster has name and context"],
+    ],
+    [
+        "cluster context null",
+        { clusters: "[{ name: east, context: null }]" },
+        [
+            "pki:clusters[0].context must be the name of a kubeconfig context (non-empty text without control characters); got null. Leave it out for the current context",
+        ],
+    ],
+    [
+        "cluster context empty",
+        { clusters: '[{ name: east, context: "" }]' },
+        [
+            'pki:clusters[0].context must be the name of a kubeconfig context (non-empty text without control characters); got "". Leave it out for the current context',
+        ],
+    ],
+    [
+        "cluster context read as a number",
+        { clusters: "[{ name: east, context: 5 }]" },
+        [
+            "pki:clusters[0].context must be the name of a kubeconfig context (non-empty text without control characters); got 5. Leave it out for the current context",
+        ],
+    ],
+    [
+        "cluster context with a tab",
+        { clusters: '[{ name: east, context: "bank\\teast" }]' },
+        [
+            'pki:clusters[0].context must be the name of a kubeconfig context (non-empty text without control characters); got "bank\\teast". Leave it out for the current context',
+        ],
+    ],
+    [
+        "two clusters on the current context",
+        { clusters: "[east, west]" },
+        [
+            'pki:clusters: "east" and "west" would all use the current kubeconfig context and overwrite each other\'s cacerts; give each a context, e.g. { name: west, context: west }',
+        ],
+    ],
+    [
+        "cluster listed twice",
+        { clusters: "[{ name: east, context: a }, { name: east, context: b }]" },
+        ['pki:clusters[1] "east" is listed twice; list each cluster once'],
+    ],
+    [
+        "cluster name too long for the mesh CA's common name",
+        { clusters: `[${a(48)}]` },
+        [
+            `pki:clusters[0] "${a(48)}" is 48 characters; with pki:environment "dev" the mesh CA's common name "dev mesh CA ${a(48)} G198" would be 65 characters, over RFC 5280's 64. Use a cluster name of at most 47 characters`,
+        ],
+    ],
+    [
+        "cluster name too long next to the longest environment",
+        { environment: `${a(37)}`, clusters: `[${a(14)}]` },
+        [
+            `pki:clusters[0] "${a(14)}" is 14 characters; with pki:environment "${a(37)}" the mesh CA's common name "${a(37)} mesh CA ${a(14)} G198" would be 65 characters, over RFC 5280's 64. Use a cluster name of at most 13 characters`,
+        ],
+    ],
+    ["meshStrictMtls yes", { meshStrictMtls: "yes" }, ['pki:meshStrictMtls must be true or false; got "yes"']],
+    ["meshStrictMtls on", { meshStrictMtls: "on" }, ['pki:meshStrictMtls must be true or false; got "on"']],
+    ["meshStrictMtls 1", { meshStrictMtls: "1" }, ["pki:meshStrictMtls must be true or false; got 1"]],
+    [
+        "meshStrictMtls 'true ' with a space",
+        { meshStrictMtls: '"true "' },
+        ['pki:meshStrictMtls must be true or false; got "true "'],
+    ],
+    [
+        "meshStrictMtls as a list",
+        { meshStrictMtls: "[true]" },
+        ["pki:meshStrictMtls must be true or false; got [true]"],
+    ],
+    [
+        "meshStrictMtls null",
+        { meshStrictMtls: "null" },
+        [
+            'pki:meshStrictMtls is empty (YAML null, ~ and "" all reach the program as ""); set it to true or false, or remove the line for false',
+        ],
+    ],
+    [
+        "gatewayNamespace with upper case",
+        { gatewayNamespace: "Istio-System" },
+        [
+            "pki:gatewayNamespace must be a Kubernetes namespace name (lower-case letters, digits and '-', at most 63); got \"Istio-System\"",
+        ],
+    ],
+    [
+        "gatewayNamespace with an underscore",
+        { gatewayNamespace: "istio_system" },
+        [
+            "pki:gatewayNamespace must be a Kubernetes namespace name (lower-case letters, digits and '-', at most 63); got \"istio_system\"",
+        ],
+    ],
+    [
+        "gatewayNamespace over 63",
+        { gatewayNamespace: `${a(64)}` },
+        [
+            `pki:gatewayNamespace must be a Kubernetes namespace name (lower-case letters, digits and '-', at most 63); got "${a(64)}"`,
+        ],
+    ],
+    [
+        "gatewayNamespace as a list",
+        { gatewayNamespace: "[istio-system]" },
+        [
+            "pki:gatewayNamespace must be a Kubernetes namespace name (lower-case letters, digits and '-', at most 63); got [\"istio-system\"]",
+        ],
+    ],
+    [
+        "gatewayNamespace null",
+        { gatewayNamespace: "null" },
+        [
+            'pki:gatewayNamespace is empty (YAML null, ~ and "" all reach the program as ""); set it to a Kubernetes namespace name, or remove the line for istio-system',
+        ],
+    ],
+    [
+        "keyAlgorithm in lower case",
+        { keyAlgorithm: "rsa" },
+        [
+            'pki:keyAlgorithm must be RSA (2048-bit) or ECDSA (P-256); got "rsa". Weaker keys (RSA < 2048, P-224) are not offered',
+        ],
+    ],
+    [
+        "keyAlgorithm with a size",
+        { keyAlgorithm: "RSA-4096" },
+        [
+            'pki:keyAlgorithm must be RSA (2048-bit) or ECDSA (P-256); got "RSA-4096". Weaker keys (RSA < 2048, P-224) are not offered',
+        ],
+    ],
+    [
+        "keyAlgorithm as a list",
+        { keyAlgorithm: "[RSA]" },
+        [
+            'pki:keyAlgorithm must be RSA (2048-bit) or ECDSA (P-256); got ["RSA"]. Weaker keys (RSA < 2048, P-224) are not offered',
+        ],
+    ],
+    [
+        "keyAlgorithm null",
+        { keyAlgorithm: "null" },
+        [
+            'pki:keyAlgorithm is empty (YAML null, ~ and "" all reach the program as ""); set it to RSA or ECDSA, or remove the line for RSA',
+        ],
+    ],
+    [
+        "caKeyAlgorithm DSA",
+        { caKeyAlgorithm: "DSA" },
+        [
+            'pki:caKeyAlgorithm must be RSA (4096-bit) or ECDSA (P-384); got "DSA". Weaker keys (RSA < 2048, P-224) are not offered',
+        ],
+    ],
+    [
+        "caKeyAlgorithm Ed25519",
+        { caKeyAlgorithm: "Ed25519" },
+        [
+            'pki:caKeyAlgorithm must be RSA (4096-bit) or ECDSA (P-384); got "Ed25519". Weaker keys (RSA < 2048, P-224) are not offered',
+        ],
+    ],
+    [
+        "caKeyAlgorithm null",
+        { caKeyAlgorithm: "~" },
+        [
+            'pki:caKeyAlgorithm is empty (YAML null, ~ and "" all reach the program as ""); set it to RSA or ECDSA, or remove the line for RSA',
+        ],
+    ],
+    [
+        "validityDays as a number",
+        { validityDays: "3650" },
+        ["pki:validityDays must be a map such as { root: 3650, intermediate: 1095, leaf: 365 }; got 3650"],
+    ],
+    [
+        "validityDays as a list",
+        { validityDays: "[3650]" },
+        ["pki:validityDays must be a map such as { root: 3650, intermediate: 1095, leaf: 365 }; got [3650]"],
+    ],
+    [
+        "validityDays null",
+        { validityDays: "null" },
+        [
+            'pki:validityDays is empty (YAML null, ~ and "" all reach the program as ""); set it to a map such as { leaf: 365 }, or remove the line for the defaults',
+        ],
+    ],
+    [
+        "validityDays.root true",
+        { validityDays: "{ root: true }" },
+        ["pki:validityDays.root must be a whole number of days from 1 to 36500 (100 years); got true"],
+    ],
+    [
+        "validityDays.root as text",
+        { validityDays: '{ root: "3650" }' },
+        [
+            'pki:validityDays.root must be a whole number of days from 1 to 36500 (100 years); got "3650". Write the number without quotes',
+        ],
+    ],
+    [
+        "validityDays.root 10,000,000",
+        { validityDays: "{ root: 10000000 }" },
+        ["pki:validityDays.root must be a whole number of days from 1 to 36500 (100 years); got 10000000"],
+    ],
+    [
+        "validityDays.root just over 100 years",
+        { validityDays: "{ root: 36501 }" },
+        ["pki:validityDays.root must be a whole number of days from 1 to 36500 (100 years); got 36501"],
+    ],
+    [
+        "validityDays.leaf 0",
+        { validityDays: "{ leaf: 0 }" },
+        ["pki:validityDays.leaf must be a whole number of days from 1 to 36500 (100 years); got 0"],
+    ],
+    [
+        "validityDays.leaf -1",
+        { validityDays: "{ leaf: -1 }" },
+        ["pki:validityDays.leaf must be a whole number of days from 1 to 36500 (100 years); got -1"],
+    ],
+    [
+        "validityDays.leaf 365.5",
+        { validityDays: "{ leaf: 365.5 }" },
+        ["pki:validityDays.leaf must be a whole number of days from 1 to 36500 (100 years); got 365.5"],
+    ],
+    [
+        "validityDays.leaf null",
+        { validityDays: "{ leaf: null }" },
+        [
+            "pki:validityDays.leaf must be a whole number of days from 1 to 36500 (100 years); got null. Leave the key out instead of setting it to null",
+        ],
+    ],
+    [
+        "validityDays.leaf as a list",
+        { validityDays: "{ leaf: [365] }" },
+        ["pki:validityDays.leaf must be a whole number of days from 1 to 36500 (100 years); got [365]"],
+    ],
+    [
+        "validityDays.leaf .inf",
+        { validityDays: "{ leaf: .inf }" },
+        ["pki:validityDays.leaf is .inf, which Pulumi cannot pass (Go's encoding/json refuses it); write a number"],
+    ],
+    [
+        "validityDays with an unknown tier",
+        { validityDays: "{ ca: 1000 }" },
+        ["pki:validityDays.ca is not a known tier; the tiers are root, intermediate and leaf"],
+    ],
+    [
+        "leaf outlives intermediate",
+        { validityDays: "{ intermediate: 300 }" },
+        [
+            "pki:validityDays.leaf (365) is longer than pki:validityDays.intermediate (300); a certificate cannot outlive its issuer. Lower leaf or raise intermediate",
+        ],
+    ],
+    [
+        "intermediate outlives root",
+        { validityDays: "{ root: 1000 }" },
+        [
+            "pki:validityDays.intermediate (1095) is longer than pki:validityDays.root (1000); a certificate cannot outlive its issuer. Lower intermediate or raise root",
+        ],
+    ],
+    [
+        "earlyRenewalDays as a number",
+        { earlyRenewalDays: "30" },
+        ["pki:earlyRenewalDays must be a map such as { leaf: 121 }; got 30"],
+    ],
+    [
+        "earlyRenewalDays null",
+        { earlyRenewalDays: "null" },
+        [
+            'pki:earlyRenewalDays is empty (YAML null, ~ and "" all reach the program as ""); set it to a map such as { leaf: 121 }, or remove the line for the defaults',
+        ],
+    ],
+    [
+        "earlyRenewalDays.leaf as long as the leaf lives",
+        { earlyRenewalDays: "{ leaf: 365 }" },
+        [
+            "pki:earlyRenewalDays.leaf must be a whole number of days from 1 to 364 (below pki:validityDays.leaf); got 365",
+        ],
+    ],
+    [
+        "earlyRenewalDays.leaf 0",
+        { earlyRenewalDays: "{ leaf: 0 }" },
+        ["pki:earlyRenewalDays.leaf must be a whole number of days from 1 to 364 (below pki:validityDays.leaf); got 0"],
+    ],
+    [
+        "earlyRenewalDays.leaf true",
+        { earlyRenewalDays: "{ leaf: true }" },
+        [
+            "pki:earlyRenewalDays.leaf must be a whole number of days from 1 to 364 (below pki:validityDays.leaf); got true",
+        ],
+    ],
+    [
+        "earlyRenewalDays.leaf as text",
+        { earlyRenewalDays: '{ leaf: "30" }' },
+        [
+            'pki:earlyRenewalDays.leaf must be a whole number of days from 1 to 364 (below pki:validityDays.leaf); got "30". Write the number without quotes',
+        ],
+    ],
+    [
+        "earlyRenewalDays.leaf null",
+        { earlyRenewalDays: "{ leaf: null }" },
+        [
+            "pki:earlyRenewalDays.leaf must be a whole number of days from 1 to 364 (below pki:validityDays.leaf); got null. Leave the key out instead of setting it to null",
+        ],
+    ],
+    [
+        "earlyRenewalDays with an unknown tier",
+        { earlyRenewalDays: "{ week: 1 }" },
+        ["pki:earlyRenewalDays.week is not a known tier; the tiers are root, intermediate and leaf"],
+    ],
+    [
+        "earlyRenewalDays.leaf against a 10-day leaf",
+        { validityDays: "{ leaf: 10 }", earlyRenewalDays: "{ leaf: 10 }" },
+        ["pki:earlyRenewalDays.leaf must be a whole number of days from 1 to 9 (below pki:validityDays.leaf); got 10"],
+    ],
+    ["rotation as a number", { rotation: "1" }, ["pki:rotation must be a map such as { leafEpoch: 1 }; got 1"]],
+    [
+        "rotation as a list",
+        { rotation: "[leafEpoch]" },
+        ['pki:rotation must be a map such as { leafEpoch: 1 }; got ["leafEpoch"]'],
+    ],
+    [
+        "rotation null",
+        { rotation: "null" },
+        [
+            'pki:rotation is empty (YAML null, ~ and "" all reach the program as ""); set it to a map such as { leafEpoch: 1 }, or remove the line for epoch 0 everywhere',
+        ],
+    ],
+    [
+        "rotation.leafEpoch true",
+        { rotation: "{ leafEpoch: true }" },
+        ["pki:rotation.leafEpoch must be a whole number from 0 to 9999 (raise it by one to rotate); got true"],
+    ],
+    [
+        "rotation.leafEpoch -1",
+        { rotation: "{ leafEpoch: -1 }" },
+        ["pki:rotation.leafEpoch must be a whole number from 0 to 9999 (raise it by one to rotate); got -1"],
+    ],
+    [
+        "rotation.leafEpoch 1.5",
+        { rotation: "{ leafEpoch: 1.5 }" },
+        ["pki:rotation.leafEpoch must be a whole number from 0 to 9999 (raise it by one to rotate); got 1.5"],
+    ],
+    [
+        "rotation.leafEpoch 10000",
+        { rotation: "{ leafEpoch: 10000 }" },
+        ["pki:rotation.leafEpoch must be a whole number from 0 to 9999 (raise it by one to rotate); got 10000"],
+    ],
+    [
+        "rotation.leafEpoch as text",
+        { rotation: '{ leafEpoch: "1" }' },
+        [
+            'pki:rotation.leafEpoch must be a whole number from 0 to 9999 (raise it by one to rotate); got "1". Write the number without quotes',
+        ],
+    ],
+    [
+        "rotation.leafEpoch null",
+        { rotation: "{ leafEpoch: null }" },
+        [
+            "pki:rotation.leafEpoch must be a whole number from 0 to 9999 (raise it by one to rotate); got null. Leave the key out instead of setting it to null",
+        ],
+    ],
+    [
+        "rotation.gatewayServerEpoch as a list",
+        { rotation: "{ gatewayServerEpoch: [1] }" },
+        ["pki:rotation.gatewayServerEpoch must be a whole number from 0 to 9999 (raise it by one to rotate); got [1]"],
+    ],
+    [
+        "rotation.apicClientEpoch as a map",
+        { rotation: "{ apicClientEpoch: {} }" },
+        ["pki:rotation.apicClientEpoch must be a whole number from 0 to 9999 (raise it by one to rotate); got {}"],
+    ],
+    [
+        "rotation.meshEpoch beyond int64",
+        { rotation: "{ meshEpoch: 99999999999999999999 }" },
+        [
+            "pki:rotation.meshEpoch must be a whole number from 0 to 9999 (raise it by one to rotate); got 100000000000000000000",
+        ],
+    ],
+    [
+        "rotation with an unknown key",
+        { rotation: "{ epoch: 1 }" },
+        [
+            "pki:rotation.epoch is not a known key; known keys are leafEpoch, gatewayServerEpoch, apicClientEpoch, meshEpoch, apicClientPhase, endpoints",
+        ],
+    ],
+    [
+        "rotation.endpoints as a list",
+        { rotation: "{ endpoints: [ob] }" },
+        ['pki:rotation.endpoints must map endpoint ids to { serverEpoch, clientEpoch, clientPhase }; got ["ob"]'],
+    ],
+    [
+        "rotation.endpoints null",
+        { rotation: "{ endpoints: null }" },
+        ["pki:rotation.endpoints must map endpoint ids to { serverEpoch, clientEpoch, clientPhase }; got null"],
+    ],
+    [
+        "rotation.endpoints entry as a number",
+        { rotation: "{ endpoints: { ob: 1 } }" },
+        ["pki:rotation.endpoints.ob must be { serverEpoch, clientEpoch, clientPhase }; got 1"],
+    ],
+    [
+        "rotation.endpoints serverEpoch true",
+        { rotation: "{ endpoints: { ob: { serverEpoch: true } } }" },
+        [
+            "pki:rotation.endpoints.ob.serverEpoch must be a whole number from 0 to 9999 (raise it by one to rotate); got true",
+        ],
+    ],
+    [
+        "rotation.endpoints clientEpoch -1",
+        { rotation: "{ endpoints: { ob: { clientEpoch: -1 } } }" },
+        [
+            "pki:rotation.endpoints.ob.clientEpoch must be a whole number from 0 to 9999 (raise it by one to rotate); got -1",
+        ],
+    ],
+    [
+        "rotation.endpoints with an unknown member",
+        { rotation: "{ endpoints: { ob: { epoch: 1 } } }" },
+        ["pki:rotation.endpoints.ob.epoch is not a known key; use serverEpoch, clientEpoch or clientPhase"],
+    ],
+    [
+        "rotation.endpoints clientPhase prepare (a CA phase)",
+        { rotation: "{ endpoints: { ob: { clientEpoch: 1, clientPhase: prepare } } }" },
+        [
+            'pki:rotation.endpoints.ob.clientPhase must be switch (the new APIC key is issued and the previous one stays pinned at the gateway until APIC uploads the new keystore) or finish (only the newest key is pinned); got "prepare"',
+        ],
+    ],
+    [
+        "rotation.apicClientPhase true",
+        { rotation: "{ apicClientPhase: true }" },
+        [
+            "pki:rotation.apicClientPhase must be switch (the new APIC key is issued and the previous one stays pinned at the gateway until APIC uploads the new keystore) or finish (only the newest key is pinned); got true",
+        ],
+    ],
+    [
+        "rotation.endpoints naming no endpoint",
+        { rotation: "{ endpoints: { payments: { serverEpoch: 1 } } }" },
+        ["pki:rotation.endpoints.payments is not an endpoint of this stack; its endpoints are ob"],
+    ],
+    [
+        "caRotation as text",
+        { caRotation: "prepare" },
+        ['pki:caRotation must be a map such as { apicClientCa: { generation: 1, phase: prepare } }; got "prepare"'],
+    ],
+    [
+        "caRotation as a list",
+        { caRotation: "[root]" },
+        ['pki:caRotation must be a map such as { apicClientCa: { generation: 1, phase: prepare } }; got ["root"]'],
+    ],
+    [
+        "caRotation null",
+        { caRotation: "null" },
+        [
+            'pki:caRotation is empty (YAML null, ~ and "" all reach the program as ""); set it to a map such as { apicClientCa: { generation: 1, phase: prepare } }, or remove the line for generation 0',
+        ],
+    ],
+    [
+        "caRotation with an unknown CA",
+        { caRotation: "{ rootCa: { generation: 1, phase: prepare } }" },
+        [
+            "pki:caRotation.rootCa is not a CA of this stack; its CAs are meshRoot, serverRoot, clientRoot, gatewayServerCa, apicClientCa, meshCa",
+        ],
+    ],
+    [
+        "caRotation.root with separate trust domains",
+        { caRotation: "{ root: { generation: 1, phase: prepare } }" },
+        [
+            "pki:caRotation.root is not a CA of this stack with pki:trustDomains separate; its CAs are meshRoot, serverRoot, clientRoot, gatewayServerCa, apicClientCa, meshCa",
+        ],
+    ],
+    [
+        "caRotation.clientRoot as text",
+        { caRotation: "{ clientRoot: prepare }" },
+        [
+            'pki:caRotation.clientRoot must be { generation, phase }, e.g. { generation: 1, phase: prepare }; got "prepare"',
+        ],
+    ],
+    [
+        "caRotation.meshCa null",
+        { caRotation: "{ meshCa: null }" },
+        ["pki:caRotation.meshCa must be { generation, phase }, e.g. { generation: 1, phase: prepare }; got null"],
+    ],
+    [
+        "caRotation.clientRoot without a phase",
+        { caRotation: "{ clientRoot: { generation: 1 } }" },
+        ["pki:caRotation.clientRoot.phase must be one of prepare, switch, finish (in that order); got nothing"],
+    ],
+    [
+        "caRotation.clientRoot without a generation",
+        { caRotation: "{ clientRoot: { phase: prepare } }" },
+        [
+            "pki:caRotation.clientRoot.generation must be a whole number from 0 to 99 (1 for the first rotation); got nothing",
+        ],
+    ],
+    [
+        "caRotation.clientRoot generation true",
+        { caRotation: "{ clientRoot: { generation: true, phase: prepare } }" },
+        [
+            "pki:caRotation.clientRoot.generation must be a whole number from 0 to 99 (1 for the first rotation); got true",
+        ],
+    ],
+    [
+        "caRotation.clientRoot generation as text",
+        { caRotation: '{ clientRoot: { generation: "1", phase: prepare } }' },
+        [
+            'pki:caRotation.clientRoot.generation must be a whole number from 0 to 99 (1 for the first rotation); got "1". Write the number without quotes',
+        ],
+    ],
+    [
+        "caRotation.clientRoot generation -1",
+        { caRotation: "{ clientRoot: { generation: -1, phase: finish } }" },
+        ["pki:caRotation.clientRoot.generation must be a whole number from 0 to 99 (1 for the first rotation); got -1"],
+    ],
+    [
+        "caRotation.clientRoot generation 100",
+        { caRotation: "{ clientRoot: { generation: 100, phase: finish } }" },
+        [
+            "pki:caRotation.clientRoot.generation must be a whole number from 0 to 99 (1 for the first rotation); got 100",
+        ],
+    ],
+    [
+        "caRotation.clientRoot phase in upper case",
+        { caRotation: "{ clientRoot: { generation: 1, phase: Prepare } }" },
+        ['pki:caRotation.clientRoot.phase must be one of prepare, switch, finish (in that order); got "Prepare"'],
+    ],
+    [
+        "caRotation.clientRoot generation 0 in phase prepare",
+        { caRotation: "{ clientRoot: { generation: 0, phase: prepare } }" },
+        [
+            "pki:caRotation.clientRoot is { generation: 0, phase: prepare }, but generation 0 is the stack's first CA and has no phases; a rotation starts with { generation: 1, phase: prepare }",
+        ],
+    ],
+    [
+        "caRotation.clientRoot with an unknown member",
+        { caRotation: "{ clientRoot: { generation: 1, phase: prepare, note: x } }" },
+        ["pki:caRotation.clientRoot.note is not a known key; use generation and phase"],
+    ],
+    [
+        "a CA rotating with its root",
+        {
+            caRotation:
+                "{ clientRoot: { generation: 1, phase: prepare }, apicClientCa: { generation: 1, phase: switch } }",
+        },
+        [
+            "pki:caRotation.apicClientCa is in phase switch while pki:caRotation.clientRoot is in phase prepare; rotate one at a time: finish the apicClientCa rotation before the clientRoot one, or the clientRoot one before the apicClientCa one",
+        ],
+    ],
+    [
+        "an intermediate rotation with ECDSA CA keys",
+        { caKeyAlgorithm: "ECDSA", caRotation: "{ apicClientCa: { generation: 1, phase: prepare } }" },
+        [
+            "pki:caRotation.apicClientCa needs pki:caKeyAlgorithm RSA: finishing the rotation revokes the old CA in the root's CRL, and CRLs signed with ECDSA would differ on every run (random signatures) and churn every preview",
+        ],
+    ],
+    [
+        "revocations as text",
+        { revocations: "ob" },
+        ['pki:revocations must be a list of { endpoint, serial, epoch, reason, revokedAt }; got "ob"'],
+    ],
+    [
+        "revocations as a map",
+        { revocations: "{ endpoint: ob }" },
+        ['pki:revocations must be a list of { endpoint, serial, epoch, reason, revokedAt }; got {"endpoint":"ob"}'],
+    ],
+    [
+        "revocations null",
+        { revocations: "null" },
+        [
+            'pki:revocations is empty (YAML null, ~ and "" all reach the program as ""); set it to a list of { endpoint, serial, epoch, reason, revokedAt }, or remove the line for none',
+        ],
+    ],
+    [
+        "revocation as text",
+        { revocations: "[ob]" },
+        ['pki:revocations[0] must be { endpoint, serial, epoch, reason, revokedAt }; got "ob"'],
+    ],
+    [
+        "revocation null",
+        { revocations: "[null]" },
+        ["pki:revocations[0] must be { endpoint, serial, epoch, reason, revokedAt }; got null"],
+    ],
+    [
+        "revocation without a serial",
+        { revocations: '[{ endpoint: ob, revokedAt: "2026-11-20" }]' },
+        ["pki:revocations[0].serial must be the certificate's serial number in hex (as expiry prints it); got nothing"],
+    ],
+    [
+        "revocation serial not hex",
+        { revocations: '[{ endpoint: ob, serial: xyz, revokedAt: "2026-11-20" }]' },
+        ['pki:revocations[0].serial must be the certificate\'s serial number in hex (as expiry prints it); got "xyz"'],
+    ],
+    [
+        "revocation serial of digits read as a number",
+        { revocations: '[{ endpoint: ob, serial: 1234, revokedAt: "2026-11-20" }]' },
+        [
+            "pki:revocations[0].serial must be the certificate's serial number in hex (as expiry prints it); got 1234. Quote it: YAML reads a serial of digits only as a number",
+        ],
+    ],
+    [
+        "revocation serial 0123 read as octal",
+        { revocations: '[{ endpoint: ob, serial: 0123, revokedAt: "2026-11-20" }]' },
+        [
+            "pki:revocations[0].serial must be the certificate's serial number in hex (as expiry prints it); got 83. Quote it: YAML reads a serial of digits only as a number",
+        ],
+    ],
+    [
+        "revocation serial over 20 bytes",
+        {
+            revocations:
+                '[{ endpoint: ob, serial: AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA, revokedAt: "2026-11-20" }]',
+        },
+        [
+            'pki:revocations[0].serial must be the certificate\'s serial number in hex (as expiry prints it); got "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"',
+        ],
+    ],
+    [
+        "revocation without an endpoint",
+        { revocations: '[{ serial: 0A1B, revokedAt: "2026-11-20" }]' },
+        ["pki:revocations[0].endpoint must name the endpoint whose APIC client certificate is revoked; got nothing"],
+    ],
+    [
+        "revocation endpoint read as a number",
+        { revocations: '[{ endpoint: 5, serial: 0A1B, revokedAt: "2026-11-20" }]' },
+        ["pki:revocations[0].endpoint must name the endpoint whose APIC client certificate is revoked; got 5"],
+    ],
+    [
+        "revocation endpoint empty",
+        { revocations: '[{ endpoint: "", serial: 0A1B, revokedAt: "2026-11-20" }]' },
+        ['pki:revocations[0].endpoint must name the endpoint whose APIC client certificate is revoked; got ""'],
+    ],
+    [
+        "revocation of an endpoint the stack does not have",
+        { revocations: '[{ endpoint: payments, serial: 0A1B, revokedAt: "2026-11-20" }]' },
+        ['pki:revocations[0].endpoint "payments" is not an endpoint of this stack; its endpoints are ob'],
+    ],
+    [
+        "revocation reason unknown",
+        { revocations: '[{ endpoint: ob, serial: 0A1B, reason: compromised, revokedAt: "2026-11-20" }]' },
+        [
+            'pki:revocations[0].reason must be one of unspecified, keyCompromise, cACompromise, affiliationChanged, superseded, cessationOfOperation, certificateHold, privilegeWithdrawn, aACompromise; got "compromised"',
+        ],
+    ],
+    [
+        "revocation reason null",
+        { revocations: '[{ endpoint: ob, serial: 0A1B, reason: null, revokedAt: "2026-11-20" }]' },
+        [
+            "pki:revocations[0].reason must be one of unspecified, keyCompromise, cACompromise, affiliationChanged, superseded, cessationOfOperation, certificateHold, privilegeWithdrawn, aACompromise; got null",
+        ],
+    ],
+    [
+        "revocation on February 30",
+        { revocations: '[{ endpoint: ob, serial: 0A1B, revokedAt: "2026-02-30" }]' },
+        [
+            'pki:revocations[0].revokedAt must be an ISO 8601 date or time with its zone, on a real calendar day from 1950 to 9999, such as "2026-11-20" or "2026-11-20T09:30:00Z"; got "2026-02-30"',
+        ],
+    ],
+    [
+        "revocation on February 29 of a common year",
+        { revocations: '[{ endpoint: ob, serial: 0A1B, revokedAt: "2027-02-29" }]' },
+        [
+            'pki:revocations[0].revokedAt must be an ISO 8601 date or time with its zone, on a real calendar day from 1950 to 9999, such as "2026-11-20" or "2026-11-20T09:30:00Z"; got "2027-02-29"',
+        ],
+    ],
+    [
+        "revocation time unquoted (a YAML timestamp)",
+        { revocations: "[{ endpoint: ob, serial: 0A1B, revokedAt: 2026-11-20T09:30:00Z }]" },
+        [
+            'pki:revocations[0].revokedAt must be an ISO 8601 date or time with its zone, on a real calendar day from 1950 to 9999, such as "2026-11-20" or "2026-11-20T09:30:00Z"; got "2026-11-20 09:30:00 +0000 UTC". YAML read the unquoted time as a timestamp, which Pulumi passes in this form: put the time in quotes',
+        ],
+    ],
+    [
+        "revocation date unquoted (a YAML timestamp)",
+        { revocations: "[{ endpoint: ob, serial: 0A1B, revokedAt: 2026-11-20 }]" },
+        [
+            'pki:revocations[0].revokedAt must be an ISO 8601 date or time with its zone, on a real calendar day from 1950 to 9999, such as "2026-11-20" or "2026-11-20T09:30:00Z"; got "2026-11-20 00:00:00 +0000 UTC". YAML read the unquoted time as a timestamp, which Pulumi passes in this form: put the time in quotes',
+        ],
+    ],
+    [
+        "revocation time without a zone",
+        { revocations: '[{ endpoint: ob, serial: 0A1B, revokedAt: "2026-11-20T09:30:00" }]' },
+        [
+            'pki:revocations[0].revokedAt must be an ISO 8601 date or time with its zone, on a real calendar day from 1950 to 9999, such as "2026-11-20" or "2026-11-20T09:30:00Z"; got "2026-11-20T09:30:00"',
+        ],
+    ],
+    [
+        "revocation date without dashes",
+        { revocations: '[{ endpoint: ob, serial: 0A1B, revokedAt: "20261120" }]' },
+        [
+            'pki:revocations[0].revokedAt must be an ISO 8601 date or time with its zone, on a real calendar day from 1950 to 9999, such as "2026-11-20" or "2026-11-20T09:30:00Z"; got "20261120"',
+        ],
+    ],
+    [
+        "revocation at hour 24",
+        { revocations: '[{ endpoint: ob, serial: 0A1B, revokedAt: "2026-11-20T24:00:00Z" }]' },
+        [
+            'pki:revocations[0].revokedAt must be an ISO 8601 date or time with its zone, on a real calendar day from 1950 to 9999, such as "2026-11-20" or "2026-11-20T09:30:00Z"; got "2026-11-20T24:00:00Z"',
+        ],
+    ],
+    [
+        "revocation before 1950",
+        { revocations: '[{ endpoint: ob, serial: 0A1B, revokedAt: "1949-12-31" }]' },
+        [
+            'pki:revocations[0].revokedAt must be an ISO 8601 date or time with its zone, on a real calendar day from 1950 to 9999, such as "2026-11-20" or "2026-11-20T09:30:00Z"; got "1949-12-31"',
+        ],
+    ],
+    [
+        "revocation time as a number",
+        { revocations: "[{ endpoint: ob, serial: 0A1B, revokedAt: 20261120 }]" },
+        [
+            'pki:revocations[0].revokedAt must be an ISO 8601 date or time with its zone, on a real calendar day from 1950 to 9999, such as "2026-11-20" or "2026-11-20T09:30:00Z"; got 20261120',
+        ],
+    ],
+    [
+        "revocation without a time",
+        { revocations: "[{ endpoint: ob, serial: 0A1B }]" },
+        [
+            'pki:revocations[0].revokedAt must be an ISO 8601 date or time with its zone, on a real calendar day from 1950 to 9999, such as "2026-11-20" or "2026-11-20T09:30:00Z"; got nothing',
+        ],
+    ],
+    [
+        "revocation epoch true",
+        { revocations: '[{ endpoint: ob, serial: 0A1B, epoch: true, revokedAt: "2026-11-20" }]' },
+        ["pki:revocations[0].epoch must be a whole number from 0 to 9999 (raise it by one to rotate); got true"],
+    ],
+    [
+        "revocation epoch -1",
+        { revocations: '[{ endpoint: ob, serial: 0A1B, epoch: -1, revokedAt: "2026-11-20" }]' },
+        ["pki:revocations[0].epoch must be a whole number from 0 to 9999 (raise it by one to rotate); got -1"],
+    ],
+    [
+        "revocation epoch 10000",
+        { revocations: '[{ endpoint: ob, serial: 0A1B, epoch: 10000, revokedAt: "2026-11-20" }]' },
+        ["pki:revocations[0].epoch must be a whole number from 0 to 9999 (raise it by one to rotate); got 10000"],
+    ],
+    [
+        "revocation with an unknown member",
+        { revocations: '[{ endpoint: ob, serial: 0A1B, revokedAt: "2026-11-20", when: now }]' },
+        ["pki:revocations[0].when is not a known key; a revocation has endpoint, serial, epoch, reason and revokedAt"],
+    ],
+    [
+        "the same revocation twice",
+        {
+            revocations:
+                '[{ endpoint: ob, serial: 0A1B, revokedAt: "2026-11-20" }, { endpoint: ob, serial: "0a:1b", revokedAt: "2026-11-21" }]',
+        },
+        [
+            "pki:revocations[1] revokes the same certificate as pki:revocations[0] (endpoint ob, serial 0A1B); list it once",
+        ],
+    ],
+    [
+        "revocations with ECDSA CA keys",
+        { caKeyAlgorithm: "ECDSA", revocations: '[{ endpoint: ob, serial: 0A1B, revokedAt: "2026-11-20" }]' },
+        [
+            "pki:revocations needs pki:caKeyAlgorithm RSA: CRLs signed with ECDSA would differ on every run (random signatures) and churn every preview",
+        ],
+    ],
+    [
+        "crlPeriodDays 0",
+        { crlPeriodDays: "0" },
+        ["pki:crlPeriodDays must be a whole number of days from 1 to 90; got 0"],
+    ],
+    [
+        "crlPeriodDays 91",
+        { crlPeriodDays: "91" },
+        ["pki:crlPeriodDays must be a whole number of days from 1 to 90; got 91"],
+    ],
+    [
+        "crlPeriodDays -1",
+        { crlPeriodDays: "-1" },
+        ["pki:crlPeriodDays must be a whole number of days from 1 to 90; got -1"],
+    ],
+    [
+        "crlPeriodDays 7.5",
+        { crlPeriodDays: "7.5" },
+        ["pki:crlPeriodDays must be a whole number of days from 1 to 90; got 7.5"],
+    ],
+    [
+        "crlPeriodDays true",
+        { crlPeriodDays: "true" },
+        ["pki:crlPeriodDays must be a whole number of days from 1 to 90; got true"],
+    ],
+    [
+        "crlPeriodDays quoted with a leading zero",
+        { crlPeriodDays: '"07"' },
+        ['pki:crlPeriodDays must be a whole number of days from 1 to 90; got "07"'],
+    ],
+    [
+        "crlPeriodDays as a list",
+        { crlPeriodDays: "[7]" },
+        ["pki:crlPeriodDays must be a whole number of days from 1 to 90; got [7]"],
+    ],
+    [
+        "crlPeriodDays null",
+        { crlPeriodDays: "null" },
+        [
+            'pki:crlPeriodDays is empty (YAML null, ~ and "" all reach the program as ""); set it to a whole number of days from 1 to 90, or remove the line for 7',
+        ],
+    ],
+    [
+        "offlineRoot, the key of earlier versions",
+        { offlineRoot: "{ certificate: $ROOT }" },
+        [
+            "pki:offlineRoot is now pki:offlineRoots, one entry per root: pki:offlineRoots.meshRoot, pki:offlineRoots.serverRoot, pki:offlineRoots.clientRoot (pki:trustDomains separate); move { certificate, intermediates } under the root it belongs to",
+        ],
+    ],
+    [
+        "offlineRoots as text",
+        { offlineRoots: "root.crt" },
+        ['pki:offlineRoots must be a map of root -> { certificate, intermediates, crls }; got "root.crt"'],
+    ],
+    [
+        "offlineRoots as a list",
+        { offlineRoots: "[root.crt]" },
+        ['pki:offlineRoots must be a map of root -> { certificate, intermediates, crls }; got ["root.crt"]'],
+    ],
+    [
+        "offlineRoots null",
+        { offlineRoots: "null" },
+        [
+            'pki:offlineRoots is empty (YAML null, ~ and "" all reach the program as ""); set it to a map of root -> { certificate, intermediates, crls }, or remove the line to make the roots in the stack',
+        ],
+    ],
+    [
+        "offlineRoots naming a root of the other trust layout",
+        { offlineRoots: "{ root: { certificate: $ROOT } }" },
+        [
+            "pki:offlineRoots.root is not a root of this stack; with pki:trustDomains separate the roots are meshRoot, serverRoot, clientRoot",
+        ],
+    ],
+    [
+        "offlineRoots naming no root",
+        { offlineRoots: "{ edgeRoot: { certificate: $ROOT } }" },
+        ["pki:offlineRoots.edgeRoot is not a root of this stack; the roots are meshRoot, serverRoot, clientRoot"],
+    ],
+    [
+        "offlineRoots entry as text",
+        { offlineRoots: "{ clientRoot: root.crt }" },
+        ['pki:offlineRoots.clientRoot must be { certificate, intermediates, crls }; got "root.crt"'],
+    ],
+    [
+        "offlineRoots entry without a certificate",
+        { offlineRoots: "{ clientRoot: {} }" },
+        [
+            "pki:offlineRoots.clientRoot.certificate must be the root certificate in PEM (root.crt of the ceremony); got nothing",
+        ],
+    ],
+    [
+        "offlineRoots certificate read as a number",
+        { offlineRoots: "{ clientRoot: { certificate: 5 } }" },
+        [
+            "pki:offlineRoots.clientRoot.certificate must be the root certificate in PEM (root.crt of the ceremony); got 5",
+        ],
+    ],
+    [
+        "offlineRoots certificate not PEM",
+        { offlineRoots: '{ clientRoot: { certificate: "not a certificate" } }' },
+        [
+            "pki:offlineRoots.clientRoot.certificate must be the root certificate in PEM (root.crt of the ceremony); got text that is not a PEM certificate",
+        ],
+    ],
+    [
+        "offlineRoots entry with an unknown member",
+        { offlineRoots: "{ clientRoot: { certificate: $ROOT, key: x } }" },
+        ["pki:offlineRoots.clientRoot.key is not a known key; an offline root has certificate, intermediates, crls"],
+    ],
+    [
+        "offlineRoots intermediates null",
+        { offlineRoots: "{ clientRoot: { certificate: $ROOT, intermediates: null } }" },
+        ["pki:offlineRoots.clientRoot.intermediates must map CA ids to the certificates the ceremony signed; got null"],
+    ],
+    [
+        "offlineRoots intermediates as a list",
+        { offlineRoots: "{ clientRoot: { certificate: $ROOT, intermediates: [x] } }" },
+        [
+            'pki:offlineRoots.clientRoot.intermediates must map CA ids to the certificates the ceremony signed; got ["x"]',
+        ],
+    ],
+    [
+        "offlineRoots intermediate not PEM",
+        { offlineRoots: "{ clientRoot: { certificate: $ROOT, intermediates: { apic-client-ca: x } } }" },
+        [
+            "pki:offlineRoots.clientRoot.intermediates.apic-client-ca must be the certificate the ceremony signed, in PEM; got text that is not a PEM certificate",
+        ],
+    ],
+    [
+        "offlineRoots intermediate for a CA this root does not sign",
+        { offlineRoots: "{ clientRoot: { certificate: $ROOT, intermediates: { gateway-server-ca: $ROOT } } }" },
+        [
+            "pki:offlineRoots.clientRoot.intermediates.gateway-server-ca is not a CA this root signs in this stack; its CAs are apic-client-ca",
+        ],
+    ],
+    [
+        "offlineRoots crls as a list",
+        { offlineRoots: "{ clientRoot: { certificate: $ROOT, crls: [x] } }" },
+        ['pki:offlineRoots.clientRoot.crls must be the ceremony\'s CRL series as PEM text (crls.pem); got ["x"]'],
+    ],
+    [
+        "offlineRoots crls not PEM",
+        { offlineRoots: '{ clientRoot: { certificate: $ROOT, crls: "a CRL" } }' },
+        [
+            'pki:offlineRoots.clientRoot.crls holds no PEM CRL ("-----BEGIN X509 CRL-----"); paste crls.pem of the ceremony',
+        ],
+    ],
+    [
+        "offlineRoots with a rotation of that root",
+        {
+            offlineRoots: "{ clientRoot: { certificate: $ROOT } }",
+            caRotation: "{ clientRoot: { generation: 1, phase: prepare } }",
+        },
+        [
+            'pki:caRotation.clientRoot rotates a root kept offline (pki:offlineRoots.clientRoot); a new offline root comes from a new ceremony: create it with "apic-istio-pki ceremony init-root" and replace pki:offlineRoots.clientRoot in a reviewed change',
+        ],
+    ],
+    [
+        "trustDomains unknown",
+        { trustDomains: "edge" },
+        [
+            'pki:trustDomains must be separate (a mesh root, a gateway server root and an APIC client root: a key in a cluster can mint nothing the edge trusts) or shared (one root for everything, the weaker guarantee); got "edge"',
+        ],
+    ],
+    [
+        "trustDomains true",
+        { trustDomains: "true" },
+        [
+            'pki:trustDomains must be separate (a mesh root, a gateway server root and an APIC client root: a key in a cluster can mint nothing the edge trusts) or shared (one root for everything, the weaker guarantee); got "true"',
+        ],
+    ],
+    [
+        "trustDomains null",
+        { trustDomains: "null" },
+        [
+            'pki:trustDomains is empty (YAML null, ~ and "" all reach the program as ""); set it to separate or shared, or remove the line for separate roots',
+        ],
+    ],
+    [
+        "pkcs12Profile null",
+        { pkcs12Profile: "null" },
+        [
+            'pki:pkcs12Profile is empty (YAML null, ~ and "" all reach the program as ""); set it to modern or legacy, or remove the line for modern',
+        ],
+    ],
+    [
+        "pkcs12Profile capitalised",
+        { pkcs12Profile: "Modern" },
+        [
+            'pki:pkcs12Profile must be modern (AES-256, PBKDF2-SHA256, SHA-256 MAC) or legacy (3DES, SHA-1 MAC, for old clients); got "Modern"',
+        ],
+    ],
+    [
+        "pkcs12Profile aes",
+        { pkcs12Profile: "aes" },
+        [
+            'pki:pkcs12Profile must be modern (AES-256, PBKDF2-SHA256, SHA-256 MAC) or legacy (3DES, SHA-1 MAC, for old clients); got "aes"',
+        ],
+    ],
+    [
+        "pkcs12Profile true",
+        { pkcs12Profile: "true" },
+        [
+            "pki:pkcs12Profile must be modern (AES-256, PBKDF2-SHA256, SHA-256 MAC) or legacy (3DES, SHA-1 MAC, for old clients); got true",
+        ],
+    ],
+    [
+        "pkcs12Profile as a list",
+        { pkcs12Profile: "[modern]" },
+        [
+            'pki:pkcs12Profile must be modern (AES-256, PBKDF2-SHA256, SHA-256 MAC) or legacy (3DES, SHA-1 MAC, for old clients); got ["modern"]',
+        ],
+    ],
+    [
+        "a misspelt key",
+        { basedomain: "x" },
+        [
+            "pki:basedomain is not a known key; known keys are pki:environment, pki:option, pki:baseDomain, pki:organization, pki:domains, pki:clusters, pki:meshStrictMtls, pki:gatewayNamespace, pki:trustDomains, pki:keyAlgorithm, pki:caKeyAlgorithm, pki:validityDays, pki:earlyRenewalDays, pki:rotation, pki:caRotation, pki:revocations, pki:crlPeriodDays, pki:offlineRoots, pki:pkcs12Profile. Fix the spelling or remove it",
+        ],
+    ],
+    [
+        "a key in the old pki:config: form next to the same key",
+        { "config:option": "2" },
+        ["pki:config:option and pki:option are the same key to Pulumi (pki:option); keep one"],
+    ],
+    [
+        "a key Pulumi cannot parse",
+        { "a:b": "x" },
+        [
+            "the config key pki:a:b is not one Pulumi can read: config keys are text of the form <namespace>:<name>, e.g. pki:option",
+        ],
+    ],
+    [
+        "a value with a YAML tag",
+        { option: "!!int 2" },
+        [
+            "pki:option carries the YAML tag !!int, which this loader does not read; remove the tag (quote a value to make it text)",
+        ],
+    ],
+    [
+        "a nested value with a YAML tag",
+        { validityDays: "{ leaf: !!float 365 }" },
+        [
+            "pki:validityDays.leaf carries the YAML tag !!float, which this loader does not read; remove the tag (quote a value to make it text)",
+        ],
+    ],
+    [
+        "a map with a YAML merge key",
+        { validityDays: "{ <<: { leaf: 300 } }" },
+        ["pki:validityDays uses a YAML merge key (<<), which this loader does not read; write the keys out"],
+    ],
+    [
+        "a secret pki: value",
+        { organization: "{ secure: v1:AAAA }" },
+        [
+            "pki:organization is a secret ({ secure: ... }); render cannot decrypt Pulumi secrets, and no pki: key needs to be one: set it in plain text (pulumi config set without --secret)",
+        ],
+    ],
+    [
+        "a secret nested in a pki: value",
+        { offlineRoot: "{ certificate: { secure: v1:AAAA } }" },
+        [
+            "pki:offlineRoot.certificate is a secret ({ secure: ... }); render cannot decrypt Pulumi secrets, and no pki: key needs to be one: set it in plain text (pulumi config set without --secret)",
+        ],
+    ],
+    [
+        "a NaN nested in a value",
+        { rotation: "{ leafEpoch: .nan }" },
+        ["pki:rotation.leafEpoch is .nan, which Pulumi cannot pass (Go's encoding/json refuses it); write a number"],
+    ],
+    [
+        "two map keys Pulumi reads alike",
+        { validityDays: "{ 1: 2, 01: 3 }" },
+        ["pki:validityDays has two keys that Pulumi reads as 1; keep one (quote a key to keep it as written)"],
+    ],
+    [
+        "several problems at once",
+        { environment: "Dev", option: "9", keyAlgorithm: "DSA", crlPeriodDays: "true" },
+        [
+            "pki:environment must be lower-case letters, digits and '-' (not at either end); got \"Dev\"",
+            "pki:option must be 1, 2 or 3; got 9",
+            'pki:keyAlgorithm must be RSA (2048-bit) or ECDSA (P-256); got "DSA". Weaker keys (RSA < 2048, P-224) are not offered',
+            "pki:crlPeriodDays must be a whole number of days from 1 to 90; got true",
+        ],
+    ],
+];
+
+/** Whole files; `$FILE` stands for the file's path. */
+const FILE_CASES: [string, string, string[]][] = [
+    [
+        "config: as a list",
+        "config:\n  - pki:environment: dev\n  - pki:option: 1\n",
+        [
+            'stack file $FILE: "config:" must be a map of keys such as pki:option: 2 (see stacks/Pulumi.dev.yaml); got a list',
+        ],
+    ],
+    [
+        "config: as text",
+        "config: pki:option=1\n",
+        [
+            'stack file $FILE: "config:" must be a map of keys such as pki:option: 2 (see stacks/Pulumi.dev.yaml); got the text "pki:option=1"',
+        ],
+    ],
+    [
+        "no config: at all",
+        "encryptionsalt: v1:abc\n",
+        [
+            'stack file $FILE: "config:" must be a map of keys such as pki:option: 2 (see stacks/Pulumi.dev.yaml); got nothing',
+        ],
+    ],
+    [
+        "an empty file",
+        "",
+        [
+            'stack file $FILE: "config:" must be a map of keys such as pki:option: 2 (see stacks/Pulumi.dev.yaml); got nothing',
+        ],
+    ],
+    [
+        "config: set to nothing",
+        "config:\n",
+        [
+            'stack file $FILE: "config:" must be a map of keys such as pki:option: 2 (see stacks/Pulumi.dev.yaml); got nothing',
+        ],
+    ],
+    [
+        "an ESC environment import",
+        "environment:\n  - bank/dev\nconfig:\n  pki:environment: dev\n  pki:option: 1\n  pki:baseDomain: dev.api.bank.example\n  pki:domains: { ob: { services: [accounts] } }\n",
+        [
+            "stack file $FILE imports Pulumi ESC environments (environment:), whose values render cannot read; put the pki: keys in the stack file itself",
+        ],
+    ],
+    [
+        "a config key read as a number",
+        "config:\n  1: x\n  pki:environment: dev\n  pki:option: 1\n  pki:baseDomain: dev.api.bank.example\n  pki:domains: { ob: { services: [accounts] } }\n",
+        [
+            "the config key 1 is not one Pulumi can read: config keys are text of the form <namespace>:<name>, e.g. pki:option",
+        ],
+    ],
+];
+
+describe("Invalid stack files are refused with every problem named, before anything is planned or registered", function () {
+    this.timeout(60_000);
+    const dir = tempDir("config-cases");
+    const engine = new EngineStandIn();
+    const root = createRoot({ commonName: "Case Root", validityDays: 3650, keyAlgorithm: "ECDSA" });
+
+    before(async () => {
+        await pulumi.runtime.setMocks(engine, "apic-istio-pki", "config-cases", false);
+    });
+
+    /** Loads, plans and builds `text` as render does; returns what was thrown. */
+    async function attempt(name: string, text: string): Promise<{ file: string; error: unknown }> {
+        const file = path.join(dir, `Pulumi.${name}.yaml`);
+        fs.writeFileSync(file, text);
+        let error: unknown;
+        try {
+            buildPki(planFromRawConfig(rawConfigFromStackFile(file)));
+        } catch (err) {
+            error = err;
+        }
+        await new Promise((resolve) => setImmediate(resolve));
+        return { file, error };
+    }
+
+    it("has a case for every key of the README's configuration table", () => {
+        const readme = fs.readFileSync(path.join(__dirname, "../../README.md"), "utf8");
+        const documented = [...readme.matchAll(/^\| `pki:(\w+)` \|/gm)].map((m) => m[1]);
+        const covered = new Set(CASES.flatMap(([, overrides]) => Object.keys(overrides)));
+        assert.ok(documented.length >= 18, `README lists ${documented.length} keys`);
+        assert.deepStrictEqual(
+            documented.filter((key) => !covered.has(key)),
+            [],
+        );
+        assert.ok(CASES.length + FILE_CASES.length >= 150, `${CASES.length + FILE_CASES.length} cases`);
+    });
+
+    CASES.forEach(([title, overrides, problems], i) => {
+        it(`${title}: refused, naming the key, the bad value and the fix`, async () => {
+            const { error } = await attempt(`case-${i}`, stackFileText(overrides, root.certPem));
+            assert.ok(error instanceof ConfigError, `expected a ConfigError, got ${String(error)}`);
+            assert.deepStrictEqual(error.problems, problems);
+            assert.strictEqual(engine.resources.length, 0, "nothing registered");
+        });
+    });
+
+    FILE_CASES.forEach(([title, text, problems], i) => {
+        it(`${title}: refused with one clear message`, async () => {
+            const { file, error } = await attempt(`file-${i}`, text);
+            assert.ok(error instanceof ConfigError, `expected a ConfigError, got ${String(error)}`);
+            assert.deepStrictEqual(
+                error.problems,
+                problems.map((p) => p.replace("$FILE", file)),
+            );
+            assert.strictEqual(engine.resources.length, 0, "nothing registered");
+        });
+    });
+
+    it("refuses YAML that is not one document with unique keys, naming the file", async () => {
+        for (const [name, text, message] of [
+            ["twice", "config:\n  pki:option: 1\n  pki:option: 2\n", "Map keys must be unique"],
+            ["documents", "config:\n  pki:option: 1\n---\nconfig: {}\n", "Source contains multiple documents"],
+        ]) {
+            const { file, error } = await attempt(name, text);
+            assert.ok(error instanceof Error && !(error instanceof ConfigError), String(error));
+            assert.ok(
+                error.message.startsWith(`cannot read stack file ${file}: ${message}`),
+                `${name}: ${error.message}`,
+            );
+        }
+        assert.strictEqual(engine.resources.length, 0);
+    });
+
+    it("render prints the messages, exits 1 and writes no output folder", async () => {
+        const file = path.join(dir, "Pulumi.cli.yaml");
+        fs.writeFileSync(file, stackFileText({ option: "[2]", crlPeriodDays: "true" }, root.certPem));
+        const out = path.join(dir, "cli-out");
+        const { status, err } = await cli("render", "--config", file, "--out", out);
+        assert.strictEqual(status, 1);
+        assert.strictEqual(
+            err,
+            "invalid stack configuration:\n" +
+                "  - pki:option must be 1, 2 or 3; got [2]\n" +
+                "  - pki:crlPeriodDays must be a whole number of days from 1 to 90; got true\n",
+        );
+        assert.strictEqual(fs.existsSync(out), false);
+    });
+});
+
+/**
+ * What `pulumi up` passes for each file: the strings of `pulumi.runtime.allConfig()`, derived
+ * from pulumi/pulumi (workspace/loaders.go, config/object.go) and checked by decoding the files
+ * with gopkg.in/yaml.v3 v3.0.1 itself and Go's encoding/json.
+ */
+const PARITY: [string, string, Record<string, string>][] = [
+    [
+        "numbers, booleans and keys in the forms Pulumi accepts",
+        [
+            "config:",
+            "  pki:environment: 123",
+            "  pki:option: 0x3",
+            "  pki:baseDomain: dev.api.bank.example",
+            "  pki:organization: True",
+            "  pki:meshStrictMtls: TRUE",
+            "  pki:crlPeriodDays: 1e1",
+            "  pki:validityDays: { leaf: 0x16D, intermediate: 1095.0, root: 3_650 }",
+            "  pki:rotation: { leafEpoch: 0o1, endpoints: { dp-core: { serverEpoch: 2.0 } } }",
+            "  pki:config:gatewayNamespace: gateways",
+            "  pki:clusters: [east]",
+            "  pki:domains:",
+            "    zz: { services: [b], groups: { core: [b] } }",
+            "    dp: { services: [party-canonical], groups: { core: [party-canonical] } }",
+            "  kubernetes:context: ignored",
+            "  other:secret: { secure: v1:AAAA }",
+            "  pki:revocations:",
+            '    - { endpoint: dp-core, serial: "0123", revokedAt: "2026-11-20T09:30:00Z", reason: keyCompromise }',
+        ].join("\n"),
+        {
+            "kubernetes:context": "ignored",
+            "pki:baseDomain": "dev.api.bank.example",
+            "pki:clusters": '["east"]',
+            "pki:crlPeriodDays": "10",
+            "pki:domains":
+                '{"dp":{"groups":{"core":["party-canonical"]},"services":["party-canonical"]},"zz":{"groups":{"core":["b"]},"services":["b"]}}',
+            "pki:environment": "123",
+            "pki:gatewayNamespace": "gateways",
+            "pki:meshStrictMtls": "true",
+            "pki:option": "3",
+            "pki:organization": "true",
+            "pki:revocations":
+                '[{"endpoint":"dp-core","reason":"keyCompromise","revokedAt":"2026-11-20T09:30:00Z","serial":"0123"}]',
+            "pki:rotation": '{"endpoints":{"dp-core":{"serverEpoch":2}},"leafEpoch":1}',
+            "pki:validityDays": '{"intermediate":1095,"leaf":365,"root":3650}',
+        },
+    ],
+    [
+        "domains in the seed's order, which Pulumi sorts",
+        [
+            "config:",
+            "  pki:environment: dev",
+            "  pki:option: 02",
+            "  pki:baseDomain: dev.api.bank.example",
+            "  pki:domains:",
+            "    ob: { namespace: ob, services: [accounts, ob-payee] }",
+            "    dp: { services: [party-canonical] }",
+        ].join("\n"),
+        {
+            "pki:baseDomain": "dev.api.bank.example",
+            "pki:domains":
+                '{"dp":{"services":["party-canonical"]},"ob":{"namespace":"ob","services":["accounts","ob-payee"]}}',
+            "pki:environment": "dev",
+            "pki:option": "2",
+        },
+    ],
+    [
+        "the values of issue 16 that used to be coerced",
+        [
+            "config:",
+            "  pki:environment: dev",
+            "  pki:option: [2]",
+            "  pki:baseDomain: dev.api.bank.example",
+            "  pki:crlPeriodDays: true",
+            "  pki:validityDays: { root: 10000000, leaf: true }",
+            "  pki:rotation: { leafEpoch: true }",
+            "  pki:caRotation: { apicClientCa: { generation: true, phase: prepare } }",
+            "  pki:clusters: [{ name: east, context: { cluster: east } }]",
+            "  pki:pkcs12Profile: null",
+            "  pki:revocations: [{ endpoint: ob, serial: 0A1B, revokedAt: 2026-02-30 }]",
+            "  pki:domains: { ob: { services: [accounts] } }",
+        ].join("\n"),
+        {
+            "pki:baseDomain": "dev.api.bank.example",
+            "pki:caRotation": '{"apicClientCa":{"generation":true,"phase":"prepare"}}',
+            "pki:clusters": '[{"context":{"cluster":"east"},"name":"east"}]',
+            "pki:crlPeriodDays": "true",
+            "pki:domains": '{"ob":{"services":["accounts"]}}',
+            "pki:environment": "dev",
+            "pki:option": "[2]",
+            "pki:pkcs12Profile": "",
+            "pki:revocations": '[{"endpoint":"ob","revokedAt":"2026-02-30","serial":"0A1B"}]',
+            "pki:rotation": '{"leafEpoch":true}',
+            "pki:validityDays": '{"leaf":true,"root":10000000}',
+        },
+    ],
+    [
+        "unquoted dates and times, which YAML reads as timestamps",
+        [
+            "config:",
+            "  pki:environment: 2026-01-01",
+            "  pki:option: 1",
+            "  pki:baseDomain: dev.api.bank.example",
+            "  pki:domains: { ob: { services: [accounts] } }",
+            "  pki:revocations:",
+            '    - { endpoint: ob, serial: "0A1B", revokedAt: 2026-11-20T09:30:00Z }',
+            "    - { endpoint: ob, serial: 0123, revokedAt: 2026-11-20 }",
+        ].join("\n"),
+        {
+            "pki:baseDomain": "dev.api.bank.example",
+            "pki:domains": '{"ob":{"services":["accounts"]}}',
+            "pki:environment": "2026-01-01 00:00:00 +0000 UTC",
+            "pki:option": "1",
+            "pki:revocations":
+                '[{"endpoint":"ob","revokedAt":"2026-11-20 09:30:00 +0000 UTC","serial":"0A1B"},{"endpoint":"ob","revokedAt":"2026-11-20 00:00:00 +0000 UTC","serial":83}]',
+        },
+    ],
+    [
+        "YAML 1.1 booleans, spaces, nulls and numbers where text is expected",
+        [
+            "config:",
+            "  pki:environment: dev",
+            "  pki:option: 2.5",
+            "  pki:baseDomain: dev.api.bank.example",
+            "  pki:meshStrictMtls: yes",
+            "  pki:keyAlgorithm: rsa",
+            "  pki:gatewayNamespace: ~",
+            "  pki:organization: [Example Bank]",
+            '  pki:earlyRenewalDays: { leaf: "30" }',
+            "  pki:domains: { ob: { services: [123, accounts], namespace: 5 } }",
+            "  pki:domains.dp: { services: [party] }",
+        ].join("\n"),
+        {
+            "pki:baseDomain": "dev.api.bank.example",
+            "pki:domains": '{"ob":{"namespace":5,"services":[123,"accounts"]}}',
+            "pki:domains.dp": '{"services":["party"]}',
+            "pki:earlyRenewalDays": '{"leaf":"30"}',
+            "pki:environment": "dev",
+            "pki:gatewayNamespace": "",
+            "pki:keyAlgorithm": "rsa",
+            "pki:meshStrictMtls": "yes",
+            "pki:option": "2.5",
+            "pki:organization": '["Example Bank"]',
+        },
+    ],
+    [
+        "every scalar form, top-level and nested, and keys that are not text",
+        [
+            "config:",
+            "  probe:hex: 0x10",
+            "  probe:octal12: 0o17",
+            "  probe:octal11: 0777",
+            "  probe:underscores: 1_000",
+            "  probe:plus: +5",
+            "  probe:negativeHex: -0x10",
+            "  probe:exponent: 1e3",
+            "  probe:point5: .5",
+            "  probe:trailingZero: 2.50",
+            "  probe:titleTrue: True",
+            "  probe:yes: yes",
+            "  probe:on: on",
+            "  probe:tilde: ~",
+            "  probe:empty:",
+            "  probe:date: 2026-11-20",
+            "  probe:badDate: 2026-02-30",
+            "  probe:spacedTime: 2026-11-20 09:30:00",
+            "  probe:shortTime: 2026-1-2T3:4:5.123456789123Z",
+            "  probe:offsetTime: 2026-11-20T09:30:00+02:00",
+            "  probe:int64Max: 9223372036854775807",
+            "  probe:uint64: 9223372036854775808",
+            "  probe:beyondUint64: 18446744073709551616",
+            "  probe:hugeFloat: 1e400",
+            "  probe:zeroEight: 08",
+            "  probe:binary: 0b101",
+            "  probe:negativeZero: -0.0",
+            "  probe:sexagesimal: 1:20",
+            '  probe:html: "<&>"',
+            '  probe:quotedNumber: "2"',
+            "  probe:block: |",
+            "    two",
+            "    lines",
+            "  probe:folded: >",
+            "    one",
+            "    line",
+            '  probe:nested: { a: 0x10, b: 0o17, c: 0777, d: 1_000, e: 1e3, f: .5, g: 2.50, h: True, i: yes, j: ~, k: 2026-11-20, l: 2026-02-30, m: 1e21, n: 1.5e-7, o: 0.000001, p: "<&>", q: [1, "1", true], r: 2026-11-20T09:30:00Z, s: 12345678901234567890, t: -9223372036854775809, u: "\\u2028" }',
+            '  probe:keys: { 1: a, true: b, null: c, 1.5: d, 2026-01-02: e, 1e6: f, 010: g, zz: h, aa: i, "B": j, é: k }',
+        ].join("\n"),
+        {
+            "probe:badDate": "2026-02-30",
+            "probe:beyondUint64": "18446744073709552000",
+            "probe:binary": "5",
+            "probe:block": "two\nlines\n",
+            "probe:date": "2026-11-20 00:00:00 +0000 UTC",
+            "probe:empty": "",
+            "probe:exponent": "1000",
+            "probe:folded": "one line\n",
+            "probe:hex": "16",
+            "probe:html": "<&>",
+            "probe:hugeFloat": "1e400",
+            "probe:int64Max": "9223372036854775807",
+            "probe:keys":
+                '{"1":"a","1.5":"d","1e+06":"f","2026-01-02 00:00:00 +0000 UTC":"e","8":"g","\\u003cnil\\u003e":"c","B":"j","aa":"i","true":"b","zz":"h","é":"k"}',
+            "probe:negativeHex": "-16",
+            "probe:negativeZero": "0",
+            "probe:nested":
+                '{"a":16,"b":15,"c":511,"d":1000,"e":1000,"f":0.5,"g":2.5,"h":true,"i":"yes","j":null,"k":"2026-11-20 00:00:00 +0000 UTC","l":"2026-02-30","m":1e+21,"n":1.5e-7,"o":0.000001,"p":"\\u003c\\u0026\\u003e","q":[1,"1",true],"r":"2026-11-20 09:30:00 +0000 UTC","s":12345678901234567890,"t":-9223372036854776000,"u":"\\u2028"}',
+            "probe:octal11": "511",
+            "probe:octal12": "15",
+            "probe:offsetTime": "2026-11-20 09:30:00 +0200 +0200",
+            "probe:on": "on",
+            "probe:plus": "5",
+            "probe:point5": "0.5",
+            "probe:quotedNumber": "2",
+            "probe:sexagesimal": "1:20",
+            "probe:shortTime": "2026-1-2T3:4:5.123456789123Z",
+            "probe:spacedTime": "2026-11-20 09:30:00 +0000 UTC",
+            "probe:tilde": "",
+            "probe:titleTrue": "true",
+            "probe:trailingZero": "2.5",
+            "probe:uint64": "9223372036854775808",
+            "probe:underscores": "1000",
+            "probe:yes": "yes",
+            "probe:zeroEight": "8",
+        },
+    ],
+];
+
+type Verdict = { config: PkiConfig } | { problems: readonly string[] };
+function verdict(read: () => Record<string, string>): Verdict {
+    try {
+        return { config: validateConfig(read()) };
+    } catch (err) {
+        if (err instanceof ConfigError) return { problems: err.problems };
+        throw err;
+    }
+}
+
+describe("render and `pulumi up` read a stack file alike", () => {
+    const dir = tempDir("config-parity");
+    after(() => pulumi.runtime.setAllConfig({}, []));
+
+    PARITY.forEach(([title, text, pulumiPasses], i) => {
+        it(`${title}: the loader gives exactly Pulumi's strings, and both paths reach the same verdict`, () => {
+            const file = path.join(dir, `Pulumi.parity-${i}.yaml`);
+            fs.writeFileSync(file, `${text}\n`);
+            assert.deepStrictEqual(stackFileConfig(file), pulumiPasses);
+            // The engine path: PULUMI_CONFIG as the language host sets it, read back by allConfig().
+            pulumi.runtime.setAllConfig(pulumiPasses, []);
+            const fromEngine = verdict(() => rawConfigFromEngine(pulumi.runtime.allConfig()));
+            assert.deepStrictEqual(
+                verdict(() => rawConfigFromStackFile(file)),
+                fromEngine,
+            );
+        });
+    });
+
+    it("gives valid files the same config on both paths: the traps Pulumi resolves are accepted as Pulumi resolves them", () => {
+        pulumi.runtime.setAllConfig(PARITY[0][2], []);
+        const config = validateConfig(rawConfigFromEngine(pulumi.runtime.allConfig()));
+        assert.deepStrictEqual(
+            {
+                environment: config.environment,
+                option: config.option,
+                organization: config.organization,
+                meshStrictMtls: config.meshStrictMtls,
+                crlPeriodDays: config.crlPeriodDays,
+                validityDays: config.validityDays,
+                gatewayNamespace: config.gatewayNamespace,
+                domains: Object.keys(config.domains),
+                rotation: [config.rotation.leafEpoch, config.rotation.endpoints],
+                serial: config.revocations[0].serial,
+            },
+            {
+                environment: "123",
+                option: 3,
+                organization: "true",
+                meshStrictMtls: true,
+                crlPeriodDays: 10,
+                validityDays: { root: 3650, intermediate: 1095, leaf: 365 },
+                gatewayNamespace: "gateways",
+                domains: ["dp", "zz"],
+                rotation: [1, { "dp-core": { serverEpoch: 2, clientEpoch: 0 } }],
+                serial: "0123",
+            },
+        );
+    });
+
+    it("gives a program's JavaScript values the text the same values get in a stack file", () => {
+        const file = path.join(dir, "Pulumi.javascript.yaml");
+        fs.writeFileSync(
+            file,
+            stackFileText({ option: "[2]", validityDays: "{ root: 3650, leaf: true }", pkcs12Profile: "null" }, ""),
+        );
+        const fromJavaScript = verdict(
+            () =>
+                ({
+                    environment: "dev",
+                    option: [2],
+                    baseDomain: "dev.api.bank.example",
+                    domains: { ob: { services: ["accounts"] } },
+                    validityDays: { root: 3650, leaf: true },
+                    pkcs12Profile: null,
+                }) as unknown as Record<string, string>,
+        );
+        assert.deepStrictEqual(
+            fromJavaScript,
+            verdict(() => rawConfigFromStackFile(file)),
+        );
+        assert.deepStrictEqual(fromJavaScript, {
+            problems: [
+                "pki:option must be 1, 2 or 3; got [2]",
+                "pki:validityDays.leaf must be a whole number of days from 1 to 36500 (100 years); got true",
+                `pki:pkcs12Profile is empty (YAML null, ~ and "" all reach the program as ""); set it to modern or legacy, or remove the line for modern`,
+            ],
+        });
+    });
+});
+
+describe("Project-level config (Pulumi.yaml `config:`) applies to render as Pulumi applies it", () => {
+    const project = (config: string): string => {
+        const dir = tempDir("config-project");
+        fs.mkdirSync(path.join(dir, "stacks"));
+        fs.writeFileSync(
+            path.join(dir, "Pulumi.yaml"),
+            `name: apic-istio-pki\nruntime: nodejs\nstackConfigDir: stacks\nconfig:\n${config}`,
+        );
+        return dir;
+    };
+    const stack = (dir: string, folder: string, extra: Overrides = {}): string => {
+        const file = path.join(dir, folder, "Pulumi.dev.yaml");
+        fs.mkdirSync(path.dirname(file), { recursive: true });
+        fs.writeFileSync(file, stackFileText(extra, ""));
+        return file;
+    };
+
+    it("fills the keys a stack file leaves out with the project's values, and the stack file wins", () => {
+        const dir = project(
+            [
+                "  pki:gatewayNamespace: gateways",
+                "  pki:clusters: [east]",
+                "  pki:organization: { value: Example Bank, description: subject O }",
+                "  pki:validityDays:",
+                "    value: { root: 7300, intermediate: 1095.0, leaf: 0x16D }",
+                "  pki:keyAlgorithm: ECDSA",
+                "  aws:region: us-east-1",
+                "",
+            ].join("\n"),
+        );
+        const file = stack(dir, "stacks", { keyAlgorithm: "RSA" });
+        assert.deepStrictEqual(rawConfigFromStackFile(file), {
+            environment: "dev",
+            option: "1",
+            baseDomain: "dev.api.bank.example",
+            domains: '{"ob":{"services":["accounts"]}}',
+            keyAlgorithm: "RSA",
+            gatewayNamespace: "gateways",
+            clusters: '["east"]',
+            organization: "Example Bank",
+            validityDays: '{"intermediate":1095,"leaf":365,"root":7300}',
+        });
+    });
+
+    it("does not apply to a stack file outside the project's stackConfigDir", () => {
+        const dir = project("  pki:gatewayNamespace: gateways\n");
+        assert.strictEqual(rawConfigFromStackFile(stack(dir, "elsewhere")).gatewayNamespace, undefined);
+    });
+
+    it("refuses project entries Pulumi refuses, naming the project file and the key", () => {
+        const dir = project(
+            [
+                "  pki:option: { default: 2 }",
+                "  pki:crlPeriodDays: 7.5",
+                "  pki:organization: { value: null }",
+                "  pki:domains.ob: [accounts]",
+                "  pki:offlineRoot: { value: { secure: v1:AAAA } }",
+                "",
+            ].join("\n"),
+        );
+        const projectFile = path.join(dir, "Pulumi.yaml");
+        assert.throws(
+            () => rawConfigFromStackFile(stack(dir, "stacks")),
+            (err: ConfigError) => {
+                assert.deepStrictEqual(err.problems, [
+                    `${projectFile} config pki:option is not in the project's namespace, so Pulumi allows only value (no type or default) for it`,
+                    `${projectFile} config pki:crlPeriodDays must be text, a whole number, true or false, a list or { value: ... } (the Pulumi.yaml schema); got 7.5`,
+                    `${projectFile} config pki:organization must provide a value`,
+                    `${projectFile} config pki:domains.ob: Pulumi reads a project key with ".", "[" or quotes as a path into another key, which render does not; set the whole key instead`,
+                    `${projectFile}: pki:offlineRoot is a secret; render cannot decrypt Pulumi secrets, and no pki: key needs to be one: set it in plain text (pulumi config set without --secret)`,
+                ]);
+                return true;
+            },
+        );
+    });
+});
+
+describe("CA common names fit RFC 5280's 64 characters at every allowed length and generation", () => {
+    it("the longest environment and cluster names at the highest generations make CNs of at most 64, and one more character is refused", () => {
+        const environment = a(MAX_ENVIRONMENT_LENGTH);
+        const cluster = a(MAX_ENVIRONMENT_AND_CLUSTER_LENGTH - MAX_ENVIRONMENT_LENGTH);
+        const raw = {
+            ...Object.fromEntries(Object.entries(BASE).map(([k, v]) => [k, v])),
+            environment,
+            domains: { ob: { services: ["accounts"] } },
+            clusters: [cluster],
+        };
+        const longest = (caRotation: unknown): number[] =>
+            planCas(validateConfig({ ...raw, caRotation })).map((ca) => ca.subject.commonName.length);
+        const atTheTop = { generation: MAX_GENERATION, phase: "finish" };
+        const lengths = [
+            ...longest({
+                meshRoot: atTheTop,
+                serverRoot: atTheTop,
+                clientRoot: atTheTop,
+                gatewayServerCa: atTheTop,
+                apicClientCa: atTheTop,
+                meshCa: atTheTop,
+            }),
+            ...longest({ meshRoot: { generation: MAX_GENERATION, phase: "prepare" }, meshCa: atTheTop }),
+        ];
+        assert.strictEqual(Math.max(...lengths), MAX_COMMON_NAME_LENGTH);
+        assert.throws(
+            () => validateConfig({ ...raw, environment: a(MAX_ENVIRONMENT_LENGTH + 1), clusters: ["x"] }),
+            ConfigError,
+        );
+        assert.throws(() => validateConfig({ ...raw, clusters: [`${cluster}a`] }), ConfigError);
+    });
+});

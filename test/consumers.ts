@@ -1,0 +1,76 @@
+/**
+ * What each consumer of the rendered material decides about a peer, under Envoy's rules
+ * (test/envoyVerifier.ts: BoringSSL and OpenSSL, partial chain, CRL check all):
+ * - the gateway: an Istio Gateway server entry (the secret's ca.crt and ca.crl, the entry's
+ *   subjectAltNames and verifyCertificateSpki) checking an APIC client;
+ * - APIC: its truststore (and truststore.crl) checking the gateway's server certificate for the host;
+ * - a sidecar: cacerts' root-cert.pem (and ca-crl.pem) checking a workload's SPIFFE identity.
+ */
+import { Cacerts, gatewayServerConfig, Rendered } from "./helpers";
+import { PeerCheck, PeerVerdict, verifyPeers } from "./envoyVerifier";
+
+/** The chain APIC sends: its client certificate and the issuing chain of its keystore. */
+export const apicSends = (rendered: Rendered, endpointId: string): string =>
+    rendered.read(`apic/${endpointId}/client.crt`) + rendered.read(`apic/${endpointId}/ca-chain.pem`);
+
+/** The gateway of `gateway`'s render, endpoint `endpointId`, checking the client chain `chain`. */
+export function gatewayCheck(gateway: Rendered, endpointId: string, chain: string, at?: Date): PeerCheck {
+    const config = gatewayServerConfig(gateway, endpointId);
+    return {
+        caCrt: config.caCrt,
+        ...(config.caCrl !== undefined ? { caCrl: config.caCrl } : {}),
+        chain,
+        purpose: "sslclient",
+        subjectAltNames: config.subjectAltNames,
+        verifyCertificateSpki: config.verifyCertificateSpki ?? [],
+        ...(at !== undefined ? { at } : {}),
+    };
+}
+
+/** APIC of `apic`'s render, calling endpoint `endpointId`, checking the server chain `chain` for the host. */
+export function apicCheck(apic: Rendered, endpointId: string, chain: string): PeerCheck {
+    const endpoint = apic.plan.endpoints.find((e) => e.id === endpointId);
+    if (endpoint === undefined) throw new Error(`no endpoint ${endpointId}`);
+    const crl = apic.files.includes(`apic/${endpointId}/truststore.crl`)
+        ? apic.read(`apic/${endpointId}/truststore.crl`)
+        : undefined;
+    return {
+        caCrt: apic.read(`apic/${endpointId}/truststore.pem`),
+        ...(crl !== undefined ? { caCrl: crl } : {}),
+        chain,
+        purpose: "sslserver",
+        // The host name check of a TLS client, as an exact DNS matcher with wildcard rules.
+        subjectAltNames: [endpoint.host],
+    };
+}
+
+/** A sidecar with `trust`'s cacerts checking a peer workload's chain and SPIFFE identity. */
+export function sidecarCheck(trust: Cacerts, chain: string, identity: string): PeerCheck {
+    return {
+        caCrt: trust["root-cert.pem"],
+        ...(trust["ca-crl.pem"] !== undefined ? { caCrl: trust["ca-crl.pem"] } : {}),
+        chain,
+        purpose: "sslclient",
+        subjectAltNames: [identity],
+    };
+}
+
+/** Runs the checks; each verdict comes back with a label for assertion messages. */
+export function decide(checks: readonly (readonly [string, PeerCheck])[]): [string, PeerVerdict][] {
+    const verdicts = verifyPeers(checks.map(([, check]) => check));
+    return checks.map(([label], i) => [label, verdicts[i]]);
+}
+
+/** A verdict as one comparable line per library: "ok" or the error. */
+export const summary = (v: PeerVerdict): { boringssl: string; openssl: string } => ({
+    boringssl: v.boringssl.ok ? "ok" : v.boringssl.error,
+    openssl: v.openssl.ok ? "ok" : v.openssl.error,
+});
+
+/** Both libraries accept every check (the message lists those that did not). */
+export function assertAllAccepted(verdicts: readonly [string, PeerVerdict][]): void {
+    const refused = verdicts
+        .filter(([, v]) => !v.accepted)
+        .map(([label, v]) => `${label}: ${JSON.stringify(summary(v))}`);
+    if (refused.length > 0) throw new Error(`refused under Envoy's rules:\n${refused.join("\n")}`);
+}

@@ -1,0 +1,366 @@
+import * as assert from "assert";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import * as YAML from "yaml";
+import { PRIVATE_FILE, writeNewFile } from "../lib/render/files";
+import { decryptState, encryptState } from "../lib/render/stateFile";
+import { cli, ROOT, tempDir } from "./helpers";
+
+const PASSPHRASE_VARIABLE = "APIC_ISTIO_PKI_STATE_PASSPHRASE";
+
+const mode = (file: string): number => fs.lstatSync(file).mode & 0o777;
+
+/** A stack file with ECDSA keys (the files are under test here, not RSA key generation). */
+function stackFile(dir: string, name: string, pki: Record<string, unknown>): string {
+    const file = path.join(dir, `Pulumi.${name}.yaml`);
+    const config = {
+        environment: "files",
+        baseDomain: "files.example",
+        keyAlgorithm: "ECDSA",
+        caKeyAlgorithm: "ECDSA",
+        ...pki,
+    };
+    fs.writeFileSync(
+        file,
+        YAML.stringify({ config: Object.fromEntries(Object.entries(config).map(([k, v]) => [`pki:${k}`, v])) }),
+    );
+    return file;
+}
+
+const option1 = (dir: string): string =>
+    stackFile(dir, "option-1", { option: 1, domains: { ob: { services: ["a", "b"] }, dp: { services: ["d"] } } });
+
+/** Every entry under `folder`, relative to it, folders marked with a trailing slash. */
+function entries(folder: string, base = folder): string[] {
+    return fs.readdirSync(folder, { withFileTypes: true }).flatMap((e) => {
+        const full = path.join(folder, e.name);
+        const relative = path.relative(base, full);
+        return e.isDirectory() ? [`${relative}/`, ...entries(full, base)] : [relative];
+    });
+}
+
+/** Files that hold a private key or a password: everything else a render writes is public. */
+const SECRET_FILE = /(^|\/)(client\.key|client\.p12|client\.p12\.password|keystore\.json|secret-[^/]+\.yaml)$/;
+
+async function withPassphrase<T>(passphrase: string | undefined, run: () => Promise<T>): Promise<T> {
+    const before = process.env[PASSPHRASE_VARIABLE];
+    if (passphrase === undefined) delete process.env[PASSPHRASE_VARIABLE];
+    else process.env[PASSPHRASE_VARIABLE] = passphrase;
+    try {
+        return await run();
+    } finally {
+        if (before === undefined) delete process.env[PASSPHRASE_VARIABLE];
+        else process.env[PASSPHRASE_VARIABLE] = before;
+    }
+}
+
+describe("render's files: keys on disk", function () {
+    this.timeout(60_000);
+
+    it("creates each file exclusively: a file or a link (even a dangling one) at its path is refused and left alone", () => {
+        const dir = tempDir("files-exclusive");
+        const victim = path.join(dir, "victim.txt");
+        fs.writeFileSync(victim, "not for keys\n");
+        fs.symlinkSync(victim, path.join(dir, "link.key"));
+        fs.symlinkSync(path.join(dir, "absent.txt"), path.join(dir, "dangling.key"));
+        for (const name of ["victim.txt", "link.key", "dangling.key"]) {
+            assert.throws(() => writeNewFile(path.join(dir, name), "KEY", PRIVATE_FILE), { code: "EEXIST" }, name);
+        }
+        assert.strictEqual(fs.readFileSync(victim, "utf8"), "not for keys\n");
+        assert.strictEqual(fs.existsSync(path.join(dir, "absent.txt")), false);
+        const previous = process.umask(0o077);
+        try {
+            writeNewFile(path.join(dir, "public.pem"), "CERT", 0o644);
+        } finally {
+            process.umask(previous);
+        }
+        assert.strictEqual(mode(path.join(dir, "public.pem")), 0o644, "exactly the mode asked for, whatever the umask");
+    });
+
+    it("refuses an output folder that is a symbolic link, and leaves the folder it points to untouched", async () => {
+        const dir = tempDir("files-link-out");
+        const elsewhere = path.join(dir, "elsewhere");
+        fs.mkdirSync(elsewhere);
+        const out = path.join(dir, "out");
+        fs.symlinkSync(elsewhere, out);
+        const result = await cli("render", "--config", option1(dir), "--out", out);
+        assert.strictEqual(
+            result.err,
+            `error: output folder ${out} is a symbolic link; render never writes keys through a link: give the real folder as --out\n`,
+        );
+        assert.strictEqual(result.status, 1);
+        assert.deepStrictEqual(fs.readdirSync(elsewhere), []);
+        assert.deepStrictEqual(await cli("render", "--config", option1(dir), "--out", out, "--force"), result);
+        assert.deepStrictEqual(fs.readdirSync(elsewhere), []);
+    });
+
+    it("never writes through a symbolic link planted in an earlier render's folder, and --force removes the link", async () => {
+        const dir = tempDir("files-planted");
+        const out = path.join(dir, "out");
+        assert.strictEqual((await cli("render", "--config", option1(dir), "--out", out)).status, 0);
+        // An attacker who could write the folder replaces a key file and a whole endpoint folder with links.
+        const victimFile = path.join(dir, "victim.txt");
+        fs.writeFileSync(victimFile, "not for keys\n");
+        const victimFolder = path.join(dir, "victim");
+        fs.mkdirSync(victimFolder);
+        fs.rmSync(path.join(out, "apic/ob/client.key"));
+        fs.symlinkSync(victimFile, path.join(out, "apic/ob/client.key"));
+        fs.rmSync(path.join(out, "apic/dp"), { recursive: true });
+        fs.symlinkSync(victimFolder, path.join(out, "apic/dp"));
+
+        const result = await cli("render", "--config", option1(dir), "--out", out, "--force");
+        assert.strictEqual(result.status, 0, result.err);
+        assert.strictEqual(fs.readFileSync(victimFile, "utf8"), "not for keys\n");
+        assert.deepStrictEqual(fs.readdirSync(victimFolder), []);
+        assert.ok(fs.lstatSync(path.join(out, "apic/ob/client.key")).isFile());
+        assert.strictEqual(mode(path.join(out, "apic/ob/client.key")), 0o600);
+        assert.ok(fs.lstatSync(path.join(out, "apic/dp")).isDirectory());
+        assert.match(
+            fs.readFileSync(path.join(out, "apic/dp/client.key"), "utf8"),
+            /^-----BEGIN [A-Z ]*PRIVATE KEY-----\n/,
+        );
+    });
+
+    it("replaces an Option 2 render with an Option 3 render under --force, leaving no stale endpoint folder", async () => {
+        const dir = tempDir("files-stale");
+        const services = { ob: ["a", "b", "c"], dp: ["d"] };
+        const option2 = stackFile(dir, "option-2", {
+            option: 2,
+            domains: { ob: { services: services.ob }, dp: { services: services.dp } },
+        });
+        const option3 = stackFile(dir, "option-3", {
+            option: 3,
+            domains: {
+                ob: { services: services.ob, groups: { core: ["a", "b"], edge: ["c"] } },
+                dp: { services: services.dp, groups: { all: ["d"] } },
+            },
+        });
+        const out = path.join(dir, "out");
+        assert.strictEqual((await cli("render", "--config", option2, "--out", out)).status, 0);
+        assert.deepStrictEqual(fs.readdirSync(path.join(out, "apic")).sort(), ["dp-d", "ob-a", "ob-b", "ob-c"]);
+
+        const result = await cli("render", "--config", option3, "--out", out, "--force");
+        assert.strictEqual(result.status, 0, result.err);
+        assert.deepStrictEqual(fs.readdirSync(path.join(out, "apic")).sort(), ["dp-all", "ob-core", "ob-edge"]);
+        const fresh = path.join(dir, "fresh");
+        assert.strictEqual((await cli("render", "--config", option3, "--out", fresh)).status, 0);
+        assert.deepStrictEqual(entries(out).sort(), entries(fresh).sort());
+        assert.deepStrictEqual(
+            fs.readdirSync(dir).sort(),
+            ["Pulumi.option-2.yaml", "Pulumi.option-3.yaml", "fresh", "out"],
+            "no temporary or old folder is left beside the output",
+        );
+    });
+
+    it("makes every key file 0600, every other file 0644 and every folder 0700, even where they were 0777 before", async () => {
+        const dir = tempDir("files-modes");
+        const out = path.join(dir, "out");
+        fs.mkdirSync(out);
+        fs.chmodSync(out, 0o777);
+        assert.strictEqual((await cli("render", "--config", option1(dir), "--out", out)).status, 0);
+        for (const entry of entries(out)) fs.chmodSync(path.join(out, entry), 0o777);
+        fs.chmodSync(out, 0o777);
+
+        const result = await cli("render", "--config", option1(dir), "--out", out, "--force");
+        assert.strictEqual(result.status, 0, result.err);
+        const modes = Object.fromEntries(entries(out).map((e) => [e, mode(path.join(out, e))]));
+        const expected = Object.fromEntries(
+            Object.keys(modes).map((e) => [e, e.endsWith("/") ? 0o700 : SECRET_FILE.test(e) ? 0o600 : 0o644]),
+        );
+        assert.deepStrictEqual(modes, expected);
+        assert.strictEqual(mode(out), 0o700);
+        assert.deepStrictEqual(
+            Object.keys(modes).filter((e) => SECRET_FILE.test(e)),
+            [
+                "apic/dp/client.key",
+                "apic/dp/client.p12",
+                "apic/dp/client.p12.password",
+                "apic/dp/keystore.json",
+                "apic/ob/client.key",
+                "apic/ob/client.p12",
+                "apic/ob/client.p12.password",
+                "apic/ob/keystore.json",
+                "k8s/default/istio-system/secret-apic-mtls-dp.yaml",
+                "k8s/default/istio-system/secret-apic-mtls-ob.yaml",
+                "k8s/default/istio-system/secret-cacerts.yaml",
+            ],
+        );
+    });
+
+    it("refuses --force on a folder that is not an earlier render, deleting nothing", async () => {
+        const dir = tempDir("files-not-render");
+        const out = path.join(dir, "home");
+        fs.mkdirSync(out);
+        fs.writeFileSync(path.join(out, "notes.txt"), "mine\n");
+        const result = await cli("render", "--config", option1(dir), "--out", out, "--force");
+        assert.strictEqual(
+            result.err,
+            `error: output folder ${out} holds files that are not a render (it has no inventory.json or csr/); --force only replaces an earlier render: choose another --out\n`,
+        );
+        assert.strictEqual(result.status, 1);
+        assert.deepStrictEqual(fs.readdirSync(out), ["notes.txt"]);
+    });
+
+    it("fails within a second, before any key is made, when the output folder cannot be written (--out /proc/nope)", () => {
+        // In a child process with a time limit: Node's recursive mkdir spins forever on /proc.
+        const script = `
+            const { main } = require(${JSON.stringify(path.join(ROOT, "dist/lib/cli/main.js"))});
+            let err = "";
+            const started = Date.now();
+            main(process.argv.slice(1), () => undefined, (t) => (err += t)).then((status) =>
+                process.stdout.write(JSON.stringify({ status, err, ms: Date.now() - started })),
+            );`;
+        const run = (...args: string[]) => {
+            const child = spawnSync(process.execPath, ["-e", script, "render", ...args], {
+                encoding: "utf8",
+                timeout: 10_000,
+            });
+            assert.strictEqual(child.signal, null, "the render did not end within 10 s");
+            return JSON.parse(child.stdout) as { status: number; err: string; ms: number };
+        };
+        const dir = tempDir("files-proc");
+        const outside = run("--config", option1(dir), "--out", "/proc/nope");
+        assert.deepStrictEqual(
+            { status: outside.status, err: outside.err },
+            {
+                status: 1,
+                err: "error: cannot write to /proc/nope (ENOENT creating a folder in /proc); give --out a folder you can write to\n",
+            },
+        );
+        assert.ok(outside.ms < 1000, `took ${outside.ms} ms`);
+
+        const state = run("--config", option1(dir), "--out", path.join(dir, "out"), "--state", "/proc/nope.json");
+        assert.deepStrictEqual(
+            { status: state.status, err: state.err },
+            {
+                status: 1,
+                err: "error: cannot write the state /proc/nope.json (ENOENT creating a file in /proc); give --state a file in a folder you can write to\n",
+            },
+        );
+        assert.ok(state.ms < 1000, `took ${state.ms} ms`);
+        assert.strictEqual(fs.existsSync(path.join(dir, "out")), false, "nothing rendered");
+    });
+});
+
+describe("render --state: the state holds every private key", function () {
+    this.timeout(60_000);
+
+    it("writes the state 0600 by replacing the file, never keeping an earlier mode", async () => {
+        const dir = tempDir("state-mode");
+        const state = path.join(dir, "state.json");
+        fs.writeFileSync(state, "[]");
+        fs.chmodSync(state, 0o700);
+        const result = await cli("render", "--config", option1(dir), "--out", path.join(dir, "out"), "--state", state);
+        assert.strictEqual(result.status, 0, result.err);
+        assert.strictEqual(mode(state), 0o600);
+        assert.deepStrictEqual(fs.readdirSync(dir).sort(), ["Pulumi.option-1.yaml", "out", "state.json"]);
+    });
+
+    it("refuses to read a state file that others can read, naming its mode and the fix", async () => {
+        const dir = tempDir("state-0644");
+        const state = path.join(dir, "state.json");
+        const first = await cli("render", "--config", option1(dir), "--out", path.join(dir, "one"), "--state", state);
+        assert.strictEqual(first.status, 0, first.err);
+        const before = fs.readFileSync(state);
+        fs.chmodSync(state, 0o644);
+        const result = await cli("render", "--config", option1(dir), "--out", path.join(dir, "two"), "--state", state);
+        assert.strictEqual(
+            result.err,
+            `error: --state ${state} has mode 0644: it holds every private key, so only its owner may read or write it; run chmod 600 ${state}\n`,
+        );
+        assert.strictEqual(result.status, 1);
+        assert.deepStrictEqual(fs.readFileSync(state), before);
+        assert.strictEqual(fs.existsSync(path.join(dir, "two")), false);
+    });
+
+    it("refuses a state file that is a symbolic link", async () => {
+        const dir = tempDir("state-link");
+        const real = path.join(dir, "real.json");
+        fs.writeFileSync(real, "[]", { mode: 0o600 });
+        const state = path.join(dir, "state.json");
+        fs.symlinkSync(real, state);
+        const result = await cli("render", "--config", option1(dir), "--out", path.join(dir, "out"), "--state", state);
+        assert.strictEqual(
+            result.err,
+            `error: --state ${state} is a symbolic link; the state holds every private key and is never read or written through a link: give the real file\n`,
+        );
+        assert.strictEqual(result.status, 1);
+        assert.strictEqual(fs.readFileSync(real, "utf8"), "[]");
+    });
+
+    it("encrypts the state with the passphrase of APIC_ISTIO_PKI_STATE_PASSPHRASE and reads it back", async () => {
+        const dir = tempDir("state-encrypted");
+        const state = path.join(dir, "state.json");
+        const render = (out: string) =>
+            cli("render", "--config", option1(dir), "--out", path.join(dir, out), "--state", state);
+        await withPassphrase("correct horse battery staple", async () => {
+            assert.strictEqual((await render("one")).status, 0);
+            const stored = fs.readFileSync(state, "utf8");
+            assert.ok(!stored.includes("PRIVATE KEY"), "no key in the clear");
+            const envelope = JSON.parse(stored);
+            const bytes = (base64: string): number => Buffer.from(base64, "base64").length;
+            assert.deepStrictEqual(Object.keys(envelope), [
+                "format",
+                "version",
+                "kdf",
+                "cipher",
+                "iv",
+                "tag",
+                "ciphertext",
+            ]);
+            assert.deepStrictEqual(
+                {
+                    ...envelope,
+                    kdf: { ...envelope.kdf, salt: bytes(envelope.kdf.salt) },
+                    iv: bytes(envelope.iv),
+                    tag: bytes(envelope.tag),
+                    ciphertext: "",
+                },
+                {
+                    format: "apic-istio-pki-state",
+                    version: 1,
+                    kdf: { name: "scrypt", N: 131072, r: 8, p: 1, salt: 16 },
+                    cipher: "aes-256-gcm",
+                    iv: 12,
+                    tag: 16,
+                    ciphertext: "",
+                },
+            );
+            assert.strictEqual(mode(state), 0o600);
+            assert.strictEqual((await render("two")).status, 0);
+        });
+        const read = (out: string) => fs.readFileSync(path.join(dir, out, "apic/ob/client.key"), "utf8");
+        assert.strictEqual(read("two"), read("one"), "the second render used the keys of the first");
+    });
+
+    it("fails to decrypt a state whose scrypt parameters were weakened, as with a wrong passphrase", () => {
+        const envelope = JSON.parse(encryptState("[]", "right"));
+        assert.strictEqual(decryptState(envelope, "right"), "[]");
+        assert.throws(() => decryptState({ ...envelope, kdf: { ...envelope.kdf, N: 1024 } }, "right"), {
+            message: "Unsupported state or unable to authenticate data",
+        });
+    });
+
+    it("refuses an encrypted state without the passphrase, or with a wrong one, in one clear line", async () => {
+        const dir = tempDir("state-wrong");
+        const state = path.join(dir, "state.json");
+        const render = () => cli("render", "--config", option1(dir), "--out", path.join(dir, "out"), "--state", state);
+        assert.strictEqual((await withPassphrase("right", render)).status, 0);
+        fs.rmSync(path.join(dir, "out"), { recursive: true });
+        const stored = fs.readFileSync(state);
+
+        assert.deepStrictEqual(await withPassphrase(undefined, render), {
+            status: 1,
+            out: "",
+            err: `error: --state ${state} is encrypted; set APIC_ISTIO_PKI_STATE_PASSPHRASE to its passphrase\n`,
+        });
+        assert.deepStrictEqual(await withPassphrase("wrong", render), {
+            status: 1,
+            out: "",
+            err: `error: --state ${state} cannot be decrypted with APIC_ISTIO_PKI_STATE_PASSPHRASE: wrong passphrase, or the file was altered\n`,
+        });
+        assert.deepStrictEqual(fs.readFileSync(state), stored, "the state is left as it was");
+        assert.strictEqual(fs.existsSync(path.join(dir, "out")), false);
+    });
+});

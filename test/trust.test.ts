@@ -1,0 +1,267 @@
+/**
+ * Gateway trust under Envoy's own rules (test/envoyVerifier.ts: BoringSSL and OpenSSL, every
+ * certificate of ca.crt an anchor, CRL check all once ca.crl exists, Istio's SAN matchers ANDed
+ * with the key pins), on every option: only the endpoint's own APIC key gets in, whoever holds
+ * which CA key, and APIC accepts only the gateway's server certificates. Node's handshakes
+ * (test/mtls.test.ts) are a second layer.
+ */
+import * as assert from "assert";
+import * as crypto from "crypto";
+import { PIN_MISMATCH, SAN_MISMATCH } from "./envoyVerifier";
+import { apicCheck, apicSends, assertAllAccepted, decide, gatewayCheck, summary } from "./consumers";
+import {
+    cacerts,
+    gatewayServerConfig,
+    loadStackFile,
+    mintLeaf,
+    mintSubCa,
+    newStackState,
+    OPTION_FILES,
+    renderNext,
+    Rendered,
+    renderStackFile,
+    TestCa,
+    workload,
+} from "./helpers";
+
+const CLIENT_USES = ["digital_signature", "client_auth"];
+const NO_ISSUER = "unable to get local issuer certificate";
+const both = (error: string) => ({ boringssl: error, openssl: error });
+
+/** A CA of a render, with its key, as a holder of that key has it. */
+function caOf(rendered: Rendered, id: string): TestCa {
+    const state = (name: string, field: string): string => {
+        const resource = rendered.engine.resources.find((r) => r.name === name);
+        if (resource === undefined) throw new Error(`no resource ${name}`);
+        return resource.state[field] as string;
+    };
+    return { certPem: state(`${id}-cert`, "certPem"), keyPem: state(`${id}-key`, "privateKeyPem") };
+}
+
+/** A client certificate with the endpoint's pinned identity, minted by `ca`; sent with `chain`. */
+async function impostor(ca: TestCa, identity: string, chain: string): Promise<string> {
+    const leaf = await mintLeaf(ca, { commonName: "impostor", uris: [identity], allowedUses: CLIENT_USES });
+    return leaf.cert + chain;
+}
+
+for (const option of [1, 2, 3] as const) {
+    describe(`Option ${option}: only the endpoint's own APIC key gets through the gateway (Envoy's rules)`, function () {
+        this.timeout(180_000);
+        let deployed: Rendered;
+        let revoked: Rendered;
+        let revokedId: string;
+        let revokedSerial: string;
+        before(async () => {
+            const state = newStackState();
+            const raw = loadStackFile(OPTION_FILES[option]);
+            deployed = await renderNext(raw, `trust-${option}`, state);
+            revokedId = deployed.plan.endpoints[0].id;
+            revokedSerial = new crypto.X509Certificate(deployed.read(`apic/${revokedId}/client.crt`)).serialNumber;
+            revoked = await renderNext(
+                {
+                    ...raw,
+                    revocations: [
+                        {
+                            endpoint: revokedId,
+                            serial: revokedSerial,
+                            epoch: 0,
+                            reason: "keyCompromise",
+                            revokedAt: "2026-11-20T09:30:00Z",
+                        },
+                    ],
+                },
+                `trust-${option}-revoked`,
+                state,
+            );
+        });
+
+        it("accepts each endpoint's own APIC client, with no CRL and with one after another endpoint's revocation", () => {
+            assert.strictEqual(gatewayServerConfig(deployed, revokedId).caCrl, undefined);
+            assert.ok(gatewayServerConfig(revoked, revokedId).caCrl, "the revocation publishes ca.crl");
+            const checks = deployed.plan.endpoints.flatMap((e) => [
+                [`${e.id}, no CRL`, gatewayCheck(deployed, e.id, apicSends(deployed, e.id))] as const,
+                [`${e.id}, with ca.crl`, gatewayCheck(revoked, e.id, apicSends(revoked, e.id))] as const,
+            ]);
+            assertAllAccepted(decide(checks));
+        });
+
+        it("rejects the revoked client (its key unpinned, and listed in the CRL) and accepts the re-issued one", () => {
+            const [[, current], [, old], [, oldUnpinned]] = decide([
+                ["re-issued", gatewayCheck(revoked, revokedId, apicSends(revoked, revokedId))],
+                ["revoked", gatewayCheck(revoked, revokedId, apicSends(deployed, revokedId))],
+                [
+                    "revoked, were its key still pinned",
+                    {
+                        ...gatewayCheck(revoked, revokedId, apicSends(deployed, revokedId)),
+                        verifyCertificateSpki: gatewayServerConfig(deployed, revokedId).verifyCertificateSpki,
+                    },
+                ],
+            ]);
+            assert.deepStrictEqual(summary(current), both("ok"));
+            assert.deepStrictEqual(summary(old), both("certificate revoked"));
+            assert.deepStrictEqual(summary(oldUnpinned), both("certificate revoked"));
+            assert.notStrictEqual(
+                revoked.read(`apic/${revokedId}/client.crt`),
+                deployed.read(`apic/${revokedId}/client.crt`),
+            );
+        });
+
+        it("rejects at every gateway what any other key holder could present with the pinned identity", async () => {
+            const mesh = cacerts(deployed, deployed.plan.config.clusters[0].name);
+            const meshCa = { certPem: mesh["ca-cert.pem"], keyPem: mesh["ca-key.pem"] };
+            const serverCa = caOf(deployed, "gateway-server-ca");
+            const clientCa = caOf(deployed, "apic-client-ca");
+            const clientRoot = caOf(deployed, "client-root-ca");
+            const subject = new crypto.X509Certificate(clientCa.certPem).subject.split("\n");
+            const organization = subject.find((s) => s.startsWith("O="))?.slice(2);
+            const commonName = subject.find((s) => s.startsWith("CN="))?.slice(3) ?? "";
+            // A holder of the APIC-client CA key minting CAs below it; a sibling environment's CA
+            // under a root shared with this one (one offline root for several environments).
+            const selfIssued = await mintSubCa(clientCa, commonName, { organization });
+            const subCa = await mintSubCa(clientCa, "rogue sub-CA");
+            const sibling = await mintSubCa(clientRoot, "sit APIC client CA", { organization });
+            const other = await renderStackFile("stacks/Pulumi.dev.yaml");
+            const otherClient = apicSends(other, "ob");
+            const workloadCert = await workload(mesh, "spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway");
+
+            const expected: [string, { boringssl: string; openssl: string }][] = [
+                ["minted with the mesh CA key (cacerts in the cluster)", both(NO_ISSUER)],
+                ["minted with the gateway-server CA key", both(NO_ISSUER)],
+                ["minted by a sibling environment's CA under the same root", both(PIN_MISMATCH)],
+                // Self-issued CAs do not count towards path length (RFC 5280); BoringSSL refuses the
+                // chain, OpenSSL builds it and only the key pin refuses it.
+                [
+                    "minted by a self-issued sub-CA of the APIC-client CA",
+                    { boringssl: "self signed certificate in certificate chain", openssl: PIN_MISMATCH },
+                ],
+                // BoringSSL ignores the anchor's pathlen:1 (only certificates the peer sent are checked):
+                // without the key pin, the gateway would accept this sub-CA's client.
+                [
+                    "minted by a sub-CA of the APIC-client CA",
+                    { boringssl: PIN_MISMATCH, openssl: "path length constraint exceeded" },
+                ],
+                ["minted with the APIC-client CA key itself", both(PIN_MISMATCH)],
+                ["another environment's APIC client", both(NO_ISSUER)],
+                ["the gateway's own server certificate", both(NO_ISSUER)],
+                ["a mesh workload certificate", both(NO_ISSUER)],
+            ];
+            for (const e of deployed.plan.endpoints) {
+                const id = e.clientIdentity;
+                const chains = [
+                    await impostor(meshCa, id, meshCa.certPem),
+                    await impostor(serverCa, id, serverCa.certPem),
+                    await impostor(sibling, id, sibling.certPem),
+                    await impostor(selfIssued, id, selfIssued.certPem + clientCa.certPem),
+                    await impostor(subCa, id, subCa.certPem + clientCa.certPem),
+                    await impostor(clientCa, id, clientCa.certPem),
+                    otherClient,
+                    gatewayServerConfig(deployed, e.id).tlsCrt,
+                    workloadCert.cert,
+                ];
+                const verdicts = decide(
+                    chains.map((chain, i) => [expected[i][0], gatewayCheck(deployed, e.id, chain)]),
+                );
+                assert.deepStrictEqual(
+                    verdicts.map(([label, v]) => [label, summary(v)]),
+                    expected,
+                    e.id,
+                );
+            }
+        });
+
+        it("rejects another endpoint's APIC client and the previous client once its rotation finished", async () => {
+            const endpoints = deployed.plan.endpoints;
+            const checks = endpoints.map((e, i) => {
+                const neighbour = endpoints[(i + 1) % endpoints.length].id;
+                return [
+                    `${neighbour}'s client at ${e.id}`,
+                    gatewayCheck(deployed, e.id, apicSends(deployed, neighbour)),
+                ] as const;
+            });
+            for (const [label, verdict] of decide(checks))
+                assert.deepStrictEqual(summary(verdict), both(SAN_MISMATCH), label);
+            const previous = decide([
+                [
+                    "the revoked endpoint's previous client",
+                    gatewayCheck(revoked, revokedId, apicSends(deployed, revokedId)),
+                ],
+            ]);
+            assert.strictEqual(previous[0][1].accepted, false);
+        });
+
+        it("lets APIC accept only the gateway's server certificates: one minted with the mesh or APIC-client CA key fails", async () => {
+            const mesh = cacerts(deployed, deployed.plan.config.clusters[0].name);
+            const meshCa = { certPem: mesh["ca-cert.pem"], keyPem: mesh["ca-key.pem"] };
+            const clientCa = caOf(deployed, "apic-client-ca");
+            const checks = [];
+            for (const e of deployed.plan.endpoints) {
+                const forged = async (ca: TestCa) =>
+                    (
+                        await mintLeaf(ca, {
+                            commonName: e.host,
+                            dnsNames: [e.host],
+                            allowedUses: ["digital_signature", "server_auth"],
+                        })
+                    ).cert + ca.certPem;
+                checks.push(
+                    [
+                        `${e.id}: the gateway`,
+                        apicCheck(deployed, e.id, gatewayServerConfig(deployed, e.id).tlsCrt),
+                    ] as const,
+                    [`${e.id}: mesh CA key`, apicCheck(deployed, e.id, await forged(meshCa))] as const,
+                    [`${e.id}: APIC-client CA key`, apicCheck(deployed, e.id, await forged(clientCa))] as const,
+                );
+            }
+            const verdicts = decide(checks);
+            for (const [label, verdict] of verdicts) {
+                assert.deepStrictEqual(
+                    summary(verdict),
+                    label.endsWith("the gateway") ? both("ok") : both(NO_ISSUER),
+                    label,
+                );
+            }
+        });
+    });
+}
+
+describe("pki:trustDomains shared: one root for everything, the weaker guarantee", function () {
+    this.timeout(120_000);
+    let shared: Rendered;
+    before(async () => {
+        shared = await renderNext(
+            { ...loadStackFile(OPTION_FILES[1]), trustDomains: "shared" },
+            "trust-shared",
+            newStackState(),
+        );
+    });
+
+    it("puts the mesh, the gateway and APIC under one root", () => {
+        const root = shared.read("apic/ob/truststore.pem");
+        assert.strictEqual(gatewayServerConfig(shared, "ob").caCrt, root);
+        assert.strictEqual(cacerts(shared, "example")["root-cert.pem"], root);
+    });
+
+    it("lets the mesh CA key mint a client that chains at the gateway: only the key pin stops it", async () => {
+        const mesh = cacerts(shared, "example");
+        const meshCa = { certPem: mesh["ca-cert.pem"], keyPem: mesh["ca-key.pem"] };
+        const e = shared.plan.endpoints[0];
+        const chain = await impostor(meshCa, e.clientIdentity, meshCa.certPem);
+        const [[, pinned], [, unpinned]] = decide([
+            ["with the key pin", gatewayCheck(shared, e.id, chain)],
+            ["without it", { ...gatewayCheck(shared, e.id, chain), verifyCertificateSpki: [] }],
+        ]);
+        assert.deepStrictEqual(summary(pinned), both(PIN_MISMATCH));
+        assert.deepStrictEqual(summary(unpinned), both("ok"));
+    });
+
+    it("lets the mesh CA key mint a server certificate APIC accepts (what separate roots prevent)", async () => {
+        const mesh = cacerts(shared, "example");
+        const e = shared.plan.endpoints[0];
+        const forged = await mintLeaf(
+            { certPem: mesh["ca-cert.pem"], keyPem: mesh["ca-key.pem"] },
+            { commonName: e.host, dnsNames: [e.host], allowedUses: ["digital_signature", "server_auth"] },
+        );
+        const [[, verdict]] = decide([["forged", apicCheck(shared, e.id, forged.cert + mesh["ca-cert.pem"])]]);
+        assert.deepStrictEqual(summary(verdict), both("ok"));
+    });
+});
