@@ -403,6 +403,7 @@ export function buildPki(plan: PkiPlan): PkiStack {
             serverTrustBundlePem,
             epoch: endpoint.client.epoch,
             pkcs12Profile: config.pkcs12Profile,
+            pkcs12Iterations: config.pkcs12Iterations,
             ...leafOptions,
         });
         apicBundles[endpoint.id] = bundle;
