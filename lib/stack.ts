@@ -11,7 +11,7 @@ import { IntermediateCa } from "./components/intermediateCa";
 import { IstioGatewayTls } from "./components/istioGatewayTls";
 import { MeshPluginCa } from "./components/meshPluginCa";
 import { RootCa } from "./components/rootCa";
-import { PlannedCertificate, plannedCertificates } from "./inventory/planned";
+import { buildInventory, IssuedCertificate } from "./inventory/issued";
 import { joinPemOutputs } from "./components/pem";
 import { CA_SLOTS, clientsAfter, DeployedClient, RotationRecord } from "./plan/caRotation";
 import { isRootSlot, RootSlot, rootOf } from "./plan/hierarchy";
@@ -64,8 +64,11 @@ export interface PkiStackOutputs {
     meshCaCertPems: Record<string, pulumi.Output<string>>;
     /** Every CA certificate by CA id (old and new generation during a staged rotation). */
     caCertPems: Record<string, pulumi.Output<string>>;
-    /** Every certificate, where it goes and when to renew it; no key material (`pulumi stack output inventory`). */
-    inventory: PlannedCertificate[];
+    /**
+     * Every certificate: where it goes, its serial, validity and fingerprint, and when to renew it;
+     * no key material (`pulumi stack output inventory`, what `lifecycle` and `expiry` read).
+     */
+    inventory: pulumi.Output<IssuedCertificate[]>;
     /**
      * What the next update reads back: rotation phases, CA serials, retired CAs and the APIC
      * client certificates issued (lib/plan/caRotation.ts).
@@ -247,6 +250,21 @@ function buildCas(plan: PkiPlan): CaLayer {
     return { roots, caCertPems, trustedRoots, rootCrls, intermediates, meshCas, providers };
 }
 
+/** The inventory with what was issued: every certificate of the plan, by its inventory id. */
+function issuedInventory(
+    plan: PkiPlan,
+    caCertPems: Record<CaId, pulumi.Output<string>>,
+    gateways: readonly IstioGatewayTls[],
+    bundles: Readonly<Record<string, ApicClientBundle>>,
+): pulumi.Output<IssuedCertificate[]> {
+    const pems: Record<string, pulumi.Output<string>> = { ...caCertPems };
+    for (const gateway of gateways) {
+        for (const [id, pem] of Object.entries(gateway.serverCertPems)) pems[`${id}/server`] = pem;
+    }
+    for (const [id, bundle] of Object.entries(bundles)) pems[`${id}/client`] = bundle.certPem;
+    return pulumi.all(pems).apply((issued) => buildInventory(plan, issued));
+}
+
 /**
  * The record of this deployment: positions, every CA's serial (for a later finish), retired CAs
  * and the APIC client certificates (for later pins and revocations).
@@ -385,6 +403,7 @@ export function buildPki(plan: PkiPlan): PkiStack {
             serverTrustBundlePem,
             epoch: endpoint.client.epoch,
             pkcs12Profile: config.pkcs12Profile,
+            pkcs12Iterations: config.pkcs12Iterations,
             ...leafOptions,
         });
         apicBundles[endpoint.id] = bundle;
@@ -456,7 +475,7 @@ export function buildPki(plan: PkiPlan): PkiStack {
             apicBundles: bundleOutputs,
             meshCaCertPems: Object.fromEntries(Object.entries(meshCas).map(([cluster, ca]) => [cluster, ca.certPem])),
             caCertPems,
-            inventory: plannedCertificates(plan),
+            inventory: issuedInventory(plan, caCertPems, gateways, apicBundles),
             deploymentRecord: deploymentRecord(plan, caCertPems, apicBundles),
         },
     };

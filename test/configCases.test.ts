@@ -1479,6 +1479,41 @@ const CASES: [string, Overrides, string[]][] = [
         ],
     ],
     [
+        "pkcs12Iterations below Java 17's default",
+        { pkcs12Iterations: "9999" },
+        [
+            "pki:pkcs12Iterations must be a whole number from 10000 (Java 17's default) to 5000000 (the most Java opens); got 9999",
+        ],
+    ],
+    [
+        "pkcs12Iterations above what Java opens",
+        { pkcs12Iterations: "5000001" },
+        [
+            "pki:pkcs12Iterations must be a whole number from 10000 (Java 17's default) to 5000000 (the most Java opens); got 5000001",
+        ],
+    ],
+    [
+        "pkcs12Iterations in exponent form",
+        { pkcs12Iterations: '"1e5"' },
+        [
+            'pki:pkcs12Iterations must be a whole number from 10000 (Java 17\'s default) to 5000000 (the most Java opens); got "1e5"',
+        ],
+    ],
+    [
+        "pkcs12Iterations true",
+        { pkcs12Iterations: "true" },
+        [
+            "pki:pkcs12Iterations must be a whole number from 10000 (Java 17's default) to 5000000 (the most Java opens); got true",
+        ],
+    ],
+    [
+        "pkcs12Iterations null",
+        { pkcs12Iterations: "null" },
+        [
+            'pki:pkcs12Iterations is empty (YAML null, ~ and "" all reach the program as ""); set it to a whole number from 10000 to 5000000, or remove the line for 10000',
+        ],
+    ],
+    [
         "pkcs12Profile null",
         { pkcs12Profile: "null" },
         [
@@ -1517,7 +1552,7 @@ const CASES: [string, Overrides, string[]][] = [
         "a misspelt key",
         { basedomain: "x" },
         [
-            "pki:basedomain is not a known key; known keys are pki:environment, pki:option, pki:baseDomain, pki:organization, pki:domains, pki:clusters, pki:meshStrictMtls, pki:gatewayNamespace, pki:trustDomains, pki:keyAlgorithm, pki:caKeyAlgorithm, pki:validityDays, pki:earlyRenewalDays, pki:rotation, pki:caRotation, pki:revocations, pki:crlPeriodDays, pki:offlineRoots, pki:pkcs12Profile. Fix the spelling or remove it",
+            "pki:basedomain is not a known key; known keys are pki:environment, pki:option, pki:baseDomain, pki:organization, pki:domains, pki:clusters, pki:meshStrictMtls, pki:gatewayNamespace, pki:trustDomains, pki:keyAlgorithm, pki:caKeyAlgorithm, pki:validityDays, pki:earlyRenewalDays, pki:rotation, pki:caRotation, pki:revocations, pki:crlPeriodDays, pki:offlineRoots, pki:pkcs12Profile, pki:pkcs12Iterations. Fix the spelling or remove it",
         ],
     ],
     [

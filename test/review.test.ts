@@ -1,4 +1,5 @@
 import * as assert from "assert";
+import * as crypto from "crypto";
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
@@ -69,10 +70,21 @@ describe("inventory", function () {
         assert.strictEqual(table.filter((l) => /^(gateway-server|apic-client) /.test(l)).length, 4);
     });
 
-    it("is exported by the stack program as the output `inventory`", async () => {
+    it("is exported by the stack program as the output `inventory`, with what was issued", async () => {
         const p = plan(option(1));
         const { outputs } = await runWithStandIn(() => buildPki(p).outputs, { state: sharedState });
-        assert.deepStrictEqual(outputs.inventory, plannedCertificates(p));
+        const planned = plannedCertificates(p);
+        assert.deepStrictEqual(
+            outputs.inventory.map(({ id, role, issuer, goesTo }) => ({ id, role, issuer, goesTo })),
+            planned.map(({ id, role, issuer, goesTo }) => ({ id, role, issuer, goesTo })),
+        );
+        // The issued facts are the real certificates': the APIC client's serial and fingerprint.
+        const client = outputs.inventory.find((c) => c.id === "ob/client");
+        const cert = new crypto.X509Certificate(outputs.apicBundles.ob.certPem);
+        assert.deepStrictEqual(
+            [client?.serial, client?.sha256, client?.notAfter],
+            [cert.serialNumber, cert.fingerprint256, new Date(cert.validTo).toISOString()],
+        );
         assert.doesNotMatch(JSON.stringify(outputs.inventory), /PRIVATE KEY|BEGIN CERTIFICATE/);
     });
 

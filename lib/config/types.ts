@@ -1,6 +1,7 @@
 /** Validated stack configuration (namespace `pki`); see DESIGN.md "Stack configuration". */
 import { CaRotationConfig, INITIAL_ROTATION } from "../plan/caRotation";
 import { RootSlot, TrustDomains } from "../plan/hierarchy";
+import { PKCS12_MIN_ITERATIONS } from "../pki/pkcs12";
 
 export type { CaRotationConfig, RootSlot, TrustDomains };
 
@@ -111,6 +112,8 @@ export interface PkiConfig {
     readonly crlPeriodDays: number;
     /** PKCS#12 encryption of the APIC keystores. */
     readonly pkcs12Profile: "modern" | "legacy";
+    /** PBKDF2 and MAC iterations of the APIC keystores. */
+    readonly pkcs12Iterations: number;
     /** Roots whose key is offline (ceremony); for them no root key exists in this stack. */
     readonly offlineRoots: Readonly<Partial<Record<RootSlot, OfflineRootConfig>>>;
 }
@@ -125,6 +128,7 @@ export const DEFAULTS = {
     validityDays: { root: 3650, intermediate: 1095, leaf: 365 },
     crlPeriodDays: 7,
     pkcs12Profile: "modern",
+    pkcs12Iterations: PKCS12_MIN_ITERATIONS,
     rotation: {
         leafEpoch: 0,
         gatewayServerEpoch: 0,

@@ -23,6 +23,7 @@ import { CA_SLOTS, CaPosition, CaRotationConfig, PHASES, rotationConflicts, Rota
 import { caSlots, isRootSlot, ROOT_TITLES } from "../plan/hierarchy";
 import { validateOfflineRoots, validateTrustDomains } from "./validateTrust";
 import { CRL_REASONS } from "../pki/crl";
+import { PKCS12_MAX_ITERATIONS, PKCS12_MIN_ITERATIONS, pkcs12IterationsProblem } from "../pki/pkcs12";
 import { daysInMonth } from "./goYaml";
 import { javascriptValueText, SecureValue, UnpassableValue } from "./pulumiText";
 
@@ -53,6 +54,7 @@ export const KNOWN_KEYS = [
     "crlPeriodDays",
     "offlineRoots",
     "pkcs12Profile",
+    "pkcs12Iterations",
 ] as const;
 type Key = (typeof KNOWN_KEYS)[number];
 
@@ -127,6 +129,10 @@ const SETTING: Record<Key, { allowed: string; unset?: string }> = {
         unset: "to make the roots in the stack",
     },
     pkcs12Profile: { allowed: "modern or legacy", unset: "for modern" },
+    pkcs12Iterations: {
+        allowed: `a whole number from ${PKCS12_MIN_ITERATIONS} to ${PKCS12_MAX_ITERATIONS}`,
+        unset: `for ${PKCS12_MIN_ITERATIONS}`,
+    },
 };
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -367,6 +373,16 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>): PkiConfi
         trustDomains,
         fail,
     );
+    const rawIterations = setting("pkcs12Iterations");
+    let pkcs12Iterations: number = DEFAULTS.pkcs12Iterations;
+    if (typeof rawIterations === "string") {
+        // Digits only: "1e4", "10000.0" and quoted JSON are text, not a count.
+        const problem = /^[1-9][0-9]{0,8}$/.test(rawIterations)
+            ? pkcs12IterationsProblem(Number(rawIterations))
+            : pkcs12IterationsProblem(NaN)?.replace(/got NaN$/, `got ${show(rawIterations)}`);
+        if (problem === undefined) pkcs12Iterations = Number(rawIterations);
+        else fail(`pki:pkcs12Iterations ${problem}`);
+    }
     const rawProfile = setting("pkcs12Profile");
     let pkcs12Profile: "modern" | "legacy" = DEFAULTS.pkcs12Profile;
     if (rawProfile === "modern" || rawProfile === "legacy") {
@@ -421,6 +437,7 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>): PkiConfi
         revocations,
         crlPeriodDays,
         pkcs12Profile,
+        pkcs12Iterations,
         offlineRoots,
     };
 }

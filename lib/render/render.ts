@@ -19,7 +19,7 @@ import { PkiPlan } from "../plan/plan";
 import { buildPki, pendingSignaturesMessage, requestOfflineSignatures } from "../stack";
 import { PRIVATE_FILE as PRIVATE, PUBLIC_FILE as PUBLIC, StagedFolder } from "./files";
 import { heapLimitBytes, heapShortfall } from "./heap";
-import { buildInventory, IssuedCertificate } from "./inventory";
+import { IssuedCertificate } from "../inventory/issued";
 
 export interface RenderOptions extends RunOptions {
     /** Replace the content of a folder that holds an earlier render (nothing of it survives). */
@@ -89,7 +89,6 @@ async function renderInto(plan: PkiPlan, folder: StagedFolder, options: RenderOp
         const stack = buildPki(plan);
         return {
             outputs: stack.outputs,
-            servers: Object.assign({}, ...stack.gateways.map((g) => g.serverCertPems)) as Record<string, unknown>,
             // Kept in the state like a stack output: the next render with it reads this record back.
             deploymentRecord: stack.outputs.deploymentRecord,
         };
@@ -134,13 +133,7 @@ async function renderInto(plan: PkiPlan, folder: StagedFolder, options: RenderOp
         );
     }
 
-    const pemsById = (pems: Record<string, string>, suffix: string): Record<string, string> =>
-        Object.fromEntries(Object.entries(pems).map(([id, pem]) => [`${id}${suffix}`, pem]));
-    const inventory = buildInventory(plan, {
-        ...outputs.outputs.caCertPems,
-        ...pemsById(outputs.servers as Record<string, string>, "/server"),
-        ...pemsById(Object.fromEntries(Object.entries(bundles).map(([id, b]) => [id, b.certPem])), "/client"),
-    });
+    const inventory = outputs.outputs.inventory;
     folder.write(
         "inventory.json",
         JSON.stringify(

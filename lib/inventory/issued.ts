@@ -1,6 +1,6 @@
-/** inventory.json of a render: the planned certificates plus the facts of the issued ones. */
+/** The issued inventory: the planned certificates plus the facts of the issued ones (the stack output `inventory`, a render's inventory.json). */
 import * as crypto from "crypto";
-import { PlannedCertificate, plannedCertificates } from "../inventory/planned";
+import { PlannedCertificate, plannedCertificates } from "./planned";
 import { PkiPlan } from "../plan/plan";
 
 export interface IssuedCertificate extends PlannedCertificate {
