@@ -67,7 +67,7 @@ export function issueCertificate(
 }
 
 /** The key and CSR children (`<name>-key`, `<name>-csr`); the certificate comes from a CA here or elsewhere. */
-function keyAndRequest(
+export function keyAndRequest(
     parent: pulumi.Resource,
     baseName: string,
     spec: Pick<CertificateSpec, "subject" | "dnsNames" | "uris" | "key" | "epoch">,
@@ -151,8 +151,11 @@ export function issueCaCertificate(
     };
 }
 
-/** The ceremony's certificate must certify this key, else the CSR it signed was another one. */
-function checkSignedFor(name: string, signedCertPem: string, publicKeyPem: string): string {
+/**
+ * A certificate signed elsewhere (the ceremony, a public CA) must certify this key, else the CSR it
+ * signed was another one.
+ */
+export function checkSignedFor(name: string, signedCertPem: string, publicKeyPem: string): string {
     if (signedCertPem === "") return "";
     const certified = new crypto.X509Certificate(signedCertPem).publicKey.export({ type: "spki", format: "pem" });
     if (certified !== publicKeyPem) {
