@@ -140,7 +140,8 @@ function callers(value: Json | undefined, known: readonly UiServiceConfig[], fai
     const chosen: string[] = [];
     value.forEach((entry, i) => {
         // Named as listed, or by its Kubernetes name: both lower-case to the same service.
-        const service = typeof entry === "string" ? known.find((s) => s.kubernetesName === entry.toLowerCase()) : undefined;
+        const service =
+            typeof entry === "string" ? known.find((s) => s.kubernetesName === entry.toLowerCase()) : undefined;
         if (service === undefined) {
             fail(
                 `${KEY}.callers[${i}] ${showJson(entry)} is not in ${KEY}.services; name one of ${known.map((s) => s.name).join(", ") || "the UI services (list them first)"}`,
