@@ -22,6 +22,7 @@ import { buildPki, FrontEndOutputs, pendingSignaturesMessage, requestOfflineSign
 import { PRIVATE_FILE as PRIVATE, PUBLIC_FILE as PUBLIC, StagedFolder } from "./files";
 import { heapLimitBytes, heapShortfall } from "./heap";
 import { IssuedCertificate } from "../inventory/issued";
+import { stackPictures } from "../inventory/pictures";
 
 export interface RenderOptions extends RunOptions {
     /** Replace the content of a folder that holds an earlier render (nothing of it survives). */
@@ -147,6 +148,9 @@ async function renderInto(plan: PkiPlan, folder: StagedFolder, options: RenderOp
         ) + "\n",
         PUBLIC,
     );
+    const pictures = stackPictures(plan, new Date(), inventory);
+    folder.write("trust.mmd", pictures.trust, PUBLIC);
+    folder.write("timeline.mmd", pictures.timeline, PUBLIC);
     return { engine, inventory, files: folder.files };
 }
 
