@@ -124,30 +124,17 @@ function caRow(ca: CaPlan, goesTo: Record<string, string[]>): PlannedCertificate
 
 function leafRow(plan: PkiPlan, endpoint: EndpointPlan, leaf: LeafPlan): PlannedCertificate {
     const kind = leaf.role === "gateway-server" ? "server" : "client";
-    const gatewayCluster = plan.config.clusters[0].name;
-    return {
+    const { namespace, name } = endpoint.gatewaySecret;
+    return issuedLeafRow(leaf, {
         id: `${endpoint.id}/${kind}`,
-        role: leaf.role,
         endpoint: endpoint.id,
-        subject: describeSubject(leaf.subject),
-        dnsNames: [...leaf.dnsNames],
-        uris: [...leaf.uris],
-        issuer: leaf.issuer,
-        key: describeKey(leaf.key),
-        uses: [...leaf.allowedUses],
-        validityDays: leaf.validityDays,
-        renewAfterDays: leaf.validityDays - leaf.earlyRenewalDays,
-        epoch: leaf.epoch,
         goesTo:
             kind === "server"
-                ? [
-                      `${secretPath(gatewayCluster, endpoint.gatewaySecret.namespace, endpoint.gatewaySecret.name)} (tls.crt, tls.key)`,
-                  ]
+                ? [`${secretPath(plan.config.clusters[0].name, namespace, name)} (tls.crt, tls.key)`]
                 : [`apic/${endpoint.id}/client.crt, client.key (APIC keystore)`],
-    };
+    });
 }
 
-/** Root first, then the other CAs, then per endpoint its server and client certificate. */
 /** Where a render writes what APIC's UI-facing TLS server profile needs. */
 export const APIC_UI_DIR = "apic/ui";
 
@@ -160,7 +147,7 @@ export const customerFacingCertId = (host: string): string => `public/${host}`;
 function issuedLeafRow(
     leaf: LeafPlan,
     fields: Pick<PlannedCertificate, "id" | "goesTo"> & Partial<PlannedCertificate>,
-) {
+): PlannedCertificate {
     return {
         role: leaf.role,
         subject: describeSubject(leaf.subject),
@@ -222,6 +209,7 @@ function frontEndRows(plan: PkiPlan): PlannedCertificate[] {
     ];
 }
 
+/** Root first, then the other CAs, then per endpoint its server and client certificate, then the front end's. */
 export function plannedCertificates(plan: PkiPlan): PlannedCertificate[] {
     const goesTo = caDestinations(plan);
     return [

@@ -333,13 +333,19 @@ export function gatewayServerCert(
     };
 }
 
-/** APIC's client certificate for one endpoint: SAN = the pinned URI identity, EKU clientAuth only. */
-export function apicClientCert(
-    args: LeafOptions & { endpointId: string; identity: string; epoch: number; issuer?: CaId },
+/** A client certificate: SAN = a URI identity, EKU clientAuth only. */
+function clientCert(
+    args: LeafOptions & {
+        role: "apic-client" | "ui-client";
+        name: string;
+        identity: string;
+        epoch: number;
+        issuer: CaId;
+    },
 ): LeafPlan {
     return {
-        role: "apic-client",
-        subject: subject(`apic-client ${args.endpointId}`.slice(0, MAX_COMMON_NAME), args.organization),
+        role: args.role,
+        subject: subject(`${args.role} ${args.name}`.slice(0, MAX_COMMON_NAME), args.organization),
         dnsNames: [],
         uris: [args.identity],
         allowedUses: leafUses(args.keyAlgorithm, "client_auth"),
@@ -347,26 +353,22 @@ export function apicClientCert(
         validityDays: args.validityDays,
         earlyRenewalDays: args.earlyRenewalDays,
         epoch: args.epoch,
-        issuer: args.issuer ?? "apic-client-ca",
+        issuer: args.issuer,
     };
+}
+
+/** APIC's client certificate for one endpoint: SAN = the pinned URI identity, EKU clientAuth only. */
+export function apicClientCert(
+    args: LeafOptions & { endpointId: string; identity: string; epoch: number; issuer?: CaId },
+): LeafPlan {
+    return clientCert({ ...args, role: "apic-client", name: args.endpointId, issuer: args.issuer ?? "apic-client-ca" });
 }
 
 /** A UI service's client certificate for calling APIC: URI SAN = its identity, EKU clientAuth only. */
 export function uiClientCert(
     args: LeafOptions & { name: string; identity: string; epoch: number; issuer?: CaId },
 ): LeafPlan {
-    return {
-        role: "ui-client",
-        subject: subject(`ui-client ${args.name}`.slice(0, MAX_COMMON_NAME), args.organization),
-        dnsNames: [],
-        uris: [args.identity],
-        allowedUses: leafUses(args.keyAlgorithm, "client_auth"),
-        key: leafKey(args.keyAlgorithm),
-        validityDays: args.validityDays,
-        earlyRenewalDays: args.earlyRenewalDays,
-        epoch: args.epoch,
-        issuer: args.issuer ?? "ui-client-ca",
-    };
+    return clientCert({ ...args, role: "ui-client", issuer: args.issuer ?? "ui-client-ca" });
 }
 
 /** APIC's server certificate for a host the UI services call: SAN = the host, EKU serverAuth only. */
