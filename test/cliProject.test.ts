@@ -2,7 +2,7 @@ import * as assert from "assert";
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { stackConfigDir } from "../lib/cli/stackSource";
+import { stackConfigDir, stackFilePath } from "../lib/cli/stackSource";
 import { cli, ROOT, tempDir } from "./helpers";
 
 const CLI = path.join(ROOT, "dist/lib/cli/main.js");
@@ -37,18 +37,21 @@ describe("The command line in the user's project", () => {
 
     it("reads the project's stack file, never the package's, and names what it looked for when it is missing", () => {
         const dir = project("stackConfigDir: environments\n", "environments");
-        const run = (...args: string[]) =>
-            spawnSync(process.execPath, [CLI, "inventory", ...args], {
-                cwd: path.join(dir, "environments"),
-                encoding: "utf8",
-            });
-        const found = run("--stack", "dev", "--format", "json");
+        const found = spawnSync(process.execPath, [CLI, "inventory", "--stack", "dev", "--format", "json"], {
+            cwd: path.join(dir, "environments"),
+            encoding: "utf8",
+        });
         assert.strictEqual(found.status, 0, found.stderr);
         const inventory = JSON.parse(found.stdout) as { environment: string; certificates: { dnsNames: string[] }[] };
         assert.strictEqual(inventory.environment, "dev");
         assert.ok(inventory.certificates.some((c) => c.dnsNames.includes("ob.dev.api.bank.example")));
-        const missing = run("--stack", "sit");
-        assert.strictEqual(missing.status, 2);
-        assert.match(missing.stderr, /^error: --stack sit: no Pulumi\.sit\.yaml; known stacks: dev\n/);
+        assert.throws(
+            () => stackFilePath({ stack: "sit" }, path.join(dir, "environments")),
+            /^Error: --stack sit: no Pulumi\.sit\.yaml; known stacks: dev$/,
+        );
+        assert.throws(
+            () => stackFilePath({ stack: "sit" }, dir),
+            /^Error: --stack sit: no environments\/Pulumi\.sit\.yaml;/,
+        );
     });
 });

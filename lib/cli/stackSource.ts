@@ -23,12 +23,16 @@ export function stackConfigDir(cwd: string = process.cwd()): string {
     }
 }
 
-export function stackFilePath(options: { stack?: string; config?: string }): { file: string; label: string } {
+/** The stack file `--stack` or `--config` names, from the folder the command runs in. */
+export function stackFilePath(
+    options: { stack?: string; config?: string },
+    cwd: string = process.cwd(),
+): { file: string; label: string } {
     if (options.stack !== undefined && options.config !== undefined) {
         throw new UsageError("give either --stack NAME or --config FILE, not both");
     }
     if (options.config !== undefined) {
-        const file = path.resolve(options.config);
+        const file = path.resolve(cwd, options.config);
         if (!fs.existsSync(file)) throw new UsageError(`--config ${options.config}: no such file`);
         return {
             file,
@@ -39,7 +43,7 @@ export function stackFilePath(options: { stack?: string; config?: string }): { f
         };
     }
     if (options.stack !== undefined) {
-        const dir = stackConfigDir();
+        const dir = stackConfigDir(cwd);
         const file = path.join(dir, `Pulumi.${options.stack}.yaml`);
         if (!fs.existsSync(file)) {
             const known = fs.existsSync(dir)
@@ -49,7 +53,7 @@ export function stackFilePath(options: { stack?: string; config?: string }): { f
                       .map((f) => f.replace(/^Pulumi\.|\.yaml$/g, ""))
                 : [];
             throw new UsageError(
-                `--stack ${options.stack}: no ${path.relative(process.cwd(), file)}; known stacks: ${known.length > 0 ? known.join(", ") : "none (run in your Pulumi project, or give --config FILE)"}`,
+                `--stack ${options.stack}: no ${path.relative(cwd, file)}; known stacks: ${known.length > 0 ? known.join(", ") : "none (run in your Pulumi project, or give --config FILE)"}`,
             );
         }
         return { file, label: options.stack };
