@@ -2,7 +2,7 @@ export * from "./components/rootCa";
 export * from "./components/intermediateCa";
 export * from "./components/istioGatewayTls";
 export * from "./components/apicClientBundle";
-export { IssuingCa } from "./components/keys";
+export { CaSigner, CertificateSubject, IssuingCa, OfflineSigner, RootCaPem } from "./components/keys";
 export * from "./config/types";
 export { validateConfig, ConfigError } from "./config/validate";
 export { rawConfigFromStackFile, rawConfigFromEngine } from "./config/load";
