@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { LeafKeyAlgorithm } from "../config/types";
+import { KeyAlgorithm } from "../config/types";
 import { defaultEarlyRenewalDays } from "../config/validate";
 import { apicServerCert } from "../plan/plan";
 import { IssuingCa, issueCertificate } from "./keys";
@@ -19,7 +19,7 @@ export interface ApicServerCertificateArgs {
      * Key algorithm: RSA (2048-bit) or ECDSA (P-256).
      * @default "RSA"
      */
-    readonly keyAlgorithm?: LeafKeyAlgorithm;
+    readonly keyAlgorithm?: KeyAlgorithm;
     /**
      * Validity in days.
      * @default 365
@@ -39,6 +39,7 @@ export interface ApicServerCertificateArgs {
  * keystore of the TLS server profile APIC presents to them.
  */
 export class ApicServerCertificate extends pulumi.ComponentResource {
+    /** The server certificate (EKU serverAuth, DNS SAN = host). */
     public readonly certPem: pulumi.Output<string>;
     /** The server private key, a secret. */
     public readonly privateKeyPem: pulumi.Output<string>;

@@ -1,7 +1,7 @@
 import * as crypto from "crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { LeafKeyAlgorithm } from "../config/types";
+import { KeyAlgorithm } from "../config/types";
 import { GATEWAY_SELECTOR, HTTPS_PORT, leafKey } from "../plan/plan";
 import { pemBlocks } from "../pki/pem";
 import { spkiPin } from "../pki/pins";
@@ -9,7 +9,7 @@ import { checkSignedFor, keyAndRequest } from "./keys";
 import { joinPem } from "./pem";
 
 /** One customer-facing host. */
-export interface CustomerFacingHostArgs {
+export interface CustomerFacingHost {
     /** The host customers reach; the CSR's CN and only DNS SAN. */
     readonly host: string;
     /**
@@ -38,7 +38,8 @@ export interface CustomerFacingHostArgs {
 }
 
 export interface CustomerFacingTlsArgs {
-    readonly hosts: CustomerFacingHostArgs[];
+    /** The hosts, each with its key epoch and, once a public CA has signed its CSR, its certificate. */
+    readonly hosts: CustomerFacingHost[];
     /**
      * Namespace of the ingress gateway, where the Secrets and the Gateway live.
      * @default "istio-system"
@@ -58,7 +59,7 @@ export interface CustomerFacingTlsArgs {
      * Key algorithm: RSA (2048-bit) or ECDSA (P-256).
      * @default "RSA"
      */
-    readonly keyAlgorithm?: LeafKeyAlgorithm;
+    readonly keyAlgorithm?: KeyAlgorithm;
     /** Subject O of the CSRs. */
     readonly organization?: string;
 }
@@ -151,6 +152,6 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
                 { parent: this },
             );
         }
-        this.registerOutputs({ csrPems: this.csrPems, servedCertPems: this.servedCertPems });
+        this.registerOutputs({ csrPems: this.csrPems, keyPins: this.keyPins, servedCertPems: this.servedCertPems });
     }
 }

@@ -1,6 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { LeafKeyAlgorithm } from "../config/types";
+import { KeyAlgorithm } from "../config/types";
 import { defaultEarlyRenewalDays } from "../config/validate";
 import { uiClientCert } from "../plan/plan";
 import { spkiPin } from "../pki/pins";
@@ -46,7 +46,7 @@ export interface UiApicClientArgs {
      * Key algorithm: RSA (2048-bit) or ECDSA (P-256).
      * @default "RSA"
      */
-    readonly keyAlgorithm?: LeafKeyAlgorithm;
+    readonly keyAlgorithm?: KeyAlgorithm;
     /**
      * Validity in days.
      * @default 365

@@ -6,7 +6,17 @@ import { PKCS12_MIN_ITERATIONS } from "../pki/pkcs12";
 export type { CaRotationConfig, RootSlot, TrustDomains };
 
 export type HostnameOption = 1 | 2 | 3;
-export type LeafKeyAlgorithm = "RSA" | "ECDSA";
+
+/** Key algorithm of a certificate; `as const` so that Pulumi's schema inference reads it as an enum. */
+export const KeyAlgorithm = {
+    /** RSA: 2048 bits for leaves, 4096 for CAs. */
+    RSA: "RSA",
+    /** ECDSA: P-256 for leaves, P-384 for CAs (never the provider's own default, P-224). */
+    ECDSA: "ECDSA",
+} as const;
+export type KeyAlgorithm = (typeof KeyAlgorithm)[keyof typeof KeyAlgorithm];
+/** The earlier name of KeyAlgorithm. */
+export type LeafKeyAlgorithm = KeyAlgorithm;
 
 export interface DomainConfig {
     /** Kubernetes namespace of the domain's services. */

@@ -43,7 +43,7 @@ function kindOf(resource: RecordedResource): string {
 }
 
 /** The manifest as Kubernetes would receive it: apiVersion, kind, then the object's fields. */
-function manifest(resource: RecordedResource): Record<string, unknown> {
+export function manifest(resource: RecordedResource): Record<string, unknown> {
     const [, group] = resource.type.split(":");
     const apiVersion = group.replace(/^core\//, "");
     const { apiVersion: _a, kind: _k, ...rest } = resource.inputs;
