@@ -4,7 +4,7 @@ import { rawConfigFromEngine } from "./config/load";
 import { validateConfig } from "./config/validate";
 import { INITIAL_RECORD, parseRecord, RotationRecord } from "./plan/caRotation";
 import { planPki } from "./plan/plan";
-import { buildPki, pendingSignaturesMessage, requestOfflineSignatures } from "./stack";
+import { buildPki, pendingCustomerFacingMessage, pendingSignaturesMessage, requestOfflineSignatures } from "./stack";
 
 /** The stack output the next update reads back; stacks deployed by earlier versions called it caRotation. */
 const RECORD_OUTPUTS = ["deploymentRecord", "caRotation"];
@@ -45,5 +45,7 @@ export = async () => {
         pulumi.log.error(pendingSignaturesMessage(plan));
         return outputs;
     }
+    const pending = pendingCustomerFacingMessage(plan);
+    if (pending !== undefined) pulumi.log.warn(pending);
     return buildPki(plan).outputs;
 };

@@ -11,12 +11,16 @@ import { IntermediateCa } from "./components/intermediateCa";
 import { IstioGatewayTls } from "./components/istioGatewayTls";
 import { MeshPluginCa } from "./components/meshPluginCa";
 import { RootCa } from "./components/rootCa";
+import { ApicServerCertificate } from "./components/apicServerCertificate";
+import { CustomerFacingTls } from "./components/customerFacingTls";
+import { ApicEgress, hostLabel, UiApicClient } from "./components/uiApicClient";
 import { buildInventory, IssuedCertificate } from "./inventory/issued";
 import { joinPemOutputs } from "./components/pem";
 import { CA_SLOTS, clientsAfter, DeployedClient, RotationRecord } from "./plan/caRotation";
 import { isRootSlot, RootSlot, rootOf } from "./plan/hierarchy";
 import { buildCrl, crlWindow, RevokedEntry } from "./pki/crl";
-import { activeCa, CaId, CaPlan, PkiPlan } from "./plan/plan";
+import { activeCa, CaId, CaPlan, PkiPlan, uiClientRecordKey } from "./plan/plan";
+import { apicServerCertId, customerFacingCertId, uiClientCertId } from "./inventory/planned";
 
 export interface ApicBundleOutput {
     host: string;
@@ -46,6 +50,31 @@ export interface TrustAnchors {
     mesh: pulumi.Output<string>;
 }
 
+/** What the front end gets (pki:frontEnd); empty when no UI service calls APIC and no customer-facing host is set. */
+export interface FrontEndOutputs {
+    /** Per UI service calling APIC (Kubernetes name): its Secret and identity. */
+    uiClients: Record<
+        string,
+        { namespace: string; secretName: string; identity: string; certPem: pulumi.Output<string> }
+    >;
+    /** What APIC's UI-facing TLS server profile needs. */
+    apic: {
+        /** The UI client root(s): the truststore that makes APIC demand and check the UI services' certificates. */
+        truststorePem?: pulumi.Output<string>;
+        /** CRLs of the UI client CAs and root, once one was revoked (for a DataPower that takes CRLs). */
+        truststoreCrlPem?: pulumi.Output<string>;
+        /** Per APIC host, its server certificate when issued here (keystore of the TLS server profile). */
+        servers: Record<
+            string,
+            { certPem: pulumi.Output<string>; caChainPem: pulumi.Output<string>; privateKeyPem: pulumi.Output<string> }
+        >;
+    };
+    /** Per customer-facing host: the CSR of the requested key, for the public CA. */
+    customerFacingCsrs: Record<string, pulumi.Output<string>>;
+    /** Customer-facing hosts whose certificate is not given yet. */
+    pendingCustomerFacing: string[];
+}
+
 export interface PkiStackOutputs {
     /** What the gateway, APIC and the mesh trust (during a root rotation the root in use first). */
     trustAnchors: TrustAnchors;
@@ -69,9 +98,11 @@ export interface PkiStackOutputs {
      * no key material (`pulumi stack output inventory`, what `lifecycle` and `expiry` read).
      */
     inventory: pulumi.Output<IssuedCertificate[]>;
+    /** UI services calling APIC, APIC's UI-facing TLS server profile, customer-facing hosts. */
+    frontEnd: FrontEndOutputs;
     /**
-     * What the next update reads back: rotation phases, CA serials, retired CAs and the APIC
-     * client certificates issued (lib/plan/caRotation.ts).
+     * What the next update reads back: rotation phases, CA serials, retired CAs, the client
+     * certificates issued and the customer-facing keys' pins (lib/plan/caRotation.ts).
      */
     deploymentRecord: pulumi.Output<RotationRecord>;
 }
@@ -121,6 +152,13 @@ function crlBundle(plan: PkiPlan, sources: readonly CrlSource[]): pulumi.Output<
             )
             .apply((crls) => crls.join("")),
     );
+}
+
+/** The revoked client certificates (of endpoints' APIC clients, or of UI services) an issuing CA lists. */
+function revokedBy(plan: PkiPlan, kind: "apic" | "ui", caId: CaId): RevokedEntry[] {
+    return plan.revoked
+        .filter((r) => r.kind === kind && (r.issuer === undefined || r.issuer === caId))
+        .map((r) => ({ serialHex: r.serialHex, revokedAt: new Date(r.revokedAt), reason: r.reason }));
 }
 
 /** The retired intermediates a root revokes. */
@@ -256,12 +294,18 @@ function issuedInventory(
     caCertPems: Record<CaId, pulumi.Output<string>>,
     gateways: readonly IstioGatewayTls[],
     bundles: Readonly<Record<string, ApicClientBundle>>,
+    frontEnd: FrontEndLayer,
 ): pulumi.Output<IssuedCertificate[]> {
     const pems: Record<string, pulumi.Output<string>> = { ...caCertPems };
     for (const gateway of gateways) {
         for (const [id, pem] of Object.entries(gateway.serverCertPems)) pems[`${id}/server`] = pem;
     }
     for (const [id, bundle] of Object.entries(bundles)) pems[`${id}/client`] = bundle.certPem;
+    for (const [name, client] of Object.entries(frontEnd.uiClients)) pems[uiClientCertId(name)] = client.certPem;
+    for (const [host, server] of Object.entries(frontEnd.apicServers)) pems[apicServerCertId(host)] = server.certPem;
+    for (const [host, pem] of Object.entries(frontEnd.customerFacing?.servedCertPems ?? {})) {
+        pems[customerFacingCertId(host)] = pem;
+    }
     return pulumi.all(pems).apply((issued) => buildInventory(plan, issued));
 }
 
@@ -273,22 +317,33 @@ function deploymentRecord(
     plan: PkiPlan,
     caCertPems: Record<CaId, pulumi.Output<string>>,
     bundles: Readonly<Record<string, ApicClientBundle>>,
+    frontEnd: FrontEndLayer,
 ): pulumi.Output<RotationRecord> {
     const caPems = pulumi.all(plan.cas.map((ca) => caCertPems[ca.id]));
-    const clients = pulumi.all(plan.endpoints.map((e) => pulumi.all([bundles[e.id].certPem, bundles[e.id].spkiPin])));
-    return pulumi.all([caPems, clients]).apply(([pems, clientPems]) => {
+    /** Every client certificate of this deployment, by its record key: endpoints' APIC clients and UI services'. */
+    const holders = [
+        ...plan.endpoints.map((e) => ({ key: e.id, leaf: e.client, issued: bundles[e.id] })),
+        ...plan.frontEnd.uiClients.map((c) => ({
+            key: uiClientRecordKey(c.name),
+            leaf: c.leaf,
+            issued: frontEnd.uiClients[c.name],
+        })),
+    ];
+    const clients = pulumi.all(holders.map((h) => pulumi.all([h.issued.certPem, h.issued.spkiPin])));
+    const customerFacingKeys = pulumi.all(frontEnd.customerFacing?.keyPins ?? {});
+    return pulumi.all([caPems, clients, customerFacingKeys]).apply(([pems, clientPems, keyPins]) => {
         const issued: Record<string, DeployedClient> = Object.fromEntries(
-            plan.endpoints.map((e, i) => {
+            holders.map((h, i) => {
                 const [certPem, spki] = clientPems[i];
                 const cert = new crypto.X509Certificate(certPem);
                 const client: DeployedClient = {
-                    epoch: e.client.epoch,
+                    epoch: h.leaf.epoch,
                     serialHex: cert.serialNumber,
                     spki,
                     notAfter: new Date(cert.validTo).toISOString(),
-                    issuer: e.client.issuer,
+                    issuer: h.leaf.issuer,
                 };
-                return [e.id, client];
+                return [h.key, client];
             }),
         );
         return {
@@ -308,6 +363,7 @@ function deploymentRecord(
             ),
             retired: [...plan.retired],
             clients: clientsAfter(plan.deployed?.clients ?? {}, issued, new Date()),
+            customerFacingKeys: keyPins,
         };
     });
 }
@@ -322,6 +378,17 @@ export function pendingSignaturesMessage(plan: PkiPlan): string {
         `the offline roots have not signed ${where.join(", ")} yet: ` +
         `on the offline machine sign each CSR (pulumi stack output intermediateCsrs, or csr/<id>.csr of a render) with ` +
         `"apic-istio-pki ceremony sign --root <that root's dir> --csr <id>.csr" and put each certificate where its name says`
+    );
+}
+
+/** The customer-facing hosts still waiting for a public CA's certificate, and what to do; undefined: none. */
+export function pendingCustomerFacingMessage(plan: PkiPlan): string | undefined {
+    const pending = plan.frontEnd.customerFacing.filter((c) => c.certificate === undefined).map((c) => c.host);
+    if (pending.length === 0) return undefined;
+    return (
+        `customer-facing ${pending.length === 1 ? "host" : "hosts"} ${pending.join(", ")} ${pending.length === 1 ? "waits" : "wait"} for a public CA's certificate: ` +
+        `have the CSR signed (pulumi stack output frontEnd, customerFacingCsrs; or front-end/csr/<host>.csr of a render) and put the certificate and its chain ` +
+        `under pki:frontEnd.customerFacing.<host>.certificate; until then the host has no Secret and no Gateway server`
     );
 }
 
@@ -379,9 +446,7 @@ export function buildPki(plan: PkiPlan): PkiStack {
         ? crlBundle(plan, [
               ...generations("apic-client-ca").map((c) => ({
                   signer: intermediates[c.id],
-                  revoked: plan.revoked
-                      .filter((r) => r.issuer === undefined || r.issuer === c.id)
-                      .map((r) => ({ serialHex: r.serialHex, revokedAt: new Date(r.revokedAt), reason: r.reason })),
+                  revoked: revokedBy(plan, "apic", c.id),
               })),
               ...rootCrls(clientRoot),
           ])
@@ -446,6 +511,8 @@ export function buildPki(plan: PkiPlan): PkiStack {
         );
     });
 
+    const frontEnd = buildFrontEnd(plan, cas, gatewayServerCa, provider);
+
     const meshCas = Object.fromEntries(
         plan.cas.filter((c) => c.role === "mesh-ca" && c.active).map((c) => [c.cluster ?? "", cas.meshCas[c.id]]),
     );
@@ -475,8 +542,139 @@ export function buildPki(plan: PkiPlan): PkiStack {
             apicBundles: bundleOutputs,
             meshCaCertPems: Object.fromEntries(Object.entries(meshCas).map(([cluster, ca]) => [cluster, ca.certPem])),
             caCertPems,
-            inventory: issuedInventory(plan, caCertPems, gateways, apicBundles),
-            deploymentRecord: deploymentRecord(plan, caCertPems, apicBundles),
+            frontEnd: frontEnd.outputs,
+            inventory: issuedInventory(plan, caCertPems, gateways, apicBundles, frontEnd),
+            deploymentRecord: deploymentRecord(plan, caCertPems, apicBundles, frontEnd),
+        },
+    };
+}
+
+/** What the front end makes, for the outputs, the inventory and the record. */
+interface FrontEndLayer {
+    readonly uiClients: Readonly<Record<string, UiApicClient>>;
+    readonly apicServers: Readonly<Record<string, ApicServerCertificate>>;
+    readonly customerFacing?: CustomerFacingTls;
+    readonly outputs: FrontEndOutputs;
+}
+
+/**
+ * The front end (pki:frontEnd): the UI client CA's leaves with their Secrets and DestinationRules
+ * (and the ServiceEntries of APIC's hosts per UI namespace), APIC's UI-facing server certificates
+ * and truststore, and the customer-facing hosts.
+ */
+function buildFrontEnd(
+    plan: PkiPlan,
+    cas: CaLayer,
+    gatewayServerCa: IntermediateCa,
+    provider: k8s.Provider,
+): FrontEndLayer {
+    const { config, frontEnd } = plan;
+    const leafOptions = {
+        keyAlgorithm: config.keyAlgorithm,
+        validityDays: config.validityDays.leaf,
+        earlyRenewalDays: config.earlyRenewalDays.leaf,
+        organization: config.organization,
+    };
+    const inCluster = { providers: { kubernetes: provider } };
+    const uiRoot = rootOf("uiClientCa", config.trustDomains);
+    const serverRoot = rootOf("gatewayServerCa", config.trustDomains);
+    const apicTrustPem =
+        config.frontEnd.apicServerCa !== undefined
+            ? pulumi.output(config.frontEnd.apicServerCa)
+            : cas.trustedRoots(serverRoot);
+
+    const uiClients: Record<string, UiApicClient> = {};
+    if (frontEnd.uiClients.length > 0) {
+        const uiClientCa = cas.intermediates[activeCa(plan.cas, "ui-client-ca").id];
+        for (const c of frontEnd.uiClients) {
+            uiClients[c.name] = new UiApicClient(
+                `${c.name}-ui-client`,
+                {
+                    clientCa: uiClientCa,
+                    service: c.name,
+                    identity: c.identity,
+                    namespace: c.namespace,
+                    apicHosts: [...c.apicHosts],
+                    apicTrustPem,
+                    workloadLabels: { ...c.labels },
+                    secretName: c.secret.name,
+                    epoch: c.leaf.epoch,
+                    ...leafOptions,
+                },
+                inCluster,
+            );
+        }
+        for (const namespace of [...new Set(frontEnd.uiClients.map((c) => c.namespace))]) {
+            new ApicEgress(`${namespace}-apic-egress`, { hosts: [...config.frontEnd.apicHosts], namespace }, inCluster);
+        }
+    }
+    const apicServers: Record<string, ApicServerCertificate> = {};
+    for (const server of frontEnd.apicServers) {
+        apicServers[server.host] = new ApicServerCertificate(`apic-ui-${hostLabel(server.host)}`, {
+            serverCa: gatewayServerCa,
+            host: server.host,
+            epoch: server.leaf.epoch,
+            ...leafOptions,
+        });
+    }
+    const uiCas = plan.cas.filter((c) => c.slotId === "ui-client-ca");
+    const truststoreCrlPem = plan.crls.apicUiTruststore
+        ? crlBundle(plan, [
+              ...uiCas.map((c) => ({ signer: cas.intermediates[c.id], revoked: revokedBy(plan, "ui", c.id) })),
+              ...cas.rootCrls(uiRoot),
+          ])
+        : undefined;
+    const customerFacing =
+        frontEnd.customerFacing.length === 0
+            ? undefined
+            : new CustomerFacingTls(
+                  "customer-facing",
+                  {
+                      hosts: frontEnd.customerFacing.map((c) => ({
+                          host: c.host,
+                          id: c.id,
+                          epoch: c.epoch,
+                          certificateEpoch: c.certificateEpoch,
+                          ...(c.certificate !== undefined ? { certificatePem: c.certificate } : {}),
+                          secretName: c.secret.name,
+                      })),
+                      namespace: config.gatewayNamespace,
+                      gatewayName: frontEnd.gatewayName,
+                      keyAlgorithm: config.keyAlgorithm,
+                      organization: config.organization,
+                  },
+                  inCluster,
+              );
+    return {
+        uiClients,
+        apicServers,
+        customerFacing,
+        outputs: {
+            uiClients: Object.fromEntries(
+                frontEnd.uiClients.map((c) => [
+                    c.name,
+                    {
+                        namespace: c.namespace,
+                        secretName: c.secret.name,
+                        identity: c.identity,
+                        certPem: uiClients[c.name].certPem,
+                    },
+                ]),
+            ),
+            apic: {
+                ...(frontEnd.uiClients.length > 0 ? { truststorePem: cas.trustedRoots(uiRoot) } : {}),
+                ...(truststoreCrlPem !== undefined ? { truststoreCrlPem } : {}),
+                servers: Object.fromEntries(
+                    Object.entries(apicServers).map(([host, server]) => [
+                        host,
+                        { certPem: server.certPem, caChainPem: server.caChainPem, privateKeyPem: server.privateKeyPem },
+                    ]),
+                ),
+            },
+            customerFacingCsrs: customerFacing?.csrPems ?? {},
+            pendingCustomerFacing: frontEnd.customerFacing
+                .filter((c) => c.certificate === undefined)
+                .map((c) => c.host),
         },
     };
 }

@@ -927,7 +927,7 @@ const CASES: [string, Overrides, string[]][] = [
         "rotation with an unknown key",
         { rotation: "{ epoch: 1 }" },
         [
-            "pki:rotation.epoch is not a known key; known keys are leafEpoch, gatewayServerEpoch, apicClientEpoch, meshEpoch, apicClientPhase, endpoints",
+            "pki:rotation.epoch is not a known key; known keys are leafEpoch, gatewayServerEpoch, apicClientEpoch, meshEpoch, uiClientEpoch, apicClientPhase, endpoints",
         ],
     ],
     [
@@ -1162,17 +1162,23 @@ const CASES: [string, Overrides, string[]][] = [
     [
         "revocation without an endpoint",
         { revocations: '[{ serial: 0A1B, revokedAt: "2026-11-20" }]' },
-        ["pki:revocations[0].endpoint must name the endpoint whose APIC client certificate is revoked; got nothing"],
+        [
+            "pki:revocations[0].endpoint must name the endpoint whose APIC client certificate is revoked (or uiClient the UI service whose certificate is); got nothing",
+        ],
     ],
     [
         "revocation endpoint read as a number",
         { revocations: '[{ endpoint: 5, serial: 0A1B, revokedAt: "2026-11-20" }]' },
-        ["pki:revocations[0].endpoint must name the endpoint whose APIC client certificate is revoked; got 5"],
+        [
+            "pki:revocations[0].endpoint must name the endpoint whose APIC client certificate is revoked (or uiClient the UI service whose certificate is); got 5",
+        ],
     ],
     [
         "revocation endpoint empty",
         { revocations: '[{ endpoint: "", serial: 0A1B, revokedAt: "2026-11-20" }]' },
-        ['pki:revocations[0].endpoint must name the endpoint whose APIC client certificate is revoked; got ""'],
+        [
+            'pki:revocations[0].endpoint must name the endpoint whose APIC client certificate is revoked (or uiClient the UI service whose certificate is); got ""',
+        ],
     ],
     [
         "revocation of an endpoint the stack does not have",
@@ -1281,7 +1287,9 @@ const CASES: [string, Overrides, string[]][] = [
     [
         "revocation with an unknown member",
         { revocations: '[{ endpoint: ob, serial: 0A1B, revokedAt: "2026-11-20", when: now }]' },
-        ["pki:revocations[0].when is not a known key; a revocation has endpoint, serial, epoch, reason and revokedAt"],
+        [
+            "pki:revocations[0].when is not a known key; a revocation has endpoint (or uiClient), serial, epoch, reason and revokedAt",
+        ],
     ],
     [
         "the same revocation twice",
@@ -1458,6 +1466,169 @@ const CASES: [string, Overrides, string[]][] = [
         ],
     ],
     [
+        "frontEnd as a list",
+        { frontEnd: "[consumer-dashboard]" },
+        [
+            'pki:frontEnd must be a map such as { services: [...], callers: [], apicHosts: [...] }; got ["consumer-dashboard"]',
+        ],
+    ],
+    [
+        "frontEnd null",
+        { frontEnd: "null" },
+        [
+            'pki:frontEnd is empty (YAML null, ~ and "" all reach the program as ""); set it to a map such as { services: [...], callers: [], apicHosts: [...] }, or remove the line for no UI services and no customer-facing hosts',
+        ],
+    ],
+    [
+        "frontEnd with an unknown member",
+        { frontEnd: "{ uis: [x] }" },
+        [
+            "pki:frontEnd.uis is not a known key; known keys are namespace, services, callers, apicHosts, apicServerCa, customerFacing, publicRoots",
+        ],
+    ],
+    [
+        "frontEnd.namespace in upper case",
+        { frontEnd: "{ namespace: OB-UI }" },
+        [
+            "pki:frontEnd.namespace must be a Kubernetes namespace name (lower-case letters, digits and '-', at most 63); got \"OB-UI\"",
+        ],
+    ],
+    [
+        "frontEnd.services as text",
+        { frontEnd: "{ services: outages-ui }" },
+        [
+            'pki:frontEnd.services must be a list of UI service names or { name, namespace, labels } maps; got "outages-ui"',
+        ],
+    ],
+    [
+        "frontEnd.services with an underscore",
+        { frontEnd: "{ services: [outages_ui] }" },
+        [
+            "pki:frontEnd.services[0] must name the service with letters, digits and '-' (as the inventory lists it); got \"outages_ui\"",
+        ],
+    ],
+    [
+        "frontEnd.services twice under one Kubernetes name",
+        { frontEnd: "{ services: [Sample-App, sample-app] }" },
+        [
+            'pki:frontEnd.services[1] "sample-app" and "Sample-App" are one Kubernetes name, "sample-app" (names are lower-cased); list the service once',
+        ],
+    ],
+    [
+        "frontEnd.services entry with an unknown member",
+        { frontEnd: "{ services: [{ name: sample-app, port: 8080 }] }" },
+        ["pki:frontEnd.services[0].port is not a known key; a UI service has name, namespace and labels"],
+    ],
+    [
+        "frontEnd.services labels as a list",
+        { frontEnd: "{ services: [{ name: sample-app, labels: [app] }] }" },
+        [
+            'pki:frontEnd.services[0].labels must be a non-empty map of pod labels, e.g. { app: sample-app }; got ["app"]',
+        ],
+    ],
+    [
+        "frontEnd.callers naming no UI service",
+        { frontEnd: "{ services: [sample-app], callers: [outages-ui], apicHosts: [apic.dev.api.bank.example] }" },
+        ['pki:frontEnd.callers[0] "outages-ui" is not in pki:frontEnd.services; name one of sample-app'],
+    ],
+    [
+        "frontEnd.callers listing one twice",
+        {
+            frontEnd:
+                "{ services: [sample-app], callers: [sample-app, Sample-App], apicHosts: [apic.dev.api.bank.example] }",
+        },
+        ['pki:frontEnd.callers lists "sample-app" twice; list each caller once'],
+    ],
+    [
+        "frontEnd.callers without apicHosts",
+        { frontEnd: "{ services: [sample-app], callers: [sample-app] }" },
+        [
+            "pki:frontEnd.apicHosts is required with pki:frontEnd.callers: list the APIC host(s) the UI services call, e.g. [apic.dev.api.bank.example]",
+        ],
+    ],
+    [
+        "frontEnd.apicHosts with an upper-case host",
+        { frontEnd: "{ services: [sample-app], callers: [sample-app], apicHosts: [APIC.dev.api.bank.example] }" },
+        [
+            "pki:frontEnd.apicHosts[0] \"APIC.dev.api.bank.example\" has the label \"APIC\"; labels are lower-case letters, digits and '-', not starting or ending with '-'",
+        ],
+    ],
+    [
+        "frontEnd.apicServerCa not PEM",
+        { frontEnd: "{ apicServerCa: my-ca }" },
+        [
+            "pki:frontEnd.apicServerCa must be the root of APIC's UI-facing server certificate in PEM; got text with no PEM certificate",
+        ],
+    ],
+    [
+        "frontEnd.publicRoots as a list",
+        { frontEnd: "{ publicRoots: [x] }" },
+        ['pki:frontEnd.publicRoots must be one or more root certificates in PEM; got ["x"]'],
+    ],
+    [
+        "frontEnd.customerFacing as a list",
+        { frontEnd: "{ customerFacing: [www.dev.bank.example] }" },
+        [
+            'pki:frontEnd.customerFacing must map customer-facing hosts to { epoch, certificate, certificateEpoch }; got ["www.dev.bank.example"]',
+        ],
+    ],
+    [
+        "frontEnd.customerFacing host with an underscore",
+        { frontEnd: "{ customerFacing: { www_dev.bank.example: {} } }" },
+        [
+            "pki:frontEnd.customerFacing: the host \"www_dev.bank.example\" has the label \"www_dev\"; labels are lower-case letters, digits and '-', not starting or ending with '-'",
+        ],
+    ],
+    [
+        "frontEnd.customerFacing entry null",
+        { frontEnd: "{ customerFacing: { www.dev.bank.example: null } }" },
+        [
+            "pki:frontEnd.customerFacing.www.dev.bank.example must be { epoch, certificate, certificateEpoch } (or {} for a first CSR); got null",
+        ],
+    ],
+    [
+        "frontEnd.customerFacing epoch true",
+        { frontEnd: "{ customerFacing: { www.dev.bank.example: { epoch: true } } }" },
+        [
+            "pki:frontEnd.customerFacing.www.dev.bank.example.epoch must be a whole number from 0 to 9999 (raise it by one for a new key and CSR); got true",
+        ],
+    ],
+    [
+        "frontEnd.customerFacing certificateEpoch two behind",
+        { frontEnd: "{ customerFacing: { www.dev.bank.example: { epoch: 2, certificateEpoch: 0 } } }" },
+        [
+            "pki:frontEnd.customerFacing.www.dev.bank.example.certificateEpoch must be 1 or 2 (the key generation the certificate is for: the requested one, or the one before it while the new CSR is being signed); got 0",
+        ],
+    ],
+    [
+        "frontEnd.customerFacing certificate not PEM",
+        { frontEnd: "{ customerFacing: { www.dev.bank.example: { certificate: signed } } }" },
+        [
+            "pki:frontEnd.customerFacing.www.dev.bank.example.certificate must be the public CA's certificate in PEM (the leaf, then its chain); got text with no PEM certificate",
+        ],
+    ],
+    [
+        "frontEnd.customerFacing with an unknown member",
+        { frontEnd: "{ customerFacing: { www.dev.bank.example: { key: x } } }" },
+        [
+            "pki:frontEnd.customerFacing.www.dev.bank.example.key is not a known key; a customer-facing host has epoch, certificate and certificateEpoch",
+        ],
+    ],
+    [
+        "revocation naming an endpoint and a uiClient",
+        { revocations: '[{ endpoint: ob, uiClient: sample-app, serial: 0A1B, revokedAt: "2026-11-20" }]' },
+        [
+            "pki:revocations[0] names both an endpoint and a uiClient; a revocation is of one certificate: keep the one it was issued to",
+        ],
+    ],
+    [
+        "revocation of a UI service that does not call APIC",
+        { revocations: '[{ uiClient: sample-app, serial: 0A1B, revokedAt: "2026-11-20" }]' },
+        [
+            'pki:revocations[0].uiClient "sample-app" is not a UI service that calls APIC in this stack; its callers are none',
+        ],
+    ],
+    [
         "trustDomains unknown",
         { trustDomains: "edge" },
         [
@@ -1552,7 +1723,7 @@ const CASES: [string, Overrides, string[]][] = [
         "a misspelt key",
         { basedomain: "x" },
         [
-            "pki:basedomain is not a known key; known keys are pki:environment, pki:option, pki:baseDomain, pki:organization, pki:domains, pki:clusters, pki:meshStrictMtls, pki:gatewayNamespace, pki:trustDomains, pki:keyAlgorithm, pki:caKeyAlgorithm, pki:validityDays, pki:earlyRenewalDays, pki:rotation, pki:caRotation, pki:revocations, pki:crlPeriodDays, pki:offlineRoots, pki:pkcs12Profile, pki:pkcs12Iterations. Fix the spelling or remove it",
+            "pki:basedomain is not a known key; known keys are pki:environment, pki:option, pki:baseDomain, pki:organization, pki:domains, pki:clusters, pki:meshStrictMtls, pki:gatewayNamespace, pki:trustDomains, pki:keyAlgorithm, pki:caKeyAlgorithm, pki:validityDays, pki:earlyRenewalDays, pki:rotation, pki:caRotation, pki:revocations, pki:crlPeriodDays, pki:offlineRoots, pki:pkcs12Profile, pki:pkcs12Iterations, pki:frontEnd. Fix the spelling or remove it",
         ],
     ],
     [

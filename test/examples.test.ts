@@ -1,28 +1,43 @@
 import * as assert from "assert";
-import * as pulumi from "@pulumi/pulumi";
-import * as tls from "tls";
-import { ownPki } from "../examples/own-pki";
+import * as fs from "fs";
+import * as path from "path";
+import * as YAML from "yaml";
 import { runWithStandIn } from "../lib/engine/standIn";
 import { IntermediateCa } from "../lib/components/intermediateCa";
 import { RootCa } from "../lib/components/rootCa";
-import { sharedState } from "./helpers";
+import { readmeBlock, ROOT, sharedState } from "./helpers";
 
-describe("Components used alone (examples/own-pki)", function () {
-    this.timeout(60_000);
+const OWN_PKI = path.join(ROOT, "examples/own-pki");
 
-    it("compose into a working PKI: the APIC cert verifies against the gateway's ca.crt", async () => {
-        const { engine, outputs, returned } = await runWithStandIn(ownPki, { state: sharedState });
-        assert.strictEqual(await pulumi.isSecret(returned.apicKeyPem), true);
-        assert.strictEqual(outputs.serverCaIsSecret, true);
-        const secret = engine.byType("kubernetes:core/v1:Secret")[0];
-        const caCrt = (secret.inputs.stringData as Record<string, string>)["ca.crt"];
-        const context = tls.createSecureContext({ ca: caCrt });
-        assert.ok(context, "ca.crt parses");
-        const gateway = engine.byType("kubernetes:networking.istio.io/v1:Gateway")[0];
-        const servers = (gateway.inputs.spec as { servers: { tls: { subjectAltNames: string[] } }[] }).servers;
-        assert.deepStrictEqual(servers[0].tls.subjectAltNames, ["urn:example:apic-client:payments"]);
-        assert.strictEqual(secret.providerName, "team-cluster");
+describe("examples/own-pki: the README's complete program as a Pulumi project", () => {
+    it('is the README\'s "A complete program", word for word', () => {
+        assert.strictEqual(
+            readmeBlock("## A complete program", "ts"),
+            fs.readFileSync(path.join(OWN_PKI, "index.ts"), "utf8"),
+        );
     });
+
+    it("has the README's consumer unit test as its test, word for word", () => {
+        assert.strictEqual(
+            readmeBlock("### Unit tests with the stand-in", "ts"),
+            fs.readFileSync(path.join(OWN_PKI, "index.test.ts"), "utf8"),
+        );
+    });
+
+    it("is a Pulumi project whose main is the compiled program, and that program's test is part of this suite", () => {
+        const project = YAML.parse(fs.readFileSync(path.join(OWN_PKI, "Pulumi.yaml"), "utf8"));
+        assert.deepStrictEqual(project.runtime, { name: "nodejs", options: { typescript: false } });
+        const main = path.resolve(OWN_PKI, project.main);
+        assert.strictEqual(main, path.join(OWN_PKI, "dist/index.js"));
+        assert.ok(fs.existsSync(main), `${project.main} is built`);
+        assert.ok(fs.existsSync(path.join(path.dirname(main), "index.test.js")), "its test is built beside it");
+        const mocha = JSON.parse(fs.readFileSync(path.join(ROOT, ".mocharc.json"), "utf8")) as { spec: string[] };
+        assert.ok(mocha.spec.includes("examples/*/dist/*.test.js"), ".mocharc.json runs the examples' tests");
+    });
+});
+
+describe("Components used alone", function () {
+    this.timeout(60_000);
 
     it("refuses an IntermediateCa without a signer, naming the three kinds", async () => {
         await assert.rejects(

@@ -19,6 +19,16 @@ export const ROOT = path.resolve(__dirname, "../..");
 /** Kept for the whole mocha run: a resource re-registered with the same inputs gets its old outputs. */
 export const sharedState: EngineState = new Map();
 
+/** The code of the first fenced block of `language` under the README heading `heading` (e.g. "## A complete program"). */
+export function readmeBlock(heading: string, language: string): string {
+    const readme = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
+    const section = readme.indexOf(`\n${heading}\n`);
+    if (section < 0) throw new Error(`README has no heading "${heading}"`);
+    const block = readme.slice(section).match(new RegExp("```" + language + "\\n([\\s\\S]*?)```"));
+    if (!block) throw new Error(`README has no ${language} block under "${heading}"`);
+    return block[1];
+}
+
 export function tempDir(prefix: string): string {
     return fs.mkdtempSync(path.join(os.tmpdir(), `pki-${prefix}-`));
 }

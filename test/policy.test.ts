@@ -132,6 +132,31 @@ describe("Policy pack", function () {
         assert.deepStrictEqual(checkStack(separateTrustDomainsPolicy, real), []);
     });
 
+    it("checks the front end: UI client keys belong in the namespaces listed, the UI client root is a domain of its own", async () => {
+        const run = await runWithStandIn(
+            () => buildPki(planFromRawConfig(loadStackFile("examples/front-end/Pulumi.front-end.yaml"))).outputs,
+            { state: sharedState },
+        );
+        const frontEnd = fromEngine(run.engine.resources);
+        const secrets = frontEnd.filter((r) => r.type === "kubernetes:core/v1:Secret");
+        const violations = (config: Record<string, unknown>) =>
+            secrets.flatMap((r) => checkResource(keySecretPolicy, r, config));
+        assert.deepStrictEqual(violations({}), [
+            "apic-client-consumer-dashboard: a private key in namespace ob-ui; keys belong only in istio-system",
+            "apic-client-authentication-ui: a private key in namespace ob-ui; keys belong only in istio-system",
+        ]);
+        assert.deepStrictEqual(violations({ keySecretNamespaces: ["istio-system", "ob-ui"] }), []);
+        assert.deepStrictEqual(checkStack(separateTrustDomainsPolicy, frontEnd), []);
+        for (const p of POLICIES.filter((x) => "validateResource" in x && x !== keySecretPolicy)) {
+            for (const r of frontEnd)
+                assert.deepStrictEqual(
+                    checkResource(p as policy.ResourceValidationPolicy, r),
+                    [],
+                    `${p.name} on ${r.name}`,
+                );
+        }
+    });
+
     it("separate-trust-domains: refuses one root for the mesh and the edge unless allowSharedRoot is set", async () => {
         // Two clusters: their mesh CAs are one trust domain, which the shared root mixes with the edge's.
         const multiCluster = {

@@ -62,6 +62,8 @@ describe("npm run render", function () {
             "k8s/prod-east/istio-system/secret-apic-mtls-dp.yaml",
             "k8s/prod-east/istio-system/secret-apic-mtls-ob.yaml",
             "k8s/prod-east/istio-system/secret-cacerts.yaml",
+            "timeline.mmd",
+            "trust.mmd",
         ]);
         assert.strictEqual(mode(path.join(out, "k8s/prod-east/istio-system/secret-cacerts.yaml")), 0o600);
         for (const secret of ["client.key", "client.p12", "client.p12.password", "keystore.json"]) {

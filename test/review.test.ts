@@ -91,7 +91,10 @@ describe("inventory", function () {
     it("refuses a bad --format with the usage and exit 2", async () => {
         const { status, err } = await cli("inventory", "--stack", "dev", "--format", "xml");
         assert.strictEqual(status, 2);
-        assert.match(err, /^error: --format must be one of table, markdown, json; got "xml"\n\nusage: inventory/);
+        assert.match(
+            err,
+            /^error: --format must be one of table, markdown, json, mermaid; got "xml"\n\nusage: inventory/,
+        );
     });
 });
 

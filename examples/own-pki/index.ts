@@ -1,48 +1,43 @@
-/**
- * A developer composing their own PKI from the components, without the stack config:
- * one root, two issuing CAs, one mutual-TLS host on the gateway and APIC's bundle for it.
- * Use it as a Pulumi program (`main` pointing at its compiled index.js) or import the function.
- */
 import * as k8s from "@pulumi/kubernetes";
-import * as pulumi from "@pulumi/pulumi";
-import { ApicClientBundle, IntermediateCa, IstioGatewayTls, RootCa } from "../../lib";
+import { ApicClientBundle, IntermediateCa, IstioGatewayTls, RootCa } from "apic-istio-pki";
 
-export function ownPki() {
-    const organization = "Example Bank";
-    const root = new RootCa("team-root", { subject: { commonName: "Team root CA", organization } });
-    const serverCa = new IntermediateCa("team-server-ca", {
-        rootCa: root,
-        subject: { commonName: "Team gateway server CA", organization },
-    });
-    const clientCa = new IntermediateCa("team-client-ca", {
-        rootCa: root,
-        subject: { commonName: "Team APIC client CA", organization },
-    });
+const organization = "Example Bank";
+const serverRoot = new RootCa("team-server-root", {
+    subject: { commonName: "Team gateway server root CA", organization },
+});
+const clientRoot = new RootCa("team-client-root", {
+    subject: { commonName: "Team APIC client root CA", organization },
+});
+const serverCa = new IntermediateCa("team-server-ca", {
+    rootCa: serverRoot,
+    subject: { commonName: "Team gateway server CA", organization },
+});
+const clientCa = new IntermediateCa("team-client-ca", {
+    rootCa: clientRoot,
+    subject: { commonName: "Team APIC client CA", organization },
+});
 
-    const identity = "urn:example:apic-client:payments";
-    const apic = new ApicClientBundle("payments-apic", {
-        clientCa,
-        identity,
-        serverTrustBundlePem: serverCa.trustBundlePem,
-        keyAlgorithm: "ECDSA",
-    });
-    const provider = new k8s.Provider("team-cluster", {});
-    const gateway = new IstioGatewayTls(
-        "payments-gateway",
-        {
-            serverCa,
-            clientTrustBundlePem: clientCa.trustBundlePem,
-            endpoints: [{ id: "payments", host: "payments.team.bank.example", clientSubjectAltNames: [apic.identity] }],
-            keyAlgorithm: "ECDSA",
-        },
-        { providers: { kubernetes: provider } },
-    );
-    return {
-        gatewayName: gateway.gatewayName,
-        apicCertPem: apic.certPem,
-        apicKeyPem: apic.privateKeyPem, // a secret
-        apicTruststorePem: apic.truststorePem,
-        rootCertPem: root.certPem,
-        serverCaIsSecret: pulumi.isSecret(serverCa.privateKeyPem),
-    };
-}
+const apic = new ApicClientBundle("payments-apic", {
+    clientCa,
+    identity: "urn:example:apic-client:payments",
+    serverTrustBundlePem: serverRoot.certPem, // APIC trusts the server root only
+});
+new IstioGatewayTls(
+    "payments-gateway",
+    {
+        serverCa,
+        clientTrustBundlePem: clientRoot.certPem, // ca.crt: the client root only
+        endpoints: [
+            {
+                id: "payments",
+                host: "payments.team.bank.example",
+                clientSubjectAltNames: [apic.identity],
+                verifyCertificateSpki: [apic.spkiPin], // only this key gets in
+            },
+        ],
+    },
+    { providers: { kubernetes: new k8s.Provider("team-cluster", {}) } },
+);
+
+export const apicCertPem = apic.certPem;
+export const apicKeyPem = apic.privateKeyPem; // a secret

@@ -139,6 +139,7 @@ function emptyPlan(head: PkiPlan): PkiPlan {
         endpoints: [],
         gateways: [],
         pendingIntermediates: [],
-        crls: { gateway: false, apicTruststore: false, mesh: false, offlineRootCrls: {} },
+        crls: { gateway: false, apicTruststore: false, mesh: false, apicUiTruststore: false, offlineRootCrls: {} },
+        frontEnd: { uiClients: [], apicServers: [], customerFacing: [], gatewayName: head.frontEnd.gatewayName },
     };
 }

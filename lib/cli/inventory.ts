@@ -1,14 +1,18 @@
-/** inventory (--stack NAME | --config FILE) [--format table|markdown|json]: the certificates a stack plans. */
+/** inventory (--stack NAME | --config FILE) [--format table|markdown|json|mermaid]: the certificates a stack plans. */
 import { rawConfigFromStackFile } from "../config/load";
+import { stackPictures } from "../inventory/pictures";
 import { PlannedCertificate, plannedCertificates } from "../inventory/planned";
 import { planFromRawConfig } from "../plan/plan";
 import { markdownTable, Row, textTable } from "./format";
 import { Command, oneOf, parse, stackFilePath } from "./stackSource";
 
-const USAGE = `usage: inventory (--stack NAME | --config FILE) [--format table|markdown|json]
+const USAGE = `usage: inventory (--stack NAME | --config FILE) [--format table|markdown|json|mermaid]
 
 Lists every certificate the stack creates, from the plan alone (no cloud access): role, endpoint,
-hosts and identities, issuer, key, validity, renewal point and where it is delivered.`;
+hosts and identities, issuer, key, validity, renewal point and where it is delivered.
+--format mermaid prints two pictures as Markdown with Mermaid blocks (GitHub draws them): the
+trust hierarchy (who signs what, where each certificate goes, which root each side trusts) and
+the expiry and renewal timeline, as if issued today.`;
 
 const COLUMNS = ["role", "certificate", "hosts / identity", "issuer", "key", "validity", "renew after", "goes to"];
 
@@ -36,11 +40,17 @@ export const inventoryCommand: Command = {
             config: { type: "string" },
             format: { type: "string" },
         });
-        const format = oneOf(values.format ?? "table", "--format", ["table", "markdown", "json"]);
+        const format = oneOf(values.format ?? "table", "--format", ["table", "markdown", "json", "mermaid"]);
         const { file } = stackFilePath(values);
         const plan = planFromRawConfig(rawConfigFromStackFile(file));
         const certificates = plannedCertificates(plan);
-        if (format === "json") {
+        if (format === "mermaid") {
+            const { trust, timeline } = stackPictures(plan, new Date());
+            out(
+                `#### Trust hierarchy\n\n\`\`\`mermaid\n${trust}\`\`\`\n\n` +
+                    `#### Expiry and renewal timeline\n\n\`\`\`mermaid\n${timeline}\`\`\`\n`,
+            );
+        } else if (format === "json") {
             out(
                 JSON.stringify(
                     { environment: plan.config.environment, option: plan.config.option, certificates },

@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 /**
- * apic-istio-pki <command>: render, inventory, diff, expiry.
+ * apic-istio-pki <command>: render, inventory, diff, expiry, ceremony; --version.
  * Exit status: 0 done; 1 failed (bad config, or for expiry a certificate inside the window); 2 wrong usage.
  */
+import * as fs from "fs";
+import * as path from "path";
 import { ConfigError } from "../config/validate";
 import { ceremonyCommand } from "./ceremony";
 import { diffCommand } from "./diff";
@@ -20,6 +22,7 @@ const COMMANDS: Record<string, Command> = {
 };
 
 const USAGE = `usage: apic-istio-pki <command> [options]   (each command takes --help)
+       apic-istio-pki --version
 
   render     write what a stack creates, offline, with real keys and certificates
   inventory  list every certificate a stack plans, where it goes and when to renew it
@@ -27,7 +30,16 @@ const USAGE = `usage: apic-istio-pki <command> [options]   (each command takes -
   expiry     report days to expiry of rendered or exported certificates
   ceremony   on the offline machine: create the root, sign intermediate CSRs
 
+--stack NAME reads Pulumi.NAME.yaml from the Pulumi project you run it in: the nearest Pulumi.yaml
+at or above the current folder, in its stackConfigDir (else beside it); outside a project, ./stacks.
+
 Exit status: 0 done, 1 failed (or expiry found certificates inside the window), 2 wrong usage.`;
+
+/** The installed package's version (dist/lib/cli -> the package root). */
+function packageVersion(): string {
+    const manifest = path.join(__dirname, "..", "..", "..", "package.json");
+    return (JSON.parse(fs.readFileSync(manifest, "utf8")) as { version: string }).version;
+}
 
 export async function main(
     argv: string[],
@@ -38,6 +50,10 @@ export async function main(
     if (name === undefined || name === "--help" || name === "-h") {
         out(USAGE + "\n");
         return name === undefined ? 2 : 0;
+    }
+    if (name === "--version") {
+        out(`${packageVersion()}\n`);
+        return 0;
     }
     const command = COMMANDS[name];
     try {

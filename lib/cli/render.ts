@@ -4,6 +4,7 @@ import { rawConfigFromStackFile } from "../config/load";
 import { EngineState } from "../engine/standIn";
 import { planFromRawConfig } from "../plan/plan";
 import { deployedRecordOf, renderPlan } from "../render/render";
+import { pendingCustomerFacingMessage } from "../stack";
 import { openStateFile, passphraseFrom, PASSPHRASE_VARIABLE } from "../render/stateFile";
 import { Command, parse, stackFilePath } from "./stackSource";
 
@@ -60,6 +61,8 @@ export const renderCommand: Command = {
                     `-> ${path.relative(process.cwd(), outDir) || "."} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
             );
             for (const warning of result.engine.warnings) process.stderr.write(`warning: ${warning}\n`);
+            const pending = pendingCustomerFacingMessage(plan);
+            if (pending !== undefined) process.stderr.write(`warning: ${pending}\n`);
             return 0;
         } finally {
             stateFile?.close();

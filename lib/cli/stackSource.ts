@@ -2,19 +2,37 @@
 import * as fs from "fs";
 import * as path from "path";
 import { parseArgs } from "util";
+import * as YAML from "yaml";
 
-/** The package root (where Pulumi.yaml and stacks/ live), from dist/lib/cli or lib/cli. */
-export const PACKAGE_ROOT = path.resolve(
-    __dirname,
-    fs.existsSync(path.resolve(__dirname, "../../Pulumi.yaml")) ? "../.." : "../../..",
-);
+/**
+ * Where `--stack NAME` finds Pulumi.NAME.yaml: in the Pulumi project the command runs in (the
+ * nearest Pulumi.yaml or Pulumi.yml at or above `cwd`, as the Pulumi CLI finds it), its
+ * `stackConfigDir` (`config: <folder>` in old projects) or else the project's own folder; outside
+ * any project, `cwd`/stacks.
+ */
+export function stackConfigDir(cwd: string = process.cwd()): string {
+    for (let dir = path.resolve(cwd); ; dir = path.dirname(dir)) {
+        const projectFile = ["Pulumi.yaml", "Pulumi.yml"].map((name) => path.join(dir, name)).find(fs.existsSync);
+        if (projectFile !== undefined) {
+            const project: unknown = YAML.parse(fs.readFileSync(projectFile, "utf8"));
+            const { stackConfigDir, config } = (project ?? {}) as { stackConfigDir?: unknown; config?: unknown };
+            const folder = [stackConfigDir, config].find((value) => typeof value === "string");
+            return path.resolve(dir, (folder as string | undefined) ?? ".");
+        }
+        if (path.dirname(dir) === dir) return path.resolve(cwd, "stacks");
+    }
+}
 
-export function stackFilePath(options: { stack?: string; config?: string }): { file: string; label: string } {
+/** The stack file `--stack` or `--config` names, from the folder the command runs in. */
+export function stackFilePath(
+    options: { stack?: string; config?: string },
+    cwd: string = process.cwd(),
+): { file: string; label: string } {
     if (options.stack !== undefined && options.config !== undefined) {
         throw new UsageError("give either --stack NAME or --config FILE, not both");
     }
     if (options.config !== undefined) {
-        const file = path.resolve(options.config);
+        const file = path.resolve(cwd, options.config);
         if (!fs.existsSync(file)) throw new UsageError(`--config ${options.config}: no such file`);
         return {
             file,
@@ -25,18 +43,24 @@ export function stackFilePath(options: { stack?: string; config?: string }): { f
         };
     }
     if (options.stack !== undefined) {
-        const file = path.join(PACKAGE_ROOT, "stacks", `Pulumi.${options.stack}.yaml`);
+        const dir = stackConfigDir(cwd);
+        const file = path.join(dir, `Pulumi.${options.stack}.yaml`);
         if (!fs.existsSync(file)) {
-            const known = fs
-                .readdirSync(path.join(PACKAGE_ROOT, "stacks"))
-                .map((f) => f.replace(/^Pulumi\.|\.yaml$/g, ""));
+            const known = fs.existsSync(dir)
+                ? fs
+                      .readdirSync(dir)
+                      .filter((f) => /^Pulumi\..+\.yaml$/.test(f))
+                      .map((f) => f.replace(/^Pulumi\.|\.yaml$/g, ""))
+                : [];
             throw new UsageError(
-                `--stack ${options.stack}: no stacks/Pulumi.${options.stack}.yaml; known stacks: ${known.join(", ")}`,
+                `--stack ${options.stack}: no ${path.relative(cwd, file)}; known stacks: ${known.length > 0 ? known.join(", ") : "none (run in your Pulumi project, or give --config FILE)"}`,
             );
         }
         return { file, label: options.stack };
     }
-    throw new UsageError("give --stack NAME (reads stacks/Pulumi.NAME.yaml) or --config FILE");
+    throw new UsageError(
+        "give --stack NAME (reads Pulumi.NAME.yaml in your Pulumi project's stack config folder) or --config FILE",
+    );
 }
 
 /** A mistake in how the command was called: exit status 2 and the usage text. */

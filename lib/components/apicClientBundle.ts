@@ -1,19 +1,22 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { pemBlocks } from "../pki/pem";
-import {
-    buildPkcs12,
-    pkcs12FriendlyName,
-    pkcs12IterationsProblem,
-    PKCS12_MIN_ITERATIONS,
-    Pkcs12Profile,
-} from "../pki/pkcs12";
+import { buildPkcs12, pkcs12FriendlyName, pkcs12IterationsProblem, PKCS12_MIN_ITERATIONS } from "../pki/pkcs12";
 import { spkiPin } from "../pki/pins";
-import { LeafKeyAlgorithm } from "../config/types";
+import { KeyAlgorithm } from "../config/types";
 import { defaultEarlyRenewalDays } from "../config/validate";
 import { apicClientCert } from "../plan/plan";
 import { IssuingCa, issueCertificate } from "./keys";
 import { joinPemOutputs } from "./pem";
+
+/** Encryption of the APIC PKCS#12; `as const` so that Pulumi's schema inference reads it as an enum. */
+export const Pkcs12Profile = {
+    /** AES-256-CBC, PBKDF2-HMAC-SHA256, HMAC-SHA256 MAC, as OpenSSL 3 writes (Java 17's keytool opens it). */
+    Modern: "modern",
+    /** 3DES, HMAC-SHA1 MAC: weak algorithms, only for consumers that cannot open modern. */
+    Legacy: "legacy",
+} as const;
+export type Pkcs12Profile = (typeof Pkcs12Profile)[keyof typeof Pkcs12Profile];
 
 export interface ApicClientBundleArgs {
     /** The CA that signs APIC client certificates. */
@@ -34,7 +37,7 @@ export interface ApicClientBundleArgs {
      * Key algorithm: RSA (2048-bit) or ECDSA (P-256).
      * @default "RSA"
      */
-    readonly keyAlgorithm?: LeafKeyAlgorithm;
+    readonly keyAlgorithm?: KeyAlgorithm;
     /**
      * Client certificate validity in days.
      * @default 365

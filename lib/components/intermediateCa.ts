@@ -1,18 +1,17 @@
 import * as pulumi from "@pulumi/pulumi";
-import { caKey, SubjectSpec } from "../plan/plan";
-import { LeafKeyAlgorithm } from "../config/types";
+import { caKey } from "../plan/plan";
+import { KeyAlgorithm } from "../config/types";
 import { defaultEarlyRenewalDays } from "../config/validate";
-import { CaSigner, issueCaCertificate, IssuingCa, OfflineSigner } from "./keys";
+import { CaSigner, CertificateSubject, issueCaCertificate, IssuingCa, OfflineSigner, RootCaPem } from "./keys";
 import { joinPemOutputs } from "./pem";
-import { RootCa } from "./rootCa";
 
 /** A CA that already exists, given as PEM with its key (e.g. a CA kept outside this stack). */
 export type ExistingCa = CaSigner;
 
 /** Who signs a CA: exactly one of a RootCa of the program, an existing CA as PEM, or the offline root. */
 export interface SignerArgs {
-    /** The root that signs this CA. */
-    readonly rootCa?: RootCa;
+    /** The root that signs this CA: a RootCa of the program, or its certificate and key. */
+    readonly rootCa?: RootCaPem;
     /** An existing CA, as PEM with its key, that signs this CA. */
     readonly issuer?: ExistingCa;
     /**
@@ -42,12 +41,12 @@ export function signerOf(args: SignerArgs, component: string, resource: pulumi.R
 
 export interface IntermediateCaArgs extends SignerArgs {
     /** Subject of the intermediate certificate; a CA needs at least a common name. */
-    readonly subject: SubjectSpec;
+    readonly subject: CertificateSubject;
     /**
      * Key algorithm: RSA (4096-bit) or ECDSA (P-384).
      * @default "RSA"
      */
-    readonly keyAlgorithm?: LeafKeyAlgorithm;
+    readonly keyAlgorithm?: KeyAlgorithm;
     /**
      * Validity in days; keep it shorter than the issuer's.
      * @default 1095

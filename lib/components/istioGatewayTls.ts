@@ -1,7 +1,7 @@
 import * as crypto from "crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { LeafKeyAlgorithm } from "../config/types";
+import { KeyAlgorithm } from "../config/types";
 import { defaultEarlyRenewalDays } from "../config/validate";
 import { GATEWAY_SELECTOR, gatewayServerCert, HTTPS_PORT } from "../plan/plan";
 import { IssuingCa, issueCertificate } from "./keys";
@@ -9,13 +9,13 @@ import { pemBlocks } from "../pki/pem";
 import { joinPemOutputs } from "./pem";
 
 /** One host of the gateway: its own certificate, secret and `servers` entry. */
-export interface GatewayEndpointArgs {
+export interface GatewayEndpoint {
     /** Short unique name (a DNS label); children and the port name derive from it. */
     readonly id: string;
     /** The host APIC calls; the server certificate's only SAN. */
     readonly host: string;
     /** Client identities (SAN values) accepted on this host: the endpoint's APIC client identity. */
-    readonly clientSubjectAltNames: readonly string[];
+    readonly clientSubjectAltNames: pulumi.Input<string>[];
     /**
      * The client keys accepted on this host (`verifyCertificateSpki`: base64 SHA-256 of each
      * SubjectPublicKeyInfo, e.g. ApicClientBundle.spkiPin): only these keys get in, whichever CA
@@ -34,6 +34,9 @@ export interface GatewayEndpointArgs {
     readonly secretName?: string;
 }
 
+/** The earlier name of GatewayEndpoint (the schema's name drops "Args": other languages' SDKs append it). */
+export type GatewayEndpointArgs = GatewayEndpoint;
+
 export interface IstioGatewayTlsArgs {
     /** The CA that signs the gateway's server certificates. */
     readonly serverCa: IssuingCa;
@@ -51,7 +54,7 @@ export interface IstioGatewayTlsArgs {
      */
     readonly clientCrlPem?: pulumi.Input<string>;
     /** The hosts; one server certificate, secret and `servers` entry each (never a shared cert: istio/istio#13589). */
-    readonly endpoints: readonly GatewayEndpointArgs[];
+    readonly endpoints: GatewayEndpoint[];
     /**
      * Namespace of the ingress gateway, where the secrets and the Gateway live.
      * @default "istio-system"
@@ -66,12 +69,12 @@ export interface IstioGatewayTlsArgs {
      * Pod labels of the ingress gateway deployment.
      * @default { istio: "ingressgateway" }
      */
-    readonly selector?: Readonly<Record<string, string>>;
+    readonly selector?: Record<string, string>;
     /**
      * Server key algorithm: RSA (2048-bit) or ECDSA (P-256).
      * @default "RSA"
      */
-    readonly keyAlgorithm?: LeafKeyAlgorithm;
+    readonly keyAlgorithm?: KeyAlgorithm;
     /**
      * Server certificate validity in days.
      * @default 365

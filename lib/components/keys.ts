@@ -2,8 +2,16 @@
 import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
-import { CA_USES, KeySpec, LeafPlan, rotatedName, SubjectSpec } from "../plan/plan";
+import { CA_USES, KeySpec, LeafPlan, rotatedName } from "../plan/plan";
 import { joinPemOutputs } from "./pem";
+
+/** The subject of a certificate. */
+export interface CertificateSubject {
+    /** Common name (CN); a CA needs one. */
+    readonly commonName: string;
+    /** Organization (O). */
+    readonly organization?: string;
+}
 
 /** A CA that can sign: what a component needs of an IntermediateCa, or of a CA brought as PEM. */
 export interface IssuingCa {
@@ -23,7 +31,7 @@ export function privateKeyArgs(key: KeySpec): tls.PrivateKeyArgs {
         : { algorithm: "ECDSA", ecdsaCurve: key.ecdsaCurve };
 }
 
-export function subjectArgs(subject: SubjectSpec): tls.types.input.CertRequestSubject {
+export function subjectArgs(subject: CertificateSubject): tls.types.input.CertRequestSubject {
     return subject.organization === undefined
         ? { commonName: subject.commonName }
         : { commonName: subject.commonName, organization: subject.organization };
@@ -67,7 +75,7 @@ export function issueCertificate(
 }
 
 /** The key and CSR children (`<name>-key`, `<name>-csr`); the certificate comes from a CA here or elsewhere. */
-function keyAndRequest(
+export function keyAndRequest(
     parent: pulumi.Resource,
     baseName: string,
     spec: Pick<CertificateSpec, "subject" | "dnsNames" | "uris" | "key" | "epoch">,
@@ -87,9 +95,22 @@ function keyAndRequest(
     return { name, key, csr };
 }
 
-/** A CA signed by a CA of this program, or by an existing one given as PEM (key included). */
-export interface CaSigner {
+/**
+ * A root CA that signs, as PEM: its certificate and private key. A RootCa of the program is one;
+ * from other languages, pass its `certPem` and `privateKeyPem` outputs.
+ */
+export interface RootCaPem {
+    /** The self-signed root certificate. */
     readonly certPem: pulumi.Input<string>;
+    /** The root's private key (keep it a secret). */
+    readonly privateKeyPem: pulumi.Input<string>;
+}
+
+/** An existing CA given as PEM, key included (e.g. a CA kept outside this stack). */
+export interface CaSigner {
+    /** The CA certificate. */
+    readonly certPem: pulumi.Input<string>;
+    /** The CA's private key (keep it a secret). */
     readonly privateKeyPem: pulumi.Input<string>;
     /** The self-signed root above it; the CA itself when it is the root. */
     readonly rootCertPem: pulumi.Input<string>;
@@ -151,8 +172,11 @@ export function issueCaCertificate(
     };
 }
 
-/** The ceremony's certificate must certify this key, else the CSR it signed was another one. */
-function checkSignedFor(name: string, signedCertPem: string, publicKeyPem: string): string {
+/**
+ * A certificate signed elsewhere (the ceremony, a public CA) must certify this key, else the CSR it
+ * signed was another one.
+ */
+export function checkSignedFor(name: string, signedCertPem: string, publicKeyPem: string): string {
     if (signedCertPem === "") return "";
     const certified = new crypto.X509Certificate(signedCertPem).publicKey.export({ type: "spki", format: "pem" });
     if (certified !== publicKeyPem) {

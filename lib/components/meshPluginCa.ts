@@ -1,6 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { LeafKeyAlgorithm } from "../config/types";
+import { KeyAlgorithm } from "../config/types";
 import { defaultEarlyRenewalDays } from "../config/validate";
 import { caKey, MESH_CA_SECRET, meshCaId, meshCaSubject } from "../plan/plan";
 import { signerOf, SignerArgs } from "./intermediateCa";
@@ -18,7 +18,7 @@ export interface MeshPluginCaArgs extends SignerArgs {
      * Key algorithm: RSA (4096-bit) or ECDSA (P-384).
      * @default "RSA"
      */
-    readonly keyAlgorithm?: LeafKeyAlgorithm;
+    readonly keyAlgorithm?: KeyAlgorithm;
     /**
      * Validity in days; keep it shorter than the root's.
      * @default 1095

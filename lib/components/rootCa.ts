@@ -1,18 +1,18 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
-import { CA_USES, caKey, SubjectSpec } from "../plan/plan";
-import { LeafKeyAlgorithm } from "../config/types";
+import { CA_USES, caKey } from "../plan/plan";
+import { KeyAlgorithm } from "../config/types";
 import { defaultEarlyRenewalDays } from "../config/validate";
-import { HOURS_PER_DAY, privateKeyArgs, subjectArgs } from "./keys";
+import { CertificateSubject, HOURS_PER_DAY, privateKeyArgs, subjectArgs } from "./keys";
 
 export interface RootCaArgs {
     /** Subject of the root certificate; a CA needs at least a common name. */
-    readonly subject: SubjectSpec;
+    readonly subject: CertificateSubject;
     /**
      * Key algorithm: RSA (4096-bit) or ECDSA (P-384).
      * @default "RSA"
      */
-    readonly keyAlgorithm?: LeafKeyAlgorithm;
+    readonly keyAlgorithm?: KeyAlgorithm;
     /**
      * Validity in days.
      * @default 3650

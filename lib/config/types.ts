@@ -6,7 +6,17 @@ import { PKCS12_MIN_ITERATIONS } from "../pki/pkcs12";
 export type { CaRotationConfig, RootSlot, TrustDomains };
 
 export type HostnameOption = 1 | 2 | 3;
-export type LeafKeyAlgorithm = "RSA" | "ECDSA";
+
+/** Key algorithm of a certificate; `as const` so that Pulumi's schema inference reads it as an enum. */
+export const KeyAlgorithm = {
+    /** RSA: 2048 bits for leaves, 4096 for CAs. */
+    RSA: "RSA",
+    /** ECDSA: P-256 for leaves, P-384 for CAs (never the provider's own default, P-224). */
+    ECDSA: "ECDSA",
+} as const;
+export type KeyAlgorithm = (typeof KeyAlgorithm)[keyof typeof KeyAlgorithm];
+/** The earlier name of KeyAlgorithm. */
+export type LeafKeyAlgorithm = KeyAlgorithm;
 
 export interface DomainConfig {
     /** Kubernetes namespace of the domain's services. */
@@ -47,6 +57,8 @@ export interface RotationConfig {
     readonly apicClientEpoch: number;
     /** Every mesh plug-in CA (istiod must be restarted to pick up the new one). */
     readonly meshEpoch: number;
+    /** Every UI service's client certificate (pki:frontEnd.callers). */
+    readonly uiClientEpoch: number;
     /** Phase of every APIC client's rotation, unless an endpoint sets its own. */
     readonly apicClientPhase: ClientPhase;
     /** Per endpoint id. */
@@ -60,9 +72,15 @@ export interface EndpointRotation {
     readonly clientPhase?: ClientPhase;
 }
 
-/** A revoked APIC client certificate; the endpoint gets a fresh one (next epoch) automatically. */
+/**
+ * A revoked client certificate: an endpoint's APIC client or a UI service's; the holder gets a
+ * fresh one (next epoch) automatically.
+ */
 export interface RevocationConfig {
-    readonly endpoint: string;
+    /** The endpoint whose APIC client certificate is revoked. */
+    readonly endpoint?: string;
+    /** Or the UI service (Kubernetes name) whose client certificate is revoked. */
+    readonly uiClient?: string;
     /** Serial number in hex, as `expiry` and `openssl x509 -serial` print it. */
     readonly serial: string;
     /** Rotation epoch of the revoked certificate (0 until the endpoint's client was rotated). */
@@ -80,6 +98,43 @@ export interface OfflineRootConfig {
     readonly intermediates: Readonly<Record<string, string>>;
     /** The root's CRLs signed by the ceremony, one per publication period (PEM, in any order). */
     readonly crls: readonly string[];
+}
+
+/** A UI microservice of the front end (seed inventory: OB UI microservices). */
+export interface UiServiceConfig {
+    /** The name as the bank's inventory spells it (upper case allowed). */
+    readonly name: string;
+    /** Its Kubernetes name: the name lower-cased (the Secret, DestinationRule and identity use it). */
+    readonly kubernetesName: string;
+    /** Kubernetes namespace of its pods. */
+    readonly namespace: string;
+    /** Pod labels the DestinationRule's workloadSelector matches; default { app: <kubernetesName> }. */
+    readonly labels: Readonly<Record<string, string>>;
+}
+
+/** A customer-facing host: a key and CSR made here, the certificate signed by a public CA. */
+export interface CustomerFacingConfig {
+    /** Key generation requested: raising it makes a new key and CSR (renewal). */
+    readonly epoch: number;
+    /** The public CA's certificate (leaf, then its chain) for the key of `certificateEpoch`; none yet: pending. */
+    readonly certificate?: string;
+    /** Which key generation `certificate` certifies; default `epoch`. */
+    readonly certificateEpoch: number;
+}
+
+/** The front end: UI services that call APIC with mutual TLS, and the customer-facing hosts. */
+export interface FrontEndConfig {
+    readonly services: readonly UiServiceConfig[];
+    /** Kubernetes names of the UI services that call APIC (a decision the bank makes; default none). */
+    readonly callers: readonly string[];
+    /** The APIC host(s) the callers call. */
+    readonly apicHosts: readonly string[];
+    /** The root that signs APIC's UI-facing server certificate when it is not issued here (PEM). */
+    readonly apicServerCa?: string;
+    /** Customer-facing host -> its certificate request and the public CA's certificate. */
+    readonly customerFacing: Readonly<Record<string, CustomerFacingConfig>>;
+    /** Roots a customer-facing chain may end at besides the Mozilla store bundled with Node (PEM). */
+    readonly publicRoots?: string;
 }
 
 export interface PkiConfig {
@@ -114,6 +169,8 @@ export interface PkiConfig {
     readonly pkcs12Profile: "modern" | "legacy";
     /** PBKDF2 and MAC iterations of the APIC keystores. */
     readonly pkcs12Iterations: number;
+    /** UI services calling APIC with mutual TLS, and customer-facing hosts. */
+    readonly frontEnd: FrontEndConfig;
     /** Roots whose key is offline (ceremony); for them no root key exists in this stack. */
     readonly offlineRoots: Readonly<Partial<Record<RootSlot, OfflineRootConfig>>>;
 }
@@ -134,8 +191,11 @@ export const DEFAULTS = {
         gatewayServerEpoch: 0,
         apicClientEpoch: 0,
         meshEpoch: 0,
+        uiClientEpoch: 0,
         apicClientPhase: "finish",
         endpoints: {},
     },
     caRotation: INITIAL_ROTATION,
+    frontEnd: { services: [], callers: [], apicHosts: [], customerFacing: {} },
+    frontEndNamespace: "ui",
 } as const;

@@ -16,12 +16,26 @@ import {
     PkiConfig,
     RevocationConfig,
     RotationConfig,
-    TrustDomains,
     ValidityDays,
 } from "./types";
 import { CA_SLOTS, CaPosition, CaRotationConfig, PHASES, rotationConflicts, RotationPhase } from "../plan/caRotation";
-import { caSlots, isRootSlot, ROOT_TITLES } from "../plan/hierarchy";
+import { caSlots, isRootSlot, ROOT_TITLES, TrustLayout } from "../plan/hierarchy";
 import { validateOfflineRoots, validateTrustDomains } from "./validateTrust";
+import {
+    Fail,
+    hasControlCharacter,
+    isMap,
+    Json,
+    JsonMap,
+    LABEL,
+    MAX_LABEL_LENGTH,
+    namespaceName,
+    SERVICE_NAME,
+    show,
+    showJson,
+    unknownMembers,
+    wholeNumber,
+} from "./values";
 import { CRL_REASONS } from "../pki/crl";
 import { PKCS12_MAX_ITERATIONS, PKCS12_MIN_ITERATIONS, pkcs12IterationsProblem } from "../pki/pkcs12";
 import { daysInMonth } from "./goYaml";
@@ -55,25 +69,16 @@ export const KNOWN_KEYS = [
     "offlineRoots",
     "pkcs12Profile",
     "pkcs12Iterations",
+    "frontEnd",
 ] as const;
 type Key = (typeof KNOWN_KEYS)[number];
 
 /** Keys of earlier versions, refused with a message of their own that says where they went. */
 const RENAMED_KEYS = ["offlineRoot"];
 
-/** RFC 1123 label as Kubernetes uses it: lower case, digits, '-', 1-63 characters. */
-const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-/** A microservice name as the inventory spells it (seed 000 has upper case); its host label is lower-cased. */
-const SERVICE_NAME = /^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?$/;
-/** C0 and C1 control characters and DEL: never in a certificate field or a kubeconfig name. */
-const hasControlCharacter = (text: string): boolean =>
-    [...text].some((c) => {
-        const code = c.codePointAt(0) as number;
-        return code < 0x20 || (code >= 0x7f && code <= 0x9f);
-    });
-
-export const MAX_HOSTNAME_LENGTH = 253;
-export const MAX_LABEL_LENGTH = 63;
+export { dnsNameProblems, MAX_HOSTNAME_LENGTH, MAX_LABEL_LENGTH } from "./values";
+import { dnsNameProblems } from "./values";
+import { validateFrontEnd } from "./validateFrontEnd";
 /** RFC 5280 ub-common-name and ub-organization-name. */
 export const MAX_COMMON_NAME_LENGTH = 64;
 export const MAX_ORGANIZATION_LENGTH = 64;
@@ -124,6 +129,10 @@ const SETTING: Record<Key, { allowed: string; unset?: string }> = {
     },
     revocations: { allowed: "a list of { endpoint, serial, epoch, reason, revokedAt }", unset: "for none" },
     crlPeriodDays: { allowed: "a whole number of days from 1 to 90", unset: "for 7" },
+    frontEnd: {
+        allowed: "a map such as { services: [...], callers: [], apicHosts: [...] }",
+        unset: "for no UI services and no customer-facing hosts",
+    },
     offlineRoots: {
         allowed: "a map of root -> { certificate, intermediates, crls }",
         unset: "to make the roots in the stack",
@@ -134,47 +143,6 @@ const SETTING: Record<Key, { allowed: string; unset?: string }> = {
         unset: `for ${PKCS12_MIN_ITERATIONS}`,
     },
 };
-
-type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
-type JsonMap = { [key: string]: Json };
-type Fail = (message: string) => void;
-
-const isMap = (v: Json | undefined): v is JsonMap => typeof v === "object" && v !== null && !Array.isArray(v);
-/** JSON, with DEL and C1 control characters escaped too, so that every character of a bad value shows. */
-const json = (v: Json): string =>
-    JSON.stringify(v).replace(/[\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
-const showJson = (v: Json | undefined): string => (v === undefined ? "nothing" : json(v));
-
-/** A top-level value as it reads best: JSON numbers, booleans, lists and maps as they are, other text quoted. */
-function show(text: string): string {
-    try {
-        const parsed: unknown = JSON.parse(text);
-        if (typeof parsed !== "string" && JSON.stringify(parsed) === text) return text;
-    } catch {
-        // Not JSON: text.
-    }
-    return json(text);
-}
-
-/** Problems with a DNS name, or [] when it is valid. */
-export function dnsNameProblems(name: string): string[] {
-    const problems: string[] = [];
-    if (name.length > MAX_HOSTNAME_LENGTH) {
-        problems.push(`is ${name.length} characters long; a DNS name has at most ${MAX_HOSTNAME_LENGTH}`);
-    }
-    for (const label of name.split(".")) {
-        if (label.length > MAX_LABEL_LENGTH) {
-            problems.push(
-                `has the label "${label}" of ${label.length} characters; a label has at most ${MAX_LABEL_LENGTH}`,
-            );
-        } else if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(label)) {
-            problems.push(
-                `has the label ${JSON.stringify(label)}; labels are lower-case letters, digits and '-', not starting or ending with '-'`,
-            );
-        }
-    }
-    return problems;
-}
 
 /**
  * The text Pulumi passes for each key. Strings are taken as they are; a caller that gives
@@ -327,6 +295,11 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>): PkiConfi
         fail,
     );
     const trustDomains = validateTrustDomains(setting("trustDomains") ?? undefined, DEFAULTS.trustDomains, fail);
+    const frontEnd = validateFrontEnd(
+        structured("frontEnd", "map", "a map such as { services: [...], callers: [], apicHosts: [...] }"),
+        fail,
+    );
+    const layout: TrustLayout = { trust: trustDomains, uiClients: frontEnd.callers.length > 0 };
     const keyAlgorithm = algorithm(
         setting("keyAlgorithm"),
         "pki:keyAlgorithm",
@@ -353,7 +326,7 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>): PkiConfi
     const rotation = validateRotation(structured("rotation", "map", "a map such as { leafEpoch: 1 }"), fail);
     const caRotation = validateCaRotation(
         structured("caRotation", "map", "a map such as { apicClientCa: { generation: 1, phase: prepare } }"),
-        trustDomains,
+        layout,
         fail,
     );
     const revocations = validateRevocations(
@@ -370,7 +343,7 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>): PkiConfi
     const offlineRoots = validateOfflineRoots(
         structured("offlineRoots", "map", "a map of root -> { certificate, intermediates, crls }") ?? undefined,
         text.offlineRoot,
-        trustDomains,
+        layout,
         fail,
     );
     const rawIterations = setting("pkcs12Iterations");
@@ -438,34 +411,9 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>): PkiConfi
         crlPeriodDays,
         pkcs12Profile,
         pkcs12Iterations,
+        frontEnd,
         offlineRoots,
     };
-}
-
-/** A whole JSON number in [min, max]; undefined (reported) otherwise. `mustBe` completes "<key> must be". */
-function wholeNumber(
-    value: Json | undefined,
-    key: string,
-    min: number,
-    max: number,
-    mustBe: string,
-    fail: Fail,
-): number | undefined {
-    if (typeof value === "number" && Number.isInteger(value) && value >= min && value <= max) return value;
-    const hint =
-        typeof value === "string" && /^[0-9]+$/.test(value)
-            ? ". Write the number without quotes"
-            : value === null
-              ? ". Leave the key out instead of setting it to null"
-              : "";
-    fail(`${key} must be ${mustBe}; got ${showJson(value)}${hint}`);
-    return undefined;
-}
-
-function unknownMembers(value: JsonMap, key: string, known: readonly string[], what: string, fail: Fail): void {
-    for (const k of Object.keys(value)) {
-        if (!known.includes(k)) fail(`${key}.${k} is not a known key; ${what}`);
-    }
 }
 
 const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2}))?$/;
@@ -501,8 +449,8 @@ function validateRevocations(value: Json | undefined | null, fail: Fail): Revoca
         unknownMembers(
             entry,
             key,
-            ["endpoint", "serial", "epoch", "reason", "revokedAt"],
-            "a revocation has endpoint, serial, epoch, reason and revokedAt",
+            ["endpoint", "uiClient", "serial", "epoch", "reason", "revokedAt"],
+            "a revocation has endpoint (or uiClient), serial, epoch, reason and revokedAt",
             fail,
         );
         let ok = true;
@@ -519,9 +467,16 @@ function validateRevocations(value: Json | undefined | null, fail: Fail): Revoca
                         : ""),
             );
         }
-        if (typeof entry.endpoint !== "string" || entry.endpoint === "") {
+        const holder = entry.uiClient !== undefined && entry.endpoint === undefined ? "uiClient" : "endpoint";
+        if (entry.uiClient !== undefined && entry.endpoint !== undefined) {
             problem(
-                `${key}.endpoint must name the endpoint whose APIC client certificate is revoked; got ${showJson(entry.endpoint)}`,
+                `${key} names both an endpoint and a uiClient; a revocation is of one certificate: keep the one it was issued to`,
+            );
+        } else if (typeof entry[holder] !== "string" || entry[holder] === "") {
+            problem(
+                holder === "endpoint"
+                    ? `${key}.endpoint must name the endpoint whose APIC client certificate is revoked (or uiClient the UI service whose certificate is); got ${showJson(entry.endpoint)}`
+                    : `${key}.uiClient must name the UI service whose client certificate is revoked; got ${showJson(entry.uiClient)}`,
             );
         }
         const reason = entry.reason === undefined ? "unspecified" : entry.reason;
@@ -540,18 +495,20 @@ function validateRevocations(value: Json | undefined | null, fail: Fail): Revoca
         }
         const epochOf = entry.epoch === undefined ? 0 : epoch(entry.epoch, `${key}.epoch`, fail);
         if (!ok || epochOf === undefined) return [];
-        const identity = `${entry.endpoint as string} ${serial}`;
+        const identity = `${holder} ${entry[holder] as string} ${serial}`;
         const earlier = seen.get(identity);
         if (earlier !== undefined) {
             fail(
-                `${key} revokes the same certificate as ${earlier} (endpoint ${entry.endpoint as string}, serial ${serial}); list it once`,
+                `${key} revokes the same certificate as ${earlier} (${holder} ${entry[holder] as string}, serial ${serial}); list it once`,
             );
             return [];
         }
         seen.set(identity, key);
         return [
             {
-                endpoint: entry.endpoint as string,
+                ...(holder === "endpoint"
+                    ? { endpoint: entry.endpoint as string }
+                    : { uiClient: (entry.uiClient as string).toLowerCase() }),
                 serial,
                 epoch: epochOf,
                 reason: reason as string,
@@ -603,7 +560,7 @@ function epoch(value: Json, key: string, fail: Fail): number | undefined {
     );
 }
 
-const EPOCHS = ["leafEpoch", "gatewayServerEpoch", "apicClientEpoch", "meshEpoch"] as const;
+const EPOCHS = ["leafEpoch", "gatewayServerEpoch", "apicClientEpoch", "meshEpoch", "uiClientEpoch"] as const;
 
 const CLIENT_PHASES = ["switch", "finish"] as const;
 
@@ -665,10 +622,11 @@ function validateRotation(value: Json | undefined | null, fail: Fail): RotationC
  * CA) has no phases; while a root rotates, the CAs below it may not, because the root's new
  * generation re-issues them all.
  */
-function validateCaRotation(value: Json | undefined | null, trust: TrustDomains, fail: Fail): CaRotationConfig {
+function validateCaRotation(value: Json | undefined | null, layout: TrustLayout, fail: Fail): CaRotationConfig {
     if (!isMap(value ?? undefined)) return DEFAULTS.caRotation;
     const given = value as JsonMap;
-    const slots = caSlots(trust);
+    const trust = layout.trust;
+    const slots = caSlots(layout);
     for (const k of Object.keys(given)) {
         if (!(slots as readonly string[]).includes(k)) {
             const why = (CA_SLOTS as readonly string[]).includes(k) ? ` with pki:trustDomains ${trust}` : "";
@@ -781,17 +739,6 @@ function flag(value: string | undefined | null, key: string, fallback: boolean, 
 }
 
 /** A Kubernetes namespace name; `value` is top-level text or a JSON member. */
-function namespaceName(value: Json | undefined, key: string, fallback: string, fail: Fail): string {
-    if (value === undefined) return fallback;
-    if (typeof value !== "string" || !LABEL.test(value)) {
-        fail(
-            `${key} must be a Kubernetes namespace name (lower-case letters, digits and '-', at most 63); got ${typeof value === "string" ? show(value) : showJson(value)}`,
-        );
-        return fallback;
-    }
-    return value;
-}
-
 function algorithm(
     value: string | undefined | null,
     key: string,

@@ -1,7 +1,7 @@
 /** Validation of the trust layout: `pki:trustDomains` and the roots kept offline (`pki:offlineRoots`). */
 import * as crypto from "crypto";
 import { OfflineRootConfig, RootSlot, TrustDomains } from "./types";
-import { ROOT_SLOTS, rootSlots, TRUST_DOMAINS } from "../plan/hierarchy";
+import { ROOT_SLOTS, rootSlots, TRUST_DOMAINS, TrustLayout } from "../plan/hierarchy";
 
 type Fail = (message: string) => void;
 
@@ -94,10 +94,11 @@ function validateOfflineRoot(key: string, value: unknown, fail: Fail): OfflineRo
 export function validateOfflineRoots(
     value: unknown,
     legacy: unknown,
-    trust: TrustDomains,
+    layout: TrustLayout,
     fail: Fail,
 ): Partial<Record<RootSlot, OfflineRootConfig>> {
-    const allowed = rootSlots(trust);
+    const trust = layout.trust;
+    const allowed = rootSlots(layout);
     if (legacy !== undefined) {
         fail(
             `pki:offlineRoot is now pki:offlineRoots, one entry per root: ${allowed.map((r) => `pki:offlineRoots.${r}`).join(", ")} ` +

@@ -14,12 +14,18 @@ import {
     SubjectSpec,
 } from "../plan/plan";
 import { IntermediateSlot, ROOT_IDS, rootOf } from "../plan/hierarchy";
+import { defaultEarlyRenewalDays } from "../config/validate";
+import * as crypto from "crypto";
 
 export interface PlannedCertificate {
     /** Stable identity across plans: a CA id, or "<endpoint>/server" and "<endpoint>/client". */
     id: string;
     role: CertRole;
     endpoint?: string;
+    /** UI client certificates: the UI service (Kubernetes name). */
+    service?: string;
+    /** Customer-facing and APIC UI-facing server certificates: the host. */
+    host?: string;
     cluster?: string;
     subject: string;
     dnsNames: string[];
@@ -61,20 +67,30 @@ function caDestinations(plan: PkiPlan): Record<string, string[]> {
     const cacerts = plan.config.clusters.map((c) => secretPath(c.name, MESH_CA_SECRET.namespace, MESH_CA_SECRET.name));
     const truststores = plan.endpoints.map((e) => `apic/${e.id}/truststore.pem`);
     const trust = plan.config.trustDomains;
+    const uiSecrets = plan.frontEnd.uiClients.map((c) => secretPath(gatewayCluster, c.secret.namespace, c.secret.name));
     const rootPlaces: Record<IntermediateSlot, string[]> = {
         apicClientCa: gatewaySecrets.map((s) => `${s} (ca.crt)`),
-        gatewayServerCa: truststores,
+        gatewayServerCa: [
+            ...truststores,
+            // UI sidecars verify APIC's UI-facing certificate against it, when it is issued here.
+            ...(plan.frontEnd.apicServers.length > 0 ? uiSecrets.map((s) => `${s} (ca.crt)`) : []),
+        ],
         meshCa: cacerts.map((s) => `${s} (root-cert.pem, cert-chain.pem)`),
+        uiClientCa: uiSecrets.length > 0 ? [`${APIC_UI_DIR}/truststore.pem`] : [],
     };
     const roots: Record<string, string[]> = {};
-    for (const slot of ["apicClientCa", "gatewayServerCa", "meshCa"] as const) {
+    for (const slot of ["apicClientCa", "gatewayServerCa", "meshCa", "uiClientCa"] as const) {
         const id = ROOT_IDS[rootOf(slot, trust)];
         roots[id] = [...(roots[id] ?? []), ...rootPlaces[slot]];
     }
     return {
         ...roots,
-        "gateway-server-ca": gatewaySecrets.map((s) => `${s} (tls.crt chain)`),
+        "gateway-server-ca": [
+            ...gatewaySecrets.map((s) => `${s} (tls.crt chain)`),
+            ...plan.frontEnd.apicServers.map((a) => `${APIC_UI_DIR}/${a.host}/ca-chain.pem`),
+        ],
         "apic-client-ca": plan.endpoints.map((e) => `apic/${e.id}/ca-chain.pem`),
+        "ui-client-ca": uiSecrets.map((s) => `${s} (tls.crt chain)`),
     };
 }
 
@@ -108,11 +124,32 @@ function caRow(ca: CaPlan, goesTo: Record<string, string[]>): PlannedCertificate
 
 function leafRow(plan: PkiPlan, endpoint: EndpointPlan, leaf: LeafPlan): PlannedCertificate {
     const kind = leaf.role === "gateway-server" ? "server" : "client";
-    const gatewayCluster = plan.config.clusters[0].name;
-    return {
+    const { namespace, name } = endpoint.gatewaySecret;
+    return issuedLeafRow(leaf, {
         id: `${endpoint.id}/${kind}`,
-        role: leaf.role,
         endpoint: endpoint.id,
+        goesTo:
+            kind === "server"
+                ? [`${secretPath(plan.config.clusters[0].name, namespace, name)} (tls.crt, tls.key)`]
+                : [`apic/${endpoint.id}/client.crt, client.key (APIC keystore)`],
+    });
+}
+
+/** Where a render writes what APIC's UI-facing TLS server profile needs. */
+export const APIC_UI_DIR = "apic/ui";
+
+/** Inventory ids of the front end's certificates. */
+export const uiClientCertId = (name: string): string => `ui/${name}/client`;
+export const apicServerCertId = (host: string): string => `apic-ui/${host}/server`;
+export const customerFacingCertId = (host: string): string => `public/${host}`;
+
+/** A leaf issued by a CA of this stack, as an inventory row. */
+function issuedLeafRow(
+    leaf: LeafPlan,
+    fields: Pick<PlannedCertificate, "id" | "goesTo"> & Partial<PlannedCertificate>,
+): PlannedCertificate {
+    return {
+        role: leaf.role,
         subject: describeSubject(leaf.subject),
         dnsNames: [...leaf.dnsNames],
         uris: [...leaf.uris],
@@ -122,20 +159,62 @@ function leafRow(plan: PkiPlan, endpoint: EndpointPlan, leaf: LeafPlan): Planned
         validityDays: leaf.validityDays,
         renewAfterDays: leaf.validityDays - leaf.earlyRenewalDays,
         epoch: leaf.epoch,
-        goesTo:
-            kind === "server"
-                ? [
-                      `${secretPath(gatewayCluster, endpoint.gatewaySecret.namespace, endpoint.gatewaySecret.name)} (tls.crt, tls.key)`,
-                  ]
-                : [`apic/${endpoint.id}/client.crt, client.key (APIC keystore)`],
+        ...fields,
     };
 }
 
-/** Root first, then the other CAs, then per endpoint its server and client certificate. */
+/** The front end's certificates: UI clients, APIC's UI-facing servers, customer-facing hosts with a certificate. */
+function frontEndRows(plan: PkiPlan): PlannedCertificate[] {
+    const cluster = plan.config.clusters[0].name;
+    return [
+        ...plan.frontEnd.uiClients.map((c) =>
+            issuedLeafRow(c.leaf, {
+                id: uiClientCertId(c.name),
+                service: c.name,
+                goesTo: [`${secretPath(cluster, c.secret.namespace, c.secret.name)} (tls.crt, tls.key)`],
+            }),
+        ),
+        ...plan.frontEnd.apicServers.map((a) =>
+            issuedLeafRow(a.leaf, {
+                id: apicServerCertId(a.host),
+                host: a.host,
+                goesTo: [
+                    `${APIC_UI_DIR}/${a.host}/server.crt, server.key (APIC keystore of the UI-facing TLS server profile)`,
+                ],
+            }),
+        ),
+        ...plan.frontEnd.customerFacing.flatMap((c): PlannedCertificate[] => {
+            if (c.certificate === undefined) return [];
+            const cert = new crypto.X509Certificate(c.certificate);
+            const lifetimeDays = Math.round((Date.parse(cert.validTo) - Date.parse(cert.validFrom)) / 86_400_000);
+            return [
+                {
+                    id: customerFacingCertId(c.host),
+                    role: "customer-facing",
+                    host: c.host,
+                    subject: describeSubject(c.subject),
+                    dnsNames: [c.host],
+                    uris: [],
+                    issuer: `public CA (${cert.issuer.replace(/\n/g, ", ")})`,
+                    key: describeKey(c.key),
+                    uses: ["server_auth"],
+                    validityDays: lifetimeDays,
+                    // Request the next certificate a third of its lifetime before it expires, as for our own.
+                    renewAfterDays: lifetimeDays - defaultEarlyRenewalDays(lifetimeDays),
+                    epoch: c.certificateEpoch,
+                    goesTo: [`${secretPath(cluster, c.secret.namespace, c.secret.name)} (tls.crt, tls.key)`],
+                },
+            ];
+        }),
+    ];
+}
+
+/** Root first, then the other CAs, then per endpoint its server and client certificate, then the front end's. */
 export function plannedCertificates(plan: PkiPlan): PlannedCertificate[] {
     const goesTo = caDestinations(plan);
     return [
         ...plan.cas.map((ca) => caRow(ca, goesTo)),
         ...plan.endpoints.flatMap((e) => [leafRow(plan, e, e.server), leafRow(plan, e, e.client)]),
+        ...frontEndRows(plan),
     ];
 }

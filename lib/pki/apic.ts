@@ -1,8 +1,11 @@
 /**
- * What IBM API Connect uploads for one endpoint, as payloads of the `apic` toolkit CLI
- * (shared/reference/apic.md section 3): a keystore (certificate, chain and key in one PEM
- * string), a truststore (the CAs of the gateway's server certificate) and a TLS client profile
- * that binds them, TLS 1.2 and 1.3, SNI on, server verification on.
+ * What IBM API Connect uploads, as payloads of the `apic` toolkit CLI (clidocs, `keystores:create`,
+ * `truststores:create`, `tls-client-profiles:create`, `tls-server-profiles:create`):
+ * - per endpoint, APIC as a client of the gateway: a keystore (certificate, chain and key in one
+ *   PEM string), a truststore (the gateway server root) and a TLS client profile that binds them,
+ *   TLS 1.2 and 1.3, SNI on, server verification on;
+ * - for the UI services calling APIC: a truststore (the UI client root) and a TLS server profile
+ *   that requires client certificates, with APIC's server keystore when it is issued here.
  */
 
 /** APIC accepts at most 10 intermediate certificates in a keystore. */
@@ -68,6 +71,69 @@ export function apicPayloads(args: {
             truststore_url: `${MANAGEMENT_URL_PLACEHOLDER}/truststores/${names.truststore}`,
             insecure_server_connections: false,
             server_name_indication: true,
+        },
+    };
+}
+
+/** What APIC's UI-facing TLS server profile needs (mutual authentication required). */
+export interface ApicUiPayloads {
+    truststore: { name: string; title: string; summary: string; truststore: string };
+    /** One keystore per APIC host whose server certificate is issued here. */
+    keystores: Record<string, { name: string; title: string; summary: string; keystore: string }>;
+    tlsServerProfile: {
+        name: string;
+        title: string;
+        version: string;
+        summary: string;
+        protocols: string[];
+        mutual_authentication: "require";
+        limit_renegotiation: boolean;
+        keystore_url: string;
+        truststore_url: string;
+    };
+}
+
+export function apicUiPayloads(args: {
+    environment: string;
+    /** The UI client root(s). */
+    truststorePem: string;
+    /** Per APIC host issued here: its certificate, chain and key. */
+    servers: Record<string, { certPem: string; chainPem: string; keyPem: string }>;
+}): ApicUiPayloads {
+    const base = `${args.environment}-ui`;
+    const names = { truststore: `${base}-clients`, profile: `${base}-mtls` };
+    const keystoreName = (host: string): string => `${base}-${host.replace(/\./g, "-")}-server`;
+    const hosts = Object.keys(args.servers);
+    return {
+        truststore: {
+            name: names.truststore,
+            title: `${args.environment} UI client root`,
+            summary:
+                "The root of the UI services' client certificates: only they pass APIC's UI-facing TLS server profile",
+            truststore: args.truststorePem,
+        },
+        keystores: Object.fromEntries(
+            hosts.map((host) => [
+                host,
+                {
+                    name: keystoreName(host),
+                    title: `${args.environment} ${host} server`,
+                    summary: `APIC's server certificate for ${host}, which the UI services call`,
+                    keystore: `${args.servers[host].certPem}${args.servers[host].chainPem}${args.servers[host].keyPem}`,
+                },
+            ]),
+        ),
+        tlsServerProfile: {
+            name: names.profile,
+            title: `${args.environment} UI services mTLS`,
+            version: "1.0.0",
+            summary: "Requires a client certificate under the UI client root",
+            protocols: ["tls_v1.2", "tls_v1.3"],
+            mutual_authentication: "require",
+            limit_renegotiation: true,
+            // With a certificate from outside this PKI, point this at that keystore.
+            keystore_url: `${MANAGEMENT_URL_PLACEHOLDER}/keystores/${hosts.length > 0 ? keystoreName(hosts[0]) : "<your-keystore>"}`,
+            truststore_url: `${MANAGEMENT_URL_PLACEHOLDER}/truststores/${names.truststore}`,
         },
     };
 }

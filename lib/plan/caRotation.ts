@@ -128,12 +128,26 @@ export interface RotationRecord {
     /** Every CA certificate of the deployment, by CA id. */
     readonly cas: Readonly<Record<string, DeployedCa>>;
     readonly retired: readonly RetiredCa[];
-    /** Per endpoint id, every APIC client certificate issued and not yet expired, oldest first. */
+    /**
+     * Per client, every certificate issued and not yet expired, oldest first: endpoints' APIC
+     * clients by endpoint id, UI services' by `ui/<name>`.
+     */
     readonly clients: Readonly<Record<string, readonly DeployedClient[]>>;
+    /**
+     * Per customer-facing host, the pin of each key generation the stack made (`verifyCertificateSpki`
+     * form), so that a certificate the public CA signed is checked against its key before it is used.
+     */
+    readonly customerFacingKeys: Readonly<Record<string, Readonly<Record<string, string>>>>;
 }
 
 /** What a stack that was never deployed hands over. */
-export const INITIAL_RECORD: RotationRecord = { positions: INITIAL_ROTATION, cas: {}, retired: [], clients: {} };
+export const INITIAL_RECORD: RotationRecord = {
+    positions: INITIAL_ROTATION,
+    cas: {},
+    retired: [],
+    clients: {},
+    customerFacingKeys: {},
+};
 
 const isPosition = (p: unknown): p is CaPosition =>
     typeof p === "object" &&
@@ -158,7 +172,9 @@ export function parseRecord(value: unknown): RotationRecord | undefined {
     }
     const clients = record.clients ?? {};
     if (typeof clients !== "object" || Object.values(clients).some((c) => !Array.isArray(c))) return undefined;
-    return { ...(record as RotationRecord), positions: checked as CaRotationConfig, clients };
+    const customerFacingKeys = record.customerFacingKeys ?? {};
+    if (typeof customerFacingKeys !== "object") return undefined;
+    return { ...(record as RotationRecord), positions: checked as CaRotationConfig, clients, customerFacingKeys };
 }
 
 /**
@@ -233,9 +249,11 @@ const BUNDLES: Readonly<Record<CaSlot, string>> = {
     meshRoot: "the mesh's root-cert.pem",
     serverRoot: "every APIC truststore",
     clientRoot: "the gateway's ca.crt",
+    uiClientRoot: "APIC's UI truststore",
     gatewayServerCa: "no bundle (APIC trusts the gateway server root, which stays)",
     apicClientCa: "no bundle (the gateway trusts the client root, which stays)",
     meshCa: "no bundle (the mesh trusts the mesh root, which stays)",
+    uiClientCa: "no bundle (APIC trusts the UI client root, which stays)",
 };
 
 const LEAVES: Readonly<Record<CaSlot, string>> = {
@@ -244,9 +262,11 @@ const LEAVES: Readonly<Record<CaSlot, string>> = {
     serverRoot: "the gateway-server CA and every gateway server certificate",
     clientRoot:
         "the APIC-client CA and every APIC client certificate (upload the new keystores; old and new keys stay pinned until finish)",
+    uiClientRoot: "the UI client CA and every UI client certificate (their Secrets; sidecars pick them up)",
     gatewayServerCa: "every gateway server certificate",
     apicClientCa: "every APIC client certificate (upload the new keystores; old and new keys stay pinned until finish)",
     meshCa: "istiod's cacerts (istiod reloads it; workloads renew within their certificate TTL)",
+    uiClientCa: "every UI client certificate (their Secrets; sidecars pick them up)",
 };
 
 /** One line per CA whose position changes: what the phase does (or why it is refused). */

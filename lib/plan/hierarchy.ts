@@ -6,6 +6,9 @@
  *   mesh root   -> mesh plug-in CA per cluster -> istiod's workload certificates
  *   server root -> gateway-server CA           -> the gateway's server certificates (APIC trusts this root)
  *   client root -> APIC-client CA              -> APIC's client certificates (the gateway trusts this root)
+ *   UI client root -> UI client CA             -> UI services' client certificates for calling APIC
+ *                                                 (APIC's UI-facing TLS server profile trusts this root;
+ *                                                 only when some UI service calls APIC)
  *
  * `pki:trustDomains: shared` puts all three issuing CAs under one root (the weaker guarantee: any
  * CA key under it, the mesh CA's included, can mint a certificate that chains to what the gateway
@@ -15,10 +18,10 @@
 export const TRUST_DOMAINS = ["separate", "shared"] as const;
 export type TrustDomains = (typeof TRUST_DOMAINS)[number];
 
-export const ROOT_SLOTS = ["root", "meshRoot", "serverRoot", "clientRoot"] as const;
+export const ROOT_SLOTS = ["root", "meshRoot", "serverRoot", "clientRoot", "uiClientRoot"] as const;
 export type RootSlot = (typeof ROOT_SLOTS)[number];
 
-export const INTERMEDIATE_SLOTS = ["gatewayServerCa", "apicClientCa", "meshCa"] as const;
+export const INTERMEDIATE_SLOTS = ["gatewayServerCa", "apicClientCa", "meshCa", "uiClientCa"] as const;
 export type IntermediateSlot = (typeof INTERMEDIATE_SLOTS)[number];
 
 /** Every `pki:caRotation` key: the roots first, since a root's rotation re-issues the CAs below it. */
@@ -31,6 +34,7 @@ export const ROOT_IDS: Readonly<Record<RootSlot, string>> = {
     meshRoot: "mesh-root",
     serverRoot: "server-root",
     clientRoot: "client-root",
+    uiClientRoot: "ui-client-root",
 };
 
 /** What each root's common name says after the environment, e.g. "dev mesh root CA". */
@@ -39,17 +43,34 @@ export const ROOT_TITLES: Readonly<Record<RootSlot, string>> = {
     meshRoot: "mesh root CA",
     serverRoot: "gateway server root CA",
     clientRoot: "APIC client root CA",
+    uiClientRoot: "UI client root CA",
 };
 
+/** What decides which CAs a stack has: its trust domains, and whether UI services call APIC. */
+export interface TrustLayout {
+    readonly trust: TrustDomains;
+    /** Some UI service calls APIC with mutual TLS (`pki:frontEnd.callers`): the UI client CA exists. */
+    readonly uiClients: boolean;
+}
+
 /** The roots a stack has. */
-export function rootSlots(trust: TrustDomains): readonly RootSlot[] {
-    return trust === "shared" ? ["root"] : ["meshRoot", "serverRoot", "clientRoot"];
+export function rootSlots(layout: TrustLayout): readonly RootSlot[] {
+    if (layout.trust === "shared") return ["root"];
+    return layout.uiClients
+        ? ["meshRoot", "serverRoot", "clientRoot", "uiClientRoot"]
+        : ["meshRoot", "serverRoot", "clientRoot"];
+}
+
+/** The issuing CAs a stack has. */
+export function intermediateSlots(layout: TrustLayout): readonly IntermediateSlot[] {
+    return INTERMEDIATE_SLOTS.filter((slot) => slot !== "uiClientCa" || layout.uiClients);
 }
 
 const SEPARATE_ROOT_OF: Readonly<Record<IntermediateSlot, RootSlot>> = {
     meshCa: "meshRoot",
     gatewayServerCa: "serverRoot",
     apicClientCa: "clientRoot",
+    uiClientCa: "uiClientRoot",
 };
 
 /** The root that signs an issuing CA. */
@@ -60,6 +81,6 @@ export function rootOf(slot: IntermediateSlot, trust: TrustDomains): RootSlot {
 export const isRootSlot = (slot: CaSlot): slot is RootSlot => (ROOT_SLOTS as readonly string[]).includes(slot);
 
 /** The CA slots a stack has: its roots, then the issuing CAs. */
-export function caSlots(trust: TrustDomains): readonly CaSlot[] {
-    return [...rootSlots(trust), ...INTERMEDIATE_SLOTS];
+export function caSlots(layout: TrustLayout): readonly CaSlot[] {
+    return [...rootSlots(layout), ...intermediateSlots(layout)];
 }

@@ -6,7 +6,7 @@
 import * as crypto from "crypto";
 import { X509Certificate } from "@peculiar/x509";
 import { ConfigError, dnsNameProblems, validateConfig } from "../config/validate";
-import { HostnameOption, LeafKeyAlgorithm, OfflineRootConfig, PkiConfig } from "../config/types";
+import { HostnameOption, LeafKeyAlgorithm, OfflineRootConfig, PkiConfig, RevocationConfig } from "../config/types";
 import {
     activeGeneration,
     CaPosition,
@@ -21,9 +21,18 @@ import {
     transitionProblems,
 } from "./caRotation";
 import { pickSeriesCrl } from "../pki/crlSeries";
-import { IntermediateSlot, ROOT_IDS, ROOT_TITLES, RootSlot, rootOf, rootSlots } from "./hierarchy";
+import { publicCertificateProblems } from "../pki/publicCert";
+import { IntermediateSlot, ROOT_IDS, ROOT_TITLES, RootSlot, rootOf, rootSlots, TrustLayout } from "./hierarchy";
 
-export type CertRole = "root" | "intermediate" | "mesh-ca" | "gateway-server" | "apic-client";
+export type CertRole =
+    | "root"
+    | "intermediate"
+    | "mesh-ca"
+    | "gateway-server"
+    | "apic-client"
+    | "ui-client"
+    | "apic-server"
+    | "customer-facing";
 /** "root", "gateway-server-ca", "apic-client-ca" or "mesh-ca-<cluster>". */
 export type CaId = string;
 
@@ -74,7 +83,7 @@ export interface CaPlan {
 }
 
 export interface LeafPlan {
-    readonly role: "gateway-server" | "apic-client";
+    readonly role: "gateway-server" | "apic-client" | "ui-client" | "apic-server";
     readonly subject: SubjectSpec;
     readonly dnsNames: readonly string[];
     readonly uris: readonly string[];
@@ -124,13 +133,18 @@ export interface CrlPlan {
     readonly gateway: boolean;
     readonly apicTruststore: boolean;
     readonly mesh: boolean;
+    /** APIC's UI-facing truststore (UI client CA and root), for a DataPower that takes CRLs. */
+    readonly apicUiTruststore: boolean;
     /** Root CA id -> the ceremony-signed CRL to publish, for offline roots whose CRL is needed. */
     readonly offlineRootCrls: Readonly<Record<CaId, string>>;
 }
 
 /** A revoked APIC client certificate, with the CA that issued it when the deployed record knows it. */
 export interface RevokedClient {
-    readonly endpoint: string;
+    /** An endpoint's APIC client, or a UI service's client. */
+    readonly kind: "apic" | "ui";
+    /** Its key in the deployment record's clients: the endpoint id, or `ui/<name>`. */
+    readonly holder: string;
     readonly serialHex: string;
     readonly revokedAt: string;
     readonly reason: string;
@@ -143,6 +157,54 @@ export interface GatewayPlan {
     readonly namespace: string;
     readonly domain: string;
     readonly endpointIds: readonly string[];
+}
+
+/** A UI service that calls APIC with mutual TLS: its client certificate, Secret and DestinationRules. */
+export interface UiClientPlan {
+    /** The service as the inventory lists it. */
+    readonly service: string;
+    /** Its Kubernetes name (lower-cased): Secret, DestinationRule and identity derive from it. */
+    readonly name: string;
+    readonly namespace: string;
+    /** Pod labels its DestinationRules select (workloadSelector). */
+    readonly labels: Readonly<Record<string, string>>;
+    /** The URI SAN: urn:apic-istio-pki:<environment>:ui-client:<name>. */
+    readonly identity: string;
+    readonly leaf: LeafPlan;
+    /** The `kubernetes.io/tls` Secret the sidecar reads (DestinationRule credentialName). */
+    readonly secret: { readonly namespace: string; readonly name: string };
+    /** The APIC hosts it calls: one DestinationRule each. */
+    readonly apicHosts: readonly string[];
+}
+
+/** APIC's server certificate for a host UI services call, issued here (no pki:frontEnd.apicServerCa). */
+export interface ApicServerPlan {
+    readonly host: string;
+    readonly leaf: LeafPlan;
+}
+
+/** A customer-facing host: key and CSR made here, the certificate signed by a public CA. */
+export interface CustomerFacingPlan {
+    readonly host: string;
+    /** A DNS-label-shaped id for resource and Secret names. */
+    readonly id: string;
+    /** The key generation whose CSR is requested. */
+    readonly epoch: number;
+    /** The key generation the configured certificate certifies. */
+    readonly certificateEpoch: number;
+    /** The public CA's certificate and chain; undefined: pending (the CSR waits for signing). */
+    readonly certificate?: string;
+    readonly subject: SubjectSpec;
+    readonly key: KeySpec;
+    readonly secret: { readonly namespace: string; readonly name: string };
+}
+
+export interface FrontEndPlan {
+    readonly uiClients: readonly UiClientPlan[];
+    readonly apicServers: readonly ApicServerPlan[];
+    readonly customerFacing: readonly CustomerFacingPlan[];
+    /** The Istio Gateway of the customer-facing hosts (mode SIMPLE). */
+    readonly gatewayName: string;
 }
 
 /** Istio reads its plug-in CA from this secret at start-up. */
@@ -167,6 +229,8 @@ export interface PkiPlan {
     readonly cas: readonly CaPlan[];
     readonly endpoints: readonly EndpointPlan[];
     readonly gateways: readonly GatewayPlan[];
+    /** UI services calling APIC, and the customer-facing hosts. */
+    readonly frontEnd: FrontEndPlan;
 }
 
 export const HTTPS_PORT = 443;
@@ -269,13 +333,19 @@ export function gatewayServerCert(
     };
 }
 
-/** APIC's client certificate for one endpoint: SAN = the pinned URI identity, EKU clientAuth only. */
-export function apicClientCert(
-    args: LeafOptions & { endpointId: string; identity: string; epoch: number; issuer?: CaId },
+/** A client certificate: SAN = a URI identity, EKU clientAuth only. */
+function clientCert(
+    args: LeafOptions & {
+        role: "apic-client" | "ui-client";
+        name: string;
+        identity: string;
+        epoch: number;
+        issuer: CaId;
+    },
 ): LeafPlan {
     return {
-        role: "apic-client",
-        subject: subject(`apic-client ${args.endpointId}`.slice(0, MAX_COMMON_NAME), args.organization),
+        role: args.role,
+        subject: subject(`${args.role} ${args.name}`.slice(0, MAX_COMMON_NAME), args.organization),
         dnsNames: [],
         uris: [args.identity],
         allowedUses: leafUses(args.keyAlgorithm, "client_auth"),
@@ -283,9 +353,38 @@ export function apicClientCert(
         validityDays: args.validityDays,
         earlyRenewalDays: args.earlyRenewalDays,
         epoch: args.epoch,
-        issuer: args.issuer ?? "apic-client-ca",
+        issuer: args.issuer,
     };
 }
+
+/** APIC's client certificate for one endpoint: SAN = the pinned URI identity, EKU clientAuth only. */
+export function apicClientCert(
+    args: LeafOptions & { endpointId: string; identity: string; epoch: number; issuer?: CaId },
+): LeafPlan {
+    return clientCert({ ...args, role: "apic-client", name: args.endpointId, issuer: args.issuer ?? "apic-client-ca" });
+}
+
+/** A UI service's client certificate for calling APIC: URI SAN = its identity, EKU clientAuth only. */
+export function uiClientCert(
+    args: LeafOptions & { name: string; identity: string; epoch: number; issuer?: CaId },
+): LeafPlan {
+    return clientCert({ ...args, role: "ui-client", issuer: args.issuer ?? "ui-client-ca" });
+}
+
+/** APIC's server certificate for a host the UI services call: SAN = the host, EKU serverAuth only. */
+export function apicServerCert(args: LeafOptions & { host: string; epoch: number; issuer?: CaId }): LeafPlan {
+    return {
+        ...gatewayServerCert({ ...args, endpointId: args.host }),
+        role: "apic-server",
+    };
+}
+
+/** The identity a UI service presents to APIC; a URN no other CA of the stack issues. */
+export const uiClientIdentity = (environment: string, name: string): string =>
+    `urn:apic-istio-pki:${environment}:ui-client:${name}`;
+
+/** Where a client's certificates are kept in the deployment record: endpoints by id, UI services as `ui/<name>`. */
+export const uiClientRecordKey = (name: string): string => `ui/${name}`;
 
 function subject(commonName: string, organization: string | undefined): SubjectSpec {
     return organization === undefined ? { commonName } : { commonName, organization };
@@ -362,10 +461,17 @@ function intermediateInstances(own: CaPosition, root: CaPosition): Instance[] {
     return [{ generation: current, rootGeneration: root.generation, active: true }];
 }
 
+/** The trust layout of a config: its trust domains, and whether UI services call APIC. */
+export const layoutOf = (config: PkiConfig): TrustLayout => ({
+    trust: config.trustDomains,
+    uiClients: config.frontEnd.callers.length > 0,
+});
+
 export function planCas(config: PkiConfig): CaPlan[] {
     const key = caKey(config.caKeyAlgorithm);
     const { caRotation, trustDomains } = config;
-    const roots = rootSlots(trustDomains).flatMap((slot) => {
+    const layout = layoutOf(config);
+    const roots = rootSlots(layout).flatMap((slot) => {
         const offline = config.offlineRoots[slot];
         const described = offline ? describeCertificate(offline.certificate) : undefined;
         return rootInstances(caRotation[slot]).map((instance): CaPlan => ({
@@ -432,6 +538,9 @@ export function planCas(config: PkiConfig): CaPlan[] {
                 meshCaSubject(config.environment, cluster.name).commonName,
             ),
         ),
+        ...(layout.uiClients
+            ? intermediates("uiClientCa", "ui-client-ca", intermediateBase, `${config.environment} UI client CA`)
+            : []),
     ];
 }
 
@@ -470,9 +579,19 @@ function finishingRotations(
  */
 function clientEpoch(config: PkiConfig, endpointId: string): number {
     const { rotation } = config;
-    const configured =
-        rotation.leafEpoch + rotation.apicClientEpoch + (rotation.endpoints[endpointId]?.clientEpoch ?? 0);
-    const revoked = config.revocations.filter((r) => r.endpoint === endpointId).map((r) => r.epoch + 1);
+    return pastRevoked(
+        config,
+        endpointId,
+        rotation.leafEpoch + rotation.apicClientEpoch + (rotation.endpoints[endpointId]?.clientEpoch ?? 0),
+    );
+}
+
+/** The deployment record's key of a revocation's holder: the endpoint id, or `ui/<name>`. */
+const holderOf = (r: RevocationConfig): string => r.endpoint ?? uiClientRecordKey(r.uiClient ?? "");
+
+/** A client's configured epoch, moved past every revoked certificate's epoch, so that revoking also re-issues. */
+function pastRevoked(config: PkiConfig, holder: string, configured: number): number {
+    const revoked = config.revocations.filter((r) => holderOf(r) === holder).map((r) => r.epoch + 1);
     return Math.max(configured, ...revoked);
 }
 
@@ -509,9 +628,9 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
     const { rotation } = config;
 
     const deployedClients = options.deployed?.clients ?? {};
-    const revokedSerials = new Set(config.revocations.map((r) => `${r.endpoint}/${normalSerial(r.serial)}`));
-    const isRevoked = (endpoint: string, c: DeployedClient): boolean =>
-        revokedSerials.has(`${endpoint}/${normalSerial(c.serialHex)}`);
+    const revokedSerials = new Set(config.revocations.map((r) => `${holderOf(r)}/${normalSerial(r.serial)}`));
+    const isRevoked = (holder: string, c: DeployedClient): boolean =>
+        revokedSerials.has(`${holder}/${normalSerial(c.serialHex)}`);
 
     for (const [domain, d] of Object.entries(config.domains)) {
         for (const g of groupings(config.option, domain, config)) {
@@ -578,20 +697,32 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
             });
         }
     }
+    const frontEnd = planFrontEnd(config, cas, gatewayServerCa);
+    problems.push(...customerFacingProblems(config, frontEnd, options));
+    const uiCallers = frontEnd.uiClients.map((c) => c.name);
     const revoked = config.revocations.map((r, i): RevokedClient => {
-        const base = { endpoint: r.endpoint, serialHex: r.serial, revokedAt: r.revokedAt, reason: r.reason };
-        if (!idOwner.has(r.endpoint)) {
+        const kind = r.endpoint !== undefined ? "apic" : "ui";
+        const holder = holderOf(r);
+        const base = { kind, holder, serialHex: r.serial, revokedAt: r.revokedAt, reason: r.reason } as const;
+        const whose = kind === "apic" ? `endpoint "${r.endpoint}"` : `UI service "${r.uiClient}"`;
+        if (kind === "apic" && !idOwner.has(r.endpoint ?? "")) {
             problems.push(
                 `pki:revocations[${i}].endpoint "${r.endpoint}" is not an endpoint of this stack; its endpoints are ${[...idOwner.keys()].join(", ")}`,
             );
             return base;
         }
+        if (kind === "ui" && !uiCallers.includes(r.uiClient ?? "")) {
+            problems.push(
+                `pki:revocations[${i}].uiClient "${r.uiClient}" is not a UI service that calls APIC in this stack; its callers are ${uiCallers.join(", ") || "none"}`,
+            );
+            return base;
+        }
         if (options.deployed === undefined) return base;
-        const issued = deployedClients[r.endpoint] ?? [];
+        const issued = deployedClients[holder] ?? [];
         const match = issued.find((c) => normalSerial(c.serialHex) === normalSerial(r.serial));
         if (match === undefined) {
             problems.push(
-                `pki:revocations[${i}].serial ${r.serial} is not a certificate this stack issued to endpoint "${r.endpoint}" ` +
+                `pki:revocations[${i}].serial ${r.serial} is not a certificate this stack issued to ${whose} ` +
                     `(a typo, or another environment's certificate?); ${describeIssued(issued)}. ` +
                     `Copy the serial of the leaked certificate from the inventory or from expiry`,
             );
@@ -599,7 +730,7 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
         }
         if (match.epoch !== r.epoch) {
             problems.push(
-                `pki:revocations[${i}].epoch is ${r.epoch}, but serial ${r.serial} was issued to "${r.endpoint}" under epoch ${match.epoch}; set epoch: ${match.epoch}`,
+                `pki:revocations[${i}].epoch is ${r.epoch}, but serial ${r.serial} was issued to ${whose} under epoch ${match.epoch}; set epoch: ${match.epoch}`,
             );
         }
         return { ...base, issuer: match.issuer };
@@ -646,7 +777,105 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
         gateways,
         pendingIntermediates,
         crls,
+        frontEnd,
     };
+}
+
+/** The Istio Gateway that serves the customer-facing hosts. */
+export const CUSTOMER_FACING_GATEWAY = "customer-facing";
+
+/** A host as a DNS-label-shaped id: "www.dev.bank.example" -> "www-dev-bank-example". */
+const hostId = (host: string): string => host.toLowerCase().replace(/\./g, "-");
+
+/**
+ * The front end (pki:frontEnd): a client certificate, Secret and DestinationRules per UI service
+ * that calls APIC; APIC's server certificate per host the UI services call, when it is issued
+ * here; and the customer-facing hosts, whose certificates a public CA signs.
+ */
+function planFrontEnd(config: PkiConfig, cas: readonly CaPlan[], apicServerCa: CaPlan): FrontEndPlan {
+    const { frontEnd, rotation } = config;
+    const leafOptions: LeafOptions = {
+        keyAlgorithm: config.keyAlgorithm,
+        validityDays: config.validityDays.leaf,
+        earlyRenewalDays: config.earlyRenewalDays.leaf,
+        organization: config.organization,
+    };
+    const uiClientCa = cas.find((c) => c.slotId === "ui-client-ca" && c.active);
+    const uiClients = frontEnd.services
+        .filter((s) => frontEnd.callers.includes(s.kubernetesName))
+        .map((s): UiClientPlan => {
+            const identity = uiClientIdentity(config.environment, s.kubernetesName);
+            return {
+                service: s.name,
+                name: s.kubernetesName,
+                namespace: s.namespace,
+                labels: s.labels,
+                identity,
+                leaf: uiClientCert({
+                    name: s.kubernetesName,
+                    identity,
+                    epoch:
+                        pastRevoked(
+                            config,
+                            uiClientRecordKey(s.kubernetesName),
+                            rotation.leafEpoch + rotation.uiClientEpoch,
+                        ) + (uiClientCa?.generation ?? 0),
+                    issuer: uiClientCa?.id,
+                    ...leafOptions,
+                }),
+                secret: { namespace: s.namespace, name: `apic-client-${s.kubernetesName}` },
+                apicHosts: frontEnd.apicHosts,
+            };
+        });
+    const apicServers =
+        uiClients.length === 0 || frontEnd.apicServerCa !== undefined
+            ? []
+            : frontEnd.apicHosts.map((host) => ({
+                  host,
+                  leaf: apicServerCert({
+                      host,
+                      epoch: rotation.leafEpoch + rotation.gatewayServerEpoch + apicServerCa.generation,
+                      issuer: apicServerCa.id,
+                      ...leafOptions,
+                  }),
+              }));
+    const customerFacing = Object.entries(frontEnd.customerFacing).map(([host, c]): CustomerFacingPlan => ({
+        host,
+        id: hostId(host),
+        epoch: c.epoch,
+        certificateEpoch: c.certificateEpoch,
+        ...(c.certificate !== undefined ? { certificate: c.certificate } : {}),
+        subject: subject(
+            host.length <= MAX_COMMON_NAME ? host : hostId(host).slice(0, MAX_COMMON_NAME),
+            config.organization,
+        ),
+        // A public CA takes RSA 2048 and ECDSA P-256 alike; the stack's leaf algorithm decides.
+        key: leafKey(config.keyAlgorithm),
+        secret: { namespace: config.gatewayNamespace, name: `public-tls-${hostId(host)}` },
+    }));
+    return { uiClients, apicServers, customerFacing, gatewayName: CUSTOMER_FACING_GATEWAY };
+}
+
+/**
+ * Every customer-facing certificate given in config must be usable before anything is created:
+ * the host covered, a complete chain to a public root, valid now, within public-CA lifetimes, and
+ * (once the deployed record knows the key this stack made for it) certifying that key.
+ */
+function customerFacingProblems(config: PkiConfig, frontEnd: FrontEndPlan, options: PlanOptions): string[] {
+    const now = options.now ?? new Date();
+    return frontEnd.customerFacing.flatMap((c) => {
+        if (c.certificate === undefined) return [];
+        const expectedSpki = options.deployed?.customerFacingKeys[c.host]?.[String(c.certificateEpoch)];
+        return publicCertificateProblems({
+            key: `pki:frontEnd.customerFacing.${c.host}.certificate`,
+            host: c.host,
+            pem: c.certificate,
+            now,
+            ...(config.frontEnd.publicRoots !== undefined ? { extraRoots: config.frontEnd.publicRoots } : {}),
+            ...(expectedSpki !== undefined ? { expectedSpki } : {}),
+            ownCas: Object.values(config.offlineRoots).map((r) => r.certificate),
+        });
+    });
 }
 
 /** The root slot's CA ids, every generation: "client-root", "client-root-g1", ... */
@@ -664,14 +893,16 @@ function planCrls(
     const retiredUnder = (slot: IntermediateSlot): boolean =>
         retired.some((r) => isUnderRoot(r.issuer, rootOf(slot, config.trustDomains)));
     const publish = {
-        gateway: revoked.length > 0 || retiredUnder("apicClientCa"),
+        gateway: revoked.some((r) => r.kind === "apic") || retiredUnder("apicClientCa"),
         apicTruststore: retiredUnder("gatewayServerCa"),
         mesh: retiredUnder("meshCa"),
+        apicUiTruststore: revoked.some((r) => r.kind === "ui") || retiredUnder("uiClientCa"),
     };
     const needed = new Set<RootSlot>([
         ...(publish.gateway ? [rootOf("apicClientCa", config.trustDomains)] : []),
         ...(publish.apicTruststore ? [rootOf("gatewayServerCa", config.trustDomains)] : []),
         ...(publish.mesh ? [rootOf("meshCa", config.trustDomains)] : []),
+        ...(publish.apicUiTruststore ? [rootOf("uiClientCa", config.trustDomains)] : []),
     ]);
     const offlineRootCrls: Record<CaId, string> = {};
     for (const [slot, offline] of Object.entries(config.offlineRoots) as [RootSlot, OfflineRootConfig][]) {

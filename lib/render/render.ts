@@ -5,7 +5,9 @@
  */
 import * as path from "path";
 import * as YAML from "yaml";
-import { apicPayloads } from "../pki/apic";
+import { apicPayloads, apicUiPayloads } from "../pki/apic";
+import { APIC_UI_DIR } from "../inventory/planned";
+import * as pulumi from "@pulumi/pulumi";
 import {
     EngineState,
     EngineStandIn,
@@ -16,10 +18,11 @@ import {
 } from "../engine/standIn";
 import { INITIAL_RECORD, parseRecord, RotationRecord } from "../plan/caRotation";
 import { PkiPlan } from "../plan/plan";
-import { buildPki, pendingSignaturesMessage, requestOfflineSignatures } from "../stack";
+import { buildPki, FrontEndOutputs, pendingSignaturesMessage, requestOfflineSignatures } from "../stack";
 import { PRIVATE_FILE as PRIVATE, PUBLIC_FILE as PUBLIC, StagedFolder } from "./files";
 import { heapLimitBytes, heapShortfall } from "./heap";
 import { IssuedCertificate } from "../inventory/issued";
+import { stackPictures } from "../inventory/pictures";
 
 export interface RenderOptions extends RunOptions {
     /** Replace the content of a folder that holds an earlier render (nothing of it survives). */
@@ -40,7 +43,7 @@ function kindOf(resource: RecordedResource): string {
 }
 
 /** The manifest as Kubernetes would receive it: apiVersion, kind, then the object's fields. */
-function manifest(resource: RecordedResource): Record<string, unknown> {
+export function manifest(resource: RecordedResource): Record<string, unknown> {
     const [, group] = resource.type.split(":");
     const apiVersion = group.replace(/^core\//, "");
     const { apiVersion: _a, kind: _k, ...rest } = resource.inputs;
@@ -133,6 +136,8 @@ async function renderInto(plan: PkiPlan, folder: StagedFolder, options: RenderOp
         );
     }
 
+    writeFrontEnd(folder, plan, outputs.outputs.frontEnd);
+
     const inventory = outputs.outputs.inventory;
     folder.write(
         "inventory.json",
@@ -143,5 +148,46 @@ async function renderInto(plan: PkiPlan, folder: StagedFolder, options: RenderOp
         ) + "\n",
         PUBLIC,
     );
+    const pictures = stackPictures(plan, new Date(), inventory);
+    folder.write("trust.mmd", pictures.trust, PUBLIC);
+    folder.write("timeline.mmd", pictures.timeline, PUBLIC);
     return { engine, inventory, files: folder.files };
+}
+
+/**
+ * The front end's files: APIC's UI-facing TLS server profile (truststore, keystores issued here,
+ * payloads) under apic/ui/, and the CSRs of the customer-facing hosts under front-end/csr/. The
+ * UI services' Secrets and DestinationRules are Kubernetes objects (k8s/...).
+ */
+function writeFrontEnd(folder: StagedFolder, plan: PkiPlan, frontEnd: pulumi.Unwrap<FrontEndOutputs>): void {
+    const { apic } = frontEnd;
+    if (apic.truststorePem !== undefined) {
+        folder.write(`${APIC_UI_DIR}/truststore.pem`, apic.truststorePem, PUBLIC);
+        if (apic.truststoreCrlPem !== undefined)
+            folder.write(`${APIC_UI_DIR}/truststore.crl`, apic.truststoreCrlPem, PUBLIC);
+        for (const [host, server] of Object.entries(apic.servers)) {
+            folder.write(`${APIC_UI_DIR}/${host}/server.crt`, server.certPem, PUBLIC);
+            folder.write(`${APIC_UI_DIR}/${host}/ca-chain.pem`, server.caChainPem, PUBLIC);
+            folder.write(`${APIC_UI_DIR}/${host}/server.key`, server.privateKeyPem, PRIVATE);
+        }
+        const payloads = apicUiPayloads({
+            environment: plan.config.environment,
+            truststorePem: apic.truststorePem,
+            servers: Object.fromEntries(
+                Object.entries(apic.servers).map(([host, s]) => [
+                    host,
+                    { certPem: s.certPem, chainPem: s.caChainPem, keyPem: s.privateKeyPem },
+                ]),
+            ),
+        });
+        const json = (value: unknown): string => JSON.stringify(value, null, 2) + "\n";
+        folder.write(`${APIC_UI_DIR}/truststore.json`, json(payloads.truststore), PUBLIC);
+        folder.write(`${APIC_UI_DIR}/tls-server-profile.json`, json(payloads.tlsServerProfile), PUBLIC);
+        for (const [host, keystore] of Object.entries(payloads.keystores)) {
+            folder.write(`${APIC_UI_DIR}/${host}/keystore.json`, json(keystore), PRIVATE);
+        }
+    }
+    for (const [host, csr] of Object.entries(frontEnd.customerFacingCsrs)) {
+        folder.write(`front-end/csr/${host}.csr`, csr, PUBLIC);
+    }
 }

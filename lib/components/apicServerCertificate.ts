@@ -1,0 +1,66 @@
+import * as pulumi from "@pulumi/pulumi";
+import { KeyAlgorithm } from "../config/types";
+import { defaultEarlyRenewalDays } from "../config/validate";
+import { apicServerCert } from "../plan/plan";
+import { IssuingCa, issueCertificate } from "./keys";
+import { joinPemOutputs } from "./pem";
+
+export interface ApicServerCertificateArgs {
+    /** The CA that signs it (the stack uses the gateway-server CA, under the server root). */
+    readonly serverCa: IssuingCa;
+    /** APIC's host the UI services call: the certificate's only SAN. */
+    readonly host: string;
+    /**
+     * Rotation epoch: raise it by one for a new key and certificate.
+     * @default 0
+     */
+    readonly epoch?: number;
+    /**
+     * Key algorithm: RSA (2048-bit) or ECDSA (P-256).
+     * @default "RSA"
+     */
+    readonly keyAlgorithm?: KeyAlgorithm;
+    /**
+     * Validity in days.
+     * @default 365
+     */
+    readonly validityDays?: number;
+    /**
+     * Days before expiry at which the provider marks the certificate for renewal.
+     * @default a third of validityDays
+     */
+    readonly earlyRenewalDays?: number;
+    /** Subject O of the certificate. */
+    readonly organization?: string;
+}
+
+/**
+ * APIC's server certificate for a host UI services call (EKU serverAuth, DNS SAN = host): the
+ * keystore of the TLS server profile APIC presents to them.
+ */
+export class ApicServerCertificate extends pulumi.ComponentResource {
+    /** The server certificate (EKU serverAuth, DNS SAN = host). */
+    public readonly certPem: pulumi.Output<string>;
+    /** The server private key, a secret. */
+    public readonly privateKeyPem: pulumi.Output<string>;
+    /** The CA certificates that follow the certificate in APIC's keystore (no root). */
+    public readonly caChainPem: pulumi.Output<string>;
+
+    constructor(name: string, args: ApicServerCertificateArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("apic-istio-pki:index:ApicServerCertificate", name, {}, opts);
+        const validityDays = args.validityDays ?? 365;
+        const spec = apicServerCert({
+            host: args.host,
+            epoch: args.epoch ?? 0,
+            keyAlgorithm: args.keyAlgorithm ?? "RSA",
+            validityDays,
+            earlyRenewalDays: args.earlyRenewalDays ?? defaultEarlyRenewalDays(validityDays),
+            organization: args.organization,
+        });
+        const { key, cert } = issueCertificate(this, name, spec, args.serverCa);
+        this.certPem = cert.certPem;
+        this.privateKeyPem = pulumi.secret(key.privateKeyPem);
+        this.caChainPem = joinPemOutputs(args.serverCa.chainPem);
+        this.registerOutputs({ certPem: this.certPem, privateKeyPem: this.privateKeyPem, caChainPem: this.caChainPem });
+    }
+}

@@ -1,0 +1,157 @@
+import * as crypto from "crypto";
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { KeyAlgorithm } from "../config/types";
+import { GATEWAY_SELECTOR, HTTPS_PORT, leafKey } from "../plan/plan";
+import { pemBlocks } from "../pki/pem";
+import { spkiPin } from "../pki/pins";
+import { checkSignedFor, keyAndRequest } from "./keys";
+import { joinPem } from "./pem";
+
+/** One customer-facing host. */
+export interface CustomerFacingHost {
+    /** The host customers reach; the CSR's CN and only DNS SAN. */
+    readonly host: string;
+    /**
+     * Short name (a DNS label) that child resources and the Secret derive from.
+     * @default the host with its dots turned into '-'
+     */
+    readonly id?: string;
+    /**
+     * Key generation whose CSR is requested: raise it by one for a new key and CSR (renewal).
+     * @default 0
+     */
+    readonly epoch?: number;
+    /**
+     * Key generation the certificate certifies: the requested one, or the one before it while the
+     * new CSR is being signed (its key is kept until then).
+     * @default epoch
+     */
+    readonly certificateEpoch?: number;
+    /** The public CA's certificate, then its chain (PEM); until it is given, only the key and CSR exist. */
+    readonly certificatePem?: pulumi.Input<string>;
+    /**
+     * Name of the `kubernetes.io/tls` Secret.
+     * @default `public-tls-<id>`
+     */
+    readonly secretName?: string;
+}
+
+export interface CustomerFacingTlsArgs {
+    /** The hosts, each with its key epoch and, once a public CA has signed its CSR, its certificate. */
+    readonly hosts: CustomerFacingHost[];
+    /**
+     * Namespace of the ingress gateway, where the Secrets and the Gateway live.
+     * @default "istio-system"
+     */
+    readonly namespace?: string;
+    /**
+     * Name of the Istio Gateway object.
+     * @default the component's name
+     */
+    readonly gatewayName?: string;
+    /**
+     * Pod labels of the ingress gateway deployment.
+     * @default { istio: "ingressgateway" }
+     */
+    readonly selector?: Record<string, string>;
+    /**
+     * Key algorithm: RSA (2048-bit) or ECDSA (P-256).
+     * @default "RSA"
+     */
+    readonly keyAlgorithm?: KeyAlgorithm;
+    /** Subject O of the CSRs. */
+    readonly organization?: string;
+}
+
+/** The certificates to serve: the leaf and its intermediates, without a root the chain may end with. */
+function servedChain(pem: string): string {
+    const certs = pemBlocks(pem, "CERTIFICATE").filter((block, i) => {
+        const cert = new crypto.X509Certificate(block);
+        return i === 0 || !(cert.checkIssued(cert) && cert.verify(cert.publicKey));
+    });
+    return joinPem(...certs);
+}
+
+/**
+ * Customer-facing hosts on the Istio ingress gateway, with certificates a public CA signs: per host
+ * a key and CSR made here (export `csrPems` and have them signed), and, once the certificate is
+ * given, a `kubernetes.io/tls` Secret and a Gateway `servers` entry with mode SIMPLE. The
+ * certificate must certify the key of `certificateEpoch`, else the update fails.
+ */
+export class CustomerFacingTls extends pulumi.ComponentResource {
+    /** Per host: the CSR of the requested key generation, for the public CA. */
+    public readonly csrPems: Record<string, pulumi.Output<string>>;
+    /** Per host and key generation: the pin of the key (to check a certificate before it is used). */
+    public readonly keyPins: Record<string, Record<string, pulumi.Output<string>>>;
+    /** Per host with a certificate: what the gateway serves (leaf and intermediates). */
+    public readonly servedCertPems: Record<string, pulumi.Output<string>>;
+
+    constructor(name: string, args: CustomerFacingTlsArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("apic-istio-pki:index:CustomerFacingTls", name, {}, opts);
+        const namespace = args.namespace ?? "istio-system";
+        const key = leafKey(args.keyAlgorithm ?? "RSA");
+        this.csrPems = {};
+        this.keyPins = {};
+        this.servedCertPems = {};
+        const servers: Record<string, unknown>[] = [];
+        for (const h of args.hosts) {
+            const id = h.id ?? h.host.toLowerCase().replace(/\./g, "-");
+            const epoch = h.epoch ?? 0;
+            const certificateEpoch = h.certificateEpoch ?? epoch;
+            if (certificateEpoch !== epoch && certificateEpoch !== epoch - 1) {
+                throw new pulumi.ResourceError(
+                    `CustomerFacingTls ${name}: ${h.host}'s certificateEpoch must be its epoch (${epoch}) or the one before; got ${certificateEpoch}`,
+                    this,
+                );
+            }
+            const subject = {
+                commonName: h.host.length <= 64 ? h.host : id.slice(0, 64),
+                ...(args.organization !== undefined ? { organization: args.organization } : {}),
+            };
+            const generations = [...new Set([certificateEpoch, epoch])].map((e) => ({
+                epoch: e,
+                ...keyAndRequest(this, `${name}-${id}`, { subject, dnsNames: [h.host], uris: [], key, epoch: e }),
+            }));
+            const requested = generations[generations.length - 1];
+            const certified = generations[0];
+            this.csrPems[h.host] = requested.csr.certRequestPem;
+            this.keyPins[h.host] = Object.fromEntries(
+                generations.map((g) => [String(g.epoch), g.key.publicKeyPem.apply(spkiPin)]),
+            );
+            if (h.certificatePem === undefined) continue;
+            const served = pulumi
+                .all([h.certificatePem, certified.key.publicKeyPem])
+                .apply(([pem, publicKeyPem]) => servedChain(checkSignedFor(`${name}-${id}`, pem, publicKeyPem)));
+            this.servedCertPems[h.host] = served;
+            const secretName = h.secretName ?? `public-tls-${id}`;
+            new k8s.core.v1.Secret(
+                `${name}-${id}-tls`,
+                {
+                    metadata: { name: secretName, namespace },
+                    type: "kubernetes.io/tls",
+                    stringData: { "tls.crt": served, "tls.key": pulumi.secret(certified.key.privateKeyPem) },
+                },
+                { parent: this },
+            );
+            servers.push({
+                port: { number: HTTPS_PORT, name: `https-${id}`, protocol: "HTTPS" },
+                hosts: [h.host],
+                tls: { mode: "SIMPLE", credentialName: secretName, minProtocolVersion: "TLSV1_2" },
+            });
+        }
+        if (servers.length > 0) {
+            new k8s.apiextensions.CustomResource(
+                `${name}-gateway`,
+                {
+                    apiVersion: "networking.istio.io/v1",
+                    kind: "Gateway",
+                    metadata: { name: args.gatewayName ?? name, namespace },
+                    spec: { selector: { ...(args.selector ?? GATEWAY_SELECTOR) }, servers },
+                },
+                { parent: this },
+            );
+        }
+        this.registerOutputs({ csrPems: this.csrPems, keyPins: this.keyPins, servedCertPems: this.servedCertPems });
+    }
+}

@@ -1,0 +1,199 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { KeyAlgorithm } from "../config/types";
+import { defaultEarlyRenewalDays } from "../config/validate";
+import { uiClientCert } from "../plan/plan";
+import { spkiPin } from "../pki/pins";
+import { IssuingCa, issueCertificate } from "./keys";
+import { joinPemOutputs } from "./pem";
+
+/** The port a UI service calls APIC on in plain HTTP; its sidecar originates mutual TLS to 443. */
+export const APIC_EGRESS_PORT = { plain: 80, tls: 443 } as const;
+
+/** A host as a DNS-label-shaped suffix for Kubernetes names. */
+export const hostLabel = (host: string): string => host.toLowerCase().replace(/\./g, "-");
+
+export interface UiApicClientArgs {
+    /** The CA that signs UI client certificates (the UI client CA, under a root only APIC's UI truststore trusts). */
+    readonly clientCa: IssuingCa;
+    /** The UI service's Kubernetes name: the Secret, DestinationRules and certificate subject derive from it. */
+    readonly service: string;
+    /** Its identity, the certificate's URI SAN (e.g. urn:apic-istio-pki:<environment>:ui-client:<service>). */
+    readonly identity: string;
+    /** Namespace of the UI service's pods: the Secret and the DestinationRules live there. */
+    readonly namespace: string;
+    /** The APIC hosts it calls; one DestinationRule each. */
+    readonly apicHosts: string[];
+    /** `ca.crt`: the root(s) of APIC's server certificate for these hosts; the sidecar verifies APIC against it. */
+    readonly apicTrustPem: pulumi.Input<string>;
+    /**
+     * Pod labels of the UI service (the DestinationRules' workloadSelector: Istio applies
+     * `credentialName` at a sidecar only with one).
+     * @default { app: service }
+     */
+    readonly workloadLabels?: Record<string, string>;
+    /**
+     * Name of the `kubernetes.io/tls` Secret.
+     * @default `apic-client-<service>`
+     */
+    readonly secretName?: string;
+    /**
+     * Rotation epoch: raise it by one for a new key and certificate.
+     * @default 0
+     */
+    readonly epoch?: number;
+    /**
+     * Key algorithm: RSA (2048-bit) or ECDSA (P-256).
+     * @default "RSA"
+     */
+    readonly keyAlgorithm?: KeyAlgorithm;
+    /**
+     * Validity in days.
+     * @default 365
+     */
+    readonly validityDays?: number;
+    /**
+     * Days before expiry at which the provider marks the certificate for renewal.
+     * @default a third of validityDays
+     */
+    readonly earlyRenewalDays?: number;
+    /** Subject O of the certificate. */
+    readonly organization?: string;
+}
+
+/**
+ * A UI service calling APIC with mutual TLS without handling certificates itself: a client
+ * certificate (EKU clientAuth, URI SAN = identity), a `kubernetes.io/tls` Secret in its namespace
+ * (`tls.crt` with the chain, `tls.key`, `ca.crt` = APIC's server root), and per APIC host an Istio
+ * DestinationRule selecting its pods, so that its sidecar originates the mutual TLS from that
+ * Secret (`credentialName`: Istio 1.14+, sidecars only with a `workloadSelector`). The service
+ * calls `http://<apic host>` (port 80); its sidecar connects to 443. Apps doing TLS themselves
+ * mount the Secret instead. An `ApicEgress` must declare the hosts to the mesh.
+ */
+export class UiApicClient extends pulumi.ComponentResource {
+    /** The client certificate. */
+    public readonly certPem: pulumi.Output<string>;
+    /** The client private key, a secret. */
+    public readonly privateKeyPem: pulumi.Output<string>;
+    /** The identity (URI SAN). */
+    public readonly identity: string;
+    /** The pin of the client key (base64 SHA-256 of its SubjectPublicKeyInfo). */
+    public readonly spkiPin: pulumi.Output<string>;
+    /** The Secret's name (the DestinationRules' `credentialName`). */
+    public readonly secretName: string;
+
+    constructor(name: string, args: UiApicClientArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("apic-istio-pki:index:UiApicClient", name, {}, opts);
+        const keyAlgorithm = args.keyAlgorithm ?? "RSA";
+        const validityDays = args.validityDays ?? 365;
+        const earlyRenewalDays = args.earlyRenewalDays ?? defaultEarlyRenewalDays(validityDays);
+        const secretName = args.secretName ?? `apic-client-${args.service}`;
+        const labels = args.workloadLabels ?? { app: args.service };
+        if (args.apicHosts.length === 0) {
+            throw new pulumi.ResourceError(`UiApicClient ${name} needs at least one APIC host in apicHosts`, this);
+        }
+        const spec = uiClientCert({
+            name: args.service,
+            identity: args.identity,
+            epoch: args.epoch ?? 0,
+            keyAlgorithm,
+            validityDays,
+            earlyRenewalDays,
+            organization: args.organization,
+        });
+        const { key, cert } = issueCertificate(this, name, spec, args.clientCa);
+        this.certPem = cert.certPem;
+        this.privateKeyPem = pulumi.secret(key.privateKeyPem);
+        this.identity = args.identity;
+        this.spkiPin = key.publicKeyPem.apply(spkiPin);
+        this.secretName = secretName;
+
+        new k8s.core.v1.Secret(
+            `${name}-tls`,
+            {
+                metadata: { name: secretName, namespace: args.namespace },
+                type: "kubernetes.io/tls",
+                stringData: {
+                    "tls.crt": joinPemOutputs(cert.certPem, args.clientCa.chainPem),
+                    "tls.key": this.privateKeyPem,
+                    "ca.crt": args.apicTrustPem,
+                },
+            },
+            { parent: this },
+        );
+        for (const host of args.apicHosts) {
+            new k8s.apiextensions.CustomResource(
+                `${name}-${hostLabel(host)}-dr`,
+                {
+                    apiVersion: "networking.istio.io/v1",
+                    kind: "DestinationRule",
+                    metadata: { name: `apic-mtls-${args.service}-${hostLabel(host)}`, namespace: args.namespace },
+                    spec: {
+                        host,
+                        exportTo: ["."],
+                        workloadSelector: { matchLabels: { ...labels } },
+                        trafficPolicy: {
+                            portLevelSettings: [
+                                {
+                                    port: { number: APIC_EGRESS_PORT.plain },
+                                    tls: {
+                                        mode: "MUTUAL",
+                                        credentialName: secretName,
+                                        sni: host,
+                                        subjectAltNames: [host],
+                                    },
+                                },
+                            ],
+                        },
+                    },
+                },
+                { parent: this },
+            );
+        }
+        this.registerOutputs({ certPem: this.certPem, privateKeyPem: this.privateKeyPem, spkiPin: this.spkiPin });
+    }
+}
+
+export interface ApicEgressArgs {
+    /** The APIC hosts the namespace's UI services call. */
+    readonly hosts: string[];
+    /** The UI services' namespace. */
+    readonly namespace: string;
+}
+
+/**
+ * Declares APIC's hosts to the mesh in one namespace (a mesh-external ServiceEntry per host): the
+ * UI services call port 80, the sidecar connects to 443 with the DestinationRule's mutual TLS.
+ */
+export class ApicEgress extends pulumi.ComponentResource {
+    constructor(name: string, args: ApicEgressArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("apic-istio-pki:index:ApicEgress", name, {}, opts);
+        for (const host of args.hosts) {
+            new k8s.apiextensions.CustomResource(
+                `${name}-${hostLabel(host)}-se`,
+                {
+                    apiVersion: "networking.istio.io/v1",
+                    kind: "ServiceEntry",
+                    metadata: { name: `apic-${hostLabel(host)}`, namespace: args.namespace },
+                    spec: {
+                        hosts: [host],
+                        exportTo: ["."],
+                        location: "MESH_EXTERNAL",
+                        resolution: "DNS",
+                        ports: [
+                            {
+                                number: APIC_EGRESS_PORT.plain,
+                                name: "http",
+                                protocol: "HTTP",
+                                targetPort: APIC_EGRESS_PORT.tls,
+                            },
+                            { number: APIC_EGRESS_PORT.tls, name: "https", protocol: "HTTPS" },
+                        ],
+                    },
+                },
+                { parent: this },
+            );
+        }
+        this.registerOutputs({});
+    }
+}

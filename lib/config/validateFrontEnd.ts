@@ -1,0 +1,263 @@
+/**
+ * Validation of `pki:frontEnd`: the UI microservices, which of them call APIC with mutual TLS,
+ * the APIC host(s) they call, and the customer-facing hosts whose certificates a public CA signs.
+ */
+import * as crypto from "crypto";
+import { CustomerFacingConfig, DEFAULTS, FrontEndConfig, UiServiceConfig } from "./types";
+import {
+    dnsNameProblems,
+    Fail,
+    isMap,
+    Json,
+    JsonMap,
+    MAX_LABEL_LENGTH,
+    namespaceName,
+    SERVICE_NAME,
+    showJson,
+    unknownMembers,
+    wholeNumber,
+} from "./values";
+
+const KEY = "pki:frontEnd";
+const MEMBERS = ["namespace", "services", "callers", "apicHosts", "apicServerCa", "customerFacing", "publicRoots"];
+/** Kubernetes label keys and values (a prefix/ before the name is allowed on keys). */
+const LABEL_KEY = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
+const MAX_EPOCH = 9_999;
+
+function certificates(pem: string): crypto.X509Certificate[] | undefined {
+    const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+    try {
+        return blocks.length === 0 ? undefined : blocks.map((b) => new crypto.X509Certificate(b));
+    } catch {
+        return undefined;
+    }
+}
+
+const isSelfSignedCa = (c: crypto.X509Certificate): boolean => c.ca && c.checkIssued(c) && c.verify(c.publicKey);
+
+/** A PEM bundle of self-signed CA certificates (a root the stack should trust). */
+function rootsPem(value: Json | undefined, key: string, what: string, fail: Fail): string | undefined {
+    if (value === undefined) return undefined;
+    const certs = typeof value === "string" ? certificates(value) : undefined;
+    if (certs === undefined) {
+        fail(
+            `${key} must be ${what} in PEM; got ${typeof value === "string" ? "text with no PEM certificate" : showJson(value)}`,
+        );
+        return undefined;
+    }
+    const notRoot = certs.find((c) => !isSelfSignedCa(c));
+    if (notRoot !== undefined) {
+        fail(
+            `${key} holds ${notRoot.subject.replace(/\n/g, ", ")}, which is not a self-signed CA certificate; give the root`,
+        );
+        return undefined;
+    }
+    return value as string;
+}
+
+function services(value: Json | undefined, namespace: string, fail: Fail): UiServiceConfig[] {
+    if (value === undefined) return [];
+    if (!Array.isArray(value)) {
+        fail(
+            `${KEY}.services must be a list of UI service names or { name, namespace, labels } maps; got ${showJson(value)}`,
+        );
+        return [];
+    }
+    const byKubernetesName = new Map<string, string>();
+    return value.flatMap((entry, i): UiServiceConfig[] => {
+        const key = `${KEY}.services[${i}]`;
+        const spec: JsonMap | undefined =
+            typeof entry === "string" ? { name: entry } : isMap(entry) ? entry : undefined;
+        if (spec === undefined) {
+            fail(`${key} must be a UI service name or { name, namespace, labels }; got ${showJson(entry)}`);
+            return [];
+        }
+        if (isMap(entry))
+            unknownMembers(
+                entry,
+                key,
+                ["name", "namespace", "labels"],
+                "a UI service has name, namespace and labels",
+                fail,
+            );
+        const name = spec.name;
+        if (typeof name !== "string" || !SERVICE_NAME.test(name)) {
+            fail(
+                `${key} must name the service with letters, digits and '-' (as the inventory lists it); got ${showJson(name)}`,
+            );
+            return [];
+        }
+        const kubernetesName = name.toLowerCase();
+        if (kubernetesName.length > MAX_LABEL_LENGTH) {
+            fail(
+                `${key} "${name}" is ${name.length} characters; a Kubernetes name has at most ${MAX_LABEL_LENGTH}. Use a shorter name`,
+            );
+            return [];
+        }
+        const twin = byKubernetesName.get(kubernetesName);
+        if (twin !== undefined) {
+            fail(
+                `${key} "${name}" and "${twin}" are one Kubernetes name, "${kubernetesName}" (names are lower-cased); list the service once`,
+            );
+            return [];
+        }
+        byKubernetesName.set(kubernetesName, name);
+        const labels: Record<string, string> = { app: kubernetesName };
+        if (spec.labels !== undefined) {
+            if (!isMap(spec.labels) || Object.keys(spec.labels).length === 0) {
+                fail(
+                    `${key}.labels must be a non-empty map of pod labels, e.g. { app: ${kubernetesName} }; got ${showJson(spec.labels)}`,
+                );
+            } else {
+                delete labels.app;
+                for (const [k, v] of Object.entries(spec.labels)) {
+                    if (!LABEL_KEY.test(k) || typeof v !== "string" || !LABEL_VALUE.test(v)) {
+                        fail(`${key}.labels.${k} must be a Kubernetes label with a text value; got ${showJson(v)}`);
+                    } else {
+                        labels[k] = v;
+                    }
+                }
+            }
+        }
+        return [
+            {
+                name,
+                kubernetesName,
+                namespace: namespaceName(spec.namespace, `${key}.namespace`, namespace, fail),
+                labels,
+            },
+        ];
+    });
+}
+
+function callers(value: Json | undefined, known: readonly UiServiceConfig[], fail: Fail): string[] {
+    if (value === undefined) return [];
+    if (!Array.isArray(value)) {
+        fail(`${KEY}.callers must be a list of the UI services that call APIC; got ${showJson(value)}`);
+        return [];
+    }
+    const chosen: string[] = [];
+    value.forEach((entry, i) => {
+        // Named as listed, or by its Kubernetes name: both lower-case to the same service.
+        const service =
+            typeof entry === "string" ? known.find((s) => s.kubernetesName === entry.toLowerCase()) : undefined;
+        if (service === undefined) {
+            fail(
+                `${KEY}.callers[${i}] ${showJson(entry)} is not in ${KEY}.services; name one of ${known.map((s) => s.name).join(", ") || "the UI services (list them first)"}`,
+            );
+        } else if (chosen.includes(service.kubernetesName)) {
+            fail(`${KEY}.callers lists "${service.name}" twice; list each caller once`);
+        } else {
+            chosen.push(service.kubernetesName);
+        }
+    });
+    return chosen;
+}
+
+function dnsNames(value: Json | undefined, key: string, fail: Fail): string[] {
+    if (value === undefined) return [];
+    if (!Array.isArray(value)) {
+        fail(`${key} must be a list of DNS names; got ${showJson(value)}`);
+        return [];
+    }
+    return value.flatMap((host, i) => {
+        if (typeof host !== "string") {
+            fail(`${key}[${i}] must be a DNS name; got ${showJson(host)}`);
+            return [];
+        }
+        const problems = dnsNameProblems(host);
+        for (const p of problems) fail(`${key}[${i}] ${showJson(host)} ${p}`);
+        return problems.length === 0 ? [host] : [];
+    });
+}
+
+function customerFacing(value: Json | undefined, fail: Fail): Record<string, CustomerFacingConfig> {
+    if (value === undefined) return {};
+    if (!isMap(value)) {
+        fail(
+            `${KEY}.customerFacing must map customer-facing hosts to { epoch, certificate, certificateEpoch }; got ${showJson(value)}`,
+        );
+        return {};
+    }
+    const hosts: Record<string, CustomerFacingConfig> = {};
+    for (const [host, entry] of Object.entries(value)) {
+        const key = `${KEY}.customerFacing.${host}`;
+        const problems = dnsNameProblems(host);
+        for (const p of problems) fail(`${KEY}.customerFacing: the host ${showJson(host)} ${p}`);
+        if (!isMap(entry)) {
+            fail(
+                `${key} must be { epoch, certificate, certificateEpoch } (or {} for a first CSR); got ${showJson(entry)}`,
+            );
+            continue;
+        }
+        const given = entry;
+        unknownMembers(
+            given,
+            key,
+            ["epoch", "certificate", "certificateEpoch"],
+            "a customer-facing host has epoch, certificate and certificateEpoch",
+            fail,
+        );
+        const epochMustBe = `a whole number from 0 to ${MAX_EPOCH} (raise it by one for a new key and CSR)`;
+        const epoch =
+            given.epoch === undefined
+                ? 0
+                : (wholeNumber(given.epoch, `${key}.epoch`, 0, MAX_EPOCH, epochMustBe, fail) ?? 0);
+        const certificateEpoch =
+            given.certificateEpoch === undefined
+                ? epoch
+                : (wholeNumber(
+                      given.certificateEpoch,
+                      `${key}.certificateEpoch`,
+                      Math.max(0, epoch - 1),
+                      epoch,
+                      `${epoch === 0 ? "0" : `${epoch - 1} or ${epoch}`} (the key generation the certificate is for: the requested one, or the one before it while the new CSR is being signed)`,
+                      fail,
+                  ) ?? epoch);
+        let certificate: string | undefined;
+        if (given.certificate !== undefined) {
+            if (typeof given.certificate !== "string" || certificates(given.certificate) === undefined) {
+                fail(
+                    `${key}.certificate must be the public CA's certificate in PEM (the leaf, then its chain); got ${typeof given.certificate === "string" ? "text with no PEM certificate" : showJson(given.certificate)}`,
+                );
+            } else {
+                certificate = given.certificate;
+            }
+        }
+        if (problems.length === 0) {
+            hosts[host] = { epoch, certificateEpoch, ...(certificate !== undefined ? { certificate } : {}) };
+        }
+    }
+    return hosts;
+}
+
+/** `pki:frontEnd`; unset: no UI services, no customer-facing hosts. */
+export function validateFrontEnd(value: Json | undefined | null, fail: Fail): FrontEndConfig {
+    if (value === undefined || value === null || !isMap(value)) return DEFAULTS.frontEnd;
+    unknownMembers(value, KEY, MEMBERS, `known keys are ${MEMBERS.join(", ")}`, fail);
+    const namespace = namespaceName(value.namespace, `${KEY}.namespace`, DEFAULTS.frontEndNamespace, fail);
+    const listed = services(value.services, namespace, fail);
+    const chosen = callers(value.callers, listed, fail);
+    const apicHosts = dnsNames(value.apicHosts, `${KEY}.apicHosts`, fail);
+    if (chosen.length > 0 && apicHosts.length === 0 && value.apicHosts === undefined) {
+        fail(
+            `${KEY}.apicHosts is required with ${KEY}.callers: list the APIC host(s) the UI services call, e.g. [apic.dev.api.bank.example]`,
+        );
+    }
+    const apicServerCa = rootsPem(
+        value.apicServerCa,
+        `${KEY}.apicServerCa`,
+        "the root of APIC's UI-facing server certificate",
+        fail,
+    );
+    const publicRoots = rootsPem(value.publicRoots, `${KEY}.publicRoots`, "one or more root certificates", fail);
+    return {
+        services: listed,
+        callers: chosen,
+        apicHosts,
+        ...(apicServerCa !== undefined ? { apicServerCa } : {}),
+        customerFacing: customerFacing(value.customerFacing, fail),
+        ...(publicRoots !== undefined ? { publicRoots } : {}),
+    };
+}

@@ -1,0 +1,98 @@
+/**
+ * The small vocabulary of config validation: config values as JSON (what Pulumi passes for
+ * structured keys), how a bad value is shown in a message, and the checks several keys share.
+ */
+
+/** RFC 1123 label as Kubernetes uses it: lower case, digits, '-', 1-63 characters. */
+export const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/** A microservice name as the inventory spells it (the bank's inventory has upper case); its host label is lower-cased. */
+export const SERVICE_NAME = /^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?$/;
+
+/** C0 and C1 control characters and DEL: never in a certificate field or a kubeconfig name. */
+export const hasControlCharacter = (text: string): boolean =>
+    [...text].some((c) => {
+        const code = c.codePointAt(0) as number;
+        return code < 0x20 || (code >= 0x7f && code <= 0x9f);
+    });
+
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+export type JsonMap = { [key: string]: Json };
+export type Fail = (message: string) => void;
+
+export const isMap = (v: Json | undefined): v is JsonMap => typeof v === "object" && v !== null && !Array.isArray(v);
+/** JSON, with DEL and C1 control characters escaped too, so that every character of a bad value shows. */
+export const json = (v: Json): string =>
+    JSON.stringify(v).replace(/[\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+export const showJson = (v: Json | undefined): string => (v === undefined ? "nothing" : json(v));
+
+/** A top-level value as it reads best: JSON numbers, booleans, lists and maps as they are, other text quoted. */
+export function show(text: string): string {
+    try {
+        const parsed: unknown = JSON.parse(text);
+        if (typeof parsed !== "string" && JSON.stringify(parsed) === text) return text;
+    } catch {
+        // Not JSON: text.
+    }
+    return json(text);
+}
+
+/** A whole JSON number in [min, max]; undefined (reported) otherwise. `mustBe` completes "<key> must be". */
+export function wholeNumber(
+    value: Json | undefined,
+    key: string,
+    min: number,
+    max: number,
+    mustBe: string,
+    fail: Fail,
+): number | undefined {
+    if (typeof value === "number" && Number.isInteger(value) && value >= min && value <= max) return value;
+    const hint =
+        typeof value === "string" && /^[0-9]+$/.test(value)
+            ? ". Write the number without quotes"
+            : value === null
+              ? ". Leave the key out instead of setting it to null"
+              : "";
+    fail(`${key} must be ${mustBe}; got ${showJson(value)}${hint}`);
+    return undefined;
+}
+
+export function unknownMembers(value: JsonMap, key: string, known: readonly string[], what: string, fail: Fail): void {
+    for (const k of Object.keys(value)) {
+        if (!known.includes(k)) fail(`${key}.${k} is not a known key; ${what}`);
+    }
+}
+
+export function namespaceName(value: Json | undefined, key: string, fallback: string, fail: Fail): string {
+    if (value === undefined) return fallback;
+    if (typeof value !== "string" || !LABEL.test(value)) {
+        fail(
+            `${key} must be a Kubernetes namespace name (lower-case letters, digits and '-', at most 63); got ${typeof value === "string" ? show(value) : showJson(value)}`,
+        );
+        return fallback;
+    }
+    return value;
+}
+
+export const MAX_HOSTNAME_LENGTH = 253;
+export const MAX_LABEL_LENGTH = 63;
+
+/** Problems with a DNS name, or [] when it is valid. */
+export function dnsNameProblems(name: string): string[] {
+    const problems: string[] = [];
+    if (name.length > MAX_HOSTNAME_LENGTH) {
+        problems.push(`is ${name.length} characters long; a DNS name has at most ${MAX_HOSTNAME_LENGTH}`);
+    }
+    for (const label of name.split(".")) {
+        if (label.length > MAX_LABEL_LENGTH) {
+            problems.push(
+                `has the label "${label}" of ${label.length} characters; a label has at most ${MAX_LABEL_LENGTH}`,
+            );
+        } else if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(label)) {
+            problems.push(
+                `has the label ${JSON.stringify(label)}; labels are lower-case letters, digits and '-', not starting or ending with '-'`,
+            );
+        }
+    }
+    return problems;
+}

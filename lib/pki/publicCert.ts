@@ -1,0 +1,125 @@
+/**
+ * Checks of a certificate a public CA signed for a customer-facing host, before it goes into a
+ * gateway Secret: it certifies the key this stack made, covers the host, chains to a publicly
+ * trusted root (not to this PKI), is valid now, and is no longer-lived than public CAs may issue
+ * (CA/Browser Forum ballot SC-081v3).
+ */
+import * as crypto from "crypto";
+import * as tls from "tls";
+import { pemBlocks } from "./pem";
+import { spkiPin } from "./pins";
+
+const DAY_MS = 86_400_000;
+
+/**
+ * The longest lifetime a public CA may give a TLS server certificate issued on `notBefore`
+ * (CA/Browser Forum Baseline Requirements, ballot SC-081v3): 398 days, 200 from 2026-03-15,
+ * 100 from 2027-03-15, 47 from 2029-03-15.
+ */
+export function publicMaxLifetimeDays(notBefore: Date): number {
+    const from = (iso: string): boolean => notBefore.getTime() >= Date.parse(iso);
+    if (from("2029-03-15T00:00:00Z")) return 47;
+    if (from("2027-03-15T00:00:00Z")) return 100;
+    if (from("2026-03-15T00:00:00Z")) return 200;
+    return 398;
+}
+
+/** Whether a DNS SAN covers the host: exactly, or as a wildcard for one left-most label. */
+export function dnsNameCovers(san: string, host: string): boolean {
+    const a = san.toLowerCase();
+    const b = host.toLowerCase();
+    if (a === b) return true;
+    if (!a.startsWith("*.")) return false;
+    const dot = b.indexOf(".");
+    return dot > 0 && b.slice(dot + 1) === a.slice(2);
+}
+
+const subjectOf = (c: crypto.X509Certificate): string => c.subject.replace(/\n/g, ", ");
+
+/** The roots a customer-facing chain may end at: Node's bundled Mozilla store and the configured extra roots. */
+function publicRoots(extra: string | undefined): crypto.X509Certificate[] {
+    return [...tls.rootCertificates, ...(extra === undefined ? [] : pemBlocks(extra, "CERTIFICATE"))].map(
+        (pem) => new crypto.X509Certificate(pem),
+    );
+}
+
+export interface PublicCertificateCheck {
+    /** The config key of the certificate, for messages. */
+    readonly key: string;
+    readonly host: string;
+    /** The leaf, then its chain (PEM). */
+    readonly pem: string;
+    readonly now: Date;
+    /** Extra roots besides the Mozilla store (pki:frontEnd.publicRoots). */
+    readonly extraRoots?: string;
+    /** The pin of the key this stack made for it, when known: the certificate must certify it. */
+    readonly expectedSpki?: string;
+    /** The certificates' PEMs of this PKI's own CAs: the chain must not end at one of them. */
+    readonly ownCas?: readonly string[];
+}
+
+/** Every problem with the certificate, each naming the key and the fix; [] when it may be used. */
+export function publicCertificateProblems(check: PublicCertificateCheck): string[] {
+    const { key, host, now } = check;
+    const chain = pemBlocks(check.pem, "CERTIFICATE").map((pem) => new crypto.X509Certificate(pem));
+    if (chain.length === 0) return [`${key} holds no PEM certificate; paste the public CA's certificate and its chain`];
+    const [leaf] = chain;
+    const problems: string[] = [];
+    if (check.expectedSpki !== undefined && spkiPin(leaf.toString()) !== check.expectedSpki) {
+        problems.push(
+            `${key} certifies another key than the one this stack made for ${host}: have the public CA sign this stack's CSR for ${host}`,
+        );
+    }
+    const sans = (leaf.subjectAltName ?? "")
+        .split(", ")
+        .filter((s) => s.startsWith("DNS:"))
+        .map((s) => s.slice(4));
+    if (!sans.some((san) => dnsNameCovers(san, host))) {
+        problems.push(
+            `${key}: the certificate's DNS names (${sans.join(", ") || "none"}) do not cover ${host}; have it issued for ${host}`,
+        );
+    }
+    if (leaf.keyUsage !== undefined && !leaf.keyUsage.includes("1.3.6.1.5.5.7.3.1")) {
+        problems.push(
+            `${key}: the certificate does not allow server authentication (EKU serverAuth); it cannot serve ${host}`,
+        );
+    }
+    const notBefore = new Date(leaf.validFrom);
+    const notAfter = new Date(leaf.validTo);
+    if (now < notBefore) problems.push(`${key}: the certificate is not valid before ${notBefore.toISOString()}`);
+    if (now >= notAfter) {
+        problems.push(
+            `${key}: the certificate expired on ${notAfter.toISOString()}; renew it (raise the host's epoch for a new CSR)`,
+        );
+    }
+    const lifetime = Math.round((notAfter.getTime() - notBefore.getTime()) / DAY_MS);
+    const maxDays = publicMaxLifetimeDays(notBefore);
+    if (lifetime > maxDays) {
+        problems.push(
+            `${key}: the certificate is valid ${lifetime} days; a public CA may issue at most ${maxDays} days from ${notBefore.toISOString().slice(0, 10)} (CA/Browser Forum SC-081v3), so browsers refuse it`,
+        );
+    }
+    for (let i = 0; i + 1 < chain.length; i++) {
+        if (!chain[i].checkIssued(chain[i + 1]) || !chain[i].verify(chain[i + 1].publicKey)) {
+            problems.push(
+                `${key}: ${subjectOf(chain[i])} is not signed by the next certificate of the chain, ${subjectOf(chain[i + 1])}; give the chain in order`,
+            );
+            return problems;
+        }
+    }
+    const top = chain[chain.length - 1];
+    const own = (check.ownCas ?? []).map((pem) => new crypto.X509Certificate(pem));
+    if (own.some((ca) => top.checkIssued(ca) || ca.fingerprint256 === top.fingerprint256)) {
+        problems.push(`${key}: the chain ends at a CA of this PKI; a customer-facing host needs a publicly trusted CA`);
+        return problems;
+    }
+    const anchored = publicRoots(check.extraRoots).some(
+        (root) => root.fingerprint256 === top.fingerprint256 || (top.checkIssued(root) && top.verify(root.publicKey)),
+    );
+    if (!anchored) {
+        problems.push(
+            `${key}: the chain is incomplete: ${chain.length === 1 ? "the leaf's issuer is missing" : `${subjectOf(top)} is not a publicly trusted root nor issued by one`}; add the intermediate certificates after the leaf`,
+        );
+    }
+    return problems;
+}

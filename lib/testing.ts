@@ -1,0 +1,73 @@
+/**
+ * `apic-istio-pki/testing`: unit-test a Pulumi program offline, as this package tests its own. The
+ * program runs under `pulumi.runtime.setMocks` with the engine stand-in: `@pulumi/tls` keys, CSRs
+ * and certificates are made for real (following the provider's own rules), `@pulumi/random`
+ * passwords too, and every other resource (Kubernetes objects, providers, components) is recorded
+ * with its inputs. A test double: import it from tests, never from a program `pulumi up` runs.
+ */
+import * as crypto from "crypto";
+import * as path from "path";
+import { EngineStandIn, RunOptions, RunResult, runWithStandIn } from "./engine/standIn";
+import { manifest } from "./render/render";
+
+export { EngineStandIn, resolve, runWithStandIn } from "./engine/standIn";
+export type { EngineState, RecordedResource, RunOptions, RunResult, StandInOptions } from "./engine/standIn";
+
+/**
+ * Runs a Pulumi program module (what Pulumi.yaml `main` names) against the stand-in the way
+ * `pulumi up` runs it: its exports, or what its exported function returns, are the stack outputs.
+ * The module is loaded afresh on every call, so each run registers its resources again. T is the
+ * module's type (`typeof import("./index")`), for typed outputs.
+ */
+export function runProgram<T = Record<string, unknown>>(
+    modulePath: string,
+    options: RunOptions = {},
+): Promise<RunResult<T>> {
+    const file = require.resolve(path.resolve(modulePath));
+    return runWithStandIn(() => {
+        delete require.cache[file];
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const exported: unknown = require(file);
+        return (typeof exported === "function" ? exported() : exported) as T;
+    }, options);
+}
+
+/** A Kubernetes object the program created, as the cluster would receive it. */
+export interface KubernetesManifest {
+    /** The resource name it was registered under. */
+    readonly resourceName: string;
+    /** The resource name of the Kubernetes provider it was given (its cluster); undefined for the default provider. */
+    readonly provider?: string;
+    /** `apiVersion`, `kind`, `metadata` and the rest; secret values in plain text. */
+    readonly manifest: Record<string, unknown>;
+}
+
+/** Every Kubernetes object of the run (providers excluded), in registration order. */
+export function kubernetesManifests(engine: EngineStandIn): KubernetesManifest[] {
+    return engine.kubernetesObjects().map((resource) => ({
+        resourceName: resource.name,
+        provider: resource.providerName,
+        manifest: manifest(resource),
+    }));
+}
+
+/** A certificate the run issued (a `tls` SelfSignedCert or LocallySignedCert). */
+export interface IssuedCertificate {
+    /** The resource name of the certificate, e.g. `team-client-root-cert`. */
+    readonly resourceName: string;
+    readonly pem: string;
+    /** Parsed, for checks such as `checkIssued`, `verify` and `checkHost`. */
+    readonly x509: crypto.X509Certificate;
+}
+
+const CERTIFICATE_TYPES = ["tls:index/selfSignedCert:SelfSignedCert", "tls:index/locallySignedCert:LocallySignedCert"];
+
+/** Every certificate of the run, in registration order. */
+export function certificates(engine: EngineStandIn): IssuedCertificate[] {
+    return engine.resources
+        .filter((resource) => CERTIFICATE_TYPES.includes(resource.type))
+        .map((resource) => {
+            const pem = String(resource.state.certPem);
+            return { resourceName: resource.name, pem, x509: new crypto.X509Certificate(pem) };
+        });
+}

@@ -1,0 +1,57 @@
+import * as assert from "assert";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { stackConfigDir, stackFilePath } from "../lib/cli/stackSource";
+import { cli, ROOT, tempDir } from "./helpers";
+
+const CLI = path.join(ROOT, "dist/lib/cli/main.js");
+
+/** A Pulumi project in a new folder: `Pulumi.yaml` (or another name) with `project`, and `dev` in `stacksIn`. */
+function project(projectYaml: string, stacksIn: string, file = "Pulumi.yaml"): string {
+    const dir = tempDir("project");
+    fs.writeFileSync(path.join(dir, file), `name: consumer\nruntime: nodejs\n${projectYaml}`);
+    fs.mkdirSync(path.join(dir, stacksIn), { recursive: true });
+    fs.copyFileSync(path.join(ROOT, "stacks/Pulumi.dev.yaml"), path.join(dir, stacksIn, "Pulumi.dev.yaml"));
+    return dir;
+}
+
+describe("The command line in the user's project", () => {
+    it("prints the package's version with --version", async () => {
+        const { version } = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as { version: string };
+        assert.deepStrictEqual(await cli("--version"), { status: 0, out: `${version}\n`, err: "" });
+    });
+
+    it("finds --stack files in the stackConfigDir of the nearest Pulumi.yaml at or above the current folder", () => {
+        const dir = project("stackConfigDir: environments\n", "environments");
+        assert.strictEqual(stackConfigDir(dir), path.join(dir, "environments"));
+        assert.strictEqual(stackConfigDir(path.join(dir, "environments")), path.join(dir, "environments"));
+        const legacy = project("config: settings\n", "settings", "Pulumi.yml");
+        assert.strictEqual(stackConfigDir(legacy), path.join(legacy, "settings"));
+        const plain = project("", ".");
+        assert.strictEqual(stackConfigDir(plain), plain);
+        const noProject = tempDir("no-project");
+        assert.strictEqual(stackConfigDir(noProject), path.join(noProject, "stacks"));
+        assert.strictEqual(stackConfigDir(ROOT), path.join(ROOT, "stacks"));
+    });
+
+    it("reads the project's stack file, never the package's, and names what it looked for when it is missing", () => {
+        const dir = project("stackConfigDir: environments\n", "environments");
+        const found = spawnSync(process.execPath, [CLI, "inventory", "--stack", "dev", "--format", "json"], {
+            cwd: path.join(dir, "environments"),
+            encoding: "utf8",
+        });
+        assert.strictEqual(found.status, 0, found.stderr);
+        const inventory = JSON.parse(found.stdout) as { environment: string; certificates: { dnsNames: string[] }[] };
+        assert.strictEqual(inventory.environment, "dev");
+        assert.ok(inventory.certificates.some((c) => c.dnsNames.includes("ob.dev.api.bank.example")));
+        assert.throws(
+            () => stackFilePath({ stack: "sit" }, path.join(dir, "environments")),
+            /^Error: --stack sit: no Pulumi\.sit\.yaml; known stacks: dev$/,
+        );
+        assert.throws(
+            () => stackFilePath({ stack: "sit" }, dir),
+            /^Error: --stack sit: no environments\/Pulumi\.sit\.yaml;/,
+        );
+    });
+});

@@ -1,0 +1,556 @@
+/**
+ * Pulumi's component-provider support (PulumiPlugin.yaml, `pulumi package add`), without the
+ * Pulumi CLI: the plugin host's own steps in-process. It finds the components the package
+ * exports, infers the schema other languages' SDKs are generated from (from the TypeScript
+ * types and their TSDoc), and constructs each component from the inputs those SDKs send.
+ */
+import * as assert from "assert";
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import { ComponentProvider, getPulumiComponents } from "@pulumi/pulumi/provider/experimental";
+import * as YAML from "yaml";
+import { runWithStandIn } from "../lib/engine/standIn";
+import { readmeBlock, ROOT } from "./helpers";
+
+const PACKAGE = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as {
+    name: string;
+    version: string;
+};
+const COMPONENTS = [
+    "ApicClientBundle",
+    "ApicEgress",
+    "ApicServerCertificate",
+    "CustomerFacingTls",
+    "IntermediateCa",
+    "IstioGatewayTls",
+    "MeshPluginCa",
+    "RootCa",
+    "UiApicClient",
+];
+
+interface Property {
+    type?: string;
+    $ref?: string;
+    plain?: boolean;
+    optional?: boolean;
+    description?: string;
+    items?: Property;
+    additionalProperties?: Property;
+}
+interface Resource {
+    isComponent: boolean;
+    description: string;
+    inputProperties: Record<string, Property>;
+    requiredInputs: string[];
+    properties: Record<string, Property>;
+    required: string[];
+}
+interface Schema {
+    name: string;
+    version: string;
+    resources: Record<string, Resource>;
+    types: Record<
+        string,
+        { type: string; properties?: Record<string, Property>; required?: string[]; enum?: object[] }
+    >;
+}
+
+/** What the plugin host finds (cmd/run-plugin): the components exported by the package's `main`. */
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const pluginComponents = () => getPulumiComponents(require(ROOT));
+
+const token = (component: string): string => `${PACKAGE.name}:index:${component}`;
+const ref = (type: string): string => `#/types/${token(type)}`;
+const camelCase = (snake: string): string => snake.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+
+/** The problems of a YAML value for a property: unknown members of its object types, missing required ones. */
+function yamlProblems(schema: Schema, property: Property, value: unknown, where: string): string[] {
+    if (property.items !== undefined && Array.isArray(value))
+        return value.flatMap((item, i) => yamlProblems(schema, property.items as Property, item, `${where}[${i}]`));
+    const type = property.$ref?.startsWith("#/types/")
+        ? schema.types[property.$ref.slice("#/types/".length)]
+        : undefined;
+    if (type?.properties === undefined || typeof value !== "object" || value === null) return [];
+    return objectProblems(schema, type.properties, type.required ?? [], value as Record<string, unknown>, where);
+}
+
+function objectProblems(
+    schema: Schema,
+    properties: Record<string, Property>,
+    required: string[],
+    value: Record<string, unknown>,
+    where: string,
+): string[] {
+    return [
+        ...required.filter((name) => !(name in value)).map((name) => `${where}: ${name} missing`),
+        ...Object.entries(value).flatMap(([name, member]) =>
+            properties[name] === undefined
+                ? [`${where}: no property ${name}`]
+                : yamlProblems(schema, properties[name], member, `${where}.${name}`),
+        ),
+    ];
+}
+
+describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct without the CLI", function () {
+    this.timeout(60_000);
+    // As the plugin host starts it: named after the package, reading the TypeScript beside it.
+    const provider = new ComponentProvider({ name: PACKAGE.name, dirname: ROOT, components: pluginComponents() });
+    let schema: Schema;
+    before(async () => {
+        schema = JSON.parse(await provider.getSchema()) as Schema;
+    });
+
+    it("declares the nodejs runtime, and the plugin host finds exactly the package's nine components", () => {
+        assert.strictEqual(
+            fs.readFileSync(path.join(ROOT, "PulumiPlugin.yaml"), "utf8").match(/^runtime: (.*)$/m)?.[1],
+            "nodejs",
+        );
+        assert.deepStrictEqual(
+            pluginComponents()
+                .map((c) => c.name)
+                .sort(),
+            COMPONENTS,
+        );
+    });
+
+    it("infers a schema for all nine components, under the package's name and version, each with its TSDoc", () => {
+        assert.strictEqual(schema.name, "apic-istio-pki");
+        assert.strictEqual(schema.version, PACKAGE.version);
+        assert.deepStrictEqual(Object.keys(schema.resources).sort(), COMPONENTS.map(token));
+        for (const resource of Object.values(schema.resources)) assert.strictEqual(resource.isComponent, true);
+        assert.strictEqual(
+            schema.resources[token("RootCa")].description,
+            "A self-signed root CA: key and certificate (keyCertSign, cRLSign, subject and authority key ids).",
+        );
+        assert.match(schema.resources[token("IstioGatewayTls")].description, /^Mutual TLS on an Istio ingress gateway/);
+    });
+
+    it("lists every input and output of each component, with the required ones, and describes each from its TSDoc", () => {
+        const expected: Record<string, { inputs: string[]; required: string[]; outputs: string[] }> = {
+            RootCa: {
+                inputs: ["earlyRenewalDays", "keyAlgorithm", "maxPathLength", "subject", "validityDays"],
+                required: ["subject"],
+                outputs: ["certPem", "privateKeyPem"],
+            },
+            IntermediateCa: {
+                inputs: [
+                    "earlyRenewalDays",
+                    "issuer",
+                    "keyAlgorithm",
+                    "offlineRoot",
+                    "rootCa",
+                    "subject",
+                    "validityDays",
+                ],
+                required: ["subject"],
+                outputs: ["certPem", "chainPem", "csrPem", "privateKeyPem", "rootCertPem", "trustBundlePem"],
+            },
+            IstioGatewayTls: {
+                inputs: [
+                    "clientCrlPem",
+                    "clientTrustBundlePem",
+                    "earlyRenewalDays",
+                    "endpoints",
+                    "gatewayName",
+                    "keyAlgorithm",
+                    "namespace",
+                    "organization",
+                    "selector",
+                    "serverCa",
+                    "validityDays",
+                ],
+                required: ["clientTrustBundlePem", "endpoints", "serverCa"],
+                outputs: ["gatewayName", "serverCertPems", "serverPrivateKeyPems"],
+            },
+            ApicClientBundle: {
+                inputs: [
+                    "clientCa",
+                    "earlyRenewalDays",
+                    "endpointId",
+                    "epoch",
+                    "identity",
+                    "keyAlgorithm",
+                    "organization",
+                    "pkcs12Iterations",
+                    "pkcs12Profile",
+                    "serverTrustBundlePem",
+                    "validityDays",
+                ],
+                required: ["clientCa", "identity", "serverTrustBundlePem"],
+                outputs: [
+                    "caChainPem",
+                    "certPem",
+                    "identity",
+                    "pkcs12Base64",
+                    "pkcs12Password",
+                    "privateKeyPem",
+                    "spkiPin",
+                    "truststorePem",
+                ],
+            },
+            MeshPluginCa: {
+                inputs: [
+                    "cluster",
+                    "crlPem",
+                    "earlyRenewalDays",
+                    "environment",
+                    "epoch",
+                    "generation",
+                    "installed",
+                    "issuer",
+                    "keyAlgorithm",
+                    "offlineRoot",
+                    "organization",
+                    "rootCa",
+                    "strictMtls",
+                    "trustedRootsPem",
+                    "validityDays",
+                ],
+                required: ["cluster"],
+                outputs: ["certChainPem", "certPem", "csrPem", "privateKeyPem", "rootCertPem"],
+            },
+            UiApicClient: {
+                inputs: [
+                    "apicHosts",
+                    "apicTrustPem",
+                    "clientCa",
+                    "earlyRenewalDays",
+                    "epoch",
+                    "identity",
+                    "keyAlgorithm",
+                    "namespace",
+                    "organization",
+                    "secretName",
+                    "service",
+                    "validityDays",
+                    "workloadLabels",
+                ],
+                required: ["apicHosts", "apicTrustPem", "clientCa", "identity", "namespace", "service"],
+                outputs: ["certPem", "identity", "privateKeyPem", "secretName", "spkiPin"],
+            },
+            ApicEgress: { inputs: ["hosts", "namespace"], required: ["hosts", "namespace"], outputs: [] },
+            ApicServerCertificate: {
+                inputs: [
+                    "earlyRenewalDays",
+                    "epoch",
+                    "host",
+                    "keyAlgorithm",
+                    "organization",
+                    "serverCa",
+                    "validityDays",
+                ],
+                required: ["host", "serverCa"],
+                outputs: ["caChainPem", "certPem", "privateKeyPem"],
+            },
+            CustomerFacingTls: {
+                inputs: ["gatewayName", "hosts", "keyAlgorithm", "namespace", "organization", "selector"],
+                required: ["hosts"],
+                outputs: ["csrPems", "keyPins", "servedCertPems"],
+            },
+        };
+        assert.deepStrictEqual(Object.keys(expected).sort(), COMPONENTS);
+        for (const [component, { inputs, required, outputs }] of Object.entries(expected)) {
+            const resource = schema.resources[token(component)];
+            assert.deepStrictEqual(Object.keys(resource.inputProperties).sort(), inputs, component);
+            assert.deepStrictEqual(resource.requiredInputs, required, component);
+            assert.deepStrictEqual(Object.keys(resource.properties).sort(), outputs, component);
+            assert.deepStrictEqual(resource.required ?? [], outputs, component);
+            for (const [name, property] of [
+                ...Object.entries(resource.inputProperties),
+                ...Object.entries(resource.properties),
+            ])
+                assert.ok((property.description ?? "").length > 10, `${component}.${name} has a description`);
+        }
+        const apic = schema.resources[token("ApicClientBundle")];
+        assert.strictEqual(
+            apic.properties.spkiPin.description,
+            "The pin of the client key, for the gateway's `verifyCertificateSpki` (base64 SHA-256 of its SubjectPublicKeyInfo).",
+        );
+        assert.strictEqual(
+            schema.resources[token("RootCa")].inputProperties.validityDays.description,
+            "Validity in days.",
+        );
+    });
+
+    it("reads key algorithm and PKCS#12 profile as enums, and issuers as objects of PEM inputs, not component references", () => {
+        const intermediate = schema.resources[token("IntermediateCa")].inputProperties;
+        assert.deepStrictEqual(intermediate.keyAlgorithm, {
+            $ref: ref("KeyAlgorithm"),
+            optional: true,
+            plain: true,
+            description: "Key algorithm: RSA (4096-bit) or ECDSA (P-384).",
+        });
+        assert.deepStrictEqual(schema.types[token("KeyAlgorithm")], {
+            type: "string",
+            enum: [
+                { name: "RSA", value: "RSA", description: "RSA: 2048 bits for leaves, 4096 for CAs." },
+                {
+                    name: "ECDSA",
+                    value: "ECDSA",
+                    description: "ECDSA: P-256 for leaves, P-384 for CAs (never the provider's own default, P-224).",
+                },
+            ],
+        });
+        assert.deepStrictEqual(
+            (schema.types[token("Pkcs12Profile")].enum as { value: string }[]).map((member) => member.value),
+            ["modern", "legacy"],
+        );
+        assert.strictEqual(
+            schema.resources[token("ApicClientBundle")].inputProperties.pkcs12Profile.$ref,
+            ref("Pkcs12Profile"),
+        );
+
+        assert.strictEqual(intermediate.rootCa.$ref, ref("RootCaPem"));
+        assert.strictEqual(intermediate.issuer.$ref, ref("CaSigner"));
+        assert.strictEqual(intermediate.offlineRoot.$ref, ref("OfflineSigner"));
+        const pems = (type: string) => schema.types[token(type)].properties ?? {};
+        assert.deepStrictEqual(pems("RootCaPem"), {
+            certPem: { type: "string", description: "The self-signed root certificate." },
+            privateKeyPem: { type: "string", description: "The root's private key (keep it a secret)." },
+        });
+        assert.deepStrictEqual(Object.keys(pems("IssuingCa")).sort(), ["certPem", "chainPem", "privateKeyPem"]);
+        assert.strictEqual(schema.resources[token("IstioGatewayTls")].inputProperties.serverCa.$ref, ref("IssuingCa"));
+        assert.strictEqual(schema.resources[token("ApicClientBundle")].inputProperties.clientCa.$ref, ref("IssuingCa"));
+        assert.ok(
+            !JSON.stringify(schema).includes("schema.json#/resources"),
+            "no reference to a resource of any package",
+        );
+    });
+
+    it("takes as plain values what shapes the resources, and as inputs the PEMs and pins that come from other resources", () => {
+        const gateway = schema.resources[token("IstioGatewayTls")].inputProperties;
+        assert.deepStrictEqual(gateway.endpoints.items, { $ref: ref("GatewayEndpoint"), plain: true });
+        assert.strictEqual(gateway.endpoints.plain, true);
+        assert.strictEqual(gateway.clientTrustBundlePem.plain, undefined);
+        const endpoint = schema.types[token("GatewayEndpoint")];
+        assert.deepStrictEqual(endpoint.required, ["clientSubjectAltNames", "host", "id"]);
+        assert.strictEqual(endpoint.properties?.id.plain, true);
+        assert.deepStrictEqual(endpoint.properties?.verifyCertificateSpki.items, { type: "string" });
+        assert.deepStrictEqual(endpoint.properties?.clientSubjectAltNames.items, { type: "string" });
+        assert.strictEqual(schema.resources[token("ApicClientBundle")].inputProperties.identity.plain, true);
+        assert.strictEqual(
+            schema.resources[token("ApicClientBundle")].inputProperties.serverTrustBundlePem.plain,
+            undefined,
+        );
+        assert.deepStrictEqual(schema.types[token("CertificateSubject")].required, ["commonName"]);
+        // A customer-facing host's certificate arrives later, from outside (a file, a secret store).
+        const host = schema.types[token("CustomerFacingHost")];
+        assert.deepStrictEqual(host.required, ["host"]);
+        assert.strictEqual(host.properties?.certificatePem.plain, undefined);
+        assert.strictEqual(host.properties?.epoch.plain, true);
+        assert.strictEqual(schema.resources[token("UiApicClient")].inputProperties.apicTrustPem.plain, undefined);
+        assert.deepStrictEqual(schema.resources[token("UiApicClient")].inputProperties.apicHosts.items, {
+            type: "string",
+            plain: true,
+        });
+    });
+
+    it("matches the README's YAML program: its resources, properties and the outputs it reads are the schema's", () => {
+        const program = YAML.parse(readmeBlock("### Python, Go, C#, Java and YAML", "yaml")) as {
+            resources: Record<string, { type: string; properties?: Record<string, unknown> }>;
+        };
+        const ours = Object.entries(program.resources).filter(([, r]) => r.type.startsWith(`${PACKAGE.name}:`));
+        assert.deepStrictEqual(ours.map(([, r]) => r.type).sort(), [
+            token("ApicClientBundle"),
+            token("IntermediateCa"),
+            token("IntermediateCa"),
+            token("IstioGatewayTls"),
+            token("RootCa"),
+            token("RootCa"),
+        ]);
+        const problems = ours.flatMap(([name, r]) => {
+            const resource = schema.resources[r.type];
+            return objectProblems(schema, resource.inputProperties, resource.requiredInputs, r.properties ?? {}, name);
+        });
+        const typeOf = Object.fromEntries(ours.map(([name, r]) => [name, r.type]));
+        const text = readmeBlock("### Python, Go, C#, Java and YAML", "yaml");
+        for (const [, name, output] of text.matchAll(/\$\{(\w+)\.(\w+)\}/g))
+            if (schema.resources[typeOf[name]]?.properties[output] === undefined)
+                problems.push(`\${${name}.${output}}`);
+        assert.deepStrictEqual(problems, []);
+    });
+
+    it("matches the README's Python program: its classes, keyword arguments and outputs are the SDK's names for the schema", () => {
+        const program = readmeBlock("### Python, Go, C#, Java and YAML", "python");
+        const resources = Object.fromEntries(COMPONENTS.map((c) => [c, schema.resources[token(c)].inputProperties]));
+        const types = Object.fromEntries(
+            Object.entries(schema.types)
+                .filter(([, t]) => t.properties !== undefined)
+                .map(([name, t]) => [`${name.split(":")[2]}Args`, t.properties ?? {}]),
+        );
+        // Each keyword argument belongs to the innermost call; `opts` is every resource's options.
+        const problems: string[] = [];
+        const calls: (string | undefined)[] = [];
+        const variables: Record<string, string> = {};
+        for (const [text, variable, call, keyword, object, member] of program.matchAll(
+            /(?:(\w+) = )?pki\.(\w+)\(|(\w+)=(?!=)|(\w+)\.(\w+)|[()]/g,
+        )) {
+            if (call !== undefined) {
+                calls.push(call);
+                if (resources[call] === undefined && types[call] === undefined) problems.push(`pki.${call}`);
+                if (variable !== undefined) variables[variable] = call;
+            } else if (text === "(") calls.push(undefined);
+            else if (text === ")") calls.pop();
+            else if (keyword !== undefined) {
+                const callee = calls[calls.length - 1];
+                const accepted = callee === undefined ? undefined : (resources[callee] ?? types[callee]);
+                if (accepted !== undefined && keyword !== "opts" && accepted[camelCase(keyword)] === undefined)
+                    problems.push(`${callee}(${keyword}=)`);
+            } else if (object !== undefined && variables[object] !== undefined) {
+                if (schema.resources[token(variables[object])].properties[camelCase(member)] === undefined)
+                    problems.push(`${object}.${member}`);
+            }
+        }
+        assert.deepStrictEqual(problems, []);
+        assert.deepStrictEqual(Object.values(variables).sort(), [
+            "ApicClientBundle",
+            "IntermediateCa",
+            "IntermediateCa",
+            "RootCa",
+            "RootCa",
+        ]);
+    });
+
+    it("constructs each component from the inputs another language sends, under the stand-in, with its private keys secret on the wire", async () => {
+        const construct = async (component: string, name: string, inputs: pulumi.Inputs) => {
+            const { urn, state } = await provider.construct(name, token(component), inputs, {});
+            const [wire] = await pulumi.runtime.serializeResourceProperties(`construct(${name})`, state);
+            return { urn, state, wire: wire as Record<string, unknown> };
+        };
+        const { outputs, engine } = await runWithStandIn(async () => {
+            const root = await construct("RootCa", "plugin-root", {
+                subject: { commonName: "Plugin root" },
+                keyAlgorithm: "ECDSA",
+            });
+            // An issuer from another language: the root's outputs, not a RootCa object.
+            const rootPem = { certPem: root.state.certPem, privateKeyPem: root.state.privateKeyPem };
+            const ca = await construct("IntermediateCa", "plugin-ca", {
+                rootCa: rootPem,
+                subject: { commonName: "Plugin CA", organization: "Example Bank" },
+                keyAlgorithm: "ECDSA",
+            });
+            const issuingCa = {
+                certPem: ca.state.certPem,
+                privateKeyPem: ca.state.privateKeyPem,
+                chainPem: ca.state.chainPem,
+            };
+            const apic = await construct("ApicClientBundle", "plugin-apic", {
+                clientCa: issuingCa,
+                identity: "urn:example:apic-client:plugin",
+                serverTrustBundlePem: root.state.certPem,
+                keyAlgorithm: "ECDSA",
+                pkcs12Profile: "modern",
+            });
+            const gateway = await construct("IstioGatewayTls", "plugin-gateway", {
+                serverCa: issuingCa,
+                clientTrustBundlePem: root.state.certPem,
+                endpoints: [
+                    {
+                        id: "plugin",
+                        host: "plugin.bank.example",
+                        clientSubjectAltNames: [apic.state.identity],
+                        verifyCertificateSpki: [apic.state.spkiPin],
+                    },
+                ],
+                keyAlgorithm: "ECDSA",
+            });
+            const mesh = await construct("MeshPluginCa", "plugin-mesh", {
+                rootCa: rootPem,
+                cluster: "plugin-cluster",
+                environment: "dev",
+                keyAlgorithm: "ECDSA",
+            });
+            const ui = await construct("UiApicClient", "plugin-ui", {
+                clientCa: issuingCa,
+                service: "web",
+                identity: "urn:example:ui-client:web",
+                namespace: "ui",
+                apicHosts: ["apic.bank.example"],
+                apicTrustPem: root.state.certPem,
+                keyAlgorithm: "ECDSA",
+            });
+            await construct("ApicEgress", "plugin-egress", { namespace: "ui", hosts: ["apic.bank.example"] });
+            const apicServer = await construct("ApicServerCertificate", "plugin-apic-server", {
+                serverCa: issuingCa,
+                host: "apic.bank.example",
+                keyAlgorithm: "ECDSA",
+            });
+            const customer = await construct("CustomerFacingTls", "plugin-public", {
+                hosts: [{ host: "www.bank.example" }],
+                keyAlgorithm: "ECDSA",
+            });
+            return { root, ca, apic, gateway, mesh, ui, apicServer, customer };
+        });
+        const { root, ca, apic, gateway, mesh, ui, apicServer, customer } = outputs;
+
+        assert.strictEqual(root.urn, `urn:pulumi:dev::apic-istio-pki::${token("RootCa")}::plugin-root`);
+        assert.strictEqual(gateway.urn, `urn:pulumi:dev::apic-istio-pki::${token("IstioGatewayTls")}::plugin-gateway`);
+        const secretOnWire = (value: unknown) =>
+            (value as Record<string, unknown>)[pulumi.runtime.specialSigKey] === pulumi.runtime.specialSecretSig &&
+            /PRIVATE KEY-----/.test(String((value as { value: unknown }).value));
+        const serverKeys = gateway.wire.serverPrivateKeyPems as Record<string, unknown>;
+        for (const [label, value] of [
+            ["RootCa.privateKeyPem", root.wire.privateKeyPem],
+            ["IntermediateCa.privateKeyPem", ca.wire.privateKeyPem],
+            ["ApicClientBundle.privateKeyPem", apic.wire.privateKeyPem],
+            ["IstioGatewayTls.serverPrivateKeyPems.plugin", serverKeys.plugin],
+            ["MeshPluginCa.privateKeyPem", mesh.wire.privateKeyPem],
+            ["UiApicClient.privateKeyPem", ui.wire.privateKeyPem],
+            ["ApicServerCertificate.privateKeyPem", apicServer.wire.privateKeyPem],
+        ])
+            assert.ok(secretOnWire(value), `${label} is sent as a secret`);
+        for (const name of ["pkcs12Password", "pkcs12Base64"])
+            assert.strictEqual(
+                (apic.wire[name] as Record<string, unknown>)[pulumi.runtime.specialSigKey],
+                pulumi.runtime.specialSecretSig,
+                `ApicClientBundle.${name} is sent as a secret`,
+            );
+        assert.match(String(root.wire.certPem), /^-----BEGIN CERTIFICATE-----/);
+
+        // Real certificates: the CA signed by the root given as PEM, APIC's client by that CA, and
+        // the gateway pinning exactly that client's key.
+        const rootCert = new crypto.X509Certificate(root.state.certPem as string);
+        const caCert = new crypto.X509Certificate(ca.state.certPem as string);
+        const apicCert = new crypto.X509Certificate(apic.state.certPem as string);
+        assert.ok(caCert.checkIssued(rootCert) && caCert.verify(rootCert.publicKey));
+        assert.ok(apicCert.checkIssued(caCert) && apicCert.verify(caCert.publicKey));
+        assert.ok(new crypto.X509Certificate(mesh.state.certPem as string).verify(rootCert.publicKey));
+        const spki = apicCert.publicKey.export({ type: "spki", format: "der" });
+        const [gatewayObject] = engine.byType("kubernetes:networking.istio.io/v1:Gateway");
+        const { servers } = gatewayObject.inputs.spec as { servers: { tls: { verifyCertificateSpki: string[] } }[] };
+        assert.deepStrictEqual(servers[0].tls.verifyCertificateSpki, [
+            crypto.createHash("sha256").update(spki).digest("base64"),
+        ]);
+        const secrets = engine.byType("kubernetes:core/v1:Secret");
+        const gatewaySecret = secrets.find((s) => s.name.startsWith("plugin-gateway"));
+        assert.strictEqual((gatewaySecret?.inputs.stringData as Record<string, string>)["ca.crt"], root.state.certPem);
+
+        // The front end: the UI client's Secret and DestinationRule, APIC's egress and server
+        // certificate, and the customer-facing CSR with no certificate yet (so nothing served).
+        const uiCert = new crypto.X509Certificate(ui.state.certPem as string);
+        assert.ok(uiCert.checkIssued(caCert) && uiCert.verify(caCert.publicKey));
+        assert.strictEqual(uiCert.subjectAltName, "URI:urn:example:ui-client:web");
+        assert.strictEqual(ui.state.secretName, "apic-client-web");
+        const uiSecret = secrets.find((s) => s.name === "plugin-ui-tls");
+        assert.deepStrictEqual(uiSecret?.inputs.metadata, { name: "apic-client-web", namespace: "ui" });
+        const [destinationRule] = engine.byType("kubernetes:networking.istio.io/v1:DestinationRule");
+        assert.deepStrictEqual((destinationRule.inputs.spec as { workloadSelector: unknown }).workloadSelector, {
+            matchLabels: { app: "web" },
+        });
+        const [serviceEntry] = engine.byType("kubernetes:networking.istio.io/v1:ServiceEntry");
+        assert.deepStrictEqual((serviceEntry.inputs.spec as { hosts: string[] }).hosts, ["apic.bank.example"]);
+        const serverCert = new crypto.X509Certificate(apicServer.state.certPem as string);
+        assert.strictEqual(serverCert.subjectAltName, "DNS:apic.bank.example");
+        assert.ok(serverCert.verify(caCert.publicKey));
+        const csr = (customer.state.csrPems as Record<string, string>)["www.bank.example"];
+        assert.match(csr, /^-----BEGIN CERTIFICATE REQUEST-----/);
+        assert.deepStrictEqual(customer.state.servedCertPems, {});
+        assert.strictEqual(
+            engine.byType("kubernetes:networking.istio.io/v1:Gateway").length,
+            1,
+            "only the mutual-TLS gateway: the customer-facing one waits for its certificate",
+        );
+    });
+});

@@ -1,0 +1,480 @@
+/**
+ * The front-end leg (pki:frontEnd): UI services calling APIC with mutual TLS, checked under the
+ * same rules as the gateway (test/envoyVerifier.ts) with APIC configured as its TLS server profile
+ * says (the UI client root as truststore, a client certificate required, no key pins: APIC cannot
+ * pin); the Kubernetes objects against their schemas; and the customer-facing hosts from CSR to
+ * the SIMPLE gateway server.
+ */
+import * as assert from "assert";
+import * as crypto from "crypto";
+import * as YAML from "yaml";
+import * as tlsProvider from "../lib/engine/tlsProvider";
+import { ConfigError } from "../lib/config/validate";
+import { planFromRawConfig } from "../lib/plan/plan";
+import { PeerCheck } from "./envoyVerifier";
+import { apicSends, assertAllAccepted, decide, summary } from "./consumers";
+import {
+    cacerts,
+    loadStackFile,
+    mintLeaf,
+    mintRoot,
+    mintSubCa,
+    newStackState,
+    pemBlocks,
+    renderNext,
+    Rendered,
+    TestCa,
+    workload,
+} from "./helpers";
+import { EngineState } from "../lib/engine/standIn";
+
+const FRONT_END = "examples/front-end/Pulumi.front-end.yaml";
+const APIC_HOST = "apic.example.api.bank.example";
+const CUSTOMER_HOST = "www.example.bank.example";
+const NO_ISSUER = "unable to get local issuer certificate";
+const both = (error: string) => ({ boringssl: error, openssl: error });
+
+/** The fields of the rendered Kubernetes objects these tests read. */
+interface KubeObject {
+    type?: string;
+    metadata: { name: string; namespace: string };
+    stringData: Record<string, string>;
+    spec: {
+        host: string;
+        hosts: string[];
+        location: string;
+        workloadSelector: { matchLabels: Record<string, string> };
+        trafficPolicy: { portLevelSettings: { tls: { mode: string; credentialName: string } }[] };
+        servers: unknown[];
+    };
+}
+
+/** A Kubernetes object the render wrote. */
+function object(rendered: Rendered, file: string): KubeObject {
+    return YAML.parse(rendered.read(file)) as KubeObject;
+}
+
+/** A UI service's Secret as the render wrote it. */
+const uiSecret = (rendered: Rendered, name: string) =>
+    object(rendered, `k8s/example/ob-ui/secret-apic-client-${name}.yaml`).stringData as Record<string, string>;
+
+/** APIC's UI-facing TLS server profile checking a UI client: the UI truststore, a certificate required. */
+function apicUiCheck(rendered: Rendered, chain: string): PeerCheck {
+    const crl = rendered.files.includes("apic/ui/truststore.crl") ? rendered.read("apic/ui/truststore.crl") : undefined;
+    return {
+        caCrt: rendered.read("apic/ui/truststore.pem"),
+        ...(crl !== undefined ? { caCrl: crl } : {}),
+        chain,
+        purpose: "sslclient",
+    };
+}
+
+/** A CA of a render, with its key, as a holder of that key has it. */
+function caOf(rendered: Rendered, id: string): TestCa {
+    const state = (name: string, field: string): string =>
+        rendered.engine.resources.find((r) => r.name === name)?.state[field] as string;
+    return { certPem: state(`${id}-cert`, "certPem"), keyPem: state(`${id}-key`, "privateKeyPem") };
+}
+
+describe("Front end: UI services call APIC with mutual TLS, under the gateway's rules", function () {
+    this.timeout(120_000);
+    let state: EngineState;
+    let deployed: Rendered;
+    before(async () => {
+        state = newStackState();
+        deployed = await renderNext(loadStackFile(FRONT_END), "front-end", state);
+    });
+
+    it("gives each calling UI service a client certificate, a Secret and a DestinationRule; the others nothing", () => {
+        for (const name of ["consumer-dashboard", "authentication-ui"]) {
+            const secret = object(deployed, `k8s/example/ob-ui/secret-apic-client-${name}.yaml`);
+            assert.strictEqual(secret.type, "kubernetes.io/tls");
+            const [leaf] = pemBlocks(secret.stringData["tls.crt"]);
+            const cert = new crypto.X509Certificate(leaf);
+            assert.strictEqual(cert.subjectAltName, `URI:urn:apic-istio-pki:example:ui-client:${name}`);
+            assert.deepStrictEqual(cert.keyUsage, ["1.3.6.1.5.5.7.3.2"]);
+            assert.strictEqual(cert.issuer.replace(/\n/g, ", "), "O=Example Bank, CN=example UI client CA");
+        }
+        const uiObjects = deployed.files.filter((f) => f.startsWith("k8s/example/ob-ui/"));
+        for (const silent of ["outages-ui", "sample-app", "ob-ui-boilerplatemastercdr-data-usecase2-ui"]) {
+            assert.ok(!uiObjects.some((f) => f.includes(silent)), `${silent} does not call APIC and gets nothing`);
+        }
+        assert.deepStrictEqual(uiObjects.sort(), [
+            "k8s/example/ob-ui/destinationrule-apic-mtls-authentication-ui-apic-example-api-bank-example.yaml",
+            "k8s/example/ob-ui/destinationrule-apic-mtls-consumer-dashboard-apic-example-api-bank-example.yaml",
+            "k8s/example/ob-ui/secret-apic-client-authentication-ui.yaml",
+            "k8s/example/ob-ui/secret-apic-client-consumer-dashboard.yaml",
+            "k8s/example/ob-ui/serviceentry-apic-apic-example-api-bank-example.yaml",
+        ]);
+    });
+
+    it("validates the DestinationRules, ServiceEntry and Secrets against Istio's and Kubernetes' schemas, and ties them together", async () => {
+        const { DestinationRule, ServiceEntry } = await import("@kubernetes-models/istio/networking.istio.io/v1");
+        const { Secret } = await import("kubernetes-models/v1");
+        const strip = ({ apiVersion: _a, kind: _k, ...rest }: Record<string, unknown>) => rest;
+        for (const name of ["consumer-dashboard", "authentication-ui"]) {
+            const dr = object(
+                deployed,
+                `k8s/example/ob-ui/destinationrule-apic-mtls-${name}-apic-example-api-bank-example.yaml`,
+            );
+            new DestinationRule(strip({ ...dr }) as ConstructorParameters<typeof DestinationRule>[0]).validate();
+            const secret = object(deployed, `k8s/example/ob-ui/secret-apic-client-${name}.yaml`);
+            new Secret(strip({ ...secret }) as ConstructorParameters<typeof Secret>[0]).validate();
+            const tls = dr.spec.trafficPolicy.portLevelSettings[0].tls;
+            assert.deepStrictEqual(
+                [
+                    dr.spec.host,
+                    dr.metadata.namespace,
+                    tls.mode,
+                    tls.credentialName,
+                    dr.spec.workloadSelector.matchLabels,
+                ],
+                [APIC_HOST, secret.metadata.namespace, "MUTUAL", secret.metadata.name, { app: name }],
+            );
+        }
+        const se = object(deployed, "k8s/example/ob-ui/serviceentry-apic-apic-example-api-bank-example.yaml");
+        new ServiceEntry(strip({ ...se }) as ConstructorParameters<typeof ServiceEntry>[0]).validate();
+        assert.deepStrictEqual([se.spec.hosts, se.spec.location], [[APIC_HOST], "MESH_EXTERNAL"]);
+        // The checks can fail: a DestinationRule with a TLS mode Istio does not know.
+        const broken = new DestinationRule({
+            metadata: { name: "x" },
+            spec: { host: APIC_HOST, trafficPolicy: { tls: { mode: "MUTUAL_TLS" as "MUTUAL" } } },
+        });
+        assert.throws(() => broken.validate(), /mode must be equal to one of the allowed values/);
+    });
+
+    it("lets APIC's UI-facing profile accept each calling UI service, and nothing minted by any other CA key", async () => {
+        const callers = ["consumer-dashboard", "authentication-ui"].map(
+            (name) => [name, apicUiCheck(deployed, uiSecret(deployed, name)["tls.crt"])] as const,
+        );
+        assertAllAccepted(decide(callers));
+
+        const identity = "urn:apic-istio-pki:example:ui-client:consumer-dashboard";
+        const mesh = cacerts(deployed, "example");
+        const meshCa = { certPem: mesh["ca-cert.pem"], keyPem: mesh["ca-key.pem"] };
+        const forge = async (ca: TestCa) =>
+            (
+                await mintLeaf(ca, {
+                    commonName: "impostor",
+                    uris: [identity],
+                    allowedUses: ["digital_signature", "client_auth"],
+                })
+            ).cert + ca.certPem;
+        const workloadCert = await workload(mesh, "spiffe://cluster.local/ns/ob-ui/sa/consumer-dashboard");
+        const verdicts = decide([
+            ["the backend APIC client certificate", apicUiCheck(deployed, apicSends(deployed, "ob"))],
+            ["a mesh workload certificate", apicUiCheck(deployed, workloadCert.cert)],
+            ["minted with the mesh CA key", apicUiCheck(deployed, await forge(meshCa))],
+            [
+                "minted with the gateway-server CA key",
+                apicUiCheck(deployed, await forge(caOf(deployed, "gateway-server-ca"))),
+            ],
+            [
+                "minted with the APIC-client CA key",
+                apicUiCheck(deployed, await forge(caOf(deployed, "apic-client-ca"))),
+            ],
+            ["minted with the UI client CA key", apicUiCheck(deployed, await forge(caOf(deployed, "ui-client-ca")))],
+        ]);
+        assert.deepStrictEqual(
+            verdicts.map(([label, v]) => [label, summary(v)]),
+            [
+                ["the backend APIC client certificate", both(NO_ISSUER)],
+                ["a mesh workload certificate", both(NO_ISSUER)],
+                ["minted with the mesh CA key", both(NO_ISSUER)],
+                ["minted with the gateway-server CA key", both(NO_ISSUER)],
+                ["minted with the APIC-client CA key", both(NO_ISSUER)],
+                // APIC cannot pin keys: a holder of the UI client CA key itself gets in (README says so).
+                ["minted with the UI client CA key", both("ok")],
+            ],
+        );
+    });
+
+    it("makes UI client certificates worthless at the backend gateway", () => {
+        const gateway = object(deployed, "k8s/example/istio-system/secret-apic-mtls-ob.yaml").stringData;
+        const [[, verdict]] = decide([
+            [
+                "a UI client at the gateway",
+                {
+                    caCrt: gateway["ca.crt"],
+                    chain: uiSecret(deployed, "consumer-dashboard")["tls.crt"],
+                    purpose: "sslclient",
+                },
+            ],
+        ]);
+        assert.deepStrictEqual(summary(verdict), both(NO_ISSUER));
+    });
+
+    it("lets the UI sidecar verify APIC's server certificate for the host, and refuse one minted with the mesh CA key", async () => {
+        const caCrt = uiSecret(deployed, "consumer-dashboard")["ca.crt"];
+        const served =
+            deployed.read(`apic/ui/${APIC_HOST}/server.crt`) + deployed.read(`apic/ui/${APIC_HOST}/ca-chain.pem`);
+        const mesh = cacerts(deployed, "example");
+        const forged = await mintLeaf(
+            { certPem: mesh["ca-cert.pem"], keyPem: mesh["ca-key.pem"] },
+            { commonName: APIC_HOST, dnsNames: [APIC_HOST], allowedUses: ["digital_signature", "server_auth"] },
+        );
+        const check = (chain: string): PeerCheck => ({
+            caCrt,
+            chain,
+            purpose: "sslserver",
+            subjectAltNames: [APIC_HOST],
+        });
+        const verdicts = decide([
+            ["APIC's certificate", check(served)],
+            ["minted with the mesh CA key", check(forged.cert + mesh["ca-cert.pem"])],
+        ]);
+        assert.deepStrictEqual(
+            verdicts.map(([label, v]) => [label, summary(v)]),
+            [
+                ["APIC's certificate", both("ok")],
+                ["minted with the mesh CA key", both(NO_ISSUER)],
+            ],
+        );
+        const profile = JSON.parse(deployed.read("apic/ui/tls-server-profile.json"));
+        assert.deepStrictEqual(
+            [
+                profile.mutual_authentication,
+                profile.protocols,
+                profile.truststore_url.endsWith("/truststores/example-ui-clients"),
+            ],
+            ["require", ["tls_v1.2", "tls_v1.3"], true],
+        );
+    });
+
+    it("revokes a UI client (its successor accepted, the revoked one refused where CRLs are checked) and rotates them all", async () => {
+        const own = new Map(state);
+        const base = loadStackFile(FRONT_END);
+        const serial = new crypto.X509Certificate(pemBlocks(uiSecret(deployed, "consumer-dashboard")["tls.crt"])[0])
+            .serialNumber;
+        const revoked = await renderNext(
+            {
+                ...base,
+                revocations: [
+                    {
+                        uiClient: "consumer-dashboard",
+                        serial,
+                        epoch: 0,
+                        reason: "keyCompromise",
+                        revokedAt: "2026-11-20",
+                    },
+                ],
+            },
+            "front-end-revoked",
+            own,
+        );
+        assert.ok(revoked.files.includes("apic/ui/truststore.crl"));
+        assert.ok(
+            !revoked.files.some((f) => f.startsWith("k8s/example/istio-system/") && /ca\.crl/.test(revoked.read(f))),
+            "the gateway gets no CRL for a UI client",
+        );
+        const verdicts = decide([
+            ["re-issued", apicUiCheck(revoked, uiSecret(revoked, "consumer-dashboard")["tls.crt"])],
+            ["revoked", apicUiCheck(revoked, uiSecret(deployed, "consumer-dashboard")["tls.crt"])],
+            ["another UI service", apicUiCheck(revoked, uiSecret(revoked, "authentication-ui")["tls.crt"])],
+        ]);
+        assert.deepStrictEqual(
+            verdicts.map(([label, v]) => [label, summary(v)]),
+            [
+                ["re-issued", both("ok")],
+                ["revoked", both("certificate revoked")],
+                ["another UI service", both("ok")],
+            ],
+        );
+        const rotated = await renderNext(
+            { ...base, rotation: { uiClientEpoch: 1 } },
+            "front-end-rotated",
+            new Map(state),
+        );
+        for (const name of ["consumer-dashboard", "authentication-ui"]) {
+            assert.notStrictEqual(uiSecret(rotated, name)["tls.key"], uiSecret(deployed, name)["tls.key"], "a new key");
+        }
+        // APIC trusts the root, not a key: old and new UI clients both pass while the Secret rolls out.
+        assertAllAccepted(
+            decide([
+                ["old", apicUiCheck(rotated, uiSecret(deployed, "consumer-dashboard")["tls.crt"])],
+                ["new", apicUiCheck(rotated, uiSecret(rotated, "consumer-dashboard")["tls.crt"])],
+            ]),
+        );
+    });
+});
+
+describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE gateway server", function () {
+    this.timeout(120_000);
+    let state: EngineState;
+    let pending: Rendered;
+    let publicRoot: TestCa;
+    let publicCa: TestCa;
+    const base = loadStackFile(FRONT_END);
+    /** The config with the customer-facing host's certificate (and the test's public root). */
+    const withCertificate = (certificate: string) => ({
+        ...base,
+        frontEnd: {
+            ...(JSON.parse(base.frontEnd as string) as Record<string, unknown>),
+            customerFacing: { [CUSTOMER_HOST]: { certificate } },
+            publicRoots: publicRoot.certPem,
+        },
+    });
+    /** What a public CA would sign from the stack's CSR (or, given names, from a CSR of another key). */
+    const sign = async (
+        csrPem: string,
+        options: { hours?: number; backdateDays?: number; dnsNames?: string[] } = {},
+    ): Promise<string> => {
+        const otherKey = async () =>
+            (await tlsProvider.privateKey({ algorithm: "ECDSA", ecdsaCurve: "P256" })).state.privateKeyPem;
+        const csr = options.dnsNames
+            ? tlsProvider.certRequest({
+                  privateKeyPem: await otherKey(),
+                  subject: { commonName: options.dnsNames[0] },
+                  dnsNames: options.dnsNames,
+              }).state.certRequestPem
+            : csrPem;
+        const now = options.backdateDays ? new Date(Date.now() - options.backdateDays * 86_400_000) : new Date();
+        return tlsProvider.locallySignedCert(
+            {
+                certRequestPem: csr,
+                caCertPem: publicCa.certPem,
+                caPrivateKeyPem: publicCa.keyPem,
+                allowedUses: ["digital_signature", "server_auth"],
+                validityPeriodHours: options.hours ?? 90 * 24,
+            },
+            { now: () => now },
+        ).state.certPem as string;
+    };
+
+    before(async () => {
+        state = newStackState();
+        pending = await renderNext(base, "customer-pending", state);
+        publicRoot = await mintRoot("Test Public Root CA");
+        publicCa = await mintSubCa(publicRoot, "Test Public Issuing CA");
+    });
+
+    it("makes the key and exports the CSR, and creates no Secret or Gateway until the certificate is given", () => {
+        const csr = pending.read(`front-end/csr/${CUSTOMER_HOST}.csr`);
+        assert.match(csr, /^-----BEGIN CERTIFICATE REQUEST-----\n/);
+        assert.ok(!pending.files.some((f) => f.includes("public-tls") || f.includes("gateway-customer-facing")));
+    });
+
+    it("puts a valid certificate with its chain into the Secret of a SIMPLE Gateway server, which a browser accepts", async () => {
+        const csr = pending.read(`front-end/csr/${CUSTOMER_HOST}.csr`);
+        await renderNext(withCertificate((await sign(csr)) + publicCa.certPem), "customer-signed", new Map(state)).then(
+            (signed) => {
+                const secret = object(
+                    signed,
+                    "k8s/example/istio-system/secret-public-tls-www-example-bank-example.yaml",
+                );
+                const gateway = object(signed, "k8s/example/istio-system/gateway-customer-facing.yaml");
+                assert.deepStrictEqual(gateway.spec.servers, [
+                    {
+                        port: { number: 443, name: "https-www-example-bank-example", protocol: "HTTPS" },
+                        hosts: [CUSTOMER_HOST],
+                        tls: {
+                            mode: "SIMPLE",
+                            credentialName: "public-tls-www-example-bank-example",
+                            minProtocolVersion: "TLSV1_2",
+                        },
+                    },
+                ]);
+                const [[, verdict]] = decide([
+                    [
+                        "a browser",
+                        {
+                            caCrt: publicRoot.certPem,
+                            chain: secret.stringData["tls.crt"],
+                            purpose: "sslserver",
+                            subjectAltNames: [CUSTOMER_HOST],
+                            partialChain: false,
+                        },
+                    ],
+                ]);
+                assert.deepStrictEqual(summary(verdict), both("ok"));
+                assert.strictEqual(
+                    crypto.createPublicKey(secret.stringData["tls.key"]).export({ type: "spki", format: "pem" }),
+                    new crypto.X509Certificate(pemBlocks(secret.stringData["tls.crt"])[0]).publicKey.export({
+                        type: "spki",
+                        format: "pem",
+                    }),
+                );
+                const row = signed.inventory.find((c) => c.id === `public/${CUSTOMER_HOST}`);
+                assert.deepStrictEqual(
+                    [row?.role, row?.issuer],
+                    ["customer-facing", "public CA (CN=Test Public Issuing CA)"],
+                );
+            },
+        );
+    });
+
+    it("refuses, before anything is created, a certificate for another key, another host, an incomplete chain, expired or too long-lived", async () => {
+        const csr = pending.read(`front-end/csr/${CUSTOMER_HOST}.csr`);
+        const key = `pki:frontEnd.customerFacing.${CUSTOMER_HOST}.certificate`;
+        const issuedAt = new Date().toISOString().slice(0, 10);
+        const cases: [string, string, string][] = [
+            [
+                "another key",
+                (await sign(csr, { dnsNames: [CUSTOMER_HOST] })) + publicCa.certPem,
+                `${key} certifies another key than the one this stack made for ${CUSTOMER_HOST}: have the public CA sign this stack's CSR for ${CUSTOMER_HOST}`,
+            ],
+            [
+                "another host",
+                (await sign(csr, { dnsNames: ["shop.example.bank.example"] })) + publicCa.certPem,
+                `${key}: the certificate's DNS names (shop.example.bank.example) do not cover ${CUSTOMER_HOST}; have it issued for ${CUSTOMER_HOST}`,
+            ],
+            [
+                "no intermediate",
+                await sign(csr),
+                `${key}: the chain is incomplete: the leaf's issuer is missing; add the intermediate certificates after the leaf`,
+            ],
+            [
+                "expired",
+                (await sign(csr, { hours: 24, backdateDays: 2 })) + publicCa.certPem,
+                `${key}: the certificate expired on `,
+            ],
+            [
+                "398 days after SC-081v3",
+                (await sign(csr, { hours: 398 * 24 })) + publicCa.certPem,
+                `${key}: the certificate is valid 398 days; a public CA may issue at most 200 days from ${issuedAt} (CA/Browser Forum SC-081v3), so browsers refuse it`,
+            ],
+        ];
+        for (const [title, certificate, message] of cases) {
+            const copy = new Map(state);
+            const before = copy.size;
+            await assert.rejects(
+                renderNext(withCertificate(certificate), `customer-${title.replace(/ /g, "-")}`, copy),
+                (err: unknown) => {
+                    assert.ok(err instanceof ConfigError, `${title}: ${String(err)}`);
+                    const problems = err.problems.filter((p) => p.startsWith(key));
+                    assert.ok(
+                        problems.some((p) => p.startsWith(message)),
+                        `${title}: ${problems.join(" | ")}`,
+                    );
+                    return true;
+                },
+            );
+            assert.strictEqual(copy.size, before, `${title}: nothing created`);
+        }
+    });
+});
+
+describe("Front end: names as the bank's inventory spells them", () => {
+    it("maps a UI service with upper case to its lower-cased Kubernetes name and identity", () => {
+        const plan = planFromRawConfig({
+            ...loadStackFile(FRONT_END),
+            frontEnd: {
+                services: ["ob-ui-boilerplatemasterCDR-data-usecase2-UI"],
+                callers: ["ob-ui-boilerplatemasterCDR-data-usecase2-UI"],
+                apicHosts: [APIC_HOST],
+            },
+        });
+        assert.deepStrictEqual(
+            plan.frontEnd.uiClients.map((c) => [c.service, c.name, c.namespace, c.secret.name, c.identity]),
+            [
+                [
+                    "ob-ui-boilerplatemasterCDR-data-usecase2-UI",
+                    "ob-ui-boilerplatemastercdr-data-usecase2-ui",
+                    "ui",
+                    "apic-client-ob-ui-boilerplatemastercdr-data-usecase2-ui",
+                    "urn:apic-istio-pki:example:ui-client:ob-ui-boilerplatemastercdr-data-usecase2-ui",
+                ],
+            ],
+        );
+    });
+});

@@ -1,0 +1,195 @@
+/**
+ * The package as a developer gets it: `npm pack`, then the tarball installed into a new Pulumi
+ * TypeScript project next to the oldest versions of its peer ranges (this repository builds and
+ * tests against the newest it pins), type-checked with Pulumi's project template settings, and the
+ * README's complete program run under the package's testing harness.
+ *
+ * Needs the npm registry or a warm npm cache, and about 20 s (see README "Testing"), so it is not
+ * part of `npm test` (.mocharc.json `ignore`): run it with `npm run test:package`.
+ */
+import * as assert from "assert";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { ROOT, tempDir } from "./helpers";
+
+interface Manifest {
+    name: string;
+    version: string;
+    peerDependencies: Record<string, string>;
+    peerDependenciesMeta: Record<string, { optional?: boolean }>;
+    devDependencies: Record<string, string>;
+}
+const PACKAGE = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as Manifest;
+const TSC = path.join(ROOT, "node_modules/typescript/bin/tsc");
+
+/** The lowest version of each required peer range (`^3.142.0` -> 3.142.0): the other end from our pins. */
+const OLDEST_PEERS = Object.entries(PACKAGE.peerDependencies)
+    .filter(([name]) => PACKAGE.peerDependenciesMeta[name]?.optional !== true)
+    .map(([name, range]) => {
+        const lowest = range.match(/^\^(\d+\.\d+\.\d+)$/)?.[1];
+        assert.ok(lowest, `peer range of ${name} is ^x.y.z; got ${range}`);
+        return { name, version: lowest };
+    });
+
+function run(command: string, args: string[], cwd: string): string {
+    const result = spawnSync(command, args, { cwd, encoding: "utf8" });
+    assert.strictEqual(result.status, 0, `${command} ${args.join(" ")}\n${result.stdout}${result.stderr}`);
+    return result.stdout;
+}
+
+/** Pulumi's TypeScript project template (pulumi new typescript), with node's types taken from this repository. */
+const TEMPLATE_TSCONFIG = {
+    compilerOptions: {
+        strict: true,
+        outDir: "bin",
+        target: "es2020",
+        module: "commonjs",
+        moduleResolution: "node",
+        sourceMap: true,
+        experimentalDecorators: true,
+        noFallthroughCasesInSwitch: true,
+        noImplicitReturns: true,
+        forceConsistentCasingInFileNames: true,
+        typeRoots: [path.join(ROOT, "node_modules/@types")],
+        types: ["node"],
+    },
+    files: ["index.ts", "run.ts"],
+};
+
+/** Runs the program with the harness from the installed package and reports what a test would check. */
+const RUNNER = `import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import { certificates, kubernetesManifests, runProgram } from "apic-istio-pki/testing";
+
+runProgram<typeof import("./index")>(require.resolve("./index")).then(
+    async ({ engine, outputs, returned }) => {
+        const report = {
+            sdk: require.resolve("@pulumi/pulumi"),
+            sdkOfPackage: require.resolve("@pulumi/pulumi", { paths: [path.dirname(require.resolve("apic-istio-pki"))] }),
+            apicCertPem: outputs.apicCertPem,
+            apicKeyIsSecret: await pulumi.isSecret(returned.apicKeyPem),
+            kinds: kubernetesManifests(engine).map((o) => o.manifest.kind),
+            certificates: certificates(engine).map((c) => c.resourceName),
+        };
+        process.stdout.write(JSON.stringify(report));
+    },
+    (error: unknown) => {
+        process.stderr.write(String(error));
+        process.exit(1);
+    },
+);
+`;
+
+describe("The npm package, installed into a new project next to the oldest SDK it allows", function () {
+    this.timeout(300_000);
+    const project = tempDir("consumer");
+    let files: string[];
+
+    before(() => {
+        const [packed] = JSON.parse(run("npm", ["pack", "--json", "--pack-destination", project], ROOT)) as {
+            filename: string;
+            files: { path: string }[];
+        }[];
+        files = packed.files.map((f) => f.path);
+        fs.writeFileSync(path.join(project, "package.json"), JSON.stringify({ name: "consumer", private: true }));
+        run(
+            "npm",
+            [
+                "install",
+                "--prefer-offline",
+                "--no-audit",
+                "--no-fund",
+                "--ignore-scripts",
+                `./${packed.filename}`,
+                ...OLDEST_PEERS.map((p) => `${p.name}@${p.version}`),
+            ],
+            project,
+        );
+    });
+
+    it("holds the compiled JS, type declarations, README, LICENSE and the policy pack, and nothing else", () => {
+        for (const file of [
+            "package.json",
+            "README.md",
+            "LICENSE",
+            "dist/lib/index.js",
+            "dist/lib/index.d.ts",
+            "dist/lib/testing.js",
+            "dist/lib/testing.d.ts",
+            "dist/lib/cli/main.js",
+            "dist/lib/components/rootCa.d.ts",
+            "dist/policy/index.js",
+            "policy/package.json",
+            "policy/PulumiPolicy.yaml",
+        ])
+            assert.ok(files.includes(file), file);
+        const stray = files.filter(
+            (f) =>
+                !/^dist\/lib\/.+\.(js|d\.ts)$/.test(f) &&
+                !/^dist\/policy\/.+\.js$/.test(f) &&
+                !["package.json", "README.md", "LICENSE", "policy/package.json", "policy/PulumiPolicy.yaml"].includes(
+                    f,
+                ),
+        );
+        assert.deepStrictEqual(stray, []);
+        const main = JSON.parse(fs.readFileSync(path.join(ROOT, "policy/package.json"), "utf8")).main as string;
+        assert.ok(files.includes(path.join("policy", main)), `the policy pack's main (${main}) is packed`);
+    });
+
+    it("shares the project's @pulumi/pulumi: npm ls finds one copy, the oldest of the peer range", () => {
+        assert.notStrictEqual(
+            OLDEST_PEERS.find((p) => p.name === "@pulumi/pulumi")?.version,
+            PACKAGE.devDependencies["@pulumi/pulumi"],
+        );
+        const copies = run("npm", ["ls", "@pulumi/pulumi", "--all", "--parseable"], project).trim().split("\n");
+        assert.deepStrictEqual(copies, [path.join(fs.realpathSync(project), "node_modules/@pulumi/pulumi")]);
+        for (const peer of OLDEST_PEERS) {
+            const installed = JSON.parse(
+                fs.readFileSync(path.join(project, "node_modules", peer.name, "package.json"), "utf8"),
+            );
+            assert.strictEqual(installed.version, peer.version, peer.name);
+        }
+    });
+
+    it("type-checks the README's complete program and a harness run, with Pulumi's project template settings", () => {
+        fs.copyFileSync(path.join(ROOT, "examples/own-pki/index.ts"), path.join(project, "index.ts"));
+        fs.writeFileSync(path.join(project, "run.ts"), RUNNER);
+        fs.writeFileSync(path.join(project, "tsconfig.json"), JSON.stringify(TEMPLATE_TSCONFIG, null, 4));
+        run(process.execPath, [TSC, "-p", "."], project);
+        assert.ok(fs.existsSync(path.join(project, "bin/index.js")));
+    });
+
+    it("runs the complete program under the stand-in with the installed package, on the project's own SDK", () => {
+        const report = JSON.parse(run(process.execPath, ["bin/run.js"], project));
+        const sdk = path.join(fs.realpathSync(project), "node_modules/@pulumi/pulumi/index.js");
+        assert.strictEqual(report.sdk, sdk);
+        assert.strictEqual(report.sdkOfPackage, sdk);
+        assert.match(report.apicCertPem, /^-----BEGIN CERTIFICATE-----/);
+        assert.strictEqual(report.apicKeyIsSecret, true);
+        assert.deepStrictEqual([...report.kinds].sort(), ["Gateway", "Secret"]);
+        assert.deepStrictEqual([...report.certificates].sort(), [
+            "payments-apic-cert",
+            "payments-gateway-payments-server-cert",
+            "team-client-ca-cert",
+            "team-client-root-cert",
+            "team-server-ca-cert",
+            "team-server-root-cert",
+        ]);
+    });
+
+    it("runs its bin from the project: --version, and --stack read from the project's stackConfigDir", () => {
+        const bin = path.join(project, "node_modules/.bin/apic-istio-pki");
+        assert.strictEqual(run(bin, ["--version"], project), `${PACKAGE.version}\n`);
+        fs.writeFileSync(
+            path.join(project, "Pulumi.yaml"),
+            "name: consumer\nruntime: nodejs\nstackConfigDir: environments\n",
+        );
+        fs.mkdirSync(path.join(project, "environments"));
+        fs.copyFileSync(path.join(ROOT, "stacks/Pulumi.dev.yaml"), path.join(project, "environments/Pulumi.dev.yaml"));
+        assert.match(
+            run(bin, ["inventory", "--stack", "dev"], path.join(project, "environments")),
+            /ob\.dev\.api\.bank\.example/,
+        );
+    });
+});
