@@ -187,8 +187,9 @@ describe("Istio Gateway objects", function () {
     this.timeout(120_000);
 
     it("validate against the Istio networking.istio.io/v1 Gateway schema, and the schema check can fail", async () => {
-        // @kubernetes-models/istio is ESM-only; module node16 keeps this a real dynamic import.
-        const { Gateway } = await import("@kubernetes-models/istio/networking.istio.io/v1");
+        // Istio serves networking.istio.io/v1 with the v1beta1 schema unchanged (Istio 1.22); the
+        // last @kubernetes-models/istio that runs on Node 20 has that schema as v1beta1.
+        const { Gateway } = await import("@kubernetes-models/istio/networking.istio.io/v1beta1");
         for (const option of [1, 2, 3] as const) {
             const rendered = await renderStackFile(OPTION_FILES[option]);
             const gateways = rendered.engine.byType("kubernetes:networking.istio.io/v1:Gateway");
