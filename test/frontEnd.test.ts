@@ -110,9 +110,7 @@ describe("Front end: UI services call APIC with mutual TLS, under the gateway's 
 
     it("validates the DestinationRules, ServiceEntry and Secrets against Istio's and Kubernetes' schemas, and ties them together", async () => {
         // networking.istio.io/v1 is Istio's v1beta1 schema under a new version (see stack.test.ts).
-        const { DestinationRule, ServiceEntry } = await import(
-            "@kubernetes-models/istio/networking.istio.io/v1beta1"
-        );
+        const { DestinationRule, ServiceEntry } = await import("@kubernetes-models/istio/networking.istio.io/v1beta1");
         const { Secret } = await import("kubernetes-models/v1");
         const strip = ({ apiVersion: _a, kind: _k, ...rest }: Record<string, unknown>) => rest;
         for (const name of ["consumer-dashboard", "authentication-ui"]) {
