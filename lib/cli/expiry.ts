@@ -13,7 +13,7 @@ const USAGE = `usage: expiry (--dir RENDER_DIR | --pem FILE [--pem FILE...]) [--
 Reads every certificate and CRL in the files (PEM blocks anywhere in them, so rendered secrets
 count too) and reports the days left (a CRL's: to its next update) and the renewal point (from the render's inventory.json, else the
 default: after two thirds of the lifetime). Status "renew due" past the renewal point. Exit
-status 1 when any certificate expires within --warn-days (seed 001: alert 30 days ahead) or
+status 1 when any certificate expires within --warn-days (default: alert 30 days ahead) or
 has expired; 0 otherwise.`;
 
 const DAY_MS = 86_400_000;

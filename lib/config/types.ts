@@ -100,7 +100,7 @@ export interface OfflineRootConfig {
     readonly crls: readonly string[];
 }
 
-/** A UI microservice of the front end (seed inventory: OB UI microservices). */
+/** A UI microservice of the front end (the bank's OB UI microservices). */
 export interface UiServiceConfig {
     /** The name as the bank's inventory spells it (upper case allowed). */
     readonly name: string;

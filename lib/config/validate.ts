@@ -518,7 +518,7 @@ function validateRevocations(value: Json | undefined | null, fail: Fail): Revoca
     });
 }
 
-/** Seed 001: renew at two thirds of the lifetime, i.e. a window of the last third. */
+/** Renew at two thirds of the lifetime, i.e. a window of the last third. */
 export const defaultEarlyRenewalDays = (validityDays: number): number => Math.floor(validityDays / 3);
 
 const TIERS = ["root", "intermediate", "leaf"] as const;
