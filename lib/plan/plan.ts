@@ -21,7 +21,7 @@ import {
     transitionProblems,
 } from "./caRotation";
 import { pickSeriesCrl } from "../pki/crlSeries";
-import { IntermediateSlot, ROOT_IDS, ROOT_TITLES, RootSlot, rootOf, rootSlots } from "./hierarchy";
+import { INTERMEDIATE_SLOTS, IntermediateSlot, ROOT_IDS, ROOT_TITLES, RootSlot, rootOf, rootSlots } from "./hierarchy";
 
 export type CertRole = "root" | "intermediate" | "mesh-ca" | "gateway-server" | "apic-client";
 /** "root", "gateway-server-ca", "apic-client-ca" or "mesh-ca-<cluster>". */
@@ -653,6 +653,9 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
 const isUnderRoot = (caId: CaId, rootSlot: RootSlot): boolean =>
     caId === ROOT_IDS[rootSlot] || caId.startsWith(`${ROOT_IDS[rootSlot]}-g`);
 
+/** The reason a CA retired by a staged rotation is revoked with, as the stack's own root CRLs say (lib/stack.ts). */
+const RETIRED_REASON = "superseded";
+
 function planCrls(
     config: PkiConfig,
     cas: readonly CaPlan[],
@@ -661,29 +664,56 @@ function planCrls(
     now: Date,
     problems: string[],
 ): CrlPlan {
-    const retiredUnder = (slot: IntermediateSlot): boolean =>
-        retired.some((r) => isUnderRoot(r.issuer, rootOf(slot, config.trustDomains)));
+    const { trustDomains } = config;
+    const retiredUnder = (slot: IntermediateSlot): RetiredCa[] =>
+        retired.filter((r) => isUnderRoot(r.issuer, rootOf(slot, trustDomains)));
     const publish = {
-        gateway: revoked.length > 0 || retiredUnder("apicClientCa"),
-        apicTruststore: retiredUnder("gatewayServerCa"),
-        mesh: retiredUnder("meshCa"),
+        gateway: revoked.length > 0 || retiredUnder("apicClientCa").length > 0,
+        apicTruststore: retiredUnder("gatewayServerCa").length > 0,
+        mesh: retiredUnder("meshCa").length > 0,
     };
-    const needed = new Set<RootSlot>([
-        ...(publish.gateway ? [rootOf("apicClientCa", config.trustDomains)] : []),
-        ...(publish.apicTruststore ? [rootOf("gatewayServerCa", config.trustDomains)] : []),
-        ...(publish.mesh ? [rootOf("meshCa", config.trustDomains)] : []),
-    ]);
+    // Why each root's CRL is needed: a relying party that checks CRLs checks one for every CA of the chain.
+    const why = new Map<RootSlot, string[]>();
+    const need = (slot: IntermediateSlot, reason: string): void => {
+        const root = rootOf(slot, trustDomains);
+        why.set(root, [...(why.get(root) ?? []), reason]);
+    };
+    if (revoked.length > 0) {
+        need(
+            "apicClientCa",
+            `pki:revocations revokes an APIC client (${revoked.map((r) => `serial ${r.serialHex} of ${r.endpoint}`).join(", ")}), so the gateway's ca.crl must hold a CRL of every CA of a client's chain, this root's included`,
+        );
+    }
+    for (const slot of INTERMEDIATE_SLOTS) {
+        const gone = retiredUnder(slot);
+        if (gone.length > 0) {
+            need(
+                slot,
+                `its retired CA ${gone.map((r) => `${r.id} (serial ${r.serialHex})`).join(", ")} must be revoked by this root`,
+            );
+        }
+    }
     const offlineRootCrls: Record<CaId, string> = {};
     for (const [slot, offline] of Object.entries(config.offlineRoots) as [RootSlot, OfflineRootConfig][]) {
-        if (!needed.has(slot)) continue;
+        const reasons = why.get(slot);
+        if (reasons === undefined) continue;
         const root = cas.find((c) => c.role === "root" && c.slot === slot);
         if (root === undefined) continue;
+        const required = retired.filter((r) => r.issuer === root.id);
+        const command = [
+            `apic-istio-pki ceremony crl --root <the ${slot} folder> --period-days ${config.crlPeriodDays}`,
+            `--periods ${Math.ceil(91 / config.crlPeriodDays)}`,
+            ...required.map((r) => `--revoke ${r.serialHex}:${RETIRED_REASON}:${r.revokedAt}`),
+            "--out crls.pem",
+        ].join(" ");
         const picked = pickSeriesCrl({
             key: `pki:offlineRoots.${slot}.crls`,
             series: offline.crls,
             rootCertPem: offline.certificate,
             now,
-            required: retired.filter((r) => r.issuer === root.id).map((r) => r.serialHex),
+            required: required.map((r) => r.serialHex),
+            why: reasons.join("; "),
+            command,
         });
         if ("problem" in picked) problems.push(picked.problem);
         else offlineRootCrls[root.id] = picked.crl.pem;
