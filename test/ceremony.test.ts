@@ -145,7 +145,7 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         );
     });
 
-    it("refuses a wrong passphrase with one clear line and no stack trace, and signs nothing", async () => {
+    it("refuses a wrong passphrase or a key that is not the root certificate's with one clear line and no stack trace, and signs nothing", async () => {
         const logBefore = fs.readFileSync(path.join(root, "issuance.log"), "utf8");
         const wrong = await ceremony("not the passphrase at all", "sign", "--root", root, "--csr", csr, "--yes");
         assert.strictEqual(wrong.status, 1);
@@ -160,6 +160,27 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
             unset.err.split("\n").slice(-2).join("\n"),
             "error: no terminal to ask the root key's passphrase on; run the ceremony on a terminal, or set APIC_ISTIO_PKI_ROOT_PASSPHRASE for a scripted rehearsal\n",
         );
+        // A folder whose root.crt was swapped for another root's: its key opens, but signs for nothing.
+        const swapped = path.join(dir, "swapped-root");
+        const init = ["init-root", "--out", swapped, "--environment", "example", "--cn", "Swapped", "--key", "ECDSA"];
+        assert.strictEqual((await ceremony(PASSPHRASE, ...init)).status, 0);
+        fs.copyFileSync(path.join(root, "root.crt"), path.join(swapped, "root.crt"));
+        const mismatch = await ceremony(
+            PASSPHRASE,
+            "sign",
+            "--root",
+            swapped,
+            "--csr",
+            csr,
+            "--out",
+            path.join(dir, "swapped.crt"),
+            "--yes",
+        );
+        assert.strictEqual(
+            mismatch.err,
+            `error: ${path.join(swapped, "root.key")} is not the key of ${path.join(swapped, "root.crt")}; restore the folder from the ceremony's archive\n`,
+        );
+        assert.ok(!fs.existsSync(path.join(dir, "swapped.crt")));
     });
 
     it("shows each CSR (subject, key, SPKI SHA-256, validity, the CA it becomes) and signs only once the confirmation is typed", async () => {

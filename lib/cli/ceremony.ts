@@ -132,9 +132,17 @@ function rootOf(folder: RootFolder): { certPem: string; environment: string; sub
     return { certPem, environment, subject: new crypto.X509Certificate(certPem).subject.replace(/\n/g, ", ") };
 }
 
-async function unlockRootKey(folder: RootFolder, prompter: Prompter): Promise<string> {
+/** The root key, decrypted, once it is shown to be the key of the folder's root certificate. */
+async function unlockRootKey(folder: RootFolder, prompter: Prompter, rootCertPem: string): Promise<string> {
     const encrypted = folder.readEncryptedKey();
-    return decryptRootKey(encrypted, await rootPassphrase(prompter, { newKey: false }), folder.path(ROOT_KEY));
+    const keyPem = decryptRootKey(encrypted, await rootPassphrase(prompter, { newKey: false }), folder.path(ROOT_KEY));
+    const spki = (key: crypto.KeyObject): Buffer => key.export({ type: "spki", format: "der" });
+    if (!spki(crypto.createPublicKey(keyPem)).equals(spki(new crypto.X509Certificate(rootCertPem).publicKey))) {
+        throw new Error(
+            `${folder.path(ROOT_KEY)} is not the key of ${folder.path(ROOT_CERT)}; restore the folder from the ceremony's archive`,
+        );
+    }
+    return keyPem;
 }
 
 /** Asks for the confirmation; anything but an accepted answer refuses the whole command. */
@@ -312,7 +320,7 @@ async function sign(argv: string[], out: (text: string) => void): Promise<number
                 `${file} not signed: the answer was neither the first ${FINGERPRINT_PREFIX} characters of its SPKI SHA-256 (${prefix}) nor "yes"`,
             );
         }
-        rootKeyPem = await unlockRootKey(folder, prompter);
+        rootKeyPem = await unlockRootKey(folder, prompter, root.certPem);
     } finally {
         prompter.close();
     }
@@ -432,7 +440,7 @@ async function crl(argv: string[], out: (text: string) => void): Promise<number>
                 `the series was not signed: the answer was not "yes"`,
             );
         }
-        rootKeyPem = await unlockRootKey(folder, prompter);
+        rootKeyPem = await unlockRootKey(folder, prompter, root.certPem);
     } finally {
         prompter.close();
     }
