@@ -2,7 +2,9 @@ import * as assert from "assert";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import { createRoot, crlSeriesWindows, signCrlSeries } from "../lib/pki/ceremony";
 import { crlWindow, parseCrl } from "../lib/pki/crl";
+import { pickSeriesCrl } from "../lib/pki/crlSeries";
 import { pemBlocks } from "../lib/pki/pem";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { ceremony, PASSPHRASE } from "./ceremonyTools";
@@ -368,5 +370,42 @@ describe("Offline roots: revocation and CA retirement with the ceremony, end to 
             `error: --revoke 0BADC0DE: this root never signed that serial (${path.join(clientRoot, "issuance.log")} has no certificate with it); copy the serial the stack's message names\n`,
         );
         assert.ok(!fs.existsSync(path.join(dir, "never.pem")), "nothing was written");
+    });
+});
+
+describe("The stack's pick from a ceremony's CRL series", () => {
+    it("names a missing serial as the record spells it, a leading zero included", () => {
+        const root = createRoot({
+            commonName: "Pick Root",
+            environment: "example",
+            validityDays: 30,
+            keyAlgorithm: "ECDSA",
+        });
+        const now = new Date();
+        const windows = crlSeriesWindows({
+            rootCertPem: root.certPem,
+            revoked: [],
+            from: now,
+            periodDays: 1,
+            periods: 2,
+            firstNumber: 1,
+            now,
+        });
+        const series = signCrlSeries({ rootKeyPem: root.keyPem, rootCertPem: root.certPem, revoked: [], windows });
+        const pick = (required: string[]) =>
+            pickSeriesCrl({
+                key: "pki:offlineRoots.clientRoot.crls",
+                series: series.map((c) => c.pem),
+                rootCertPem: root.certPem,
+                now,
+                required,
+                why: "a test",
+                command: "apic-istio-pki ceremony crl ...",
+            });
+        assert.deepStrictEqual(pick(["0ABC"]), {
+            problem:
+                'pki:offlineRoots.clientRoot.crls: the CRL valid now does not revoke 0ABC (a test); on the offline machine run "apic-istio-pki ceremony crl ..." and set pki:offlineRoots.clientRoot.crls to the crls.pem it writes',
+        });
+        assert.deepStrictEqual(pick([]), { crl: { ...parseCrl(series[0].pem), pem: series[0].pem } });
     });
 });

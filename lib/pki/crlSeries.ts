@@ -82,7 +82,7 @@ export function pickSeriesCrl(args: {
         };
     }
     const listed = current.revokedSerials.map(normalSerial);
-    const missing = args.required.map(normalSerial).filter((s) => !listed.includes(s));
+    const missing = args.required.filter((s) => !listed.includes(normalSerial(s)));
     if (missing.length > 0) {
         return {
             problem: `${key}: the CRL valid now does not revoke ${missing.join(", ")} (${args.why}); ${run}`,
