@@ -11,6 +11,7 @@ import {
     TEST_ONLY_CA_KEY_PEM,
     TEST_ONLY_LEAF_CERT_PEM,
     TEST_ONLY_LEAF_KEY_PEM,
+    TEST_ONLY_SUB_CA_KEY_PEM,
 } from "./fixtures/testOnlyPki";
 
 const sha256 = (data: string | Buffer): string => crypto.createHash("sha256").update(data).digest("hex");
@@ -122,8 +123,8 @@ describe("Production encoders: the same bytes for the same inputs", () => {
             csr(TEST_ONLY_LEAF_KEY_PEM, { commonName: "example gateway-server CA", organization: "Example Bank" }),
         );
         assert.strictEqual(sha256(ecIntermediate), "0fcac96900c6c77258ccd7be74db3eca9bab670ea8fc67e586378bbe94887483");
-        const rsaIntermediate = sign(csr(TEST_ONLY_CA_KEY_PEM, { commonName: "example mesh CA *" }));
-        assert.strictEqual(sha256(rsaIntermediate), "cb570996d7d535debc756ddea55ae4e2a1e43faed2c1afc2732fd5e2341b771b");
+        const rsaIntermediate = sign(csr(TEST_ONLY_SUB_CA_KEY_PEM, { commonName: "example mesh CA *" }));
+        assert.strictEqual(sha256(rsaIntermediate), "353dffa6790ce4d33d6d3a109b9d5a2ee8e93c2283b38a178c296b142fb3fa72");
 
         const rootKeyId = /Subject Key Identifier: ?\n\s+([0-9A-F:]+)\n/.exec(opensslText(root.certPem))?.[1];
         assert.ok(rootKeyId);
@@ -136,6 +137,7 @@ describe("Production encoders: the same bytes for the same inputs", () => {
             );
         assert.match(opensslText(root.certPem), extensions(1, rootKeyId));
         assert.match(opensslText(ecIntermediate), extensions(0, "[0-9A-F:]{59}"));
+        assert.match(opensslText(rsaIntermediate), extensions(0, "[0-9A-F:]{59}"));
         assert.match(opensslText(ecIntermediate), /Issuer: O = Example Bank & Co, CN = Example Bank Offline Root\n/);
     });
 });

@@ -70,16 +70,21 @@ export function crlWindow(now: Date, periodDays: number): CrlWindow {
     return { thisUpdate: new Date(index * period), nextUpdate: new Date((index + 2) * period), number: index };
 }
 
-/** A DER CRL signed by the CA, revoked entries sorted by serial so equal inputs give equal bytes. */
+/**
+ * A DER CRL signed by the CA, revoked entries sorted by serial so equal inputs give equal bytes.
+ * `signedOnce`: the CRL is signed once and handed over as it is (the offline ceremony's series),
+ * so a random ECDSA signature is fine there; a stack's CRL is re-signed on every run.
+ */
 export function buildCrl(
     caCertPem: string,
     caKeyPem: string,
     revoked: readonly RevokedEntry[],
     window: CrlWindow,
+    options: { signedOnce?: boolean } = {},
 ): string {
     const ca = parseCaCertificate(caCertPem);
     const key = crypto.createPrivateKey(caKeyPem);
-    if (key.asymmetricKeyType !== "rsa") {
+    if (key.asymmetricKeyType !== "rsa" && options.signedOnce !== true) {
         throw new Error(
             "CRLs are signed only with RSA CA keys here: ECDSA signatures are random, so the CRL would change on every run",
         );

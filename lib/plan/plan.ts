@@ -22,7 +22,17 @@ import {
 } from "./caRotation";
 import { pickSeriesCrl } from "../pki/crlSeries";
 import { publicCertificateProblems } from "../pki/publicCert";
-import { IntermediateSlot, ROOT_IDS, ROOT_TITLES, RootSlot, rootOf, rootSlots, TrustLayout } from "./hierarchy";
+import {
+    INTERMEDIATE_SLOTS,
+    INTERMEDIATE_TITLES,
+    IntermediateSlot,
+    ROOT_IDS,
+    ROOT_TITLES,
+    RootSlot,
+    rootOf,
+    rootSlots,
+    TrustLayout,
+} from "./hierarchy";
 
 export type CertRole =
     | "root"
@@ -394,7 +404,10 @@ export const meshCaId = (cluster: string): string => `mesh-ca-${cluster}`;
 
 /** The cluster is in the CN, so that certificates from two clusters' CAs are told apart at a glance. */
 export function meshCaSubject(environment: string | undefined, cluster: string, organization?: string): SubjectSpec {
-    return subject([environment, "mesh CA", cluster].filter((p) => p !== undefined).join(" "), organization);
+    return subject(
+        [environment, INTERMEDIATE_TITLES.meshCa, cluster].filter((p) => p !== undefined).join(" "),
+        organization,
+    );
 }
 
 /** Subject, key and lifetime of a certificate made elsewhere (the offline root). */
@@ -514,6 +527,7 @@ export function planCas(config: PkiConfig): CaPlan[] {
             offline: rootSlot in config.offlineRoots,
         }));
     };
+    const caName = (slot: IntermediateSlot): string => `${config.environment} ${INTERMEDIATE_TITLES[slot]}`;
     const intermediateBase = {
         role: "intermediate" as const,
         key,
@@ -523,13 +537,8 @@ export function planCas(config: PkiConfig): CaPlan[] {
     };
     return [
         ...roots,
-        ...intermediates(
-            "gatewayServerCa",
-            "gateway-server-ca",
-            intermediateBase,
-            `${config.environment} gateway server CA`,
-        ),
-        ...intermediates("apicClientCa", "apic-client-ca", intermediateBase, `${config.environment} APIC client CA`),
+        ...intermediates("gatewayServerCa", "gateway-server-ca", intermediateBase, caName("gatewayServerCa")),
+        ...intermediates("apicClientCa", "apic-client-ca", intermediateBase, caName("apicClientCa")),
         ...config.clusters.flatMap((cluster) =>
             intermediates(
                 "meshCa",
@@ -539,7 +548,7 @@ export function planCas(config: PkiConfig): CaPlan[] {
             ),
         ),
         ...(layout.uiClients
-            ? intermediates("uiClientCa", "ui-client-ca", intermediateBase, `${config.environment} UI client CA`)
+            ? intermediates("uiClientCa", "ui-client-ca", intermediateBase, caName("uiClientCa"))
             : []),
     ];
 }
@@ -882,6 +891,9 @@ function customerFacingProblems(config: PkiConfig, frontEnd: FrontEndPlan, optio
 const isUnderRoot = (caId: CaId, rootSlot: RootSlot): boolean =>
     caId === ROOT_IDS[rootSlot] || caId.startsWith(`${ROOT_IDS[rootSlot]}-g`);
 
+/** The reason a CA retired by a staged rotation is revoked with, as the stack's own root CRLs say (lib/stack.ts). */
+const RETIRED_REASON = "superseded";
+
 function planCrls(
     config: PkiConfig,
     cas: readonly CaPlan[],
@@ -890,31 +902,68 @@ function planCrls(
     now: Date,
     problems: string[],
 ): CrlPlan {
-    const retiredUnder = (slot: IntermediateSlot): boolean =>
-        retired.some((r) => isUnderRoot(r.issuer, rootOf(slot, config.trustDomains)));
+    const { trustDomains } = config;
+    const retiredUnder = (slot: IntermediateSlot): RetiredCa[] =>
+        retired.filter((r) => isUnderRoot(r.issuer, rootOf(slot, trustDomains)));
     const publish = {
-        gateway: revoked.some((r) => r.kind === "apic") || retiredUnder("apicClientCa"),
-        apicTruststore: retiredUnder("gatewayServerCa"),
-        mesh: retiredUnder("meshCa"),
-        apicUiTruststore: revoked.some((r) => r.kind === "ui") || retiredUnder("uiClientCa"),
+        gateway: revoked.some((r) => r.kind === "apic") || retiredUnder("apicClientCa").length > 0,
+        apicTruststore: retiredUnder("gatewayServerCa").length > 0,
+        mesh: retiredUnder("meshCa").length > 0,
+        apicUiTruststore: revoked.some((r) => r.kind === "ui") || retiredUnder("uiClientCa").length > 0,
     };
-    const needed = new Set<RootSlot>([
-        ...(publish.gateway ? [rootOf("apicClientCa", config.trustDomains)] : []),
-        ...(publish.apicTruststore ? [rootOf("gatewayServerCa", config.trustDomains)] : []),
-        ...(publish.mesh ? [rootOf("meshCa", config.trustDomains)] : []),
-        ...(publish.apicUiTruststore ? [rootOf("uiClientCa", config.trustDomains)] : []),
-    ]);
+    // Why each root's CRL is needed: a relying party that checks CRLs checks one for every CA of the chain.
+    const why = new Map<RootSlot, string[]>();
+    const need = (slot: IntermediateSlot, reason: string): void => {
+        const root = rootOf(slot, trustDomains);
+        why.set(root, [...(why.get(root) ?? []), reason]);
+    };
+    const revokedOf = (kind: RevokedClient["kind"]): string =>
+        revoked
+            .filter((r) => r.kind === kind)
+            .map((r) => `serial ${r.serialHex} of ${r.holder}`)
+            .join(", ");
+    if (revokedOf("apic") !== "") {
+        need(
+            "apicClientCa",
+            `pki:revocations revokes an APIC client (${revokedOf("apic")}), so the gateway's ca.crl must hold a CRL of every CA of a client's chain, this root's included`,
+        );
+    }
+    if (revokedOf("ui") !== "") {
+        need(
+            "uiClientCa",
+            `pki:revocations revokes a UI client (${revokedOf("ui")}), so APIC's UI truststore must hold a CRL of every CA of a client's chain, this root's included`,
+        );
+    }
+    for (const slot of INTERMEDIATE_SLOTS) {
+        const gone = retiredUnder(slot);
+        if (gone.length > 0) {
+            need(
+                slot,
+                `its retired CA ${gone.map((r) => `${r.id} (serial ${r.serialHex})`).join(", ")} must be revoked by this root`,
+            );
+        }
+    }
     const offlineRootCrls: Record<CaId, string> = {};
     for (const [slot, offline] of Object.entries(config.offlineRoots) as [RootSlot, OfflineRootConfig][]) {
-        if (!needed.has(slot)) continue;
+        const reasons = why.get(slot);
+        if (reasons === undefined) continue;
         const root = cas.find((c) => c.role === "root" && c.slot === slot);
         if (root === undefined) continue;
+        const required = retired.filter((r) => r.issuer === root.id);
+        const command = [
+            `apic-istio-pki ceremony crl --root <the ${slot} folder> --period-days ${config.crlPeriodDays}`,
+            `--periods ${Math.ceil(91 / config.crlPeriodDays)}`,
+            ...required.map((r) => `--revoke ${r.serialHex}:${RETIRED_REASON}:${r.revokedAt}`),
+            "--out crls.pem",
+        ].join(" ");
         const picked = pickSeriesCrl({
             key: `pki:offlineRoots.${slot}.crls`,
             series: offline.crls,
             rootCertPem: offline.certificate,
             now,
-            required: retired.filter((r) => r.issuer === root.id).map((r) => r.serialHex),
+            required: required.map((r) => r.serialHex),
+            why: reasons.join("; "),
+            command,
         });
         if ("problem" in picked) problems.push(picked.problem);
         else offlineRootCrls[root.id] = picked.crl.pem;
