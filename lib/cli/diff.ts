@@ -6,7 +6,15 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { rawConfigFromStackFile } from "../config/load";
-import { CertChange, CertDiff, DEFAULT_MAX_REPLACED, diffPlans, isRefused, PlaceChange } from "../inventory/diff";
+import {
+    CertChange,
+    CertDiff,
+    DEFAULT_MAX_REPLACED,
+    diffPlans,
+    isRefused,
+    PlaceChange,
+    plural,
+} from "../inventory/diff";
 import { PkiPlan, planFromRawConfig } from "../plan/plan";
 import { markdownTable } from "./format";
 import { Command, oneOf, parse, UsageError } from "./stackSource";
@@ -101,8 +109,6 @@ function pulumiUpSummary(diff: CertDiff): string {
         .filter((p) => p !== "")
         .join("; ");
 }
-
-const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
 
 export function diffMarkdown(diff: CertDiff, title: string): string {
     const { added, removed, replaced, unchanged, routing } = diff;

@@ -118,7 +118,8 @@ const identities = (c: PlannedCertificate): string[] => [...c.dnsNames, ...c.uri
 const list = (items: readonly string[]): string =>
     items.length <= 1 ? items.join("") : `${items.slice(0, -1).join(", ")} and ${items.at(-1)}`;
 
-const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
+/** "1 certificate", "2 certificates". */
+export const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
 
 /** A list short enough for a sentence: in full up to four, else the first three and how many more. */
 const names = (items: readonly string[]): string =>
@@ -526,7 +527,7 @@ function caRisks(
             c.after === undefined ||
             c.before.subject !== c.after.subject ||
             c.before.key !== c.after.key);
-    const anchorSlots = [...new Set(outside.filter(newAnchor).map((c) => rootSlotOf(cas.get(c.id) as CaPlan)))];
+    const anchorSlots = [...new Set(outside.filter(newAnchor).map((c) => rootSlotOf(caOf(c))))];
     const roots = outside.filter((c) => c.role === "root").map((c) => c.id);
     const others = outside.filter((c) => c.role !== "root").map((c) => c.id);
     const what = [
