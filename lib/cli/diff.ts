@@ -89,9 +89,15 @@ function pulumiUpSummary(diff: CertDiff): string {
         removed.length > 0 ? `deletes ${plural(removed.length, "certificate")}` : "",
     ];
     const secrets = places.filter((p) => p.kind === "gateway secret" || p.kind === "istiod cacerts");
-    const apic = places.filter((p) => p.kind === "APIC keystore" || p.kind === "APIC truststore");
-    const written = apic.filter((p) => p.change !== "delete").length;
-    const dropped = apic.length - written;
+    const apic = (kind: PlaceChange["kind"], written: boolean) =>
+        places.filter((p) => p.kind === kind && (p.change !== "delete") === written).length;
+    const bundles = (written: boolean) =>
+        [
+            apic("APIC keystore", written) > 0 ? plural(apic("APIC keystore", written), "APIC keystore") : "",
+            apic("APIC truststore", written) > 0 ? plural(apic("APIC truststore", written), "APIC truststore") : "",
+        ]
+            .filter((p) => p !== "")
+            .join(" and ");
     const verbs = { create: "creates", update: "updates", delete: "deletes" } as const;
     const secretParts = (["create", "update", "delete"] as const).flatMap((verb) => {
         const n = secrets.filter((p) => p.change === verb).length;
@@ -100,10 +106,8 @@ function pulumiUpSummary(diff: CertDiff): string {
     return [
         ...certs,
         ...secretParts,
-        written > 0
-            ? `writes the new material of ${plural(written, "APIC keystore or truststore", "APIC keystores and truststores")} (stack output apicBundles)`
-            : "",
-        dropped > 0 ? `drops ${plural(dropped, "APIC keystore or truststore", "APIC keystores and truststores")}` : "",
+        bundles(true) !== "" ? `writes the new material of ${bundles(true)} (stack output apicBundles)` : "",
+        bundles(false) !== "" ? `drops ${bundles(false)}` : "",
         pins.length > 0 ? `changes the APIC keys pinned for ${plural(pins.length, "endpoint")}` : "",
     ]
         .filter((p) => p !== "")
