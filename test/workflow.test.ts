@@ -354,10 +354,11 @@ function replay(script: string, cwd: string, env: Record<string, string>) {
     });
 }
 
+/** Files a hostile name's `touch PWNED...` would have made. */
 const noPwned = (...dirs: string[]) =>
     dirs
         .flatMap((d) => fs.readdirSync(d, { recursive: true }).map(String))
-        .filter((f) => /PWNED/.test(path.basename(f)) && !f.startsWith("stacks"));
+        .filter((f) => /^PWNED\d*$/.test(path.basename(f)));
 
 describe("workflows: the changed-stacks step, replayed", function () {
     this.timeout(30_000);
@@ -843,6 +844,132 @@ describe("workflows: the lifecycle decision step, replayed", function () {
             fs.readdirSync(temp).filter((f) => f.startsWith("deployed-")),
             [],
             "the deployed outputs are not kept",
+        );
+    });
+});
+
+describe("workflows: the lifecycle pull-request step, replayed", function () {
+    this.timeout(30_000);
+
+    it("opens one pull request per stack on a fixed branch, updates it without a new push when nothing changed, and closes it when nothing is due", () => {
+        const root = tempDir("lifecycle-propose");
+        const origin = path.join(root, "origin.git");
+        const work = path.join(root, "work");
+        const run = (cwd: string, ...args: string[]) => {
+            const r = spawnSync("git", args, { cwd, encoding: "utf8" });
+            assert.strictEqual(r.status, 0, r.stderr);
+            return r.stdout.trim();
+        };
+        run(root, "init", "-q", "--bare", "-b", "main", origin);
+        run(root, "clone", "-q", origin, work);
+        fs.mkdirSync(path.join(work, "stacks"));
+        for (const stack of ["dev", "sit"]) {
+            fs.copyFileSync(
+                path.join(ROOT, `stacks/Pulumi.${stack}.yaml`),
+                path.join(work, `stacks/Pulumi.${stack}.yaml`),
+            );
+        }
+        run(
+            work,
+            "-c",
+            "user.name=ci",
+            "-c",
+            "user.email=ci@example.invalid",
+            "commit",
+            "-qm",
+            "stacks",
+            "--allow-empty",
+        );
+        run(work, "add", ".");
+        run(work, "-c", "user.name=ci", "-c", "user.email=ci@example.invalid", "commit", "-qm", "stacks");
+        run(work, "push", "-q", "origin", "HEAD:refs/heads/main");
+        const decided = run(work, "rev-parse", "HEAD");
+        // gh, as far as this step uses it: one open pull request per head branch, every call logged.
+        const fake = path.join(root, "fake");
+        fs.mkdirSync(fake);
+        fs.writeFileSync(
+            path.join(fake, "gh"),
+            [
+                "#!/bin/bash",
+                'printf "%s\\n" "$*" >> "$FAKE/calls"',
+                'open="$FAKE/open-${4//\\//_}"',
+                'case "$1 $2" in',
+                '  "pr list") [ -f "$open" ] && cat "$open"; exit 0 ;;',
+                '  "pr create") echo 5 > "$FAKE/open-${6//\\//_}"; cp "${10}" "$FAKE/body" ;;',
+                '  "pr edit") cp "$5" "$FAKE/body" ;;',
+                '  "pr close") rm -f "$FAKE"/open-* ;;',
+                "esac",
+            ].join("\n") + "\n",
+            { mode: 0o755 },
+        );
+        const temp = path.join(root, "runner");
+        const result = (stack: string, value: object, stackFile?: string) => {
+            fs.mkdirSync(path.join(temp, "lifecycle", stack), { recursive: true });
+            fs.writeFileSync(path.join(temp, "lifecycle", stack, "lifecycle.json"), JSON.stringify(value));
+            if (stackFile !== undefined) fs.writeFileSync(path.join(temp, "lifecycle", stack, "stack.yaml"), stackFile);
+        };
+        const edited =
+            fs.readFileSync(path.join(work, "stacks/Pulumi.dev.yaml"), "utf8") +
+            "  pki:rotation: { leafEpoch: 1, apicClientPhase: switch }\n";
+        result(
+            "dev",
+            { changed: true, markdown: "## Due on dev\n\nleaf certificates", republishCrls: false, needsHuman: [] },
+            edited,
+        );
+        result("sit", { changed: false, markdown: "", republishCrls: false, needsHuman: [] });
+        result("$(touch PWNED)", { changed: true, markdown: "x", republishCrls: false, needsHuman: [] }, "x");
+        const step = workflow("lifecycle.yml").jobs.propose.steps.find(
+            (s) => s.name === "open or update the pull requests",
+        );
+        const propose = () => {
+            const r = replay(step?.run ?? "exit 9", work, {
+                PATH: `${fake}:${process.env.PATH}`,
+                FAKE: fake,
+                RUNNER_TEMP: temp,
+                GITHUB_SHA: decided,
+                GH_TOKEN: "unused",
+                DEFAULT_BRANCH: "main",
+                RUN_URL: "https://github.example/bank/pki/actions/runs/9",
+            });
+            assert.strictEqual(r.status, 0, r.stderr);
+            return r;
+        };
+        const calls = () => fs.readFileSync(path.join(fake, "calls"), "utf8").trim().split("\n");
+        const branchHead = () => run(origin, "rev-parse", "refs/heads/pki-lifecycle/dev");
+
+        propose();
+        assert.deepStrictEqual(calls(), [
+            "pr list --head pki-lifecycle/dev --base main --state open --json number --jq .[0].number // empty",
+            `pr create --base main --head pki-lifecycle/dev --title PKI lifecycle: what is due on stack dev --body-file ${temp}/body.md`,
+            "pr list --head pki-lifecycle/sit --base main --state open --json number --jq .[0].number // empty",
+        ]);
+        assert.strictEqual(run(origin, "show", "pki-lifecycle/dev:stacks/Pulumi.dev.yaml") + "\n", edited);
+        assert.strictEqual(
+            run(origin, "rev-parse", "pki-lifecycle/dev^"),
+            decided,
+            "one commit on top of the decided one",
+        );
+        assert.match(
+            fs.readFileSync(path.join(fake, "body"), "utf8"),
+            /^## Due on dev\n\nleaf certificates\n\n<sub>Proposed by the scheduled \[PKI lifecycle run\]\(https:\/\/github\.example\/bank\/pki\/actions\/runs\/9\)/,
+        );
+        assert.deepStrictEqual(noPwned(work, temp), []);
+
+        const pushed = branchHead();
+        const again = propose();
+        assert.match(again.stdout, /^dev: pki-lifecycle\/dev already holds this edit$/m);
+        assert.strictEqual(branchHead(), pushed, "the same edit is not pushed again");
+        assert.strictEqual(calls()[4], `pr edit 5 --body-file ${temp}/body.md`);
+
+        result("dev", { changed: false, markdown: "", republishCrls: false, needsHuman: [] });
+        propose();
+        assert.strictEqual(
+            calls().at(-2),
+            "pr close 5 --delete-branch --comment Nothing is due on stack dev any more (https://github.example/bank/pki/actions/runs/9).",
+        );
+        assert.ok(
+            calls().every((c) => !/merge/.test(c)),
+            "nothing merges",
         );
     });
 });
