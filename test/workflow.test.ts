@@ -869,17 +869,6 @@ describe("workflows: the lifecycle pull-request step, replayed", function () {
                 path.join(work, `stacks/Pulumi.${stack}.yaml`),
             );
         }
-        run(
-            work,
-            "-c",
-            "user.name=ci",
-            "-c",
-            "user.email=ci@example.invalid",
-            "commit",
-            "-qm",
-            "stacks",
-            "--allow-empty",
-        );
         run(work, "add", ".");
         run(work, "-c", "user.name=ci", "-c", "user.email=ci@example.invalid", "commit", "-qm", "stacks");
         run(work, "push", "-q", "origin", "HEAD:refs/heads/main");
