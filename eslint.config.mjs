@@ -11,4 +11,13 @@ export default tseslint.config(
             "no-new": "off",
         },
     },
+    {
+        // The pull-request comment script, run by actions/github-script (CommonJS, Node).
+        files: [".github/scripts/**/*.js"],
+        languageOptions: {
+            sourceType: "commonjs",
+            globals: { require: "readonly", module: "writable", process: "readonly" },
+        },
+        rules: { "@typescript-eslint/no-require-imports": "off" },
+    },
 );
