@@ -13,10 +13,19 @@ import { MeshPluginCa } from "./components/meshPluginCa";
 import { RootCa } from "./components/rootCa";
 import { buildInventory, IssuedCertificate } from "./inventory/issued";
 import { joinPemOutputs } from "./components/pem";
-import { CA_SLOTS, clientsAfter, DeployedClient, RotationRecord } from "./plan/caRotation";
+import {
+    CA_SLOTS,
+    clientPhasesAfter,
+    clientsAfter,
+    crlNumberFloor,
+    DeployedClient,
+    INITIAL_RECORD,
+    positionsSinceAfter,
+    RotationRecord,
+} from "./plan/caRotation";
 import { isRootSlot, RootSlot, rootOf } from "./plan/hierarchy";
-import { buildCrl, crlWindow, RevokedEntry } from "./pki/crl";
-import { activeCa, CaId, CaPlan, PkiPlan } from "./plan/plan";
+import { CrlRecord, RevokedEntry, signCrl } from "./pki/crl";
+import { activeCa, CaId, CaPlan, clientPhaseOf, PkiPlan } from "./plan/plan";
 
 export interface ApicBundleOutput {
     host: string;
@@ -100,27 +109,71 @@ interface CrlSigner {
 }
 
 /** A CA's CRL: signed here with its key, or (an offline root) signed by the ceremony and given in config. */
-type CrlSource = { signer: CrlSigner; revoked: readonly RevokedEntry[] } | { pem: string };
+type CrlSource = { ca: CaPlan; signer: CrlSigner } | { pem: string };
+
+/** The CRLs of one deployment: each CA signs at most one, whichever bundles carry it. */
+interface CrlPublisher {
+    /** One CRL per CA, concatenated (what Envoy's and istiod's CRL files hold). */
+    bundle(sources: readonly CrlSource[]): pulumi.Output<string>;
+    /** For the deployment record: the CRLs signed now, and the earlier ones of CAs still here (for their numbers). */
+    records(): pulumi.Output<Record<CaId, CrlRecord>>;
+}
+
+/** The clock of a deployment: the plan's (planPki sets it). */
+const clockOf = (plan: PkiPlan): Date => plan.now ?? new Date();
+
+/** What a CA's CRL lists: a root the intermediates it retired, the APIC-client CA the revoked clients. */
+function revokedBy(plan: PkiPlan, ca: CaPlan): RevokedEntry[] {
+    if (ca.role === "root") return retiredBy(plan, ca.id);
+    if (ca.slot !== "apicClientCa") return [];
+    return plan.revoked
+        .filter((r) => r.issuer === undefined || r.issuer === ca.id)
+        .map((r) => ({ serialHex: r.serialHex, revokedAt: new Date(r.revokedAt), reason: r.reason }));
+}
 
 /**
- * One CRL per CA, concatenated (what Envoy's and istiod's CRL files hold). Computed at deploy
- * time and identical within one publication period (pki:crlPeriodDays).
+ * CRLs computed at deploy time, identical within an unchanged update. The edge's issuing CAs,
+ * whose CRLs list revoked APIC clients, re-sign theirs every publication period; roots and mesh
+ * CAs sign one valid until they expire (lib/pki/crl.ts CrlRenewal).
  */
-function crlBundle(plan: PkiPlan, sources: readonly CrlSource[]): pulumi.Output<string> {
-    const window = crlWindow(new Date(), plan.config.crlPeriodDays);
-    return pulumi.unsecret(
-        pulumi
-            .all(
-                sources.map((source) =>
-                    "pem" in source
-                        ? pulumi.output(source.pem)
-                        : pulumi
-                              .all([source.signer.certPem, source.signer.privateKeyPem])
-                              .apply(([cert, key]) => buildCrl(cert, key, source.revoked, window)),
-                ),
-            )
-            .apply((crls) => crls.join("")),
-    );
+function crlPublisher(plan: PkiPlan): CrlPublisher {
+    const signed = new Map<CaId, pulumi.Output<{ pem: string; record: CrlRecord }>>();
+    const floor = crlNumberFloor(plan.deployed);
+    const sign = (ca: CaPlan, signer: CrlSigner) => {
+        const known = signed.get(ca.id);
+        if (known !== undefined) return known;
+        const crl = pulumi.unsecret(
+            pulumi.all([signer.certPem, signer.privateKeyPem]).apply(([caCertPem, caKeyPem]) =>
+                signCrl({
+                    caCertPem,
+                    caKeyPem,
+                    revoked: revokedBy(plan, ca),
+                    renewal: ca.role === "intermediate" ? "period" : "issuer",
+                    now: clockOf(plan),
+                    periodDays: plan.config.crlPeriodDays,
+                    previous: plan.deployed?.crls?.[ca.id],
+                    floor,
+                }),
+            ),
+        );
+        signed.set(ca.id, crl);
+        return crl;
+    };
+    return {
+        bundle: (sources) =>
+            pulumi
+                .all(sources.map((s) => ("pem" in s ? pulumi.output(s.pem) : sign(s.ca, s.signer).apply((c) => c.pem))))
+                .apply((crls) => crls.join("")),
+        records: () => {
+            const ids = [...signed.keys()];
+            return pulumi.all(ids.map((id) => signed.get(id) as pulumi.Output<{ record: CrlRecord }>)).apply((crls) => {
+                const earlier = Object.entries(plan.deployed?.crls ?? {})
+                    .filter(([id]) => plan.cas.some((ca) => ca.id === id) && !ids.includes(id))
+                    .map(([id, record]): [CaId, CrlRecord] => [id, { ...record, published: false }]);
+                return Object.fromEntries([...earlier, ...ids.map((id, i): [CaId, CrlRecord] => [id, crls[i].record])]);
+            });
+        },
+    };
 }
 
 /** The retired intermediates a root revokes. */
@@ -147,6 +200,7 @@ interface CaLayer {
     readonly trustedRoots: (slot: RootSlot) => pulumi.Output<string>;
     /** By root slot: the CRLs of its certificates (every generation). */
     readonly rootCrls: (slot: RootSlot) => CrlSource[];
+    readonly crls: CrlPublisher;
     /** By CA id: the gateway-server and APIC-client CAs (both generations during a rotation). */
     readonly intermediates: Readonly<Record<CaId, IntermediateCa>>;
     /** By CA id, every mesh CA. */
@@ -167,6 +221,7 @@ function rootSlotOf(plan: PkiPlan, ca: CaPlan): RootSlot {
 
 function buildCas(plan: PkiPlan): CaLayer {
     const { config } = plan;
+    const crls = crlPublisher(plan);
     const rootPlans = plan.cas.filter((c) => c.role === "root");
     const roots: Record<CaId, RootCa> = {};
     const caCertPems: Record<CaId, pulumi.Output<string>> = {};
@@ -189,9 +244,7 @@ function buildCas(plan: PkiPlan): CaLayer {
     const trustedRoots = (slot: RootSlot) => joinPemOutputs(...rootsOf(slot).map((p) => caCertPems[p.id]));
     const rootCrls = (slot: RootSlot): CrlSource[] =>
         rootsOf(slot).map((p) =>
-            roots[p.id] !== undefined
-                ? { signer: roots[p.id], revoked: retiredBy(plan, p.id) }
-                : { pem: plan.crls.offlineRootCrls[p.id] ?? "" },
+            roots[p.id] !== undefined ? { ca: p, signer: roots[p.id] } : { pem: plan.crls.offlineRootCrls[p.id] ?? "" },
         );
     /** Signed by its root in this stack, or by the offline ceremony (certificate from config). */
     const signer = (ca: CaPlan) => {
@@ -244,10 +297,11 @@ function buildCas(plan: PkiPlan): CaLayer {
         );
         caCertPems[p.id] = meshCas[p.id].certPem;
     }
+    const meshCaPlans = plan.cas.filter((c) => c.role === "mesh-ca");
     meshCrl?.resolve(
-        crlBundle(plan, [...rootCrls(meshRoot), ...Object.values(meshCas).map((ca) => ({ signer: ca, revoked: [] }))]),
+        crls.bundle([...rootCrls(meshRoot), ...meshCaPlans.map((ca) => ({ ca, signer: meshCas[ca.id] }))]),
     );
-    return { roots, caCertPems, trustedRoots, rootCrls, intermediates, meshCas, providers };
+    return { roots, caCertPems, trustedRoots, rootCrls, crls, intermediates, meshCas, providers };
 }
 
 /** The inventory with what was issued: every certificate of the plan, by its inventory id. */
@@ -266,17 +320,21 @@ function issuedInventory(
 }
 
 /**
- * The record of this deployment: positions, every CA's serial (for a later finish), retired CAs
- * and the APIC client certificates (for later pins and revocations).
+ * The record of this deployment: positions and since when, every CA's serial (for a later
+ * finish), retired CAs, the APIC client certificates (for later pins and revocations) and
+ * phases, the CRLs' numbers, and when it ran.
  */
 function deploymentRecord(
     plan: PkiPlan,
     caCertPems: Record<CaId, pulumi.Output<string>>,
     bundles: Readonly<Record<string, ApicClientBundle>>,
+    crls: pulumi.Output<Record<CaId, CrlRecord>>,
 ): pulumi.Output<RotationRecord> {
+    const now = clockOf(plan);
+    const deployed = plan.deployed ?? INITIAL_RECORD;
     const caPems = pulumi.all(plan.cas.map((ca) => caCertPems[ca.id]));
     const clients = pulumi.all(plan.endpoints.map((e) => pulumi.all([bundles[e.id].certPem, bundles[e.id].spkiPin])));
-    return pulumi.all([caPems, clients]).apply(([pems, clientPems]) => {
+    return pulumi.all([caPems, clients, crls]).apply(([pems, clientPems, crlRecords]) => {
         const issued: Record<string, DeployedClient> = Object.fromEntries(
             plan.endpoints.map((e, i) => {
                 const [certPem, spki] = clientPems[i];
@@ -291,6 +349,7 @@ function deploymentRecord(
                 return [e.id, client];
             }),
         );
+        const meshCrlSince = plan.crls.mesh ? (deployed.meshCrlSince ?? now.toISOString()) : undefined;
         return {
             positions: plan.config.caRotation,
             cas: Object.fromEntries(
@@ -307,7 +366,22 @@ function deploymentRecord(
                 }),
             ),
             retired: [...plan.retired],
-            clients: clientsAfter(plan.deployed?.clients ?? {}, issued, new Date()),
+            clients: clientsAfter(deployed.clients, issued, now, plan.config.revocations),
+            deployedAt: now.toISOString(),
+            positionsSince: positionsSinceAfter(deployed, plan.config.caRotation, now),
+            clientPhases: clientPhasesAfter(
+                deployed,
+                Object.fromEntries(
+                    plan.endpoints.map((e) => [
+                        e.id,
+                        { phase: clientPhaseOf(plan.config, e.id), epoch: e.client.epoch },
+                    ]),
+                ),
+                now,
+            ),
+            crls: crlRecords,
+            highestCrlNumber: Math.max(crlNumberFloor(deployed) - 1, ...Object.values(crlRecords).map((c) => c.number)),
+            ...(meshCrlSince !== undefined ? { meshCrlSince } : {}),
         };
     });
 }
@@ -376,19 +450,14 @@ export function buildPki(plan: PkiPlan): PkiStack {
     const clientTrustBundlePem = trustedRoots(clientRoot);
     const serverTrustBundlePem = trustedRoots(serverRoot);
     const clientCrlPem = plan.crls.gateway
-        ? crlBundle(plan, [
-              ...generations("apic-client-ca").map((c) => ({
-                  signer: intermediates[c.id],
-                  revoked: plan.revoked
-                      .filter((r) => r.issuer === undefined || r.issuer === c.id)
-                      .map((r) => ({ serialHex: r.serialHex, revokedAt: new Date(r.revokedAt), reason: r.reason })),
-              })),
+        ? cas.crls.bundle([
+              ...generations("apic-client-ca").map((ca) => ({ ca, signer: intermediates[ca.id] })),
               ...rootCrls(clientRoot),
           ])
         : undefined;
     const serverCrlPem = plan.crls.apicTruststore
-        ? crlBundle(plan, [
-              ...generations("gateway-server-ca").map((c) => ({ signer: intermediates[c.id], revoked: [] })),
+        ? cas.crls.bundle([
+              ...generations("gateway-server-ca").map((ca) => ({ ca, signer: intermediates[ca.id] })),
               ...rootCrls(serverRoot),
           ])
         : undefined;
@@ -476,7 +545,7 @@ export function buildPki(plan: PkiPlan): PkiStack {
             meshCaCertPems: Object.fromEntries(Object.entries(meshCas).map(([cluster, ca]) => [cluster, ca.certPem])),
             caCertPems,
             inventory: issuedInventory(plan, caCertPems, gateways, apicBundles),
-            deploymentRecord: deploymentRecord(plan, caCertPems, apicBundles),
+            deploymentRecord: deploymentRecord(plan, caCertPems, apicBundles, cas.crls.records()),
         },
     };
 }

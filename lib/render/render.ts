@@ -55,7 +55,13 @@ export function deployedRecordOf(state: EngineState): RotationRecord {
 /** Thrown after writing the CSRs when an offline root has not signed every intermediate yet. */
 export class PendingSignaturesError extends Error {}
 
+/**
+ * Renders the plan into `outDir`. The stand-in's clock (certificates' notBefore) is the plan's
+ * unless `options.now` says otherwise, so that one clock drives CRLs, the record and validity.
+ */
 export async function renderPlan(plan: PkiPlan, outDir: string, options: RenderOptions = {}): Promise<RenderResult> {
+    const planned = plan.now ?? new Date();
+    const clocked: RenderOptions = { ...options, now: options.now ?? (() => planned) };
     const shortfall = heapShortfall(
         plan.endpoints.length,
         plan.config.option,
@@ -64,7 +70,7 @@ export async function renderPlan(plan: PkiPlan, outDir: string, options: RenderO
     if (shortfall !== undefined) throw new Error(shortfall);
     const folder = StagedFolder.open(outDir, { force: options.force === true });
     try {
-        const result = await renderInto(plan, folder, options);
+        const result = await renderInto(plan, folder, clocked);
         folder.commit();
         return result;
     } catch (error) {
@@ -133,6 +139,8 @@ async function renderInto(plan: PkiPlan, folder: StagedFolder, options: RenderOp
         );
     }
 
+    // The deployment record, as `pulumi stack output deploymentRecord` gives it: what lifecycle reads.
+    folder.write("deployment.json", JSON.stringify(outputs.deploymentRecord, null, 2) + "\n", PUBLIC);
     const inventory = outputs.outputs.inventory;
     folder.write(
         "inventory.json",
