@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
- * apic-istio-pki <command>: render, inventory, diff, expiry.
- * Exit status: 0 done; 1 failed (bad config, or for expiry a certificate inside the window); 2 wrong usage.
+ * apic-istio-pki <command>: render, inventory, diff, expiry, ceremony.
+ * Exit status: 0 done; 1 failed (bad config; expiry: something due); 2 wrong usage or unreadable input.
  */
 import { ConfigError } from "../config/validate";
 import { ceremonyCommand } from "./ceremony";
@@ -9,7 +9,7 @@ import { diffCommand } from "./diff";
 import { expiryCommand } from "./expiry";
 import { inventoryCommand } from "./inventory";
 import { renderCommand } from "./render";
-import { Command, UsageError } from "./stackSource";
+import { Command, InputError, UsageError } from "./stackSource";
 
 const COMMANDS: Record<string, Command> = {
     render: renderCommand,
@@ -24,10 +24,10 @@ const USAGE = `usage: apic-istio-pki <command> [options]   (each command takes -
   render     write what a stack creates, offline, with real keys and certificates
   inventory  list every certificate a stack plans, where it goes and when to renew it
   diff       show which certificates a change of stack config adds, removes or replaces, and why
-  expiry     report days to expiry of rendered or exported certificates
+  expiry     report days to expiry of rendered or exported certificates and CRLs
   ceremony   on the offline machine: create the root, sign intermediate CSRs
 
-Exit status: 0 done, 1 failed (or expiry found certificates inside the window), 2 wrong usage.`;
+Exit status: 0 done, 1 failed (expiry: something is due), 2 wrong usage (expiry: or unreadable input).`;
 
 export async function main(
     argv: string[],
@@ -50,6 +50,10 @@ export async function main(
     } catch (error) {
         if (error instanceof UsageError) {
             err(`error: ${error.message}\n\n${command?.usage ?? USAGE}\n`);
+            return 2;
+        }
+        if (error instanceof InputError) {
+            err(`error: ${error.message}\n`);
             return 2;
         }
         err(error instanceof ConfigError ? `${error.message}\n` : `error: ${(error as Error).message}\n`);
