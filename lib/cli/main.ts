@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
- * apic-istio-pki <command>: render, inventory, diff, expiry, ceremony.
- * Exit status: 0 done; 1 failed (bad config; expiry: something due); 2 wrong usage or unreadable input.
+ * apic-istio-pki <command>: render, inventory, diff, expiry, lifecycle, ceremony.
+ * Exit status: 0 done; 1 failed (bad config; expiry: something due; lifecycle: needs a human);
+ * 2 wrong usage or unreadable input.
  */
 import { ConfigError } from "../config/validate";
 import { ceremonyCommand } from "./ceremony";
@@ -9,6 +10,7 @@ import { diffCommand } from "./diff";
 import { expiryCommand } from "./expiry";
 import { inventoryCommand } from "./inventory";
 import { renderCommand } from "./render";
+import { lifecycleCommand } from "./lifecycle";
 import { Command, InputError, UsageError } from "./stackSource";
 
 const COMMANDS: Record<string, Command> = {
@@ -16,6 +18,7 @@ const COMMANDS: Record<string, Command> = {
     inventory: inventoryCommand,
     diff: diffCommand,
     expiry: expiryCommand,
+    lifecycle: lifecycleCommand,
     ceremony: ceremonyCommand,
 };
 
@@ -25,9 +28,11 @@ const USAGE = `usage: apic-istio-pki <command> [options]   (each command takes -
   inventory  list every certificate a stack plans, where it goes and when to renew it
   diff       show which certificates a change of stack config adds, removes or replaces, and why
   expiry     report days to expiry of rendered or exported certificates and CRLs
+  lifecycle  propose the renewals, CA rotation phases and CRL re-publication that are due
   ceremony   on the offline machine: create the root, sign intermediate CSRs
 
-Exit status: 0 done, 1 failed (expiry: something is due), 2 wrong usage (expiry: or unreadable input).`;
+Exit status: 0 done, 1 failed (expiry: something is due; lifecycle: something needs a human),
+2 wrong usage (expiry, lifecycle: or unreadable input).`;
 
 export async function main(
     argv: string[],
