@@ -3,6 +3,7 @@
  * and layout kept, idempotent), the pull request body and JSON, and its exit statuses.
  */
 import * as assert from "assert";
+import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { rawConfigFromStackFile } from "../lib/config/load";
@@ -14,6 +15,9 @@ import { editStackText, StackEditError } from "../lib/lifecycle/stackEdit";
 import { RotationRecord } from "../lib/plan/caRotation";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { deployedRecordOf, renderPlan } from "../lib/render/render";
+import { buildCrl } from "../lib/pki/crl";
+import { createRoot } from "../lib/pki/ceremony";
+import { TEST_ONLY_CA_KEY_PEM } from "./fixtures/testOnlyPki";
 import { cli, newStackState, tempDir } from "./helpers";
 
 const DAY_MS = 86_400_000;
@@ -343,5 +347,54 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
             "pki:caRotation.apicClientCa moves to switch once generation 1 phase prepare has been deployed 7 days (since 2027-02-10)",
             "pki:caRotation.clientRoot is due (since 2027-02-03) but waits for the rotation of pki:caRotation.apicClientCa to finish",
         ]);
+    });
+
+    it("asks a human for an offline root inside its window, for its CRL series running out, and for CSRs to sign", () => {
+        const deployed = readDeployed(deployedDir);
+        // An offline mesh root of 400 days, issued 300 days ago, whose CRL series ends in 10 days.
+        const issued = new Date(T0.getTime() - 300 * DAY_MS);
+        const root = createRoot(
+            { commonName: "Life Mesh Offline Root", validityDays: 400, keyAlgorithm: "RSA" },
+            issued,
+            crypto.createPrivateKey(TEST_ONLY_CA_KEY_PEM),
+        );
+        const series = [
+            buildCrl(root.certPem, TEST_ONLY_CA_KEY_PEM, [], {
+                thisUpdate: new Date(at(-20)),
+                nextUpdate: new Date(at(10)),
+                number: 1,
+            }),
+        ];
+        const config = validateConfig({
+            ...rawConfigFromStackFile(stackFile),
+            offlineRoots: JSON.stringify({
+                meshRoot: { certificate: root.certPem, intermediates: {}, crls: series.join("") },
+            }),
+        });
+        const rootRow = (c: IssuedCertificate): IssuedCertificate =>
+            c.id === "mesh-root" ? { ...c, notBefore: issued.toISOString(), notAfter: at(100), renewAt: at(-34) } : c;
+        const decision = decide({
+            config,
+            // The mesh published ca-crl.pem once: it stays, so the offline root's CRL is needed.
+            deployed: {
+                inventory: deployed.inventory.map(rootRow),
+                record: { ...deployed.record, meshCrlSince: at(-30) },
+            },
+            now: T0,
+            soakDays: 7,
+        });
+        assert.deepStrictEqual(decision.needsHuman, [
+            "the offline root pki:offlineRoots.meshRoot is inside its renewal window since 2026-12-01 and expires on 2027-04-14: " +
+                'hold a ceremony for a new root ("apic-istio-pki ceremony init-root") and replace pki:offlineRoots.meshRoot in a reviewed change',
+            "the CRL series of the offline root pki:offlineRoots.meshRoot.crls ends on 2027-01-14: " +
+                'sign a new series on the offline machine ("apic-istio-pki ceremony crl") and replace pki:offlineRoots.meshRoot.crls before then',
+            "the offline root has not signed mesh-ca-example yet: sign each CSR (pulumi stack output intermediateCsrs) " +
+                'with "apic-istio-pki ceremony sign" and put the certificates under pki:offlineRoots.<root>.intermediates',
+        ]);
+        assert.deepStrictEqual(
+            decision.proposals.filter((p) => p.subject.includes("meshRoot")),
+            [],
+            "an offline root is not rotated by the pipeline",
+        );
     });
 });
