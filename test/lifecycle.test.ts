@@ -12,7 +12,7 @@ import { IssuedCertificate } from "../lib/inventory/issued";
 import { readDeployed } from "../lib/lifecycle/deployed";
 import { decide } from "../lib/lifecycle/rules";
 import { editStackText, StackEditError } from "../lib/lifecycle/stackEdit";
-import { RotationRecord } from "../lib/plan/caRotation";
+import { INITIAL_ROTATION, parseRecord, RotationRecord } from "../lib/plan/caRotation";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { deployedRecordOf, renderPlan } from "../lib/render/render";
 import { buildCrl } from "../lib/pki/crl";
@@ -396,5 +396,26 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
             [],
             "an offline root is not rotated by the pipeline",
         );
+    });
+
+    it("reads deployment records of earlier versions, and asks for one update when one lacks the time a phase began", () => {
+        const deployed = readDeployed(deployedDir);
+        const { deployedAt, positionsSince, clientPhases, crls, highestCrlNumber, ...older } = deployed.record;
+        assert.ok(deployedAt !== undefined && positionsSince !== undefined && clientPhases !== undefined);
+        assert.deepStrictEqual([crls, highestCrlNumber], [{}, 0], "no CRL published yet");
+        assert.deepStrictEqual(parseRecord(older), older);
+        assert.strictEqual(parseRecord({ ...older, positionsSince: { meshCa: "yesterday" } }), undefined);
+        assert.strictEqual(parseRecord({ ...older, crls: { root: { number: "1" } } }), undefined);
+        const rotating = { ...INITIAL_ROTATION, meshCa: { generation: 1, phase: "prepare" as const } };
+        const config = validateConfig(rawConfigFromStackFile(stackFile));
+        const decision = decide({
+            config: { ...config, caRotation: rotating },
+            deployed: { inventory: deployed.inventory, record: { ...older, positions: rotating } },
+            now: new Date(at(40)),
+            soakDays: 7,
+        });
+        assert.deepStrictEqual(decision.needsHuman, [
+            "the deployed record does not say since when pki:caRotation.meshCa is at generation 1 phase prepare (deployed by an earlier version): run pulumi up once so that it is recorded",
+        ]);
     });
 });
