@@ -347,6 +347,26 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
             "pki:caRotation.apicClientCa moves to switch once generation 1 phase prepare has been deployed 7 days (since 2027-02-10)",
             "pki:caRotation.clientRoot is due (since 2027-02-03) but waits for the rotation of pki:caRotation.apicClientCa to finish",
         ]);
+        // A week after the prepare: the switch, with what the operator does after it.
+        const soaked = decide({
+            config: { ...config, caRotation: { ...config.caRotation, ...rotating } },
+            deployed: { inventory: inWindow, record },
+            now: new Date(at(44)),
+            soakDays: 7,
+        });
+        assert.deepStrictEqual(
+            soaked.proposals.filter((p) => p.kind === "advance-ca"),
+            [
+                {
+                    kind: "advance-ca",
+                    subject: "pki:caRotation.apicClientCa",
+                    why: "generation 1 phase prepare deployed since 2027-02-10, 7 days or more",
+                    edits: [{ path: ["pki:caRotation", "apicClientCa", "phase"], from: "prepare", to: "switch" }],
+                    afterDeploy:
+                        "upload every endpoint's new APIC keystore (apic keystores:update, README, Loading the APIC bundles)",
+                },
+            ],
+        );
     });
 
     it("asks a human for an offline root inside its window, for its CRL series running out, and for CSRs to sign", () => {

@@ -180,35 +180,49 @@ function phaseNotes(slot: CaSlot, to: CaPosition): Pick<Proposal, "beforeMerge" 
     const apicClients = slot === "apicClientCa" || slot === "clientRoot" || slot === "root";
     const serverRoot = slot === "serverRoot" || slot === "root";
     const meshRoot = slot === "meshRoot" || slot === "root";
+    const mesh = meshRoot || slot === "meshCa";
+    const notes = (field: "beforeMerge" | "afterDeploy", ...parts: (string | false)[]) => {
+        const text = parts.filter((p): p is string => p !== false).join("; ");
+        return text === "" ? {} : { [field]: text };
+    };
     switch (to.phase) {
         case "prepare":
             return {
-                ...(meshRoot
-                    ? {
-                          beforeMerge:
-                              "istiod runs with ISTIO_MULTIROOT_MESH=true (README, Rotating the mesh root); otherwise only the first root of root-cert.pem is trusted",
-                      }
-                    : {}),
-                ...(serverRoot
-                    ? { afterDeploy: "upload the new APIC truststores (apic/<endpoint>/truststore.json) to APIC" }
-                    : {}),
+                ...notes(
+                    "beforeMerge",
+                    meshRoot &&
+                        "istiod runs with ISTIO_MULTIROOT_MESH=true (README, Rotating the mesh root); otherwise only the first root of root-cert.pem is trusted",
+                ),
+                ...notes(
+                    "afterDeploy",
+                    serverRoot && "upload the new APIC truststores (apic/<endpoint>/truststore.json)",
+                ),
             };
         case "switch":
             return {
-                beforeMerge:
-                    (serverRoot ? "APIC holds the new truststores; " : "") +
-                    (meshRoot ? "every istio-ca-root-cert ConfigMap carries both roots; " : "") +
-                    "every gateway pod and istiod has the bundles of the prepare phase",
-                afterDeploy: apicClients
-                    ? "upload every endpoint's new APIC keystore (apic keystores:update, README, Loading the APIC bundles)"
-                    : "istiod reloads cacerts by itself; workloads renew within their certificate TTL (24 h by default)",
+                ...notes(
+                    "beforeMerge",
+                    serverRoot && "APIC holds the new truststores",
+                    meshRoot && "every istio-ca-root-cert ConfigMap carries both roots",
+                    isRootSlot(slot) && "every gateway pod and istiod has the new root bundle",
+                ),
+                ...notes(
+                    "afterDeploy",
+                    apicClients &&
+                        "upload every endpoint's new APIC keystore (apic keystores:update, README, Loading the APIC bundles)",
+                    mesh &&
+                        "istiod reloads cacerts by itself; workloads renew within their certificate TTL (24 h by default)",
+                ),
             };
         case "finish":
             return {
-                beforeMerge: apicClients
-                    ? "APIC uses the new keystores of every endpoint: the old keys are unpinned by this update"
-                    : "no workload or APIC connection still relies on the old CA",
-                ...(serverRoot ? { afterDeploy: "upload the APIC truststores again (the old root leaves them)" } : {}),
+                ...notes(
+                    "beforeMerge",
+                    apicClients &&
+                        "APIC uses the new keystores of every endpoint: the old keys are unpinned by this update",
+                    mesh && "no workload still holds a certificate of the old CA",
+                ),
+                ...notes("afterDeploy", serverRoot && "upload the APIC truststores again (the old root leaves them)"),
             };
     }
 }
