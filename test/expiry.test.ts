@@ -67,12 +67,31 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
         const crls = report?.rows.filter((r) => r.kind === "crl") ?? [];
         assert.deepStrictEqual(crls.map((r) => [r.subject, r.status, r.due]).sort(), [
             ["CRL of example APIC client CA (1 revoked)", "ok", false],
-            ["CRL of example APIC client root CA (0 revoked, valid as long as its CA)", "ok", false],
+            ["CRL of example APIC client root CA (0 revoked)", "ok", false],
         ]);
         // The periodic CRL expires within 30 days, yet is not due: half its validity is left.
         const periodic = crls.find((r) => r.subject.startsWith("CRL of example APIC client CA"));
         assert.ok(periodic !== undefined && periodic.daysLeft < 30, JSON.stringify(periodic));
         assert.strictEqual(report?.rows.filter((r) => r.kind === "certificate").length, 10);
+    });
+
+    it("judges a CRL that lasts as long as its CA like that CA, also without the CA's certificate", async () => {
+        const rootCrl = pemBlocks(gatewayServerConfig(rendered, "ob").caCrl ?? "", "X509 CRL")[1];
+        const file = path.join(dir, "root.crl");
+        fs.writeFileSync(file, rootCrl);
+        const ends = parseCrl(rootCrl).nextUpdate.getTime();
+        const at = (daysLeft: number) => new Date(ends - daysLeft * DAY_MS).toISOString();
+        // Far less than half its validity (ten years) is left, but more than the 30 days of a certificate.
+        const quiet = await json("--pem", file, "--now", at(31));
+        assert.deepStrictEqual(
+            [quiet.status, quiet.report?.rows.map((r) => [r.subject, r.status, r.daysLeft])],
+            [0, [["CRL of example APIC client root CA (0 revoked)", "ok", 31]]],
+        );
+        const due = await json("--pem", file, "--now", at(29));
+        assert.deepStrictEqual(
+            [due.status, due.report?.rows.map((r) => [r.status, r.daysLeft])],
+            [1, [["publish soon", 29]]],
+        );
     });
 
     it("exits 1 with the due rows when a certificate is inside the window (and a CRL past its next update)", async () => {

@@ -306,7 +306,7 @@ describe("expiry", function () {
         const ok = await cli("expiry", "--pem", later, "--warn-days", "30");
         assert.strictEqual(ok.status, 0);
         assert.match(ok.out, /^ok +89 +/m);
-        assert.match(ok.out, /\n1 certificates and 0 CRLs: none due \(certificates within 30 days, /);
+        assert.match(ok.out, /\n1 certificates and 0 CRLs: none due \(within 30 days; /);
         const warn = await cli("expiry", "--pem", later, "--pem", soon);
         assert.strictEqual(warn.status, 1);
         assert.match(warn.out, /^renew soon +9 +\S+ +\S+ +CN=soon/m);

@@ -5,7 +5,6 @@
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { X509Certificate as PeculiarCertificate } from "@peculiar/x509";
 import * as YAML from "yaml";
 import { defaultEarlyRenewalDays } from "../config/validate";
 import { pemBlocks } from "../pki/pem";
@@ -21,10 +20,10 @@ payloads), and Kubernetes Secrets in YAML, as rendered (stringData) or exported 
 CRL's: to its next update) and the renewal point (from the render's inventory.json, else after
 two thirds of the lifetime; "renew due" once past it).
 Due: a certificate that expires within --warn-days (seed 001: alert 30 days ahead) or has
-expired; a CRL with less than --crl-warn-fraction of its validity left before its next update
-(a CRL re-signed every period and valid four periods: two missed re-publications), or past it.
-A CRL valid until its issuer expires (roots' and mesh CAs') is judged like its issuer's
-certificate when the files hold it.
+expired; a CRL past its next update, or with less than --crl-warn-fraction of its validity left
+and less than --warn-days: a CRL re-signed every period and valid four periods is due after two
+missed re-publications (14 days ahead with 7-day periods), one valid as long as its CA (roots'
+and mesh CAs') when that CA's certificate is.
 --now judges at another time (a rehearsal). --format json prints { healthy, due, rows }.
 Exit status: 0 nothing due, 1 something due, 2 wrong usage or unreadable input.`;
 
@@ -47,9 +46,9 @@ export interface ExpiryRow {
 }
 
 export interface ExpiryThresholds {
-    /** Certificates: due within this many days of their end. */
+    /** Certificates: due within this many days of their end; CRLs: never earlier. */
     readonly warnDays: number;
-    /** CRLs: due when less than this fraction of their validity remains. */
+    /** CRLs: due when less than this fraction of their validity (and less than warnDays) remains. */
     readonly crlWarnFraction: number;
 }
 
@@ -111,7 +110,7 @@ function textsOf(file: string): string[] {
 interface Found {
     fingerprint: string;
     file: string;
-    certificate?: { pem: string; x509: crypto.X509Certificate };
+    certificate?: crypto.X509Certificate;
     crl?: CrlInfo;
 }
 
@@ -130,7 +129,7 @@ function findAll(files: readonly string[]): Found[] {
         for (const text of textsOf(file)) {
             for (const pem of pemBlocks(text, "CERTIFICATE")) {
                 const x509 = parsed(file, "CERTIFICATE", () => new crypto.X509Certificate(pem));
-                found.push({ fingerprint: x509.fingerprint256, file, certificate: { pem, x509 } });
+                found.push({ fingerprint: x509.fingerprint256, file, certificate: x509 });
             }
             for (const pem of pemBlocks(text, "X509 CRL")) {
                 const crl = parsed(file, "X509 CRL", () => parseCrl(pem));
@@ -141,8 +140,6 @@ function findAll(files: readonly string[]): Found[] {
     return found;
 }
 
-const subjectDer = (pem: string): Buffer => Buffer.from(new PeculiarCertificate(pem).subjectName.toArrayBuffer());
-
 /** One row per distinct certificate or CRL, soonest end first. */
 export function expiryReport(
     files: readonly string[],
@@ -152,7 +149,6 @@ export function expiryReport(
 ): ExpiryRow[] {
     const rows = new Map<string, ExpiryRow>();
     const found = findAll(files);
-    const certificates = found.flatMap((f) => (f.certificate !== undefined ? [f.certificate] : []));
     const daysLeft = (end: Date): number => Math.floor((end.getTime() - now.getTime()) / DAY_MS);
     for (const f of found) {
         const known = rows.get(f.fingerprint);
@@ -161,7 +157,7 @@ export function expiryReport(
             continue;
         }
         if (f.certificate !== undefined) {
-            const cert = f.certificate.x509;
+            const cert = f.certificate;
             const notBefore = new Date(cert.validFrom);
             const notAfter = new Date(cert.validTo);
             const lifetimeDays = Math.round((notAfter.getTime() - notBefore.getTime()) / DAY_MS);
@@ -191,21 +187,14 @@ export function expiryReport(
             });
         } else if (f.crl !== undefined) {
             const crl = f.crl;
-            // A CRL that lasts exactly as long as its issuer is as fresh as the issuer's certificate.
-            const issuer = certificates.find(
-                (c) =>
-                    new Date(c.x509.validTo).getTime() === crl.nextUpdate.getTime() &&
-                    subjectDer(c.pem).equals(crl.issuerName),
-            );
+            // Half its validity for a CRL re-signed every period; as long as its CA (years): its CA's alert.
             const validity = crl.nextUpdate.getTime() - crl.thisUpdate.getTime();
-            const dueAt =
-                issuer !== undefined
-                    ? new Date(crl.nextUpdate.getTime() - thresholds.warnDays * DAY_MS)
-                    : new Date(crl.nextUpdate.getTime() - thresholds.crlWarnFraction * validity);
+            const lead = Math.min(thresholds.crlWarnFraction * validity, thresholds.warnDays * DAY_MS);
+            const dueAt = new Date(crl.nextUpdate.getTime() - lead);
             const status = crl.nextUpdate <= now ? "expired" : dueAt <= now ? "publish soon" : "ok";
             rows.set(f.fingerprint, {
                 kind: "crl",
-                subject: `CRL of ${crl.issuerCommonName ?? "unknown CA"} (${crl.revokedSerials.length} revoked${issuer !== undefined ? ", valid as long as its CA" : ""})`,
+                subject: `CRL of ${crl.issuerCommonName ?? "unknown CA"} (${crl.revokedSerials.length} revoked)`,
                 serial: crl.number === undefined ? "-" : `#${crl.number}`,
                 notAfter: crl.nextUpdate.toISOString(),
                 renewAt: dueAt.toISOString(),
@@ -308,7 +297,7 @@ export const expiryCommand: Command = {
             const counted = `${rows.filter((r) => r.kind === "certificate").length} certificates and ${rows.filter((r) => r.kind === "crl").length} CRLs`;
             out(
                 due.length === 0
-                    ? `${counted}: none due (certificates within ${warnDays} days, CRLs with less than ${crlWarnFraction} of their validity left)\n`
+                    ? `${counted}: none due (within ${warnDays} days; CRLs also with less than ${crlWarnFraction} of their validity left)\n`
                     : `${due.length} of ${counted} due: ${due.map((r) => `${r.subject} (${r.status})`).join("; ")}\n`,
             );
         }
