@@ -5,7 +5,7 @@ import * as net from "net";
 import { main } from "../lib/cli/main";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { pemBlocks } from "../lib/pki/pem";
-import { parseCrl, publicationPeriod } from "../lib/pki/crl";
+import { parseCrl, periodStart } from "../lib/pki/crl";
 import { EngineState } from "../lib/engine/standIn";
 import {
     apicCredentials,
@@ -227,13 +227,13 @@ describe("Revocation: a CRL of the APIC-client CA in every gateway secret", func
     it("has expiry report each CRL's next update, and warn only once two re-publications were missed", async () => {
         const crls = pemBlocks(gatewayServerConfig(after, "ob").caCrl ?? "", "X509 CRL").map(parseCrl);
         const periodic = crls[0];
-        const period = publicationPeriod(new Date(), 7);
+        const start = periodStart(new Date(), 7).getTime();
         const revokedAt = Date.parse("2026-11-20T09:30:00Z");
         assert.deepStrictEqual(
             [periodic.thisUpdate.getTime(), periodic.nextUpdate.getTime(), crls[1].nextUpdate.toISOString()],
             [
-                Math.max(period.start.getTime(), revokedAt),
-                period.start.getTime() + 28 * 86_400_000,
+                Math.max(start, revokedAt),
+                start + 28 * 86_400_000,
                 new Date(new X509Certificate(gatewayServerConfig(after, "ob").caCrt).validTo).toISOString(),
             ],
             "the APIC-client CA's CRL: from its period's start (never before the revocation) for four 7-day periods; the root's: as long as the root",

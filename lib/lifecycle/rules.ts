@@ -22,7 +22,7 @@ import { ConfigError } from "../config/validate";
 import { IssuedCertificate } from "../inventory/issued";
 import { plannedCertificates } from "../inventory/planned";
 import { crlSignedBy } from "../pki/crlSeries";
-import { parseCrl, publicationPeriod } from "../pki/crl";
+import { parseCrl, periodStart } from "../pki/crl";
 import {
     CaPosition,
     CaSlot,
@@ -127,15 +127,12 @@ function expired(deployed: Deployed, now: Date): string[] {
 
 /** Periodic CRLs whose period has ended: the next `pulumi up` re-signs them. */
 function crlsDue(config: PkiConfig, record: RotationRecord, now: Date): string[] {
-    const period = publicationPeriod(now, config.crlPeriodDays);
+    const start = periodStart(now, config.crlPeriodDays);
     return Object.entries(record.crls ?? {})
-        .filter(
-            ([, crl]) =>
-                crl.published && crl.renewal === "period" && Date.parse(crl.thisUpdate) < period.start.getTime(),
-        )
+        .filter(([, crl]) => crl.published && crl.renewal === "period" && Date.parse(crl.thisUpdate) < start.getTime())
         .map(
             ([id, crl]) =>
-                `the CRL of ${id} was signed for the period from ${day(crl.thisUpdate)}; a new ${config.crlPeriodDays}-day period began ${day(period.start)} (valid until ${day(crl.nextUpdate)})`,
+                `the CRL of ${id} was signed for the period from ${day(crl.thisUpdate)}; a new ${config.crlPeriodDays}-day period began ${day(start)} (valid until ${day(crl.nextUpdate)})`,
         );
 }
 

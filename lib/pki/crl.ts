@@ -68,11 +68,10 @@ const DAY_MS = 86_400_000;
  */
 export const crlValidityDays = (periodDays: number): number => Math.max(4 * periodDays, 28);
 
-/** The publication period containing `now`: periods of `periodDays` counted from 1970-01-01 UTC. */
-export function publicationPeriod(now: Date, periodDays: number): { start: Date; end: Date } {
+/** The start of the publication period containing `now`: periods of `periodDays` counted from 1970-01-01 UTC. */
+export function periodStart(now: Date, periodDays: number): Date {
     const period = periodDays * DAY_MS;
-    const index = Math.floor(now.getTime() / period);
-    return { start: new Date(index * period), end: new Date((index + 1) * period) };
+    return new Date(Math.floor(now.getTime() / period) * period);
 }
 
 /**
@@ -81,7 +80,7 @@ export function publicationPeriod(now: Date, periodDays: number): { start: Date;
  * while the period length stays the same; the stack numbers its CRLs with crlNumber).
  */
 export function crlWindow(now: Date, periodDays: number): CrlWindow {
-    const { start } = publicationPeriod(now, periodDays);
+    const start = periodStart(now, periodDays);
     return {
         thisUpdate: start,
         nextUpdate: new Date(start.getTime() + crlValidityDays(periodDays) * DAY_MS),
