@@ -162,7 +162,7 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
         assert.strictEqual(fs.readFileSync(stackFile, "utf8"), STACK);
     });
 
-    it("gives the same edit for the same inputs, and the stack outputs' JSON decides as the render's folder does", async () => {
+    it("gives the same edit for the same inputs, and the stack outputs' JSON (either record name) decides as the render's folder does", async () => {
         const first = await run("--now", at(63), "--format", "json");
         const second = await run("--now", at(63), "--format", "json");
         assert.strictEqual(first.out, second.out);
@@ -188,6 +188,21 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
             "json",
         );
         assert.strictEqual(fromOutputs.out, first.out);
+        // Stacks of earlier versions export the record as caRotation.
+        const { deploymentRecord, ...rest } = JSON.parse(fs.readFileSync(outputs, "utf8"));
+        fs.writeFileSync(outputs, JSON.stringify({ ...rest, caRotation: deploymentRecord }));
+        const older = await cli(
+            "lifecycle",
+            "--config",
+            stackFile,
+            "--deployed",
+            outputs,
+            "--now",
+            at(63),
+            "--format",
+            "json",
+        );
+        assert.strictEqual(older.out, first.out);
     });
 
     it("renews the leaves inside their window: the server in one step, APIC's client with a switch; only those lines change", async () => {

@@ -58,18 +58,15 @@ export function readDeployed(fileOrDir: string): Deployed & { environment?: stri
             ...(typeof inventory?.environment === "string" ? { environment: inventory.environment } : {}),
         };
     }
-    const outputs = readJson(fileOrDir) as { inventory?: unknown; deploymentRecord?: unknown } | null;
-    if (
-        typeof outputs !== "object" ||
-        outputs === null ||
-        !("inventory" in outputs) ||
-        !("deploymentRecord" in outputs)
-    ) {
+    const outputs = readJson(fileOrDir) as Record<string, unknown> | null;
+    // Stacks deployed by earlier versions called the record caRotation (lib/program.ts reads both).
+    const recordValue = outputs?.deploymentRecord ?? outputs?.caRotation;
+    if (typeof outputs !== "object" || outputs === null || !("inventory" in outputs) || recordValue === undefined) {
         throw new DeployedInputError(
             `${fileOrDir} has no outputs inventory and deploymentRecord: give the JSON of "pulumi stack output --json" or a render's folder`,
         );
     }
-    const record = parseRecord(outputs.deploymentRecord);
+    const record = parseRecord(recordValue);
     if (record === undefined) throw new DeployedInputError(`${fileOrDir}: deploymentRecord is not a deployment record`);
     return { inventory: inventoryOf(outputs.inventory, `${fileOrDir}: inventory`), record };
 }
