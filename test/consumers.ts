@@ -28,7 +28,7 @@ export function gatewayCheck(gateway: Rendered, endpointId: string, chain: strin
 }
 
 /** APIC of `apic`'s render, calling endpoint `endpointId`, checking the server chain `chain` for the host. */
-export function apicCheck(apic: Rendered, endpointId: string, chain: string): PeerCheck {
+export function apicCheck(apic: Rendered, endpointId: string, chain: string, at?: Date): PeerCheck {
     const endpoint = apic.plan.endpoints.find((e) => e.id === endpointId);
     if (endpoint === undefined) throw new Error(`no endpoint ${endpointId}`);
     const crl = apic.files.includes(`apic/${endpointId}/truststore.crl`)
@@ -41,17 +41,19 @@ export function apicCheck(apic: Rendered, endpointId: string, chain: string): Pe
         purpose: "sslserver",
         // The host name check of a TLS client, as an exact DNS matcher with wildcard rules.
         subjectAltNames: [endpoint.host],
+        ...(at !== undefined ? { at } : {}),
     };
 }
 
 /** A sidecar with `trust`'s cacerts checking a peer workload's chain and SPIFFE identity. */
-export function sidecarCheck(trust: Cacerts, chain: string, identity: string): PeerCheck {
+export function sidecarCheck(trust: Cacerts, chain: string, identity: string, at?: Date): PeerCheck {
     return {
         caCrt: trust["root-cert.pem"],
         ...(trust["ca-crl.pem"] !== undefined ? { caCrl: trust["ca-crl.pem"] } : {}),
         chain,
         purpose: "sslclient",
         subjectAltNames: [identity],
+        ...(at !== undefined ? { at } : {}),
     };
 }
 

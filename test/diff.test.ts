@@ -83,7 +83,7 @@ describe("diff of a staged CA rotation", function () {
                 "Check that APIC uses the newest keystore of dp and ob: the older keys stop working with this update.",
             ],
             after: [
-                "From now on CRLs must be re-published at least every 7 days (pki:crlPeriodDays; each is valid for two periods): run pulumi up, or let the scheduled lifecycle workflow do it.",
+                "From now on CRLs must be re-published at least every 7 days (pki:crlPeriodDays; each is valid for four periods, at least 28 days): run pulumi up, or let the scheduled lifecycle workflow do it.",
             ],
         });
     });
@@ -214,7 +214,7 @@ describe("diff of a revocation", function () {
         assert.deepStrictEqual(d.pins, [{ endpoint: "ob", before: ["key of epoch 0"], after: ["key of epoch 1"] }]);
         assert.deepStrictEqual(d.steps.after, [
             "Upload the APIC keystore of ob (apic keystores:update, same name); at once for ob: APIC's calls to ob.dev.api.bank.example fail until then.",
-            "From now on CRLs must be re-published at least every 7 days (pki:crlPeriodDays; each is valid for two periods): run pulumi up, or let the scheduled lifecycle workflow do it.",
+            "From now on CRLs must be re-published at least every 7 days (pki:crlPeriodDays; each is valid for four periods, at least 28 days): run pulumi up, or let the scheduled lifecycle workflow do it.",
         ]);
         assert.deepStrictEqual([d.risks, d.refused], [[], []]);
         const second = { ...revocation, endpoint: "dp", serial: "0A1B" };

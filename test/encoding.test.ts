@@ -3,7 +3,7 @@ import * as crypto from "crypto";
 import { X509Certificate } from "@peculiar/x509";
 import * as tlsProvider from "../lib/engine/tlsProvider";
 import { createRoot, signIntermediate } from "../lib/pki/ceremony";
-import { buildCrl, crlWindow, parseCrl, RevokedEntry } from "../lib/pki/crl";
+import { buildCrl, parseCrl, RevokedEntry } from "../lib/pki/crl";
 import { buildPkcs12, Pkcs12Input } from "../lib/pki/pkcs12";
 import { openssl, opensslText } from "./helpers";
 import {
@@ -71,6 +71,7 @@ describe("Production encoders: the same bytes for the same inputs", () => {
             issuerCommonName: "Test-only CA",
             thisUpdate: window.thisUpdate,
             nextUpdate: window.nextUpdate,
+            number: 29219,
             revokedSerials: ["0A1B", "0ABC", "FF00112233445566778899AABBCCDDEE"],
         });
         const text = openssl(["crl", "-noout", "-text"], pem).output;
@@ -81,13 +82,13 @@ describe("Production encoders: the same bytes for the same inputs", () => {
         );
     });
 
-    it("writes the empty CRL pinned for a fixed CA, key and publication period", () => {
-        const pem = buildCrl(
-            TEST_ONLY_CA_CERT_PEM,
-            TEST_ONLY_CA_KEY_PEM,
-            [],
-            crlWindow(new Date("2026-11-23T12:00:00Z"), 7),
-        );
+    it("writes the empty CRL pinned for a fixed CA, key and publication window", () => {
+        // The window crlWindow gave for 2026-11-23 and 7-day periods before CRLs lasted four periods.
+        const pem = buildCrl(TEST_ONLY_CA_CERT_PEM, TEST_ONLY_CA_KEY_PEM, [], {
+            thisUpdate: new Date("2026-11-19T00:00:00Z"),
+            nextUpdate: new Date("2026-12-03T00:00:00Z"),
+            number: 2968,
+        });
         assert.strictEqual(sha256(pem), "b987cc78a123efd50c3170d01dc01ecb37ada0dbf32f450e8a66a5cb74969b52");
     });
 

@@ -308,10 +308,11 @@ export function apicCredentials(rendered: Rendered, endpointId: string): ClientC
     };
 }
 
-/** A leaf for the tests, signed by the given CA with @pulumi/tls semantics. */
+/** A leaf for the tests, signed by the given CA with @pulumi/tls semantics, valid 24 hours from `now`. */
 export async function mintLeaf(
     ca: { certPem: string; keyPem: string },
     spec: { commonName: string; uris?: string[]; dnsNames?: string[]; ipAddresses?: string[]; allowedUses: string[] },
+    now?: Date,
 ): Promise<{ cert: string; key: string }> {
     const key = await tlsProvider.privateKey({ algorithm: "ECDSA", ecdsaCurve: "P256" });
     const csr = tlsProvider.certRequest({
@@ -321,13 +322,16 @@ export async function mintLeaf(
         dnsNames: spec.dnsNames,
         ipAddresses: spec.ipAddresses,
     });
-    const cert = tlsProvider.locallySignedCert({
-        certRequestPem: csr.state.certRequestPem,
-        caCertPem: ca.certPem,
-        caPrivateKeyPem: ca.keyPem,
-        allowedUses: spec.allowedUses,
-        validityPeriodHours: 24,
-    });
+    const cert = tlsProvider.locallySignedCert(
+        {
+            certRequestPem: csr.state.certRequestPem,
+            caCertPem: ca.certPem,
+            caPrivateKeyPem: ca.keyPem,
+            allowedUses: spec.allowedUses,
+            validityPeriodHours: 24,
+        },
+        now !== undefined ? { now: () => now } : {},
+    );
     return { cert: cert.state.certPem as string, key: key.state.privateKeyPem as string };
 }
 
@@ -414,6 +418,7 @@ export function cacerts(rendered: Rendered, cluster: string): Cacerts {
 export async function workload(
     ca: Cacerts,
     identity: string,
+    now?: Date,
 ): Promise<{ cert: string; key: string; identity: string }> {
     const leaf = await mintLeaf(
         { certPem: ca["ca-cert.pem"], keyPem: ca["ca-key.pem"] },
@@ -422,6 +427,7 @@ export async function workload(
             uris: [identity],
             allowedUses: ["digital_signature", "key_encipherment", "server_auth", "client_auth"],
         },
+        now,
     );
     // istiod hands the workload its certificate followed by cert-chain.pem without the root.
     return { cert: leaf.cert + pemBlocks(ca["cert-chain.pem"]).slice(0, -1).join(""), key: leaf.key, identity };

@@ -304,7 +304,8 @@ describe("pictures (Mermaid drawn by the real library in headless Chromium)", fu
                     "CRLs in the gateway ca.crl",
                     "2026-11-19T00:00:00.000Z",
                     "2026-11-26T00:00:00.000Z",
-                    "2026-12-03T00:00:00.000Z",
+                    // Valid four periods (at least 28 days): three missed re-publications before it expires.
+                    "2026-12-17T00:00:00.000Z",
                 ],
             ],
         );
@@ -314,7 +315,11 @@ describe("pictures (Mermaid drawn by the real library in headless Chromium)", fu
         const period = drawn.bars.find((b) => b.text === "CRLs in the gateway ca.crl");
         const untilNext = drawn.bars.find((b) => b.text === "CRLs in the gateway ca.crl until nextUpdate");
         assert.ok(period && untilNext, drawn.bars.map((b) => b.text).join(", "));
-        assert.ok(Math.abs(period.width - untilNext.width) < 0.5, "two periods of 7 days");
+        // One period until the next re-publication, then three more until nextUpdate.
+        assert.ok(
+            Math.abs(3 * period.width - untilNext.width) < 1,
+            `7 days then 21: ${period.width} and ${untilNext.width}`,
+        );
     });
 
     it("folds endpoints past ten into one node and one bar pair per role, and draws a changed endpoint first", async () => {

@@ -56,6 +56,7 @@ describe("npm run render", function () {
             "apic/ob/tls-client-profile.json",
             "apic/ob/truststore.json",
             "apic/ob/truststore.pem",
+            "deployment.json",
             "inventory.json",
             "k8s/prod-east/istio-system/gateway-apic-mtls-dp.yaml",
             "k8s/prod-east/istio-system/gateway-apic-mtls-ob.yaml",

@@ -339,11 +339,11 @@ describe("expiry", function () {
         const ok = await cli("expiry", "--pem", later, "--warn-days", "30");
         assert.strictEqual(ok.status, 0);
         assert.match(ok.out, /^ok +89 +/m);
-        assert.match(ok.out, /1 certificates, none expires within 30 days\n$/);
+        assert.match(ok.out, /\n1 certificates and 0 CRLs: none due \(within 30 days; /);
         const warn = await cli("expiry", "--pem", later, "--pem", soon);
         assert.strictEqual(warn.status, 1);
         assert.match(warn.out, /^renew soon +9 +\S+ +\S+ +CN=soon/m);
-        assert.match(warn.out, /1 of 2 certificates expire within 30 days or have expired\n$/);
+        assert.match(warn.out, /\n1 of 2 certificates and 0 CRLs due: CN=soon \(renew soon\)\n$/);
         assert.strictEqual((await cli("expiry", "--pem", soon, "--warn-days", "5")).status, 0);
         const expired = await certFile(dir, "expired", 0);
         const gone = await cli("expiry", "--pem", expired);
@@ -376,7 +376,7 @@ describe("expiry", function () {
         const rendered = await renderStackFile(OPTION_FILES[1]);
         const { status, out } = await cli("expiry", "--dir", rendered.dir);
         assert.strictEqual(status, 0);
-        assert.match(out, /^10 certificates, none expires within 30 days\n$/m);
+        assert.match(out, /^10 certificates and 0 CRLs: none due /m);
         assert.strictEqual((await cli("expiry", "--dir", rendered.dir, "--warn-days", "400")).status, 1);
         const usage = await cli("expiry");
         assert.strictEqual(usage.status, 2);

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
- * apic-istio-pki <command>: render, inventory, diff, expiry, ceremony; --version.
- * Exit status: 0 done; 1 failed (bad config, or for expiry a certificate inside the window); 2 wrong usage.
+ * apic-istio-pki <command>: render, inventory, diff, expiry, lifecycle, ceremony; --version.
+ * Exit status: 0 done; 1 failed (bad config; expiry: something due; lifecycle: needs a human);
+ * 2 wrong usage or unreadable input.
  */
 import * as fs from "fs";
 import * as path from "path";
@@ -11,13 +12,15 @@ import { diffCommand } from "./diff";
 import { expiryCommand } from "./expiry";
 import { inventoryCommand } from "./inventory";
 import { renderCommand } from "./render";
-import { Command, UsageError } from "./stackSource";
+import { lifecycleCommand } from "./lifecycle";
+import { Command, InputError, UsageError } from "./stackSource";
 
 const COMMANDS: Record<string, Command> = {
     render: renderCommand,
     inventory: inventoryCommand,
     diff: diffCommand,
     expiry: expiryCommand,
+    lifecycle: lifecycleCommand,
     ceremony: ceremonyCommand,
 };
 
@@ -27,13 +30,15 @@ const USAGE = `usage: apic-istio-pki <command> [options]   (each command takes -
   render     write what a stack creates, offline, with real keys and certificates
   inventory  list every certificate a stack plans, where it goes and when to renew it
   diff       show which certificates a change of stack config adds, removes or replaces, and why
-  expiry     report days to expiry of rendered or exported certificates
-  ceremony   on the offline machine: create the root, sign intermediate CSRs
+  expiry     report days to expiry of rendered or exported certificates and CRLs
+  lifecycle  propose the renewals, CA rotation phases and CRL re-publication that are due
+  ceremony   on the offline machine: create the root, sign intermediate CSRs and the root's CRLs
 
 --stack NAME reads Pulumi.NAME.yaml from the Pulumi project you run it in: the nearest Pulumi.yaml
 at or above the current folder, in its stackConfigDir (else beside it); outside a project, ./stacks.
 
-Exit status: 0 done, 1 failed (or expiry found certificates inside the window), 2 wrong usage.`;
+Exit status: 0 done, 1 failed (diff: a refused change; expiry: something is due; lifecycle:
+something needs a human), 2 wrong usage (expiry, lifecycle: or unreadable input).`;
 
 /** The installed package's version (dist/lib/cli -> the package root). */
 function packageVersion(): string {
@@ -66,6 +71,10 @@ export async function main(
     } catch (error) {
         if (error instanceof UsageError) {
             err(`error: ${error.message}\n\n${command?.usage ?? USAGE}\n`);
+            return 2;
+        }
+        if (error instanceof InputError) {
+            err(`error: ${error.message}\n`);
             return 2;
         }
         err(error instanceof ConfigError ? `${error.message}\n` : `error: ${(error as Error).message}\n`);

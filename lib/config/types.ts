@@ -163,7 +163,7 @@ export interface PkiConfig {
     /** Staged rotation of the root, the gateway-server CA, the APIC-client CA and the mesh CAs. */
     readonly caRotation: CaRotationConfig;
     readonly revocations: readonly RevocationConfig[];
-    /** CRLs are re-signed once per period of this many days and valid for two periods. */
+    /** The edge's CRLs are re-signed once per period of this many days (lib/pki/crl.ts crlValidityDays). */
     readonly crlPeriodDays: number;
     /** PKCS#12 encryption of the APIC keystores. */
     readonly pkcs12Profile: "modern" | "legacy";

@@ -696,7 +696,7 @@ function stepsFor(diff: Omit<CertDiff, "steps">, base: PkiPlan, head: PkiPlan): 
     );
     if (firstCrls.length > 0 && !diff.newStack) {
         after.push(
-            `From now on CRLs must be re-published at least every ${head.config.crlPeriodDays} days (pki:crlPeriodDays; each is valid for two periods): run pulumi up, or let the scheduled lifecycle workflow do it.`,
+            `From now on CRLs must be re-published at least every ${head.config.crlPeriodDays} days (pki:crlPeriodDays; each is valid for four periods, at least 28 days): run pulumi up, or let the scheduled lifecycle workflow do it.`,
         );
     }
     for (const t of diff.caRotation.filter((t) => t.refused === undefined)) {

@@ -223,6 +223,11 @@ export const MESH_CA_SECRET = { namespace: "istio-system", name: "cacerts" } as 
 export interface PkiPlan {
     readonly config: PkiConfig;
     /**
+     * The clock of this plan and of the deployment built from it (planPki always sets it): CRL
+     * periods, expired retirements, the deployment record's times.
+     */
+    readonly now?: Date;
+    /**
      * The deployed stack's rotation record, when the caller read it (the program and render do):
      * moves between rotation phases were checked against it.
      */
@@ -612,7 +617,7 @@ export interface PlanOptions {
      * previous key pinned.
      */
     readonly deployed?: RotationRecord;
-    /** The clock, for CRL periods and expired retirements. */
+    /** The clock, for CRL periods, expired retirements and the record's times; default: now. */
     readonly now?: Date;
 }
 
@@ -621,6 +626,7 @@ export interface PlanOptions {
  * anything the config alone could not reveal.
  */
 export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
+    const now = options.now ?? new Date();
     const problems: string[] = [];
     const cas = planCas(config);
     const gatewayServerCa = activeCa(cas, "gateway-server-ca");
@@ -714,6 +720,13 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
         const holder = holderOf(r);
         const base = { kind, holder, serialHex: r.serial, revokedAt: r.revokedAt, reason: r.reason } as const;
         const whose = kind === "apic" ? `endpoint "${r.endpoint}"` : `UI service "${r.uiClient}"`;
+        if (Date.parse(r.revokedAt) > now.getTime()) {
+            // A CRL's thisUpdate may not precede an entry, and a CRL dated in the future is not yet valid anywhere.
+            problems.push(
+                `pki:revocations[${i}].revokedAt ${r.revokedAt} is in the future (now is ${now.toISOString()}); ` +
+                    `give the time the certificate was revoked, at the latest now`,
+            );
+        }
         if (kind === "apic" && !idOwner.has(r.endpoint ?? "")) {
             problems.push(
                 `pki:revocations[${i}].endpoint "${r.endpoint}" is not an endpoint of this stack; its endpoints are ${[...idOwner.keys()].join(", ")}`,
@@ -760,14 +773,14 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
                 deployed: options.deployed,
                 finishing: finishingRotations(config, cas, options.deployed),
                 liveRootIds: cas.filter((c) => c.role === "root").map((c) => c.id),
-                now: options.now ?? new Date(),
+                now,
                 crlPeriodDays: config.crlPeriodDays,
             });
             retired = after.retired;
             problems.push(...after.problems);
         }
     }
-    const crls = planCrls(config, cas, retired, revoked, options.now ?? new Date(), problems);
+    const crls = planCrls(config, cas, retired, revoked, now, options.deployed?.meshCrlSince !== undefined, problems);
     if (problems.length > 0) throw new ConfigError(problems);
 
     const gateways = Object.keys(config.domains).map((domain) => ({
@@ -778,6 +791,7 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
     }));
     return {
         config,
+        now,
         ...(options.deployed !== undefined ? { deployed: options.deployed } : {}),
         retired,
         revoked,
@@ -900,6 +914,7 @@ function planCrls(
     retired: readonly RetiredCa[],
     revoked: readonly RevokedClient[],
     now: Date,
+    meshCrlPublished: boolean,
     problems: string[],
 ): CrlPlan {
     const { trustDomains } = config;
@@ -908,7 +923,8 @@ function planCrls(
     const publish = {
         gateway: revoked.some((r) => r.kind === "apic") || retiredUnder("apicClientCa").length > 0,
         apicTruststore: retiredUnder("gatewayServerCa").length > 0,
-        mesh: retiredUnder("meshCa").length > 0,
+        // Istio cannot clear ca-crl.pem once published (istio/istio#61073): it stays, valid.
+        mesh: retiredUnder("meshCa").length > 0 || meshCrlPublished,
         apicUiTruststore: revoked.some((r) => r.kind === "ui") || retiredUnder("uiClientCa").length > 0,
     };
     // Why each root's CRL is needed: a relying party that checks CRLs checks one for every CA of the chain.
@@ -932,6 +948,12 @@ function planCrls(
         need(
             "uiClientCa",
             `pki:revocations revokes a UI client (${revokedOf("ui")}), so APIC's UI truststore must hold a CRL of every CA of a client's chain, this root's included`,
+        );
+    }
+    if (meshCrlPublished && retiredUnder("meshCa").length === 0) {
+        need(
+            "meshCa",
+            "istiod's cacerts has carried ca-crl.pem since an earlier update and Istio cannot clear it (istio/istio#61073), so it keeps a CRL of every CA of the chain, this root's included",
         );
     }
     for (const slot of INTERMEDIATE_SLOTS) {
@@ -971,13 +993,17 @@ function planCrls(
     return { ...publish, offlineRootCrls };
 }
 
+/** An endpoint's configured APIC client phase: its own, else the stack's. */
+export const clientPhaseOf = (config: PkiConfig, endpointId: string): "switch" | "finish" =>
+    config.rotation.endpoints[endpointId]?.clientPhase ?? config.rotation.apicClientPhase;
+
 /**
  * Whether an endpoint's APIC client rotation overlaps: the previous key stays pinned beside the
  * new one. It does in the switch phase of the endpoint's own rotation and of a rotation of the
  * APIC-client CA or of its root, which re-issue every client.
  */
 export function clientOverlap(config: PkiConfig, endpointId: string): boolean {
-    const phase = config.rotation.endpoints[endpointId]?.clientPhase ?? config.rotation.apicClientPhase;
+    const phase = clientPhaseOf(config, endpointId);
     const caSlot = "apicClientCa";
     return (
         phase === "switch" ||
