@@ -196,6 +196,24 @@ describe("pictures (Mermaid drawn by the real library in headless Chromium)", fu
         }
     });
 
+    it("draws the diff's picture of the front end: re-keyed UI clients replaced, their Secrets touched, APIC's UI truststore anchored", async () => {
+        const base = loadStackFileValues("examples/front-end/Pulumi.front-end.yaml");
+        const head = { ...base, rotation: { uiClientEpoch: 1 } };
+        const drawn = await browser.draw(
+            trustPictureForDiff(plan(base), plan(head), diffPlans(plan(base), plan(head))),
+        );
+        for (const name of ["consumer-dashboard", "authentication-ui"]) {
+            assert.ok(classesOf(drawn, cert(`ui/${name}/client`)).includes("replaced"), name);
+            assert.strictEqual(edge(drawn, cert("ui-client-ca"), cert(`ui/${name}/client`)), "", name);
+            assert.ok(
+                classesOf(drawn, place(`k8s/example/ob-ui/secret-apic-client-${name}`)).includes("touched"),
+                name,
+            );
+        }
+        assert.ok(!classesOf(drawn, place("apic/ui/truststore.pem")).includes("touched"), "APIC's UI truststore stays");
+        assert.strictEqual(edge(drawn, cert("ui-client-root"), place("apic/ui/truststore.pem")), "trust anchor");
+    });
+
     it("shows a hostile organization as text: it adds no node, edge, link or script", async () => {
         const plain = await browser.draw(trustPicture(plannedCertificates(plan(dev()))));
         // Each at most 64 characters, the longest subject O config accepts.

@@ -9,7 +9,10 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
-import { ROOT, tempDir } from "./helpers";
+import { diffPlans } from "../lib/inventory/diff";
+import { trustPictureForDiff } from "../lib/inventory/pictures";
+import { planFromRawConfig } from "../lib/plan/plan";
+import { cli, loadStackFileValues, ROOT, tempDir } from "./helpers";
 
 interface Step {
     name?: string;
@@ -483,7 +486,15 @@ describe("workflows: the certificate diff step, replayed with the real tool", fu
             /^## Certificate changes: dev \(Option 1\)\n\n### Risks\n\n- \*\*pki:organization: re-issues 3 roots/,
         );
         assert.match(dev.inventory, /^\| role \| certificate \| hosts \/ identity \|/);
-        assert.strictEqual(typeof dev.mermaid, "string");
+        // The trust hierarchy after the change, raw Mermaid, every re-issued certificate highlighted.
+        const base = planFromRawConfig(loadStackFileValues("stacks/Pulumi.dev.yaml"));
+        const renamed = planFromRawConfig({
+            ...loadStackFileValues("stacks/Pulumi.dev.yaml"),
+            organization: "Example Bank plc",
+        });
+        assert.strictEqual(dev.mermaid, trustPictureForDiff(base, renamed, diffPlans(base, renamed)));
+        assert.match(dev.mermaid, /^flowchart LR\n/);
+        assert.strictEqual(dev.mermaid.match(/^ {4}class (\S+) replaced$/m)?.[1].split(",").length, 10);
         const sit = read("sit");
         assert.deepStrictEqual([sit.outcome, sit.exitCode, sit.markdown], ["invalid", 1, ""]);
         assert.match(sit.message, /pki:option must be 1, 2 or 3/);
@@ -620,6 +631,69 @@ describe("workflows: the comment script", function () {
         assert.deepStrictEqual(comment.readDiffArtifact(path.join(dir, "none")).problems, ["the run left no artifact"]);
     });
 
+    it("keeps a hostile organization inside the trust picture's mermaid block, and leaves out a picture too long to draw", async () => {
+        const hostile = "Bank ```` </details> <!-- apic-istio-pki:cert-diff:dev --> @team";
+        const dir = tempDir("hostile-picture");
+        fs.mkdirSync(path.join(dir, "stacks"));
+        fs.copyFileSync(path.join(ROOT, "Pulumi.yaml"), path.join(dir, "Pulumi.yaml"));
+        const text = fs.readFileSync(path.join(ROOT, "stacks/Pulumi.dev.yaml"), "utf8");
+        const head = path.join(dir, "stacks/Pulumi.dev.yaml");
+        fs.writeFileSync(head, text.replace("pki:organization: Example Bank", `pki:organization: '${hostile}'`));
+        const { status, out } = await cli(
+            "diff",
+            "--base",
+            path.join(ROOT, "stacks/Pulumi.dev.yaml"),
+            "--head",
+            head,
+            "--format",
+            "mermaid",
+        );
+        assert.strictEqual(status, 0);
+        const result = { stack: "dev", outcome: "risky", exitCode: 1, markdown: "", message: "", inventory: "" };
+        const args = {
+            stack: "dev",
+            changed: true,
+            programChanged: false,
+            runUrl: "https://github.example/r/1",
+            conclusion: "failure",
+            headSha: sha("a"),
+            preview: "P",
+        };
+        const body: string = comment.diffBody({ ...args, result: { ...result, mermaid: comment.neutralize(out) } });
+        const [, block, after] = /\n```mermaid\n([^]*?)\n```\n([^]*)$/.exec(body) ?? [];
+        assert.strictEqual(block, out.trimEnd(), "the whole picture, unchanged, in one mermaid block");
+        assert.strictEqual(
+            after,
+            "\n</details>\n\n<sub>Commit aaaaaaa · [certificate diff run](https://github.example/r/1)</sub>\n\nP",
+        );
+        for (const raw of ["````", "</details> <", "@team"]) {
+            assert.ok(!body.includes(raw), `${raw} appears in the comment as written`);
+        }
+        assert.strictEqual(body.split("<!-- apic-istio-pki:cert-diff:").length, 2, "no second marker");
+        assert.ok(
+            block.includes(
+                "O=Bank #96;#96;#96;#96; #60;/details#62; #60;#33;-- apic-istio-pki#58;cert-diff#58;dev --#62; #64;team, CN=",
+            ),
+            "shown as Mermaid entity codes",
+        );
+
+        const huge = `flowchart LR\n${"    a --> b\n".repeat(comment.MAX_PICTURE / 12)}`;
+        const left = comment.diffBody({ ...args, result: { ...result, mermaid: huge } });
+        assert.ok(!left.includes("```mermaid"), "a picture Mermaid would refuse to draw is not cut: it is left out");
+        assert.match(
+            left,
+            /\n\n\*The trust picture \(\d+ characters\) is too long for this comment; the run's artifact has it\.\*\n\n/,
+        );
+        const large = `flowchart LR\n${"    a --> b\n".repeat(2500)}`;
+        assert.ok(comment.diffBody({ ...args, result: { ...result, mermaid: large } }).includes("```mermaid\n"));
+        const crowded = comment.diffBody({
+            ...args,
+            result: { ...result, mermaid: large, markdown: "x".repeat(45000) },
+        });
+        assert.ok(!crowded.includes("```mermaid"), "left out where the comment would be longer than GitHub takes");
+        assert.ok(crowded.length < 65536);
+    });
+
     it("finds only its own bot comment with the stack's marker on the first line", () => {
         const bot = { login: "github-actions[bot]", type: "Bot" };
         const comments = [
@@ -727,6 +801,14 @@ describe("workflows: the comment script", function () {
             /^<!-- apic-istio-pki:cert-diff:dev -->\n### Certificate review: stack `dev`\n\n\*\*Risky: the check fails\*\*[^]*## Certificate changes: dev \(Option 1\)\n\n### Risks\n/,
         );
         assert.match(body("dev"), /<details><summary>Every certificate of the stack after this change<\/summary>/);
+        const picture = JSON.parse(fs.readFileSync(path.join(artifact, "stacks/dev.json"), "utf8")).mermaid as string;
+        assert.ok(
+            body("dev").includes(
+                "<details open><summary>Trust hierarchy after this change: added, replaced and removed certificates highlighted</summary>\n\n" +
+                    `\`\`\`mermaid\n${picture.trimEnd()}\n\`\`\`\n\n</details>\n\n<details><summary>Every certificate`,
+            ),
+            "the dev comment shows the artifact's trust picture in a mermaid block, before the inventory",
+        );
         assert.match(body("dev"), /\*\*Preview:\*\* not run\. [^\n]*\n<!-- \/apic-istio-pki:preview -->$/);
         assert.match(
             body("sit"),

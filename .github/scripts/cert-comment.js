@@ -26,8 +26,15 @@ const DIFF_OUTCOMES = ["changes", "new", "risky", "refused", "invalid", "removed
 const PREVIEW_OUTCOMES = ["ok", "failed", "removed"];
 const MAX_FILE_BYTES = 256 * 1024;
 const MAX_STACKS = 200;
-/** Characters of each text kept in a comment (GitHub refuses comments over 65,536). */
-const LIMITS = { markdown: 45000, message: 3000, inventory: 8000, mermaid: 6000 };
+/** Characters of each text kept in a comment (GitHub refuses comments over 65,536); cut beyond, with a note. */
+const LIMITS = { markdown: 45000, message: 3000, inventory: 8000 };
+/** GitHub's limit on a comment's length, less room for a longer preview part later (withPreview). */
+const COMMENT_MAX = 65536 - 1000;
+/**
+ * The longest trust picture shown (Mermaid's default maxTextSize: it refuses to draw a longer
+ * text). A picture is never cut, since a cut one does not draw: one too long is left out.
+ */
+const MAX_PICTURE = 50000;
 const DIFF_WORKFLOW = ".github/workflows/cert-diff.yml";
 const PREVIEW_WORKFLOW = ".github/workflows/preview.yml";
 /** The author of comments made with the workflow's GITHUB_TOKEN. */
@@ -138,6 +145,8 @@ function checkDiffResult(value, stack) {
         if (typeof text !== "string") return { problem: `stacks/${stack}.json: ${key} is not text` };
         texts[key] = truncate(neutralize(text), LIMITS[key]);
     }
+    const mermaid = value.mermaid ?? "";
+    if (typeof mermaid !== "string") return { problem: `stacks/${stack}.json: mermaid is not text` };
     return {
         result: {
             stack,
@@ -146,7 +155,8 @@ function checkDiffResult(value, stack) {
             markdown: texts.markdown,
             message: texts.message,
             inventory: texts.inventory,
-            mermaid: texts.mermaid,
+            // Neutralised like the rest, whole or not at all (diffBody says why it is left out).
+            mermaid: neutralize(mermaid),
         },
     };
 }
@@ -315,20 +325,43 @@ function diffBody(args) {
             );
         }
         if (result.markdown.trim() !== "") parts.push(result.markdown.trim());
-        if (result.inventory.trim() !== "") {
-            parts.push(
-                `<details><summary>Every certificate of the stack after this change</summary>\n\n${result.inventory.trim()}\n\n</details>`,
-            );
-        }
+        const inventory =
+            result.inventory.trim() === ""
+                ? []
+                : [
+                      `<details><summary>Every certificate of the stack after this change</summary>\n\n${result.inventory.trim()}\n\n</details>`,
+                  ];
         if (result.mermaid.trim() !== "") {
+            // Shown whole or left out: GitHub refuses a longer comment, and a cut picture does not draw.
+            const picture = pictureSection(result.mermaid);
+            const length = [...parts, picture, ...inventory, footer(args)].join("\n\n").length;
             parts.push(
-                `<details open><summary>Trust picture</summary>\n\n${fence(result.mermaid, "mermaid")}\n\n</details>`,
+                result.mermaid.length <= MAX_PICTURE && length <= COMMENT_MAX
+                    ? picture
+                    : `*The trust picture (${result.mermaid.length} characters) is too long for this comment; the run's artifact has it.*`,
             );
         }
+        parts.push(...inventory);
     }
-    parts.push(`<sub>Commit ${args.headSha.slice(0, 7)} · [certificate diff run](${args.runUrl})</sub>`);
-    parts.push(args.preview);
+    parts.push(footer(args));
     return parts.join("\n\n");
+}
+
+/**
+ * The end of a stack's comment: the commit and run, then the preview part.
+ * @param {{ headSha: string, runUrl: string, preview: string }} args
+ */
+function footer(args) {
+    return `<sub>Commit ${args.headSha.slice(0, 7)} · [certificate diff run](${args.runUrl})</sub>\n\n${args.preview}`;
+}
+
+/**
+ * The trust hierarchy after the change, drawn by GitHub from a mermaid block the text cannot close
+ * (`fence`); what the change adds, replaces and removes is highlighted in it.
+ * @param {string} mermaid
+ */
+function pictureSection(mermaid) {
+    return `<details open><summary>Trust hierarchy after this change: added, replaced and removed certificates highlighted</summary>\n\n${fence(mermaid, "mermaid")}\n\n</details>`;
 }
 
 /**
@@ -537,4 +570,5 @@ module.exports = {
     skippedBody,
     marker,
     LIMITS,
+    MAX_PICTURE,
 };

@@ -1,15 +1,37 @@
 /**
  * Where a plan's keys, certificates and CRLs end up, item by item: each Kubernetes secret key,
- * each APIC keystore and truststore file. Pure, from the plan alone, mirroring what lib/stack.ts
- * writes; `diff` compares two of these to say which secret or bundle is created, updated or
- * deleted, and what changes inside it.
+ * each APIC keystore and truststore file, for the backend (gateway, APIC, istiod) and the front
+ * end (UI services' Secrets, APIC's UI-facing keystores and truststore, customer-facing hosts).
+ * Pure, from the plan alone, mirroring what lib/stack.ts and the components write; `diff`
+ * compares two of these to say which secret or bundle is created, updated or deleted, and what
+ * changes inside it.
  */
-import { rootOf } from "../plan/hierarchy";
-import { activeCa, CaPlan, MESH_CA_SECRET, PkiPlan } from "../plan/plan";
+import * as crypto from "crypto";
+import { IntermediateSlot, INTERMEDIATE_SLOTS, rootOf } from "../plan/hierarchy";
+import { activeCa, CaPlan, CrlPlan, MESH_CA_SECRET, PkiPlan } from "../plan/plan";
 import { stepOf } from "../plan/caRotation";
-import { secretPath } from "./planned";
+import { pemBlocks } from "../pki/pem";
+import { APIC_UI_DIR, apicServerCertId, customerFacingCertId, secretPath, uiClientCertId } from "./planned";
 
-export type PlaceKind = "gateway secret" | "istiod cacerts" | "APIC keystore" | "APIC truststore";
+export type PlaceKind =
+    | "gateway secret"
+    | "istiod cacerts"
+    | "UI client secret"
+    | "customer-facing secret"
+    | "APIC keystore"
+    | "APIC truststore"
+    | "APIC UI-facing keystore"
+    | "APIC UI truststore";
+
+const SECRET_KINDS: readonly PlaceKind[] = [
+    "gateway secret",
+    "istiod cacerts",
+    "UI client secret",
+    "customer-facing secret",
+];
+
+/** A Kubernetes secret (pulumi up writes it, its readers reload it), not APIC material uploaded by hand. */
+export const isSecret = (kind: PlaceKind): boolean => SECRET_KINDS.includes(kind);
 
 /** What an item holds: a certificate, a private key or a CRL, each named by its certificate id. */
 export interface Content {
@@ -21,8 +43,14 @@ export interface Place {
     /** A secret's render path (`k8s/<cluster>/<namespace>/secret-<name>`), or `APIC keystore of <endpoint>`. */
     readonly id: string;
     readonly kind: PlaceKind;
-    /** The endpoint (gateway secrets, APIC bundles) or the cluster (cacerts) it serves. */
+    /**
+     * Whom it serves: the endpoint (gateway secrets, APIC bundles), the cluster (cacerts), the UI
+     * service (its Secret), the host (APIC's UI-facing keystores, customer-facing secrets), or
+     * `apic/ui` (APIC's UI truststore, for every UI service).
+     */
     readonly owner: string;
+    /** The id of the certificate the place exists for (its items call it "its certificate"), if one. */
+    readonly leaf?: string;
     /** Secret key or file -> what it holds, in order. */
     readonly items: Readonly<Record<string, readonly Content[]>>;
 }
@@ -37,30 +65,47 @@ function rootsOf(plan: PkiPlan, slot: ReturnType<typeof rootOf>): CaPlan[] {
     return [...all.filter((c) => c.active), ...all.filter((c) => !c.active)];
 }
 
+/** The first position at which a staged rotation has retired a CA. */
+const FIRST_FINISH = stepOf({ generation: 1, phase: "finish" });
+
 /**
- * Where CRLs are published, as far as the config tells: once an APIC client is revoked, or once an
- * issuing CA under the same root was retired (its rotation reached a finish). The deployed record,
- * which `pulumi up` reads, also drops a retired CA once it expires; a diff of two stack files cannot
- * know that, so a CRL stays published here as long as the config shows a finished rotation.
+ * Where CRLs are published, as far as the config tells, by the flags of PkiPlan.crls (planCrls in
+ * lib/plan/plan.ts): once a client of that relying party is revoked (APIC clients: the gateway's
+ * ca.crl; UI clients: APIC's UI truststore), or once an issuing CA under the same root was retired
+ * (its rotation reached a finish). The deployed record, which `pulumi up` reads, also drops a
+ * retired CA once it expires; a diff of two stack files cannot know that, so a CRL stays published
+ * here as long as the config shows a finished rotation.
  */
-export function crlsPublished(plan: PkiPlan): { gateway: boolean; apicTruststore: boolean; mesh: boolean } {
+export function crlsPublished(plan: PkiPlan): Omit<CrlPlan, "offlineRootCrls"> {
     const { caRotation, trustDomains, revocations } = plan.config;
-    const retiredUnder = (slot: "apicClientCa" | "gatewayServerCa" | "meshCa"): boolean =>
-        (["apicClientCa", "gatewayServerCa", "meshCa"] as const).some(
+    const retiredUnder = (slot: IntermediateSlot): boolean =>
+        INTERMEDIATE_SLOTS.some(
             (other) =>
-                rootOf(other, trustDomains) === rootOf(slot, trustDomains) &&
-                stepOf(caRotation[other]) >= stepOf({ generation: 1, phase: "finish" }),
+                rootOf(other, trustDomains) === rootOf(slot, trustDomains) && stepOf(caRotation[other]) >= FIRST_FINISH,
         );
     return {
-        gateway: revocations.length > 0 || retiredUnder("apicClientCa"),
+        gateway: revocations.some((r) => r.endpoint !== undefined) || retiredUnder("apicClientCa"),
         apicTruststore: retiredUnder("gatewayServerCa"),
         mesh: retiredUnder("meshCa"),
+        apicUiTruststore: revocations.some((r) => r.uiClient !== undefined) || retiredUnder("uiClientCa"),
     };
 }
 
-/** Every place the plan delivers to, in a stable order: gateway secrets, cacerts, then APIC bundles. */
+/** The CA certificates of pki:frontEnd.apicServerCa, each named by its subject and serial. */
+function givenCas(pem: string): Content[] {
+    return pemBlocks(pem, "CERTIFICATE").map((block) => {
+        const ca = new crypto.X509Certificate(block);
+        const cn = /(?:^|\n)CN=([^\n]*)/.exec(ca.subject)?.[1] ?? ca.subject.replace(/\n/g, ", ");
+        return cert(`pki:frontEnd.apicServerCa ${cn} (serial ${ca.serialNumber})`);
+    });
+}
+
+/**
+ * Every place the plan delivers to, in a stable order: gateway secrets, cacerts, UI services'
+ * Secrets, customer-facing secrets, then APIC's bundles (per endpoint, then UI-facing).
+ */
 export function placesOf(plan: PkiPlan): Place[] {
-    const { config } = plan;
+    const { config, frontEnd } = plan;
     if (plan.cas.length === 0) return []; // the base of a new stack
     const trust = config.trustDomains;
     const published = crlsPublished(plan);
@@ -70,20 +115,32 @@ export function placesOf(plan: PkiPlan): Place[] {
     const clientRoots = rootsOf(plan, rootOf("apicClientCa", trust));
     const serverRoots = rootsOf(plan, rootOf("gatewayServerCa", trust));
     const meshRoots = rootsOf(plan, rootOf("meshCa", trust));
+    const uiRoots = rootsOf(plan, rootOf("uiClientCa", trust));
     const generations = (slotId: string) => plan.cas.filter((c) => c.slotId === slotId);
     const crlsOf = (cas: readonly CaPlan[]): Content[] => cas.map((c) => crl(c.id));
 
-    const gatewaySecrets = plan.endpoints.map((e): Place => ({
-        id: secretPath(gatewayCluster, e.gatewaySecret.namespace, e.gatewaySecret.name),
-        kind: "gateway secret",
-        owner: e.id,
-        items: {
-            "tls.crt": [cert(`${e.id}/server`), cert(serverCa.id)],
-            "tls.key": [key(`${e.id}/server`)],
+    /** A `kubernetes.io/tls` Secret in the gateway's cluster: a leaf, its chain and key, and what else the reader takes. */
+    const leafSecret = (
+        kind: PlaceKind,
+        owner: string,
+        leaf: string,
+        secret: { namespace: string; name: string },
+        chain: readonly string[],
+        more: Record<string, readonly Content[]> = {},
+    ): Place => ({
+        id: secretPath(gatewayCluster, secret.namespace, secret.name),
+        kind,
+        owner,
+        leaf,
+        items: { "tls.crt": [cert(leaf), ...chain.map(cert)], "tls.key": [key(leaf)], ...more },
+    });
+
+    const gatewaySecrets = plan.endpoints.map((e) =>
+        leafSecret("gateway secret", e.id, `${e.id}/server`, e.gatewaySecret, [serverCa.id], {
             "ca.crt": clientRoots.map((r) => cert(r.id)),
             ...(published.gateway ? { "ca.crl": crlsOf([...generations("apic-client-ca"), ...clientRoots]) } : {}),
-        },
-    }));
+        }),
+    );
     const meshCas = plan.cas.filter((c) => c.role === "mesh-ca");
     const cacerts = meshCas
         .filter((c) => c.active)
@@ -99,11 +156,26 @@ export function placesOf(plan: PkiPlan): Place[] {
                 ...(published.mesh ? { "ca-crl.pem": crlsOf([...meshRoots, ...meshCas]) } : {}),
             },
         }));
+    // The sidecars verify APIC's UI-facing certificate against this: the server root(s), or APIC's own CA.
+    const apicAnchors =
+        config.frontEnd.apicServerCa !== undefined
+            ? givenCas(config.frontEnd.apicServerCa)
+            : serverRoots.map((r) => cert(r.id));
+    const uiSecrets = frontEnd.uiClients.map((c) =>
+        leafSecret("UI client secret", c.name, uiClientCertId(c.name), c.secret, [c.leaf.issuer], {
+            "ca.crt": apicAnchors,
+        }),
+    );
+    // A customer-facing host has a Secret once the public CA's certificate is given.
+    const customerFacing = frontEnd.customerFacing
+        .filter((c) => c.certificate !== undefined)
+        .map((c) => leafSecret("customer-facing secret", c.host, customerFacingCertId(c.host), c.secret, []));
     const apic = plan.endpoints.flatMap((e): Place[] => [
         {
             id: `APIC keystore of ${e.id}`,
             kind: "APIC keystore",
             owner: e.id,
+            leaf: `${e.id}/client`,
             items: {
                 "client.crt": [cert(`${e.id}/client`)],
                 "client.key": [key(`${e.id}/client`)],
@@ -122,5 +194,39 @@ export function placesOf(plan: PkiPlan): Place[] {
             },
         },
     ]);
-    return [...gatewaySecrets, ...cacerts, ...apic];
+    const apicUiKeystores = frontEnd.apicServers.map((s): Place => {
+        const id = apicServerCertId(s.host);
+        return {
+            id: `APIC UI-facing keystore of ${s.host}`,
+            kind: "APIC UI-facing keystore",
+            owner: s.host,
+            leaf: id,
+            items: { "server.crt": [cert(id)], "server.key": [key(id)], "ca-chain.pem": [cert(s.leaf.issuer)] },
+        };
+    });
+    const apicUiTruststore: Place[] =
+        frontEnd.uiClients.length === 0
+            ? []
+            : [
+                  {
+                      id: "APIC UI truststore",
+                      kind: "APIC UI truststore",
+                      owner: APIC_UI_DIR,
+                      items: {
+                          "truststore.pem": uiRoots.map((r) => cert(r.id)),
+                          ...(published.apicUiTruststore
+                              ? { "truststore.crl": crlsOf([...generations("ui-client-ca"), ...uiRoots]) }
+                              : {}),
+                      },
+                  },
+              ];
+    return [
+        ...gatewaySecrets,
+        ...cacerts,
+        ...uiSecrets,
+        ...customerFacing,
+        ...apic,
+        ...apicUiKeystores,
+        ...apicUiTruststore,
+    ];
 }

@@ -601,7 +601,8 @@ function clientEpoch(config: PkiConfig, endpointId: string): number {
 }
 
 /** The deployment record's key of a revocation's holder: the endpoint id, or `ui/<name>`. */
-const holderOf = (r: RevocationConfig): string => r.endpoint ?? uiClientRecordKey(r.uiClient ?? "");
+export const holderOf = (r: Pick<RevocationConfig, "endpoint" | "uiClient">): string =>
+    r.endpoint ?? uiClientRecordKey(r.uiClient ?? "");
 
 /** A client's configured epoch, moved past every revoked certificate's epoch, so that revoking also re-issues. */
 function pastRevoked(config: PkiConfig, holder: string, configured: number): number {
