@@ -694,6 +694,29 @@ describe("workflows: the comment script", function () {
         assert.ok(crowded.length < 65536);
     });
 
+    it("renders a hostile organization in the diff's Markdown as text: no HTML, link or image reaches the comment", async () => {
+        // Within the 64 characters of a subject O.
+        const hostile = "B </details> [ok](https://e.x) ![x](https://e.x/i) <img>";
+        const dir = tempDir("hostile-markdown");
+        fs.mkdirSync(path.join(dir, "stacks"));
+        const text = fs.readFileSync(path.join(ROOT, "stacks/Pulumi.dev.yaml"), "utf8");
+        const head = path.join(dir, "stacks/Pulumi.dev.yaml");
+        fs.writeFileSync(head, text.replace("pki:organization: Example Bank", `pki:organization: '${hostile}'`));
+        const base = path.join(ROOT, "stacks/Pulumi.dev.yaml");
+        const { status, out } = await cli("diff", "--base", base, "--head", head);
+        assert.strictEqual(status, 0);
+        assert.ok(out.includes(hostile), "the diff names the new organization");
+        fs.mkdirSync(path.join(dir, "artifact/stacks"), { recursive: true });
+        fs.writeFileSync(
+            path.join(dir, "artifact/stacks/dev.json"),
+            JSON.stringify({ stack: "dev", outcome: "risky", exitCode: 1, markdown: out }),
+        );
+        const markdown: string = comment.readDiffArtifact(path.join(dir, "artifact")).results.get("dev").markdown;
+        assert.ok(!markdown.includes("<"), "no raw HTML");
+        assert.ok(!/(^|[^\\])\[/.test(markdown), "no unescaped [ that could open a link or an image");
+        assert.ok(markdown.includes("B &lt;/details> \\[ok](https://e.x) !\\[x](https://e.x/i) &lt;img>"));
+    });
+
     it("finds only its own bot comment with the stack's marker on the first line", () => {
         const bot = { login: "github-actions[bot]", type: "Bot" };
         const comments = [

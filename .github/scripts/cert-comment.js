@@ -63,6 +63,16 @@ function neutralize(text) {
     );
 }
 
+/**
+ * The diff's Markdown, which GitHub renders, carries config text from the pull request (e.g.
+ * pki:organization): besides neutralize, no raw HTML (a `<details>` could hide the risks) and no
+ * link or image (a "[approve](https://...)" in the bot's name). The diff itself writes neither.
+ * @param {string} text
+ */
+function renderedMarkdown(text) {
+    return neutralize(text).replace(/</g, "&lt;").replace(/\[/g, "\\[");
+}
+
 /** @param {string} text @param {number} limit */
 function truncate(text, limit) {
     return text.length <= limit
@@ -143,7 +153,7 @@ function checkDiffResult(value, stack) {
     for (const key of /** @type {(keyof typeof LIMITS)[]} */ (Object.keys(LIMITS))) {
         const text = value[key] ?? "";
         if (typeof text !== "string") return { problem: `stacks/${stack}.json: ${key} is not text` };
-        texts[key] = truncate(neutralize(text), LIMITS[key]);
+        texts[key] = truncate(key === "markdown" ? renderedMarkdown(text) : neutralize(text), LIMITS[key]);
     }
     const mermaid = value.mermaid ?? "";
     if (typeof mermaid !== "string") return { problem: `stacks/${stack}.json: mermaid is not text` };
