@@ -10,14 +10,18 @@ import { rawConfigFromStackFile } from "../lib/config/load";
 import { main } from "../lib/cli/main";
 import { pemBlocks as pemBlocksOf } from "../lib/pki/pem";
 import { EngineState, saveStackOutputs } from "../lib/engine/standIn";
+import { seededState } from "./engineKeys";
 import * as tlsProvider from "../lib/engine/tlsProvider";
 import { PkiPlan, planFromRawConfig } from "../lib/plan/plan";
 import { deployedRecordOf, renderPlan, RenderResult } from "../lib/render/render";
 
 export const ROOT = path.resolve(__dirname, "../..");
 
-/** Kept for the whole mocha run: a resource re-registered with the same inputs gets its old outputs. */
-export const sharedState: EngineState = new Map();
+/**
+ * Kept for the whole mocha run: a resource re-registered with the same inputs gets its old
+ * outputs. It starts with the suite's RSA keys (./engineKeys.ts).
+ */
+export const sharedState: EngineState = seededState();
 
 /** The code of the first fenced block of `language` under the README heading `heading` (e.g. "## A complete program"). */
 export function readmeBlock(heading: string, language: string): string {
@@ -87,7 +91,8 @@ export async function renderNext(raw: Record<string, unknown>, label: string, st
  * deployment record an earlier render left in it, so that the next render is the stack's first.
  */
 export function newStackState(): EngineState {
-    const state: EngineState = new Map(sharedState);
+    // The suite's keys win over entries of the same name another test replaced (e.g. by ECDSA keys).
+    const state: EngineState = new Map([...sharedState, ...seededState()]);
     saveStackOutputs(state, {});
     return state;
 }

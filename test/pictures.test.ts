@@ -14,7 +14,7 @@ import {
 } from "../lib/inventory/pictures";
 import { plannedCertificates } from "../lib/inventory/planned";
 import { PkiPlan, planFromRawConfig } from "../lib/plan/plan";
-import { cli, loadStackFileValues, OPTION_FILES, renderConfig, ROOT } from "./helpers";
+import { cli, loadStackFileValues, newStackState, OPTION_FILES, renderConfig, ROOT } from "./helpers";
 import { DrawnSvg, MermaidBrowser } from "./mermaidBrowser";
 
 type Raw = Record<string, unknown>;
@@ -268,7 +268,12 @@ describe("pictures (Mermaid drawn by the real library in headless Chromium)", fu
 
     it("draws the timeline of a render from what was issued: per certificate a bar to its renewal point and one for its renewal window", async () => {
         // ECDSA keys: the render is under test here, not RSA key generation.
-        const rendered = await renderConfig({ ...dev(), keyAlgorithm: "ECDSA", caKeyAlgorithm: "ECDSA" }, "pictures");
+        const rendered = await renderConfig(
+            { ...dev(), keyAlgorithm: "ECDSA", caKeyAlgorithm: "ECDSA" },
+            "pictures",
+            // A state of its own: its ECDSA keys must not replace the RSA ones of the same names.
+            newStackState(),
+        );
         const trust = await browser.draw(rendered.read("trust.mmd"));
         for (const c of rendered.inventory)
             assert.ok(

@@ -187,6 +187,11 @@ export async function privateKey(inputs: Inputs): Promise<{ id: string; state: S
         (inputs.rsaBits as number | undefined) ?? 2048,
         (inputs.ecdsaCurve as string | undefined) ?? "P224",
     );
+    return privateKeyResource(inputs, key);
+}
+
+/** The id and state of a `tls:index/privateKey` holding `key`, as the provider writes them. */
+export function privateKeyResource(inputs: Inputs, key: crypto.KeyObject): { id: string; state: State } {
     const spki = crypto.createPublicKey(key).export({ type: "spki", format: "der" });
     return { id: hashForState(spki), state: privateKeyState(inputs, key) };
 }
