@@ -12,7 +12,7 @@ import * as tlsProvider from "../lib/engine/tlsProvider";
 import { ConfigError } from "../lib/config/validate";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { PeerCheck } from "./envoyVerifier";
-import { apicSends, assertAllAccepted, decide, summary } from "./consumers";
+import { apicSends, apicUiCheck, assertAllAccepted, decide, summary } from "./consumers";
 import {
     cacerts,
     loadStackFile,
@@ -57,17 +57,6 @@ function object(rendered: Rendered, file: string): KubeObject {
 /** A UI service's Secret as the render wrote it. */
 const uiSecret = (rendered: Rendered, name: string) =>
     object(rendered, `k8s/example/ob-ui/secret-apic-client-${name}.yaml`).stringData as Record<string, string>;
-
-/** APIC's UI-facing TLS server profile checking a UI client: the UI truststore, a certificate required. */
-function apicUiCheck(rendered: Rendered, chain: string): PeerCheck {
-    const crl = rendered.files.includes("apic/ui/truststore.crl") ? rendered.read("apic/ui/truststore.crl") : undefined;
-    return {
-        caCrt: rendered.read("apic/ui/truststore.pem"),
-        ...(crl !== undefined ? { caCrl: crl } : {}),
-        chain,
-        purpose: "sslclient",
-    };
-}
 
 /** A CA of a render, with its key, as a holder of that key has it. */
 function caOf(rendered: Rendered, id: string): TestCa {

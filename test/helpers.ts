@@ -85,9 +85,10 @@ export async function renderNext(raw: Record<string, unknown>, label: string, st
 /**
  * The engine state of a new stack: the run's shared state (CA keys made once), without the
  * deployment record an earlier render left in it, so that the next render is the stack's first.
+ * Pass `new Map()` for a stack that shares nothing (every certificate issued at its plan's clock).
  */
-export function newStackState(): EngineState {
-    const state: EngineState = new Map(sharedState);
+export function newStackState(from: EngineState = sharedState): EngineState {
+    const state: EngineState = new Map(from);
     saveStackOutputs(state, {});
     return state;
 }
@@ -353,12 +354,14 @@ export interface TestCa {
     keyPem: string;
 }
 
-/** How a test CA differs from the default (ECDSA P-256, no path length, valid 24 hours). */
+/** How a test CA differs from the default (ECDSA P-256, no path length, valid 24 hours from now). */
 export interface TestCaOptions {
     /** An RSA-2048 key: CRLs (lib/pki/crl.ts) are signed only with RSA. */
     rsa?: boolean;
     maxPathLength?: number;
     validityHours?: number;
+    /** Issued at this instant instead of now (a test that runs on a simulated clock). */
+    issuedAt?: Date;
     /** Subject O, e.g. to copy a real CA's subject. */
     organization?: string;
 }
@@ -368,17 +371,22 @@ const testCaKey = (options: TestCaOptions) =>
         options.rsa ? { algorithm: "RSA", rsaBits: 2048 } : { algorithm: "ECDSA", ecdsaCurve: "P256" },
     );
 
+const issuedAtOf = (options: TestCaOptions) => ({ now: () => options.issuedAt ?? new Date() });
+
 /** A self-signed root outside the stack's hierarchy (a "foreign" CA). */
 export async function mintRoot(commonName: string, options: TestCaOptions = {}): Promise<TestCa> {
     const key = await testCaKey(options);
-    const cert = tlsProvider.selfSignedCert({
-        privateKeyPem: key.state.privateKeyPem,
-        subject: { commonName },
-        isCaCertificate: true,
-        allowedUses: ["cert_signing", "crl_signing"],
-        maxPathLength: options.maxPathLength,
-        validityPeriodHours: options.validityHours ?? 24,
-    });
+    const cert = tlsProvider.selfSignedCert(
+        {
+            privateKeyPem: key.state.privateKeyPem,
+            subject: { commonName },
+            isCaCertificate: true,
+            allowedUses: ["cert_signing", "crl_signing"],
+            maxPathLength: options.maxPathLength,
+            validityPeriodHours: options.validityHours ?? 24,
+        },
+        issuedAtOf(options),
+    );
     return { certPem: cert.state.certPem as string, keyPem: key.state.privateKeyPem as string };
 }
 
@@ -388,15 +396,18 @@ export async function mintSubCa(ca: TestCa, commonName: string, options: TestCaO
     const subject =
         options.organization === undefined ? { commonName } : { commonName, organization: options.organization };
     const csr = tlsProvider.certRequest({ privateKeyPem: key.state.privateKeyPem, subject });
-    const cert = tlsProvider.locallySignedCert({
-        certRequestPem: csr.state.certRequestPem,
-        caCertPem: ca.certPem,
-        caPrivateKeyPem: ca.keyPem,
-        isCaCertificate: true,
-        allowedUses: ["cert_signing", "crl_signing"],
-        maxPathLength: options.maxPathLength,
-        validityPeriodHours: options.validityHours ?? 24,
-    });
+    const cert = tlsProvider.locallySignedCert(
+        {
+            certRequestPem: csr.state.certRequestPem,
+            caCertPem: ca.certPem,
+            caPrivateKeyPem: ca.keyPem,
+            isCaCertificate: true,
+            allowedUses: ["cert_signing", "crl_signing"],
+            maxPathLength: options.maxPathLength,
+            validityPeriodHours: options.validityHours ?? 24,
+        },
+        issuedAtOf(options),
+    );
     return { certPem: cert.state.certPem as string, keyPem: key.state.privateKeyPem as string };
 }
 
