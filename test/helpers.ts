@@ -76,10 +76,15 @@ async function renderInto(plan: PkiPlan, label: string, state: EngineState): Pro
 /**
  * The next "update" of a stack whose engine state is `state`: CA rotation phases are checked
  * against the record the previous render left there, as `pulumi up` checks them against the
- * stack's own last outputs.
+ * stack's own last outputs. `now`: the update's clock (default: now).
  */
-export async function renderNext(raw: Record<string, unknown>, label: string, state: EngineState): Promise<Rendered> {
-    return renderInto(planFromRawConfig(raw, { deployed: deployedRecordOf(state) }), label, state);
+export async function renderNext(
+    raw: Record<string, unknown>,
+    label: string,
+    state: EngineState,
+    now?: Date,
+): Promise<Rendered> {
+    return renderInto(planFromRawConfig(raw, { deployed: deployedRecordOf(state), now }), label, state);
 }
 
 /**
