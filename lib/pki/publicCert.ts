@@ -51,11 +51,16 @@ export function dnsNameCovers(san: string, host: string): boolean {
 
 const subjectOf = (c: crypto.X509Certificate): string => c.subject.replace(/\n/g, ", ");
 
+/** Node's bundled Mozilla store, parsed once: every plan of a stack with customer-facing certificates checks them against it. */
+let mozillaRoots: crypto.X509Certificate[] | undefined;
+
 /** The roots a customer-facing chain may end at: Node's bundled Mozilla store and the configured extra roots. */
 function publicRoots(extra: string | undefined): crypto.X509Certificate[] {
-    return [...tls.rootCertificates, ...(extra === undefined ? [] : pemBlocks(extra, "CERTIFICATE"))].map(
-        (pem) => new crypto.X509Certificate(pem),
-    );
+    mozillaRoots ??= tls.rootCertificates.map((pem) => new crypto.X509Certificate(pem));
+    return [
+        ...mozillaRoots,
+        ...(extra === undefined ? [] : pemBlocks(extra, "CERTIFICATE").map((pem) => new crypto.X509Certificate(pem))),
+    ];
 }
 
 export interface PublicCertificateCheck {
