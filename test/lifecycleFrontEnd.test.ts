@@ -19,9 +19,11 @@ import { IssuedCertificate } from "../lib/inventory/issued";
 import { readDeployed } from "../lib/lifecycle/deployed";
 import { decide } from "../lib/lifecycle/rules";
 import { editStackText } from "../lib/lifecycle/stackEdit";
+import { publicMaxLifetimeDays } from "../lib/pki/publicCert";
 import { RotationRecord } from "../lib/plan/caRotation";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { deployedRecordOf, renderPlan } from "../lib/render/render";
+import { PeerCheck } from "./envoyVerifier";
 import { apicUiCheck, assertAllAccepted, decide as verdictsOf, uiSidecarCheck } from "./consumers";
 import { cli, mintRoot, mintSubCa, newStackState, Rendered, ROOT, TestCa, tempDir } from "./helpers";
 
@@ -447,5 +449,167 @@ describe("lifecycle on the front end: UI clients, APIC's UI-facing server and cu
         );
         assert.ok(!waiting.proposals.some((p) => p.kind === "renew-ui-clients"));
         assert.ok(waiting.proposals.some((p) => p.kind === "renew-apic-ui-servers"));
+    });
+});
+
+/**
+ * Two years of the front end with nobody renewing by hand: every week the pipeline runs
+ * `lifecycle --write`; its edit is deployed at once, and a human answers its customer-facing
+ * requests the same day (the public CA signs the host's CSR with the longest lifetime SC-081v3
+ * allows then). At every step nothing deployed has expired; APIC's UI-facing profile accepts each
+ * UI client, each UI sidecar accepts APIC's UI-facing certificate and a browser accepts the
+ * customer-facing host on each deployment's first and last day (material only ages in between, and
+ * a certificate valid on both days is valid between them). The timeline goes to
+ * out/lifecycle-front-end-simulation.txt.
+ */
+describe("Lifecycle: two years of the front end that nobody renews by hand", function () {
+    this.timeout(120_000);
+    const WEEKS = 104;
+    const FRONT_END_IDS = [...CALLERS.map((n) => `ui/${n}/client`), `apic-ui/${APIC_HOST}/server`, `public/${HOST}`];
+    const timeline: string[] = [];
+    const replacements: { id: string; day: number; renewAt: Date; notAfter: Date }[] = [];
+    const checks: [string, PeerCheck][] = [];
+    const invalid: string[] = [];
+    /** What the pipeline asked a human, by kind. */
+    const needsHuman = new Set<string>();
+    let customerFacingProposals = 0;
+    let seconds = 0;
+
+    before(async () => {
+        const started = Date.now();
+        const stack = new TestStack(tempDir("lifecycle-front-sim"), exampleStack(180));
+        const ca = await publicCa(at(-1));
+        let current = await stack.deploy(at(0), "day-0");
+        timeline.push(
+            `day    0 ${iso(0).slice(0, 10)}  deployed: the stack's first update (the host waits for its first certificate)`,
+        );
+        let served: string | undefined;
+        /** Every certificate deployed is valid at `day`. */
+        const valid = (day: number) => {
+            const now = at(day).getTime();
+            for (const row of current.inventory) {
+                if (!(Date.parse(row.notBefore) <= now && now < Date.parse(row.notAfter)))
+                    invalid.push(`day ${day}: ${row.id} valid ${row.notBefore} to ${row.notAfter}`);
+            }
+        };
+        const check = (day: number) => {
+            const now = at(day);
+            for (const name of CALLERS) {
+                checks.push([
+                    `day ${day} APIC: ${name}`,
+                    apicUiCheck(current, tlsCrtOf(current, uiSecretFile(name)), now),
+                ]);
+                checks.push([
+                    `day ${day} ${name}'s sidecar: APIC`,
+                    uiSidecarCheck(current, name, APIC_HOST, apicServes(current), now),
+                ]);
+            }
+            if (current.files.includes(publicSecretFile)) {
+                checks.push([
+                    `day ${day} a browser: ${HOST}`,
+                    {
+                        caCrt: ca.root.certPem,
+                        chain: tlsCrtOf(current, publicSecretFile),
+                        purpose: "sslserver",
+                        subjectAltNames: [HOST],
+                        partialChain: false,
+                        at: now,
+                    },
+                ]);
+            }
+        };
+        check(0);
+        for (let day = 7; day <= WEEKS * 7; day += 7) {
+            const now = at(day);
+            valid(day);
+            const { status, json } = await lifecycle(stack, current, now, "--soak-days", "7", "--write");
+            assert.ok(status <= 1, `day ${day}: exit ${status}`);
+            for (const need of json.needsHuman) {
+                needsHuman.add(
+                    need.replace(/^(URGENT: )?(the new CSR of|once the update of|\S+ has no certificate yet).*$/, "$2"),
+                );
+            }
+            customerFacingProposals += json.proposals.filter((p) => p.kind === "renew-customer-facing").length;
+            const what = json.proposals.map(
+                (p) =>
+                    `${p.kind} ${p.subject} (${p.edits.map((e) => `${e.key.replace(/^pki:(rotation\.(endpoints\.)?)?/, "")}=${e.to}`).join(", ")})`,
+            );
+            // The human: the public CA signs the CSR deployed (first issuance, or the one a reminder names).
+            if (json.needsHuman.some((n) => /^(URGENT: )?the new CSR of |has no certificate yet/.test(n))) {
+                const lifetime = publicMaxLifetimeDays(now);
+                const certificate = signCsr(ca.issuing, current.read(CSR_FILE), now, lifetime);
+                const { epoch } = validateConfig(rawConfigFromStackFile(stack.file)).frontEnd.customerFacing[HOST];
+                stack.text =
+                    served === undefined
+                        ? withFirstCertificate(stack.text, certificate, ca.root.certPem)
+                        : withRenewedCertificate(stack.text, served, certificate, epoch);
+                served = certificate;
+                what.push(`a human sets ${HOST}'s certificate for key epoch ${epoch} (${lifetime} days)`);
+            }
+            if (what.length === 0 && !json.republishCrls) continue;
+            check(day);
+            const next = await stack.deploy(now, `day-${day}`);
+            timeline.push(`day ${String(day).padStart(4)} ${iso(day).slice(0, 10)}  deployed: ${what.join("; ")}`);
+            const before = new Map(current.inventory.map((c) => [c.id, c]));
+            for (const c of next.inventory) {
+                const old = before.get(c.id);
+                if (old === undefined || old.serial === c.serial || !FRONT_END_IDS.includes(c.id)) continue;
+                replacements.push({ id: c.id, day, renewAt: new Date(old.renewAt), notAfter: new Date(old.notAfter) });
+            }
+            current = next;
+            valid(day);
+            check(day);
+        }
+        check(WEEKS * 7);
+        seconds = (Date.now() - started) / 1000;
+    });
+
+    after(() => {
+        const summary = [
+            `Front-end lifecycle simulation: ${WEEKS} weekly lifecycle runs from ${iso(0).slice(0, 10)}, leaves 180 days, the public CA's longest lifetime;`,
+            `${timeline.length} deployments, ${checks.length} verdicts, ${seconds.toFixed(1)} s.`,
+            "",
+            ...timeline,
+            "",
+        ].join("\n");
+        fs.mkdirSync(path.join(ROOT, "out"), { recursive: true });
+        fs.writeFileSync(path.join(ROOT, "out", "lifecycle-front-end-simulation.txt"), summary);
+        process.stdout.write(
+            `      timeline: out/lifecycle-front-end-simulation.txt (${timeline.length} deployments, ${seconds.toFixed(1)} s)\n`,
+        );
+    });
+
+    it("renews every front-end certificate inside its window and never after it expired", () => {
+        assert.deepStrictEqual(invalid, []);
+        // A 180-day leaf is renewed about 120 days after its issue, a 100-day public certificate about 70.
+        for (const id of FRONT_END_IDS) {
+            const count = replacements.filter((r) => r.id === id).length;
+            assert.ok(count >= 5, `${id} replaced ${count} times`);
+        }
+        for (const r of replacements) {
+            const day = at(r.day).getTime();
+            assert.ok(
+                day < r.notAfter.getTime(),
+                `${r.id} replaced on day ${r.day}, after it expired (${r.notAfter.toISOString()})`,
+            );
+            assert.ok(
+                day >= r.renewAt.getTime(),
+                `${r.id} replaced on day ${r.day}, before its window (${r.renewAt.toISOString()})`,
+            );
+        }
+    });
+
+    it("needs a human only to have the customer-facing CSRs signed, and proposes each new CSR once", () => {
+        assert.deepStrictEqual([...needsHuman].sort(), [
+            "once the update of",
+            "the new CSR of",
+            `${HOST} has no certificate yet`,
+        ]);
+        assert.strictEqual(customerFacingProposals, replacements.filter((r) => r.id === `public/${HOST}`).length);
+    });
+
+    it("has APIC accept every UI client, every UI sidecar accept APIC and a browser accept the host all along", () => {
+        assert.ok(checks.length > 200, `${checks.length} verdicts`);
+        assertAllAccepted(verdictsOf(checks));
     });
 });
