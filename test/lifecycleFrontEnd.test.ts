@@ -179,6 +179,36 @@ const FRONT_END_KINDS = ["renew-ui-clients", "renew-apic-ui-servers", "renew-cus
 /** The proposals about the front end (the example's backend endpoint ob has leaves of the same lifetime). */
 const frontEndOnly = (json: LifecycleJson) => json.proposals.filter((p) => FRONT_END_KINDS.includes(p.kind));
 
+describe("Stack file edits reach customer-facing hosts, whose keys hold dots", () => {
+    it("finds a host key plain or quoted, adds to its flow or block map (after a block scalar), and keeps the comments", () => {
+        const text = `config:
+  pki:frontEnd:
+    customerFacing:
+      # the shop
+      "shop.example.bank.example": {}   # first CSR pending
+      www.example.bank.example:
+        certificate: |
+          -----BEGIN CERTIFICATE-----
+          -----END CERTIFICATE-----
+      # the end of the hosts
+`;
+        const host = (name: string, key: string) => ["pki:frontEnd", "customerFacing", name, key];
+        assert.strictEqual(
+            editStackText(text, [
+                { path: host("shop.example.bank.example", "epoch"), value: 1 },
+                { path: host("www.example.bank.example", "epoch"), value: 1 },
+                { path: host("www.example.bank.example", "certificateEpoch"), value: 0 },
+            ]),
+            text
+                .replace('": {}   #', '": { epoch: 1 }   #')
+                .replace(
+                    "-----END CERTIFICATE-----\n",
+                    "-----END CERTIFICATE-----\n        epoch: 1\n        certificateEpoch: 0\n",
+                ),
+        );
+    });
+});
+
 describe("lifecycle on the front end: UI clients, APIC's UI-facing server and customer-facing hosts", function () {
     this.timeout(120_000);
     let stack: TestStack;
