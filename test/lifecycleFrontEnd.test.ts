@@ -3,7 +3,7 @@
  * irrelevant to what is due, and ECDSA keys cost nothing): UI clients and APIC's UI-facing server
  * renewed by their epochs inside their windows and not before, a customer-facing host's new key and
  * CSR proposed in time and its certificate left to a human (reminded, never proposed twice), the
- * waits for CA switches; then two years of it, weekly, with the consumers' verdicts at every step.
+ * waits for CA switches; then two years of it, weekly, with the consumers' verdicts all along.
  * The UI truststore CRL's re-publication is in test/frontEnd.test.ts (it needs RSA CA keys, made
  * there once).
  */
