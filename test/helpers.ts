@@ -80,19 +80,25 @@ async function renderInto(plan: PkiPlan, label: string, state: EngineState): Pro
 /**
  * The next "update" of a stack whose engine state is `state`: CA rotation phases are checked
  * against the record the previous render left there, as `pulumi up` checks them against the
- * stack's own last outputs.
+ * stack's own last outputs. `now`: the update's clock (default: now).
  */
-export async function renderNext(raw: Record<string, unknown>, label: string, state: EngineState): Promise<Rendered> {
-    return renderInto(planFromRawConfig(raw, { deployed: deployedRecordOf(state) }), label, state);
+export async function renderNext(
+    raw: Record<string, unknown>,
+    label: string,
+    state: EngineState,
+    now?: Date,
+): Promise<Rendered> {
+    return renderInto(planFromRawConfig(raw, { deployed: deployedRecordOf(state), now }), label, state);
 }
 
 /**
  * The engine state of a new stack: the run's shared state (CA keys made once), without the
  * deployment record an earlier render left in it, so that the next render is the stack's first.
+ * Pass `new Map()` for a stack that shares no certificate (each issued at its plan's clock).
  */
-export function newStackState(): EngineState {
-    // The suite's keys win over entries of the same name another test replaced (e.g. by ECDSA keys).
-    const state: EngineState = new Map([...sharedState, ...seededState()]);
+export function newStackState(from: EngineState = sharedState): EngineState {
+    // The suite's RSA keys (no certificates) win over entries of the same name another test replaced.
+    const state: EngineState = new Map([...from, ...seededState()]);
     saveStackOutputs(state, {});
     return state;
 }
@@ -358,12 +364,14 @@ export interface TestCa {
     keyPem: string;
 }
 
-/** How a test CA differs from the default (ECDSA P-256, no path length, valid 24 hours). */
+/** How a test CA differs from the default (ECDSA P-256, no path length, valid 24 hours from now). */
 export interface TestCaOptions {
     /** An RSA-2048 key: CRLs (lib/pki/crl.ts) are signed only with RSA. */
     rsa?: boolean;
     maxPathLength?: number;
     validityHours?: number;
+    /** Issued at this instant instead of now (a test that runs on a simulated clock). */
+    issuedAt?: Date;
     /** Subject O, e.g. to copy a real CA's subject. */
     organization?: string;
 }
@@ -373,17 +381,22 @@ const testCaKey = (options: TestCaOptions) =>
         options.rsa ? { algorithm: "RSA", rsaBits: 2048 } : { algorithm: "ECDSA", ecdsaCurve: "P256" },
     );
 
+const issuedAtOf = (options: TestCaOptions) => ({ now: () => options.issuedAt ?? new Date() });
+
 /** A self-signed root outside the stack's hierarchy (a "foreign" CA). */
 export async function mintRoot(commonName: string, options: TestCaOptions = {}): Promise<TestCa> {
     const key = await testCaKey(options);
-    const cert = tlsProvider.selfSignedCert({
-        privateKeyPem: key.state.privateKeyPem,
-        subject: { commonName },
-        isCaCertificate: true,
-        allowedUses: ["cert_signing", "crl_signing"],
-        maxPathLength: options.maxPathLength,
-        validityPeriodHours: options.validityHours ?? 24,
-    });
+    const cert = tlsProvider.selfSignedCert(
+        {
+            privateKeyPem: key.state.privateKeyPem,
+            subject: { commonName },
+            isCaCertificate: true,
+            allowedUses: ["cert_signing", "crl_signing"],
+            maxPathLength: options.maxPathLength,
+            validityPeriodHours: options.validityHours ?? 24,
+        },
+        issuedAtOf(options),
+    );
     return { certPem: cert.state.certPem as string, keyPem: key.state.privateKeyPem as string };
 }
 
@@ -393,15 +406,18 @@ export async function mintSubCa(ca: TestCa, commonName: string, options: TestCaO
     const subject =
         options.organization === undefined ? { commonName } : { commonName, organization: options.organization };
     const csr = tlsProvider.certRequest({ privateKeyPem: key.state.privateKeyPem, subject });
-    const cert = tlsProvider.locallySignedCert({
-        certRequestPem: csr.state.certRequestPem,
-        caCertPem: ca.certPem,
-        caPrivateKeyPem: ca.keyPem,
-        isCaCertificate: true,
-        allowedUses: ["cert_signing", "crl_signing"],
-        maxPathLength: options.maxPathLength,
-        validityPeriodHours: options.validityHours ?? 24,
-    });
+    const cert = tlsProvider.locallySignedCert(
+        {
+            certRequestPem: csr.state.certRequestPem,
+            caCertPem: ca.certPem,
+            caPrivateKeyPem: ca.keyPem,
+            isCaCertificate: true,
+            allowedUses: ["cert_signing", "crl_signing"],
+            maxPathLength: options.maxPathLength,
+            validityPeriodHours: options.validityHours ?? 24,
+        },
+        issuedAtOf(options),
+    );
     return { certPem: cert.state.certPem as string, keyPem: key.state.privateKeyPem as string };
 }
 

@@ -23,11 +23,13 @@ JSON of "pulumi stack output --json" (outputs inventory and deploymentRecord) or
 folder (inventory.json and deployment.json). Proposes, as edits of the stack file:
   - a leaf inside its renewal window: its epoch raised (pki:rotation.endpoints.<id>.serverEpoch;
     an APIC client with clientEpoch and clientPhase switch, then finish once the switch has been
-    deployed --soak-days days);
+    deployed --soak-days days; UI clients pki:rotation.uiClientEpoch, APIC's UI-facing servers
+    apicServerEpoch; a customer-facing host a new key and CSR, pki:frontEnd.customerFacing.<host>.epoch);
   - a CA inside its renewal window: a staged rotation (pki:caRotation.<slot>: generation n+1,
     phase prepare), and each phase deployed --soak-days days: the next phase;
 and says whether CRLs must be re-published (a pulumi up from the default branch, no edit) and
-what needs a human (anything expired, an offline root's renewal or CRL series, the ceremony).
+what needs a human (anything expired, an offline root's renewal or CRL series, the ceremony, a
+customer-facing CSR for the public CA).
 --write edits the stack file in place (comments and layout kept) when something is due; the
 output is a pull request body: what is due, why, and the certificate diff of the edit. --format
 json prints { changed, markdown, republishCrls, needsHuman, proposals, ... }.
@@ -124,7 +126,13 @@ export function lifecycleMarkdown(args: {
                 proposals.map((p) => ({
                     what: p.subject,
                     why: p.why,
-                    change: p.edits.map((e) => `${e.path.join(".")}: ${showValue(e.from)} -> ${e.to}`).join("; "),
+                    change: p.edits
+                        .map((e) =>
+                            e.from === e.to
+                                ? `${e.path.join(".")}: ${e.to} (kept)`
+                                : `${e.path.join(".")}: ${showValue(e.from)} -> ${e.to}`,
+                        )
+                        .join("; "),
                 })),
             )}`,
         );

@@ -49,7 +49,7 @@ export type ClientPhase = "switch" | "finish";
 
 /** Forced key rotation: bump a number and exactly the keys and certificates it names are replaced. */
 export interface RotationConfig {
-    /** Every leaf (gateway server and APIC client). */
+    /** Every leaf issued here (gateway servers, APIC and UI clients, APIC's UI-facing servers). */
     readonly leafEpoch: number;
     /** Every gateway server certificate. */
     readonly gatewayServerEpoch: number;
@@ -59,6 +59,8 @@ export interface RotationConfig {
     readonly meshEpoch: number;
     /** Every UI service's client certificate (pki:frontEnd.callers). */
     readonly uiClientEpoch: number;
+    /** Every APIC UI-facing server certificate issued here (pki:frontEnd.apicHosts). */
+    readonly apicServerEpoch: number;
     /** Phase of every APIC client's rotation, unless an endpoint sets its own. */
     readonly apicClientPhase: ClientPhase;
     /** Per endpoint id. */
@@ -192,6 +194,7 @@ export const DEFAULTS = {
         apicClientEpoch: 0,
         meshEpoch: 0,
         uiClientEpoch: 0,
+        apicServerEpoch: 0,
         apicClientPhase: "finish",
         endpoints: {},
     },

@@ -563,7 +563,14 @@ function epoch(value: Json, key: string, fail: Fail): number | undefined {
     );
 }
 
-const EPOCHS = ["leafEpoch", "gatewayServerEpoch", "apicClientEpoch", "meshEpoch", "uiClientEpoch"] as const;
+const EPOCHS = [
+    "leafEpoch",
+    "gatewayServerEpoch",
+    "apicClientEpoch",
+    "meshEpoch",
+    "uiClientEpoch",
+    "apicServerEpoch",
+] as const;
 
 const CLIENT_PHASES = ["switch", "finish"] as const;
 

@@ -4,7 +4,9 @@
  *
  * - a leaf inside its renewal window (inventory `renewAt`: the last third of its validity by
  *   default, pki:earlyRenewalDays) gets its epoch raised; an APIC client in two steps, `switch`
- *   then, after the soak time, `finish` (README "Rotating certificates and CAs");
+ *   then, after the soak time, `finish` (README "Rotating certificates and CAs"); the front end's
+ *   UI clients and APIC UI-facing servers by their one epoch each; a customer-facing host by a new
+ *   key and CSR, which a human has a public CA sign;
  * - a CA inside its renewal window starts a staged rotation (`prepare`), and a phase deployed for
  *   the soak time moves to the next one; a root's rotation goes first and re-issues the CAs
  *   below it, and CAs of one trust domain never rotate together (plan/caRotation.ts);
@@ -17,12 +19,22 @@
  * Nothing is proposed for a certificate or CA whose config is ahead of what is deployed (the
  * change waits for its `pulumi up`), so that running again before the update changes nothing.
  */
+import * as crypto from "crypto";
 import { OfflineRootConfig, PkiConfig } from "../config/types";
 import { ConfigError } from "../config/validate";
 import { IssuedCertificate } from "../inventory/issued";
-import { plannedCertificates } from "../inventory/planned";
+import {
+    APIC_UI_DIR,
+    apicServerCertId,
+    customerFacingCertId,
+    plannedCertificates,
+    uiClientCertId,
+} from "../inventory/planned";
+import { apicUiKeystoreName } from "../pki/apic";
 import { crlSignedBy } from "../pki/crlSeries";
 import { parseCrl, periodStart } from "../pki/crl";
+import { pemBlocks } from "../pki/pem";
+import { PUBLIC_CA_LEAD_DAYS } from "../pki/publicCert";
 import {
     CaPosition,
     CaSlot,
@@ -61,12 +73,20 @@ export interface Deployed {
 export interface ConfigEdit {
     /** e.g. ["pki:rotation", "endpoints", "ob", "serverEpoch"]. */
     readonly path: readonly string[];
-    /** The value the stack file gives now (undefined: not set, the default applies). */
+    /** The value the stack file gives now (undefined: not set, the default applies); equal to `to`: set explicitly so that it stays. */
     readonly from: number | string | undefined;
     readonly to: number | string;
 }
 
-export type ProposalKind = "renew-server" | "rotate-client" | "finish-client" | "prepare-ca" | "advance-ca";
+export type ProposalKind =
+    | "renew-server"
+    | "rotate-client"
+    | "finish-client"
+    | "prepare-ca"
+    | "advance-ca"
+    | "renew-ui-clients"
+    | "renew-apic-ui-servers"
+    | "renew-customer-facing";
 
 export interface Proposal {
     readonly kind: ProposalKind;
@@ -108,13 +128,20 @@ const endpointPath = (id: string, field: "serverEpoch" | "clientEpoch" | "client
     field,
 ];
 
+/** Where a customer-facing host's CSR is: what a human sends to the public CA. */
+const csrOf = (host: string): string =>
+    `front-end/csr/${host}.csr of a render, or the stack output frontEnd.customerFacingCsrs["${host}"]`;
+
 /** Certificates and published CRLs that are past their end: nothing the pipeline proposes fixes them in time. */
 function expired(deployed: Deployed, now: Date): string[] {
     const certificates = deployed.inventory
         .filter((c) => Date.parse(c.notAfter) <= now.getTime())
-        .map(
-            (c) =>
-                `${c.id} (${c.role}) expired on ${day(c.notAfter)}: whatever checks it refuses it now; deploy its renewal at once (merge the proposal and run pulumi up)`,
+        .map((c) =>
+            c.role === "customer-facing"
+                ? `${c.id} (customer-facing) expired on ${day(c.notAfter)}: browsers refuse ${c.host} now, and the stack refuses the expired certificate in config; ` +
+                  `have the public CA sign the host's CSR at once (${csrOf(c.host ?? "")}; raise pki:frontEnd.customerFacing.${c.host}.epoch first if no new CSR is pending) ` +
+                  `and set its certificate and certificateEpoch`
+                : `${c.id} (${c.role}) expired on ${day(c.notAfter)}: whatever checks it refuses it now; deploy its renewal at once (merge the proposal and run pulumi up)`,
         );
     const crls = Object.entries(deployed.record.crls ?? {})
         .filter(([, crl]) => crl.published && Date.parse(crl.nextUpdate) <= now.getTime())
@@ -125,6 +152,15 @@ function expired(deployed: Deployed, now: Date): string[] {
     return [...certificates, ...crls];
 }
 
+/**
+ * What else a re-signed CRL needs after the update: the UI client CA's goes into APIC's UI-facing
+ * truststore, which no update reaches (a gateway's ca.crl is in its Secret).
+ */
+const crlDelivery = (caId: string): string =>
+    /^ui-client-ca(-g\d+)?$/.test(caId)
+        ? `; after the update load ${APIC_UI_DIR}/truststore.crl (stack output frontEnd.apic.truststoreCrlPem) where DataPower checks the UI clients' CRLs`
+        : "";
+
 /** Periodic CRLs whose period has ended: the next `pulumi up` re-signs them. */
 function crlsDue(config: PkiConfig, record: RotationRecord, now: Date): string[] {
     const start = periodStart(now, config.crlPeriodDays);
@@ -132,7 +168,7 @@ function crlsDue(config: PkiConfig, record: RotationRecord, now: Date): string[]
         .filter(([, crl]) => crl.published && crl.renewal === "period" && Date.parse(crl.thisUpdate) < start.getTime())
         .map(
             ([id, crl]) =>
-                `the CRL of ${id} was signed for the period from ${day(crl.thisUpdate)}; a new ${config.crlPeriodDays}-day period began ${day(start)} (valid until ${day(crl.nextUpdate)})`,
+                `the CRL of ${id} was signed for the period from ${day(crl.thisUpdate)}; a new ${config.crlPeriodDays}-day period began ${day(start)} (valid until ${day(crl.nextUpdate)})${crlDelivery(id)}`,
         );
 }
 
@@ -172,12 +208,15 @@ function offlineRootNeeds(plan: PkiPlan, deployed: Deployed, now: Date): string[
 const soaked = (since: string | undefined, now: Date, soakDays: number): boolean =>
     since !== undefined && now.getTime() - Date.parse(since) >= soakDays * DAY_MS;
 
-/** What the operator does around each phase, as README "Staged CA rotation" says. */
-function phaseNotes(slot: CaSlot, to: CaPosition): Pick<Proposal, "beforeMerge" | "afterDeploy"> {
+/** What the operator does around each phase, as README "Staged CA rotation" and "The front end" say. */
+function phaseNotes(slot: CaSlot, to: CaPosition, plan: PkiPlan): Pick<Proposal, "beforeMerge" | "afterDeploy"> {
     const apicClients = slot === "apicClientCa" || slot === "clientRoot" || slot === "root";
     const serverRoot = slot === "serverRoot" || slot === "root";
     const meshRoot = slot === "meshRoot" || slot === "root";
     const mesh = meshRoot || slot === "meshCa";
+    // APIC's UI-facing truststore holds the UI client root; its UI-facing keystores, certificates of the gateway-server CA.
+    const uiRoot = plan.frontEnd.uiClients.length > 0 && (slot === "uiClientRoot" || slot === "root");
+    const apicUiServers = plan.frontEnd.apicServers.length > 0 && (slot === "gatewayServerCa" || serverRoot);
     const notes = (field: "beforeMerge" | "afterDeploy", ...parts: (string | false)[]) => {
         const text = parts.filter((p): p is string => p !== false).join("; ");
         return text === "" ? {} : { [field]: text };
@@ -193,6 +232,7 @@ function phaseNotes(slot: CaSlot, to: CaPosition): Pick<Proposal, "beforeMerge" 
                 ...notes(
                     "afterDeploy",
                     serverRoot && "upload the new APIC truststores (apic/<endpoint>/truststore.json)",
+                    uiRoot && `upload APIC's new UI truststore (${APIC_UI_DIR}/truststore.json)`,
                 ),
             };
         case "switch":
@@ -200,6 +240,7 @@ function phaseNotes(slot: CaSlot, to: CaPosition): Pick<Proposal, "beforeMerge" 
                 ...notes(
                     "beforeMerge",
                     serverRoot && "APIC holds the new truststores",
+                    uiRoot && "APIC holds the new UI truststore",
                     meshRoot && "every istio-ca-root-cert ConfigMap carries both roots",
                     isRootSlot(slot) && "every gateway pod and istiod has the new root bundle",
                 ),
@@ -207,6 +248,7 @@ function phaseNotes(slot: CaSlot, to: CaPosition): Pick<Proposal, "beforeMerge" 
                     "afterDeploy",
                     apicClients &&
                         "upload every endpoint's new APIC keystore (apic keystores:update, README, Loading the APIC bundles)",
+                    apicUiServers && `upload APIC's new UI-facing keystores (${APIC_UI_DIR}/<host>/keystore.json)`,
                     mesh &&
                         "istiod reloads cacerts by itself; workloads renew within their certificate TTL (24 h by default)",
                 ),
@@ -217,9 +259,14 @@ function phaseNotes(slot: CaSlot, to: CaPosition): Pick<Proposal, "beforeMerge" 
                     "beforeMerge",
                     apicClients &&
                         "APIC uses the new keystores of every endpoint: the old keys are unpinned by this update",
+                    apicUiServers && "APIC serves its new UI-facing keystores",
                     mesh && "no workload still holds a certificate of the old CA",
                 ),
-                ...notes("afterDeploy", serverRoot && "upload the APIC truststores again (the old root leaves them)"),
+                ...notes(
+                    "afterDeploy",
+                    serverRoot && "upload the APIC truststores again (the old root leaves them)",
+                    uiRoot && `upload APIC's UI truststore again (the old UI client root leaves it)`,
+                ),
             };
     }
 }
@@ -270,7 +317,7 @@ function caProposals(
                 subject: `pki:caRotation.${slot}`,
                 why: `${describePosition(position)} deployed since ${day(since)}, ${soakDays} days or more`,
                 edits: [{ path: caPath(slot, "phase"), from: position.phase, to: to.phase }],
-                ...phaseNotes(slot, to),
+                ...phaseNotes(slot, to, plan),
             });
             continue;
         }
@@ -308,7 +355,7 @@ function caProposals(
         const position = record.positions[slot];
         const to: CaPosition = { generation: position.generation + 1, phase: "prepare" };
         const offlineRoot = !isRootSlot(slot) && rootOf(slot as IntermediateSlot, trust) in config.offlineRoots;
-        const notes = phaseNotes(slot, to);
+        const notes = phaseNotes(slot, to, plan);
         prepares.push({
             kind: "prepare-ca",
             subject: `pki:caRotation.${slot}`,
@@ -361,6 +408,188 @@ function switchComing(
     return undefined;
 }
 
+/** Leaves this stack issues, each renewed by an epoch of pki:rotation. */
+const ISSUED_LEAF_ROLES: readonly string[] = ["gateway-server", "apic-client", "ui-client", "apic-server"];
+
+/** The due rows among `ids` (deployed, not pending), the one that expires first first. */
+function dueRows(
+    ids: readonly string[],
+    rows: ReadonlyMap<string, IssuedCertificate>,
+    pendingCerts: ReadonlySet<string>,
+    now: Date,
+): IssuedCertificate[] {
+    return ids
+        .map((id) => rows.get(id))
+        .filter(
+            (row): row is IssuedCertificate =>
+                row !== undefined && !pendingCerts.has(row.id) && Date.parse(row.renewAt) <= now.getTime(),
+        )
+        .sort((a, b) => Date.parse(a.notAfter) - Date.parse(b.notAfter));
+}
+
+/** Why leaves due (as dueRows sorts them) are renewed together. */
+const windowWhy = (due: readonly IssuedCertificate[]): string =>
+    due.length === 1
+        ? `inside its renewal window since ${day(due[0].renewAt)}; expires on ${day(due[0].notAfter)}`
+        : `inside their renewal window since ${day(due.map((c) => c.renewAt).sort()[0])}; the first expires on ${day(due[0].notAfter)}`;
+
+/**
+ * The UI clients due: one raise of pki:rotation.uiClientEpoch re-issues them all. No overlap
+ * phase: APIC's UI-facing profile trusts the UI client root, not keys (it cannot pin), and each
+ * sidecar reads its new Secret through SDS (credentialName) without a restart.
+ */
+function uiClientProposal(
+    plan: PkiPlan,
+    input: LifecycleInput,
+    due: readonly IssuedCertificate[],
+    pendingSlots: ReadonlySet<CaSlot>,
+    earlier: readonly Proposal[],
+    waiting: string[],
+): Proposal | undefined {
+    const { config, deployed } = input;
+    if (due.length === 0) return undefined;
+    const subject = due.map((c) => c.id).join(", ");
+    const coming = switchComing("uiClientCa", due[0], input, earlier);
+    const switching = (["uiClientCa", rootOf("uiClientCa", config.trustDomains)] as CaSlot[]).find(
+        (slot) => deployed.record.positions[slot].phase === "switch" || pendingSlots.has(slot),
+    );
+    if (coming !== undefined || switching !== undefined) {
+        waiting.push(
+            `${subject} ${due.length === 1 ? "is" : "are"} due but ${coming ?? `${due.length === 1 ? "waits" : "wait"} for the rotation of pki:caRotation.${switching} under way (its switch re-issues the UI clients)`}`,
+        );
+        return undefined;
+    }
+    // The configured epoch the plan adds to the CA generation; a revocation may have pushed a client's past it.
+    const { leafEpoch, uiClientEpoch } = config.rotation;
+    const effective = Math.max(
+        ...plan.frontEnd.uiClients
+            .filter((c) => due.some((row) => row.id === uiClientCertId(c.name)))
+            .map((c) => c.leaf.epoch - (plan.cas.find((ca) => ca.id === c.leaf.issuer)?.generation ?? 0)),
+    );
+    const callers = plan.frontEnd.uiClients.map((c) => c.name);
+    return {
+        kind: "renew-ui-clients",
+        subject,
+        why: `${windowWhy(due)} (one epoch for every UI client: ${callers.join(", ")} re-issued)`,
+        edits: [
+            {
+                path: ["pki:rotation", "uiClientEpoch"],
+                from: uiClientEpoch,
+                to: uiClientEpoch + (effective - (leafEpoch + uiClientEpoch)) + 1,
+            },
+        ],
+        afterDeploy:
+            "nothing to upload to APIC: its UI truststore trusts the UI client root, not keys, so the new certificates pass as the old ones did; " +
+            `each sidecar reads its new Secret (${callers.map((n) => `apic-client-${n}`).join(", ")}) through SDS without a restart; ` +
+            "only a UI service that mounts its Secret and does TLS itself must reload it (or restart its pods)",
+    };
+}
+
+/** APIC's UI-facing server certificates due: one raise of pki:rotation.apicServerEpoch re-issues them all. */
+function apicServerProposal(
+    plan: PkiPlan,
+    input: LifecycleInput,
+    due: readonly IssuedCertificate[],
+    earlier: readonly Proposal[],
+    waiting: string[],
+): Proposal | undefined {
+    if (due.length === 0) return undefined;
+    const subject = due.map((c) => c.id).join(", ");
+    const coming = switchComing("gatewayServerCa", due[0], input, earlier);
+    if (coming !== undefined) {
+        waiting.push(`${subject} ${due.length === 1 ? "is" : "are"} due but ${coming}`);
+        return undefined;
+    }
+    const { apicServerEpoch } = input.config.rotation;
+    const keystores = plan.frontEnd.apicServers.map(
+        (a) =>
+            `${APIC_UI_DIR}/${a.host}/keystore.json (keystore ${apicUiKeystoreName(input.config.environment, a.host)})`,
+    );
+    return {
+        kind: "renew-apic-ui-servers",
+        subject,
+        why: windowWhy(due),
+        edits: [{ path: ["pki:rotation", "apicServerEpoch"], from: apicServerEpoch, to: apicServerEpoch + 1 }],
+        afterDeploy:
+            `upload the new keystore to APIC: apic keystores:update with ${keystores.join(", ")}; APIC's UI-facing TLS server profile names it, so it serves the new certificate ` +
+            `(the same in PEM: ${APIC_UI_DIR}/<host>/server.crt, ca-chain.pem and server.key; stack output frontEnd.apic.servers). ` +
+            "The UI sidecars trust the gateway server root and check the host name, so they accept the old certificate until the upload and the new one after it",
+    };
+}
+
+/**
+ * Customer-facing hosts: a certificate in its window gets a new key and CSR (its epoch raised,
+ * its certificateEpoch kept so that the current certificate is served meanwhile); a human has the
+ * public CA sign the CSR, and is reminded while it is pending.
+ */
+function customerFacingProposals(
+    plan: PkiPlan,
+    input: LifecycleInput,
+    rows: ReadonlyMap<string, IssuedCertificate>,
+    needsHuman: string[],
+    pending: string[],
+): Proposal[] {
+    const { deployed, now } = input;
+    const proposals: Proposal[] = [];
+    for (const c of plan.frontEnd.customerFacing) {
+        const id = customerFacingCertId(c.host);
+        const key = `pki:frontEnd.customerFacing.${c.host}`;
+        const keyEpochs = Object.keys(deployed.record.customerFacingKeys[c.host] ?? {}).map(Number);
+        const deployedKey = keyEpochs.length > 0 ? Math.max(...keyEpochs) : undefined;
+        if (deployedKey !== c.epoch) {
+            pending.push(
+                `${id}: key epoch ${c.epoch} in the stack file, ${deployedKey === undefined ? "none" : `epoch ${deployedKey}`} deployed`,
+            );
+            continue;
+        }
+        if (c.certificate === undefined) {
+            needsHuman.push(
+                `${c.host} has no certificate yet (first issuance): send ${csrOf(c.host)} to the public CA, then set ${key}.certificate to the certificate and its chain`,
+            );
+            continue;
+        }
+        const row = rows.get(id);
+        const [leaf] = pemBlocks(c.certificate, "CERTIFICATE");
+        if (row === undefined || row.sha256 !== new crypto.X509Certificate(leaf).fingerprint256) {
+            pending.push(
+                `${id}: the certificate for key epoch ${c.certificateEpoch} in the stack file is not deployed yet`,
+            );
+            continue;
+        }
+        const left = Math.floor((Date.parse(row.notAfter) - now.getTime()) / DAY_MS);
+        if (left < 0) continue; // expired(): needs a human at once
+        if (c.epoch > c.certificateEpoch) {
+            needsHuman.push(
+                `${left <= PUBLIC_CA_LEAD_DAYS / 2 ? "URGENT: " : ""}the new CSR of ${c.host} (key epoch ${c.epoch}) waits for the public CA: send ${csrOf(c.host)} to the public CA, ` +
+                    `then set ${key}.certificate to what it returns and ${key}.certificateEpoch to ${c.epoch}; the certificate served now expires on ${day(row.notAfter)} (${left} days left)`,
+            );
+            continue;
+        }
+        if (Date.parse(row.renewAt) > now.getTime()) continue;
+        const next = c.epoch + 1;
+        proposals.push({
+            kind: "renew-customer-facing",
+            subject: id,
+            why: `inside its renewal window since ${day(row.renewAt)}; expires on ${day(row.notAfter)} (a public CA's certificate: the last third of its lifetime, at least ${PUBLIC_CA_LEAD_DAYS} days)`,
+            edits: [
+                { path: ["pki:frontEnd", "customerFacing", c.host, "epoch"], from: c.epoch, to: next },
+                // Set explicitly: unset it follows epoch, and the current certificate is for this key.
+                {
+                    path: ["pki:frontEnd", "customerFacing", c.host, "certificateEpoch"],
+                    from: c.certificateEpoch,
+                    to: c.certificateEpoch,
+                },
+            ],
+            afterDeploy: `the update makes the new key and CSR and keeps serving the current certificate; send the CSR to the public CA (a human: see Needs a human)`,
+        });
+        needsHuman.push(
+            `once the update of ${key}.epoch ${next} has run, send ${csrOf(c.host)} to the public CA, then set ${key}.certificate to what it returns and ${key}.certificateEpoch to ${next}; ` +
+                `the certificate served now expires on ${day(row.notAfter)} (${left} days left)`,
+        );
+    }
+    return proposals;
+}
+
 export function decide(input: LifecycleInput): LifecycleDecision {
     const { config, deployed, now, soakDays } = input;
     const { record } = deployed;
@@ -391,7 +620,7 @@ export function decide(input: LifecycleInput): LifecycleDecision {
     const pendingCerts = new Set<string>();
     for (const planned of plannedCertificates(plan)) {
         const row = rows.get(planned.id);
-        if (planned.role !== "gateway-server" && planned.role !== "apic-client") continue;
+        if (!ISSUED_LEAF_ROLES.includes(planned.role)) continue;
         if (row === undefined || row.epoch !== planned.epoch || row.issuer !== planned.issuer) {
             pendingCerts.add(planned.id);
             pending.push(
@@ -501,6 +730,27 @@ export function decide(input: LifecycleInput): LifecycleDecision {
             beforeMerge: `APIC uses the new keystores of ${globalFinish.join(", ")}: the old keys are unpinned by this update`,
         });
     }
+    const { frontEnd } = plan;
+    const due = (ids: readonly string[]) => dueRows(ids, rows, pendingCerts, now);
+    const uiClients = uiClientProposal(
+        plan,
+        input,
+        due(frontEnd.uiClients.map((c) => uiClientCertId(c.name))),
+        pendingSlots,
+        proposals,
+        waiting,
+    );
+    const apicServers = apicServerProposal(
+        plan,
+        input,
+        due(frontEnd.apicServers.map((a) => apicServerCertId(a.host))),
+        proposals,
+        waiting,
+    );
+    proposals.push(
+        ...[uiClients, apicServers].filter((p): p is Proposal => p !== undefined),
+        ...customerFacingProposals(plan, input, rows, needsHuman, pending),
+    );
     return {
         proposals,
         republishCrls: republishWhy.length > 0,

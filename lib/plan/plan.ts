@@ -858,7 +858,7 @@ function planFrontEnd(config: PkiConfig, cas: readonly CaPlan[], apicServerCa: C
                   host,
                   leaf: apicServerCert({
                       host,
-                      epoch: rotation.leafEpoch + rotation.gatewayServerEpoch + apicServerCa.generation,
+                      epoch: rotation.leafEpoch + rotation.apicServerEpoch + apicServerCa.generation,
                       issuer: apicServerCa.id,
                       ...leafOptions,
                   }),
