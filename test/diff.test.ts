@@ -538,6 +538,13 @@ describe("diff of the front end (examples/front-end)", function () {
             ["pki:rotation.uiClientEpoch"],
             "epochs only go up",
         );
+        assert.deepStrictEqual(
+            diffPlans(plan({ ...frontEndStack, rotation: { apicServerEpoch: 2 } }), plan(frontEndStack)).refused.map(
+                (r) => r.key,
+            ),
+            ["pki:rotation.apicServerEpoch"],
+            "APIC's UI-facing server epoch too",
+        );
     });
 
     const revocation = {

@@ -563,7 +563,8 @@ function epoch(value: Json, key: string, fail: Fail): number | undefined {
     );
 }
 
-const EPOCHS = [
+/** The stack-wide epochs of `pki:rotation`. */
+export const EPOCHS = [
     "leafEpoch",
     "gatewayServerEpoch",
     "apicClientEpoch",

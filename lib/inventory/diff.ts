@@ -7,6 +7,7 @@
  */
 import * as crypto from "crypto";
 import { PkiConfig, RevocationConfig } from "../config/types";
+import { EPOCHS } from "../config/validate";
 import { CaSlot, describeTransitions, normalSerial, PHASES } from "../plan/caRotation";
 import { isRootSlot, RootSlot, rootOf } from "../plan/hierarchy";
 import {
@@ -272,13 +273,7 @@ function configuredEpochs(
     customerFacingHosts: readonly string[],
 ): Map<string, number> {
     const { rotation } = config;
-    const epochs = new Map<string, number>([
-        ["pki:rotation.leafEpoch", rotation.leafEpoch],
-        ["pki:rotation.gatewayServerEpoch", rotation.gatewayServerEpoch],
-        ["pki:rotation.apicClientEpoch", rotation.apicClientEpoch],
-        ["pki:rotation.meshEpoch", rotation.meshEpoch],
-        ["pki:rotation.uiClientEpoch", rotation.uiClientEpoch],
-    ]);
+    const epochs = new Map<string, number>(EPOCHS.map((key) => [`pki:rotation.${key}`, rotation[key]]));
     for (const id of endpointIds) {
         epochs.set(`pki:rotation.endpoints.${id}.serverEpoch`, rotation.endpoints[id]?.serverEpoch ?? 0);
         epochs.set(`pki:rotation.endpoints.${id}.clientEpoch`, rotation.endpoints[id]?.clientEpoch ?? 0);
