@@ -136,9 +136,11 @@ export function writeTemp(dir: string, name: string, content: string): string {
  * the package's own code): base64 of the SHA-256 of the DER SubjectPublicKeyInfo.
  */
 export function opensslSpkiPin(certPem: string): string {
-    const publicKey = execFileSync("openssl", ["x509", "-noout", "-pubkey"], { input: certPem });
-    const der = execFileSync("openssl", ["pkey", "-pubin", "-outform", "DER"], { input: publicKey });
-    return execFileSync("openssl", ["dgst", "-sha256", "-binary"], { input: der }).toString("base64");
+    // openssl extracts the SubjectPublicKeyInfo (its PEM body is the DER, base64); only the hash is Node's.
+    const publicKey = execFileSync("openssl", ["x509", "-noout", "-pubkey"], { input: certPem, encoding: "utf8" });
+    const body = /-----BEGIN PUBLIC KEY-----([\s\S]+?)-----END PUBLIC KEY-----/.exec(publicKey);
+    if (!body) throw new Error(`openssl printed no public key: ${publicKey}`);
+    return crypto.createHash("sha256").update(Buffer.from(body[1], "base64")).digest("base64");
 }
 
 export function opensslText(pem: string): string {

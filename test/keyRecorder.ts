@@ -37,7 +37,7 @@ export const mochaHooks = {
             known.add(id);
             return true;
         });
-        writeEngineKeys([...keys, ...added]);
+        if (added.length > 0) writeEngineKeys([...keys, ...added]);
         console.log(`test:keys: ${generated.length} RSA keys generated, ${added.length} added to the fixture`);
     },
 };
