@@ -4,12 +4,17 @@
  *   baseline registering the same @pulumi/tls, @pulumi/random and @pulumi/kubernetes resources
  *   directly: the ratio is the components' own overhead (target <= 1.2);
  * - plan, inventory and diff times; peak memory (each size runs in its own process);
- * - TLS handshakes per second on loopback for the leaf key profiles.
+ * - TLS handshakes per second on loopback for the leaf key profiles;
+ * - a real render of stacks/Pulumi.dev.yaml (real keys and signatures, a fresh state) beside its
+ *   key-generation floor: the same keys generated one after another, summed, divided by the cores
+ *   (target: render <= 1.5x the floor). BENCH_RENDER_ROUNDS (default 3) rounds, medians compared.
  * Sizes: Option 2 with 24, 240, 1000 and 5000 services (BENCH_SIZES=24,240 to choose).
  */
 import { execFileSync } from "child_process";
 import * as crypto from "crypto";
+import * as fs from "fs";
 import * as os from "os";
+import * as path from "path";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
@@ -34,6 +39,8 @@ import {
     planFromRawConfig,
     rotatedName,
 } from "../lib/plan/plan";
+import { rawConfigFromStackFile } from "../lib/config/load";
+import { renderPlan } from "../lib/render/render";
 import { buildPki } from "../lib/stack";
 
 function rawConfig(services: number, extra = 0): Record<string, unknown> {
@@ -58,22 +65,23 @@ function selfSigned(keyPem: string): string {
 }
 
 /** One real ECDSA key and certificate handed back for every tls resource: fast, and valid PEM for the code that parses it. */
-let fastMaterial: { keyPem: string; certPem: string } | undefined;
+let fastMaterial: { keyPem: string; publicKeyPem: string; certPem: string } | undefined;
 
 function fastMocks(): pulumi.runtime.Mocks & { count: number } {
     if (fastMaterial === undefined) {
         const { privateKey } = crypto.generateKeyPairSync("ec", { namedCurve: "prime256v1" });
         const keyPem = privateKey.export({ type: "sec1", format: "pem" }) as string;
-        fastMaterial = { keyPem, certPem: selfSigned(keyPem) };
+        const publicKeyPem = crypto.createPublicKey(privateKey).export({ type: "spki", format: "pem" }) as string;
+        fastMaterial = { keyPem, publicKeyPem, certPem: selfSigned(keyPem) };
     }
-    const { keyPem, certPem } = fastMaterial;
+    const { keyPem, publicKeyPem, certPem } = fastMaterial;
     const mocks = {
         count: 0,
         newResource(args: pulumi.runtime.MockResourceArgs): pulumi.runtime.MockResourceResult {
             mocks.count++;
             const state: Record<string, unknown> = { ...args.inputs };
             if (args.type.startsWith("tls:"))
-                Object.assign(state, { privateKeyPem: keyPem, publicKeyPem: "", certPem, certRequestPem: "" });
+                Object.assign(state, { privateKeyPem: keyPem, publicKeyPem, certPem, certRequestPem: "" });
             if (args.type.startsWith("random:")) state.result = "benchpassword";
             return { id: `${args.name}-id`, state };
         },
@@ -290,10 +298,54 @@ function timeMs(f: () => unknown): number {
     return Number(process.hrtime.bigint() - started) / 1e6;
 }
 
+/** A key the render made, as `tls.PrivateKey` was asked for it. */
+interface KeySpec {
+    algorithm: string;
+    rsaBits?: number;
+    ecdsaCurve?: string;
+}
+
+const DEV_STACK = path.resolve(__dirname, "../../stacks/Pulumi.dev.yaml");
+const CURVES: Readonly<Record<string, string>> = { P256: "prime256v1", P384: "secp384r1", P521: "secp521r1" };
+
+/** A real render of the dev stack into a temporary folder, from a fresh state: its time and its keys. */
+async function renderDev(): Promise<{ ms: number; keys: KeySpec[] }> {
+    const plan = planFromRawConfig(rawConfigFromStackFile(DEV_STACK));
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), "pki-bench-render-"));
+    try {
+        const started = process.hrtime.bigint();
+        const { engine } = await renderPlan(plan, path.join(out, "out"), { state: new Map() });
+        const ms = Number(process.hrtime.bigint() - started) / 1e6;
+        const keys = engine.resources
+            .filter((r) => r.type === "tls:index/privateKey:PrivateKey")
+            .map((r) => r.inputs as unknown as KeySpec);
+        return { ms, keys };
+    } finally {
+        fs.rmSync(out, { recursive: true, force: true });
+    }
+}
+
+/** The same keys generated one after another on one core: the sum of their generation times. */
+function keyGenerationMs(keys: KeySpec[]): number {
+    let total = 0;
+    for (const key of keys) {
+        total += timeMs(() => {
+            if (key.algorithm === "RSA") crypto.generateKeyPairSync("rsa", { modulusLength: key.rsaBits ?? 2048 });
+            else if (key.algorithm === "ECDSA")
+                crypto.generateKeyPairSync("ec", { namedCurve: CURVES[key.ecdsaCurve ?? "P224"] ?? "secp224r1" });
+            else crypto.generateKeyPairSync("ed25519");
+        });
+    }
+    return total;
+}
+
 /** Child process: one measurement, printed as JSON with the process's peak memory. */
 async function child(what: string, size: number): Promise<void> {
-    let result: Record<string, number>;
-    if (what === "stack" || what === "baseline") {
+    let result: Record<string, unknown>;
+    if (what === "render") {
+        const render = await renderDev();
+        result = { renderMs: render.ms, keys: render.keys, keyGenerationMs: keyGenerationMs(render.keys) };
+    } else if (what === "stack" || what === "baseline") {
         result = await construct(what, size);
     } else if (what === "parity") {
         const parity = await sameInputs(size);
@@ -403,6 +455,53 @@ async function parent(): Promise<void> {
         });
     }
     console.log(textTable(Object.keys(handshakeRows[0]), handshakeRows));
+    renderAgainstFloor();
+}
+
+/** Render of the dev stack against its key-generation floor, each round in a fresh process. */
+function renderAgainstFloor(): void {
+    const rounds = Number(process.env.BENCH_RENDER_ROUNDS ?? "3");
+    const cores = os.cpus().length;
+    const measured: { renderMs: number; keys: KeySpec[]; keyGenerationMs: number }[] = [];
+    for (let round = 0; round < rounds; round++) {
+        const output = execFileSync(process.execPath, [__filename, "--child", "render", "0"], {
+            encoding: "utf8",
+            stdio: ["ignore", "pipe", "inherit"],
+        });
+        measured.push(JSON.parse(output));
+        process.stderr.write(`measured render round ${round + 1}\n`);
+    }
+    const median = (values: number[]): number => {
+        const sorted = [...values].sort((a, b) => a - b);
+        const middle = Math.floor(sorted.length / 2);
+        return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+    };
+    const keyKinds = new Map<string, number>();
+    for (const key of measured[0].keys) {
+        const kind = key.algorithm === "RSA" ? `RSA ${key.rsaBits}` : `${key.algorithm} ${key.ecdsaCurve ?? ""}`.trim();
+        keyKinds.set(kind, (keyKinds.get(kind) ?? 0) + 1);
+    }
+    const rows = measured.map((m, i) => ({
+        round: String(i + 1),
+        "render ms": m.renderMs.toFixed(0),
+        "key generation ms (sum)": m.keyGenerationMs.toFixed(0),
+        [`floor ms (sum / ${cores} cores)`]: (m.keyGenerationMs / cores).toFixed(0),
+        "render / floor": (m.renderMs / (m.keyGenerationMs / cores)).toFixed(2),
+    }));
+    const renderMs = median(measured.map((m) => m.renderMs));
+    const floorMs = median(measured.map((m) => m.keyGenerationMs)) / cores;
+    rows.push({
+        round: "median",
+        "render ms": renderMs.toFixed(0),
+        "key generation ms (sum)": (floorMs * cores).toFixed(0),
+        [`floor ms (sum / ${cores} cores)`]: floorMs.toFixed(0),
+        "render / floor": (renderMs / floorMs).toFixed(2),
+    });
+    console.log(
+        `\nrender of stacks/Pulumi.dev.yaml (in-process, fresh state, real keys and signatures) against its key-generation floor;` +
+            `\nits keys: ${[...keyKinds].map(([kind, n]) => `${n} x ${kind}`).join(", ")}; target: render / floor <= 1.5\n`,
+    );
+    console.log(textTable(Object.keys(rows[0]), rows));
 }
 
 if (process.argv[2] === "--child") {
