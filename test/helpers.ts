@@ -283,19 +283,33 @@ export async function handshake(server: GatewayServerConfig, client: ClientCrede
 }
 
 /** The gateway configuration of one endpoint, read from the rendered secret and Gateway. */
+/** A rendered YAML file, parsed once per render (a render's folder never changes; Gateways are long). */
+const parsedFiles = new WeakMap<Rendered, Map<string, unknown>>();
+function renderedYaml<T>(rendered: Rendered, file: string): T {
+    let files = parsedFiles.get(rendered);
+    if (!files) parsedFiles.set(rendered, (files = new Map()));
+    if (!files.has(file)) files.set(file, YAML.parse(rendered.read(file)));
+    return files.get(file) as T;
+}
+
 export function gatewayServerConfig(rendered: Rendered, endpointId: string): GatewayServerConfig {
     const endpoint = rendered.plan.endpoints.find((e) => e.id === endpointId);
     if (!endpoint) throw new Error(`no endpoint ${endpointId}`);
     const cluster = rendered.plan.config.clusters[0].name;
     const ns = endpoint.gatewaySecret.namespace;
-    const secret = YAML.parse(rendered.read(`k8s/${cluster}/${ns}/secret-${endpoint.gatewaySecret.name}.yaml`));
-    const gateway = YAML.parse(rendered.read(`k8s/${cluster}/${ns}/gateway-${endpoint.gatewayName}.yaml`));
-    const server = (
-        gateway.spec.servers as {
-            hosts: string[];
-            tls: { credentialName: string; subjectAltNames: string[]; verifyCertificateSpki?: string[] };
-        }[]
-    ).find((s) => s.tls.credentialName === endpoint.gatewaySecret.name);
+    const secret = renderedYaml<{ stringData: Record<string, string> }>(
+        rendered,
+        `k8s/${cluster}/${ns}/secret-${endpoint.gatewaySecret.name}.yaml`,
+    );
+    const gateway = renderedYaml<{
+        spec: {
+            servers: {
+                hosts: string[];
+                tls: { credentialName: string; subjectAltNames: string[]; verifyCertificateSpki?: string[] };
+            }[];
+        };
+    }>(rendered, `k8s/${cluster}/${ns}/gateway-${endpoint.gatewayName}.yaml`);
+    const server = gateway.spec.servers.find((s) => s.tls.credentialName === endpoint.gatewaySecret.name);
     if (!server) throw new Error(`Gateway ${endpoint.gatewayName} has no server for ${endpointId}`);
     return {
         tlsCrt: secret.stringData["tls.crt"],
