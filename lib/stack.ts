@@ -424,7 +424,6 @@ function deploymentRecord(
                 plan.revoked.map((r) => ({ holder: r.holder, serialHex: r.serialHex })),
             ),
             customerFacingKeys: keyPins,
-            deployedAt: now.toISOString(),
             positionsSince: positionsSinceAfter(deployed, plan.config.caRotation, now),
             clientPhases: clientPhasesAfter(
                 deployed,

@@ -1,9 +1,9 @@
 import * as assert from "assert";
 import * as pulumi from "@pulumi/pulumi";
-import { runWithStandIn } from "../lib/engine/standIn";
+import { runWithStandIn, stackOutputsOf } from "../lib/engine/standIn";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { buildPki } from "../lib/stack";
-import { loadStackFile, OPTION_FILES, renderStackFile, sharedState } from "./helpers";
+import { loadStackFile, newStackState, OPTION_FILES, renderNext, renderStackFile, sharedState } from "./helpers";
 
 const PRIVATE_KEY = /-----BEGIN [A-Z ]*PRIVATE KEY-----/;
 
@@ -64,6 +64,17 @@ describe("The stack program", function () {
             Object.fromEntries(run.engine.resources.map((r) => [`${r.type}::${r.name}`, r.inputs]));
         assert.strictEqual(first.engine.resources.length, second.engine.resources.length);
         assert.deepStrictEqual(inputs(second), inputs(first));
+    });
+
+    it("changes no stack output at a second update of the same config an hour later (deploymentRecord included)", async () => {
+        const raw = loadStackFile("stacks/Pulumi.dev.yaml");
+        const state = newStackState();
+        const first = new Date("2027-03-02T09:00:00Z");
+        await renderNext(raw, "outputs-first", state, first);
+        const outputsAfterFirst = structuredClone(stackOutputsOf(state));
+        await renderNext(raw, "outputs-second", state, new Date(first.getTime() + 3_600_000));
+        assert.ok(Object.keys(outputsAfterFirst).includes("deploymentRecord"));
+        assert.deepStrictEqual(stackOutputsOf(state), outputsAfterFirst);
     });
 
     it("registers for every leaf exactly the certificate the plan (and so inventory and diff) describes", async () => {

@@ -148,9 +148,11 @@ export interface RotationRecord {
      * form), so that a certificate the public CA signed is checked against its key before it is used.
      */
     readonly customerFacingKeys: Readonly<Record<string, Readonly<Record<string, string>>>>;
-    /** When the deployment ran (ISO 8601). Absent in records of earlier versions, as are the fields below. */
-    readonly deployedAt?: string;
-    /** Per CA slot: since when its position (`positions`) is deployed, ISO 8601. */
+    /**
+     * Per CA slot: since when its position (`positions`) is deployed, ISO 8601. Absent in records
+     * of earlier versions, as are the fields below. (No field records when an update ran: the
+     * record changes only when what it describes does, so an unchanged stack's outputs stay put.)
+     */
     readonly positionsSince?: Readonly<Partial<Record<CaSlot, string>>>;
     /** Per endpoint id: its APIC client rotation phase. */
     readonly clientPhases?: Readonly<Record<string, DeployedClientPhase>>;
@@ -190,8 +192,7 @@ const isTime = (value: unknown): boolean => typeof value === "string" && !Number
 
 /** The record's optional fields that are present have their shape (a map of times, of phases, of CRLs). */
 function laterFieldsProblem(record: Record<string, unknown>): boolean {
-    const { deployedAt, positionsSince, clientPhases, crls, meshCrlSince, highestCrlNumber } = record;
-    if (deployedAt !== undefined && !isTime(deployedAt)) return true;
+    const { positionsSince, clientPhases, crls, meshCrlSince, highestCrlNumber } = record;
     if (highestCrlNumber !== undefined && !Number.isInteger(highestCrlNumber)) return true;
     if (meshCrlSince !== undefined && !isTime(meshCrlSince)) return true;
     if (positionsSince !== undefined && (!isObject(positionsSince) || !Object.values(positionsSince).every(isTime)))
