@@ -358,7 +358,7 @@ export function retiredAfter(args: {
 const BUNDLES: Readonly<Record<CaSlot, string>> = {
     root: "the gateway's ca.crt, every APIC truststore and the mesh's root-cert.pem",
     meshRoot: "the mesh's root-cert.pem",
-    serverRoot: "every APIC truststore",
+    serverRoot: "every APIC truststore and the calling UI services' ca.crt (unless pki:frontEnd.apicServerCa is set)",
     clientRoot: "the gateway's ca.crt",
     uiClientRoot: "APIC's UI truststore",
     gatewayServerCa: "no bundle (APIC trusts the gateway server root, which stays)",
@@ -370,11 +370,13 @@ const BUNDLES: Readonly<Record<CaSlot, string>> = {
 const LEAVES: Readonly<Record<CaSlot, string>> = {
     root: "every issuing CA, leaf and istiod's cacerts",
     meshRoot: "every mesh CA and istiod's cacerts",
-    serverRoot: "the gateway-server CA and every gateway server certificate",
+    serverRoot:
+        "the gateway-server CA, every gateway server certificate and APIC's UI-facing server certificates (upload their keystores)",
     clientRoot:
         "the APIC-client CA and every APIC client certificate (upload the new keystores; old and new keys stay pinned until finish)",
     uiClientRoot: "the UI client CA and every UI client certificate (their Secrets; sidecars pick them up)",
-    gatewayServerCa: "every gateway server certificate",
+    gatewayServerCa:
+        "every gateway server certificate and APIC's UI-facing server certificates (upload their keystores)",
     apicClientCa: "every APIC client certificate (upload the new keystores; old and new keys stay pinned until finish)",
     meshCa: "istiod's cacerts (istiod reloads it; workloads renew within their certificate TTL)",
     uiClientCa: "every UI client certificate (their Secrets; sidecars pick them up)",
