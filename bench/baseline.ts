@@ -6,7 +6,6 @@
  * configuration only (see `notCovered`); bench/run.ts checks at 24 services that it registers
  * exactly the stack's resources and returns the stack's outputs.
  */
-import * as crypto from "crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
@@ -14,22 +13,13 @@ import * as tls from "@pulumi/tls";
 import { CertificateSpec, HOURS_PER_DAY, privateKeyArgs, subjectArgs } from "../lib/components/keys";
 import { joinPemOutputs } from "../lib/components/pem";
 import { buildInventory } from "../lib/inventory/issued";
-import {
-    clientPhasesAfter,
-    clientsAfter,
-    crlNumberFloor,
-    DeployedClient,
-    INITIAL_RECORD,
-    positionsSinceAfter,
-    RotationRecord,
-} from "../lib/plan/caRotation";
+import { RotationRecord } from "../lib/plan/caRotation";
 import { RootSlot, rootOf } from "../lib/plan/hierarchy";
 import {
     activeCa,
     CA_USES,
     CaId,
     CaPlan,
-    clientPhaseOf,
     EndpointPlan,
     GATEWAY_SELECTOR,
     HTTPS_PORT,
@@ -41,6 +31,7 @@ import {
 import { pemBlocks } from "../lib/pki/pem";
 import { spkiPin } from "../lib/pki/pins";
 import { buildPkcs12, pkcs12FriendlyName } from "../lib/pki/pkcs12";
+import { recordOfDeployment } from "../lib/stack";
 
 /** What signs: a CA's certificate and key (secret). */
 interface Signer {
@@ -280,65 +271,30 @@ function gatewayServer(e: EndpointPlan, pins: pulumi.Input<string>[]): Record<st
     };
 }
 
-/** The record the next update reads back (lib/plan/caRotation.ts), for a first deployment without CRLs. */
+/** The record the next update reads back, from what was issued (the stack's own pure builder; no CRLs here). */
 function deploymentRecord(
     plan: PkiPlan,
     caCertPems: Record<CaId, pulumi.Output<string>>,
     clients: Record<string, ApicClient>,
 ): pulumi.Output<RotationRecord> {
-    const now = plan.now ?? new Date();
     const issuedClients = pulumi.all(
         plan.endpoints.map((e) => pulumi.all([clients[e.id].issued.certPem, clients[e.id].spkiPin])),
     );
     return pulumi
         .all([pulumi.all(plan.cas.map((ca) => caCertPems[ca.id])), issuedClients])
-        .apply(([caPems, clientPems]): RotationRecord => {
-            const issued: Record<string, DeployedClient> = Object.fromEntries(
-                plan.endpoints.map((e, i) => {
-                    const [certPem, spki] = clientPems[i];
-                    const cert = new crypto.X509Certificate(certPem);
-                    const client = {
-                        epoch: e.client.epoch,
-                        serialHex: cert.serialNumber,
-                        spki,
-                        notAfter: new Date(cert.validTo).toISOString(),
-                        issuer: e.client.issuer,
-                    };
-                    return [e.id, client];
-                }),
-            );
-            return {
-                positions: plan.config.caRotation,
-                cas: Object.fromEntries(
-                    plan.cas.map((ca, i) => {
-                        const cert = new crypto.X509Certificate(caPems[i]);
-                        const deployed = {
-                            serialHex: cert.serialNumber,
-                            notAfter: new Date(cert.validTo).toISOString(),
-                            issuer: ca.issuer ?? ca.id,
-                        };
-                        return [ca.id, deployed];
-                    }),
-                ),
-                retired: [],
-                clients: clientsAfter(INITIAL_RECORD.clients, issued, now),
+        .apply(([caPems, clientPems]) =>
+            recordOfDeployment(plan, {
+                caCertPems: caPems,
+                clients: plan.endpoints.map((e, i) => ({
+                    key: e.id,
+                    leaf: e.client,
+                    certPem: clientPems[i][0],
+                    spkiPin: clientPems[i][1],
+                })),
                 customerFacingKeys: {},
-                deployedAt: now.toISOString(),
-                positionsSince: positionsSinceAfter(INITIAL_RECORD, plan.config.caRotation, now),
-                clientPhases: clientPhasesAfter(
-                    INITIAL_RECORD,
-                    Object.fromEntries(
-                        plan.endpoints.map((e) => [
-                            e.id,
-                            { phase: clientPhaseOf(plan.config, e.id), epoch: e.client.epoch },
-                        ]),
-                    ),
-                    now,
-                ),
                 crls: {},
-                highestCrlNumber: crlNumberFloor(INITIAL_RECORD) - 1,
-            };
-        });
+            }),
+        );
 }
 
 /**

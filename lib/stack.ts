@@ -28,7 +28,7 @@ import {
 } from "./plan/caRotation";
 import { isRootSlot, RootSlot, rootOf } from "./plan/hierarchy";
 import { CrlRecord, RevokedEntry, signCrl } from "./pki/crl";
-import { activeCa, CaId, CaPlan, clientPhaseOf, PkiPlan, uiClientRecordKey } from "./plan/plan";
+import { activeCa, CaId, CaPlan, clientPhaseOf, LeafPlan, PkiPlan, uiClientRecordKey } from "./plan/plan";
 import { apicServerCertId, customerFacingCertId, uiClientCertId } from "./inventory/planned";
 
 export interface ApicBundleOutput {
@@ -359,11 +359,82 @@ function issuedInventory(
     return pulumi.all(pems).apply((issued) => buildInventory(plan, issued));
 }
 
+/** A client certificate this deployment issued, by its record key (an endpoint id, or `ui/<name>`). */
+export interface IssuedClient {
+    readonly key: string;
+    readonly leaf: Pick<LeafPlan, "epoch" | "issuer">;
+    readonly certPem: string;
+    readonly spkiPin: string;
+}
+
+/** What a deployment issued, as plain values: the CAs' certificates in `plan.cas` order, clients, key pins, CRLs. */
+export interface DeploymentFacts {
+    readonly caCertPems: readonly string[];
+    readonly clients: readonly IssuedClient[];
+    readonly customerFacingKeys: RotationRecord["customerFacingKeys"];
+    readonly crls: Readonly<Record<CaId, CrlRecord>>;
+}
+
 /**
- * The record of this deployment: positions and since when, every CA's serial (for a later
- * finish), retired CAs, the APIC client certificates (for later pins and revocations) and
- * phases, the CRLs' numbers, and when it ran.
+ * The record of a deployment (pure): positions and since when, every CA's serial (for a later
+ * finish), retired CAs, the client certificates (for later pins and revocations) and phases, and
+ * the CRLs' numbers. It changes only when what it describes does.
  */
+export function recordOfDeployment(plan: PkiPlan, facts: DeploymentFacts): RotationRecord {
+    const now = clockOf(plan);
+    const deployed = plan.deployed ?? INITIAL_RECORD;
+    const issued: Record<string, DeployedClient> = Object.fromEntries(
+        facts.clients.map((c) => {
+            const cert = new crypto.X509Certificate(c.certPem);
+            const client: DeployedClient = {
+                epoch: c.leaf.epoch,
+                serialHex: cert.serialNumber,
+                spki: c.spkiPin,
+                notAfter: new Date(cert.validTo).toISOString(),
+                issuer: c.leaf.issuer,
+            };
+            return [c.key, client];
+        }),
+    );
+    const meshCrlSince = plan.crls.mesh ? (deployed.meshCrlSince ?? now.toISOString()) : undefined;
+    return {
+        positions: plan.config.caRotation,
+        cas: Object.fromEntries(
+            plan.cas.map((ca, i) => {
+                const cert = new crypto.X509Certificate(facts.caCertPems[i]);
+                return [
+                    ca.id,
+                    {
+                        serialHex: cert.serialNumber,
+                        notAfter: new Date(cert.validTo).toISOString(),
+                        issuer: ca.issuer ?? ca.id,
+                    },
+                ];
+            }),
+        ),
+        retired: [...plan.retired],
+        clients: clientsAfter(
+            deployed.clients,
+            issued,
+            now,
+            plan.revoked.map((r) => ({ holder: r.holder, serialHex: r.serialHex })),
+        ),
+        customerFacingKeys: facts.customerFacingKeys,
+        positionsSince: positionsSinceAfter(deployed, plan.config.caRotation, now),
+        clientPhases: clientPhasesAfter(
+            deployed,
+            Object.fromEntries(
+                plan.endpoints.map((e) => [e.id, { phase: clientPhaseOf(plan.config, e.id), epoch: e.client.epoch }]),
+            ),
+            now,
+        ),
+        crls: facts.crls,
+        highestCrlNumber: Math.max(crlNumberFloor(deployed) - 1, ...Object.values(facts.crls).map((c) => c.number)),
+        ...(meshCrlSince !== undefined ? { meshCrlSince } : {}),
+    };
+}
+
+/** The deployment record as a stack output, once every certificate it names is issued. */
 function deploymentRecord(
     plan: PkiPlan,
     caCertPems: Record<CaId, pulumi.Output<string>>,
@@ -371,9 +442,6 @@ function deploymentRecord(
     frontEnd: FrontEndLayer,
     crls: pulumi.Output<Record<CaId, CrlRecord>>,
 ): pulumi.Output<RotationRecord> {
-    const now = clockOf(plan);
-    const deployed = plan.deployed ?? INITIAL_RECORD;
-    const caPems = pulumi.all(plan.cas.map((ca) => caCertPems[ca.id]));
     /** Every client certificate of this deployment, by its record key: endpoints' APIC clients and UI services'. */
     const holders = [
         ...plan.endpoints.map((e) => ({ key: e.id, leaf: e.client, issued: bundles[e.id] })),
@@ -384,62 +452,26 @@ function deploymentRecord(
         })),
     ];
     const clients = pulumi.all(holders.map((h) => pulumi.all([h.issued.certPem, h.issued.spkiPin])));
-    const customerFacingKeys = pulumi.all(frontEnd.customerFacing?.keyPins ?? {});
-    return pulumi.all([caPems, clients, customerFacingKeys, crls]).apply(([pems, clientPems, keyPins, crlRecords]) => {
-        const issued: Record<string, DeployedClient> = Object.fromEntries(
-            holders.map((h, i) => {
-                const [certPem, spki] = clientPems[i];
-                const cert = new crypto.X509Certificate(certPem);
-                const client: DeployedClient = {
-                    epoch: h.leaf.epoch,
-                    serialHex: cert.serialNumber,
-                    spki,
-                    notAfter: new Date(cert.validTo).toISOString(),
-                    issuer: h.leaf.issuer,
-                };
-                return [h.key, client];
+    return pulumi
+        .all([
+            pulumi.all(plan.cas.map((ca) => caCertPems[ca.id])),
+            clients,
+            pulumi.all(frontEnd.customerFacing?.keyPins ?? {}),
+            crls,
+        ])
+        .apply(([caCertPems, clientPems, customerFacingKeys, crlRecords]) =>
+            recordOfDeployment(plan, {
+                caCertPems,
+                clients: holders.map((h, i) => ({
+                    key: h.key,
+                    leaf: h.leaf,
+                    certPem: clientPems[i][0],
+                    spkiPin: clientPems[i][1],
+                })),
+                customerFacingKeys,
+                crls: crlRecords,
             }),
         );
-        const meshCrlSince = plan.crls.mesh ? (deployed.meshCrlSince ?? now.toISOString()) : undefined;
-        return {
-            positions: plan.config.caRotation,
-            cas: Object.fromEntries(
-                plan.cas.map((ca, i) => {
-                    const cert = new crypto.X509Certificate(pems[i]);
-                    return [
-                        ca.id,
-                        {
-                            serialHex: cert.serialNumber,
-                            notAfter: new Date(cert.validTo).toISOString(),
-                            issuer: ca.issuer ?? ca.id,
-                        },
-                    ];
-                }),
-            ),
-            retired: [...plan.retired],
-            clients: clientsAfter(
-                deployed.clients,
-                issued,
-                now,
-                plan.revoked.map((r) => ({ holder: r.holder, serialHex: r.serialHex })),
-            ),
-            customerFacingKeys: keyPins,
-            positionsSince: positionsSinceAfter(deployed, plan.config.caRotation, now),
-            clientPhases: clientPhasesAfter(
-                deployed,
-                Object.fromEntries(
-                    plan.endpoints.map((e) => [
-                        e.id,
-                        { phase: clientPhaseOf(plan.config, e.id), epoch: e.client.epoch },
-                    ]),
-                ),
-                now,
-            ),
-            crls: crlRecords,
-            highestCrlNumber: Math.max(crlNumberFloor(deployed) - 1, ...Object.values(crlRecords).map((c) => c.number)),
-            ...(meshCrlSince !== undefined ? { meshCrlSince } : {}),
-        };
-    });
 }
 
 /** The message for a stack whose offline-root CSRs still wait for the ceremony. */
