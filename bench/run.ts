@@ -1,40 +1,34 @@
 /**
  * npm run bench: the figures issue #8 asks for, printed as a table.
  * - construction of the stack program under a fast mock (no crypto), beside a hand-written
- *   baseline registering the same @pulumi/tls, @pulumi/random and @pulumi/kubernetes resources
- *   directly: the ratio is the components' own overhead (target <= 1.2);
+ *   baseline (bench/baseline.ts) registering the same @pulumi/tls, @pulumi/random and
+ *   @pulumi/kubernetes resources directly and computing the same outputs: the ratio is the
+ *   components' own overhead (target <= 1.2);
  * - plan, inventory and diff times; peak memory (each size runs in its own process);
- * - TLS handshakes per second on loopback for the leaf key profiles.
+ * - TLS handshakes per second on loopback for the leaf key profiles;
+ * - a real render of stacks/Pulumi.dev.yaml (real keys and signatures, a fresh state) beside its
+ *   key-generation floor: the same keys generated one after another, summed, divided by the cores
+ *   (target: render <= 1.5x the floor). BENCH_RENDER_ROUNDS (default 3) rounds, medians compared.
  * Sizes: Option 2 with 24, 240, 1000 and 5000 services (BENCH_SIZES=24,240 to choose).
  */
 import { execFileSync } from "child_process";
 import * as crypto from "crypto";
+import * as fs from "fs";
 import * as os from "os";
-import * as k8s from "@pulumi/kubernetes";
+import * as path from "path";
+import * as util from "util";
 import * as pulumi from "@pulumi/pulumi";
-import * as random from "@pulumi/random";
-import * as tls from "@pulumi/tls";
 import * as tlsNet from "tls";
 import { textTable } from "../lib/cli/format";
 import { resolve } from "../lib/engine/standIn";
 import * as tlsProvider from "../lib/engine/tlsProvider";
 import { diffPlans } from "../lib/inventory/diff";
 import { plannedCertificates } from "../lib/inventory/planned";
-import { pemBlocks } from "../lib/pki/pem";
-import { buildPkcs12, pkcs12FriendlyName, PKCS12_MIN_ITERATIONS } from "../lib/pki/pkcs12";
-import { HOURS_PER_DAY, privateKeyArgs } from "../lib/components/keys";
-import { joinPemOutputs } from "../lib/components/pem";
-import {
-    CA_USES,
-    CaPlan,
-    GATEWAY_SELECTOR,
-    HTTPS_PORT,
-    LeafPlan,
-    PkiPlan,
-    planFromRawConfig,
-    rotatedName,
-} from "../lib/plan/plan";
+import { planFromRawConfig } from "../lib/plan/plan";
+import { rawConfigFromStackFile } from "../lib/config/load";
+import { renderPlan } from "../lib/render/render";
 import { buildPki } from "../lib/stack";
+import { baseline } from "./baseline";
 
 function rawConfig(services: number, extra = 0): Record<string, unknown> {
     const names = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}-svc-${i}`);
@@ -58,180 +52,29 @@ function selfSigned(keyPem: string): string {
 }
 
 /** One real ECDSA key and certificate handed back for every tls resource: fast, and valid PEM for the code that parses it. */
-let fastMaterial: { keyPem: string; certPem: string } | undefined;
+let fastMaterial: { keyPem: string; publicKeyPem: string; certPem: string } | undefined;
 
 function fastMocks(): pulumi.runtime.Mocks & { count: number } {
     if (fastMaterial === undefined) {
         const { privateKey } = crypto.generateKeyPairSync("ec", { namedCurve: "prime256v1" });
         const keyPem = privateKey.export({ type: "sec1", format: "pem" }) as string;
-        fastMaterial = { keyPem, certPem: selfSigned(keyPem) };
+        const publicKeyPem = crypto.createPublicKey(privateKey).export({ type: "spki", format: "pem" }) as string;
+        fastMaterial = { keyPem, publicKeyPem, certPem: selfSigned(keyPem) };
     }
-    const { keyPem, certPem } = fastMaterial;
+    const { keyPem, publicKeyPem, certPem } = fastMaterial;
     const mocks = {
         count: 0,
         newResource(args: pulumi.runtime.MockResourceArgs): pulumi.runtime.MockResourceResult {
             mocks.count++;
             const state: Record<string, unknown> = { ...args.inputs };
             if (args.type.startsWith("tls:"))
-                Object.assign(state, { privateKeyPem: keyPem, publicKeyPem: "", certPem, certRequestPem: "" });
+                Object.assign(state, { privateKeyPem: keyPem, publicKeyPem, certPem, certRequestPem: "" });
             if (args.type.startsWith("random:")) state.result = "benchpassword";
             return { id: `${args.name}-id`, state };
         },
         call: () => ({}),
     };
     return mocks;
-}
-
-/**
- * The same resources with the same inputs, registered directly, and the same deliverables (APIC
- * PEM material and PKCS#12): what the stack would cost if the components were free. Hand-written
- * from the plan; `sameInputs` checks that it registers exactly what the stack registers.
- */
-function baseline(plan: PkiPlan): Record<string, unknown> {
-    const { config } = plan;
-    const ca = (id: string) => plan.cas.find((c) => c.id === id) as CaPlan;
-    // Pure helpers the components use too (no component is involved): key arguments, PEM joining.
-    const hours = (days: number) => days * HOURS_PER_DAY;
-    const join = joinPemOutputs;
-    const signed = (
-        name: string,
-        spec: Pick<
-            LeafPlan,
-            "subject" | "dnsNames" | "uris" | "allowedUses" | "key" | "validityDays" | "earlyRenewalDays"
-        >,
-        issuer: { certPem: pulumi.Output<string>; keyPem: pulumi.Output<string> },
-        isCa = false,
-    ) => {
-        const k = new tls.PrivateKey(`${name}-key`, privateKeyArgs(spec.key));
-        const csr = new tls.CertRequest(`${name}-csr`, {
-            privateKeyPem: k.privateKeyPem,
-            subject: { ...spec.subject },
-            ...(spec.dnsNames.length > 0 ? { dnsNames: [...spec.dnsNames] } : {}),
-            ...(spec.uris.length > 0 ? { uris: [...spec.uris] } : {}),
-        });
-        const cert = new tls.LocallySignedCert(`${name}-cert`, {
-            certRequestPem: csr.certRequestPem,
-            caCertPem: issuer.certPem,
-            caPrivateKeyPem: issuer.keyPem,
-            allowedUses: [...spec.allowedUses],
-            validityPeriodHours: hours(spec.validityDays),
-            earlyRenewalHours: hours(spec.earlyRenewalDays),
-            ...(isCa ? { isCaCertificate: true } : {}),
-        });
-        return { certPem: cert.certPem, keyPem: pulumi.secret(k.privateKeyPem) };
-    };
-    const caSpec = (c: CaPlan) => ({ ...c, dnsNames: [], uris: [], allowedUses: [...CA_USES] });
-
-    const rootPlan = ca("root");
-    const rootKey = new tls.PrivateKey("root-ca-key", privateKeyArgs(rootPlan.key));
-    const rootCert = new tls.SelfSignedCert("root-ca-cert", {
-        privateKeyPem: rootKey.privateKeyPem,
-        subject: { ...rootPlan.subject },
-        isCaCertificate: true,
-        maxPathLength: 1,
-        setSubjectKeyId: true,
-        setAuthorityKeyId: true,
-        allowedUses: [...CA_USES],
-        validityPeriodHours: hours(rootPlan.validityDays),
-        earlyRenewalHours: hours(rootPlan.earlyRenewalDays),
-    });
-    const root = { certPem: rootCert.certPem, keyPem: pulumi.secret(rootKey.privateKeyPem) };
-    const serverCa = signed("gateway-server-ca", caSpec(ca("gateway-server-ca")), root, true);
-    const clientCa = signed("apic-client-ca", caSpec(ca("apic-client-ca")), root, true);
-    const providers = config.clusters.map((c) => new k8s.Provider(c.name, {}));
-    config.clusters.forEach((cluster, i) => {
-        const id = `mesh-ca-${cluster.name}`;
-        const mesh = signed(id, caSpec(ca(id)), root, true);
-        new k8s.core.v1.Secret(
-            `${id}-cacerts`,
-            {
-                metadata: { name: "cacerts", namespace: "istio-system" },
-                type: "Opaque",
-                stringData: {
-                    "ca-cert.pem": mesh.certPem,
-                    "ca-key.pem": mesh.keyPem,
-                    "root-cert.pem": join(root.certPem),
-                    "cert-chain.pem": join(join(mesh.certPem, ""), root.certPem),
-                },
-            },
-            { provider: providers[i] },
-        );
-    });
-    const provider = providers[0];
-    const clientTrust = join(clientCa.certPem, join(root.certPem));
-    const serverTrust = join(serverCa.certPem, join(root.certPem));
-    const bundles: Record<string, unknown> = {};
-    for (const g of plan.gateways) {
-        const servers = [];
-        for (const e of plan.endpoints.filter((x) => x.gatewayName === g.name)) {
-            const server = signed(
-                rotatedName(`${g.domain}-gateway-${e.id}-server`, e.server.epoch),
-                e.server,
-                serverCa,
-            );
-            new k8s.core.v1.Secret(
-                `${g.domain}-gateway-${e.id}-tls`,
-                {
-                    metadata: { name: e.gatewaySecret.name, namespace: e.gatewaySecret.namespace },
-                    type: "kubernetes.io/tls",
-                    stringData: {
-                        "tls.crt": join(server.certPem, join(serverCa.certPem, "")),
-                        "tls.key": server.keyPem,
-                        "ca.crt": clientTrust,
-                    },
-                },
-                { provider },
-            );
-            servers.push({
-                port: { number: HTTPS_PORT, name: `https-${e.id}`, protocol: "HTTPS" },
-                hosts: [e.host],
-                tls: {
-                    mode: "MUTUAL",
-                    credentialName: e.gatewaySecret.name,
-                    subjectAltNames: [e.clientIdentity],
-                    minProtocolVersion: "TLSV1_2",
-                },
-            });
-        }
-        new k8s.apiextensions.CustomResource(
-            `${g.domain}-gateway-gateway`,
-            {
-                apiVersion: "networking.istio.io/v1",
-                kind: "Gateway",
-                metadata: { name: g.name, namespace: g.namespace },
-                spec: { selector: { ...GATEWAY_SELECTOR }, servers },
-            },
-            { provider },
-        );
-    }
-    for (const e of plan.endpoints) {
-        const name = `${e.id}-apic-client`;
-        const client = signed(rotatedName(name, e.client.epoch), e.client, clientCa);
-        const password = new random.RandomPassword(`${name}-p12-password`, { length: 32, special: false });
-        const chain = join(clientCa.certPem, "");
-        bundles[e.id] = {
-            certPem: client.certPem,
-            privateKeyPem: client.keyPem,
-            caChainPem: chain,
-            truststorePem: join(serverTrust),
-            pkcs12Password: pulumi.secret(password.result),
-            pkcs12Base64: pulumi.secret(
-                pulumi
-                    .all([client.keyPem, client.certPem, chain, password.result])
-                    .apply(([keyPem, certPem, chainPem, pass]) =>
-                        buildPkcs12({
-                            keyPem,
-                            certPems: [certPem, ...pemBlocks(chainPem, "CERTIFICATE")],
-                            password: pass,
-                            friendlyName: pkcs12FriendlyName(e.id, config.pkcs12Profile),
-                            profile: config.pkcs12Profile,
-                            iterations: PKCS12_MIN_ITERATIONS,
-                        }).toString("base64"),
-                    ),
-            ),
-        };
-    }
-    return { root: root.certPem, apicBundles: bundles };
 }
 
 /** The registrations of one run, components left out: type, name and inputs. */
@@ -252,24 +95,43 @@ function recording(): pulumi.runtime.Mocks & { seen: string[]; count: number } {
     };
 }
 
-/** True when the baseline registers exactly the stack's resources, with the same inputs (a small size is enough). */
+/** Where two resolved outputs differ: the paths of their differing values (a few are enough). */
+function differingPaths(stack: unknown, base: unknown, at = "outputs"): string[] {
+    if (util.isDeepStrictEqual(stack, base)) return [];
+    if (typeof stack !== "object" || typeof base !== "object" || stack === null || base === null) return [at];
+    const keys = [...new Set([...Object.keys(stack), ...Object.keys(base)])];
+    return keys.flatMap((key) =>
+        differingPaths((stack as Record<string, unknown>)[key], (base as Record<string, unknown>)[key], `${at}.${key}`),
+    );
+}
+
+/**
+ * True when the baseline registers exactly the stack's resources, with the same inputs, and
+ * returns the same outputs (a small size is enough). Both build from one plan, so that the
+ * deployment record's times agree.
+ */
 async function sameInputs(size: number): Promise<{ same: boolean; resources: number; differences: string[] }> {
+    const plan = planFromRawConfig(rawConfig(size));
     const run = async (which: "stack" | "baseline") => {
         const mocks = recording();
         await pulumi.runtime.setMocks(mocks, "bench", "bench", false);
-        const plan = planFromRawConfig(rawConfig(size));
-        await resolve((which === "stack" ? buildPki(plan).outputs : baseline(plan)) as pulumi.Input<unknown>);
+        const outputs = await resolve(
+            (which === "stack" ? buildPki(plan).outputs : baseline(plan)) as pulumi.Input<unknown>,
+        );
         // eslint-disable-next-line @typescript-eslint/no-require-imports
         await (require("@pulumi/pulumi/runtime/settings") as { waitForRPCs(): Promise<void> }).waitForRPCs();
-        return mocks.seen.sort();
+        return { registered: mocks.seen.sort(), outputs };
     };
     const stack = await run("stack");
     const base = await run("baseline");
     const differences = [
-        ...stack.filter((r) => !base.includes(r)).map((r) => `only in stack: ${r.slice(0, 160)}`),
-        ...base.filter((r) => !stack.includes(r)).map((r) => `only in baseline: ${r.slice(0, 160)}`),
+        ...stack.registered.filter((r) => !base.registered.includes(r)).map((r) => `only in stack: ${r.slice(0, 160)}`),
+        ...base.registered
+            .filter((r) => !stack.registered.includes(r))
+            .map((r) => `only in baseline: ${r.slice(0, 160)}`),
+        ...differingPaths(stack.outputs, base.outputs).map((at) => `differs: ${at}`),
     ];
-    return { same: differences.length === 0, resources: stack.length, differences };
+    return { same: differences.length === 0, resources: stack.registered.length, differences };
 }
 
 async function construct(which: "stack" | "baseline", size: number): Promise<{ ms: number; resources: number }> {
@@ -290,10 +152,54 @@ function timeMs(f: () => unknown): number {
     return Number(process.hrtime.bigint() - started) / 1e6;
 }
 
+/** A key the render made, as `tls.PrivateKey` was asked for it. */
+interface KeySpec {
+    algorithm: string;
+    rsaBits?: number;
+    ecdsaCurve?: string;
+}
+
+const DEV_STACK = path.resolve(__dirname, "../../stacks/Pulumi.dev.yaml");
+const CURVES: Readonly<Record<string, string>> = { P256: "prime256v1", P384: "secp384r1", P521: "secp521r1" };
+
+/** A real render of the dev stack into a temporary folder, from a fresh state: its time and its keys. */
+async function renderDev(): Promise<{ ms: number; keys: KeySpec[] }> {
+    const plan = planFromRawConfig(rawConfigFromStackFile(DEV_STACK));
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), "pki-bench-render-"));
+    try {
+        const started = process.hrtime.bigint();
+        const { engine } = await renderPlan(plan, path.join(out, "out"), { state: new Map() });
+        const ms = Number(process.hrtime.bigint() - started) / 1e6;
+        const keys = engine.resources
+            .filter((r) => r.type === "tls:index/privateKey:PrivateKey")
+            .map((r) => r.inputs as unknown as KeySpec);
+        return { ms, keys };
+    } finally {
+        fs.rmSync(out, { recursive: true, force: true });
+    }
+}
+
+/** The same keys generated one after another on one core: the sum of their generation times. */
+function keyGenerationMs(keys: KeySpec[]): number {
+    let total = 0;
+    for (const key of keys) {
+        total += timeMs(() => {
+            if (key.algorithm === "RSA") crypto.generateKeyPairSync("rsa", { modulusLength: key.rsaBits ?? 2048 });
+            else if (key.algorithm === "ECDSA")
+                crypto.generateKeyPairSync("ec", { namedCurve: CURVES[key.ecdsaCurve ?? "P224"] ?? "secp224r1" });
+            else crypto.generateKeyPairSync("ed25519");
+        });
+    }
+    return total;
+}
+
 /** Child process: one measurement, printed as JSON with the process's peak memory. */
 async function child(what: string, size: number): Promise<void> {
-    let result: Record<string, number>;
-    if (what === "stack" || what === "baseline") {
+    let result: Record<string, unknown>;
+    if (what === "render") {
+        const render = await renderDev();
+        result = { renderMs: render.ms, keys: render.keys, keyGenerationMs: keyGenerationMs(render.keys) };
+    } else if (what === "stack" || what === "baseline") {
         result = await construct(what, size);
     } else if (what === "parity") {
         const parity = await sameInputs(size);
@@ -368,7 +274,9 @@ async function parent(): Promise<void> {
         );
     const parity = measure("parity", 24);
     if (parity.same !== 1)
-        throw new Error("the baseline no longer registers the stack's resources and inputs; fix bench/run.ts");
+        throw new Error(
+            "the baseline no longer registers the stack's resources and inputs or returns its outputs; fix bench/baseline.ts",
+        );
     const rows = [];
     for (const size of sizes) {
         const stack = measure("stack", size);
@@ -392,7 +300,7 @@ async function parent(): Promise<void> {
         `Option 2, fast mock (no key generation or signing), Node ${process.version}, ${os.cpus().length} cores`,
     );
     console.log(
-        `baseline: the same ${parity.resources} non-component resources with identical inputs at 24 services (checked), and the same APIC deliverables (PEM, PKCS#12)\n`,
+        `baseline: the same ${parity.resources} non-component resources with identical inputs and the same outputs (APIC's PEM and PKCS#12, trust anchors, inventory, deployment record) at 24 services (checked)\n`,
     );
     console.log(textTable(Object.keys(rows[0]), rows));
     const handshakeRows = [];
@@ -403,6 +311,53 @@ async function parent(): Promise<void> {
         });
     }
     console.log(textTable(Object.keys(handshakeRows[0]), handshakeRows));
+    renderAgainstFloor();
+}
+
+/** Render of the dev stack against its key-generation floor, each round in a fresh process. */
+function renderAgainstFloor(): void {
+    const rounds = Number(process.env.BENCH_RENDER_ROUNDS ?? "3");
+    const cores = os.cpus().length;
+    const measured: { renderMs: number; keys: KeySpec[]; keyGenerationMs: number }[] = [];
+    for (let round = 0; round < rounds; round++) {
+        const output = execFileSync(process.execPath, [__filename, "--child", "render", "0"], {
+            encoding: "utf8",
+            stdio: ["ignore", "pipe", "inherit"],
+        });
+        measured.push(JSON.parse(output));
+        process.stderr.write(`measured render round ${round + 1}\n`);
+    }
+    const median = (values: number[]): number => {
+        const sorted = [...values].sort((a, b) => a - b);
+        const middle = Math.floor(sorted.length / 2);
+        return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+    };
+    const keyKinds = new Map<string, number>();
+    for (const key of measured[0].keys) {
+        const kind = key.algorithm === "RSA" ? `RSA ${key.rsaBits}` : `${key.algorithm} ${key.ecdsaCurve ?? ""}`.trim();
+        keyKinds.set(kind, (keyKinds.get(kind) ?? 0) + 1);
+    }
+    const rows = measured.map((m, i) => ({
+        round: String(i + 1),
+        "render ms": m.renderMs.toFixed(0),
+        "key generation ms (sum)": m.keyGenerationMs.toFixed(0),
+        [`floor ms (sum / ${cores} cores)`]: (m.keyGenerationMs / cores).toFixed(0),
+        "render / floor": (m.renderMs / (m.keyGenerationMs / cores)).toFixed(2),
+    }));
+    const renderMs = median(measured.map((m) => m.renderMs));
+    const floorMs = median(measured.map((m) => m.keyGenerationMs)) / cores;
+    rows.push({
+        round: "median",
+        "render ms": renderMs.toFixed(0),
+        "key generation ms (sum)": (floorMs * cores).toFixed(0),
+        [`floor ms (sum / ${cores} cores)`]: floorMs.toFixed(0),
+        "render / floor": (renderMs / floorMs).toFixed(2),
+    });
+    console.log(
+        `\nrender of stacks/Pulumi.dev.yaml (in-process, fresh state, real keys and signatures) against its key-generation floor;` +
+            `\nits keys: ${[...keyKinds].map(([kind, n]) => `${n} x ${kind}`).join(", ")}; target: render / floor <= 1.5\n`,
+    );
+    console.log(textTable(Object.keys(rows[0]), rows));
 }
 
 if (process.argv[2] === "--child") {

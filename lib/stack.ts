@@ -16,10 +16,19 @@ import { CustomerFacingTls } from "./components/customerFacingTls";
 import { ApicEgress, hostLabel, UiApicClient } from "./components/uiApicClient";
 import { buildInventory, IssuedCertificate } from "./inventory/issued";
 import { joinPemOutputs } from "./components/pem";
-import { CA_SLOTS, clientsAfter, DeployedClient, RotationRecord } from "./plan/caRotation";
+import {
+    CA_SLOTS,
+    clientPhasesAfter,
+    clientsAfter,
+    crlNumberFloor,
+    DeployedClient,
+    INITIAL_RECORD,
+    positionsSinceAfter,
+    RotationRecord,
+} from "./plan/caRotation";
 import { isRootSlot, RootSlot, rootOf } from "./plan/hierarchy";
-import { buildCrl, crlWindow, RevokedEntry } from "./pki/crl";
-import { activeCa, CaId, CaPlan, PkiPlan, uiClientRecordKey } from "./plan/plan";
+import { CrlRecord, RevokedEntry, signCrl } from "./pki/crl";
+import { activeCa, CaId, CaPlan, clientPhaseOf, LeafPlan, PkiPlan, uiClientRecordKey } from "./plan/plan";
 import { apicServerCertId, customerFacingCertId, uiClientCertId } from "./inventory/planned";
 
 export interface ApicBundleOutput {
@@ -131,34 +140,74 @@ interface CrlSigner {
 }
 
 /** A CA's CRL: signed here with its key, or (an offline root) signed by the ceremony and given in config. */
-type CrlSource = { signer: CrlSigner; revoked: readonly RevokedEntry[] } | { pem: string };
+type CrlSource = { ca: CaPlan; signer: CrlSigner } | { pem: string };
 
-/**
- * One CRL per CA, concatenated (what Envoy's and istiod's CRL files hold). Computed at deploy
- * time and identical within one publication period (pki:crlPeriodDays).
- */
-function crlBundle(plan: PkiPlan, sources: readonly CrlSource[]): pulumi.Output<string> {
-    const window = crlWindow(new Date(), plan.config.crlPeriodDays);
-    return pulumi.unsecret(
-        pulumi
-            .all(
-                sources.map((source) =>
-                    "pem" in source
-                        ? pulumi.output(source.pem)
-                        : pulumi
-                              .all([source.signer.certPem, source.signer.privateKeyPem])
-                              .apply(([cert, key]) => buildCrl(cert, key, source.revoked, window)),
-                ),
-            )
-            .apply((crls) => crls.join("")),
-    );
+/** The CRLs of one deployment: each CA signs at most one, whichever bundles carry it. */
+interface CrlPublisher {
+    /** One CRL per CA, concatenated (what Envoy's and istiod's CRL files hold). */
+    bundle(sources: readonly CrlSource[]): pulumi.Output<string>;
+    /** For the deployment record: the CRLs signed now, and the earlier ones of CAs still here (for their numbers). */
+    records(): pulumi.Output<Record<CaId, CrlRecord>>;
 }
 
-/** The revoked client certificates (of endpoints' APIC clients, or of UI services) an issuing CA lists. */
-function revokedBy(plan: PkiPlan, kind: "apic" | "ui", caId: CaId): RevokedEntry[] {
+/** The clock of a deployment: the plan's (planPki sets it). */
+const clockOf = (plan: PkiPlan): Date => plan.now ?? new Date();
+
+/**
+ * What a CA's CRL lists: a root the intermediates it retired, the APIC-client CA the revoked APIC
+ * clients, the UI client CA the revoked UI clients.
+ */
+function revokedBy(plan: PkiPlan, ca: CaPlan): RevokedEntry[] {
+    if (ca.role === "root") return retiredBy(plan, ca.id);
+    const kind = ca.slot === "apicClientCa" ? "apic" : ca.slot === "uiClientCa" ? "ui" : undefined;
     return plan.revoked
-        .filter((r) => r.kind === kind && (r.issuer === undefined || r.issuer === caId))
+        .filter((r) => r.kind === kind && (r.issuer === undefined || r.issuer === ca.id))
         .map((r) => ({ serialHex: r.serialHex, revokedAt: new Date(r.revokedAt), reason: r.reason }));
+}
+
+/**
+ * CRLs computed at deploy time, identical within an unchanged update. The edge's issuing CAs,
+ * whose CRLs list revoked APIC clients, re-sign theirs every publication period; roots and mesh
+ * CAs sign one valid until they expire (lib/pki/crl.ts CrlRenewal).
+ */
+function crlPublisher(plan: PkiPlan): CrlPublisher {
+    const signed = new Map<CaId, pulumi.Output<{ pem: string; record: CrlRecord }>>();
+    const floor = crlNumberFloor(plan.deployed);
+    const sign = (ca: CaPlan, signer: CrlSigner) => {
+        const known = signed.get(ca.id);
+        if (known !== undefined) return known;
+        const crl = pulumi.unsecret(
+            pulumi.all([signer.certPem, signer.privateKeyPem]).apply(([caCertPem, caKeyPem]) =>
+                signCrl({
+                    caCertPem,
+                    caKeyPem,
+                    revoked: revokedBy(plan, ca),
+                    renewal: ca.role === "intermediate" ? "period" : "issuer",
+                    now: clockOf(plan),
+                    periodDays: plan.config.crlPeriodDays,
+                    previous: plan.deployed?.crls?.[ca.id],
+                    floor,
+                }),
+            ),
+        );
+        signed.set(ca.id, crl);
+        return crl;
+    };
+    return {
+        bundle: (sources) =>
+            pulumi
+                .all(sources.map((s) => ("pem" in s ? pulumi.output(s.pem) : sign(s.ca, s.signer).apply((c) => c.pem))))
+                .apply((crls) => crls.join("")),
+        records: () => {
+            const ids = [...signed.keys()];
+            return pulumi.all(ids.map((id) => signed.get(id) as pulumi.Output<{ record: CrlRecord }>)).apply((crls) => {
+                const earlier = Object.entries(plan.deployed?.crls ?? {})
+                    .filter(([id]) => plan.cas.some((ca) => ca.id === id) && !ids.includes(id))
+                    .map(([id, record]): [CaId, CrlRecord] => [id, { ...record, published: false }]);
+                return Object.fromEntries([...earlier, ...ids.map((id, i): [CaId, CrlRecord] => [id, crls[i].record])]);
+            });
+        },
+    };
 }
 
 /** The retired intermediates a root revokes. */
@@ -185,6 +234,7 @@ interface CaLayer {
     readonly trustedRoots: (slot: RootSlot) => pulumi.Output<string>;
     /** By root slot: the CRLs of its certificates (every generation). */
     readonly rootCrls: (slot: RootSlot) => CrlSource[];
+    readonly crls: CrlPublisher;
     /** By CA id: the gateway-server and APIC-client CAs (both generations during a rotation). */
     readonly intermediates: Readonly<Record<CaId, IntermediateCa>>;
     /** By CA id, every mesh CA. */
@@ -205,6 +255,7 @@ function rootSlotOf(plan: PkiPlan, ca: CaPlan): RootSlot {
 
 function buildCas(plan: PkiPlan): CaLayer {
     const { config } = plan;
+    const crls = crlPublisher(plan);
     const rootPlans = plan.cas.filter((c) => c.role === "root");
     const roots: Record<CaId, RootCa> = {};
     const caCertPems: Record<CaId, pulumi.Output<string>> = {};
@@ -227,9 +278,7 @@ function buildCas(plan: PkiPlan): CaLayer {
     const trustedRoots = (slot: RootSlot) => joinPemOutputs(...rootsOf(slot).map((p) => caCertPems[p.id]));
     const rootCrls = (slot: RootSlot): CrlSource[] =>
         rootsOf(slot).map((p) =>
-            roots[p.id] !== undefined
-                ? { signer: roots[p.id], revoked: retiredBy(plan, p.id) }
-                : { pem: plan.crls.offlineRootCrls[p.id] ?? "" },
+            roots[p.id] !== undefined ? { ca: p, signer: roots[p.id] } : { pem: plan.crls.offlineRootCrls[p.id] ?? "" },
         );
     /** Signed by its root in this stack, or by the offline ceremony (certificate from config). */
     const signer = (ca: CaPlan) => {
@@ -282,10 +331,11 @@ function buildCas(plan: PkiPlan): CaLayer {
         );
         caCertPems[p.id] = meshCas[p.id].certPem;
     }
+    const meshCaPlans = plan.cas.filter((c) => c.role === "mesh-ca");
     meshCrl?.resolve(
-        crlBundle(plan, [...rootCrls(meshRoot), ...Object.values(meshCas).map((ca) => ({ signer: ca, revoked: [] }))]),
+        crls.bundle([...rootCrls(meshRoot), ...meshCaPlans.map((ca) => ({ ca, signer: meshCas[ca.id] }))]),
     );
-    return { roots, caCertPems, trustedRoots, rootCrls, intermediates, meshCas, providers };
+    return { roots, caCertPems, trustedRoots, rootCrls, crls, intermediates, meshCas, providers };
 }
 
 /** The inventory with what was issued: every certificate of the plan, by its inventory id. */
@@ -309,17 +359,89 @@ function issuedInventory(
     return pulumi.all(pems).apply((issued) => buildInventory(plan, issued));
 }
 
+/** A client certificate this deployment issued, by its record key (an endpoint id, or `ui/<name>`). */
+export interface IssuedClient {
+    readonly key: string;
+    readonly leaf: Pick<LeafPlan, "epoch" | "issuer">;
+    readonly certPem: string;
+    readonly spkiPin: string;
+}
+
+/** What a deployment issued, as plain values: the CAs' certificates in `plan.cas` order, clients, key pins, CRLs. */
+export interface DeploymentFacts {
+    readonly caCertPems: readonly string[];
+    readonly clients: readonly IssuedClient[];
+    readonly customerFacingKeys: RotationRecord["customerFacingKeys"];
+    readonly crls: Readonly<Record<CaId, CrlRecord>>;
+}
+
 /**
- * The record of this deployment: positions, every CA's serial (for a later finish), retired CAs
- * and the APIC client certificates (for later pins and revocations).
+ * The record of a deployment (pure): positions and since when, every CA's serial (for a later
+ * finish), retired CAs, the client certificates (for later pins and revocations) and phases, and
+ * the CRLs' numbers. It changes only when what it describes does.
  */
+export function recordOfDeployment(plan: PkiPlan, facts: DeploymentFacts): RotationRecord {
+    const now = clockOf(plan);
+    const deployed = plan.deployed ?? INITIAL_RECORD;
+    const issued: Record<string, DeployedClient> = Object.fromEntries(
+        facts.clients.map((c) => {
+            const cert = new crypto.X509Certificate(c.certPem);
+            const client: DeployedClient = {
+                epoch: c.leaf.epoch,
+                serialHex: cert.serialNumber,
+                spki: c.spkiPin,
+                notAfter: new Date(cert.validTo).toISOString(),
+                issuer: c.leaf.issuer,
+            };
+            return [c.key, client];
+        }),
+    );
+    const meshCrlSince = plan.crls.mesh ? (deployed.meshCrlSince ?? now.toISOString()) : undefined;
+    return {
+        positions: plan.config.caRotation,
+        cas: Object.fromEntries(
+            plan.cas.map((ca, i) => {
+                const cert = new crypto.X509Certificate(facts.caCertPems[i]);
+                return [
+                    ca.id,
+                    {
+                        serialHex: cert.serialNumber,
+                        notAfter: new Date(cert.validTo).toISOString(),
+                        issuer: ca.issuer ?? ca.id,
+                    },
+                ];
+            }),
+        ),
+        retired: [...plan.retired],
+        clients: clientsAfter(
+            deployed.clients,
+            issued,
+            now,
+            plan.revoked.map((r) => ({ holder: r.holder, serialHex: r.serialHex })),
+        ),
+        customerFacingKeys: facts.customerFacingKeys,
+        positionsSince: positionsSinceAfter(deployed, plan.config.caRotation, now),
+        clientPhases: clientPhasesAfter(
+            deployed,
+            Object.fromEntries(
+                plan.endpoints.map((e) => [e.id, { phase: clientPhaseOf(plan.config, e.id), epoch: e.client.epoch }]),
+            ),
+            now,
+        ),
+        crls: facts.crls,
+        highestCrlNumber: Math.max(crlNumberFloor(deployed) - 1, ...Object.values(facts.crls).map((c) => c.number)),
+        ...(meshCrlSince !== undefined ? { meshCrlSince } : {}),
+    };
+}
+
+/** The deployment record as a stack output, once every certificate it names is issued. */
 function deploymentRecord(
     plan: PkiPlan,
     caCertPems: Record<CaId, pulumi.Output<string>>,
     bundles: Readonly<Record<string, ApicClientBundle>>,
     frontEnd: FrontEndLayer,
+    crls: pulumi.Output<Record<CaId, CrlRecord>>,
 ): pulumi.Output<RotationRecord> {
-    const caPems = pulumi.all(plan.cas.map((ca) => caCertPems[ca.id]));
     /** Every client certificate of this deployment, by its record key: endpoints' APIC clients and UI services'. */
     const holders = [
         ...plan.endpoints.map((e) => ({ key: e.id, leaf: e.client, issued: bundles[e.id] })),
@@ -330,42 +452,26 @@ function deploymentRecord(
         })),
     ];
     const clients = pulumi.all(holders.map((h) => pulumi.all([h.issued.certPem, h.issued.spkiPin])));
-    const customerFacingKeys = pulumi.all(frontEnd.customerFacing?.keyPins ?? {});
-    return pulumi.all([caPems, clients, customerFacingKeys]).apply(([pems, clientPems, keyPins]) => {
-        const issued: Record<string, DeployedClient> = Object.fromEntries(
-            holders.map((h, i) => {
-                const [certPem, spki] = clientPems[i];
-                const cert = new crypto.X509Certificate(certPem);
-                const client: DeployedClient = {
-                    epoch: h.leaf.epoch,
-                    serialHex: cert.serialNumber,
-                    spki,
-                    notAfter: new Date(cert.validTo).toISOString(),
-                    issuer: h.leaf.issuer,
-                };
-                return [h.key, client];
+    return pulumi
+        .all([
+            pulumi.all(plan.cas.map((ca) => caCertPems[ca.id])),
+            clients,
+            pulumi.all(frontEnd.customerFacing?.keyPins ?? {}),
+            crls,
+        ])
+        .apply(([caCertPems, clientPems, customerFacingKeys, crlRecords]) =>
+            recordOfDeployment(plan, {
+                caCertPems,
+                clients: holders.map((h, i) => ({
+                    key: h.key,
+                    leaf: h.leaf,
+                    certPem: clientPems[i][0],
+                    spkiPin: clientPems[i][1],
+                })),
+                customerFacingKeys,
+                crls: crlRecords,
             }),
         );
-        return {
-            positions: plan.config.caRotation,
-            cas: Object.fromEntries(
-                plan.cas.map((ca, i) => {
-                    const cert = new crypto.X509Certificate(pems[i]);
-                    return [
-                        ca.id,
-                        {
-                            serialHex: cert.serialNumber,
-                            notAfter: new Date(cert.validTo).toISOString(),
-                            issuer: ca.issuer ?? ca.id,
-                        },
-                    ];
-                }),
-            ),
-            retired: [...plan.retired],
-            clients: clientsAfter(plan.deployed?.clients ?? {}, issued, new Date()),
-            customerFacingKeys: keyPins,
-        };
-    });
 }
 
 /** The message for a stack whose offline-root CSRs still wait for the ceremony. */
@@ -443,17 +549,14 @@ export function buildPki(plan: PkiPlan): PkiStack {
     const clientTrustBundlePem = trustedRoots(clientRoot);
     const serverTrustBundlePem = trustedRoots(serverRoot);
     const clientCrlPem = plan.crls.gateway
-        ? crlBundle(plan, [
-              ...generations("apic-client-ca").map((c) => ({
-                  signer: intermediates[c.id],
-                  revoked: revokedBy(plan, "apic", c.id),
-              })),
+        ? cas.crls.bundle([
+              ...generations("apic-client-ca").map((ca) => ({ ca, signer: intermediates[ca.id] })),
               ...rootCrls(clientRoot),
           ])
         : undefined;
     const serverCrlPem = plan.crls.apicTruststore
-        ? crlBundle(plan, [
-              ...generations("gateway-server-ca").map((c) => ({ signer: intermediates[c.id], revoked: [] })),
+        ? cas.crls.bundle([
+              ...generations("gateway-server-ca").map((ca) => ({ ca, signer: intermediates[ca.id] })),
               ...rootCrls(serverRoot),
           ])
         : undefined;
@@ -544,7 +647,7 @@ export function buildPki(plan: PkiPlan): PkiStack {
             caCertPems,
             frontEnd: frontEnd.outputs,
             inventory: issuedInventory(plan, caCertPems, gateways, apicBundles, frontEnd),
-            deploymentRecord: deploymentRecord(plan, caCertPems, apicBundles, frontEnd),
+            deploymentRecord: deploymentRecord(plan, caCertPems, apicBundles, frontEnd, cas.crls.records()),
         },
     };
 }
@@ -619,10 +722,7 @@ function buildFrontEnd(
     }
     const uiCas = plan.cas.filter((c) => c.slotId === "ui-client-ca");
     const truststoreCrlPem = plan.crls.apicUiTruststore
-        ? crlBundle(plan, [
-              ...uiCas.map((c) => ({ signer: cas.intermediates[c.id], revoked: revokedBy(plan, "ui", c.id) })),
-              ...cas.rootCrls(uiRoot),
-          ])
+        ? cas.crls.bundle([...uiCas.map((ca) => ({ ca, signer: cas.intermediates[ca.id] })), ...cas.rootCrls(uiRoot)])
         : undefined;
     const customerFacing =
         frontEnd.customerFacing.length === 0

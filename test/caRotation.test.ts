@@ -30,6 +30,7 @@ import {
     workload,
     writeTemp,
 } from "./helpers";
+import { seededState, writeSeededStateFile } from "./engineKeys";
 import * as crypto from "crypto";
 import * as x509 from "@peculiar/x509";
 import * as path from "path";
@@ -56,7 +57,7 @@ function deployedG0(base: Record<string, unknown>): Promise<{ rendered: Rendered
     const key = JSON.stringify(base);
     let first = firstDeployments.get(key);
     if (first === undefined) {
-        const state: EngineState = new Map();
+        const state = seededState();
         first = renderNext(base, "g0", state).then((rendered) => ({ rendered, state }));
         firstDeployments.set(key, first);
     }
@@ -552,7 +553,7 @@ function deployedAt(deployed: { generation: number; phase: string }): EngineStat
         ...INITIAL_RECORD,
         positions: { ...INITIAL_RECORD.positions, apicClientCa: deployed },
     } as RotationRecord;
-    const state: EngineState = new Map();
+    const state = seededState();
     saveStackOutputs(state, { deploymentRecord: record });
     return state;
 }
@@ -634,6 +635,7 @@ describe("A CA rotation that skips or reverses a phase", function () {
             );
         const g0 = file("g0.yaml", BASE);
         const skip = file("skip.yaml", at("gatewayServerCa", 1, "switch"));
+        writeSeededStateFile(stateFile); // the suite's keys (./engineKeys.ts), no deployment yet
         assert.strictEqual(
             (await cli("render", "--config", g0, "--out", path.join(dir, "g0"), "--state", stateFile)).status,
             0,

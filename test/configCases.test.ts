@@ -924,10 +924,15 @@ const CASES: [string, Overrides, string[]][] = [
         ],
     ],
     [
+        "rotation.apicServerEpoch beyond 9999",
+        { rotation: "{ apicServerEpoch: 10000 }" },
+        ["pki:rotation.apicServerEpoch must be a whole number from 0 to 9999 (raise it by one to rotate); got 10000"],
+    ],
+    [
         "rotation with an unknown key",
         { rotation: "{ epoch: 1 }" },
         [
-            "pki:rotation.epoch is not a known key; known keys are leafEpoch, gatewayServerEpoch, apicClientEpoch, meshEpoch, uiClientEpoch, apicClientPhase, endpoints",
+            "pki:rotation.epoch is not a known key; known keys are leafEpoch, gatewayServerEpoch, apicClientEpoch, meshEpoch, uiClientEpoch, apicServerEpoch, apicClientPhase, endpoints",
         ],
     ],
     [

@@ -4,8 +4,11 @@
  * - the gateway: an Istio Gateway server entry (the secret's ca.crt and ca.crl, the entry's
  *   subjectAltNames and verifyCertificateSpki) checking an APIC client;
  * - APIC: its truststore (and truststore.crl) checking the gateway's server certificate for the host;
- * - a sidecar: cacerts' root-cert.pem (and ca-crl.pem) checking a workload's SPIFFE identity.
+ * - a sidecar: cacerts' root-cert.pem (and ca-crl.pem) checking a workload's SPIFFE identity;
+ * - APIC's UI-facing TLS server profile checking a UI service (the UI client root, no key pins),
+ *   and a UI service's sidecar checking APIC's UI-facing server certificate.
  */
+import * as YAML from "yaml";
 import { Cacerts, gatewayServerConfig, Rendered } from "./helpers";
 import { PeerCheck, PeerVerdict, verifyPeers } from "./envoyVerifier";
 
@@ -28,7 +31,7 @@ export function gatewayCheck(gateway: Rendered, endpointId: string, chain: strin
 }
 
 /** APIC of `apic`'s render, calling endpoint `endpointId`, checking the server chain `chain` for the host. */
-export function apicCheck(apic: Rendered, endpointId: string, chain: string): PeerCheck {
+export function apicCheck(apic: Rendered, endpointId: string, chain: string, at?: Date): PeerCheck {
     const endpoint = apic.plan.endpoints.find((e) => e.id === endpointId);
     if (endpoint === undefined) throw new Error(`no endpoint ${endpointId}`);
     const crl = apic.files.includes(`apic/${endpointId}/truststore.crl`)
@@ -41,17 +44,46 @@ export function apicCheck(apic: Rendered, endpointId: string, chain: string): Pe
         purpose: "sslserver",
         // The host name check of a TLS client, as an exact DNS matcher with wildcard rules.
         subjectAltNames: [endpoint.host],
+        ...(at !== undefined ? { at } : {}),
     };
 }
 
 /** A sidecar with `trust`'s cacerts checking a peer workload's chain and SPIFFE identity. */
-export function sidecarCheck(trust: Cacerts, chain: string, identity: string): PeerCheck {
+export function sidecarCheck(trust: Cacerts, chain: string, identity: string, at?: Date): PeerCheck {
     return {
         caCrt: trust["root-cert.pem"],
         ...(trust["ca-crl.pem"] !== undefined ? { caCrl: trust["ca-crl.pem"] } : {}),
         chain,
         purpose: "sslclient",
         subjectAltNames: [identity],
+        ...(at !== undefined ? { at } : {}),
+    };
+}
+
+/** APIC's UI-facing TLS server profile of `apic`'s render checking a UI client chain: the UI truststore (and its CRL), a certificate required. */
+export function apicUiCheck(apic: Rendered, chain: string, at?: Date): PeerCheck {
+    const crl = apic.files.includes("apic/ui/truststore.crl") ? apic.read("apic/ui/truststore.crl") : undefined;
+    return {
+        caCrt: apic.read("apic/ui/truststore.pem"),
+        ...(crl !== undefined ? { caCrl: crl } : {}),
+        chain,
+        purpose: "sslclient",
+        ...(at !== undefined ? { at } : {}),
+    };
+}
+
+/** The sidecar of UI service `name` (its Secret's ca.crt, the DestinationRule's sni and subjectAltNames) checking what APIC serves for `host`. */
+export function uiSidecarCheck(ui: Rendered, name: string, host: string, chain: string, at?: Date): PeerCheck {
+    const client = ui.plan.frontEnd.uiClients.find((c) => c.name === name);
+    if (client === undefined) throw new Error(`no UI client ${name}`);
+    const { namespace, name: secretName } = client.secret;
+    const secret = YAML.parse(ui.read(`k8s/${ui.plan.config.clusters[0].name}/${namespace}/secret-${secretName}.yaml`));
+    return {
+        caCrt: secret.stringData["ca.crt"],
+        chain,
+        purpose: "sslserver",
+        subjectAltNames: [host],
+        ...(at !== undefined ? { at } : {}),
     };
 }
 

@@ -3,7 +3,7 @@ import * as crypto from "crypto";
 import { X509Certificate } from "@peculiar/x509";
 import * as tlsProvider from "../lib/engine/tlsProvider";
 import { createRoot, signIntermediate } from "../lib/pki/ceremony";
-import { buildCrl, crlWindow, parseCrl, RevokedEntry } from "../lib/pki/crl";
+import { buildCrl, parseCrl, RevokedEntry } from "../lib/pki/crl";
 import { buildPkcs12, Pkcs12Input } from "../lib/pki/pkcs12";
 import { openssl, opensslText } from "./helpers";
 import {
@@ -11,6 +11,7 @@ import {
     TEST_ONLY_CA_KEY_PEM,
     TEST_ONLY_LEAF_CERT_PEM,
     TEST_ONLY_LEAF_KEY_PEM,
+    TEST_ONLY_SUB_CA_KEY_PEM,
 } from "./fixtures/testOnlyPki";
 
 const sha256 = (data: string | Buffer): string => crypto.createHash("sha256").update(data).digest("hex");
@@ -70,6 +71,7 @@ describe("Production encoders: the same bytes for the same inputs", () => {
             issuerCommonName: "Test-only CA",
             thisUpdate: window.thisUpdate,
             nextUpdate: window.nextUpdate,
+            number: 29219,
             revokedSerials: ["0A1B", "0ABC", "FF00112233445566778899AABBCCDDEE"],
         });
         const text = openssl(["crl", "-noout", "-text"], pem).output;
@@ -80,13 +82,13 @@ describe("Production encoders: the same bytes for the same inputs", () => {
         );
     });
 
-    it("writes the empty CRL pinned for a fixed CA, key and publication period", () => {
-        const pem = buildCrl(
-            TEST_ONLY_CA_CERT_PEM,
-            TEST_ONLY_CA_KEY_PEM,
-            [],
-            crlWindow(new Date("2026-11-23T12:00:00Z"), 7),
-        );
+    it("writes the empty CRL pinned for a fixed CA, key and publication window", () => {
+        // The window crlWindow gave for 2026-11-23 and 7-day periods before CRLs lasted four periods.
+        const pem = buildCrl(TEST_ONLY_CA_CERT_PEM, TEST_ONLY_CA_KEY_PEM, [], {
+            thisUpdate: new Date("2026-11-19T00:00:00Z"),
+            nextUpdate: new Date("2026-12-03T00:00:00Z"),
+            number: 2968,
+        });
         assert.strictEqual(sha256(pem), "b987cc78a123efd50c3170d01dc01ecb37ada0dbf32f450e8a66a5cb74969b52");
     });
 
@@ -122,8 +124,8 @@ describe("Production encoders: the same bytes for the same inputs", () => {
             csr(TEST_ONLY_LEAF_KEY_PEM, { commonName: "example gateway-server CA", organization: "Example Bank" }),
         );
         assert.strictEqual(sha256(ecIntermediate), "0fcac96900c6c77258ccd7be74db3eca9bab670ea8fc67e586378bbe94887483");
-        const rsaIntermediate = sign(csr(TEST_ONLY_CA_KEY_PEM, { commonName: "example mesh CA *" }));
-        assert.strictEqual(sha256(rsaIntermediate), "cb570996d7d535debc756ddea55ae4e2a1e43faed2c1afc2732fd5e2341b771b");
+        const rsaIntermediate = sign(csr(TEST_ONLY_SUB_CA_KEY_PEM, { commonName: "example mesh CA *" }));
+        assert.strictEqual(sha256(rsaIntermediate), "353dffa6790ce4d33d6d3a109b9d5a2ee8e93c2283b38a178c296b142fb3fa72");
 
         const rootKeyId = /Subject Key Identifier: ?\n\s+([0-9A-F:]+)\n/.exec(opensslText(root.certPem))?.[1];
         assert.ok(rootKeyId);
@@ -136,6 +138,7 @@ describe("Production encoders: the same bytes for the same inputs", () => {
             );
         assert.match(opensslText(root.certPem), extensions(1, rootKeyId));
         assert.match(opensslText(ecIntermediate), extensions(0, "[0-9A-F:]{59}"));
+        assert.match(opensslText(rsaIntermediate), extensions(0, "[0-9A-F:]{59}"));
         assert.match(opensslText(ecIntermediate), /Issuer: O = Example Bank & Co, CN = Example Bank Offline Root\n/);
     });
 });

@@ -31,8 +31,9 @@ describe("examples/own-pki: the README's complete program as a Pulumi project", 
         assert.strictEqual(main, path.join(OWN_PKI, "dist/index.js"));
         assert.ok(fs.existsSync(main), `${project.main} is built`);
         assert.ok(fs.existsSync(path.join(path.dirname(main), "index.test.js")), "its test is built beside it");
-        const mocha = JSON.parse(fs.readFileSync(path.join(ROOT, ".mocharc.json"), "utf8")) as { spec: string[] };
-        assert.ok(mocha.spec.includes("examples/*/dist/*.test.js"), ".mocharc.json runs the examples' tests");
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const mocha = require(path.join(ROOT, ".mocharc.js")) as { spec: string[] };
+        assert.ok(mocha.spec.includes("examples/own-pki/dist/index.test.js"), ".mocharc.js runs the examples' tests");
     });
 });
 

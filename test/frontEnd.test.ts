@@ -9,10 +9,13 @@ import * as assert from "assert";
 import * as crypto from "crypto";
 import * as YAML from "yaml";
 import * as tlsProvider from "../lib/engine/tlsProvider";
-import { ConfigError } from "../lib/config/validate";
+import { ConfigError, validateConfig } from "../lib/config/validate";
+import { readDeployed } from "../lib/lifecycle/deployed";
+import { decide as decideLifecycle } from "../lib/lifecycle/rules";
+import { periodStart } from "../lib/pki/crl";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { PeerCheck } from "./envoyVerifier";
-import { apicSends, assertAllAccepted, decide, summary } from "./consumers";
+import { apicSends, apicUiCheck, assertAllAccepted, decide, summary } from "./consumers";
 import {
     cacerts,
     loadStackFile,
@@ -58,17 +61,6 @@ function object(rendered: Rendered, file: string): KubeObject {
 const uiSecret = (rendered: Rendered, name: string) =>
     object(rendered, `k8s/example/ob-ui/secret-apic-client-${name}.yaml`).stringData as Record<string, string>;
 
-/** APIC's UI-facing TLS server profile checking a UI client: the UI truststore, a certificate required. */
-function apicUiCheck(rendered: Rendered, chain: string): PeerCheck {
-    const crl = rendered.files.includes("apic/ui/truststore.crl") ? rendered.read("apic/ui/truststore.crl") : undefined;
-    return {
-        caCrt: rendered.read("apic/ui/truststore.pem"),
-        ...(crl !== undefined ? { caCrl: crl } : {}),
-        chain,
-        purpose: "sslclient",
-    };
-}
-
 /** A CA of a render, with its key, as a holder of that key has it. */
 function caOf(rendered: Rendered, id: string): TestCa {
     const state = (name: string, field: string): string =>
@@ -109,7 +101,8 @@ describe("Front end: UI services call APIC with mutual TLS, under the gateway's 
     });
 
     it("validates the DestinationRules, ServiceEntry and Secrets against Istio's and Kubernetes' schemas, and ties them together", async () => {
-        const { DestinationRule, ServiceEntry } = await import("@kubernetes-models/istio/networking.istio.io/v1");
+        // networking.istio.io/v1 is Istio's v1beta1 schema under a new version (see stack.test.ts).
+        const { DestinationRule, ServiceEntry } = await import("@kubernetes-models/istio/networking.istio.io/v1beta1");
         const { Secret } = await import("kubernetes-models/v1");
         const strip = ({ apiVersion: _a, kind: _k, ...rest }: Record<string, unknown>) => rest;
         for (const name of ["consumer-dashboard", "authentication-ui"]) {
@@ -294,6 +287,71 @@ describe("Front end: UI services call APIC with mutual TLS, under the gateway's 
                 ["old", apicUiCheck(rotated, uiSecret(deployed, "consumer-dashboard")["tls.crt"])],
                 ["new", apicUiCheck(rotated, uiSecret(rotated, "consumer-dashboard")["tls.crt"])],
             ]),
+        );
+    });
+
+    it("has the lifecycle re-publish APIC's UI truststore CRL in each new period, before the CRL in place expires", async () => {
+        // RSA CA keys (CRLs are signed with RSA only): this file's, made once.
+        const own = new Map(state);
+        const published = new Date();
+        const revokedAt = new Date(published.getTime() - 60_000).toISOString();
+        const serial = new crypto.X509Certificate(pemBlocks(uiSecret(deployed, "consumer-dashboard")["tls.crt"])[0])
+            .serialNumber;
+        const raw = {
+            ...loadStackFile(FRONT_END),
+            revocations: [{ uiClient: "consumer-dashboard", serial, epoch: 0, reason: "keyCompromise", revokedAt }],
+        };
+        const config = validateConfig(raw);
+        const revoked = await renderNext(raw, "front-end-crl", own, published);
+        const crl = readDeployed(revoked.dir).record.crls?.["ui-client-ca"];
+        assert.deepStrictEqual([crl?.published, crl?.renewal], [true, "period"]);
+        const lifecycle = (deployed: Rendered, now: Date) =>
+            decideLifecycle({ config, deployed: readDeployed(deployed.dir), now, soakDays: 7 });
+
+        const nextPeriod = new Date(periodStart(published, config.crlPeriodDays).getTime() + 7 * 86_400_000);
+        const before = lifecycle(revoked, new Date(nextPeriod.getTime() - 1));
+        assert.deepStrictEqual([before.republishCrls, before.republishWhy], [false, []]);
+        const due = lifecycle(revoked, nextPeriod);
+        const day = (iso: string | Date) => new Date(iso).toISOString().slice(0, 10);
+        assert.deepStrictEqual(
+            [due.republishCrls, due.republishWhy],
+            [
+                true,
+                [
+                    `the CRL of ui-client-ca was signed for the period from ${day(crl?.thisUpdate ?? "")}; a new 7-day period began ${day(nextPeriod)} (valid until ${day(crl?.nextUpdate ?? "")}); ` +
+                        "after the update load apic/ui/truststore.crl (stack output frontEnd.apic.truststoreCrlPem) where DataPower checks the UI clients' CRLs",
+                ],
+            ],
+        );
+
+        // The pipeline's pulumi up (no config change) re-signs it; then nothing is due.
+        const republished = await renderNext(raw, "front-end-crl-republished", own, nextPeriod);
+        const fresh = readDeployed(republished.dir).record.crls?.["ui-client-ca"];
+        assert.ok((fresh?.number ?? 0) > (crl?.number ?? 0), "a higher CRL number");
+        assert.deepStrictEqual(lifecycle(republished, nextPeriod).republishWhy, []);
+
+        // Once the old CRL passed its next update, APIC (checking CRLs) refuses every UI client with it, not with the new one.
+        const expiredAt = new Date(Date.parse(crl?.nextUpdate ?? "") + 1000);
+        assert.match(
+            lifecycle(revoked, expiredAt).needsHuman.join("\n"),
+            /the CRL of ui-client-ca passed its next update/,
+        );
+        const successor = uiSecret(revoked, "consumer-dashboard")["tls.crt"];
+        const verdicts = decide([
+            ["the CRL in place", apicUiCheck(revoked, successor, expiredAt)],
+            ["the re-published CRL", apicUiCheck(republished, successor, expiredAt)],
+            [
+                "the revoked certificate",
+                apicUiCheck(republished, uiSecret(deployed, "consumer-dashboard")["tls.crt"], expiredAt),
+            ],
+        ]);
+        assert.deepStrictEqual(
+            verdicts.map(([label, v]) => [label, summary(v)]),
+            [
+                ["the CRL in place", both("CRL has expired")],
+                ["the re-published CRL", both("ok")],
+                ["the revoked certificate", both("certificate revoked")],
+            ],
         );
     });
 });

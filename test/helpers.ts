@@ -10,14 +10,18 @@ import { rawConfigFromStackFile } from "../lib/config/load";
 import { main } from "../lib/cli/main";
 import { pemBlocks as pemBlocksOf } from "../lib/pki/pem";
 import { EngineState, saveStackOutputs } from "../lib/engine/standIn";
+import { seededState } from "./engineKeys";
 import * as tlsProvider from "../lib/engine/tlsProvider";
 import { PkiPlan, planFromRawConfig } from "../lib/plan/plan";
 import { deployedRecordOf, renderPlan, RenderResult } from "../lib/render/render";
 
 export const ROOT = path.resolve(__dirname, "../..");
 
-/** Kept for the whole mocha run: a resource re-registered with the same inputs gets its old outputs. */
-export const sharedState: EngineState = new Map();
+/**
+ * Kept for the whole mocha run: a resource re-registered with the same inputs gets its old
+ * outputs. It starts with the suite's RSA keys (./engineKeys.ts).
+ */
+export const sharedState: EngineState = seededState();
 
 /** The code of the first fenced block of `language` under the README heading `heading` (e.g. "## A complete program"). */
 export function readmeBlock(heading: string, language: string): string {
@@ -76,18 +80,25 @@ async function renderInto(plan: PkiPlan, label: string, state: EngineState): Pro
 /**
  * The next "update" of a stack whose engine state is `state`: CA rotation phases are checked
  * against the record the previous render left there, as `pulumi up` checks them against the
- * stack's own last outputs.
+ * stack's own last outputs. `now`: the update's clock (default: now).
  */
-export async function renderNext(raw: Record<string, unknown>, label: string, state: EngineState): Promise<Rendered> {
-    return renderInto(planFromRawConfig(raw, { deployed: deployedRecordOf(state) }), label, state);
+export async function renderNext(
+    raw: Record<string, unknown>,
+    label: string,
+    state: EngineState,
+    now?: Date,
+): Promise<Rendered> {
+    return renderInto(planFromRawConfig(raw, { deployed: deployedRecordOf(state), now }), label, state);
 }
 
 /**
  * The engine state of a new stack: the run's shared state (CA keys made once), without the
  * deployment record an earlier render left in it, so that the next render is the stack's first.
+ * Pass `new Map()` for a stack that shares no certificate (each issued at its plan's clock).
  */
-export function newStackState(): EngineState {
-    const state: EngineState = new Map(sharedState);
+export function newStackState(from: EngineState = sharedState): EngineState {
+    // The suite's RSA keys (no certificates) win over entries of the same name another test replaced.
+    const state: EngineState = new Map([...from, ...seededState()]);
     saveStackOutputs(state, {});
     return state;
 }
@@ -125,9 +136,11 @@ export function writeTemp(dir: string, name: string, content: string): string {
  * the package's own code): base64 of the SHA-256 of the DER SubjectPublicKeyInfo.
  */
 export function opensslSpkiPin(certPem: string): string {
-    const publicKey = execFileSync("openssl", ["x509", "-noout", "-pubkey"], { input: certPem });
-    const der = execFileSync("openssl", ["pkey", "-pubin", "-outform", "DER"], { input: publicKey });
-    return execFileSync("openssl", ["dgst", "-sha256", "-binary"], { input: der }).toString("base64");
+    // openssl extracts the SubjectPublicKeyInfo (its PEM body is the DER, base64); only the hash is Node's.
+    const publicKey = execFileSync("openssl", ["x509", "-noout", "-pubkey"], { input: certPem, encoding: "utf8" });
+    const body = /-----BEGIN PUBLIC KEY-----([\s\S]+?)-----END PUBLIC KEY-----/.exec(publicKey);
+    if (!body) throw new Error(`openssl printed no public key: ${publicKey}`);
+    return crypto.createHash("sha256").update(Buffer.from(body[1], "base64")).digest("base64");
 }
 
 export function opensslText(pem: string): string {
@@ -270,19 +283,33 @@ export async function handshake(server: GatewayServerConfig, client: ClientCrede
 }
 
 /** The gateway configuration of one endpoint, read from the rendered secret and Gateway. */
+/** A rendered YAML file, parsed once per render (a render's folder never changes; Gateways are long). */
+const parsedFiles = new WeakMap<Rendered, Map<string, unknown>>();
+function renderedYaml<T>(rendered: Rendered, file: string): T {
+    let files = parsedFiles.get(rendered);
+    if (!files) parsedFiles.set(rendered, (files = new Map()));
+    if (!files.has(file)) files.set(file, YAML.parse(rendered.read(file)));
+    return files.get(file) as T;
+}
+
 export function gatewayServerConfig(rendered: Rendered, endpointId: string): GatewayServerConfig {
     const endpoint = rendered.plan.endpoints.find((e) => e.id === endpointId);
     if (!endpoint) throw new Error(`no endpoint ${endpointId}`);
     const cluster = rendered.plan.config.clusters[0].name;
     const ns = endpoint.gatewaySecret.namespace;
-    const secret = YAML.parse(rendered.read(`k8s/${cluster}/${ns}/secret-${endpoint.gatewaySecret.name}.yaml`));
-    const gateway = YAML.parse(rendered.read(`k8s/${cluster}/${ns}/gateway-${endpoint.gatewayName}.yaml`));
-    const server = (
-        gateway.spec.servers as {
-            hosts: string[];
-            tls: { credentialName: string; subjectAltNames: string[]; verifyCertificateSpki?: string[] };
-        }[]
-    ).find((s) => s.tls.credentialName === endpoint.gatewaySecret.name);
+    const secret = renderedYaml<{ stringData: Record<string, string> }>(
+        rendered,
+        `k8s/${cluster}/${ns}/secret-${endpoint.gatewaySecret.name}.yaml`,
+    );
+    const gateway = renderedYaml<{
+        spec: {
+            servers: {
+                hosts: string[];
+                tls: { credentialName: string; subjectAltNames: string[]; verifyCertificateSpki?: string[] };
+            }[];
+        };
+    }>(rendered, `k8s/${cluster}/${ns}/gateway-${endpoint.gatewayName}.yaml`);
+    const server = gateway.spec.servers.find((s) => s.tls.credentialName === endpoint.gatewaySecret.name);
     if (!server) throw new Error(`Gateway ${endpoint.gatewayName} has no server for ${endpointId}`);
     return {
         tlsCrt: secret.stringData["tls.crt"],
@@ -308,10 +335,11 @@ export function apicCredentials(rendered: Rendered, endpointId: string): ClientC
     };
 }
 
-/** A leaf for the tests, signed by the given CA with @pulumi/tls semantics. */
+/** A leaf for the tests, signed by the given CA with @pulumi/tls semantics, valid 24 hours from `now`. */
 export async function mintLeaf(
     ca: { certPem: string; keyPem: string },
     spec: { commonName: string; uris?: string[]; dnsNames?: string[]; ipAddresses?: string[]; allowedUses: string[] },
+    now?: Date,
 ): Promise<{ cert: string; key: string }> {
     const key = await tlsProvider.privateKey({ algorithm: "ECDSA", ecdsaCurve: "P256" });
     const csr = tlsProvider.certRequest({
@@ -321,13 +349,16 @@ export async function mintLeaf(
         dnsNames: spec.dnsNames,
         ipAddresses: spec.ipAddresses,
     });
-    const cert = tlsProvider.locallySignedCert({
-        certRequestPem: csr.state.certRequestPem,
-        caCertPem: ca.certPem,
-        caPrivateKeyPem: ca.keyPem,
-        allowedUses: spec.allowedUses,
-        validityPeriodHours: 24,
-    });
+    const cert = tlsProvider.locallySignedCert(
+        {
+            certRequestPem: csr.state.certRequestPem,
+            caCertPem: ca.certPem,
+            caPrivateKeyPem: ca.keyPem,
+            allowedUses: spec.allowedUses,
+            validityPeriodHours: 24,
+        },
+        now !== undefined ? { now: () => now } : {},
+    );
     return { cert: cert.state.certPem as string, key: key.state.privateKeyPem as string };
 }
 
@@ -349,12 +380,14 @@ export interface TestCa {
     keyPem: string;
 }
 
-/** How a test CA differs from the default (ECDSA P-256, no path length, valid 24 hours). */
+/** How a test CA differs from the default (ECDSA P-256, no path length, valid 24 hours from now). */
 export interface TestCaOptions {
     /** An RSA-2048 key: CRLs (lib/pki/crl.ts) are signed only with RSA. */
     rsa?: boolean;
     maxPathLength?: number;
     validityHours?: number;
+    /** Issued at this instant instead of now (a test that runs on a simulated clock). */
+    issuedAt?: Date;
     /** Subject O, e.g. to copy a real CA's subject. */
     organization?: string;
 }
@@ -364,17 +397,22 @@ const testCaKey = (options: TestCaOptions) =>
         options.rsa ? { algorithm: "RSA", rsaBits: 2048 } : { algorithm: "ECDSA", ecdsaCurve: "P256" },
     );
 
+const issuedAtOf = (options: TestCaOptions) => ({ now: () => options.issuedAt ?? new Date() });
+
 /** A self-signed root outside the stack's hierarchy (a "foreign" CA). */
 export async function mintRoot(commonName: string, options: TestCaOptions = {}): Promise<TestCa> {
     const key = await testCaKey(options);
-    const cert = tlsProvider.selfSignedCert({
-        privateKeyPem: key.state.privateKeyPem,
-        subject: { commonName },
-        isCaCertificate: true,
-        allowedUses: ["cert_signing", "crl_signing"],
-        maxPathLength: options.maxPathLength,
-        validityPeriodHours: options.validityHours ?? 24,
-    });
+    const cert = tlsProvider.selfSignedCert(
+        {
+            privateKeyPem: key.state.privateKeyPem,
+            subject: { commonName },
+            isCaCertificate: true,
+            allowedUses: ["cert_signing", "crl_signing"],
+            maxPathLength: options.maxPathLength,
+            validityPeriodHours: options.validityHours ?? 24,
+        },
+        issuedAtOf(options),
+    );
     return { certPem: cert.state.certPem as string, keyPem: key.state.privateKeyPem as string };
 }
 
@@ -384,15 +422,18 @@ export async function mintSubCa(ca: TestCa, commonName: string, options: TestCaO
     const subject =
         options.organization === undefined ? { commonName } : { commonName, organization: options.organization };
     const csr = tlsProvider.certRequest({ privateKeyPem: key.state.privateKeyPem, subject });
-    const cert = tlsProvider.locallySignedCert({
-        certRequestPem: csr.state.certRequestPem,
-        caCertPem: ca.certPem,
-        caPrivateKeyPem: ca.keyPem,
-        isCaCertificate: true,
-        allowedUses: ["cert_signing", "crl_signing"],
-        maxPathLength: options.maxPathLength,
-        validityPeriodHours: options.validityHours ?? 24,
-    });
+    const cert = tlsProvider.locallySignedCert(
+        {
+            certRequestPem: csr.state.certRequestPem,
+            caCertPem: ca.certPem,
+            caPrivateKeyPem: ca.keyPem,
+            isCaCertificate: true,
+            allowedUses: ["cert_signing", "crl_signing"],
+            maxPathLength: options.maxPathLength,
+            validityPeriodHours: options.validityHours ?? 24,
+        },
+        issuedAtOf(options),
+    );
     return { certPem: cert.state.certPem as string, keyPem: key.state.privateKeyPem as string };
 }
 
@@ -414,6 +455,7 @@ export function cacerts(rendered: Rendered, cluster: string): Cacerts {
 export async function workload(
     ca: Cacerts,
     identity: string,
+    now?: Date,
 ): Promise<{ cert: string; key: string; identity: string }> {
     const leaf = await mintLeaf(
         { certPem: ca["ca-cert.pem"], keyPem: ca["ca-key.pem"] },
@@ -422,6 +464,7 @@ export async function workload(
             uris: [identity],
             allowedUses: ["digital_signature", "key_encipherment", "server_auth", "client_auth"],
         },
+        now,
     );
     // istiod hands the workload its certificate followed by cert-chain.pem without the root.
     return { cert: leaf.cert + pemBlocks(ca["cert-chain.pem"]).slice(0, -1).join(""), key: leaf.key, identity };

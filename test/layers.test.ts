@@ -25,11 +25,12 @@ function modulesBelow(dir: string, prefix = ""): string[] {
         );
 }
 
-/** The package-internal modules a compiled module requires (paths relative to dist/lib). */
+/** The package-internal modules a compiled module requires or imports when it runs (paths relative to dist/lib). */
 function internalRequires(libDir: string, module: string): string[] {
     const source = fs.readFileSync(path.join(libDir, module), "utf8");
-    return [...source.matchAll(/require\("(\.{1,2}\/[^"]+)"\)/g)].map((match) => {
+    return [...source.matchAll(/(?:require|import)\("(\.{1,2}\/[^"]+)"\)/g)].map((match) => {
         const target = path.join(path.dirname(module), match[1]);
+        if (target.endsWith(".js")) return target;
         return fs.existsSync(path.join(libDir, `${target}.js`)) ? `${target}.js` : `${target}/index.js`;
     });
 }

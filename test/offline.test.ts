@@ -8,7 +8,6 @@ import { planFromRawConfig } from "../lib/plan/plan";
 import { PendingSignaturesError } from "../lib/render/render";
 import {
     apicCredentials,
-    cli,
     gatewayServerConfig,
     handshake,
     loadStackFile,
@@ -224,47 +223,5 @@ describe("Offline roots: no root key enters the stack", function () {
             console.error = originalError;
             pulumi.runtime.setAllConfig({}, []);
         }
-    });
-
-    it("ships a ceremony command: init-root, then sign a CSR with pathlen 0", async () => {
-        const dir = tempDir("ceremony");
-        const init = await cli(
-            "ceremony",
-            "init-root",
-            "--out",
-            dir,
-            "--cn",
-            "Ceremony Root",
-            "--org",
-            "Example Bank",
-            "--key",
-            "ECDSA",
-        );
-        assert.strictEqual(init.status, 0, init.err);
-        assert.strictEqual(fs.statSync(path.join(dir, "root.key")).mode & 0o777, 0o600);
-        assert.match(opensslText(fs.readFileSync(path.join(dir, "root.crt"), "utf8")), /CA:TRUE, pathlen:1\n/);
-        assert.strictEqual(
-            (await cli("ceremony", "init-root", "--out", dir, "--cn", "again")).status,
-            2,
-            "never replaces a root key",
-        );
-        const csrFile = path.join(dir, "apic-client-ca.csr");
-        fs.writeFileSync(csrFile, csrs["apic-client-ca"]);
-        const sign = await cli("ceremony", "sign", "--root", dir, "--csr", csrFile, "--days", "730");
-        assert.strictEqual(sign.status, 0, sign.err);
-        const signed = fs.readFileSync(path.join(dir, "apic-client-ca.crt"), "utf8");
-        assert.match(opensslText(signed), /Certificate Sign, CRL Sign\n[\s\S]*CA:TRUE, pathlen:0\n/);
-        // Flip one character of the signature (the last base64 line): the ceremony must refuse it.
-        const lines = csrs["apic-client-ca"].split("\n");
-        const last = lines.length - 3;
-        lines[last] = (lines[last][0] === "A" ? "B" : "A") + lines[last].slice(1);
-        const tampered = lines.join("\n");
-        fs.writeFileSync(csrFile, tampered);
-        const refused = await cli("ceremony", "sign", "--root", dir, "--csr", csrFile);
-        assert.strictEqual(refused.status, 1);
-        assert.strictEqual(
-            refused.err,
-            "error: the CSR's signature does not verify: it was altered or not made with its key\n",
-        );
     });
 });

@@ -5,7 +5,7 @@
  * README's complete program run under the package's testing harness.
  *
  * Needs the npm registry or a warm npm cache, and about 20 s (see README "Testing"), so it is not
- * part of `npm test` (.mocharc.json `ignore`): run it with `npm run test:package`.
+ * part of `npm test` (.mocharc.js leaves it out): run it with `npm run test:package`.
  */
 import * as assert from "assert";
 import { spawnSync } from "child_process";

@@ -14,7 +14,7 @@ import {
 } from "../lib/inventory/pictures";
 import { plannedCertificates } from "../lib/inventory/planned";
 import { PkiPlan, planFromRawConfig } from "../lib/plan/plan";
-import { cli, loadStackFileValues, OPTION_FILES, renderConfig, ROOT } from "./helpers";
+import { cli, loadStackFileValues, newStackState, OPTION_FILES, renderConfig, ROOT } from "./helpers";
 import { DrawnSvg, MermaidBrowser } from "./mermaidBrowser";
 
 type Raw = Record<string, unknown>;
@@ -196,6 +196,24 @@ describe("pictures (Mermaid drawn by the real library in headless Chromium)", fu
         }
     });
 
+    it("draws the diff's picture of the front end: re-keyed UI clients replaced, their Secrets touched, APIC's UI truststore anchored", async () => {
+        const base = loadStackFileValues("examples/front-end/Pulumi.front-end.yaml");
+        const head = { ...base, rotation: { uiClientEpoch: 1 } };
+        const drawn = await browser.draw(
+            trustPictureForDiff(plan(base), plan(head), diffPlans(plan(base), plan(head))),
+        );
+        for (const name of ["consumer-dashboard", "authentication-ui"]) {
+            assert.ok(classesOf(drawn, cert(`ui/${name}/client`)).includes("replaced"), name);
+            assert.strictEqual(edge(drawn, cert("ui-client-ca"), cert(`ui/${name}/client`)), "", name);
+            assert.ok(
+                classesOf(drawn, place(`k8s/example/ob-ui/secret-apic-client-${name}`)).includes("touched"),
+                name,
+            );
+        }
+        assert.ok(!classesOf(drawn, place("apic/ui/truststore.pem")).includes("touched"), "APIC's UI truststore stays");
+        assert.strictEqual(edge(drawn, cert("ui-client-root"), place("apic/ui/truststore.pem")), "trust anchor");
+    });
+
     it("shows a hostile organization as text: it adds no node, edge, link or script", async () => {
         const plain = await browser.draw(trustPicture(plannedCertificates(plan(dev()))));
         // Each at most 64 characters, the longest subject O config accepts.
@@ -250,7 +268,12 @@ describe("pictures (Mermaid drawn by the real library in headless Chromium)", fu
 
     it("draws the timeline of a render from what was issued: per certificate a bar to its renewal point and one for its renewal window", async () => {
         // ECDSA keys: the render is under test here, not RSA key generation.
-        const rendered = await renderConfig({ ...dev(), keyAlgorithm: "ECDSA", caKeyAlgorithm: "ECDSA" }, "pictures");
+        const rendered = await renderConfig(
+            { ...dev(), keyAlgorithm: "ECDSA", caKeyAlgorithm: "ECDSA" },
+            "pictures",
+            // A state of its own: its ECDSA keys must not replace the RSA ones of the same names.
+            newStackState(),
+        );
         const trust = await browser.draw(rendered.read("trust.mmd"));
         for (const c of rendered.inventory)
             assert.ok(
@@ -304,7 +327,8 @@ describe("pictures (Mermaid drawn by the real library in headless Chromium)", fu
                     "CRLs in the gateway ca.crl",
                     "2026-11-19T00:00:00.000Z",
                     "2026-11-26T00:00:00.000Z",
-                    "2026-12-03T00:00:00.000Z",
+                    // Valid four periods (at least 28 days): three missed re-publications before it expires.
+                    "2026-12-17T00:00:00.000Z",
                 ],
             ],
         );
@@ -314,7 +338,11 @@ describe("pictures (Mermaid drawn by the real library in headless Chromium)", fu
         const period = drawn.bars.find((b) => b.text === "CRLs in the gateway ca.crl");
         const untilNext = drawn.bars.find((b) => b.text === "CRLs in the gateway ca.crl until nextUpdate");
         assert.ok(period && untilNext, drawn.bars.map((b) => b.text).join(", "));
-        assert.ok(Math.abs(period.width - untilNext.width) < 0.5, "two periods of 7 days");
+        // One period until the next re-publication, then three more until nextUpdate.
+        assert.ok(
+            Math.abs(3 * period.width - untilNext.width) < 1,
+            `7 days then 21: ${period.width} and ${untilNext.width}`,
+        );
     });
 
     it("folds endpoints past ten into one node and one bar pair per role, and draws a changed endpoint first", async () => {

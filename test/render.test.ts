@@ -2,13 +2,20 @@ import * as assert from "assert";
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { ROOT, tempDir } from "./helpers";
+import { cli, ROOT, tempDir } from "./helpers";
 
 const CLI = path.join(ROOT, "dist/lib/cli/main.js");
 
-function render(args: string[]): { status: number; stdout: string; stderr: string } {
+/** `npm run render` as a user runs it: the compiled CLI in a process of its own. */
+function renderProcess(args: string[]): { status: number; stdout: string; stderr: string } {
     const result = spawnSync(process.execPath, [CLI, "render", ...args], { cwd: ROOT, encoding: "utf8" });
     return { status: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** The same command run in-process (main()), for the cases past the first: no second Node start each. */
+async function render(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
+    const { status, out, err } = await cli("render", ...args);
+    return { status, stdout: out, stderr: err };
 }
 
 const mode = (file: string): number => fs.statSync(file).mode & 0o777;
@@ -16,14 +23,14 @@ const mode = (file: string): number => fs.statSync(file).mode & 0o777;
 describe("npm run render", function () {
     this.timeout(120_000);
 
-    it("renders a stack into the DESIGN.md layout, keys 0600 in 0700 folders", () => {
+    it("renders a stack into the DESIGN.md layout, keys 0600 in 0700 folders", async () => {
         // The prod stack with ECDSA keys: the CLI is under test here, not RSA key generation.
         const dir = tempDir("cli");
         const stackFile = path.join(dir, "Pulumi.prod-ecdsa.yaml");
         const prod = fs.readFileSync(path.join(ROOT, "stacks/Pulumi.prod.yaml"), "utf8");
         fs.writeFileSync(stackFile, prod.replace(/: RSA$/gm, ": ECDSA"));
         const out = path.join(dir, "out");
-        const result = render(["--config", stackFile, "--out", out]);
+        const result = renderProcess(["--config", stackFile, "--out", out]);
         assert.strictEqual(result.status, 0, result.stderr);
         assert.match(
             result.stdout,
@@ -56,6 +63,7 @@ describe("npm run render", function () {
             "apic/ob/tls-client-profile.json",
             "apic/ob/truststore.json",
             "apic/ob/truststore.pem",
+            "deployment.json",
             "inventory.json",
             "k8s/prod-east/istio-system/gateway-apic-mtls-dp.yaml",
             "k8s/prod-east/istio-system/gateway-apic-mtls-ob.yaml",
@@ -99,16 +107,16 @@ describe("npm run render", function () {
             ],
         );
 
-        const again = render(["--config", stackFile, "--out", out]);
+        const again = await render(["--config", stackFile, "--out", out]);
         assert.strictEqual(again.status, 1);
         assert.match(
             again.stderr,
             /output folder .* is not empty; choose another --out or pass --force to replace what it holds/,
         );
-        assert.strictEqual(render(["--config", stackFile, "--out", out, "--force"]).status, 0);
+        assert.strictEqual((await render(["--config", stackFile, "--out", out, "--force"])).status, 0);
     });
 
-    it("keeps keys and certificates between renders with --state, as the engine's state would", () => {
+    it("keeps keys and certificates between renders with --state, as the engine's state would", async () => {
         const dir = tempDir("cli-state");
         const stackFile = path.join(dir, "Pulumi.ecdsa.yaml");
         fs.writeFileSync(
@@ -117,17 +125,17 @@ describe("npm run render", function () {
         );
         const state = path.join(dir, "state.json");
         for (const out of ["one", "two"]) {
-            const result = render(["--config", stackFile, "--out", path.join(dir, out), "--state", state]);
+            const result = await render(["--config", stackFile, "--out", path.join(dir, out), "--state", state]);
             assert.strictEqual(result.status, 0, result.stderr);
         }
         assert.strictEqual(fs.statSync(state).mode & 0o777, 0o600);
         const read = (out: string) => fs.readFileSync(path.join(dir, out, "apic/ob/client.crt"), "utf8");
         assert.strictEqual(read("two"), read("one"));
-        assert.strictEqual(render(["--config", stackFile, "--out", path.join(dir, "three")]).status, 0);
+        assert.strictEqual((await render(["--config", stackFile, "--out", path.join(dir, "three")])).status, 0);
         assert.notStrictEqual(read("three"), read("one"), "without --state every render makes new keys");
     });
 
-    it("fails with the config message, exit 1 and nothing written, on a bad stack file", () => {
+    it("fails with the config message, exit 1 and nothing written, on a bad stack file", async () => {
         const dir = tempDir("bad");
         const file = path.join(dir, "Pulumi.bad.yaml");
         fs.writeFileSync(
@@ -135,19 +143,19 @@ describe("npm run render", function () {
             "config:\n  pki:environment: dev\n  pki:option: 4\n  pki:baseDomain: x.example\n  pki:domains: { ob: { services: [a] } }\n",
         );
         const out = path.join(dir, "out");
-        const result = render(["--config", file, "--out", out]);
+        const result = await render(["--config", file, "--out", out]);
         assert.strictEqual(result.status, 1);
         assert.strictEqual(result.stderr, "invalid stack configuration:\n  - pki:option must be 1, 2 or 3; got 4\n");
         assert.strictEqual(fs.existsSync(out), false);
     });
 
-    it("explains its usage with exit 2 when called wrongly", () => {
-        const result = render(["--stack", "nope"]);
+    it("explains its usage with exit 2 when called wrongly", async () => {
+        const result = await render(["--stack", "nope"]);
         assert.strictEqual(result.status, 2);
         assert.match(
             result.stderr,
             /^error: --stack nope: no stacks\/Pulumi\.nope\.yaml; known stacks: dev, prod, sit\n\nusage: render/,
         );
-        assert.strictEqual(render(["--stack", "dev", "--config", "x"]).status, 2);
+        assert.strictEqual((await render(["--stack", "dev", "--config", "x"])).status, 2);
     });
 });

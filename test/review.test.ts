@@ -146,6 +146,10 @@ describe("diff", function () {
         assert.deepStrictEqual(d.removed[0].forces, [
             "delete secret k8s/example/istio-system/secret-apic-mtls-ob-wiremock",
         ]);
+        assert.deepStrictEqual(
+            d.risks.map((r) => [r.key, r.change]),
+            [["pki:domains.ob", "drops 1 host: wiremock.ob.example.api.bank.example"]],
+        );
     });
 
     it("Option 3, a service moved between groups: no certificate changes, only routing", () => {
@@ -204,6 +208,10 @@ describe("diff", function () {
             "ob/server: hosts changed: ob.example.api.bank.example -> ob.example.apis.bank.example; subject changed: O=Example Bank, CN=ob.example.api.bank.example -> O=Example Bank, CN=ob.example.apis.bank.example => new certificate (same key); update secret k8s/example/istio-system/secret-apic-mtls-ob",
         ]);
         assert.strictEqual(d.added.length + d.removed.length, 0);
+        assert.deepStrictEqual(
+            d.risks.map((r) => [r.key, r.change]),
+            [["pki:baseDomain", "drops 2 hosts: dp.example.api.bank.example and ob.example.api.bank.example"]],
+        );
     });
 
     it("Option 1 -> 2: the two domain endpoints go, 24 per-service endpoints come", () => {
@@ -212,6 +220,17 @@ describe("diff", function () {
         assert.strictEqual(d.added.length, 48);
         assert.strictEqual(d.replaced.length, 0);
         assert.strictEqual(d.unchanged, 6, "the CAs stay");
+        assert.deepStrictEqual(
+            d.places.filter((p) => p.change !== "create").map((p) => `${p.change} ${p.place}`),
+            [
+                "delete k8s/example/istio-system/secret-apic-mtls-dp",
+                "delete k8s/example/istio-system/secret-apic-mtls-ob",
+                "delete APIC keystore of dp",
+                "delete APIC truststore of dp",
+                "delete APIC keystore of ob",
+                "delete APIC truststore of ob",
+            ],
+        );
     });
 
     it("leaf key algorithm changed: every leaf gets a new key and certificate, the CAs stay", () => {
@@ -234,7 +253,7 @@ describe("diff", function () {
         assert.deepStrictEqual(summary(d).replaced, [
             "gateway-server-ca: validity changed: 1095 -> 730 days => new certificate (same key); update secret k8s/example/istio-system/secret-apic-mtls-dp, k8s/example/istio-system/secret-apic-mtls-ob",
             "apic-client-ca: validity changed: 1095 -> 730 days => new certificate (same key); new APIC keystore (2 endpoints)",
-            "mesh-ca-example: validity changed: 1095 -> 730 days => new certificate (same key); update secret k8s/example/istio-system/secret-cacerts; restart istiod and the workloads of example",
+            "mesh-ca-example: validity changed: 1095 -> 730 days => new certificate (same key); update secret k8s/example/istio-system/secret-cacerts; istiod of example reloads cacerts; workloads get certificates of the new CA within their TTL",
             "dp/server: issuer replaced: gateway-server-ca => new certificate (same key); update secret k8s/example/istio-system/secret-apic-mtls-dp",
             "dp/client: issuer replaced: apic-client-ca => new certificate (same key); new APIC keystore",
             "ob/server: issuer replaced: gateway-server-ca => new certificate (same key); update secret k8s/example/istio-system/secret-apic-mtls-ob",
@@ -267,11 +286,16 @@ describe("diff", function () {
         assert.strictEqual(status, 0);
         assert.match(
             out,
-            /^## Certificate changes: dev \(Option 1 -> Option 2\)\n\n\*\*50 added, 4 removed, 0 replaced, 6 unchanged\.\*\*\n/,
+            /^## Certificate changes: dev \(Option 1 -> Option 2\)\n\n### Risks\n\n- \*\*pki:option, pki:domains\.ob: drops 2 hosts: dp\.dev\.api\.bank\.example and ob\.dev\.api\.bank\.example\.\*\*\n[^]*\n\*\*50 added, 4 removed, 0 replaced, 6 unchanged\.\*\*\n/,
         );
         assert.match(
             out,
             /\| ob-consents\/server \| gateway-server \| ob-consents\.ob\.dev\.api\.bank\.example \| new key; new certificate; create secret k8s\/dev-east\/istio-system\/secret-apic-mtls-ob-consents \|/,
+        );
+        assert.strictEqual(
+            (await cli("diff", "--base", "main", "--head", file, "--fail-on", "risky")).status,
+            1,
+            "a dropped host fails the PR check",
         );
         assert.match(out, /### Removed\n\n\| certificate \| role \| hosts \/ identity \| forces \|\n/);
         const unchanged = await cli("diff", "--base", file, "--head", file);
@@ -279,7 +303,13 @@ describe("diff", function () {
         const newStack = path.join(repo, "stacks", "Pulumi.sit.yaml");
         fs.copyFileSync(path.join(ROOT, "stacks/Pulumi.sit.yaml"), newStack);
         const fresh = await cli("diff", "--base", "main", "--head", newStack, "--format", "json");
-        assert.strictEqual(JSON.parse(fresh.out).added.length, 10, "a stack new at HEAD: everything is added");
+        const created = JSON.parse(fresh.out);
+        assert.deepStrictEqual([created.newStack, created.added.length, created.risks], [true, 10, []]);
+        const freshMarkdown = await cli("diff", "--base", "main", "--head", newStack);
+        assert.match(
+            freshMarkdown.out,
+            /^## Certificate changes: sit \(Option 1\)\n\n\*\*New stack: 10 certificates created\.\*\*\n\n### Created\n/,
+        );
         const bad = await cli("diff", "--base", "no-such-ref", "--head", file);
         assert.strictEqual(bad.status, 2);
         assert.match(bad.err, /^error: --base no-such-ref is neither a file nor a git ref\n/);
@@ -309,11 +339,11 @@ describe("expiry", function () {
         const ok = await cli("expiry", "--pem", later, "--warn-days", "30");
         assert.strictEqual(ok.status, 0);
         assert.match(ok.out, /^ok +89 +/m);
-        assert.match(ok.out, /1 certificates, none expires within 30 days\n$/);
+        assert.match(ok.out, /\n1 certificates and 0 CRLs: none due \(within 30 days; /);
         const warn = await cli("expiry", "--pem", later, "--pem", soon);
         assert.strictEqual(warn.status, 1);
         assert.match(warn.out, /^renew soon +9 +\S+ +\S+ +CN=soon/m);
-        assert.match(warn.out, /1 of 2 certificates expire within 30 days or have expired\n$/);
+        assert.match(warn.out, /\n1 of 2 certificates and 0 CRLs due: CN=soon \(renew soon\)\n$/);
         assert.strictEqual((await cli("expiry", "--pem", soon, "--warn-days", "5")).status, 0);
         const expired = await certFile(dir, "expired", 0);
         const gone = await cli("expiry", "--pem", expired);
@@ -346,7 +376,7 @@ describe("expiry", function () {
         const rendered = await renderStackFile(OPTION_FILES[1]);
         const { status, out } = await cli("expiry", "--dir", rendered.dir);
         assert.strictEqual(status, 0);
-        assert.match(out, /^10 certificates, none expires within 30 days\n$/m);
+        assert.match(out, /^10 certificates and 0 CRLs: none due /m);
         assert.strictEqual((await cli("expiry", "--dir", rendered.dir, "--warn-days", "400")).status, 1);
         const usage = await cli("expiry");
         assert.strictEqual(usage.status, 2);

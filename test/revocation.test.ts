@@ -5,7 +5,7 @@ import * as net from "net";
 import { main } from "../lib/cli/main";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { pemBlocks } from "../lib/pki/pem";
-import { parseCrl } from "../lib/pki/crl";
+import { parseCrl, periodStart } from "../lib/pki/crl";
 import { EngineState } from "../lib/engine/standIn";
 import {
     apicCredentials,
@@ -224,22 +224,38 @@ describe("Revocation: a CRL of the APIC-client CA in every gateway secret", func
         assert.strictEqual(gatewayServerConfig(again, "ob").caCrl, gatewayServerConfig(after, "ob").caCrl);
     });
 
-    it("has expiry report each CRL's next update and warn when it is near", async () => {
+    it("has expiry report each CRL's next update, and warn only once two re-publications were missed", async () => {
+        const crls = pemBlocks(gatewayServerConfig(after, "ob").caCrl ?? "", "X509 CRL").map(parseCrl);
+        const periodic = crls[0];
+        const start = periodStart(new Date(), 7).getTime();
+        const revokedAt = Date.parse("2026-11-20T09:30:00Z");
+        assert.deepStrictEqual(
+            [periodic.thisUpdate.getTime(), periodic.nextUpdate.getTime(), crls[1].nextUpdate.toISOString()],
+            [
+                Math.max(start, revokedAt),
+                start + 28 * 86_400_000,
+                new Date(new X509Certificate(gatewayServerConfig(after, "ob").caCrt).validTo).toISOString(),
+            ],
+            "the APIC-client CA's CRL: from its period's start (never before the revocation) for four 7-day periods; the root's: as long as the root",
+        );
+        const at = (daysLeft: number) => new Date(periodic.nextUpdate.getTime() - daysLeft * 86_400_000).toISOString();
         let out = "";
-        const quiet = await main(
-            ["expiry", "--dir", after.dir, "--warn-days", "1"],
+        const fresh = await main(
+            ["expiry", "--dir", after.dir, "--now", at(15)],
             (t) => (out += t),
             () => undefined,
         );
-        assert.match(out, /CRL of example APIC client CA \(1 revoked\)/);
-        assert.match(out, /CRL of example APIC client root CA \(0 revoked\)/);
-        assert.strictEqual(quiet, 0);
-        const near = await main(
-            ["expiry", "--dir", after.dir, "--warn-days", "15"],
-            () => undefined,
+        assert.strictEqual(fresh, 0, out);
+        assert.match(out, /^ok +15 +\S+ +\S+ +CRL of example APIC client CA \(1 revoked\) +#\d+$/m);
+        assert.match(out, /^ok +\d{4} +\S+ +\S+ +CRL of example APIC client root CA \(0 revoked\) +#\d+$/m);
+        out = "";
+        const stale = await main(
+            ["expiry", "--dir", after.dir, "--now", at(10)],
+            (t) => (out += t),
             () => undefined,
         );
-        assert.strictEqual(near, 1, "a 7-day period CRL is always within 14 days of its next update");
+        assert.strictEqual(stale, 1, out);
+        assert.match(out, /^publish soon +10 +\S+ +\S+ +CRL of example APIC client CA \(1 revoked\)/m);
     });
 
     it("refuses revocations of unknown endpoints, bad serials and unknown reasons, and with ECDSA CAs", () => {

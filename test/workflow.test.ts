@@ -1,78 +1,1069 @@
+/**
+ * The GitHub workflows, checked as a security reviewer would: parsed, every job's secrets and
+ * token permissions against what its trigger lets reach it, no expression inside a shell line,
+ * actions pinned; then their shell steps replayed with bash on a repository holding hostile file
+ * names, and the comment script run against real and hostile artifacts and a fake GitHub API.
+ */
 import * as assert from "assert";
+import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
-import { ROOT } from "./helpers";
+import { diffPlans } from "../lib/inventory/diff";
+import { trustPictureForDiff } from "../lib/inventory/pictures";
+import { planFromRawConfig } from "../lib/plan/plan";
+import { cli, loadStackFileValues, ROOT, tempDir } from "./helpers";
 
 interface Step {
     name?: string;
+    id?: string;
     uses?: string;
     run?: string;
+    if?: string;
     with?: Record<string, unknown>;
     env?: Record<string, string>;
 }
+interface Job {
+    name?: string;
+    if?: string;
+    environment?: string;
+    permissions?: Record<string, string>;
+    env?: Record<string, string>;
+    steps: Step[];
+    "timeout-minutes"?: number;
+}
+interface Workflow {
+    file: string;
+    text: string;
+    name: string;
+    on: Record<string, unknown>;
+    permissions: Record<string, string>;
+    jobs: Record<string, Job>;
+}
 
-describe(".github/workflows/preview.yml", () => {
-    const workflow = YAML.parse(fs.readFileSync(path.join(ROOT, ".github/workflows/preview.yml"), "utf8"));
-    const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8"));
-    const steps: Step[] = workflow.jobs.preview.steps;
-
-    it("runs on pull requests that touch stacks or the program, and may comment", () => {
-        assert.deepStrictEqual(Object.keys(workflow.on), ["pull_request"]);
-        assert.ok(workflow.on.pull_request.paths.includes("stacks/**"));
-        assert.ok(workflow.on.pull_request.paths.includes("lib/**"));
-        assert.strictEqual(workflow.permissions["pull-requests"], "write");
+const WORKFLOWS = path.join(ROOT, ".github/workflows");
+const workflows: Workflow[] = fs
+    .readdirSync(WORKFLOWS)
+    .filter((f) => /\.ya?ml$/.test(f))
+    .sort()
+    .map((file) => {
+        const text = fs.readFileSync(path.join(WORKFLOWS, file), "utf8");
+        return { file, text, ...YAML.parse(text) };
     });
+const workflow = (file: string): Workflow => {
+    const found = workflows.find((w) => w.file === file);
+    assert.ok(found, `.github/workflows/${file} exists`);
+    return found;
+};
+const jobsOf = (w: Workflow) => Object.entries(w.jobs);
+const allSteps = () =>
+    workflows.flatMap((w) => jobsOf(w).flatMap(([name, job]) => job.steps.map((s) => ({ w, name, s }))));
 
-    it("previews each changed stack with the Pulumi action, commenting on the PR", () => {
-        assert.strictEqual(workflow.jobs.preview.needs, "changed-stacks");
-        assert.strictEqual(
-            workflow.jobs.preview.strategy.matrix.stack,
-            "${{ fromJSON(needs.changed-stacks.outputs.stacks) }}",
-        );
-        const preview = steps.find((s) => s.uses?.startsWith("pulumi/actions@"));
-        assert.ok(preview, "a pulumi/actions step");
+/** Every string inside a value (a job: its if, env, steps, with...). */
+const strings = (value: unknown): string[] =>
+    typeof value === "string"
+        ? [value]
+        : Array.isArray(value)
+          ? value.flatMap(strings)
+          : typeof value === "object" && value !== null
+            ? Object.values(value).flatMap(strings)
+            : [];
+/** The repository or environment secrets a job reads (`secrets.X`, GITHUB_TOKEN aside). */
+const secretsOf = (job: Job): string[] => [
+    ...new Set(
+        strings(job)
+            .flatMap((s) => [...s.matchAll(/\$\{\{[^}]*\bsecrets\.([A-Za-z_][A-Za-z0-9_]*)/g)].map((m) => m[1]))
+            .filter((name) => name !== "GITHUB_TOKEN"),
+    ),
+];
+const DEFAULT_BRANCH_ONLY = "github.ref == format('refs/heads/{0}', github.event.repository.default_branch)";
+const STACK_STEP = "changed stacks";
+
+describe("workflows: who may touch what", function () {
+    it("every workflow parses, names itself, sets its token's permissions at the top and limits each job's time", () => {
         assert.deepStrictEqual(
-            {
-                command: preview.with?.command,
-                stack: preview.with?.["stack-name"],
-                comment: preview.with?.["comment-on-pr"],
-            },
-            { command: "preview", stack: "${{ matrix.stack }}", comment: true },
+            workflows.map((w) => [w.file, w.name]),
+            [
+                ["cert-comment.yml", "certificate comment"],
+                ["cert-diff.yml", "certificate diff"],
+                ["lifecycle.yml", "PKI lifecycle"],
+                ["preview.yml", "certificate preview"],
+            ],
         );
-        assert.ok(preview.env && "PULUMI_ACCESS_TOKEN" in preview.env);
-        const build = steps.findIndex((s) => s.run === "npm ci && npm run build");
+        for (const w of workflows) {
+            assert.ok(w.permissions !== undefined, `${w.file}: top-level permissions`);
+            for (const [name, job] of jobsOf(w)) {
+                assert.ok((job["timeout-minutes"] ?? 0) > 0, `${w.file} ${name}: timeout-minutes`);
+            }
+        }
+    });
+
+    it("pull_request_target is used nowhere; pull requests reach only the certificate diff", () => {
+        assert.deepStrictEqual(
+            workflows.map((w) => [w.file, Object.keys(w.on)]),
+            [
+                ["cert-comment.yml", ["workflow_run"]],
+                ["cert-diff.yml", ["pull_request"]],
+                ["lifecycle.yml", ["schedule", "workflow_dispatch"]],
+                ["preview.yml", ["push", "workflow_dispatch"]],
+            ],
+        );
+        assert.ok(workflows.every((w) => !w.text.includes("pull_request_target")));
+    });
+
+    it("every job reachable from a pull request holds no secret, no token with write access and no environment", () => {
+        const reachable = workflows.filter((w) => "pull_request" in w.on);
+        assert.deepStrictEqual(
+            reachable.map((w) => w.file),
+            ["cert-diff.yml"],
+        );
+        for (const w of reachable) {
+            assert.deepStrictEqual(w.permissions, { contents: "read" });
+            for (const [name, job] of jobsOf(w)) {
+                assert.deepStrictEqual(secretsOf(job), [], `${name} reads no secret`);
+                assert.ok(!strings(job).some((s) => /github\.token|GITHUB_TOKEN/.test(s)), `${name} passes no token`);
+                assert.strictEqual(job.permissions, undefined, `${name} keeps the read-only token`);
+                assert.strictEqual(job.environment, undefined);
+                for (const step of job.steps.filter((s) => s.uses?.startsWith("actions/checkout@"))) {
+                    assert.strictEqual(step.with?.["persist-credentials"], false, "no token left in .git/config");
+                }
+            }
+        }
+    });
+
+    it("no ${{ }} expression is written into a shell line or a github-script script: values go through env", () => {
+        const offenders = allSteps()
+            .filter(({ s }) => (s.run ?? "").includes("${{") || String(s.with?.script ?? "").includes("${{"))
+            .map(({ w, name, s }) => `${w.file} ${name}: ${s.name ?? s.uses}`);
+        assert.deepStrictEqual(offenders, []);
+        // The values the diff job takes from the pull request reach its shell only through env.
+        const diff = workflow("cert-diff.yml").jobs.diff;
+        assert.deepStrictEqual(diff.env, {
+            DIFF_BASE: "${{ github.event.pull_request.base.sha }}",
+            DIFF_HEAD: "${{ github.sha }}",
+            EVERY_STACK_WHEN_PROGRAM_CHANGES: "true",
+            PR_NUMBER: "${{ github.event.pull_request.number }}",
+            PR_HEAD_SHA: "${{ github.event.pull_request.head.sha }}",
+        });
         assert.ok(
-            build >= 0 && build < steps.indexOf(preview),
-            "the program is built before Pulumi runs dist/lib/program.js",
+            workflows.every(
+                (w) => !/github\.(head_ref|event\.pull_request\.(title|body|head\.ref|head\.label))/.test(w.text),
+            ),
+            "no branch name, title or body is used at all",
+        );
+    });
+
+    it("every action is pinned to a full commit SHA, with its version in a comment, the same one everywhere", () => {
+        const pins = new Map<string, string>();
+        for (const w of workflows) {
+            for (const line of w.text.split("\n").filter((l) => /^\s*(- )?uses:/.test(l))) {
+                const m = /uses: ([\w.-]+\/[\w./-]+)@([0-9a-f]{40}) # (v\d+(?:\.\d+)*)$/.exec(line);
+                assert.ok(m, `${w.file}: ${line.trim()} is pinned by SHA with # vX.Y.Z`);
+                const [, action, sha, version] = m;
+                assert.strictEqual(
+                    pins.get(action) ?? `${sha} ${version}`,
+                    `${sha} ${version}`,
+                    `${action} pinned once`,
+                );
+                pins.set(action, `${sha} ${version}`);
+            }
+        }
+        assert.deepStrictEqual([...pins.keys()].sort(), [
+            "actions/checkout",
+            "actions/download-artifact",
+            "actions/github-script",
+            "actions/setup-node",
+            "actions/upload-artifact",
+            "pulumi/actions",
+        ]);
+    });
+
+    it("the jobs that hold secrets run only on default-branch events, in a protected environment, from the default branch's code", () => {
+        const privileged = workflows.flatMap((w) =>
+            jobsOf(w)
+                .filter(([, job]) => secretsOf(job).length > 0)
+                .map(([name, job]) => ({ w, name, job })),
+        );
+        assert.deepStrictEqual(
+            privileged.map(({ w, name, job }) => [w.file, name, job.environment, secretsOf(job).sort()]),
+            [
+                ["lifecycle.yml", "decide", "pulumi-read", ["PULUMI_ACCESS_TOKEN"]],
+                [
+                    "lifecycle.yml",
+                    "republish",
+                    "pulumi-deploy",
+                    ["KUBECONFIG", "PULUMI_ACCESS_TOKEN", "PULUMI_CONFIG_PASSPHRASE"],
+                ],
+                [
+                    "preview.yml",
+                    "preview",
+                    "pulumi-preview",
+                    ["KUBECONFIG", "PULUMI_ACCESS_TOKEN", "PULUMI_CONFIG_PASSPHRASE"],
+                ],
+            ],
+        );
+        for (const { w, name, job } of privileged) {
+            const where = `${w.file} ${name}`;
+            assert.ok(
+                Object.keys(w.on).every((t) => ["push", "schedule", "workflow_dispatch"].includes(t)),
+                where,
+            );
+            if ("push" in w.on) assert.deepStrictEqual((w.on.push as { branches: string[] }).branches, ["main"]);
+            assert.ok(job.if?.startsWith(DEFAULT_BRANCH_ONLY), `${where} checks the default branch`);
+            assert.deepStrictEqual(job.permissions, { contents: "read" }, `${where} cannot write with its token`);
+            for (const step of job.steps) {
+                if (step.uses?.startsWith("actions/checkout@")) {
+                    assert.strictEqual(step.with?.ref, undefined, `${where} checks out the commit of its own event`);
+                    assert.strictEqual(step.with?.["persist-credentials"], false);
+                }
+                // A pull request's commits may be fetched (to read its stack files), never checked out.
+                assert.doesNotMatch(
+                    step.run ?? "",
+                    /git (checkout|switch|reset|merge|worktree|restore|rebase)(?=\s)[^\n]*(pr\/head|DIFF_HEAD|refs\/pull)/,
+                );
+                assert.doesNotMatch(step.run ?? "", /--show-secrets/);
+            }
+            // Secrets are handed to the one step that needs them, never to the whole job.
+            assert.deepStrictEqual(secretsOf({ ...job, steps: [] }), [], `${where}: no job-level secret`);
+        }
+        const prFiles = workflow("preview.yml").jobs.preview.steps.find((s) =>
+            s.name?.startsWith("the pull request's stack files"),
+        );
+        assert.match(
+            prFiles?.run ?? "",
+            /git show "\$DIFF_HEAD:stacks\/Pulumi\.\$stack\.yaml" > "stacks\/Pulumi\.\$stack\.yaml"/,
+        );
+    });
+
+    it("the comment workflow checks out only the default branch's script, runs no shell, and may only write comments", () => {
+        const w = workflow("cert-comment.yml");
+        assert.deepStrictEqual(w.on, {
+            workflow_run: { workflows: ["certificate diff", "certificate preview"], types: ["completed"] },
+        });
+        assert.deepStrictEqual(w.permissions, {});
+        const job = w.jobs.comment;
+        assert.deepStrictEqual(job.permissions, { actions: "read", contents: "read", "pull-requests": "write" });
+        assert.deepStrictEqual(secretsOf(job), []);
+        assert.deepStrictEqual(
+            job.steps.filter((s) => s.run !== undefined),
+            [],
+        );
+        assert.deepStrictEqual(job.steps[0].with, {
+            ref: "${{ github.event.repository.default_branch }}",
+            "sparse-checkout": ".github/scripts",
+            "persist-credentials": false,
+        });
+        assert.match(
+            String(job.steps[2].with?.script),
+            /require\(`\$\{process\.env\.GITHUB_WORKSPACE\}\/\.github\/scripts\/cert-comment\.js`\)/,
+        );
+    });
+
+    it("the lifecycle workflow runs daily and on demand, proposes pull requests without merging them, and runs pulumi up only in pulumi-deploy", () => {
+        const w = workflow("lifecycle.yml");
+        assert.deepStrictEqual(w.on, { schedule: [{ cron: "23 5 * * *" }], workflow_dispatch: null });
+        assert.deepStrictEqual(w.permissions, {});
+        assert.deepStrictEqual(
+            jobsOf(w).map(([name, job]) => [name, job.permissions, job.environment ?? null]),
+            [
+                ["decide", { contents: "read" }, "pulumi-read"],
+                ["propose", { contents: "write", "pull-requests": "write" }, null],
+                ["attention", { issues: "write" }, null],
+                ["republish", { contents: "read" }, "pulumi-deploy"],
+            ],
+        );
+        for (const [name, job] of jobsOf(w))
+            assert.ok(job.if?.includes(DEFAULT_BRANCH_ONLY), `${name} on the default branch only`);
+        const runs = (name: string) => w.jobs[name].steps.map((s) => s.run ?? "").join("\n");
+        assert.match(
+            runs("decide"),
+            /node dist\/lib\/cli\/main\.js lifecycle --config "\$file" --deployed "\$deployed" --now "\$now" --write --format json/,
+        );
+        assert.match(runs("decide"), /pulumi stack output --stack "\$stack" --json --non-interactive/);
+        assert.doesNotMatch(w.text, /\bmerge\b[^\n]*(gh|pr)|gh pr merge|pulls\.merge/);
+        assert.deepStrictEqual(
+            jobsOf(w)
+                .filter(([name]) => /pulumi up/.test(runs(name)))
+                .map(([name]) => name),
+            ["republish"],
+        );
+        assert.match(
+            runs("republish"),
+            /pulumi preview --stack "\$STACK" --json[^]*kubernetes:core\/v1:Secret[^]*pulumi up --stack "\$STACK"/,
+        );
+        assert.match(
+            runs("propose"),
+            /branch="pki-lifecycle\/\$stack"[^]*git push --quiet --force origin "HEAD:refs\/heads\/\$branch"/,
+        );
+    });
+
+    it("the README documents each environment, secret and permission the workflows use", () => {
+        const readme = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
+        const section = readme.slice(readme.indexOf("### Pull requests and scheduled renewals: the workflows"));
+        const used = new Set<string>();
+        for (const w of workflows) {
+            used.add(w.file);
+            for (const [, job] of jobsOf(w)) {
+                if (job.environment) used.add(job.environment);
+                secretsOf(job).forEach((s) => used.add(s));
+                Object.entries(job.permissions ?? {}).forEach(([k, v]) => used.add(`${k}: ${v}`));
+            }
+        }
+        const missing = [...used].filter((term) => !section.includes(term));
+        assert.deepStrictEqual(missing, []);
+    });
+});
+
+/** A git repository with base and head commits, the head adding hostile file names. */
+function hostileRepo(): { dir: string; base: string; head: string; git: (...args: string[]) => string } {
+    const dir = tempDir("workflow-repo");
+    const git = (...args: string[]): string => {
+        const r = spawnSync("git", args, { cwd: dir, encoding: "utf8" });
+        assert.strictEqual(r.status, 0, r.stderr);
+        return r.stdout.trim();
+    };
+    git("init", "-q", "-b", "main");
+    git("config", "user.email", "ci@example.invalid");
+    git("config", "user.name", "ci");
+    fs.mkdirSync(path.join(dir, "stacks"));
+    fs.mkdirSync(path.join(dir, "lib"));
+    fs.copyFileSync(path.join(ROOT, "Pulumi.yaml"), path.join(dir, "Pulumi.yaml"));
+    for (const stack of ["dev", "sit", "prod"]) {
+        fs.copyFileSync(path.join(ROOT, `stacks/Pulumi.${stack}.yaml`), path.join(dir, `stacks/Pulumi.${stack}.yaml`));
+    }
+    fs.writeFileSync(path.join(dir, "lib/program.ts"), "export {};\n");
+    git("add", ".");
+    git("commit", "-qm", "base");
+    const base = git("rev-parse", "HEAD");
+    for (const name of HOSTILE) fs.writeFileSync(path.join(dir, name), "config: {}\n");
+    fs.appendFileSync(path.join(dir, "stacks/Pulumi.dev.yaml"), "# touched\n");
+    git("add", ".");
+    git("commit", "-qm", "head");
+    return { dir, base, head: git("rev-parse", "HEAD"), git };
+}
+
+const HOSTILE = [
+    "stacks/Pulumi.$(touch${IFS}PWNED).yaml",
+    "stacks/Pulumi.a`touch PWNED2`;touch PWNED3;b.yaml",
+    "stacks/Pulumi.x\n$(touch PWNED4).yaml",
+];
+
+/** The shell of a workflow step, run as GitHub runs `run:` (bash -e -o pipefail), in `cwd`. */
+function replay(script: string, cwd: string, env: Record<string, string>) {
+    return spawnSync("bash", ["--noprofile", "--norc", "-e", "-o", "pipefail", "-c", script], {
+        cwd,
+        encoding: "utf8",
+        env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
+    });
+}
+
+/** Files a hostile name's `touch PWNED...` would have made. */
+const noPwned = (...dirs: string[]) =>
+    dirs
+        .flatMap((d) => fs.readdirSync(d, { recursive: true }).map(String))
+        .filter((f) => /^PWNED\d*$/.test(path.basename(f)));
+
+describe("workflows: the changed-stacks step, replayed", function () {
+    this.timeout(30_000);
+    const step = (file: string, job: string) => {
+        const found = workflow(file).jobs[job].steps.find((s) => s.name === STACK_STEP);
+        assert.ok(found?.run, `${file} has a "${STACK_STEP}" step`);
+        return found.run;
+    };
+
+    it("is the same shell in the diff and the preview workflows", () => {
+        assert.strictEqual(step("cert-diff.yml", "diff"), step("preview.yml", "preview"));
+    });
+
+    it("runs nothing a hostile file name holds: the name is skipped with a message, the real stacks are listed", () => {
+        const { dir, base, head } = hostileRepo();
+        const temp = tempDir("workflow-runner");
+        const r = replay(step("cert-diff.yml", "diff"), dir, {
+            DIFF_BASE: base,
+            DIFF_HEAD: head,
+            EVERY_STACK_WHEN_PROGRAM_CHANGES: "true",
+            RUNNER_TEMP: temp,
+        });
+        assert.strictEqual(r.status, 0, r.stderr);
+        assert.deepStrictEqual(noPwned(dir, temp), [], "no command of a file name ran");
+        assert.strictEqual(fs.readFileSync(path.join(temp, "stacks.txt"), "utf8"), "dev\n");
+        assert.strictEqual(fs.readFileSync(path.join(temp, "program-changed"), "utf8"), "false\n");
+        const rule = ': a stack file is stacks/Pulumi.<name>.yaml, the name of letters, digits, ".", "_" or "-"';
+        assert.deepStrictEqual(
+            r.stdout.split("\n").filter((l) => l.startsWith("Skipped")),
+            [
+                `Skipped stacks/Pulumi.\\$\\(touch\\$\\{IFS\\}PWNED\\).yaml${rule}`,
+                `Skipped stacks/Pulumi.a\\\`touch\\ PWNED2\\\`\\;touch\\ PWNED3\\;b.yaml${rule}`,
+                `Skipped $'stacks/Pulumi.x\\n$(touch PWNED4).yaml'${rule}`,
+            ],
+        );
+        assert.match(r.stdout, /^Stacks: dev $/m);
+    });
+
+    it("lists every stack when the program changes, and only changed stack files when told not to", () => {
+        const { dir, git } = hostileRepo();
+        const before = git("rev-parse", "HEAD");
+        fs.appendFileSync(path.join(dir, "lib/program.ts"), "// changed\n");
+        git("commit", "-qam", "program");
+        const after = git("rev-parse", "HEAD");
+        for (const [every, expected] of [
+            ["true", "dev\nprod\nsit\n"],
+            ["false", ""],
+        ]) {
+            const temp = tempDir("workflow-runner");
+            const r = replay(step("preview.yml", "preview"), dir, {
+                DIFF_BASE: before,
+                DIFF_HEAD: after,
+                EVERY_STACK_WHEN_PROGRAM_CHANGES: every,
+                RUNNER_TEMP: temp,
+            });
+            assert.strictEqual(r.status, 0, r.stderr);
+            assert.strictEqual(fs.readFileSync(path.join(temp, "stacks.txt"), "utf8"), expected);
+            assert.strictEqual(fs.readFileSync(path.join(temp, "program-changed"), "utf8"), "true\n");
+            assert.deepStrictEqual(noPwned(dir, temp), []);
+            assert.strictEqual(
+                r.stdout.split("\n").filter((l) => l.startsWith("Skipped")).length,
+                every === "true" ? 3 : 0,
+            );
+        }
+    });
+});
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- the script is CommonJS, run by actions/github-script
+const comment = require(path.join(ROOT, ".github/scripts/cert-comment.js"));
+
+/** The certificate diff job's steps, replayed once on a repository: the artifact folder and the check's verdict. */
+let diffJob: ReturnType<typeof replayDiffJobNow> | undefined;
+const replayDiffJob = () => (diffJob ??= replayDiffJobNow());
+function replayDiffJobNow(): { artifact: string; head: string; failStep: ReturnType<typeof replay> } {
+    const { dir, git } = hostileRepo();
+    const base = git("rev-parse", "HEAD");
+    const dev = path.join(dir, "stacks/Pulumi.dev.yaml");
+    fs.writeFileSync(
+        dev,
+        fs.readFileSync(dev, "utf8").replace("pki:organization: Example Bank", "pki:organization: Example Bank plc"),
+    );
+    const sit = path.join(dir, "stacks/Pulumi.sit.yaml");
+    fs.writeFileSync(sit, fs.readFileSync(sit, "utf8").replace("pki:option: 1", "pki:option: 4"));
+    fs.rmSync(path.join(dir, "stacks/Pulumi.prod.yaml"));
+    git("commit", "-qam", "dev renamed, sit broken, prod deleted");
+    const head = git("rev-parse", "HEAD");
+    fs.symlinkSync(path.join(ROOT, "dist"), path.join(dir, "dist"));
+    const temp = tempDir("workflow-runner");
+    const job = workflow("cert-diff.yml").jobs.diff;
+    const env = {
+        DIFF_BASE: base,
+        DIFF_HEAD: head,
+        EVERY_STACK_WHEN_PROGRAM_CHANGES: "true",
+        PR_NUMBER: "7",
+        PR_HEAD_SHA: head,
+        RUNNER_TEMP: temp,
+    };
+    for (const name of [STACK_STEP, "certificate diff and inventory of each stack"]) {
+        const r = replay(job.steps.find((s) => s.name === name)?.run ?? "exit 9", dir, env);
+        assert.strictEqual(r.status, 0, `${name}: ${r.stderr}`);
+    }
+    const failStep = replay(job.steps.find((s) => s.name?.startsWith("fail the check"))?.run ?? "exit 9", dir, env);
+    return { artifact: path.join(temp, "cert-diff"), head, failStep };
+}
+
+describe("workflows: the certificate diff step, replayed with the real tool", function () {
+    this.timeout(60_000);
+
+    it("records every outcome in the artifact: a risk, an invalid stack file, a deleted stack; and fails the check", () => {
+        const { artifact, head, failStep } = replayDiffJob();
+        const read = (stack: string) =>
+            JSON.parse(fs.readFileSync(path.join(artifact, "stacks", `${stack}.json`), "utf8"));
+        assert.deepStrictEqual(fs.readdirSync(path.join(artifact, "stacks")).sort(), [
+            "dev.json",
+            "prod.json",
+            "sit.json",
+        ]);
+        const dev = read("dev");
+        assert.deepStrictEqual([dev.outcome, dev.exitCode, dev.message], ["risky", 1, ""]);
+        assert.match(
+            dev.markdown,
+            /^## Certificate changes: dev \(Option 1\)\n\n### Risks\n\n- \*\*pki:organization: re-issues 3 roots/,
+        );
+        assert.match(dev.inventory, /^\| role \| certificate \| hosts \/ identity \|/);
+        // The trust hierarchy after the change, raw Mermaid, every re-issued certificate highlighted.
+        const base = planFromRawConfig(loadStackFileValues("stacks/Pulumi.dev.yaml"));
+        const renamed = planFromRawConfig({
+            ...loadStackFileValues("stacks/Pulumi.dev.yaml"),
+            organization: "Example Bank plc",
+        });
+        assert.strictEqual(dev.mermaid, trustPictureForDiff(base, renamed, diffPlans(base, renamed)));
+        assert.match(dev.mermaid, /^flowchart LR\n/);
+        assert.strictEqual(dev.mermaid.match(/^ {4}class (\S+) replaced$/m)?.[1].split(",").length, 10);
+        const sit = read("sit");
+        assert.deepStrictEqual([sit.outcome, sit.exitCode, sit.markdown], ["invalid", 1, ""]);
+        assert.match(sit.message, /pki:option must be 1, 2 or 3/);
+        assert.deepStrictEqual(read("prod"), { stack: "prod", outcome: "removed", exitCode: 0 });
+        assert.deepStrictEqual(JSON.parse(fs.readFileSync(path.join(artifact, "meta.json"), "utf8")), {
+            schema: 1,
+            pr: 7,
+            headSha: head,
+            baseSha: JSON.parse(fs.readFileSync(path.join(artifact, "meta.json"), "utf8")).baseSha,
+            programChanged: false,
+        });
+        assert.strictEqual(failStep.status, 1);
+        assert.match(
+            failStep.stdout,
+            /^Needs a reviewer \(see the comment on the pull request\):\ndev: risky\nsit: invalid\n$/,
+        );
+        // What the comment workflow reads from it: every result accepted, nothing refused.
+        const read2 = comment.readDiffArtifact(artifact);
+        assert.deepStrictEqual(
+            [[...read2.results.keys()], read2.problems, read2.meta.pr],
+            [["dev", "prod", "sit"], [], 7],
+        );
+    });
+});
+
+interface FakeComment {
+    id: number;
+    issue: number;
+    body: string;
+    user: { login: string; type: string };
+}
+
+/** GitHub's REST API as the comment script uses it, in memory, recording every write. */
+function fakeGitHub(state: {
+    prs: { number: number; head: string }[];
+    files: Record<number, string[]>;
+    comments: FakeComment[];
+}) {
+    const writes: string[] = [];
+    let nextId = 1000;
+    const pr = (number: number, head: string) => ({
+        number,
+        state: "open",
+        head: { sha: head },
+        base: { repo: { full_name: "bank/pki" } },
+    });
+    const github = {
+        paginate: async (fn: (p: object) => Promise<{ data: unknown[] }>, params: object) => (await fn(params)).data,
+        rest: {
+            pulls: {
+                get: async ({ pull_number }: { pull_number: number }) => {
+                    const found = state.prs.find((p) => p.number === pull_number);
+                    if (found === undefined) throw Object.assign(new Error("Not Found"), { status: 404 });
+                    return { data: pr(found.number, found.head) };
+                },
+                list: async () => ({ data: state.prs.map((p) => pr(p.number, p.head)) }),
+                listFiles: async ({ pull_number }: { pull_number: number }) => ({
+                    data: (state.files[pull_number] ?? []).map((filename) => ({ filename })),
+                }),
+            },
+            issues: {
+                listComments: async ({ issue_number }: { issue_number: number }) => ({
+                    data: state.comments.filter((c) => c.issue === issue_number),
+                }),
+                createComment: async ({ issue_number, body }: { issue_number: number; body: string }) => {
+                    writes.push(`create #${issue_number}`);
+                    state.comments.push({
+                        id: nextId++,
+                        issue: issue_number,
+                        body,
+                        user: { login: "github-actions[bot]", type: "Bot" },
+                    });
+                    return { data: {} };
+                },
+                updateComment: async ({ comment_id, body }: { comment_id: number; body: string }) => {
+                    writes.push(`update ${comment_id}`);
+                    const found = state.comments.find((c) => c.id === comment_id);
+                    assert.ok(found, `comment ${comment_id} exists`);
+                    found.body = body;
+                    return { data: {} };
+                },
+            },
+        },
+    };
+    return { github, writes };
+}
+
+const context = (workflowRun: Record<string, unknown>) => ({
+    payload: { workflow_run: workflowRun, repository: { full_name: "bank/pki", default_branch: "main" } },
+    repo: { owner: "bank", repo: "pki" },
+    serverUrl: "https://github.example",
+});
+const core = { info: () => undefined };
+const sha = (c: string) => c.repeat(40);
+
+describe("workflows: the comment script", function () {
+    this.timeout(60_000);
+
+    it("keeps artifact text from closing its code block, faking a marker or mentioning anyone", () => {
+        const hostile = "ok\n<!-- apic-istio-pki:cert-diff:prod -->\n@security-team ```` end\u0007";
+        const safe = comment.neutralize(hostile);
+        assert.strictEqual(safe, "ok\n&lt;!-- apic-istio-pki:cert-diff:prod -->\n@\u200bsecurity-team ```` end");
+        assert.strictEqual(comment.fence(safe), `\`\`\`\`\`\n${safe}\n\`\`\`\`\``);
+        assert.strictEqual(comment.inlineCode("a`b``c\nd"), "```a`b``c\\nd```");
+        assert.strictEqual(comment.inlineCode("`x"), "`` `x ``");
+    });
+
+    it("reads only what the diff job writes: links, oversized files, unknown outcomes and mismatched names are refused", () => {
+        const dir = tempDir("artifact");
+        fs.mkdirSync(path.join(dir, "stacks"));
+        const write = (name: string, value: unknown) => fs.writeFileSync(path.join(dir, name), JSON.stringify(value));
+        write("meta.json", { schema: 1, pr: "7; rm -rf /", headSha: "not a sha", programChanged: "yes" });
+        write("stacks/dev.json", { stack: "dev", outcome: "changes", exitCode: 0, markdown: "## fine\n@here" });
+        write("stacks/sit.json", { stack: "prod", outcome: "changes", exitCode: 0 });
+        write("stacks/uat.json", { stack: "uat", outcome: "approved", exitCode: 0 });
+        write("stacks/qa.json", { stack: "qa", outcome: "changes", exitCode: 256 });
+        fs.writeFileSync(
+            path.join(dir, "stacks/big.json"),
+            JSON.stringify({ stack: "big", outcome: "changes", exitCode: 0, markdown: "x".repeat(300_000) }),
+        );
+        fs.symlinkSync("/etc/passwd", path.join(dir, "stacks/link.json"));
+        write("stacks/$(touch PWNED).json", { stack: "$(touch PWNED)", outcome: "changes", exitCode: 0 });
+        const read = comment.readDiffArtifact(dir);
+        assert.deepStrictEqual([...read.results.keys()], ["dev"]);
+        assert.strictEqual(read.results.get("dev").markdown, "## fine\n@\u200bhere");
+        assert.deepStrictEqual(read.meta, {}, "a PR number, commit or flag of the wrong type is dropped");
+        assert.deepStrictEqual(read.problems, [
+            "stacks/big.json is larger than 262144 bytes",
+            "stacks/link.json is not a regular file",
+            "stacks/qa.json has no exit status from 0 to 255",
+            "stacks/sit.json names another stack",
+            "stacks/uat.json has an unknown outcome",
+        ]);
+        assert.deepStrictEqual(comment.readDiffArtifact(path.join(dir, "none")).problems, ["the run left no artifact"]);
+    });
+
+    it("keeps a hostile organization inside the trust picture's mermaid block, and leaves out a picture too long to draw", async () => {
+        const hostile = "Bank ```` </details> <!-- apic-istio-pki:cert-diff:dev --> @team";
+        const dir = tempDir("hostile-picture");
+        fs.mkdirSync(path.join(dir, "stacks"));
+        fs.copyFileSync(path.join(ROOT, "Pulumi.yaml"), path.join(dir, "Pulumi.yaml"));
+        const text = fs.readFileSync(path.join(ROOT, "stacks/Pulumi.dev.yaml"), "utf8");
+        const head = path.join(dir, "stacks/Pulumi.dev.yaml");
+        fs.writeFileSync(head, text.replace("pki:organization: Example Bank", `pki:organization: '${hostile}'`));
+        const { status, out } = await cli(
+            "diff",
+            "--base",
+            path.join(ROOT, "stacks/Pulumi.dev.yaml"),
+            "--head",
+            head,
+            "--format",
+            "mermaid",
+        );
+        assert.strictEqual(status, 0);
+        const result = { stack: "dev", outcome: "risky", exitCode: 1, markdown: "", message: "", inventory: "" };
+        const args = {
+            stack: "dev",
+            changed: true,
+            programChanged: false,
+            runUrl: "https://github.example/r/1",
+            conclusion: "failure",
+            headSha: sha("a"),
+            preview: "P",
+        };
+        const body: string = comment.diffBody({ ...args, result: { ...result, mermaid: comment.neutralize(out) } });
+        const [, block, after] = /\n```mermaid\n([^]*?)\n```\n([^]*)$/.exec(body) ?? [];
+        assert.strictEqual(block, out.trimEnd(), "the whole picture, unchanged, in one mermaid block");
+        assert.strictEqual(
+            after,
+            "\n</details>\n\n<sub>Commit aaaaaaa · [certificate diff run](https://github.example/r/1)</sub>\n\nP",
+        );
+        for (const raw of ["````", "</details> <", "@team"]) {
+            assert.ok(!body.includes(raw), `${raw} appears in the comment as written`);
+        }
+        assert.strictEqual(body.split("<!-- apic-istio-pki:cert-diff:").length, 2, "no second marker");
+        assert.ok(
+            block.includes(
+                "O=Bank #96;#96;#96;#96; #60;/details#62; #60;#33;-- apic-istio-pki#58;cert-diff#58;dev --#62; #64;team, CN=",
+            ),
+            "shown as Mermaid entity codes",
+        );
+
+        const huge = `flowchart LR\n${"    a --> b\n".repeat(comment.MAX_PICTURE / 12)}`;
+        const left = comment.diffBody({ ...args, result: { ...result, mermaid: huge } });
+        assert.ok(!left.includes("```mermaid"), "a picture Mermaid would refuse to draw is not cut: it is left out");
+        assert.match(
+            left,
+            /\n\n\*The trust picture \(\d+ characters\) is too long for this comment; the run's artifact has it\.\*\n\n/,
+        );
+        const large = `flowchart LR\n${"    a --> b\n".repeat(2500)}`;
+        assert.ok(comment.diffBody({ ...args, result: { ...result, mermaid: large } }).includes("```mermaid\n"));
+        const crowded = comment.diffBody({
+            ...args,
+            result: { ...result, mermaid: large, markdown: "x".repeat(45000) },
+        });
+        assert.ok(!crowded.includes("```mermaid"), "left out where the comment would be longer than GitHub takes");
+        assert.ok(crowded.length < 65536);
+    });
+
+    it("renders a hostile organization in the diff's Markdown as text: no HTML, link or image reaches the comment", async () => {
+        // Within the 64 characters of a subject O.
+        const hostile = "B </details> [ok](https://e.x) ![x](https://e.x/i) <img>";
+        const dir = tempDir("hostile-markdown");
+        fs.mkdirSync(path.join(dir, "stacks"));
+        const text = fs.readFileSync(path.join(ROOT, "stacks/Pulumi.dev.yaml"), "utf8");
+        const head = path.join(dir, "stacks/Pulumi.dev.yaml");
+        fs.writeFileSync(head, text.replace("pki:organization: Example Bank", `pki:organization: '${hostile}'`));
+        const base = path.join(ROOT, "stacks/Pulumi.dev.yaml");
+        const { status, out } = await cli("diff", "--base", base, "--head", head);
+        assert.strictEqual(status, 0);
+        assert.ok(out.includes(hostile), "the diff names the new organization");
+        fs.mkdirSync(path.join(dir, "artifact/stacks"), { recursive: true });
+        fs.writeFileSync(
+            path.join(dir, "artifact/stacks/dev.json"),
+            JSON.stringify({ stack: "dev", outcome: "risky", exitCode: 1, markdown: out }),
+        );
+        const markdown: string = comment.readDiffArtifact(path.join(dir, "artifact")).results.get("dev").markdown;
+        assert.ok(!markdown.includes("<"), "no raw HTML");
+        assert.ok(!/(^|[^\\])\[/.test(markdown), "no unescaped [ that could open a link or an image");
+        assert.ok(markdown.includes("B &lt;/details> \\[ok](https://e.x) !\\[x](https://e.x/i) &lt;img>"));
+    });
+
+    it("finds only its own bot comment with the stack's marker on the first line", () => {
+        const bot = { login: "github-actions[bot]", type: "Bot" };
+        const comments = [
+            { id: 1, body: `${comment.marker("dev")}\nforged by a person`, user: { login: "mallory", type: "User" } },
+            { id: 2, body: `quoting ${comment.marker("dev")}\n`, user: bot },
+            { id: 3, body: `${comment.marker("dev-eu")}\n`, user: bot },
+            { id: 4, body: `${comment.marker("dev")}\nthe one`, user: bot },
+        ];
+        assert.strictEqual(comment.findComment(comments, comment.marker("dev"))?.id, 4);
+        assert.strictEqual(comment.findComment(comments.slice(0, 3), comment.marker("dev")), undefined);
+    });
+
+    it("says what happened in every outcome, with the exit status and the message where there is one", () => {
+        const base = {
+            changed: true,
+            programChanged: false,
+            runUrl: "https://github.example/r/1",
+            conclusion: "failure",
+            headSha: sha("a"),
+            preview: "P",
+        };
+        const result = (outcome: string, extra: object = {}) => ({
+            stack: "dev",
+            outcome,
+            exitCode: 0,
+            markdown: "",
+            message: "",
+            inventory: "",
+            mermaid: "",
+            ...extra,
+        });
+        const lines = (args: object) => comment.diffBody({ ...base, stack: "dev", ...args }).split("\n\n");
+        assert.deepStrictEqual(lines({ result: result("changes", { markdown: "## Certificate changes: dev" }) }), [
+            "<!-- apic-istio-pki:cert-diff:dev -->\n### Certificate review: stack `dev`",
+            "## Certificate changes: dev",
+            "<sub>Commit aaaaaaa · [certificate diff run](https://github.example/r/1)</sub>",
+            "P",
+        ]);
+        assert.strictEqual(
+            lines({ result: result("new") })[1],
+            "**New stack.** Everything below is created by its first `pulumi up`.",
+        );
+        assert.match(lines({ result: result("risky", { exitCode: 1 }) })[1], /^\*\*Risky: the check fails\*\*/);
+        assert.match(lines({ result: result("refused", { exitCode: 1 }) })[1], /^\*\*Refused\*\* \(`diff` exited 1\)/);
+        assert.deepStrictEqual(
+            lines({ result: result("invalid", { exitCode: 1, message: "pki:option must be 1, 2 or 3; got 4" }) }).slice(
+                1,
+                3,
+            ),
+            [
+                "**Invalid stack file** (exit 1): `pulumi up` would stop with:",
+                "```\npki:option must be 1, 2 or 3; got 4\n```",
+            ],
+        );
+        assert.match(lines({ result: result("removed") })[1], /^\*\*Stack file deleted\.\*\* /);
+        assert.deepStrictEqual(lines({ result: result("crash", { exitCode: 134, message: "Aborted" }) }).slice(1, 3), [
+            "**The diff failed** (exit 134):",
+            "```\nAborted\n```",
+        ]);
+        assert.strictEqual(
+            lines({ problems: ["meta.json is missing"] })[1],
+            "**No result for this stack.** The certificate diff run ended (failure) without one: see [the run](https://github.example/r/1). What the artifact lacked: meta.json is missing.",
+        );
+        assert.match(
+            lines({ result: result("changes"), programChanged: true })[1],
+            /^> This pull request also changes the program/,
+        );
+        assert.match(lines({ changed: false })[1], /^This pull request no longer changes this stack/);
+    });
+
+    it("keeps one comment per stack across pushes, ignores an outdated run, and a preview run fills in its link", async () => {
+        const { artifact, head } = replayDiffJob();
+        const artifactDir = path.dirname(artifact); // as download-artifact lays it out: <path>/cert-diff/...
+        const state = {
+            prs: [{ number: 7, head }],
+            files: {
+                7: [
+                    "stacks/Pulumi.dev.yaml",
+                    "stacks/Pulumi.sit.yaml",
+                    "stacks/Pulumi.prod.yaml",
+                    "stacks/Pulumi.$(touch PWNED).yaml",
+                ],
+            },
+            comments: [
+                { id: 1, issue: 7, body: `${comment.marker("dev")}\nforged`, user: { login: "mallory", type: "User" } },
+            ] as FakeComment[],
+        };
+        const { github, writes } = fakeGitHub(state);
+        const diffRun = (id: number, headSha: string) =>
+            context({
+                id,
+                path: ".github/workflows/cert-diff.yml",
+                event: "pull_request",
+                head_sha: headSha,
+                pull_requests: [],
+                conclusion: "failure",
+            });
+        await comment.run({ github, context: diffRun(11, head), core, artifactDir });
+        assert.deepStrictEqual(writes, ["create #7", "create #7", "create #7", "create #7"]);
+        const body = (stack: string) =>
+            state.comments.find((c) => c.user.type === "Bot" && c.body.startsWith(`${comment.marker(stack)}\n`))
+                ?.body ?? "";
+        assert.match(
+            body("dev"),
+            /^<!-- apic-istio-pki:cert-diff:dev -->\n### Certificate review: stack `dev`\n\n\*\*Risky: the check fails\*\*[^]*## Certificate changes: dev \(Option 1\)\n\n### Risks\n/,
+        );
+        assert.match(body("dev"), /<details><summary>Every certificate of the stack after this change<\/summary>/);
+        const picture = JSON.parse(fs.readFileSync(path.join(artifact, "stacks/dev.json"), "utf8")).mermaid as string;
+        assert.ok(
+            body("dev").includes(
+                "<details open><summary>Trust hierarchy after this change: added, replaced and removed certificates highlighted</summary>\n\n" +
+                    `\`\`\`mermaid\n${picture.trimEnd()}\n\`\`\`\n\n</details>\n\n<details><summary>Every certificate`,
+            ),
+            "the dev comment shows the artifact's trust picture in a mermaid block, before the inventory",
+        );
+        assert.match(body("dev"), /\*\*Preview:\*\* not run\. [^\n]*\n<!-- \/apic-istio-pki:preview -->$/);
+        assert.match(
+            body("sit"),
+            /\*\*Invalid stack file\*\* \(exit 1\): `pulumi up` would stop with:\n\n```\n[^`]*pki:option must be 1, 2 or 3/,
+        );
+        assert.match(body("prod"), /\*\*Stack file deleted\.\*\*/);
+        assert.match(
+            state.comments.at(-1)?.body ?? "",
+            /^<!-- apic-istio-pki:skipped-stack-files -->\n[^]*\n- `stacks\/Pulumi\.\$\(touch PWNED\)\.yaml`$/,
         );
         assert.strictEqual(
-            YAML.parse(fs.readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8")).main,
-            "dist/lib/program.js",
+            state.comments[0].body,
+            `${comment.marker("dev")}\nforged`,
+            "a person's comment is never touched",
         );
-    });
 
-    it("posts our certificate diff of the same stack file as a second comment", () => {
-        const diff = steps.find((s) => s.run?.includes("npm run -s diff --"));
-        assert.ok(diff, "a diff step");
+        await comment.run({ github, context: diffRun(11, head), core, artifactDir });
+        assert.deepStrictEqual(writes.slice(4), [], "the same run again changes nothing");
+
+        // The privileged preview of this pull request's head, for dev.
+        const previewDir = tempDir("preview-artifact");
+        fs.mkdirSync(path.join(previewDir, "cert-preview"));
+        fs.writeFileSync(
+            path.join(previewDir, "cert-preview/meta.json"),
+            JSON.stringify({ schema: 1, pr: 7, headSha: head, stacks: { dev: { outcome: "ok", exitCode: 0 } } }),
+        );
+        const previewRun = context({
+            id: 22,
+            path: ".github/workflows/preview.yml",
+            event: "workflow_dispatch",
+            head_branch: "main",
+            head_repository: { full_name: "bank/pki" },
+        });
+        const devId = state.comments.find((c) => c.body === body("dev"))?.id;
+        await comment.run({ github, context: previewRun, core, artifactDir: previewDir });
+        assert.deepStrictEqual(writes.slice(4), [`update ${devId}`]);
         assert.match(
-            diff.run ?? "",
-            /--base "origin\/\$\{\{ github\.base_ref \}\}" --head "stacks\/Pulumi\.\$\{\{ matrix\.stack \}\}\.yaml"\s+--format markdown > cert-diff\.md/,
+            body("dev"),
+            new RegExp(
+                `\\*\\*Preview:\\*\\* \\[pulumi preview of commit ${head.slice(0, 7)}\\]\\(https://github\\.example/bank/pki/actions/runs/22\\) succeeded\\.\\n<!-- /apic-istio-pki:preview -->$`,
+            ),
         );
-        assert.match(pkg.scripts.diff, /node dist\/lib\/cli\/main\.js diff$/, "npm run diff is the real command");
-        const comment = steps[steps.indexOf(diff) + 1];
-        assert.match(comment.run ?? "", /^gh pr comment .* --body-file cert-diff\.md$/);
-        assert.strictEqual(comment.env?.GH_TOKEN, "${{ secrets.GITHUB_TOKEN }}");
-    });
 
-    it("finds changed stacks by their file names, and every stack when the program changes", () => {
-        const find = workflow.jobs["changed-stacks"].steps.find((s: Step) => s.name?.startsWith("list stacks"));
-        assert.match(find.run, /git diff --name-only "\$base"\.\.\.HEAD/);
-        assert.match(find.run, /ls stacks\/Pulumi\.\*\.yaml/);
-        assert.match(find.run, /s\/\^Pulumi\\\.\(\.\+\)\\\.yaml\$\/\\1\//);
-        for (const stack of ["dev", "sit", "prod"]) {
-            assert.strictEqual(`Pulumi.${stack}.yaml`.replace(/^Pulumi\.(.+)\.yaml$/, "$1"), stack);
-            assert.ok(fs.existsSync(path.join(ROOT, "stacks", `Pulumi.${stack}.yaml`)));
+        // A push that reverts sit and the hostile file: dev keeps its comment and its preview link.
+        state.prs[0].head = sha("b");
+        state.files[7] = ["stacks/Pulumi.dev.yaml"];
+        const before = body("dev");
+        await comment.run({ github, context: diffRun(33, sha("b")), core, artifactDir: tempDir("no-artifact") });
+        assert.strictEqual(state.comments.filter((c) => c.user.type === "Bot").length, 4, "no new comment");
+        assert.match(
+            body("dev"),
+            /\*\*No result for this stack\.\*\* The certificate diff run ended \(failure\) without one/,
+        );
+        assert.match(
+            body("dev"),
+            /succeeded\. The pull request has changed since \(now at bbbbbbb\)\.\n<!-- \/apic-istio-pki:preview -->$/,
+        );
+        assert.notStrictEqual(body("dev"), before);
+        assert.match(body("sit"), /This pull request no longer changes this stack \(as of commit bbbbbbb/);
+        assert.match(state.comments.at(-1)?.body ?? "", /None any more/);
+
+        // The first run arriving late: its commit is no longer the head, so nothing is written.
+        const count = writes.length;
+        await comment.run({ github, context: diffRun(11, head), core, artifactDir });
+        assert.strictEqual(writes.length, count);
+    });
+});
+
+describe("workflows: the lifecycle decision step, replayed", function () {
+    this.timeout(60_000);
+
+    it("records what each stack needs in the contract's shape, even when reading the deployed outputs fails, and restores the stack files", () => {
+        const { dir } = hostileRepo();
+        fs.symlinkSync(path.join(ROOT, "dist"), path.join(dir, "dist"));
+        // The Pulumi CLI, as far as this step uses it: dev's outputs are readable, prod was never deployed.
+        const bin = tempDir("fake-pulumi");
+        fs.writeFileSync(
+            path.join(bin, "pulumi"),
+            '#!/bin/sh\ncase "$1" in\n  login) exit 0 ;;\n  stack) if [ "$4" = prod ]; then echo "error: no stack named \'prod\' found" >&2; exit 255; fi; echo \'{"inventory": []}\' ;;\nesac\n',
+            { mode: 0o755 },
+        );
+        const temp = tempDir("workflow-runner");
+        const output = path.join(temp, "github-output");
+        const step = workflow("lifecycle.yml").jobs.decide.steps.find((s) => s.id === "decide");
+        const devBefore = fs.readFileSync(path.join(dir, "stacks/Pulumi.dev.yaml"), "utf8");
+        const r = replay(step?.run ?? "exit 9", dir, {
+            PATH: `${bin}:${process.env.PATH}`,
+            RUNNER_TEMP: temp,
+            GITHUB_OUTPUT: output,
+            PULUMI_BACKEND_URL: "",
+        });
+        assert.strictEqual(r.status, 0, r.stderr);
+        assert.deepStrictEqual(noPwned(dir, temp), []);
+        assert.strictEqual(r.stdout.split("\n").filter((l) => l.startsWith("Skipped")).length, 3);
+        const result = (stack: string) =>
+            JSON.parse(fs.readFileSync(path.join(temp, "lifecycle", stack, "lifecycle.json"), "utf8"));
+        assert.deepStrictEqual(result("prod"), {
+            changed: false,
+            republishCrls: false,
+            markdown: "",
+            needsHuman: ["could not read the deployed outputs of stack prod: error: no stack named 'prod' found\n"],
+        });
+        const dev = result("dev");
+        assert.deepStrictEqual(
+            [typeof dev.changed, typeof dev.republishCrls, Array.isArray(dev.needsHuman)],
+            ["boolean", "boolean", true],
+        );
+        assert.strictEqual(
+            fs.readFileSync(path.join(dir, "stacks/Pulumi.dev.yaml"), "utf8"),
+            devBefore,
+            "the checkout is left as it was",
+        );
+        assert.match(fs.readFileSync(output, "utf8"), /^republish=\[("[a-z]+"(,"[a-z]+")*)?\]\n$/);
+        assert.deepStrictEqual(
+            fs.readdirSync(temp).filter((f) => f.startsWith("deployed-")),
+            [],
+            "the deployed outputs are not kept",
+        );
+    });
+});
+
+describe("workflows: the lifecycle pull-request step, replayed", function () {
+    this.timeout(30_000);
+
+    it("opens one pull request per stack on a fixed branch, updates it without a new push when nothing changed, and closes it when nothing is due", () => {
+        const root = tempDir("lifecycle-propose");
+        const origin = path.join(root, "origin.git");
+        const work = path.join(root, "work");
+        const run = (cwd: string, ...args: string[]) => {
+            const r = spawnSync("git", args, { cwd, encoding: "utf8" });
+            assert.strictEqual(r.status, 0, r.stderr);
+            return r.stdout.trim();
+        };
+        run(root, "init", "-q", "--bare", "-b", "main", origin);
+        run(root, "clone", "-q", origin, work);
+        fs.mkdirSync(path.join(work, "stacks"));
+        for (const stack of ["dev", "sit"]) {
+            fs.copyFileSync(
+                path.join(ROOT, `stacks/Pulumi.${stack}.yaml`),
+                path.join(work, `stacks/Pulumi.${stack}.yaml`),
+            );
         }
+        run(work, "add", ".");
+        run(work, "-c", "user.name=ci", "-c", "user.email=ci@example.invalid", "commit", "-qm", "stacks");
+        run(work, "push", "-q", "origin", "HEAD:refs/heads/main");
+        const decided = run(work, "rev-parse", "HEAD");
+        // gh, as far as this step uses it: one open pull request per head branch, every call logged.
+        const fake = path.join(root, "fake");
+        fs.mkdirSync(fake);
+        fs.writeFileSync(
+            path.join(fake, "gh"),
+            [
+                "#!/bin/bash",
+                'printf "%s\\n" "$*" >> "$FAKE/calls"',
+                'open="$FAKE/open-${4//\\//_}"',
+                'case "$1 $2" in',
+                '  "pr list") [ -f "$open" ] && cat "$open"; exit 0 ;;',
+                '  "pr create") echo 5 > "$FAKE/open-${6//\\//_}"; cp "${10}" "$FAKE/body" ;;',
+                '  "pr edit") cp "$5" "$FAKE/body" ;;',
+                '  "pr close") rm -f "$FAKE"/open-* ;;',
+                "esac",
+            ].join("\n") + "\n",
+            { mode: 0o755 },
+        );
+        const temp = path.join(root, "runner");
+        const result = (stack: string, value: object, stackFile?: string) => {
+            fs.mkdirSync(path.join(temp, "lifecycle", stack), { recursive: true });
+            fs.writeFileSync(path.join(temp, "lifecycle", stack, "lifecycle.json"), JSON.stringify(value));
+            if (stackFile !== undefined) fs.writeFileSync(path.join(temp, "lifecycle", stack, "stack.yaml"), stackFile);
+        };
+        const edited =
+            fs.readFileSync(path.join(work, "stacks/Pulumi.dev.yaml"), "utf8") +
+            "  pki:rotation: { leafEpoch: 1, apicClientPhase: switch }\n";
+        result(
+            "dev",
+            { changed: true, markdown: "## Due on dev\n\nleaf certificates", republishCrls: false, needsHuman: [] },
+            edited,
+        );
+        result("sit", { changed: false, markdown: "", republishCrls: false, needsHuman: [] });
+        result("$(touch PWNED)", { changed: true, markdown: "x", republishCrls: false, needsHuman: [] }, "x");
+        const step = workflow("lifecycle.yml").jobs.propose.steps.find(
+            (s) => s.name === "open or update the pull requests",
+        );
+        const propose = () => {
+            const r = replay(step?.run ?? "exit 9", work, {
+                PATH: `${fake}:${process.env.PATH}`,
+                FAKE: fake,
+                RUNNER_TEMP: temp,
+                GITHUB_SHA: decided,
+                GH_TOKEN: "unused",
+                DEFAULT_BRANCH: "main",
+                RUN_URL: "https://github.example/bank/pki/actions/runs/9",
+            });
+            assert.strictEqual(r.status, 0, r.stderr);
+            return r;
+        };
+        const calls = () => fs.readFileSync(path.join(fake, "calls"), "utf8").trim().split("\n");
+        const branchHead = () => run(origin, "rev-parse", "refs/heads/pki-lifecycle/dev");
+
+        propose();
+        assert.deepStrictEqual(calls(), [
+            "pr list --head pki-lifecycle/dev --base main --state open --json number --jq .[0].number // empty",
+            `pr create --base main --head pki-lifecycle/dev --title PKI lifecycle: what is due on stack dev --body-file ${temp}/body.md`,
+            "pr list --head pki-lifecycle/sit --base main --state open --json number --jq .[0].number // empty",
+        ]);
+        assert.strictEqual(run(origin, "show", "pki-lifecycle/dev:stacks/Pulumi.dev.yaml") + "\n", edited);
+        assert.strictEqual(
+            run(origin, "rev-parse", "pki-lifecycle/dev^"),
+            decided,
+            "one commit on top of the decided one",
+        );
+        assert.match(
+            fs.readFileSync(path.join(fake, "body"), "utf8"),
+            /^## Due on dev\n\nleaf certificates\n\n<sub>Proposed by the scheduled \[PKI lifecycle run\]\(https:\/\/github\.example\/bank\/pki\/actions\/runs\/9\)/,
+        );
+        assert.deepStrictEqual(noPwned(work, temp), []);
+
+        const pushed = branchHead();
+        const again = propose();
+        assert.match(again.stdout, /^dev: pki-lifecycle\/dev already holds this edit$/m);
+        assert.strictEqual(branchHead(), pushed, "the same edit is not pushed again");
+        assert.strictEqual(calls()[4], `pr edit 5 --body-file ${temp}/body.md`);
+
+        result("dev", { changed: false, markdown: "", republishCrls: false, needsHuman: [] });
+        propose();
+        assert.strictEqual(
+            calls().at(-2),
+            "pr close 5 --delete-branch --comment Nothing is due on stack dev any more (https://github.example/bank/pki/actions/runs/9).",
+        );
+        assert.ok(
+            calls().every((c) => !/merge/.test(c)),
+            "nothing merges",
+        );
     });
 });

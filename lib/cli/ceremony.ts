@@ -1,80 +1,482 @@
-/** ceremony init-root | sign: the offline root's two jobs, on a machine that never runs Pulumi. */
+/** ceremony init-root | sign | crl: the offline root's jobs, on a machine that never runs Pulumi. */
+import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { createRoot, signIntermediate } from "../pki/ceremony";
+import { ENVIRONMENT_NAME, isIsoTime, MAX_ENVIRONMENT_LENGTH } from "../config/validate";
+import { codeOf, entryAt, PRIVATE_FILE, PUBLIC_FILE, writeNewFile } from "../files";
+import {
+    createRoot,
+    crlSeriesWindows,
+    CsrReview,
+    decryptRootKey,
+    encryptRootKey,
+    intermediateNotAfter,
+    reviewCsr,
+    signCrlSeries,
+    signIntermediate,
+    spkiSha256,
+} from "../pki/ceremony";
+import { CRL_REASONS, RevokedEntry } from "../pki/crl";
+import { boundEnvironment } from "../pki/rootBinding";
+import { normalSerial } from "../plan/caRotation";
+import { Prompter, ROOT_PASSPHRASE_VARIABLE, rootPassphrase } from "./prompt";
+import { CertificateRecord, ISSUANCE_LOG, ROOT_CERT, ROOT_KEY, RootFolder } from "./rootFolder";
 import { Command, oneOf, parse, UsageError } from "./stackSource";
 
-const USAGE = `usage: ceremony init-root --out DIR --cn NAME [--org ORG] [--days 7300] [--key RSA|ECDSA]
-       ceremony sign --root DIR --csr FILE [--days 1095] [--out FILE]
+const USAGE = `usage: ceremony init-root --out DIR --environment ENV --cn NAME [--org ORG] [--days 7300] [--key RSA|ECDSA]
+       ceremony sign --root DIR --csr FILE [--csr FILE ...] [--days 1095] [--out FILE] [--yes]
+       ceremony crl --root DIR --period-days N --periods K [--from DATE] [--revoke SERIAL:REASON:REVOKED_AT ...] --out FILE [--yes]
+       (each also takes --allow-git-work-tree)
 
-init-root  makes DIR/root.key (mode 0600: keep it on the offline machine) and DIR/root.crt
-           (pathlen 1, keyCertSign + cRLSign, subject and authority key ids).
-sign       signs an intermediate CSR exported by a stack (pathlen 0, keyCertSign + cRLSign,
-           subject and authority key ids) after checking the CSR's own signature; writes the
-           certificate to --out (default: the CSR's name with .crt) to paste into the stack config.`;
+init-root  makes the root folder DIR (0700; refused inside a git work tree): DIR/root.key, the
+           key encrypted with a passphrase (PKCS#8, PBES2 with PBKDF2-HMAC-SHA256 and AES-256-CBC,
+           0600), DIR/root.crt (pathlen 1, keyCertSign + cRLSign, key ids; its subject binds it to
+           ENV as OU=apic-istio-pki ENV) and DIR/issuance.log.
+sign       shows each CSR exported by a stack (subject, key, SPKI SHA-256, validity, what the
+           certificate will be) and signs it once confirmed: pathlen 0, keyCertSign + cRLSign, key
+           ids. Refused: a CSR whose signature fails, a key below RSA 3072 / ECDSA P-256, any
+           attribute or extension request, the root's own subject, a name that is not a CA of the
+           root's environment. Writes --out (default: the CSR's name with .crt).
+crl        signs the root's CRL series: K CRLs, one per period of N days from DATE (default now),
+           each valid for two periods, numbered on from the last CRL in the log, listing every
+           --revoke (a serial this root signed, a reason such as superseded or keyCompromise, and
+           when, not in the future). Paste FILE into pki:offlineRoots.<root>.crls.
 
-function readFile(file: string, what: string): string {
-    if (!fs.existsSync(file)) throw new UsageError(`${what} ${file}: no such file`);
-    return fs.readFileSync(file, "utf8");
+The passphrase is asked on the terminal without echo (twice by init-root, at least 16
+characters), or read from ${ROOT_PASSPHRASE_VARIABLE} in scripted rehearsals. sign and crl ask
+for confirmation (the CSR's SPKI SHA-256 prefix or "yes"; "yes" for a series); --yes skips it in
+scripted rehearsals. Everything signed is appended to DIR/${ISSUANCE_LOG} (JSON lines: serial or CRL
+number, subject, SPKI SHA-256, notAfter or nextUpdate, time, environment). Files are created
+exclusively, never through a link, and never replaced.`;
+
+/** How many hex characters of the SPKI SHA-256 the confirmation asks for. */
+const FINGERPRINT_PREFIX = 8;
+
+function wholeNumber(value: string | undefined, option: string, fallback: number | undefined, max: number): number {
+    if (value === undefined && fallback !== undefined) return fallback;
+    const n = /^[1-9][0-9]*$/.test(value ?? "") ? Number(value) : NaN;
+    if (!(n >= 1 && n <= max)) {
+        throw new UsageError(
+            `${option} must be a whole number from 1 to ${max}; got ${value === undefined ? "nothing" : `"${value}"`}`,
+        );
+    }
+    return n;
 }
 
-function days(value: string | undefined, fallback: number): number {
-    const n = Number(value ?? fallback);
-    if (!Number.isInteger(n) || n < 1) throw new UsageError(`--days must be a whole number >= 1; got "${value}"`);
-    return n;
+/** A date or time option, on a real calendar day: "2026-11-20" (midnight UTC) or "2026-11-20T09:30:00Z". */
+function isoTime(value: string, option: string): Date {
+    if (!isIsoTime(value)) {
+        throw new UsageError(
+            `${option} must be an ISO 8601 date or time with its zone on a real calendar day, such as "2026-11-20" or "2026-11-20T09:30:00Z"; got "${value}"`,
+        );
+    }
+    return new Date(value);
+}
+
+/** `SERIAL:REASON:REVOKED_AT`, the time keeping its own colons. */
+function revocation(value: string): RevokedEntry {
+    const [serial, reason, ...time] = value.split(":");
+    const revokedAt = time.join(":");
+    if (!/^[0-9A-Fa-f]{1,40}$/.test(serial ?? "") || reason === undefined || revokedAt === "") {
+        throw new UsageError(
+            `--revoke must be SERIAL:REASON:REVOKED_AT, e.g. 5A3F...:superseded:2026-11-20T09:30:00Z (the serial in hex, as openssl prints it); got "${value}"`,
+        );
+    }
+    if (!(reason in CRL_REASONS)) {
+        throw new UsageError(
+            `--revoke ${value}: the reason must be one of ${Object.keys(CRL_REASONS).join(", ")}; got "${reason}"`,
+        );
+    }
+    return {
+        serialHex: serial.toUpperCase(),
+        reason,
+        revokedAt: isoTime(revokedAt, `--revoke ${serial}:${reason}: the time`),
+    };
+}
+
+/** A file the ceremony is about to write must not exist, not even as a dangling link. */
+function checkFree(file: string, option: string): void {
+    const existing = entryAt(file);
+    if (existing?.isSymbolicLink()) {
+        throw new Error(
+            `${option} ${file} is a symbolic link; the ceremony never writes through a link: remove it or choose another file`,
+        );
+    }
+    if (existing !== undefined) {
+        throw new Error(
+            `${option} ${file} exists; the ceremony never replaces a file: move it away or choose another file`,
+        );
+    }
+}
+
+/** A public file of the ceremony (a certificate, a CRL series), created exclusively. */
+function writePublic(file: string, content: string, option: string): void {
+    try {
+        writeNewFile(file, content, PUBLIC_FILE);
+    } catch (error) {
+        throw new Error(
+            `cannot write ${option} ${file} (${codeOf(error)}); it was logged in ${ISSUANCE_LOG} as signed: write it again from the output above or sign again`,
+        );
+    }
+}
+
+/** The root of a folder: its certificate, the environment it is bound to, its subject and key fingerprint. */
+function rootOf(folder: RootFolder): { certPem: string; environment: string; subject: string } {
+    const certPem = folder.readCertificate();
+    const environment = boundEnvironment(certPem);
+    if (environment === undefined) {
+        throw new Error(
+            `${folder.path(ROOT_CERT)} is bound to no environment (no OU=apic-istio-pki <environment>): it was not made by "ceremony init-root --environment"`,
+        );
+    }
+    return { certPem, environment, subject: new crypto.X509Certificate(certPem).subject.replace(/\n/g, ", ") };
+}
+
+/** The root key, decrypted, once it is shown to be the key of the folder's root certificate. */
+async function unlockRootKey(folder: RootFolder, prompter: Prompter, rootCertPem: string): Promise<string> {
+    const encrypted = folder.readEncryptedKey();
+    const keyPem = decryptRootKey(encrypted, await rootPassphrase(prompter, { newKey: false }), folder.path(ROOT_KEY));
+    const spki = (key: crypto.KeyObject): Buffer => key.export({ type: "spki", format: "der" });
+    if (!spki(crypto.createPublicKey(keyPem)).equals(spki(new crypto.X509Certificate(rootCertPem).publicKey))) {
+        throw new Error(
+            `${folder.path(ROOT_KEY)} is not the key of ${folder.path(ROOT_CERT)}; restore the folder from the ceremony's archive`,
+        );
+    }
+    return keyPem;
+}
+
+/** Asks for the confirmation; anything but an accepted answer refuses the whole command. */
+async function confirm(
+    prompter: Prompter,
+    question: string,
+    accepted: (answer: string) => boolean,
+    refusal: string,
+): Promise<void> {
+    const answer = await prompter.line(question);
+    if (answer === undefined) {
+        throw new Error(
+            `no answer (standard input ended); nothing was signed or written: answer on the terminal, or pass --yes in a scripted rehearsal`,
+        );
+    }
+    if (!accepted(answer.trim().toLowerCase())) throw new Error(`${refusal}; nothing was signed or written`);
+}
+
+/** What a certificate the ceremony signed records in the log. */
+function certificateRecord(
+    event: "root" | "certificate",
+    certPem: string,
+    environment: string,
+    now: Date,
+): CertificateRecord {
+    const cert = new crypto.X509Certificate(certPem);
+    return {
+        time: now.toISOString(),
+        event,
+        environment,
+        serial: cert.serialNumber,
+        subject: cert.subject.replace(/\n/g, ", "),
+        spkiSha256: spkiSha256(cert.publicKey.export({ type: "spki", format: "der" })),
+        notAfter: new Date(cert.validTo).toISOString(),
+    };
+}
+
+async function initRoot(argv: string[], out: (text: string) => void): Promise<number> {
+    const v = parse<{
+        out?: string;
+        environment?: string;
+        cn?: string;
+        org?: string;
+        days?: string;
+        key?: string;
+        "allow-git-work-tree"?: boolean;
+    }>(argv, {
+        out: { type: "string" },
+        environment: { type: "string" },
+        cn: { type: "string" },
+        org: { type: "string" },
+        days: { type: "string" },
+        key: { type: "string" },
+        "allow-git-work-tree": { type: "boolean" },
+    });
+    if (v.out === undefined || v.cn === undefined || v.environment === undefined) {
+        throw new UsageError(
+            "init-root needs --out DIR, --environment ENV (the stack's pki:environment) and --cn NAME",
+        );
+    }
+    if (!ENVIRONMENT_NAME.test(v.environment) || v.environment.length > MAX_ENVIRONMENT_LENGTH) {
+        throw new UsageError(
+            `--environment must be the stack's pki:environment: lower-case letters, digits and '-' (not at either end), at most ${MAX_ENVIRONMENT_LENGTH} characters; got "${v.environment}"`,
+        );
+    }
+    for (const [option, value] of [
+        ["--cn", v.cn],
+        ["--org", v.org],
+    ] as const) {
+        if (value !== undefined && (value.trim() === "" || value.length > 64)) {
+            throw new UsageError(`${option} must be 1 to 64 characters (RFC 5280's upper bound); got "${value}"`);
+        }
+    }
+    const validityDays = wholeNumber(v.days, "--days", 7300, 36500);
+    const keyAlgorithm = oneOf(v.key ?? "RSA", "--key", ["RSA", "ECDSA"]);
+    const target = RootFolder.checkNew(v.out, v["allow-git-work-tree"] === true);
+    const prompter = new Prompter();
+    let passphrase: string;
+    try {
+        passphrase = await rootPassphrase(prompter, { newKey: true });
+    } finally {
+        prompter.close();
+    }
+    const now = new Date();
+    const root = createRoot(
+        { commonName: v.cn, organization: v.org, environment: v.environment, validityDays, keyAlgorithm },
+        now,
+    );
+    const encryptedKey = encryptRootKey(root.keyPem, passphrase);
+    const folder = target.make();
+    folder.writeNew(ROOT_KEY, encryptedKey, PRIVATE_FILE);
+    folder.writeNew(ROOT_CERT, root.certPem, PUBLIC_FILE);
+    const record = certificateRecord("root", root.certPem, v.environment, now);
+    folder.startLog(record);
+    out(
+        `root of environment ${v.environment}: ${record.subject}\n` +
+            `  serial ${record.serial}, SPKI SHA-256 ${record.spkiSha256}, until ${record.notAfter}\n` +
+            `wrote ${folder.path(ROOT_CERT)} (public: paste it into pki:offlineRoots.<root>.certificate), ` +
+            `${folder.path(ROOT_KEY)} (encrypted; it never leaves this machine) and ${folder.path(ISSUANCE_LOG)}\n`,
+    );
+    return 0;
+}
+
+function describeCsr(
+    file: string,
+    review: CsrReview,
+    days: number,
+    notBefore: Date,
+    notAfter: Date,
+    issuer: string,
+): string {
+    return [
+        `CSR ${file}`,
+        `  subject       ${review.subject}`,
+        `  key           ${review.key}`,
+        `  SPKI SHA-256  ${review.spkiSha256}`,
+        `  validity      ${days} days, ${notBefore.toISOString()} to ${notAfter.toISOString()}`,
+        `  certificate   a CA: basicConstraints CA:TRUE pathlen 0 and keyUsage keyCertSign + cRLSign (both critical), subject and authority key ids`,
+        `  issuer        ${issuer}`,
+        "",
+    ].join("\n");
+}
+
+async function sign(argv: string[], out: (text: string) => void): Promise<number> {
+    const v = parse<{
+        root?: string;
+        csr?: string[];
+        days?: string;
+        out?: string;
+        yes?: boolean;
+        "allow-git-work-tree"?: boolean;
+    }>(argv, {
+        root: { type: "string" },
+        csr: { type: "string", multiple: true },
+        days: { type: "string" },
+        out: { type: "string" },
+        yes: { type: "boolean" },
+        "allow-git-work-tree": { type: "boolean" },
+    });
+    const csrFiles = v.csr ?? [];
+    if (v.root === undefined || csrFiles.length === 0) throw new UsageError("sign needs --root DIR and --csr FILE");
+    if (v.out !== undefined && csrFiles.length > 1) {
+        throw new UsageError(
+            "--out names the certificate of one CSR; with several, each is written beside its CSR (<name>.crt)",
+        );
+    }
+    const validityDays = wholeNumber(v.days, "--days", 1095, 36500);
+    const folder = RootFolder.open(v.root, v["allow-git-work-tree"] === true);
+    const root = rootOf(folder);
+    const now = new Date();
+    const notAfter = intermediateNotAfter(root.certPem, validityDays, now);
+    const requests = csrFiles.map((file) => {
+        const csrPem = readCsr(file);
+        let review: CsrReview;
+        try {
+            review = reviewCsr(csrPem, root.certPem).review;
+        } catch (error) {
+            throw new Error(`${file}: ${(error as Error).message}`);
+        }
+        const target = v.out ?? `${file.replace(/\.csr$/, "")}.crt`;
+        checkFree(target, v.out !== undefined ? "--out" : "the certificate");
+        return { file, csrPem, review, target };
+    });
+    const prompter = new Prompter();
+    let rootKeyPem: string;
+    try {
+        for (const { file, review } of requests) {
+            out(describeCsr(file, review, validityDays, now, notAfter, root.subject));
+            if (v.yes === true) continue;
+            const prefix = review.spkiSha256.slice(0, FINGERPRINT_PREFIX);
+            await confirm(
+                prompter,
+                `Sign ${path.basename(file)}? Type the first ${FINGERPRINT_PREFIX} characters of its SPKI SHA-256, or "yes": `,
+                (answer) => answer === "yes" || answer.replace(/:/g, "") === prefix,
+                `${file} not signed: the answer was neither the first ${FINGERPRINT_PREFIX} characters of its SPKI SHA-256 (${prefix}) nor "yes"`,
+            );
+        }
+        rootKeyPem = await unlockRootKey(folder, prompter, root.certPem);
+    } finally {
+        prompter.close();
+    }
+    for (const { file, csrPem, target } of requests) {
+        const certPem = signIntermediate({ rootKeyPem, rootCertPem: root.certPem, csrPem, validityDays }, now);
+        // Logged before it is written: no certificate leaves the ceremony unrecorded.
+        const record = certificateRecord("certificate", certPem, root.environment, now);
+        folder.appendLog(record);
+        writePublic(target, certPem, "the certificate of");
+        out(`signed ${file}: serial ${record.serial} -> ${target}\n`);
+    }
+    return 0;
+}
+
+function readCsr(file: string): string {
+    try {
+        return fs.readFileSync(file, "utf8");
+    } catch (error) {
+        throw new UsageError(`--csr ${file}: cannot read it (${codeOf(error)})`);
+    }
+}
+
+async function crl(argv: string[], out: (text: string) => void): Promise<number> {
+    const v = parse<{
+        root?: string;
+        "period-days"?: string;
+        periods?: string;
+        from?: string;
+        revoke?: string[];
+        out?: string;
+        yes?: boolean;
+        "allow-git-work-tree"?: boolean;
+    }>(argv, {
+        root: { type: "string" },
+        "period-days": { type: "string" },
+        periods: { type: "string" },
+        from: { type: "string" },
+        revoke: { type: "string", multiple: true },
+        out: { type: "string" },
+        yes: { type: "boolean" },
+        "allow-git-work-tree": { type: "boolean" },
+    });
+    if (v.root === undefined || v.out === undefined) {
+        throw new UsageError("crl needs --root DIR, --period-days N, --periods K and --out FILE");
+    }
+    const periodDays = wholeNumber(v["period-days"], "--period-days", undefined, 366);
+    const periods = wholeNumber(v.periods, "--periods", undefined, 1000);
+    const now = new Date(Math.floor(Date.now() / 1000) * 1000);
+    const from = v.from === undefined ? now : isoTime(v.from, "--from");
+    const revoked = (v.revoke ?? []).map(revocation);
+    const folder = RootFolder.open(v.root, v["allow-git-work-tree"] === true);
+    const root = rootOf(folder);
+    const log = folder.readLog();
+    const signed = new Map(
+        log.flatMap((r) => (r.event === "certificate" ? [[normalSerial(r.serial), r] as const] : [])),
+    );
+    const seen = new Set<string>();
+    for (const r of revoked) {
+        const serial = normalSerial(r.serialHex);
+        if (seen.has(serial)) throw new UsageError(`--revoke ${r.serialHex} is given twice; list each serial once`);
+        seen.add(serial);
+        if (!signed.has(serial)) {
+            throw new Error(
+                `--revoke ${r.serialHex}: this root never signed that serial (${folder.path(ISSUANCE_LOG)} has no certificate with it); ` +
+                    `copy the serial the stack's message names`,
+            );
+        }
+    }
+    // A CRL lists a revoked certificate until it expires: a later series that left one out would un-revoke it.
+    const listed = new Set(revoked.map((r) => normalSerial(r.serialHex)));
+    for (const record of log) {
+        if (record.event !== "crl") continue;
+        for (const r of record.revoked) {
+            const expires = signed.get(normalSerial(r.serial))?.notAfter ?? "";
+            if (!listed.has(normalSerial(r.serial)) && Date.parse(expires) > now.getTime()) {
+                throw new Error(
+                    `CRL ${record.crlNumber} revoked serial ${r.serial}, which is valid until ${expires}; every later CRL must list it until then: add --revoke ${r.serial}:${r.reason}:${r.revokedAt}`,
+                );
+            }
+            listed.add(normalSerial(r.serial));
+        }
+    }
+    const lastNumber = Math.max(0, ...log.map((r) => (r.event === "crl" ? r.crlNumber : 0)));
+    const windows = crlSeriesWindows({
+        rootCertPem: root.certPem,
+        revoked,
+        from,
+        periodDays,
+        periods,
+        firstNumber: lastNumber + 1,
+        now,
+    });
+    checkFree(v.out, "--out");
+    const last = windows[windows.length - 1];
+    out(
+        [
+            `CRL series of ${root.subject} (environment ${root.environment})`,
+            `  CRLs          ${periods}, numbers ${windows[0].number} to ${last.number}, one per ${periodDays} days`,
+            `  valid         ${from.toISOString()} to ${last.nextUpdate.toISOString()} (each CRL two periods: no gap)`,
+            ...(revoked.length === 0
+                ? ["  revokes       nothing (a relying party checking every CA's CRL still needs one)"]
+                : revoked.map(
+                      (r, i) =>
+                          `  ${i === 0 ? "revokes      " : "             "} ${r.serialHex} (${signed.get(normalSerial(r.serialHex))?.subject}), ${r.reason}, ${r.revokedAt.toISOString()}`,
+                  )),
+            "",
+        ].join("\n"),
+    );
+    const prompter = new Prompter();
+    let rootKeyPem: string;
+    try {
+        if (v.yes !== true) {
+            await confirm(
+                prompter,
+                `Sign this series? Type "yes": `,
+                (answer) => answer === "yes",
+                `the series was not signed: the answer was not "yes"`,
+            );
+        }
+        rootKeyPem = await unlockRootKey(folder, prompter, root.certPem);
+    } finally {
+        prompter.close();
+    }
+    const series = signCrlSeries({ rootKeyPem, rootCertPem: root.certPem, revoked, windows });
+    for (const c of series) {
+        folder.appendLog({
+            time: now.toISOString(),
+            event: "crl",
+            environment: root.environment,
+            crlNumber: c.number,
+            issuer: root.subject,
+            thisUpdate: c.thisUpdate.toISOString(),
+            nextUpdate: c.nextUpdate.toISOString(),
+            revoked: revoked.map((r) => ({
+                serial: r.serialHex,
+                reason: r.reason,
+                revokedAt: r.revokedAt.toISOString(),
+            })),
+        });
+    }
+    writePublic(v.out, series.map((c) => c.pem).join(""), "--out");
+    out(
+        `signed CRLs ${series[0].number} to ${series[series.length - 1].number} -> ${v.out} (paste it into pki:offlineRoots.<root>.crls)\n`,
+    );
+    return 0;
 }
 
 export const ceremonyCommand: Command = {
     usage: USAGE,
     async run(argv, out) {
         const [action, ...rest] = argv;
-        if (action === "init-root") {
-            const v = parse<{ out?: string; cn?: string; org?: string; days?: string; key?: string }>(rest, {
-                out: { type: "string" },
-                cn: { type: "string" },
-                org: { type: "string" },
-                days: { type: "string" },
-                key: { type: "string" },
-            });
-            if (v.out === undefined || v.cn === undefined)
-                throw new UsageError("init-root needs --out DIR and --cn NAME");
-            if (fs.existsSync(path.join(v.out, "root.key"))) {
-                throw new UsageError(`${path.join(v.out, "root.key")} exists; refusing to replace a root key`);
-            }
-            const root = createRoot({
-                commonName: v.cn,
-                organization: v.org,
-                validityDays: days(v.days, 7300),
-                keyAlgorithm: oneOf(v.key ?? "RSA", "--key", ["RSA", "ECDSA"]),
-            });
-            fs.mkdirSync(v.out, { recursive: true, mode: 0o700 });
-            fs.writeFileSync(path.join(v.out, "root.key"), root.keyPem, { mode: 0o600 });
-            fs.writeFileSync(path.join(v.out, "root.crt"), root.certPem, { mode: 0o644 });
-            out(`wrote ${path.join(v.out, "root.crt")} and ${path.join(v.out, "root.key")} (keep the key offline)\n`);
-            return 0;
-        }
-        if (action === "sign") {
-            const v = parse<{ root?: string; csr?: string; days?: string; out?: string }>(rest, {
-                root: { type: "string" },
-                csr: { type: "string" },
-                days: { type: "string" },
-                out: { type: "string" },
-            });
-            if (v.root === undefined || v.csr === undefined)
-                throw new UsageError("sign needs --root DIR and --csr FILE");
-            const certPem = signIntermediate({
-                rootKeyPem: readFile(path.join(v.root, "root.key"), "root key"),
-                rootCertPem: readFile(path.join(v.root, "root.crt"), "root certificate"),
-                csrPem: readFile(v.csr, "--csr"),
-                validityDays: days(v.days, 1095),
-            });
-            const target = v.out ?? v.csr.replace(/\.csr$/, "") + ".crt";
-            fs.writeFileSync(target, certPem, { mode: 0o644 });
-            out(`wrote ${target}\n`);
-            return 0;
-        }
+        if (action === "init-root") return initRoot(rest, out);
+        if (action === "sign") return sign(rest, out);
+        if (action === "crl") return crl(rest, out);
         throw new UsageError(
-            `ceremony needs init-root or sign; got ${action === undefined ? "nothing" : `"${action}"`}`,
+            `ceremony needs init-root, sign or crl; got ${action === undefined ? "nothing" : `"${action}"`}`,
         );
     },
 };

@@ -1,19 +1,46 @@
-/** diff --base FILE|GIT_REF --head FILE [--format markdown|json]: certificate changes between two stack files. */
+/**
+ * diff --base FILE|GIT_REF --head FILE [--format markdown|json|mermaid] [--fail-on refused|risky] [--max-replaced N]:
+ * what a change of stack file does to the certificates, secrets and APIC bundles, and what it risks.
+ */
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { rawConfigFromStackFile } from "../config/load";
-import { CertChange, CertDiff, diffPlans } from "../inventory/diff";
+import { isSecret, PlaceKind } from "../inventory/deliveries";
+import {
+    CertChange,
+    CertDiff,
+    CustomerFacingChange,
+    DEFAULT_MAX_REPLACED,
+    diffPlans,
+    isRefused,
+    names,
+    PlaceChange,
+    plural,
+    RevocationChange,
+    ServedCertificate,
+} from "../inventory/diff";
+import { trustPictureForDiff } from "../inventory/pictures";
+import { APIC_UI_DIR } from "../inventory/planned";
 import { PkiPlan, planFromRawConfig } from "../plan/plan";
 import { markdownTable } from "./format";
 import { Command, oneOf, parse, UsageError } from "./stackSource";
 
-const USAGE = `usage: diff --base FILE|GIT_REF --head FILE [--format markdown|json]
+const USAGE = `usage: diff --base FILE|GIT_REF --head FILE [--format markdown|json|mermaid] [--fail-on refused|risky] [--max-replaced N]
 
-Compares the certificates two versions of a stack file plan: added, removed and replaced, with
-the reason (hosts, key algorithm, validity, issuer...) and what it forces (a new key, a new
-certificate, updated secrets, new APIC keystore or truststore). A --base that is not a file is
-read as a git ref: the --head file's path at that ref (a stack new at HEAD diffs against nothing).`;
+Compares what two versions of a stack file make: risks first (CAs re-issued outside a staged
+rotation, hosts dropped, more than --max-replaced certificates replaced, default ${DEFAULT_MAX_REPLACED}) and
+refused changes (epochs or generations going down, phases skipped, an APIC key cut off with no
+overlap); then what to do before and after pulumi up, every Kubernetes secret and APIC bundle
+created, updated or deleted and what changes in it, revocations, certificates added, removed and
+replaced with the reason, pinned APIC keys and routing; the front end's too (UI services' Secrets,
+APIC's UI-facing keystores and truststore, customer-facing hosts and their CSRs). --format mermaid
+prints the trust hierarchy after the change as Mermaid text (no Markdown around it), with what the
+change adds, replaces and removes highlighted. A --base that is not a file is read as a git ref:
+the --head file's path at that ref (a stack new at HEAD diffs against nothing).
+
+Exit status: 0 clean (or only risks, unless --fail-on risky), 1 a refused change (or, with
+--fail-on risky, any risk) or an invalid stack file, 2 wrong usage.`;
 
 function git(args: string[], cwd: string): string {
     return execFileSync("git", args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
@@ -47,27 +74,186 @@ const identity = (c: CertChange): string => {
     return cert ? [...cert.dnsNames, ...cert.uris].join(", ") || cert.subject : "";
 };
 
+/** Places with the same change side by side (e.g. every gateway secret gaining ca.crl) as one row. */
+function placeRows(places: readonly PlaceChange[]): Record<string, string>[] {
+    const rows = new Map<string, { places: string[]; change: string; what: string }>();
+    for (const p of places) {
+        const what =
+            p.change === "create"
+                ? p.items.map((i) => i.item).join(", ")
+                : p.items.map((i) => `${i.item}: ${i.change}`).join("; ");
+        const key = `${p.kind}|${p.change}|${what}`;
+        const row = rows.get(key) ?? { places: [], change: p.change, what };
+        row.places.push(p.place);
+        rows.set(key, row);
+    }
+    return [...rows.values()].map((r) => ({ where: r.places.join(", "), change: r.change, what: r.what }));
+}
+
+/** What APIC gets by hand, per kind of bundle: the stack output that holds it. */
+const APIC_OUTPUTS: readonly { kind: PlaceKind; output: string }[] = [
+    { kind: "APIC keystore", output: "apicBundles" },
+    { kind: "APIC truststore", output: "apicBundles" },
+    { kind: "APIC UI-facing keystore", output: "frontEnd.apic" },
+    { kind: "APIC UI truststore", output: "frontEnd.apic" },
+];
+
+/** What `pulumi up` does, counted: certificates, Kubernetes secrets, APIC material, pins, CSRs for the public CA. */
+function pulumiUpSummary(diff: CertDiff): string {
+    const { added, removed, replaced, places, pins } = diff;
+    const certs = [
+        added.length > 0 ? `creates ${plural(added.length, "certificate")}` : "",
+        replaced.length > 0 ? `re-issues ${plural(replaced.length, "certificate")}` : "",
+        removed.length > 0 ? `deletes ${plural(removed.length, "certificate")}` : "",
+    ];
+    const secrets = places.filter((p) => isSecret(p.kind));
+    const apic = (kind: PlaceKind, written: boolean) =>
+        places.filter((p) => p.kind === kind && (p.change !== "delete") === written).length;
+    const bundles = (written: boolean, kinds: readonly { kind: PlaceKind }[]) =>
+        kinds
+            .filter(({ kind }) => apic(kind, written) > 0)
+            .map(({ kind }) => plural(apic(kind, written), kind))
+            .join(" and ");
+    const written = [...new Set(APIC_OUTPUTS.map((o) => o.output))]
+        .map((output) => [
+            bundles(
+                true,
+                APIC_OUTPUTS.filter((o) => o.output === output),
+            ),
+            output,
+        ])
+        .filter(([text]) => text !== "")
+        .map(([text, output]) => `${text} (stack output ${output})`);
+    const verbs = { create: "creates", update: "updates", delete: "deletes" } as const;
+    const secretParts = (["create", "update", "delete"] as const).flatMap((verb) => {
+        const n = secrets.filter((p) => p.change === verb).length;
+        return n > 0 ? [`${verbs[verb]} ${plural(n, "Kubernetes secret")}`] : [];
+    });
+    const requests = diff.customerFacing.filter((c) => c.epoch.after !== undefined && c.epoch.after !== c.epoch.before);
+    return [
+        ...certs,
+        ...secretParts,
+        written.length > 0 ? `writes the new material of ${written.join(" and ")}` : "",
+        bundles(false, APIC_OUTPUTS) !== "" ? `drops ${bundles(false, APIC_OUTPUTS)}` : "",
+        pins.length > 0 ? `changes the APIC keys pinned for ${plural(pins.length, "endpoint")}` : "",
+        requests.length > 0
+            ? `makes ${plural(requests.length, "key and CSR", "keys and CSRs")} for the public CA (${names(requests.map((c) => c.host))})`
+            : "",
+    ]
+        .filter((p) => p !== "")
+        .join("; ");
+}
+
+/** A revocation as the report lists it: which CRL, where it is published, what is re-issued. */
+function revocationLine(r: RevocationChange): string {
+    const client = r.endpoint ?? `UI service ${r.uiClient}`;
+    if (r.change === "removed") return `- **${client}, serial ${r.serial}:** no longer listed in the CRL.`;
+    const reissued =
+        r.clientEpoch === undefined
+            ? "."
+            : r.endpoint !== undefined
+              ? `; the APIC client of ${r.endpoint} is re-issued (epoch ${r.clientEpoch.before} -> ${r.clientEpoch.after}): APIC's calls to ${r.host} fail until its new keystore is uploaded.`
+              : `; the client of ${r.uiClient} is re-issued (epoch ${r.clientEpoch.before} -> ${r.clientEpoch.after}) into its Secret, which its sidecars take by themselves.`;
+    return r.endpoint !== undefined
+        ? `- **${client}, serial ${r.serial}** (${r.reason}, ${r.revokedAt}): listed in the APIC-client CA's CRL, ` +
+              `published as ca.crl in every gateway secret; the gateway stops pinning its key at once${reissued}`
+        : `- **${client}, serial ${r.serial}** (${r.reason}, ${r.revokedAt}): listed in the UI client CA's CRL, published as APIC's UI truststore.crl ` +
+              `(${APIC_UI_DIR}/truststore.crl); APIC keeps accepting the certificate until that CRL is in DataPower's validation credentials (APIC's TLS server profile cannot load it)${reissued}`;
+}
+
+/** A customer-facing host's change as the report lists it. */
+function customerFacingLine(c: CustomerFacingChange): string {
+    const { before, after } = c.served;
+    const certificate = (s: ServedCertificate) =>
+        `the certificate for the key of epoch ${s.certificateEpoch} (serial ${s.serial}, until ${s.notAfter.slice(0, 10)})`;
+    const parts: string[] = [];
+    if (c.epoch.after === undefined) parts.push("removed: its keys and CSR are deleted");
+    else if (c.epoch.before === undefined) parts.push(`new: a key and CSR (epoch ${c.epoch.after}) for the public CA`);
+    else if (c.epoch.after !== c.epoch.before)
+        parts.push(`a new key and CSR (epoch ${c.epoch.before} -> ${c.epoch.after}) for the public CA`);
+    if (after !== undefined && JSON.stringify(after) !== JSON.stringify(before)) {
+        parts.push(
+            `${certificate(after)} ${before !== undefined ? `replaces serial ${before.serial} in` : "goes into"} ${c.secret}` +
+                (before !== undefined && before.certificateEpoch !== after.certificateEpoch
+                    ? `; the key of epoch ${before.certificateEpoch} is deleted`
+                    : "") +
+                (before === undefined ? ", served by the Gateway customer-facing" : ""),
+        );
+    } else if (after !== undefined) {
+        parts.push(`${certificate(after)} is still served until certificateEpoch catches up`);
+    } else if (before !== undefined) {
+        parts.push(`${c.secret} and its Gateway server are deleted`);
+    } else if (c.epoch.after !== undefined) {
+        parts.push("no Secret until the certificate is given");
+    }
+    return `- **${c.host}:** ${parts.join("; ")}.`;
+}
+
 export function diffMarkdown(diff: CertDiff, title: string): string {
     const { added, removed, replaced, unchanged, routing } = diff;
     const heading =
         diff.base.option === diff.head.option
             ? `Option ${diff.head.option}`
             : `Option ${diff.base.option} -> Option ${diff.head.option}`;
-    const parts = [
-        `## Certificate changes: ${title} (${heading})\n`,
-        ...diff.caRotation.map(
-            (r) =>
-                `**CA rotation, pki:caRotation.${r.slot}: ${r.from} -> ${r.to}.** ` +
-                (r.refused !== undefined ? `Refused: ${r.refused}\n` : `${r.effect}.\n`),
-        ),
-        ...diff.refused.map((r) => `**Refused, ${r.key}:** ${r.problem}.\n`),
-        added.length + removed.length + replaced.length === 0
-            ? "No certificate changes.\n"
-            : `**${added.length} added, ${removed.length} removed, ${replaced.length} replaced, ${unchanged} unchanged.**\n`,
+    const parts = [`## Certificate changes: ${title} (${heading})\n`];
+    const refusedRotations = diff.caRotation.filter((r) => r.refused !== undefined);
+    if (refusedRotations.length + diff.refused.length > 0) {
+        parts.push(
+            "### Refused\n\n" +
+                [
+                    ...refusedRotations.map(
+                        (r) =>
+                            `- **CA rotation, pki:caRotation.${r.slot}: ${r.from} -> ${r.to}.** Refused: ${r.refused}.`,
+                    ),
+                    ...diff.refused.map((r) => `- **Refused, ${r.key}:** ${r.problem}.`),
+                ].join("\n") +
+                "\n",
+        );
+    }
+    if (diff.risks.length > 0) {
+        parts.push(
+            "### Risks\n\n" +
+                diff.risks
+                    .map((r) => `- **${r.key}: ${r.change}.**\n  Breaks: ${r.breaks}.\n  Instead: ${r.instead}.`)
+                    .join("\n") +
+                "\n",
+        );
+    }
+    parts.push(
+        ...diff.caRotation
+            .filter((r) => r.refused === undefined)
+            .map((r) => `**CA rotation, pki:caRotation.${r.slot}: ${r.from} -> ${r.to}.** ${r.effect}.\n`),
+    );
+    const certChanges = added.length + removed.length + replaced.length;
+    parts.push(
+        diff.newStack
+            ? `**New stack: ${added.length} certificates created.**\n`
+            : certChanges === 0 && diff.places.length === 0
+              ? "No certificate changes.\n"
+              : `**${added.length} added, ${removed.length} removed, ${replaced.length} replaced, ${unchanged} unchanged.**\n`,
+    );
+    const steps = [
+        ...diff.steps.before.map((s) => `**Before pulumi up:** ${s}`),
+        ...(certChanges + diff.places.length + diff.pins.length + diff.customerFacing.length > 0
+            ? [`**pulumi up:** ${pulumiUpSummary(diff)}.`]
+            : []),
+        ...diff.steps.after.map((s) => `**After:** ${s}`),
     ];
+    if (!diff.newStack && steps.length > 0) {
+        parts.push(`### What to do, in order\n\n${steps.map((s, i) => `${i + 1}. ${s}`).join("\n")}\n`);
+    }
     const table = (heading: string, columns: string[], rows: Record<string, string>[]): void => {
         if (rows.length > 0) parts.push(`### ${heading}\n\n${markdownTable(columns, rows)}`);
     };
+    if (!diff.newStack) {
+        table("Kubernetes secrets and APIC bundles", ["where", "change", "what"], placeRows(diff.places));
+    }
+    if (diff.revocations.length > 0) {
+        parts.push(`### Revocations\n\n${diff.revocations.map(revocationLine).join("\n")}\n`);
+    }
+    if (diff.customerFacing.length > 0 && !diff.newStack) {
+        parts.push(`### Customer-facing hosts\n\n${diff.customerFacing.map(customerFacingLine).join("\n")}\n`);
+    }
     table(
         "Replaced",
         ["certificate", "role", "why", "forces"],
@@ -85,7 +271,7 @@ export function diffMarkdown(diff: CertDiff, title: string): string {
             "hosts / identity": identity(c),
             forces: c.forces.join("; "),
         }));
-    table("Added", ["certificate", "role", "hosts / identity", "forces"], certRows(added));
+    table(diff.newStack ? "Created" : "Added", ["certificate", "role", "hosts / identity", "forces"], certRows(added));
     table("Removed", ["certificate", "role", "hosts / identity", "forces"], certRows(removed));
     table(
         "APIC keys pinned at the gateway",
@@ -112,34 +298,39 @@ export function diffMarkdown(diff: CertDiff, title: string): string {
 export const diffCommand: Command = {
     usage: USAGE,
     async run(argv, out) {
-        const values = parse<{ base?: string; head?: string; format?: string }>(argv, {
+        const values = parse<{
+            base?: string;
+            head?: string;
+            format?: string;
+            "fail-on"?: string;
+            "max-replaced"?: string;
+        }>(argv, {
             base: { type: "string" },
             head: { type: "string" },
             format: { type: "string" },
+            "fail-on": { type: "string" },
+            "max-replaced": { type: "string" },
         });
         if (values.base === undefined || values.head === undefined) throw new UsageError("give both --base and --head");
         if (!fs.existsSync(values.head)) throw new UsageError(`--head ${values.head}: no such file`);
-        const format = oneOf(values.format ?? "markdown", "--format", ["markdown", "json"]);
+        const format = oneOf(values.format ?? "markdown", "--format", ["markdown", "json", "mermaid"]);
+        const failOn = oneOf(values["fail-on"] ?? "refused", "--fail-on", ["refused", "risky"]);
+        if (!/^\d{1,6}$/.test(values["max-replaced"] ?? "0")) {
+            throw new UsageError(
+                `--max-replaced must be a whole number of certificates; got "${values["max-replaced"]}"`,
+            );
+        }
+        const maxReplaced = Number(values["max-replaced"] ?? DEFAULT_MAX_REPLACED);
         const head = planFromRawConfig(rawConfigFromStackFile(values.head));
-        const base = loadBase(values.base, path.resolve(values.head)) ?? emptyPlan(head);
-        const diff = diffPlans(base, head);
-        out(format === "json" ? JSON.stringify(diff, null, 2) + "\n" : diffMarkdown(diff, head.config.environment));
-        // A phase skipped or reversed would be refused by `pulumi up`: fail the review step too.
-        return diff.caRotation.some((r) => r.refused !== undefined) || diff.refused.length > 0 ? 1 : 0;
+        const base = loadBase(values.base, path.resolve(values.head));
+        const diff = diffPlans(base, head, { maxReplaced });
+        out(
+            format === "json"
+                ? JSON.stringify(diff, null, 2) + "\n"
+                : format === "mermaid"
+                  ? trustPictureForDiff(base, head, diff)
+                  : diffMarkdown(diff, head.config.environment),
+        );
+        return isRefused(diff) || (failOn === "risky" && diff.risks.length > 0) ? 1 : 0;
     },
 };
-
-/** A stack file that does not exist at the base ref: every certificate is new. */
-function emptyPlan(head: PkiPlan): PkiPlan {
-    return {
-        config: head.config,
-        retired: [],
-        revoked: [],
-        cas: [],
-        endpoints: [],
-        gateways: [],
-        pendingIntermediates: [],
-        crls: { gateway: false, apicTruststore: false, mesh: false, apicUiTruststore: false, offlineRootCrls: {} },
-        frontEnd: { uiClients: [], apicServers: [], customerFacing: [], gatewayName: head.frontEnd.gatewayName },
-    };
-}

@@ -1,31 +1,55 @@
-/** expiry (--dir RENDER_DIR | --pem FILE...) [--warn-days 30]: days to expiry of real certificates. */
+/**
+ * expiry (--dir DIR | --pem FILE...) [--warn-days 30] [--crl-warn-fraction 0.5] [--now ISO] [--format text|json]:
+ * days to expiry of real certificates and CRLs, for monitoring.
+ */
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import * as YAML from "yaml";
 import { defaultEarlyRenewalDays } from "../config/validate";
 import { pemBlocks } from "../pki/pem";
-import { parseCrl } from "../pki/crl";
+import { CrlInfo, parseCrl } from "../pki/crl";
 import { textTable } from "./format";
-import { Command, parse, UsageError } from "./stackSource";
+import { Command, InputError, oneOf, parse, parseNow, UsageError } from "./stackSource";
 
-const USAGE = `usage: expiry (--dir RENDER_DIR | --pem FILE [--pem FILE...]) [--warn-days 30]
+const USAGE = `usage: expiry (--dir DIR | --pem FILE [--pem FILE...]) [--warn-days 30] [--crl-warn-fraction 0.5] [--now ISO] [--format text|json]
 
-Reads every certificate and CRL in the files (PEM blocks anywhere in them, so rendered secrets
-count too) and reports the days left (a CRL's: to its next update) and the renewal point (from the render's inventory.json, else the
-default: after two thirds of the lifetime). Status "renew due" past the renewal point. Exit
-status 1 when any certificate expires within --warn-days (seed 001: alert 30 days ahead) or
-has expired; 0 otherwise.`;
+Reads every certificate and CRL in the files: PEM blocks anywhere in them (rendered files, JSON
+payloads), and Kubernetes Secrets in YAML, as rendered (stringData) or exported with
+"kubectl get secret -o yaml" (base64 data; a List of Secrets too). Reports the days left (a
+CRL's: to its next update) and the renewal point (from the render's inventory.json, else after
+two thirds of the lifetime; "renew due" once past it).
+Due: a certificate that expires within --warn-days (default: alert 30 days ahead) or has
+expired; a CRL past its next update, or with less than --crl-warn-fraction of its validity left
+and less than --warn-days: a CRL re-signed every period and valid four periods is due after two
+missed re-publications (14 days ahead with 7-day periods), one valid as long as its CA (roots'
+and mesh CAs') when that CA's certificate is.
+--now judges at another time (a rehearsal). --format json prints { healthy, due, rows }.
+Exit status: 0 nothing due, 1 something due, 2 wrong usage or unreadable input.`;
 
 const DAY_MS = 86_400_000;
 
 export interface ExpiryRow {
+    kind: "certificate" | "crl";
     subject: string;
+    /** A certificate's serial (hex); a CRL's number. */
     serial: string;
+    /** A CRL's next update. */
     notAfter: string;
+    /** A certificate's renewal point; when a CRL becomes due. */
     renewAt: string;
     daysLeft: number;
-    status: "ok" | "renew due" | "renew soon" | "expired";
+    status: "ok" | "renew due" | "renew soon" | "publish soon" | "expired";
+    /** Inside the warning window or expired: what exits 1. */
+    due: boolean;
     files: string[];
+}
+
+export interface ExpiryThresholds {
+    /** Certificates: due within this many days of their end; CRLs: never earlier. */
+    readonly warnDays: number;
+    /** CRLs: due when less than this fraction of their validity (and less than warnDays) remains. */
+    readonly crlWarnFraction: number;
 }
 
 function filesBelow(dir: string): string[] {
@@ -44,120 +68,239 @@ function recordedRenewals(dir: string | undefined): Map<string, string> {
     return new Map((inventory.certificates ?? []).map((c) => [c.sha256, c.renewAt]));
 }
 
-/** One row per distinct certificate (by fingerprint), soonest expiry first. */
+/** The values of the Kubernetes Secrets in a YAML file (stringData as is, data decoded from base64). */
+function secretValues(text: string, file: string): string[] | undefined {
+    let documents: unknown[];
+    try {
+        documents = YAML.parseAllDocuments(text).map((doc) => {
+            if (doc.errors.length > 0) throw new Error(doc.errors[0].message.split("\n")[0]);
+            return doc.toJS() as unknown;
+        });
+    } catch (error) {
+        throw new InputError(`${file} is not YAML: ${(error as Error).message}`);
+    }
+    const secrets = documents.flatMap((d) => {
+        const object = d as { kind?: unknown; items?: unknown[] } | null;
+        return object?.kind === "List" && Array.isArray(object.items) ? object.items : [object];
+    }) as ({ kind?: unknown; data?: Record<string, unknown>; stringData?: Record<string, unknown> } | null)[];
+    if (!secrets.some((s) => s?.kind === "Secret")) return undefined;
+    return secrets
+        .filter((s) => s?.kind === "Secret")
+        .flatMap((s) => [
+            ...Object.values(s?.stringData ?? {}).filter((v): v is string => typeof v === "string"),
+            ...Object.values(s?.data ?? {})
+                .filter((v): v is string => typeof v === "string")
+                .map((v) => Buffer.from(v, "base64").toString("utf8")),
+        ]);
+}
+
+/** The texts of a file in which PEM blocks may sit. */
+function textsOf(file: string): string[] {
+    let text: string;
+    try {
+        text = fs.readFileSync(file, "utf8");
+    } catch (error) {
+        throw new InputError(`cannot read ${file}: ${(error as Error).message}`);
+    }
+    const secrets = /\.ya?ml$/.test(file) ? secretValues(text, file) : undefined;
+    // Elsewhere (JSON payloads, indented YAML) undo \n escapes and indentation.
+    return secrets ?? [text.replace(/\\n/g, "\n").replace(/^[ \t]+/gm, "")];
+}
+
+interface Found {
+    fingerprint: string;
+    file: string;
+    certificate?: crypto.X509Certificate;
+    crl?: CrlInfo;
+}
+
+function parsed<T>(file: string, label: string, read: () => T): T {
+    try {
+        return read();
+    } catch (error) {
+        throw new InputError(`${file}: a ${label} block cannot be read: ${(error as Error).message}`);
+    }
+}
+
+/** Every certificate and CRL of the files, unreadable ones refused. */
+function findAll(files: readonly string[]): Found[] {
+    const found: Found[] = [];
+    for (const file of files) {
+        for (const text of textsOf(file)) {
+            for (const pem of pemBlocks(text, "CERTIFICATE")) {
+                const x509 = parsed(file, "CERTIFICATE", () => new crypto.X509Certificate(pem));
+                found.push({ fingerprint: x509.fingerprint256, file, certificate: x509 });
+            }
+            for (const pem of pemBlocks(text, "X509 CRL")) {
+                const crl = parsed(file, "X509 CRL", () => parseCrl(pem));
+                found.push({ fingerprint: crypto.createHash("sha256").update(pem).digest("hex"), file, crl });
+            }
+        }
+    }
+    return found;
+}
+
+/** One row per distinct certificate or CRL, soonest end first. */
 export function expiryReport(
     files: readonly string[],
-    warnDays: number,
+    thresholds: ExpiryThresholds,
     now: Date = new Date(),
     renewals: ReadonlyMap<string, string> = new Map(),
 ): ExpiryRow[] {
     const rows = new Map<string, ExpiryRow>();
-    for (const file of files) {
-        // Rendered Secrets hold PEMs as YAML block scalars, indented; strip the indentation first.
-        // JSON payloads escape their newlines as \n: undo that too.
-        const text = fs
-            .readFileSync(file, "utf8")
-            .replace(/\\n/g, "\n")
-            .replace(/^[ \t]+/gm, "");
-        /** One row per distinct certificate or CRL; a second sighting only adds its file. */
-        const add = (
-            fingerprint: string,
-            describe: () => { subject: string; serial: string; notAfter: Date; renewAt: Date },
-        ): void => {
-            const known = rows.get(fingerprint);
-            if (known) {
-                known.files.push(file);
-                return;
-            }
-            const { subject, serial, notAfter, renewAt } = describe();
-            const daysLeft = Math.floor((notAfter.getTime() - now.getTime()) / DAY_MS);
-            rows.set(fingerprint, {
-                subject,
-                serial,
+    const found = findAll(files);
+    const daysLeft = (end: Date): number => Math.floor((end.getTime() - now.getTime()) / DAY_MS);
+    for (const f of found) {
+        const known = rows.get(f.fingerprint);
+        if (known !== undefined) {
+            if (!known.files.includes(f.file)) known.files.push(f.file);
+            continue;
+        }
+        if (f.certificate !== undefined) {
+            const cert = f.certificate;
+            const notBefore = new Date(cert.validFrom);
+            const notAfter = new Date(cert.validTo);
+            const lifetimeDays = Math.round((notAfter.getTime() - notBefore.getTime()) / DAY_MS);
+            const recorded = renewals.get(cert.fingerprint256);
+            const renewAt = recorded
+                ? new Date(recorded)
+                : new Date(notBefore.getTime() + (lifetimeDays - defaultEarlyRenewalDays(lifetimeDays)) * DAY_MS);
+            const left = daysLeft(notAfter);
+            const status =
+                notAfter <= now
+                    ? "expired"
+                    : left < thresholds.warnDays
+                      ? "renew soon"
+                      : renewAt <= now
+                        ? "renew due"
+                        : "ok";
+            rows.set(f.fingerprint, {
+                kind: "certificate",
+                subject: cert.subject.replace(/\n/g, ", "),
+                serial: cert.serialNumber,
                 notAfter: notAfter.toISOString(),
                 renewAt: renewAt.toISOString(),
-                daysLeft,
-                status:
-                    notAfter <= now
-                        ? "expired"
-                        : daysLeft < warnDays
-                          ? "renew soon"
-                          : renewAt <= now
-                            ? "renew due"
-                            : "ok",
-                files: [file],
+                daysLeft: left,
+                status,
+                due: status === "expired" || status === "renew soon",
+                files: [f.file],
             });
-        };
-        for (const pem of pemBlocks(text, "X509 CRL")) {
-            add(crypto.createHash("sha256").update(pem).digest("hex"), () => {
-                const crl = parseCrl(pem);
-                const issuer = crl.issuerCommonName ?? "unknown CA";
-                return {
-                    subject: `CRL of ${issuer} (${crl.revokedSerials.length} revoked)`,
-                    serial: "-",
-                    notAfter: crl.nextUpdate,
-                    // Publish again half-way: the CRL stays valid one more period after its own.
-                    renewAt: new Date((crl.thisUpdate.getTime() + crl.nextUpdate.getTime()) / 2),
-                };
-            });
-        }
-        for (const pem of pemBlocks(text, "CERTIFICATE")) {
-            const cert = new crypto.X509Certificate(pem);
-            add(cert.fingerprint256, () => {
-                const notBefore = new Date(cert.validFrom);
-                const notAfter = new Date(cert.validTo);
-                const lifetimeDays = Math.round((notAfter.getTime() - notBefore.getTime()) / DAY_MS);
-                const renewAfterDays = lifetimeDays - defaultEarlyRenewalDays(lifetimeDays);
-                const recorded = renewals.get(cert.fingerprint256);
-                return {
-                    subject: cert.subject.replace(/\n/g, ", "),
-                    serial: cert.serialNumber,
-                    notAfter,
-                    renewAt: recorded ? new Date(recorded) : new Date(notBefore.getTime() + renewAfterDays * DAY_MS),
-                };
+        } else if (f.crl !== undefined) {
+            const crl = f.crl;
+            // Half its validity for a CRL re-signed every period; as long as its CA (years): its CA's alert.
+            const validity = crl.nextUpdate.getTime() - crl.thisUpdate.getTime();
+            const lead = Math.min(thresholds.crlWarnFraction * validity, thresholds.warnDays * DAY_MS);
+            const dueAt = new Date(crl.nextUpdate.getTime() - lead);
+            const status = crl.nextUpdate <= now ? "expired" : dueAt <= now ? "publish soon" : "ok";
+            rows.set(f.fingerprint, {
+                kind: "crl",
+                subject: `CRL of ${crl.issuerCommonName ?? "unknown CA"} (${crl.revokedSerials.length} revoked)`,
+                serial: crl.number === undefined ? "-" : `#${crl.number}`,
+                notAfter: crl.nextUpdate.toISOString(),
+                renewAt: dueAt.toISOString(),
+                daysLeft: daysLeft(crl.nextUpdate),
+                status,
+                due: status !== "ok",
+                files: [f.file],
             });
         }
     }
     return [...rows.values()].sort((a, b) => a.daysLeft - b.daysLeft);
 }
 
+function number(
+    value: string | undefined,
+    option: string,
+    fallback: string,
+    check: (n: number) => boolean,
+    what: string,
+): number {
+    const text = value ?? fallback;
+    const n = /^\d+(\.\d+)?$/.test(text) ? Number(text) : NaN;
+    if (!check(n)) throw new UsageError(`${option} must be ${what}; got "${text}"`);
+    return n;
+}
+
 export const expiryCommand: Command = {
     usage: USAGE,
     async run(argv, out) {
-        const values = parse<{ dir?: string; pem?: string[]; "warn-days"?: string }>(argv, {
+        const values = parse<{
+            dir?: string;
+            pem?: string[];
+            "warn-days"?: string;
+            "crl-warn-fraction"?: string;
+            now?: string;
+            format?: string;
+        }>(argv, {
             dir: { type: "string" },
             pem: { type: "string", multiple: true },
             "warn-days": { type: "string" },
+            "crl-warn-fraction": { type: "string" },
+            now: { type: "string" },
+            format: { type: "string" },
         });
-        const warnDays = Number(values["warn-days"] ?? "30");
-        if (!Number.isInteger(warnDays) || warnDays < 0) {
-            throw new UsageError(`--warn-days must be a whole number of days >= 0; got "${values["warn-days"]}"`);
-        }
+        const warnDays = number(
+            values["warn-days"],
+            "--warn-days",
+            "30",
+            Number.isInteger,
+            "a whole number of days >= 0",
+        );
+        const crlWarnFraction = number(
+            values["crl-warn-fraction"],
+            "--crl-warn-fraction",
+            "0.5",
+            (n) => n >= 0 && n < 1,
+            "a fraction of a CRL's validity from 0 to below 1, e.g. 0.5",
+        );
+        const format = oneOf(values.format ?? "text", "--format", ["text", "json"]);
+        const now = values.now === undefined ? new Date() : parseNow(values.now);
         if ((values.dir === undefined) === (values.pem === undefined))
             throw new UsageError("give either --dir or --pem");
+        if (values.dir !== undefined && !fs.existsSync(values.dir))
+            throw new InputError(`${values.dir}: no such folder`);
         const files = values.dir !== undefined ? filesBelow(values.dir) : (values.pem as string[]);
-        for (const f of files) if (!fs.existsSync(f)) throw new UsageError(`${f}: no such file`);
-        const rows = expiryReport(files, warnDays, new Date(), recordedRenewals(values.dir));
-        if (rows.length === 0) throw new Error(`no certificates found in ${values.dir ?? files.join(", ")}`);
-        out(
-            textTable(
-                ["status", "days left", "not after", "renew at", "subject", "serial"],
-                rows.map((r) => ({
-                    status: r.status,
-                    "days left": String(r.daysLeft),
-                    "not after": r.notAfter,
-                    "renew at": r.renewAt,
-                    subject: r.subject,
-                    serial: r.serial,
-                })),
-            ),
-        );
-        const due = rows.filter((r) => r.status === "renew soon" || r.status === "expired").length;
-        out(
-            due === 0
-                ? `${rows.length} certificates, none expires within ${warnDays} days\n`
-                : `${due} of ${rows.length} certificates expire within ${warnDays} days or have expired\n`,
-        );
-        return due === 0 ? 0 : 1;
+        for (const f of files) if (!fs.existsSync(f)) throw new InputError(`${f}: no such file`);
+        const rows = expiryReport(files, { warnDays, crlWarnFraction }, now, recordedRenewals(values.dir));
+        if (rows.length === 0)
+            throw new InputError(`no certificates or CRLs found in ${values.dir ?? files.join(", ")}`);
+        const due = rows.filter((r) => r.due);
+        if (format === "json") {
+            out(
+                JSON.stringify(
+                    {
+                        healthy: due.length === 0,
+                        due: due.length,
+                        now: now.toISOString(),
+                        warnDays,
+                        crlWarnFraction,
+                        rows,
+                    },
+                    null,
+                    2,
+                ) + "\n",
+            );
+        } else {
+            out(
+                textTable(
+                    ["status", "days left", "not after", "renew at", "subject", "serial"],
+                    rows.map((r) => ({
+                        status: r.status,
+                        "days left": String(r.daysLeft),
+                        "not after": r.notAfter,
+                        "renew at": r.renewAt,
+                        subject: r.subject,
+                        serial: r.serial,
+                    })),
+                ),
+            );
+            const counted = `${rows.filter((r) => r.kind === "certificate").length} certificates and ${rows.filter((r) => r.kind === "crl").length} CRLs`;
+            out(
+                due.length === 0
+                    ? `${counted}: none due (within ${warnDays} days; CRLs also with less than ${crlWarnFraction} of their validity left)\n`
+                    : `${due.length} of ${counted} due: ${due.map((r) => `${r.subject} (${r.status})`).join("; ")}\n`,
+            );
+        }
+        return due.length === 0 ? 0 : 1;
     },
 };

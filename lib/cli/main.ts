@@ -1,24 +1,25 @@
 #!/usr/bin/env node
 /**
- * apic-istio-pki <command>: render, inventory, diff, expiry, ceremony; --version.
- * Exit status: 0 done; 1 failed (bad config, or for expiry a certificate inside the window); 2 wrong usage.
+ * apic-istio-pki <command>: render, inventory, diff, expiry, lifecycle, ceremony; --version.
+ * Exit status: 0 done; 1 failed (bad config; expiry: something due; lifecycle: needs a human);
+ * 2 wrong usage or unreadable input.
  */
 import * as fs from "fs";
 import * as path from "path";
 import { ConfigError } from "../config/validate";
-import { ceremonyCommand } from "./ceremony";
-import { diffCommand } from "./diff";
-import { expiryCommand } from "./expiry";
-import { inventoryCommand } from "./inventory";
-import { renderCommand } from "./render";
-import { Command, UsageError } from "./stackSource";
+import { Command, InputError, UsageError } from "./stackSource";
 
-const COMMANDS: Record<string, Command> = {
-    render: renderCommand,
-    inventory: inventoryCommand,
-    diff: diffCommand,
-    expiry: expiryCommand,
-    ceremony: ceremonyCommand,
+/**
+ * Each command loaded only when it runs: render pulls in the Pulumi SDK and the Kubernetes
+ * provider (about 0.4 s), which diff, expiry, lifecycle and the ceremony never need.
+ */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+    render: async () => (await import("./render.js")).renderCommand,
+    inventory: async () => (await import("./inventory.js")).inventoryCommand,
+    diff: async () => (await import("./diff.js")).diffCommand,
+    expiry: async () => (await import("./expiry.js")).expiryCommand,
+    lifecycle: async () => (await import("./lifecycle.js")).lifecycleCommand,
+    ceremony: async () => (await import("./ceremony.js")).ceremonyCommand,
 };
 
 const USAGE = `usage: apic-istio-pki <command> [options]   (each command takes --help)
@@ -27,13 +28,15 @@ const USAGE = `usage: apic-istio-pki <command> [options]   (each command takes -
   render     write what a stack creates, offline, with real keys and certificates
   inventory  list every certificate a stack plans, where it goes and when to renew it
   diff       show which certificates a change of stack config adds, removes or replaces, and why
-  expiry     report days to expiry of rendered or exported certificates
-  ceremony   on the offline machine: create the root, sign intermediate CSRs
+  expiry     report days to expiry of rendered or exported certificates and CRLs
+  lifecycle  propose the renewals, CA rotation phases and CRL re-publication that are due
+  ceremony   on the offline machine: create the root, sign intermediate CSRs and the root's CRLs
 
 --stack NAME reads Pulumi.NAME.yaml from the Pulumi project you run it in: the nearest Pulumi.yaml
 at or above the current folder, in its stackConfigDir (else beside it); outside a project, ./stacks.
 
-Exit status: 0 done, 1 failed (or expiry found certificates inside the window), 2 wrong usage.`;
+Exit status: 0 done, 1 failed (diff: a refused change; expiry: something is due; lifecycle:
+something needs a human), 2 wrong usage (expiry, lifecycle: or unreadable input).`;
 
 /** The installed package's version (dist/lib/cli -> the package root). */
 function packageVersion(): string {
@@ -55,9 +58,11 @@ export async function main(
         out(`${packageVersion()}\n`);
         return 0;
     }
-    const command = COMMANDS[name];
+    const load = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+    let command: Command | undefined;
     try {
-        if (command === undefined) throw new UsageError(`unknown command "${name}"`);
+        if (load === undefined) throw new UsageError(`unknown command "${name}"`);
+        command = await load();
         if (rest.includes("--help") || rest.includes("-h")) {
             out(command.usage + "\n");
             return 0;
@@ -66,6 +71,10 @@ export async function main(
     } catch (error) {
         if (error instanceof UsageError) {
             err(`error: ${error.message}\n\n${command?.usage ?? USAGE}\n`);
+            return 2;
+        }
+        if (error instanceof InputError) {
+            err(`error: ${error.message}\n`);
             return 2;
         }
         err(error instanceof ConfigError ? `${error.message}\n` : `error: ${(error as Error).message}\n`);

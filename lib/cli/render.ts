@@ -6,9 +6,9 @@ import { planFromRawConfig } from "../plan/plan";
 import { deployedRecordOf, renderPlan } from "../render/render";
 import { pendingCustomerFacingMessage } from "../stack";
 import { openStateFile, passphraseFrom, PASSPHRASE_VARIABLE } from "../render/stateFile";
-import { Command, parse, stackFilePath } from "./stackSource";
+import { Command, parse, parseNow, stackFilePath } from "./stackSource";
 
-const USAGE = `usage: render (--stack NAME | --config FILE) [--out DIR] [--force] [--state FILE]
+const USAGE = `usage: render (--stack NAME | --config FILE) [--out DIR] [--force] [--state FILE] [--now ISO]
 
 Renders what the stack would create, offline, with real keys and certificates:
   DIR/inventory.json                         every certificate and where it goes
@@ -27,25 +27,36 @@ DIR/csr/<id>.csr and whose second uses the signed certificates, or a staged CA r
 (pki:caRotation), whose phases are checked against the previous render. The state holds every
 private key, the root's included: it is written 0600 (a new file renamed over the old), and a
 state file that others may read, or a link, is refused. With ${PASSPHRASE_VARIABLE} set, the
-state is encrypted (AES-256-GCM, key from the passphrase by scrypt); the same passphrase reads it.`;
+state is encrypted (AES-256-GCM, key from the passphrase by scrypt); the same passphrase reads it.
+--now ISO renders as if at that time (certificates' validity, CRLs, the deployment record): to
+rehearse a lifecycle, e.g. with the lifecycle command and --state, over years in minutes.`;
 
 export const renderCommand: Command = {
     usage: USAGE,
     async run(argv, out) {
-        const values = parse<{ stack?: string; config?: string; out?: string; force?: boolean; state?: string }>(argv, {
+        const values = parse<{
+            stack?: string;
+            config?: string;
+            out?: string;
+            force?: boolean;
+            state?: string;
+            now?: string;
+        }>(argv, {
             stack: { type: "string" },
             config: { type: "string" },
             out: { type: "string" },
             force: { type: "boolean" },
             state: { type: "string" },
+            now: { type: "string" },
         });
         const { file, label } = stackFilePath(values);
+        const now = values.now === undefined ? new Date() : parseNow(values.now);
         const stateFile =
             values.state !== undefined ? openStateFile(values.state, passphraseFrom(process.env)) : undefined;
         try {
             const state: EngineState = stateFile?.state ?? new Map();
             // As `pulumi up` does, check CA rotation phases against the last run of this state.
-            const plan = planFromRawConfig(rawConfigFromStackFile(file), { deployed: deployedRecordOf(state) });
+            const plan = planFromRawConfig(rawConfigFromStackFile(file), { deployed: deployedRecordOf(state), now });
             const outDir = path.resolve(values.out ?? path.join("out", label));
             const started = Date.now();
             let result;

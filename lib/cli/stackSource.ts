@@ -89,3 +89,19 @@ export function oneOf<T extends string>(value: string, option: string, allowed: 
     }
     return value as T;
 }
+
+/** Input a command cannot read (a missing or malformed file): exit status 2, like a usage error, without the usage text. */
+export class InputError extends Error {}
+
+/** `--now`: an ISO 8601 time with its zone, or a date (midnight UTC). */
+export function parseNow(value: string): Date {
+    const time = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2}))?$/.test(value)
+        ? Date.parse(value)
+        : NaN;
+    if (Number.isNaN(time)) {
+        throw new UsageError(
+            `--now must be an ISO 8601 date or time with its zone, e.g. 2027-03-01T00:00:00Z; got "${value}"`,
+        );
+    }
+    return new Date(time);
+}

@@ -49,7 +49,7 @@ export type ClientPhase = "switch" | "finish";
 
 /** Forced key rotation: bump a number and exactly the keys and certificates it names are replaced. */
 export interface RotationConfig {
-    /** Every leaf (gateway server and APIC client). */
+    /** Every leaf issued here (gateway servers, APIC and UI clients, APIC's UI-facing servers). */
     readonly leafEpoch: number;
     /** Every gateway server certificate. */
     readonly gatewayServerEpoch: number;
@@ -59,6 +59,8 @@ export interface RotationConfig {
     readonly meshEpoch: number;
     /** Every UI service's client certificate (pki:frontEnd.callers). */
     readonly uiClientEpoch: number;
+    /** Every APIC UI-facing server certificate issued here (pki:frontEnd.apicHosts). */
+    readonly apicServerEpoch: number;
     /** Phase of every APIC client's rotation, unless an endpoint sets its own. */
     readonly apicClientPhase: ClientPhase;
     /** Per endpoint id. */
@@ -100,7 +102,7 @@ export interface OfflineRootConfig {
     readonly crls: readonly string[];
 }
 
-/** A UI microservice of the front end (seed inventory: OB UI microservices). */
+/** A UI microservice of the front end (the bank's OB UI microservices). */
 export interface UiServiceConfig {
     /** The name as the bank's inventory spells it (upper case allowed). */
     readonly name: string;
@@ -163,7 +165,7 @@ export interface PkiConfig {
     /** Staged rotation of the root, the gateway-server CA, the APIC-client CA and the mesh CAs. */
     readonly caRotation: CaRotationConfig;
     readonly revocations: readonly RevocationConfig[];
-    /** CRLs are re-signed once per period of this many days and valid for two periods. */
+    /** The edge's CRLs are re-signed once per period of this many days (lib/pki/crl.ts crlValidityDays). */
     readonly crlPeriodDays: number;
     /** PKCS#12 encryption of the APIC keystores. */
     readonly pkcs12Profile: "modern" | "legacy";
@@ -192,6 +194,7 @@ export const DEFAULTS = {
         apicClientEpoch: 0,
         meshEpoch: 0,
         uiClientEpoch: 0,
+        apicServerEpoch: 0,
         apicClientPhase: "finish",
         endpoints: {},
     },

@@ -104,6 +104,8 @@ const ROOT_CA_NAME = (environment: string): string => `${environment} ${LONGEST_
 const MESH_CA_NAME = (environment: string, cluster: string): string =>
     `${environment} mesh CA ${cluster} G${2 * MAX_GENERATION}`;
 export const MAX_ENVIRONMENT_LENGTH = MAX_COMMON_NAME_LENGTH - ROOT_CA_NAME("").length;
+/** pki:environment: lower-case letters, digits and '-', not at either end. */
+export const ENVIRONMENT_NAME = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
 /** pki:environment and a cluster name together (mesh CA common names). */
 export const MAX_ENVIRONMENT_AND_CLUSTER_LENGTH = MAX_COMMON_NAME_LENGTH - MESH_CA_NAME("", "").length;
 
@@ -223,7 +225,7 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>): PkiConfi
     if (environment === undefined) {
         fail(`pki:environment is required; set it to the environment name, e.g. "dev"`);
     } else if (environment !== null) {
-        if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(environment)) {
+        if (!ENVIRONMENT_NAME.test(environment)) {
             fail(
                 `pki:environment must be lower-case letters, digits and '-' (not at either end); got ${show(environment)}`,
             );
@@ -344,6 +346,7 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>): PkiConfi
         structured("offlineRoots", "map", "a map of root -> { certificate, intermediates, crls }") ?? undefined,
         text.offlineRoot,
         layout,
+        environmentOk ? (environment as string) : undefined,
         fail,
     );
     const rawIterations = setting("pkcs12Iterations");
@@ -421,7 +424,7 @@ const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,
 const GO_TIME = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d+)? [+-]\d{4} /;
 
 /** An ISO 8601 date, or date and time with a zone, on a real calendar day within X.509's years. */
-function isIsoTime(text: string): boolean {
+export function isIsoTime(text: string): boolean {
     const m = ISO_TIME.exec(text);
     if (m === null) return false;
     const [year, month, day, hour, minute, second] = [1, 2, 3, 4, 5, 6].map((i) => Number(m[i] ?? 0));
@@ -518,7 +521,7 @@ function validateRevocations(value: Json | undefined | null, fail: Fail): Revoca
     });
 }
 
-/** Seed 001: renew at two thirds of the lifetime, i.e. a window of the last third. */
+/** Renew at two thirds of the lifetime, i.e. a window of the last third. */
 export const defaultEarlyRenewalDays = (validityDays: number): number => Math.floor(validityDays / 3);
 
 const TIERS = ["root", "intermediate", "leaf"] as const;
@@ -560,7 +563,15 @@ function epoch(value: Json, key: string, fail: Fail): number | undefined {
     );
 }
 
-const EPOCHS = ["leafEpoch", "gatewayServerEpoch", "apicClientEpoch", "meshEpoch", "uiClientEpoch"] as const;
+/** The stack-wide epochs of `pki:rotation`. */
+export const EPOCHS = [
+    "leafEpoch",
+    "gatewayServerEpoch",
+    "apicClientEpoch",
+    "meshEpoch",
+    "uiClientEpoch",
+    "apicServerEpoch",
+] as const;
 
 const CLIENT_PHASES = ["switch", "finish"] as const;
 

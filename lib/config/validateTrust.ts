@@ -2,6 +2,7 @@
 import * as crypto from "crypto";
 import { OfflineRootConfig, RootSlot, TrustDomains } from "./types";
 import { ROOT_SLOTS, rootSlots, TRUST_DOMAINS, TrustLayout } from "../plan/hierarchy";
+import { boundEnvironment, environmentUnit } from "../pki/rootBinding";
 
 type Fail = (message: string) => void;
 
@@ -34,8 +35,17 @@ const OFFLINE_ROOT_MEMBERS = ["certificate", "intermediates", "crls"];
 const describeGiven = (value: unknown): string =>
     value === undefined ? "nothing" : typeof value === "string" ? "text that is not a PEM certificate" : show(value);
 
-/** One offline root: a self-signed CA certificate, the CAs it signed, and its CRL series. */
-function validateOfflineRoot(key: string, value: unknown, fail: Fail): OfflineRootConfig | undefined {
+/**
+ * One offline root: a self-signed CA certificate, the CAs it signed, and its CRL series. A root
+ * the ceremony bound to another environment (OU=apic-istio-pki <environment>) is refused: one
+ * root reused by two environments would let either's CA keys mint what the other trusts.
+ */
+function validateOfflineRoot(
+    key: string,
+    value: unknown,
+    environment: string | undefined,
+    fail: Fail,
+): OfflineRootConfig | undefined {
     if (!isRecord(value)) {
         fail(`${key} must be { certificate, intermediates, crls }; got ${show(value)}`);
         return undefined;
@@ -53,6 +63,13 @@ function validateOfflineRoot(key: string, value: unknown, fail: Fail): OfflineRo
     }
     if (!root.ca || !root.checkIssued(root) || !root.verify(root.publicKey)) {
         fail(`${key}.certificate must be a self-signed CA certificate (subject ${root.subject.replace(/\n/g, ", ")})`);
+    }
+    const bound = boundEnvironment(value.certificate as string);
+    if (environment !== undefined && bound !== undefined && bound !== environment) {
+        fail(
+            `${key}.certificate is the root of environment "${bound}" (its subject has OU=${environmentUnit(bound)}), not of this stack's pki:environment "${environment}"; ` +
+                `each environment needs its own root: make one with "apic-istio-pki ceremony init-root --environment ${environment}" and set ${key} to it`,
+        );
     }
     const intermediates: Record<string, string> = {};
     const given = value.intermediates === undefined ? {} : value.intermediates;
@@ -95,6 +112,7 @@ export function validateOfflineRoots(
     value: unknown,
     legacy: unknown,
     layout: TrustLayout,
+    environment: string | undefined,
     fail: Fail,
 ): Partial<Record<RootSlot, OfflineRootConfig>> {
     const trust = layout.trust;
@@ -121,7 +139,7 @@ export function validateOfflineRoots(
             fail(`pki:offlineRoots.${slot} is not a root of this stack; ${why}`);
             continue;
         }
-        const root = validateOfflineRoot(`pki:offlineRoots.${slot}`, entry, fail);
+        const root = validateOfflineRoot(`pki:offlineRoots.${slot}`, entry, environment, fail);
         if (root !== undefined) roots[slot as RootSlot] = root;
     }
     const certificates = Object.entries(roots).map(([slot, r]) => [slot, r.certificate] as const);

@@ -39,6 +39,27 @@ export function stackOutputsOf(state: EngineState): Record<string, unknown> {
     return state.get(STACK_OUTPUTS_KEY)?.state ?? {};
 }
 
+/**
+ * Puts a resource into the state as an earlier run left it: the next run that registers it with
+ * identical inputs gets these outputs back instead of creating it.
+ */
+export function keepInState(
+    state: EngineState,
+    resource: {
+        type: string;
+        name: string;
+        inputs: Record<string, unknown>;
+        id: string;
+        state: Record<string, unknown>;
+    },
+): void {
+    state.set(`${resource.type}::${resource.name}`, {
+        inputsJson: canonicalJson(resource.inputs),
+        id: resource.id,
+        state: resource.state,
+    });
+}
+
 export interface StandInOptions extends tlsProvider.ProviderOptions {
     state?: EngineState;
 }

@@ -187,6 +187,11 @@ export async function privateKey(inputs: Inputs): Promise<{ id: string; state: S
         (inputs.rsaBits as number | undefined) ?? 2048,
         (inputs.ecdsaCurve as string | undefined) ?? "P224",
     );
+    return privateKeyResource(inputs, key);
+}
+
+/** The id and state of a `tls:index/privateKey` holding `key`, as the provider writes them. */
+export function privateKeyResource(inputs: Inputs, key: crypto.KeyObject): { id: string; state: State } {
     const spki = crypto.createPublicKey(key).export({ type: "spki", format: "der" });
     return { id: hashForState(spki), state: privateKeyState(inputs, key) };
 }
@@ -195,13 +200,24 @@ export async function privateKey(inputs: Inputs): Promise<{ id: string; state: S
 
 const KEY_LABELS = ["RSA PRIVATE KEY", "EC PRIVATE KEY", "PRIVATE KEY"];
 
+/**
+ * Parsed once per PEM: a CA key is handed back with every certificate it signs. Held in memory
+ * only, as the provider holds them; a test double's process is short-lived.
+ */
+const parsedKeys = new Map<string, crypto.KeyObject>();
+
 /** The provider's key parsers accept PKCS#1, SEC1 and PKCS#8 PEM, nothing else (section 2). */
 function parsePrivateKey(pem: unknown, field: string): crypto.KeyObject {
     const label = typeof pem === "string" ? /-----BEGIN ([A-Z ]+)-----/.exec(pem)?.[1] : undefined;
     if (!label || !KEY_LABELS.includes(label)) {
         throw new Error(`${field}: failed to decode PEM block: unsupported private key type "${label ?? "none"}"`);
     }
-    return crypto.createPrivateKey(pem as string);
+    let key = parsedKeys.get(pem as string);
+    if (!key) {
+        key = crypto.createPrivateKey(pem as string);
+        parsedKeys.set(pem as string, key);
+    }
+    return key;
 }
 
 const algorithmOf = (key: crypto.KeyObject): string => x509.keyInfo(key).algorithm;

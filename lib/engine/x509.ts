@@ -252,7 +252,19 @@ export interface KeyInfo {
     curve?: string;
 }
 
+/** Computed once per key object: every certificate a CA signs asks again (the export is not free). */
+const keyInfos = new WeakMap<crypto.KeyObject, KeyInfo>();
+
 export function keyInfo(key: crypto.KeyObject): KeyInfo {
+    let info = keyInfos.get(key);
+    if (!info) {
+        info = computeKeyInfo(key);
+        keyInfos.set(key, info);
+    }
+    return info;
+}
+
+function computeKeyInfo(key: crypto.KeyObject): KeyInfo {
     const publicKey = key.type === "private" ? crypto.createPublicKey(key) : key;
     const spki = publicKey.export({ type: "spki", format: "der" });
     const [, bits] = der.children(der.readNode(spki));

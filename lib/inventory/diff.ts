@@ -1,20 +1,33 @@
 /**
- * Which certificates a config change adds, removes or replaces, why, and what that forces.
- * Pure: two plans in, a diff out. The reasons follow @pulumi/tls replacement rules
- * (shared/reference/tls-provider.md section 3): a new key when the key's own inputs change or a
- * rotation epoch renames it; a new certificate when its request (subject, SANs), usages,
- * validity or issuing CA changes. The early-renewal window is updated in place, never a change.
+ * What a config change does to the certificates, to every secret and APIC bundle that carries
+ * them, and what it risks. Pure: two plans in, a diff out. Certificate reasons follow @pulumi/tls
+ * replacement rules (shared/reference/tls-provider.md section 3): a new key when the key's own
+ * inputs change or a rotation epoch renames it; a new certificate when its request (subject, SANs),
+ * usages, validity or issuing CA changes. The early-renewal window is updated in place, never a change.
  */
-import { describeTransitions } from "../plan/caRotation";
-import { clientOverlap, EndpointPlan, PkiPlan } from "../plan/plan";
-import { PlannedCertificate, plannedCertificates } from "./planned";
+import * as crypto from "crypto";
+import { PkiConfig, RevocationConfig } from "../config/types";
+import { EPOCHS } from "../config/validate";
+import { CaSlot, describeTransitions, normalSerial, PHASES } from "../plan/caRotation";
+import { isRootSlot, RootSlot, rootOf } from "../plan/hierarchy";
+import {
+    CaPlan,
+    clientOverlap,
+    CustomerFacingPlan,
+    EndpointPlan,
+    holderOf,
+    PkiPlan,
+    uiClientRecordKey,
+} from "../plan/plan";
+import { Content, crlsPublished, isSecret, Place, PlaceKind, placesOf } from "./deliveries";
+import { APIC_UI_DIR, PlannedCertificate, plannedCertificates, secretPath } from "./planned";
 
 export interface CertChange {
     id: string;
     role: PlannedCertificate["role"];
     /** Why it changes; empty for additions and removals. */
     reasons: string[];
-    /** What the change forces: new key, new certificate, updated secrets and APIC material. */
+    /** What the change forces: new key, new certificate, created, updated or deleted secrets and APIC material. */
     forces: string[];
     before?: PlannedCertificate;
     after?: PlannedCertificate;
@@ -37,54 +50,117 @@ export interface PinChange {
     after: string[];
 }
 
-/** A change `pulumi up` would refuse, or that breaks something, with the safe way instead. */
+/** A change `diff` refuses (exit 1): `pulumi up` would refuse it, or it breaks something with no way back. */
 export interface RefusedChange {
     key: string;
     problem: string;
 }
 
+/** A change that is allowed but can break consumers: what it does, what it breaks, and the safe way. */
+export interface Risk {
+    /** The config keys whose change causes it. */
+    key: string;
+    change: string;
+    breaks: string;
+    instead: string;
+}
+
+/** A secret or APIC bundle created, updated or deleted, with what changes in each of its items. */
+export interface PlaceChange {
+    place: string;
+    kind: PlaceKind;
+    owner: string;
+    change: "create" | "update" | "delete";
+    items: { item: string; change: string }[];
+}
+
+/** A revocation added or removed, naming the client as pki:revocations does. */
+export interface RevocationChange {
+    change: "added" | "removed";
+    /** The endpoint whose APIC client certificate is revoked... */
+    endpoint?: string;
+    /** ...or the UI service (Kubernetes name) whose client certificate is revoked. */
+    uiClient?: string;
+    serial: string;
+    /** The client epoch the revoked certificate was issued under. */
+    epoch: number;
+    reason: string;
+    revokedAt: string;
+    /** The endpoint's host (APIC clients). */
+    host?: string;
+    /** The client's epoch before and after (a revocation re-issues the client). */
+    clientEpoch?: { before: number; after: number };
+}
+
+/** The certificate a customer-facing host serves: the public CA's, for one key generation of the stack. */
+export interface ServedCertificate {
+    /** The key generation it certifies (pki:frontEnd.customerFacing.<host>.certificateEpoch). */
+    certificateEpoch: number;
+    serial: string;
+    /** ISO 8601. */
+    notAfter: string;
+}
+
+/** A customer-facing host whose key request or served certificate changes. */
+export interface CustomerFacingChange {
+    host: string;
+    /** The Secret the gateway serves it from. */
+    secret: string;
+    /** The key generation whose CSR is out for the public CA to sign, before and after (undefined: no such host). */
+    epoch: { before?: number; after?: number };
+    /** The certificate served, before and after (undefined: none, the host has no Secret). */
+    served: { before?: ServedCertificate; after?: ServedCertificate };
+}
+
 export interface CertDiff {
     base: { environment: string; option: number };
     head: { environment: string; option: number };
+    /** The stack file does not exist in the base: everything is created. */
+    newStack: boolean;
+    /** Allowed changes that can break consumers; `diff --fail-on risky` fails on them. */
+    risks: Risk[];
+    /** Changes refused (exit 1), besides refused CA rotation phases (caRotation[].refused). */
+    refused: RefusedChange[];
+    /** CAs whose staged rotation moves (pki:caRotation): the phase, what it does, or why it is refused. */
+    caRotation: ReturnType<typeof describeTransitions>;
     added: CertChange[];
     removed: CertChange[];
     replaced: CertChange[];
     unchanged: number;
-    /** Endpoints whose certificates stay but whose routed services change (e.g. Option 3 regrouping). */
-    routing: RoutingChange[];
-    /** CAs whose staged rotation moves (pki:caRotation): the phase, what it does, or why it is refused. */
-    caRotation: ReturnType<typeof describeTransitions>;
+    /** Every secret and APIC bundle that is created, updated or deleted. */
+    places: PlaceChange[];
+    revocations: RevocationChange[];
+    /** Customer-facing hosts with a new key and CSR, a new certificate, or added or removed. */
+    customerFacing: CustomerFacingChange[];
     /** Endpoints whose pinned APIC keys change. */
     pins: PinChange[];
-    /** APIC client rotations that would lock APIC out (a new key with no switch phase). */
-    refused: RefusedChange[];
+    /** Endpoints whose certificates stay but whose routed services change (e.g. Option 3 regrouping). */
+    routing: RoutingChange[];
+    /** What to do before and after `pulumi up`, in order. */
+    steps: { before: string[]; after: string[] };
 }
+
+export interface DiffOptions {
+    /** More replaced certificates than this is a risk. */
+    maxReplaced?: number;
+}
+
+export const DEFAULT_MAX_REPLACED = 10;
 
 const sameList = (a: readonly string[], b: readonly string[]): boolean =>
     a.length === b.length && a.every((x, i) => x === b[i]);
 
 const identities = (c: PlannedCertificate): string[] => [...c.dnsNames, ...c.uris];
 
-/** Deliveries as reviewers think of them: secrets to update, APIC keystores and truststores to upload. */
-function deliveries(c: PlannedCertificate, verb: "update" | "create" | "delete"): string[] {
-    const secrets = [...new Set(c.goesTo.filter((g) => g.startsWith("k8s/")).map((g) => g.replace(/ \(.*\)$/, "")))];
-    const truststores = c.goesTo.filter((g) => g.endsWith("/truststore.pem")).length;
-    const keystores = c.goesTo.filter((g) => g.includes("APIC keystore") || g.endsWith("/ca-chain.pem")).length;
-    const out: string[] = [];
-    if (secrets.length > 0) {
-        out.push(secrets.length <= 3 ? `${verb} secret ${secrets.join(", ")}` : `${verb} ${secrets.length} secrets`);
-    }
-    if (keystores > 0)
-        out.push(
-            `${verb === "update" ? "new" : verb} APIC keystore${keystores > 1 ? ` (${keystores} endpoints)` : ""}`,
-        );
-    if (truststores > 0)
-        out.push(
-            `${verb === "update" ? "new" : verb} APIC truststore${truststores > 1 ? ` (${truststores} endpoints)` : ""}`,
-        );
-    if (c.role === "mesh-ca" && verb === "update") out.push(`restart istiod and the workloads of ${c.cluster}`);
-    return out;
-}
+const list = (items: readonly string[]): string =>
+    items.length <= 1 ? items.join("") : `${items.slice(0, -1).join(", ")} and ${items.at(-1)}`;
+
+/** "1 certificate", "2 certificates". */
+export const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
+
+/** A list short enough for a sentence: in full up to four, else the first three and how many more. */
+export const names = (items: readonly string[]): string =>
+    items.length <= 4 ? list(items) : `${items.slice(0, 3).join(", ")} and ${items.length - 3} more`;
 
 function reasonsFor(before: PlannedCertificate, after: PlannedCertificate, replacedIssuers: Set<string>): string[] {
     const reasons: string[] = [];
@@ -96,7 +172,13 @@ function reasonsFor(before: PlannedCertificate, after: PlannedCertificate, repla
     }
     if (before.subject !== after.subject) reasons.push(`subject changed: ${before.subject} -> ${after.subject}`);
     if (before.key !== after.key) reasons.push(`key algorithm changed: ${before.key} -> ${after.key}`);
-    if (before.epoch !== after.epoch) reasons.push(`rotation forced: epoch ${before.epoch} -> ${after.epoch}`);
+    if (before.epoch !== after.epoch) {
+        reasons.push(
+            after.role === "customer-facing"
+                ? `served key: epoch ${before.epoch} -> ${after.epoch} (certificateEpoch)`
+                : `rotation forced: epoch ${before.epoch} -> ${after.epoch}`,
+        );
+    }
     if (!sameList(before.uses, after.uses))
         reasons.push(`usages changed: ${before.uses.join(", ")} -> ${after.uses.join(", ")}`);
     if (before.validityDays !== after.validityDays) {
@@ -108,6 +190,30 @@ function reasonsFor(before: PlannedCertificate, after: PlannedCertificate, repla
     return reasons;
 }
 
+/** A customer-facing certificate the public CA signed anew: a new serial in config. */
+function publicCertificateReasons(base: PkiPlan, head: PkiPlan, row: PlannedCertificate): string[] {
+    if (row.role !== "customer-facing") return [];
+    const serial = (plan: PkiPlan): string | undefined => {
+        const given = plan.frontEnd.customerFacing.find((c) => c.host === row.host);
+        return given !== undefined ? servedOf(given)?.serial : undefined;
+    };
+    const [before, after] = [serial(base), serial(head)];
+    return before !== after ? [`the public CA's certificate given: serial ${before} -> ${after}`] : [];
+}
+
+/**
+ * What a new or replaced certificate makes: a new key (or the same one) and a new certificate; a
+ * customer-facing certificate comes from the public CA, for the key the stack made with its CSR.
+ */
+function newMaterial(row: PlannedCertificate, rekeyed: boolean, base: PkiPlan): string[] {
+    if (row.role !== "customer-facing")
+        return rekeyed ? ["new key", "new certificate"] : ["new certificate (same key)"];
+    const requested = base.frontEnd.customerFacing.find((c) => c.host === row.host);
+    const made = requested !== undefined && (requested.epoch === row.epoch || requested.certificateEpoch === row.epoch);
+    const key = !rekeyed ? "same key" : made ? `the key of epoch ${row.epoch}, made with its CSR` : "new key";
+    return [key, "the public CA's certificate"];
+}
+
 const keyOfEpoch = (epoch: number): string => `key of epoch ${epoch}`;
 
 /**
@@ -117,7 +223,7 @@ const keyOfEpoch = (epoch: number): string => `key of epoch ${epoch}`;
 function pinChanges(base: PkiPlan, head: PkiPlan): { pins: PinChange[]; refused: RefusedChange[] } {
     const baseEndpoints = new Map(base.endpoints.map((e) => [e.id, e]));
     const revokedEpochs = (plan: PkiPlan, id: string): number[] =>
-        plan.config.revocations.filter((r) => r.endpoint === id).map((r) => r.epoch);
+        plan.config.revocations.filter((r) => holderOf(r) === id).map((r) => r.epoch);
     const pins: PinChange[] = [];
     const refused: RefusedChange[] = [];
     for (const e of head.endpoints) {
@@ -160,64 +266,966 @@ function routing(base: PkiPlan, head: PkiPlan): RoutingChange[] {
     });
 }
 
-export function diffPlans(base: PkiPlan, head: PkiPlan): CertDiff {
-    const baseCerts = new Map(plannedCertificates(base).map((c) => [c.id, c]));
+/** Every epoch the config sets, by config key (an endpoint without an entry is at 0). */
+function configuredEpochs(
+    config: PkiConfig,
+    endpointIds: readonly string[],
+    customerFacingHosts: readonly string[],
+): Map<string, number> {
+    const { rotation } = config;
+    const epochs = new Map<string, number>(EPOCHS.map((key) => [`pki:rotation.${key}`, rotation[key]]));
+    for (const id of endpointIds) {
+        epochs.set(`pki:rotation.endpoints.${id}.serverEpoch`, rotation.endpoints[id]?.serverEpoch ?? 0);
+        epochs.set(`pki:rotation.endpoints.${id}.clientEpoch`, rotation.endpoints[id]?.clientEpoch ?? 0);
+    }
+    for (const host of customerFacingHosts) {
+        const { epoch, certificateEpoch } = config.frontEnd.customerFacing[host];
+        epochs.set(`pki:frontEnd.customerFacing.${host}.epoch`, epoch);
+        epochs.set(`pki:frontEnd.customerFacing.${host}.certificateEpoch`, certificateEpoch);
+    }
+    return epochs;
+}
+
+/**
+ * A client certificate's holder, an endpoint's APIC client or a UI service calling APIC: what
+ * revocations and epochs need to know of it.
+ */
+interface Client {
+    /** Its key in the deployment record and in revocations (holderOf): the endpoint id, or `ui/<name>`. */
+    readonly holder: string;
+    /** Who holds it, and what it is, for sentences: `endpoint "ob"`, `APIC client`. */
+    readonly whose: string;
+    readonly what: string;
+    readonly epoch: number;
+    /** The config key that raises its epoch (a UI service's raises every UI service's), and its value. */
+    readonly epochKey: string;
+    readonly configured: number;
+    /** What else raising that key renews, if anything. */
+    readonly sharedEpoch: string;
+    /** What taking its epoch back breaks. */
+    readonly goingBack: string;
+}
+
+/** Every client certificate holder of a plan, by holder. */
+function clientsOf(plan: PkiPlan): Map<string, Client> {
+    const { rotation } = plan.config;
+    const apic = plan.endpoints.map((e): Client => ({
+        holder: e.id,
+        whose: `endpoint "${e.id}"`,
+        what: "APIC client",
+        epoch: e.client.epoch,
+        epochKey: `pki:rotation.endpoints.${e.id}.clientEpoch`,
+        configured: rotation.endpoints[e.id]?.clientEpoch ?? 0,
+        sharedEpoch: "",
+        goingBack: "a new key would replace the one APIC holds, with no overlap",
+    }));
+    const ui = plan.frontEnd.uiClients.map((c): Client => ({
+        holder: uiClientRecordKey(c.name),
+        whose: `UI service "${c.name}"`,
+        what: "client certificate",
+        epoch: c.leaf.epoch,
+        epochKey: "pki:rotation.uiClientEpoch",
+        configured: rotation.uiClientEpoch,
+        sharedEpoch: " (which renews the other UI services' keys too)",
+        goingBack:
+            "the revoked certificate would leave the CRL and pass again, and a new key would replace the one in its Secret under a name an earlier key had",
+    }));
+    return new Map([...apic, ...ui].map((c) => [c.holder, c]));
+}
+
+const sameRevocation = (a: RevocationConfig, b: RevocationConfig): boolean =>
+    holderOf(a) === holderOf(b) && normalSerial(a.serial) === normalSerial(b.serial);
+
+/** The revocations of `plan` that `other` does not have. */
+const revocationsNotIn = (plan: PkiPlan, other: PkiPlan): readonly RevocationConfig[] =>
+    plan.config.revocations.filter((r) => !other.config.revocations.some((o) => sameRevocation(o, r)));
+
+/**
+ * Epochs that go down: refused, since an epoch names the keys it made (`<name>-r<epoch>`) and the
+ * APIC certificates on record, and going back cannot bring an old key back. Removing a revocation
+ * lowers the client's epoch too (a revocation raises it past the revoked one).
+ */
+function loweredEpochs(base: PkiPlan, head: PkiPlan): RefusedChange[] {
+    const baseEndpoints = new Set(base.endpoints.map((e) => e.id));
+    const shared = head.endpoints.map((e) => e.id).filter((id) => baseEndpoints.has(id));
+    const hosts = Object.keys(head.config.frontEnd.customerFacing).filter(
+        (host) => base.config.frontEnd.customerFacing[host] !== undefined,
+    );
+    const before = configuredEpochs(base.config, shared, hosts);
+    const after = configuredEpochs(head.config, shared, hosts);
+    const refused: RefusedChange[] = [];
+    for (const [key, from] of before) {
+        const to = after.get(key) ?? 0;
+        if (to < from) {
+            const named = key.startsWith("pki:frontEnd.customerFacing.")
+                ? "the key it made (<name>-r<epoch>) and the pin on record that a public CA's certificate is checked against, " +
+                  "so going back would make a new key under a name already used, whose CSR no public CA signed"
+                : "the keys it made (<name>-r<epoch>) and the APIC certificates on record, " +
+                  "so going back would make a new key under a name already used and pin the wrong history at the gateway";
+            refused.push({
+                key,
+                problem: `goes down from ${from} to ${to}; epochs only go up: an epoch names ${named}, and never brings the old key back. Keep ${from}, or raise it to ${from + 1} to rotate again`,
+            });
+        }
+    }
+    const lowered = new Set(refused.map((r) => r.key));
+    const baseClients = clientsOf(base);
+    for (const client of clientsOf(head).values()) {
+        const old = baseClients.get(client.holder);
+        if (old === undefined || client.epoch >= old.epoch || lowered.has(client.epochKey)) continue;
+        const dropped = revocationsNotIn(base, head).filter((r) => holderOf(r) === client.holder);
+        if (dropped.length === 0) continue;
+        const keep = client.configured + old.epoch - client.epoch;
+        refused.push({
+            key: "pki:revocations",
+            problem:
+                `removing the revocation of serial ${list(dropped.map((r) => r.serial))} (${client.whose}) takes its ${client.what} back from epoch ${old.epoch} to ${client.epoch}: ` +
+                `${client.goingBack}. Keep the entry until the certificate would have expired; to drop it, set ${client.epochKey} to ${keep} in the same change${client.sharedEpoch}`,
+        });
+    }
+    return refused;
+}
+
+function revocationChanges(base: PkiPlan, head: PkiPlan): RevocationChange[] {
+    const epochs = { base: clientsOf(base), head: clientsOf(head) };
+    const change = (kind: RevocationChange["change"], r: RevocationConfig, plan: PkiPlan): RevocationChange => {
+        const before = epochs.base.get(holderOf(r))?.epoch;
+        const after = epochs.head.get(holderOf(r))?.epoch;
+        const host = plan.endpoints.find((e) => e.id === r.endpoint)?.host;
+        return {
+            change: kind,
+            ...(r.endpoint !== undefined ? { endpoint: r.endpoint } : { uiClient: r.uiClient }),
+            serial: r.serial,
+            epoch: r.epoch,
+            reason: r.reason,
+            revokedAt: r.revokedAt,
+            ...(host !== undefined ? { host } : {}),
+            ...(before !== undefined && after !== undefined && before !== after
+                ? { clientEpoch: { before, after } }
+                : {}),
+        };
+    };
+    return [
+        ...revocationsNotIn(head, base).map((r) => change("added", r, head)),
+        ...revocationsNotIn(base, head).map((r) => change("removed", r, base)),
+    ];
+}
+
+/** How a certificate id changed between the plans, for the items that carry it. */
+interface Changes {
+    replaced: ReadonlySet<string>;
+    newKey: Set<string>;
+    /** CA id -> what its CRL now lists differently. */
+    crlNews: Map<string, string[]>;
+    /** CA slot id -> the same, for every generation of the slot (revoked APIC and UI clients). */
+    slotCrlNews: Map<string, string[]>;
+    slotOf: (caId: string) => string | undefined;
+}
+
+/** A content as a place's row names it: the place's own leaf and key need no name. */
+function contentName(c: Content, leaf: string | undefined): string {
+    const own = c.id === leaf;
+    if (c.kind === "cert") return own ? "its certificate" : c.id;
+    if (c.kind === "key") return own ? "its key" : `key of ${c.id}`;
+    return `CRL of ${c.id}`;
+}
+
+const contentKey = (c: Content): string => `${c.kind}:${c.id}`;
+
+function newsOf(c: Content, changes: Changes): string[] {
+    if (c.kind !== "crl") return [];
+    const slot = changes.slotOf(c.id);
+    return [...(changes.crlNews.get(c.id) ?? []), ...(slot !== undefined ? (changes.slotCrlNews.get(slot) ?? []) : [])];
+}
+
+/** What changed in one item (a secret key or bundle file) of an existing place; undefined when nothing did. */
+function describeItem(
+    before: readonly Content[] | undefined,
+    after: readonly Content[] | undefined,
+    leaf: string | undefined,
+    changes: Changes,
+): string | undefined {
+    const name = (c: Content) => contentName(c, leaf);
+    const withNews = (c: Content): string => {
+        const news = newsOf(c, changes);
+        return news.length > 0 ? `${name(c)} (${news.join("; ")})` : name(c);
+    };
+    if (after === undefined) return before === undefined ? undefined : "removed";
+    if (before === undefined) return `new: ${after.map(withNews).join(", ")}`;
+    const beforeKeys = before.map(contentKey);
+    const afterKeys = after.map(contentKey);
+    const parts: string[] = [];
+    const added = after.filter((c) => !beforeKeys.includes(contentKey(c)));
+    const removed = before.filter((c) => !afterKeys.includes(contentKey(c)));
+    if (added.length === 1 && removed.length === 1) {
+        parts.push(`${name(removed[0])} -> ${withNews(added[0])}`);
+    } else {
+        if (added.length > 0) parts.push(`+ ${added.map(withNews).join(", ")}`);
+        if (removed.length > 0) parts.push(`- ${removed.map(name).join(", ")}`);
+    }
+    const kept = after.filter((c) => beforeKeys.includes(contentKey(c)));
+    if (added.length + removed.length === 0 && !sameList(beforeKeys, afterKeys)) {
+        parts.push(`now ${after.map(name).join(", ")} (the first is in use)`);
+    }
+    for (const c of kept) {
+        const replaced = changes.replaced.has(c.id);
+        if (c.kind === "cert" && replaced) {
+            const how = changes.newKey.has(c.id) ? "re-issued with a new key" : "re-issued (same key)";
+            parts.push(name(c) === "its certificate" ? how : `${name(c)} ${how}`);
+        } else if (c.kind === "key" && changes.newKey.has(c.id)) {
+            parts.push(`new ${name(c).replace(/^its /, "")}`);
+        } else if (c.kind === "crl") {
+            const news = newsOf(c, changes);
+            if (replaced) parts.push(`${name(c)} signed by the re-issued CA`);
+            if (news.length > 0) parts.push(`${name(c)} ${news.join("; ")}`);
+        }
+    }
+    return parts.length > 0 ? [...new Set(parts)].join("; ") : undefined;
+}
+
+function placeChanges(basePlaces: readonly Place[], headPlaces: readonly Place[], changes: Changes): PlaceChange[] {
+    const before = new Map(basePlaces.map((p) => [p.id, p]));
+    const after = new Map(headPlaces.map((p) => [p.id, p]));
+    const out: PlaceChange[] = [];
+    for (const p of headPlaces) {
+        const old = before.get(p.id);
+        if (old === undefined) {
+            // What a new place holds is in the certificates added; its items are enough here.
+            const items = Object.keys(p.items).map((item) => ({ item, change: "new" }));
+            out.push({ place: p.id, kind: p.kind, owner: p.owner, change: "create", items });
+            continue;
+        }
+        const names = [...new Set([...Object.keys(old.items), ...Object.keys(p.items)])];
+        const items = names.flatMap((item) => {
+            const change = describeItem(old.items[item], p.items[item], p.leaf, changes);
+            return change !== undefined ? [{ item, change }] : [];
+        });
+        if (items.length > 0) out.push({ place: p.id, kind: p.kind, owner: p.owner, change: "update", items });
+    }
+    for (const p of basePlaces) {
+        if (!after.has(p.id)) out.push({ place: p.id, kind: p.kind, owner: p.owner, change: "delete", items: [] });
+    }
+    return out;
+}
+
+/** The places that carry each certificate or key id. */
+function carriersById(places: readonly Place[]): Map<string, Place[]> {
+    const byId = new Map<string, Place[]>();
+    for (const p of places) {
+        for (const c of new Set(Object.values(p.items).flatMap((items) => items.map((x) => x.id)))) {
+            const carriers = byId.get(c);
+            if (carriers === undefined) byId.set(c, [p]);
+            else carriers.push(p);
+        }
+    }
+    return byId;
+}
+
+/** What is uploaded to APIC, and what one of each serves. */
+const APIC_KINDS: readonly (readonly [PlaceKind, string])[] = [
+    ["APIC keystore", "endpoints"],
+    ["APIC truststore", "endpoints"],
+    ["APIC UI-facing keystore", "hosts"],
+    ["APIC UI truststore", "truststores"],
+];
+
+/** The forces of one certificate: the places that carry it, with their verb ("new" for an APIC bundle updated). */
+function deliveryForces(carrying: readonly Place[], verbs: ReadonlyMap<string, PlaceChange["change"]>): string[] {
+    const verbOf = (p: Place): PlaceChange["change"] => verbs.get(p.id) ?? "update";
+    const out: string[] = [];
+    for (const verb of ["create", "update", "delete"] as const) {
+        const mine = carrying
+            .filter((p) => isSecret(p.kind))
+            .filter((p) => verbOf(p) === verb)
+            .map((p) => p.id);
+        if (mine.length > 0)
+            out.push(mine.length <= 3 ? `${verb} secret ${mine.join(", ")}` : `${verb} ${mine.length} secrets`);
+    }
+    for (const [kind, owners] of APIC_KINDS) {
+        for (const verb of ["create", "update", "delete"] as const) {
+            const n = carrying.filter((p) => p.kind === kind && verbOf(p) === verb).length;
+            if (n > 0) out.push(`${verb === "update" ? "new" : verb} ${kind}${n > 1 ? ` (${n} ${owners})` : ""}`);
+        }
+    }
+    const cacerts = carrying.filter((p) => p.kind === "istiod cacerts" && verbOf(p) === "update");
+    if (cacerts.length > 0) {
+        out.push(
+            `istiod of ${list(cacerts.map((p) => p.owner))} reloads cacerts; workloads get certificates of the new CA within their TTL`,
+        );
+    }
+    return out;
+}
+
+const ROOT_BREAKS: Readonly<Record<RootSlot, string>> = {
+    clientRoot:
+        "the gateway's ca.crt holds only the new APIC client root from this update on, while APIC still presents client certificates under the old one: every APIC call is refused until each APIC keystore is uploaded",
+    serverRoot:
+        "the gateway serves certificates under the new server root at once, while APIC's truststores hold the old one: every APIC call fails until each truststore is uploaded",
+    meshRoot:
+        "istiod's root-cert.pem holds only the new mesh root: workloads with certificates under the old root and those with new ones refuse each other until every workload has a new certificate",
+    uiClientRoot:
+        "the UI services' sidecars present client certificates under the new UI client root from this update on (their Secrets are updated at once), while APIC's UI truststore holds only the old one: every UI call to APIC is refused until the UI truststore is uploaded",
+    root: "every trust anchor changes at once: the gateway refuses APIC's client certificates until each keystore is uploaded, APIC refuses the gateway until each truststore is uploaded, and workloads under the old and the new root refuse each other",
+};
+
+/** What a new server root also breaks where APIC's UI-facing certificate is issued here. */
+const APIC_SERVER_BREAKS =
+    "the UI services' sidecars trust only the new server root (ca.crt of their Secrets), while APIC presents its UI-facing certificate under the old one: every UI call to APIC fails until each APIC UI-facing keystore is uploaded";
+
+/** What new anchors of these root slots break at once, the front end's consumers included when the stack has them. */
+function rootBreaks(slots: readonly RootSlot[], head: PkiPlan): string {
+    const { uiClients, apicServers } = head.frontEnd;
+    const frontEnd = (slot: RootSlot): string[] => [
+        ...(slot === "root" && uiClients.length > 0 ? [ROOT_BREAKS.uiClientRoot] : []),
+        ...((slot === "root" || slot === "serverRoot") && apicServers.length > 0 ? [APIC_SERVER_BREAKS] : []),
+    ];
+    return slots.flatMap((slot) => [ROOT_BREAKS[slot], ...frontEnd(slot)]).join("; ");
+}
+
+/** Config keys that re-issue CAs when changed, and the safe way for each. */
+const CA_CAUSES: readonly { key: string; changed: (a: PkiConfig, b: PkiConfig) => boolean; instead: string }[] = [
+    {
+        key: "pki:organization",
+        changed: (a, b) => a.organization !== b.organization,
+        instead:
+            "no staged rotation avoids it, since every generation's subject carries the organization: keep the current value, or schedule a maintenance window (deploy, then at once upload every APIC keystore and truststore and restart the mesh workloads)",
+    },
+    {
+        key: "pki:environment",
+        changed: (a, b) => a.environment !== b.environment,
+        instead:
+            "the environment names every CA, identity and secret: create a new stack for the new name and move APIC and the workloads over, then retire this one",
+    },
+    {
+        key: "pki:caKeyAlgorithm",
+        changed: (a, b) => a.caKeyAlgorithm !== b.caKeyAlgorithm,
+        instead:
+            "every generation of every CA takes the new algorithm at once, so no staged rotation avoids it: schedule a maintenance window, or build the new hierarchy as a new stack and move consumers over",
+    },
+    {
+        key: "pki:trustDomains",
+        changed: (a, b) => a.trustDomains !== b.trustDomains,
+        instead:
+            "changing trust domains replaces roots: treat it as a new trust set-up (a new stack, or a maintenance window in which every APIC keystore and truststore is uploaded and every workload restarted)",
+    },
+    {
+        key: "pki:validityDays",
+        changed: (a, b) =>
+            a.validityDays.root !== b.validityDays.root || a.validityDays.intermediate !== b.validityDays.intermediate,
+        instead:
+            "the CAs keep their keys and subjects, so peers keep verifying: make the change on purpose, then upload the APIC keystores and truststores, which carry the re-issued chain; to get a fresh CA key instead, rotate it in stages (pki:caRotation: prepare, switch, finish)",
+    },
+    {
+        key: "pki:offlineRoots",
+        changed: (a, b) =>
+            JSON.stringify(Object.entries(a.offlineRoots).map(([s, r]) => [s, r?.certificate])) !==
+            JSON.stringify(Object.entries(b.offlineRoots).map(([s, r]) => [s, r?.certificate])),
+        instead:
+            "a new offline root is a new trust anchor: run the ceremony for the new root while the old one still signs, and move consumers over in a planned window",
+    },
+];
+
+/**
+ * CAs re-issued, added or removed outside a staged rotation (pki:caRotation), with what that
+ * breaks: a root whose key or subject changes is a new trust anchor for its whole domain at once.
+ */
+function caRisks(
+    base: PkiPlan,
+    head: PkiPlan,
+    certs: { added: CertChange[]; removed: CertChange[]; replaced: CertChange[] },
+    rotating: ReadonlySet<CaSlot>,
+): Risk[] {
+    const cas = new Map<string, CaPlan>([...base.cas, ...head.cas].map((c) => [c.id, c]));
+    const rootSlotOf = (ca: CaPlan): RootSlot =>
+        isRootSlot(ca.slot) ? ca.slot : rootOf(ca.slot, (head.cas.includes(ca) ? head : base).config.trustDomains);
+    const staged = (ca: CaPlan): boolean => rotating.has(ca.slot) || rotating.has(rootSlotOf(ca));
+    const clusters = (plan: PkiPlan) => plan.config.clusters.map((c) => c.name);
+    const risks: Risk[] = [];
+    const droppedClusters = clusters(base).filter((c) => !clusters(head).includes(c));
+    if (droppedClusters.length > 0) {
+        risks.push({
+            key: "pki:clusters",
+            change: `removes ${plural(droppedClusters.length, "cluster")} ${list(droppedClusters)}: its mesh CA and istiod's cacerts secret are deleted`,
+            breaks: "istiod there falls back to a self-signed CA at its next restart: its workloads and the rest of the mesh then refuse each other",
+            instead: "remove the cluster's workloads and istiod first, then the cluster from pki:clusters",
+        });
+    }
+    const isCa = (c: CertChange) => cas.has(c.id);
+    const caOf = (c: CertChange) => cas.get(c.id) as CaPlan;
+    const inCluster = (c: CertChange, names: readonly string[]) => names.includes(caOf(c).cluster ?? "");
+    const newClusters = clusters(head).filter((c) => !clusters(base).includes(c));
+    // The UI client root and CA come with the first UI service calling APIC and go with the last:
+    // nothing trusted them before, nothing needs them after (frontEndRisks says what a caller removed breaks).
+    const uiLeg = (c: CertChange, plan: PkiPlan) =>
+        (caOf(c).slot === "uiClientCa" || caOf(c).slot === "uiClientRoot") && plan.frontEnd.uiClients.length === 0;
+    const outside = [
+        // A mesh CA epoch (pki:rotation.meshEpoch) re-keys in one step on purpose: the mesh trusts the root.
+        ...certs.replaced.filter((c) => isCa(c) && !c.reasons.every((r) => r.startsWith("rotation forced"))),
+        ...certs.added.filter((c) => isCa(c) && !staged(caOf(c)) && !inCluster(c, newClusters) && !uiLeg(c, base)),
+        ...certs.removed.filter(
+            (c) => isCa(c) && !staged(caOf(c)) && !inCluster(c, droppedClusters) && !uiLeg(c, head),
+        ),
+    ];
+    if (outside.length === 0) return risks;
+    const causes = CA_CAUSES.filter((c) => c.changed(base.config, head.config));
+    const newAnchor = (c: CertChange): boolean =>
+        c.role === "root" &&
+        (c.before === undefined ||
+            c.after === undefined ||
+            c.before.subject !== c.after.subject ||
+            c.before.key !== c.after.key);
+    const anchorSlots = [...new Set(outside.filter(newAnchor).map((c) => rootSlotOf(caOf(c))))];
+    const roots = outside.filter((c) => c.role === "root").map((c) => c.id);
+    const others = outside.filter((c) => c.role !== "root").map((c) => c.id);
+    const what = [
+        roots.length > 0 ? `${plural(roots.length, "root")} (${roots.join(", ")})` : "",
+        others.length > 0 ? `${plural(others.length, "issuing CA")} (${others.join(", ")})` : "",
+    ].filter((p) => p !== "");
+    const leaves = certs.replaced.filter((c) => !isCa(c) && c.reasons.some((r) => r.startsWith("issuer"))).length;
+    risks.push({
+        key: causes.map((c) => c.key).join(", ") || changedKeys(base.config, head.config).join(", "),
+        change:
+            `re-issues ${list(what)} at once, outside a staged rotation (pki:caRotation)` +
+            (leaves > 0 ? `, and with them ${plural(leaves, "leaf certificate")}` : ""),
+        breaks:
+            anchorSlots.length > 0
+                ? anchorSlots.includes("root") || base.config.trustDomains !== head.config.trustDomains
+                    ? rootBreaks(["root"], head)
+                    : rootBreaks(anchorSlots, head)
+                : roots.length > 0
+                  ? "the roots keep their keys and subjects, so existing chains still verify; but every CA and leaf under them is re-issued in one update, and APIC holds the old chain until its keystores and truststores are uploaded"
+                  : "nothing at once, since peers trust the root, which stays; but every certificate these CAs signed is re-issued in the same update, and the old CA is never revoked in its root's CRL as a staged rotation's finish does",
+        instead:
+            causes.map((c) => `${c.key}: ${c.instead}`).join(" ") ||
+            "rotate CAs in stages (pki:caRotation: prepare, switch, finish), one reviewed change each",
+    });
+    return risks;
+}
+
+/** Endpoints of the base whose host the head no longer has. */
+function droppedEndpoints(base: PkiPlan, head: PkiPlan): EndpointPlan[] {
+    const hosts = new Set(head.endpoints.map((e) => e.host));
+    return base.endpoints.filter((e) => !hosts.has(e.host));
+}
+
+function droppedHosts(base: PkiPlan, head: PkiPlan): Risk[] {
+    const dropped = droppedEndpoints(base, head);
+    if (dropped.length === 0) return [];
+    const domainChanged = (d: string) =>
+        JSON.stringify(base.config.domains[d]) !== JSON.stringify(head.config.domains[d]);
+    const keys = [
+        ...(base.config.baseDomain !== head.config.baseDomain ? ["pki:baseDomain"] : []),
+        ...(base.config.option !== head.config.option ? ["pki:option"] : []),
+        ...[...new Set(dropped.map((e) => e.domain))].filter(domainChanged).map((d) => `pki:domains.${d}`),
+    ];
+    return [
+        {
+            key: keys.join(", "),
+            change: `drops ${plural(dropped.length, "host")}: ${names(dropped.map((e) => e.host))}`,
+            breaks: "APIC calls to these hosts fail from this update on: their Gateway server entries and secrets are deleted",
+            instead:
+                "add the new endpoints first, move APIC's API definitions and TLS client profiles to them, and remove the old hosts in a later change",
+        },
+    ];
+}
+
+/** UI services of the base that no longer call APIC in the head. */
+const goneCallers = (base: PkiPlan, head: PkiPlan): string[] =>
+    base.frontEnd.uiClients.map((c) => c.name).filter((name) => !head.frontEnd.uiClients.some((c) => c.name === name));
+
+/** Customer-facing hosts the base serves (a certificate given) and the head does not. */
+const stoppedHosts = (base: PkiPlan, head: PkiPlan): string[] => {
+    const served = (plan: PkiPlan) =>
+        plan.frontEnd.customerFacing.filter((c) => c.certificate !== undefined).map((c) => c.host);
+    return served(base).filter((host) => !served(head).includes(host));
+};
+
+/** "its" or "their", "it" or "them", as many as there are. */
+const its = (many: readonly unknown[]): string => (many.length === 1 ? "its" : "their");
+const them = (many: readonly unknown[]): string => (many.length === 1 ? "it" : "them");
+
+/** APIC hosts the UI services call in the base and no longer in the head (while some UI service still calls APIC). */
+const goneApicHosts = (base: PkiPlan, head: PkiPlan): string[] =>
+    base.frontEnd.uiClients.length > 0 && head.frontEnd.uiClients.length > 0
+        ? base.config.frontEnd.apicHosts.filter((h) => !head.config.frontEnd.apicHosts.includes(h))
+        : [];
+
+/**
+ * What the front end's consumers lose: a UI service calling APIC removed, an APIC host the UI
+ * services call dropped, the CA their sidecars check APIC against changed, a customer-facing host
+ * no longer served.
+ */
+function frontEndRisks(base: PkiPlan, head: PkiPlan): Risk[] {
+    const before = base.config.frontEnd;
+    const after = head.config.frontEnd;
+    const changed = (...keys: (keyof typeof before)[]): string =>
+        keys
+            .filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]))
+            .map((k) => `pki:frontEnd.${k}`)
+            .join(", ");
+    const risks: Risk[] = [];
+    const callers = goneCallers(base, head);
+    if (callers.length > 0) {
+        risks.push({
+            key: changed("services", "callers"),
+            change: `removes ${plural(callers.length, "UI service")} calling APIC: ${names(callers)}; ${its(callers)} ${callers.length === 1 ? "client certificate, Secret and DestinationRules are" : "client certificates, Secrets and DestinationRules are"} deleted`,
+            breaks: `${its(callers)} calls to APIC fail from this update on: no sidecar originates the mutual TLS APIC requires any more`,
+            instead: `stop ${them(callers)} calling APIC first, then remove ${them(callers)} from pki:frontEnd.callers in a later change`,
+        });
+    }
+    const hosts = goneApicHosts(base, head);
+    if (hosts.length > 0) {
+        risks.push({
+            key: "pki:frontEnd.apicHosts",
+            change: `drops ${plural(hosts.length, "APIC host")} the UI services call: ${names(hosts)}; the DestinationRules and ServiceEntries for ${them(hosts)} are deleted`,
+            breaks: `the UI services' calls to ${them(hosts)} fail from this update on: their sidecars no longer originate mutual TLS to ${them(hosts)}`,
+            instead:
+                "add the new host to pki:frontEnd.apicHosts first, set up APIC's UI-facing TLS server profile for it and move the UI services' calls to it, then remove the old host in a later change",
+        });
+    }
+    const calling = base.frontEnd.uiClients.length > 0 && head.frontEnd.uiClients.length > 0;
+    if (calling && before.apicServerCa !== after.apicServerCa) {
+        const anchor = (pem: string | undefined) =>
+            pem === undefined ? "the gateway server root (APIC's UI-facing certificate issued here)" : "APIC's own CA";
+        risks.push({
+            key: "pki:frontEnd.apicServerCa",
+            change: `changes the CA the UI services' sidecars check APIC's certificate against (ca.crt of their Secrets): ${before.apicServerCa !== undefined && after.apicServerCa !== undefined ? "APIC's own CA is replaced" : `${anchor(before.apicServerCa)} -> ${anchor(after.apicServerCa)}`}`,
+            breaks: "the sidecars check APIC against the new CA from this update on: every UI call to APIC fails unless APIC already presents a certificate under it",
+            instead:
+                "for the switch, give pki:frontEnd.apicServerCa the current CA and the new one together (the current one as PEM, even this PKI's server root), change APIC's UI-facing keystore, then drop the old CA in a later change",
+        });
+    }
+    const stopped = stoppedHosts(base, head);
+    if (stopped.length > 0) {
+        risks.push({
+            key: "pki:frontEnd.customerFacing",
+            change: `stops serving ${plural(stopped.length, "customer-facing host")}: ${names(stopped)}; ${its(stopped)} ${stopped.length === 1 ? "Secret and Gateway server are" : "Secrets and Gateway servers are"} deleted`,
+            breaks: "customers reaching these hosts get no TLS from this update on",
+            instead:
+                "move customers off a host (DNS) before removing it; to renew its certificate, raise the host's epoch and keep serving the current certificate (certificateEpoch: the epoch before) until the public CA has signed the new CSR",
+        });
+    }
+    return risks;
+}
+
+/** What a customer-facing host serves under a plan: the public CA's certificate, if given. */
+function servedOf(c: CustomerFacingPlan): ServedCertificate | undefined {
+    if (c.certificate === undefined) return undefined;
+    const x509 = new crypto.X509Certificate(c.certificate);
+    return {
+        certificateEpoch: c.certificateEpoch,
+        serial: x509.serialNumber,
+        notAfter: new Date(x509.validTo).toISOString(),
+    };
+}
+
+/** { before, after } without a side that is undefined (so that JSON and deep equality see none). */
+const sides = <T>(before: T | undefined, after: T | undefined): { before?: T; after?: T } => ({
+    ...(before !== undefined ? { before } : {}),
+    ...(after !== undefined ? { after } : {}),
+});
+
+/** Customer-facing hosts whose requested key or served certificate changes. */
+function customerFacingChanges(base: PkiPlan, head: PkiPlan): CustomerFacingChange[] {
+    const before = new Map(base.frontEnd.customerFacing.map((c) => [c.host, c]));
+    const after = new Map(head.frontEnd.customerFacing.map((c) => [c.host, c]));
+    return [...new Set([...after.keys(), ...before.keys()])].flatMap((host) => {
+        const [b, a] = [before.get(host), after.get(host)];
+        const { secret } = (a ?? b) as CustomerFacingPlan;
+        const served = sides(b && servedOf(b), a && servedOf(a));
+        if (b?.epoch === a?.epoch && JSON.stringify(served.before) === JSON.stringify(served.after)) return [];
+        return [
+            {
+                host,
+                secret: secretPath(
+                    (a !== undefined ? head : base).config.clusters[0].name,
+                    secret.namespace,
+                    secret.name,
+                ),
+                epoch: sides(b?.epoch, a?.epoch),
+                served,
+            },
+        ];
+    });
+}
+
+/** A customer-facing host's key generation moved while its certificate stays: the certificate is for the old key. */
+function customerFacingRefusals(base: PkiPlan, head: PkiPlan): RefusedChange[] {
+    return head.frontEnd.customerFacing.flatMap((a) => {
+        const b = base.frontEnd.customerFacing.find((c) => c.host === a.host);
+        if (
+            b?.certificate === undefined ||
+            a.certificate !== b.certificate ||
+            a.certificateEpoch === b.certificateEpoch
+        )
+            return [];
+        return [
+            {
+                key: `pki:frontEnd.customerFacing.${a.host}.certificateEpoch`,
+                problem:
+                    `moves from ${b.certificateEpoch} to ${a.certificateEpoch} (it is the epoch unless set) while the certificate stays the one for the key of epoch ${b.certificateEpoch}: ` +
+                    `pulumi up would fail, since that certificate does not certify the key of epoch ${a.certificateEpoch}. Set certificateEpoch: ${b.certificateEpoch} to keep serving it ` +
+                    `until the public CA has signed the CSR of epoch ${a.epoch}, then give the new certificate with certificateEpoch: ${a.epoch}`,
+            },
+        ];
+    });
+}
+
+/** The `pki:` keys whose value differs between two configs. */
+function changedKeys(base: PkiConfig, head: PkiConfig): string[] {
+    const keys = [...new Set([...Object.keys(base), ...Object.keys(head)])] as (keyof PkiConfig)[];
+    return keys.filter((k) => JSON.stringify(base[k]) !== JSON.stringify(head[k])).map((k) => `pki:${k}`);
+}
+
+/** A stack file that does not exist in the base: every certificate is new. */
+function emptyPlan(head: PkiPlan): PkiPlan {
+    return {
+        config: head.config,
+        retired: [],
+        revoked: [],
+        cas: [],
+        endpoints: [],
+        gateways: [],
+        pendingIntermediates: [],
+        crls: { gateway: false, apicTruststore: false, mesh: false, apicUiTruststore: false, offlineRootCrls: {} },
+        frontEnd: { uiClients: [], apicServers: [], customerFacing: [], gatewayName: head.frontEnd.gatewayName },
+    };
+}
+
+/**
+ * The front end's steps around `pulumi up`: UI services that start or stop calling APIC, their
+ * Secrets renewed, APIC's UI-facing keystores and truststore, and the public CA's part for the
+ * customer-facing hosts.
+ */
+function frontEndSteps(diff: Omit<CertDiff, "steps">, base: PkiPlan, head: PkiPlan): CertDiff["steps"] {
+    const before: string[] = [];
+    const after: string[] = [];
+    const placesWith = (kind: PlaceKind, change: PlaceChange["change"], item?: string) =>
+        diff.places.filter(
+            (p) =>
+                p.kind === kind && p.change === change && (item === undefined || p.items.some((i) => i.item === item)),
+        );
+    const owners = (places: readonly PlaceChange[]) => places.map((p) => p.owner);
+    const gone = goneCallers(base, head);
+    if (gone.length > 0) {
+        before.push(
+            `Make sure ${names(gone)} no longer ${gone.length === 1 ? "calls" : "call"} APIC: this change deletes ${its(gone)} ${gone.length === 1 ? "Secret" : "Secrets"} and DestinationRules.`,
+        );
+    }
+    const hosts = goneApicHosts(base, head);
+    if (hosts.length > 0) {
+        before.push(
+            `Make sure the UI services no longer call ${names(hosts)}: this change deletes the DestinationRules and ServiceEntries for ${them(hosts)}.`,
+        );
+    }
+    const stopped = stoppedHosts(base, head);
+    if (stopped.length > 0) {
+        before.push(
+            `Make sure customers no longer reach ${names(stopped)}: this change deletes ${its(stopped)} ${stopped.length === 1 ? "Secret and Gateway server" : "Secrets and Gateway servers"}.`,
+        );
+    }
+    const finishing = diff.caRotation.filter(
+        (t) =>
+            t.refused === undefined &&
+            (t.slot === "uiClientCa" || t.slot === "uiClientRoot") &&
+            t.to.endsWith("finish"),
+    );
+    if (finishing.length > 0 && head.frontEnd.uiClients.length > 0) {
+        before.push(
+            "Check that every UI service took its Secret of the switch (restart those that mount it and do TLS themselves): APIC refuses the old generation's certificates once it has this update's UI truststore and its CRL.",
+        );
+    }
+    const added = diff.newStack
+        ? []
+        : head.frontEnd.uiClients.filter((c) => !base.frontEnd.uiClients.some((b) => b.name === c.name));
+    if (added.length > 0) {
+        before.push(
+            `Let the service ${added.length === 1 ? "account" : "accounts"} of ${names(added.map((c) => c.name))} read Secrets in ${list([...new Set(added.map((c) => c.namespace))])} ` +
+                `(a Role with get, list and watch on secrets, bound to ${added.length === 1 ? "it" : "them"}), so that ${its(added)} sidecars can take ${its(added)} client certificate from ` +
+                `${names(added.map((c) => c.secret.name))} (README, The front end).`,
+        );
+    }
+    const revoked = diff.revocations.filter((r) => r.change === "added").map((r) => r.uiClient);
+    const rekeyed = owners(placesWith("UI client secret", "update", "tls.key")).filter(
+        (name) => !revoked.includes(name),
+    );
+    if (rekeyed.length > 0) {
+        after.push(
+            `The sidecars of ${names(rekeyed)} take the new key from ${its(rekeyed)} Secret by themselves; APIC trusts the UI client root, not a key, so the old and the new certificate pass meanwhile. Restart a service that mounts its Secret and does TLS itself.`,
+        );
+    }
+    const createdKeystores = diff.newStack ? [] : owners(placesWith("APIC UI-facing keystore", "create"));
+    if (createdKeystores.length > 0) {
+        after.push(
+            `Load APIC's UI-facing keystore of ${names(createdKeystores)} (${APIC_UI_DIR}/<host>/keystore.json, apic keystores:create) into its TLS server profile, at once: ` +
+                `the UI services' sidecars accept only a certificate of this PKI for ${them(createdKeystores)} from this update on.`,
+        );
+    }
+    const updatedKeystores = owners(placesWith("APIC UI-facing keystore", "update"));
+    if (updatedKeystores.length > 0) {
+        after.push(
+            `Upload APIC's UI-facing keystore of ${names(updatedKeystores)} (${APIC_UI_DIR}/<host>/keystore.json, apic keystores:update, same name).`,
+        );
+    }
+    if (!diff.newStack && placesWith("APIC UI truststore", "create").length > 0) {
+        after.push(
+            `Create APIC's UI truststore and the TLS server profile that requires client certificates (${APIC_UI_DIR}/truststore.json, tls-server-profile.json; README, The front end): until then APIC does not check the UI services' certificates.`,
+        );
+    }
+    if (placesWith("APIC UI truststore", "update", "truststore.pem").length > 0) {
+        after.push(`Upload APIC's UI truststore (${APIC_UI_DIR}/truststore.json, apic truststores:update).`);
+    }
+    if (placesWith("APIC UI truststore", "update", "truststore.crl").length > 0) {
+        after.push(
+            `Load the new ${APIC_UI_DIR}/truststore.crl into the validation credentials of APIC's UI-facing DataPower profile (APIC's TLS server profile cannot load a CRL): until then APIC still accepts what it revokes.`,
+        );
+    }
+    for (const c of diff.customerFacing) {
+        const epoch = c.epoch.after;
+        if (epoch === undefined || epoch === c.epoch.before || diff.newStack) continue;
+        const served = c.served.after;
+        after.push(
+            `Have the new CSR of ${c.host} (key epoch ${epoch}) signed by the public CA: stack output frontEnd.customerFacingCsrs, or front-end/csr/${c.host}.csr of a render. ` +
+                (served !== undefined
+                    ? `The gateway keeps serving the certificate for the key of epoch ${served.certificateEpoch} (serial ${served.serial}, until ${served.notAfter.slice(0, 10)}) until certificateEpoch catches up: `
+                    : "Until its certificate is given the host has no Secret and no Gateway server: ") +
+                `in a later change, set pki:frontEnd.customerFacing.${c.host} to { epoch: ${epoch}, certificateEpoch: ${epoch}, certificate: <the signed certificate, then its chain> }.`,
+        );
+    }
+    return { before, after };
+}
+
+/** What to do around `pulumi up`, in order, from what changes. */
+function stepsFor(diff: Omit<CertDiff, "steps">, base: PkiPlan, head: PkiPlan): CertDiff["steps"] {
+    const before: string[] = [];
+    const after: string[] = [];
+    const endpointsOf = (kind: PlaceKind, verbs: PlaceChange["change"][]) =>
+        diff.places.filter((p) => p.kind === kind && verbs.includes(p.change)).map((p) => p.owner);
+    const hostOf = (id: string) => head.endpoints.find((e) => e.id === id)?.host ?? id;
+    const dropped = droppedEndpoints(base, head).map((e) => e.host);
+    if (dropped.length > 0)
+        before.push(`Make sure APIC no longer calls the hosts this change drops: ${names(dropped)}.`);
+    const frontEnd = frontEndSteps(diff, base, head);
+    before.push(...frontEnd.before);
+    for (const t of diff.caRotation.filter((t) => t.refused === undefined)) {
+        const to = head.config.caRotation[t.slot];
+        if (t.slot !== "meshRoot" && t.slot !== "root") continue;
+        if (to.phase === "prepare") {
+            before.push(
+                "Set ISTIO_MULTIROOT_MESH=true on istiod (and PROXY_CONFIG_XDS_AGENT), so that the mesh trusts both roots (README, Staged CA rotation).",
+            );
+        }
+        if (to.phase === "finish") {
+            before.push(
+                "Check that every workload was restarted or renewed since the switch: certificates under the old root are refused after this update.",
+            );
+        }
+    }
+    const unpinned = diff.pins.filter((p) => p.before.some((k) => !p.after.includes(k)));
+    const revoked = new Set(diff.revocations.filter((r) => r.change === "added").map((r) => r.endpoint));
+    const dropping = unpinned.filter((p) => !revoked.has(p.endpoint)).map((p) => p.endpoint);
+    if (dropping.length > 0) {
+        before.push(
+            `Check that APIC uses the newest keystore of ${list(dropping)}: the older keys stop working with this update.`,
+        );
+    }
+    const created = endpointsOf("APIC keystore", ["create"]);
+    const keystores = endpointsOf("APIC keystore", ["update"]);
+    const switching = diff.pins.filter((p) => p.after.length > 1).map((p) => p.endpoint);
+    if (keystores.length > 0) {
+        const now = keystores.filter((id) => revoked.has(id));
+        after.push(
+            `Upload the APIC keystore of ${names(keystores)} (apic keystores:update, same name)` +
+                (now.length > 0
+                    ? `; at once for ${list(now)}: APIC's calls to ${list(now.map(hostOf))} fail until then`
+                    : keystores.every((id) => switching.includes(id))
+                      ? "; the gateway accepts the old and the new key until the rotation finishes"
+                      : "") +
+                ".",
+        );
+    }
+    const updated = (item: string) =>
+        diff.places
+            .filter(
+                (p) => p.kind === "APIC truststore" && p.change === "update" && p.items.some((i) => i.item === item),
+            )
+            .map((p) => p.owner);
+    if (updated("truststore.pem").length > 0) {
+        after.push(`Upload the APIC truststore of ${names(updated("truststore.pem"))} (truststore.json).`);
+    }
+    if (updated("truststore.crl").length > 0) {
+        after.push(
+            `Give the TLS client profiles of ${names(updated("truststore.crl"))} the new truststore.crl, if your DataPower set-up takes a CRL.`,
+        );
+    }
+    if (created.length > 0 && !diff.newStack) {
+        after.push(
+            `Configure APIC for the new ${plural(created.length, "host")} ${names(created.map(hostOf))}: a TLS client profile with the endpoint's keystore and truststore.`,
+        );
+    }
+    const cacerts = diff.places.filter((p) => p.kind === "istiod cacerts" && p.change === "update");
+    const touching = (item: string) => cacerts.filter((p) => p.items.some((i) => i.item === item)).map((p) => p.owner);
+    if (touching("ca-cert.pem").length > 0) {
+        after.push(
+            `istiod of ${list(touching("ca-cert.pem"))} reloads cacerts (Istio 1.18+) and signs with the new CA; workloads get new certificates within their TTL (24 h by default), or restart them.`,
+        );
+    } else if (touching("root-cert.pem").length > 0) {
+        after.push(
+            `istiod of ${list(touching("root-cert.pem"))} reloads cacerts (Istio 1.18+): check that the istio-ca-root-cert ConfigMaps carry the new root bundle.`,
+        );
+    } else if (cacerts.length > 0) {
+        after.push(
+            `istiod of ${list(cacerts.map((p) => p.owner))} reloads cacerts (Istio 1.18+) and sends ca-crl.pem to the sidecars (Istio 1.27+).`,
+        );
+    }
+    after.push(...frontEnd.after);
+    const wasPublished = crlsPublished(base);
+    const nowPublished = crlsPublished(head);
+    const firstCrls = (["gateway", "apicTruststore", "mesh", "apicUiTruststore"] as const).filter(
+        (k) => nowPublished[k] && !wasPublished[k],
+    );
+    if (firstCrls.length > 0 && !diff.newStack) {
+        after.push(
+            `From now on CRLs must be re-published at least every ${head.config.crlPeriodDays} days (pki:crlPeriodDays; each is valid for four periods, at least 28 days): run pulumi up, or let the scheduled lifecycle workflow do it.`,
+        );
+    }
+    for (const t of diff.caRotation.filter((t) => t.refused === undefined)) {
+        const to = head.config.caRotation[t.slot];
+        const next = PHASES[PHASES.indexOf(to.phase) + 1];
+        if (next === undefined) continue;
+        // APIC's UI truststore takes the new UI client root by the upload above, not by itself.
+        if (to.phase === "prepare" && isRootSlot(t.slot) && t.slot !== "uiClientRoot") {
+            after.push("Wait until every gateway pod and istiod has the new trust bundle.");
+        }
+        after.push(
+            `Then, in a later change, the next phase: pki:caRotation.${t.slot}: { generation: ${to.generation}, phase: ${next} }.`,
+        );
+    }
+    return { before, after };
+}
+
+export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: DiffOptions = {}): CertDiff {
+    const maxReplaced = options.maxReplaced ?? DEFAULT_MAX_REPLACED;
+    const from = base ?? emptyPlan(head);
+    const baseCerts = new Map(plannedCertificates(from).map((c) => [c.id, c]));
     const headCerts = plannedCertificates(head); // CAs first, so issuers are decided before their leaves
     const replacedIssuers = new Set<string>();
-    const diff: CertDiff = {
-        base: { environment: base.config.environment, option: base.config.option },
-        head: { environment: head.config.environment, option: head.config.option },
-        added: [],
-        removed: [],
-        replaced: [],
-        unchanged: 0,
-        routing: routing(base, head),
-        caRotation: describeTransitions(base.config.caRotation, head.config.caRotation),
-        ...pinChanges(base, head),
-    };
+    const added: CertChange[] = [];
+    const removed: CertChange[] = [];
+    const replaced: CertChange[] = [];
+    const newKey = new Set<string>();
+    let unchanged = 0;
     for (const after of headCerts) {
         const before = baseCerts.get(after.id);
         if (before === undefined) {
             replacedIssuers.add(after.id);
-            diff.added.push({
-                id: after.id,
-                role: after.role,
-                reasons: [],
-                forces: ["new key", "new certificate", ...deliveries(after, "create")],
-                after,
-            });
+            added.push({ id: after.id, role: after.role, reasons: [], forces: newMaterial(after, true, from), after });
             continue;
         }
-        const reasons = reasonsFor(before, after, replacedIssuers);
+        const reasons = [...reasonsFor(before, after, replacedIssuers), ...publicCertificateReasons(from, head, after)];
         if (reasons.length === 0) {
-            diff.unchanged++;
+            unchanged++;
             continue;
         }
         replacedIssuers.add(after.id);
-        const newKey = before.key !== after.key || before.epoch !== after.epoch;
-        diff.replaced.push({
+        const rekeyed = before.key !== after.key || before.epoch !== after.epoch;
+        if (rekeyed) newKey.add(after.id);
+        replaced.push({
             id: after.id,
             role: after.role,
             reasons,
-            forces: [
-                ...(newKey ? ["new key", "new certificate"] : ["new certificate (same key)"]),
-                ...deliveries(after, "update"),
-            ],
+            forces: newMaterial(after, rekeyed, from),
             before,
             after,
         });
     }
     const headIds = new Set(headCerts.map((c) => c.id));
     for (const before of baseCerts.values()) {
-        if (!headIds.has(before.id)) {
-            diff.removed.push({
-                id: before.id,
-                role: before.role,
-                reasons: [],
-                forces: deliveries(before, "delete"),
-                before,
-            });
+        if (!headIds.has(before.id))
+            removed.push({ id: before.id, role: before.role, reasons: [], forces: [], before });
+    }
+
+    const caRotation = describeTransitions(from.config.caRotation, head.config.caRotation);
+    const rotating = new Set(caRotation.map((t) => t.slot));
+    const revocations = base === undefined ? [] : revocationChanges(from, head);
+    const cas = new Map<string, CaPlan>([...from.cas, ...head.cas].map((c) => [c.id, c]));
+    const crlNews = new Map<string, string[]>();
+    // A finish retires the old issuing CA: its root's CRL lists it from now on.
+    for (const c of removed) {
+        const ca = cas.get(c.id);
+        if (ca?.issuer !== undefined && ca.role !== "root" && rotating.has(ca.slot)) {
+            crlNews.set(ca.issuer, [...(crlNews.get(ca.issuer) ?? []), `revokes ${ca.id}, retired`]);
         }
     }
-    return diff;
+    // A revocation changes the CRL of every generation of its client's issuing CA.
+    const revokedBy = (ui: boolean): string[] =>
+        revocations
+            .filter((r) => (r.uiClient !== undefined) === ui)
+            .map((r) =>
+                r.change === "added"
+                    ? `revokes serial ${r.serial} of ${holderOf(r)}`
+                    : `no longer lists serial ${r.serial}`,
+            );
+    const slotCrlNews = new Map<string, string[]>([
+        ["apic-client-ca", revokedBy(false)],
+        ["ui-client-ca", revokedBy(true)],
+    ]);
+    const basePlaces = placesOf(from);
+    const headPlaces = placesOf(head);
+    const places = placeChanges(basePlaces, headPlaces, {
+        replaced: new Set(replaced.map((c) => c.id)),
+        newKey,
+        crlNews,
+        slotCrlNews,
+        slotOf: (id) => cas.get(id)?.slotId,
+    });
+    const verbs = new Map(places.map((p) => [p.place, p.change]));
+    const headCarriers = carriersById(headPlaces);
+    const baseCarriers = carriersById(basePlaces);
+    for (const c of [...added, ...replaced]) c.forces.push(...deliveryForces(headCarriers.get(c.id) ?? [], verbs));
+    for (const c of removed) c.forces.push(...deliveryForces(baseCarriers.get(c.id) ?? [], verbs));
+
+    const { pins, refused: pinRefusals } = base === undefined ? { pins: [], refused: [] } : pinChanges(from, head);
+    const certs = { added, removed, replaced };
+    const risks = [
+        ...(base === undefined ? [] : caRisks(from, head, certs, rotating)),
+        ...droppedHosts(from, head),
+        ...frontEndRisks(from, head),
+        ...(replaced.length > maxReplaced
+            ? [
+                  {
+                      key: changedKeys(from.config, head.config).join(", "),
+                      change: `replaces ${replaced.length} certificates in one update (more than ${maxReplaced})`,
+                      breaks: `every consumer must take the new material in the same window (${plural(places.filter((p) => p.change === "update").length, "secret or APIC bundle")} updated), and a mistake reaches every endpoint at once`,
+                      instead:
+                          "split the change: raise epochs per endpoint (pki:rotation.endpoints.<id>) or per kind in several reviewed changes; if one update is intended, say so in the review",
+                  },
+              ]
+            : []),
+    ];
+    const diff: Omit<CertDiff, "steps"> = {
+        base: { environment: from.config.environment, option: from.config.option },
+        head: { environment: head.config.environment, option: head.config.option },
+        newStack: base === undefined,
+        risks,
+        refused: [
+            ...(base === undefined ? [] : [...loweredEpochs(from, head), ...customerFacingRefusals(from, head)]),
+            ...pinRefusals,
+        ],
+        caRotation,
+        added,
+        removed,
+        replaced,
+        unchanged,
+        places,
+        revocations,
+        customerFacing: customerFacingChanges(from, head),
+        pins,
+        routing: routing(from, head),
+    };
+    return { ...diff, steps: stepsFor(diff, from, head) };
 }
+
+/** Whether a diff holds a refused change (exit 1). */
+export const isRefused = (diff: CertDiff): boolean =>
+    diff.refused.length > 0 || diff.caRotation.some((t) => t.refused !== undefined);

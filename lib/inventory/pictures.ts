@@ -241,17 +241,20 @@ export function changesOf(diff: ChangedCertificates): Map<string, ChangeKind> {
  * certificates and the base's removed ones; nodes of added, replaced and removed certificates
  * carry the classes `added`, `replaced` and `removed` (and say so in their label), the places
  * they are delivered to carry `touched`. `diff` is `diffPlans(base, head)` (lib/inventory/diff.ts),
- * so the picture and the diff's tables agree on what changes.
+ * so the picture and the diff's tables agree on what changes. No base: a new stack, everything added.
  */
 export function trustPictureForDiff(
-    base: PkiPlan,
+    base: PkiPlan | undefined,
     head: PkiPlan,
     diff: ChangedCertificates,
     options: Omit<TrustPictureOptions, "changes"> = {},
 ): string {
     const headRows = plannedCertificates(head);
     const removed = new Set(diff.removed.map((c) => c.id));
-    const rows = [...headRows, ...plannedCertificates(base).filter((r) => removed.has(r.id))];
+    const rows = [
+        ...headRows,
+        ...(base !== undefined ? plannedCertificates(base) : []).filter((r) => removed.has(r.id)),
+    ];
     return trustPicture(rows, { ...options, changes: changesOf(diff) });
 }
 
@@ -305,6 +308,7 @@ const CRL_NAMES: Readonly<Record<string, string>> = {
     gateway: "CRLs in the gateway ca.crl",
     apicTruststore: "CRLs in the APIC truststore.crl",
     mesh: "CRLs in istiod ca-crl.pem",
+    apicUiTruststore: "CRLs in the APIC UI truststore.crl",
 };
 
 /** The CRL sets the plan publishes, in the period containing `now` (pki:crlPeriodDays). */

@@ -14,7 +14,7 @@ import {
     SubjectSpec,
 } from "../plan/plan";
 import { IntermediateSlot, ROOT_IDS, rootOf } from "../plan/hierarchy";
-import { defaultEarlyRenewalDays } from "../config/validate";
+import { publicRenewalWindowDays } from "../pki/publicCert";
 import * as crypto from "crypto";
 
 export interface PlannedCertificate {
@@ -199,8 +199,8 @@ function frontEndRows(plan: PkiPlan): PlannedCertificate[] {
                     key: describeKey(c.key),
                     uses: ["server_auth"],
                     validityDays: lifetimeDays,
-                    // Request the next certificate a third of its lifetime before it expires, as for our own.
-                    renewAfterDays: lifetimeDays - defaultEarlyRenewalDays(lifetimeDays),
+                    // The next CSR is due a third of its lifetime before it expires, as for our own, and never later than a public CA needs.
+                    renewAfterDays: lifetimeDays - publicRenewalWindowDays(lifetimeDays),
                     epoch: c.certificateEpoch,
                     goesTo: [`${secretPath(cluster, c.secret.namespace, c.secret.name)} (tls.crt, tls.key)`],
                 },

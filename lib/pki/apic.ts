@@ -93,6 +93,10 @@ export interface ApicUiPayloads {
     };
 }
 
+/** The APIC keystore of the UI-facing server certificate for `host` (`apic keystores:update` names it). */
+export const apicUiKeystoreName = (environment: string, host: string): string =>
+    `${environment}-ui-${host.replace(/\./g, "-")}-server`;
+
 export function apicUiPayloads(args: {
     environment: string;
     /** The UI client root(s). */
@@ -102,7 +106,7 @@ export function apicUiPayloads(args: {
 }): ApicUiPayloads {
     const base = `${args.environment}-ui`;
     const names = { truststore: `${base}-clients`, profile: `${base}-mtls` };
-    const keystoreName = (host: string): string => `${base}-${host.replace(/\./g, "-")}-server`;
+    const keystoreName = (host: string): string => apicUiKeystoreName(args.environment, host);
     const hosts = Object.keys(args.servers);
     return {
         truststore: {

@@ -1,18 +1,24 @@
 /**
- * The offline root ceremony, for a machine that never runs Pulumi: create the root, and sign the
- * intermediate CSRs a stack exported. Unlike @pulumi/tls, our own code can write pathlen 0, so
- * intermediates signed here cannot sign CAs themselves. Certificates are @peculiar/asn1-x509
- * TBSCertificates signed with Node's crypto (see ./x509.ts); CSRs are read with @peculiar/asn1-csr.
+ * The offline root ceremony, for a machine that never runs Pulumi: create the root, sign the
+ * intermediate CSRs a stack exported, and sign the root's CRL series. Unlike @pulumi/tls, our own
+ * code can write pathlen 0, so intermediates signed here cannot sign CAs themselves. Certificates
+ * are @peculiar/asn1-x509 TBSCertificates signed with Node's crypto (see ./x509.ts); CSRs are read
+ * with @peculiar/asn1-csr and their names with @peculiar/x509. The root key is kept as encrypted
+ * PKCS#8 (PBES2: PBKDF2-HMAC-SHA256 at 600,000 iterations, AES-256-CBC), which OpenSSL reads.
  */
 import * as crypto from "crypto";
-import { CertificationRequest } from "@peculiar/asn1-csr";
-import { AsnConvert } from "@peculiar/asn1-schema";
+import { CertificationRequest, CertificationRequestInfo } from "@peculiar/asn1-csr";
+import { EncryptedPrivateKeyInfo } from "@peculiar/asn1-pkcs8";
+import { AsnConvert, OctetString } from "@peculiar/asn1-schema";
 import {
     BasicConstraints,
     Certificate,
     Extensions,
     id_ce_basicConstraints,
+    id_ce_extKeyUsage,
     id_ce_keyUsage,
+    id_ce_nameConstraints,
+    id_ce_subjectAltName,
     id_ce_subjectKeyIdentifier,
     KeyUsage,
     KeyUsageFlags,
@@ -25,7 +31,10 @@ import {
 } from "@peculiar/asn1-x509";
 import { Name as DistinguishedName } from "@peculiar/x509";
 import { CA_USES } from "../plan/plan";
+import { buildCrl, CrlWindow, RevokedEntry } from "./crl";
 import { pemDecode, pemEncode } from "./pem";
+import { pbes2Encryption } from "./pkcs12";
+import { boundEnvironment, environmentUnit, isStackCaName, stackCaNames } from "./rootBinding";
 import {
     arrayBuffer,
     authorityKeyIdExtensions,
@@ -44,6 +53,8 @@ const DAY_MS = 86_400_000;
 export interface RootSpec {
     commonName: string;
     organization?: string;
+    /** The environment the root is made for, written as OU `apic-istio-pki <environment>` (./rootBinding.ts). */
+    environment?: string;
     validityDays: number;
     keyAlgorithm: "RSA" | "ECDSA";
 }
@@ -65,6 +76,9 @@ const KEY_USAGE_FLAGS: Readonly<Record<(typeof CA_USES)[number], KeyUsageFlags>>
 function subjectKeyId(spki: SubjectPublicKeyInfo): ArrayBuffer {
     return arrayBuffer(crypto.createHash("sha1").update(Buffer.from(spki.subjectPublicKey)).digest());
 }
+
+/** SHA-256 of the DER SubjectPublicKeyInfo, in hex: what `openssl pkey -pubin -outform DER | sha256sum` prints. */
+export const spkiSha256 = (spkiDer: Buffer): string => crypto.createHash("sha256").update(spkiDer).digest("hex");
 
 /**
  * A CA certificate with the extensions, in the order, Go writes them: keyUsage keyCertSign +
@@ -121,9 +135,10 @@ export function createRoot(
     key: crypto.KeyObject = generateCaKey(spec.keyAlgorithm),
     serial: Buffer = randomSerial(),
 ): { keyPem: string; certPem: string } {
-    // @peculiar/x509's Name picks PrintableString or UTF8String per value as Go does; O before CN, Go's order.
+    // @peculiar/x509's Name picks PrintableString or UTF8String per value as Go does; O, OU, CN: Go's order.
     const name = new DistinguishedName([
         ...(spec.organization ? [{ O: [spec.organization] }] : []),
+        ...(spec.environment !== undefined ? [{ OU: [environmentUnit(spec.environment)] }] : []),
         { CN: [spec.commonName] },
     ]);
     const subject = AsnConvert.parse(name.toArrayBuffer(), Name);
@@ -145,16 +160,168 @@ export function createRoot(
     return { keyPem: key.export({ type: "pkcs8", format: "pem" }) as string, certPem };
 }
 
-/** The CSR, once its own signature verifies: the ceremony signs only what the key holder asked for. */
-function verifiedCsr(csrPem: string): CertificationRequest {
-    const csr = AsnConvert.parse(pemDecode(csrPem, "CERTIFICATE REQUEST"), CertificationRequest);
+/** The least number of characters of a root key's passphrase: the passphrase is all that protects the key on its medium. */
+export const MIN_PASSPHRASE_LENGTH = 16;
+
+/** Refuses a passphrase too short to protect a new root key (its characters are never shown). */
+export function checkNewPassphrase(passphrase: string): void {
+    const length = [...passphrase].length;
+    if (length < MIN_PASSPHRASE_LENGTH) {
+        throw new Error(
+            `the root key's passphrase has ${length} characters; it needs at least ${MIN_PASSPHRASE_LENGTH} (e.g. six random words), since it is all that protects the key on its medium`,
+        );
+    }
+}
+
+/**
+ * PBKDF2 iterations of the root key's encryption: OWASP's figure for PBKDF2-HMAC-SHA256 (600,000),
+ * not OpenSSL's default of 2048, which Node's own export would use. About 0.1 s per opening.
+ */
+export const ROOT_KEY_PBKDF2_ITERATIONS = 600_000;
+
+/**
+ * The root key as encrypted PKCS#8 (EncryptedPrivateKeyInfo): PBES2 with PBKDF2-HMAC-SHA256
+ * (ROOT_KEY_PBKDF2_ITERATIONS, a random 16-byte salt) and AES-256-CBC (a random IV), what
+ * `openssl pkcs8 -topk8 -v2 aes-256-cbc -iter 600000` writes and `openssl pkey` opens with the
+ * passphrase. Written with our PBES2 (./pkcs12.ts) because Node cannot set the iteration count.
+ */
+export function encryptRootKey(keyPem: string, passphrase: string): string {
+    checkNewPassphrase(passphrase);
+    const keyDer = crypto.createPrivateKey(keyPem).export({ type: "pkcs8", format: "der" });
+    const encryption = pbes2Encryption(
+        passphrase,
+        ROOT_KEY_PBKDF2_ITERATIONS,
+        crypto.randomBytes(16),
+        crypto.randomBytes(16),
+    );
+    const info = new EncryptedPrivateKeyInfo({
+        encryptionAlgorithm: encryption.algorithm,
+        encryptedData: new OctetString(encryption.encrypt(keyDer)),
+    });
+    return pemEncode(toDer(info), "ENCRYPTED PRIVATE KEY");
+}
+
+/** Opens the encrypted root key (`file` names it in messages); an unencrypted key is refused. */
+export function decryptRootKey(encryptedPem: string, passphrase: string, file: string): string {
+    if (!encryptedPem.includes("-----BEGIN ENCRYPTED PRIVATE KEY-----")) {
+        throw new Error(
+            `${file} is not an encrypted private key; a root key is kept only encrypted: ` +
+                `encrypt it with "openssl pkcs8 -topk8 -v2 aes-256-cbc -iter ${ROOT_KEY_PBKDF2_ITERATIONS} -in ${file} -out ${file}.new", check it, then replace ${file} and destroy the plain copy`,
+        );
+    }
+    try {
+        return crypto
+            .createPrivateKey({ key: encryptedPem, passphrase })
+            .export({ type: "pkcs8", format: "pem" }) as string;
+    } catch {
+        throw new Error(`the passphrase does not open ${file}: wrong passphrase, or the file was altered`);
+    }
+}
+
+/** A CA key's type and size as people say it: "RSA 4096", "ECDSA P-384", "Ed25519". */
+function describeKey(key: crypto.KeyObject): string {
+    const details = key.asymmetricKeyDetails;
+    switch (key.asymmetricKeyType) {
+        case "rsa":
+            return `RSA ${details?.modulusLength}`;
+        case "ec":
+            return `ECDSA ${CURVES[details?.namedCurve ?? ""] ?? details?.namedCurve}`;
+        case "ed25519":
+            return "Ed25519";
+        case "ed448":
+            return "Ed448";
+        default:
+            return String(key.asymmetricKeyType);
+    }
+}
+
+const CURVES: Readonly<Record<string, string>> = {
+    prime256v1: "P-256",
+    secp384r1: "P-384",
+    secp521r1: "P-521",
+};
+
+/** The policy pack's ca-key-strength rule (policy/policies.ts): RSA 3072+ or ECDSA P-256+. */
+function caKeyProblem(key: crypto.KeyObject): string | undefined {
+    const details = key.asymmetricKeyDetails;
+    const strong =
+        (key.asymmetricKeyType === "rsa" && (details?.modulusLength ?? 0) >= 3072) ||
+        (key.asymmetricKeyType === "ec" && CURVES[details?.namedCurve ?? ""] !== undefined);
+    return strong
+        ? undefined
+        : `the CSR's key is ${describeKey(key)}; a CA key must be RSA 3072+ or ECDSA P-256, P-384 or P-521 (the policy pack's ca-key-strength rule): ` +
+              `make the CA's key with pki:caKeyAlgorithm RSA (4096) or ECDSA (P-384)`;
+}
+
+/** Names of the attributes and requested extensions a CSR may carry, for messages. */
+const ATTRIBUTE_NAMES: Readonly<Record<string, string>> = {
+    "1.2.840.113549.1.9.7": "challengePassword",
+    "1.2.840.113549.1.9.14": "extensionRequest",
+};
+const EXTENSION_NAMES: Readonly<Record<string, string>> = {
+    [id_ce_subjectAltName]: "subjectAltName",
+    [id_ce_basicConstraints]: "basicConstraints",
+    [id_ce_keyUsage]: "keyUsage",
+    [id_ce_extKeyUsage]: "extKeyUsage",
+    [id_ce_nameConstraints]: "nameConstraints",
+};
+
+/**
+ * What a CSR asks for beyond its subject and key. The ceremony writes its own extensions and copies
+ * nothing else, so any attribute (a SAN or other extension request, a challengePassword) is refused
+ * rather than silently dropped.
+ */
+function attributeProblem(request: CertificationRequestInfo): string | undefined {
+    const asked = request.attributes.flatMap((attribute) => {
+        const name = ATTRIBUTE_NAMES[attribute.type] ?? attribute.type;
+        if (name !== "extensionRequest") return [name];
+        return attribute.values.flatMap((value) =>
+            AsnConvert.parse(value, Extensions).map(
+                (e) => `an extension request for ${EXTENSION_NAMES[e.extnID] ?? e.extnID}`,
+            ),
+        );
+    });
+    return asked.length === 0
+        ? undefined
+        : `the CSR carries ${asked.join(", ")}, which a CA certificate of this ceremony never carries ` +
+              `(it writes only CA:TRUE pathlen 0, keyCertSign + cRLSign and key ids); sign only the CSR the stack exported`;
+}
+
+/** What the ceremony shows of a CSR before signing it, and checked it against. */
+export interface CsrReview {
+    /** The subject as RFC 4514 text in DER order, e.g. "O=Example Bank, CN=dev APIC client CA". */
+    readonly subject: string;
+    /** "RSA 4096", "ECDSA P-384". */
+    readonly key: string;
+    /** SHA-256 of the DER SubjectPublicKeyInfo, hex. */
+    readonly spkiSha256: string;
+}
+
+/**
+ * A CSR the ceremony may sign under this root, or an error saying why not: its own signature
+ * verifies; its key meets the policy pack's CA rule and is not the root's; it asks for nothing but
+ * a subject and a key; its subject is one common name (and an organization), not the root's; and, for a
+ * root bound to an environment, the common name is one the stack gives a CA of that environment.
+ */
+export function reviewCsr(
+    csrPem: string,
+    rootCertPem: string,
+): { request: CertificationRequestInfo; review: CsrReview } {
+    let csr: CertificationRequest;
+    try {
+        csr = AsnConvert.parse(pemDecode(csrPem, "CERTIFICATE REQUEST"), CertificationRequest);
+    } catch (error) {
+        throw new Error(
+            `the CSR cannot be read (${(error as Error).message}); give the .csr file the stack wrote, as it is`,
+        );
+    }
+    const request = csr.certificationRequestInfo;
+    const spkiDer = toDer(request.subjectPKInfo);
+    const publicKey = crypto.createPublicKey({ key: spkiDer, format: "der", type: "spki" });
+    const keyProblem = caKeyProblem(publicKey);
+    if (keyProblem !== undefined) throw new Error(keyProblem);
     const oid = csr.signatureAlgorithm.algorithm;
     if (!(oid in SIGNATURE_HASHES)) throw new Error(`the CSR is signed with an unsupported algorithm (${oid})`);
-    const publicKey = crypto.createPublicKey({
-        key: toDer(csr.certificationRequestInfo.subjectPKInfo),
-        format: "der",
-        type: "spki",
-    });
     const signed = Buffer.from(csr.certificationRequestInfoRaw ?? new ArrayBuffer(0));
     if (
         !crypto.verify(
@@ -166,12 +333,49 @@ function verifiedCsr(csrPem: string): CertificationRequest {
     ) {
         throw new Error("the CSR's signature does not verify: it was altered or not made with its key");
     }
-    return csr;
+    const attributes = attributeProblem(request);
+    if (attributes !== undefined) throw new Error(attributes);
+
+    const subjectDer = toDer(request.subject);
+    const subject = new DistinguishedName(subjectDer);
+    const fields = subject.toJSON().flatMap((rdn) => Object.keys(rdn).map((type) => [type, rdn[type]] as const));
+    const text = subject.toString();
+    const root = parseCaCertificate(rootCertPem);
+    if (spkiDer.equals(toDer(root.tbsCertificate.subjectPublicKeyInfo))) {
+        throw new Error("the CSR is for the root's own key; a CA below the root needs a key of its own");
+    }
+    // Compared as names, not bytes: chain building matches names whatever their string types and case (RFC 5280 7.1).
+    const sameName = (a: string, b: string): boolean =>
+        a.toLowerCase().replace(/\s+/g, " ") === b.toLowerCase().replace(/\s+/g, " ");
+    if (sameName(text, new DistinguishedName(toDer(root.tbsCertificate.subject)).toString())) {
+        throw new Error(
+            `the CSR's subject "${text}" is the root's own subject; a CA below the root needs a name of its own (chains would confuse the two)`,
+        );
+    }
+    const commonNames = subject.getField("CN");
+    if (
+        commonNames.length !== 1 ||
+        subject.getField("O").length > 1 ||
+        fields.some(([type, values]) => !["CN", "O"].includes(type) || values.length !== 1)
+    ) {
+        throw new Error(
+            `the CSR's subject is "${text}"; a CA of the stack has one common name and at most one organization (CN, O) and nothing else: sign only the CSR the stack exported`,
+        );
+    }
+    const environment = boundEnvironment(rootCertPem);
+    if (environment !== undefined && !isStackCaName(commonNames[0], environment)) {
+        throw new Error(
+            `the CSR's common name "${commonNames[0]}" is not a CA of environment "${environment}", the environment this root was made for ` +
+                `(its subject has OU=${environmentUnit(environment)}): the stack's CAs are ${stackCaNames(environment).join(", ")}, ` +
+                `with " G<n>" after a rotation; sign another environment's CSR with that environment's own root`,
+        );
+    }
+    return { request, review: { subject: text, key: describeKey(publicKey), spkiSha256: spkiSha256(spkiDer) } };
 }
 
 /**
- * Sign an intermediate CA from its CSR: the CSR's subject and key, CA:TRUE pathlen 0,
- * keyCertSign + cRLSign, SKI and AKI. The serial is fixed only by tests.
+ * Sign an intermediate CA from its CSR, once reviewCsr accepts it: the CSR's subject and key,
+ * CA:TRUE pathlen 0, keyCertSign + cRLSign, SKI and AKI. The serial is fixed only by tests.
  */
 export function signIntermediate(
     args: { rootKeyPem: string; rootCertPem: string; csrPem: string; validityDays: number },
@@ -183,14 +387,8 @@ export function signIntermediate(
     const rootSpki = toDer(root.tbsCertificate.subjectPublicKeyInfo);
     if (!rootSpki.equals(crypto.createPublicKey(rootKey).export({ type: "spki", format: "der" })))
         throw new Error("the root key does not belong to the root certificate");
-    const request = verifiedCsr(args.csrPem).certificationRequestInfo;
-    const rootNotAfter = root.tbsCertificate.validity.notAfter.getTime();
-    const notAfter = new Date(now.getTime() + args.validityDays * DAY_MS);
-    if (notAfter > rootNotAfter) {
-        throw new Error(
-            `an intermediate valid ${args.validityDays} days would outlive the root (until ${rootNotAfter.toISOString()}); sign for fewer days`,
-        );
-    }
+    const { request } = reviewCsr(args.csrPem, args.rootCertPem);
+    const notAfter = intermediateNotAfter(args.rootCertPem, args.validityDays, now);
     return caCertificate({
         serial,
         subject: request.subject,
@@ -202,4 +400,78 @@ export function signIntermediate(
         authorityKeyId: subjectKeyIdOf(root),
         signer: rootKey,
     });
+}
+
+/** When an intermediate signed now for `validityDays` would expire: never after the root. */
+export function intermediateNotAfter(rootCertPem: string, validityDays: number, now: Date): Date {
+    const rootNotAfter = parseCaCertificate(rootCertPem).tbsCertificate.validity.notAfter.getTime();
+    const notAfter = new Date(now.getTime() + validityDays * DAY_MS);
+    if (notAfter > rootNotAfter) {
+        throw new Error(
+            `an intermediate valid ${validityDays} days would outlive the root (until ${rootNotAfter.toISOString()}); sign for fewer days`,
+        );
+    }
+    return notAfter;
+}
+
+/** One CRL of a series, signed. */
+export interface SeriesCrl extends CrlWindow {
+    readonly pem: string;
+}
+
+/**
+ * The windows of the root's CRL series: `periods` CRLs from `from`, one per period of
+ * `periodDays`, each valid for two periods (thisUpdate + 2 periods), so that the series has no gap
+ * and the CRL published at any moment stays valid a full period longer; numbered from
+ * `firstNumber` on. Every listed revocation must be dated neither after `now` nor after the
+ * series starts, and the series must end before the root does.
+ */
+export function crlSeriesWindows(args: {
+    rootCertPem: string;
+    revoked: readonly RevokedEntry[];
+    from: Date;
+    periodDays: number;
+    periods: number;
+    firstNumber: number;
+    now: Date;
+}): CrlWindow[] {
+    for (const r of args.revoked) {
+        if (r.revokedAt > args.now) {
+            throw new Error(
+                `--revoke ${r.serialHex}: revoked at ${r.revokedAt.toISOString()}, which is in the future (now ${args.now.toISOString()}); give the time it was revoked`,
+            );
+        }
+        if (r.revokedAt > args.from) {
+            throw new Error(
+                `--revoke ${r.serialHex}: revoked at ${r.revokedAt.toISOString()}, after the series starts (--from ${args.from.toISOString()}); ` +
+                    `a CRL never lists a revocation later than its thisUpdate: start the series at ${r.revokedAt.toISOString()} or later`,
+            );
+        }
+    }
+    const period = args.periodDays * DAY_MS;
+    const end = new Date(args.from.getTime() + (args.periods + 1) * period);
+    const rootNotAfter = new Date(parseCaCertificate(args.rootCertPem).tbsCertificate.validity.notAfter.getTime());
+    if (end > rootNotAfter) {
+        throw new Error(
+            `the series would be valid until ${end.toISOString()}, after the root expires (${rootNotAfter.toISOString()}); sign fewer --periods`,
+        );
+    }
+    return Array.from({ length: args.periods }, (_, i) => ({
+        thisUpdate: new Date(args.from.getTime() + i * period),
+        nextUpdate: new Date(args.from.getTime() + (i + 2) * period),
+        number: args.firstNumber + i,
+    }));
+}
+
+/** Signs each window of a series with the root (ECDSA too: the ceremony signs once). */
+export function signCrlSeries(args: {
+    rootKeyPem: string;
+    rootCertPem: string;
+    revoked: readonly RevokedEntry[];
+    windows: readonly CrlWindow[];
+}): SeriesCrl[] {
+    return args.windows.map((window) => ({
+        ...window,
+        pem: buildCrl(args.rootCertPem, args.rootKeyPem, args.revoked, window, { signedOnce: true }),
+    }));
 }

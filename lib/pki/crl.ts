@@ -2,8 +2,9 @@
  * Certificate revocation lists (RFC 5280 section 5), built by our code because @pulumi/tls has no
  * CRL resource: the CRL is an @peculiar/asn1-x509 CertificateList signed with Node's crypto (see
  * ./x509.ts), read back with @peculiar/x509. Deterministic for the same inputs: the time fields
- * come from a publication period (not the clock's second) and RSA PKCS#1 v1.5 signatures are
- * deterministic, so a preview of an unchanged stack within one period shows no change.
+ * come from a publication period or the issuer's validity (not the clock's second), the number
+ * from the deployment record, and RSA PKCS#1 v1.5 signatures are deterministic, so a preview of
+ * an unchanged stack within one period shows no change.
  */
 import * as crypto from "crypto";
 import {
@@ -17,6 +18,7 @@ import {
     Time,
     Version,
 } from "@peculiar/asn1-x509";
+import { AsnConvert } from "@peculiar/asn1-schema";
 import { X509Crl } from "@peculiar/x509";
 import { pemDecode, pemEncode } from "./pem";
 import {
@@ -53,33 +55,166 @@ export interface RevokedEntry {
 export interface CrlWindow {
     readonly thisUpdate: Date;
     readonly nextUpdate: Date;
-    /** Monotonic CRL number: the publication period's index. */
+    /** The CRL number (RFC 5280 5.2.3): it never goes down for one CA (see crlNumber). */
     readonly number: number;
 }
 
 const DAY_MS = 86_400_000;
 
 /**
- * The publication window containing `now`: periods of `periodDays` counted from 1970-01-01 UTC.
- * nextUpdate is two periods after thisUpdate, so a CRL stays valid for a full period after the
- * one in which it was published: re-publish (pulumi up) at least once per period.
+ * How long a periodic CRL stays valid after the start of its publication period: four periods,
+ * and at least 28 days. Published (pulumi up) early in each period, a CRL still has three
+ * periods, and at least three weeks, to run when a re-publication is missed.
  */
-export function crlWindow(now: Date, periodDays: number): CrlWindow {
+export const crlValidityDays = (periodDays: number): number => Math.max(4 * periodDays, 28);
+
+/** The start of the publication period containing `now`: periods of `periodDays` counted from 1970-01-01 UTC. */
+export function periodStart(now: Date, periodDays: number): Date {
     const period = periodDays * DAY_MS;
-    const index = Math.floor(now.getTime() / period);
-    return { thisUpdate: new Date(index * period), nextUpdate: new Date((index + 2) * period), number: index };
+    return new Date(Math.floor(now.getTime() / period) * period);
 }
 
-/** A DER CRL signed by the CA, revoked entries sorted by serial so equal inputs give equal bytes. */
+/**
+ * A periodic CRL's window at `now` without a record of earlier numbers: thisUpdate the start of
+ * the period, nextUpdate crlValidityDays later, the number the period's index (monotonic only
+ * while the period length stays the same; the stack numbers its CRLs with crlNumber).
+ */
+export function crlWindow(now: Date, periodDays: number): CrlWindow {
+    const start = periodStart(now, periodDays);
+    return {
+        thisUpdate: start,
+        nextUpdate: new Date(start.getTime() + crlValidityDays(periodDays) * DAY_MS),
+        number: Math.floor(start.getTime() / (periodDays * DAY_MS)),
+    };
+}
+
+/**
+ * How a CRL is kept fresh:
+ * - "period": re-signed in every publication period (pki:crlPeriodDays) and valid for
+ *   crlValidityDays: the CRLs of the issuing CAs at the edge, which list revoked APIC clients;
+ * - "issuer": valid until its issuer expires, re-signed only when what it lists changes: the
+ *   CRLs of roots (which list only retired CAs) and of mesh CAs (which list nothing), so that
+ *   istiod's ca-crl.pem never goes stale (Envoy then refuses every peer, and Istio cannot clear
+ *   a CRL once published, istio/istio#61073).
+ */
+export type CrlRenewal = "period" | "issuer";
+
+/** The last CRL a CA signed, as the deployment record keeps it for the next update. */
+export interface CrlRecord {
+    /** Never goes down for this CA. */
+    readonly number: number;
+    /** SHA-256 of what the CRL says without its number (see crlDigest). */
+    readonly digest: string;
+    /** ISO 8601. */
+    readonly thisUpdate: string;
+    /** ISO 8601. */
+    readonly nextUpdate: string;
+    readonly renewal: CrlRenewal;
+    /** Published by the deployment that wrote the record (false: kept only for its number). */
+    readonly published: boolean;
+}
+
+/**
+ * thisUpdate and nextUpdate of a CRL at `now`. thisUpdate is never before a listed revocation
+ * (a revocation after `now` is refused by the plan).
+ */
+export function crlTimes(args: {
+    renewal: CrlRenewal;
+    now: Date;
+    periodDays: number;
+    issuer: { notBefore: Date; notAfter: Date };
+    revoked: readonly RevokedEntry[];
+}): { thisUpdate: Date; nextUpdate: Date } {
+    const latest = Math.max(...args.revoked.map((r) => r.revokedAt.getTime()), -Infinity);
+    if (args.renewal === "issuer") {
+        return {
+            thisUpdate: new Date(Math.max(args.issuer.notBefore.getTime(), latest)),
+            nextUpdate: args.issuer.notAfter,
+        };
+    }
+    const window = crlWindow(args.now, args.periodDays);
+    return { thisUpdate: new Date(Math.max(window.thisUpdate.getTime(), latest)), nextUpdate: window.nextUpdate };
+}
+
+/** What a CRL says, without its number: the issuer's certificate, its times and its entries. */
+export function crlDigest(
+    caCertPem: string,
+    times: { thisUpdate: Date; nextUpdate: Date },
+    revoked: readonly RevokedEntry[],
+): string {
+    const content = {
+        issuer: new crypto.X509Certificate(caCertPem).fingerprint256,
+        thisUpdate: times.thisUpdate.toISOString(),
+        nextUpdate: times.nextUpdate.toISOString(),
+        revoked: revoked
+            .map((r) => [r.serialHex.toUpperCase(), r.revokedAt.toISOString(), r.reason])
+            .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)),
+    };
+    return crypto.createHash("sha256").update(JSON.stringify(content)).digest("hex");
+}
+
+/**
+ * The number of a CA's CRL (RFC 5280 5.2.3): the previous one's when nothing changed (an
+ * unchanged update re-publishes the same bytes), the next one when anything did (a new period,
+ * a revocation, another period length). A CA's first CRL continues above `floor` (every number
+ * the stack used before, so numbers also rise across CA generations) and the day's index since
+ * 1970 (above the period indexes earlier versions used).
+ */
+export function crlNumber(previous: CrlRecord | undefined, digest: string, now: Date, floor: number): number {
+    if (previous === undefined) return Math.max(Math.floor(now.getTime() / DAY_MS), floor);
+    return previous.digest === digest ? previous.number : previous.number + 1;
+}
+
+/**
+ * A CA's CRL at `now` and its record: times by its renewal rule, the number from the CA's
+ * previous record. Equal inputs give equal bytes (RSA signatures are deterministic).
+ */
+export function signCrl(args: {
+    caCertPem: string;
+    caKeyPem: string;
+    revoked: readonly RevokedEntry[];
+    renewal: CrlRenewal;
+    now: Date;
+    periodDays: number;
+    previous?: CrlRecord;
+    /** The lowest number a CA's first CRL may take. */
+    floor: number;
+}): { pem: string; record: CrlRecord } {
+    const cert = new crypto.X509Certificate(args.caCertPem);
+    const times = crlTimes({
+        ...args,
+        issuer: { notBefore: new Date(cert.validFrom), notAfter: new Date(cert.validTo) },
+    });
+    const digest = crlDigest(args.caCertPem, times, args.revoked);
+    const number = crlNumber(args.previous, digest, args.now, args.floor);
+    return {
+        pem: buildCrl(args.caCertPem, args.caKeyPem, args.revoked, { ...times, number }),
+        record: {
+            number,
+            digest,
+            thisUpdate: times.thisUpdate.toISOString(),
+            nextUpdate: times.nextUpdate.toISOString(),
+            renewal: args.renewal,
+            published: true,
+        },
+    };
+}
+
+/**
+ * A DER CRL signed by the CA, revoked entries sorted by serial so equal inputs give equal bytes.
+ * `signedOnce`: the CRL is signed once and handed over as it is (the offline ceremony's series),
+ * so a random ECDSA signature is fine there; a stack's CRL is re-signed on every run.
+ */
 export function buildCrl(
     caCertPem: string,
     caKeyPem: string,
     revoked: readonly RevokedEntry[],
     window: CrlWindow,
+    options: { signedOnce?: boolean } = {},
 ): string {
     const ca = parseCaCertificate(caCertPem);
     const key = crypto.createPrivateKey(caKeyPem);
-    if (key.asymmetricKeyType !== "rsa") {
+    if (key.asymmetricKeyType !== "rsa" && options.signedOnce !== true) {
         throw new Error(
             "CRLs are signed only with RSA CA keys here: ECDSA signatures are random, so the CRL would change on every run",
         );
@@ -126,8 +261,15 @@ export interface CrlInfo {
     issuerCommonName: string | undefined;
     thisUpdate: Date;
     nextUpdate: Date;
+    /** The CRL number, when the CRL has one. */
+    number: number | undefined;
     /** Serial numbers as upper-case hex, as `openssl x509 -serial` prints them. */
     revokedSerials: string[];
+}
+
+function numberOf(crl: X509Crl): number | undefined {
+    const extension = crl.getExtension(id_ce_cRLNumber);
+    return extension === null ? undefined : AsnConvert.parse(extension.value, CRLNumber).value;
 }
 
 /** What `expiry` and the tests need from a CRL. */
@@ -139,6 +281,7 @@ export function parseCrl(pem: string): CrlInfo {
         issuerCommonName: crl.issuerName.getField("CN")[0],
         thisUpdate: crl.thisUpdate,
         nextUpdate: crl.nextUpdate,
+        number: numberOf(crl),
         revokedSerials: crl.entries.map((entry) => entry.serialNumber.replace(/^00/, "").toUpperCase()),
     };
 }

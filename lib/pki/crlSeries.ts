@@ -35,7 +35,8 @@ export function crlSignedBy(crlPem: string, certPem: string): boolean {
 
 /**
  * The CRL of a series to publish at `now`: signed by the root, valid at `now` (the latest such
- * period), listing every serial in `required`. A problem (for the key `key`) when there is none.
+ * period), listing every serial in `required`. A problem (for the key `key`) when there is none,
+ * saying `why` the root's CRL is needed and the ceremony `command` that signs a series that fits.
  */
 export function pickSeriesCrl(args: {
     key: string;
@@ -43,6 +44,8 @@ export function pickSeriesCrl(args: {
     rootCertPem: string;
     now: Date;
     required: readonly string[];
+    why: string;
+    command: string;
 }): { crl: SeriesCrl } | { problem: string } {
     const { key, now } = args;
     const parsed: SeriesCrl[] = [];
@@ -65,24 +68,24 @@ export function pickSeriesCrl(args: {
     const current = parsed
         .filter((c) => c.thisUpdate <= now && now < c.nextUpdate)
         .sort((a, b) => b.thisUpdate.getTime() - a.thisUpdate.getTime())[0];
-    const sign = `on the offline machine sign a new series with "apic-istio-pki ceremony crl" and replace ${key}`;
+    const run = `on the offline machine run "${args.command}" and set ${key} to the crls.pem it writes`;
     if (current === undefined) {
         const last = parsed
-            .map((c) => c.nextUpdate?.toISOString() ?? "never")
+            .map((c) => c.nextUpdate.toISOString())
             .sort()
             .at(-1);
         return {
             problem:
                 parsed.length === 0
-                    ? `${key} is needed: a CRL of this root must now be published (a CA it signed was retired, or a certificate below it revoked); ${sign}`
-                    : `${key} has no CRL valid at ${now.toISOString()} (the series ends ${last}); ${sign}`,
+                    ? `${key} is needed: ${args.why}; ${run}`
+                    : `${key} has no CRL valid at ${now.toISOString()} (the series ends ${last}), and ${args.why}; ${run}`,
         };
     }
     const listed = current.revokedSerials.map(normalSerial);
-    const missing = args.required.map(normalSerial).filter((s) => !listed.includes(s));
+    const missing = args.required.filter((s) => !listed.includes(normalSerial(s)));
     if (missing.length > 0) {
         return {
-            problem: `${key}: the CRL valid now does not revoke ${missing.join(", ")}; ${sign} listing them (pulumi stack output offlineRootCrlRequests says what)`,
+            problem: `${key}: the CRL valid now does not revoke ${missing.join(", ")} (${args.why}); ${run}`,
         };
     }
     return { crl: current };

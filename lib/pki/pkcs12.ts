@@ -167,9 +167,33 @@ function bagAttributes(friendlyName: string, localKeyId: Buffer): PKCS12Attribut
     ].sort((a, b) => Buffer.compare(toDer(a), toDer(b)));
 }
 
-interface Encryption {
+export interface Encryption {
     algorithm: AlgorithmIdentifier;
     encrypt(plain: Buffer): Buffer;
+}
+
+/**
+ * PBES2 (RFC 8018) with PBKDF2-HMAC-SHA256 and AES-256-CBC: the modern keystore's encryption, and
+ * the encrypted PKCS#8 of the ceremony's root key.
+ */
+export function pbes2Encryption(password: string, iterations: number, salt: Buffer, iv: Buffer): Encryption {
+    const key = crypto.pbkdf2Sync(Buffer.from(password, "utf8"), salt, iterations, 32, "sha256");
+    const kdf = new Pbkdf2Params({
+        salt: new OctetString(salt),
+        iterationCount: iterations,
+        prf: new AlgorithmIdentifier({ algorithm: OID.hmacWithSha256, parameters: null }),
+    });
+    const params = new Pbes2Params({
+        keyDerivationFunc: algorithm(OID.pbkdf2, kdf),
+        encryptionScheme: algorithm(OID.aes256Cbc, new OctetString(iv)),
+    });
+    return {
+        algorithm: algorithm(OID.pbes2, params),
+        encrypt: (plain) => {
+            const cipher = crypto.createCipheriv("aes-256-cbc", key, iv);
+            return Buffer.concat([cipher.update(plain), cipher.final()]);
+        },
+    };
 }
 
 function encryption(
@@ -180,25 +204,12 @@ function encryption(
     label: string,
 ): Encryption {
     if (profile === "modern") {
-        const salt = derived(seed, `${label}:salt`, 16);
-        const iv = derived(seed, `${label}:iv`, 16);
-        const key = crypto.pbkdf2Sync(Buffer.from(password, "utf8"), salt, iterations, 32, "sha256");
-        const kdf = new Pbkdf2Params({
-            salt: new OctetString(salt),
-            iterationCount: iterations,
-            prf: new AlgorithmIdentifier({ algorithm: OID.hmacWithSha256, parameters: null }),
-        });
-        const params = new Pbes2Params({
-            keyDerivationFunc: algorithm(OID.pbkdf2, kdf),
-            encryptionScheme: algorithm(OID.aes256Cbc, new OctetString(iv)),
-        });
-        return {
-            algorithm: algorithm(OID.pbes2, params),
-            encrypt: (plain) => {
-                const cipher = crypto.createCipheriv("aes-256-cbc", key, iv);
-                return Buffer.concat([cipher.update(plain), cipher.final()]);
-            },
-        };
+        return pbes2Encryption(
+            password,
+            iterations,
+            derived(seed, `${label}:salt`, 16),
+            derived(seed, `${label}:iv`, 16),
+        );
     }
     const salt = derived(seed, `${label}:salt`, 8);
     const key = pkcs12Kdf("sha1", password, salt, 1, iterations, 24);

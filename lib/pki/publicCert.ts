@@ -24,6 +24,21 @@ export function publicMaxLifetimeDays(notBefore: Date): number {
     return 398;
 }
 
+/**
+ * The least time, in days, between proposing a customer-facing host's new CSR and its certificate's
+ * end: two reviewed updates (the new key and CSR; the signed certificate in config) and the public
+ * CA's own validation, which for OV or EV certificates takes days.
+ */
+export const PUBLIC_CA_LEAD_DAYS = 14;
+
+/**
+ * The renewal window of a publicly signed certificate, in days before its end: the last third of its
+ * own lifetime, as for this stack's certificates, but never less than PUBLIC_CA_LEAD_DAYS (nor more
+ * than the lifetime).
+ */
+export const publicRenewalWindowDays = (lifetimeDays: number): number =>
+    Math.min(lifetimeDays, Math.max(Math.floor(lifetimeDays / 3), PUBLIC_CA_LEAD_DAYS));
+
 /** Whether a DNS SAN covers the host: exactly, or as a wildcard for one left-most label. */
 export function dnsNameCovers(san: string, host: string): boolean {
     const a = san.toLowerCase();
@@ -36,11 +51,16 @@ export function dnsNameCovers(san: string, host: string): boolean {
 
 const subjectOf = (c: crypto.X509Certificate): string => c.subject.replace(/\n/g, ", ");
 
+/** Node's bundled Mozilla store, parsed once: every plan of a stack with customer-facing certificates checks them against it. */
+let mozillaRoots: crypto.X509Certificate[] | undefined;
+
 /** The roots a customer-facing chain may end at: Node's bundled Mozilla store and the configured extra roots. */
 function publicRoots(extra: string | undefined): crypto.X509Certificate[] {
-    return [...tls.rootCertificates, ...(extra === undefined ? [] : pemBlocks(extra, "CERTIFICATE"))].map(
-        (pem) => new crypto.X509Certificate(pem),
-    );
+    mozillaRoots ??= tls.rootCertificates.map((pem) => new crypto.X509Certificate(pem));
+    return [
+        ...mozillaRoots,
+        ...(extra === undefined ? [] : pemBlocks(extra, "CERTIFICATE").map((pem) => new crypto.X509Certificate(pem))),
+    ];
 }
 
 export interface PublicCertificateCheck {

@@ -9,7 +9,7 @@
  * - finish:  the old CA leaves every bundle and the stack; an intermediate is also revoked in the
  *            root's CRL, because the root stays a trust anchor and would still vouch for it.
  */
-import { crlWindow } from "../pki/crl";
+import { CrlRecord, crlWindow } from "../pki/crl";
 import { CA_SLOTS, CaSlot, INTERMEDIATE_SLOTS, IntermediateSlot, isRootSlot, rootOf, TrustDomains } from "./hierarchy";
 
 export { CA_SLOTS, CaSlot };
@@ -119,9 +119,19 @@ export interface DeployedClient {
     readonly issuer: string;
 }
 
+/** An endpoint's APIC client rotation phase as deployed (`pki:rotation`), and since when. */
+export interface DeployedClientPhase {
+    readonly phase: "switch" | "finish";
+    /** The client epoch it was deployed with: a new epoch starts a new soak. */
+    readonly epoch: number;
+    /** ISO 8601. */
+    readonly since: string;
+}
+
 /**
  * The stack output `deploymentRecord`: what the next update reads back from this stack's own
- * outputs (positions of the CA rotations, every CA's serial, retired CAs, issued APIC clients).
+ * outputs (positions of the CA rotations, every CA's serial, retired CAs, issued APIC clients),
+ * and what the lifecycle command reads to know since when each phase is deployed.
  */
 export interface RotationRecord {
     readonly positions: CaRotationConfig;
@@ -138,7 +148,28 @@ export interface RotationRecord {
      * form), so that a certificate the public CA signed is checked against its key before it is used.
      */
     readonly customerFacingKeys: Readonly<Record<string, Readonly<Record<string, string>>>>;
+    /**
+     * Per CA slot: since when its position (`positions`) is deployed, ISO 8601. Absent in records
+     * of earlier versions, as are the fields below. (No field records when an update ran: the
+     * record changes only when what it describes does, so an unchanged stack's outputs stay put.)
+     */
+    readonly positionsSince?: Readonly<Partial<Record<CaSlot, string>>>;
+    /** Per endpoint id: its APIC client rotation phase. */
+    readonly clientPhases?: Readonly<Record<string, DeployedClientPhase>>;
+    /** Per CA id: the last CRL it signed; its number never goes down (RFC 5280 5.2.3). */
+    readonly crls?: Readonly<Record<string, CrlRecord>>;
+    /** The highest CRL number the stack ever used: a new CA's first CRL continues above it. */
+    readonly highestCrlNumber?: number;
+    /**
+     * Since when istiod's cacerts carries ca-crl.pem (ISO 8601). Istio cannot clear a CRL once
+     * published (istio/istio#61073), so from then on it is always published.
+     */
+    readonly meshCrlSince?: string;
 }
+
+/** The lowest number a CA's first CRL may take after this record: above every number the stack used. */
+export const crlNumberFloor = (record: RotationRecord | undefined): number =>
+    1 + Math.max(record?.highestCrlNumber ?? 0, ...Object.values(record?.crls ?? {}).map((c) => c.number));
 
 /** What a stack that was never deployed hands over. */
 export const INITIAL_RECORD: RotationRecord = {
@@ -155,9 +186,49 @@ const isPosition = (p: unknown): p is CaPosition =>
     Number.isInteger((p as CaPosition).generation) &&
     PHASES.includes((p as CaPosition).phase);
 
+const isObject = (value: unknown): value is Record<string, unknown> =>
+    typeof value === "object" && value !== null && !Array.isArray(value);
+const isTime = (value: unknown): boolean => typeof value === "string" && !Number.isNaN(Date.parse(value));
+
+/** The record's optional fields that are present have their shape (a map of times, of phases, of CRLs). */
+function laterFieldsProblem(record: Record<string, unknown>): boolean {
+    const { positionsSince, clientPhases, crls, meshCrlSince, highestCrlNumber } = record;
+    if (highestCrlNumber !== undefined && !Number.isInteger(highestCrlNumber)) return true;
+    if (meshCrlSince !== undefined && !isTime(meshCrlSince)) return true;
+    if (positionsSince !== undefined && (!isObject(positionsSince) || !Object.values(positionsSince).every(isTime)))
+        return true;
+    if (
+        clientPhases !== undefined &&
+        (!isObject(clientPhases) ||
+            !Object.values(clientPhases).every(
+                (p) =>
+                    isObject(p) &&
+                    (p.phase === "switch" || p.phase === "finish") &&
+                    Number.isInteger(p.epoch) &&
+                    isTime(p.since),
+            ))
+    )
+        return true;
+    return (
+        crls !== undefined &&
+        (!isObject(crls) ||
+            !Object.values(crls).every(
+                (c) =>
+                    isObject(c) &&
+                    Number.isInteger(c.number) &&
+                    typeof c.digest === "string" &&
+                    isTime(c.thisUpdate) &&
+                    isTime(c.nextUpdate) &&
+                    (c.renewal === "period" || c.renewal === "issuer") &&
+                    typeof c.published === "boolean",
+            ))
+    );
+}
+
 /**
  * A record read back from stack outputs, checked for shape (it crossed a serialisation boundary).
- * Records of earlier versions lack later slots and the clients: those start from their initial value.
+ * Records of earlier versions lack later slots, the clients and the times: those start from their
+ * initial value or stay absent.
  */
 export function parseRecord(value: unknown): RotationRecord | undefined {
     if (typeof value !== "object" || value === null) return undefined;
@@ -174,25 +245,65 @@ export function parseRecord(value: unknown): RotationRecord | undefined {
     if (typeof clients !== "object" || Object.values(clients).some((c) => !Array.isArray(c))) return undefined;
     const customerFacingKeys = record.customerFacingKeys ?? {};
     if (typeof customerFacingKeys !== "object") return undefined;
+    if (laterFieldsProblem(value as Record<string, unknown>)) return undefined;
     return { ...(record as RotationRecord), positions: checked as CaRotationConfig, clients, customerFacingKeys };
 }
 
 /**
- * The clients a deployment hands on: the deployed record's, minus expired ones, plus the ones it
- * issued (replacing an entry of the same epoch, which a re-run of the same update reissues only
- * when its certificate changed).
+ * Since when each CA slot's position is deployed after a deployment at `now`: carried over from
+ * the deployed record while unchanged (now when the record does not say), else now.
+ */
+export function positionsSinceAfter(
+    deployed: RotationRecord,
+    positions: CaRotationConfig,
+    now: Date,
+): Record<CaSlot, string> {
+    return Object.fromEntries(
+        CA_SLOTS.map((slot) => [
+            slot,
+            stepOf(deployed.positions[slot]) === stepOf(positions[slot])
+                ? (deployed.positionsSince?.[slot] ?? now.toISOString())
+                : now.toISOString(),
+        ]),
+    ) as Record<CaSlot, string>;
+}
+
+/** Each endpoint's client phase after a deployment at `now`: since carried over while phase and epoch stay. */
+export function clientPhasesAfter(
+    deployed: RotationRecord,
+    phases: Readonly<Record<string, { phase: "switch" | "finish"; epoch: number }>>,
+    now: Date,
+): Record<string, DeployedClientPhase> {
+    return Object.fromEntries(
+        Object.entries(phases).map(([id, p]) => {
+            const before = deployed.clientPhases?.[id];
+            const kept = before !== undefined && before.phase === p.phase && before.epoch === p.epoch;
+            return [id, { ...p, since: kept ? before.since : now.toISOString() }];
+        }),
+    );
+}
+
+/**
+ * The clients a deployment hands on: the deployed record's, minus expired ones (but those still
+ * revoked in config, so that an entry kept after its certificate expired is not refused as
+ * unknown), plus the ones it issued (replacing an entry of the same epoch, which a re-run of the
+ * same update reissues only when its certificate changed).
  */
 export function clientsAfter(
     deployed: Readonly<Record<string, readonly DeployedClient[]>>,
     issued: Readonly<Record<string, DeployedClient>>,
     now: Date,
+    revoked: readonly { holder: string; serialHex: string }[] = [],
 ): Record<string, DeployedClient[]> {
     const ids = [...new Set([...Object.keys(deployed), ...Object.keys(issued)])].sort();
+    const isRevoked = (id: string, c: DeployedClient): boolean =>
+        revoked.some((r) => r.holder === id && normalSerial(r.serialHex) === normalSerial(c.serialHex));
     return Object.fromEntries(
         ids.map((id) => {
             const current = issued[id];
             const kept = (deployed[id] ?? []).filter(
-                (c) => Date.parse(c.notAfter) > now.getTime() && c.serialHex !== current?.serialHex,
+                (c) =>
+                    (Date.parse(c.notAfter) > now.getTime() || isRevoked(id, c)) && c.serialHex !== current?.serialHex,
             );
             return [id, current === undefined ? kept : [...kept, current]];
         }),
@@ -247,7 +358,7 @@ export function retiredAfter(args: {
 const BUNDLES: Readonly<Record<CaSlot, string>> = {
     root: "the gateway's ca.crt, every APIC truststore and the mesh's root-cert.pem",
     meshRoot: "the mesh's root-cert.pem",
-    serverRoot: "every APIC truststore",
+    serverRoot: "every APIC truststore and the calling UI services' ca.crt (unless pki:frontEnd.apicServerCa is set)",
     clientRoot: "the gateway's ca.crt",
     uiClientRoot: "APIC's UI truststore",
     gatewayServerCa: "no bundle (APIC trusts the gateway server root, which stays)",
@@ -259,11 +370,13 @@ const BUNDLES: Readonly<Record<CaSlot, string>> = {
 const LEAVES: Readonly<Record<CaSlot, string>> = {
     root: "every issuing CA, leaf and istiod's cacerts",
     meshRoot: "every mesh CA and istiod's cacerts",
-    serverRoot: "the gateway-server CA and every gateway server certificate",
+    serverRoot:
+        "the gateway-server CA, every gateway server certificate and APIC's UI-facing server certificates (upload their keystores)",
     clientRoot:
         "the APIC-client CA and every APIC client certificate (upload the new keystores; old and new keys stay pinned until finish)",
     uiClientRoot: "the UI client CA and every UI client certificate (their Secrets; sidecars pick them up)",
-    gatewayServerCa: "every gateway server certificate",
+    gatewayServerCa:
+        "every gateway server certificate and APIC's UI-facing server certificates (upload their keystores)",
     apicClientCa: "every APIC client certificate (upload the new keystores; old and new keys stay pinned until finish)",
     meshCa: "istiod's cacerts (istiod reloads it; workloads renew within their certificate TTL)",
     uiClientCa: "every UI client certificate (their Secrets; sidecars pick them up)",

@@ -46,6 +46,17 @@ export const ROOT_TITLES: Readonly<Record<RootSlot, string>> = {
     uiClientRoot: "UI client root CA",
 };
 
+/**
+ * What each issuing CA's common name says after the environment, e.g. "dev APIC client CA"; the
+ * mesh CA's is followed by its cluster. The offline-root ceremony signs only these names.
+ */
+export const INTERMEDIATE_TITLES: Readonly<Record<IntermediateSlot, string>> = {
+    gatewayServerCa: "gateway server CA",
+    apicClientCa: "APIC client CA",
+    meshCa: "mesh CA",
+    uiClientCa: "UI client CA",
+};
+
 /** What decides which CAs a stack has: its trust domains, and whether UI services call APIC. */
 export interface TrustLayout {
     readonly trust: TrustDomains;

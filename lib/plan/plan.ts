@@ -22,7 +22,17 @@ import {
 } from "./caRotation";
 import { pickSeriesCrl } from "../pki/crlSeries";
 import { publicCertificateProblems } from "../pki/publicCert";
-import { IntermediateSlot, ROOT_IDS, ROOT_TITLES, RootSlot, rootOf, rootSlots, TrustLayout } from "./hierarchy";
+import {
+    INTERMEDIATE_SLOTS,
+    INTERMEDIATE_TITLES,
+    IntermediateSlot,
+    ROOT_IDS,
+    ROOT_TITLES,
+    RootSlot,
+    rootOf,
+    rootSlots,
+    TrustLayout,
+} from "./hierarchy";
 
 export type CertRole =
     | "root"
@@ -213,6 +223,11 @@ export const MESH_CA_SECRET = { namespace: "istio-system", name: "cacerts" } as 
 export interface PkiPlan {
     readonly config: PkiConfig;
     /**
+     * The clock of this plan and of the deployment built from it (planPki always sets it): CRL
+     * periods, expired retirements, the deployment record's times.
+     */
+    readonly now?: Date;
+    /**
      * The deployed stack's rotation record, when the caller read it (the program and render do):
      * moves between rotation phases were checked against it.
      */
@@ -394,7 +409,10 @@ export const meshCaId = (cluster: string): string => `mesh-ca-${cluster}`;
 
 /** The cluster is in the CN, so that certificates from two clusters' CAs are told apart at a glance. */
 export function meshCaSubject(environment: string | undefined, cluster: string, organization?: string): SubjectSpec {
-    return subject([environment, "mesh CA", cluster].filter((p) => p !== undefined).join(" "), organization);
+    return subject(
+        [environment, INTERMEDIATE_TITLES.meshCa, cluster].filter((p) => p !== undefined).join(" "),
+        organization,
+    );
 }
 
 /** Subject, key and lifetime of a certificate made elsewhere (the offline root). */
@@ -514,6 +532,7 @@ export function planCas(config: PkiConfig): CaPlan[] {
             offline: rootSlot in config.offlineRoots,
         }));
     };
+    const caName = (slot: IntermediateSlot): string => `${config.environment} ${INTERMEDIATE_TITLES[slot]}`;
     const intermediateBase = {
         role: "intermediate" as const,
         key,
@@ -523,13 +542,8 @@ export function planCas(config: PkiConfig): CaPlan[] {
     };
     return [
         ...roots,
-        ...intermediates(
-            "gatewayServerCa",
-            "gateway-server-ca",
-            intermediateBase,
-            `${config.environment} gateway server CA`,
-        ),
-        ...intermediates("apicClientCa", "apic-client-ca", intermediateBase, `${config.environment} APIC client CA`),
+        ...intermediates("gatewayServerCa", "gateway-server-ca", intermediateBase, caName("gatewayServerCa")),
+        ...intermediates("apicClientCa", "apic-client-ca", intermediateBase, caName("apicClientCa")),
         ...config.clusters.flatMap((cluster) =>
             intermediates(
                 "meshCa",
@@ -539,7 +553,7 @@ export function planCas(config: PkiConfig): CaPlan[] {
             ),
         ),
         ...(layout.uiClients
-            ? intermediates("uiClientCa", "ui-client-ca", intermediateBase, `${config.environment} UI client CA`)
+            ? intermediates("uiClientCa", "ui-client-ca", intermediateBase, caName("uiClientCa"))
             : []),
     ];
 }
@@ -587,7 +601,8 @@ function clientEpoch(config: PkiConfig, endpointId: string): number {
 }
 
 /** The deployment record's key of a revocation's holder: the endpoint id, or `ui/<name>`. */
-const holderOf = (r: RevocationConfig): string => r.endpoint ?? uiClientRecordKey(r.uiClient ?? "");
+export const holderOf = (r: Pick<RevocationConfig, "endpoint" | "uiClient">): string =>
+    r.endpoint ?? uiClientRecordKey(r.uiClient ?? "");
 
 /** A client's configured epoch, moved past every revoked certificate's epoch, so that revoking also re-issues. */
 function pastRevoked(config: PkiConfig, holder: string, configured: number): number {
@@ -603,7 +618,7 @@ export interface PlanOptions {
      * previous key pinned.
      */
     readonly deployed?: RotationRecord;
-    /** The clock, for CRL periods and expired retirements. */
+    /** The clock, for CRL periods, expired retirements and the record's times; default: now. */
     readonly now?: Date;
 }
 
@@ -612,6 +627,7 @@ export interface PlanOptions {
  * anything the config alone could not reveal.
  */
 export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
+    const now = options.now ?? new Date();
     const problems: string[] = [];
     const cas = planCas(config);
     const gatewayServerCa = activeCa(cas, "gateway-server-ca");
@@ -705,6 +721,13 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
         const holder = holderOf(r);
         const base = { kind, holder, serialHex: r.serial, revokedAt: r.revokedAt, reason: r.reason } as const;
         const whose = kind === "apic" ? `endpoint "${r.endpoint}"` : `UI service "${r.uiClient}"`;
+        if (Date.parse(r.revokedAt) > now.getTime()) {
+            // A CRL's thisUpdate may not precede an entry, and a CRL dated in the future is not yet valid anywhere.
+            problems.push(
+                `pki:revocations[${i}].revokedAt ${r.revokedAt} is in the future (now is ${now.toISOString()}); ` +
+                    `give the time the certificate was revoked, at the latest now`,
+            );
+        }
         if (kind === "apic" && !idOwner.has(r.endpoint ?? "")) {
             problems.push(
                 `pki:revocations[${i}].endpoint "${r.endpoint}" is not an endpoint of this stack; its endpoints are ${[...idOwner.keys()].join(", ")}`,
@@ -751,14 +774,14 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
                 deployed: options.deployed,
                 finishing: finishingRotations(config, cas, options.deployed),
                 liveRootIds: cas.filter((c) => c.role === "root").map((c) => c.id),
-                now: options.now ?? new Date(),
+                now,
                 crlPeriodDays: config.crlPeriodDays,
             });
             retired = after.retired;
             problems.push(...after.problems);
         }
     }
-    const crls = planCrls(config, cas, retired, revoked, options.now ?? new Date(), problems);
+    const crls = planCrls(config, cas, retired, revoked, now, options.deployed?.meshCrlSince !== undefined, problems);
     if (problems.length > 0) throw new ConfigError(problems);
 
     const gateways = Object.keys(config.domains).map((domain) => ({
@@ -769,6 +792,7 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
     }));
     return {
         config,
+        now,
         ...(options.deployed !== undefined ? { deployed: options.deployed } : {}),
         retired,
         revoked,
@@ -834,7 +858,7 @@ function planFrontEnd(config: PkiConfig, cas: readonly CaPlan[], apicServerCa: C
                   host,
                   leaf: apicServerCert({
                       host,
-                      epoch: rotation.leafEpoch + rotation.gatewayServerEpoch + apicServerCa.generation,
+                      epoch: rotation.leafEpoch + rotation.apicServerEpoch + apicServerCa.generation,
                       issuer: apicServerCa.id,
                       ...leafOptions,
                   }),
@@ -882,39 +906,87 @@ function customerFacingProblems(config: PkiConfig, frontEnd: FrontEndPlan, optio
 const isUnderRoot = (caId: CaId, rootSlot: RootSlot): boolean =>
     caId === ROOT_IDS[rootSlot] || caId.startsWith(`${ROOT_IDS[rootSlot]}-g`);
 
+/** The reason a CA retired by a staged rotation is revoked with, as the stack's own root CRLs say (lib/stack.ts). */
+const RETIRED_REASON = "superseded";
+
 function planCrls(
     config: PkiConfig,
     cas: readonly CaPlan[],
     retired: readonly RetiredCa[],
     revoked: readonly RevokedClient[],
     now: Date,
+    meshCrlPublished: boolean,
     problems: string[],
 ): CrlPlan {
-    const retiredUnder = (slot: IntermediateSlot): boolean =>
-        retired.some((r) => isUnderRoot(r.issuer, rootOf(slot, config.trustDomains)));
+    const { trustDomains } = config;
+    const retiredUnder = (slot: IntermediateSlot): RetiredCa[] =>
+        retired.filter((r) => isUnderRoot(r.issuer, rootOf(slot, trustDomains)));
     const publish = {
-        gateway: revoked.some((r) => r.kind === "apic") || retiredUnder("apicClientCa"),
-        apicTruststore: retiredUnder("gatewayServerCa"),
-        mesh: retiredUnder("meshCa"),
-        apicUiTruststore: revoked.some((r) => r.kind === "ui") || retiredUnder("uiClientCa"),
+        gateway: revoked.some((r) => r.kind === "apic") || retiredUnder("apicClientCa").length > 0,
+        apicTruststore: retiredUnder("gatewayServerCa").length > 0,
+        // Istio cannot clear ca-crl.pem once published (istio/istio#61073): it stays, valid.
+        mesh: retiredUnder("meshCa").length > 0 || meshCrlPublished,
+        apicUiTruststore: revoked.some((r) => r.kind === "ui") || retiredUnder("uiClientCa").length > 0,
     };
-    const needed = new Set<RootSlot>([
-        ...(publish.gateway ? [rootOf("apicClientCa", config.trustDomains)] : []),
-        ...(publish.apicTruststore ? [rootOf("gatewayServerCa", config.trustDomains)] : []),
-        ...(publish.mesh ? [rootOf("meshCa", config.trustDomains)] : []),
-        ...(publish.apicUiTruststore ? [rootOf("uiClientCa", config.trustDomains)] : []),
-    ]);
+    // Why each root's CRL is needed: a relying party that checks CRLs checks one for every CA of the chain.
+    const why = new Map<RootSlot, string[]>();
+    const need = (slot: IntermediateSlot, reason: string): void => {
+        const root = rootOf(slot, trustDomains);
+        why.set(root, [...(why.get(root) ?? []), reason]);
+    };
+    const revokedOf = (kind: RevokedClient["kind"]): string =>
+        revoked
+            .filter((r) => r.kind === kind)
+            .map((r) => `serial ${r.serialHex} of ${r.holder}`)
+            .join(", ");
+    if (revokedOf("apic") !== "") {
+        need(
+            "apicClientCa",
+            `pki:revocations revokes an APIC client (${revokedOf("apic")}), so the gateway's ca.crl must hold a CRL of every CA of a client's chain, this root's included`,
+        );
+    }
+    if (revokedOf("ui") !== "") {
+        need(
+            "uiClientCa",
+            `pki:revocations revokes a UI client (${revokedOf("ui")}), so APIC's UI truststore must hold a CRL of every CA of a client's chain, this root's included`,
+        );
+    }
+    if (meshCrlPublished && retiredUnder("meshCa").length === 0) {
+        need(
+            "meshCa",
+            "istiod's cacerts has carried ca-crl.pem since an earlier update and Istio cannot clear it (istio/istio#61073), so it keeps a CRL of every CA of the chain, this root's included",
+        );
+    }
+    for (const slot of INTERMEDIATE_SLOTS) {
+        const gone = retiredUnder(slot);
+        if (gone.length > 0) {
+            need(
+                slot,
+                `its retired CA ${gone.map((r) => `${r.id} (serial ${r.serialHex})`).join(", ")} must be revoked by this root`,
+            );
+        }
+    }
     const offlineRootCrls: Record<CaId, string> = {};
     for (const [slot, offline] of Object.entries(config.offlineRoots) as [RootSlot, OfflineRootConfig][]) {
-        if (!needed.has(slot)) continue;
+        const reasons = why.get(slot);
+        if (reasons === undefined) continue;
         const root = cas.find((c) => c.role === "root" && c.slot === slot);
         if (root === undefined) continue;
+        const required = retired.filter((r) => r.issuer === root.id);
+        const command = [
+            `apic-istio-pki ceremony crl --root <the ${slot} folder> --period-days ${config.crlPeriodDays}`,
+            `--periods ${Math.ceil(91 / config.crlPeriodDays)}`,
+            ...required.map((r) => `--revoke ${r.serialHex}:${RETIRED_REASON}:${r.revokedAt}`),
+            "--out crls.pem",
+        ].join(" ");
         const picked = pickSeriesCrl({
             key: `pki:offlineRoots.${slot}.crls`,
             series: offline.crls,
             rootCertPem: offline.certificate,
             now,
-            required: retired.filter((r) => r.issuer === root.id).map((r) => r.serialHex),
+            required: required.map((r) => r.serialHex),
+            why: reasons.join("; "),
+            command,
         });
         if ("problem" in picked) problems.push(picked.problem);
         else offlineRootCrls[root.id] = picked.crl.pem;
@@ -922,13 +994,17 @@ function planCrls(
     return { ...publish, offlineRootCrls };
 }
 
+/** An endpoint's configured APIC client phase: its own, else the stack's. */
+export const clientPhaseOf = (config: PkiConfig, endpointId: string): "switch" | "finish" =>
+    config.rotation.endpoints[endpointId]?.clientPhase ?? config.rotation.apicClientPhase;
+
 /**
  * Whether an endpoint's APIC client rotation overlaps: the previous key stays pinned beside the
  * new one. It does in the switch phase of the endpoint's own rotation and of a rotation of the
  * APIC-client CA or of its root, which re-issue every client.
  */
 export function clientOverlap(config: PkiConfig, endpointId: string): boolean {
-    const phase = config.rotation.endpoints[endpointId]?.clientPhase ?? config.rotation.apicClientPhase;
+    const phase = clientPhaseOf(config, endpointId);
     const caSlot = "apicClientCa";
     return (
         phase === "switch" ||

@@ -6,63 +6,9 @@
  */
 import * as fs from "fs";
 import * as path from "path";
+import { codeOf, entryAt, makePrivateFolder, writeNewFile } from "../files";
 
-export const PRIVATE_FILE = 0o600;
-export const PUBLIC_FILE = 0o644;
-const FOLDER = 0o700;
-
-const { O_CREAT, O_EXCL, O_NOFOLLOW, O_WRONLY, O_RDONLY, O_DIRECTORY } = fs.constants;
-
-/** The error code of a failed system call (ENOENT, EACCES...), for messages. */
-export function codeOf(error: unknown): string {
-    return (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-}
-
-/**
- * Creates `file` with exactly `mode` and opens it for writing; fails if anything exists at that
- * path, a link included (even a dangling one).
- */
-export function createExclusive(file: string, mode: number): number {
-    const fd = fs.openSync(file, O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY, mode);
-    fs.fchmodSync(fd, mode); // the umask may have taken bits off
-    return fd;
-}
-
-/** Creates `file` exclusively with `mode` and writes `content` to it. */
-export function writeNewFile(file: string, content: string | Buffer, mode: number): void {
-    const fd = createExclusive(file, mode);
-    try {
-        fs.writeFileSync(fd, content);
-    } finally {
-        fs.closeSync(fd);
-    }
-}
-
-/** Makes one folder (its parent must exist), or takes the existing one, and sets it 0700; a link is refused. */
-function makeFolder(folder: string): void {
-    try {
-        fs.mkdirSync(folder, { mode: FOLDER });
-    } catch (error) {
-        if (codeOf(error) !== "EEXIST") throw error;
-    }
-    // Opened without following a link (ELOOP), so the mode is set on the folder itself.
-    const fd = fs.openSync(folder, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
-    try {
-        fs.fchmodSync(fd, FOLDER);
-    } finally {
-        fs.closeSync(fd);
-    }
-}
-
-/** lstat, or undefined when nothing is there. */
-function entryAt(file: string): fs.Stats | undefined {
-    try {
-        return fs.lstatSync(file);
-    } catch (error) {
-        if (codeOf(error) === "ENOENT") return undefined;
-        throw error;
-    }
-}
+export { codeOf, createExclusive, PRIVATE_FILE, PUBLIC_FILE, writeNewFile } from "../files";
 
 /** Removes folders made on the way to the output, innermost first, if nothing else has been put there. */
 function removeEmptyFolders(made: string[]): void {
@@ -127,11 +73,11 @@ export class StagedFolder {
             }
             for (const folder of missing) {
                 trying = path.dirname(folder);
-                makeFolder(folder);
+                makePrivateFolder(folder);
             }
             trying = parent;
             const staging = fs.mkdtempSync(path.join(parent, `.${path.basename(target)}.render-`));
-            makeFolder(staging);
+            makePrivateFolder(staging);
             return new StagedFolder(target, staging, missing);
         } catch (error) {
             removeEmptyFolders(missing);
@@ -150,7 +96,7 @@ export class StagedFolder {
         let folder = this.staging;
         for (const part of parts.slice(0, -1)) {
             folder = path.join(folder, part);
-            makeFolder(folder);
+            makePrivateFolder(folder);
         }
         writeNewFile(path.join(folder, parts[parts.length - 1]), content, mode);
         this.files.push(relative);

@@ -58,7 +58,13 @@ export function deployedRecordOf(state: EngineState): RotationRecord {
 /** Thrown after writing the CSRs when an offline root has not signed every intermediate yet. */
 export class PendingSignaturesError extends Error {}
 
+/**
+ * Renders the plan into `outDir`. The stand-in's clock (certificates' notBefore) is the plan's
+ * unless `options.now` says otherwise, so that one clock drives CRLs, the record and validity.
+ */
 export async function renderPlan(plan: PkiPlan, outDir: string, options: RenderOptions = {}): Promise<RenderResult> {
+    const planned = plan.now ?? new Date();
+    const clocked: RenderOptions = { ...options, now: options.now ?? (() => planned) };
     const shortfall = heapShortfall(
         plan.endpoints.length,
         plan.config.option,
@@ -67,7 +73,7 @@ export async function renderPlan(plan: PkiPlan, outDir: string, options: RenderO
     if (shortfall !== undefined) throw new Error(shortfall);
     const folder = StagedFolder.open(outDir, { force: options.force === true });
     try {
-        const result = await renderInto(plan, folder, options);
+        const result = await renderInto(plan, folder, clocked);
         folder.commit();
         return result;
     } catch (error) {
@@ -137,7 +143,8 @@ async function renderInto(plan: PkiPlan, folder: StagedFolder, options: RenderOp
     }
 
     writeFrontEnd(folder, plan, outputs.outputs.frontEnd);
-
+    // The deployment record, as `pulumi stack output deploymentRecord` gives it: what lifecycle reads.
+    folder.write("deployment.json", JSON.stringify(outputs.deploymentRecord, null, 2) + "\n", PUBLIC);
     const inventory = outputs.outputs.inventory;
     folder.write(
         "inventory.json",

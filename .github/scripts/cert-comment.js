@@ -1,0 +1,584 @@
+// @ts-check
+/**
+ * The sticky pull-request comments of the certificate review, run by the "certificate comment"
+ * workflow (actions/github-script) from the default branch's copy of this file.
+ *
+ * It reads the artifact of a finished "certificate diff" run (pull request, unprivileged: its
+ * content is whatever the pull request's code wrote) or "certificate preview" run (privileged,
+ * default branch) as DATA: only the expected files, regular files under the artifact folder, of a
+ * bounded size and the expected shape; text is neutralised before it goes into Markdown; nothing
+ * in it is executed, used as a path or trusted to name the pull request without checking it
+ * against GitHub. Which stacks a pull request changes comes from GitHub's list of its files, so a
+ * run that failed before writing anything still gets a comment per stack.
+ *
+ * One comment per stack and pull request, found by a hidden marker on its first line among the
+ * comments of this workflow's bot, and edited in place.
+ */
+"use strict";
+const fs = require("fs");
+const path = require("path");
+
+const STACK_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+const STACK_FILE = /^stacks\/Pulumi\.([^]*)\.yaml$/;
+const PROGRAM_FILE = /^(lib\/|package\.json$|package-lock\.json$|Pulumi\.yaml$|tsconfig\.json$)/;
+const SHA = /^[0-9a-f]{40}$/;
+const DIFF_OUTCOMES = ["changes", "new", "risky", "refused", "invalid", "removed", "crash"];
+const PREVIEW_OUTCOMES = ["ok", "failed", "removed"];
+const MAX_FILE_BYTES = 256 * 1024;
+const MAX_STACKS = 200;
+/** Characters of each text kept in a comment (GitHub refuses comments over 65,536); cut beyond, with a note. */
+const LIMITS = { markdown: 45000, message: 3000, inventory: 8000 };
+/** GitHub's limit on a comment's length, less room for a longer preview part later (withPreview). */
+const COMMENT_MAX = 65536 - 1000;
+/**
+ * The longest trust picture shown (Mermaid's default maxTextSize: it refuses to draw a longer
+ * text). A picture is never cut, since a cut one does not draw: one too long is left out.
+ */
+const MAX_PICTURE = 50000;
+const DIFF_WORKFLOW = ".github/workflows/cert-diff.yml";
+const PREVIEW_WORKFLOW = ".github/workflows/preview.yml";
+/** The author of comments made with the workflow's GITHUB_TOKEN. */
+const BOT = "github-actions[bot]";
+
+const marker = (/** @type {string} */ stack) => `<!-- apic-istio-pki:cert-diff:${stack} -->`;
+const SKIPPED_MARKER = "<!-- apic-istio-pki:skipped-stack-files -->";
+const PREVIEW_OPEN = /<!-- apic-istio-pki:preview(?: sha=([0-9a-f]{40}) outcome=([a-z]+) run=([0-9]+))? -->/;
+const PREVIEW_CLOSE = "<!-- /apic-istio-pki:preview -->";
+
+/** @param {unknown} v @returns {v is Record<string, unknown>} */
+const isObject = (v) => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/**
+ * Text from the artifact made safe to place in Markdown: no control characters, no HTML comment
+ * (so it cannot fake this workflow's markers), no @mention (so it cannot ping people).
+ * @param {string} text
+ */
+function neutralize(text) {
+    return (
+        text
+            // eslint-disable-next-line no-control-regex -- stripping control characters is the point
+            .replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, "")
+            .replace(/<!--/g, "&lt;!--")
+            .replace(/@(?=[A-Za-z0-9])/g, "@\u200b")
+    );
+}
+
+/**
+ * The diff's Markdown, which GitHub renders, carries config text from the pull request (e.g.
+ * pki:organization): besides neutralize, no raw HTML (a `<details>` could hide the risks) and no
+ * link or image (a "[approve](https://...)" in the bot's name). The diff itself writes neither.
+ * @param {string} text
+ */
+function renderedMarkdown(text) {
+    return neutralize(text).replace(/</g, "&lt;").replace(/\[/g, "\\[");
+}
+
+/** @param {string} text @param {number} limit */
+function truncate(text, limit) {
+    return text.length <= limit
+        ? text
+        : `${text.slice(0, limit)}\n\n… (cut at ${limit} characters; the full text is in the run's artifact)`;
+}
+
+/**
+ * A fenced code block that the text cannot close: the fence is longer than any run of backticks in it.
+ * @param {string} text @param {string} [info]
+ */
+function fence(text, info = "") {
+    const longest = Math.max(0, ...(text.match(/`+/g) ?? []).map((run) => run.length));
+    const bar = "`".repeat(Math.max(3, longest + 1));
+    return `${bar}${info}\n${text.replace(/\n+$/, "")}\n${bar}`;
+}
+
+/**
+ * Inline code that the text cannot close, on one line.
+ * @param {string} text
+ */
+function inlineCode(text) {
+    const line = text.replace(/\n/g, "\\n");
+    const longest = Math.max(0, ...(line.match(/`+/g) ?? []).map((run) => run.length));
+    const tick = "`".repeat(longest + 1);
+    const pad = line.startsWith("`") || line.endsWith("`") ? " " : "";
+    return `${tick}${pad}${line}${pad}${tick}`;
+}
+
+/**
+ * A JSON file of the artifact: a regular file inside the folder (no link), of bounded size.
+ * @param {string} root the artifact folder
+ * @param {string} relative
+ * @returns {{ value: unknown } | { problem: string }}
+ */
+function readJson(root, relative) {
+    const file = path.join(root, relative);
+    let stat;
+    try {
+        stat = fs.lstatSync(file);
+    } catch {
+        return { problem: `${relative} is missing` };
+    }
+    if (!stat.isFile()) return { problem: `${relative} is not a regular file` };
+    if (stat.size > MAX_FILE_BYTES) return { problem: `${relative} is larger than ${MAX_FILE_BYTES} bytes` };
+    const real = fs.realpathSync(file);
+    if (!real.startsWith(fs.realpathSync(root) + path.sep)) return { problem: `${relative} is outside the artifact` };
+    try {
+        return { value: JSON.parse(fs.readFileSync(real, "utf8")) };
+    } catch {
+        return { problem: `${relative} is not JSON` };
+    }
+}
+
+/**
+ * @typedef {{ stack: string, outcome: string, exitCode: number, markdown: string, message: string, inventory: string, mermaid: string }} DiffResult
+ * @typedef {{ pr?: number, headSha?: string, programChanged?: boolean }} DiffMeta
+ * @typedef {{ results: Map<string, DiffResult>, meta: DiffMeta, problems: string[] }} DiffArtifact
+ */
+
+/**
+ * One stack's result, checked; undefined with a problem when it is not what the diff job writes.
+ * @param {unknown} value @param {string} stack
+ * @returns {{ result: DiffResult } | { problem: string }}
+ */
+function checkDiffResult(value, stack) {
+    if (!isObject(value)) return { problem: `stacks/${stack}.json is not an object` };
+    if (value.stack !== stack) return { problem: `stacks/${stack}.json names another stack` };
+    if (typeof value.outcome !== "string" || !DIFF_OUTCOMES.includes(value.outcome)) {
+        return { problem: `stacks/${stack}.json has an unknown outcome` };
+    }
+    const exitCode = value.exitCode;
+    if (typeof exitCode !== "number" || !Number.isInteger(exitCode) || exitCode < 0 || exitCode > 255) {
+        return { problem: `stacks/${stack}.json has no exit status from 0 to 255` };
+    }
+    /** @type {Record<string, string>} */
+    const texts = {};
+    for (const key of /** @type {(keyof typeof LIMITS)[]} */ (Object.keys(LIMITS))) {
+        const text = value[key] ?? "";
+        if (typeof text !== "string") return { problem: `stacks/${stack}.json: ${key} is not text` };
+        texts[key] = truncate(key === "markdown" ? renderedMarkdown(text) : neutralize(text), LIMITS[key]);
+    }
+    const mermaid = value.mermaid ?? "";
+    if (typeof mermaid !== "string") return { problem: `stacks/${stack}.json: mermaid is not text` };
+    return {
+        result: {
+            stack,
+            outcome: value.outcome,
+            exitCode,
+            markdown: texts.markdown,
+            message: texts.message,
+            inventory: texts.inventory,
+            // Neutralised like the rest, whole or not at all (diffBody says why it is left out).
+            mermaid: neutralize(mermaid),
+        },
+    };
+}
+
+/**
+ * The "certificate diff" artifact (`<root>/meta.json`, `<root>/stacks/<stack>.json`), checked.
+ * @param {string | undefined} root
+ * @returns {DiffArtifact}
+ */
+function readDiffArtifact(root) {
+    /** @type {DiffArtifact} */
+    const artifact = { results: new Map(), meta: {}, problems: [] };
+    if (root === undefined || !fs.existsSync(root)) {
+        artifact.problems.push("the run left no artifact");
+        return artifact;
+    }
+    const meta = readJson(root, "meta.json");
+    if ("value" in meta && isObject(meta.value)) {
+        const { pr, headSha, programChanged } = meta.value;
+        if (typeof pr === "number" && Number.isInteger(pr) && pr > 0) artifact.meta.pr = pr;
+        if (typeof headSha === "string" && SHA.test(headSha)) artifact.meta.headSha = headSha;
+        if (typeof programChanged === "boolean") artifact.meta.programChanged = programChanged;
+    } else {
+        artifact.problems.push("problem" in meta ? meta.problem : "meta.json is not an object");
+    }
+    const stacksDir = path.join(root, "stacks");
+    const dirStat = fs.lstatSync(stacksDir, { throwIfNoEntry: false });
+    if (dirStat === undefined || !dirStat.isDirectory()) return artifact;
+    const names = fs.readdirSync(stacksDir).sort();
+    for (const name of names.slice(0, MAX_STACKS)) {
+        const stack = name.replace(/\.json$/, "");
+        if (!name.endsWith(".json") || !STACK_NAME.test(stack)) continue;
+        const read = readJson(root, `stacks/${name}`);
+        const checked = "value" in read ? checkDiffResult(read.value, stack) : read;
+        if ("result" in checked) artifact.results.set(stack, checked.result);
+        else artifact.problems.push(checked.problem);
+    }
+    if (names.length > MAX_STACKS) artifact.problems.push(`more than ${MAX_STACKS} results; the rest were ignored`);
+    return artifact;
+}
+
+/**
+ * @typedef {{ stack: string, outcome: string, exitCode: number }} PreviewResult
+ * @typedef {{ pr?: number, headSha?: string, results: PreviewResult[], problems: string[] }} PreviewArtifact
+ */
+
+/**
+ * The "certificate preview" artifact (`<root>/meta.json` with pr, headSha and stacks), checked.
+ * @param {string | undefined} root
+ * @returns {PreviewArtifact}
+ */
+function readPreviewArtifact(root) {
+    /** @type {PreviewArtifact} */
+    const artifact = { results: [], problems: [] };
+    const meta = root !== undefined && fs.existsSync(root) ? readJson(root, "meta.json") : { problem: "no artifact" };
+    if (!("value" in meta) || !isObject(meta.value)) {
+        artifact.problems.push("problem" in meta ? meta.problem : "meta.json is not an object");
+        return artifact;
+    }
+    const { pr, headSha, stacks } = meta.value;
+    if (typeof pr === "number" && Number.isInteger(pr) && pr > 0) artifact.pr = pr;
+    if (typeof headSha === "string" && SHA.test(headSha)) artifact.headSha = headSha;
+    if (!isObject(stacks)) return artifact;
+    for (const [stack, value] of Object.entries(stacks).slice(0, MAX_STACKS)) {
+        if (!STACK_NAME.test(stack) || !isObject(value)) continue;
+        const { outcome, exitCode } = value;
+        if (typeof outcome !== "string" || !PREVIEW_OUTCOMES.includes(outcome)) continue;
+        if (typeof exitCode !== "number" || !Number.isInteger(exitCode) || exitCode < 0 || exitCode > 255) continue;
+        artifact.results.push({ stack, outcome, exitCode });
+    }
+    return artifact;
+}
+
+/**
+ * This workflow's comment for a stack: made by the bot, the marker on its first line.
+ * @template {{ body?: string | null, user?: { login?: string, type?: string } | null }} C
+ * @param {readonly C[]} comments @param {string} firstLine
+ * @returns {C | undefined}
+ */
+function findComment(comments, firstLine) {
+    return comments.find(
+        (c) =>
+            c.user?.login === BOT &&
+            c.user?.type === "Bot" &&
+            typeof c.body === "string" &&
+            c.body.startsWith(`${firstLine}\n`),
+    );
+}
+
+/**
+ * The preview part of a comment: what the last privileged preview of this stack said, kept
+ * between updates of the diff part; its facts live in the opening marker.
+ * @param {{ sha: string, outcome: string, runId: string } | undefined} preview
+ * @param {{ serverUrl: string, repository: string, headSha: string }} where
+ */
+function previewSection(preview, where) {
+    if (preview === undefined) {
+        return [
+            "<!-- apic-istio-pki:preview -->",
+            "**Preview:** not run. A maintainer can run the *certificate preview* workflow with this pull request's number: it previews the pull request's stack files with the default branch's program, once a reviewer approves the `pulumi-preview` environment.",
+            PREVIEW_CLOSE,
+        ].join("\n");
+    }
+    const said = {
+        ok: "succeeded",
+        failed: "failed: see the run",
+        removed: "not run, the stack file is deleted",
+    }[preview.outcome];
+    const older =
+        preview.sha !== where.headSha
+            ? ` The pull request has changed since (now at ${where.headSha.slice(0, 7)}).`
+            : "";
+    return [
+        `<!-- apic-istio-pki:preview sha=${preview.sha} outcome=${preview.outcome} run=${preview.runId} -->`,
+        `**Preview:** [pulumi preview of commit ${preview.sha.slice(0, 7)}](${where.serverUrl}/${where.repository}/actions/runs/${preview.runId}) ${said}.${older}`,
+        PREVIEW_CLOSE,
+    ].join("\n");
+}
+
+/** @param {string | undefined} body */
+function previewOf(body) {
+    const match = PREVIEW_OPEN.exec(body ?? "");
+    return match?.[1] !== undefined && PREVIEW_OUTCOMES.includes(match[2])
+        ? { sha: match[1], outcome: match[2], runId: match[3] }
+        : undefined;
+}
+
+const STATUS = {
+    changes: () => "",
+    new: () => "**New stack.** Everything below is created by its first `pulumi up`.",
+    risky: () => "**Risky: the check fails** (`diff --fail-on risky` exited 1). Read the risks below before approving.",
+    refused: () =>
+        "**Refused** (`diff` exited 1): `pulumi up` would refuse this change, or it breaks something with no way back. The reason and the way that works are below.",
+    invalid: (/** @type {DiffResult} */ r) =>
+        `**Invalid stack file** (exit ${r.exitCode}): \`pulumi up\` would stop with:\n\n${fence(r.message)}`,
+    removed: () =>
+        "**Stack file deleted.** This pull request removes the stack's configuration; no workflow runs `pulumi destroy`, so destroy the stack by hand if that is the intent.",
+    crash: (/** @type {DiffResult} */ r) =>
+        `**The diff failed** (exit ${r.exitCode}):\n\n${fence(r.message)}\n\nRe-run the workflow; if it fails again, report it as a bug of the diff.`,
+};
+
+/**
+ * The whole comment for one stack.
+ * @param {{ stack: string, result?: DiffResult, problems?: string[], changed: boolean, programChanged: boolean,
+ *   runUrl: string, conclusion: string, headSha: string, preview: string }} args
+ */
+function diffBody(args) {
+    const { stack, result } = args;
+    const parts = [`${marker(stack)}\n### Certificate review: stack \`${stack}\``];
+    if (!args.changed) {
+        parts.push(
+            `This pull request no longer changes this stack (as of commit ${args.headSha.slice(0, 7)}, [run](${args.runUrl})).`,
+        );
+    } else if (result === undefined) {
+        const problems = (args.problems ?? []).map(neutralize);
+        parts.push(
+            `**No result for this stack.** The certificate diff run ended (${args.conclusion}) without one: see [the run](${args.runUrl}).` +
+                (problems.length > 0 ? ` What the artifact lacked: ${problems.join("; ")}.` : ""),
+        );
+    } else {
+        const status = STATUS[/** @type {keyof typeof STATUS} */ (result.outcome)](result);
+        if (status !== "") parts.push(status);
+        if (args.programChanged) {
+            parts.push(
+                "> This pull request also changes the program (lib/, package files): the diff below comes from the pull request's own code, so review that code too. The privileged preview runs the default branch's program.",
+            );
+        }
+        if (result.markdown.trim() !== "") parts.push(result.markdown.trim());
+        const inventory =
+            result.inventory.trim() === ""
+                ? []
+                : [
+                      `<details><summary>Every certificate of the stack after this change</summary>\n\n${result.inventory.trim()}\n\n</details>`,
+                  ];
+        if (result.mermaid.trim() !== "") {
+            // Shown whole or left out: GitHub refuses a longer comment, and a cut picture does not draw.
+            const picture = pictureSection(result.mermaid);
+            const length = [...parts, picture, ...inventory, footer(args)].join("\n\n").length;
+            parts.push(
+                result.mermaid.length <= MAX_PICTURE && length <= COMMENT_MAX
+                    ? picture
+                    : `*The trust picture (${result.mermaid.length} characters) is too long for this comment; the run's artifact has it.*`,
+            );
+        }
+        parts.push(...inventory);
+    }
+    parts.push(footer(args));
+    return parts.join("\n\n");
+}
+
+/**
+ * The end of a stack's comment: the commit and run, then the preview part.
+ * @param {{ headSha: string, runUrl: string, preview: string }} args
+ */
+function footer(args) {
+    return `<sub>Commit ${args.headSha.slice(0, 7)} · [certificate diff run](${args.runUrl})</sub>\n\n${args.preview}`;
+}
+
+/**
+ * The trust hierarchy after the change, drawn by GitHub from a mermaid block the text cannot close
+ * (`fence`); what the change adds, replaces and removes is highlighted in it.
+ * @param {string} mermaid
+ */
+function pictureSection(mermaid) {
+    return `<details open><summary>Trust hierarchy after this change: added, replaced and removed certificates highlighted</summary>\n\n${fence(mermaid, "mermaid")}\n\n</details>`;
+}
+
+/**
+ * The body of a comment with its preview part replaced.
+ * @param {string} body @param {string} preview
+ */
+function withPreview(body, preview) {
+    const start = body.search(PREVIEW_OPEN);
+    const end = body.indexOf(PREVIEW_CLOSE);
+    return start >= 0 && end > start
+        ? body.slice(0, start) + preview + body.slice(end + PREVIEW_CLOSE.length)
+        : `${body}\n\n${preview}`;
+}
+
+/**
+ * @param {{ stack?: string, names: string[], runUrl: string }} args
+ */
+function skippedBody(args) {
+    const list = args.names.map((name) => `- ${inlineCode(neutralize(name))}`);
+    return [
+        SKIPPED_MARKER,
+        "### Certificate review: files skipped",
+        list.length > 0
+            ? `These files under \`stacks/\` are not named \`stacks/Pulumi.<stack>.yaml\` with a stack name of letters, digits, \`.\`, \`_\` or \`-\`, so no workflow reads them ([run](${args.runUrl})):\n\n${list.join("\n")}`
+            : `None any more ([run](${args.runUrl})).`,
+    ].join("\n\n");
+}
+
+/**
+ * The pull request a run belongs to, checked against GitHub: its head must be the commit the run
+ * ran on (an older run than the pull request's head comments nothing).
+ * @param {any} github @param {{ owner: string, repo: string }} repo @param {number[]} candidates @param {string} headSha
+ */
+async function pullRequestAt(github, repo, candidates, headSha) {
+    for (const number of [...new Set(candidates)]) {
+        try {
+            const { data } = await github.rest.pulls.get({ ...repo, pull_number: number });
+            if (data.base?.repo?.full_name === `${repo.owner}/${repo.repo}`)
+                return { pr: data, current: data.head?.sha === headSha };
+        } catch {
+            // not a pull request of this repository
+        }
+    }
+    /** @type {any[]} */
+    const open = await github.paginate(github.rest.pulls.list, { ...repo, state: "open", per_page: 100 });
+    const found = open.find((p) => p.head?.sha === headSha);
+    return found !== undefined ? { pr: found, current: true } : undefined;
+}
+
+/** @param {any} github @param {{ owner: string, repo: string }} repo @param {number} number */
+async function botComments(github, repo, number) {
+    /** @type {any[]} */
+    const comments = await github.paginate(github.rest.issues.listComments, {
+        ...repo,
+        issue_number: number,
+        per_page: 100,
+    });
+    return comments.filter((c) => c.user?.login === BOT);
+}
+
+/** @param {any} github @param {{ owner: string, repo: string }} repo @param {number} number @param {any} existing @param {string} body */
+async function upsert(github, repo, number, existing, body) {
+    if (existing === undefined) await github.rest.issues.createComment({ ...repo, issue_number: number, body });
+    else if (existing.body !== body) await github.rest.issues.updateComment({ ...repo, comment_id: existing.id, body });
+}
+
+/**
+ * The entry point the workflow calls.
+ * @param {{ github: any, context: any, core: any, artifactDir: string }} args
+ */
+async function run({ github, context, core, artifactDir }) {
+    const runEvent = context.payload.workflow_run;
+    const repository = context.payload.repository;
+    const repo = context.repo;
+    const serverUrl = context.serverUrl ?? "https://github.com";
+    const runUrl = `${serverUrl}/${repository.full_name}/actions/runs/${Number(runEvent.id)}`;
+    if (runEvent.path === DIFF_WORKFLOW && runEvent.event === "pull_request") {
+        return commentDiff({
+            github,
+            core,
+            repo,
+            runEvent,
+            runUrl,
+            serverUrl,
+            artifactDir: path.join(artifactDir, "cert-diff"),
+        });
+    }
+    if (
+        runEvent.path === PREVIEW_WORKFLOW &&
+        runEvent.event === "workflow_dispatch" &&
+        runEvent.head_branch === repository.default_branch &&
+        runEvent.head_repository?.full_name === repository.full_name
+    ) {
+        return commentPreview({
+            github,
+            core,
+            repo,
+            runEvent,
+            serverUrl,
+            artifactDir: path.join(artifactDir, "cert-preview"),
+        });
+    }
+    core.info(`Nothing to comment for ${runEvent.path} on ${runEvent.event}.`);
+}
+
+/** @param {{ github: any, core: any, repo: { owner: string, repo: string }, runEvent: any, runUrl: string, serverUrl: string, artifactDir: string }} args */
+async function commentDiff({ github, core, repo, runEvent, runUrl, serverUrl, artifactDir }) {
+    const headSha = String(runEvent.head_sha);
+    const artifact = readDiffArtifact(artifactDir);
+    const candidates = [...(runEvent.pull_requests ?? []).map((/** @type {any} */ p) => Number(p.number))];
+    if (artifact.meta.pr !== undefined) candidates.push(artifact.meta.pr);
+    const found = await pullRequestAt(github, repo, candidates, headSha);
+    if (found === undefined || !found.current) {
+        core.info(`No open pull request has ${headSha} as its head: a newer run will comment.`);
+        return;
+    }
+    const number = found.pr.number;
+    /** @type {any[]} */
+    const files = await github.paginate(github.rest.pulls.listFiles, { ...repo, pull_number: number, per_page: 100 });
+    const stackFiles = files.map((f) => String(f.filename)).filter((f) => f.startsWith("stacks/Pulumi."));
+    const named = stackFiles.map((f) => STACK_FILE.exec(f)?.[1] ?? "");
+    const changedStacks = named.filter((s) => STACK_NAME.test(s));
+    const skipped = stackFiles.filter((_, i) => !STACK_NAME.test(named[i]));
+    const programChanged = files.some((f) => PROGRAM_FILE.test(String(f.filename)));
+    // The artifact may add stacks only when the program changed (then every stack is checked).
+    const stacks = [...new Set([...changedStacks, ...(programChanged ? artifact.results.keys() : [])])].sort();
+    const comments = await botComments(github, repo, number);
+    const where = { serverUrl, repository: `${repo.owner}/${repo.repo}`, headSha };
+    for (const stack of stacks) {
+        const existing = findComment(comments, marker(stack));
+        const body = diffBody({
+            stack,
+            result: artifact.results.get(stack),
+            problems: artifact.problems,
+            changed: true,
+            programChanged,
+            runUrl,
+            conclusion: String(runEvent.conclusion),
+            headSha,
+            preview: previewSection(previewOf(existing?.body), where),
+        });
+        await upsert(github, repo, number, existing, body);
+    }
+    for (const existing of comments) {
+        const stack = /^<!-- apic-istio-pki:cert-diff:([A-Za-z0-9][A-Za-z0-9_.-]{0,62}) -->\n/.exec(
+            existing.body ?? "",
+        )?.[1];
+        if (stack === undefined || stacks.includes(stack)) continue;
+        const body = diffBody({
+            stack,
+            changed: false,
+            programChanged,
+            runUrl,
+            conclusion: String(runEvent.conclusion),
+            headSha,
+            preview: previewSection(previewOf(existing.body), where),
+        });
+        await upsert(github, repo, number, existing, body);
+    }
+    const skippedComment = findComment(comments, SKIPPED_MARKER);
+    if (skipped.length > 0 || skippedComment !== undefined) {
+        await upsert(github, repo, number, skippedComment, skippedBody({ names: skipped, runUrl }));
+    }
+    core.info(`Pull request #${number}: ${stacks.length} stack comments up to date.`);
+}
+
+/** @param {{ github: any, core: any, repo: { owner: string, repo: string }, runEvent: any, serverUrl: string, artifactDir: string }} args */
+async function commentPreview({ github, core, repo, runEvent, serverUrl, artifactDir }) {
+    const artifact = readPreviewArtifact(artifactDir);
+    if (artifact.pr === undefined || artifact.headSha === undefined) {
+        core.info(
+            `A preview of the default branch, or no artifact (${artifact.problems.join("; ")}): nothing to comment.`,
+        );
+        return;
+    }
+    const { data: pr } = await github.rest.pulls.get({ ...repo, pull_number: artifact.pr });
+    const comments = await botComments(github, repo, pr.number);
+    const where = { serverUrl, repository: `${repo.owner}/${repo.repo}`, headSha: String(pr.head.sha) };
+    for (const result of artifact.results) {
+        const preview = previewSection(
+            { sha: artifact.headSha, outcome: result.outcome, runId: String(Number(runEvent.id)) },
+            where,
+        );
+        const existing = findComment(comments, marker(result.stack));
+        const body =
+            existing !== undefined
+                ? withPreview(existing.body, preview)
+                : `${marker(result.stack)}\n### Certificate review: stack \`${result.stack}\`\n\nThe certificate diff has not been posted yet.\n\n${preview}`;
+        await upsert(github, repo, pr.number, existing, body);
+    }
+    core.info(`Pull request #${pr.number}: preview of ${artifact.results.length} stacks noted.`);
+}
+
+module.exports = {
+    run,
+    neutralize,
+    fence,
+    inlineCode,
+    readDiffArtifact,
+    readPreviewArtifact,
+    findComment,
+    diffBody,
+    previewSection,
+    previewOf,
+    withPreview,
+    skippedBody,
+    marker,
+    LIMITS,
+    MAX_PICTURE,
+};

@@ -1,0 +1,260 @@
+/**
+ * lifecycle (--stack NAME | --config FILE) --deployed FILE_OR_DIR [--now ISO] [--soak-days N] [--write] [--format markdown|json]:
+ * what is due (lib/lifecycle/rules.ts), the stack file edit that does it, and its certificate diff.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import { rawConfigFromStackFile, readFromDisk } from "../config/load";
+import { PkiConfig } from "../config/types";
+import { ConfigError, validateConfig } from "../config/validate";
+import { diffPlans } from "../inventory/diff";
+import { DeployedInputError, readDeployed } from "../lifecycle/deployed";
+import { decide, DEFAULT_SOAK_DAYS, LifecycleDecision, Proposal } from "../lifecycle/rules";
+import { editStackText, StackEditError } from "../lifecycle/stackEdit";
+import { planPki } from "../plan/plan";
+import { diffMarkdown } from "./diff";
+import { markdownTable } from "./format";
+import { Command, InputError, oneOf, parse, parseNow, stackFilePath, UsageError } from "./stackSource";
+
+const USAGE = `usage: lifecycle (--stack NAME | --config FILE) --deployed FILE_OR_DIR [--now ISO] [--soak-days ${DEFAULT_SOAK_DAYS}] [--write] [--format markdown|json]
+
+Decides, at --now (default: now), what the stack needs from what is deployed: --deployed is the
+JSON of "pulumi stack output --json" (outputs inventory and deploymentRecord) or a render's
+folder (inventory.json and deployment.json). Proposes, as edits of the stack file:
+  - a leaf inside its renewal window: its epoch raised (pki:rotation.endpoints.<id>.serverEpoch;
+    an APIC client with clientEpoch and clientPhase switch, then finish once the switch has been
+    deployed --soak-days days; UI clients pki:rotation.uiClientEpoch, APIC's UI-facing servers
+    apicServerEpoch; a customer-facing host a new key and CSR, pki:frontEnd.customerFacing.<host>.epoch);
+  - a CA inside its renewal window: a staged rotation (pki:caRotation.<slot>: generation n+1,
+    phase prepare), and each phase deployed --soak-days days: the next phase;
+and says whether CRLs must be re-published (a pulumi up from the default branch, no edit) and
+what needs a human (anything expired, an offline root's renewal or CRL series, the ceremony, a
+customer-facing CSR for the public CA).
+--write edits the stack file in place (comments and layout kept) when something is due; the
+output is a pull request body: what is due, why, and the certificate diff of the edit. --format
+json prints { changed, markdown, republishCrls, needsHuman, proposals, ... }.
+Exit status: 0 ran (nothing due, or the edit written or proposed), 1 something needs a human,
+2 wrong usage or unreadable input.`;
+
+const day = (date: Date): string => date.toISOString().slice(0, 10);
+const showValue = (value: number | string | undefined): string => (value === undefined ? "unset" : String(value));
+
+/** The effective value at `keys` of a `pki:` config map, as the program receives it. */
+function effectiveValue(raw: Record<string, string>, keys: readonly string[]): unknown {
+    const [top, ...rest] = keys;
+    const text = raw[top.replace(/^pki:/, "")];
+    let value: unknown = text === undefined ? undefined : JSON.parse(text);
+    for (const key of rest) value = (value as Record<string, unknown> | undefined)?.[key];
+    return value;
+}
+
+interface Edited {
+    text: string;
+    config: PkiConfig;
+}
+
+/**
+ * The stack file after the proposals' edits, checked as `pulumi up` would check it against what is
+ * deployed, and checked to set exactly the values meant (a key from Pulumi.yaml the stack file
+ * does not set would be shadowed by a partial one).
+ */
+function editStackFile(
+    file: string,
+    text: string,
+    proposals: readonly Proposal[],
+    check: (config: PkiConfig) => void,
+): Edited {
+    const edits = proposals.flatMap((p) => p.edits);
+    const after = editStackText(
+        text,
+        edits.map((e) => ({ path: e.path, value: e.to })),
+    );
+    const raw = rawConfigFromStackFile(file, { read: (f) => (path.resolve(f) === file ? after : readFromDisk(f)) });
+    const config = validateConfig(raw);
+    for (const edit of edits) {
+        const value = effectiveValue(raw, edit.path);
+        if (value !== edit.to) {
+            throw new StackEditError(
+                `${edit.path.join(".")} would be ${JSON.stringify(value)} after the edit instead of ${JSON.stringify(edit.to)}` +
+                    ` (is ${edit.path[0]} set in Pulumi.yaml? set it in the stack file)`,
+            );
+        }
+    }
+    check(config);
+    return { text: after, config };
+}
+
+/** Replaces the file at once (a new file renamed over it), keeping its mode. */
+function writeInPlace(file: string, text: string): void {
+    const mode = fs.statSync(file).mode & 0o777;
+    const temporary = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+    fs.writeFileSync(temporary, text, { flag: "wx", mode });
+    try {
+        fs.renameSync(temporary, file);
+    } catch (error) {
+        fs.rmSync(temporary, { force: true });
+        throw error;
+    }
+}
+
+function bullets(title: string, lines: readonly string[]): string {
+    return lines.length === 0 ? "" : `### ${title}\n\n${lines.map((l) => `- ${l}`).join("\n")}\n`;
+}
+
+export function lifecycleMarkdown(args: {
+    environment: string;
+    stackFile: string;
+    now: Date;
+    decision: LifecycleDecision;
+    written: boolean;
+    diff?: string;
+}): string {
+    const { decision } = args;
+    const { proposals } = decision;
+    const summary =
+        proposals.length === 0
+            ? "Nothing to change in the stack file."
+            : `**${proposals.length} change${proposals.length === 1 ? "" : "s"} ${args.written ? `written to ${args.stackFile}` : `proposed for ${args.stackFile} (run with --write to make the edit)`}.**`;
+    const crls = decision.republishCrls
+        ? "CRLs are due for re-publication: run `pulumi up` from the default branch (no config change)."
+        : "No CRL is due for re-publication.";
+    const parts = [`## Lifecycle of ${args.environment} at ${day(args.now)}\n`, `${summary} ${crls}\n`];
+    if (proposals.length > 0) {
+        parts.push(
+            `### Due\n\n${markdownTable(
+                ["what", "why", "change"],
+                proposals.map((p) => ({
+                    what: p.subject,
+                    why: p.why,
+                    change: p.edits
+                        .map((e) =>
+                            e.from === e.to
+                                ? `${e.path.join(".")}: ${e.to} (kept)`
+                                : `${e.path.join(".")}: ${showValue(e.from)} -> ${e.to}`,
+                        )
+                        .join("; "),
+                })),
+            )}`,
+        );
+    }
+    const notes = (field: "beforeMerge" | "afterDeploy") =>
+        proposals.flatMap((p) => (p[field] !== undefined ? [`**${p.subject}**: ${p[field]}`] : []));
+    parts.push(
+        bullets("Before merging", notes("beforeMerge")),
+        bullets("After the update", notes("afterDeploy")),
+        bullets("Needs a human", decision.needsHuman),
+        bullets("CRLs to re-publish", decision.republishWhy),
+        bullets("Waiting", decision.waiting),
+        bullets("Changed in the stack file, not deployed yet", decision.pending),
+    );
+    if (args.diff !== undefined) parts.push(args.diff);
+    return parts.filter((p) => p !== "").join("\n");
+}
+
+export const lifecycleCommand: Command = {
+    usage: USAGE,
+    async run(argv, out) {
+        const values = parse<{
+            stack?: string;
+            config?: string;
+            deployed?: string;
+            now?: string;
+            "soak-days"?: string;
+            write?: boolean;
+            format?: string;
+        }>(argv, {
+            stack: { type: "string" },
+            config: { type: "string" },
+            deployed: { type: "string" },
+            now: { type: "string" },
+            "soak-days": { type: "string" },
+            write: { type: "boolean" },
+            format: { type: "string" },
+        });
+        const { file } = stackFilePath(values);
+        if (values.deployed === undefined)
+            throw new UsageError("give --deployed: the stack's outputs (JSON) or a render's folder");
+        const format = oneOf(values.format ?? "markdown", "--format", ["markdown", "json"]);
+        const now = values.now === undefined ? new Date() : parseNow(values.now);
+        const soakText = values["soak-days"] ?? String(DEFAULT_SOAK_DAYS);
+        if (!/^\d+$/.test(soakText))
+            throw new UsageError(`--soak-days must be a whole number of days; got "${soakText}"`);
+        const soakDays = Number(soakText);
+
+        let config: PkiConfig;
+        let text: string;
+        try {
+            text = fs.readFileSync(file, "utf8");
+            config = validateConfig(rawConfigFromStackFile(file));
+        } catch (error) {
+            throw new InputError(`cannot use the stack file ${file}: ${(error as Error).message}`);
+        }
+        let deployed;
+        try {
+            deployed = readDeployed(values.deployed);
+        } catch (error) {
+            if (error instanceof DeployedInputError) throw new InputError(error.message);
+            throw error;
+        }
+        if (deployed.environment !== undefined && deployed.environment !== config.environment) {
+            throw new InputError(
+                `--deployed ${values.deployed} is a render of environment "${deployed.environment}", the stack file's is "${config.environment}"`,
+            );
+        }
+
+        const decision = decide({ config, deployed, now, soakDays });
+        const needsHuman = [...decision.needsHuman];
+        let edited: Edited | undefined;
+        if (decision.proposals.length > 0) {
+            try {
+                edited = editStackFile(file, text, decision.proposals, (after) =>
+                    planPki(after, { deployed: deployed.record, now }),
+                );
+            } catch (error) {
+                if (!(error instanceof ConfigError || error instanceof StackEditError)) throw error;
+                needsHuman.push(`the proposed edit cannot be made: ${error.message.replace(/\n\s*-?\s*/g, " ")}`);
+            }
+        }
+        const written = values.write === true && edited !== undefined;
+        if (written && edited !== undefined) writeInPlace(file, edited.text);
+        const diff =
+            edited === undefined
+                ? undefined
+                : diffMarkdown(
+                      diffPlans(planPki(config, { now }), planPki(edited.config, { now })),
+                      config.environment,
+                  );
+        const markdown = lifecycleMarkdown({
+            environment: config.environment,
+            stackFile: path.relative(process.cwd(), file) || file,
+            now,
+            decision: { ...decision, needsHuman },
+            written,
+            ...(diff !== undefined ? { diff } : {}),
+        });
+        if (format === "json") {
+            out(
+                JSON.stringify(
+                    {
+                        changed: written,
+                        markdown,
+                        republishCrls: decision.republishCrls,
+                        needsHuman,
+                        proposals: decision.proposals.map((p) => ({
+                            ...p,
+                            edits: p.edits.map((e) => ({ key: e.path.join("."), from: e.from ?? null, to: e.to })),
+                        })),
+                        republishWhy: decision.republishWhy,
+                        waiting: decision.waiting,
+                        pending: decision.pending,
+                    },
+                    null,
+                    2,
+                ) + "\n",
+            );
+        } else {
+            out(markdown);
+        }
+        return needsHuman.length > 0 ? 1 : 0;
+    },
+};

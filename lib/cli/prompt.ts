@@ -1,0 +1,98 @@
+/**
+ * The ceremony's questions to the people at the offline machine: the root key's passphrase (typed
+ * on a terminal, never echoed) and the confirmation of what is about to be signed (a line from a
+ * terminal or, in a scripted rehearsal, from standard input). Questions go to standard error, so
+ * that standard output holds only what the ceremony reports.
+ */
+import * as readline from "readline";
+import { checkNewPassphrase } from "../pki/ceremony";
+
+export const ROOT_PASSPHRASE_VARIABLE = "APIC_ISTIO_PKI_ROOT_PASSPHRASE";
+
+const CTRL_C = "\u0003";
+const CTRL_D = "\u0004";
+const BACKSPACE = ["\u007f", "\b"];
+
+export class Prompter {
+    private lines?: { reader: readline.Interface; iterator: AsyncIterator<string> };
+
+    /** One line of standard input, or undefined when it has ended. */
+    async line(question: string): Promise<string | undefined> {
+        process.stderr.write(question);
+        if (this.lines === undefined) {
+            const reader = readline.createInterface({ input: process.stdin, terminal: false, crlfDelay: Infinity });
+            this.lines = { reader, iterator: reader[Symbol.asyncIterator]() };
+        }
+        const next = await this.lines.iterator.next();
+        // A terminal echoes the answer and its newline; piped input leaves the question's line open.
+        if (process.stdin.isTTY !== true) process.stderr.write("\n");
+        return next.done === true ? undefined : next.value;
+    }
+
+    /** A secret typed on the terminal with echo off (raw mode); Ctrl-C or Ctrl-D cancels. */
+    async hidden(question: string): Promise<string> {
+        this.close();
+        const input = process.stdin;
+        // Echo off before the question shows, so that an answer typed at once is not echoed either.
+        input.setRawMode(true);
+        input.resume();
+        process.stderr.write(question);
+        return new Promise((resolve, reject) => {
+            let answer = "";
+            const finish = (error?: Error): void => {
+                input.off("data", onData);
+                input.setRawMode(false);
+                input.pause();
+                process.stderr.write("\n");
+                if (error !== undefined) reject(error);
+                else resolve(answer);
+            };
+            const onData = (chunk: Buffer): void => {
+                for (const char of chunk.toString("utf8")) {
+                    if (char === "\r" || char === "\n") return finish();
+                    if (char === CTRL_C || char === CTRL_D) {
+                        return finish(new Error("cancelled at the passphrase prompt; nothing was signed or written"));
+                    }
+                    answer = BACKSPACE.includes(char) ? [...answer].slice(0, -1).join("") : answer + char;
+                }
+            };
+            input.on("data", onData);
+        });
+    }
+
+    /** Stops reading standard input, so that the process can end. */
+    close(): void {
+        this.lines?.reader.close();
+        this.lines = undefined;
+    }
+}
+
+/**
+ * The root key's passphrase: from ROOT_PASSPHRASE_VARIABLE (scripted rehearsals), else asked on
+ * the terminal, twice when it protects a new key.
+ */
+export async function rootPassphrase(prompter: Prompter, options: { newKey: boolean }): Promise<string> {
+    const given = process.env[ROOT_PASSPHRASE_VARIABLE];
+    if (given === "") {
+        throw new Error(
+            `${ROOT_PASSPHRASE_VARIABLE} is set but empty; set it to the root key's passphrase, or unset it to be asked on the terminal`,
+        );
+    }
+    if (given !== undefined) {
+        if (options.newKey) checkNewPassphrase(given);
+        return given;
+    }
+    if (process.stdin.isTTY !== true) {
+        throw new Error(
+            `no terminal to ask the root key's passphrase on; run the ceremony on a terminal, or set ${ROOT_PASSPHRASE_VARIABLE} for a scripted rehearsal`,
+        );
+    }
+    const passphrase = await prompter.hidden("Passphrase of the root key: ");
+    if (options.newKey) {
+        checkNewPassphrase(passphrase);
+        if ((await prompter.hidden("The same passphrase again: ")) !== passphrase) {
+            throw new Error("the two passphrases differ; nothing was written: run init-root again");
+        }
+    }
+    return passphrase;
+}

@@ -1,0 +1,226 @@
+/**
+ * The offline root's folder (on the offline machine's removable medium): root.key (encrypted,
+ * 0600), root.crt, and issuance.log, the append-only record of everything the root signed. The
+ * folder must be its owner's alone (0700) and never a link, and is kept out of git work trees.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import { codeOf, createExclusive, entryAt, makePrivateFolder, PRIVATE_FILE, writeNewFile } from "../files";
+
+export const ROOT_KEY = "root.key";
+export const ROOT_CERT = "root.crt";
+export const ISSUANCE_LOG = "issuance.log";
+
+const { O_RDONLY, O_WRONLY, O_APPEND, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+
+/** A line of issuance.log for a certificate the root signed (itself included). */
+export interface CertificateRecord {
+    readonly time: string;
+    readonly event: "root" | "certificate";
+    readonly environment: string;
+    readonly serial: string;
+    readonly subject: string;
+    readonly spkiSha256: string;
+    readonly notAfter: string;
+}
+
+/** A line of issuance.log for a CRL the root signed. */
+export interface CrlRecord {
+    readonly time: string;
+    readonly event: "crl";
+    readonly environment: string;
+    readonly crlNumber: number;
+    readonly issuer: string;
+    readonly thisUpdate: string;
+    readonly nextUpdate: string;
+    readonly revoked: readonly { readonly serial: string; readonly reason: string; readonly revokedAt: string }[];
+}
+
+/** One line of issuance.log: what the root signed, when, for which environment. */
+export type LogRecord = CertificateRecord | CrlRecord;
+
+/** The top folder of the git work tree holding `target`, or undefined. */
+function gitWorkTreeOf(target: string): string | undefined {
+    for (let folder = path.resolve(target); ; folder = path.dirname(folder)) {
+        if (entryAt(path.join(folder, ".git")) !== undefined) return folder;
+        if (path.dirname(folder) === folder) return undefined;
+    }
+}
+
+function checkOutsideGit(dir: string, option: string, allowGit: boolean): void {
+    const workTree = gitWorkTreeOf(dir);
+    if (workTree !== undefined && !allowGit) {
+        throw new Error(
+            `${option} ${dir} is inside the git work tree ${workTree}: a root folder there is one "git add" away from leaving the offline machine; ` +
+                `keep it on the ceremony's removable medium (e.g. /media/ceremony/example-client-root), or pass --allow-git-work-tree for a throw-away rehearsal`,
+        );
+    }
+}
+
+/**
+ * A folder that may hold the root key: a real folder (not a link), the user's own, with no access
+ * for group or others. A looser one is refused, not fixed: whatever others may have put in or
+ * replaced there (a root certificate, a log) a chmod would not undo, so the people at the
+ * ceremony check it first.
+ */
+function checkPrivateFolder(dir: string, option: string, stat: fs.Stats): void {
+    if (stat.isSymbolicLink()) {
+        throw new Error(
+            `${option} ${dir} is a symbolic link; the ceremony never works through a link: give the real folder`,
+        );
+    }
+    if (!stat.isDirectory()) throw new Error(`${option} ${dir} is not a folder`);
+    const uid = process.getuid?.();
+    if (uid !== undefined && stat.uid !== uid) {
+        throw new Error(`${option} ${dir} belongs to another user (uid ${stat.uid}); run the ceremony as its owner`);
+    }
+    const mode = stat.mode & 0o777;
+    if ((mode & 0o077) !== 0) {
+        throw new Error(
+            `${option} ${dir} has mode 0${mode.toString(8)}: others may read or replace what it holds. The ceremony refuses rather than fixes it, ` +
+                `since a chmod would not undo what they may have done: check its content, then run chmod 700 ${dir}`,
+        );
+    }
+}
+
+/** Opens an existing file without following a link; one holding a key must be its owner's alone. */
+function openExisting(file: string, flags: number, privateFile: boolean): number {
+    let fd: number;
+    try {
+        // O_NONBLOCK: a FIFO planted at the path must not hang the open (it is refused below).
+        fd = fs.openSync(file, flags | O_NOFOLLOW | O_NONBLOCK);
+    } catch (error) {
+        if (codeOf(error) === "ENOENT") {
+            throw new Error(
+                `${file} is missing; a root folder holds ${ROOT_KEY}, ${ROOT_CERT} and ${ISSUANCE_LOG}: restore it from the ceremony's archive`,
+            );
+        }
+        if (codeOf(error) === "ELOOP") {
+            throw new Error(`${file} is a symbolic link; the ceremony never reads or writes through a link`);
+        }
+        throw new Error(`cannot open ${file} (${codeOf(error)})`);
+    }
+    const stat = fs.fstatSync(fd);
+    const mode = stat.mode & 0o777;
+    const problem = !stat.isFile()
+        ? `${file} is not a regular file`
+        : privateFile && (mode & 0o077) !== 0
+          ? `${file} has mode 0${mode.toString(8)}; only its owner may read or write it: check it, then run chmod 600 ${file}`
+          : undefined;
+    if (problem !== undefined) {
+        fs.closeSync(fd);
+        throw new Error(problem);
+    }
+    return fd;
+}
+
+function readExisting(file: string, privateFile: boolean): string {
+    const fd = openExisting(file, O_RDONLY, privateFile);
+    try {
+        return fs.readFileSync(fd, "utf8");
+    } finally {
+        fs.closeSync(fd);
+    }
+}
+
+export class RootFolder {
+    private constructor(readonly dir: string) {}
+
+    /**
+     * Checks that init-root may make a root in `dir` (a new folder in an existing one, or an empty
+     * private folder), before any passphrase is asked or key made; `make` then creates it 0700.
+     */
+    static checkNew(dir: string, allowGit: boolean): { make(): RootFolder } {
+        checkOutsideGit(dir, "--out", allowGit);
+        const parent = path.dirname(path.resolve(dir));
+        if (entryAt(parent)?.isDirectory() !== true) {
+            throw new Error(
+                `--out ${dir}: the folder ${parent} does not exist; mount the ceremony's medium or create it first`,
+            );
+        }
+        const existing = entryAt(dir);
+        if (existing !== undefined) {
+            checkPrivateFolder(dir, "--out", existing);
+            const entries = fs.readdirSync(dir);
+            if (entries.includes(ROOT_KEY)) {
+                throw new Error(
+                    `--out ${dir} already holds a root key (${ROOT_KEY}); init-root never replaces one: choose a new folder`,
+                );
+            }
+            if (entries.length > 0) {
+                throw new Error(
+                    `--out ${dir} is not empty (${entries.join(", ")}); init-root needs a new or empty folder`,
+                );
+            }
+        }
+        return {
+            make: () => {
+                makePrivateFolder(dir);
+                return new RootFolder(dir);
+            },
+        };
+    }
+
+    /** An existing root folder, checked: private, outside git, with its three files. */
+    static open(dir: string, allowGit: boolean): RootFolder {
+        checkOutsideGit(dir, "--root", allowGit);
+        const stat = entryAt(dir);
+        if (stat === undefined) throw new Error(`--root ${dir}: no such folder; give the folder init-root made`);
+        checkPrivateFolder(dir, "--root", stat);
+        const folder = new RootFolder(dir);
+        folder.readLog(); // a missing, linked, loose or altered log stops the ceremony before anything is signed
+        return folder;
+    }
+
+    path(name: string): string {
+        return path.join(this.dir, name);
+    }
+
+    readCertificate(): string {
+        return readExisting(this.path(ROOT_CERT), false);
+    }
+
+    readEncryptedKey(): string {
+        return readExisting(this.path(ROOT_KEY), true);
+    }
+
+    /** Creates a file of the root folder, exclusively and never through a link. */
+    writeNew(name: string, content: string, mode: number): void {
+        writeNewFile(this.path(name), content, mode);
+    }
+
+    /** Starts the issuance log with its first record (init-root). */
+    startLog(record: LogRecord): void {
+        this.writeRecord(createExclusive(this.path(ISSUANCE_LOG), PRIVATE_FILE), record);
+    }
+
+    /** Appends a record: the log is opened O_APPEND (never rewritten), without following a link, and synced. */
+    appendLog(record: LogRecord): void {
+        this.writeRecord(openExisting(this.path(ISSUANCE_LOG), O_WRONLY | O_APPEND, true), record);
+    }
+
+    private writeRecord(fd: number, record: LogRecord): void {
+        try {
+            fs.writeSync(fd, `${JSON.stringify(record)}\n`);
+            fs.fsyncSync(fd);
+        } finally {
+            fs.closeSync(fd);
+        }
+    }
+
+    readLog(): LogRecord[] {
+        const file = this.path(ISSUANCE_LOG);
+        return readExisting(file, true)
+            .split("\n")
+            .filter((line) => line !== "")
+            .map((line, i) => {
+                try {
+                    return JSON.parse(line) as LogRecord;
+                } catch {
+                    throw new Error(
+                        `${file} line ${i + 1} is not a record of this ceremony; the log was altered: restore it from the ceremony's archive`,
+                    );
+                }
+            });
+    }
+}

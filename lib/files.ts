@@ -1,0 +1,63 @@
+/**
+ * Writing files that may hold keys, shared by render and the ceremony: created exclusively and
+ * never through a link (O_CREAT|O_EXCL|O_NOFOLLOW) with an exact mode, in 0700 folders, whatever
+ * the umask or an earlier run left.
+ */
+import * as fs from "fs";
+
+export const PRIVATE_FILE = 0o600;
+export const PUBLIC_FILE = 0o644;
+export const PRIVATE_FOLDER = 0o700;
+
+const { O_CREAT, O_EXCL, O_NOFOLLOW, O_WRONLY, O_RDONLY, O_DIRECTORY } = fs.constants;
+
+/** The error code of a failed system call (ENOENT, EACCES...), for messages. */
+export function codeOf(error: unknown): string {
+    return (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+}
+
+/**
+ * Creates `file` with exactly `mode` and opens it for writing; fails if anything exists at that
+ * path, a link included (even a dangling one).
+ */
+export function createExclusive(file: string, mode: number): number {
+    const fd = fs.openSync(file, O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY, mode);
+    fs.fchmodSync(fd, mode); // the umask may have taken bits off
+    return fd;
+}
+
+/** Creates `file` exclusively with `mode` and writes `content` to it. */
+export function writeNewFile(file: string, content: string | Buffer, mode: number): void {
+    const fd = createExclusive(file, mode);
+    try {
+        fs.writeFileSync(fd, content);
+    } finally {
+        fs.closeSync(fd);
+    }
+}
+
+/** Makes one folder (its parent must exist), or takes the existing one, and sets it 0700; a link is refused. */
+export function makePrivateFolder(folder: string): void {
+    try {
+        fs.mkdirSync(folder, { mode: PRIVATE_FOLDER });
+    } catch (error) {
+        if (codeOf(error) !== "EEXIST") throw error;
+    }
+    // Opened without following a link (ELOOP), so the mode is set on the folder itself.
+    const fd = fs.openSync(folder, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+    try {
+        fs.fchmodSync(fd, PRIVATE_FOLDER);
+    } finally {
+        fs.closeSync(fd);
+    }
+}
+
+/** lstat, or undefined when nothing is there. */
+export function entryAt(file: string): fs.Stats | undefined {
+    try {
+        return fs.lstatSync(file);
+    } catch (error) {
+        if (codeOf(error) === "ENOENT") return undefined;
+        throw error;
+    }
+}

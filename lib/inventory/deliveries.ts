@@ -1,0 +1,232 @@
+/**
+ * Where a plan's keys, certificates and CRLs end up, item by item: each Kubernetes secret key,
+ * each APIC keystore and truststore file, for the backend (gateway, APIC, istiod) and the front
+ * end (UI services' Secrets, APIC's UI-facing keystores and truststore, customer-facing hosts).
+ * Pure, from the plan alone, mirroring what lib/stack.ts and the components write; `diff`
+ * compares two of these to say which secret or bundle is created, updated or deleted, and what
+ * changes inside it.
+ */
+import * as crypto from "crypto";
+import { IntermediateSlot, INTERMEDIATE_SLOTS, rootOf } from "../plan/hierarchy";
+import { activeCa, CaPlan, CrlPlan, MESH_CA_SECRET, PkiPlan } from "../plan/plan";
+import { stepOf } from "../plan/caRotation";
+import { pemBlocks } from "../pki/pem";
+import { APIC_UI_DIR, apicServerCertId, customerFacingCertId, secretPath, uiClientCertId } from "./planned";
+
+export type PlaceKind =
+    | "gateway secret"
+    | "istiod cacerts"
+    | "UI client secret"
+    | "customer-facing secret"
+    | "APIC keystore"
+    | "APIC truststore"
+    | "APIC UI-facing keystore"
+    | "APIC UI truststore";
+
+const SECRET_KINDS: readonly PlaceKind[] = [
+    "gateway secret",
+    "istiod cacerts",
+    "UI client secret",
+    "customer-facing secret",
+];
+
+/** A Kubernetes secret (pulumi up writes it, its readers reload it), not APIC material uploaded by hand. */
+export const isSecret = (kind: PlaceKind): boolean => SECRET_KINDS.includes(kind);
+
+/** What an item holds: a certificate, a private key or a CRL, each named by its certificate id. */
+export interface Content {
+    readonly kind: "cert" | "key" | "crl";
+    readonly id: string;
+}
+
+export interface Place {
+    /** A secret's render path (`k8s/<cluster>/<namespace>/secret-<name>`), or `APIC keystore of <endpoint>`. */
+    readonly id: string;
+    readonly kind: PlaceKind;
+    /**
+     * Whom it serves: the endpoint (gateway secrets, APIC bundles), the cluster (cacerts), the UI
+     * service (its Secret), the host (APIC's UI-facing keystores, customer-facing secrets), or
+     * `apic/ui` (APIC's UI truststore, for every UI service).
+     */
+    readonly owner: string;
+    /** The id of the certificate the place exists for (its items call it "its certificate"), if one. */
+    readonly leaf?: string;
+    /** Secret key or file -> what it holds, in order. */
+    readonly items: Readonly<Record<string, readonly Content[]>>;
+}
+
+const cert = (id: string): Content => ({ kind: "cert", id });
+const key = (id: string): Content => ({ kind: "key", id });
+const crl = (id: string): Content => ({ kind: "crl", id });
+
+/** The roots of a root slot's domain as a trust bundle holds them: the one in use first. */
+function rootsOf(plan: PkiPlan, slot: ReturnType<typeof rootOf>): CaPlan[] {
+    const all = plan.cas.filter((c) => c.role === "root" && c.slot === slot);
+    return [...all.filter((c) => c.active), ...all.filter((c) => !c.active)];
+}
+
+/** The first position at which a staged rotation has retired a CA. */
+const FIRST_FINISH = stepOf({ generation: 1, phase: "finish" });
+
+/**
+ * Where CRLs are published, as far as the config tells, by the flags of PkiPlan.crls (planCrls in
+ * lib/plan/plan.ts): once a client of that relying party is revoked (APIC clients: the gateway's
+ * ca.crl; UI clients: APIC's UI truststore), or once an issuing CA under the same root was retired
+ * (its rotation reached a finish). The deployed record, which `pulumi up` reads, also drops a
+ * retired CA once it expires; a diff of two stack files cannot know that, so a CRL stays published
+ * here as long as the config shows a finished rotation.
+ */
+export function crlsPublished(plan: PkiPlan): Omit<CrlPlan, "offlineRootCrls"> {
+    const { caRotation, trustDomains, revocations } = plan.config;
+    const retiredUnder = (slot: IntermediateSlot): boolean =>
+        INTERMEDIATE_SLOTS.some(
+            (other) =>
+                rootOf(other, trustDomains) === rootOf(slot, trustDomains) && stepOf(caRotation[other]) >= FIRST_FINISH,
+        );
+    return {
+        gateway: revocations.some((r) => r.endpoint !== undefined) || retiredUnder("apicClientCa"),
+        apicTruststore: retiredUnder("gatewayServerCa"),
+        mesh: retiredUnder("meshCa"),
+        apicUiTruststore: revocations.some((r) => r.uiClient !== undefined) || retiredUnder("uiClientCa"),
+    };
+}
+
+/** The CA certificates of pki:frontEnd.apicServerCa, each named by its subject and serial. */
+function givenCas(pem: string): Content[] {
+    return pemBlocks(pem, "CERTIFICATE").map((block) => {
+        const ca = new crypto.X509Certificate(block);
+        const cn = /(?:^|\n)CN=([^\n]*)/.exec(ca.subject)?.[1] ?? ca.subject.replace(/\n/g, ", ");
+        return cert(`pki:frontEnd.apicServerCa ${cn} (serial ${ca.serialNumber})`);
+    });
+}
+
+/**
+ * Every place the plan delivers to, in a stable order: gateway secrets, cacerts, UI services'
+ * Secrets, customer-facing secrets, then APIC's bundles (per endpoint, then UI-facing).
+ */
+export function placesOf(plan: PkiPlan): Place[] {
+    const { config, frontEnd } = plan;
+    if (plan.cas.length === 0) return []; // the base of a new stack
+    const trust = config.trustDomains;
+    const published = crlsPublished(plan);
+    const gatewayCluster = config.clusters[0].name;
+    const serverCa = activeCa(plan.cas, "gateway-server-ca");
+    const clientCa = activeCa(plan.cas, "apic-client-ca");
+    const clientRoots = rootsOf(plan, rootOf("apicClientCa", trust));
+    const serverRoots = rootsOf(plan, rootOf("gatewayServerCa", trust));
+    const meshRoots = rootsOf(plan, rootOf("meshCa", trust));
+    const uiRoots = rootsOf(plan, rootOf("uiClientCa", trust));
+    const generations = (slotId: string) => plan.cas.filter((c) => c.slotId === slotId);
+    const crlsOf = (cas: readonly CaPlan[]): Content[] => cas.map((c) => crl(c.id));
+
+    /** A `kubernetes.io/tls` Secret in the gateway's cluster: a leaf, its chain and key, and what else the reader takes. */
+    const leafSecret = (
+        kind: PlaceKind,
+        owner: string,
+        leaf: string,
+        secret: { namespace: string; name: string },
+        chain: readonly string[],
+        more: Record<string, readonly Content[]> = {},
+    ): Place => ({
+        id: secretPath(gatewayCluster, secret.namespace, secret.name),
+        kind,
+        owner,
+        leaf,
+        items: { "tls.crt": [cert(leaf), ...chain.map(cert)], "tls.key": [key(leaf)], ...more },
+    });
+
+    const gatewaySecrets = plan.endpoints.map((e) =>
+        leafSecret("gateway secret", e.id, `${e.id}/server`, e.gatewaySecret, [serverCa.id], {
+            "ca.crt": clientRoots.map((r) => cert(r.id)),
+            ...(published.gateway ? { "ca.crl": crlsOf([...generations("apic-client-ca"), ...clientRoots]) } : {}),
+        }),
+    );
+    const meshCas = plan.cas.filter((c) => c.role === "mesh-ca");
+    const cacerts = meshCas
+        .filter((c) => c.active)
+        .map((ca): Place => ({
+            id: secretPath(ca.cluster ?? "", MESH_CA_SECRET.namespace, MESH_CA_SECRET.name),
+            kind: "istiod cacerts",
+            owner: ca.cluster ?? "",
+            items: {
+                "ca-cert.pem": [cert(ca.id)],
+                "ca-key.pem": [key(ca.id)],
+                "cert-chain.pem": [cert(ca.id), cert(ca.issuer ?? "")],
+                "root-cert.pem": meshRoots.map((r) => cert(r.id)),
+                ...(published.mesh ? { "ca-crl.pem": crlsOf([...meshRoots, ...meshCas]) } : {}),
+            },
+        }));
+    // The sidecars verify APIC's UI-facing certificate against this: the server root(s), or APIC's own CA.
+    const apicAnchors =
+        config.frontEnd.apicServerCa !== undefined
+            ? givenCas(config.frontEnd.apicServerCa)
+            : serverRoots.map((r) => cert(r.id));
+    const uiSecrets = frontEnd.uiClients.map((c) =>
+        leafSecret("UI client secret", c.name, uiClientCertId(c.name), c.secret, [c.leaf.issuer], {
+            "ca.crt": apicAnchors,
+        }),
+    );
+    // A customer-facing host has a Secret once the public CA's certificate is given.
+    const customerFacing = frontEnd.customerFacing
+        .filter((c) => c.certificate !== undefined)
+        .map((c) => leafSecret("customer-facing secret", c.host, customerFacingCertId(c.host), c.secret, []));
+    const apic = plan.endpoints.flatMap((e): Place[] => [
+        {
+            id: `APIC keystore of ${e.id}`,
+            kind: "APIC keystore",
+            owner: e.id,
+            leaf: `${e.id}/client`,
+            items: {
+                "client.crt": [cert(`${e.id}/client`)],
+                "client.key": [key(`${e.id}/client`)],
+                "ca-chain.pem": [cert(clientCa.id)],
+            },
+        },
+        {
+            id: `APIC truststore of ${e.id}`,
+            kind: "APIC truststore",
+            owner: e.id,
+            items: {
+                "truststore.pem": serverRoots.map((r) => cert(r.id)),
+                ...(published.apicTruststore
+                    ? { "truststore.crl": crlsOf([...generations("gateway-server-ca"), ...serverRoots]) }
+                    : {}),
+            },
+        },
+    ]);
+    const apicUiKeystores = frontEnd.apicServers.map((s): Place => {
+        const id = apicServerCertId(s.host);
+        return {
+            id: `APIC UI-facing keystore of ${s.host}`,
+            kind: "APIC UI-facing keystore",
+            owner: s.host,
+            leaf: id,
+            items: { "server.crt": [cert(id)], "server.key": [key(id)], "ca-chain.pem": [cert(s.leaf.issuer)] },
+        };
+    });
+    const apicUiTruststore: Place[] =
+        frontEnd.uiClients.length === 0
+            ? []
+            : [
+                  {
+                      id: "APIC UI truststore",
+                      kind: "APIC UI truststore",
+                      owner: APIC_UI_DIR,
+                      items: {
+                          "truststore.pem": uiRoots.map((r) => cert(r.id)),
+                          ...(published.apicUiTruststore
+                              ? { "truststore.crl": crlsOf([...generations("ui-client-ca"), ...uiRoots]) }
+                              : {}),
+                      },
+                  },
+              ];
+    return [
+        ...gatewaySecrets,
+        ...cacerts,
+        ...uiSecrets,
+        ...customerFacing,
+        ...apic,
+        ...apicUiKeystores,
+        ...apicUiTruststore,
+    ];
+}

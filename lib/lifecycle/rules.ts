@@ -1,0 +1,762 @@
+/**
+ * The lifecycle rules (pure): from a stack's config, what is deployed (the issued inventory and
+ * the deployment record) and the time, decide what is due:
+ *
+ * - a leaf inside its renewal window (inventory `renewAt`: the last third of its validity by
+ *   default, pki:earlyRenewalDays) gets its epoch raised; an APIC client in two steps, `switch`
+ *   then, after the soak time, `finish` (README "Rotating certificates and CAs"); the front end's
+ *   UI clients and APIC UI-facing servers by their one epoch each; a customer-facing host by a new
+ *   key and CSR, which a human has a public CA sign;
+ * - a CA inside its renewal window starts a staged rotation (`prepare`), and a phase deployed for
+ *   the soak time moves to the next one; a root's rotation goes first and re-issues the CAs
+ *   below it, and CAs of one trust domain never rotate together (plan/caRotation.ts);
+ * - CRLs re-signed every period are re-published (a `pulumi up`, no config change) once a new
+ *   period has begun;
+ * - what the pipeline cannot do needs a human: anything expired, an offline root near the end of
+ *   its life or of its CRL series, CSRs waiting for the ceremony, a stack file the deployed stack
+ *   would refuse.
+ *
+ * Nothing is proposed for a certificate or CA whose config is ahead of what is deployed (the
+ * change waits for its `pulumi up`), so that running again before the update changes nothing.
+ */
+import * as crypto from "crypto";
+import { OfflineRootConfig, PkiConfig } from "../config/types";
+import { ConfigError } from "../config/validate";
+import { IssuedCertificate } from "../inventory/issued";
+import {
+    APIC_UI_DIR,
+    apicServerCertId,
+    customerFacingCertId,
+    plannedCertificates,
+    uiClientCertId,
+} from "../inventory/planned";
+import { apicUiKeystoreName } from "../pki/apic";
+import { crlSignedBy } from "../pki/crlSeries";
+import { parseCrl, periodStart } from "../pki/crl";
+import { pemBlocks } from "../pki/pem";
+import { PUBLIC_CA_LEAD_DAYS } from "../pki/publicCert";
+import {
+    CaPosition,
+    CaSlot,
+    describePosition,
+    inRotation,
+    positionAt,
+    RotationRecord,
+    stepOf,
+} from "../plan/caRotation";
+import {
+    caSlots,
+    INTERMEDIATE_SLOTS,
+    IntermediateSlot,
+    isRootSlot,
+    ROOT_IDS,
+    RootSlot,
+    rootOf,
+} from "../plan/hierarchy";
+import { clientPhaseOf, layoutOf, PkiPlan, planPki } from "../plan/plan";
+
+/** Days a rotation phase stays deployed before the next is proposed, unless told otherwise. */
+export const DEFAULT_SOAK_DAYS = 7;
+/** How long before the end a human is asked to act on what the pipeline cannot do (seed 001: alert 30 days ahead). */
+export const HUMAN_LEAD_DAYS = 30;
+
+const DAY_MS = 86_400_000;
+const day = (iso: string | Date): string => (typeof iso === "string" ? iso : iso.toISOString()).slice(0, 10);
+
+/** What is deployed: the stack outputs `inventory` and `deploymentRecord` (or a render's inventory.json and deployment.json). */
+export interface Deployed {
+    readonly inventory: readonly IssuedCertificate[];
+    readonly record: RotationRecord;
+}
+
+/** One value set in the stack file, below its `config:` map. */
+export interface ConfigEdit {
+    /** e.g. ["pki:rotation", "endpoints", "ob", "serverEpoch"]. */
+    readonly path: readonly string[];
+    /** The value the stack file gives now (undefined: not set, the default applies); equal to `to`: set explicitly so that it stays. */
+    readonly from: number | string | undefined;
+    readonly to: number | string;
+}
+
+export type ProposalKind =
+    | "renew-server"
+    | "rotate-client"
+    | "finish-client"
+    | "prepare-ca"
+    | "advance-ca"
+    | "renew-ui-clients"
+    | "renew-apic-ui-servers"
+    | "renew-customer-facing";
+
+export interface Proposal {
+    readonly kind: ProposalKind;
+    /** The certificate (inventory id) or the `pki:caRotation` slot it is about. */
+    readonly subject: string;
+    readonly why: string;
+    readonly edits: readonly ConfigEdit[];
+    /** What the operator makes sure of before merging the pull request. */
+    readonly beforeMerge?: string;
+    /** What the operator does once the update that deploys it has run. */
+    readonly afterDeploy?: string;
+}
+
+export interface LifecycleDecision {
+    readonly proposals: readonly Proposal[];
+    /** A `pulumi up` with no config change re-signs CRLs that are due. */
+    readonly republishCrls: boolean;
+    readonly republishWhy: readonly string[];
+    readonly needsHuman: readonly string[];
+    /** Changes in the stack file not deployed yet: nothing more is proposed for them. */
+    readonly pending: readonly string[];
+    /** What is due but waits for something else, and why. */
+    readonly waiting: readonly string[];
+}
+
+export interface LifecycleInput {
+    readonly config: PkiConfig;
+    readonly deployed: Deployed;
+    readonly now: Date;
+    readonly soakDays: number;
+}
+
+/** The path of a `pki:caRotation` slot's field. */
+const caPath = (slot: CaSlot, field: "generation" | "phase") => ["pki:caRotation", slot, field];
+const endpointPath = (id: string, field: "serverEpoch" | "clientEpoch" | "clientPhase") => [
+    "pki:rotation",
+    "endpoints",
+    id,
+    field,
+];
+
+/** Where a customer-facing host's CSR is: what a human sends to the public CA. */
+const csrOf = (host: string): string =>
+    `front-end/csr/${host}.csr of a render, or the stack output frontEnd.customerFacingCsrs["${host}"]`;
+
+/** Certificates and published CRLs that are past their end: nothing the pipeline proposes fixes them in time. */
+function expired(deployed: Deployed, now: Date): string[] {
+    const certificates = deployed.inventory
+        .filter((c) => Date.parse(c.notAfter) <= now.getTime())
+        .map((c) =>
+            c.role === "customer-facing"
+                ? `${c.id} (customer-facing) expired on ${day(c.notAfter)}: browsers refuse ${c.host} now, and the stack refuses the expired certificate in config; ` +
+                  `have the public CA sign the host's CSR at once (${csrOf(c.host ?? "")}; raise pki:frontEnd.customerFacing.${c.host}.epoch first if no new CSR is pending) ` +
+                  `and set its certificate and certificateEpoch`
+                : `${c.id} (${c.role}) expired on ${day(c.notAfter)}: whatever checks it refuses it now; deploy its renewal at once (merge the proposal and run pulumi up)`,
+        );
+    const crls = Object.entries(deployed.record.crls ?? {})
+        .filter(([, crl]) => crl.published && Date.parse(crl.nextUpdate) <= now.getTime())
+        .map(
+            ([id, crl]) =>
+                `the CRL of ${id} passed its next update on ${day(crl.nextUpdate)}: every peer whose chain it covers is refused; run pulumi up now`,
+        );
+    return [...certificates, ...crls];
+}
+
+/**
+ * What else a re-signed CRL needs after the update: the UI client CA's goes into APIC's UI-facing
+ * truststore, which no update reaches (a gateway's ca.crl is in its Secret).
+ */
+const crlDelivery = (caId: string): string =>
+    /^ui-client-ca(-g\d+)?$/.test(caId)
+        ? `; after the update load ${APIC_UI_DIR}/truststore.crl (stack output frontEnd.apic.truststoreCrlPem) where DataPower checks the UI clients' CRLs`
+        : "";
+
+/** Periodic CRLs whose period has ended: the next `pulumi up` re-signs them. */
+function crlsDue(config: PkiConfig, record: RotationRecord, now: Date): string[] {
+    const start = periodStart(now, config.crlPeriodDays);
+    return Object.entries(record.crls ?? {})
+        .filter(([, crl]) => crl.published && crl.renewal === "period" && Date.parse(crl.thisUpdate) < start.getTime())
+        .map(
+            ([id, crl]) =>
+                `the CRL of ${id} was signed for the period from ${day(crl.thisUpdate)}; a new ${config.crlPeriodDays}-day period began ${day(start)} (valid until ${day(crl.nextUpdate)})${crlDelivery(id)}`,
+        );
+}
+
+/** Offline roots near the end of their life or of their CRL series, and CSRs waiting for the ceremony. */
+function offlineRootNeeds(plan: PkiPlan, deployed: Deployed, now: Date): string[] {
+    const needs: string[] = [];
+    const horizon = now.getTime() + HUMAN_LEAD_DAYS * DAY_MS;
+    for (const [slot, offline] of Object.entries(plan.config.offlineRoots) as [RootSlot, OfflineRootConfig][]) {
+        const row = deployed.inventory.find((c) => c.id === ROOT_IDS[slot]);
+        if (row !== undefined && Date.parse(row.renewAt) <= now.getTime()) {
+            needs.push(
+                `the offline root pki:offlineRoots.${slot} is inside its renewal window since ${day(row.renewAt)} and expires on ${day(row.notAfter)}: ` +
+                    `hold a ceremony for a new root ("apic-istio-pki ceremony init-root") and replace pki:offlineRoots.${slot} in a reviewed change`,
+            );
+        }
+        if (plan.crls.offlineRootCrls[ROOT_IDS[slot]] === undefined) continue;
+        const ends = offline.crls
+            .filter((pem) => crlSignedBy(pem, offline.certificate))
+            .map((pem) => parseCrl(pem).nextUpdate.getTime());
+        const last = Math.max(...ends);
+        if (last <= horizon) {
+            needs.push(
+                `the CRL series of the offline root pki:offlineRoots.${slot}.crls ends on ${day(new Date(last))}: ` +
+                    `sign a new series on the offline machine ("apic-istio-pki ceremony crl") and replace pki:offlineRoots.${slot}.crls before then`,
+            );
+        }
+    }
+    if (plan.pendingIntermediates.length > 0) {
+        needs.push(
+            `the offline root has not signed ${plan.pendingIntermediates.join(", ")} yet: sign each CSR (pulumi stack output intermediateCsrs) ` +
+                `with "apic-istio-pki ceremony sign" and put the certificates under pki:offlineRoots.<root>.intermediates`,
+        );
+    }
+    return needs;
+}
+
+const soaked = (since: string | undefined, now: Date, soakDays: number): boolean =>
+    since !== undefined && now.getTime() - Date.parse(since) >= soakDays * DAY_MS;
+
+/** What the operator does around each phase, as README "Staged CA rotation" and "The front end" say. */
+function phaseNotes(slot: CaSlot, to: CaPosition, plan: PkiPlan): Pick<Proposal, "beforeMerge" | "afterDeploy"> {
+    const apicClients = slot === "apicClientCa" || slot === "clientRoot" || slot === "root";
+    const serverRoot = slot === "serverRoot" || slot === "root";
+    const meshRoot = slot === "meshRoot" || slot === "root";
+    const mesh = meshRoot || slot === "meshCa";
+    // APIC's UI-facing truststore holds the UI client root; its UI-facing keystores, certificates of the gateway-server CA.
+    const uiRoot = plan.frontEnd.uiClients.length > 0 && (slot === "uiClientRoot" || slot === "root");
+    const apicUiServers = plan.frontEnd.apicServers.length > 0 && (slot === "gatewayServerCa" || serverRoot);
+    const notes = (field: "beforeMerge" | "afterDeploy", ...parts: (string | false)[]) => {
+        const text = parts.filter((p): p is string => p !== false).join("; ");
+        return text === "" ? {} : { [field]: text };
+    };
+    switch (to.phase) {
+        case "prepare":
+            return {
+                ...notes(
+                    "beforeMerge",
+                    meshRoot &&
+                        "istiod runs with ISTIO_MULTIROOT_MESH=true (README, Rotating the mesh root); otherwise only the first root of root-cert.pem is trusted",
+                ),
+                ...notes(
+                    "afterDeploy",
+                    serverRoot && "upload the new APIC truststores (apic/<endpoint>/truststore.json)",
+                    uiRoot && `upload APIC's new UI truststore (${APIC_UI_DIR}/truststore.json)`,
+                ),
+            };
+        case "switch":
+            return {
+                ...notes(
+                    "beforeMerge",
+                    serverRoot && "APIC holds the new truststores",
+                    uiRoot && "APIC holds the new UI truststore",
+                    meshRoot && "every istio-ca-root-cert ConfigMap carries both roots",
+                    isRootSlot(slot) && "every gateway pod and istiod has the new root bundle",
+                ),
+                ...notes(
+                    "afterDeploy",
+                    apicClients &&
+                        "upload every endpoint's new APIC keystore (apic keystores:update, README, Loading the APIC bundles)",
+                    apicUiServers && `upload APIC's new UI-facing keystores (${APIC_UI_DIR}/<host>/keystore.json)`,
+                    mesh &&
+                        "istiod reloads cacerts by itself; workloads renew within their certificate TTL (24 h by default)",
+                ),
+            };
+        case "finish":
+            return {
+                ...notes(
+                    "beforeMerge",
+                    apicClients &&
+                        "APIC uses the new keystores of every endpoint: the old keys are unpinned by this update",
+                    apicUiServers && "APIC serves its new UI-facing keystores",
+                    mesh && "no workload still holds a certificate of the old CA",
+                ),
+                ...notes(
+                    "afterDeploy",
+                    serverRoot && "upload the APIC truststores again (the old root leaves them)",
+                    uiRoot && `upload APIC's UI truststore again (the old UI client root leaves it)`,
+                ),
+            };
+    }
+}
+
+/** The CA rotations that are due: prepares of CAs in their window, and phases that soaked. */
+function caProposals(
+    plan: PkiPlan,
+    input: LifecycleInput,
+    pendingSlots: ReadonlySet<CaSlot>,
+    clientsInSwitch: readonly string[],
+    needsHuman: string[],
+    waiting: string[],
+): Proposal[] {
+    const { config, deployed, now, soakDays } = input;
+    const { record } = deployed;
+    const trust = config.trustDomains;
+    const rows = new Map(deployed.inventory.map((c) => [c.id, c]));
+    const advances: Proposal[] = [];
+    const candidates = new Map<CaSlot, { renewAt: string; notAfter: string }>();
+    for (const slot of caSlots(layoutOf(config))) {
+        if (pendingSlots.has(slot)) continue;
+        const position = record.positions[slot];
+        if (inRotation(position)) {
+            const since = record.positionsSince?.[slot];
+            if (since === undefined) {
+                needsHuman.push(
+                    `the deployed record does not say since when pki:caRotation.${slot} is at ${describePosition(position)} (deployed by an earlier version): run pulumi up once so that it is recorded`,
+                );
+                continue;
+            }
+            const to = positionAt(stepOf(position) + 1);
+            if (!soaked(since, now, soakDays)) {
+                waiting.push(
+                    `pki:caRotation.${slot} moves to ${to.phase} once ${describePosition(position)} has been deployed ${soakDays} days (since ${day(since)})`,
+                );
+                continue;
+            }
+            const reissuesClients =
+                to.phase === "switch" && (slot === "apicClientCa" || slot === rootOf("apicClientCa", trust));
+            if (reissuesClients && clientsInSwitch.length > 0) {
+                waiting.push(
+                    `pki:caRotation.${slot} moves to switch once the APIC client rotations of ${clientsInSwitch.join(", ")} finish`,
+                );
+                continue;
+            }
+            advances.push({
+                kind: "advance-ca",
+                subject: `pki:caRotation.${slot}`,
+                why: `${describePosition(position)} deployed since ${day(since)}, ${soakDays} days or more`,
+                edits: [{ path: caPath(slot, "phase"), from: position.phase, to: to.phase }],
+                ...phaseNotes(slot, to, plan),
+            });
+            continue;
+        }
+        const active = plan.cas.filter((c) => c.slot === slot && c.active).map((c) => rows.get(c.id));
+        const due = active
+            .filter((c): c is IssuedCertificate => c !== undefined)
+            .sort((a, b) => Date.parse(a.renewAt) - Date.parse(b.renewAt))[0];
+        if (due === undefined || Date.parse(due.renewAt) > now.getTime()) continue;
+        if (isRootSlot(slot) && slot in config.offlineRoots) continue; // offlineRootNeeds asks for a ceremony
+        candidates.set(slot, due);
+    }
+    const rotating = (slot: CaSlot): boolean =>
+        inRotation(record.positions[slot]) || candidates.has(slot) || pendingSlots.has(slot);
+    const prepares: Proposal[] = [];
+    for (const [slot, due] of candidates) {
+        if (!isRootSlot(slot)) {
+            const root = rootOf(slot as IntermediateSlot, trust);
+            if (rotating(root)) {
+                waiting.push(
+                    `pki:caRotation.${slot} is due (since ${day(due.renewAt)}) but waits for the rotation of pki:caRotation.${root}, which re-issues it`,
+                );
+                continue;
+            }
+        } else {
+            const below = INTERMEDIATE_SLOTS.filter(
+                (s) => rootOf(s, trust) === slot && (inRotation(record.positions[s]) || pendingSlots.has(s)),
+            );
+            if (below.length > 0) {
+                waiting.push(
+                    `pki:caRotation.${slot} is due (since ${day(due.renewAt)}) but waits for the rotation of ${below.map((s) => `pki:caRotation.${s}`).join(", ")} to finish`,
+                );
+                continue;
+            }
+        }
+        const position = record.positions[slot];
+        const to: CaPosition = { generation: position.generation + 1, phase: "prepare" };
+        const offlineRoot = !isRootSlot(slot) && rootOf(slot as IntermediateSlot, trust) in config.offlineRoots;
+        const notes = phaseNotes(slot, to, plan);
+        prepares.push({
+            kind: "prepare-ca",
+            subject: `pki:caRotation.${slot}`,
+            why: `its CA (generation ${position.generation}) is inside its renewal window since ${day(due.renewAt)} and expires on ${day(due.notAfter)}`,
+            edits: [
+                { path: caPath(slot, "generation"), from: position.generation, to: to.generation },
+                { path: caPath(slot, "phase"), from: position.phase, to: to.phase },
+            ],
+            ...notes,
+            ...(offlineRoot
+                ? {
+                      afterDeploy:
+                          "the update stops after making the new CA's key and CSR: sign it at the ceremony " +
+                          '("apic-istio-pki ceremony sign") and put the certificate under pki:offlineRoots.<root>.intermediates',
+                  }
+                : {}),
+        });
+    }
+    return [...prepares, ...advances];
+}
+
+/**
+ * Why a leaf of `slot`'s CA, due now, is better left to a CA switch that re-issues it anyway: one
+ * proposed in this edit, or one that follows a prepare (deployed or proposed now) a soak time
+ * later, with another soak time to spare before the leaf expires. Undefined: renew it now.
+ */
+function switchComing(
+    slot: IntermediateSlot,
+    leaf: IssuedCertificate,
+    input: LifecycleInput,
+    proposals: readonly Proposal[],
+): string | undefined {
+    const { now, soakDays, deployed } = input;
+    const slots: CaSlot[] = [slot, rootOf(slot, input.config.trustDomains)];
+    const proposed = (s: CaSlot, phase: string) =>
+        proposals.some((p) => p.subject === `pki:caRotation.${s}` && p.edits.some((e) => e.to === phase));
+    const switching = slots.find((s) => proposed(s, "switch"));
+    if (switching !== undefined) return `re-issued by the switch of pki:caRotation.${switching} proposed with it`;
+    for (const s of slots) {
+        const preparedAt = proposed(s, "prepare")
+            ? now.getTime()
+            : deployed.record.positions[s].phase === "prepare"
+              ? Date.parse(deployed.record.positionsSince?.[s] ?? "")
+              : NaN;
+        const switchAt = Math.max(now.getTime(), preparedAt + soakDays * DAY_MS);
+        if (switchAt + soakDays * DAY_MS < Date.parse(leaf.notAfter)) {
+            return `re-issued by the switch of pki:caRotation.${s}, due from ${day(new Date(switchAt))}`;
+        }
+    }
+    return undefined;
+}
+
+/** Leaves this stack issues, each renewed by an epoch of pki:rotation. */
+const ISSUED_LEAF_ROLES: readonly string[] = ["gateway-server", "apic-client", "ui-client", "apic-server"];
+
+/** The due rows among `ids` (deployed, not pending), the one that expires first first. */
+function dueRows(
+    ids: readonly string[],
+    rows: ReadonlyMap<string, IssuedCertificate>,
+    pendingCerts: ReadonlySet<string>,
+    now: Date,
+): IssuedCertificate[] {
+    return ids
+        .map((id) => rows.get(id))
+        .filter(
+            (row): row is IssuedCertificate =>
+                row !== undefined && !pendingCerts.has(row.id) && Date.parse(row.renewAt) <= now.getTime(),
+        )
+        .sort((a, b) => Date.parse(a.notAfter) - Date.parse(b.notAfter));
+}
+
+/** Why leaves due (as dueRows sorts them) are renewed together. */
+const windowWhy = (due: readonly IssuedCertificate[]): string =>
+    due.length === 1
+        ? `inside its renewal window since ${day(due[0].renewAt)}; expires on ${day(due[0].notAfter)}`
+        : `inside their renewal window since ${day(due.map((c) => c.renewAt).sort()[0])}; the first expires on ${day(due[0].notAfter)}`;
+
+/**
+ * The UI clients due: one raise of pki:rotation.uiClientEpoch re-issues them all. No overlap
+ * phase: APIC's UI-facing profile trusts the UI client root, not keys (it cannot pin), and each
+ * sidecar reads its new Secret through SDS (credentialName) without a restart.
+ */
+function uiClientProposal(
+    plan: PkiPlan,
+    input: LifecycleInput,
+    due: readonly IssuedCertificate[],
+    pendingSlots: ReadonlySet<CaSlot>,
+    earlier: readonly Proposal[],
+    waiting: string[],
+): Proposal | undefined {
+    const { config, deployed } = input;
+    if (due.length === 0) return undefined;
+    const subject = due.map((c) => c.id).join(", ");
+    const coming = switchComing("uiClientCa", due[0], input, earlier);
+    const switching = (["uiClientCa", rootOf("uiClientCa", config.trustDomains)] as CaSlot[]).find(
+        (slot) => deployed.record.positions[slot].phase === "switch" || pendingSlots.has(slot),
+    );
+    if (coming !== undefined || switching !== undefined) {
+        waiting.push(
+            `${subject} ${due.length === 1 ? "is" : "are"} due but ${coming ?? `${due.length === 1 ? "waits" : "wait"} for the rotation of pki:caRotation.${switching} under way (its switch re-issues the UI clients)`}`,
+        );
+        return undefined;
+    }
+    // The configured epoch the plan adds to the CA generation; a revocation may have pushed a client's past it.
+    const { leafEpoch, uiClientEpoch } = config.rotation;
+    const effective = Math.max(
+        ...plan.frontEnd.uiClients
+            .filter((c) => due.some((row) => row.id === uiClientCertId(c.name)))
+            .map((c) => c.leaf.epoch - (plan.cas.find((ca) => ca.id === c.leaf.issuer)?.generation ?? 0)),
+    );
+    const callers = plan.frontEnd.uiClients.map((c) => c.name);
+    return {
+        kind: "renew-ui-clients",
+        subject,
+        why: `${windowWhy(due)} (one epoch for every UI client: ${callers.join(", ")} re-issued)`,
+        edits: [
+            {
+                path: ["pki:rotation", "uiClientEpoch"],
+                from: uiClientEpoch,
+                to: uiClientEpoch + (effective - (leafEpoch + uiClientEpoch)) + 1,
+            },
+        ],
+        afterDeploy:
+            "nothing to upload to APIC: its UI truststore trusts the UI client root, not keys, so the new certificates pass as the old ones did; " +
+            `each sidecar reads its new Secret (${callers.map((n) => `apic-client-${n}`).join(", ")}) through SDS without a restart; ` +
+            "only a UI service that mounts its Secret and does TLS itself must reload it (or restart its pods)",
+    };
+}
+
+/** APIC's UI-facing server certificates due: one raise of pki:rotation.apicServerEpoch re-issues them all. */
+function apicServerProposal(
+    plan: PkiPlan,
+    input: LifecycleInput,
+    due: readonly IssuedCertificate[],
+    earlier: readonly Proposal[],
+    waiting: string[],
+): Proposal | undefined {
+    if (due.length === 0) return undefined;
+    const subject = due.map((c) => c.id).join(", ");
+    const coming = switchComing("gatewayServerCa", due[0], input, earlier);
+    if (coming !== undefined) {
+        waiting.push(`${subject} ${due.length === 1 ? "is" : "are"} due but ${coming}`);
+        return undefined;
+    }
+    const { apicServerEpoch } = input.config.rotation;
+    const keystores = plan.frontEnd.apicServers.map(
+        (a) =>
+            `${APIC_UI_DIR}/${a.host}/keystore.json (keystore ${apicUiKeystoreName(input.config.environment, a.host)})`,
+    );
+    return {
+        kind: "renew-apic-ui-servers",
+        subject,
+        why: windowWhy(due),
+        edits: [{ path: ["pki:rotation", "apicServerEpoch"], from: apicServerEpoch, to: apicServerEpoch + 1 }],
+        afterDeploy:
+            `upload the new keystore to APIC: apic keystores:update with ${keystores.join(", ")}; APIC's UI-facing TLS server profile names it, so it serves the new certificate ` +
+            `(the same in PEM: ${APIC_UI_DIR}/<host>/server.crt, ca-chain.pem and server.key; stack output frontEnd.apic.servers). ` +
+            "The UI sidecars trust the gateway server root and check the host name, so they accept the old certificate until the upload and the new one after it",
+    };
+}
+
+/**
+ * Customer-facing hosts: a certificate in its window gets a new key and CSR (its epoch raised,
+ * its certificateEpoch kept so that the current certificate is served meanwhile); a human has the
+ * public CA sign the CSR, and is reminded while it is pending.
+ */
+function customerFacingProposals(
+    plan: PkiPlan,
+    input: LifecycleInput,
+    rows: ReadonlyMap<string, IssuedCertificate>,
+    needsHuman: string[],
+    pending: string[],
+): Proposal[] {
+    const { deployed, now } = input;
+    const proposals: Proposal[] = [];
+    for (const c of plan.frontEnd.customerFacing) {
+        const id = customerFacingCertId(c.host);
+        const key = `pki:frontEnd.customerFacing.${c.host}`;
+        const keyEpochs = Object.keys(deployed.record.customerFacingKeys[c.host] ?? {}).map(Number);
+        const deployedKey = keyEpochs.length > 0 ? Math.max(...keyEpochs) : undefined;
+        if (deployedKey !== c.epoch) {
+            pending.push(
+                `${id}: key epoch ${c.epoch} in the stack file, ${deployedKey === undefined ? "none" : `epoch ${deployedKey}`} deployed`,
+            );
+            continue;
+        }
+        if (c.certificate === undefined) {
+            needsHuman.push(
+                `${c.host} has no certificate yet (first issuance): send ${csrOf(c.host)} to the public CA, then set ${key}.certificate to the certificate and its chain`,
+            );
+            continue;
+        }
+        const row = rows.get(id);
+        const [leaf] = pemBlocks(c.certificate, "CERTIFICATE");
+        if (row === undefined || row.sha256 !== new crypto.X509Certificate(leaf).fingerprint256) {
+            pending.push(
+                `${id}: the certificate for key epoch ${c.certificateEpoch} in the stack file is not deployed yet`,
+            );
+            continue;
+        }
+        const left = Math.floor((Date.parse(row.notAfter) - now.getTime()) / DAY_MS);
+        if (left < 0) continue; // expired(): needs a human at once
+        if (c.epoch > c.certificateEpoch) {
+            needsHuman.push(
+                `${left <= PUBLIC_CA_LEAD_DAYS / 2 ? "URGENT: " : ""}the new CSR of ${c.host} (key epoch ${c.epoch}) waits for the public CA: send ${csrOf(c.host)} to the public CA, ` +
+                    `then set ${key}.certificate to what it returns and ${key}.certificateEpoch to ${c.epoch}; the certificate served now expires on ${day(row.notAfter)} (${left} days left)`,
+            );
+            continue;
+        }
+        if (Date.parse(row.renewAt) > now.getTime()) continue;
+        const next = c.epoch + 1;
+        proposals.push({
+            kind: "renew-customer-facing",
+            subject: id,
+            why: `inside its renewal window since ${day(row.renewAt)}; expires on ${day(row.notAfter)} (a public CA's certificate: the last third of its lifetime, at least ${PUBLIC_CA_LEAD_DAYS} days)`,
+            edits: [
+                { path: ["pki:frontEnd", "customerFacing", c.host, "epoch"], from: c.epoch, to: next },
+                // Set explicitly: unset it follows epoch, and the current certificate is for this key.
+                {
+                    path: ["pki:frontEnd", "customerFacing", c.host, "certificateEpoch"],
+                    from: c.certificateEpoch,
+                    to: c.certificateEpoch,
+                },
+            ],
+            afterDeploy: `the update makes the new key and CSR and keeps serving the current certificate; send the CSR to the public CA (a human: see Needs a human)`,
+        });
+        needsHuman.push(
+            `once the update of ${key}.epoch ${next} has run, send ${csrOf(c.host)} to the public CA, then set ${key}.certificate to what it returns and ${key}.certificateEpoch to ${next}; ` +
+                `the certificate served now expires on ${day(row.notAfter)} (${left} days left)`,
+        );
+    }
+    return proposals;
+}
+
+export function decide(input: LifecycleInput): LifecycleDecision {
+    const { config, deployed, now, soakDays } = input;
+    const { record } = deployed;
+    const needsHuman = expired(deployed, now);
+    const republishWhy = crlsDue(config, record, now);
+    const waiting: string[] = [];
+    const pending: string[] = [];
+    let plan: PkiPlan;
+    try {
+        plan = planPki(config, { deployed: record, now });
+    } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+        needsHuman.push(`the stack file is refused against what is deployed: ${error.problems.join("; ")}`);
+        return { proposals: [], republishCrls: republishWhy.length > 0, republishWhy, needsHuman, pending, waiting };
+    }
+    needsHuman.push(...offlineRootNeeds(plan, deployed, now));
+
+    const pendingSlots = new Set<CaSlot>();
+    for (const slot of caSlots(layoutOf(config))) {
+        if (stepOf(config.caRotation[slot]) !== stepOf(record.positions[slot])) {
+            pendingSlots.add(slot);
+            pending.push(
+                `pki:caRotation.${slot}: ${describePosition(config.caRotation[slot])} in the stack file, ${describePosition(record.positions[slot])} deployed`,
+            );
+        }
+    }
+    const rows = new Map(deployed.inventory.map((c) => [c.id, c]));
+    const pendingCerts = new Set<string>();
+    for (const planned of plannedCertificates(plan)) {
+        const row = rows.get(planned.id);
+        if (!ISSUED_LEAF_ROLES.includes(planned.role)) continue;
+        if (row === undefined || row.epoch !== planned.epoch || row.issuer !== planned.issuer) {
+            pendingCerts.add(planned.id);
+            pending.push(
+                row === undefined
+                    ? `${planned.id}: not deployed yet`
+                    : `${planned.id}: epoch ${planned.epoch} from ${planned.issuer} in the stack file, epoch ${row.epoch} from ${row.issuer} deployed`,
+            );
+        }
+    }
+    const deployedPhase = (id: string) => record.clientPhases?.[id];
+    const clientsInSwitch = plan.endpoints.filter((e) => deployedPhase(e.id)?.phase === "switch").map((e) => e.id);
+
+    const proposals = caProposals(plan, input, pendingSlots, clientsInSwitch, needsHuman, waiting);
+    const trust = config.trustDomains;
+    const clientCaSwitch = (["apicClientCa", rootOf("apicClientCa", trust)] as CaSlot[]).some(
+        (slot) => record.positions[slot].phase === "switch" || pendingSlots.has(slot),
+    );
+    const globalFinish: string[] = [];
+    let globalBlocked = false;
+    for (const e of plan.endpoints) {
+        const rotation = config.rotation.endpoints[e.id];
+        const server = rows.get(`${e.id}/server`);
+        if (
+            server !== undefined &&
+            !pendingCerts.has(`${e.id}/server`) &&
+            Date.parse(server.renewAt) <= now.getTime()
+        ) {
+            const coming = switchComing("gatewayServerCa", server, input, proposals);
+            if (coming !== undefined) {
+                waiting.push(`${e.id}/server is due but ${coming}`);
+            } else {
+                const epoch = rotation?.serverEpoch ?? 0;
+                proposals.push({
+                    kind: "renew-server",
+                    subject: `${e.id}/server`,
+                    why: `inside its renewal window since ${day(server.renewAt)}; expires on ${day(server.notAfter)}`,
+                    edits: [{ path: endpointPath(e.id, "serverEpoch"), from: rotation?.serverEpoch, to: epoch + 1 }],
+                });
+            }
+        }
+        const client = rows.get(`${e.id}/client`);
+        const phase = deployedPhase(e.id);
+        const configuredPhase = clientPhaseOf(config, e.id);
+        if (client === undefined || pendingCerts.has(`${e.id}/client`)) continue;
+        if (phase === undefined && configuredPhase === "switch") {
+            needsHuman.push(
+                `the deployed record does not say since when ${e.id}'s APIC client is in its switch phase (deployed by an earlier version): run pulumi up once so that it is recorded`,
+            );
+            continue;
+        }
+        if (phase !== undefined && phase.phase !== configuredPhase) {
+            pending.push(`${e.id}/client: phase ${configuredPhase} in the stack file, ${phase.phase} deployed`);
+            continue;
+        }
+        if (phase?.phase === "switch") {
+            if (!soaked(phase.since, now, soakDays)) {
+                waiting.push(
+                    `${e.id}/client moves to finish once its switch has been deployed ${soakDays} days (since ${day(phase.since)})`,
+                );
+                if (rotation?.clientPhase === undefined) globalBlocked = true;
+                continue;
+            }
+            if (rotation?.clientPhase === "switch") {
+                proposals.push({
+                    kind: "finish-client",
+                    subject: `${e.id}/client`,
+                    why: `its switch (epoch ${phase.epoch}) deployed since ${day(phase.since)}, ${soakDays} days or more`,
+                    edits: [{ path: endpointPath(e.id, "clientPhase"), from: "switch", to: "finish" }],
+                    beforeMerge: `APIC uses the new keystore of ${e.id} (apic/${e.id}/keystore.json): the old key is unpinned by this update`,
+                });
+            } else {
+                globalFinish.push(e.id);
+            }
+            continue;
+        }
+        if (Date.parse(client.renewAt) > now.getTime()) continue;
+        const coming = switchComing("apicClientCa", client, input, proposals);
+        if (coming !== undefined || clientCaSwitch) {
+            waiting.push(
+                `${e.id}/client is due but ${coming ?? "kept pinned by the switch of the APIC-client CA's rotation under way"}`,
+            );
+            continue;
+        }
+        // The configured epoch the plan adds to pki:rotation's own; a revocation may have pushed the plan's past it.
+        const configured = config.rotation.leafEpoch + config.rotation.apicClientEpoch + (rotation?.clientEpoch ?? 0);
+        const effective = e.client.epoch - (plan.cas.find((c) => c.id === e.client.issuer)?.generation ?? 0);
+        const to = (rotation?.clientEpoch ?? 0) + (effective - configured) + 1;
+        proposals.push({
+            kind: "rotate-client",
+            subject: `${e.id}/client`,
+            why: `inside its renewal window since ${day(client.renewAt)}; expires on ${day(client.notAfter)}`,
+            edits: [
+                { path: endpointPath(e.id, "clientEpoch"), from: rotation?.clientEpoch, to },
+                ...(rotation?.clientPhase !== "switch"
+                    ? [{ path: endpointPath(e.id, "clientPhase"), from: rotation?.clientPhase, to: "switch" }]
+                    : []),
+            ],
+            afterDeploy: `upload the new keystore of ${e.id} to APIC (apic keystores:update with apic/${e.id}/keystore.json); the gateway accepts the old and the new key until the finish this pipeline proposes after ${soakDays} days`,
+        });
+    }
+    if (globalFinish.length > 0 && !globalBlocked) {
+        proposals.push({
+            kind: "finish-client",
+            subject: globalFinish.map((id) => `${id}/client`).join(", "),
+            why: `pki:rotation.apicClientPhase switch deployed ${soakDays} days or more`,
+            edits: [{ path: ["pki:rotation", "apicClientPhase"], from: "switch", to: "finish" }],
+            beforeMerge: `APIC uses the new keystores of ${globalFinish.join(", ")}: the old keys are unpinned by this update`,
+        });
+    }
+    const { frontEnd } = plan;
+    const due = (ids: readonly string[]) => dueRows(ids, rows, pendingCerts, now);
+    const uiClients = uiClientProposal(
+        plan,
+        input,
+        due(frontEnd.uiClients.map((c) => uiClientCertId(c.name))),
+        pendingSlots,
+        proposals,
+        waiting,
+    );
+    const apicServers = apicServerProposal(
+        plan,
+        input,
+        due(frontEnd.apicServers.map((a) => apicServerCertId(a.host))),
+        proposals,
+        waiting,
+    );
+    proposals.push(
+        ...[uiClients, apicServers].filter((p): p is Proposal => p !== undefined),
+        ...customerFacingProposals(plan, input, rows, needsHuman, pending),
+    );
+    return {
+        proposals,
+        republishCrls: republishWhy.length > 0,
+        republishWhy,
+        needsHuman,
+        pending,
+        waiting,
+    };
+}

@@ -1,0 +1,110 @@
+/**
+ * Edits a stack file in place, changing nothing but the values set: comments, key order, quoting
+ * and flow or block layout stay as written. The `yaml` library's Document API locates each node
+ * (with its source range); the text is spliced there, so that the pull request shows exactly the
+ * lines that change (re-printing the whole document would re-flow untouched lines).
+ */
+import * as YAML from "yaml";
+
+/** A value to set below the stack file's `config:` map. */
+export interface ValueEdit {
+    /** e.g. ["pki:rotation", "endpoints", "ob", "serverEpoch"]; the first key may also be written pki:config:rotation. */
+    readonly path: readonly string[];
+    readonly value: number | string;
+}
+
+/** A stack file this editor cannot change the way Pulumi would read it. */
+export class StackEditError extends Error {}
+
+/** The text of a scalar: plain when YAML (and Pulumi's yaml.v3) read it back as the same value. */
+function scalarText(value: number | string): string {
+    if (typeof value === "number") return String(value);
+    return /^[a-z][A-Za-z0-9_-]*$/.test(value) && !/^(true|false|null|yes|no|on|off|y|n)$/i.test(value)
+        ? value
+        : JSON.stringify(value);
+}
+
+const keyText = (key: string): string => (/^[A-Za-z_][A-Za-z0-9_.:-]*$/.test(key) ? key : JSON.stringify(key));
+
+/** `{ a: { b: v } }` for the keys after the first, as a flow map entry's value. */
+const flowValue = (keys: readonly string[], value: number | string): string =>
+    keys.length === 0 ? scalarText(value) : `{ ${keyText(keys[0])}: ${flowValue(keys.slice(1), value)} }`;
+
+/** Block lines for a new key of a block map at `indent`; the innermost map is a flow map, as the README writes them. */
+function blockLines(keys: readonly string[], value: number | string, indent: string, step: string): string {
+    if (keys.length <= 2) return `${indent}${keyText(keys[0])}: ${flowValue(keys.slice(1), value)}\n`;
+    return `${indent}${keyText(keys[0])}:\n${blockLines(keys.slice(1), value, indent + step, step)}`;
+}
+
+const columnOf = (text: string, offset: number): number => offset - (text.lastIndexOf("\n", offset - 1) + 1);
+
+function pairOf(map: YAML.YAMLMap, keys: readonly string[]): YAML.Pair | undefined {
+    return map.items.find((pair) => YAML.isScalar(pair.key) && keys.includes(String(pair.key.value)));
+}
+
+/** The same key as Pulumi reads it: `pki:x` is also written `pki:config:x`. */
+const spellings = (key: string): string[] => {
+    const [namespace, name] = key.split(":");
+    return name === undefined ? [key] : [key, `${namespace}:config:${name}`];
+};
+
+/** Inserts `keys: value` (the keys nested) into `map`, which lacks keys[0]. */
+function insert(
+    text: string,
+    map: YAML.YAMLMap,
+    keys: readonly string[],
+    value: number | string,
+    step: string,
+): string {
+    const range = map.range;
+    if (range === null || range === undefined) throw new StackEditError(`cannot locate the map that gets ${keys[0]}`);
+    if (map.flow) {
+        const close = text.lastIndexOf("}", range[1] - 1);
+        let end = close;
+        while (end > range[0] && /\s/.test(text[end - 1])) end--;
+        const entry = `${keyText(keys[0])}: ${flowValue(keys.slice(1), value)}`;
+        return map.items.length === 0
+            ? `${text.slice(0, end)} ${entry} ${text.slice(close)}`
+            : `${text.slice(0, end)}, ${entry}${text.slice(end)}`;
+    }
+    const first = map.items[0]?.key as YAML.Scalar | undefined;
+    const firstRange = first?.range;
+    if (firstRange === null || firstRange === undefined)
+        throw new StackEditError(`cannot locate the map that gets ${keys[0]}`);
+    const indent = " ".repeat(columnOf(text, firstRange[0]));
+    const at = range[1];
+    const lines = blockLines(keys, value, indent, step);
+    return at > 0 && text[at - 1] !== "\n"
+        ? `${text.slice(0, at)}\n${lines}${text.slice(at)}`
+        : `${text.slice(0, at)}${lines}${text.slice(at)}`;
+}
+
+function applyEdit(text: string, edit: ValueEdit): string {
+    const doc = YAML.parseDocument(text);
+    if (doc.errors.length > 0)
+        throw new StackEditError(`the stack file is not YAML: ${doc.errors[0].message.split("\n")[0]}`);
+    const config = doc.get("config", true);
+    if (!YAML.isMap(config) || config.flow) throw new StackEditError('the stack file has no block map "config:"');
+    const configKey = config.items[0]?.key as YAML.Scalar | undefined;
+    const step = " ".repeat(configKey?.range ? columnOf(text, configKey.range[0]) || 2 : 2);
+    let map: YAML.YAMLMap = config;
+    for (const [i, key] of edit.path.entries()) {
+        const pair = pairOf(map, i === 0 ? spellings(key) : [key]);
+        if (pair === undefined) return insert(text, map, edit.path.slice(i), edit.value, step);
+        const where = edit.path.slice(0, i + 1).join(".");
+        if (i === edit.path.length - 1) {
+            if (!YAML.isScalar(pair.value) || !pair.value.range)
+                throw new StackEditError(`${where} is not a single value`);
+            const [start, end] = pair.value.range;
+            return `${text.slice(0, start)}${scalarText(edit.value)}${text.slice(end)}`;
+        }
+        if (!YAML.isMap(pair.value)) throw new StackEditError(`${where} is not a map`);
+        map = pair.value;
+    }
+    throw new StackEditError("an edit needs a path");
+}
+
+/** The stack file's text with every value set, each edit applied to the text the previous one left. */
+export function editStackText(text: string, edits: readonly ValueEdit[]): string {
+    return edits.reduce(applyEdit, text);
+}

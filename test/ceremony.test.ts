@@ -1,0 +1,547 @@
+import * as assert from "assert";
+import { execFileSync } from "child_process";
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as path from "path";
+import { ceremony, ceremonyOnTerminal, ceremonyPiped, PASSPHRASE } from "./ceremonyTools";
+import { rawConfigFromStackFile } from "../lib/config/load";
+import { validateConfig } from "../lib/config/validate";
+import { planCas } from "../lib/plan/plan";
+import { isStackCaName } from "../lib/pki/rootBinding";
+import { openssl, opensslText, ROOT, tempDir, writeTemp } from "./helpers";
+
+/** SHA-256 of a key's DER SubjectPublicKeyInfo, computed by openssl (independently of the ceremony's code). */
+function opensslSpkiSha256(pem: string, kind: "csr" | "cert"): string {
+    const publicKey = execFileSync(
+        "openssl",
+        kind === "csr" ? ["req", "-noout", "-pubkey"] : ["x509", "-noout", "-pubkey"],
+        {
+            input: pem,
+        },
+    );
+    const der = execFileSync("openssl", ["pkey", "-pubin", "-outform", "DER"], { input: publicKey });
+    return crypto.createHash("sha256").update(der).digest("hex");
+}
+
+/** A CSR made with openssl: the key as genpkey takes it, the subject as req -subj takes it (or from extra's -config), extra req arguments. */
+function opensslCsr(
+    dir: string,
+    name: string,
+    key: string[],
+    subject: string | undefined,
+    extra: string[] = [],
+): string {
+    const keyFile = path.join(dir, `${name}.key`);
+    const csrFile = path.join(dir, `${name}.csr`);
+    execFileSync("openssl", ["genpkey", ...key, "-out", keyFile], { stdio: "ignore" });
+    execFileSync(
+        "openssl",
+        [
+            "req",
+            "-new",
+            "-key",
+            keyFile,
+            ...(subject !== undefined ? ["-subj", subject] : []),
+            ...extra,
+            "-out",
+            csrFile,
+        ],
+        {
+            stdio: "ignore",
+        },
+    );
+    return csrFile;
+}
+
+const P256 = ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"];
+const STACK_SUBJECT = "/O=Example Bank/CN=example APIC client CA";
+
+const lines = (file: string): string[] => fs.readFileSync(file, "utf8").trimEnd().split("\n");
+const modeOf = (file: string): number => fs.lstatSync(file).mode & 0o777;
+
+describe("The key ceremony: what a bank's key ceremony expects", function () {
+    this.timeout(60_000);
+    const dir = tempDir("ceremony");
+    const root = path.join(dir, "root");
+    let csr: string;
+
+    before(async () => {
+        const init = await ceremony(
+            PASSPHRASE,
+            ...["init-root", "--out", root, "--environment", "example", "--cn", "Example Bank APIC Client Root"],
+            ...["--org", "Example Bank", "--key", "ECDSA"],
+        );
+        assert.strictEqual(init.status, 0, init.err);
+        csr = opensslCsr(dir, "apic-client-ca", P256, STACK_SUBJECT);
+    });
+
+    it("keeps the root key only encrypted (PBES2: PBKDF2-HMAC-SHA256 at 600,000 iterations, AES-256-CBC), opened by openssl with the passphrase and no other", () => {
+        const keyFile = path.join(root, "root.key");
+        const keyPem = fs.readFileSync(keyFile, "utf8");
+        assert.match(keyPem, /^-----BEGIN ENCRYPTED PRIVATE KEY-----\n/);
+        const structure = openssl(["asn1parse", "-in", keyFile]).output;
+        for (const part of [":PBES2", ":PBKDF2", ":hmacWithSHA256", ":aes-256-cbc"]) {
+            assert.ok(structure.includes(part), `openssl asn1parse shows ${part}:\n${structure}`);
+        }
+        // 600,000 PBKDF2 iterations (0x0927C0), not OpenSSL's default 2048; a fresh 16-byte salt.
+        assert.match(
+            structure,
+            /:PBKDF2\n.*\n.*OCTET STRING +\[HEX DUMP\]:[0-9A-F]{32}\n.*INTEGER +:0927C0\n/,
+            structure,
+        );
+        const opened = openssl(["pkey", "-in", keyFile, "-passin", `pass:${PASSPHRASE}`, "-pubout"]);
+        assert.strictEqual(opened.status, 0, opened.output);
+        const certKey = execFileSync("openssl", ["x509", "-noout", "-pubkey", "-in", path.join(root, "root.crt")], {
+            encoding: "utf8",
+        });
+        assert.strictEqual(opened.output, certKey, "the key opened is the root certificate's");
+        const wrong = openssl(["pkey", "-in", keyFile, "-passin", "pass:not the passphrase at all", "-noout"]);
+        assert.notStrictEqual(wrong.status, 0);
+        assert.strictEqual(modeOf(keyFile), 0o600);
+        assert.strictEqual(modeOf(root), 0o700);
+        assert.match(
+            opensslText(fs.readFileSync(path.join(root, "root.crt"), "utf8")),
+            /Subject: O = Example Bank, OU = apic-istio-pki example, CN = Example Bank APIC Client Root\n[\s\S]*CA:TRUE, pathlen:1\n/,
+        );
+    });
+
+    it("asks the passphrase twice on a terminal without echoing it, and refuses two that differ or one under 16 characters", async () => {
+        const made = path.join(dir, "terminal-root");
+        const init = [
+            "init-root",
+            "--out",
+            made,
+            "--environment",
+            "example",
+            "--cn",
+            "Terminal Root",
+            "--key",
+            "ECDSA",
+        ];
+        const differ = await ceremonyOnTerminal(
+            [
+                ["Passphrase of the root key: ", "first passphrase of twenty"],
+                ["The same passphrase again: ", "second passphrase, another"],
+            ],
+            ...init,
+        );
+        assert.strictEqual(differ.status, 1, differ.transcript);
+        assert.match(differ.transcript, /error: the two passphrases differ; nothing was written: run init-root again/);
+        assert.ok(!fs.existsSync(made), "nothing was written");
+        // The same rule for a passphrase from the environment (a scripted rehearsal).
+        const short = await ceremony("too short", ...init);
+        assert.strictEqual(short.status, 1);
+        assert.strictEqual(
+            short.err,
+            "error: the root key's passphrase has 9 characters; it needs at least 16 (e.g. six random words), since it is all that protects the key on its medium\n",
+        );
+        assert.ok(!fs.existsSync(made), "nothing was written");
+        const made2 = await ceremonyOnTerminal(
+            [
+                ["Passphrase of the root key: ", PASSPHRASE],
+                ["The same passphrase again: ", PASSPHRASE],
+            ],
+            ...init,
+        );
+        assert.strictEqual(made2.status, 0, made2.transcript);
+        for (const transcript of [differ.transcript, made2.transcript]) {
+            for (const secret of [PASSPHRASE, "first passphrase", "second passphrase"]) {
+                assert.ok(!transcript.includes(secret), `the terminal never shows the passphrase:\n${transcript}`);
+            }
+        }
+        assert.strictEqual(
+            openssl(["pkey", "-in", path.join(made, "root.key"), "-passin", `pass:${PASSPHRASE}`, "-noout"]).status,
+            0,
+        );
+    });
+
+    it("refuses a wrong passphrase or a key that is not the root certificate's with one clear line and no stack trace, and signs nothing", async () => {
+        const logBefore = fs.readFileSync(path.join(root, "issuance.log"), "utf8");
+        const wrong = await ceremony("not the passphrase at all", "sign", "--root", root, "--csr", csr, "--yes");
+        assert.strictEqual(wrong.status, 1);
+        assert.strictEqual(
+            wrong.err,
+            `error: the passphrase does not open ${path.join(root, "root.key")}: wrong passphrase, or the file was altered\n`,
+        );
+        assert.ok(!fs.existsSync(path.join(dir, "apic-client-ca.crt")));
+        assert.strictEqual(fs.readFileSync(path.join(root, "issuance.log"), "utf8"), logBefore);
+        const unset = ceremonyPiped(undefined, "yes\n", "sign", "--root", root, "--csr", csr);
+        assert.strictEqual(
+            unset.err.split("\n").slice(-2).join("\n"),
+            "error: no terminal to ask the root key's passphrase on; run the ceremony on a terminal, or set APIC_ISTIO_PKI_ROOT_PASSPHRASE for a scripted rehearsal\n",
+        );
+        // A folder whose root.crt was swapped for another root's: its key opens, but signs for nothing.
+        const swapped = path.join(dir, "swapped-root");
+        const init = ["init-root", "--out", swapped, "--environment", "example", "--cn", "Swapped", "--key", "ECDSA"];
+        assert.strictEqual((await ceremony(PASSPHRASE, ...init)).status, 0);
+        fs.copyFileSync(path.join(root, "root.crt"), path.join(swapped, "root.crt"));
+        const mismatch = await ceremony(
+            PASSPHRASE,
+            "sign",
+            "--root",
+            swapped,
+            "--csr",
+            csr,
+            "--out",
+            path.join(dir, "swapped.crt"),
+            "--yes",
+        );
+        assert.strictEqual(
+            mismatch.err,
+            `error: ${path.join(swapped, "root.key")} is not the key of ${path.join(swapped, "root.crt")}; restore the folder from the ceremony's archive\n`,
+        );
+        assert.ok(!fs.existsSync(path.join(dir, "swapped.crt")));
+    });
+
+    it("shows each CSR (subject, key, SPKI SHA-256, validity, the CA it becomes) and signs nothing unless the confirmation is typed", async () => {
+        const csrPem = fs.readFileSync(csr, "utf8");
+        const spki = opensslSpkiSha256(csrPem, "csr");
+        const target = path.join(dir, "confirmed.crt");
+        const args = ["sign", "--root", root, "--csr", csr, "--days", "730", "--out", target];
+        const refused = ceremonyPiped(PASSPHRASE, "no\n", ...args);
+        assert.strictEqual(refused.status, 1);
+        assert.match(
+            refused.out,
+            new RegExp(
+                `^CSR ${csr}\\n  subject       O=Example Bank, CN=example APIC client CA\\n  key           ECDSA P-256\\n  SPKI SHA-256  ${spki}\\n` +
+                    "  validity      730 days, \\S+Z to \\S+Z\\n" +
+                    "  certificate   a CA: basicConstraints CA:TRUE pathlen 0 and keyUsage keyCertSign \\+ cRLSign \\(both critical\\), subject and authority key ids\\n" +
+                    "  issuer        O=Example Bank, OU=apic-istio-pki example, CN=Example Bank APIC Client Root\\n$",
+            ),
+        );
+        assert.strictEqual(
+            refused.err,
+            `Sign apic-client-ca.csr? Type the first 8 characters of its SPKI SHA-256, or "yes": \n` +
+                `error: ${csr} not signed: the answer was neither the first 8 characters of its SPKI SHA-256 (${spki.slice(0, 8)}) nor "yes"; nothing was signed or written\n`,
+        );
+        assert.ok(!fs.existsSync(target), "nothing was written");
+        const noAnswer = ceremonyPiped(PASSPHRASE, "", ...args);
+        assert.strictEqual(noAnswer.status, 1);
+        assert.match(noAnswer.err, /error: no answer \(standard input ended\); nothing was signed or written/);
+    });
+
+    it("signs on a terminal once the SPKI prefix and the passphrase are typed: a pathlen-0 CA for the CSR's key, never showing the passphrase", async () => {
+        const spki = opensslSpkiSha256(fs.readFileSync(csr, "utf8"), "csr");
+        const target = path.join(dir, "terminal.crt");
+        const run = await ceremonyOnTerminal(
+            [
+                ['or "yes": ', spki.slice(0, 8).toUpperCase()],
+                ["Passphrase of the root key: ", PASSPHRASE],
+            ],
+            ...["sign", "--root", root, "--csr", csr, "--out", target],
+        );
+        assert.strictEqual(run.status, 0, run.transcript);
+        assert.ok(!run.transcript.includes(PASSPHRASE), run.transcript);
+        assert.match(run.transcript, new RegExp(`signed ${csr}: serial [0-9A-F]+ -> ${target}`));
+        const cert = fs.readFileSync(target, "utf8");
+        assert.match(opensslText(cert), /Certificate Sign, CRL Sign\n[\s\S]*CA:TRUE, pathlen:0\n/);
+        assert.strictEqual(opensslSpkiSha256(cert, "cert"), spki);
+        const verified = openssl(["verify", "-x509_strict", "-CAfile", path.join(root, "root.crt"), target]);
+        assert.strictEqual(verified.status, 0, verified.output);
+    });
+
+    it("refuses what a CA must not come from: weak or Ed25519 keys, the root's subject, extension requests, a challengePassword, another environment, an invented name, a tampered CSR", async () => {
+        const cases: [string, string, string][] = [
+            [
+                "RSA-1024",
+                opensslCsr(dir, "rsa1024", ["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:1024"], STACK_SUBJECT),
+                "the CSR's key is RSA 1024; a CA key must be RSA 3072+ or ECDSA P-256, P-384 or P-521 (the policy pack's ca-key-strength rule): make the CA's key with pki:caKeyAlgorithm RSA (4096) or ECDSA (P-384)",
+            ],
+            [
+                "an RSA-2048 request from nowhere",
+                opensslCsr(
+                    dir,
+                    "not-a-bank",
+                    ["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+                    "/CN=anything at all/O=Not a bank",
+                ),
+                "the CSR's key is RSA 2048; a CA key must be RSA 3072+ or ECDSA P-256, P-384 or P-521 (the policy pack's ca-key-strength rule): make the CA's key with pki:caKeyAlgorithm RSA (4096) or ECDSA (P-384)",
+            ],
+            [
+                "Ed25519",
+                opensslCsr(dir, "ed25519", ["-algorithm", "ED25519"], STACK_SUBJECT),
+                "the CSR's key is Ed25519; a CA key must be RSA 3072+ or ECDSA P-256, P-384 or P-521 (the policy pack's ca-key-strength rule): make the CA's key with pki:caKeyAlgorithm RSA (4096) or ECDSA (P-384)",
+            ],
+            [
+                "the root's own subject",
+                opensslCsr(
+                    dir,
+                    "root-subject",
+                    P256,
+                    "/O=Example Bank/OU=apic-istio-pki example/CN=Example Bank APIC Client Root",
+                ),
+                `the CSR's subject "O=Example Bank, OU=apic-istio-pki example, CN=Example Bank APIC Client Root" is the root's own subject; a CA below the root needs a name of its own (chains would confuse the two)`,
+            ],
+            [
+                "a SAN extension request",
+                opensslCsr(dir, "san", P256, STACK_SUBJECT, ["-addext", "subjectAltName=DNS:evil.example"]),
+                "the CSR carries an extension request for subjectAltName, which a CA certificate of this ceremony never carries (it writes only CA:TRUE pathlen 0, keyCertSign + cRLSign and key ids); sign only the CSR the stack exported",
+            ],
+            [
+                "a challengePassword",
+                opensslCsr(dir, "challenge", P256, undefined, [
+                    "-config",
+                    writeTemp(
+                        dir,
+                        "challenge.cnf",
+                        "[req]\nprompt = no\ndistinguished_name = dn\nattributes = attrs\n" +
+                            "[dn]\nO = Example Bank\nCN = example APIC client CA\n[attrs]\nchallengePassword = not-a-secret\n",
+                    ),
+                ]),
+                "the CSR carries challengePassword, which a CA certificate of this ceremony never carries (it writes only CA:TRUE pathlen 0, keyCertSign + cRLSign and key ids); sign only the CSR the stack exported",
+            ],
+            [
+                "another environment's CA",
+                opensslCsr(dir, "sit", P256, "/O=Example Bank/CN=sit APIC client CA"),
+                `the CSR's common name "sit APIC client CA" is not a CA of environment "example", the environment this root was made for (its subject has OU=apic-istio-pki example): the stack's CAs are "example gateway server CA", "example APIC client CA", "example UI client CA", "example mesh CA <cluster>", with " G<n>" after a rotation; sign another environment's CSR with that environment's own root`,
+            ],
+            [
+                "an invented name",
+                opensslCsr(dir, "invented", P256, "/CN=example payments signing CA"),
+                `the CSR's common name "example payments signing CA" is not a CA of environment "example", the environment this root was made for (its subject has OU=apic-istio-pki example): the stack's CAs are "example gateway server CA", "example APIC client CA", "example UI client CA", "example mesh CA <cluster>", with " G<n>" after a rotation; sign another environment's CSR with that environment's own root`,
+            ],
+        ];
+        // Flip one character of the signature (the last base64 line): the ceremony must refuse it.
+        const lines = fs.readFileSync(csr, "utf8").split("\n");
+        const last = lines.length - 3;
+        lines[last] = (lines[last][0] === "A" ? "B" : "A") + lines[last].slice(1);
+        cases.push([
+            "a tampered CSR",
+            writeTemp(dir, "tampered.csr", lines.join("\n")),
+            "the CSR's signature does not verify: it was altered or not made with its key",
+        ]);
+        const logBefore = fs.readFileSync(path.join(root, "issuance.log"), "utf8");
+        for (const [label, file, message] of cases) {
+            const result = await ceremony(PASSPHRASE, "sign", "--root", root, "--csr", file, "--yes");
+            assert.deepStrictEqual([label, result.status, result.err], [label, 1, `error: ${file}: ${message}\n`]);
+            assert.ok(!fs.existsSync(file.replace(/\.csr$/, ".crt")), `${label}: nothing written`);
+        }
+        assert.strictEqual(fs.readFileSync(path.join(root, "issuance.log"), "utf8"), logBefore, "nothing logged");
+    });
+
+    it("writes only new files, never through a link, into folders no one else may open", async () => {
+        const nowhere = path.join(dir, "nowhere", "planted.crt");
+        const link = path.join(dir, "dangling.crt");
+        fs.symlinkSync(nowhere, link);
+        const throughLink = await ceremony(PASSPHRASE, "sign", "--root", root, "--csr", csr, "--out", link, "--yes");
+        assert.strictEqual(throughLink.status, 1);
+        assert.strictEqual(
+            throughLink.err,
+            `error: --out ${link} is a symbolic link; the ceremony never writes through a link: remove it or choose another file\n`,
+        );
+        assert.ok(!fs.existsSync(path.dirname(nowhere)));
+        const existing = writeTemp(dir, "existing.crt", "keep me\n");
+        const replace = await ceremony(PASSPHRASE, "sign", "--root", root, "--csr", csr, "--out", existing, "--yes");
+        assert.strictEqual(
+            replace.err,
+            `error: --out ${existing} exists; the ceremony never replaces a file: move it away or choose another file\n`,
+        );
+        assert.strictEqual(fs.readFileSync(existing, "utf8"), "keep me\n");
+
+        const again = await ceremony(PASSPHRASE, "init-root", "--out", root, "--environment", "example", "--cn", "R");
+        assert.strictEqual(
+            again.err,
+            `error: --out ${root} already holds a root key (root.key); init-root never replaces one: choose a new folder\n`,
+        );
+
+        const open = path.join(dir, "open");
+        fs.mkdirSync(open);
+        fs.chmodSync(open, 0o777);
+        const into = await ceremony(
+            PASSPHRASE,
+            "init-root",
+            "--out",
+            open,
+            "--environment",
+            "example",
+            "--cn",
+            "R",
+            "--key",
+            "ECDSA",
+        );
+        assert.strictEqual(
+            into.err,
+            `error: --out ${open} has mode 0777: others may read or replace what it holds. The ceremony refuses rather than fixes it, since a chmod would not undo what they may have done: check its content, then run chmod 700 ${open}\n`,
+        );
+        assert.deepStrictEqual(fs.readdirSync(open), []);
+        fs.chmodSync(root, 0o750);
+        try {
+            const loose = await ceremony(PASSPHRASE, "sign", "--root", root, "--csr", csr, "--yes");
+            assert.match(loose.err, new RegExp(`^error: --root ${root} has mode 0750: others may read or replace`));
+        } finally {
+            fs.chmodSync(root, 0o700);
+        }
+        const rootLink = path.join(dir, "root-link");
+        fs.symlinkSync(root, rootLink);
+        const linked = await ceremony(PASSPHRASE, "sign", "--root", rootLink, "--csr", csr, "--yes");
+        assert.strictEqual(
+            linked.err,
+            `error: --root ${rootLink} is a symbolic link; the ceremony never works through a link: give the real folder\n`,
+        );
+
+        const umask = process.umask(0);
+        try {
+            const made = path.join(dir, "umask-root");
+            const init = await ceremony(
+                PASSPHRASE,
+                "init-root",
+                "--out",
+                made,
+                "--environment",
+                "example",
+                "--cn",
+                "R",
+                "--key",
+                "ECDSA",
+            );
+            assert.strictEqual(init.status, 0, init.err);
+            assert.deepStrictEqual(
+                ["", "root.key", "root.crt", "issuance.log"].map((f) => modeOf(path.join(made, f))),
+                [0o700, 0o600, 0o644, 0o600],
+            );
+        } finally {
+            process.umask(umask);
+        }
+    });
+
+    it("keeps the root folder out of git work trees unless --allow-git-work-tree is given for a rehearsal", async () => {
+        const repository = path.join(dir, "repository");
+        fs.mkdirSync(repository);
+        execFileSync("git", ["init", "--quiet", repository]);
+        const inside = path.join(repository, "root");
+        const args = ["init-root", "--out", inside, "--environment", "example", "--cn", "R", "--key", "ECDSA"];
+        const refused = await ceremony(PASSPHRASE, ...args);
+        assert.strictEqual(refused.status, 1);
+        assert.strictEqual(
+            refused.err,
+            `error: --out ${inside} is inside the git work tree ${repository}: a root folder there is one "git add" away from leaving the offline machine; ` +
+                `keep it on the ceremony's removable medium (e.g. /media/ceremony/example-client-root), or pass --allow-git-work-tree for a throw-away rehearsal\n`,
+        );
+        assert.ok(!fs.existsSync(inside));
+        assert.strictEqual((await ceremony(PASSPHRASE, ...args, "--allow-git-work-tree")).status, 0);
+    });
+
+    it("appends every certificate and CRL it signs to issuance.log, opened append-only and never rewritten", async () => {
+        const logRoot = path.join(dir, "log-root");
+        const log = path.join(logRoot, "issuance.log");
+        await ceremony(
+            PASSPHRASE,
+            "init-root",
+            "--out",
+            logRoot,
+            "--environment",
+            "example",
+            "--cn",
+            "Log Root",
+            "--key",
+            "ECDSA",
+        );
+        const afterInit = fs.readFileSync(log, "utf8");
+        const target = path.join(dir, "logged.crt");
+        const sign = await ceremony(PASSPHRASE, "sign", "--root", logRoot, "--csr", csr, "--out", target, "--yes");
+        assert.strictEqual(sign.status, 0, sign.err);
+        const crl = await ceremony(
+            PASSPHRASE,
+            "crl",
+            "--root",
+            logRoot,
+            "--period-days",
+            "30",
+            "--periods",
+            "2",
+            "--out",
+            path.join(dir, "logged.pem"),
+            "--yes",
+        );
+        assert.strictEqual(crl.status, 0, crl.err);
+        const text = fs.readFileSync(log, "utf8");
+        assert.ok(text.startsWith(afterInit), "earlier records stay as they were");
+        assert.strictEqual(modeOf(log), 0o600);
+        const records = lines(log).map((line) => JSON.parse(line));
+        assert.deepStrictEqual(
+            records.map((r) => [r.event, r.environment]),
+            [
+                ["root", "example"],
+                ["certificate", "example"],
+                ["crl", "example"],
+                ["crl", "example"],
+            ],
+        );
+        const cert = new crypto.X509Certificate(fs.readFileSync(target, "utf8"));
+        const { time, ...certificate } = records[1];
+        assert.ok(Math.abs(Date.parse(time) - Date.now()) < 60_000);
+        assert.deepStrictEqual(certificate, {
+            event: "certificate",
+            environment: "example",
+            serial: execFileSync("openssl", ["x509", "-noout", "-serial", "-in", target], { encoding: "utf8" })
+                .trim()
+                .replace("serial=", ""),
+            subject: "O=Example Bank, CN=example APIC client CA",
+            spkiSha256: opensslSpkiSha256(fs.readFileSync(target, "utf8"), "cert"),
+            notAfter: new Date(cert.validTo).toISOString(),
+        });
+        assert.deepStrictEqual(
+            records.slice(2).map((r) => [r.crlNumber, r.issuer, Date.parse(r.nextUpdate) - Date.parse(r.thisUpdate)]),
+            [
+                [1, "OU=apic-istio-pki example, CN=Log Root", 60 * 86_400_000],
+                [2, "OU=apic-istio-pki example, CN=Log Root", 60 * 86_400_000],
+            ],
+        );
+        // A log replaced by a link is never written through.
+        fs.renameSync(log, `${log}.moved`);
+        fs.symlinkSync(`${log}.moved`, log);
+        const linked = await ceremony(
+            PASSPHRASE,
+            "sign",
+            "--root",
+            logRoot,
+            "--csr",
+            csr,
+            "--out",
+            path.join(dir, "l2.crt"),
+            "--yes",
+        );
+        assert.strictEqual(linked.status, 1);
+        assert.strictEqual(
+            linked.err,
+            `error: ${log} is a symbolic link; the ceremony never reads or writes through a link\n`,
+        );
+    });
+});
+
+describe("ceremony: the names it signs are the stack's", () => {
+    it("accepts the common name of every issuing CA the stack plans (front end, two clusters, rotated CAs), and no other environment's", () => {
+        const raw = rawConfigFromStackFile(path.join(ROOT, "examples/front-end/Pulumi.front-end.yaml"));
+        const config = validateConfig({
+            ...raw,
+            clusters: JSON.stringify([
+                { name: "east", context: "east" },
+                { name: "west-2", context: "west-2" },
+            ]),
+            caRotation: JSON.stringify({
+                apicClientCa: { generation: 1, phase: "prepare" },
+                uiClientCa: { generation: 2, phase: "switch" },
+            }),
+        });
+        const names = planCas(config)
+            .filter((ca) => ca.role !== "root")
+            .map((ca) => ca.subject.commonName);
+        assert.deepStrictEqual(
+            names.filter((name) => !isStackCaName(name, config.environment)),
+            [],
+        );
+        for (const slot of [
+            "gateway server CA",
+            "APIC client CA",
+            "APIC client CA G1",
+            "UI client CA G2",
+            "mesh CA east",
+            "mesh CA west-2",
+        ])
+            assert.ok(names.includes(`${config.environment} ${slot}`), slot);
+        assert.deepStrictEqual(
+            names.filter((name) => isStackCaName(name, "other")),
+            [],
+        );
+    });
+});

@@ -1,0 +1,89 @@
+/** Running the real ceremony command: in-process for scripted rehearsals, or as a process on a pipe or a pseudo-terminal. */
+import { spawn, spawnSync } from "child_process";
+import * as path from "path";
+import { ROOT_PASSPHRASE_VARIABLE } from "../lib/cli/prompt";
+import { cli, ROOT } from "./helpers";
+
+/** TEST-ONLY passphrase of the roots the tests make. */
+export const PASSPHRASE = "test-only passphrase, never a real one";
+
+const MAIN = path.join(ROOT, "dist", "lib", "cli", "main.js");
+
+/** `apic-istio-pki ceremony ...` in-process, the passphrase given as a scripted rehearsal gives it (the environment). */
+export async function ceremony(
+    passphrase: string | undefined,
+    ...argv: string[]
+): Promise<{ status: number; out: string; err: string }> {
+    const before = process.env[ROOT_PASSPHRASE_VARIABLE];
+    if (passphrase === undefined) delete process.env[ROOT_PASSPHRASE_VARIABLE];
+    else process.env[ROOT_PASSPHRASE_VARIABLE] = passphrase;
+    try {
+        return await cli("ceremony", ...argv);
+    } finally {
+        if (before === undefined) delete process.env[ROOT_PASSPHRASE_VARIABLE];
+        else process.env[ROOT_PASSPHRASE_VARIABLE] = before;
+    }
+}
+
+/** The environment of a child process, with or without the passphrase variable. */
+function childEnv(passphrase: string | undefined): NodeJS.ProcessEnv {
+    const env = { ...process.env };
+    delete env[ROOT_PASSPHRASE_VARIABLE];
+    return passphrase === undefined ? env : { ...env, [ROOT_PASSPHRASE_VARIABLE]: passphrase };
+}
+
+/** The ceremony as a process whose standard input is `input` (a pipe, not a terminal). */
+export function ceremonyPiped(
+    passphrase: string | undefined,
+    input: string,
+    ...argv: string[]
+): { status: number; out: string; err: string } {
+    const result = spawnSync(process.execPath, [MAIN, "ceremony", ...argv], {
+        input,
+        env: childEnv(passphrase),
+        encoding: "utf8",
+    });
+    return { status: result.status ?? -1, out: result.stdout, err: result.stderr };
+}
+
+const quote = (arg: string): string => `'${arg.replace(/'/g, "'\\''")}'`;
+
+/**
+ * The ceremony on a real pseudo-terminal (util-linux `script`): each answer is typed once its
+ * question has appeared, as a person would, then Enter. Returns everything the terminal showed.
+ */
+export function ceremonyOnTerminal(
+    answers: readonly (readonly [question: string, answer: string])[],
+    ...argv: string[]
+): Promise<{ status: number; transcript: string }> {
+    const command = [process.execPath, MAIN, "ceremony", ...argv].map(quote).join(" ");
+    const child = spawn("script", ["--quiet", "--return", "--command", command, "/dev/null"], {
+        env: childEnv(undefined),
+        stdio: ["pipe", "pipe", "pipe"],
+    });
+    return new Promise((resolve, reject) => {
+        let transcript = "";
+        let asked = 0;
+        let searchFrom = 0;
+        child.stdout.on("data", (chunk: Buffer) => {
+            transcript += chunk.toString("utf8");
+            const next = answers[asked];
+            const at = next === undefined ? -1 : transcript.indexOf(next[0], searchFrom);
+            if (next !== undefined && at >= 0) {
+                searchFrom = at + next[0].length;
+                asked += 1;
+                child.stdin.write(`${next[1]}\r`);
+            }
+        });
+        const timer = setTimeout(() => {
+            child.kill();
+            reject(new Error(`the ceremony on a terminal did not finish; it showed:\n${transcript}`));
+        }, 30_000);
+        child.on("error", reject);
+        child.on("close", (status) => {
+            clearTimeout(timer);
+            child.stdin.end();
+            resolve({ status: status ?? -1, transcript });
+        });
+    });
+}

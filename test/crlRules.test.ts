@@ -1,0 +1,302 @@
+/**
+ * CRLs that cannot silently expire: their times (a period's CRL lasts four periods, at least 28
+ * days; a root's or mesh CA's lasts as long as its CA), their numbers (RFC 5280 5.2.3: never down
+ * for a CA, across periods, config changes and CA generations; the same bytes while nothing
+ * changes), thisUpdate never before a listed revocation, and refused revocation dates.
+ */
+import * as assert from "assert";
+import * as fs from "fs";
+import * as path from "path";
+import { X509Crl } from "@peculiar/x509";
+import { crlNumber, crlTimes, crlValidityDays, parseCrl, RevokedEntry } from "../lib/pki/crl";
+import { pemBlocks } from "../lib/pki/pem";
+import { RotationRecord } from "../lib/plan/caRotation";
+import { planFromRawConfig } from "../lib/plan/plan";
+import { deployedRecordOf, renderPlan } from "../lib/render/render";
+import { cacerts, gatewayServerConfig, newStackState, Rendered, tempDir } from "./helpers";
+
+const DAY_MS = 86_400_000;
+const T0 = new Date("2027-01-04T00:00:00Z");
+const day = (n: number): Date => new Date(T0.getTime() + n * DAY_MS);
+
+describe("CRL times: a period's CRL lasts four periods, a root's or mesh CA's as long as its CA", () => {
+    const issuer = { notBefore: new Date("2026-01-01T00:00:00Z"), notAfter: new Date("2036-01-01T00:00:00Z") };
+    const revoked = (iso: string): RevokedEntry[] => [
+        { serialHex: "0A", revokedAt: new Date(iso), reason: "keyCompromise" },
+    ];
+
+    it("starts a period's CRL at the period's start, or at a later revocation, and ends it four periods (at least 28 days) after the start", () => {
+        const now = new Date("2027-01-05T12:00:00Z"); // 7-day periods from 1970-01-01 (a Thursday): this one began 2026-12-31
+        assert.deepStrictEqual(crlTimes({ renewal: "period", now, periodDays: 7, issuer, revoked: [] }), {
+            thisUpdate: new Date("2026-12-31T00:00:00Z"),
+            nextUpdate: new Date("2027-01-28T00:00:00Z"),
+        });
+        assert.deepStrictEqual(
+            crlTimes({ renewal: "period", now, periodDays: 7, issuer, revoked: revoked("2027-01-02T09:30:00Z") }),
+            {
+                thisUpdate: new Date("2027-01-02T09:30:00Z"),
+                nextUpdate: new Date("2027-01-28T00:00:00Z"),
+            },
+        );
+        assert.deepStrictEqual([1, 7, 30, 90].map(crlValidityDays), [28, 28, 120, 360]);
+    });
+
+    it("lets a root's or mesh CA's CRL run from its CA's start (or the latest revocation) to its CA's end", () => {
+        const now = new Date("2027-01-05T12:00:00Z");
+        assert.deepStrictEqual(crlTimes({ renewal: "issuer", now, periodDays: 7, issuer, revoked: [] }), {
+            thisUpdate: issuer.notBefore,
+            nextUpdate: issuer.notAfter,
+        });
+        assert.deepStrictEqual(
+            crlTimes({ renewal: "issuer", now, periodDays: 7, issuer, revoked: revoked("2026-12-31T00:00:00Z") })
+                .thisUpdate,
+            new Date("2026-12-31T00:00:00Z"),
+        );
+    });
+
+    it("numbers a CA's CRLs from its record: the same while unchanged, one up on any change, a first one above the stack's and the day's", () => {
+        const previous = {
+            number: 20_500,
+            digest: "a",
+            thisUpdate: "",
+            nextUpdate: "",
+            renewal: "period" as const,
+            published: true,
+        };
+        const now = new Date("2027-01-05T12:00:00Z");
+        assert.strictEqual(crlNumber(previous, "a", now, 0), 20_500);
+        assert.strictEqual(crlNumber(previous, "b", now, 0), 20_501);
+        assert.strictEqual(crlNumber(undefined, "a", now, 0), 20_823, "the day's index since 1970");
+        assert.strictEqual(crlNumber(undefined, "a", now, 30_000), 30_000);
+    });
+});
+
+describe("CRL numbers over a sequence of deployments and config changes", function () {
+    this.timeout(180_000);
+    const base = {
+        environment: "crl",
+        option: 1,
+        baseDomain: "crl.api.bank.example",
+        domains: { ob: { services: ["accounts"] }, dp: { services: ["party"] } },
+        clusters: ["example"],
+        keyAlgorithm: "ECDSA",
+        validityDays: { root: 1460, intermediate: 365, leaf: 90 },
+    };
+    /** Each deployment: its label and every CRL it publishes, by issuer (gateway, APIC truststore, mesh). */
+    const deployments: { label: string; rendered: Rendered; crls: Map<string, string> }[] = [];
+
+    const crlsOf = (rendered: Rendered): Map<string, string> => {
+        const bundles = [
+            gatewayServerConfig(rendered, "ob").caCrl ?? "",
+            fs.existsSync(path.join(rendered.dir, "apic/ob/truststore.crl"))
+                ? rendered.read("apic/ob/truststore.crl")
+                : "",
+            cacerts(rendered, "example")["ca-crl.pem"] ?? "",
+        ];
+        return new Map(
+            bundles.flatMap((b) => pemBlocks(b, "X509 CRL")).map((pem) => [parseCrl(pem).issuerCommonName ?? "", pem]),
+        );
+    };
+
+    before(async () => {
+        const state = newStackState();
+        const dir = tempDir("crl-numbers");
+        const deploy = async (label: string, raw: Record<string, unknown>, now: Date) => {
+            const plan = planFromRawConfig(raw, { deployed: deployedRecordOf(state), now });
+            const out = path.join(dir, String(deployments.length));
+            const result = await renderPlan(plan, out, { state });
+            const rendered: Rendered = {
+                ...result,
+                plan,
+                dir: out,
+                read: (f) => fs.readFileSync(path.join(out, f), "utf8"),
+            };
+            deployments.push({ label, rendered, crls: crlsOf(rendered) });
+            return rendered;
+        };
+        const first = await deploy("first update", base, day(0));
+        const serial = (id: string) => first.inventory.find((c) => c.id === `${id}/client`)?.serial;
+        const ob = {
+            endpoint: "ob",
+            serial: serial("ob"),
+            epoch: 0,
+            reason: "keyCompromise",
+            revokedAt: day(1).toISOString(),
+        };
+        const dp = {
+            endpoint: "dp",
+            serial: serial("dp"),
+            epoch: 0,
+            reason: "cessationOfOperation",
+            revokedAt: "2027-01-05T10:00:00Z",
+        };
+        await deploy("ob's client revoked", { ...base, revocations: [ob] }, day(1));
+        await deploy("unchanged, same period", { ...base, revocations: [ob] }, day(2));
+        await deploy("dp's client revoked in the same period", { ...base, revocations: [ob, dp] }, day(2));
+        await deploy("pki:crlPeriodDays 7 -> 30", { ...base, revocations: [ob, dp], crlPeriodDays: 30 }, day(2));
+        await deploy("a later period", { ...base, revocations: [ob, dp], crlPeriodDays: 30 }, day(45));
+        for (const [i, phase] of ["prepare", "switch", "finish"].entries()) {
+            await deploy(
+                `APIC-client CA generation 1 ${phase}`,
+                {
+                    ...base,
+                    revocations: [ob, dp],
+                    crlPeriodDays: 30,
+                    caRotation: { apicClientCa: { generation: 1, phase } },
+                },
+                day(52 + 7 * i),
+            );
+        }
+        const rotated = { ...base, revocations: [ob, dp], crlPeriodDays: 30 };
+        for (const [i, phase] of ["prepare", "switch", "finish"].entries()) {
+            await deploy(
+                `mesh CA generation 1 ${phase}`,
+                {
+                    ...rotated,
+                    caRotation: { apicClientCa: { generation: 1, phase: "finish" }, meshCa: { generation: 1, phase } },
+                },
+                day(80 + 7 * i),
+            );
+        }
+        const done = {
+            ...rotated,
+            caRotation: {
+                apicClientCa: { generation: 1, phase: "finish" },
+                meshCa: { generation: 1, phase: "finish" },
+            },
+        };
+        await deploy("after the retired mesh CA expired", done, day(370));
+    });
+
+    const number = (pem: string): number => parseCrl(pem).number ?? NaN;
+
+    it("re-publishes the same bytes while nothing changes, and a higher number on every change", () => {
+        const seen = new Map<string, { label: string; pem: string }>();
+        const steps: string[] = [];
+        for (const d of deployments) {
+            for (const [issuer, pem] of d.crls) {
+                const before = seen.get(issuer);
+                if (before !== undefined) {
+                    if (before.pem === pem) steps.push(`${d.label}: ${issuer} unchanged`);
+                    else {
+                        assert.ok(
+                            number(pem) > number(before.pem),
+                            `${d.label}: ${issuer} #${number(before.pem)} -> #${number(pem)}`,
+                        );
+                        steps.push(`${d.label}: ${issuer} up`);
+                    }
+                }
+                seen.set(issuer, { label: d.label, pem });
+            }
+        }
+        for (const expected of [
+            "unchanged, same period: crl APIC client CA unchanged",
+            "dp's client revoked in the same period: crl APIC client CA up",
+            "dp's client revoked in the same period: crl APIC client root CA unchanged",
+            "pki:crlPeriodDays 7 -> 30: crl APIC client CA up",
+            "a later period: crl APIC client CA up",
+        ])
+            assert.ok(steps.includes(expected), `${expected}\n${steps.join("\n")}`);
+    });
+
+    it("gives a new CA generation's first CRL a number above every number the stack used before", () => {
+        const prepare = deployments.findIndex((d) => d.label === "APIC-client CA generation 1 prepare");
+        const before = deployments.slice(0, prepare).flatMap((d) => [...d.crls.values()].map(number));
+        const g1 = deployments[prepare].crls.get("crl APIC client CA G1");
+        assert.ok(g1 !== undefined);
+        assert.ok(number(g1) > Math.max(...before), `#${number(g1)} after #${Math.max(...before)}`);
+        const record = JSON.parse(deployments.at(-1)?.rendered.read("deployment.json") ?? "{}") as RotationRecord;
+        const numbers = deployments.flatMap((d) => [...d.crls.values()].map(number));
+        assert.strictEqual(record.highestCrlNumber, Math.max(...numbers));
+    });
+
+    it("never dates a CRL before a revocation it lists, keeps accepting revocations of expired certificates, and publishes the mesh's ca-crl.pem for as long as its CAs", () => {
+        for (const d of deployments) {
+            for (const [issuer, pem] of d.crls) {
+                const crl = new X509Crl(pem);
+                for (const entry of crl.entries)
+                    assert.ok(entry.revocationDate <= crl.thisUpdate, `${d.label}: ${issuer} ${entry.serialNumber}`);
+            }
+        }
+        // The revoked certificates expired before the last deployment: their entries are still known, not refused.
+        assert.deepStrictEqual(
+            deployments.at(-1)?.rendered.plan.revoked.map((r) => [r.holder, r.issuer]),
+            [
+                ["ob", "apic-client-ca"],
+                ["dp", "apic-client-ca"],
+            ],
+        );
+        // Istio cannot clear ca-crl.pem (istio/istio#61073): once a mesh CA was retired it stays published,
+        // valid as long as each CA, also after the retired CA expired and left the root's CRL.
+        const meshCrls = (label: string) => {
+            const d = deployments.find((x) => x.label === label) as (typeof deployments)[number];
+            return pemBlocks(cacerts(d.rendered, "example")["ca-crl.pem"] ?? "", "X509 CRL").map((pem) => {
+                const crl = parseCrl(pem);
+                return [crl.issuerCommonName, crl.revokedSerials.length, crl.nextUpdate.toISOString()];
+            });
+        };
+        const ends = (id: string) => deployments.at(-1)?.rendered.inventory.find((c) => c.id === id)?.notAfter;
+        assert.deepStrictEqual(meshCrls("mesh CA generation 1 switch"), []);
+        assert.deepStrictEqual(meshCrls("mesh CA generation 1 finish"), [
+            ["crl mesh root CA", 1, ends("mesh-root")],
+            ["crl mesh CA example G1", 0, ends("mesh-ca-example-g1")],
+        ]);
+        assert.deepStrictEqual(meshCrls("after the retired mesh CA expired"), [
+            ["crl mesh root CA", 0, ends("mesh-root")],
+            ["crl mesh CA example G1", 0, ends("mesh-ca-example-g1")],
+        ]);
+    });
+});
+
+describe("Revocation dates that are refused", () => {
+    const base = {
+        environment: "crl",
+        option: 1,
+        baseDomain: "crl.api.bank.example",
+        domains: { ob: { services: ["accounts"] } },
+    };
+    const attempt = (revokedAt: string, now: Date): string => {
+        try {
+            planFromRawConfig(
+                {
+                    ...base,
+                    revocations: [{ endpoint: "ob", serial: "0A1B", epoch: 0, reason: "keyCompromise", revokedAt }],
+                },
+                { now },
+            );
+            return "";
+        } catch (error) {
+            return (error as Error).message;
+        }
+    };
+    const invalid = (got: string, hint = "") =>
+        "invalid stack configuration:\n  - pki:revocations[0].revokedAt must be an ISO 8601 date or time with its zone, on a real calendar day from 1950 to 9999, " +
+        `such as "2026-11-20" or "2026-11-20T09:30:00Z"; got "${got}"${hint}`;
+
+    it("refuses a date in the future (a CRL dated after it would not be valid yet) and accepts now", () => {
+        const now = new Date("2027-01-04T12:00:00Z");
+        assert.strictEqual(
+            attempt("2027-01-05", now),
+            "invalid stack configuration:\n  - pki:revocations[0].revokedAt 2027-01-05 is in the future (now is 2027-01-04T12:00:00.000Z); give the time the certificate was revoked, at the latest now",
+        );
+        assert.strictEqual(
+            attempt("2027-01-04T12:00:01Z", now),
+            "invalid stack configuration:\n  - pki:revocations[0].revokedAt 2027-01-04T12:00:01Z is in the future (now is 2027-01-04T12:00:00.000Z); give the time the certificate was revoked, at the latest now",
+        );
+        assert.strictEqual(attempt("2027-01-04T12:00:00Z", now), "");
+        assert.strictEqual(attempt("2027-01-04T13:00:00+01:00", now), "", "the same instant in another zone");
+    });
+
+    it("refuses impossible calendar days, times without a zone and the form YAML gives an unquoted time", () => {
+        const now = new Date("2027-01-04T12:00:00Z");
+        assert.strictEqual(attempt("2026-02-30", now), invalid("2026-02-30"));
+        assert.strictEqual(attempt("2026-11-20T09:30:00", now), invalid("2026-11-20T09:30:00"));
+        assert.strictEqual(
+            attempt("2026-11-20 09:30:00 +0000 UTC", now),
+            invalid(
+                "2026-11-20 09:30:00 +0000 UTC",
+                ". YAML read the unquoted time as a timestamp, which Pulumi passes in this form: put the time in quotes",
+            ),
+        );
+    });
+});

@@ -1,0 +1,905 @@
+import * as assert from "assert";
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as path from "path";
+import * as YAML from "yaml";
+import * as tlsProvider from "../lib/engine/tlsProvider";
+import { crlsPublished } from "../lib/inventory/deliveries";
+import { CertDiff, diffPlans } from "../lib/inventory/diff";
+import { trustPictureForDiff } from "../lib/inventory/pictures";
+import { INITIAL_RECORD, INITIAL_ROTATION, RotationRecord } from "../lib/plan/caRotation";
+import { planFromRawConfig } from "../lib/plan/plan";
+import { TEST_ONLY_CA_CERT_PEM, TEST_ONLY_CA_KEY_PEM, TEST_ONLY_LEAF_KEY_PEM } from "./fixtures/testOnlyPki";
+import { cli, loadStackFileValues, OPTION_FILES, ROOT, tempDir } from "./helpers";
+
+const DEV = "stacks/Pulumi.dev.yaml";
+const dev = loadStackFileValues(DEV);
+const plan = (raw: Record<string, unknown>) => planFromRawConfig(raw);
+const at = (slot: string, generation: number, phase: string, raw = dev) => ({
+    ...raw,
+    caRotation: { [slot]: { generation, phase } },
+});
+/** Each changed secret or bundle as "<change> <place>: <what changes>". */
+const places = (d: CertDiff) =>
+    d.places.map((p) => `${p.change} ${p.place}: ${p.items.map((i) => `${i.item}: ${i.change}`).join("; ")}`);
+const GATEWAY_SECRETS = ["dp", "ob"].map((id) => `k8s/dev-east/istio-system/secret-apic-mtls-${id}`);
+
+/** A copy of a stack file with one line replaced, next to the real ones (so Pulumi.yaml is found). */
+function stackVariant(dir: string, name: string, from: string, to: string, stackFile = DEV): string {
+    const text = fs.readFileSync(path.join(ROOT, stackFile), "utf8");
+    assert.ok(text.includes(from), `${stackFile} holds ${from}`);
+    fs.mkdirSync(path.join(dir, "stacks"), { recursive: true });
+    fs.copyFileSync(path.join(ROOT, "Pulumi.yaml"), path.join(dir, "Pulumi.yaml"));
+    const file = path.join(dir, "stacks", `Pulumi.${name}.yaml`);
+    fs.writeFileSync(file, text.replace(from, to));
+    return file;
+}
+
+describe("diff of a staged CA rotation", function () {
+    this.timeout(30_000);
+
+    it("APIC-client CA, prepare: the new CA is created and no secret or APIC bundle changes", () => {
+        const d = diffPlans(plan(dev), plan(at("apicClientCa", 1, "prepare")));
+        assert.deepStrictEqual(
+            d.added.map((c) => [c.id, c.forces]),
+            [["apic-client-ca-g1", ["new key", "new certificate"]]],
+        );
+        assert.deepStrictEqual([d.places, d.pins, d.risks, d.refused], [[], [], [], []]);
+        assert.deepStrictEqual(d.steps, {
+            before: [],
+            after: [
+                "Then, in a later change, the next phase: pki:caRotation.apicClientCa: { generation: 1, phase: switch }.",
+            ],
+        });
+    });
+
+    it("APIC-client CA, switch: every APIC keystore gets a new key and the new chain, the gateway pins old and new keys", () => {
+        const d = diffPlans(plan(at("apicClientCa", 1, "prepare")), plan(at("apicClientCa", 1, "switch")));
+        assert.deepStrictEqual(places(d), [
+            "update APIC keystore of dp: client.crt: re-issued with a new key; client.key: new key; ca-chain.pem: apic-client-ca -> apic-client-ca-g1",
+            "update APIC keystore of ob: client.crt: re-issued with a new key; client.key: new key; ca-chain.pem: apic-client-ca -> apic-client-ca-g1",
+        ]);
+        assert.deepStrictEqual(d.pins, [
+            { endpoint: "dp", before: ["key of epoch 0"], after: ["key of epoch 1", "key of epoch 0"] },
+            { endpoint: "ob", before: ["key of epoch 0"], after: ["key of epoch 1", "key of epoch 0"] },
+        ]);
+        assert.deepStrictEqual(d.steps.after, [
+            "Upload the APIC keystore of dp and ob (apic keystores:update, same name); the gateway accepts the old and the new key until the rotation finishes.",
+            "Then, in a later change, the next phase: pki:caRotation.apicClientCa: { generation: 1, phase: finish }.",
+        ]);
+        assert.deepStrictEqual([d.risks, d.refused], [[], []]);
+    });
+
+    it("APIC-client CA, finish: every gateway secret gains ca.crl, the client root's CRL revoking the old CA, and the old keys are unpinned", () => {
+        const d = diffPlans(plan(at("apicClientCa", 1, "switch")), plan(at("apicClientCa", 1, "finish")));
+        assert.deepStrictEqual(
+            places(d),
+            GATEWAY_SECRETS.map(
+                (s) =>
+                    `update ${s}: ca.crl: new: CRL of apic-client-ca-g1, CRL of client-root (revokes apic-client-ca, retired)`,
+            ),
+        );
+        assert.deepStrictEqual(
+            d.removed.map((c) => [c.id, c.forces]),
+            [["apic-client-ca", []]],
+            "the old CA was in no bundle since the switch",
+        );
+        assert.deepStrictEqual(d.steps, {
+            before: [
+                "Check that APIC uses the newest keystore of dp and ob: the older keys stop working with this update.",
+            ],
+            after: [
+                "From now on CRLs must be re-published at least every 7 days (pki:crlPeriodDays; each is valid for four periods, at least 28 days): run pulumi up, or let the scheduled lifecycle workflow do it.",
+            ],
+        });
+    });
+
+    it("a root's prepare and finish update every gateway secret's ca.crt, never creating or deleting one", () => {
+        const prepare = diffPlans(plan(dev), plan(at("clientRoot", 1, "prepare")));
+        assert.deepStrictEqual(
+            places(prepare),
+            GATEWAY_SECRETS.map((s) => `update ${s}: ca.crt: + client-root-g1`),
+        );
+        assert.deepStrictEqual(prepare.added[0].forces, [
+            "new key",
+            "new certificate",
+            `update secret ${GATEWAY_SECRETS.join(", ")}`,
+        ]);
+        const switched = diffPlans(plan(at("clientRoot", 1, "prepare")), plan(at("clientRoot", 1, "switch")));
+        assert.deepStrictEqual(places(switched).slice(0, 2), [
+            ...GATEWAY_SECRETS.map((s) => `update ${s}: ca.crt: now client-root-g1, client-root (the first is in use)`),
+        ]);
+        const finish = diffPlans(plan(at("clientRoot", 1, "switch")), plan(at("clientRoot", 1, "finish")));
+        assert.deepStrictEqual(
+            places(finish),
+            GATEWAY_SECRETS.map((s) => `update ${s}: ca.crt: - client-root`),
+        );
+        assert.deepStrictEqual(
+            finish.removed.map((c) => [c.id, c.forces]),
+            [
+                ["client-root", [`update secret ${GATEWAY_SECRETS.join(", ")}`]],
+                ["apic-client-ca", []],
+            ],
+        );
+    });
+
+    it("gateway-server CA: the switch re-keys every server certificate with the new chain, the finish publishes truststore.crl", () => {
+        const switched = diffPlans(plan(at("gatewayServerCa", 1, "prepare")), plan(at("gatewayServerCa", 1, "switch")));
+        assert.deepStrictEqual(
+            places(switched),
+            GATEWAY_SECRETS.map(
+                (s) =>
+                    `update ${s}: tls.crt: gateway-server-ca -> gateway-server-ca-g1; re-issued with a new key; tls.key: new key`,
+            ),
+        );
+        const finish = diffPlans(plan(at("gatewayServerCa", 1, "switch")), plan(at("gatewayServerCa", 1, "finish")));
+        assert.deepStrictEqual(
+            places(finish),
+            ["dp", "ob"].map(
+                (id) =>
+                    `update APIC truststore of ${id}: truststore.crl: new: CRL of gateway-server-ca-g1, CRL of server-root (revokes gateway-server-ca, retired)`,
+            ),
+        );
+        assert.match(finish.steps.after[0], /^Give the TLS client profiles of dp and ob the new truststore\.crl/);
+    });
+
+    it("mesh root: ISTIO_MULTIROOT_MESH before the prepare, renewed workloads before the finish, cacerts updated each time", () => {
+        const prepare = diffPlans(plan(dev), plan(at("meshRoot", 1, "prepare")));
+        assert.deepStrictEqual(places(prepare), [
+            "update k8s/dev-east/istio-system/secret-cacerts: root-cert.pem: + mesh-root-g1",
+        ]);
+        assert.match(prepare.steps.before[0], /^Set ISTIO_MULTIROOT_MESH=true on istiod/);
+        const switched = diffPlans(plan(at("meshRoot", 1, "prepare")), plan(at("meshRoot", 1, "switch")));
+        assert.deepStrictEqual(places(switched), [
+            "update k8s/dev-east/istio-system/secret-cacerts: ca-cert.pem: mesh-ca-dev-east -> mesh-ca-dev-east-g1; ca-key.pem: key of mesh-ca-dev-east -> key of mesh-ca-dev-east-g1; " +
+                "cert-chain.pem: + mesh-ca-dev-east-g1, mesh-root-g1; - mesh-ca-dev-east, mesh-root; root-cert.pem: now mesh-root-g1, mesh-root (the first is in use)",
+        ]);
+        const finish = diffPlans(plan(at("meshRoot", 1, "switch")), plan(at("meshRoot", 1, "finish")));
+        assert.match(finish.steps.before[0], /^Check that every workload was restarted or renewed since the switch/);
+        assert.deepStrictEqual(places(finish), [
+            "update k8s/dev-east/istio-system/secret-cacerts: root-cert.pem: - mesh-root",
+        ]);
+    });
+
+    it("a skipped or reversed phase and a lowered generation are refused (exit 1), with the phase that comes next", async () => {
+        const skip = diffPlans(plan(dev), plan(at("apicClientCa", 1, "switch")));
+        assert.match(
+            skip.caRotation[0].refused ?? "",
+            /jumps from generation 0 phase finish \(deployed\) to generation 1 phase switch/,
+        );
+        const back = diffPlans(plan(at("apicClientCa", 2, "prepare")), plan(at("apicClientCa", 1, "finish")));
+        assert.match(
+            back.caRotation[0].refused ?? "",
+            /goes back from generation 2 phase prepare \(deployed\) to generation 1 phase finish; phases only go forward/,
+        );
+        const dir = tempDir("diff-skip");
+        const base = stackVariant(
+            dir,
+            "base",
+            "  pki:domains:",
+            "  pki:caRotation: { apicClientCa: { generation: 2, phase: prepare } }\n  pki:domains:",
+        );
+        const head = stackVariant(
+            dir,
+            "head",
+            "  pki:domains:",
+            "  pki:caRotation: { apicClientCa: { generation: 1, phase: finish } }\n  pki:domains:",
+        );
+        const { status, out } = await cli("diff", "--base", base, "--head", head);
+        assert.strictEqual(status, 1);
+        assert.match(
+            out,
+            /^## Certificate changes: dev \(Option 1\)\n\n### Refused\n\n- \*\*CA rotation, pki:caRotation\.apicClientCa: generation 2 phase prepare -> generation 1 phase finish\.\*\* Refused: /,
+        );
+    });
+});
+
+describe("diff of a revocation", function () {
+    this.timeout(30_000);
+    const revocation = {
+        endpoint: "ob",
+        serial: "F1D1E59E376EF775D55D309E3292F63C",
+        epoch: 0,
+        reason: "keyCompromise",
+        revokedAt: "2026-01-20T09:30:00Z",
+    };
+    const revoked = { ...dev, revocations: [revocation] };
+
+    it("adds ca.crl listing the serial to every gateway secret, re-issues the endpoint's client and unpins its key", () => {
+        const d = diffPlans(plan(dev), plan(revoked));
+        assert.deepStrictEqual(places(d), [
+            ...GATEWAY_SECRETS.map(
+                (s) =>
+                    `update ${s}: ca.crl: new: CRL of apic-client-ca (revokes serial F1D1E59E376EF775D55D309E3292F63C of ob), CRL of client-root`,
+            ),
+            "update APIC keystore of ob: client.crt: re-issued with a new key; client.key: new key",
+        ]);
+        assert.deepStrictEqual(d.revocations, [
+            { change: "added", ...revocation, host: "ob.dev.api.bank.example", clientEpoch: { before: 0, after: 1 } },
+        ]);
+        assert.deepStrictEqual(d.pins, [{ endpoint: "ob", before: ["key of epoch 0"], after: ["key of epoch 1"] }]);
+        assert.deepStrictEqual(d.steps.after, [
+            "Upload the APIC keystore of ob (apic keystores:update, same name); at once for ob: APIC's calls to ob.dev.api.bank.example fail until then.",
+            "From now on CRLs must be re-published at least every 7 days (pki:crlPeriodDays; each is valid for four periods, at least 28 days): run pulumi up, or let the scheduled lifecycle workflow do it.",
+        ]);
+        assert.deepStrictEqual([d.risks, d.refused], [[], []]);
+        const second = { ...revocation, endpoint: "dp", serial: "0A1B" };
+        const more = diffPlans(plan(revoked), plan({ ...dev, revocations: [revocation, second] }));
+        assert.deepStrictEqual(
+            places(more).slice(0, 2),
+            GATEWAY_SECRETS.map((s) => `update ${s}: ca.crl: CRL of apic-client-ca revokes serial 0A1B of dp`),
+        );
+    });
+
+    it("refuses removing it while that would take the client's epoch back, naming the way to drop it", () => {
+        const d = diffPlans(plan(revoked), plan(dev));
+        assert.deepStrictEqual(d.refused, [
+            {
+                key: "pki:revocations",
+                problem:
+                    'removing the revocation of serial F1D1E59E376EF775D55D309E3292F63C (endpoint "ob") takes its APIC client back from epoch 1 to 0: ' +
+                    "a new key would replace the one APIC holds, with no overlap. Keep the entry until the certificate would have expired; to drop it, set pki:rotation.endpoints.ob.clientEpoch to 1 in the same change",
+            },
+        ]);
+        const kept = diffPlans(plan(revoked), plan({ ...dev, rotation: { endpoints: { ob: { clientEpoch: 1 } } } }));
+        assert.deepStrictEqual(kept.refused, []);
+        assert.deepStrictEqual(
+            kept.revocations.map((r) => [r.change, r.serial]),
+            [["removed", revocation.serial]],
+        );
+    });
+});
+
+describe("diff risks", function () {
+    this.timeout(30_000);
+
+    it("renaming pki:organization re-issues every root and CA at once: the risk comes first, with what breaks and why no staged rotation avoids it", async () => {
+        const d = diffPlans(plan(dev), plan({ ...dev, organization: "Example Bank plc" }));
+        assert.deepStrictEqual(d.risks, [
+            {
+                key: "pki:organization",
+                change: "re-issues 3 roots (mesh-root, server-root, client-root) and 3 issuing CAs (gateway-server-ca, apic-client-ca, mesh-ca-dev-east) at once, outside a staged rotation (pki:caRotation), and with them 4 leaf certificates",
+                breaks:
+                    "istiod's root-cert.pem holds only the new mesh root: workloads with certificates under the old root and those with new ones refuse each other until every workload has a new certificate; " +
+                    "the gateway serves certificates under the new server root at once, while APIC's truststores hold the old one: every APIC call fails until each truststore is uploaded; " +
+                    "the gateway's ca.crt holds only the new APIC client root from this update on, while APIC still presents client certificates under the old one: every APIC call is refused until each APIC keystore is uploaded",
+                instead:
+                    "pki:organization: no staged rotation avoids it, since every generation's subject carries the organization: keep the current value, or schedule a maintenance window (deploy, then at once upload every APIC keystore and truststore and restart the mesh workloads)",
+            },
+        ]);
+        assert.strictEqual(d.replaced.length, 10);
+        const dir = tempDir("diff-org");
+        const head = stackVariant(dir, "dev", "pki:organization: Example Bank", "pki:organization: Example Bank plc");
+        const plain = await cli("diff", "--base", path.join(ROOT, DEV), "--head", head);
+        assert.strictEqual(plain.status, 0, "a risk alone passes");
+        assert.match(
+            plain.out,
+            /^## Certificate changes: dev \(Option 1\)\n\n### Risks\n\n- \*\*pki:organization: re-issues 3 roots/,
+        );
+        const check = await cli("diff", "--base", path.join(ROOT, DEV), "--head", head, "--fail-on", "risky");
+        assert.deepStrictEqual(
+            [check.status, check.out],
+            [1, plain.out],
+            "the PR check fails on it, with the same report",
+        );
+    });
+
+    it("a CA's validity changed is a re-issue outside a staged rotation that breaks nothing at once, and says so", () => {
+        const d = diffPlans(plan(dev), plan({ ...dev, validityDays: { root: 3650, intermediate: 730, leaf: 365 } }));
+        assert.deepStrictEqual(
+            d.risks.map((r) => [r.key, r.change, r.breaks.slice(0, 55)]),
+            [
+                [
+                    "pki:validityDays",
+                    "re-issues 3 issuing CAs (gateway-server-ca, apic-client-ca, mesh-ca-dev-east) at once, outside a staged rotation (pki:caRotation), and with them 4 leaf certificates",
+                    "nothing at once, since peers trust the root, which stay",
+                ],
+            ],
+        );
+    });
+
+    it("changing trust domains, dropping a cluster, and replacing more than --max-replaced certificates are risks", () => {
+        const shared = diffPlans(plan(dev), plan({ ...dev, trustDomains: "shared" }));
+        assert.deepStrictEqual(
+            shared.risks.map((r) => [r.key, r.breaks.slice(0, 38)]),
+            [["pki:trustDomains", "every trust anchor changes at once: th"]],
+        );
+        const two = {
+            ...dev,
+            clusters: [
+                { name: "dev-east", context: "east" },
+                { name: "dev-west", context: "west" },
+            ],
+        };
+        const one = { ...dev, clusters: [{ name: "dev-east", context: "east" }] };
+        assert.deepStrictEqual(diffPlans(plan(one), plan(two)).risks, [], "a cluster added is no risk");
+        assert.deepStrictEqual(
+            diffPlans(plan(two), plan(one)).risks.map((r) => [r.key, r.change]),
+            [["pki:clusters", "removes 1 cluster dev-west: its mesh CA and istiod's cacerts secret are deleted"]],
+        );
+        const option2 = loadStackFileValues(OPTION_FILES[2]);
+        const renewed = { ...option2, rotation: { leafEpoch: 1, apicClientPhase: "switch" } };
+        const many = diffPlans(plan(option2), plan(renewed));
+        assert.deepStrictEqual(
+            many.risks.map((r) => [r.key, r.change]),
+            [["pki:rotation", "replaces 48 certificates in one update (more than 10)"]],
+        );
+        assert.deepStrictEqual(diffPlans(plan(option2), plan(renewed), { maxReplaced: 48 }).risks, []);
+    });
+
+    it("an epoch that goes down is refused with the reason: epochs only go up", () => {
+        const d = diffPlans(plan({ ...dev, rotation: { leafEpoch: 2 } }), plan({ ...dev, rotation: { leafEpoch: 1 } }));
+        assert.deepStrictEqual(d.refused, [
+            {
+                key: "pki:rotation.leafEpoch",
+                problem:
+                    "goes down from 2 to 1; epochs only go up: an epoch names the keys it made (<name>-r<epoch>) and the APIC certificates on record, " +
+                    "so going back would make a new key under a name already used and pin the wrong history at the gateway, and never brings the old key back. Keep 2, or raise it to 3 to rotate again",
+            },
+        ]);
+        const dropped = diffPlans(plan({ ...dev, rotation: { endpoints: { ob: { serverEpoch: 1 } } } }), plan(dev));
+        assert.deepStrictEqual(
+            dropped.refused.map((r) => r.key),
+            ["pki:rotation.endpoints.ob.serverEpoch"],
+        );
+    });
+});
+
+describe("diff exit status", function () {
+    this.timeout(30_000);
+
+    it("is 0 clean, 1 refused or invalid, and 2 for wrong usage, with the usage text", async () => {
+        const dir = tempDir("diff-exit");
+        const same = path.join(ROOT, DEV);
+        assert.strictEqual((await cli("diff", "--base", same, "--head", same, "--fail-on", "risky")).status, 0);
+        const lowered = stackVariant(
+            dir,
+            "lowered",
+            "  pki:domains:",
+            "  pki:rotation: { leafEpoch: 1 }\n  pki:domains:",
+        );
+        const raised = stackVariant(
+            dir,
+            "raised",
+            "  pki:domains:",
+            "  pki:rotation: { leafEpoch: 2, apicClientPhase: switch }\n  pki:domains:",
+        );
+        const refused = await cli("diff", "--base", raised, "--head", lowered, "--format", "json");
+        assert.strictEqual(refused.status, 1);
+        assert.deepStrictEqual(
+            (JSON.parse(refused.out) as CertDiff).refused.map((r) => r.key),
+            ["pki:rotation.leafEpoch"],
+            "the JSON still comes out, so that a PR comment can show the refusal",
+        );
+        const invalid = stackVariant(dir, "invalid", "pki:option: 1", "pki:option: 4");
+        const bad = await cli("diff", "--base", same, "--head", invalid);
+        assert.deepStrictEqual([bad.status, bad.out], [1, ""]);
+        assert.match(bad.err, /pki:option must be 1, 2 or 3/);
+        for (const [args, message] of [
+            [["--fail-on", "warnings"], 'error: --fail-on must be one of refused, risky; got "warnings"'],
+            [["--max-replaced", "ten"], 'error: --max-replaced must be a whole number of certificates; got "ten"'],
+            [["--format", "html"], 'error: --format must be one of markdown, json, mermaid; got "html"'],
+        ]) {
+            const usage = await cli("diff", "--base", same, "--head", same, ...args);
+            assert.strictEqual(usage.status, 2);
+            assert.ok(usage.err.startsWith(`${message}\n\nusage: diff --base`), usage.err);
+        }
+    });
+});
+
+describe("README, Reviewing certificate changes", function () {
+    this.timeout(30_000);
+
+    it("shows the real output of the diff it describes (pki:organization renamed on the dev stack)", async () => {
+        const readme = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
+        const example = /<!-- diff-example: (.*?) -->\n([^]*?)\n<!-- \/diff-example -->/.exec(readme);
+        assert.ok(example, "README has a diff example between <!-- diff-example --> markers");
+        const [from, to] = JSON.parse(`[${example[1]}]`) as [string, string];
+        const head = stackVariant(tempDir("readme-diff"), "dev", from, to);
+        const { out } = await cli("diff", "--base", path.join(ROOT, DEV), "--head", head);
+        // In the README the report sits two heading levels down.
+        assert.strictEqual(example[2], out.replace(/^(#+) /gm, "$1## ").trimEnd());
+        assert.ok(YAML.parse(fs.readFileSync(head, "utf8")), "the example's stack file is valid YAML");
+    });
+});
+
+const FRONT_END = "examples/front-end/Pulumi.front-end.yaml";
+const frontEndStack = loadStackFileValues(FRONT_END);
+type FrontEnd = { callers: string[]; customerFacing: Record<string, unknown> } & Record<string, unknown>;
+const frontEnd = frontEndStack.frontEnd as FrontEnd;
+/** The front-end example with pki:frontEnd changed. */
+const withFrontEnd = (change: Partial<FrontEnd>, raw = frontEndStack) => ({
+    ...raw,
+    frontEnd: { ...frontEnd, ...change },
+});
+const uiSecret = (name: string) => `k8s/example/ob-ui/secret-apic-client-${name}`;
+const UI_SECRETS = ["consumer-dashboard", "authentication-ui"].map(uiSecret);
+const CUSTOMER_HOST = "www.example.bank.example";
+const PUBLIC_SECRET = "k8s/example/istio-system/secret-public-tls-www-example-bank-example";
+
+/**
+ * What a public CA would sign for the customer-facing host, `days` long: the test-only CA signs a
+ * CSR of the test-only leaf key (no key is generated; a diff never sees which key it certifies).
+ */
+function publicCertificate(days: number): string {
+    const csr = tlsProvider.certRequest({
+        privateKeyPem: TEST_ONLY_LEAF_KEY_PEM,
+        subject: { commonName: CUSTOMER_HOST },
+        dnsNames: [CUSTOMER_HOST],
+    }).state.certRequestPem as string;
+    return tlsProvider.locallySignedCert({
+        certRequestPem: csr,
+        caCertPem: TEST_ONLY_CA_CERT_PEM,
+        caPrivateKeyPem: TEST_ONLY_CA_KEY_PEM,
+        allowedUses: ["digital_signature", "server_auth"],
+        validityPeriodHours: days * 24,
+    }).state.certPem as string;
+}
+
+/** The steps after a first CRL of APIC's UI truststore: load it into DataPower, then re-publish CRLs (the backend's wording). */
+function assertUiCrlSteps(after: readonly string[]): void {
+    assert.strictEqual(after.length, 2, after.join("\n"));
+    assert.strictEqual(
+        after[0],
+        "Load the new apic/ui/truststore.crl into the validation credentials of APIC's UI-facing DataPower profile (APIC's TLS server profile cannot load a CRL): until then APIC still accepts what it revokes.",
+    );
+    assert.match(after[1], /^From now on CRLs must be re-published at least every 7 days \(pki:crlPeriodDays; /);
+}
+
+describe("diff of the front end (examples/front-end)", function () {
+    this.timeout(30_000);
+    const at = (slot: string, generation: number, phase: string) => ({
+        ...frontEndStack,
+        caRotation: { [slot]: { generation, phase } },
+    });
+
+    it("a UI service added to the callers: its Secret is created, and its service account may read it first", () => {
+        const added = withFrontEnd({ callers: [...frontEnd.callers, "outages-ui"] });
+        const d = diffPlans(plan(frontEndStack), plan(added));
+        assert.deepStrictEqual(places(d), [
+            `create ${uiSecret("outages-ui")}: tls.crt: new; tls.key: new; ca.crt: new`,
+        ]);
+        assert.deepStrictEqual(
+            d.added.map((c) => [c.id, c.forces]),
+            [["ui/outages-ui/client", ["new key", "new certificate", `create secret ${uiSecret("outages-ui")}`]]],
+        );
+        assert.deepStrictEqual(d.steps.before, [
+            "Let the service account of outages-ui read Secrets in ob-ui (a Role with get, list and watch on secrets, bound to it), so that its sidecars can take its client certificate from apic-client-outages-ui (README, The front end).",
+        ]);
+        assert.deepStrictEqual(
+            [d.risks, d.refused, d.steps.after],
+            [[], [], []],
+            "APIC trusts the UI client root already",
+        );
+
+        const removed = diffPlans(plan(added), plan(frontEndStack));
+        assert.deepStrictEqual(places(removed), [`delete ${uiSecret("outages-ui")}: `]);
+        assert.deepStrictEqual(removed.risks, [
+            {
+                key: "pki:frontEnd.callers",
+                change: "removes 1 UI service calling APIC: outages-ui; its client certificate, Secret and DestinationRules are deleted",
+                breaks: "its calls to APIC fail from this update on: no sidecar originates the mutual TLS APIC requires any more",
+                instead: "stop it calling APIC first, then remove it from pki:frontEnd.callers in a later change",
+            },
+        ]);
+        assert.deepStrictEqual(removed.steps.before, [
+            "Make sure outages-ui no longer calls APIC: this change deletes its Secret and DestinationRules.",
+        ]);
+    });
+
+    it("the first UI service calling APIC brings the UI client root and CA without a CA risk; APIC's UI-facing profile is set up after", () => {
+        const none = withFrontEnd({ callers: [] });
+        const d = diffPlans(plan(none), plan(frontEndStack));
+        assert.deepStrictEqual(
+            d.added.map((c) => c.id),
+            [
+                "ui-client-root",
+                "ui-client-ca",
+                "ui/consumer-dashboard/client",
+                "ui/authentication-ui/client",
+                "apic-ui/apic.example.api.bank.example/server",
+            ],
+        );
+        assert.deepStrictEqual(d.risks, [], "nothing trusted the UI client root before");
+        assert.deepStrictEqual(places(d), [
+            ...UI_SECRETS.map((s) => `create ${s}: tls.crt: new; tls.key: new; ca.crt: new`),
+            "create APIC UI-facing keystore of apic.example.api.bank.example: server.crt: new; server.key: new; ca-chain.pem: new",
+            "create APIC UI truststore: truststore.pem: new",
+        ]);
+        assert.deepStrictEqual(d.steps.after, [
+            "Load APIC's UI-facing keystore of apic.example.api.bank.example (apic/ui/<host>/keystore.json, apic keystores:create) into its TLS server profile, at once: the UI services' sidecars accept only a certificate of this PKI for it from this update on.",
+            "Create APIC's UI truststore and the TLS server profile that requires client certificates (apic/ui/truststore.json, tls-server-profile.json; README, The front end): until then APIC does not check the UI services' certificates.",
+        ]);
+    });
+
+    it("pki:rotation.uiClientEpoch raised: every UI Secret gets a new key and certificate, which the sidecars take by themselves", () => {
+        const d = diffPlans(plan(frontEndStack), plan({ ...frontEndStack, rotation: { uiClientEpoch: 1 } }));
+        assert.deepStrictEqual(
+            places(d),
+            UI_SECRETS.map((s) => `update ${s}: tls.crt: re-issued with a new key; tls.key: new key`),
+        );
+        assert.deepStrictEqual(
+            d.replaced.map((c) => [c.id, c.reasons]),
+            [
+                ["ui/consumer-dashboard/client", ["rotation forced: epoch 0 -> 1"]],
+                ["ui/authentication-ui/client", ["rotation forced: epoch 0 -> 1"]],
+            ],
+        );
+        assert.deepStrictEqual(d.steps, {
+            before: [],
+            after: [
+                "The sidecars of consumer-dashboard and authentication-ui take the new key from their Secret by themselves; APIC trusts the UI client root, not a key, so the old and the new certificate pass meanwhile. Restart a service that mounts its Secret and does TLS itself.",
+            ],
+        });
+        assert.deepStrictEqual(
+            diffPlans(plan({ ...frontEndStack, rotation: { uiClientEpoch: 1 } }), plan(frontEndStack)).refused.map(
+                (r) => r.key,
+            ),
+            ["pki:rotation.uiClientEpoch"],
+            "epochs only go up",
+        );
+        assert.deepStrictEqual(
+            diffPlans(plan({ ...frontEndStack, rotation: { apicServerEpoch: 2 } }), plan(frontEndStack)).refused.map(
+                (r) => r.key,
+            ),
+            ["pki:rotation.apicServerEpoch"],
+            "APIC's UI-facing server epoch too",
+        );
+    });
+
+    const revocation = {
+        uiClient: "consumer-dashboard",
+        serial: "5E2A1F0C9B",
+        epoch: 0,
+        reason: "keyCompromise",
+        revokedAt: "2026-11-20T09:30:00Z",
+    };
+    const revoked = { ...frontEndStack, revocations: [revocation] };
+
+    it("a UI client revoked: the UI client CA's CRL goes into APIC's UI truststore.crl and the client is re-issued", async () => {
+        const d = diffPlans(plan(frontEndStack), plan(revoked));
+        assert.deepStrictEqual(places(d), [
+            `update ${uiSecret("consumer-dashboard")}: tls.crt: re-issued with a new key; tls.key: new key`,
+            "update APIC UI truststore: truststore.crl: new: CRL of ui-client-ca (revokes serial 5E2A1F0C9B of ui/consumer-dashboard), CRL of ui-client-root",
+        ]);
+        assert.deepStrictEqual(d.revocations, [
+            { change: "added", ...revocation, clientEpoch: { before: 0, after: 1 } },
+        ]);
+        assertUiCrlSteps(d.steps.after);
+        assert.deepStrictEqual(
+            [d.risks, d.refused, d.pins],
+            [[], [], []],
+            "no gateway secret, APIC pin or ca.crl changes",
+        );
+
+        const dir = tempDir("diff-ui-revoked");
+        const head = stackVariant(
+            dir,
+            "front-end",
+            "  pki:frontEnd:",
+            `  pki:revocations:\n    - { uiClient: consumer-dashboard, serial: "5E2A1F0C9B", epoch: 0, reason: keyCompromise, revokedAt: "2026-11-20T09:30:00Z" }\n  pki:frontEnd:`,
+            FRONT_END,
+        );
+        const { status, out } = await cli("diff", "--base", path.join(ROOT, FRONT_END), "--head", head);
+        assert.strictEqual(status, 0);
+        assert.ok(
+            out.includes(
+                "### Revocations\n\n- **UI service consumer-dashboard, serial 5E2A1F0C9B** (keyCompromise, 2026-11-20T09:30:00Z): listed in the UI client CA's CRL, published as APIC's UI truststore.crl (apic/ui/truststore.crl); " +
+                    "APIC keeps accepting the certificate until that CRL is in DataPower's validation credentials (APIC's TLS server profile cannot load it); " +
+                    "the client of consumer-dashboard is re-issued (epoch 0 -> 1) into its Secret, which its sidecars take by themselves.\n",
+            ),
+            out,
+        );
+    });
+
+    it("refuses removing a UI client's revocation while that would take its epoch back, naming the way to drop it", () => {
+        const d = diffPlans(plan(revoked), plan(frontEndStack));
+        assert.deepStrictEqual(d.refused, [
+            {
+                key: "pki:revocations",
+                problem:
+                    'removing the revocation of serial 5E2A1F0C9B (UI service "consumer-dashboard") takes its client certificate back from epoch 1 to 0: ' +
+                    "the revoked certificate would leave the CRL and pass again, and a new key would replace the one in its Secret under a name an earlier key had. " +
+                    "Keep the entry until the certificate would have expired; to drop it, set pki:rotation.uiClientEpoch to 1 in the same change (which renews the other UI services' keys too)",
+            },
+        ]);
+        const kept = diffPlans(plan(revoked), plan({ ...frontEndStack, rotation: { uiClientEpoch: 1 } }));
+        assert.deepStrictEqual(kept.refused, []);
+        assert.deepStrictEqual(
+            kept.replaced.map((c) => c.id),
+            ["ui/authentication-ui/client"],
+            "consumer-dashboard stays at epoch 1; the other UI client moves up to it",
+        );
+    });
+
+    it("UI client CA rotation: prepare changes no Secret, switch re-issues every UI client under the new CA, finish publishes the UI truststore's CRL", () => {
+        const prepare = diffPlans(plan(frontEndStack), plan(at("uiClientCa", 1, "prepare")));
+        assert.deepStrictEqual(
+            prepare.added.map((c) => [c.id, c.forces]),
+            [["ui-client-ca-g1", ["new key", "new certificate"]]],
+        );
+        assert.deepStrictEqual([prepare.places, prepare.risks, prepare.refused], [[], [], []]);
+        assert.deepStrictEqual(prepare.steps, {
+            before: [],
+            after: [
+                "Then, in a later change, the next phase: pki:caRotation.uiClientCa: { generation: 1, phase: switch }.",
+            ],
+        });
+
+        const switched = diffPlans(plan(at("uiClientCa", 1, "prepare")), plan(at("uiClientCa", 1, "switch")));
+        assert.deepStrictEqual(
+            places(switched),
+            UI_SECRETS.map(
+                (s) =>
+                    `update ${s}: tls.crt: ui-client-ca -> ui-client-ca-g1; re-issued with a new key; tls.key: new key`,
+            ),
+        );
+        assert.deepStrictEqual(switched.steps.after, [
+            "The sidecars of consumer-dashboard and authentication-ui take the new key from their Secret by themselves; APIC trusts the UI client root, not a key, so the old and the new certificate pass meanwhile. Restart a service that mounts its Secret and does TLS itself.",
+            "Then, in a later change, the next phase: pki:caRotation.uiClientCa: { generation: 1, phase: finish }.",
+        ]);
+        assert.deepStrictEqual([switched.risks, switched.refused, switched.pins], [[], [], []]);
+
+        const finish = diffPlans(plan(at("uiClientCa", 1, "switch")), plan(at("uiClientCa", 1, "finish")));
+        assert.deepStrictEqual(places(finish), [
+            "update APIC UI truststore: truststore.crl: new: CRL of ui-client-ca-g1, CRL of ui-client-root (revokes ui-client-ca, retired)",
+        ]);
+        assert.deepStrictEqual(
+            finish.removed.map((c) => [c.id, c.forces]),
+            [["ui-client-ca", []]],
+            "the old CA was in no Secret since the switch",
+        );
+        assert.deepStrictEqual(finish.steps.before, [
+            "Check that every UI service took its Secret of the switch (restart those that mount it and do TLS themselves): APIC refuses the old generation's certificates once it has this update's UI truststore and its CRL.",
+        ]);
+        assertUiCrlSteps(finish.steps.after);
+    });
+
+    it("UI client root rotation: APIC's UI truststore gains the new root at the prepare and loses the old one at the finish", () => {
+        const prepare = diffPlans(plan(frontEndStack), plan(at("uiClientRoot", 1, "prepare")));
+        assert.deepStrictEqual(places(prepare), ["update APIC UI truststore: truststore.pem: + ui-client-root-g1"]);
+        assert.deepStrictEqual(prepare.steps.after, [
+            "Upload APIC's UI truststore (apic/ui/truststore.json, apic truststores:update).",
+            "Then, in a later change, the next phase: pki:caRotation.uiClientRoot: { generation: 1, phase: switch }.",
+        ]);
+        const finish = diffPlans(plan(at("uiClientRoot", 1, "switch")), plan(at("uiClientRoot", 1, "finish")));
+        assert.deepStrictEqual(places(finish), ["update APIC UI truststore: truststore.pem: - ui-client-root"]);
+        assert.deepStrictEqual(prepare.risks.concat(finish.risks), []);
+    });
+
+    it("a server root rotation also reaches the UI services' ca.crt, and its switch re-issues APIC's UI-facing keystore", () => {
+        const prepare = diffPlans(plan(frontEndStack), plan(at("serverRoot", 1, "prepare")));
+        assert.deepStrictEqual(places(prepare), [
+            ...UI_SECRETS.map((s) => `update ${s}: ca.crt: + server-root-g1`),
+            "update APIC truststore of ob: truststore.pem: + server-root-g1",
+        ]);
+        const switched = diffPlans(plan(at("serverRoot", 1, "prepare")), plan(at("serverRoot", 1, "switch")));
+        assert.ok(
+            places(switched).includes(
+                "update APIC UI-facing keystore of apic.example.api.bank.example: server.crt: re-issued with a new key; server.key: new key; ca-chain.pem: gateway-server-ca -> gateway-server-ca-g1",
+            ),
+            places(switched).join("\n"),
+        );
+        assert.ok(
+            switched.steps.after.includes(
+                "Upload APIC's UI-facing keystore of apic.example.api.bank.example (apic/ui/<host>/keystore.json, apic keystores:update, same name).",
+            ),
+        );
+    });
+
+    it("publishes CRLs where the plan does: crlsPublished agrees with planCrls for a UI revocation and a finished UI client CA rotation", () => {
+        const issued = { epoch: 0, serialHex: revocation.serial, spki: "pin", notAfter: "2027-11-20T00:00:00Z" };
+        const cases: [Record<string, unknown>, RotationRecord][] = [
+            [
+                revoked,
+                {
+                    ...INITIAL_RECORD,
+                    clients: { "ui/consumer-dashboard": [{ ...issued, issuer: "ui-client-ca" }] },
+                },
+            ],
+            [
+                at("uiClientCa", 1, "finish"),
+                {
+                    ...INITIAL_RECORD,
+                    positions: { ...INITIAL_ROTATION, uiClientCa: { generation: 1, phase: "switch" } },
+                    cas: {
+                        "ui-client-ca": { serialHex: "0C", notAfter: "2029-01-01T00:00:00Z", issuer: "ui-client-root" },
+                    },
+                },
+            ],
+        ];
+        for (const [raw, deployed] of cases) {
+            const { offlineRootCrls: _none, ...deployedPlan } = planFromRawConfig(raw, { deployed }).crls;
+            assert.deepStrictEqual(deployedPlan, {
+                gateway: false,
+                apicTruststore: false,
+                mesh: false,
+                apicUiTruststore: true,
+            });
+            assert.deepStrictEqual(crlsPublished(plan(raw)), deployedPlan);
+        }
+    });
+
+    it("a UI client root re-issued outside a staged rotation breaks every UI call until APIC's UI truststore is uploaded", () => {
+        const d = diffPlans(plan(frontEndStack), plan({ ...frontEndStack, organization: "Example Bank plc" }));
+        assert.strictEqual(d.risks[0].key, "pki:organization");
+        const breaks = d.risks[0].breaks.split("; ");
+        assert.ok(
+            breaks.includes(
+                "the UI services' sidecars present client certificates under the new UI client root from this update on (their Secrets are updated at once), while APIC's UI truststore holds only the old one: every UI call to APIC is refused until the UI truststore is uploaded",
+            ),
+            d.risks[0].breaks,
+        );
+        assert.ok(
+            breaks.includes(
+                "the UI services' sidecars trust only the new server root (ca.crt of their Secrets), while APIC presents its UI-facing certificate under the old one: every UI call to APIC fails until each APIC UI-facing keystore is uploaded",
+            ),
+            d.risks[0].breaks,
+        );
+    });
+
+    it("an APIC host the UI services call, renamed: the old host is a risk, the new one needs APIC's keystore at once", () => {
+        const d = diffPlans(plan(frontEndStack), plan(withFrontEnd({ apicHosts: ["apic2.example.api.bank.example"] })));
+        assert.deepStrictEqual(d.risks, [
+            {
+                key: "pki:frontEnd.apicHosts",
+                change: "drops 1 APIC host the UI services call: apic.example.api.bank.example; the DestinationRules and ServiceEntries for it are deleted",
+                breaks: "the UI services' calls to it fail from this update on: their sidecars no longer originate mutual TLS to it",
+                instead:
+                    "add the new host to pki:frontEnd.apicHosts first, set up APIC's UI-facing TLS server profile for it and move the UI services' calls to it, then remove the old host in a later change",
+            },
+        ]);
+        assert.deepStrictEqual(places(d), [
+            "create APIC UI-facing keystore of apic2.example.api.bank.example: server.crt: new; server.key: new; ca-chain.pem: new",
+            "delete APIC UI-facing keystore of apic.example.api.bank.example: ",
+        ]);
+        assert.deepStrictEqual(d.steps.before, [
+            "Make sure the UI services no longer call apic.example.api.bank.example: this change deletes the DestinationRules and ServiceEntries for it.",
+        ]);
+    });
+
+    describe("customer-facing host", () => {
+        const host = (entry: Record<string, unknown>) =>
+            withFrontEnd({ customerFacing: { [CUSTOMER_HOST]: entry }, publicRoots: TEST_ONLY_CA_CERT_PEM });
+        const first = publicCertificate(90);
+        const second = publicCertificate(89);
+        const serial = (pem: string) => new crypto.X509Certificate(pem).serialNumber;
+        const until = (pem: string) => new Date(new crypto.X509Certificate(pem).validTo).toISOString().slice(0, 10);
+
+        it("its first certificate given: the Secret is created with the key the stack made for the CSR", () => {
+            const d = diffPlans(plan(host({})), plan(host({ certificate: first })));
+            assert.deepStrictEqual(places(d), [`create ${PUBLIC_SECRET}: tls.crt: new; tls.key: new`]);
+            assert.deepStrictEqual(
+                d.added.map((c) => [c.id, c.forces]),
+                [
+                    [
+                        `public/${CUSTOMER_HOST}`,
+                        [
+                            "the key of epoch 0, made with its CSR",
+                            "the public CA's certificate",
+                            `create secret ${PUBLIC_SECRET}`,
+                        ],
+                    ],
+                ],
+            );
+        });
+
+        it("its epoch raised: a new key and CSR for the public CA, the current certificate served until certificateEpoch catches up", () => {
+            const d = diffPlans(
+                plan(host({ certificate: first })),
+                plan(host({ epoch: 1, certificateEpoch: 0, certificate: first })),
+            );
+            assert.deepStrictEqual([d.places, d.added, d.replaced, d.risks, d.refused], [[], [], [], [], []]);
+            const served = {
+                certificateEpoch: 0,
+                serial: serial(first),
+                notAfter: d.customerFacing[0].served.after?.notAfter,
+            };
+            assert.deepStrictEqual(d.customerFacing, [
+                {
+                    host: CUSTOMER_HOST,
+                    secret: PUBLIC_SECRET,
+                    epoch: { before: 0, after: 1 },
+                    served: { before: served, after: served },
+                },
+            ]);
+            assert.deepStrictEqual(d.steps, {
+                before: [],
+                after: [
+                    `Have the new CSR of ${CUSTOMER_HOST} (key epoch 1) signed by the public CA: stack output frontEnd.customerFacingCsrs, or front-end/csr/${CUSTOMER_HOST}.csr of a render. ` +
+                        `The gateway keeps serving the certificate for the key of epoch 0 (serial ${serial(first)}, until ${until(first)}) until certificateEpoch catches up: ` +
+                        `in a later change, set pki:frontEnd.customerFacing.${CUSTOMER_HOST} to { epoch: 1, certificateEpoch: 1, certificate: <the signed certificate, then its chain> }.`,
+                ],
+            });
+        });
+
+        it("its epoch raised with the old certificate but no certificateEpoch is refused: the certificate is for the old key", () => {
+            const d = diffPlans(plan(host({ certificate: first })), plan(host({ epoch: 1, certificate: first })));
+            assert.deepStrictEqual(d.refused, [
+                {
+                    key: `pki:frontEnd.customerFacing.${CUSTOMER_HOST}.certificateEpoch`,
+                    problem:
+                        "moves from 0 to 1 (it is the epoch unless set) while the certificate stays the one for the key of epoch 0: pulumi up would fail, since that certificate does not certify the key of epoch 1. " +
+                        "Set certificateEpoch: 0 to keep serving it until the public CA has signed the CSR of epoch 1, then give the new certificate with certificateEpoch: 1",
+                },
+            ]);
+        });
+
+        it("the new certificate given: the Secret takes it and the key made with the CSR, and the old key goes", () => {
+            const d = diffPlans(
+                plan(host({ epoch: 1, certificateEpoch: 0, certificate: first })),
+                plan(host({ epoch: 1, certificate: second })),
+            );
+            assert.deepStrictEqual(places(d), [
+                `update ${PUBLIC_SECRET}: tls.crt: re-issued with a new key; tls.key: new key`,
+            ]);
+            assert.deepStrictEqual(
+                d.replaced.map((c) => [c.reasons, c.forces]),
+                [
+                    [
+                        [
+                            "served key: epoch 0 -> 1 (certificateEpoch)",
+                            "validity changed: 90 -> 89 days",
+                            `the public CA's certificate given: serial ${serial(first)} -> ${serial(second)}`,
+                        ],
+                        [
+                            "the key of epoch 1, made with its CSR",
+                            "the public CA's certificate",
+                            `update secret ${PUBLIC_SECRET}`,
+                        ],
+                    ],
+                ],
+            );
+            assert.deepStrictEqual([d.risks, d.refused, d.steps], [[], [], { before: [], after: [] }]);
+        });
+
+        it("a served host dropped is a risk: customers lose it", () => {
+            const d = diffPlans(plan(host({ certificate: first })), plan(withFrontEnd({ customerFacing: {} })));
+            assert.deepStrictEqual(
+                d.risks.map((r) => [r.key, r.change, r.breaks]),
+                [
+                    [
+                        "pki:frontEnd.customerFacing",
+                        `stops serving 1 customer-facing host: ${CUSTOMER_HOST}; its Secret and Gateway server are deleted`,
+                        "customers reaching these hosts get no TLS from this update on",
+                    ],
+                ],
+            );
+            assert.deepStrictEqual(places(d), [`delete ${PUBLIC_SECRET}: `]);
+            assert.deepStrictEqual(
+                diffPlans(plan(host({})), plan(withFrontEnd({ customerFacing: {} }))).risks,
+                [],
+                "a host still waiting for its certificate serves nobody",
+            );
+        });
+    });
+
+    it("diff --format mermaid prints the trust hierarchy after the change, raw, with the change highlighted", async () => {
+        const dir = tempDir("diff-mermaid");
+        const head = stackVariant(
+            dir,
+            "front-end",
+            "  pki:frontEnd:",
+            "  pki:rotation: { uiClientEpoch: 1 }\n  pki:frontEnd:",
+            FRONT_END,
+        );
+        const { status, out } = await cli(
+            "diff",
+            "--base",
+            path.join(ROOT, FRONT_END),
+            "--head",
+            head,
+            "--format",
+            "mermaid",
+        );
+        assert.strictEqual(status, 0);
+        const base = plan(frontEndStack);
+        const after = plan({ ...frontEndStack, rotation: { uiClientEpoch: 1 } });
+        assert.strictEqual(out, trustPictureForDiff(base, after, diffPlans(base, after)));
+        assert.match(out, /^flowchart LR\n/);
+        assert.match(
+            out,
+            /\n {4}class cert_ui_2f_consumer_2d_dashboard_2f_client,cert_ui_2f_authentication_2d_ui_2f_client replaced\n/,
+        );
+    });
+});

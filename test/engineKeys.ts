@@ -1,0 +1,68 @@
+/**
+ * The suite's engine state starts with the RSA keys of an earlier run, as a stack's next
+ * `pulumi up` finds its keys in its state: each (resource name, key inputs) the suite registers
+ * gets the same test-only key every run, and no RSA key is generated twice. Everything a key signs
+ * is still signed, issued and verified afresh in each test; a name or key size missing here is
+ * simply generated (slower). `npm run test:keys` adds the keys a run generated
+ * (test/keyRecorder.ts). ECDSA keys take well under a millisecond and are always generated.
+ *
+ * These keys are public and for tests only: never use them for anything else.
+ */
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as path from "path";
+import { EngineState, keepInState } from "../lib/engine/standIn";
+import { privateKeyResource } from "../lib/engine/tlsProvider";
+
+export const ENGINE_KEYS_FILE = path.resolve(__dirname, "../../test/fixtures/engineKeys.json");
+
+export const PRIVATE_KEY_TYPE = "tls:index/privateKey:PrivateKey";
+
+export interface EngineKey {
+    /** The resource name, e.g. "client-root-ca-key". */
+    readonly name: string;
+    /** The resource's inputs, e.g. { algorithm: "RSA", rsaBits: 4096 }. */
+    readonly inputs: Record<string, unknown>;
+    /** The key, PKCS#8 PEM. */
+    readonly pkcs8: string;
+}
+
+interface EngineKeysFile {
+    readonly about: string;
+    readonly keys: readonly EngineKey[];
+}
+
+export const ENGINE_KEYS_ABOUT =
+    "Test-only RSA keys of apic-istio-pki's suite (test/engineKeys.ts): public, never use them for anything else.";
+
+export function readEngineKeys(file = ENGINE_KEYS_FILE): EngineKey[] {
+    if (!fs.existsSync(file)) return [];
+    return [...(JSON.parse(fs.readFileSync(file, "utf8")) as EngineKeysFile).keys];
+}
+
+export function writeEngineKeys(keys: readonly EngineKey[], file = ENGINE_KEYS_FILE): void {
+    const sorted = [...keys].sort((a, b) =>
+        a.name === b.name ? a.pkcs8.localeCompare(b.pkcs8) : a.name < b.name ? -1 : 1,
+    );
+    fs.writeFileSync(file, JSON.stringify({ about: ENGINE_KEYS_ABOUT, keys: sorted }, null, 1) + "\n");
+}
+
+/** Each key's resource, made once per process (the state's outputs are shared, never mutated). */
+const resources = readEngineKeys().map((k) => ({
+    type: PRIVATE_KEY_TYPE,
+    name: k.name,
+    inputs: k.inputs,
+    ...privateKeyResource(k.inputs, crypto.createPrivateKey(k.pkcs8)),
+}));
+
+/** A new engine state holding the suite's keys: a stack's state before its next update. */
+export function seededState(): EngineState {
+    const state: EngineState = new Map();
+    for (const resource of resources) keepInState(state, resource);
+    return state;
+}
+
+/** A `render --state` file holding the suite's keys and nothing else (0600, as render writes it). */
+export function writeSeededStateFile(file: string): void {
+    fs.writeFileSync(file, JSON.stringify([...seededState()]), { mode: 0o600, flag: "wx" });
+}

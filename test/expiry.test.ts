@@ -1,0 +1,183 @@
+/**
+ * expiry for monitoring: certificates and CRLs judged by their own thresholds, exit 0 healthy,
+ * 1 due, 2 wrong usage or unreadable input, JSON, and Secrets as `kubectl get secret -o yaml`
+ * exports them (base64 data).
+ */
+import * as assert from "assert";
+import { X509Certificate } from "crypto";
+import * as fs from "fs";
+import * as path from "path";
+import * as YAML from "yaml";
+import { ExpiryRow } from "../lib/cli/expiry";
+import { pemBlocks } from "../lib/pki/pem";
+import { parseCrl } from "../lib/pki/crl";
+import {
+    cli,
+    gatewayServerConfig,
+    loadStackFile,
+    newStackState,
+    OPTION_FILES,
+    Rendered,
+    renderNext,
+    tempDir,
+} from "./helpers";
+
+const DAY_MS = 86_400_000;
+
+interface ExpiryJson {
+    healthy: boolean;
+    due: number;
+    rows: ExpiryRow[];
+}
+
+describe("expiry: exit statuses and JSON for monitoring", function () {
+    this.timeout(120_000);
+    let rendered: Rendered;
+    let dir: string;
+
+    before(async () => {
+        const state = newStackState();
+        const first = await renderNext(loadStackFile(OPTION_FILES[1]), "expiry-first", state);
+        const serial = new X509Certificate(first.read("apic/ob/client.crt")).serialNumber;
+        const revokedAt = new Date(Date.now() - DAY_MS).toISOString();
+        rendered = await renderNext(
+            {
+                ...loadStackFile(OPTION_FILES[1]),
+                revocations: [{ endpoint: "ob", serial, epoch: 0, reason: "keyCompromise", revokedAt }],
+            },
+            "expiry-crls",
+            state,
+        );
+        dir = tempDir("expiry-files");
+    });
+
+    const json = async (...args: string[]) => {
+        const result = await cli("expiry", ...args, "--format", "json");
+        return {
+            status: result.status,
+            err: result.err,
+            report: result.out === "" ? undefined : (JSON.parse(result.out) as ExpiryJson),
+        };
+    };
+
+    it("exits 0 on a fresh render with CRLs, each CRL judged by its own validity, not the certificates' 30 days", async () => {
+        const { status, report } = await json("--dir", rendered.dir, "--warn-days", "30");
+        assert.strictEqual(status, 0);
+        assert.strictEqual(report?.healthy, true);
+        const crls = report?.rows.filter((r) => r.kind === "crl") ?? [];
+        assert.deepStrictEqual(crls.map((r) => [r.subject, r.status, r.due]).sort(), [
+            ["CRL of example APIC client CA (1 revoked)", "ok", false],
+            ["CRL of example APIC client root CA (0 revoked)", "ok", false],
+        ]);
+        // The periodic CRL expires within 30 days, yet is not due: half its validity is left.
+        const periodic = crls.find((r) => r.subject.startsWith("CRL of example APIC client CA"));
+        assert.ok(periodic !== undefined && periodic.daysLeft < 30, JSON.stringify(periodic));
+        assert.strictEqual(report?.rows.filter((r) => r.kind === "certificate").length, 10);
+    });
+
+    it("judges a CRL that lasts as long as its CA like that CA, also without the CA's certificate", async () => {
+        const rootCrl = pemBlocks(gatewayServerConfig(rendered, "ob").caCrl ?? "", "X509 CRL")[1];
+        const file = path.join(dir, "root.crl");
+        fs.writeFileSync(file, rootCrl);
+        const ends = parseCrl(rootCrl).nextUpdate.getTime();
+        const at = (daysLeft: number) => new Date(ends - daysLeft * DAY_MS).toISOString();
+        // Far less than half its validity (ten years) is left, but more than the 30 days of a certificate.
+        const quiet = await json("--pem", file, "--now", at(31));
+        assert.deepStrictEqual(
+            [quiet.status, quiet.report?.rows.map((r) => [r.subject, r.status, r.daysLeft])],
+            [0, [["CRL of example APIC client root CA (0 revoked)", "ok", 31]]],
+        );
+        const due = await json("--pem", file, "--now", at(29));
+        assert.deepStrictEqual(
+            [due.status, due.report?.rows.map((r) => [r.status, r.daysLeft])],
+            [1, [["publish soon", 29]]],
+        );
+    });
+
+    it("exits 1 with the due rows when a certificate is inside the window (and a CRL past its next update)", async () => {
+        const leaf = rendered.inventory.find((c) => c.id === "ob/server");
+        const now = new Date(Date.parse(leaf?.notAfter ?? "") - 20 * DAY_MS).toISOString();
+        const { status, report } = await json("--dir", rendered.dir, "--now", now);
+        assert.strictEqual(status, 1);
+        assert.strictEqual(report?.healthy, false);
+        assert.deepStrictEqual(
+            report?.rows
+                .filter((r) => r.due)
+                .map((r) => [r.kind, r.subject, r.status])
+                .sort(),
+            [
+                ["certificate", "O=Example Bank, CN=apic-client dp", "renew soon"],
+                ["certificate", "O=Example Bank, CN=apic-client ob", "renew soon"],
+                ["certificate", "O=Example Bank, CN=dp.example.api.bank.example", "renew soon"],
+                ["certificate", "O=Example Bank, CN=ob.example.api.bank.example", "renew soon"],
+                ["crl", "CRL of example APIC client CA (1 revoked)", "expired"],
+            ],
+        );
+        assert.strictEqual(report?.due, 5);
+    });
+
+    it("exits 2 on a file it cannot read or a certificate it cannot parse, not 1", async () => {
+        const missing = await cli("expiry", "--pem", path.join(dir, "nothing.pem"));
+        assert.deepStrictEqual(
+            [missing.status, missing.err],
+            [2, `error: ${path.join(dir, "nothing.pem")}: no such file\n`],
+        );
+        const corrupt = path.join(dir, "corrupt.pem");
+        fs.writeFileSync(corrupt, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
+        const bad = await cli("expiry", "--pem", corrupt);
+        assert.strictEqual(bad.status, 2);
+        assert.match(bad.err, /^error: .*corrupt\.pem: a CERTIFICATE block cannot be read: /);
+        const empty = path.join(dir, "empty.txt");
+        fs.writeFileSync(empty, "nothing here\n");
+        assert.deepStrictEqual(
+            [(await cli("expiry", "--pem", empty)).status, (await cli("expiry", "--pem", empty)).err],
+            [2, `error: no certificates or CRLs found in ${empty}\n`],
+        );
+        const usage = await cli("expiry", "--dir", rendered.dir, "--crl-warn-fraction", "2");
+        assert.strictEqual(usage.status, 2);
+        assert.match(
+            usage.err,
+            /^error: --crl-warn-fraction must be a fraction of a CRL's validity from 0 to below 1, e\.g\. 0\.5; got "2"\n\nusage: expiry/,
+        );
+    });
+
+    it("reads a Secret as kubectl get secret -o yaml exports it (base64 data), alone or in a List", async () => {
+        const gateway = gatewayServerConfig(rendered, "ob");
+        const b64 = (text: string) => Buffer.from(text).toString("base64");
+        const secret = {
+            apiVersion: "v1",
+            kind: "Secret",
+            type: "kubernetes.io/tls",
+            metadata: { name: "apic-mtls-ob", namespace: "istio-system" },
+            data: {
+                "tls.crt": b64(gateway.tlsCrt),
+                "tls.key": b64(gateway.tlsKey),
+                "ca.crt": b64(gateway.caCrt),
+                "ca.crl": b64(gateway.caCrl ?? ""),
+            },
+        };
+        const file = path.join(dir, "secret.yaml");
+        fs.writeFileSync(file, YAML.stringify(secret));
+        const { status, report } = await json("--pem", file);
+        assert.strictEqual(status, 0);
+        const expected = [
+            ...pemBlocks(gateway.tlsCrt + gateway.caCrt, "CERTIFICATE").map(
+                (pem) => new X509Certificate(pem).serialNumber,
+            ),
+            ...pemBlocks(gateway.caCrl ?? "", "X509 CRL").map((pem) => `#${parseCrl(pem).number}`),
+        ];
+        assert.deepStrictEqual(report?.rows.map((r) => r.serial).sort(), expected.sort());
+        assert.ok(report?.rows.every((r) => r.files.length === 1 && r.files[0] === file));
+        const list = path.join(dir, "secrets.yaml");
+        fs.writeFileSync(
+            list,
+            YAML.stringify({
+                apiVersion: "v1",
+                kind: "List",
+                items: [secret, { ...secret, metadata: { name: "other" } }],
+            }),
+        );
+        const fromList = await json("--pem", list);
+        assert.deepStrictEqual(fromList.report?.rows.map((r) => r.serial).sort(), expected.sort());
+    });
+});

@@ -1,0 +1,456 @@
+/**
+ * The lifecycle command: what it proposes on a real render, the stack file edit (in place, comments
+ * and layout kept, idempotent), the pull request body and JSON, and its exit statuses.
+ */
+import * as assert from "assert";
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as path from "path";
+import { rawConfigFromStackFile } from "../lib/config/load";
+import { validateConfig } from "../lib/config/validate";
+import { IssuedCertificate } from "../lib/inventory/issued";
+import { readDeployed } from "../lib/lifecycle/deployed";
+import { decide } from "../lib/lifecycle/rules";
+import { editStackText, StackEditError } from "../lib/lifecycle/stackEdit";
+import { INITIAL_ROTATION, parseRecord, RotationRecord } from "../lib/plan/caRotation";
+import { planFromRawConfig } from "../lib/plan/plan";
+import { deployedRecordOf, renderPlan } from "../lib/render/render";
+import { buildCrl } from "../lib/pki/crl";
+import { createRoot } from "../lib/pki/ceremony";
+import { TEST_ONLY_CA_KEY_PEM } from "./fixtures/testOnlyPki";
+import { cli, newStackState, tempDir } from "./helpers";
+
+const DAY_MS = 86_400_000;
+const T0 = new Date("2027-01-04T00:00:00Z");
+const at = (days: number): string => new Date(T0.getTime() + days * DAY_MS).toISOString();
+
+const STACK = `# The lifecycle test's stack: short-lived certificates.
+config:
+  pki:environment: life   # the environment
+  pki:option: 1
+  pki:baseDomain: life.api.bank.example
+  pki:clusters: [example]
+  pki:keyAlgorithm: ECDSA
+  pki:validityDays: { root: 1460, intermediate: 365, leaf: 90 }
+  pki:domains:
+    ob:
+      services: [accounts]   # one service
+  pki:rotation:
+    # renewals are proposed by the lifecycle pipeline
+    leafEpoch: 0
+  other:setting: "keep me"
+`;
+
+describe("Stack file edits keep everything but the values they set", () => {
+    const text = `# top
+config:
+  pki:a: 1   # a comment
+  pki:rotation:
+    leafEpoch: 0   # trailing
+    endpoints:
+      ob: { serverEpoch: 1 }
+      dp: {}
+  pki:config:caRotation:
+    meshCa: { generation: 1, phase: "switch" }
+  # the end of config
+other: [x,  y]
+`;
+
+    it("sets a value in place, after it the comment stays", () => {
+        assert.strictEqual(
+            editStackText(text, [{ path: ["pki:rotation", "leafEpoch"], value: 1 }]),
+            text.replace("leafEpoch: 0   # trailing", "leafEpoch: 1   # trailing"),
+        );
+    });
+
+    it("adds keys to flow maps, empty or not, and replaces a quoted value with a plain one", () => {
+        assert.strictEqual(
+            editStackText(text, [
+                { path: ["pki:rotation", "endpoints", "ob", "clientEpoch"], value: 2 },
+                { path: ["pki:rotation", "endpoints", "dp", "clientPhase"], value: "switch" },
+                { path: ["pki:caRotation", "meshCa", "phase"], value: "finish" },
+            ]),
+            text
+                .replace("ob: { serverEpoch: 1 }", "ob: { serverEpoch: 1, clientEpoch: 2 }")
+                .replace("dp: {}", "dp: { clientPhase: switch }")
+                .replace('phase: "switch"', "phase: finish"),
+        );
+    });
+
+    it("adds new keys and maps at the end of their block map, indented like its keys", () => {
+        assert.strictEqual(
+            editStackText(text, [
+                { path: ["pki:rotation", "endpoints", "cards", "serverEpoch"], value: 1 },
+                { path: ["pki:caRotation", "apicClientCa", "generation"], value: 1 },
+                { path: ["pki:caRotation", "apicClientCa", "phase"], value: "prepare" },
+                { path: ["pki:crlPeriodDays"], value: 14 },
+                { path: ["pki:revocationsNote", "x", "y", "z"], value: 1 },
+            ]),
+            text
+                .replace("      dp: {}\n", "      dp: {}\n      cards: { serverEpoch: 1 }\n")
+                .replace(
+                    '    meshCa: { generation: 1, phase: "switch" }\n',
+                    '    meshCa: { generation: 1, phase: "switch" }\n    apicClientCa: { generation: 1, phase: prepare }\n',
+                )
+                .replace(
+                    "  # the end of config\n",
+                    "  pki:crlPeriodDays: 14\n  pki:revocationsNote:\n    x:\n      y: { z: 1 }\n  # the end of config\n",
+                ),
+        );
+    });
+
+    it("ends a last line that had no newline before adding one, and refuses to reach into a value that is not a map", () => {
+        assert.strictEqual(
+            editStackText("config:\n  pki:option: 1", [{ path: ["pki:rotation", "leafEpoch"], value: 1 }]),
+            "config:\n  pki:option: 1\n  pki:rotation: { leafEpoch: 1 }\n",
+        );
+        assert.throws(() => editStackText(text, [{ path: ["pki:a", "b"], value: 1 }]), {
+            name: "Error",
+            message: "pki:a is not a map",
+        });
+        assert.throws(() => editStackText(text, [{ path: ["pki:a", "b"], value: 1 }]), StackEditError);
+        assert.throws(() => editStackText("other: 1\n", [{ path: ["pki:a"], value: 1 }]), {
+            message: 'the stack file has no block map "config:"',
+        });
+    });
+});
+
+interface LifecycleJson {
+    changed: boolean;
+    markdown: string;
+    republishCrls: boolean;
+    needsHuman: string[];
+    proposals: { kind: string; subject: string; why: string; edits: { key: string; from: unknown; to: unknown }[] }[];
+    pending: string[];
+}
+
+describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit", function () {
+    this.timeout(120_000);
+    let dir: string;
+    let stackFile: string;
+    let deployedDir: string;
+
+    before(async () => {
+        dir = tempDir("lifecycle");
+        stackFile = path.join(dir, "Pulumi.life.yaml");
+        fs.writeFileSync(stackFile, STACK);
+        const state = newStackState();
+        const plan = planFromRawConfig(rawConfigFromStackFile(stackFile), {
+            deployed: deployedRecordOf(state),
+            now: T0,
+        });
+        deployedDir = path.join(dir, "deployed");
+        await renderPlan(plan, deployedDir, { state });
+    });
+
+    const run = async (...args: string[]) => {
+        const result = await cli("lifecycle", "--config", stackFile, "--deployed", deployedDir, ...args);
+        return { ...result, json: args.includes("json") ? (JSON.parse(result.out) as LifecycleJson) : undefined };
+    };
+
+    it("proposes nothing, edits nothing and exits 0 while nothing is due", async () => {
+        const { status, json } = await run("--now", at(59), "--write", "--format", "json");
+        assert.strictEqual(status, 0);
+        assert.deepStrictEqual(
+            [json?.changed, json?.proposals, json?.republishCrls, json?.needsHuman],
+            [false, [], false, []],
+        );
+        assert.match(
+            json?.markdown ?? "",
+            /^## Lifecycle of life at 2027-03-04\n\nNothing to change in the stack file\. No CRL is due for re-publication\.\n$/,
+        );
+        assert.strictEqual(fs.readFileSync(stackFile, "utf8"), STACK);
+    });
+
+    it("gives the same edit for the same inputs, and the stack outputs' JSON (either record name) decides as the render's folder does", async () => {
+        const first = await run("--now", at(63), "--format", "json");
+        const second = await run("--now", at(63), "--format", "json");
+        assert.strictEqual(first.out, second.out);
+        assert.strictEqual(first.json?.changed, false, "without --write nothing is written");
+        const outputs = path.join(dir, "outputs.json");
+        fs.writeFileSync(
+            outputs,
+            JSON.stringify({
+                apicBundles: "[secret]",
+                inventory: JSON.parse(fs.readFileSync(path.join(deployedDir, "inventory.json"), "utf8")).certificates,
+                deploymentRecord: JSON.parse(fs.readFileSync(path.join(deployedDir, "deployment.json"), "utf8")),
+            }),
+        );
+        const fromOutputs = await cli(
+            "lifecycle",
+            "--config",
+            stackFile,
+            "--deployed",
+            outputs,
+            "--now",
+            at(63),
+            "--format",
+            "json",
+        );
+        assert.strictEqual(fromOutputs.out, first.out);
+        // Stacks of earlier versions export the record as caRotation.
+        const { deploymentRecord, ...rest } = JSON.parse(fs.readFileSync(outputs, "utf8"));
+        fs.writeFileSync(outputs, JSON.stringify({ ...rest, caRotation: deploymentRecord }));
+        const older = await cli(
+            "lifecycle",
+            "--config",
+            stackFile,
+            "--deployed",
+            outputs,
+            "--now",
+            at(63),
+            "--format",
+            "json",
+        );
+        assert.strictEqual(older.out, first.out);
+    });
+
+    it("renews the leaves inside their window: the server in one step, APIC's client with a switch; only those lines change", async () => {
+        const { status, json } = await run("--now", at(63), "--write", "--format", "json");
+        assert.strictEqual(status, 0);
+        assert.strictEqual(json?.changed, true);
+        assert.deepStrictEqual(
+            json?.proposals.map((p) => [p.kind, p.subject, p.edits]),
+            [
+                ["renew-server", "ob/server", [{ key: "pki:rotation.endpoints.ob.serverEpoch", from: null, to: 1 }]],
+                [
+                    "rotate-client",
+                    "ob/client",
+                    [
+                        { key: "pki:rotation.endpoints.ob.clientEpoch", from: null, to: 1 },
+                        { key: "pki:rotation.endpoints.ob.clientPhase", from: null, to: "switch" },
+                    ],
+                ],
+            ],
+        );
+        assert.match(
+            json?.proposals[0].why ?? "",
+            /^inside its renewal window since 2027-03-05; expires on 2027-04-04$/,
+        );
+        assert.strictEqual(
+            fs.readFileSync(stackFile, "utf8"),
+            STACK.replace(
+                "    leafEpoch: 0\n",
+                "    leafEpoch: 0\n    endpoints:\n      ob: { serverEpoch: 1, clientEpoch: 1, clientPhase: switch }\n",
+            ),
+        );
+        const markdown = json?.markdown ?? "";
+        assert.match(
+            markdown,
+            /\*\*2 changes written to .*Pulumi\.life\.yaml\.\*\* No CRL is due for re-publication\./,
+        );
+        assert.match(
+            markdown,
+            /\| ob\/client \| inside its renewal window since 2027-03-05; expires on 2027-04-04 \| pki:rotation\.endpoints\.ob\.clientEpoch: unset -> 1; pki:rotation\.endpoints\.ob\.clientPhase: unset -> switch \|/,
+        );
+        assert.match(markdown, /### After the update\n\n- \*\*ob\/client\*\*: upload the new keystore of ob to APIC/);
+        // The certificate diff of the edit, as the diff command shows it.
+        assert.match(
+            markdown,
+            /## Certificate changes: life \(Option 1\)\n\n\*\*0 added, 0 removed, 2 replaced, 6 unchanged\.\*\*/,
+        );
+        assert.match(
+            markdown,
+            /\| ob\/client \| apic-client \| rotation forced: epoch 0 -> 1 \| new key; new certificate; new APIC keystore \|/,
+        );
+        assert.match(markdown, /\| ob \| key of epoch 0 \| key of epoch 1, key of epoch 0 \|/);
+    });
+
+    it("changes nothing when run again before the edit is deployed, and says what waits for the update", async () => {
+        const edited = fs.readFileSync(stackFile, "utf8");
+        const { status, json } = await run("--now", at(63), "--write", "--format", "json");
+        assert.strictEqual(status, 0);
+        assert.deepStrictEqual([json?.changed, json?.proposals], [false, []]);
+        assert.deepStrictEqual(json?.pending, [
+            "ob/server: epoch 1 from gateway-server-ca in the stack file, epoch 0 from gateway-server-ca deployed",
+            "ob/client: epoch 1 from apic-client-ca in the stack file, epoch 0 from apic-client-ca deployed",
+        ]);
+        assert.strictEqual(fs.readFileSync(stackFile, "utf8"), edited);
+    });
+
+    it("exits 1 when something needs a human: certificates past their end", async () => {
+        const { status, json } = await run("--now", at(95), "--format", "json");
+        assert.strictEqual(status, 1);
+        assert.deepStrictEqual(json?.needsHuman.slice(0, 2), [
+            "ob/server (gateway-server) expired on 2027-04-04: whatever checks it refuses it now; deploy its renewal at once (merge the proposal and run pulumi up)",
+            "ob/client (apic-client) expired on 2027-04-04: whatever checks it refuses it now; deploy its renewal at once (merge the proposal and run pulumi up)",
+        ]);
+        assert.match(
+            json?.markdown ?? "",
+            /### Needs a human\n\n- ob\/server \(gateway-server\) expired on 2027-04-04/,
+        );
+    });
+
+    it("exits 2 on wrong usage and on deployed material it cannot read", async () => {
+        const missing = await cli("lifecycle", "--config", stackFile, "--deployed", path.join(dir, "nothing"));
+        assert.deepStrictEqual(
+            [missing.status, missing.err],
+            [2, `error: ${path.join(dir, "nothing")}: no such file or folder\n`],
+        );
+        const notOutputs = path.join(dir, "not-outputs.json");
+        fs.writeFileSync(notOutputs, JSON.stringify({ inventory: [] }));
+        const partial = await cli("lifecycle", "--config", stackFile, "--deployed", notOutputs);
+        assert.strictEqual(partial.status, 2);
+        assert.match(
+            partial.err,
+            /has no outputs inventory and deploymentRecord: give the JSON of "pulumi stack output --json" or a render's folder/,
+        );
+        const garbled = path.join(dir, "garbled.json");
+        fs.writeFileSync(garbled, "{ not json");
+        assert.strictEqual((await cli("lifecycle", "--config", stackFile, "--deployed", garbled)).status, 2);
+        const badNow = await cli("lifecycle", "--config", stackFile, "--deployed", deployedDir, "--now", "tomorrow");
+        assert.strictEqual(badNow.status, 2);
+        assert.match(
+            badNow.err,
+            /^error: --now must be an ISO 8601 date or time with its zone, e\.g\. 2027-03-01T00:00:00Z; got "tomorrow"\n\nusage: lifecycle/,
+        );
+        assert.strictEqual((await cli("lifecycle", "--config", stackFile)).status, 2);
+        assert.strictEqual(
+            (await cli("lifecycle", "--config", stackFile, "--deployed", deployedDir, "--soak-days", "a week")).status,
+            2,
+        );
+    });
+
+    it("starts a CA's staged rotation in its window, and lets a root wait while a CA below it rotates", () => {
+        const deployed = readDeployed(deployedDir);
+        const config = validateConfig(rawConfigFromStackFile(stackFile));
+        // The client root and the APIC-client CA both inside their windows.
+        const inWindow = deployed.inventory.map((c): IssuedCertificate =>
+            ["client-root", "apic-client-ca"].includes(c.id) ? { ...c, renewAt: at(30) } : c,
+        );
+        const fresh = decide({
+            config,
+            deployed: { ...deployed, inventory: inWindow },
+            now: new Date(at(40)),
+            soakDays: 7,
+        });
+        assert.deepStrictEqual(
+            fresh.proposals
+                .filter((p) => p.kind === "prepare-ca")
+                .map((p) => [p.subject, p.edits.map((e) => [e.path.join("."), e.to])]),
+            [
+                [
+                    "pki:caRotation.clientRoot",
+                    [
+                        ["pki:caRotation.clientRoot.generation", 1],
+                        ["pki:caRotation.clientRoot.phase", "prepare"],
+                    ],
+                ],
+            ],
+        );
+        assert.deepStrictEqual(fresh.waiting, [
+            "pki:caRotation.apicClientCa is due (since 2027-02-03) but waits for the rotation of pki:caRotation.clientRoot, which re-issues it",
+        ]);
+        // The APIC-client CA deployed in prepare for 3 days: the root waits, the CA's switch waits for its soak.
+        const rotating = { apicClientCa: { generation: 1, phase: "prepare" as const } };
+        const record: RotationRecord = {
+            ...deployed.record,
+            positions: { ...deployed.record.positions, ...rotating },
+            positionsSince: { ...deployed.record.positionsSince, apicClientCa: at(37) },
+        };
+        const waiting = decide({
+            config: { ...config, caRotation: { ...config.caRotation, ...rotating } },
+            deployed: { inventory: inWindow, record },
+            now: new Date(at(40)),
+            soakDays: 7,
+        });
+        assert.deepStrictEqual(
+            waiting.proposals.filter((p) => p.kind.endsWith("-ca")),
+            [],
+        );
+        assert.deepStrictEqual(waiting.waiting, [
+            "pki:caRotation.apicClientCa moves to switch once generation 1 phase prepare has been deployed 7 days (since 2027-02-10)",
+            "pki:caRotation.clientRoot is due (since 2027-02-03) but waits for the rotation of pki:caRotation.apicClientCa to finish",
+        ]);
+        // A week after the prepare: the switch, with what the operator does after it.
+        const soaked = decide({
+            config: { ...config, caRotation: { ...config.caRotation, ...rotating } },
+            deployed: { inventory: inWindow, record },
+            now: new Date(at(44)),
+            soakDays: 7,
+        });
+        assert.deepStrictEqual(
+            soaked.proposals.filter((p) => p.kind === "advance-ca"),
+            [
+                {
+                    kind: "advance-ca",
+                    subject: "pki:caRotation.apicClientCa",
+                    why: "generation 1 phase prepare deployed since 2027-02-10, 7 days or more",
+                    edits: [{ path: ["pki:caRotation", "apicClientCa", "phase"], from: "prepare", to: "switch" }],
+                    afterDeploy:
+                        "upload every endpoint's new APIC keystore (apic keystores:update, README, Loading the APIC bundles)",
+                },
+            ],
+        );
+    });
+
+    it("asks a human for an offline root inside its window, for its CRL series running out, and for CSRs to sign", () => {
+        const deployed = readDeployed(deployedDir);
+        // An offline mesh root of 400 days, issued 300 days ago, whose CRL series ends in 10 days.
+        const issued = new Date(T0.getTime() - 300 * DAY_MS);
+        const root = createRoot(
+            { commonName: "Life Mesh Offline Root", validityDays: 400, keyAlgorithm: "RSA" },
+            issued,
+            crypto.createPrivateKey(TEST_ONLY_CA_KEY_PEM),
+        );
+        const series = [
+            buildCrl(root.certPem, TEST_ONLY_CA_KEY_PEM, [], {
+                thisUpdate: new Date(at(-20)),
+                nextUpdate: new Date(at(10)),
+                number: 1,
+            }),
+        ];
+        const config = validateConfig({
+            ...rawConfigFromStackFile(stackFile),
+            offlineRoots: JSON.stringify({
+                meshRoot: { certificate: root.certPem, intermediates: {}, crls: series.join("") },
+            }),
+        });
+        const rootRow = (c: IssuedCertificate): IssuedCertificate =>
+            c.id === "mesh-root" ? { ...c, notBefore: issued.toISOString(), notAfter: at(100), renewAt: at(-34) } : c;
+        const decision = decide({
+            config,
+            // The mesh published ca-crl.pem once: it stays, so the offline root's CRL is needed.
+            deployed: {
+                inventory: deployed.inventory.map(rootRow),
+                record: { ...deployed.record, meshCrlSince: at(-30) },
+            },
+            now: T0,
+            soakDays: 7,
+        });
+        assert.deepStrictEqual(decision.needsHuman, [
+            "the offline root pki:offlineRoots.meshRoot is inside its renewal window since 2026-12-01 and expires on 2027-04-14: " +
+                'hold a ceremony for a new root ("apic-istio-pki ceremony init-root") and replace pki:offlineRoots.meshRoot in a reviewed change',
+            "the CRL series of the offline root pki:offlineRoots.meshRoot.crls ends on 2027-01-14: " +
+                'sign a new series on the offline machine ("apic-istio-pki ceremony crl") and replace pki:offlineRoots.meshRoot.crls before then',
+            "the offline root has not signed mesh-ca-example yet: sign each CSR (pulumi stack output intermediateCsrs) " +
+                'with "apic-istio-pki ceremony sign" and put the certificates under pki:offlineRoots.<root>.intermediates',
+        ]);
+        assert.deepStrictEqual(
+            decision.proposals.filter((p) => p.subject.includes("meshRoot")),
+            [],
+            "an offline root is not rotated by the pipeline",
+        );
+    });
+
+    it("reads deployment records of earlier versions, and asks for one update when one lacks the time a phase began", () => {
+        const deployed = readDeployed(deployedDir);
+        const { positionsSince, clientPhases, crls, highestCrlNumber, ...older } = deployed.record;
+        assert.ok(positionsSince !== undefined && clientPhases !== undefined);
+        assert.deepStrictEqual([crls, highestCrlNumber], [{}, 0], "no CRL published yet");
+        assert.deepStrictEqual(parseRecord(older), older);
+        assert.strictEqual(parseRecord({ ...older, positionsSince: { meshCa: "yesterday" } }), undefined);
+        assert.strictEqual(parseRecord({ ...older, crls: { root: { number: "1" } } }), undefined);
+        const rotating = { ...INITIAL_ROTATION, meshCa: { generation: 1, phase: "prepare" as const } };
+        const config = validateConfig(rawConfigFromStackFile(stackFile));
+        const decision = decide({
+            config: { ...config, caRotation: rotating },
+            deployed: { inventory: deployed.inventory, record: { ...older, positions: rotating } },
+            now: new Date(at(40)),
+            soakDays: 7,
+        });
+        assert.deepStrictEqual(decision.needsHuman, [
+            "the deployed record does not say since when pki:caRotation.meshCa is at generation 1 phase prepare (deployed by an earlier version): run pulumi up once so that it is recorded",
+        ]);
+    });
+});

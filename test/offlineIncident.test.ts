@@ -1,0 +1,411 @@
+import * as assert from "assert";
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as path from "path";
+import { createRoot, crlSeriesWindows, signCrlSeries } from "../lib/pki/ceremony";
+import { crlWindow, parseCrl } from "../lib/pki/crl";
+import { pickSeriesCrl } from "../lib/pki/crlSeries";
+import { pemBlocks } from "../lib/pki/pem";
+import { planFromRawConfig } from "../lib/plan/plan";
+import { ceremony, PASSPHRASE } from "./ceremonyTools";
+import { apicSends, decide, gatewayCheck, summary } from "./consumers";
+import {
+    cli,
+    gatewayServerConfig,
+    loadStackFileValues,
+    newStackState,
+    openssl,
+    opensslText,
+    OPTION_FILES,
+    Rendered,
+    tempDir,
+    writeTemp,
+} from "./helpers";
+
+const both = (verdict: string) => ({ boringssl: verdict, openssl: verdict });
+const serialOf = (pem: string): string => new crypto.X509Certificate(pem).serialNumber;
+
+/** The CRL numbers and times of a series, as openssl reads them. */
+function opensslSeries(pem: string): { number: number; thisUpdate: number; nextUpdate: number }[] {
+    return pemBlocks(pem, "X509 CRL").map((block) => {
+        const fields = Object.fromEntries(
+            openssl(["crl", "-noout", "-crlnumber", "-lastupdate", "-nextupdate"], block)
+                .output.trim()
+                .split("\n")
+                .map((line) => line.split("=")),
+        );
+        return {
+            number: parseInt(fields.crlNumber, 16),
+            thisUpdate: Date.parse(fields.lastUpdate),
+            nextUpdate: Date.parse(fields.nextUpdate),
+        };
+    });
+}
+
+describe("Offline roots: revocation and CA retirement with the ceremony, end to end with render --state", function () {
+    this.timeout(120_000);
+    const dir = tempDir("offline-incident");
+    const clientRoot = path.join(dir, "client-root");
+    const stateFile = path.join(dir, "state.json");
+    const csrOf = (render: string, id: string): string => path.join(dir, render, "csr", `${id}.csr`);
+    // Option 1 with ECDSA leaves to stay fast; CA keys stay RSA (their CRLs are signed online).
+    const base = { ...loadStackFileValues(OPTION_FILES[1]), keyAlgorithm: "ECDSA" };
+    let rootCertPem: string;
+    let firstCa: string;
+    let withRoot: Record<string, unknown>;
+    let deployed: Rendered;
+
+    /** `render --config <raw as a stack file> --out DIR/<name> --state DIR/state.json`, the way an operator runs it. */
+    async function render(name: string, raw: Record<string, unknown>) {
+        const file = writeTemp(
+            dir,
+            `Pulumi.${name}.yaml`,
+            // JSON is YAML with every string quoted, as times must be (Pulumi reads an unquoted one as a timestamp).
+            JSON.stringify({ config: Object.fromEntries(Object.entries(raw).map(([k, v]) => [`pki:${k}`, v])) }),
+        );
+        const out = path.join(dir, name);
+        const result = await cli("render", "--config", file, "--out", out, "--state", stateFile);
+        // What the consumers below read of a render: its plan (endpoints, clusters) and its files.
+        const rendered = (): Rendered =>
+            ({
+                plan: planFromRawConfig(raw),
+                dir: out,
+                read: (f: string) => fs.readFileSync(path.join(out, f), "utf8"),
+            }) as Rendered;
+        return { ...result, rendered };
+    }
+    const offline = (intermediates: Record<string, string>, crls = "") => ({
+        clientRoot: { certificate: rootCertPem, intermediates, ...(crls !== "" ? { crls } : {}) },
+    });
+    const sign = async (csr: string, out: string): Promise<string> => {
+        const signed = await ceremony(PASSPHRASE, "sign", "--root", clientRoot, "--csr", csr, "--out", out, "--yes");
+        assert.strictEqual(signed.status, 0, signed.err);
+        return fs.readFileSync(out, "utf8");
+    };
+    /** Runs the `ceremony crl` command a stack's message names, with the root folder and output filled in. */
+    async function runNamedCommand(message: string, out: string): Promise<string> {
+        const command = /run "apic-istio-pki ceremony (crl [^"]+)"/.exec(message)?.[1];
+        assert.ok(command, message);
+        const argv = command
+            .replace("<the clientRoot folder>", clientRoot)
+            .replace("--out crls.pem", `--out ${out}`)
+            .split(" ");
+        const result = await ceremony(PASSPHRASE, ...argv, "--yes");
+        assert.strictEqual(result.status, 0, result.err);
+        return fs.readFileSync(out, "utf8");
+    }
+
+    before(async () => {
+        const init = await ceremony(
+            PASSPHRASE,
+            ...["init-root", "--out", clientRoot, "--environment", "example", "--key", "ECDSA"],
+            ...["--cn", "Example Bank APIC Client Root", "--org", "Example Bank"],
+        );
+        assert.strictEqual(init.status, 0, init.err);
+        rootCertPem = fs.readFileSync(path.join(clientRoot, "root.crt"), "utf8");
+        // The run's engine state (CA keys made once), as a stack's state holds its keys between updates.
+        writeTemp(dir, "state.json", JSON.stringify([...newStackState()]));
+        const pending = await render("pending", { ...base, offlineRoots: offline({}) });
+        assert.strictEqual(pending.status, 1, pending.err);
+        assert.match(
+            pending.err,
+            /the offline roots have not signed apic-client-ca \(pki:offlineRoots\.clientRoot\.intermediates\.apic-client-ca\) yet/,
+        );
+        firstCa = await sign(csrOf("pending", "apic-client-ca"), path.join(dir, "apic-client-ca.crt"));
+        withRoot = { ...base, offlineRoots: offline({ "apic-client-ca": firstCa }) };
+        const first = await render("deployed", withRoot);
+        assert.strictEqual(first.status, 0, first.err);
+        deployed = first.rendered();
+    });
+
+    let revokedConfig: Record<string, unknown>;
+    let revoked: Rendered;
+    let firstSeries: string;
+
+    it("revokes an APIC client under an offline client root: refused until the ceremony's CRL series is given, then the revoked client is rejected under Envoy's rules", async () => {
+        const serial = serialOf(deployed.read("apic/ob/client.crt"));
+        const revocations = [
+            {
+                endpoint: "ob",
+                serial,
+                epoch: 0,
+                reason: "keyCompromise",
+                revokedAt: new Date(Date.now() - 3_600_000).toISOString(),
+            },
+        ];
+        const refused = await render("revoke-refused", { ...withRoot, revocations });
+        assert.strictEqual(refused.status, 1);
+        assert.strictEqual(
+            refused.err,
+            "invalid stack configuration:\n" +
+                `  - pki:offlineRoots.clientRoot.crls is needed: pki:revocations revokes an APIC client (serial ${serial} of ob), ` +
+                "so the gateway's ca.crl must hold a CRL of every CA of a client's chain, this root's included; " +
+                'on the offline machine run "apic-istio-pki ceremony crl --root <the clientRoot folder> --period-days 7 --periods 13 --out crls.pem" ' +
+                "and set pki:offlineRoots.clientRoot.crls to the crls.pem it writes\n",
+        );
+        firstSeries = await runNamedCommand(refused.err, path.join(dir, "crls-1.pem"));
+        revokedConfig = { ...withRoot, revocations, offlineRoots: offline({ "apic-client-ca": firstCa }, firstSeries) };
+        const done = await render("revoked", revokedConfig);
+        assert.strictEqual(done.status, 0, done.err);
+        revoked = done.rendered();
+
+        const caCrl = gatewayServerConfig(revoked, "ob").caCrl ?? "";
+        assert.deepStrictEqual(
+            pemBlocks(caCrl, "X509 CRL")
+                .map((crl) => parseCrl(crl).issuerCommonName)
+                .sort(),
+            ["Example Bank APIC Client Root", "example APIC client CA"],
+        );
+        assert.ok(caCrl.includes(pemBlocks(firstSeries, "X509 CRL")[0]), "the root's CRL is the series' CRL valid now");
+        const [[, reissued], [, old], [, other]] = decide([
+            ["re-issued", gatewayCheck(revoked, "ob", apicSends(revoked, "ob"))],
+            [
+                "revoked, were its key still pinned",
+                {
+                    ...gatewayCheck(revoked, "ob", apicSends(deployed, "ob")),
+                    verifyCertificateSpki: gatewayServerConfig(deployed, "ob").verifyCertificateSpki ?? [],
+                },
+            ],
+            ["another endpoint, with ca.crl", gatewayCheck(revoked, "dp", apicSends(revoked, "dp"))],
+        ]);
+        assert.deepStrictEqual(summary(reissued), both("ok"));
+        assert.deepStrictEqual(summary(old), both("certificate revoked"));
+        assert.deepStrictEqual(summary(other), both("ok"));
+    });
+
+    let secondSeries: string;
+
+    it("rotates the APIC-client CA under the offline root: prepare waits for the ceremony, sign, switch, finish needs the root's CRL revoking the old CA, whose clients are then rejected", async () => {
+        const at = (phase: string, intermediates: Record<string, string>, crls = firstSeries) => ({
+            ...revokedConfig,
+            caRotation: { apicClientCa: { generation: 1, phase } },
+            offlineRoots: offline(intermediates, crls),
+        });
+        const waiting = await render("prepare-pending", at("prepare", { "apic-client-ca": firstCa }));
+        assert.strictEqual(waiting.status, 1);
+        assert.match(
+            waiting.err,
+            /^error: the offline roots have not signed apic-client-ca-g1 \(pki:offlineRoots\.clientRoot\.intermediates\.apic-client-ca-g1\) yet: /,
+        );
+        assert.deepStrictEqual(planFromRawConfig(at("prepare", { "apic-client-ca": firstCa })).pendingIntermediates, [
+            "apic-client-ca-g1",
+        ]);
+        const newCa = await sign(
+            csrOf("prepare-pending", "apic-client-ca-g1"),
+            path.join(dir, "apic-client-ca-g1.crt"),
+        );
+        assert.match(
+            opensslText(newCa),
+            /Subject: O = Example Bank, CN = example APIC client CA G1\n[\s\S]*CA:TRUE, pathlen:0\n/,
+        );
+        const signedCas = { "apic-client-ca": firstCa, "apic-client-ca-g1": newCa };
+        const prepare = await render("prepare", at("prepare", signedCas));
+        assert.strictEqual(prepare.status, 0, prepare.err);
+        const switched = await render("switch", at("switch", signedCas));
+        assert.strictEqual(switched.status, 0, switched.err);
+
+        const finishConfig = at("finish", { "apic-client-ca-g1": newCa });
+        const refused = await render("finish-refused", finishConfig);
+        const oldSerial = serialOf(firstCa);
+        const retiredAt = crlWindow(new Date(), 7).thisUpdate.toISOString();
+        const serial = serialOf(deployed.read("apic/ob/client.crt"));
+        assert.strictEqual(refused.status, 1);
+        assert.strictEqual(
+            refused.err,
+            "invalid stack configuration:\n" +
+                `  - pki:offlineRoots.clientRoot.crls: the CRL valid now does not revoke ${oldSerial} (pki:revocations revokes an APIC client (serial ${serial} of ob), ` +
+                "so the gateway's ca.crl must hold a CRL of every CA of a client's chain, this root's included; " +
+                `its retired CA apic-client-ca (serial ${oldSerial}) must be revoked by this root); ` +
+                `on the offline machine run "apic-istio-pki ceremony crl --root <the clientRoot folder> --period-days 7 --periods 13 --revoke ${oldSerial}:superseded:${retiredAt} --out crls.pem" ` +
+                "and set pki:offlineRoots.clientRoot.crls to the crls.pem it writes\n",
+        );
+        secondSeries = await runNamedCommand(refused.err, path.join(dir, "crls-2.pem"));
+        const finish = await render("finish", at("finish", { "apic-client-ca-g1": newCa }, secondSeries));
+        assert.strictEqual(finish.status, 0, finish.err);
+
+        const [p, s, f] = [prepare, switched, finish].map((r) => r.rendered());
+        const oldClient = apicSends(p, "dp");
+        const pinnedBefore = { verifyCertificateSpki: gatewayServerConfig(p, "dp").verifyCertificateSpki ?? [] };
+        // The old CA's own CRL, as the switch phase published it: with it, only the root's CRL can stop the old CA.
+        const oldCaCrl = pemBlocks(gatewayServerConfig(s, "dp").caCrl ?? "", "X509 CRL").find(
+            (crl) => parseCrl(crl).issuerCommonName === "example APIC client CA",
+        );
+        assert.ok(oldCaCrl);
+        const finishCheck = gatewayCheck(f, "dp", oldClient);
+        const [[, inPrepare], [, inSwitch], [, current], [, oldCaClient], [, oldCaClientWithItsCrl]] = decide([
+            ["the old CA's client during prepare", gatewayCheck(p, "dp", oldClient)],
+            ["the new CA's client during switch", gatewayCheck(s, "dp", apicSends(s, "dp"))],
+            ["the new CA's client after finish", gatewayCheck(f, "dp", apicSends(f, "dp"))],
+            ["the old CA's client after finish, were its key still pinned", { ...finishCheck, ...pinnedBefore }],
+            [
+                "the same with the old CA's own CRL at hand",
+                { ...finishCheck, ...pinnedBefore, caCrl: `${finishCheck.caCrl ?? ""}${oldCaCrl}` },
+            ],
+        ]);
+        assert.deepStrictEqual([inPrepare, inSwitch, current].map(summary), [both("ok"), both("ok"), both("ok")]);
+        assert.deepStrictEqual(summary(oldCaClient), both("unable to get certificate CRL"));
+        assert.deepStrictEqual(summary(oldCaClientWithItsCrl), both("certificate revoked"));
+        assert.deepStrictEqual(
+            parseCrl(
+                pemBlocks(finishCheck.caCrl ?? "", "X509 CRL").find(
+                    (c) => parseCrl(c).issuerCommonName === "Example Bank APIC Client Root",
+                ) ?? "",
+            ).revokedSerials,
+            [oldSerial],
+        );
+    });
+
+    it("refuses a root bound to another environment, in the stack and in the ceremony", async () => {
+        const sitRoot = path.join(dir, "sit-root");
+        const init = await ceremony(
+            PASSPHRASE,
+            ...[
+                "init-root",
+                "--out",
+                sitRoot,
+                "--environment",
+                "sit",
+                "--cn",
+                "Example Bank SIT Client Root",
+                "--key",
+                "ECDSA",
+            ],
+        );
+        assert.strictEqual(init.status, 0, init.err);
+        const sitCertPem = fs.readFileSync(path.join(sitRoot, "root.crt"), "utf8");
+        assert.throws(() => planFromRawConfig({ ...base, offlineRoots: { clientRoot: { certificate: sitCertPem } } }), {
+            message:
+                "invalid stack configuration:\n" +
+                '  - pki:offlineRoots.clientRoot.certificate is the root of environment "sit" (its subject has OU=apic-istio-pki sit), ' +
+                'not of this stack\'s pki:environment "example"; each environment needs its own root: ' +
+                'make one with "apic-istio-pki ceremony init-root --environment example" and set pki:offlineRoots.clientRoot to it',
+        });
+        const csr = csrOf("pending", "apic-client-ca");
+        const refused = await ceremony(
+            PASSPHRASE,
+            "sign",
+            "--root",
+            sitRoot,
+            "--csr",
+            csr,
+            "--out",
+            path.join(dir, "sit.crt"),
+            "--yes",
+        );
+        assert.strictEqual(refused.status, 1);
+        assert.strictEqual(
+            refused.err,
+            `error: ${csr}: the CSR's common name "example APIC client CA" is not a CA of environment "sit", the environment this root was made for ` +
+                '(its subject has OU=apic-istio-pki sit): the stack\'s CAs are "sit gateway server CA", "sit APIC client CA", "sit UI client CA", "sit mesh CA <cluster>", ' +
+                "with \" G<n>\" after a rotation; sign another environment's CSR with that environment's own root\n",
+        );
+        assert.ok(!fs.existsSync(path.join(dir, "sit.crt")));
+    });
+
+    it("numbers the CRLs strictly increasing across ceremonies, leaves no gap, and refuses revocation dates that are not real, in the future or after the series starts", async () => {
+        const [first, second] = [firstSeries, secondSeries].map(opensslSeries);
+        const numbers = [...first, ...second].map((c) => c.number);
+        assert.deepStrictEqual(
+            numbers,
+            Array.from({ length: 26 }, (_, i) => i + 1),
+        );
+        for (const series of [first, second]) {
+            for (const [i, crl] of series.entries()) {
+                assert.strictEqual(crl.nextUpdate - crl.thisUpdate, 14 * 86_400_000, "each CRL is valid two periods");
+                if (i > 0) assert.strictEqual(crl.thisUpdate, series[i - 1].thisUpdate + 7 * 86_400_000);
+                if (i > 0) assert.ok(crl.thisUpdate < series[i - 1].nextUpdate, "no gap");
+            }
+        }
+        for (const crl of pemBlocks(secondSeries, "X509 CRL")) {
+            const verified = openssl(["crl", "-noout", "-CAfile", path.join(clientRoot, "root.crt")], crl);
+            assert.match(verified.output, /verify OK/);
+        }
+        const oldSerial = serialOf(firstCa);
+        const crl = (...extra: string[]) =>
+            ceremony(
+                PASSPHRASE,
+                "crl",
+                "--root",
+                clientRoot,
+                "--period-days",
+                "7",
+                "--periods",
+                "2",
+                "--out",
+                path.join(dir, "never.pem"),
+                "--yes",
+                ...extra,
+            );
+        const notReal = await crl("--revoke", `${oldSerial}:superseded:2026-02-30`);
+        assert.strictEqual(notReal.status, 2);
+        assert.strictEqual(
+            notReal.err.split("\n")[0],
+            `error: --revoke ${oldSerial}:superseded: the time must be an ISO 8601 date or time with its zone on a real calendar day, such as "2026-11-20" or "2026-11-20T09:30:00Z"; got "2026-02-30"`,
+        );
+        const future = new Date(Date.now() + 86_400_000).toISOString();
+        const inFuture = await crl("--revoke", `${oldSerial}:superseded:${future}`);
+        assert.strictEqual(inFuture.status, 1);
+        assert.match(
+            inFuture.err,
+            new RegExp(
+                `^error: --revoke ${oldSerial}: revoked at ${future}, which is in the future \\(now \\S+\\); give the time it was revoked\n$`,
+            ),
+        );
+        const afterStart = await crl("--revoke", `${oldSerial}:superseded:2026-01-02`, "--from", "2026-01-01");
+        assert.strictEqual(
+            afterStart.err,
+            `error: --revoke ${oldSerial}: revoked at 2026-01-02T00:00:00.000Z, after the series starts (--from 2026-01-01T00:00:00.000Z); ` +
+                "a CRL never lists a revocation later than its thisUpdate: start the series at 2026-01-02T00:00:00.000Z or later\n",
+        );
+        const dropped = await crl();
+        assert.match(
+            dropped.err,
+            new RegExp(
+                `^error: CRL 14 revoked serial ${oldSerial}, which is valid until \\S+; every later CRL must list it until then: add --revoke ${oldSerial}:superseded:\\S+\n$`,
+            ),
+        );
+        const unknown = await crl("--revoke", "0BADC0DE:keyCompromise:2026-01-01");
+        assert.strictEqual(
+            unknown.err,
+            `error: --revoke 0BADC0DE: this root never signed that serial (${path.join(clientRoot, "issuance.log")} has no certificate with it); copy the serial the stack's message names\n`,
+        );
+        assert.ok(!fs.existsSync(path.join(dir, "never.pem")), "nothing was written");
+    });
+});
+
+describe("The stack's pick from a ceremony's CRL series", () => {
+    it("names a missing serial as the record spells it, a leading zero included", () => {
+        const root = createRoot({
+            commonName: "Pick Root",
+            environment: "example",
+            validityDays: 30,
+            keyAlgorithm: "ECDSA",
+        });
+        const now = new Date();
+        const windows = crlSeriesWindows({
+            rootCertPem: root.certPem,
+            revoked: [],
+            from: now,
+            periodDays: 1,
+            periods: 2,
+            firstNumber: 1,
+            now,
+        });
+        const series = signCrlSeries({ rootKeyPem: root.keyPem, rootCertPem: root.certPem, revoked: [], windows });
+        const pick = (required: string[]) =>
+            pickSeriesCrl({
+                key: "pki:offlineRoots.clientRoot.crls",
+                series: series.map((c) => c.pem),
+                rootCertPem: root.certPem,
+                now,
+                required,
+                why: "a test",
+                command: "apic-istio-pki ceremony crl ...",
+            });
+        assert.deepStrictEqual(pick(["0ABC"]), {
+            problem:
+                'pki:offlineRoots.clientRoot.crls: the CRL valid now does not revoke 0ABC (a test); on the offline machine run "apic-istio-pki ceremony crl ..." and set pki:offlineRoots.clientRoot.crls to the crls.pem it writes',
+        });
+        assert.deepStrictEqual(pick([]), { crl: { ...parseCrl(series[0].pem), pem: series[0].pem } });
+    });
+});
