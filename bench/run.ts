@@ -1,5 +1,5 @@
 /**
- * npm run bench: the figures issue #8 asks for, printed as a table.
+ * npm run bench: what the package costs at scale, printed as tables.
  * - construction of the stack program under a fast mock (no crypto), beside a hand-written
  *   baseline (bench/baseline.ts) registering the same @pulumi/tls, @pulumi/random and
  *   @pulumi/kubernetes resources directly and computing the same outputs: the ratio is the

@@ -3,12 +3,16 @@
  * certificate of ca.crt an anchor, CRL check all once ca.crl exists, Istio's SAN matchers ANDed
  * with the key pins), on every option: only the endpoint's own APIC key gets in, whoever holds
  * which CA key, and APIC accepts only the gateway's server certificates. Node's handshakes
- * (test/mtls.test.ts) are a second layer.
+ * (test/mtls.test.ts) are a second layer. Every verdict, per case and library, is written to
+ * out/trust-matrix.txt.
  */
 import * as assert from "assert";
 import * as crypto from "crypto";
-import { PIN_MISMATCH, SAN_MISMATCH } from "./envoyVerifier";
-import { apicCheck, apicSends, assertAllAccepted, decide, gatewayCheck, summary } from "./consumers";
+import * as fs from "fs";
+import * as path from "path";
+import { textTable } from "../lib/cli/format";
+import { PeerCheck, PeerVerdict, PIN_MISMATCH, SAN_MISMATCH } from "./envoyVerifier";
+import { apicCheck, apicSends, assertAllAccepted, decide as verdictsOf, gatewayCheck, summary } from "./consumers";
 import {
     cacerts,
     gatewayServerConfig,
@@ -20,6 +24,7 @@ import {
     renderNext,
     Rendered,
     renderStackFile,
+    ROOT,
     TestCa,
     workload,
 } from "./helpers";
@@ -27,6 +32,60 @@ import {
 const CLIENT_USES = ["digital_signature", "client_auth"];
 const NO_ISSUER = "unable to get local issuer certificate";
 const both = (error: string) => ({ boringssl: error, openssl: error });
+
+/**
+ * Every verdict of this file, for out/trust-matrix.txt: per setting and case (endpoint ids
+ * folded into "<endpoint>"), how many checks each library accepted or refused, and why.
+ */
+const matrix: { setting: string; label: string; verdict: PeerVerdict }[] = [];
+let setting = "";
+const endpointIds = new Set<string>();
+
+/** The consumers' verdicts (test/consumers.ts), recorded for the matrix. */
+function decide(checks: readonly (readonly [string, PeerCheck])[]): [string, PeerVerdict][] {
+    const verdicts = verdictsOf(checks);
+    for (const [label, verdict] of verdicts) matrix.push({ setting, label, verdict });
+    return verdicts;
+}
+
+after(() => {
+    const folded = (label: string): string =>
+        label
+            .split(/(, |: |'s client at | at )/)
+            .map((part) => (endpointIds.has(part) ? "<endpoint>" : part))
+            .join("");
+    const rows = new Map<
+        string,
+        { setting: string; case: string; checks: number; boringssl: Map<string, number>; openssl: Map<string, number> }
+    >();
+    for (const { setting: where, label, verdict } of matrix) {
+        const key = `${where}\u0000${folded(label)}`;
+        let row = rows.get(key);
+        if (!row)
+            rows.set(
+                key,
+                (row = { setting: where, case: folded(label), checks: 0, boringssl: new Map(), openssl: new Map() }),
+            );
+        row.checks++;
+        const { boringssl, openssl } = summary(verdict);
+        row.boringssl.set(boringssl, (row.boringssl.get(boringssl) ?? 0) + 1);
+        row.openssl.set(openssl, (row.openssl.get(openssl) ?? 0) + 1);
+    }
+    const counted = (m: Map<string, number>): string => [...m].map(([verdict, n]) => `${n} ${verdict}`).join("; ");
+    const table = textTable(
+        ["setting", "case", "checks", "BoringSSL", "OpenSSL 3"],
+        [...rows.values()].map((r) => ({
+            setting: r.setting,
+            case: r.case,
+            checks: String(r.checks),
+            BoringSSL: counted(r.boringssl),
+            "OpenSSL 3": counted(r.openssl),
+        })),
+    );
+    const text = `Gateway and APIC trust under Envoy's rules (test/trust.test.ts): ${matrix.length} checks, each by BoringSSL and by OpenSSL 3; "ok" = accepted.\n\n${table}\n`;
+    fs.mkdirSync(path.join(ROOT, "out"), { recursive: true });
+    fs.writeFileSync(path.join(ROOT, "out", "trust-matrix.txt"), text);
+});
 
 /** A CA of a render, with its key, as a holder of that key has it. */
 function caOf(rendered: Rendered, id: string): TestCa {
@@ -51,10 +110,14 @@ for (const option of [1, 2, 3] as const) {
         let revoked: Rendered;
         let revokedId: string;
         let revokedSerial: string;
+        beforeEach(() => {
+            setting = `Option ${option}`;
+        });
         before(async () => {
             const state = newStackState();
             const raw = loadStackFile(OPTION_FILES[option]);
             deployed = await renderNext(raw, `trust-${option}`, state);
+            for (const e of deployed.plan.endpoints) endpointIds.add(e.id);
             revokedId = deployed.plan.endpoints[0].id;
             revokedSerial = new crypto.X509Certificate(deployed.read(`apic/${revokedId}/client.crt`)).serialNumber;
             revoked = await renderNext(
@@ -205,18 +268,24 @@ for (const option of [1, 2, 3] as const) {
                     ).cert + ca.certPem;
                 checks.push(
                     [
-                        `${e.id}: the gateway`,
+                        `${e.id}: APIC, the gateway's server certificate`,
                         apicCheck(deployed, e.id, gatewayServerConfig(deployed, e.id).tlsCrt),
                     ] as const,
-                    [`${e.id}: mesh CA key`, apicCheck(deployed, e.id, await forged(meshCa))] as const,
-                    [`${e.id}: APIC-client CA key`, apicCheck(deployed, e.id, await forged(clientCa))] as const,
+                    [
+                        `${e.id}: APIC, a server certificate minted with the mesh CA key`,
+                        apicCheck(deployed, e.id, await forged(meshCa)),
+                    ] as const,
+                    [
+                        `${e.id}: APIC, a server certificate minted with the APIC-client CA key`,
+                        apicCheck(deployed, e.id, await forged(clientCa)),
+                    ] as const,
                 );
             }
             const verdicts = decide(checks);
             for (const [label, verdict] of verdicts) {
                 assert.deepStrictEqual(
                     summary(verdict),
-                    label.endsWith("the gateway") ? both("ok") : both(NO_ISSUER),
+                    label.endsWith("the gateway's server certificate") ? both("ok") : both(NO_ISSUER),
                     label,
                 );
             }
@@ -227,6 +296,9 @@ for (const option of [1, 2, 3] as const) {
 describe("pki:trustDomains shared: one root for everything, the weaker guarantee", function () {
     this.timeout(120_000);
     let shared: Rendered;
+    beforeEach(() => {
+        setting = "shared root (Option 1)";
+    });
     before(async () => {
         shared = await renderNext(
             { ...loadStackFile(OPTION_FILES[1]), trustDomains: "shared" },
@@ -247,8 +319,8 @@ describe("pki:trustDomains shared: one root for everything, the weaker guarantee
         const e = shared.plan.endpoints[0];
         const chain = await impostor(meshCa, e.clientIdentity, meshCa.certPem);
         const [[, pinned], [, unpinned]] = decide([
-            ["with the key pin", gatewayCheck(shared, e.id, chain)],
-            ["without it", { ...gatewayCheck(shared, e.id, chain), verifyCertificateSpki: [] }],
+            ["a client minted with the mesh CA key, at the gateway", gatewayCheck(shared, e.id, chain)],
+            ["the same, were the key not pinned", { ...gatewayCheck(shared, e.id, chain), verifyCertificateSpki: [] }],
         ]);
         assert.deepStrictEqual(summary(pinned), both(PIN_MISMATCH));
         assert.deepStrictEqual(summary(unpinned), both("ok"));
@@ -261,7 +333,12 @@ describe("pki:trustDomains shared: one root for everything, the weaker guarantee
             { certPem: mesh["ca-cert.pem"], keyPem: mesh["ca-key.pem"] },
             { commonName: e.host, dnsNames: [e.host], allowedUses: ["digital_signature", "server_auth"] },
         );
-        const [[, verdict]] = decide([["forged", apicCheck(shared, e.id, forged.cert + mesh["ca-cert.pem"])]]);
+        const [[, verdict]] = decide([
+            [
+                "APIC, a server certificate minted with the mesh CA key",
+                apicCheck(shared, e.id, forged.cert + mesh["ca-cert.pem"]),
+            ],
+        ]);
         assert.deepStrictEqual(summary(verdict), both("ok"));
     });
 });
