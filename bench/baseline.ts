@@ -31,7 +31,7 @@ import {
 import { pemBlocks } from "../lib/pki/pem";
 import { spkiPin } from "../lib/pki/pins";
 import { buildPkcs12, pkcs12FriendlyName } from "../lib/pki/pkcs12";
-import { recordOfDeployment } from "../lib/stack";
+import { endpointOutputs, recordOfDeployment } from "../lib/stack";
 
 /** What signs: a CA's certificate and key (secret). */
 interface Signer {
@@ -337,13 +337,7 @@ export function baseline(plan: PkiPlan): Record<string, unknown> {
         trustAnchors: { gatewayClients: clientTrustPem, apicTruststore: serverTrustPem, mesh: meshTrustPem },
         gatewayServerCaCertPem: serverCa.certPem,
         apicClientCaCertPem: clientCa.certPem,
-        endpoints: plan.endpoints.map((e) => ({
-            id: e.id,
-            host: e.host,
-            services: e.services,
-            credentialName: e.gatewaySecret.name,
-            clientIdentity: e.clientIdentity,
-        })),
+        endpoints: endpointOutputs(plan),
         apicBundles: Object.fromEntries(Object.entries(clients).map(([id, client]) => [id, client.output])),
         meshCaCertPems: Object.fromEntries(
             plan.cas.filter((c) => c.role === "mesh-ca").map((c) => [c.cluster ?? "", mesh[c.id].certPem]),

@@ -359,6 +359,17 @@ function issuedInventory(
     return pulumi.all(pems).apply((issued) => buildInventory(plan, issued));
 }
 
+/** The stack output `endpoints`: each endpoint's host, services, gateway secret and APIC identity. */
+export function endpointOutputs(plan: PkiPlan): PkiStackOutputs["endpoints"] {
+    return plan.endpoints.map((e) => ({
+        id: e.id,
+        host: e.host,
+        services: e.services,
+        credentialName: e.gatewaySecret.name,
+        clientIdentity: e.clientIdentity,
+    }));
+}
+
 /** A client certificate this deployment issued, by its record key (an endpoint id, or `ui/<name>`). */
 export interface IssuedClient {
     readonly key: string;
@@ -635,13 +646,7 @@ export function buildPki(plan: PkiPlan): PkiStack {
             },
             gatewayServerCaCertPem: gatewayServerCa.certPem,
             apicClientCaCertPem: apicClientCa.certPem,
-            endpoints: plan.endpoints.map((e) => ({
-                id: e.id,
-                host: e.host,
-                services: e.services,
-                credentialName: e.gatewaySecret.name,
-                clientIdentity: e.clientIdentity,
-            })),
+            endpoints: endpointOutputs(plan),
             apicBundles: bundleOutputs,
             meshCaCertPems: Object.fromEntries(Object.entries(meshCas).map(([cluster, ca]) => [cluster, ca.certPem])),
             caCertPems,
