@@ -150,6 +150,16 @@ interface CrlPublisher {
     records(): pulumi.Output<Record<CaId, CrlRecord>>;
 }
 
+/** The key, validity and subject settings every leaf of the stack takes from config. */
+function leafOptionsOf(config: PkiPlan["config"]) {
+    return {
+        keyAlgorithm: config.keyAlgorithm,
+        validityDays: config.validityDays.leaf,
+        earlyRenewalDays: config.earlyRenewalDays.leaf,
+        organization: config.organization,
+    };
+}
+
 /** The clock of a deployment: the plan's (planPki sets it). */
 const clockOf = (plan: PkiPlan): Date => plan.now ?? new Date();
 
@@ -232,8 +242,11 @@ interface CaLayer {
     readonly caCertPems: Record<CaId, pulumi.Output<string>>;
     /** By root slot: every certificate of that root to trust, the one in use first. */
     readonly trustedRoots: (slot: RootSlot) => pulumi.Output<string>;
-    /** By root slot: the CRLs of its certificates (every generation). */
-    readonly rootCrls: (slot: RootSlot) => CrlSource[];
+    /**
+     * By issuing CA slot: the CRLs of every generation of it and of its root, one for every CA of
+     * the chains its leaves present (what a relying party checks under CRL_CHECK_ALL).
+     */
+    readonly issuingCrls: (slotId: CaId) => CrlSource[];
     readonly crls: CrlPublisher;
     /** By CA id: the gateway-server and APIC-client CAs (both generations during a rotation). */
     readonly intermediates: Readonly<Record<CaId, IntermediateCa>>;
@@ -335,7 +348,14 @@ function buildCas(plan: PkiPlan): CaLayer {
     meshCrl?.resolve(
         crls.bundle([...rootCrls(meshRoot), ...meshCaPlans.map((ca) => ({ ca, signer: meshCas[ca.id] }))]),
     );
-    return { roots, caCertPems, trustedRoots, rootCrls, crls, intermediates, meshCas, providers };
+    const issuingCrls = (slotId: CaId): CrlSource[] => {
+        const generations = plan.cas.filter((c) => c.slotId === slotId);
+        return [
+            ...generations.map((ca) => ({ ca, signer: intermediates[ca.id] })),
+            ...rootCrls(rootSlotOf(plan, generations[0])),
+        ];
+    };
+    return { roots, caCertPems, trustedRoots, issuingCrls, crls, intermediates, meshCas, providers };
 }
 
 /** The inventory with what was issued: every certificate of the plan, by its inventory id. */
@@ -498,9 +518,14 @@ export function pendingSignaturesMessage(plan: PkiPlan): string {
     );
 }
 
+/** The customer-facing hosts whose public CA's certificate is not given yet. */
+function pendingCustomerFacingHosts(plan: PkiPlan): string[] {
+    return plan.frontEnd.customerFacing.filter((c) => c.certificate === undefined).map((c) => c.host);
+}
+
 /** The customer-facing hosts still waiting for a public CA's certificate, and what to do; undefined: none. */
 export function pendingCustomerFacingMessage(plan: PkiPlan): string | undefined {
-    const pending = plan.frontEnd.customerFacing.filter((c) => c.certificate === undefined).map((c) => c.host);
+    const pending = pendingCustomerFacingHosts(plan);
     if (pending.length === 0) return undefined;
     return (
         `customer-facing ${pending.length === 1 ? "host" : "hosts"} ${pending.join(", ")} ${pending.length === 1 ? "waits" : "wait"} for a public CA's certificate: ` +
@@ -539,15 +564,9 @@ export function buildPki(plan: PkiPlan): PkiStack {
         );
     }
     const cas = buildCas(plan);
-    const { roots, caCertPems, intermediates, providers, rootCrls, trustedRoots } = cas;
+    const { roots, caCertPems, intermediates, providers, trustedRoots } = cas;
     const provider = providers[0];
-    const leafOptions = {
-        keyAlgorithm: config.keyAlgorithm,
-        validityDays: config.validityDays.leaf,
-        earlyRenewalDays: config.earlyRenewalDays.leaf,
-        organization: config.organization,
-    };
-    const generations = (slotId: CaId) => plan.cas.filter((c) => c.slotId === slotId);
+    const leafOptions = leafOptionsOf(config);
     const inUse = (slotId: CaId): IntermediateCa => intermediates[activeCa(plan.cas, slotId).id];
     const gatewayServerCa = inUse("gateway-server-ca");
     const apicClientCa = inUse("apic-client-ca");
@@ -559,18 +578,8 @@ export function buildPki(plan: PkiPlan): PkiStack {
     // anchor under partial-chain rules) and fail the CRL check of the whole chain.
     const clientTrustBundlePem = trustedRoots(clientRoot);
     const serverTrustBundlePem = trustedRoots(serverRoot);
-    const clientCrlPem = plan.crls.gateway
-        ? cas.crls.bundle([
-              ...generations("apic-client-ca").map((ca) => ({ ca, signer: intermediates[ca.id] })),
-              ...rootCrls(clientRoot),
-          ])
-        : undefined;
-    const serverCrlPem = plan.crls.apicTruststore
-        ? cas.crls.bundle([
-              ...generations("gateway-server-ca").map((ca) => ({ ca, signer: intermediates[ca.id] })),
-              ...rootCrls(serverRoot),
-          ])
-        : undefined;
+    const clientCrlPem = plan.crls.gateway ? cas.crls.bundle(cas.issuingCrls("apic-client-ca")) : undefined;
+    const serverCrlPem = plan.crls.apicTruststore ? cas.crls.bundle(cas.issuingCrls("gateway-server-ca")) : undefined;
 
     const apicBundles: Record<string, ApicClientBundle> = {};
     const bundleOutputs: Record<string, ApicBundleOutput> = {};
@@ -677,12 +686,7 @@ function buildFrontEnd(
     provider: k8s.Provider,
 ): FrontEndLayer {
     const { config, frontEnd } = plan;
-    const leafOptions = {
-        keyAlgorithm: config.keyAlgorithm,
-        validityDays: config.validityDays.leaf,
-        earlyRenewalDays: config.earlyRenewalDays.leaf,
-        organization: config.organization,
-    };
+    const leafOptions = leafOptionsOf(config);
     const inCluster = { providers: { kubernetes: provider } };
     const uiRoot = rootOf("uiClientCa", config.trustDomains);
     const serverRoot = rootOf("gatewayServerCa", config.trustDomains);
@@ -725,10 +729,7 @@ function buildFrontEnd(
             ...leafOptions,
         });
     }
-    const uiCas = plan.cas.filter((c) => c.slotId === "ui-client-ca");
-    const truststoreCrlPem = plan.crls.apicUiTruststore
-        ? cas.crls.bundle([...uiCas.map((ca) => ({ ca, signer: cas.intermediates[ca.id] })), ...cas.rootCrls(uiRoot)])
-        : undefined;
+    const truststoreCrlPem = plan.crls.apicUiTruststore ? cas.crls.bundle(cas.issuingCrls("ui-client-ca")) : undefined;
     const customerFacing =
         frontEnd.customerFacing.length === 0
             ? undefined
@@ -777,9 +778,7 @@ function buildFrontEnd(
                 ),
             },
             customerFacingCsrs: customerFacing?.csrPems ?? {},
-            pendingCustomerFacing: frontEnd.customerFacing
-                .filter((c) => c.certificate === undefined)
-                .map((c) => c.host),
+            pendingCustomerFacing: pendingCustomerFacingHosts(plan),
         },
     };
 }
