@@ -26,7 +26,7 @@ import {
     positionsSinceAfter,
     RotationRecord,
 } from "./plan/caRotation";
-import { isRootSlot, RootSlot, rootOf } from "./plan/hierarchy";
+import { RootSlot, rootOf, rootSlotOf } from "./plan/hierarchy";
 import { CrlRecord, RevokedEntry, signCrl } from "./pki/crl";
 import { activeCa, CaId, CaPlan, clientPhaseOf, LeafPlan, PkiPlan, uiClientRecordKey } from "./plan/plan";
 import { apicServerCertId, customerFacingCertId, uiClientCertId } from "./inventory/planned";
@@ -262,9 +262,7 @@ function rootResourceName(id: CaId): string {
 }
 
 /** The root slot of a CA of the plan. */
-function rootSlotOf(plan: PkiPlan, ca: CaPlan): RootSlot {
-    return isRootSlot(ca.slot) ? ca.slot : rootOf(ca.slot, plan.config.trustDomains);
-}
+const rootSlotOfCa = (plan: PkiPlan, ca: CaPlan): RootSlot => rootSlotOf(ca.slot, plan.config.trustDomains);
 
 function buildCas(plan: PkiPlan): CaLayer {
     const { config } = plan;
@@ -273,7 +271,7 @@ function buildCas(plan: PkiPlan): CaLayer {
     const roots: Record<CaId, RootCa> = {};
     const caCertPems: Record<CaId, pulumi.Output<string>> = {};
     for (const p of rootPlans) {
-        const offline = config.offlineRoots[rootSlotOf(plan, p)];
+        const offline = config.offlineRoots[rootSlotOfCa(plan, p)];
         caCertPems[p.id] = offline
             ? pulumi.output(offline.certificate)
             : (roots[p.id] = new RootCa(rootResourceName(p.id), {
@@ -295,7 +293,7 @@ function buildCas(plan: PkiPlan): CaLayer {
         );
     /** Signed by its root in this stack, or by the offline ceremony (certificate from config). */
     const signer = (ca: CaPlan) => {
-        const offline = config.offlineRoots[rootSlotOf(plan, ca)];
+        const offline = config.offlineRoots[rootSlotOfCa(plan, ca)];
         return offline
             ? { offlineRoot: { rootCertPem: offline.certificate, signedCertPem: offline.intermediates[ca.id] } }
             : { rootCa: roots[ca.issuer ?? ""] };
@@ -352,7 +350,7 @@ function buildCas(plan: PkiPlan): CaLayer {
         const generations = plan.cas.filter((c) => c.slotId === slotId);
         return [
             ...generations.map((ca) => ({ ca, signer: intermediates[ca.id] })),
-            ...rootCrls(rootSlotOf(plan, generations[0])),
+            ...rootCrls(rootSlotOfCa(plan, generations[0])),
         ];
     };
     return { roots, caCertPems, trustedRoots, issuingCrls, crls, intermediates, meshCas, providers };
@@ -509,7 +507,7 @@ function deploymentRecord(
 export function pendingSignaturesMessage(plan: PkiPlan): string {
     const where = plan.pendingIntermediates.map((id) => {
         const ca = plan.cas.find((c) => c.id === id);
-        return `${id} (pki:offlineRoots.${ca === undefined ? "?" : rootSlotOf(plan, ca)}.intermediates.${id})`;
+        return `${id} (pki:offlineRoots.${ca === undefined ? "?" : rootSlotOfCa(plan, ca)}.intermediates.${id})`;
     });
     return (
         `the offline roots have not signed ${where.join(", ")} yet: ` +

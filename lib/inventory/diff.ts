@@ -9,7 +9,7 @@ import * as crypto from "crypto";
 import { PkiConfig, RevocationConfig } from "../config/types";
 import { EPOCHS } from "../config/validate";
 import { CaSlot, describeTransitions, normalSerial, PHASES } from "../plan/caRotation";
-import { isRootSlot, RootSlot, rootOf } from "../plan/hierarchy";
+import { isRootSlot, RootSlot, rootSlotOf } from "../plan/hierarchy";
 import {
     CaPlan,
     clientOverlap,
@@ -636,9 +636,9 @@ function caRisks(
     rotating: ReadonlySet<CaSlot>,
 ): Risk[] {
     const cas = new Map<string, CaPlan>([...base.cas, ...head.cas].map((c) => [c.id, c]));
-    const rootSlotOf = (ca: CaPlan): RootSlot =>
-        isRootSlot(ca.slot) ? ca.slot : rootOf(ca.slot, (head.cas.includes(ca) ? head : base).config.trustDomains);
-    const staged = (ca: CaPlan): boolean => rotating.has(ca.slot) || rotating.has(rootSlotOf(ca));
+    const rootSlotOfCa = (ca: CaPlan): RootSlot =>
+        rootSlotOf(ca.slot, (head.cas.includes(ca) ? head : base).config.trustDomains);
+    const staged = (ca: CaPlan): boolean => rotating.has(ca.slot) || rotating.has(rootSlotOfCa(ca));
     const clusters = (plan: PkiPlan) => plan.config.clusters.map((c) => c.name);
     const risks: Risk[] = [];
     const droppedClusters = clusters(base).filter((c) => !clusters(head).includes(c));
@@ -674,7 +674,7 @@ function caRisks(
             c.after === undefined ||
             c.before.subject !== c.after.subject ||
             c.before.key !== c.after.key);
-    const anchorSlots = [...new Set(outside.filter(newAnchor).map((c) => rootSlotOf(caOf(c))))];
+    const anchorSlots = [...new Set(outside.filter(newAnchor).map((c) => rootSlotOfCa(caOf(c))))];
     const roots = outside.filter((c) => c.role === "root").map((c) => c.id);
     const others = outside.filter((c) => c.role !== "root").map((c) => c.id);
     const what = [
