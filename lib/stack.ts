@@ -29,7 +29,7 @@ import {
 import { RootSlot, rootOf, rootSlotOf } from "./plan/hierarchy";
 import { CrlRecord, RevokedEntry, signCrl } from "./pki/crl";
 import { activeCa, CaId, CaPlan, clientPhaseOf, LeafPlan, PkiPlan, uiClientRecordKey } from "./plan/plan";
-import { apicServerCertId, customerFacingCertId, uiClientCertId } from "./inventory/planned";
+import { apicServerCertId, customerFacingCertId, customerFacingCsrFile, uiClientCertId } from "./inventory/planned";
 
 export interface ApicBundleOutput {
     host: string;
@@ -527,7 +527,7 @@ export function pendingCustomerFacingMessage(plan: PkiPlan): string | undefined 
     if (pending.length === 0) return undefined;
     return (
         `customer-facing ${pending.length === 1 ? "host" : "hosts"} ${pending.join(", ")} ${pending.length === 1 ? "waits" : "wait"} for a public CA's certificate: ` +
-        `have the CSR signed (pulumi stack output frontEnd, customerFacingCsrs; or front-end/csr/<host>.csr of a render) and put the certificate and its chain ` +
+        `have the CSR signed (pulumi stack output frontEnd, customerFacingCsrs; or ${customerFacingCsrFile("<host>")} of a render) and put the certificate and its chain ` +
         `under pki:frontEnd.customerFacing.<host>.certificate; until then the host has no Secret and no Gateway server`
     );
 }

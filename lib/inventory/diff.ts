@@ -20,7 +20,7 @@ import {
     uiClientRecordKey,
 } from "../plan/plan";
 import { Content, crlsPublished, isSecret, Place, PlaceKind, placesOf } from "./deliveries";
-import { APIC_UI_DIR, PlannedCertificate, plannedCertificates, secretPath } from "./planned";
+import { APIC_UI_DIR, customerFacingCsrFile, PlannedCertificate, plannedCertificates, secretPath } from "./planned";
 
 export interface CertChange {
     id: string;
@@ -994,7 +994,7 @@ function frontEndSteps(diff: Omit<CertDiff, "steps">, base: PkiPlan, head: PkiPl
         if (epoch === undefined || epoch === c.epoch.before || diff.newStack) continue;
         const served = c.served.after;
         after.push(
-            `Have the new CSR of ${c.host} (key epoch ${epoch}) signed by the public CA: stack output frontEnd.customerFacingCsrs, or front-end/csr/${c.host}.csr of a render. ` +
+            `Have the new CSR of ${c.host} (key epoch ${epoch}) signed by the public CA: stack output frontEnd.customerFacingCsrs, or ${customerFacingCsrFile(c.host)} of a render. ` +
                 (served !== undefined
                     ? `The gateway keeps serving the certificate for the key of epoch ${served.certificateEpoch} (serial ${served.serial}, until ${served.notAfter.slice(0, 10)}) until certificateEpoch catches up: `
                     : "Until its certificate is given the host has no Secret and no Gateway server: ") +

@@ -27,6 +27,7 @@ import {
     APIC_UI_DIR,
     apicServerCertId,
     customerFacingCertId,
+    customerFacingCsrFile,
     plannedCertificates,
     uiClientCertId,
 } from "../inventory/planned";
@@ -130,7 +131,7 @@ const endpointPath = (id: string, field: "serverEpoch" | "clientEpoch" | "client
 
 /** Where a customer-facing host's CSR is: what a human sends to the public CA. */
 const csrOf = (host: string): string =>
-    `front-end/csr/${host}.csr of a render, or the stack output frontEnd.customerFacingCsrs["${host}"]`;
+    `${customerFacingCsrFile(host)} of a render, or the stack output frontEnd.customerFacingCsrs["${host}"]`;
 
 /** Certificates and published CRLs that are past their end: nothing the pipeline proposes fixes them in time. */
 function expired(deployed: Deployed, now: Date): string[] {
