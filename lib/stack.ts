@@ -28,7 +28,16 @@ import {
 } from "./plan/caRotation";
 import { RootSlot, rootOf, rootSlotOf } from "./plan/hierarchy";
 import { CrlRecord, RevokedEntry, signCrl } from "./pki/crl";
-import { activeCa, CaId, CaPlan, clientPhaseOf, LeafPlan, PkiPlan, uiClientRecordKey } from "./plan/plan";
+import {
+    activeCa,
+    CaId,
+    CaPlan,
+    clientPhaseOf,
+    leafOptionsOf,
+    LeafPlan,
+    PkiPlan,
+    uiClientRecordKey,
+} from "./plan/plan";
 import { apicServerCertId, customerFacingCertId, customerFacingCsrFile, uiClientCertId } from "./inventory/planned";
 
 export interface ApicBundleOutput {
@@ -148,16 +157,6 @@ interface CrlPublisher {
     bundle(sources: readonly CrlSource[]): pulumi.Output<string>;
     /** For the deployment record: the CRLs signed now, and the earlier ones of CAs still here (for their numbers). */
     records(): pulumi.Output<Record<CaId, CrlRecord>>;
-}
-
-/** The key, validity and subject settings every leaf of the stack takes from config. */
-function leafOptionsOf(config: PkiPlan["config"]) {
-    return {
-        keyAlgorithm: config.keyAlgorithm,
-        validityDays: config.validityDays.leaf,
-        earlyRenewalDays: config.earlyRenewalDays.leaf,
-        organization: config.organization,
-    };
 }
 
 /** The clock of a deployment: the plan's (planPki sets it). */
