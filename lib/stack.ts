@@ -26,10 +26,19 @@ import {
     positionsSinceAfter,
     RotationRecord,
 } from "./plan/caRotation";
-import { isRootSlot, RootSlot, rootOf } from "./plan/hierarchy";
+import { RootSlot, rootOf, rootSlotOf } from "./plan/hierarchy";
 import { CrlRecord, RevokedEntry, signCrl } from "./pki/crl";
-import { activeCa, CaId, CaPlan, clientPhaseOf, LeafPlan, PkiPlan, uiClientRecordKey } from "./plan/plan";
-import { apicServerCertId, customerFacingCertId, uiClientCertId } from "./inventory/planned";
+import {
+    activeCa,
+    CaId,
+    CaPlan,
+    clientPhaseOf,
+    leafOptionsOf,
+    LeafPlan,
+    PkiPlan,
+    uiClientRecordKey,
+} from "./plan/plan";
+import { apicServerCertId, customerFacingCertId, customerFacingCsrFile, uiClientCertId } from "./inventory/planned";
 
 export interface ApicBundleOutput {
     host: string;
@@ -232,8 +241,11 @@ interface CaLayer {
     readonly caCertPems: Record<CaId, pulumi.Output<string>>;
     /** By root slot: every certificate of that root to trust, the one in use first. */
     readonly trustedRoots: (slot: RootSlot) => pulumi.Output<string>;
-    /** By root slot: the CRLs of its certificates (every generation). */
-    readonly rootCrls: (slot: RootSlot) => CrlSource[];
+    /**
+     * By issuing CA slot: the CRLs of every generation of it and of its root, one for every CA of
+     * the chains its leaves present (what a relying party checks under CRL_CHECK_ALL).
+     */
+    readonly issuingCrls: (slotId: CaId) => CrlSource[];
     readonly crls: CrlPublisher;
     /** By CA id: the gateway-server and APIC-client CAs (both generations during a rotation). */
     readonly intermediates: Readonly<Record<CaId, IntermediateCa>>;
@@ -249,9 +261,7 @@ function rootResourceName(id: CaId): string {
 }
 
 /** The root slot of a CA of the plan. */
-function rootSlotOf(plan: PkiPlan, ca: CaPlan): RootSlot {
-    return isRootSlot(ca.slot) ? ca.slot : rootOf(ca.slot, plan.config.trustDomains);
-}
+const rootSlotOfCa = (plan: PkiPlan, ca: CaPlan): RootSlot => rootSlotOf(ca.slot, plan.config.trustDomains);
 
 function buildCas(plan: PkiPlan): CaLayer {
     const { config } = plan;
@@ -260,7 +270,7 @@ function buildCas(plan: PkiPlan): CaLayer {
     const roots: Record<CaId, RootCa> = {};
     const caCertPems: Record<CaId, pulumi.Output<string>> = {};
     for (const p of rootPlans) {
-        const offline = config.offlineRoots[rootSlotOf(plan, p)];
+        const offline = config.offlineRoots[rootSlotOfCa(plan, p)];
         caCertPems[p.id] = offline
             ? pulumi.output(offline.certificate)
             : (roots[p.id] = new RootCa(rootResourceName(p.id), {
@@ -282,7 +292,7 @@ function buildCas(plan: PkiPlan): CaLayer {
         );
     /** Signed by its root in this stack, or by the offline ceremony (certificate from config). */
     const signer = (ca: CaPlan) => {
-        const offline = config.offlineRoots[rootSlotOf(plan, ca)];
+        const offline = config.offlineRoots[rootSlotOfCa(plan, ca)];
         return offline
             ? { offlineRoot: { rootCertPem: offline.certificate, signedCertPem: offline.intermediates[ca.id] } }
             : { rootCa: roots[ca.issuer ?? ""] };
@@ -335,7 +345,14 @@ function buildCas(plan: PkiPlan): CaLayer {
     meshCrl?.resolve(
         crls.bundle([...rootCrls(meshRoot), ...meshCaPlans.map((ca) => ({ ca, signer: meshCas[ca.id] }))]),
     );
-    return { roots, caCertPems, trustedRoots, rootCrls, crls, intermediates, meshCas, providers };
+    const issuingCrls = (slotId: CaId): CrlSource[] => {
+        const generations = plan.cas.filter((c) => c.slotId === slotId);
+        return [
+            ...generations.map((ca) => ({ ca, signer: intermediates[ca.id] })),
+            ...rootCrls(rootSlotOfCa(plan, generations[0])),
+        ];
+    };
+    return { roots, caCertPems, trustedRoots, issuingCrls, crls, intermediates, meshCas, providers };
 }
 
 /** The inventory with what was issued: every certificate of the plan, by its inventory id. */
@@ -489,7 +506,7 @@ function deploymentRecord(
 export function pendingSignaturesMessage(plan: PkiPlan): string {
     const where = plan.pendingIntermediates.map((id) => {
         const ca = plan.cas.find((c) => c.id === id);
-        return `${id} (pki:offlineRoots.${ca === undefined ? "?" : rootSlotOf(plan, ca)}.intermediates.${id})`;
+        return `${id} (pki:offlineRoots.${ca === undefined ? "?" : rootSlotOfCa(plan, ca)}.intermediates.${id})`;
     });
     return (
         `the offline roots have not signed ${where.join(", ")} yet: ` +
@@ -498,13 +515,18 @@ export function pendingSignaturesMessage(plan: PkiPlan): string {
     );
 }
 
+/** The customer-facing hosts whose public CA's certificate is not given yet. */
+function pendingCustomerFacingHosts(plan: PkiPlan): string[] {
+    return plan.frontEnd.customerFacing.filter((c) => c.certificate === undefined).map((c) => c.host);
+}
+
 /** The customer-facing hosts still waiting for a public CA's certificate, and what to do; undefined: none. */
 export function pendingCustomerFacingMessage(plan: PkiPlan): string | undefined {
-    const pending = plan.frontEnd.customerFacing.filter((c) => c.certificate === undefined).map((c) => c.host);
+    const pending = pendingCustomerFacingHosts(plan);
     if (pending.length === 0) return undefined;
     return (
         `customer-facing ${pending.length === 1 ? "host" : "hosts"} ${pending.join(", ")} ${pending.length === 1 ? "waits" : "wait"} for a public CA's certificate: ` +
-        `have the CSR signed (pulumi stack output frontEnd, customerFacingCsrs; or front-end/csr/<host>.csr of a render) and put the certificate and its chain ` +
+        `have the CSR signed (pulumi stack output frontEnd, customerFacingCsrs; or ${customerFacingCsrFile("<host>")} of a render) and put the certificate and its chain ` +
         `under pki:frontEnd.customerFacing.<host>.certificate; until then the host has no Secret and no Gateway server`
     );
 }
@@ -539,15 +561,9 @@ export function buildPki(plan: PkiPlan): PkiStack {
         );
     }
     const cas = buildCas(plan);
-    const { roots, caCertPems, intermediates, providers, rootCrls, trustedRoots } = cas;
+    const { roots, caCertPems, intermediates, providers, trustedRoots } = cas;
     const provider = providers[0];
-    const leafOptions = {
-        keyAlgorithm: config.keyAlgorithm,
-        validityDays: config.validityDays.leaf,
-        earlyRenewalDays: config.earlyRenewalDays.leaf,
-        organization: config.organization,
-    };
-    const generations = (slotId: CaId) => plan.cas.filter((c) => c.slotId === slotId);
+    const leafOptions = leafOptionsOf(config);
     const inUse = (slotId: CaId): IntermediateCa => intermediates[activeCa(plan.cas, slotId).id];
     const gatewayServerCa = inUse("gateway-server-ca");
     const apicClientCa = inUse("apic-client-ca");
@@ -559,18 +575,8 @@ export function buildPki(plan: PkiPlan): PkiStack {
     // anchor under partial-chain rules) and fail the CRL check of the whole chain.
     const clientTrustBundlePem = trustedRoots(clientRoot);
     const serverTrustBundlePem = trustedRoots(serverRoot);
-    const clientCrlPem = plan.crls.gateway
-        ? cas.crls.bundle([
-              ...generations("apic-client-ca").map((ca) => ({ ca, signer: intermediates[ca.id] })),
-              ...rootCrls(clientRoot),
-          ])
-        : undefined;
-    const serverCrlPem = plan.crls.apicTruststore
-        ? cas.crls.bundle([
-              ...generations("gateway-server-ca").map((ca) => ({ ca, signer: intermediates[ca.id] })),
-              ...rootCrls(serverRoot),
-          ])
-        : undefined;
+    const clientCrlPem = plan.crls.gateway ? cas.crls.bundle(cas.issuingCrls("apic-client-ca")) : undefined;
+    const serverCrlPem = plan.crls.apicTruststore ? cas.crls.bundle(cas.issuingCrls("gateway-server-ca")) : undefined;
 
     const apicBundles: Record<string, ApicClientBundle> = {};
     const bundleOutputs: Record<string, ApicBundleOutput> = {};
@@ -677,12 +683,7 @@ function buildFrontEnd(
     provider: k8s.Provider,
 ): FrontEndLayer {
     const { config, frontEnd } = plan;
-    const leafOptions = {
-        keyAlgorithm: config.keyAlgorithm,
-        validityDays: config.validityDays.leaf,
-        earlyRenewalDays: config.earlyRenewalDays.leaf,
-        organization: config.organization,
-    };
+    const leafOptions = leafOptionsOf(config);
     const inCluster = { providers: { kubernetes: provider } };
     const uiRoot = rootOf("uiClientCa", config.trustDomains);
     const serverRoot = rootOf("gatewayServerCa", config.trustDomains);
@@ -725,10 +726,7 @@ function buildFrontEnd(
             ...leafOptions,
         });
     }
-    const uiCas = plan.cas.filter((c) => c.slotId === "ui-client-ca");
-    const truststoreCrlPem = plan.crls.apicUiTruststore
-        ? cas.crls.bundle([...uiCas.map((ca) => ({ ca, signer: cas.intermediates[ca.id] })), ...cas.rootCrls(uiRoot)])
-        : undefined;
+    const truststoreCrlPem = plan.crls.apicUiTruststore ? cas.crls.bundle(cas.issuingCrls("ui-client-ca")) : undefined;
     const customerFacing =
         frontEnd.customerFacing.length === 0
             ? undefined
@@ -777,9 +775,7 @@ function buildFrontEnd(
                 ),
             },
             customerFacingCsrs: customerFacing?.csrPems ?? {},
-            pendingCustomerFacing: frontEnd.customerFacing
-                .filter((c) => c.certificate === undefined)
-                .map((c) => c.host),
+            pendingCustomerFacing: pendingCustomerFacingHosts(plan),
         },
     };
 }

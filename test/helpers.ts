@@ -147,6 +147,26 @@ export function opensslText(pem: string): string {
     return execFileSync("openssl", ["x509", "-noout", "-text"], { input: pem, encoding: "utf8" });
 }
 
+/** Every file below `dir`, as paths. */
+function filesBelow(dir: string): string[] {
+    return fs
+        .readdirSync(dir, { withFileTypes: true })
+        .flatMap((e) => (e.isDirectory() ? filesBelow(path.join(dir, e.name)) : [path.join(dir, e.name)]));
+}
+
+/**
+ * The text of every file below `dir` with JSON's `\n` escapes and YAML's indentation undone, so
+ * that pemBlocks finds each PEM of a render: files, JSON payloads and Secret manifests alike.
+ */
+export function pemTextsBelow(dir: string): string[] {
+    return filesBelow(dir).map((file) =>
+        fs
+            .readFileSync(file, "utf8")
+            .replace(/\\n/g, "\n")
+            .replace(/^[ \t]+/gm, ""),
+    );
+}
+
 /** The PEM blocks of a bundle, in order. */
 export function pemBlocks(bundle: string): string[] {
     return bundle.match(/-----BEGIN [A-Z ]+-----[\s\S]+?-----END [A-Z ]+-----\n/g) ?? [];

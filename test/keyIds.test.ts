@@ -1,23 +1,13 @@
 import * as assert from "assert";
 import * as crypto from "crypto";
-import * as fs from "fs";
-import * as path from "path";
 import { AuthorityKeyIdentifierExtension, SubjectKeyIdentifierExtension, X509Certificate } from "@peculiar/x509";
 import { pemBlocks } from "../lib/pki/pem";
-import { loadStackFile, OPTION_FILES, renderConfig, Rendered, renderStackFile } from "./helpers";
+import { loadStackFile, OPTION_FILES, pemTextsBelow, renderConfig, Rendered, renderStackFile } from "./helpers";
 
 /** Every distinct certificate anywhere in a render (PEM files, JSON payloads, Secret manifests). */
 function certificatesOf(rendered: Rendered): crypto.X509Certificate[] {
-    const files = (dir: string): string[] =>
-        fs
-            .readdirSync(dir, { withFileTypes: true })
-            .flatMap((e) => (e.isDirectory() ? files(path.join(dir, e.name)) : [path.join(dir, e.name)]));
     const byFingerprint = new Map<string, crypto.X509Certificate>();
-    for (const file of files(rendered.dir)) {
-        const text = fs
-            .readFileSync(file, "utf8")
-            .replace(/\\n/g, "\n")
-            .replace(/^[ \t]+/gm, "");
+    for (const text of pemTextsBelow(rendered.dir)) {
         for (const pem of pemBlocks(text, "CERTIFICATE")) {
             const cert = new crypto.X509Certificate(pem);
             byFingerprint.set(cert.fingerprint256, cert);

@@ -143,10 +143,11 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
         await renderPlan(plan, deployedDir, { state });
     });
 
-    const run = async (...args: string[]) => {
-        const result = await cli("lifecycle", "--config", stackFile, "--deployed", deployedDir, ...args);
+    const runOn = async (deployed: string, ...args: string[]) => {
+        const result = await cli("lifecycle", "--config", stackFile, "--deployed", deployed, ...args);
         return { ...result, json: args.includes("json") ? (JSON.parse(result.out) as LifecycleJson) : undefined };
     };
+    const run = (...args: string[]) => runOn(deployedDir, ...args);
 
     it("proposes nothing, edits nothing and exits 0 while nothing is due", async () => {
         const { status, json } = await run("--now", at(59), "--write", "--format", "json");
@@ -176,32 +177,12 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
                 deploymentRecord: JSON.parse(fs.readFileSync(path.join(deployedDir, "deployment.json"), "utf8")),
             }),
         );
-        const fromOutputs = await cli(
-            "lifecycle",
-            "--config",
-            stackFile,
-            "--deployed",
-            outputs,
-            "--now",
-            at(63),
-            "--format",
-            "json",
-        );
+        const fromOutputs = await runOn(outputs, "--now", at(63), "--format", "json");
         assert.strictEqual(fromOutputs.out, first.out);
         // Stacks of earlier versions export the record as caRotation.
         const { deploymentRecord, ...rest } = JSON.parse(fs.readFileSync(outputs, "utf8"));
         fs.writeFileSync(outputs, JSON.stringify({ ...rest, caRotation: deploymentRecord }));
-        const older = await cli(
-            "lifecycle",
-            "--config",
-            stackFile,
-            "--deployed",
-            outputs,
-            "--now",
-            at(63),
-            "--format",
-            "json",
-        );
+        const older = await runOn(outputs, "--now", at(63), "--format", "json");
         assert.strictEqual(older.out, first.out);
     });
 

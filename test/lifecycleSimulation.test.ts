@@ -22,7 +22,17 @@ import { planFromRawConfig } from "../lib/plan/plan";
 import { deployedRecordOf, renderPlan } from "../lib/render/render";
 import { PeerCheck } from "./envoyVerifier";
 import { apicCheck, apicSends, assertAllAccepted, decide, gatewayCheck, sidecarCheck } from "./consumers";
-import { cacerts, cli, gatewayServerConfig, newStackState, Rendered, ROOT, tempDir, workload } from "./helpers";
+import {
+    cacerts,
+    cli,
+    gatewayServerConfig,
+    newStackState,
+    pemTextsBelow,
+    Rendered,
+    ROOT,
+    tempDir,
+    workload,
+} from "./helpers";
 
 const DAY_MS = 86_400_000;
 const START = new Date("2027-01-04T00:00:00Z");
@@ -63,21 +73,11 @@ interface Deployment {
     crls: { issuer: string; thisUpdate: Date; nextUpdate: Date; number: number | undefined }[];
 }
 
-function filesBelow(dir: string): string[] {
-    return fs
-        .readdirSync(dir, { withFileTypes: true })
-        .flatMap((e) => (e.isDirectory() ? filesBelow(path.join(dir, e.name)) : [path.join(dir, e.name)]));
-}
-
 /** Every certificate and CRL of a render (secrets' PEMs are indented YAML block scalars). */
 function material(dir: string): Pick<Deployment, "certificates" | "crls"> {
     const certificates = new Map<string, Deployment["certificates"][number]>();
     const crls = new Map<string, Deployment["crls"][number]>();
-    for (const file of filesBelow(dir)) {
-        const text = fs
-            .readFileSync(file, "utf8")
-            .replace(/\\n/g, "\n")
-            .replace(/^[ \t]+/gm, "");
+    for (const text of pemTextsBelow(dir)) {
         for (const pem of pemBlocks(text, "CERTIFICATE")) {
             const cert = new crypto.X509Certificate(pem);
             certificates.set(cert.fingerprint256, {

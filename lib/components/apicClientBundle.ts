@@ -4,9 +4,8 @@ import { pemBlocks } from "../pki/pem";
 import { buildPkcs12, pkcs12FriendlyName, pkcs12IterationsProblem, PKCS12_MIN_ITERATIONS } from "../pki/pkcs12";
 import { spkiPin } from "../pki/pins";
 import { KeyAlgorithm } from "../config/types";
-import { defaultEarlyRenewalDays } from "../config/validate";
 import { apicClientCert } from "../plan/plan";
-import { IssuingCa, issueCertificate } from "./keys";
+import { certificateSettings, issueCertificate, IssuingCa } from "./keys";
 import { joinPemOutputs } from "./pem";
 
 /** Encryption of the APIC PKCS#12; `as const` so that Pulumi's schema inference reads it as an enum. */
@@ -94,10 +93,8 @@ export class ApicClientBundle extends pulumi.ComponentResource {
 
     constructor(name: string, args: ApicClientBundleArgs, opts?: pulumi.ComponentResourceOptions) {
         super("apic-istio-pki:index:ApicClientBundle", name, {}, opts);
-        const keyAlgorithm = args.keyAlgorithm ?? "RSA";
-        const validityDays = args.validityDays ?? 365;
+        const { keyAlgorithm, validityDays, earlyRenewalDays } = certificateSettings(args, 365);
         const endpointId = args.endpointId ?? name;
-        const earlyRenewalDays = args.earlyRenewalDays ?? defaultEarlyRenewalDays(validityDays);
         const epoch = args.epoch ?? 0;
         const pkcs12Profile = args.pkcs12Profile ?? "modern";
         const pkcs12Iterations = args.pkcs12Iterations ?? PKCS12_MIN_ITERATIONS;

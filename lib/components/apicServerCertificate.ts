@@ -1,8 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { KeyAlgorithm } from "../config/types";
-import { defaultEarlyRenewalDays } from "../config/validate";
 import { apicServerCert } from "../plan/plan";
-import { IssuingCa, issueCertificate } from "./keys";
+import { certificateSettings, issueCertificate, IssuingCa } from "./keys";
 import { joinPemOutputs } from "./pem";
 
 export interface ApicServerCertificateArgs {
@@ -48,13 +47,10 @@ export class ApicServerCertificate extends pulumi.ComponentResource {
 
     constructor(name: string, args: ApicServerCertificateArgs, opts?: pulumi.ComponentResourceOptions) {
         super("apic-istio-pki:index:ApicServerCertificate", name, {}, opts);
-        const validityDays = args.validityDays ?? 365;
         const spec = apicServerCert({
             host: args.host,
             epoch: args.epoch ?? 0,
-            keyAlgorithm: args.keyAlgorithm ?? "RSA",
-            validityDays,
-            earlyRenewalDays: args.earlyRenewalDays ?? defaultEarlyRenewalDays(validityDays),
+            ...certificateSettings(args, 365),
             organization: args.organization,
         });
         const { key, cert } = issueCertificate(this, name, spec, args.serverCa);

@@ -1,8 +1,15 @@
 import * as pulumi from "@pulumi/pulumi";
 import { caKey } from "../plan/plan";
 import { KeyAlgorithm } from "../config/types";
-import { defaultEarlyRenewalDays } from "../config/validate";
-import { CaSigner, CertificateSubject, issueCaCertificate, IssuingCa, OfflineSigner, RootCaPem } from "./keys";
+import {
+    CaSigner,
+    certificateSettings,
+    CertificateSubject,
+    issueCaCertificate,
+    IssuingCa,
+    OfflineSigner,
+    RootCaPem,
+} from "./keys";
 import { joinPemOutputs } from "./pem";
 
 /** A CA that already exists, given as PEM with its key (e.g. a CA kept outside this stack). */
@@ -80,10 +87,7 @@ export class IntermediateCa extends pulumi.ComponentResource implements IssuingC
     constructor(name: string, args: IntermediateCaArgs, opts?: pulumi.ComponentResourceOptions) {
         super("apic-istio-pki:index:IntermediateCa", name, {}, opts);
         const signer = signerOf(args, "IntermediateCa", this);
-        const keyAlgorithm = args.keyAlgorithm ?? "RSA";
-        const validityDays = args.validityDays ?? 1095;
-
-        const earlyRenewalDays = args.earlyRenewalDays ?? defaultEarlyRenewalDays(validityDays);
+        const { keyAlgorithm, validityDays, earlyRenewalDays } = certificateSettings(args, 1095);
         const ca = issueCaCertificate(
             this,
             name,

@@ -2,9 +2,8 @@ import * as crypto from "crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { KeyAlgorithm } from "../config/types";
-import { defaultEarlyRenewalDays } from "../config/validate";
 import { GATEWAY_SELECTOR, gatewayServerCert, HTTPS_PORT } from "../plan/plan";
-import { IssuingCa, issueCertificate } from "./keys";
+import { certificateSettings, issueCertificate, IssuingCa } from "./keys";
 import { pemBlocks } from "../pki/pem";
 import { joinPemOutputs } from "./pem";
 
@@ -107,9 +106,7 @@ export class IstioGatewayTls extends pulumi.ComponentResource {
         const namespace = args.namespace ?? "istio-system";
         const gatewayName = args.gatewayName ?? name;
         const selector = args.selector ?? GATEWAY_SELECTOR;
-        const keyAlgorithm = args.keyAlgorithm ?? "RSA";
-        const validityDays = args.validityDays ?? 365;
-        const earlyRenewalDays = args.earlyRenewalDays ?? defaultEarlyRenewalDays(validityDays);
+        const { keyAlgorithm, validityDays, earlyRenewalDays } = certificateSettings(args, 365);
         if (args.endpoints.length === 0) {
             throw new pulumi.ResourceError("IstioGatewayTls needs at least one endpoint", this);
         }

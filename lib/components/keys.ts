@@ -2,8 +2,33 @@
 import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
+import { KeyAlgorithm } from "../config/types";
+import { defaultEarlyRenewalDays } from "../config/validate";
 import { CA_USES, KeySpec, LeafPlan, rotatedName } from "../plan/plan";
 import { joinPemOutputs } from "./pem";
+
+/** The key and validity settings of a component's certificate, as its args give them. */
+export interface CertificateSettings {
+    readonly keyAlgorithm?: KeyAlgorithm;
+    readonly validityDays?: number;
+    readonly earlyRenewalDays?: number;
+}
+
+/**
+ * Those settings with the defaults every component documents: RSA, the component's own validity,
+ * and the last third of the validity as the early-renewal window.
+ */
+export function certificateSettings(
+    args: CertificateSettings,
+    defaultValidityDays: number,
+): Required<CertificateSettings> {
+    const validityDays = args.validityDays ?? defaultValidityDays;
+    return {
+        keyAlgorithm: args.keyAlgorithm ?? "RSA",
+        validityDays,
+        earlyRenewalDays: args.earlyRenewalDays ?? defaultEarlyRenewalDays(validityDays),
+    };
+}
 
 /** The subject of a certificate. */
 export interface CertificateSubject {

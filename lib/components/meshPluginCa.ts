@@ -1,10 +1,9 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { KeyAlgorithm } from "../config/types";
-import { defaultEarlyRenewalDays } from "../config/validate";
 import { caKey, MESH_CA_SECRET, meshCaId, meshCaSubject } from "../plan/plan";
 import { signerOf, SignerArgs } from "./intermediateCa";
-import { issueCaCertificate } from "./keys";
+import { certificateSettings, issueCaCertificate } from "./keys";
 import { joinPemOutputs } from "./pem";
 
 export interface MeshPluginCaArgs extends SignerArgs {
@@ -87,10 +86,8 @@ export class MeshPluginCa extends pulumi.ComponentResource {
     constructor(name: string, args: MeshPluginCaArgs, opts?: pulumi.ComponentResourceOptions) {
         super("apic-istio-pki:index:MeshPluginCa", name, {}, opts);
         const signer = signerOf(args, "MeshPluginCa", this);
-        const keyAlgorithm = args.keyAlgorithm ?? "RSA";
-        const validityDays = args.validityDays ?? 1095;
+        const { keyAlgorithm, validityDays, earlyRenewalDays } = certificateSettings(args, 1095);
         const strictMtls = args.strictMtls ?? false;
-        const earlyRenewalDays = args.earlyRenewalDays ?? defaultEarlyRenewalDays(validityDays);
         const epoch = args.epoch ?? 0;
         const generation = args.generation ?? 0;
         const installed = args.installed ?? true;

@@ -2,8 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import { CA_USES, caKey } from "../plan/plan";
 import { KeyAlgorithm } from "../config/types";
-import { defaultEarlyRenewalDays } from "../config/validate";
-import { CertificateSubject, HOURS_PER_DAY, privateKeyArgs, subjectArgs } from "./keys";
+import { certificateSettings, CertificateSubject, HOURS_PER_DAY, privateKeyArgs, subjectArgs } from "./keys";
 
 export interface RootCaArgs {
     /** Subject of the root certificate; a CA needs at least a common name. */
@@ -40,10 +39,8 @@ export class RootCa extends pulumi.ComponentResource {
 
     constructor(name: string, args: RootCaArgs, opts?: pulumi.ComponentResourceOptions) {
         super("apic-istio-pki:index:RootCa", name, {}, opts);
-        const keyAlgorithm = args.keyAlgorithm ?? "RSA";
-        const validityDays = args.validityDays ?? 3650;
+        const { keyAlgorithm, validityDays, earlyRenewalDays } = certificateSettings(args, 3650);
         const maxPathLength = args.maxPathLength ?? 1;
-        const earlyRenewalDays = args.earlyRenewalDays ?? defaultEarlyRenewalDays(validityDays);
         if (maxPathLength < 1) {
             throw new pulumi.ResourceError(
                 `RootCa maxPathLength must be >= 1; got ${maxPathLength}. @pulumi/tls writes 0 as "no limit", so 0 cannot forbid sub-CAs`,

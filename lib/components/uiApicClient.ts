@@ -1,10 +1,9 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { KeyAlgorithm } from "../config/types";
-import { defaultEarlyRenewalDays } from "../config/validate";
 import { uiClientCert } from "../plan/plan";
 import { spkiPin } from "../pki/pins";
-import { IssuingCa, issueCertificate } from "./keys";
+import { certificateSettings, issueCertificate, IssuingCa } from "./keys";
 import { joinPemOutputs } from "./pem";
 
 /** The port a UI service calls APIC on in plain HTTP; its sidecar originates mutual TLS to 443. */
@@ -84,9 +83,7 @@ export class UiApicClient extends pulumi.ComponentResource {
 
     constructor(name: string, args: UiApicClientArgs, opts?: pulumi.ComponentResourceOptions) {
         super("apic-istio-pki:index:UiApicClient", name, {}, opts);
-        const keyAlgorithm = args.keyAlgorithm ?? "RSA";
-        const validityDays = args.validityDays ?? 365;
-        const earlyRenewalDays = args.earlyRenewalDays ?? defaultEarlyRenewalDays(validityDays);
+        const { keyAlgorithm, validityDays, earlyRenewalDays } = certificateSettings(args, 365);
         const secretName = args.secretName ?? `apic-client-${args.service}`;
         const labels = args.workloadLabels ?? { app: args.service };
         if (args.apicHosts.length === 0) {

@@ -9,7 +9,7 @@ import * as crypto from "crypto";
 import { PkiConfig, RevocationConfig } from "../config/types";
 import { EPOCHS } from "../config/validate";
 import { CaSlot, describeTransitions, normalSerial, PHASES } from "../plan/caRotation";
-import { isRootSlot, RootSlot, rootOf } from "../plan/hierarchy";
+import { isRootSlot, RootSlot, rootSlotOf } from "../plan/hierarchy";
 import {
     CaPlan,
     clientOverlap,
@@ -20,7 +20,7 @@ import {
     uiClientRecordKey,
 } from "../plan/plan";
 import { Content, crlsPublished, isSecret, Place, PlaceKind, placesOf } from "./deliveries";
-import { APIC_UI_DIR, PlannedCertificate, plannedCertificates, secretPath } from "./planned";
+import { APIC_UI_DIR, customerFacingCsrFile, PlannedCertificate, plannedCertificates, secretPath } from "./planned";
 
 export interface CertChange {
     id: string;
@@ -636,9 +636,9 @@ function caRisks(
     rotating: ReadonlySet<CaSlot>,
 ): Risk[] {
     const cas = new Map<string, CaPlan>([...base.cas, ...head.cas].map((c) => [c.id, c]));
-    const rootSlotOf = (ca: CaPlan): RootSlot =>
-        isRootSlot(ca.slot) ? ca.slot : rootOf(ca.slot, (head.cas.includes(ca) ? head : base).config.trustDomains);
-    const staged = (ca: CaPlan): boolean => rotating.has(ca.slot) || rotating.has(rootSlotOf(ca));
+    const rootSlotOfCa = (ca: CaPlan): RootSlot =>
+        rootSlotOf(ca.slot, (head.cas.includes(ca) ? head : base).config.trustDomains);
+    const staged = (ca: CaPlan): boolean => rotating.has(ca.slot) || rotating.has(rootSlotOfCa(ca));
     const clusters = (plan: PkiPlan) => plan.config.clusters.map((c) => c.name);
     const risks: Risk[] = [];
     const droppedClusters = clusters(base).filter((c) => !clusters(head).includes(c));
@@ -674,7 +674,7 @@ function caRisks(
             c.after === undefined ||
             c.before.subject !== c.after.subject ||
             c.before.key !== c.after.key);
-    const anchorSlots = [...new Set(outside.filter(newAnchor).map((c) => rootSlotOf(caOf(c))))];
+    const anchorSlots = [...new Set(outside.filter(newAnchor).map((c) => rootSlotOfCa(caOf(c))))];
     const roots = outside.filter((c) => c.role === "root").map((c) => c.id);
     const others = outside.filter((c) => c.role !== "root").map((c) => c.id);
     const what = [
@@ -892,6 +892,21 @@ function emptyPlan(head: PkiPlan): PkiPlan {
     };
 }
 
+/** The owners of the places of a kind that the diff creates, updates or deletes (touching `item`, if given). */
+function ownersOf(
+    places: readonly PlaceChange[],
+    kind: PlaceKind,
+    change: PlaceChange["change"],
+    item?: string,
+): string[] {
+    return places
+        .filter(
+            (p) =>
+                p.kind === kind && p.change === change && (item === undefined || p.items.some((i) => i.item === item)),
+        )
+        .map((p) => p.owner);
+}
+
 /**
  * The front end's steps around `pulumi up`: UI services that start or stop calling APIC, their
  * Secrets renewed, APIC's UI-facing keystores and truststore, and the public CA's part for the
@@ -900,12 +915,8 @@ function emptyPlan(head: PkiPlan): PkiPlan {
 function frontEndSteps(diff: Omit<CertDiff, "steps">, base: PkiPlan, head: PkiPlan): CertDiff["steps"] {
     const before: string[] = [];
     const after: string[] = [];
-    const placesWith = (kind: PlaceKind, change: PlaceChange["change"], item?: string) =>
-        diff.places.filter(
-            (p) =>
-                p.kind === kind && p.change === change && (item === undefined || p.items.some((i) => i.item === item)),
-        );
-    const owners = (places: readonly PlaceChange[]) => places.map((p) => p.owner);
+    const owners = (kind: PlaceKind, change: PlaceChange["change"], item?: string) =>
+        ownersOf(diff.places, kind, change, item);
     const gone = goneCallers(base, head);
     if (gone.length > 0) {
         before.push(
@@ -946,36 +957,34 @@ function frontEndSteps(diff: Omit<CertDiff, "steps">, base: PkiPlan, head: PkiPl
         );
     }
     const revoked = diff.revocations.filter((r) => r.change === "added").map((r) => r.uiClient);
-    const rekeyed = owners(placesWith("UI client secret", "update", "tls.key")).filter(
-        (name) => !revoked.includes(name),
-    );
+    const rekeyed = owners("UI client secret", "update", "tls.key").filter((name) => !revoked.includes(name));
     if (rekeyed.length > 0) {
         after.push(
             `The sidecars of ${names(rekeyed)} take the new key from ${its(rekeyed)} Secret by themselves; APIC trusts the UI client root, not a key, so the old and the new certificate pass meanwhile. Restart a service that mounts its Secret and does TLS itself.`,
         );
     }
-    const createdKeystores = diff.newStack ? [] : owners(placesWith("APIC UI-facing keystore", "create"));
+    const createdKeystores = diff.newStack ? [] : owners("APIC UI-facing keystore", "create");
     if (createdKeystores.length > 0) {
         after.push(
             `Load APIC's UI-facing keystore of ${names(createdKeystores)} (${APIC_UI_DIR}/<host>/keystore.json, apic keystores:create) into its TLS server profile, at once: ` +
                 `the UI services' sidecars accept only a certificate of this PKI for ${them(createdKeystores)} from this update on.`,
         );
     }
-    const updatedKeystores = owners(placesWith("APIC UI-facing keystore", "update"));
+    const updatedKeystores = owners("APIC UI-facing keystore", "update");
     if (updatedKeystores.length > 0) {
         after.push(
             `Upload APIC's UI-facing keystore of ${names(updatedKeystores)} (${APIC_UI_DIR}/<host>/keystore.json, apic keystores:update, same name).`,
         );
     }
-    if (!diff.newStack && placesWith("APIC UI truststore", "create").length > 0) {
+    if (!diff.newStack && owners("APIC UI truststore", "create").length > 0) {
         after.push(
             `Create APIC's UI truststore and the TLS server profile that requires client certificates (${APIC_UI_DIR}/truststore.json, tls-server-profile.json; README, The front end): until then APIC does not check the UI services' certificates.`,
         );
     }
-    if (placesWith("APIC UI truststore", "update", "truststore.pem").length > 0) {
+    if (owners("APIC UI truststore", "update", "truststore.pem").length > 0) {
         after.push(`Upload APIC's UI truststore (${APIC_UI_DIR}/truststore.json, apic truststores:update).`);
     }
-    if (placesWith("APIC UI truststore", "update", "truststore.crl").length > 0) {
+    if (owners("APIC UI truststore", "update", "truststore.crl").length > 0) {
         after.push(
             `Load the new ${APIC_UI_DIR}/truststore.crl into the validation credentials of APIC's UI-facing DataPower profile (APIC's TLS server profile cannot load a CRL): until then APIC still accepts what it revokes.`,
         );
@@ -985,7 +994,7 @@ function frontEndSteps(diff: Omit<CertDiff, "steps">, base: PkiPlan, head: PkiPl
         if (epoch === undefined || epoch === c.epoch.before || diff.newStack) continue;
         const served = c.served.after;
         after.push(
-            `Have the new CSR of ${c.host} (key epoch ${epoch}) signed by the public CA: stack output frontEnd.customerFacingCsrs, or front-end/csr/${c.host}.csr of a render. ` +
+            `Have the new CSR of ${c.host} (key epoch ${epoch}) signed by the public CA: stack output frontEnd.customerFacingCsrs, or ${customerFacingCsrFile(c.host)} of a render. ` +
                 (served !== undefined
                     ? `The gateway keeps serving the certificate for the key of epoch ${served.certificateEpoch} (serial ${served.serial}, until ${served.notAfter.slice(0, 10)}) until certificateEpoch catches up: `
                     : "Until its certificate is given the host has no Secret and no Gateway server: ") +
@@ -999,8 +1008,6 @@ function frontEndSteps(diff: Omit<CertDiff, "steps">, base: PkiPlan, head: PkiPl
 function stepsFor(diff: Omit<CertDiff, "steps">, base: PkiPlan, head: PkiPlan): CertDiff["steps"] {
     const before: string[] = [];
     const after: string[] = [];
-    const endpointsOf = (kind: PlaceKind, verbs: PlaceChange["change"][]) =>
-        diff.places.filter((p) => p.kind === kind && verbs.includes(p.change)).map((p) => p.owner);
     const hostOf = (id: string) => head.endpoints.find((e) => e.id === id)?.host ?? id;
     const dropped = droppedEndpoints(base, head).map((e) => e.host);
     if (dropped.length > 0)
@@ -1029,8 +1036,8 @@ function stepsFor(diff: Omit<CertDiff, "steps">, base: PkiPlan, head: PkiPlan): 
             `Check that APIC uses the newest keystore of ${list(dropping)}: the older keys stop working with this update.`,
         );
     }
-    const created = endpointsOf("APIC keystore", ["create"]);
-    const keystores = endpointsOf("APIC keystore", ["update"]);
+    const created = ownersOf(diff.places, "APIC keystore", "create");
+    const keystores = ownersOf(diff.places, "APIC keystore", "update");
     const switching = diff.pins.filter((p) => p.after.length > 1).map((p) => p.endpoint);
     if (keystores.length > 0) {
         const now = keystores.filter((id) => revoked.has(id));
@@ -1044,12 +1051,7 @@ function stepsFor(diff: Omit<CertDiff, "steps">, base: PkiPlan, head: PkiPlan): 
                 ".",
         );
     }
-    const updated = (item: string) =>
-        diff.places
-            .filter(
-                (p) => p.kind === "APIC truststore" && p.change === "update" && p.items.some((i) => i.item === item),
-            )
-            .map((p) => p.owner);
+    const updated = (item: string) => ownersOf(diff.places, "APIC truststore", "update", item);
     if (updated("truststore.pem").length > 0) {
         after.push(`Upload the APIC truststore of ${names(updated("truststore.pem"))} (truststore.json).`);
     }

@@ -138,6 +138,9 @@ function leafRow(plan: PkiPlan, endpoint: EndpointPlan, leaf: LeafPlan): Planned
 /** Where a render writes what APIC's UI-facing TLS server profile needs. */
 export const APIC_UI_DIR = "apic/ui";
 
+/** Where a render writes a customer-facing host's CSR, for the public CA. */
+export const customerFacingCsrFile = (host: string): string => `front-end/csr/${host}.csr`;
+
 /** Inventory ids of the front end's certificates. */
 export const uiClientCertId = (name: string): string => `ui/${name}/client`;
 export const apicServerCertId = (host: string): string => `apic-ui/${host}/server`;

@@ -27,6 +27,7 @@ import {
     APIC_UI_DIR,
     apicServerCertId,
     customerFacingCertId,
+    customerFacingCsrFile,
     plannedCertificates,
     uiClientCertId,
 } from "../inventory/planned";
@@ -52,6 +53,7 @@ import {
     ROOT_IDS,
     RootSlot,
     rootOf,
+    rootSlotOf,
 } from "../plan/hierarchy";
 import { clientPhaseOf, layoutOf, PkiPlan, planPki } from "../plan/plan";
 
@@ -130,7 +132,7 @@ const endpointPath = (id: string, field: "serverEpoch" | "clientEpoch" | "client
 
 /** Where a customer-facing host's CSR is: what a human sends to the public CA. */
 const csrOf = (host: string): string =>
-    `front-end/csr/${host}.csr of a render, or the stack output frontEnd.customerFacingCsrs["${host}"]`;
+    `${customerFacingCsrFile(host)} of a render, or the stack output frontEnd.customerFacingCsrs["${host}"]`;
 
 /** Certificates and published CRLs that are past their end: nothing the pipeline proposes fixes them in time. */
 function expired(deployed: Deployed, now: Date): string[] {
@@ -354,7 +356,8 @@ function caProposals(
         }
         const position = record.positions[slot];
         const to: CaPosition = { generation: position.generation + 1, phase: "prepare" };
-        const offlineRoot = !isRootSlot(slot) && rootOf(slot as IntermediateSlot, trust) in config.offlineRoots;
+        // (A root kept offline is never a candidate: offlineRootNeeds asks for its ceremony.)
+        const offlineRoot = rootSlotOf(slot, trust) in config.offlineRoots;
         const notes = phaseNotes(slot, to, plan);
         prepares.push({
             kind: "prepare-ca",
@@ -408,6 +411,19 @@ function switchComing(
     return undefined;
 }
 
+/**
+ * The CA slot (an issuing CA's, or its root's) whose switch is deployed or pending now: it
+ * re-issues the CA's leaves, so they wait for it. Undefined: none.
+ */
+function switchUnderWay(
+    slot: IntermediateSlot,
+    input: LifecycleInput,
+    pendingSlots: ReadonlySet<CaSlot>,
+): CaSlot | undefined {
+    const slots: CaSlot[] = [slot, rootOf(slot, input.config.trustDomains)];
+    return slots.find((s) => input.deployed.record.positions[s].phase === "switch" || pendingSlots.has(s));
+}
+
 /** Leaves this stack issues, each renewed by an epoch of pki:rotation. */
 const ISSUED_LEAF_ROLES: readonly string[] = ["gateway-server", "apic-client", "ui-client", "apic-server"];
 
@@ -446,13 +462,11 @@ function uiClientProposal(
     earlier: readonly Proposal[],
     waiting: string[],
 ): Proposal | undefined {
-    const { config, deployed } = input;
+    const { config } = input;
     if (due.length === 0) return undefined;
     const subject = due.map((c) => c.id).join(", ");
     const coming = switchComing("uiClientCa", due[0], input, earlier);
-    const switching = (["uiClientCa", rootOf("uiClientCa", config.trustDomains)] as CaSlot[]).find(
-        (slot) => deployed.record.positions[slot].phase === "switch" || pendingSlots.has(slot),
-    );
+    const switching = switchUnderWay("uiClientCa", input, pendingSlots);
     if (coming !== undefined || switching !== undefined) {
         waiting.push(
             `${subject} ${due.length === 1 ? "is" : "are"} due but ${coming ?? `${due.length === 1 ? "waits" : "wait"} for the rotation of pki:caRotation.${switching} under way (its switch re-issues the UI clients)`}`,
@@ -467,6 +481,7 @@ function uiClientProposal(
             .map((c) => c.leaf.epoch - (plan.cas.find((ca) => ca.id === c.leaf.issuer)?.generation ?? 0)),
     );
     const callers = plan.frontEnd.uiClients.map((c) => c.name);
+    const secrets = plan.frontEnd.uiClients.map((c) => c.secret.name);
     return {
         kind: "renew-ui-clients",
         subject,
@@ -480,7 +495,7 @@ function uiClientProposal(
         ],
         afterDeploy:
             "nothing to upload to APIC: its UI truststore trusts the UI client root, not keys, so the new certificates pass as the old ones did; " +
-            `each sidecar reads its new Secret (${callers.map((n) => `apic-client-${n}`).join(", ")}) through SDS without a restart; ` +
+            `each sidecar reads its new Secret (${secrets.join(", ")}) through SDS without a restart; ` +
             "only a UI service that mounts its Secret and does TLS itself must reload it (or restart its pods)",
     };
 }
@@ -634,10 +649,7 @@ export function decide(input: LifecycleInput): LifecycleDecision {
     const clientsInSwitch = plan.endpoints.filter((e) => deployedPhase(e.id)?.phase === "switch").map((e) => e.id);
 
     const proposals = caProposals(plan, input, pendingSlots, clientsInSwitch, needsHuman, waiting);
-    const trust = config.trustDomains;
-    const clientCaSwitch = (["apicClientCa", rootOf("apicClientCa", trust)] as CaSlot[]).some(
-        (slot) => record.positions[slot].phase === "switch" || pendingSlots.has(slot),
-    );
+    const clientCaSwitch = switchUnderWay("apicClientCa", input, pendingSlots) !== undefined;
     const globalFinish: string[] = [];
     let globalBlocked = false;
     for (const e of plan.endpoints) {

@@ -91,6 +91,11 @@ export function rootOf(slot: IntermediateSlot, trust: TrustDomains): RootSlot {
 
 export const isRootSlot = (slot: CaSlot): slot is RootSlot => (ROOT_SLOTS as readonly string[]).includes(slot);
 
+/** The root slot of a CA slot: a root's own, or the root that signs an issuing CA. */
+export function rootSlotOf(slot: CaSlot, trust: TrustDomains): RootSlot {
+    return isRootSlot(slot) ? slot : rootOf(slot, trust);
+}
+
 /** The CA slots a stack has: its roots, then the issuing CAs. */
 export function caSlots(layout: TrustLayout): readonly CaSlot[] {
     return [...rootSlots(layout), ...intermediateSlots(layout)];

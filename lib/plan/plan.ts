@@ -330,6 +330,16 @@ export interface LeafOptions {
     readonly organization?: string;
 }
 
+/** The key, validity and subject settings every leaf of the stack takes from config. */
+export function leafOptionsOf(config: PkiConfig): LeafOptions {
+    return {
+        keyAlgorithm: config.keyAlgorithm,
+        validityDays: config.validityDays.leaf,
+        earlyRenewalDays: config.earlyRenewalDays.leaf,
+        organization: config.organization,
+    };
+}
+
 /** The gateway's server certificate for one host: SAN = the host, EKU serverAuth only. */
 export function gatewayServerCert(
     args: LeafOptions & { endpointId: string; host: string; epoch: number; issuer?: CaId },
@@ -635,12 +645,7 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
     const endpoints: EndpointPlan[] = [];
     const hostOwner = new Map<string, string>();
     const idOwner = new Map<string, string>();
-    const leafOptions: LeafOptions = {
-        keyAlgorithm: config.keyAlgorithm,
-        validityDays: config.validityDays.leaf,
-        earlyRenewalDays: config.earlyRenewalDays.leaf,
-        organization: config.organization,
-    };
+    const leafOptions = leafOptionsOf(config);
     const { rotation } = config;
 
     const deployedClients = options.deployed?.clients ?? {};
@@ -818,12 +823,7 @@ const hostId = (host: string): string => host.toLowerCase().replace(/\./g, "-");
  */
 function planFrontEnd(config: PkiConfig, cas: readonly CaPlan[], apicServerCa: CaPlan): FrontEndPlan {
     const { frontEnd, rotation } = config;
-    const leafOptions: LeafOptions = {
-        keyAlgorithm: config.keyAlgorithm,
-        validityDays: config.validityDays.leaf,
-        earlyRenewalDays: config.earlyRenewalDays.leaf,
-        organization: config.organization,
-    };
+    const leafOptions = leafOptionsOf(config);
     const uiClientCa = cas.find((c) => c.slotId === "ui-client-ca" && c.active);
     const uiClients = frontEnd.services
         .filter((s) => frontEnd.callers.includes(s.kubernetesName))

@@ -6,7 +6,7 @@
 import * as path from "path";
 import * as YAML from "yaml";
 import { apicPayloads, apicUiPayloads } from "../pki/apic";
-import { APIC_UI_DIR } from "../inventory/planned";
+import { APIC_UI_DIR, customerFacingCsrFile } from "../inventory/planned";
 import * as pulumi from "@pulumi/pulumi";
 import {
     EngineState,
@@ -195,6 +195,6 @@ function writeFrontEnd(folder: StagedFolder, plan: PkiPlan, frontEnd: pulumi.Unw
         }
     }
     for (const [host, csr] of Object.entries(frontEnd.customerFacingCsrs)) {
-        folder.write(`front-end/csr/${host}.csr`, csr, PUBLIC);
+        folder.write(customerFacingCsrFile(host), csr, PUBLIC);
     }
 }
