@@ -73,3 +73,36 @@ describe("Components used alone", function () {
         assert.ok(outputs.bundle.endsWith(outputs.root));
     });
 });
+
+describe("The stand-in harness (runWithStandIn)", function () {
+    this.timeout(60_000);
+
+    it("runs the program without stack traces unless asked, keeps every error's message, and restores the limit", async () => {
+        const before = Error.stackTraceLimit;
+        const seen: number[] = [];
+        await runWithStandIn(() => seen.push(Error.stackTraceLimit), { state: sharedState });
+        await runWithStandIn(() => seen.push(Error.stackTraceLimit), { state: sharedState, stackTraces: true });
+        assert.deepStrictEqual(seen, [0, before]);
+        assert.strictEqual(Error.stackTraceLimit, before);
+
+        // A failing run: the message says what failed; the stack (asked for) says where.
+        const failing = (stackTraces: boolean) =>
+            runWithStandIn(() => new RootCa("r", { subject: { commonName: "r" }, maxPathLength: 0 }), {
+                state: sharedState,
+                stackTraces,
+            }).then(
+                () => assert.fail("the run should have failed"),
+                (error: Error) => error,
+            );
+        const quiet = await failing(false);
+        const traced = await failing(true);
+        assert.strictEqual(
+            quiet.message,
+            'RootCa maxPathLength must be >= 1; got 0. @pulumi/tls writes 0 as "no limit", so 0 cannot forbid sub-CAs',
+        );
+        assert.strictEqual(traced.message, quiet.message);
+        assert.doesNotMatch(quiet.stack ?? "", /\n\s+at /);
+        assert.match(traced.stack ?? "", /\n\s+at new RootCa \(.*rootCa\.js:\d+:\d+\)/);
+        assert.strictEqual(Error.stackTraceLimit, before);
+    });
+});
