@@ -13,38 +13,23 @@ import * as fs from "fs";
 import * as path from "path";
 import { EngineState, keepInState } from "../lib/engine/standIn";
 import { privateKeyResource } from "../lib/engine/tlsProvider";
+import { readTestKeys, TestKey, writeTestKeys } from "../lib/engine/testKeys";
 
 export const ENGINE_KEYS_FILE = path.resolve(__dirname, "../../test/fixtures/engineKeys.json");
 
 export const PRIVATE_KEY_TYPE = "tls:index/privateKey:PrivateKey";
 
-export interface EngineKey {
-    /** The resource name, e.g. "client-root-ca-key". */
-    readonly name: string;
-    /** The resource's inputs, e.g. { algorithm: "RSA", rsaBits: 4096 }. */
-    readonly inputs: Record<string, unknown>;
-    /** The key, PKCS#8 PEM. */
-    readonly pkcs8: string;
-}
-
-interface EngineKeysFile {
-    readonly about: string;
-    readonly keys: readonly EngineKey[];
-}
+export type EngineKey = TestKey;
 
 export const ENGINE_KEYS_ABOUT =
     "Test-only RSA keys of apic-istio-pki's suite (test/engineKeys.ts): public, never use them for anything else.";
 
 export function readEngineKeys(file = ENGINE_KEYS_FILE): EngineKey[] {
-    if (!fs.existsSync(file)) return [];
-    return [...(JSON.parse(fs.readFileSync(file, "utf8")) as EngineKeysFile).keys];
+    return readTestKeys(file);
 }
 
 export function writeEngineKeys(keys: readonly EngineKey[], file = ENGINE_KEYS_FILE): void {
-    const sorted = [...keys].sort((a, b) =>
-        a.name === b.name ? a.pkcs8.localeCompare(b.pkcs8) : a.name < b.name ? -1 : 1,
-    );
-    fs.writeFileSync(file, JSON.stringify({ about: ENGINE_KEYS_ABOUT, keys: sorted }, null, 1) + "\n");
+    writeTestKeys(file, keys, ENGINE_KEYS_ABOUT);
 }
 
 /** Each key's resource, made once per process (the state's outputs are shared, never mutated). */

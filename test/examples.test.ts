@@ -1,11 +1,14 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
+import * as tls from "@pulumi/tls";
 import * as YAML from "yaml";
 import { runWithStandIn } from "../lib/engine/standIn";
+import { readTestKeys } from "../lib/engine/testKeys";
+import { runProgram } from "../lib/testing";
 import { IntermediateCa } from "../lib/components/intermediateCa";
 import { RootCa } from "../lib/components/rootCa";
-import { readmeBlock, ROOT, sharedState } from "./helpers";
+import { readmeBlock, ROOT, sharedState, tempDir } from "./helpers";
 
 const OWN_PKI = path.join(ROOT, "examples/own-pki");
 
@@ -71,5 +74,96 @@ describe("Components used alone", function () {
         );
         assert.strictEqual((outputs.chain.match(/BEGIN CERTIFICATE/g) ?? []).length, 1);
         assert.ok(outputs.bundle.endsWith(outputs.root));
+    });
+});
+
+describe("The stand-in harness (runWithStandIn)", function () {
+    this.timeout(60_000);
+
+    it("runs the program without stack traces unless asked, keeps every error's message, and restores the limit", async () => {
+        const before = Error.stackTraceLimit;
+        const seen: number[] = [];
+        await runWithStandIn(() => seen.push(Error.stackTraceLimit), { state: sharedState });
+        await runWithStandIn(() => seen.push(Error.stackTraceLimit), { state: sharedState, stackTraces: true });
+        assert.deepStrictEqual(seen, [0, before]);
+        assert.strictEqual(Error.stackTraceLimit, before);
+
+        // A failing run: the message says what failed; the stack (asked for) says where.
+        const failing = (stackTraces: boolean) =>
+            runWithStandIn(() => new RootCa("r", { subject: { commonName: "r" }, maxPathLength: 0 }), {
+                state: sharedState,
+                stackTraces,
+            }).then(
+                () => assert.fail("the run should have failed"),
+                (error: Error) => error,
+            );
+        const quiet = await failing(false);
+        const traced = await failing(true);
+        assert.strictEqual(
+            quiet.message,
+            'RootCa maxPathLength must be >= 1; got 0. @pulumi/tls writes 0 as "no limit", so 0 cannot forbid sub-CAs',
+        );
+        assert.strictEqual(traced.message, quiet.message);
+        assert.doesNotMatch(quiet.stack ?? "", /\n\s+at /);
+        assert.match(traced.stack ?? "", /\n\s+at new RootCa \(.*rootCa\.js:\d+:\d+\)/);
+        assert.strictEqual(Error.stackTraceLimit, before);
+    });
+});
+
+describe("The stand-in's key file (keyFile): test-only RSA keys kept between runs", function () {
+    this.timeout(60_000);
+
+    /** A program with one RSA and one ECDSA key; resolves to their PEMs. */
+    const twoKeys = () => {
+        const rsa = new tls.PrivateKey("kept-rsa", { algorithm: "RSA", rsaBits: 2048 });
+        const ecdsa = new tls.PrivateKey("fresh-ecdsa", { algorithm: "ECDSA", ecdsaCurve: "P256" });
+        return { rsa: rsa.privateKeyPem, ecdsa: ecdsa.privateKeyPem };
+    };
+
+    it("writes the RSA keys a run made (0600) and gives them back to the next run; ECDSA keys are made anew", async () => {
+        const keyFile = path.join(tempDir("keyfile"), "test-keys.json");
+        const first = await runWithStandIn(twoKeys, { keyFile });
+        assert.strictEqual(fs.statSync(keyFile).mode & 0o777, 0o600);
+        assert.deepStrictEqual(
+            readTestKeys(keyFile).map((k) => [k.name, k.inputs]),
+            [["kept-rsa", { algorithm: "RSA", rsaBits: 2048 }]],
+        );
+        const second = await runWithStandIn(twoKeys, { keyFile });
+        assert.strictEqual(second.outputs.rsa, first.outputs.rsa);
+        assert.notStrictEqual(second.outputs.ecdsa, first.outputs.ecdsa);
+    });
+
+    it("replaces a link at keyFile instead of writing through it", async () => {
+        const dir = tempDir("keyfile-link");
+        const target = path.join(dir, "elsewhere.json");
+        fs.writeFileSync(target, JSON.stringify({ about: "", keys: [] }));
+        const keyFile = path.join(dir, "test-keys.json");
+        fs.symlinkSync(target, keyFile);
+        await runWithStandIn(twoKeys, { keyFile });
+        assert.strictEqual(fs.readFileSync(target, "utf8"), JSON.stringify({ about: "", keys: [] }));
+        assert.ok(fs.lstatSync(keyFile).isFile());
+        assert.strictEqual(readTestKeys(keyFile).length, 1);
+    });
+
+    it("refuses a file that is not a key file, naming it and the fix, before the program runs", async () => {
+        const keyFile = path.join(tempDir("keyfile-bad"), "test-keys.json");
+        fs.writeFileSync(keyFile, '{"keys": [{"name": "x"}]}');
+        let ran = false;
+        await assert.rejects(
+            runWithStandIn(() => (ran = true), { keyFile }),
+            (error: Error) =>
+                error.message ===
+                `keyFile ${keyFile}: not a file of test keys ({ "about", "keys": [{ "name", "inputs", "pkcs8" }] }); delete it and the next run writes a new one`,
+        );
+        assert.strictEqual(ran, false);
+    });
+
+    it("holds every RSA key of examples/own-pki, so that its test makes none", async () => {
+        const copy = path.join(tempDir("own-pki-keys"), "test-keys.json");
+        fs.copyFileSync(path.join(OWN_PKI, "test-keys.json"), copy);
+        const before = fs.readFileSync(copy, "utf8");
+        const { engine } = await runProgram(path.join(OWN_PKI, "dist/index.js"), { keyFile: copy });
+        assert.strictEqual(engine.byType("tls:index/privateKey:PrivateKey").length, 6);
+        assert.strictEqual(fs.readFileSync(copy, "utf8"), before, "the run added no key");
     });
 });

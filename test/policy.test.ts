@@ -17,7 +17,7 @@ import {
     rootPathLengthPolicy,
     separateTrustDomainsPolicy,
 } from "../policy/policies";
-import { loadStackFile, OPTION_FILES, ROOT, sharedState } from "./helpers";
+import { loadStackFile, OPTION_FILES, ROOT, sharedStateWithSuiteKeys } from "./helpers";
 
 type Resource = {
     type: string;
@@ -116,7 +116,7 @@ describe("Policy pack", function () {
 
     before(async () => {
         const run = await runWithStandIn(() => buildPki(planFromRawConfig(loadStackFile(OPTION_FILES[1]))).outputs, {
-            state: sharedState,
+            state: sharedStateWithSuiteKeys(),
         });
         real = fromEngine(run.engine.resources);
         outputs = run.outputs as unknown as Record<string, unknown>;
@@ -135,7 +135,7 @@ describe("Policy pack", function () {
     it("checks the front end: UI client keys belong in the namespaces listed, the UI client root is a domain of its own", async () => {
         const run = await runWithStandIn(
             () => buildPki(planFromRawConfig(loadStackFile("examples/front-end/Pulumi.front-end.yaml"))).outputs,
-            { state: sharedState },
+            { state: sharedStateWithSuiteKeys() },
         );
         const frontEnd = fromEngine(run.engine.resources);
         const secrets = frontEnd.filter((r) => r.type === "kubernetes:core/v1:Secret");
@@ -169,7 +169,7 @@ describe("Policy pack", function () {
             ],
         };
         const run = await runWithStandIn(() => buildPki(planFromRawConfig(multiCluster)).outputs, {
-            state: sharedState,
+            state: sharedStateWithSuiteKeys(),
         });
         const shared = fromEngine(run.engine.resources);
         assert.deepStrictEqual(checkStack(separateTrustDomainsPolicy, shared), [

@@ -8,6 +8,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { randomPassword } from "./randomProvider";
+import { TestKeyFile } from "./testKeys";
 import * as tlsProvider from "./tlsProvider";
 
 /** The marker the SDK wraps secret inputs in when it sends them to a mock. */
@@ -62,6 +63,12 @@ export function keepInState(
 
 export interface StandInOptions extends tlsProvider.ProviderOptions {
     state?: EngineState;
+    /**
+     * A JSON file of test-only RSA keys kept between runs and processes (./testKeys.ts): a
+     * PrivateKey whose resource name and inputs it holds gets that key instead of a new one, and
+     * the RSA keys a run generates are added to it (0600) when the run settles.
+     */
+    keyFile?: string;
 }
 
 export function unwrapSecrets(value: unknown): unknown {
@@ -98,9 +105,11 @@ export class EngineStandIn implements pulumi.runtime.Mocks {
     readonly failure: Promise<never>;
     private fail!: (err: Error) => void;
     private readonly state: EngineState;
+    private readonly testKeys?: TestKeyFile;
 
     constructor(private readonly options: StandInOptions = {}) {
         this.state = options.state ?? new Map();
+        this.testKeys = options.keyFile === undefined ? undefined : new TestKeyFile(options.keyFile);
         this.failure = new Promise<never>((_, reject) => {
             this.fail = reject;
         });
@@ -147,6 +156,11 @@ export class EngineStandIn implements pulumi.runtime.Mocks {
         return { id, state };
     }
 
+    /** Adds the RSA keys this run generated to the key file, if there is one. */
+    saveTestKeys(): void {
+        this.testKeys?.save();
+    }
+
     call(args: pulumi.runtime.MockCallArgs): Record<string, unknown> {
         const error = new Error(`stand-in does not emulate the function ${args.token}`);
         this.fail(error);
@@ -166,8 +180,13 @@ export class EngineStandIn implements pulumi.runtime.Mocks {
             },
         };
         switch (type) {
-            case "tls:index/privateKey:PrivateKey":
-                return tlsProvider.privateKey(inputs);
+            case "tls:index/privateKey:PrivateKey": {
+                const kept = this.testKeys?.find(name, inputs);
+                if (kept) return tlsProvider.privateKeyResource(inputs, kept);
+                const made = await tlsProvider.privateKey(inputs);
+                this.testKeys?.add(name, inputs, String(made.state.privateKeyPem));
+                return made;
+            }
             case "tls:index/selfSignedCert:SelfSignedCert":
                 return tlsProvider.selfSignedCert(inputs, options);
             case "tls:index/certRequest:CertRequest":
@@ -217,6 +236,14 @@ export interface RunOptions extends StandInOptions {
     stack?: string;
     /** Give up after this long; a hang means a mock failed in a way the SDK swallowed. */
     timeoutMs?: number;
+    /**
+     * Keep stack traces while the program runs (default false: `Error.stackTraceLimit` is 0 until
+     * the run settles, so an error the program throws carries its message only). The SDK makes and
+     * formats a stack trace for each of four promises per output property of every resource, for a
+     * leak report the stand-in never prints: a quarter of a run's time. Set it when an error's
+     * message does not say where it came from.
+     */
+    stackTraces?: boolean;
 }
 
 /**
@@ -224,6 +251,16 @@ export interface RunOptions extends StandInOptions {
  * Errors thrown by the program or inside the stand-in reject; nothing hangs.
  */
 export async function runWithStandIn<T>(program: () => T, options: RunOptions = {}): Promise<RunResult<T>> {
+    const stackTraceLimit = Error.stackTraceLimit;
+    if (options.stackTraces !== true) Error.stackTraceLimit = 0;
+    try {
+        return await runUntilSettled(program, options);
+    } finally {
+        Error.stackTraceLimit = stackTraceLimit;
+    }
+}
+
+async function runUntilSettled<T>(program: () => T, options: RunOptions): Promise<RunResult<T>> {
     const engine = new EngineStandIn(options);
     // "organization" is what the local (diy) backend calls the organization of every stack.
     await pulumi.runtime.setMocks(
@@ -248,6 +285,7 @@ export async function runWithStandIn<T>(program: () => T, options: RunOptions = 
     });
     try {
         const outputs = await Promise.race([settled, engine.failure, timeout]);
+        engine.saveTestKeys();
         const record = (outputs as { deploymentRecord?: unknown } | undefined)?.deploymentRecord;
         if (options.state !== undefined && record !== undefined)
             saveStackOutputs(options.state, { deploymentRecord: record });

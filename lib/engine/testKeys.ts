@@ -1,0 +1,121 @@
+/**
+ * Test-only RSA keys kept in a file between test runs (`keyFile` of the stand-in): an RSA key takes
+ * a while to generate (4096 bits: 1.6 s on average here, often more), so a test of a program that
+ * makes CAs spends nearly all its time there. A `tls` PrivateKey registered with a resource name
+ * and inputs the file holds gets that key back; an RSA key the file lacks is generated and added
+ * when the run settles. ECDSA and Ed25519 keys take under a millisecond and are never kept.
+ *
+ * The keys are public as soon as the file is shared: test-only, never for anything else.
+ */
+import * as crypto from "crypto";
+import * as fs from "fs";
+import { codeOf, createExclusive, PRIVATE_FILE } from "../files";
+
+export interface TestKey {
+    /** The resource name, e.g. "team-client-root-key". */
+    readonly name: string;
+    /** The resource's inputs, e.g. { algorithm: "RSA", rsaBits: 4096 }. */
+    readonly inputs: Record<string, unknown>;
+    /** The key, PKCS#8 PEM. */
+    readonly pkcs8: string;
+}
+
+interface TestKeysFile {
+    readonly about: string;
+    readonly keys: readonly TestKey[];
+}
+
+export const TEST_KEYS_ABOUT =
+    "Test-only RSA keys of the apic-istio-pki stand-in (keyFile): public, never use them for anything else.";
+
+function isTestKey(value: unknown): value is TestKey {
+    const key = value as Partial<TestKey> | null;
+    return (
+        typeof key === "object" &&
+        key !== null &&
+        typeof key.name === "string" &&
+        typeof key.inputs === "object" &&
+        key.inputs !== null &&
+        typeof key.pkcs8 === "string" &&
+        key.pkcs8.startsWith("-----BEGIN PRIVATE KEY-----")
+    );
+}
+
+/** The keys of `file`; none when it does not exist yet. */
+export function readTestKeys(file: string): TestKey[] {
+    let text: string;
+    try {
+        text = fs.readFileSync(file, "utf8");
+    } catch (error) {
+        if (codeOf(error) === "ENOENT") return [];
+        throw new Error(`keyFile ${file}: cannot be read (${codeOf(error)})`);
+    }
+    let parsed: Partial<TestKeysFile>;
+    try {
+        parsed = JSON.parse(text) as Partial<TestKeysFile>;
+    } catch {
+        parsed = {};
+    }
+    if (!Array.isArray(parsed.keys) || !parsed.keys.every(isTestKey)) {
+        throw new Error(
+            `keyFile ${file}: not a file of test keys ({ "about", "keys": [{ "name", "inputs", "pkcs8" }] }); delete it and the next run writes a new one`,
+        );
+    }
+    return [...parsed.keys];
+}
+
+/**
+ * Writes `keys` (sorted, so that a file under version control changes only where keys were added)
+ * into a fresh 0600 file renamed over `file`: a link at `file` is replaced, never written through.
+ */
+export function writeTestKeys(file: string, keys: readonly TestKey[], about = TEST_KEYS_ABOUT): void {
+    const sorted = [...keys].sort((a, b) =>
+        a.name === b.name ? a.pkcs8.localeCompare(b.pkcs8) : a.name < b.name ? -1 : 1,
+    );
+    const fresh = `${file}.${process.pid}.tmp`;
+    const fd = createExclusive(fresh, PRIVATE_FILE);
+    try {
+        fs.writeFileSync(fd, JSON.stringify({ about, keys: sorted }, null, 4) + "\n");
+    } finally {
+        fs.closeSync(fd);
+    }
+    fs.renameSync(fresh, file);
+}
+
+/** The identity of a key in the file: its resource name and inputs (key order aside). */
+const idOf = (name: string, inputs: Record<string, unknown>): string =>
+    `${name} ${JSON.stringify(Object.fromEntries(Object.entries(inputs).sort(([a], [b]) => (a < b ? -1 : 1))))}`;
+
+/** One run's view of a key file: the keys it holds, and the RSA keys the run generated. */
+export class TestKeyFile {
+    private readonly known: Map<string, TestKey>;
+    private readonly added: TestKey[] = [];
+
+    constructor(readonly file: string) {
+        this.known = new Map(readTestKeys(file).map((k) => [idOf(k.name, k.inputs), k]));
+    }
+
+    /** The kept key of this resource, if the file has it. */
+    find(name: string, inputs: Record<string, unknown>): crypto.KeyObject | undefined {
+        const key = this.known.get(idOf(name, inputs));
+        return key && crypto.createPrivateKey(key.pkcs8);
+    }
+
+    /** Remembers an RSA key the run generated (other algorithms are cheap to make again). */
+    add(name: string, inputs: Record<string, unknown>, privateKeyPem: string): void {
+        if (inputs.algorithm !== "RSA" || this.known.has(idOf(name, inputs))) return;
+        const pkcs8 = crypto.createPrivateKey(privateKeyPem).export({ type: "pkcs8", format: "pem" }) as string;
+        const key = { name, inputs, pkcs8 };
+        this.known.set(idOf(name, inputs), key);
+        this.added.push(key);
+    }
+
+    /** Adds the generated keys to the file (read again, in case another run added keys meanwhile). */
+    save(): void {
+        if (this.added.length === 0) return;
+        const onDisk = readTestKeys(this.file);
+        const ids = new Set(onDisk.map((k) => idOf(k.name, k.inputs)));
+        writeTestKeys(this.file, [...onDisk, ...this.added.filter((k) => !ids.has(idOf(k.name, k.inputs)))]);
+        this.added.length = 0;
+    }
+}
