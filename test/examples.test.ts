@@ -158,6 +158,13 @@ describe("The stand-in's key file (keyFile): test-only RSA keys kept between run
         assert.strictEqual(ran, false);
     });
 
+    it("fails a run whose new keys cannot be written, naming the file and the fix", async () => {
+        const keyFile = path.join(tempDir("keyfile-missing"), "no-such-folder", "test-keys.json");
+        await assert.rejects(runWithStandIn(twoKeys, { keyFile }), {
+            message: `keyFile ${keyFile}: cannot write the RSA keys this run made (ENOENT creating ${keyFile}.${process.pid}.tmp); give keyFile a path in a folder you can write to`,
+        });
+    });
+
     it("holds every RSA key of examples/own-pki, so that its test makes none", async () => {
         const copy = path.join(tempDir("own-pki-keys"), "test-keys.json");
         fs.copyFileSync(path.join(OWN_PKI, "test-keys.json"), copy);

@@ -73,7 +73,14 @@ export function writeTestKeys(file: string, keys: readonly TestKey[], about = TE
         a.name === b.name ? a.pkcs8.localeCompare(b.pkcs8) : a.name < b.name ? -1 : 1,
     );
     const fresh = `${file}.${process.pid}.tmp`;
-    const fd = createExclusive(fresh, PRIVATE_FILE);
+    let fd: number;
+    try {
+        fd = createExclusive(fresh, PRIVATE_FILE);
+    } catch (error) {
+        throw new Error(
+            `keyFile ${file}: cannot write the RSA keys this run made (${codeOf(error)} creating ${fresh}); give keyFile a path in a folder you can write to`,
+        );
+    }
     try {
         fs.writeFileSync(fd, JSON.stringify({ about, keys: sorted }, null, 4) + "\n");
     } finally {
