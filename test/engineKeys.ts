@@ -13,27 +13,17 @@ import * as fs from "fs";
 import * as path from "path";
 import { EngineState, keepInState } from "../lib/engine/standIn";
 import { privateKeyResource } from "../lib/engine/tlsProvider";
-import { readTestKeys, TestKey, writeTestKeys } from "../lib/engine/testKeys";
+import { readTestKeys } from "../lib/engine/testKeys";
 
 export const ENGINE_KEYS_FILE = path.resolve(__dirname, "../../test/fixtures/engineKeys.json");
 
 export const PRIVATE_KEY_TYPE = "tls:index/privateKey:PrivateKey";
 
-export type EngineKey = TestKey;
-
 export const ENGINE_KEYS_ABOUT =
     "Test-only RSA keys of apic-istio-pki's suite (test/engineKeys.ts): public, never use them for anything else.";
 
-export function readEngineKeys(file = ENGINE_KEYS_FILE): EngineKey[] {
-    return readTestKeys(file);
-}
-
-export function writeEngineKeys(keys: readonly EngineKey[], file = ENGINE_KEYS_FILE): void {
-    writeTestKeys(file, keys, ENGINE_KEYS_ABOUT);
-}
-
 /** Each key's resource, made once per process (the state's outputs are shared, never mutated). */
-const resources = readEngineKeys().map((k) => ({
+const resources = readTestKeys(ENGINE_KEYS_FILE).map((k) => ({
     type: PRIVATE_KEY_TYPE,
     name: k.name,
     inputs: k.inputs,

@@ -98,7 +98,11 @@ export class TestKeyFile {
     private readonly known: Map<string, TestKey>;
     private readonly added: TestKey[] = [];
 
-    constructor(readonly file: string) {
+    constructor(
+        readonly file: string,
+        /** What the file says it is, written with it. */
+        private readonly about = TEST_KEYS_ABOUT,
+    ) {
         this.known = new Map(readTestKeys(file).map((k) => [idOf(k.name, k.inputs), k]));
     }
 
@@ -117,12 +121,17 @@ export class TestKeyFile {
         this.added.push(key);
     }
 
-    /** Adds the generated keys to the file (read again, in case another run added keys meanwhile). */
-    save(): void {
-        if (this.added.length === 0) return;
+    /**
+     * Adds the generated keys to the file (read again, in case another run added keys meanwhile);
+     * returns how many it added.
+     */
+    save(): number {
+        if (this.added.length === 0) return 0;
         const onDisk = readTestKeys(this.file);
         const ids = new Set(onDisk.map((k) => idOf(k.name, k.inputs)));
-        writeTestKeys(this.file, [...onDisk, ...this.added.filter((k) => !ids.has(idOf(k.name, k.inputs)))]);
+        const added = this.added.filter((k) => !ids.has(idOf(k.name, k.inputs)));
+        if (added.length > 0) writeTestKeys(this.file, [...onDisk, ...added], this.about);
         this.added.length = 0;
+        return added.length;
     }
 }
