@@ -4,6 +4,7 @@ import * as crypto from "crypto";
 import * as tlsProvider from "../lib/engine/tlsProvider";
 import {
     gatewayServerConfig,
+    justIssued,
     mintSubCa,
     OPTION_FILES,
     openssl,
@@ -222,13 +223,16 @@ describe("No CA below an intermediate, by X.509 rules (openssl verify with the r
             subject: { commonName: "ob.example.api.bank.example" },
             dnsNames: ["ob.example.api.bank.example"],
         });
-        const leaf = tlsProvider.locallySignedCert({
-            certRequestPem: leafCsr.state.certRequestPem,
-            caCertPem: subCa.certPem,
-            caPrivateKeyPem: subCa.keyPem,
-            allowedUses: ["digital_signature", "server_auth"],
-            validityPeriodHours: 24,
-        });
+        const leaf = tlsProvider.locallySignedCert(
+            {
+                certRequestPem: leafCsr.state.certRequestPem,
+                caCertPem: subCa.certPem,
+                caPrivateKeyPem: subCa.keyPem,
+                allowedUses: ["digital_signature", "server_auth"],
+                validityPeriodHours: 24,
+            },
+            { now: justIssued },
+        );
         const dir = tempDir("subca");
         const root = rendered.engine.resources.find((r) => r.name === "server-root-ca-cert")?.state.certPem as string;
         const result = verify(dir, root, caCertPem + subCa.certPem, leaf.state.certPem as string, [
@@ -238,13 +242,16 @@ describe("No CA below an intermediate, by X.509 rules (openssl verify with the r
         assert.notStrictEqual(result.status, 0, result.output);
         assert.match(result.output, /path length constraint exceeded/);
         // Control: the same leaf signed directly by the intermediate verifies, so the failure above is the pathlen.
-        const direct = tlsProvider.locallySignedCert({
-            certRequestPem: leafCsr.state.certRequestPem,
-            caCertPem,
-            caPrivateKeyPem: caKeyPem,
-            allowedUses: ["digital_signature", "server_auth"],
-            validityPeriodHours: 24,
-        });
+        const direct = tlsProvider.locallySignedCert(
+            {
+                certRequestPem: leafCsr.state.certRequestPem,
+                caCertPem,
+                caPrivateKeyPem: caKeyPem,
+                allowedUses: ["digital_signature", "server_auth"],
+                validityPeriodHours: 24,
+            },
+            { now: justIssued },
+        );
         assert.strictEqual(
             verify(dir, root, caCertPem, direct.state.certPem as string, ["-purpose", "sslserver"]).status,
             0,

@@ -1,4 +1,5 @@
 import * as assert from "assert";
+import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as tls from "@pulumi/tls";
@@ -107,6 +108,30 @@ describe("The stand-in harness (runWithStandIn)", function () {
         assert.doesNotMatch(quiet.stack ?? "", /\n\s+at /);
         assert.match(traced.stack ?? "", /\n\s+at new RootCa \(.*rootCa\.js:\d+:\d+\)/);
         assert.strictEqual(Error.stackTraceLimit, before);
+    });
+
+    it("issues every certificate of a run at the second the run started, even one made a second later", async () => {
+        const selfSigned = (name: string) => {
+            const key = new tls.PrivateKey(`${name}-key`, { algorithm: "ECDSA", ecdsaCurve: "P256" });
+            return new tls.SelfSignedCert(name, {
+                privateKeyPem: key.privateKeyPem,
+                subject: { commonName: name },
+                allowedUses: ["digital_signature"],
+                validityPeriodHours: 1,
+            }).certPem;
+        };
+        const started = Math.floor(Date.now() / 1000) * 1000;
+        const { outputs } = await runWithStandIn(async () => {
+            const first = selfSigned("issued-first");
+            await new Promise<void>((resolve) => first.apply(() => setTimeout(resolve, 1005 - (Date.now() % 1000))));
+            // Now in a later second than the first certificate's creation.
+            return { first, second: selfSigned("issued-a-second-later") };
+        });
+        const [first, second] = [outputs.first, outputs.second].map((pem) =>
+            Date.parse(new crypto.X509Certificate(pem).validFrom),
+        );
+        assert.strictEqual(second, first);
+        assert.ok(first === started || first === started + 1000, `notBefore ${new Date(first).toISOString()}`);
     });
 });
 

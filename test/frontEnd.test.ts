@@ -18,6 +18,7 @@ import { PeerCheck } from "./envoyVerifier";
 import { apicSends, apicUiCheck, assertAllAccepted, decide, summary } from "./consumers";
 import {
     cacerts,
+    justIssued,
     loadStackFile,
     mintLeaf,
     mintRoot,
@@ -386,7 +387,7 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
                   dnsNames: options.dnsNames,
               }).state.certRequestPem
             : csrPem;
-        const now = options.backdateDays ? new Date(Date.now() - options.backdateDays * 86_400_000) : new Date();
+        const now = options.backdateDays ? new Date(Date.now() - options.backdateDays * 86_400_000) : justIssued();
         return tlsProvider.locallySignedCert(
             {
                 certRequestPem: csr,

@@ -367,7 +367,18 @@ export function apicCredentials(rendered: Rendered, endpointId: string): ClientC
     };
 }
 
-/** A leaf for the tests, signed by the given CA with @pulumi/tls semantics, valid 24 hours from `now`. */
+/**
+ * When a certificate the tests mint "now" is issued: a minute ago. OpenSSL, BoringSSL and GnuTLS
+ * read the time with time(2), the kernel's coarse clock, which lags Date.now() by up to a tick
+ * (5 ms measured here): a certificate issued in the first milliseconds of a second is "not yet
+ * valid" to a verifier that runs in those same milliseconds (a CI run failed that way, with
+ * CERT_NOT_YET_VALID). @pulumi/tls issues at time.Now() too; its certificates are simply used later.
+ */
+export function justIssued(): Date {
+    return new Date(Date.now() - 60_000);
+}
+
+/** A leaf for the tests, signed by the given CA with @pulumi/tls semantics, valid 24 hours from `now` (default justIssued()). */
 export async function mintLeaf(
     ca: { certPem: string; keyPem: string },
     spec: { commonName: string; uris?: string[]; dnsNames?: string[]; ipAddresses?: string[]; allowedUses: string[] },
@@ -389,7 +400,7 @@ export async function mintLeaf(
             allowedUses: spec.allowedUses,
             validityPeriodHours: 24,
         },
-        now !== undefined ? { now: () => now } : {},
+        { now: () => now ?? justIssued() },
     );
     return { cert: cert.state.certPem as string, key: key.state.privateKeyPem as string };
 }
@@ -412,13 +423,13 @@ export interface TestCa {
     keyPem: string;
 }
 
-/** How a test CA differs from the default (ECDSA P-256, no path length, valid 24 hours from now). */
+/** How a test CA differs from the default (ECDSA P-256, no path length, valid 24 hours from justIssued()). */
 export interface TestCaOptions {
     /** An RSA-2048 key: CRLs (lib/pki/crl.ts) are signed only with RSA. */
     rsa?: boolean;
     maxPathLength?: number;
     validityHours?: number;
-    /** Issued at this instant instead of now (a test that runs on a simulated clock). */
+    /** Issued at this instant instead of justIssued() (a test that runs on a simulated clock). */
     issuedAt?: Date;
     /** Subject O, e.g. to copy a real CA's subject. */
     organization?: string;
@@ -429,7 +440,7 @@ const testCaKey = (options: TestCaOptions) =>
         options.rsa ? { algorithm: "RSA", rsaBits: 2048 } : { algorithm: "ECDSA", ecdsaCurve: "P256" },
     );
 
-const issuedAtOf = (options: TestCaOptions) => ({ now: () => options.issuedAt ?? new Date() });
+const issuedAtOf = (options: TestCaOptions) => ({ now: () => options.issuedAt ?? justIssued() });
 
 /** A self-signed root outside the stack's hierarchy (a "foreign" CA). */
 export async function mintRoot(commonName: string, options: TestCaOptions = {}): Promise<TestCa> {

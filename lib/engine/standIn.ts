@@ -62,6 +62,14 @@ export function keepInState(
 }
 
 export interface StandInOptions extends tlsProvider.ProviderOptions {
+    /**
+     * Clock for notBefore (default: the instant the run started, the way render issues every
+     * certificate at its plan's clock). Not each resource's own creation time: OpenSSL, BoringSSL
+     * and GnuTLS read the time with time(2), which lags Date.now() by up to a kernel tick, so a
+     * certificate issued in the first milliseconds of a second would be "not yet valid" to a
+     * verifier that runs right after the program.
+     */
+    now?: () => Date;
     state?: EngineState;
     /**
      * A JSON file of test-only RSA keys kept between runs and processes (./testKeys.ts): a
@@ -106,6 +114,7 @@ export class EngineStandIn implements pulumi.runtime.Mocks {
     private fail!: (err: Error) => void;
     private readonly state: EngineState;
     private readonly testKeys?: TestKeyFile;
+    private readonly startedAt = new Date();
 
     constructor(private readonly options: StandInOptions = {}) {
         this.state = options.state ?? new Map();
@@ -173,7 +182,7 @@ export class EngineStandIn implements pulumi.runtime.Mocks {
         inputs: Record<string, unknown>,
     ): Promise<{ id: string; state: Record<string, unknown> }> {
         const options: tlsProvider.ProviderOptions = {
-            now: this.options.now,
+            now: this.options.now ?? (() => this.startedAt),
             warn: (m) => {
                 this.warnings.push(`${type} "${name}": ${m}`);
                 this.options.warn?.(m);
