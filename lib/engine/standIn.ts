@@ -63,8 +63,8 @@ export function keepInState(
 
 export interface StandInOptions extends tlsProvider.ProviderOptions {
     /**
-     * Clock for notBefore (default: the instant the run started, the way render issues every
-     * certificate at its plan's clock). Not each resource's own creation time: OpenSSL, BoringSSL
+     * Clock for notBefore (default: the instant this stand-in was made, which for runWithStandIn
+     * is the start of the run, the way render issues every certificate at its plan's clock). Not each resource's own creation time: OpenSSL, BoringSSL
      * and GnuTLS read the time with time(2), which lags Date.now() by up to a kernel tick, so a
      * certificate issued in the first milliseconds of a second would be "not yet valid" to a
      * verifier that runs right after the program.
