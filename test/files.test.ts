@@ -1,5 +1,6 @@
 import * as assert from "assert";
 import { spawnSync } from "child_process";
+import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
@@ -329,9 +330,46 @@ describe("render --state: the state holds every private key", function () {
             );
             assert.strictEqual(mode(state), 0o600);
             assert.strictEqual((await render("two")).status, 0);
+            const resealed = JSON.parse(fs.readFileSync(state, "utf8"));
+            assert.deepStrictEqual(
+                [resealed.kdf, resealed.iv === envelope.iv, resealed.ciphertext === envelope.ciphertext],
+                [envelope.kdf, false, false],
+                "the second save keeps the file's salt (the key that opened it, one scrypt per render) with a fresh IV",
+            );
         });
         const read = (out: string) => fs.readFileSync(path.join(dir, out, "apic/ob/client.key"), "utf8");
         assert.strictEqual(read("two"), read("one"), "the second render used the keys of the first");
+    });
+
+    it("re-keys a state sealed with weaker scrypt parameters: this version's parameters and a new salt", async () => {
+        const dir = tempDir("state-rekeyed");
+        const state = path.join(dir, "state.json");
+        // A state written by an earlier version with N = 2^14, sealed here by hand as the envelope's format says.
+        const header = {
+            format: "apic-istio-pki-state",
+            version: 1,
+            kdf: { name: "scrypt", N: 16384, r: 8, p: 1, salt: crypto.randomBytes(16).toString("base64") },
+            cipher: "aes-256-gcm",
+        };
+        const key = crypto.scryptSync("old passphrase", Buffer.from(header.kdf.salt, "base64"), 32, { N: 16384 });
+        const iv = crypto.randomBytes(12);
+        const cipher = crypto.createCipheriv("aes-256-gcm", key, iv).setAAD(Buffer.from(JSON.stringify(header)));
+        const ciphertext = Buffer.concat([cipher.update("[]"), cipher.final()]);
+        const old = { ...header, iv: iv.toString("base64"), tag: cipher.getAuthTag().toString("base64") };
+        fs.writeFileSync(state, JSON.stringify({ ...old, ciphertext: ciphertext.toString("base64") }), { mode: 0o600 });
+
+        const result = await withPassphrase("old passphrase", () =>
+            cli("render", "--config", option1(dir), "--out", path.join(dir, "out"), "--state", state),
+        );
+        assert.strictEqual(result.status, 0, result.err);
+        const envelope = JSON.parse(fs.readFileSync(state, "utf8"));
+        assert.deepStrictEqual(
+            [envelope.kdf.N, envelope.kdf.salt === header.kdf.salt],
+            [131072, false],
+            "sealed anew under N = 2^17 with a new salt",
+        );
+        const keys = (JSON.parse(decryptState(envelope, "old passphrase")) as [string, unknown][]).length;
+        assert.ok(keys > 0, "the re-keyed state holds the render's resources");
     });
 
     it("fails to decrypt a state whose scrypt parameters were weakened, as with a wrong passphrase", () => {

@@ -42,28 +42,34 @@ export function passphraseFrom(env: NodeJS.ProcessEnv): string | undefined {
     return passphrase;
 }
 
-function keyFor(passphrase: string, kdf: Envelope["kdf"]): Buffer {
-    return crypto.scryptSync(passphrase, Buffer.from(kdf.salt, "base64"), 32, {
+/** A key derived from the passphrase, with the scrypt parameters and salt it was derived under. */
+interface StateKey {
+    kdf: Envelope["kdf"];
+    key: Buffer;
+}
+
+function deriveKey(passphrase: string, kdf: Envelope["kdf"]): StateKey {
+    const key = crypto.scryptSync(passphrase, Buffer.from(kdf.salt, "base64"), 32, {
         N: kdf.N,
         r: kdf.r,
         p: kdf.p,
         maxmem: 256 * kdf.N * kdf.r,
     });
+    return { kdf, key };
 }
+
+const freshKey = (passphrase: string): StateKey =>
+    deriveKey(passphrase, { ...KDF, salt: crypto.randomBytes(16).toString("base64") });
 
 /** What the header binds: changing the format, the KDF's parameters or the cipher fails authentication. */
 const headerOf = (e: Pick<Envelope, "format" | "version" | "kdf" | "cipher">): Buffer =>
     Buffer.from(JSON.stringify({ format: e.format, version: e.version, kdf: e.kdf, cipher: e.cipher }));
 
-export function encryptState(plaintext: string, passphrase: string): string {
-    const header = {
-        format: FORMAT,
-        version: VERSION,
-        kdf: { ...KDF, salt: crypto.randomBytes(16).toString("base64") },
-        cipher: CIPHER,
-    } as const;
+/** Encrypts under `stateKey` with a fresh random IV (so a key may seal many saves). */
+function seal(plaintext: string, stateKey: StateKey): string {
+    const header = { format: FORMAT, version: VERSION, kdf: stateKey.kdf, cipher: CIPHER } as const;
     const iv = crypto.randomBytes(12);
-    const cipher = crypto.createCipheriv(CIPHER, keyFor(passphrase, header.kdf), iv);
+    const cipher = crypto.createCipheriv(CIPHER, stateKey.key, iv);
     cipher.setAAD(headerOf(header));
     const ciphertext = Buffer.concat([cipher.update(plaintext, "utf8"), cipher.final()]);
     const envelope: Envelope = {
@@ -73,6 +79,19 @@ export function encryptState(plaintext: string, passphrase: string): string {
         ciphertext: ciphertext.toString("base64"),
     };
     return JSON.stringify(envelope) + "\n";
+}
+
+function unseal(envelope: Envelope, key: Buffer): string {
+    const decipher = crypto.createDecipheriv(CIPHER, key, Buffer.from(envelope.iv, "base64"));
+    decipher.setAAD(headerOf(envelope));
+    decipher.setAuthTag(Buffer.from(envelope.tag, "base64"));
+    return Buffer.concat([decipher.update(Buffer.from(envelope.ciphertext, "base64")), decipher.final()]).toString(
+        "utf8",
+    );
+}
+
+export function encryptState(plaintext: string, passphrase: string): string {
+    return seal(plaintext, freshKey(passphrase));
 }
 
 /** True when the parsed file is an envelope this version can read (bounded KDF cost, sizes right). */
@@ -95,16 +114,7 @@ function isEnvelope(value: Record<string, unknown>): value is Record<string, unk
 }
 
 export function decryptState(envelope: Envelope, passphrase: string): string {
-    const decipher = crypto.createDecipheriv(
-        CIPHER,
-        keyFor(passphrase, envelope.kdf),
-        Buffer.from(envelope.iv, "base64"),
-    );
-    decipher.setAAD(headerOf(envelope));
-    decipher.setAuthTag(Buffer.from(envelope.tag, "base64"));
-    return Buffer.concat([decipher.update(Buffer.from(envelope.ciphertext, "base64")), decipher.final()]).toString(
-        "utf8",
-    );
+    return unseal(envelope, deriveKey(passphrase, envelope.kdf).key);
 }
 
 /** Reads the state file's bytes: a regular file of mode 0600 or stricter, opened without following a link. */
@@ -137,9 +147,17 @@ function readPrivateFile(file: string): string | undefined {
     }
 }
 
-/** Parses the state file's text (plain JSON, or the encrypted envelope). */
-function parseState(text: string, file: string, passphrase: string | undefined): EngineState {
+/**
+ * Parses the state file's text (plain JSON, or the encrypted envelope); for an envelope, also the
+ * key that opened it.
+ */
+function parseState(
+    text: string,
+    file: string,
+    passphrase: string | undefined,
+): { state: EngineState; key?: StateKey } {
     let parsed: unknown;
+    let key: StateKey | undefined;
     try {
         parsed = JSON.parse(text);
     } catch {
@@ -160,7 +178,8 @@ function parseState(text: string, file: string, passphrase: string | undefined):
         }
         let plaintext: string;
         try {
-            plaintext = decryptState(envelope, passphrase);
+            key = deriveKey(passphrase, envelope.kdf);
+            plaintext = unseal(envelope, key.key);
         } catch {
             throw new Error(
                 `${OPTION} ${file} cannot be decrypted with ${PASSPHRASE_VARIABLE}: wrong passphrase, or the file was altered`,
@@ -171,7 +190,17 @@ function parseState(text: string, file: string, passphrase: string | undefined):
     if (!Array.isArray(parsed)) {
         throw new Error(`${OPTION} ${file} is not a render state; give the file an earlier render wrote`);
     }
-    return new Map(parsed);
+    return { state: new Map(parsed), key };
+}
+
+/**
+ * The key the next save seals with: the one that opened the file while its scrypt parameters are
+ * this version's (one scrypt per render, not two: each costs 0.3 s and 128 MiB; the file keeps its
+ * salt, every save has a fresh IV), else a key under this version's parameters and a new salt.
+ */
+function keyForSave(opened: StateKey | undefined, passphrase: string): StateKey {
+    const current = opened !== undefined && opened.kdf.N === KDF.N && opened.kdf.r === KDF.r && opened.kdf.p === KDF.p;
+    return current ? { kdf: { ...KDF, salt: opened.kdf.salt }, key: opened.key } : freshKey(passphrase);
 }
 
 /** An opened state file: its state, and the fresh file that `save` fills and renames over it. */
@@ -189,7 +218,8 @@ export interface StateFile {
  */
 export function openStateFile(file: string, passphrase: string | undefined): StateFile {
     const text = readPrivateFile(file);
-    const state: EngineState = text === undefined ? new Map() : parseState(text, file, passphrase);
+    const { state, key } =
+        text === undefined ? { state: new Map() as EngineState } : parseState(text, file, passphrase);
     const folder = path.dirname(path.resolve(file));
     const fresh = path.join(folder, `.${path.basename(file)}.${crypto.randomBytes(6).toString("hex")}.tmp`);
     let fd: number | undefined;
@@ -205,7 +235,7 @@ export function openStateFile(file: string, passphrase: string | undefined): Sta
         save() {
             if (fd === undefined) return;
             const json = JSON.stringify([...state]);
-            fs.writeFileSync(fd, passphrase === undefined ? json : encryptState(json, passphrase));
+            fs.writeFileSync(fd, passphrase === undefined ? json : seal(json, keyForSave(key, passphrase)));
             fs.fsyncSync(fd);
             fs.closeSync(fd);
             fd = undefined;
