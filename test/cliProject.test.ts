@@ -54,4 +54,22 @@ describe("The command line in the user's project", () => {
             /^Error: --stack sit: no environments\/Pulumi\.sit\.yaml;/,
         );
     });
+
+    it("refuses a folder given as --config, naming the stack file to give instead", async () => {
+        const dir = project("stackConfigDir: environments\n", "environments");
+        const folder = path.join(dir, "environments");
+        const result = await cli("inventory", "--config", folder);
+        assert.deepStrictEqual(
+            [result.status, result.out, result.err.split("\n").slice(0, 3)],
+            [
+                2,
+                "",
+                [
+                    `error: --config ${folder} is a folder; give a stack file, e.g. ${path.join(folder, "Pulumi.dev.yaml")}, or --stack NAME`,
+                    "",
+                    "usage: inventory (--stack NAME | --config FILE) [--format table|markdown|json|mermaid]",
+                ],
+            ],
+        );
+    });
 });
