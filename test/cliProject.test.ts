@@ -72,4 +72,41 @@ describe("The command line in the user's project", () => {
             ],
         );
     });
+
+    it("refuses a FIFO given as a file in one line (exit 2) instead of waiting on it forever", () => {
+        const dir = tempDir("fifo");
+        const fifo = path.join(dir, "input.yaml");
+        const mkfifo = spawnSync("mkfifo", [fifo], { encoding: "utf8" });
+        assert.strictEqual(mkfifo.status, 0, mkfifo.stderr);
+        const dev = path.join(ROOT, "stacks/Pulumi.dev.yaml");
+        const cases = [
+            ["inventory", "--config", fifo],
+            ["diff", "--base", dev, "--head", fifo],
+            ["expiry", "--pem", fifo],
+            ["lifecycle", "--config", dev, "--deployed", fifo],
+        ];
+        // In a child with a time limit: were a FIFO opened for a plain read, this suite would hang.
+        const script = `const { main } = require(${JSON.stringify(CLI)});
+            (async () => {
+                const results = [];
+                for (const argv of JSON.parse(process.env.CASES)) {
+                    let err = "";
+                    const status = await main(argv, () => undefined, (t) => (err += t));
+                    results.push([status, err.split("\\n")[0]]);
+                }
+                process.stdout.write(JSON.stringify(results));
+            })();`;
+        const child = spawnSync(process.execPath, ["-e", script], {
+            env: { ...process.env, CASES: JSON.stringify(cases) },
+            encoding: "utf8",
+            timeout: 30_000,
+        });
+        assert.strictEqual(child.signal, null, "a command waited on the FIFO until the time limit");
+        assert.deepStrictEqual(JSON.parse(child.stdout), [
+            [2, `error: --config ${fifo} is not a regular file; give a stack file, or --stack NAME`],
+            [2, `error: --head ${fifo} is not a regular file; give a stack file`],
+            [2, `error: cannot read ${fifo}: it is not a regular file (a FIFO, socket or device)`],
+            [2, `error: cannot read ${fifo}: it is not a regular file (a FIFO, socket or device)`],
+        ]);
+    });
 });
