@@ -9,7 +9,7 @@ export const PRIVATE_FILE = 0o600;
 export const PUBLIC_FILE = 0o644;
 export const PRIVATE_FOLDER = 0o700;
 
-const { O_CREAT, O_EXCL, O_NOFOLLOW, O_WRONLY, O_RDONLY, O_DIRECTORY } = fs.constants;
+const { O_CREAT, O_EXCL, O_NOFOLLOW, O_WRONLY, O_RDONLY, O_DIRECTORY, O_NONBLOCK } = fs.constants;
 
 /** The error code of a failed system call (ENOENT, EACCES...), for messages. */
 export function codeOf(error: unknown): string {
@@ -59,5 +59,23 @@ export function entryAt(file: string): fs.Stats | undefined {
     } catch (error) {
         if (codeOf(error) === "ENOENT") return undefined;
         throw error;
+    }
+}
+
+/**
+ * The text of a file the user named (links followed), refusing anything but a regular file: it is
+ * opened non-blocking, so that a FIFO at the path cannot hang the command the way a plain read
+ * would, and a folder is named as such rather than as EISDIR. Throws an error whose message says
+ * what is wrong, for the caller to put after the file's name; ENOENT and EACCES keep their code.
+ */
+export function readRegularFile(file: string): string {
+    const fd = fs.openSync(file, O_RDONLY | O_NONBLOCK);
+    try {
+        const stat = fs.fstatSync(fd);
+        if (stat.isDirectory()) throw new Error("it is a folder, not a file");
+        if (!stat.isFile()) throw new Error("it is not a regular file (a FIFO, socket or device)");
+        return fs.readFileSync(fd, "utf8");
+    } finally {
+        fs.closeSync(fd);
     }
 }

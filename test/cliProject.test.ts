@@ -54,4 +54,59 @@ describe("The command line in the user's project", () => {
             /^Error: --stack sit: no environments\/Pulumi\.sit\.yaml;/,
         );
     });
+
+    it("refuses a folder given as --config, naming the stack file to give instead", async () => {
+        const dir = project("stackConfigDir: environments\n", "environments");
+        const folder = path.join(dir, "environments");
+        const result = await cli("inventory", "--config", folder);
+        assert.deepStrictEqual(
+            [result.status, result.out, result.err.split("\n").slice(0, 3)],
+            [
+                2,
+                "",
+                [
+                    `error: --config ${folder} is a folder; give a stack file, e.g. ${path.join(folder, "Pulumi.dev.yaml")}, or --stack NAME`,
+                    "",
+                    "usage: inventory (--stack NAME | --config FILE) [--format table|markdown|json|mermaid]",
+                ],
+            ],
+        );
+    });
+
+    it("refuses a FIFO given as a file in one line (exit 2) instead of waiting on it forever", () => {
+        const dir = tempDir("fifo");
+        const fifo = path.join(dir, "input.yaml");
+        const mkfifo = spawnSync("mkfifo", [fifo], { encoding: "utf8" });
+        assert.strictEqual(mkfifo.status, 0, mkfifo.stderr);
+        const dev = path.join(ROOT, "stacks/Pulumi.dev.yaml");
+        const cases = [
+            ["inventory", "--config", fifo],
+            ["diff", "--base", dev, "--head", fifo],
+            ["expiry", "--pem", fifo],
+            ["lifecycle", "--config", dev, "--deployed", fifo],
+        ];
+        // In a child with a time limit: were a FIFO opened for a plain read, this suite would hang.
+        const script = `const { main } = require(${JSON.stringify(CLI)});
+            (async () => {
+                const results = [];
+                for (const argv of JSON.parse(process.env.CASES)) {
+                    let err = "";
+                    const status = await main(argv, () => undefined, (t) => (err += t));
+                    results.push([status, err.split("\\n")[0]]);
+                }
+                process.stdout.write(JSON.stringify(results));
+            })();`;
+        const child = spawnSync(process.execPath, ["-e", script], {
+            env: { ...process.env, CASES: JSON.stringify(cases) },
+            encoding: "utf8",
+            timeout: 30_000,
+        });
+        assert.strictEqual(child.signal, null, "a command waited on the FIFO until the time limit");
+        assert.deepStrictEqual(JSON.parse(child.stdout), [
+            [2, `error: --config ${fifo} is not a regular file; give a stack file, or --stack NAME`],
+            [2, `error: --head ${fifo} is not a regular file; give a stack file`],
+            [2, `error: cannot read ${fifo}: it is not a regular file (a FIFO, socket or device)`],
+            [2, `error: cannot read ${fifo}: it is not a regular file (a FIFO, socket or device)`],
+        ]);
+    });
 });

@@ -384,6 +384,10 @@ describe("diff exit status", function () {
             assert.strictEqual(usage.status, 2);
             assert.ok(usage.err.startsWith(`${message}\n\nusage: diff --base`), usage.err);
         }
+        const folder = await cli("diff", "--base", same, "--head", dir);
+        assert.strictEqual(folder.status, 2);
+        const expected = `error: --head ${dir} is a folder; give a stack file, e.g. ${path.join(dir, "Pulumi.dev.yaml")}`;
+        assert.ok(folder.err.startsWith(`${expected}\n\nusage: diff --base`), folder.err);
     });
 });
 

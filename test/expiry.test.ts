@@ -4,6 +4,7 @@
  * exports them (base64 data).
  */
 import * as assert from "assert";
+import { spawnSync } from "child_process";
 import { X509Certificate } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
@@ -138,6 +139,30 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
         assert.match(
             usage.err,
             /^error: --crl-warn-fraction must be a fraction of a CRL's validity from 0 to below 1, e\.g\. 0\.5; got "2"\n\nusage: expiry/,
+        );
+    });
+
+    it("reads a mounted Secret volume: kubelet's ..data link to a folder is not followed, a FIFO beside it is skipped", async () => {
+        // The layout kubelet gives a Secret mounted into a monitoring pod: the files sit in a
+        // timestamped folder, ..data links to it, and each key is a link through ..data.
+        const mount = tempDir("expiry-mount");
+        const timestamped = path.join(mount, "..2026_11_24_10_00_00.123456789");
+        fs.mkdirSync(timestamped);
+        fs.writeFileSync(path.join(timestamped, "tls.crt"), rendered.read("apic/ob/client.crt"));
+        fs.symlinkSync(path.basename(timestamped), path.join(mount, "..data"));
+        fs.symlinkSync("..data/tls.crt", path.join(mount, "tls.crt"));
+        const mkfifo = spawnSync("mkfifo", [path.join(mount, "pipe")], { encoding: "utf8" });
+        assert.strictEqual(mkfifo.status, 0, mkfifo.stderr);
+        const { status, err, report } = await json("--dir", mount);
+        assert.deepStrictEqual([status, err], [0, ""]);
+        assert.deepStrictEqual(
+            report?.rows.map((r) => [r.serial, [...r.files].sort()]),
+            [
+                [
+                    new X509Certificate(rendered.read("apic/ob/client.crt")).serialNumber,
+                    [path.join(timestamped, "tls.crt"), path.join(mount, "tls.crt")].sort(),
+                ],
+            ],
         );
     });
 

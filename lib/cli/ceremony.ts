@@ -1,9 +1,8 @@
 /** ceremony init-root | sign | crl: the offline root's jobs, on a machine that never runs Pulumi. */
 import * as crypto from "crypto";
-import * as fs from "fs";
 import * as path from "path";
 import { ENVIRONMENT_NAME, isIsoTime, MAX_ENVIRONMENT_LENGTH } from "../config/validate";
-import { codeOf, entryAt, PRIVATE_FILE, PUBLIC_FILE, writeNewFile } from "../files";
+import { codeOf, entryAt, PRIVATE_FILE, PUBLIC_FILE, readRegularFile, writeNewFile } from "../files";
 import {
     createRoot,
     crlSeriesWindows,
@@ -337,7 +336,7 @@ async function sign(argv: string[], out: (text: string) => void): Promise<number
 
 function readCsr(file: string): string {
     try {
-        return fs.readFileSync(file, "utf8");
+        return readRegularFile(file);
     } catch (error) {
         throw new UsageError(`--csr ${file}: cannot read it (${codeOf(error)})`);
     }

@@ -24,7 +24,7 @@ import { trustPictureForDiff } from "../inventory/pictures";
 import { APIC_UI_DIR } from "../inventory/planned";
 import { PkiPlan, planFromRawConfig } from "../plan/plan";
 import { markdownTable } from "./format";
-import { Command, oneOf, parse, UsageError } from "./stackSource";
+import { Command, oneOf, parse, requireStackFile, UsageError } from "./stackSource";
 
 const USAGE = `usage: diff --base FILE|GIT_REF --head FILE [--format markdown|json|mermaid] [--fail-on refused|risky] [--max-replaced N]
 
@@ -312,7 +312,7 @@ export const diffCommand: Command = {
             "max-replaced": { type: "string" },
         });
         if (values.base === undefined || values.head === undefined) throw new UsageError("give both --base and --head");
-        if (!fs.existsSync(values.head)) throw new UsageError(`--head ${values.head}: no such file`);
+        requireStackFile("--head", values.head, values.head);
         const format = oneOf(values.format ?? "markdown", "--format", ["markdown", "json", "mermaid"]);
         const failOn = oneOf(values["fail-on"] ?? "refused", "--fail-on", ["refused", "risky"]);
         if (!/^\d{1,6}$/.test(values["max-replaced"] ?? "0")) {

@@ -7,6 +7,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
 import { defaultEarlyRenewalDays } from "../config/validate";
+import { readRegularFile } from "../files";
 import { pemBlocks } from "../pki/pem";
 import { CrlInfo, parseCrl } from "../pki/crl";
 import { textTable } from "./format";
@@ -16,7 +17,9 @@ const USAGE = `usage: expiry (--dir DIR | --pem FILE [--pem FILE...]) [--warn-da
 
 Reads every certificate and CRL in the files: PEM blocks anywhere in them (rendered files, JSON
 payloads), and Kubernetes Secrets in YAML, as rendered (stringData) or exported with
-"kubectl get secret -o yaml" (base64 data; a List of Secrets too). Reports the days left (a
+"kubectl get secret -o yaml" (base64 data; a List of Secrets too). --dir also takes a Secret
+mounted into a pod: links to files are read, links to folders (kubelet's ..data) not followed,
+FIFOs, sockets and devices skipped. Reports the days left (a
 CRL's: to its next update) and the renewal point (from the render's inventory.json, else after
 two thirds of the lifetime; "renew due" once past it).
 Due: a certificate that expires within --warn-days (default: alert 30 days ahead) or has
@@ -52,17 +55,27 @@ export interface ExpiryThresholds {
     readonly crlWarnFraction: number;
 }
 
+/**
+ * The files below `dir` that may hold PEM: regular files and links to them. A link to a folder is
+ * not followed (a mounted Kubernetes Secret links ..data to a folder that is walked anyway, and a
+ * link may loop); a FIFO, socket or device is not read (a FIFO would hang the monitoring job).
+ */
 function filesBelow(dir: string): string[] {
-    return fs
-        .readdirSync(dir, { withFileTypes: true })
-        .flatMap((e) => (e.isDirectory() ? filesBelow(path.join(dir, e.name)) : [path.join(dir, e.name)]));
+    return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+        const full = path.join(dir, e.name);
+        if (e.isDirectory()) return filesBelow(full);
+        if (e.isFile()) return [full];
+        if (!e.isSymbolicLink()) return [];
+        const target = fs.statSync(full, { throwIfNoEntry: false });
+        return target?.isFile() ? [full] : [];
+    });
 }
 
 /** Renewal points a render recorded in inventory.json, by SHA-256 fingerprint. */
 function recordedRenewals(dir: string | undefined): Map<string, string> {
     const file = dir === undefined ? undefined : path.join(dir, "inventory.json");
     if (file === undefined || !fs.existsSync(file)) return new Map();
-    const inventory = JSON.parse(fs.readFileSync(file, "utf8")) as {
+    const inventory = JSON.parse(readText(file)) as {
         certificates?: { sha256: string; renewAt: string }[];
     };
     return new Map((inventory.certificates ?? []).map((c) => [c.sha256, c.renewAt]));
@@ -94,14 +107,17 @@ function secretValues(text: string, file: string): string[] | undefined {
         ]);
 }
 
-/** The texts of a file in which PEM blocks may sit. */
-function textsOf(file: string): string[] {
-    let text: string;
+function readText(file: string): string {
     try {
-        text = fs.readFileSync(file, "utf8");
+        return readRegularFile(file);
     } catch (error) {
         throw new InputError(`cannot read ${file}: ${(error as Error).message}`);
     }
+}
+
+/** The texts of a file in which PEM blocks may sit. */
+function textsOf(file: string): string[] {
+    const text = readText(file);
     const secrets = /\.ya?ml$/.test(file) ? secretValues(text, file) : undefined;
     // Elsewhere (JSON payloads, indented YAML) undo \n escapes and indentation.
     return secrets ?? [text.replace(/\\n/g, "\n").replace(/^[ \t]+/gm, "")];

@@ -6,6 +6,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { rawConfigFromStackFile, readFromDisk } from "../config/load";
 import { PkiConfig } from "../config/types";
+import { readRegularFile } from "../files";
 import { ConfigError, validateConfig } from "../config/validate";
 import { diffPlans } from "../inventory/diff";
 import { DeployedInputError, readDeployed } from "../lifecycle/deployed";
@@ -184,7 +185,7 @@ export const lifecycleCommand: Command = {
         let config: PkiConfig;
         let text: string;
         try {
-            text = fs.readFileSync(file, "utf8");
+            text = readRegularFile(file);
             config = validateConfig(rawConfigFromStackFile(file));
         } catch (error) {
             throw new InputError(`cannot use the stack file ${file}: ${(error as Error).message}`);

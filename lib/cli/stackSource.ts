@@ -33,7 +33,7 @@ export function stackFilePath(
     }
     if (options.config !== undefined) {
         const file = path.resolve(cwd, options.config);
-        if (!fs.existsSync(file)) throw new UsageError(`--config ${options.config}: no such file`);
+        requireStackFile("--config", options.config, file, ", or --stack NAME");
         return {
             file,
             label: path
@@ -65,6 +65,18 @@ export function stackFilePath(
 
 /** A mistake in how the command was called: exit status 2 and the usage text. */
 export class UsageError extends Error {}
+
+/** A stack file named by `option`: a regular file (Node would only say EISDIR of a folder, and hang on a FIFO). */
+export function requireStackFile(option: string, given: string, file: string, orElse = ""): void {
+    const stat = fs.statSync(file, { throwIfNoEntry: false });
+    if (stat === undefined) throw new UsageError(`${option} ${given}: no such file`);
+    if (stat.isDirectory()) {
+        throw new UsageError(
+            `${option} ${given} is a folder; give a stack file, e.g. ${path.join(given, "Pulumi.dev.yaml")}${orElse}`,
+        );
+    }
+    if (!stat.isFile()) throw new UsageError(`${option} ${given} is not a regular file; give a stack file${orElse}`);
+}
 
 /** One sub-command of the `apic-istio-pki` tool. `out` writes to standard output. */
 export interface Command {

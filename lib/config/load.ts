@@ -19,9 +19,9 @@
  * Anything render cannot reproduce (ESC environments, secrets, YAML it does not read like
  * yaml.v3) is refused with a message, never guessed.
  */
-import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
+import { readRegularFile } from "../files";
 import { GoMap, GoValue, parseYamlDocument, toGoValue, UnreadableYaml } from "./goYaml";
 import { projectValueText, SecureValue, stackValueText, UnpassableValue } from "./pulumiText";
 import { ConfigError } from "./validate";
@@ -33,7 +33,7 @@ export type ReadFile = (file: string) => string | undefined;
 
 export const readFromDisk: ReadFile = (file) => {
     try {
-        return fs.readFileSync(file, "utf8");
+        return readRegularFile(file);
     } catch (err) {
         if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
         throw new Error(`cannot read ${file}: ${(err as Error).message}`);

@@ -5,6 +5,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
+import { readRegularFile } from "../files";
 import { IssuedCertificate } from "../inventory/issued";
 import { parseRecord } from "../plan/caRotation";
 import { Deployed } from "./rules";
@@ -32,7 +33,7 @@ function inventoryOf(value: unknown, where: string): IssuedCertificate[] {
 function readJson(file: string): unknown {
     let text: string;
     try {
-        text = fs.readFileSync(file, "utf8");
+        text = readRegularFile(file);
     } catch (error) {
         throw new DeployedInputError(`cannot read ${file}: ${(error as Error).message}`);
     }
