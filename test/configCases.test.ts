@@ -1585,6 +1585,21 @@ const CASES: [string, Overrides, string[]][] = [
         ],
     ],
     [
+        "frontEnd.customerFacing host a path, its empty labels named once",
+        { frontEnd: '{ customerFacing: { "../www": {} } }' },
+        [
+            "pki:frontEnd.customerFacing: the host \"../www\" has the label \"\"; labels are lower-case letters, digits and '-', not starting or ending with '-'",
+            "pki:frontEnd.customerFacing: the host \"../www\" has the label \"/www\"; labels are lower-case letters, digits and '-', not starting or ending with '-'",
+        ],
+    ],
+    [
+        "frontEnd.customerFacing host a wildcard",
+        { frontEnd: '{ customerFacing: { "*.dev.bank.example": {} } }' },
+        [
+            'pki:frontEnd.customerFacing: the host "*.dev.bank.example" has the wildcard label "*"; name each host in full (certificates here are per host)',
+        ],
+    ],
+    [
         "frontEnd.customerFacing entry null",
         { frontEnd: "{ customerFacing: { www.dev.bank.example: null } }" },
         [

@@ -313,6 +313,16 @@ describe("diff", function () {
         const bad = await cli("diff", "--base", "no-such-ref", "--head", file);
         assert.strictEqual(bad.status, 2);
         assert.match(bad.err, /^error: --base no-such-ref is neither a file nor a git ref\n/);
+        const outside = path.join(tempDir("no-repo"), "Pulumi.dev.yaml");
+        fs.copyFileSync(file, outside);
+        const noRepo = await cli("diff", "--base", "main", "--head", outside);
+        assert.strictEqual(noRepo.status, 2);
+        assert.ok(
+            noRepo.err.startsWith(
+                `error: --base main is not a file, and --head ${outside} is not in a git work tree where it could be a ref; give --base as a file\n`,
+            ),
+            noRepo.err,
+        );
     });
 });
 

@@ -51,6 +51,13 @@ function loadBase(base: string, headFile: string): PkiPlan | undefined {
     if (fs.existsSync(base) && fs.statSync(base).isFile()) return planFromRawConfig(rawConfigFromStackFile(base));
     const dir = path.dirname(headFile);
     try {
+        git(["rev-parse", "--is-inside-work-tree"], dir);
+    } catch {
+        throw new UsageError(
+            `--base ${base} is not a file, and --head ${headFile} is not in a git work tree where it could be a ref; give --base as a file`,
+        );
+    }
+    try {
         git(["rev-parse", "--verify", "--quiet", `${base}^{commit}`], dir);
     } catch {
         throw new UsageError(`--base ${base} is neither a file nor a git ref`);

@@ -83,8 +83,11 @@ export function dnsNameProblems(name: string): string[] {
     if (name.length > MAX_HOSTNAME_LENGTH) {
         problems.push(`is ${name.length} characters long; a DNS name has at most ${MAX_HOSTNAME_LENGTH}`);
     }
-    for (const label of name.split(".")) {
-        if (label.length > MAX_LABEL_LENGTH) {
+    // Each bad label once: "a..b..c" has two empty labels and one message for them.
+    for (const label of new Set(name.split("."))) {
+        if (label === "*") {
+            problems.push(`has the wildcard label "*"; name each host in full (certificates here are per host)`);
+        } else if (label.length > MAX_LABEL_LENGTH) {
             problems.push(
                 `has the label "${label}" of ${label.length} characters; a label has at most ${MAX_LABEL_LENGTH}`,
             );
