@@ -60,6 +60,37 @@ describe("Components used alone", function () {
         );
     });
 
+    it("refuses validity days out of range, naming the component, the argument and the default", async () => {
+        const root = (args: { validityDays?: number; earlyRenewalDays?: number }) =>
+            runWithStandIn(() => new RootCa("r", { subject: { commonName: "r" }, keyAlgorithm: "ECDSA", ...args }), {
+                state: sharedState,
+            }).then(
+                () => "accepted",
+                (error: Error) => error.message,
+            );
+        assert.deepStrictEqual(
+            [
+                await root({ validityDays: -5 }),
+                await root({ validityDays: 1.5 }),
+                await root({ validityDays: 36_501 }),
+                await root({ validityDays: 30, earlyRenewalDays: 30 }),
+                await root({ validityDays: 30, earlyRenewalDays: -1 }),
+            ],
+            [
+                "RootCa validityDays must be a whole number of days from 1 to 36500; got -5. Set it within that range or leave it unset (3650)",
+                "RootCa validityDays must be a whole number of days from 1 to 36500; got 1.5. Set it within that range or leave it unset (3650)",
+                "RootCa validityDays must be a whole number of days from 1 to 36500; got 36501. Set it within that range or leave it unset (3650)",
+                "RootCa earlyRenewalDays must be a whole number of days from 0 to 29 (below validityDays); got 30. Lower it or leave it unset (a third of validityDays)",
+                "RootCa earlyRenewalDays must be a whole number of days from 0 to 29 (below validityDays); got -1. Lower it or leave it unset (a third of validityDays)",
+            ],
+        );
+        assert.strictEqual(
+            await root({ validityDays: 1 }),
+            "accepted",
+            "one day, renewed from its start (a third of 1 is 0)",
+        );
+    });
+
     it("signs an intermediate with an existing CA given as PEM and chains it to that root", async () => {
         const { outputs } = await runWithStandIn(
             () => {
