@@ -141,6 +141,40 @@ describe("The stand-in harness (runWithStandIn)", function () {
         assert.strictEqual(Error.stackTraceLimit, before);
     });
 
+    it("ends a failed run cleanly: no unhandled rejection after it, nothing left for the SDK's leak report", async () => {
+        // The SDK re-raises a failed registration as an unhandled rejection (for its CLI to report),
+        // which node:test and vitest count against the caller's test; mocha swallows it.
+        const unhandled: string[] = [];
+        const listener = (reason: unknown) => unhandled.push(String(reason));
+        process.on("unhandledRejection", listener);
+        try {
+            const badIssuer = { certPem: "x", privateKeyPem: "not a key", rootCertPem: "x" };
+            await assert.rejects(
+                runWithStandIn(
+                    () =>
+                        new IntermediateCa("bad-issuer", {
+                            issuer: badIssuer,
+                            subject: { commonName: "i" },
+                            keyAlgorithm: "ECDSA",
+                        }),
+                    { state: new Map() },
+                ),
+                {
+                    message:
+                        'stand-in failed on tls:index/locallySignedCert:LocallySignedCert "bad-issuer-cert": ca_private_key_pem: failed to decode PEM block: unsupported private key type "none"',
+                },
+            );
+            await new Promise((resolve) => setTimeout(resolve, 50));
+        } finally {
+            process.off("unhandledRejection", listener);
+        }
+        assert.deepStrictEqual(unhandled, []);
+        // What the SDK lists (and fails the process for) at exit: promises still waiting.
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const sdkState = require("@pulumi/pulumi/runtime/state") as { getStore(): { leakCandidates: Set<unknown> } };
+        assert.strictEqual(sdkState.getStore().leakCandidates.size, 0);
+    });
+
     it("issues every certificate of a run at the second the run started, even one made a second later", async () => {
         const selfSigned = (name: string) => {
             const key = new tls.PrivateKey(`${name}-key`, { algorithm: "ECDSA", ecdsaCurve: "P256" });
