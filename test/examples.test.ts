@@ -60,6 +60,37 @@ describe("Components used alone", function () {
         );
     });
 
+    it("refuses validity days out of range, naming the component, the argument and the default", async () => {
+        const root = (args: { validityDays?: number; earlyRenewalDays?: number }) =>
+            runWithStandIn(() => new RootCa("r", { subject: { commonName: "r" }, keyAlgorithm: "ECDSA", ...args }), {
+                state: sharedState,
+            }).then(
+                () => "accepted",
+                (error: Error) => error.message,
+            );
+        assert.deepStrictEqual(
+            [
+                await root({ validityDays: -5 }),
+                await root({ validityDays: 1.5 }),
+                await root({ validityDays: 36_501 }),
+                await root({ validityDays: 30, earlyRenewalDays: 30 }),
+                await root({ validityDays: 30, earlyRenewalDays: -1 }),
+            ],
+            [
+                "RootCa validityDays must be a whole number of days from 1 to 36500; got -5. Set it within that range or leave it unset (3650)",
+                "RootCa validityDays must be a whole number of days from 1 to 36500; got 1.5. Set it within that range or leave it unset (3650)",
+                "RootCa validityDays must be a whole number of days from 1 to 36500; got 36501. Set it within that range or leave it unset (3650)",
+                "RootCa earlyRenewalDays must be a whole number of days from 0 to 29 (below validityDays); got 30. Lower it or leave it unset (a third of validityDays)",
+                "RootCa earlyRenewalDays must be a whole number of days from 0 to 29 (below validityDays); got -1. Lower it or leave it unset (a third of validityDays)",
+            ],
+        );
+        assert.strictEqual(
+            await root({ validityDays: 1 }),
+            "accepted",
+            "one day, renewed from its start (a third of 1 is 0)",
+        );
+    });
+
     it("signs an intermediate with an existing CA given as PEM and chains it to that root", async () => {
         const { outputs } = await runWithStandIn(
             () => {
@@ -108,6 +139,40 @@ describe("The stand-in harness (runWithStandIn)", function () {
         assert.doesNotMatch(quiet.stack ?? "", /\n\s+at /);
         assert.match(traced.stack ?? "", /\n\s+at new RootCa \(.*rootCa\.js:\d+:\d+\)/);
         assert.strictEqual(Error.stackTraceLimit, before);
+    });
+
+    it("ends a failed run cleanly: no unhandled rejection after it, nothing left for the SDK's leak report", async () => {
+        // The SDK re-raises a failed registration as an unhandled rejection (for its CLI to report),
+        // which node:test and vitest count against the caller's test; mocha swallows it.
+        const unhandled: string[] = [];
+        const listener = (reason: unknown) => unhandled.push(String(reason));
+        process.on("unhandledRejection", listener);
+        try {
+            const badIssuer = { certPem: "x", privateKeyPem: "not a key", rootCertPem: "x" };
+            await assert.rejects(
+                runWithStandIn(
+                    () =>
+                        new IntermediateCa("bad-issuer", {
+                            issuer: badIssuer,
+                            subject: { commonName: "i" },
+                            keyAlgorithm: "ECDSA",
+                        }),
+                    { state: new Map() },
+                ),
+                {
+                    message:
+                        'stand-in failed on tls:index/locallySignedCert:LocallySignedCert "bad-issuer-cert": ca_private_key_pem: failed to decode PEM block: unsupported private key type "none"',
+                },
+            );
+            await new Promise((resolve) => setTimeout(resolve, 50));
+        } finally {
+            process.off("unhandledRejection", listener);
+        }
+        assert.deepStrictEqual(unhandled, []);
+        // What the SDK lists (and fails the process for) at exit: promises still waiting.
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const sdkState = require("@pulumi/pulumi/runtime/state") as { getStore(): { leakCandidates: Set<unknown> } };
+        assert.strictEqual(sdkState.getStore().leakCandidates.size, 0);
     });
 
     it("issues every certificate of a run at the second the run started, even one made a second later", async () => {

@@ -93,7 +93,12 @@ export class ApicClientBundle extends pulumi.ComponentResource {
 
     constructor(name: string, args: ApicClientBundleArgs, opts?: pulumi.ComponentResourceOptions) {
         super("apic-istio-pki:index:ApicClientBundle", name, {}, opts);
-        const { keyAlgorithm, validityDays, earlyRenewalDays } = certificateSettings(args, 365);
+        const { keyAlgorithm, validityDays, earlyRenewalDays } = certificateSettings(
+            args,
+            365,
+            "ApicClientBundle",
+            this,
+        );
         const endpointId = args.endpointId ?? name;
         const epoch = args.epoch ?? 0;
         const pkcs12Profile = args.pkcs12Profile ?? "modern";

@@ -50,7 +50,7 @@ export class ApicServerCertificate extends pulumi.ComponentResource {
         const spec = apicServerCert({
             host: args.host,
             epoch: args.epoch ?? 0,
-            ...certificateSettings(args, 365),
+            ...certificateSettings(args, 365, "ApicServerCertificate", this),
             organization: args.organization,
         });
         const { key, cert } = issueCertificate(this, name, spec, args.serverCa);

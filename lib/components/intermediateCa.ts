@@ -87,7 +87,12 @@ export class IntermediateCa extends pulumi.ComponentResource implements IssuingC
     constructor(name: string, args: IntermediateCaArgs, opts?: pulumi.ComponentResourceOptions) {
         super("apic-istio-pki:index:IntermediateCa", name, {}, opts);
         const signer = signerOf(args, "IntermediateCa", this);
-        const { keyAlgorithm, validityDays, earlyRenewalDays } = certificateSettings(args, 1095);
+        const { keyAlgorithm, validityDays, earlyRenewalDays } = certificateSettings(
+            args,
+            1095,
+            "IntermediateCa",
+            this,
+        );
         const ca = issueCaCertificate(
             this,
             name,

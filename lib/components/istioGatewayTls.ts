@@ -106,7 +106,12 @@ export class IstioGatewayTls extends pulumi.ComponentResource {
         const namespace = args.namespace ?? "istio-system";
         const gatewayName = args.gatewayName ?? name;
         const selector = args.selector ?? GATEWAY_SELECTOR;
-        const { keyAlgorithm, validityDays, earlyRenewalDays } = certificateSettings(args, 365);
+        const { keyAlgorithm, validityDays, earlyRenewalDays } = certificateSettings(
+            args,
+            365,
+            "IstioGatewayTls",
+            this,
+        );
         if (args.endpoints.length === 0) {
             throw new pulumi.ResourceError("IstioGatewayTls needs at least one endpoint", this);
         }

@@ -3,7 +3,7 @@ import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import { KeyAlgorithm } from "../config/types";
-import { defaultEarlyRenewalDays } from "../config/validate";
+import { defaultEarlyRenewalDays, MAX_VALIDITY_DAYS } from "../config/validate";
 import { CA_USES, KeySpec, LeafPlan, rotatedName } from "../plan/plan";
 import { joinPemOutputs } from "./pem";
 
@@ -16,18 +16,32 @@ export interface CertificateSettings {
 
 /**
  * Those settings with the defaults every component documents: RSA, the component's own validity,
- * and the last third of the validity as the early-renewal window.
+ * and the last third of the validity as the early-renewal window. Out-of-range days are refused
+ * here, naming the component and the argument, rather than by the provider at `pulumi up` in its
+ * own terms (hours).
  */
 export function certificateSettings(
     args: CertificateSettings,
     defaultValidityDays: number,
+    component: string,
+    resource: pulumi.Resource,
 ): Required<CertificateSettings> {
     const validityDays = args.validityDays ?? defaultValidityDays;
-    return {
-        keyAlgorithm: args.keyAlgorithm ?? "RSA",
-        validityDays,
-        earlyRenewalDays: args.earlyRenewalDays ?? defaultEarlyRenewalDays(validityDays),
+    const refuse = (problem: string) => {
+        throw new pulumi.ResourceError(`${component} ${problem}`, resource);
     };
+    if (!Number.isInteger(validityDays) || validityDays < 1 || validityDays > MAX_VALIDITY_DAYS) {
+        refuse(
+            `validityDays must be a whole number of days from 1 to ${MAX_VALIDITY_DAYS}; got ${validityDays}. Set it within that range or leave it unset (${defaultValidityDays})`,
+        );
+    }
+    const earlyRenewalDays = args.earlyRenewalDays ?? defaultEarlyRenewalDays(validityDays);
+    if (!Number.isInteger(earlyRenewalDays) || earlyRenewalDays < 0 || earlyRenewalDays >= validityDays) {
+        refuse(
+            `earlyRenewalDays must be a whole number of days from 0 to ${validityDays - 1} (below validityDays); got ${earlyRenewalDays}. Lower it or leave it unset (a third of validityDays)`,
+        );
+    }
+    return { keyAlgorithm: args.keyAlgorithm ?? "RSA", validityDays, earlyRenewalDays };
 }
 
 /** The subject of a certificate. */

@@ -86,7 +86,7 @@ export class MeshPluginCa extends pulumi.ComponentResource {
     constructor(name: string, args: MeshPluginCaArgs, opts?: pulumi.ComponentResourceOptions) {
         super("apic-istio-pki:index:MeshPluginCa", name, {}, opts);
         const signer = signerOf(args, "MeshPluginCa", this);
-        const { keyAlgorithm, validityDays, earlyRenewalDays } = certificateSettings(args, 1095);
+        const { keyAlgorithm, validityDays, earlyRenewalDays } = certificateSettings(args, 1095, "MeshPluginCa", this);
         const strictMtls = args.strictMtls ?? false;
         const epoch = args.epoch ?? 0;
         const generation = args.generation ?? 0;

@@ -39,7 +39,7 @@ export class RootCa extends pulumi.ComponentResource {
 
     constructor(name: string, args: RootCaArgs, opts?: pulumi.ComponentResourceOptions) {
         super("apic-istio-pki:index:RootCa", name, {}, opts);
-        const { keyAlgorithm, validityDays, earlyRenewalDays } = certificateSettings(args, 3650);
+        const { keyAlgorithm, validityDays, earlyRenewalDays } = certificateSettings(args, 3650, "RootCa", this);
         const maxPathLength = args.maxPathLength ?? 1;
         if (maxPathLength < 1) {
             throw new pulumi.ResourceError(

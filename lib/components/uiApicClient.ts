@@ -83,7 +83,7 @@ export class UiApicClient extends pulumi.ComponentResource {
 
     constructor(name: string, args: UiApicClientArgs, opts?: pulumi.ComponentResourceOptions) {
         super("apic-istio-pki:index:UiApicClient", name, {}, opts);
-        const { keyAlgorithm, validityDays, earlyRenewalDays } = certificateSettings(args, 365);
+        const { keyAlgorithm, validityDays, earlyRenewalDays } = certificateSettings(args, 365, "UiApicClient", this);
         const secretName = args.secretName ?? `apic-client-${args.service}`;
         const labels = args.workloadLabels ?? { app: args.service };
         if (args.apicHosts.length === 0) {

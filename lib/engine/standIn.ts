@@ -106,10 +106,18 @@ function kubernetesId(inputs: Record<string, unknown>, name: string): string {
     return metadata.namespace ? `${metadata.namespace}/${metadata.name ?? name}` : (metadata.name ?? name);
 }
 
+/**
+ * What a failed newResource or call gives the SDK: a promise that never settles. The run ends on
+ * `failure` instead. Throwing would not end it (the SDK waits on a failed registration's outputs),
+ * and the SDK re-raises every failed registration as an unhandled rejection for its CLI to report,
+ * which under node:test or vitest fails whatever test runs next.
+ */
+const NEVER: Promise<never> = new Promise<never>(() => undefined);
+
 export class EngineStandIn implements pulumi.runtime.Mocks {
     readonly resources: RecordedResource[] = [];
     readonly warnings: string[] = [];
-    /** Rejects on the first error inside newResource, which the SDK would otherwise turn into a hang. */
+    /** Rejects on the first error inside newResource or call: the run ends on it, not on the SDK. */
     readonly failure: Promise<never>;
     private fail!: (err: Error) => void;
     private readonly state: EngineState;
@@ -145,9 +153,8 @@ export class EngineStandIn implements pulumi.runtime.Mocks {
             });
             return { id, state };
         } catch (err) {
-            const error = new Error(`stand-in failed on ${args.type} "${args.name}": ${(err as Error).message}`);
-            this.fail(error);
-            throw error;
+            this.fail(new Error(`stand-in failed on ${args.type} "${args.name}": ${(err as Error).message}`));
+            return NEVER;
         }
     }
 
@@ -170,10 +177,9 @@ export class EngineStandIn implements pulumi.runtime.Mocks {
         this.testKeys?.save();
     }
 
-    call(args: pulumi.runtime.MockCallArgs): Record<string, unknown> {
-        const error = new Error(`stand-in does not emulate the function ${args.token}`);
-        this.fail(error);
-        throw error;
+    call(args: pulumi.runtime.MockCallArgs): Promise<Record<string, unknown>> {
+        this.fail(new Error(`stand-in does not emulate the function ${args.token}`));
+        return NEVER;
     }
 
     private async create(
@@ -292,6 +298,7 @@ async function runUntilSettled<T>(program: () => T, options: RunOptions): Promis
             options.timeoutMs ?? 120_000,
         );
     });
+    engine.failure.catch(forgetFailedRun);
     try {
         const outputs = await Promise.race([settled, engine.failure, timeout]);
         engine.saveTestKeys();
@@ -302,6 +309,22 @@ async function runUntilSettled<T>(program: () => T, options: RunOptions): Promis
     } finally {
         clearTimeout(timer);
     }
+}
+
+/**
+ * After the engine failed: the SDK's promises that wait on the failed resource never settle (see
+ * NEVER), and its leak detector would list them when the process exits and set exit status 1.
+ * Once the program's remaining work has run (a turn of the event loop), they are dropped from it
+ * (internal, like waitForRPCs).
+ */
+function forgetFailedRun(): void {
+    setImmediate(() => {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const state = require("@pulumi/pulumi/runtime/state") as {
+            getStore?: () => { leakCandidates?: Set<unknown> };
+        };
+        state.getStore?.().leakCandidates?.clear();
+    });
 }
 
 /** The SDK's own "all RPCs done" promise (internal, but the only exact signal there is). */
