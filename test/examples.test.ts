@@ -91,6 +91,34 @@ describe("Components used alone", function () {
         );
     });
 
+    it("refuses a CA subject that RFC 5280 cannot carry, or an empty common name", async () => {
+        const outcome = (make: () => unknown) =>
+            runWithStandIn(make, { state: sharedState }).then(
+                () => "accepted",
+                (error: Error) => error.message,
+            );
+        const long = "x".repeat(65);
+        assert.deepStrictEqual(
+            [
+                await outcome(() => new RootCa("r", { subject: { commonName: long }, keyAlgorithm: "ECDSA" })),
+                await outcome(() => new RootCa("r", { subject: { commonName: " " }, keyAlgorithm: "ECDSA" })),
+                await outcome(
+                    () =>
+                        new IntermediateCa("i", {
+                            issuer: { certPem: "x", privateKeyPem: "x", rootCertPem: "x" },
+                            subject: { commonName: "i", organization: long },
+                            keyAlgorithm: "ECDSA",
+                        }),
+                ),
+            ],
+            [
+                `RootCa subject.commonName must be 1 to 64 characters (RFC 5280), not blank; got "${long}" (65)`,
+                'RootCa subject.commonName must be 1 to 64 characters (RFC 5280), not blank; got " " (1)',
+                `IntermediateCa subject.organization must be 1 to 64 characters (RFC 5280), not blank; got "${long}" (65)`,
+            ],
+        );
+    });
+
     it("signs an intermediate with an existing CA given as PEM and chains it to that root", async () => {
         const { outputs } = await runWithStandIn(
             () => {

@@ -3,7 +3,7 @@ import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import { KeyAlgorithm } from "../config/types";
-import { defaultEarlyRenewalDays, MAX_VALIDITY_DAYS } from "../config/validate";
+import { defaultEarlyRenewalDays, MAX_COMMON_NAME_LENGTH, MAX_VALIDITY_DAYS } from "../config/validate";
 import { CA_USES, KeySpec, LeafPlan, rotatedName } from "../plan/plan";
 import { joinPemOutputs } from "./pem";
 
@@ -68,6 +68,23 @@ export function privateKeyArgs(key: KeySpec): tls.PrivateKeyArgs {
     return key.algorithm === "RSA"
         ? { algorithm: "RSA", rsaBits: key.rsaBits }
         : { algorithm: "ECDSA", ecdsaCurve: key.ecdsaCurve };
+}
+
+/**
+ * Refuses a CA subject that RFC 5280 cannot carry (ub-common-name and ub-organization-name: 64
+ * characters) or that names nothing, as the stack's config does, naming the component.
+ */
+export function checkCaSubject(subject: CertificateSubject, component: string, resource: pulumi.Resource): void {
+    const fields: [string, unknown][] = [["commonName", subject.commonName]];
+    if (subject.organization !== undefined) fields.push(["organization", subject.organization]);
+    for (const [field, value] of fields) {
+        if (typeof value !== "string" || value.trim() === "" || value.length > MAX_COMMON_NAME_LENGTH) {
+            throw new pulumi.ResourceError(
+                `${component} subject.${field} must be 1 to ${MAX_COMMON_NAME_LENGTH} characters (RFC 5280), not blank; got ${JSON.stringify(value)}${typeof value === "string" ? ` (${value.length})` : ""}`,
+                resource,
+            );
+        }
+    }
 }
 
 export function subjectArgs(subject: CertificateSubject): tls.types.input.CertRequestSubject {
