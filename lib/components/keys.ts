@@ -41,7 +41,36 @@ export function certificateSettings(
             `earlyRenewalDays must be a whole number of days from 0 to ${validityDays - 1} (below validityDays); got ${earlyRenewalDays}. Lower it or leave it unset (a third of validityDays)`,
         );
     }
-    return { keyAlgorithm: args.keyAlgorithm ?? "RSA", validityDays, earlyRenewalDays };
+    const keyAlgorithm = choice(
+        args.keyAlgorithm,
+        Object.values(KeyAlgorithm),
+        "RSA",
+        `${component} keyAlgorithm`,
+        resource,
+    );
+    return { keyAlgorithm, validityDays, earlyRenewalDays };
+}
+
+/**
+ * An argument that must be one of `allowed` (or unset, for `fallback`). TypeScript checks it at
+ * compile time; a program in another language (through the component provider) may pass any
+ * string, and "rsa" must not quietly become the other algorithm.
+ */
+export function choice<T extends string>(
+    value: T | undefined,
+    allowed: readonly T[],
+    fallback: T,
+    what: string,
+    resource: pulumi.Resource,
+): T {
+    if (value === undefined) return fallback;
+    if (!allowed.includes(value)) {
+        throw new pulumi.ResourceError(
+            `${what} must be ${allowed.map((a) => JSON.stringify(a)).join(" or ")}; got ${JSON.stringify(value)}`,
+            resource,
+        );
+    }
+    return value;
 }
 
 /** The subject of a certificate. */
