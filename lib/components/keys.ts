@@ -165,6 +165,13 @@ export function keyAndRequest(
     baseName: string,
     spec: Pick<CertificateSpec, "subject" | "dnsNames" | "uris" | "key" | "epoch">,
 ): { name: string; key: tls.PrivateKey; csr: tls.CertRequest } {
+    // The epoch is part of the children's names: -1 or 1.5 would name resources, not rotate them.
+    if (!Number.isInteger(spec.epoch) || spec.epoch < 0) {
+        throw new pulumi.ResourceError(
+            `${baseName}: epoch must be a whole number from 0 (raise it by one to rotate); got ${spec.epoch}`,
+            parent,
+        );
+    }
     const name = rotatedName(baseName, spec.epoch);
     const key = new tls.PrivateKey(`${name}-key`, privateKeyArgs(spec.key), { parent });
     const csr = new tls.CertRequest(
