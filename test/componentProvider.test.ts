@@ -553,4 +553,31 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
             "only the mutual-TLS gateway: the customer-facing one waits for its certificate",
         );
     });
+
+    it("refuses a choice another language spells wrongly instead of taking the other algorithm or profile", async () => {
+        // TypeScript checks these unions at compile time; Python or YAML may send any string.
+        const refusal = (component: string, inputs: pulumi.Inputs) =>
+            runWithStandIn(() => provider.construct("bad", token(component), inputs, {}), { state: new Map() }).then(
+                () => "accepted",
+                (error: Error) => error.message,
+            );
+        assert.deepStrictEqual(
+            [
+                await refusal("RootCa", { subject: { commonName: "r" }, keyAlgorithm: "rsa" }),
+                await refusal("CustomerFacingTls", { hosts: [], namespace: "web", keyAlgorithm: "ecdsa" }),
+                await refusal("ApicClientBundle", {
+                    clientCa: { certPem: "x", privateKeyPem: "x" },
+                    identity: "urn:x",
+                    serverTrustBundlePem: "x",
+                    keyAlgorithm: "ECDSA",
+                    pkcs12Profile: "Legacy",
+                }),
+            ],
+            [
+                'RootCa keyAlgorithm must be "RSA" or "ECDSA"; got "rsa"',
+                'CustomerFacingTls keyAlgorithm must be "RSA" or "ECDSA"; got "ecdsa"',
+                'ApicClientBundle pkcs12Profile must be "modern" or "legacy"; got "Legacy"',
+            ],
+        );
+    });
 });

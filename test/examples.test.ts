@@ -2,12 +2,16 @@ import * as assert from "assert";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import * as YAML from "yaml";
 import { runWithStandIn } from "../lib/engine/standIn";
 import { readTestKeys } from "../lib/engine/testKeys";
 import { runProgram } from "../lib/testing";
+import { ApicClientBundle } from "../lib/components/apicClientBundle";
 import { IntermediateCa } from "../lib/components/intermediateCa";
+import { IstioGatewayTls } from "../lib/components/istioGatewayTls";
+import { MeshPluginCa } from "../lib/components/meshPluginCa";
 import { RootCa } from "../lib/components/rootCa";
 import { readmeBlock, ROOT, sharedState, tempDir } from "./helpers";
 
@@ -88,6 +92,85 @@ describe("Components used alone", function () {
             await root({ validityDays: 1 }),
             "accepted",
             "one day, renewed from its start (a third of 1 is 0)",
+        );
+    });
+
+    it("refuses a CA subject that RFC 5280 cannot carry, or an empty common name", async () => {
+        const outcome = (make: () => unknown) =>
+            runWithStandIn(make, { state: sharedState }).then(
+                () => "accepted",
+                (error: Error) => error.message,
+            );
+        const long = "x".repeat(65);
+        assert.deepStrictEqual(
+            [
+                await outcome(() => new RootCa("r", { subject: { commonName: long }, keyAlgorithm: "ECDSA" })),
+                await outcome(() => new RootCa("r", { subject: { commonName: " " }, keyAlgorithm: "ECDSA" })),
+                await outcome(
+                    () =>
+                        new IntermediateCa("i", {
+                            issuer: { certPem: "x", privateKeyPem: "x", rootCertPem: "x" },
+                            subject: { commonName: "i", organization: long },
+                            keyAlgorithm: "ECDSA",
+                        }),
+                ),
+            ],
+            [
+                `RootCa subject.commonName must be 1 to 64 characters (RFC 5280), not blank; got "${long}" (65)`,
+                'RootCa subject.commonName must be 1 to 64 characters (RFC 5280), not blank; got " " (1)',
+                `IntermediateCa subject.organization must be 1 to 64 characters (RFC 5280), not blank; got "${long}" (65)`,
+            ],
+        );
+    });
+
+    it("refuses an epoch or generation that would name resources instead of rotating them", async () => {
+        const outcome = (
+            make: (ca: { certPem: pulumi.Output<string>; privateKeyPem: pulumi.Output<string> }) => unknown,
+        ) =>
+            runWithStandIn(
+                () => {
+                    const root = new RootCa("epoch-root", { subject: { commonName: "r" }, keyAlgorithm: "ECDSA" });
+                    return make({ certPem: root.certPem, privateKeyPem: root.privateKeyPem });
+                },
+                { state: sharedState },
+            ).then(
+                () => "accepted",
+                (error: Error) => error.message,
+            );
+        assert.deepStrictEqual(
+            [
+                await outcome(
+                    (ca) =>
+                        new IstioGatewayTls("epochs", {
+                            serverCa: { ...ca, chainPem: ca.certPem },
+                            clientTrustBundlePem: ca.certPem,
+                            endpoints: [
+                                {
+                                    id: "ob",
+                                    host: "ob.bank.example",
+                                    clientSubjectAltNames: ["urn:example:apic"],
+                                    verifyCertificateSpki: [],
+                                    epoch: 1.5,
+                                },
+                            ],
+                            keyAlgorithm: "ECDSA",
+                        }),
+                ),
+                await outcome(
+                    (ca) =>
+                        new MeshPluginCa("epochs", {
+                            rootCa: ca,
+                            cluster: "c",
+                            environment: "dev",
+                            keyAlgorithm: "ECDSA",
+                            generation: -1,
+                        }),
+                ),
+            ],
+            [
+                "epochs-ob-server: epoch must be a whole number from 0 (raise it by one to rotate); got 1.5",
+                "MeshPluginCa generation must be a whole number from 0 (one more for each staged rotation); got -1",
+            ],
         );
     });
 
@@ -173,6 +256,42 @@ describe("The stand-in harness (runWithStandIn)", function () {
         // eslint-disable-next-line @typescript-eslint/no-require-imports
         const sdkState = require("@pulumi/pulumi/runtime/state") as { getStore(): { leakCandidates: Set<unknown> } };
         assert.strictEqual(sdkState.getStore().leakCandidates.size, 0);
+    });
+
+    it("lets the SDK finish a program that threw before the next run starts, so nothing leaks into that run", async () => {
+        // A component that refuses its arguments throws after the SDK began registering it; its
+        // own outputs must reach this run's mocks, not the next run's ("unknown resource").
+        const unhandled: string[] = [];
+        const listener = (reason: unknown) => unhandled.push(String(reason));
+        process.on("unhandledRejection", listener);
+        try {
+            await assert.rejects(
+                runWithStandIn(
+                    () => {
+                        const root = new RootCa("threw-root", { subject: { commonName: "r" }, keyAlgorithm: "ECDSA" });
+                        const ca = { certPem: root.certPem, privateKeyPem: root.privateKeyPem, chainPem: root.certPem };
+                        return new ApicClientBundle("threw", {
+                            clientCa: ca,
+                            identity: "urn:example:apic",
+                            serverTrustBundlePem: root.certPem,
+                            keyAlgorithm: "ECDSA",
+                            epoch: -1,
+                        });
+                    },
+                    { state: new Map() },
+                ),
+                { message: "threw: epoch must be a whole number from 0 (raise it by one to rotate); got -1" },
+            );
+            const next = await runWithStandIn(
+                () => new RootCa("next-root", { subject: { commonName: "n" }, keyAlgorithm: "ECDSA" }).certPem,
+                { state: new Map() },
+            );
+            assert.match(next.outputs, /^-----BEGIN CERTIFICATE-----/);
+            await new Promise((resolve) => setTimeout(resolve, 50));
+        } finally {
+            process.off("unhandledRejection", listener);
+        }
+        assert.deepStrictEqual(unhandled, []);
     });
 
     it("issues every certificate of a run at the second the run started, even one made a second later", async () => {

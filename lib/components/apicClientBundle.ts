@@ -5,7 +5,7 @@ import { buildPkcs12, pkcs12FriendlyName, pkcs12IterationsProblem, PKCS12_MIN_IT
 import { spkiPin } from "../pki/pins";
 import { KeyAlgorithm } from "../config/types";
 import { apicClientCert } from "../plan/plan";
-import { certificateSettings, issueCertificate, IssuingCa } from "./keys";
+import { certificateSettings, choice, issueCertificate, IssuingCa } from "./keys";
 import { joinPemOutputs } from "./pem";
 
 /** Encryption of the APIC PKCS#12; `as const` so that Pulumi's schema inference reads it as an enum. */
@@ -101,7 +101,13 @@ export class ApicClientBundle extends pulumi.ComponentResource {
         );
         const endpointId = args.endpointId ?? name;
         const epoch = args.epoch ?? 0;
-        const pkcs12Profile = args.pkcs12Profile ?? "modern";
+        const pkcs12Profile = choice(
+            args.pkcs12Profile,
+            Object.values(Pkcs12Profile),
+            "modern",
+            "ApicClientBundle pkcs12Profile",
+            this,
+        );
         const pkcs12Iterations = args.pkcs12Iterations ?? PKCS12_MIN_ITERATIONS;
         const iterationsProblem = pkcs12IterationsProblem(pkcs12Iterations);
         if (iterationsProblem !== undefined) {

@@ -5,7 +5,7 @@ import { KeyAlgorithm } from "../config/types";
 import { GATEWAY_SELECTOR, HTTPS_PORT, leafKey } from "../plan/plan";
 import { pemBlocks } from "../pki/pem";
 import { spkiPin } from "../pki/pins";
-import { checkSignedFor, keyAndRequest } from "./keys";
+import { checkSignedFor, choice, keyAndRequest } from "./keys";
 import { joinPem } from "./pem";
 
 /** One customer-facing host. */
@@ -90,7 +90,9 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
     constructor(name: string, args: CustomerFacingTlsArgs, opts?: pulumi.ComponentResourceOptions) {
         super("apic-istio-pki:index:CustomerFacingTls", name, {}, opts);
         const namespace = args.namespace ?? "istio-system";
-        const key = leafKey(args.keyAlgorithm ?? "RSA");
+        const key = leafKey(
+            choice(args.keyAlgorithm, Object.values(KeyAlgorithm), "RSA", "CustomerFacingTls keyAlgorithm", this),
+        );
         this.csrPems = {};
         this.keyPins = {};
         this.servedCertPems = {};

@@ -4,6 +4,7 @@ import { KeyAlgorithm } from "../config/types";
 import {
     CaSigner,
     certificateSettings,
+    checkCaSubject,
     CertificateSubject,
     issueCaCertificate,
     IssuingCa,
@@ -93,6 +94,7 @@ export class IntermediateCa extends pulumi.ComponentResource implements IssuingC
             "IntermediateCa",
             this,
         );
+        checkCaSubject(args.subject, "IntermediateCa", this);
         const ca = issueCaCertificate(
             this,
             name,

@@ -3,7 +3,7 @@ import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import { KeyAlgorithm } from "../config/types";
-import { defaultEarlyRenewalDays, MAX_VALIDITY_DAYS } from "../config/validate";
+import { defaultEarlyRenewalDays, MAX_COMMON_NAME_LENGTH, MAX_VALIDITY_DAYS } from "../config/validate";
 import { CA_USES, KeySpec, LeafPlan, rotatedName } from "../plan/plan";
 import { joinPemOutputs } from "./pem";
 
@@ -41,7 +41,36 @@ export function certificateSettings(
             `earlyRenewalDays must be a whole number of days from 0 to ${validityDays - 1} (below validityDays); got ${earlyRenewalDays}. Lower it or leave it unset (a third of validityDays)`,
         );
     }
-    return { keyAlgorithm: args.keyAlgorithm ?? "RSA", validityDays, earlyRenewalDays };
+    const keyAlgorithm = choice(
+        args.keyAlgorithm,
+        Object.values(KeyAlgorithm),
+        "RSA",
+        `${component} keyAlgorithm`,
+        resource,
+    );
+    return { keyAlgorithm, validityDays, earlyRenewalDays };
+}
+
+/**
+ * An argument that must be one of `allowed` (or unset, for `fallback`). TypeScript checks it at
+ * compile time; a program in another language (through the component provider) may pass any
+ * string, and "rsa" must not quietly become the other algorithm.
+ */
+export function choice<T extends string>(
+    value: T | undefined,
+    allowed: readonly T[],
+    fallback: T,
+    what: string,
+    resource: pulumi.Resource,
+): T {
+    if (value === undefined) return fallback;
+    if (!allowed.includes(value)) {
+        throw new pulumi.ResourceError(
+            `${what} must be ${allowed.map((a) => JSON.stringify(a)).join(" or ")}; got ${JSON.stringify(value)}`,
+            resource,
+        );
+    }
+    return value;
 }
 
 /** The subject of a certificate. */
@@ -68,6 +97,23 @@ export function privateKeyArgs(key: KeySpec): tls.PrivateKeyArgs {
     return key.algorithm === "RSA"
         ? { algorithm: "RSA", rsaBits: key.rsaBits }
         : { algorithm: "ECDSA", ecdsaCurve: key.ecdsaCurve };
+}
+
+/**
+ * Refuses a CA subject that RFC 5280 cannot carry (ub-common-name and ub-organization-name: 64
+ * characters) or that names nothing, as the stack's config does, naming the component.
+ */
+export function checkCaSubject(subject: CertificateSubject, component: string, resource: pulumi.Resource): void {
+    const fields: [string, unknown][] = [["commonName", subject.commonName]];
+    if (subject.organization !== undefined) fields.push(["organization", subject.organization]);
+    for (const [field, value] of fields) {
+        if (typeof value !== "string" || value.trim() === "" || value.length > MAX_COMMON_NAME_LENGTH) {
+            throw new pulumi.ResourceError(
+                `${component} subject.${field} must be 1 to ${MAX_COMMON_NAME_LENGTH} characters (RFC 5280), not blank; got ${JSON.stringify(value)}${typeof value === "string" ? ` (${value.length})` : ""}`,
+                resource,
+            );
+        }
+    }
 }
 
 export function subjectArgs(subject: CertificateSubject): tls.types.input.CertRequestSubject {
@@ -119,6 +165,13 @@ export function keyAndRequest(
     baseName: string,
     spec: Pick<CertificateSpec, "subject" | "dnsNames" | "uris" | "key" | "epoch">,
 ): { name: string; key: tls.PrivateKey; csr: tls.CertRequest } {
+    // The epoch is part of the children's names: -1 or 1.5 would name resources, not rotate them.
+    if (!Number.isInteger(spec.epoch) || spec.epoch < 0) {
+        throw new pulumi.ResourceError(
+            `${baseName}: epoch must be a whole number from 0 (raise it by one to rotate); got ${spec.epoch}`,
+            parent,
+        );
+    }
     const name = rotatedName(baseName, spec.epoch);
     const key = new tls.PrivateKey(`${name}-key`, privateKeyArgs(spec.key), { parent });
     const csr = new tls.CertRequest(

@@ -90,6 +90,12 @@ export class MeshPluginCa extends pulumi.ComponentResource {
         const strictMtls = args.strictMtls ?? false;
         const epoch = args.epoch ?? 0;
         const generation = args.generation ?? 0;
+        if (!Number.isInteger(generation) || generation < 0) {
+            throw new pulumi.ResourceError(
+                `MeshPluginCa generation must be a whole number from 0 (one more for each staged rotation); got ${generation}`,
+                this,
+            );
+        }
         const installed = args.installed ?? true;
         const baseSubject = meshCaSubject(args.environment, args.cluster, args.organization);
 

@@ -2,7 +2,14 @@ import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import { CA_USES, caKey } from "../plan/plan";
 import { KeyAlgorithm } from "../config/types";
-import { certificateSettings, CertificateSubject, HOURS_PER_DAY, privateKeyArgs, subjectArgs } from "./keys";
+import {
+    certificateSettings,
+    checkCaSubject,
+    CertificateSubject,
+    HOURS_PER_DAY,
+    privateKeyArgs,
+    subjectArgs,
+} from "./keys";
 
 export interface RootCaArgs {
     /** Subject of the root certificate; a CA needs at least a common name. */
@@ -40,6 +47,7 @@ export class RootCa extends pulumi.ComponentResource {
     constructor(name: string, args: RootCaArgs, opts?: pulumi.ComponentResourceOptions) {
         super("apic-istio-pki:index:RootCa", name, {}, opts);
         const { keyAlgorithm, validityDays, earlyRenewalDays } = certificateSettings(args, 3650, "RootCa", this);
+        checkCaSubject(args.subject, "RootCa", this);
         const maxPathLength = args.maxPathLength ?? 1;
         if (maxPathLength < 1) {
             throw new pulumi.ResourceError(

@@ -119,7 +119,9 @@ export class EngineStandIn implements pulumi.runtime.Mocks {
     readonly warnings: string[] = [];
     /** Rejects on the first error inside newResource or call: the run ends on it, not on the SDK. */
     readonly failure: Promise<never>;
-    private fail!: (err: Error) => void;
+    private rejectFailure!: (err: Error) => void;
+    /** Whether newResource or call has failed: the run ends on `failure`. */
+    failed = false;
     private readonly state: EngineState;
     private readonly testKeys?: TestKeyFile;
     private readonly startedAt = new Date();
@@ -128,7 +130,7 @@ export class EngineStandIn implements pulumi.runtime.Mocks {
         this.state = options.state ?? new Map();
         this.testKeys = options.keyFile === undefined ? undefined : new TestKeyFile(options.keyFile);
         this.failure = new Promise<never>((_, reject) => {
-            this.fail = reject;
+            this.rejectFailure = reject;
         });
         this.failure.catch(() => undefined); // observed by run(); never an unhandled rejection
     }
@@ -170,6 +172,11 @@ export class EngineStandIn implements pulumi.runtime.Mocks {
         const state = { name: id, outputs: stackOutputsOf(this.state), secretOutputNames: [] };
         this.resources.push({ type: args.type, name: args.name, inputs, id, state });
         return { id, state };
+    }
+
+    private fail(error: Error): void {
+        this.failed = true;
+        this.rejectFailure(error);
     }
 
     /** Adds the RSA keys this run generated to the key file, if there is one. */
@@ -285,18 +292,20 @@ async function runUntilSettled<T>(program: () => T, options: RunOptions): Promis
         false,
         "organization",
     );
-    const returned = program();
+    let returned: T | undefined;
     const settled = (async () => {
+        returned = program();
         const outputs = await resolve(returned as pulumi.Input<T>);
         await waitForRegistrations();
         return outputs;
     })();
     let timer: NodeJS.Timeout | undefined;
+    let timedOut = false;
     const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-            () => reject(new Error(`stand-in run did not settle within ${options.timeoutMs ?? 120_000} ms`)),
-            options.timeoutMs ?? 120_000,
-        );
+        timer = setTimeout(() => {
+            timedOut = true;
+            reject(new Error(`stand-in run did not settle within ${options.timeoutMs ?? 120_000} ms`));
+        }, options.timeoutMs ?? 120_000);
     });
     engine.failure.catch(forgetFailedRun);
     try {
@@ -305,7 +314,13 @@ async function runUntilSettled<T>(program: () => T, options: RunOptions): Promis
         const record = (outputs as { deploymentRecord?: unknown } | undefined)?.deploymentRecord;
         if (options.state !== undefined && record !== undefined)
             saveStackOutputs(options.state, { deploymentRecord: record });
-        return { engine, outputs, returned };
+        return { engine, outputs, returned: returned as T };
+    } catch (error) {
+        // The program threw (a component refusing its arguments, say): the SDK goes on registering
+        // what it made before (a component's outputs), and must finish with this run's mocks, not
+        // the next run's, which would not know those resources (unhandled rejections there).
+        if (!engine.failed && !timedOut) await settleSdkWork(engine);
+        throw error;
     } finally {
         clearTimeout(timer);
     }
@@ -325,6 +340,20 @@ function forgetFailedRun(): void {
         };
         state.getStore?.().leakCandidates?.clear();
     });
+}
+
+/** How long a failed program's leftover registrations may take before the failure is reported anyway. */
+const SETTLE_AFTER_ERROR_MS = 5_000;
+
+/** Waits until the SDK has no registration of this run in flight (or the engine fails, or a few seconds pass). */
+async function settleSdkWork(engine: EngineStandIn): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const cap = new Promise<void>((resolve) => (timer = setTimeout(resolve, SETTLE_AFTER_ERROR_MS)));
+    try {
+        await Promise.race([waitForRegistrations().catch(() => undefined), engine.failure.catch(() => undefined), cap]);
+    } finally {
+        clearTimeout(timer);
+    }
 }
 
 /** The SDK's own "all RPCs done" promise (internal, but the only exact signal there is). */
