@@ -120,8 +120,7 @@ export class EngineStandIn implements pulumi.runtime.Mocks {
     /** Rejects on the first error inside newResource or call: the run ends on it, not on the SDK. */
     readonly failure: Promise<never>;
     private rejectFailure!: (err: Error) => void;
-    /** Whether newResource or call has failed: the run ends on `failure`. */
-    failed = false;
+    private hasFailed = false;
     private readonly state: EngineState;
     private readonly testKeys?: TestKeyFile;
     private readonly startedAt = new Date();
@@ -174,8 +173,13 @@ export class EngineStandIn implements pulumi.runtime.Mocks {
         return { id, state };
     }
 
+    /** Whether newResource or call has failed: the run ends on `failure`. */
+    get failed(): boolean {
+        return this.hasFailed;
+    }
+
     private fail(error: Error): void {
-        this.failed = true;
+        this.hasFailed = true;
         this.rejectFailure(error);
     }
 
