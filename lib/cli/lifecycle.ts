@@ -4,7 +4,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { rawConfigFromStackFile, readFromDisk } from "../config/load";
+import { rawConfigFromStackFile, ReadFile, readFromDisk } from "../config/load";
 import { PkiConfig } from "../config/types";
 import { ConfigError, validateConfig } from "../config/validate";
 import { readRegularFile } from "../files";
@@ -54,6 +54,12 @@ interface Edited {
     config: PkiConfig;
 }
 
+/** Reads the stack file as `text` (what this run read or is about to write), other files from disk. */
+const readingStackAs =
+    (file: string, text: string): ReadFile =>
+    (f) =>
+        path.resolve(f) === file ? text : readFromDisk(f);
+
 /**
  * The stack file after the proposals' edits, checked as `pulumi up` would check it against what is
  * deployed, and checked to set exactly the values meant (a key from Pulumi.yaml the stack file
@@ -70,7 +76,7 @@ function editStackFile(
         text,
         edits.map((e) => ({ path: e.path, value: e.to })),
     );
-    const raw = rawConfigFromStackFile(file, { read: (f) => (path.resolve(f) === file ? after : readFromDisk(f)) });
+    const raw = rawConfigFromStackFile(file, { read: readingStackAs(file, after) });
     const config = validateConfig(raw);
     for (const edit of edits) {
         const value = effectiveValue(raw, edit.path);
@@ -186,7 +192,7 @@ export const lifecycleCommand: Command = {
         let text: string;
         try {
             text = readRegularFile(file);
-            config = validateConfig(rawConfigFromStackFile(file));
+            config = validateConfig(rawConfigFromStackFile(file, { read: readingStackAs(file, text) }));
         } catch (error) {
             throw new InputError(`cannot use the stack file ${file}: ${(error as Error).message}`);
         }
