@@ -294,6 +294,48 @@ describe("The stand-in harness (runWithStandIn)", function () {
         assert.deepStrictEqual(unhandled, []);
     });
 
+    it("fails a run at once when an apply that feeds a resource's input throws, leaving nothing pending", async () => {
+        // The SDK cannot register such a resource, and its outputs never resolve: the run must end
+        // on the error (as `pulumi up` does), not wait for outputs that never come.
+        const program = (returnBadOutput: boolean) => () => {
+            const key = new tls.PrivateKey("apply-key", { algorithm: "ECDSA", ecdsaCurve: "P256" });
+            const commonName = key.publicKeyPem.apply((): string => {
+                throw new Error("refused in apply");
+            });
+            const cert = new tls.SelfSignedCert("apply-cert", {
+                privateKeyPem: key.privateKeyPem,
+                subject: { commonName },
+                validityPeriodHours: 24,
+                allowedUses: ["cert_signing"],
+            });
+            new tls.SelfSignedCert("apply-dependent", {
+                privateKeyPem: key.privateKeyPem,
+                subject: { commonName: cert.id },
+                validityPeriodHours: 24,
+                allowedUses: ["cert_signing"],
+            });
+            return returnBadOutput ? commonName : cert.certPem;
+        };
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const sdkState = require("@pulumi/pulumi/runtime/state") as { getStore(): { leakCandidates: Set<unknown> } };
+        // Returned or not, the failed step reaches the SDK's registration of "apply-cert" first.
+        const message = 'error serializing property "subject": refused in apply';
+        for (const returnBadOutput of [false, true]) {
+            const started = performance.now();
+            await assert.rejects(runWithStandIn(program(returnBadOutput), { state: new Map(), timeoutMs: 8_000 }), {
+                message,
+            });
+            const elapsed = performance.now() - started;
+            assert.ok(elapsed < 1_000, `the failed run took ${Math.round(elapsed)} ms to reject`);
+            assert.strictEqual(sdkState.getStore().leakCandidates.size, 0);
+        }
+        const next = await runWithStandIn(
+            () => new RootCa("after-apply", { subject: { commonName: "a" }, keyAlgorithm: "ECDSA" }).certPem,
+            { state: new Map() },
+        );
+        assert.match(next.outputs, /^-----BEGIN CERTIFICATE-----/);
+    });
+
     it("issues every certificate of a run at the second the run started, even one made a second later", async () => {
         const selfSigned = (name: string) => {
             const key = new tls.PrivateKey(`${name}-key`, { algorithm: "ECDSA", ecdsaCurve: "P256" });
