@@ -13,11 +13,22 @@ import { manifest } from "./render/render";
 export { EngineStandIn, resolve, runWithStandIn } from "./engine/standIn";
 export type { EngineState, RecordedResource, RunOptions, RunResult, StandInOptions } from "./engine/standIn";
 
+/** Files of the program's folder (not node_modules) that a run loaded: the next run loads them afresh. */
+const programFiles = new Set<string>();
+
+function inProgramFolder(file: string, folder: string): boolean {
+    const relative = path.relative(folder, file);
+    return (
+        !relative.startsWith("..") && !path.isAbsolute(relative) && !relative.split(path.sep).includes("node_modules")
+    );
+}
+
 /**
  * Runs a Pulumi program module (what Pulumi.yaml `main` names) against the stand-in the way
  * `pulumi up` runs it: its exports, or what its exported function returns, are the stack outputs.
- * The module is loaded afresh on every call, so each run registers its resources again. T is the
- * module's type (`typeof import("./index")`), for typed outputs.
+ * The module and the files of its folder it loaded (node_modules excepted) are loaded afresh on
+ * every call, as `pulumi up` starts a new process: each run registers all its resources again. T is the module's type
+ * (`typeof import("./index")`), for typed outputs.
  */
 export function runProgram<T = Record<string, unknown>>(
     modulePath: string,
@@ -25,10 +36,17 @@ export function runProgram<T = Record<string, unknown>>(
 ): Promise<RunResult<T>> {
     const file = require.resolve(path.resolve(modulePath));
     return runWithStandIn(() => {
-        delete require.cache[file];
-        // eslint-disable-next-line @typescript-eslint/no-require-imports
-        const exported: unknown = require(file);
-        return (typeof exported === "function" ? exported() : exported) as T;
+        for (const loaded of [file, ...programFiles]) delete require.cache[loaded];
+        const before = new Set(Object.keys(require.cache));
+        try {
+            // eslint-disable-next-line @typescript-eslint/no-require-imports
+            const exported: unknown = require(file);
+            return (typeof exported === "function" ? exported() : exported) as T;
+        } finally {
+            for (const loaded of Object.keys(require.cache)) {
+                if (!before.has(loaded) && inProgramFolder(loaded, path.dirname(file))) programFiles.add(loaded);
+            }
+        }
     }, options);
 }
 

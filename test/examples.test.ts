@@ -336,6 +336,46 @@ describe("The stand-in harness (runWithStandIn)", function () {
         assert.match(next.outputs, /^-----BEGIN CERTIFICATE-----/);
     });
 
+    it("runs a program of several files afresh each time, as a new process would: all its resources, this run's outputs", async () => {
+        const project = tempDir("program-files");
+        const tlsModule = JSON.stringify(require.resolve("@pulumi/tls"));
+        fs.mkdirSync(path.join(project, "node_modules", "counter"), { recursive: true });
+        fs.writeFileSync(
+            path.join(project, "node_modules", "counter", "index.js"),
+            "globalThis.counterLoads = (globalThis.counterLoads ?? 0) + 1;\n",
+        );
+        fs.writeFileSync(
+            path.join(project, "network.js"),
+            `const tls = require(${tlsModule});\n` +
+                `const key = new tls.PrivateKey("network-key", { algorithm: "ECDSA", ecdsaCurve: "P256" });\n` +
+                `exports.networkKey = key.publicKeyPem;\n`,
+        );
+        fs.writeFileSync(
+            path.join(project, "index.js"),
+            `require("counter");\nconst tls = require(${tlsModule});\nconst network = require("./network");\n` +
+                `const key = new tls.PrivateKey("main-key", { algorithm: "ECDSA", ecdsaCurve: "P256" });\n` +
+                `exports.networkKey = network.networkKey;\nexports.mainKey = key.publicKeyPem;\n`,
+        );
+        const globals = globalThis as { counterLoads?: number };
+        delete globals.counterLoads;
+        const runs = [];
+        for (let run = 0; run < 2; run++) {
+            const { engine, outputs } = await runProgram<{ networkKey: string; mainKey: string }>(
+                path.join(project, "index.js"),
+                { state: new Map() },
+            );
+            const keys = new Map(
+                engine.byType("tls:index/privateKey:PrivateKey").map((r) => [r.name, String(r.state.publicKeyPem)]),
+            );
+            assert.deepStrictEqual([...keys.keys()].sort(), ["main-key", "network-key"]);
+            assert.strictEqual(outputs.networkKey, keys.get("network-key"), "the output is this run's key");
+            assert.strictEqual(outputs.mainKey, keys.get("main-key"));
+            runs.push(outputs);
+        }
+        assert.notStrictEqual(runs[1].networkKey, runs[0].networkKey, "a new state makes a new key");
+        assert.strictEqual(globals.counterLoads, 1, "a package of the program's node_modules loads once");
+    });
+
     it("issues every certificate of a run at the second the run started, even one made a second later", async () => {
         const selfSigned = (name: string) => {
             const key = new tls.PrivateKey(`${name}-key`, { algorithm: "ECDSA", ecdsaCurve: "P256" });
