@@ -2,6 +2,7 @@ import * as assert from "assert";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import { pathToFileURL } from "url";
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import * as YAML from "yaml";
@@ -374,6 +375,41 @@ describe("The stand-in harness (runWithStandIn)", function () {
         }
         assert.notStrictEqual(runs[1].networkKey, runs[0].networkKey, "a new state makes a new key");
         assert.strictEqual(globals.counterLoads, 1, "a package of the program's node_modules loads once");
+    });
+
+    it("runs an ES module program as the language host does: afresh each time, its default export called", async () => {
+        const project = tempDir("program-esm");
+        fs.writeFileSync(path.join(project, "package.json"), JSON.stringify({ type: "module" }));
+        const tlsUrl = JSON.stringify(pathToFileURL(require.resolve("@pulumi/tls")).href);
+        fs.writeFileSync(
+            path.join(project, "index.js"),
+            `import tls from ${tlsUrl};\n` +
+                `const top = new tls.PrivateKey("top-key", { algorithm: "ECDSA", ecdsaCurve: "P256" });\n` +
+                `export default async () => {\n` +
+                `    const key = new tls.PrivateKey("esm-key", { algorithm: "ECDSA", ecdsaCurve: "P256" });\n` +
+                `    return { esmKey: key.publicKeyPem, topKey: top.publicKeyPem };\n` +
+                `};\n`,
+        );
+        const keys = [];
+        for (let run = 0; run < 2; run++) {
+            const { engine, outputs, returned } = await runProgram<{ esmKey: string; topKey: string }>(
+                path.join(project, "index.js"),
+                { state: new Map() },
+            );
+            const made = new Map(
+                engine.byType("tls:index/privateKey:PrivateKey").map((r) => [r.name, String(r.state.publicKeyPem)]),
+            );
+            assert.deepStrictEqual([...made.keys()].sort(), ["esm-key", "top-key"]);
+            assert.strictEqual(outputs.esmKey, made.get("esm-key"));
+            assert.strictEqual(outputs.topKey, made.get("top-key"));
+            assert.ok(pulumi.Output.isInstance(returned.esmKey), "returned: what the exported function resolved to");
+            keys.push(outputs.esmKey);
+        }
+        assert.notStrictEqual(keys[1], keys[0]);
+        fs.writeFileSync(path.join(project, "both.mjs"), "export default () => ({});\nexport const extra = 1;\n");
+        await assert.rejects(runProgram(path.join(project, "both.mjs"), { state: new Map() }), {
+            message: "expected entrypoint module to have either a default export or named exports but not both",
+        });
     });
 
     it("issues every certificate of a run at the second the run started, even one made a second later", async () => {

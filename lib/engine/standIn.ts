@@ -274,7 +274,7 @@ export interface RunResult<T> {
     readonly engine: EngineStandIn;
     /** What the program returned, every Output resolved. */
     readonly outputs: pulumi.Unwrap<T>;
-    /** What the program returned, Outputs intact (for pulumi.isSecret checks). */
+    /** What the program returned (what its promise resolved to), Outputs intact (for pulumi.isSecret checks). */
     readonly returned: T;
 }
 
@@ -297,7 +297,10 @@ export interface RunOptions extends StandInOptions {
  * Runs a Pulumi program against the stand-in and waits until every registration has finished.
  * Errors thrown by the program or inside the stand-in reject; nothing hangs.
  */
-export async function runWithStandIn<T>(program: () => T, options: RunOptions = {}): Promise<RunResult<T>> {
+export async function runWithStandIn<T>(
+    program: () => T | Promise<T>,
+    options: RunOptions = {},
+): Promise<RunResult<T>> {
     const stackTraceLimit = Error.stackTraceLimit;
     if (options.stackTraces !== true) Error.stackTraceLimit = 0;
     try {
@@ -307,7 +310,7 @@ export async function runWithStandIn<T>(program: () => T, options: RunOptions = 
     }
 }
 
-async function runUntilSettled<T>(program: () => T, options: RunOptions): Promise<RunResult<T>> {
+async function runUntilSettled<T>(program: () => T | Promise<T>, options: RunOptions): Promise<RunResult<T>> {
     const engine = new EngineStandIn(options);
     // "organization" is what the local (diy) backend calls the organization of every stack.
     await pulumi.runtime.setMocks(
@@ -319,7 +322,8 @@ async function runUntilSettled<T>(program: () => T, options: RunOptions): Promis
     );
     let returned: T | undefined;
     const settled = (async () => {
-        returned = program();
+        // An async program (a function the module exports) resolves to its outputs.
+        returned = await program();
         const outputs = await resolve(returned as pulumi.Input<T>);
         await waitForRegistrations();
         return outputs;
