@@ -6,30 +6,86 @@
  * with its inputs. A test double: import it from tests, never from a program `pulumi up` runs.
  */
 import * as crypto from "crypto";
+import * as fs from "fs";
 import * as path from "path";
+import { pathToFileURL } from "url";
 import { EngineStandIn, RunOptions, RunResult, runWithStandIn } from "./engine/standIn";
 import { manifest } from "./render/render";
 
 export { EngineStandIn, resolve, runWithStandIn } from "./engine/standIn";
 export type { EngineState, RecordedResource, RunOptions, RunResult, StandInOptions } from "./engine/standIn";
 
+/** Files of the program's folder (not node_modules) that a run loaded: the next run loads them afresh. */
+const programFiles = new Set<string>();
+
+function inProgramFolder(file: string, folder: string): boolean {
+    const relative = path.relative(folder, file);
+    return (
+        !relative.startsWith("..") && !path.isAbsolute(relative) && !relative.split(path.sep).includes("node_modules")
+    );
+}
+
 /**
  * Runs a Pulumi program module (what Pulumi.yaml `main` names) against the stand-in the way
  * `pulumi up` runs it: its exports, or what its exported function returns, are the stack outputs.
- * The module is loaded afresh on every call, so each run registers its resources again. T is the
- * module's type (`typeof import("./index")`), for typed outputs.
+ * Each call loads the module afresh, as `pulumi up` starts a new process, so each run registers
+ * all its resources again: a CommonJS program with the files of its folder it loads (node_modules
+ * excepted); an ES module program (`.mjs`, or `"type": "module"`) by its entry only, since Node
+ * cannot unload the other ES modules it imports. T is the module's type
+ * (`typeof import("./index")`), for typed outputs.
  */
 export function runProgram<T = Record<string, unknown>>(
     modulePath: string,
     options: RunOptions = {},
 ): Promise<RunResult<T>> {
     const file = require.resolve(path.resolve(modulePath));
+    if (isEsModule(file)) {
+        const url = `${pathToFileURL(file).href}?run=${++esModuleRuns}`;
+        return runWithStandIn(async () => {
+            const exported = entryExport((await import(url)) as Record<string, unknown>);
+            return (typeof exported === "function" ? exported() : exported) as T;
+        }, options);
+    }
     return runWithStandIn(() => {
-        delete require.cache[file];
-        // eslint-disable-next-line @typescript-eslint/no-require-imports
-        const exported: unknown = require(file);
-        return (typeof exported === "function" ? exported() : exported) as T;
+        for (const loaded of [file, ...programFiles]) delete require.cache[loaded];
+        const before = new Set(Object.keys(require.cache));
+        try {
+            // eslint-disable-next-line @typescript-eslint/no-require-imports
+            const exported: unknown = require(file);
+            return (typeof exported === "function" ? exported() : exported) as T;
+        } finally {
+            for (const loaded of Object.keys(require.cache)) {
+                if (!before.has(loaded) && inProgramFolder(loaded, path.dirname(file))) programFiles.add(loaded);
+            }
+        }
     }, options);
+}
+
+/** Each ES module run imports the entry under a new URL: Node evaluates it again. */
+let esModuleRuns = 0;
+
+/** As Node decides: `.mjs`/`.mts`, or `.js`/`.ts` under a package.json with `"type": "module"` (the nearest one). */
+function isEsModule(file: string): boolean {
+    const extension = path.extname(file);
+    if (extension === ".mjs" || extension === ".mts") return true;
+    if (extension !== ".js" && extension !== ".ts") return false;
+    for (let folder = path.dirname(file); ; folder = path.dirname(folder)) {
+        const packageJson = path.join(folder, "package.json");
+        if (fs.existsSync(packageJson)) {
+            return (JSON.parse(fs.readFileSync(packageJson, "utf8")) as { type?: unknown }).type === "module";
+        }
+        if (path.dirname(folder) === folder) return false;
+    }
+}
+
+/** What the language host takes from an ES module: its default export, else its named exports. */
+function entryExport(namespace: Record<string, unknown>): unknown {
+    if (!Object.prototype.hasOwnProperty.call(namespace, "default")) return namespace;
+    if (Object.keys(namespace).length !== 1) {
+        // The Pulumi language host's own words.
+        throw new Error("expected entrypoint module to have either a default export or named exports but not both");
+    }
+    return namespace.default;
 }
 
 /** A Kubernetes object the program created, as the cluster would receive it. */

@@ -2,6 +2,7 @@ import * as assert from "assert";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import { pathToFileURL } from "url";
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import * as YAML from "yaml";
@@ -292,6 +293,123 @@ describe("The stand-in harness (runWithStandIn)", function () {
             process.off("unhandledRejection", listener);
         }
         assert.deepStrictEqual(unhandled, []);
+    });
+
+    it("fails a run at once when an apply that feeds a resource's input throws, leaving nothing pending", async () => {
+        // The SDK cannot register such a resource, and its outputs never resolve: the run must end
+        // on the error (as `pulumi up` does), not wait for outputs that never come.
+        const program = (returnBadOutput: boolean) => () => {
+            const key = new tls.PrivateKey("apply-key", { algorithm: "ECDSA", ecdsaCurve: "P256" });
+            const commonName = key.publicKeyPem.apply((): string => {
+                throw new Error("refused in apply");
+            });
+            const cert = new tls.SelfSignedCert("apply-cert", {
+                privateKeyPem: key.privateKeyPem,
+                subject: { commonName },
+                validityPeriodHours: 24,
+                allowedUses: ["cert_signing"],
+            });
+            new tls.SelfSignedCert("apply-dependent", {
+                privateKeyPem: key.privateKeyPem,
+                subject: { commonName: cert.id },
+                validityPeriodHours: 24,
+                allowedUses: ["cert_signing"],
+            });
+            return returnBadOutput ? commonName : cert.certPem;
+        };
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const sdkState = require("@pulumi/pulumi/runtime/state") as { getStore(): { leakCandidates: Set<unknown> } };
+        // Returned or not, the failed step reaches the SDK's registration of "apply-cert" first.
+        const message = 'error serializing property "subject": refused in apply';
+        for (const returnBadOutput of [false, true]) {
+            const started = performance.now();
+            await assert.rejects(runWithStandIn(program(returnBadOutput), { state: new Map(), timeoutMs: 8_000 }), {
+                message,
+            });
+            const elapsed = performance.now() - started;
+            assert.ok(elapsed < 1_000, `the failed run took ${Math.round(elapsed)} ms to reject`);
+            assert.strictEqual(sdkState.getStore().leakCandidates.size, 0);
+        }
+        const next = await runWithStandIn(
+            () => new RootCa("after-apply", { subject: { commonName: "a" }, keyAlgorithm: "ECDSA" }).certPem,
+            { state: new Map() },
+        );
+        assert.match(next.outputs, /^-----BEGIN CERTIFICATE-----/);
+    });
+
+    it("runs a program of several files afresh each time, as a new process would: all its resources, this run's outputs", async () => {
+        const project = tempDir("program-files");
+        const tlsModule = JSON.stringify(require.resolve("@pulumi/tls"));
+        fs.mkdirSync(path.join(project, "node_modules", "counter"), { recursive: true });
+        fs.writeFileSync(
+            path.join(project, "node_modules", "counter", "index.js"),
+            "globalThis.counterLoads = (globalThis.counterLoads ?? 0) + 1;\n",
+        );
+        fs.writeFileSync(
+            path.join(project, "network.js"),
+            `const tls = require(${tlsModule});\n` +
+                `const key = new tls.PrivateKey("network-key", { algorithm: "ECDSA", ecdsaCurve: "P256" });\n` +
+                `exports.networkKey = key.publicKeyPem;\n`,
+        );
+        fs.writeFileSync(
+            path.join(project, "index.js"),
+            `require("counter");\nconst tls = require(${tlsModule});\nconst network = require("./network");\n` +
+                `const key = new tls.PrivateKey("main-key", { algorithm: "ECDSA", ecdsaCurve: "P256" });\n` +
+                `exports.networkKey = network.networkKey;\nexports.mainKey = key.publicKeyPem;\n`,
+        );
+        const globals = globalThis as { counterLoads?: number };
+        delete globals.counterLoads;
+        const runs = [];
+        for (let run = 0; run < 2; run++) {
+            const { engine, outputs } = await runProgram<{ networkKey: string; mainKey: string }>(
+                path.join(project, "index.js"),
+                { state: new Map() },
+            );
+            const keys = new Map(
+                engine.byType("tls:index/privateKey:PrivateKey").map((r) => [r.name, String(r.state.publicKeyPem)]),
+            );
+            assert.deepStrictEqual([...keys.keys()].sort(), ["main-key", "network-key"]);
+            assert.strictEqual(outputs.networkKey, keys.get("network-key"), "the output is this run's key");
+            assert.strictEqual(outputs.mainKey, keys.get("main-key"));
+            runs.push(outputs);
+        }
+        assert.notStrictEqual(runs[1].networkKey, runs[0].networkKey, "a new state makes a new key");
+        assert.strictEqual(globals.counterLoads, 1, "a package of the program's node_modules loads once");
+    });
+
+    it("runs an ES module program as the language host does: afresh each time, its default export called", async () => {
+        const project = tempDir("program-esm");
+        fs.writeFileSync(path.join(project, "package.json"), JSON.stringify({ type: "module" }));
+        const tlsUrl = JSON.stringify(pathToFileURL(require.resolve("@pulumi/tls")).href);
+        fs.writeFileSync(
+            path.join(project, "index.js"),
+            `import tls from ${tlsUrl};\n` +
+                `const top = new tls.PrivateKey("top-key", { algorithm: "ECDSA", ecdsaCurve: "P256" });\n` +
+                `export default async () => {\n` +
+                `    const key = new tls.PrivateKey("esm-key", { algorithm: "ECDSA", ecdsaCurve: "P256" });\n` +
+                `    return { esmKey: key.publicKeyPem, topKey: top.publicKeyPem };\n` +
+                `};\n`,
+        );
+        const keys = [];
+        for (let run = 0; run < 2; run++) {
+            const { engine, outputs, returned } = await runProgram<{ esmKey: string; topKey: string }>(
+                path.join(project, "index.js"),
+                { state: new Map() },
+            );
+            const made = new Map(
+                engine.byType("tls:index/privateKey:PrivateKey").map((r) => [r.name, String(r.state.publicKeyPem)]),
+            );
+            assert.deepStrictEqual([...made.keys()].sort(), ["esm-key", "top-key"]);
+            assert.strictEqual(outputs.esmKey, made.get("esm-key"));
+            assert.strictEqual(outputs.topKey, made.get("top-key"));
+            assert.ok(pulumi.Output.isInstance(returned.esmKey), "returned: what the exported function resolved to");
+            keys.push(outputs.esmKey);
+        }
+        assert.notStrictEqual(keys[1], keys[0]);
+        fs.writeFileSync(path.join(project, "both.mjs"), "export default () => ({});\nexport const extra = 1;\n");
+        await assert.rejects(runProgram(path.join(project, "both.mjs"), { state: new Map() }), {
+            message: "expected entrypoint module to have either a default export or named exports but not both",
+        });
     });
 
     it("issues every certificate of a run at the second the run started, even one made a second later", async () => {

@@ -124,6 +124,9 @@ export class EngineStandIn implements pulumi.runtime.Mocks {
     private readonly state: EngineState;
     private readonly testKeys?: TestKeyFile;
     private readonly startedAt = new Date();
+    /** newResource calls not yet returned, and when one last started or returned. */
+    private inFlight = 0;
+    private lastActivity = performance.now();
 
     constructor(private readonly options: StandInOptions = {}) {
         this.state = options.state ?? new Map();
@@ -135,28 +138,46 @@ export class EngineStandIn implements pulumi.runtime.Mocks {
     }
 
     async newResource(args: pulumi.runtime.MockResourceArgs): Promise<pulumi.runtime.MockResourceResult> {
+        this.inFlight++;
+        this.lastActivity = performance.now();
         try {
-            const inputs = unwrapSecrets(args.inputs) as Record<string, unknown>;
-            if (args.type === "pulumi:pulumi:StackReference") return this.readStack(args, inputs);
-            const key = `${args.type}::${args.name}`;
-            const inputsJson = canonicalJson(inputs);
-            const kept = this.state.get(key);
-            const { id, state } =
-                kept && kept.inputsJson === inputsJson ? kept : await this.create(args.type, args.name, inputs);
-            this.state.set(key, { inputsJson, id, state });
-            this.resources.push({
-                type: args.type,
-                name: args.name,
-                inputs,
-                id,
-                state,
-                providerName: args.provider ? args.provider.split("::")[3] : undefined,
-            });
-            return { id, state };
+            return await this.register(args);
         } catch (err) {
             this.fail(new Error(`stand-in failed on ${args.type} "${args.name}": ${(err as Error).message}`));
             return NEVER;
+        } finally {
+            this.inFlight--;
+            this.lastActivity = performance.now();
         }
+    }
+
+    /**
+     * Whether no newResource has been running or started for `quietMs`. Under mocks the SDK does
+     * no I/O of its own between registrations, so whatever it still holds then (checked from a
+     * timer, the microtasks drained) waits on an output that will never resolve, not on work.
+     */
+    isQuiet(quietMs: number): boolean {
+        return this.inFlight === 0 && performance.now() - this.lastActivity >= quietMs;
+    }
+
+    private async register(args: pulumi.runtime.MockResourceArgs): Promise<pulumi.runtime.MockResourceResult> {
+        const inputs = unwrapSecrets(args.inputs) as Record<string, unknown>;
+        if (args.type === "pulumi:pulumi:StackReference") return this.readStack(args, inputs);
+        const key = `${args.type}::${args.name}`;
+        const inputsJson = canonicalJson(inputs);
+        const kept = this.state.get(key);
+        const { id, state } =
+            kept && kept.inputsJson === inputsJson ? kept : await this.create(args.type, args.name, inputs);
+        this.state.set(key, { inputsJson, id, state });
+        this.resources.push({
+            type: args.type,
+            name: args.name,
+            inputs,
+            id,
+            state,
+            providerName: args.provider ? args.provider.split("::")[3] : undefined,
+        });
+        return { id, state };
     }
 
     /**
@@ -253,7 +274,7 @@ export interface RunResult<T> {
     readonly engine: EngineStandIn;
     /** What the program returned, every Output resolved. */
     readonly outputs: pulumi.Unwrap<T>;
-    /** What the program returned, Outputs intact (for pulumi.isSecret checks). */
+    /** What the program returned (what its promise resolved to), Outputs intact (for pulumi.isSecret checks). */
     readonly returned: T;
 }
 
@@ -276,7 +297,10 @@ export interface RunOptions extends StandInOptions {
  * Runs a Pulumi program against the stand-in and waits until every registration has finished.
  * Errors thrown by the program or inside the stand-in reject; nothing hangs.
  */
-export async function runWithStandIn<T>(program: () => T, options: RunOptions = {}): Promise<RunResult<T>> {
+export async function runWithStandIn<T>(
+    program: () => T | Promise<T>,
+    options: RunOptions = {},
+): Promise<RunResult<T>> {
     const stackTraceLimit = Error.stackTraceLimit;
     if (options.stackTraces !== true) Error.stackTraceLimit = 0;
     try {
@@ -286,7 +310,7 @@ export async function runWithStandIn<T>(program: () => T, options: RunOptions = 
     }
 }
 
-async function runUntilSettled<T>(program: () => T, options: RunOptions): Promise<RunResult<T>> {
+async function runUntilSettled<T>(program: () => T | Promise<T>, options: RunOptions): Promise<RunResult<T>> {
     const engine = new EngineStandIn(options);
     // "organization" is what the local (diy) backend calls the organization of every stack.
     await pulumi.runtime.setMocks(
@@ -298,11 +322,21 @@ async function runUntilSettled<T>(program: () => T, options: RunOptions): Promis
     );
     let returned: T | undefined;
     const settled = (async () => {
-        returned = program();
+        // An async program (a function the module exports) resolves to its outputs.
+        returned = await program();
         const outputs = await resolve(returned as pulumi.Input<T>);
         await waitForRegistrations();
         return outputs;
     })();
+    // As the Pulumi language host does: an error the SDK raises outside the program's promises (a
+    // resource whose input is an apply that threw) fails the run. Without this the run would wait
+    // for that resource's outputs, which never come.
+    let rejectUnhandled!: (error: Error) => void;
+    const unhandled = new Promise<never>((_, reject) => (rejectUnhandled = reject));
+    unhandled.catch(() => undefined);
+    const onUnhandled = (reason: unknown) =>
+        rejectUnhandled(reason instanceof Error ? reason : new Error(String(reason)));
+    process.on("unhandledRejection", onUnhandled);
     let timer: NodeJS.Timeout | undefined;
     let timedOut = false;
     const timeout = new Promise<never>((_, reject) => {
@@ -311,53 +345,44 @@ async function runUntilSettled<T>(program: () => T, options: RunOptions): Promis
             reject(new Error(`stand-in run did not settle within ${options.timeoutMs ?? 120_000} ms`));
         }, options.timeoutMs ?? 120_000);
     });
-    engine.failure.catch(forgetFailedRun);
     try {
-        const outputs = await Promise.race([settled, engine.failure, timeout]);
+        const outputs = await Promise.race([settled, engine.failure, unhandled, timeout]);
         engine.saveTestKeys();
         const record = (outputs as { deploymentRecord?: unknown } | undefined)?.deploymentRecord;
         if (options.state !== undefined && record !== undefined)
             saveStackOutputs(options.state, { deploymentRecord: record });
         return { engine, outputs, returned: returned as T };
     } catch (error) {
-        // The program threw (a component refusing its arguments, say): the SDK goes on registering
-        // what it made before (a component's outputs), and must finish with this run's mocks, not
-        // the next run's, which would not know those resources (unhandled rejections there).
-        if (!engine.failed && !timedOut) await settleSdkWork(engine);
+        if (!timedOut) await settleAfterFailure(engine);
         throw error;
     } finally {
         clearTimeout(timer);
+        process.off("unhandledRejection", onUnhandled);
     }
 }
 
-/**
- * After the engine failed: the SDK's promises that wait on the failed resource never settle (see
- * NEVER), and its leak detector would list them when the process exits and set exit status 1.
- * Once the program's remaining work has run (a turn of the event loop), they are dropped from it
- * (internal, like waitForRPCs).
- */
-function forgetFailedRun(): void {
-    setImmediate(() => {
-        // eslint-disable-next-line @typescript-eslint/no-require-imports
-        const state = require("@pulumi/pulumi/runtime/state") as {
-            getStore?: () => { leakCandidates?: Set<unknown> };
-        };
-        state.getStore?.().leakCandidates?.clear();
-    });
-}
-
+/** How long the SDK must leave the stand-in alone before a failed run's leftovers count as stuck. */
+const QUIET_AFTER_ERROR_MS = 20;
 /** How long a failed program's leftover registrations may take before the failure is reported anyway. */
 const SETTLE_AFTER_ERROR_MS = 5_000;
 
-/** Waits until the SDK has no registration of this run in flight (or the engine fails, or a few seconds pass). */
-async function settleSdkWork(engine: EngineStandIn): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const cap = new Promise<void>((resolve) => (timer = setTimeout(resolve, SETTLE_AFTER_ERROR_MS)));
-    try {
-        await Promise.race([waitForRegistrations().catch(() => undefined), engine.failure.catch(() => undefined), cap]);
-    } finally {
-        clearTimeout(timer);
-    }
+/**
+ * After a failed run, before it rejects: the SDK goes on registering what the program made before
+ * the error (a component's outputs, say); that must finish with this run's mocks, not the next
+ * run's, which would not know those resources. Then whatever the SDK still holds waits on a failed
+ * step and never settles: its leak detector would list those promises when the process exits and
+ * set exit status 1, so they are dropped from it (internal, like waitForRPCs).
+ */
+async function settleAfterFailure(engine: EngineStandIn): Promise<void> {
+    let registrationsDone = false;
+    const markDone = () => (registrationsDone = true);
+    waitForRegistrations().then(markDone, markDone);
+    const deadline = performance.now() + SETTLE_AFTER_ERROR_MS;
+    do await new Promise((resolve) => setTimeout(resolve, 5));
+    while (!registrationsDone && !engine.isQuiet(QUIET_AFTER_ERROR_MS) && performance.now() < deadline);
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const state = require("@pulumi/pulumi/runtime/state") as { getStore?: () => { leakCandidates?: Set<unknown> } };
+    state.getStore?.().leakCandidates?.clear();
 }
 
 /** The SDK's own "all RPCs done" promise (internal, but the only exact signal there is). */
