@@ -6,6 +6,7 @@
  * name is registered again with identical inputs (pass one `EngineState` to several runs), which
  * is also how a test suite generates each CA key only once.
  */
+import { AsyncLocalStorage } from "async_hooks";
 import * as pulumi from "@pulumi/pulumi";
 import { randomPassword } from "./randomProvider";
 import { TestKeyFile } from "./testKeys";
@@ -293,14 +294,30 @@ export interface RunOptions extends StandInOptions {
     stackTraces?: boolean;
 }
 
+/** The SDK holds one engine per process (setMocks is global), so runs take turns. */
+let lastRun: Promise<unknown> = Promise.resolve();
+/** Set inside a run's program and everything it starts: a run started from there would wait on itself. */
+const insideRun = new AsyncLocalStorage<true>();
+
 /**
  * Runs a Pulumi program against the stand-in and waits until every registration has finished.
- * Errors thrown by the program or inside the stand-in reject; nothing hangs.
+ * Errors thrown by the program or inside the stand-in reject; nothing hangs. Runs started
+ * together (Promise.all, concurrent tests) take turns, each with its own engine.
  */
-export async function runWithStandIn<T>(
-    program: () => T | Promise<T>,
-    options: RunOptions = {},
-): Promise<RunResult<T>> {
+export function runWithStandIn<T>(program: () => T | Promise<T>, options: RunOptions = {}): Promise<RunResult<T>> {
+    if (insideRun.getStore()) {
+        return Promise.reject(
+            new Error(
+                "runWithStandIn was called from inside the program of another run: runs take turns (the SDK has one engine per process), so it would wait for itself; start it after that run",
+            ),
+        );
+    }
+    const run = lastRun.then(() => insideRun.run(true, () => runAlone(program, options)));
+    lastRun = run.catch(() => undefined);
+    return run;
+}
+
+async function runAlone<T>(program: () => T | Promise<T>, options: RunOptions): Promise<RunResult<T>> {
     const stackTraceLimit = Error.stackTraceLimit;
     if (options.stackTraces !== true) Error.stackTraceLimit = 0;
     try {
