@@ -6,7 +6,6 @@
  * name is registered again with identical inputs (pass one `EngineState` to several runs), which
  * is also how a test suite generates each CA key only once.
  */
-import { AsyncLocalStorage } from "async_hooks";
 import * as pulumi from "@pulumi/pulumi";
 import { randomPassword } from "./randomProvider";
 import { TestKeyFile } from "./testKeys";
@@ -296,8 +295,11 @@ export interface RunOptions extends StandInOptions {
 
 /** The SDK holds one engine per process (setMocks is global), so runs take turns. */
 let lastRun: Promise<unknown> = Promise.resolve();
-/** Set inside a run's program and everything it starts: a run started from there would wait on itself. */
-const insideRun = new AsyncLocalStorage<true>();
+/**
+ * True while a run calls its program: a run started from there would wait for itself. (Only the
+ * synchronous call: an AsyncLocalStorage would tell more, but it slows every promise of the SDK.)
+ */
+let callingProgram = false;
 
 /**
  * Runs a Pulumi program against the stand-in and waits until every registration has finished.
@@ -305,14 +307,14 @@ const insideRun = new AsyncLocalStorage<true>();
  * together (Promise.all, concurrent tests) take turns, each with its own engine.
  */
 export function runWithStandIn<T>(program: () => T | Promise<T>, options: RunOptions = {}): Promise<RunResult<T>> {
-    if (insideRun.getStore()) {
+    if (callingProgram) {
         return Promise.reject(
             new Error(
                 "runWithStandIn was called from inside the program of another run: runs take turns (the SDK has one engine per process), so it would wait for itself; start it after that run",
             ),
         );
     }
-    const run = lastRun.then(() => insideRun.run(true, () => runAlone(program, options)));
+    const run = lastRun.then(() => runAlone(program, options));
     lastRun = run.catch(() => undefined);
     return run;
 }
@@ -339,8 +341,15 @@ async function runUntilSettled<T>(program: () => T | Promise<T>, options: RunOpt
     );
     let returned: T | undefined;
     const settled = (async () => {
+        callingProgram = true;
+        let called: T | Promise<T>;
+        try {
+            called = program();
+        } finally {
+            callingProgram = false;
+        }
         // An async program (a function the module exports) resolves to its outputs.
-        returned = await program();
+        returned = await called;
         const outputs = await resolve(returned as pulumi.Input<T>);
         await waitForRegistrations();
         return outputs;
