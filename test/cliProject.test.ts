@@ -55,6 +55,36 @@ describe("The command line in the user's project", () => {
         );
     });
 
+    it("takes a Pulumi stack name or org/project/stack as --stack, and refuses a path", () => {
+        const dir = project("stackConfigDir: environments\n", "environments");
+        const cwd = path.join(dir, "environments");
+        assert.deepStrictEqual(stackFilePath({ stack: "myorg/payments/dev" }, cwd), {
+            file: path.join(cwd, "Pulumi.dev.yaml"),
+            label: "dev",
+        });
+        for (const given of ["../etc/passwd", "..", "dev/../dev", "a/b/c/dev", "dev prod"]) {
+            assert.throws(() => stackFilePath({ stack: given }, cwd), {
+                message: `--stack must be a Pulumi stack name (letters, digits, "-", "_", "."; or org/project/stack); got "${given}"`,
+            });
+        }
+    });
+
+    it("refuses an empty option value (an unset shell variable) before reading or writing anything", async () => {
+        const dir = project("", ".");
+        for (const argv of [
+            ["render", "--stack", "dev", "--out", ""],
+            ["inventory", "--stack", ""],
+            ["expiry", "--pem", path.join(dir, "Pulumi.yaml"), "--pem", ""],
+        ]) {
+            const result = await cli(...argv);
+            const option = argv[argv.lastIndexOf("") - 1];
+            assert.deepStrictEqual(
+                [result.status, result.out, result.err.split("\n")[0]],
+                [2, "", `error: ${option} needs a value; got an empty one (an unset shell variable?)`],
+            );
+        }
+    });
+
     it("refuses a folder given as --config, naming the stack file to give instead", async () => {
         const dir = project("stackConfigDir: environments\n", "environments");
         const folder = path.join(dir, "environments");

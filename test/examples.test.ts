@@ -412,6 +412,31 @@ describe("The stand-in harness (runWithStandIn)", function () {
         });
     });
 
+    it("lets runs started together take turns, each with its own engine, and refuses a run started from a program", async () => {
+        const oneKey = (name: string) => () =>
+            new tls.PrivateKey(name, { algorithm: "ECDSA", ecdsaCurve: "P256" }).publicKeyPem;
+        const [first, second] = await Promise.all([
+            runWithStandIn(oneKey("first-key"), { state: new Map() }),
+            runWithStandIn(oneKey("second-key"), { state: new Map() }),
+        ]);
+        assert.deepStrictEqual(
+            first.engine.resources.map((r) => r.name),
+            ["first-key"],
+        );
+        assert.deepStrictEqual(
+            second.engine.resources.map((r) => r.name),
+            ["second-key"],
+        );
+        assert.strictEqual(first.outputs, first.engine.resources[0].state.publicKeyPem);
+        await assert.rejects(
+            runWithStandIn(() => runWithStandIn(oneKey("nested-key")), { state: new Map() }),
+            {
+                message:
+                    "runWithStandIn was called from inside the program of another run: runs take turns (the SDK has one engine per process), so it would wait for itself; start it after that run",
+            },
+        );
+    });
+
     it("issues every certificate of a run at the second the run started, even one made a second later", async () => {
         const selfSigned = (name: string) => {
             const key = new tls.PrivateKey(`${name}-key`, { algorithm: "ECDSA", ecdsaCurve: "P256" });

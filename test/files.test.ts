@@ -189,18 +189,20 @@ describe("render's files: keys on disk", function () {
         );
     });
 
-    it("refuses --force on a folder that is not an earlier render, deleting nothing", async () => {
+    it("refuses a folder that is not an earlier render, with or without --force, deleting nothing", async () => {
         const dir = tempDir("files-not-render");
         const out = path.join(dir, "home");
         fs.mkdirSync(out);
         fs.writeFileSync(path.join(out, "notes.txt"), "mine\n");
-        const result = await cli("render", "--config", option1(dir), "--out", out, "--force");
-        assert.strictEqual(
-            result.err,
-            `error: output folder ${out} holds files that are not a render (it has no inventory.json or csr/); --force only replaces an earlier render: choose another --out\n`,
-        );
-        assert.strictEqual(result.status, 1);
-        assert.deepStrictEqual(fs.readdirSync(out), ["notes.txt"]);
+        for (const force of [["--force"], []]) {
+            const result = await cli("render", "--config", option1(dir), "--out", out, ...force);
+            assert.strictEqual(
+                result.err,
+                `error: output folder ${out} holds files that are not a render (it has no inventory.json or csr/); --force only replaces an earlier render: choose another --out\n`,
+            );
+            assert.strictEqual(result.status, 1);
+            assert.deepStrictEqual(fs.readdirSync(out), ["notes.txt"]);
+        }
     });
 
     it("fails within a second, before any key is made, when the output folder cannot be written (--out /proc/nope)", () => {

@@ -109,9 +109,9 @@ describe("npm run render", function () {
 
         const again = await render(["--config", stackFile, "--out", out]);
         assert.strictEqual(again.status, 1);
-        assert.match(
+        assert.strictEqual(
             again.stderr,
-            /output folder .* is not empty; choose another --out or pass --force to replace what it holds/,
+            `error: output folder ${out} holds an earlier render; pass --force to replace it, or choose another --out\n`,
         );
         assert.strictEqual((await render(["--config", stackFile, "--out", out, "--force"])).status, 0);
     });

@@ -34,6 +34,7 @@ const USAGE = `usage: apic-istio-pki <command> [options]   (each command takes -
 
 --stack NAME reads Pulumi.NAME.yaml from the Pulumi project you run it in: the nearest Pulumi.yaml
 at or above the current folder, in its stackConfigDir (else beside it); outside a project, ./stacks.
+NAME is a Pulumi stack name, or org/project/NAME as pulumi takes it.
 
 Exit status: 0 done, 1 failed (diff: a refused change; expiry: something is due; lifecycle:
 something needs a human), 2 wrong usage (expiry, lifecycle: or unreadable input).`;

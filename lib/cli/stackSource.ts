@@ -43,8 +43,9 @@ export function stackFilePath(
         };
     }
     if (options.stack !== undefined) {
+        const stack = stackName(options.stack);
         const dir = stackConfigDir(cwd);
-        const file = path.join(dir, `Pulumi.${options.stack}.yaml`);
+        const file = path.join(dir, `Pulumi.${stack}.yaml`);
         if (!fs.existsSync(file)) {
             const known = fs.existsSync(dir)
                 ? fs
@@ -56,11 +57,25 @@ export function stackFilePath(
                 `--stack ${options.stack}: no ${path.relative(cwd, file)}; known stacks: ${known.length > 0 ? known.join(", ") : "none (run in your Pulumi project, or give --config FILE)"}`,
             );
         }
-        return { file, label: options.stack };
+        return { file, label: stack };
     }
     throw new UsageError(
         "give --stack NAME (reads Pulumi.NAME.yaml in your Pulumi project's stack config folder) or --config FILE",
     );
+}
+
+/**
+ * The stack of `--stack`: a Pulumi stack name, or a fully qualified `org/project/stack` whose
+ * config is Pulumi.<stack>.yaml, as the Pulumi CLI reads it.
+ */
+function stackName(given: string): string {
+    const match = /^(?:[A-Za-z0-9_.-]+\/){0,2}([A-Za-z0-9_.-]{1,100})$/.exec(given);
+    if (match === null || given.split("/").some((segment) => /^\.+$/.test(segment))) {
+        throw new UsageError(
+            `--stack must be a Pulumi stack name (letters, digits, "-", "_", "."; or org/project/stack); got "${given}"`,
+        );
+    }
+    return match[1];
 }
 
 /** A mistake in how the command was called: exit status 2 and the usage text. */
@@ -88,11 +103,19 @@ type OptionSpec = Record<string, { type: "string" | "boolean"; multiple?: boolea
 
 /** Strict option parsing; unknown options and stray arguments are usage errors. T names the options' types. */
 export function parse<T>(argv: string[], options: OptionSpec): T {
+    let values: Record<string, unknown>;
     try {
-        return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values as T;
+        values = parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values;
     } catch (err) {
         throw new UsageError((err as Error).message);
     }
+    for (const [name, value] of Object.entries(values)) {
+        // `--out "$OUT"` with OUT unset: the current folder is never what was meant.
+        if (value === "" || (Array.isArray(value) && value.includes(""))) {
+            throw new UsageError(`--${name} needs a value; got an empty one (an unset shell variable?)`);
+        }
+    }
+    return values as T;
 }
 
 export function oneOf<T extends string>(value: string, option: string, allowed: readonly T[]): T {

@@ -293,14 +293,33 @@ export interface RunOptions extends StandInOptions {
     stackTraces?: boolean;
 }
 
+/** The SDK holds one engine per process (setMocks is global), so runs take turns. */
+let lastRun: Promise<unknown> = Promise.resolve();
+/**
+ * True while a run calls its program: a run started from there would wait for itself. (Only the
+ * synchronous call: an AsyncLocalStorage would tell more, but it slows every promise of the SDK.)
+ */
+let callingProgram = false;
+
 /**
  * Runs a Pulumi program against the stand-in and waits until every registration has finished.
- * Errors thrown by the program or inside the stand-in reject; nothing hangs.
+ * Errors thrown by the program or inside the stand-in reject; nothing hangs. Runs started
+ * together (Promise.all, concurrent tests) take turns, each with its own engine.
  */
-export async function runWithStandIn<T>(
-    program: () => T | Promise<T>,
-    options: RunOptions = {},
-): Promise<RunResult<T>> {
+export function runWithStandIn<T>(program: () => T | Promise<T>, options: RunOptions = {}): Promise<RunResult<T>> {
+    if (callingProgram) {
+        return Promise.reject(
+            new Error(
+                "runWithStandIn was called from inside the program of another run: runs take turns (the SDK has one engine per process), so it would wait for itself; start it after that run",
+            ),
+        );
+    }
+    const run = lastRun.then(() => runAlone(program, options));
+    lastRun = run.catch(() => undefined);
+    return run;
+}
+
+async function runAlone<T>(program: () => T | Promise<T>, options: RunOptions): Promise<RunResult<T>> {
     const stackTraceLimit = Error.stackTraceLimit;
     if (options.stackTraces !== true) Error.stackTraceLimit = 0;
     try {
@@ -322,8 +341,15 @@ async function runUntilSettled<T>(program: () => T | Promise<T>, options: RunOpt
     );
     let returned: T | undefined;
     const settled = (async () => {
+        callingProgram = true;
+        let called: T | Promise<T>;
+        try {
+            called = program();
+        } finally {
+            callingProgram = false;
+        }
         // An async program (a function the module exports) resolves to its outputs.
-        returned = await program();
+        returned = await called;
         const outputs = await resolve(returned as pulumi.Input<T>);
         await waitForRegistrations();
         return outputs;

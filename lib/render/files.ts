@@ -54,14 +54,15 @@ export class StagedFolder {
             throw new Error(`output folder ${target} is not a folder; choose another --out`);
         }
         const entries = existing !== undefined ? fs.readdirSync(target) : [];
-        if (entries.length > 0 && !options.force) {
-            throw new Error(
-                `output folder ${target} is not empty; choose another --out or pass --force to replace what it holds`,
-            );
-        }
+        // A folder of other files is never offered for --force (an --out that named the wrong folder).
         if (entries.length > 0 && !RENDER_MARKS.some((mark) => entries.includes(mark))) {
             throw new Error(
                 `output folder ${target} holds files that are not a render (it has no inventory.json or csr/); --force only replaces an earlier render: choose another --out`,
+            );
+        }
+        if (entries.length > 0 && !options.force) {
+            throw new Error(
+                `output folder ${target} holds an earlier render; pass --force to replace it, or choose another --out`,
             );
         }
         const parent = path.dirname(target);
