@@ -38,7 +38,16 @@ export function runProgram<T = Record<string, unknown>>(
     modulePath: string,
     options: RunOptions = {},
 ): Promise<RunResult<T>> {
-    const file = require.resolve(path.resolve(modulePath));
+    let file: string;
+    try {
+        file = require.resolve(path.resolve(modulePath));
+    } catch {
+        return Promise.reject(
+            new Error(
+                `runProgram: no program module at ${path.resolve(modulePath)}; give the file your Pulumi.yaml main names`,
+            ),
+        );
+    }
     if (isEsModule(file)) {
         const url = `${pathToFileURL(file).href}?run=${++esModuleRuns}`;
         return runWithStandIn(async () => {

@@ -375,6 +375,10 @@ describe("The stand-in harness (runWithStandIn)", function () {
         }
         assert.notStrictEqual(runs[1].networkKey, runs[0].networkKey, "a new state makes a new key");
         assert.strictEqual(globals.counterLoads, 1, "a package of the program's node_modules loads once");
+        const missing = path.join(project, "bin", "index.js");
+        await assert.rejects(runProgram(missing), {
+            message: `runProgram: no program module at ${missing}; give the file your Pulumi.yaml main names`,
+        });
     });
 
     it("runs an ES module program as the language host does: afresh each time, its default export called", async () => {
