@@ -10,7 +10,14 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import * as tls from "@pulumi/tls";
-import { CertificateSpec, HOURS_PER_DAY, privateKeyArgs, subjectArgs } from "../lib/components/keys";
+import {
+    certRequestArgs,
+    CertificateSpec,
+    HOURS_PER_DAY,
+    locallySignedCertArgs,
+    privateKeyArgs,
+    subjectArgs,
+} from "../lib/components/keys";
 import { joinPemOutputs } from "../lib/components/pem";
 import { buildInventory } from "../lib/inventory/issued";
 import { RotationRecord } from "../lib/plan/caRotation";
@@ -75,21 +82,11 @@ function notCovered(plan: PkiPlan): string[] {
 function issue(baseName: string, spec: CertificateSpec, ca: Signer, isCa = false): Issued {
     const name = rotatedName(baseName, spec.epoch);
     const key = new tls.PrivateKey(`${name}-key`, privateKeyArgs(spec.key));
-    const csr = new tls.CertRequest(`${name}-csr`, {
-        privateKeyPem: key.privateKeyPem,
-        subject: subjectArgs(spec.subject),
-        ...(spec.dnsNames.length > 0 ? { dnsNames: [...spec.dnsNames] } : {}),
-        ...(spec.uris.length > 0 ? { uris: [...spec.uris] } : {}),
-    });
-    const cert = new tls.LocallySignedCert(`${name}-cert`, {
-        certRequestPem: csr.certRequestPem,
-        caCertPem: ca.certPem,
-        caPrivateKeyPem: ca.privateKeyPem,
-        allowedUses: [...spec.allowedUses],
-        validityPeriodHours: spec.validityDays * HOURS_PER_DAY,
-        earlyRenewalHours: spec.earlyRenewalDays * HOURS_PER_DAY,
-        ...(isCa ? { isCaCertificate: true } : { setSubjectKeyId: true }),
-    });
+    const csr = new tls.CertRequest(`${name}-csr`, certRequestArgs(key.privateKeyPem, spec));
+    const cert = new tls.LocallySignedCert(
+        `${name}-cert`,
+        locallySignedCertArgs(csr.certRequestPem, spec, ca, isCa ? { isCaCertificate: true } : {}),
+    );
     return {
         certPem: cert.certPem,
         privateKeyPem: pulumi.secret(key.privateKeyPem),

@@ -142,21 +142,29 @@ export function issueCertificate(
     extra: Pick<tls.LocallySignedCertArgs, "isCaCertificate" | "maxPathLength"> = {},
 ): { key: tls.PrivateKey; csr: tls.CertRequest; cert: tls.LocallySignedCert } {
     const { name, key, csr } = keyAndRequest(parent, baseName, spec);
-    const cert = new tls.LocallySignedCert(
-        `${name}-cert`,
-        {
-            certRequestPem: csr.certRequestPem,
-            caCertPem: ca.certPem,
-            caPrivateKeyPem: ca.privateKeyPem,
-            allowedUses: [...spec.allowedUses],
-            validityPeriodHours: spec.validityDays * HOURS_PER_DAY,
-            earlyRenewalHours: spec.earlyRenewalDays * HOURS_PER_DAY,
-            ...(extra.isCaCertificate ? {} : { setSubjectKeyId: true }),
-            ...extra,
-        },
-        { parent },
-    );
+    const cert = new tls.LocallySignedCert(`${name}-cert`, locallySignedCertArgs(csr.certRequestPem, spec, ca, extra), {
+        parent,
+    });
     return { key, csr, cert };
+}
+
+/** The inputs of the `tls` LocallySignedCert that issueCertificate registers (see there). */
+export function locallySignedCertArgs(
+    certRequestPem: pulumi.Input<string>,
+    spec: Pick<CertificateSpec, "allowedUses" | "validityDays" | "earlyRenewalDays">,
+    ca: Pick<IssuingCa, "certPem" | "privateKeyPem">,
+    extra: Pick<tls.LocallySignedCertArgs, "isCaCertificate" | "maxPathLength"> = {},
+): tls.LocallySignedCertArgs {
+    return {
+        certRequestPem,
+        caCertPem: ca.certPem,
+        caPrivateKeyPem: ca.privateKeyPem,
+        allowedUses: [...spec.allowedUses],
+        validityPeriodHours: spec.validityDays * HOURS_PER_DAY,
+        earlyRenewalHours: spec.earlyRenewalDays * HOURS_PER_DAY,
+        ...(extra.isCaCertificate ? {} : { setSubjectKeyId: true }),
+        ...extra,
+    };
 }
 
 /** The key and CSR children (`<name>-key`, `<name>-csr`); the certificate comes from a CA here or elsewhere. */
@@ -174,17 +182,21 @@ export function keyAndRequest(
     }
     const name = rotatedName(baseName, spec.epoch);
     const key = new tls.PrivateKey(`${name}-key`, privateKeyArgs(spec.key), { parent });
-    const csr = new tls.CertRequest(
-        `${name}-csr`,
-        {
-            privateKeyPem: key.privateKeyPem,
-            subject: subjectArgs(spec.subject),
-            ...(spec.dnsNames.length > 0 ? { dnsNames: [...spec.dnsNames] } : {}),
-            ...(spec.uris.length > 0 ? { uris: [...spec.uris] } : {}),
-        },
-        { parent },
-    );
+    const csr = new tls.CertRequest(`${name}-csr`, certRequestArgs(key.privateKeyPem, spec), { parent });
     return { name, key, csr };
+}
+
+/** The inputs of the `tls` CertRequest that keyAndRequest registers: SANs only when there are some. */
+export function certRequestArgs(
+    privateKeyPem: pulumi.Input<string>,
+    spec: Pick<CertificateSpec, "subject" | "dnsNames" | "uris">,
+): tls.CertRequestArgs {
+    return {
+        privateKeyPem,
+        subject: subjectArgs(spec.subject),
+        ...(spec.dnsNames.length > 0 ? { dnsNames: [...spec.dnsNames] } : {}),
+        ...(spec.uris.length > 0 ? { uris: [...spec.uris] } : {}),
+    };
 }
 
 /**
