@@ -6,7 +6,7 @@ import * as path from "path";
 import { ApicClientBundle } from "../lib/components/apicClientBundle";
 import { EngineState, runWithStandIn } from "../lib/engine/standIn";
 import { apicPayloads, APIC_MAX_INTERMEDIATES } from "../lib/pki/apic";
-import { buildPkcs12, PKCS12_MIN_ITERATIONS } from "../lib/pki/pkcs12";
+import { buildPkcs12, cachedPkcs12, pkcs12Cache, PKCS12_CACHE_SIZE, PKCS12_MIN_ITERATIONS } from "../lib/pki/pkcs12";
 import { TEST_ONLY_CA_CERT_PEM, TEST_ONLY_CA_KEY_PEM } from "./fixtures/testOnlyPki";
 import {
     loadStackFile,
@@ -140,6 +140,45 @@ describe("APIC bundles: PKCS#12 and the apic CLI payloads", function () {
         };
         assert.ok(buildPkcs12(input).equals(buildPkcs12(input)));
         assert.ok(!buildPkcs12(input).equals(buildPkcs12({ ...input, password: "two" })));
+    });
+
+    it("reuses a keystore built earlier in the process only for the same inputs, as a copy, within a bounded cache", () => {
+        // One round: the cache's behaviour does not depend on the count, and 257 keystores at 10,000 would take seconds.
+        const input = {
+            keyPem: modern.read("apic/ob/client.key"),
+            certPems: [modern.read("apic/ob/client.crt")],
+            password: "one",
+            friendlyName: "ob",
+            profile: "modern" as const,
+            iterations: 1,
+        };
+        const first = cachedPkcs12(input);
+        assert.ok(first.equals(buildPkcs12(input)), "the bytes buildPkcs12 gives");
+        assert.ok(pkcs12Cache.holds(input));
+        first.fill(0);
+        assert.ok(cachedPkcs12(input).equals(buildPkcs12(input)), "the caller's buffer is a copy");
+        for (const changed of [
+            { password: "two" },
+            { friendlyName: "dp" },
+            { profile: "legacy" as const },
+            { iterations: 2 },
+            { certPems: [...input.certPems, modern.read("apic/ob/ca-chain.pem")] },
+            { keyPem: modern.read("apic/dp/client.key"), certPems: [modern.read("apic/dp/client.crt")] },
+        ]) {
+            const other = { ...input, ...changed };
+            const label = `changed ${Object.keys(changed).join(" and ")}`;
+            assert.ok(!buildPkcs12(other).equals(buildPkcs12(input)), label);
+            assert.ok(cachedPkcs12(other).equals(buildPkcs12(other)), label);
+        }
+        // Least recently used out first: `input`, used last before the fillers, stays for 255 of them.
+        cachedPkcs12(input);
+        const filler = (i: number) => ({ ...input, friendlyName: `filler-${i}` });
+        for (let i = 1; i < PKCS12_CACHE_SIZE; i++) cachedPkcs12(filler(i));
+        assert.ok(pkcs12Cache.holds(input));
+        assert.strictEqual(pkcs12Cache.size(), PKCS12_CACHE_SIZE);
+        cachedPkcs12(filler(PKCS12_CACHE_SIZE));
+        assert.ok(!pkcs12Cache.holds(input), "dropped after 256 newer keystores");
+        assert.strictEqual(pkcs12Cache.size(), PKCS12_CACHE_SIZE);
     });
 
     it("writes the keystore, truststore and TLS client profile payloads the apic CLI takes", () => {

@@ -1,8 +1,7 @@
 import * as assert from "assert";
-import * as pulumi from "@pulumi/pulumi";
 import { rawConfigFromEngine } from "../lib/config/load";
 import { ConfigError, validateConfig } from "../lib/config/validate";
-import { EngineStandIn } from "../lib/engine/standIn";
+import { runWithStandIn } from "../lib/engine/standIn";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { buildPki } from "../lib/stack";
 import { loadStackFile, OPTION_FILES } from "./helpers";
@@ -20,17 +19,19 @@ const VALID = {
     },
 };
 
-/** Runs the stack program on raw config; returns the error and how many resources reached the engine. */
+/**
+ * Runs the stack program on raw config; returns the error and how many resources reached the
+ * engine once every registration the SDK had begun was done.
+ */
 async function attempt(raw: Record<string, unknown>): Promise<{ error: unknown; registered: number }> {
-    const engine = new EngineStandIn();
-    await pulumi.runtime.setMocks(engine, "apic-istio-pki", "config-test", false);
     let error: unknown;
-    try {
-        buildPki(planFromRawConfig(raw));
-    } catch (err) {
-        error = err;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    const { engine } = await runWithStandIn(() => {
+        try {
+            buildPki(planFromRawConfig(raw));
+        } catch (err) {
+            error = err;
+        }
+    });
     return { error, registered: engine.resources.length };
 }
 

@@ -69,12 +69,13 @@ async function opensslHandshake(
         });
     });
     s.stderr.on("data", (d) => (serverOutput += d));
+    let startTimer: NodeJS.Timeout | undefined;
     try {
         await Promise.race([
             ready,
-            new Promise((_, reject) =>
-                setTimeout(() => reject(new Error(`s_server did not start: ${serverOutput}`)), 10_000),
-            ),
+            new Promise((_, reject) => {
+                startTimer = setTimeout(() => reject(new Error(`s_server did not start: ${serverOutput}`)), 10_000);
+            }),
         ]);
         const c = spawnSync(
             "openssl",
@@ -101,6 +102,8 @@ async function opensslHandshake(
         const output = `${c.stdout}${c.stderr}\n${serverOutput}`;
         return { output };
     } finally {
+        // A pending timer would keep the test process alive for 10 s after its last test.
+        clearTimeout(startTimer);
         s.kill();
     }
 }

@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { pemBlocks } from "../pki/pem";
-import { buildPkcs12, pkcs12FriendlyName, pkcs12IterationsProblem, PKCS12_MIN_ITERATIONS } from "../pki/pkcs12";
+import { cachedPkcs12, pkcs12FriendlyName, pkcs12IterationsProblem, PKCS12_MIN_ITERATIONS } from "../pki/pkcs12";
 import { spkiPin } from "../pki/pins";
 import { KeyAlgorithm } from "../config/types";
 import { apicClientCert } from "../plan/plan";
@@ -143,7 +143,7 @@ export class ApicClientBundle extends pulumi.ComponentResource {
             pulumi
                 .all([key.privateKeyPem, cert.certPem, this.caChainPem, password.result])
                 .apply(([keyPem, certPem, chainPem, pass]) =>
-                    buildPkcs12({
+                    cachedPkcs12({
                         keyPem,
                         certPems: [certPem, ...pemBlocks(chainPem, "CERTIFICATE")],
                         password: pass,

@@ -320,3 +320,45 @@ export function buildPkcs12(input: Pkcs12Input): Buffer {
     });
     return toDer(pfx);
 }
+
+/** How many keystores `cachedPkcs12` keeps: the client bundles of a few large stacks (a few KiB each). */
+export const PKCS12_CACHE_SIZE = 256;
+const recentKeystores = new Map<string, Buffer>();
+
+const cacheId = (input: Pkcs12Input): string =>
+    crypto.hash(
+        "sha256",
+        JSON.stringify([
+            input.keyPem,
+            input.certPems,
+            input.password,
+            input.friendlyName,
+            input.profile,
+            input.iterations,
+        ]),
+        "hex",
+    );
+
+/**
+ * buildPkcs12 through a cache of the keystores this process built last (least recently used
+ * dropped first). A keystore costs three KDFs of 10,000 rounds or more, the largest part of an
+ * update after key generation, and is a pure function of its inputs: a process that runs the same
+ * program again (the testing harness, once per test case; the Automation API) gets the same bytes
+ * without paying for them again. Entries are keyed by a SHA-256 of the inputs, so no key or
+ * password is kept in the clear; callers get a copy, never the cached buffer.
+ */
+export function cachedPkcs12(input: Pkcs12Input): Buffer {
+    const id = cacheId(input);
+    let keystore = recentKeystores.get(id);
+    if (keystore) recentKeystores.delete(id);
+    else keystore = buildPkcs12(input);
+    recentKeystores.set(id, keystore);
+    if (recentKeystores.size > PKCS12_CACHE_SIZE) recentKeystores.delete(recentKeystores.keys().next().value!);
+    return Buffer.from(keystore);
+}
+
+/** For tests: whether `cachedPkcs12` holds this input's keystore, and how many it holds. */
+export const pkcs12Cache = {
+    holds: (input: Pkcs12Input): boolean => recentKeystores.has(cacheId(input)),
+    size: (): number => recentKeystores.size,
+};
