@@ -403,4 +403,70 @@ describe("render --state: the state holds every private key", function () {
         assert.deepStrictEqual(fs.readFileSync(state), stored, "the state is left as it was");
         assert.strictEqual(fs.existsSync(path.join(dir, "out")), false);
     });
+
+    it("refuses a plain state while a passphrase is set (nothing authenticates it) unless told once to encrypt it", async () => {
+        const dir = tempDir("state-plain");
+        const state = path.join(dir, "state.json");
+        const render = (out: string, ...extra: string[]) =>
+            cli("render", "--config", option1(dir), "--out", path.join(dir, out), "--state", state, ...extra);
+        assert.strictEqual((await withPassphrase(undefined, () => render("plain"))).status, 0);
+        const plain = fs.readFileSync(state);
+
+        // A plain file put where the encrypted one was brings keys someone else knows.
+        assert.deepStrictEqual(await withPassphrase("correct horse battery staple", () => render("refused")), {
+            status: 1,
+            out: "",
+            err: `error: --state ${state} is not encrypted, but APIC_ISTIO_PKI_STATE_PASSPHRASE is set: a plain state is not authenticated, so its keys may not be the ones your renders made; if it is the plain state your own renders wrote, encrypt it by rendering once with --encrypt-plain-state\n`,
+        });
+        assert.deepStrictEqual(fs.readFileSync(state), plain, "the state is left as it was");
+        assert.strictEqual(fs.existsSync(path.join(dir, "refused")), false);
+        const usage = await withPassphrase(undefined, () => render("no-passphrase", "--encrypt-plain-state"));
+        assert.deepStrictEqual(
+            { ...usage, err: usage.err.split("\n\nusage: render ")[0] },
+            {
+                status: 2,
+                out: "",
+                err: "error: --encrypt-plain-state encrypts the plain state of --state FILE with APIC_ISTIO_PKI_STATE_PASSPHRASE: give both",
+            },
+        );
+
+        await withPassphrase("correct horse battery staple", async () => {
+            assert.strictEqual((await render("sealed", "--encrypt-plain-state")).status, 0);
+            assert.strictEqual(JSON.parse(fs.readFileSync(state, "utf8")).format, "apic-istio-pki-state");
+            // Encrypted now: the flag is no longer needed, and harmless when given again.
+            assert.strictEqual((await render("again")).status, 0);
+            assert.strictEqual((await render("again-flag", "--encrypt-plain-state")).status, 0);
+        });
+        const key = (out: string) => fs.readFileSync(path.join(dir, out, "apic/ob/client.key"), "utf8");
+        assert.strictEqual(key("sealed"), key("plain"), "the plain state's keys, now sealed");
+        assert.strictEqual(key("again-flag"), key("plain"));
+    });
+
+    it("refuses a state file another user owns, even at mode 0600 (a render run as root included)", async () => {
+        const dir = tempDir("state-owner");
+        let state = path.join(dir, "state.json");
+        const uid = process.getuid!();
+        if (uid === 0) {
+            assert.strictEqual(
+                (await cli("render", "--config", option1(dir), "--out", path.join(dir, "one"), "--state", state))
+                    .status,
+                0,
+            );
+            fs.chownSync(state, 65534, 65534);
+        } else {
+            state = "/etc/hostname"; // root's, and readable: refused for its owner before its mode
+        }
+        const owner = fs.statSync(state).uid;
+        const before = fs.readFileSync(state);
+        assert.deepStrictEqual(
+            await cli("render", "--config", option1(dir), "--out", path.join(dir, "two"), "--state", state),
+            {
+                status: 1,
+                out: "",
+                err: `error: --state ${state} belongs to user ${owner}, not to the user rendering (${uid}): the state holds every private key, and a file another user owns may hold keys they chose; render as its owner or give a state file of your own\n`,
+            },
+        );
+        assert.deepStrictEqual(fs.readFileSync(state), before);
+        assert.strictEqual(fs.existsSync(path.join(dir, "two")), false);
+    });
 });

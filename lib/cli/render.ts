@@ -5,10 +5,10 @@ import { EngineState } from "../engine/standIn";
 import { planFromRawConfig } from "../plan/plan";
 import { deployedRecordOf, renderPlan } from "../render/render";
 import { pendingCustomerFacingMessage } from "../stack";
-import { openStateFile, passphraseFrom, PASSPHRASE_VARIABLE } from "../render/stateFile";
-import { Command, parse, parseNow, stackFilePath } from "./stackSource";
+import { ENCRYPT_PLAIN_OPTION, openStateFile, passphraseFrom, PASSPHRASE_VARIABLE } from "../render/stateFile";
+import { Command, parse, parseNow, stackFilePath, UsageError } from "./stackSource";
 
-const USAGE = `usage: render (--stack NAME | --config FILE) [--out DIR] [--force] [--state FILE] [--now ISO]
+const USAGE = `usage: render (--stack NAME | --config FILE) [--out DIR] [--force] [--state FILE [${ENCRYPT_PLAIN_OPTION}]] [--now ISO]
 
 Renders what the stack would create, offline, with real keys and certificates:
   DIR/inventory.json                         every certificate and where it goes
@@ -27,7 +27,10 @@ DIR/csr/<id>.csr and whose second uses the signed certificates, or a staged CA r
 (pki:caRotation), whose phases are checked against the previous render. The state holds every
 private key, the root's included: it is written 0600 (a new file renamed over the old), and a
 state file that others may read, or a link, is refused. With ${PASSPHRASE_VARIABLE} set, the
-state is encrypted (AES-256-GCM, key from the passphrase by scrypt); the same passphrase reads it.
+state is encrypted (AES-256-GCM, key from the passphrase by scrypt); the same passphrase reads it,
+and a plain state file is then refused (nothing authenticates it), unless ${ENCRYPT_PLAIN_OPTION}
+is given once to encrypt a plain state your own renders wrote. A state file another user owns
+is refused.
 --now ISO renders as if at that time (certificates' validity, CRLs, the deployment record): to
 rehearse a lifecycle, e.g. with the lifecycle command and --state, over years in minutes.`;
 
@@ -40,6 +43,7 @@ export const renderCommand: Command = {
             out?: string;
             force?: boolean;
             state?: string;
+            "encrypt-plain-state"?: boolean;
             now?: string;
         }>(argv, {
             stack: { type: "string" },
@@ -47,12 +51,20 @@ export const renderCommand: Command = {
             out: { type: "string" },
             force: { type: "boolean" },
             state: { type: "string" },
+            "encrypt-plain-state": { type: "boolean" },
             now: { type: "string" },
         });
         const { file, label } = stackFilePath(values);
         const now = values.now === undefined ? new Date() : parseNow(values.now);
+        const encryptPlain = values["encrypt-plain-state"] === true;
+        const passphrase = passphraseFrom(process.env);
+        if (encryptPlain && (values.state === undefined || passphrase === undefined)) {
+            throw new UsageError(
+                `${ENCRYPT_PLAIN_OPTION} encrypts the plain state of --state FILE with ${PASSPHRASE_VARIABLE}: give both`,
+            );
+        }
         const stateFile =
-            values.state !== undefined ? openStateFile(values.state, passphraseFrom(process.env)) : undefined;
+            values.state !== undefined ? openStateFile(values.state, passphrase, { encryptPlain }) : undefined;
         try {
             const state: EngineState = stateFile?.state ?? new Map();
             // As `pulumi up` does, check CA rotation phases against the last run of this state.
