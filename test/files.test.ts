@@ -191,17 +191,42 @@ describe("render's files: keys on disk", function () {
 
     it("refuses a folder that is not an earlier render, with or without --force, deleting nothing", async () => {
         const dir = tempDir("files-not-render");
-        const out = path.join(dir, "home");
-        fs.mkdirSync(out);
-        fs.writeFileSync(path.join(out, "notes.txt"), "mine\n");
-        for (const force of [["--force"], []]) {
-            const result = await cli("render", "--config", option1(dir), "--out", out, ...force);
-            assert.strictEqual(
-                result.err,
-                `error: output folder ${out} holds files that are not a render (it has no inventory.json or csr/); --force only replaces an earlier render: choose another --out\n`,
-            );
-            assert.strictEqual(result.status, 1);
-            assert.deepStrictEqual(fs.readdirSync(out), ["notes.txt"]);
+        const cases: [string, Record<string, string>, string][] = [
+            ["home", { "notes.txt": "mine\n" }, "holds files that are not a render's (notes.txt)"],
+            // A render's file name alone does not make a render: --force would have deleted notes.txt and src/.
+            [
+                "project",
+                { "inventory.json": "{}\n", "notes.txt": "mine\n", "src/a.ts": "x\n" },
+                "holds files that are not a render's (inventory.json, notes.txt, src/)",
+            ],
+            ["inventory", { "inventory.json": "{}\n" }, "holds files that are not a render's (inventory.json)"],
+            [
+                "many",
+                { "a.txt": "", "b.txt": "", "c.txt": "", "d.txt": "", "k8s/x.yaml": "" },
+                "holds files that are not a render's (a.txt, b.txt, c.txt, 1 more)",
+            ],
+            [
+                "no-mark",
+                { "k8s/x.yaml": "", "trust.mmd": "" },
+                "holds files that are not a render (it has no inventory.json or csr/)",
+            ],
+        ];
+        for (const [name, files, problem] of cases) {
+            const out = path.join(dir, name);
+            for (const [file, content] of Object.entries(files)) {
+                fs.mkdirSync(path.dirname(path.join(out, file)), { recursive: true });
+                fs.writeFileSync(path.join(out, file), content);
+            }
+            const before = entries(out).sort();
+            for (const force of [["--force"], []]) {
+                const result = await cli("render", "--config", option1(dir), "--out", out, ...force);
+                assert.strictEqual(
+                    result.err,
+                    `error: output folder ${out} ${problem}; --force only replaces an earlier render: choose another --out\n`,
+                );
+                assert.strictEqual(result.status, 1);
+                assert.deepStrictEqual(entries(out).sort(), before);
+            }
         }
     });
 

@@ -17,7 +17,7 @@ Renders what the stack would create, offline, with real keys and certificates:
 DIR defaults to out/<stack>. Every file is created new, never through a link: private keys 0600,
 other files 0644, folders 0700. The render is written into a temporary folder beside DIR and
 swapped in whole, so an interrupted render leaves DIR as it was.
---force replaces DIR when it holds an earlier render; nothing of the earlier render survives.
+--force replaces DIR when it holds an earlier render and nothing else; nothing of it survives.
 Without it DIR must be empty or absent. A stack too large for this process's heap (about 200 KB
 per resource, 9 per endpoint) is refused before any key is made, naming the heap it needs
 (NODE_OPTIONS=--max-old-space-size=MB) or advising to split the stack.
