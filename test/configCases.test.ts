@@ -46,6 +46,24 @@ function stackFileText(overrides: Overrides, rootPem: string): string {
 /** [what is wrong, the keys it changes in BASE, every problem reported, in order]. */
 const CASES: [string, Overrides, string[]][] = [
     [
+        "a private key pasted as the organization (messages reach logs and pull-request comments)",
+        {
+            organization: JSON.stringify(
+                "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49\n-----END PRIVATE KEY-----\n",
+            ),
+        },
+        [
+            'pki:organization must not contain control characters (it becomes the subject O of every certificate); got "(a private key, not shown)\\n"',
+        ],
+    ],
+    [
+        "a private key, cut short, as a service name",
+        { domains: `{ ob: { services: [${JSON.stringify("-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBkg")}] } }` },
+        [
+            "pki:domains.ob.services[0] must be a service name (letters, digits and '-'); got \"(a private key, not shown)\"",
+        ],
+    ],
+    [
         "environment missing",
         { environment: null },
         ['pki:environment is required; set it to the environment name, e.g. "dev"'],
