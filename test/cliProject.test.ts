@@ -85,6 +85,33 @@ describe("The command line in the user's project", () => {
         }
     });
 
+    it("refuses a --now that is no real day (Date would roll 2026-02-30 over to March 2) or that X.509 cannot date", async () => {
+        const dir = project("", ".");
+        const stackFile = path.join(dir, "Pulumi.dev.yaml");
+        const message = (value: string) =>
+            `error: --now must be an ISO 8601 date or time with its zone on a real calendar day from 1950 to 9999, e.g. 2027-03-01T00:00:00Z; got "${value}"`;
+        for (const [argv, value] of [
+            [["render", "--config", stackFile, "--out", path.join(dir, "out")], "2026-02-30"],
+            [["lifecycle", "--config", stackFile, "--deployed", dir], "2027-02-29T10:00:00Z"],
+            [["expiry", "--pem", path.join(dir, "Pulumi.yaml")], "2027-04-31"],
+            [["expiry", "--pem", path.join(dir, "Pulumi.yaml")], "1949-12-31"],
+            [["expiry", "--pem", path.join(dir, "Pulumi.yaml")], "9999-12-31T23:00:00-02:00"],
+        ] as const) {
+            const result = await cli(...argv, "--now", value);
+            assert.deepStrictEqual([result.status, result.out, result.err.split("\n")[0]], [2, "", message(value)]);
+        }
+        const late = await cli("render", "--config", stackFile, "--out", path.join(dir, "out"), "--now", "9990-06-01");
+        assert.deepStrictEqual(
+            [late.status, late.out, late.err.split("\n")[0]],
+            [
+                2,
+                "",
+                "error: --now 9990-06-01: a certificate issued then for 3650 days (pki:validityDays) would end after 9999-12-31, the last date X.509 carries; give an earlier --now",
+            ],
+        );
+        assert.strictEqual(fs.existsSync(path.join(dir, "out")), false);
+    });
+
     it("refuses a folder given as --config, naming the stack file to give instead", async () => {
         const dir = project("stackConfigDir: environments\n", "environments");
         const folder = path.join(dir, "environments");

@@ -283,7 +283,7 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
         assert.strictEqual(badNow.status, 2);
         assert.match(
             badNow.err,
-            /^error: --now must be an ISO 8601 date or time with its zone, e\.g\. 2027-03-01T00:00:00Z; got "tomorrow"\n\nusage: lifecycle/,
+            /^error: --now must be an ISO 8601 date or time with its zone on a real calendar day from 1950 to 9999, e\.g\. 2027-03-01T00:00:00Z; got "tomorrow"\n\nusage: lifecycle/,
         );
         assert.strictEqual((await cli("lifecycle", "--config", stackFile)).status, 2);
         assert.strictEqual(

@@ -34,6 +34,10 @@ is refused.
 --now ISO renders as if at that time (certificates' validity, CRLs, the deployment record): to
 rehearse a lifecycle, e.g. with the lifecycle command and --state, over years in minutes.`;
 
+const DAY_MS = 86_400_000;
+/** GeneralizedTime has four digits for the year (RFC 5280 4.1.2.5.2). */
+const LAST_X509_TIME = Date.UTC(9999, 11, 31, 23, 59, 59);
+
 export const renderCommand: Command = {
     usage: USAGE,
     async run(argv, out) {
@@ -69,6 +73,12 @@ export const renderCommand: Command = {
             const state: EngineState = stateFile?.state ?? new Map();
             // As `pulumi up` does, check CA rotation phases against the last run of this state.
             const plan = planFromRawConfig(rawConfigFromStackFile(file), { deployed: deployedRecordOf(state), now });
+            const longest = Math.max(...Object.values(plan.config.validityDays));
+            if (values.now !== undefined && now.getTime() + longest * DAY_MS > LAST_X509_TIME) {
+                throw new UsageError(
+                    `--now ${values.now}: a certificate issued then for ${longest} days (pki:validityDays) would end after 9999-12-31, the last date X.509 carries; give an earlier --now`,
+                );
+            }
             const outDir = path.resolve(values.out ?? path.join("out", label));
             const started = Date.now();
             let result;

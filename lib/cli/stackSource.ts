@@ -128,14 +128,21 @@ export function oneOf<T extends string>(value: string, option: string, allowed: 
 /** Input a command cannot read (a missing or malformed file): exit status 2, like a usage error, without the usage text. */
 export class InputError extends Error {}
 
-/** `--now`: an ISO 8601 time with its zone, or a date (midnight UTC). */
+/**
+ * `--now`: an ISO 8601 time with its zone, or a date (midnight UTC), on a real calendar day (Date
+ * would roll 2026-02-30 over to March 2) between 1950 and 9999, the years X.509 dates carry.
+ */
 export function parseNow(value: string): Date {
     const time = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2}))?$/.test(value)
         ? Date.parse(value)
         : NaN;
-    if (Number.isNaN(time)) {
+    const [year, month, day] = value.slice(0, 10).split("-").map(Number);
+    const calendarDay = new Date(Date.UTC(year, month - 1, day));
+    const realDay = calendarDay.getUTCMonth() === month - 1 && calendarDay.getUTCDate() === day;
+    const utcYear = new Date(time).getUTCFullYear();
+    if (Number.isNaN(time) || !realDay || utcYear < 1950 || utcYear > 9999) {
         throw new UsageError(
-            `--now must be an ISO 8601 date or time with its zone, e.g. 2027-03-01T00:00:00Z; got "${value}"`,
+            `--now must be an ISO 8601 date or time with its zone on a real calendar day from 1950 to 9999, e.g. 2027-03-01T00:00:00Z; got "${value}"`,
         );
     }
     return new Date(time);
