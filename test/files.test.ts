@@ -230,6 +230,24 @@ describe("render's files: keys on disk", function () {
         }
     });
 
+    it("refuses an --out that is a file, or below one, in one line naming it", async () => {
+        const dir = tempDir("files-out-file");
+        const file = path.join(dir, "notes.txt");
+        fs.writeFileSync(file, "mine\n");
+        for (const [out, problem] of [
+            [file, "is not a folder; choose another --out"],
+            [path.join(file, "out"), "cannot be used (a file is on its path, not a folder); choose another --out"],
+            [path.join(file, "a", "b"), "cannot be used (a file is on its path, not a folder); choose another --out"],
+        ]) {
+            assert.deepStrictEqual(await cli("render", "--config", option1(dir), "--out", out, "--force"), {
+                status: 1,
+                out: "",
+                err: `error: output folder ${out} ${problem}\n`,
+            });
+        }
+        assert.strictEqual(fs.readFileSync(file, "utf8"), "mine\n");
+    });
+
     it("fails within a second, before any key is made, when the output folder cannot be written (--out /proc/nope)", () => {
         // In a child process with a time limit: Node's recursive mkdir spins forever on /proc.
         const script = `

@@ -80,7 +80,14 @@ export class StagedFolder {
      * earlier render, never anything else.
      */
     static open(target: string, options: { force: boolean }): StagedFolder {
-        const existing = entryAt(target);
+        let existing: fs.Stats | undefined;
+        try {
+            existing = entryAt(target);
+        } catch (error) {
+            // ENOTDIR: a file on the way (--out notes.txt/out); EACCES: a folder on the way that may not be searched.
+            const problem = codeOf(error) === "ENOTDIR" ? "a file is on its path, not a folder" : codeOf(error);
+            throw new Error(`output folder ${target} cannot be used (${problem}); choose another --out`);
+        }
         if (existing?.isSymbolicLink()) {
             throw new Error(
                 `output folder ${target} is a symbolic link; render never writes keys through a link: give the real folder as --out`,
