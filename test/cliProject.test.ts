@@ -112,6 +112,32 @@ describe("The command line in the user's project", () => {
         assert.strictEqual(fs.existsSync(path.join(dir, "out")), false);
     });
 
+    it("names a project file it cannot read in one line (exit 2): YAML it cannot parse, a folder", async () => {
+        const broken = project("stackConfigDir: [stacks\n", ".");
+        const folder = tempDir("project-folder");
+        fs.mkdirSync(path.join(folder, "Pulumi.yaml"));
+        for (const [dir, reason] of [
+            [
+                broken,
+                "Flow sequence in block collection must be sufficiently indented and end with a ] at line 4, column 1",
+            ],
+            [folder, "it is a folder, not a file"],
+        ]) {
+            const result = spawnSync(process.execPath, [CLI, "inventory", "--stack", "dev"], {
+                cwd: dir,
+                encoding: "utf8",
+            });
+            assert.deepStrictEqual(
+                [result.status, result.stdout, result.stderr],
+                [
+                    2,
+                    "",
+                    `error: the Pulumi project file ${path.join(dir, "Pulumi.yaml")} cannot be read (${reason}); --stack looks for stack files in its stackConfigDir: fix it, or give --config FILE\n`,
+                ],
+            );
+        }
+    });
+
     it("refuses a folder given as --config, naming the stack file to give instead", async () => {
         const dir = project("stackConfigDir: environments\n", "environments");
         const folder = path.join(dir, "environments");
@@ -163,7 +189,7 @@ describe("The command line in the user's project", () => {
             [2, `error: --config ${fifo} is not a regular file; give a stack file, or --stack NAME`],
             [2, `error: --head ${fifo} is not a regular file; give a stack file`],
             [2, `error: cannot read ${fifo}: it is not a regular file (a FIFO, socket or device)`],
-            [2, `error: cannot read ${fifo}: it is not a regular file (a FIFO, socket or device)`],
+            [2, `error: --deployed ${fifo}: cannot read it: it is not a regular file (a FIFO, socket or device)`],
         ]);
     });
 });

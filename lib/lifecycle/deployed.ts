@@ -40,7 +40,7 @@ function readJson(file: string, name: string): unknown {
     } catch (error) {
         const code = codeOf(error);
         throw new DeployedInputError(
-            code === "ENOENT" ? `${name} is missing; ${WHAT_TO_GIVE}` : `cannot read ${name} (${code})`,
+            code === "ENOENT" ? `${name} is missing; ${WHAT_TO_GIVE}` : `cannot read ${name}: ${code}`,
         );
     }
     try {
@@ -69,7 +69,7 @@ export function readDeployed(fileOrDir: string): Deployed & { environment?: stri
             ...(typeof inventory?.environment === "string" ? { environment: inventory.environment } : {}),
         };
     }
-    const outputs = readJson(fileOrDir, "the file") as Record<string, unknown> | null;
+    const outputs = readJson(fileOrDir, "it") as Record<string, unknown> | null;
     // Stacks deployed by earlier versions called the record caRotation (lib/program.ts reads both).
     const recordValue = outputs?.deploymentRecord ?? outputs?.caRotation;
     if (typeof outputs !== "object" || outputs === null || !("inventory" in outputs) || recordValue === undefined) {
