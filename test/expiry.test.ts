@@ -205,4 +205,38 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
         const fromList = await json("--pem", list);
         assert.deepStrictEqual(fromList.report?.rows.map((r) => r.serial).sort(), expected.sort());
     });
+
+    it("reads every document of a YAML file holding a Secret: a ConfigMap's certificate after it is judged too", async () => {
+        const gateway = gatewayServerConfig(rendered, "ob");
+        const leafPem = rendered.read("apic/ob/client.crt");
+        const leaf = new X509Certificate(leafPem);
+        const secret = {
+            apiVersion: "v1",
+            kind: "Secret",
+            metadata: { name: "apic-mtls-ob" },
+            data: { "ca.crt": Buffer.from(gateway.caCrt).toString("base64") },
+        };
+        const configMap = {
+            apiVersion: "v1",
+            kind: "ConfigMap",
+            metadata: { name: "ca" },
+            data: { "ca.crt": leafPem },
+        };
+        const folder = tempDir("expiry-documents");
+        fs.writeFileSync(
+            path.join(folder, "all.yaml"),
+            `${YAML.stringify({ apiVersion: "v1", kind: "List", items: [secret] })}---\n${YAML.stringify(configMap)}`,
+        );
+        // The ConfigMap's certificate has 29 days left: due, while the Secret's CA certificates are not.
+        const now = new Date(Date.parse(leaf.validTo) - 29 * DAY_MS - 60_000).toISOString();
+        const { status, report } = await json("--dir", folder, "--now", now);
+        assert.strictEqual(status, 1);
+        assert.deepStrictEqual(
+            report?.rows.map((r) => [r.serial, r.status]),
+            [
+                [leaf.serialNumber, "renew soon"],
+                ...pemBlocks(gateway.caCrt, "CERTIFICATE").map((pem) => [new X509Certificate(pem).serialNumber, "ok"]),
+            ],
+        );
+    });
 });

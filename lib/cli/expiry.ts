@@ -16,8 +16,8 @@ import { Command, InputError, oneOf, parse, parseNow, UsageError } from "./stack
 const USAGE = `usage: expiry (--dir DIR | --pem FILE [--pem FILE...]) [--warn-days 30] [--crl-warn-fraction 0.5] [--now ISO] [--format text|json]
 
 Reads every certificate and CRL in the files: PEM blocks anywhere in them (rendered files, JSON
-payloads), and Kubernetes Secrets in YAML, as rendered (stringData) or exported with
-"kubectl get secret -o yaml" (base64 data; a List of Secrets too). --dir also takes a Secret
+payloads; in YAML, the values of every document), and the base64 data of Kubernetes Secrets as
+"kubectl get secret -o yaml" exports them (in a List too, beside other documents). --dir also takes a Secret
 mounted into a pod: links to files are read, links to folders (kubelet's ..data) not followed,
 FIFOs, sockets and devices skipped. Reports the days left (a
 CRL's: to its next update) and the renewal point (from the render's inventory.json, else after
@@ -81,8 +81,18 @@ function recordedRenewals(dir: string | undefined): Map<string, string> {
     return new Map((inventory.certificates ?? []).map((c) => [c.sha256, c.renewAt]));
 }
 
-/** The values of the Kubernetes Secrets in a YAML file (stringData as is, data decoded from base64). */
-function secretValues(text: string, file: string): string[] | undefined {
+/** Every string in a parsed YAML value, at any depth. */
+function stringsIn(value: unknown): string[] {
+    if (typeof value === "string") return [value];
+    if (value !== null && typeof value === "object") return Object.values(value).flatMap(stringsIn);
+    return [];
+}
+
+/**
+ * The texts of a YAML file: every string of every document (whatever its kind: a ConfigMap beside
+ * a Secret counts), plus the base64 data of its Kubernetes Secrets, decoded.
+ */
+function yamlTexts(text: string, file: string): string[] {
     let documents: unknown[];
     try {
         documents = YAML.parseAllDocuments(text).map((doc) => {
@@ -92,19 +102,18 @@ function secretValues(text: string, file: string): string[] | undefined {
     } catch (error) {
         throw new InputError(`${file} is not YAML: ${(error as Error).message}`);
     }
-    const secrets = documents.flatMap((d) => {
+    const objects = documents.flatMap((d) => {
         const object = d as { kind?: unknown; items?: unknown[] } | null;
         return object?.kind === "List" && Array.isArray(object.items) ? object.items : [object];
-    }) as ({ kind?: unknown; data?: Record<string, unknown>; stringData?: Record<string, unknown> } | null)[];
-    if (!secrets.some((s) => s?.kind === "Secret")) return undefined;
-    return secrets
+    }) as ({ kind?: unknown; data?: Record<string, unknown> } | null)[];
+    const secretData = objects
         .filter((s) => s?.kind === "Secret")
-        .flatMap((s) => [
-            ...Object.values(s?.stringData ?? {}).filter((v): v is string => typeof v === "string"),
-            ...Object.values(s?.data ?? {})
+        .flatMap((s) =>
+            Object.values(s?.data ?? {})
                 .filter((v): v is string => typeof v === "string")
                 .map((v) => Buffer.from(v, "base64").toString("utf8")),
-        ]);
+        );
+    return [...stringsIn(documents).map(unescaped), ...secretData];
 }
 
 function readText(file: string): string {
@@ -115,12 +124,15 @@ function readText(file: string): string {
     }
 }
 
+/** A text with JSON's \n escapes and indentation undone, so that a PEM block in a payload is whole. */
+function unescaped(text: string): string {
+    return text.replace(/\\n/g, "\n").replace(/^[ \t]+/gm, "");
+}
+
 /** The texts of a file in which PEM blocks may sit. */
 function textsOf(file: string): string[] {
     const text = readText(file);
-    const secrets = /\.ya?ml$/.test(file) ? secretValues(text, file) : undefined;
-    // Elsewhere (JSON payloads, indented YAML) undo \n escapes and indentation.
-    return secrets ?? [text.replace(/\\n/g, "\n").replace(/^[ \t]+/gm, "")];
+    return /\.ya?ml$/.test(file) ? yamlTexts(text, file) : [unescaped(text)];
 }
 
 interface Found {
