@@ -239,4 +239,51 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
             ],
         );
     });
+
+    it("exits 2 on a Secret whose base64 data is damaged, naming the file, the Secret and the key, also beside a valid Secret", async () => {
+        const gateway = gatewayServerConfig(rendered, "ob");
+        const b64 = Buffer.from(gateway.caCrt).toString("base64");
+        const secret = (name: string, value: string) => ({
+            apiVersion: "v1",
+            kind: "Secret",
+            metadata: { name },
+            data: { "ca.crt": value },
+        });
+        const folder = tempDir("expiry-base64");
+        const fix = "export the Secret again with kubectl get secret -o yaml, or give the text under stringData";
+        // Node's decoder skips the "@" (the certificate would be read as if nothing were wrong)...
+        const file = path.join(folder, "secrets.yaml");
+        const damaged = `${b64.slice(0, 20)}@@@${b64.slice(20)}`;
+        fs.writeFileSync(
+            file,
+            YAML.stringify({ apiVersion: "v1", kind: "List", items: [secret("good", b64), secret("d9", damaged)] }),
+        );
+        const beside = await cli("expiry", "--dir", folder);
+        assert.deepStrictEqual(
+            [beside.status, beside.out, beside.err],
+            [
+                2,
+                "",
+                `error: ${file}: data key "ca.crt" of Secret "d9" is not valid base64 ("@" at character 21); ${fix}\n`,
+            ],
+        );
+        // ...and stops at a stray "=", so the certificate would vanish.
+        fs.writeFileSync(file, YAML.stringify(secret("d9", `${b64.slice(0, 20)}=${b64.slice(20)}`)));
+        const alone = await cli("expiry", "--dir", folder);
+        assert.deepStrictEqual(
+            [alone.status, alone.out, alone.err],
+            [
+                2,
+                "",
+                `error: ${file}: data key "ca.crt" of Secret "d9" is not valid base64 (cut short, or "=" other than at its end); ${fix}\n`,
+            ],
+        );
+        // Line breaks in the value (YAML may fold it) are not damage.
+        fs.writeFileSync(file, YAML.stringify(secret("d9", (b64.match(/.{1,76}/g) ?? []).join("\n"))));
+        const folded = await json("--dir", folder);
+        assert.deepStrictEqual(
+            [folded.status, folded.report?.rows.length],
+            [0, pemBlocks(gateway.caCrt, "CERTIFICATE").length],
+        );
+    });
 });

@@ -105,15 +105,47 @@ function yamlTexts(text: string, file: string): string[] {
     const objects = documents.flatMap((d) => {
         const object = d as { kind?: unknown; items?: unknown[] } | null;
         return object?.kind === "List" && Array.isArray(object.items) ? object.items : [object];
-    }) as ({ kind?: unknown; data?: Record<string, unknown> } | null)[];
-    const secretData = objects
-        .filter((s) => s?.kind === "Secret")
-        .flatMap((s) =>
-            Object.values(s?.data ?? {})
-                .filter((v): v is string => typeof v === "string")
-                .map((v) => Buffer.from(v, "base64").toString("utf8")),
-        );
-    return [...stringsIn(documents).map(unescaped), ...secretData];
+    }) as (KubernetesObject | null)[];
+    const secrets = objects.filter((o): o is KubernetesObject => o?.kind === "Secret");
+    return [...stringsIn(documents).map(unescaped), ...secrets.flatMap((s) => secretData(s, file))];
+}
+
+interface KubernetesObject {
+    kind?: unknown;
+    metadata?: { name?: unknown };
+    data?: Record<string, unknown>;
+}
+
+/** A Secret's data values decoded from base64; a damaged one is refused, naming the Secret and key. */
+function secretData(secret: KubernetesObject, file: string): string[] {
+    const name = typeof secret.metadata?.name === "string" ? `Secret "${secret.metadata.name}"` : undefined;
+    return Object.entries(secret.data ?? {}).flatMap(([key, value]) => {
+        if (typeof value !== "string") return [];
+        const problem = base64Problem(value);
+        if (problem !== undefined) {
+            throw new InputError(
+                `${file}: data key "${key}" of ${name ?? "a Secret without metadata.name"} is not valid base64 (${problem}); ` +
+                    `export the Secret again with kubectl get secret -o yaml, or give the text under stringData`,
+            );
+        }
+        return [Buffer.from(value, "base64").toString("utf8")];
+    });
+}
+
+/** Padded base64 as Kubernetes writes a Secret's data (line breaks allowed, as YAML may fold it). */
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/**
+ * What is wrong with a Secret's data value, or undefined if it is base64. Node's decoder would
+ * not say: it skips characters outside the alphabet and stops at a stray "=", so a damaged
+ * certificate would silently vanish or be read from what is left.
+ */
+function base64Problem(value: string): string | undefined {
+    if (BASE64.test(value.replace(/\s+/g, ""))) return undefined;
+    const bad = /[^A-Za-z0-9+/=\s]/.exec(value);
+    return bad !== null
+        ? `${JSON.stringify(bad[0])} at character ${bad.index + 1}`
+        : `cut short, or "=" other than at its end`;
 }
 
 function readText(file: string): string {
