@@ -20,10 +20,12 @@ import {
     OPTION_FILES,
     Rendered,
     renderNext,
+    ROOT,
     tempDir,
 } from "./helpers";
 
 const DAY_MS = 86_400_000;
+const CLI = path.join(ROOT, "dist/lib/cli/main.js");
 
 interface ExpiryJson {
     healthy: boolean;
@@ -285,5 +287,63 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
             [folded.status, folded.report?.rows.length],
             [0, pemBlocks(gateway.caCrt, "CERTIFICATE").length],
         );
+    });
+
+    it("exits 2 on a --dir it cannot walk, naming the path and what to do: a file, a link that loops", async () => {
+        const file = path.join(dir, "not-a-folder.pem");
+        fs.writeFileSync(file, rendered.read("apic/ob/client.crt"));
+        const notFolder = await cli("expiry", "--dir", file);
+        assert.deepStrictEqual(
+            [notFolder.status, notFolder.out, notFolder.err],
+            [2, "", `error: --dir ${file} is not a folder; give the folder that holds the files, or --pem ${file}\n`],
+        );
+        const folder = tempDir("expiry-loop");
+        fs.copyFileSync(file, path.join(folder, "client.crt"));
+        fs.symlinkSync("loop", path.join(folder, "loop"));
+        const loop = await cli("expiry", "--dir", folder);
+        assert.deepStrictEqual(
+            [loop.status, loop.out, loop.err],
+            [
+                2,
+                "",
+                `error: cannot read ${path.join(folder, "loop")}: it is a link that loops (ELOOP); remove the link or point it at a file\n`,
+            ],
+        );
+    });
+
+    it("exits 2 on a subfolder or file it may not read (EACCES), also when the tests run as root", () => {
+        const folder = tempDir("expiry-denied");
+        const client = rendered.read("apic/ob/client.crt");
+        fs.writeFileSync(path.join(folder, "client.crt"), client);
+        const locked = path.join(folder, "locked");
+        fs.mkdirSync(locked);
+        fs.writeFileSync(path.join(locked, "server.crt"), client);
+        const lockedFile = path.join(folder, "locked.crt");
+        fs.writeFileSync(lockedFile, client);
+        fs.chmodSync(locked, 0o000);
+        fs.chmodSync(lockedFile, 0o000);
+        // Root reads whatever the mode says; without these two capabilities it is held to the mode
+        // like any user, so the run gets a real EACCES either way.
+        const asUser =
+            process.getuid?.() === 0
+                ? [
+                      "setpriv",
+                      "--inh-caps=-dac_override,-dac_read_search",
+                      "--bounding-set=-dac_override,-dac_read_search",
+                  ]
+                : [];
+        const run = (...argv: string[]) => {
+            const [command, ...args] = [...asUser, process.execPath, CLI, "expiry", ...argv];
+            const result = spawnSync(command, args, { encoding: "utf8" });
+            return [result.status, result.stdout, result.stderr];
+        };
+        const fix = "permission denied (EACCES); run expiry as a user who may read it";
+        try {
+            assert.deepStrictEqual(run("--dir", folder), [2, "", `error: cannot read ${locked}: ${fix}\n`]);
+            assert.deepStrictEqual(run("--pem", lockedFile), [2, "", `error: cannot read ${lockedFile}: ${fix}\n`]);
+        } finally {
+            fs.chmodSync(locked, 0o700);
+            fs.chmodSync(lockedFile, 0o600);
+        }
     });
 });

@@ -17,11 +17,11 @@ const USAGE = `usage: expiry (--dir DIR | --pem FILE [--pem FILE...]) [--warn-da
 
 Reads every certificate and CRL in the files: PEM blocks anywhere in them (rendered files, JSON
 payloads; in YAML, the values of every document), and the base64 data of Kubernetes Secrets as
-"kubectl get secret -o yaml" exports them (in a List too, beside other documents). --dir also takes a Secret
-mounted into a pod: links to files are read, links to folders (kubelet's ..data) not followed,
-FIFOs, sockets and devices skipped. Reports the days left (a
-CRL's: to its next update) and the renewal point (from the render's inventory.json, else after
-two thirds of the lifetime; "renew due" once past it).
+"kubectl get secret -o yaml" exports them (in a List too, beside other documents). --dir also
+takes a Secret mounted into a pod: links to files are read, links to folders (kubelet's ..data)
+not followed, FIFOs, sockets and devices skipped; a file or folder it may not read, or a link that
+loops, is an error. Reports the days left (a CRL's: to its next update) and the renewal point
+(from the render's inventory.json, else after two thirds of the lifetime; "renew due" once past it).
 Due: a certificate that expires within --warn-days (default: alert 30 days ahead) or has
 expired; a CRL past its next update, or with less than --crl-warn-fraction of its validity left
 and less than --warn-days: a CRL re-signed every period and valid four periods is due after two
@@ -55,20 +55,63 @@ export interface ExpiryThresholds {
     readonly crlWarnFraction: number;
 }
 
+/** Why the system would not let expiry read a path, and what to do, by error code. */
+const UNREADABLE: Record<string, string> = {
+    EACCES: "permission denied (EACCES); run expiry as a user who may read it",
+    EPERM: "permission denied (EPERM); run expiry as a user who may read it",
+    ELOOP: "it is a link that loops (ELOOP); remove the link or point it at a file",
+    ENOTDIR: "part of its path is not a folder (ENOTDIR); check the path",
+    ENOENT: "it is gone (ENOENT); check that nothing removes files while expiry runs",
+};
+
+/** Input error for a path that cannot be read: one line, the system's code kept, never its raw message. */
+function cannotRead(file: string, error: unknown): InputError {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === undefined ? (error as Error).message : (UNREADABLE[code] ?? `the system refused (${code})`);
+    return new InputError(`cannot read ${file}: ${why}`);
+}
+
 /**
  * The files below `dir` that may hold PEM: regular files and links to them. A link to a folder is
  * not followed (a mounted Kubernetes Secret links ..data to a folder that is walked anyway, and a
  * link may loop); a FIFO, socket or device is not read (a FIFO would hang the monitoring job).
+ * A subfolder it may not read or a looping link is an error: certificates there would go unwatched.
  */
 function filesBelow(dir: string): string[] {
-    return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    let entries: fs.Dirent[];
+    try {
+        entries = fs.readdirSync(dir, { withFileTypes: true });
+    } catch (error) {
+        throw cannotRead(dir, error);
+    }
+    return entries.flatMap((e) => {
         const full = path.join(dir, e.name);
         if (e.isDirectory()) return filesBelow(full);
         if (e.isFile()) return [full];
         if (!e.isSymbolicLink()) return [];
-        const target = fs.statSync(full, { throwIfNoEntry: false });
+        let target: fs.Stats | undefined;
+        try {
+            target = fs.statSync(full, { throwIfNoEntry: false });
+        } catch (error) {
+            throw cannotRead(full, error);
+        }
         return target?.isFile() ? [full] : [];
     });
+}
+
+/** The files of --dir, which must be a folder. */
+function filesOfDir(dir: string): string[] {
+    let stat: fs.Stats | undefined;
+    try {
+        stat = fs.statSync(dir, { throwIfNoEntry: false });
+    } catch (error) {
+        throw cannotRead(dir, error);
+    }
+    if (stat === undefined) throw new InputError(`${dir}: no such folder`);
+    if (!stat.isDirectory()) {
+        throw new InputError(`--dir ${dir} is not a folder; give the folder that holds the files, or --pem ${dir}`);
+    }
+    return filesBelow(dir);
 }
 
 /** Renewal points a render recorded in inventory.json, by SHA-256 fingerprint. */
@@ -152,7 +195,7 @@ function readText(file: string): string {
     try {
         return readRegularFile(file);
     } catch (error) {
-        throw new InputError(`cannot read ${file}: ${(error as Error).message}`);
+        throw cannotRead(file, error);
     }
 }
 
@@ -317,9 +360,7 @@ export const expiryCommand: Command = {
         const now = values.now === undefined ? new Date() : parseNow(values.now);
         if ((values.dir === undefined) === (values.pem === undefined))
             throw new UsageError("give either --dir or --pem");
-        if (values.dir !== undefined && !fs.existsSync(values.dir))
-            throw new InputError(`${values.dir}: no such folder`);
-        const files = values.dir !== undefined ? filesBelow(values.dir) : (values.pem as string[]);
+        const files = values.dir !== undefined ? filesOfDir(values.dir) : (values.pem as string[]);
         for (const f of files) if (!fs.existsSync(f)) throw new InputError(`${f}: no such file`);
         const rows = expiryReport(files, { warnDays, crlWarnFraction }, now, recordedRenewals(values.dir));
         if (rows.length === 0)
