@@ -346,4 +346,50 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
             fs.chmodSync(lockedFile, 0o600);
         }
     });
+
+    it("exits 2 on an inventory.json it cannot use, naming the key, the value and the fix, not 1 with a JavaScript error", async () => {
+        const folder = tempDir("expiry-inventory");
+        fs.writeFileSync(path.join(folder, "client.crt"), rendered.read("apic/ob/client.crt"));
+        const leaf = new X509Certificate(rendered.read("apic/ob/client.crt"));
+        const file = path.join(folder, "inventory.json");
+        const fix =
+            "restore the inventory.json the render wrote, or remove it (renewal points then fall back to two thirds of each lifetime)";
+        let notJson = "";
+        try {
+            JSON.parse("{bad");
+        } catch (error) {
+            notJson = (error as Error).message; // worded by the Node version
+        }
+        const cases: [string, string][] = [
+            ["{bad", `${file} is not JSON (${notJson}); ${fix}`],
+            ['{"certificates":5}', `${file}: certificates must be a list of { sha256, renewAt }; got 5; ${fix}`],
+            ["[]", `${file}: certificates must be a list of { sha256, renewAt }; got nothing; ${fix}`],
+            [
+                '{"certificates":[{"renewAt":"2027-01-31T00:00:00.000Z"}]}',
+                `${file}: certificates[0].sha256 must be a certificate's SHA-256 fingerprint; got nothing; ${fix}`,
+            ],
+            [
+                JSON.stringify({ certificates: [{ sha256: leaf.fingerprint256, renewAt: "not a date" }] }),
+                `${file}: certificates[0].renewAt must be a date, e.g. 2027-01-31T00:00:00.000Z; got "not a date"; ${fix}`,
+            ],
+        ];
+        for (const [content, message] of cases) {
+            fs.writeFileSync(file, content);
+            const result = await cli("expiry", "--dir", folder);
+            assert.deepStrictEqual(
+                [content, result.status, result.out, result.err],
+                [content, 2, "", `error: ${message}\n`],
+            );
+        }
+        // The renewal point it records is still used.
+        fs.writeFileSync(
+            file,
+            JSON.stringify({ certificates: [{ sha256: leaf.fingerprint256, renewAt: "2020-01-01T00:00:00.000Z" }] }),
+        );
+        const recorded = await json("--dir", folder);
+        assert.deepStrictEqual(
+            [recorded.status, recorded.report?.rows.map((r) => [r.renewAt, r.status])],
+            [0, [["2020-01-01T00:00:00.000Z", "renew due"]]],
+        );
+    });
 });

@@ -114,14 +114,42 @@ function filesOfDir(dir: string): string[] {
     return filesBelow(dir);
 }
 
-/** Renewal points a render recorded in inventory.json, by SHA-256 fingerprint. */
+/**
+ * Renewal points a render recorded in inventory.json, by SHA-256 fingerprint. A damaged one is
+ * refused rather than ignored, so that its renewal points do not silently turn into the default.
+ */
 function recordedRenewals(dir: string | undefined): Map<string, string> {
     const file = dir === undefined ? undefined : path.join(dir, "inventory.json");
     if (file === undefined || !fs.existsSync(file)) return new Map();
-    const inventory = JSON.parse(readText(file)) as {
-        certificates?: { sha256: string; renewAt: string }[];
-    };
-    return new Map((inventory.certificates ?? []).map((c) => [c.sha256, c.renewAt]));
+    const fix =
+        "restore the inventory.json the render wrote, or remove it (renewal points then fall back to two thirds of each lifetime)";
+    const text = readText(file);
+    let inventory: unknown;
+    try {
+        inventory = JSON.parse(text);
+    } catch (error) {
+        throw new InputError(`${file} is not JSON (${(error as Error).message}); ${fix}`);
+    }
+    const problem = inventoryProblem(inventory);
+    if (problem !== undefined) throw new InputError(`${file}: ${problem}; ${fix}`);
+    const { certificates } = inventory as { certificates: { sha256: string; renewAt: string }[] };
+    return new Map(certificates.map((c) => [c.sha256, c.renewAt]));
+}
+
+/** What in a parsed inventory.json is not what a render writes (the fields expiry uses), or undefined. */
+function inventoryProblem(inventory: unknown): string | undefined {
+    const got = (value: unknown) => (value === undefined ? "nothing" : JSON.stringify(value));
+    const certificates = (inventory as { certificates?: unknown } | null)?.certificates;
+    if (!Array.isArray(certificates))
+        return `certificates must be a list of { sha256, renewAt }; got ${got(certificates)}`;
+    for (const [i, row] of certificates.entries()) {
+        const { sha256, renewAt } = (row ?? {}) as { sha256?: unknown; renewAt?: unknown };
+        if (typeof sha256 !== "string")
+            return `certificates[${i}].sha256 must be a certificate's SHA-256 fingerprint; got ${got(sha256)}`;
+        if (typeof renewAt !== "string" || Number.isNaN(Date.parse(renewAt)))
+            return `certificates[${i}].renewAt must be a date, e.g. 2027-01-31T00:00:00.000Z; got ${got(renewAt)}`;
+    }
+    return undefined;
 }
 
 /** Every string in a parsed YAML value, at any depth. */
