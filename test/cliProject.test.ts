@@ -138,6 +138,46 @@ describe("The command line in the user's project", () => {
         }
     });
 
+    it("refuses an option given twice (the last would silently win), a value starting with a dash in one line, and an endless soak", async () => {
+        const dir = project("", ".");
+        const dev = path.join(dir, "Pulumi.dev.yaml");
+        const other = tempDir("other");
+        const cases: [string[], string][] = [
+            [
+                ["inventory", "--config", dev, "--config", path.join(dir, "other.yaml")],
+                `error: --config is given twice (--config "${dev}", then --config "${path.join(dir, "other.yaml")}"); give it once`,
+            ],
+            [
+                ["expiry", "--dir", dir, "--dir", other, "--warn-days", "30"],
+                `error: --dir is given twice (--dir "${dir}", then --dir "${other}"); give it once`,
+            ],
+            [
+                ["render", "--config", dev, "--force", "--force"],
+                "error: --force is given twice (--force, then --force); give it once",
+            ],
+            [
+                ["lifecycle", "--config", dev, "--deployed", dir, "--soak-days", "-1"],
+                "error: Option '--soak-days' argument is ambiguous. Did you forget to specify the option argument for '--soak-days'? To specify an option argument starting with a dash use '--soak-days=-XYZ'.",
+            ],
+            [
+                ["lifecycle", "--config", dev, "--deployed", dir, "--soak-days", "99999999999999999999999"],
+                'error: --soak-days must be a whole number of days from 0 to 365; got "99999999999999999999999"',
+            ],
+        ];
+        for (const [argv, first] of cases) {
+            const result = await cli(...argv);
+            assert.strictEqual(result.status, 2, argv.join(" "));
+            assert.strictEqual(result.out, "");
+            assert.ok(result.err.startsWith(first), `${result.err.split("\n")[0]}\n  expected to start with\n${first}`);
+            assert.ok(result.err.split("\n")[1] === "", "one line, then the usage");
+        }
+        // Options a command takes several times still do.
+        assert.strictEqual(
+            (await cli("expiry", "--pem", dev, "--pem", dev)).err,
+            `error: no certificates or CRLs found in ${dev}, ${dev}\n`,
+        );
+    });
+
     it("refuses a folder given as --config, naming the stack file to give instead", async () => {
         const dir = project("stackConfigDir: environments\n", "environments");
         const folder = path.join(dir, "environments");

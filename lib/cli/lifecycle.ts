@@ -18,6 +18,8 @@ import { diffMarkdown } from "./diff";
 import { markdownTable } from "./format";
 import { Command, InputError, oneOf, parse, parseNow, stackFilePath, UsageError } from "./stackSource";
 
+const MAX_SOAK_DAYS = 365;
+
 const USAGE = `usage: lifecycle (--stack NAME | --config FILE) --deployed FILE_OR_DIR [--now ISO] [--soak-days ${DEFAULT_SOAK_DAYS}] [--write] [--format markdown|json]
 
 Decides, at --now (default: now), what the stack needs from what is deployed: --deployed is the
@@ -208,8 +210,11 @@ export const lifecycleCommand: Command = {
         const format = oneOf(values.format ?? "markdown", "--format", ["markdown", "json"]);
         const now = values.now === undefined ? new Date() : parseNow(values.now);
         const soakText = values["soak-days"] ?? String(DEFAULT_SOAK_DAYS);
-        if (!/^\d+$/.test(soakText))
-            throw new UsageError(`--soak-days must be a whole number of days; got "${soakText}"`);
+        // A year at most: a phase soaked longer would outlive the certificates it rotates (and 1e23 days is a typo).
+        if (!/^\d+$/.test(soakText) || Number(soakText) > MAX_SOAK_DAYS)
+            throw new UsageError(
+                `--soak-days must be a whole number of days from 0 to ${MAX_SOAK_DAYS}; got "${soakText}"`,
+            );
         const soakDays = Number(soakText);
 
         let config: PkiConfig;

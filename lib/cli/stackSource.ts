@@ -113,11 +113,25 @@ type OptionSpec = Record<string, { type: "string" | "boolean"; multiple?: boolea
 
 /** Strict option parsing; unknown options and stray arguments are usage errors. T names the options' types. */
 export function parse<T>(argv: string[], options: OptionSpec): T {
-    let values: Record<string, unknown>;
+    let parsed: ReturnType<typeof parseArgs>;
     try {
-        values = parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values;
+        parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: false, tokens: true });
     } catch (err) {
-        throw new UsageError((err as Error).message);
+        // Node's messages may run over several lines (a value that starts with "-"): one line here.
+        throw new UsageError((err as Error).message.replace(/\s*\n\s*/g, " "));
+    }
+    const values: Record<string, unknown> = parsed.values;
+    // parseArgs keeps the last of an option given twice: `--config a --config b` would silently read b.
+    const seen = new Map<string, string | undefined>();
+    for (const token of parsed.tokens ?? []) {
+        if (token.kind !== "option" || options[token.name]?.multiple === true) continue;
+        if (seen.has(token.name)) {
+            const shown = (value: string | undefined) => (value === undefined ? "" : ` "${value}"`);
+            throw new UsageError(
+                `--${token.name} is given twice (${`--${token.name}${shown(seen.get(token.name))}`}, then --${token.name}${shown(token.value)}); give it once`,
+            );
+        }
+        seen.set(token.name, token.value);
     }
     for (const [name, value] of Object.entries(values)) {
         // `--out "$OUT"` with OUT unset: the current folder is never what was meant.
