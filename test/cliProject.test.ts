@@ -171,6 +171,12 @@ describe("The command line in the user's project", () => {
             assert.ok(result.err.startsWith(first), `${result.err.split("\n")[0]}\n  expected to start with\n${first}`);
             assert.ok(result.err.split("\n")[1] === "", "one line, then the usage");
         }
+        // After "--" even -h is an argument, which no command takes (it printed the help).
+        const dashDash = await cli("render", "--", "-h");
+        assert.deepStrictEqual(
+            [dashDash.status, dashDash.err.split("\n")[0]],
+            [2, "error: Unexpected argument '-h'. This command does not take positional arguments"],
+        );
         // Options a command takes several times still do.
         assert.strictEqual(
             (await cli("expiry", "--pem", dev, "--pem", dev)).err,
