@@ -1943,7 +1943,16 @@ describe("Invalid stack files are refused with every problem named, before anyth
 
     it("refuses YAML that is not one document with unique keys, naming the file", async () => {
         for (const [name, text, message] of [
-            ["twice", "config:\n  pki:option: 1\n  pki:option: 2\n", "Map keys must be unique"],
+            [
+                "twice",
+                "config:\n  pki:option: 1\n  pki:option: 2\n",
+                'the key "pki:option" appears twice in one map (again at line 3); keep one (Pulumi refuses the file too)',
+            ],
+            [
+                "twice below",
+                "config:\n  pki:domains:\n    ob: { services: [a] }\n    ob: { services: [b] }\n",
+                'the key "ob" appears twice in one map (again at line 4); keep one (Pulumi refuses the file too)',
+            ],
             ["documents", "config:\n  pki:option: 1\n---\nconfig: {}\n", "Source contains multiple documents"],
         ]) {
             const { file, error } = await attempt(name, text);
