@@ -1848,6 +1848,18 @@ const FILE_CASES: [string, string, string[]][] = [
         ],
     ],
     [
+        "a list, not a map",
+        "- pki:environment: dev\n- pki:option: 1\n",
+        ['stack file $FILE must be a map holding "config:" (config: { pki:option: 2, ... }); it is a list'],
+    ],
+    [
+        "a line of text",
+        "pki:option=1\n",
+        [
+            'stack file $FILE must be a map holding "config:" (config: { pki:option: 2, ... }); it is the text "pki:option=1"',
+        ],
+    ],
+    [
         "no config: at all",
         "encryptionsalt: v1:abc\n",
         [
