@@ -289,7 +289,7 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
         );
     });
 
-    it("exits 2 on a --dir it cannot walk, naming the path and what to do: a file, a link that loops", async () => {
+    it("exits 2 on a --dir it cannot walk, naming the path and what to do: a file, a link that loops or leads nowhere", async () => {
         const file = path.join(dir, "not-a-folder.pem");
         fs.writeFileSync(file, rendered.read("apic/ob/client.crt"));
         const notFolder = await cli("expiry", "--dir", file);
@@ -309,6 +309,15 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
                 `error: cannot read ${path.join(folder, "loop")}: it is a link that loops (ELOOP); remove the link or point it at a file\n`,
             ],
         );
+        // A link to nothing (a certificate removed, its link left): what it should show would go unwatched.
+        const dangling = tempDir("expiry-dangling");
+        fs.copyFileSync(file, path.join(dangling, "client.crt"));
+        fs.symlinkSync("gone.crt", path.join(dangling, "server.crt"));
+        assert.deepStrictEqual(await cli("expiry", "--dir", dangling), {
+            status: 2,
+            out: "",
+            err: `error: cannot read ${path.join(dangling, "server.crt")}: it is a link to gone.crt, which does not exist; remove the link or restore what it points to\n`,
+        });
     });
 
     it("exits 2 on a subfolder or file it may not read (EACCES), also when the tests run as root", () => {

@@ -20,7 +20,7 @@ payloads; in YAML, the values of every document), and the base64 data of Kuberne
 "kubectl get secret -o yaml" exports them (in a List too, beside other documents). --dir also
 takes a Secret mounted into a pod: links to files are read, links to folders (kubelet's ..data)
 not followed, FIFOs, sockets and devices skipped; a file or folder it may not read, or a link that
-loops, is an error. Reports the days left (a CRL's: to its next update) and the renewal point
+loops or leads nowhere, is an error. Reports the days left (a CRL's: to its next update) and the renewal point
 (from the render's inventory.json, else after two thirds of the lifetime; "renew due" once past it).
 Due: a certificate that expires within --warn-days (default: alert 30 days ahead) or has
 expired; a CRL past its next update, or with less than --crl-warn-fraction of its validity left
@@ -95,7 +95,13 @@ function filesBelow(dir: string): string[] {
         } catch (error) {
             throw cannotRead(full, error);
         }
-        return target?.isFile() ? [full] : [];
+        // A link to nothing: whatever it should show would go unwatched.
+        if (target === undefined) {
+            throw new InputError(
+                `cannot read ${full}: it is a link to ${fs.readlinkSync(full)}, which does not exist; remove the link or restore what it points to`,
+            );
+        }
+        return target.isFile() ? [full] : [];
     });
 }
 
