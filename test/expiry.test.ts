@@ -318,6 +318,17 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
             out: "",
             err: `error: cannot read ${path.join(dangling, "server.crt")}: it is a link to gone.crt, which does not exist; remove the link or restore what it points to\n`,
         });
+        // The same links given as --pem (a loop was "no such file").
+        assert.deepStrictEqual(
+            [
+                (await cli("expiry", "--pem", path.join(folder, "loop"))).err,
+                (await cli("expiry", "--pem", path.join(dangling, "server.crt"))).err,
+            ],
+            [
+                loop.err,
+                `error: cannot read ${path.join(dangling, "server.crt")}: it is a link to gone.crt, which does not exist; remove the link or restore what it points to\n`,
+            ],
+        );
     });
 
     it("exits 2 on a subfolder or file it may not read (EACCES), also when the tests run as root", () => {

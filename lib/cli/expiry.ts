@@ -96,14 +96,16 @@ function filesBelow(dir: string): string[] {
             throw cannotRead(full, error);
         }
         // A link to nothing: whatever it should show would go unwatched.
-        if (target === undefined) {
-            throw new InputError(
-                `cannot read ${full}: it is a link to ${fs.readlinkSync(full)}, which does not exist; remove the link or restore what it points to`,
-            );
-        }
+        if (target === undefined) throw danglingLink(full);
         return target.isFile() ? [full] : [];
     });
 }
+
+/** A link whose target does not exist. */
+const danglingLink = (file: string): InputError =>
+    new InputError(
+        `cannot read ${file}: it is a link to ${fs.readlinkSync(file)}, which does not exist; remove the link or restore what it points to`,
+    );
 
 /** The files of --dir, which must be a folder. */
 function filesOfDir(dir: string): string[] {
@@ -395,7 +397,17 @@ export const expiryCommand: Command = {
         if ((values.dir === undefined) === (values.pem === undefined))
             throw new UsageError("give either --dir or --pem");
         const files = values.dir !== undefined ? filesOfDir(values.dir) : (values.pem as string[]);
-        for (const f of files) if (!fs.existsSync(f)) throw new InputError(`${f}: no such file`);
+        for (const f of files) {
+            if (fs.lstatSync(f, { throwIfNoEntry: false }) === undefined) throw new InputError(`${f}: no such file`);
+            // A link that loops or leads nowhere, named as such (not as a missing file).
+            let target: fs.Stats | undefined;
+            try {
+                target = fs.statSync(f, { throwIfNoEntry: false });
+            } catch (error) {
+                throw cannotRead(f, error);
+            }
+            if (target === undefined) throw danglingLink(f);
+        }
         const rows = expiryReport(files, { warnDays, crlWarnFraction }, now, recordedRenewals(values.dir));
         if (rows.length === 0)
             throw new InputError(`no certificates or CRLs found in ${values.dir ?? files.join(", ")}`);
