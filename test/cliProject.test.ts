@@ -85,6 +85,105 @@ describe("The command line in the user's project", () => {
         }
     });
 
+    it("refuses a --now that is no real day (Date would roll 2026-02-30 over to March 2) or that X.509 cannot date", async () => {
+        const dir = project("", ".");
+        const stackFile = path.join(dir, "Pulumi.dev.yaml");
+        const message = (value: string) =>
+            `error: --now must be an ISO 8601 date or time with its zone on a real calendar day from 1950 to 9999, e.g. 2027-03-01T00:00:00Z; got "${value}"`;
+        for (const [argv, value] of [
+            [["render", "--config", stackFile, "--out", path.join(dir, "out")], "2026-02-30"],
+            [["lifecycle", "--config", stackFile, "--deployed", dir], "2027-02-29T10:00:00Z"],
+            [["expiry", "--pem", path.join(dir, "Pulumi.yaml")], "2027-04-31"],
+            [["expiry", "--pem", path.join(dir, "Pulumi.yaml")], "1949-12-31"],
+            [["expiry", "--pem", path.join(dir, "Pulumi.yaml")], "9999-12-31T23:00:00-02:00"],
+        ] as const) {
+            const result = await cli(...argv, "--now", value);
+            assert.deepStrictEqual([result.status, result.out, result.err.split("\n")[0]], [2, "", message(value)]);
+        }
+        const late = await cli("render", "--config", stackFile, "--out", path.join(dir, "out"), "--now", "9990-06-01");
+        assert.deepStrictEqual(
+            [late.status, late.out, late.err.split("\n")[0]],
+            [
+                2,
+                "",
+                "error: --now 9990-06-01: a certificate issued then for 3650 days (pki:validityDays) would end after 9999-12-31, the last date X.509 carries; give an earlier --now",
+            ],
+        );
+        assert.strictEqual(fs.existsSync(path.join(dir, "out")), false);
+    });
+
+    it("names a project file it cannot read in one line (exit 2): YAML it cannot parse, a folder", async () => {
+        const broken = project("stackConfigDir: [stacks\n", ".");
+        const folder = tempDir("project-folder");
+        fs.mkdirSync(path.join(folder, "Pulumi.yaml"));
+        for (const [dir, reason] of [
+            [
+                broken,
+                "Flow sequence in block collection must be sufficiently indented and end with a ] at line 4, column 1",
+            ],
+            [folder, "it is a folder, not a file"],
+        ]) {
+            const result = spawnSync(process.execPath, [CLI, "inventory", "--stack", "dev"], {
+                cwd: dir,
+                encoding: "utf8",
+            });
+            assert.deepStrictEqual(
+                [result.status, result.stdout, result.stderr],
+                [
+                    2,
+                    "",
+                    `error: the Pulumi project file ${path.join(dir, "Pulumi.yaml")} cannot be read (${reason}); --stack looks for stack files in its stackConfigDir: fix it, or give --config FILE\n`,
+                ],
+            );
+        }
+    });
+
+    it("refuses an option given twice (the last would silently win), a value starting with a dash in one line, and an endless soak", async () => {
+        const dir = project("", ".");
+        const dev = path.join(dir, "Pulumi.dev.yaml");
+        const other = tempDir("other");
+        const cases: [string[], string][] = [
+            [
+                ["inventory", "--config", dev, "--config", path.join(dir, "other.yaml")],
+                `error: --config is given twice (--config "${dev}", then --config "${path.join(dir, "other.yaml")}"); give it once`,
+            ],
+            [
+                ["expiry", "--dir", dir, "--dir", other, "--warn-days", "30"],
+                `error: --dir is given twice (--dir "${dir}", then --dir "${other}"); give it once`,
+            ],
+            [
+                ["render", "--config", dev, "--force", "--force"],
+                "error: --force is given twice (--force, then --force); give it once",
+            ],
+            [
+                ["lifecycle", "--config", dev, "--deployed", dir, "--soak-days", "-1"],
+                "error: Option '--soak-days' argument is ambiguous. Did you forget to specify the option argument for '--soak-days'? To specify an option argument starting with a dash use '--soak-days=-XYZ'.",
+            ],
+            [
+                ["lifecycle", "--config", dev, "--deployed", dir, "--soak-days", "99999999999999999999999"],
+                'error: --soak-days must be a whole number of days from 0 to 365; got "99999999999999999999999"',
+            ],
+        ];
+        for (const [argv, first] of cases) {
+            const result = await cli(...argv);
+            assert.strictEqual(result.status, 2, argv.join(" "));
+            assert.strictEqual(result.out, "");
+            assert.ok(result.err.startsWith(first), `${result.err.split("\n")[0]}\n  expected to start with\n${first}`);
+            assert.ok(result.err.split("\n")[1] === "", "one line, then the usage");
+        }
+        // After "--" even -h is an argument, which no command takes (it printed the help).
+        const dashDash = await cli("render", "--", "-h");
+        assert.deepStrictEqual(
+            [dashDash.status, dashDash.err.split("\n")[0]],
+            [2, "error: Unexpected argument '-h'. This command does not take positional arguments"],
+        );
+        // Options a command takes several times still do.
+        assert.strictEqual(
+            (await cli("expiry", "--pem", dev, "--pem", dev)).err,
+            `error: no certificates or CRLs found in ${dev}, ${dev}\n`,
+        );
+    });
+
     it("refuses a folder given as --config, naming the stack file to give instead", async () => {
         const dir = project("stackConfigDir: environments\n", "environments");
         const folder = path.join(dir, "environments");
@@ -136,7 +235,7 @@ describe("The command line in the user's project", () => {
             [2, `error: --config ${fifo} is not a regular file; give a stack file, or --stack NAME`],
             [2, `error: --head ${fifo} is not a regular file; give a stack file`],
             [2, `error: cannot read ${fifo}: it is not a regular file (a FIFO, socket or device)`],
-            [2, `error: cannot read ${fifo}: it is not a regular file (a FIFO, socket or device)`],
+            [2, `error: --deployed ${fifo}: cannot read it: it is not a regular file (a FIFO, socket or device)`],
         ]);
     });
 });

@@ -46,6 +46,24 @@ function stackFileText(overrides: Overrides, rootPem: string): string {
 /** [what is wrong, the keys it changes in BASE, every problem reported, in order]. */
 const CASES: [string, Overrides, string[]][] = [
     [
+        "a private key pasted as the organization (messages reach logs and pull-request comments)",
+        {
+            organization: JSON.stringify(
+                "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49\n-----END PRIVATE KEY-----\n",
+            ),
+        },
+        [
+            'pki:organization must not contain control characters (it becomes the subject O of every certificate); got "(a private key, not shown)\\n"',
+        ],
+    ],
+    [
+        "a private key, cut short, as a service name",
+        { domains: `{ ob: { services: [${JSON.stringify("-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBkg")}] } }` },
+        [
+            "pki:domains.ob.services[0] must be a service name (letters, digits and '-'); got \"(a private key, not shown)\"",
+        ],
+    ],
+    [
         "environment missing",
         { environment: null },
         ['pki:environment is required; set it to the environment name, e.g. "dev"'],
@@ -1830,6 +1848,18 @@ const FILE_CASES: [string, string, string[]][] = [
         ],
     ],
     [
+        "a list, not a map",
+        "- pki:environment: dev\n- pki:option: 1\n",
+        ['stack file $FILE must be a map holding "config:" (config: { pki:option: 2, ... }); it is a list'],
+    ],
+    [
+        "a line of text",
+        "pki:option=1\n",
+        [
+            'stack file $FILE must be a map holding "config:" (config: { pki:option: 2, ... }); it is the text "pki:option=1"',
+        ],
+    ],
+    [
         "no config: at all",
         "encryptionsalt: v1:abc\n",
         [
@@ -1925,7 +1955,16 @@ describe("Invalid stack files are refused with every problem named, before anyth
 
     it("refuses YAML that is not one document with unique keys, naming the file", async () => {
         for (const [name, text, message] of [
-            ["twice", "config:\n  pki:option: 1\n  pki:option: 2\n", "Map keys must be unique"],
+            [
+                "twice",
+                "config:\n  pki:option: 1\n  pki:option: 2\n",
+                'the key "pki:option" appears twice in one map (again at line 3); keep one (Pulumi refuses the file too)',
+            ],
+            [
+                "twice below",
+                "config:\n  pki:domains:\n    ob: { services: [a] }\n    ob: { services: [b] }\n",
+                'the key "ob" appears twice in one map (again at line 4); keep one (Pulumi refuses the file too)',
+            ],
             ["documents", "config:\n  pki:option: 1\n---\nconfig: {}\n", "Source contains multiple documents"],
         ]) {
             const { file, error } = await attempt(name, text);

@@ -97,6 +97,9 @@ describe("Components used alone", function () {
     });
 
     it("refuses a CA subject that RFC 5280 cannot carry, or an empty common name", async () => {
+        const PASTED_KEY = crypto
+            .generateKeyPairSync("ec", { namedCurve: "P-256" })
+            .privateKey.export({ type: "pkcs8", format: "pem" }) as string;
         const outcome = (make: () => unknown) =>
             runWithStandIn(make, { state: sharedState }).then(
                 () => "accepted",
@@ -107,6 +110,8 @@ describe("Components used alone", function () {
             [
                 await outcome(() => new RootCa("r", { subject: { commonName: long }, keyAlgorithm: "ECDSA" })),
                 await outcome(() => new RootCa("r", { subject: { commonName: " " }, keyAlgorithm: "ECDSA" })),
+                // A key pasted into the wrong argument stays out of the message (it reaches pulumi's log).
+                await outcome(() => new RootCa("r", { subject: { commonName: PASTED_KEY }, keyAlgorithm: "ECDSA" })),
                 await outcome(
                     () =>
                         new IntermediateCa("i", {
@@ -119,6 +124,7 @@ describe("Components used alone", function () {
             [
                 `RootCa subject.commonName must be 1 to 64 characters (RFC 5280), not blank; got "${long}" (65)`,
                 'RootCa subject.commonName must be 1 to 64 characters (RFC 5280), not blank; got " " (1)',
+                `RootCa subject.commonName must be 1 to 64 characters (RFC 5280), not blank; got "(a private key, not shown)\\n" (${PASTED_KEY.length})`,
                 `IntermediateCa subject.organization must be 1 to 64 characters (RFC 5280), not blank; got "${long}" (65)`,
             ],
         );

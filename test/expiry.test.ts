@@ -20,10 +20,12 @@ import {
     OPTION_FILES,
     Rendered,
     renderNext,
+    ROOT,
     tempDir,
 } from "./helpers";
 
 const DAY_MS = 86_400_000;
+const CLI = path.join(ROOT, "dist/lib/cli/main.js");
 
 interface ExpiryJson {
     healthy: boolean;
@@ -204,5 +206,210 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
         );
         const fromList = await json("--pem", list);
         assert.deepStrictEqual(fromList.report?.rows.map((r) => r.serial).sort(), expected.sort());
+    });
+
+    it("reads every document of a YAML file holding a Secret: a ConfigMap's certificate after it is judged too", async () => {
+        const gateway = gatewayServerConfig(rendered, "ob");
+        const leafPem = rendered.read("apic/ob/client.crt");
+        const leaf = new X509Certificate(leafPem);
+        const secret = {
+            apiVersion: "v1",
+            kind: "Secret",
+            metadata: { name: "apic-mtls-ob" },
+            data: { "ca.crt": Buffer.from(gateway.caCrt).toString("base64") },
+        };
+        const configMap = {
+            apiVersion: "v1",
+            kind: "ConfigMap",
+            metadata: { name: "ca" },
+            data: { "ca.crt": leafPem },
+        };
+        const folder = tempDir("expiry-documents");
+        fs.writeFileSync(
+            path.join(folder, "all.yaml"),
+            `${YAML.stringify({ apiVersion: "v1", kind: "List", items: [secret] })}---\n${YAML.stringify(configMap)}`,
+        );
+        // The ConfigMap's certificate has 29 days left: due, while the Secret's CA certificates are not.
+        const now = new Date(Date.parse(leaf.validTo) - 29 * DAY_MS - 60_000).toISOString();
+        const { status, report } = await json("--dir", folder, "--now", now);
+        assert.strictEqual(status, 1);
+        assert.deepStrictEqual(
+            report?.rows.map((r) => [r.serial, r.status]),
+            [
+                [leaf.serialNumber, "renew soon"],
+                ...pemBlocks(gateway.caCrt, "CERTIFICATE").map((pem) => [new X509Certificate(pem).serialNumber, "ok"]),
+            ],
+        );
+    });
+
+    it("exits 2 on a Secret whose base64 data is damaged, naming the file, the Secret and the key, also beside a valid Secret", async () => {
+        const gateway = gatewayServerConfig(rendered, "ob");
+        const b64 = Buffer.from(gateway.caCrt).toString("base64");
+        const secret = (name: string, value: string) => ({
+            apiVersion: "v1",
+            kind: "Secret",
+            metadata: { name },
+            data: { "ca.crt": value },
+        });
+        const folder = tempDir("expiry-base64");
+        const fix = "export the Secret again with kubectl get secret -o yaml, or give the text under stringData";
+        // Node's decoder skips the "@" (the certificate would be read as if nothing were wrong)...
+        const file = path.join(folder, "secrets.yaml");
+        const damaged = `${b64.slice(0, 20)}@@@${b64.slice(20)}`;
+        fs.writeFileSync(
+            file,
+            YAML.stringify({ apiVersion: "v1", kind: "List", items: [secret("good", b64), secret("d9", damaged)] }),
+        );
+        const beside = await cli("expiry", "--dir", folder);
+        assert.deepStrictEqual(
+            [beside.status, beside.out, beside.err],
+            [
+                2,
+                "",
+                `error: ${file}: data key "ca.crt" of Secret "d9" is not valid base64 ("@" at character 21); ${fix}\n`,
+            ],
+        );
+        // ...and stops at a stray "=", so the certificate would vanish.
+        fs.writeFileSync(file, YAML.stringify(secret("d9", `${b64.slice(0, 20)}=${b64.slice(20)}`)));
+        const alone = await cli("expiry", "--dir", folder);
+        assert.deepStrictEqual(
+            [alone.status, alone.out, alone.err],
+            [
+                2,
+                "",
+                `error: ${file}: data key "ca.crt" of Secret "d9" is not valid base64 (cut short, or "=" other than at its end); ${fix}\n`,
+            ],
+        );
+        // Line breaks in the value (YAML may fold it) are not damage.
+        fs.writeFileSync(file, YAML.stringify(secret("d9", (b64.match(/.{1,76}/g) ?? []).join("\n"))));
+        const folded = await json("--dir", folder);
+        assert.deepStrictEqual(
+            [folded.status, folded.report?.rows.length],
+            [0, pemBlocks(gateway.caCrt, "CERTIFICATE").length],
+        );
+    });
+
+    it("exits 2 on a --dir it cannot walk, naming the path and what to do: a file, a link that loops or leads nowhere", async () => {
+        const file = path.join(dir, "not-a-folder.pem");
+        fs.writeFileSync(file, rendered.read("apic/ob/client.crt"));
+        const notFolder = await cli("expiry", "--dir", file);
+        assert.deepStrictEqual(
+            [notFolder.status, notFolder.out, notFolder.err],
+            [2, "", `error: --dir ${file} is not a folder; give the folder that holds the files, or --pem ${file}\n`],
+        );
+        const folder = tempDir("expiry-loop");
+        fs.copyFileSync(file, path.join(folder, "client.crt"));
+        fs.symlinkSync("loop", path.join(folder, "loop"));
+        const loop = await cli("expiry", "--dir", folder);
+        assert.deepStrictEqual(
+            [loop.status, loop.out, loop.err],
+            [
+                2,
+                "",
+                `error: cannot read ${path.join(folder, "loop")}: it is a link that loops (ELOOP); remove the link or point it at a file\n`,
+            ],
+        );
+        // A link to nothing (a certificate removed, its link left): what it should show would go unwatched.
+        const dangling = tempDir("expiry-dangling");
+        fs.copyFileSync(file, path.join(dangling, "client.crt"));
+        fs.symlinkSync("gone.crt", path.join(dangling, "server.crt"));
+        assert.deepStrictEqual(await cli("expiry", "--dir", dangling), {
+            status: 2,
+            out: "",
+            err: `error: cannot read ${path.join(dangling, "server.crt")}: it is a link to gone.crt, which does not exist; remove the link or restore what it points to\n`,
+        });
+        // The same links given as --pem (a loop was "no such file").
+        assert.deepStrictEqual(
+            [
+                (await cli("expiry", "--pem", path.join(folder, "loop"))).err,
+                (await cli("expiry", "--pem", path.join(dangling, "server.crt"))).err,
+            ],
+            [
+                loop.err,
+                `error: cannot read ${path.join(dangling, "server.crt")}: it is a link to gone.crt, which does not exist; remove the link or restore what it points to\n`,
+            ],
+        );
+    });
+
+    it("exits 2 on a subfolder or file it may not read (EACCES), also when the tests run as root", () => {
+        const folder = tempDir("expiry-denied");
+        const client = rendered.read("apic/ob/client.crt");
+        fs.writeFileSync(path.join(folder, "client.crt"), client);
+        const locked = path.join(folder, "locked");
+        fs.mkdirSync(locked);
+        fs.writeFileSync(path.join(locked, "server.crt"), client);
+        const lockedFile = path.join(folder, "locked.crt");
+        fs.writeFileSync(lockedFile, client);
+        fs.chmodSync(locked, 0o000);
+        fs.chmodSync(lockedFile, 0o000);
+        // Root reads whatever the mode says; without these two capabilities it is held to the mode
+        // like any user, so the run gets a real EACCES either way.
+        const asUser =
+            process.getuid?.() === 0
+                ? [
+                      "setpriv",
+                      "--inh-caps=-dac_override,-dac_read_search",
+                      "--bounding-set=-dac_override,-dac_read_search",
+                  ]
+                : [];
+        const run = (...argv: string[]) => {
+            const [command, ...args] = [...asUser, process.execPath, CLI, "expiry", ...argv];
+            const result = spawnSync(command, args, { encoding: "utf8" });
+            return [result.status, result.stdout, result.stderr];
+        };
+        const fix = "permission denied (EACCES); run expiry as a user who may read it";
+        try {
+            assert.deepStrictEqual(run("--dir", folder), [2, "", `error: cannot read ${locked}: ${fix}\n`]);
+            assert.deepStrictEqual(run("--pem", lockedFile), [2, "", `error: cannot read ${lockedFile}: ${fix}\n`]);
+        } finally {
+            fs.chmodSync(locked, 0o700);
+            fs.chmodSync(lockedFile, 0o600);
+        }
+    });
+
+    it("exits 2 on an inventory.json it cannot use, naming the key, the value and the fix, not 1 with a JavaScript error", async () => {
+        const folder = tempDir("expiry-inventory");
+        fs.writeFileSync(path.join(folder, "client.crt"), rendered.read("apic/ob/client.crt"));
+        const leaf = new X509Certificate(rendered.read("apic/ob/client.crt"));
+        const file = path.join(folder, "inventory.json");
+        const fix =
+            "restore the inventory.json the render wrote, or remove it (renewal points then fall back to two thirds of each lifetime)";
+        let notJson = "";
+        try {
+            JSON.parse("{bad");
+        } catch (error) {
+            notJson = (error as Error).message; // worded by the Node version
+        }
+        const cases: [string, string][] = [
+            ["{bad", `${file} is not JSON (${notJson}); ${fix}`],
+            ['{"certificates":5}', `${file}: certificates must be a list of { sha256, renewAt }; got 5; ${fix}`],
+            ["[]", `${file}: certificates must be a list of { sha256, renewAt }; got nothing; ${fix}`],
+            [
+                '{"certificates":[{"renewAt":"2027-01-31T00:00:00.000Z"}]}',
+                `${file}: certificates[0].sha256 must be a certificate's SHA-256 fingerprint; got nothing; ${fix}`,
+            ],
+            [
+                JSON.stringify({ certificates: [{ sha256: leaf.fingerprint256, renewAt: "not a date" }] }),
+                `${file}: certificates[0].renewAt must be a date, e.g. 2027-01-31T00:00:00.000Z; got "not a date"; ${fix}`,
+            ],
+        ];
+        for (const [content, message] of cases) {
+            fs.writeFileSync(file, content);
+            const result = await cli("expiry", "--dir", folder);
+            assert.deepStrictEqual(
+                [content, result.status, result.out, result.err],
+                [content, 2, "", `error: ${message}\n`],
+            );
+        }
+        // The renewal point it records is still used.
+        fs.writeFileSync(
+            file,
+            JSON.stringify({ certificates: [{ sha256: leaf.fingerprint256, renewAt: "2020-01-01T00:00:00.000Z" }] }),
+        );
+        const recorded = await json("--dir", folder);
+        assert.deepStrictEqual(
+            [recorded.status, recorded.report?.rows.map((r) => [r.renewAt, r.status])],
+            [0, [["2020-01-01T00:00:00.000Z", "renew due"]]],
+        );
     });
 });

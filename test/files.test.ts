@@ -191,18 +191,61 @@ describe("render's files: keys on disk", function () {
 
     it("refuses a folder that is not an earlier render, with or without --force, deleting nothing", async () => {
         const dir = tempDir("files-not-render");
-        const out = path.join(dir, "home");
-        fs.mkdirSync(out);
-        fs.writeFileSync(path.join(out, "notes.txt"), "mine\n");
-        for (const force of [["--force"], []]) {
-            const result = await cli("render", "--config", option1(dir), "--out", out, ...force);
-            assert.strictEqual(
-                result.err,
-                `error: output folder ${out} holds files that are not a render (it has no inventory.json or csr/); --force only replaces an earlier render: choose another --out\n`,
-            );
-            assert.strictEqual(result.status, 1);
-            assert.deepStrictEqual(fs.readdirSync(out), ["notes.txt"]);
+        const cases: [string, Record<string, string>, string][] = [
+            ["home", { "notes.txt": "mine\n" }, "holds files that are not a render's (notes.txt)"],
+            // A render's file name alone does not make a render: --force would have deleted notes.txt and src/.
+            [
+                "project",
+                { "inventory.json": "{}\n", "notes.txt": "mine\n", "src/a.ts": "x\n" },
+                "holds files that are not a render's (inventory.json, notes.txt, src/)",
+            ],
+            ["inventory", { "inventory.json": "{}\n" }, "holds files that are not a render's (inventory.json)"],
+            [
+                "many",
+                { "a.txt": "", "b.txt": "", "c.txt": "", "d.txt": "", "k8s/x.yaml": "" },
+                "holds files that are not a render's (a.txt, b.txt, c.txt, 1 more)",
+            ],
+            [
+                "no-mark",
+                { "k8s/x.yaml": "", "trust.mmd": "" },
+                "holds files that are not a render (it has no inventory.json or csr/)",
+            ],
+        ];
+        for (const [name, files, problem] of cases) {
+            const out = path.join(dir, name);
+            for (const [file, content] of Object.entries(files)) {
+                fs.mkdirSync(path.dirname(path.join(out, file)), { recursive: true });
+                fs.writeFileSync(path.join(out, file), content);
+            }
+            const before = entries(out).sort();
+            for (const force of [["--force"], []]) {
+                const result = await cli("render", "--config", option1(dir), "--out", out, ...force);
+                assert.strictEqual(
+                    result.err,
+                    `error: output folder ${out} ${problem}; --force only replaces an earlier render: choose another --out\n`,
+                );
+                assert.strictEqual(result.status, 1);
+                assert.deepStrictEqual(entries(out).sort(), before);
+            }
         }
+    });
+
+    it("refuses an --out that is a file, or below one, in one line naming it", async () => {
+        const dir = tempDir("files-out-file");
+        const file = path.join(dir, "notes.txt");
+        fs.writeFileSync(file, "mine\n");
+        for (const [out, problem] of [
+            [file, "is not a folder; choose another --out"],
+            [path.join(file, "out"), "cannot be used (a file is on its path, not a folder); choose another --out"],
+            [path.join(file, "a", "b"), "cannot be used (a file is on its path, not a folder); choose another --out"],
+        ]) {
+            assert.deepStrictEqual(await cli("render", "--config", option1(dir), "--out", out, "--force"), {
+                status: 1,
+                out: "",
+                err: `error: output folder ${out} ${problem}\n`,
+            });
+        }
+        assert.strictEqual(fs.readFileSync(file, "utf8"), "mine\n");
     });
 
     it("fails within a second, before any key is made, when the output folder cannot be written (--out /proc/nope)", () => {
@@ -402,5 +445,71 @@ describe("render --state: the state holds every private key", function () {
         });
         assert.deepStrictEqual(fs.readFileSync(state), stored, "the state is left as it was");
         assert.strictEqual(fs.existsSync(path.join(dir, "out")), false);
+    });
+
+    it("refuses a plain state while a passphrase is set (nothing authenticates it) unless told once to encrypt it", async () => {
+        const dir = tempDir("state-plain");
+        const state = path.join(dir, "state.json");
+        const render = (out: string, ...extra: string[]) =>
+            cli("render", "--config", option1(dir), "--out", path.join(dir, out), "--state", state, ...extra);
+        assert.strictEqual((await withPassphrase(undefined, () => render("plain"))).status, 0);
+        const plain = fs.readFileSync(state);
+
+        // A plain file put where the encrypted one was brings keys someone else knows.
+        assert.deepStrictEqual(await withPassphrase("correct horse battery staple", () => render("refused")), {
+            status: 1,
+            out: "",
+            err: `error: --state ${state} is not encrypted, but APIC_ISTIO_PKI_STATE_PASSPHRASE is set: a plain state is not authenticated, so its keys may not be the ones your renders made; if it is the plain state your own renders wrote, encrypt it by rendering once with --encrypt-plain-state\n`,
+        });
+        assert.deepStrictEqual(fs.readFileSync(state), plain, "the state is left as it was");
+        assert.strictEqual(fs.existsSync(path.join(dir, "refused")), false);
+        const usage = await withPassphrase(undefined, () => render("no-passphrase", "--encrypt-plain-state"));
+        assert.deepStrictEqual(
+            { ...usage, err: usage.err.split("\n\nusage: render ")[0] },
+            {
+                status: 2,
+                out: "",
+                err: "error: --encrypt-plain-state encrypts the plain state of --state FILE with APIC_ISTIO_PKI_STATE_PASSPHRASE: give both",
+            },
+        );
+
+        await withPassphrase("correct horse battery staple", async () => {
+            assert.strictEqual((await render("sealed", "--encrypt-plain-state")).status, 0);
+            assert.strictEqual(JSON.parse(fs.readFileSync(state, "utf8")).format, "apic-istio-pki-state");
+            // Encrypted now: the flag is no longer needed, and harmless when given again.
+            assert.strictEqual((await render("again")).status, 0);
+            assert.strictEqual((await render("again-flag", "--encrypt-plain-state")).status, 0);
+        });
+        const key = (out: string) => fs.readFileSync(path.join(dir, out, "apic/ob/client.key"), "utf8");
+        assert.strictEqual(key("sealed"), key("plain"), "the plain state's keys, now sealed");
+        assert.strictEqual(key("again-flag"), key("plain"));
+    });
+
+    it("refuses a state file another user owns, even at mode 0600 (a render run as root included)", async () => {
+        const dir = tempDir("state-owner");
+        let state = path.join(dir, "state.json");
+        const uid = process.getuid!();
+        if (uid === 0) {
+            assert.strictEqual(
+                (await cli("render", "--config", option1(dir), "--out", path.join(dir, "one"), "--state", state))
+                    .status,
+                0,
+            );
+            fs.chownSync(state, 65534, 65534);
+        } else {
+            state = "/etc/hostname"; // root's, and readable: refused for its owner before its mode
+        }
+        const owner = fs.statSync(state).uid;
+        const before = fs.readFileSync(state);
+        assert.deepStrictEqual(
+            await cli("render", "--config", option1(dir), "--out", path.join(dir, "two"), "--state", state),
+            {
+                status: 1,
+                out: "",
+                err: `error: --state ${state} belongs to user ${owner}, not to the user rendering (${uid}): the state holds every private key, and a file another user owns may hold keys they chose; render as its owner or give a state file of your own\n`,
+            },
+        );
+        assert.deepStrictEqual(fs.readFileSync(state), before);
+        assert.strictEqual(fs.existsSync(path.join(dir, "two")), false);
     });
 });

@@ -3,8 +3,10 @@
  * and layout kept, idempotent), the pull request body and JSON, and its exit statuses.
  */
 import * as assert from "assert";
+import { spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import { rawConfigFromStackFile } from "../lib/config/load";
 import { validateConfig } from "../lib/config/validate";
@@ -18,7 +20,7 @@ import { deployedRecordOf, renderPlan } from "../lib/render/render";
 import { buildCrl } from "../lib/pki/crl";
 import { createRoot } from "../lib/pki/ceremony";
 import { TEST_ONLY_CA_KEY_PEM } from "./fixtures/testOnlyPki";
-import { cli, newStackState, tempDir } from "./helpers";
+import { cli, newStackState, ROOT, tempDir } from "./helpers";
 
 const DAY_MS = 86_400_000;
 const T0 = new Date("2027-01-04T00:00:00Z");
@@ -262,12 +264,89 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
         );
     });
 
+    it("--write refuses a stack file that is a link or read-only, or in a folder it cannot write, before deciding anything", async () => {
+        const copy = (name: string) => {
+            const folder = tempDir(`lifecycle-${name}`);
+            const file = path.join(folder, "Pulumi.life.yaml");
+            fs.writeFileSync(file, STACK);
+            return { folder, file };
+        };
+        const write = (file: string) =>
+            cli("lifecycle", "--config", file, "--deployed", deployedDir, "--now", at(63), "--write");
+
+        // A rename would have put a file in place of the link and left its target as it was.
+        const target = copy("target");
+        const link = path.join(target.folder, "Pulumi.linked.yaml");
+        fs.symlinkSync(target.file, link);
+        assert.deepStrictEqual(await write(link), {
+            status: 2,
+            out: "",
+            err: `error: --write: the stack file ${link} is a symbolic link; lifecycle edits only a stack file that is the file itself: replace the link by the file\n`,
+        });
+        assert.ok(fs.lstatSync(link).isSymbolicLink());
+        assert.strictEqual(fs.readFileSync(target.file, "utf8"), STACK);
+
+        const readOnly = copy("read-only");
+        fs.chmodSync(readOnly.file, 0o444);
+        assert.deepStrictEqual(await write(readOnly.file), {
+            status: 2,
+            out: "",
+            err: `error: --write: the stack file ${readOnly.file} is read-only (mode 0444); make it writable (chmod u+w) for lifecycle to edit it\n`,
+        });
+        assert.strictEqual(fs.readFileSync(readOnly.file, "utf8"), STACK);
+
+        // A folder the user may not create files in: run as nobody when the tests run as root (root may write anywhere).
+        const folder = fs.mkdtempSync(path.join(os.tmpdir(), "pki-lifecycle-unwritable-"));
+        const file = path.join(folder, "Pulumi.life.yaml");
+        fs.writeFileSync(file, STACK, { mode: 0o644 });
+        const deployed = path.join(folder, "deployed");
+        fs.mkdirSync(deployed);
+        for (const name of ["inventory.json", "deployment.json"])
+            fs.copyFileSync(path.join(deployedDir, name), path.join(deployed, name));
+        fs.chmodSync(deployed, 0o755);
+        const asRoot = process.getuid!() === 0;
+        fs.chmodSync(folder, asRoot ? 0o755 : 0o555);
+        const result = spawnSync(
+            process.execPath,
+            [
+                path.join(ROOT, "dist/lib/cli/main.js"),
+                "lifecycle",
+                "--config",
+                file,
+                "--deployed",
+                deployed,
+                "--now",
+                at(63),
+                "--write",
+            ],
+            { encoding: "utf8", ...(asRoot ? { uid: 65534, gid: 65534 } : {}) },
+        );
+        assert.deepStrictEqual(
+            [result.status, result.stdout, result.stderr],
+            [
+                2,
+                "",
+                `error: --write cannot replace the stack file ${file} (EACCES creating a file in ${folder}); run it where that folder is writable\n`,
+            ],
+        );
+        assert.strictEqual(fs.readFileSync(file, "utf8"), STACK);
+        fs.chmodSync(folder, 0o755);
+    });
+
     it("exits 2 on wrong usage and on deployed material it cannot read", async () => {
         const missing = await cli("lifecycle", "--config", stackFile, "--deployed", path.join(dir, "nothing"));
+        const toGive = `give the JSON of "pulumi stack output --json" or a render's folder (inventory.json and deployment.json)`;
         assert.deepStrictEqual(
             [missing.status, missing.err],
-            [2, `error: ${path.join(dir, "nothing")}: no such file or folder\n`],
+            [2, `error: --deployed ${path.join(dir, "nothing")}: no such file or folder; ${toGive}\n`],
         );
+        const empty = path.join(dir, "empty");
+        fs.mkdirSync(empty);
+        assert.deepStrictEqual(await cli("lifecycle", "--config", stackFile, "--deployed", empty), {
+            status: 2,
+            out: "",
+            err: `error: --deployed ${empty}: its inventory.json is missing; ${toGive}\n`,
+        });
         const notOutputs = path.join(dir, "not-outputs.json");
         fs.writeFileSync(notOutputs, JSON.stringify({ inventory: [] }));
         const partial = await cli("lifecycle", "--config", stackFile, "--deployed", notOutputs);
@@ -283,7 +362,7 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
         assert.strictEqual(badNow.status, 2);
         assert.match(
             badNow.err,
-            /^error: --now must be an ISO 8601 date or time with its zone, e\.g\. 2027-03-01T00:00:00Z; got "tomorrow"\n\nusage: lifecycle/,
+            /^error: --now must be an ISO 8601 date or time with its zone on a real calendar day from 1950 to 9999, e\.g\. 2027-03-01T00:00:00Z; got "tomorrow"\n\nusage: lifecycle/,
         );
         assert.strictEqual((await cli("lifecycle", "--config", stackFile)).status, 2);
         assert.strictEqual(

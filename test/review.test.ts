@@ -324,6 +324,55 @@ describe("diff", function () {
             noRepo.err,
         );
     });
+
+    it("refuses a stack file reached through a symbolic link at either revision, instead of calling it a new stack", async () => {
+        const repo = tempDir("git-link");
+        const git = (...args: string[]) => {
+            const r = spawnSync("git", args, { cwd: repo, encoding: "utf8" });
+            assert.strictEqual(r.status, 0, r.stderr);
+            return r.stdout.trim();
+        };
+        git("init", "-q", "-b", "main");
+        git("config", "user.email", "ci@example");
+        git("config", "user.name", "ci");
+        fs.mkdirSync(path.join(repo, "stacks"));
+        const file = path.join(repo, "stacks", "Pulumi.dev.yaml");
+        const epoch = (n: number) =>
+            `${fs.readFileSync(path.join(ROOT, "stacks/Pulumi.dev.yaml"), "utf8")}  pki:rotation: { leafEpoch: ${n} }\n`;
+        fs.writeFileSync(file, epoch(3));
+        git("add", ".");
+        git("commit", "-qm", "epoch 3");
+        const diff = (base: string) => cli("diff", "--base", base, "--head", file, "--fail-on", "risky");
+        fs.writeFileSync(file, epoch(1));
+        assert.strictEqual((await diff("main")).status, 1, "a lowered epoch is refused");
+
+        // The lowered epoch moved behind a link: before, the diff read the link's target at the base
+        // (absent there) and reported a new stack, exit 0.
+        fs.mkdirSync(path.join(repo, "shared"));
+        fs.renameSync(file, path.join(repo, "shared", "dev.yaml"));
+        fs.symlinkSync("../shared/dev.yaml", file);
+        const linkMessage = `error: --head ${path.relative(process.cwd(), file)} is reached through a symbolic link; a stack file must be a regular file of the repository, so that every change to it shows in the pull request: replace the link by the file\n`;
+        assert.deepStrictEqual(await diff("main"), { status: 1, out: "", err: linkMessage });
+        // The same through a linked folder.
+        fs.rmSync(file);
+        fs.renameSync(path.join(repo, "stacks"), path.join(repo, "stacks-real"));
+        fs.renameSync(path.join(repo, "shared", "dev.yaml"), path.join(repo, "stacks-real", "Pulumi.dev.yaml"));
+        fs.symlinkSync("stacks-real", path.join(repo, "stacks"));
+        assert.deepStrictEqual(await diff("main"), { status: 1, out: "", err: linkMessage });
+
+        // A base where the stack file was a link.
+        git("add", "-A");
+        git("commit", "-qm", "stacks linked");
+        const linked = git("rev-parse", "HEAD");
+        fs.rmSync(path.join(repo, "stacks"));
+        fs.renameSync(path.join(repo, "stacks-real"), path.join(repo, "stacks"));
+        assert.deepStrictEqual(await diff(linked), {
+            status: 1,
+            out: "",
+            err: `error: ${linked}:stacks is a symbolic link; the diff compares stack files that are regular files of the repository at both revisions: compare against a revision where stacks/Pulumi.dev.yaml is the file itself\n`,
+        });
+        assert.strictEqual((await diff("main")).status, 1, "the file itself again: the lowered epoch is refused");
+    });
 });
 
 describe("expiry", function () {

@@ -46,6 +46,23 @@ function git(args: string[], cwd: string): string {
     return execFileSync("git", args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
 }
 
+/**
+ * `file`'s path below the work tree `top` (a real path), "/"-separated, as written: undefined when
+ * the file or a folder on its way below `top` is a symbolic link (folders above `top` may be links).
+ */
+function pathInWorkTree(file: string, top: string): string | undefined {
+    const names: string[] = [];
+    let folder = path.resolve(file);
+    while (fs.realpathSync(path.dirname(folder)) !== top) {
+        if (path.dirname(folder) === folder) return undefined;
+        names.unshift(path.basename(folder));
+        folder = path.dirname(folder);
+    }
+    names.unshift(path.basename(folder));
+    const relative = names.join("/");
+    return fs.realpathSync(file) === path.join(top, ...names) ? relative : undefined;
+}
+
 /** The base plan: a file, or the head file's path at a git ref; undefined when the file is new. */
 function loadBase(base: string, headFile: string): PkiPlan | undefined {
     if (fs.existsSync(base) && fs.statSync(base).isFile()) return planFromRawConfig(rawConfigFromStackFile(base));
@@ -62,8 +79,29 @@ function loadBase(base: string, headFile: string): PkiPlan | undefined {
     } catch {
         throw new UsageError(`--base ${base} is neither a file nor a git ref`);
     }
-    const top = git(["rev-parse", "--show-toplevel"], dir).trim();
-    const relative = path.relative(top, fs.realpathSync(headFile)).split(path.sep).join("/");
+    const top = fs.realpathSync(git(["rev-parse", "--show-toplevel"], dir).trim());
+    const relative = pathInWorkTree(headFile, top);
+    if (relative === undefined) {
+        throw new Error(
+            `--head ${path.relative(process.cwd(), headFile)} is reached through a symbolic link; a stack file must be a regular file of the repository, so that every change to it shows in the pull request: replace the link by the file`,
+        );
+    }
+    // The path at the base: each of its folders and the file itself, by mode (120000: a link), one
+    // ls-tree each (given together, ls-tree lists a folder's contents instead of the folder).
+    const parts = relative.split("/");
+    const prefixes = parts.map((_, i) => parts.slice(0, i + 1).join("/"));
+    const modes = new Map<string, string>();
+    for (const prefix of prefixes) {
+        const entry = git(["ls-tree", "-z", `${base}^{commit}`, "--", prefix], top).split("\0")[0];
+        if (entry === "") break; // absent: nothing below it either
+        modes.set(prefix, entry.split(" ")[0]);
+    }
+    const linked = prefixes.find((prefix) => modes.get(prefix) === "120000");
+    if (linked !== undefined) {
+        throw new Error(
+            `${base}:${linked} is a symbolic link; the diff compares stack files that are regular files of the repository at both revisions: compare against a revision where ${relative} is the file itself`,
+        );
+    }
     const read = (file: string): string | undefined => {
         try {
             return git(["show", `${base}:${file}`], top);
@@ -71,7 +109,8 @@ function loadBase(base: string, headFile: string): PkiPlan | undefined {
             return undefined;
         }
     };
-    if (read(relative) === undefined) return undefined;
+    // Absent at the base, and reached through no link there: a stack new in this change.
+    if (!modes.has(relative)) return undefined;
     // The project file (Pulumi.yaml) is read at the same revision.
     return planFromRawConfig(rawConfigFromStackFile(relative, { read, label: `${base}:${relative}` }));
 }

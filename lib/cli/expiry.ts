@@ -16,12 +16,12 @@ import { Command, InputError, oneOf, parse, parseNow, UsageError } from "./stack
 const USAGE = `usage: expiry (--dir DIR | --pem FILE [--pem FILE...]) [--warn-days 30] [--crl-warn-fraction 0.5] [--now ISO] [--format text|json]
 
 Reads every certificate and CRL in the files: PEM blocks anywhere in them (rendered files, JSON
-payloads), and Kubernetes Secrets in YAML, as rendered (stringData) or exported with
-"kubectl get secret -o yaml" (base64 data; a List of Secrets too). --dir also takes a Secret
-mounted into a pod: links to files are read, links to folders (kubelet's ..data) not followed,
-FIFOs, sockets and devices skipped. Reports the days left (a
-CRL's: to its next update) and the renewal point (from the render's inventory.json, else after
-two thirds of the lifetime; "renew due" once past it).
+payloads; in YAML, the values of every document), and the base64 data of Kubernetes Secrets as
+"kubectl get secret -o yaml" exports them (in a List too, beside other documents). --dir also
+takes a Secret mounted into a pod: links to files are read, links to folders (kubelet's ..data)
+not followed, FIFOs, sockets and devices skipped; a file or folder it may not read, or a link that
+loops or leads nowhere, is an error. Reports the days left (a CRL's: to its next update) and the renewal point
+(from the render's inventory.json, else after two thirds of the lifetime; "renew due" once past it).
 Due: a certificate that expires within --warn-days (default: alert 30 days ahead) or has
 expired; a CRL past its next update, or with less than --crl-warn-fraction of its validity left
 and less than --warn-days: a CRL re-signed every period and valid four periods is due after two
@@ -55,34 +55,123 @@ export interface ExpiryThresholds {
     readonly crlWarnFraction: number;
 }
 
+/** Why the system would not let expiry read a path, and what to do, by error code. */
+const UNREADABLE: Record<string, string> = {
+    EACCES: "permission denied (EACCES); run expiry as a user who may read it",
+    EPERM: "permission denied (EPERM); run expiry as a user who may read it",
+    ELOOP: "it is a link that loops (ELOOP); remove the link or point it at a file",
+    ENOTDIR: "part of its path is not a folder (ENOTDIR); check the path",
+    ENOENT: "it is gone (ENOENT); check that nothing removes files while expiry runs",
+};
+
+/** Input error for a path that cannot be read: one line, the system's code kept, never its raw message. */
+function cannotRead(file: string, error: unknown): InputError {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === undefined ? (error as Error).message : (UNREADABLE[code] ?? `the system refused (${code})`);
+    return new InputError(`cannot read ${file}: ${why}`);
+}
+
 /**
  * The files below `dir` that may hold PEM: regular files and links to them. A link to a folder is
  * not followed (a mounted Kubernetes Secret links ..data to a folder that is walked anyway, and a
  * link may loop); a FIFO, socket or device is not read (a FIFO would hang the monitoring job).
+ * A subfolder it may not read or a looping link is an error: certificates there would go unwatched.
  */
 function filesBelow(dir: string): string[] {
-    return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    let entries: fs.Dirent[];
+    try {
+        entries = fs.readdirSync(dir, { withFileTypes: true });
+    } catch (error) {
+        throw cannotRead(dir, error);
+    }
+    return entries.flatMap((e) => {
         const full = path.join(dir, e.name);
         if (e.isDirectory()) return filesBelow(full);
         if (e.isFile()) return [full];
         if (!e.isSymbolicLink()) return [];
-        const target = fs.statSync(full, { throwIfNoEntry: false });
-        return target?.isFile() ? [full] : [];
+        let target: fs.Stats | undefined;
+        try {
+            target = fs.statSync(full, { throwIfNoEntry: false });
+        } catch (error) {
+            throw cannotRead(full, error);
+        }
+        // A link to nothing: whatever it should show would go unwatched.
+        if (target === undefined) throw danglingLink(full);
+        return target.isFile() ? [full] : [];
     });
 }
 
-/** Renewal points a render recorded in inventory.json, by SHA-256 fingerprint. */
+/** A link whose target does not exist. */
+const danglingLink = (file: string): InputError =>
+    new InputError(
+        `cannot read ${file}: it is a link to ${fs.readlinkSync(file)}, which does not exist; remove the link or restore what it points to`,
+    );
+
+/** The files of --dir, which must be a folder. */
+function filesOfDir(dir: string): string[] {
+    let stat: fs.Stats | undefined;
+    try {
+        stat = fs.statSync(dir, { throwIfNoEntry: false });
+    } catch (error) {
+        throw cannotRead(dir, error);
+    }
+    if (stat === undefined) throw new InputError(`${dir}: no such folder`);
+    if (!stat.isDirectory()) {
+        throw new InputError(`--dir ${dir} is not a folder; give the folder that holds the files, or --pem ${dir}`);
+    }
+    return filesBelow(dir);
+}
+
+/**
+ * Renewal points a render recorded in inventory.json, by SHA-256 fingerprint. A damaged one is
+ * refused rather than ignored, so that its renewal points do not silently turn into the default.
+ */
 function recordedRenewals(dir: string | undefined): Map<string, string> {
     const file = dir === undefined ? undefined : path.join(dir, "inventory.json");
     if (file === undefined || !fs.existsSync(file)) return new Map();
-    const inventory = JSON.parse(readText(file)) as {
-        certificates?: { sha256: string; renewAt: string }[];
-    };
-    return new Map((inventory.certificates ?? []).map((c) => [c.sha256, c.renewAt]));
+    const fix =
+        "restore the inventory.json the render wrote, or remove it (renewal points then fall back to two thirds of each lifetime)";
+    const text = readText(file);
+    let inventory: unknown;
+    try {
+        inventory = JSON.parse(text);
+    } catch (error) {
+        throw new InputError(`${file} is not JSON (${(error as Error).message}); ${fix}`);
+    }
+    const problem = inventoryProblem(inventory);
+    if (problem !== undefined) throw new InputError(`${file}: ${problem}; ${fix}`);
+    const { certificates } = inventory as { certificates: { sha256: string; renewAt: string }[] };
+    return new Map(certificates.map((c) => [c.sha256, c.renewAt]));
 }
 
-/** The values of the Kubernetes Secrets in a YAML file (stringData as is, data decoded from base64). */
-function secretValues(text: string, file: string): string[] | undefined {
+/** What in a parsed inventory.json is not what a render writes (the fields expiry uses), or undefined. */
+function inventoryProblem(inventory: unknown): string | undefined {
+    const got = (value: unknown) => (value === undefined ? "nothing" : JSON.stringify(value));
+    const certificates = (inventory as { certificates?: unknown } | null)?.certificates;
+    if (!Array.isArray(certificates))
+        return `certificates must be a list of { sha256, renewAt }; got ${got(certificates)}`;
+    for (const [i, row] of certificates.entries()) {
+        const { sha256, renewAt } = (row ?? {}) as { sha256?: unknown; renewAt?: unknown };
+        if (typeof sha256 !== "string")
+            return `certificates[${i}].sha256 must be a certificate's SHA-256 fingerprint; got ${got(sha256)}`;
+        if (typeof renewAt !== "string" || Number.isNaN(Date.parse(renewAt)))
+            return `certificates[${i}].renewAt must be a date, e.g. 2027-01-31T00:00:00.000Z; got ${got(renewAt)}`;
+    }
+    return undefined;
+}
+
+/** Every string in a parsed YAML value, at any depth. */
+function stringsIn(value: unknown): string[] {
+    if (typeof value === "string") return [value];
+    if (value !== null && typeof value === "object") return Object.values(value).flatMap(stringsIn);
+    return [];
+}
+
+/**
+ * The texts of a YAML file: every string of every document (whatever its kind: a ConfigMap beside
+ * a Secret counts), plus the base64 data of its Kubernetes Secrets, decoded.
+ */
+function yamlTexts(text: string, file: string): string[] {
     let documents: unknown[];
     try {
         documents = YAML.parseAllDocuments(text).map((doc) => {
@@ -92,35 +181,69 @@ function secretValues(text: string, file: string): string[] | undefined {
     } catch (error) {
         throw new InputError(`${file} is not YAML: ${(error as Error).message}`);
     }
-    const secrets = documents.flatMap((d) => {
+    const objects = documents.flatMap((d) => {
         const object = d as { kind?: unknown; items?: unknown[] } | null;
         return object?.kind === "List" && Array.isArray(object.items) ? object.items : [object];
-    }) as ({ kind?: unknown; data?: Record<string, unknown>; stringData?: Record<string, unknown> } | null)[];
-    if (!secrets.some((s) => s?.kind === "Secret")) return undefined;
-    return secrets
-        .filter((s) => s?.kind === "Secret")
-        .flatMap((s) => [
-            ...Object.values(s?.stringData ?? {}).filter((v): v is string => typeof v === "string"),
-            ...Object.values(s?.data ?? {})
-                .filter((v): v is string => typeof v === "string")
-                .map((v) => Buffer.from(v, "base64").toString("utf8")),
-        ]);
+    }) as (KubernetesObject | null)[];
+    const secrets = objects.filter((o): o is KubernetesObject => o?.kind === "Secret");
+    return [...stringsIn(documents).map(unescaped), ...secrets.flatMap((s) => secretData(s, file))];
+}
+
+interface KubernetesObject {
+    kind?: unknown;
+    metadata?: { name?: unknown };
+    data?: Record<string, unknown>;
+}
+
+/** A Secret's data values decoded from base64; a damaged one is refused, naming the Secret and key. */
+function secretData(secret: KubernetesObject, file: string): string[] {
+    const name = typeof secret.metadata?.name === "string" ? `Secret "${secret.metadata.name}"` : undefined;
+    return Object.entries(secret.data ?? {}).flatMap(([key, value]) => {
+        if (typeof value !== "string") return [];
+        const problem = base64Problem(value);
+        if (problem !== undefined) {
+            throw new InputError(
+                `${file}: data key "${key}" of ${name ?? "a Secret without metadata.name"} is not valid base64 (${problem}); ` +
+                    `export the Secret again with kubectl get secret -o yaml, or give the text under stringData`,
+            );
+        }
+        return [Buffer.from(value, "base64").toString("utf8")];
+    });
+}
+
+/** Padded base64 as Kubernetes writes a Secret's data (line breaks allowed, as YAML may fold it). */
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/**
+ * What is wrong with a Secret's data value, or undefined if it is base64. Node's decoder would
+ * not say: it skips characters outside the alphabet and stops at a stray "=", so a damaged
+ * certificate would silently vanish or be read from what is left.
+ */
+function base64Problem(value: string): string | undefined {
+    if (BASE64.test(value.replace(/\s+/g, ""))) return undefined;
+    const bad = /[^A-Za-z0-9+/=\s]/.exec(value);
+    return bad !== null
+        ? `${JSON.stringify(bad[0])} at character ${bad.index + 1}`
+        : `cut short, or "=" other than at its end`;
 }
 
 function readText(file: string): string {
     try {
         return readRegularFile(file);
     } catch (error) {
-        throw new InputError(`cannot read ${file}: ${(error as Error).message}`);
+        throw cannotRead(file, error);
     }
+}
+
+/** A text with JSON's \n escapes and indentation undone, so that a PEM block in a payload is whole. */
+function unescaped(text: string): string {
+    return text.replace(/\\n/g, "\n").replace(/^[ \t]+/gm, "");
 }
 
 /** The texts of a file in which PEM blocks may sit. */
 function textsOf(file: string): string[] {
     const text = readText(file);
-    const secrets = /\.ya?ml$/.test(file) ? secretValues(text, file) : undefined;
-    // Elsewhere (JSON payloads, indented YAML) undo \n escapes and indentation.
-    return secrets ?? [text.replace(/\\n/g, "\n").replace(/^[ \t]+/gm, "")];
+    return /\.ya?ml$/.test(file) ? yamlTexts(text, file) : [unescaped(text)];
 }
 
 interface Found {
@@ -273,10 +396,18 @@ export const expiryCommand: Command = {
         const now = values.now === undefined ? new Date() : parseNow(values.now);
         if ((values.dir === undefined) === (values.pem === undefined))
             throw new UsageError("give either --dir or --pem");
-        if (values.dir !== undefined && !fs.existsSync(values.dir))
-            throw new InputError(`${values.dir}: no such folder`);
-        const files = values.dir !== undefined ? filesBelow(values.dir) : (values.pem as string[]);
-        for (const f of files) if (!fs.existsSync(f)) throw new InputError(`${f}: no such file`);
+        const files = values.dir !== undefined ? filesOfDir(values.dir) : (values.pem as string[]);
+        for (const f of files) {
+            if (fs.lstatSync(f, { throwIfNoEntry: false }) === undefined) throw new InputError(`${f}: no such file`);
+            // A link that loops or leads nowhere, named as such (not as a missing file).
+            let target: fs.Stats | undefined;
+            try {
+                target = fs.statSync(f, { throwIfNoEntry: false });
+            } catch (error) {
+                throw cannotRead(f, error);
+            }
+            if (target === undefined) throw danglingLink(f);
+        }
         const rows = expiryReport(files, { warnDays, crlWarnFraction }, now, recordedRenewals(values.dir));
         if (rows.length === 0)
             throw new InputError(`no certificates or CRLs found in ${values.dir ?? files.join(", ")}`);

@@ -2,12 +2,13 @@
  * lifecycle (--stack NAME | --config FILE) --deployed FILE_OR_DIR [--now ISO] [--soak-days N] [--write] [--format markdown|json]:
  * what is due (lib/lifecycle/rules.ts), the stack file edit that does it, and its certificate diff.
  */
+import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { rawConfigFromStackFile, ReadFile, readFromDisk } from "../config/load";
 import { PkiConfig } from "../config/types";
 import { ConfigError, validateConfig } from "../config/validate";
-import { readRegularFile } from "../files";
+import { codeOf, readRegularFile } from "../files";
 import { diffPlans } from "../inventory/diff";
 import { DeployedInputError, readDeployed } from "../lifecycle/deployed";
 import { decide, DEFAULT_SOAK_DAYS, LifecycleDecision, Proposal } from "../lifecycle/rules";
@@ -16,6 +17,8 @@ import { planPki } from "../plan/plan";
 import { diffMarkdown } from "./diff";
 import { markdownTable } from "./format";
 import { Command, InputError, oneOf, parse, parseNow, stackFilePath, UsageError } from "./stackSource";
+
+const MAX_SOAK_DAYS = 365;
 
 const USAGE = `usage: lifecycle (--stack NAME | --config FILE) --deployed FILE_OR_DIR [--now ISO] [--soak-days ${DEFAULT_SOAK_DAYS}] [--write] [--format markdown|json]
 
@@ -91,16 +94,39 @@ function editStackFile(
     return { text: after, config };
 }
 
+/**
+ * Why --write may not replace the stack file, or undefined: a link (its target's changes would
+ * not show as changes to the stack file in a pull request, and a rename would replace the link)
+ * or a file its owner made read-only (a rename ignores the mode).
+ */
+function writeProblem(file: string): string | undefined {
+    const entry = fs.lstatSync(file);
+    if (entry.isSymbolicLink()) {
+        return `the stack file ${file} is a symbolic link; lifecycle edits only a stack file that is the file itself: replace the link by the file`;
+    }
+    if ((entry.mode & 0o200) === 0) {
+        return `the stack file ${file} is read-only (mode 0${(entry.mode & 0o777).toString(8)}); make it writable (chmod u+w) for lifecycle to edit it`;
+    }
+    return undefined;
+}
+
 /** Replaces the file at once (a new file renamed over it), keeping its mode. */
 function writeInPlace(file: string, text: string): void {
     const mode = fs.statSync(file).mode & 0o777;
-    const temporary = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
-    fs.writeFileSync(temporary, text, { flag: "wx", mode });
+    const folder = path.dirname(file);
+    const temporary = path.join(folder, `.${path.basename(file)}.${crypto.randomBytes(6).toString("hex")}.tmp`);
+    try {
+        fs.writeFileSync(temporary, text, { flag: "wx", mode });
+    } catch (error) {
+        throw new InputError(
+            `--write cannot replace the stack file ${file} (${codeOf(error)} creating a file in ${folder}); run it where that folder is writable`,
+        );
+    }
     try {
         fs.renameSync(temporary, file);
     } catch (error) {
         fs.rmSync(temporary, { force: true });
-        throw error;
+        throw new InputError(`--write cannot replace the stack file ${file} (${codeOf(error)})`);
     }
 }
 
@@ -184,8 +210,11 @@ export const lifecycleCommand: Command = {
         const format = oneOf(values.format ?? "markdown", "--format", ["markdown", "json"]);
         const now = values.now === undefined ? new Date() : parseNow(values.now);
         const soakText = values["soak-days"] ?? String(DEFAULT_SOAK_DAYS);
-        if (!/^\d+$/.test(soakText))
-            throw new UsageError(`--soak-days must be a whole number of days; got "${soakText}"`);
+        // A year at most: a phase soaked longer would outlive the certificates it rotates (and 1e23 days is a typo).
+        if (!/^\d+$/.test(soakText) || Number(soakText) > MAX_SOAK_DAYS)
+            throw new UsageError(
+                `--soak-days must be a whole number of days from 0 to ${MAX_SOAK_DAYS}; got "${soakText}"`,
+            );
         const soakDays = Number(soakText);
 
         let config: PkiConfig;
@@ -196,11 +225,16 @@ export const lifecycleCommand: Command = {
         } catch (error) {
             throw new InputError(`cannot use the stack file ${file}: ${(error as Error).message}`);
         }
+        if (values.write === true) {
+            const problem = writeProblem(file);
+            if (problem !== undefined) throw new InputError(`--write: ${problem}`);
+        }
         let deployed;
         try {
             deployed = readDeployed(values.deployed);
         } catch (error) {
-            if (error instanceof DeployedInputError) throw new InputError(error.message);
+            if (error instanceof DeployedInputError)
+                throw new InputError(`--deployed ${values.deployed}: ${error.message}`);
             throw error;
         }
         if (deployed.environment !== undefined && deployed.environment !== config.environment) {

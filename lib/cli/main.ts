@@ -64,7 +64,9 @@ export async function main(
     try {
         if (load === undefined) throw new UsageError(`unknown command "${name}"`);
         command = await load();
-        if (rest.includes("--help") || rest.includes("-h")) {
+        // Only before "--": what follows it is an argument, even "-h".
+        const options = rest.includes("--") ? rest.slice(0, rest.indexOf("--")) : rest;
+        if (options.includes("--help") || options.includes("-h")) {
             out(command.usage + "\n");
             return 0;
         }

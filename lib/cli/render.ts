@@ -5,10 +5,10 @@ import { EngineState } from "../engine/standIn";
 import { planFromRawConfig } from "../plan/plan";
 import { deployedRecordOf, renderPlan } from "../render/render";
 import { pendingCustomerFacingMessage } from "../stack";
-import { openStateFile, passphraseFrom, PASSPHRASE_VARIABLE } from "../render/stateFile";
-import { Command, parse, parseNow, stackFilePath } from "./stackSource";
+import { ENCRYPT_PLAIN_OPTION, openStateFile, passphraseFrom, PASSPHRASE_VARIABLE } from "../render/stateFile";
+import { Command, parse, parseNow, stackFilePath, UsageError } from "./stackSource";
 
-const USAGE = `usage: render (--stack NAME | --config FILE) [--out DIR] [--force] [--state FILE] [--now ISO]
+const USAGE = `usage: render (--stack NAME | --config FILE) [--out DIR] [--force] [--state FILE [${ENCRYPT_PLAIN_OPTION}]] [--now ISO]
 
 Renders what the stack would create, offline, with real keys and certificates:
   DIR/inventory.json                         every certificate and where it goes
@@ -17,7 +17,7 @@ Renders what the stack would create, offline, with real keys and certificates:
 DIR defaults to out/<stack>. Every file is created new, never through a link: private keys 0600,
 other files 0644, folders 0700. The render is written into a temporary folder beside DIR and
 swapped in whole, so an interrupted render leaves DIR as it was.
---force replaces DIR when it holds an earlier render; nothing of the earlier render survives.
+--force replaces DIR when it holds an earlier render and nothing else; nothing of it survives.
 Without it DIR must be empty or absent. A stack too large for this process's heap (about 200 KB
 per resource, 9 per endpoint) is refused before any key is made, naming the heap it needs
 (NODE_OPTIONS=--max-old-space-size=MB) or advising to split the stack.
@@ -27,9 +27,16 @@ DIR/csr/<id>.csr and whose second uses the signed certificates, or a staged CA r
 (pki:caRotation), whose phases are checked against the previous render. The state holds every
 private key, the root's included: it is written 0600 (a new file renamed over the old), and a
 state file that others may read, or a link, is refused. With ${PASSPHRASE_VARIABLE} set, the
-state is encrypted (AES-256-GCM, key from the passphrase by scrypt); the same passphrase reads it.
+state is encrypted (AES-256-GCM, key from the passphrase by scrypt); the same passphrase reads it,
+and a plain state file is then refused (nothing authenticates it), unless ${ENCRYPT_PLAIN_OPTION}
+is given once to encrypt a plain state your own renders wrote. A state file another user owns
+is refused.
 --now ISO renders as if at that time (certificates' validity, CRLs, the deployment record): to
 rehearse a lifecycle, e.g. with the lifecycle command and --state, over years in minutes.`;
+
+const DAY_MS = 86_400_000;
+/** GeneralizedTime has four digits for the year (RFC 5280 4.1.2.5.2). */
+const LAST_X509_TIME = Date.UTC(9999, 11, 31, 23, 59, 59);
 
 export const renderCommand: Command = {
     usage: USAGE,
@@ -40,6 +47,7 @@ export const renderCommand: Command = {
             out?: string;
             force?: boolean;
             state?: string;
+            "encrypt-plain-state"?: boolean;
             now?: string;
         }>(argv, {
             stack: { type: "string" },
@@ -47,16 +55,30 @@ export const renderCommand: Command = {
             out: { type: "string" },
             force: { type: "boolean" },
             state: { type: "string" },
+            "encrypt-plain-state": { type: "boolean" },
             now: { type: "string" },
         });
         const { file, label } = stackFilePath(values);
         const now = values.now === undefined ? new Date() : parseNow(values.now);
+        const encryptPlain = values["encrypt-plain-state"] === true;
+        const passphrase = passphraseFrom(process.env);
+        if (encryptPlain && (values.state === undefined || passphrase === undefined)) {
+            throw new UsageError(
+                `${ENCRYPT_PLAIN_OPTION} encrypts the plain state of --state FILE with ${PASSPHRASE_VARIABLE}: give both`,
+            );
+        }
         const stateFile =
-            values.state !== undefined ? openStateFile(values.state, passphraseFrom(process.env)) : undefined;
+            values.state !== undefined ? openStateFile(values.state, passphrase, { encryptPlain }) : undefined;
         try {
             const state: EngineState = stateFile?.state ?? new Map();
             // As `pulumi up` does, check CA rotation phases against the last run of this state.
             const plan = planFromRawConfig(rawConfigFromStackFile(file), { deployed: deployedRecordOf(state), now });
+            const longest = Math.max(...Object.values(plan.config.validityDays));
+            if (values.now !== undefined && now.getTime() + longest * DAY_MS > LAST_X509_TIME) {
+                throw new UsageError(
+                    `--now ${values.now}: a certificate issued then for ${longest} days (pki:validityDays) would end after 9999-12-31, the last date X.509 carries; give an earlier --now`,
+                );
+            }
             const outDir = path.resolve(values.out ?? path.join("out", label));
             const started = Date.now();
             let result;

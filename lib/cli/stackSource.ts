@@ -3,6 +3,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { parseArgs } from "util";
 import * as YAML from "yaml";
+import { codeOf, readRegularFile } from "../files";
 
 /**
  * Where `--stack NAME` finds Pulumi.NAME.yaml: in the Pulumi project the command runs in (the
@@ -14,7 +15,16 @@ export function stackConfigDir(cwd: string = process.cwd()): string {
     for (let dir = path.resolve(cwd); ; dir = path.dirname(dir)) {
         const projectFile = ["Pulumi.yaml", "Pulumi.yml"].map((name) => path.join(dir, name)).find(fs.existsSync);
         if (projectFile !== undefined) {
-            const project: unknown = YAML.parse(fs.readFileSync(projectFile, "utf8"));
+            let project: unknown;
+            try {
+                project = YAML.parse(readRegularFile(projectFile));
+            } catch (error) {
+                // The YAML parser's message goes on with the source line and a caret: its first line says it.
+                const reason = codeOf(error) === "ENOENT" ? "ENOENT" : (error as Error).message.split("\n")[0];
+                throw new InputError(
+                    `the Pulumi project file ${projectFile} cannot be read (${reason.replace(/:$/, "")}); --stack looks for stack files in its stackConfigDir: fix it, or give --config FILE`,
+                );
+            }
             const { stackConfigDir, config } = (project ?? {}) as { stackConfigDir?: unknown; config?: unknown };
             const folder = [stackConfigDir, config].find((value) => typeof value === "string");
             return path.resolve(dir, (folder as string | undefined) ?? ".");
@@ -103,11 +113,25 @@ type OptionSpec = Record<string, { type: "string" | "boolean"; multiple?: boolea
 
 /** Strict option parsing; unknown options and stray arguments are usage errors. T names the options' types. */
 export function parse<T>(argv: string[], options: OptionSpec): T {
-    let values: Record<string, unknown>;
+    let parsed: ReturnType<typeof parseArgs>;
     try {
-        values = parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values;
+        parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: false, tokens: true });
     } catch (err) {
-        throw new UsageError((err as Error).message);
+        // Node's messages may run over several lines (a value that starts with "-"): one line here.
+        throw new UsageError((err as Error).message.replace(/\s*\n\s*/g, " "));
+    }
+    const values: Record<string, unknown> = parsed.values;
+    // parseArgs keeps the last of an option given twice: `--config a --config b` would silently read b.
+    const seen = new Map<string, string | undefined>();
+    for (const token of parsed.tokens ?? []) {
+        if (token.kind !== "option" || options[token.name]?.multiple === true) continue;
+        if (seen.has(token.name)) {
+            const shown = (value: string | undefined) => (value === undefined ? "" : ` "${value}"`);
+            throw new UsageError(
+                `--${token.name} is given twice (${`--${token.name}${shown(seen.get(token.name))}`}, then --${token.name}${shown(token.value)}); give it once`,
+            );
+        }
+        seen.set(token.name, token.value);
     }
     for (const [name, value] of Object.entries(values)) {
         // `--out "$OUT"` with OUT unset: the current folder is never what was meant.
@@ -128,14 +152,21 @@ export function oneOf<T extends string>(value: string, option: string, allowed: 
 /** Input a command cannot read (a missing or malformed file): exit status 2, like a usage error, without the usage text. */
 export class InputError extends Error {}
 
-/** `--now`: an ISO 8601 time with its zone, or a date (midnight UTC). */
+/**
+ * `--now`: an ISO 8601 time with its zone, or a date (midnight UTC), on a real calendar day (Date
+ * would roll 2026-02-30 over to March 2) between 1950 and 9999, the years X.509 dates carry.
+ */
 export function parseNow(value: string): Date {
     const time = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2}))?$/.test(value)
         ? Date.parse(value)
         : NaN;
-    if (Number.isNaN(time)) {
+    const [year, month, day] = value.slice(0, 10).split("-").map(Number);
+    const calendarDay = new Date(Date.UTC(year, month - 1, day));
+    const realDay = calendarDay.getUTCMonth() === month - 1 && calendarDay.getUTCDate() === day;
+    const utcYear = new Date(time).getUTCFullYear();
+    if (Number.isNaN(time) || !realDay || utcYear < 1950 || utcYear > 9999) {
         throw new UsageError(
-            `--now must be an ISO 8601 date or time with its zone, e.g. 2027-03-01T00:00:00Z; got "${value}"`,
+            `--now must be an ISO 8601 date or time with its zone on a real calendar day from 1950 to 9999, e.g. 2027-03-01T00:00:00Z; got "${value}"`,
         );
     }
     return new Date(time);

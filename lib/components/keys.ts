@@ -3,6 +3,7 @@ import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import { KeyAlgorithm } from "../config/types";
+import { Json, showJson } from "../config/values";
 import { defaultEarlyRenewalDays, MAX_COMMON_NAME_LENGTH, MAX_VALIDITY_DAYS } from "../config/validate";
 import { CA_USES, KeySpec, LeafPlan, rotatedName } from "../plan/plan";
 import { joinPemOutputs } from "./pem";
@@ -66,7 +67,7 @@ export function choice<T extends string>(
     if (value === undefined) return fallback;
     if (!allowed.includes(value)) {
         throw new pulumi.ResourceError(
-            `${what} must be ${allowed.map((a) => JSON.stringify(a)).join(" or ")}; got ${JSON.stringify(value)}`,
+            `${what} must be ${allowed.map((a) => JSON.stringify(a)).join(" or ")}; got ${showJson(value as Json)}`,
             resource,
         );
     }
@@ -109,7 +110,7 @@ export function checkCaSubject(subject: CertificateSubject, component: string, r
     for (const [field, value] of fields) {
         if (typeof value !== "string" || value.trim() === "" || value.length > MAX_COMMON_NAME_LENGTH) {
             throw new pulumi.ResourceError(
-                `${component} subject.${field} must be 1 to ${MAX_COMMON_NAME_LENGTH} characters (RFC 5280), not blank; got ${JSON.stringify(value)}${typeof value === "string" ? ` (${value.length})` : ""}`,
+                `${component} subject.${field} must be 1 to ${MAX_COMMON_NAME_LENGTH} characters (RFC 5280), not blank; got ${showJson(value as Json | undefined)}${typeof value === "string" ? ` (${value.length})` : ""}`,
                 resource,
             );
         }

@@ -164,8 +164,36 @@ export function parseYamlDocument(text: string): YAML.Document {
     // Pulumi strips a UTF-8 byte order mark before decoding (workspace loaders.go readFileStripUTF8BOM).
     const doc = YAML.parseDocument(text.replace(/^\uFEFF/, ""), { schema: "failsafe", uniqueKeys: true });
     const problem = doc.errors[0];
+    if (problem?.code === "DUPLICATE_KEY") {
+        const key = repeatedKey(doc.contents);
+        const line = problem.linePos?.[0].line;
+        if (key !== undefined) {
+            throw new UnreadableYaml(
+                `the key ${JSON.stringify(key)} appears twice in one map${line === undefined ? "" : ` (again at line ${line})`}; keep one (Pulumi refuses the file too)`,
+            );
+        }
+    }
     if (problem !== undefined) throw new UnreadableYaml(problem.message.split("\n")[0]);
     return doc;
+}
+
+/** The first key that a YAML map below `node` holds twice (the parser's own message does not name it). */
+function repeatedKey(node: unknown): string | undefined {
+    if (YAML.isMap(node)) {
+        const seen = new Set<string>();
+        for (const pair of node.items) {
+            const key = YAML.isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+            if (seen.has(key)) return key;
+            seen.add(key);
+        }
+    }
+    if (YAML.isMap(node) || YAML.isSeq(node)) {
+        for (const item of node.items) {
+            const found = repeatedKey(YAML.isPair(item) ? item.value : item);
+            if (found !== undefined) return found;
+        }
+    }
+    return undefined;
 }
 
 /** The Go value yaml.v3 decodes `node` into; `where` names it in errors (e.g. "pki:domains"). */

@@ -238,6 +238,12 @@ function stackConfig(
             `stack file ${source} imports Pulumi ESC environments (environment:), whose values render cannot read; put the pki: keys in the stack file itself`,
         );
     }
+    if (doc.contents !== null && !YAML.isMap(doc.contents)) {
+        problems.push(
+            `stack file ${source} must be a map holding "config:" (config: { pki:option: 2, ... }); it is ${describe(doc.contents)}`,
+        );
+        return {};
+    }
     const configNode = root.get("config");
     if (!YAML.isMap(configNode)) {
         problems.push(

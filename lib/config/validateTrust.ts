@@ -3,10 +3,11 @@ import * as crypto from "crypto";
 import { OfflineRootConfig, RootSlot, TrustDomains } from "./types";
 import { ROOT_SLOTS, rootSlots, TRUST_DOMAINS, TrustLayout } from "../plan/hierarchy";
 import { boundEnvironment, environmentUnit } from "../pki/rootBinding";
+import { json, Json } from "./values";
 
 type Fail = (message: string) => void;
 
-const show = (value: unknown): string => (value === undefined ? "nothing" : JSON.stringify(value));
+const show = (value: unknown): string => (value === undefined ? "nothing" : json(value as Json));
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
 export function validateTrustDomains(value: unknown, fallback: TrustDomains, fail: Fail): TrustDomains {

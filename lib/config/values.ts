@@ -21,16 +21,32 @@ export type JsonMap = { [key: string]: Json };
 export type Fail = (message: string) => void;
 
 export const isMap = (v: Json | undefined): v is JsonMap => typeof v === "object" && v !== null && !Array.isArray(v);
-/** JSON, with DEL and C1 control characters escaped too, so that every character of a bad value shows. */
+/**
+ * A private key pasted into a config value (a wrong key, a wrong field) is kept out of messages,
+ * which reach logs and pull-request comments: from its BEGIN line to its END line, or to the end.
+ */
+const PRIVATE_KEY_BLOCK = /-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----(?:[^]*?-----END \1PRIVATE KEY-----|[^]*$)/g;
+
+/** Text with every private key block replaced by a note that one was there. */
+export const withoutPrivateKeys = (text: string): string =>
+    text.replace(PRIVATE_KEY_BLOCK, "(a private key, not shown)");
+
+/**
+ * JSON, with DEL and C1 control characters escaped too, so that every character of a bad value
+ * shows; private keys in it are not shown.
+ */
 export const json = (v: Json): string =>
-    JSON.stringify(v).replace(/[\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+    JSON.stringify(v, (_, value: unknown) => (typeof value === "string" ? withoutPrivateKeys(value) : value)).replace(
+        /[\u007f-\u009f]/g,
+        (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+    );
 export const showJson = (v: Json | undefined): string => (v === undefined ? "nothing" : json(v));
 
 /** A top-level value as it reads best: JSON numbers, booleans, lists and maps as they are, other text quoted. */
 export function show(text: string): string {
     try {
         const parsed: unknown = JSON.parse(text);
-        if (typeof parsed !== "string" && JSON.stringify(parsed) === text) return text;
+        if (typeof parsed !== "string" && JSON.stringify(parsed) === text) return withoutPrivateKeys(text);
     } catch {
         // Not JSON: text.
     }

@@ -5,7 +5,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { readRegularFile } from "../files";
+import { codeOf, readRegularFile } from "../files";
 import { IssuedCertificate } from "../inventory/issued";
 import { parseRecord } from "../plan/caRotation";
 import { Deployed } from "./rules";
@@ -30,44 +30,52 @@ function inventoryOf(value: unknown, where: string): IssuedCertificate[] {
     return value as IssuedCertificate[];
 }
 
-function readJson(file: string): unknown {
+const WHAT_TO_GIVE = `give the JSON of "pulumi stack output --json" or a render's folder (inventory.json and deployment.json)`;
+
+/** `file` as JSON; `name` is how messages call it (the given path, or a file of the given folder). */
+function readJson(file: string, name: string): unknown {
     let text: string;
     try {
         text = readRegularFile(file);
     } catch (error) {
-        throw new DeployedInputError(`cannot read ${file}: ${(error as Error).message}`);
+        const code = codeOf(error);
+        throw new DeployedInputError(
+            code === "ENOENT" ? `${name} is missing; ${WHAT_TO_GIVE}` : `cannot read ${name}: ${code}`,
+        );
     }
     try {
         return JSON.parse(text);
     } catch (error) {
-        throw new DeployedInputError(`${file} is not JSON: ${(error as Error).message}`);
+        throw new DeployedInputError(`${name} is not JSON: ${(error as Error).message}`);
     }
 }
 
-/** What is deployed, with the environment when the input names it (a render's inventory.json does). */
+/**
+ * What is deployed, with the environment when the input names it (a render's inventory.json does).
+ * Messages start with what follows the path the user gave ("--deployed X: ...").
+ */
 export function readDeployed(fileOrDir: string): Deployed & { environment?: string } {
-    if (!fs.existsSync(fileOrDir)) throw new DeployedInputError(`${fileOrDir}: no such file or folder`);
+    if (!fs.existsSync(fileOrDir)) throw new DeployedInputError(`no such file or folder; ${WHAT_TO_GIVE}`);
     if (fs.statSync(fileOrDir).isDirectory()) {
-        const inventoryFile = path.join(fileOrDir, "inventory.json");
-        const recordFile = path.join(fileOrDir, "deployment.json");
-        const inventory = readJson(inventoryFile) as { environment?: unknown; certificates?: unknown };
-        const record = parseRecord(readJson(recordFile));
-        if (record === undefined) throw new DeployedInputError(`${recordFile} is not a deployment record`);
+        const inventory = readJson(path.join(fileOrDir, "inventory.json"), "its inventory.json") as {
+            environment?: unknown;
+            certificates?: unknown;
+        };
+        const record = parseRecord(readJson(path.join(fileOrDir, "deployment.json"), "its deployment.json"));
+        if (record === undefined) throw new DeployedInputError(`its deployment.json is not a deployment record`);
         return {
-            inventory: inventoryOf(inventory?.certificates, `${inventoryFile} certificates`),
+            inventory: inventoryOf(inventory?.certificates, "its inventory.json certificates"),
             record,
             ...(typeof inventory?.environment === "string" ? { environment: inventory.environment } : {}),
         };
     }
-    const outputs = readJson(fileOrDir) as Record<string, unknown> | null;
+    const outputs = readJson(fileOrDir, "it") as Record<string, unknown> | null;
     // Stacks deployed by earlier versions called the record caRotation (lib/program.ts reads both).
     const recordValue = outputs?.deploymentRecord ?? outputs?.caRotation;
     if (typeof outputs !== "object" || outputs === null || !("inventory" in outputs) || recordValue === undefined) {
-        throw new DeployedInputError(
-            `${fileOrDir} has no outputs inventory and deploymentRecord: give the JSON of "pulumi stack output --json" or a render's folder`,
-        );
+        throw new DeployedInputError(`has no outputs inventory and deploymentRecord: ${WHAT_TO_GIVE}`);
     }
     const record = parseRecord(recordValue);
-    if (record === undefined) throw new DeployedInputError(`${fileOrDir}: deploymentRecord is not a deployment record`);
-    return { inventory: inventoryOf(outputs.inventory, `${fileOrDir}: inventory`), record };
+    if (record === undefined) throw new DeployedInputError(`its deploymentRecord is not a deployment record`);
+    return { inventory: inventoryOf(outputs.inventory, "its inventory"), record };
 }

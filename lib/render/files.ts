@@ -21,8 +21,44 @@ function removeEmptyFolders(made: string[]): void {
     }
 }
 
-/** A render's own top-level entries: only a folder holding one of them may be replaced by --force. */
-const RENDER_MARKS = ["inventory.json", "csr"];
+/** What a render writes at the top of its folder: files, and folders (ending in "/"). */
+const RENDER_ENTRIES = [
+    "inventory.json",
+    "deployment.json",
+    "trust.mmd",
+    "timeline.mmd",
+    "k8s/",
+    "apic/",
+    "csr/",
+    "front-end/",
+];
+
+/** Whether `file` is an inventory.json as render writes it ({ environment, option, certificates: [] }). */
+function isRenderInventory(file: string): boolean {
+    try {
+        const inventory = JSON.parse(fs.readFileSync(file, "utf8")) as Record<string, unknown>;
+        return typeof inventory.environment === "string" && Array.isArray(inventory.certificates);
+    } catch {
+        return false;
+    }
+}
+
+/**
+ * The entries of `folder` that no render writes (folders end in "/"); an inventory.json that is
+ * not a render's counts among them. A folder --force may replace has none, and an inventory.json
+ * or csr/ (a render that stopped for offline signatures).
+ */
+function foreignEntries(folder: string): string[] {
+    return fs
+        .readdirSync(folder, { withFileTypes: true })
+        .map((entry) => (entry.isDirectory() && !entry.isSymbolicLink() ? `${entry.name}/` : entry.name))
+        .filter(
+            (name) =>
+                !RENDER_ENTRIES.includes(name) ||
+                (name === "inventory.json" && !isRenderInventory(path.join(folder, name))),
+        )
+        .sort();
+}
 
 /**
  * The output folder of one render: files go into a temporary sibling (same parent, so the swap is
@@ -44,7 +80,14 @@ export class StagedFolder {
      * earlier render, never anything else.
      */
     static open(target: string, options: { force: boolean }): StagedFolder {
-        const existing = entryAt(target);
+        let existing: fs.Stats | undefined;
+        try {
+            existing = entryAt(target);
+        } catch (error) {
+            // ENOTDIR: a file on the way (--out notes.txt/out); EACCES: a folder on the way that may not be searched.
+            const problem = codeOf(error) === "ENOTDIR" ? "a file is on its path, not a folder" : codeOf(error);
+            throw new Error(`output folder ${target} cannot be used (${problem}); choose another --out`);
+        }
         if (existing?.isSymbolicLink()) {
             throw new Error(
                 `output folder ${target} is a symbolic link; render never writes keys through a link: give the real folder as --out`,
@@ -54,8 +97,16 @@ export class StagedFolder {
             throw new Error(`output folder ${target} is not a folder; choose another --out`);
         }
         const entries = existing !== undefined ? fs.readdirSync(target) : [];
-        // A folder of other files is never offered for --force (an --out that named the wrong folder).
-        if (entries.length > 0 && !RENDER_MARKS.some((mark) => entries.includes(mark))) {
+        // A folder with anything a render does not write is never offered for --force (an --out that
+        // named the wrong folder): --force would delete it all.
+        const foreign = entries.length > 0 ? foreignEntries(target) : [];
+        if (foreign.length > 0) {
+            const shown = foreign.length > 3 ? [...foreign.slice(0, 3), `${foreign.length - 3} more`] : foreign;
+            throw new Error(
+                `output folder ${target} holds files that are not a render's (${shown.join(", ")}); --force only replaces an earlier render: choose another --out`,
+            );
+        }
+        if (entries.length > 0 && !entries.includes("inventory.json") && !entries.includes("csr")) {
             throw new Error(
                 `output folder ${target} holds files that are not a render (it has no inventory.json or csr/); --force only replaces an earlier render: choose another --out`,
             );

@@ -13,6 +13,8 @@ import { codeOf, createExclusive, PRIVATE_FILE } from "./files";
 export const PASSPHRASE_VARIABLE = "APIC_ISTIO_PKI_STATE_PASSPHRASE";
 /** The option messages name. */
 const OPTION = "--state";
+/** Render's option that lets a passphrase seal a plain state file (the one way to start encrypting a state). */
+export const ENCRYPT_PLAIN_OPTION = "--encrypt-plain-state";
 
 const FORMAT = "apic-istio-pki-state";
 const VERSION = 1;
@@ -135,6 +137,14 @@ function readPrivateFile(file: string): string | undefined {
     try {
         const stat = fs.fstatSync(fd);
         if (!stat.isFile()) throw new Error(`${OPTION} ${file} is not a regular file; give a file`);
+        // As ssh does for its keys: a file someone else owns may hold keys they chose (a render run
+        // as root must not take another user's file); getuid is absent on Windows.
+        const uid = process.getuid?.();
+        if (uid !== undefined && stat.uid !== uid) {
+            throw new Error(
+                `${OPTION} ${file} belongs to user ${stat.uid}, not to the user rendering (${uid}): the state holds every private key, and a file another user owns may hold keys they chose; render as its owner or give a state file of your own`,
+            );
+        }
         const mode = stat.mode & 0o777;
         if ((mode & 0o077) !== 0) {
             throw new Error(
@@ -155,6 +165,7 @@ function parseState(
     text: string,
     file: string,
     passphrase: string | undefined,
+    acceptPlain: boolean,
 ): { state: EngineState; key?: StateKey } {
     let parsed: unknown;
     let key: StateKey | undefined;
@@ -190,6 +201,13 @@ function parseState(
     if (!Array.isArray(parsed)) {
         throw new Error(`${OPTION} ${file} is not a render state; give the file an earlier render wrote`);
     }
+    // Only the envelope is authenticated: a plain file put where the encrypted one was would bring
+    // keys someone else knows, to be sealed under the real passphrase on save.
+    if (key === undefined && passphrase !== undefined && !acceptPlain) {
+        throw new Error(
+            `${OPTION} ${file} is not encrypted, but ${PASSPHRASE_VARIABLE} is set: a plain state is not authenticated, so its keys may not be the ones your renders made; if it is the plain state your own renders wrote, encrypt it by rendering once with ${ENCRYPT_PLAIN_OPTION}`,
+        );
+    }
     return { state: new Map(parsed), key };
 }
 
@@ -213,13 +231,20 @@ export interface StateFile {
 }
 
 /**
- * Reads the state (an absent file is a fresh state) and creates, exclusively and 0600, the file
+ * Reads the state (an absent file is a fresh state; with a passphrase, a plain file only when
+ * `encryptPlain`, which the next save then encrypts) and creates, exclusively and 0600, the file
  * the next state will be written to, so that an unwritable place fails before any key is made.
  */
-export function openStateFile(file: string, passphrase: string | undefined): StateFile {
+export function openStateFile(
+    file: string,
+    passphrase: string | undefined,
+    options: { encryptPlain?: boolean } = {},
+): StateFile {
     const text = readPrivateFile(file);
     const { state, key } =
-        text === undefined ? { state: new Map() as EngineState } : parseState(text, file, passphrase);
+        text === undefined
+            ? { state: new Map() as EngineState }
+            : parseState(text, file, passphrase, options.encryptPlain === true);
     const folder = path.dirname(path.resolve(file));
     const fresh = path.join(folder, `.${path.basename(file)}.${crypto.randomBytes(6).toString("hex")}.tmp`);
     let fd: number | undefined;
