@@ -207,7 +207,13 @@ describe("Offline roots: revocation and CA retirement with the ceremony, end to 
         const finishConfig = at("finish", { "apic-client-ca-g1": newCa });
         const refused = await render("finish-refused", finishConfig);
         const oldSerial = serialOf(firstCa);
-        const retiredAt = crlWindow(new Date(), 7).thisUpdate.toISOString();
+        // The CRL period's start, or the old CA's notBefore when it was signed in this period (as here).
+        const retiredAt = new Date(
+            Math.max(
+                crlWindow(new Date(), 7).thisUpdate.getTime(),
+                Date.parse(new crypto.X509Certificate(firstCa).validFrom),
+            ),
+        ).toISOString();
         const serial = serialOf(deployed.read("apic/ob/client.crt"));
         assert.strictEqual(refused.status, 1);
         assert.strictEqual(
