@@ -98,7 +98,8 @@ describe("Offline roots: revocation and CA retirement with the ceremony, end to 
     before(async () => {
         const init = await ceremony(
             PASSPHRASE,
-            ...["init-root", "--out", clientRoot, "--environment", "example", "--key", "ECDSA"],
+            ...["init-root", "--out", clientRoot, "--environment", "example", "--trust-domain", "apic-client"],
+            ...["--key", "ECDSA"],
             ...["--cn", "Example Bank APIC Client Root", "--org", "Example Bank"],
         );
         assert.strictEqual(init.status, 0, init.err);
@@ -271,6 +272,8 @@ describe("Offline roots: revocation and CA retirement with the ceremony, end to 
                 sitRoot,
                 "--environment",
                 "sit",
+                "--trust-domain",
+                "apic-client",
                 "--cn",
                 "Example Bank SIT Client Root",
                 "--key",
@@ -282,9 +285,9 @@ describe("Offline roots: revocation and CA retirement with the ceremony, end to 
         assert.throws(() => planFromRawConfig({ ...base, offlineRoots: { clientRoot: { certificate: sitCertPem } } }), {
             message:
                 "invalid stack configuration:\n" +
-                '  - pki:offlineRoots.clientRoot.certificate is the root of environment "sit" (its subject has OU=apic-istio-pki sit), ' +
+                '  - pki:offlineRoots.clientRoot.certificate is the root of environment "sit" (its subject has OU=apic-istio-pki sit apic-client), ' +
                 'not of this stack\'s pki:environment "example"; each environment needs its own root: ' +
-                'make one with "apic-istio-pki ceremony init-root --environment example" and set pki:offlineRoots.clientRoot to it',
+                'make one with "apic-istio-pki ceremony init-root --environment example --trust-domain apic-client" and set pki:offlineRoots.clientRoot to it',
         });
         const csr = csrOf("pending", "apic-client-ca");
         const refused = await ceremony(
@@ -302,7 +305,7 @@ describe("Offline roots: revocation and CA retirement with the ceremony, end to 
         assert.strictEqual(
             refused.err,
             `error: ${csr}: the CSR's common name "example APIC client CA" is not a CA of environment "sit", the environment this root was made for ` +
-                '(its subject has OU=apic-istio-pki sit): the stack\'s CAs are "sit gateway server CA", "sit APIC client CA", "sit UI client CA", "sit mesh CA <cluster>", ' +
+                '(its subject has OU=apic-istio-pki sit apic-client): this root signs "sit APIC client CA", ' +
                 "with \" G<n>\" after a rotation; sign another environment's CSR with that environment's own root\n",
         );
         assert.ok(!fs.existsSync(path.join(dir, "sit.crt")));
@@ -383,7 +386,7 @@ describe("The stack's pick from a ceremony's CRL series", () => {
     it("names a missing serial as the record spells it, a leading zero included", () => {
         const root = createRoot({
             commonName: "Pick Root",
-            environment: "example",
+            binding: { environment: "example", trustDomain: "apic-client" },
             validityDays: 30,
             keyAlgorithm: "ECDSA",
         });

@@ -16,13 +16,14 @@ import {
     spkiSha256,
 } from "../pki/ceremony";
 import { CRL_REASONS, RevokedEntry } from "../pki/crl";
-import { boundEnvironment } from "../pki/rootBinding";
+import { bindingProblem, rootBinding } from "../pki/rootBinding";
 import { normalSerial } from "../plan/caRotation";
+import { ROOT_TRUST_DOMAIN_NAMES, RootTrustDomain } from "../plan/hierarchy";
 import { Prompter, ROOT_PASSPHRASE_VARIABLE, rootPassphrase } from "./prompt";
 import { CertificateRecord, ISSUANCE_LOG, ROOT_CERT, ROOT_KEY, RootFolder } from "./rootFolder";
 import { Command, oneOf, parse, UsageError } from "./stackSource";
 
-const USAGE = `usage: ceremony init-root --out DIR --environment ENV --cn NAME [--org ORG] [--days 7300] [--key RSA|ECDSA]
+const USAGE = `usage: ceremony init-root --out DIR --environment ENV --trust-domain DOMAIN --cn NAME [--org ORG] [--days 7300] [--key RSA|ECDSA]
        ceremony sign --root DIR --csr FILE [--csr FILE ...] [--days 1095] [--out FILE] [--yes]
        ceremony crl --root DIR --period-days N --periods K [--from DATE] [--revoke SERIAL:REASON:REVOKED_AT ...] --out FILE [--yes]
        (each also takes --allow-git-work-tree)
@@ -30,12 +31,15 @@ const USAGE = `usage: ceremony init-root --out DIR --environment ENV --cn NAME [
 init-root  makes the root folder DIR (0700; refused inside a git work tree): DIR/root.key, the
            key encrypted with a passphrase (PKCS#8, PBES2 with PBKDF2-HMAC-SHA256 and AES-256-CBC,
            0600), DIR/root.crt (pathlen 1, keyCertSign + cRLSign, key ids; its subject binds it to
-           ENV as OU=apic-istio-pki ENV) and DIR/issuance.log.
+           ENV and DOMAIN as OU=apic-istio-pki ENV DOMAIN) and DIR/issuance.log. DOMAIN is the
+           root's trust domain, as the stack's pki:offlineRoots key says: mesh (meshRoot),
+           gateway-server (serverRoot), apic-client (clientRoot), ui-client (uiClientRoot) or shared
+           (root, with pki:trustDomains shared).
 sign       shows each CSR exported by a stack (subject, key, SPKI SHA-256, validity, what the
            certificate will be) and signs it once confirmed: pathlen 0, keyCertSign + cRLSign, key
            ids. Refused: a CSR whose signature fails, a key below RSA 3072 / ECDSA P-256, any
            attribute or extension request, the root's own subject, a name that is not a CA of the
-           root's environment. Writes --out (default: the CSR's name with .crt).
+           root's environment and trust domain. Writes --out (default: the CSR's name with .crt).
 crl        signs the root's CRL series: K CRLs, one per period of N days from DATE (default now),
            each valid for two periods, numbered on from the last CRL in the log, listing every
            --revoke (a serial this root signed, a reason such as superseded or keyCompromise, and
@@ -45,8 +49,8 @@ The passphrase is asked on the terminal without echo (twice by init-root, at lea
 characters), or read from ${ROOT_PASSPHRASE_VARIABLE} in scripted rehearsals. sign and crl ask
 for confirmation (the CSR's SPKI SHA-256 prefix or "yes"; "yes" for a series); --yes skips it in
 scripted rehearsals. Everything signed is appended to DIR/${ISSUANCE_LOG} (JSON lines: serial or CRL
-number, subject, SPKI SHA-256, notAfter or nextUpdate, time, environment). Files are created
-exclusively, never through a link, and never replaced.`;
+number, subject, SPKI SHA-256, notAfter or nextUpdate, time, environment, trust domain). Files are
+created exclusively, never through a link, and never replaced.`;
 
 /** How many hex characters of the SPKI SHA-256 the confirmation asks for. */
 const FINGERPRINT_PREFIX = 8;
@@ -119,16 +123,23 @@ function writePublic(file: string, content: string, option: string): void {
     }
 }
 
-/** The root of a folder: its certificate, the environment it is bound to, its subject and key fingerprint. */
-function rootOf(folder: RootFolder): { certPem: string; environment: string; subject: string } {
+/** The root of a folder: its certificate, the environment and trust domain it is bound to, its subject. */
+function rootOf(folder: RootFolder): {
+    certPem: string;
+    environment: string;
+    trustDomain: RootTrustDomain;
+    subject: string;
+} {
     const certPem = folder.readCertificate();
-    const environment = boundEnvironment(certPem);
-    if (environment === undefined) {
-        throw new Error(
-            `${folder.path(ROOT_CERT)} is bound to no environment (no OU=apic-istio-pki <environment>): it was not made by "ceremony init-root --environment"`,
-        );
-    }
-    return { certPem, environment, subject: new crypto.X509Certificate(certPem).subject.replace(/\n/g, ", ") };
+    const binding = rootBinding(certPem);
+    const problem = bindingProblem(binding, folder.path(ROOT_CERT));
+    if (problem !== undefined || binding?.kind !== "bound") throw new Error(problem);
+    return {
+        certPem,
+        environment: binding.environment,
+        trustDomain: binding.trustDomain,
+        subject: new crypto.X509Certificate(certPem).subject.replace(/\n/g, ", "),
+    };
 }
 
 /** The root key, decrypted, once it is shown to be the key of the folder's root certificate. */
@@ -164,14 +175,15 @@ async function confirm(
 function certificateRecord(
     event: "root" | "certificate",
     certPem: string,
-    environment: string,
+    root: { environment: string; trustDomain: RootTrustDomain },
     now: Date,
 ): CertificateRecord {
     const cert = new crypto.X509Certificate(certPem);
     return {
         time: now.toISOString(),
         event,
-        environment,
+        environment: root.environment,
+        trustDomain: root.trustDomain,
         serial: cert.serialNumber,
         subject: cert.subject.replace(/\n/g, ", "),
         spkiSha256: spkiSha256(cert.publicKey.export({ type: "spki", format: "der" })),
@@ -183,6 +195,7 @@ async function initRoot(argv: string[], out: (text: string) => void): Promise<nu
     const v = parse<{
         out?: string;
         environment?: string;
+        "trust-domain"?: string;
         cn?: string;
         org?: string;
         days?: string;
@@ -191,15 +204,16 @@ async function initRoot(argv: string[], out: (text: string) => void): Promise<nu
     }>(argv, {
         out: { type: "string" },
         environment: { type: "string" },
+        "trust-domain": { type: "string" },
         cn: { type: "string" },
         org: { type: "string" },
         days: { type: "string" },
         key: { type: "string" },
         "allow-git-work-tree": { type: "boolean" },
     });
-    if (v.out === undefined || v.cn === undefined || v.environment === undefined) {
+    if (v.out === undefined || v.cn === undefined || v.environment === undefined || v["trust-domain"] === undefined) {
         throw new UsageError(
-            "init-root needs --out DIR, --environment ENV (the stack's pki:environment) and --cn NAME",
+            `init-root needs --out DIR, --environment ENV (the stack's pki:environment), --trust-domain ${ROOT_TRUST_DOMAIN_NAMES.join("|")} (the stack's root it becomes) and --cn NAME`,
         );
     }
     if (!ENVIRONMENT_NAME.test(v.environment) || v.environment.length > MAX_ENVIRONMENT_LENGTH) {
@@ -207,6 +221,7 @@ async function initRoot(argv: string[], out: (text: string) => void): Promise<nu
             `--environment must be the stack's pki:environment: lower-case letters, digits and '-' (not at either end), at most ${MAX_ENVIRONMENT_LENGTH} characters; got "${v.environment}"`,
         );
     }
+    const trustDomain = oneOf(v["trust-domain"], "--trust-domain", ROOT_TRUST_DOMAIN_NAMES);
     for (const [option, value] of [
         ["--cn", v.cn],
         ["--org", v.org],
@@ -226,18 +241,16 @@ async function initRoot(argv: string[], out: (text: string) => void): Promise<nu
         prompter.close();
     }
     const now = new Date();
-    const root = createRoot(
-        { commonName: v.cn, organization: v.org, environment: v.environment, validityDays, keyAlgorithm },
-        now,
-    );
+    const binding = { environment: v.environment, trustDomain };
+    const root = createRoot({ commonName: v.cn, organization: v.org, binding, validityDays, keyAlgorithm }, now);
     const encryptedKey = encryptRootKey(root.keyPem, passphrase);
     const folder = target.make();
     folder.writeNew(ROOT_KEY, encryptedKey, PRIVATE_FILE);
     folder.writeNew(ROOT_CERT, root.certPem, PUBLIC_FILE);
-    const record = certificateRecord("root", root.certPem, v.environment, now);
+    const record = certificateRecord("root", root.certPem, binding, now);
     folder.startLog(record);
     out(
-        `root of environment ${v.environment}: ${record.subject}\n` +
+        `root of environment ${v.environment}, trust domain ${trustDomain}: ${record.subject}\n` +
             `  serial ${record.serial}, SPKI SHA-256 ${record.spkiSha256}, until ${record.notAfter}\n` +
             `wrote ${folder.path(ROOT_CERT)} (public: paste it into pki:offlineRoots.<root>.certificate), ` +
             `${folder.path(ROOT_KEY)} (encrypted; it never leaves this machine) and ${folder.path(ISSUANCE_LOG)}\n`,
@@ -326,7 +339,7 @@ async function sign(argv: string[], out: (text: string) => void): Promise<number
     for (const { file, csrPem, target } of requests) {
         const certPem = signIntermediate({ rootKeyPem, rootCertPem: root.certPem, csrPem, validityDays }, now);
         // Logged before it is written: no certificate leaves the ceremony unrecorded.
-        const record = certificateRecord("certificate", certPem, root.environment, now);
+        const record = certificateRecord("certificate", certPem, root, now);
         folder.appendLog(record);
         writePublic(target, certPem, "the certificate of");
         out(`signed ${file}: serial ${record.serial} -> ${target}\n`);
@@ -416,7 +429,7 @@ async function crl(argv: string[], out: (text: string) => void): Promise<number>
     const last = windows[windows.length - 1];
     out(
         [
-            `CRL series of ${root.subject} (environment ${root.environment})`,
+            `CRL series of ${root.subject} (environment ${root.environment}, trust domain ${root.trustDomain})`,
             `  CRLs          ${periods}, numbers ${windows[0].number} to ${last.number}, one per ${periodDays} days`,
             `  valid         ${from.toISOString()} to ${last.nextUpdate.toISOString()} (each CRL two periods: no gap)`,
             ...(revoked.length === 0
@@ -449,6 +462,7 @@ async function crl(argv: string[], out: (text: string) => void): Promise<number>
             time: now.toISOString(),
             event: "crl",
             environment: root.environment,
+            trustDomain: root.trustDomain,
             crlNumber: c.number,
             issuer: root.subject,
             thisUpdate: c.thisUpdate.toISOString(),
