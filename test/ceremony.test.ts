@@ -778,6 +778,96 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         );
     });
 
+    it("checks every file it will write before signing anything: a missing folder, a path under a file, a CSR or a key given twice, two certificates bound for one file", async () => {
+        const twin = opensslCsr(dir, "twin", P256, STACK_SUBJECT);
+        const twinCopy = writeTemp(dir, "twin-copy.csr", fs.readFileSync(twin, "utf8"));
+        const noExtension = path.join(dir, "twin");
+        fs.copyFileSync(opensslCsr(dir, "other-key", P256, STACK_SUBJECT), noExtension);
+        const missingFolder = path.join(dir, "missing");
+        const spki = opensslSpkiSha256(fs.readFileSync(twin, "utf8"), "csr");
+        const cases: [string, string[], number, string][] = [
+            [
+                "--out in a folder that does not exist",
+                ["--csr", twin, "--out", path.join(missingFolder, "twin.crt")],
+                1,
+                `error: --out ${path.join(missingFolder, "twin.crt")}: the folder ${missingFolder} does not exist; create it or choose another file`,
+            ],
+            [
+                "--out under a file",
+                ["--csr", twin, "--out", path.join(twin, "twin.crt")],
+                1,
+                `error: --out ${path.join(twin, "twin.crt")}: ${twin} is not a folder; choose another file`,
+            ],
+            [
+                "the same CSR twice",
+                ["--csr", twin, "--csr", twin],
+                2,
+                `error: --csr ${twin} is given twice; list each CSR once`,
+            ],
+            [
+                "the same key twice",
+                ["--csr", twin, "--csr", twinCopy],
+                1,
+                `error: --csr ${twinCopy} is for the same key as --csr ${twin} (SPKI SHA-256 ${spki}); a key is signed once: give only one of them`,
+            ],
+            [
+                "two certificates bound for one file",
+                ["--csr", twin, "--csr", noExtension],
+                1,
+                `error: the certificates of --csr ${twin} and --csr ${noExtension} would both be written to ${noExtension}.crt; rename one of the CSRs`,
+            ],
+        ];
+        const logBefore = logOf(root);
+        for (const [label, args, status, message] of cases) {
+            const result = await ceremony(PASSPHRASE, "sign", "--root", root, ...args, "--yes");
+            assert.deepStrictEqual([label, result.status, result.err.split("\n")[0]], [label, status, message]);
+            assert.strictEqual(logOf(root), logBefore, `${label}: nothing was signed`);
+        }
+        assert.ok(!fs.existsSync(missingFolder) && !fs.existsSync(`${noExtension}.crt`), "nothing was written");
+        const series = path.join(missingFolder, "crls.pem");
+        const crl = await ceremony(
+            PASSPHRASE,
+            ...["crl", "--root", root, "--period-days", "7", "--periods", "2", "--out", series, "--yes"],
+        );
+        assert.deepStrictEqual(
+            [crl.status, crl.err],
+            [
+                1,
+                `error: --out ${series}: the folder ${missingFolder} does not exist; create it or choose another file\n`,
+            ],
+        );
+        assert.strictEqual(logOf(root), logBefore, "no CRL was signed");
+    });
+
+    it("shows the certificate's PEM when writing it fails after it was signed and logged (its folder went away while the passphrase was asked)", async () => {
+        const logRoot = await newRoot("away-root", "apic-client");
+        const away = path.join(dir, "going-away");
+        fs.mkdirSync(away);
+        const target = path.join(away, "apic-client-ca.crt");
+        const run = await ceremonyOnTerminal(
+            [
+                ['or "yes": ', "yes"],
+                ["Passphrase of the root key: ", PASSPHRASE, () => fs.rmdirSync(away)],
+            ],
+            ...["sign", "--root", logRoot, "--csr", csr, "--out", target],
+        );
+        const transcript = run.transcript.replace(/\r\n/g, "\n");
+        assert.strictEqual(run.status, 1, transcript);
+        assert.ok(
+            transcript.includes(
+                `error: cannot write --out ${target} (ENOENT); it was logged in issuance.log as signed: save its PEM from the output above\n`,
+            ),
+            transcript,
+        );
+        const pem = /-----BEGIN CERTIFICATE-----\n[\s\S]+?\n-----END CERTIFICATE-----\n/.exec(transcript)?.[0];
+        assert.ok(pem, transcript);
+        const logged = JSON.parse(lines(path.join(logRoot, "issuance.log")).at(-1) ?? "");
+        assert.deepStrictEqual(
+            [logged.event, logged.serial, logged.spkiSha256],
+            ["certificate", new crypto.X509Certificate(pem).serialNumber, opensslSpkiSha256(pem, "cert")],
+        );
+    });
+
     it("makes a root with the README's init-root command as written (its folder put in a temporary one), which signs the walkthrough's APIC client CA", async () => {
         const command = readmeBlock("## Keeping the root offline", "sh").replace(/\\\n/g, " ").trim();
         const words = [...command.matchAll(/"([^"]*)"|(\S+)/g)].map((m) => m[1] ?? m[2]);

@@ -1,5 +1,6 @@
 /** ceremony init-root | sign | crl: the offline root's jobs, on a machine that never runs Pulumi. */
 import * as crypto from "crypto";
+import * as fs from "fs";
 import * as path from "path";
 import { ENVIRONMENT_NAME, isIsoTime, MAX_ENVIRONMENT_LENGTH } from "../config/validate";
 import { codeOf, entryAt, PRIVATE_FILE, PUBLIC_FILE, readRegularFile, writeNewFile } from "../files";
@@ -39,7 +40,8 @@ sign       shows each CSR exported by a stack (subject, key, SPKI SHA-256, valid
            certificate will be) and signs it once confirmed: pathlen 0, keyCertSign + cRLSign, key
            ids. Refused: a CSR whose signature fails, a key below RSA 3072 / ECDSA P-256, any
            attribute or extension request, the root's own subject, a name that is not a CA of the
-           root's environment and trust domain. Writes --out (default: the CSR's name with .crt).
+           root's environment and trust domain, a CSR or key given twice. Writes --out (default: the
+           CSR's name with .crt); every file is checked before anything is signed.
 crl        signs the root's CRL series: K CRLs, one per period of N days from DATE (default now),
            each valid for two periods, numbered on from the last CRL in the log, listing every
            --revoke (a serial this root signed, a reason such as superseded or keyCompromise, and
@@ -97,28 +99,49 @@ function revocation(value: string): RevokedEntry {
     };
 }
 
-/** A file the ceremony is about to write must not exist, not even as a dangling link. */
-function checkFree(file: string, option: string): void {
+/**
+ * A file the ceremony is about to write: checked before anything is signed, since what is signed
+ * is logged at once. Its folder must exist and take a new file (a missing one, or a read-only
+ * medium, would otherwise fail only after signing), and nothing may be at its path, not even a
+ * dangling link. `label` names it ("--out x.crt"), `elsewhere` says how to write it elsewhere.
+ */
+function checkTarget(file: string, label: string, elsewhere: string): void {
+    const folder = path.dirname(path.resolve(file));
+    let code: string | undefined;
+    try {
+        if (!fs.statSync(folder).isDirectory()) code = "ENOTDIR";
+        else fs.accessSync(folder, fs.constants.W_OK | fs.constants.X_OK);
+    } catch (error) {
+        code = codeOf(error);
+    }
+    if (code === "ENOENT") throw new Error(`${label}: the folder ${folder} does not exist; create it or ${elsewhere}`);
+    if (code === "ENOTDIR") throw new Error(`${label}: ${folder} is not a folder; ${elsewhere}`);
+    if (code !== undefined) {
+        throw new Error(`${label}: the folder ${folder} takes no new file (${code}); make it writable or ${elsewhere}`);
+    }
     const existing = entryAt(file);
     if (existing?.isSymbolicLink()) {
         throw new Error(
-            `${option} ${file} is a symbolic link; the ceremony never writes through a link: remove it or choose another file`,
+            `${label} is a symbolic link; the ceremony never writes through a link: remove it or ${elsewhere}`,
         );
     }
     if (existing !== undefined) {
-        throw new Error(
-            `${option} ${file} exists; the ceremony never replaces a file: move it away or choose another file`,
-        );
+        throw new Error(`${label} exists; the ceremony never replaces a file: move it away or ${elsewhere}`);
     }
 }
 
-/** A public file of the ceremony (a certificate, a CRL series), created exclusively. */
-function writePublic(file: string, content: string, option: string): void {
+/**
+ * A public file of the ceremony (a certificate, a CRL series), created exclusively. It was checked
+ * and logged already; should writing still fail (a medium pulled out, a full disk), its PEM is
+ * shown so that what the log records as signed is not lost.
+ */
+function writePublic(file: string, content: string, label: string, out: (text: string) => void, after = ""): void {
     try {
         writeNewFile(file, content, PUBLIC_FILE);
     } catch (error) {
+        out(content);
         throw new Error(
-            `cannot write ${option} ${file} (${codeOf(error)}); it was logged in ${ISSUANCE_LOG} as signed: write it again from the output above or sign again`,
+            `cannot write ${label} (${codeOf(error)}); it was logged in ${ISSUANCE_LOG} as signed: save its PEM from the output above${after}`,
         );
     }
 }
@@ -301,6 +324,11 @@ async function sign(argv: string[], out: (text: string) => void): Promise<number
             "--out names the certificate of one CSR; with several, each is written beside its CSR (<name>.crt)",
         );
     }
+    for (const [i, file] of csrFiles.entries()) {
+        if (csrFiles.slice(0, i).some((earlier) => path.resolve(earlier) === path.resolve(file))) {
+            throw new UsageError(`--csr ${file} is given twice; list each CSR once`);
+        }
+    }
     const validityDays = wholeNumber(v.days, "--days", 1095, 36500);
     const folder = RootFolder.open(v.root, v["allow-git-work-tree"] === true);
     const root = rootOf(folder);
@@ -315,9 +343,27 @@ async function sign(argv: string[], out: (text: string) => void): Promise<number
             throw new Error(`${file}: ${(error as Error).message}`);
         }
         const target = v.out ?? `${file.replace(/\.csr$/, "")}.crt`;
-        checkFree(target, v.out !== undefined ? "--out" : "the certificate");
-        return { file, csrPem, review, target };
+        const label = v.out !== undefined ? `--out ${target}` : `${target} (the certificate of --csr ${file})`;
+        return { file, csrPem, review, target, label };
     });
+    // Everything that would stop the run half-way is checked now: once signed, a certificate is logged.
+    for (const [i, request] of requests.entries()) {
+        for (const earlier of requests.slice(0, i)) {
+            if (earlier.review.spkiSha256 === request.review.spkiSha256) {
+                throw new Error(
+                    `--csr ${request.file} is for the same key as --csr ${earlier.file} (SPKI SHA-256 ${request.review.spkiSha256}); a key is signed once: give only one of them`,
+                );
+            }
+            if (path.resolve(earlier.target) === path.resolve(request.target)) {
+                throw new Error(
+                    `the certificates of --csr ${earlier.file} and --csr ${request.file} would both be written to ${request.target}; rename one of the CSRs`,
+                );
+            }
+        }
+    }
+    for (const { target, label } of requests) {
+        checkTarget(target, label, v.out !== undefined ? "choose another file" : "copy the CSR to another folder");
+    }
     const prompter = new Prompter();
     let rootKeyPem: string;
     try {
@@ -336,12 +382,19 @@ async function sign(argv: string[], out: (text: string) => void): Promise<number
     } finally {
         prompter.close();
     }
-    for (const { file, csrPem, target } of requests) {
+    for (const [i, { file, csrPem, target, label }] of requests.entries()) {
         const certPem = signIntermediate({ rootKeyPem, rootCertPem: root.certPem, csrPem, validityDays }, now);
         // Logged before it is written: no certificate leaves the ceremony unrecorded.
         const record = certificateRecord("certificate", certPem, root, now);
         folder.appendLog(record);
-        writePublic(target, certPem, "the certificate of");
+        const unsigned = requests.slice(i + 1).map((r) => r.file);
+        writePublic(
+            target,
+            certPem,
+            label,
+            out,
+            unsigned.length > 0 ? `; ${unsigned.join(", ")} not signed: sign them again` : "",
+        );
         out(`signed ${file}: serial ${record.serial} -> ${target}\n`);
     }
     return 0;
@@ -425,7 +478,7 @@ async function crl(argv: string[], out: (text: string) => void): Promise<number>
         firstNumber: lastNumber + 1,
         now,
     });
-    checkFree(v.out, "--out");
+    checkTarget(v.out, `--out ${v.out}`, "choose another file");
     const last = windows[windows.length - 1];
     out(
         [
@@ -474,7 +527,7 @@ async function crl(argv: string[], out: (text: string) => void): Promise<number>
             })),
         });
     }
-    writePublic(v.out, series.map((c) => c.pem).join(""), "--out");
+    writePublic(v.out, series.map((c) => c.pem).join(""), `--out ${v.out}`, out);
     out(
         `signed CRLs ${series[0].number} to ${series[series.length - 1].number} -> ${v.out} (paste it into pki:offlineRoots.<root>.crls)\n`,
     );
