@@ -881,6 +881,30 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         );
         assert.strictEqual(signed.status, 0, signed.err);
     });
+
+    it("refuses control characters in the root's common name and organization, as the stack refuses them in pki:organization", async () => {
+        const made = path.join(dir, "control-root");
+        const init = ["init-root", "--out", made, "--environment", "example", "--trust-domain", "apic-client"];
+        const cases: [string[], string][] = [
+            [
+                ["--cn", "a\nb"],
+                `error: --cn must not contain control characters (it becomes the root's subject CN); got "a\\nb": remove them`,
+            ],
+            [
+                ["--cn", "Root", "--org", "Example\u001b[2J Bank"],
+                `error: --org must not contain control characters (it becomes the root's subject O); got "Example\\u001b[2J Bank": remove them`,
+            ],
+            [
+                ["--cn", "Root\u0085"],
+                `error: --cn must not contain control characters (it becomes the root's subject CN); got "Root\\u0085": remove them`,
+            ],
+        ];
+        for (const [names, message] of cases) {
+            const result = await ceremony(PASSPHRASE, ...init, ...names, "--key", "ECDSA");
+            assert.deepStrictEqual([result.status, result.err.split("\n")[0]], [2, message]);
+            assert.ok(!fs.existsSync(made), "nothing was written");
+        }
+    });
 });
 
 describe("ceremony: the names it signs are the stack's", () => {

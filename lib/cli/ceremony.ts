@@ -3,6 +3,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { ENVIRONMENT_NAME, isIsoTime, MAX_ENVIRONMENT_LENGTH } from "../config/validate";
+import { hasControlCharacter, json } from "../config/values";
 import { codeOf, entryAt, PRIVATE_FILE, PUBLIC_FILE, readRegularFile, writeNewFile } from "../files";
 import {
     createRoot,
@@ -245,10 +246,16 @@ async function initRoot(argv: string[], out: (text: string) => void): Promise<nu
         );
     }
     const trustDomain = oneOf(v["trust-domain"], "--trust-domain", ROOT_TRUST_DOMAIN_NAMES);
-    for (const [option, value] of [
-        ["--cn", v.cn],
-        ["--org", v.org],
+    for (const [option, value, field] of [
+        ["--cn", v.cn, "CN"],
+        ["--org", v.org, "O"],
     ] as const) {
+        // As the stack refuses them in pki:organization: a line break or escape would forge what tools print.
+        if (value !== undefined && hasControlCharacter(value)) {
+            throw new UsageError(
+                `${option} must not contain control characters (it becomes the root's subject ${field}); got ${json(value)}: remove them`,
+            );
+        }
         if (value !== undefined && (value.trim() === "" || value.length > 64)) {
             throw new UsageError(`${option} must be 1 to 64 characters (RFC 5280's upper bound); got "${value}"`);
         }
