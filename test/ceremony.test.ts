@@ -543,6 +543,7 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
                 .replace("serial=", ""),
             subject: "O=Example Bank, CN=example APIC client CA",
             spkiSha256: opensslSpkiSha256(fs.readFileSync(target, "utf8"), "cert"),
+            notBefore: opensslNotBefore(target),
             notAfter: new Date(cert.validTo).toISOString(),
         });
         assert.deepStrictEqual(
@@ -585,6 +586,15 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         return folder;
     }
     const logOf = (folder: string): string => fs.readFileSync(path.join(folder, "issuance.log"), "utf8");
+    /** A certificate's notBefore as openssl reads it, in ISO 8601. */
+    const opensslNotBefore = (file: string): string =>
+        new Date(
+            Date.parse(
+                execFileSync("openssl", ["x509", "-noout", "-startdate", "-in", file], { encoding: "utf8" })
+                    .trim()
+                    .replace("notBefore=", ""),
+            ),
+        ).toISOString();
 
     it("binds a root to its trust domain in its subject and signs only that domain's CAs (the shared root: all), so a mesh CA's key cannot become a gateway server CA", async () => {
         const made = path.join(dir, "no-domain-root");
@@ -904,6 +914,70 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
             assert.deepStrictEqual([result.status, result.err.split("\n")[0]], [2, message]);
             assert.ok(!fs.existsSync(made), "nothing was written");
         }
+    });
+
+    it("refuses a CRL series dated before the root was made or valid after it expires, and a revocation dated before its certificate was issued", async () => {
+        const datesRoot = await newRoot("dates-root", "apic-client", "--days", "90");
+        const target = path.join(dir, "dates.crt");
+        const signed = await ceremony(
+            PASSPHRASE,
+            "sign",
+            "--root",
+            datesRoot,
+            "--csr",
+            csr,
+            "--out",
+            target,
+            "--days",
+            "30",
+            "--yes",
+        );
+        assert.strictEqual(signed.status, 0, signed.err);
+        const serial = new crypto.X509Certificate(fs.readFileSync(target, "utf8")).serialNumber;
+        const issued = opensslNotBefore(target);
+        const rootMade = opensslNotBefore(path.join(datesRoot, "root.crt"));
+        const series = path.join(dir, "dates.pem");
+        const crl = (periodDays: string, ...extra: string[]) =>
+            ceremony(
+                PASSPHRASE,
+                "crl",
+                "--root",
+                datesRoot,
+                "--period-days",
+                periodDays,
+                "--periods",
+                "2",
+                "--out",
+                series,
+                "--yes",
+                ...extra,
+            );
+        const logBefore = logOf(datesRoot);
+        const early = await crl("7", "--from", "1970-01-01");
+        assert.strictEqual(
+            early.err,
+            `error: --from 1970-01-01T00:00:00.000Z is before the root was made (notBefore ${rootMade}); a CRL is never dated before its issuer existed: start the series at ${rootMade} or later\n`,
+        );
+        const late = await crl("31");
+        assert.match(
+            late.err,
+            /^error: the series would be valid until \S+Z, after the root expires \(\S+Z\); sign fewer --periods\n$/,
+        );
+        const dayBefore = new Date(Date.parse(issued) - 86_400_000).toISOString();
+        const beforeIssued = await crl("7", "--revoke", `${serial}:keyCompromise:${dayBefore}`);
+        assert.strictEqual(
+            beforeIssued.err,
+            `error: --revoke ${serial}: revoked at ${dayBefore}, before the certificate was issued (notBefore ${issued} in issuance.log); give the time it was revoked, ${issued} or later\n`,
+        );
+        assert.strictEqual(logOf(datesRoot), logBefore, "nothing was signed");
+        assert.ok(!fs.existsSync(series), "nothing was written");
+        // Revoked when it was issued, in a series from then on: accepted.
+        const accepted = await crl("7", "--revoke", `${serial}:keyCompromise:${issued}`, "--from", issued);
+        assert.strictEqual(accepted.status, 0, accepted.err);
+        assert.match(
+            openssl(["crl", "-noout", "-text", "-in", series]).output,
+            new RegExp(`Serial Number: ${serial}\\n`),
+        );
     });
 });
 

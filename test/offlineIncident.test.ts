@@ -360,11 +360,14 @@ describe("Offline roots: revocation and CA retirement with the ceremony, end to 
                 `^error: --revoke ${oldSerial}: revoked at ${future}, which is in the future \\(now \\S+\\); give the time it was revoked\n$`,
             ),
         );
-        const afterStart = await crl("--revoke", `${oldSerial}:superseded:2026-01-02`, "--from", "2026-01-01");
+        // Both times after the old CA was issued (and so after the root was made), one second apart.
+        const issued = Date.parse(new crypto.X509Certificate(firstCa).validFrom);
+        const [start, revokedAt] = [issued, issued + 1000].map((t) => new Date(t).toISOString());
+        const afterStart = await crl("--revoke", `${oldSerial}:superseded:${revokedAt}`, "--from", start);
         assert.strictEqual(
             afterStart.err,
-            `error: --revoke ${oldSerial}: revoked at 2026-01-02T00:00:00.000Z, after the series starts (--from 2026-01-01T00:00:00.000Z); ` +
-                "a CRL never lists a revocation later than its thisUpdate: start the series at 2026-01-02T00:00:00.000Z or later\n",
+            `error: --revoke ${oldSerial}: revoked at ${revokedAt}, after the series starts (--from ${start}); ` +
+                `a CRL never lists a revocation later than its thisUpdate: start the series at ${revokedAt} or later\n`,
         );
         const dropped = await crl();
         assert.match(

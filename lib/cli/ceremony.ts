@@ -46,14 +46,15 @@ sign       shows each CSR exported by a stack (subject, key, SPKI SHA-256, valid
 crl        signs the root's CRL series: K CRLs, one per period of N days from DATE (default now),
            each valid for two periods, numbered on from the last CRL in the log, listing every
            --revoke (a serial this root signed, a reason such as superseded or keyCompromise, and
-           when, not in the future). Paste FILE into pki:offlineRoots.<root>.crls.
+           when: not before the certificate was issued, not in the future). DATE is not before the
+           root was made. Paste FILE into pki:offlineRoots.<root>.crls.
 
 The passphrase is asked on the terminal without echo (twice by init-root, at least 16
 characters), or read from ${ROOT_PASSPHRASE_VARIABLE} in scripted rehearsals. sign and crl ask
 for confirmation (the CSR's SPKI SHA-256 prefix or "yes"; "yes" for a series); --yes skips it in
 scripted rehearsals. Everything signed is appended to DIR/${ISSUANCE_LOG} (JSON lines: serial or CRL
-number, subject, SPKI SHA-256, notAfter or nextUpdate, time, environment, trust domain). Files are
-created exclusively, never through a link, and never replaced.`;
+number, subject, SPKI SHA-256, notBefore and notAfter or thisUpdate and nextUpdate, time,
+environment, trust domain). Files are created exclusively, never through a link, and never replaced.`;
 
 /** How many hex characters of the SPKI SHA-256 the confirmation asks for. */
 const FINGERPRINT_PREFIX = 8;
@@ -211,6 +212,7 @@ function certificateRecord(
         serial: cert.serialNumber,
         subject: cert.subject.replace(/\n/g, ", "),
         spkiSha256: spkiSha256(cert.publicKey.export({ type: "spki", format: "der" })),
+        notBefore: new Date(cert.validFrom).toISOString(),
         notAfter: new Date(cert.validTo).toISOString(),
     };
 }
@@ -454,10 +456,18 @@ async function crl(argv: string[], out: (text: string) => void): Promise<number>
         const serial = normalSerial(r.serialHex);
         if (seen.has(serial)) throw new UsageError(`--revoke ${r.serialHex} is given twice; list each serial once`);
         seen.add(serial);
-        if (!signed.has(serial)) {
+        const issued = signed.get(serial);
+        if (issued === undefined) {
             throw new Error(
                 `--revoke ${r.serialHex}: this root never signed that serial (${folder.path(ISSUANCE_LOG)} has no certificate with it); ` +
                     `copy the serial the stack's message names`,
+            );
+        }
+        // The log says when each certificate was issued; a revocation before it is a mistyped time.
+        if (issued.notBefore !== undefined && r.revokedAt.getTime() < Date.parse(issued.notBefore)) {
+            throw new Error(
+                `--revoke ${r.serialHex}: revoked at ${r.revokedAt.toISOString()}, before the certificate was issued (notBefore ${issued.notBefore} in ${ISSUANCE_LOG}); ` +
+                    `give the time it was revoked, ${issued.notBefore} or later`,
             );
         }
     }

@@ -23,6 +23,8 @@ export interface CertificateRecord {
     readonly serial: string;
     readonly subject: string;
     readonly spkiSha256: string;
+    /** When the certificate starts to be valid: a revocation of it is never dated earlier. */
+    readonly notBefore: string;
     readonly notAfter: string;
 }
 

@@ -443,7 +443,7 @@ export interface SeriesCrl extends CrlWindow {
  * `periodDays`, each valid for two periods (thisUpdate + 2 periods), so that the series has no gap
  * and the CRL published at any moment stays valid a full period longer; numbered from
  * `firstNumber` on. Every listed revocation must be dated neither after `now` nor after the
- * series starts, and the series must end before the root does.
+ * series starts, and the series must start once the root exists and end before it does.
  */
 export function crlSeriesWindows(args: {
     rootCertPem: string;
@@ -467,9 +467,17 @@ export function crlSeriesWindows(args: {
             );
         }
     }
+    const validity = parseCaCertificate(args.rootCertPem).tbsCertificate.validity;
+    const rootNotBefore = new Date(validity.notBefore.getTime());
+    if (args.from < rootNotBefore) {
+        throw new Error(
+            `--from ${args.from.toISOString()} is before the root was made (notBefore ${rootNotBefore.toISOString()}); ` +
+                `a CRL is never dated before its issuer existed: start the series at ${rootNotBefore.toISOString()} or later`,
+        );
+    }
     const period = args.periodDays * DAY_MS;
     const end = new Date(args.from.getTime() + (args.periods + 1) * period);
-    const rootNotAfter = new Date(parseCaCertificate(args.rootCertPem).tbsCertificate.validity.notAfter.getTime());
+    const rootNotAfter = new Date(validity.notAfter.getTime());
     if (end > rootNotAfter) {
         throw new Error(
             `the series would be valid until ${end.toISOString()}, after the root expires (${rootNotAfter.toISOString()}); sign fewer --periods`,
