@@ -434,6 +434,7 @@ export function recordOfDeployment(plan: PkiPlan, facts: DeploymentFacts): Rotat
                     ca.id,
                     {
                         serialHex: cert.serialNumber,
+                        notBefore: new Date(cert.validFrom).toISOString(),
                         notAfter: new Date(cert.validTo).toISOString(),
                         issuer: ca.issuer ?? ca.id,
                     },

@@ -11,7 +11,7 @@ import { EngineStandIn, EngineState, saveStackOutputs } from "../lib/engine/stan
 import { diffPlans } from "../lib/inventory/diff";
 import { pemBlocks as pemBlocksOf } from "../lib/pki/pem";
 import { parseCrl } from "../lib/pki/crl";
-import { CaSlot, INITIAL_RECORD, RotationRecord } from "../lib/plan/caRotation";
+import { CaSlot, INITIAL_RECORD, retiredAfter, RotationRecord } from "../lib/plan/caRotation";
 import { PIN_MISMATCH } from "./envoyVerifier";
 import { apicCheck, apicSends, assertAllAccepted, decide, gatewayCheck, sidecarCheck, summary } from "./consumers";
 import { planFromRawConfig } from "../lib/plan/plan";
@@ -685,5 +685,33 @@ describe("A CA rotation that skips or reverses a phase", function () {
             () => planFromRawConfig({ ...at("apicClientCa", 1, "prepare"), caKeyAlgorithm: "ECDSA" }),
             /pki:caRotation.apicClientCa needs pki:caKeyAlgorithm RSA/,
         );
+    });
+});
+
+describe("A CA retired by a finish phase", () => {
+    it("is revoked at the start of the CRL period, or when it was issued if that is later, since the offline ceremony refuses a revocation dated before its certificate", () => {
+        const now = new Date("2026-11-24T05:00:00Z"); // in the 7-day CRL period from 2026-11-19T00:00:00Z
+        const revokedAt = (notBefore: string | undefined): string[] =>
+            retiredAfter({
+                deployed: {
+                    ...INITIAL_RECORD,
+                    cas: {
+                        "apic-client-ca": {
+                            serialHex: "0A",
+                            ...(notBefore !== undefined ? { notBefore } : {}),
+                            notAfter: "2029-11-20T00:00:00.000Z",
+                            issuer: "client-root",
+                        },
+                    },
+                },
+                finishing: [{ slotKey: "pki:caRotation.apicClientCa", outgoingId: "apic-client-ca" }],
+                liveRootIds: ["client-root"],
+                now,
+                crlPeriodDays: 7,
+            }).retired.map((r) => r.revokedAt);
+        assert.deepStrictEqual(revokedAt("2026-11-20T10:00:00.000Z"), ["2026-11-20T10:00:00.000Z"]);
+        assert.deepStrictEqual(revokedAt("2026-01-05T00:00:00.000Z"), ["2026-11-19T00:00:00.000Z"]);
+        // A record of an earlier version has no notBefore: the period's start, as before.
+        assert.deepStrictEqual(revokedAt(undefined), ["2026-11-19T00:00:00.000Z"]);
     });
 });

@@ -8,7 +8,18 @@ import { rawConfigFromStackFile } from "../lib/config/load";
 import { validateConfig } from "../lib/config/validate";
 import { planCas } from "../lib/plan/plan";
 import { isStackCaName } from "../lib/pki/rootBinding";
-import { openssl, opensslText, ROOT, tempDir, writeTemp } from "./helpers";
+import { IntermediateSlot, ROOT_TRUST_DOMAIN_NAMES, ROOT_TRUST_DOMAINS, rootOf } from "../lib/plan/hierarchy";
+import { planFromRawConfig } from "../lib/plan/plan";
+import {
+    loadStackFileValues,
+    openssl,
+    opensslText,
+    OPTION_FILES,
+    readmeBlock,
+    ROOT,
+    tempDir,
+    writeTemp,
+} from "./helpers";
 
 /** SHA-256 of a key's DER SubjectPublicKeyInfo, computed by openssl (independently of the ceremony's code). */
 function opensslSpkiSha256(pem: string, kind: "csr" | "cert"): string {
@@ -68,7 +79,17 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
     before(async () => {
         const init = await ceremony(
             PASSPHRASE,
-            ...["init-root", "--out", root, "--environment", "example", "--cn", "Example Bank APIC Client Root"],
+            ...[
+                "init-root",
+                "--out",
+                root,
+                "--environment",
+                "example",
+                "--trust-domain",
+                "apic-client",
+                "--cn",
+                "Example Bank APIC Client Root",
+            ],
             ...["--org", "Example Bank", "--key", "ECDSA"],
         );
         assert.strictEqual(init.status, 0, init.err);
@@ -101,7 +122,7 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         assert.strictEqual(modeOf(root), 0o700);
         assert.match(
             opensslText(fs.readFileSync(path.join(root, "root.crt"), "utf8")),
-            /Subject: O = Example Bank, OU = apic-istio-pki example, CN = Example Bank APIC Client Root\n[\s\S]*CA:TRUE, pathlen:1\n/,
+            /Subject: O = Example Bank, OU = apic-istio-pki example apic-client, CN = Example Bank APIC Client Root\n[\s\S]*CA:TRUE, pathlen:1\n/,
         );
     });
 
@@ -113,6 +134,8 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
             made,
             "--environment",
             "example",
+            "--trust-domain",
+            "apic-client",
             "--cn",
             "Terminal Root",
             "--key",
@@ -172,7 +195,19 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         );
         // A folder whose root.crt was swapped for another root's: its key opens, but signs for nothing.
         const swapped = path.join(dir, "swapped-root");
-        const init = ["init-root", "--out", swapped, "--environment", "example", "--cn", "Swapped", "--key", "ECDSA"];
+        const init = [
+            "init-root",
+            "--out",
+            swapped,
+            "--environment",
+            "example",
+            "--trust-domain",
+            "apic-client",
+            "--cn",
+            "Swapped",
+            "--key",
+            "ECDSA",
+        ];
         assert.strictEqual((await ceremony(PASSPHRASE, ...init)).status, 0);
         fs.copyFileSync(path.join(root, "root.crt"), path.join(swapped, "root.crt"));
         const mismatch = await ceremony(
@@ -206,7 +241,7 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
                 `^CSR ${csr}\\n  subject       O=Example Bank, CN=example APIC client CA\\n  key           ECDSA P-256\\n  SPKI SHA-256  ${spki}\\n` +
                     "  validity      730 days, \\S+Z to \\S+Z\\n" +
                     "  certificate   a CA: basicConstraints CA:TRUE pathlen 0 and keyUsage keyCertSign \\+ cRLSign \\(both critical\\), subject and authority key ids\\n" +
-                    "  issuer        O=Example Bank, OU=apic-istio-pki example, CN=Example Bank APIC Client Root\\n$",
+                    "  issuer        O=Example Bank, OU=apic-istio-pki example apic-client, CN=Example Bank APIC Client Root\\n$",
             ),
         );
         assert.strictEqual(
@@ -268,9 +303,9 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
                     dir,
                     "root-subject",
                     P256,
-                    "/O=Example Bank/OU=apic-istio-pki example/CN=Example Bank APIC Client Root",
+                    "/O=Example Bank/OU=apic-istio-pki example apic-client/CN=Example Bank APIC Client Root",
                 ),
-                `the CSR's subject "O=Example Bank, OU=apic-istio-pki example, CN=Example Bank APIC Client Root" is the root's own subject; a CA below the root needs a name of its own (chains would confuse the two)`,
+                `the CSR's subject "O=Example Bank, OU=apic-istio-pki example apic-client, CN=Example Bank APIC Client Root" is the root's own subject; a CA below the root needs a name of its own (chains would confuse the two)`,
             ],
             [
                 "a SAN extension request",
@@ -293,12 +328,12 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
             [
                 "another environment's CA",
                 opensslCsr(dir, "sit", P256, "/O=Example Bank/CN=sit APIC client CA"),
-                `the CSR's common name "sit APIC client CA" is not a CA of environment "example", the environment this root was made for (its subject has OU=apic-istio-pki example): the stack's CAs are "example gateway server CA", "example APIC client CA", "example UI client CA", "example mesh CA <cluster>", with " G<n>" after a rotation; sign another environment's CSR with that environment's own root`,
+                `the CSR's common name "sit APIC client CA" is not a CA of environment "example", the environment this root was made for (its subject has OU=apic-istio-pki example apic-client): this root signs "example APIC client CA", with " G<n>" after a rotation; sign another environment's CSR with that environment's own root`,
             ],
             [
                 "an invented name",
                 opensslCsr(dir, "invented", P256, "/CN=example payments signing CA"),
-                `the CSR's common name "example payments signing CA" is not a CA of environment "example", the environment this root was made for (its subject has OU=apic-istio-pki example): the stack's CAs are "example gateway server CA", "example APIC client CA", "example UI client CA", "example mesh CA <cluster>", with " G<n>" after a rotation; sign another environment's CSR with that environment's own root`,
+                `the CSR's common name "example payments signing CA" is not a CA of environment "example", the environment this root was made for (its subject has OU=apic-istio-pki example apic-client): this root signs "example APIC client CA", with " G<n>" after a rotation; sign another environment's CSR with that environment's own root`,
             ],
         ];
         // Flip one character of the signature (the last base64 line): the ceremony must refuse it.
@@ -338,7 +373,18 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         );
         assert.strictEqual(fs.readFileSync(existing, "utf8"), "keep me\n");
 
-        const again = await ceremony(PASSPHRASE, "init-root", "--out", root, "--environment", "example", "--cn", "R");
+        const again = await ceremony(
+            PASSPHRASE,
+            "init-root",
+            "--out",
+            root,
+            "--environment",
+            "example",
+            "--trust-domain",
+            "apic-client",
+            "--cn",
+            "R",
+        );
         assert.strictEqual(
             again.err,
             `error: --out ${root} already holds a root key (root.key); init-root never replaces one: choose a new folder\n`,
@@ -354,6 +400,8 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
             open,
             "--environment",
             "example",
+            "--trust-domain",
+            "apic-client",
             "--cn",
             "R",
             "--key",
@@ -389,6 +437,8 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
                 made,
                 "--environment",
                 "example",
+                "--trust-domain",
+                "apic-client",
                 "--cn",
                 "R",
                 "--key",
@@ -409,7 +459,19 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         fs.mkdirSync(repository);
         execFileSync("git", ["init", "--quiet", repository]);
         const inside = path.join(repository, "root");
-        const args = ["init-root", "--out", inside, "--environment", "example", "--cn", "R", "--key", "ECDSA"];
+        const args = [
+            "init-root",
+            "--out",
+            inside,
+            "--environment",
+            "example",
+            "--trust-domain",
+            "apic-client",
+            "--cn",
+            "R",
+            "--key",
+            "ECDSA",
+        ];
         const refused = await ceremony(PASSPHRASE, ...args);
         assert.strictEqual(refused.status, 1);
         assert.strictEqual(
@@ -431,6 +493,8 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
             logRoot,
             "--environment",
             "example",
+            "--trust-domain",
+            "apic-client",
             "--cn",
             "Log Root",
             "--key",
@@ -459,12 +523,12 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         assert.strictEqual(modeOf(log), 0o600);
         const records = lines(log).map((line) => JSON.parse(line));
         assert.deepStrictEqual(
-            records.map((r) => [r.event, r.environment]),
+            records.map((r) => [r.event, r.environment, r.trustDomain]),
             [
-                ["root", "example"],
-                ["certificate", "example"],
-                ["crl", "example"],
-                ["crl", "example"],
+                ["root", "example", "apic-client"],
+                ["certificate", "example", "apic-client"],
+                ["crl", "example", "apic-client"],
+                ["crl", "example", "apic-client"],
             ],
         );
         const cert = new crypto.X509Certificate(fs.readFileSync(target, "utf8"));
@@ -473,18 +537,20 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         assert.deepStrictEqual(certificate, {
             event: "certificate",
             environment: "example",
+            trustDomain: "apic-client",
             serial: execFileSync("openssl", ["x509", "-noout", "-serial", "-in", target], { encoding: "utf8" })
                 .trim()
                 .replace("serial=", ""),
             subject: "O=Example Bank, CN=example APIC client CA",
             spkiSha256: opensslSpkiSha256(fs.readFileSync(target, "utf8"), "cert"),
+            notBefore: opensslNotBefore(target),
             notAfter: new Date(cert.validTo).toISOString(),
         });
         assert.deepStrictEqual(
             records.slice(2).map((r) => [r.crlNumber, r.issuer, Date.parse(r.nextUpdate) - Date.parse(r.thisUpdate)]),
             [
-                [1, "OU=apic-istio-pki example, CN=Log Root", 60 * 86_400_000],
-                [2, "OU=apic-istio-pki example, CN=Log Root", 60 * 86_400_000],
+                [1, "OU=apic-istio-pki example apic-client, CN=Log Root", 60 * 86_400_000],
+                [2, "OU=apic-istio-pki example apic-client, CN=Log Root", 60 * 86_400_000],
             ],
         );
         // A log replaced by a link is never written through.
@@ -507,10 +573,416 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
             `error: ${log} is a symbolic link; the ceremony never reads or writes through a link\n`,
         );
     });
+
+    /** A root of `trustDomain` for environment example, made by init-root in DIR/<name> (ECDSA: quick). */
+    async function newRoot(name: string, trustDomain: string, ...extra: string[]): Promise<string> {
+        const folder = path.join(dir, name);
+        const init = await ceremony(
+            PASSPHRASE,
+            ...["init-root", "--out", folder, "--environment", "example", "--trust-domain", trustDomain],
+            ...["--cn", `Example Bank ${name}`, "--org", "Example Bank", "--key", "ECDSA", ...extra],
+        );
+        assert.strictEqual(init.status, 0, init.err);
+        return folder;
+    }
+    const logOf = (folder: string): string => fs.readFileSync(path.join(folder, "issuance.log"), "utf8");
+    /** A certificate's notBefore as openssl reads it, in ISO 8601. */
+    const opensslNotBefore = (file: string): string =>
+        new Date(
+            Date.parse(
+                execFileSync("openssl", ["x509", "-noout", "-startdate", "-in", file], { encoding: "utf8" })
+                    .trim()
+                    .replace("notBefore=", ""),
+            ),
+        ).toISOString();
+
+    it("binds a root to its trust domain in its subject and signs only that domain's CAs (the shared root: all), so a mesh CA's key cannot become a gateway server CA", async () => {
+        const made = path.join(dir, "no-domain-root");
+        const args = ["init-root", "--out", made, "--environment", "example", "--cn", "R", "--key", "ECDSA"];
+        const missing = await ceremony(PASSPHRASE, ...args);
+        assert.deepStrictEqual(
+            [missing.status, missing.err.split("\n")[0]],
+            [
+                2,
+                "error: init-root needs --out DIR, --environment ENV (the stack's pki:environment), --trust-domain mesh|gateway-server|apic-client|ui-client|shared (the stack's root it becomes) and --cn NAME",
+            ],
+        );
+        const unknown = await ceremony(PASSPHRASE, ...args, "--trust-domain", "gateway");
+        assert.deepStrictEqual(
+            [unknown.status, unknown.err.split("\n")[0]],
+            [
+                2,
+                'error: --trust-domain must be one of mesh, gateway-server, apic-client, ui-client, shared; got "gateway"',
+            ],
+        );
+        assert.ok(!fs.existsSync(made), "nothing was written");
+
+        const serverRoot = await newRoot("server-root", "gateway-server");
+        assert.match(
+            opensslText(fs.readFileSync(path.join(serverRoot, "root.crt"), "utf8")),
+            /Subject: O = Example Bank, OU = apic-istio-pki example gateway-server, CN = Example Bank server-root\n/,
+        );
+        // The mesh CA's key is in every cluster's cacerts: whoever can read those secrets can make this CSR.
+        const meshCsr = opensslCsr(dir, "mesh-ca-east", P256, "/O=Example Bank/CN=example mesh CA east");
+        const serverCsr = opensslCsr(dir, "gateway-server-ca", P256, "/O=Example Bank/CN=example gateway server CA");
+        const logBefore = logOf(serverRoot);
+        const refused = await ceremony(PASSPHRASE, "sign", "--root", serverRoot, "--csr", meshCsr, "--yes");
+        assert.deepStrictEqual(
+            [refused.status, refused.err],
+            [
+                1,
+                `error: ${meshCsr}: the CSR's common name "example mesh CA east" is a CA of trust domain mesh, not of gateway-server, the trust domain this root was made for ` +
+                    `(its subject has OU=apic-istio-pki example gateway-server): this root signs "example gateway server CA", with " G<n>" after a rotation; ` +
+                    "sign it with the root of example made with --trust-domain mesh (or shared, under pki:trustDomains shared)\n",
+            ],
+        );
+        assert.ok(!fs.existsSync(path.join(dir, "mesh-ca-east.crt")), "nothing was written");
+        assert.strictEqual(logOf(serverRoot), logBefore, "nothing was logged");
+        // Nor does the APIC client root sign the gateway server CA.
+        const crossed = await ceremony(PASSPHRASE, "sign", "--root", root, "--csr", serverCsr, "--yes");
+        assert.strictEqual(
+            crossed.err,
+            `error: ${serverCsr}: the CSR's common name "example gateway server CA" is a CA of trust domain gateway-server, not of apic-client, the trust domain this root was made for ` +
+                `(its subject has OU=apic-istio-pki example apic-client): this root signs "example APIC client CA", with " G<n>" after a rotation; ` +
+                "sign it with the root of example made with --trust-domain gateway-server (or shared, under pki:trustDomains shared)\n",
+        );
+        const signed = await ceremony(PASSPHRASE, "sign", "--root", serverRoot, "--csr", serverCsr, "--yes");
+        assert.strictEqual(signed.status, 0, signed.err);
+        const serverCa = path.join(dir, "gateway-server-ca.crt");
+        assert.match(openssl(["verify", "-CAfile", path.join(serverRoot, "root.crt"), serverCa]).output, /: OK\n/);
+
+        const sharedRoot = await newRoot("shared-root", "shared");
+        for (const [file, out] of [
+            [meshCsr, "shared-mesh-ca.crt"],
+            [serverCsr, "shared-server-ca.crt"],
+        ]) {
+            const result = await ceremony(
+                PASSPHRASE,
+                ...["sign", "--root", sharedRoot, "--csr", file, "--out", path.join(dir, out), "--yes"],
+            );
+            assert.strictEqual(result.status, 0, result.err);
+        }
+        assert.match(
+            opensslText(fs.readFileSync(path.join(dir, "shared-mesh-ca.crt"), "utf8")),
+            /Issuer: O = Example Bank, OU = apic-istio-pki example shared, CN = Example Bank shared-root\n[\s\S]*Subject: O = Example Bank, CN = example mesh CA east\n/,
+        );
+        assert.deepStrictEqual(
+            lines(path.join(sharedRoot, "issuance.log")).map((line) => JSON.parse(line).trustDomain),
+            ["shared", "shared", "shared"],
+        );
+    });
+
+    it("refuses a root an earlier init-root bound to no trust domain, in the ceremony and in the stack, and a root of another trust domain in the stack", async () => {
+        // A root as the earlier init-root made it (OU=apic-istio-pki example), made here with openssl.
+        const earlier = path.join(dir, "earlier-root");
+        fs.mkdirSync(earlier, { mode: 0o700 });
+        const plainKey = path.join(dir, "earlier-root.key");
+        execFileSync("openssl", [
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-384",
+            "-out",
+            plainKey,
+        ]);
+        execFileSync("openssl", [
+            ...["pkcs8", "-topk8", "-v2", "aes-256-cbc", "-iter", "600000", "-in", plainKey],
+            ...["-passout", `pass:${PASSPHRASE}`, "-out", path.join(earlier, "root.key")],
+        ]);
+        fs.chmodSync(path.join(earlier, "root.key"), 0o600);
+        execFileSync("openssl", [
+            ...["req", "-x509", "-new", "-key", plainKey, "-days", "3650", "-out", path.join(earlier, "root.crt")],
+            ...["-subj", "/O=Example Bank/OU=apic-istio-pki example/CN=Earlier Root"],
+            ...[
+                "-addext",
+                "basicConstraints=critical,CA:TRUE,pathlen:1",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+        ]);
+        const earlierPem = fs.readFileSync(path.join(earlier, "root.crt"), "utf8");
+        const cert = new crypto.X509Certificate(earlierPem);
+        const record = {
+            time: new Date().toISOString(),
+            event: "root",
+            environment: "example",
+            serial: cert.serialNumber,
+            subject: "O=Example Bank, OU=apic-istio-pki example, CN=Earlier Root",
+            spkiSha256: opensslSpkiSha256(earlierPem, "cert"),
+            notAfter: new Date(cert.validTo).toISOString(),
+        };
+        fs.writeFileSync(path.join(earlier, "issuance.log"), `${JSON.stringify(record)}\n`, { mode: 0o600 });
+        const logBefore = logOf(earlier);
+        const refusal =
+            `error: ${path.join(earlier, "root.crt")} is bound to environment "example" but to no trust domain (OU=apic-istio-pki example): ` +
+            "an earlier version of init-root made it, and the ceremony cannot tell which of the environment's CAs it may sign; " +
+            'make a new root with "ceremony init-root --environment example --trust-domain mesh|gateway-server|apic-client|ui-client|shared" ' +
+            "and give the stack its root.crt instead\n";
+        const target = path.join(dir, "earlier.crt");
+        const sign = await ceremony(PASSPHRASE, "sign", "--root", earlier, "--csr", csr, "--out", target, "--yes");
+        assert.deepStrictEqual([sign.status, sign.err], [1, refusal]);
+        const crl = await ceremony(
+            PASSPHRASE,
+            ...["crl", "--root", earlier, "--period-days", "7", "--periods", "2", "--out", `${target}.pem`, "--yes"],
+        );
+        assert.deepStrictEqual([crl.status, crl.err], [1, refusal]);
+        assert.ok(!fs.existsSync(target) && !fs.existsSync(`${target}.pem`), "nothing was written");
+        assert.strictEqual(logOf(earlier), logBefore, "nothing was logged");
+
+        const base = loadStackFileValues(OPTION_FILES[1]);
+        const problems = (offlineRoots: Record<string, { certificate: string }>, extra = {}): string => {
+            try {
+                planFromRawConfig({ ...base, ...extra, offlineRoots });
+                return "accepted";
+            } catch (error) {
+                return (error as Error).message;
+            }
+        };
+        const clientRootPem = fs.readFileSync(path.join(root, "root.crt"), "utf8");
+        assert.strictEqual(problems({ clientRoot: { certificate: clientRootPem } }), "accepted");
+        assert.strictEqual(
+            problems({ serverRoot: { certificate: clientRootPem } }),
+            "invalid stack configuration:\n" +
+                "  - pki:offlineRoots.serverRoot.certificate is the root of trust domain apic-client (its subject has OU=apic-istio-pki example apic-client), " +
+                "not of gateway-server, the domain of pki:offlineRoots.serverRoot; each trust domain needs its own root, or a CA of one could be made with another's key: " +
+                'make one with "apic-istio-pki ceremony init-root --environment example --trust-domain gateway-server" and set pki:offlineRoots.serverRoot to it',
+        );
+        assert.strictEqual(
+            problems({ root: { certificate: clientRootPem } }, { trustDomains: "shared" }),
+            "invalid stack configuration:\n" +
+                "  - pki:offlineRoots.root.certificate is the root of trust domain apic-client (its subject has OU=apic-istio-pki example apic-client), " +
+                "not of shared, the domain of pki:offlineRoots.root; each trust domain needs its own root, or a CA of one could be made with another's key: " +
+                'make one with "apic-istio-pki ceremony init-root --environment example --trust-domain shared" and set pki:offlineRoots.root to it',
+        );
+        // A shared root signs every name: as the mesh root it would sign gateway server CAs too.
+        const sharedPem = fs.readFileSync(path.join(await newRoot("shared-for-stack", "shared"), "root.crt"), "utf8");
+        assert.match(
+            problems({ meshRoot: { certificate: sharedPem } }),
+            /^invalid stack configuration:\n {2}- pki:offlineRoots\.meshRoot\.certificate is the root of trust domain shared \(its subject has OU=apic-istio-pki example shared\), not of mesh, /,
+        );
+        assert.strictEqual(
+            problems({ clientRoot: { certificate: earlierPem } }),
+            "invalid stack configuration:\n" +
+                '  - pki:offlineRoots.clientRoot.certificate is bound to environment "example" but to no trust domain (its subject has OU=apic-istio-pki example): ' +
+                "an earlier version of the ceremony made it, which signs a CA of any trust domain with it; " +
+                'make one with "apic-istio-pki ceremony init-root --environment example --trust-domain apic-client" and set pki:offlineRoots.clientRoot to it',
+        );
+        // An OU that looks like a binding but names no trust domain is refused, not guessed at.
+        const oddPem = execFileSync(
+            "openssl",
+            [
+                ...["req", "-x509", "-new", "-key", plainKey, "-days", "3650"],
+                ...["-subj", "/OU=apic-istio-pki example gateway/CN=Odd Root"],
+                ...["-addext", "basicConstraints=critical,CA:TRUE,pathlen:1"],
+                ...["-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+            ],
+            { encoding: "utf8" },
+        );
+        assert.strictEqual(
+            problems({ serverRoot: { certificate: oddPem } }),
+            "invalid stack configuration:\n" +
+                "  - pki:offlineRoots.serverRoot.certificate has OU=apic-istio-pki example gateway, which is not a binding the ceremony writes " +
+                "(one OU=apic-istio-pki <environment> <trust domain>); " +
+                'make one with "apic-istio-pki ceremony init-root --environment example --trust-domain gateway-server" and set pki:offlineRoots.serverRoot to it',
+        );
+    });
+
+    it("checks every file it will write before signing anything: a missing folder, a path under a file, a CSR or a key given twice, two certificates bound for one file", async () => {
+        const twin = opensslCsr(dir, "twin", P256, STACK_SUBJECT);
+        const twinCopy = writeTemp(dir, "twin-copy.csr", fs.readFileSync(twin, "utf8"));
+        const noExtension = path.join(dir, "twin");
+        fs.copyFileSync(opensslCsr(dir, "other-key", P256, STACK_SUBJECT), noExtension);
+        const missingFolder = path.join(dir, "missing");
+        const spki = opensslSpkiSha256(fs.readFileSync(twin, "utf8"), "csr");
+        const cases: [string, string[], number, string][] = [
+            [
+                "--out in a folder that does not exist",
+                ["--csr", twin, "--out", path.join(missingFolder, "twin.crt")],
+                1,
+                `error: --out ${path.join(missingFolder, "twin.crt")}: the folder ${missingFolder} does not exist; create it or choose another file`,
+            ],
+            [
+                "--out under a file",
+                ["--csr", twin, "--out", path.join(twin, "twin.crt")],
+                1,
+                `error: --out ${path.join(twin, "twin.crt")}: ${twin} is not a folder; choose another file`,
+            ],
+            [
+                "the same CSR twice",
+                ["--csr", twin, "--csr", twin],
+                2,
+                `error: --csr ${twin} is given twice; list each CSR once`,
+            ],
+            [
+                "the same key twice",
+                ["--csr", twin, "--csr", twinCopy],
+                1,
+                `error: --csr ${twinCopy} is for the same key as --csr ${twin} (SPKI SHA-256 ${spki}); a key is signed once: give only one of them`,
+            ],
+            [
+                "two certificates bound for one file",
+                ["--csr", twin, "--csr", noExtension],
+                1,
+                `error: the certificates of --csr ${twin} and --csr ${noExtension} would both be written to ${noExtension}.crt; rename one of the CSRs`,
+            ],
+        ];
+        const logBefore = logOf(root);
+        for (const [label, args, status, message] of cases) {
+            const result = await ceremony(PASSPHRASE, "sign", "--root", root, ...args, "--yes");
+            assert.deepStrictEqual([label, result.status, result.err.split("\n")[0]], [label, status, message]);
+            assert.strictEqual(logOf(root), logBefore, `${label}: nothing was signed`);
+        }
+        assert.ok(!fs.existsSync(missingFolder) && !fs.existsSync(`${noExtension}.crt`), "nothing was written");
+        const series = path.join(missingFolder, "crls.pem");
+        const crl = await ceremony(
+            PASSPHRASE,
+            ...["crl", "--root", root, "--period-days", "7", "--periods", "2", "--out", series, "--yes"],
+        );
+        assert.deepStrictEqual(
+            [crl.status, crl.err],
+            [
+                1,
+                `error: --out ${series}: the folder ${missingFolder} does not exist; create it or choose another file\n`,
+            ],
+        );
+        assert.strictEqual(logOf(root), logBefore, "no CRL was signed");
+    });
+
+    it("shows the certificate's PEM when writing it fails after it was signed and logged (its folder went away while the passphrase was asked)", async () => {
+        const logRoot = await newRoot("away-root", "apic-client");
+        const away = path.join(dir, "going-away");
+        fs.mkdirSync(away);
+        const target = path.join(away, "apic-client-ca.crt");
+        const run = await ceremonyOnTerminal(
+            [
+                ['or "yes": ', "yes"],
+                ["Passphrase of the root key: ", PASSPHRASE, () => fs.rmdirSync(away)],
+            ],
+            ...["sign", "--root", logRoot, "--csr", csr, "--out", target],
+        );
+        const transcript = run.transcript.replace(/\r\n/g, "\n");
+        assert.strictEqual(run.status, 1, transcript);
+        assert.ok(
+            transcript.includes(
+                `error: cannot write --out ${target} (ENOENT); it was logged in issuance.log as signed: save its PEM from the output above\n`,
+            ),
+            transcript,
+        );
+        const pem = /-----BEGIN CERTIFICATE-----\n[\s\S]+?\n-----END CERTIFICATE-----\n/.exec(transcript)?.[0];
+        assert.ok(pem, transcript);
+        const logged = JSON.parse(lines(path.join(logRoot, "issuance.log")).at(-1) ?? "");
+        assert.deepStrictEqual(
+            [logged.event, logged.serial, logged.spkiSha256],
+            ["certificate", new crypto.X509Certificate(pem).serialNumber, opensslSpkiSha256(pem, "cert")],
+        );
+    });
+
+    it("makes a root with the README's init-root command as written (its folder put in a temporary one), which signs the walkthrough's APIC client CA", async () => {
+        const command = readmeBlock("## Keeping the root offline", "sh").replace(/\\\n/g, " ").trim();
+        const words = [...command.matchAll(/"([^"]*)"|(\S+)/g)].map((m) => m[1] ?? m[2]);
+        assert.deepStrictEqual(words.slice(0, 5), ["node", "dist/lib/cli/main.js", "ceremony", "init-root", "--out"]);
+        const made = path.join(dir, path.basename(words[5]));
+        const init = await ceremony(PASSPHRASE, "init-root", "--out", made, ...words.slice(6));
+        assert.strictEqual(init.status, 0, init.err);
+        const signed = await ceremony(
+            PASSPHRASE,
+            ...["sign", "--root", made, "--csr", csr, "--out", path.join(dir, "walkthrough.crt"), "--yes"],
+        );
+        assert.strictEqual(signed.status, 0, signed.err);
+    });
+
+    it("refuses control characters in the root's common name and organization, as the stack refuses them in pki:organization", async () => {
+        const made = path.join(dir, "control-root");
+        const init = ["init-root", "--out", made, "--environment", "example", "--trust-domain", "apic-client"];
+        const cases: [string[], string][] = [
+            [
+                ["--cn", "a\nb"],
+                `error: --cn must not contain control characters (it becomes the root's subject CN); got "a\\nb": remove them`,
+            ],
+            [
+                ["--cn", "Root", "--org", "Example\u001b[2J Bank"],
+                `error: --org must not contain control characters (it becomes the root's subject O); got "Example\\u001b[2J Bank": remove them`,
+            ],
+            [
+                ["--cn", "Root\u0085"],
+                `error: --cn must not contain control characters (it becomes the root's subject CN); got "Root\\u0085": remove them`,
+            ],
+        ];
+        for (const [names, message] of cases) {
+            const result = await ceremony(PASSPHRASE, ...init, ...names, "--key", "ECDSA");
+            assert.deepStrictEqual([result.status, result.err.split("\n")[0]], [2, message]);
+            assert.ok(!fs.existsSync(made), "nothing was written");
+        }
+    });
+
+    it("refuses a CRL series dated before the root was made or valid after it expires, and a revocation dated before its certificate was issued", async () => {
+        const datesRoot = await newRoot("dates-root", "apic-client", "--days", "90");
+        const target = path.join(dir, "dates.crt");
+        const signed = await ceremony(
+            PASSPHRASE,
+            "sign",
+            "--root",
+            datesRoot,
+            "--csr",
+            csr,
+            "--out",
+            target,
+            "--days",
+            "30",
+            "--yes",
+        );
+        assert.strictEqual(signed.status, 0, signed.err);
+        const serial = new crypto.X509Certificate(fs.readFileSync(target, "utf8")).serialNumber;
+        const issued = opensslNotBefore(target);
+        const rootMade = opensslNotBefore(path.join(datesRoot, "root.crt"));
+        const series = path.join(dir, "dates.pem");
+        const crl = (periodDays: string, ...extra: string[]) =>
+            ceremony(
+                PASSPHRASE,
+                "crl",
+                "--root",
+                datesRoot,
+                "--period-days",
+                periodDays,
+                "--periods",
+                "2",
+                "--out",
+                series,
+                "--yes",
+                ...extra,
+            );
+        const logBefore = logOf(datesRoot);
+        const early = await crl("7", "--from", "1970-01-01");
+        assert.strictEqual(
+            early.err,
+            `error: --from 1970-01-01T00:00:00.000Z is before the root was made (notBefore ${rootMade}); a CRL is never dated before its issuer existed: start the series at ${rootMade} or later\n`,
+        );
+        const late = await crl("31");
+        assert.match(
+            late.err,
+            /^error: the series would be valid until \S+Z, after the root expires \(\S+Z\); sign fewer --periods\n$/,
+        );
+        const dayBefore = new Date(Date.parse(issued) - 86_400_000).toISOString();
+        const beforeIssued = await crl("7", "--revoke", `${serial}:keyCompromise:${dayBefore}`);
+        assert.strictEqual(
+            beforeIssued.err,
+            `error: --revoke ${serial}: revoked at ${dayBefore}, before the certificate was issued (notBefore ${issued} in issuance.log); give the time it was revoked, ${issued} or later\n`,
+        );
+        assert.strictEqual(logOf(datesRoot), logBefore, "nothing was signed");
+        assert.ok(!fs.existsSync(series), "nothing was written");
+        // Revoked when it was issued, in a series from then on: accepted.
+        const accepted = await crl("7", "--revoke", `${serial}:keyCompromise:${issued}`, "--from", issued);
+        assert.strictEqual(accepted.status, 0, accepted.err);
+        assert.match(
+            openssl(["crl", "-noout", "-text", "-in", series]).output,
+            new RegExp(`Serial Number: ${serial}\\n`),
+        );
+    });
 });
 
 describe("ceremony: the names it signs are the stack's", () => {
-    it("accepts the common name of every issuing CA the stack plans (front end, two clusters, rotated CAs), and no other environment's", () => {
+    it("accepts the common name of every issuing CA the stack plans (front end, two clusters, rotated CAs) under the root of its trust domain or the shared one only, and no other environment's", () => {
         const raw = rawConfigFromStackFile(path.join(ROOT, "examples/front-end/Pulumi.front-end.yaml"));
         const config = validateConfig({
             ...raw,
@@ -523,12 +995,20 @@ describe("ceremony: the names it signs are the stack's", () => {
                 uiClientCa: { generation: 2, phase: "switch" },
             }),
         });
-        const names = planCas(config)
-            .filter((ca) => ca.role !== "root")
-            .map((ca) => ca.subject.commonName);
+        const cas = planCas(config).filter((ca) => ca.role !== "root");
+        const names = cas.map((ca) => ca.subject.commonName);
+        // Which roots sign each name, against the roots the stack's separate layout puts above each CA.
         assert.deepStrictEqual(
-            names.filter((name) => !isStackCaName(name, config.environment)),
-            [],
+            cas.map((ca) => [
+                ca.subject.commonName,
+                ROOT_TRUST_DOMAIN_NAMES.filter((domain) =>
+                    isStackCaName(ca.subject.commonName, config.environment, domain),
+                ),
+            ]),
+            cas.map((ca) => [
+                ca.subject.commonName,
+                [ROOT_TRUST_DOMAINS[rootOf(ca.slot as IntermediateSlot, "separate")], "shared"],
+            ]),
         );
         for (const slot of [
             "gateway server CA",
@@ -540,7 +1020,7 @@ describe("ceremony: the names it signs are the stack's", () => {
         ])
             assert.ok(names.includes(`${config.environment} ${slot}`), slot);
         assert.deepStrictEqual(
-            names.filter((name) => isStackCaName(name, "other")),
+            names.filter((name) => isStackCaName(name, "other", "shared")),
             [],
         );
     });

@@ -50,10 +50,11 @@ const quote = (arg: string): string => `'${arg.replace(/'/g, "'\\''")}'`;
 
 /**
  * The ceremony on a real pseudo-terminal (util-linux `script`): each answer is typed once its
- * question has appeared, as a person would, then Enter. Returns everything the terminal showed.
+ * question has appeared, as a person would, then Enter; `meanwhile`, if given, runs just before
+ * (what else may happen while a person reads). Returns everything the terminal showed.
  */
 export function ceremonyOnTerminal(
-    answers: readonly (readonly [question: string, answer: string])[],
+    answers: readonly (readonly [question: string, answer: string, meanwhile?: () => void])[],
     ...argv: string[]
 ): Promise<{ status: number; transcript: string }> {
     const command = [process.execPath, MAIN, "ceremony", ...argv].map(quote).join(" ");
@@ -72,6 +73,7 @@ export function ceremonyOnTerminal(
             if (next !== undefined && at >= 0) {
                 searchFrom = at + next[0].length;
                 asked += 1;
+                next[2]?.();
                 child.stdin.write(`${next[1]}\r`);
             }
         });

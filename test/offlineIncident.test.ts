@@ -98,7 +98,8 @@ describe("Offline roots: revocation and CA retirement with the ceremony, end to 
     before(async () => {
         const init = await ceremony(
             PASSPHRASE,
-            ...["init-root", "--out", clientRoot, "--environment", "example", "--key", "ECDSA"],
+            ...["init-root", "--out", clientRoot, "--environment", "example", "--trust-domain", "apic-client"],
+            ...["--key", "ECDSA"],
             ...["--cn", "Example Bank APIC Client Root", "--org", "Example Bank"],
         );
         assert.strictEqual(init.status, 0, init.err);
@@ -207,7 +208,13 @@ describe("Offline roots: revocation and CA retirement with the ceremony, end to 
         const finishConfig = at("finish", { "apic-client-ca-g1": newCa });
         const refused = await render("finish-refused", finishConfig);
         const oldSerial = serialOf(firstCa);
-        const retiredAt = crlWindow(new Date(), 7).thisUpdate.toISOString();
+        // The CRL period's start, or the old CA's notBefore when it was signed in this period (as here).
+        const retiredAt = new Date(
+            Math.max(
+                crlWindow(new Date(), 7).thisUpdate.getTime(),
+                Date.parse(new crypto.X509Certificate(firstCa).validFrom),
+            ),
+        ).toISOString();
         const serial = serialOf(deployed.read("apic/ob/client.crt"));
         assert.strictEqual(refused.status, 1);
         assert.strictEqual(
@@ -265,6 +272,8 @@ describe("Offline roots: revocation and CA retirement with the ceremony, end to 
                 sitRoot,
                 "--environment",
                 "sit",
+                "--trust-domain",
+                "apic-client",
                 "--cn",
                 "Example Bank SIT Client Root",
                 "--key",
@@ -276,9 +285,9 @@ describe("Offline roots: revocation and CA retirement with the ceremony, end to 
         assert.throws(() => planFromRawConfig({ ...base, offlineRoots: { clientRoot: { certificate: sitCertPem } } }), {
             message:
                 "invalid stack configuration:\n" +
-                '  - pki:offlineRoots.clientRoot.certificate is the root of environment "sit" (its subject has OU=apic-istio-pki sit), ' +
+                '  - pki:offlineRoots.clientRoot.certificate is the root of environment "sit" (its subject has OU=apic-istio-pki sit apic-client), ' +
                 'not of this stack\'s pki:environment "example"; each environment needs its own root: ' +
-                'make one with "apic-istio-pki ceremony init-root --environment example" and set pki:offlineRoots.clientRoot to it',
+                'make one with "apic-istio-pki ceremony init-root --environment example --trust-domain apic-client" and set pki:offlineRoots.clientRoot to it',
         });
         const csr = csrOf("pending", "apic-client-ca");
         const refused = await ceremony(
@@ -296,7 +305,7 @@ describe("Offline roots: revocation and CA retirement with the ceremony, end to 
         assert.strictEqual(
             refused.err,
             `error: ${csr}: the CSR's common name "example APIC client CA" is not a CA of environment "sit", the environment this root was made for ` +
-                '(its subject has OU=apic-istio-pki sit): the stack\'s CAs are "sit gateway server CA", "sit APIC client CA", "sit UI client CA", "sit mesh CA <cluster>", ' +
+                '(its subject has OU=apic-istio-pki sit apic-client): this root signs "sit APIC client CA", ' +
                 "with \" G<n>\" after a rotation; sign another environment's CSR with that environment's own root\n",
         );
         assert.ok(!fs.existsSync(path.join(dir, "sit.crt")));
@@ -351,11 +360,14 @@ describe("Offline roots: revocation and CA retirement with the ceremony, end to 
                 `^error: --revoke ${oldSerial}: revoked at ${future}, which is in the future \\(now \\S+\\); give the time it was revoked\n$`,
             ),
         );
-        const afterStart = await crl("--revoke", `${oldSerial}:superseded:2026-01-02`, "--from", "2026-01-01");
+        // Both times after the old CA was issued (and so after the root was made), one second apart.
+        const issued = Date.parse(new crypto.X509Certificate(firstCa).validFrom);
+        const [start, revokedAt] = [issued, issued + 1000].map((t) => new Date(t).toISOString());
+        const afterStart = await crl("--revoke", `${oldSerial}:superseded:${revokedAt}`, "--from", start);
         assert.strictEqual(
             afterStart.err,
-            `error: --revoke ${oldSerial}: revoked at 2026-01-02T00:00:00.000Z, after the series starts (--from 2026-01-01T00:00:00.000Z); ` +
-                "a CRL never lists a revocation later than its thisUpdate: start the series at 2026-01-02T00:00:00.000Z or later\n",
+            `error: --revoke ${oldSerial}: revoked at ${revokedAt}, after the series starts (--from ${start}); ` +
+                `a CRL never lists a revocation later than its thisUpdate: start the series at ${revokedAt} or later\n`,
         );
         const dropped = await crl();
         assert.match(
@@ -377,7 +389,7 @@ describe("The stack's pick from a ceremony's CRL series", () => {
     it("names a missing serial as the record spells it, a leading zero included", () => {
         const root = createRoot({
             commonName: "Pick Root",
-            environment: "example",
+            binding: { environment: "example", trustDomain: "apic-client" },
             validityDays: 30,
             keyAlgorithm: "ECDSA",
         });

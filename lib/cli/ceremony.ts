@@ -1,7 +1,9 @@
 /** ceremony init-root | sign | crl: the offline root's jobs, on a machine that never runs Pulumi. */
 import * as crypto from "crypto";
+import * as fs from "fs";
 import * as path from "path";
 import { ENVIRONMENT_NAME, isIsoTime, MAX_ENVIRONMENT_LENGTH } from "../config/validate";
+import { hasControlCharacter, json } from "../config/values";
 import { codeOf, entryAt, PRIVATE_FILE, PUBLIC_FILE, readRegularFile, writeNewFile } from "../files";
 import {
     createRoot,
@@ -16,13 +18,14 @@ import {
     spkiSha256,
 } from "../pki/ceremony";
 import { CRL_REASONS, RevokedEntry } from "../pki/crl";
-import { boundEnvironment } from "../pki/rootBinding";
+import { bindingProblem, rootBinding } from "../pki/rootBinding";
 import { normalSerial } from "../plan/caRotation";
+import { ROOT_TRUST_DOMAIN_NAMES, RootTrustDomain } from "../plan/hierarchy";
 import { Prompter, ROOT_PASSPHRASE_VARIABLE, rootPassphrase } from "./prompt";
 import { CertificateRecord, ISSUANCE_LOG, ROOT_CERT, ROOT_KEY, RootFolder } from "./rootFolder";
 import { Command, oneOf, parse, UsageError } from "./stackSource";
 
-const USAGE = `usage: ceremony init-root --out DIR --environment ENV --cn NAME [--org ORG] [--days 7300] [--key RSA|ECDSA]
+const USAGE = `usage: ceremony init-root --out DIR --environment ENV --trust-domain DOMAIN --cn NAME [--org ORG] [--days 7300] [--key RSA|ECDSA]
        ceremony sign --root DIR --csr FILE [--csr FILE ...] [--days 1095] [--out FILE] [--yes]
        ceremony crl --root DIR --period-days N --periods K [--from DATE] [--revoke SERIAL:REASON:REVOKED_AT ...] --out FILE [--yes]
        (each also takes --allow-git-work-tree)
@@ -30,23 +33,28 @@ const USAGE = `usage: ceremony init-root --out DIR --environment ENV --cn NAME [
 init-root  makes the root folder DIR (0700; refused inside a git work tree): DIR/root.key, the
            key encrypted with a passphrase (PKCS#8, PBES2 with PBKDF2-HMAC-SHA256 and AES-256-CBC,
            0600), DIR/root.crt (pathlen 1, keyCertSign + cRLSign, key ids; its subject binds it to
-           ENV as OU=apic-istio-pki ENV) and DIR/issuance.log.
+           ENV and DOMAIN as OU=apic-istio-pki ENV DOMAIN) and DIR/issuance.log. DOMAIN is the
+           root's trust domain, as the stack's pki:offlineRoots key says: mesh (meshRoot),
+           gateway-server (serverRoot), apic-client (clientRoot), ui-client (uiClientRoot) or shared
+           (root, with pki:trustDomains shared).
 sign       shows each CSR exported by a stack (subject, key, SPKI SHA-256, validity, what the
            certificate will be) and signs it once confirmed: pathlen 0, keyCertSign + cRLSign, key
            ids. Refused: a CSR whose signature fails, a key below RSA 3072 / ECDSA P-256, any
            attribute or extension request, the root's own subject, a name that is not a CA of the
-           root's environment. Writes --out (default: the CSR's name with .crt).
+           root's environment and trust domain, a CSR or key given twice. Writes --out (default: the
+           CSR's name with .crt); every file is checked before anything is signed.
 crl        signs the root's CRL series: K CRLs, one per period of N days from DATE (default now),
            each valid for two periods, numbered on from the last CRL in the log, listing every
            --revoke (a serial this root signed, a reason such as superseded or keyCompromise, and
-           when, not in the future). Paste FILE into pki:offlineRoots.<root>.crls.
+           when: not before the certificate was issued, not in the future). DATE is not before the
+           root was made. Paste FILE into pki:offlineRoots.<root>.crls.
 
 The passphrase is asked on the terminal without echo (twice by init-root, at least 16
 characters), or read from ${ROOT_PASSPHRASE_VARIABLE} in scripted rehearsals. sign and crl ask
 for confirmation (the CSR's SPKI SHA-256 prefix or "yes"; "yes" for a series); --yes skips it in
 scripted rehearsals. Everything signed is appended to DIR/${ISSUANCE_LOG} (JSON lines: serial or CRL
-number, subject, SPKI SHA-256, notAfter or nextUpdate, time, environment). Files are created
-exclusively, never through a link, and never replaced.`;
+number, subject, SPKI SHA-256, notBefore and notAfter or thisUpdate and nextUpdate, time,
+environment, trust domain). Files are created exclusively, never through a link, and never replaced.`;
 
 /** How many hex characters of the SPKI SHA-256 the confirmation asks for. */
 const FINGERPRINT_PREFIX = 8;
@@ -93,42 +101,70 @@ function revocation(value: string): RevokedEntry {
     };
 }
 
-/** A file the ceremony is about to write must not exist, not even as a dangling link. */
-function checkFree(file: string, option: string): void {
+/**
+ * A file the ceremony is about to write: checked before anything is signed, since what is signed
+ * is logged at once. Its folder must exist and take a new file (a missing one, or a read-only
+ * medium, would otherwise fail only after signing), and nothing may be at its path, not even a
+ * dangling link. `label` names it ("--out x.crt"), `elsewhere` says how to write it elsewhere.
+ */
+function checkTarget(file: string, label: string, elsewhere: string): void {
+    const folder = path.dirname(path.resolve(file));
+    let code: string | undefined;
+    try {
+        if (!fs.statSync(folder).isDirectory()) code = "ENOTDIR";
+        else fs.accessSync(folder, fs.constants.W_OK | fs.constants.X_OK);
+    } catch (error) {
+        code = codeOf(error);
+    }
+    if (code === "ENOENT") throw new Error(`${label}: the folder ${folder} does not exist; create it or ${elsewhere}`);
+    if (code === "ENOTDIR") throw new Error(`${label}: ${folder} is not a folder; ${elsewhere}`);
+    if (code !== undefined) {
+        throw new Error(`${label}: the folder ${folder} takes no new file (${code}); make it writable or ${elsewhere}`);
+    }
     const existing = entryAt(file);
     if (existing?.isSymbolicLink()) {
         throw new Error(
-            `${option} ${file} is a symbolic link; the ceremony never writes through a link: remove it or choose another file`,
+            `${label} is a symbolic link; the ceremony never writes through a link: remove it or ${elsewhere}`,
         );
     }
     if (existing !== undefined) {
-        throw new Error(
-            `${option} ${file} exists; the ceremony never replaces a file: move it away or choose another file`,
-        );
+        throw new Error(`${label} exists; the ceremony never replaces a file: move it away or ${elsewhere}`);
     }
 }
 
-/** A public file of the ceremony (a certificate, a CRL series), created exclusively. */
-function writePublic(file: string, content: string, option: string): void {
+/**
+ * A public file of the ceremony (a certificate, a CRL series), created exclusively. It was checked
+ * and logged already; should writing still fail (a medium pulled out, a full disk), its PEM is
+ * shown so that what the log records as signed is not lost.
+ */
+function writePublic(file: string, content: string, label: string, out: (text: string) => void, after = ""): void {
     try {
         writeNewFile(file, content, PUBLIC_FILE);
     } catch (error) {
+        out(content);
         throw new Error(
-            `cannot write ${option} ${file} (${codeOf(error)}); it was logged in ${ISSUANCE_LOG} as signed: write it again from the output above or sign again`,
+            `cannot write ${label} (${codeOf(error)}); it was logged in ${ISSUANCE_LOG} as signed: save its PEM from the output above${after}`,
         );
     }
 }
 
-/** The root of a folder: its certificate, the environment it is bound to, its subject and key fingerprint. */
-function rootOf(folder: RootFolder): { certPem: string; environment: string; subject: string } {
+/** The root of a folder: its certificate, the environment and trust domain it is bound to, its subject. */
+function rootOf(folder: RootFolder): {
+    certPem: string;
+    environment: string;
+    trustDomain: RootTrustDomain;
+    subject: string;
+} {
     const certPem = folder.readCertificate();
-    const environment = boundEnvironment(certPem);
-    if (environment === undefined) {
-        throw new Error(
-            `${folder.path(ROOT_CERT)} is bound to no environment (no OU=apic-istio-pki <environment>): it was not made by "ceremony init-root --environment"`,
-        );
-    }
-    return { certPem, environment, subject: new crypto.X509Certificate(certPem).subject.replace(/\n/g, ", ") };
+    const binding = rootBinding(certPem);
+    const problem = bindingProblem(binding, folder.path(ROOT_CERT));
+    if (problem !== undefined || binding?.kind !== "bound") throw new Error(problem);
+    return {
+        certPem,
+        environment: binding.environment,
+        trustDomain: binding.trustDomain,
+        subject: new crypto.X509Certificate(certPem).subject.replace(/\n/g, ", "),
+    };
 }
 
 /** The root key, decrypted, once it is shown to be the key of the folder's root certificate. */
@@ -164,17 +200,19 @@ async function confirm(
 function certificateRecord(
     event: "root" | "certificate",
     certPem: string,
-    environment: string,
+    root: { environment: string; trustDomain: RootTrustDomain },
     now: Date,
 ): CertificateRecord {
     const cert = new crypto.X509Certificate(certPem);
     return {
         time: now.toISOString(),
         event,
-        environment,
+        environment: root.environment,
+        trustDomain: root.trustDomain,
         serial: cert.serialNumber,
         subject: cert.subject.replace(/\n/g, ", "),
         spkiSha256: spkiSha256(cert.publicKey.export({ type: "spki", format: "der" })),
+        notBefore: new Date(cert.validFrom).toISOString(),
         notAfter: new Date(cert.validTo).toISOString(),
     };
 }
@@ -183,6 +221,7 @@ async function initRoot(argv: string[], out: (text: string) => void): Promise<nu
     const v = parse<{
         out?: string;
         environment?: string;
+        "trust-domain"?: string;
         cn?: string;
         org?: string;
         days?: string;
@@ -191,15 +230,16 @@ async function initRoot(argv: string[], out: (text: string) => void): Promise<nu
     }>(argv, {
         out: { type: "string" },
         environment: { type: "string" },
+        "trust-domain": { type: "string" },
         cn: { type: "string" },
         org: { type: "string" },
         days: { type: "string" },
         key: { type: "string" },
         "allow-git-work-tree": { type: "boolean" },
     });
-    if (v.out === undefined || v.cn === undefined || v.environment === undefined) {
+    if (v.out === undefined || v.cn === undefined || v.environment === undefined || v["trust-domain"] === undefined) {
         throw new UsageError(
-            "init-root needs --out DIR, --environment ENV (the stack's pki:environment) and --cn NAME",
+            `init-root needs --out DIR, --environment ENV (the stack's pki:environment), --trust-domain ${ROOT_TRUST_DOMAIN_NAMES.join("|")} (the stack's root it becomes) and --cn NAME`,
         );
     }
     if (!ENVIRONMENT_NAME.test(v.environment) || v.environment.length > MAX_ENVIRONMENT_LENGTH) {
@@ -207,10 +247,17 @@ async function initRoot(argv: string[], out: (text: string) => void): Promise<nu
             `--environment must be the stack's pki:environment: lower-case letters, digits and '-' (not at either end), at most ${MAX_ENVIRONMENT_LENGTH} characters; got "${v.environment}"`,
         );
     }
-    for (const [option, value] of [
-        ["--cn", v.cn],
-        ["--org", v.org],
+    const trustDomain = oneOf(v["trust-domain"], "--trust-domain", ROOT_TRUST_DOMAIN_NAMES);
+    for (const [option, value, field] of [
+        ["--cn", v.cn, "CN"],
+        ["--org", v.org, "O"],
     ] as const) {
+        // As the stack refuses them in pki:organization: a line break or escape would forge what tools print.
+        if (value !== undefined && hasControlCharacter(value)) {
+            throw new UsageError(
+                `${option} must not contain control characters (it becomes the root's subject ${field}); got ${json(value)}: remove them`,
+            );
+        }
         if (value !== undefined && (value.trim() === "" || value.length > 64)) {
             throw new UsageError(`${option} must be 1 to 64 characters (RFC 5280's upper bound); got "${value}"`);
         }
@@ -226,18 +273,16 @@ async function initRoot(argv: string[], out: (text: string) => void): Promise<nu
         prompter.close();
     }
     const now = new Date();
-    const root = createRoot(
-        { commonName: v.cn, organization: v.org, environment: v.environment, validityDays, keyAlgorithm },
-        now,
-    );
+    const binding = { environment: v.environment, trustDomain };
+    const root = createRoot({ commonName: v.cn, organization: v.org, binding, validityDays, keyAlgorithm }, now);
     const encryptedKey = encryptRootKey(root.keyPem, passphrase);
     const folder = target.make();
     folder.writeNew(ROOT_KEY, encryptedKey, PRIVATE_FILE);
     folder.writeNew(ROOT_CERT, root.certPem, PUBLIC_FILE);
-    const record = certificateRecord("root", root.certPem, v.environment, now);
+    const record = certificateRecord("root", root.certPem, binding, now);
     folder.startLog(record);
     out(
-        `root of environment ${v.environment}: ${record.subject}\n` +
+        `root of environment ${v.environment}, trust domain ${trustDomain}: ${record.subject}\n` +
             `  serial ${record.serial}, SPKI SHA-256 ${record.spkiSha256}, until ${record.notAfter}\n` +
             `wrote ${folder.path(ROOT_CERT)} (public: paste it into pki:offlineRoots.<root>.certificate), ` +
             `${folder.path(ROOT_KEY)} (encrypted; it never leaves this machine) and ${folder.path(ISSUANCE_LOG)}\n`,
@@ -288,6 +333,11 @@ async function sign(argv: string[], out: (text: string) => void): Promise<number
             "--out names the certificate of one CSR; with several, each is written beside its CSR (<name>.crt)",
         );
     }
+    for (const [i, file] of csrFiles.entries()) {
+        if (csrFiles.slice(0, i).some((earlier) => path.resolve(earlier) === path.resolve(file))) {
+            throw new UsageError(`--csr ${file} is given twice; list each CSR once`);
+        }
+    }
     const validityDays = wholeNumber(v.days, "--days", 1095, 36500);
     const folder = RootFolder.open(v.root, v["allow-git-work-tree"] === true);
     const root = rootOf(folder);
@@ -302,9 +352,27 @@ async function sign(argv: string[], out: (text: string) => void): Promise<number
             throw new Error(`${file}: ${(error as Error).message}`);
         }
         const target = v.out ?? `${file.replace(/\.csr$/, "")}.crt`;
-        checkFree(target, v.out !== undefined ? "--out" : "the certificate");
-        return { file, csrPem, review, target };
+        const label = v.out !== undefined ? `--out ${target}` : `${target} (the certificate of --csr ${file})`;
+        return { file, csrPem, review, target, label };
     });
+    // Everything that would stop the run half-way is checked now: once signed, a certificate is logged.
+    for (const [i, request] of requests.entries()) {
+        for (const earlier of requests.slice(0, i)) {
+            if (earlier.review.spkiSha256 === request.review.spkiSha256) {
+                throw new Error(
+                    `--csr ${request.file} is for the same key as --csr ${earlier.file} (SPKI SHA-256 ${request.review.spkiSha256}); a key is signed once: give only one of them`,
+                );
+            }
+            if (path.resolve(earlier.target) === path.resolve(request.target)) {
+                throw new Error(
+                    `the certificates of --csr ${earlier.file} and --csr ${request.file} would both be written to ${request.target}; rename one of the CSRs`,
+                );
+            }
+        }
+    }
+    for (const { target, label } of requests) {
+        checkTarget(target, label, v.out !== undefined ? "choose another file" : "copy the CSR to another folder");
+    }
     const prompter = new Prompter();
     let rootKeyPem: string;
     try {
@@ -323,12 +391,19 @@ async function sign(argv: string[], out: (text: string) => void): Promise<number
     } finally {
         prompter.close();
     }
-    for (const { file, csrPem, target } of requests) {
+    for (const [i, { file, csrPem, target, label }] of requests.entries()) {
         const certPem = signIntermediate({ rootKeyPem, rootCertPem: root.certPem, csrPem, validityDays }, now);
         // Logged before it is written: no certificate leaves the ceremony unrecorded.
-        const record = certificateRecord("certificate", certPem, root.environment, now);
+        const record = certificateRecord("certificate", certPem, root, now);
         folder.appendLog(record);
-        writePublic(target, certPem, "the certificate of");
+        const unsigned = requests.slice(i + 1).map((r) => r.file);
+        writePublic(
+            target,
+            certPem,
+            label,
+            out,
+            unsigned.length > 0 ? `; ${unsigned.join(", ")} not signed: sign them again` : "",
+        );
         out(`signed ${file}: serial ${record.serial} -> ${target}\n`);
     }
     return 0;
@@ -381,10 +456,18 @@ async function crl(argv: string[], out: (text: string) => void): Promise<number>
         const serial = normalSerial(r.serialHex);
         if (seen.has(serial)) throw new UsageError(`--revoke ${r.serialHex} is given twice; list each serial once`);
         seen.add(serial);
-        if (!signed.has(serial)) {
+        const issued = signed.get(serial);
+        if (issued === undefined) {
             throw new Error(
                 `--revoke ${r.serialHex}: this root never signed that serial (${folder.path(ISSUANCE_LOG)} has no certificate with it); ` +
                     `copy the serial the stack's message names`,
+            );
+        }
+        // The log says when each certificate was issued; a revocation before it is a mistyped time.
+        if (issued.notBefore !== undefined && r.revokedAt.getTime() < Date.parse(issued.notBefore)) {
+            throw new Error(
+                `--revoke ${r.serialHex}: revoked at ${r.revokedAt.toISOString()}, before the certificate was issued (notBefore ${issued.notBefore} in ${ISSUANCE_LOG}); ` +
+                    `give the time it was revoked, ${issued.notBefore} or later`,
             );
         }
     }
@@ -412,11 +495,11 @@ async function crl(argv: string[], out: (text: string) => void): Promise<number>
         firstNumber: lastNumber + 1,
         now,
     });
-    checkFree(v.out, "--out");
+    checkTarget(v.out, `--out ${v.out}`, "choose another file");
     const last = windows[windows.length - 1];
     out(
         [
-            `CRL series of ${root.subject} (environment ${root.environment})`,
+            `CRL series of ${root.subject} (environment ${root.environment}, trust domain ${root.trustDomain})`,
             `  CRLs          ${periods}, numbers ${windows[0].number} to ${last.number}, one per ${periodDays} days`,
             `  valid         ${from.toISOString()} to ${last.nextUpdate.toISOString()} (each CRL two periods: no gap)`,
             ...(revoked.length === 0
@@ -449,6 +532,7 @@ async function crl(argv: string[], out: (text: string) => void): Promise<number>
             time: now.toISOString(),
             event: "crl",
             environment: root.environment,
+            trustDomain: root.trustDomain,
             crlNumber: c.number,
             issuer: root.subject,
             thisUpdate: c.thisUpdate.toISOString(),
@@ -460,7 +544,7 @@ async function crl(argv: string[], out: (text: string) => void): Promise<number>
             })),
         });
     }
-    writePublic(v.out, series.map((c) => c.pem).join(""), "--out");
+    writePublic(v.out, series.map((c) => c.pem).join(""), `--out ${v.out}`, out);
     out(
         `signed CRLs ${series[0].number} to ${series[series.length - 1].number} -> ${v.out} (paste it into pki:offlineRoots.<root>.crls)\n`,
     );

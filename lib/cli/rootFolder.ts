@@ -6,6 +6,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { codeOf, createExclusive, entryAt, makePrivateFolder, PRIVATE_FILE, writeNewFile } from "../files";
+import { RootTrustDomain } from "../plan/hierarchy";
 
 export const ROOT_KEY = "root.key";
 export const ROOT_CERT = "root.crt";
@@ -18,9 +19,12 @@ export interface CertificateRecord {
     readonly time: string;
     readonly event: "root" | "certificate";
     readonly environment: string;
+    readonly trustDomain: RootTrustDomain;
     readonly serial: string;
     readonly subject: string;
     readonly spkiSha256: string;
+    /** When the certificate starts to be valid: a revocation of it is never dated earlier. */
+    readonly notBefore: string;
     readonly notAfter: string;
 }
 
@@ -29,6 +33,7 @@ export interface CrlRecord {
     readonly time: string;
     readonly event: "crl";
     readonly environment: string;
+    readonly trustDomain: RootTrustDomain;
     readonly crlNumber: number;
     readonly issuer: string;
     readonly thisUpdate: string;
@@ -36,7 +41,7 @@ export interface CrlRecord {
     readonly revoked: readonly { readonly serial: string; readonly reason: string; readonly revokedAt: string }[];
 }
 
-/** One line of issuance.log: what the root signed, when, for which environment. */
+/** One line of issuance.log: what the root signed, when, for which environment and trust domain. */
 export type LogRecord = CertificateRecord | CrlRecord;
 
 /** The top folder of the git work tree holding `target`, or undefined. */

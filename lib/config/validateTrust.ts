@@ -1,8 +1,8 @@
 /** Validation of the trust layout: `pki:trustDomains` and the roots kept offline (`pki:offlineRoots`). */
 import * as crypto from "crypto";
 import { OfflineRootConfig, RootSlot, TrustDomains } from "./types";
-import { ROOT_SLOTS, rootSlots, TRUST_DOMAINS, TrustLayout } from "../plan/hierarchy";
-import { boundEnvironment, environmentUnit } from "../pki/rootBinding";
+import { ROOT_SLOTS, ROOT_TRUST_DOMAINS, rootSlots, TRUST_DOMAINS, TrustLayout } from "../plan/hierarchy";
+import { rootBinding } from "../pki/rootBinding";
 import { json, Json } from "./values";
 
 type Fail = (message: string) => void;
@@ -37,12 +37,52 @@ const describeGiven = (value: unknown): string =>
     value === undefined ? "nothing" : typeof value === "string" ? "text that is not a PEM certificate" : show(value);
 
 /**
- * One offline root: a self-signed CA certificate, the CAs it signed, and its CRL series. A root
- * the ceremony bound to another environment (OU=apic-istio-pki <environment>) is refused: one
- * root reused by two environments would let either's CA keys mint what the other trusts.
+ * Why a root the ceremony bound (OU=apic-istio-pki <environment> <trust domain>) cannot be the
+ * stack's `slot`: bound to another environment (one root reused by two environments would let
+ * either's CA keys mint what the other trusts), to another trust domain (a root that signs mesh
+ * CAs as gateway-server root would let a key from a cluster's cacerts mint server certificates
+ * APIC accepts), or by an earlier init-root, to no trust domain. A root with no such OU was not
+ * made by the ceremony, and is taken as it is.
  */
+function slotBindingProblem(
+    rootKey: string,
+    pem: string,
+    slot: RootSlot,
+    environment: string | undefined,
+): string | undefined {
+    const binding = rootBinding(pem);
+    if (binding === undefined) return undefined;
+    const key = `${rootKey}.certificate`;
+    const domain = ROOT_TRUST_DOMAINS[slot];
+    const make = `make one with "apic-istio-pki ceremony init-root --environment ${environment ?? "<pki:environment>"} --trust-domain ${domain}" and set ${rootKey} to it`;
+    if (binding.kind === "unreadable") {
+        return `${key} has OU=${binding.unit}, which is not a binding the ceremony writes (one OU=apic-istio-pki <environment> <trust domain>); ${make}`;
+    }
+    if (environment !== undefined && binding.environment !== environment) {
+        return (
+            `${key} is the root of environment "${binding.environment}" (its subject has OU=${binding.unit}), not of this stack's pki:environment "${environment}"; ` +
+            `each environment needs its own root: ${make}`
+        );
+    }
+    if (binding.kind === "environment only") {
+        return (
+            `${key} is bound to environment "${binding.environment}" but to no trust domain (its subject has OU=${binding.unit}): an earlier version of the ceremony made it, ` +
+            `which signs a CA of any trust domain with it; ${make}`
+        );
+    }
+    if (binding.trustDomain !== domain) {
+        return (
+            `${key} is the root of trust domain ${binding.trustDomain} (its subject has OU=${binding.unit}), not of ${domain}, the domain of ${rootKey}; ` +
+            `each trust domain needs its own root, or a CA of one could be made with another's key: ${make}`
+        );
+    }
+    return undefined;
+}
+
+/** One offline root: a self-signed CA certificate, the CAs it signed, and its CRL series. */
 function validateOfflineRoot(
     key: string,
+    slot: RootSlot,
     value: unknown,
     environment: string | undefined,
     fail: Fail,
@@ -65,13 +105,8 @@ function validateOfflineRoot(
     if (!root.ca || !root.checkIssued(root) || !root.verify(root.publicKey)) {
         fail(`${key}.certificate must be a self-signed CA certificate (subject ${root.subject.replace(/\n/g, ", ")})`);
     }
-    const bound = boundEnvironment(value.certificate as string);
-    if (environment !== undefined && bound !== undefined && bound !== environment) {
-        fail(
-            `${key}.certificate is the root of environment "${bound}" (its subject has OU=${environmentUnit(bound)}), not of this stack's pki:environment "${environment}"; ` +
-                `each environment needs its own root: make one with "apic-istio-pki ceremony init-root --environment ${environment}" and set ${key} to it`,
-        );
-    }
+    const binding = slotBindingProblem(key, value.certificate as string, slot, environment);
+    if (binding !== undefined) fail(binding);
     const intermediates: Record<string, string> = {};
     const given = value.intermediates === undefined ? {} : value.intermediates;
     if (!isRecord(given)) {
@@ -140,7 +175,7 @@ export function validateOfflineRoots(
             fail(`pki:offlineRoots.${slot} is not a root of this stack; ${why}`);
             continue;
         }
-        const root = validateOfflineRoot(`pki:offlineRoots.${slot}`, entry, environment, fail);
+        const root = validateOfflineRoot(`pki:offlineRoots.${slot}`, slot as RootSlot, entry, environment, fail);
         if (root !== undefined) roots[slot as RootSlot] = root;
     }
     const certificates = Object.entries(roots).map(([slot, r]) => [slot, r.certificate] as const);

@@ -30,11 +30,12 @@ import {
     Version,
 } from "@peculiar/asn1-x509";
 import { Name as DistinguishedName } from "@peculiar/x509";
+import { RootTrustDomain, trustDomainOf } from "../plan/hierarchy";
 import { CA_USES } from "../plan/plan";
 import { buildCrl, CrlWindow, RevokedEntry } from "./crl";
 import { pemDecode, pemEncode } from "./pem";
 import { pbes2Encryption } from "./pkcs12";
-import { boundEnvironment, environmentUnit, isStackCaName, stackCaNames } from "./rootBinding";
+import { bindingProblem, bindingUnit, rootBinding, stackCaNames, stackCaSlot } from "./rootBinding";
 import {
     arrayBuffer,
     authorityKeyIdExtensions,
@@ -53,8 +54,8 @@ const DAY_MS = 86_400_000;
 export interface RootSpec {
     commonName: string;
     organization?: string;
-    /** The environment the root is made for, written as OU `apic-istio-pki <environment>` (./rootBinding.ts). */
-    environment?: string;
+    /** What the root is made for, written as OU `apic-istio-pki <environment> <trust domain>` (./rootBinding.ts). */
+    binding?: { environment: string; trustDomain: RootTrustDomain };
     validityDays: number;
     keyAlgorithm: "RSA" | "ECDSA";
 }
@@ -138,7 +139,9 @@ export function createRoot(
     // @peculiar/x509's Name picks PrintableString or UTF8String per value as Go does; O, OU, CN: Go's order.
     const name = new DistinguishedName([
         ...(spec.organization ? [{ O: [spec.organization] }] : []),
-        ...(spec.environment !== undefined ? [{ OU: [environmentUnit(spec.environment)] }] : []),
+        ...(spec.binding !== undefined
+            ? [{ OU: [bindingUnit(spec.binding.environment, spec.binding.trustDomain)] }]
+            : []),
         { CN: [spec.commonName] },
     ]);
     const subject = AsnConvert.parse(name.toArrayBuffer(), Name);
@@ -301,7 +304,8 @@ export interface CsrReview {
  * A CSR the ceremony may sign under this root, or an error saying why not: its own signature
  * verifies; its key meets the policy pack's CA rule and is not the root's; it asks for nothing but
  * a subject and a key; its subject is one common name (and an organization), not the root's; and, for a
- * root bound to an environment, the common name is one the stack gives a CA of that environment.
+ * root the ceremony made, the common name is one the stack gives a CA of the root's environment and
+ * trust domain. A root bound to an environment alone (an earlier init-root) is refused.
  */
 export function reviewCsr(
     csrPem: string,
@@ -362,13 +366,28 @@ export function reviewCsr(
             `the CSR's subject is "${text}"; a CA of the stack has one common name and at most one organization (CN, O) and nothing else: sign only the CSR the stack exported`,
         );
     }
-    const environment = boundEnvironment(rootCertPem);
-    if (environment !== undefined && !isStackCaName(commonNames[0], environment)) {
-        throw new Error(
-            `the CSR's common name "${commonNames[0]}" is not a CA of environment "${environment}", the environment this root was made for ` +
-                `(its subject has OU=${environmentUnit(environment)}): the stack's CAs are ${stackCaNames(environment).join(", ")}, ` +
-                `with " G<n>" after a rotation; sign another environment's CSR with that environment's own root`,
-        );
+    const binding = rootBinding(rootCertPem);
+    if (binding !== undefined) {
+        const problem = bindingProblem(binding, "the root");
+        if (problem !== undefined || binding.kind !== "bound") throw new Error(problem);
+        const { environment, trustDomain, unit } = binding;
+        const slot = stackCaSlot(commonNames[0], environment);
+        const signs = `this root signs ${stackCaNames(environment, trustDomain).join(", ")}, with " G<n>" after a rotation`;
+        if (slot === undefined) {
+            throw new Error(
+                `the CSR's common name "${commonNames[0]}" is not a CA of environment "${environment}", the environment this root was made for ` +
+                    `(its subject has OU=${unit}): ${signs}; sign another environment's CSR with that environment's own root`,
+            );
+        }
+        // A key of one domain never becomes a CA of another: the mesh CA's, in every cluster's
+        // cacerts, would then mint what the edge trusts.
+        if (trustDomain !== "shared" && trustDomainOf(slot) !== trustDomain) {
+            throw new Error(
+                `the CSR's common name "${commonNames[0]}" is a CA of trust domain ${trustDomainOf(slot)}, not of ${trustDomain}, the trust domain this root was made for ` +
+                    `(its subject has OU=${unit}): ${signs}; sign it with the root of ${environment} made with --trust-domain ${trustDomainOf(slot)} ` +
+                    `(or shared, under pki:trustDomains shared)`,
+            );
+        }
     }
     return { request, review: { subject: text, key: describeKey(publicKey), spkiSha256: spkiSha256(spkiDer) } };
 }
@@ -424,7 +443,7 @@ export interface SeriesCrl extends CrlWindow {
  * `periodDays`, each valid for two periods (thisUpdate + 2 periods), so that the series has no gap
  * and the CRL published at any moment stays valid a full period longer; numbered from
  * `firstNumber` on. Every listed revocation must be dated neither after `now` nor after the
- * series starts, and the series must end before the root does.
+ * series starts, and the series must start once the root exists and end before it does.
  */
 export function crlSeriesWindows(args: {
     rootCertPem: string;
@@ -448,9 +467,17 @@ export function crlSeriesWindows(args: {
             );
         }
     }
+    const validity = parseCaCertificate(args.rootCertPem).tbsCertificate.validity;
+    const rootNotBefore = new Date(validity.notBefore.getTime());
+    if (args.from < rootNotBefore) {
+        throw new Error(
+            `--from ${args.from.toISOString()} is before the root was made (notBefore ${rootNotBefore.toISOString()}); ` +
+                `a CRL is never dated before its issuer existed: start the series at ${rootNotBefore.toISOString()} or later`,
+        );
+    }
     const period = args.periodDays * DAY_MS;
     const end = new Date(args.from.getTime() + (args.periods + 1) * period);
-    const rootNotAfter = new Date(parseCaCertificate(args.rootCertPem).tbsCertificate.validity.notAfter.getTime());
+    const rootNotAfter = new Date(validity.notAfter.getTime());
     if (end > rootNotAfter) {
         throw new Error(
             `the series would be valid until ${end.toISOString()}, after the root expires (${rootNotAfter.toISOString()}); sign fewer --periods`,

@@ -90,6 +90,8 @@ export function transitionProblems(deployed: CaRotationConfig, next: CaRotationC
 /** A CA certificate of a deployment, as the next deployment needs it to revoke that CA. */
 export interface DeployedCa {
     readonly serialHex: string;
+    /** ISO 8601; absent in records of earlier versions. */
+    readonly notBefore?: string;
     /** ISO 8601. */
     readonly notAfter: string;
     /** Id of the CA that signed it; the root names itself. */
@@ -334,7 +336,7 @@ export function retiredAfter(args: {
         (r) => Date.parse(r.notAfter) > now.getTime() && args.liveRootIds.includes(r.issuer),
     );
     const problems: string[] = [];
-    const revokedAt = crlWindow(now, args.crlPeriodDays).thisUpdate.toISOString();
+    const periodStart = crlWindow(now, args.crlPeriodDays).thisUpdate.getTime();
     for (const { slotKey, outgoingId } of args.finishing) {
         if (retired.some((r) => r.id === outgoingId)) continue;
         const ca = deployed.cas[outgoingId];
@@ -345,6 +347,9 @@ export function retiredAfter(args: {
             );
             continue;
         }
+        // The start of the CRL period, the same on every run in it; but never before the CA was
+        // issued (one signed in this very period): a certificate is not revoked before it exists.
+        const revokedAt = new Date(Math.max(periodStart, Date.parse(ca.notBefore ?? "") || 0)).toISOString();
         retired.push({ id: outgoingId, ...ca, revokedAt });
     }
     return { retired, problems };

@@ -84,6 +84,29 @@ const SEPARATE_ROOT_OF: Readonly<Record<IntermediateSlot, RootSlot>> = {
     uiClientCa: "uiClientRoot",
 };
 
+/**
+ * The trust domain an offline root is made for (`ceremony init-root --trust-domain`), by the root
+ * slot that holds it: a root signs only the issuing CAs of its domain, so that a key of one domain
+ * (the mesh CA's, in every cluster's `cacerts`) cannot be made a CA of another. The shared root
+ * signs them all.
+ */
+export const ROOT_TRUST_DOMAINS = {
+    meshRoot: "mesh",
+    serverRoot: "gateway-server",
+    clientRoot: "apic-client",
+    uiClientRoot: "ui-client",
+    root: "shared",
+} as const satisfies Record<RootSlot, string>;
+export type RootTrustDomain = (typeof ROOT_TRUST_DOMAINS)[RootSlot];
+export const ROOT_TRUST_DOMAIN_NAMES: readonly RootTrustDomain[] = Object.values(ROOT_TRUST_DOMAINS);
+
+/** Whether a root of `domain` signs the issuing CA of `slot`. */
+export const domainSigns = (domain: RootTrustDomain, slot: IntermediateSlot): boolean =>
+    domain === "shared" || ROOT_TRUST_DOMAINS[SEPARATE_ROOT_OF[slot]] === domain;
+
+/** The trust domain of an issuing CA when domains are separate. */
+export const trustDomainOf = (slot: IntermediateSlot): RootTrustDomain => ROOT_TRUST_DOMAINS[SEPARATE_ROOT_OF[slot]];
+
 /** The root that signs an issuing CA. */
 export function rootOf(slot: IntermediateSlot, trust: TrustDomains): RootSlot {
     return trust === "shared" ? "root" : SEPARATE_ROOT_OF[slot];
