@@ -297,6 +297,14 @@ describe("workflows: who may touch what", function () {
         );
     });
 
+    it("every pulumi preview and pulumi up the workflows run applies the policy pack", () => {
+        const commands = allSteps()
+            .flatMap(({ s }) => (s.run ?? "").split("\n"))
+            .filter((line) => /^\s*pulumi (preview|up)\b/.test(line));
+        assert.strictEqual(commands.length, 3, commands.join("\n"));
+        for (const line of commands) assert.match(line, / --policy-pack policy\b/, line);
+    });
+
     it("the README documents each environment, secret and permission the workflows use", () => {
         const readme = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
         const section = readme.slice(readme.indexOf("### Pull requests and scheduled renewals: the workflows"));
@@ -1167,7 +1175,7 @@ describe("workflows: the CRL re-publication and the issues of the lifecycle work
         assert.deepStrictEqual(run(crlSteps), {
             status: 0,
             stdout: "",
-            ups: ["pulumi up --stack prod --yes --skip-preview --non-interactive"],
+            ups: ["pulumi up --stack prod --yes --skip-preview --non-interactive --policy-pack policy"],
         });
         for (const other of [
             { op: "replace", urn: urn("apic-istio-pki:index:RootCa$tls:index/privateKey:PrivateKey", "mesh-root-key") },
