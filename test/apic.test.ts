@@ -126,32 +126,28 @@ describe("APIC bundles: PKCS#12 and the apic CLI payloads", function () {
         }
     });
 
+    /** The inputs of ob's keystore in the modern render, with a fixed password. */
+    const obKeystoreInput = (iterations: number) => ({
+        keyPem: modern.read("apic/ob/client.key"),
+        certPems: [modern.read("apic/ob/client.crt")],
+        password: "one",
+        friendlyName: "ob",
+        profile: "modern" as const,
+        iterations,
+    });
+
     it("gives identical bytes for the same inputs, different bytes for another password", async () => {
         const again = await renderConfig(loadStackFile(OPTION_FILES[1]), "p12-again", state);
         const bytes = (r: Rendered) => fs.readFileSync(path.join(r.dir, "apic/ob/client.p12"));
         assert.ok(bytes(again).equals(bytes(modern)), "same inputs, same PKCS#12");
-        const input = {
-            keyPem: modern.read("apic/ob/client.key"),
-            certPems: [modern.read("apic/ob/client.crt")],
-            password: "one",
-            friendlyName: "ob",
-            profile: "modern" as const,
-            iterations: PKCS12_MIN_ITERATIONS,
-        };
+        const input = obKeystoreInput(PKCS12_MIN_ITERATIONS);
         assert.ok(buildPkcs12(input).equals(buildPkcs12(input)));
         assert.ok(!buildPkcs12(input).equals(buildPkcs12({ ...input, password: "two" })));
     });
 
     it("reuses a keystore built earlier in the process only for the same inputs, as a copy, within a bounded cache", () => {
         // One round: the cache's behaviour does not depend on the count, and 257 keystores at 10,000 would take seconds.
-        const input = {
-            keyPem: modern.read("apic/ob/client.key"),
-            certPems: [modern.read("apic/ob/client.crt")],
-            password: "one",
-            friendlyName: "ob",
-            profile: "modern" as const,
-            iterations: 1,
-        };
+        const input = obKeystoreInput(1);
         const first = cachedPkcs12(input);
         assert.ok(first.equals(buildPkcs12(input)), "the bytes buildPkcs12 gives");
         assert.ok(pkcs12Cache.holds(input));

@@ -304,7 +304,9 @@ describe("The stand-in harness (runWithStandIn)", function () {
     it("fails a run at once when an apply that feeds a resource's input throws, leaving nothing pending", async () => {
         // The SDK cannot register such a resource, and its outputs never resolve: the run must end
         // on the error (as `pulumi up` does), not wait for outputs that never come.
-        const program = (returnBadOutput: boolean) => () => {
+        // What the program returns: the certificate, the failed step itself, or nothing (and no
+        // resource depends on the certificate: its registration then fails after the program settled).
+        const program = (returns: "certificate" | "failed step" | "nothing") => () => {
             const key = new tls.PrivateKey("apply-key", { algorithm: "ECDSA", ecdsaCurve: "P256" });
             const commonName = key.publicKeyPem.apply((): string => {
                 throw new Error("refused in apply");
@@ -315,21 +317,22 @@ describe("The stand-in harness (runWithStandIn)", function () {
                 validityPeriodHours: 24,
                 allowedUses: ["cert_signing"],
             });
+            if (returns === "nothing") return {};
             new tls.SelfSignedCert("apply-dependent", {
                 privateKeyPem: key.privateKeyPem,
                 subject: { commonName: cert.id },
                 validityPeriodHours: 24,
                 allowedUses: ["cert_signing"],
             });
-            return returnBadOutput ? commonName : cert.certPem;
+            return returns === "failed step" ? commonName : cert.certPem;
         };
         // eslint-disable-next-line @typescript-eslint/no-require-imports
         const sdkState = require("@pulumi/pulumi/runtime/state") as { getStore(): { leakCandidates: Set<unknown> } };
         // Returned or not, the failed step reaches the SDK's registration of "apply-cert" first.
         const message = 'error serializing property "subject": refused in apply';
-        for (const returnBadOutput of [false, true]) {
+        for (const returns of ["certificate", "failed step", "nothing"] as const) {
             const started = performance.now();
-            await assert.rejects(runWithStandIn(program(returnBadOutput), { state: new Map(), timeoutMs: 8_000 }), {
+            await assert.rejects(runWithStandIn(program(returns), { state: new Map(), timeoutMs: 8_000 }), {
                 message,
             });
             const elapsed = performance.now() - started;

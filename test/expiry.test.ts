@@ -292,6 +292,12 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
     it("exits 2 on a --dir it cannot walk, naming the path and what to do: a file, a link that loops or leads nowhere", async () => {
         const file = path.join(dir, "not-a-folder.pem");
         fs.writeFileSync(file, rendered.read("apic/ob/client.crt"));
+        const missing = path.join(dir, "nothing-here");
+        assert.deepStrictEqual(await cli("expiry", "--dir", missing), {
+            status: 2,
+            out: "",
+            err: `error: --dir ${missing}: no such folder; give the folder that holds the certificates (a render, or a Secret mounted into a pod)\n`,
+        });
         const notFolder = await cli("expiry", "--dir", file);
         assert.deepStrictEqual(
             [notFolder.status, notFolder.out, notFolder.err],

@@ -230,6 +230,14 @@ describe("render's files: keys on disk", function () {
         }
     });
 
+    it("says what it rendered in words that count: 1 endpoint, not 1 endpoints", async () => {
+        const dir = tempDir("files-one");
+        const one = stackFile(dir, "one", { option: 1, domains: { ob: { services: ["a"] } } });
+        const result = await cli("render", "--config", one, "--out", path.join(dir, "out"));
+        assert.strictEqual(result.status, 0);
+        assert.match(result.out, /\(Option 1\): 1 endpoint, 8 certificates, 3 Kubernetes objects -> /);
+    });
+
     it("refuses an --out that is a file, or below one, in one line naming it", async () => {
         const dir = tempDir("files-out-file");
         const file = path.join(dir, "notes.txt");

@@ -325,7 +325,7 @@ describe("diff", function () {
         );
     });
 
-    it("refuses a stack file reached through a symbolic link at either revision, instead of calling it a new stack", async () => {
+    it("refuses a stack file reached through a symbolic link at either revision, or a base both a file and a ref", async () => {
         const repo = tempDir("git-link");
         const git = (...args: string[]) => {
             const r = spawnSync("git", args, { cwd: repo, encoding: "utf8" });
@@ -372,6 +372,36 @@ describe("diff", function () {
             err: `error: ${linked}:stacks is a symbolic link; the diff compares stack files that are regular files of the repository at both revisions: compare against a revision where stacks/Pulumi.dev.yaml is the file itself\n`,
         });
         assert.strictEqual((await diff("main")).status, 1, "the file itself again: the lowered epoch is refused");
+
+        // A file named after the base commit (as a pull request could add) would stand in for it.
+        const baseCommit = git("rev-parse", "main");
+        fs.copyFileSync(file, path.join(repo, baseCommit));
+        const inRepo = (base: string) =>
+            spawnSync(
+                process.execPath,
+                [
+                    path.join(ROOT, "dist/lib/cli/main.js"),
+                    "diff",
+                    "--base",
+                    base,
+                    "--head",
+                    "stacks/Pulumi.dev.yaml",
+                    "--fail-on",
+                    "risky",
+                ],
+                { cwd: repo, encoding: "utf8" },
+            );
+        const ambiguous = inRepo(baseCommit);
+        assert.deepStrictEqual(
+            [ambiguous.status, ambiguous.stdout, ambiguous.stderr.split("\n")[0]],
+            [
+                2,
+                "",
+                `error: --base ${baseCommit} is both a file and a git ref; give the file as ./${baseCommit} or the ref as ${baseCommit}^{commit}`,
+            ],
+        );
+        assert.strictEqual(inRepo(`${baseCommit}^{commit}`).status, 1, "the ref: the lowered epoch is refused");
+        assert.strictEqual(inRepo(`./${baseCommit}`).status, 0, "the file: the same stack, no change");
     });
 });
 

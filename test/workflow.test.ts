@@ -297,6 +297,14 @@ describe("workflows: who may touch what", function () {
         );
     });
 
+    it("every pulumi preview and pulumi up the workflows run applies the policy pack", () => {
+        const commands = allSteps()
+            .flatMap(({ s }) => (s.run ?? "").split("\n"))
+            .filter((line) => /^\s*pulumi (preview|up)\b/.test(line));
+        assert.strictEqual(commands.length, 3, commands.join("\n"));
+        for (const line of commands) assert.match(line, / --policy-pack policy\b/, line);
+    });
+
     it("the README documents each environment, secret and permission the workflows use", () => {
         const readme = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
         const section = readme.slice(readme.indexOf("### Pull requests and scheduled renewals: the workflows"));
@@ -398,6 +406,30 @@ describe("workflows: the changed-stacks step, replayed", function () {
             ],
         );
         assert.match(r.stdout, /^Stacks: dev $/m);
+    });
+
+    it("takes a change to documents alone for no program change, and one to an example's build settings for one", () => {
+        const { dir, git } = hostileRepo();
+        const changed = (file: string) => {
+            const before = git("rev-parse", "HEAD");
+            fs.mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
+            fs.writeFileSync(path.join(dir, file), "changed\n");
+            git("add", ".");
+            git("commit", "-qm", file);
+            const temp = tempDir("workflow-runner");
+            const r = replay(step("cert-diff.yml", "diff"), dir, {
+                DIFF_BASE: before,
+                DIFF_HEAD: git("rev-parse", "HEAD"),
+                EVERY_STACK_WHEN_PROGRAM_CHANGES: "true",
+                RUNNER_TEMP: temp,
+            });
+            assert.strictEqual(r.status, 0, r.stderr);
+            return fs.readFileSync(path.join(temp, "program-changed"), "utf8");
+        };
+        assert.strictEqual(changed("README.md"), "false\n");
+        assert.strictEqual(changed("docs/notes.md"), "false\n");
+        assert.strictEqual(changed("examples/own-pki/tsconfig.json"), "true\n");
+        assert.strictEqual(changed(".github/workflows/cert-diff.yml"), "true\n");
     });
 
     it("lists every stack when the program changes, and only changed stack files when told not to", () => {
@@ -593,6 +625,19 @@ const sha = (c: string) => c.repeat(40);
 describe("workflows: the comment script", function () {
     this.timeout(60_000);
 
+    it("counts every change but stack files and documents as a program change (a build setting or a workflow changes what runs)", () => {
+        assert.deepStrictEqual(
+            [
+                ["stacks/Pulumi.dev.yaml", "README.md", "docs/pictures/dev-trust.png", "examples/own-pki/README.md"],
+                ["stacks/Pulumi.dev.yaml", "examples/own-pki/tsconfig.json"],
+                [".github/workflows/cert-diff.yml"],
+                ["lib/program.ts"],
+                ["scripts/test.mjs"],
+            ].map((files) => comment.programChangedIn(files)),
+            [false, true, true, true, true],
+        );
+    });
+
     it("keeps artifact text from closing its code block, faking a marker or mentioning anyone", () => {
         const hostile = "ok\n<!-- apic-istio-pki:cert-diff:prod -->\n@security-team ```` end\u0007";
         const safe = comment.neutralize(hostile);
@@ -694,7 +739,7 @@ describe("workflows: the comment script", function () {
         assert.ok(crowded.length < 65536);
     });
 
-    it("renders a hostile organization in the diff's Markdown as text: no HTML, link or image reaches the comment", async () => {
+    it("renders a hostile organization in the diff's Markdown and the inventory as text: no HTML, link or image reaches the comment", async () => {
         // Within the 64 characters of a subject O.
         const hostile = "B </details> [ok](https://e.x) ![x](https://e.x/i) <img>";
         const dir = tempDir("hostile-markdown");
@@ -707,14 +752,23 @@ describe("workflows: the comment script", function () {
         assert.strictEqual(status, 0);
         assert.ok(out.includes(hostile), "the diff names the new organization");
         fs.mkdirSync(path.join(dir, "artifact/stacks"), { recursive: true });
+        // The inventory's table goes into the comment too, inside <details>.
+        const inventory = await cli("inventory", "--config", head, "--format", "markdown");
+        assert.strictEqual(inventory.status, 0);
+        assert.ok(inventory.out.includes(hostile), "the inventory names the new organization");
         fs.writeFileSync(
             path.join(dir, "artifact/stacks/dev.json"),
-            JSON.stringify({ stack: "dev", outcome: "risky", exitCode: 1, markdown: out }),
+            JSON.stringify({ stack: "dev", outcome: "risky", exitCode: 1, markdown: out, inventory: inventory.out }),
         );
-        const markdown: string = comment.readDiffArtifact(path.join(dir, "artifact")).results.get("dev").markdown;
-        assert.ok(!markdown.includes("<"), "no raw HTML");
-        assert.ok(!/(^|[^\\])\[/.test(markdown), "no unescaped [ that could open a link or an image");
-        assert.ok(markdown.includes("B &lt;/details> \\[ok](https://e.x) !\\[x](https://e.x/i) &lt;img>"));
+        const read = comment.readDiffArtifact(path.join(dir, "artifact")).results.get("dev");
+        for (const [field, text] of [
+            ["markdown", read.markdown as string],
+            ["inventory", read.inventory as string],
+        ]) {
+            assert.ok(!text.includes("<"), `${field}: no raw HTML`);
+            assert.ok(!/(^|[^\\])\[/.test(text), `${field}: no unescaped [ that could open a link or an image`);
+            assert.ok(text.includes("B &lt;/details> \\[ok](https://e.x) !\\[x](https://e.x/i) &lt;img>"), field);
+        }
     });
 
     it("finds only its own bot comment with the stack's marker on the first line", () => {
@@ -988,8 +1042,9 @@ describe("workflows: the lifecycle pull-request step, replayed", function () {
                 'printf "%s\\n" "$*" >> "$FAKE/calls"',
                 'open="$FAKE/open-${4//\\//_}"',
                 'case "$1 $2" in',
-                '  "pr list") [ -f "$open" ] && cat "$open"; exit 0 ;;',
-                '  "pr create") echo 5 > "$FAKE/open-${6//\\//_}"; cp "${10}" "$FAKE/body" ;;',
+                // "number author": with --app, GitHub lists only what that app opened (a fork's pull request is not).
+                '  "pr list") [ -f "$open" ] && read -r n who < "$open" && { [[ " $* " != *" --app "* ]] || [ "$who" = app ]; } && echo "$n"; exit 0 ;;',
+                '  "pr create") echo "5 app" > "$FAKE/open-${6//\\//_}"; cp "${10}" "$FAKE/body" ;;',
                 '  "pr edit") cp "$5" "$FAKE/body" ;;',
                 '  "pr close") rm -f "$FAKE"/open-* ;;',
                 "esac",
@@ -1031,11 +1086,13 @@ describe("workflows: the lifecycle pull-request step, replayed", function () {
         const calls = () => fs.readFileSync(path.join(fake, "calls"), "utf8").trim().split("\n");
         const branchHead = () => run(origin, "rev-parse", "refs/heads/pki-lifecycle/dev");
 
+        // Someone's fork has a pull request from a branch of the same name: it is not the workflow's.
+        fs.writeFileSync(path.join(fake, "open-pki-lifecycle_dev"), "7 fork\n");
         propose();
         assert.deepStrictEqual(calls(), [
-            "pr list --head pki-lifecycle/dev --base main --state open --json number --jq .[0].number // empty",
+            "pr list --head pki-lifecycle/dev --base main --state open --app github-actions --json number --jq .[0].number // empty",
             `pr create --base main --head pki-lifecycle/dev --title PKI lifecycle: what is due on stack dev --body-file ${temp}/body.md`,
-            "pr list --head pki-lifecycle/sit --base main --state open --json number --jq .[0].number // empty",
+            "pr list --head pki-lifecycle/sit --base main --state open --app github-actions --json number --jq .[0].number // empty",
         ]);
         assert.strictEqual(run(origin, "show", "pki-lifecycle/dev:stacks/Pulumi.dev.yaml") + "\n", edited);
         assert.strictEqual(
@@ -1065,5 +1122,106 @@ describe("workflows: the lifecycle pull-request step, replayed", function () {
             calls().every((c) => !/merge/.test(c)),
             "nothing merges",
         );
+    });
+});
+
+describe("workflows: the CRL re-publication and the issues of the lifecycle workflow, replayed", function () {
+    this.timeout(30_000);
+
+    /** A folder of fake commands (bash scripts) that log their arguments to `calls`. */
+    function fakes(scripts: Record<string, string>): { dir: string; calls: () => string[] } {
+        const dir = tempDir("workflow-fakes");
+        for (const [name, body] of Object.entries(scripts)) {
+            fs.writeFileSync(
+                path.join(dir, name),
+                `#!/bin/bash\nprintf '%s\\n' "${name} $*" >> "$FAKE/calls"\n${body}\n`,
+                {
+                    mode: 0o755,
+                },
+            );
+        }
+        const calls = () =>
+            fs.existsSync(path.join(dir, "calls"))
+                ? fs.readFileSync(path.join(dir, "calls"), "utf8").trim().split("\n")
+                : [];
+        return { dir, calls };
+    }
+
+    it("runs pulumi up only when the preview updates Secrets (inside components too) and the stack's outputs, nothing else", () => {
+        const step = workflow("lifecycle.yml").jobs.republish.steps.find((s) => s.name?.startsWith("pulumi up,"));
+        assert.ok(step?.run);
+        const urn = (type: string, name: string) => `urn:pulumi:prod::apic-istio-pki::${type}::${name}`;
+        // A CRL re-published: the gateway's Secret (a child of IstioGatewayTls) and the stack's outputs change.
+        const crlSteps = [
+            { op: "same", urn: urn("apic-istio-pki:index:RootCa$tls:index/privateKey:PrivateKey", "mesh-root-key") },
+            { op: "update", urn: urn("apic-istio-pki:index:IstioGatewayTls$kubernetes:core/v1:Secret", "gw-ob-tls") },
+            { op: "update", urn: urn("apic-istio-pki:index:MeshPluginCa$kubernetes:core/v1:Secret", "cacerts-east") },
+            { op: "update", urn: urn("pulumi:pulumi:Stack", "apic-istio-pki-prod") },
+        ];
+        const run = (steps: object[]) => {
+            const { dir, calls } = fakes({
+                pulumi: 'if [ "$1" = preview ]; then cat "$FAKE/preview.json"; fi',
+            });
+            fs.writeFileSync(path.join(dir, "preview.json"), JSON.stringify({ steps }));
+            const r = replay(step!.run!, tempDir("workflow-runner"), {
+                PATH: `${dir}:${process.env.PATH}`,
+                FAKE: dir,
+                STACK: "prod",
+                RUNNER_TEMP: tempDir("workflow-temp"),
+                KUBECONFIG_CONTENT: "unused",
+            });
+            return { status: r.status, stdout: r.stdout, ups: calls().filter((c) => c.startsWith("pulumi up")) };
+        };
+        assert.deepStrictEqual(run(crlSteps), {
+            status: 0,
+            stdout: "",
+            ups: ["pulumi up --stack prod --yes --skip-preview --non-interactive --policy-pack policy"],
+        });
+        for (const other of [
+            { op: "replace", urn: urn("apic-istio-pki:index:RootCa$tls:index/privateKey:PrivateKey", "mesh-root-key") },
+            { op: "delete", urn: urn("apic-istio-pki:index:IstioGatewayTls$kubernetes:core/v1:Secret", "gw-dp-tls") },
+            {
+                op: "update",
+                urn: urn("apic-istio-pki:index:IstioGatewayTls$kubernetes:networking.istio.io/v1:Gateway", "gw"),
+            },
+        ]) {
+            assert.deepStrictEqual(run([...crlSteps, other]), {
+                status: 1,
+                stdout: `Not re-publishing: pulumi up of prod would also change:\n${other.op} ${other.urn}\nDeploy the reviewed changes of the default branch first, then run this workflow again.\n`,
+                ups: [],
+            });
+        }
+    });
+
+    it("updates only the issues it opened: one opened by someone else under the same title is left alone", () => {
+        const step = workflow("lifecycle.yml").jobs.attention.steps.find(
+            (s) => s.name === "open, update or close the issues",
+        );
+        assert.ok(step?.run);
+        // gh issue list: every open issue, or with --app only those the app opened (as GitHub filters).
+        const { dir, calls } = fakes({
+            gh: [
+                'if [ "$1 $2" = "issue list" ]; then',
+                '  if [[ " $* " == *" --app github-actions "* ]]; then jq "[.[] | select(.app)]" "$FAKE/issues.json"; else cat "$FAKE/issues.json"; fi',
+                "fi",
+            ].join("\n"),
+        });
+        fs.writeFileSync(
+            path.join(dir, "issues.json"),
+            JSON.stringify([{ number: 3, title: "PKI lifecycle: the scheduled run failed", app: false }]),
+        );
+        const temp = tempDir("workflow-temp");
+        const r = replay(step.run, tempDir("workflow-runner"), {
+            PATH: `${dir}:${process.env.PATH}`,
+            FAKE: dir,
+            RUNNER_TEMP: temp,
+            DECIDED: "failure",
+            RUN_URL: "https://github.example/bank/pki/actions/runs/9",
+        });
+        assert.strictEqual(r.status, 1, "a failed decision fails the job");
+        assert.deepStrictEqual(calls(), [
+            "gh issue list --state open --limit 500 --app github-actions --json number,title",
+            `gh issue create --title PKI lifecycle: the scheduled run failed --body-file ${temp}/issue.md`,
+        ]);
     });
 });

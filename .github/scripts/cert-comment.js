@@ -20,7 +20,11 @@ const path = require("path");
 
 const STACK_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const STACK_FILE = /^stacks\/Pulumi\.([^]*)\.yaml$/;
-const PROGRAM_FILE = /^(lib\/|package\.json$|package-lock\.json$|Pulumi\.yaml$|tsconfig\.json$)/;
+/** Files that are not the program: stack files (diffed one by one) and documentation. Any other file may change what runs. */
+const NOT_PROGRAM_FILE = /^(stacks\/|docs\/)|\.md$/;
+
+/** Whether a change to these files (paths in the repository) changes the program, not only stacks or documents. */
+const programChangedIn = (filenames) => filenames.some((f) => !NOT_PROGRAM_FILE.test(f));
 const SHA = /^[0-9a-f]{40}$/;
 const DIFF_OUTCOMES = ["changes", "new", "risky", "refused", "invalid", "removed", "crash"];
 const PREVIEW_OUTCOMES = ["ok", "failed", "removed"];
@@ -153,7 +157,9 @@ function checkDiffResult(value, stack) {
     for (const key of /** @type {(keyof typeof LIMITS)[]} */ (Object.keys(LIMITS))) {
         const text = value[key] ?? "";
         if (typeof text !== "string") return { problem: `stacks/${stack}.json: ${key} is not text` };
-        texts[key] = truncate(key === "markdown" ? renderedMarkdown(text) : neutralize(text), LIMITS[key]);
+        // The diff's Markdown and the inventory's table are rendered in the comment: no HTML, link
+        // or image of theirs may reach it. The message goes into a code block.
+        texts[key] = truncate(key === "message" ? neutralize(text) : renderedMarkdown(text), LIMITS[key]);
     }
     const mermaid = value.mermaid ?? "";
     if (typeof mermaid !== "string") return { problem: `stacks/${stack}.json: mermaid is not text` };
@@ -495,7 +501,7 @@ async function commentDiff({ github, core, repo, runEvent, runUrl, serverUrl, ar
     const named = stackFiles.map((f) => STACK_FILE.exec(f)?.[1] ?? "");
     const changedStacks = named.filter((s) => STACK_NAME.test(s));
     const skipped = stackFiles.filter((_, i) => !STACK_NAME.test(named[i]));
-    const programChanged = files.some((f) => PROGRAM_FILE.test(String(f.filename)));
+    const programChanged = programChangedIn(files.map((f) => String(f.filename)));
     // The artifact may add stacks only when the program changed (then every stack is checked).
     const stacks = [...new Set([...changedStacks, ...(programChanged ? artifact.results.keys() : [])])].sort();
     const comments = await botComments(github, repo, number);
@@ -567,6 +573,7 @@ async function commentPreview({ github, core, repo, runEvent, serverUrl, artifac
 
 module.exports = {
     run,
+    programChangedIn,
     neutralize,
     fence,
     inlineCode,

@@ -63,10 +63,30 @@ function pathInWorkTree(file: string, top: string): string | undefined {
     return fs.realpathSync(file) === path.join(top, ...names) ? relative : undefined;
 }
 
+/** Whether `ref` names a commit in the git work tree of `dir` (false outside one). */
+function isCommit(ref: string, dir: string): boolean {
+    try {
+        git(["rev-parse", "--verify", "--quiet", `${ref}^{commit}`], dir);
+        return true;
+    } catch {
+        return false;
+    }
+}
+
 /** The base plan: a file, or the head file's path at a git ref; undefined when the file is new. */
 function loadBase(base: string, headFile: string): PkiPlan | undefined {
-    if (fs.existsSync(base) && fs.statSync(base).isFile()) return planFromRawConfig(rawConfigFromStackFile(base));
     const dir = path.dirname(headFile);
+    if (fs.existsSync(base) && fs.statSync(base).isFile()) {
+        // A file named like the ref would stand in for it: in CI the pull request decides which
+        // files exist, and one named after the base commit would make the diff compare the head
+        // with itself.
+        if (isCommit(base, dir)) {
+            throw new UsageError(
+                `--base ${base} is both a file and a git ref; give the file as ./${base.replace(/^\.\//, "")} or the ref as ${base}^{commit}`,
+            );
+        }
+        return planFromRawConfig(rawConfigFromStackFile(base));
+    }
     try {
         git(["rev-parse", "--is-inside-work-tree"], dir);
     } catch {

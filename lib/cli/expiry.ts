@@ -115,7 +115,11 @@ function filesOfDir(dir: string): string[] {
     } catch (error) {
         throw cannotRead(dir, error);
     }
-    if (stat === undefined) throw new InputError(`${dir}: no such folder`);
+    if (stat === undefined) {
+        throw new InputError(
+            `--dir ${dir}: no such folder; give the folder that holds the certificates (a render, or a Secret mounted into a pod)`,
+        );
+    }
     if (!stat.isDirectory()) {
         throw new InputError(`--dir ${dir} is not a folder; give the folder that holds the files, or --pem ${dir}`);
     }

@@ -35,6 +35,8 @@ is refused.
 rehearse a lifecycle, e.g. with the lifecycle command and --state, over years in minutes.`;
 
 const DAY_MS = 86_400_000;
+
+const counted = (n: number, what: string): string => `${n} ${what}${n === 1 ? "" : "s"}`;
 /** GeneralizedTime has four digits for the year (RFC 5280 4.1.2.5.2). */
 const LAST_X509_TIME = Date.UTC(9999, 11, 31, 23, 59, 59);
 
@@ -89,8 +91,8 @@ export const renderCommand: Command = {
                 stateFile?.save();
             }
             out(
-                `rendered ${path.relative(process.cwd(), file)} (Option ${plan.config.option}): ${plan.endpoints.length} endpoints, ` +
-                    `${result.inventory.length} certificates, ${result.engine.kubernetesObjects().length} Kubernetes objects ` +
+                `rendered ${path.relative(process.cwd(), file)} (Option ${plan.config.option}): ${counted(plan.endpoints.length, "endpoint")}, ` +
+                    `${counted(result.inventory.length, "certificate")}, ${counted(result.engine.kubernetesObjects().length, "Kubernetes object")} ` +
                     `-> ${path.relative(process.cwd(), outDir) || "."} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
             );
             for (const warning of result.engine.warnings) process.stderr.write(`warning: ${warning}\n`);

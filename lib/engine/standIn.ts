@@ -358,10 +358,13 @@ async function runUntilSettled<T>(program: () => T | Promise<T>, options: RunOpt
     // resource whose input is an apply that threw) fails the run. Without this the run would wait
     // for that resource's outputs, which never come.
     let rejectUnhandled!: (error: Error) => void;
+    let unhandledError: Error | undefined;
     const unhandled = new Promise<never>((_, reject) => (rejectUnhandled = reject));
     unhandled.catch(() => undefined);
-    const onUnhandled = (reason: unknown) =>
-        rejectUnhandled(reason instanceof Error ? reason : new Error(String(reason)));
+    const onUnhandled = (reason: unknown) => {
+        unhandledError ??= reason instanceof Error ? reason : new Error(String(reason));
+        rejectUnhandled(unhandledError);
+    };
     process.on("unhandledRejection", onUnhandled);
     let timer: NodeJS.Timeout | undefined;
     let timedOut = false;
@@ -373,6 +376,11 @@ async function runUntilSettled<T>(program: () => T | Promise<T>, options: RunOpt
     });
     try {
         const outputs = await Promise.race([settled, engine.failure, unhandled, timeout]);
+        // Node reports a rejection nobody handles after the microtasks that raised it: give those a
+        // turn before calling the run good (an apply that threw, feeding a resource whose outputs
+        // the program never uses: its registration fails after the program has settled).
+        await new Promise((resolve) => setImmediate(resolve));
+        if (unhandledError !== undefined) throw unhandledError;
         engine.saveTestKeys();
         const record = (outputs as { deploymentRecord?: unknown } | undefined)?.deploymentRecord;
         if (options.state !== undefined && record !== undefined)

@@ -12,7 +12,7 @@ import * as v8 from "v8";
 export const HEAP_BYTES_PER_RESOURCE = 200 * 1024;
 /** The process before the render (modules, plan) and the stack's fixed resources. */
 export const HEAP_BASE_BYTES = 256 * 2 ** 20;
-/** Resources per endpoint (README "What each option creates"). */
+/** Resources per endpoint (README "What each part creates"). */
 export const RESOURCES_PER_ENDPOINT = 9;
 
 const GB = 2 ** 30;
