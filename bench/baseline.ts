@@ -37,7 +37,7 @@ import {
 } from "../lib/plan/plan";
 import { pemBlocks } from "../lib/pki/pem";
 import { spkiPin } from "../lib/pki/pins";
-import { buildPkcs12, pkcs12FriendlyName } from "../lib/pki/pkcs12";
+import { cachedPkcs12, pkcs12FriendlyName } from "../lib/pki/pkcs12";
 import { endpointOutputs, recordOfDeployment } from "../lib/stack";
 
 /** What signs: a CA's certificate and key (secret). */
@@ -175,7 +175,7 @@ function apicClients(plan: PkiPlan, clientCa: Ca, serverTrustPem: pulumi.Output<
             pulumi
                 .all([issued.privateKeyPem, issued.certPem, caChainPem, password.result])
                 .apply(([keyPem, certPem, chainPem, pass]) =>
-                    buildPkcs12({
+                    cachedPkcs12({
                         keyPem,
                         certPems: [certPem, ...pemBlocks(chainPem, "CERTIFICATE")],
                         password: pass,
