@@ -56,13 +56,25 @@ describe("Components used alone", function () {
         );
     });
 
-    it("refuses a RootCa maxPathLength of 0, which @pulumi/tls would write as no limit", async () => {
-        await assert.rejects(
-            runWithStandIn(() => new RootCa("r", { subject: { commonName: "r" }, maxPathLength: 0 }), {
-                state: sharedState,
-            }),
-            /RootCa maxPathLength must be >= 1; got 0/,
-        );
+    it("refuses a RootCa maxPathLength of 0, which @pulumi/tls would write as no limit, or one that is no whole number", async () => {
+        // From another language anything may arrive: text or NaN passed "< 1" and made a root with no limit.
+        for (const [given, shown] of [
+            [0, "0"],
+            ["abc", '"abc"'],
+            [NaN, "null"],
+            [1.5, "1.5"],
+            [true, "true"],
+        ] as const) {
+            await assert.rejects(
+                runWithStandIn(
+                    () => new RootCa("r", { subject: { commonName: "r" }, maxPathLength: given as unknown as number }),
+                    { state: sharedState },
+                ),
+                {
+                    message: `RootCa maxPathLength must be a whole number >= 1; got ${shown}. @pulumi/tls writes 0 as "no limit", so 0 cannot forbid sub-CAs`,
+                },
+            );
+        }
     });
 
     it("refuses validity days out of range, naming the component, the argument and the default", async () => {
@@ -96,6 +108,18 @@ describe("Components used alone", function () {
         );
     });
 
+    it("refuses two resources of one type and name in a run, as pulumi up refuses a duplicate URN", async () => {
+        const hosts = (names: string[]) => () => {
+            for (const name of names) new tls.PrivateKey(`${name}-key`, { algorithm: "ECDSA", ecdsaCurve: "P256" });
+        };
+        await assert.rejects(runWithStandIn(hosts(["www.example", "www.example"]), { state: new Map() }), {
+            message:
+                'stand-in failed on tls:index/privateKey:PrivateKey "www.example-key": duplicate resource: a tls:index/privateKey:PrivateKey named "www.example-key" is registered twice in this run, which pulumi up refuses (duplicate URN); give each a unique name',
+        });
+        const distinct = await runWithStandIn(hosts(["www.example", "api.example"]), { state: new Map() });
+        assert.strictEqual(distinct.engine.resources.length, 2);
+    });
+
     it("refuses a CA subject that RFC 5280 cannot carry, or an empty common name", async () => {
         const PASTED_KEY = crypto
             .generateKeyPairSync("ec", { namedCurve: "P-256" })
@@ -112,6 +136,27 @@ describe("Components used alone", function () {
                 await outcome(() => new RootCa("r", { subject: { commonName: " " }, keyAlgorithm: "ECDSA" })),
                 // A key pasted into the wrong argument stays out of the message (it reaches pulumi's log).
                 await outcome(() => new RootCa("r", { subject: { commonName: PASTED_KEY }, keyAlgorithm: "ECDSA" })),
+                await outcome(() => new RootCa("r", { subject: { commonName: "bank\nroot" }, keyAlgorithm: "ECDSA" })),
+                // MeshPluginCa builds its subject from the environment, the cluster and the generation.
+                ...(await Promise.all(
+                    (
+                        [
+                            { cluster: "east-with-a-cluster-name-long-enough-to-pass-the-limit", generation: 3 },
+                            { cluster: "east", organization: "" },
+                            { cluster: "" },
+                        ] as const
+                    ).map((args) =>
+                        outcome(
+                            () =>
+                                new MeshPluginCa("m", {
+                                    issuer: { certPem: "x", privateKeyPem: "x", rootCertPem: "x" },
+                                    environment: "dev",
+                                    keyAlgorithm: "ECDSA",
+                                    ...args,
+                                }),
+                        ),
+                    ),
+                )),
                 await outcome(
                     () =>
                         new IntermediateCa("i", {
@@ -125,6 +170,10 @@ describe("Components used alone", function () {
                 `RootCa subject.commonName must be 1 to 64 characters (RFC 5280), not blank; got "${long}" (65)`,
                 'RootCa subject.commonName must be 1 to 64 characters (RFC 5280), not blank; got " " (1)',
                 `RootCa subject.commonName must be 1 to 64 characters (RFC 5280), not blank; got "(a private key, not shown)\\n" (${PASTED_KEY.length})`,
+                'RootCa subject.commonName must not contain control characters; got "bank\\nroot"',
+                'MeshPluginCa subject.commonName must be 1 to 64 characters (RFC 5280), not blank; got "dev mesh CA east-with-a-cluster-name-long-enough-to-pass-the-limit G3" (69)',
+                'MeshPluginCa subject.organization must be 1 to 64 characters (RFC 5280), not blank; got "" (0)',
+                "MeshPluginCa cluster must be a cluster name (lower-case letters, digits and '-', not at either end, at most 63); got \"\"",
                 `IntermediateCa subject.organization must be 1 to 64 characters (RFC 5280), not blank; got "${long}" (65)`,
             ],
         );
@@ -223,7 +272,7 @@ describe("The stand-in harness (runWithStandIn)", function () {
         const traced = await failing(true);
         assert.strictEqual(
             quiet.message,
-            'RootCa maxPathLength must be >= 1; got 0. @pulumi/tls writes 0 as "no limit", so 0 cannot forbid sub-CAs',
+            'RootCa maxPathLength must be a whole number >= 1; got 0. @pulumi/tls writes 0 as "no limit", so 0 cannot forbid sub-CAs',
         );
         assert.strictEqual(traced.message, quiet.message);
         assert.doesNotMatch(quiet.stack ?? "", /\n\s+at /);

@@ -3,7 +3,7 @@ import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import { KeyAlgorithm } from "../config/types";
-import { Json, showJson } from "../config/values";
+import { hasControlCharacter, Json, showJson } from "../config/values";
 import { defaultEarlyRenewalDays, MAX_COMMON_NAME_LENGTH, MAX_VALIDITY_DAYS } from "../config/validate";
 import { CA_USES, KeySpec, LeafPlan, rotatedName } from "../plan/plan";
 import { joinPemOutputs } from "./pem";
@@ -111,6 +111,13 @@ export function checkCaSubject(subject: CertificateSubject, component: string, r
         if (typeof value !== "string" || value.trim() === "" || value.length > MAX_COMMON_NAME_LENGTH) {
             throw new pulumi.ResourceError(
                 `${component} subject.${field} must be 1 to ${MAX_COMMON_NAME_LENGTH} characters (RFC 5280), not blank; got ${showJson(value as Json | undefined)}${typeof value === "string" ? ` (${value.length})` : ""}`,
+                resource,
+            );
+        }
+        // As the stack's pki:organization: a line break or escape would forge what tools print of the name.
+        if (hasControlCharacter(value)) {
+            throw new pulumi.ResourceError(
+                `${component} subject.${field} must not contain control characters; got ${showJson(value)}`,
                 resource,
             );
         }
