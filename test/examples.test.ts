@@ -11,7 +11,7 @@ import { readTestKeys } from "../lib/engine/testKeys";
 import { runProgram } from "../lib/testing";
 import { ApicClientBundle } from "../lib/components/apicClientBundle";
 import { IntermediateCa } from "../lib/components/intermediateCa";
-import { IstioGatewayTls } from "../lib/components/istioGatewayTls";
+import { GatewayEndpoint, IstioGatewayTls } from "../lib/components/istioGatewayTls";
 import { MeshPluginCa } from "../lib/components/meshPluginCa";
 import { RootCa } from "../lib/components/rootCa";
 import { readmeBlock, ROOT, sharedState, tempDir } from "./helpers";
@@ -175,6 +175,51 @@ describe("Components used alone", function () {
                 'MeshPluginCa subject.organization must be 1 to 64 characters (RFC 5280), not blank; got "" (0)',
                 "MeshPluginCa cluster must be a cluster name (lower-case letters, digits and '-', not at either end, at most 63); got \"\"",
                 `IntermediateCa subject.organization must be 1 to 64 characters (RFC 5280), not blank; got "${long}" (65)`,
+            ],
+        );
+    });
+
+    it("refuses a gateway endpoint that would let any client in or that Envoy would refuse, as another language may send it", async () => {
+        const gateway = (endpoints: unknown[]) =>
+            runWithStandIn(
+                () => {
+                    const root = new RootCa("pins-root", { subject: { commonName: "r" }, keyAlgorithm: "ECDSA" });
+                    const ca = { certPem: root.certPem, privateKeyPem: root.privateKeyPem, chainPem: root.certPem };
+                    return new IstioGatewayTls("pins", {
+                        serverCa: ca,
+                        clientTrustBundlePem: root.certPem,
+                        endpoints: endpoints as GatewayEndpoint[],
+                        keyAlgorithm: "ECDSA",
+                    }).gatewayName;
+                },
+                { state: sharedState },
+            ).then(
+                () => "accepted",
+                (error: Error) => error.message,
+            );
+        const pin = crypto.createHash("sha256").update("key").digest("base64");
+        const ob = { id: "ob", host: "ob.bank.example", clientSubjectAltNames: ["urn:example:apic"] };
+        assert.deepStrictEqual(
+            [
+                await gateway([{ ...ob, clientSubjectAltNames: [] }]),
+                await gateway([{ ...ob, clientSubjectAltNames: "urn:example:apic" }]),
+                await gateway([{ ...ob, clientSubjectAltNames: [""] }]),
+                await gateway([{ ...ob, verifyCertificateSpki: "pin=" }]),
+                await gateway([{ ...ob, verifyCertificateSpki: [pin, "not a pin"] }]),
+                await gateway([ob, { ...ob, id: "dp", host: "dp.bank.example", secretName: "apic-mtls-ob" }]),
+                // An output is checked once resolved; the SDK reports it as pulumi up does.
+                await gateway([{ ...ob, clientSubjectAltNames: [pulumi.output(" ")] }]),
+                await gateway([{ ...ob, verifyCertificateSpki: [pin] }]),
+            ],
+            [
+                'IstioGatewayTls endpoint "ob" clientSubjectAltNames must list the client identities it accepts (the APIC client\'s URI SAN); got []: with none, any certificate under ca.crt would get in',
+                'IstioGatewayTls endpoint "ob" clientSubjectAltNames must list the client identities it accepts (the APIC client\'s URI SAN); got "urn:example:apic": with none, any certificate under ca.crt would get in',
+                'IstioGatewayTls endpoint "ob" clientSubjectAltNames[0] must be a client identity (non-blank text); got ""',
+                'IstioGatewayTls endpoint "ob" verifyCertificateSpki must be a list of pins (ApicClientBundle.spkiPin); got "pin="',
+                'IstioGatewayTls endpoint "ob" verifyCertificateSpki[1] must be the base64 SHA-256 of a SubjectPublicKeyInfo (44 characters, as ApicClientBundle.spkiPin gives); got "not a pin": Envoy would refuse the gateway\'s configuration',
+                'IstioGatewayTls endpoints "ob" and "dp" both name the secret "apic-mtls-ob"; give each endpoint its own secretName',
+                'error serializing property "spec": IstioGatewayTls endpoint "ob" clientSubjectAltNames[0] must be a client identity (non-blank text); got " "',
+                "accepted",
             ],
         );
     });
