@@ -14,7 +14,7 @@ import { IntermediateCa } from "../lib/components/intermediateCa";
 import { GatewayEndpoint, IstioGatewayTls } from "../lib/components/istioGatewayTls";
 import { MeshPluginCa } from "../lib/components/meshPluginCa";
 import { RootCa } from "../lib/components/rootCa";
-import { readmeBlock, ROOT, sharedState, tempDir } from "./helpers";
+import { mintLeaf, mintRoot, mintSubCa, readmeBlock, ROOT, sharedState, tempDir } from "./helpers";
 
 const OWN_PKI = path.join(ROOT, "examples/own-pki");
 
@@ -179,6 +179,64 @@ describe("Components used alone", function () {
         );
     });
 
+    it("refuses an issuer whose parts do not belong together, before signing a chain that would not verify", async () => {
+        const rootA = await mintRoot("root A");
+        const rootB = await mintRoot("root B");
+        const caA = await mintSubCa(rootA, "CA under A");
+        const leaf = await mintLeaf(caA, { commonName: "leaf.example", allowedUses: ["digital_signature"] });
+        const sign = (make: () => unknown) =>
+            runWithStandIn(make, { state: new Map() }).then(
+                () => "accepted",
+                (error: Error) => error.message,
+            );
+        const intermediate = (signer: Record<string, unknown>) => () =>
+            new IntermediateCa("i", { ...signer, subject: { commonName: "i" }, keyAlgorithm: "ECDSA" });
+        const issuer = (
+            parts: Partial<{ certPem: string; privateKeyPem: string; chainPem: string; rootCertPem: string }>,
+        ) =>
+            intermediate({
+                issuer: {
+                    certPem: caA.certPem,
+                    privateKeyPem: caA.keyPem,
+                    chainPem: caA.certPem,
+                    rootCertPem: rootA.certPem,
+                    ...parts,
+                },
+            });
+        const bundle = (chainPem: string) => () =>
+            new ApicClientBundle("b", {
+                clientCa: { certPem: caA.certPem, privateKeyPem: caA.keyPem, chainPem },
+                serverTrustBundlePem: rootA.certPem,
+                endpointId: "ob",
+                identity: "urn:example:apic",
+                keyAlgorithm: "ECDSA",
+            });
+        assert.deepStrictEqual(
+            [
+                await sign(intermediate({ rootCa: { certPem: leaf.cert, privateKeyPem: leaf.key } })),
+                await sign(intermediate({ rootCa: { certPem: caA.certPem, privateKeyPem: caA.keyPem } })),
+                await sign(issuer({ privateKeyPem: rootB.keyPem })),
+                await sign(issuer({ rootCertPem: rootB.certPem })),
+                await sign(issuer({ chainPem: rootB.certPem })),
+                await sign(bundle("")),
+                await sign(bundle(caA.keyPem)),
+                await sign(issuer({})),
+                await sign(bundle(caA.certPem)),
+            ],
+            [
+                "IntermediateCa rootCa: certPem (CN=leaf.example) is not a CA certificate (CA:FALSE)",
+                "IntermediateCa rootCa: certPem (CN=CA under A) is not a self-signed root; give a root here, or this CA as issuer with its chainPem and rootCertPem",
+                "IntermediateCa issuer: privateKeyPem is not the key of certPem",
+                "IntermediateCa issuer: the chain does not lead to rootCertPem: CN=CA under A is not signed by it",
+                "IntermediateCa issuer: chainPem does not start with certPem",
+                "ApicClientBundle clientCa: chainPem holds no certificate; give the CA's certificate and every CA above it, up to the root",
+                "ApicClientBundle clientCa: chainPem holds no certificate; give the CA's certificate and every CA above it, up to the root",
+                "accepted",
+                "accepted",
+            ],
+        );
+    });
+
     it("refuses a gateway endpoint that would let any client in or that Envoy would refuse, as another language may send it", async () => {
         const gateway = (endpoints: unknown[]) =>
             runWithStandIn(
@@ -332,15 +390,23 @@ describe("The stand-in harness (runWithStandIn)", function () {
         const listener = (reason: unknown) => unhandled.push(String(reason));
         process.on("unhandledRejection", listener);
         try {
-            const badIssuer = { certPem: "x", privateKeyPem: "not a key", rootCertPem: "x" };
+            // A provider error (the components check their issuers first): a CA key that is no key.
             await assert.rejects(
                 runWithStandIn(
-                    () =>
-                        new IntermediateCa("bad-issuer", {
-                            issuer: badIssuer,
+                    () => {
+                        const key = new tls.PrivateKey("bad-issuer-key", { algorithm: "ECDSA", ecdsaCurve: "P256" });
+                        const csr = new tls.CertRequest("bad-issuer-csr", {
+                            privateKeyPem: key.privateKeyPem,
                             subject: { commonName: "i" },
-                            keyAlgorithm: "ECDSA",
-                        }),
+                        });
+                        return new tls.LocallySignedCert("bad-issuer-cert", {
+                            certRequestPem: csr.certRequestPem,
+                            caCertPem: "x",
+                            caPrivateKeyPem: "not a key",
+                            validityPeriodHours: 24,
+                            allowedUses: ["cert_signing"],
+                        }).certPem;
+                    },
                     { state: new Map() },
                 ),
                 {

@@ -4,7 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { KeyAlgorithm } from "../config/types";
 import { Json, showJson } from "../config/values";
 import { GATEWAY_SELECTOR, gatewayServerCert, HTTPS_PORT } from "../plan/plan";
-import { certificateSettings, issueCertificate, IssuingCa } from "./keys";
+import { certificateSettings, checkedIssuer, issueCertificate, IssuingCa } from "./keys";
 import { pemBlocks } from "../pki/pem";
 import { joinPemOutputs } from "./pem";
 
@@ -217,6 +217,7 @@ export class IstioGatewayTls extends pulumi.ComponentResource {
             args.clientCrlPem === undefined
                 ? pulumi.output(args.clientTrustBundlePem)
                 : pulumi.output(args.clientTrustBundlePem).apply((pem) => onlyRoots(name, pem));
+        const serverCa = checkedIssuer(args.serverCa, "IstioGatewayTls serverCa", this);
         this.serverCertPems = {};
         this.serverPrivateKeyPems = {};
         const servers = args.endpoints.map((endpoint) => {
@@ -230,7 +231,7 @@ export class IstioGatewayTls extends pulumi.ComponentResource {
                 epoch: endpoint.epoch ?? 0,
                 organization: args.organization,
             });
-            const { key, cert } = issueCertificate(this, `${name}-${endpoint.id}-server`, spec, args.serverCa);
+            const { key, cert } = issueCertificate(this, `${name}-${endpoint.id}-server`, spec, serverCa);
             const privateKeyPem = pulumi.secret(key.privateKeyPem);
             this.serverCertPems[endpoint.id] = cert.certPem;
             this.serverPrivateKeyPems[endpoint.id] = privateKeyPem;

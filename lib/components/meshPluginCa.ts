@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { KeyAlgorithm } from "../config/types";
 import { Json, LABEL, showJson } from "../config/values";
 import { caKey, MESH_CA_SECRET, meshCaId, meshCaSubject } from "../plan/plan";
-import { signerOf, SignerArgs } from "./intermediateCa";
+import { checkedSigner, signerOf, SignerArgs } from "./intermediateCa";
 import { certificateSettings, checkCaSubject, issueCaCertificate } from "./keys";
 import { joinPemOutputs } from "./pem";
 
@@ -126,7 +126,7 @@ export class MeshPluginCa extends pulumi.ComponentResource {
                 earlyRenewalDays,
                 epoch,
             },
-            signer,
+            checkedSigner(args, signer, "MeshPluginCa", this),
         );
 
         this.certPem = ca.certPem;
