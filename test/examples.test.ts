@@ -686,8 +686,13 @@ describe("The stand-in's key file (keyFile): test-only RSA keys kept between run
     it("fails a run whose new keys cannot be written, naming the file and the fix", async () => {
         const keyFile = path.join(tempDir("keyfile-missing"), "no-such-folder", "test-keys.json");
         await assert.rejects(runWithStandIn(twoKeys, { keyFile }), {
-            message: `keyFile ${keyFile}: cannot write the RSA keys this run made (ENOENT creating ${keyFile}.${process.pid}.tmp); give keyFile a path in a folder you can write to`,
+            message: `keyFile ${keyFile}: cannot write the RSA keys this run made (ENOENT creating a file in ${path.dirname(keyFile)}); give keyFile a path in a folder you can write to`,
         });
+        // A file a crashed process left under the name a pid-named temporary file would take does not block the write.
+        const beside = path.join(tempDir("keyfile-leftover"), "test-keys.json");
+        fs.writeFileSync(`${beside}.${process.pid}.tmp`, "left over\n");
+        await runWithStandIn(twoKeys, { keyFile: beside });
+        assert.strictEqual(readTestKeys(beside).length, 1, "the RSA key");
     });
 
     it("holds every RSA key of examples/own-pki, so that its test makes none", async () => {
