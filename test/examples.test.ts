@@ -10,6 +10,7 @@ import { runWithStandIn } from "../lib/engine/standIn";
 import { readTestKeys } from "../lib/engine/testKeys";
 import { runProgram } from "../lib/testing";
 import { ApicClientBundle } from "../lib/components/apicClientBundle";
+import { CustomerFacingTls } from "../lib/components/customerFacingTls";
 import { IntermediateCa } from "../lib/components/intermediateCa";
 import { GatewayEndpoint, IstioGatewayTls } from "../lib/components/istioGatewayTls";
 import { MeshPluginCa } from "../lib/components/meshPluginCa";
@@ -234,6 +235,41 @@ describe("Components used alone", function () {
                 "accepted",
                 "accepted",
             ],
+        );
+    });
+
+    it("refuses a customer-facing certificate that is empty or for another host, instead of serving it", async () => {
+        const ca = await mintRoot("public CA");
+        const evil = await mintLeaf(ca, {
+            commonName: "evil.example",
+            dnsNames: ["evil.example"],
+            allowedUses: ["server_auth"],
+        });
+        const serve = (certificatePem: string) =>
+            runWithStandIn(
+                () =>
+                    new CustomerFacingTls("public", {
+                        hosts: [{ host: "www.bank.example", certificatePem }],
+                        keyAlgorithm: "ECDSA",
+                    }).servedCertPems["www.bank.example"],
+                { state: new Map() },
+            ).then(
+                () => "accepted",
+                (error: Error) => error.message,
+            );
+        // The SDK reports the apply's error through whichever property it was serializing first.
+        const outcomes = [await serve(""), await serve(evil.cert)];
+        const expected = [
+            "CustomerFacingTls public: the certificatePem given for www.bank.example holds no certificate; give the public CA's certificate (leaf first, then its intermediates) or leave certificatePem out until it comes",
+            "CustomerFacingTls public: the certificate given for www.bank.example is for DNS:evil.example, not for www.bank.example; give the certificate the public CA issued for this host's CSR",
+        ];
+        outcomes.forEach((outcome, i) =>
+            assert.match(
+                outcome,
+                new RegExp(
+                    `^(error serializing property "\\w+": )+${expected[i].replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`,
+                ),
+            ),
         );
     });
 
