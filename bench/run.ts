@@ -41,12 +41,16 @@ function rawConfig(services: number, extra = 0): Record<string, unknown> {
     };
 }
 
-/** A self-signed certificate for a key, made by the engine stand-in (usable as server and client). */
+/**
+ * A self-signed CA certificate for a key, made by the engine stand-in (usable as server and client,
+ * and as every CA of the fast mock: the components check that an issuer is a CA with its key).
+ */
 function selfSigned(keyPem: string): string {
     return tlsProvider.selfSignedCert({
         privateKeyPem: keyPem,
         subject: { commonName: "bench" },
-        allowedUses: ["digital_signature", "key_encipherment", "server_auth", "client_auth"],
+        isCaCertificate: true,
+        allowedUses: ["cert_signing", "digital_signature", "key_encipherment", "server_auth", "client_auth"],
         validityPeriodHours: 24,
     }).state.certPem as string;
 }

@@ -149,6 +149,23 @@ describe("Engine stand-in: faithful to @pulumi/tls (shared/reference/tls-provide
         );
     });
 
+    it("refuses a DNS name or URI beyond ASCII, as Go's x509 does (it does not transcribe it)", () => {
+        for (const [names, shown] of [
+            [{ dnsNames: ["bänk.example"] }, "bänk.example"],
+            [{ uris: ["urn:bänk:apic"] }, "urn:bänk:apic"],
+        ] as const) {
+            assert.throws(
+                () =>
+                    tlsProvider.certRequest({
+                        privateKeyPem: rsa.state.privateKeyPem,
+                        subject: { commonName: "x" },
+                        ...names,
+                    }),
+                { message: `x509: "${shown}" cannot be encoded as an IA5String` },
+            );
+        }
+    });
+
     it("adds AKI to locally-signed certs from the CA's SKI, and to self-signed only when asked", () => {
         const selfSigned = (setAuthorityKeyId: boolean) =>
             tlsProvider.selfSignedCert({

@@ -10,11 +10,12 @@ import { runWithStandIn } from "../lib/engine/standIn";
 import { readTestKeys } from "../lib/engine/testKeys";
 import { runProgram } from "../lib/testing";
 import { ApicClientBundle } from "../lib/components/apicClientBundle";
+import { CustomerFacingTls } from "../lib/components/customerFacingTls";
 import { IntermediateCa } from "../lib/components/intermediateCa";
-import { IstioGatewayTls } from "../lib/components/istioGatewayTls";
+import { GatewayEndpoint, IstioGatewayTls } from "../lib/components/istioGatewayTls";
 import { MeshPluginCa } from "../lib/components/meshPluginCa";
 import { RootCa } from "../lib/components/rootCa";
-import { readmeBlock, ROOT, sharedState, tempDir } from "./helpers";
+import { mintLeaf, mintRoot, mintSubCa, readmeBlock, ROOT, sharedState, tempDir } from "./helpers";
 
 const OWN_PKI = path.join(ROOT, "examples/own-pki");
 
@@ -56,13 +57,25 @@ describe("Components used alone", function () {
         );
     });
 
-    it("refuses a RootCa maxPathLength of 0, which @pulumi/tls would write as no limit", async () => {
-        await assert.rejects(
-            runWithStandIn(() => new RootCa("r", { subject: { commonName: "r" }, maxPathLength: 0 }), {
-                state: sharedState,
-            }),
-            /RootCa maxPathLength must be >= 1; got 0/,
-        );
+    it("refuses a RootCa maxPathLength of 0, which @pulumi/tls would write as no limit, or one that is no whole number", async () => {
+        // From another language anything may arrive: text or NaN passed "< 1" and made a root with no limit.
+        for (const [given, shown] of [
+            [0, "0"],
+            ["abc", '"abc"'],
+            [NaN, "null"],
+            [1.5, "1.5"],
+            [true, "true"],
+        ] as const) {
+            await assert.rejects(
+                runWithStandIn(
+                    () => new RootCa("r", { subject: { commonName: "r" }, maxPathLength: given as unknown as number }),
+                    { state: sharedState },
+                ),
+                {
+                    message: `RootCa maxPathLength must be a whole number >= 1; got ${shown}. @pulumi/tls writes 0 as "no limit", so 0 cannot forbid sub-CAs`,
+                },
+            );
+        }
     });
 
     it("refuses validity days out of range, naming the component, the argument and the default", async () => {
@@ -96,6 +109,18 @@ describe("Components used alone", function () {
         );
     });
 
+    it("refuses two resources of one type and name in a run, as pulumi up refuses a duplicate URN", async () => {
+        const hosts = (names: string[]) => () => {
+            for (const name of names) new tls.PrivateKey(`${name}-key`, { algorithm: "ECDSA", ecdsaCurve: "P256" });
+        };
+        await assert.rejects(runWithStandIn(hosts(["www.example", "www.example"]), { state: new Map() }), {
+            message:
+                'stand-in failed on tls:index/privateKey:PrivateKey "www.example-key": duplicate resource: a tls:index/privateKey:PrivateKey named "www.example-key" is registered twice in this run, which pulumi up refuses (duplicate URN); give each a unique name',
+        });
+        const distinct = await runWithStandIn(hosts(["www.example", "api.example"]), { state: new Map() });
+        assert.strictEqual(distinct.engine.resources.length, 2);
+    });
+
     it("refuses a CA subject that RFC 5280 cannot carry, or an empty common name", async () => {
         const PASTED_KEY = crypto
             .generateKeyPairSync("ec", { namedCurve: "P-256" })
@@ -112,6 +137,27 @@ describe("Components used alone", function () {
                 await outcome(() => new RootCa("r", { subject: { commonName: " " }, keyAlgorithm: "ECDSA" })),
                 // A key pasted into the wrong argument stays out of the message (it reaches pulumi's log).
                 await outcome(() => new RootCa("r", { subject: { commonName: PASTED_KEY }, keyAlgorithm: "ECDSA" })),
+                await outcome(() => new RootCa("r", { subject: { commonName: "bank\nroot" }, keyAlgorithm: "ECDSA" })),
+                // MeshPluginCa builds its subject from the environment, the cluster and the generation.
+                ...(await Promise.all(
+                    (
+                        [
+                            { cluster: "east-with-a-cluster-name-long-enough-to-pass-the-limit", generation: 3 },
+                            { cluster: "east", organization: "" },
+                            { cluster: "" },
+                        ] as const
+                    ).map((args) =>
+                        outcome(
+                            () =>
+                                new MeshPluginCa("m", {
+                                    issuer: { certPem: "x", privateKeyPem: "x", rootCertPem: "x" },
+                                    environment: "dev",
+                                    keyAlgorithm: "ECDSA",
+                                    ...args,
+                                }),
+                        ),
+                    ),
+                )),
                 await outcome(
                     () =>
                         new IntermediateCa("i", {
@@ -125,7 +171,149 @@ describe("Components used alone", function () {
                 `RootCa subject.commonName must be 1 to 64 characters (RFC 5280), not blank; got "${long}" (65)`,
                 'RootCa subject.commonName must be 1 to 64 characters (RFC 5280), not blank; got " " (1)',
                 `RootCa subject.commonName must be 1 to 64 characters (RFC 5280), not blank; got "(a private key, not shown)\\n" (${PASTED_KEY.length})`,
+                'RootCa subject.commonName must not contain control characters; got "bank\\nroot"',
+                'MeshPluginCa subject.commonName must be 1 to 64 characters (RFC 5280), not blank; got "dev mesh CA east-with-a-cluster-name-long-enough-to-pass-the-limit G3" (69)',
+                'MeshPluginCa subject.organization must be 1 to 64 characters (RFC 5280), not blank; got "" (0)',
+                "MeshPluginCa cluster must be a cluster name (lower-case letters, digits and '-', not at either end, at most 63); got \"\"",
                 `IntermediateCa subject.organization must be 1 to 64 characters (RFC 5280), not blank; got "${long}" (65)`,
+            ],
+        );
+    });
+
+    it("refuses an issuer whose parts do not belong together, before signing a chain that would not verify", async () => {
+        const rootA = await mintRoot("root A");
+        const rootB = await mintRoot("root B");
+        const caA = await mintSubCa(rootA, "CA under A");
+        const leaf = await mintLeaf(caA, { commonName: "leaf.example", allowedUses: ["digital_signature"] });
+        const sign = (make: () => unknown) =>
+            runWithStandIn(make, { state: new Map() }).then(
+                () => "accepted",
+                (error: Error) => error.message,
+            );
+        const intermediate = (signer: Record<string, unknown>) => () =>
+            new IntermediateCa("i", { ...signer, subject: { commonName: "i" }, keyAlgorithm: "ECDSA" });
+        const issuer = (
+            parts: Partial<{ certPem: string; privateKeyPem: string; chainPem: string; rootCertPem: string }>,
+        ) =>
+            intermediate({
+                issuer: {
+                    certPem: caA.certPem,
+                    privateKeyPem: caA.keyPem,
+                    chainPem: caA.certPem,
+                    rootCertPem: rootA.certPem,
+                    ...parts,
+                },
+            });
+        const bundle = (chainPem: string) => () =>
+            new ApicClientBundle("b", {
+                clientCa: { certPem: caA.certPem, privateKeyPem: caA.keyPem, chainPem },
+                serverTrustBundlePem: rootA.certPem,
+                endpointId: "ob",
+                identity: "urn:example:apic",
+                keyAlgorithm: "ECDSA",
+            });
+        assert.deepStrictEqual(
+            [
+                await sign(intermediate({ rootCa: { certPem: leaf.cert, privateKeyPem: leaf.key } })),
+                await sign(intermediate({ rootCa: { certPem: caA.certPem, privateKeyPem: caA.keyPem } })),
+                await sign(issuer({ privateKeyPem: rootB.keyPem })),
+                await sign(issuer({ rootCertPem: rootB.certPem })),
+                await sign(issuer({ chainPem: rootB.certPem })),
+                await sign(bundle("")),
+                await sign(bundle(caA.keyPem)),
+                await sign(issuer({})),
+                await sign(bundle(caA.certPem)),
+            ],
+            [
+                "IntermediateCa rootCa: certPem (CN=leaf.example) is not a CA certificate (CA:FALSE)",
+                "IntermediateCa rootCa: certPem (CN=CA under A) is not a self-signed root; give a root here, or this CA as issuer with its chainPem and rootCertPem",
+                "IntermediateCa issuer: privateKeyPem is not the key of certPem",
+                "IntermediateCa issuer: the chain does not lead to rootCertPem: CN=CA under A is not signed by it",
+                "IntermediateCa issuer: chainPem does not start with certPem",
+                "ApicClientBundle clientCa: chainPem holds no certificate; give the CA's certificate and every CA above it, up to the root",
+                "ApicClientBundle clientCa: chainPem holds no certificate; give the CA's certificate and every CA above it, up to the root",
+                "accepted",
+                "accepted",
+            ],
+        );
+    });
+
+    it("refuses a customer-facing certificate that is empty or for another host, instead of serving it", async () => {
+        const ca = await mintRoot("public CA");
+        const evil = await mintLeaf(ca, {
+            commonName: "evil.example",
+            dnsNames: ["evil.example"],
+            allowedUses: ["server_auth"],
+        });
+        const serve = (certificatePem: string) =>
+            runWithStandIn(
+                () =>
+                    new CustomerFacingTls("public", {
+                        hosts: [{ host: "www.bank.example", certificatePem }],
+                        keyAlgorithm: "ECDSA",
+                    }).servedCertPems["www.bank.example"],
+                { state: new Map() },
+            ).then(
+                () => "accepted",
+                (error: Error) => error.message,
+            );
+        // The SDK reports the apply's error through whichever property it was serializing first.
+        const outcomes = [await serve(""), await serve(evil.cert)];
+        const expected = [
+            "CustomerFacingTls public: the certificatePem given for www.bank.example holds no certificate; give the public CA's certificate (leaf first, then its intermediates) or leave certificatePem out until it comes",
+            "CustomerFacingTls public: the certificate given for www.bank.example is for DNS:evil.example, not for www.bank.example; give the certificate the public CA issued for this host's CSR",
+        ];
+        outcomes.forEach((outcome, i) =>
+            assert.match(
+                outcome,
+                new RegExp(
+                    `^(error serializing property "\\w+": )+${expected[i].replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`,
+                ),
+            ),
+        );
+    });
+
+    it("refuses a gateway endpoint that would let any client in or that Envoy would refuse, as another language may send it", async () => {
+        const gateway = (endpoints: unknown[]) =>
+            runWithStandIn(
+                () => {
+                    const root = new RootCa("pins-root", { subject: { commonName: "r" }, keyAlgorithm: "ECDSA" });
+                    const ca = { certPem: root.certPem, privateKeyPem: root.privateKeyPem, chainPem: root.certPem };
+                    return new IstioGatewayTls("pins", {
+                        serverCa: ca,
+                        clientTrustBundlePem: root.certPem,
+                        endpoints: endpoints as GatewayEndpoint[],
+                        keyAlgorithm: "ECDSA",
+                    }).gatewayName;
+                },
+                { state: sharedState },
+            ).then(
+                () => "accepted",
+                (error: Error) => error.message,
+            );
+        const pin = crypto.createHash("sha256").update("key").digest("base64");
+        const ob = { id: "ob", host: "ob.bank.example", clientSubjectAltNames: ["urn:example:apic"] };
+        assert.deepStrictEqual(
+            [
+                await gateway([{ ...ob, clientSubjectAltNames: [] }]),
+                await gateway([{ ...ob, clientSubjectAltNames: "urn:example:apic" }]),
+                await gateway([{ ...ob, clientSubjectAltNames: [""] }]),
+                await gateway([{ ...ob, verifyCertificateSpki: "pin=" }]),
+                await gateway([{ ...ob, verifyCertificateSpki: [pin, "not a pin"] }]),
+                await gateway([ob, { ...ob, id: "dp", host: "dp.bank.example", secretName: "apic-mtls-ob" }]),
+                // An output is checked once resolved; the SDK reports it as pulumi up does.
+                await gateway([{ ...ob, clientSubjectAltNames: [pulumi.output(" ")] }]),
+                await gateway([{ ...ob, verifyCertificateSpki: [pin] }]),
+            ],
+            [
+                'IstioGatewayTls endpoint "ob" clientSubjectAltNames must list the client identities it accepts (the APIC client\'s URI SAN); got []: with none, any certificate under ca.crt would get in',
+                'IstioGatewayTls endpoint "ob" clientSubjectAltNames must list the client identities it accepts (the APIC client\'s URI SAN); got "urn:example:apic": with none, any certificate under ca.crt would get in',
+                'IstioGatewayTls endpoint "ob" clientSubjectAltNames[0] must be a client identity (non-blank text); got ""',
+                'IstioGatewayTls endpoint "ob" verifyCertificateSpki must be a list of pins (ApicClientBundle.spkiPin); got "pin="',
+                'IstioGatewayTls endpoint "ob" verifyCertificateSpki[1] must be the base64 SHA-256 of a SubjectPublicKeyInfo (44 characters, as ApicClientBundle.spkiPin gives); got "not a pin": Envoy would refuse the gateway\'s configuration',
+                'IstioGatewayTls endpoints "ob" and "dp" both name the secret "apic-mtls-ob"; give each endpoint its own secretName',
+                'error serializing property "spec": IstioGatewayTls endpoint "ob" clientSubjectAltNames[0] must be a client identity (non-blank text); got " "',
+                "accepted",
             ],
         );
     });
@@ -223,7 +411,7 @@ describe("The stand-in harness (runWithStandIn)", function () {
         const traced = await failing(true);
         assert.strictEqual(
             quiet.message,
-            'RootCa maxPathLength must be >= 1; got 0. @pulumi/tls writes 0 as "no limit", so 0 cannot forbid sub-CAs',
+            'RootCa maxPathLength must be a whole number >= 1; got 0. @pulumi/tls writes 0 as "no limit", so 0 cannot forbid sub-CAs',
         );
         assert.strictEqual(traced.message, quiet.message);
         assert.doesNotMatch(quiet.stack ?? "", /\n\s+at /);
@@ -238,15 +426,23 @@ describe("The stand-in harness (runWithStandIn)", function () {
         const listener = (reason: unknown) => unhandled.push(String(reason));
         process.on("unhandledRejection", listener);
         try {
-            const badIssuer = { certPem: "x", privateKeyPem: "not a key", rootCertPem: "x" };
+            // A provider error (the components check their issuers first): a CA key that is no key.
             await assert.rejects(
                 runWithStandIn(
-                    () =>
-                        new IntermediateCa("bad-issuer", {
-                            issuer: badIssuer,
+                    () => {
+                        const key = new tls.PrivateKey("bad-issuer-key", { algorithm: "ECDSA", ecdsaCurve: "P256" });
+                        const csr = new tls.CertRequest("bad-issuer-csr", {
+                            privateKeyPem: key.privateKeyPem,
                             subject: { commonName: "i" },
-                            keyAlgorithm: "ECDSA",
-                        }),
+                        });
+                        return new tls.LocallySignedCert("bad-issuer-cert", {
+                            certRequestPem: csr.certRequestPem,
+                            caCertPem: "x",
+                            caPrivateKeyPem: "not a key",
+                            validityPeriodHours: 24,
+                            allowedUses: ["cert_signing"],
+                        }).certPem;
+                    },
                     { state: new Map() },
                 ),
                 {
@@ -526,8 +722,13 @@ describe("The stand-in's key file (keyFile): test-only RSA keys kept between run
     it("fails a run whose new keys cannot be written, naming the file and the fix", async () => {
         const keyFile = path.join(tempDir("keyfile-missing"), "no-such-folder", "test-keys.json");
         await assert.rejects(runWithStandIn(twoKeys, { keyFile }), {
-            message: `keyFile ${keyFile}: cannot write the RSA keys this run made (ENOENT creating ${keyFile}.${process.pid}.tmp); give keyFile a path in a folder you can write to`,
+            message: `keyFile ${keyFile}: cannot write the RSA keys this run made (ENOENT creating a file in ${path.dirname(keyFile)}); give keyFile a path in a folder you can write to`,
         });
+        // A file a crashed process left under the name a pid-named temporary file would take does not block the write.
+        const beside = path.join(tempDir("keyfile-leftover"), "test-keys.json");
+        fs.writeFileSync(`${beside}.${process.pid}.tmp`, "left over\n");
+        await runWithStandIn(twoKeys, { keyFile: beside });
+        assert.strictEqual(readTestKeys(beside).length, 1, "the RSA key");
     });
 
     it("holds every RSA key of examples/own-pki, so that its test makes none", async () => {

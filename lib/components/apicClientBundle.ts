@@ -5,7 +5,7 @@ import { cachedPkcs12, pkcs12FriendlyName, pkcs12IterationsProblem, PKCS12_MIN_I
 import { spkiPin } from "../pki/pins";
 import { KeyAlgorithm } from "../config/types";
 import { apicClientCert } from "../plan/plan";
-import { certificateSettings, choice, issueCertificate, IssuingCa } from "./keys";
+import { certificateSettings, checkedIssuer, choice, issueCertificate, IssuingCa } from "./keys";
 import { joinPemOutputs } from "./pem";
 
 /** Encryption of the APIC PKCS#12; `as const` so that Pulumi's schema inference reads it as an enum. */
@@ -125,7 +125,12 @@ export class ApicClientBundle extends pulumi.ComponentResource {
             epoch,
             organization: args.organization,
         });
-        const { key, cert } = issueCertificate(this, name, spec, args.clientCa);
+        const { key, cert } = issueCertificate(
+            this,
+            name,
+            spec,
+            checkedIssuer(args.clientCa, "ApicClientBundle clientCa", this),
+        );
 
         this.certPem = cert.certPem;
         this.privateKeyPem = pulumi.secret(key.privateKeyPem);

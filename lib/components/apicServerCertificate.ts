@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { KeyAlgorithm } from "../config/types";
 import { apicServerCert } from "../plan/plan";
-import { certificateSettings, issueCertificate, IssuingCa } from "./keys";
+import { certificateSettings, checkedIssuer, issueCertificate, IssuingCa } from "./keys";
 import { joinPemOutputs } from "./pem";
 
 export interface ApicServerCertificateArgs {
@@ -53,7 +53,12 @@ export class ApicServerCertificate extends pulumi.ComponentResource {
             ...certificateSettings(args, 365, "ApicServerCertificate", this),
             organization: args.organization,
         });
-        const { key, cert } = issueCertificate(this, name, spec, args.serverCa);
+        const { key, cert } = issueCertificate(
+            this,
+            name,
+            spec,
+            checkedIssuer(args.serverCa, "ApicServerCertificate serverCa", this),
+        );
         this.certPem = cert.certPem;
         this.privateKeyPem = pulumi.secret(key.privateKeyPem);
         this.caChainPem = joinPemOutputs(args.serverCa.chainPem);

@@ -74,6 +74,37 @@ function servedChain(pem: string): string {
 }
 
 /**
+ * The public CA's certificate for `host`, refused when it could only fail every customer: not a
+ * certificate (an empty value would be served as an empty tls.crt), or for another host. One past
+ * its end is served with a warning: refusing it would block every other update (a CRL's
+ * re-publication too), and expiry monitoring reports it.
+ */
+function publicCertificateFor(component: string, host: string, pem: string, resource: pulumi.Resource): string {
+    let cert: crypto.X509Certificate;
+    try {
+        cert = new crypto.X509Certificate(pemBlocks(pem, "CERTIFICATE")[0] ?? "");
+    } catch {
+        throw new pulumi.ResourceError(
+            `CustomerFacingTls ${component}: the certificatePem given for ${host} holds no certificate; give the public CA's certificate (leaf first, then its intermediates) or leave certificatePem out until it comes`,
+            resource,
+        );
+    }
+    if (cert.checkHost(host) === undefined) {
+        throw new pulumi.ResourceError(
+            `CustomerFacingTls ${component}: the certificate given for ${host} is for ${cert.subjectAltName ?? cert.subject.replace(/\n/g, ", ")}, not for ${host}; give the certificate the public CA issued for this host's CSR`,
+            resource,
+        );
+    }
+    if (Date.parse(cert.validTo) < Date.now()) {
+        pulumi.log.warn(
+            `CustomerFacingTls ${component}: the certificate given for ${host} expired on ${new Date(cert.validTo).toISOString()}; customers are refused until a new one is given`,
+            resource,
+        );
+    }
+    return pem;
+}
+
+/**
  * Customer-facing hosts on the Istio ingress gateway, with certificates a public CA signs: per host
  * a key and CSR made here (export `csrPems` and have them signed), and, once the certificate is
  * given, a `kubernetes.io/tls` Secret and a Gateway `servers` entry with mode SIMPLE. The
@@ -124,7 +155,11 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
             if (h.certificatePem === undefined) continue;
             const served = pulumi
                 .all([h.certificatePem, certified.key.publicKeyPem])
-                .apply(([pem, publicKeyPem]) => servedChain(checkSignedFor(`${name}-${id}`, pem, publicKeyPem)));
+                .apply(([pem, publicKeyPem]) =>
+                    servedChain(
+                        checkSignedFor(`${name}-${id}`, publicCertificateFor(name, h.host, pem, this), publicKeyPem),
+                    ),
+                );
             this.servedCertPems[h.host] = served;
             const secretName = h.secretName ?? `public-tls-${id}`;
             new k8s.core.v1.Secret(

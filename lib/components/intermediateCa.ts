@@ -5,6 +5,7 @@ import {
     CaSigner,
     certificateSettings,
     checkCaSubject,
+    checkedIssuer,
     CertificateSubject,
     issueCaCertificate,
     IssuingCa,
@@ -38,13 +39,30 @@ export function signerOf(args: SignerArgs, component: string, resource: pulumi.R
         );
     }
     if (args.rootCa !== undefined) {
-        return {
+        const root = {
             certPem: args.rootCa.certPem,
             privateKeyPem: args.rootCa.privateKeyPem,
             rootCertPem: args.rootCa.certPem,
         };
+        return root;
     }
     return (args.issuer ?? args.offlineRoot) as CaSigner | OfflineSigner;
+}
+
+/**
+ * The signer with its parts checked against each other (checkedIssuer) before it signs: called
+ * after the component's own argument checks, so that those speak first.
+ */
+export function checkedSigner(
+    args: SignerArgs,
+    signer: CaSigner | OfflineSigner,
+    component: string,
+    resource: pulumi.Resource,
+): CaSigner | OfflineSigner {
+    if (args.offlineRoot !== undefined) return signer;
+    if (args.rootCa !== undefined)
+        return checkedIssuer(signer as CaSigner, `${component} rootCa`, resource, { root: true });
+    return checkedIssuer(signer as CaSigner, `${component} issuer`, resource);
 }
 
 export interface IntermediateCaArgs extends SignerArgs {
@@ -99,7 +117,7 @@ export class IntermediateCa extends pulumi.ComponentResource implements IssuingC
             this,
             name,
             { subject: args.subject, key: caKey(keyAlgorithm), validityDays, earlyRenewalDays, epoch: 0 },
-            signer,
+            checkedSigner(args, signer, "IntermediateCa", this),
         );
 
         this.certPem = ca.certPem;

@@ -2,10 +2,91 @@ import * as crypto from "crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { KeyAlgorithm } from "../config/types";
+import { Json, showJson } from "../config/values";
 import { GATEWAY_SELECTOR, gatewayServerCert, HTTPS_PORT } from "../plan/plan";
-import { certificateSettings, issueCertificate, IssuingCa } from "./keys";
+import { certificateSettings, checkedIssuer, issueCertificate, IssuingCa } from "./keys";
 import { pemBlocks } from "../pki/pem";
 import { joinPemOutputs } from "./pem";
+
+/** Envoy refuses a `verify_certificate_spki` that is not base64 of 32 bytes (the whole listener fails). */
+const SPKI_PIN = /^[A-Za-z0-9+/]{43}=$/;
+
+/**
+ * The endpoints' lists as other languages may send them: a list, not text (which would be taken
+ * character by character); identities present (with none, any certificate under ca.crt gets in);
+ * each endpoint its own secret.
+ */
+function checkEndpointLists(endpoints: readonly GatewayEndpoint[], resource: pulumi.Resource): void {
+    const secrets = new Map<string, string>();
+    for (const endpoint of endpoints) {
+        const where = `IstioGatewayTls endpoint "${endpoint.id}"`;
+        if (!Array.isArray(endpoint.clientSubjectAltNames) || endpoint.clientSubjectAltNames.length === 0) {
+            throw new pulumi.ResourceError(
+                `${where} clientSubjectAltNames must list the client identities it accepts (the APIC client's URI SAN); got ${showJson(endpoint.clientSubjectAltNames as Json | undefined)}: with none, any certificate under ca.crt would get in`,
+                resource,
+            );
+        }
+        if (endpoint.verifyCertificateSpki !== undefined && !Array.isArray(endpoint.verifyCertificateSpki)) {
+            throw new pulumi.ResourceError(
+                `${where} verifyCertificateSpki must be a list of pins (ApicClientBundle.spkiPin); got ${showJson(endpoint.verifyCertificateSpki as Json)}`,
+                resource,
+            );
+        }
+        const secretName = endpoint.secretName ?? `apic-mtls-${endpoint.id}`;
+        const other = secrets.get(secretName);
+        if (other !== undefined) {
+            throw new pulumi.ResourceError(
+                `IstioGatewayTls endpoints "${other}" and "${endpoint.id}" both name the secret "${secretName}"; give each endpoint its own secretName`,
+                resource,
+            );
+        }
+        secrets.set(secretName, endpoint.id);
+    }
+}
+
+/**
+ * Each value of a list, checked now when it is plain and once resolved when it is an output (a
+ * problem then fails the update through the SDK's serialization error, which quotes it).
+ */
+function checkedValues(
+    values: pulumi.Input<string>[],
+    problem: (value: unknown, index: number) => string | undefined,
+    resource: pulumi.Resource,
+): pulumi.Output<string[]> {
+    const check = (value: unknown, i: number) => {
+        const found = problem(value, i);
+        if (found !== undefined) throw new pulumi.ResourceError(found, resource);
+    };
+    values.forEach((value, i) => {
+        if (!pulumi.Output.isInstance(value) && !(value instanceof Promise)) check(value, i);
+    });
+    return pulumi.all(values).apply((resolved) => {
+        resolved.forEach(check);
+        return resolved;
+    });
+}
+
+/** The endpoint's identities: each non-blank text. */
+const checkedIdentities = (endpoint: GatewayEndpoint, resource: pulumi.Resource): pulumi.Output<string[]> =>
+    checkedValues(
+        endpoint.clientSubjectAltNames,
+        (identity, i) =>
+            typeof identity !== "string" || identity.trim() === ""
+                ? `IstioGatewayTls endpoint "${endpoint.id}" clientSubjectAltNames[${i}] must be a client identity (non-blank text); got ${showJson(identity as Json)}`
+                : undefined,
+        resource,
+    );
+
+/** The endpoint's key pins, each as Envoy takes it: else the gateway's listener would fail. */
+const checkedPins = (endpoint: GatewayEndpoint, resource: pulumi.Resource): pulumi.Output<string[]> =>
+    checkedValues(
+        endpoint.verifyCertificateSpki ?? [],
+        (pin, i) =>
+            typeof pin !== "string" || !SPKI_PIN.test(pin)
+                ? `IstioGatewayTls endpoint "${endpoint.id}" verifyCertificateSpki[${i}] must be the base64 SHA-256 of a SubjectPublicKeyInfo (44 characters, as ApicClientBundle.spkiPin gives); got ${showJson(pin as Json)}: Envoy would refuse the gateway's configuration`
+                : undefined,
+        resource,
+    );
 
 /** One host of the gateway: its own certificate, secret and `servers` entry. */
 export interface GatewayEndpoint {
@@ -13,7 +94,10 @@ export interface GatewayEndpoint {
     readonly id: string;
     /** The host APIC calls; the server certificate's only SAN. */
     readonly host: string;
-    /** Client identities (SAN values) accepted on this host: the endpoint's APIC client identity. */
+    /**
+     * Client identities (SAN values) accepted on this host: the endpoint's APIC client identity.
+     * At least one: with none, any certificate under the client trust bundle would get in.
+     */
     readonly clientSubjectAltNames: pulumi.Input<string>[];
     /**
      * The client keys accepted on this host (`verifyCertificateSpki`: base64 SHA-256 of each
@@ -112,9 +196,10 @@ export class IstioGatewayTls extends pulumi.ComponentResource {
             "IstioGatewayTls",
             this,
         );
-        if (args.endpoints.length === 0) {
+        if (!Array.isArray(args.endpoints) || args.endpoints.length === 0) {
             throw new pulumi.ResourceError("IstioGatewayTls needs at least one endpoint", this);
         }
+        checkEndpointLists(args.endpoints, this);
         const seen = new Set<string>();
         const duplicate = args.endpoints.find((e) => {
             if (seen.has(e.id)) return true;
@@ -132,6 +217,7 @@ export class IstioGatewayTls extends pulumi.ComponentResource {
             args.clientCrlPem === undefined
                 ? pulumi.output(args.clientTrustBundlePem)
                 : pulumi.output(args.clientTrustBundlePem).apply((pem) => onlyRoots(name, pem));
+        const serverCa = checkedIssuer(args.serverCa, "IstioGatewayTls serverCa", this);
         this.serverCertPems = {};
         this.serverPrivateKeyPems = {};
         const servers = args.endpoints.map((endpoint) => {
@@ -145,7 +231,7 @@ export class IstioGatewayTls extends pulumi.ComponentResource {
                 epoch: endpoint.epoch ?? 0,
                 organization: args.organization,
             });
-            const { key, cert } = issueCertificate(this, `${name}-${endpoint.id}-server`, spec, args.serverCa);
+            const { key, cert } = issueCertificate(this, `${name}-${endpoint.id}-server`, spec, serverCa);
             const privateKeyPem = pulumi.secret(key.privateKeyPem);
             this.serverCertPems[endpoint.id] = cert.certPem;
             this.serverPrivateKeyPems[endpoint.id] = privateKeyPem;
@@ -170,9 +256,9 @@ export class IstioGatewayTls extends pulumi.ComponentResource {
                 tls: {
                     mode: "MUTUAL",
                     credentialName: secretName,
-                    subjectAltNames: [...endpoint.clientSubjectAltNames],
+                    subjectAltNames: checkedIdentities(endpoint, this),
                     ...(endpoint.verifyCertificateSpki !== undefined && endpoint.verifyCertificateSpki.length > 0
-                        ? { verifyCertificateSpki: endpoint.verifyCertificateSpki }
+                        ? { verifyCertificateSpki: checkedPins(endpoint, this) }
                         : {}),
                     minProtocolVersion: "TLSV1_2",
                 },

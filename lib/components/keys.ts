@@ -3,7 +3,7 @@ import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import { KeyAlgorithm } from "../config/types";
-import { Json, showJson } from "../config/values";
+import { hasControlCharacter, Json, showJson } from "../config/values";
 import { defaultEarlyRenewalDays, MAX_COMMON_NAME_LENGTH, MAX_VALIDITY_DAYS } from "../config/validate";
 import { CA_USES, KeySpec, LeafPlan, rotatedName } from "../plan/plan";
 import { joinPemOutputs } from "./pem";
@@ -111,6 +111,13 @@ export function checkCaSubject(subject: CertificateSubject, component: string, r
         if (typeof value !== "string" || value.trim() === "" || value.length > MAX_COMMON_NAME_LENGTH) {
             throw new pulumi.ResourceError(
                 `${component} subject.${field} must be 1 to ${MAX_COMMON_NAME_LENGTH} characters (RFC 5280), not blank; got ${showJson(value as Json | undefined)}${typeof value === "string" ? ` (${value.length})` : ""}`,
+                resource,
+            );
+        }
+        // As the stack's pki:organization: a line break or escape would forge what tools print of the name.
+        if (hasControlCharacter(value)) {
+            throw new pulumi.ResourceError(
+                `${component} subject.${field} must not contain control characters; got ${showJson(value)}`,
                 resource,
             );
         }
@@ -290,4 +297,126 @@ export function checkSignedFor(name: string, signedCertPem: string, publicKeyPem
         );
     }
     return signedCertPem;
+}
+
+/** The parts of a CA that signs in this program, as its caller gives them (all PEM). */
+interface IssuerParts {
+    readonly certPem: string;
+    readonly privateKeyPem: string;
+    /** The CA's certificate and any CA above it, without the root ("" for a root). */
+    readonly chainPem?: string;
+    /** The self-signed root at the top. */
+    readonly rootCertPem?: string;
+    /** The CA must be that root itself (a RootCa argument). */
+    readonly root?: boolean;
+}
+
+const spkiOf = (key: crypto.KeyObject): Buffer => key.export({ type: "spki", format: "der" });
+
+/**
+ * Why an issuer's parts do not make one CA that can sign (the provider would sign with them
+ * anyway, or fail with Go's message, and the chains handed out would not verify), or undefined:
+ * certPem a CA certificate, privateKeyPem its key, chainPem starting with it and each certificate
+ * signed by the next, up to rootCertPem, a self-signed root.
+ */
+export function issuerProblem(parts: IssuerParts): string | undefined {
+    let cert: crypto.X509Certificate;
+    try {
+        cert = new crypto.X509Certificate(parts.certPem);
+    } catch {
+        return "certPem is not a certificate in PEM";
+    }
+    if (!cert.ca) return `certPem (${cert.subject.replace(/\n/g, ", ")}) is not a CA certificate (CA:FALSE)`;
+    let key: crypto.KeyObject;
+    try {
+        key = crypto.createPrivateKey(parts.privateKeyPem);
+    } catch {
+        return "privateKeyPem is not a private key in PEM";
+    }
+    if (!spkiOf(crypto.createPublicKey(key)).equals(spkiOf(cert.publicKey))) {
+        return "privateKeyPem is not the key of certPem";
+    }
+    const signedBy = (lower: crypto.X509Certificate, upper: crypto.X509Certificate): boolean =>
+        lower.checkIssued(upper) && lower.verify(upper.publicKey);
+    if (parts.root === true && !signedBy(cert, cert)) {
+        return `certPem (${cert.subject.replace(/\n/g, ", ")}) is not a self-signed root; give a root here, or this CA as issuer with its chainPem and rootCertPem`;
+    }
+    const chain = [cert];
+    if (parts.chainPem !== undefined) {
+        const blocks = (parts.chainPem.match(/-----BEGIN CERTIFICATE-----[^]+?-----END CERTIFICATE-----/g) ?? []).map(
+            (pem) => new crypto.X509Certificate(pem),
+        );
+        const isRoot = signedBy(cert, cert);
+        if (blocks.length === 0 && !isRoot) {
+            return "chainPem holds no certificate; give the CA's certificate and every CA above it, up to the root";
+        }
+        if (blocks.length > 0 && !blocks[0].raw.equals(cert.raw)) return "chainPem does not start with certPem";
+        for (let i = 1; i < blocks.length; i++) {
+            if (!signedBy(blocks[i - 1], blocks[i])) {
+                return `chainPem is not a chain: ${blocks[i - 1].subject.replace(/\n/g, ", ")} is not signed by the certificate after it`;
+            }
+            chain.push(blocks[i]);
+        }
+    }
+    if (parts.rootCertPem !== undefined) {
+        let root: crypto.X509Certificate;
+        try {
+            root = new crypto.X509Certificate(parts.rootCertPem);
+        } catch {
+            return "rootCertPem is not a certificate in PEM";
+        }
+        if (!root.ca || !signedBy(root, root)) return "rootCertPem is not a self-signed root CA certificate";
+        const top = chain[chain.length - 1];
+        if (!top.raw.equals(root.raw) && !signedBy(top, root)) {
+            return `the chain does not lead to rootCertPem: ${top.subject.replace(/\n/g, ", ")} is not signed by it`;
+        }
+    }
+    return undefined;
+}
+
+/** Issuers checked already, by a SHA-256 of their parts: a stack's CAs sign many certificates. */
+const soundIssuers = new Set<string>();
+
+/**
+ * The issuer with its certPem checked against its other parts (issuerProblem) before anything
+ * signs with it: at once when every part is plain text (a program in another language passes
+ * PEM so), else once the outputs resolve. `label` names the component and argument.
+ */
+export function checkedIssuer<T extends { certPem: pulumi.Input<string>; privateKeyPem: pulumi.Input<string> }>(
+    issuer: T & { chainPem?: pulumi.Input<string>; rootCertPem?: pulumi.Input<string> },
+    label: string,
+    resource: pulumi.Resource,
+    options: { root?: boolean } = {},
+): T {
+    const check = (parts: IssuerParts): void => {
+        const id = crypto.hash("sha256", JSON.stringify(parts), "hex");
+        if (soundIssuers.has(id)) return;
+        const problem = issuerProblem(parts);
+        if (problem !== undefined) throw new pulumi.ResourceError(`${label}: ${problem}`, resource);
+        soundIssuers.add(id);
+    };
+    const values = [issuer.certPem, issuer.privateKeyPem, issuer.chainPem, issuer.rootCertPem] as const;
+    if (values.every((v) => v === undefined || typeof v === "string")) {
+        const [certPem, privateKeyPem, chainPem, rootCertPem] = values as readonly (string | undefined)[];
+        check({
+            certPem: certPem as string,
+            privateKeyPem: privateKeyPem as string,
+            chainPem,
+            rootCertPem,
+            ...options,
+        });
+        return issuer;
+    }
+    // The verdict alone (true) leaves the secret key's output, so that certPem stays as secret as
+    // it was given: a certificate marked secret would hide its changes from previews.
+    const verdict = pulumi.unsecret(
+        pulumi
+            .all([issuer.certPem, issuer.privateKeyPem, issuer.chainPem, issuer.rootCertPem])
+            .apply(([certPem, privateKeyPem, chainPem, rootCertPem]) => {
+                check({ certPem, privateKeyPem, chainPem, rootCertPem, ...options });
+                return true;
+            }),
+    );
+    const certPem = pulumi.all([issuer.certPem, verdict]).apply(([checked]) => checked);
+    return { ...issuer, certPem };
 }

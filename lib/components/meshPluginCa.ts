@@ -1,9 +1,10 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { KeyAlgorithm } from "../config/types";
+import { Json, LABEL, showJson } from "../config/values";
 import { caKey, MESH_CA_SECRET, meshCaId, meshCaSubject } from "../plan/plan";
-import { signerOf, SignerArgs } from "./intermediateCa";
-import { certificateSettings, issueCaCertificate } from "./keys";
+import { checkedSigner, signerOf, SignerArgs } from "./intermediateCa";
+import { certificateSettings, checkCaSubject, issueCaCertificate } from "./keys";
 import { joinPemOutputs } from "./pem";
 
 export interface MeshPluginCaArgs extends SignerArgs {
@@ -97,7 +98,20 @@ export class MeshPluginCa extends pulumi.ComponentResource {
             );
         }
         const installed = args.installed ?? true;
+        // The cluster names the Secret's resource and ends the CA's common name: a Kubernetes-style label.
+        if (typeof args.cluster !== "string" || !LABEL.test(args.cluster)) {
+            throw new pulumi.ResourceError(
+                `MeshPluginCa cluster must be a cluster name (lower-case letters, digits and '-', not at either end, at most 63); got ${showJson(args.cluster as Json | undefined)}`,
+                this,
+            );
+        }
         const baseSubject = meshCaSubject(args.environment, args.cluster, args.organization);
+        // With the generation's " G<n>", as the certificate will carry it.
+        checkCaSubject(
+            generation === 0 ? baseSubject : { ...baseSubject, commonName: `${baseSubject.commonName} G${generation}` },
+            "MeshPluginCa",
+            this,
+        );
 
         const ca = issueCaCertificate(
             this,
@@ -112,7 +126,7 @@ export class MeshPluginCa extends pulumi.ComponentResource {
                 earlyRenewalDays,
                 epoch,
             },
-            signer,
+            checkedSigner(args, signer, "MeshPluginCa", this),
         );
 
         this.certPem = ca.certPem;

@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import { CA_USES, caKey } from "../plan/plan";
 import { KeyAlgorithm } from "../config/types";
+import { Json, showJson } from "../config/values";
 import {
     certificateSettings,
     checkCaSubject,
@@ -31,7 +32,7 @@ export interface RootCaArgs {
     readonly earlyRenewalDays?: number;
     /**
      * How many CA certificates may follow the root. 1 allows intermediates but no CA below them.
-     * Must be >= 1: @pulumi/tls writes 0 as "no limit".
+     * A whole number >= 1: the TLS provider writes 0 as "no limit".
      * @default 1
      */
     readonly maxPathLength?: number;
@@ -49,9 +50,10 @@ export class RootCa extends pulumi.ComponentResource {
         const { keyAlgorithm, validityDays, earlyRenewalDays } = certificateSettings(args, 3650, "RootCa", this);
         checkCaSubject(args.subject, "RootCa", this);
         const maxPathLength = args.maxPathLength ?? 1;
-        if (maxPathLength < 1) {
+        // A whole number: NaN or text would slip past "< 1" and make a root with no limit at all.
+        if (!Number.isInteger(maxPathLength) || maxPathLength < 1) {
             throw new pulumi.ResourceError(
-                `RootCa maxPathLength must be >= 1; got ${maxPathLength}. @pulumi/tls writes 0 as "no limit", so 0 cannot forbid sub-CAs`,
+                `RootCa maxPathLength must be a whole number >= 1; got ${showJson(maxPathLength as Json)}. @pulumi/tls writes 0 as "no limit", so 0 cannot forbid sub-CAs`,
                 this,
             );
         }

@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { KeyAlgorithm } from "../config/types";
 import { uiClientCert } from "../plan/plan";
 import { spkiPin } from "../pki/pins";
-import { certificateSettings, issueCertificate, IssuingCa } from "./keys";
+import { certificateSettings, checkedIssuer, issueCertificate, IssuingCa } from "./keys";
 import { joinPemOutputs } from "./pem";
 
 /** The port a UI service calls APIC on in plain HTTP; its sidecar originates mutual TLS to 443. */
@@ -98,7 +98,12 @@ export class UiApicClient extends pulumi.ComponentResource {
             earlyRenewalDays,
             organization: args.organization,
         });
-        const { key, cert } = issueCertificate(this, name, spec, args.clientCa);
+        const { key, cert } = issueCertificate(
+            this,
+            name,
+            spec,
+            checkedIssuer(args.clientCa, "UiApicClient clientCa", this),
+        );
         this.certPem = cert.certPem;
         this.privateKeyPem = pulumi.secret(key.privateKeyPem);
         this.identity = args.identity;

@@ -124,6 +124,8 @@ export class EngineStandIn implements pulumi.runtime.Mocks {
     private readonly state: EngineState;
     private readonly testKeys?: TestKeyFile;
     private readonly startedAt = new Date();
+    /** type::name of every resource registered in this run. */
+    private readonly registered = new Set<string>();
     /** newResource calls not yet returned, and when one last started or returned. */
     private inFlight = 0;
     private lastActivity = performance.now();
@@ -164,6 +166,14 @@ export class EngineStandIn implements pulumi.runtime.Mocks {
         const inputs = unwrapSecrets(args.inputs) as Record<string, unknown>;
         if (args.type === "pulumi:pulumi:StackReference") return this.readStack(args, inputs);
         const key = `${args.type}::${args.name}`;
+        // The engine refuses a second resource with the same URN (type and name; the parent's type
+        // too, which the mocks do not pass on, so this is a little stricter than the engine).
+        if (this.registered.has(key)) {
+            throw new Error(
+                `duplicate resource: a ${args.type} named "${args.name}" is registered twice in this run, which pulumi up refuses (duplicate URN); give each a unique name`,
+            );
+        }
+        this.registered.add(key);
         const inputsJson = canonicalJson(inputs);
         const kept = this.state.get(key);
         const { id, state } =

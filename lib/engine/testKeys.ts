@@ -9,6 +9,7 @@
  */
 import * as crypto from "crypto";
 import * as fs from "fs";
+import * as path from "path";
 import { codeOf, createExclusive, PRIVATE_FILE } from "../files";
 
 export interface TestKey {
@@ -72,13 +73,14 @@ export function writeTestKeys(file: string, keys: readonly TestKey[], about = TE
     const sorted = [...keys].sort((a, b) =>
         a.name === b.name ? a.pkcs8.localeCompare(b.pkcs8) : a.name < b.name ? -1 : 1,
     );
-    const fresh = `${file}.${process.pid}.tmp`;
+    // A random name: a pid may be reused (containers), and a leftover file of that name would block the write.
+    const fresh = `${file}.${crypto.randomBytes(6).toString("hex")}.tmp`;
     let fd: number;
     try {
         fd = createExclusive(fresh, PRIVATE_FILE);
     } catch (error) {
         throw new Error(
-            `keyFile ${file}: cannot write the RSA keys this run made (${codeOf(error)} creating ${fresh}); give keyFile a path in a folder you can write to`,
+            `keyFile ${file}: cannot write the RSA keys this run made (${codeOf(error)} creating a file in ${path.dirname(path.resolve(file))}); give keyFile a path in a folder you can write to`,
         );
     }
     try {

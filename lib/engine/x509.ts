@@ -205,6 +205,12 @@ function uriString(uri: string): string {
 }
 
 export function encodeAltNames(names: AltNames): Buffer | undefined {
+    // Go's marshalSANs (isIA5String): a name beyond ASCII is refused, not transcribed.
+    for (const name of [...names.dnsNames, ...names.uris.map(uriString)]) {
+        if ([...name].some((c) => (c.codePointAt(0) as number) > 0x7f)) {
+            throw new Error(`x509: "${name}" cannot be encoded as an IA5String`);
+        }
+    }
     const general = [
         ...names.dnsNames.map((n) => der.implicitPrimitive(2, Buffer.from(n, "ascii"))),
         ...names.ipAddresses.map((ip) => der.implicitPrimitive(7, ipBytes(ip))),
