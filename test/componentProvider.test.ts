@@ -580,4 +580,28 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
             ],
         );
     });
+
+    it("shows a number sent as text as the text it is, so the message does not read like a refused valid number", async () => {
+        const refusal = (component: string, inputs: pulumi.Inputs) =>
+            runWithStandIn(() => provider.construct("bad", token(component), inputs, {}), { state: new Map() }).then(
+                () => "accepted",
+                (error: Error) => error.message,
+            );
+        assert.deepStrictEqual(
+            [
+                await refusal("RootCa", { subject: { commonName: "r" }, keyAlgorithm: "ECDSA", validityDays: "365" }),
+                await refusal("ApicClientBundle", {
+                    clientCa: { certPem: "x", privateKeyPem: "x" },
+                    identity: "urn:x",
+                    serverTrustBundlePem: "x",
+                    keyAlgorithm: "ECDSA",
+                    pkcs12Iterations: "20000",
+                }),
+            ],
+            [
+                'RootCa validityDays must be a whole number of days from 1 to 36500; got "365". Set it within that range or leave it unset (3650)',
+                'ApicClientBundle pkcs12Iterations must be a whole number from 10000 (Java 17\'s default) to 5000000 (the most Java opens); got "20000". Set it within that range or leave it unset (10000)',
+            ],
+        );
+    });
 });

@@ -2,6 +2,7 @@ import * as crypto from "crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { KeyAlgorithm } from "../config/types";
+import { Json, showJson } from "../config/values";
 import { GATEWAY_SELECTOR, HTTPS_PORT, leafKey } from "../plan/plan";
 import { pemBlocks } from "../pki/pem";
 import { spkiPin } from "../pki/pins";
@@ -134,7 +135,7 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
             const certificateEpoch = h.certificateEpoch ?? epoch;
             if (certificateEpoch !== epoch && certificateEpoch !== epoch - 1) {
                 throw new pulumi.ResourceError(
-                    `CustomerFacingTls ${name}: ${h.host}'s certificateEpoch must be its epoch (${epoch}) or the one before; got ${certificateEpoch}`,
+                    `CustomerFacingTls ${name}: ${h.host}'s certificateEpoch must be its epoch (${epoch}) or the one before; got ${showJson(certificateEpoch as Json)}`,
                     this,
                 );
             }

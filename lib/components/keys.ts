@@ -33,13 +33,13 @@ export function certificateSettings(
     };
     if (!Number.isInteger(validityDays) || validityDays < 1 || validityDays > MAX_VALIDITY_DAYS) {
         refuse(
-            `validityDays must be a whole number of days from 1 to ${MAX_VALIDITY_DAYS}; got ${validityDays}. Set it within that range or leave it unset (${defaultValidityDays})`,
+            `validityDays must be a whole number of days from 1 to ${MAX_VALIDITY_DAYS}; got ${showJson(validityDays as Json)}. Set it within that range or leave it unset (${defaultValidityDays})`,
         );
     }
     const earlyRenewalDays = args.earlyRenewalDays ?? defaultEarlyRenewalDays(validityDays);
     if (!Number.isInteger(earlyRenewalDays) || earlyRenewalDays < 0 || earlyRenewalDays >= validityDays) {
         refuse(
-            `earlyRenewalDays must be a whole number of days from 0 to ${validityDays - 1} (below validityDays); got ${earlyRenewalDays}. Lower it or leave it unset (a third of validityDays)`,
+            `earlyRenewalDays must be a whole number of days from 0 to ${validityDays - 1} (below validityDays); got ${showJson(earlyRenewalDays as Json)}. Lower it or leave it unset (a third of validityDays)`,
         );
     }
     const keyAlgorithm = choice(
@@ -184,7 +184,7 @@ export function keyAndRequest(
     // The epoch is part of the children's names: -1 or 1.5 would name resources, not rotate them.
     if (!Number.isInteger(spec.epoch) || spec.epoch < 0) {
         throw new pulumi.ResourceError(
-            `${baseName}: epoch must be a whole number from 0 (raise it by one to rotate); got ${spec.epoch}`,
+            `${baseName}: epoch must be a whole number from 0 (raise it by one to rotate); got ${showJson(spec.epoch as Json)}`,
             parent,
         );
     }
