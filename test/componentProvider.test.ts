@@ -604,4 +604,24 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
             ],
         );
     });
+
+    it("refuses text where a list or a subject is expected, naming it, instead of a JavaScript error", async () => {
+        const refusal = (component: string, inputs: pulumi.Inputs) =>
+            runWithStandIn(() => provider.construct("bad", token(component), inputs, {}), { state: new Map() }).then(
+                () => "accepted",
+                (error: Error) => error.message,
+            );
+        assert.deepStrictEqual(
+            [
+                await refusal("ApicEgress", { namespace: "ui", hosts: "apic.bank.example" }),
+                await refusal("CustomerFacingTls", { hosts: "www.bank.example", keyAlgorithm: "ECDSA" }),
+                await refusal("RootCa", { subject: "CN=root", keyAlgorithm: "ECDSA" }),
+            ],
+            [
+                'ApicEgress hosts must be a list; got "apic.bank.example"',
+                'CustomerFacingTls hosts must be a list; got "www.bank.example"',
+                'RootCa subject must be { commonName, organization? }; got "CN=root"',
+            ],
+        );
+    });
 });

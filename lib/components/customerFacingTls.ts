@@ -6,7 +6,7 @@ import { Json, showJson } from "../config/values";
 import { GATEWAY_SELECTOR, HTTPS_PORT, leafKey } from "../plan/plan";
 import { pemBlocks } from "../pki/pem";
 import { spkiPin } from "../pki/pins";
-import { checkSignedFor, choice, keyAndRequest } from "./keys";
+import { checkSignedFor, choice, keyAndRequest, listArgument } from "./keys";
 import { joinPem } from "./pem";
 
 /** One customer-facing host. */
@@ -129,7 +129,7 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
         this.keyPins = {};
         this.servedCertPems = {};
         const servers: Record<string, unknown>[] = [];
-        for (const h of args.hosts) {
+        for (const h of listArgument(args.hosts, "CustomerFacingTls hosts", this)) {
             const id = h.id ?? h.host.toLowerCase().replace(/\./g, "-");
             const epoch = h.epoch ?? 0;
             const certificateEpoch = h.certificateEpoch ?? epoch;

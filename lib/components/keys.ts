@@ -105,6 +105,12 @@ export function privateKeyArgs(key: KeySpec): tls.PrivateKeyArgs {
  * characters) or that names nothing, as the stack's config does, naming the component.
  */
 export function checkCaSubject(subject: CertificateSubject, component: string, resource: pulumi.Resource): void {
+    if (typeof subject !== "object" || subject === null || Array.isArray(subject)) {
+        throw new pulumi.ResourceError(
+            `${component} subject must be { commonName, organization? }; got ${showJson(subject as Json | undefined)}`,
+            resource,
+        );
+    }
     const fields: [string, unknown][] = [["commonName", subject.commonName]];
     if (subject.organization !== undefined) fields.push(["organization", subject.organization]);
     for (const [field, value] of fields) {
@@ -419,4 +425,19 @@ export function checkedIssuer<T extends { certPem: pulumi.Input<string>; private
     );
     const certPem = pulumi.all([issuer.certPem, verdict]).apply(([checked]) => checked);
     return { ...issuer, certPem };
+}
+
+/**
+ * `value` as a list, refused by name when it is not one: another language may send text where a
+ * list is expected, which a loop would take character by character.
+ */
+export function listArgument<T>(
+    value: readonly T[] | undefined,
+    what: string,
+    resource: pulumi.Resource,
+): readonly T[] {
+    if (!Array.isArray(value)) {
+        throw new pulumi.ResourceError(`${what} must be a list; got ${showJson(value as Json | undefined)}`, resource);
+    }
+    return value;
 }
