@@ -272,6 +272,11 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
             schema.resources[token("RootCa")].inputProperties.validityDays.description,
             "Validity in days.",
         );
+        // Whole: a "@scope/package" in the text would be read as a doc tag and cut the description there.
+        assert.strictEqual(
+            schema.resources[token("RootCa")].inputProperties.maxPathLength.description,
+            'How many CA certificates may follow the root. 1 allows intermediates but no CA below them.\nA whole number >= 1: the TLS provider writes 0 as "no limit".',
+        );
     });
 
     it("reads key algorithm and PKCS#12 profile as enums, and issuers as objects of PEM inputs, not component references", () => {
