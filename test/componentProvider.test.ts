@@ -272,6 +272,11 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
             schema.resources[token("RootCa")].inputProperties.validityDays.description,
             "Validity in days.",
         );
+        // Whole: a "@scope/package" in the text would be read as a doc tag and cut the description there.
+        assert.strictEqual(
+            schema.resources[token("RootCa")].inputProperties.maxPathLength.description,
+            'How many CA certificates may follow the root. 1 allows intermediates but no CA below them.\nA whole number >= 1: the TLS provider writes 0 as "no limit".',
+        );
     });
 
     it("reads key algorithm and PKCS#12 profile as enums, and issuers as objects of PEM inputs, not component references", () => {
@@ -577,6 +582,50 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
                 'RootCa keyAlgorithm must be "RSA" or "ECDSA"; got "rsa"',
                 'CustomerFacingTls keyAlgorithm must be "RSA" or "ECDSA"; got "ecdsa"',
                 'ApicClientBundle pkcs12Profile must be "modern" or "legacy"; got "Legacy"',
+            ],
+        );
+    });
+
+    it("shows a number sent as text as the text it is, so the message does not read like a refused valid number", async () => {
+        const refusal = (component: string, inputs: pulumi.Inputs) =>
+            runWithStandIn(() => provider.construct("bad", token(component), inputs, {}), { state: new Map() }).then(
+                () => "accepted",
+                (error: Error) => error.message,
+            );
+        assert.deepStrictEqual(
+            [
+                await refusal("RootCa", { subject: { commonName: "r" }, keyAlgorithm: "ECDSA", validityDays: "365" }),
+                await refusal("ApicClientBundle", {
+                    clientCa: { certPem: "x", privateKeyPem: "x" },
+                    identity: "urn:x",
+                    serverTrustBundlePem: "x",
+                    keyAlgorithm: "ECDSA",
+                    pkcs12Iterations: "20000",
+                }),
+            ],
+            [
+                'RootCa validityDays must be a whole number of days from 1 to 36500; got "365". Set it within that range or leave it unset (3650)',
+                'ApicClientBundle pkcs12Iterations must be a whole number from 10000 (Java 17\'s default) to 5000000 (the most Java opens); got "20000". Set it within that range or leave it unset (10000)',
+            ],
+        );
+    });
+
+    it("refuses text where a list or a subject is expected, naming it, instead of a JavaScript error", async () => {
+        const refusal = (component: string, inputs: pulumi.Inputs) =>
+            runWithStandIn(() => provider.construct("bad", token(component), inputs, {}), { state: new Map() }).then(
+                () => "accepted",
+                (error: Error) => error.message,
+            );
+        assert.deepStrictEqual(
+            [
+                await refusal("ApicEgress", { namespace: "ui", hosts: "apic.bank.example" }),
+                await refusal("CustomerFacingTls", { hosts: "www.bank.example", keyAlgorithm: "ECDSA" }),
+                await refusal("RootCa", { subject: "CN=root", keyAlgorithm: "ECDSA" }),
+            ],
+            [
+                'ApicEgress hosts must be a list; got "apic.bank.example"',
+                'CustomerFacingTls hosts must be a list; got "www.bank.example"',
+                'RootCa subject must be { commonName, organization? }; got "CN=root"',
             ],
         );
     });

@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import { Json, showJson } from "../config/values";
 import * as random from "@pulumi/random";
 import { pemBlocks } from "../pki/pem";
 import { cachedPkcs12, pkcs12FriendlyName, pkcs12IterationsProblem, PKCS12_MIN_ITERATIONS } from "../pki/pkcs12";
@@ -112,7 +113,8 @@ export class ApicClientBundle extends pulumi.ComponentResource {
         const iterationsProblem = pkcs12IterationsProblem(pkcs12Iterations);
         if (iterationsProblem !== undefined) {
             throw new pulumi.ResourceError(
-                `ApicClientBundle pkcs12Iterations ${iterationsProblem}. Set it within that range or leave it unset (${PKCS12_MIN_ITERATIONS})`,
+                // As sent: text "20000" from another language is not the number it looks like.
+                `ApicClientBundle pkcs12Iterations ${iterationsProblem.replace(/got .*$/, `got ${showJson(pkcs12Iterations as Json)}`)}. Set it within that range or leave it unset (${PKCS12_MIN_ITERATIONS})`,
                 this,
             );
         }

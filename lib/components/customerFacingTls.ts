@@ -2,10 +2,11 @@ import * as crypto from "crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { KeyAlgorithm } from "../config/types";
+import { Json, showJson } from "../config/values";
 import { GATEWAY_SELECTOR, HTTPS_PORT, leafKey } from "../plan/plan";
 import { pemBlocks } from "../pki/pem";
 import { spkiPin } from "../pki/pins";
-import { checkSignedFor, choice, keyAndRequest } from "./keys";
+import { checkSignedFor, choice, keyAndRequest, listArgument } from "./keys";
 import { joinPem } from "./pem";
 
 /** One customer-facing host. */
@@ -128,13 +129,13 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
         this.keyPins = {};
         this.servedCertPems = {};
         const servers: Record<string, unknown>[] = [];
-        for (const h of args.hosts) {
+        for (const h of listArgument(args.hosts, "CustomerFacingTls hosts", this)) {
             const id = h.id ?? h.host.toLowerCase().replace(/\./g, "-");
             const epoch = h.epoch ?? 0;
             const certificateEpoch = h.certificateEpoch ?? epoch;
             if (certificateEpoch !== epoch && certificateEpoch !== epoch - 1) {
                 throw new pulumi.ResourceError(
-                    `CustomerFacingTls ${name}: ${h.host}'s certificateEpoch must be its epoch (${epoch}) or the one before; got ${certificateEpoch}`,
+                    `CustomerFacingTls ${name}: ${h.host}'s certificateEpoch must be its epoch (${epoch}) or the one before; got ${showJson(certificateEpoch as Json)}`,
                     this,
                 );
             }

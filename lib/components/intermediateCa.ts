@@ -87,7 +87,7 @@ export interface IntermediateCaArgs extends SignerArgs {
 
 /**
  * An issuing CA signed by a RootCa or by an existing CA. It carries no path length of its own
- * (@pulumi/tls cannot write pathlen 0); the root's pathlen 1 is what forbids CAs below it.
+ * (the TLS provider cannot write pathlen 0); the root's pathlen 1 is what forbids CAs below it.
  */
 export class IntermediateCa extends pulumi.ComponentResource implements IssuingCa {
     /** The CA certificate; "" while an offline signature is pending. */

@@ -33,13 +33,13 @@ export function certificateSettings(
     };
     if (!Number.isInteger(validityDays) || validityDays < 1 || validityDays > MAX_VALIDITY_DAYS) {
         refuse(
-            `validityDays must be a whole number of days from 1 to ${MAX_VALIDITY_DAYS}; got ${validityDays}. Set it within that range or leave it unset (${defaultValidityDays})`,
+            `validityDays must be a whole number of days from 1 to ${MAX_VALIDITY_DAYS}; got ${showJson(validityDays as Json)}. Set it within that range or leave it unset (${defaultValidityDays})`,
         );
     }
     const earlyRenewalDays = args.earlyRenewalDays ?? defaultEarlyRenewalDays(validityDays);
     if (!Number.isInteger(earlyRenewalDays) || earlyRenewalDays < 0 || earlyRenewalDays >= validityDays) {
         refuse(
-            `earlyRenewalDays must be a whole number of days from 0 to ${validityDays - 1} (below validityDays); got ${earlyRenewalDays}. Lower it or leave it unset (a third of validityDays)`,
+            `earlyRenewalDays must be a whole number of days from 0 to ${validityDays - 1} (below validityDays); got ${showJson(earlyRenewalDays as Json)}. Lower it or leave it unset (a third of validityDays)`,
         );
     }
     const keyAlgorithm = choice(
@@ -105,6 +105,12 @@ export function privateKeyArgs(key: KeySpec): tls.PrivateKeyArgs {
  * characters) or that names nothing, as the stack's config does, naming the component.
  */
 export function checkCaSubject(subject: CertificateSubject, component: string, resource: pulumi.Resource): void {
+    if (typeof subject !== "object" || subject === null || Array.isArray(subject)) {
+        throw new pulumi.ResourceError(
+            `${component} subject must be { commonName, organization? }; got ${showJson(subject as Json | undefined)}`,
+            resource,
+        );
+    }
     const fields: [string, unknown][] = [["commonName", subject.commonName]];
     if (subject.organization !== undefined) fields.push(["organization", subject.organization]);
     for (const [field, value] of fields) {
@@ -184,7 +190,7 @@ export function keyAndRequest(
     // The epoch is part of the children's names: -1 or 1.5 would name resources, not rotate them.
     if (!Number.isInteger(spec.epoch) || spec.epoch < 0) {
         throw new pulumi.ResourceError(
-            `${baseName}: epoch must be a whole number from 0 (raise it by one to rotate); got ${spec.epoch}`,
+            `${baseName}: epoch must be a whole number from 0 (raise it by one to rotate); got ${showJson(spec.epoch as Json)}`,
             parent,
         );
     }
@@ -419,4 +425,19 @@ export function checkedIssuer<T extends { certPem: pulumi.Input<string>; private
     );
     const certPem = pulumi.all([issuer.certPem, verdict]).apply(([checked]) => checked);
     return { ...issuer, certPem };
+}
+
+/**
+ * `value` as a list, refused by name when it is not one: another language may send text where a
+ * list is expected, which a loop would take character by character.
+ */
+export function listArgument<T>(
+    value: readonly T[] | undefined,
+    what: string,
+    resource: pulumi.Resource,
+): readonly T[] {
+    if (!Array.isArray(value)) {
+        throw new pulumi.ResourceError(`${what} must be a list; got ${showJson(value as Json | undefined)}`, resource);
+    }
+    return value;
 }

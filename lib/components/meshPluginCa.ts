@@ -93,7 +93,7 @@ export class MeshPluginCa extends pulumi.ComponentResource {
         const generation = args.generation ?? 0;
         if (!Number.isInteger(generation) || generation < 0) {
             throw new pulumi.ResourceError(
-                `MeshPluginCa generation must be a whole number from 0 (one more for each staged rotation); got ${generation}`,
+                `MeshPluginCa generation must be a whole number from 0 (one more for each staged rotation); got ${showJson(generation as Json)}`,
                 this,
             );
         }

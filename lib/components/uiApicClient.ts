@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { KeyAlgorithm } from "../config/types";
 import { uiClientCert } from "../plan/plan";
 import { spkiPin } from "../pki/pins";
-import { certificateSettings, checkedIssuer, issueCertificate, IssuingCa } from "./keys";
+import { certificateSettings, checkedIssuer, issueCertificate, IssuingCa, listArgument } from "./keys";
 import { joinPemOutputs } from "./pem";
 
 /** The port a UI service calls APIC on in plain HTTP; its sidecar originates mutual TLS to 443. */
@@ -86,7 +86,7 @@ export class UiApicClient extends pulumi.ComponentResource {
         const { keyAlgorithm, validityDays, earlyRenewalDays } = certificateSettings(args, 365, "UiApicClient", this);
         const secretName = args.secretName ?? `apic-client-${args.service}`;
         const labels = args.workloadLabels ?? { app: args.service };
-        if (args.apicHosts.length === 0) {
+        if (listArgument(args.apicHosts, "UiApicClient apicHosts", this).length === 0) {
             throw new pulumi.ResourceError(`UiApicClient ${name} needs at least one APIC host in apicHosts`, this);
         }
         const spec = uiClientCert({
@@ -170,7 +170,7 @@ export interface ApicEgressArgs {
 export class ApicEgress extends pulumi.ComponentResource {
     constructor(name: string, args: ApicEgressArgs, opts?: pulumi.ComponentResourceOptions) {
         super("apic-istio-pki:index:ApicEgress", name, {}, opts);
-        for (const host of args.hosts) {
+        for (const host of listArgument(args.hosts, "ApicEgress hosts", this)) {
             new k8s.apiextensions.CustomResource(
                 `${name}-${hostLabel(host)}-se`,
                 {
