@@ -17,6 +17,10 @@ import { MeshPluginCa } from "../lib/components/meshPluginCa";
 import { RootCa } from "../lib/components/rootCa";
 import { mintLeaf, mintRoot, mintSubCa, readmeBlock, ROOT, sharedState, tempDir } from "./helpers";
 
+/** How a run ended, for tables of cases: "accepted", or the message it was refused with. */
+const accepted = (): string => "accepted";
+const messageOf = (error: Error): string => error.message;
+
 const OWN_PKI = path.join(ROOT, "examples/own-pki");
 
 describe("examples/own-pki: the README's complete program as a Pulumi project", () => {
@@ -82,10 +86,7 @@ describe("Components used alone", function () {
         const root = (args: { validityDays?: number; earlyRenewalDays?: number }) =>
             runWithStandIn(() => new RootCa("r", { subject: { commonName: "r" }, keyAlgorithm: "ECDSA", ...args }), {
                 state: sharedState,
-            }).then(
-                () => "accepted",
-                (error: Error) => error.message,
-            );
+            }).then(accepted, messageOf);
         assert.deepStrictEqual(
             [
                 await root({ validityDays: -5 }),
@@ -125,11 +126,7 @@ describe("Components used alone", function () {
         const PASTED_KEY = crypto
             .generateKeyPairSync("ec", { namedCurve: "P-256" })
             .privateKey.export({ type: "pkcs8", format: "pem" }) as string;
-        const outcome = (make: () => unknown) =>
-            runWithStandIn(make, { state: sharedState }).then(
-                () => "accepted",
-                (error: Error) => error.message,
-            );
+        const outcome = (make: () => unknown) => runWithStandIn(make, { state: sharedState }).then(accepted, messageOf);
         const long = "x".repeat(65);
         assert.deepStrictEqual(
             [
@@ -185,11 +182,7 @@ describe("Components used alone", function () {
         const rootB = await mintRoot("root B");
         const caA = await mintSubCa(rootA, "CA under A");
         const leaf = await mintLeaf(caA, { commonName: "leaf.example", allowedUses: ["digital_signature"] });
-        const sign = (make: () => unknown) =>
-            runWithStandIn(make, { state: new Map() }).then(
-                () => "accepted",
-                (error: Error) => error.message,
-            );
+        const sign = (make: () => unknown) => runWithStandIn(make, { state: new Map() }).then(accepted, messageOf);
         const intermediate = (signer: Record<string, unknown>) => () =>
             new IntermediateCa("i", { ...signer, subject: { commonName: "i" }, keyAlgorithm: "ECDSA" });
         const issuer = (
@@ -253,10 +246,7 @@ describe("Components used alone", function () {
                         keyAlgorithm: "ECDSA",
                     }).servedCertPems["www.bank.example"],
                 { state: new Map() },
-            ).then(
-                () => "accepted",
-                (error: Error) => error.message,
-            );
+            ).then(accepted, messageOf);
         // The SDK reports the apply's error through whichever property it was serializing first.
         const outcomes = [await serve(""), await serve(evil.cert)];
         const expected = [
@@ -287,10 +277,7 @@ describe("Components used alone", function () {
                     }).gatewayName;
                 },
                 { state: sharedState },
-            ).then(
-                () => "accepted",
-                (error: Error) => error.message,
-            );
+            ).then(accepted, messageOf);
         const pin = crypto.createHash("sha256").update("key").digest("base64");
         const ob = { id: "ob", host: "ob.bank.example", clientSubjectAltNames: ["urn:example:apic"] };
         assert.deepStrictEqual(
@@ -328,10 +315,7 @@ describe("Components used alone", function () {
                     return make({ certPem: root.certPem, privateKeyPem: root.privateKeyPem });
                 },
                 { state: sharedState },
-            ).then(
-                () => "accepted",
-                (error: Error) => error.message,
-            );
+            ).then(accepted, messageOf);
         assert.deepStrictEqual(
             [
                 await outcome(
