@@ -21,6 +21,23 @@ import { mintLeaf, mintRoot, mintSubCa, readmeBlock, ROOT, sharedState, tempDir 
 const accepted = (): string => "accepted";
 const messageOf = (error: Error): string => error.message;
 
+/**
+ * The unhandled rejections raised while `body` runs and for 50 ms after it: node:test and vitest
+ * count each against the running test (mocha swallows them), so a run must leave none.
+ */
+async function unhandledRejectionsDuring(body: () => Promise<void>): Promise<string[]> {
+    const unhandled: string[] = [];
+    const listener = (reason: unknown) => unhandled.push(String(reason));
+    process.on("unhandledRejection", listener);
+    try {
+        await body();
+        await new Promise((resolve) => setTimeout(resolve, 50));
+    } finally {
+        process.off("unhandledRejection", listener);
+    }
+    return unhandled;
+}
+
 const OWN_PKI = path.join(ROOT, "examples/own-pki");
 
 describe("examples/own-pki: the README's complete program as a Pulumi project", () => {
@@ -406,10 +423,7 @@ describe("The stand-in harness (runWithStandIn)", function () {
     it("ends a failed run cleanly: no unhandled rejection after it, nothing left for the SDK's leak report", async () => {
         // The SDK re-raises a failed registration as an unhandled rejection (for its CLI to report),
         // which node:test and vitest count against the caller's test; mocha swallows it.
-        const unhandled: string[] = [];
-        const listener = (reason: unknown) => unhandled.push(String(reason));
-        process.on("unhandledRejection", listener);
-        try {
+        const unhandled = await unhandledRejectionsDuring(async () => {
             // A provider error (the components check their issuers first): a CA key that is no key.
             await assert.rejects(
                 runWithStandIn(
@@ -434,10 +448,7 @@ describe("The stand-in harness (runWithStandIn)", function () {
                         'stand-in failed on tls:index/locallySignedCert:LocallySignedCert "bad-issuer-cert": ca_private_key_pem: failed to decode PEM block: unsupported private key type "none"',
                 },
             );
-            await new Promise((resolve) => setTimeout(resolve, 50));
-        } finally {
-            process.off("unhandledRejection", listener);
-        }
+        });
         assert.deepStrictEqual(unhandled, []);
         // What the SDK lists (and fails the process for) at exit: promises still waiting.
         // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -448,10 +459,7 @@ describe("The stand-in harness (runWithStandIn)", function () {
     it("lets the SDK finish a program that threw before the next run starts, so nothing leaks into that run", async () => {
         // A component that refuses its arguments throws after the SDK began registering it; its
         // own outputs must reach this run's mocks, not the next run's ("unknown resource").
-        const unhandled: string[] = [];
-        const listener = (reason: unknown) => unhandled.push(String(reason));
-        process.on("unhandledRejection", listener);
-        try {
+        const unhandled = await unhandledRejectionsDuring(async () => {
             await assert.rejects(
                 runWithStandIn(
                     () => {
@@ -474,10 +482,7 @@ describe("The stand-in harness (runWithStandIn)", function () {
                 { state: new Map() },
             );
             assert.match(next.outputs, /^-----BEGIN CERTIFICATE-----/);
-            await new Promise((resolve) => setTimeout(resolve, 50));
-        } finally {
-            process.off("unhandledRejection", listener);
-        }
+        });
         assert.deepStrictEqual(unhandled, []);
     });
 
