@@ -97,6 +97,12 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
     this.timeout(60_000);
     // As the plugin host starts it: named after the package, reading the TypeScript beside it.
     const provider = new ComponentProvider({ name: PACKAGE.name, dirname: ROOT, components: pluginComponents() });
+    /** construct() of one component as another language calls it: "accepted", or the refusal's message. */
+    const refusal = (component: string, inputs: pulumi.Inputs) =>
+        runWithStandIn(() => provider.construct("bad", token(component), inputs, {}), { state: new Map() }).then(
+            () => "accepted",
+            (error: Error) => error.message,
+        );
     let schema: Schema;
     before(async () => {
         schema = JSON.parse(await provider.getSchema()) as Schema;
@@ -561,11 +567,6 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
 
     it("refuses a choice another language spells wrongly instead of taking the other algorithm or profile", async () => {
         // TypeScript checks these unions at compile time; Python or YAML may send any string.
-        const refusal = (component: string, inputs: pulumi.Inputs) =>
-            runWithStandIn(() => provider.construct("bad", token(component), inputs, {}), { state: new Map() }).then(
-                () => "accepted",
-                (error: Error) => error.message,
-            );
         assert.deepStrictEqual(
             [
                 await refusal("RootCa", { subject: { commonName: "r" }, keyAlgorithm: "rsa" }),
@@ -587,11 +588,6 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
     });
 
     it("shows a number sent as text as the text it is, so the message does not read like a refused valid number", async () => {
-        const refusal = (component: string, inputs: pulumi.Inputs) =>
-            runWithStandIn(() => provider.construct("bad", token(component), inputs, {}), { state: new Map() }).then(
-                () => "accepted",
-                (error: Error) => error.message,
-            );
         assert.deepStrictEqual(
             [
                 await refusal("RootCa", { subject: { commonName: "r" }, keyAlgorithm: "ECDSA", validityDays: "365" }),
@@ -611,11 +607,6 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
     });
 
     it("refuses text where a list or a subject is expected, naming it, instead of a JavaScript error", async () => {
-        const refusal = (component: string, inputs: pulumi.Inputs) =>
-            runWithStandIn(() => provider.construct("bad", token(component), inputs, {}), { state: new Map() }).then(
-                () => "accepted",
-                (error: Error) => error.message,
-            );
         assert.deepStrictEqual(
             [
                 await refusal("ApicEgress", { namespace: "ui", hosts: "apic.bank.example" }),

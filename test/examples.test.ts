@@ -17,6 +17,27 @@ import { MeshPluginCa } from "../lib/components/meshPluginCa";
 import { RootCa } from "../lib/components/rootCa";
 import { mintLeaf, mintRoot, mintSubCa, readmeBlock, ROOT, sharedState, tempDir } from "./helpers";
 
+/** How a run ended, for tables of cases: "accepted", or the message it was refused with. */
+const accepted = (): string => "accepted";
+const messageOf = (error: Error): string => error.message;
+
+/**
+ * The unhandled rejections raised while `body` runs and for 50 ms after it: node:test and vitest
+ * count each against the running test (mocha swallows them), so a run must leave none.
+ */
+async function unhandledRejectionsDuring(body: () => Promise<void>): Promise<string[]> {
+    const unhandled: string[] = [];
+    const listener = (reason: unknown) => unhandled.push(String(reason));
+    process.on("unhandledRejection", listener);
+    try {
+        await body();
+        await new Promise((resolve) => setTimeout(resolve, 50));
+    } finally {
+        process.off("unhandledRejection", listener);
+    }
+    return unhandled;
+}
+
 const OWN_PKI = path.join(ROOT, "examples/own-pki");
 
 describe("examples/own-pki: the README's complete program as a Pulumi project", () => {
@@ -82,10 +103,7 @@ describe("Components used alone", function () {
         const root = (args: { validityDays?: number; earlyRenewalDays?: number }) =>
             runWithStandIn(() => new RootCa("r", { subject: { commonName: "r" }, keyAlgorithm: "ECDSA", ...args }), {
                 state: sharedState,
-            }).then(
-                () => "accepted",
-                (error: Error) => error.message,
-            );
+            }).then(accepted, messageOf);
         assert.deepStrictEqual(
             [
                 await root({ validityDays: -5 }),
@@ -125,11 +143,7 @@ describe("Components used alone", function () {
         const PASTED_KEY = crypto
             .generateKeyPairSync("ec", { namedCurve: "P-256" })
             .privateKey.export({ type: "pkcs8", format: "pem" }) as string;
-        const outcome = (make: () => unknown) =>
-            runWithStandIn(make, { state: sharedState }).then(
-                () => "accepted",
-                (error: Error) => error.message,
-            );
+        const outcome = (make: () => unknown) => runWithStandIn(make, { state: sharedState }).then(accepted, messageOf);
         const long = "x".repeat(65);
         assert.deepStrictEqual(
             [
@@ -185,11 +199,7 @@ describe("Components used alone", function () {
         const rootB = await mintRoot("root B");
         const caA = await mintSubCa(rootA, "CA under A");
         const leaf = await mintLeaf(caA, { commonName: "leaf.example", allowedUses: ["digital_signature"] });
-        const sign = (make: () => unknown) =>
-            runWithStandIn(make, { state: new Map() }).then(
-                () => "accepted",
-                (error: Error) => error.message,
-            );
+        const sign = (make: () => unknown) => runWithStandIn(make, { state: new Map() }).then(accepted, messageOf);
         const intermediate = (signer: Record<string, unknown>) => () =>
             new IntermediateCa("i", { ...signer, subject: { commonName: "i" }, keyAlgorithm: "ECDSA" });
         const issuer = (
@@ -253,10 +263,7 @@ describe("Components used alone", function () {
                         keyAlgorithm: "ECDSA",
                     }).servedCertPems["www.bank.example"],
                 { state: new Map() },
-            ).then(
-                () => "accepted",
-                (error: Error) => error.message,
-            );
+            ).then(accepted, messageOf);
         // The SDK reports the apply's error through whichever property it was serializing first.
         const outcomes = [await serve(""), await serve(evil.cert)];
         const expected = [
@@ -287,10 +294,7 @@ describe("Components used alone", function () {
                     }).gatewayName;
                 },
                 { state: sharedState },
-            ).then(
-                () => "accepted",
-                (error: Error) => error.message,
-            );
+            ).then(accepted, messageOf);
         const pin = crypto.createHash("sha256").update("key").digest("base64");
         const ob = { id: "ob", host: "ob.bank.example", clientSubjectAltNames: ["urn:example:apic"] };
         assert.deepStrictEqual(
@@ -328,10 +332,7 @@ describe("Components used alone", function () {
                     return make({ certPem: root.certPem, privateKeyPem: root.privateKeyPem });
                 },
                 { state: sharedState },
-            ).then(
-                () => "accepted",
-                (error: Error) => error.message,
-            );
+            ).then(accepted, messageOf);
         assert.deepStrictEqual(
             [
                 await outcome(
@@ -422,10 +423,7 @@ describe("The stand-in harness (runWithStandIn)", function () {
     it("ends a failed run cleanly: no unhandled rejection after it, nothing left for the SDK's leak report", async () => {
         // The SDK re-raises a failed registration as an unhandled rejection (for its CLI to report),
         // which node:test and vitest count against the caller's test; mocha swallows it.
-        const unhandled: string[] = [];
-        const listener = (reason: unknown) => unhandled.push(String(reason));
-        process.on("unhandledRejection", listener);
-        try {
+        const unhandled = await unhandledRejectionsDuring(async () => {
             // A provider error (the components check their issuers first): a CA key that is no key.
             await assert.rejects(
                 runWithStandIn(
@@ -450,10 +448,7 @@ describe("The stand-in harness (runWithStandIn)", function () {
                         'stand-in failed on tls:index/locallySignedCert:LocallySignedCert "bad-issuer-cert": ca_private_key_pem: failed to decode PEM block: unsupported private key type "none"',
                 },
             );
-            await new Promise((resolve) => setTimeout(resolve, 50));
-        } finally {
-            process.off("unhandledRejection", listener);
-        }
+        });
         assert.deepStrictEqual(unhandled, []);
         // What the SDK lists (and fails the process for) at exit: promises still waiting.
         // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -464,10 +459,7 @@ describe("The stand-in harness (runWithStandIn)", function () {
     it("lets the SDK finish a program that threw before the next run starts, so nothing leaks into that run", async () => {
         // A component that refuses its arguments throws after the SDK began registering it; its
         // own outputs must reach this run's mocks, not the next run's ("unknown resource").
-        const unhandled: string[] = [];
-        const listener = (reason: unknown) => unhandled.push(String(reason));
-        process.on("unhandledRejection", listener);
-        try {
+        const unhandled = await unhandledRejectionsDuring(async () => {
             await assert.rejects(
                 runWithStandIn(
                     () => {
@@ -490,10 +482,7 @@ describe("The stand-in harness (runWithStandIn)", function () {
                 { state: new Map() },
             );
             assert.match(next.outputs, /^-----BEGIN CERTIFICATE-----/);
-            await new Promise((resolve) => setTimeout(resolve, 50));
-        } finally {
-            process.off("unhandledRejection", listener);
-        }
+        });
         assert.deepStrictEqual(unhandled, []);
     });
 

@@ -94,11 +94,7 @@ function loadBase(base: string, headFile: string): PkiPlan | undefined {
             `--base ${base} is not a file, and --head ${headFile} is not in a git work tree where it could be a ref; give --base as a file`,
         );
     }
-    try {
-        git(["rev-parse", "--verify", "--quiet", `${base}^{commit}`], dir);
-    } catch {
-        throw new UsageError(`--base ${base} is neither a file nor a git ref`);
-    }
+    if (!isCommit(base, dir)) throw new UsageError(`--base ${base} is neither a file nor a git ref`);
     const top = fs.realpathSync(git(["rev-parse", "--show-toplevel"], dir).trim());
     const relative = pathInWorkTree(headFile, top);
     if (relative === undefined) {

@@ -89,23 +89,28 @@ function filesBelow(dir: string): string[] {
         if (e.isDirectory()) return filesBelow(full);
         if (e.isFile()) return [full];
         if (!e.isSymbolicLink()) return [];
-        let target: fs.Stats | undefined;
-        try {
-            target = fs.statSync(full, { throwIfNoEntry: false });
-        } catch (error) {
-            throw cannotRead(full, error);
-        }
-        // A link to nothing: whatever it should show would go unwatched.
-        if (target === undefined) throw danglingLink(full);
-        return target.isFile() ? [full] : [];
+        return linkTarget(full).isFile() ? [full] : [];
     });
 }
 
-/** A link whose target does not exist. */
-const danglingLink = (file: string): InputError =>
-    new InputError(
-        `cannot read ${file}: it is a link to ${fs.readlinkSync(file)}, which does not exist; remove the link or restore what it points to`,
-    );
+/**
+ * What `file` leads to, links followed. A link that loops, or leads to nothing (whatever it should
+ * show would go unwatched), is an input error naming it, not a missing file.
+ */
+function linkTarget(file: string): fs.Stats {
+    let target: fs.Stats | undefined;
+    try {
+        target = fs.statSync(file, { throwIfNoEntry: false });
+    } catch (error) {
+        throw cannotRead(file, error);
+    }
+    if (target === undefined) {
+        throw new InputError(
+            `cannot read ${file}: it is a link to ${fs.readlinkSync(file)}, which does not exist; remove the link or restore what it points to`,
+        );
+    }
+    return target;
+}
 
 /** The files of --dir, which must be a folder. */
 function filesOfDir(dir: string): string[] {
@@ -403,14 +408,7 @@ export const expiryCommand: Command = {
         const files = values.dir !== undefined ? filesOfDir(values.dir) : (values.pem as string[]);
         for (const f of files) {
             if (fs.lstatSync(f, { throwIfNoEntry: false }) === undefined) throw new InputError(`${f}: no such file`);
-            // A link that loops or leads nowhere, named as such (not as a missing file).
-            let target: fs.Stats | undefined;
-            try {
-                target = fs.statSync(f, { throwIfNoEntry: false });
-            } catch (error) {
-                throw cannotRead(f, error);
-            }
-            if (target === undefined) throw danglingLink(f);
+            linkTarget(f);
         }
         const rows = expiryReport(files, { warnDays, crlWarnFraction }, now, recordedRenewals(values.dir));
         if (rows.length === 0)

@@ -6,6 +6,7 @@ import { KeyAlgorithm } from "../config/types";
 import { hasControlCharacter, Json, showJson } from "../config/values";
 import { defaultEarlyRenewalDays, MAX_COMMON_NAME_LENGTH, MAX_VALIDITY_DAYS } from "../config/validate";
 import { CA_USES, KeySpec, LeafPlan, rotatedName } from "../plan/plan";
+import { pemBlocks } from "../pki/pem";
 import { joinPemOutputs } from "./pem";
 
 /** The key and validity settings of a component's certificate, as its args give them. */
@@ -349,9 +350,7 @@ export function issuerProblem(parts: IssuerParts): string | undefined {
     }
     const chain = [cert];
     if (parts.chainPem !== undefined) {
-        const blocks = (parts.chainPem.match(/-----BEGIN CERTIFICATE-----[^]+?-----END CERTIFICATE-----/g) ?? []).map(
-            (pem) => new crypto.X509Certificate(pem),
-        );
+        const blocks = pemBlocks(parts.chainPem, "CERTIFICATE").map((pem) => new crypto.X509Certificate(pem));
         const isRoot = signedBy(cert, cert);
         if (blocks.length === 0 && !isRoot) {
             return "chainPem holds no certificate; give the CA's certificate and every CA above it, up to the root";
