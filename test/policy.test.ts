@@ -1,9 +1,12 @@
 import * as assert from "assert";
+import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as policy from "@pulumi/policy";
 import * as YAML from "yaml";
 import { RecordedResource, runWithStandIn } from "../lib/engine/standIn";
+import { buildCrl } from "../lib/pki/crl";
+import { pemDecode } from "../lib/pki/pem";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { buildPki } from "../lib/stack";
 import {
@@ -17,6 +20,8 @@ import {
     rootPathLengthPolicy,
     separateTrustDomainsPolicy,
 } from "../policy/policies";
+import { holdsPrivateKey } from "../policy/keyMaterial";
+import { TEST_ONLY_CA_CERT_PEM, TEST_ONLY_CA_KEY_PEM } from "./fixtures/testOnlyPki";
 import { loadStackFile, OPTION_FILES, ROOT, sharedStateWithSuiteKeys } from "./helpers";
 
 type Resource = {
@@ -108,6 +113,60 @@ function checkStack(
     return violations;
 }
 
+const base64 = (bytes: Buffer | string): string => Buffer.from(bytes).toString("base64");
+/** Base64 in lines, as `openssl base64` (64 columns) or GNU base64 (76) writes it. */
+const wrapped = (text: string, columns: number, eol: string): string =>
+    (text.match(new RegExp(`.{1,${columns}}`, "g")) ?? []).join(eol);
+
+/**
+ * Real private keys in the encodings a consumer's program may write, by file name: PEM text, or
+ * base64 of DER. The RSA key is the test-only fixture's (generating one costs ~140 ms).
+ */
+function keyFiles(pkcs12Base64: string): Record<string, string> {
+    const ec = crypto.generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey;
+    const rsa = crypto.createPrivateKey(TEST_ONLY_CA_KEY_PEM);
+    const ed25519 = crypto.generateKeyPairSync("ed25519");
+    // RFC 5958 OneAsymmetricKey version 1 (what Bouncy Castle writes for Ed25519): version 1, the
+    // algorithm and key of Node's version-0 PKCS#8 (after its 5 bytes of header), and [1] the public key.
+    const v1 = ed25519.privateKey.export({ type: "pkcs8", format: "der" });
+    const publicKey = ed25519.publicKey.export({ type: "spki", format: "der" }).subarray(-32);
+    const v2Body = Buffer.concat([Buffer.from([2, 1, 1]), v1.subarray(5), Buffer.from([0x81, 33, 0]), publicKey]);
+    return {
+        "key.pem": (ec.export({ type: "pkcs8", format: "pem" }) as string).replace(/\n/g, "\r\n"),
+        "key-lowercase.pem": (ec.export({ type: "sec1", format: "pem" }) as string).toLowerCase(),
+        "key.p8": base64(ec.export({ type: "pkcs8", format: "der" })),
+        "key-encrypted.p8": base64(
+            ec.export({ type: "pkcs8", format: "der", cipher: "aes-256-cbc", passphrase: "not a secret" }),
+        ),
+        "ed25519-v2.p8": base64(Buffer.concat([Buffer.from([0x30, v2Body.length]), v2Body])),
+        "rsa-pkcs1.der": wrapped(base64(rsa.export({ type: "pkcs1", format: "der" })), 64, "\r\n"),
+        "ec-sec1.der": base64(ec.export({ type: "sec1", format: "der" })),
+        "client.p12": wrapped(pkcs12Base64, 76, "\n"),
+        "client-url.p12": Buffer.from(pkcs12Base64, "base64").toString("base64url"),
+    };
+}
+
+/** What is not a private key, in the same encodings: certificate, CRL, CSR, public keys, random base64. */
+function notKeyFiles(csrPem: string): Record<string, string> {
+    const ec = crypto.generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey;
+    const crl = buildCrl(TEST_ONLY_CA_CERT_PEM, TEST_ONLY_CA_KEY_PEM, [], {
+        thisUpdate: new Date("2026-11-19T00:00:00Z"),
+        nextUpdate: new Date("2026-12-03T00:00:00Z"),
+        number: 2968,
+    });
+    return {
+        "ca.crt": TEST_ONLY_CA_CERT_PEM,
+        "ca.der": base64(pemDecode(TEST_ONLY_CA_CERT_PEM, "CERTIFICATE")),
+        "ca.crl": base64(pemDecode(crl, "X509 CRL")),
+        "client.csr": base64(pemDecode(csrPem, "CERTIFICATE REQUEST")),
+        "ec-spki.der": base64(ec.export({ type: "spki", format: "der" })),
+        "rsa-spki.der": base64(crypto.createPublicKey(TEST_ONLY_CA_KEY_PEM).export({ type: "spki", format: "der" })),
+        password: base64(crypto.randomBytes(32)),
+        // Random bytes behind a DER SEQUENCE's header: they reach the parsers, which refuse them.
+        "random.der": base64(Buffer.concat([Buffer.from([0x30, 0x40]), crypto.randomBytes(64)])),
+    };
+}
+
 describe("Policy pack", function () {
     this.timeout(60_000);
     let real: Resource[];
@@ -120,6 +179,23 @@ describe("Policy pack", function () {
         });
         real = fromEngine(run.engine.resources);
         outputs = run.outputs as unknown as Record<string, unknown>;
+        keys = keyFiles(bundle("ob").pkcs12Base64);
+        notKeys = notKeyFiles(named("ob-apic-client-csr").state?.certRequestPem as string);
+    });
+
+    /** An APIC client bundle of the stack's outputs, as ApicClientBundle makes it (its PKCS#12 by lib/pki/pkcs12). */
+    const bundle = (id: string) => (outputs.apicBundles as Record<string, Record<string, string>>)[id];
+    let keys: Record<string, string>;
+    let notKeys: Record<string, string>;
+
+    it("holdsPrivateKey: finds real keys as PEM and as base64 DER (PKCS#8, encrypted, PKCS#1, SEC1, PKCS#12), nothing else", () => {
+        const found = (files: Record<string, string>) => Object.keys(files).filter((f) => holdsPrivateKey(files[f]));
+        assert.deepStrictEqual(found(keys), Object.keys(keys));
+        assert.deepStrictEqual(found(notKeys), []);
+        // A value is parsed only when it is plausibly base64 DER, and a long one not at all.
+        assert.strictEqual(holdsPrivateKey(""), false);
+        assert.strictEqual(holdsPrivateKey("M".repeat(100)), false);
+        assert.strictEqual(holdsPrivateKey(`${keys["key.p8"]}${"A".repeat(64 * 1024)}`), false);
     });
 
     it("accepts every resource the stack program registers", () => {
