@@ -219,8 +219,8 @@ describe("Policy pack", function () {
             secrets.flatMap((r) => checkResource(keySecretPolicy, r, config));
         // Sorted: the Secrets register when their certificates are issued, in no fixed order.
         assert.deepStrictEqual(violations({}).sort(), [
-            "apic-client-authentication-ui: a private key in namespace ob-ui; keys belong only in istio-system",
-            "apic-client-consumer-dashboard: a private key in namespace ob-ui; keys belong only in istio-system",
+            "apic-client-authentication-ui: a private key (tls.key) in namespace ob-ui; keys belong only in istio-system",
+            "apic-client-consumer-dashboard: a private key (tls.key) in namespace ob-ui; keys belong only in istio-system",
         ]);
         assert.deepStrictEqual(violations({ keySecretNamespaces: ["istio-system", "ob-ui"] }), []);
         assert.deepStrictEqual(checkStack(separateTrustDomainsPolicy, frontEnd), []);
@@ -342,14 +342,40 @@ describe("Policy pack", function () {
         const gatewaySecret = named("ob-gateway-ob-tls");
         const moved = { ...gatewaySecret.props, type: "Opaque", metadata: { name: "leaked", namespace: "ob" } };
         assert.deepStrictEqual(checkResource(keySecretPolicy, { ...gatewaySecret, props: moved }), [
-            "leaked: a private key in namespace ob; keys belong only in istio-system",
-            "leaked: a private key in a Opaque secret; use kubernetes.io/tls (or Istio's cacerts)",
+            "leaked: a private key (tls.key) in namespace ob; keys belong only in istio-system",
+            "leaked: a private key (tls.key) in a Opaque secret; use kubernetes.io/tls (or Istio's cacerts)",
         ]);
         assert.deepStrictEqual(
             checkResource(keySecretPolicy, named("mesh-ca-example-cacerts")),
             [],
             "Istio's cacerts is expected",
         );
+    });
+
+    it("private-key-secrets: finds a key in any encoding, in data (DER or text) and stringData, and names its entries", () => {
+        const secret = (type: string, namespace: string, data?: object, stringData?: object) =>
+            checkResource(keySecretPolicy, {
+                type: "kubernetes:core/v1:Secret",
+                name: "keystore",
+                props: { type, metadata: { name: "keystore", namespace }, data, stringData },
+            });
+        const refused = (entries: string) => [
+            `keystore: a private key (${entries}) in namespace ob; keys belong only in istio-system`,
+            `keystore: a private key (${entries}) in a Opaque secret; use kubernetes.io/tls (or Istio's cacerts)`,
+        ];
+        const files = { ...notKeys, ...keys };
+        const derFiles = Object.entries(files).filter(([, text]) => !text.startsWith("-----"));
+        // data holds a file's bytes in base64: DER files as their bytes, every file as its text.
+        const asDer = Object.fromEntries(derFiles.map(([f, text]) => [f, base64(Buffer.from(text, "base64"))]));
+        const asText = Object.fromEntries(Object.entries(files).map(([f, text]) => [f, base64(text)]));
+        const derKeys =
+            "key.p8, key-encrypted.p8, ed25519-v2.p8, rsa-pkcs1.der, ec-sec1.der, client.p12, client-url.p12";
+        const allKeys = `key.pem, key-lowercase.pem, ${derKeys}`;
+        assert.deepStrictEqual(secret("Opaque", "ob", asDer), refused(derKeys));
+        assert.deepStrictEqual(secret("Opaque", "ob", asText), refused(allKeys));
+        assert.deepStrictEqual(secret("Opaque", "ob", undefined, files), refused(allKeys));
+        assert.deepStrictEqual(secret("Opaque", "ob", undefined, notKeys), []);
+        assert.deepStrictEqual(secret("kubernetes.io/tls", "istio-system", asDer), [], "a TLS secret where keys go");
     });
 
     it("no-plaintext-key-outputs: accepts keys as secrets, refuses a key in plain text", () => {
@@ -374,7 +400,29 @@ describe("Policy pack", function () {
         });
         assert.deepStrictEqual(checkStack(plainKeyOutputPolicy, [asEngineSends(false)]), []);
         assert.deepStrictEqual(checkStack(plainKeyOutputPolicy, [asEngineSends(true)]), [
-            "a stack output holds a private key in plain text; wrap it in pulumi.secret()",
+            "stack output apicBundles.dp.privateKeyPem holds a private key in plain text; wrap it in pulumi.secret()",
+            "stack output apicBundles.ob.privateKeyPem holds a private key in plain text; wrap it in pulumi.secret()",
+        ]);
+    });
+
+    it("no-plaintext-key-outputs: finds a key exported as base64 DER or PKCS#12, and names the output", () => {
+        const ob = bundle("ob");
+        const keyDer = base64(crypto.createPrivateKey(ob.privateKeyPem).export({ type: "pkcs8", format: "der" }));
+        const stack = {
+            type: "pulumi:pulumi:Stack",
+            name: "consumer",
+            props: {
+                keystore: { pkcs12Base64: ob.pkcs12Base64, password: new policy.Secret(ob.pkcs12Password) },
+                clientKeyDer: keyDer,
+                keys: [new policy.Secret(keyDer), keys["ec-sec1.der"]],
+                certPem: ob.certPem,
+                ...notKeys,
+            },
+        };
+        assert.deepStrictEqual(checkStack(plainKeyOutputPolicy, [stack]), [
+            "stack output keystore.pkcs12Base64 holds a private key in plain text; wrap it in pulumi.secret()",
+            "stack output clientKeyDer holds a private key in plain text; wrap it in pulumi.secret()",
+            "stack output keys[1] holds a private key in plain text; wrap it in pulumi.secret()",
         ]);
     });
 
