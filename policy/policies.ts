@@ -18,6 +18,8 @@ const SELF_SIGNED = "tls:index/selfSignedCert:SelfSignedCert";
 const LOCALLY_SIGNED = "tls:index/locallySignedCert:LocallySignedCert";
 const CSR = "tls:index/certRequest:CertRequest";
 const SECRET = "kubernetes:core/v1:Secret";
+/** A ConfigMap, and the server-side-apply patch of one (@pulumi/kubernetes 4). */
+const CONFIG_MAPS = ["kubernetes:core/v1:ConfigMap", "kubernetes:core/v1:ConfigMapPatch"];
 
 type Props = Record<string, unknown>;
 const isCert = (type: string): boolean => type === SELF_SIGNED || type === LOCALLY_SIGNED;
@@ -129,9 +131,9 @@ export const certificateUsagePolicy: policy.ResourceValidationPolicy = {
 };
 
 /**
- * The entries of a Secret's map that hold a private key. A `base64` map (`data`) is read both as
- * the bytes it encodes (DER) and as the text those bytes are (PEM, or base64 once more); a text
- * map (`stringData`) as text.
+ * The entries of a Secret's or ConfigMap's map that hold a private key. `base64` maps (a Secret's
+ * `data`, a ConfigMap's `binaryData`) are read both as the bytes they encode (DER) and as the text
+ * those bytes are (PEM, or base64 once more); text maps as text.
  */
 function keyEntries(map: unknown, encoding: "text" | "base64"): string[] {
     if (typeof map !== "object" || map === null) return [];
@@ -176,6 +178,26 @@ export const keySecretPolicy: policy.ResourceValidationPolicy = {
         if (props.type !== "kubernetes.io/tls" && name !== "cacerts") {
             report(`${name}: ${key} in a ${props.type ?? "Opaque"} secret; use kubernetes.io/tls (or Istio's cacerts)`);
         }
+    },
+};
+
+export const keyConfigMapPolicy: policy.ResourceValidationPolicy = {
+    name: "no-private-key-configmaps",
+    description:
+        "No ConfigMap holds a private key (PEM, base64 DER or PKCS#12) in its data or binaryData: a ConfigMap is not secret.",
+    enforcementLevel: "mandatory",
+    validateResource: (args, report) => {
+        if (!CONFIG_MAPS.includes(args.type)) return;
+        const props = args.props as { data?: unknown; binaryData?: unknown; metadata?: { name?: string } };
+        const entries = [
+            ...keyEntries(props.data, "text").map((k) => `data ${k}`),
+            ...keyEntries(props.binaryData, "base64").map((k) => `binaryData ${k}`),
+        ];
+        if (entries.length === 0) return;
+        report(
+            `${props.metadata?.name ?? args.name}: a private key in a ConfigMap (${entries.join(", ")}), which is not secret; ` +
+                `keep keys in a kubernetes.io/tls Secret (or Istio's cacerts)`,
+        );
     },
 };
 
@@ -258,6 +280,7 @@ export const POLICIES: policy.Policies = [
     rootPathLengthPolicy,
     certificateUsagePolicy,
     keySecretPolicy,
+    keyConfigMapPolicy,
     plainKeyOutputPolicy,
     separateTrustDomainsPolicy,
 ];

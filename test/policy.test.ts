@@ -12,6 +12,7 @@ import { buildPki } from "../lib/stack";
 import {
     caKeyStrengthPolicy,
     certificateUsagePolicy,
+    keyConfigMapPolicy,
     keySecretPolicy,
     keyStrengthPolicy,
     leafValidityPolicy,
@@ -378,6 +379,30 @@ describe("Policy pack", function () {
         assert.deepStrictEqual(secret("kubernetes.io/tls", "istio-system", asDer), [], "a TLS secret where keys go");
     });
 
+    it("no-private-key-configmaps: refuses a ConfigMap (or its patch) holding a key in data or binaryData, by entry", () => {
+        const configMap = (type: string, data: object, binaryData: object) =>
+            checkResource(keyConfigMapPolicy, {
+                type,
+                name: "apic-config",
+                props: { metadata: { name: "apic-config", namespace: "ob" }, data, binaryData },
+            });
+        const ob = bundle("ob");
+        // A consumer's ConfigMap for APIC: certificates, CRL and truststore may be there, the key and keystore not.
+        const data = { "truststore.pem": ob.truststorePem, "client.crt": ob.certPem, ...notKeys };
+        const binaryData = { "ca.der": notKeys["ca.der"], "ca.crl": notKeys["ca.crl"] };
+        const leaked = {
+            data: { ...data, "client.key": ob.privateKeyPem, "client-key.der": keys["ec-sec1.der"] },
+            binaryData: { ...binaryData, "client.p12": ob.pkcs12Base64, "key.pem": base64(keys["key.pem"]) },
+        };
+        for (const type of ["kubernetes:core/v1:ConfigMap", "kubernetes:core/v1:ConfigMapPatch"]) {
+            assert.deepStrictEqual(configMap(type, leaked.data, leaked.binaryData), [
+                "apic-config: a private key in a ConfigMap (data client.key, data client-key.der, binaryData client.p12, binaryData key.pem), " +
+                    "which is not secret; keep keys in a kubernetes.io/tls Secret (or Istio's cacerts)",
+            ]);
+            assert.deepStrictEqual(configMap(type, data, binaryData), []);
+        }
+    });
+
     it("no-plaintext-key-outputs: accepts keys as secrets, refuses a key in plain text", () => {
         const bundles = outputs.apicBundles as Record<string, Record<string, unknown>>;
         const asEngineSends = (plainKey: boolean) => ({
@@ -438,6 +463,7 @@ describe("Policy pack", function () {
             "certificate-usages",
             "leaf-max-validity",
             "no-plaintext-key-outputs",
+            "no-private-key-configmaps",
             "private-key-secrets",
             "private-key-strength",
             "root-path-length",
