@@ -12,13 +12,10 @@ import { AsnParser, AsnProp, AsnPropTypes, OctetString } from "@peculiar/asn1-sc
 /** A PEM private key of any kind: PKCS#8, ENCRYPTED, RSA, EC, DSA, OPENSSH... (lower case too: trivially undone). */
 const PEM_PRIVATE_KEY = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/i;
 
-/**
- * Base64 (standard or URL-safe, padded or not) once whitespace is removed. A DER SEQUENCE's first
- * byte, 0x30, makes its base64 start with "M": any other start is no key structure, unparsed.
- */
-const BASE64_DER = /^M[A-Za-z0-9+/_-]*={0,2}$/;
+/** Base64, standard or URL-safe, padded or not, once whitespace is removed. */
+const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/;
 
-/** The smallest key structure is a SEC1 P-256 key without its optional fields (39 bytes); Ed25519's PKCS#8 is 48. */
+/** Below any key structure: a SEC1 P-256 key without its optional fields is 39 bytes, Ed25519's PKCS#8 48. */
 const MIN_DER_BYTES = 32;
 
 /**
@@ -70,14 +67,14 @@ const KEY_STRUCTURES: readonly { type: new () => object; holdsKey: (parsed: neve
     },
 ];
 
-/** The DER that `text` is the base64 of, if it plausibly is one of a key structure. */
-function base64Der(text: string): Buffer | undefined {
+/** The bytes that `text` is the base64 of, if it is base64 long enough to hold a key. */
+function base64Bytes(text: string): Buffer | undefined {
     const compact = text.replace(/\s+/g, "");
-    if (compact.length < (MIN_DER_BYTES * 4) / 3 || !BASE64_DER.test(compact)) return undefined;
+    if (compact.length < (MIN_DER_BYTES * 4) / 3 || !BASE64.test(compact)) return undefined;
     return Buffer.from(compact, "base64");
 }
 
-/** Whether DER bytes are one of the key structures; BER's leniencies and bytes after it are accepted. */
+/** Whether bytes are the DER of a key structure (BER's leniencies and bytes after it accepted). */
 function isPrivateKeyDer(der: Buffer): boolean {
     if (der.length < MIN_DER_BYTES || der[0] !== 0x30) return false;
     return KEY_STRUCTURES.some(({ type, holdsKey }) => {
@@ -90,16 +87,19 @@ function isPrivateKeyDer(der: Buffer): boolean {
 }
 
 /**
- * Whether a string value holds private-key material: a PEM private key, or the base64 (line breaks
- * allowed) of the DER of a PKCS#8 PrivateKeyInfo or OneAsymmetricKey, a PKCS#8
+ * Whether a string value holds private-key material, so that the pack's key rules see a key however
+ * a program wrote it: a PEM private key, the base64 of one (as kubeconfig's client-key-data), or the
+ * base64 (line breaks allowed) of the DER of a PKCS#8 PrivateKeyInfo or OneAsymmetricKey, a PKCS#8
  * EncryptedPrivateKeyInfo, a PKCS#1 RSAPrivateKey, a SEC1 ECPrivateKey or a PKCS#12 PFX.
  * Certificates, CRLs, CSRs, public keys and random base64 are none of these. Never throws; a value
- * longer than 64 KiB is not parsed. A raw key (a bare EC scalar, say) is not recognisable and
- * is not found.
+ * longer than 64 KiB is searched for PEM only. A raw key (a bare EC scalar, say) cannot be told
+ * from random bytes and is not found, nor is base64 inside a longer text (a YAML document, say).
  */
 export function holdsPrivateKey(value: string): boolean {
-    if (value.length > MAX_TEXT_CHARS) return PEM_PRIVATE_KEY.test(value);
     if (PEM_PRIVATE_KEY.test(value)) return true;
-    const der = base64Der(value);
-    return der !== undefined && isPrivateKeyDer(der);
+    if (value.length > MAX_TEXT_CHARS) return false;
+    const bytes = base64Bytes(value);
+    if (bytes === undefined) return false;
+    // "-----BEGIN": PEM text in base64. Anything else is parsed only if it starts as a DER SEQUENCE.
+    return bytes[0] === 0x2d ? PEM_PRIVATE_KEY.test(bytes.toString("latin1")) : isPrivateKeyDer(bytes);
 }

@@ -135,6 +135,7 @@ function keyFiles(pkcs12Base64: string): Record<string, string> {
     return {
         "key.pem": (ec.export({ type: "pkcs8", format: "pem" }) as string).replace(/\n/g, "\r\n"),
         "key-lowercase.pem": (ec.export({ type: "sec1", format: "pem" }) as string).toLowerCase(),
+        "key.pem.b64": base64(ec.export({ type: "pkcs8", format: "pem" })),
         "key.p8": base64(ec.export({ type: "pkcs8", format: "der" })),
         "key-encrypted.p8": base64(
             ec.export({ type: "pkcs8", format: "der", cipher: "aes-256-cbc", passphrase: "not a secret" }),
@@ -189,7 +190,7 @@ describe("Policy pack", function () {
     let keys: Record<string, string>;
     let notKeys: Record<string, string>;
 
-    it("holdsPrivateKey: finds real keys as PEM and as base64 DER (PKCS#8, encrypted, PKCS#1, SEC1, PKCS#12), nothing else", () => {
+    it("holdsPrivateKey: finds real keys as PEM, base64 PEM and base64 DER (PKCS#8, encrypted, PKCS#1, SEC1, PKCS#12), nothing else", () => {
         const found = (files: Record<string, string>) => Object.keys(files).filter((f) => holdsPrivateKey(files[f]));
         assert.deepStrictEqual(found(keys), Object.keys(keys));
         assert.deepStrictEqual(found(notKeys), []);
@@ -365,18 +366,18 @@ describe("Policy pack", function () {
             `keystore: a private key (${entries}) in a Opaque secret; use kubernetes.io/tls (or Istio's cacerts)`,
         ];
         const files = { ...notKeys, ...keys };
-        const derFiles = Object.entries(files).filter(([, text]) => !text.startsWith("-----"));
-        // data holds a file's bytes in base64: DER files as their bytes, every file as its text.
-        const asDer = Object.fromEntries(derFiles.map(([f, text]) => [f, base64(Buffer.from(text, "base64"))]));
+        // data holds a file's bytes in base64: the base64 files' decoded bytes (DER, or PEM), or any file's text.
+        const base64Files = Object.entries(files).filter(([, text]) => !text.startsWith("-----"));
+        const asBytes = Object.fromEntries(base64Files.map(([f, text]) => [f, base64(Buffer.from(text, "base64"))]));
         const asText = Object.fromEntries(Object.entries(files).map(([f, text]) => [f, base64(text)]));
-        const derKeys =
-            "key.p8, key-encrypted.p8, ed25519-v2.p8, rsa-pkcs1.der, ec-sec1.der, client.p12, client-url.p12";
-        const allKeys = `key.pem, key-lowercase.pem, ${derKeys}`;
-        assert.deepStrictEqual(secret("Opaque", "ob", asDer), refused(derKeys));
+        const base64Keys =
+            "key.pem.b64, key.p8, key-encrypted.p8, ed25519-v2.p8, rsa-pkcs1.der, ec-sec1.der, client.p12, client-url.p12";
+        const allKeys = `key.pem, key-lowercase.pem, ${base64Keys}`;
+        assert.deepStrictEqual(secret("Opaque", "ob", asBytes), refused(base64Keys));
         assert.deepStrictEqual(secret("Opaque", "ob", asText), refused(allKeys));
         assert.deepStrictEqual(secret("Opaque", "ob", undefined, files), refused(allKeys));
         assert.deepStrictEqual(secret("Opaque", "ob", undefined, notKeys), []);
-        assert.deepStrictEqual(secret("kubernetes.io/tls", "istio-system", asDer), [], "a TLS secret where keys go");
+        assert.deepStrictEqual(secret("kubernetes.io/tls", "istio-system", asBytes), [], "a TLS secret where keys go");
     });
 
     it("no-private-key-configmaps: refuses a ConfigMap (or its patch) holding a key in data or binaryData, by entry", () => {
