@@ -1,6 +1,6 @@
 /**
  * Guardrails for stacks built with this package (or any program using @pulumi/tls and
- * Kubernetes Secrets): stop unsafe keys and certificates before they are created. Pure policy
+ * Kubernetes Secrets and ConfigMaps): stop unsafe keys and certificates before they are created. Pure policy
  * objects, so they can be tested without a policy host; policy/index.ts makes them a pack.
  */
 import * as policy from "@pulumi/policy";
@@ -176,7 +176,9 @@ export const keySecretPolicy: policy.ResourceValidationPolicy = {
             report(`${name}: ${key} in namespace ${namespace}; keys belong only in ${namespaces.join(", ")}`);
         }
         if (props.type !== "kubernetes.io/tls" && name !== "cacerts") {
-            report(`${name}: ${key} in a ${props.type ?? "Opaque"} secret; use kubernetes.io/tls (or Istio's cacerts)`);
+            report(
+                `${name}: ${key} in a secret of type ${props.type ?? "Opaque"}; use kubernetes.io/tls (or Istio's cacerts)`,
+            );
         }
     },
 };

@@ -345,7 +345,7 @@ describe("Policy pack", function () {
         const moved = { ...gatewaySecret.props, type: "Opaque", metadata: { name: "leaked", namespace: "ob" } };
         assert.deepStrictEqual(checkResource(keySecretPolicy, { ...gatewaySecret, props: moved }), [
             "leaked: a private key (tls.key) in namespace ob; keys belong only in istio-system",
-            "leaked: a private key (tls.key) in a Opaque secret; use kubernetes.io/tls (or Istio's cacerts)",
+            "leaked: a private key (tls.key) in a secret of type Opaque; use kubernetes.io/tls (or Istio's cacerts)",
         ]);
         assert.deepStrictEqual(
             checkResource(keySecretPolicy, named("mesh-ca-example-cacerts")),
@@ -363,7 +363,7 @@ describe("Policy pack", function () {
             });
         const refused = (entries: string) => [
             `keystore: a private key (${entries}) in namespace ob; keys belong only in istio-system`,
-            `keystore: a private key (${entries}) in a Opaque secret; use kubernetes.io/tls (or Istio's cacerts)`,
+            `keystore: a private key (${entries}) in a secret of type Opaque; use kubernetes.io/tls (or Istio's cacerts)`,
         ];
         const files = { ...notKeys, ...keys };
         // data holds a file's bytes in base64: the base64 files' decoded bytes (DER, or PEM), or any file's text.
