@@ -17,7 +17,8 @@ const KEY = "tls:index/privateKey:PrivateKey";
 const SELF_SIGNED = "tls:index/selfSignedCert:SelfSignedCert";
 const LOCALLY_SIGNED = "tls:index/locallySignedCert:LocallySignedCert";
 const CSR = "tls:index/certRequest:CertRequest";
-const SECRET = "kubernetes:core/v1:Secret";
+/** A Secret, and the server-side-apply patch of one (@pulumi/kubernetes 4): a patch writes its keys into the Secret. */
+const SECRETS = ["kubernetes:core/v1:Secret", "kubernetes:core/v1:SecretPatch"];
 /** A ConfigMap, and the server-side-apply patch of one (@pulumi/kubernetes 4). */
 const CONFIG_MAPS = ["kubernetes:core/v1:ConfigMap", "kubernetes:core/v1:ConfigMapPatch"];
 
@@ -158,7 +159,7 @@ export const keySecretPolicy: policy.ResourceValidationPolicy = {
         },
     },
     validateResource: (args, report) => {
-        if (args.type !== SECRET) return;
+        if (!SECRETS.includes(args.type)) return;
         const props = args.props as {
             type?: string;
             data?: unknown;
@@ -175,7 +176,9 @@ export const keySecretPolicy: policy.ResourceValidationPolicy = {
         if (!namespaces.includes(namespace)) {
             report(`${name}: ${key} in namespace ${namespace}; keys belong only in ${namespaces.join(", ")}`);
         }
-        if (props.type !== "kubernetes.io/tls" && name !== "cacerts") {
+        // A patch that leaves out the type keeps the Secret's own, which the preview cannot see.
+        const patchKeepsType = args.type.endsWith("Patch") && props.type === undefined;
+        if (props.type !== "kubernetes.io/tls" && name !== "cacerts" && !patchKeepsType) {
             report(
                 `${name}: ${key} in a secret of type ${props.type ?? "Opaque"}; use kubernetes.io/tls (or Istio's cacerts)`,
             );

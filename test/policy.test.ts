@@ -354,6 +354,27 @@ describe("Policy pack", function () {
         );
     });
 
+    it("private-key-secrets: checks a SecretPatch as the Secret it writes into (its type only when the patch sets one)", () => {
+        const gatewaySecret = named("ob-gateway-ob-tls");
+        const patch = (type: string | undefined, namespace: string) =>
+            checkResource(keySecretPolicy, {
+                ...gatewaySecret,
+                type: "kubernetes:core/v1:SecretPatch",
+                props: { ...gatewaySecret.props, type, metadata: { name: "patched", namespace } },
+            });
+        assert.deepStrictEqual(patch(undefined, "ob"), [
+            "patched: a private key (tls.key) in namespace ob; keys belong only in istio-system",
+        ]);
+        assert.deepStrictEqual(patch("Opaque", "istio-system"), [
+            "patched: a private key (tls.key) in a secret of type Opaque; use kubernetes.io/tls (or Istio's cacerts)",
+        ]);
+        assert.deepStrictEqual(
+            patch(undefined, "istio-system"),
+            [],
+            "the patched Secret's own type is not in the patch",
+        );
+    });
+
     it("private-key-secrets: finds a key in any encoding, in data (DER or text) and stringData, and names its entries", () => {
         const secret = (type: string, namespace: string, data?: object, stringData?: object) =>
             checkResource(keySecretPolicy, {
