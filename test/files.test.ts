@@ -4,6 +4,9 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
+import nodeCrypto from "crypto";
+import nodeFs from "fs";
+import { createReplacement } from "../lib/files";
 import { PRIVATE_FILE, writeNewFile } from "../lib/render/files";
 import { decryptState, encryptState } from "../lib/render/stateFile";
 import { cli, ROOT, tempDir } from "./helpers";
@@ -43,6 +46,24 @@ function entries(folder: string, base = folder): string[] {
 
 /** Files that hold a private key or a password: everything else a render writes is public. */
 const SECRET_FILE = /(^|\/)(client\.key|client\.p12|client\.p12\.password|keystore\.json|secret-[^/]+\.yaml)$/;
+
+/**
+ * Runs `run` with `module[name]` (a function of Node's own fs or crypto, which the compiled lib
+ * calls through) replaced by `replacement`, putting it back after.
+ */
+async function patched<T>(module: object, name: string, replacement: unknown, run: () => T | Promise<T>): Promise<T> {
+    const functions = module as Record<string, unknown>;
+    const original = functions[name];
+    functions[name] = replacement;
+    try {
+        return await run();
+    } finally {
+        functions[name] = original;
+    }
+}
+
+/** An error as a system call throws it. */
+const systemError = (code: string): NodeJS.ErrnoException => Object.assign(new Error(`${code}: simulated`), { code });
 
 async function withPassphrase<T>(passphrase: string | undefined, run: () => Promise<T>): Promise<T> {
     const before = process.env[PASSPHRASE_VARIABLE];
@@ -519,5 +540,92 @@ describe("render --state: the state holds every private key", function () {
         );
         assert.deepStrictEqual(fs.readFileSync(state), before);
         assert.strictEqual(fs.existsSync(path.join(dir, "two")), false);
+    });
+});
+
+describe("createReplacement: a new file renamed over the old one", () => {
+    it("writes exactly the mode asked for, whatever the umask or the old file's mode, and replaces a link instead of writing through it", () => {
+        const dir = tempDir("replace-mode");
+        const file = path.join(dir, "target.json");
+        fs.writeFileSync(file, "old\n", { mode: 0o644 });
+        const previous = process.umask(0o077);
+        try {
+            const replacement = createReplacement(file, 0o640);
+            assert.strictEqual(path.dirname(replacement.temporary), dir, "beside the file, so the rename is atomic");
+            assert.match(path.basename(replacement.temporary), /^\.target\.json\.[0-9a-f]{12}\.tmp$/);
+            assert.strictEqual(mode(replacement.temporary), 0o640, "created with the mode, before any write");
+            replacement.commit("new\n");
+        } finally {
+            process.umask(previous);
+        }
+        assert.strictEqual(fs.readFileSync(file, "utf8"), "new\n");
+        assert.strictEqual(mode(file), 0o640);
+
+        const victim = path.join(dir, "victim.txt");
+        fs.writeFileSync(victim, "not this\n");
+        const link = path.join(dir, "link.json");
+        fs.symlinkSync(victim, link);
+        createReplacement(link, PRIVATE_FILE).commit("replaced\n");
+        assert.strictEqual(fs.lstatSync(link).isFile(), true, "the link itself is replaced by the file");
+        assert.strictEqual(fs.readFileSync(victim, "utf8"), "not this\n");
+        assert.deepStrictEqual(fs.readdirSync(dir).sort(), ["link.json", "target.json", "victim.txt"]);
+    });
+
+    it("creates the new file exclusively: a link or file already at its name is refused and left alone", async () => {
+        const dir = tempDir("replace-exclusive");
+        const file = path.join(dir, "target.json");
+        fs.writeFileSync(file, "old\n");
+        const victim = path.join(dir, "victim.txt");
+        fs.writeFileSync(victim, "not this\n");
+        // The name the next replacement will take, with randomBytes made predictable.
+        const fixed = Buffer.from("0123456789ab", "hex");
+        const planted = path.join(dir, ".target.json.0123456789ab.tmp");
+        await patched(
+            nodeCrypto,
+            "randomBytes",
+            () => fixed,
+            () => {
+                fs.symlinkSync(victim, planted);
+                assert.throws(() => createReplacement(file, PRIVATE_FILE), { code: "EEXIST" });
+                fs.unlinkSync(planted);
+                fs.writeFileSync(planted, "a crashed run's\n");
+                assert.throws(() => createReplacement(file, PRIVATE_FILE), { code: "EEXIST" });
+            },
+        );
+        assert.strictEqual(fs.readFileSync(victim, "utf8"), "not this\n");
+        assert.strictEqual(fs.readFileSync(planted, "utf8"), "a crashed run's\n");
+        assert.strictEqual(fs.readFileSync(file, "utf8"), "old\n");
+    });
+
+    it("removes the new file when it cannot be written or renamed, leaving the target as it was, and throws the system error", async () => {
+        const dir = tempDir("replace-failure");
+        // rename(2) refuses to put a file over a folder: EISDIR.
+        const folder = path.join(dir, "a-folder");
+        fs.mkdirSync(folder);
+        fs.writeFileSync(path.join(folder, "inside.txt"), "kept\n");
+        assert.throws(() => createReplacement(folder, PRIVATE_FILE).commit("new\n"), { code: "EISDIR" });
+        assert.deepStrictEqual(fs.readdirSync(dir), ["a-folder"]);
+        assert.strictEqual(fs.readFileSync(path.join(folder, "inside.txt"), "utf8"), "kept\n");
+
+        const file = path.join(dir, "target.json");
+        fs.writeFileSync(file, "old\n");
+        await patched(
+            nodeFs,
+            "fsyncSync",
+            () => {
+                throw systemError("EIO");
+            },
+            () => {
+                assert.throws(() => createReplacement(file, PRIVATE_FILE).commit("new\n"), { code: "EIO" });
+            },
+        );
+        assert.deepStrictEqual(fs.readdirSync(dir).sort(), ["a-folder", "target.json"]);
+        assert.strictEqual(fs.readFileSync(file, "utf8"), "old\n");
+
+        // Nothing to create it in: the caller gets ENOENT to word, and nothing is made.
+        assert.throws(() => createReplacement(path.join(dir, "absent", "x.json"), PRIVATE_FILE), { code: "ENOENT" });
+        const unused = createReplacement(file, PRIVATE_FILE);
+        unused.discard();
+        assert.deepStrictEqual(fs.readdirSync(dir).sort(), ["a-folder", "target.json"], "discard removes the new file");
     });
 });
