@@ -8,7 +8,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { EngineState } from "../engine/standIn";
-import { codeOf, createExclusive, PRIVATE_FILE } from "./files";
+import { codeOf, createReplacement, PRIVATE_FILE, Replacement } from "../files";
 
 export const PASSPHRASE_VARIABLE = "APIC_ISTIO_PKI_STATE_PASSPHRASE";
 /** The option messages name. */
@@ -246,10 +246,10 @@ export function openStateFile(
             ? { state: new Map() as EngineState }
             : parseState(text, file, passphrase, options.encryptPlain === true);
     const folder = path.dirname(path.resolve(file));
-    const fresh = path.join(folder, `.${path.basename(file)}.${crypto.randomBytes(6).toString("hex")}.tmp`);
-    let fd: number | undefined;
+    let replacement: Replacement;
+    let open = true;
     try {
-        fd = createExclusive(fresh, PRIVATE_FILE);
+        replacement = createReplacement(file, PRIVATE_FILE);
     } catch (error) {
         throw new Error(
             `cannot write the state ${file} (${codeOf(error)} creating a file in ${folder}); give ${OPTION} a file in a folder you can write to`,
@@ -258,20 +258,15 @@ export function openStateFile(
     return {
         state,
         save() {
-            if (fd === undefined) return;
+            // Once: a second save, or a save after close, writes nothing.
+            if (!open) return;
+            open = false;
             const json = JSON.stringify([...state]);
-            fs.writeFileSync(fd, passphrase === undefined ? json : seal(json, keyForSave(key, passphrase)));
-            fs.fsyncSync(fd);
-            fs.closeSync(fd);
-            fd = undefined;
-            // rename replaces a link or file at `file` itself, never writing through it.
-            fs.renameSync(fresh, file);
+            replacement.commit(passphrase === undefined ? json : seal(json, keyForSave(key, passphrase)));
         },
         close() {
-            if (fd === undefined) return;
-            fs.closeSync(fd);
-            fd = undefined;
-            fs.rmSync(fresh, { force: true });
+            open = false;
+            replacement.discard();
         },
     };
 }
