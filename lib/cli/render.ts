@@ -30,7 +30,11 @@ state file that others may read, or a link, is refused. With ${PASSPHRASE_VARIAB
 state is encrypted (AES-256-GCM, key from the passphrase by scrypt); the same passphrase reads it,
 and a plain state file is then refused (nothing authenticates it), unless ${ENCRYPT_PLAIN_OPTION}
 is given once to encrypt a plain state your own renders wrote. A state file another user owns
-is refused.
+is refused. One render at a time uses a state: a render locks FILE by creating FILE.lock (0600,
+never through a link) before reading it and removes the lock when it is done or has failed; a
+render that finds the lock is refused, naming its holder's pid, host and start time. A lock is
+never removed for you (the folder may be shared between machines): if no render is running,
+remove FILE.lock.
 --now ISO renders as if at that time (certificates' validity, CRLs, the deployment record): to
 rehearse a lifecycle, e.g. with the lifecycle command and --state, over years in minutes.`;
 
