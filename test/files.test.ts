@@ -696,6 +696,41 @@ describe("render --state: one render at a time on a state file (its lock, FILE.l
         assert.strictEqual(fs.readFileSync(state, "utf8"), "[]");
         assert.deepStrictEqual(fs.readdirSync(dir).sort(), ["Pulumi.option-1.yaml", "state.json", "victim.txt"]);
     });
+
+    it("releases the lock and removes its new state file when interrupted (SIGINT), then dies of the signal", () => {
+        const dir = tempDir("state-interrupted");
+        const state = path.join(dir, "state.json");
+        const config = option1(dir);
+        // The render signals itself when it reads the stack file, that is after taking the lock and
+        // before making any key (which it does off the main thread, so the signal is handled then).
+        const script = `
+            const fs = require("fs");
+            const [config, lock] = process.argv.slice(1);
+            const openSync = fs.openSync;
+            let sent = false;
+            fs.openSync = (file, ...rest) => {
+                if (file === config && !sent) {
+                    sent = true;
+                    process.stdout.write(fs.existsSync(lock) ? "locked\\n" : "not locked\\n");
+                    process.kill(process.pid, "SIGINT");
+                }
+                return openSync(file, ...rest);
+            };
+            const { main } = require(${JSON.stringify(path.join(ROOT, "dist/lib/cli/main.js"))});
+            main(["render", "--config", config, "--out", ${JSON.stringify(path.join(dir, "out"))}, "--state", ${JSON.stringify(state)}]).then(
+                (status) => process.stdout.write("ended " + status + "\\n"),
+            );`;
+        const child = spawnSync(process.execPath, ["-e", script, config, `${state}.lock`], {
+            encoding: "utf8",
+            timeout: 30_000,
+        });
+        assert.deepStrictEqual([child.stdout, child.signal], ["locked\n", "SIGINT"], child.stderr);
+        assert.deepStrictEqual(
+            fs.readdirSync(dir).filter((name) => !name.startsWith(".out.render-")),
+            ["Pulumi.option-1.yaml"],
+            "no lock, no state file half-made",
+        );
+    });
 });
 
 describe("createReplacement: a new file renamed over the old one", () => {
