@@ -279,8 +279,10 @@ describe("render's files: keys on disk", function () {
         assert.strictEqual(fs.readFileSync(file, "utf8"), "mine\n");
     });
 
-    it("fails within a second, before any key is made, when the output folder cannot be written (--out /proc/nope)", () => {
+    it("fails at once, before any key is made, when the output folder cannot be written (--out /proc/nope)", () => {
         // In a child process with a time limit: Node's recursive mkdir spins forever on /proc.
+        // "Before any key": this render's CA keys alone (six RSA 4096, no suite keys in a new process)
+        // take about ten seconds; a refusal takes milliseconds, under 3 s even on a crowded machine.
         const script = `
             const { main } = require(${JSON.stringify(path.join(ROOT, "dist/lib/cli/main.js"))});
             let err = "";
@@ -305,7 +307,7 @@ describe("render's files: keys on disk", function () {
                 err: "error: cannot write to /proc/nope (ENOENT creating a folder in /proc); give --out a folder you can write to\n",
             },
         );
-        assert.ok(outside.ms < 1000, `took ${outside.ms} ms`);
+        assert.ok(outside.ms < 3000, `took ${outside.ms} ms`);
 
         const state = run("--config", option1(dir), "--out", path.join(dir, "out"), "--state", "/proc/nope.json");
         assert.deepStrictEqual(
@@ -315,7 +317,7 @@ describe("render's files: keys on disk", function () {
                 err: "error: cannot write the state /proc/nope.json (ENOENT creating a file in /proc); give --state a file in a folder you can write to\n",
             },
         );
-        assert.ok(state.ms < 1000, `took ${state.ms} ms`);
+        assert.ok(state.ms < 3000, `took ${state.ms} ms`);
         assert.strictEqual(fs.existsSync(path.join(dir, "out")), false, "nothing rendered");
     });
 });
@@ -567,14 +569,12 @@ describe("render --state: one render at a time on a state file (its lock, FILE.l
             { ...holder, started: typeof holder.started },
             { pid: process.pid, host: os.hostname(), started: "string" },
         );
-        const started = Date.now();
         const second = await cli("render", "--config", config, "--out", path.join(dir, "out"), "--state", state);
         assert.deepStrictEqual(second, {
             status: 1,
             out: "",
             err: `error: --state ${state} is in use: its lock ${lock} is held by pid ${process.pid} on ${os.hostname()} since ${new Date(holder.started).toISOString()}; wait for that render to end, or if none is running, remove ${lock}\n`,
         });
-        assert.ok(Date.now() - started < 1000, "refused at once, not after rendering");
         assert.strictEqual(fs.readFileSync(state, "utf8"), "[]", "the state is left as it was");
         assert.deepStrictEqual(fs.readdirSync(dir).sort(), ["Pulumi.option-1.yaml", "state.json", "state.json.lock"]);
 
