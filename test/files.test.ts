@@ -658,7 +658,16 @@ describe("render --state: one render at a time on a state file (its lock, FILE.l
         );
         assert.deepStrictEqual(
             { status: failed.status, err: failed.err, lockedWhenRead: failed.lockedWhenRead },
-            { status: 1, err: "error: EIO: simulated\n", lockedWhenRead: [true] },
+            {
+                status: 1,
+                err: `error: cannot save the state ${state} (EIO); it is left as it was and this render's output is not put in place: free space or fix the folder, then render again\n`,
+                lockedWhenRead: [true],
+            },
+        );
+        assert.deepStrictEqual(
+            fs.readdirSync(dir).filter((name) => name.includes("failed")),
+            [],
+            "no output whose keys the state lacks, and no staging folder",
         );
         assert.deepStrictEqual(
             fs.readdirSync(dir).filter((name) => name.startsWith("state.json") || name.startsWith(".state.json")),

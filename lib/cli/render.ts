@@ -111,9 +111,15 @@ export const renderCommand: Command = {
             const started = Date.now();
             let result;
             try {
-                result = await renderPlan(plan, outDir, { force: values.force === true, stack: label, state });
+                result = await renderPlan(plan, outDir, {
+                    force: values.force === true,
+                    stack: label,
+                    state,
+                    // Saved before the output is put in place: no output holds certificates of keys the state lacks.
+                    beforeCommit: () => stateFile?.save(),
+                });
             } finally {
-                // Kept even when the render stops (e.g. for offline signatures), as the engine keeps what it made.
+                // Kept even when the render stops, as the engine keeps what it made (once: a save after the first does nothing).
                 stateFile?.save();
             }
             out(

@@ -281,7 +281,13 @@ export function openStateFile(
             if (!open) return;
             open = false;
             const json = JSON.stringify([...state]);
-            replacement.commit(passphrase === undefined ? json : seal(json, keyForSave(key, passphrase)));
+            try {
+                replacement.commit(passphrase === undefined ? json : seal(json, keyForSave(key, passphrase)));
+            } catch (error) {
+                throw new Error(
+                    `cannot save the state ${file} (${codeOf(error)}); it is left as it was and this render's output is not put in place: free space or fix the folder, then render again`,
+                );
+            }
         },
         close() {
             open = false;
