@@ -10,18 +10,20 @@ import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
 import { ExpiryRow } from "../lib/cli/expiry";
-import { pemBlocks } from "../lib/pki/pem";
-import { parseCrl } from "../lib/pki/crl";
+import { pemBlocks, pemDecode } from "../lib/pki/pem";
+import { buildCrl, parseCrl } from "../lib/pki/crl";
 import {
     cli,
     gatewayServerConfig,
     loadStackFile,
+    mintRoot,
     newStackState,
     OPTION_FILES,
     Rendered,
     renderNext,
     ROOT,
     tempDir,
+    TestCa,
 } from "./helpers";
 
 const DAY_MS = 86_400_000;
@@ -416,6 +418,69 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
         assert.deepStrictEqual(
             [recorded.status, recorded.report?.rows.map((r) => [r.renewAt, r.status])],
             [0, [["2020-01-01T00:00:00.000Z", "renew due"]]],
+        );
+    });
+});
+
+describe("expiry: certificates and CRLs however they are encoded, each counted once", () => {
+    // Fixed times, so that the report is the same on every run: a CA valid 400 days, its CRLs 28.
+    const NOW = "2030-01-10T00:00:00.000Z";
+    let ca: TestCa;
+    let serial: string;
+    /** CRLs #1 and #2 of the CA, issued a week apart. */
+    let crls: string[];
+
+    before(async () => {
+        ca = await mintRoot("expiry CA", { issuedAt: new Date("2030-01-01T00:00:00.000Z"), validityHours: 400 * 24 });
+        serial = new X509Certificate(ca.certPem).serialNumber;
+        const crl = (number: number, thisUpdate: string) =>
+            buildCrl(
+                ca.certPem,
+                ca.keyPem,
+                [],
+                {
+                    thisUpdate: new Date(thisUpdate),
+                    nextUpdate: new Date(Date.parse(thisUpdate) + 28 * DAY_MS),
+                    number,
+                },
+                { signedOnce: true },
+            );
+        crls = [crl(1, "2030-01-01T00:00:00.000Z"), crl(2, "2030-01-08T00:00:00.000Z")];
+    });
+
+    /** The text report of the CA's certificate and CRLs #1 and #2 at NOW, all ok. */
+    const report = () => [
+        `status  days left  not after                 renew at                  subject                       serial`,
+        `------  ---------  ------------------------  ------------------------  ----------------------------  ${"-".repeat(serial.length)}`,
+        `ok      19         2030-01-29T00:00:00.000Z  2030-01-15T00:00:00.000Z  CRL of expiry CA (0 revoked)  #1`,
+        `ok      26         2030-02-05T00:00:00.000Z  2030-01-22T00:00:00.000Z  CRL of expiry CA (0 revoked)  #2`,
+        `ok      391        2031-02-05T00:00:00.000Z  2030-09-25T00:00:00.000Z  CN=expiry CA                  ${serial}`,
+        `1 certificates and 2 CRLs: none due (within 30 days; CRLs also with less than 0.5 of their validity left)`,
+        ``,
+    ];
+
+    it("counts one CRL once whatever its line length or line ends (CRLF), and two CRLs of one CA twice", async () => {
+        const folder = tempDir("expiry-crl-identity");
+        const [first, second] = crls;
+        const base64 = pemDecode(first, "X509 CRL").toString("base64");
+        const files = {
+            "ca.crl": first,
+            "windows.crl": first.replace(/\n/g, "\r\n"),
+            "wrapped.pem": `-----BEGIN X509 CRL-----\n${(base64.match(/.{1,76}/g) ?? []).join("\n")}\n-----END X509 CRL-----\n`,
+            "next.crl": second,
+            "ca.crt": ca.certPem,
+        };
+        for (const [name, content] of Object.entries(files)) fs.writeFileSync(path.join(folder, name), content);
+        const text = await cli("expiry", "--dir", folder, "--now", NOW);
+        assert.deepStrictEqual([text.status, text.err, text.out.split("\n")], [0, "", report()]);
+        const json = await cli("expiry", "--dir", folder, "--now", NOW, "--format", "json");
+        assert.deepStrictEqual(
+            (JSON.parse(json.out) as ExpiryJson).rows.map((r) => [r.serial, [...r.files].sort()]),
+            [
+                ["#1", ["ca.crl", "windows.crl", "wrapped.pem"].map((f) => path.join(folder, f))],
+                ["#2", [path.join(folder, "next.crl")]],
+                [serial, [path.join(folder, "ca.crt")]],
+            ],
         );
     });
 });

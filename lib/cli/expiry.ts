@@ -8,7 +8,7 @@ import * as path from "path";
 import * as YAML from "yaml";
 import { defaultEarlyRenewalDays } from "../config/validate";
 import { readRegularFile } from "../files";
-import { pemBlocks } from "../pki/pem";
+import { pemBlocks, pemDecode } from "../pki/pem";
 import { CrlInfo, parseCrl } from "../pki/crl";
 import { textTable } from "./format";
 import { Command, InputError, oneOf, parse, parseNow, UsageError } from "./stackSource";
@@ -256,7 +256,8 @@ function textsOf(file: string): string[] {
 }
 
 interface Found {
-    fingerprint: string;
+    /** What tells it apart from the others: see identity. */
+    id: string;
     file: string;
     certificate?: crypto.X509Certificate;
     crl?: CrlInfo;
@@ -270,6 +271,15 @@ function parsed<T>(file: string, label: string, read: () => T): T {
     }
 }
 
+/**
+ * What tells certificates and CRLs apart: the SHA-256 of their DER, as a certificate's fingerprint
+ * is. So one CRL seen as PEM in one file and as DER in another, or wrapped or ended (CRLF) another
+ * way, is one row, while two CRLs of one CA differ in their bytes (number, times, signature). Not
+ * its issuer, number and thisUpdate: two CRLs that share those yet list different serials (a CA
+ * re-signed without counting up) would be taken for one, and the other would go unwatched.
+ */
+const identity = (der: Buffer): string => crypto.createHash("sha256").update(der).digest("hex");
+
 /** Every certificate and CRL of the files, unreadable ones refused. */
 function findAll(files: readonly string[]): Found[] {
     const found: Found[] = [];
@@ -277,11 +287,11 @@ function findAll(files: readonly string[]): Found[] {
         for (const text of textsOf(file)) {
             for (const pem of pemBlocks(text, "CERTIFICATE")) {
                 const x509 = parsed(file, "CERTIFICATE", () => new crypto.X509Certificate(pem));
-                found.push({ fingerprint: x509.fingerprint256, file, certificate: x509 });
+                found.push({ id: identity(x509.raw), file, certificate: x509 });
             }
             for (const pem of pemBlocks(text, "X509 CRL")) {
                 const crl = parsed(file, "X509 CRL", () => parseCrl(pem));
-                found.push({ fingerprint: crypto.createHash("sha256").update(pem).digest("hex"), file, crl });
+                found.push({ id: identity(pemDecode(pem, "X509 CRL")), file, crl });
             }
         }
     }
@@ -299,7 +309,7 @@ export function expiryReport(
     const found = findAll(files);
     const daysLeft = (end: Date): number => Math.floor((end.getTime() - now.getTime()) / DAY_MS);
     for (const f of found) {
-        const known = rows.get(f.fingerprint);
+        const known = rows.get(f.id);
         if (known !== undefined) {
             if (!known.files.includes(f.file)) known.files.push(f.file);
             continue;
@@ -322,7 +332,7 @@ export function expiryReport(
                       : renewAt <= now
                         ? "renew due"
                         : "ok";
-            rows.set(f.fingerprint, {
+            rows.set(f.id, {
                 kind: "certificate",
                 subject: cert.subject.replace(/\n/g, ", "),
                 serial: cert.serialNumber,
@@ -340,7 +350,7 @@ export function expiryReport(
             const lead = Math.min(thresholds.crlWarnFraction * validity, thresholds.warnDays * DAY_MS);
             const dueAt = new Date(crl.nextUpdate.getTime() - lead);
             const status = crl.nextUpdate <= now ? "expired" : dueAt <= now ? "publish soon" : "ok";
-            rows.set(f.fingerprint, {
+            rows.set(f.id, {
                 kind: "crl",
                 subject: `CRL of ${crl.issuerCommonName ?? "unknown CA"} (${crl.revokedSerials.length} revoked)`,
                 serial: crl.number === undefined ? "-" : `#${crl.number}`,
