@@ -5,7 +5,7 @@
  */
 import * as assert from "assert";
 import { spawnSync } from "child_process";
-import { X509Certificate } from "crypto";
+import { createPrivateKey, X509Certificate } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
@@ -480,6 +480,41 @@ describe("expiry: certificates and CRLs however they are encoded, each counted o
                 ["#1", ["ca.crl", "windows.crl", "wrapped.pem"].map((f) => path.join(folder, f))],
                 ["#2", [path.join(folder, "next.crl")]],
                 [serial, [path.join(folder, "ca.crt")]],
+            ],
+        );
+    });
+
+    it("reads DER certificates and CRLs, in files (.cer, .crl) and in a Secret's data, the same one in PEM and DER once", async () => {
+        const folder = tempDir("expiry-der");
+        const [first, second] = crls;
+        const certDer = pemDecode(ca.certPem, "CERTIFICATE");
+        fs.writeFileSync(path.join(folder, "ca.crt"), ca.certPem);
+        fs.writeFileSync(path.join(folder, "ca.cer"), certDer);
+        fs.writeFileSync(path.join(folder, "ca.crl"), pemDecode(first, "X509 CRL"));
+        // DER that is neither (here the CA's key) is skipped, as text without PEM blocks is.
+        fs.writeFileSync(
+            path.join(folder, "ca.key.der"),
+            createPrivateKey(ca.keyPem).export({ type: "pkcs8", format: "der" }),
+        );
+        const secret = {
+            apiVersion: "v1",
+            kind: "Secret",
+            metadata: { name: "ca-der" },
+            data: {
+                "ca.der": certDer.toString("base64"),
+                "ca.crl": pemDecode(second, "X509 CRL").toString("base64"),
+            },
+        };
+        fs.writeFileSync(path.join(folder, "secret.yaml"), YAML.stringify(secret));
+        const text = await cli("expiry", "--dir", folder, "--now", NOW);
+        assert.deepStrictEqual([text.status, text.err, text.out.split("\n")], [0, "", report()]);
+        const json = await cli("expiry", "--dir", folder, "--now", NOW, "--format", "json");
+        assert.deepStrictEqual(
+            (JSON.parse(json.out) as ExpiryJson).rows.map((r) => [r.serial, [...r.files].sort()]),
+            [
+                ["#1", [path.join(folder, "ca.crl")]],
+                ["#2", [path.join(folder, "secret.yaml")]],
+                [serial, ["ca.cer", "ca.crt", "secret.yaml"].map((f) => path.join(folder, f))],
             ],
         );
     });

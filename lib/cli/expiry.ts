@@ -7,17 +7,18 @@ import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
 import { defaultEarlyRenewalDays } from "../config/validate";
-import { readRegularFile } from "../files";
+import { readRegularBytes } from "../files";
 import { pemBlocks, pemDecode } from "../pki/pem";
-import { CrlInfo, parseCrl } from "../pki/crl";
+import { crlInDer, CrlInfo, parseCrl } from "../pki/crl";
 import { textTable } from "./format";
 import { Command, InputError, oneOf, parse, parseNow, UsageError } from "./stackSource";
 
 const USAGE = `usage: expiry (--dir DIR | --pem FILE [--pem FILE...]) [--warn-days 30] [--crl-warn-fraction 0.5] [--now ISO] [--format text|json]
 
 Reads every certificate and CRL in the files: PEM blocks anywhere in them (rendered files, JSON
-payloads; in YAML, the values of every document), and the base64 data of Kubernetes Secrets as
-"kubectl get secret -o yaml" exports them (in a List too, beside other documents). --dir also
+payloads; in YAML, the values of every document), files that are DER (a .cer or .crl as CAs hand
+them out), and the base64 data of Kubernetes Secrets, PEM or DER, as "kubectl get secret -o yaml"
+exports them (in a List too, beside other documents); each once, however encoded. --dir also
 takes a Secret mounted into a pod: links to files are read, links to folders (kubelet's ..data)
 not followed, FIFOs, sockets and devices skipped; a file or folder it may not read, or a link that
 loops or leads nowhere, is an error. Reports the days left (a CRL's: to its next update) and the renewal point
@@ -140,7 +141,7 @@ function recordedRenewals(dir: string | undefined): Map<string, string> {
     if (file === undefined || !fs.existsSync(file)) return new Map();
     const fix =
         "restore the inventory.json the render wrote, or remove it (renewal points then fall back to two thirds of each lifetime)";
-    const text = readText(file);
+    const text = readBytes(file).toString("utf8");
     let inventory: unknown;
     try {
         inventory = JSON.parse(text);
@@ -177,10 +178,10 @@ function stringsIn(value: unknown): string[] {
 }
 
 /**
- * The texts of a YAML file: every string of every document (whatever its kind: a ConfigMap beside
+ * What a YAML file holds: every string of every document (whatever its kind: a ConfigMap beside
  * a Secret counts), plus the base64 data of its Kubernetes Secrets, decoded.
  */
-function yamlTexts(text: string, file: string): string[] {
+function yamlContents(text: string, file: string): Content[] {
     let documents: unknown[];
     try {
         documents = YAML.parseAllDocuments(text).map((doc) => {
@@ -195,7 +196,10 @@ function yamlTexts(text: string, file: string): string[] {
         return object?.kind === "List" && Array.isArray(object.items) ? object.items : [object];
     }) as (KubernetesObject | null)[];
     const secrets = objects.filter((o): o is KubernetesObject => o?.kind === "Secret");
-    return [...stringsIn(documents).map(unescaped), ...secrets.flatMap((s) => secretData(s, file))];
+    return [
+        ...stringsIn(documents).map((string) => ({ text: unescaped(string) })),
+        ...secrets.flatMap((s) => secretData(s, file)),
+    ];
 }
 
 interface KubernetesObject {
@@ -205,7 +209,7 @@ interface KubernetesObject {
 }
 
 /** A Secret's data values decoded from base64; a damaged one is refused, naming the Secret and key. */
-function secretData(secret: KubernetesObject, file: string): string[] {
+function secretData(secret: KubernetesObject, file: string): Content[] {
     const name = typeof secret.metadata?.name === "string" ? `Secret "${secret.metadata.name}"` : undefined;
     return Object.entries(secret.data ?? {}).flatMap(([key, value]) => {
         if (typeof value !== "string") return [];
@@ -216,7 +220,7 @@ function secretData(secret: KubernetesObject, file: string): string[] {
                     `export the Secret again with kubectl get secret -o yaml, or give the text under stringData`,
             );
         }
-        return [Buffer.from(value, "base64").toString("utf8")];
+        return [bytesContent(Buffer.from(value, "base64"))];
     });
 }
 
@@ -236,9 +240,9 @@ function base64Problem(value: string): string | undefined {
         : `cut short, or "=" other than at its end`;
 }
 
-function readText(file: string): string {
+function readBytes(file: string): Buffer {
     try {
-        return readRegularFile(file);
+        return readRegularBytes(file);
     } catch (error) {
         throw cannotRead(file, error);
     }
@@ -249,10 +253,45 @@ function unescaped(text: string): string {
     return text.replace(/\\n/g, "\n").replace(/^[ \t]+/gm, "");
 }
 
-/** The texts of a file in which PEM blocks may sit. */
-function textsOf(file: string): string[] {
-    const text = readText(file);
-    return /\.ya?ml$/.test(file) ? yamlTexts(text, file) : [unescaped(text)];
+/**
+ * Where certificates and CRLs may sit: PEM blocks in a text, and DER in the bytes of a file or of a
+ * decoded base64 value (a certificate or CRL file as a CA hands it out, or kept so in a Secret).
+ */
+interface Content {
+    text: string;
+    bytes?: Buffer;
+}
+
+/** Bytes that may be PEM, or DER. */
+const bytesContent = (bytes: Buffer): Content => ({ text: unescaped(bytes.toString("utf8")), bytes });
+
+/** What a file holds. */
+function contentsOf(file: string): Content[] {
+    const bytes = readBytes(file);
+    return /\.ya?ml$/.test(file) ? yamlContents(bytes.toString("utf8"), file) : [bytesContent(bytes)];
+}
+
+/**
+ * The DER values that `bytes` is made of, when it is nothing but SEQUENCEs (a certificate, a CRL,
+ * or several back to back, each read: Node would read the first and ignore the rest); none when it
+ * is text or cut short.
+ */
+function derSequences(bytes: Buffer | undefined): Buffer[] {
+    if (bytes === undefined) return [];
+    const sequences: Buffer[] = [];
+    for (let offset = 0; offset < bytes.length;) {
+        // A SEQUENCE (0x30), then its length: one byte below 0x80, else 0x80 plus the count of the
+        // bytes that hold it (0x80 alone, BER's indefinite length, is no DER).
+        if (bytes[offset] !== 0x30 || offset + 2 > bytes.length) return [];
+        const first = bytes[offset + 1];
+        const count = first < 0x80 ? 0 : first - 0x80;
+        if (first === 0x80 || count > 4 || offset + 2 + count > bytes.length) return [];
+        const end = offset + 2 + count + (count === 0 ? first : bytes.readUIntBE(offset + 2, count));
+        if (end > bytes.length) return [];
+        sequences.push(bytes.subarray(offset, end));
+        offset = end;
+    }
+    return sequences;
 }
 
 interface Found {
@@ -261,14 +300,6 @@ interface Found {
     file: string;
     certificate?: crypto.X509Certificate;
     crl?: CrlInfo;
-}
-
-function parsed<T>(file: string, label: string, read: () => T): T {
-    try {
-        return read();
-    } catch (error) {
-        throw new InputError(`${file}: a ${label} block cannot be read: ${(error as Error).message}`);
-    }
 }
 
 /**
@@ -280,18 +311,46 @@ function parsed<T>(file: string, label: string, read: () => T): T {
  */
 const identity = (der: Buffer): string => crypto.createHash("sha256").update(der).digest("hex");
 
+function parsed<T>(file: string, what: string, read: () => T): T {
+    try {
+        return read();
+    } catch (error) {
+        throw new InputError(`${file}: ${what} cannot be read: ${(error as Error).message}`);
+    }
+}
+
+/**
+ * The certificate or CRL that a DER value is, or undefined when it is neither: a key or a keystore
+ * is skipped, as text without PEM blocks is, since DER has no label that says what it holds.
+ */
+function derFound(der: Buffer, file: string): Found | undefined {
+    let certificate: crypto.X509Certificate | undefined;
+    try {
+        certificate = new crypto.X509Certificate(der);
+    } catch {
+        certificate = undefined;
+    }
+    if (certificate !== undefined) return { id: identity(der), file, certificate };
+    const crl = parsed(file, "a DER CRL", () => crlInDer(der));
+    return crl === undefined ? undefined : { id: identity(der), file, crl };
+}
+
 /** Every certificate and CRL of the files, unreadable ones refused. */
 function findAll(files: readonly string[]): Found[] {
     const found: Found[] = [];
     for (const file of files) {
-        for (const text of textsOf(file)) {
+        for (const { text, bytes } of contentsOf(file)) {
             for (const pem of pemBlocks(text, "CERTIFICATE")) {
-                const x509 = parsed(file, "CERTIFICATE", () => new crypto.X509Certificate(pem));
+                const x509 = parsed(file, "a CERTIFICATE block", () => new crypto.X509Certificate(pem));
                 found.push({ id: identity(x509.raw), file, certificate: x509 });
             }
             for (const pem of pemBlocks(text, "X509 CRL")) {
-                const crl = parsed(file, "X509 CRL", () => parseCrl(pem));
+                const crl = parsed(file, "a X509 CRL block", () => parseCrl(pem));
                 found.push({ id: identity(pemDecode(pem, "X509 CRL")), file, crl });
+            }
+            for (const der of derSequences(bytes)) {
+                const one = derFound(der, file);
+                if (one !== undefined) found.push(one);
             }
         }
     }
