@@ -518,4 +518,78 @@ describe("expiry: certificates and CRLs however they are encoded, each counted o
             ],
         );
     });
+
+    it("reads a ConfigMap's binaryData: every certificate of a CA bundle, DER back to back, and CRLs; exits 1 on the one due", async () => {
+        // A second CA that expires 11 days after NOW: in a bundle beside the first, in a ConfigMap.
+        const soon = await mintRoot("expiry CA 2", {
+            issuedAt: new Date("2030-01-01T00:00:00.000Z"),
+            validityHours: 20 * 24,
+        });
+        const soonSerial = new X509Certificate(soon.certPem).serialNumber;
+        const [first, second] = crls;
+        const b64 = (bytes: string | Buffer) => Buffer.from(bytes).toString("base64");
+        const configMap = {
+            apiVersion: "v1",
+            kind: "ConfigMap",
+            metadata: { name: "trust-bundle", namespace: "istio-system" },
+            binaryData: {
+                "ca-bundle.pem": b64(ca.certPem + soon.certPem),
+                "ca.crl": b64(pemDecode(first, "X509 CRL")),
+                "more.der": b64(Buffer.concat([pemDecode(soon.certPem, "CERTIFICATE"), pemDecode(second, "X509 CRL")])),
+            },
+        };
+        // Beside a healthy certificate, as in a folder of exported manifests: nothing else would fail.
+        const folder = tempDir("expiry-binary-data");
+        fs.writeFileSync(path.join(folder, "ca.crt"), ca.certPem);
+        fs.writeFileSync(path.join(folder, "trust-bundle.yaml"), YAML.stringify(configMap));
+        const result = await cli("expiry", "--dir", folder, "--now", NOW);
+        const rule = "-".repeat(Math.max(serial.length, soonSerial.length));
+        assert.deepStrictEqual(
+            [result.status, result.err, result.out.split("\n")],
+            [
+                1,
+                "",
+                [
+                    `status      days left  not after                 renew at                  subject                       serial`,
+                    `----------  ---------  ------------------------  ------------------------  ----------------------------  ${rule}`,
+                    `renew soon  11         2030-01-21T00:00:00.000Z  2030-01-15T00:00:00.000Z  CN=expiry CA 2                ${soonSerial}`,
+                    `ok          19         2030-01-29T00:00:00.000Z  2030-01-15T00:00:00.000Z  CRL of expiry CA (0 revoked)  #1`,
+                    `ok          26         2030-02-05T00:00:00.000Z  2030-01-22T00:00:00.000Z  CRL of expiry CA (0 revoked)  #2`,
+                    `ok          391        2031-02-05T00:00:00.000Z  2030-09-25T00:00:00.000Z  CN=expiry CA                  ${serial}`,
+                    `1 of 2 certificates and 2 CRLs due: CN=expiry CA 2 (renew soon)`,
+                    ``,
+                ],
+            ],
+        );
+    });
+
+    it("exits 2 on a ConfigMap whose binaryData is damaged, naming the file, the ConfigMap, the key and the fix", async () => {
+        const der = pemDecode(crls[0], "X509 CRL").toString("base64");
+        const configMap = (name: string | undefined, value: string) => ({
+            apiVersion: "v1",
+            kind: "ConfigMap",
+            metadata: name === undefined ? {} : { name },
+            binaryData: { "ca.crl": value },
+        });
+        const file = path.join(tempDir("expiry-binary-damaged"), "trust.yaml");
+        const fix = "export the ConfigMap again with kubectl get configmap -o yaml, or give the text under data";
+        const cases: [ReturnType<typeof configMap>, string][] = [
+            [
+                configMap("trust", `${der.slice(0, 8)}%${der.slice(8)}`),
+                `error: ${file}: binaryData key "ca.crl" of ConfigMap "trust" is not valid base64 ("%" at character 9); ${fix}\n`,
+            ],
+            [
+                configMap(undefined, der.slice(0, -1)),
+                `error: ${file}: binaryData key "ca.crl" of a ConfigMap without metadata.name is not valid base64 (cut short, or "=" other than at its end); ${fix}\n`,
+            ],
+        ];
+        for (const [document, message] of cases) {
+            fs.writeFileSync(file, YAML.stringify(document));
+            assert.deepStrictEqual(await cli("expiry", "--pem", file, "--now", NOW), {
+                status: 2,
+                out: "",
+                err: message,
+            });
+        }
+    });
 });

@@ -17,8 +17,9 @@ const USAGE = `usage: expiry (--dir DIR | --pem FILE [--pem FILE...]) [--warn-da
 
 Reads every certificate and CRL in the files: PEM blocks anywhere in them (rendered files, JSON
 payloads; in YAML, the values of every document), files that are DER (a .cer or .crl as CAs hand
-them out), and the base64 data of Kubernetes Secrets, PEM or DER, as "kubectl get secret -o yaml"
-exports them (in a List too, beside other documents); each once, however encoded. --dir also
+them out), and the base64 values, PEM or DER, of Kubernetes Secrets (data) and ConfigMaps
+(binaryData) as "kubectl get secret -o yaml" exports them (in a List too, beside other documents);
+each once, however encoded. --dir also
 takes a Secret mounted into a pod: links to files are read, links to folders (kubelet's ..data)
 not followed, FIFOs, sockets and devices skipped; a file or folder it may not read, or a link that
 loops or leads nowhere, is an error. Reports the days left (a CRL's: to its next update) and the renewal point
@@ -179,7 +180,7 @@ function stringsIn(value: unknown): string[] {
 
 /**
  * What a YAML file holds: every string of every document (whatever its kind: a ConfigMap beside
- * a Secret counts), plus the base64 data of its Kubernetes Secrets, decoded.
+ * a Secret counts), plus the base64 values of its Secrets (data) and ConfigMaps (binaryData), decoded.
  */
 function yamlContents(text: string, file: string): Content[] {
     let documents: unknown[];
@@ -195,10 +196,9 @@ function yamlContents(text: string, file: string): Content[] {
         const object = d as { kind?: unknown; items?: unknown[] } | null;
         return object?.kind === "List" && Array.isArray(object.items) ? object.items : [object];
     }) as (KubernetesObject | null)[];
-    const secrets = objects.filter((o): o is KubernetesObject => o?.kind === "Secret");
     return [
         ...stringsIn(documents).map((string) => ({ text: unescaped(string) })),
-        ...secrets.flatMap((s) => secretData(s, file)),
+        ...objects.flatMap((o) => (o === null ? [] : base64Values(o, file))),
     ];
 }
 
@@ -206,29 +206,44 @@ interface KubernetesObject {
     kind?: unknown;
     metadata?: { name?: unknown };
     data?: Record<string, unknown>;
+    binaryData?: Record<string, unknown>;
 }
 
-/** A Secret's data values decoded from base64; a damaged one is refused, naming the Secret and key. */
-function secretData(secret: KubernetesObject, file: string): Content[] {
-    const name = typeof secret.metadata?.name === "string" ? `Secret "${secret.metadata.name}"` : undefined;
-    return Object.entries(secret.data ?? {}).flatMap(([key, value]) => {
+/** The kinds whose values Kubernetes keeps in base64: in which field, and how to give them as text instead. */
+const BASE64_VALUES = new Map<unknown, { field: "data" | "binaryData"; exported: string; asText: string }>([
+    ["Secret", { field: "data", exported: "kubectl get secret -o yaml", asText: "stringData" }],
+    ["ConfigMap", { field: "binaryData", exported: "kubectl get configmap -o yaml", asText: "data" }],
+]);
+
+/**
+ * A Secret's data or a ConfigMap's binaryData, decoded from base64 (PEM or DER); a damaged value is
+ * refused, naming the object and key.
+ */
+function base64Values(object: KubernetesObject, file: string): Content[] {
+    const kind = BASE64_VALUES.get(object.kind);
+    if (kind === undefined) return [];
+    const name =
+        typeof object.metadata?.name === "string"
+            ? `${object.kind as string} "${object.metadata.name}"`
+            : `a ${object.kind as string} without metadata.name`;
+    return Object.entries(object[kind.field] ?? {}).flatMap(([key, value]) => {
         if (typeof value !== "string") return [];
         const problem = base64Problem(value);
         if (problem !== undefined) {
             throw new InputError(
-                `${file}: data key "${key}" of ${name ?? "a Secret without metadata.name"} is not valid base64 (${problem}); ` +
-                    `export the Secret again with kubectl get secret -o yaml, or give the text under stringData`,
+                `${file}: ${kind.field} key "${key}" of ${name} is not valid base64 (${problem}); ` +
+                    `export the ${object.kind as string} again with ${kind.exported}, or give the text under ${kind.asText}`,
             );
         }
         return [bytesContent(Buffer.from(value, "base64"))];
     });
 }
 
-/** Padded base64 as Kubernetes writes a Secret's data (line breaks allowed, as YAML may fold it). */
+/** Padded base64 as Kubernetes writes a Secret's data or a ConfigMap's binaryData (line breaks allowed, as YAML may fold it). */
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 /**
- * What is wrong with a Secret's data value, or undefined if it is base64. Node's decoder would
+ * What is wrong with a base64 value, or undefined if it is base64. Node's decoder would
  * not say: it skips characters outside the alphabet and stops at a stray "=", so a damaged
  * certificate would silently vanish or be read from what is left.
  */
