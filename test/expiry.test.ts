@@ -592,4 +592,44 @@ describe("expiry: certificates and CRLs however they are encoded, each counted o
             });
         }
     });
+
+    it("reads Kubernetes objects as JSON whatever the file is called (kubectl get -o json, the API server's SecretList) and .YML", async () => {
+        const [first, second] = crls;
+        const b64 = (text: string) => Buffer.from(text).toString("base64");
+        const folder = tempDir("expiry-json");
+        // Beside a healthy certificate, as in a folder of exported manifests: nothing else would fail.
+        fs.writeFileSync(path.join(folder, "ca.crt"), ca.certPem);
+        // kubectl get secret ca -o json > secret.json
+        const secret = {
+            apiVersion: "v1",
+            kind: "Secret",
+            metadata: { name: "ca", namespace: "istio-system" },
+            type: "Opaque",
+            data: { "ca.crl": b64(first) },
+        };
+        fs.writeFileSync(path.join(folder, "secret.json"), JSON.stringify(secret, null, 4));
+        // kubectl get --raw /api/v1/namespaces/istio-system/secrets > secrets: the items carry no kind.
+        const secretList = {
+            kind: "SecretList",
+            apiVersion: "v1",
+            metadata: { resourceVersion: "4711" },
+            items: [{ metadata: { name: "ca-next", namespace: "istio-system" }, data: { "ca.crl": b64(second) } }],
+        };
+        fs.writeFileSync(path.join(folder, "secrets"), JSON.stringify(secretList));
+        fs.writeFileSync(
+            path.join(folder, "trust.YML"),
+            YAML.stringify({ ...secret, metadata: { name: "trust" }, data: { "ca.crt": b64(ca.certPem) } }),
+        );
+        const text = await cli("expiry", "--dir", folder, "--now", NOW);
+        assert.deepStrictEqual([text.status, text.err, text.out.split("\n")], [0, "", report()]);
+        const json = await cli("expiry", "--dir", folder, "--now", NOW, "--format", "json");
+        assert.deepStrictEqual(
+            (JSON.parse(json.out) as ExpiryJson).rows.map((r) => [r.serial, [...r.files].sort()]),
+            [
+                ["#1", [path.join(folder, "secret.json")]],
+                ["#2", [path.join(folder, "secrets")]],
+                [serial, [path.join(folder, "ca.crt"), path.join(folder, "trust.YML")]],
+            ],
+        );
+    });
 });

@@ -18,11 +18,12 @@ const USAGE = `usage: expiry (--dir DIR | --pem FILE [--pem FILE...]) [--warn-da
 Reads every certificate and CRL in the files: PEM blocks anywhere in them (rendered files, JSON
 payloads; in YAML, the values of every document), files that are DER (a .cer or .crl as CAs hand
 them out), and the base64 values, PEM or DER, of Kubernetes Secrets (data) and ConfigMaps
-(binaryData) as "kubectl get secret -o yaml" exports them (in a List too, beside other documents);
-each once, however encoded. --dir also
-takes a Secret mounted into a pod: links to files are read, links to folders (kubelet's ..data)
-not followed, FIFOs, sockets and devices skipped; a file or folder it may not read, or a link that
-loops or leads nowhere, is an error. Reports the days left (a CRL's: to its next update) and the renewal point
+(binaryData) as "kubectl get secret -o yaml" exports them (in a List too, beside other documents;
+as JSON too, from kubectl get -o json or the API server's SecretList, whatever the file is called);
+each once, however encoded. --dir also takes a Secret mounted into a pod: links to files are
+read, links to folders (kubelet's ..data) not followed, FIFOs, sockets and devices skipped; a file
+or folder it may not read, or a link that loops or leads nowhere, is an error.
+Reports the days left (a CRL's: to its next update) and the renewal point
 (from the render's inventory.json, else after two thirds of the lifetime; "renew due" once past it).
 Due: a certificate that expires within --warn-days (default: alert 30 days ahead) or has
 expired; a CRL past its next update, or with less than --crl-warn-fraction of its validity left
@@ -192,14 +193,38 @@ function yamlContents(text: string, file: string): Content[] {
     } catch (error) {
         throw new InputError(`${file} is not YAML: ${(error as Error).message}`);
     }
-    const objects = documents.flatMap((d) => {
-        const object = d as { kind?: unknown; items?: unknown[] } | null;
-        return object?.kind === "List" && Array.isArray(object.items) ? object.items : [object];
-    }) as (KubernetesObject | null)[];
     return [
         ...stringsIn(documents).map((string) => ({ text: unescaped(string) })),
-        ...objects.flatMap((o) => (o === null ? [] : base64Values(o, file))),
+        ...kubernetesObjects(documents).flatMap((o) => base64Values(o, file)),
     ];
+}
+
+/** The document of a JSON file, or undefined when its text is not JSON. */
+function jsonDocument(text: string): unknown {
+    if (!/^\s*[[{]/.test(text)) return undefined;
+    try {
+        return JSON.parse(text) as unknown;
+    } catch {
+        return undefined;
+    }
+}
+
+/**
+ * The Kubernetes objects of parsed documents: each document, or the items of a list: kubectl's
+ * List, whose items name their kind, or the API server's SecretList or ConfigMapList (kubectl get
+ * --raw), whose items do not and take it from the list's.
+ */
+function kubernetesObjects(documents: unknown[]): KubernetesObject[] {
+    return documents.flatMap((document) => {
+        if (document === null || typeof document !== "object") return [];
+        const object = document as KubernetesObject & { items?: unknown };
+        if (typeof object.kind !== "string" || !object.kind.endsWith("List") || !Array.isArray(object.items))
+            return [object];
+        const kind = object.kind === "List" ? undefined : object.kind.slice(0, -"List".length);
+        return (object.items as unknown[]).flatMap((item) =>
+            item !== null && typeof item === "object" ? [{ kind, ...(item as KubernetesObject) }] : [],
+        );
+    });
 }
 
 interface KubernetesObject {
@@ -280,10 +305,17 @@ interface Content {
 /** Bytes that may be PEM, or DER. */
 const bytesContent = (bytes: Buffer): Content => ({ text: unescaped(bytes.toString("utf8")), bytes });
 
-/** What a file holds. */
+/**
+ * What a file holds. Kubernetes objects as JSON (kubectl get -o json, or the API server's answer)
+ * are recognised whatever the file is called; YAML by its name, .yaml or .yml in any case.
+ */
 function contentsOf(file: string): Content[] {
     const bytes = readBytes(file);
-    return /\.ya?ml$/.test(file) ? yamlContents(bytes.toString("utf8"), file) : [bytesContent(bytes)];
+    const text = bytes.toString("utf8");
+    if (/\.ya?ml$/i.test(file)) return yamlContents(text, file);
+    const json = jsonDocument(text);
+    const objects = json === undefined ? [] : kubernetesObjects([json]);
+    return [bytesContent(bytes), ...objects.flatMap((o) => base64Values(o, file))];
 }
 
 /**
