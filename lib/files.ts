@@ -128,12 +128,17 @@ export function entryAt(file: string): fs.Stats | undefined {
  * what is wrong, for the caller to put after the file's name; ENOENT and EACCES keep their code.
  */
 export function readRegularFile(file: string): string {
+    return readRegularBytes(file).toString("utf8");
+}
+
+/** The bytes of a file the user named, as readRegularFile reads its text (a DER certificate is no text). */
+export function readRegularBytes(file: string): Buffer {
     const fd = fs.openSync(file, O_RDONLY | O_NONBLOCK);
     try {
         const stat = fs.fstatSync(fd);
         if (stat.isDirectory()) throw new Error("it is a folder, not a file");
         if (!stat.isFile()) throw new Error("it is not a regular file (a FIFO, socket or device)");
-        return fs.readFileSync(fd, "utf8");
+        return fs.readFileSync(fd);
     } finally {
         fs.closeSync(fd);
     }
