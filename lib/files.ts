@@ -3,7 +3,9 @@
  * never through a link (O_CREAT|O_EXCL|O_NOFOLLOW) with an exact mode, in 0700 folders, whatever
  * the umask or an earlier run left.
  */
+import * as crypto from "crypto";
 import * as fs from "fs";
+import * as path from "path";
 
 export const PRIVATE_FILE = 0o600;
 export const PUBLIC_FILE = 0o644;
@@ -34,6 +36,63 @@ export function writeNewFile(file: string, content: string | Buffer, mode: numbe
     } finally {
         fs.closeSync(fd);
     }
+}
+
+/**
+ * A new file that is to replace `file` whole: `commit` writes it, fsyncs it and renames it over
+ * `file` (a link or file at `file` is replaced, never written through); `discard` removes it.
+ */
+export interface Replacement {
+    /** The new file's path: a random name beside `file`, `.<name>.<random>.tmp`. */
+    readonly temporary: string;
+    /** Writes `content`, fsyncs and renames over the file; on any failure removes the new file and throws the system error. */
+    commit(content: string | Buffer): void;
+    /** Removes the new file if `commit` did not use it. */
+    discard(): void;
+}
+
+/**
+ * Creates, exclusively and with exactly `mode` (createExclusive), the new file that will replace
+ * `file`: in the same folder, so the rename is atomic, under a random name (a pid may be reused,
+ * and a file a crashed process left must not block the write). Throws the system error when it
+ * cannot be created, for the caller to word: callers keep their own refusals and messages.
+ */
+export function createReplacement(file: string, mode: number): Replacement {
+    const temporary = path.join(
+        path.dirname(file),
+        `.${path.basename(file)}.${crypto.randomBytes(6).toString("hex")}.tmp`,
+    );
+    let fd: number | undefined = createExclusive(temporary, mode);
+    /** Closes the new file if it is still open, and removes it; throws nothing (a caller's error is the one to report). */
+    const remove = (): void => {
+        const open = fd;
+        fd = undefined;
+        try {
+            if (open !== undefined) fs.closeSync(open);
+            fs.rmSync(temporary, { force: true });
+        } catch {
+            // nothing more to do: the new file's random name blocks no later write
+        }
+    };
+    return {
+        temporary,
+        commit(content) {
+            if (fd === undefined) throw new Error(`${temporary} was already committed or discarded`);
+            try {
+                fs.writeFileSync(fd, content);
+                fs.fsyncSync(fd);
+                fs.closeSync(fd);
+                fd = undefined;
+                fs.renameSync(temporary, file);
+            } catch (error) {
+                remove();
+                throw error;
+            }
+        },
+        discard() {
+            if (fd !== undefined) remove();
+        },
+    };
 }
 
 /** Makes one folder (its parent must exist), or takes the existing one, and sets it 0700; a link is refused. */
@@ -69,12 +128,17 @@ export function entryAt(file: string): fs.Stats | undefined {
  * what is wrong, for the caller to put after the file's name; ENOENT and EACCES keep their code.
  */
 export function readRegularFile(file: string): string {
+    return readRegularBytes(file).toString("utf8");
+}
+
+/** The bytes of a file the user named, as readRegularFile reads its text (a DER certificate is no text). */
+export function readRegularBytes(file: string): Buffer {
     const fd = fs.openSync(file, O_RDONLY | O_NONBLOCK);
     try {
         const stat = fs.fstatSync(fd);
         if (stat.isDirectory()) throw new Error("it is a folder, not a file");
         if (!stat.isFile()) throw new Error("it is not a regular file (a FIFO, socket or device)");
-        return fs.readFileSync(fd, "utf8");
+        return fs.readFileSync(fd);
     } finally {
         fs.closeSync(fd);
     }

@@ -1,9 +1,10 @@
 /**
  * Guardrails for stacks built with this package (or any program using @pulumi/tls and
- * Kubernetes Secrets): stop unsafe keys and certificates before they are created. Pure policy
+ * Kubernetes Secrets and ConfigMaps): stop unsafe keys and certificates before they are created. Pure policy
  * objects, so they can be tested without a policy host; policy/index.ts makes them a pack.
  */
 import * as policy from "@pulumi/policy";
+import { holdsPrivateKey } from "./keyMaterial";
 
 /** Pack-wide settings, overridable per policy with `pulumi preview --policy-pack-config`. */
 export const DEFAULTS = {
@@ -16,7 +17,10 @@ const KEY = "tls:index/privateKey:PrivateKey";
 const SELF_SIGNED = "tls:index/selfSignedCert:SelfSignedCert";
 const LOCALLY_SIGNED = "tls:index/locallySignedCert:LocallySignedCert";
 const CSR = "tls:index/certRequest:CertRequest";
-const SECRET = "kubernetes:core/v1:Secret";
+/** A Secret, and the server-side-apply patch of one (@pulumi/kubernetes 4): a patch writes its keys into the Secret. */
+const SECRETS = ["kubernetes:core/v1:Secret", "kubernetes:core/v1:SecretPatch"];
+/** A ConfigMap, and the server-side-apply patch of one (@pulumi/kubernetes 4). */
+const CONFIG_MAPS = ["kubernetes:core/v1:ConfigMap", "kubernetes:core/v1:ConfigMapPatch"];
 
 type Props = Record<string, unknown>;
 const isCert = (type: string): boolean => type === SELF_SIGNED || type === LOCALLY_SIGNED;
@@ -127,15 +131,27 @@ export const certificateUsagePolicy: policy.ResourceValidationPolicy = {
     },
 };
 
-const holdsPrivateKey = (data: unknown): boolean =>
-    typeof data === "object" &&
-    data !== null &&
-    Object.values(data).some((v) => typeof v === "string" && v.includes("PRIVATE KEY-----"));
+/**
+ * The entries of a Secret's or ConfigMap's map that hold a private key. `base64` maps (a Secret's
+ * `data`, a ConfigMap's `binaryData`) are read both as the bytes they encode (DER) and as the text
+ * those bytes are (PEM, or base64 once more); text maps as text.
+ */
+function keyEntries(map: unknown, encoding: "text" | "base64"): string[] {
+    if (typeof map !== "object" || map === null) return [];
+    return Object.entries(map)
+        .filter(
+            ([, v]) =>
+                typeof v === "string" &&
+                (holdsPrivateKey(v) ||
+                    (encoding === "base64" && holdsPrivateKey(Buffer.from(v, "base64").toString("utf8")))),
+        )
+        .map(([k]) => k);
+}
 
 export const keySecretPolicy: policy.ResourceValidationPolicy = {
     name: "private-key-secrets",
     description:
-        "A Kubernetes Secret holding a private key is a kubernetes.io/tls secret or the Istio cacerts secret, in the expected namespaces.",
+        "A Kubernetes Secret holding a private key (PEM, base64 DER or PKCS#12) is a kubernetes.io/tls secret or the Istio cacerts secret, in the expected namespaces.",
     enforcementLevel: "mandatory",
     configSchema: {
         properties: {
@@ -143,45 +159,65 @@ export const keySecretPolicy: policy.ResourceValidationPolicy = {
         },
     },
     validateResource: (args, report) => {
-        if (args.type !== SECRET) return;
+        if (!SECRETS.includes(args.type)) return;
         const props = args.props as {
             type?: string;
             data?: unknown;
             stringData?: unknown;
             metadata?: { name?: string; namespace?: string };
         };
-        if (!holdsPrivateKey(props.stringData) && !holdsPrivateKey(decoded(props.data))) return;
+        const entries = [...new Set([...keyEntries(props.data, "base64"), ...keyEntries(props.stringData, "text")])];
+        if (entries.length === 0) return;
         const namespaces =
             args.getConfig<{ keySecretNamespaces?: string[] }>().keySecretNamespaces ?? DEFAULTS.keySecretNamespaces;
         const namespace = props.metadata?.namespace ?? "default";
         const name = props.metadata?.name ?? args.name;
+        const key = `a private key (${entries.join(", ")})`;
         if (!namespaces.includes(namespace)) {
-            report(`${name}: a private key in namespace ${namespace}; keys belong only in ${namespaces.join(", ")}`);
+            report(`${name}: ${key} in namespace ${namespace}; keys belong only in ${namespaces.join(", ")}`);
         }
-        if (props.type !== "kubernetes.io/tls" && name !== "cacerts") {
+        // A patch that leaves out the type keeps the Secret's own, which the preview cannot see.
+        const patchKeepsType = args.type.endsWith("Patch") && props.type === undefined;
+        if (props.type !== "kubernetes.io/tls" && name !== "cacerts" && !patchKeepsType) {
             report(
-                `${name}: a private key in a ${props.type ?? "Opaque"} secret; use kubernetes.io/tls (or Istio's cacerts)`,
+                `${name}: ${key} in a secret of type ${props.type ?? "Opaque"}; use kubernetes.io/tls (or Istio's cacerts)`,
             );
         }
     },
 };
 
-function decoded(data: unknown): Record<string, string> | undefined {
-    if (typeof data !== "object" || data === null) return undefined;
-    return Object.fromEntries(
-        Object.entries(data).map(([k, v]) => [k, Buffer.from(String(v), "base64").toString("utf8")]),
-    );
-}
+export const keyConfigMapPolicy: policy.ResourceValidationPolicy = {
+    name: "no-private-key-configmaps",
+    description:
+        "No ConfigMap holds a private key (PEM, base64 DER or PKCS#12) in its data or binaryData: a ConfigMap is not secret.",
+    enforcementLevel: "mandatory",
+    validateResource: (args, report) => {
+        if (!CONFIG_MAPS.includes(args.type)) return;
+        const props = args.props as { data?: unknown; binaryData?: unknown; metadata?: { name?: string } };
+        const entries = [
+            ...keyEntries(props.data, "text").map((k) => `data ${k}`),
+            ...keyEntries(props.binaryData, "base64").map((k) => `binaryData ${k}`),
+        ];
+        if (entries.length === 0) return;
+        report(
+            `${props.metadata?.name ?? args.name}: a private key in a ConfigMap (${entries.join(", ")}), which is not secret; ` +
+                `keep keys in a kubernetes.io/tls Secret (or Istio's cacerts)`,
+        );
+    },
+};
 
-/** Plain (non-secret) strings of a value; policy props keep secrets as policy.Secret in the raw data. */
-function plainStrings(value: unknown, out: string[] = []): string[] {
+/** Plain (non-secret) strings of a value by their path; policy props keep secrets as policy.Secret in the raw data. */
+function plainStrings(value: unknown, path = "", out: [string, string][] = []): [string, string][] {
     if (value instanceof policy.Secret) return out;
-    if (typeof value === "string") out.push(value);
+    if (typeof value === "string") out.push([path, value]);
     else if (typeof value === "object" && value !== null) {
         // Read through property descriptors: the policy SDK's proxy unwraps secrets on get, not here.
         for (const key of Reflect.ownKeys(value)) {
             const descriptor = Object.getOwnPropertyDescriptor(value, key);
-            if (descriptor && "value" in descriptor) plainStrings(descriptor.value, out);
+            if (descriptor === undefined || !("value" in descriptor)) continue;
+            const name = String(key);
+            const keyPath = Array.isArray(value) ? `${path}[${name}]` : path === "" ? name : `${path}.${name}`;
+            plainStrings(descriptor.value, keyPath, out);
         }
     }
     return out;
@@ -189,12 +225,14 @@ function plainStrings(value: unknown, out: string[] = []): string[] {
 
 export const plainKeyOutputPolicy: policy.StackValidationPolicy = {
     name: "no-plaintext-key-outputs",
-    description: "No stack output holds a private key in plain text; keys must be pulumi.secret.",
+    description:
+        "No stack output holds a private key (PEM, base64 DER or PKCS#12) in plain text; keys must be pulumi.secret.",
     enforcementLevel: "mandatory",
     validateStack: (args, report) => {
         for (const stack of args.resources.filter((r) => r.type === "pulumi:pulumi:Stack")) {
-            if (plainStrings(stack.props).some((s) => s.includes("PRIVATE KEY-----"))) {
-                report("a stack output holds a private key in plain text; wrap it in pulumi.secret()");
+            for (const [path, value] of plainStrings(stack.props)) {
+                if (holdsPrivateKey(value))
+                    report(`stack output ${path} holds a private key in plain text; wrap it in pulumi.secret()`);
             }
         }
     },
@@ -247,6 +285,7 @@ export const POLICIES: policy.Policies = [
     rootPathLengthPolicy,
     certificateUsagePolicy,
     keySecretPolicy,
+    keyConfigMapPolicy,
     plainKeyOutputPolicy,
     separateTrustDomainsPolicy,
 ];

@@ -5,23 +5,25 @@
  */
 import * as assert from "assert";
 import { spawnSync } from "child_process";
-import { X509Certificate } from "crypto";
+import { createPrivateKey, X509Certificate } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
 import { ExpiryRow } from "../lib/cli/expiry";
-import { pemBlocks } from "../lib/pki/pem";
-import { parseCrl } from "../lib/pki/crl";
+import { pemBlocks, pemDecode } from "../lib/pki/pem";
+import { buildCrl, parseCrl } from "../lib/pki/crl";
 import {
     cli,
     gatewayServerConfig,
     loadStackFile,
+    mintRoot,
     newStackState,
     OPTION_FILES,
     Rendered,
     renderNext,
     ROOT,
     tempDir,
+    TestCa,
 } from "./helpers";
 
 const DAY_MS = 86_400_000;
@@ -416,6 +418,218 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
         assert.deepStrictEqual(
             [recorded.status, recorded.report?.rows.map((r) => [r.renewAt, r.status])],
             [0, [["2020-01-01T00:00:00.000Z", "renew due"]]],
+        );
+    });
+});
+
+describe("expiry: certificates and CRLs however they are encoded, each counted once", () => {
+    // Fixed times, so that the report is the same on every run: a CA valid 400 days, its CRLs 28.
+    const NOW = "2030-01-10T00:00:00.000Z";
+    let ca: TestCa;
+    let serial: string;
+    /** CRLs #1 and #2 of the CA, issued a week apart. */
+    let crls: string[];
+
+    before(async () => {
+        ca = await mintRoot("expiry CA", { issuedAt: new Date("2030-01-01T00:00:00.000Z"), validityHours: 400 * 24 });
+        serial = new X509Certificate(ca.certPem).serialNumber;
+        const crl = (number: number, thisUpdate: string) =>
+            buildCrl(
+                ca.certPem,
+                ca.keyPem,
+                [],
+                {
+                    thisUpdate: new Date(thisUpdate),
+                    nextUpdate: new Date(Date.parse(thisUpdate) + 28 * DAY_MS),
+                    number,
+                },
+                { signedOnce: true },
+            );
+        crls = [crl(1, "2030-01-01T00:00:00.000Z"), crl(2, "2030-01-08T00:00:00.000Z")];
+    });
+
+    /** The text report of the CA's certificate and CRLs #1 and #2 at NOW, all ok. */
+    const report = () => [
+        `status  days left  not after                 renew at                  subject                       serial`,
+        `------  ---------  ------------------------  ------------------------  ----------------------------  ${"-".repeat(serial.length)}`,
+        `ok      19         2030-01-29T00:00:00.000Z  2030-01-15T00:00:00.000Z  CRL of expiry CA (0 revoked)  #1`,
+        `ok      26         2030-02-05T00:00:00.000Z  2030-01-22T00:00:00.000Z  CRL of expiry CA (0 revoked)  #2`,
+        `ok      391        2031-02-05T00:00:00.000Z  2030-09-25T00:00:00.000Z  CN=expiry CA                  ${serial}`,
+        `1 certificates and 2 CRLs: none due (within 30 days; CRLs also with less than 0.5 of their validity left)`,
+        ``,
+    ];
+
+    it("counts one CRL once whatever its line length or line ends (CRLF), and two CRLs of one CA twice", async () => {
+        const folder = tempDir("expiry-crl-identity");
+        const [first, second] = crls;
+        const base64 = pemDecode(first, "X509 CRL").toString("base64");
+        const files = {
+            "ca.crl": first,
+            "windows.crl": first.replace(/\n/g, "\r\n"),
+            "wrapped.pem": `-----BEGIN X509 CRL-----\n${(base64.match(/.{1,76}/g) ?? []).join("\n")}\n-----END X509 CRL-----\n`,
+            "next.crl": second,
+            "ca.crt": ca.certPem,
+        };
+        for (const [name, content] of Object.entries(files)) fs.writeFileSync(path.join(folder, name), content);
+        const text = await cli("expiry", "--dir", folder, "--now", NOW);
+        assert.deepStrictEqual([text.status, text.err, text.out.split("\n")], [0, "", report()]);
+        const json = await cli("expiry", "--dir", folder, "--now", NOW, "--format", "json");
+        assert.deepStrictEqual(
+            (JSON.parse(json.out) as ExpiryJson).rows.map((r) => [r.serial, [...r.files].sort()]),
+            [
+                ["#1", ["ca.crl", "windows.crl", "wrapped.pem"].map((f) => path.join(folder, f))],
+                ["#2", [path.join(folder, "next.crl")]],
+                [serial, [path.join(folder, "ca.crt")]],
+            ],
+        );
+    });
+
+    it("reads DER certificates and CRLs, in files (.cer, .crl) and in a Secret's data, the same one in PEM and DER once", async () => {
+        const folder = tempDir("expiry-der");
+        const [first, second] = crls;
+        const certDer = pemDecode(ca.certPem, "CERTIFICATE");
+        fs.writeFileSync(path.join(folder, "ca.crt"), ca.certPem);
+        fs.writeFileSync(path.join(folder, "ca.cer"), certDer);
+        fs.writeFileSync(path.join(folder, "ca.crl"), pemDecode(first, "X509 CRL"));
+        // DER that is neither (here the CA's key) is skipped, as text without PEM blocks is.
+        fs.writeFileSync(
+            path.join(folder, "ca.key.der"),
+            createPrivateKey(ca.keyPem).export({ type: "pkcs8", format: "der" }),
+        );
+        const secret = {
+            apiVersion: "v1",
+            kind: "Secret",
+            metadata: { name: "ca-der" },
+            data: {
+                "ca.der": certDer.toString("base64"),
+                "ca.crl": pemDecode(second, "X509 CRL").toString("base64"),
+            },
+        };
+        fs.writeFileSync(path.join(folder, "secret.yaml"), YAML.stringify(secret));
+        const text = await cli("expiry", "--dir", folder, "--now", NOW);
+        assert.deepStrictEqual([text.status, text.err, text.out.split("\n")], [0, "", report()]);
+        const json = await cli("expiry", "--dir", folder, "--now", NOW, "--format", "json");
+        assert.deepStrictEqual(
+            (JSON.parse(json.out) as ExpiryJson).rows.map((r) => [r.serial, [...r.files].sort()]),
+            [
+                ["#1", [path.join(folder, "ca.crl")]],
+                ["#2", [path.join(folder, "secret.yaml")]],
+                [serial, ["ca.cer", "ca.crt", "secret.yaml"].map((f) => path.join(folder, f))],
+            ],
+        );
+    });
+
+    it("reads a ConfigMap's binaryData: every certificate of a CA bundle, DER back to back, and CRLs; exits 1 on the one due", async () => {
+        // A second CA that expires 11 days after NOW: in a bundle beside the first, in a ConfigMap.
+        const soon = await mintRoot("expiry CA 2", {
+            issuedAt: new Date("2030-01-01T00:00:00.000Z"),
+            validityHours: 20 * 24,
+        });
+        const soonSerial = new X509Certificate(soon.certPem).serialNumber;
+        const [first, second] = crls;
+        const b64 = (bytes: string | Buffer) => Buffer.from(bytes).toString("base64");
+        const configMap = {
+            apiVersion: "v1",
+            kind: "ConfigMap",
+            metadata: { name: "trust-bundle", namespace: "istio-system" },
+            binaryData: {
+                "ca-bundle.pem": b64(ca.certPem + soon.certPem),
+                "ca.crl": b64(pemDecode(first, "X509 CRL")),
+                "more.der": b64(Buffer.concat([pemDecode(soon.certPem, "CERTIFICATE"), pemDecode(second, "X509 CRL")])),
+            },
+        };
+        // Beside a healthy certificate, as in a folder of exported manifests: nothing else would fail.
+        const folder = tempDir("expiry-binary-data");
+        fs.writeFileSync(path.join(folder, "ca.crt"), ca.certPem);
+        fs.writeFileSync(path.join(folder, "trust-bundle.yaml"), YAML.stringify(configMap));
+        const result = await cli("expiry", "--dir", folder, "--now", NOW);
+        const rule = "-".repeat(Math.max(serial.length, soonSerial.length));
+        assert.deepStrictEqual(
+            [result.status, result.err, result.out.split("\n")],
+            [
+                1,
+                "",
+                [
+                    `status      days left  not after                 renew at                  subject                       serial`,
+                    `----------  ---------  ------------------------  ------------------------  ----------------------------  ${rule}`,
+                    `renew soon  11         2030-01-21T00:00:00.000Z  2030-01-15T00:00:00.000Z  CN=expiry CA 2                ${soonSerial}`,
+                    `ok          19         2030-01-29T00:00:00.000Z  2030-01-15T00:00:00.000Z  CRL of expiry CA (0 revoked)  #1`,
+                    `ok          26         2030-02-05T00:00:00.000Z  2030-01-22T00:00:00.000Z  CRL of expiry CA (0 revoked)  #2`,
+                    `ok          391        2031-02-05T00:00:00.000Z  2030-09-25T00:00:00.000Z  CN=expiry CA                  ${serial}`,
+                    `1 of 2 certificates and 2 CRLs due: CN=expiry CA 2 (renew soon)`,
+                    ``,
+                ],
+            ],
+        );
+    });
+
+    it("exits 2 on a ConfigMap whose binaryData is damaged, naming the file, the ConfigMap, the key and the fix", async () => {
+        const der = pemDecode(crls[0], "X509 CRL").toString("base64");
+        const configMap = (name: string | undefined, value: string) => ({
+            apiVersion: "v1",
+            kind: "ConfigMap",
+            metadata: name === undefined ? {} : { name },
+            binaryData: { "ca.crl": value },
+        });
+        const file = path.join(tempDir("expiry-binary-damaged"), "trust.yaml");
+        const fix = "export the ConfigMap again with kubectl get configmap -o yaml, or give the text under data";
+        const cases: [ReturnType<typeof configMap>, string][] = [
+            [
+                configMap("trust", `${der.slice(0, 8)}%${der.slice(8)}`),
+                `error: ${file}: binaryData key "ca.crl" of ConfigMap "trust" is not valid base64 ("%" at character 9); ${fix}\n`,
+            ],
+            [
+                configMap(undefined, der.slice(0, -1)),
+                `error: ${file}: binaryData key "ca.crl" of a ConfigMap without metadata.name is not valid base64 (cut short, or "=" other than at its end); ${fix}\n`,
+            ],
+        ];
+        for (const [document, message] of cases) {
+            fs.writeFileSync(file, YAML.stringify(document));
+            assert.deepStrictEqual(await cli("expiry", "--pem", file, "--now", NOW), {
+                status: 2,
+                out: "",
+                err: message,
+            });
+        }
+    });
+
+    it("reads Kubernetes objects as JSON whatever the file is called (kubectl get -o json, the API server's SecretList) and .YML", async () => {
+        const [first, second] = crls;
+        const b64 = (text: string) => Buffer.from(text).toString("base64");
+        const folder = tempDir("expiry-json");
+        // Beside a healthy certificate, as in a folder of exported manifests: nothing else would fail.
+        fs.writeFileSync(path.join(folder, "ca.crt"), ca.certPem);
+        // kubectl get secret ca -o json > secret.json
+        const secret = {
+            apiVersion: "v1",
+            kind: "Secret",
+            metadata: { name: "ca", namespace: "istio-system" },
+            type: "Opaque",
+            data: { "ca.crl": b64(first) },
+        };
+        fs.writeFileSync(path.join(folder, "secret.json"), JSON.stringify(secret, null, 4));
+        // kubectl get --raw /api/v1/namespaces/istio-system/secrets > secrets: the items carry no kind.
+        const secretList = {
+            kind: "SecretList",
+            apiVersion: "v1",
+            metadata: { resourceVersion: "4711" },
+            items: [{ metadata: { name: "ca-next", namespace: "istio-system" }, data: { "ca.crl": b64(second) } }],
+        };
+        fs.writeFileSync(path.join(folder, "secrets"), JSON.stringify(secretList));
+        fs.writeFileSync(
+            path.join(folder, "trust.YML"),
+            YAML.stringify({ ...secret, metadata: { name: "trust" }, data: { "ca.crt": b64(ca.certPem) } }),
+        );
+        const text = await cli("expiry", "--dir", folder, "--now", NOW);
+        assert.deepStrictEqual([text.status, text.err, text.out.split("\n")], [0, "", report()]);
+        const json = await cli("expiry", "--dir", folder, "--now", NOW, "--format", "json");
+        assert.deepStrictEqual(
+            (JSON.parse(json.out) as ExpiryJson).rows.map((r) => [r.serial, [...r.files].sort()]),
+            [
+                ["#1", [path.join(folder, "secret.json")]],
+                ["#2", [path.join(folder, "secrets")]],
+                [serial, [path.join(folder, "ca.crt"), path.join(folder, "trust.YML")]],
+            ],
         );
     });
 });

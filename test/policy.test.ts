@@ -1,14 +1,18 @@
 import * as assert from "assert";
+import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as policy from "@pulumi/policy";
 import * as YAML from "yaml";
 import { RecordedResource, runWithStandIn } from "../lib/engine/standIn";
+import { buildCrl } from "../lib/pki/crl";
+import { pemDecode } from "../lib/pki/pem";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { buildPki } from "../lib/stack";
 import {
     caKeyStrengthPolicy,
     certificateUsagePolicy,
+    keyConfigMapPolicy,
     keySecretPolicy,
     keyStrengthPolicy,
     leafValidityPolicy,
@@ -17,6 +21,8 @@ import {
     rootPathLengthPolicy,
     separateTrustDomainsPolicy,
 } from "../policy/policies";
+import { holdsPrivateKey } from "../policy/keyMaterial";
+import { TEST_ONLY_CA_CERT_PEM, TEST_ONLY_CA_KEY_PEM } from "./fixtures/testOnlyPki";
 import { loadStackFile, OPTION_FILES, ROOT, sharedStateWithSuiteKeys } from "./helpers";
 
 type Resource = {
@@ -108,6 +114,61 @@ function checkStack(
     return violations;
 }
 
+const base64 = (bytes: Buffer | string): string => Buffer.from(bytes).toString("base64");
+/** Base64 in lines, as `openssl base64` (64 columns) or GNU base64 (76) writes it. */
+const wrapped = (text: string, columns: number, eol: string): string =>
+    (text.match(new RegExp(`.{1,${columns}}`, "g")) ?? []).join(eol);
+
+/**
+ * Real private keys in the encodings a consumer's program may write, by file name: PEM text, or
+ * base64 of DER. The RSA key is the test-only fixture's (generating one costs ~140 ms).
+ */
+function keyFiles(pkcs12Base64: string): Record<string, string> {
+    const ec = crypto.generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey;
+    const rsa = crypto.createPrivateKey(TEST_ONLY_CA_KEY_PEM);
+    const ed25519 = crypto.generateKeyPairSync("ed25519");
+    // RFC 5958 OneAsymmetricKey version 1 (what Bouncy Castle writes for Ed25519): version 1, the
+    // algorithm and key of Node's version-0 PKCS#8 (after its 5 bytes of header), and [1] the public key.
+    const v1 = ed25519.privateKey.export({ type: "pkcs8", format: "der" });
+    const publicKey = ed25519.publicKey.export({ type: "spki", format: "der" }).subarray(-32);
+    const v2Body = Buffer.concat([Buffer.from([2, 1, 1]), v1.subarray(5), Buffer.from([0x81, 33, 0]), publicKey]);
+    return {
+        "key.pem": (ec.export({ type: "pkcs8", format: "pem" }) as string).replace(/\n/g, "\r\n"),
+        "key-lowercase.pem": (ec.export({ type: "sec1", format: "pem" }) as string).toLowerCase(),
+        "key.pem.b64": base64(ec.export({ type: "pkcs8", format: "pem" })),
+        "key.p8": base64(ec.export({ type: "pkcs8", format: "der" })),
+        "key-encrypted.p8": base64(
+            ec.export({ type: "pkcs8", format: "der", cipher: "aes-256-cbc", passphrase: "not a secret" }),
+        ),
+        "ed25519-v2.p8": base64(Buffer.concat([Buffer.from([0x30, v2Body.length]), v2Body])),
+        "rsa-pkcs1.der": wrapped(base64(rsa.export({ type: "pkcs1", format: "der" })), 64, "\r\n"),
+        "ec-sec1.der": base64(ec.export({ type: "sec1", format: "der" })),
+        "client.p12": wrapped(pkcs12Base64, 76, "\n"),
+        "client-url.p12": Buffer.from(pkcs12Base64, "base64").toString("base64url"),
+    };
+}
+
+/** What is not a private key, in the same encodings: certificate, CRL, CSR, public keys, random base64. */
+function notKeyFiles(csrPem: string): Record<string, string> {
+    const ec = crypto.generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey;
+    const crl = buildCrl(TEST_ONLY_CA_CERT_PEM, TEST_ONLY_CA_KEY_PEM, [], {
+        thisUpdate: new Date("2026-11-19T00:00:00Z"),
+        nextUpdate: new Date("2026-12-03T00:00:00Z"),
+        number: 2968,
+    });
+    return {
+        "ca.crt": TEST_ONLY_CA_CERT_PEM,
+        "ca.der": base64(pemDecode(TEST_ONLY_CA_CERT_PEM, "CERTIFICATE")),
+        "ca.crl": base64(pemDecode(crl, "X509 CRL")),
+        "client.csr": base64(pemDecode(csrPem, "CERTIFICATE REQUEST")),
+        "ec-spki.der": base64(ec.export({ type: "spki", format: "der" })),
+        "rsa-spki.der": base64(crypto.createPublicKey(TEST_ONLY_CA_KEY_PEM).export({ type: "spki", format: "der" })),
+        password: base64(crypto.randomBytes(32)),
+        // Random bytes behind a DER SEQUENCE's header: they reach the parsers, which refuse them.
+        "random.der": base64(Buffer.concat([Buffer.from([0x30, 0x40]), crypto.randomBytes(64)])),
+    };
+}
+
 describe("Policy pack", function () {
     this.timeout(60_000);
     let real: Resource[];
@@ -120,6 +181,23 @@ describe("Policy pack", function () {
         });
         real = fromEngine(run.engine.resources);
         outputs = run.outputs as unknown as Record<string, unknown>;
+        keys = keyFiles(bundle("ob").pkcs12Base64);
+        notKeys = notKeyFiles(named("ob-apic-client-csr").state?.certRequestPem as string);
+    });
+
+    /** An APIC client bundle of the stack's outputs, as ApicClientBundle makes it (its PKCS#12 by lib/pki/pkcs12). */
+    const bundle = (id: string) => (outputs.apicBundles as Record<string, Record<string, string>>)[id];
+    let keys: Record<string, string>;
+    let notKeys: Record<string, string>;
+
+    it("holdsPrivateKey: finds real keys as PEM, base64 PEM and base64 DER (PKCS#8, encrypted, PKCS#1, SEC1, PKCS#12), nothing else", () => {
+        const found = (files: Record<string, string>) => Object.keys(files).filter((f) => holdsPrivateKey(files[f]));
+        assert.deepStrictEqual(found(keys), Object.keys(keys));
+        assert.deepStrictEqual(found(notKeys), []);
+        // A value is parsed only when it is plausibly base64 DER, and a long one not at all.
+        assert.strictEqual(holdsPrivateKey(""), false);
+        assert.strictEqual(holdsPrivateKey("M".repeat(100)), false);
+        assert.strictEqual(holdsPrivateKey(`${keys["key.p8"]}${"A".repeat(64 * 1024)}`), false);
     });
 
     it("accepts every resource the stack program registers", () => {
@@ -143,8 +221,8 @@ describe("Policy pack", function () {
             secrets.flatMap((r) => checkResource(keySecretPolicy, r, config));
         // Sorted: the Secrets register when their certificates are issued, in no fixed order.
         assert.deepStrictEqual(violations({}).sort(), [
-            "apic-client-authentication-ui: a private key in namespace ob-ui; keys belong only in istio-system",
-            "apic-client-consumer-dashboard: a private key in namespace ob-ui; keys belong only in istio-system",
+            "apic-client-authentication-ui: a private key (tls.key) in namespace ob-ui; keys belong only in istio-system",
+            "apic-client-consumer-dashboard: a private key (tls.key) in namespace ob-ui; keys belong only in istio-system",
         ]);
         assert.deepStrictEqual(violations({ keySecretNamespaces: ["istio-system", "ob-ui"] }), []);
         assert.deepStrictEqual(checkStack(separateTrustDomainsPolicy, frontEnd), []);
@@ -266,14 +344,85 @@ describe("Policy pack", function () {
         const gatewaySecret = named("ob-gateway-ob-tls");
         const moved = { ...gatewaySecret.props, type: "Opaque", metadata: { name: "leaked", namespace: "ob" } };
         assert.deepStrictEqual(checkResource(keySecretPolicy, { ...gatewaySecret, props: moved }), [
-            "leaked: a private key in namespace ob; keys belong only in istio-system",
-            "leaked: a private key in a Opaque secret; use kubernetes.io/tls (or Istio's cacerts)",
+            "leaked: a private key (tls.key) in namespace ob; keys belong only in istio-system",
+            "leaked: a private key (tls.key) in a secret of type Opaque; use kubernetes.io/tls (or Istio's cacerts)",
         ]);
         assert.deepStrictEqual(
             checkResource(keySecretPolicy, named("mesh-ca-example-cacerts")),
             [],
             "Istio's cacerts is expected",
         );
+    });
+
+    it("private-key-secrets: checks a SecretPatch as the Secret it writes into (its type only when the patch sets one)", () => {
+        const gatewaySecret = named("ob-gateway-ob-tls");
+        const patch = (type: string | undefined, namespace: string) =>
+            checkResource(keySecretPolicy, {
+                ...gatewaySecret,
+                type: "kubernetes:core/v1:SecretPatch",
+                props: { ...gatewaySecret.props, type, metadata: { name: "patched", namespace } },
+            });
+        assert.deepStrictEqual(patch(undefined, "ob"), [
+            "patched: a private key (tls.key) in namespace ob; keys belong only in istio-system",
+        ]);
+        assert.deepStrictEqual(patch("Opaque", "istio-system"), [
+            "patched: a private key (tls.key) in a secret of type Opaque; use kubernetes.io/tls (or Istio's cacerts)",
+        ]);
+        assert.deepStrictEqual(
+            patch(undefined, "istio-system"),
+            [],
+            "the patched Secret's own type is not in the patch",
+        );
+    });
+
+    it("private-key-secrets: finds a key in any encoding, in data (DER or text) and stringData, and names its entries", () => {
+        const secret = (type: string, namespace: string, data?: object, stringData?: object) =>
+            checkResource(keySecretPolicy, {
+                type: "kubernetes:core/v1:Secret",
+                name: "keystore",
+                props: { type, metadata: { name: "keystore", namespace }, data, stringData },
+            });
+        const refused = (entries: string) => [
+            `keystore: a private key (${entries}) in namespace ob; keys belong only in istio-system`,
+            `keystore: a private key (${entries}) in a secret of type Opaque; use kubernetes.io/tls (or Istio's cacerts)`,
+        ];
+        const files = { ...notKeys, ...keys };
+        // data holds a file's bytes in base64: the base64 files' decoded bytes (DER, or PEM), or any file's text.
+        const base64Files = Object.entries(files).filter(([, text]) => !text.startsWith("-----"));
+        const asBytes = Object.fromEntries(base64Files.map(([f, text]) => [f, base64(Buffer.from(text, "base64"))]));
+        const asText = Object.fromEntries(Object.entries(files).map(([f, text]) => [f, base64(text)]));
+        const base64Keys =
+            "key.pem.b64, key.p8, key-encrypted.p8, ed25519-v2.p8, rsa-pkcs1.der, ec-sec1.der, client.p12, client-url.p12";
+        const allKeys = `key.pem, key-lowercase.pem, ${base64Keys}`;
+        assert.deepStrictEqual(secret("Opaque", "ob", asBytes), refused(base64Keys));
+        assert.deepStrictEqual(secret("Opaque", "ob", asText), refused(allKeys));
+        assert.deepStrictEqual(secret("Opaque", "ob", undefined, files), refused(allKeys));
+        assert.deepStrictEqual(secret("Opaque", "ob", undefined, notKeys), []);
+        assert.deepStrictEqual(secret("kubernetes.io/tls", "istio-system", asBytes), [], "a TLS secret where keys go");
+    });
+
+    it("no-private-key-configmaps: refuses a ConfigMap (or its patch) holding a key in data or binaryData, by entry", () => {
+        const configMap = (type: string, data: object, binaryData: object) =>
+            checkResource(keyConfigMapPolicy, {
+                type,
+                name: "apic-config",
+                props: { metadata: { name: "apic-config", namespace: "ob" }, data, binaryData },
+            });
+        const ob = bundle("ob");
+        // A consumer's ConfigMap for APIC: certificates, CRL and truststore may be there, the key and keystore not.
+        const data = { "truststore.pem": ob.truststorePem, "client.crt": ob.certPem, ...notKeys };
+        const binaryData = { "ca.der": notKeys["ca.der"], "ca.crl": notKeys["ca.crl"] };
+        const leaked = {
+            data: { ...data, "client.key": ob.privateKeyPem, "client-key.der": keys["ec-sec1.der"] },
+            binaryData: { ...binaryData, "client.p12": ob.pkcs12Base64, "key.pem": base64(keys["key.pem"]) },
+        };
+        for (const type of ["kubernetes:core/v1:ConfigMap", "kubernetes:core/v1:ConfigMapPatch"]) {
+            assert.deepStrictEqual(configMap(type, leaked.data, leaked.binaryData), [
+                "apic-config: a private key in a ConfigMap (data client.key, data client-key.der, binaryData client.p12, binaryData key.pem), " +
+                    "which is not secret; keep keys in a kubernetes.io/tls Secret (or Istio's cacerts)",
+            ]);
+            assert.deepStrictEqual(configMap(type, data, binaryData), []);
+        }
     });
 
     it("no-plaintext-key-outputs: accepts keys as secrets, refuses a key in plain text", () => {
@@ -298,7 +447,29 @@ describe("Policy pack", function () {
         });
         assert.deepStrictEqual(checkStack(plainKeyOutputPolicy, [asEngineSends(false)]), []);
         assert.deepStrictEqual(checkStack(plainKeyOutputPolicy, [asEngineSends(true)]), [
-            "a stack output holds a private key in plain text; wrap it in pulumi.secret()",
+            "stack output apicBundles.dp.privateKeyPem holds a private key in plain text; wrap it in pulumi.secret()",
+            "stack output apicBundles.ob.privateKeyPem holds a private key in plain text; wrap it in pulumi.secret()",
+        ]);
+    });
+
+    it("no-plaintext-key-outputs: finds a key exported as base64 DER or PKCS#12, and names the output", () => {
+        const ob = bundle("ob");
+        const keyDer = base64(crypto.createPrivateKey(ob.privateKeyPem).export({ type: "pkcs8", format: "der" }));
+        const stack = {
+            type: "pulumi:pulumi:Stack",
+            name: "consumer",
+            props: {
+                keystore: { pkcs12Base64: ob.pkcs12Base64, password: new policy.Secret(ob.pkcs12Password) },
+                clientKeyDer: keyDer,
+                keys: [new policy.Secret(keyDer), keys["ec-sec1.der"]],
+                certPem: ob.certPem,
+                ...notKeys,
+            },
+        };
+        assert.deepStrictEqual(checkStack(plainKeyOutputPolicy, [stack]), [
+            "stack output keystore.pkcs12Base64 holds a private key in plain text; wrap it in pulumi.secret()",
+            "stack output clientKeyDer holds a private key in plain text; wrap it in pulumi.secret()",
+            "stack output keys[1] holds a private key in plain text; wrap it in pulumi.secret()",
         ]);
     });
 
@@ -314,6 +485,7 @@ describe("Policy pack", function () {
             "certificate-usages",
             "leaf-max-validity",
             "no-plaintext-key-outputs",
+            "no-private-key-configmaps",
             "private-key-secrets",
             "private-key-strength",
             "root-path-length",

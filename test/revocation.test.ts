@@ -114,6 +114,9 @@ describe("Revocation: a CRL of the APIC-client CA in every gateway secret", func
     let after: Rendered;
     let revokedSerial: string;
     let state: EngineState;
+    // One clock for every render of this stack: a render after a weekly CRL period boundary would
+    // start a new period, and "byte-identical for the same inputs" holds only for the same period.
+    const now = new Date();
 
     const revokedConfig = () => ({
         ...loadStackFile(OPTION_FILES[1]),
@@ -130,9 +133,9 @@ describe("Revocation: a CRL of the APIC-client CA in every gateway secret", func
 
     before(async () => {
         state = newStackState();
-        original = await renderNext(loadStackFile(OPTION_FILES[1]), "original", state);
+        original = await renderNext(loadStackFile(OPTION_FILES[1]), "original", state, now);
         revokedSerial = new X509Certificate(original.read("apic/ob/client.crt")).serialNumber;
-        after = await renderNext(revokedConfig(), "revoked", state);
+        after = await renderNext(revokedConfig(), "revoked", state, now);
     });
 
     it("publishes ca.crl with the APIC-client CA's CRL listing the serial and the root's, both verifying", () => {
@@ -223,14 +226,14 @@ describe("Revocation: a CRL of the APIC-client CA in every gateway secret", func
     });
 
     it("gives a byte-identical CRL for the same inputs (no preview churn)", async () => {
-        const again = await renderNext(revokedConfig(), "revoked-again", state);
+        const again = await renderNext(revokedConfig(), "revoked-again", state, now);
         assert.strictEqual(gatewayServerConfig(again, "ob").caCrl, gatewayServerConfig(after, "ob").caCrl);
     });
 
     it("has expiry report each CRL's next update, and warn only once two re-publications were missed", async () => {
         const crls = pemBlocks(gatewayServerConfig(after, "ob").caCrl ?? "", "X509 CRL").map(parseCrl);
         const periodic = crls[0];
-        const start = periodStart(new Date(), 7).getTime();
+        const start = periodStart(now, 7).getTime();
         const revokedAt = Date.parse("2026-11-20T09:30:00Z");
         assert.deepStrictEqual(
             [periodic.thisUpdate.getTime(), periodic.nextUpdate.getTime(), crls[1].nextUpdate.toISOString()],

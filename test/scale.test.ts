@@ -31,7 +31,7 @@ describe("render at scale", () => {
                 "this process may use 0.5 GB. Run with NODE_OPTIONS=--max-old-space-size=1024 on a machine with that much free memory, " +
                 "or split the stack into several (e.g. one per domain)",
         });
-        assert.ok(Date.now() - started < 100, "refused at once");
+        assert.ok(Date.now() - started < 1000, "refused at once (rendering 2700 resources takes minutes)");
         assert.strictEqual(state.size, 0, "no resource, so no key, was made");
         assert.deepStrictEqual(fs.readdirSync(dir), [], "nothing written");
     });

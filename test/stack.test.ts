@@ -56,7 +56,8 @@ describe("The stack program", function () {
     });
 
     it("registers identical inputs when run twice on the same config (a preview shows no change)", async () => {
-        const plan = planFromRawConfig(loadStackFile(OPTION_FILES[3]));
+        // One clock for both runs, as one preview has: a CRL period may start between two clock reads.
+        const plan = planFromRawConfig(loadStackFile(OPTION_FILES[3]), { now: new Date() });
         const state = new Map(sharedState); // CA keys from earlier tests; the two runs below share one state
         const first = await runWithStandIn(() => buildPki(plan).outputs, { state });
         const second = await runWithStandIn(() => buildPki(plan).outputs, { state });

@@ -7,20 +7,23 @@ import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
 import { defaultEarlyRenewalDays } from "../config/validate";
-import { readRegularFile } from "../files";
-import { pemBlocks } from "../pki/pem";
-import { CrlInfo, parseCrl } from "../pki/crl";
+import { readRegularBytes } from "../files";
+import { pemBlocks, pemDecode } from "../pki/pem";
+import { crlInDer, CrlInfo, parseCrl } from "../pki/crl";
 import { textTable } from "./format";
 import { Command, InputError, oneOf, parse, parseNow, UsageError } from "./stackSource";
 
 const USAGE = `usage: expiry (--dir DIR | --pem FILE [--pem FILE...]) [--warn-days 30] [--crl-warn-fraction 0.5] [--now ISO] [--format text|json]
 
 Reads every certificate and CRL in the files: PEM blocks anywhere in them (rendered files, JSON
-payloads; in YAML, the values of every document), and the base64 data of Kubernetes Secrets as
-"kubectl get secret -o yaml" exports them (in a List too, beside other documents). --dir also
-takes a Secret mounted into a pod: links to files are read, links to folders (kubelet's ..data)
-not followed, FIFOs, sockets and devices skipped; a file or folder it may not read, or a link that
-loops or leads nowhere, is an error. Reports the days left (a CRL's: to its next update) and the renewal point
+payloads; in YAML, the values of every document), files that are DER (a .cer or .crl as CAs hand
+them out), and the base64 values, PEM or DER, of Kubernetes Secrets (data) and ConfigMaps
+(binaryData) as "kubectl get secret -o yaml" exports them (in a List too, beside other documents;
+as JSON too, from kubectl get -o json or the API server's SecretList, whatever the file is called);
+each once, however encoded. --dir also takes a Secret mounted into a pod: links to files are
+read, links to folders (kubelet's ..data) not followed, FIFOs, sockets and devices skipped; a file
+or folder it may not read, or a link that loops or leads nowhere, is an error.
+Reports the days left (a CRL's: to its next update) and the renewal point
 (from the render's inventory.json, else after two thirds of the lifetime; "renew due" once past it).
 Due: a certificate that expires within --warn-days (default: alert 30 days ahead) or has
 expired; a CRL past its next update, or with less than --crl-warn-fraction of its validity left
@@ -140,7 +143,7 @@ function recordedRenewals(dir: string | undefined): Map<string, string> {
     if (file === undefined || !fs.existsSync(file)) return new Map();
     const fix =
         "restore the inventory.json the render wrote, or remove it (renewal points then fall back to two thirds of each lifetime)";
-    const text = readText(file);
+    const text = readBytes(file).toString("utf8");
     let inventory: unknown;
     try {
         inventory = JSON.parse(text);
@@ -177,10 +180,10 @@ function stringsIn(value: unknown): string[] {
 }
 
 /**
- * The texts of a YAML file: every string of every document (whatever its kind: a ConfigMap beside
- * a Secret counts), plus the base64 data of its Kubernetes Secrets, decoded.
+ * What a YAML file holds: every string of every document (whatever its kind: a ConfigMap beside
+ * a Secret counts), plus the base64 values of its Secrets (data) and ConfigMaps (binaryData), decoded.
  */
-function yamlTexts(text: string, file: string): string[] {
+function yamlContents(text: string, file: string): Content[] {
     let documents: unknown[];
     try {
         documents = YAML.parseAllDocuments(text).map((doc) => {
@@ -190,41 +193,82 @@ function yamlTexts(text: string, file: string): string[] {
     } catch (error) {
         throw new InputError(`${file} is not YAML: ${(error as Error).message}`);
     }
-    const objects = documents.flatMap((d) => {
-        const object = d as { kind?: unknown; items?: unknown[] } | null;
-        return object?.kind === "List" && Array.isArray(object.items) ? object.items : [object];
-    }) as (KubernetesObject | null)[];
-    const secrets = objects.filter((o): o is KubernetesObject => o?.kind === "Secret");
-    return [...stringsIn(documents).map(unescaped), ...secrets.flatMap((s) => secretData(s, file))];
+    return [
+        ...stringsIn(documents).map((string) => ({ text: unescaped(string) })),
+        ...kubernetesObjects(documents).flatMap((o) => base64Values(o, file)),
+    ];
+}
+
+/** The document of a JSON file, or undefined when its text is not JSON. */
+function jsonDocument(text: string): unknown {
+    if (!/^\s*[[{]/.test(text)) return undefined;
+    try {
+        return JSON.parse(text) as unknown;
+    } catch {
+        return undefined;
+    }
+}
+
+/**
+ * The Kubernetes objects of parsed documents: each document, or the items of a list: kubectl's
+ * List, whose items name their kind, or the API server's SecretList or ConfigMapList (kubectl get
+ * --raw), whose items do not and take it from the list's.
+ */
+function kubernetesObjects(documents: unknown[]): KubernetesObject[] {
+    return documents.flatMap((document) => {
+        if (document === null || typeof document !== "object") return [];
+        const object = document as KubernetesObject & { items?: unknown };
+        if (typeof object.kind !== "string" || !object.kind.endsWith("List") || !Array.isArray(object.items))
+            return [object];
+        const kind = object.kind === "List" ? undefined : object.kind.slice(0, -"List".length);
+        return (object.items as unknown[]).flatMap((item) =>
+            item !== null && typeof item === "object" ? [{ kind, ...(item as KubernetesObject) }] : [],
+        );
+    });
 }
 
 interface KubernetesObject {
     kind?: unknown;
     metadata?: { name?: unknown };
     data?: Record<string, unknown>;
+    binaryData?: Record<string, unknown>;
 }
 
-/** A Secret's data values decoded from base64; a damaged one is refused, naming the Secret and key. */
-function secretData(secret: KubernetesObject, file: string): string[] {
-    const name = typeof secret.metadata?.name === "string" ? `Secret "${secret.metadata.name}"` : undefined;
-    return Object.entries(secret.data ?? {}).flatMap(([key, value]) => {
+/** The kinds whose values Kubernetes keeps in base64: in which field, and how to give them as text instead. */
+const BASE64_VALUES = new Map<unknown, { field: "data" | "binaryData"; exported: string; asText: string }>([
+    ["Secret", { field: "data", exported: "kubectl get secret -o yaml", asText: "stringData" }],
+    ["ConfigMap", { field: "binaryData", exported: "kubectl get configmap -o yaml", asText: "data" }],
+]);
+
+/**
+ * A Secret's data or a ConfigMap's binaryData, decoded from base64 (PEM or DER); a damaged value is
+ * refused, naming the object and key.
+ */
+function base64Values(object: KubernetesObject, file: string): Content[] {
+    const kind = BASE64_VALUES.get(object.kind);
+    if (kind === undefined) return [];
+    const name =
+        typeof object.metadata?.name === "string"
+            ? `${object.kind as string} "${object.metadata.name}"`
+            : `a ${object.kind as string} without metadata.name`;
+    return Object.entries(object[kind.field] ?? {}).flatMap(([key, value]) => {
         if (typeof value !== "string") return [];
         const problem = base64Problem(value);
         if (problem !== undefined) {
             throw new InputError(
-                `${file}: data key "${key}" of ${name ?? "a Secret without metadata.name"} is not valid base64 (${problem}); ` +
-                    `export the Secret again with kubectl get secret -o yaml, or give the text under stringData`,
+                `${file}: ${kind.field} key "${key}" of ${name} is not valid base64 (${problem}); ` +
+                    `export the ${object.kind as string} again with ${kind.exported}, or give the text under ${kind.asText}`,
             );
         }
-        return [Buffer.from(value, "base64").toString("utf8")];
+        return [bytesContent(Buffer.from(value, "base64"))];
     });
 }
 
-/** Padded base64 as Kubernetes writes a Secret's data (line breaks allowed, as YAML may fold it). */
+/** Padded base64 as Kubernetes writes a Secret's data or a ConfigMap's binaryData (line breaks allowed, as YAML may fold it). */
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 /**
- * What is wrong with a Secret's data value, or undefined if it is base64. Node's decoder would
+ * What is wrong with a base64 value, or undefined if it is base64. Node's decoder would
  * not say: it skips characters outside the alphabet and stops at a stray "=", so a damaged
  * certificate would silently vanish or be read from what is left.
  */
@@ -236,9 +280,9 @@ function base64Problem(value: string): string | undefined {
         : `cut short, or "=" other than at its end`;
 }
 
-function readText(file: string): string {
+function readBytes(file: string): Buffer {
     try {
-        return readRegularFile(file);
+        return readRegularBytes(file);
     } catch (error) {
         throw cannotRead(file, error);
     }
@@ -249,39 +293,111 @@ function unescaped(text: string): string {
     return text.replace(/\\n/g, "\n").replace(/^[ \t]+/gm, "");
 }
 
-/** The texts of a file in which PEM blocks may sit. */
-function textsOf(file: string): string[] {
-    const text = readText(file);
-    return /\.ya?ml$/.test(file) ? yamlTexts(text, file) : [unescaped(text)];
+/**
+ * Where certificates and CRLs may sit: PEM blocks in a text, and DER in the bytes of a file or of a
+ * decoded base64 value (a certificate or CRL file as a CA hands it out, or kept so in a Secret).
+ */
+interface Content {
+    text: string;
+    bytes?: Buffer;
+}
+
+/** Bytes that may be PEM, or DER. */
+const bytesContent = (bytes: Buffer): Content => ({ text: unescaped(bytes.toString("utf8")), bytes });
+
+/**
+ * What a file holds. Kubernetes objects as JSON (kubectl get -o json, or the API server's answer)
+ * are recognised whatever the file is called; YAML by its name, .yaml or .yml in any case.
+ */
+function contentsOf(file: string): Content[] {
+    const bytes = readBytes(file);
+    const text = bytes.toString("utf8");
+    if (/\.ya?ml$/i.test(file)) return yamlContents(text, file);
+    const json = jsonDocument(text);
+    const objects = json === undefined ? [] : kubernetesObjects([json]);
+    return [bytesContent(bytes), ...objects.flatMap((o) => base64Values(o, file))];
+}
+
+/**
+ * The DER values that `bytes` is made of, when it is nothing but SEQUENCEs (a certificate, a CRL,
+ * or several back to back, each read: Node would read the first and ignore the rest); none when it
+ * is text or cut short.
+ */
+function derSequences(bytes: Buffer | undefined): Buffer[] {
+    if (bytes === undefined) return [];
+    const sequences: Buffer[] = [];
+    for (let offset = 0; offset < bytes.length;) {
+        // A SEQUENCE (0x30), then its length: one byte below 0x80, else 0x80 plus the count of the
+        // bytes that hold it (0x80 alone, BER's indefinite length, is no DER).
+        if (bytes[offset] !== 0x30 || offset + 2 > bytes.length) return [];
+        const first = bytes[offset + 1];
+        const count = first < 0x80 ? 0 : first - 0x80;
+        if (first === 0x80 || count > 4 || offset + 2 + count > bytes.length) return [];
+        const end = offset + 2 + count + (count === 0 ? first : bytes.readUIntBE(offset + 2, count));
+        if (end > bytes.length) return [];
+        sequences.push(bytes.subarray(offset, end));
+        offset = end;
+    }
+    return sequences;
 }
 
 interface Found {
-    fingerprint: string;
+    /** What tells it apart from the others: see identity. */
+    id: string;
     file: string;
     certificate?: crypto.X509Certificate;
     crl?: CrlInfo;
 }
 
-function parsed<T>(file: string, label: string, read: () => T): T {
+/**
+ * What tells certificates and CRLs apart: the SHA-256 of their DER, as a certificate's fingerprint
+ * is. So one CRL seen as PEM in one file and as DER in another, or wrapped or ended (CRLF) another
+ * way, is one row, while two CRLs of one CA differ in their bytes (number, times, signature). Not
+ * its issuer, number and thisUpdate: two CRLs that share those yet list different serials (a CA
+ * re-signed without counting up) would be taken for one, and the other would go unwatched.
+ */
+const identity = (der: Buffer): string => crypto.createHash("sha256").update(der).digest("hex");
+
+function parsed<T>(file: string, what: string, read: () => T): T {
     try {
         return read();
     } catch (error) {
-        throw new InputError(`${file}: a ${label} block cannot be read: ${(error as Error).message}`);
+        throw new InputError(`${file}: ${what} cannot be read: ${(error as Error).message}`);
     }
+}
+
+/**
+ * The certificate or CRL that a DER value is, or undefined when it is neither: a key or a keystore
+ * is skipped, as text without PEM blocks is, since DER has no label that says what it holds.
+ */
+function derFound(der: Buffer, file: string): Found | undefined {
+    let certificate: crypto.X509Certificate | undefined;
+    try {
+        certificate = new crypto.X509Certificate(der);
+    } catch {
+        certificate = undefined;
+    }
+    if (certificate !== undefined) return { id: identity(der), file, certificate };
+    const crl = parsed(file, "a DER CRL", () => crlInDer(der));
+    return crl === undefined ? undefined : { id: identity(der), file, crl };
 }
 
 /** Every certificate and CRL of the files, unreadable ones refused. */
 function findAll(files: readonly string[]): Found[] {
     const found: Found[] = [];
     for (const file of files) {
-        for (const text of textsOf(file)) {
+        for (const { text, bytes } of contentsOf(file)) {
             for (const pem of pemBlocks(text, "CERTIFICATE")) {
-                const x509 = parsed(file, "CERTIFICATE", () => new crypto.X509Certificate(pem));
-                found.push({ fingerprint: x509.fingerprint256, file, certificate: x509 });
+                const x509 = parsed(file, "a CERTIFICATE block", () => new crypto.X509Certificate(pem));
+                found.push({ id: identity(x509.raw), file, certificate: x509 });
             }
             for (const pem of pemBlocks(text, "X509 CRL")) {
-                const crl = parsed(file, "X509 CRL", () => parseCrl(pem));
-                found.push({ fingerprint: crypto.createHash("sha256").update(pem).digest("hex"), file, crl });
+                const crl = parsed(file, "a X509 CRL block", () => parseCrl(pem));
+                found.push({ id: identity(pemDecode(pem, "X509 CRL")), file, crl });
+            }
+            for (const der of derSequences(bytes)) {
+                const one = derFound(der, file);
+                if (one !== undefined) found.push(one);
             }
         }
     }
@@ -299,7 +415,7 @@ export function expiryReport(
     const found = findAll(files);
     const daysLeft = (end: Date): number => Math.floor((end.getTime() - now.getTime()) / DAY_MS);
     for (const f of found) {
-        const known = rows.get(f.fingerprint);
+        const known = rows.get(f.id);
         if (known !== undefined) {
             if (!known.files.includes(f.file)) known.files.push(f.file);
             continue;
@@ -322,7 +438,7 @@ export function expiryReport(
                       : renewAt <= now
                         ? "renew due"
                         : "ok";
-            rows.set(f.fingerprint, {
+            rows.set(f.id, {
                 kind: "certificate",
                 subject: cert.subject.replace(/\n/g, ", "),
                 serial: cert.serialNumber,
@@ -340,7 +456,7 @@ export function expiryReport(
             const lead = Math.min(thresholds.crlWarnFraction * validity, thresholds.warnDays * DAY_MS);
             const dueAt = new Date(crl.nextUpdate.getTime() - lead);
             const status = crl.nextUpdate <= now ? "expired" : dueAt <= now ? "publish soon" : "ok";
-            rows.set(f.fingerprint, {
+            rows.set(f.id, {
                 kind: "crl",
                 subject: `CRL of ${crl.issuerCommonName ?? "unknown CA"} (${crl.revokedSerials.length} revoked)`,
                 serial: crl.number === undefined ? "-" : `#${crl.number}`,

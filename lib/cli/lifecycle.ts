@@ -2,13 +2,12 @@
  * lifecycle (--stack NAME | --config FILE) --deployed FILE_OR_DIR [--now ISO] [--soak-days N] [--write] [--format markdown|json]:
  * what is due (lib/lifecycle/rules.ts), the stack file edit that does it, and its certificate diff.
  */
-import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { rawConfigFromStackFile, ReadFile, readFromDisk } from "../config/load";
 import { PkiConfig } from "../config/types";
 import { ConfigError, validateConfig } from "../config/validate";
-import { codeOf, readRegularFile } from "../files";
+import { codeOf, createReplacement, readRegularFile, Replacement } from "../files";
 import { diffPlans } from "../inventory/diff";
 import { DeployedInputError, readDeployed } from "../lifecycle/deployed";
 import { decide, DEFAULT_SOAK_DAYS, LifecycleDecision, Proposal } from "../lifecycle/rules";
@@ -114,18 +113,17 @@ function writeProblem(file: string): string | undefined {
 function writeInPlace(file: string, text: string): void {
     const mode = fs.statSync(file).mode & 0o777;
     const folder = path.dirname(file);
-    const temporary = path.join(folder, `.${path.basename(file)}.${crypto.randomBytes(6).toString("hex")}.tmp`);
+    let replacement: Replacement;
     try {
-        fs.writeFileSync(temporary, text, { flag: "wx", mode });
+        replacement = createReplacement(file, mode);
     } catch (error) {
         throw new InputError(
             `--write cannot replace the stack file ${file} (${codeOf(error)} creating a file in ${folder}); run it where that folder is writable`,
         );
     }
     try {
-        fs.renameSync(temporary, file);
+        replacement.commit(text);
     } catch (error) {
-        fs.rmSync(temporary, { force: true });
         throw new InputError(`--write cannot replace the stack file ${file} (${codeOf(error)})`);
     }
 }

@@ -30,7 +30,11 @@ state file that others may read, or a link, is refused. With ${PASSPHRASE_VARIAB
 state is encrypted (AES-256-GCM, key from the passphrase by scrypt); the same passphrase reads it,
 and a plain state file is then refused (nothing authenticates it), unless ${ENCRYPT_PLAIN_OPTION}
 is given once to encrypt a plain state your own renders wrote. A state file another user owns
-is refused.
+is refused. One render at a time uses a state: a render locks FILE by creating FILE.lock (0600,
+never through a link) before reading it and removes the lock when done, failed or interrupted
+(SIGINT, SIGTERM, SIGHUP); a render that finds the lock is refused, naming its holder's pid,
+host and start time. A lock is never removed for you (the folder may be shared between
+machines): if no render is running, remove FILE.lock.
 --now ISO renders as if at that time (certificates' validity, CRLs, the deployment record): to
 rehearse a lifecycle, e.g. with the lifecycle command and --state, over years in minutes.`;
 
@@ -39,6 +43,26 @@ const DAY_MS = 86_400_000;
 const counted = (n: number, what: string): string => `${n} ${what}${n === 1 ? "" : "s"}`;
 /** GeneralizedTime has four digits for the year (RFC 5280 4.1.2.5.2). */
 const LAST_X509_TIME = Date.UTC(9999, 11, 31, 23, 59, 59);
+
+const SIGNALS: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+
+/**
+ * Until the returned function is called, SIGINT, SIGTERM or SIGHUP runs `close` and then ends the
+ * process by the same signal, as it would have ended without a handler (the output folder is
+ * left as an interrupted render leaves it; the state as it was, unless its save was done).
+ */
+function closeOnSignal(close: () => void): () => void {
+    const stop = (): void => {
+        for (const signal of SIGNALS) process.removeListener(signal, onSignal);
+    };
+    function onSignal(signal: NodeJS.Signals): void {
+        stop();
+        close();
+        process.kill(process.pid, signal);
+    }
+    for (const signal of SIGNALS) process.on(signal, onSignal);
+    return stop;
+}
 
 export const renderCommand: Command = {
     usage: USAGE,
@@ -71,6 +95,8 @@ export const renderCommand: Command = {
         }
         const stateFile =
             values.state !== undefined ? openStateFile(values.state, passphrase, { encryptPlain }) : undefined;
+        // Interrupted (Ctrl-C, a CI job cancelled), the render still releases the state's lock.
+        const stopWatching = stateFile && closeOnSignal(() => stateFile.close());
         try {
             const state: EngineState = stateFile?.state ?? new Map();
             // As `pulumi up` does, check CA rotation phases against the last run of this state.
@@ -85,9 +111,15 @@ export const renderCommand: Command = {
             const started = Date.now();
             let result;
             try {
-                result = await renderPlan(plan, outDir, { force: values.force === true, stack: label, state });
+                result = await renderPlan(plan, outDir, {
+                    force: values.force === true,
+                    stack: label,
+                    state,
+                    // Saved before the output is put in place: no output holds certificates of keys the state lacks.
+                    beforeCommit: () => stateFile?.save(),
+                });
             } finally {
-                // Kept even when the render stops (e.g. for offline signatures), as the engine keeps what it made.
+                // Kept even when the render stops, as the engine keeps what it made (once: a save after the first does nothing).
                 stateFile?.save();
             }
             out(
@@ -100,6 +132,7 @@ export const renderCommand: Command = {
             if (pending !== undefined) process.stderr.write(`warning: ${pending}\n`);
             return 0;
         } finally {
+            stopWatching?.();
             stateFile?.close();
         }
     },

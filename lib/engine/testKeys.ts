@@ -10,7 +10,7 @@
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { codeOf, createExclusive, PRIVATE_FILE } from "../files";
+import { codeOf, createReplacement, PRIVATE_FILE, Replacement } from "../files";
 
 export interface TestKey {
     /** The resource name, e.g. "team-client-root-key". */
@@ -73,22 +73,15 @@ export function writeTestKeys(file: string, keys: readonly TestKey[], about = TE
     const sorted = [...keys].sort((a, b) =>
         a.name === b.name ? a.pkcs8.localeCompare(b.pkcs8) : a.name < b.name ? -1 : 1,
     );
-    // A random name: a pid may be reused (containers), and a leftover file of that name would block the write.
-    const fresh = `${file}.${crypto.randomBytes(6).toString("hex")}.tmp`;
-    let fd: number;
+    let replacement: Replacement;
     try {
-        fd = createExclusive(fresh, PRIVATE_FILE);
+        replacement = createReplacement(file, PRIVATE_FILE);
     } catch (error) {
         throw new Error(
             `keyFile ${file}: cannot write the RSA keys this run made (${codeOf(error)} creating a file in ${path.dirname(path.resolve(file))}); give keyFile a path in a folder you can write to`,
         );
     }
-    try {
-        fs.writeFileSync(fd, JSON.stringify({ about, keys: sorted }, null, 4) + "\n");
-    } finally {
-        fs.closeSync(fd);
-    }
-    fs.renameSync(fresh, file);
+    replacement.commit(JSON.stringify({ about, keys: sorted }, null, 4) + "\n");
 }
 
 /** The identity of a key in the file: its resource name and inputs (key order aside). */

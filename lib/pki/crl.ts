@@ -274,7 +274,24 @@ function numberOf(crl: X509Crl): number | undefined {
 
 /** What `expiry` and the tests need from a CRL. */
 export function parseCrl(pem: string): CrlInfo {
-    const crl = new X509Crl(pemDecode(pem, "X509 CRL"));
+    return crlInfo(new X509Crl(pemDecode(pem, "X509 CRL")));
+}
+
+/**
+ * The CRL that DER bytes hold, or undefined when they hold something else (a certificate, a key):
+ * DER has no label that says what it is. A CRL that cannot be used (no nextUpdate) still throws.
+ */
+export function crlInDer(der: Buffer): CrlInfo | undefined {
+    let crl: X509Crl;
+    try {
+        crl = new X509Crl(der);
+    } catch {
+        return undefined;
+    }
+    return crlInfo(crl);
+}
+
+function crlInfo(crl: X509Crl): CrlInfo {
     if (crl.nextUpdate === undefined) throw new Error("the CRL has no nextUpdate: it never says when it goes stale");
     return {
         issuerName: Buffer.from(crl.issuerName.toArrayBuffer()),

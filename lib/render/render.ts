@@ -29,6 +29,11 @@ export interface RenderOptions extends RunOptions {
     force?: boolean;
     /** The heap the render may use; default: this process's limit. */
     heapLimitBytes?: number;
+    /**
+     * Runs once the output is complete, before it is put in place: e.g. saving the state whose keys
+     * signed it, so that a failed save leaves no output that the state cannot renew.
+     */
+    beforeCommit?: () => void;
 }
 
 export interface RenderResult {
@@ -74,11 +79,14 @@ export async function renderPlan(plan: PkiPlan, outDir: string, options: RenderO
     const folder = StagedFolder.open(outDir, { force: options.force === true });
     try {
         const result = await renderInto(plan, folder, clocked);
+        options.beforeCommit?.();
         folder.commit();
         return result;
     } catch (error) {
-        if (error instanceof PendingSignaturesError) folder.commit();
-        else folder.discard();
+        if (error instanceof PendingSignaturesError) {
+            options.beforeCommit?.();
+            folder.commit();
+        } else folder.discard();
         throw error;
     }
 }

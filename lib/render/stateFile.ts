@@ -8,7 +8,8 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { EngineState } from "../engine/standIn";
-import { codeOf, createExclusive, PRIVATE_FILE } from "./files";
+import { codeOf, createReplacement, PRIVATE_FILE, Replacement } from "../files";
+import { lockStateFile, StateLock, StateLockError } from "./stateLock";
 
 export const PASSPHRASE_VARIABLE = "APIC_ISTIO_PKI_STATE_PASSPHRASE";
 /** The option messages name. */
@@ -221,57 +222,77 @@ function keyForSave(opened: StateKey | undefined, passphrase: string): StateKey 
     return current ? { kdf: { ...KDF, salt: opened.kdf.salt }, key: opened.key } : freshKey(passphrase);
 }
 
-/** An opened state file: its state, and the fresh file that `save` fills and renames over it. */
+/** An opened state file: its state, the lock held on it, and the fresh file that `save` fills and renames over it. */
 export interface StateFile {
     readonly state: EngineState;
     /** Writes the state (encrypted when a passphrase was given) and renames it over the file. */
     save(): void;
-    /** Removes the fresh file if `save` did not use it. */
+    /** Removes the fresh file if `save` did not use it, and releases the lock. */
     close(): void;
 }
 
+/** The refusal of a state file that cannot be written where it is. */
+const cannotWrite = (file: string, error: unknown): Error =>
+    new Error(
+        `cannot write the state ${file} (${codeOf(error)} creating a file in ${path.dirname(path.resolve(file))}); give ${OPTION} a file in a folder you can write to`,
+    );
+
 /**
- * Reads the state (an absent file is a fresh state; with a passphrase, a plain file only when
+ * Locks the state file (stateLock.ts: a second render on it is refused until `close`), reads the
+ * state (an absent file is a fresh state; with a passphrase, a plain file only when
  * `encryptPlain`, which the next save then encrypts) and creates, exclusively and 0600, the file
  * the next state will be written to, so that an unwritable place fails before any key is made.
+ * When it throws, it holds no lock and has left no file.
  */
 export function openStateFile(
     file: string,
     passphrase: string | undefined,
     options: { encryptPlain?: boolean } = {},
 ): StateFile {
-    const text = readPrivateFile(file);
-    const { state, key } =
-        text === undefined
-            ? { state: new Map() as EngineState }
-            : parseState(text, file, passphrase, options.encryptPlain === true);
-    const folder = path.dirname(path.resolve(file));
-    const fresh = path.join(folder, `.${path.basename(file)}.${crypto.randomBytes(6).toString("hex")}.tmp`);
-    let fd: number | undefined;
+    let lock: StateLock;
     try {
-        fd = createExclusive(fresh, PRIVATE_FILE);
+        lock = lockStateFile(file);
     } catch (error) {
-        throw new Error(
-            `cannot write the state ${file} (${codeOf(error)} creating a file in ${folder}); give ${OPTION} a file in a folder you can write to`,
-        );
+        throw error instanceof StateLockError ? error : cannotWrite(file, error);
     }
+    let state: EngineState;
+    let key: StateKey | undefined;
+    let replacement: Replacement;
+    try {
+        const text = readPrivateFile(file);
+        ({ state, key } =
+            text === undefined
+                ? { state: new Map() as EngineState }
+                : parseState(text, file, passphrase, options.encryptPlain === true));
+        try {
+            replacement = createReplacement(file, PRIVATE_FILE);
+        } catch (error) {
+            throw cannotWrite(file, error);
+        }
+    } catch (error) {
+        lock.release();
+        throw error;
+    }
+    let open = true;
     return {
         state,
         save() {
-            if (fd === undefined) return;
+            // Once: a second save, or a save after close, writes nothing.
+            if (!open) return;
+            open = false;
             const json = JSON.stringify([...state]);
-            fs.writeFileSync(fd, passphrase === undefined ? json : seal(json, keyForSave(key, passphrase)));
-            fs.fsyncSync(fd);
-            fs.closeSync(fd);
-            fd = undefined;
-            // rename replaces a link or file at `file` itself, never writing through it.
-            fs.renameSync(fresh, file);
+            try {
+                replacement.commit(passphrase === undefined ? json : seal(json, keyForSave(key, passphrase)));
+            } catch (error) {
+                throw new Error(
+                    `cannot save the state ${file} (${codeOf(error)}); it is left as it was and this render's output is not put in place: free space or fix the folder, then render again`,
+                );
+            }
         },
         close() {
-            if (fd === undefined) return;
-            fs.closeSync(fd);
-            fd = undefined;
-            fs.rmSync(fresh, { force: true });
+            open = false;
+            replacement.discard();
+            lock.release();
         },
     };
 }

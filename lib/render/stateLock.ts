@@ -1,0 +1,156 @@
+/**
+ * The lock of `render --state FILE`: FILE.lock, beside the state. A render takes it before it
+ * reads the state and keeps it until its write is done, so that two renders on one state cannot
+ * both make keys and the last to write win (the other's output would hold certificates of keys the
+ * state no longer has). It is created exclusively (O_CREAT|O_EXCL, never through a link) 0600 and
+ * says who holds it; a lock a killed render left is never removed here (the folder may be shared
+ * between hosts): the refusal says how to remove it.
+ */
+import * as fs from "fs";
+import * as os from "os";
+import { codeOf, createExclusive, PRIVATE_FILE } from "../files";
+
+const OPTION = "--state";
+
+/** A lock this process holds. */
+export interface StateLock {
+    readonly file: string;
+    /** Removes the lock, if it is still the one this process created. Throws nothing. */
+    release(): void;
+}
+
+/** A refusal to lock: the lock is held, or something that is no lock is at its path. */
+export class StateLockError extends Error {}
+
+/** What a lock file says of the render that holds it. */
+interface Holder {
+    pid: number;
+    host: string;
+    started: string;
+}
+
+export const lockFileOf = (stateFile: string): string => `${stateFile}.lock`;
+
+/**
+ * What is at the lock's path when it cannot be created: a lock and its holder, a lock that does
+ * not say (why), nothing any more, or something that is no lock (what).
+ */
+type Found = { holder: Holder } | { unknown: string } | { gone: true } | { problem: string };
+
+const HALF_WRITTEN = "does not say which render holds it (it may be being taken right now)";
+
+/** The holder a lock file names, if it names one in the shape a render writes (a half-written lock names none). */
+function holderOf(text: string): Holder | undefined {
+    let parsed: Partial<Holder>;
+    try {
+        parsed = JSON.parse(text) as Partial<Holder>;
+    } catch {
+        return undefined;
+    }
+    const { pid, host, started } = parsed ?? {};
+    if (!Number.isSafeInteger(pid) || (pid as number) <= 0 || typeof host !== "string" || typeof started !== "string") {
+        return undefined;
+    }
+    const time = Date.parse(started);
+    if (Number.isNaN(time)) return undefined;
+    // Printed in a one-line message: nothing but printable ASCII from a file anyone in the folder may write.
+    return {
+        pid: pid as number,
+        host: host.replace(/[^\x20-\x7e]/g, "?").slice(0, 253),
+        started: new Date(time).toISOString(),
+    };
+}
+
+/** Reads the lock at `lock` without following a link. */
+function inspect(lock: string): Found {
+    let fd: number;
+    try {
+        fd = fs.openSync(lock, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+    } catch (error) {
+        if (codeOf(error) === "ENOENT") return { gone: true };
+        if (codeOf(error) === "ELOOP") {
+            return { problem: "is a symbolic link (a render creates its lock itself, never through a link)" };
+        }
+        return { unknown: `cannot be read (${codeOf(error)}), so which render holds it is unknown` };
+    }
+    try {
+        if (!fs.fstatSync(fd).isFile()) return { problem: "is not a file (a render's lock is a file it creates)" };
+        const buffer = Buffer.alloc(4096);
+        const length = fs.readSync(fd, buffer, 0, buffer.length, 0);
+        const holder = holderOf(buffer.subarray(0, length).toString("utf8"));
+        return holder === undefined ? { unknown: HALF_WRITTEN } : { holder };
+    } finally {
+        fs.closeSync(fd);
+    }
+}
+
+/** True when `pid` runs on this machine (a process of another user included). */
+function running(pid: number): boolean {
+    try {
+        process.kill(pid, 0);
+        return true;
+    } catch (error) {
+        return codeOf(error) === "EPERM";
+    }
+}
+
+function refusal(stateFile: string, lock: string, found: Exclude<Found, { gone: true }>): string {
+    if ("problem" in found) return `${OPTION} ${stateFile} cannot be locked: ${lock} ${found.problem}; remove ${lock}`;
+    const fix = `if none is running, remove ${lock}`;
+    if ("unknown" in found) {
+        return `${OPTION} ${stateFile} is in use: its lock ${lock} ${found.unknown}; wait for that render to end, or ${fix}`;
+    }
+    const { holder } = found;
+    const held = `${OPTION} ${stateFile} is in use: its lock ${lock} is held by pid ${holder.pid} on ${holder.host} since ${holder.started}`;
+    if (holder.host === os.hostname() && !running(holder.pid)) {
+        return `${held}, but no process ${holder.pid} runs on this host (a render killed before it could remove its lock?); if no other render uses this state, remove ${lock}`;
+    }
+    return `${held}; wait for that render to end, or ${fix}`;
+}
+
+/**
+ * Takes the lock of `stateFile`, or throws: a StateLockError, one line naming the state, the
+ * lock, its holder and the fix, when it is held; the system error (for the caller to word) when it
+ * cannot be created.
+ */
+export function lockStateFile(stateFile: string): StateLock {
+    const lock = lockFileOf(stateFile);
+    // Again only when the lock went away between the refused create and the read.
+    for (let attempt = 1; ; attempt++) {
+        let fd: number;
+        try {
+            fd = createExclusive(lock, PRIVATE_FILE);
+        } catch (error) {
+            if (codeOf(error) !== "EEXIST") throw error;
+            const found = inspect(lock);
+            if ("gone" in found && attempt < 3) continue;
+            throw new StateLockError(refusal(stateFile, lock, "gone" in found ? { unknown: HALF_WRITTEN } : found));
+        }
+        let identity: fs.Stats;
+        try {
+            const holder: Holder = { pid: process.pid, host: os.hostname(), started: new Date().toISOString() };
+            fs.writeFileSync(fd, JSON.stringify(holder) + "\n");
+            identity = fs.fstatSync(fd);
+        } catch (error) {
+            fs.closeSync(fd);
+            fs.rmSync(lock, { force: true });
+            throw error;
+        }
+        fs.closeSync(fd);
+        let held = true;
+        return {
+            file: lock,
+            release() {
+                if (!held) return;
+                held = false;
+                try {
+                    // Not a lock someone else took after removing this one by hand.
+                    const now = fs.lstatSync(lock);
+                    if (now.dev === identity.dev && now.ino === identity.ino) fs.unlinkSync(lock);
+                } catch {
+                    // Gone already, or unreadable: nothing this process may remove.
+                }
+            },
+        };
+    }
+}
