@@ -30,10 +30,9 @@ export function gatewayCheck(gateway: Rendered, endpointId: string, chain: strin
     };
 }
 
-/** APIC of `apic`'s render, calling endpoint `endpointId`, checking the server chain `chain` for the host. */
+/** APIC of `apic`'s render, calling endpoint `endpointId`, checking the server chain `chain` against its truststore. */
 export function apicCheck(apic: Rendered, endpointId: string, chain: string, at?: Date): PeerCheck {
-    const endpoint = apic.plan.endpoints.find((e) => e.id === endpointId);
-    if (endpoint === undefined) throw new Error(`no endpoint ${endpointId}`);
+    if (!apic.plan.endpoints.some((e) => e.id === endpointId)) throw new Error(`no endpoint ${endpointId}`);
     const crl = apic.files.includes(`apic/${endpointId}/truststore.crl`)
         ? apic.read(`apic/${endpointId}/truststore.crl`)
         : undefined;
@@ -42,8 +41,8 @@ export function apicCheck(apic: Rendered, endpointId: string, chain: string, at?
         ...(crl !== undefined ? { caCrl: crl } : {}),
         chain,
         purpose: "sslserver",
-        // The host name check of a TLS client, as an exact DNS matcher with wildcard rules.
-        subjectAltNames: [endpoint.host],
+        // No host name check: APIC's TLS client profile has no such setting, and DataPower's TLS
+        // client profiles validate the host name only when told to (validate-hostname, off by default).
         ...(at !== undefined ? { at } : {}),
     };
 }

@@ -156,12 +156,15 @@ function expired(deployed: Deployed, now: Date): string[] {
 
 /**
  * What else a re-signed CRL needs after the update: the UI client CA's goes into APIC's UI-facing
- * truststore, which no update reaches (a gateway's ca.crl is in its Secret).
+ * truststore and the gateway-server CA's into APIC's TLS client profiles, which no update reaches
+ * (a gateway's ca.crl is in its Secret). A CRL loaded there and never replaced expires.
  */
 const crlDelivery = (caId: string): string =>
     /^ui-client-ca(-g\d+)?$/.test(caId)
         ? `; after the update load ${APIC_UI_DIR}/truststore.crl (stack output frontEnd.apic.truststoreCrlPem) where DataPower checks the UI clients' CRLs`
-        : "";
+        : /^gateway-server-ca(-g\d+)?$/.test(caId)
+          ? "; after the update give each endpoint's TLS client profile its new apic/<endpoint>/truststore.crl (stack output apicBundles.<endpoint>.truststoreCrlPem) where DataPower checks the gateway's CRLs"
+          : "";
 
 /** Periodic CRLs whose period has ended: the next `pulumi up` re-signs them. */
 function crlsDue(config: PkiConfig, record: RotationRecord, now: Date): string[] {
