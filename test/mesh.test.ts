@@ -2,9 +2,14 @@ import * as assert from "assert";
 import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as YAML from "yaml";
-import { runWithStandIn } from "../lib/engine/standIn";
+import { EngineState, runWithStandIn, saveStackOutputs } from "../lib/engine/standIn";
 import { MeshPluginCa } from "../lib/components/meshPluginCa";
 import { RootCa } from "../lib/components/rootCa";
+import { parseCrl } from "../lib/pki/crl";
+import { pemBlocks as pemBlocksOf } from "../lib/pki/pem";
+import { INITIAL_RECORD, RotationRecord } from "../lib/plan/caRotation";
+import { decide, istiodRefusal, sidecarCheck, summary } from "./consumers";
+import { seededState } from "./engineKeys";
 import {
     Cacerts,
     cacerts,
@@ -14,6 +19,7 @@ import {
     mintSubCa,
     openssl,
     pemBlocks,
+    renderNext,
     renderStackFile,
     Rendered,
     sharedState,
@@ -193,6 +199,71 @@ describe("MeshPluginCa: istiod plug-in CA per cluster", function () {
             ],
         );
         assert.doesNotMatch(rendered.read("inventory.json"), /PRIVATE KEY/);
+    });
+});
+
+describe("The mesh CA's later life: what istiod loads", function () {
+    this.timeout(60_000);
+    const SHARED = {
+        environment: "rot",
+        option: 1,
+        baseDomain: "rot.api.bank.example",
+        domains: { ob: { services: ["accounts"] } },
+        clusters: ["east"],
+        keyAlgorithm: "ECDSA",
+        trustDomains: "shared",
+    };
+    const finish = { ...SHARED, caRotation: { meshCa: { generation: 1, phase: "finish" } } };
+    const OLD_SERIAL = "4EDFB46A10835504BC95978F2DB89AE3";
+    const both = (verdict: string) => ({ boringssl: verdict, openssl: verdict });
+    let state: EngineState;
+    let finished: Rendered;
+    before(async () => {
+        // What `pulumi up` reads back: the mesh CA rotation at switch under the one shared root.
+        const day = 86_400_000;
+        const switched: RotationRecord = {
+            ...INITIAL_RECORD,
+            positions: { ...INITIAL_RECORD.positions, meshCa: { generation: 1, phase: "switch" } },
+            cas: {
+                "mesh-ca-east": {
+                    serialHex: OLD_SERIAL,
+                    notBefore: new Date(Date.now() - 30 * day).toISOString(),
+                    notAfter: new Date(Date.now() + 1000 * day).toISOString(),
+                    issuer: "root",
+                },
+            },
+        };
+        state = seededState();
+        saveStackOutputs(state, { deploymentRecord: switched });
+        finished = await renderNext(finish, "mesh-shared-finish", state);
+    });
+
+    it("finishes a mesh CA rotation under one shared root: istiod loads cacerts with its ca-crl.pem, and no UI truststore CRL is made without UI callers", async () => {
+        const ca = cacerts(finished, "east");
+        assert.deepStrictEqual(
+            pemBlocksOf(ca["ca-crl.pem"] ?? "", "X509 CRL")
+                .map(parseCrl)
+                .map((c) => [c.issuerCommonName, c.revokedSerials]),
+            [
+                ["rot API platform root CA", [OLD_SERIAL]],
+                ["rot mesh CA east G1", []],
+            ],
+        );
+        assert.strictEqual(istiodRefusal(ca), undefined);
+        const peer = await workload(ca, "spiffe://cluster.local/ns/ob/sa/accounts");
+        const [[, verdict]] = decide([["a workload of the new mesh CA", sidecarCheck(ca, peer.cert, peer.identity)]]);
+        assert.deepStrictEqual(summary(verdict), both("ok"));
+        assert.deepStrictEqual(finished.plan.crls, {
+            gateway: true,
+            apicTruststore: true,
+            mesh: true,
+            apicUiTruststore: false,
+            offlineRootCrls: {},
+        });
+        assert.deepStrictEqual(
+            finished.files.filter((f) => f.startsWith("apic/ui/")),
+            [],
+        );
     });
 });
 

@@ -23,7 +23,7 @@ import {
 import { pickSeriesCrl } from "../pki/crlSeries";
 import { publicCertificateProblems } from "../pki/publicCert";
 import {
-    INTERMEDIATE_SLOTS,
+    intermediateSlots,
     INTERMEDIATE_TITLES,
     IntermediateSlot,
     ROOT_IDS,
@@ -919,6 +919,8 @@ function planCrls(
     problems: string[],
 ): CrlPlan {
     const { trustDomains } = config;
+    // The issuing CAs this stack has: no UI client CA (nor its truststore) unless UI services call APIC.
+    const slots = intermediateSlots(layoutOf(config));
     const retiredUnder = (slot: IntermediateSlot): RetiredCa[] =>
         retired.filter((r) => isUnderRoot(r.issuer, rootOf(slot, trustDomains)));
     const publish = {
@@ -926,13 +928,19 @@ function planCrls(
         apicTruststore: retiredUnder("gatewayServerCa").length > 0,
         // Istio cannot clear ca-crl.pem once published (istio/istio#61073): it stays, valid.
         mesh: retiredUnder("meshCa").length > 0 || meshCrlPublished,
-        apicUiTruststore: revoked.some((r) => r.kind === "ui") || retiredUnder("uiClientCa").length > 0,
+        // Under a shared root every retired CA is under the UI client CA's root too; without UI
+        // callers there is no UI truststore (and no UI client CA to sign its CRL).
+        apicUiTruststore:
+            slots.includes("uiClientCa") &&
+            (revoked.some((r) => r.kind === "ui") || retiredUnder("uiClientCa").length > 0),
     };
     // Why each root's CRL is needed: a relying party that checks CRLs checks one for every CA of the chain.
     const why = new Map<RootSlot, string[]>();
     const need = (slot: IntermediateSlot, reason: string): void => {
         const root = rootOf(slot, trustDomains);
-        why.set(root, [...(why.get(root) ?? []), reason]);
+        const reasons = why.get(root) ?? [];
+        // A shared root is every slot's root: one retired CA is one reason, not one per slot.
+        if (!reasons.includes(reason)) why.set(root, [...reasons, reason]);
     };
     const revokedOf = (kind: RevokedClient["kind"]): string =>
         revoked
@@ -957,7 +965,7 @@ function planCrls(
             "istiod's cacerts has carried ca-crl.pem since an earlier update and Istio cannot clear it (istio/istio#61073), so it keeps a CRL of every CA of the chain, this root's included",
         );
     }
-    for (const slot of INTERMEDIATE_SLOTS) {
+    for (const slot of slots) {
         const gone = retiredUnder(slot);
         if (gone.length > 0) {
             need(
