@@ -460,6 +460,7 @@ export function recordOfDeployment(plan: PkiPlan, facts: DeploymentFacts): Rotat
         crls: facts.crls,
         highestCrlNumber: Math.max(crlNumberFloor(deployed) - 1, ...Object.values(facts.crls).map((c) => c.number)),
         ...(meshCrlSince !== undefined ? { meshCrlSince } : {}),
+        meshEpoch: plan.config.rotation.meshEpoch,
     };
 }
 

@@ -14,6 +14,7 @@ import {
     DeployedClient,
     inRotation,
     normalSerial,
+    positionAt,
     RetiredCa,
     retiredAfter,
     RotationRecord,
@@ -787,6 +788,8 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
         }
     }
     const crls = planCrls(config, cas, retired, revoked, now, options.deployed?.meshCrlSince !== undefined, problems);
+    const meshEpochChange = meshEpochProblem(config, crls, options.deployed);
+    if (meshEpochChange !== undefined) problems.push(meshEpochChange);
     if (problems.length > 0) throw new ConfigError(problems);
 
     const gateways = Object.keys(config.domains).map((domain) => ({
@@ -1000,6 +1003,30 @@ function planCrls(
         else offlineRootCrls[root.id] = picked.crl.pem;
     }
     return { ...publish, offlineRootCrls };
+}
+
+/**
+ * Why pki:rotation.meshEpoch may not change now: once istiod's cacerts carries ca-crl.pem, a mesh
+ * CA re-keyed by its epoch keeps its name and its CRL replaces the old key's, and a sidecar
+ * checks a CRL for every CA of a peer's chain (CRL_CHECK_ALL): every workload still holding a
+ * certificate of the old key is refused ("unable to get certificate CRL") until it renews. A
+ * staged rotation keeps both CAs, and their CRLs, until finish.
+ */
+function meshEpochProblem(config: PkiConfig, crls: CrlPlan, deployed: RotationRecord | undefined): string | undefined {
+    const before = deployed?.meshEpoch;
+    const epoch = config.rotation.meshEpoch;
+    if (!crls.mesh || before === undefined || before === epoch) return undefined;
+    const position = config.caRotation.meshCa;
+    const next = positionAt(stepOf(position) + 1);
+    const since =
+        deployed?.meshCrlSince !== undefined ? `since ${deployed.meshCrlSince.slice(0, 10)}` : "from this update on";
+    return (
+        `pki:rotation.meshEpoch is ${epoch}, but ${before} is deployed and istiod's cacerts carries ca-crl.pem (${since}): ` +
+        `a mesh CA re-keyed by its epoch keeps its name and its CRL replaces the old key's, so every sidecar would refuse the workloads ` +
+        `still holding a certificate of the old key ("unable to get certificate CRL") until they renew (up to the workload certificate TTL, 24 h by default). ` +
+        `Set pki:rotation.meshEpoch back to ${before} and rotate the mesh CAs in stages with pki:caRotation.meshCa ` +
+        `(next: { generation: ${next.generation}, phase: ${next.phase} }), which keeps the old CA and its CRL until finish`
+    );
 }
 
 /** An endpoint's configured APIC client phase: its own, else the stack's. */
