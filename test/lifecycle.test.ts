@@ -18,6 +18,7 @@ import { INITIAL_ROTATION, parseRecord, RotationRecord } from "../lib/plan/caRot
 import { planFromRawConfig } from "../lib/plan/plan";
 import { deployedRecordOf, renderPlan } from "../lib/render/render";
 import { buildCrl } from "../lib/pki/crl";
+import { seriesCrlRecord } from "../lib/pki/crlSeries";
 import { createRoot } from "../lib/pki/ceremony";
 import { TEST_ONLY_CA_KEY_PEM } from "./fixtures/testOnlyPki";
 import { cli, newStackState, ROOT, tempDir } from "./helpers";
@@ -490,6 +491,54 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
             decision.proposals.filter((p) => p.subject.includes("meshRoot")),
             [],
             "an offline root is not rotated by the pipeline",
+        );
+    });
+
+    it("re-publishes the mesh's ca-crl.pem once an offline mesh root's series holds the next CRL, and says when the one published has passed its next update", () => {
+        const deployed = readDeployed(deployedDir);
+        // The ceremony's series for the offline mesh root: one CRL a week, each valid two weeks.
+        const root = createRoot(
+            { commonName: "Life Mesh Offline Root", validityDays: 400, keyAlgorithm: "RSA" },
+            new Date(at(-30)),
+            crypto.createPrivateKey(TEST_ONLY_CA_KEY_PEM),
+        );
+        const series = [-7, 0, 7].map((from, i) =>
+            buildCrl(root.certPem, TEST_ONLY_CA_KEY_PEM, [], {
+                thisUpdate: new Date(at(from)),
+                nextUpdate: new Date(at(from + 14)),
+                number: i + 1,
+            }),
+        );
+        const config = validateConfig({
+            ...rawConfigFromStackFile(stackFile),
+            offlineRoots: JSON.stringify({
+                meshRoot: { certificate: root.certPem, intermediates: {}, crls: series.join("") },
+            }),
+        });
+        // Deployed on day 0: cacerts' ca-crl.pem holds the series' CRL of day 0 (and the mesh CA's, valid as long as it).
+        const record: RotationRecord = {
+            ...deployed.record,
+            meshCrlSince: at(-30),
+            crls: { ...deployed.record.crls, "mesh-root": seriesCrlRecord(series[1]) },
+        };
+        const on = (day: number) =>
+            decide({ config, deployed: { ...deployed, record }, now: new Date(at(day)), soakDays: 7 });
+        assert.deepStrictEqual([on(6).republishCrls, on(6).republishWhy], [false, []]);
+        assert.deepStrictEqual(
+            [on(7).republishCrls, on(7).republishWhy],
+            [
+                true,
+                [
+                    "the CRL of mesh-root published is the one of pki:offlineRoots.meshRoot.crls from 2027-01-04 (valid until 2027-01-18); " +
+                        "the series' CRL from 2027-01-11 is valid now",
+                ],
+            ],
+        );
+        assert.deepStrictEqual(
+            on(14).needsHuman.filter((n) => n.includes("mesh-root")),
+            [
+                "the CRL of mesh-root passed its next update on 2027-01-18: every peer whose chain it covers is refused; run pulumi up now",
+            ],
         );
     });
 

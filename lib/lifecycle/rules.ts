@@ -32,7 +32,7 @@ import {
     uiClientCertId,
 } from "../inventory/planned";
 import { apicUiKeystoreName } from "../pki/apic";
-import { crlSignedBy } from "../pki/crlSeries";
+import { crlSignedBy, seriesCrlDue } from "../pki/crlSeries";
 import { parseCrl, periodStart } from "../pki/crl";
 import { pemBlocks } from "../pki/pem";
 import { PUBLIC_CA_LEAD_DAYS } from "../pki/publicCert";
@@ -163,15 +163,34 @@ const crlDelivery = (caId: string): string =>
         ? `; after the update load ${APIC_UI_DIR}/truststore.crl (stack output frontEnd.apic.truststoreCrlPem) where DataPower checks the UI clients' CRLs`
         : "";
 
-/** Periodic CRLs whose period has ended: the next `pulumi up` re-signs them. */
+/**
+ * Periodic CRLs whose period has ended: the next `pulumi up` re-signs them. And an offline root's
+ * CRL whose series holds a newer one valid now: the next `pulumi up` publishes that one (nothing
+ * else may run an update for it: the mesh's other CRLs are valid as long as their CAs).
+ */
 function crlsDue(config: PkiConfig, record: RotationRecord, now: Date): string[] {
     const start = periodStart(now, config.crlPeriodDays);
-    return Object.entries(record.crls ?? {})
+    const periodic = Object.entries(record.crls ?? {})
         .filter(([, crl]) => crl.published && crl.renewal === "period" && Date.parse(crl.thisUpdate) < start.getTime())
         .map(
             ([id, crl]) =>
                 `the CRL of ${id} was signed for the period from ${day(crl.thisUpdate)}; a new ${config.crlPeriodDays}-day period began ${day(start)} (valid until ${day(crl.nextUpdate)})${crlDelivery(id)}`,
         );
+    const series = Object.entries(record.crls ?? {})
+        .filter(([, crl]) => crl.published && crl.renewal === "series")
+        .flatMap(([id, crl]) => {
+            const slot = (Object.keys(config.offlineRoots) as RootSlot[]).find((s) => ROOT_IDS[s] === id);
+            const offline = slot === undefined ? undefined : config.offlineRoots[slot];
+            if (offline === undefined) return [];
+            const next = seriesCrlDue({ series: offline.crls, rootCertPem: offline.certificate, published: crl, now });
+            return next === undefined
+                ? []
+                : [
+                      `the CRL of ${id} published is the one of pki:offlineRoots.${slot}.crls from ${day(crl.thisUpdate)} (valid until ${day(crl.nextUpdate)}); ` +
+                          `the series' CRL from ${day(next.thisUpdate)} is valid now${crlDelivery(id)}`,
+                  ];
+        });
+    return [...periodic, ...series];
 }
 
 /** Offline roots near the end of their life or of their CRL series, and CSRs waiting for the ceremony. */

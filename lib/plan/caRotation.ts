@@ -228,7 +228,7 @@ function laterFieldsProblem(record: Record<string, unknown>): boolean {
                     typeof c.digest === "string" &&
                     isTime(c.thisUpdate) &&
                     isTime(c.nextUpdate) &&
-                    (c.renewal === "period" || c.renewal === "issuer") &&
+                    (c.renewal === "period" || c.renewal === "issuer" || c.renewal === "series") &&
                     typeof c.published === "boolean",
             ))
     );
