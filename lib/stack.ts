@@ -28,6 +28,7 @@ import {
 } from "./plan/caRotation";
 import { RootSlot, rootOf, rootSlotOf } from "./plan/hierarchy";
 import { CrlRecord, RevokedEntry, signCrl } from "./pki/crl";
+import { seriesCrlRecord } from "./pki/crlSeries";
 import {
     activeCa,
     CaId,
@@ -149,13 +150,17 @@ interface CrlSigner {
 }
 
 /** A CA's CRL: signed here with its key, or (an offline root) signed by the ceremony and given in config. */
-type CrlSource = { ca: CaPlan; signer: CrlSigner } | { pem: string };
+type CrlSource = { ca: CaPlan; signer: CrlSigner } | { ca: CaPlan; pem: string };
 
 /** The CRLs of one deployment: each CA signs at most one, whichever bundles carry it. */
 interface CrlPublisher {
     /** One CRL per CA, concatenated (what Envoy's and istiod's CRL files hold). */
     bundle(sources: readonly CrlSource[]): pulumi.Output<string>;
-    /** For the deployment record: the CRLs signed now, and the earlier ones of CAs still here (for their numbers). */
+    /**
+     * For the deployment record: the CRLs signed now, the offline roots' CRLs published now (so
+     * that the pipeline re-publishes when their series moves on), and the earlier ones of CAs
+     * still here (for their numbers).
+     */
     records(): pulumi.Output<Record<CaId, CrlRecord>>;
 }
 
@@ -181,6 +186,8 @@ function revokedBy(plan: PkiPlan, ca: CaPlan): RevokedEntry[] {
  */
 function crlPublisher(plan: PkiPlan): CrlPublisher {
     const signed = new Map<CaId, pulumi.Output<{ pem: string; record: CrlRecord }>>();
+    /** Offline roots' CRLs as the ceremony signed them, by CA id. */
+    const given = new Map<CaId, string>();
     const floor = crlNumberFloor(plan.deployed);
     const sign = (ca: CaPlan, signer: CrlSigner) => {
         const known = signed.get(ca.id);
@@ -203,17 +210,24 @@ function crlPublisher(plan: PkiPlan): CrlPublisher {
         return crl;
     };
     return {
-        bundle: (sources) =>
-            pulumi
+        bundle: (sources) => {
+            for (const s of sources) if ("pem" in s && s.pem !== "") given.set(s.ca.id, s.pem);
+            return pulumi
                 .all(sources.map((s) => ("pem" in s ? pulumi.output(s.pem) : sign(s.ca, s.signer).apply((c) => c.pem))))
-                .apply((crls) => crls.join("")),
+                .apply((crls) => crls.join(""));
+        },
         records: () => {
             const ids = [...signed.keys()];
+            const series = [...given].map(([id, pem]): [CaId, CrlRecord] => [id, seriesCrlRecord(pem)]);
             return pulumi.all(ids.map((id) => signed.get(id) as pulumi.Output<{ record: CrlRecord }>)).apply((crls) => {
                 const earlier = Object.entries(plan.deployed?.crls ?? {})
-                    .filter(([id]) => plan.cas.some((ca) => ca.id === id) && !ids.includes(id))
+                    .filter(([id]) => plan.cas.some((ca) => ca.id === id) && !ids.includes(id) && !given.has(id))
                     .map(([id, record]): [CaId, CrlRecord] => [id, { ...record, published: false }]);
-                return Object.fromEntries([...earlier, ...ids.map((id, i): [CaId, CrlRecord] => [id, crls[i].record])]);
+                return Object.fromEntries([
+                    ...earlier,
+                    ...series,
+                    ...ids.map((id, i): [CaId, CrlRecord] => [id, crls[i].record]),
+                ]);
             });
         },
     };
@@ -288,7 +302,9 @@ function buildCas(plan: PkiPlan): CaLayer {
     const trustedRoots = (slot: RootSlot) => joinPemOutputs(...rootsOf(slot).map((p) => caCertPems[p.id]));
     const rootCrls = (slot: RootSlot): CrlSource[] =>
         rootsOf(slot).map((p) =>
-            roots[p.id] !== undefined ? { ca: p, signer: roots[p.id] } : { pem: plan.crls.offlineRootCrls[p.id] ?? "" },
+            roots[p.id] !== undefined
+                ? { ca: p, signer: roots[p.id] }
+                : { ca: p, pem: plan.crls.offlineRootCrls[p.id] ?? "" },
         );
     /** Signed by its root in this stack, or by the offline ceremony (certificate from config). */
     const signer = (ca: CaPlan) => {
@@ -460,6 +476,7 @@ export function recordOfDeployment(plan: PkiPlan, facts: DeploymentFacts): Rotat
         crls: facts.crls,
         highestCrlNumber: Math.max(crlNumberFloor(deployed) - 1, ...Object.values(facts.crls).map((c) => c.number)),
         ...(meshCrlSince !== undefined ? { meshCrlSince } : {}),
+        meshEpoch: plan.config.rotation.meshEpoch,
     };
 }
 

@@ -10,7 +10,10 @@ import * as pulumi from "@pulumi/pulumi";
 import { EngineStandIn, EngineState, saveStackOutputs } from "../lib/engine/standIn";
 import { diffPlans } from "../lib/inventory/diff";
 import { pemBlocks as pemBlocksOf } from "../lib/pki/pem";
-import { parseCrl } from "../lib/pki/crl";
+import { parseCrl, periodStart } from "../lib/pki/crl";
+import { validateConfig } from "../lib/config/validate";
+import { readDeployed } from "../lib/lifecycle/deployed";
+import { decide as decideLifecycle } from "../lib/lifecycle/rules";
 import { CaSlot, INITIAL_RECORD, retiredAfter, RotationRecord } from "../lib/plan/caRotation";
 import { PIN_MISMATCH } from "./envoyVerifier";
 import { apicCheck, apicSends, assertAllAccepted, decide, gatewayCheck, sidecarCheck, summary } from "./consumers";
@@ -339,6 +342,22 @@ describe("Staged rotation of the gateway-server CA", function () {
                 ],
             ],
         );
+    });
+
+    it("has the lifecycle re-publish the gateway-server CA's CRL each period, saying to give APIC's TLS client profiles the new truststore.crl", () => {
+        const config = validateConfig(at("gatewayServerCa", 1, "finish"));
+        const deployed = readDeployed(p.finish.dir);
+        const crl = deployed.record.crls?.["gateway-server-ca-g1"];
+        assert.deepStrictEqual([crl?.published, crl?.renewal], [true, "period"]);
+        const period = config.crlPeriodDays * 86_400_000;
+        const nextPeriod = new Date(
+            periodStart(new Date(crl?.thisUpdate ?? ""), config.crlPeriodDays).getTime() + period,
+        );
+        const day = (iso: string | Date) => new Date(iso).toISOString().slice(0, 10);
+        assert.deepStrictEqual(decideLifecycle({ config, deployed, now: nextPeriod, soakDays: 7 }).republishWhy, [
+            `the CRL of gateway-server-ca-g1 was signed for the period from ${day(crl?.thisUpdate ?? "")}; a new 7-day period began ${day(nextPeriod)} (valid until ${day(crl?.nextUpdate ?? "")}); ` +
+                "after the update give each endpoint's TLS client profile its new apic/<endpoint>/truststore.crl (stack output apicBundles.<endpoint>.truststoreCrlPem) where DataPower checks the gateway's CRLs",
+        ]);
     });
 });
 

@@ -8,7 +8,11 @@
  * - APIC's UI-facing TLS server profile checking a UI service (the UI client root, no key pins),
  *   and a UI service's sidecar checking APIC's UI-facing server certificate.
  */
+import * as crypto from "crypto";
+import * as x509 from "@peculiar/x509";
 import * as YAML from "yaml";
+import { crlSignedBy } from "../lib/pki/crlSeries";
+import { pemBlocks } from "../lib/pki/pem";
 import { Cacerts, gatewayServerConfig, Rendered } from "./helpers";
 import { PeerCheck, PeerVerdict, verifyPeers } from "./envoyVerifier";
 
@@ -30,10 +34,9 @@ export function gatewayCheck(gateway: Rendered, endpointId: string, chain: strin
     };
 }
 
-/** APIC of `apic`'s render, calling endpoint `endpointId`, checking the server chain `chain` for the host. */
+/** APIC of `apic`'s render, calling endpoint `endpointId`, checking the server chain `chain` against its truststore. */
 export function apicCheck(apic: Rendered, endpointId: string, chain: string, at?: Date): PeerCheck {
-    const endpoint = apic.plan.endpoints.find((e) => e.id === endpointId);
-    if (endpoint === undefined) throw new Error(`no endpoint ${endpointId}`);
+    if (!apic.plan.endpoints.some((e) => e.id === endpointId)) throw new Error(`no endpoint ${endpointId}`);
     const crl = apic.files.includes(`apic/${endpointId}/truststore.crl`)
         ? apic.read(`apic/${endpointId}/truststore.crl`)
         : undefined;
@@ -42,8 +45,8 @@ export function apicCheck(apic: Rendered, endpointId: string, chain: string, at?
         ...(crl !== undefined ? { caCrl: crl } : {}),
         chain,
         purpose: "sslserver",
-        // The host name check of a TLS client, as an exact DNS matcher with wildcard rules.
-        subjectAltNames: [endpoint.host],
+        // No host name check: APIC's TLS client profile has no such setting, and DataPower's TLS
+        // client profiles validate the host name only when told to (validate-hostname, off by default).
         ...(at !== undefined ? { at } : {}),
     };
 }
@@ -105,4 +108,58 @@ export function assertAllAccepted(verdicts: readonly [string, PeerVerdict][]): v
         .filter(([, v]) => !v.accepted)
         .map(([label, v]) => `${label}: ${JSON.stringify(summary(v))}`);
     if (refused.length > 0) throw new Error(`refused under Envoy's rules:\n${refused.join("\n")}`);
+}
+
+/** A certificate's subject as Go's pkix.Name.String() writes it: its RDNs last to first, comma-separated. */
+const goName = (cert: crypto.X509Certificate): string => cert.subject.split("\n").reverse().join(",");
+
+/**
+ * What istiod says when it loads `cacerts` as its plug-in CA: undefined when it takes it, else its
+ * refusal. istio/istio security/pkg/pki/util/keycertbundle.go Verify (run by
+ * NewPluggedCertIstioCAOptions at start-up and by the cacerts watcher on every change, which then
+ * keeps the CA it had): ca-cert.pem chains through cert-chain.pem to a root of root-cert.pem, every
+ * certificate valid at `at` (Go's Certificate.Verify); ca-key.pem is its key; and with
+ * ca-crl.pem, every certificate of cert-chain.pem signed one of its CRLs (Go's
+ * RevocationList.CheckSignatureFrom: a CA, cRLSign when it has a keyUsage; crlSignedBy also
+ * wants the CRL to name it, which ours always do).
+ */
+export function istiodRefusal(ca: Cacerts, at: Date = new Date()): string | undefined {
+    const certificates = (pem: string) => pemBlocks(pem, "CERTIFICATE").map((p) => new crypto.X509Certificate(p));
+    const signing = new crypto.X509Certificate(ca["ca-cert.pem"]);
+    const chain = certificates(ca["cert-chain.pem"]);
+    const roots = certificates(ca["root-cert.pem"]);
+    const valid = (c: crypto.X509Certificate) =>
+        Date.parse(c.validFrom) <= at.getTime() && at.getTime() <= Date.parse(c.validTo);
+    const issued = (child: crypto.X509Certificate, parent: crypto.X509Certificate) =>
+        parent.ca && child.checkIssued(parent) && child.verify(parent.publicKey);
+    // Go's chain building, up through cert-chain.pem until a root of root-cert.pem signed the top.
+    const path = [signing];
+    for (;;) {
+        const top = path[path.length - 1];
+        const root = roots.find((r) => issued(top, r));
+        if (root !== undefined) {
+            path.push(root);
+            break;
+        }
+        const up = chain.find((c) => !path.some((p) => p.raw.equals(c.raw)) && issued(top, c));
+        if (up === undefined) {
+            return "cannot verify the cert with the provided root chain and cert pool with error: x509: certificate signed by unknown authority";
+        }
+        path.push(up);
+    }
+    if (!path.every(valid)) {
+        return "cannot verify the cert with the provided root chain and cert pool with error: x509: certificate has expired or is not yet valid";
+    }
+    const spki = (key: crypto.KeyObject) => key.export({ type: "spki", format: "der" });
+    if (!spki(crypto.createPublicKey(ca["ca-key.pem"])).equals(spki(signing.publicKey))) {
+        return "the cert does not match the key";
+    }
+    const crls = pemBlocks(ca["ca-crl.pem"] ?? "", "X509 CRL");
+    if (crls.length === 0) return undefined;
+    const signsCrls = (c: crypto.X509Certificate) => {
+        const usage = new x509.X509Certificate(c.raw).getExtension(x509.KeyUsagesExtension);
+        return c.ca && (usage === null || (usage.usages & x509.KeyUsageFlags.cRLSign) !== 0);
+    };
+    const missing = chain.filter((c) => !(signsCrls(c) && crls.some((crl) => crlSignedBy(crl, c.toString()))));
+    return missing.length === 0 ? undefined : `missing CRL signed by certificates: [${missing.map(goName).join(" ")}]`;
 }

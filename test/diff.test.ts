@@ -511,8 +511,8 @@ describe("diff of the front end (examples/front-end)", function () {
             "create APIC UI truststore: truststore.pem: new",
         ]);
         assert.deepStrictEqual(d.steps.after, [
-            "Load APIC's UI-facing keystore of apic.example.api.bank.example (apic/ui/<host>/keystore.json, apic keystores:create) into its TLS server profile, at once: the UI services' sidecars accept only a certificate of this PKI for it from this update on.",
-            "Create APIC's UI truststore and the TLS server profile that requires client certificates (apic/ui/truststore.json, tls-server-profile.json; README, The front end): until then APIC does not check the UI services' certificates.",
+            "Load APIC's UI-facing keystore of apic.example.api.bank.example (apic/ui/<host>/keystore.json, apic keystores:create) into the host's own TLS server profile (apic/ui/<host>/tls-server-profile.json), at once: the UI services' sidecars accept only a certificate of this PKI for it from this update on.",
+            "Create APIC's UI truststore and, per APIC host, the TLS server profile that requires client certificates (apic/ui/truststore.json, apic/ui/<host>/tls-server-profile.json; README, The front end): until then APIC does not check the UI services' certificates.",
         ]);
     });
 

@@ -224,7 +224,7 @@ describe("Front end: UI services call APIC with mutual TLS, under the gateway's 
                 ["minted with the mesh CA key", both(NO_ISSUER)],
             ],
         );
-        const profile = JSON.parse(deployed.read("apic/ui/tls-server-profile.json"));
+        const profile = JSON.parse(deployed.read(`apic/ui/${APIC_HOST}/tls-server-profile.json`));
         assert.deepStrictEqual(
             [
                 profile.mutual_authentication,
@@ -232,6 +232,64 @@ describe("Front end: UI services call APIC with mutual TLS, under the gateway's 
                 profile.truststore_url.endsWith("/truststores/example-ui-clients"),
             ],
             ["require", ["tls_v1.2", "tls_v1.3"], true],
+        );
+    });
+
+    it("gives each APIC host its own TLS server profile, whose keystore holds the certificate that host's callers accept", async () => {
+        const second = "apic2.example.api.bank.example";
+        const base = loadStackFile(FRONT_END);
+        const frontEnd = { ...JSON.parse(base.frontEnd), apicHosts: [APIC_HOST, second] };
+        const two = await renderNext(
+            { ...base, frontEnd: JSON.stringify(frontEnd) },
+            "front-end-two-hosts",
+            new Map(state),
+        );
+        const url = "${APIC_MGMT_URL}/api/orgs/${APIC_PORG}";
+        const profiles = two.files
+            .filter((f) => f.endsWith("tls-server-profile.json"))
+            .sort()
+            .map((f) => [f, JSON.parse(two.read(f))] as const);
+        assert.deepStrictEqual(
+            profiles.map(([f, p]) => [f, p.name, p.keystore_url, p.truststore_url, p.mutual_authentication]),
+            [APIC_HOST, second].map((host) => {
+                const label = host.replace(/\./g, "-");
+                return [
+                    `apic/ui/${host}/tls-server-profile.json`,
+                    `example-ui-${label}-mtls`,
+                    `${url}/keystores/example-ui-${label}-server`,
+                    `${url}/truststores/example-ui-clients`,
+                    "require",
+                ];
+            }),
+        );
+        // What APIC presents on each host with that profile: the keystore it names, as the UI
+        // sidecar calling that host checks it (the server root, the host as subjectAltNames).
+        const caCrt = uiSecret(two, "consumer-dashboard")["ca.crt"];
+        const keystores = new Map(
+            [APIC_HOST, second].map((host) => {
+                const keystore = JSON.parse(two.read(`apic/ui/${host}/keystore.json`));
+                return [`${url}/keystores/${keystore.name}`, keystore.keystore as string];
+            }),
+        );
+        const verdicts = decide(
+            profiles.map(([f, p]) => {
+                const host = f.split("/")[2];
+                const served = pemBlocks(keystores.get(p.keystore_url) ?? "").filter((b) => b.includes("CERTIFICATE"));
+                const check: PeerCheck = {
+                    caCrt,
+                    chain: served.join(""),
+                    purpose: "sslserver",
+                    subjectAltNames: [host],
+                };
+                return [`${host}, with ${p.name}`, check] as const;
+            }),
+        );
+        assert.deepStrictEqual(
+            verdicts.map(([label, v]) => [label, summary(v)]),
+            [APIC_HOST, second].map((host) => [
+                `${host}, with example-ui-${host.replace(/\./g, "-")}-mtls`,
+                both("ok"),
+            ]),
         );
     });
 

@@ -18,6 +18,7 @@ import { INITIAL_ROTATION, parseRecord, RotationRecord } from "../lib/plan/caRot
 import { planFromRawConfig } from "../lib/plan/plan";
 import { deployedRecordOf, renderPlan } from "../lib/render/render";
 import { buildCrl } from "../lib/pki/crl";
+import { seriesCrlRecord } from "../lib/pki/crlSeries";
 import { createRoot } from "../lib/pki/ceremony";
 import { TEST_ONLY_CA_KEY_PEM } from "./fixtures/testOnlyPki";
 import { cli, newStackState, ROOT, tempDir } from "./helpers";
@@ -491,6 +492,77 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
             [],
             "an offline root is not rotated by the pipeline",
         );
+    });
+
+    it("re-publishes the mesh's ca-crl.pem once an offline mesh root's series holds the next CRL, and says when the one published has passed its next update; an offline gateway-server root's also asks for APIC's truststore.crl", () => {
+        const deployed = readDeployed(deployedDir);
+        // The ceremony's series for the offline mesh root: one CRL a week, each valid two weeks.
+        const root = createRoot(
+            { commonName: "Life Mesh Offline Root", validityDays: 400, keyAlgorithm: "RSA" },
+            new Date(at(-30)),
+            crypto.createPrivateKey(TEST_ONLY_CA_KEY_PEM),
+        );
+        const series = [-7, 0, 7].map((from, i) =>
+            buildCrl(root.certPem, TEST_ONLY_CA_KEY_PEM, [], {
+                thisUpdate: new Date(at(from)),
+                nextUpdate: new Date(at(from + 14)),
+                number: i + 1,
+            }),
+        );
+        const config = validateConfig({
+            ...rawConfigFromStackFile(stackFile),
+            offlineRoots: JSON.stringify({
+                meshRoot: { certificate: root.certPem, intermediates: {}, crls: series.join("") },
+            }),
+        });
+        // Deployed on day 0: cacerts' ca-crl.pem holds the series' CRL of day 0 (and the mesh CA's, valid as long as it).
+        const record: RotationRecord = {
+            ...deployed.record,
+            meshCrlSince: at(-30),
+            crls: { ...deployed.record.crls, "mesh-root": seriesCrlRecord(series[1]) },
+        };
+        const on = (day: number) =>
+            decide({ config, deployed: { ...deployed, record }, now: new Date(at(day)), soakDays: 7 });
+        assert.deepStrictEqual([on(6).republishCrls, on(6).republishWhy], [false, []]);
+        assert.deepStrictEqual(
+            [on(7).republishCrls, on(7).republishWhy],
+            [
+                true,
+                [
+                    "the CRL of mesh-root published is the one of pki:offlineRoots.meshRoot.crls from 2027-01-04 (valid until 2027-01-18); " +
+                        "the series' CRL from 2027-01-11 is valid now",
+                ],
+            ],
+        );
+        assert.deepStrictEqual(
+            on(14).needsHuman.filter((n) => n.includes("mesh-root")),
+            [
+                "the CRL of mesh-root passed its next update on 2027-01-18: every peer whose chain it covers is refused; run pulumi up now",
+            ],
+        );
+
+        // The same series for an offline gateway-server root: its CRL rides in APIC's truststore.crl too, which no update reaches.
+        const serverConfig = validateConfig({
+            ...rawConfigFromStackFile(stackFile),
+            offlineRoots: JSON.stringify({
+                serverRoot: { certificate: root.certPem, intermediates: {}, crls: series.join("") },
+            }),
+        });
+        const serverRecord: RotationRecord = {
+            ...deployed.record,
+            crls: { ...deployed.record.crls, "server-root": seriesCrlRecord(series[1]) },
+        };
+        const server = decide({
+            config: serverConfig,
+            deployed: { ...deployed, record: serverRecord },
+            now: new Date(at(7)),
+            soakDays: 7,
+        });
+        assert.deepStrictEqual(server.republishWhy, [
+            "the CRL of server-root published is the one of pki:offlineRoots.serverRoot.crls from 2027-01-04 (valid until 2027-01-18); " +
+                "the series' CRL from 2027-01-11 is valid now; after the update give each endpoint's TLS client profile its new " +
+                "apic/<endpoint>/truststore.crl (stack output apicBundles.<endpoint>.truststoreCrlPem) where DataPower checks the gateway's CRLs",
+        ]);
     });
 
     it("reads deployment records of earlier versions, and asks for one update when one lacks the time a phase began", () => {

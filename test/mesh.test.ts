@@ -2,9 +2,16 @@ import * as assert from "assert";
 import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as YAML from "yaml";
-import { runWithStandIn } from "../lib/engine/standIn";
+import { EngineState, runWithStandIn, saveStackOutputs } from "../lib/engine/standIn";
 import { MeshPluginCa } from "../lib/components/meshPluginCa";
 import { RootCa } from "../lib/components/rootCa";
+import { parseCrl } from "../lib/pki/crl";
+import { pemBlocks as pemBlocksOf } from "../lib/pki/pem";
+import { INITIAL_RECORD, RotationRecord } from "../lib/plan/caRotation";
+import { planFromRawConfig } from "../lib/plan/plan";
+import { deployedRecordOf } from "../lib/render/render";
+import { decide, istiodRefusal, sidecarCheck, summary } from "./consumers";
+import { seededState } from "./engineKeys";
 import {
     Cacerts,
     cacerts,
@@ -14,6 +21,7 @@ import {
     mintSubCa,
     openssl,
     pemBlocks,
+    renderNext,
     renderStackFile,
     Rendered,
     sharedState,
@@ -193,6 +201,107 @@ describe("MeshPluginCa: istiod plug-in CA per cluster", function () {
             ],
         );
         assert.doesNotMatch(rendered.read("inventory.json"), /PRIVATE KEY/);
+    });
+});
+
+describe("The mesh CA's later life: what istiod loads, and what would lock every sidecar out", function () {
+    this.timeout(60_000);
+    const SHARED = {
+        environment: "rot",
+        option: 1,
+        baseDomain: "rot.api.bank.example",
+        domains: { ob: { services: ["accounts"] } },
+        clusters: ["east"],
+        keyAlgorithm: "ECDSA",
+        trustDomains: "shared",
+    };
+    const finish = { ...SHARED, caRotation: { meshCa: { generation: 1, phase: "finish" } } };
+    const OLD_SERIAL = "4EDFB46A10835504BC95978F2DB89AE3";
+    const both = (verdict: string) => ({ boringssl: verdict, openssl: verdict });
+    let state: EngineState;
+    let finished: Rendered;
+    before(async () => {
+        // What `pulumi up` reads back: the mesh CA rotation at switch under the one shared root.
+        const day = 86_400_000;
+        const switched: RotationRecord = {
+            ...INITIAL_RECORD,
+            positions: { ...INITIAL_RECORD.positions, meshCa: { generation: 1, phase: "switch" } },
+            cas: {
+                "mesh-ca-east": {
+                    serialHex: OLD_SERIAL,
+                    notBefore: new Date(Date.now() - 30 * day).toISOString(),
+                    notAfter: new Date(Date.now() + 1000 * day).toISOString(),
+                    issuer: "root",
+                },
+            },
+        };
+        state = seededState();
+        saveStackOutputs(state, { deploymentRecord: switched });
+        finished = await renderNext(finish, "mesh-shared-finish", state);
+    });
+
+    it("finishes a mesh CA rotation under one shared root: istiod loads cacerts with its ca-crl.pem, and no UI truststore CRL is made without UI callers", async () => {
+        const ca = cacerts(finished, "east");
+        assert.deepStrictEqual(
+            pemBlocksOf(ca["ca-crl.pem"] ?? "", "X509 CRL")
+                .map(parseCrl)
+                .map((c) => [c.issuerCommonName, c.revokedSerials]),
+            [
+                ["rot API platform root CA", [OLD_SERIAL]],
+                ["rot mesh CA east G1", []],
+            ],
+        );
+        assert.strictEqual(istiodRefusal(ca), undefined);
+        const peer = await workload(ca, "spiffe://cluster.local/ns/ob/sa/accounts");
+        const [[, verdict]] = decide([["a workload of the new mesh CA", sidecarCheck(ca, peer.cert, peer.identity)]]);
+        assert.deepStrictEqual(summary(verdict), both("ok"));
+        assert.deepStrictEqual(finished.plan.crls, {
+            gateway: true,
+            apicTruststore: true,
+            mesh: true,
+            apicUiTruststore: false,
+            offlineRootCrls: {},
+        });
+        assert.deepStrictEqual(
+            finished.files.filter((f) => f.startsWith("apic/ui/")),
+            [],
+        );
+    });
+
+    it("refuses raising pki:rotation.meshEpoch once cacerts carries ca-crl.pem: sidecars would refuse every workload of the old key", async () => {
+        const record = deployedRecordOf(state);
+        assert.deepStrictEqual([record.meshEpoch, typeof record.meshCrlSince], [0, "string"]);
+        const rekeyed = { ...finish, rotation: { meshEpoch: 1 } };
+        assert.throws(() => planFromRawConfig(rekeyed, { deployed: record }), {
+            message:
+                "invalid stack configuration:\n" +
+                `  - pki:rotation.meshEpoch is 1, but 0 is deployed and istiod's cacerts carries ca-crl.pem (since ${record.meshCrlSince?.slice(0, 10)}): ` +
+                "a mesh CA re-keyed by its epoch keeps its name and its CRL replaces the old key's, so every sidecar would refuse the workloads " +
+                'still holding a certificate of the old key ("unable to get certificate CRL") until they renew (up to the workload certificate TTL, 24 h by default). ' +
+                "Set pki:rotation.meshEpoch back to 0 and rotate the mesh CAs in stages with pki:caRotation.meshCa " +
+                "(next: { generation: 2, phase: prepare }), which keeps the old CA and its CRL until finish",
+        });
+        // Why: a CA of the same name with another key under the same root, as the epoch would make it,
+        // and a workload it signed, against the ca-crl.pem that holds the CRL of the other key only.
+        const ca = cacerts(finished, "east");
+        const rootKey = finished.engine.resources.find((r) => r.name === "root-ca-key")?.state.privateKeyPem as string;
+        const sameName = await mintSubCa({ certPem: ca["root-cert.pem"], keyPem: rootKey }, "rot mesh CA east G1");
+        const identity = "spiffe://cluster.local/ns/ob/sa/accounts";
+        const peer = await mintLeaf(sameName, {
+            commonName: "",
+            uris: [identity],
+            allowedUses: ["digital_signature", "server_auth", "client_auth"],
+        });
+        const [[, verdict]] = decide([
+            ["a workload of the re-keyed CA", sidecarCheck(ca, peer.cert + sameName.certPem, identity)],
+        ]);
+        assert.deepStrictEqual(summary(verdict), both("unable to get certificate CRL"));
+        // Without ca-crl.pem the epoch stays free (no CRL: nothing keys on the old CA's name).
+        const plan = planFromRawConfig(
+            { ...SHARED, rotation: { meshEpoch: 1 } },
+            { deployed: { ...INITIAL_RECORD, meshEpoch: 0 } },
+        );
+        assert.strictEqual(plan.cas.find((c) => c.id === "mesh-ca-east")?.epoch, 1);
     });
 });
 

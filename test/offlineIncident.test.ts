@@ -5,7 +5,10 @@ import * as path from "path";
 import { createRoot, crlSeriesWindows, signCrlSeries } from "../lib/pki/ceremony";
 import { crlWindow, parseCrl } from "../lib/pki/crl";
 import { pickSeriesCrl } from "../lib/pki/crlSeries";
-import { pemBlocks } from "../lib/pki/pem";
+import { validateConfig } from "../lib/config/validate";
+import { readDeployed } from "../lib/lifecycle/deployed";
+import { decide as lifecycleDecide } from "../lib/lifecycle/rules";
+import { pemBlocks, pemDecode } from "../lib/pki/pem";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { ceremony, PASSPHRASE } from "./ceremonyTools";
 import { apicSends, decide, gatewayCheck, summary } from "./consumers";
@@ -172,6 +175,35 @@ describe("Offline roots: revocation and CA retirement with the ceremony, end to 
         assert.deepStrictEqual(summary(reissued), both("ok"));
         assert.deepStrictEqual(summary(old), both("certificate revoked"));
         assert.deepStrictEqual(summary(other), both("ok"));
+    });
+
+    it("records the series' CRL it published, so that the pipeline re-publishes once the series holds the next one", async () => {
+        const published = pemBlocks(firstSeries, "X509 CRL")[0];
+        const { thisUpdate, nextUpdate } = parseCrl(published);
+        const deployedRevoked = readDeployed(revoked.dir);
+        assert.deepStrictEqual(deployedRevoked.record.crls?.["client-root"], {
+            number: 1,
+            digest: crypto.createHash("sha256").update(pemDecode(published, "X509 CRL")).digest("hex"),
+            thisUpdate: thisUpdate.toISOString(),
+            nextUpdate: nextUpdate.toISOString(),
+            renewal: "series",
+            published: true,
+        });
+        const day = (d: Date) => d.toISOString().slice(0, 10);
+        const week = new Date(thisUpdate.getTime() + 7 * 86_400_000);
+        const due = lifecycleDecide({
+            config: validateConfig(revokedConfig),
+            deployed: deployedRevoked,
+            now: week,
+            soakDays: 7,
+        });
+        assert.deepStrictEqual(
+            due.republishWhy.filter((why) => why.includes("client-root")),
+            [
+                `the CRL of client-root published is the one of pki:offlineRoots.clientRoot.crls from ${day(thisUpdate)} (valid until ${day(nextUpdate)}); ` +
+                    `the series' CRL from ${day(week)} is valid now`,
+            ],
+        );
     });
 
     let secondSeries: string;

@@ -30,7 +30,10 @@ export interface MeshPluginCaArgs extends SignerArgs {
      */
     readonly earlyRenewalDays?: number;
     /**
-     * Rotation epoch: raise it by one to replace the key and certificate (then restart istiod).
+     * Rotation epoch: raise it by one to replace the key and certificate; istiod reloads cacerts
+     * by itself (Istio 1.18+). Not once cacerts carries ca-crl.pem: the new key's CRL would replace
+     * the old one's, and sidecars would refuse the workloads still holding a certificate of the old
+     * key until they renew; rotate in stages (`generation`, `installed`) then.
      * @default 0
      */
     readonly epoch?: number;

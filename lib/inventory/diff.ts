@@ -966,7 +966,7 @@ function frontEndSteps(diff: Omit<CertDiff, "steps">, base: PkiPlan, head: PkiPl
     const createdKeystores = diff.newStack ? [] : owners("APIC UI-facing keystore", "create");
     if (createdKeystores.length > 0) {
         after.push(
-            `Load APIC's UI-facing keystore of ${names(createdKeystores)} (${APIC_UI_DIR}/<host>/keystore.json, apic keystores:create) into its TLS server profile, at once: ` +
+            `Load APIC's UI-facing keystore of ${names(createdKeystores)} (${APIC_UI_DIR}/<host>/keystore.json, apic keystores:create) into the host's own TLS server profile (${APIC_UI_DIR}/<host>/tls-server-profile.json), at once: ` +
                 `the UI services' sidecars accept only a certificate of this PKI for ${them(createdKeystores)} from this update on.`,
         );
     }
@@ -978,7 +978,7 @@ function frontEndSteps(diff: Omit<CertDiff, "steps">, base: PkiPlan, head: PkiPl
     }
     if (!diff.newStack && owners("APIC UI truststore", "create").length > 0) {
         after.push(
-            `Create APIC's UI truststore and the TLS server profile that requires client certificates (${APIC_UI_DIR}/truststore.json, tls-server-profile.json; README, The front end): until then APIC does not check the UI services' certificates.`,
+            `Create APIC's UI truststore and, per APIC host, the TLS server profile that requires client certificates (${APIC_UI_DIR}/truststore.json, ${APIC_UI_DIR}/<host>/tls-server-profile.json; README, The front end): until then APIC does not check the UI services' certificates.`,
         );
     }
     if (owners("APIC UI truststore", "update", "truststore.pem").length > 0) {

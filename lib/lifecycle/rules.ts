@@ -32,7 +32,7 @@ import {
     uiClientCertId,
 } from "../inventory/planned";
 import { apicUiKeystoreName } from "../pki/apic";
-import { crlSignedBy } from "../pki/crlSeries";
+import { crlSignedBy, seriesCrlDue } from "../pki/crlSeries";
 import { parseCrl, periodStart } from "../pki/crl";
 import { pemBlocks } from "../pki/pem";
 import { PUBLIC_CA_LEAD_DAYS } from "../pki/publicCert";
@@ -48,6 +48,7 @@ import {
 import {
     caSlots,
     INTERMEDIATE_SLOTS,
+    intermediateSlots,
     IntermediateSlot,
     isRootSlot,
     ROOT_IDS,
@@ -156,22 +157,55 @@ function expired(deployed: Deployed, now: Date): string[] {
 
 /**
  * What else a re-signed CRL needs after the update: the UI client CA's goes into APIC's UI-facing
- * truststore, which no update reaches (a gateway's ca.crl is in its Secret).
+ * truststore and the gateway-server CA's into APIC's TLS client profiles, which no update reaches
+ * (a gateway's ca.crl is in its Secret). A CRL loaded there and never replaced expires.
  */
-const crlDelivery = (caId: string): string =>
-    /^ui-client-ca(-g\d+)?$/.test(caId)
-        ? `; after the update load ${APIC_UI_DIR}/truststore.crl (stack output frontEnd.apic.truststoreCrlPem) where DataPower checks the UI clients' CRLs`
-        : "";
+const crlDelivery = (caId: string, uiCallers: boolean): string => {
+    const ui = `load ${APIC_UI_DIR}/truststore.crl (stack output frontEnd.apic.truststoreCrlPem) where DataPower checks the UI clients' CRLs`;
+    const gateway =
+        "give each endpoint's TLS client profile its new apic/<endpoint>/truststore.crl (stack output apicBundles.<endpoint>.truststoreCrlPem) where DataPower checks the gateway's CRLs";
+    // A root's CRL (an offline root's, from its series) rides in the same files as its CAs' CRLs.
+    const deliveries = /^ui-client-(ca(-g\d+)?|root)$/.test(caId)
+        ? [ui]
+        : /^(gateway-server-ca(-g\d+)?|server-root)$/.test(caId)
+          ? [gateway]
+          : caId === "root"
+            ? uiCallers
+                ? [gateway, ui]
+                : [gateway]
+            : [];
+    return deliveries.length === 0 ? "" : `; after the update ${deliveries.join(", and ")}`;
+};
 
-/** Periodic CRLs whose period has ended: the next `pulumi up` re-signs them. */
+/**
+ * Periodic CRLs whose period has ended: the next `pulumi up` re-signs them. And an offline root's
+ * CRL whose series holds a newer one valid now: the next `pulumi up` publishes that one (nothing
+ * else may run an update for it: the mesh's other CRLs are valid as long as their CAs).
+ */
 function crlsDue(config: PkiConfig, record: RotationRecord, now: Date): string[] {
+    const uiCallers = intermediateSlots(layoutOf(config)).includes("uiClientCa");
     const start = periodStart(now, config.crlPeriodDays);
-    return Object.entries(record.crls ?? {})
+    const periodic = Object.entries(record.crls ?? {})
         .filter(([, crl]) => crl.published && crl.renewal === "period" && Date.parse(crl.thisUpdate) < start.getTime())
         .map(
             ([id, crl]) =>
-                `the CRL of ${id} was signed for the period from ${day(crl.thisUpdate)}; a new ${config.crlPeriodDays}-day period began ${day(start)} (valid until ${day(crl.nextUpdate)})${crlDelivery(id)}`,
+                `the CRL of ${id} was signed for the period from ${day(crl.thisUpdate)}; a new ${config.crlPeriodDays}-day period began ${day(start)} (valid until ${day(crl.nextUpdate)})${crlDelivery(id, uiCallers)}`,
         );
+    const series = Object.entries(record.crls ?? {})
+        .filter(([, crl]) => crl.published && crl.renewal === "series")
+        .flatMap(([id, crl]) => {
+            const slot = (Object.keys(config.offlineRoots) as RootSlot[]).find((s) => ROOT_IDS[s] === id);
+            const offline = slot === undefined ? undefined : config.offlineRoots[slot];
+            if (offline === undefined) return [];
+            const next = seriesCrlDue({ series: offline.crls, rootCertPem: offline.certificate, published: crl, now });
+            return next === undefined
+                ? []
+                : [
+                      `the CRL of ${id} published is the one of pki:offlineRoots.${slot}.crls from ${day(crl.thisUpdate)} (valid until ${day(crl.nextUpdate)}); ` +
+                          `the series' CRL from ${day(next.thisUpdate)} is valid now${crlDelivery(id, uiCallers)}`,
+                  ];
+        });
+    return [...periodic, ...series];
 }
 
 /** Offline roots near the end of their life or of their CRL series, and CSRs waiting for the ceremony. */

@@ -4,8 +4,8 @@
  * - per endpoint, APIC as a client of the gateway: a keystore (certificate, chain and key in one
  *   PEM string), a truststore (the gateway server root) and a TLS client profile that binds them,
  *   TLS 1.2 and 1.3, SNI on, server verification on;
- * - for the UI services calling APIC: a truststore (the UI client root) and a TLS server profile
- *   that requires client certificates, with APIC's server keystore when it is issued here.
+ * - for the UI services calling APIC: a truststore (the UI client root) and per APIC host a TLS
+ *   server profile that requires client certificates, with that host's keystore when it is issued here.
  */
 
 /** APIC accepts at most 10 intermediate certificates in a keystore. */
@@ -75,69 +75,85 @@ export function apicPayloads(args: {
     };
 }
 
-/** What APIC's UI-facing TLS server profile needs (mutual authentication required). */
+/** A TLS server profile of APIC's (`apic tls-server-profiles:create`). */
+export interface ApicTlsServerProfile {
+    name: string;
+    title: string;
+    version: string;
+    summary: string;
+    protocols: string[];
+    mutual_authentication: "require";
+    limit_renegotiation: boolean;
+    keystore_url: string;
+    truststore_url: string;
+}
+
+/** What APIC's UI-facing TLS server profiles need (mutual authentication required). */
 export interface ApicUiPayloads {
     truststore: { name: string; title: string; summary: string; truststore: string };
     /** One keystore per APIC host whose server certificate is issued here. */
     keystores: Record<string, { name: string; title: string; summary: string; keystore: string }>;
-    tlsServerProfile: {
-        name: string;
-        title: string;
-        version: string;
-        summary: string;
-        protocols: string[];
-        mutual_authentication: "require";
-        limit_renegotiation: boolean;
-        keystore_url: string;
-        truststore_url: string;
-    };
+    /**
+     * One TLS server profile per APIC host: a profile has one keystore, and each host's certificate
+     * names that host alone, so each host's SNI entry needs the profile of its own keystore.
+     */
+    tlsServerProfiles: Record<string, ApicTlsServerProfile>;
 }
 
 /** The APIC keystore of the UI-facing server certificate for `host` (`apic keystores:update` names it). */
 export const apicUiKeystoreName = (environment: string, host: string): string =>
     `${environment}-ui-${host.replace(/\./g, "-")}-server`;
 
+/** The APIC TLS server profile of `host`, which its SNI entry selects. */
+export const apicUiProfileName = (environment: string, host: string): string =>
+    `${environment}-ui-${host.replace(/\./g, "-")}-mtls`;
+
 export function apicUiPayloads(args: {
     environment: string;
     /** The UI client root(s). */
     truststorePem: string;
-    /** Per APIC host issued here: its certificate, chain and key. */
+    /** Every APIC host the UI services call (pki:frontEnd.apicHosts). */
+    hosts: readonly string[];
+    /** Per APIC host issued here: its certificate, chain and key (none with pki:frontEnd.apicServerCa). */
     servers: Record<string, { certPem: string; chainPem: string; keyPem: string }>;
 }): ApicUiPayloads {
-    const base = `${args.environment}-ui`;
-    const names = { truststore: `${base}-clients`, profile: `${base}-mtls` };
+    const truststoreName = `${args.environment}-ui-clients`;
     const keystoreName = (host: string): string => apicUiKeystoreName(args.environment, host);
-    const hosts = Object.keys(args.servers);
     return {
         truststore: {
-            name: names.truststore,
+            name: truststoreName,
             title: `${args.environment} UI client root`,
             summary:
-                "The root of the UI services' client certificates: only they pass APIC's UI-facing TLS server profile",
+                "The root of the UI services' client certificates: only they pass APIC's UI-facing TLS server profiles",
             truststore: args.truststorePem,
         },
         keystores: Object.fromEntries(
-            hosts.map((host) => [
+            Object.entries(args.servers).map(([host, server]) => [
                 host,
                 {
                     name: keystoreName(host),
                     title: `${args.environment} ${host} server`,
                     summary: `APIC's server certificate for ${host}, which the UI services call`,
-                    keystore: `${args.servers[host].certPem}${args.servers[host].chainPem}${args.servers[host].keyPem}`,
+                    keystore: `${server.certPem}${server.chainPem}${server.keyPem}`,
                 },
             ]),
         ),
-        tlsServerProfile: {
-            name: names.profile,
-            title: `${args.environment} UI services mTLS`,
-            version: "1.0.0",
-            summary: "Requires a client certificate under the UI client root",
-            protocols: ["tls_v1.2", "tls_v1.3"],
-            mutual_authentication: "require",
-            limit_renegotiation: true,
-            // With a certificate from outside this PKI, point this at that keystore.
-            keystore_url: `${MANAGEMENT_URL_PLACEHOLDER}/keystores/${hosts.length > 0 ? keystoreName(hosts[0]) : "<your-keystore>"}`,
-            truststore_url: `${MANAGEMENT_URL_PLACEHOLDER}/truststores/${names.truststore}`,
-        },
+        tlsServerProfiles: Object.fromEntries(
+            args.hosts.map((host) => [
+                host,
+                {
+                    name: apicUiProfileName(args.environment, host),
+                    title: `${args.environment} UI services mTLS ${host}`,
+                    version: "1.0.0",
+                    summary: `Serves ${host} and requires a client certificate under the UI client root`,
+                    protocols: ["tls_v1.2", "tls_v1.3"],
+                    mutual_authentication: "require",
+                    limit_renegotiation: true,
+                    // With a certificate from outside this PKI (pki:frontEnd.apicServerCa), point this at that keystore.
+                    keystore_url: `${MANAGEMENT_URL_PLACEHOLDER}/keystores/${host in args.servers ? keystoreName(host) : "<your-keystore>"}`,
+                    truststore_url: `${MANAGEMENT_URL_PLACEHOLDER}/truststores/${truststoreName}`,
+                },
+            ]),
+        ),
     };
 }

@@ -109,7 +109,11 @@ export interface CrlRecord {
     readonly thisUpdate: string;
     /** ISO 8601. */
     readonly nextUpdate: string;
-    readonly renewal: CrlRenewal;
+    /**
+     * How it is kept fresh (CrlRenewal), or "series": an offline root's CRL, picked from the
+     * ceremony's series (pki:offlineRoots.<root>.crls), which the next update moves along.
+     */
+    readonly renewal: CrlRenewal | "series";
     /** Published by the deployment that wrote the record (false: kept only for its number). */
     readonly published: boolean;
 }

@@ -9,7 +9,8 @@ import { AsnConvert } from "@peculiar/asn1-schema";
 import { CertificateList } from "@peculiar/asn1-x509";
 import * as x509 from "@peculiar/x509";
 import { normalSerial } from "../plan/caRotation";
-import { CrlInfo, parseCrl } from "./crl";
+import { CrlInfo, CrlRecord, parseCrl } from "./crl";
+import { pemDecode } from "./pem";
 import { SIGNATURE_HASHES } from "./x509";
 
 /** A CRL of the series, with its PEM. */
@@ -89,4 +90,45 @@ export function pickSeriesCrl(args: {
         };
     }
     return { crl: current };
+}
+
+/**
+ * The deployment record's entry for a series CRL the stack publishes: its times and number, so
+ * that the pipeline re-publishes once the series holds a newer CRL (seriesCrlDue) and reports it
+ * when it passes its next update. The digest is the SHA-256 of its DER.
+ */
+export function seriesCrlRecord(pem: string): CrlRecord {
+    const crl = parseCrl(pem);
+    return {
+        number: crl.number ?? 0,
+        digest: crypto.createHash("sha256").update(pemDecode(pem, "X509 CRL")).digest("hex"),
+        thisUpdate: crl.thisUpdate.toISOString(),
+        nextUpdate: crl.nextUpdate.toISOString(),
+        renewal: "series",
+        published: true,
+    };
+}
+
+/**
+ * The CRL of a series that a deployment at `now` would publish instead of the one published
+ * (`published`, its record): signed by the root, valid at `now` and newer; undefined when the
+ * published one is still the series' latest.
+ */
+export function seriesCrlDue(args: {
+    series: readonly string[];
+    rootCertPem: string;
+    published: Pick<CrlRecord, "thisUpdate">;
+    now: Date;
+}): CrlInfo | undefined {
+    const after = Date.parse(args.published.thisUpdate);
+    return args.series
+        .flatMap((pem) => {
+            try {
+                return crlSignedBy(pem, args.rootCertPem) ? [parseCrl(pem)] : [];
+            } catch {
+                return [];
+            }
+        })
+        .filter((c) => c.thisUpdate.getTime() > after && c.thisUpdate <= args.now && args.now < c.nextUpdate)
+        .sort((a, b) => b.thisUpdate.getTime() - a.thisUpdate.getTime())[0];
 }

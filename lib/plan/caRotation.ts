@@ -167,6 +167,12 @@ export interface RotationRecord {
      * published (istio/istio#61073), so from then on it is always published.
      */
     readonly meshCrlSince?: string;
+    /**
+     * The deployment's pki:rotation.meshEpoch. A mesh CA re-keyed by its epoch keeps its name, so
+     * once ca-crl.pem is published the epoch stays (planPki refuses a change; absent in records
+     * of earlier versions).
+     */
+    readonly meshEpoch?: number;
 }
 
 /** The lowest number a CA's first CRL may take after this record: above every number the stack used. */
@@ -194,8 +200,9 @@ const isTime = (value: unknown): boolean => typeof value === "string" && !Number
 
 /** The record's optional fields that are present have their shape (a map of times, of phases, of CRLs). */
 function laterFieldsProblem(record: Record<string, unknown>): boolean {
-    const { positionsSince, clientPhases, crls, meshCrlSince, highestCrlNumber } = record;
+    const { positionsSince, clientPhases, crls, meshCrlSince, highestCrlNumber, meshEpoch } = record;
     if (highestCrlNumber !== undefined && !Number.isInteger(highestCrlNumber)) return true;
+    if (meshEpoch !== undefined && !Number.isInteger(meshEpoch)) return true;
     if (meshCrlSince !== undefined && !isTime(meshCrlSince)) return true;
     if (positionsSince !== undefined && (!isObject(positionsSince) || !Object.values(positionsSince).every(isTime)))
         return true;
@@ -221,7 +228,7 @@ function laterFieldsProblem(record: Record<string, unknown>): boolean {
                     typeof c.digest === "string" &&
                     isTime(c.thisUpdate) &&
                     isTime(c.nextUpdate) &&
-                    (c.renewal === "period" || c.renewal === "issuer") &&
+                    (c.renewal === "period" || c.renewal === "issuer" || c.renewal === "series") &&
                     typeof c.published === "boolean",
             ))
     );

@@ -14,6 +14,7 @@ import {
     DeployedClient,
     inRotation,
     normalSerial,
+    positionAt,
     RetiredCa,
     retiredAfter,
     RotationRecord,
@@ -23,7 +24,7 @@ import {
 import { pickSeriesCrl } from "../pki/crlSeries";
 import { publicCertificateProblems } from "../pki/publicCert";
 import {
-    INTERMEDIATE_SLOTS,
+    intermediateSlots,
     INTERMEDIATE_TITLES,
     IntermediateSlot,
     ROOT_IDS,
@@ -787,6 +788,8 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
         }
     }
     const crls = planCrls(config, cas, retired, revoked, now, options.deployed?.meshCrlSince !== undefined, problems);
+    const meshEpochChange = meshEpochProblem(config, crls, options.deployed);
+    if (meshEpochChange !== undefined) problems.push(meshEpochChange);
     if (problems.length > 0) throw new ConfigError(problems);
 
     const gateways = Object.keys(config.domains).map((domain) => ({
@@ -919,6 +922,8 @@ function planCrls(
     problems: string[],
 ): CrlPlan {
     const { trustDomains } = config;
+    // The issuing CAs this stack has: no UI client CA (nor its truststore) unless UI services call APIC.
+    const slots = intermediateSlots(layoutOf(config));
     const retiredUnder = (slot: IntermediateSlot): RetiredCa[] =>
         retired.filter((r) => isUnderRoot(r.issuer, rootOf(slot, trustDomains)));
     const publish = {
@@ -926,13 +931,19 @@ function planCrls(
         apicTruststore: retiredUnder("gatewayServerCa").length > 0,
         // Istio cannot clear ca-crl.pem once published (istio/istio#61073): it stays, valid.
         mesh: retiredUnder("meshCa").length > 0 || meshCrlPublished,
-        apicUiTruststore: revoked.some((r) => r.kind === "ui") || retiredUnder("uiClientCa").length > 0,
+        // Under a shared root every retired CA is under the UI client CA's root too; without UI
+        // callers there is no UI truststore (and no UI client CA to sign its CRL).
+        apicUiTruststore:
+            slots.includes("uiClientCa") &&
+            (revoked.some((r) => r.kind === "ui") || retiredUnder("uiClientCa").length > 0),
     };
     // Why each root's CRL is needed: a relying party that checks CRLs checks one for every CA of the chain.
     const why = new Map<RootSlot, string[]>();
     const need = (slot: IntermediateSlot, reason: string): void => {
         const root = rootOf(slot, trustDomains);
-        why.set(root, [...(why.get(root) ?? []), reason]);
+        const reasons = why.get(root) ?? [];
+        // A shared root is every slot's root: one retired CA is one reason, not one per slot.
+        if (!reasons.includes(reason)) why.set(root, [...reasons, reason]);
     };
     const revokedOf = (kind: RevokedClient["kind"]): string =>
         revoked
@@ -957,7 +968,7 @@ function planCrls(
             "istiod's cacerts has carried ca-crl.pem since an earlier update and Istio cannot clear it (istio/istio#61073), so it keeps a CRL of every CA of the chain, this root's included",
         );
     }
-    for (const slot of INTERMEDIATE_SLOTS) {
+    for (const slot of slots) {
         const gone = retiredUnder(slot);
         if (gone.length > 0) {
             need(
@@ -992,6 +1003,30 @@ function planCrls(
         else offlineRootCrls[root.id] = picked.crl.pem;
     }
     return { ...publish, offlineRootCrls };
+}
+
+/**
+ * Why pki:rotation.meshEpoch may not change now: once istiod's cacerts carries ca-crl.pem, a mesh
+ * CA re-keyed by its epoch keeps its name and its CRL replaces the old key's, and a sidecar
+ * checks a CRL for every CA of a peer's chain (CRL_CHECK_ALL): every workload still holding a
+ * certificate of the old key is refused ("unable to get certificate CRL") until it renews. A
+ * staged rotation keeps both CAs, and their CRLs, until finish.
+ */
+function meshEpochProblem(config: PkiConfig, crls: CrlPlan, deployed: RotationRecord | undefined): string | undefined {
+    const before = deployed?.meshEpoch;
+    const epoch = config.rotation.meshEpoch;
+    if (!crls.mesh || before === undefined || before === epoch) return undefined;
+    const position = config.caRotation.meshCa;
+    const next = positionAt(stepOf(position) + 1);
+    const since =
+        deployed?.meshCrlSince !== undefined ? `since ${deployed.meshCrlSince.slice(0, 10)}` : "from this update on";
+    return (
+        `pki:rotation.meshEpoch is ${epoch}, but ${before} is deployed and istiod's cacerts carries ca-crl.pem (${since}): ` +
+        `a mesh CA re-keyed by its epoch keeps its name and its CRL replaces the old key's, so every sidecar would refuse the workloads ` +
+        `still holding a certificate of the old key ("unable to get certificate CRL") until they renew (up to the workload certificate TTL, 24 h by default). ` +
+        `Set pki:rotation.meshEpoch back to ${before} and rotate the mesh CAs in stages with pki:caRotation.meshCa ` +
+        `(next: { generation: ${next.generation}, phase: ${next.phase} }), which keeps the old CA and its CRL until finish`
+    );
 }
 
 /** An endpoint's configured APIC client phase: its own, else the stack's. */

@@ -170,9 +170,9 @@ async function renderInto(plan: PkiPlan, folder: StagedFolder, options: RenderOp
 }
 
 /**
- * The front end's files: APIC's UI-facing TLS server profile (truststore, keystores issued here,
- * payloads) under apic/ui/, and the CSRs of the customer-facing hosts under front-end/csr/. The
- * UI services' Secrets and DestinationRules are Kubernetes objects (k8s/...).
+ * The front end's files: APIC's UI-facing TLS server profiles (truststore, keystores issued here,
+ * payloads: one profile per APIC host) under apic/ui/, and the CSRs of the customer-facing hosts
+ * under front-end/csr/. The UI services' Secrets and DestinationRules are Kubernetes objects (k8s/...).
  */
 function writeFrontEnd(folder: StagedFolder, plan: PkiPlan, frontEnd: pulumi.Unwrap<FrontEndOutputs>): void {
     const { apic } = frontEnd;
@@ -188,6 +188,7 @@ function writeFrontEnd(folder: StagedFolder, plan: PkiPlan, frontEnd: pulumi.Unw
         const payloads = apicUiPayloads({
             environment: plan.config.environment,
             truststorePem: apic.truststorePem,
+            hosts: plan.config.frontEnd.apicHosts,
             servers: Object.fromEntries(
                 Object.entries(apic.servers).map(([host, s]) => [
                     host,
@@ -197,7 +198,9 @@ function writeFrontEnd(folder: StagedFolder, plan: PkiPlan, frontEnd: pulumi.Unw
         });
         const json = (value: unknown): string => JSON.stringify(value, null, 2) + "\n";
         folder.write(`${APIC_UI_DIR}/truststore.json`, json(payloads.truststore), PUBLIC);
-        folder.write(`${APIC_UI_DIR}/tls-server-profile.json`, json(payloads.tlsServerProfile), PUBLIC);
+        for (const [host, profile] of Object.entries(payloads.tlsServerProfiles)) {
+            folder.write(`${APIC_UI_DIR}/${host}/tls-server-profile.json`, json(profile), PUBLIC);
+        }
         for (const [host, keystore] of Object.entries(payloads.keystores)) {
             folder.write(`${APIC_UI_DIR}/${host}/keystore.json`, json(keystore), PRIVATE);
         }
