@@ -6,6 +6,7 @@
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import { untilDone } from "./interrupt";
 
 export const PRIVATE_FILE = 0o600;
 export const PUBLIC_FILE = 0o644;
@@ -65,6 +66,7 @@ export function createReplacement(file: string, mode: number): Replacement {
     let fd: number | undefined = createExclusive(temporary, mode);
     /** Closes the new file if it is still open, and removes it; throws nothing (a caller's error is the one to report). */
     const remove = (): void => {
+        done();
         const open = fd;
         fd = undefined;
         try {
@@ -74,6 +76,8 @@ export function createReplacement(file: string, mode: number): Replacement {
             // nothing more to do: the new file's random name blocks no later write
         }
     };
+    // An interrupted command removes it (lib/interrupt.ts), as a failed commit does.
+    const done = untilDone(() => remove());
     return {
         temporary,
         commit(content) {
@@ -84,6 +88,7 @@ export function createReplacement(file: string, mode: number): Replacement {
                 fs.closeSync(fd);
                 fd = undefined;
                 fs.renameSync(temporary, file);
+                done();
             } catch (error) {
                 remove();
                 throw error;

@@ -828,3 +828,80 @@ describe("createReplacement: a new file renamed over the old one", () => {
         assert.deepStrictEqual(fs.readdirSync(dir).sort(), ["a-folder", "target.json"], "discard removes the new file");
     });
 });
+
+describe("render: what an interrupted, killed or failing render leaves behind", function () {
+    this.timeout(60_000);
+
+    /**
+     * Renders in one child process (Node and the SDK start once), one render after the other, each
+     * sending itself `signal` `when` it has made its staging folder (it is then making keys, off
+     * the main thread, so the signal is handled meanwhile) or when it opens its first key file in
+     * it (it is then writing its files, synchronously). Prints "staged" or "writing" when it
+     * signals, and "ended <status>" after each render that returns.
+     */
+    function renders(signal: NodeJS.Signals, ...runs: { when: "staged" | "writing"; args: string[] }[]) {
+        const script = `
+            const fs = require("fs");
+            const [signal, runs] = [process.argv[1], JSON.parse(process.argv[2])];
+            let when;
+            const mkdtempSync = fs.mkdtempSync;
+            fs.mkdtempSync = (...rest) => {
+                const folder = mkdtempSync(...rest);
+                if (when === "staged") send();
+                return folder;
+            };
+            const openSync = fs.openSync;
+            fs.openSync = (file, ...rest) => {
+                if (when === "writing" && /\\.render-[^/]+\\/apic\\/ob\\/client\\.key$/.test(file)) send();
+                return openSync(file, ...rest);
+            };
+            function send() {
+                process.stdout.write(when + "\\n");
+                when = undefined;
+                process.kill(process.pid, signal);
+            }
+            const { main } = require(${JSON.stringify(path.join(ROOT, "dist/lib/cli/main.js"))});
+            (async () => {
+                for (const run of runs) {
+                    when = run.when;
+                    const status = await main(["render", ...run.args], () => undefined);
+                    process.stdout.write("ended " + status + "\\n");
+                }
+            })();`;
+        return spawnSync(process.execPath, ["-e", script, signal, JSON.stringify(runs)], {
+            encoding: "utf8",
+            timeout: 30_000,
+        });
+    }
+
+    it("interrupted (SIGTERM) while making keys, removes its staging folder and dies of the signal; while writing its files, finishes first: nothing is left beside the output", async () => {
+        const dir = tempDir("interrupted-render");
+        const out = path.join(dir, "out");
+        const config = option1(dir);
+        assert.strictEqual((await cli("render", "--config", config, "--out", out)).status, 0);
+        const before = entries(out).sort();
+        const key = () => fs.readFileSync(path.join(out, "apic/ob/client.key"), "utf8");
+        const first = key();
+
+        const child = renders(
+            "SIGTERM",
+            { when: "writing", args: ["--config", config, "--out", out, "--force"] },
+            { when: "staged", args: ["--config", config, "--out", out, "--force"] },
+        );
+        assert.deepStrictEqual([child.stdout, child.signal], ["writing\nended 0\nstaged\n", "SIGTERM"], child.stderr);
+        assert.deepStrictEqual(fs.readdirSync(dir).sort(), ["Pulumi.option-1.yaml", "out"]);
+        assert.deepStrictEqual(entries(out).sort(), before);
+        assert.notStrictEqual(key(), first, "the render signalled while writing was put in place");
+    });
+
+    it("with --state, interrupted (SIGHUP) while making keys, removes its staging folder, its new state file, its locks and the folder made for --out, and dies of the signal", () => {
+        const dir = tempDir("interrupted-state");
+        const out = path.join(dir, "deep", "out");
+        const child = renders("SIGHUP", {
+            when: "staged",
+            args: ["--config", option1(dir), "--out", out, "--state", path.join(dir, "state.json")],
+        });
+        assert.deepStrictEqual([child.stdout, child.signal], ["staged\n", "SIGHUP"], child.stderr);
+        assert.deepStrictEqual(fs.readdirSync(dir), ["Pulumi.option-1.yaml"]);
+    });
+});

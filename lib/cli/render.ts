@@ -2,10 +2,17 @@
 import * as path from "path";
 import { rawConfigFromStackFile } from "../config/load";
 import { EngineState } from "../engine/standIn";
+import { undoOnSignal } from "../interrupt";
 import { planFromRawConfig } from "../plan/plan";
 import { deployedRecordOf, renderPlan } from "../render/render";
 import { pendingCustomerFacingMessage } from "../stack";
-import { ENCRYPT_PLAIN_OPTION, openStateFile, passphraseFrom, PASSPHRASE_VARIABLE } from "../render/stateFile";
+import {
+    ENCRYPT_PLAIN_OPTION,
+    openStateFile,
+    passphraseFrom,
+    PASSPHRASE_VARIABLE,
+    StateFile,
+} from "../render/stateFile";
 import { Command, parse, parseNow, stackFilePath, UsageError } from "./stackSource";
 
 const USAGE = `usage: render (--stack NAME | --config FILE) [--out DIR] [--force] [--state FILE [${ENCRYPT_PLAIN_OPTION}]] [--now ISO]
@@ -44,26 +51,6 @@ const counted = (n: number, what: string): string => `${n} ${what}${n === 1 ? ""
 /** GeneralizedTime has four digits for the year (RFC 5280 4.1.2.5.2). */
 const LAST_X509_TIME = Date.UTC(9999, 11, 31, 23, 59, 59);
 
-const SIGNALS: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
-
-/**
- * Until the returned function is called, SIGINT, SIGTERM or SIGHUP runs `close` and then ends the
- * process by the same signal, as it would have ended without a handler (the output folder is
- * left as an interrupted render leaves it; the state as it was, unless its save was done).
- */
-function closeOnSignal(close: () => void): () => void {
-    const stop = (): void => {
-        for (const signal of SIGNALS) process.removeListener(signal, onSignal);
-    };
-    function onSignal(signal: NodeJS.Signals): void {
-        stop();
-        close();
-        process.kill(process.pid, signal);
-    }
-    for (const signal of SIGNALS) process.on(signal, onSignal);
-    return stop;
-}
-
 export const renderCommand: Command = {
     usage: USAGE,
     async run(argv, out) {
@@ -93,10 +80,18 @@ export const renderCommand: Command = {
                 `${ENCRYPT_PLAIN_OPTION} encrypts the plain state of --state FILE with ${PASSPHRASE_VARIABLE}: give both`,
             );
         }
-        const stateFile =
-            values.state !== undefined ? openStateFile(values.state, passphrase, { encryptPlain }) : undefined;
-        // Interrupted (Ctrl-C, a CI job cancelled), the render still releases the state's lock.
-        const stopWatching = stateFile && closeOnSignal(() => stateFile.close());
+        // Interrupted (Ctrl-C, a CI job cancelled), the render removes its staging folder and new
+        // state file and releases the state's lock, then ends by the signal: the output and the state are
+        // left as they were, unless the state's save was done.
+        const stopWatching = undoOnSignal();
+        let stateFile: StateFile | undefined;
+        try {
+            stateFile =
+                values.state !== undefined ? openStateFile(values.state, passphrase, { encryptPlain }) : undefined;
+        } catch (error) {
+            stopWatching();
+            throw error;
+        }
         try {
             const state: EngineState = stateFile?.state ?? new Map();
             // As `pulumi up` does, check CA rotation phases against the last run of this state.
@@ -132,7 +127,7 @@ export const renderCommand: Command = {
             if (pending !== undefined) process.stderr.write(`warning: ${pending}\n`);
             return 0;
         } finally {
-            stopWatching?.();
+            stopWatching();
             stateFile?.close();
         }
     },

@@ -7,6 +7,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { codeOf, entryAt, makePrivateFolder, writeNewFile } from "../files";
+import { untilDone } from "../interrupt";
 
 export { codeOf, createExclusive, PRIVATE_FILE, PUBLIC_FILE, writeNewFile } from "../files";
 
@@ -62,17 +63,22 @@ function foreignEntries(folder: string): string[] {
 
 /**
  * The output folder of one render: files go into a temporary sibling (same parent, so the swap is
- * a rename) until `commit` puts it in place of the target.
+ * a rename) until `commit` puts it in place of the target. Until `commit` or `discard`, an
+ * interrupted command (lib/interrupt.ts) discards it.
  */
 export class StagedFolder {
     /** Every file written, relative to the folder. */
     readonly files: string[] = [];
+    private closed = false;
+    private readonly done: () => void;
 
     private constructor(
         readonly target: string,
         private readonly staging: string,
         private readonly createdParents: string[],
-    ) {}
+    ) {
+        this.done = untilDone(() => this.discard());
+    }
 
     /**
      * Checks the target and makes the temporary sibling, so that an unusable target fails before
@@ -169,12 +175,31 @@ export class StagedFolder {
             if (replaced) fs.renameSync(old, this.target);
             throw error;
         }
-        if (replaced) fs.rmSync(old, { recursive: true, force: true });
+        try {
+            if (replaced) fs.rmSync(old, { recursive: true, force: true });
+        } finally {
+            this.close();
+        }
     }
 
-    /** Removes the unfinished render and the folders made for it: the target stays as it was. */
+    /**
+     * Removes the unfinished render and the folders made for it: the target stays as it was. After
+     * `commit`, does nothing. Throws nothing.
+     */
     discard(): void {
-        fs.rmSync(this.staging, { recursive: true, force: true });
+        if (this.closed) return;
+        try {
+            fs.rmSync(this.staging, { recursive: true, force: true });
+        } catch {
+            // Left beside the output, as a killed render leaves it.
+        }
+        this.close();
         removeEmptyFolders(this.createdParents);
+    }
+
+    /** Done with the staging folder: an interruption has nothing more to undo. */
+    private close(): void {
+        this.closed = true;
+        this.done();
     }
 }

@@ -86,8 +86,11 @@ export async function renderPlan(plan: PkiPlan, outDir: string, options: RenderO
         if (error instanceof PendingSignaturesError) {
             options.beforeCommit?.();
             folder.commit();
-        } else folder.discard();
+        }
         throw error;
+    } finally {
+        // The unfinished render, unless it was put in place.
+        folder.discard();
     }
 }
 

@@ -9,6 +9,7 @@
 import * as fs from "fs";
 import * as os from "os";
 import { codeOf, createExclusive, PRIVATE_FILE } from "../files";
+import { untilDone } from "../interrupt";
 
 const OPTION = "--state";
 
@@ -111,7 +112,8 @@ function refusal(stateFile: string, lock: string, found: Exclude<Found, { gone: 
 /**
  * Takes the lock of `stateFile`, or throws: a StateLockError, one line naming the state, the
  * lock, its holder and the fix, when it is held; the system error (for the caller to word) when it
- * cannot be created.
+ * cannot be created. Released by `release`, or by an interrupted command (lib/interrupt.ts) before
+ * it ends.
  */
 export function lockStateFile(stateFile: string): StateLock {
     const lock = lockFileOf(stateFile);
@@ -138,19 +140,19 @@ export function lockStateFile(stateFile: string): StateLock {
         }
         fs.closeSync(fd);
         let held = true;
-        return {
-            file: lock,
-            release() {
-                if (!held) return;
-                held = false;
-                try {
-                    // Not a lock someone else took after removing this one by hand.
-                    const now = fs.lstatSync(lock);
-                    if (now.dev === identity.dev && now.ino === identity.ino) fs.unlinkSync(lock);
-                } catch {
-                    // Gone already, or unreadable: nothing this process may remove.
-                }
-            },
+        const release = (): void => {
+            if (!held) return;
+            held = false;
+            done();
+            try {
+                // Not a lock someone else took after removing this one by hand.
+                const now = fs.lstatSync(lock);
+                if (now.dev === identity.dev && now.ino === identity.ino) fs.unlinkSync(lock);
+            } catch {
+                // Gone already, or unreadable: nothing this process may remove.
+            }
         };
+        const done = untilDone(release);
+        return { file: lock, release };
     }
 }
