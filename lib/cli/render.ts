@@ -81,13 +81,16 @@ export const renderCommand: Command = {
             );
         }
         // Interrupted (Ctrl-C, a CI job cancelled), the render removes its staging folder and new
-        // state file and releases the state's lock, then ends by the signal: the output and the state are
+        // state file and releases its locks, then ends by the signal: the output and the state are
         // left as they were, unless the state's save was done.
         const stopWatching = undoOnSignal();
+        const warn = (message: string): void => void process.stderr.write(`warning: ${message}\n`);
         let stateFile: StateFile | undefined;
         try {
             stateFile =
-                values.state !== undefined ? openStateFile(values.state, passphrase, { encryptPlain }) : undefined;
+                values.state !== undefined
+                    ? openStateFile(values.state, passphrase, { encryptPlain, warn })
+                    : undefined;
         } catch (error) {
             stopWatching();
             throw error;
@@ -112,6 +115,7 @@ export const renderCommand: Command = {
                     state,
                     // Saved before the output is put in place: no output holds certificates of keys the state lacks.
                     beforeCommit: () => stateFile?.save(),
+                    warn,
                 });
             } finally {
                 // Kept even when the render stops, as the engine keeps what it made (once: a save after the first does nothing).
