@@ -1033,4 +1033,27 @@ describe("render: what an interrupted, killed or failing render leaves behind", 
         assert.deepStrictEqual(fs.readdirSync(old), ["inventory.json"], "left for a person to choose");
         assert.strictEqual(fs.readdirSync(dir).filter((name) => name.startsWith(".out.render")).length, 3);
     });
+
+    it("fails in one line naming the file, the error and the fix when a key cannot be written (a full disk), leaving the earlier output, and no staging folder or lock", async () => {
+        const dir = tempDir("render-enospc");
+        const out = path.join(dir, "out");
+        earlierRender(out);
+        const writeFileSync = nodeFs.writeFileSync;
+        const result = await patched(
+            nodeFs,
+            "writeFileSync",
+            (file: fs.PathOrFileDescriptor, data: string | Buffer, ...rest: []) => {
+                if (/^-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(String(data))) throw systemError("ENOSPC");
+                return writeFileSync(file, data, ...rest);
+            },
+            () => cli("render", "--config", option1(dir), "--out", out, "--force"),
+        );
+        assert.deepStrictEqual(result, {
+            status: 1,
+            out: "",
+            err: `error: cannot write apic/dp/client.key of the render (ENOSPC); ${out} is left as it was: free space, or give --out a folder you can write to\n`,
+        });
+        assert.deepStrictEqual(fs.readdirSync(dir).sort(), ["Pulumi.option-1.yaml", "out"]);
+        assert.deepStrictEqual(fs.readdirSync(out), ["inventory.json"]);
+    });
 });

@@ -232,11 +232,17 @@ export class StagedFolder {
             throw new Error(`render tried to write ${relative}, outside its output folder`);
         }
         let folder = this.staging;
-        for (const part of parts.slice(0, -1)) {
-            folder = path.join(folder, part);
-            makePrivateFolder(folder);
+        try {
+            for (const part of parts.slice(0, -1)) {
+                folder = path.join(folder, part);
+                makePrivateFolder(folder);
+            }
+            writeNewFile(path.join(folder, parts[parts.length - 1]), content, mode);
+        } catch (error) {
+            throw new Error(
+                `cannot write ${relative} of the render (${codeOf(error)}); ${this.target} is left as it was: free space, or give --out a folder you can write to`,
+            );
         }
-        writeNewFile(path.join(folder, parts[parts.length - 1]), content, mode);
         this.files.push(relative);
     }
 
