@@ -29,13 +29,31 @@ export function createExclusive(file: string, mode: number): number {
     return fd;
 }
 
-/** Creates `file` exclusively with `mode` and writes `content` to it. */
+/**
+ * Creates `file` exclusively with `mode` and writes `content` to it. When the write fails (a full
+ * or failing disk), the file it created is removed before the system error is thrown: no file is
+ * left half-written, to be taken for a whole one or to block the next attempt.
+ */
 export function writeNewFile(file: string, content: string | Buffer, mode: number): void {
     const fd = createExclusive(file, mode);
     try {
         fs.writeFileSync(fd, content);
+    } catch (error) {
+        removeCreated(file, fd);
+        throw error;
     } finally {
         fs.closeSync(fd);
+    }
+}
+
+/** Removes `file` if it is still the file open as `fd` (not something put at its path since); throws nothing. */
+function removeCreated(file: string, fd: number): void {
+    try {
+        const created = fs.fstatSync(fd);
+        const now = fs.lstatSync(file);
+        if (now.dev === created.dev && now.ino === created.ino) fs.unlinkSync(file);
+    } catch {
+        // Gone already, or not to be removed: the caller's error is the one to report.
     }
 }
 

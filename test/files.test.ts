@@ -11,7 +11,7 @@ import { createReplacement } from "../lib/files";
 import { PRIVATE_FILE, writeNewFile } from "../lib/render/files";
 import { decryptState, encryptState } from "../lib/render/stateFile";
 import { lockOutputFolder, lockStateFile } from "../lib/render/stateLock";
-import { cli, ROOT, tempDir } from "./helpers";
+import { cli, patched, ROOT, tempDir } from "./helpers";
 
 const PASSPHRASE_VARIABLE = "APIC_ISTIO_PKI_STATE_PASSPHRASE";
 
@@ -48,21 +48,6 @@ function entries(folder: string, base = folder): string[] {
 
 /** Files that hold a private key or a password: everything else a render writes is public. */
 const SECRET_FILE = /(^|\/)(client\.key|client\.p12|client\.p12\.password|keystore\.json|secret-[^/]+\.yaml)$/;
-
-/**
- * Runs `run` with `module[name]` (a function of Node's own fs or crypto, which the compiled lib
- * calls through) replaced by `replacement`, putting it back after.
- */
-async function patched<T>(module: object, name: string, replacement: unknown, run: () => T | Promise<T>): Promise<T> {
-    const functions = module as Record<string, unknown>;
-    const original = functions[name];
-    functions[name] = replacement;
-    try {
-        return await run();
-    } finally {
-        functions[name] = original;
-    }
-}
 
 /** An error as a system call throws it. */
 const systemError = (code: string): NodeJS.ErrnoException => Object.assign(new Error(`${code}: simulated`), { code });
