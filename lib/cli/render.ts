@@ -23,7 +23,12 @@ Renders what the stack would create, offline, with real keys and certificates:
   DIR/apic/<endpoint>/client.crt client.key ca-chain.pem truststore.pem
 DIR defaults to out/<stack>. Every file is created new, never through a link: private keys 0600,
 other files 0644, folders 0700. The render is written into a temporary folder beside DIR and
-swapped in whole, so an interrupted render leaves DIR as it was.
+swapped in whole, so an interrupted render leaves DIR as it was: interrupted (SIGINT, SIGTERM,
+SIGHUP), it removes that folder and its locks, then ends by the same signal. One render at a time
+writes to DIR: it locks DIR by creating .DIR.render.lock beside it, removes the temporary folders
+of killed renders (.DIR.render-XXXXXX), naming each, and removes the lock when done, failed or
+interrupted; a render that finds the lock is refused, naming its holder. A lock is never removed
+for you: if no render is running, remove it.
 --force replaces DIR when it holds an earlier render and nothing else; nothing of it survives.
 Without it DIR must be empty or absent. A stack too large for this process's heap (about 200 KB
 per resource, 9 per endpoint) is refused before any key is made, naming the heap it needs
