@@ -6,6 +6,7 @@
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import { untilDone } from "./interrupt";
 
 export const PRIVATE_FILE = 0o600;
 export const PUBLIC_FILE = 0o644;
@@ -28,13 +29,31 @@ export function createExclusive(file: string, mode: number): number {
     return fd;
 }
 
-/** Creates `file` exclusively with `mode` and writes `content` to it. */
+/**
+ * Creates `file` exclusively with `mode` and writes `content` to it. When the write fails (a full
+ * or failing disk), the file it created is removed before the system error is thrown: no file is
+ * left half-written, to be taken for a whole one or to block the next attempt.
+ */
 export function writeNewFile(file: string, content: string | Buffer, mode: number): void {
     const fd = createExclusive(file, mode);
     try {
         fs.writeFileSync(fd, content);
+    } catch (error) {
+        removeCreated(file, fd);
+        throw error;
     } finally {
         fs.closeSync(fd);
+    }
+}
+
+/** Removes `file` if it is still the file open as `fd` (not something put at its path since); throws nothing. */
+function removeCreated(file: string, fd: number): void {
+    try {
+        const created = fs.fstatSync(fd);
+        const now = fs.lstatSync(file);
+        if (now.dev === created.dev && now.ino === created.ino) fs.unlinkSync(file);
+    } catch {
+        // Gone already, or not to be removed: the caller's error is the one to report.
     }
 }
 
@@ -65,6 +84,7 @@ export function createReplacement(file: string, mode: number): Replacement {
     let fd: number | undefined = createExclusive(temporary, mode);
     /** Closes the new file if it is still open, and removes it; throws nothing (a caller's error is the one to report). */
     const remove = (): void => {
+        done();
         const open = fd;
         fd = undefined;
         try {
@@ -74,6 +94,8 @@ export function createReplacement(file: string, mode: number): Replacement {
             // nothing more to do: the new file's random name blocks no later write
         }
     };
+    // An interrupted command removes it (lib/interrupt.ts), as a failed commit does.
+    const done = untilDone(() => remove());
     return {
         temporary,
         commit(content) {
@@ -84,6 +106,7 @@ export function createReplacement(file: string, mode: number): Replacement {
                 fs.closeSync(fd);
                 fd = undefined;
                 fs.renameSync(temporary, file);
+                done();
             } catch (error) {
                 remove();
                 throw error;

@@ -2,6 +2,7 @@ import * as assert from "assert";
 import { execFileSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
+import nodeFs from "fs";
 import * as path from "path";
 import { ceremony, ceremonyOnTerminal, ceremonyPiped, PASSPHRASE } from "./ceremonyTools";
 import { rawConfigFromStackFile } from "../lib/config/load";
@@ -15,6 +16,7 @@ import {
     openssl,
     opensslText,
     OPTION_FILES,
+    patched,
     readmeBlock,
     ROOT,
     tempDir,
@@ -876,6 +878,82 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
             [logged.event, logged.serial, logged.spkiSha256],
             ["certificate", new crypto.X509Certificate(pem).serialNumber, opensslSpkiSha256(pem, "cert")],
         );
+    });
+
+    it("leaves nothing half-written on a full medium: init-root keeps nothing of the new root, sign and crl cut their log records off again, and no partial certificate is left", async () => {
+        /** Runs `run` with the ceremony's writes of `what` failing as on a full medium: after writing half of it, when `half`. */
+        const full = <T>(what: RegExp, run: () => Promise<T>, half = false): Promise<T> => {
+            const writeFileSync = nodeFs.writeFileSync;
+            return patched(
+                nodeFs,
+                "writeFileSync",
+                (file: fs.PathOrFileDescriptor, data: string, ...rest: []) => {
+                    if (!what.test(String(data))) return writeFileSync(file, data, ...rest);
+                    if (half && typeof file === "number") fs.writeSync(file, data.slice(0, data.length / 2));
+                    throw Object.assign(new Error("ENOSPC: simulated"), { code: "ENOSPC" });
+                },
+                run,
+            );
+        };
+        const made = path.join(dir, "full-root");
+        const init = await full(/^-----BEGIN CERTIFICATE-----/, () =>
+            ceremony(
+                PASSPHRASE,
+                ...["init-root", "--out", made, "--environment", "example", "--trust-domain", "apic-client"],
+                ...["--cn", "Full Root", "--key", "ECDSA"],
+            ),
+        );
+        assert.deepStrictEqual(init, {
+            status: 1,
+            out: "",
+            err: `error: cannot write the root folder ${made} (ENOSPC); nothing of the new root was kept: free space on the medium or give --out a folder you can write to, then run init-root again\n`,
+        });
+        assert.strictEqual(fs.existsSync(made), false, "no root key without its certificate and log");
+
+        const logBefore = logOf(root);
+        const target = path.join(dir, "full.crt");
+        const sign = () => ceremony(PASSPHRASE, "sign", "--root", root, "--csr", csr, "--out", target, "--yes");
+        const unlogged = await full(/^\{"time":/, sign, true);
+        assert.deepStrictEqual(
+            [unlogged.status, unlogged.err],
+            [
+                1,
+                `error: cannot record the certificate of --csr ${csr} in ${path.join(root, "issuance.log")} (ENOSPC); it was not written, and the log is as it was: free space on the medium, then sign ${csr} again\n`,
+            ],
+        );
+        assert.strictEqual(logOf(root), logBefore);
+        assert.strictEqual(fs.existsSync(target), false);
+        const series = path.join(dir, "full.pem");
+        const crl = await full(
+            /^\{"time":/,
+            () =>
+                ceremony(
+                    PASSPHRASE,
+                    ...["crl", "--root", root, "--period-days", "7", "--periods", "3", "--out", series, "--yes"],
+                ),
+            true,
+        );
+        assert.deepStrictEqual(
+            [crl.status, crl.err],
+            [
+                1,
+                `error: cannot record the CRL series in ${path.join(root, "issuance.log")} (ENOSPC); it was not written, and the log is as it was: free space on the medium, then run crl again\n`,
+            ],
+        );
+        assert.strictEqual(logOf(root), logBefore, "no CRL of the series logged, nor part of one");
+        assert.strictEqual(fs.existsSync(series), false);
+
+        const unwritten = await full(/^-----BEGIN CERTIFICATE-----/, sign);
+        assert.deepStrictEqual(
+            [unwritten.status, unwritten.err],
+            [
+                1,
+                `error: cannot write --out ${target} (ENOSPC); it was logged in issuance.log as signed: save its PEM from the output above\n`,
+            ],
+        );
+        assert.match(unwritten.out, /^CSR [\s\S]*-----BEGIN CERTIFICATE-----\n[\s\S]+-----END CERTIFICATE-----\n$/);
+        assert.strictEqual(fs.existsSync(target), false, "no empty or partial certificate at --out");
+        assert.strictEqual(logOf(root).slice(logBefore.length).split("\n").length, 2, "one record more, whole");
     });
 
     it("makes a root with the README's init-root command as written (its folder put in a temporary one), which signs the walkthrough's APIC client CA", async () => {

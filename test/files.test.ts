@@ -10,8 +10,8 @@ import nodeFs from "fs";
 import { createReplacement } from "../lib/files";
 import { PRIVATE_FILE, writeNewFile } from "../lib/render/files";
 import { decryptState, encryptState } from "../lib/render/stateFile";
-import { lockStateFile } from "../lib/render/stateLock";
-import { cli, ROOT, tempDir } from "./helpers";
+import { lockOutputFolder, lockStateFile } from "../lib/render/stateLock";
+import { cli, patched, ROOT, tempDir } from "./helpers";
 
 const PASSPHRASE_VARIABLE = "APIC_ISTIO_PKI_STATE_PASSPHRASE";
 
@@ -48,21 +48,6 @@ function entries(folder: string, base = folder): string[] {
 
 /** Files that hold a private key or a password: everything else a render writes is public. */
 const SECRET_FILE = /(^|\/)(client\.key|client\.p12|client\.p12\.password|keystore\.json|secret-[^/]+\.yaml)$/;
-
-/**
- * Runs `run` with `module[name]` (a function of Node's own fs or crypto, which the compiled lib
- * calls through) replaced by `replacement`, putting it back after.
- */
-async function patched<T>(module: object, name: string, replacement: unknown, run: () => T | Promise<T>): Promise<T> {
-    const functions = module as Record<string, unknown>;
-    const original = functions[name];
-    functions[name] = replacement;
-    try {
-        return await run();
-    } finally {
-        functions[name] = original;
-    }
-}
 
 /** An error as a system call throws it. */
 const systemError = (code: string): NodeJS.ErrnoException => Object.assign(new Error(`${code}: simulated`), { code });
@@ -826,5 +811,234 @@ describe("createReplacement: a new file renamed over the old one", () => {
         const unused = createReplacement(file, PRIVATE_FILE);
         unused.discard();
         assert.deepStrictEqual(fs.readdirSync(dir).sort(), ["a-folder", "target.json"], "discard removes the new file");
+    });
+});
+
+describe("render: what an interrupted, killed or failing render leaves behind", function () {
+    this.timeout(60_000);
+
+    /** Runs `run` with what the process writes to standard error (render's warnings) collected, not shown. */
+    async function stderrOf<T>(run: () => Promise<T>): Promise<{ result: T; stderr: string }> {
+        let stderr = "";
+        const result = await patched(
+            process.stderr,
+            "write",
+            (text: string) => {
+                stderr += text;
+                return true;
+            },
+            run,
+        );
+        return { result, stderr };
+    }
+
+    /**
+     * Renders in one child process (Node and the SDK start once), one render after the other, each
+     * sending itself `signal` `when` it has made its staging folder (it is then making keys, off
+     * the main thread, so the signal is handled meanwhile) or when it opens its first key file in
+     * it (it is then writing its files, synchronously). Prints "staged" or "writing" when it
+     * signals, and "ended <status>" after each render that returns.
+     */
+    function renders(signal: NodeJS.Signals, ...runs: { when: "staged" | "writing"; args: string[] }[]) {
+        const script = `
+            const fs = require("fs");
+            const [signal, runs] = [process.argv[1], JSON.parse(process.argv[2])];
+            let when;
+            const mkdtempSync = fs.mkdtempSync;
+            fs.mkdtempSync = (...rest) => {
+                const folder = mkdtempSync(...rest);
+                if (when === "staged") send();
+                return folder;
+            };
+            const openSync = fs.openSync;
+            fs.openSync = (file, ...rest) => {
+                if (when === "writing" && /\\.render-[^/]+\\/apic\\/ob\\/client\\.key$/.test(file)) send();
+                return openSync(file, ...rest);
+            };
+            function send() {
+                process.stdout.write(when + "\\n");
+                when = undefined;
+                process.kill(process.pid, signal);
+            }
+            const { main } = require(${JSON.stringify(path.join(ROOT, "dist/lib/cli/main.js"))});
+            (async () => {
+                for (const run of runs) {
+                    when = run.when;
+                    const status = await main(["render", ...run.args], () => undefined);
+                    process.stdout.write("ended " + status + "\\n");
+                }
+            })();`;
+        return spawnSync(process.execPath, ["-e", script, signal, JSON.stringify(runs)], {
+            encoding: "utf8",
+            timeout: 30_000,
+        });
+    }
+
+    it("interrupted (SIGTERM) while making keys, removes its staging folder and dies of the signal; while writing its files, finishes first: nothing is left beside the output", async () => {
+        const dir = tempDir("interrupted-render");
+        const out = path.join(dir, "out");
+        const config = option1(dir);
+        assert.strictEqual((await cli("render", "--config", config, "--out", out)).status, 0);
+        const before = entries(out).sort();
+        const key = () => fs.readFileSync(path.join(out, "apic/ob/client.key"), "utf8");
+        const first = key();
+
+        const child = renders(
+            "SIGTERM",
+            { when: "writing", args: ["--config", config, "--out", out, "--force"] },
+            { when: "staged", args: ["--config", config, "--out", out, "--force"] },
+        );
+        assert.deepStrictEqual([child.stdout, child.signal], ["writing\nended 0\nstaged\n", "SIGTERM"], child.stderr);
+        assert.deepStrictEqual(fs.readdirSync(dir).sort(), ["Pulumi.option-1.yaml", "out"]);
+        assert.deepStrictEqual(entries(out).sort(), before);
+        assert.notStrictEqual(key(), first, "the render signalled while writing was put in place");
+    });
+
+    it("with --state, interrupted (SIGHUP) while making keys, removes its staging folder, its new state file, its locks and the folder made for --out, and dies of the signal", () => {
+        const dir = tempDir("interrupted-state");
+        const out = path.join(dir, "deep", "out");
+        const child = renders("SIGHUP", {
+            when: "staged",
+            args: ["--config", option1(dir), "--out", out, "--state", path.join(dir, "state.json")],
+        });
+        assert.deepStrictEqual([child.stdout, child.signal], ["staged\n", "SIGHUP"], child.stderr);
+        assert.deepStrictEqual(fs.readdirSync(dir), ["Pulumi.option-1.yaml"]);
+    });
+
+    /** A folder as a render leaves it, as far as render can tell (an inventory.json of a render). */
+    function earlierRender(folder: string): void {
+        fs.mkdirSync(folder, { recursive: true });
+        fs.writeFileSync(path.join(folder, "inventory.json"), '{ "environment": "files", "certificates": [] }\n');
+    }
+
+    it("lets one render at a time write to an output folder: a second is refused at once, naming the lock's holder, and one that finds a render there once it holds the lock needs --force", async () => {
+        const dir = tempDir("out-locked");
+        const out = path.join(dir, "out");
+        const lock = path.join(dir, ".out.render.lock");
+        const render = () => cli("render", "--config", option1(dir), "--out", out);
+        // The render that got there first, here in this process: it holds the lock and is rendering.
+        const first = lockOutputFolder(out);
+        const holder = JSON.parse(fs.readFileSync(lock, "utf8"));
+        assert.deepStrictEqual(await render(), {
+            status: 1,
+            out: "",
+            err: `error: output folder ${out} is in use: its lock ${lock} is held by pid ${process.pid} on ${os.hostname()} since ${holder.started}; wait for that render to end, or if none is running, remove ${lock}\n`,
+        });
+        assert.deepStrictEqual(
+            fs.readdirSync(dir).sort(),
+            [".out.render.lock", "Pulumi.option-1.yaml"],
+            "no staging folder left",
+        );
+        first.release();
+
+        // A render killed with kill -9 left its lock: named, never removed.
+        const exited = spawnSync(process.execPath, ["-e", ""]).pid;
+        fs.writeFileSync(lock, JSON.stringify({ pid: exited, host: os.hostname(), started: "2031-05-06T07:08:09Z" }));
+        assert.deepStrictEqual(await render(), {
+            status: 1,
+            out: "",
+            err: `error: output folder ${out} is in use: its lock ${lock} is held by pid ${exited} on ${os.hostname()} since 2031-05-06T07:08:09.000Z, but no process ${exited} runs on this host (a render killed before it could remove its lock?); if no other render writes to this output folder, remove ${lock}\n`,
+        });
+        fs.unlinkSync(lock);
+
+        // Another render puts its output in place while this one starts (after its first look, before its lock).
+        const mkdtempSync = nodeFs.mkdtempSync;
+        const raced = await patched(
+            nodeFs,
+            "mkdtempSync",
+            (prefix: string) => {
+                earlierRender(out);
+                return mkdtempSync(prefix);
+            },
+            render,
+        );
+        assert.deepStrictEqual(raced, {
+            status: 1,
+            out: "",
+            err: `error: output folder ${out} holds an earlier render; pass --force to replace it, or choose another --out\n`,
+        });
+        assert.deepStrictEqual(fs.readdirSync(dir).sort(), ["Pulumi.option-1.yaml", "out"]);
+        assert.deepStrictEqual(fs.readdirSync(out), ["inventory.json"], "the other render's output is kept");
+    });
+
+    it("removes, under the lock, the staging folders and new state files of killed renders, naming each; refuses when the output itself is only in a swap's old folder", async () => {
+        const dir = tempDir("leftovers");
+        const out = path.join(dir, "out");
+        const state = path.join(dir, "state.json");
+        earlierRender(out);
+        const staging = path.join(dir, ".out.render-AbC123");
+        fs.mkdirSync(path.join(staging, "apic/ob"), { recursive: true, mode: 0o700 });
+        fs.writeFileSync(path.join(staging, "apic/ob/client.key"), "a killed render's key\n", { mode: 0o600 });
+        const old = path.join(dir, ".out.render-XyZ789-old");
+        earlierRender(old);
+        const newState = path.join(dir, ".state.json.0123456789ab.tmp");
+        fs.writeFileSync(newState, "[]", { mode: 0o600 });
+        // Not a render's: other names, a link (never followed), another output's staging folder.
+        const victim = path.join(dir, "victim");
+        earlierRender(victim);
+        fs.symlinkSync(victim, path.join(dir, ".out.render-LnK000"));
+        for (const name of [".out.render-short", ".other.render-AbC123", ".state.json.tmp"]) {
+            fs.mkdirSync(path.join(dir, name));
+        }
+
+        const { result, stderr } = await stderrOf(() =>
+            cli("render", "--config", option1(dir), "--out", out, "--force", "--state", state),
+        );
+        assert.strictEqual(result.status, 0, result.err);
+        assert.strictEqual(
+            stderr,
+            `warning: removed ${newState}: the new state file of a render with --state ${state} that was killed (it may hold the state's private keys)\n` +
+                `warning: removed ${staging}: the unfinished output of a render of ${out} that was killed (it held private keys)\n` +
+                `warning: removed ${old}: the earlier output of ${out}, which a killed render was replacing (it held private keys)\n`,
+        );
+        assert.deepStrictEqual(fs.readdirSync(dir).sort(), [
+            ".other.render-AbC123",
+            ".out.render-LnK000",
+            ".out.render-short",
+            ".state.json.tmp",
+            "Pulumi.option-1.yaml",
+            "out",
+            "state.json",
+            "victim",
+        ]);
+        assert.deepStrictEqual(fs.readdirSync(victim), ["inventory.json"]);
+
+        // Killed between the two renames of its swap: the output is only in the old folder.
+        fs.rmSync(out, { recursive: true });
+        earlierRender(old);
+        const refused = await stderrOf(() => cli("render", "--config", option1(dir), "--out", out, "--force"));
+        assert.deepStrictEqual(refused, {
+            result: {
+                status: 1,
+                out: "",
+                err: `error: output folder ${out} is missing, and ${old} holds the output that was in it (a render was killed while swapping its output in): move ${old} back to ${out} and render again with --force, or remove ${old}\n`,
+            },
+            stderr: "",
+        });
+        assert.deepStrictEqual(fs.readdirSync(old), ["inventory.json"], "left for a person to choose");
+        assert.strictEqual(fs.readdirSync(dir).filter((name) => name.startsWith(".out.render")).length, 3);
+    });
+
+    it("fails in one line naming the file, the error and the fix when a key cannot be written (a full disk), leaving the earlier output, and no staging folder or lock", async () => {
+        const dir = tempDir("render-enospc");
+        const out = path.join(dir, "out");
+        earlierRender(out);
+        const writeFileSync = nodeFs.writeFileSync;
+        const result = await patched(
+            nodeFs,
+            "writeFileSync",
+            (file: fs.PathOrFileDescriptor, data: string | Buffer, ...rest: []) => {
+                if (/^-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(String(data))) throw systemError("ENOSPC");
+                return writeFileSync(file, data, ...rest);
+            },
+            () => cli("render", "--config", option1(dir), "--out", out, "--force"),
+        );
+        assert.deepStrictEqual(result, {
+            status: 1,
+            out: "",
+            err: `error: cannot write apic/dp/client.key of the render (ENOSPC); ${out} is left as it was: free space, or give --out a folder you can write to\n`,
+        });
+        assert.deepStrictEqual(fs.readdirSync(dir).sort(), ["Pulumi.option-1.yaml", "out"]);
+        assert.deepStrictEqual(fs.readdirSync(out), ["inventory.json"]);
     });
 });

@@ -543,3 +543,23 @@ export function sidecars(
         },
     );
 }
+
+/**
+ * Runs `run` with `module[name]` (a function of Node's own fs or crypto, which the compiled lib
+ * calls through) replaced by `replacement`, putting it back after.
+ */
+export async function patched<T>(
+    module: object,
+    name: string,
+    replacement: unknown,
+    run: () => T | Promise<T>,
+): Promise<T> {
+    const functions = module as Record<string, unknown>;
+    const original = functions[name];
+    functions[name] = replacement;
+    try {
+        return await run();
+    } finally {
+        functions[name] = original;
+    }
+}

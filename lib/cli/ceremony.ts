@@ -22,7 +22,7 @@ import { bindingProblem, rootBinding } from "../pki/rootBinding";
 import { normalSerial } from "../plan/caRotation";
 import { ROOT_TRUST_DOMAIN_NAMES, RootTrustDomain } from "../plan/hierarchy";
 import { Prompter, ROOT_PASSPHRASE_VARIABLE, rootPassphrase } from "./prompt";
-import { CertificateRecord, ISSUANCE_LOG, ROOT_CERT, ROOT_KEY, RootFolder } from "./rootFolder";
+import { CertificateRecord, CrlRecord, ISSUANCE_LOG, ROOT_CERT, ROOT_KEY, RootFolder } from "./rootFolder";
 import { Command, oneOf, parse, UsageError } from "./stackSource";
 
 const USAGE = `usage: ceremony init-root --out DIR --environment ENV --trust-domain DOMAIN --cn NAME [--org ORG] [--days 7300] [--key RSA|ECDSA]
@@ -217,6 +217,28 @@ function certificateRecord(
     };
 }
 
+/** An error of a system call (ENOSPC, EIO...), not a refusal the ceremony worded. */
+const isSystemError = (error: unknown): boolean => (error as NodeJS.ErrnoException).code !== undefined;
+
+/**
+ * Makes the root folder `dir` and writes it (`write`); when that fails (a full or read-only
+ * medium), removes what it wrote and the folder it made, and throws one line naming the folder,
+ * the error and the fix: no root is left half-made, with a key whose certificate was never shown.
+ */
+function makeRoot(dir: string, target: { make(): RootFolder }, write: (folder: RootFolder) => void): RootFolder {
+    let folder: RootFolder | undefined;
+    try {
+        folder = target.make();
+        write(folder);
+        return folder;
+    } catch (error) {
+        folder?.removeNew();
+        throw new Error(
+            `cannot write the root folder ${dir} (${codeOf(error)}); nothing of the new root was kept: free space on the medium or give --out a folder you can write to, then run init-root again`,
+        );
+    }
+}
+
 async function initRoot(argv: string[], out: (text: string) => void): Promise<number> {
     const v = parse<{
         out?: string;
@@ -276,11 +298,12 @@ async function initRoot(argv: string[], out: (text: string) => void): Promise<nu
     const binding = { environment: v.environment, trustDomain };
     const root = createRoot({ commonName: v.cn, organization: v.org, binding, validityDays, keyAlgorithm }, now);
     const encryptedKey = encryptRootKey(root.keyPem, passphrase);
-    const folder = target.make();
-    folder.writeNew(ROOT_KEY, encryptedKey, PRIVATE_FILE);
-    folder.writeNew(ROOT_CERT, root.certPem, PUBLIC_FILE);
     const record = certificateRecord("root", root.certPem, binding, now);
-    folder.startLog(record);
+    const folder = makeRoot(v.out, target, (made) => {
+        made.writeNew(ROOT_KEY, encryptedKey, PRIVATE_FILE);
+        made.writeNew(ROOT_CERT, root.certPem, PUBLIC_FILE);
+        made.startLog(record);
+    });
     out(
         `root of environment ${v.environment}, trust domain ${trustDomain}: ${record.subject}\n` +
             `  serial ${record.serial}, SPKI SHA-256 ${record.spkiSha256}, until ${record.notAfter}\n` +
@@ -395,8 +418,15 @@ async function sign(argv: string[], out: (text: string) => void): Promise<number
         const certPem = signIntermediate({ rootKeyPem, rootCertPem: root.certPem, csrPem, validityDays }, now);
         // Logged before it is written: no certificate leaves the ceremony unrecorded.
         const record = certificateRecord("certificate", certPem, root, now);
-        folder.appendLog(record);
         const unsigned = requests.slice(i + 1).map((r) => r.file);
+        try {
+            folder.appendLog(record);
+        } catch (error) {
+            if (!isSystemError(error)) throw error; // a refusal of the log, worded already
+            throw new Error(
+                `cannot record the certificate of --csr ${file} in ${folder.path(ISSUANCE_LOG)} (${codeOf(error)}); it was not written, and the log is as it was: free space on the medium, then sign ${[file, ...unsigned].join(", ")} again`,
+            );
+        }
         writePublic(
             target,
             certPem,
@@ -527,22 +557,28 @@ async function crl(argv: string[], out: (text: string) => void): Promise<number>
         prompter.close();
     }
     const series = signCrlSeries({ rootKeyPem, rootCertPem: root.certPem, revoked, windows });
-    for (const c of series) {
-        folder.appendLog({
-            time: now.toISOString(),
-            event: "crl",
-            environment: root.environment,
-            trustDomain: root.trustDomain,
-            crlNumber: c.number,
-            issuer: root.subject,
-            thisUpdate: c.thisUpdate.toISOString(),
-            nextUpdate: c.nextUpdate.toISOString(),
-            revoked: revoked.map((r) => ({
-                serial: r.serialHex,
-                reason: r.reason,
-                revokedAt: r.revokedAt.toISOString(),
-            })),
-        });
+    const records = series.map((c): CrlRecord => ({
+        time: now.toISOString(),
+        event: "crl",
+        environment: root.environment,
+        trustDomain: root.trustDomain,
+        crlNumber: c.number,
+        issuer: root.subject,
+        thisUpdate: c.thisUpdate.toISOString(),
+        nextUpdate: c.nextUpdate.toISOString(),
+        revoked: revoked.map((r) => ({
+            serial: r.serialHex,
+            reason: r.reason,
+            revokedAt: r.revokedAt.toISOString(),
+        })),
+    }));
+    try {
+        folder.appendLog(...records);
+    } catch (error) {
+        if (!isSystemError(error)) throw error; // a refusal of the log, worded already
+        throw new Error(
+            `cannot record the CRL series in ${folder.path(ISSUANCE_LOG)} (${codeOf(error)}); it was not written, and the log is as it was: free space on the medium, then run crl again`,
+        );
     }
     writePublic(v.out, series.map((c) => c.pem).join(""), `--out ${v.out}`, out);
     out(

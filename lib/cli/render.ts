@@ -2,10 +2,17 @@
 import * as path from "path";
 import { rawConfigFromStackFile } from "../config/load";
 import { EngineState } from "../engine/standIn";
+import { undoOnSignal } from "../interrupt";
 import { planFromRawConfig } from "../plan/plan";
 import { deployedRecordOf, renderPlan } from "../render/render";
 import { pendingCustomerFacingMessage } from "../stack";
-import { ENCRYPT_PLAIN_OPTION, openStateFile, passphraseFrom, PASSPHRASE_VARIABLE } from "../render/stateFile";
+import {
+    ENCRYPT_PLAIN_OPTION,
+    openStateFile,
+    passphraseFrom,
+    PASSPHRASE_VARIABLE,
+    StateFile,
+} from "../render/stateFile";
 import { Command, parse, parseNow, stackFilePath, UsageError } from "./stackSource";
 
 const USAGE = `usage: render (--stack NAME | --config FILE) [--out DIR] [--force] [--state FILE [${ENCRYPT_PLAIN_OPTION}]] [--now ISO]
@@ -16,7 +23,12 @@ Renders what the stack would create, offline, with real keys and certificates:
   DIR/apic/<endpoint>/client.crt client.key ca-chain.pem truststore.pem
 DIR defaults to out/<stack>. Every file is created new, never through a link: private keys 0600,
 other files 0644, folders 0700. The render is written into a temporary folder beside DIR and
-swapped in whole, so an interrupted render leaves DIR as it was.
+swapped in whole, so an interrupted render leaves DIR as it was: interrupted (SIGINT, SIGTERM,
+SIGHUP), it removes that folder and its locks, then ends by the same signal. One render at a time
+writes to DIR: it locks DIR by creating .DIR.render.lock beside it, removes the temporary folders
+of killed renders (.DIR.render-XXXXXX), naming each, and removes the lock when done, failed or
+interrupted; a render that finds the lock is refused, naming its holder. A lock is never removed
+for you: if no render is running, remove it.
 --force replaces DIR when it holds an earlier render and nothing else; nothing of it survives.
 Without it DIR must be empty or absent. A stack too large for this process's heap (about 200 KB
 per resource, 9 per endpoint) is refused before any key is made, naming the heap it needs
@@ -43,26 +55,6 @@ const DAY_MS = 86_400_000;
 const counted = (n: number, what: string): string => `${n} ${what}${n === 1 ? "" : "s"}`;
 /** GeneralizedTime has four digits for the year (RFC 5280 4.1.2.5.2). */
 const LAST_X509_TIME = Date.UTC(9999, 11, 31, 23, 59, 59);
-
-const SIGNALS: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
-
-/**
- * Until the returned function is called, SIGINT, SIGTERM or SIGHUP runs `close` and then ends the
- * process by the same signal, as it would have ended without a handler (the output folder is
- * left as an interrupted render leaves it; the state as it was, unless its save was done).
- */
-function closeOnSignal(close: () => void): () => void {
-    const stop = (): void => {
-        for (const signal of SIGNALS) process.removeListener(signal, onSignal);
-    };
-    function onSignal(signal: NodeJS.Signals): void {
-        stop();
-        close();
-        process.kill(process.pid, signal);
-    }
-    for (const signal of SIGNALS) process.on(signal, onSignal);
-    return stop;
-}
 
 export const renderCommand: Command = {
     usage: USAGE,
@@ -93,10 +85,21 @@ export const renderCommand: Command = {
                 `${ENCRYPT_PLAIN_OPTION} encrypts the plain state of --state FILE with ${PASSPHRASE_VARIABLE}: give both`,
             );
         }
-        const stateFile =
-            values.state !== undefined ? openStateFile(values.state, passphrase, { encryptPlain }) : undefined;
-        // Interrupted (Ctrl-C, a CI job cancelled), the render still releases the state's lock.
-        const stopWatching = stateFile && closeOnSignal(() => stateFile.close());
+        // Interrupted (Ctrl-C, a CI job cancelled), the render removes its staging folder and new
+        // state file and releases its locks, then ends by the signal: the output and the state are
+        // left as they were, unless the state's save was done.
+        const stopWatching = undoOnSignal();
+        const warn = (message: string): void => void process.stderr.write(`warning: ${message}\n`);
+        let stateFile: StateFile | undefined;
+        try {
+            stateFile =
+                values.state !== undefined
+                    ? openStateFile(values.state, passphrase, { encryptPlain, warn })
+                    : undefined;
+        } catch (error) {
+            stopWatching();
+            throw error;
+        }
         try {
             const state: EngineState = stateFile?.state ?? new Map();
             // As `pulumi up` does, check CA rotation phases against the last run of this state.
@@ -117,6 +120,7 @@ export const renderCommand: Command = {
                     state,
                     // Saved before the output is put in place: no output holds certificates of keys the state lacks.
                     beforeCommit: () => stateFile?.save(),
+                    warn,
                 });
             } finally {
                 // Kept even when the render stops, as the engine keeps what it made (once: a save after the first does nothing).
@@ -132,7 +136,7 @@ export const renderCommand: Command = {
             if (pending !== undefined) process.stderr.write(`warning: ${pending}\n`);
             return 0;
         } finally {
-            stopWatching?.();
+            stopWatching();
             stateFile?.close();
         }
     },

@@ -129,7 +129,11 @@ function readExisting(file: string, privateFile: boolean): string {
 }
 
 export class RootFolder {
-    private constructor(readonly dir: string) {}
+    /** `made`: for init-root, whether it made the folder (else it was empty); undefined for an existing root. */
+    private constructor(
+        readonly dir: string,
+        private readonly made?: boolean,
+    ) {}
 
     /**
      * Checks that init-root may make a root in `dir` (a new folder in an existing one, or an empty
@@ -161,9 +165,24 @@ export class RootFolder {
         return {
             make: () => {
                 makePrivateFolder(dir);
-                return new RootFolder(dir);
+                return new RootFolder(dir, existing === undefined);
             },
         };
+    }
+
+    /**
+     * Removes what init-root wrote into this new root folder (its key, certificate and log), and
+     * the folder if init-root made it and nothing else is in it; throws nothing. For an init-root
+     * that failed half-way: nothing of the root was shown or signed yet.
+     */
+    removeNew(): void {
+        if (this.made === undefined) return;
+        try {
+            for (const name of [ROOT_KEY, ROOT_CERT, ISSUANCE_LOG]) fs.rmSync(this.path(name), { force: true });
+            if (this.made) fs.rmdirSync(this.dir);
+        } catch {
+            // Something else is in it now, or the medium takes no change: left as it is.
+        }
     }
 
     /** An existing root folder, checked: private, outside git, with its three files. */
@@ -196,18 +215,34 @@ export class RootFolder {
 
     /** Starts the issuance log with its first record (init-root). */
     startLog(record: LogRecord): void {
-        this.writeRecord(createExclusive(this.path(ISSUANCE_LOG), PRIVATE_FILE), record);
+        this.writeRecords(createExclusive(this.path(ISSUANCE_LOG), PRIVATE_FILE), [record]);
     }
 
-    /** Appends a record: the log is opened O_APPEND (never rewritten), without following a link, and synced. */
-    appendLog(record: LogRecord): void {
-        this.writeRecord(openExisting(this.path(ISSUANCE_LOG), O_WRONLY | O_APPEND, true), record);
+    /**
+     * Appends records, all or none: the log is opened O_APPEND (never rewritten), without following
+     * a link, and synced. Records that cannot be written whole (a full medium) are cut off again,
+     * leaving the log as it was, and the system error is thrown.
+     */
+    appendLog(...records: LogRecord[]): void {
+        this.writeRecords(openExisting(this.path(ISSUANCE_LOG), O_WRONLY | O_APPEND, true), records);
     }
 
-    private writeRecord(fd: number, record: LogRecord): void {
+    private writeRecords(fd: number, records: LogRecord[]): void {
         try {
-            fs.writeSync(fd, `${JSON.stringify(record)}\n`);
-            fs.fsyncSync(fd);
+            const size = fs.fstatSync(fd).size;
+            try {
+                // writeFileSync writes all of it or throws (writeSync may write part and say so).
+                fs.writeFileSync(fd, records.map((record) => `${JSON.stringify(record)}\n`).join(""));
+                fs.fsyncSync(fd);
+            } catch (error) {
+                try {
+                    fs.ftruncateSync(fd, size);
+                    fs.fsyncSync(fd);
+                } catch {
+                    // The caller's error is the one to report; a cut record shows as one on the next read.
+                }
+                throw error;
+            }
         } finally {
             fs.closeSync(fd);
         }

@@ -3,10 +3,14 @@
  * link (O_CREAT|O_EXCL|O_NOFOLLOW), keys 0600 and other files 0644, in 0700 folders, whatever the
  * umask or an earlier render left. A render is written into a fresh sibling folder and swapped in
  * whole, so no file of an earlier render survives and an interrupted render leaves the old one.
+ * One render at a time writes to an output folder (its lock, stateLock.ts); under the lock, the
+ * staging folders that killed renders left beside it are removed.
  */
 import * as fs from "fs";
 import * as path from "path";
 import { codeOf, entryAt, makePrivateFolder, writeNewFile } from "../files";
+import { untilDone } from "../interrupt";
+import { lockOutputFolder, RenderLock, RenderLockError } from "./stateLock";
 
 export { codeOf, createExclusive, PRIVATE_FILE, PUBLIC_FILE, writeNewFile } from "../files";
 
@@ -61,64 +65,84 @@ function foreignEntries(folder: string): string[] {
 }
 
 /**
+ * Refuses a target that render may not write to: a link, a file, or a folder holding anything but
+ * an earlier render (and that only with `force`).
+ */
+function checkTarget(target: string, force: boolean): void {
+    let existing: fs.Stats | undefined;
+    try {
+        existing = entryAt(target);
+    } catch (error) {
+        // ENOTDIR: a file on the way (--out notes.txt/out); EACCES: a folder on the way that may not be searched.
+        const problem = codeOf(error) === "ENOTDIR" ? "a file is on its path, not a folder" : codeOf(error);
+        throw new Error(`output folder ${target} cannot be used (${problem}); choose another --out`);
+    }
+    if (existing?.isSymbolicLink()) {
+        throw new Error(
+            `output folder ${target} is a symbolic link; render never writes keys through a link: give the real folder as --out`,
+        );
+    }
+    if (existing !== undefined && !existing.isDirectory()) {
+        throw new Error(`output folder ${target} is not a folder; choose another --out`);
+    }
+    const entries = existing !== undefined ? fs.readdirSync(target) : [];
+    // A folder with anything a render does not write is never offered for --force (an --out that
+    // named the wrong folder): --force would delete it all.
+    const foreign = entries.length > 0 ? foreignEntries(target) : [];
+    if (foreign.length > 0) {
+        const shown = foreign.length > 3 ? [...foreign.slice(0, 3), `${foreign.length - 3} more`] : foreign;
+        throw new Error(
+            `output folder ${target} holds files that are not a render's (${shown.join(", ")}); --force only replaces an earlier render: choose another --out`,
+        );
+    }
+    if (entries.length > 0 && !entries.includes("inventory.json") && !entries.includes("csr")) {
+        throw new Error(
+            `output folder ${target} holds files that are not a render (it has no inventory.json or csr/); --force only replaces an earlier render: choose another --out`,
+        );
+    }
+    if (entries.length > 0 && !force) {
+        throw new Error(
+            `output folder ${target} holds an earlier render; pass --force to replace it, or choose another --out`,
+        );
+    }
+}
+
+/** The end of a staging folder's name after `.<name>.render-` (mkdtemp's six characters), and of the old output's during a swap. */
+const STAGING_SUFFIX = /^[A-Za-z0-9]{6}(-old)?$/;
+
+/**
  * The output folder of one render: files go into a temporary sibling (same parent, so the swap is
- * a rename) until `commit` puts it in place of the target.
+ * a rename) until `commit` puts it in place of the target. From `open` to `commit` or `discard`
+ * it holds the target's lock, and an interrupted command (lib/interrupt.ts) discards it.
  */
 export class StagedFolder {
     /** Every file written, relative to the folder. */
     readonly files: string[] = [];
+    private closed = false;
+    private readonly done: () => void;
 
     private constructor(
         readonly target: string,
-        private readonly staging: string,
+        private staging: string,
         private readonly createdParents: string[],
-    ) {}
+        private readonly lock: RenderLock,
+    ) {
+        this.done = untilDone(() => this.discard());
+    }
 
     /**
-     * Checks the target and makes the temporary sibling, so that an unusable target fails before
-     * any key is made. Without `force` the target must be empty or absent; with it, it may hold an
-     * earlier render, never anything else.
+     * Checks the target, makes the temporary sibling and takes the target's lock, so that an
+     * unusable or busy target fails before any key is made. Without `force` the target must be
+     * empty or absent; with it, it may hold an earlier render, never anything else. Under the lock
+     * the target is checked again (a render may have put its output there meanwhile), and the
+     * staging folders of renders that were killed are removed, each named to `warn`.
      */
-    static open(target: string, options: { force: boolean }): StagedFolder {
-        let existing: fs.Stats | undefined;
-        try {
-            existing = entryAt(target);
-        } catch (error) {
-            // ENOTDIR: a file on the way (--out notes.txt/out); EACCES: a folder on the way that may not be searched.
-            const problem = codeOf(error) === "ENOTDIR" ? "a file is on its path, not a folder" : codeOf(error);
-            throw new Error(`output folder ${target} cannot be used (${problem}); choose another --out`);
-        }
-        if (existing?.isSymbolicLink()) {
-            throw new Error(
-                `output folder ${target} is a symbolic link; render never writes keys through a link: give the real folder as --out`,
-            );
-        }
-        if (existing !== undefined && !existing.isDirectory()) {
-            throw new Error(`output folder ${target} is not a folder; choose another --out`);
-        }
-        const entries = existing !== undefined ? fs.readdirSync(target) : [];
-        // A folder with anything a render does not write is never offered for --force (an --out that
-        // named the wrong folder): --force would delete it all.
-        const foreign = entries.length > 0 ? foreignEntries(target) : [];
-        if (foreign.length > 0) {
-            const shown = foreign.length > 3 ? [...foreign.slice(0, 3), `${foreign.length - 3} more`] : foreign;
-            throw new Error(
-                `output folder ${target} holds files that are not a render's (${shown.join(", ")}); --force only replaces an earlier render: choose another --out`,
-            );
-        }
-        if (entries.length > 0 && !entries.includes("inventory.json") && !entries.includes("csr")) {
-            throw new Error(
-                `output folder ${target} holds files that are not a render (it has no inventory.json or csr/); --force only replaces an earlier render: choose another --out`,
-            );
-        }
-        if (entries.length > 0 && !options.force) {
-            throw new Error(
-                `output folder ${target} holds an earlier render; pass --force to replace it, or choose another --out`,
-            );
-        }
+    static open(target: string, options: { force: boolean; warn?: (message: string) => void }): StagedFolder {
+        checkTarget(target, options.force);
         const parent = path.dirname(target);
         const missing: string[] = [];
         let trying = parent;
+        let staging: string;
         try {
             for (let folder = parent; entryAt(folder) === undefined; folder = path.dirname(folder)) {
                 missing.unshift(folder);
@@ -128,13 +152,75 @@ export class StagedFolder {
                 makePrivateFolder(folder);
             }
             trying = parent;
-            const staging = fs.mkdtempSync(path.join(parent, `.${path.basename(target)}.render-`));
-            makePrivateFolder(staging);
-            return new StagedFolder(target, staging, missing);
+            staging = StagedFolder.makeStaging(target);
         } catch (error) {
             removeEmptyFolders(missing);
             throw new Error(
                 `cannot write to ${target} (${codeOf(error)} creating a folder in ${trying}); give --out a folder you can write to`,
+            );
+        }
+        let lock: RenderLock;
+        try {
+            lock = lockOutputFolder(target);
+        } catch (error) {
+            fs.rmSync(staging, { recursive: true, force: true });
+            removeEmptyFolders(missing);
+            if (error instanceof RenderLockError) throw error;
+            throw new Error(
+                `cannot write to ${target} (${codeOf(error)} creating a file in ${parent}); give --out a folder you can write to`,
+            );
+        }
+        const folder = new StagedFolder(target, staging, missing, lock);
+        try {
+            checkTarget(target, options.force);
+            folder.removeLeftovers(options.warn ?? (() => undefined));
+        } catch (error) {
+            folder.discard();
+            throw error;
+        }
+        return folder;
+    }
+
+    private static makeStaging(target: string): string {
+        const staging = fs.mkdtempSync(path.join(path.dirname(target), `.${path.basename(target)}.render-`));
+        makePrivateFolder(staging);
+        return staging;
+    }
+
+    /**
+     * Under the lock, every other `.<name>.render-XXXXXX` folder beside the target was left by a
+     * render killed before it could remove it (kill -9, a crash, a heap too small): removed, with
+     * the private keys it holds. An old output (`-old`) while the target is missing is the output a
+     * render was putting back or away when it was killed: refused, for a person to choose.
+     */
+    private removeLeftovers(warn: (message: string) => void): void {
+        const parent = path.dirname(this.target);
+        const prefix = `.${path.basename(this.target)}.render-`;
+        // A render that held the lock while this one made its staging folder took it for a leftover.
+        if (entryAt(this.staging) === undefined) this.staging = StagedFolder.makeStaging(this.target);
+        const leftovers = fs
+            .readdirSync(parent, { withFileTypes: true })
+            .filter(
+                (entry) =>
+                    entry.isDirectory() &&
+                    entry.name.startsWith(prefix) &&
+                    STAGING_SUFFIX.test(entry.name.slice(prefix.length)) &&
+                    entry.name !== path.basename(this.staging),
+            )
+            .map((entry) => path.join(parent, entry.name))
+            .sort();
+        const old = leftovers.find((folder) => folder.endsWith("-old"));
+        if (old !== undefined && entryAt(this.target) === undefined) {
+            throw new Error(
+                `output folder ${this.target} is missing, and ${old} holds the output that was in it (a render was killed while swapping its output in): move ${old} back to ${this.target} and render again with --force, or remove ${old}`,
+            );
+        }
+        for (const folder of leftovers) {
+            fs.rmSync(folder, { recursive: true, force: true });
+            warn(
+                folder.endsWith("-old")
+                    ? `removed ${folder}: the earlier output of ${this.target}, which a killed render was replacing (it held private keys)`
+                    : `removed ${folder}: the unfinished output of a render of ${this.target} that was killed (it held private keys)`,
             );
         }
     }
@@ -146,11 +232,17 @@ export class StagedFolder {
             throw new Error(`render tried to write ${relative}, outside its output folder`);
         }
         let folder = this.staging;
-        for (const part of parts.slice(0, -1)) {
-            folder = path.join(folder, part);
-            makePrivateFolder(folder);
+        try {
+            for (const part of parts.slice(0, -1)) {
+                folder = path.join(folder, part);
+                makePrivateFolder(folder);
+            }
+            writeNewFile(path.join(folder, parts[parts.length - 1]), content, mode);
+        } catch (error) {
+            throw new Error(
+                `cannot write ${relative} of the render (${codeOf(error)}); ${this.target} is left as it was: free space, or give --out a folder you can write to`,
+            );
         }
-        writeNewFile(path.join(folder, parts[parts.length - 1]), content, mode);
         this.files.push(relative);
     }
 
@@ -169,12 +261,32 @@ export class StagedFolder {
             if (replaced) fs.renameSync(old, this.target);
             throw error;
         }
-        if (replaced) fs.rmSync(old, { recursive: true, force: true });
+        try {
+            if (replaced) fs.rmSync(old, { recursive: true, force: true });
+        } finally {
+            this.close();
+        }
     }
 
-    /** Removes the unfinished render and the folders made for it: the target stays as it was. */
+    /**
+     * Removes the unfinished render, releases the lock and removes the folders made for the
+     * render: the target stays as it was. After `commit`, does nothing. Throws nothing.
+     */
     discard(): void {
-        fs.rmSync(this.staging, { recursive: true, force: true });
+        if (this.closed) return;
+        try {
+            fs.rmSync(this.staging, { recursive: true, force: true });
+        } catch {
+            // Left for the next render into this folder to remove.
+        }
+        this.close();
         removeEmptyFolders(this.createdParents);
+    }
+
+    /** Done with the staging folder: the lock is released, and an interruption has nothing more to undo. */
+    private close(): void {
+        this.closed = true;
+        this.done();
+        this.lock.release();
     }
 }

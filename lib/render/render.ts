@@ -34,6 +34,8 @@ export interface RenderOptions extends RunOptions {
      * signed it, so that a failed save leaves no output that the state cannot renew.
      */
     beforeCommit?: () => void;
+    /** Told what the render removed before it began: staging folders that killed renders left beside the output. */
+    warn?: (message: string) => void;
 }
 
 export interface RenderResult {
@@ -76,7 +78,7 @@ export async function renderPlan(plan: PkiPlan, outDir: string, options: RenderO
         options.heapLimitBytes ?? heapLimitBytes(),
     );
     if (shortfall !== undefined) throw new Error(shortfall);
-    const folder = StagedFolder.open(outDir, { force: options.force === true });
+    const folder = StagedFolder.open(outDir, { force: options.force === true, warn: options.warn });
     try {
         const result = await renderInto(plan, folder, clocked);
         options.beforeCommit?.();
@@ -86,8 +88,11 @@ export async function renderPlan(plan: PkiPlan, outDir: string, options: RenderO
         if (error instanceof PendingSignaturesError) {
             options.beforeCommit?.();
             folder.commit();
-        } else folder.discard();
+        }
         throw error;
+    } finally {
+        // The unfinished render, unless it was put in place; and the output folder's lock.
+        folder.discard();
     }
 }
 

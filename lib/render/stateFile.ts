@@ -9,7 +9,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { EngineState } from "../engine/standIn";
 import { codeOf, createReplacement, PRIVATE_FILE, Replacement } from "../files";
-import { lockStateFile, StateLock, StateLockError } from "./stateLock";
+import { lockStateFile, RenderLock, RenderLockError } from "./stateLock";
 
 export const PASSPHRASE_VARIABLE = "APIC_ISTIO_PKI_STATE_PASSPHRASE";
 /** The option messages name. */
@@ -238,22 +238,48 @@ const cannotWrite = (file: string, error: unknown): Error =>
     );
 
 /**
+ * Under the state's lock, the new state files that renders killed before they could save or remove
+ * them left beside it (createReplacement's `.<name>.<12 hex digits>.tmp`; empty if the render was
+ * killed while rendering, the whole state if while saving): removed, each named to `warn`.
+ */
+function removeLeftoverStates(file: string, warn: (message: string) => void): void {
+    const folder = path.dirname(file);
+    const prefix = `.${path.basename(file)}.`;
+    let entries: fs.Dirent[];
+    try {
+        entries = fs.readdirSync(folder, { withFileTypes: true });
+    } catch {
+        return; // a folder that may be written but not listed: nothing to find
+    }
+    for (const entry of entries) {
+        if (!entry.isFile() || !entry.name.startsWith(prefix)) continue;
+        if (!/^[0-9a-f]{12}\.tmp$/.test(entry.name.slice(prefix.length))) continue;
+        const leftover = path.join(folder, entry.name);
+        fs.rmSync(leftover, { force: true });
+        warn(
+            `removed ${leftover}: the new state file of a render with ${OPTION} ${file} that was killed (it may hold the state's private keys)`,
+        );
+    }
+}
+
+/**
  * Locks the state file (stateLock.ts: a second render on it is refused until `close`), reads the
  * state (an absent file is a fresh state; with a passphrase, a plain file only when
- * `encryptPlain`, which the next save then encrypts) and creates, exclusively and 0600, the file
- * the next state will be written to, so that an unwritable place fails before any key is made.
- * When it throws, it holds no lock and has left no file.
+ * `encryptPlain`, which the next save then encrypts), removes the new state files killed renders
+ * left (named to `warn`) and creates, exclusively and 0600, the file the next state will be written
+ * to, so that an unwritable place fails before any key is made. When it throws, it holds no lock
+ * and has left no file.
  */
 export function openStateFile(
     file: string,
     passphrase: string | undefined,
-    options: { encryptPlain?: boolean } = {},
+    options: { encryptPlain?: boolean; warn?: (message: string) => void } = {},
 ): StateFile {
-    let lock: StateLock;
+    let lock: RenderLock;
     try {
         lock = lockStateFile(file);
     } catch (error) {
-        throw error instanceof StateLockError ? error : cannotWrite(file, error);
+        throw error instanceof RenderLockError ? error : cannotWrite(file, error);
     }
     let state: EngineState;
     let key: StateKey | undefined;
@@ -265,6 +291,7 @@ export function openStateFile(
                 ? { state: new Map() as EngineState }
                 : parseState(text, file, passphrase, options.encryptPlain === true));
         try {
+            removeLeftoverStates(file, options.warn ?? (() => undefined));
             replacement = createReplacement(file, PRIVATE_FILE);
         } catch (error) {
             throw cannotWrite(file, error);

@@ -1,26 +1,37 @@
 /**
- * The lock of `render --state FILE`: FILE.lock, beside the state. A render takes it before it
- * reads the state and keeps it until its write is done, so that two renders on one state cannot
- * both make keys and the last to write win (the other's output would hold certificates of keys the
- * state no longer has). It is created exclusively (O_CREAT|O_EXCL, never through a link) 0600 and
- * says who holds it; a lock a killed render left is never removed here (the folder may be shared
- * between hosts): the refusal says how to remove it.
+ * The locks of render. `render --state FILE` takes FILE.lock, beside the state, before it reads the
+ * state and keeps it until its write is done, so that two renders on one state cannot both make
+ * keys and the last to write win (the other's output would hold certificates of keys the state no
+ * longer has). Every render takes the lock of its output folder, `.<name>.render.lock` beside it,
+ * before it looks into the folder and keeps it until its output is in place, so that two renders
+ * into one folder cannot take each other's staging folder for a leftover, nor replace a render that
+ * appeared meanwhile without --force. A lock is created exclusively (O_CREAT|O_EXCL, never through
+ * a link) 0600 and says who holds it; a lock a killed render left is never removed here (the folder
+ * may be shared between hosts): the refusal says how to remove it.
  */
 import * as fs from "fs";
 import * as os from "os";
+import * as path from "path";
 import { codeOf, createExclusive, PRIVATE_FILE } from "../files";
-
-const OPTION = "--state";
+import { untilDone } from "../interrupt";
 
 /** A lock this process holds. */
-export interface StateLock {
+export interface RenderLock {
     readonly file: string;
     /** Removes the lock, if it is still the one this process created. Throws nothing. */
     release(): void;
 }
 
 /** A refusal to lock: the lock is held, or something that is no lock is at its path. */
-export class StateLockError extends Error {}
+export class RenderLockError extends Error {}
+
+/** What a lock guards, as its refusals name it. */
+interface Guarded {
+    /** The thing locked, e.g. "--state state.json" or "output folder out". */
+    readonly name: string;
+    /** What another render would do with it, e.g. "uses this state". */
+    readonly use: string;
+}
 
 /** What a lock file says of the render that holds it. */
 interface Holder {
@@ -94,27 +105,43 @@ function running(pid: number): boolean {
     }
 }
 
-function refusal(stateFile: string, lock: string, found: Exclude<Found, { gone: true }>): string {
-    if ("problem" in found) return `${OPTION} ${stateFile} cannot be locked: ${lock} ${found.problem}; remove ${lock}`;
+function refusal(guarded: Guarded, lock: string, found: Exclude<Found, { gone: true }>): string {
+    if ("problem" in found) return `${guarded.name} cannot be locked: ${lock} ${found.problem}; remove ${lock}`;
     const fix = `if none is running, remove ${lock}`;
     if ("unknown" in found) {
-        return `${OPTION} ${stateFile} is in use: its lock ${lock} ${found.unknown}; wait for that render to end, or ${fix}`;
+        return `${guarded.name} is in use: its lock ${lock} ${found.unknown}; wait for that render to end, or ${fix}`;
     }
     const { holder } = found;
-    const held = `${OPTION} ${stateFile} is in use: its lock ${lock} is held by pid ${holder.pid} on ${holder.host} since ${holder.started}`;
+    const held = `${guarded.name} is in use: its lock ${lock} is held by pid ${holder.pid} on ${holder.host} since ${holder.started}`;
     if (holder.host === os.hostname() && !running(holder.pid)) {
-        return `${held}, but no process ${holder.pid} runs on this host (a render killed before it could remove its lock?); if no other render uses this state, remove ${lock}`;
+        return `${held}, but no process ${holder.pid} runs on this host (a render killed before it could remove its lock?); if no other render ${guarded.use}, remove ${lock}`;
     }
     return `${held}; wait for that render to end, or ${fix}`;
 }
 
 /**
- * Takes the lock of `stateFile`, or throws: a StateLockError, one line naming the state, the
+ * Takes the lock of `stateFile`, or throws: a RenderLockError, one line naming the state, the
  * lock, its holder and the fix, when it is held; the system error (for the caller to word) when it
  * cannot be created.
  */
-export function lockStateFile(stateFile: string): StateLock {
-    const lock = lockFileOf(stateFile);
+export function lockStateFile(stateFile: string): RenderLock {
+    return takeLock(lockFileOf(stateFile), { name: `--state ${stateFile}`, use: "uses this state" });
+}
+
+/** The lock of the output folder `target` (an absolute path): `.<name>.render.lock` beside it. */
+export const outputLockOf = (target: string): string =>
+    path.join(path.dirname(target), `.${path.basename(target)}.render.lock`);
+
+/** Takes the lock of the output folder `target`, or throws as lockStateFile does. */
+export function lockOutputFolder(target: string): RenderLock {
+    return takeLock(outputLockOf(target), { name: `output folder ${target}`, use: "writes to this output folder" });
+}
+
+/**
+ * Takes the lock at `lock`: released by `release`, or by an interrupted command
+ * (lib/interrupt.ts) before it ends.
+ */
+function takeLock(lock: string, guarded: Guarded): RenderLock {
     // Again only when the lock went away between the refused create and the read.
     for (let attempt = 1; ; attempt++) {
         let fd: number;
@@ -124,7 +151,7 @@ export function lockStateFile(stateFile: string): StateLock {
             if (codeOf(error) !== "EEXIST") throw error;
             const found = inspect(lock);
             if ("gone" in found && attempt < 3) continue;
-            throw new StateLockError(refusal(stateFile, lock, "gone" in found ? { unknown: HALF_WRITTEN } : found));
+            throw new RenderLockError(refusal(guarded, lock, "gone" in found ? { unknown: HALF_WRITTEN } : found));
         }
         let identity: fs.Stats;
         try {
@@ -138,19 +165,19 @@ export function lockStateFile(stateFile: string): StateLock {
         }
         fs.closeSync(fd);
         let held = true;
-        return {
-            file: lock,
-            release() {
-                if (!held) return;
-                held = false;
-                try {
-                    // Not a lock someone else took after removing this one by hand.
-                    const now = fs.lstatSync(lock);
-                    if (now.dev === identity.dev && now.ino === identity.ino) fs.unlinkSync(lock);
-                } catch {
-                    // Gone already, or unreadable: nothing this process may remove.
-                }
-            },
+        const release = (): void => {
+            if (!held) return;
+            held = false;
+            done();
+            try {
+                // Not a lock someone else took after removing this one by hand.
+                const now = fs.lstatSync(lock);
+                if (now.dev === identity.dev && now.ino === identity.ino) fs.unlinkSync(lock);
+            } catch {
+                // Gone already, or unreadable: nothing this process may remove.
+            }
         };
+        const done = untilDone(release);
+        return { file: lock, release };
     }
 }

@@ -1,0 +1,59 @@
+/**
+ * What a command undoes when it is interrupted (SIGINT, SIGTERM, SIGHUP) before it is done: a
+ * render's staging folder, which holds every private key of the render, and the locks and new
+ * files it holds. Whatever makes such a thing registers its undoing here until it is done with it
+ * (`untilDone`); a command that writes files installs `undoOnSignal` for its run.
+ *
+ * Node handles a signal between two turns of its event loop, never inside synchronous code: while
+ * the handler is installed, a run of synchronous writes (a render's files and their swap into
+ * place, the ceremony's root folder) is never cut in half by these signals; the signal is handled
+ * once it is over. Nothing runs on kill -9: the next run finds what was left (render: its output
+ * lock, and the staging folders it then removes).
+ */
+
+/** The undoings of what is under way, oldest first. */
+const pending = new Set<() => void>();
+
+/**
+ * Registers `undo`, to run if the process is interrupted, until the returned function is called
+ * (when what it undoes is done or undone). `undo` must throw nothing.
+ */
+export function untilDone(undo: () => void): () => void {
+    pending.add(undo);
+    return () => {
+        pending.delete(undo);
+    };
+}
+
+/** Runs every registered undoing, newest first (a staging folder before the lock that guards it). */
+function undoAll(): void {
+    for (const undo of [...pending].reverse()) {
+        pending.delete(undo);
+        try {
+            undo();
+        } catch {
+            // The process is ending: the other undoings still run.
+        }
+    }
+}
+
+const SIGNALS: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+
+/**
+ * Until the returned function is called, SIGINT, SIGTERM or SIGHUP undoes what is under way
+ * (`untilDone`) and then ends the process by the same signal, as it would have ended without a
+ * handler. A signal that comes while synchronous code runs is handled after it; if the returned
+ * function is called first (the command is done), the signal is not handled.
+ */
+export function undoOnSignal(): () => void {
+    const stop = (): void => {
+        for (const signal of SIGNALS) process.removeListener(signal, onSignal);
+    };
+    function onSignal(signal: NodeJS.Signals): void {
+        stop();
+        undoAll();
+        process.kill(process.pid, signal);
+    }
+    for (const signal of SIGNALS) process.on(signal, onSignal);
+    return stop;
+}
