@@ -492,6 +492,27 @@ const CASES: [string, Overrides, string[]][] = [
         ],
     ],
     [
+        "Option 3 with a group named after a service it does not hold",
+        {
+            option: "3",
+            domains: "{ ob: { services: [accounts, ob-payee], groups: { accounts: [ob-payee], core: [accounts] } } }",
+        },
+        [
+            'pki:domains.ob.groups.accounts is named after the service "accounts", which it does not hold ("accounts" is in group "core"): ' +
+                'both make the endpoint "ob-accounts" (its Secret, APIC bundle and client identity) and the host accounts.ob.<pki:baseDomain>, ' +
+                'which under pki:option 2 are that service\'s own. Rename the group, or put "accounts" in it',
+        ],
+    ],
+    [
+        "a group named after a service it does not hold, under Option 2",
+        { option: "2", domains: "{ ob: { services: [accounts, ob-payee], groups: { payee: [accounts] } } }" },
+        [
+            'pki:domains.ob.groups.payee is named after the service "ob-payee", which it does not hold ("ob-payee" is in no group): ' +
+                'both make the endpoint "ob-payee" (its Secret, APIC bundle and client identity), ' +
+                'which under pki:option 2 are that service\'s own. Rename the group, or put "ob-payee" in it',
+        ],
+    ],
+    [
         "two endpoints on one host",
         { option: "2", domains: "{ ob: { services: [Accounts, accounts] } }" },
         [

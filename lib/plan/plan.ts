@@ -6,6 +6,7 @@
 import * as crypto from "crypto";
 import { X509Certificate } from "@peculiar/x509";
 import { ConfigError, dnsNameProblems, validateConfig } from "../config/validate";
+import { endpointIdOf } from "../config/values";
 import { HostnameOption, LeafKeyAlgorithm, OfflineRootConfig, PkiConfig, RevocationConfig } from "../config/types";
 import {
     activeGeneration,
@@ -285,11 +286,6 @@ export const CA_USES = ["cert_signing", "crl_signing"] as const;
  */
 export function apicClientIdentity(environment: string, endpointId: string): string {
     return `urn:apic-istio-pki:${environment}:apic-client:${endpointId}`;
-}
-
-/** `<domain>-<name>`, without doubling a domain prefix the name already has ("ob-payee", not "ob-ob-payee"). */
-function endpointIdOf(domain: string, name: string): string {
-    return name.startsWith(`${domain}-`) ? name : `${domain}-${name}`;
 }
 
 interface Grouping {
