@@ -343,7 +343,11 @@ export function gatewayServerCert(
 ): LeafPlan {
     return {
         role: "gateway-server",
-        subject: subject(args.host.length <= MAX_COMMON_NAME ? args.host : args.endpointId, args.organization),
+        // A host too long for a common name (RFC 5280: 64) is in the SAN alone; the CN names the endpoint.
+        subject: subject(
+            args.host.length <= MAX_COMMON_NAME ? args.host : args.endpointId.slice(0, MAX_COMMON_NAME),
+            args.organization,
+        ),
         dnsNames: [args.host],
         uris: [],
         allowedUses: leafUses(args.keyAlgorithm, "server_auth"),
@@ -396,7 +400,7 @@ export function uiClientCert(
 /** APIC's server certificate for a host the UI services call: SAN = the host, EKU serverAuth only. */
 export function apicServerCert(args: LeafOptions & { host: string; epoch: number; issuer?: CaId }): LeafPlan {
     return {
-        ...gatewayServerCert({ ...args, endpointId: args.host }),
+        ...gatewayServerCert({ ...args, endpointId: hostId(args.host) }),
         role: "apic-server",
     };
 }
