@@ -492,6 +492,27 @@ const CASES: [string, Overrides, string[]][] = [
         ],
     ],
     [
+        "Option 3 with a group named after a service it does not hold",
+        {
+            option: "3",
+            domains: "{ ob: { services: [accounts, ob-payee], groups: { accounts: [ob-payee], core: [accounts] } } }",
+        },
+        [
+            'pki:domains.ob.groups.accounts is named after the service "accounts", which it does not hold ("accounts" is in group "core"): ' +
+                'both make the endpoint "ob-accounts" (its Secret, APIC bundle and client identity) and the host accounts.ob.<pki:baseDomain>, ' +
+                'which under pki:option 2 are that service\'s own. Rename the group, or put "accounts" in it',
+        ],
+    ],
+    [
+        "a group named after a service it does not hold, under Option 2",
+        { option: "2", domains: "{ ob: { services: [accounts, ob-payee], groups: { payee: [accounts] } } }" },
+        [
+            'pki:domains.ob.groups.payee is named after the service "ob-payee", which it does not hold ("ob-payee" is in no group): ' +
+                'both make the endpoint "ob-payee" (its Secret, APIC bundle and client identity), ' +
+                'which under pki:option 2 are that service\'s own. Rename the group, or put "ob-payee" in it',
+        ],
+    ],
+    [
         "two endpoints on one host",
         { option: "2", domains: "{ ob: { services: [Accounts, accounts] } }" },
         [
@@ -1574,6 +1595,66 @@ const CASES: [string, Overrides, string[]][] = [
         { frontEnd: "{ services: [sample-app], callers: [sample-app], apicHosts: [APIC.dev.api.bank.example] }" },
         [
             "pki:frontEnd.apicHosts[0] \"APIC.dev.api.bank.example\" has the label \"APIC\"; labels are lower-case letters, digits and '-', not starting or ending with '-'",
+        ],
+    ],
+    [
+        "frontEnd.apicHosts listing a host twice",
+        {
+            frontEnd:
+                "{ services: [sample-app], callers: [sample-app], apicHosts: [apic.dev.api.bank.example, apic.dev.api.bank.example] }",
+        },
+        ['pki:frontEnd.apicHosts lists "apic.dev.api.bank.example" twice; list each host once'],
+    ],
+    [
+        "frontEnd.apicHosts empty with callers",
+        { frontEnd: "{ services: [sample-app], callers: [sample-app], apicHosts: [] }" },
+        [
+            "pki:frontEnd.apicHosts must list the APIC host(s) the UI services of pki:frontEnd.callers call, e.g. [apic.dev.api.bank.example]; got []. Or empty pki:frontEnd.callers",
+        ],
+    ],
+    [
+        "frontEnd.apicHosts with two hosts of one Kubernetes name",
+        {
+            frontEnd:
+                "{ services: [sample-app], callers: [sample-app], apicHosts: [apic-ui.bank.example, apic.ui-bank.example] }",
+        },
+        [
+            'pki:frontEnd.apicHosts[1] "apic.ui-bank.example" and pki:frontEnd.apicHosts[0] "apic-ui.bank.example" have the same name in Kubernetes objects and APIC payloads, "apic-ui-bank-example" (dots become \'-\'), so one would replace the other\'s; give the UI services that call one of them a stack of their own',
+        ],
+    ],
+    [
+        "frontEnd.apicHosts naming a gateway endpoint's host",
+        { frontEnd: "{ services: [sample-app], callers: [sample-app], apicHosts: [ob.dev.api.bank.example] }" },
+        [
+            'pki:frontEnd.apicHosts[0] "ob.dev.api.bank.example" is the host pki:domains.ob (endpoint "ob") serves on the ingress gateway, not one of APIC\'s: ' +
+                "the UI services' calls would go to the gateway, which takes only APIC's client certificate there, and APIC's certificate for the host " +
+                "would be a second one for the gateway's host. List the host(s) on which APIC receives the UI services' calls",
+        ],
+    ],
+    [
+        "frontEnd.customerFacing naming a gateway endpoint's host",
+        { frontEnd: "{ customerFacing: { ob.dev.api.bank.example: {} } }" },
+        [
+            'pki:frontEnd.customerFacing.ob.dev.api.bank.example is also the host pki:domains.ob (endpoint "ob") serves to APIC: the ingress gateway would have two servers for it on port 443 ' +
+                "(MUTUAL for APIC, SIMPLE for customers), and Istio keeps only one of them, refusing the other's callers. Give the customer-facing host a name of its own",
+        ],
+    ],
+    [
+        "frontEnd.customerFacing naming an APIC host",
+        {
+            frontEnd:
+                "{ services: [sample-app], callers: [sample-app], apicHosts: [apic.dev.api.bank.example], customerFacing: { apic.dev.api.bank.example: {} } }",
+        },
+        [
+            "pki:frontEnd.customerFacing.apic.dev.api.bank.example is also pki:frontEnd.apicHosts[0]: a host is either served to customers by the ingress gateway (a public CA's certificate) " +
+                "or APIC's host the UI services call (a certificate of this PKI), not both. Remove it from one of them",
+        ],
+    ],
+    [
+        "frontEnd.customerFacing with two hosts of one Kubernetes name",
+        { frontEnd: "{ customerFacing: { www-dev.bank.example: {}, www.dev-bank.example: {} } }" },
+        [
+            'pki:frontEnd.customerFacing: the hosts "www-dev.bank.example" and "www.dev-bank.example" have the same name in Kubernetes objects, "www-dev-bank-example" (dots become \'-\'), so one\'s Secret public-tls-www-dev-bank-example would replace the other\'s; serve one of them from another stack',
         ],
     ],
     [

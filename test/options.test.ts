@@ -1,7 +1,8 @@
 import * as assert from "assert";
 import * as path from "path";
 import * as YAML from "yaml";
-import { OPTION_FILES, opensslSpkiPin, renderStackFile, Rendered } from "./helpers";
+import { X509Certificate } from "crypto";
+import { OPTION_FILES, opensslSpkiPin, renderConfig, renderStackFile, Rendered } from "./helpers";
 
 const OB = 17;
 const DP = 7;
@@ -119,3 +120,56 @@ for (const option of [1, 2, 3] as const) {
         });
     });
 }
+
+describe("Hosts too long for a common name keep every certificate's CN within RFC 5280's 64 characters", function () {
+    this.timeout(120_000);
+    // The bank's longest UI service name as a backend service of a long domain, and an APIC host of 67 characters.
+    const SERVICE = "ob-ui-boilerplatemasterCDR-data-usecase2-UI";
+    const DOMAIN = "openbanking-consumer-data-right";
+    const APIC_HOST = "apic-consumer-gateway.openbanking.production.api.examplebank.com.au";
+    let rendered: Rendered;
+    before(async () => {
+        rendered = await renderConfig(
+            {
+                environment: "example",
+                option: "2",
+                baseDomain: "example.api.bank.example",
+                keyAlgorithm: "ECDSA",
+                caKeyAlgorithm: "ECDSA",
+                domains: { [DOMAIN]: { services: [SERVICE] } },
+                frontEnd: { services: ["consumer-dashboard"], callers: ["consumer-dashboard"], apicHosts: [APIC_HOST] },
+            },
+            "long-names",
+            new Map(),
+        );
+    });
+
+    const subjectAndSans = (file: string): [string, string | undefined] => {
+        const cert = new X509Certificate(rendered.read(file));
+        return [cert.subject, cert.subjectAltName];
+    };
+
+    it("names the endpoint, cut to 64, in the gateway server certificate's CN; its SAN is the host alone", () => {
+        const [endpoint] = rendered.plan.endpoints;
+        const secret = YAML.parse(rendered.read(`k8s/default/istio-system/secret-apic-mtls-${endpoint.id}.yaml`)) as {
+            stringData: Record<string, string>;
+        };
+        const cert = new X509Certificate(secret.stringData["tls.crt"]);
+        assert.deepStrictEqual(
+            [endpoint.id, endpoint.host, cert.subject, cert.subjectAltName],
+            [
+                "openbanking-consumer-data-right-ob-ui-boilerplatemastercdr-data-usecase2-ui",
+                "ob-ui-boilerplatemastercdr-data-usecase2-ui.openbanking-consumer-data-right.example.api.bank.example",
+                "CN=openbanking-consumer-data-right-ob-ui-boilerplatemastercdr-data-",
+                "DNS:ob-ui-boilerplatemastercdr-data-usecase2-ui.openbanking-consumer-data-right.example.api.bank.example",
+            ],
+        );
+    });
+
+    it("names the APIC host, with '-' for its dots and cut to 64, in APIC's UI-facing certificate's CN; its SAN is the host alone", () => {
+        assert.deepStrictEqual(subjectAndSans(`apic/ui/${APIC_HOST}/server.crt`), [
+            "CN=apic-consumer-gateway-openbanking-production-api-examplebank-com",
+            `DNS:${APIC_HOST}`,
+        ]);
+    });
+});

@@ -22,6 +22,7 @@ import { CA_SLOTS, CaPosition, CaRotationConfig, PHASES, rotationConflicts, Rota
 import { caSlots, isRootSlot, ROOT_TITLES, TrustLayout } from "../plan/hierarchy";
 import { validateOfflineRoots, validateTrustDomains } from "./validateTrust";
 import {
+    endpointIdOf,
     Fail,
     hasControlCharacter,
     isMap,
@@ -829,7 +830,7 @@ function validateDomains(
         const namespace = namespaceName(domain.namespace, `${key}.namespace`, name, fail);
         const services = validateServices(domain.services, key, fail);
         // Groups of an empty domain would only repeat the services error.
-        const groups = services.length > 0 ? validateGroups(domain.groups, services, key, option, fail) : {};
+        const groups = services.length > 0 ? validateGroups(domain.groups, services, name, option, fail) : {};
         domains[name] = { namespace, services, groups: option === 3 ? groups : {} };
     }
     return domains;
@@ -865,10 +866,11 @@ function validateServices(value: Json | undefined, key: string, fail: Fail): str
 function validateGroups(
     value: Json | undefined,
     services: readonly string[],
-    key: string,
+    domain: string,
     option: HostnameOption,
     fail: Fail,
 ): Record<string, string[]> {
+    const key = `pki:domains.${domain}`;
     const example = `{ core: [${services[0]}] }`;
     if (value === undefined) {
         if (option === 3) {
@@ -907,6 +909,25 @@ function validateGroups(
             } else {
                 groupOf.set(member, group);
             }
+        }
+    }
+    // A group named after a service it does not hold would take that service's names: under
+    // pki:option 2 the endpoint (Secret, APIC bundle and identity) and the host are the service's.
+    for (const group of Object.keys(value)) {
+        if (!LABEL.test(group)) continue;
+        const members = (value as JsonMap)[group];
+        for (const service of services) {
+            const label = service.toLowerCase();
+            const sameHost = label === group;
+            if (!sameHost && endpointIdOf(domain, label) !== endpointIdOf(domain, group)) continue;
+            if (Array.isArray(members) && members.includes(service)) continue;
+            const where = groupOf.has(service) ? `group ${showJson(groupOf.get(service) as string)}` : "no group";
+            fail(
+                `${key}.groups.${group} is named after the service ${showJson(service)}, which it does not hold (${showJson(service)} is in ${where}): ` +
+                    `both make the endpoint "${endpointIdOf(domain, group)}" (its Secret, APIC bundle and client identity)` +
+                    (sameHost ? ` and the host ${group}.${domain}.<pki:baseDomain>` : "") +
+                    `, which under pki:option 2 are that service's own. Rename the group, or put ${showJson(service)} in it`,
+            );
         }
     }
     const ungrouped = services.filter((s) => !groupOf.has(s));

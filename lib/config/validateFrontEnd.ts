@@ -155,12 +155,19 @@ function callers(value: Json | undefined, known: readonly UiServiceConfig[], fai
     return chosen;
 }
 
+/**
+ * A host's name in Kubernetes objects and APIC payloads: its dots turned into '-' (lib/plan/plan.ts
+ * hostId, lib/components/uiApicClient.ts hostLabel), so two hosts may share it.
+ */
+const hostNameForm = (host: string): string => host.replace(/\./g, "-");
+
 function dnsNames(value: Json | undefined, key: string, fail: Fail): string[] {
     if (value === undefined) return [];
     if (!Array.isArray(value)) {
         fail(`${key} must be a list of DNS names; got ${showJson(value)}`);
         return [];
     }
+    const byName = new Map<string, { host: string; index: number }>();
     return value.flatMap((host, i) => {
         if (typeof host !== "string") {
             fail(`${key}[${i}] must be a DNS name; got ${showJson(host)}`);
@@ -168,7 +175,20 @@ function dnsNames(value: Json | undefined, key: string, fail: Fail): string[] {
         }
         const problems = dnsNameProblems(host);
         for (const p of problems) fail(`${key}[${i}] ${showJson(host)} ${p}`);
-        return problems.length === 0 ? [host] : [];
+        if (problems.length > 0) return [];
+        const twin = byName.get(hostNameForm(host));
+        if (twin?.host === host) {
+            fail(`${key} lists "${host}" twice; list each host once`);
+            return [];
+        }
+        if (twin !== undefined) {
+            fail(
+                `${key}[${i}] "${host}" and ${key}[${twin.index}] "${twin.host}" have the same name in Kubernetes objects and APIC payloads, "${hostNameForm(host)}" (dots become '-'), so one would replace the other's; give the UI services that call one of them a stack of their own`,
+            );
+            return [];
+        }
+        byName.set(hostNameForm(host), { host, index: i });
+        return [host];
     });
 }
 
@@ -181,10 +201,19 @@ function customerFacing(value: Json | undefined, fail: Fail): Record<string, Cus
         return {};
     }
     const hosts: Record<string, CustomerFacingConfig> = {};
+    const byName = new Map<string, string>();
     for (const [host, entry] of Object.entries(value)) {
         const key = `${KEY}.customerFacing.${host}`;
         const problems = dnsNameProblems(host);
         for (const p of problems) fail(`${KEY}.customerFacing: the host ${showJson(host)} ${p}`);
+        const twin = byName.get(hostNameForm(host));
+        const clash = problems.length === 0 && twin !== undefined;
+        if (clash) {
+            fail(
+                `${KEY}.customerFacing: the hosts "${twin}" and "${host}" have the same name in Kubernetes objects, "${hostNameForm(host)}" (dots become '-'), so one's Secret public-tls-${hostNameForm(host)} would replace the other's; serve one of them from another stack`,
+            );
+        }
+        if (problems.length === 0 && !clash) byName.set(hostNameForm(host), host);
         if (!isMap(entry)) {
             fail(
                 `${key} must be { epoch, certificate, certificateEpoch } (or {} for a first CSR); got ${showJson(entry)}`,
@@ -225,7 +254,7 @@ function customerFacing(value: Json | undefined, fail: Fail): Record<string, Cus
                 certificate = given.certificate;
             }
         }
-        if (problems.length === 0) {
+        if (problems.length === 0 && !clash) {
             hosts[host] = { epoch, certificateEpoch, ...(certificate !== undefined ? { certificate } : {}) };
         }
     }
@@ -243,6 +272,10 @@ export function validateFrontEnd(value: Json | undefined | null, fail: Fail): Fr
     if (chosen.length > 0 && apicHosts.length === 0 && value.apicHosts === undefined) {
         fail(
             `${KEY}.apicHosts is required with ${KEY}.callers: list the APIC host(s) the UI services call, e.g. [apic.dev.api.bank.example]`,
+        );
+    } else if (chosen.length > 0 && Array.isArray(value.apicHosts) && value.apicHosts.length === 0) {
+        fail(
+            `${KEY}.apicHosts must list the APIC host(s) the UI services of ${KEY}.callers call, e.g. [apic.dev.api.bank.example]; got []. Or empty ${KEY}.callers`,
         );
     }
     const apicServerCa = rootsPem(

@@ -9,6 +9,15 @@ export const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 /** A microservice name as the inventory spells it (the bank's inventory has upper case); its host label is lower-cased. */
 export const SERVICE_NAME = /^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?$/;
 
+/**
+ * An endpoint's id (Secret, APIC bundle and identity names derive from it): `<domain>-<name>` for a
+ * service (Option 2) or group (Option 3), without doubling a domain prefix the name already has
+ * ("ob-payee", not "ob-ob-payee").
+ */
+export function endpointIdOf(domain: string, name: string): string {
+    return name.startsWith(`${domain}-`) ? name : `${domain}-${name}`;
+}
+
 /** C0 and C1 control characters and DEL: never in a certificate field or a kubeconfig name. */
 export const hasControlCharacter = (text: string): boolean =>
     [...text].some((c) => {

@@ -6,6 +6,7 @@
 import * as crypto from "crypto";
 import { X509Certificate } from "@peculiar/x509";
 import { ConfigError, dnsNameProblems, validateConfig } from "../config/validate";
+import { endpointIdOf } from "../config/values";
 import { HostnameOption, LeafKeyAlgorithm, OfflineRootConfig, PkiConfig, RevocationConfig } from "../config/types";
 import {
     activeGeneration,
@@ -287,11 +288,6 @@ export function apicClientIdentity(environment: string, endpointId: string): str
     return `urn:apic-istio-pki:${environment}:apic-client:${endpointId}`;
 }
 
-/** `<domain>-<name>`, without doubling a domain prefix the name already has ("ob-payee", not "ob-ob-payee"). */
-function endpointIdOf(domain: string, name: string): string {
-    return name.startsWith(`${domain}-`) ? name : `${domain}-${name}`;
-}
-
 interface Grouping {
     readonly id: string;
     readonly hostLabel?: string;
@@ -347,7 +343,11 @@ export function gatewayServerCert(
 ): LeafPlan {
     return {
         role: "gateway-server",
-        subject: subject(args.host.length <= MAX_COMMON_NAME ? args.host : args.endpointId, args.organization),
+        // A host too long for a common name (RFC 5280: 64) is in the SAN alone; the CN names the endpoint.
+        subject: subject(
+            args.host.length <= MAX_COMMON_NAME ? args.host : args.endpointId.slice(0, MAX_COMMON_NAME),
+            args.organization,
+        ),
         dnsNames: [args.host],
         uris: [],
         allowedUses: leafUses(args.keyAlgorithm, "server_auth"),
@@ -400,7 +400,7 @@ export function uiClientCert(
 /** APIC's server certificate for a host the UI services call: SAN = the host, EKU serverAuth only. */
 export function apicServerCert(args: LeafOptions & { host: string; epoch: number; issuer?: CaId }): LeafPlan {
     return {
-        ...gatewayServerCert({ ...args, endpointId: args.host }),
+        ...gatewayServerCert({ ...args, endpointId: hostId(args.host) }),
         role: "apic-server",
     };
 }
@@ -720,6 +720,7 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
         }
     }
     const frontEnd = planFrontEnd(config, cas, gatewayServerCa);
+    problems.push(...frontEndHostProblems(config, endpoints, hostOwner));
     problems.push(...customerFacingProblems(config, frontEnd, options));
     const uiCallers = frontEnd.uiClients.map((c) => c.name);
     const revoked = config.revocations.map((r, i): RevokedClient => {
@@ -881,6 +882,51 @@ function planFrontEnd(config: PkiConfig, cas: readonly CaPlan[], apicServerCa: C
         secret: { namespace: config.gatewayNamespace, name: `public-tls-${hostId(host)}` },
     }));
     return { uiClients, apicServers, customerFacing, gatewayName: CUSTOMER_FACING_GATEWAY };
+}
+
+/**
+ * Each host is one party's: a gateway endpoint's (APIC calls it), APIC's (pki:frontEnd.apicHosts,
+ * the UI services call it) or the customers' (pki:frontEnd.customerFacing). A host in two of these
+ * would get two servers on the ingress gateway's port 443, of which Istio keeps one, or a second
+ * certificate, held by another party, that the host's callers accept.
+ */
+function frontEndHostProblems(
+    config: PkiConfig,
+    endpoints: readonly EndpointPlan[],
+    hostOwner: ReadonlyMap<string, string>,
+): string[] {
+    const problems: string[] = [];
+    const endpointOf = (host: string): string | undefined => {
+        const endpoint = endpoints.find((e) => e.host === host);
+        return endpoint === undefined ? undefined : `${hostOwner.get(host)} (endpoint "${endpoint.id}")`;
+    };
+    config.frontEnd.apicHosts.forEach((host, i) => {
+        const endpoint = endpointOf(host);
+        if (endpoint !== undefined) {
+            problems.push(
+                `pki:frontEnd.apicHosts[${i}] "${host}" is the host ${endpoint} serves on the ingress gateway, not one of APIC's: ` +
+                    `the UI services' calls would go to the gateway, which takes only APIC's client certificate there, and APIC's certificate for the host ` +
+                    `would be a second one for the gateway's host. List the host(s) on which APIC receives the UI services' calls`,
+            );
+        }
+    });
+    for (const host of Object.keys(config.frontEnd.customerFacing)) {
+        const endpoint = endpointOf(host);
+        if (endpoint !== undefined) {
+            problems.push(
+                `pki:frontEnd.customerFacing.${host} is also the host ${endpoint} serves to APIC: the ingress gateway would have two servers for it on port 443 ` +
+                    `(MUTUAL for APIC, SIMPLE for customers), and Istio keeps only one of them, refusing the other's callers. Give the customer-facing host a name of its own`,
+            );
+        }
+        const apic = config.frontEnd.apicHosts.indexOf(host);
+        if (apic >= 0) {
+            problems.push(
+                `pki:frontEnd.customerFacing.${host} is also pki:frontEnd.apicHosts[${apic}]: a host is either served to customers by the ingress gateway (a public CA's certificate) ` +
+                    `or APIC's host the UI services call (a certificate of this PKI), not both. Remove it from one of them`,
+            );
+        }
+    }
+    return problems;
 }
 
 /**
