@@ -669,6 +669,12 @@ const ROWS: readonly Row[] = [
         risky: true,
     },
     {
+        name: "earlyRenewalDays.leaf (in place)",
+        from: "a new stack",
+        head: with_(BASE, { earlyRenewalDays: { leaf: 100 } }),
+        risky: false,
+    },
+    {
         name: "keyAlgorithm ECDSA -> RSA with the APIC clients' epoch raised, switch",
         from: "a new stack",
         head: with_(BASE, { keyAlgorithm: "RSA", ...rotation({ apicClientEpoch: 1, apicClientPhase: "switch" }) }),
