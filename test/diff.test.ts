@@ -345,6 +345,48 @@ describe("diff risks", function () {
     });
 });
 
+describe("diff of a new leaf key algorithm", function () {
+    this.timeout(30_000);
+
+    it("gives every APIC client a new key under the same epoch: a risk, the new keys pinned alone, the keystores uploaded at once", () => {
+        const d = diffPlans(plan(dev), plan({ ...dev, keyAlgorithm: "ECDSA" }));
+        assert.deepStrictEqual(d.risks, [
+            {
+                key: "pki:keyAlgorithm",
+                change: "gives the APIC clients of dp and ob a new key under the same epoch (RSA 2048 -> ECDSA P-256), with no overlap: the gateway pins only the new keys",
+                breaks: "APIC's calls to dp.dev.api.bank.example and ob.dev.api.bank.example are refused from this update on until each new keystore is uploaded: APIC still presents the old key",
+                instead:
+                    "raise the clients' epoch in the same change (pki:rotation.apicClientEpoch, or pki:rotation.endpoints.<id>.clientEpoch) with pki:rotation.apicClientPhase switch, so that the gateway pins the old and the new key until the keystores are uploaded; then set the phase to finish",
+            },
+        ]);
+        assert.deepStrictEqual(
+            d.pins,
+            ["dp", "ob"].map((endpoint) => ({
+                endpoint,
+                before: ["key of epoch 0"],
+                after: ["new ECDSA P-256 key of epoch 0"],
+            })),
+        );
+        assert.deepStrictEqual(d.steps, {
+            before: [],
+            after: [
+                "Upload the APIC keystore of dp and ob (apic keystores:update, same name); at once for dp and ob: APIC's calls to dp.dev.api.bank.example and ob.dev.api.bank.example fail until then.",
+            ],
+        });
+    });
+
+    it("with the clients' epoch raised under a switch the old keys stay pinned: no risk", () => {
+        const staged = { ...dev, keyAlgorithm: "ECDSA", rotation: { apicClientEpoch: 1, apicClientPhase: "switch" } };
+        const d = diffPlans(plan(dev), plan(staged));
+        assert.deepStrictEqual([d.risks, d.refused], [[], []]);
+        assert.deepStrictEqual(d.pins[0], {
+            endpoint: "dp",
+            before: ["key of epoch 0"],
+            after: ["key of epoch 1", "key of epoch 0"],
+        });
+    });
+});
+
 describe("diff exit status", function () {
     this.timeout(30_000);
 

@@ -675,6 +675,13 @@ const ROWS: readonly Row[] = [
         risky: false,
     },
     {
+        name: "keyAlgorithm ECDSA -> RSA",
+        from: "a new stack",
+        head: with_(BASE, { keyAlgorithm: "RSA" }),
+        risky: true,
+        rsaKeys: true,
+    },
+    {
         name: "keyAlgorithm ECDSA -> RSA with the APIC clients' epoch raised, switch",
         from: "a new stack",
         head: with_(BASE, { keyAlgorithm: "RSA", ...rotation({ apicClientEpoch: 1, apicClientPhase: "switch" }) }),

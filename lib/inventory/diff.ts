@@ -20,7 +20,14 @@ import {
     uiClientRecordKey,
 } from "../plan/plan";
 import { Content, crlsPublished, isSecret, Place, PlaceKind, placesOf } from "./deliveries";
-import { APIC_UI_DIR, customerFacingCsrFile, PlannedCertificate, plannedCertificates, secretPath } from "./planned";
+import {
+    APIC_UI_DIR,
+    customerFacingCsrFile,
+    describeKey,
+    PlannedCertificate,
+    plannedCertificates,
+    secretPath,
+} from "./planned";
 
 export interface CertChange {
     id: string;
@@ -217,13 +224,32 @@ function newMaterial(row: PlannedCertificate, rekeyed: boolean, base: PkiPlan): 
 const keyOfEpoch = (epoch: number): string => `key of epoch ${epoch}`;
 
 /**
+ * Endpoints whose APIC client gets a new key under the same epoch (pki:keyAlgorithm changed): the
+ * gateway pins only the new key, which no previous epoch's record names, so the key APIC holds is
+ * refused from the update on, whatever the phase.
+ */
+function rekeyedInPlace(base: PkiPlan, head: PkiPlan): EndpointPlan[] {
+    const before = new Map(base.endpoints.map((e) => [e.id, e]));
+    return head.endpoints.filter((e) => {
+        const old = before.get(e.id);
+        return (
+            old !== undefined &&
+            old.client.epoch === e.client.epoch &&
+            describeKey(old.client.key) !== describeKey(e.client.key)
+        );
+    });
+}
+
+/**
  * The pins of each endpoint in base and head. The head's previous key is the base's current one
- * when the head raised the epoch; a switch phase carried over keeps whatever the base pinned.
+ * when the head raised the epoch; a switch phase carried over keeps whatever the base pinned. A
+ * client re-keyed under the same epoch pins a new key of that epoch.
  */
 function pinChanges(base: PkiPlan, head: PkiPlan): { pins: PinChange[]; refused: RefusedChange[] } {
     const baseEndpoints = new Map(base.endpoints.map((e) => [e.id, e]));
     const revokedEpochs = (plan: PkiPlan, id: string): number[] =>
         plan.config.revocations.filter((r) => holderOf(r) === id).map((r) => r.epoch);
+    const rekeyed = new Set(rekeyedInPlace(base, head).map((e) => e.id));
     const pins: PinChange[] = [];
     const refused: RefusedChange[] = [];
     for (const e of head.endpoints) {
@@ -242,7 +268,10 @@ function pinChanges(base: PkiPlan, head: PkiPlan): { pins: PinChange[]; refused:
                   ? []
                   : [keyOfEpoch(old.client.epoch)]
               : basePins.slice(1);
-        const headPins = [keyOfEpoch(e.client.epoch), ...previous];
+        const current = rekeyed.has(e.id)
+            ? `new ${describeKey(e.client.key)} ${keyOfEpoch(e.client.epoch)}`
+            : keyOfEpoch(e.client.epoch);
+        const headPins = [current, ...previous];
         if (!sameList(basePins, headPins)) pins.push({ endpoint: e.id, before: basePins, after: headPins });
         if (raised && previous.length === 0 && !baseKeyRevoked) {
             refused.push({
@@ -729,6 +758,22 @@ function droppedHosts(base: PkiPlan, head: PkiPlan): Risk[] {
     ];
 }
 
+/** APIC clients re-keyed under the same epoch: the gateway drops the key APIC holds at once. */
+function rekeyedClients(base: PkiPlan, head: PkiPlan): Risk[] {
+    const rekeyed = rekeyedInPlace(base, head);
+    if (rekeyed.length === 0) return [];
+    const algorithms = (plan: PkiPlan) => [...new Set(plan.endpoints.map((e) => describeKey(e.client.key)))].join(", ");
+    return [
+        {
+            key: changedKeys(base.config, head.config).join(", "),
+            change: `gives the APIC ${rekeyed.length === 1 ? "client" : "clients"} of ${names(rekeyed.map((e) => e.id))} a new key under the same epoch (${algorithms(base)} -> ${algorithms(head)}), with no overlap: the gateway pins only the new ${rekeyed.length === 1 ? "key" : "keys"}`,
+            breaks: `APIC's calls to ${names(rekeyed.map((e) => e.host))} are refused from this update on until each new keystore is uploaded: APIC still presents the old key`,
+            instead:
+                "raise the clients' epoch in the same change (pki:rotation.apicClientEpoch, or pki:rotation.endpoints.<id>.clientEpoch) with pki:rotation.apicClientPhase switch, so that the gateway pins the old and the new key until the keystores are uploaded; then set the phase to finish",
+        },
+    ];
+}
+
 /** UI services of the base that no longer call APIC in the head. */
 const goneCallers = (base: PkiPlan, head: PkiPlan): string[] =>
     base.frontEnd.uiClients.map((c) => c.name).filter((name) => !head.frontEnd.uiClients.some((c) => c.name === name));
@@ -1029,7 +1074,11 @@ function stepsFor(diff: Omit<CertDiff, "steps">, base: PkiPlan, head: PkiPlan): 
         }
     }
     const unpinned = diff.pins.filter((p) => p.before.some((k) => !p.after.includes(k)));
-    const revoked = new Set(diff.revocations.filter((r) => r.change === "added").map((r) => r.endpoint));
+    // Cut off at once: a revoked client's key, and one replaced under the same epoch.
+    const revoked = new Set([
+        ...diff.revocations.filter((r) => r.change === "added").map((r) => r.endpoint),
+        ...(diff.newStack ? [] : rekeyedInPlace(base, head).map((e) => e.id)),
+    ]);
     const dropping = unpinned.filter((p) => !revoked.has(p.endpoint)).map((p) => p.endpoint);
     if (dropping.length > 0) {
         before.push(
@@ -1192,6 +1241,7 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
     const risks = [
         ...(base === undefined ? [] : caRisks(from, head, certs, rotating)),
         ...droppedHosts(from, head),
+        ...(base === undefined ? [] : rekeyedClients(from, head)),
         ...frontEndRisks(from, head),
         ...(replaced.length > maxReplaced
             ? [
