@@ -250,6 +250,44 @@ describe("diff of a revocation", function () {
     });
 });
 
+describe("diff of a new CRL period", function () {
+    this.timeout(30_000);
+    const revoked = {
+        ...dev,
+        revocations: [
+            {
+                endpoint: "ob",
+                serial: "F1D1E59E376EF775D55D309E3292F63C",
+                epoch: 0,
+                reason: "keyCompromise",
+                revokedAt: "2026-01-20T09:30:00Z",
+            },
+        ],
+    };
+
+    it("re-signs every published CRL of an issuing CA for the new period length, and says how often to re-publish", () => {
+        const d = diffPlans(plan(revoked), plan({ ...revoked, crlPeriodDays: 14 }));
+        assert.deepStrictEqual(
+            places(d),
+            GATEWAY_SECRETS.map(
+                (s) =>
+                    `update ${s}: ca.crl: CRL of apic-client-ca re-signed for 14-day periods (pki:crlPeriodDays 7 -> 14)`,
+            ),
+        );
+        assert.deepStrictEqual(d.steps, {
+            before: [],
+            after: [
+                "From now on CRLs must be re-published at least every 14 days (pki:crlPeriodDays; each is valid for four periods, at least 28 days): run pulumi up, or let the scheduled lifecycle workflow do it.",
+            ],
+        });
+        assert.deepStrictEqual(
+            diffPlans(plan(dev), plan({ ...dev, crlPeriodDays: 14 })).places,
+            [],
+            "no CRL published",
+        );
+    });
+});
+
 describe("diff risks", function () {
     this.timeout(30_000);
 

@@ -762,6 +762,12 @@ const ROWS: readonly Row[] = [
         head: caAt(BASE, "apicClientCa", "switch"),
         refused: "both",
     },
+    {
+        name: "crlPeriodDays, APIC truststore CRL published",
+        from: "caRotation.gatewayServerCa finish",
+        head: (b) => with_(b.raw, { crlPeriodDays: 14 }),
+        risky: false,
+    },
     ...staged("root", "trustDomains separate -> shared", SHARED),
     // Option 2: a host per service; Option 3: a host per group
     { name: "option 1 -> 2", from: "a new stack", head: with_(BASE, { option: 2 }), risky: true },
@@ -838,6 +844,12 @@ const ROWS: readonly Row[] = [
         head: (b) => o3({ revocations: [revocation(b, "ob-core/client", { endpoint: "ob-core" })] }),
     },
     {
+        name: "crlPeriodDays, CRLs published",
+        from: "revocation of an APIC client",
+        head: (b) => with_(b.raw, { crlPeriodDays: 14 }),
+        risky: false,
+    },
+    {
         name: "revocation removed, the client's epoch kept",
         from: "revocation of an APIC client",
         head: o3(rotation({ endpoints: { "ob-core": { clientEpoch: 1 } } })),
@@ -895,6 +907,12 @@ const ROWS: readonly Row[] = [
             with_(FE, {
                 revocations: [revocation(b, "ui/consumer-dashboard/client", { uiClient: "consumer-dashboard" })],
             }),
+    },
+    {
+        name: "front end: crlPeriodDays, UI CRL published",
+        from: "front end: revocation of a UI client",
+        head: (b) => with_(b.raw, { crlPeriodDays: 14 }),
+        risky: false,
     },
     {
         name: "front end: apicServerCa given",

@@ -1135,7 +1135,9 @@ function stepsFor(diff: Omit<CertDiff, "steps">, base: PkiPlan, head: PkiPlan): 
     const firstCrls = (["gateway", "apicTruststore", "mesh", "apicUiTruststore"] as const).filter(
         (k) => nowPublished[k] && !wasPublished[k],
     );
-    if (firstCrls.length > 0 && !diff.newStack) {
+    const periodChanged =
+        base.config.crlPeriodDays !== head.config.crlPeriodDays && Object.values(nowPublished).some((p) => p);
+    if ((firstCrls.length > 0 || periodChanged) && !diff.newStack) {
         after.push(
             `From now on CRLs must be re-published at least every ${head.config.crlPeriodDays} days (pki:crlPeriodDays; each is valid for four periods, at least 28 days): run pulumi up, or let the scheduled lifecycle workflow do it.`,
         );
@@ -1206,6 +1208,16 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
         const ca = cas.get(c.id);
         if (ca?.issuer !== undefined && ca.role !== "root" && rotating.has(ca.slot)) {
             crlNews.set(ca.issuer, [...(crlNews.get(ca.issuer) ?? []), `revokes ${ca.id}, retired`]);
+        }
+    }
+    // Issuing CAs re-sign their CRL every publication period (lib/pki/crl.ts): a new period length re-signs it.
+    const periods = { before: from.config.crlPeriodDays, after: head.config.crlPeriodDays };
+    if (base !== undefined && periods.before !== periods.after) {
+        for (const ca of head.cas.filter((c) => c.role === "intermediate")) {
+            crlNews.set(ca.id, [
+                ...(crlNews.get(ca.id) ?? []),
+                `re-signed for ${periods.after}-day periods (pki:crlPeriodDays ${periods.before} -> ${periods.after})`,
+            ]);
         }
     }
     // A revocation changes the CRL of every generation of its client's issuing CA.
