@@ -194,6 +194,26 @@ describe("diff of a staged CA rotation", function () {
     });
 });
 
+describe("diff of a mesh epoch once ca-crl.pem is published", function () {
+    this.timeout(30_000);
+    const finished = at("meshCa", 1, "finish");
+
+    it("is refused as pulumi up refuses it, with the staged rotation that works", () => {
+        const problem = (since: string) =>
+            `is 1, but 0 is deployed and istiod's cacerts carries ca-crl.pem (${since}): a mesh CA re-keyed by its epoch keeps its name and its CRL replaces the old key's, ` +
+            `so every sidecar would refuse the workloads still holding a certificate of the old key ("unable to get certificate CRL") until they renew (up to the workload certificate TTL, 24 h by default). ` +
+            "Set pki:rotation.meshEpoch back to 0 and rotate the mesh CAs in stages with pki:caRotation.meshCa (next: { generation: 2, phase: prepare }), which keeps the old CA and its CRL until finish";
+        const raised = { ...finished, rotation: { meshEpoch: 1 } };
+        assert.deepStrictEqual(diffPlans(plan(finished), plan(raised)).refused, [
+            { key: "pki:rotation.meshEpoch", problem: problem("since an earlier update") },
+        ]);
+        assert.deepStrictEqual(diffPlans(plan(at("meshCa", 1, "switch")), plan(raised)).refused, [
+            { key: "pki:rotation.meshEpoch", problem: problem("from this update on") },
+        ]);
+        assert.deepStrictEqual(diffPlans(plan(dev), plan({ ...dev, rotation: { meshEpoch: 1 } })).refused, []);
+    });
+});
+
 describe("diff of a revocation", function () {
     this.timeout(30_000);
     const revocation = {

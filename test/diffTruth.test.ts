@@ -763,6 +763,12 @@ const ROWS: readonly Row[] = [
         refused: "both",
     },
     {
+        name: "rotation.meshEpoch once ca-crl.pem is published",
+        from: "caRotation.meshCa finish",
+        head: (b) => with_(b.raw, rotation({ meshEpoch: 1 })),
+        refused: "both",
+    },
+    {
         name: "crlPeriodDays, APIC truststore CRL published",
         from: "caRotation.gatewayServerCa finish",
         head: (b) => with_(b.raw, { crlPeriodDays: 14 }),

@@ -16,6 +16,7 @@ import {
     CustomerFacingPlan,
     EndpointPlan,
     holderOf,
+    meshEpochChangeProblem,
     PkiPlan,
     uiClientRecordKey,
 } from "../plan/plan";
@@ -894,6 +895,23 @@ function customerFacingChanges(base: PkiPlan, head: PkiPlan): CustomerFacingChan
     });
 }
 
+/**
+ * pki:rotation.meshEpoch moved while istiod's cacerts carries ca-crl.pem, which pulumi up refuses
+ * (the plan's meshEpochProblem). Istio cannot clear ca-crl.pem, so the stack keeps publishing it
+ * once published; a diff tells that from the config: a mesh CA rotation that reached a finish.
+ */
+function meshEpochRefusals(base: PkiPlan, head: PkiPlan): RefusedChange[] {
+    const before = base.config.rotation.meshEpoch;
+    if (before === head.config.rotation.meshEpoch) return [];
+    const since = crlsPublished(base).mesh
+        ? "since an earlier update"
+        : crlsPublished(head).mesh
+          ? "from this update on"
+          : undefined;
+    if (since === undefined) return [];
+    return [{ key: "pki:rotation.meshEpoch", problem: meshEpochChangeProblem(head.config, before, since) }];
+}
+
 /** A customer-facing host's key generation moved while its certificate stays: the certificate is for the old key. */
 function customerFacingRefusals(base: PkiPlan, head: PkiPlan): RefusedChange[] {
     return head.frontEnd.customerFacing.flatMap((a) => {
@@ -1273,7 +1291,13 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
         newStack: base === undefined,
         risks,
         refused: [
-            ...(base === undefined ? [] : [...loweredEpochs(from, head), ...customerFacingRefusals(from, head)]),
+            ...(base === undefined
+                ? []
+                : [
+                      ...loweredEpochs(from, head),
+                      ...meshEpochRefusals(from, head),
+                      ...customerFacingRefusals(from, head),
+                  ]),
             ...pinRefusals,
         ],
         caRotation,

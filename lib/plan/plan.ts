@@ -1014,14 +1014,21 @@ function planCrls(
  */
 function meshEpochProblem(config: PkiConfig, crls: CrlPlan, deployed: RotationRecord | undefined): string | undefined {
     const before = deployed?.meshEpoch;
-    const epoch = config.rotation.meshEpoch;
-    if (!crls.mesh || before === undefined || before === epoch) return undefined;
-    const position = config.caRotation.meshCa;
-    const next = positionAt(stepOf(position) + 1);
+    if (!crls.mesh || before === undefined || before === config.rotation.meshEpoch) return undefined;
     const since =
         deployed?.meshCrlSince !== undefined ? `since ${deployed.meshCrlSince.slice(0, 10)}` : "from this update on";
+    return `pki:rotation.meshEpoch ${meshEpochChangeProblem(config, before, since)}`;
+}
+
+/**
+ * What moving pki:rotation.meshEpoch from `before` to the config's breaks while istiod's cacerts
+ * carries ca-crl.pem (`since`: since when, e.g. "since 2026-01-20"), and the way that works; it
+ * follows the key's name: "is 1, but 0 is deployed and ...". For the plan and for `diff`.
+ */
+export function meshEpochChangeProblem(config: PkiConfig, before: number, since: string): string {
+    const next = positionAt(stepOf(config.caRotation.meshCa) + 1);
     return (
-        `pki:rotation.meshEpoch is ${epoch}, but ${before} is deployed and istiod's cacerts carries ca-crl.pem (${since}): ` +
+        `is ${config.rotation.meshEpoch}, but ${before} is deployed and istiod's cacerts carries ca-crl.pem (${since}): ` +
         `a mesh CA re-keyed by its epoch keeps its name and its CRL replaces the old key's, so every sidecar would refuse the workloads ` +
         `still holding a certificate of the old key ("unable to get certificate CRL") until they renew (up to the workload certificate TTL, 24 h by default). ` +
         `Set pki:rotation.meshEpoch back to ${before} and rotate the mesh CAs in stages with pki:caRotation.meshCa ` +
