@@ -957,6 +957,18 @@ describe("diff of the front end (examples/front-end)", function () {
             assert.deepStrictEqual([d.risks, d.refused, d.steps], [[], [], { before: [], after: [] }]);
         });
 
+        it("a new pki:keyAlgorithm while it serves a certificate is refused before anything is created: the certificate is for the old key", () => {
+            assert.throws(
+                () => plan({ ...host({ certificate: first }), keyAlgorithm: "RSA" }),
+                (error: Error) =>
+                    error.message ===
+                    "invalid stack configuration:\n" +
+                        `  - pki:frontEnd.customerFacing.${CUSTOMER_HOST}.certificate certifies an ECDSA P-256 key, but the host's keys follow pki:keyAlgorithm (RSA: RSA 2048): ` +
+                        "pulumi up would replace the key of epoch 0 and could not serve this certificate with the new one. " +
+                        `Keep pki:keyAlgorithm ECDSA while ${CUSTOMER_HOST} serves a certificate for an ECDSA key`,
+            );
+        });
+
         it("a served host dropped is a risk: customers lose it", () => {
             const d = diffPlans(plan(host({ certificate: first })), plan(withFrontEnd({ customerFacing: {} })));
             assert.deepStrictEqual(

@@ -962,6 +962,12 @@ const ROWS: readonly Row[] = [
         risky: false,
     },
     {
+        name: "customer-facing: keyAlgorithm while its certificate is served",
+        from: "customer-facing: its certificate given",
+        head: (b) => with_(b.raw, { keyAlgorithm: "RSA" }),
+        refused: "both",
+    },
+    {
         name: "customer-facing: the host removed",
         from: "customer-facing: its certificate given",
         head: () => customerFacing({}),

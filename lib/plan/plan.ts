@@ -893,6 +893,15 @@ function customerFacingProblems(config: PkiConfig, frontEnd: FrontEndPlan, optio
     return frontEnd.customerFacing.flatMap((c) => {
         if (c.certificate === undefined) return [];
         const expectedSpki = options.deployed?.customerFacingKeys[c.host]?.[String(c.certificateEpoch)];
+        const certified = certifiedKey(c.certificate);
+        if (certified !== undefined && keyName(certified) !== keyName(c.key)) {
+            // The host's keys follow pki:keyAlgorithm: the key this certificate is for would be made anew.
+            return [
+                `pki:frontEnd.customerFacing.${c.host}.certificate certifies an ${keyName(certified)} key, but the host's keys follow pki:keyAlgorithm (${config.keyAlgorithm}: ${keyName(c.key)}): ` +
+                    `pulumi up would replace the key of epoch ${c.certificateEpoch} and could not serve this certificate with the new one. ` +
+                    `Keep pki:keyAlgorithm ${certified.algorithm} while ${c.host} serves a certificate for an ${certified.algorithm} key`,
+            ];
+        }
         return publicCertificateProblems({
             key: `pki:frontEnd.customerFacing.${c.host}.certificate`,
             host: c.host,
@@ -904,6 +913,19 @@ function customerFacingProblems(config: PkiConfig, frontEnd: FrontEndPlan, optio
         });
     });
 }
+
+/** The key a certificate (the first of a PEM chain) certifies; undefined when there is none to read. */
+function certifiedKey(pem: string): KeySpec | undefined {
+    try {
+        return describeCertificate(pem).key;
+    } catch {
+        return undefined; // publicCertificateProblems says what is wrong with it
+    }
+}
+
+/** "RSA 2048", "ECDSA P-256". */
+const keyName = (key: KeySpec): string =>
+    key.algorithm === "RSA" ? `RSA ${key.rsaBits}` : `ECDSA ${key.ecdsaCurve === "P384" ? "P-384" : "P-256"}`;
 
 /** The root slot's CA ids, every generation: "client-root", "client-root-g1", ... */
 const isUnderRoot = (caId: CaId, rootSlot: RootSlot): boolean =>
