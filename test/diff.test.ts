@@ -5,6 +5,7 @@ import * as path from "path";
 import * as YAML from "yaml";
 import * as tlsProvider from "../lib/engine/tlsProvider";
 import { crlsPublished } from "../lib/inventory/deliveries";
+import { diffMarkdown } from "../lib/cli/diff";
 import { CertDiff, diffPlans } from "../lib/inventory/diff";
 import { trustPictureForDiff } from "../lib/inventory/pictures";
 import { INITIAL_RECORD, INITIAL_ROTATION, RotationRecord } from "../lib/plan/caRotation";
@@ -955,6 +956,34 @@ describe("diff of the front end (examples/front-end)", function () {
                 ],
             );
             assert.deepStrictEqual([d.risks, d.refused, d.steps], [[], [], { before: [], after: [] }]);
+        });
+
+        it("a new pki:keyAlgorithm while it waits for its certificate: a new key and CSR of the same epoch, to be signed instead", () => {
+            const d = diffPlans(plan(host({})), plan({ ...host({}), keyAlgorithm: "RSA" }));
+            assert.deepStrictEqual(d.customerFacing, [
+                {
+                    host: CUSTOMER_HOST,
+                    secret: PUBLIC_SECRET,
+                    epoch: { before: 0, after: 0 },
+                    served: {},
+                    request: { newKey: true, why: ["key algorithm changed: ECDSA P-256 -> RSA 2048"] },
+                },
+            ]);
+            assert.ok(
+                d.steps.after.includes(
+                    `Have the new CSR of ${CUSTOMER_HOST} (key epoch 0, key algorithm changed: ECDSA P-256 -> RSA 2048) signed by the public CA: stack output frontEnd.customerFacingCsrs, or front-end/csr/${CUSTOMER_HOST}.csr of a render. ` +
+                        "A certificate signed from its CSR before this update certifies the old key, which this update replaces: the stack refuses it.",
+                ),
+                d.steps.after.join("\n"),
+            );
+            const report = diffMarkdown(d, "example");
+            assert.ok(
+                report.includes(
+                    `- **${CUSTOMER_HOST}:** a new key and CSR of epoch 0 for the public CA (key algorithm changed: ECDSA P-256 -> RSA 2048); no Secret until the certificate is given.`,
+                ),
+                report,
+            );
+            assert.match(report, /makes 1 key and CSR for the public CA \(www\.example\.bank\.example\)/);
         });
 
         it("a new pki:keyAlgorithm while it serves a certificate is refused before anything is created: the certificate is for the old key", () => {

@@ -962,6 +962,13 @@ const ROWS: readonly Row[] = [
         risky: false,
     },
     {
+        name: "customer-facing: keyAlgorithm while its CSR waits for the public CA",
+        from: "customer-facing: a host added",
+        head: (b) => with_(b.raw, { keyAlgorithm: "RSA" }),
+        risky: true,
+        rsaKeys: true,
+    },
+    {
         name: "customer-facing: keyAlgorithm while its certificate is served",
         from: "customer-facing: its certificate given",
         head: (b) => with_(b.raw, { keyAlgorithm: "RSA" }),

@@ -25,6 +25,7 @@ import {
     APIC_UI_DIR,
     customerFacingCsrFile,
     describeKey,
+    describeSubject,
     PlannedCertificate,
     plannedCertificates,
     secretPath,
@@ -118,6 +119,11 @@ export interface CustomerFacingChange {
     epoch: { before?: number; after?: number };
     /** The certificate served, before and after (undefined: none, the host has no Secret). */
     served: { before?: ServedCertificate; after?: ServedCertificate };
+    /**
+     * The CSR of the requested key generation changes under the same epoch: a new key (newKey:
+     * pki:keyAlgorithm changed) or another subject (pki:organization), and why.
+     */
+    request?: { newKey: boolean; why: string[] };
 }
 
 export interface CertDiff {
@@ -871,6 +877,17 @@ const sides = <T>(before: T | undefined, after: T | undefined): { before?: T; af
     ...(after !== undefined ? { after } : {}),
 });
 
+/** How a customer-facing host's CSR changes under the same epoch (the stack makes its key and CSR anew); undefined: it does not. */
+function requestChange(before: CustomerFacingPlan, after: CustomerFacingPlan): CustomerFacingChange["request"] {
+    const [keyBefore, keyAfter] = [describeKey(before.key), describeKey(after.key)];
+    const [subjectBefore, subjectAfter] = [describeSubject(before.subject), describeSubject(after.subject)];
+    const why = [
+        ...(keyBefore !== keyAfter ? [`key algorithm changed: ${keyBefore} -> ${keyAfter}`] : []),
+        ...(subjectBefore !== subjectAfter ? [`subject changed: ${subjectBefore} -> ${subjectAfter}`] : []),
+    ];
+    return why.length > 0 ? { newKey: keyBefore !== keyAfter, why } : undefined;
+}
+
 /** Customer-facing hosts whose requested key or served certificate changes. */
 function customerFacingChanges(base: PkiPlan, head: PkiPlan): CustomerFacingChange[] {
     const before = new Map(base.frontEnd.customerFacing.map((c) => [c.host, c]));
@@ -879,7 +896,13 @@ function customerFacingChanges(base: PkiPlan, head: PkiPlan): CustomerFacingChan
         const [b, a] = [before.get(host), after.get(host)];
         const { secret } = (a ?? b) as CustomerFacingPlan;
         const served = sides(b && servedOf(b), a && servedOf(a));
-        if (b?.epoch === a?.epoch && JSON.stringify(served.before) === JSON.stringify(served.after)) return [];
+        const request = b !== undefined && a !== undefined && b.epoch === a.epoch ? requestChange(b, a) : undefined;
+        if (
+            b?.epoch === a?.epoch &&
+            JSON.stringify(served.before) === JSON.stringify(served.after) &&
+            request === undefined
+        )
+            return [];
         return [
             {
                 host,
@@ -890,6 +913,7 @@ function customerFacingChanges(base: PkiPlan, head: PkiPlan): CustomerFacingChan
                 ),
                 epoch: sides(b?.epoch, a?.epoch),
                 served,
+                ...(request !== undefined ? { request } : {}),
             },
         ];
     });
@@ -1054,6 +1078,12 @@ function frontEndSteps(diff: Omit<CertDiff, "steps">, base: PkiPlan, head: PkiPl
     }
     for (const c of diff.customerFacing) {
         const epoch = c.epoch.after;
+        if (epoch !== undefined && c.request?.newKey === true) {
+            after.push(
+                `Have the new CSR of ${c.host} (key epoch ${epoch}, ${c.request.why.join("; ")}) signed by the public CA: stack output frontEnd.customerFacingCsrs, or ${customerFacingCsrFile(c.host)} of a render. ` +
+                    `A certificate signed from its CSR before this update certifies the old key, which this update replaces: the stack refuses it.`,
+            );
+        }
         if (epoch === undefined || epoch === c.epoch.before || diff.newStack) continue;
         const served = c.served.after;
         after.push(
