@@ -998,6 +998,27 @@ describe("diff of the front end (examples/front-end)", function () {
             );
         });
 
+        it("a new pki:organization while it serves a certificate: the certificate stays, only the CSR changes", () => {
+            const served = host({ certificate: first });
+            const d = diffPlans(plan(served), plan({ ...served, organization: "Example Bank plc" }));
+            assert.ok(
+                !d.replaced.some((c) => c.id === `public/${CUSTOMER_HOST}`),
+                "the public CA's certificate is given, not re-issued",
+            );
+            assert.ok(!d.places.some((p) => p.place === PUBLIC_SECRET));
+            assert.deepStrictEqual(
+                d.customerFacing.map((c) => c.request),
+                [
+                    {
+                        newKey: false,
+                        why: [
+                            `subject changed: O=Example Bank, CN=${CUSTOMER_HOST} -> O=Example Bank plc, CN=${CUSTOMER_HOST}`,
+                        ],
+                    },
+                ],
+            );
+        });
+
         it("a served host dropped is a risk: customers lose it", () => {
             const d = diffPlans(plan(host({ certificate: first })), plan(withFrontEnd({ customerFacing: {} })));
             assert.deepStrictEqual(

@@ -975,6 +975,12 @@ const ROWS: readonly Row[] = [
         refused: "both",
     },
     {
+        name: "customer-facing: organization while its certificate is served",
+        from: "customer-facing: its certificate given",
+        head: (b) => with_(b.raw, { organization: "Example Bank plc" }),
+        risky: true,
+    },
+    {
         name: "customer-facing: the host removed",
         from: "customer-facing: its certificate given",
         head: () => customerFacing({}),
