@@ -5,6 +5,7 @@ import * as path from "path";
 import * as YAML from "yaml";
 import * as tlsProvider from "../lib/engine/tlsProvider";
 import { crlsPublished } from "../lib/inventory/deliveries";
+import { diffMarkdown } from "../lib/cli/diff";
 import { CertDiff, diffPlans } from "../lib/inventory/diff";
 import { trustPictureForDiff } from "../lib/inventory/pictures";
 import { INITIAL_RECORD, INITIAL_ROTATION, RotationRecord } from "../lib/plan/caRotation";
@@ -194,6 +195,26 @@ describe("diff of a staged CA rotation", function () {
     });
 });
 
+describe("diff of a mesh epoch once ca-crl.pem is published", function () {
+    this.timeout(30_000);
+    const finished = at("meshCa", 1, "finish");
+
+    it("is refused as pulumi up refuses it, with the staged rotation that works", () => {
+        const problem = (since: string) =>
+            `is 1, but 0 is deployed and istiod's cacerts carries ca-crl.pem (${since}): a mesh CA re-keyed by its epoch keeps its name and its CRL replaces the old key's, ` +
+            `so every sidecar would refuse the workloads still holding a certificate of the old key ("unable to get certificate CRL") until they renew (up to the workload certificate TTL, 24 h by default). ` +
+            "Set pki:rotation.meshEpoch back to 0 and rotate the mesh CAs in stages with pki:caRotation.meshCa (next: { generation: 2, phase: prepare }), which keeps the old CA and its CRL until finish";
+        const raised = { ...finished, rotation: { meshEpoch: 1 } };
+        assert.deepStrictEqual(diffPlans(plan(finished), plan(raised)).refused, [
+            { key: "pki:rotation.meshEpoch", problem: problem("since an earlier update") },
+        ]);
+        assert.deepStrictEqual(diffPlans(plan(at("meshCa", 1, "switch")), plan(raised)).refused, [
+            { key: "pki:rotation.meshEpoch", problem: problem("from this update on") },
+        ]);
+        assert.deepStrictEqual(diffPlans(plan(dev), plan({ ...dev, rotation: { meshEpoch: 1 } })).refused, []);
+    });
+});
+
 describe("diff of a revocation", function () {
     this.timeout(30_000);
     const revocation = {
@@ -246,6 +267,44 @@ describe("diff of a revocation", function () {
         assert.deepStrictEqual(
             kept.revocations.map((r) => [r.change, r.serial]),
             [["removed", revocation.serial]],
+        );
+    });
+});
+
+describe("diff of a new CRL period", function () {
+    this.timeout(30_000);
+    const revoked = {
+        ...dev,
+        revocations: [
+            {
+                endpoint: "ob",
+                serial: "F1D1E59E376EF775D55D309E3292F63C",
+                epoch: 0,
+                reason: "keyCompromise",
+                revokedAt: "2026-01-20T09:30:00Z",
+            },
+        ],
+    };
+
+    it("re-signs every published CRL of an issuing CA for the new period length, and says how often to re-publish", () => {
+        const d = diffPlans(plan(revoked), plan({ ...revoked, crlPeriodDays: 14 }));
+        assert.deepStrictEqual(
+            places(d),
+            GATEWAY_SECRETS.map(
+                (s) =>
+                    `update ${s}: ca.crl: CRL of apic-client-ca re-signed for 14-day periods (pki:crlPeriodDays 7 -> 14)`,
+            ),
+        );
+        assert.deepStrictEqual(d.steps, {
+            before: [],
+            after: [
+                "From now on CRLs must be re-published at least every 14 days (pki:crlPeriodDays; each is valid for four periods, at least 28 days): run pulumi up, or let the scheduled lifecycle workflow do it.",
+            ],
+        });
+        assert.deepStrictEqual(
+            diffPlans(plan(dev), plan({ ...dev, crlPeriodDays: 14 })).places,
+            [],
+            "no CRL published",
         );
     });
 });
@@ -342,6 +401,48 @@ describe("diff risks", function () {
             dropped.refused.map((r) => r.key),
             ["pki:rotation.endpoints.ob.serverEpoch"],
         );
+    });
+});
+
+describe("diff of a new leaf key algorithm", function () {
+    this.timeout(30_000);
+
+    it("gives every APIC client a new key under the same epoch: a risk, the new keys pinned alone, the keystores uploaded at once", () => {
+        const d = diffPlans(plan(dev), plan({ ...dev, keyAlgorithm: "ECDSA" }));
+        assert.deepStrictEqual(d.risks, [
+            {
+                key: "pki:keyAlgorithm",
+                change: "gives the APIC clients of dp and ob a new key under the same epoch (RSA 2048 -> ECDSA P-256), with no overlap: the gateway pins only the new keys",
+                breaks: "APIC's calls to dp.dev.api.bank.example and ob.dev.api.bank.example are refused from this update on until each new keystore is uploaded: APIC still presents the old key",
+                instead:
+                    "raise the clients' epoch in the same change (pki:rotation.apicClientEpoch, or pki:rotation.endpoints.<id>.clientEpoch) with pki:rotation.apicClientPhase switch, so that the gateway pins the old and the new key until the keystores are uploaded; then set the phase to finish",
+            },
+        ]);
+        assert.deepStrictEqual(
+            d.pins,
+            ["dp", "ob"].map((endpoint) => ({
+                endpoint,
+                before: ["key of epoch 0"],
+                after: ["new ECDSA P-256 key of epoch 0"],
+            })),
+        );
+        assert.deepStrictEqual(d.steps, {
+            before: [],
+            after: [
+                "Upload the APIC keystore of dp and ob (apic keystores:update, same name); at once for dp and ob: APIC's calls to dp.dev.api.bank.example and ob.dev.api.bank.example fail until then.",
+            ],
+        });
+    });
+
+    it("with the clients' epoch raised under a switch the old keys stay pinned: no risk", () => {
+        const staged = { ...dev, keyAlgorithm: "ECDSA", rotation: { apicClientEpoch: 1, apicClientPhase: "switch" } };
+        const d = diffPlans(plan(dev), plan(staged));
+        assert.deepStrictEqual([d.risks, d.refused], [[], []]);
+        assert.deepStrictEqual(d.pins[0], {
+            endpoint: "dp",
+            before: ["key of epoch 0"],
+            after: ["key of epoch 1", "key of epoch 0"],
+        });
     });
 });
 
@@ -855,6 +956,67 @@ describe("diff of the front end (examples/front-end)", function () {
                 ],
             );
             assert.deepStrictEqual([d.risks, d.refused, d.steps], [[], [], { before: [], after: [] }]);
+        });
+
+        it("a new pki:keyAlgorithm while it waits for its certificate: a new key and CSR of the same epoch, to be signed instead", () => {
+            const d = diffPlans(plan(host({})), plan({ ...host({}), keyAlgorithm: "RSA" }));
+            assert.deepStrictEqual(d.customerFacing, [
+                {
+                    host: CUSTOMER_HOST,
+                    secret: PUBLIC_SECRET,
+                    epoch: { before: 0, after: 0 },
+                    served: {},
+                    request: { newKey: true, why: ["key algorithm changed: ECDSA P-256 -> RSA 2048"] },
+                },
+            ]);
+            assert.ok(
+                d.steps.after.includes(
+                    `Have the new CSR of ${CUSTOMER_HOST} (key epoch 0, key algorithm changed: ECDSA P-256 -> RSA 2048) signed by the public CA: stack output frontEnd.customerFacingCsrs, or front-end/csr/${CUSTOMER_HOST}.csr of a render. ` +
+                        "A certificate signed from its CSR before this update certifies the old key, which this update replaces: the stack refuses it.",
+                ),
+                d.steps.after.join("\n"),
+            );
+            const report = diffMarkdown(d, "example");
+            assert.ok(
+                report.includes(
+                    `- **${CUSTOMER_HOST}:** a new key and CSR of epoch 0 for the public CA (key algorithm changed: ECDSA P-256 -> RSA 2048); no Secret until the certificate is given.`,
+                ),
+                report,
+            );
+            assert.match(report, /makes 1 key and CSR for the public CA \(www\.example\.bank\.example\)/);
+        });
+
+        it("a new pki:keyAlgorithm while it serves a certificate is refused before anything is created: the certificate is for the old key", () => {
+            assert.throws(
+                () => plan({ ...host({ certificate: first }), keyAlgorithm: "RSA" }),
+                (error: Error) =>
+                    error.message ===
+                    "invalid stack configuration:\n" +
+                        `  - pki:frontEnd.customerFacing.${CUSTOMER_HOST}.certificate certifies an ECDSA P-256 key, but the host's keys follow pki:keyAlgorithm (RSA: RSA 2048): ` +
+                        "pulumi up would replace the key of epoch 0 and could not serve this certificate with the new one. " +
+                        `Keep pki:keyAlgorithm ECDSA while ${CUSTOMER_HOST} serves a certificate for an ECDSA key`,
+            );
+        });
+
+        it("a new pki:organization while it serves a certificate: the certificate stays, only the CSR changes", () => {
+            const served = host({ certificate: first });
+            const d = diffPlans(plan(served), plan({ ...served, organization: "Example Bank plc" }));
+            assert.ok(
+                !d.replaced.some((c) => c.id === `public/${CUSTOMER_HOST}`),
+                "the public CA's certificate is given, not re-issued",
+            );
+            assert.ok(!d.places.some((p) => p.place === PUBLIC_SECRET));
+            assert.deepStrictEqual(
+                d.customerFacing.map((c) => c.request),
+                [
+                    {
+                        newKey: false,
+                        why: [
+                            `subject changed: O=Example Bank, CN=${CUSTOMER_HOST} -> O=Example Bank plc, CN=${CUSTOMER_HOST}`,
+                        ],
+                    },
+                ],
+            );
         });
 
         it("a served host dropped is a risk: customers lose it", () => {

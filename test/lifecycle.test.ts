@@ -509,20 +509,25 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
                 number: i + 1,
             }),
         );
-        const config = validateConfig({
-            ...rawConfigFromStackFile(stackFile),
-            offlineRoots: JSON.stringify({
-                meshRoot: { certificate: root.certPem, intermediates: {}, crls: series.join("") },
-            }),
-        });
-        // Deployed on day 0: cacerts' ca-crl.pem holds the series' CRL of day 0 (and the mesh CA's, valid as long as it).
-        const record: RotationRecord = {
-            ...deployed.record,
-            meshCrlSince: at(-30),
-            crls: { ...deployed.record.crls, "mesh-root": seriesCrlRecord(series[1]) },
+        /** The lifecycle's decision on a day for a stack whose root `slot` is offline with this series, deployed on day 0. */
+        const decideWith = (slot: "meshRoot" | "serverRoot", id: string, extra: Partial<RotationRecord>) => {
+            const config = validateConfig({
+                ...rawConfigFromStackFile(stackFile),
+                offlineRoots: JSON.stringify({
+                    [slot]: { certificate: root.certPem, intermediates: {}, crls: series.join("") },
+                }),
+            });
+            // Deployed on day 0: the bundles hold the series' CRL of day 0.
+            const record: RotationRecord = {
+                ...deployed.record,
+                ...extra,
+                crls: { ...deployed.record.crls, [id]: seriesCrlRecord(series[1]) },
+            };
+            return (day: number) =>
+                decide({ config, deployed: { ...deployed, record }, now: new Date(at(day)), soakDays: 7 });
         };
-        const on = (day: number) =>
-            decide({ config, deployed: { ...deployed, record }, now: new Date(at(day)), soakDays: 7 });
+        // cacerts' ca-crl.pem holds the root's CRL and the mesh CA's, valid as long as it.
+        const on = decideWith("meshRoot", "mesh-root", { meshCrlSince: at(-30) });
         assert.deepStrictEqual([on(6).republishCrls, on(6).republishWhy], [false, []]);
         assert.deepStrictEqual(
             [on(7).republishCrls, on(7).republishWhy],
@@ -542,22 +547,7 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
         );
 
         // The same series for an offline gateway-server root: its CRL rides in APIC's truststore.crl too, which no update reaches.
-        const serverConfig = validateConfig({
-            ...rawConfigFromStackFile(stackFile),
-            offlineRoots: JSON.stringify({
-                serverRoot: { certificate: root.certPem, intermediates: {}, crls: series.join("") },
-            }),
-        });
-        const serverRecord: RotationRecord = {
-            ...deployed.record,
-            crls: { ...deployed.record.crls, "server-root": seriesCrlRecord(series[1]) },
-        };
-        const server = decide({
-            config: serverConfig,
-            deployed: { ...deployed, record: serverRecord },
-            now: new Date(at(7)),
-            soakDays: 7,
-        });
+        const server = decideWith("serverRoot", "server-root", {})(7);
         assert.deepStrictEqual(server.republishWhy, [
             "the CRL of server-root published is the one of pki:offlineRoots.serverRoot.crls from 2027-01-04 (valid until 2027-01-18); " +
                 "the series' CRL from 2027-01-11 is valid now; after the update give each endpoint's TLS client profile its new " +

@@ -191,7 +191,9 @@ function pulumiUpSummary(diff: CertDiff): string {
         const n = secrets.filter((p) => p.change === verb).length;
         return n > 0 ? [`${verbs[verb]} ${plural(n, "Kubernetes secret")}`] : [];
     });
-    const requests = diff.customerFacing.filter((c) => c.epoch.after !== undefined && c.epoch.after !== c.epoch.before);
+    const requests = diff.customerFacing.filter(
+        (c) => c.epoch.after !== undefined && (c.epoch.after !== c.epoch.before || c.request?.newKey === true),
+    );
     return [
         ...certs,
         ...secretParts,
@@ -233,6 +235,10 @@ function customerFacingLine(c: CustomerFacingChange): string {
     else if (c.epoch.before === undefined) parts.push(`new: a key and CSR (epoch ${c.epoch.after}) for the public CA`);
     else if (c.epoch.after !== c.epoch.before)
         parts.push(`a new key and CSR (epoch ${c.epoch.before} -> ${c.epoch.after}) for the public CA`);
+    else if (c.request !== undefined)
+        parts.push(
+            `${c.request.newKey ? "a new key and CSR" : "a new CSR (same key)"} of epoch ${c.epoch.after} for the public CA (${c.request.why.join("; ")})`,
+        );
     if (after !== undefined && JSON.stringify(after) !== JSON.stringify(before)) {
         parts.push(
             `${certificate(after)} ${before !== undefined ? `replaces serial ${before.serial} in` : "goes into"} ${c.secret}` +

@@ -4,7 +4,8 @@
  *
  * Like the engine's state, it can hand back the same outputs when a resource of the same type and
  * name is registered again with identical inputs (pass one `EngineState` to several runs), which
- * is also how a test suite generates each CA key only once.
+ * is also how a test suite generates each CA key only once. As @pulumi/tls does, a certificate
+ * whose only changed input is its early-renewal window keeps its outputs (an in-place update).
  */
 import * as pulumi from "@pulumi/pulumi";
 import { randomPassword } from "./randomProvider";
@@ -101,6 +102,20 @@ function canonicalJson(value: unknown): string {
     return JSON.stringify(value) ?? "null";
 }
 
+/** The certificates whose early-renewal window @pulumi/tls updates in place (early_renewal_hours is not ForceNew). */
+const RENEWING_CERTS = ["tls:index/selfSignedCert:SelfSignedCert", "tls:index/locallySignedCert:LocallySignedCert"];
+
+/**
+ * Whether a certificate registered again with `inputs` keeps its certificate: only its
+ * earlyRenewalHours changed, which the provider updates in place; any other input replaces it.
+ */
+function updatesInPlace(type: string, keptInputsJson: string, inputs: Record<string, unknown>): boolean {
+    if (!RENEWING_CERTS.includes(type)) return false;
+    const { earlyRenewalHours: _kept, ...keptRest } = JSON.parse(keptInputsJson) as Record<string, unknown>;
+    const { earlyRenewalHours: _new, ...rest } = inputs;
+    return canonicalJson(keptRest) === canonicalJson(rest);
+}
+
 function kubernetesId(inputs: Record<string, unknown>, name: string): string {
     const metadata = (inputs.metadata ?? {}) as { name?: string; namespace?: string };
     return metadata.namespace ? `${metadata.namespace}/${metadata.name ?? name}` : (metadata.name ?? name);
@@ -177,7 +192,11 @@ export class EngineStandIn implements pulumi.runtime.Mocks {
         const inputsJson = canonicalJson(inputs);
         const kept = this.state.get(key);
         const { id, state } =
-            kept && kept.inputsJson === inputsJson ? kept : await this.create(args.type, args.name, inputs);
+            kept && kept.inputsJson === inputsJson
+                ? kept
+                : kept && updatesInPlace(args.type, kept.inputsJson, inputs)
+                  ? { id: kept.id, state: { ...kept.state, earlyRenewalHours: inputs.earlyRenewalHours } }
+                  : await this.create(args.type, args.name, inputs);
         this.state.set(key, { inputsJson, id, state });
         this.resources.push({
             type: args.type,

@@ -16,11 +16,20 @@ import {
     CustomerFacingPlan,
     EndpointPlan,
     holderOf,
+    meshEpochChangeProblem,
     PkiPlan,
     uiClientRecordKey,
 } from "../plan/plan";
 import { Content, crlsPublished, isSecret, Place, PlaceKind, placesOf } from "./deliveries";
-import { APIC_UI_DIR, customerFacingCsrFile, PlannedCertificate, plannedCertificates, secretPath } from "./planned";
+import {
+    APIC_UI_DIR,
+    customerFacingCsrFile,
+    describeKey,
+    describeSubject,
+    PlannedCertificate,
+    plannedCertificates,
+    secretPath,
+} from "./planned";
 
 export interface CertChange {
     id: string;
@@ -110,6 +119,11 @@ export interface CustomerFacingChange {
     epoch: { before?: number; after?: number };
     /** The certificate served, before and after (undefined: none, the host has no Secret). */
     served: { before?: ServedCertificate; after?: ServedCertificate };
+    /**
+     * The CSR of the requested key generation changes under the same epoch: a new key (newKey:
+     * pki:keyAlgorithm changed) or another subject (pki:organization), and why.
+     */
+    request?: { newKey: boolean; why: string[] };
 }
 
 export interface CertDiff {
@@ -217,13 +231,32 @@ function newMaterial(row: PlannedCertificate, rekeyed: boolean, base: PkiPlan): 
 const keyOfEpoch = (epoch: number): string => `key of epoch ${epoch}`;
 
 /**
+ * Endpoints whose APIC client gets a new key under the same epoch (pki:keyAlgorithm changed): the
+ * gateway pins only the new key, which no previous epoch's record names, so the key APIC holds is
+ * refused from the update on, whatever the phase.
+ */
+function rekeyedInPlace(base: PkiPlan, head: PkiPlan): EndpointPlan[] {
+    const before = new Map(base.endpoints.map((e) => [e.id, e]));
+    return head.endpoints.filter((e) => {
+        const old = before.get(e.id);
+        return (
+            old !== undefined &&
+            old.client.epoch === e.client.epoch &&
+            describeKey(old.client.key) !== describeKey(e.client.key)
+        );
+    });
+}
+
+/**
  * The pins of each endpoint in base and head. The head's previous key is the base's current one
- * when the head raised the epoch; a switch phase carried over keeps whatever the base pinned.
+ * when the head raised the epoch; a switch phase carried over keeps whatever the base pinned. A
+ * client re-keyed under the same epoch pins a new key of that epoch.
  */
 function pinChanges(base: PkiPlan, head: PkiPlan): { pins: PinChange[]; refused: RefusedChange[] } {
     const baseEndpoints = new Map(base.endpoints.map((e) => [e.id, e]));
     const revokedEpochs = (plan: PkiPlan, id: string): number[] =>
         plan.config.revocations.filter((r) => holderOf(r) === id).map((r) => r.epoch);
+    const rekeyed = new Set(rekeyedInPlace(base, head).map((e) => e.id));
     const pins: PinChange[] = [];
     const refused: RefusedChange[] = [];
     for (const e of head.endpoints) {
@@ -242,7 +275,10 @@ function pinChanges(base: PkiPlan, head: PkiPlan): { pins: PinChange[]; refused:
                   ? []
                   : [keyOfEpoch(old.client.epoch)]
               : basePins.slice(1);
-        const headPins = [keyOfEpoch(e.client.epoch), ...previous];
+        const current = rekeyed.has(e.id)
+            ? `new ${describeKey(e.client.key)} ${keyOfEpoch(e.client.epoch)}`
+            : keyOfEpoch(e.client.epoch);
+        const headPins = [current, ...previous];
         if (!sameList(basePins, headPins)) pins.push({ endpoint: e.id, before: basePins, after: headPins });
         if (raised && previous.length === 0 && !baseKeyRevoked) {
             refused.push({
@@ -729,6 +765,22 @@ function droppedHosts(base: PkiPlan, head: PkiPlan): Risk[] {
     ];
 }
 
+/** APIC clients re-keyed under the same epoch: the gateway drops the key APIC holds at once. */
+function rekeyedClients(base: PkiPlan, head: PkiPlan): Risk[] {
+    const rekeyed = rekeyedInPlace(base, head);
+    if (rekeyed.length === 0) return [];
+    const algorithms = (plan: PkiPlan) => [...new Set(plan.endpoints.map((e) => describeKey(e.client.key)))].join(", ");
+    return [
+        {
+            key: changedKeys(base.config, head.config).join(", "),
+            change: `gives the APIC ${rekeyed.length === 1 ? "client" : "clients"} of ${names(rekeyed.map((e) => e.id))} a new key under the same epoch (${algorithms(base)} -> ${algorithms(head)}), with no overlap: the gateway pins only the new ${rekeyed.length === 1 ? "key" : "keys"}`,
+            breaks: `APIC's calls to ${names(rekeyed.map((e) => e.host))} are refused from this update on until each new keystore is uploaded: APIC still presents the old key`,
+            instead:
+                "raise the clients' epoch in the same change (pki:rotation.apicClientEpoch, or pki:rotation.endpoints.<id>.clientEpoch) with pki:rotation.apicClientPhase switch, so that the gateway pins the old and the new key until the keystores are uploaded; then set the phase to finish",
+        },
+    ];
+}
+
 /** UI services of the base that no longer call APIC in the head. */
 const goneCallers = (base: PkiPlan, head: PkiPlan): string[] =>
     base.frontEnd.uiClients.map((c) => c.name).filter((name) => !head.frontEnd.uiClients.some((c) => c.name === name));
@@ -825,6 +877,17 @@ const sides = <T>(before: T | undefined, after: T | undefined): { before?: T; af
     ...(after !== undefined ? { after } : {}),
 });
 
+/** How a customer-facing host's CSR changes under the same epoch (the stack makes its key and CSR anew); undefined: it does not. */
+function requestChange(before: CustomerFacingPlan, after: CustomerFacingPlan): CustomerFacingChange["request"] {
+    const [keyBefore, keyAfter] = [describeKey(before.key), describeKey(after.key)];
+    const [subjectBefore, subjectAfter] = [describeSubject(before.subject), describeSubject(after.subject)];
+    const why = [
+        ...(keyBefore !== keyAfter ? [`key algorithm changed: ${keyBefore} -> ${keyAfter}`] : []),
+        ...(subjectBefore !== subjectAfter ? [`subject changed: ${subjectBefore} -> ${subjectAfter}`] : []),
+    ];
+    return why.length > 0 ? { newKey: keyBefore !== keyAfter, why } : undefined;
+}
+
 /** Customer-facing hosts whose requested key or served certificate changes. */
 function customerFacingChanges(base: PkiPlan, head: PkiPlan): CustomerFacingChange[] {
     const before = new Map(base.frontEnd.customerFacing.map((c) => [c.host, c]));
@@ -833,7 +896,13 @@ function customerFacingChanges(base: PkiPlan, head: PkiPlan): CustomerFacingChan
         const [b, a] = [before.get(host), after.get(host)];
         const { secret } = (a ?? b) as CustomerFacingPlan;
         const served = sides(b && servedOf(b), a && servedOf(a));
-        if (b?.epoch === a?.epoch && JSON.stringify(served.before) === JSON.stringify(served.after)) return [];
+        const request = b !== undefined && a !== undefined && b.epoch === a.epoch ? requestChange(b, a) : undefined;
+        if (
+            b?.epoch === a?.epoch &&
+            JSON.stringify(served.before) === JSON.stringify(served.after) &&
+            request === undefined
+        )
+            return [];
         return [
             {
                 host,
@@ -844,9 +913,27 @@ function customerFacingChanges(base: PkiPlan, head: PkiPlan): CustomerFacingChan
                 ),
                 epoch: sides(b?.epoch, a?.epoch),
                 served,
+                ...(request !== undefined ? { request } : {}),
             },
         ];
     });
+}
+
+/**
+ * pki:rotation.meshEpoch moved while istiod's cacerts carries ca-crl.pem, which pulumi up refuses
+ * (the plan's meshEpochProblem). Istio cannot clear ca-crl.pem, so the stack keeps publishing it
+ * once published; a diff tells that from the config: a mesh CA rotation that reached a finish.
+ */
+function meshEpochRefusals(base: PkiPlan, head: PkiPlan): RefusedChange[] {
+    const before = base.config.rotation.meshEpoch;
+    if (before === head.config.rotation.meshEpoch) return [];
+    const since = crlsPublished(base).mesh
+        ? "since an earlier update"
+        : crlsPublished(head).mesh
+          ? "from this update on"
+          : undefined;
+    if (since === undefined) return [];
+    return [{ key: "pki:rotation.meshEpoch", problem: meshEpochChangeProblem(head.config, before, since) }];
 }
 
 /** A customer-facing host's key generation moved while its certificate stays: the certificate is for the old key. */
@@ -991,6 +1078,12 @@ function frontEndSteps(diff: Omit<CertDiff, "steps">, base: PkiPlan, head: PkiPl
     }
     for (const c of diff.customerFacing) {
         const epoch = c.epoch.after;
+        if (epoch !== undefined && c.request?.newKey === true) {
+            after.push(
+                `Have the new CSR of ${c.host} (key epoch ${epoch}, ${c.request.why.join("; ")}) signed by the public CA: stack output frontEnd.customerFacingCsrs, or ${customerFacingCsrFile(c.host)} of a render. ` +
+                    `A certificate signed from its CSR before this update certifies the old key, which this update replaces: the stack refuses it.`,
+            );
+        }
         if (epoch === undefined || epoch === c.epoch.before || diff.newStack) continue;
         const served = c.served.after;
         after.push(
@@ -1029,7 +1122,11 @@ function stepsFor(diff: Omit<CertDiff, "steps">, base: PkiPlan, head: PkiPlan): 
         }
     }
     const unpinned = diff.pins.filter((p) => p.before.some((k) => !p.after.includes(k)));
-    const revoked = new Set(diff.revocations.filter((r) => r.change === "added").map((r) => r.endpoint));
+    // Cut off at once: a revoked client's key, and one replaced under the same epoch.
+    const revoked = new Set([
+        ...diff.revocations.filter((r) => r.change === "added").map((r) => r.endpoint),
+        ...(diff.newStack ? [] : rekeyedInPlace(base, head).map((e) => e.id)),
+    ]);
     const dropping = unpinned.filter((p) => !revoked.has(p.endpoint)).map((p) => p.endpoint);
     if (dropping.length > 0) {
         before.push(
@@ -1086,7 +1183,9 @@ function stepsFor(diff: Omit<CertDiff, "steps">, base: PkiPlan, head: PkiPlan): 
     const firstCrls = (["gateway", "apicTruststore", "mesh", "apicUiTruststore"] as const).filter(
         (k) => nowPublished[k] && !wasPublished[k],
     );
-    if (firstCrls.length > 0 && !diff.newStack) {
+    const periodChanged =
+        base.config.crlPeriodDays !== head.config.crlPeriodDays && Object.values(nowPublished).some((p) => p);
+    if ((firstCrls.length > 0 || periodChanged) && !diff.newStack) {
         after.push(
             `From now on CRLs must be re-published at least every ${head.config.crlPeriodDays} days (pki:crlPeriodDays; each is valid for four periods, at least 28 days): run pulumi up, or let the scheduled lifecycle workflow do it.`,
         );
@@ -1159,6 +1258,16 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
             crlNews.set(ca.issuer, [...(crlNews.get(ca.issuer) ?? []), `revokes ${ca.id}, retired`]);
         }
     }
+    // Issuing CAs re-sign their CRL every publication period (lib/pki/crl.ts): a new period length re-signs it.
+    const periods = { before: from.config.crlPeriodDays, after: head.config.crlPeriodDays };
+    if (base !== undefined && periods.before !== periods.after) {
+        for (const ca of head.cas.filter((c) => c.role === "intermediate")) {
+            crlNews.set(ca.id, [
+                ...(crlNews.get(ca.id) ?? []),
+                `re-signed for ${periods.after}-day periods (pki:crlPeriodDays ${periods.before} -> ${periods.after})`,
+            ]);
+        }
+    }
     // A revocation changes the CRL of every generation of its client's issuing CA.
     const revokedBy = (ui: boolean): string[] =>
         revocations
@@ -1192,6 +1301,7 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
     const risks = [
         ...(base === undefined ? [] : caRisks(from, head, certs, rotating)),
         ...droppedHosts(from, head),
+        ...(base === undefined ? [] : rekeyedClients(from, head)),
         ...frontEndRisks(from, head),
         ...(replaced.length > maxReplaced
             ? [
@@ -1211,7 +1321,13 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
         newStack: base === undefined,
         risks,
         refused: [
-            ...(base === undefined ? [] : [...loweredEpochs(from, head), ...customerFacingRefusals(from, head)]),
+            ...(base === undefined
+                ? []
+                : [
+                      ...loweredEpochs(from, head),
+                      ...meshEpochRefusals(from, head),
+                      ...customerFacingRefusals(from, head),
+                  ]),
             ...pinRefusals,
         ],
         caRotation,

@@ -166,6 +166,25 @@ function issuedLeafRow(
     };
 }
 
+/** The CN and O of a certificate's subject (the first of each). */
+function subjectOf(cert: crypto.X509Certificate): SubjectSpec {
+    const field = (name: string) =>
+        cert.subject
+            .split("\n")
+            .find((part) => part.startsWith(`${name}=`))
+            ?.slice(name.length + 1);
+    const organization = field("O");
+    return { commonName: field("CN") ?? "", ...(organization !== undefined ? { organization } : {}) };
+}
+
+/** The key a certificate certifies. */
+function keyOf(cert: crypto.X509Certificate): KeySpec {
+    const details = cert.publicKey.asymmetricKeyDetails;
+    return cert.publicKey.asymmetricKeyType === "rsa"
+        ? { algorithm: "RSA", rsaBits: details?.modulusLength }
+        : { algorithm: "ECDSA", ecdsaCurve: details?.namedCurve === "prime256v1" ? "P256" : "P384" };
+}
+
 /** The front end's certificates: UI clients, APIC's UI-facing servers, customer-facing hosts with a certificate. */
 function frontEndRows(plan: PkiPlan): PlannedCertificate[] {
     const cluster = plan.config.clusters[0].name;
@@ -195,11 +214,12 @@ function frontEndRows(plan: PkiPlan): PlannedCertificate[] {
                     id: customerFacingCertId(c.host),
                     role: "customer-facing",
                     host: c.host,
-                    subject: describeSubject(c.subject),
+                    // What the public CA signed, not what the stack's next CSR asks for.
+                    subject: describeSubject(subjectOf(cert)),
                     dnsNames: [c.host],
                     uris: [],
                     issuer: `public CA (${cert.issuer.replace(/\n/g, ", ")})`,
-                    key: describeKey(c.key),
+                    key: describeKey(keyOf(cert)),
                     uses: ["server_auth"],
                     validityDays: lifetimeDays,
                     // The next CSR is due a third of its lifetime before it expires, as for our own, and never later than a public CA needs.

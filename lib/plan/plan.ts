@@ -939,6 +939,15 @@ function customerFacingProblems(config: PkiConfig, frontEnd: FrontEndPlan, optio
     return frontEnd.customerFacing.flatMap((c) => {
         if (c.certificate === undefined) return [];
         const expectedSpki = options.deployed?.customerFacingKeys[c.host]?.[String(c.certificateEpoch)];
+        const certified = certifiedKey(c.certificate);
+        if (certified !== undefined && keyName(certified) !== keyName(c.key)) {
+            // The host's keys follow pki:keyAlgorithm: the key this certificate is for would be made anew.
+            return [
+                `pki:frontEnd.customerFacing.${c.host}.certificate certifies an ${keyName(certified)} key, but the host's keys follow pki:keyAlgorithm (${config.keyAlgorithm}: ${keyName(c.key)}): ` +
+                    `pulumi up would replace the key of epoch ${c.certificateEpoch} and could not serve this certificate with the new one. ` +
+                    `Keep pki:keyAlgorithm ${certified.algorithm} while ${c.host} serves a certificate for an ${certified.algorithm} key`,
+            ];
+        }
         return publicCertificateProblems({
             key: `pki:frontEnd.customerFacing.${c.host}.certificate`,
             host: c.host,
@@ -950,6 +959,19 @@ function customerFacingProblems(config: PkiConfig, frontEnd: FrontEndPlan, optio
         });
     });
 }
+
+/** The key a certificate (the first of a PEM chain) certifies; undefined when there is none to read. */
+function certifiedKey(pem: string): KeySpec | undefined {
+    try {
+        return describeCertificate(pem).key;
+    } catch {
+        return undefined; // publicCertificateProblems says what is wrong with it
+    }
+}
+
+/** "RSA 2048", "ECDSA P-256". */
+const keyName = (key: KeySpec): string =>
+    key.algorithm === "RSA" ? `RSA ${key.rsaBits}` : `ECDSA ${key.ecdsaCurve === "P384" ? "P-384" : "P-256"}`;
 
 /** The root slot's CA ids, every generation: "client-root", "client-root-g1", ... */
 const isUnderRoot = (caId: CaId, rootSlot: RootSlot): boolean =>
@@ -1060,14 +1082,21 @@ function planCrls(
  */
 function meshEpochProblem(config: PkiConfig, crls: CrlPlan, deployed: RotationRecord | undefined): string | undefined {
     const before = deployed?.meshEpoch;
-    const epoch = config.rotation.meshEpoch;
-    if (!crls.mesh || before === undefined || before === epoch) return undefined;
-    const position = config.caRotation.meshCa;
-    const next = positionAt(stepOf(position) + 1);
+    if (!crls.mesh || before === undefined || before === config.rotation.meshEpoch) return undefined;
     const since =
         deployed?.meshCrlSince !== undefined ? `since ${deployed.meshCrlSince.slice(0, 10)}` : "from this update on";
+    return `pki:rotation.meshEpoch ${meshEpochChangeProblem(config, before, since)}`;
+}
+
+/**
+ * What moving pki:rotation.meshEpoch from `before` to the config's breaks while istiod's cacerts
+ * carries ca-crl.pem (`since`: since when, e.g. "since 2026-01-20"), and the way that works; it
+ * follows the key's name: "is 1, but 0 is deployed and ...". For the plan and for `diff`.
+ */
+export function meshEpochChangeProblem(config: PkiConfig, before: number, since: string): string {
+    const next = positionAt(stepOf(config.caRotation.meshCa) + 1);
     return (
-        `pki:rotation.meshEpoch is ${epoch}, but ${before} is deployed and istiod's cacerts carries ca-crl.pem (${since}): ` +
+        `is ${config.rotation.meshEpoch}, but ${before} is deployed and istiod's cacerts carries ca-crl.pem (${since}): ` +
         `a mesh CA re-keyed by its epoch keeps its name and its CRL replaces the old key's, so every sidecar would refuse the workloads ` +
         `still holding a certificate of the old key ("unable to get certificate CRL") until they renew (up to the workload certificate TTL, 24 h by default). ` +
         `Set pki:rotation.meshEpoch back to ${before} and rotate the mesh CAs in stages with pki:caRotation.meshCa ` +
