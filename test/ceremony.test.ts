@@ -1,10 +1,12 @@
 import * as assert from "assert";
-import { execFileSync } from "child_process";
+import { execFileSync, spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import nodeFs from "fs";
 import * as path from "path";
 import { ceremony, ceremonyOnTerminal, ceremonyPiped, PASSPHRASE } from "./ceremonyTools";
+import { ROOT_PASSPHRASE_VARIABLE } from "../lib/cli/prompt";
+import { ISSUANCE_LOG, ROOT_CERT, ROOT_KEY } from "../lib/cli/rootFolder";
 import { rawConfigFromStackFile } from "../lib/config/load";
 import { validateConfig } from "../lib/config/validate";
 import { planCas } from "../lib/plan/plan";
@@ -849,6 +851,41 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
             ],
         );
         assert.strictEqual(logOf(root), logBefore, "no CRL was signed");
+    });
+
+    it("finishes a root it has begun writing when a signal comes (SIGTERM between root.key and root.crt): never a key without its certificate and log", () => {
+        const dir = tempDir("ceremony-signal");
+        const out = path.join(dir, "root");
+        // init-root sends itself SIGTERM as it starts writing root.crt, after root.key: the worst moment.
+        const script = `
+            const fs = require("fs");
+            const writeFileSync = fs.writeFileSync;
+            let sent = false;
+            fs.writeFileSync = (file, content, ...rest) => {
+                if (!sent && String(content).includes("BEGIN CERTIFICATE")) {
+                    sent = true;
+                    process.kill(process.pid, "SIGTERM");
+                }
+                return writeFileSync(file, content, ...rest);
+            };
+            const { main } = require(${JSON.stringify(path.join(ROOT, "dist/lib/cli/main.js"))});
+            main(process.argv.slice(1)).then((status) => process.stdout.write("ended " + status + "\\n"));`;
+        const child = spawnSync(
+            process.execPath,
+            [
+                ...["-e", script, "ceremony", "init-root", "--out", out, "--environment", "example"],
+                ...["--trust-domain", "apic-client", "--cn", "Signal Root", "--key", "ECDSA"],
+            ],
+            { encoding: "utf8", timeout: 30_000, env: { ...process.env, [ROOT_PASSPHRASE_VARIABLE]: PASSPHRASE } },
+        );
+        // The signal waits for the writes; the command is done by then, so it ends as done.
+        assert.deepStrictEqual([child.signal, child.status], [null, 0], child.stderr);
+        assert.match(child.stdout, /^root of environment example, trust domain apic-client: /, "its fingerprint shown");
+        assert.match(child.stdout, /\nended 0\n$/);
+        assert.deepStrictEqual(fs.readdirSync(out).sort(), [ISSUANCE_LOG, ROOT_CERT, ROOT_KEY].sort());
+        const cert = new crypto.X509Certificate(fs.readFileSync(path.join(out, ROOT_CERT)));
+        assert.match(cert.subject, /CN=Signal Root/);
+        assert.strictEqual(fs.readFileSync(path.join(out, ISSUANCE_LOG), "utf8").split("\n").length, 2, "one record");
     });
 
     it("shows the certificate's PEM when writing it fails after it was signed and logged (its folder went away while the passphrase was asked)", async () => {

@@ -21,6 +21,7 @@ import { CRL_REASONS, RevokedEntry } from "../pki/crl";
 import { bindingProblem, rootBinding } from "../pki/rootBinding";
 import { normalSerial } from "../plan/caRotation";
 import { ROOT_TRUST_DOMAIN_NAMES, RootTrustDomain } from "../plan/hierarchy";
+import { undoOnSignal } from "../interrupt";
 import { Prompter, ROOT_PASSPHRASE_VARIABLE, rootPassphrase } from "./prompt";
 import { CertificateRecord, CrlRecord, ISSUANCE_LOG, ROOT_CERT, ROOT_KEY, RootFolder } from "./rootFolder";
 import { Command, oneOf, parse, UsageError } from "./stackSource";
@@ -591,9 +592,16 @@ export const ceremonyCommand: Command = {
     usage: USAGE,
     async run(argv, out) {
         const [action, ...rest] = argv;
-        if (action === "init-root") return initRoot(rest, out);
-        if (action === "sign") return sign(rest, out);
-        if (action === "crl") return crl(rest, out);
+        // A signal (Ctrl-C, SIGTERM, SIGHUP) is handled between the ceremony's steps, never inside
+        // the writes of a root, a certificate and its log record: they land whole, then it ends.
+        const stopWatching = undoOnSignal();
+        try {
+            if (action === "init-root") return await initRoot(rest, out);
+            if (action === "sign") return await sign(rest, out);
+            if (action === "crl") return await crl(rest, out);
+        } finally {
+            stopWatching();
+        }
         throw new UsageError(
             `ceremony needs init-root, sign or crl; got ${action === undefined ? "nothing" : `"${action}"`}`,
         );
