@@ -864,7 +864,7 @@ const ROWS: readonly Row[] = [
         name: "revocation removed, the client's epoch back",
         from: "revocation of an APIC client",
         head: O3,
-        refused: "diff",
+        refused: "both",
     },
     // the front end
     { name: "front end: the first UI caller", from: "a new stack", head: FE, risky: false },

@@ -295,6 +295,22 @@ describe("Revocation: a CRL of the APIC-client CA in every gateway secret", func
         assert.strictEqual(attempt(ok), "");
     });
 
+    it("refuses removing the revocation while the revoked certificate is on record: the client's epoch would go back and the serial leave the CRL", () => {
+        const deployed = deployedRecordOf(state);
+        const current = new X509Certificate(after.read("apic/ob/client.crt")).serialNumber;
+        assert.throws(() => planFromRawConfig(loadStackFile(OPTION_FILES[1]), { deployed, now }), {
+            message:
+                "invalid stack configuration:\n" +
+                `  - the APIC client of endpoint "ob" would go back from epoch 1 (deployed, serial ${current}) to 0: ` +
+                "epochs only go up (an epoch names the key it made, and going back never brings the old key back); removing an entry of pki:revocations " +
+                "lowers it too and takes the revoked serial out of the gateway's CRL. Keep the revocation until its certificate would have expired, " +
+                "or set pki:rotation.endpoints.ob.clientEpoch to 1",
+        });
+        // With the epoch kept, the entry may go (once its certificate would have expired).
+        const kept = { ...loadStackFile(OPTION_FILES[1]), rotation: { endpoints: { ob: { clientEpoch: 1 } } } };
+        assert.doesNotThrow(() => planFromRawConfig(kept, { deployed, now }));
+    });
+
     it("refuses a serial the stack never issued to that endpoint, naming the certificates it did issue", async () => {
         const deployed = deployedRecordOf(state);
         const issued = deployed.clients.ob;

@@ -611,6 +611,22 @@ function clientEpoch(config: PkiConfig, endpointId: string): number {
     );
 }
 
+/**
+ * Why an endpoint's APIC client epoch may not go below the newest one deployed: an epoch names the
+ * key it made (`<name>-r<epoch>`) and the certificates on record, so going back makes a new key
+ * under a name already used and never brings the old one back; removing a pki:revocations entry
+ * lowers the epoch too, and takes the revoked serial out of the gateway's CRL.
+ */
+function loweredClientEpoch(config: PkiConfig, endpointId: string, newest: DeployedClient, epoch: number): string {
+    const configured = config.rotation.endpoints[endpointId]?.clientEpoch ?? 0;
+    return (
+        `the APIC client of endpoint "${endpointId}" would go back from epoch ${newest.epoch} (deployed, serial ${newest.serialHex}) to ${epoch}: ` +
+        `epochs only go up (an epoch names the key it made, and going back never brings the old key back); removing an entry of pki:revocations ` +
+        `lowers it too and takes the revoked serial out of the gateway's CRL. Keep the revocation until its certificate would have expired, ` +
+        `or set pki:rotation.endpoints.${endpointId}.clientEpoch to ${configured + newest.epoch - epoch}`
+    );
+}
+
 /** The deployment record's key of a revocation's holder: the endpoint id, or `ui/<name>`. */
 export const holderOf = (r: Pick<RevocationConfig, "endpoint" | "uiClient">): string =>
     r.endpoint ?? uiClientRecordKey(r.uiClient ?? "");
@@ -689,6 +705,10 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
             const history = [...(deployedClients[g.id] ?? [])].sort((a, b) => a.epoch - b.epoch);
             const replaced = history.filter((c) => c.epoch < client.epoch).at(-1);
             const previous = replaced !== undefined && !isRevoked(g.id, replaced) ? [replaced] : [];
+            const newest = history.at(-1);
+            if (newest !== undefined && client.epoch < newest.epoch) {
+                problems.push(loweredClientEpoch(config, g.id, newest, client.epoch));
+            }
             const overlapping = clientOverlap(config, g.id);
             if (!overlapping && previous.length > 0 && history.at(-1) === replaced) {
                 problems.push(unsafeCutover(g.id, previous[0], client.epoch));
