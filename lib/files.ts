@@ -118,6 +118,27 @@ export function createReplacement(file: string, mode: number): Replacement {
     };
 }
 
+/**
+ * The new files of createReplacement that processes killed before their commit or discard left
+ * beside `file` (regular files named `.<name>.<12 hex digits>.tmp`); none when the folder cannot
+ * be listed.
+ */
+export function leftoverReplacements(file: string): string[] {
+    const folder = path.dirname(file);
+    const prefix = `.${path.basename(file)}.`;
+    let entries: fs.Dirent[];
+    try {
+        entries = fs.readdirSync(folder, { withFileTypes: true });
+    } catch {
+        return []; // a folder that may be written but not listed: nothing to find
+    }
+    return entries
+        .filter(
+            (e) => e.isFile() && e.name.startsWith(prefix) && /^[0-9a-f]{12}\.tmp$/.test(e.name.slice(prefix.length)),
+        )
+        .map((e) => path.join(folder, e.name));
+}
+
 /** Makes one folder (its parent must exist), or takes the existing one, and sets it 0700; a link is refused. */
 export function makePrivateFolder(folder: string): void {
     try {
