@@ -49,11 +49,22 @@ export function writeNewFile(file: string, content: string | Buffer, mode: numbe
 /** Removes `file` if it is still the file open as `fd` (not something put at its path since); throws nothing. */
 function removeCreated(file: string, fd: number): void {
     try {
-        const created = fs.fstatSync(fd);
+        unlinkIfSame(file, fs.fstatSync(fd));
+    } catch {
+        // Not to be read: the caller's error is the one to report.
+    }
+}
+
+/**
+ * Removes `file` if it is still the file `created` describes, not one put at its path since (by
+ * hand, or by another process after removing this one); throws nothing.
+ */
+export function unlinkIfSame(file: string, created: fs.Stats): void {
+    try {
         const now = fs.lstatSync(file);
         if (now.dev === created.dev && now.ino === created.ino) fs.unlinkSync(file);
     } catch {
-        // Gone already, or not to be removed: the caller's error is the one to report.
+        // Gone already, or not to be removed.
     }
 }
 
