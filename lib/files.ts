@@ -49,11 +49,22 @@ export function writeNewFile(file: string, content: string | Buffer, mode: numbe
 /** Removes `file` if it is still the file open as `fd` (not something put at its path since); throws nothing. */
 function removeCreated(file: string, fd: number): void {
     try {
-        const created = fs.fstatSync(fd);
+        unlinkIfSame(file, fs.fstatSync(fd));
+    } catch {
+        // Not to be read: the caller's error is the one to report.
+    }
+}
+
+/**
+ * Removes `file` if it is still the file `created` describes, not one put at its path since (by
+ * hand, or by another process after removing this one); throws nothing.
+ */
+export function unlinkIfSame(file: string, created: fs.Stats): void {
+    try {
         const now = fs.lstatSync(file);
         if (now.dev === created.dev && now.ino === created.ino) fs.unlinkSync(file);
     } catch {
-        // Gone already, or not to be removed: the caller's error is the one to report.
+        // Gone already, or not to be removed.
     }
 }
 
@@ -116,6 +127,27 @@ export function createReplacement(file: string, mode: number): Replacement {
             if (fd !== undefined) remove();
         },
     };
+}
+
+/**
+ * The new files of createReplacement that processes killed before their commit or discard left
+ * beside `file` (regular files named `.<name>.<12 hex digits>.tmp`); none when the folder cannot
+ * be listed.
+ */
+export function leftoverReplacements(file: string): string[] {
+    const folder = path.dirname(file);
+    const prefix = `.${path.basename(file)}.`;
+    let entries: fs.Dirent[];
+    try {
+        entries = fs.readdirSync(folder, { withFileTypes: true });
+    } catch {
+        return []; // a folder that may be written but not listed: nothing to find
+    }
+    return entries
+        .filter(
+            (e) => e.isFile() && e.name.startsWith(prefix) && /^[0-9a-f]{12}\.tmp$/.test(e.name.slice(prefix.length)),
+        )
+        .map((e) => path.join(folder, e.name));
 }
 
 /** Makes one folder (its parent must exist), or takes the existing one, and sets it 0700; a link is refused. */

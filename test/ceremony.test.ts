@@ -25,6 +25,12 @@ import {
     writeTemp,
 } from "./helpers";
 
+/** `init-root` of an APIC-client root for environment example into `out`, named `cn`; `extra` options after. */
+const initRootArgs = (out: string, cn: string, ...extra: string[]): string[] => [
+    ...["init-root", "--out", out, "--environment", "example", "--trust-domain", "apic-client", "--cn", cn],
+    ...extra,
+];
+
 /** SHA-256 of a key's DER SubjectPublicKeyInfo, computed by openssl (independently of the ceremony's code). */
 function opensslSpkiSha256(pem: string, kind: "csr" | "cert"): string {
     const publicKey = execFileSync(
@@ -83,18 +89,7 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
     before(async () => {
         const init = await ceremony(
             PASSPHRASE,
-            ...[
-                "init-root",
-                "--out",
-                root,
-                "--environment",
-                "example",
-                "--trust-domain",
-                "apic-client",
-                "--cn",
-                "Example Bank APIC Client Root",
-            ],
-            ...["--org", "Example Bank", "--key", "ECDSA"],
+            ...initRootArgs(root, "Example Bank APIC Client Root", "--org", "Example Bank", "--key", "ECDSA"),
         );
         assert.strictEqual(init.status, 0, init.err);
         csr = opensslCsr(dir, "apic-client-ca", P256, STACK_SUBJECT);
@@ -132,19 +127,7 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
 
     it("asks the passphrase twice on a terminal without echoing it, and refuses two that differ or one under 16 characters", async () => {
         const made = path.join(dir, "terminal-root");
-        const init = [
-            "init-root",
-            "--out",
-            made,
-            "--environment",
-            "example",
-            "--trust-domain",
-            "apic-client",
-            "--cn",
-            "Terminal Root",
-            "--key",
-            "ECDSA",
-        ];
+        const init = [...initRootArgs(made, "Terminal Root"), "--key", "ECDSA"];
         const differ = await ceremonyOnTerminal(
             [
                 ["Passphrase of the root key: ", "first passphrase of twenty"],
@@ -199,19 +182,7 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         );
         // A folder whose root.crt was swapped for another root's: its key opens, but signs for nothing.
         const swapped = path.join(dir, "swapped-root");
-        const init = [
-            "init-root",
-            "--out",
-            swapped,
-            "--environment",
-            "example",
-            "--trust-domain",
-            "apic-client",
-            "--cn",
-            "Swapped",
-            "--key",
-            "ECDSA",
-        ];
+        const init = [...initRootArgs(swapped, "Swapped"), "--key", "ECDSA"];
         assert.strictEqual((await ceremony(PASSPHRASE, ...init)).status, 0);
         fs.copyFileSync(path.join(root, "root.crt"), path.join(swapped, "root.crt"));
         const mismatch = await ceremony(
@@ -377,18 +348,7 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         );
         assert.strictEqual(fs.readFileSync(existing, "utf8"), "keep me\n");
 
-        const again = await ceremony(
-            PASSPHRASE,
-            "init-root",
-            "--out",
-            root,
-            "--environment",
-            "example",
-            "--trust-domain",
-            "apic-client",
-            "--cn",
-            "R",
-        );
+        const again = await ceremony(PASSPHRASE, ...initRootArgs(root, "R"));
         assert.strictEqual(
             again.err,
             `error: --out ${root} already holds a root key (root.key); init-root never replaces one: choose a new folder\n`,
@@ -397,20 +357,7 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         const open = path.join(dir, "open");
         fs.mkdirSync(open);
         fs.chmodSync(open, 0o777);
-        const into = await ceremony(
-            PASSPHRASE,
-            "init-root",
-            "--out",
-            open,
-            "--environment",
-            "example",
-            "--trust-domain",
-            "apic-client",
-            "--cn",
-            "R",
-            "--key",
-            "ECDSA",
-        );
+        const into = await ceremony(PASSPHRASE, ...initRootArgs(open, "R"), "--key", "ECDSA");
         assert.strictEqual(
             into.err,
             `error: --out ${open} has mode 0777: others may read or replace what it holds. The ceremony refuses rather than fixes it, since a chmod would not undo what they may have done: check its content, then run chmod 700 ${open}\n`,
@@ -434,20 +381,7 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         const umask = process.umask(0);
         try {
             const made = path.join(dir, "umask-root");
-            const init = await ceremony(
-                PASSPHRASE,
-                "init-root",
-                "--out",
-                made,
-                "--environment",
-                "example",
-                "--trust-domain",
-                "apic-client",
-                "--cn",
-                "R",
-                "--key",
-                "ECDSA",
-            );
+            const init = await ceremony(PASSPHRASE, ...initRootArgs(made, "R"), "--key", "ECDSA");
             assert.strictEqual(init.status, 0, init.err);
             assert.deepStrictEqual(
                 ["", "root.key", "root.crt", "issuance.log"].map((f) => modeOf(path.join(made, f))),
@@ -463,19 +397,7 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         fs.mkdirSync(repository);
         execFileSync("git", ["init", "--quiet", repository]);
         const inside = path.join(repository, "root");
-        const args = [
-            "init-root",
-            "--out",
-            inside,
-            "--environment",
-            "example",
-            "--trust-domain",
-            "apic-client",
-            "--cn",
-            "R",
-            "--key",
-            "ECDSA",
-        ];
+        const args = [...initRootArgs(inside, "R"), "--key", "ECDSA"];
         const refused = await ceremony(PASSPHRASE, ...args);
         assert.strictEqual(refused.status, 1);
         assert.strictEqual(
@@ -490,20 +412,7 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
     it("appends every certificate and CRL it signs to issuance.log, opened append-only and never rewritten", async () => {
         const logRoot = path.join(dir, "log-root");
         const log = path.join(logRoot, "issuance.log");
-        await ceremony(
-            PASSPHRASE,
-            "init-root",
-            "--out",
-            logRoot,
-            "--environment",
-            "example",
-            "--trust-domain",
-            "apic-client",
-            "--cn",
-            "Log Root",
-            "--key",
-            "ECDSA",
-        );
+        await ceremony(PASSPHRASE, ...initRootArgs(logRoot, "Log Root"), "--key", "ECDSA");
         const afterInit = fs.readFileSync(log, "utf8");
         const target = path.join(dir, "logged.crt");
         const sign = await ceremony(PASSPHRASE, "sign", "--root", logRoot, "--csr", csr, "--out", target, "--yes");
@@ -872,10 +781,7 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
             main(process.argv.slice(1)).then((status) => process.stdout.write("ended " + status + "\\n"));`;
         const child = spawnSync(
             process.execPath,
-            [
-                ...["-e", script, "ceremony", "init-root", "--out", out, "--environment", "example"],
-                ...["--trust-domain", "apic-client", "--cn", "Signal Root", "--key", "ECDSA"],
-            ],
+            ["-e", script, "ceremony", ...initRootArgs(out, "Signal Root", "--key", "ECDSA")],
             { encoding: "utf8", timeout: 30_000, env: { ...process.env, [ROOT_PASSPHRASE_VARIABLE]: PASSPHRASE } },
         );
         // The signal waits for the writes; the command is done by then, so it ends as done.
@@ -934,11 +840,7 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         };
         const made = path.join(dir, "full-root");
         const init = await full(/^-----BEGIN CERTIFICATE-----/, () =>
-            ceremony(
-                PASSPHRASE,
-                ...["init-root", "--out", made, "--environment", "example", "--trust-domain", "apic-client"],
-                ...["--cn", "Full Root", "--key", "ECDSA"],
-            ),
+            ceremony(PASSPHRASE, ...initRootArgs(made, "Full Root", "--key", "ECDSA")),
         );
         assert.deepStrictEqual(init, {
             status: 1,

@@ -1,4 +1,5 @@
 /** Shared test harness: one engine state per run (CA keys made once), render, openssl and TLS helpers. */
+import * as assert from "assert";
 import { execFileSync, spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
@@ -47,6 +48,23 @@ export function readmeBlock(heading: string, language: string): string {
 
 export function tempDir(prefix: string): string {
     return fs.mkdtempSync(path.join(os.tmpdir(), `pki-${prefix}-`));
+}
+
+/**
+ * A new git repository (branch main, a committer set) in a temp folder, and `git` run in it: it
+ * fails the test on a non-zero exit and returns the trimmed standard output.
+ */
+export function gitRepo(prefix: string): { dir: string; git: (...args: string[]) => string } {
+    const dir = tempDir(prefix);
+    const git = (...args: string[]): string => {
+        const r = spawnSync("git", args, { cwd: dir, encoding: "utf8" });
+        assert.strictEqual(r.status, 0, r.stderr);
+        return r.stdout.trim();
+    };
+    git("init", "-q", "-b", "main");
+    git("config", "user.email", "ci@example.invalid");
+    git("config", "user.name", "ci");
+    return { dir, git };
 }
 
 /** The `pki:` config strings of a stack file, exactly as `pulumi up` would pass them. */

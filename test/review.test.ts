@@ -9,7 +9,16 @@ import * as tlsProvider from "../lib/engine/tlsProvider";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { runWithStandIn } from "../lib/engine/standIn";
 import { buildPki } from "../lib/stack";
-import { cli, loadStackFileValues, OPTION_FILES, renderStackFile, ROOT, sharedState, tempDir } from "./helpers";
+import {
+    cli,
+    gitRepo,
+    loadStackFileValues,
+    OPTION_FILES,
+    renderStackFile,
+    ROOT,
+    sharedState,
+    tempDir,
+} from "./helpers";
 
 const plan = (raw: Record<string, unknown>) => planFromRawConfig(raw);
 const option = (n: 1 | 2 | 3) => loadStackFileValues(OPTION_FILES[n]);
@@ -262,14 +271,7 @@ describe("diff", function () {
     });
 
     it("reads the base from a git ref, and prints Markdown for the PR comment", async () => {
-        const repo = tempDir("git");
-        const run = (...args: string[]) => {
-            const r = spawnSync("git", args, { cwd: repo, encoding: "utf8" });
-            assert.strictEqual(r.status, 0, r.stderr);
-        };
-        run("init", "-q", "-b", "main");
-        run("config", "user.email", "ci@example");
-        run("config", "user.name", "ci");
+        const { dir: repo, git: run } = gitRepo("git");
         fs.mkdirSync(path.join(repo, "stacks"));
         const file = path.join(repo, "stacks", "Pulumi.dev.yaml");
         fs.copyFileSync(path.join(ROOT, "stacks/Pulumi.dev.yaml"), file);
@@ -326,15 +328,7 @@ describe("diff", function () {
     });
 
     it("refuses a stack file reached through a symbolic link at either revision, or a base both a file and a ref", async () => {
-        const repo = tempDir("git-link");
-        const git = (...args: string[]) => {
-            const r = spawnSync("git", args, { cwd: repo, encoding: "utf8" });
-            assert.strictEqual(r.status, 0, r.stderr);
-            return r.stdout.trim();
-        };
-        git("init", "-q", "-b", "main");
-        git("config", "user.email", "ci@example");
-        git("config", "user.name", "ci");
+        const { dir: repo, git } = gitRepo("git-link");
         fs.mkdirSync(path.join(repo, "stacks"));
         const file = path.join(repo, "stacks", "Pulumi.dev.yaml");
         const epoch = (n: number) =>

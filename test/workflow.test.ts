@@ -12,7 +12,7 @@ import * as YAML from "yaml";
 import { diffPlans } from "../lib/inventory/diff";
 import { trustPictureForDiff } from "../lib/inventory/pictures";
 import { planFromRawConfig } from "../lib/plan/plan";
-import { cli, loadStackFileValues, ROOT, tempDir } from "./helpers";
+import { cli, gitRepo, loadStackFileValues, ROOT, tempDir } from "./helpers";
 
 interface Step {
     name?: string;
@@ -324,15 +324,7 @@ describe("workflows: who may touch what", function () {
 
 /** A git repository with base and head commits, the head adding hostile file names. */
 function hostileRepo(): { dir: string; base: string; head: string; git: (...args: string[]) => string } {
-    const dir = tempDir("workflow-repo");
-    const git = (...args: string[]): string => {
-        const r = spawnSync("git", args, { cwd: dir, encoding: "utf8" });
-        assert.strictEqual(r.status, 0, r.stderr);
-        return r.stdout.trim();
-    };
-    git("init", "-q", "-b", "main");
-    git("config", "user.email", "ci@example.invalid");
-    git("config", "user.name", "ci");
+    const { dir, git } = gitRepo("workflow-repo");
     fs.mkdirSync(path.join(dir, "stacks"));
     fs.mkdirSync(path.join(dir, "lib"));
     fs.copyFileSync(path.join(ROOT, "Pulumi.yaml"), path.join(dir, "Pulumi.yaml"));

@@ -96,17 +96,21 @@ function filesBelow(dir: string): string[] {
     });
 }
 
+/** What `file` is, links followed; undefined when nothing is there (a loop or a refused search is an input error). */
+function statOf(file: string): fs.Stats | undefined {
+    try {
+        return fs.statSync(file, { throwIfNoEntry: false });
+    } catch (error) {
+        throw cannotRead(file, error);
+    }
+}
+
 /**
  * What `file` leads to, links followed. A link that loops, or leads to nothing (whatever it should
  * show would go unwatched), is an input error naming it, not a missing file.
  */
 function linkTarget(file: string): fs.Stats {
-    let target: fs.Stats | undefined;
-    try {
-        target = fs.statSync(file, { throwIfNoEntry: false });
-    } catch (error) {
-        throw cannotRead(file, error);
-    }
+    const target = statOf(file);
     if (target === undefined) {
         throw new InputError(
             `cannot read ${file}: it is a link to ${fs.readlinkSync(file)}, which does not exist; remove the link or restore what it points to`,
@@ -117,12 +121,7 @@ function linkTarget(file: string): fs.Stats {
 
 /** The files of --dir, which must be a folder. */
 function filesOfDir(dir: string): string[] {
-    let stat: fs.Stats | undefined;
-    try {
-        stat = fs.statSync(dir, { throwIfNoEntry: false });
-    } catch (error) {
-        throw cannotRead(dir, error);
-    }
+    const stat = statOf(dir);
     if (stat === undefined) {
         throw new InputError(
             `--dir ${dir}: no such folder; give the folder that holds the certificates (a render, or a Secret mounted into a pod)`,

@@ -8,7 +8,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { EngineState } from "../engine/standIn";
-import { codeOf, createReplacement, PRIVATE_FILE, Replacement } from "../files";
+import { codeOf, createReplacement, leftoverReplacements, PRIVATE_FILE, Replacement } from "../files";
 import { lockStateFile, RenderLock, RenderLockError } from "./stateLock";
 
 export const PASSPHRASE_VARIABLE = "APIC_ISTIO_PKI_STATE_PASSPHRASE";
@@ -243,18 +243,7 @@ const cannotWrite = (file: string, error: unknown): Error =>
  * killed while rendering, the whole state if while saving): removed, each named to `warn`.
  */
 function removeLeftoverStates(file: string, warn: (message: string) => void): void {
-    const folder = path.dirname(file);
-    const prefix = `.${path.basename(file)}.`;
-    let entries: fs.Dirent[];
-    try {
-        entries = fs.readdirSync(folder, { withFileTypes: true });
-    } catch {
-        return; // a folder that may be written but not listed: nothing to find
-    }
-    for (const entry of entries) {
-        if (!entry.isFile() || !entry.name.startsWith(prefix)) continue;
-        if (!/^[0-9a-f]{12}\.tmp$/.test(entry.name.slice(prefix.length))) continue;
-        const leftover = path.join(folder, entry.name);
+    for (const leftover of leftoverReplacements(file)) {
         fs.rmSync(leftover, { force: true });
         warn(
             `removed ${leftover}: the new state file of a render with ${OPTION} ${file} that was killed (it may hold the state's private keys)`,

@@ -12,7 +12,7 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { codeOf, createExclusive, PRIVATE_FILE } from "../files";
+import { codeOf, createExclusive, PRIVATE_FILE, unlinkIfSame } from "../files";
 import { untilDone } from "../interrupt";
 
 /** A lock this process holds. */
@@ -169,13 +169,8 @@ function takeLock(lock: string, guarded: Guarded): RenderLock {
             if (!held) return;
             held = false;
             done();
-            try {
-                // Not a lock someone else took after removing this one by hand.
-                const now = fs.lstatSync(lock);
-                if (now.dev === identity.dev && now.ino === identity.ino) fs.unlinkSync(lock);
-            } catch {
-                // Gone already, or unreadable: nothing this process may remove.
-            }
+            // Not a lock someone else took after removing this one by hand.
+            unlinkIfSame(lock, identity);
         };
         const done = untilDone(release);
         return { file: lock, release };
