@@ -1787,6 +1787,19 @@ const CASES: [string, Overrides, string[]][] = [
         ],
     ],
     [
+        // Under one root APIC's UI truststore is the mesh root too: every workload's own certificate passes it.
+        "trustDomains shared with UI services calling APIC",
+        {
+            trustDomains: "shared",
+            frontEnd: "{ services: [sample-app], callers: [sample-app], apicHosts: [apic.dev.api.bank.example] }",
+        },
+        [
+            "pki:trustDomains is shared, but pki:frontEnd.callers lists sample-app: APIC's UI-facing truststore would hold the one root " +
+                "the mesh CAs are under, so every mesh workload's own certificate would pass it as a UI client (APIC cannot pin keys). " +
+                "Set pki:trustDomains to separate (or remove it), or empty pki:frontEnd.callers",
+        ],
+    ],
+    [
         "pkcs12Iterations below Java 17's default",
         { pkcs12Iterations: "9999" },
         [
