@@ -1582,6 +1582,18 @@ const CASES: [string, Overrides, string[]][] = [
         ],
     ],
     [
+        // Its DestinationRule would apply to the other's pods, which would present its certificate to APIC.
+        "frontEnd.services: a caller's labels selecting another service's pods",
+        {
+            frontEnd:
+                "{ services: [{ name: sample-app, labels: { tier: ui } }, { name: outages-ui, labels: { tier: ui, app: outages } }], callers: [sample-app], apicHosts: [apic.dev.api.bank.example] }",
+        },
+        [
+            'pki:frontEnd.services[0].labels {"tier":"ui"} of "sample-app" also select the pods of "outages-ui" ({"app":"outages","tier":"ui"}) in ui: ' +
+                "its DestinationRule would apply to them too (Istio applies one per pod), and they would call APIC with sample-app's certificate. Give sample-app labels only its pods carry",
+        ],
+    ],
+    [
         "frontEnd.callers naming no UI service",
         { frontEnd: "{ services: [sample-app], callers: [outages-ui], apicHosts: [apic.dev.api.bank.example] }" },
         ['pki:frontEnd.callers[0] "outages-ui" is not in pki:frontEnd.services; name one of sample-app'],

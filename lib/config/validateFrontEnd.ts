@@ -164,6 +164,37 @@ function callers(value: Json | undefined, known: readonly UiServiceConfig[], fai
 }
 
 /**
+ * A caller's pod labels are its DestinationRules' workloadSelector; the labels of any listed service
+ * are carried by its pods. When a caller's labels are among another service's of its namespace, its
+ * DestinationRules select those pods too: Istio applies one rule per pod and host, so they would
+ * call APIC with the caller's certificate (their accounts can read its Secret: Istio needs them to
+ * list the namespace's Secrets).
+ */
+function overlappingSelectors(
+    listed: readonly UiServiceConfig[],
+    chosen: readonly string[],
+    entries: Json | undefined,
+    fail: Fail,
+): void {
+    const selects = (selector: Record<string, string>, labels: Record<string, string>): boolean =>
+        Object.entries(selector).every(([k, v]) => labels[k] === v);
+    const indexOf = (name: string): number =>
+        Array.isArray(entries)
+            ? entries.findIndex((e) => (typeof e === "string" ? e : isMap(e) ? e.name : undefined) === name)
+            : -1;
+    for (const caller of listed.filter((s) => chosen.includes(s.kubernetesName))) {
+        const others = listed.filter(
+            (s) => s !== caller && s.namespace === caller.namespace && selects(caller.labels, s.labels),
+        );
+        if (others.length === 0) continue;
+        fail(
+            `${KEY}.services[${indexOf(caller.name)}].labels ${showJson(caller.labels)} of "${caller.name}" also select the pods of ${others.map((s) => `"${s.name}" (${showJson(s.labels)})`).join(", ")} in ${caller.namespace}: ` +
+                `its DestinationRule would apply to them too (Istio applies one per pod), and they would call APIC with ${caller.name}'s certificate. Give ${caller.name} labels only its pods carry`,
+        );
+    }
+}
+
+/**
  * A host's name in Kubernetes objects and APIC payloads: its dots turned into '-' (lib/plan/plan.ts
  * hostId, lib/components/uiApicClient.ts hostLabel), so two hosts may share it.
  */
@@ -276,6 +307,7 @@ export function validateFrontEnd(value: Json | undefined | null, fail: Fail): Fr
     const namespace = namespaceName(value.namespace, `${KEY}.namespace`, DEFAULTS.frontEndNamespace, fail);
     const listed = services(value.services, namespace, fail);
     const chosen = callers(value.callers, listed, fail);
+    overlappingSelectors(listed, chosen, value.services, fail);
     const apicHosts = dnsNames(value.apicHosts, `${KEY}.apicHosts`, fail);
     if (chosen.length > 0 && apicHosts.length === 0 && value.apicHosts === undefined) {
         fail(
