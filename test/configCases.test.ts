@@ -1621,6 +1621,15 @@ const CASES: [string, Overrides, string[]][] = [
         ],
     ],
     [
+        // A DestinationRule's dotless host is expanded into the cluster's domain; the ServiceEntry's is not.
+        "frontEnd.apicHosts with a short name",
+        { frontEnd: "{ services: [sample-app], callers: [sample-app], apicHosts: [apic] }" },
+        [
+            'pki:frontEnd.apicHosts[0] "apic" is a short name: Istio reads a DestinationRule\'s short host as apic.<its namespace>.svc.cluster.local, ' +
+                "not as the ServiceEntry's \"apic\", so the UI sidecars would not originate mutual TLS to it. Give APIC's fully qualified host name",
+        ],
+    ],
+    [
         "frontEnd.apicHosts listing a host twice",
         {
             frontEnd:

@@ -215,6 +215,14 @@ function dnsNames(value: Json | undefined, key: string, fail: Fail): string[] {
         const problems = dnsNameProblems(host);
         for (const p of problems) fail(`${key}[${i}] ${showJson(host)} ${p}`);
         if (problems.length > 0) return [];
+        if (!host.includes(".")) {
+            // Istio's ResolveShortnameToFQDN expands a DestinationRule's dotless host; a ServiceEntry's stays as written.
+            fail(
+                `${key}[${i}] "${host}" is a short name: Istio reads a DestinationRule's short host as ${host}.<its namespace>.svc.cluster.local, ` +
+                    `not as the ServiceEntry's "${host}", so the UI sidecars would not originate mutual TLS to it. Give APIC's fully qualified host name`,
+            );
+            return [];
+        }
         const twin = byName.get(hostNameForm(host));
         if (twin?.host === host) {
             fail(`${key} lists "${host}" twice; list each host once`);
