@@ -1766,6 +1766,14 @@ const CASES: [string, Overrides, string[]][] = [
         ],
     ],
     [
+        "frontEnd.customerFacing certificate with a private key pasted after it (the stack file is kept in clear)",
+        { frontEnd: "{ customerFacing: { www.dev.bank.example: { certificate: $ROOT_WITH_KEY } } }" },
+        [
+            'pki:frontEnd.customerFacing.www.dev.bank.example.certificate holds a private key (a "PRIVATE KEY" PEM block): the stack configuration is kept in clear, so take the key out ' +
+                "(and, if it is this host's key, raise pki:frontEnd.customerFacing.www.dev.bank.example.epoch for a new key and CSR); give the public CA's certificate and its chain only",
+        ],
+    ],
+    [
         "frontEnd.customerFacing with an unknown member",
         { frontEnd: "{ customerFacing: { www.dev.bank.example: { key: x } } }" },
         [

@@ -292,7 +292,17 @@ function customerFacing(value: Json | undefined, fail: Fail): Record<string, Cus
                       fail,
                   ) ?? epoch);
         let certificate: string | undefined;
-        if (given.certificate !== undefined) {
+        const pastedKey =
+            typeof given.certificate === "string"
+                ? /-----BEGIN ([^-\r\n]*PRIVATE KEY)-----/.exec(given.certificate)
+                : null;
+        if (pastedKey !== null) {
+            // Stack configuration is stored in clear; never quote the text.
+            fail(
+                `${key}.certificate holds a private key (a "${pastedKey[1]}" PEM block): the stack configuration is kept in clear, so take the key out ` +
+                    `(and, if it is this host's key, raise ${key}.epoch for a new key and CSR); give the public CA's certificate and its chain only`,
+            );
+        } else if (given.certificate !== undefined) {
             if (typeof given.certificate !== "string" || certificates(given.certificate) === undefined) {
                 fail(
                     `${key}.certificate must be the public CA's certificate in PEM (the leaf, then its chain); got ${typeof given.certificate === "string" ? "text with no PEM certificate" : showJson(given.certificate)}`,
