@@ -549,6 +549,34 @@ describe("Trust bundles given to APIC's truststore and the UI sidecars' ca.crt",
         assert.ok(messages.every((m) => !m.includes(keyLine)));
     });
 
+    it("refuses the CA's key pasted with clientCa's certificates, which caChainPem and the signing inputs carry in clear, without quoting it", async () => {
+        // Whoever reads the stack's plain outputs or state (caChainPem, the certificate's caCertPem
+        // input) would hold the APIC-client CA key and could mint clients the gateway trusts.
+        const refusal = (pasted: Partial<typeof clientCa>) =>
+            runWithStandIn(() => {
+                const bundle = new ApicClientBundle("ob", {
+                    clientCa: { ...clientCa, ...pasted },
+                    identity: "urn:example:apic-client:ob",
+                    serverTrustBundlePem: TEST_ONLY_CA_CERT_PEM,
+                    keyAlgorithm: "ECDSA",
+                });
+                return { caChainPem: bundle.caChainPem };
+            }).then(
+                ({ outputs }) => `accepted; caChainPem holds a key: ${outputs.caChainPem.includes("PRIVATE KEY")}`,
+                (error: Error) => error.message,
+            );
+        const withKey = TEST_ONLY_CA_CERT_PEM + TEST_ONLY_CA_KEY_PEM;
+        const messages = [await refusal({ chainPem: withKey }), await refusal({ certPem: withKey })];
+        const fix =
+            'holds a private key (a "PRIVATE KEY" PEM block): certificates are handed out and stored in clear, so take the key out (and replace it if the text has been shared); give certificates only';
+        assert.deepStrictEqual(messages, [
+            `ApicClientBundle clientCa: chainPem ${fix}`,
+            `ApicClientBundle clientCa: certPem ${fix}`,
+        ]);
+        const keyLine = TEST_ONLY_CA_KEY_PEM.split("\n")[1];
+        assert.ok(messages.every((m) => !m.includes(keyLine)));
+    });
+
     it("refuses an expired CA and a CA certificate without keyCertSign, under which every peer would be refused", async () => {
         const expired = await mintRoot("Expired root", {
             issuedAt: new Date(justIssued().getTime() - 48 * 3_600_000),
