@@ -243,7 +243,7 @@ describe("APIC bundles: PKCS#12 and the apic CLI payloads", function () {
         assert.notStrictEqual(list("wrong-password").status, 0, "a wrong password does not open it");
     });
 
-    it("writes the configured iteration count (openssl reads it back) and refuses fewer than Java 17's 10000", async () => {
+    it("writes the configured iteration count (openssl reads it back), keeps keystore, password and key secret, and refuses fewer than Java 17's 10000", async () => {
         const bundle = (pkcs12Iterations: number) =>
             runWithStandIn(
                 () => {
@@ -258,11 +258,14 @@ describe("APIC bundles: PKCS#12 and the apic CLI payloads", function () {
                         keyAlgorithm: "ECDSA",
                         pkcs12Iterations,
                     });
-                    return { p12: b.pkcs12Base64, password: b.pkcs12Password };
+                    return { p12: b.pkcs12Base64, password: b.pkcs12Password, key: b.privateKeyPem };
                 },
                 { state: sharedState },
             );
-        const { outputs } = await bundle(12_345);
+        const { outputs, returned } = await bundle(12_345);
+        // The stand-in, like mocks, marks nothing secret itself: the component's pulumi.secret must.
+        for (const [name, output] of Object.entries(returned))
+            assert.strictEqual(await pulumi.isSecret(output), true, `${name} is not secret`);
         const file = path.join(tempDir("p12-iterations"), "client.p12");
         fs.writeFileSync(file, Buffer.from(outputs.p12, "base64"), { mode: 0o600 });
         const { info, status } = openP12(file, outputs.password);
