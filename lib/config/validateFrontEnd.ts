@@ -4,6 +4,7 @@
  */
 import * as crypto from "crypto";
 import { CustomerFacingConfig, DEFAULTS, FrontEndConfig, UiServiceConfig } from "./types";
+import { privateKeyLabel } from "../pki/pem";
 import { trustBundleProblem } from "../pki/trustBundle";
 import {
     dnsNameProblems,
@@ -292,14 +293,11 @@ function customerFacing(value: Json | undefined, fail: Fail): Record<string, Cus
                       fail,
                   ) ?? epoch);
         let certificate: string | undefined;
-        const pastedKey =
-            typeof given.certificate === "string"
-                ? /-----BEGIN ([^-\r\n]*PRIVATE KEY)-----/.exec(given.certificate)
-                : null;
-        if (pastedKey !== null) {
+        const pastedKey = typeof given.certificate === "string" ? privateKeyLabel(given.certificate) : undefined;
+        if (pastedKey !== undefined) {
             // Stack configuration is stored in clear; never quote the text.
             fail(
-                `${key}.certificate holds a private key (a "${pastedKey[1]}" PEM block): the stack configuration is kept in clear, so take the key out ` +
+                `${key}.certificate holds a private key (a "${pastedKey}" PEM block): the stack configuration is kept in clear, so take the key out ` +
                     `(and, if it is this host's key, raise ${key}.epoch for a new key and CSR); give the public CA's certificate and its chain only`,
             );
         } else if (given.certificate !== undefined) {
