@@ -2,17 +2,12 @@
 // heaviest files first: a long file started last would leave one core idle at the end.
 // `npm run test:package` runs dist/test/package.test.js on its own (it installs the packed tarball).
 const fs = require("fs");
-const os = require("os");
 const path = require("path");
+const { makeRunTempRoot, RUN_TEMP_VARIABLE } = require("./dist/test/runTemp.js");
 
-// One temp folder for the whole run (test/helpers.ts tempDir), made here in mocha's main process and
+// One temp folder for the whole run (test/runTemp.ts), made here in mocha's main process and
 // removed as it exits: a worker's own exit handler does not always run before the pool ends it.
-if (process.env.APIC_ISTIO_PKI_TEST_TMP === undefined) {
-    const root = fs.mkdtempSync(path.join(os.tmpdir(), "pki-test-"));
-    fs.chmodSync(root, 0o711);
-    process.env.APIC_ISTIO_PKI_TEST_TMP = root;
-    process.on("exit", () => fs.rmSync(root, { recursive: true, force: true }));
-}
+if (process.env[RUN_TEMP_VARIABLE] === undefined) process.env[RUN_TEMP_VARIABLE] = makeRunTempRoot();
 
 const HEAVIEST_FIRST = [
     "dist/test/lifecycleSimulation.test.js",

@@ -243,7 +243,7 @@ describe("APIC bundles: PKCS#12 and the apic CLI payloads", function () {
         assert.notStrictEqual(list("wrong-password").status, 0, "a wrong password does not open it");
     });
 
-    it("writes the configured iteration count (openssl reads it back) and refuses fewer than Java 17's 10000", async () => {
+    it("writes the configured iteration count (openssl reads it back), keeps keystore, password and key secret, and refuses fewer than Java 17's 10000", async () => {
         const bundle = (pkcs12Iterations: number) =>
             runWithStandIn(
                 () => {
@@ -258,11 +258,14 @@ describe("APIC bundles: PKCS#12 and the apic CLI payloads", function () {
                         keyAlgorithm: "ECDSA",
                         pkcs12Iterations,
                     });
-                    return { p12: b.pkcs12Base64, password: b.pkcs12Password };
+                    return { p12: b.pkcs12Base64, password: b.pkcs12Password, key: b.privateKeyPem };
                 },
                 { state: sharedState },
             );
-        const { outputs } = await bundle(12_345);
+        const { outputs, returned } = await bundle(12_345);
+        // The stand-in, like mocks, marks nothing secret itself: the component's pulumi.secret must.
+        for (const [name, output] of Object.entries(returned))
+            assert.strictEqual(await pulumi.isSecret(output), true, `${name} is not secret`);
         const file = path.join(tempDir("p12-iterations"), "client.p12");
         fs.writeFileSync(file, Buffer.from(outputs.p12, "base64"), { mode: 0o600 });
         const { info, status } = openP12(file, outputs.password);
@@ -544,6 +547,34 @@ describe("Trust bundles given to APIC's truststore and the UI sidecars' ca.crt",
         assert.deepStrictEqual(messages, [
             `ApicClientBundle serverTrustBundlePem ${key}`,
             `UiApicClient apicTrustPem ${key}`,
+        ]);
+        const keyLine = TEST_ONLY_CA_KEY_PEM.split("\n")[1];
+        assert.ok(messages.every((m) => !m.includes(keyLine)));
+    });
+
+    it("refuses the CA's key pasted with clientCa's certificates, which caChainPem and the signing inputs carry in clear, without quoting it", async () => {
+        // Whoever reads the stack's plain outputs or state (caChainPem, the certificate's caCertPem
+        // input) would hold the APIC-client CA key and could mint clients the gateway trusts.
+        const refusal = (pasted: Partial<typeof clientCa>) =>
+            runWithStandIn(() => {
+                const bundle = new ApicClientBundle("ob", {
+                    clientCa: { ...clientCa, ...pasted },
+                    identity: "urn:example:apic-client:ob",
+                    serverTrustBundlePem: TEST_ONLY_CA_CERT_PEM,
+                    keyAlgorithm: "ECDSA",
+                });
+                return { caChainPem: bundle.caChainPem };
+            }).then(
+                ({ outputs }) => `accepted; caChainPem holds a key: ${outputs.caChainPem.includes("PRIVATE KEY")}`,
+                (error: Error) => error.message,
+            );
+        const withKey = TEST_ONLY_CA_CERT_PEM + TEST_ONLY_CA_KEY_PEM;
+        const messages = [await refusal({ chainPem: withKey }), await refusal({ certPem: withKey })];
+        const fix =
+            'holds a private key (a "PRIVATE KEY" PEM block): certificates are handed out and stored in clear, so take the key out (and replace it if the text has been shared); give certificates only';
+        assert.deepStrictEqual(messages, [
+            `ApicClientBundle clientCa: chainPem ${fix}`,
+            `ApicClientBundle clientCa: certPem ${fix}`,
         ]);
         const keyLine = TEST_ONLY_CA_KEY_PEM.split("\n")[1];
         assert.ok(messages.every((m) => !m.includes(keyLine)));

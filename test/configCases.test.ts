@@ -1582,6 +1582,18 @@ const CASES: [string, Overrides, string[]][] = [
         ],
     ],
     [
+        // Its DestinationRule would apply to the other's pods, which would present its certificate to APIC.
+        "frontEnd.services: a caller's labels selecting another service's pods",
+        {
+            frontEnd:
+                "{ services: [{ name: sample-app, labels: { tier: ui } }, { name: outages-ui, labels: { tier: ui, app: outages } }], callers: [sample-app], apicHosts: [apic.dev.api.bank.example] }",
+        },
+        [
+            'pki:frontEnd.services[0].labels {"tier":"ui"} of "sample-app" also select the pods of "outages-ui" ({"app":"outages","tier":"ui"}) in ui: ' +
+                "its DestinationRule would apply to them too (Istio applies one per pod), and they would call APIC with sample-app's certificate. Give sample-app labels only its pods carry",
+        ],
+    ],
+    [
         "frontEnd.callers naming no UI service",
         { frontEnd: "{ services: [sample-app], callers: [outages-ui], apicHosts: [apic.dev.api.bank.example] }" },
         ['pki:frontEnd.callers[0] "outages-ui" is not in pki:frontEnd.services; name one of sample-app'],
@@ -1606,6 +1618,15 @@ const CASES: [string, Overrides, string[]][] = [
         { frontEnd: "{ services: [sample-app], callers: [sample-app], apicHosts: [APIC.dev.api.bank.example] }" },
         [
             "pki:frontEnd.apicHosts[0] \"APIC.dev.api.bank.example\" has the label \"APIC\"; labels are lower-case letters, digits and '-', not starting or ending with '-'",
+        ],
+    ],
+    [
+        // A DestinationRule's dotless host is expanded into the cluster's domain; the ServiceEntry's is not.
+        "frontEnd.apicHosts with a short name",
+        { frontEnd: "{ services: [sample-app], callers: [sample-app], apicHosts: [apic] }" },
+        [
+            'pki:frontEnd.apicHosts[0] "apic" is a short name: Istio reads a DestinationRule\'s short host as apic.<its namespace>.svc.cluster.local, ' +
+                "not as the ServiceEntry's \"apic\", so the UI sidecars would not originate mutual TLS to it. Give APIC's fully qualified host name",
         ],
     ],
     [
@@ -1745,6 +1766,14 @@ const CASES: [string, Overrides, string[]][] = [
         ],
     ],
     [
+        "frontEnd.customerFacing certificate with a private key pasted after it (the stack file is kept in clear)",
+        { frontEnd: "{ customerFacing: { www.dev.bank.example: { certificate: $ROOT_WITH_KEY } } }" },
+        [
+            'pki:frontEnd.customerFacing.www.dev.bank.example.certificate holds a private key (a "PRIVATE KEY" PEM block): the stack configuration is kept in clear, so take the key out ' +
+                "(and, if it is this host's key, raise pki:frontEnd.customerFacing.www.dev.bank.example.epoch for a new key and CSR); give the public CA's certificate and its chain only",
+        ],
+    ],
+    [
         "frontEnd.customerFacing with an unknown member",
         { frontEnd: "{ customerFacing: { www.dev.bank.example: { key: x } } }" },
         [
@@ -1784,6 +1813,19 @@ const CASES: [string, Overrides, string[]][] = [
         { trustDomains: "null" },
         [
             'pki:trustDomains is empty (YAML null, ~ and "" all reach the program as ""); set it to separate or shared, or remove the line for separate roots',
+        ],
+    ],
+    [
+        // Under one root APIC's UI truststore is the mesh root too: every workload's own certificate passes it.
+        "trustDomains shared with UI services calling APIC",
+        {
+            trustDomains: "shared",
+            frontEnd: "{ services: [sample-app], callers: [sample-app], apicHosts: [apic.dev.api.bank.example] }",
+        },
+        [
+            "pki:trustDomains is shared, but pki:frontEnd.callers lists sample-app: APIC's UI-facing truststore would hold the one root " +
+                "the mesh CAs are under, so every mesh workload's own certificate would pass it as a UI client (APIC cannot pin keys). " +
+                "Set pki:trustDomains to separate (or remove it), or empty pki:frontEnd.callers",
         ],
     ],
     [

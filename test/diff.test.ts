@@ -262,7 +262,19 @@ describe("diff of a revocation", function () {
                     "a new key would replace the one APIC holds, with no overlap. Keep the entry until the certificate would have expired; to drop it, set pki:rotation.endpoints.ob.clientEpoch to 1 in the same change",
             },
         ]);
-        const kept = diffPlans(plan(revoked), plan({ ...dev, rotation: { endpoints: { ob: { clientEpoch: 1 } } } }));
+        // With the epoch kept: refused while the certificate may be valid (revoked 2026-01-20, leaves live
+        // 365 days), since its serial would leave the CRL; allowed after.
+        const keptEpoch = { ...dev, rotation: { endpoints: { ob: { clientEpoch: 1 } } } };
+        const at = (now: string) => diffPlans(plan(revoked), planFromRawConfig(keptEpoch, { now: new Date(now) }));
+        assert.deepStrictEqual(at("2027-01-20T09:29:59Z").refused, [
+            {
+                key: "pki:revocations",
+                problem:
+                    'removing the revocation of serial F1D1E59E376EF775D55D309E3292F63C (endpoint "ob") takes it out of the CRL while the certificate may still be valid (revoked 2026-01-20T09:30:00Z; its certificates live 365 days): ' +
+                    "the leaked certificate would pass again wherever the CRL is checked, and pulumi up refuses it while the certificate is valid. Keep the entry until 2027-01-20 at least",
+            },
+        ]);
+        const kept = at("2027-01-20T09:30:00Z");
         assert.deepStrictEqual(kept.refused, []);
         assert.deepStrictEqual(
             kept.revocations.map((r) => [r.change, r.serial]),
@@ -708,7 +720,17 @@ describe("diff of the front end (examples/front-end)", function () {
                     "Keep the entry until the certificate would have expired; to drop it, set pki:rotation.uiClientEpoch to 1 in the same change (which renews the other UI services' keys too)",
             },
         ]);
-        const kept = diffPlans(plan(revoked), plan({ ...frontEndStack, rotation: { uiClientEpoch: 1 } }));
+        const keptEpoch = { ...frontEndStack, rotation: { uiClientEpoch: 1 } };
+        const at = (now: string) => diffPlans(plan(revoked), planFromRawConfig(keptEpoch, { now: new Date(now) }));
+        assert.deepStrictEqual(at("2026-11-24T00:00:00Z").refused, [
+            {
+                key: "pki:revocations",
+                problem:
+                    'removing the revocation of serial 5E2A1F0C9B (UI service "consumer-dashboard") takes it out of the CRL while the certificate may still be valid (revoked 2026-11-20T09:30:00Z; its certificates live 365 days): ' +
+                    "the leaked certificate would pass again wherever the CRL is checked, and pulumi up refuses it while the certificate is valid. Keep the entry until 2027-11-20 at least",
+            },
+        ]);
+        const kept = at("2027-11-20T09:30:00Z");
         assert.deepStrictEqual(kept.refused, []);
         assert.deepStrictEqual(
             kept.replaced.map((c) => c.id),

@@ -860,6 +860,7 @@ const ROWS: readonly Row[] = [
         name: "revocation removed, the client's epoch kept",
         from: "revocation of an APIC client",
         head: o3(rotation({ endpoints: { "ob-core": { clientEpoch: 1 } } })),
+        refused: "both",
     },
     {
         name: "revocation removed, the client's epoch back",

@@ -241,7 +241,7 @@ describe("Components used alone", function () {
                 "IntermediateCa issuer: the chain does not lead to rootCertPem: CN=CA under A is not signed by it",
                 "IntermediateCa issuer: chainPem does not start with certPem",
                 "ApicClientBundle clientCa: chainPem holds no certificate; give the CA's certificate and every CA above it, up to the root",
-                "ApicClientBundle clientCa: chainPem holds no certificate; give the CA's certificate and every CA above it, up to the root",
+                'ApicClientBundle clientCa: chainPem holds a private key (a "EC PRIVATE KEY" PEM block): certificates are handed out and stored in clear, so take the key out (and replace it if the text has been shared); give certificates only',
                 "accepted",
                 "accepted",
             ],

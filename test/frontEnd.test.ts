@@ -334,9 +334,23 @@ describe("Front end: UI services call APIC with mutual TLS, under the gateway's 
             ],
         );
         // Removing the entry would take the serial out of APIC's UI CRL (the leaked key passing
-        // again) and the client back to epoch 0: refused, as for an APIC client.
+        // again), with the client's epoch kept or not: refused while the certificate is valid, as
+        // for an APIC client; once it would have expired, the epoch must still not go back.
         const successor = new crypto.X509Certificate(pemBlocks(uiSecret(revoked, "consumer-dashboard")["tls.crt"])[0]);
-        assert.throws(() => planFromRawConfig(base, { deployed: deployedRecordOf(own) }), {
+        const record = deployedRecordOf(own);
+        const [leaked] = record.clients["ui/consumer-dashboard"];
+        assert.deepStrictEqual([leaked.serialHex, leaked.revoked], [serial, true]);
+        for (const config of [base, { ...base, rotation: { uiClientEpoch: 1 } }]) {
+            assert.throws(() => planFromRawConfig(config, { deployed: record }), {
+                message:
+                    "invalid stack configuration:\n" +
+                    `  - pki:revocations no longer lists serial ${serial} of UI service "consumer-dashboard", which the deployed stack revoked and which is valid until ${leaked.notAfter}: ` +
+                    "the CRL would stop listing it, and the leaked certificate would pass again wherever the CRL is checked. " +
+                    `Keep its entry ({ uiClient: consumer-dashboard, serial: ${serial}, epoch: 0, ... }) until then`,
+            });
+        }
+        const expired = new Date(Date.parse(leaked.notAfter) + 1000);
+        assert.throws(() => planFromRawConfig(base, { deployed: record, now: expired }), {
             message:
                 "invalid stack configuration:\n" +
                 `  - the client certificate of UI service "consumer-dashboard" would go back from epoch 1 (deployed, serial ${successor.serialNumber}) to 0: ` +

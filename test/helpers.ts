@@ -3,7 +3,6 @@ import * as assert from "assert";
 import { execFileSync, spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import * as tls from "tls";
 import * as YAML from "yaml";
@@ -12,6 +11,7 @@ import { main } from "../lib/cli/main";
 import { pemBlocks as pemBlocksOf } from "../lib/pki/pem";
 import { EngineState, saveStackOutputs } from "../lib/engine/standIn";
 import { seededState } from "./engineKeys";
+import { makeRunTempRoot, RUN_TEMP_VARIABLE } from "./runTemp";
 import * as tlsProvider from "../lib/engine/tlsProvider";
 import { PkiPlan, planFromRawConfig } from "../lib/plan/plan";
 import { deployedRecordOf, renderPlan, RenderResult } from "../lib/render/render";
@@ -46,38 +46,21 @@ export function readmeBlock(heading: string, language: string): string {
     return block[1];
 }
 
-/** The run's temp folder, made and removed by mocha's main process (.mocharc.js). */
-export const RUN_TEMP_VARIABLE = "APIC_ISTIO_PKI_TEST_TMP";
+export { RUN_TEMP_VARIABLE };
 let runTempRoot: string | undefined;
 
 /**
- * A new folder (0700) for one test. All of a run's folders sit in one `pki-test-*` folder of the
- * machine's temp folder, removed when the run ends: the folders hold keys, and runs that left them
+ * A new folder (0700) for one test. All of a run's folders sit in one `pki-test-*` folder
+ * (test/runTemp.ts), removed when the run ends: the folders hold keys, and runs that left them
  * behind filled a shared runner's /tmp (tens of thousands of entries after a few hundred runs).
  * Under `npm test` mocha's main process makes that folder (.mocharc.js) and removes it as it
  * exits, whatever became of its workers; a process run without it (one file, `--no-config`) makes
- * its own and removes it at its exit. The root is 0711 so that a child run as another user (tests
- * that need EACCES as root) reaches a folder the test opened to it, while no one else may list it.
+ * its own and removes it at its exit.
  */
 export function tempDir(prefix: string): string {
     if (runTempRoot === undefined) {
         const shared = process.env[RUN_TEMP_VARIABLE];
-        if (shared !== undefined && fs.existsSync(shared)) {
-            runTempRoot = shared;
-        } else {
-            const root = fs.mkdtempSync(path.join(os.tmpdir(), "pki-test-"));
-            fs.chmodSync(root, 0o711);
-            process.on("exit", () => {
-                try {
-                    fs.rmSync(root, { recursive: true, force: true });
-                } catch (error) {
-                    process.stderr.write(
-                        `could not remove the tests' temp folder ${root}: ${(error as Error).message}\n`,
-                    );
-                }
-            });
-            runTempRoot = root;
-        }
+        runTempRoot = shared !== undefined && fs.existsSync(shared) ? shared : makeRunTempRoot();
     }
     return fs.mkdtempSync(path.join(runTempRoot, `${prefix}-`));
 }

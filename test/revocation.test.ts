@@ -295,10 +295,28 @@ describe("Revocation: a CRL of the APIC-client CA in every gateway secret", func
         assert.strictEqual(attempt(ok), "");
     });
 
-    it("refuses removing the revocation while the revoked certificate is on record: the client's epoch would go back and the serial leave the CRL", () => {
+    it("refuses removing the revocation while the revoked certificate is valid, even with the client's epoch kept: the serial would leave the CRL", () => {
         const deployed = deployedRecordOf(state);
+        const [revoked] = deployed.clients.ob;
+        assert.deepStrictEqual([revoked.serialHex, revoked.revoked], [revokedSerial, true]);
         const current = new X509Certificate(after.read("apic/ob/client.crt")).serialNumber;
+        const droppedProblem =
+            `  - pki:revocations no longer lists serial ${revokedSerial} of endpoint "ob", which the deployed stack revoked and which is valid until ${revoked.notAfter}: ` +
+            "the CRL would stop listing it, and the leaked certificate would pass again wherever the CRL is checked. " +
+            `Keep its entry ({ endpoint: ob, serial: ${revokedSerial}, epoch: 0, ... }) until then`;
+        // The entry removed: named once, as the dropped revocation (the epoch going back is the same mistake).
         assert.throws(() => planFromRawConfig(loadStackFile(OPTION_FILES[1]), { deployed, now }), {
+            message: `invalid stack configuration:\n${droppedProblem}`,
+        });
+        // With the epoch kept, the leaked certificate would pass again all the same: refused.
+        const kept = { ...loadStackFile(OPTION_FILES[1]), rotation: { endpoints: { ob: { clientEpoch: 1 } } } };
+        assert.throws(() => planFromRawConfig(kept, { deployed, now }), {
+            message: `invalid stack configuration:\n${droppedProblem}`,
+        });
+        // Once it would have expired, the entry may go with the epoch kept; removed alone, the epoch goes back.
+        const expired = new Date(Date.parse(revoked.notAfter) + 1000);
+        assert.doesNotThrow(() => planFromRawConfig(kept, { deployed, now: expired }));
+        assert.throws(() => planFromRawConfig(loadStackFile(OPTION_FILES[1]), { deployed, now: expired }), {
             message:
                 "invalid stack configuration:\n" +
                 `  - the APIC client of endpoint "ob" would go back from epoch 1 (deployed, serial ${current}) to 0: ` +
@@ -306,15 +324,18 @@ describe("Revocation: a CRL of the APIC-client CA in every gateway secret", func
                 "lowers it too and takes the revoked serial out of the gateway's CRL. Keep the revocation until its certificate would have expired, " +
                 "or set pki:rotation.endpoints.ob.clientEpoch to 1",
         });
-        // With the epoch kept, the entry may go (once its certificate would have expired).
-        const kept = { ...loadStackFile(OPTION_FILES[1]), rotation: { endpoints: { ob: { clientEpoch: 1 } } } };
-        assert.doesNotThrow(() => planFromRawConfig(kept, { deployed, now }));
     });
 
     it("refuses a mistyped serial as the only problem when it is the first revocation: no advice to revoke what the user just tried to revoke", () => {
         // The record as it was before the revocation: only the epoch-0 certificate deployed.
         const deployed = deployedRecordOf(state);
-        const beforeRevoking = { ...deployed, clients: { ...deployed.clients, ob: deployed.clients.ob.slice(0, 1) } };
+        const beforeRevoking = {
+            ...deployed,
+            clients: {
+                ...deployed.clients,
+                ob: deployed.clients.ob.slice(0, 1).map((c) => ({ ...c, revoked: undefined })),
+            },
+        };
         const [issued] = beforeRevoking.clients.ob;
         assert.strictEqual(issued.serialHex, revokedSerial);
         const mistyped = { ...revokedConfig(), revocations: [{ ...revokedConfig().revocations[0], serial: "0A1B" }] };
@@ -343,9 +364,12 @@ describe("Revocation: a CRL of the APIC-client CA in every gateway secret", func
         });
         const third = await renderNext(twice, "revoked-twice", own, now);
         const newest = new X509Certificate(third.read("apic/ob/client.crt")).serialNumber;
-        // The second entry removed: the first one still raises the client past epoch 0, to 1, not to 2.
+        // The second entry removed once its certificate would have expired (before, the entry must
+        // stay): the first one still raises the client past epoch 0, to 1, not to 2.
         const deployed = deployedRecordOf(own);
-        assert.throws(() => planFromRawConfig(revokedConfig(), { deployed, now }), {
+        const expired = new Date(Date.parse(deployed.clients.ob[1].notAfter) + 1000);
+        assert.strictEqual(deployed.clients.ob[1].serialHex, second);
+        assert.throws(() => planFromRawConfig(revokedConfig(), { deployed, now: expired }), {
             message:
                 "invalid stack configuration:\n" +
                 `  - the APIC client of endpoint "ob" would go back from epoch 2 (deployed, serial ${newest}) to 1: ` +
@@ -354,7 +378,7 @@ describe("Revocation: a CRL of the APIC-client CA in every gateway secret", func
                 "or set pki:rotation.endpoints.ob.clientEpoch to 2",
         });
         const named = { ...revokedConfig(), rotation: { endpoints: { ob: { clientEpoch: 2 } } } };
-        assert.doesNotThrow(() => planFromRawConfig(named, { deployed, now }));
+        assert.doesNotThrow(() => planFromRawConfig(named, { deployed, now: expired }));
     });
 
     it("refuses a serial the stack never issued to that endpoint, naming the certificates it did issue", async () => {
@@ -377,7 +401,9 @@ describe("Revocation: a CRL of the APIC-client CA in every gateway secret", func
                     planFromRawConfig(
                         {
                             ...loadStackFile(OPTION_FILES[1]),
+                            // The deployed revocation kept, a second one mistyped.
                             revocations: [
+                                ...revokedConfig().revocations,
                                 { endpoint: "ob", serial, epoch: 0, reason: "keyCompromise", revokedAt: "2026-11-20" },
                             ],
                         },
@@ -386,7 +412,7 @@ describe("Revocation: a CRL of the APIC-client CA in every gateway secret", func
                 {
                     message:
                         "invalid stack configuration:\n" +
-                        `  - pki:revocations[0].serial ${serial} is not a certificate this stack issued to endpoint "ob" (a typo, or another environment's certificate?); ` +
+                        `  - pki:revocations[1].serial ${serial} is not a certificate this stack issued to endpoint "ob" (a typo, or another environment's certificate?); ` +
                         `its certificates on record are ${issued.map((c) => `serial ${c.serialHex} (epoch ${c.epoch}, until ${c.notAfter.slice(0, 10)})`).join(", ")}. ` +
                         "Copy the serial of the leaked certificate from the inventory or from expiry",
                 },

@@ -179,6 +179,20 @@ describe("workflows: who may touch what", function () {
         ]);
     });
 
+    it("every job that installs the Pulumi CLI pins it to the SDK version of package-lock.json", () => {
+        // Unpinned, pulumi/actions installs the newest CLI: the jobs holding the backend token and
+        // the passphrase would run a binary no one reviewed or tested, chosen on the day.
+        const lock = JSON.parse(fs.readFileSync(path.join(ROOT, "package-lock.json"), "utf8")) as {
+            packages: Record<string, { version: string }>;
+        };
+        const sdk = lock.packages["node_modules/@pulumi/pulumi"].version;
+        const installs = allSteps().filter(({ s }) => s.uses?.startsWith("pulumi/actions@"));
+        assert.deepStrictEqual(
+            installs.map(({ w, name, s }) => `${w.file} ${name}: ${String(s.with?.["pulumi-version"])}`),
+            [`lifecycle.yml decide: ${sdk}`, `lifecycle.yml republish: ${sdk}`, `preview.yml preview: ${sdk}`],
+        );
+    });
+
     it("the jobs that hold secrets run only on default-branch events, in a protected environment, from the default branch's code", () => {
         const privileged = workflows.flatMap((w) =>
             jobsOf(w)

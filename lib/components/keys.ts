@@ -6,7 +6,7 @@ import { KeyAlgorithm } from "../config/types";
 import { hasControlCharacter, Json, showJson } from "../config/values";
 import { defaultEarlyRenewalDays, MAX_COMMON_NAME_LENGTH, MAX_VALIDITY_DAYS } from "../config/validate";
 import { CA_USES, KeySpec, LeafPlan, rotatedName } from "../plan/plan";
-import { pemBlocks } from "../pki/pem";
+import { pemBlocks, privateKeyLabel } from "../pki/pem";
 import { joinPemOutputs } from "./pem";
 
 /**
@@ -388,6 +388,14 @@ const spkiOf = (key: crypto.KeyObject): Buffer => key.export({ type: "spki", for
  * signed by the next, up to rootCertPem, a self-signed root.
  */
 export function issuerProblem(parts: IssuerParts): string | undefined {
+    // A key pasted with the certificates (a combined file) would go wherever they go in clear:
+    // chain outputs, Secrets' tls.crt, the signing resources' caCertPem input in the state.
+    for (const name of ["certPem", "chainPem", "rootCertPem"] as const) {
+        const label = privateKeyLabel(parts[name] ?? "");
+        if (label !== undefined) {
+            return `${name} holds a private key (a "${label}" PEM block): certificates are handed out and stored in clear, so take the key out (and replace it if the text has been shared); give certificates only`;
+        }
+    }
     let cert: crypto.X509Certificate;
     try {
         cert = new crypto.X509Certificate(parts.certPem);

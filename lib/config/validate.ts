@@ -312,6 +312,14 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>): PkiConfi
         fail,
     );
     const layout: TrustLayout = { trust: trustDomains, uiClients: frontEnd.callers.length > 0 };
+    if (trustDomains === "shared" && frontEnd.callers.length > 0) {
+        // APIC's UI-facing profile checks the chain only (no pins): its one root would be istiod's too.
+        fail(
+            `pki:trustDomains is shared, but pki:frontEnd.callers lists ${frontEnd.callers.join(", ")}: APIC's UI-facing truststore would hold the one root ` +
+                `the mesh CAs are under, so every mesh workload's own certificate would pass it as a UI client (APIC cannot pin keys). ` +
+                `Set pki:trustDomains to separate (or remove it), or empty pki:frontEnd.callers`,
+        );
+    }
     const keyAlgorithm = algorithm(
         setting("keyAlgorithm"),
         "pki:keyAlgorithm",

@@ -4,6 +4,7 @@
  */
 import * as crypto from "crypto";
 import { CustomerFacingConfig, DEFAULTS, FrontEndConfig, UiServiceConfig } from "./types";
+import { privateKeyLabel } from "../pki/pem";
 import { trustBundleProblem } from "../pki/trustBundle";
 import {
     dnsNameProblems,
@@ -164,6 +165,37 @@ function callers(value: Json | undefined, known: readonly UiServiceConfig[], fai
 }
 
 /**
+ * A caller's pod labels are its DestinationRules' workloadSelector; the labels of any listed service
+ * are carried by its pods. When a caller's labels are among another service's of its namespace, its
+ * DestinationRules select those pods too: Istio applies one rule per pod and host, so they would
+ * call APIC with the caller's certificate (their accounts can read its Secret: Istio needs them to
+ * list the namespace's Secrets).
+ */
+function overlappingSelectors(
+    listed: readonly UiServiceConfig[],
+    chosen: readonly string[],
+    entries: Json | undefined,
+    fail: Fail,
+): void {
+    const selects = (selector: Record<string, string>, labels: Record<string, string>): boolean =>
+        Object.entries(selector).every(([k, v]) => labels[k] === v);
+    const indexOf = (name: string): number =>
+        Array.isArray(entries)
+            ? entries.findIndex((e) => (typeof e === "string" ? e : isMap(e) ? e.name : undefined) === name)
+            : -1;
+    for (const caller of listed.filter((s) => chosen.includes(s.kubernetesName))) {
+        const others = listed.filter(
+            (s) => s !== caller && s.namespace === caller.namespace && selects(caller.labels, s.labels),
+        );
+        if (others.length === 0) continue;
+        fail(
+            `${KEY}.services[${indexOf(caller.name)}].labels ${showJson(caller.labels)} of "${caller.name}" also select the pods of ${others.map((s) => `"${s.name}" (${showJson(s.labels)})`).join(", ")} in ${caller.namespace}: ` +
+                `its DestinationRule would apply to them too (Istio applies one per pod), and they would call APIC with ${caller.name}'s certificate. Give ${caller.name} labels only its pods carry`,
+        );
+    }
+}
+
+/**
  * A host's name in Kubernetes objects and APIC payloads: its dots turned into '-' (lib/plan/plan.ts
  * hostId, lib/components/uiApicClient.ts hostLabel), so two hosts may share it.
  */
@@ -184,6 +216,14 @@ function dnsNames(value: Json | undefined, key: string, fail: Fail): string[] {
         const problems = dnsNameProblems(host);
         for (const p of problems) fail(`${key}[${i}] ${showJson(host)} ${p}`);
         if (problems.length > 0) return [];
+        if (!host.includes(".")) {
+            // Istio's ResolveShortnameToFQDN expands a DestinationRule's dotless host; a ServiceEntry's stays as written.
+            fail(
+                `${key}[${i}] "${host}" is a short name: Istio reads a DestinationRule's short host as ${host}.<its namespace>.svc.cluster.local, ` +
+                    `not as the ServiceEntry's "${host}", so the UI sidecars would not originate mutual TLS to it. Give APIC's fully qualified host name`,
+            );
+            return [];
+        }
         const twin = byName.get(hostNameForm(host));
         if (twin?.host === host) {
             fail(`${key} lists "${host}" twice; list each host once`);
@@ -253,7 +293,14 @@ function customerFacing(value: Json | undefined, fail: Fail): Record<string, Cus
                       fail,
                   ) ?? epoch);
         let certificate: string | undefined;
-        if (given.certificate !== undefined) {
+        const pastedKey = typeof given.certificate === "string" ? privateKeyLabel(given.certificate) : undefined;
+        if (pastedKey !== undefined) {
+            // Stack configuration is stored in clear; never quote the text.
+            fail(
+                `${key}.certificate holds a private key (a "${pastedKey}" PEM block): the stack configuration is kept in clear, so take the key out ` +
+                    `(and, if it is this host's key, raise ${key}.epoch for a new key and CSR); give the public CA's certificate and its chain only`,
+            );
+        } else if (given.certificate !== undefined) {
             if (typeof given.certificate !== "string" || certificates(given.certificate) === undefined) {
                 fail(
                     `${key}.certificate must be the public CA's certificate in PEM (the leaf, then its chain); got ${typeof given.certificate === "string" ? "text with no PEM certificate" : showJson(given.certificate)}`,
@@ -276,6 +323,7 @@ export function validateFrontEnd(value: Json | undefined | null, fail: Fail): Fr
     const namespace = namespaceName(value.namespace, `${KEY}.namespace`, DEFAULTS.frontEndNamespace, fail);
     const listed = services(value.services, namespace, fail);
     const chosen = callers(value.callers, listed, fail);
+    overlappingSelectors(listed, chosen, value.services, fail);
     const apicHosts = dnsNames(value.apicHosts, `${KEY}.apicHosts`, fail);
     if (chosen.length > 0 && apicHosts.length === 0 && value.apicHosts === undefined) {
         fail(

@@ -408,9 +408,13 @@ function loweredEpochs(base: PkiPlan, head: PkiPlan): RefusedChange[] {
     const baseClients = clientsOf(base);
     for (const client of clientsOf(head).values()) {
         const old = baseClients.get(client.holder);
-        if (old === undefined || client.epoch >= old.epoch || lowered.has(client.epochKey)) continue;
         const dropped = revocationsNotIn(base, head).filter((r) => holderOf(r) === client.holder);
-        if (dropped.length === 0) continue;
+        if (old === undefined || dropped.length === 0) continue;
+        if (client.epoch >= old.epoch) {
+            refused.push(...stillValidRevocations(base, head, client, dropped));
+            continue;
+        }
+        if (lowered.has(client.epochKey)) continue;
         const keep = client.configured + old.epoch - client.epoch;
         refused.push({
             key: "pki:revocations",
@@ -420,6 +424,34 @@ function loweredEpochs(base: PkiPlan, head: PkiPlan): RefusedChange[] {
         });
     }
     return refused;
+}
+
+/**
+ * Revocations removed with the client's epoch kept whose certificates may still be valid: their
+ * serials would leave the CRL, and pulumi up refuses that until the certificate expires (the
+ * deployment record knows when; the diff bounds it by the revocation's date plus the leaf validity).
+ */
+function stillValidRevocations(
+    base: PkiPlan,
+    head: PkiPlan,
+    client: Client,
+    dropped: readonly RevocationConfig[],
+): RefusedChange[] {
+    const now = head.now ?? new Date();
+    const leafOf = (plan: PkiPlan) =>
+        client.holder.startsWith("ui/")
+            ? plan.frontEnd.uiClients.find((c) => uiClientRecordKey(c.name) === client.holder)?.leaf
+            : plan.endpoints.find((e) => e.id === client.holder)?.client;
+    const validityDays = Math.max(leafOf(base)?.validityDays ?? 0, leafOf(head)?.validityDays ?? 0);
+    return dropped
+        .map((r) => ({ r, until: new Date(Date.parse(r.revokedAt) + validityDays * 86_400_000) }))
+        .filter(({ until }) => until.getTime() > now.getTime())
+        .map(({ r, until }) => ({
+            key: "pki:revocations",
+            problem:
+                `removing the revocation of serial ${r.serial} (${client.whose}) takes it out of the CRL while the certificate may still be valid (revoked ${r.revokedAt}; its certificates live ${validityDays} days): ` +
+                `the leaked certificate would pass again wherever the CRL is checked, and pulumi up refuses it while the certificate is valid. Keep the entry until ${until.toISOString().slice(0, 10)} at least`,
+        }));
 }
 
 function revocationChanges(base: PkiPlan, head: PkiPlan): RevocationChange[] {

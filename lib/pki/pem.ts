@@ -7,6 +7,11 @@ export function pemDecode(pem: string, label: string): Buffer {
     return Buffer.from(match[1].replace(/\s+/g, ""), "base64");
 }
 
+/** The label of the first private key PEM block in a text ("PRIVATE KEY", "EC PRIVATE KEY"...), or undefined. */
+export function privateKeyLabel(text: string): string | undefined {
+    return /-----BEGIN ([A-Z0-9 ]*PRIVATE KEY)-----/.exec(text)?.[1];
+}
+
 /** Every PEM block of one type in a text, in order, each ending in one newline. */
 export function pemBlocks(text: string, label: string): string[] {
     const blocks = text.match(new RegExp(`-----BEGIN ${label}-----[\\s\\S]+?-----END ${label}-----`, "g")) ?? [];

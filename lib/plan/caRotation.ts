@@ -119,6 +119,11 @@ export interface DeployedClient {
     readonly notAfter: string;
     /** Id of the CA that signed it. */
     readonly issuer: string;
+    /**
+     * Set once a deployment revoked it (pki:revocations). While it is valid its revocation may not
+     * be removed: the CRL would stop listing it. Absent in records of earlier versions.
+     */
+    readonly revoked?: true;
 }
 
 /**
@@ -336,10 +341,13 @@ export function clientsAfter(
     return Object.fromEntries(
         ids.map((id) => {
             const current = issued[id];
-            const kept = (deployed[id] ?? []).filter(
-                (c) =>
-                    (Date.parse(c.notAfter) > now.getTime() || isRevoked(id, c)) && c.serialHex !== current?.serialHex,
-            );
+            const kept = (deployed[id] ?? [])
+                .filter(
+                    (c) =>
+                        (Date.parse(c.notAfter) > now.getTime() || isRevoked(id, c)) &&
+                        c.serialHex !== current?.serialHex,
+                )
+                .map((c): DeployedClient => (isRevoked(id, c) ? { ...c, revoked: true } : c));
             return [id, current === undefined ? kept : [...kept, current]];
         }),
     );

@@ -12,7 +12,8 @@
  *
  * `pki:trustDomains: shared` puts all three issuing CAs under one root (the weaker guarantee: any
  * CA key under it, the mesh CA's included, can mint a certificate that chains to what the gateway
- * and APIC trust; only the gateway's key pins then keep impostors out).
+ * and APIC trust; only the gateway's key pins then keep impostors out). Config validation refuses
+ * it with UI callers: APIC's UI-facing profile, which cannot pin, would accept every mesh workload.
  */
 
 export const TRUST_DOMAINS = ["separate", "shared"] as const;

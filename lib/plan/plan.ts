@@ -672,12 +672,13 @@ function loweredFrontEndEpochs(
     frontEnd: FrontEndPlan,
     cas: readonly CaPlan[],
     deployed: RotationRecord,
+    dropped: ReadonlyMap<string, readonly DeployedClient[]>,
 ): string[] {
     const { rotation } = config;
     const generationOf = (issuer: CaId): number => cas.find((c) => c.id === issuer)?.generation ?? 0;
     const clients = frontEnd.uiClients.flatMap((c) => {
         const newest = newestOf(deployed.clients[uiClientRecordKey(c.name)] ?? []);
-        if (newest === undefined || c.leaf.epoch >= newest.epoch) return [];
+        if (newest === undefined || c.leaf.epoch >= newest.epoch || dropped.has(uiClientRecordKey(c.name))) return [];
         // The configured part of the epoch, before revocations pushed it: uiClientEpoch must make up the rest.
         const configured = rotation.leafEpoch + rotation.uiClientEpoch + generationOf(c.leaf.issuer);
         return [
@@ -794,6 +795,9 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
     const mistypedRevocation = new Set(
         config.revocations.filter((r) => revokedCertificate(r) === undefined).map(holderOf),
     );
+    // Revocations the deployed stack made that the config dropped while the certificate is valid:
+    // refused on their own (the epoch going back with them is the same mistake, named once).
+    const dropped = droppedRevocations(deployedClients, isRevoked, now);
 
     for (const [domain, d] of Object.entries(config.domains)) {
         for (const g of groupings(config.option, domain, config)) {
@@ -847,7 +851,7 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
             const replaced = history.filter((c) => c.epoch < client.epoch).at(-1);
             const previous = replaced !== undefined && !isRevoked(g.id, replaced) ? [replaced] : [];
             const newest = history.at(-1);
-            if (newest !== undefined && client.epoch < newest.epoch) {
+            if (newest !== undefined && client.epoch < newest.epoch && !dropped.has(g.id)) {
                 const configured =
                     rotation.leafEpoch +
                     rotation.apicClientEpoch +
@@ -878,7 +882,7 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
     problems.push(...frontEndHostProblems(config, endpoints, hostOwner));
     problems.push(...customerFacingProblems(config, frontEnd, options));
     if (options.deployed !== undefined) {
-        problems.push(...loweredFrontEndEpochs(config, frontEnd, cas, options.deployed));
+        problems.push(...loweredFrontEndEpochs(config, frontEnd, cas, options.deployed, dropped));
         problems.push(...loweredCustomerFacingEpochs(frontEnd, options.deployed));
     }
     const uiCallers = frontEnd.uiClients.map((c) => c.name);
@@ -924,6 +928,18 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
         }
         return { ...base, issuer: match.issuer };
     });
+    for (const id of idOwner.keys()) {
+        problems.push(
+            ...(dropped.get(id) ?? []).map((c) => droppedRevocation(c, `endpoint "${id}"`, `endpoint: ${id}`)),
+        );
+    }
+    for (const name of uiCallers) {
+        problems.push(
+            ...(dropped.get(uiClientRecordKey(name)) ?? []).map((c) =>
+                droppedRevocation(c, `UI service "${name}"`, `uiClient: ${name}`),
+            ),
+        );
+    }
     for (const id of Object.keys(config.rotation.endpoints)) {
         if (!idOwner.has(id)) {
             problems.push(
@@ -1283,6 +1299,33 @@ export function clientOverlap(config: PkiConfig, endpointId: string): boolean {
         config.caRotation[rootOf(caSlot, config.trustDomains)].phase === "switch"
     );
 }
+
+/**
+ * Per holder (deployment record key), the certificates the deployed stack revoked that the config
+ * no longer revokes while they are valid. RFC 5280 keeps an entry until the certificate expires:
+ * without it the CRL stops listing the certificate, and wherever the CRL is checked (the gateway's
+ * ca.crl, APIC's UI truststore) the leaked certificate passes again. Refused for holders still in
+ * the stack; a removed endpoint's or UI service's revocations cannot be listed any more.
+ */
+function droppedRevocations(
+    deployedClients: Readonly<Record<string, readonly DeployedClient[]>>,
+    isRevoked: (holder: string, c: DeployedClient) => boolean,
+    now: Date,
+): Map<string, DeployedClient[]> {
+    const dropped = new Map<string, DeployedClient[]>();
+    for (const [holder, issued] of Object.entries(deployedClients)) {
+        const unrevoked = issued.filter(
+            (c) => c.revoked === true && Date.parse(c.notAfter) > now.getTime() && !isRevoked(holder, c),
+        );
+        if (unrevoked.length > 0) dropped.set(holder, unrevoked);
+    }
+    return dropped;
+}
+
+const droppedRevocation = (c: DeployedClient, whose: string, entry: string): string =>
+    `pki:revocations no longer lists serial ${c.serialHex} of ${whose}, which the deployed stack revoked and which is valid until ${c.notAfter}: ` +
+    `the CRL would stop listing it, and the leaked certificate would pass again wherever the CRL is checked. ` +
+    `Keep its entry ({ ${entry}, serial: ${c.serialHex}, epoch: ${c.epoch}, ... }) until then`;
 
 const describeIssued = (issued: readonly DeployedClient[]): string =>
     issued.length === 0
