@@ -250,6 +250,16 @@ describe("The Envoy-mode verifier (BoringSSL and OpenSSL 3, Envoy's default_vali
             () => verifyPeer(gateway({ verifyCertificateSpki: ["not base64"] })),
             /^Error: verifyCertificateSpki "not base64" is not a base64 SHA-256 \(Envoy rejects the configuration\)$/,
         );
+        // Envoy's Base64::decode refuses set bits after the last byte, which Node's decoder drops.
+        const pin = spkiPin(client.cert);
+        const sloppy = `${pin.slice(0, 42)}${String.fromCharCode(pin.charCodeAt(42) + 1)}=`;
+        assert.strictEqual(Buffer.from(sloppy, "base64").length, 32);
+        assert.throws(
+            () => verifyPeer(gateway({ verifyCertificateSpki: [sloppy] })),
+            (e: Error) =>
+                e.message ===
+                `verifyCertificateSpki "${sloppy}" is not a base64 SHA-256 (Envoy rejects the configuration)`,
+        );
     });
 
     it("rejects a serverAuth-only leaf as a client (purpose ssl_client) and accepts it as a server", async () => {

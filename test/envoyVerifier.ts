@@ -134,9 +134,14 @@ function hashPinHex(pin: string): string {
     return hex.toLowerCase();
 }
 
-/** Envoy refuses an SPKI pin that is not base64 of 32 bytes. */
+const BASE64_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/**
+ * Envoy refuses an SPKI pin that is not base64 of 32 bytes, or whose 43rd character sets bits past
+ * them (Base64::decode's decodeLast), which Node's decoder would silently drop.
+ */
 function spkiPinHex(pin: string): string {
-    if (!/^[A-Za-z0-9+/]{43}=$/.test(pin)) {
+    if (!/^[A-Za-z0-9+/]{43}=$/.test(pin) || BASE64_ALPHABET.indexOf(pin[42]) % 4 !== 0) {
         throw new Error(`verifyCertificateSpki "${pin}" is not a base64 SHA-256 (Envoy rejects the configuration)`);
     }
     return Buffer.from(pin, "base64").toString("hex");

@@ -296,6 +296,8 @@ describe("Components used alone", function () {
                 { state: sharedState },
             ).then(accepted, messageOf);
         const pin = crypto.createHash("sha256").update("key").digest("base64");
+        // The same 32 bytes with a stray bit after them: Node decodes it, Envoy's Base64::decode refuses it.
+        const sloppy = `${pin.slice(0, 42)}${String.fromCharCode(pin.charCodeAt(42) + 1)}=`;
         const ob = { id: "ob", host: "ob.bank.example", clientSubjectAltNames: ["urn:example:apic"] };
         assert.deepStrictEqual(
             [
@@ -304,6 +306,7 @@ describe("Components used alone", function () {
                 await gateway([{ ...ob, clientSubjectAltNames: [""] }]),
                 await gateway([{ ...ob, verifyCertificateSpki: "pin=" }]),
                 await gateway([{ ...ob, verifyCertificateSpki: [pin, "not a pin"] }]),
+                await gateway([{ ...ob, verifyCertificateSpki: [sloppy] }]),
                 await gateway([ob, { ...ob, id: "dp", host: "dp.bank.example", secretName: "apic-mtls-ob" }]),
                 // An output is checked once resolved; the SDK reports it as pulumi up does.
                 await gateway([{ ...ob, clientSubjectAltNames: [pulumi.output(" ")] }]),
@@ -315,6 +318,7 @@ describe("Components used alone", function () {
                 'IstioGatewayTls endpoint "ob" clientSubjectAltNames[0] must be a client identity (non-blank text); got ""',
                 'IstioGatewayTls endpoint "ob" verifyCertificateSpki must be a list of pins (ApicClientBundle.spkiPin); got "pin="',
                 'IstioGatewayTls endpoint "ob" verifyCertificateSpki[1] must be the base64 SHA-256 of a SubjectPublicKeyInfo (44 characters, as ApicClientBundle.spkiPin gives); got "not a pin": Envoy would refuse the gateway\'s configuration',
+                `IstioGatewayTls endpoint "ob" verifyCertificateSpki[0] must be the base64 SHA-256 of a SubjectPublicKeyInfo (44 characters, as ApicClientBundle.spkiPin gives); got "${sloppy}": Envoy would refuse the gateway's configuration (its 43rd character carries bits beyond the 32 bytes; the same pin written as Envoy reads it is "${pin}")`,
                 'IstioGatewayTls endpoints "ob" and "dp" both name the secret "apic-mtls-ob"; give each endpoint its own secretName',
                 'error serializing property "spec": IstioGatewayTls endpoint "ob" clientSubjectAltNames[0] must be a client identity (non-blank text); got " "',
                 "accepted",

@@ -15,10 +15,8 @@ import {
     IssuingCa,
 } from "./keys";
 import { pemBlocks } from "../pki/pem";
+import { canonicalSpkiPin } from "../pki/pins";
 import { checkedTrustBundle, joinPemOutputs } from "./pem";
-
-/** Envoy refuses a `verify_certificate_spki` that is not base64 of 32 bytes (the whole listener fails). */
-const SPKI_PIN = /^[A-Za-z0-9+/]{43}=$/;
 
 /**
  * The endpoints' lists as other languages may send them: a list, not text (which would be taken
@@ -86,14 +84,22 @@ const checkedIdentities = (endpoint: GatewayEndpoint, resource: pulumi.Resource)
         resource,
     );
 
-/** The endpoint's key pins, each as Envoy takes it: else the gateway's listener would fail. */
+/**
+ * The endpoint's key pins, each as Envoy takes it (base64 of 32 bytes, nothing set after them):
+ * else the gateway's whole listener would fail.
+ */
 const checkedPins = (endpoint: GatewayEndpoint, resource: pulumi.Resource): pulumi.Output<string[]> =>
     checkedValues(
         endpoint.verifyCertificateSpki ?? [],
-        (pin, i) =>
-            typeof pin !== "string" || !SPKI_PIN.test(pin)
-                ? `IstioGatewayTls endpoint "${endpoint.id}" verifyCertificateSpki[${i}] must be the base64 SHA-256 of a SubjectPublicKeyInfo (44 characters, as ApicClientBundle.spkiPin gives); got ${showJson(pin as Json)}: Envoy would refuse the gateway's configuration`
-                : undefined,
+        (pin, i) => {
+            const canonical = typeof pin === "string" ? canonicalSpkiPin(pin) : undefined;
+            if (canonical === pin) return undefined;
+            const stray =
+                canonical === undefined
+                    ? ""
+                    : ` (its 43rd character carries bits beyond the 32 bytes; the same pin written as Envoy reads it is "${canonical}")`;
+            return `IstioGatewayTls endpoint "${endpoint.id}" verifyCertificateSpki[${i}] must be the base64 SHA-256 of a SubjectPublicKeyInfo (44 characters, as ApicClientBundle.spkiPin gives); got ${showJson(pin as Json)}: Envoy would refuse the gateway's configuration${stray}`;
+        },
         resource,
     );
 

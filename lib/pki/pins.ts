@@ -13,3 +13,15 @@ export function spkiPin(pem: string): string {
     const spki = crypto.createPublicKey(pem).export({ type: "spki", format: "der" });
     return crypto.createHash("sha256").update(spki).digest("base64");
 }
+
+/** 43 base64 characters and one "=": the shape of base64 of 32 bytes. */
+const SPKI_PIN_SHAPE = /^[A-Za-z0-9+/]{43}=$/;
+
+/**
+ * `text` re-encoded as base64 of the 32 bytes it decodes to, or undefined when it is not that shape.
+ * A pin is valid only when this gives it back: Envoy's Base64::decode refuses a bit set after the
+ * 32nd byte (the 43rd character's last two), which Node's decoder silently drops.
+ */
+export function canonicalSpkiPin(text: string): string | undefined {
+    return SPKI_PIN_SHAPE.test(text) ? Buffer.from(text, "base64").toString("base64") : undefined;
+}
