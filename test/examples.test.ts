@@ -7,6 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import * as YAML from "yaml";
 import { runWithStandIn } from "../lib/engine/standIn";
+import { buildCrl } from "../lib/pki/crl";
 import { readTestKeys } from "../lib/engine/testKeys";
 import { runProgram } from "../lib/testing";
 import { ApicClientBundle } from "../lib/components/apicClientBundle";
@@ -321,6 +322,61 @@ describe("Components used alone", function () {
                 `IstioGatewayTls endpoint "ob" verifyCertificateSpki[0] must be the base64 SHA-256 of a SubjectPublicKeyInfo (44 characters, as ApicClientBundle.spkiPin gives); got "${sloppy}": Envoy would refuse the gateway's configuration (its 43rd character carries bits beyond the 32 bytes; the same pin written as Envoy reads it is "${pin}")`,
                 'IstioGatewayTls endpoints "ob" and "dp" both name the secret "apic-mtls-ob"; give each endpoint its own secretName',
                 'error serializing property "spec": IstioGatewayTls endpoint "ob" clientSubjectAltNames[0] must be a client identity (non-blank text); got " "',
+                "accepted",
+            ],
+        );
+    });
+
+    it("refuses a clientCrlPem with which Envoy would refuse every client: no CRL, none of a root of ca.crt, a stale one, a key", async () => {
+        const [a, b] = [await mintRoot("Client root A"), await mintRoot("Client root B")];
+        const hour = 3_600_000;
+        const now = Math.floor(Date.now() / 1000) * 1000; // CRL times are whole seconds
+        const crlOf = (ca: typeof a, from: number, to: number) =>
+            buildCrl(
+                ca.certPem,
+                ca.keyPem,
+                [],
+                { thisUpdate: new Date(from), nextUpdate: new Date(to), number: 1 },
+                { signedOnce: true },
+            );
+        const fresh = { a: crlOf(a, now - hour, now + 24 * hour), b: crlOf(b, now - hour, now + 24 * hour) };
+        const gateway = (clientCrlPem: string) =>
+            runWithStandIn(
+                () =>
+                    new IstioGatewayTls("crl", {
+                        serverCa: { certPem: a.certPem, privateKeyPem: a.keyPem, chainPem: a.certPem },
+                        clientTrustBundlePem: a.certPem + b.certPem,
+                        clientCrlPem,
+                        endpoints: [{ id: "ob", host: "ob.bank.example", clientSubjectAltNames: ["urn:example:apic"] }],
+                        keyAlgorithm: "ECDSA",
+                    }).gatewayName,
+                { state: sharedState },
+            ).then(accepted, messageOf);
+        const refusal = (problem: string) =>
+            `error serializing property "stringData": IstioGatewayTls clientCrlPem ${problem}`;
+        assert.deepStrictEqual(
+            [
+                await gateway("x"),
+                await gateway(fresh.a),
+                await gateway(crlOf(a, now - 48 * hour, now - hour) + fresh.b),
+                await gateway(fresh.a + a.keyPem),
+                await gateway(crlOf(a, now - 48 * hour, now - hour) + fresh.a + fresh.b),
+            ],
+            [
+                refusal(
+                    'holds no PEM CRL; give the CRLs ("X509 CRL" blocks) of every CA of the client chains, or leave it unset for no revocation check',
+                ),
+                refusal(
+                    "holds no CRL signed by CN=Client root B of clientTrustBundlePem: once ca.crl is set Envoy checks a CRL for every certificate of a client's chain, " +
+                        "the root's included (CRL_CHECK_ALL), so every client would be refused; add that root's CRL",
+                ),
+                refusal(
+                    `holds a CRL past its next update (${new Date(now - hour).toISOString()}) and no newer one of its CA: Envoy refuses every client whose chain has that CA; give its CRL re-signed for now`,
+                ),
+                refusal(
+                    'holds a private key (a "EC PRIVATE KEY" PEM block): ca.crl is copied in clear into every gateway Secret, so take the key out (and replace it if the text has been shared); give CRLs only',
+                ),
+                // A stale CRL beside a newer one of the same CA: the verifier takes the newer.
                 "accepted",
             ],
         );

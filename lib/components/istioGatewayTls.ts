@@ -16,6 +16,7 @@ import {
 } from "./keys";
 import { pemBlocks } from "../pki/pem";
 import { canonicalSpkiPin } from "../pki/pins";
+import { gatewayCrlProblem } from "../pki/trustBundle";
 import { checkedTrustBundle, joinPemOutputs } from "./pem";
 
 /**
@@ -163,7 +164,8 @@ export interface IstioGatewayTlsArgs {
     /**
      * CRLs of every CA of the client chains (the APIC-client CA's and its root's), written as
      * `ca.crl`. Once set, Envoy checks a CRL for every certificate of the chain and refuses
-     * clients without one: keep them re-published.
+     * clients without one: keep them re-published. Refused unless it holds CRLs only, one signed
+     * by each root of `clientTrustBundlePem`, and none past its next update without a newer one.
      * Default: none (no `ca.crl`: no revocation check).
      * @default none (no `ca.crl`: no revocation check)
      */
@@ -275,6 +277,14 @@ export class IstioGatewayTls extends pulumi.ComponentResource {
 
         const trusted = checkedTrustBundle(args.clientTrustBundlePem, "IstioGatewayTls clientTrustBundlePem", this);
         const caCrt = args.clientCrlPem === undefined ? trusted : trusted.apply((pem) => onlyRoots(name, pem, this));
+        const caCrl =
+            args.clientCrlPem === undefined
+                ? undefined
+                : pulumi.all([caCrt, args.clientCrlPem]).apply(([roots, crls]) => {
+                      const problem = gatewayCrlProblem(crls, roots, new Date());
+                      if (problem !== undefined) throw argumentError(`IstioGatewayTls clientCrlPem ${problem}`, this);
+                      return crls;
+                  });
         const serverCa = checkedIssuer(args.serverCa, "IstioGatewayTls serverCa", this);
         this.serverCertPems = {};
         this.serverPrivateKeyPems = {};
@@ -303,7 +313,7 @@ export class IstioGatewayTls extends pulumi.ComponentResource {
                         "tls.crt": joinPemOutputs(cert.certPem, args.serverCa.chainPem),
                         "tls.key": privateKeyPem,
                         "ca.crt": caCrt,
-                        ...(args.clientCrlPem !== undefined ? { "ca.crl": args.clientCrlPem } : {}),
+                        ...(caCrl !== undefined ? { "ca.crl": caCrl } : {}),
                     },
                 },
                 { parent: this },
