@@ -16,7 +16,16 @@ import { readDeployed } from "../lib/lifecycle/deployed";
 import { decide as decideLifecycle } from "../lib/lifecycle/rules";
 import { CaSlot, INITIAL_RECORD, retiredAfter, RotationRecord } from "../lib/plan/caRotation";
 import { PIN_MISMATCH } from "./envoyVerifier";
-import { apicCheck, apicSends, assertAllAccepted, decide, gatewayCheck, sidecarCheck, summary } from "./consumers";
+import {
+    apicCheck,
+    apicSends,
+    assertAllAccepted,
+    decide,
+    gatewayCheck,
+    sidecarCheck,
+    summary,
+    uiSidecarCheck,
+} from "./consumers";
 import { planFromRawConfig } from "../lib/plan/plan";
 import {
     apicCredentials,
@@ -24,6 +33,7 @@ import {
     cli,
     gatewayServerConfig,
     handshake,
+    mintLeaf,
     opensslSpkiPin,
     pemBlocks,
     renderNext,
@@ -279,11 +289,27 @@ describe("Staged rotation of the APIC-client CA", function () {
     });
 });
 
+/** A UI service that calls APIC's UI-facing host, whose certificate the gateway-server CA signs. */
+const APIC_UI_HOST = "apic.rot.api.bank.example";
+const WITH_UI_CALLER = {
+    ...BASE,
+    frontEnd: {
+        namespace: "ob-ui",
+        services: ["consumer-dashboard"],
+        callers: ["consumer-dashboard"],
+        apicHosts: [APIC_UI_HOST],
+    },
+};
+
+/** What APIC serves on its UI-facing host: its keystore's certificate and chain. */
+const apicUiServes = (apic: Rendered): string =>
+    apic.read(`apic/ui/${APIC_UI_HOST}/server.crt`) + apic.read(`apic/ui/${APIC_UI_HOST}/ca-chain.pem`);
+
 describe("Staged rotation of the gateway-server CA", function () {
     this.timeout(180_000);
     let p: Record<string, Rendered>;
     before(async () => {
-        p = await rotate("gatewayServerCa");
+        p = await rotate("gatewayServerCa", WITH_UI_CALLER);
     });
 
     it("prepare and switch: APIC's truststore keeps only the server root, so old and new server certificates pass in every order", async () => {
@@ -344,8 +370,41 @@ describe("Staged rotation of the gateway-server CA", function () {
         );
     });
 
+    it("finish: a UI service's sidecar refuses APIC's certificate of the old CA, and one a holder of the old CA's key mints; until then it accepts old and new", async () => {
+        const sidecar = (phase: string, served: string) =>
+            uiSidecarCheck(p[phase], "consumer-dashboard", APIC_UI_HOST, served);
+        // Every rollout order: the sidecar's Secret of a phase meets APIC's keystore of that phase or an earlier one.
+        const overlap: [string, ReturnType<typeof sidecar>][] = [];
+        for (const [s, phase] of ["prepare", "switch"].entries()) {
+            for (const apic of PHASE_ORDER.slice(0, s + 2)) {
+                overlap.push([`${phase} sidecar, ${apic} APIC`, sidecar(phase, apicUiServes(p[apic]))]);
+            }
+        }
+        assertAllAccepted(decide(overlap));
+        const oldCa = p.g0.engine.resources.find((r) => r.name === "gateway-server-ca-key")?.state.privateKeyPem;
+        const oldCaCert = p.g0.read(`apic/ui/${APIC_UI_HOST}/ca-chain.pem`);
+        const forged = await mintLeaf(
+            { certPem: oldCaCert, keyPem: oldCa as string },
+            { commonName: APIC_UI_HOST, dnsNames: [APIC_UI_HOST], allowedUses: ["digital_signature", "server_auth"] },
+        );
+        const finished = decide([
+            ["APIC's current certificate", sidecar("finish", apicUiServes(p.finish))],
+            ["APIC's certificate of the old CA", sidecar("finish", apicUiServes(p.prepare))],
+            ["minted with the old CA's key", sidecar("finish", forged.cert + oldCaCert)],
+        ]);
+        const noCrl = "unable to get certificate CRL";
+        assert.deepStrictEqual(
+            finished.map(([label, v]) => [label, summary(v)]),
+            [
+                ["APIC's current certificate", { boringssl: "ok", openssl: "ok" }],
+                ["APIC's certificate of the old CA", { boringssl: noCrl, openssl: noCrl }],
+                ["minted with the old CA's key", { boringssl: noCrl, openssl: noCrl }],
+            ],
+        );
+    });
+
     it("has the lifecycle re-publish the gateway-server CA's CRL each period, saying to give APIC's TLS client profiles the new truststore.crl", () => {
-        const config = validateConfig(at("gatewayServerCa", 1, "finish"));
+        const config = validateConfig({ ...at("gatewayServerCa", 1, "finish"), ...pick(WITH_UI_CALLER) });
         const deployed = readDeployed(p.finish.dir);
         const crl = deployed.record.crls?.["gateway-server-ca-g1"];
         assert.deepStrictEqual([crl?.published, crl?.renewal], [true, "period"]);

@@ -1,4 +1,3 @@
-import * as crypto from "crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { KeyAlgorithm } from "../config/types";
@@ -14,8 +13,7 @@ import {
     ISSUING_CA_INPUTS,
     IssuingCa,
 } from "./keys";
-import { pemBlocks } from "../pki/pem";
-import { checkedTrustBundle, joinPemOutputs } from "./pem";
+import { checkedTrustBundle, joinPemOutputs, onlyRootsWithCrl } from "./pem";
 
 /** Envoy refuses a `verify_certificate_spki` that is not base64 of 32 bytes (the whole listener fails). */
 const SPKI_PIN = /^[A-Za-z0-9+/]{43}=$/;
@@ -268,7 +266,22 @@ export class IstioGatewayTls extends pulumi.ComponentResource {
         }
 
         const trusted = checkedTrustBundle(args.clientTrustBundlePem, "IstioGatewayTls clientTrustBundlePem", this);
-        const caCrt = args.clientCrlPem === undefined ? trusted : trusted.apply((pem) => onlyRoots(name, pem, this));
+        const caCrt =
+            args.clientCrlPem === undefined
+                ? trusted
+                : trusted.apply((pem) =>
+                      onlyRootsWithCrl(
+                          pem,
+                          {
+                              component: `IstioGatewayTls ${name}`,
+                              bundle: "clientTrustBundlePem",
+                              crl: "clientCrlPem",
+                              refused: "every client",
+                              sender: "clients send their issuing CA",
+                          },
+                          this,
+                      ),
+                  );
         const serverCa = checkedIssuer(args.serverCa, "IstioGatewayTls serverCa", this);
         this.serverCertPems = {};
         this.serverPrivateKeyPems = {};
@@ -334,20 +347,4 @@ export class IstioGatewayTls extends pulumi.ComponentResource {
             gatewayName: this.gatewayName,
         });
     }
-}
-
-/** `ca.crt` together with `ca.crl` must hold self-signed roots only (see clientTrustBundlePem). */
-function onlyRoots(component: string, caCrt: string, resource: pulumi.Resource): string {
-    for (const pem of pemBlocks(caCrt, "CERTIFICATE")) {
-        const cert = new crypto.X509Certificate(pem);
-        if (!cert.checkIssued(cert) || !cert.verify(cert.publicKey)) {
-            throw argumentError(
-                `IstioGatewayTls ${component}: clientTrustBundlePem holds ${cert.subject.replace(/\n/g, ", ")}, which is not a self-signed root, ` +
-                    `and clientCrlPem is set: Envoy makes every certificate of ca.crt a trust anchor, stops the chain there and then finds no CRL for it, ` +
-                    `so every client would be refused (envoyproxy/envoy#29197). Give only the root(s) in clientTrustBundlePem; clients send their issuing CA`,
-                resource,
-            );
-        }
-    }
-    return caCrt;
 }
