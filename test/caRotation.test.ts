@@ -766,6 +766,69 @@ describe("A CA rotation that skips or reverses a phase", function () {
     });
 });
 
+describe("A CA switch and an APIC client rotation under way together", () => {
+    // What the deployed record says of endpoint ob's APIC keys: epoch 0 (what APIC may still hold) and epoch 1.
+    const key = (epoch: number, serialHex: string, spki: string) => ({
+        epoch,
+        serialHex,
+        spki,
+        notAfter: "2099-01-01T00:00:00.000Z",
+        issuer: "apic-client-ca",
+    });
+    const clients = { ob: [key(0, "0A", "key-of-epoch-0="), key(1, "0B", "key-of-epoch-1=")] };
+    const since = "2026-11-02T00:00:00.000Z";
+    const clientSwitch = { ob: { clientEpoch: 1, clientPhase: "switch" } };
+    const record = (apicClientCa: { generation: number; phase: string }, ob: "switch" | "finish") =>
+        ({
+            ...INITIAL_RECORD,
+            positions: { ...INITIAL_RECORD.positions, apicClientCa },
+            clients,
+            clientPhases: { ob: { phase: ob, epoch: 1, since } },
+        }) as RotationRecord;
+    const refusal = (why: string, step: string) =>
+        `invalid stack configuration:\n  - the APIC client of endpoint "ob" would get a new key (epoch 2) while the deployed update pins two of its keys, ` +
+        `epoch 0 (serial 0A) and epoch 1, for ${why}: the gateway pins only the new key and the one before it, so the key of epoch 0, ` +
+        `which APIC may still use, would be refused at once. Finish that first: once APIC uses the keystore of epoch 1, deploy ${step}; then make the new key`;
+
+    it("refuses a new APIC key that would unpin the one a rotation under way keeps for APIC, in either order", () => {
+        // The CA's switch re-issues ob's client while ob's own switch still pins its key of epoch 0.
+        assert.throws(
+            () =>
+                planFromRawConfig(
+                    { ...at("apicClientCa", 1, "switch"), rotation: { endpoints: clientSwitch } },
+                    { deployed: record({ generation: 1, phase: "prepare" }, "switch") },
+                ),
+            {
+                message: refusal(
+                    "its switch phase (pki:rotation.endpoints.ob.clientPhase or pki:rotation.apicClientPhase)",
+                    "its clientPhase at finish",
+                ),
+            },
+        );
+        // ob's own rotation starts while the CA's switch pins the key of the CA it replaces.
+        assert.throws(
+            () =>
+                planFromRawConfig(
+                    { ...at("apicClientCa", 1, "switch"), rotation: { endpoints: clientSwitch } },
+                    { deployed: record({ generation: 1, phase: "switch" }, "finish") },
+                ),
+            {
+                message: refusal(
+                    "the switch of pki:caRotation.apicClientCa",
+                    "pki:caRotation.apicClientCa at phase finish",
+                ),
+            },
+        );
+        // In order: ob's rotation finished (APIC holds epoch 1), then the CA's switch pins epochs 1 and 2.
+        const plan = planFromRawConfig(
+            { ...at("apicClientCa", 1, "switch"), rotation: { endpoints: { ob: { clientEpoch: 1 } } } },
+            { deployed: record({ generation: 1, phase: "prepare" }, "finish") },
+        );
+        const ob = plan.endpoints.find((e) => e.id === "ob");
+        assert.deepStrictEqual([ob?.client.epoch, ob?.pinnedPreviousClients.map((c) => c.epoch)], [2, [1]]);
+    });
+});
+
 describe("A CA retired by a finish phase", () => {
     it("is revoked at the start of the CRL period, or when it was issued if that is later, since the offline ceremony refuses a revocation dated before its certificate", () => {
         const now = new Date("2026-11-24T05:00:00Z"); // in the 7-day CRL period from 2026-11-19T00:00:00Z

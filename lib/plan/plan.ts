@@ -859,6 +859,22 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
             if (!overlapping && previous.length > 0 && history.at(-1) === replaced && !mistypedRevocation.has(g.id)) {
                 problems.push(unsafeCutover(g.id, previous[0], client.epoch));
             }
+            // The deployed update pinned its key and, while a rotation overlapped, the one before it,
+            // which APIC may still hold: a new key now would push that one out of the two pins.
+            const deployedOverlap =
+                options.deployed === undefined ? undefined : deployedClientOverlap(config, options.deployed, g.id);
+            const keptForApic = history.filter((c) => newest !== undefined && c.epoch < newest.epoch).at(-1);
+            if (
+                deployedOverlap !== undefined &&
+                newest !== undefined &&
+                keptForApic !== undefined &&
+                client.epoch > newest.epoch &&
+                !isRevoked(g.id, newest) &&
+                !isRevoked(g.id, keptForApic) &&
+                !mistypedRevocation.has(g.id)
+            ) {
+                problems.push(unpinnedUnderWay(g.id, keptForApic, newest, client.epoch, deployedOverlap));
+            }
             endpoints.push({
                 id: g.id,
                 domain,
@@ -1281,6 +1297,45 @@ export function clientOverlap(config: PkiConfig, endpointId: string): boolean {
         phase === "switch" ||
         config.caRotation[caSlot].phase === "switch" ||
         config.caRotation[rootOf(caSlot, config.trustDomains)].phase === "switch"
+    );
+}
+
+/**
+ * What made the deployed update pin an endpoint's previous APIC key beside its current one (as
+ * clientOverlap, from the deployed record): the endpoint's switch phase, or the switch of the
+ * APIC-client CA or of its root. Undefined: it pinned one key.
+ */
+function deployedClientOverlap(
+    config: PkiConfig,
+    deployed: RotationRecord,
+    endpointId: string,
+): { why: string; finish: string } | undefined {
+    if (deployed.clientPhases?.[endpointId]?.phase === "switch") {
+        return {
+            why: `its switch phase (pki:rotation.endpoints.${endpointId}.clientPhase or pki:rotation.apicClientPhase)`,
+            finish: "its clientPhase at finish",
+        };
+    }
+    const slot = (["apicClientCa", rootOf("apicClientCa", config.trustDomains)] as const).find(
+        (s) => deployed.positions[s].phase === "switch",
+    );
+    return slot === undefined
+        ? undefined
+        : { why: `the switch of pki:caRotation.${slot}`, finish: `pki:caRotation.${slot} at phase finish` };
+}
+
+function unpinnedUnderWay(
+    endpointId: string,
+    keptForApic: DeployedClient,
+    newest: DeployedClient,
+    epoch: number,
+    overlap: { why: string; finish: string },
+): string {
+    return (
+        `the APIC client of endpoint "${endpointId}" would get a new key (epoch ${epoch}) while the deployed update pins two of its keys, ` +
+        `epoch ${keptForApic.epoch} (serial ${keptForApic.serialHex}) and epoch ${newest.epoch}, for ${overlap.why}: ` +
+        `the gateway pins only the new key and the one before it, so the key of epoch ${keptForApic.epoch}, which APIC may still use, would be refused at once. ` +
+        `Finish that first: once APIC uses the keystore of epoch ${newest.epoch}, deploy ${overlap.finish}; then make the new key`
     );
 }
 
