@@ -732,6 +732,28 @@ describe("A CA rotation that skips or reverses a phase", function () {
         );
     });
 
+    it("lets a CA that leaves the stack go at any phase: its slot is no key of pki:caRotation any more", () => {
+        // The UI client CA was rotated; then no UI service calls APIC any more, so the stack has no UI CAs.
+        const withUi = { ...WITH_UI_CALLER, caRotation: { uiClientCa: { generation: 1, phase: "finish" } } };
+        const deployed = {
+            ...INITIAL_RECORD,
+            positions: { ...INITIAL_RECORD.positions, uiClientCa: { generation: 1, phase: "finish" } },
+        } as RotationRecord;
+        const withoutUi = planFromRawConfig(BASE, { deployed });
+        assert.ok(!withoutUi.cas.some((c) => c.slot === "uiClientCa"));
+        assert.deepStrictEqual(diffPlans(planFromRawConfig(withUi), withoutUi).caRotation, []);
+        // The same after a mesh root rotation, for a move to one shared root (the diff names that risk).
+        const rotatedRoot = {
+            ...INITIAL_RECORD,
+            positions: { ...INITIAL_RECORD.positions, meshRoot: { generation: 1, phase: "finish" } },
+        } as RotationRecord;
+        const shared = planFromRawConfig({ ...BASE, trustDomains: "shared" }, { deployed: rotatedRoot });
+        assert.deepStrictEqual(
+            shared.cas.filter((c) => c.role === "root").map((c) => c.id),
+            ["root"],
+        );
+    });
+
     it("is caught by config checks too: a phase at generation 0, a CA rotating with its root, ECDSA CAs", () => {
         assert.throws(() => planFromRawConfig(at("meshCa", 0, "prepare")), {
             message: message(

@@ -26,6 +26,7 @@ import {
 import { pickSeriesCrl } from "../pki/crlSeries";
 import { publicCertificateProblems } from "../pki/publicCert";
 import {
+    caSlots,
     intermediateSlots,
     INTERMEDIATE_TITLES,
     IntermediateSlot,
@@ -950,7 +951,7 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
     const pendingIntermediates = offlineProblems(config, cas, problems);
     let retired: RetiredCa[] = [];
     if (options.deployed !== undefined) {
-        problems.push(...transitionProblems(options.deployed.positions, config.caRotation));
+        problems.push(...transitionProblems(options.deployed.positions, config.caRotation, caSlots(layoutOf(config))));
         if (problems.length === 0) {
             const after = retiredAfter({
                 deployed: options.deployed,
