@@ -744,6 +744,13 @@ function buildFrontEnd(
         config.frontEnd.apicServerCa !== undefined
             ? pulumi.output(config.frontEnd.apicServerCa)
             : cas.trustedRoots(serverRoot);
+    // APIC's UI-facing certificates come from the gateway-server CA: once a CA under its root was
+    // retired, the sidecars check the CRLs APIC's truststore gets, or the retired CA's key (in
+    // earlier checkpoints of the state) could still pose as APIC to them.
+    const apicCrlPem =
+        config.frontEnd.apicServerCa === undefined && plan.crls.apicTruststore
+            ? cas.crls.bundle(cas.issuingCrls("gateway-server-ca"))
+            : undefined;
 
     const uiClients: Record<string, UiApicClient> = {};
     if (frontEnd.uiClients.length > 0) {
@@ -758,6 +765,7 @@ function buildFrontEnd(
                     namespace: c.namespace,
                     apicHosts: [...c.apicHosts],
                     apicTrustPem,
+                    ...(apicCrlPem !== undefined ? { apicCrlPem } : {}),
                     workloadLabels: { ...c.labels },
                     secretName: c.secret.name,
                     epoch: c.leaf.epoch,

@@ -16,7 +16,16 @@ import { readDeployed } from "../lib/lifecycle/deployed";
 import { decide as decideLifecycle } from "../lib/lifecycle/rules";
 import { CaSlot, INITIAL_RECORD, retiredAfter, RotationRecord } from "../lib/plan/caRotation";
 import { PIN_MISMATCH } from "./envoyVerifier";
-import { apicCheck, apicSends, assertAllAccepted, decide, gatewayCheck, sidecarCheck, summary } from "./consumers";
+import {
+    apicCheck,
+    apicSends,
+    assertAllAccepted,
+    decide,
+    gatewayCheck,
+    sidecarCheck,
+    summary,
+    uiSidecarCheck,
+} from "./consumers";
 import { planFromRawConfig } from "../lib/plan/plan";
 import {
     apicCredentials,
@@ -24,6 +33,7 @@ import {
     cli,
     gatewayServerConfig,
     handshake,
+    mintLeaf,
     opensslSpkiPin,
     pemBlocks,
     renderNext,
@@ -279,11 +289,27 @@ describe("Staged rotation of the APIC-client CA", function () {
     });
 });
 
+/** A UI service that calls APIC's UI-facing host, whose certificate the gateway-server CA signs. */
+const APIC_UI_HOST = "apic.rot.api.bank.example";
+const WITH_UI_CALLER = {
+    ...BASE,
+    frontEnd: {
+        namespace: "ob-ui",
+        services: ["consumer-dashboard"],
+        callers: ["consumer-dashboard"],
+        apicHosts: [APIC_UI_HOST],
+    },
+};
+
+/** What APIC serves on its UI-facing host: its keystore's certificate and chain. */
+const apicUiServes = (apic: Rendered): string =>
+    apic.read(`apic/ui/${APIC_UI_HOST}/server.crt`) + apic.read(`apic/ui/${APIC_UI_HOST}/ca-chain.pem`);
+
 describe("Staged rotation of the gateway-server CA", function () {
     this.timeout(180_000);
     let p: Record<string, Rendered>;
     before(async () => {
-        p = await rotate("gatewayServerCa");
+        p = await rotate("gatewayServerCa", WITH_UI_CALLER);
     });
 
     it("prepare and switch: APIC's truststore keeps only the server root, so old and new server certificates pass in every order", async () => {
@@ -344,8 +370,41 @@ describe("Staged rotation of the gateway-server CA", function () {
         );
     });
 
+    it("finish: a UI service's sidecar refuses APIC's certificate of the old CA, and one a holder of the old CA's key mints; until then it accepts old and new", async () => {
+        const sidecar = (phase: string, served: string) =>
+            uiSidecarCheck(p[phase], "consumer-dashboard", APIC_UI_HOST, served);
+        // Every rollout order: the sidecar's Secret of a phase meets APIC's keystore of that phase or an earlier one.
+        const overlap: [string, ReturnType<typeof sidecar>][] = [];
+        for (const [s, phase] of ["prepare", "switch"].entries()) {
+            for (const apic of PHASE_ORDER.slice(0, s + 2)) {
+                overlap.push([`${phase} sidecar, ${apic} APIC`, sidecar(phase, apicUiServes(p[apic]))]);
+            }
+        }
+        assertAllAccepted(decide(overlap));
+        const oldCa = p.g0.engine.resources.find((r) => r.name === "gateway-server-ca-key")?.state.privateKeyPem;
+        const oldCaCert = p.g0.read(`apic/ui/${APIC_UI_HOST}/ca-chain.pem`);
+        const forged = await mintLeaf(
+            { certPem: oldCaCert, keyPem: oldCa as string },
+            { commonName: APIC_UI_HOST, dnsNames: [APIC_UI_HOST], allowedUses: ["digital_signature", "server_auth"] },
+        );
+        const finished = decide([
+            ["APIC's current certificate", sidecar("finish", apicUiServes(p.finish))],
+            ["APIC's certificate of the old CA", sidecar("finish", apicUiServes(p.prepare))],
+            ["minted with the old CA's key", sidecar("finish", forged.cert + oldCaCert)],
+        ]);
+        const noCrl = "unable to get certificate CRL";
+        assert.deepStrictEqual(
+            finished.map(([label, v]) => [label, summary(v)]),
+            [
+                ["APIC's current certificate", { boringssl: "ok", openssl: "ok" }],
+                ["APIC's certificate of the old CA", { boringssl: noCrl, openssl: noCrl }],
+                ["minted with the old CA's key", { boringssl: noCrl, openssl: noCrl }],
+            ],
+        );
+    });
+
     it("has the lifecycle re-publish the gateway-server CA's CRL each period, saying to give APIC's TLS client profiles the new truststore.crl", () => {
-        const config = validateConfig(at("gatewayServerCa", 1, "finish"));
+        const config = validateConfig({ ...at("gatewayServerCa", 1, "finish"), ...pick(WITH_UI_CALLER) });
         const deployed = readDeployed(p.finish.dir);
         const crl = deployed.record.crls?.["gateway-server-ca-g1"];
         assert.deepStrictEqual([crl?.published, crl?.renewal], [true, "period"]);
@@ -673,6 +732,28 @@ describe("A CA rotation that skips or reverses a phase", function () {
         );
     });
 
+    it("lets a CA that leaves the stack go at any phase: its slot is no key of pki:caRotation any more", () => {
+        // The UI client CA was rotated; then no UI service calls APIC any more, so the stack has no UI CAs.
+        const withUi = { ...WITH_UI_CALLER, caRotation: { uiClientCa: { generation: 1, phase: "finish" } } };
+        const deployed = {
+            ...INITIAL_RECORD,
+            positions: { ...INITIAL_RECORD.positions, uiClientCa: { generation: 1, phase: "finish" } },
+        } as RotationRecord;
+        const withoutUi = planFromRawConfig(BASE, { deployed });
+        assert.ok(!withoutUi.cas.some((c) => c.slot === "uiClientCa"));
+        assert.deepStrictEqual(diffPlans(planFromRawConfig(withUi), withoutUi).caRotation, []);
+        // The same after a mesh root rotation, for a move to one shared root (the diff names that risk).
+        const rotatedRoot = {
+            ...INITIAL_RECORD,
+            positions: { ...INITIAL_RECORD.positions, meshRoot: { generation: 1, phase: "finish" } },
+        } as RotationRecord;
+        const shared = planFromRawConfig({ ...BASE, trustDomains: "shared" }, { deployed: rotatedRoot });
+        assert.deepStrictEqual(
+            shared.cas.filter((c) => c.role === "root").map((c) => c.id),
+            ["root"],
+        );
+    });
+
     it("is caught by config checks too: a phase at generation 0, a CA rotating with its root, ECDSA CAs", () => {
         assert.throws(() => planFromRawConfig(at("meshCa", 0, "prepare")), {
             message: message(
@@ -704,6 +785,69 @@ describe("A CA rotation that skips or reverses a phase", function () {
             () => planFromRawConfig({ ...at("apicClientCa", 1, "prepare"), caKeyAlgorithm: "ECDSA" }),
             /pki:caRotation.apicClientCa needs pki:caKeyAlgorithm RSA/,
         );
+    });
+});
+
+describe("A CA switch and an APIC client rotation under way together", () => {
+    // What the deployed record says of endpoint ob's APIC keys: epoch 0 (what APIC may still hold) and epoch 1.
+    const key = (epoch: number, serialHex: string, spki: string) => ({
+        epoch,
+        serialHex,
+        spki,
+        notAfter: "2099-01-01T00:00:00.000Z",
+        issuer: "apic-client-ca",
+    });
+    const clients = { ob: [key(0, "0A", "key-of-epoch-0="), key(1, "0B", "key-of-epoch-1=")] };
+    const since = "2026-11-02T00:00:00.000Z";
+    const clientSwitch = { ob: { clientEpoch: 1, clientPhase: "switch" } };
+    const record = (apicClientCa: { generation: number; phase: string }, ob: "switch" | "finish") =>
+        ({
+            ...INITIAL_RECORD,
+            positions: { ...INITIAL_RECORD.positions, apicClientCa },
+            clients,
+            clientPhases: { ob: { phase: ob, epoch: 1, since } },
+        }) as RotationRecord;
+    const refusal = (why: string, step: string) =>
+        `invalid stack configuration:\n  - the APIC client of endpoint "ob" would get a new key (epoch 2) while the deployed update pins two of its keys, ` +
+        `epoch 0 (serial 0A) and epoch 1, for ${why}: the gateway pins only the new key and the one before it, so the key of epoch 0, ` +
+        `which APIC may still use, would be refused at once. Finish that first: once APIC uses the keystore of epoch 1, deploy ${step}; then make the new key`;
+
+    it("refuses a new APIC key that would unpin the one a rotation under way keeps for APIC, in either order", () => {
+        // The CA's switch re-issues ob's client while ob's own switch still pins its key of epoch 0.
+        assert.throws(
+            () =>
+                planFromRawConfig(
+                    { ...at("apicClientCa", 1, "switch"), rotation: { endpoints: clientSwitch } },
+                    { deployed: record({ generation: 1, phase: "prepare" }, "switch") },
+                ),
+            {
+                message: refusal(
+                    "its switch phase (pki:rotation.endpoints.ob.clientPhase or pki:rotation.apicClientPhase)",
+                    "its clientPhase at finish",
+                ),
+            },
+        );
+        // ob's own rotation starts while the CA's switch pins the key of the CA it replaces.
+        assert.throws(
+            () =>
+                planFromRawConfig(
+                    { ...at("apicClientCa", 1, "switch"), rotation: { endpoints: clientSwitch } },
+                    { deployed: record({ generation: 1, phase: "switch" }, "finish") },
+                ),
+            {
+                message: refusal(
+                    "the switch of pki:caRotation.apicClientCa",
+                    "pki:caRotation.apicClientCa at phase finish",
+                ),
+            },
+        );
+        // In order: ob's rotation finished (APIC holds epoch 1), then the CA's switch pins epochs 1 and 2.
+        const plan = planFromRawConfig(
+            { ...at("apicClientCa", 1, "switch"), rotation: { endpoints: { ob: { clientEpoch: 1 } } } },
+            { deployed: record({ generation: 1, phase: "prepare" }, "finish") },
+        );
+        const ob = plan.endpoints.find((e) => e.id === "ob");
+        assert.deepStrictEqual([ob?.client.epoch, ob?.pinnedPreviousClients.map((c) => c.epoch)], [2, [1]]);
     });
 });
 

@@ -262,6 +262,7 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
             },
             UiApicClient: {
                 inputs: [
+                    "apicCrlPem",
                     "apicHosts",
                     "apicTrustPem",
                     "clientCa",
@@ -929,10 +930,20 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
                 hosts: [{ host: "www.bank.example", certificatePem: otherKey.cert }],
                 keyAlgorithm: "ECDSA",
             }),
+            await failure("UiApicClient", {
+                clientCa: { certPem: ca.certPem, privateKeyPem: ca.keyPem, chainPem: ca.certPem },
+                service: "web",
+                identity: "urn:bank:ui-client:web",
+                namespace: "ui",
+                apicHosts: ["apic.bank.example"],
+                apicTrustPem: ca.certPem,
+                apicCrlPem: "x",
+                keyAlgorithm: "ECDSA",
+            }),
         ];
         assert.deepStrictEqual(
             errors.map((error) => printed(error) === error.message),
-            [true, true, true, true],
+            [true, true, true, true, true],
         );
         assert.deepStrictEqual(
             // The SDK prefixes each property it was serializing when the error reached it.
@@ -944,6 +955,9 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
                     "Envoy makes every certificate of ca.crt a trust anchor, stops the chain there and then finds no CRL for it, so every client would be refused (envoyproxy/envoy#29197). " +
                     "Give only the root(s) in clientTrustBundlePem; clients send their issuing CA",
                 "the signed certificate given for bad-www-bank-example certifies another key: sign the CSR bad-www-bank-example-csr of this stack",
+                "UiApicClient bad: apicTrustPem holds CN=Bank issuing CA, which is not a self-signed root, and apicCrlPem is set: " +
+                    "Envoy makes every certificate of ca.crt a trust anchor, stops the chain there and then finds no CRL for it, so APIC would be refused (envoyproxy/envoy#29197). " +
+                    "Give only the root(s) in apicTrustPem; APIC sends its issuing CA",
             ],
         );
     });

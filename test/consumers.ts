@@ -75,7 +75,7 @@ export function apicUiCheck(apic: Rendered, chain: string, at?: Date): PeerCheck
     };
 }
 
-/** The sidecar of UI service `name` (its Secret's ca.crt, the DestinationRule's sni and subjectAltNames) checking what APIC serves for `host`. */
+/** The sidecar of UI service `name` (its Secret's ca.crt and ca.crl, the DestinationRule's sni and subjectAltNames) checking what APIC serves for `host`. */
 export function uiSidecarCheck(ui: Rendered, name: string, host: string, chain: string, at?: Date): PeerCheck {
     const client = ui.plan.frontEnd.uiClients.find((c) => c.name === name);
     if (client === undefined) throw new Error(`no UI client ${name}`);
@@ -83,6 +83,7 @@ export function uiSidecarCheck(ui: Rendered, name: string, host: string, chain: 
     const secret = YAML.parse(ui.read(`k8s/${ui.plan.config.clusters[0].name}/${namespace}/secret-${secretName}.yaml`));
     return {
         caCrt: secret.stringData["ca.crt"],
+        ...(secret.stringData["ca.crl"] !== undefined ? { caCrl: secret.stringData["ca.crl"] } : {}),
         chain,
         purpose: "sslserver",
         subjectAltNames: [host],

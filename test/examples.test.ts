@@ -16,6 +16,7 @@ import { IntermediateCa } from "../lib/components/intermediateCa";
 import { GatewayEndpoint, IstioGatewayTls } from "../lib/components/istioGatewayTls";
 import { MeshPluginCa } from "../lib/components/meshPluginCa";
 import { RootCa } from "../lib/components/rootCa";
+import { UiApicClient } from "../lib/components/uiApicClient";
 import { mintLeaf, mintRoot, mintSubCa, readmeBlock, ROOT, sharedState, tempDir } from "./helpers";
 
 /** How a run ended, for tables of cases: "accepted", or the message it was refused with. */
@@ -353,7 +354,7 @@ describe("Components used alone", function () {
                 { state: sharedState },
             ).then(accepted, messageOf);
         const refusal = (problem: string) =>
-            `error serializing property "stringData": IstioGatewayTls clientCrlPem ${problem}`;
+            `error serializing property "stringData": IstioGatewayTls crl: clientCrlPem ${problem}`;
         assert.deepStrictEqual(
             [
                 await gateway("x"),
@@ -364,21 +365,41 @@ describe("Components used alone", function () {
             ],
             [
                 refusal(
-                    'holds no PEM CRL; give the CRLs ("X509 CRL" blocks) of every CA of the client chains, or leave it unset for no revocation check',
+                    `holds no PEM CRL; give the CRLs ("X509 CRL" blocks) of every CA of the peer's chains, or leave it unset for no revocation check`,
                 ),
                 refusal(
-                    "holds no CRL signed by CN=Client root B of clientTrustBundlePem: once ca.crl is set Envoy checks a CRL for every certificate of a client's chain, " +
+                    "holds no CRL signed by CN=Client root B of clientTrustBundlePem: once ca.crl is set Envoy checks a CRL for every certificate of the peer's chain, " +
                         "the root's included (CRL_CHECK_ALL), so every client would be refused; add that root's CRL",
                 ),
                 refusal(
-                    `holds a CRL past its next update (${new Date(now - hour).toISOString()}) and no newer one of its CA: Envoy refuses every client whose chain has that CA; give its CRL re-signed for now`,
+                    `holds a CRL past its next update (${new Date(now - hour).toISOString()}) and no newer one of its CA: Envoy would refuse every client whose chain has that CA; give its CRL re-signed for now`,
                 ),
                 refusal(
-                    'holds a private key (a "EC PRIVATE KEY" PEM block): ca.crl is copied in clear into every gateway Secret, so take the key out (and replace it if the text has been shared); give CRLs only',
+                    'holds a private key (a "EC PRIVATE KEY" PEM block): ca.crl is copied in clear into every Secret that carries it, so take the key out (and replace it if the text has been shared); give CRLs only',
                 ),
                 // A stale CRL beside a newer one of the same CA: the verifier takes the newer.
                 "accepted",
             ],
+        );
+        // A UI sidecar's ca.crl (UiApicClient apicCrlPem) is held to the same rules.
+        const sidecar = await runWithStandIn(
+            () =>
+                new UiApicClient("ui", {
+                    clientCa: { certPem: a.certPem, privateKeyPem: a.keyPem, chainPem: a.certPem },
+                    service: "web",
+                    identity: "urn:example:ui-client:web",
+                    namespace: "ui",
+                    apicHosts: ["apic.bank.example"],
+                    apicTrustPem: a.certPem + b.certPem,
+                    apicCrlPem: fresh.a,
+                    keyAlgorithm: "ECDSA",
+                }).secretName,
+            { state: sharedState },
+        ).then(accepted, messageOf);
+        assert.strictEqual(
+            sidecar,
+            'error serializing property "stringData": UiApicClient ui: apicCrlPem holds no CRL signed by CN=Client root B of apicTrustPem: ' +
+                "once ca.crl is set Envoy checks a CRL for every certificate of the peer's chain, the root's included (CRL_CHECK_ALL), so APIC would be refused; add that root's CRL",
         );
     });
 

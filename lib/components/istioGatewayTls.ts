@@ -1,4 +1,3 @@
-import * as crypto from "crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { KeyAlgorithm } from "../config/types";
@@ -14,10 +13,8 @@ import {
     ISSUING_CA_INPUTS,
     IssuingCa,
 } from "./keys";
-import { pemBlocks } from "../pki/pem";
 import { canonicalSpkiPin } from "../pki/pins";
-import { gatewayCrlProblem } from "../pki/trustBundle";
-import { checkedTrustBundle, joinPemOutputs } from "./pem";
+import { checkedCrls, checkedTrustBundle, joinPemOutputs, onlyRootsWithCrl } from "./pem";
 
 /**
  * The endpoints' lists as other languages may send them: a list, not text (which would be taken
@@ -276,15 +273,17 @@ export class IstioGatewayTls extends pulumi.ComponentResource {
         }
 
         const trusted = checkedTrustBundle(args.clientTrustBundlePem, "IstioGatewayTls clientTrustBundlePem", this);
-        const caCrt = args.clientCrlPem === undefined ? trusted : trusted.apply((pem) => onlyRoots(name, pem, this));
+        const crlNames = {
+            component: `IstioGatewayTls ${name}`,
+            bundle: "clientTrustBundlePem",
+            crl: "clientCrlPem",
+            refused: "every client",
+            sender: "clients send their issuing CA",
+        };
+        const caCrt =
+            args.clientCrlPem === undefined ? trusted : trusted.apply((pem) => onlyRootsWithCrl(pem, crlNames, this));
         const caCrl =
-            args.clientCrlPem === undefined
-                ? undefined
-                : pulumi.all([caCrt, args.clientCrlPem]).apply(([roots, crls]) => {
-                      const problem = gatewayCrlProblem(crls, roots, new Date());
-                      if (problem !== undefined) throw argumentError(`IstioGatewayTls clientCrlPem ${problem}`, this);
-                      return crls;
-                  });
+            args.clientCrlPem === undefined ? undefined : checkedCrls(args.clientCrlPem, caCrt, crlNames, this);
         const serverCa = checkedIssuer(args.serverCa, "IstioGatewayTls serverCa", this);
         this.serverCertPems = {};
         this.serverPrivateKeyPems = {};
@@ -350,20 +349,4 @@ export class IstioGatewayTls extends pulumi.ComponentResource {
             gatewayName: this.gatewayName,
         });
     }
-}
-
-/** `ca.crt` together with `ca.crl` must hold self-signed roots only (see clientTrustBundlePem). */
-function onlyRoots(component: string, caCrt: string, resource: pulumi.Resource): string {
-    for (const pem of pemBlocks(caCrt, "CERTIFICATE")) {
-        const cert = new crypto.X509Certificate(pem);
-        if (!cert.checkIssued(cert) || !cert.verify(cert.publicKey)) {
-            throw argumentError(
-                `IstioGatewayTls ${component}: clientTrustBundlePem holds ${cert.subject.replace(/\n/g, ", ")}, which is not a self-signed root, ` +
-                    `and clientCrlPem is set: Envoy makes every certificate of ca.crt a trust anchor, stops the chain there and then finds no CRL for it, ` +
-                    `so every client would be refused (envoyproxy/envoy#29197). Give only the root(s) in clientTrustBundlePem; clients send their issuing CA`,
-                resource,
-            );
-        }
-    }
-    return caCrt;
 }

@@ -1,6 +1,8 @@
 /** Small helpers for PEM bundles shared by the components. */
+import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
-import { trustBundleProblem } from "../pki/trustBundle";
+import { pemBlocks } from "../pki/pem";
+import { crlBundleProblem, trustBundleProblem } from "../pki/trustBundle";
 
 /** Concatenate PEM blocks, each ending in exactly one newline (the provider's own format). */
 export function joinPem(...blocks: string[]): string {
@@ -34,4 +36,48 @@ export function checkedTrustBundle(
     };
     if (pulumi.Output.isInstance(bundle) || bundle instanceof Promise) return pulumi.output(bundle).apply(check);
     return pulumi.output(check(bundle));
+}
+
+/**
+ * `caCrt`, refused unless it holds self-signed roots only: with a CRL (`ca.crl`) Envoy makes every
+ * certificate of `ca.crt` a trust anchor, stops the chain there and finds no CRL for it
+ * (envoyproxy/envoy#29197). `names` say which component, arguments and peer the message is about.
+ */
+export function onlyRootsWithCrl(
+    caCrt: string,
+    names: { component: string; bundle: string; crl: string; refused: string; sender: string },
+    resource: pulumi.Resource,
+): string {
+    for (const pem of pemBlocks(caCrt, "CERTIFICATE")) {
+        const cert = new crypto.X509Certificate(pem);
+        if (!cert.checkIssued(cert) || !cert.verify(cert.publicKey)) {
+            throw new pulumi.ResourceError(
+                `${names.component}: ${names.bundle} holds ${cert.subject.replace(/\n/g, ", ")}, which is not a self-signed root, ` +
+                    `and ${names.crl} is set: Envoy makes every certificate of ca.crt a trust anchor, stops the chain there and then finds no CRL for it, ` +
+                    `so ${names.refused} would be refused (envoyproxy/envoy#29197). Give only the root(s) in ${names.bundle}; ${names.sender}`,
+                resource,
+                true,
+            );
+        }
+    }
+    return caCrt;
+}
+
+/**
+ * `crlPem` for `ca.crl` beside `caCrt`, refused (message alone) when Envoy would refuse every peer
+ * with it (crlBundleProblem): no CRL, none signed by a root of `caCrt`, a stale one, a key.
+ */
+export function checkedCrls(
+    crlPem: pulumi.Input<string>,
+    caCrt: pulumi.Input<string>,
+    names: { component: string; bundle: string; crl: string; refused: string },
+    resource: pulumi.Resource,
+): pulumi.Output<string> {
+    return pulumi.all([caCrt, crlPem]).apply(([roots, crls]) => {
+        const problem = crlBundleProblem(crls, roots, new Date(), names);
+        if (problem !== undefined) {
+            throw new pulumi.ResourceError(`${names.component}: ${names.crl} ${problem}`, resource, true);
+        }
+        return crls;
+    });
 }

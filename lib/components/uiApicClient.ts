@@ -14,7 +14,15 @@ import {
     IssuingCa,
     listArgument,
 } from "./keys";
-import { checkedTrustBundle, joinPemOutputs } from "./pem";
+import { checkedCrls, checkedTrustBundle, joinPemOutputs, onlyRootsWithCrl } from "./pem";
+
+/** How a refused ca.crt names UiApicClient's arguments and peer. */
+const UI_CRL_ARGUMENTS = {
+    bundle: "apicTrustPem",
+    crl: "apicCrlPem",
+    refused: "APIC",
+    sender: "APIC sends its issuing CA",
+} as const;
 
 /** The port a UI service calls APIC on in plain HTTP; its sidecar originates mutual TLS to 443. */
 export const APIC_EGRESS_PORT = { plain: 80, tls: 443 } as const;
@@ -39,6 +47,15 @@ export interface UiApicClientArgs {
      * makes every certificate of `ca.crt` an anchor, so a leaf there would be a pin on itself.
      */
     readonly apicTrustPem: pulumi.Input<string>;
+    /**
+     * CRLs of every CA of APIC's server certificate chains (its issuing CA's and the root's),
+     * written as `ca.crl`, so that the sidecar refuses a CA retired by a rotation. Once set, Envoy
+     * checks a CRL for every certificate of the chain and refuses APIC without one: keep them
+     * re-published, and give only self-signed roots in `apicTrustPem`.
+     * Default: none (no `ca.crl`: no revocation check).
+     * @default none (no `ca.crl`: no revocation check)
+     */
+    readonly apicCrlPem?: pulumi.Input<string>;
     /**
      * Pod labels of the UI service (the DestinationRules' workloadSelector: Istio applies
      * `credentialName` at a sidecar only with one).
@@ -91,6 +108,7 @@ const UI_APIC_CLIENT_INPUTS: InputNames<UiApicClientArgs> = {
     namespace: "required",
     apicHosts: "required",
     apicTrustPem: "required",
+    apicCrlPem: "optional",
     workloadLabels: "optional",
     secretName: "optional",
     epoch: "optional",
@@ -131,7 +149,13 @@ export class UiApicClient extends pulumi.ComponentResource {
         if (listArgument(args.apicHosts, "UiApicClient apicHosts", this).length === 0) {
             throw argumentError(`UiApicClient ${name} needs at least one APIC host in apicHosts`, this);
         }
-        const apicTrustPem = checkedTrustBundle(args.apicTrustPem, "UiApicClient apicTrustPem", this);
+        const trusted = checkedTrustBundle(args.apicTrustPem, "UiApicClient apicTrustPem", this);
+        const apicTrustPem =
+            args.apicCrlPem === undefined
+                ? trusted
+                : trusted.apply((pem) =>
+                      onlyRootsWithCrl(pem, { component: `UiApicClient ${name}`, ...UI_CRL_ARGUMENTS }, this),
+                  );
         const spec = uiClientCert({
             name: args.service,
             identity: args.identity,
@@ -162,6 +186,16 @@ export class UiApicClient extends pulumi.ComponentResource {
                     "tls.crt": joinPemOutputs(cert.certPem, args.clientCa.chainPem),
                     "tls.key": this.privateKeyPem,
                     "ca.crt": apicTrustPem,
+                    ...(args.apicCrlPem !== undefined
+                        ? {
+                              "ca.crl": checkedCrls(
+                                  args.apicCrlPem,
+                                  apicTrustPem,
+                                  { component: `UiApicClient ${name}`, ...UI_CRL_ARGUMENTS },
+                                  this,
+                              ),
+                          }
+                        : {}),
                 },
             },
             { parent: this },

@@ -164,6 +164,9 @@ export function placesOf(plan: PkiPlan): Place[] {
     const uiSecrets = frontEnd.uiClients.map((c) =>
         leafSecret("UI client secret", c.name, uiClientCertId(c.name), c.secret, [c.leaf.issuer], {
             "ca.crt": apicAnchors,
+            ...(published.apicTruststore && config.frontEnd.apicServerCa === undefined
+                ? { "ca.crl": crlsOf([...generations("gateway-server-ca"), ...serverRoots]) }
+                : {}),
         }),
     );
     // A customer-facing host has a Secret once the public CA's certificate is given.

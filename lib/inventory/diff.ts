@@ -9,13 +9,14 @@ import * as crypto from "crypto";
 import { PkiConfig, RevocationConfig } from "../config/types";
 import { EPOCHS } from "../config/validate";
 import { CaSlot, describeTransitions, normalSerial, PHASES } from "../plan/caRotation";
-import { isRootSlot, RootSlot, rootSlotOf } from "../plan/hierarchy";
+import { caSlots, isRootSlot, RootSlot, rootSlotOf } from "../plan/hierarchy";
 import {
     CaPlan,
     clientOverlap,
     CustomerFacingPlan,
     EndpointPlan,
     holderOf,
+    layoutOf,
     meshEpochChangeProblem,
     PkiPlan,
     uiClientRecordKey,
@@ -1278,7 +1279,11 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
             removed.push({ id: before.id, role: before.role, reasons: [], forces: [], before });
     }
 
-    const caRotation = describeTransitions(from.config.caRotation, head.config.caRotation);
+    const caRotation = describeTransitions(
+        from.config.caRotation,
+        head.config.caRotation,
+        caSlots(layoutOf(head.config)),
+    );
     const rotating = new Set(caRotation.map((t) => t.slot));
     const revocations = base === undefined ? [] : revocationChanges(from, head);
     const cas = new Map<string, CaPlan>([...from.cas, ...head.cas].map((c) => [c.id, c]));

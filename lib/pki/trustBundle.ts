@@ -92,24 +92,30 @@ export function trustBundleProblem(pem: unknown, now: Date): string | undefined 
 }
 
 /**
- * Why `crlPem` cannot be a gateway's `ca.crl` beside the roots of `caCrtPem` at `now`, as the end
- * of a sentence that starts with the argument's name, or undefined. Once `ca.crl` is set Envoy
- * checks a CRL for every certificate of a client's chain (CRL_CHECK_ALL): a root of `ca.crt`
- * without a CRL it signed, or a CA whose only CRL is past its next update, refuses every client.
- * Never quotes the text.
+ * Why `crlPem` cannot be an Envoy `ca.crl` beside the roots of `caCrtPem` (a gateway's client
+ * trust, a sidecar's trust in APIC) at `now`, as the end of a sentence that starts with the
+ * argument's name, or undefined. Once `ca.crl` is set Envoy checks a CRL for every certificate of
+ * the peer's chain (CRL_CHECK_ALL): a root of `ca.crt` without a CRL it signed, or a CA whose only
+ * CRL is past its next update, refuses every peer. `names`: the trust bundle's argument, and who
+ * would be refused. Never quotes the text.
  */
-export function gatewayCrlProblem(crlPem: unknown, caCrtPem: string, now: Date): string | undefined {
+export function crlBundleProblem(
+    crlPem: unknown,
+    caCrtPem: string,
+    now: Date,
+    names: { bundle: string; refused: string },
+): string | undefined {
     if (typeof crlPem !== "string") return `must be PEM text of CRLs; got ${typeof crlPem}`;
     const labels = [...crlPem.matchAll(PEM_HEADER)].map((m) => m[1]);
     const other = labels.find((label) => label !== "X509 CRL");
     if (other !== undefined) {
         return other.includes("PRIVATE KEY")
-            ? `holds a private key (a "${other}" PEM block): ca.crl is copied in clear into every gateway Secret, so take the key out (and replace it if the text has been shared); give CRLs only`
+            ? `holds a private key (a "${other}" PEM block): ca.crl is copied in clear into every Secret that carries it, so take the key out (and replace it if the text has been shared); give CRLs only`
             : `holds a "${other}" PEM block; ca.crl takes CRLs ("X509 CRL" blocks) only`;
     }
     const blocks = pemBlocks(crlPem, "X509 CRL");
     if (blocks.length === 0) {
-        return 'holds no PEM CRL; give the CRLs ("X509 CRL" blocks) of every CA of the client chains, or leave it unset for no revocation check';
+        return 'holds no PEM CRL; give the CRLs ("X509 CRL" blocks) of every CA of the peer\'s chains, or leave it unset for no revocation check';
     }
     if (blocks.length !== labels.length) return "holds an X509 CRL block without its END line; give whole PEM CRLs";
     let crls: { pem: string; issuer: string; nextUpdate: Date }[];
@@ -125,13 +131,13 @@ export function gatewayCrlProblem(crlPem: unknown, caCrtPem: string, now: Date):
         (crl) => crl.nextUpdate <= now && !crls.some((c) => c.issuer === crl.issuer && c.nextUpdate > now),
     );
     if (stale !== undefined) {
-        return `holds a CRL past its next update (${stale.nextUpdate.toISOString()}) and no newer one of its CA: Envoy refuses every client whose chain has that CA; give its CRL re-signed for now`;
+        return `holds a CRL past its next update (${stale.nextUpdate.toISOString()}) and no newer one of its CA: Envoy would refuse ${names.refused} whose chain has that CA; give its CRL re-signed for now`;
     }
     for (const root of pemBlocks(caCrtPem, "CERTIFICATE")) {
         if (!crls.some((crl) => crlSignedBy(crl.pem, root))) {
             return (
-                `holds no CRL signed by ${new crypto.X509Certificate(root).subject.replace(/\n/g, ", ")} of clientTrustBundlePem: once ca.crl is set Envoy checks a CRL ` +
-                "for every certificate of a client's chain, the root's included (CRL_CHECK_ALL), so every client would be refused; add that root's CRL"
+                `holds no CRL signed by ${new crypto.X509Certificate(root).subject.replace(/\n/g, ", ")} of ${names.bundle}: once ca.crl is set Envoy checks a CRL ` +
+                `for every certificate of the peer's chain, the root's included (CRL_CHECK_ALL), so ${names.refused} would be refused; add that root's CRL`
             );
         }
     }

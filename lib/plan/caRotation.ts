@@ -82,9 +82,17 @@ export function rotationConflicts(positions: CaRotationConfig, trust: TrustDomai
     });
 }
 
-/** Every CA's refused move, one message each. */
-export function transitionProblems(deployed: CaRotationConfig, next: CaRotationConfig): string[] {
-    return CA_SLOTS.flatMap((slot) => transitionProblem(slot, deployed[slot], next[slot]) ?? []);
+/**
+ * Every refused move of the CAs the stack has now (`slots`), one message each. A CA that left
+ * the stack (another pki:trustDomains, no UI caller any more) has no phase to go through: its
+ * slot is no key of pki:caRotation, and it can be neither kept nor moved on.
+ */
+export function transitionProblems(
+    deployed: CaRotationConfig,
+    next: CaRotationConfig,
+    slots: readonly CaSlot[],
+): string[] {
+    return slots.flatMap((slot) => transitionProblem(slot, deployed[slot], next[slot]) ?? []);
 }
 
 /** A CA certificate of a deployment, as the next deployment needs it to revoke that CA. */
@@ -448,30 +456,33 @@ const LEAVES: Readonly<Record<CaSlot, string>> = {
     uiClientCa: "every UI client certificate (their Secrets; sidecars pick them up)",
 };
 
-/** One line per CA whose position changes: what the phase does (or why it is refused). */
+/** One line per CA of the stack (`slots`) whose position changes: what the phase does (or why it is refused). */
 export function describeTransitions(
     deployed: CaRotationConfig,
     next: CaRotationConfig,
+    slots: readonly CaSlot[],
 ): { slot: CaSlot; from: string; to: string; effect: string; refused?: string }[] {
-    return CA_SLOTS.filter((slot) => stepOf(deployed[slot]) !== stepOf(next[slot])).map((slot) => {
-        const to = next[slot];
-        const effect =
-            to.phase === "prepare"
-                ? `prepare: new generation ${to.generation} created and added to ${BUNDLES[slot]}; nothing is issued by it yet`
-                : to.phase === "switch"
-                  ? `switch: ${LEAVES[slot]} re-issued by generation ${to.generation}; generation ${to.generation - 1} still trusted`
-                  : `finish: generation ${to.generation - 1} removed from every bundle and deleted` +
-                    (isRootSlot(slot)
-                        ? ""
-                        : "; revoked in its root's CRL (CRLs are published from now on)" +
-                          (slot === "apicClientCa" ? "; the old APIC keys are no longer pinned" : ""));
-        const refused = transitionProblem(slot, deployed[slot], to);
-        return {
-            slot,
-            from: describePosition(deployed[slot]),
-            to: describePosition(to),
-            effect,
-            ...(refused !== undefined ? { refused } : {}),
-        };
-    });
+    return slots
+        .filter((slot) => stepOf(deployed[slot]) !== stepOf(next[slot]))
+        .map((slot) => {
+            const to = next[slot];
+            const effect =
+                to.phase === "prepare"
+                    ? `prepare: new generation ${to.generation} created and added to ${BUNDLES[slot]}; nothing is issued by it yet`
+                    : to.phase === "switch"
+                      ? `switch: ${LEAVES[slot]} re-issued by generation ${to.generation}; generation ${to.generation - 1} still trusted`
+                      : `finish: generation ${to.generation - 1} removed from every bundle and deleted` +
+                        (isRootSlot(slot)
+                            ? ""
+                            : "; revoked in its root's CRL (CRLs are published from now on)" +
+                              (slot === "apicClientCa" ? "; the old APIC keys are no longer pinned" : ""));
+            const refused = transitionProblem(slot, deployed[slot], to);
+            return {
+                slot,
+                from: describePosition(deployed[slot]),
+                to: describePosition(to),
+                effect,
+                ...(refused !== undefined ? { refused } : {}),
+            };
+        });
 }

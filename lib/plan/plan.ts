@@ -26,6 +26,7 @@ import {
 import { pickSeriesCrl } from "../pki/crlSeries";
 import { publicCertificateProblems } from "../pki/publicCert";
 import {
+    caSlots,
     intermediateSlots,
     INTERMEDIATE_TITLES,
     IntermediateSlot,
@@ -863,6 +864,22 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
             if (!overlapping && previous.length > 0 && history.at(-1) === replaced && !mistypedRevocation.has(g.id)) {
                 problems.push(unsafeCutover(g.id, previous[0], client.epoch));
             }
+            // The deployed update pinned its key and, while a rotation overlapped, the one before it,
+            // which APIC may still hold: a new key now would push that one out of the two pins.
+            const deployedOverlap =
+                options.deployed === undefined ? undefined : deployedClientOverlap(config, options.deployed, g.id);
+            const keptForApic = history.filter((c) => newest !== undefined && c.epoch < newest.epoch).at(-1);
+            if (
+                deployedOverlap !== undefined &&
+                newest !== undefined &&
+                keptForApic !== undefined &&
+                client.epoch > newest.epoch &&
+                !isRevoked(g.id, newest) &&
+                !isRevoked(g.id, keptForApic) &&
+                !mistypedRevocation.has(g.id)
+            ) {
+                problems.push(unpinnedUnderWay(g.id, keptForApic, newest, client.epoch, deployedOverlap));
+            }
             endpoints.push({
                 id: g.id,
                 domain,
@@ -950,7 +967,7 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
     const pendingIntermediates = offlineProblems(config, cas, problems);
     let retired: RetiredCa[] = [];
     if (options.deployed !== undefined) {
-        problems.push(...transitionProblems(options.deployed.positions, config.caRotation));
+        problems.push(...transitionProblems(options.deployed.positions, config.caRotation, caSlots(layoutOf(config))));
         if (problems.length === 0) {
             const after = retiredAfter({
                 deployed: options.deployed,
@@ -1326,6 +1343,45 @@ const droppedRevocation = (c: DeployedClient, whose: string, entry: string): str
     `pki:revocations no longer lists serial ${c.serialHex} of ${whose}, which the deployed stack revoked and which is valid until ${c.notAfter}: ` +
     `the CRL would stop listing it, and the leaked certificate would pass again wherever the CRL is checked. ` +
     `Keep its entry ({ ${entry}, serial: ${c.serialHex}, epoch: ${c.epoch}, ... }) until then`;
+
+/**
+ * What made the deployed update pin an endpoint's previous APIC key beside its current one (as
+ * clientOverlap, from the deployed record): the endpoint's switch phase, or the switch of the
+ * APIC-client CA or of its root. Undefined: it pinned one key.
+ */
+function deployedClientOverlap(
+    config: PkiConfig,
+    deployed: RotationRecord,
+    endpointId: string,
+): { why: string; finish: string } | undefined {
+    if (deployed.clientPhases?.[endpointId]?.phase === "switch") {
+        return {
+            why: `its switch phase (pki:rotation.endpoints.${endpointId}.clientPhase or pki:rotation.apicClientPhase)`,
+            finish: "its clientPhase at finish",
+        };
+    }
+    const slot = (["apicClientCa", rootOf("apicClientCa", config.trustDomains)] as const).find(
+        (s) => deployed.positions[s].phase === "switch",
+    );
+    return slot === undefined
+        ? undefined
+        : { why: `the switch of pki:caRotation.${slot}`, finish: `pki:caRotation.${slot} at phase finish` };
+}
+
+function unpinnedUnderWay(
+    endpointId: string,
+    keptForApic: DeployedClient,
+    newest: DeployedClient,
+    epoch: number,
+    overlap: { why: string; finish: string },
+): string {
+    return (
+        `the APIC client of endpoint "${endpointId}" would get a new key (epoch ${epoch}) while the deployed update pins two of its keys, ` +
+        `epoch ${keptForApic.epoch} (serial ${keptForApic.serialHex}) and epoch ${newest.epoch}, for ${overlap.why}: ` +
+        `the gateway pins only the new key and the one before it, so the key of epoch ${keptForApic.epoch}, which APIC may still use, would be refused at once. ` +
+        `Finish that first: once APIC uses the keystore of epoch ${newest.epoch}, deploy ${overlap.finish}; then make the new key`
+    );
+}
 
 const describeIssued = (issued: readonly DeployedClient[]): string =>
     issued.length === 0
