@@ -66,7 +66,10 @@ export interface ApicBundleOutput {
 export interface TrustAnchors {
     /** The gateway's `ca.crt`: the root(s) of APIC's client certificates, nothing else. */
     gatewayClients: pulumi.Output<string>;
-    /** APIC's truststore: the root(s) of the gateway's server certificates, nothing else. */
+    /**
+     * APIC's truststore: the root(s) of the gateway's server certificates, then every generation of
+     * the gateway-server CA in use (DataPower builds the chain from its validation credentials only).
+     */
     apicTruststore: pulumi.Output<string>;
     /** istiod's `root-cert.pem`: the mesh root(s). */
     mesh: pulumi.Output<string>;
@@ -81,7 +84,10 @@ export interface FrontEndOutputs {
     >;
     /** What APIC's UI-facing TLS server profile needs. */
     apic: {
-        /** The UI client root(s): the truststore that makes APIC demand and check the UI services' certificates. */
+        /**
+         * The UI client root(s) and every UI client CA in use: the truststore that makes APIC demand
+         * and check the UI services' certificates.
+         */
         truststorePem?: pulumi.Output<string>;
         /** CRLs of the UI client CAs and root, once one was revoked (for a DataPower that takes CRLs). */
         truststoreCrlPem?: pulumi.Output<string>;
@@ -259,6 +265,11 @@ interface CaLayer {
     /** By root slot: every certificate of that root to trust, the one in use first. */
     readonly trustedRoots: (slot: RootSlot) => pulumi.Output<string>;
     /**
+     * A DataPower truststore (validation credentials) for the leaves of an issuing CA slot: its
+     * root(s), then every generation of the CA, oldest first (lib/inventory/deliveries.ts apicTrust).
+     */
+    readonly dataPowerTrust: (slotId: CaId) => pulumi.Output<string>;
+    /**
      * By issuing CA slot: the CRLs of every generation of it and of its root, one for every CA of
      * the chains its leaves present (what a relying party checks under CRL_CHECK_ALL).
      */
@@ -364,6 +375,16 @@ function buildCas(plan: PkiPlan): CaLayer {
     meshCrl?.resolve(
         crls.bundle([...rootCrls(meshRoot), ...meshCaPlans.map((ca) => ({ ca, signer: meshCas[ca.id] }))]),
     );
+    // DataPower builds the chain from its validation credentials alone (legacy mode wants the leaf's
+    // issuer there, PKIX mode the whole chain), not from what the peer sends; with no CRL in its
+    // profile, dropping a retired generation from here is what makes it refuse that CA's leaves.
+    const dataPowerTrust = (slotId: CaId) => {
+        const generations = plan.cas.filter((c) => c.slotId === slotId);
+        return joinPemOutputs(
+            trustedRoots(rootSlotOfCa(plan, generations[0])),
+            ...generations.map((ca) => caCertPems[ca.id]),
+        );
+    };
     const issuingCrls = (slotId: CaId): CrlSource[] => {
         const generations = plan.cas.filter((c) => c.slotId === slotId);
         return [
@@ -371,7 +392,7 @@ function buildCas(plan: PkiPlan): CaLayer {
             ...rootCrls(rootSlotOfCa(plan, generations[0])),
         ];
     };
-    return { roots, caCertPems, trustedRoots, issuingCrls, crls, intermediates, meshCas, providers };
+    return { roots, caCertPems, trustedRoots, dataPowerTrust, issuingCrls, crls, intermediates, meshCas, providers };
 }
 
 /** The inventory with what was issued: every certificate of the plan, by its inventory id. */
@@ -621,13 +642,13 @@ export function buildPki(plan: PkiPlan): PkiStack {
     const gatewayServerCa = inUse("gateway-server-ca");
     const apicClientCa = inUse("apic-client-ca");
     const clientRoot = rootOf("apicClientCa", config.trustDomains);
-    const serverRoot = rootOf("gatewayServerCa", config.trustDomains);
 
-    // Each side trusts the other's root only; peers send their issuing CA. With a CRL, an
-    // intermediate in a trust store would end the chain there (every certificate of it is an
-    // anchor under partial-chain rules) and fail the CRL check of the whole chain.
+    // The gateway (Envoy) trusts the client root only, and APIC sends its issuing CA: with a CRL,
+    // an intermediate in ca.crt would end the chain there (every certificate of it is an anchor
+    // under partial-chain rules) and fail the CRL check of the whole chain. APIC (DataPower) does
+    // not build chains from what the gateway sends, so its truststore holds the issuing CA too.
     const clientTrustBundlePem = trustedRoots(clientRoot);
-    const serverTrustBundlePem = trustedRoots(serverRoot);
+    const serverTrustBundlePem = cas.dataPowerTrust("gateway-server-ca");
     const clientCrlPem = plan.crls.gateway ? cas.crls.bundle(cas.issuingCrls("apic-client-ca")) : undefined;
     const serverCrlPem = plan.crls.apicTruststore ? cas.crls.bundle(cas.issuingCrls("gateway-server-ca")) : undefined;
 
@@ -738,7 +759,6 @@ function buildFrontEnd(
     const { config, frontEnd } = plan;
     const leafOptions = leafOptionsOf(config);
     const inCluster = { providers: { kubernetes: provider } };
-    const uiRoot = rootOf("uiClientCa", config.trustDomains);
     const serverRoot = rootOf("gatewayServerCa", config.trustDomains);
     const apicTrustPem =
         config.frontEnd.apicServerCa !== undefined
@@ -826,7 +846,7 @@ function buildFrontEnd(
                 ]),
             ),
             apic: {
-                ...(frontEnd.uiClients.length > 0 ? { truststorePem: cas.trustedRoots(uiRoot) } : {}),
+                ...(frontEnd.uiClients.length > 0 ? { truststorePem: cas.dataPowerTrust("ui-client-ca") } : {}),
                 ...(truststoreCrlPem !== undefined ? { truststoreCrlPem } : {}),
                 servers: Object.fromEntries(
                     Object.entries(apicServers).map(([host, server]) => [

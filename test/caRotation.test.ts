@@ -25,6 +25,8 @@ import {
     sidecarCheck,
     summary,
     uiSidecarCheck,
+    valcredCheck,
+    ValcredMode,
 } from "./consumers";
 import { planFromRawConfig } from "../lib/plan/plan";
 import {
@@ -135,6 +137,10 @@ const bundleRoots = (pem: string): string[] =>
         .filter((s) => s.includes("root CA"));
 
 const PHASE_ORDER = ["g0", "prepare", "switch", "finish"];
+
+/** DataPower's validation credential modes, each building the chain from the truststore alone. */
+const VALCRED_MODES: readonly ValcredMode[] = ["pkix", "legacy"];
+const NO_ISSUER = "unable to get local issuer certificate";
 
 describe("Staged rotation of the APIC-client CA", function () {
     this.timeout(180_000);
@@ -312,12 +318,54 @@ describe("Staged rotation of the gateway-server CA", function () {
         p = await rotate("gatewayServerCa", WITH_UI_CALLER);
     });
 
-    it("prepare and switch: APIC's truststore keeps only the server root, so old and new server certificates pass in every order", async () => {
-        for (const phase of PHASE_ORDER) {
-            assert.deepStrictEqual(pemBlocks(p[phase].read("apic/ob/truststore.pem")).map(subjectOf), [
-                "CN=rot gateway server root CA",
-            ]);
-        }
+    it("APIC's truststore holds the server root and every CA generation in use: prepare adds G1, finish drops G0", () => {
+        assert.deepStrictEqual(
+            PHASE_ORDER.map((phase) => [phase, pemBlocks(p[phase].read("apic/ob/truststore.pem")).map(subjectOf)]),
+            [
+                ["g0", ["CN=rot gateway server root CA", "CN=rot gateway server CA"]],
+                [
+                    "prepare",
+                    ["CN=rot gateway server root CA", "CN=rot gateway server CA", "CN=rot gateway server CA G1"],
+                ],
+                [
+                    "switch",
+                    ["CN=rot gateway server root CA", "CN=rot gateway server CA", "CN=rot gateway server CA G1"],
+                ],
+                ["finish", ["CN=rot gateway server root CA", "CN=rot gateway server CA G1"]],
+            ],
+        );
+    });
+
+    it("a root-only truststore, which chains only with the CA the gateway sends, is refused by DataPower's validation credentials in both modes", () => {
+        const truststore = p.g0.read("apic/ob/truststore.pem");
+        const [rootOnly] = pemBlocks(truststore);
+        const served = gatewayServerConfig(p.g0, "ob").tlsCrt;
+        const verdicts = decide([
+            [
+                "root only, Envoy's rules (the former stand-in)",
+                { caCrt: rootOnly, chain: served, purpose: "sslserver" },
+            ],
+            ...VALCRED_MODES.map(
+                (mode) => [`root only, ${mode}`, valcredCheck(rootOnly, undefined, served, "sslserver", mode)] as const,
+            ),
+            ...VALCRED_MODES.map(
+                (mode) =>
+                    [`as rendered, ${mode}`, valcredCheck(truststore, undefined, served, "sslserver", mode)] as const,
+            ),
+        ]);
+        assert.deepStrictEqual(
+            verdicts.map(([label, v]) => [label, summary(v).openssl, summary(v).boringssl]),
+            [
+                ["root only, Envoy's rules (the former stand-in)", "ok", "ok"],
+                ["root only, pkix", NO_ISSUER, NO_ISSUER],
+                ["root only, legacy", NO_ISSUER, NO_ISSUER],
+                ["as rendered, pkix", "ok", "ok"],
+                ["as rendered, legacy", "ok", "ok"],
+            ],
+        );
+    });
+
+    it("prepare and switch: old and new server certificates pass in every order once APIC has the prepare's truststore", async () => {
         assert.strictEqual(
             issuerOf(pemBlocks(gatewayServerConfig(p.switch, "ob").tlsCrt)[0]),
             "CN=rot gateway server CA G1",
@@ -335,15 +383,25 @@ describe("Staged rotation of the gateway-server CA", function () {
         }
         assertAllAccepted(
             decide(
-                orders.map(([server, apic], i) => [
-                    `order ${i}`,
-                    apicCheck(apic, "ob", gatewayServerConfig(server, "ob").tlsCrt),
-                ]),
+                orders.flatMap(([server, apic], i) =>
+                    VALCRED_MODES.map(
+                        (mode) =>
+                            [
+                                `order ${i}, ${mode}`,
+                                apicCheck(apic, "ob", gatewayServerConfig(server, "ob").tlsCrt, undefined, mode),
+                            ] as const,
+                    ),
+                ),
             ),
         );
+        // Why the truststore is uploaded at prepare: without it APIC refuses the switch's certificates.
+        const [[, stale]] = decide([
+            ["g0's truststore", apicCheck(p.g0, "ob", gatewayServerConfig(p.switch, "ob").tlsCrt)],
+        ]);
+        assert.deepStrictEqual(summary(stale), { boringssl: NO_ISSUER, openssl: NO_ISSUER });
     });
 
-    it("finish: APIC's truststore CRLs reject a server certificate of the old CA", async () => {
+    it("finish: the old CA leaves APIC's truststore, so its server certificates are refused in both modes (its CRLs too, where loaded)", async () => {
         const current = await callServedBy(p.finish, p.finish, p.finish);
         assert.deepStrictEqual([current.clientAuthorized, current.clientError], [true, ""]);
         const old = await callServedBy(p.prepare, p.finish, p.finish);
@@ -354,18 +412,25 @@ describe("Staged rotation of the gateway-server CA", function () {
             lists.map((c) => c.revokedSerials),
             [[], [oldCa?.serial]],
         );
-        const verdicts = decide([
-            ["current server", apicCheck(p.finish, "ob", gatewayServerConfig(p.finish, "ob").tlsCrt)],
-            ["old server", apicCheck(p.finish, "ob", gatewayServerConfig(p.prepare, "ob").tlsCrt)],
-        ]);
+        const verdicts = decide(
+            VALCRED_MODES.flatMap((mode) => [
+                [
+                    `current server, ${mode}`,
+                    apicCheck(p.finish, "ob", gatewayServerConfig(p.finish, "ob").tlsCrt, undefined, mode),
+                ] as const,
+                [
+                    `old server, ${mode}`,
+                    apicCheck(p.finish, "ob", gatewayServerConfig(p.prepare, "ob").tlsCrt, undefined, mode),
+                ] as const,
+            ]),
+        );
         assert.deepStrictEqual(
             verdicts.map(([label, v]) => [label, summary(v)]),
             [
-                ["current server", { boringssl: "ok", openssl: "ok" }],
-                [
-                    "old server",
-                    { boringssl: "unable to get certificate CRL", openssl: "unable to get certificate CRL" },
-                ],
+                ["current server, pkix", { boringssl: "ok", openssl: "ok" }],
+                ["old server, pkix", { boringssl: NO_ISSUER, openssl: NO_ISSUER }],
+                ["current server, legacy", { boringssl: "ok", openssl: "ok" }],
+                ["old server, legacy", { boringssl: NO_ISSUER, openssl: NO_ISSUER }],
             ],
         );
     });

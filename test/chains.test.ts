@@ -98,7 +98,7 @@ for (const option of [1, 2, 3] as const) {
             rendered = await renderStackFile(OPTION_FILES[option]);
             dir = tempDir("verify");
             const truststore = pemBlocks(rendered.read(`apic/${rendered.plan.endpoints[0].id}/truststore.pem`));
-            serverRoot = truststore[truststore.length - 1];
+            serverRoot = truststore[0]; // then the gateway-server CA
             clientRoot = gatewayServerConfig(rendered, rendered.plan.endpoints[0].id).caCrt;
         });
 

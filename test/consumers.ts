@@ -3,9 +3,11 @@
  * (test/envoyVerifier.ts: BoringSSL and OpenSSL, partial chain, CRL check all):
  * - the gateway: an Istio Gateway server entry (the secret's ca.crt and ca.crl, the entry's
  *   subjectAltNames and verifyCertificateSpki) checking an APIC client;
- * - APIC: its truststore (and truststore.crl) checking the gateway's server certificate for the host;
+ * - APIC: its truststore (and truststore.crl) checking the gateway's server certificate for the host,
+ *   as DataPower's validation credentials do (below: the chain comes from the truststore alone);
  * - a sidecar: cacerts' root-cert.pem (and ca-crl.pem) checking a workload's SPIFFE identity;
- * - APIC's UI-facing TLS server profile checking a UI service (the UI client root, no key pins),
+ * - APIC's UI-facing TLS server profile checking a UI service (its UI truststore, no key pins, the
+ *   same DataPower rules),
  *   and a UI service's sidecar checking APIC's UI-facing server certificate.
  */
 import * as crypto from "crypto";
@@ -34,21 +36,62 @@ export function gatewayCheck(gateway: Rendered, endpointId: string, chain: strin
     };
 }
 
-/** APIC of `apic`'s render, calling endpoint `endpointId`, checking the server chain `chain` against its truststore. */
-export function apicCheck(apic: Rendered, endpointId: string, chain: string, at?: Date): PeerCheck {
+/**
+ * How DataPower's validation credentials (what an APIC truststore becomes) trust a peer, IBM
+ * technote swg21452478: "In PKIX mode, a certificate is trusted if and only if a Validation
+ * Credential object contains the necessary certificates to construct a certificate chain to the
+ * certificate from a root CA. In legacy mode, a certificate is trusted if the Validation Credential
+ * object contains the certificate itself or the certificate of its CA."
+ * - `pkix`: a chain from the leaf up to a self-signed root, every CA of it from the truststore
+ *   (no partial chain), with the truststore's CRLs when it has some (CRL check all);
+ * - `legacy`: the leaf's issuer certificate in the truststore is enough (partial chain); no CRL
+ *   (the profile cannot load one: leaving the truststore is how a CA stops being trusted).
+ * Both ignore the intermediates the peer sends in the handshake, the pessimistic reading: a
+ * truststore that passes here passes whether DataPower uses them or not.
+ * - `pkix-sent`: PKIX mode taking the intermediates the peer sends too, for attackers: a forgery
+ *   refused only because DataPower might not use what it is sent is not refused for sure.
+ */
+export type ValcredMode = "pkix" | "legacy" | "pkix-sent";
+
+/** A DataPower valcred of `truststore` (and `crl`) checking the chain a peer sends, in `mode`. */
+export function valcredCheck(
+    truststore: string,
+    crl: string | undefined,
+    chain: string,
+    purpose: PeerCheck["purpose"],
+    mode: ValcredMode,
+    at?: Date,
+): PeerCheck {
+    const [leaf] = pemBlocks(chain, "CERTIFICATE");
+    if (leaf === undefined) throw new Error("the peer's chain holds no certificate");
+    return {
+        caCrt: truststore,
+        ...(crl !== undefined && mode !== "legacy" ? { caCrl: crl } : {}),
+        chain: mode === "pkix-sent" ? chain : leaf,
+        purpose,
+        partialChain: mode === "legacy",
+        ...(at !== undefined ? { at } : {}),
+    };
+}
+
+/**
+ * APIC of `apic`'s render, calling endpoint `endpointId`, checking the server chain `chain` against
+ * its truststore as DataPower's validation credentials do in `mode` (PKIX by default).
+ */
+export function apicCheck(
+    apic: Rendered,
+    endpointId: string,
+    chain: string,
+    at?: Date,
+    mode: ValcredMode = "pkix",
+): PeerCheck {
     if (!apic.plan.endpoints.some((e) => e.id === endpointId)) throw new Error(`no endpoint ${endpointId}`);
     const crl = apic.files.includes(`apic/${endpointId}/truststore.crl`)
         ? apic.read(`apic/${endpointId}/truststore.crl`)
         : undefined;
-    return {
-        caCrt: apic.read(`apic/${endpointId}/truststore.pem`),
-        ...(crl !== undefined ? { caCrl: crl } : {}),
-        chain,
-        purpose: "sslserver",
-        // No host name check: APIC's TLS client profile has no such setting, and DataPower's TLS
-        // client profiles validate the host name only when told to (validate-hostname, off by default).
-        ...(at !== undefined ? { at } : {}),
-    };
+    // No host name check: APIC's TLS client profile has no such setting, and DataPower's TLS
+    // client profiles validate the host name only when told to (validate-hostname, off by default).
+    return valcredCheck(apic.read(`apic/${endpointId}/truststore.pem`), crl, chain, "sslserver", mode, at);
 }
 
 /** A sidecar with `trust`'s cacerts checking a peer workload's chain and SPIFFE identity. */
@@ -63,16 +106,13 @@ export function sidecarCheck(trust: Cacerts, chain: string, identity: string, at
     };
 }
 
-/** APIC's UI-facing TLS server profile of `apic`'s render checking a UI client chain: the UI truststore (and its CRL), a certificate required. */
-export function apicUiCheck(apic: Rendered, chain: string, at?: Date): PeerCheck {
+/**
+ * APIC's UI-facing TLS server profile of `apic`'s render checking a UI client chain: the UI
+ * truststore (and its CRL), a certificate required, as DataPower's validation credentials do in `mode`.
+ */
+export function apicUiCheck(apic: Rendered, chain: string, at?: Date, mode: ValcredMode = "pkix"): PeerCheck {
     const crl = apic.files.includes("apic/ui/truststore.crl") ? apic.read("apic/ui/truststore.crl") : undefined;
-    return {
-        caCrt: apic.read("apic/ui/truststore.pem"),
-        ...(crl !== undefined ? { caCrl: crl } : {}),
-        chain,
-        purpose: "sslclient",
-        ...(at !== undefined ? { at } : {}),
-    };
+    return valcredCheck(apic.read("apic/ui/truststore.pem"), crl, chain, "sslclient", mode, at);
 }
 
 /** The sidecar of UI service `name` (its Secret's ca.crt and ca.crl, the DestinationRule's sni and subjectAltNames) checking what APIC serves for `host`. */

@@ -124,7 +124,19 @@ describe("diff of a staged CA rotation", function () {
         );
     });
 
-    it("gateway-server CA: the switch re-keys every server certificate with the new chain, the finish publishes truststore.crl", () => {
+    it("gateway-server CA: the prepare adds the new CA to APIC's truststores, the switch re-keys every server certificate with the new chain, the finish drops the old CA and publishes truststore.crl", () => {
+        const prepare = diffPlans(plan(dev), plan(at("gatewayServerCa", 1, "prepare")));
+        assert.strictEqual(
+            prepare.caRotation[0].effect,
+            "prepare: new generation 1 created and added to every APIC truststore (DataPower builds the chain from its truststore, not from what the gateway sends); nothing is issued by it yet",
+        );
+        assert.deepStrictEqual(
+            places(prepare),
+            ["dp", "ob"].map((id) => `update APIC truststore of ${id}: truststore.pem: + gateway-server-ca-g1`),
+        );
+        assert.deepStrictEqual(prepare.steps.after.slice(0, 1), [
+            "Upload the APIC truststore of dp and ob (truststore.json).",
+        ]);
         const switched = diffPlans(plan(at("gatewayServerCa", 1, "prepare")), plan(at("gatewayServerCa", 1, "switch")));
         assert.deepStrictEqual(
             places(switched),
@@ -138,10 +150,11 @@ describe("diff of a staged CA rotation", function () {
             places(finish),
             ["dp", "ob"].map(
                 (id) =>
-                    `update APIC truststore of ${id}: truststore.crl: new: CRL of gateway-server-ca-g1, CRL of server-root (revokes gateway-server-ca, retired)`,
+                    `update APIC truststore of ${id}: truststore.pem: - gateway-server-ca; truststore.crl: new: CRL of gateway-server-ca-g1, CRL of server-root (revokes gateway-server-ca, retired)`,
             ),
         );
-        assert.match(finish.steps.after[0], /^Give the TLS client profiles of dp and ob the new truststore\.crl/);
+        assert.strictEqual(finish.steps.after[0], "Upload the APIC truststore of dp and ob (truststore.json).");
+        assert.match(finish.steps.after[1], /^Give the TLS client profiles of dp and ob the new truststore\.crl/);
     });
 
     it("mesh root: ISTIO_MULTIROOT_MESH before the prepare, renewed workloads before the finish, cacerts updated each time", () => {
@@ -645,7 +658,7 @@ describe("diff of the front end (examples/front-end)", function () {
         assert.deepStrictEqual(d.steps, {
             before: [],
             after: [
-                "The sidecars of consumer-dashboard and authentication-ui take the new key from their Secret by themselves; APIC trusts the UI client root, not a key, so the old and the new certificate pass meanwhile. Restart a service that mounts its Secret and does TLS itself.",
+                "The sidecars of consumer-dashboard and authentication-ui take the new key from their Secret by themselves; APIC trusts the UI client CA and root, not a key, so the old and the new certificate pass meanwhile. Restart a service that mounts its Secret and does TLS itself.",
             ],
         });
         assert.deepStrictEqual(
@@ -739,16 +752,18 @@ describe("diff of the front end (examples/front-end)", function () {
         );
     });
 
-    it("UI client CA rotation: prepare changes no Secret, switch re-issues every UI client under the new CA, finish publishes the UI truststore's CRL", () => {
+    it("UI client CA rotation: prepare changes no Secret but APIC's UI truststore, switch re-issues every UI client under the new CA, finish drops the old CA and publishes the UI truststore's CRL", () => {
         const prepare = diffPlans(plan(frontEndStack), plan(at("uiClientCa", 1, "prepare")));
         assert.deepStrictEqual(
             prepare.added.map((c) => [c.id, c.forces]),
-            [["ui-client-ca-g1", ["new key", "new certificate"]]],
+            [["ui-client-ca-g1", ["new key", "new certificate", "new APIC UI truststore"]]],
         );
-        assert.deepStrictEqual([prepare.places, prepare.risks, prepare.refused], [[], [], []]);
+        assert.deepStrictEqual(places(prepare), ["update APIC UI truststore: truststore.pem: + ui-client-ca-g1"]);
+        assert.deepStrictEqual([prepare.risks, prepare.refused], [[], []]);
         assert.deepStrictEqual(prepare.steps, {
             before: [],
             after: [
+                "Upload APIC's UI truststore (apic/ui/truststore.json, apic truststores:update).",
                 "Then, in a later change, the next phase: pki:caRotation.uiClientCa: { generation: 1, phase: switch }.",
             ],
         });
@@ -762,35 +777,43 @@ describe("diff of the front end (examples/front-end)", function () {
             ),
         );
         assert.deepStrictEqual(switched.steps.after, [
-            "The sidecars of consumer-dashboard and authentication-ui take the new key from their Secret by themselves; APIC trusts the UI client root, not a key, so the old and the new certificate pass meanwhile. Restart a service that mounts its Secret and does TLS itself.",
+            "The sidecars of consumer-dashboard and authentication-ui take the new key from their Secret by themselves; APIC trusts the UI client CA and root, not a key, so the old and the new certificate pass meanwhile. Restart a service that mounts its Secret and does TLS itself.",
             "Then, in a later change, the next phase: pki:caRotation.uiClientCa: { generation: 1, phase: finish }.",
         ]);
         assert.deepStrictEqual([switched.risks, switched.refused, switched.pins], [[], [], []]);
 
         const finish = diffPlans(plan(at("uiClientCa", 1, "switch")), plan(at("uiClientCa", 1, "finish")));
         assert.deepStrictEqual(places(finish), [
-            "update APIC UI truststore: truststore.crl: new: CRL of ui-client-ca-g1, CRL of ui-client-root (revokes ui-client-ca, retired)",
+            "update APIC UI truststore: truststore.pem: - ui-client-ca; truststore.crl: new: CRL of ui-client-ca-g1, CRL of ui-client-root (revokes ui-client-ca, retired)",
         ]);
         assert.deepStrictEqual(
             finish.removed.map((c) => [c.id, c.forces]),
-            [["ui-client-ca", []]],
-            "the old CA was in no Secret since the switch",
+            [["ui-client-ca", ["new APIC UI truststore"]]],
+            "the old CA was in no Secret since the switch; it leaves APIC's UI truststore",
         );
         assert.deepStrictEqual(finish.steps.before, [
             "Check that every UI service took its Secret of the switch (restart those that mount it and do TLS themselves): APIC refuses the old generation's certificates once it has this update's UI truststore and its CRL.",
         ]);
-        assertUiCrlSteps(finish.steps.after);
+        assert.strictEqual(
+            finish.steps.after[0],
+            "Upload APIC's UI truststore (apic/ui/truststore.json, apic truststores:update).",
+        );
+        assertUiCrlSteps(finish.steps.after.slice(1));
     });
 
     it("UI client root rotation: APIC's UI truststore gains the new root at the prepare and loses the old one at the finish", () => {
         const prepare = diffPlans(plan(frontEndStack), plan(at("uiClientRoot", 1, "prepare")));
-        assert.deepStrictEqual(places(prepare), ["update APIC UI truststore: truststore.pem: + ui-client-root-g1"]);
+        assert.deepStrictEqual(places(prepare), [
+            "update APIC UI truststore: truststore.pem: + ui-client-root-g1, ui-client-ca-g1",
+        ]);
         assert.deepStrictEqual(prepare.steps.after, [
             "Upload APIC's UI truststore (apic/ui/truststore.json, apic truststores:update).",
             "Then, in a later change, the next phase: pki:caRotation.uiClientRoot: { generation: 1, phase: switch }.",
         ]);
         const finish = diffPlans(plan(at("uiClientRoot", 1, "switch")), plan(at("uiClientRoot", 1, "finish")));
-        assert.deepStrictEqual(places(finish), ["update APIC UI truststore: truststore.pem: - ui-client-root"]);
+        assert.deepStrictEqual(places(finish), [
+            "update APIC UI truststore: truststore.pem: - ui-client-root, ui-client-ca",
+        ]);
         assert.deepStrictEqual(prepare.risks.concat(finish.risks), []);
     });
 
@@ -798,7 +821,7 @@ describe("diff of the front end (examples/front-end)", function () {
         const prepare = diffPlans(plan(frontEndStack), plan(at("serverRoot", 1, "prepare")));
         assert.deepStrictEqual(places(prepare), [
             ...UI_SECRETS.map((s) => `update ${s}: ca.crt: + server-root-g1`),
-            "update APIC truststore of ob: truststore.pem: + server-root-g1",
+            "update APIC truststore of ob: truststore.pem: + server-root-g1, gateway-server-ca-g1",
         ]);
         const switched = diffPlans(plan(at("serverRoot", 1, "prepare")), plan(at("serverRoot", 1, "switch")));
         assert.ok(

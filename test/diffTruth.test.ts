@@ -315,9 +315,28 @@ function chainsTo(chain: readonly string[], anchors: string): boolean {
 const blocks = (pem: string | undefined): string[] => (pem === undefined ? [] : pemBlocks(pem, "CERTIFICATE"));
 
 /**
+ * Whether DataPower's validation credentials holding `truststore` take `leaf`, whatever the peer
+ * sends with it and in either mode (IBM technote swg21452478): legacy wants the leaf's issuer in
+ * the truststore, PKIX a chain from there to a self-signed root, all of it from the truststore.
+ */
+function valcredTakes(leaf: string, truststore: string): boolean {
+    const trusted = blocks(truststore).map((pem) => certOf(pem).x509);
+    const signedBy = (lower: crypto.X509Certificate, upper: crypto.X509Certificate): boolean =>
+        lower.checkIssued(upper) && lower.verify(upper.publicKey);
+    let current = certOf(leaf).x509;
+    for (let hops = 0; hops < 5; hops++) {
+        const issuer = trusted.find((c) => signedBy(current, c));
+        if (issuer === undefined) return false;
+        if (signedBy(issuer, issuer)) return true;
+        current = issuer;
+    }
+    return false;
+}
+
+/**
  * The consumers that break from `head` on until a human acts, when each holds what `base`
  * delivered (every upload the base asked for done): APIC calling each gateway host with its
- * keystore and truststore, the mesh's workloads under the old and the new plug-in CA, the UI
+ * keystore and truststore (as DataPower checks: valcredTakes), the mesh's workloads under the old and the new plug-in CA, the UI
  * services calling APIC with APIC's UI truststore and keystore as uploaded.
  */
 function brokenConsumers(base: Deployed, head: Deployed): string[] {
@@ -351,7 +370,7 @@ function brokenConsumers(base: Deployed, head: Deployed): string[] {
                 broken.push(`gateway ${e.host} refuses APIC's client identity`);
             }
         }
-        if (!chainsTo(blocks(secret["tls.crt"]), truststore["truststore.pem"])) {
+        if (!valcredTakes(blocks(secret["tls.crt"])[0], truststore["truststore.pem"])) {
             broken.push(`APIC refuses the gateway's certificate for ${e.host}: not under its truststore`);
         }
     }
@@ -385,7 +404,7 @@ function brokenConsumers(base: Deployed, head: Deployed): string[] {
         if (
             uiTruststore !== undefined &&
             !revoked &&
-            !chainsTo(blocks(secret["tls.crt"]), uiTruststore["truststore.pem"])
+            !valcredTakes(blocks(secret["tls.crt"])[0], uiTruststore["truststore.pem"])
         ) {
             broken.push(`APIC refuses UI service ${c.name}: its certificate is not under APIC's UI truststore`);
         }

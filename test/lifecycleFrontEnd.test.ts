@@ -282,7 +282,7 @@ describe("lifecycle on the front end: UI clients, APIC's UI-facing server and cu
         assert.deepStrictEqual(
             frontEndOnly(json).map((p) => p.afterDeploy),
             [
-                "nothing to upload to APIC: its UI truststore trusts the UI client root, not keys, so the new certificates pass as the old ones did; " +
+                "nothing to upload to APIC: its UI truststore trusts the UI client CA and root, not keys, so the new certificates pass as the old ones did; " +
                     "each sidecar reads its new Secret (apic-client-consumer-dashboard, apic-client-authentication-ui) through SDS without a restart; " +
                     "only a UI service that mounts its Secret and does TLS itself must reload it (or restart its pods)",
                 `upload the new keystore to APIC: apic keystores:update with apic/ui/${APIC_HOST}/keystore.json (keystore example-ui-apic-example-api-bank-example-server); ` +
@@ -451,9 +451,13 @@ describe("lifecycle on the front end: UI clients, APIC's UI-facing server and cu
                 ["rotate-client", "ob/client"],
             ],
         );
-        assert.strictEqual(
-            decision.proposals[0].afterDeploy,
-            "upload APIC's new UI truststore (apic/ui/truststore.json)",
+        assert.deepStrictEqual(
+            decision.proposals.slice(0, 2).map((p) => p.afterDeploy),
+            [
+                "upload APIC's new UI truststore (apic/ui/truststore.json)",
+                // DataPower builds the chain from its truststore alone: the new CA must be there before the switch.
+                "upload the new APIC truststores (apic/<endpoint>/truststore.json)",
+            ],
         );
         assert.deepStrictEqual(decision.waiting, [
             "ob/server is due but re-issued by the switch of pki:caRotation.gatewayServerCa, due from 2027-05-16",

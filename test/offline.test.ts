@@ -112,7 +112,7 @@ describe("Offline roots: no root key enters the stack", function () {
             assert.ok(!everything.includes(r.keyPem.split("\n")[1]), "no root key appears anywhere");
         }
         assert.ok(!rendered.engine.resources.some((r) => r.type.includes("RootCa")), "no RootCa resources");
-        assert.strictEqual(pemBlocks(rendered.read("apic/ob/truststore.pem")).pop(), roots.serverRoot.certPem);
+        assert.strictEqual(pemBlocks(rendered.read("apic/ob/truststore.pem"))[0], roots.serverRoot.certPem);
         assert.strictEqual(gatewayServerConfig(rendered, "ob").caCrt, roots.apicClientRoot.certPem);
         const cacerts = rendered.read("k8s/example/istio-system/secret-cacerts.yaml");
         assert.ok(cacerts.includes(roots.meshRoot.certPem.split("\n")[1]), "root-cert.pem is the mesh's offline root");

@@ -109,6 +109,11 @@ describe("pictures (Mermaid drawn by the real library in headless Chromium)", fu
                 edge(drawn, cert("gateway-server-ca"), place(GATEWAY_SECRET(endpoint))),
                 "tls.crt chain",
             );
+            // DataPower builds the chain from APIC's truststore alone: the issuing CA is there too.
+            assert.strictEqual(
+                edge(drawn, cert("gateway-server-ca"), place(`apic/${endpoint}/truststore.pem`)),
+                "trusted issuing CA",
+            );
             assert.strictEqual(
                 edge(drawn, cert(`${endpoint}/client`), place(`apic/${endpoint}/client.crt, client.key`)),
                 "APIC keystore",
@@ -119,9 +124,9 @@ describe("pictures (Mermaid drawn by the real library in headless Chromium)", fu
             "trust anchor: root-cert.pem, cert-chain.pem",
         );
         assert.strictEqual(edge(drawn, cert("mesh-ca-dev-east"), place(CACERTS)), "ca-cert.pem, cert-chain.pem");
-        // 7 signatures below the roots, 14 deliveries (one per goesTo entry).
+        // 7 signatures below the roots, 16 deliveries (one per goesTo entry).
         assert.strictEqual(drawn.edges.length, 7 + rows.reduce((n, r) => n + r.goesTo.length, 0));
-        assert.strictEqual(drawn.edges.length, 21);
+        assert.strictEqual(drawn.edges.length, 23);
     });
 
     it("draws one root trusted by every relying party when the trust domains are shared", async () => {

@@ -256,11 +256,11 @@ describe("diff", function () {
         assert.strictEqual(d.unchanged, 6);
     });
 
-    it("an issuing CA replaced: its leaves are re-issued, and APIC's truststore (the root) stays", () => {
+    it("an issuing CA replaced: its leaves are re-issued, and APIC's truststore takes the re-issued gateway-server CA", () => {
         const base = option(1);
         const d = diffPlans(plan(base), plan({ ...base, validityDays: { root: 3650, intermediate: 730, leaf: 365 } }));
         assert.deepStrictEqual(summary(d).replaced, [
-            "gateway-server-ca: validity changed: 1095 -> 730 days => new certificate (same key); update secret k8s/example/istio-system/secret-apic-mtls-dp, k8s/example/istio-system/secret-apic-mtls-ob",
+            "gateway-server-ca: validity changed: 1095 -> 730 days => new certificate (same key); update secret k8s/example/istio-system/secret-apic-mtls-dp, k8s/example/istio-system/secret-apic-mtls-ob; new APIC truststore (2 endpoints)",
             "apic-client-ca: validity changed: 1095 -> 730 days => new certificate (same key); new APIC keystore (2 endpoints)",
             "mesh-ca-example: validity changed: 1095 -> 730 days => new certificate (same key); update secret k8s/example/istio-system/secret-cacerts; istiod of example reloads cacerts; workloads get certificates of the new CA within their TTL",
             "dp/server: issuer replaced: gateway-server-ca => new certificate (same key); update secret k8s/example/istio-system/secret-apic-mtls-dp",

@@ -21,6 +21,7 @@ import {
     mintSubCa,
     newStackState,
     OPTION_FILES,
+    pemBlocks,
     renderNext,
     Rendered,
     renderStackFile,
@@ -274,11 +275,11 @@ for (const option of [1, 2, 3] as const) {
                     ] as const,
                     [
                         `${e.id}: APIC, a server certificate minted with the mesh CA key`,
-                        apicCheck(deployed, e.id, await forged(meshCa)),
+                        apicCheck(deployed, e.id, await forged(meshCa), undefined, "pkix-sent"),
                     ] as const,
                     [
                         `${e.id}: APIC, a server certificate minted with the APIC-client CA key`,
-                        apicCheck(deployed, e.id, await forged(clientCa)),
+                        apicCheck(deployed, e.id, await forged(clientCa), undefined, "pkix-sent"),
                     ] as const,
                 );
             }
@@ -309,9 +310,11 @@ describe("pki:trustDomains shared: one root for everything, the weaker guarantee
     });
 
     it("puts the mesh, the gateway and APIC under one root", () => {
-        const root = shared.read("apic/ob/truststore.pem");
-        assert.strictEqual(gatewayServerConfig(shared, "ob").caCrt, root);
+        const root = gatewayServerConfig(shared, "ob").caCrt;
         assert.strictEqual(cacerts(shared, "example")["root-cert.pem"], root);
+        // APIC's truststore: that root, then the gateway-server CA (DataPower builds chains from it alone).
+        const [, gatewayServerCa] = pemBlocks(gatewayServerConfig(shared, "ob").tlsCrt);
+        assert.deepStrictEqual(pemBlocks(shared.read("apic/ob/truststore.pem")), [...pemBlocks(root), gatewayServerCa]);
     });
 
     it("lets the mesh CA key mint a client that chains at the gateway: only the key pin stops it", async () => {
@@ -334,12 +337,16 @@ describe("pki:trustDomains shared: one root for everything, the weaker guarantee
             { certPem: mesh["ca-cert.pem"], keyPem: mesh["ca-key.pem"] },
             { commonName: e.host, dnsNames: [e.host], allowedUses: ["digital_signature", "server_auth"] },
         );
-        const [[, verdict]] = decide([
+        const chain = forged.cert + mesh["ca-cert.pem"];
+        // DataPower may build the chain with the mesh CA it is sent: then the shared root vouches for it.
+        const [[, sent], [, strict]] = decide([
             [
                 "APIC, a server certificate minted with the mesh CA key",
-                apicCheck(shared, e.id, forged.cert + mesh["ca-cert.pem"]),
+                apicCheck(shared, e.id, chain, undefined, "pkix-sent"),
             ],
+            ["the same, DataPower building chains from its truststore alone", apicCheck(shared, e.id, chain)],
         ]);
-        assert.deepStrictEqual(summary(verdict), both("ok"));
+        assert.deepStrictEqual(summary(sent), both("ok"));
+        assert.deepStrictEqual(summary(strict), both(NO_ISSUER));
     });
 });

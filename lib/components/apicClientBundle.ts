@@ -40,8 +40,9 @@ export interface ApicClientBundleArgs {
      */
     readonly endpointId?: string;
     /**
-     * APIC's truststore: the root(s) of the gateway's server certificates (the gateway sends its
-     * issuing CA). An intermediate here would be a trust anchor of its own under partial-chain rules.
+     * APIC's truststore: the root(s) of the gateway's server certificates and every generation of
+     * the CA that issues them. DataPower's validation credentials build the chain from their own
+     * certificates, not from the ones the gateway sends (legacy mode wants the leaf's issuer there).
      * Refused unless it holds CA certificates (keyCertSign) only, one unexpired at least: DataPower trusts a
      * leaf in its validation credentials as itself, a pin that breaks at that leaf's renewal.
      */

@@ -118,6 +118,10 @@ export function placesOf(plan: PkiPlan): Place[] {
     const uiRoots = rootsOf(plan, rootOf("uiClientCa", trust));
     const generations = (slotId: string) => plan.cas.filter((c) => c.slotId === slotId);
     const crlsOf = (cas: readonly CaPlan[]): Content[] => cas.map((c) => crl(c.id));
+    // An APIC truststore (DataPower validation credentials): the roots, then every generation of the
+    // issuing CA, oldest first, so that it changes when a generation comes (prepare) or goes (finish).
+    const dataPowerTrust = (roots: readonly CaPlan[], slotId: string): Content[] =>
+        [...roots, ...generations(slotId)].map((c) => cert(c.id));
 
     /** A `kubernetes.io/tls` Secret in the gateway's cluster: a leaf, its chain and key, and what else the reader takes. */
     const leafSecret = (
@@ -190,7 +194,7 @@ export function placesOf(plan: PkiPlan): Place[] {
             kind: "APIC truststore",
             owner: e.id,
             items: {
-                "truststore.pem": serverRoots.map((r) => cert(r.id)),
+                "truststore.pem": dataPowerTrust(serverRoots, "gateway-server-ca"),
                 ...(published.apicTruststore
                     ? { "truststore.crl": crlsOf([...generations("gateway-server-ca"), ...serverRoots]) }
                     : {}),
@@ -216,7 +220,7 @@ export function placesOf(plan: PkiPlan): Place[] {
                       kind: "APIC UI truststore",
                       owner: APIC_UI_DIR,
                       items: {
-                          "truststore.pem": uiRoots.map((r) => cert(r.id)),
+                          "truststore.pem": dataPowerTrust(uiRoots, "ui-client-ca"),
                           ...(published.apicUiTruststore
                               ? { "truststore.crl": crlsOf([...generations("ui-client-ca"), ...uiRoots]) }
                               : {}),

@@ -1080,7 +1080,7 @@ function frontEndSteps(diff: Omit<CertDiff, "steps">, base: PkiPlan, head: PkiPl
     const rekeyed = owners("UI client secret", "update", "tls.key").filter((name) => !revoked.includes(name));
     if (rekeyed.length > 0) {
         after.push(
-            `The sidecars of ${names(rekeyed)} take the new key from ${its(rekeyed)} Secret by themselves; APIC trusts the UI client root, not a key, so the old and the new certificate pass meanwhile. Restart a service that mounts its Secret and does TLS itself.`,
+            `The sidecars of ${names(rekeyed)} take the new key from ${its(rekeyed)} Secret by themselves; APIC trusts the UI client CA and root, not a key, so the old and the new certificate pass meanwhile. Restart a service that mounts its Secret and does TLS itself.`,
         );
     }
     const createdKeystores = diff.newStack ? [] : owners("APIC UI-facing keystore", "create");

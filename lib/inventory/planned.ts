@@ -85,12 +85,18 @@ function caDestinations(plan: PkiPlan): Record<string, string[]> {
     }
     return {
         ...roots,
+        // APIC's truststores hold every generation of the CAs whose leaves APIC checks (DataPower
+        // builds the chain from them alone), the one only trusted during a rotation included.
         "gateway-server-ca": [
             ...gatewaySecrets.map((s) => `${s} (tls.crt chain)`),
             ...plan.frontEnd.apicServers.map((a) => `${APIC_UI_DIR}/${a.host}/ca-chain.pem`),
+            ...truststores.map((t) => `${t} (trusted issuing CA)`),
         ],
         "apic-client-ca": plan.endpoints.map((e) => `apic/${e.id}/ca-chain.pem`),
-        "ui-client-ca": uiSecrets.map((s) => `${s} (tls.crt chain)`),
+        "ui-client-ca": [
+            ...uiSecrets.map((s) => `${s} (tls.crt chain)`),
+            ...(uiSecrets.length > 0 ? [`${APIC_UI_DIR}/truststore.pem (trusted issuing CA)`] : []),
+        ],
     };
 }
 

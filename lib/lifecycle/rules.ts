@@ -250,8 +250,13 @@ function phaseNotes(slot: CaSlot, to: CaPosition, plan: PkiPlan): Pick<Proposal,
     const serverRoot = slot === "serverRoot" || slot === "root";
     const meshRoot = slot === "meshRoot" || slot === "root";
     const mesh = meshRoot || slot === "meshCa";
-    // APIC's UI-facing truststore holds the UI client root; its UI-facing keystores, certificates of the gateway-server CA.
+    // APIC's truststores hold the roots and the issuing CAs (DataPower builds chains from them
+    // alone): the gateway-server CA's for the gateway, the UI client CA's for the UI services.
+    // Its UI-facing keystores hold certificates of the gateway-server CA.
     const uiRoot = plan.frontEnd.uiClients.length > 0 && (slot === "uiClientRoot" || slot === "root");
+    const serverTrust = serverRoot || slot === "gatewayServerCa";
+    const uiTrust = uiRoot || (plan.frontEnd.uiClients.length > 0 && slot === "uiClientCa");
+    const leaving = isRootSlot(slot) ? "root" : "CA";
     const apicUiServers = plan.frontEnd.apicServers.length > 0 && (slot === "gatewayServerCa" || serverRoot);
     const notes = (field: "beforeMerge" | "afterDeploy", ...parts: (string | false)[]) => {
         const text = parts.filter((p): p is string => p !== false).join("; ");
@@ -267,16 +272,16 @@ function phaseNotes(slot: CaSlot, to: CaPosition, plan: PkiPlan): Pick<Proposal,
                 ),
                 ...notes(
                     "afterDeploy",
-                    serverRoot && "upload the new APIC truststores (apic/<endpoint>/truststore.json)",
-                    uiRoot && `upload APIC's new UI truststore (${APIC_UI_DIR}/truststore.json)`,
+                    serverTrust && "upload the new APIC truststores (apic/<endpoint>/truststore.json)",
+                    uiTrust && `upload APIC's new UI truststore (${APIC_UI_DIR}/truststore.json)`,
                 ),
             };
         case "switch":
             return {
                 ...notes(
                     "beforeMerge",
-                    serverRoot && "APIC holds the new truststores",
-                    uiRoot && "APIC holds the new UI truststore",
+                    serverTrust && "APIC holds the new truststores",
+                    uiTrust && "APIC holds the new UI truststore",
                     meshRoot && "every istio-ca-root-cert ConfigMap carries both roots",
                     isRootSlot(slot) && "every gateway pod and istiod has the new root bundle",
                 ),
@@ -300,8 +305,8 @@ function phaseNotes(slot: CaSlot, to: CaPosition, plan: PkiPlan): Pick<Proposal,
                 ),
                 ...notes(
                     "afterDeploy",
-                    serverRoot && "upload the APIC truststores again (the old root leaves them)",
-                    uiRoot && `upload APIC's UI truststore again (the old UI client root leaves it)`,
+                    serverTrust && `upload the APIC truststores again (the old ${leaving} leaves them)`,
+                    uiTrust && `upload APIC's UI truststore again (the old UI client ${leaving} leaves it)`,
                 ),
             };
     }
@@ -528,7 +533,7 @@ function uiClientProposal(
             },
         ],
         afterDeploy:
-            "nothing to upload to APIC: its UI truststore trusts the UI client root, not keys, so the new certificates pass as the old ones did; " +
+            "nothing to upload to APIC: its UI truststore trusts the UI client CA and root, not keys, so the new certificates pass as the old ones did; " +
             `each sidecar reads its new Secret (${secrets.join(", ")}) through SDS without a restart; ` +
             "only a UI service that mounts its Secret and does TLS itself must reload it (or restart its pods)",
     };

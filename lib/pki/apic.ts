@@ -2,9 +2,9 @@
  * What IBM API Connect uploads, as payloads of the `apic` toolkit CLI (clidocs, `keystores:create`,
  * `truststores:create`, `tls-client-profiles:create`, `tls-server-profiles:create`):
  * - per endpoint, APIC as a client of the gateway: a keystore (certificate, chain and key in one
- *   PEM string), a truststore (the gateway server root) and a TLS client profile that binds them,
+ *   PEM string), a truststore (the gateway server root and CA) and a TLS client profile that binds them,
  *   TLS 1.2 and 1.3 with AEAD suites only (APIC_CIPHERS), SNI on, server verification on;
- * - for the UI services calling APIC: a truststore (the UI client root) and per APIC host a TLS
+ * - for the UI services calling APIC: a truststore (the UI client root and CA) and per APIC host a TLS
  *   server profile that requires client certificates, with that host's keystore when it is issued here.
  */
 

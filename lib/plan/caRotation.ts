@@ -427,7 +427,8 @@ export function retiredAfter(args: {
 /**
  * Where a CA's new generation becomes visible, for reviewers: the trust bundles a prepare phase
  * extends. Gateways trust only roots (`ca.crt`) and clients send their issuing CA, so a new
- * issuing CA under the same root changes no gateway trust.
+ * issuing CA under the same root changes no gateway trust; APIC (DataPower) builds chains from
+ * its truststores alone, so they hold the issuing CAs too.
  */
 const BUNDLES: Readonly<Record<CaSlot, string>> = {
     root: "the gateway's ca.crt, every APIC truststore and the mesh's root-cert.pem",
@@ -435,10 +436,12 @@ const BUNDLES: Readonly<Record<CaSlot, string>> = {
     serverRoot: "every APIC truststore and the calling UI services' ca.crt (unless pki:frontEnd.apicServerCa is set)",
     clientRoot: "the gateway's ca.crt",
     uiClientRoot: "APIC's UI truststore",
-    gatewayServerCa: "no bundle (APIC trusts the gateway server root, which stays)",
+    gatewayServerCa:
+        "every APIC truststore (DataPower builds the chain from its truststore, not from what the gateway sends)",
     apicClientCa: "no bundle (the gateway trusts the client root, which stays)",
     meshCa: "no bundle (the mesh trusts the mesh root, which stays)",
-    uiClientCa: "no bundle (APIC trusts the UI client root, which stays)",
+    uiClientCa:
+        "APIC's UI truststore (DataPower builds the chain from its truststore, not from what the UI services send)",
 };
 
 const LEAVES: Readonly<Record<CaSlot, string>> = {
