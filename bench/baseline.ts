@@ -322,7 +322,9 @@ export function baseline(plan: PkiPlan): Record<string, unknown> {
     const mesh = meshCas(plan, rootCas, meshTrustPem, providers);
     const serverCa = issuing[activeCa(plan.cas, "gateway-server-ca").id];
     const clientCa = issuing[activeCa(plan.cas, "apic-client-ca").id];
-    const clients = apicClients(plan, clientCa, serverTrustPem);
+    // APIC's truststore: the server root and the gateway-server CA (DataPower builds chains from it alone).
+    const apicTrustPem = joinPemOutputs(serverTrustPem, serverCa.certPem);
+    const clients = apicClients(plan, clientCa, apicTrustPem);
     const serverCertPems = gateways(plan, serverCa, clientTrustPem, clients, providers[0]);
 
     const caCertPems: Record<CaId, pulumi.Output<string>> = Object.fromEntries(
@@ -334,7 +336,7 @@ export function baseline(plan: PkiPlan): Record<string, unknown> {
         issuedPems[`${e.id}/client`] = clients[e.id].issued.certPem;
     }
     return {
-        trustAnchors: { gatewayClients: clientTrustPem, apicTruststore: serverTrustPem, mesh: meshTrustPem },
+        trustAnchors: { gatewayClients: clientTrustPem, apicTruststore: apicTrustPem, mesh: meshTrustPem },
         gatewayServerCaCertPem: serverCa.certPem,
         apicClientCaCertPem: clientCa.certPem,
         endpoints: endpointOutputs(plan),

@@ -266,7 +266,8 @@ interface CaLayer {
     readonly trustedRoots: (slot: RootSlot) => pulumi.Output<string>;
     /**
      * A DataPower truststore (validation credentials) for the leaves of an issuing CA slot: its
-     * root(s), then every generation of the CA, oldest first (lib/inventory/deliveries.ts apicTrust).
+     * root(s), then every generation of the CA, oldest first (as lib/inventory/deliveries.ts
+     * dataPowerTrust models it).
      */
     readonly dataPowerTrust: (slotId: CaId) => pulumi.Output<string>;
     /**
