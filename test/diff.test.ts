@@ -609,7 +609,9 @@ describe("diff of the front end (examples/front-end)", function () {
                 key: "pki:frontEnd.callers",
                 change: "removes 1 UI service calling APIC: outages-ui; its client certificate, Secret and DestinationRules are deleted",
                 breaks: "its calls to APIC fail from this update on: no sidecar originates the mutual TLS APIC requires any more",
-                instead: "stop it calling APIC first, then remove it from pki:frontEnd.callers in a later change",
+                instead:
+                    "stop it calling APIC first, then remove it from pki:frontEnd.callers in a later change; " +
+                    "APIC accepts its certificate until it expires, so if a key may have been copied, rotate the UI client CA (pki:caRotation.uiClientCa) as well",
             },
         ]);
         assert.deepStrictEqual(removed.steps.before, [

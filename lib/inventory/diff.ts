@@ -855,7 +855,10 @@ function frontEndRisks(base: PkiPlan, head: PkiPlan): Risk[] {
             key: changed("services", "callers"),
             change: `removes ${plural(callers.length, "UI service")} calling APIC: ${names(callers)}; ${its(callers)} ${callers.length === 1 ? "client certificate, Secret and DestinationRules are" : "client certificates, Secrets and DestinationRules are"} deleted`,
             breaks: `${its(callers)} calls to APIC fail from this update on: no sidecar originates the mutual TLS APIC requires any more`,
-            instead: `stop ${them(callers)} calling APIC first, then remove ${them(callers)} from pki:frontEnd.callers in a later change`,
+            // Deleting the resources ends no certificate: APIC trusts the UI client CA and reads no CRL.
+            instead:
+                `stop ${them(callers)} calling APIC first, then remove ${them(callers)} from pki:frontEnd.callers in a later change; ` +
+                `APIC accepts ${its(callers)} ${callers.length === 1 ? "certificate" : "certificates"} until ${callers.length === 1 ? "it expires" : "they expire"}, so if a key may have been copied, rotate the UI client CA (pki:caRotation.uiClientCa) as well`,
         });
     }
     const hosts = goneApicHosts(base, head);
