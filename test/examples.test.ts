@@ -403,6 +403,28 @@ describe("Components used alone", function () {
         );
     });
 
+    it("refuses a short APIC host in UiApicClient, which Istio would read as a service of the UI namespace", async () => {
+        const root = await mintRoot("UI client root");
+        const outcome = await runWithStandIn(
+            () =>
+                new UiApicClient("ui", {
+                    clientCa: { certPem: root.certPem, privateKeyPem: root.keyPem, chainPem: root.certPem },
+                    service: "web",
+                    identity: "urn:example:ui-client:web",
+                    namespace: "ui",
+                    apicHosts: ["apic.bank.example", "apic"],
+                    apicTrustPem: root.certPem,
+                    keyAlgorithm: "ECDSA",
+                }).secretName,
+            { state: sharedState },
+        ).then(accepted, messageOf);
+        assert.strictEqual(
+            outcome,
+            'UiApicClient ui apicHosts[1] "apic" is a short name: Istio reads a DestinationRule\'s short host as apic.<its namespace>.svc.cluster.local, ' +
+                "not as the ServiceEntry's \"apic\", so the UI sidecars would not originate mutual TLS to it. Give APIC's fully qualified host name",
+        );
+    });
+
     it("refuses an epoch or generation that would name resources instead of rotating them", async () => {
         const outcome = (
             make: (ca: { certPem: pulumi.Output<string>; privateKeyPem: pulumi.Output<string> }) => unknown,

@@ -1,6 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { KeyAlgorithm } from "../config/types";
+import { shortHostProblem } from "../config/validateFrontEnd";
 import { uiClientCert } from "../plan/plan";
 import { spkiPin } from "../pki/pins";
 import {
@@ -146,9 +147,14 @@ export class UiApicClient extends pulumi.ComponentResource {
         const { keyAlgorithm, validityDays, earlyRenewalDays } = certificateSettings(args, 365, "UiApicClient", this);
         const secretName = args.secretName ?? `apic-client-${args.service}`;
         const labels = args.workloadLabels ?? { app: args.service };
-        if (listArgument(args.apicHosts, "UiApicClient apicHosts", this).length === 0) {
+        const apicHosts = listArgument(args.apicHosts, "UiApicClient apicHosts", this);
+        if (apicHosts.length === 0) {
             throw argumentError(`UiApicClient ${name} needs at least one APIC host in apicHosts`, this);
         }
+        apicHosts.forEach((host, i) => {
+            const short = typeof host === "string" ? shortHostProblem(host) : `must be a host name; got ${typeof host}`;
+            if (short !== undefined) throw argumentError(`UiApicClient ${name} apicHosts[${i}] ${short}`, this);
+        });
         const trusted = checkedTrustBundle(args.apicTrustPem, "UiApicClient apicTrustPem", this);
         const apicTrustPem =
             args.apicCrlPem === undefined

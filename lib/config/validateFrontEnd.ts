@@ -196,6 +196,18 @@ function overlappingSelectors(
 }
 
 /**
+ * Why an APIC host cannot be a DestinationRule's host next to the ServiceEntry's, as the end of a
+ * sentence that starts with the key, or undefined. Istio's ResolveShortnameToFQDN expands a
+ * DestinationRule's dotless host to its namespace's service name; a ServiceEntry's stays as written.
+ */
+export function shortHostProblem(host: string): string | undefined {
+    return host.includes(".")
+        ? undefined
+        : `"${host}" is a short name: Istio reads a DestinationRule's short host as ${host}.<its namespace>.svc.cluster.local, ` +
+              `not as the ServiceEntry's "${host}", so the UI sidecars would not originate mutual TLS to it. Give APIC's fully qualified host name`;
+}
+
+/**
  * A host's name in Kubernetes objects and APIC payloads: its dots turned into '-' (lib/plan/plan.ts
  * hostId, lib/components/uiApicClient.ts hostLabel), so two hosts may share it.
  */
@@ -216,12 +228,9 @@ function dnsNames(value: Json | undefined, key: string, fail: Fail): string[] {
         const problems = dnsNameProblems(host);
         for (const p of problems) fail(`${key}[${i}] ${showJson(host)} ${p}`);
         if (problems.length > 0) return [];
-        if (!host.includes(".")) {
-            // Istio's ResolveShortnameToFQDN expands a DestinationRule's dotless host; a ServiceEntry's stays as written.
-            fail(
-                `${key}[${i}] "${host}" is a short name: Istio reads a DestinationRule's short host as ${host}.<its namespace>.svc.cluster.local, ` +
-                    `not as the ServiceEntry's "${host}", so the UI sidecars would not originate mutual TLS to it. Give APIC's fully qualified host name`,
-            );
+        const short = shortHostProblem(host);
+        if (short !== undefined) {
+            fail(`${key}[${i}] ${short}`);
             return [];
         }
         const twin = byName.get(hostNameForm(host));
