@@ -85,7 +85,10 @@ async function rotate(slot: Slot, base: Record<string, unknown> = BASE): Promise
     const state: EngineState = new Map(first.state);
     const phases: Record<string, Rendered> = { g0: first.rendered };
     for (const phase of ["prepare", "switch", "finish"]) {
-        phases[phase] = await renderNext({ ...at(slot, 1, phase), ...pick(base) }, `${slot}-${phase}`, state);
+        // The phases are deployed seconds apart, as in an incident with every workload restarted:
+        // the mesh's wait before finish (pki:meshFinishAfterHours) has tests of its own below.
+        const now = phase === "finish" ? { meshFinishAfterHours: "0" } : {};
+        phases[phase] = await renderNext({ ...at(slot, 1, phase), ...pick(base), ...now }, `${slot}-${phase}`, state);
     }
     return phases;
 }
@@ -490,6 +493,27 @@ describe("Staged rotation of the mesh CA", function () {
     let p: Record<string, Rendered>;
     before(async () => {
         p = await rotate("meshCa");
+    });
+
+    it("refuses finish sooner than pki:meshFinishAfterHours (24 h) after the switch was deployed: workloads not yet renewed would lose mesh mTLS", () => {
+        const { record } = readDeployed(p.switch.dir);
+        const since = record.positionsSince?.meshCa ?? "";
+        assert.match(since, /^\d{4}-\d\d-\d\dT/);
+        const finish = (now: Date, extra: Record<string, unknown> = {}) =>
+            planFromRawConfig({ ...at("meshCa", 1, "finish"), ...extra }, { deployed: record, now });
+        const after = (hours: number) => new Date(Date.parse(since) + hours * 3_600_000);
+        const ready = after(24).toISOString();
+        assert.throws(() => finish(after(23.5)), {
+            message:
+                "invalid stack configuration:\n" +
+                `  - pki:caRotation.meshCa moves to finish 23 h after its switch was deployed (${since}): workloads keep certificates of the old CA until they renew them ` +
+                "(within pki:meshFinishAfterHours, 24 h), and at finish ca-crl.pem revokes the old mesh CAs, so mesh mutual TLS fails for every workload not yet renewed. " +
+                `Deploy the finish from ${ready}; in an incident, restart every workload first and set pki:meshFinishAfterHours to 0 for this update`,
+        });
+        assert.doesNotThrow(() => finish(after(24)));
+        // A longer workload certificate TTL waits longer; 0, the incident, not at all.
+        assert.throws(() => finish(after(30), { meshFinishAfterHours: "48" }), /finish 30 h after its switch/);
+        assert.doesNotThrow(() => finish(after(0.1), { meshFinishAfterHours: "0" }));
     });
 
     it("prepare keeps istiod's CA; switch installs the new one under the same mesh root", () => {

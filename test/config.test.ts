@@ -178,7 +178,7 @@ const CASES: [string, Record<string, unknown>, string][] = [
     [
         "misspelt key",
         { ...VALID, basedomain: "x" },
-        "pki:basedomain is not a known key; known keys are pki:environment, pki:option, pki:baseDomain, pki:organization, pki:domains, pki:clusters, pki:meshStrictMtls, pki:gatewayNamespace, pki:trustDomains, pki:keyAlgorithm, pki:caKeyAlgorithm, pki:validityDays, pki:earlyRenewalDays, pki:rotation, pki:caRotation, pki:revocations, pki:crlPeriodDays, pki:offlineRoots, pki:pkcs12Profile, pki:pkcs12Iterations, pki:frontEnd. Fix the spelling or remove it",
+        "pki:basedomain is not a known key; known keys are pki:environment, pki:option, pki:baseDomain, pki:organization, pki:domains, pki:clusters, pki:meshStrictMtls, pki:gatewayNamespace, pki:trustDomains, pki:keyAlgorithm, pki:caKeyAlgorithm, pki:validityDays, pki:earlyRenewalDays, pki:rotation, pki:caRotation, pki:revocations, pki:crlPeriodDays, pki:meshFinishAfterHours, pki:offlineRoots, pki:pkcs12Profile, pki:pkcs12Iterations, pki:frontEnd. Fix the spelling or remove it",
     ],
 ];
 

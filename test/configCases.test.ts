@@ -1384,6 +1384,34 @@ const CASES: [string, Overrides, string[]][] = [
         ["pki:crlPeriodDays must be a whole number of days from 1 to 90; got 7.5"],
     ],
     [
+        "meshFinishAfterHours 24h",
+        { meshFinishAfterHours: "24h" },
+        [
+            `pki:meshFinishAfterHours must be a whole number of hours from 0 to 2160 (istiod's workload certificate TTL; 0 only in an incident, every workload restarted); got "24h"`,
+        ],
+    ],
+    [
+        "meshFinishAfterHours -1",
+        { meshFinishAfterHours: "-1" },
+        [
+            `pki:meshFinishAfterHours must be a whole number of hours from 0 to 2160 (istiod's workload certificate TTL; 0 only in an incident, every workload restarted); got -1`,
+        ],
+    ],
+    [
+        "meshFinishAfterHours 2161",
+        { meshFinishAfterHours: "2161" },
+        [
+            `pki:meshFinishAfterHours must be a whole number of hours from 0 to 2160 (istiod's workload certificate TTL; 0 only in an incident, every workload restarted); got 2161`,
+        ],
+    ],
+    [
+        "meshFinishAfterHours 1.5",
+        { meshFinishAfterHours: "1.5" },
+        [
+            `pki:meshFinishAfterHours must be a whole number of hours from 0 to 2160 (istiod's workload certificate TTL; 0 only in an incident, every workload restarted); got 1.5`,
+        ],
+    ],
+    [
         "crlPeriodDays true",
         { crlPeriodDays: "true" },
         ["pki:crlPeriodDays must be a whole number of days from 1 to 90; got true"],
@@ -1902,7 +1930,7 @@ const CASES: [string, Overrides, string[]][] = [
         "a misspelt key",
         { basedomain: "x" },
         [
-            "pki:basedomain is not a known key; known keys are pki:environment, pki:option, pki:baseDomain, pki:organization, pki:domains, pki:clusters, pki:meshStrictMtls, pki:gatewayNamespace, pki:trustDomains, pki:keyAlgorithm, pki:caKeyAlgorithm, pki:validityDays, pki:earlyRenewalDays, pki:rotation, pki:caRotation, pki:revocations, pki:crlPeriodDays, pki:offlineRoots, pki:pkcs12Profile, pki:pkcs12Iterations, pki:frontEnd. Fix the spelling or remove it",
+            "pki:basedomain is not a known key; known keys are pki:environment, pki:option, pki:baseDomain, pki:organization, pki:domains, pki:clusters, pki:meshStrictMtls, pki:gatewayNamespace, pki:trustDomains, pki:keyAlgorithm, pki:caKeyAlgorithm, pki:validityDays, pki:earlyRenewalDays, pki:rotation, pki:caRotation, pki:revocations, pki:crlPeriodDays, pki:meshFinishAfterHours, pki:offlineRoots, pki:pkcs12Profile, pki:pkcs12Iterations, pki:frontEnd. Fix the spelling or remove it",
         ],
     ],
     [

@@ -638,11 +638,17 @@ interface Row {
 }
 
 /** prepare, switch and finish of one CA, each from the last. */
+/**
+ * A CA's three phases, each deployed on the one before. Every row deploys at NOW, so a mesh
+ * finish comes seconds after its switch: as in an incident with every workload restarted
+ * (pki:meshFinishAfterHours 0). The diff cannot know when the switch was deployed; pulumi up's
+ * wait is tested in caRotation.test.
+ */
 const staged = (slot: string, from: string, raw: Raw, risky: readonly boolean[] = [false, false, false]): Row[] =>
     (["prepare", "switch", "finish"] as const).map((phase, i) => ({
         name: `caRotation.${slot} ${phase}`,
         from: i === 0 ? from : `caRotation.${slot} ${["prepare", "switch"][i - 1]}`,
-        head: caAt(raw, slot, phase),
+        head: { ...caAt(raw, slot, phase), ...(phase === "finish" ? { meshFinishAfterHours: "0" } : {}) },
         risky: risky[i],
     }));
 

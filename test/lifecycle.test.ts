@@ -471,6 +471,42 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
         );
     });
 
+    it("waits pki:meshFinishAfterHours (24 h) before proposing a mesh CA's finish, however short the soak", () => {
+        const deployed = readDeployed(deployedDir);
+        const config = validateConfig(rawConfigFromStackFile(stackFile));
+        const rotating = { meshCa: { generation: 1, phase: "switch" as const } };
+        const record: RotationRecord = {
+            ...deployed.record,
+            positions: { ...deployed.record.positions, ...rotating },
+            positionsSince: { ...deployed.record.positionsSince, meshCa: at(40) },
+        };
+        const hoursAfter = (hours: number) => new Date(Date.parse(at(40)) + hours * 3_600_000);
+        const decideAt = (hours: number) =>
+            decide({
+                config: { ...config, caRotation: { ...config.caRotation, ...rotating } },
+                deployed: { ...deployed, record },
+                now: hoursAfter(hours),
+                soakDays: 0,
+            });
+        const early = decideAt(12);
+        assert.deepStrictEqual(
+            early.proposals.filter((p) => p.kind === "advance-ca"),
+            [],
+        );
+        assert.deepStrictEqual(
+            early.waiting.filter((w) => w.includes("meshCa")),
+            [
+                `pki:caRotation.meshCa moves to finish once its switch has been deployed 24 hours, pki:meshFinishAfterHours (from ${hoursAfter(24).toISOString()})`,
+            ],
+        );
+        assert.deepStrictEqual(
+            decideAt(24)
+                .proposals.filter((p) => p.kind === "advance-ca")
+                .map((p) => p.edits),
+            [[{ path: ["pki:caRotation", "meshCa", "phase"], from: "switch", to: "finish" }]],
+        );
+    });
+
     it("asks a human for an offline root inside its window, for its CRL series running out, and for CSRs to sign", () => {
         const deployed = readDeployed(deployedDir);
         // An offline mesh root of 400 days, issued 300 days ago, whose CRL series ends in 10 days.

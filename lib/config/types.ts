@@ -167,6 +167,12 @@ export interface PkiConfig {
     readonly revocations: readonly RevocationConfig[];
     /** The edge's CRLs are re-signed once per period of this many days (lib/pki/crl.ts crlValidityDays). */
     readonly crlPeriodDays: number;
+    /**
+     * A mesh CA's or mesh root's staged rotation may move to finish only this many hours after its
+     * switch was deployed: workloads keep certificates of the old CA until they renew them (24 h
+     * with istiod's default workload certificate TTL). 0 only in an incident, workloads restarted.
+     */
+    readonly meshFinishAfterHours: number;
     /** PKCS#12 encryption of the APIC keystores. */
     readonly pkcs12Profile: "modern" | "legacy";
     /** PBKDF2 and MAC iterations of the APIC keystores. */
@@ -186,6 +192,7 @@ export const DEFAULTS = {
     caKeyAlgorithm: "RSA",
     validityDays: { root: 3650, intermediate: 1095, leaf: 365 },
     crlPeriodDays: 7,
+    meshFinishAfterHours: 24,
     pkcs12Profile: "modern",
     pkcs12Iterations: PKCS12_MIN_ITERATIONS,
     rotation: {

@@ -76,6 +76,7 @@ export const KNOWN_KEYS = [
     "caRotation",
     "revocations",
     "crlPeriodDays",
+    "meshFinishAfterHours",
     "offlineRoots",
     "pkcs12Profile",
     "pkcs12Iterations",
@@ -141,6 +142,7 @@ const SETTING: Record<Key, { allowed: string; unset?: string }> = {
     },
     revocations: { allowed: "a list of { endpoint, serial, epoch, reason, revokedAt }", unset: "for none" },
     crlPeriodDays: { allowed: "a whole number of days from 1 to 90", unset: "for 7" },
+    meshFinishAfterHours: { allowed: "a whole number of hours from 0 to 2160", unset: "for 24" },
     frontEnd: {
         allowed: "a map such as { services: [...], callers: [], apicHosts: [...] }",
         unset: "for no UI services and no customer-facing hosts",
@@ -360,6 +362,18 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>): PkiConfi
         if (n >= 1 && n <= 90) crlPeriodDays = n;
         else fail(`pki:crlPeriodDays must be a whole number of days from 1 to 90; got ${show(rawPeriod)}`);
     }
+    const rawMeshFinish = setting("meshFinishAfterHours");
+    let meshFinishAfterHours: number = DEFAULTS.meshFinishAfterHours;
+    if (typeof rawMeshFinish === "string") {
+        // 2160 h: Istio's longest workload certificate TTL by default (MAX_WORKLOAD_CERT_TTL, 90 days).
+        const n = /^(0|[1-9][0-9]{0,3})$/.test(rawMeshFinish) ? Number(rawMeshFinish) : NaN;
+        if (n >= 0 && n <= 2160) meshFinishAfterHours = n;
+        else {
+            fail(
+                `pki:meshFinishAfterHours must be a whole number of hours from 0 to 2160 (istiod's workload certificate TTL; 0 only in an incident, every workload restarted); got ${show(rawMeshFinish)}`,
+            );
+        }
+    }
     const offlineRoots = validateOfflineRoots(
         structured("offlineRoots", "map", "a map of root -> { certificate, intermediates, crls }") ?? undefined,
         text.offlineRoot,
@@ -430,6 +444,7 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>): PkiConfi
         caRotation,
         revocations,
         crlPeriodDays,
+        meshFinishAfterHours,
         pkcs12Profile,
         pkcs12Iterations,
         frontEnd,

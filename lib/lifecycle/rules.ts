@@ -50,6 +50,7 @@ import {
     INTERMEDIATE_SLOTS,
     intermediateSlots,
     IntermediateSlot,
+    isMeshSlot,
     isRootSlot,
     ROOT_IDS,
     RootSlot,
@@ -342,6 +343,14 @@ function caProposals(
             if (!soaked(since, now, soakDays)) {
                 waiting.push(
                     `pki:caRotation.${slot} moves to ${to.phase} once ${describePosition(position)} has been deployed ${soakDays} days (since ${day(since)})`,
+                );
+                continue;
+            }
+            // pulumi up refuses a mesh finish before pki:meshFinishAfterHours (plan.ts earlyMeshFinish), whatever the soak.
+            const meshReady = Date.parse(since) + config.meshFinishAfterHours * 3_600_000;
+            if (to.phase === "finish" && isMeshSlot(slot, trust) && now.getTime() < meshReady) {
+                waiting.push(
+                    `pki:caRotation.${slot} moves to finish once its switch has been deployed ${config.meshFinishAfterHours} hours, pki:meshFinishAfterHours (from ${new Date(meshReady).toISOString()})`,
                 );
                 continue;
             }

@@ -115,6 +115,10 @@ export function rootOf(slot: IntermediateSlot, trust: TrustDomains): RootSlot {
 
 export const isRootSlot = (slot: CaSlot): slot is RootSlot => (ROOT_SLOTS as readonly string[]).includes(slot);
 
+/** Whether a CA slot's rotation moves the mesh: its plug-in CAs, or the root above them. */
+export const isMeshSlot = (slot: CaSlot, trust: TrustDomains): boolean =>
+    slot === "meshCa" || slot === rootOf("meshCa", trust);
+
 /** The root slot of a CA slot: a root's own, or the root that signs an issuing CA. */
 export function rootSlotOf(slot: CaSlot, trust: TrustDomains): RootSlot {
     return isRootSlot(slot) ? slot : rootOf(slot, trust);

@@ -28,6 +28,7 @@ import { publicCertificateProblems } from "../pki/publicCert";
 import {
     caSlots,
     intermediateSlots,
+    isMeshSlot,
     INTERMEDIATE_TITLES,
     IntermediateSlot,
     ROOT_IDS,
@@ -968,6 +969,7 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
     let retired: RetiredCa[] = [];
     if (options.deployed !== undefined) {
         problems.push(...transitionProblems(options.deployed.positions, config.caRotation, caSlots(layoutOf(config))));
+        problems.push(...earlyMeshFinish(config, options.deployed, now));
         if (problems.length === 0) {
             const after = retiredAfter({
                 deployed: options.deployed,
@@ -1315,6 +1317,36 @@ export function clientOverlap(config: PkiConfig, endpointId: string): boolean {
         config.caRotation[caSlot].phase === "switch" ||
         config.caRotation[rootOf(caSlot, config.trustDomains)].phase === "switch"
     );
+}
+
+/**
+ * A mesh CA's or mesh root's `finish` sooner than pki:meshFinishAfterHours after its `switch` was
+ * deployed. Workloads keep certificates of the old CA until they renew them (24 h with istiod's
+ * default TTL); at finish their peers stop trusting it (ca-crl.pem revokes an old mesh CA, an old
+ * root leaves root-cert.pem), so mesh mutual TLS fails for every workload not yet renewed. The
+ * lifecycle pipeline waits longer; this keeps a hand-edited stack file from finishing at once.
+ */
+function earlyMeshFinish(config: PkiConfig, deployed: RotationRecord, now: Date): string[] {
+    return caSlots(layoutOf(config))
+        .filter((slot) => isMeshSlot(slot, config.trustDomains))
+        .flatMap((slot) => {
+            const before = deployed.positions[slot];
+            const after = config.caRotation[slot];
+            const since = deployed.positionsSince?.[slot];
+            if (before.phase !== "switch" || after.phase !== "finish" || after.generation !== before.generation)
+                return [];
+            if (since === undefined) return [];
+            const ready = new Date(Date.parse(since) + config.meshFinishAfterHours * 3_600_000);
+            if (now.getTime() >= ready.getTime()) return [];
+            const hours = Math.floor((now.getTime() - Date.parse(since)) / 3_600_000);
+            const stops =
+                slot === "meshCa" ? "ca-crl.pem revokes the old mesh CAs" : "the old root leaves root-cert.pem";
+            return [
+                `pki:caRotation.${slot} moves to finish ${hours} h after its switch was deployed (${since}): workloads keep certificates of the old CA until they renew them ` +
+                    `(within pki:meshFinishAfterHours, ${config.meshFinishAfterHours} h), and at finish ${stops}, so mesh mutual TLS fails for every workload not yet renewed. ` +
+                    `Deploy the finish from ${ready.toISOString()}; in an incident, restart every workload first and set pki:meshFinishAfterHours to 0 for this update`,
+            ];
+        });
 }
 
 /**
