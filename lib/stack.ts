@@ -31,6 +31,7 @@ import {
 import { RootSlot, rootOf, rootSlotOf } from "./plan/hierarchy";
 import { CrlRecord, RevokedEntry, signCrl } from "./pki/crl";
 import { seriesCrlRecord } from "./pki/crlSeries";
+import { unexpiredCertificates } from "./pki/trustBundle";
 import {
     activeCa,
     CaId,
@@ -379,12 +380,17 @@ function buildCas(plan: PkiPlan): CaLayer {
     // DataPower builds the chain from its validation credentials alone (legacy mode wants the leaf's
     // issuer there, PKIX mode the whole chain), not from what the peer sends; with no CRL in its
     // profile, dropping a retired generation from here is what makes it refuse that CA's leaves.
+    // A CA that expired (a root rotation begun after it did) is left out: it verifies nothing any
+    // more, and DataPower takes validation credentials holding an expired certificate down
+    // (ApicClientBundle refuses one). The inventory still lists it there; only this emergency differs.
+    const unexpired = (pem: string): string =>
+        unexpiredCertificates(pem, new Date(Math.max(clockOf(plan).getTime(), Date.now())));
     const dataPowerTrust = (slotId: CaId) => {
         const generations = plan.cas.filter((c) => c.slotId === slotId);
         return joinPemOutputs(
             trustedRoots(rootSlotOfCa(plan, generations[0])),
             ...generations.map((ca) => caCertPems[ca.id]),
-        );
+        ).apply(unexpired);
     };
     const issuingCrls = (slotId: CaId): CrlSource[] => {
         const generations = plan.cas.filter((c) => c.slotId === slotId);

@@ -12,6 +12,7 @@ import { EngineState, runWithStandIn } from "../lib/engine/standIn";
 import * as tlsProvider from "../lib/engine/tlsProvider";
 import { apicPayloads, apicUiPayloads, APIC_MAX_INTERMEDIATES } from "../lib/pki/apic";
 import { buildPkcs12, cachedPkcs12, pkcs12Cache, PKCS12_CACHE_SIZE, PKCS12_MIN_ITERATIONS } from "../lib/pki/pkcs12";
+import { unexpiredCertificates } from "../lib/pki/trustBundle";
 import {
     TEST_ONLY_CA_CERT_PEM,
     TEST_ONLY_CA_KEY_PEM,
@@ -600,15 +601,34 @@ describe("Trust bundles given to APIC's truststore and the UI sidecars' ca.crt",
         assert.deepStrictEqual(
             [...(await refusals(expired.certPem)), ...(await refusals(noCertSign))],
             [
-                `ApicClientBundle serverTrustBundlePem holds CN=Expired root, which expired on ${expiredOn}, so every certificate under it is refused; give the CA that replaced it`,
+                `ApicClientBundle serverTrustBundlePem holds CN=Expired root, which expired on ${expiredOn}: DataPower takes a truststore (validation credentials) ` +
+                    "that holds an expired certificate down at its next reboot or change, and every TLS profile that uses it; leave the expired CA out",
                 `UiApicClient apicTrustPem holds CN=Expired root, which expired on ${expiredOn}, so every certificate under it is refused; give the CA that replaced it`,
                 "ApicClientBundle serverTrustBundlePem holds CN=Signs nothing, a CA certificate whose keyUsage lacks keyCertSign, so verifiers accept nothing it signed; give the root CA that issued the peer's certificates",
                 "UiApicClient apicTrustPem holds CN=Signs nothing, a CA certificate whose keyUsage lacks keyCertSign, so verifiers accept nothing it signed; give the root CA that issued the peer's certificates",
             ],
         );
-        // Beside a valid root (a root rotation begun after the old root expired), it is accepted:
-        // refusing it would block the rotation that ends the outage.
-        assert.deepStrictEqual(await refusals(expired.certPem + TEST_ONLY_CA_CERT_PEM), ["accepted", "accepted"]);
+        // Beside a valid root (a root rotation begun after the old root expired), Envoy's ca.crt
+        // accepts it (refusing it would block the rotation that ends the outage); APIC's truststore
+        // does not: DataPower takes validation credentials holding an expired certificate down.
+        assert.deepStrictEqual(await refusals(expired.certPem + TEST_ONLY_CA_CERT_PEM), [
+            `ApicClientBundle serverTrustBundlePem holds CN=Expired root, which expired on ${expiredOn}: DataPower takes a truststore (validation credentials) ` +
+                "that holds an expired certificate down at its next reboot or change, and every TLS profile that uses it; leave the expired CA out",
+            "accepted",
+        ]);
+    });
+
+    it("leaves an expired CA out of the truststores the stack renders for APIC, keeping the valid ones in order", async () => {
+        const expired = await mintRoot("Expired root", {
+            issuedAt: new Date(justIssued().getTime() - 48 * 3_600_000),
+            validityHours: 24,
+        });
+        const valid = await mintRoot("Valid root");
+        assert.strictEqual(
+            unexpiredCertificates(expired.certPem + valid.certPem + TEST_ONLY_CA_CERT_PEM, new Date()),
+            valid.certPem + TEST_ONLY_CA_CERT_PEM,
+        );
+        assert.strictEqual(unexpiredCertificates(expired.certPem, new Date()), "");
     });
 
     it("checks the gateway's client trust bundle (its Secret's ca.crt) the same way", async () => {

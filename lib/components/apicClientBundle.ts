@@ -43,8 +43,9 @@ export interface ApicClientBundleArgs {
      * APIC's truststore: the root(s) of the gateway's server certificates and every generation of
      * the CA that issues them. DataPower's validation credentials build the chain from their own
      * certificates, not from the ones the gateway sends (legacy mode wants the leaf's issuer there).
-     * Refused unless it holds CA certificates (keyCertSign) only, one unexpired at least: DataPower trusts a
-     * leaf in its validation credentials as itself, a pin that breaks at that leaf's renewal.
+     * Refused unless it holds CA certificates (keyCertSign) only, none expired: DataPower trusts a
+     * leaf in its validation credentials as itself, a pin that breaks at that leaf's renewal, and
+     * takes validation credentials that hold an expired certificate down.
      */
     readonly serverTrustBundlePem: pulumi.Input<string>;
     /**
@@ -162,6 +163,7 @@ export class ApicClientBundle extends pulumi.ComponentResource {
             args.serverTrustBundlePem,
             "ApicClientBundle serverTrustBundlePem",
             this,
+            { dataPower: true },
         );
         const spec = apicClientCert({
             endpointId,

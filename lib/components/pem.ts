@@ -19,16 +19,18 @@ export function joinPemOutputs(...blocks: pulumi.Input<string>[]): pulumi.Output
 
 /**
  * `bundle` as a trust bundle, refused (trustBundleProblem) unless it holds CA certificates
- * only, one unexpired at least: at once when it is plain text (another language passes PEM so), else when
- * the output resolves. `label` names the component and the argument.
+ * only, one unexpired at least (`dataPower`: none expired, for an APIC truststore): at once when it
+ * is plain text (another language passes PEM so), else when the output resolves. `label` names the
+ * component and the argument.
  */
 export function checkedTrustBundle(
     bundle: pulumi.Input<string>,
     label: string,
     resource: pulumi.Resource,
+    options: { dataPower?: boolean } = {},
 ): pulumi.Output<string> {
     const check = (pem: string): string => {
-        const problem = trustBundleProblem(pem, new Date());
+        const problem = trustBundleProblem(pem, new Date(), options);
         // Message alone (hideStack), as keys.ts argumentError: raised in an apply, Pulumi's host
         // would print it with its stack and the resource object.
         if (problem !== undefined) throw new pulumi.ResourceError(`${label} ${problem}`, resource, true);

@@ -50,7 +50,7 @@ function caFlags(cert: crypto.X509Certificate): { ca: boolean; certSign: boolean
  * argument's name ("... holds CN=x, which is not a CA certificate ..."), or undefined. Never
  * quotes the text: a private key pasted by mistake must not reach a log.
  */
-export function trustBundleProblem(pem: unknown, now: Date): string | undefined {
+export function trustBundleProblem(pem: unknown, now: Date, options: { dataPower?: boolean } = {}): string | undefined {
     if (typeof pem !== "string") return `must be PEM text of CA certificates; got ${typeof pem}`;
     const labels = [...pem.matchAll(PEM_HEADER)].map((m) => m[1]);
     const other = labels.find((label) => label !== "CERTIFICATE");
@@ -83,12 +83,29 @@ export function trustBundleProblem(pem: unknown, now: Date): string | undefined 
         }
         if (Date.parse(cert.validTo) < now.getTime()) expired.push(cert);
     }
-    // An expired CA beside a valid one is left alone: a root rotation started after the old root
-    // expired (an outage already) puts both in the bundle, and refusing it would block the way out.
+    // DataPower (an APIC truststore) takes a validation credential that holds an expired
+    // certificate down at its next reboot or change, and every TLS profile that uses it (IBM
+    // technote "One expired certificate brings down all certificates in the DataPower Validation
+    // Credential"): there an expired CA is refused even beside a valid one.
+    if (options.dataPower === true && expired.length > 0) {
+        return (
+            `holds ${subjectOf(expired[0])}, which expired on ${new Date(expired[0].validTo).toISOString()}: DataPower takes a truststore (validation credentials) ` +
+            `that holds an expired certificate down at its next reboot or change, and every TLS profile that uses it; leave the expired CA out`
+        );
+    }
+    // Envoy: an expired CA beside a valid one is left alone: a root rotation started after the old
+    // root expired (an outage already) puts both in the bundle, and refusing it would block the way out.
     if (expired.length === blocks.length) {
         return `holds ${subjectOf(expired[0])}, which expired on ${new Date(expired[0].validTo).toISOString()}, so every certificate under it is refused; give the CA that replaced it`;
     }
     return undefined;
+}
+
+/** The certificates of a PEM bundle still valid at `now`, in order (for a DataPower truststore). */
+export function unexpiredCertificates(pem: string, now: Date): string {
+    return pemBlocks(pem, "CERTIFICATE")
+        .filter((block) => Date.parse(new crypto.X509Certificate(block).validTo) >= now.getTime())
+        .join("");
 }
 
 /**
