@@ -385,10 +385,14 @@ function buildCas(plan: PkiPlan): CaLayer {
     // (ApicClientBundle refuses one). The inventory still lists it there; only this emergency differs.
     const unexpired = (pem: string): string =>
         unexpiredCertificates(pem, new Date(Math.max(clockOf(plan).getTime(), Date.now())));
+    // Oldest first, roots as their CAs: the file changes when a generation comes (prepare) or goes
+    // (finish), not at a switch (DataPower's list is a set, so order asks for no upload).
+    const byGeneration = (cas: readonly CaPlan[]) => [...cas].sort((a, b) => a.generation - b.generation);
     const dataPowerTrust = (slotId: CaId) => {
-        const generations = plan.cas.filter((c) => c.slotId === slotId);
+        const generations = byGeneration(plan.cas.filter((c) => c.slotId === slotId));
+        const rootSlot = rootSlotOfCa(plan, generations[0]);
         return joinPemOutputs(
-            trustedRoots(rootSlotOfCa(plan, generations[0])),
+            ...byGeneration(rootPlans.filter((p) => p.slot === rootSlot)).map((p) => caCertPems[p.id]),
             ...generations.map((ca) => caCertPems[ca.id]),
         ).apply(unexpired);
     };

@@ -639,6 +639,11 @@ for (const rotation of ROOT_ROTATIONS) {
             assert.strictEqual(cacerts(p.prepare, "east")["ca-cert.pem"], cacerts(p.g0, "east")["ca-cert.pem"]);
         });
 
+        it("switch leaves APIC's truststore as prepare wrote it: DataPower's list is a set, so a switch asks for no upload", () => {
+            assert.strictEqual(p.switch.read("apic/ob/truststore.pem"), p.prepare.read("apic/ob/truststore.pem"));
+            assert.strictEqual(p.switch.read("apic/ob/truststore.json"), p.prepare.read("apic/ob/truststore.json"));
+        });
+
         it("prepare and switch: gateway and APIC accept old-root and new-root certificates in every rollout order", async () => {
             // [server certificate, gateway trust, APIC material]. APIC's material of a phase exists only
             // once that phase is deployed, so it never runs ahead of the gateway's pins; the gateway's

@@ -12,6 +12,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
 import { rawConfigFromStackFile } from "../lib/config/load";
+import { PkiConfig } from "../lib/config/types";
 import { validateConfig } from "../lib/config/validate";
 import { EngineState } from "../lib/engine/standIn";
 import * as tlsProvider from "../lib/engine/tlsProvider";
@@ -21,7 +22,8 @@ import { decide } from "../lib/lifecycle/rules";
 import { editStackText } from "../lib/lifecycle/stackEdit";
 import { publicMaxLifetimeDays } from "../lib/pki/publicCert";
 import { RotationRecord } from "../lib/plan/caRotation";
-import { planFromRawConfig } from "../lib/plan/plan";
+import { diffPlans } from "../lib/inventory/diff";
+import { planFromRawConfig, planPki } from "../lib/plan/plan";
 import { deployedRecordOf, renderPlan } from "../lib/render/render";
 import { PeerCheck } from "./envoyVerifier";
 import { apicUiCheck, assertAllAccepted, decide as verdictsOf, uiSidecarCheck } from "./consumers";
@@ -219,6 +221,9 @@ describe("lifecycle on the front end: UI clients, APIC's UI-facing server and cu
     let pendingFile: TestStack;
     let deployed: Rendered;
     let firstCertificate: string;
+    /** The stack file's config deployed on day 0, and that deployment (later tests edit and deploy again). */
+    let dayZeroConfig: PkiConfig;
+    let dayZero: Rendered;
 
     before(async () => {
         stack = new TestStack(tempDir("lifecycle-front"), exampleStack(90));
@@ -228,6 +233,8 @@ describe("lifecycle on the front end: UI clients, APIC's UI-facing server and cu
         firstCertificate = signCsr(ca.issuing, pending.read(CSR_FILE), at(0), 120);
         stack.text = withFirstCertificate(stack.text, firstCertificate, ca.root.certPem);
         deployed = await stack.deploy(at(0), "day-0");
+        dayZeroConfig = validateConfig(rawConfigFromStackFile(stack.file));
+        dayZero = deployed;
     });
 
     it("asks a human for a customer-facing host's first certificate, and proposes nothing for it", async () => {
@@ -483,6 +490,56 @@ describe("lifecycle on the front end: UI clients, APIC's UI-facing server and cu
         );
         assert.ok(!waiting.proposals.some((p) => p.kind === "renew-ui-clients"));
         assert.ok(waiting.proposals.some((p) => p.kind === "renew-apic-ui-servers"));
+    });
+
+    it("asks for no APIC truststore upload at a root's switch, as the diff of the proposed edit does not, and pulumi up takes the edit", () => {
+        const config = dayZeroConfig;
+        const { inventory, record } = readDeployed(dayZero.dir);
+        // Both roots whose certificates APIC checks have been in prepare for a week.
+        const prepared: RotationRecord["positions"] = {
+            ...record.positions,
+            serverRoot: { generation: 1, phase: "prepare" },
+            uiClientRoot: { generation: 1, phase: "prepare" },
+        };
+        const since = { ...record.positionsSince, serverRoot: iso(20), uiClientRoot: iso(20) };
+        const rotating = { ...config, caRotation: prepared };
+        const deployedRecord: RotationRecord = { ...record, positions: prepared, positionsSince: since };
+        const decision = decide({
+            config: rotating,
+            deployed: { inventory, record: deployedRecord },
+            now: at(27),
+            soakDays: 7,
+        });
+        const switches = decision.proposals.filter((p) => p.kind === "advance-ca");
+        assert.deepStrictEqual(
+            switches.map((p) => [p.subject, p.edits.map((e) => e.to), p.afterDeploy]),
+            [
+                [
+                    "pki:caRotation.serverRoot",
+                    ["switch"],
+                    "upload APIC's new UI-facing keystores (apic/ui/<host>/keystore.json)",
+                ],
+                ["pki:caRotation.uiClientRoot", ["switch"], undefined],
+            ],
+        );
+        // pulumi up with the deployed record takes the edit, and its diff asks for no truststore
+        // upload either: the truststores hold both roots from prepare on, in the same order.
+        const base = planPki(rotating, { deployed: deployedRecord, now: at(27) });
+        const head = planPki(
+            {
+                ...rotating,
+                caRotation: {
+                    ...prepared,
+                    serverRoot: { generation: 1, phase: "switch" },
+                    uiClientRoot: { generation: 1, phase: "switch" },
+                },
+            },
+            { deployed: deployedRecord, now: at(27) },
+        );
+        assert.deepStrictEqual(
+            diffPlans(base, head).steps.after.filter((s) => /truststore/.test(s)),
+            [],
+        );
     });
 });
 

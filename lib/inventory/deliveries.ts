@@ -119,9 +119,11 @@ export function placesOf(plan: PkiPlan): Place[] {
     const generations = (slotId: string) => plan.cas.filter((c) => c.slotId === slotId);
     const crlsOf = (cas: readonly CaPlan[]): Content[] => cas.map((c) => crl(c.id));
     // An APIC truststore (DataPower validation credentials): the roots, then every generation of the
-    // issuing CA, oldest first, so that it changes when a generation comes (prepare) or goes (finish).
+    // issuing CA, each oldest first, so that it changes when a generation comes (prepare) or goes
+    // (finish), not at a switch (stack.ts dataPowerTrust).
+    const oldestFirst = (cas: readonly CaPlan[]) => [...cas].sort((a, b) => a.generation - b.generation);
     const dataPowerTrust = (roots: readonly CaPlan[], slotId: string): Content[] =>
-        [...roots, ...generations(slotId)].map((c) => cert(c.id));
+        [...oldestFirst(roots), ...oldestFirst(generations(slotId))].map((c) => cert(c.id));
 
     /** A `kubernetes.io/tls` Secret in the gateway's cluster: a leaf, its chain and key, and what else the reader takes. */
     const leafSecret = (

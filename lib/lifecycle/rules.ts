@@ -57,7 +57,7 @@ import {
     rootOf,
     rootSlotOf,
 } from "../plan/hierarchy";
-import { clientPhaseOf, layoutOf, PkiPlan, planPki } from "../plan/plan";
+import { clientPhaseOf, layoutOf, meshFinishFrom, PkiPlan, planPki } from "../plan/plan";
 
 /** Days a rotation phase stays deployed before the next is proposed, unless told otherwise. */
 export const DEFAULT_SOAK_DAYS = 7;
@@ -347,10 +347,10 @@ function caProposals(
                 continue;
             }
             // pulumi up refuses a mesh finish before pki:meshFinishAfterHours (plan.ts earlyMeshFinish), whatever the soak.
-            const meshReady = Date.parse(since) + config.meshFinishAfterHours * 3_600_000;
-            if (to.phase === "finish" && isMeshSlot(slot, trust) && now.getTime() < meshReady) {
+            const meshReady = meshFinishFrom(config, since);
+            if (to.phase === "finish" && isMeshSlot(slot, trust) && now < meshReady) {
                 waiting.push(
-                    `pki:caRotation.${slot} moves to finish once its switch has been deployed ${config.meshFinishAfterHours} hours, pki:meshFinishAfterHours (from ${new Date(meshReady).toISOString()})`,
+                    `pki:caRotation.${slot} moves to finish once its switch has been deployed ${config.meshFinishAfterHours} hours, pki:meshFinishAfterHours (from ${meshReady.toISOString()})`,
                 );
                 continue;
             }

@@ -1319,6 +1319,10 @@ export function clientOverlap(config: PkiConfig, endpointId: string): boolean {
     );
 }
 
+/** When a mesh CA's or mesh root's finish may be deployed, its switch deployed `since` (ISO 8601). */
+export const meshFinishFrom = (config: PkiConfig, since: string): Date =>
+    new Date(Date.parse(since) + config.meshFinishAfterHours * 3_600_000);
+
 /**
  * A mesh CA's or mesh root's `finish` sooner than pki:meshFinishAfterHours after its `switch` was
  * deployed. Workloads keep certificates of the old CA until they renew them (24 h with istiod's
@@ -1336,7 +1340,7 @@ function earlyMeshFinish(config: PkiConfig, deployed: RotationRecord, now: Date)
             if (before.phase !== "switch" || after.phase !== "finish" || after.generation !== before.generation)
                 return [];
             if (since === undefined) return [];
-            const ready = new Date(Date.parse(since) + config.meshFinishAfterHours * 3_600_000);
+            const ready = meshFinishFrom(config, since);
             if (now.getTime() >= ready.getTime()) return [];
             const hours = Math.floor((now.getTime() - Date.parse(since)) / 3_600_000);
             const stops =
