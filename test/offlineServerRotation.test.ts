@@ -98,7 +98,12 @@ describe("Staged rotation of the gateway-server CA under an offline server root,
     before(async () => {
         for (const phase of ["g0", "prepare", "switch"] as const) await deploy(phase);
         try {
-            await renderNext(configAt("finish"), "finish-refused", state);
+            // The lifecycle's finish edit: the phase alone, the old CA's certificate still in config.
+            await renderNext(
+                { ...configAt("switch"), caRotation: { gatewayServerCa: { generation: 1, phase: "finish" } } },
+                "finish-refused",
+                state,
+            );
         } catch (error) {
             refusal = error as Error;
         }
@@ -124,7 +129,7 @@ describe("Staged rotation of the gateway-server CA under an offline server root,
     const apicUiServes = (phase: Phase): string =>
         p[phase].read(`apic/ui/${APIC_UI_HOST}/server.crt`) + p[phase].read(`apic/ui/${APIC_UI_HOST}/ca-chain.pem`);
 
-    it("refuses the finish, before any resource, until pki:offlineRoots.serverRoot.crls holds the ceremony's series revoking the old CA", () => {
+    it("refuses the finish, before any resource, until the old CA leaves pki:offlineRoots.serverRoot.intermediates and its crls hold the ceremony's series revoking it", () => {
         const old = new crypto.X509Certificate(signed["gateway-server-ca"]);
         // Retired at the CRL period's start, or at the old CA's notBefore when it was signed in this period (as here).
         const retiredAt = new Date(
@@ -133,6 +138,8 @@ describe("Staged rotation of the gateway-server CA under an offline server root,
         assert.strictEqual(
             refusal?.message,
             "invalid stack configuration:\n" +
+                "  - pki:offlineRoots.serverRoot.intermediates.gateway-server-ca is a CA generation this stack no longer has (the finish of its rotation retired it): " +
+                "remove it from pki:offlineRoots.serverRoot.intermediates; this root's CAs are gateway-server-ca-g1\n" +
                 `  - pki:offlineRoots.serverRoot.crls is needed: its retired CA gateway-server-ca (serial ${old.serialNumber}) must be revoked by this root; ` +
                 `on the offline machine run "apic-istio-pki ceremony crl --root <the serverRoot folder> --period-days 7 --periods 13 ` +
                 `--revoke ${old.serialNumber}:superseded:${retiredAt} --out crls.pem" ` +
