@@ -16,7 +16,7 @@ import { editStackText, StackEditError } from "../lib/lifecycle/stackEdit";
 import { INITIAL_ROTATION, parseRecord, RotationRecord } from "../lib/plan/caRotation";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { deployedRecordOf, renderPlan } from "../lib/render/render";
-import { buildCrl } from "../lib/pki/crl";
+import { buildCrl, CrlRecord } from "../lib/pki/crl";
 import { seriesCrlRecord } from "../lib/pki/crlSeries";
 import { createRoot } from "../lib/pki/ceremony";
 import { TEST_ONLY_CA_KEY_PEM } from "./fixtures/testOnlyPki";
@@ -613,6 +613,41 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
         assert.deepStrictEqual(server.republishWhy, [
             "the CRL of server-root published is the one of pki:offlineRoots.serverRoot.crls from 2027-01-04 (valid until 2027-01-18); " +
                 "the series' CRL from 2027-01-11 is valid now; after the update give each endpoint's TLS client profile its new " +
+                "apic/<endpoint>/truststore.crl (stack output apicBundles.<endpoint>.truststoreCrlPem) where DataPower checks the gateway's CRLs",
+        ]);
+
+        // A shared offline root: its CRL goes to APIC only when APIC has a truststore.crl (its
+        // gateway-server CA's CRL is published); a revoked APIC client alone gives the gateway's ca.crl only.
+        const shared = validateConfig({
+            ...rawConfigFromStackFile(stackFile),
+            trustDomains: "shared",
+            offlineRoots: JSON.stringify({
+                root: { certificate: root.certPem, intermediates: {}, crls: series.join("") },
+            }),
+        });
+        const periodic = (id: string): [string, CrlRecord] => [
+            id,
+            { number: 1, digest: "", thisUpdate: at(0), nextUpdate: at(28), renewal: "period", published: true },
+        ];
+        const sharedRoot = (...cas: [string, CrlRecord][]) =>
+            decide({
+                config: shared,
+                deployed: {
+                    ...deployed,
+                    record: {
+                        ...deployed.record,
+                        crls: { root: seriesCrlRecord(series[1]), ...Object.fromEntries(cas) },
+                    },
+                },
+                now: new Date(at(7)),
+                soakDays: 7,
+            }).republishWhy.filter((why) => why.startsWith("the CRL of root "));
+        const rootDue =
+            "the CRL of root published is the one of pki:offlineRoots.root.crls from 2027-01-04 (valid until 2027-01-18); " +
+            "the series' CRL from 2027-01-11 is valid now";
+        assert.deepStrictEqual(sharedRoot(periodic("apic-client-ca")), [rootDue]);
+        assert.deepStrictEqual(sharedRoot(periodic("apic-client-ca"), periodic("gateway-server-ca-g1")), [
+            `${rootDue}; after the update give each endpoint's TLS client profile its new ` +
                 "apic/<endpoint>/truststore.crl (stack output apicBundles.<endpoint>.truststoreCrlPem) where DataPower checks the gateway's CRLs",
         ]);
     });

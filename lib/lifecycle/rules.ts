@@ -48,7 +48,6 @@ import {
 import {
     caSlots,
     INTERMEDIATE_SLOTS,
-    intermediateSlots,
     IntermediateSlot,
     isMeshSlot,
     isRootSlot,
@@ -156,24 +155,29 @@ function expired(deployed: Deployed, now: Date): string[] {
     return [...certificates, ...crls];
 }
 
+const GATEWAY_SERVER_CA = /^gateway-server-ca(-g\d+)?$/;
+const UI_CLIENT_CA = /^ui-client-ca(-g\d+)?$/;
+
 /**
  * What else a re-signed CRL needs after the update: the UI client CA's goes into APIC's UI-facing
  * truststore and the gateway-server CA's into APIC's TLS client profiles, which no update reaches
  * (a gateway's ca.crl is in its Secret). A CRL loaded there and never replaced expires.
  */
-const crlDelivery = (caId: string, uiCallers: boolean): string => {
+const crlDelivery = (caId: string, record: RotationRecord): string => {
     const ui = `load ${APIC_UI_DIR}/truststore.crl (stack output frontEnd.apic.truststoreCrlPem) where DataPower checks the UI clients' CRLs`;
     const gateway =
         "give each endpoint's TLS client profile its new apic/<endpoint>/truststore.crl (stack output apicBundles.<endpoint>.truststoreCrlPem) where DataPower checks the gateway's CRLs";
-    // A root's CRL (an offline root's, from its series) rides in the same files as its CAs' CRLs.
+    // A root's CRL (an offline root's, from its series) rides in the same files as its CAs' CRLs:
+    // the shared root's only in those APIC has, whose issuing CA's CRL is published (a revoked APIC
+    // client alone gives only the gateway's ca.crl, which the update itself reaches).
+    const publishes = (ca: RegExp) =>
+        Object.entries(record.crls ?? {}).some(([id, crl]) => crl.published && ca.test(id));
     const deliveries = /^ui-client-(ca(-g\d+)?|root)$/.test(caId)
         ? [ui]
         : /^(gateway-server-ca(-g\d+)?|server-root)$/.test(caId)
           ? [gateway]
           : caId === "root"
-            ? uiCallers
-                ? [gateway, ui]
-                : [gateway]
+            ? [...(publishes(GATEWAY_SERVER_CA) ? [gateway] : []), ...(publishes(UI_CLIENT_CA) ? [ui] : [])]
             : [];
     return deliveries.length === 0 ? "" : `; after the update ${deliveries.join(", and ")}`;
 };
@@ -184,13 +188,12 @@ const crlDelivery = (caId: string, uiCallers: boolean): string => {
  * else may run an update for it: the mesh's other CRLs are valid as long as their CAs).
  */
 function crlsDue(config: PkiConfig, record: RotationRecord, now: Date): string[] {
-    const uiCallers = intermediateSlots(layoutOf(config)).includes("uiClientCa");
     const start = periodStart(now, config.crlPeriodDays);
     const periodic = Object.entries(record.crls ?? {})
         .filter(([, crl]) => crl.published && crl.renewal === "period" && Date.parse(crl.thisUpdate) < start.getTime())
         .map(
             ([id, crl]) =>
-                `the CRL of ${id} was signed for the period from ${day(crl.thisUpdate)}; a new ${config.crlPeriodDays}-day period began ${day(start)} (valid until ${day(crl.nextUpdate)})${crlDelivery(id, uiCallers)}`,
+                `the CRL of ${id} was signed for the period from ${day(crl.thisUpdate)}; a new ${config.crlPeriodDays}-day period began ${day(start)} (valid until ${day(crl.nextUpdate)})${crlDelivery(id, record)}`,
         );
     const series = Object.entries(record.crls ?? {})
         .filter(([, crl]) => crl.published && crl.renewal === "series")
@@ -203,7 +206,7 @@ function crlsDue(config: PkiConfig, record: RotationRecord, now: Date): string[]
                 ? []
                 : [
                       `the CRL of ${id} published is the one of pki:offlineRoots.${slot}.crls from ${day(crl.thisUpdate)} (valid until ${day(crl.nextUpdate)}); ` +
-                          `the series' CRL from ${day(next.thisUpdate)} is valid now${crlDelivery(id, uiCallers)}`,
+                          `the series' CRL from ${day(next.thisUpdate)} is valid now${crlDelivery(id, record)}`,
                   ];
         });
     return [...periodic, ...series];

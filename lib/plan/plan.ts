@@ -965,7 +965,11 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
             );
         }
     }
-    const pendingIntermediates = offlineProblems(config, cas, problems);
+    // Certificates of the ceremony this stack no longer uses do not stop a finish from working out
+    // what it retires, so that one refusal asks for their removal and the root's CRL series at once.
+    const offlineIssues: string[] = [];
+    const pendingIntermediates = offlineProblems(config, cas, offlineIssues);
+    const offlineIssuesAt = problems.length;
     let retired: RetiredCa[] = [];
     if (options.deployed !== undefined) {
         problems.push(...transitionProblems(options.deployed.positions, config.caRotation, caSlots(layoutOf(config))));
@@ -982,6 +986,7 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
             problems.push(...after.problems);
         }
     }
+    problems.splice(offlineIssuesAt, 0, ...offlineIssues);
     const crls = planCrls(config, cas, retired, revoked, now, options.deployed?.meshCrlSince !== undefined, problems);
     const meshEpochChange =
         meshEpochProblem(config, crls, options.deployed) ??
@@ -1440,13 +1445,19 @@ function unsafeCutover(endpointId: string, deployed: DeployedClient, epoch: numb
 function offlineProblems(config: PkiConfig, cas: readonly CaPlan[], problems: string[]): CaId[] {
     const pending = new Set<CaId>();
     for (const [slot, offline] of Object.entries(config.offlineRoots) as [RootSlot, OfflineRootConfig][]) {
-        const below = cas.filter((c) => c.role !== "root" && c.issuer?.startsWith(ROOT_IDS[slot])).map((c) => c.id);
+        const belowCas = cas.filter((c) => c.role !== "root" && c.issuer?.startsWith(ROOT_IDS[slot]));
+        const below = belowCas.map((c) => c.id);
         for (const id of Object.keys(offline.intermediates)) {
-            if (!below.includes(id)) {
-                problems.push(
-                    `pki:offlineRoots.${slot}.intermediates.${id} is not a CA this root signs in this stack; its CAs are ${below.join(", ")}`,
-                );
-            }
+            if (below.includes(id)) continue;
+            // A generation older than any this stack still has: the finish of its rotation retired it.
+            const retired = belowCas.some((c) =>
+                Array.from({ length: c.generation }, (_, g) => caInstanceId(c.slotId, g)).includes(id),
+            );
+            problems.push(
+                retired
+                    ? `pki:offlineRoots.${slot}.intermediates.${id} is a CA generation this stack no longer has (the finish of its rotation retired it): remove it from pki:offlineRoots.${slot}.intermediates; this root's CAs are ${below.join(", ")}`
+                    : `pki:offlineRoots.${slot}.intermediates.${id} is not a CA this root signs in this stack; its CAs are ${below.join(", ")}`,
+            );
         }
         for (const id of below.filter((id) => offline.intermediates[id] === undefined)) pending.add(id);
     }
