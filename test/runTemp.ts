@@ -11,16 +11,23 @@ import * as path from "path";
 export const RUN_TEMP_VARIABLE = "APIC_ISTIO_PKI_TEST_TMP";
 
 /**
+ * Free space /dev/shm must have to hold a run: a run peaks at about 45 MB there, and Chromium (the
+ * pictures' test) uses /dev/shm too; a container's default /dev/shm is 64 MB.
+ */
+export const SHM_FREE_BYTES = 512 * 1024 * 1024;
+
+/**
  * Where a run's folder goes: TMPDIR when the user set one; otherwise /dev/shm where it is a
- * writable folder, else the machine's temp folder. A run creates some thousands of files (renders,
- * keys, git repositories): on the CI machines' ext4 disk each costs about 0.3 ms of kernel time,
- * on the tmpfs of /dev/shm 0.01 ms, which takes about 4 s of CPU off a run.
+ * writable folder with SHM_FREE_BYTES free, else the machine's temp folder. A run creates some
+ * thousands of files (renders, keys, git repositories): on the CI machines' ext4 disk each costs
+ * about 0.3 ms of kernel time, on the tmpfs of /dev/shm 0.01 ms, which takes about 4 s of CPU off a run.
  */
 export function runTempBase(): string {
     if (process.env.TMPDIR) return os.tmpdir();
     try {
         fs.accessSync("/dev/shm", fs.constants.W_OK | fs.constants.X_OK);
-        if (fs.statSync("/dev/shm").isDirectory()) return "/dev/shm";
+        const { bavail, bsize } = fs.statfsSync("/dev/shm");
+        if (fs.statSync("/dev/shm").isDirectory() && bavail * bsize >= SHM_FREE_BYTES) return "/dev/shm";
     } catch {
         // no /dev/shm here (macOS) or not ours to write
     }
