@@ -6,7 +6,7 @@ import { KeyAlgorithm } from "../config/types";
 import { hasControlCharacter, Json, showJson } from "../config/values";
 import { defaultEarlyRenewalDays, MAX_COMMON_NAME_LENGTH, MAX_VALIDITY_DAYS } from "../config/validate";
 import { CA_USES, KeySpec, LeafPlan, rotatedName } from "../plan/plan";
-import { pemBlocks, privateKeyLabel } from "../pki/pem";
+import { pastedKeyProblem, pemBlocks, privateKeyLabel } from "../pki/pem";
 import { joinPemOutputs } from "./pem";
 
 /**
@@ -393,7 +393,7 @@ export function issuerProblem(parts: IssuerParts): string | undefined {
     for (const name of ["certPem", "chainPem", "rootCertPem"] as const) {
         const label = privateKeyLabel(parts[name] ?? "");
         if (label !== undefined) {
-            return `${name} holds a private key (a "${label}" PEM block): certificates are handed out and stored in clear, so take the key out (and replace it if the text has been shared); give certificates only`;
+            return `${name} ${pastedKeyProblem(label, "certificates are handed out and stored in clear", "certificates only")}`;
         }
     }
     let cert: crypto.X509Certificate;

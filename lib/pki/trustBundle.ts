@@ -19,7 +19,7 @@ import {
 } from "@peculiar/asn1-x509";
 import { parseCrl } from "./crl";
 import { crlSignedBy } from "./crlSeries";
-import { pemBlocks } from "./pem";
+import { pastedKeyProblem, pemBlocks } from "./pem";
 
 /** A PEM header: a block whose END line is missing or mangled still counts. */
 const PEM_HEADER = /-----BEGIN ([^-\r\n]*)-----/g;
@@ -56,7 +56,11 @@ export function trustBundleProblem(pem: unknown, now: Date, options: { dataPower
     const other = labels.find((label) => label !== "CERTIFICATE");
     if (other !== undefined) {
         return other.includes("PRIVATE KEY")
-            ? `holds a private key (a "${other}" PEM block): a trust bundle is copied in clear to wherever it is used, so take the key out (and replace it if the text has been shared); give CA certificates only`
+            ? pastedKeyProblem(
+                  other,
+                  "a trust bundle is copied in clear to wherever it is used",
+                  "CA certificates only",
+              )
             : `holds a "${other}" PEM block; a trust bundle takes CA certificates only`;
     }
     const blocks = pem.match(CERTIFICATE_BLOCK) ?? [];
@@ -127,7 +131,7 @@ export function crlBundleProblem(
     const other = labels.find((label) => label !== "X509 CRL");
     if (other !== undefined) {
         return other.includes("PRIVATE KEY")
-            ? `holds a private key (a "${other}" PEM block): ca.crl is copied in clear into every Secret that carries it, so take the key out (and replace it if the text has been shared); give CRLs only`
+            ? pastedKeyProblem(other, "ca.crl is copied in clear into every Secret that carries it", "CRLs only")
             : `holds a "${other}" PEM block; ca.crl takes CRLs ("X509 CRL" blocks) only`;
     }
     const blocks = pemBlocks(crlPem, "X509 CRL");
