@@ -3,6 +3,7 @@ import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { pemBlocks } from "../pki/pem";
 import { crlBundleProblem, trustBundleProblem } from "../pki/trustBundle";
+import { subjectOf } from "../pki/x509";
 
 /** Concatenate PEM blocks, each ending in exactly one newline (the provider's own format). */
 export function joinPem(...blocks: string[]): string {
@@ -54,7 +55,7 @@ export function onlyRootsWithCrl(
         const cert = new crypto.X509Certificate(pem);
         if (!cert.checkIssued(cert) || !cert.verify(cert.publicKey)) {
             throw new pulumi.ResourceError(
-                `${names.component}: ${names.bundle} holds ${cert.subject.replace(/\n/g, ", ")}, which is not a self-signed root, ` +
+                `${names.component}: ${names.bundle} holds ${subjectOf(cert)}, which is not a self-signed root, ` +
                     `and ${names.crl} is set: Envoy makes every certificate of ca.crt a trust anchor, stops the chain there and then finds no CRL for it, ` +
                     `so ${names.refused} would be refused (envoyproxy/envoy#29197). Give only the root(s) in ${names.bundle}; ${names.sender}`,
                 resource,

@@ -20,12 +20,11 @@ import {
 import { parseCrl } from "./crl";
 import { crlSignedBy } from "./crlSeries";
 import { pastedKeyProblem, pemBlocks } from "./pem";
+import { subjectOf } from "./x509";
 
 /** A PEM header: a block whose END line is missing or mangled still counts. */
 const PEM_HEADER = /-----BEGIN ([^-\r\n]*)-----/g;
 const CERTIFICATE_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
-
-const subjectOf = (cert: crypto.X509Certificate): string => cert.subject.replace(/\n/g, ", ");
 
 /**
  * What the certificate says of itself as a CA: basicConstraints cA, and whether its keyUsage
@@ -157,7 +156,7 @@ export function crlBundleProblem(
     for (const root of pemBlocks(caCrtPem, "CERTIFICATE")) {
         if (!crls.some((crl) => crlSignedBy(crl.pem, root))) {
             return (
-                `holds no CRL signed by ${new crypto.X509Certificate(root).subject.replace(/\n/g, ", ")} of ${names.bundle}: once ca.crl is set Envoy checks a CRL ` +
+                `holds no CRL signed by ${subjectOf(new crypto.X509Certificate(root))} of ${names.bundle}: once ca.crl is set Envoy checks a CRL ` +
                 `for every certificate of the peer's chain, the root's included (CRL_CHECK_ALL), so ${names.refused} would be refused; add that root's CRL`
             );
         }
