@@ -8,17 +8,10 @@ import { defaultEarlyRenewalDays, MAX_COMMON_NAME_LENGTH, MAX_VALIDITY_DAYS } fr
 import { CA_USES, KeySpec, LeafPlan, rotatedName } from "../plan/plan";
 import { pastedKeyProblem, pemBlocks, privateKeyLabel } from "../pki/pem";
 import { subjectOf } from "../pki/x509";
+import { argumentError } from "./errors";
 import { joinPemOutputs } from "./pem";
 
-/**
- * The error a component raises for a bad argument. Raised in an apply (a check of PEMs that come
- * as outputs), it reaches Pulumi's host as an unhandled rejection, which the host prints with its
- * stack and every member, the resource object's too, unless the ResourceError asks for its
- * message alone (hideStack).
- */
-export function argumentError(message: string, resource: pulumi.Resource): pulumi.ResourceError {
-    return new pulumi.ResourceError(message, resource, true);
-}
+export { argumentError };
 
 /** The key and validity settings of a component's certificate, as its args give them. */
 export interface CertificateSettings {
