@@ -6,18 +6,12 @@ import { KeyAlgorithm } from "../config/types";
 import { hasControlCharacter, Json, showJson } from "../config/values";
 import { defaultEarlyRenewalDays, MAX_COMMON_NAME_LENGTH, MAX_VALIDITY_DAYS } from "../config/validate";
 import { CA_USES, KeySpec, LeafPlan, rotatedName } from "../plan/plan";
-import { pemBlocks, privateKeyLabel } from "../pki/pem";
+import { pastedKeyProblem, pemBlocks, privateKeyLabel } from "../pki/pem";
+import { subjectOf } from "../pki/x509";
+import { argumentError } from "./errors";
 import { joinPemOutputs } from "./pem";
 
-/**
- * The error a component raises for a bad argument. Raised in an apply (a check of PEMs that come
- * as outputs), it reaches Pulumi's host as an unhandled rejection, which the host prints with its
- * stack and every member, the resource object's too, unless the ResourceError asks for its
- * message alone (hideStack).
- */
-export function argumentError(message: string, resource: pulumi.Resource): pulumi.ResourceError {
-    return new pulumi.ResourceError(message, resource, true);
-}
+export { argumentError };
 
 /** The key and validity settings of a component's certificate, as its args give them. */
 export interface CertificateSettings {
@@ -393,7 +387,7 @@ export function issuerProblem(parts: IssuerParts): string | undefined {
     for (const name of ["certPem", "chainPem", "rootCertPem"] as const) {
         const label = privateKeyLabel(parts[name] ?? "");
         if (label !== undefined) {
-            return `${name} holds a private key (a "${label}" PEM block): certificates are handed out and stored in clear, so take the key out (and replace it if the text has been shared); give certificates only`;
+            return `${name} ${pastedKeyProblem(label, "certificates are handed out and stored in clear", "certificates only")}`;
         }
     }
     let cert: crypto.X509Certificate;
@@ -402,7 +396,7 @@ export function issuerProblem(parts: IssuerParts): string | undefined {
     } catch {
         return "certPem is not a certificate in PEM";
     }
-    if (!cert.ca) return `certPem (${cert.subject.replace(/\n/g, ", ")}) is not a CA certificate (CA:FALSE)`;
+    if (!cert.ca) return `certPem (${subjectOf(cert)}) is not a CA certificate (CA:FALSE)`;
     let key: crypto.KeyObject;
     try {
         key = crypto.createPrivateKey(parts.privateKeyPem);
@@ -415,14 +409,14 @@ export function issuerProblem(parts: IssuerParts): string | undefined {
     const signedBy = (lower: crypto.X509Certificate, upper: crypto.X509Certificate): boolean =>
         lower.checkIssued(upper) && lower.verify(upper.publicKey);
     if (parts.root === true && !signedBy(cert, cert)) {
-        return `certPem (${cert.subject.replace(/\n/g, ", ")}) is not a self-signed root; give a root here, or this CA as issuer with its chainPem and rootCertPem`;
+        return `certPem (${subjectOf(cert)}) is not a self-signed root; give a root here, or this CA as issuer with its chainPem and rootCertPem`;
     }
     const chain = [cert];
     const isRoot = signedBy(cert, cert);
     // Left out, chainPem is "" (a root signs): a CA below the root would hand out chains that
     // stop at it, which no verifier holding only the root can complete.
     if (parts.chainPem === undefined && !isRoot) {
-        return `chainPem is missing and certPem (${cert.subject.replace(/\n/g, ", ")}) is not a root; give its certificate and every CA above it, up to the root`;
+        return `chainPem is missing and certPem (${subjectOf(cert)}) is not a root; give its certificate and every CA above it, up to the root`;
     }
     if (parts.chainPem !== undefined) {
         const blocks = pemBlocks(parts.chainPem, "CERTIFICATE").map((pem) => new crypto.X509Certificate(pem));
@@ -432,7 +426,7 @@ export function issuerProblem(parts: IssuerParts): string | undefined {
         if (blocks.length > 0 && !blocks[0].raw.equals(cert.raw)) return "chainPem does not start with certPem";
         for (let i = 1; i < blocks.length; i++) {
             if (!signedBy(blocks[i - 1], blocks[i])) {
-                return `chainPem is not a chain: ${blocks[i - 1].subject.replace(/\n/g, ", ")} is not signed by the certificate after it`;
+                return `chainPem is not a chain: ${subjectOf(blocks[i - 1])} is not signed by the certificate after it`;
             }
             chain.push(blocks[i]);
         }
@@ -447,7 +441,7 @@ export function issuerProblem(parts: IssuerParts): string | undefined {
         if (!root.ca || !signedBy(root, root)) return "rootCertPem is not a self-signed root CA certificate";
         const top = chain[chain.length - 1];
         if (!top.raw.equals(root.raw) && !signedBy(top, root)) {
-            return `the chain does not lead to rootCertPem: ${top.subject.replace(/\n/g, ", ")} is not signed by it`;
+            return `the chain does not lead to rootCertPem: ${subjectOf(top)} is not signed by it`;
         }
     }
     return undefined;

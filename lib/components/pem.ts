@@ -3,6 +3,8 @@ import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { pemBlocks } from "../pki/pem";
 import { crlBundleProblem, trustBundleProblem } from "../pki/trustBundle";
+import { subjectOf } from "../pki/x509";
+import { argumentError } from "./errors";
 
 /** Concatenate PEM blocks, each ending in exactly one newline (the provider's own format). */
 export function joinPem(...blocks: string[]): string {
@@ -31,9 +33,7 @@ export function checkedTrustBundle(
 ): pulumi.Output<string> {
     const check = (pem: string): string => {
         const problem = trustBundleProblem(pem, new Date(), options);
-        // Message alone (hideStack), as keys.ts argumentError: raised in an apply, Pulumi's host
-        // would print it with its stack and the resource object.
-        if (problem !== undefined) throw new pulumi.ResourceError(`${label} ${problem}`, resource, true);
+        if (problem !== undefined) throw argumentError(`${label} ${problem}`, resource);
         return pem;
     };
     if (pulumi.Output.isInstance(bundle) || bundle instanceof Promise) return pulumi.output(bundle).apply(check);
@@ -53,12 +53,11 @@ export function onlyRootsWithCrl(
     for (const pem of pemBlocks(caCrt, "CERTIFICATE")) {
         const cert = new crypto.X509Certificate(pem);
         if (!cert.checkIssued(cert) || !cert.verify(cert.publicKey)) {
-            throw new pulumi.ResourceError(
-                `${names.component}: ${names.bundle} holds ${cert.subject.replace(/\n/g, ", ")}, which is not a self-signed root, ` +
+            throw argumentError(
+                `${names.component}: ${names.bundle} holds ${subjectOf(cert)}, which is not a self-signed root, ` +
                     `and ${names.crl} is set: Envoy makes every certificate of ca.crt a trust anchor, stops the chain there and then finds no CRL for it, ` +
                     `so ${names.refused} would be refused (envoyproxy/envoy#29197). Give only the root(s) in ${names.bundle}; ${names.sender}`,
                 resource,
-                true,
             );
         }
     }
@@ -78,7 +77,7 @@ export function checkedCrls(
     return pulumi.all([caCrt, crlPem]).apply(([roots, crls]) => {
         const problem = crlBundleProblem(crls, roots, new Date(), names);
         if (problem !== undefined) {
-            throw new pulumi.ResourceError(`${names.component}: ${names.crl} ${problem}`, resource, true);
+            throw argumentError(`${names.component}: ${names.crl} ${problem}`, resource);
         }
         return crls;
     });

@@ -12,6 +12,14 @@ export function privateKeyLabel(text: string): string | undefined {
     return /-----BEGIN ([A-Z0-9 ]*PRIVATE KEY)-----/.exec(text)?.[1];
 }
 
+/**
+ * The refusal of a private key pasted with public material (the end of a sentence that starts
+ * with the argument's name): `label` its PEM label, `clear` where the text goes in clear, `give`
+ * what belongs there instead. Never quotes the text.
+ */
+export const pastedKeyProblem = (label: string, clear: string, give: string): string =>
+    `holds a private key (a "${label}" PEM block): ${clear}, so take the key out (and replace it if the text has been shared); give ${give}`;
+
 /** Every PEM block of one type in a text, in order, each ending in one newline. */
 export function pemBlocks(text: string, label: string): string[] {
     const blocks = text.match(new RegExp(`-----BEGIN ${label}-----[\\s\\S]+?-----END ${label}-----`, "g")) ?? [];

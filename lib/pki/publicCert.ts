@@ -8,6 +8,7 @@ import * as crypto from "crypto";
 import * as tls from "tls";
 import { pemBlocks } from "./pem";
 import { spkiPin } from "./pins";
+import { subjectOf } from "./x509";
 
 const DAY_MS = 86_400_000;
 
@@ -48,8 +49,6 @@ export function dnsNameCovers(san: string, host: string): boolean {
     const dot = b.indexOf(".");
     return dot > 0 && b.slice(dot + 1) === a.slice(2);
 }
-
-const subjectOf = (c: crypto.X509Certificate): string => c.subject.replace(/\n/g, ", ");
 
 /** Node's bundled Mozilla store, parsed once: every plan of a stack with customer-facing certificates checks them against it. */
 let mozillaRoots: crypto.X509Certificate[] | undefined;

@@ -19,13 +19,12 @@ import {
 } from "@peculiar/asn1-x509";
 import { parseCrl } from "./crl";
 import { crlSignedBy } from "./crlSeries";
-import { pemBlocks } from "./pem";
+import { pastedKeyProblem, pemBlocks } from "./pem";
+import { subjectOf } from "./x509";
 
 /** A PEM header: a block whose END line is missing or mangled still counts. */
 const PEM_HEADER = /-----BEGIN ([^-\r\n]*)-----/g;
 const CERTIFICATE_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
-
-const subjectOf = (cert: crypto.X509Certificate): string => cert.subject.replace(/\n/g, ", ");
 
 /**
  * What the certificate says of itself as a CA: basicConstraints cA, and whether its keyUsage
@@ -56,7 +55,11 @@ export function trustBundleProblem(pem: unknown, now: Date, options: { dataPower
     const other = labels.find((label) => label !== "CERTIFICATE");
     if (other !== undefined) {
         return other.includes("PRIVATE KEY")
-            ? `holds a private key (a "${other}" PEM block): a trust bundle is copied in clear to wherever it is used, so take the key out (and replace it if the text has been shared); give CA certificates only`
+            ? pastedKeyProblem(
+                  other,
+                  "a trust bundle is copied in clear to wherever it is used",
+                  "CA certificates only",
+              )
             : `holds a "${other}" PEM block; a trust bundle takes CA certificates only`;
     }
     const blocks = pem.match(CERTIFICATE_BLOCK) ?? [];
@@ -127,7 +130,7 @@ export function crlBundleProblem(
     const other = labels.find((label) => label !== "X509 CRL");
     if (other !== undefined) {
         return other.includes("PRIVATE KEY")
-            ? `holds a private key (a "${other}" PEM block): ca.crl is copied in clear into every Secret that carries it, so take the key out (and replace it if the text has been shared); give CRLs only`
+            ? pastedKeyProblem(other, "ca.crl is copied in clear into every Secret that carries it", "CRLs only")
             : `holds a "${other}" PEM block; ca.crl takes CRLs ("X509 CRL" blocks) only`;
     }
     const blocks = pemBlocks(crlPem, "X509 CRL");
@@ -153,7 +156,7 @@ export function crlBundleProblem(
     for (const root of pemBlocks(caCrtPem, "CERTIFICATE")) {
         if (!crls.some((crl) => crlSignedBy(crl.pem, root))) {
             return (
-                `holds no CRL signed by ${new crypto.X509Certificate(root).subject.replace(/\n/g, ", ")} of ${names.bundle}: once ca.crl is set Envoy checks a CRL ` +
+                `holds no CRL signed by ${subjectOf(new crypto.X509Certificate(root))} of ${names.bundle}: once ca.crl is set Envoy checks a CRL ` +
                 `for every certificate of the peer's chain, the root's included (CRL_CHECK_ALL), so ${names.refused} would be refused; add that root's CRL`
             );
         }

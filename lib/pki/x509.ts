@@ -19,6 +19,9 @@ import {
 } from "@peculiar/asn1-x509";
 import { pemDecode } from "./pem";
 
+/** A certificate's subject on one line, as messages show it ("O=Bank, CN=Bank root"). */
+export const subjectOf = (cert: crypto.X509Certificate): string => cert.subject.replace(/\n/g, ", ");
+
 const SIGNATURE_OIDS = {
     sha256WithRsa: "1.2.840.113549.1.1.11",
     ecdsaWithSha256: "1.2.840.10045.4.3.2",

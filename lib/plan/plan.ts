@@ -609,13 +609,15 @@ function finishingRotations(
  * certificate's epoch, so that revoking a certificate also issues its successor.
  */
 function clientEpoch(config: PkiConfig, endpointId: string): number {
-    const { rotation } = config;
-    return pastRevoked(
-        config,
-        endpointId,
-        rotation.leafEpoch + rotation.apicClientEpoch + (rotation.endpoints[endpointId]?.clientEpoch ?? 0),
-    );
+    return pastRevoked(config, endpointId, configuredClientEpoch(config, endpointId));
 }
+
+/** An endpoint's APIC client epoch as configured, before revocations push it past theirs. */
+const configuredClientEpoch = ({ rotation }: PkiConfig, endpointId: string): number =>
+    rotation.leafEpoch + rotation.apicClientEpoch + (rotation.endpoints[endpointId]?.clientEpoch ?? 0);
+
+/** The UI clients' epoch as configured, before revocations push one past theirs. */
+const configuredUiClientEpoch = ({ rotation }: PkiConfig): number => rotation.leafEpoch + rotation.uiClientEpoch;
 
 /**
  * Why every epoch only goes up: an epoch names the key it made (`<name>-r<epoch>`) and the
@@ -682,7 +684,7 @@ function loweredFrontEndEpochs(
         const newest = newestOf(deployed.clients[uiClientRecordKey(c.name)] ?? []);
         if (newest === undefined || c.leaf.epoch >= newest.epoch || dropped.has(uiClientRecordKey(c.name))) return [];
         // The configured part of the epoch, before revocations pushed it: uiClientEpoch must make up the rest.
-        const configured = rotation.leafEpoch + rotation.uiClientEpoch + generationOf(c.leaf.issuer);
+        const configured = configuredUiClientEpoch(config) + generationOf(c.leaf.issuer);
         return [
             `the client certificate of UI service "${c.name}" would go back from epoch ${newest.epoch} (deployed, serial ${newest.serialHex}) to ${c.leaf.epoch}: ` +
                 `${EPOCHS_ONLY_GO_UP}; removing an entry of pki:revocations lowers it too and takes the revoked serial out of APIC's UI truststore CRL. ` +
@@ -854,11 +856,7 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
             const previous = replaced !== undefined && !isRevoked(g.id, replaced) ? [replaced] : [];
             const newest = history.at(-1);
             if (newest !== undefined && client.epoch < newest.epoch && !dropped.has(g.id)) {
-                const configured =
-                    rotation.leafEpoch +
-                    rotation.apicClientEpoch +
-                    (rotation.endpoints[g.id]?.clientEpoch ?? 0) +
-                    apicClientCa.generation;
+                const configured = configuredClientEpoch(config, g.id) + apicClientCa.generation;
                 problems.push(loweredClientEpoch(config, g.id, newest, { epoch: client.epoch, configured }));
             }
             const overlapping = clientOverlap(config, g.id);
@@ -1044,11 +1042,8 @@ function planFrontEnd(config: PkiConfig, cas: readonly CaPlan[], apicServerCa: C
                     name: s.kubernetesName,
                     identity,
                     epoch:
-                        pastRevoked(
-                            config,
-                            uiClientRecordKey(s.kubernetesName),
-                            rotation.leafEpoch + rotation.uiClientEpoch,
-                        ) + (uiClientCa?.generation ?? 0),
+                        pastRevoked(config, uiClientRecordKey(s.kubernetesName), configuredUiClientEpoch(config)) +
+                        (uiClientCa?.generation ?? 0),
                     issuer: uiClientCa?.id,
                     ...leafOptions,
                 }),
