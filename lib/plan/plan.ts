@@ -640,13 +640,24 @@ function loweredClientEpoch(
     client: { epoch: number; configured: number },
 ): string {
     const own = config.rotation.endpoints[endpointId]?.clientEpoch ?? 0;
-    return (
-        `the APIC client of endpoint "${endpointId}" would go back from epoch ${newest.epoch} (deployed, serial ${newest.serialHex}) to ${client.epoch}: ` +
-        `${EPOCHS_ONLY_GO_UP}; removing an entry of pki:revocations ` +
-        `lowers it too and takes the revoked serial out of the gateway's CRL. Keep the revocation until its certificate would have expired, ` +
-        `or set pki:rotation.endpoints.${endpointId}.clientEpoch to ${own + newest.epoch - client.configured}`
+    return loweredRevocableEpoch(
+        `the APIC client of endpoint "${endpointId}"`,
+        newest,
+        client.epoch,
+        "the gateway's CRL",
+        `pki:rotation.endpoints.${endpointId}.clientEpoch to ${own + newest.epoch - client.configured}`,
     );
 }
+
+/**
+ * A client certificate's epoch (APIC's or a UI service's) going below the newest deployed: a
+ * revocation pushes the epoch past the revoked one (pastRevoked), so removing one lowers it too
+ * and takes the revoked serial out of `crl`. `fix`: the setting and value that keep the epoch.
+ */
+const loweredRevocableEpoch = (what: string, newest: DeployedClient, epoch: number, crl: string, fix: string): string =>
+    `${what} would go back from epoch ${newest.epoch} (deployed, serial ${newest.serialHex}) to ${epoch}: ${EPOCHS_ONLY_GO_UP}; ` +
+    `removing an entry of pki:revocations lowers it too and takes the revoked serial out of ${crl}. ` +
+    `Keep the revocation until its certificate would have expired, or set ${fix}`;
 
 /** The newest of a holder's certificates on record (highest epoch); undefined when the record lists none. */
 const newestOf = <T extends { readonly epoch: number }>(issued: readonly T[]): T | undefined =>
@@ -686,12 +697,16 @@ function loweredFrontEndEpochs(
         // The configured part of the epoch, before revocations pushed it: uiClientEpoch must make up the rest.
         const configured = configuredUiClientEpoch(config) + generationOf(c.leaf.issuer);
         return [
-            `the client certificate of UI service "${c.name}" would go back from epoch ${newest.epoch} (deployed, serial ${newest.serialHex}) to ${c.leaf.epoch}: ` +
-                `${EPOCHS_ONLY_GO_UP}; removing an entry of pki:revocations lowers it too and takes the revoked serial out of APIC's UI truststore CRL. ` +
-                `Keep the revocation until its certificate would have expired, or set pki:rotation.uiClientEpoch to ${rotation.uiClientEpoch + newest.epoch - configured}` +
-                (frontEnd.uiClients.length > 1
-                    ? " (which also renews the other UI services' client certificates)"
-                    : ""),
+            loweredRevocableEpoch(
+                `the client certificate of UI service "${c.name}"`,
+                newest,
+                c.leaf.epoch,
+                "APIC's UI truststore CRL",
+                `pki:rotation.uiClientEpoch to ${rotation.uiClientEpoch + newest.epoch - configured}` +
+                    (frontEnd.uiClients.length > 1
+                        ? " (which also renews the other UI services' client certificates)"
+                        : ""),
+            ),
         ];
     });
     const servers = frontEnd.apicServers.flatMap((s) => {
