@@ -633,6 +633,15 @@ describe("diff of the front end (examples/front-end)", function () {
             ],
         );
         assert.deepStrictEqual(d.risks, [], "nothing trusted the UI client root before");
+        assert.deepStrictEqual(
+            diffPlans(plan(frontEndStack), plan(none)).risks.map((r) => r.instead),
+            [
+                "stop them calling APIC first, then remove them from pki:frontEnd.callers in a later change; " +
+                    "APIC accepts their certificates until they expire, so if a key may have been copied, rotate the UI client CA (pki:caRotation.uiClientCa) before this change, " +
+                    "or remove APIC's UI truststore and its TLS server profiles' client certificate requirement once it is deployed: this stack no longer renders them",
+            ],
+            "the last callers removed: the stack drops the UI client CA, APIC's truststore still holds it",
+        );
         assert.deepStrictEqual(places(d), [
             ...UI_SECRETS.map((s) => `create ${s}: tls.crt: new; tls.key: new; ca.crt: new`),
             "create APIC UI-facing keystore of apic.example.api.bank.example: server.crt: new; server.key: new; ca-chain.pem: new",
@@ -751,6 +760,34 @@ describe("diff of the front end (examples/front-end)", function () {
             kept.replaced.map((c) => c.id),
             ["ui/authentication-ui/client"],
             "consumer-dashboard stays at epoch 1; the other UI client moves up to it",
+        );
+    });
+
+    it("refuses removing a revoked UI service from pki:frontEnd.callers while its certificate may be valid: APIC accepts any certificate of the UI client CA", () => {
+        const withoutCaller = {
+            ...frontEndStack,
+            frontEnd: { ...frontEnd, callers: ["authentication-ui"] },
+        };
+        const at = (now: string, raw: Record<string, unknown> = withoutCaller) =>
+            diffPlans(plan(revoked), planFromRawConfig(raw, { now: new Date(now) })).refused.filter(
+                (r) => r.key === "pki:frontEnd.callers",
+            );
+        assert.deepStrictEqual(at("2027-11-20T09:29:59Z"), [
+            {
+                key: "pki:frontEnd.callers",
+                problem:
+                    'removing UI service "consumer-dashboard" takes its revocation of serial 5E2A1F0C9B out of the CRL while the certificate may still be valid (revoked 2026-11-20T09:30:00Z; its certificates live 365 days): ' +
+                    "APIC accepts every certificate of the UI client CA, so where it checks that CRL the leaked certificate would pass again, and pulumi up refuses it while the certificate is valid. " +
+                    'Keep "consumer-dashboard" in pki:frontEnd.callers with its revocation until 2027-11-20 at least, or first take pki:caRotation.uiClientCa through its finish',
+            },
+        ]);
+        assert.deepStrictEqual(at("2027-11-20T09:30:00Z"), [], "once the certificate has expired");
+        const finished = { ...withoutCaller, caRotation: { uiClientCa: { generation: 1, phase: "finish" } } };
+        assert.deepStrictEqual(at("2027-01-01T00:00:00Z", finished), [], "once the CA that issued it has left");
+        assert.deepStrictEqual(
+            diffPlans(plan(frontEndStack), plan(withoutCaller)).refused,
+            [],
+            "a caller never revoked goes with a risk only",
         );
     });
 

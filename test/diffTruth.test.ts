@@ -960,6 +960,12 @@ const ROWS: readonly Row[] = [
         refused: "both",
     },
     {
+        name: "front end: a revoked caller removed",
+        from: "front end: revocation of a UI client",
+        head: fe({ callers: [] }),
+        refused: "both",
+    },
+    {
         name: "front end: crlPeriodDays, UI CRL published",
         from: "front end: revocation of a UI client",
         head: (b) => with_(b.raw, { crlPeriodDays: 14 }),

@@ -13,6 +13,7 @@ import { ConfigError, validateConfig } from "../lib/config/validate";
 import { readDeployed } from "../lib/lifecycle/deployed";
 import { decide as decideLifecycle } from "../lib/lifecycle/rules";
 import { periodStart } from "../lib/pki/crl";
+import { clientsAfter } from "../lib/plan/caRotation";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { deployedRecordOf } from "../lib/render/render";
 import { PeerCheck } from "./envoyVerifier";
@@ -299,22 +300,13 @@ describe("Front end: UI services call APIC with mutual TLS, under the gateway's 
         const base = loadStackFile(FRONT_END);
         const serial = new crypto.X509Certificate(pemBlocks(uiSecret(deployed, "consumer-dashboard")["tls.crt"])[0])
             .serialNumber;
-        const revoked = await renderNext(
-            {
-                ...base,
-                revocations: [
-                    {
-                        uiClient: "consumer-dashboard",
-                        serial,
-                        epoch: 0,
-                        reason: "keyCompromise",
-                        revokedAt: "2026-11-20",
-                    },
-                ],
-            },
-            "front-end-revoked",
-            own,
-        );
+        const revokedConfig = {
+            ...base,
+            revocations: [
+                { uiClient: "consumer-dashboard", serial, epoch: 0, reason: "keyCompromise", revokedAt: "2026-11-20" },
+            ],
+        };
+        const revoked = await renderNext(revokedConfig, "front-end-revoked", own);
         assert.ok(revoked.files.includes("apic/ui/truststore.crl"));
         assert.ok(
             !revoked.files.some((f) => f.startsWith("k8s/example/istio-system/") && /ca\.crl/.test(revoked.read(f))),
@@ -358,6 +350,52 @@ describe("Front end: UI services call APIC with mutual TLS, under the gateway's 
                 "lowers it too and takes the revoked serial out of APIC's UI truststore CRL. Keep the revocation until its certificate would have expired, " +
                 "or set pki:rotation.uiClientEpoch to 1 (which also renews the other UI services' client certificates)",
         });
+        // Removing the UI service takes its revocation with it, but APIC accepts any certificate of
+        // the UI client CA (it knows no callers): refused too, with its revocation kept or dropped,
+        // until the certificate expires or the CA that issued it leaves the stack.
+        const frontEnd = JSON.parse(base.frontEnd);
+        const withoutCaller = {
+            ...base,
+            frontEnd: JSON.stringify({ ...frontEnd, callers: ["authentication-ui"] }),
+        };
+        const removedCaller =
+            "invalid stack configuration:\n" +
+            `  - pki:frontEnd.callers no longer has UI service "consumer-dashboard", whose certificate serial ${serial} the deployed stack revoked and which is valid until ${leaked.notAfter}: ` +
+            "its pki:revocations entry goes with it and the CRL would stop listing the serial; APIC accepts every certificate of the UI client CA, so where it checks that CRL the leaked certificate would pass again. " +
+            `Keep "consumer-dashboard" in pki:frontEnd.callers with its revocation until then, or first take pki:caRotation.uiClientCa through its finish, which ends trust in ui-client-ca, the CA that issued it`;
+        for (const revocations of [[], revokedConfig.revocations]) {
+            assert.throws(() => planFromRawConfig({ ...withoutCaller, revocations }, { deployed: record }), {
+                message: removedCaller,
+            });
+        }
+        assert.doesNotThrow(() => planFromRawConfig(withoutCaller, { deployed: record, now: expired }));
+        const rotation = (phase: string) => ({
+            ...withoutCaller,
+            caRotation: { uiClientCa: { generation: 1, phase } },
+        });
+        assert.throws(() => planFromRawConfig(rotation("prepare"), { deployed: record }), { message: removedCaller });
+        const finished = {
+            ...record,
+            positions: { ...record.positions, uiClientCa: { generation: 1, phase: "switch" as const } },
+        };
+        assert.doesNotThrow(() => planFromRawConfig(rotation("finish"), { deployed: finished }));
+        // The last caller removed takes the UI client CA out of the stack, not out of the truststore
+        // APIC holds: refused too, unless a finish retired the CA first.
+        const noCallers = { ...base, frontEnd: JSON.stringify({ ...frontEnd, callers: [] }) };
+        assert.throws(() => planFromRawConfig(noCallers, { deployed: record }), { message: removedCaller });
+        const retired = {
+            ...finished,
+            retired: [{ ...record.cas["ui-client-ca"], id: "ui-client-ca", revokedAt: "2026-11-21" }],
+        };
+        assert.doesNotThrow(() => planFromRawConfig(noCallers, { deployed: retired }));
+        // Once a drop was allowed, the next record no longer marks the certificate revoked.
+        assert.deepStrictEqual(
+            clientsAfter(record.clients, {}, new Date(), [])["ui/consumer-dashboard"].map((c) => [
+                c.serialHex,
+                c.revoked,
+            ]),
+            record.clients["ui/consumer-dashboard"].map((c) => [c.serialHex, undefined]),
+        );
         const rotated = await renderNext(
             { ...base, rotation: { uiClientEpoch: 1 } },
             "front-end-rotated",

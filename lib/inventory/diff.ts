@@ -455,6 +455,33 @@ function stillValidRevocations(
         }));
 }
 
+/**
+ * Revocations of a UI service the head removes from pki:frontEnd.callers, whose certificates may
+ * still be valid and whose issuing CA is not retired by the head (it keeps that CA, or no UI client
+ * CA at all, leaving APIC's truststore as it is): APIC accepts every certificate of the UI client
+ * CA, so the serial leaving the CRL lets the leaked certificate in again. pulumi up refuses it
+ * (from the deployment record); the diff bounds the certificate's life as stillValidRevocations does.
+ */
+function removedCallersRevocations(base: PkiPlan, head: PkiPlan): RefusedChange[] {
+    const now = head.now ?? new Date();
+    const uiLegLeft = !head.cas.some((ca) => ca.slot === "uiClientCa");
+    return goneCallers(base, head).flatMap((name) => {
+        const leaf = base.frontEnd.uiClients.find((c) => c.name === name)?.leaf;
+        if (leaf === undefined || !(uiLegLeft || head.cas.some((ca) => ca.id === leaf.issuer))) return [];
+        return base.config.revocations
+            .filter((r) => r.uiClient === name)
+            .map((r) => ({ r, until: new Date(Date.parse(r.revokedAt) + leaf.validityDays * 86_400_000) }))
+            .filter(({ until }) => until.getTime() > now.getTime())
+            .map(({ r, until }) => ({
+                key: "pki:frontEnd.callers",
+                problem:
+                    `removing UI service "${name}" takes its revocation of serial ${r.serial} out of the CRL while the certificate may still be valid (revoked ${r.revokedAt}; its certificates live ${leaf.validityDays} days): ` +
+                    `APIC accepts every certificate of the UI client CA, so where it checks that CRL the leaked certificate would pass again, and pulumi up refuses it while the certificate is valid. ` +
+                    `Keep "${name}" in pki:frontEnd.callers with its revocation until ${until.toISOString().slice(0, 10)} at least, or first take pki:caRotation.uiClientCa through its finish`,
+            }));
+    });
+}
+
 function revocationChanges(base: PkiPlan, head: PkiPlan): RevocationChange[] {
     const epochs = { base: clientsOf(base), head: clientsOf(head) };
     const change = (kind: RevocationChange["change"], r: RevocationConfig, plan: PkiPlan): RevocationChange => {
@@ -856,9 +883,13 @@ function frontEndRisks(base: PkiPlan, head: PkiPlan): Risk[] {
             change: `removes ${plural(callers.length, "UI service")} calling APIC: ${names(callers)}; ${its(callers)} ${callers.length === 1 ? "client certificate, Secret and DestinationRules are" : "client certificates, Secrets and DestinationRules are"} deleted`,
             breaks: `${its(callers)} calls to APIC fail from this update on: no sidecar originates the mutual TLS APIC requires any more`,
             // Deleting the resources ends no certificate: APIC trusts the UI client CA and reads no CRL.
+            // With the last caller the stack drops the UI client CA, but not APIC's truststore holding it.
             instead:
                 `stop ${them(callers)} calling APIC first, then remove ${them(callers)} from pki:frontEnd.callers in a later change; ` +
-                `APIC accepts ${its(callers)} ${callers.length === 1 ? "certificate" : "certificates"} until ${callers.length === 1 ? "it expires" : "they expire"}, so if a key may have been copied, rotate the UI client CA (pki:caRotation.uiClientCa) as well`,
+                `APIC accepts ${its(callers)} ${callers.length === 1 ? "certificate" : "certificates"} until ${callers.length === 1 ? "it expires" : "they expire"}, so if a key may have been copied, ` +
+                (head.frontEnd.uiClients.length === 0
+                    ? "rotate the UI client CA (pki:caRotation.uiClientCa) before this change, or remove APIC's UI truststore and its TLS server profiles' client certificate requirement once it is deployed: this stack no longer renders them"
+                    : "rotate the UI client CA (pki:caRotation.uiClientCa) as well"),
         });
     }
     const hosts = goneApicHosts(base, head);
@@ -1365,6 +1396,7 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
                 ? []
                 : [
                       ...loweredEpochs(from, head),
+                      ...removedCallersRevocations(from, head),
                       ...meshEpochRefusals(from, head),
                       ...customerFacingRefusals(from, head),
                   ]),

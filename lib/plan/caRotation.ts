@@ -128,8 +128,8 @@ export interface DeployedClient {
     /** Id of the CA that signed it. */
     readonly issuer: string;
     /**
-     * Set once a deployment revoked it (pki:revocations). While it is valid its revocation may not
-     * be removed: the CRL would stop listing it. Absent in records of earlier versions.
+     * Set while the deployed config revokes it (pki:revocations). While it is valid its revocation
+     * may not be removed: the CRL would stop listing it. Absent in records of earlier versions.
      */
     readonly revoked?: true;
 }
@@ -332,6 +332,18 @@ export function clientPhasesAfter(
 }
 
 /**
+ * The mark says what the deployed config revokes, for the next plan to compare. Once a plan allowed
+ * dropping an entry (its CA retired, its UI service removed with it), the mark goes: kept, it would
+ * be judged again by later plans, which may no longer see why it was allowed (a UI leg removed and
+ * added again gives the old CA's id to a new one).
+ */
+function withRevokedMark(c: DeployedClient, revoked: boolean): DeployedClient {
+    if (revoked) return { ...c, revoked: true };
+    const { revoked: _dropped, ...unmarked } = c;
+    return unmarked;
+}
+
+/**
  * The clients a deployment hands on: the deployed record's, minus expired ones (but those still
  * revoked in config, so that an entry kept after its certificate expired is not refused as
  * unknown), plus the ones it issued (replacing an entry of the same epoch, which a re-run of the
@@ -355,7 +367,7 @@ export function clientsAfter(
                         (Date.parse(c.notAfter) > now.getTime() || isRevoked(id, c)) &&
                         c.serialHex !== current?.serialHex,
                 )
-                .map((c): DeployedClient => (isRevoked(id, c) ? { ...c, revoked: true } : c));
+                .map((c): DeployedClient => withRevokedMark(c, isRevoked(id, c)));
             return [id, current === undefined ? kept : [...kept, current]];
         }),
     );

@@ -917,6 +917,8 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
         problems.push(...loweredCustomerFacingEpochs(frontEnd, options.deployed));
     }
     const uiCallers = frontEnd.uiClients.map((c) => c.name);
+    const apicStillTrusts = (c: DeployedClient): boolean =>
+        options.deployed !== undefined && stillTrustedAtApic(c, cas, options.deployed, now);
     const revoked = config.revocations.map((r, i): RevokedClient => {
         const kind = r.endpoint !== undefined ? "apic" : "ui";
         const holder = holderOf(r);
@@ -936,6 +938,11 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
             return base;
         }
         if (kind === "ui" && !uiCallers.includes(r.uiClient ?? "")) {
+            const kept = revokedCertificate(r);
+            if (kept !== undefined && apicStillTrusts(kept)) {
+                problems.push(removedCallerRevocation(r.uiClient ?? "", kept));
+                return base;
+            }
             problems.push(
                 `pki:revocations[${i}].uiClient "${r.uiClient}" is not a UI service that calls APIC in this stack; its callers are ${uiCallers.join(", ") || "none"}`,
             );
@@ -969,6 +976,13 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
             ...(dropped.get(uiClientRecordKey(name)) ?? []).map((c) =>
                 droppedRevocation(c, `UI service "${name}"`, `uiClient: ${name}`),
             ),
+        );
+    }
+    for (const name of removedUiCallers(deployedClients, uiCallers)) {
+        problems.push(
+            ...(dropped.get(uiClientRecordKey(name)) ?? [])
+                .filter(apicStillTrusts)
+                .map((c) => removedCallerRevocation(name, c)),
         );
     }
     for (const id of Object.keys(config.rotation.endpoints)) {
@@ -1394,6 +1408,35 @@ const droppedRevocation = (c: DeployedClient, whose: string, entry: string): str
     `pki:revocations no longer lists serial ${c.serialHex} of ${whose}, which the deployed stack revoked and which is valid until ${c.notAfter}: ` +
     `the CRL would stop listing it, and the leaked certificate would pass again wherever the CRL is checked. ` +
     `Keep its entry ({ ${entry}, serial: ${c.serialHex}, epoch: ${c.epoch}, ... }) until then`;
+
+/** UI services the deployed stack issued certificates to that pki:frontEnd.callers no longer has. */
+const removedUiCallers = (deployedClients: Readonly<Record<string, unknown>>, uiCallers: readonly string[]): string[] =>
+    Object.keys(deployedClients)
+        .filter((holder) => holder.startsWith(uiClientRecordKey("")))
+        .map((holder) => holder.slice(uiClientRecordKey("").length))
+        .filter((name) => !uiCallers.includes(name));
+
+/**
+ * Whether APIC's UI truststore may still accept a revoked UI client certificate once its serial
+ * leaves the CRL: it is valid, and the CA that issued it was not retired by a rotation's finish
+ * (whose upload takes that CA out of APIC's UI truststore), whether the stack still has that CA or
+ * no UI client CA at all any more (the last caller removed: the truststore APIC holds is no longer
+ * rendered, and still holds it).
+ */
+function stillTrustedAtApic(c: DeployedClient, cas: readonly CaPlan[], deployed: RotationRecord, now: Date): boolean {
+    if (Date.parse(c.notAfter) <= now.getTime() || deployed.retired.some((r) => r.id === c.issuer)) return false;
+    return cas.some((ca) => ca.id === c.issuer) || !cas.some((ca) => ca.slot === "uiClientCa");
+}
+
+/**
+ * A UI service removed from pki:frontEnd.callers cannot keep its pki:revocations entries, yet
+ * APIC accepts every certificate of the UI client CA (it knows no list of callers), so its serials
+ * must stay on the CRL until they expire, or until a rotation's finish retires the CA that issued them.
+ */
+const removedCallerRevocation = (name: string, c: DeployedClient): string =>
+    `pki:frontEnd.callers no longer has UI service "${name}", whose certificate serial ${c.serialHex} the deployed stack revoked and which is valid until ${c.notAfter}: ` +
+    `its pki:revocations entry goes with it and the CRL would stop listing the serial; APIC accepts every certificate of the UI client CA, so where it checks that CRL the leaked certificate would pass again. ` +
+    `Keep "${name}" in pki:frontEnd.callers with its revocation until then, or first take pki:caRotation.uiClientCa through its finish, which ends trust in ${c.issuer}, the CA that issued it`;
 
 /**
  * What made the deployed update pin an endpoint's previous APIC key beside its current one (as
