@@ -516,6 +516,7 @@ export function recordOfDeployment(plan: PkiPlan, facts: DeploymentFacts): Rotat
             issued,
             now,
             plan.revoked.map((r) => ({ holder: r.holder, serialHex: r.serialHex })),
+            (holder) => !holder.startsWith(uiClientRecordKey("")) && !plan.endpoints.some((e) => e.id === holder),
         ),
         customerFacingKeys: facts.customerFacingKeys,
         positionsSince: positionsSinceAfter(deployed, plan.config.caRotation, now),

@@ -22,6 +22,7 @@ import {
     writeTemp,
 } from "./helpers";
 import { deployedRecordOf } from "../lib/render/render";
+import { apicSends, decide, gatewayCheck, summary } from "./consumers";
 
 const freePort = (): Promise<number> =>
     new Promise((resolve) => {
@@ -323,6 +324,42 @@ describe("Revocation: a CRL of the APIC-client CA in every gateway secret", func
                 "epochs only go up (an epoch names the key it made: going back would give its name to a new key, or bring back the key that was replaced); removing an entry of pki:revocations " +
                 "lowers it too and takes the revoked serial out of the gateway's CRL. Keep the revocation until its certificate would have expired, " +
                 "or set pki:rotation.endpoints.ob.clientEpoch to 1",
+        });
+    });
+
+    it("refuses the endpoint removed and added back without its revocation: a switch phase would pin the revoked key again", async () => {
+        // The attacker holds ob's revoked epoch-0 key and certificate. Removing ob takes its
+        // revocation out of the config (it names no endpoint any more); adding ob back in a switch
+        // phase would pin the previous key, the revoked one, and no CRL would list it.
+        const branch: EngineState = new Map(state);
+        const { ob: _removed, ...otherDomains } = JSON.parse(loadStackFile(OPTION_FILES[1]).domains);
+        await renderNext({ ...loadStackFile(OPTION_FILES[1]), domains: otherDomains }, "ob-removed", branch, now);
+        const back = {
+            ...loadStackFile(OPTION_FILES[1]),
+            rotation: { endpoints: { ob: { clientEpoch: 1, clientPhase: "switch" } } },
+        };
+        const [revoked] = deployedRecordOf(branch).clients.ob;
+        assert.throws(() => planFromRawConfig(back, { deployed: deployedRecordOf(branch), now }), {
+            message:
+                "invalid stack configuration:\n" +
+                `  - endpoint "ob" is back in the stack, but this stack revoked its certificate serial ${revokedSerial} (epoch 0) before the endpoint was removed, and it is valid until ${revoked.notAfter}: ` +
+                "without its pki:revocations entry the CRL would not list it, and a switch phase would pin its key at the gateway again. " +
+                `List it again ({ endpoint: ob, serial: ${revokedSerial}, epoch: 0, ... }) until then`,
+        });
+        // Listed again, the gateway pins only the current key and its CRL lists the serial: refused.
+        const relisted = await renderNext(
+            { ...back, revocations: revokedConfig().revocations },
+            "ob-back",
+            branch,
+            now,
+        );
+        assert.deepStrictEqual(gatewayServerConfig(relisted, "ob").verifyCertificateSpki, [
+            opensslSpkiPin(relisted.read("apic/ob/client.crt")),
+        ]);
+        const [verdict] = decide([["gateway", gatewayCheck(relisted, "ob", apicSends(original, "ob"))]]);
+        assert.deepStrictEqual(summary(verdict[1]), {
+            boringssl: "certificate revoked",
+            openssl: "certificate revoked",
         });
     });
 

@@ -347,13 +347,17 @@ function withRevokedMark(c: DeployedClient, revoked: boolean): DeployedClient {
  * The clients a deployment hands on: the deployed record's, minus expired ones (but those still
  * revoked in config, so that an entry kept after its certificate expired is not refused as
  * unknown), plus the ones it issued (replacing an entry of the same epoch, which a re-run of the
- * same update reissues only when its certificate changed).
+ * same update reissues only when its certificate changed). `removedEndpoint`: holders that are
+ * endpoints the stack no longer has; their marks stay though the config cannot list their entries,
+ * so that the endpoint added back under its id must list them again (else a switch phase would
+ * pin the revoked key as the previous one, and the CRL would not list it).
  */
 export function clientsAfter(
     deployed: Readonly<Record<string, readonly DeployedClient[]>>,
     issued: Readonly<Record<string, DeployedClient>>,
     now: Date,
     revoked: readonly { holder: string; serialHex: string }[] = [],
+    removedEndpoint: (holder: string) => boolean = () => false,
 ): Record<string, DeployedClient[]> {
     const ids = [...new Set([...Object.keys(deployed), ...Object.keys(issued)])].sort();
     const isRevoked = (id: string, c: DeployedClient): boolean =>
@@ -367,7 +371,9 @@ export function clientsAfter(
                         (Date.parse(c.notAfter) > now.getTime() || isRevoked(id, c)) &&
                         c.serialHex !== current?.serialHex,
                 )
-                .map((c): DeployedClient => withRevokedMark(c, isRevoked(id, c)));
+                .map((c): DeployedClient =>
+                    withRevokedMark(c, isRevoked(id, c) || (c.revoked === true && removedEndpoint(id))),
+                );
             return [id, current === undefined ? kept : [...kept, current]];
         }),
     );

@@ -967,8 +967,14 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
         return { ...base, issuer: match.issuer };
     });
     for (const id of idOwner.keys()) {
+        const cameBack =
+            options.deployed?.clientPhases !== undefined && options.deployed.clientPhases[id] === undefined;
         problems.push(
-            ...(dropped.get(id) ?? []).map((c) => droppedRevocation(c, `endpoint "${id}"`, `endpoint: ${id}`)),
+            ...(dropped.get(id) ?? []).map((c) =>
+                cameBack
+                    ? revocationOfEndpointBack(c, id)
+                    : droppedRevocation(c, `endpoint "${id}"`, `endpoint: ${id}`),
+            ),
         );
     }
     for (const name of uiCallers) {
@@ -1408,6 +1414,17 @@ const droppedRevocation = (c: DeployedClient, whose: string, entry: string): str
     `pki:revocations no longer lists serial ${c.serialHex} of ${whose}, which the deployed stack revoked and which is valid until ${c.notAfter}: ` +
     `the CRL would stop listing it, and the leaked certificate would pass again wherever the CRL is checked. ` +
     `Keep its entry ({ ${entry}, serial: ${c.serialHex}, epoch: ${c.epoch}, ... }) until then`;
+
+/**
+ * An endpoint removed (its revocations went with it) and added back under its id: the record still
+ * marks its revoked certificates, which must be listed again while they are valid. Without them the
+ * CRL would not list the serial, and a client rotation's switch phase would pin the revoked key as
+ * the previous one, so the gateway would accept the leaked certificate again.
+ */
+const revocationOfEndpointBack = (c: DeployedClient, id: string): string =>
+    `endpoint "${id}" is back in the stack, but this stack revoked its certificate serial ${c.serialHex} (epoch ${c.epoch}) before the endpoint was removed, and it is valid until ${c.notAfter}: ` +
+    `without its pki:revocations entry the CRL would not list it, and a switch phase would pin its key at the gateway again. ` +
+    `List it again ({ endpoint: ${id}, serial: ${c.serialHex}, epoch: ${c.epoch}, ... }) until then`;
 
 /** UI services the deployed stack issued certificates to that pki:frontEnd.callers no longer has. */
 const removedUiCallers = (deployedClients: Readonly<Record<string, unknown>>, uiCallers: readonly string[]): string[] =>
