@@ -460,7 +460,7 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
     /** What a public CA would sign from the stack's CSR (or, given names, from a CSR of another key). */
     const sign = async (
         csrPem: string,
-        options: { hours?: number; backdateDays?: number; dnsNames?: string[] } = {},
+        options: { hours?: number; backdateDays?: number; dnsNames?: string[]; issuedAt?: Date } = {},
     ): Promise<string> => {
         const otherKey = async () =>
             (await tlsProvider.privateKey({ algorithm: "ECDSA", ecdsaCurve: "P256" })).state.privateKeyPem;
@@ -471,7 +471,9 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
                   dnsNames: options.dnsNames,
               }).state.certRequestPem
             : csrPem;
-        const now = options.backdateDays ? new Date(Date.now() - options.backdateDays * 86_400_000) : justIssued();
+        const now = options.backdateDays
+            ? new Date(Date.now() - options.backdateDays * 86_400_000)
+            : (options.issuedAt ?? justIssued());
         return tlsProvider.locallySignedCert(
             {
                 certRequestPem: csr,
@@ -549,7 +551,9 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
     it("refuses, before anything is created, a certificate for another key, another host, an incomplete chain, expired or too long-lived", async () => {
         const csr = pending.read(`front-end/csr/${CUSTOMER_HOST}.csr`);
         const key = `pki:frontEnd.customerFacing.${CUSTOMER_HOST}.certificate`;
-        const issuedAt = new Date().toISOString().slice(0, 10);
+        // The day the message names is the certificate's notBefore (a minute back): one clock for both.
+        const issued = justIssued();
+        const issuedAt = issued.toISOString().slice(0, 10);
         const cases: [string, string, string][] = [
             [
                 "another key",
@@ -573,7 +577,7 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
             ],
             [
                 "398 days after SC-081v3",
-                (await sign(csr, { hours: 398 * 24 })) + publicCa.certPem,
+                (await sign(csr, { hours: 398 * 24, issuedAt: issued })) + publicCa.certPem,
                 `${key}: the certificate is valid 398 days; a public CA may issue at most 200 days from ${issuedAt} (CA/Browser Forum SC-081v3), so browsers refuse it`,
             ],
         ];
