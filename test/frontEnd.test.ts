@@ -414,6 +414,9 @@ describe("Front end: UI services call APIC with mutual TLS, under the gateway's 
         const fresh = readDeployed(republished.dir).record.crls?.["ui-client-ca"];
         assert.ok((fresh?.number ?? 0) > (crl?.number ?? 0), "a higher CRL number");
         assert.deepStrictEqual(lifecycle(republished, nextPeriod).republishWhy, []);
+        // The render's timeline draws the CRLs it signed: its period, not the one of the machine's clock.
+        const crlBar = /:crl_\w*_UI_\w*_truststore_2e_crl, (\d{4}-\d{2}-\d{2}),/.exec(republished.read("timeline.mmd"));
+        assert.strictEqual(crlBar?.[1], day(fresh?.thisUpdate ?? ""));
 
         // Once the old CRL passed its next update, APIC (checking CRLs) refuses every UI client with it, not with the new one.
         const expiredAt = new Date(Date.parse(crl?.nextUpdate ?? "") + 1000);
