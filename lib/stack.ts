@@ -175,7 +175,7 @@ interface CrlPublisher {
 }
 
 /** The clock of a deployment: the plan's (planPki sets it). */
-const clockOf = (plan: PkiPlan): Date => plan.now ?? new Date();
+export const clockOf = (plan: PkiPlan): Date => plan.now ?? new Date();
 
 /**
  * What a CA's CRL lists: a root the intermediates it retired, the APIC-client CA the revoked APIC

@@ -452,6 +452,9 @@ describe("Front end: UI services call APIC with mutual TLS, under the gateway's 
         const fresh = readDeployed(republished.dir).record.crls?.["ui-client-ca"];
         assert.ok((fresh?.number ?? 0) > (crl?.number ?? 0), "a higher CRL number");
         assert.deepStrictEqual(lifecycle(republished, nextPeriod).republishWhy, []);
+        // The render's timeline draws the CRLs it signed: its period, not the one of the machine's clock.
+        const crlBar = /:crl_\w*_UI_\w*_truststore_2e_crl, (\d{4}-\d{2}-\d{2}),/.exec(republished.read("timeline.mmd"));
+        assert.strictEqual(crlBar?.[1], day(fresh?.thisUpdate ?? ""));
 
         // Once the old CRL passed its next update, APIC (checking CRLs) refuses every UI client with it, not with the new one.
         const expiredAt = new Date(Date.parse(crl?.nextUpdate ?? "") + 1000);
@@ -498,7 +501,7 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
     /** What a public CA would sign from the stack's CSR (or, given names, from a CSR of another key). */
     const sign = async (
         csrPem: string,
-        options: { hours?: number; backdateDays?: number; dnsNames?: string[] } = {},
+        options: { hours?: number; backdateDays?: number; dnsNames?: string[]; issuedAt?: Date } = {},
     ): Promise<string> => {
         const otherKey = async () =>
             (await tlsProvider.privateKey({ algorithm: "ECDSA", ecdsaCurve: "P256" })).state.privateKeyPem;
@@ -509,7 +512,9 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
                   dnsNames: options.dnsNames,
               }).state.certRequestPem
             : csrPem;
-        const now = options.backdateDays ? new Date(Date.now() - options.backdateDays * 86_400_000) : justIssued();
+        const now = options.backdateDays
+            ? new Date(Date.now() - options.backdateDays * 86_400_000)
+            : (options.issuedAt ?? justIssued());
         return tlsProvider.locallySignedCert(
             {
                 certRequestPem: csr,
@@ -587,7 +592,9 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
     it("refuses, before anything is created, a certificate for another key, another host, an incomplete chain, expired or too long-lived", async () => {
         const csr = pending.read(`front-end/csr/${CUSTOMER_HOST}.csr`);
         const key = `pki:frontEnd.customerFacing.${CUSTOMER_HOST}.certificate`;
-        const issuedAt = new Date().toISOString().slice(0, 10);
+        // The day the message names is the certificate's notBefore (a minute back): one clock for both.
+        const issued = justIssued();
+        const issuedAt = issued.toISOString().slice(0, 10);
         const cases: [string, string, string][] = [
             [
                 "another key",
@@ -611,7 +618,7 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
             ],
             [
                 "398 days after SC-081v3",
-                (await sign(csr, { hours: 398 * 24 })) + publicCa.certPem,
+                (await sign(csr, { hours: 398 * 24, issuedAt: issued })) + publicCa.certPem,
                 `${key}: the certificate is valid 398 days; a public CA may issue at most 200 days from ${issuedAt} (CA/Browser Forum SC-081v3), so browsers refuse it`,
             ],
         ];

@@ -59,8 +59,11 @@ describe("Offline roots: revocation and CA retirement with the ceremony, end to 
     let withRoot: Record<string, unknown>;
     let deployed: Rendered;
 
-    /** `render --config <raw as a stack file> --out DIR/<name> --state DIR/state.json`, the way an operator runs it. */
-    async function render(name: string, raw: Record<string, unknown>) {
+    /**
+     * `render --config <raw as a stack file> --out DIR/<name> --state DIR/state.json`, the way an
+     * operator runs it; with `now`, also `--now` (a test that computes what the render prints from its clock).
+     */
+    async function render(name: string, raw: Record<string, unknown>, now?: Date) {
         const file = writeTemp(
             dir,
             `Pulumi.${name}.yaml`,
@@ -69,7 +72,8 @@ describe("Offline roots: revocation and CA retirement with the ceremony, end to 
         );
         const out = path.join(dir, name);
         addSeededKeys(stateFile);
-        const result = await cli("render", "--config", file, "--out", out, "--state", stateFile);
+        const clock = now !== undefined ? ["--now", now.toISOString()] : [];
+        const result = await cli("render", "--config", file, "--out", out, "--state", stateFile, ...clock);
         // What the consumers below read of a render: its plan (endpoints, clusters) and its files.
         const rendered = (): Rendered =>
             ({
@@ -240,12 +244,14 @@ describe("Offline roots: revocation and CA retirement with the ceremony, end to 
         assert.strictEqual(switched.status, 0, switched.err);
 
         const finishConfig = at("finish", { "apic-client-ca-g1": newCa });
-        const refused = await render("finish-refused", finishConfig);
+        // The refusal's time comes from the render's clock: a second reading could lie in the next CRL period.
+        const refusedAt = new Date();
+        const refused = await render("finish-refused", finishConfig, refusedAt);
         const oldSerial = serialOf(firstCa);
         // The CRL period's start, or the old CA's notBefore when it was signed in this period (as here).
         const retiredAt = new Date(
             Math.max(
-                crlWindow(new Date(), 7).thisUpdate.getTime(),
+                crlWindow(refusedAt, 7).thisUpdate.getTime(),
                 Date.parse(new crypto.X509Certificate(firstCa).validFrom),
             ),
         ).toISOString();

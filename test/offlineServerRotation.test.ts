@@ -58,6 +58,8 @@ describe("Staged rotation of the gateway-server CA under an offline server root,
     /** When each phase was deployed: the week after the finish runs on the lifecycle's clock. */
     const clock = {} as Record<Phase, Date>;
     let refusal: Error | undefined;
+    /** The clock of the refused finish, which words the retirement time of its message. */
+    let refusedAt: Date;
     let series: SeriesCrl[];
     let finishConfig: Record<string, unknown>;
 
@@ -100,12 +102,14 @@ describe("Staged rotation of the gateway-server CA under an offline server root,
 
     before(async () => {
         for (const phase of ["g0", "prepare", "switch"] as const) await deploy(phase);
+        refusedAt = new Date();
         try {
             // The lifecycle's finish edit: the phase alone, the old CA's certificate still in config.
             await renderNext(
                 { ...configAt("switch"), caRotation: { gatewayServerCa: { generation: 1, phase: "finish" } } },
                 "finish-refused",
                 state,
+                refusedAt,
             );
         } catch (error) {
             refusal = error as Error;
@@ -136,7 +140,7 @@ describe("Staged rotation of the gateway-server CA under an offline server root,
         const old = new crypto.X509Certificate(signed["gateway-server-ca"]);
         // Retired at the CRL period's start, or at the old CA's notBefore when it was signed in this period (as here).
         const retiredAt = new Date(
-            Math.max(crlWindow(new Date(), 7).thisUpdate.getTime(), Date.parse(old.validFrom)),
+            Math.max(crlWindow(refusedAt, 7).thisUpdate.getTime(), Date.parse(old.validFrom)),
         ).toISOString();
         assert.strictEqual(
             refusal?.message,

@@ -18,7 +18,7 @@ import {
 } from "../engine/standIn";
 import { INITIAL_RECORD, parseRecord, RotationRecord } from "../plan/caRotation";
 import { PkiPlan } from "../plan/plan";
-import { buildPki, FrontEndOutputs, pendingSignaturesMessage, requestOfflineSignatures } from "../stack";
+import { buildPki, clockOf, FrontEndOutputs, pendingSignaturesMessage, requestOfflineSignatures } from "../stack";
 import { PRIVATE_FILE as PRIVATE, PUBLIC_FILE as PUBLIC, StagedFolder } from "./files";
 import { heapLimitBytes, heapShortfall } from "./heap";
 import { IssuedCertificate } from "../inventory/issued";
@@ -176,7 +176,8 @@ async function renderInto(plan: PkiPlan, folder: StagedFolder, options: RenderOp
         ) + "\n",
         PUBLIC,
     );
-    const pictures = stackPictures(plan, new Date(), inventory);
+    // The CRL bars show the period of the CRLs this render signed: the plan's clock, not a second reading.
+    const pictures = stackPictures(plan, clockOf(plan), inventory);
     folder.write("trust.mmd", pictures.trust, PUBLIC);
     folder.write("timeline.mmd", pictures.timeline, PUBLIC);
     return { engine, inventory, files: folder.files };
