@@ -215,6 +215,39 @@ describe("Leaf rotation without downtime: the previous APIC key stays pinned unt
                     "upload the new keystore, then set it to finish. To cut a leaked key off at once, revoke its certificate (pki:revocations)",
             },
         );
+        // After a rotation the lifecycle pipeline leaves clientPhase: finish on the endpoint, which
+        // wins over pki:rotation.apicClientPhase: advising the stack-wide key there would not help.
+        const shadowed = {
+            ...option1,
+            rotation: { apicClientEpoch: 1, apicClientPhase: "switch", endpoints: { ob: { clientPhase: "finish" } } },
+        };
+        const advice =
+            'the APIC client of endpoint "ob" moves from epoch 0 (deployed, serial ' +
+            `${serial}) to epoch 1 with no overlap: the gateway would stop accepting the key APIC holds at once, and APIC would fail until it uploads the new keystore. ` +
+            "Rotate in two steps: set pki:rotation.endpoints.ob.clientPhase (set to finish, it wins over pki:rotation.apicClientPhase) to switch and deploy, " +
+            "upload the new keystore, then set it to finish. To cut a leaked key off at once, revoke its certificate (pki:revocations)";
+        assert.throws(() => planFromRawConfig(shadowed, { deployed: deployedRecordOf(state) }), {
+            message: `invalid stack configuration:\n  - ${advice}`,
+        });
+        const { endpoints: _phases, ...stackWide } = shadowed.rotation;
+        assert.deepStrictEqual(
+            diffPlans(
+                planFromRawConfig({ ...option1, rotation: { endpoints: { ob: { clientPhase: "finish" } } } }),
+                planFromRawConfig(shadowed),
+            ).refused,
+            [
+                {
+                    key: "pki:rotation.endpoints.ob",
+                    problem:
+                        'the APIC client of endpoint "ob" moves from epoch 0 to 1 with no overlap: the gateway would stop accepting the key APIC holds at once. ' +
+                        "Set pki:rotation.endpoints.ob.clientPhase (set to finish, it wins over pki:rotation.apicClientPhase) to switch for this change, upload the new keystore, then set it to finish",
+                },
+            ],
+        );
+        // Without the endpoint's own phase, the stack-wide switch overlaps every endpoint.
+        assert.doesNotThrow(() =>
+            planFromRawConfig({ ...option1, rotation: stackWide }, { deployed: deployedRecordOf(state) }),
+        );
     });
 });
 

@@ -13,6 +13,7 @@ import { caSlots, isRootSlot, RootSlot, rootSlotOf } from "../plan/hierarchy";
 import {
     CaPlan,
     clientOverlap,
+    clientSwitchSetting,
     CustomerFacingPlan,
     EndpointPlan,
     holderOf,
@@ -286,7 +287,7 @@ function pinChanges(base: PkiPlan, head: PkiPlan): { pins: PinChange[]; refused:
                 key: `pki:rotation.endpoints.${e.id}`,
                 problem:
                     `the APIC client of endpoint "${e.id}" moves from epoch ${old.client.epoch} to ${e.client.epoch} with no overlap: the gateway would stop accepting the key APIC holds at once. ` +
-                    `Set pki:rotation.endpoints.${e.id}.clientPhase (or pki:rotation.apicClientPhase) to switch for this change, upload the new keystore, then set it to finish`,
+                    `Set ${clientSwitchSetting(head.config, e.id)} to switch for this change, upload the new keystore, then set it to finish`,
             });
         }
     }

@@ -876,7 +876,7 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
             }
             const overlapping = clientOverlap(config, g.id);
             if (!overlapping && previous.length > 0 && history.at(-1) === replaced && !mistypedRevocation.has(g.id)) {
-                problems.push(unsafeCutover(g.id, previous[0], client.epoch));
+                problems.push(unsafeCutover(config, g.id, previous[0], client.epoch));
             }
             // The deployed update pinned its key and, while a rotation overlapped, the one before it,
             // which APIC may still hold: a new key now would push that one out of the two pins.
@@ -1340,6 +1340,19 @@ export const clientPhaseOf = (config: PkiConfig, endpointId: string): "switch" |
     config.rotation.endpoints[endpointId]?.clientPhase ?? config.rotation.apicClientPhase;
 
 /**
+ * The setting that puts an endpoint's APIC client in its switch phase, for advice: its own
+ * clientPhase, or pki:rotation.apicClientPhase only while the endpoint sets none (the lifecycle
+ * pipeline leaves `finish` there after each rotation, and an endpoint's own phase wins).
+ */
+export function clientSwitchSetting(config: PkiConfig, endpointId: string): string {
+    const own = `pki:rotation.endpoints.${endpointId}.clientPhase`;
+    const phase = config.rotation.endpoints[endpointId]?.clientPhase;
+    return phase === undefined
+        ? `${own} (or pki:rotation.apicClientPhase)`
+        : `${own} (set to ${phase}, it wins over pki:rotation.apicClientPhase)`;
+}
+
+/**
  * Whether an endpoint's APIC client rotation overlaps: the previous key stays pinned beside the
  * new one. It does in the switch phase of the endpoint's own rotation and of a rotation of the
  * APIC-client CA or of its root, which re-issue every client.
@@ -1499,11 +1512,11 @@ const describeIssued = (issued: readonly DeployedClient[]): string =>
         ? "the deployed record lists no certificate for it"
         : `its certificates on record are ${issued.map((c) => `serial ${c.serialHex} (epoch ${c.epoch}, until ${c.notAfter.slice(0, 10)})`).join(", ")}`;
 
-function unsafeCutover(endpointId: string, deployed: DeployedClient, epoch: number): string {
+function unsafeCutover(config: PkiConfig, endpointId: string, deployed: DeployedClient, epoch: number): string {
     return (
         `the APIC client of endpoint "${endpointId}" moves from epoch ${deployed.epoch} (deployed, serial ${deployed.serialHex}) to epoch ${epoch} ` +
         `with no overlap: the gateway would stop accepting the key APIC holds at once, and APIC would fail until it uploads the new keystore. ` +
-        `Rotate in two steps: set pki:rotation.endpoints.${endpointId}.clientPhase (or pki:rotation.apicClientPhase) to switch and deploy, ` +
+        `Rotate in two steps: set ${clientSwitchSetting(config, endpointId)} to switch and deploy, ` +
         `upload the new keystore, then set it to finish. To cut a leaked key off at once, revoke its certificate (pki:revocations)`
     );
 }
