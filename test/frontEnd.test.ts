@@ -361,7 +361,7 @@ describe("Front end: UI services call APIC with mutual TLS, under the gateway's 
         const removedCaller =
             "invalid stack configuration:\n" +
             `  - pki:frontEnd.callers no longer has UI service "consumer-dashboard", whose certificate serial ${serial} the deployed stack revoked and which is valid until ${leaked.notAfter}: ` +
-            "its pki:revocations entry goes with it and the CRL would stop listing the serial; APIC accepts every certificate of the UI client CA, so where it checks that CRL the leaked certificate would pass again. " +
+            "its pki:revocations entry must go with it (an entry names a caller), and the CRL would stop listing the serial; APIC accepts every certificate of the UI client CA, so where it checks that CRL the leaked certificate would pass again. " +
             `Keep "consumer-dashboard" in pki:frontEnd.callers with its revocation until then, or first take pki:caRotation.uiClientCa through its finish, which ends trust in ui-client-ca, the CA that issued it`;
         for (const revocations of [[], revokedConfig.revocations]) {
             assert.throws(() => planFromRawConfig({ ...withoutCaller, revocations }, { deployed: record }), {

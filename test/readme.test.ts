@@ -7,6 +7,8 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import { diffMarkdown } from "../lib/cli/diff";
+import { DEFAULTS } from "../lib/config/types";
+import { KNOWN_KEYS } from "../lib/config/validate";
 import { diffPlans } from "../lib/inventory/diff";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { cli, loadStackFileValues, ROOT } from "./helpers";
@@ -48,6 +50,53 @@ describe("README against the command line", () => {
         const description = out.slice(out.indexOf("\n\n")).toLowerCase();
         const described = ["refused", "risk"].map((word) => description.indexOf(word));
         assert.ok(described[0] < described[1], out);
+    });
+});
+
+describe("README against the code", () => {
+    /** The rows of the stack configuration table: key (without `pki:`) -> its default column. */
+    const configRows = new Map(
+        [...README.matchAll(/^\| `pki:(\w+)` \| [^|]* \| ([^|]*) \|/gm)].map((m) => [m[1], m[2].trim()]),
+    );
+
+    it("lists every stack config key the validation knows, and no other, in the configuration table", () => {
+        assert.deepStrictEqual([...configRows.keys()].sort(), [...KNOWN_KEYS].sort());
+    });
+
+    it("gives in the configuration table the defaults the validation applies", () => {
+        const scalar = (value: unknown): string => (typeof value === "string" ? `\`${value}\`` : String(value));
+        const claimed = {
+            meshStrictMtls: `\`${DEFAULTS.meshStrictMtls}\``,
+            gatewayNamespace: scalar(DEFAULTS.gatewayNamespace),
+            trustDomains: scalar(DEFAULTS.trustDomains),
+            keyAlgorithm: scalar(DEFAULTS.keyAlgorithm),
+            caKeyAlgorithm: scalar(DEFAULTS.caKeyAlgorithm),
+            validityDays: `\`{ ${Object.entries(DEFAULTS.validityDays)
+                .map(([tier, days]) => `${tier}: ${days}`)
+                .join(", ")} }\``,
+            crlPeriodDays: scalar(DEFAULTS.crlPeriodDays),
+            meshFinishAfterHours: scalar(DEFAULTS.meshFinishAfterHours),
+            pkcs12Profile: scalar(DEFAULTS.pkcs12Profile),
+            pkcs12Iterations: scalar(DEFAULTS.pkcs12Iterations),
+            clusters: `\`[${DEFAULTS.clusters.map((c) => c.name).join(", ")}]\``,
+        };
+        const table = Object.fromEntries(Object.keys(claimed).map((key) => [key, configRows.get(key)]));
+        assert.deepStrictEqual(table, claimed);
+        assert.ok(
+            configRows.get("frontEnd")!.length > 0 &&
+                README.includes(`\`namespace\` (default \`${DEFAULTS.frontEndNamespace}\`)`),
+        );
+    });
+
+    it("has its programs give APIC's truststore the server CA's trust bundle (root and CA), as DataPower needs, in every language", () => {
+        const truststores = [
+            ...README.matchAll(/(?:serverTrustBundlePem|server_trust_bundle_pem)[:=] *([^,\n]+)/g),
+        ].map((m) => m[1].trim());
+        assert.deepStrictEqual(truststores, [
+            "serverCa.trustBundlePem",
+            "server_ca.trust_bundle_pem",
+            "${serverCa.trustBundlePem}",
+        ]);
     });
 });
 

@@ -20,7 +20,7 @@ const clientCa = new IntermediateCa("team-client-ca", {
 const apic = new ApicClientBundle("payments-apic", {
     clientCa,
     identity: "urn:example:apic-client:payments",
-    serverTrustBundlePem: serverRoot.certPem, // APIC trusts the server root only
+    serverTrustBundlePem: serverCa.trustBundlePem, // APIC trusts the server root and its CA only
 });
 new IstioGatewayTls(
     "payments-gateway",

@@ -1465,7 +1465,7 @@ function stillTrustedAtApic(c: DeployedClient, cas: readonly CaPlan[], deployed:
  */
 const removedCallerRevocation = (name: string, c: DeployedClient): string =>
     `pki:frontEnd.callers no longer has UI service "${name}", whose certificate serial ${c.serialHex} the deployed stack revoked and which is valid until ${c.notAfter}: ` +
-    `its pki:revocations entry goes with it and the CRL would stop listing the serial; APIC accepts every certificate of the UI client CA, so where it checks that CRL the leaked certificate would pass again. ` +
+    `its pki:revocations entry must go with it (an entry names a caller), and the CRL would stop listing the serial; APIC accepts every certificate of the UI client CA, so where it checks that CRL the leaked certificate would pass again. ` +
     `Keep "${name}" in pki:frontEnd.callers with its revocation until then, or first take pki:caRotation.uiClientCa through its finish, which ends trust in ${c.issuer}, the CA that issued it`;
 
 /**
