@@ -20,6 +20,7 @@ import {
     layoutOf,
     meshEpochChangeProblem,
     PkiPlan,
+    uiClientOfRecordKey,
     uiClientRecordKey,
 } from "../plan/plan";
 import { Content, crlsPublished, isSecret, Place, PlaceKind, placesOf } from "./deliveries";
@@ -440,9 +441,10 @@ function stillValidRevocations(
     dropped: readonly RevocationConfig[],
 ): RefusedChange[] {
     const now = head.now ?? new Date();
+    const uiService = uiClientOfRecordKey(client.holder);
     const leafOf = (plan: PkiPlan) =>
-        client.holder.startsWith("ui/")
-            ? plan.frontEnd.uiClients.find((c) => uiClientRecordKey(c.name) === client.holder)?.leaf
+        uiService !== undefined
+            ? plan.frontEnd.uiClients.find((c) => c.name === uiService)?.leaf
             : plan.endpoints.find((e) => e.id === client.holder)?.client;
     const validityDays = Math.max(leafOf(base)?.validityDays ?? 0, leafOf(head)?.validityDays ?? 0);
     return dropped
