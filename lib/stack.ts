@@ -41,6 +41,7 @@ import {
     LeafPlan,
     PkiPlan,
     apicServerRecordKey,
+    uiClientOfRecordKey,
     uiClientRecordKey,
 } from "./plan/plan";
 import { apicServerCertId, customerFacingCertId, customerFacingCsrFile, uiClientCertId } from "./inventory/planned";
@@ -516,7 +517,7 @@ export function recordOfDeployment(plan: PkiPlan, facts: DeploymentFacts): Rotat
             issued,
             now,
             plan.revoked.map((r) => ({ holder: r.holder, serialHex: r.serialHex })),
-            (holder) => !holder.startsWith(uiClientRecordKey("")) && !plan.endpoints.some((e) => e.id === holder),
+            (holder) => uiClientOfRecordKey(holder) === undefined && !plan.endpoints.some((e) => e.id === holder),
         ),
         customerFacingKeys: facts.customerFacingKeys,
         positionsSince: positionsSinceAfter(deployed, plan.config.caRotation, now),

@@ -156,12 +156,9 @@ export class UiApicClient extends pulumi.ComponentResource {
             if (short !== undefined) throw argumentError(`UiApicClient ${name} apicHosts[${i}] ${short}`, this);
         });
         const trusted = checkedTrustBundle(args.apicTrustPem, "UiApicClient apicTrustPem", this);
+        const crlNames = { component: `UiApicClient ${name}`, ...UI_CRL_ARGUMENTS };
         const apicTrustPem =
-            args.apicCrlPem === undefined
-                ? trusted
-                : trusted.apply((pem) =>
-                      onlyRootsWithCrl(pem, { component: `UiApicClient ${name}`, ...UI_CRL_ARGUMENTS }, this),
-                  );
+            args.apicCrlPem === undefined ? trusted : trusted.apply((pem) => onlyRootsWithCrl(pem, crlNames, this));
         const spec = uiClientCert({
             name: args.service,
             identity: args.identity,
@@ -194,12 +191,7 @@ export class UiApicClient extends pulumi.ComponentResource {
                     "ca.crt": apicTrustPem,
                     ...(args.apicCrlPem !== undefined
                         ? {
-                              "ca.crl": checkedCrls(
-                                  args.apicCrlPem,
-                                  apicTrustPem,
-                                  { component: `UiApicClient ${name}`, ...UI_CRL_ARGUMENTS },
-                                  this,
-                              ),
+                              "ca.crl": checkedCrls(args.apicCrlPem, apicTrustPem, crlNames, this),
                           }
                         : {}),
                 },

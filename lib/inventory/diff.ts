@@ -20,6 +20,7 @@ import {
     layoutOf,
     meshEpochChangeProblem,
     PkiPlan,
+    uiClientOfRecordKey,
     uiClientRecordKey,
 } from "../plan/plan";
 import { Content, crlsPublished, isSecret, Place, PlaceKind, placesOf } from "./deliveries";
@@ -429,6 +430,16 @@ function loweredEpochs(base: PkiPlan, head: PkiPlan): RefusedChange[] {
 }
 
 /**
+ * The revocations whose certificates may still be valid at `now`, each with the latest day it may
+ * be: a diff has no record of the certificate, so it bounds its life by the revocation's date plus
+ * the leaf validity (pulumi up knows it from the record).
+ */
+const mayStillBeValid = (revocations: readonly RevocationConfig[], validityDays: number, now: Date) =>
+    revocations
+        .map((r) => ({ r, until: new Date(Date.parse(r.revokedAt) + validityDays * 86_400_000) }))
+        .filter(({ until }) => until.getTime() > now.getTime());
+
+/**
  * Revocations removed with the client's epoch kept whose certificates may still be valid: their
  * serials would leave the CRL, and pulumi up refuses that until the certificate expires (the
  * deployment record knows when; the diff bounds it by the revocation's date plus the leaf validity).
@@ -440,20 +451,18 @@ function stillValidRevocations(
     dropped: readonly RevocationConfig[],
 ): RefusedChange[] {
     const now = head.now ?? new Date();
+    const uiService = uiClientOfRecordKey(client.holder);
     const leafOf = (plan: PkiPlan) =>
-        client.holder.startsWith("ui/")
-            ? plan.frontEnd.uiClients.find((c) => uiClientRecordKey(c.name) === client.holder)?.leaf
+        uiService !== undefined
+            ? plan.frontEnd.uiClients.find((c) => c.name === uiService)?.leaf
             : plan.endpoints.find((e) => e.id === client.holder)?.client;
     const validityDays = Math.max(leafOf(base)?.validityDays ?? 0, leafOf(head)?.validityDays ?? 0);
-    return dropped
-        .map((r) => ({ r, until: new Date(Date.parse(r.revokedAt) + validityDays * 86_400_000) }))
-        .filter(({ until }) => until.getTime() > now.getTime())
-        .map(({ r, until }) => ({
-            key: "pki:revocations",
-            problem:
-                `removing the revocation of serial ${r.serial} (${client.whose}) takes it out of the CRL while the certificate may still be valid (revoked ${r.revokedAt}; its certificates live ${validityDays} days): ` +
-                `the leaked certificate would pass again wherever the CRL is checked, and pulumi up refuses it while the certificate is valid. Keep the entry until ${until.toISOString().slice(0, 10)} at least`,
-        }));
+    return mayStillBeValid(dropped, validityDays, now).map(({ r, until }) => ({
+        key: "pki:revocations",
+        problem:
+            `removing the revocation of serial ${r.serial} (${client.whose}) takes it out of the CRL while the certificate may still be valid (revoked ${r.revokedAt}; its certificates live ${validityDays} days): ` +
+            `the leaked certificate would pass again wherever the CRL is checked, and pulumi up refuses it while the certificate is valid. Keep the entry until ${until.toISOString().slice(0, 10)} at least`,
+    }));
 }
 
 /**
@@ -469,17 +478,14 @@ function removedCallersRevocations(base: PkiPlan, head: PkiPlan): RefusedChange[
     return goneCallers(base, head).flatMap((name) => {
         const leaf = base.frontEnd.uiClients.find((c) => c.name === name)?.leaf;
         if (leaf === undefined || !(uiLegLeft || head.cas.some((ca) => ca.id === leaf.issuer))) return [];
-        return base.config.revocations
-            .filter((r) => r.uiClient === name)
-            .map((r) => ({ r, until: new Date(Date.parse(r.revokedAt) + leaf.validityDays * 86_400_000) }))
-            .filter(({ until }) => until.getTime() > now.getTime())
-            .map(({ r, until }) => ({
-                key: "pki:frontEnd.callers",
-                problem:
-                    `removing UI service "${name}" takes its revocation of serial ${r.serial} out of the CRL while the certificate may still be valid (revoked ${r.revokedAt}; its certificates live ${leaf.validityDays} days): ` +
-                    `APIC accepts every certificate of the UI client CA, so where it checks that CRL the leaked certificate would pass again, and pulumi up refuses it while the certificate is valid. ` +
-                    `Keep "${name}" in pki:frontEnd.callers with its revocation until ${until.toISOString().slice(0, 10)} at least, or first take pki:caRotation.uiClientCa through its finish`,
-            }));
+        const revoked = base.config.revocations.filter((r) => r.uiClient === name);
+        return mayStillBeValid(revoked, leaf.validityDays, now).map(({ r, until }) => ({
+            key: "pki:frontEnd.callers",
+            problem:
+                `removing UI service "${name}" takes its revocation of serial ${r.serial} out of the CRL while the certificate may still be valid (revoked ${r.revokedAt}; its certificates live ${leaf.validityDays} days): ` +
+                `APIC accepts every certificate of the UI client CA, so where it checks that CRL the leaked certificate would pass again, and pulumi up refuses it while the certificate is valid. ` +
+                `Keep "${name}" in pki:frontEnd.callers with its revocation until ${until.toISOString().slice(0, 10)} at least, or first take pki:caRotation.uiClientCa through its finish`,
+        }));
     });
 }
 

@@ -412,8 +412,14 @@ export function apicServerCert(args: LeafOptions & { host: string; epoch: number
 export const uiClientIdentity = (environment: string, name: string): string =>
     `urn:apic-istio-pki:${environment}:ui-client:${name}`;
 
+const UI_RECORD_PREFIX = "ui/";
+
 /** Where a client's certificates are kept in the deployment record: endpoints by id, UI services as `ui/<name>`. */
-export const uiClientRecordKey = (name: string): string => `ui/${name}`;
+export const uiClientRecordKey = (name: string): string => `${UI_RECORD_PREFIX}${name}`;
+
+/** The UI service a deployment record key names (uiClientRecordKey's inverse); undefined for an endpoint's. */
+export const uiClientOfRecordKey = (holder: string): string | undefined =>
+    holder.startsWith(UI_RECORD_PREFIX) ? holder.slice(UI_RECORD_PREFIX.length) : undefined;
 
 /** Where a server certificate is kept in the deployment record: gateway servers by endpoint id, APIC's UI-facing ones as `apic/<host>`. */
 export const apicServerRecordKey = (host: string): string => `apic/${host}`;
@@ -984,12 +990,10 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
             ),
         );
     }
-    for (const name of removedUiCallers(deployedClients, uiCallers)) {
-        problems.push(
-            ...(dropped.get(uiClientRecordKey(name)) ?? [])
-                .filter(apicStillTrusts)
-                .map((c) => removedCallerRevocation(name, c)),
-        );
+    for (const [holder, certificates] of dropped) {
+        const name = uiClientOfRecordKey(holder);
+        if (name === undefined || uiCallers.includes(name)) continue;
+        problems.push(...certificates.filter(apicStillTrusts).map((c) => removedCallerRevocation(name, c)));
     }
     for (const id of Object.keys(config.rotation.endpoints)) {
         if (!idOwner.has(id)) {
@@ -1438,13 +1442,6 @@ const revocationOfEndpointBack = (c: DeployedClient, id: string): string =>
     `endpoint "${id}" is back in the stack, but this stack revoked its certificate serial ${c.serialHex} (epoch ${c.epoch}) before the endpoint was removed, and it is valid until ${c.notAfter}: ` +
     `without its pki:revocations entry the CRL would not list it, and a switch phase would pin its key at the gateway again. ` +
     `List it again ({ endpoint: ${id}, serial: ${c.serialHex}, epoch: ${c.epoch}, ... }) until then`;
-
-/** UI services the deployed stack issued certificates to that pki:frontEnd.callers no longer has. */
-const removedUiCallers = (deployedClients: Readonly<Record<string, unknown>>, uiCallers: readonly string[]): string[] =>
-    Object.keys(deployedClients)
-        .filter((holder) => holder.startsWith(uiClientRecordKey("")))
-        .map((holder) => holder.slice(uiClientRecordKey("").length))
-        .filter((name) => !uiCallers.includes(name));
 
 /**
  * Whether APIC's UI truststore may still accept a revoked UI client certificate once its serial
