@@ -26,9 +26,11 @@ Decides, at --now (default: now), what the stack needs from what is deployed: --
 JSON of "pulumi stack output --json" (outputs inventory and deploymentRecord) or a render's
 folder (inventory.json and deployment.json). Proposes, as edits of the stack file:
   - a leaf inside its renewal window: its epoch raised (pki:rotation.endpoints.<id>.serverEpoch;
-    an APIC client with clientEpoch and clientPhase switch, then finish once the switch has been
-    deployed --soak-days days; UI clients pki:rotation.uiClientEpoch, APIC's UI-facing servers
-    apicServerEpoch; a customer-facing host a new key and CSR, pki:frontEnd.customerFacing.<host>.epoch);
+    an APIC client with clientEpoch and clientPhase switch, then, once the switch has been
+    deployed --soak-days days, the finish (clientPhase removed; set to finish while
+    pki:rotation.apicClientPhase is switch); UI clients pki:rotation.uiClientEpoch, APIC's
+    UI-facing servers apicServerEpoch; a customer-facing host a new key and CSR,
+    pki:frontEnd.customerFacing.<host>.epoch);
   - a CA inside its renewal window: a staged rotation (pki:caRotation.<slot>: generation n+1,
     phase prepare), and each phase deployed --soak-days days: the next phase;
 and says whether CRLs must be re-published (a pulumi up from the default branch, no edit) and
@@ -85,7 +87,7 @@ function editStackFile(
         const value = effectiveValue(raw, edit.path);
         if (value !== edit.to) {
             throw new StackEditError(
-                `${edit.path.join(".")} would be ${JSON.stringify(value)} after the edit instead of ${JSON.stringify(edit.to)}` +
+                `${edit.path.join(".")} would be ${JSON.stringify(value)} after the edit instead of ${edit.to === undefined ? "unset" : JSON.stringify(edit.to)}` +
                     ` (is ${edit.path[0]} set in Pulumi.yaml? set it in the stack file)`,
             );
         }
@@ -185,7 +187,7 @@ export function lifecycleMarkdown(args: {
                         .map((e) =>
                             e.from === e.to
                                 ? `${e.path.join(".")}: ${e.to} (kept)`
-                                : `${e.path.join(".")}: ${showValue(e.from)} -> ${e.to}`,
+                                : `${e.path.join(".")}: ${showValue(e.from)} -> ${showValue(e.to)}`,
                         )
                         .join("; "),
                 })),
@@ -306,7 +308,11 @@ export const lifecycleCommand: Command = {
                         needsHuman,
                         proposals: decision.proposals.map((p) => ({
                             ...p,
-                            edits: p.edits.map((e) => ({ key: e.path.join("."), from: e.from ?? null, to: e.to })),
+                            edits: p.edits.map((e) => ({
+                                key: e.path.join("."),
+                                from: e.from ?? null,
+                                to: e.to ?? null,
+                            })),
                         })),
                         republishWhy: decision.republishWhy,
                         waiting: decision.waiting,

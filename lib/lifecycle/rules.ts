@@ -78,7 +78,8 @@ export interface ConfigEdit {
     readonly path: readonly string[];
     /** The value the stack file gives now (undefined: not set, the default applies); equal to `to`: set explicitly so that it stays. */
     readonly from: number | string | undefined;
-    readonly to: number | string;
+    /** undefined: the key is removed, so that the default or a wider setting applies again. */
+    readonly to: number | string | undefined;
 }
 
 export type ProposalKind =
@@ -747,11 +748,19 @@ export function decide(input: LifecycleInput): LifecycleDecision {
                 continue;
             }
             if (rotation?.clientPhase === "switch") {
+                // Removing the endpoint's own phase finishes it as well when the stack-wide phase is
+                // finish, and leaves nothing behind that would shadow the next stack-wide switch. A
+                // non-zero epoch is written beside it, so its map is not left empty.
+                const unset =
+                    config.rotation.apicClientPhase === "finish" &&
+                    (rotation.clientEpoch > 0 || rotation.serverEpoch > 0);
                 proposals.push({
                     kind: "finish-client",
                     subject: `${e.id}/client`,
                     why: `its switch (epoch ${phase.epoch}) deployed since ${day(phase.since)}, ${soakDays} days or more`,
-                    edits: [{ path: endpointPath(e.id, "clientPhase"), from: "switch", to: "finish" }],
+                    edits: [
+                        { path: endpointPath(e.id, "clientPhase"), from: "switch", to: unset ? undefined : "finish" },
+                    ],
                     beforeMerge: `APIC uses the new keystore of ${e.id} (apic/${e.id}/keystore.json): the old key is unpinned by this update`,
                 });
             } else {
