@@ -674,6 +674,15 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
                 "the CRL of mesh-root passed its next update on 2027-01-18: every peer whose chain it covers is refused; run pulumi up now",
             ],
         );
+        // Once the series itself has run out, only the ceremony helps.
+        assert.deepStrictEqual(
+            on(21).needsHuman.filter((n) => n.includes("mesh-root")),
+            [
+                "the CRL of mesh-root passed its next update on 2027-01-18: every peer whose chain it covers is refused; " +
+                    'pki:offlineRoots.meshRoot.crls holds no later CRL valid now: sign a new series on the offline machine ("apic-istio-pki ceremony crl"), ' +
+                    "replace pki:offlineRoots.meshRoot.crls with it and run pulumi up at once",
+            ],
+        );
 
         // The same series for an offline gateway-server root: its CRL rides in APIC's truststore.crl too, which no update reaches.
         const server = decideWith("serverRoot", "server-root", {})(7);
