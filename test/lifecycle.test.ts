@@ -101,6 +101,41 @@ other: [x,  y]
         );
     });
 
+    it("removes a key from a flow map with its comma, and from a block map with its line; a key not set stays unset", () => {
+        const ob = (entries: string) => text.replace("ob: { serverEpoch: 1 }", `ob: { ${entries} }`);
+        const removePhase = (from: string) =>
+            editStackText(from, [{ path: ["pki:rotation", "endpoints", "ob", "clientPhase"], value: undefined }]);
+        assert.strictEqual(removePhase(ob("clientPhase: switch, serverEpoch: 1")), ob("serverEpoch: 1"));
+        assert.strictEqual(
+            removePhase(ob("serverEpoch: 1,clientPhase: switch  , clientEpoch: 2")),
+            ob("serverEpoch: 1  , clientEpoch: 2"),
+        );
+        assert.strictEqual(removePhase(ob("serverEpoch: 1, clientPhase: switch")), ob("serverEpoch: 1"));
+        assert.strictEqual(
+            editStackText(text, [{ path: ["pki:rotation", "leafEpoch"], value: undefined }]),
+            text.replace("    leafEpoch: 0   # trailing\n", ""),
+        );
+        assert.strictEqual(
+            editStackText("config:\n  pki:a: 1\n  pki:b: 2", [{ path: ["pki:b"], value: undefined }]),
+            "config:\n  pki:a: 1\n",
+        );
+        assert.strictEqual(removePhase(text), text);
+        assert.strictEqual(
+            editStackText(text, [{ path: ["pki:rotation", "endpoints", "cards", "clientPhase"], value: undefined }]),
+            text,
+        );
+    });
+
+    it("refuses to remove the only key of a map, which would leave it empty", () => {
+        assert.throws(
+            () => editStackText(text, [{ path: ["pki:rotation", "endpoints", "ob", "serverEpoch"], value: undefined }]),
+            {
+                name: "Error",
+                message: "cannot remove pki:rotation.endpoints.ob.serverEpoch: it is the only key of its map",
+            },
+        );
+    });
+
     it("ends a last line that had no newline before adding one, and refuses to reach into a value that is not a map", () => {
         assert.strictEqual(
             editStackText("config:\n  pki:option: 1", [{ path: ["pki:rotation", "leafEpoch"], value: 1 }]),
@@ -471,6 +506,38 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
         );
     });
 
+    it("finishes an APIC client's switch by removing the endpoint's clientPhase, which would shadow the next stack-wide switch; while that is switch, by setting finish", () => {
+        const deployed = readDeployed(deployedDir);
+        const config = validateConfig(rawConfigFromStackFile(stackFile));
+        // ob's switch to client epoch 1, deployed on day 40.
+        const inventory = deployed.inventory.map((c) => (c.id === "ob/client" ? { ...c, epoch: c.epoch + 1 } : c));
+        const record: RotationRecord = {
+            ...deployed.record,
+            clientPhases: { ob: { phase: "switch", epoch: 1, since: at(40) } },
+        };
+        const finishWith = (apicClientPhase: "switch" | "finish") =>
+            decide({
+                config: {
+                    ...config,
+                    rotation: {
+                        ...config.rotation,
+                        apicClientPhase,
+                        endpoints: { ob: { serverEpoch: 0, clientEpoch: 1, clientPhase: "switch" } },
+                    },
+                },
+                deployed: { inventory, record },
+                now: new Date(at(47)),
+                soakDays: 7,
+            }).proposals.map((p) => [p.kind, p.subject, p.edits]);
+        const phase = ["pki:rotation", "endpoints", "ob", "clientPhase"];
+        assert.deepStrictEqual(finishWith("finish"), [
+            ["finish-client", "ob/client", [{ path: phase, from: "switch", to: undefined }]],
+        ]);
+        assert.deepStrictEqual(finishWith("switch"), [
+            ["finish-client", "ob/client", [{ path: phase, from: "switch", to: "finish" }]],
+        ]);
+    });
+
     it("waits pki:meshFinishAfterHours (24 h) before proposing a mesh CA's finish, however short the soak", () => {
         const deployed = readDeployed(deployedDir);
         const config = validateConfig(rawConfigFromStackFile(stackFile));
@@ -605,6 +672,15 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
             on(14).needsHuman.filter((n) => n.includes("mesh-root")),
             [
                 "the CRL of mesh-root passed its next update on 2027-01-18: every peer whose chain it covers is refused; run pulumi up now",
+            ],
+        );
+        // Once the series itself has run out, only the ceremony helps.
+        assert.deepStrictEqual(
+            on(21).needsHuman.filter((n) => n.includes("mesh-root")),
+            [
+                "the CRL of mesh-root passed its next update on 2027-01-18: every peer whose chain it covers is refused; " +
+                    'pki:offlineRoots.meshRoot.crls holds no later CRL valid now: sign a new series on the offline machine ("apic-istio-pki ceremony crl"), ' +
+                    "replace pki:offlineRoots.meshRoot.crls with it and run pulumi up at once",
             ],
         );
 

@@ -380,7 +380,7 @@ describe("lifecycle on the front end: UI clients, APIC's UI-facing server and cu
                 "the certificate served now expires on 2027-05-04 (40 days left)",
         ]);
         // The host's block map gets both keys after its certificate; certificateEpoch is written so that it stays 0.
-        // (ob's APIC client finishes its switch of day 60 in the same edit.)
+        // (ob's APIC client finishes its switch of day 60 in the same edit: its clientPhase goes.)
         assert.strictEqual(
             stack.text,
             before
@@ -388,7 +388,15 @@ describe("lifecycle on the front end: UI clients, APIC's UI-facing server and cu
                     "          -----END CERTIFICATE-----\n  pki:rotation:",
                     "          -----END CERTIFICATE-----\n        epoch: 1\n        certificateEpoch: 0\n  pki:rotation:",
                 )
-                .replace("clientPhase: switch", "clientPhase: finish"),
+                .replace("clientEpoch: 1, clientPhase: switch }", "clientEpoch: 1 }"),
+        );
+        assert.deepStrictEqual(
+            json.proposals.filter((p) => p.kind === "finish-client").map((p) => p.edits),
+            [[{ key: "pki:rotation.endpoints.ob.clientPhase", from: "switch", to: null }]],
+        );
+        assert.match(
+            json.markdown,
+            /\| ob\/client \| .* \| pki:rotation\.endpoints\.ob\.clientPhase: switch -> unset \|/,
         );
         assert.match(
             json.markdown,

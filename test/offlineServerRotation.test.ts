@@ -19,7 +19,7 @@ import { crlWindow, parseCrl } from "../lib/pki/crl";
 import { pemBlocks } from "../lib/pki/pem";
 import { apicCheck, assertAllAccepted, decide, summary, uiSidecarCheck } from "./consumers";
 import { seededState } from "./engineKeys";
-import { gatewayServerConfig, mintLeaf, renderNext, Rendered } from "./helpers";
+import { cli, gatewayServerConfig, mintLeaf, renderNext, Rendered, tempDir } from "./helpers";
 
 const APIC_UI_HOST = "apic.offrot.api.bank.example";
 const BASE = {
@@ -252,6 +252,59 @@ describe("Staged rotation of the gateway-server CA under an offline server root,
             ["offrot gateway server CA G1", "Offrot Gateway Server Offline Root"],
         );
         assert.strictEqual(subjectOf(g1), "CN=offrot gateway server CA G1");
+    });
+
+    it("has the lifecycle write the renewals due beside the finish, which waits for the ceremony: pulumi up's refusal goes to a human", async () => {
+        const dir = tempDir("offrot-lifecycle");
+        const stackFile = path.join(dir, "Pulumi.offrot.yaml");
+        const pki = Object.entries(configAt("switch")).map(([key, value]) => [`pki:${key}`, value]);
+        fs.writeFileSync(stackFile, YAML.stringify({ config: Object.fromEntries(pki) }));
+        // What the switch deployed, a week and a day later, with ob's server certificate inside its window.
+        const deployed = path.join(dir, "deployed");
+        fs.mkdirSync(deployed);
+        const inventory = JSON.parse(p.switch.read("inventory.json")) as {
+            certificates: { id: string; renewAt: string }[];
+        };
+        for (const c of inventory.certificates) if (c.id === "ob/server") c.renewAt = clock.switch.toISOString();
+        fs.writeFileSync(path.join(deployed, "inventory.json"), JSON.stringify(inventory));
+        fs.writeFileSync(path.join(deployed, "deployment.json"), p.switch.read("deployment.json"));
+        const now = new Date(clock.switch.getTime() + 8 * DAY_MS);
+        const run = await cli(
+            ...["lifecycle", "--config", stackFile, "--deployed", deployed, "--now", now.toISOString()],
+            ...["--format", "json", "--write"],
+        );
+        const json = JSON.parse(run.out) as {
+            changed: boolean;
+            needsHuman: string[];
+            proposals: { kind: string; subject: string }[];
+        };
+        const old = new crypto.X509Certificate(signed["gateway-server-ca"]);
+        const retiredAt = new Date(
+            Math.max(crlWindow(now, 7).thisUpdate.getTime(), Date.parse(old.validFrom)),
+        ).toISOString();
+        assert.deepStrictEqual(
+            [run.status, json.changed, json.proposals.map((p) => [p.kind, p.subject]), json.needsHuman],
+            [
+                1,
+                true,
+                [["renew-server", "ob/server"]],
+                [
+                    "the proposed edit of pki:caRotation.gatewayServerCa (pki:caRotation.gatewayServerCa.phase: switch -> finish) cannot be made: " +
+                        "invalid stack configuration: " +
+                        "pki:offlineRoots.serverRoot.intermediates.gateway-server-ca is a CA generation this stack no longer has (the finish of its rotation retired it): " +
+                        "remove it from pki:offlineRoots.serverRoot.intermediates; this root's CAs are gateway-server-ca-g1 " +
+                        `pki:offlineRoots.serverRoot.crls is needed: its retired CA gateway-server-ca (serial ${old.serialNumber}) must be revoked by this root; ` +
+                        `on the offline machine run "apic-istio-pki ceremony crl --root <the serverRoot folder> --period-days 7 --periods 13 ` +
+                        `--revoke ${old.serialNumber}:superseded:${retiredAt} --out crls.pem" ` +
+                        "and set pki:offlineRoots.serverRoot.crls to the crls.pem it writes",
+                ],
+            ],
+        );
+        const written = YAML.parse(fs.readFileSync(stackFile, "utf8")) as { config: Record<string, unknown> };
+        assert.deepStrictEqual(
+            [written.config["pki:rotation"], written.config["pki:caRotation"]],
+            [{ endpoints: { ob: { serverEpoch: 1 } } }, { gatewayServerCa: { generation: 1, phase: "switch" } }],
+        );
     });
 
     it("has the lifecycle publish the series' next CRL once valid, and ask for a new series a lead time before it ends", () => {

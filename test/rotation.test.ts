@@ -215,8 +215,8 @@ describe("Leaf rotation without downtime: the previous APIC key stays pinned unt
                     "upload the new keystore, then set it to finish. To cut a leaked key off at once, revoke its certificate (pki:revocations)",
             },
         );
-        // After a rotation the lifecycle pipeline leaves clientPhase: finish on the endpoint, which
-        // wins over pki:rotation.apicClientPhase: advising the stack-wide key there would not help.
+        // A clientPhase: finish left on the endpoint (by a human, or by the lifecycle pipeline while the
+        // stack-wide phase was switch) wins over pki:rotation.apicClientPhase: advising that key would not help.
         const shadowed = {
             ...option1,
             rotation: { apicClientEpoch: 1, apicClientPhase: "switch", endpoints: { ob: { clientPhase: "finish" } } },

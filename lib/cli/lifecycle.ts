@@ -26,9 +26,11 @@ Decides, at --now (default: now), what the stack needs from what is deployed: --
 JSON of "pulumi stack output --json" (outputs inventory and deploymentRecord) or a render's
 folder (inventory.json and deployment.json). Proposes, as edits of the stack file:
   - a leaf inside its renewal window: its epoch raised (pki:rotation.endpoints.<id>.serverEpoch;
-    an APIC client with clientEpoch and clientPhase switch, then finish once the switch has been
-    deployed --soak-days days; UI clients pki:rotation.uiClientEpoch, APIC's UI-facing servers
-    apicServerEpoch; a customer-facing host a new key and CSR, pki:frontEnd.customerFacing.<host>.epoch);
+    an APIC client with clientEpoch and clientPhase switch, then, once the switch has been
+    deployed --soak-days days, the finish (clientPhase removed; set to finish while
+    pki:rotation.apicClientPhase is switch); UI clients pki:rotation.uiClientEpoch, APIC's
+    UI-facing servers apicServerEpoch; a customer-facing host a new key and CSR,
+    pki:frontEnd.customerFacing.<host>.epoch);
   - a CA inside its renewal window: a staged rotation (pki:caRotation.<slot>: generation n+1,
     phase prepare), and each phase deployed --soak-days days: the next phase;
 and says whether CRLs must be re-published (a pulumi up from the default branch, no edit) and
@@ -42,6 +44,16 @@ Exit status: 0 ran (nothing due, or the edit written or proposed), 1 something n
 
 const day = (date: Date): string => date.toISOString().slice(0, 10);
 const showValue = (value: number | string | undefined): string => (value === undefined ? "unset" : String(value));
+
+/** A proposal's edits in words, e.g. "pki:rotation.endpoints.ob.clientEpoch: unset -> 1". */
+const changeText = (proposal: Proposal): string =>
+    proposal.edits
+        .map((e) =>
+            e.from === e.to
+                ? `${e.path.join(".")}: ${e.to} (kept)`
+                : `${e.path.join(".")}: ${showValue(e.from)} -> ${showValue(e.to)}`,
+        )
+        .join("; ");
 
 /** The effective value at `keys` of a `pki:` config map, as the program receives it. */
 function effectiveValue(raw: Record<string, string>, keys: readonly string[]): unknown {
@@ -85,13 +97,50 @@ function editStackFile(
         const value = effectiveValue(raw, edit.path);
         if (value !== edit.to) {
             throw new StackEditError(
-                `${edit.path.join(".")} would be ${JSON.stringify(value)} after the edit instead of ${JSON.stringify(edit.to)}` +
+                `${edit.path.join(".")} would be ${JSON.stringify(value)} after the edit instead of ${edit.to === undefined ? "unset" : JSON.stringify(edit.to)}` +
                     ` (is ${edit.path[0]} set in Pulumi.yaml? set it in the stack file)`,
             );
         }
     }
     check(config);
     return { text: after, config };
+}
+
+/** An edit the deployed stack or the editor refuses, as opposed to a failure of this program. */
+const isRefusal = (error: unknown): error is Error => error instanceof ConfigError || error instanceof StackEditError;
+
+/**
+ * The proposals' edit, or, when `pulumi up` would refuse it, the edit of as many as can be made:
+ * each proposal in turn on top of those kept, so that one that needs a human (an offline root's
+ * CA finish waits for the ceremony's CRLs) does not hold back the renewals due beside it.
+ */
+function editWhatCanBeMade(
+    file: string,
+    text: string,
+    proposals: readonly Proposal[],
+    check: (config: PkiConfig) => void,
+): { edited?: Edited; made: readonly Proposal[]; refused: readonly string[] } {
+    if (proposals.length === 0) return { made: [], refused: [] };
+    try {
+        return { edited: editStackFile(file, text, proposals, check), made: proposals, refused: [] };
+    } catch (error) {
+        if (!isRefusal(error)) throw error;
+    }
+    let edited: Edited | undefined;
+    const made: Proposal[] = [];
+    const refused: string[] = [];
+    for (const proposal of proposals) {
+        try {
+            edited = editStackFile(file, text, [...made, proposal], check);
+            made.push(proposal);
+        } catch (error) {
+            if (!isRefusal(error)) throw error;
+            refused.push(
+                `the proposed edit of ${proposal.subject} (${changeText(proposal)}) cannot be made: ${error.message.replace(/\n\s*-?\s*/g, " ")}`,
+            );
+        }
+    }
+    return { ...(edited !== undefined ? { edited } : {}), made, refused };
 }
 
 /**
@@ -181,13 +230,7 @@ export function lifecycleMarkdown(args: {
                 proposals.map((p) => ({
                     what: p.subject,
                     why: p.why,
-                    change: p.edits
-                        .map((e) =>
-                            e.from === e.to
-                                ? `${e.path.join(".")}: ${e.to} (kept)`
-                                : `${e.path.join(".")}: ${showValue(e.from)} -> ${e.to}`,
-                        )
-                        .join("; "),
+                    change: changeText(p),
                 })),
             )}`,
         );
@@ -266,19 +309,12 @@ export const lifecycleCommand: Command = {
             );
         }
 
-        const decision = decide({ config, deployed, now, soakDays });
-        const needsHuman = [...decision.needsHuman];
-        let edited: Edited | undefined;
-        if (decision.proposals.length > 0) {
-            try {
-                edited = editStackFile(file, text, decision.proposals, (after) =>
-                    planPki(after, { deployed: deployed.record, now }),
-                );
-            } catch (error) {
-                if (!(error instanceof ConfigError || error instanceof StackEditError)) throw error;
-                needsHuman.push(`the proposed edit cannot be made: ${error.message.replace(/\n\s*-?\s*/g, " ")}`);
-            }
-        }
+        const decided = decide({ config, deployed, now, soakDays });
+        const { edited, made, refused } = editWhatCanBeMade(file, text, decided.proposals, (after) =>
+            planPki(after, { deployed: deployed.record, now }),
+        );
+        const needsHuman = [...decided.needsHuman, ...refused];
+        const decision: LifecycleDecision = { ...decided, proposals: made, needsHuman };
         const written = values.write === true && edited !== undefined;
         if (written && edited !== undefined) writeInPlace(file, edited.text);
         const diff =
@@ -292,7 +328,7 @@ export const lifecycleCommand: Command = {
             environment: config.environment,
             stackFile: path.relative(process.cwd(), file) || file,
             now,
-            decision: { ...decision, needsHuman },
+            decision,
             written,
             ...(diff !== undefined ? { diff } : {}),
         });
@@ -306,7 +342,11 @@ export const lifecycleCommand: Command = {
                         needsHuman,
                         proposals: decision.proposals.map((p) => ({
                             ...p,
-                            edits: p.edits.map((e) => ({ key: e.path.join("."), from: e.from ?? null, to: e.to })),
+                            edits: p.edits.map((e) => ({
+                                key: e.path.join("."),
+                                from: e.from ?? null,
+                                to: e.to ?? null,
+                            })),
                         })),
                         republishWhy: decision.republishWhy,
                         waiting: decision.waiting,

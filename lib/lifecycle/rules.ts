@@ -78,7 +78,8 @@ export interface ConfigEdit {
     readonly path: readonly string[];
     /** The value the stack file gives now (undefined: not set, the default applies); equal to `to`: set explicitly so that it stays. */
     readonly from: number | string | undefined;
-    readonly to: number | string;
+    /** undefined: the key is removed, so that the default or a wider setting applies again. */
+    readonly to: number | string | undefined;
 }
 
 export type ProposalKind =
@@ -135,8 +136,12 @@ const endpointPath = (id: string, field: "serverEpoch" | "clientEpoch" | "client
 const csrOf = (host: string): string =>
     `${customerFacingCsrFile(host)} of a render, or the stack output frontEnd.customerFacingCsrs["${host}"]`;
 
+/** The root slot kept offline whose root has this CA id, if any. */
+const offlineSlotOf = (config: PkiConfig, id: string): RootSlot | undefined =>
+    (Object.keys(config.offlineRoots) as RootSlot[]).find((s) => ROOT_IDS[s] === id);
+
 /** Certificates and published CRLs that are past their end: nothing the pipeline proposes fixes them in time. */
-function expired(deployed: Deployed, now: Date): string[] {
+function expired(config: PkiConfig, deployed: Deployed, now: Date): string[] {
     const certificates = deployed.inventory
         .filter((c) => Date.parse(c.notAfter) <= now.getTime())
         .map((c) =>
@@ -148,10 +153,23 @@ function expired(deployed: Deployed, now: Date): string[] {
         );
     const crls = Object.entries(deployed.record.crls ?? {})
         .filter(([, crl]) => crl.published && Date.parse(crl.nextUpdate) <= now.getTime())
-        .map(
-            ([id, crl]) =>
-                `the CRL of ${id} passed its next update on ${day(crl.nextUpdate)}: every peer whose chain it covers is refused; run pulumi up now`,
-        );
+        .map(([id, crl]) => {
+            const lapsed = `the CRL of ${id} passed its next update on ${day(crl.nextUpdate)}: every peer whose chain it covers is refused`;
+            // An offline root's CRL comes from the ceremony's series: pulumi up helps only if it holds a newer one valid now.
+            const slot = offlineSlotOf(config, id);
+            const offline = slot === undefined ? undefined : config.offlineRoots[slot];
+            if (
+                offline !== undefined &&
+                seriesCrlDue({ series: offline.crls, rootCertPem: offline.certificate, published: crl, now }) ===
+                    undefined
+            ) {
+                return (
+                    `${lapsed}; pki:offlineRoots.${slot}.crls holds no later CRL valid now: sign a new series on the offline machine ` +
+                    `("apic-istio-pki ceremony crl"), replace pki:offlineRoots.${slot}.crls with it and run pulumi up at once`
+                );
+            }
+            return `${lapsed}; run pulumi up now`;
+        });
     return [...certificates, ...crls];
 }
 
@@ -198,7 +216,7 @@ function crlsDue(config: PkiConfig, record: RotationRecord, now: Date): string[]
     const series = Object.entries(record.crls ?? {})
         .filter(([, crl]) => crl.published && crl.renewal === "series")
         .flatMap(([id, crl]) => {
-            const slot = (Object.keys(config.offlineRoots) as RootSlot[]).find((s) => ROOT_IDS[s] === id);
+            const slot = offlineSlotOf(config, id);
             const offline = slot === undefined ? undefined : config.offlineRoots[slot];
             if (offline === undefined) return [];
             const next = seriesCrlDue({ series: offline.crls, rootCertPem: offline.certificate, published: crl, now });
@@ -659,7 +677,7 @@ function customerFacingProposals(
 export function decide(input: LifecycleInput): LifecycleDecision {
     const { config, deployed, now, soakDays } = input;
     const { record } = deployed;
-    const needsHuman = expired(deployed, now);
+    const needsHuman = expired(config, deployed, now);
     const republishWhy = crlsDue(config, record, now);
     const waiting: string[] = [];
     const pending: string[] = [];
@@ -747,11 +765,19 @@ export function decide(input: LifecycleInput): LifecycleDecision {
                 continue;
             }
             if (rotation?.clientPhase === "switch") {
+                // Removing the endpoint's own phase finishes it as well when the stack-wide phase is
+                // finish, and leaves nothing behind that would shadow the next stack-wide switch. A
+                // non-zero epoch is written beside it, so its map is not left empty.
+                const unset =
+                    config.rotation.apicClientPhase === "finish" &&
+                    (rotation.clientEpoch > 0 || rotation.serverEpoch > 0);
                 proposals.push({
                     kind: "finish-client",
                     subject: `${e.id}/client`,
                     why: `its switch (epoch ${phase.epoch}) deployed since ${day(phase.since)}, ${soakDays} days or more`,
-                    edits: [{ path: endpointPath(e.id, "clientPhase"), from: "switch", to: "finish" }],
+                    edits: [
+                        { path: endpointPath(e.id, "clientPhase"), from: "switch", to: unset ? undefined : "finish" },
+                    ],
                     beforeMerge: `APIC uses the new keystore of ${e.id} (apic/${e.id}/keystore.json): the old key is unpinned by this update`,
                 });
             } else {

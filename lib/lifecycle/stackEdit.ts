@@ -6,11 +6,12 @@
  */
 import * as YAML from "yaml";
 
-/** A value to set below the stack file's `config:` map. */
+/** A value to set below the stack file's `config:` map, or a key to remove. */
 export interface ValueEdit {
     /** e.g. ["pki:rotation", "endpoints", "ob", "serverEpoch"]; the first key may also be written pki:config:rotation. */
     readonly path: readonly string[];
-    readonly value: number | string;
+    /** undefined: remove the key (and its value), so that the default or a wider setting applies. */
+    readonly value: number | string | undefined;
 }
 
 /** A stack file this editor cannot change the way Pulumi would read it. */
@@ -79,6 +80,29 @@ function insert(
         : `${text.slice(0, at)}${lines}${text.slice(at)}`;
 }
 
+/**
+ * `text` without `pair`: in a flow map, the entry and the comma before it (after it, for the first);
+ * in a block map, the pair's lines, with a comment on them. A map is never left empty: a pair that
+ * is its map's only one is refused (an empty block map would read as null).
+ */
+function remove(text: string, map: YAML.YAMLMap, pair: YAML.Pair, where: string): string {
+    const index = map.items.indexOf(pair);
+    const key = pair.key as YAML.Scalar;
+    const value = pair.value as YAML.Scalar;
+    if (map.items.length === 1) throw new StackEditError(`cannot remove ${where}: it is the only key of its map`);
+    if (!key.range || !value.range) throw new StackEditError(`cannot locate ${where}`);
+    if (map.flow) {
+        const previous = map.items[index - 1]?.value as YAML.Node | undefined;
+        if (previous?.range) return text.slice(0, previous.range[1]) + text.slice(value.range[1]);
+        const next = map.items[index + 1].key as YAML.Scalar;
+        if (!next.range) throw new StackEditError(`cannot locate the key after ${where}`);
+        return text.slice(0, key.range[0]) + text.slice(next.range[0]);
+    }
+    const lineStart = text.lastIndexOf("\n", key.range[0] - 1) + 1;
+    const newline = text.indexOf("\n", value.range[1]);
+    return text.slice(0, lineStart) + (newline === -1 ? "" : text.slice(newline + 1));
+}
+
 function applyEdit(text: string, edit: ValueEdit): string {
     const doc = YAML.parseDocument(text);
     if (doc.errors.length > 0)
@@ -90,11 +114,15 @@ function applyEdit(text: string, edit: ValueEdit): string {
     let map: YAML.YAMLMap = config;
     for (const [i, key] of edit.path.entries()) {
         const pair = pairOf(map, i === 0 ? spellings(key) : [key]);
-        if (pair === undefined) return insert(text, map, edit.path.slice(i), edit.value, step);
+        if (pair === undefined) {
+            // Nothing to remove: the key is not set.
+            return edit.value === undefined ? text : insert(text, map, edit.path.slice(i), edit.value, step);
+        }
         const where = edit.path.slice(0, i + 1).join(".");
         if (i === edit.path.length - 1) {
             if (!YAML.isScalar(pair.value) || !pair.value.range)
                 throw new StackEditError(`${where} is not a single value`);
+            if (edit.value === undefined) return remove(text, map, pair, where);
             const [start, end] = pair.value.range;
             return `${text.slice(0, start)}${scalarText(edit.value)}${text.slice(end)}`;
         }
@@ -104,7 +132,7 @@ function applyEdit(text: string, edit: ValueEdit): string {
     throw new StackEditError("an edit needs a path");
 }
 
-/** The stack file's text with every value set, each edit applied to the text the previous one left. */
+/** The stack file's text with every value set or removed, each edit applied to the text the previous one left. */
 export function editStackText(text: string, edits: readonly ValueEdit[]): string {
     return edits.reduce(applyEdit, text);
 }

@@ -1345,8 +1345,9 @@ export const clientPhaseOf = (config: PkiConfig, endpointId: string): "switch" |
 
 /**
  * The setting that puts an endpoint's APIC client in its switch phase, for advice: its own
- * clientPhase, or pki:rotation.apicClientPhase only while the endpoint sets none (the lifecycle
- * pipeline leaves `finish` there after each rotation, and an endpoint's own phase wins).
+ * clientPhase, or pki:rotation.apicClientPhase only while the endpoint sets none (an endpoint's own
+ * phase wins: a human may leave `finish` there, as the lifecycle pipeline does while the stack-wide
+ * phase is switch).
  */
 export function clientSwitchSetting(config: PkiConfig, endpointId: string): string {
     const own = `pki:rotation.endpoints.${endpointId}.clientPhase`;
