@@ -22,6 +22,7 @@ import {
     assertAllAccepted,
     decide,
     gatewayCheck,
+    istiodReloadRefusal,
     sidecarCheck,
     summary,
     uiSidecarCheck,
@@ -638,6 +639,21 @@ for (const rotation of ROOT_ROTATIONS) {
             assert.strictEqual(p.prepare.read("apic/ob/client.crt"), p.g0.read("apic/ob/client.crt"));
             assert.strictEqual(cacerts(p.prepare, "east")["ca-cert.pem"], cacerts(p.g0, "east")["ca-cert.pem"]);
         });
+
+        if (reachesMesh) {
+            it("a running istiod takes each phase's cacerts with ISTIO_MULTIROOT_MESH, and refuses prepare without it", () => {
+                const phases = [p.g0, p.prepare, p.switch, p.finish].map((r) => cacerts(r, "east"));
+                const steps = phases.slice(1).map((next, i) => [phases[i], next] as const);
+                assert.deepStrictEqual(
+                    steps.map(([loaded, next]) => istiodReloadRefusal(loaded, next, true)),
+                    [undefined, undefined, undefined],
+                );
+                assert.strictEqual(
+                    istiodReloadRefusal(phases[0], phases[1], false),
+                    "Multi root is disabled, updating new ROOT-CA not supported",
+                );
+            });
+        }
 
         it("switch leaves APIC's truststore as prepare wrote it: DataPower's list is a set, so a switch asks for no upload", () => {
             assert.strictEqual(p.switch.read("apic/ob/truststore.pem"), p.prepare.read("apic/ob/truststore.pem"));

@@ -204,3 +204,25 @@ export function istiodRefusal(ca: Cacerts, at: Date = new Date()): string | unde
     const missing = chain.filter((c) => !(signsCrls(c) && crls.some((crl) => crlSignedBy(crl, c.toString()))));
     return missing.length === 0 ? undefined : `missing CRL signed by certificates: [${missing.map(goName).join(" ")}]`;
 }
+
+/**
+ * What a running istiod does when its cacerts changes from `loaded` to `next`: undefined when it
+ * takes `next`, else what it logs while it keeps signing with the CA it has. istio/istio
+ * pilot/pkg/bootstrap/istio_ca.go handleEvent: a root-cert.pem that is not byte for byte the one
+ * it loaded is taken only with ISTIO_MULTIROOT_MESH (`multiRoot`), and then only when one bundle
+ * holds every certificate (DER) of the other; then keycertbundle.go Verify, as at start-up.
+ */
+export function istiodReloadRefusal(loaded: Cacerts, next: Cacerts, multiRoot: boolean): string | undefined {
+    if (loaded["root-cert.pem"] !== next["root-cert.pem"]) {
+        if (!multiRoot) return "Multi root is disabled, updating new ROOT-CA not supported";
+        const ders = (pem: string) =>
+            pemBlocks(pem, "CERTIFICATE").map((p) => new crypto.X509Certificate(p).raw.toString("base64"));
+        const [was, now] = [ders(loaded["root-cert.pem"]), ders(next["root-cert.pem"])];
+        const holds = (bundle: string[], other: string[]) => other.every((d) => bundle.includes(d));
+        if (was.length === 0 || now.length === 0 || !(holds(was, now) || holds(now, was))) {
+            return "Updating new ROOT-CA not supported";
+        }
+    }
+    const refusal = istiodRefusal(next);
+    return refusal === undefined ? undefined : `Failed to update new Plug-in CA certs: ${refusal}`;
+}

@@ -16,8 +16,8 @@ import { periodStart } from "../lib/pki/crl";
 import { clientsAfter } from "../lib/plan/caRotation";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { deployedRecordOf } from "../lib/render/render";
-import { PeerCheck } from "./envoyVerifier";
-import { apicSends, apicUiCheck, assertAllAccepted, decide, summary } from "./consumers";
+import { PeerCheck, SAN_MISMATCH } from "./envoyVerifier";
+import { apicSends, apicUiCheck, assertAllAccepted, decide, summary, uiSidecarCheck } from "./consumers";
 import {
     cacerts,
     justIssued,
@@ -639,6 +639,57 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
             );
             assert.strictEqual(copy.size, before, `${title}: nothing created`);
         }
+    });
+
+    it("refuses a customer-facing certificate that also covers APIC's host while the UI sidecars trust a CA outside this PKI: the edge's key would pose as APIC to them", async () => {
+        // APIC's UI-facing endpoint serves a certificate of the same public CA (apicServerCa), and
+        // the bank's order made the edge's certificate a wildcard that also covers APIC's host. The
+        // attacker holds the customer-facing key, the most exposed one (the internet-facing gateway).
+        const edgeKey = pending.engine.resources.find((r) => r.name === "customer-facing-www-example-bank-example-key")
+            ?.state.privateKeyPem as string;
+        const wildcard = "*.example.api.bank.example";
+        const wide = tlsProvider.certRequest({
+            privateKeyPem: edgeKey,
+            subject: { commonName: CUSTOMER_HOST },
+            dnsNames: [CUSTOMER_HOST, wildcard],
+        }).state.certRequestPem as string;
+        const wideChain = (await sign(wide)) + publicCa.certPem;
+        const narrowChain = (await sign(pending.read(`front-end/csr/${CUSTOMER_HOST}.csr`))) + publicCa.certPem;
+        const withApicServerCa = (certificate: string) => {
+            const config = withCertificate(certificate);
+            return { ...config, frontEnd: { ...config.frontEnd, apicServerCa: publicRoot.certPem } };
+        };
+        const narrow = await renderNext(withApicServerCa(narrowChain), "customer-apic-ca", new Map(state));
+        const verdicts = decide([
+            [
+                "the edge's certificate for its host",
+                uiSidecarCheck(narrow, "consumer-dashboard", APIC_HOST, narrowChain),
+            ],
+            ["the edge's wildcard", uiSidecarCheck(narrow, "consumer-dashboard", APIC_HOST, wideChain)],
+        ]);
+        assert.deepStrictEqual(
+            verdicts.map(([label, v]) => [label, summary(v)]),
+            [
+                ["the edge's certificate for its host", both(SAN_MISMATCH)],
+                ["the edge's wildcard", both("ok")],
+            ],
+        );
+        const copy = new Map(state);
+        const before = copy.size;
+        const key = `pki:frontEnd.customerFacing.${CUSTOMER_HOST}`;
+        await assert.rejects(renderNext(withApicServerCa(wideChain), "customer-covers-apic", copy), (err: unknown) => {
+            assert.ok(err instanceof ConfigError, String(err));
+            assert.deepStrictEqual(
+                err.problems.filter((p) => p.startsWith(key)),
+                [
+                    `${key}.certificate also covers APIC's host ${APIC_HOST} (DNS name ${wildcard}), and the UI services' sidecars trust pki:frontEnd.apicServerCa, a CA outside this PKI, ` +
+                        `for APIC: if it is the public CA's, whoever holds this key on the internet-facing gateway could pose as APIC to them. ` +
+                        `Have the public CA revoke it, raise ${key}.epoch for a new key and CSR, and have it issued for ${CUSTOMER_HOST} alone`,
+                ],
+            );
+            return true;
+        });
+        assert.strictEqual(copy.size, before, "nothing created");
     });
 });
 

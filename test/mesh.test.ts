@@ -10,7 +10,8 @@ import { pemBlocks as pemBlocksOf } from "../lib/pki/pem";
 import { INITIAL_RECORD, RotationRecord } from "../lib/plan/caRotation";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { deployedRecordOf } from "../lib/render/render";
-import { decide, istiodRefusal, sidecarCheck, summary } from "./consumers";
+import { diffPlans } from "../lib/inventory/diff";
+import { decide, istiodRefusal, istiodReloadRefusal, sidecarCheck, summary } from "./consumers";
 import { seededState } from "./engineKeys";
 import {
     Cacerts,
@@ -308,6 +309,48 @@ describe("The mesh CA's later life: what istiod loads, and what would lock every
             { deployed: { ...INITIAL_RECORD, meshEpoch: 0 } },
         );
         assert.strictEqual(plan.cas.find((c) => c.id === "mesh-ca-east")?.epoch, 1);
+    });
+});
+
+describe("A mesh root re-issued outside a staged rotation: what a running istiod does", function () {
+    this.timeout(60_000);
+    const LAB = {
+        environment: "lab",
+        option: 1,
+        baseDomain: "lab.api.bank.example",
+        organization: "Example Bank",
+        domains: { ob: { services: ["accounts"] } },
+        clusters: ["east"],
+        keyAlgorithm: "ECDSA",
+        caKeyAlgorithm: "ECDSA",
+    };
+
+    it("refuses the new cacerts until istiod restarts, and the diff says to restart istiod rather than that it reloads", async () => {
+        const state = seededState();
+        const before = await renderNext(LAB, "mesh-org-before", state);
+        const after = await renderNext({ ...LAB, organization: "Example Bank plc" }, "mesh-org-after", state);
+        const [loaded, next] = [cacerts(before, "east"), cacerts(after, "east")];
+        // The same key and a new subject: a new certificate, so neither root-cert.pem holds the other.
+        assert.deepStrictEqual(
+            [false, true].map((multiRoot) => istiodReloadRefusal(loaded, next, multiRoot)),
+            ["Multi root is disabled, updating new ROOT-CA not supported", "Updating new ROOT-CA not supported"],
+        );
+        assert.strictEqual(istiodRefusal(next), undefined, "a restarted istiod loads it");
+        const d = diffPlans(before.plan, after.plan);
+        assert.deepStrictEqual(
+            d.steps.after.filter((s) => s.includes("istiod")),
+            [
+                "Restart istiod of east (kubectl -n istio-system rollout restart deployment/istiod), then every workload: the new root-cert.pem neither holds nor is held by the one istiod loaded, " +
+                    'so a running istiod refuses the new cacerts ("updating new ROOT-CA not supported") and signs with the old CA until it restarts, whenever that is.',
+            ],
+        );
+        assert.deepStrictEqual(
+            d.replaced.filter((c) => c.id === "mesh-root" || c.role === "mesh-ca").map((c) => [c.id, c.forces.at(-1)]),
+            ["mesh-root", "mesh-ca-east"].map((id) => [
+                id,
+                "restart istiod of east, which keeps the root it loaded until then, and then the workloads",
+            ]),
+        );
     });
 });
 

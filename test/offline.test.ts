@@ -7,11 +7,15 @@ import { EngineState, runWithStandIn } from "../lib/engine/standIn";
 import { createRoot, signIntermediate } from "../lib/pki/ceremony";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { PendingSignaturesError } from "../lib/render/render";
+import { ConfigError, validateConfig } from "../lib/config/validate";
+import { decide, summary } from "./consumers";
 import {
     apicCredentials,
+    cacerts,
     gatewayServerConfig,
     handshake,
     loadStackFile,
+    mintLeaf,
     OPTION_FILES,
     openssl,
     opensslText,
@@ -141,6 +145,54 @@ describe("Offline roots: no root key enters the stack", function () {
             clientAuthorized: true,
             clientError: "",
         });
+    });
+
+    it("refuses another trust domain's offline root as pki:frontEnd.apicServerCa: any cluster's mesh CA key would pose as APIC to the UI services", async () => {
+        // The UI sidecars' ca.crt is apicServerCa as given, and they check APIC's chain and host name only.
+        const apicHost = "apic.example.api.bank.example";
+        const mesh = cacerts(rendered, "example");
+        const forged = await mintLeaf(
+            { certPem: mesh["ca-cert.pem"], keyPem: mesh["ca-key.pem"] },
+            { commonName: apicHost, dnsNames: [apicHost], allowedUses: ["digital_signature", "server_auth"] },
+        );
+        const [[, verdict]] = decide([
+            [
+                "a UI sidecar trusting the mesh root for APIC",
+                {
+                    caCrt: roots.meshRoot.certPem,
+                    chain: forged.cert + mesh["ca-cert.pem"],
+                    purpose: "sslserver",
+                    subjectAltNames: [apicHost],
+                },
+            ],
+        ]);
+        assert.deepStrictEqual(summary(verdict), { boringssl: "ok", openssl: "ok" });
+        const frontEnd = (apicServerCa: string) => ({
+            ...base,
+            frontEnd: {
+                services: ["consumer-dashboard"],
+                callers: ["consumer-dashboard"],
+                apicHosts: [apicHost],
+                apicServerCa,
+            },
+        });
+        assert.throws(
+            () => validateConfig(frontEnd(roots.meshRoot.certPem)),
+            (err: unknown) => {
+                assert.ok(err instanceof ConfigError, String(err));
+                assert.deepStrictEqual(err.problems, [
+                    "pki:frontEnd.apicServerCa holds pki:offlineRoots.meshRoot (O=Example Bank, CN=Example Bank Mesh Offline Root): the UI services' sidecars would take as APIC " +
+                        "any certificate for its hosts from a CA under that root (another trust domain's, whose CA keys this stack or its clusters hold). " +
+                        "Give the root of APIC's UI-facing certificate, or leave pki:frontEnd.apicServerCa unset for this PKI's server root",
+                ]);
+                return true;
+            },
+        );
+        // The gateway server root is what the sidecars trust without apicServerCa: giving it is the switch's first step.
+        assert.strictEqual(
+            validateConfig(frontEnd(roots.serverRoot.certPem)).frontEnd.apicServerCa,
+            roots.serverRoot.certPem,
+        );
     });
 
     it("refuses a certificate the ceremony signed for another key, and one signed by another root", async () => {

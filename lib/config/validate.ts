@@ -20,7 +20,7 @@ import {
 } from "./types";
 import { CA_SLOTS, CaPosition, CaRotationConfig, PHASES, rotationConflicts, RotationPhase } from "../plan/caRotation";
 import { caSlots, isRootSlot, ROOT_TITLES, TrustLayout } from "../plan/hierarchy";
-import { validateOfflineRoots, validateTrustDomains } from "./validateTrust";
+import { apicServerCaProblems, validateOfflineRoots, validateTrustDomains } from "./validateTrust";
 import {
     endpointIdOf,
     Fail,
@@ -381,6 +381,7 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>): PkiConfi
         environmentOk ? (environment as string) : undefined,
         fail,
     );
+    problems.push(...apicServerCaProblems(frontEnd.apicServerCa, offlineRoots));
     const rawIterations = setting("pkcs12Iterations");
     let pkcs12Iterations: number = DEFAULTS.pkcs12Iterations;
     if (typeof rawIterations === "string") {

@@ -2,7 +2,9 @@
 import * as crypto from "crypto";
 import { OfflineRootConfig, RootSlot, TrustDomains } from "./types";
 import { ROOT_SLOTS, ROOT_TRUST_DOMAINS, rootSlots, TRUST_DOMAINS, TrustLayout } from "../plan/hierarchy";
+import { pemBlocks } from "../pki/pem";
 import { rootBinding } from "../pki/rootBinding";
+import { subjectOf } from "../pki/x509";
 import { json, Json } from "./values";
 
 type Fail = (message: string) => void;
@@ -189,3 +191,31 @@ export function validateOfflineRoots(
     }
     return roots;
 }
+
+/**
+ * `pki:frontEnd.apicServerCa` holding an offline root of another trust domain than the gateway
+ * server root's: the UI sidecars check APIC's chain and host name only, so every CA under that root
+ * (a mesh CA in each cluster's cacerts, the APIC-client or UI client CA in the state) could issue a
+ * certificate for APIC's host that they take for APIC's. The server root itself is allowed: it is
+ * what they trust without apicServerCa, and a switch to APIC's own CA starts by giving it with the new.
+ */
+export function apicServerCaProblems(
+    apicServerCa: string | undefined,
+    offlineRoots: Partial<Record<RootSlot, OfflineRootConfig>>,
+): string[] {
+    if (apicServerCa === undefined) return [];
+    const given = new Set(pemCertificates(apicServerCa).map((c) => c.fingerprint256));
+    return Object.entries(offlineRoots).flatMap(([slot, root]) => {
+        if (slot === "serverRoot" || slot === "root") return [];
+        const [cert] = pemCertificates(root.certificate);
+        if (cert === undefined || !given.has(cert.fingerprint256)) return [];
+        return [
+            `pki:frontEnd.apicServerCa holds pki:offlineRoots.${slot} (${subjectOf(cert)}): the UI services' sidecars would take as APIC ` +
+                "any certificate for its hosts from a CA under that root (another trust domain's, whose CA keys this stack or its clusters hold). " +
+                "Give the root of APIC's UI-facing certificate, or leave pki:frontEnd.apicServerCa unset for this PKI's server root",
+        ];
+    });
+}
+
+const pemCertificates = (pem: string): crypto.X509Certificate[] =>
+    pemBlocks(pem, "CERTIFICATE").map((block) => new crypto.X509Certificate(block));

@@ -624,6 +624,32 @@ function carriersById(places: readonly Place[]): Map<string, Place[]> {
     return byId;
 }
 
+/**
+ * The cacerts (place ids) whose update a running istiod refuses to load: istiod compares the new
+ * root-cert.pem with the one it loaded and, unless one holds every certificate of the other (and
+ * ISTIO_MULTIROOT_MESH is set), logs "updating new ROOT-CA not supported" and keeps signing with
+ * the CA it has until it restarts (istio/istio pilot/pkg/bootstrap/istio_ca.go, handleEvent). A
+ * re-issued root is another certificate, even with its key and subject.
+ */
+function cacertsIstiodKeepsOld(
+    basePlaces: readonly Place[],
+    headPlaces: readonly Place[],
+    replaced: ReadonlySet<string>,
+): Set<string> {
+    const rootsOf = (p: Place | undefined): string[] => (p?.items["root-cert.pem"] ?? []).map((c) => c.id);
+    const holds = (bundle: readonly string[], other: readonly string[]) =>
+        other.every((id) => bundle.includes(id) && !replaced.has(id));
+    const refused = new Set<string>();
+    for (const p of headPlaces.filter((h) => h.kind === "istiod cacerts")) {
+        const before = rootsOf(basePlaces.find((b) => b.id === p.id));
+        const after = rootsOf(p);
+        if (before.length > 0 && !holds(before, after) && !holds(after, before)) refused.add(p.id);
+    }
+    return refused;
+}
+
+const RESTART_ISTIOD = "kubectl -n istio-system rollout restart deployment/istiod";
+
 /** What is uploaded to APIC, and what one of each serves. */
 const APIC_KINDS: readonly (readonly [PlaceKind, string])[] = [
     ["APIC keystore", "endpoints"],
@@ -633,7 +659,11 @@ const APIC_KINDS: readonly (readonly [PlaceKind, string])[] = [
 ];
 
 /** The forces of one certificate: the places that carry it, with their verb ("new" for an APIC bundle updated). */
-function deliveryForces(carrying: readonly Place[], verbs: ReadonlyMap<string, PlaceChange["change"]>): string[] {
+function deliveryForces(
+    carrying: readonly Place[],
+    verbs: ReadonlyMap<string, PlaceChange["change"]>,
+    istiodKeepsOld: ReadonlySet<string>,
+): string[] {
     const verbOf = (p: Place): PlaceChange["change"] => verbs.get(p.id) ?? "update";
     const out: string[] = [];
     for (const verb of ["create", "update", "delete"] as const) {
@@ -651,9 +681,16 @@ function deliveryForces(carrying: readonly Place[], verbs: ReadonlyMap<string, P
         }
     }
     const cacerts = carrying.filter((p) => p.kind === "istiod cacerts" && verbOf(p) === "update");
-    if (cacerts.length > 0) {
+    const reloaded = cacerts.filter((p) => !istiodKeepsOld.has(p.id));
+    const restarted = cacerts.filter((p) => istiodKeepsOld.has(p.id));
+    if (reloaded.length > 0) {
         out.push(
-            `istiod of ${list(cacerts.map((p) => p.owner))} reloads cacerts; workloads get certificates of the new CA within their TTL`,
+            `istiod of ${list(reloaded.map((p) => p.owner))} reloads cacerts; workloads get certificates of the new CA within their TTL`,
+        );
+    }
+    if (restarted.length > 0) {
+        out.push(
+            `restart istiod of ${list(restarted.map((p) => p.owner))}, which keeps the root it loaded until then, and then the workloads`,
         );
     }
     return out;
@@ -691,7 +728,7 @@ const CA_CAUSES: readonly { key: string; changed: (a: PkiConfig, b: PkiConfig) =
         key: "pki:organization",
         changed: (a, b) => a.organization !== b.organization,
         instead:
-            "no staged rotation avoids it, since every generation's subject carries the organization: keep the current value, or schedule a maintenance window (deploy, then at once upload every APIC keystore and truststore and restart the mesh workloads)",
+            "no staged rotation avoids it, since every generation's subject carries the organization: keep the current value, or schedule a maintenance window (deploy, then at once upload every APIC keystore and truststore, restart istiod, and then the mesh workloads)",
     },
     {
         key: "pki:environment",
@@ -1236,7 +1273,17 @@ function stepsFor(diff: Omit<CertDiff, "steps">, base: PkiPlan, head: PkiPlan): 
             `Configure APIC for the new ${plural(created.length, "host")} ${names(created.map(hostOf))}: a TLS client profile with the endpoint's keystore and truststore.`,
         );
     }
-    const cacerts = diff.places.filter((p) => p.kind === "istiod cacerts" && p.change === "update");
+    const keepsOld = cacertsIstiodKeepsOld(placesOf(base), placesOf(head), new Set(diff.replaced.map((c) => c.id)));
+    const cacerts = diff.places.filter(
+        (p) => p.kind === "istiod cacerts" && p.change === "update" && !keepsOld.has(p.place),
+    );
+    const restarted = diff.places.filter((p) => keepsOld.has(p.place)).map((p) => p.owner);
+    if (restarted.length > 0) {
+        after.push(
+            `Restart istiod of ${list(restarted)} (${RESTART_ISTIOD}), then every workload: the new root-cert.pem neither holds nor is held by the one istiod loaded, ` +
+                'so a running istiod refuses the new cacerts ("updating new ROOT-CA not supported") and signs with the old CA until it restarts, whenever that is.',
+        );
+    }
     const touching = (item: string) => cacerts.filter((p) => p.items.some((i) => i.item === item)).map((p) => p.owner);
     if (touching("ca-cert.pem").length > 0) {
         after.push(
@@ -1369,10 +1416,12 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
         slotOf: (id) => cas.get(id)?.slotId,
     });
     const verbs = new Map(places.map((p) => [p.place, p.change]));
+    const keepsOld = cacertsIstiodKeepsOld(basePlaces, headPlaces, new Set(replaced.map((c) => c.id)));
     const headCarriers = carriersById(headPlaces);
     const baseCarriers = carriersById(basePlaces);
-    for (const c of [...added, ...replaced]) c.forces.push(...deliveryForces(headCarriers.get(c.id) ?? [], verbs));
-    for (const c of removed) c.forces.push(...deliveryForces(baseCarriers.get(c.id) ?? [], verbs));
+    for (const c of [...added, ...replaced])
+        c.forces.push(...deliveryForces(headCarriers.get(c.id) ?? [], verbs, keepsOld));
+    for (const c of removed) c.forces.push(...deliveryForces(baseCarriers.get(c.id) ?? [], verbs, keepsOld));
 
     const { pins, refused: pinRefusals } = base === undefined ? { pins: [], refused: [] } : pinChanges(from, head);
     const certs = { added, removed, replaced };

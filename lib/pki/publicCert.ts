@@ -50,6 +50,20 @@ export function dnsNameCovers(san: string, host: string): boolean {
     return dot > 0 && b.slice(dot + 1) === a.slice(2);
 }
 
+/** The DNS names of a certificate's subjectAltName. */
+const dnsNamesOf = (cert: crypto.X509Certificate): string[] =>
+    (cert.subjectAltName ?? "")
+        .split(", ")
+        .filter((s) => s.startsWith("DNS:"))
+        .map((s) => s.slice(4));
+
+/** The DNS name of a certificate (the first of a PEM chain) that covers `host`; undefined when none does. */
+export function nameCovering(pem: string, host: string): string | undefined {
+    const [leaf] = pemBlocks(pem, "CERTIFICATE");
+    if (leaf === undefined) return undefined;
+    return dnsNamesOf(new crypto.X509Certificate(leaf)).find((san) => dnsNameCovers(san, host));
+}
+
 /** Node's bundled Mozilla store, parsed once: every plan of a stack with customer-facing certificates checks them against it. */
 let mozillaRoots: crypto.X509Certificate[] | undefined;
 
@@ -89,10 +103,7 @@ export function publicCertificateProblems(check: PublicCertificateCheck): string
             `${key} certifies another key than the one this stack made for ${host}: have the public CA sign this stack's CSR for ${host}`,
         );
     }
-    const sans = (leaf.subjectAltName ?? "")
-        .split(", ")
-        .filter((s) => s.startsWith("DNS:"))
-        .map((s) => s.slice(4));
+    const sans = dnsNamesOf(leaf);
     if (!sans.some((san) => dnsNameCovers(san, host))) {
         problems.push(
             `${key}: the certificate's DNS names (${sans.join(", ") || "none"}) do not cover ${host}; have it issued for ${host}`,

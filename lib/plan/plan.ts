@@ -24,7 +24,7 @@ import {
     transitionProblems,
 } from "./caRotation";
 import { pickSeriesCrl } from "../pki/crlSeries";
-import { publicCertificateProblems } from "../pki/publicCert";
+import { nameCovering, publicCertificateProblems } from "../pki/publicCert";
 import {
     caSlots,
     intermediateSlots,
@@ -1183,15 +1183,39 @@ function customerFacingProblems(config: PkiConfig, frontEnd: FrontEndPlan, optio
                     `Keep pki:keyAlgorithm ${certified.algorithm} while ${c.host} serves a certificate for an ${certified.algorithm} key`,
             ];
         }
-        return publicCertificateProblems({
-            key: `pki:frontEnd.customerFacing.${c.host}.certificate`,
-            host: c.host,
-            pem: c.certificate,
-            now,
-            ...(config.frontEnd.publicRoots !== undefined ? { extraRoots: config.frontEnd.publicRoots } : {}),
-            ...(expectedSpki !== undefined ? { expectedSpki } : {}),
-            ownCas: Object.values(config.offlineRoots).map((r) => r.certificate),
-        });
+        return [
+            ...apicHostsCovered(config, c.host, c.certificate),
+            ...publicCertificateProblems({
+                key: `pki:frontEnd.customerFacing.${c.host}.certificate`,
+                host: c.host,
+                pem: c.certificate,
+                now,
+                ...(config.frontEnd.publicRoots !== undefined ? { extraRoots: config.frontEnd.publicRoots } : {}),
+                ...(expectedSpki !== undefined ? { expectedSpki } : {}),
+                ownCas: Object.values(config.offlineRoots).map((r) => r.certificate),
+            }),
+        ];
+    });
+}
+
+/**
+ * A customer-facing certificate covering one of APIC's hosts (a wildcard, or the bank's order)
+ * while the UI sidecars check APIC against pki:frontEnd.apicServerCa, a CA outside this PKI: if the
+ * public CA chains there (or is cross-signed into it: the sidecars take any chain the server sends),
+ * the key on the internet-facing gateway passes for APIC. Under this PKI's server root it cannot.
+ */
+function apicHostsCovered(config: PkiConfig, host: string, certificate: string): string[] {
+    if (config.frontEnd.apicServerCa === undefined) return [];
+    const key = `pki:frontEnd.customerFacing.${host}`;
+    return config.frontEnd.apicHosts.flatMap((apicHost) => {
+        const san = nameCovering(certificate, apicHost);
+        return san === undefined
+            ? []
+            : [
+                  `${key}.certificate also covers APIC's host ${apicHost} (DNS name ${san}), and the UI services' sidecars trust pki:frontEnd.apicServerCa, a CA outside this PKI, ` +
+                      `for APIC: if it is the public CA's, whoever holds this key on the internet-facing gateway could pose as APIC to them. ` +
+                      `Have the public CA revoke it, raise ${key}.epoch for a new key and CSR, and have it issued for ${host} alone`,
+              ];
     });
 }
 
