@@ -75,6 +75,17 @@ const CASES: [string, Overrides, string[]][] = [
         ],
     ],
     [
+        "a private key copied without its BEGIN line, as the environment",
+        {
+            environment: JSON.stringify(
+                "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49\nAwEHBG0wawIBAQQgYnt7\n-----END PRIVATE KEY-----\n",
+            ),
+        },
+        [
+            "pki:environment must be lower-case letters, digits and '-' (not at either end); got \"(a private key, not shown)\\n\"",
+        ],
+    ],
+    [
         "environment missing",
         { environment: null },
         ['pki:environment is required; set it to the environment name, e.g. "dev"'],
