@@ -1507,6 +1507,24 @@ const CASES: [string, Overrides, string[]][] = [
         ],
     ],
     [
+        "offlineRoots certificate with the root's key after it (cat root.crt root.key)",
+        { offlineRoots: "{ clientRoot: { certificate: $ROOT_WITH_KEY } }" },
+        [
+            'pki:offlineRoots.clientRoot.certificate holds a private key (a "PRIVATE KEY" PEM block): the stack configuration is kept in clear and this text is handed out wherever the root is trusted, so take the key out (and replace it if the text has been shared); give root.crt of the ceremony alone',
+        ],
+    ],
+    [
+        "offlineRoots intermediate and crls each with a key after them",
+        {
+            offlineRoots:
+                "{ clientRoot: { certificate: $ROOT, intermediates: { apic-client-ca: $ROOT_WITH_KEY }, crls: $ROOT_WITH_KEY } }",
+        },
+        [
+            'pki:offlineRoots.clientRoot.intermediates.apic-client-ca holds a private key (a "PRIVATE KEY" PEM block): the stack configuration is kept in clear and this text is handed out wherever the root is trusted, so take the key out (and replace it if the text has been shared); give the certificate the ceremony signed alone',
+            'pki:offlineRoots.clientRoot.crls holds a private key (a "PRIVATE KEY" PEM block): the stack configuration is kept in clear and this text is handed out wherever the root is trusted, so take the key out (and replace it if the text has been shared); give crls.pem of the ceremony alone',
+        ],
+    ],
+    [
         "offlineRoots entry with an unknown member",
         { offlineRoots: "{ clientRoot: { certificate: $ROOT, key: x } }" },
         ["pki:offlineRoots.clientRoot.key is not a known key; an offline root has certificate, intermediates, crls"],
