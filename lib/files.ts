@@ -20,6 +20,16 @@ export function codeOf(error: unknown): string {
 }
 
 /**
+ * Where JSON.parse stopped reading a file, for a refusal (" (broken at character N)", or "" when
+ * it does not say): never its own message, which quotes the text there, and a file given by
+ * mistake where JSON belongs may be a password or a key.
+ */
+export function jsonBreak(error: unknown): string {
+    const position = /at position ([0-9]+)/.exec((error as Error).message)?.[1];
+    return position === undefined ? "" : ` (broken at character ${Number(position) + 1})`;
+}
+
+/**
  * Creates `file` with exactly `mode` and opens it for writing; fails if anything exists at that
  * path, a link included (even a dangling one).
  */

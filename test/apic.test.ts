@@ -6,6 +6,7 @@ import * as path from "path";
 import * as tls from "tls";
 import * as pulumi from "@pulumi/pulumi";
 import { ApicClientBundle } from "../lib/components/apicClientBundle";
+import { IntermediateCa } from "../lib/components/intermediateCa";
 import { IstioGatewayTls } from "../lib/components/istioGatewayTls";
 import { UiApicClient } from "../lib/components/uiApicClient";
 import { EngineState, runWithStandIn } from "../lib/engine/standIn";
@@ -576,6 +577,38 @@ describe("Trust bundles given to APIC's truststore and the UI sidecars' ca.crt",
         assert.deepStrictEqual(messages, [
             `ApicClientBundle clientCa: chainPem ${fix}`,
             `ApicClientBundle clientCa: certPem ${fix}`,
+        ]);
+        const keyLine = TEST_ONLY_CA_KEY_PEM.split("\n")[1];
+        assert.ok(messages.every((m) => !m.includes(keyLine)));
+    });
+
+    it("refuses a key pasted with an offline root's certificates (cat root.crt root.key), which rootCertPem and certPem would hand out in clear, without quoting it", async () => {
+        // Before, IntermediateCa passed the text on: its plain rootCertPem and trustBundlePem outputs held the key.
+        const withKey = TEST_ONLY_CA_CERT_PEM + TEST_ONLY_CA_KEY_PEM;
+        const refusal = (offlineRoot: { rootCertPem: pulumi.Input<string>; signedCertPem?: pulumi.Input<string> }) =>
+            runWithStandIn(() => {
+                const ca = new IntermediateCa("offline-ca", {
+                    offlineRoot,
+                    subject: { commonName: "Offline CA" },
+                    keyAlgorithm: "ECDSA",
+                });
+                return { rootCertPem: ca.rootCertPem, certPem: ca.certPem };
+            }).then(
+                ({ outputs }) => `accepted; rootCertPem holds a key: ${outputs.rootCertPem.includes("PRIVATE KEY")}`,
+                // An output refused once it resolves reaches the program through the SDK's serializer, which prefixes its own words.
+                (error: Error) => error.message.replace(/^error serializing property "outputs": /, ""),
+            );
+        const messages = [
+            await refusal({ rootCertPem: withKey }),
+            await refusal({ rootCertPem: pulumi.output(withKey) }),
+            await refusal({ rootCertPem: TEST_ONLY_CA_CERT_PEM, signedCertPem: pulumi.output(withKey) }),
+        ];
+        const fix =
+            'holds a private key (a "PRIVATE KEY" PEM block): certificates are handed out and stored in clear, so take the key out (and replace it if the text has been shared)';
+        assert.deepStrictEqual(messages, [
+            `IntermediateCa offlineRoot.rootCertPem ${fix}; give the root's certificate only`,
+            `IntermediateCa offlineRoot.rootCertPem ${fix}; give the root's certificate only`,
+            `the signed certificate given for offline-ca ${fix}; give the certificate only`,
         ]);
         const keyLine = TEST_ONLY_CA_KEY_PEM.split("\n")[1];
         assert.ok(messages.every((m) => !m.includes(keyLine)));

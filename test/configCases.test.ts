@@ -75,6 +75,17 @@ const CASES: [string, Overrides, string[]][] = [
         ],
     ],
     [
+        "a private key copied without its BEGIN line, as the environment",
+        {
+            environment: JSON.stringify(
+                "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49\nAwEHBG0wawIBAQQgYnt7\n-----END PRIVATE KEY-----\n",
+            ),
+        },
+        [
+            "pki:environment must be lower-case letters, digits and '-' (not at either end); got \"(a private key, not shown)\\n\"",
+        ],
+    ],
+    [
         "environment missing",
         { environment: null },
         ['pki:environment is required; set it to the environment name, e.g. "dev"'],
@@ -1493,6 +1504,24 @@ const CASES: [string, Overrides, string[]][] = [
         { offlineRoots: '{ clientRoot: { certificate: "not a certificate" } }' },
         [
             "pki:offlineRoots.clientRoot.certificate must be the root certificate in PEM (root.crt of the ceremony); got text that is not a PEM certificate",
+        ],
+    ],
+    [
+        "offlineRoots certificate with the root's key after it (cat root.crt root.key)",
+        { offlineRoots: "{ clientRoot: { certificate: $ROOT_WITH_KEY } }" },
+        [
+            'pki:offlineRoots.clientRoot.certificate holds a private key (a "PRIVATE KEY" PEM block): the stack configuration is kept in clear and this text is handed out wherever the root is trusted, so take the key out (and replace it if the text has been shared); give root.crt of the ceremony alone',
+        ],
+    ],
+    [
+        "offlineRoots intermediate and crls each with a key after them",
+        {
+            offlineRoots:
+                "{ clientRoot: { certificate: $ROOT, intermediates: { apic-client-ca: $ROOT_WITH_KEY }, crls: $ROOT_WITH_KEY } }",
+        },
+        [
+            'pki:offlineRoots.clientRoot.intermediates.apic-client-ca holds a private key (a "PRIVATE KEY" PEM block): the stack configuration is kept in clear and this text is handed out wherever the root is trusted, so take the key out (and replace it if the text has been shared); give the certificate the ceremony signed alone',
+            'pki:offlineRoots.clientRoot.crls holds a private key (a "PRIVATE KEY" PEM block): the stack configuration is kept in clear and this text is handed out wherever the root is trusted, so take the key out (and replace it if the text has been shared); give crls.pem of the ceremony alone',
         ],
     ],
     [

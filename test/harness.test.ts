@@ -14,7 +14,7 @@ describe("test harness", () => {
         const script = `
             const fs = require("fs");
             const path = require("path");
-            const { tempDir } = require(${JSON.stringify(path.join(ROOT, "dist/test/helpers.js"))});
+            const { tempDir } = require(${JSON.stringify(path.join(ROOT, "dist/test/runTemp.js"))});
             const folders = [tempDir("first"), tempDir("second")];
             fs.writeFileSync(path.join(folders[0], "client.key"), "not a key", { mode: 0o600 });
             const modes = [path.dirname(folders[0]), ...folders].map((f) => (fs.statSync(f).mode & 0o777).toString(8));

@@ -11,7 +11,7 @@ import { main } from "../lib/cli/main";
 import { pemBlocks as pemBlocksOf } from "../lib/pki/pem";
 import { EngineState, saveStackOutputs } from "../lib/engine/standIn";
 import { seededState } from "./engineKeys";
-import { makeRunTempRoot, RUN_TEMP_VARIABLE } from "./runTemp";
+import { RUN_TEMP_VARIABLE, tempDir } from "./runTemp";
 import * as tlsProvider from "../lib/engine/tlsProvider";
 import { PkiPlan, planFromRawConfig } from "../lib/plan/plan";
 import { deployedRecordOf, renderPlan, RenderResult } from "../lib/render/render";
@@ -46,24 +46,7 @@ export function readmeBlock(heading: string, language: string): string {
     return block[1];
 }
 
-export { RUN_TEMP_VARIABLE };
-let runTempRoot: string | undefined;
-
-/**
- * A new folder (0700) for one test. All of a run's folders sit in one `pki-test-*` folder
- * (test/runTemp.ts), removed when the run ends: the folders hold keys, and runs that left them
- * behind filled a shared runner's /tmp (tens of thousands of entries after a few hundred runs).
- * Under `npm test` mocha's main process makes that folder (.mocharc.js) and removes it as it
- * exits, whatever became of its workers; a process run without it (one file, `--no-config`) makes
- * its own and removes it at its exit.
- */
-export function tempDir(prefix: string): string {
-    if (runTempRoot === undefined) {
-        const shared = process.env[RUN_TEMP_VARIABLE];
-        runTempRoot = shared !== undefined && fs.existsSync(shared) ? shared : makeRunTempRoot();
-    }
-    return fs.mkdtempSync(path.join(runTempRoot, `${prefix}-`));
-}
+export { RUN_TEMP_VARIABLE, tempDir };
 
 /**
  * A new git repository (branch main, a committer set) in a temp folder, and `git` run in it: it

@@ -419,7 +419,19 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
         );
         const garbled = path.join(dir, "garbled.json");
         fs.writeFileSync(garbled, "{ not json");
-        assert.strictEqual((await cli("lifecycle", "--config", stackFile, "--deployed", garbled)).status, 2);
+        assert.deepStrictEqual(await cli("lifecycle", "--config", stackFile, "--deployed", garbled), {
+            status: 2,
+            out: "",
+            err: `error: --deployed ${garbled}: it is not JSON (broken at character 3); ${toGive}\n`,
+        });
+        // A password file given by mistake: Node's own message would quote it.
+        const password = path.join(dir, "client.p12.password");
+        fs.writeFileSync(password, "s3cretPassw0rd", { mode: 0o600 });
+        assert.deepStrictEqual(await cli("lifecycle", "--config", stackFile, "--deployed", password), {
+            status: 2,
+            out: "",
+            err: `error: --deployed ${password}: it is not JSON; ${toGive}\n`,
+        });
         const badNow = await cli("lifecycle", "--config", stackFile, "--deployed", deployedDir, "--now", "tomorrow");
         assert.strictEqual(badNow.status, 2);
         assert.match(

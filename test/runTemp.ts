@@ -51,3 +51,21 @@ export function makeRunTempRoot(): string {
     });
     return root;
 }
+
+let runTempRoot: string | undefined;
+
+/**
+ * A new folder (0700) for one test. All of a run's folders sit in one `pki-test-*` folder,
+ * removed when the run ends: the folders hold keys, and runs that left them behind filled a shared
+ * runner's /tmp (tens of thousands of entries after a few hundred runs). Under `npm test` mocha's
+ * main process makes that folder (.mocharc.js) and removes it as it exits, whatever became of its
+ * workers; a process run without it (one file, `--no-config`) makes its own and removes it at its
+ * exit. (test/helpers.ts re-exports it.)
+ */
+export function tempDir(prefix: string): string {
+    if (runTempRoot === undefined) {
+        const shared = process.env[RUN_TEMP_VARIABLE];
+        runTempRoot = shared !== undefined && fs.existsSync(shared) ? shared : makeRunTempRoot();
+    }
+    return fs.mkdtempSync(path.join(runTempRoot, `${prefix}-`));
+}

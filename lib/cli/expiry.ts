@@ -7,7 +7,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
 import { defaultEarlyRenewalDays } from "../config/validate";
-import { readRegularBytes } from "../files";
+import { jsonBreak, readRegularBytes } from "../files";
 import { pemBlocks, pemDecode } from "../pki/pem";
 import { crlInDer, CrlInfo, parseCrl } from "../pki/crl";
 import { derSequences } from "../pki/der";
@@ -155,7 +155,7 @@ function recordedRenewals(dir: string | undefined): Map<string, string> {
     try {
         inventory = JSON.parse(text);
     } catch (error) {
-        throw new InputError(`${file} is not JSON (${(error as Error).message}); ${fix}`);
+        throw new InputError(`${file} is not JSON${jsonBreak(error)}; ${fix}`);
     }
     const problem = inventoryProblem(inventory);
     if (problem !== undefined) throw new InputError(`${file}: ${problem}; ${fix}`);

@@ -19,6 +19,7 @@ import {
     RootCaPem,
     SUBJECT_INPUTS,
 } from "./keys";
+import { pastedKeyProblem, privateKeyLabel } from "../pki/pem";
 import { joinPemOutputs } from "./pem";
 
 /** A CA that already exists, given as PEM with its key (e.g. a CA kept outside this stack). */
@@ -80,6 +81,25 @@ export function signerOf(args: SignerArgs, component: string, resource: pulumi.R
 }
 
 /**
+ * `pem`, refused when a private key was pasted with the certificate (cat root.crt root.key): the
+ * text goes on as it is, in clear, into rootCertPem, trust bundles and chains. At once when it is
+ * plain text, else when the output resolves.
+ */
+function keyless(pem: pulumi.Input<string>, label: string, resource: pulumi.Resource): pulumi.Input<string> {
+    const check = (text: string): string => {
+        const key = privateKeyLabel(text);
+        if (key !== undefined) {
+            throw argumentError(
+                `${label} ${pastedKeyProblem(key, "certificates are handed out and stored in clear", "the root's certificate only")}`,
+                resource,
+            );
+        }
+        return text;
+    };
+    return typeof pem === "string" ? check(pem) : pulumi.output(pem).apply(check);
+}
+
+/**
  * The signer with its parts checked against each other (checkedIssuer) before it signs: called
  * after the component's own argument checks, so that those speak first.
  */
@@ -89,7 +109,13 @@ export function checkedSigner(
     component: string,
     resource: pulumi.Resource,
 ): CaSigner | OfflineSigner {
-    if (args.offlineRoot !== undefined) return signer;
+    if (args.offlineRoot !== undefined) {
+        const offline = signer as OfflineSigner;
+        return {
+            ...offline,
+            rootCertPem: keyless(offline.rootCertPem, `${component} offlineRoot.rootCertPem`, resource),
+        };
+    }
     if (args.rootCa !== undefined)
         return checkedIssuer(signer as CaSigner, `${component} rootCa`, resource, { root: true });
     return checkedIssuer(signer as CaSigner, `${component} issuer`, resource);

@@ -350,6 +350,14 @@ export function checkSignedFor(
     advice?: (cert: crypto.X509Certificate) => string,
 ): string {
     if (signedCertPem === "") return "";
+    const pasted = privateKeyLabel(signedCertPem);
+    if (pasted !== undefined) {
+        // Returned as it is, the text would go on in clear into certPem and every chain.
+        throw argumentError(
+            `the signed certificate given for ${name} ${pastedKeyProblem(pasted, "certificates are handed out and stored in clear", "the certificate only")}`,
+            resource,
+        );
+    }
     const cert = new crypto.X509Certificate(signedCertPem);
     if (cert.publicKey.export({ type: "spki", format: "pem" }) !== publicKeyPem) {
         throw argumentError(

@@ -2,7 +2,7 @@
 import * as crypto from "crypto";
 import { OfflineRootConfig, RootSlot, TrustDomains } from "./types";
 import { ROOT_SLOTS, ROOT_TRUST_DOMAINS, rootSlots, TRUST_DOMAINS, TrustLayout } from "../plan/hierarchy";
-import { pemBlocks } from "../pki/pem";
+import { pastedKeyProblem, pemBlocks, privateKeyLabel } from "../pki/pem";
 import { rootBinding } from "../pki/rootBinding";
 import { subjectOf } from "../pki/x509";
 import { json, Json } from "./values";
@@ -33,6 +33,19 @@ function parseCertificate(pem: unknown): crypto.X509Certificate | undefined {
 }
 
 const OFFLINE_ROOT_MEMBERS = ["certificate", "intermediates", "crls"];
+
+/**
+ * The refusal of a private key pasted into the ceremony's public material (cat root.crt root.key),
+ * or undefined. Node parses the certificate in front of the key and ignores the rest, so the text,
+ * key and all, was taken, and refused by a component only after the ceremony had signed, naming
+ * no config key.
+ */
+function pastedKey(value: unknown, key: string, give: string): string | undefined {
+    const label = typeof value === "string" ? privateKeyLabel(value) : undefined;
+    return label === undefined
+        ? undefined
+        : `${key} ${pastedKeyProblem(label, "the stack configuration is kept in clear and this text is handed out wherever the root is trusted", give)}`;
+}
 
 /** A bad PEM value, without echoing a whole certificate back. */
 const describeGiven = (value: unknown): string =>
@@ -97,6 +110,11 @@ function validateOfflineRoot(
         if (!OFFLINE_ROOT_MEMBERS.includes(k))
             fail(`${key}.${k} is not a known key; an offline root has ${OFFLINE_ROOT_MEMBERS.join(", ")}`);
     }
+    const rootKey = pastedKey(value.certificate, `${key}.certificate`, "root.crt of the ceremony alone");
+    if (rootKey !== undefined) {
+        fail(rootKey);
+        return undefined;
+    }
     const root = parseCertificate(value.certificate);
     if (root === undefined) {
         fail(
@@ -116,7 +134,14 @@ function validateOfflineRoot(
     } else {
         for (const [id, pem] of Object.entries(given)) {
             const cert = parseCertificate(pem);
-            if (cert === undefined) {
+            const intermediateKey = pastedKey(
+                pem,
+                `${key}.intermediates.${id}`,
+                "the certificate the ceremony signed alone",
+            );
+            if (intermediateKey !== undefined) {
+                fail(intermediateKey);
+            } else if (cert === undefined) {
                 fail(
                     `${key}.intermediates.${id} must be the certificate the ceremony signed, in PEM; got ${describeGiven(pem)}`,
                 );
@@ -134,8 +159,11 @@ function validateOfflineRoot(
         fail(`${key}.crls must be the ceremony's CRL series as PEM text (crls.pem); got ${show(crls)}`);
         return { certificate: value.certificate as string, intermediates, crls: [] };
     }
+    const crlsKey = pastedKey(crls, `${key}.crls`, "crls.pem of the ceremony alone");
     const blocks = crls.match(/-----BEGIN X509 CRL-----[\s\S]+?-----END X509 CRL-----\n?/g) ?? [];
-    if (crls.trim() !== "" && blocks.length === 0) {
+    if (crlsKey !== undefined) {
+        fail(crlsKey);
+    } else if (crls.trim() !== "" && blocks.length === 0) {
         fail(`${key}.crls holds no PEM CRL ("-----BEGIN X509 CRL-----"); paste crls.pem of the ceremony`);
     }
     return {

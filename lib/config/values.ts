@@ -32,9 +32,12 @@ export type Fail = (message: string) => void;
 export const isMap = (v: Json | undefined): v is JsonMap => typeof v === "object" && v !== null && !Array.isArray(v);
 /**
  * A private key pasted into a config value (a wrong key, a wrong field) is kept out of messages,
- * which reach logs and pull-request comments: from its BEGIN line to its END line, or to the end.
+ * which reach logs and pull-request comments: from its BEGIN line to its END line, or to the end;
+ * copied without its BEGIN line, the base64 before its END line (matched from the start of that
+ * run only, so that a long text without a key costs one pass).
  */
-const PRIVATE_KEY_BLOCK = /-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----(?:[^]*?-----END \1PRIVATE KEY-----|[^]*$)/g;
+const PRIVATE_KEY_BLOCK =
+    /-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----(?:[^]*?-----END \1PRIVATE KEY-----|[^]*$)|(?<![A-Za-z0-9+/=\s])[A-Za-z0-9+/=\s]*-----END [A-Z0-9 ]*PRIVATE KEY-----/g;
 
 /** Text with every private key block replaced by a note that one was there. */
 export const withoutPrivateKeys = (text: string): string =>

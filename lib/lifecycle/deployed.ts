@@ -5,7 +5,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { codeOf, readRegularFile } from "../files";
+import { codeOf, jsonBreak, readRegularFile } from "../files";
 import { IssuedCertificate } from "../inventory/issued";
 import { parseRecord } from "../plan/caRotation";
 import { Deployed } from "./rules";
@@ -46,7 +46,7 @@ function readJson(file: string, name: string): unknown {
     try {
         return JSON.parse(text);
     } catch (error) {
-        throw new DeployedInputError(`${name} is not JSON: ${(error as Error).message}`);
+        throw new DeployedInputError(`${name} is not JSON${jsonBreak(error)}; ${WHAT_TO_GIVE}`);
     }
 }
 
