@@ -332,6 +332,28 @@ describe("Front end: UI services call APIC with mutual TLS, under the gateway's 
         const record = deployedRecordOf(own);
         const [leaked] = record.clients["ui/consumer-dashboard"];
         assert.deepStrictEqual([leaked.serialHex, leaked.revoked], [serial, true]);
+        // The lifecycle, authentication-ui inside its window: one epoch for every UI client, which
+        // consumer-dashboard's revocation already gave it, so it keeps its new certificate.
+        const onRecord = readDeployed(revoked.dir);
+        const inWindow = onRecord.inventory.map((c) =>
+            c.id === "ui/authentication-ui/client" ? { ...c, renewAt: new Date(0).toISOString() } : c,
+        );
+        assert.deepStrictEqual(
+            decideLifecycle({
+                config: validateConfig(revokedConfig),
+                deployed: { ...onRecord, inventory: inWindow },
+                now: new Date(),
+                soakDays: 7,
+            })
+                .proposals.filter((p) => p.kind === "renew-ui-clients")
+                .map((p) => [p.why.replace(/^.*? \(/, "("), p.edits]),
+            [
+                [
+                    "(one epoch for every UI client: authentication-ui re-issued; consumer-dashboard keeps its certificate, already at that epoch since a revocation)",
+                    [{ path: ["pki:rotation", "uiClientEpoch"], from: 0, to: 1 }],
+                ],
+            ],
+        );
         for (const config of [base, { ...base, rotation: { uiClientEpoch: 1 } }]) {
             assert.throws(() => planFromRawConfig(config, { deployed: record }), {
                 message:

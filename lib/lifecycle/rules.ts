@@ -549,19 +549,22 @@ function uiClientProposal(
             .filter((c) => due.some((row) => row.id === uiClientCertId(c.name)))
             .map((c) => c.leaf.epoch - (plan.cas.find((ca) => ca.id === c.leaf.issuer)?.generation ?? 0)),
     );
-    const callers = plan.frontEnd.uiClients.map((c) => c.name);
+    const to = uiClientEpoch + (effective - (leafEpoch + uiClientEpoch)) + 1;
+    // A client whose revocation already pushed its epoch to the new one keeps its (newer) certificate.
+    const reissued = (c: (typeof plan.frontEnd.uiClients)[number]): boolean =>
+        c.leaf.epoch - (plan.cas.find((ca) => ca.id === c.leaf.issuer)?.generation ?? 0) < leafEpoch + to;
+    const renewed = plan.frontEnd.uiClients.filter(reissued).map((c) => c.name);
+    const kept = plan.frontEnd.uiClients.filter((c) => !reissued(c)).map((c) => c.name);
+    const keptWhy =
+        kept.length === 0
+            ? ""
+            : `; ${kept.join(", ")} ${kept.length === 1 ? "keeps its certificate" : "keep their certificates"}, already at that epoch since a revocation`;
     const secrets = plan.frontEnd.uiClients.map((c) => c.secret.name);
     return {
         kind: "renew-ui-clients",
         subject,
-        why: `${windowWhy(due)} (one epoch for every UI client: ${callers.join(", ")} re-issued)`,
-        edits: [
-            {
-                path: ["pki:rotation", "uiClientEpoch"],
-                from: uiClientEpoch,
-                to: uiClientEpoch + (effective - (leafEpoch + uiClientEpoch)) + 1,
-            },
-        ],
+        why: `${windowWhy(due)} (one epoch for every UI client: ${renewed.join(", ")} re-issued${keptWhy})`,
+        edits: [{ path: ["pki:rotation", "uiClientEpoch"], from: uiClientEpoch, to }],
         afterDeploy:
             "nothing to upload to APIC: its UI truststore trusts the UI client CA and root, not keys, so the new certificates pass as the old ones did; " +
             `each sidecar reads its new Secret (${secrets.join(", ")}) through SDS without a restart; ` +
