@@ -126,6 +126,24 @@ other: [x,  y]
         );
     });
 
+    it("removes an entry of a flow map written one entry a line with its line: the comments of the other entries stay on their lines", () => {
+        const ob = (lines: string[], eol = "\n") =>
+            text
+                .replace("ob: { serverEpoch: 1 }", `ob: {\n${lines.map((l) => `        ${l}\n`).join("")}      }`)
+                .replace(/\n/g, eol);
+        const removePhase = (from: string) =>
+            editStackText(from, [{ path: ["pki:rotation", "endpoints", "ob", "clientPhase"], value: undefined }]);
+        const server = "serverEpoch: 1, # renewed in March";
+        const phase = "clientPhase: switch # since the keystore upload";
+        assert.strictEqual(
+            removePhase(ob([server, "clientPhase: switch, # since the keystore upload", "clientEpoch: 2 # cards"])),
+            ob([server, "clientEpoch: 2 # cards"]),
+        );
+        assert.strictEqual(removePhase(ob([server, phase])), ob(["serverEpoch: 1 # renewed in March"]));
+        assert.strictEqual(removePhase(ob([server, `${phase.replace(" #", ", #")}`])), ob([server]));
+        assert.strictEqual(removePhase(ob([server, phase], "\r\n")), ob(["serverEpoch: 1 # renewed in March"], "\r\n"));
+    });
+
     it("refuses to remove the only key of a map, which would leave it empty", () => {
         assert.throws(
             () => editStackText(text, [{ path: ["pki:rotation", "endpoints", "ob", "serverEpoch"], value: undefined }]),
