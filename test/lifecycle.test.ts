@@ -536,6 +536,54 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
         );
     });
 
+    it("refuses an edit that would give the stack file a key Pulumi.yaml sets, which the stack file's would replace whole", async () => {
+        // A stack whose pki:rotation is in Pulumi.yaml: the renewals' partial pki:rotation in the
+        // stack file would drop Pulumi.yaml's (with a leafEpoch of 1 there, the renewal renews nothing).
+        const project = tempDir("lifecycle-project");
+        fs.writeFileSync(
+            path.join(project, "Pulumi.yaml"),
+            "name: life\nruntime: nodejs\nconfig:\n  pki:rotation:\n    value: { leafEpoch: 0 }\n",
+        );
+        const stack = STACK.replace(
+            "  pki:rotation:\n    # renewals are proposed by the lifecycle pipeline\n    leafEpoch: 0\n",
+            "",
+        );
+        const file = path.join(project, "Pulumi.life.yaml");
+        fs.writeFileSync(file, stack);
+        const { status, out } = await cli(
+            ...[
+                "lifecycle",
+                "--config",
+                file,
+                "--deployed",
+                deployedDir,
+                "--now",
+                at(63),
+                "--write",
+                "--format",
+                "json",
+            ],
+        );
+        const json = JSON.parse(out) as LifecycleJson;
+        const why =
+            "pki:rotation is set in Pulumi.yaml, not in the stack file, and a pki:rotation in the stack file would replace it whole " +
+            "(Pulumi does not merge the two): move pki:rotation from Pulumi.yaml into the stack file";
+        assert.deepStrictEqual(
+            [status, json.changed, json.proposals, json.needsHuman],
+            [
+                1,
+                false,
+                [],
+                [
+                    `the proposed edit of ob/server (pki:rotation.endpoints.ob.serverEpoch: unset -> 1) cannot be made: ${why}`,
+                    "the proposed edit of ob/client (pki:rotation.endpoints.ob.clientEpoch: unset -> 1; " +
+                        `pki:rotation.endpoints.ob.clientPhase: unset -> switch) cannot be made: ${why}`,
+                ],
+            ],
+        );
+        assert.strictEqual(fs.readFileSync(file, "utf8"), stack);
+    });
+
     it("finishes an APIC client's switch by removing the endpoint's clientPhase, which would shadow the next stack-wide switch; while that is switch, by setting finish", () => {
         const deployed = readDeployed(deployedDir);
         const config = validateConfig(rawConfigFromStackFile(stackFile));
