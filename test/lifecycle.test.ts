@@ -126,6 +126,24 @@ other: [x,  y]
         );
     });
 
+    it("removes an entry of a flow map written one entry a line with its line: the comments of the other entries stay on their lines", () => {
+        const ob = (lines: string[], eol = "\n") =>
+            text
+                .replace("ob: { serverEpoch: 1 }", `ob: {\n${lines.map((l) => `        ${l}\n`).join("")}      }`)
+                .replace(/\n/g, eol);
+        const removePhase = (from: string) =>
+            editStackText(from, [{ path: ["pki:rotation", "endpoints", "ob", "clientPhase"], value: undefined }]);
+        const server = "serverEpoch: 1, # renewed in March";
+        const phase = "clientPhase: switch # since the keystore upload";
+        assert.strictEqual(
+            removePhase(ob([server, "clientPhase: switch, # since the keystore upload", "clientEpoch: 2 # cards"])),
+            ob([server, "clientEpoch: 2 # cards"]),
+        );
+        assert.strictEqual(removePhase(ob([server, phase])), ob(["serverEpoch: 1 # renewed in March"]));
+        assert.strictEqual(removePhase(ob([server, `${phase.replace(" #", ", #")}`])), ob([server]));
+        assert.strictEqual(removePhase(ob([server, phase], "\r\n")), ob(["serverEpoch: 1 # renewed in March"], "\r\n"));
+    });
+
     it("refuses to remove the only key of a map, which would leave it empty", () => {
         assert.throws(
             () => editStackText(text, [{ path: ["pki:rotation", "endpoints", "ob", "serverEpoch"], value: undefined }]),
@@ -516,6 +534,54 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
                 },
             ],
         );
+    });
+
+    it("refuses an edit that would give the stack file a key Pulumi.yaml sets, which the stack file's would replace whole", async () => {
+        // A stack whose pki:rotation is in Pulumi.yaml: the renewals' partial pki:rotation in the
+        // stack file would drop Pulumi.yaml's (with a leafEpoch of 1 there, the renewal renews nothing).
+        const project = tempDir("lifecycle-project");
+        fs.writeFileSync(
+            path.join(project, "Pulumi.yaml"),
+            "name: life\nruntime: nodejs\nconfig:\n  pki:rotation:\n    value: { leafEpoch: 0 }\n",
+        );
+        const stack = STACK.replace(
+            "  pki:rotation:\n    # renewals are proposed by the lifecycle pipeline\n    leafEpoch: 0\n",
+            "",
+        );
+        const file = path.join(project, "Pulumi.life.yaml");
+        fs.writeFileSync(file, stack);
+        const { status, out } = await cli(
+            ...[
+                "lifecycle",
+                "--config",
+                file,
+                "--deployed",
+                deployedDir,
+                "--now",
+                at(63),
+                "--write",
+                "--format",
+                "json",
+            ],
+        );
+        const json = JSON.parse(out) as LifecycleJson;
+        const why =
+            "pki:rotation is set in Pulumi.yaml, not in the stack file, and a pki:rotation in the stack file would replace it whole " +
+            "(Pulumi does not merge the two): move pki:rotation from Pulumi.yaml into the stack file";
+        assert.deepStrictEqual(
+            [status, json.changed, json.proposals, json.needsHuman],
+            [
+                1,
+                false,
+                [],
+                [
+                    `the proposed edit of ob/server (pki:rotation.endpoints.ob.serverEpoch: unset -> 1) cannot be made: ${why}`,
+                    "the proposed edit of ob/client (pki:rotation.endpoints.ob.clientEpoch: unset -> 1; " +
+                        `pki:rotation.endpoints.ob.clientPhase: unset -> switch) cannot be made: ${why}`,
+                ],
+            ],
+        );
+        assert.strictEqual(fs.readFileSync(file, "utf8"), stack);
     });
 
     it("finishes an APIC client's switch by removing the endpoint's clientPhase, which would shadow the next stack-wide switch; while that is switch, by setting finish", () => {

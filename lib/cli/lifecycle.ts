@@ -87,6 +87,18 @@ function editStackFile(
     check: (config: PkiConfig) => void,
 ): Edited {
     const edits = proposals.flatMap((p) => p.edits);
+    // A key the stack file does not set but Pulumi.yaml does: the stack file's own would replace
+    // Pulumi.yaml's whole (Pulumi does not merge the two), dropping its other values unseen.
+    const withProject = rawConfigFromStackFile(file, { read: readingStackAs(file, text) });
+    const stackOnly = rawConfigFromStackFile(file, { read: (f) => (path.resolve(f) === file ? text : undefined) });
+    for (const top of new Set(edits.map((e) => e.path[0].replace(/^pki:/, "")))) {
+        if (withProject[top] !== undefined && stackOnly[top] === undefined) {
+            throw new StackEditError(
+                `pki:${top} is set in Pulumi.yaml, not in the stack file, and a pki:${top} in the stack file would replace it whole ` +
+                    `(Pulumi does not merge the two): move pki:${top} from Pulumi.yaml into the stack file`,
+            );
+        }
+    }
     const after = editStackText(
         text,
         edits.map((e) => ({ path: e.path, value: e.to })),

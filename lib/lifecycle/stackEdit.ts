@@ -80,10 +80,18 @@ function insert(
         : `${text.slice(0, at)}${lines}${text.slice(at)}`;
 }
 
+/** The offset of the comma that follows `from` past blanks only, or undefined. */
+function commaAfter(text: string, from: number): number | undefined {
+    const blanks = /^[ \t\r\n]*/.exec(text.slice(from))?.[0].length ?? 0;
+    return text[from + blanks] === "," ? from + blanks : undefined;
+}
+
 /**
- * `text` without `pair`: in a flow map, the entry and the comma before it (after it, for the first);
- * in a block map, the pair's lines, with a comment on them. A map is never left empty: a pair that
- * is its map's only one is refused (an empty block map would read as null).
+ * `text` without `pair`: in a flow map, the entry and the comma before it (after it, for the first),
+ * or the entry's lines when it has lines of its own (a flow map written one entry a line); in a block
+ * map, the pair's lines. A comment on the removed lines goes with them, one on another entry's line
+ * stays there. A map is never left empty: a pair that is its map's only one is refused (an empty
+ * block map would read as null).
  */
 function remove(text: string, map: YAML.YAMLMap, pair: YAML.Pair, where: string): string {
     const index = map.items.indexOf(pair);
@@ -93,6 +101,18 @@ function remove(text: string, map: YAML.YAMLMap, pair: YAML.Pair, where: string)
     if (!key.range || !value.range) throw new StackEditError(`cannot locate ${where}`);
     if (map.flow) {
         const previous = map.items[index - 1]?.value as YAML.Node | undefined;
+        const lineStart = text.lastIndexOf("\n", key.range[0] - 1) + 1;
+        const lineRest = /^[ \t]*(,?)[ \t]*(#[^\r\n]*)?(\r?\n|$)/.exec(text.slice(value.range[1]));
+        const separator = previous?.range ? commaAfter(text, previous.range[1]) : undefined;
+        if (/^[ \t]*$/.test(text.slice(lineStart, key.range[0])) && lineRest !== null) {
+            // The entry's own lines go, with its comment; the last entry (no comma of its own) takes
+            // the comma after the entry before it, whose comment stays on its line.
+            const lines = text.slice(0, lineStart) + text.slice(value.range[1] + lineRest[0].length);
+            if (lineRest[1] === ",") return lines;
+            if (separator !== undefined) return text.slice(0, separator) + lines.slice(separator + 1);
+        }
+        if (previous?.range && text.slice(previous.range[1], key.range[0]).includes("#") && separator !== undefined)
+            return text.slice(0, separator) + text.slice(separator + 1, key.range[0]) + text.slice(value.range[1]);
         if (previous?.range) return text.slice(0, previous.range[1]) + text.slice(value.range[1]);
         const next = map.items[index + 1].key as YAML.Scalar;
         if (!next.range) throw new StackEditError(`cannot locate the key after ${where}`);
