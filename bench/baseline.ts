@@ -38,7 +38,7 @@ import {
 import { pemBlocks } from "../lib/pki/pem";
 import { spkiPin } from "../lib/pki/pins";
 import { cachedPkcs12, pkcs12FriendlyName } from "../lib/pki/pkcs12";
-import { endpointOutputs, recordOfDeployment } from "../lib/stack";
+import { endpointOutputs, PROVIDER_EARLY_RENEWAL_DAYS, recordOfDeployment } from "../lib/stack";
 
 /** What signs: a CA's certificate and key (secret). */
 interface Signer {
@@ -85,7 +85,12 @@ function issue(baseName: string, spec: CertificateSpec, ca: Signer, isCa = false
     const csr = new tls.CertRequest(`${name}-csr`, certRequestArgs(key.privateKeyPem, spec));
     const cert = new tls.LocallySignedCert(
         `${name}-cert`,
-        locallySignedCertArgs(csr.certRequestPem, spec, ca, isCa ? { isCaCertificate: true } : {}),
+        locallySignedCertArgs(
+            csr.certRequestPem,
+            { ...spec, earlyRenewalDays: PROVIDER_EARLY_RENEWAL_DAYS },
+            ca,
+            isCa ? { isCaCertificate: true } : {},
+        ),
     );
     return {
         certPem: cert.certPem,
@@ -115,7 +120,7 @@ function roots(plan: PkiPlan): Record<CaId, Signer> {
             setAuthorityKeyId: true,
             allowedUses: [...CA_USES],
             validityPeriodHours: p.validityDays * HOURS_PER_DAY,
-            earlyRenewalHours: p.earlyRenewalDays * HOURS_PER_DAY,
+            earlyRenewalHours: PROVIDER_EARLY_RENEWAL_DAYS * HOURS_PER_DAY,
         });
         made[p.id] = { certPem: cert.certPem, privateKeyPem: pulumi.secret(key.privateKeyPem) };
     }

@@ -294,6 +294,17 @@ function rootResourceName(id: CaId): string {
 /** The root slot of a CA of the plan. */
 const rootSlotOfCa = (plan: PkiPlan, ca: CaPlan): RootSlot => rootSlotOf(ca.slot, plan.config.trustDomains);
 
+/**
+ * The early-renewal window the stack gives @pulumi/tls: none. Inside a window the provider
+ * re-issues a certificate on whatever `pulumi up` runs, in place, with the same key, and every
+ * certificate a CA signed with it; it does so without the staged rotation a CA needs (istiod keeps
+ * its loaded mesh root until restarted), without the upload of APIC's keystores, and it moves the
+ * inventory's renewal point so that the lifecycle never rotates the key. Renewal is the lifecycle's
+ * (`pki:earlyRenewalDays` is its renewal point, in the plan and the inventory); the provider still
+ * re-issues a certificate that has expired, at the next update.
+ */
+export const PROVIDER_EARLY_RENEWAL_DAYS = 0;
+
 function buildCas(plan: PkiPlan): CaLayer {
     const { config } = plan;
     const crls = crlPublisher(plan);
@@ -308,7 +319,7 @@ function buildCas(plan: PkiPlan): CaLayer {
                   subject: p.subject,
                   keyAlgorithm: p.key.algorithm,
                   validityDays: p.validityDays,
-                  earlyRenewalDays: p.earlyRenewalDays,
+                  earlyRenewalDays: PROVIDER_EARLY_RENEWAL_DAYS,
                   maxPathLength: p.maxPathLength,
               })).certPem;
     }
@@ -338,7 +349,7 @@ function buildCas(plan: PkiPlan): CaLayer {
             subject: p.subject,
             keyAlgorithm: p.key.algorithm,
             validityDays: p.validityDays,
-            earlyRenewalDays: p.earlyRenewalDays,
+            earlyRenewalDays: PROVIDER_EARLY_RENEWAL_DAYS,
         });
         caCertPems[p.id] = intermediates[p.id].certPem;
     }
@@ -363,7 +374,7 @@ function buildCas(plan: PkiPlan): CaLayer {
                 generation: p.generation,
                 keyAlgorithm: p.key.algorithm,
                 validityDays: p.validityDays,
-                earlyRenewalDays: p.earlyRenewalDays,
+                earlyRenewalDays: PROVIDER_EARLY_RENEWAL_DAYS,
                 epoch: p.epoch,
                 strictMtls: config.meshStrictMtls,
                 installed: p.active,
@@ -650,7 +661,7 @@ export function buildPki(plan: PkiPlan): PkiStack {
     const cas = buildCas(plan);
     const { roots, caCertPems, intermediates, providers, trustedRoots } = cas;
     const provider = providers[0];
-    const leafOptions = leafOptionsOf(config);
+    const leafOptions = { ...leafOptionsOf(config), earlyRenewalDays: PROVIDER_EARLY_RENEWAL_DAYS };
     const inUse = (slotId: CaId): IntermediateCa => intermediates[activeCa(plan.cas, slotId).id];
     const gatewayServerCa = inUse("gateway-server-ca");
     const apicClientCa = inUse("apic-client-ca");
@@ -770,7 +781,7 @@ function buildFrontEnd(
     provider: k8s.Provider,
 ): FrontEndLayer {
     const { config, frontEnd } = plan;
-    const leafOptions = leafOptionsOf(config);
+    const leafOptions = { ...leafOptionsOf(config), earlyRenewalDays: PROVIDER_EARLY_RENEWAL_DAYS };
     const inCluster = { providers: { kubernetes: provider } };
     const serverRoot = rootOf("gatewayServerCa", config.trustDomains);
     const apicTrustPem =

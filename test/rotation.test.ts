@@ -1,7 +1,9 @@
 import * as assert from "assert";
 import * as crypto from "crypto";
 import * as YAML from "yaml";
-import { runWithStandIn } from "../lib/engine/standIn";
+import { EngineState, runWithStandIn } from "../lib/engine/standIn";
+import { RootCa } from "../lib/components/rootCa";
+import { plannedCertificates } from "../lib/inventory/planned";
 import { ConfigError } from "../lib/config/validate";
 import { parseRecord, RotationRecord } from "../lib/plan/caRotation";
 import { planFromRawConfig } from "../lib/plan/plan";
@@ -334,30 +336,98 @@ describe("Epochs only go up: pulumi up refuses one below the newest deployed", f
 describe("Early-renewal windows", function () {
     this.timeout(60_000);
 
-    it("gives every certificate a window of the last third of its validity by default, configurable per tier", async () => {
+    it("puts every certificate's renewal point at the last third of its validity by default, configurable per tier, and gives @pulumi/tls no window of its own", async () => {
         const option1 = loadStackFile(OPTION_FILES[1]);
-        const windows = async (raw: Record<string, unknown>) => {
-            const { engine } = await runWithStandIn(() => buildPki(planFromRawConfig(raw)).outputs, {
-                state: sharedState,
-            });
-            return Object.fromEntries(
-                engine.resources
-                    .filter((r) => r.type.endsWith("Cert"))
-                    .map((r) => [r.name, [r.inputs.validityPeriodHours, r.inputs.earlyRenewalHours]]),
+        const renewAfter = (raw: Record<string, unknown>) =>
+            Object.fromEntries(
+                plannedCertificates(planFromRawConfig(raw)).map((c) => [c.id, [c.validityDays, c.renewAfterDays]]),
             );
-        };
-        const byDefault = await windows(option1);
-        assert.deepStrictEqual(byDefault["client-root-ca-cert"], [3650 * 24, 1216 * 24]);
-        assert.deepStrictEqual(byDefault["gateway-server-ca-cert"], [1095 * 24, 365 * 24]);
-        assert.deepStrictEqual(byDefault["mesh-ca-example-cert"], [1095 * 24, 365 * 24]);
-        assert.deepStrictEqual(byDefault["ob-gateway-ob-server-cert"], [365 * 24, 121 * 24]);
-        assert.deepStrictEqual(byDefault["ob-apic-client-cert"], [365 * 24, 121 * 24]);
-        const configured = await windows({ ...option1, earlyRenewalDays: { leaf: 30 } });
-        assert.deepStrictEqual(configured["ob-apic-client-cert"], [365 * 24, 30 * 24]);
+        const byDefault = renewAfter(option1);
+        assert.deepStrictEqual(byDefault["client-root"], [3650, 3650 - 1216]);
+        assert.deepStrictEqual(byDefault["gateway-server-ca"], [1095, 1095 - 365]);
+        assert.deepStrictEqual(byDefault["mesh-ca-example"], [1095, 1095 - 365]);
+        assert.deepStrictEqual(byDefault["ob/server"], [365, 365 - 121]);
+        assert.deepStrictEqual(byDefault["ob/client"], [365, 365 - 121]);
+        assert.deepStrictEqual(renewAfter({ ...option1, earlyRenewalDays: { leaf: 30 } })["ob/client"], [365, 335]);
         assert.throws(
             () => planFromRawConfig({ ...option1, earlyRenewalDays: { leaf: 365 } }),
             /pki:earlyRenewalDays\.leaf must be a whole number of days from 1 to 364 \(below pki:validityDays\.leaf\); got 365/,
         );
+        const { engine } = await runWithStandIn(
+            () => buildPki(planFromRawConfig({ ...option1, earlyRenewalDays: { leaf: 30 } })).outputs,
+            { state: sharedState },
+        );
+        const windows = Object.fromEntries(
+            engine.resources
+                .filter((r) => r.type.endsWith("Cert"))
+                .map((r) => [r.name, [r.inputs.validityPeriodHours, r.inputs.earlyRenewalHours]]),
+        );
+        assert.deepStrictEqual(windows["client-root-ca-cert"], [3650 * 24, 0]);
+        assert.deepStrictEqual(windows["mesh-ca-example-cert"], [1095 * 24, 0]);
+        assert.deepStrictEqual(windows["ob-apic-client-cert"], [365 * 24, 0]);
+        assert.deepStrictEqual(
+            Object.entries(windows).filter(([, [, early]]) => early !== 0),
+            [],
+        );
+    });
+
+    it("keeps every certificate of a stack deployed again past its renewal point, and re-issues an expired one in place with its key, as @pulumi/tls does", async () => {
+        const day = 86_400_000;
+        const deployedAt = new Date(Math.floor(Date.now() / 1000) * 1000);
+        const state = newStackState();
+        const plan = planFromRawConfig(loadStackFile(OPTION_FILES[1]));
+        const at = async (daysLater: number) => {
+            const { engine } = await runWithStandIn(() => buildPki(plan).outputs, {
+                state,
+                now: () => new Date(deployedAt.getTime() + daysLater * day),
+            });
+            const cert = (name: string) => {
+                const found = engine.resources.find((r) => r.name === name);
+                assert.ok(found, name);
+                return new crypto.X509Certificate(String(found.state.certPem));
+            };
+            return { server: cert("ob-gateway-ob-server-cert"), ca: cert("gateway-server-ca-cert") };
+        };
+        const first = await at(0);
+        // Past the leaf's renewal point (244 days) and the CA's (730): the lifecycle's to rotate, with
+        // new keys; the provider, told no window, keeps both. Given the window, it re-issued them.
+        const later = await at(300);
+        assert.strictEqual(later.server.serialNumber, first.server.serialNumber);
+        assert.strictEqual(later.ca.serialNumber, first.ca.serialNumber);
+        // Expired: re-issued at this update, with the same key, as a last resort.
+        const expired = await at(366);
+        assert.notStrictEqual(expired.server.serialNumber, first.server.serialNumber);
+        assert.strictEqual(Date.parse(expired.server.validFrom), deployedAt.getTime() + 366 * day);
+        assert.ok(expired.server.publicKey.equals(first.server.publicKey));
+        assert.strictEqual(expired.ca.serialNumber, first.ca.serialNumber);
+    });
+
+    it("has a component's own window re-issue its certificate in place, with the same key, once the window opens (the stand-in as @pulumi/tls)", async () => {
+        const day = 86_400_000;
+        const madeAt = new Date(Math.floor(Date.now() / 1000) * 1000);
+        const state: EngineState = new Map();
+        const rootAt = async (daysLater: number) => {
+            const { engine } = await runWithStandIn(
+                () => {
+                    new RootCa("windowed", {
+                        subject: { commonName: "Windowed Root", organization: "Example Bank" },
+                        keyAlgorithm: "ECDSA",
+                        validityDays: 30,
+                        earlyRenewalDays: 10,
+                    });
+                },
+                { state, now: () => new Date(madeAt.getTime() + daysLater * day) },
+            );
+            const cert = engine.resources.find((r) => r.name === "windowed-cert");
+            assert.ok(cert);
+            return new crypto.X509Certificate(String(cert.state.certPem));
+        };
+        const first = await rootAt(0);
+        assert.strictEqual((await rootAt(19)).serialNumber, first.serialNumber);
+        const renewed = await rootAt(20);
+        assert.notStrictEqual(renewed.serialNumber, first.serialNumber);
+        assert.ok(renewed.publicKey.equals(first.publicKey));
+        assert.strictEqual(Date.parse(renewed.validFrom), madeAt.getTime() + 20 * day);
     });
 
     it("shows the renewal point in the render inventory and in expiry", async () => {

@@ -100,11 +100,20 @@ describe("The stack program", function () {
                 assert.deepStrictEqual(csr.uris ?? [], leaf.uris);
                 assert.deepStrictEqual(cert.allowedUses, leaf.allowedUses);
                 assert.strictEqual(cert.validityPeriodHours, leaf.validityDays * 24);
-                assert.strictEqual(cert.earlyRenewalHours, leaf.earlyRenewalDays * 24);
+                // The renewal point is the lifecycle's; the provider is given no window of its own.
+                assert.strictEqual(cert.earlyRenewalHours, 0);
+                assert.strictEqual(leaf.earlyRenewalDays, 121);
                 assert.strictEqual(key.rsaBits, leaf.key.rsaBits);
             }
         }
         assert.ok(byName.has("ob-gateway-ob-core-server-r2-cert"));
+        // No certificate of the stack, CAs included, is re-issued by the provider ahead of its expiry.
+        const certs = engine.resources.filter((r) => /^tls:index\/(selfSigned|locallySigned)Cert:/.test(r.type));
+        assert.deepStrictEqual(
+            certs.filter((r) => r.inputs.earlyRenewalHours !== 0).map((r) => r.name),
+            [],
+        );
+        assert.ok(certs.some((r) => r.inputs.isCaCertificate === true && r.type.includes("selfSigned")));
     });
 
     it("pins child resource names, types and parents' type tokens (renames break state)", async () => {

@@ -42,7 +42,8 @@ export interface MeshPluginCaArgs extends SignerArgs {
      */
     readonly validityDays?: number;
     /**
-     * Days before expiry at which the provider marks the certificate for renewal.
+     * Days before expiry from which the tls provider re-issues the certificate in place, with the
+     * same key, on any update (0: once it has expired). The stack gives 0 and renews by rotation.
      * Default: a third of validityDays.
      * @default a third of validityDays
      */

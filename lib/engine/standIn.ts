@@ -65,11 +65,12 @@ export function keepInState(
 
 export interface StandInOptions extends tlsProvider.ProviderOptions {
     /**
-     * Clock for notBefore (default: the instant this stand-in was made, which for runWithStandIn
-     * is the start of the run, the way render issues every certificate at its plan's clock). Not each resource's own creation time: OpenSSL, BoringSSL
-     * and GnuTLS read the time with time(2), which lags Date.now() by up to a kernel tick, so a
-     * certificate issued in the first milliseconds of a second would be "not yet valid" to a
-     * verifier that runs right after the program.
+     * Clock for notBefore and for the early-renewal windows of kept certificates (default: the
+     * instant this stand-in was made, which for runWithStandIn is the start of the run, the way
+     * render issues every certificate at its plan's clock). Not each resource's own creation
+     * time: OpenSSL, BoringSSL and GnuTLS read the time with time(2), which lags Date.now() by up
+     * to a kernel tick, so a certificate issued in the first milliseconds of a second would be
+     * "not yet valid" to a verifier that runs right after the program.
      */
     now?: () => Date;
     state?: EngineState;
@@ -115,6 +116,23 @@ function updatesInPlace(type: string, keptInputsJson: string, inputs: Record<str
     const { earlyRenewalHours: _kept, ...keptRest } = JSON.parse(keptInputsJson) as Record<string, unknown>;
     const { earlyRenewalHours: _new, ...rest } = inputs;
     return canonicalJson(keptRest) === canonicalJson(rest);
+}
+
+/**
+ * Whether @pulumi/tls replaces a kept certificate because its early-renewal window has opened: its
+ * plan (common_cert.go modifyPlanIfCertificateReadyForRenewal) marks it for replacement when the
+ * time is at or past validity_end_time minus the planned early_renewal_hours, on any update,
+ * with no refresh; at 0 hours, once it has expired. The new certificate keeps its key.
+ */
+function readyForRenewal(
+    type: string,
+    kept: Record<string, unknown>,
+    inputs: Record<string, unknown>,
+    now: Date,
+): boolean {
+    if (!RENEWING_CERTS.includes(type) || typeof kept.validityEndTime !== "string") return false;
+    const earlyRenewalHours = typeof inputs.earlyRenewalHours === "number" ? inputs.earlyRenewalHours : 0;
+    return now.getTime() >= Date.parse(kept.validityEndTime) - earlyRenewalHours * 3_600_000;
 }
 
 function kubernetesId(inputs: Record<string, unknown>, name: string): string {
@@ -178,6 +196,11 @@ export class EngineStandIn implements pulumi.runtime.Mocks {
         return this.inFlight === 0 && performance.now() - this.lastActivity >= quietMs;
     }
 
+    /** The run's time: notBefore of what it issues, and when a kept certificate's renewal window opened. */
+    private clock(): Date {
+        return this.options.now ? this.options.now() : this.startedAt;
+    }
+
     private async register(args: pulumi.runtime.MockResourceArgs): Promise<pulumi.runtime.MockResourceResult> {
         const inputs = unwrapSecrets(args.inputs) as Record<string, unknown>;
         if (args.type === "pulumi:pulumi:StackReference") return this.readStack(args, inputs);
@@ -191,7 +214,8 @@ export class EngineStandIn implements pulumi.runtime.Mocks {
         }
         this.registered.add(key);
         const inputsJson = canonicalJson(inputs);
-        const kept = this.state.get(key);
+        const found = this.state.get(key);
+        const kept = found && !readyForRenewal(args.type, found.state, inputs, this.clock()) ? found : undefined;
         const { id, state } =
             kept && kept.inputsJson === inputsJson
                 ? kept
@@ -264,7 +288,7 @@ export class EngineStandIn implements pulumi.runtime.Mocks {
         inputs: Record<string, unknown>,
     ): Promise<{ id: string; state: Record<string, unknown> }> {
         const options: tlsProvider.ProviderOptions = {
-            now: this.options.now ?? (() => this.startedAt),
+            now: () => this.clock(),
             warn: (m) => {
                 this.warnings.push(`${type} "${name}": ${m}`);
                 this.options.warn?.(m);
