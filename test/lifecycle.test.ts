@@ -616,6 +616,72 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
         ]);
     });
 
+    it("finishes a stack-wide APIC client switch in one proposal with the endpoints finishing their own switch, and removes an endpoint's leftover clientPhase: finish", async () => {
+        // Two endpoints: dp follows the stack-wide switch (apicClientEpoch 1), ob has its own as well.
+        const twoDir = tempDir("lifecycle-two");
+        const twoFile = path.join(twoDir, "Pulumi.two.yaml");
+        fs.writeFileSync(
+            twoFile,
+            STACK.replace(
+                "      services: [accounts]   # one service",
+                "      services: [accounts]\n    dp:\n      services: [payments]",
+            ),
+        );
+        const state = newStackState();
+        const deployedTwo = path.join(twoDir, "deployed");
+        await renderPlan(
+            planFromRawConfig(rawConfigFromStackFile(twoFile), { deployed: deployedRecordOf(state), now: T0 }),
+            deployedTwo,
+            { state },
+        );
+        const deployed = readDeployed(deployedTwo);
+        const base = validateConfig(rawConfigFromStackFile(twoFile));
+        const decideWith = (ob: { clientEpoch: number; clientPhase: "switch" | "finish" }, obEpoch: number) =>
+            decide({
+                config: {
+                    ...base,
+                    rotation: {
+                        ...base.rotation,
+                        apicClientEpoch: 1,
+                        apicClientPhase: "switch",
+                        endpoints: { ob: { serverEpoch: 0, ...ob } },
+                    },
+                },
+                deployed: {
+                    inventory: deployed.inventory.map((c) =>
+                        c.id === "ob/client" ? { ...c, epoch: obEpoch } : c.id === "dp/client" ? { ...c, epoch: 1 } : c,
+                    ),
+                    record: {
+                        ...deployed.record,
+                        // ob's key of obEpoch is on record; while it switches, beside the one before.
+                        clients: {
+                            ...deployed.record.clients,
+                            ob: [
+                                ...(ob.clientPhase === "switch" ? deployed.record.clients.ob : []),
+                                { ...deployed.record.clients.ob[0], epoch: obEpoch },
+                            ],
+                        },
+                        clientPhases: {
+                            ob: { phase: ob.clientPhase, epoch: obEpoch, since: at(40) },
+                            dp: { phase: "switch", epoch: 1, since: at(40) },
+                        },
+                    },
+                },
+                now: new Date(at(47)),
+                soakDays: 7,
+            }).proposals.map((p) => [p.kind, p.subject, p.edits]);
+        const stackWide = { path: ["pki:rotation", "apicClientPhase"], from: "switch", to: "finish" };
+        const obPhase = ["pki:rotation", "endpoints", "ob", "clientPhase"];
+        // ob's own switch soaked with the stack-wide one: ob's clientPhase goes in the same edit.
+        assert.deepStrictEqual(decideWith({ clientEpoch: 1, clientPhase: "switch" }, 2), [
+            ["finish-client", "dp/client, ob/client", [stackWide, { path: obPhase, from: "switch", to: undefined }]],
+        ]);
+        // ob finished its own switch earlier (clientPhase: finish written then): it goes now.
+        assert.deepStrictEqual(decideWith({ clientEpoch: 1, clientPhase: "finish" }, 2), [
+            ["finish-client", "dp/client", [stackWide, { path: obPhase, from: "finish", to: undefined }]],
+        ]);
+    });
+
     it("waits pki:meshFinishAfterHours (24 h) before proposing a mesh CA's finish, however short the soak", () => {
         const deployed = readDeployed(deployedDir);
         const config = validateConfig(rawConfigFromStackFile(stackFile));

@@ -814,12 +814,38 @@ export function decide(input: LifecycleInput): LifecycleDecision {
         });
     }
     if (globalFinish.length > 0 && !globalBlocked) {
+        // Once the stack-wide phase is finish, an endpoint's own `clientPhase: finish` only shadows
+        // the next stack-wide switch: it goes wherever a non-zero epoch keeps the endpoint's map
+        // from being left empty. An endpoint finishing its own switch in this run joins this one
+        // proposal, so that its key is never removed while the stack-wide phase stays switch.
+        const removable = (id: string) => {
+            const own = config.rotation.endpoints[id];
+            return own !== undefined && (own.clientEpoch > 0 || own.serverEpoch > 0);
+        };
+        const ownFinish = (p: Proposal) =>
+            p.kind === "finish-client" && p.edits.length === 1 && p.edits[0].path[1] === "endpoints"
+                ? p.edits[0].path[2]
+                : undefined;
+        const joining = proposals.filter((p) => {
+            const id = ownFinish(p);
+            return id !== undefined && removable(id);
+        });
+        const joined = joining.map((p) => ownFinish(p) ?? "");
+        const leftovers = plan.endpoints
+            .filter((e) => config.rotation.endpoints[e.id]?.clientPhase === "finish" && removable(e.id))
+            .map((e) => ({ path: endpointPath(e.id, "clientPhase"), from: "finish", to: undefined }));
+        proposals.splice(0, proposals.length, ...proposals.filter((p) => !joining.includes(p)));
+        const finishing = [...globalFinish, ...joined];
         proposals.push({
             kind: "finish-client",
-            subject: globalFinish.map((id) => `${id}/client`).join(", "),
-            why: `pki:rotation.apicClientPhase switch deployed ${soakDays} days or more`,
-            edits: [{ path: ["pki:rotation", "apicClientPhase"], from: "switch", to: "finish" }],
-            beforeMerge: `APIC uses the new keystores of ${globalFinish.join(", ")}: the old keys are unpinned by this update`,
+            subject: finishing.map((id) => `${id}/client`).join(", "),
+            why: `pki:rotation.apicClientPhase switch deployed ${soakDays} days or more${joined.length > 0 ? `; ${joining.map((p) => `${ownFinish(p)}/client: ${p.why}`).join("; ")}` : ""}`,
+            edits: [
+                { path: ["pki:rotation", "apicClientPhase"], from: "switch", to: "finish" },
+                ...joined.map((id) => ({ path: endpointPath(id, "clientPhase"), from: "switch", to: undefined })),
+                ...leftovers,
+            ],
+            beforeMerge: `APIC uses the new keystores of ${finishing.join(", ")}: the old keys are unpinned by this update`,
         });
     }
     const { frontEnd } = plan;
