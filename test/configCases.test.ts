@@ -5,6 +5,7 @@
  * before anything is planned or registered; the same strings and verdicts on the engine path.
  */
 import * as assert from "assert";
+import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
@@ -23,6 +24,7 @@ import { createRoot } from "../lib/pki/ceremony";
 import { planCas, planFromRawConfig } from "../lib/plan/plan";
 import { buildPki } from "../lib/stack";
 import { cli, tempDir } from "./helpers";
+import { TEST_ONLY_CA_KEY_PEM } from "./fixtures/testOnlyPki";
 
 /** A valid stack; each case changes some keys (a YAML value, or null to leave the key out). */
 const BASE: Record<string, string> = {
@@ -55,6 +57,13 @@ function stackFileText(overrides: Overrides, root: { certPem: string; keyPem: st
 const NO_ROOT = { certPem: "", keyPem: "" };
 
 /** [what is wrong, the keys it changes in BASE, every problem reported, in order]. */
+/** A private key as a single line of base64 DER, and the first two lines of a PEM key's body: no BEGIN or END line. */
+const BARE_KEY = crypto
+    .generateKeyPairSync("ec", { namedCurve: "P-256" })
+    .privateKey.export({ type: "pkcs8", format: "der" })
+    .toString("base64");
+const BARE_RSA_KEY_START = `${TEST_ONLY_CA_KEY_PEM.split("\n").slice(1, 3).join("\n")}\n`;
+
 const CASES: [string, Overrides, string[]][] = [
     [
         "a private key pasted as the organization (messages reach logs and pull-request comments)",
@@ -81,6 +90,20 @@ const CASES: [string, Overrides, string[]][] = [
                 "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49\nAwEHBG0wawIBAQQgYnt7\n-----END PRIVATE KEY-----\n",
             ),
         },
+        [
+            "pki:environment must be lower-case letters, digits and '-' (not at either end); got \"(a private key, not shown)\\n\"",
+        ],
+    ],
+    [
+        "a private key as one line of bare base64 (no PEM lines), as the environment",
+        { environment: JSON.stringify(BARE_KEY) },
+        [
+            "pki:environment must be lower-case letters, digits and '-' (not at either end); got \"(a private key, not shown)\"",
+        ],
+    ],
+    [
+        "the first lines of a private key's base64 (no PEM lines), as the environment",
+        { environment: JSON.stringify(BARE_RSA_KEY_START) },
         [
             "pki:environment must be lower-case letters, digits and '-' (not at either end); got \"(a private key, not shown)\\n\"",
         ],
