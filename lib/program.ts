@@ -4,7 +4,13 @@ import { rawConfigFromEngine } from "./config/load";
 import { ConfigError, validateConfig } from "./config/validate";
 import { INITIAL_RECORD, parseRecord, RotationRecord } from "./plan/caRotation";
 import { planPki } from "./plan/plan";
-import { buildPki, pendingCustomerFacingMessage, pendingSignaturesMessage, requestOfflineSignatures } from "./stack";
+import {
+    buildPki,
+    expiredReissueMessage,
+    pendingCustomerFacingMessage,
+    pendingSignaturesMessage,
+    requestOfflineSignatures,
+} from "./stack";
 
 /** The stack output the next update reads back; stacks deployed by earlier versions called it caRotation. */
 const RECORD_OUTPUTS = ["deploymentRecord", "caRotation"];
@@ -57,5 +63,7 @@ export = async () => {
     }
     const pending = pendingCustomerFacingMessage(plan);
     if (pending !== undefined) pulumi.log.warn(pending);
+    const expired = expiredReissueMessage(plan, new Date());
+    if (expired !== undefined) pulumi.log.warn(expired);
     return buildPki(plan).outputs;
 };

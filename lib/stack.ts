@@ -630,6 +630,50 @@ export function pendingCustomerFacingMessage(plan: PkiPlan): string | undefined 
 }
 
 /**
+ * The certificates on the deployed record that have expired while this update keeps them at their
+ * epoch (a CA: still planned, signed here), and what to do; undefined: none. @pulumi/tls re-issues
+ * each at this update, in place with the same key, a CA with every certificate below it: nothing
+ * outside the cluster learns of it, and the lifecycle takes the new certificates for fresh ones.
+ */
+export function expiredReissueMessage(plan: PkiPlan, now: Date): string | undefined {
+    const record = plan.deployed;
+    if (record === undefined) return undefined;
+    const expiredOn = (notAfter: string | undefined) =>
+        notAfter !== undefined && Date.parse(notAfter) <= now.getTime() ? notAfter.slice(0, 10) : undefined;
+    const newest = (issued: readonly DeployedClient[] | undefined, epoch: number) =>
+        issued?.filter((c) => c.epoch === epoch).at(-1)?.notAfter;
+    const server = (key: string, epoch: number) =>
+        record.servers?.[key]?.epoch === epoch ? record.servers[key].notAfter : undefined;
+    const cas = plan.cas
+        .filter((ca) => plan.config.offlineRoots[rootSlotOfCa(plan, ca)] === undefined)
+        .map((ca) => [`CA ${ca.id}`, expiredOn(record.cas[ca.id]?.notAfter)] as const);
+    const leaves = [
+        ...plan.endpoints.flatMap((e) => [
+            [`${e.id}/server`, expiredOn(server(e.id, e.server.epoch))] as const,
+            [`${e.id}/client`, expiredOn(newest(record.clients[e.id], e.client.epoch))] as const,
+        ]),
+        ...plan.frontEnd.uiClients.map(
+            (c) =>
+                [
+                    uiClientCertId(c.name),
+                    expiredOn(newest(record.clients[uiClientRecordKey(c.name)], c.leaf.epoch)),
+                ] as const,
+        ),
+        ...plan.frontEnd.apicServers.map(
+            (a) => [apicServerCertId(a.host), expiredOn(server(apicServerRecordKey(a.host), a.leaf.epoch))] as const,
+        ),
+    ];
+    const expired = [...cas, ...leaves].filter(([, on]) => on !== undefined).map(([id, on]) => `${id} (expired ${on})`);
+    if (expired.length === 0) return undefined;
+    return (
+        `${expired.join(", ")}: @pulumi/tls re-issues ${expired.length === 1 ? "it" : "them"} at this update, in place with the same key` +
+        `${cas.some(([, on]) => on !== undefined) ? ", and every certificate below a CA" : ""}. ` +
+        "Then upload APIC's new keystores and truststores (apic/), restart istiod if a mesh CA or root is among them, " +
+        "and give each a new key (raise its epoch in pki:rotation, or a CA's pki:caRotation): the lifecycle takes the re-issued certificates for fresh ones"
+    );
+}
+
+/**
  * With an offline root whose signatures are still pending: only the CAs' keys and CSRs (so the
  * ceremony has something to sign), and nothing that would need their certificates.
  */

@@ -1,5 +1,7 @@
 import * as assert from "assert";
 import * as crypto from "crypto";
+import * as fs from "fs";
+import * as path from "path";
 import * as YAML from "yaml";
 import { EngineState, runWithStandIn } from "../lib/engine/standIn";
 import { RootCa } from "../lib/components/rootCa";
@@ -24,6 +26,8 @@ import {
     renderNext,
     Rendered,
     sharedState,
+    tempDir,
+    cli,
 } from "./helpers";
 
 type Inputs = Map<string, string>;
@@ -400,6 +404,59 @@ describe("Early-renewal windows", function () {
         assert.strictEqual(Date.parse(expired.server.validFrom), deployedAt.getTime() + 366 * day);
         assert.ok(expired.server.publicKey.equals(first.server.publicKey));
         assert.strictEqual(expired.ca.serialNumber, first.ca.serialNumber);
+    });
+
+    it("warns, at the update that re-issues them, of certificates that expired while kept at their epoch, and names what to do", async () => {
+        const dir = tempDir("expired-reissue");
+        const file = path.join(dir, "Pulumi.expiring.yaml");
+        fs.writeFileSync(
+            file,
+            YAML.stringify({
+                config: {
+                    "pki:environment": "expiring",
+                    "pki:option": 1,
+                    "pki:baseDomain": "expiring.api.bank.example",
+                    "pki:clusters": ["example"],
+                    "pki:keyAlgorithm": "ECDSA",
+                    "pki:caKeyAlgorithm": "ECDSA",
+                    "pki:validityDays": { root: 1460, intermediate: 365, leaf: 10 },
+                    "pki:domains": { ob: { services: ["accounts"] } },
+                },
+            }),
+        );
+        const state = path.join(dir, "state.json");
+        const renderAt = async (day: number) => {
+            const when = new Date(Date.UTC(2027, 0, 1) + day * 86_400_000).toISOString();
+            const written: string[] = [];
+            const write = process.stderr.write.bind(process.stderr);
+            process.stderr.write = ((chunk: string) => written.push(String(chunk)) > 0) as typeof process.stderr.write;
+            try {
+                const { status } = await cli(
+                    "render",
+                    "--config",
+                    file,
+                    "--out",
+                    path.join(dir, `day-${day}`),
+                    "--state",
+                    state,
+                    "--now",
+                    when,
+                );
+                assert.strictEqual(status, 0);
+            } finally {
+                process.stderr.write = write;
+            }
+            return written.filter((line) => line.includes("expired"));
+        };
+        assert.deepStrictEqual(await renderAt(0), []);
+        assert.deepStrictEqual(await renderAt(9), []);
+        assert.deepStrictEqual(await renderAt(11), [
+            "warning: ob/server (expired 2027-01-11), ob/client (expired 2027-01-11): @pulumi/tls re-issues them at this update, in place with the same key. " +
+                "Then upload APIC's new keystores and truststores (apic/), restart istiod if a mesh CA or root is among them, " +
+                "and give each a new key (raise its epoch in pki:rotation, or a CA's pki:caRotation): the lifecycle takes the re-issued certificates for fresh ones\n",
+        ]);
+        // Re-issued at that update: the next one has nothing to say.
+        assert.deepStrictEqual(await renderAt(12), []);
     });
 
     it("has a component's own window re-issue its certificate in place, with the same key, once the window opens (the stand-in as @pulumi/tls)", async () => {

@@ -5,7 +5,7 @@ import { EngineState } from "../engine/standIn";
 import { undoOnSignal } from "../interrupt";
 import { planFromRawConfig } from "../plan/plan";
 import { deployedRecordOf, renderPlan } from "../render/render";
-import { pendingCustomerFacingMessage } from "../stack";
+import { expiredReissueMessage, pendingCustomerFacingMessage } from "../stack";
 import {
     ENCRYPT_PLAIN_OPTION,
     openStateFile,
@@ -142,6 +142,8 @@ export const renderCommand: Command = {
             for (const warning of result.engine.warnings) process.stderr.write(`warning: ${warning}\n`);
             const pending = pendingCustomerFacingMessage(plan);
             if (pending !== undefined) process.stderr.write(`warning: ${pending}\n`);
+            const expired = expiredReissueMessage(plan, now);
+            if (expired !== undefined) process.stderr.write(`warning: ${expired}\n`);
             return 0;
         } finally {
             stopWatching();
