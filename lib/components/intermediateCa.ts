@@ -15,11 +15,11 @@ import {
     IssuingCa,
     OFFLINE_SIGNER_INPUTS,
     OfflineSigner,
+    refusePastedKey,
     ROOT_CA_PEM_INPUTS,
     RootCaPem,
     SUBJECT_INPUTS,
 } from "./keys";
-import { pastedKeyProblem, privateKeyLabel } from "../pki/pem";
 import { joinPemOutputs } from "./pem";
 
 /** A CA that already exists, given as PEM with its key (e.g. a CA kept outside this stack). */
@@ -80,20 +80,10 @@ export function signerOf(args: SignerArgs, component: string, resource: pulumi.R
     return (args.issuer ?? args.offlineRoot) as CaSigner | OfflineSigner;
 }
 
-/**
- * `pem`, refused when a private key was pasted with the certificate (cat root.crt root.key): the
- * text goes on as it is, in clear, into rootCertPem, trust bundles and chains. At once when it is
- * plain text, else when the output resolves.
- */
+/** `pem`, refused by refusePastedKey: at once when it is plain text, else when the output resolves. */
 function keyless(pem: pulumi.Input<string>, label: string, resource: pulumi.Resource): pulumi.Input<string> {
     const check = (text: string): string => {
-        const key = privateKeyLabel(text);
-        if (key !== undefined) {
-            throw argumentError(
-                `${label} ${pastedKeyProblem(key, "certificates are handed out and stored in clear", "the root's certificate only")}`,
-                resource,
-            );
-        }
+        refusePastedKey(text, label, "the root's certificate only", resource);
         return text;
     };
     return typeof pem === "string" ? check(pem) : pulumi.output(pem).apply(check);

@@ -339,6 +339,24 @@ const strayCaAdvice = (cert: crypto.X509Certificate): string =>
     `a relying party that reads no CRL (APIC) trusts it until the root is replaced`;
 
 /**
+ * Why certificate text `what` names may not be used, when a private key was pasted with it (cat
+ * root.crt root.key): the text would go on as it is, in clear, into outputs, Secrets' tls.crt,
+ * trust bundles and chains. Undefined: no key in it.
+ */
+function pastedKeyIn(text: string, what: string, give: string): string | undefined {
+    const label = privateKeyLabel(text);
+    return label === undefined
+        ? undefined
+        : `${what} ${pastedKeyProblem(label, "certificates are handed out and stored in clear", give)}`;
+}
+
+/** Refuses certificate text with a private key pasted in it (pastedKeyIn). */
+export function refusePastedKey(text: string, what: string, give: string, resource: pulumi.Resource): void {
+    const problem = pastedKeyIn(text, what, give);
+    if (problem !== undefined) throw argumentError(problem, resource);
+}
+
+/**
  * A certificate signed elsewhere (the ceremony, a public CA) must certify this key, else the CSR
  * it signed was another one. `advice(cert)`, when given, is added to the refusal.
  */
@@ -350,14 +368,7 @@ export function checkSignedFor(
     advice?: (cert: crypto.X509Certificate) => string,
 ): string {
     if (signedCertPem === "") return "";
-    const pasted = privateKeyLabel(signedCertPem);
-    if (pasted !== undefined) {
-        // Returned as it is, the text would go on in clear into certPem and every chain.
-        throw argumentError(
-            `the signed certificate given for ${name} ${pastedKeyProblem(pasted, "certificates are handed out and stored in clear", "the certificate only")}`,
-            resource,
-        );
-    }
+    refusePastedKey(signedCertPem, `the signed certificate given for ${name}`, "the certificate only", resource);
     const cert = new crypto.X509Certificate(signedCertPem);
     if (cert.publicKey.export({ type: "spki", format: "pem" }) !== publicKeyPem) {
         throw argumentError(
@@ -390,13 +401,11 @@ const spkiOf = (key: crypto.KeyObject): Buffer => key.export({ type: "spki", for
  * signed by the next, up to rootCertPem, a self-signed root.
  */
 export function issuerProblem(parts: IssuerParts): string | undefined {
-    // A key pasted with the certificates (a combined file) would go wherever they go in clear:
-    // chain outputs, Secrets' tls.crt, the signing resources' caCertPem input in the state.
+    // A key pasted with the certificates (a combined file) would go wherever they go in clear,
+    // the signing resources' caCertPem input in the state included.
     for (const name of ["certPem", "chainPem", "rootCertPem"] as const) {
-        const label = privateKeyLabel(parts[name] ?? "");
-        if (label !== undefined) {
-            return `${name} ${pastedKeyProblem(label, "certificates are handed out and stored in clear", "certificates only")}`;
-        }
+        const pasted = pastedKeyIn(parts[name] ?? "", name, "certificates only");
+        if (pasted !== undefined) return pasted;
     }
     let cert: crypto.X509Certificate;
     try {

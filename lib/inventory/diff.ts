@@ -1208,8 +1208,13 @@ function frontEndSteps(diff: Omit<CertDiff, "steps">, base: PkiPlan, head: PkiPl
     return { before, after };
 }
 
-/** What to do around `pulumi up`, in order, from what changes. */
-function stepsFor(diff: Omit<CertDiff, "steps">, base: PkiPlan, head: PkiPlan): CertDiff["steps"] {
+/** What to do around `pulumi up`, in order, from what changes; `keepsOld`: cacertsIstiodKeepsOld's. */
+function stepsFor(
+    diff: Omit<CertDiff, "steps">,
+    base: PkiPlan,
+    head: PkiPlan,
+    keepsOld: ReadonlySet<string>,
+): CertDiff["steps"] {
     const before: string[] = [];
     const after: string[] = [];
     const hostOf = (id: string) => head.endpoints.find((e) => e.id === id)?.host ?? id;
@@ -1273,7 +1278,6 @@ function stepsFor(diff: Omit<CertDiff, "steps">, base: PkiPlan, head: PkiPlan): 
             `Configure APIC for the new ${plural(created.length, "host")} ${names(created.map(hostOf))}: a TLS client profile with the endpoint's keystore and truststore.`,
         );
     }
-    const keepsOld = cacertsIstiodKeepsOld(placesOf(base), placesOf(head), new Set(diff.replaced.map((c) => c.id)));
     const cacerts = diff.places.filter(
         (p) => p.kind === "istiod cacerts" && p.change === "update" && !keepsOld.has(p.place),
     );
@@ -1469,7 +1473,7 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
         pins,
         routing: routing(from, head),
     };
-    return { ...diff, steps: stepsFor(diff, from, head) };
+    return { ...diff, steps: stepsFor(diff, from, head, keepsOld) };
 }
 
 /** Whether a diff holds a refused change (exit 1). */

@@ -724,6 +724,11 @@ export function decide(input: LifecycleInput): LifecycleDecision {
     const clientCaSwitch = switchUnderWay("apicClientCa", input, pendingSlots) !== undefined;
     const globalFinish: string[] = [];
     let globalBlocked = false;
+    /** Whether an endpoint's clientPhase can go: a non-zero epoch keeps its map from being left empty. */
+    const removable = (id: string): boolean => {
+        const own = config.rotation.endpoints[id];
+        return own !== undefined && (own.clientEpoch > 0 || own.serverEpoch > 0);
+    };
     for (const e of plan.endpoints) {
         const rotation = config.rotation.endpoints[e.id];
         const server = rows.get(`${e.id}/server`);
@@ -769,11 +774,8 @@ export function decide(input: LifecycleInput): LifecycleDecision {
             }
             if (rotation?.clientPhase === "switch") {
                 // Removing the endpoint's own phase finishes it as well when the stack-wide phase is
-                // finish, and leaves nothing behind that would shadow the next stack-wide switch. A
-                // non-zero epoch is written beside it, so its map is not left empty.
-                const unset =
-                    config.rotation.apicClientPhase === "finish" &&
-                    (rotation.clientEpoch > 0 || rotation.serverEpoch > 0);
+                // finish, and leaves nothing behind that would shadow the next stack-wide switch.
+                const unset = config.rotation.apicClientPhase === "finish" && removable(e.id);
                 proposals.push({
                     kind: "finish-client",
                     subject: `${e.id}/client`,
@@ -815,13 +817,9 @@ export function decide(input: LifecycleInput): LifecycleDecision {
     }
     if (globalFinish.length > 0 && !globalBlocked) {
         // Once the stack-wide phase is finish, an endpoint's own `clientPhase: finish` only shadows
-        // the next stack-wide switch: it goes wherever a non-zero epoch keeps the endpoint's map
-        // from being left empty. An endpoint finishing its own switch in this run joins this one
-        // proposal, so that its key is never removed while the stack-wide phase stays switch.
-        const removable = (id: string) => {
-            const own = config.rotation.endpoints[id];
-            return own !== undefined && (own.clientEpoch > 0 || own.serverEpoch > 0);
-        };
+        // the next stack-wide switch: it goes wherever it can (removable). An endpoint finishing its
+        // own switch in this run joins this one proposal, so that its key is never removed while
+        // the stack-wide phase stays switch.
         const ownFinish = (p: Proposal) =>
             p.kind === "finish-client" && p.edits.length === 1 && p.edits[0].path[1] === "endpoints"
                 ? p.edits[0].path[2]
