@@ -574,19 +574,27 @@ const customerFacing = async (hosts: Record<string, unknown>): Promise<Raw> =>
 
 /** The mesh root kept offline from now on: the ceremony signs the mesh CA's CSR the base made. */
 function offlineMeshRoot(base: Deployed): Raw {
-    const root = createRoot({
-        commonName: "Truth Mesh Offline Root",
-        organization: "Example Bank",
-        validityDays: 7300,
-        keyAlgorithm: "ECDSA",
-    });
+    // Made before the updates' clock, as a ceremony is (a later notBefore is refused).
+    const madeAt = new Date(NOW.getTime() - 60_000);
+    const root = createRoot(
+        {
+            commonName: "Truth Mesh Offline Root",
+            organization: "Example Bank",
+            validityDays: 7300,
+            keyAlgorithm: "ECDSA",
+        },
+        madeAt,
+    );
     const csr = base.resources.get(`${CSR_TYPE}::mesh-ca-example-csr`) as RecordedResource;
-    const signed = signIntermediate({
-        rootKeyPem: root.keyPem,
-        rootCertPem: root.certPem,
-        csrPem: String(csr.state.certRequestPem),
-        validityDays: 1095,
-    });
+    const signed = signIntermediate(
+        {
+            rootKeyPem: root.keyPem,
+            rootCertPem: root.certPem,
+            csrPem: String(csr.state.certRequestPem),
+            validityDays: 1095,
+        },
+        madeAt,
+    );
     return with_(BASE, {
         offlineRoots: { meshRoot: { certificate: root.certPem, intermediates: { "mesh-ca-example": signed } } },
     });

@@ -251,6 +251,79 @@ describe("Offline roots: no root key enters the stack", function () {
         );
     });
 
+    it("refuses a root or an intermediate the ceremony made with its clock ahead until its notBefore, as Envoy allows no skew", () => {
+        // An hour ahead of this machine's clock, as an offline machine's clock can be.
+        const now = new Date();
+        const ahead = new Date(now.getTime() + 3_600_000);
+        const notBefore = new Date(Math.floor(ahead.getTime() / 1000) * 1000).toISOString();
+        const meshRoot = createRoot(
+            {
+                commonName: "Example Bank Mesh Offline Root",
+                organization: "Example Bank",
+                validityDays: 7300,
+                keyAlgorithm: "ECDSA",
+            },
+            ahead,
+        );
+        const sign = (root: { keyPem: string; certPem: string }, id: string, at: Date) =>
+            signIntermediate(
+                { rootKeyPem: root.keyPem, rootCertPem: root.certPem, csrPem: csrs[id], validityDays: 365 },
+                at,
+            );
+        const serverCaAhead = sign(roots.serverRoot, "gateway-server-ca", ahead);
+        // What a client of the gateway (BoringSSL, Envoy's rules) makes of the server's chain through it.
+        const served = pemBlocks(gatewayServerConfig(rendered, "ob").tlsCrt)[0] + serverCaAhead;
+        const verdictAt = (at: Date) =>
+            summary(
+                decide([
+                    [
+                        "the gateway's chain",
+                        { caCrt: roots.serverRoot.certPem, chain: served, purpose: "sslserver", at },
+                    ],
+                ])[0][1],
+            ).boringssl;
+        assert.strictEqual(verdictAt(now), "certificate is not yet valid");
+        assert.strictEqual(verdictAt(new Date(notBefore)), "ok");
+        const raw = {
+            ...base,
+            offlineRoots: {
+                ...config({
+                    "gateway-server-ca": serverCaAhead,
+                    "apic-client-ca": sign(roots.apicClientRoot, "apic-client-ca", now),
+                }),
+                meshRoot: {
+                    certificate: meshRoot.certPem,
+                    intermediates: { "mesh-ca-example": sign(meshRoot, "mesh-ca-example", ahead) },
+                },
+            },
+        };
+        const problemsAt = (when: Date): readonly string[] => {
+            try {
+                planFromRawConfig(raw, { now: when });
+                return [];
+            } catch (error) {
+                if (!(error instanceof ConfigError)) throw error;
+                return error.problems;
+            }
+        };
+        const early = (key: string, fix: string) =>
+            `${key} is not valid before ${notBefore} (now is ${now.toISOString()}): Envoy refuses every chain through it until then, ` +
+            `with no allowance for clock skew, so the offline machine's clock was probably ahead. Deploy after ${notBefore}, or ${fix}`;
+        assert.deepStrictEqual(problemsAt(now), [
+            early("pki:offlineRoots.meshRoot.certificate", "set that clock right before the root signs anything"),
+            early(
+                "pki:offlineRoots.meshRoot.intermediates.mesh-ca-example",
+                "set that clock right and sign its CSR again",
+            ),
+            early(
+                "pki:offlineRoots.serverRoot.intermediates.gateway-server-ca",
+                "set that clock right and sign its CSR again",
+            ),
+        ]);
+        // From its notBefore on, the same configuration is planned.
+        assert.deepStrictEqual(problemsAt(new Date(notBefore)), []);
+    });
+
     it("makes the Pulumi entry point create only the CAs' keys and CSRs, export them and report an error", async () => {
         pulumi.runtime.setAllConfig(
             Object.fromEntries(

@@ -406,6 +406,44 @@ describe("Early-renewal windows", function () {
         assert.strictEqual(expired.ca.serialNumber, first.ca.serialNumber);
     });
 
+    it("keeps every certificate of a stack deployed with the provider's windows (earlier versions) on an update inside them: the window goes to 0 in place", async () => {
+        const day = 86_400_000;
+        const deployedAt = new Date(Math.floor(Date.now() / 1000) * 1000);
+        const state = newStackState();
+        const plan = planFromRawConfig(loadStackFile(OPTION_FILES[1]));
+        const serialsAt = async (daysLater: number) => {
+            const { engine } = await runWithStandIn(() => buildPki(plan).outputs, {
+                state,
+                now: () => new Date(deployedAt.getTime() + daysLater * day),
+            });
+            return Object.fromEntries(
+                engine.resources
+                    .filter((r) => r.type.endsWith("Cert"))
+                    .map((r) => [r.name, new crypto.X509Certificate(String(r.state.certPem)).serialNumber]),
+            );
+        };
+        const deployed = await serialsAt(0);
+        // The state as an earlier version left it: every certificate with a window of the last third
+        // of its validity (its renewal point), open on day 300 for the leaves (244 days).
+        const windowed: string[] = [];
+        for (const [key, entry] of state) {
+            if (!key.startsWith("tls:index/") || !(key.split("::")[1] in deployed)) continue;
+            const inputs = JSON.parse(entry.inputsJson) as { validityPeriodHours: number };
+            const earlyRenewalHours = Math.floor(inputs.validityPeriodHours / 3);
+            entry.inputsJson = JSON.stringify({ ...inputs, earlyRenewalHours });
+            entry.state = { ...entry.state, earlyRenewalHours };
+            windowed.push(key);
+        }
+        assert.strictEqual(windowed.length, Object.keys(deployed).length);
+        // This version plans no window: @pulumi/tls updates early_renewal_hours in place and decides
+        // on the planned value, so nothing is re-issued.
+        assert.deepStrictEqual(await serialsAt(300), deployed);
+        assert.deepStrictEqual(
+            windowed.filter((key) => state.get(key)?.state.earlyRenewalHours !== 0),
+            [],
+        );
+    });
+
     it("warns, at the update that re-issues them, of certificates that expired while kept at their epoch, and names what to do", async () => {
         const dir = tempDir("expired-reissue");
         const file = path.join(dir, "Pulumi.expiring.yaml");

@@ -239,23 +239,37 @@ describe("Istio Gateway objects", function () {
 describe("The Pulumi entry point (lib/program.ts)", function () {
     this.timeout(120_000);
 
-    it("reads pki:* config the way `pulumi up` passes it and exports the endpoints", async () => {
-        const raw = loadStackFile("stacks/Pulumi.dev.yaml");
+    /** Runs lib/program.ts on `raw` as `pulumi up` passes stack config, with the warnings it logs. */
+    async function runEntryPoint(raw: Record<string, unknown>, state: EngineState) {
         pulumi.runtime.setAllConfig(
             Object.fromEntries(
                 Object.entries(raw).map(([k, v]) => [`pki:${k}`, typeof v === "string" ? v : JSON.stringify(v)]),
             ),
             [],
         );
-        const { outputs } = await runWithStandIn(
-            () => {
-                const modulePath = require.resolve("../lib/program");
-                delete require.cache[modulePath];
-                // eslint-disable-next-line @typescript-eslint/no-require-imports
-                return (require(modulePath) as () => Promise<ReturnType<typeof buildPki>["outputs"]>)();
-            },
-            { state: sharedState },
-        );
+        // Without an engine (mocks), pulumi.log.warn writes "warning: [runtime] <message>" to console.warn.
+        const warnings: string[] = [];
+        const consoleWarn = console.warn;
+        console.warn = (message: unknown) => warnings.push(String(message));
+        try {
+            const { outputs } = await runWithStandIn(
+                () => {
+                    const modulePath = require.resolve("../lib/program");
+                    delete require.cache[modulePath];
+                    // eslint-disable-next-line @typescript-eslint/no-require-imports
+                    return (require(modulePath) as () => Promise<ReturnType<typeof buildPki>["outputs"]>)();
+                },
+                { state },
+            );
+            return { outputs, warnings };
+        } finally {
+            console.warn = consoleWarn;
+            pulumi.runtime.setAllConfig({}, []);
+        }
+    }
+
+    it("reads pki:* config the way `pulumi up` passes it and exports the endpoints", async () => {
+        const { outputs } = await runEntryPoint(loadStackFile("stacks/Pulumi.dev.yaml"), sharedState);
         assert.deepStrictEqual(
             outputs.endpoints.map((e) => [e.host, e.credentialName]),
             [
@@ -263,40 +277,42 @@ describe("The Pulumi entry point (lib/program.ts)", function () {
                 ["ob.dev.api.bank.example", "apic-mtls-ob"],
             ],
         );
-        pulumi.runtime.setAllConfig({}, []);
+    });
+
+    it("warns of certificates that expired while kept at their epoch, on the update that re-issues them", async () => {
+        const raw = loadStackFile("stacks/Pulumi.dev.yaml");
+        const state = newStackState();
+        const first = await runEntryPoint(raw, state);
+        assert.deepStrictEqual(first.warnings, []);
+        // The deployed record as it stands once dp's client certificate and the APIC client CA have
+        // passed their notAfter (the record is what the program reads back; its clock is real time).
+        const { deploymentRecord } = stackOutputsOf(state) as {
+            deploymentRecord: {
+                cas: Record<string, { notAfter: string }>;
+                clients: Record<string, { notAfter: string }[]>;
+            };
+        };
+        deploymentRecord.cas["apic-client-ca"].notAfter = "2026-01-02T03:04:05.000Z";
+        deploymentRecord.clients.dp[0].notAfter = "2026-01-03T03:04:05.000Z";
+        const next = await runEntryPoint(raw, state);
+        assert.deepStrictEqual(next.warnings, [
+            "warning: [runtime] CA apic-client-ca (expired 2026-01-02), dp/client (expired 2026-01-03): " +
+                "@pulumi/tls re-issues them at this update, in place with the same key, and every certificate below a CA. " +
+                "Then upload APIC's new keystores and truststores (apic/), restart istiod if a mesh CA or root is among them, " +
+                "and give each a new key (raise its epoch in pki:rotation, or a CA's pki:caRotation): the lifecycle takes the re-issued certificates for fresh ones",
+        ]);
     });
 
     it("stops on bad config with an error Pulumi prints as its message alone (a RunError), registering nothing", async () => {
         const raw = { ...loadStackFile("stacks/Pulumi.dev.yaml"), option: 4 };
-        pulumi.runtime.setAllConfig(
-            Object.fromEntries(
-                Object.entries(raw).map(([k, v]) => [`pki:${k}`, typeof v === "string" ? v : JSON.stringify(v)]),
-            ),
-            [],
-        );
         const state: EngineState = new Map();
-        try {
-            const failure = await runWithStandIn(
-                () => {
-                    const modulePath = require.resolve("../lib/program");
-                    delete require.cache[modulePath];
-                    // eslint-disable-next-line @typescript-eslint/no-require-imports
-                    return (require(modulePath) as () => Promise<unknown>)();
-                },
-                { state },
-            ).then(
-                () => undefined,
-                (error: Error) => error,
-            );
-            // What Pulumi's Node host checks to print the message without a stack trace.
-            assert.ok(pulumi.RunError.isInstance(failure), String(failure));
-            assert.strictEqual(
-                failure.message,
-                "invalid stack configuration:\n  - pki:option must be 1, 2 or 3; got 4",
-            );
-            assert.deepStrictEqual([...state.keys()], []);
-        } finally {
-            pulumi.runtime.setAllConfig({}, []);
-        }
+        const failure = await runEntryPoint(raw, state).then(
+            () => undefined,
+            (error: Error) => error,
+        );
+        // What Pulumi's Node host checks to print the message without a stack trace.
+        assert.ok(pulumi.RunError.isInstance(failure), String(failure));
+        assert.strictEqual(failure.message, "invalid stack configuration:\n  - pki:option must be 1, 2 or 3; got 4");
+        assert.deepStrictEqual([...state.keys()], []);
     });
 });

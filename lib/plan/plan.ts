@@ -1005,7 +1005,7 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
     // Certificates of the ceremony this stack no longer uses do not stop a finish from working out
     // what it retires, so that one refusal asks for their removal and the root's CRL series at once.
     const offlineIssues: string[] = [];
-    const pendingIntermediates = offlineProblems(config, cas, offlineIssues);
+    const pendingIntermediates = offlineProblems(config, cas, now, offlineIssues);
     const offlineIssuesAt = problems.length;
     let retired: RetiredCa[] = [];
     if (options.deployed !== undefined) {
@@ -1544,14 +1544,47 @@ function unsafeCutover(config: PkiConfig, endpointId: string, deployed: Deployed
 }
 
 /**
- * With roots kept offline: every certificate the ceremony signed must belong to a CA of this
- * stack under that root. Returns the CAs still waiting for a signature.
+ * A certificate of the ceremony whose notBefore is still ahead (the offline machine's clock was
+ * ahead of the world's): BoringSSL (Envoy, istiod's peers) refuses every chain through it until
+ * then, with no allowance for skew, so deploying it would cut the traffic it carries.
  */
-function offlineProblems(config: PkiConfig, cas: readonly CaPlan[], problems: string[]): CaId[] {
+function notYetValid(key: string, pem: string, now: Date, fix: string): string | undefined {
+    const notBefore = new Date(new crypto.X509Certificate(pem).validFrom);
+    if (notBefore.getTime() <= now.getTime()) return undefined;
+    return (
+        `${key} is not valid before ${notBefore.toISOString()} (now is ${now.toISOString()}): Envoy refuses every chain through it until then, ` +
+        `with no allowance for clock skew, so the offline machine's clock was probably ahead. Deploy after ${notBefore.toISOString()}, or ${fix}`
+    );
+}
+
+/**
+ * With roots kept offline: every certificate the ceremony signed must belong to a CA of this
+ * stack under that root, and be valid already. Returns the CAs still waiting for a signature.
+ */
+function offlineProblems(config: PkiConfig, cas: readonly CaPlan[], now: Date, problems: string[]): CaId[] {
     const pending = new Set<CaId>();
     for (const [slot, offline] of Object.entries(config.offlineRoots) as [RootSlot, OfflineRootConfig][]) {
         const belowCas = cas.filter((c) => c.role !== "root" && c.issuer?.startsWith(ROOT_IDS[slot]));
         const below = belowCas.map((c) => c.id);
+        const early = [
+            notYetValid(
+                `pki:offlineRoots.${slot}.certificate`,
+                offline.certificate,
+                now,
+                "set that clock right before the root signs anything",
+            ),
+            ...Object.entries(offline.intermediates)
+                .filter(([id]) => below.includes(id))
+                .map(([id, pem]) =>
+                    notYetValid(
+                        `pki:offlineRoots.${slot}.intermediates.${id}`,
+                        pem,
+                        now,
+                        "set that clock right and sign its CSR again",
+                    ),
+                ),
+        ];
+        problems.push(...early.filter((problem) => problem !== undefined));
         for (const id of Object.keys(offline.intermediates)) {
             if (below.includes(id)) continue;
             // A generation older than any this stack still has: the finish of its rotation retired it.
