@@ -19,7 +19,7 @@ import {
     subjectArgs,
 } from "../lib/components/keys";
 import { joinPemOutputs } from "../lib/components/pem";
-import { buildInventory } from "../lib/inventory/issued";
+import { buildInventory, IssuedCertificate } from "../lib/inventory/issued";
 import { RotationRecord } from "../lib/plan/caRotation";
 import { RootSlot, rootOf } from "../lib/plan/hierarchy";
 import {
@@ -279,14 +279,15 @@ function deploymentRecord(
     caCertPems: Record<CaId, pulumi.Output<string>>,
     clients: Record<string, ApicClient>,
     serverCertPems: Record<string, pulumi.Output<string>>,
+    inventory: pulumi.Output<IssuedCertificate[]>,
 ): pulumi.Output<RotationRecord> {
     const issuedClients = pulumi.all(
         plan.endpoints.map((e) => pulumi.all([clients[e.id].issued.certPem, clients[e.id].spkiPin])),
     );
     const issuedServers = pulumi.all(plan.endpoints.map((e) => serverCertPems[e.id]));
     return pulumi
-        .all([pulumi.all(plan.cas.map((ca) => caCertPems[ca.id])), issuedClients, issuedServers])
-        .apply(([caPems, clientPems, serverPems]) =>
+        .all([pulumi.all(plan.cas.map((ca) => caCertPems[ca.id])), issuedClients, issuedServers, inventory])
+        .apply(([caPems, clientPems, serverPems, issued]) =>
             recordOfDeployment(plan, {
                 caCertPems: caPems,
                 clients: plan.endpoints.map((e, i) => ({
@@ -298,6 +299,7 @@ function deploymentRecord(
                 servers: plan.endpoints.map((e, i) => ({ key: e.id, epoch: e.server.epoch, certPem: serverPems[i] })),
                 customerFacingKeys: {},
                 crls: {},
+                inventory: issued,
             }),
         );
 }
@@ -340,6 +342,7 @@ export function baseline(plan: PkiPlan): Record<string, unknown> {
         issuedPems[`${e.id}/server`] = serverCertPems[e.id];
         issuedPems[`${e.id}/client`] = clients[e.id].issued.certPem;
     }
+    const inventory = pulumi.all(issuedPems).apply((issued) => buildInventory(plan, issued));
     return {
         trustAnchors: { gatewayClients: clientTrustPem, apicTruststore: apicTrustPem, mesh: meshTrustPem },
         gatewayServerCaCertPem: serverCa.certPem,
@@ -351,7 +354,7 @@ export function baseline(plan: PkiPlan): Record<string, unknown> {
         ),
         caCertPems,
         frontEnd: { uiClients: {}, apic: { servers: {} }, customerFacingCsrs: {}, pendingCustomerFacing: [] },
-        inventory: pulumi.all(issuedPems).apply((issued) => buildInventory(plan, issued)),
-        deploymentRecord: deploymentRecord(plan, caCertPems, clients, serverCertPems),
+        inventory,
+        deploymentRecord: deploymentRecord(plan, caCertPems, clients, serverCertPems, inventory),
     };
 }

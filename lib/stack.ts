@@ -14,7 +14,7 @@ import { RootCa } from "./components/rootCa";
 import { ApicServerCertificate } from "./components/apicServerCertificate";
 import { CustomerFacingTls } from "./components/customerFacingTls";
 import { ApicEgress, hostLabel, UiApicClient } from "./components/uiApicClient";
-import { buildInventory, IssuedCertificate } from "./inventory/issued";
+import { buildInventory, IssuedCertificate, keysOf } from "./inventory/issued";
 import { joinPemOutputs } from "./components/pem";
 import {
     CA_SLOTS,
@@ -298,10 +298,9 @@ const rootSlotOfCa = (plan: PkiPlan, ca: CaPlan): RootSlot => rootSlotOf(ca.slot
  * The early-renewal window the stack gives @pulumi/tls: none. Inside a window the provider
  * re-issues a certificate on whatever `pulumi up` runs, in place, with the same key, and every
  * certificate a CA signed with it; it does so without the staged rotation a CA needs (istiod keeps
- * its loaded mesh root until restarted), without the upload of APIC's keystores, and it moves the
- * inventory's renewal point so that the lifecycle never rotates the key. Renewal is the lifecycle's
- * (`pki:earlyRenewalDays` is its renewal point, in the plan and the inventory); the provider still
- * re-issues a certificate that has expired, at the next update.
+ * its loaded mesh root until restarted), without the upload of APIC's keystores, and without a new
+ * key. Renewal is the lifecycle's (`pki:earlyRenewalDays` is its renewal point, in the plan and the
+ * inventory); the provider still re-issues a certificate that has expired, at the next update.
  */
 export const PROVIDER_EARLY_RENEWAL_DAYS = 0;
 
@@ -472,6 +471,8 @@ export interface DeploymentFacts {
     readonly servers: readonly IssuedServer[];
     readonly customerFacingKeys: RotationRecord["customerFacingKeys"];
     readonly crls: Readonly<Record<CaId, CrlRecord>>;
+    /** The issued inventory: the keys it certifies, and since when, go on to the next update. */
+    readonly inventory: readonly IssuedCertificate[];
 }
 
 /**
@@ -544,6 +545,7 @@ export function recordOfDeployment(plan: PkiPlan, facts: DeploymentFacts): Rotat
         ...(meshCrlSince !== undefined ? { meshCrlSince } : {}),
         meshEpoch: plan.config.rotation.meshEpoch,
         servers: serversAfter(deployed.servers ?? {}, servers, now),
+        keys: keysOf(facts.inventory),
     };
 }
 
@@ -555,6 +557,7 @@ function deploymentRecord(
     gateways: readonly IstioGatewayTls[],
     frontEnd: FrontEndLayer,
     crls: pulumi.Output<Record<CaId, CrlRecord>>,
+    inventory: pulumi.Output<IssuedCertificate[]>,
 ): pulumi.Output<RotationRecord> {
     /** Every client certificate of this deployment, by its record key: endpoints' APIC clients and UI services'. */
     const holders = [
@@ -583,8 +586,9 @@ function deploymentRecord(
             pulumi.all(servers.map((s) => s.certPem)),
             pulumi.all(frontEnd.customerFacing?.keyPins ?? {}),
             crls,
+            inventory,
         ])
-        .apply(([caCertPems, clientPems, serverPems, customerFacingKeys, crlRecords]) =>
+        .apply(([caCertPems, clientPems, serverPems, customerFacingKeys, crlRecords, issued]) =>
             recordOfDeployment(plan, {
                 caCertPems,
                 clients: holders.map((h, i) => ({
@@ -596,6 +600,7 @@ function deploymentRecord(
                 servers: servers.map((s, i) => ({ key: s.key, epoch: s.epoch, certPem: serverPems[i] })),
                 customerFacingKeys,
                 crls: crlRecords,
+                inventory: issued,
             }),
         );
 }
@@ -633,7 +638,8 @@ export function pendingCustomerFacingMessage(plan: PkiPlan): string | undefined 
  * The certificates on the deployed record that have expired while this update keeps them at their
  * epoch (a CA: still planned, signed here), and what to do; undefined: none. @pulumi/tls re-issues
  * each at this update, in place with the same key, a CA with every certificate below it: nothing
- * outside the cluster learns of it, and the lifecycle takes the new certificates for fresh ones.
+ * outside the cluster learns of it. (The inventory keeps each key's age, so the lifecycle then
+ * proposes the new keys.)
  */
 export function expiredReissueMessage(plan: PkiPlan, now: Date): string | undefined {
     const record = plan.deployed;
@@ -669,7 +675,7 @@ export function expiredReissueMessage(plan: PkiPlan, now: Date): string | undefi
         `${expired.join(", ")}: @pulumi/tls re-issues ${expired.length === 1 ? "it" : "them"} at this update, in place with the same key` +
         `${cas.some(([, on]) => on !== undefined) ? ", and every certificate below a CA" : ""}. ` +
         "Then upload APIC's new keystores and truststores (apic/), restart istiod if a mesh CA or root is among them, " +
-        "and give each a new key (raise its epoch in pki:rotation, or a CA's pki:caRotation): the lifecycle takes the re-issued certificates for fresh ones"
+        "and give each a new key (raise its epoch in pki:rotation, or a CA's pki:caRotation): the lifecycle proposes it"
     );
 }
 
@@ -778,6 +784,7 @@ export function buildPki(plan: PkiPlan): PkiStack {
     const meshCas = Object.fromEntries(
         plan.cas.filter((c) => c.role === "mesh-ca" && c.active).map((c) => [c.cluster ?? "", cas.meshCas[c.id]]),
     );
+    const inventory = issuedInventory(plan, caCertPems, gateways, apicBundles, frontEnd);
     return {
         plan,
         roots,
@@ -799,8 +806,16 @@ export function buildPki(plan: PkiPlan): PkiStack {
             meshCaCertPems: Object.fromEntries(Object.entries(meshCas).map(([cluster, ca]) => [cluster, ca.certPem])),
             caCertPems,
             frontEnd: frontEnd.outputs,
-            inventory: issuedInventory(plan, caCertPems, gateways, apicBundles, frontEnd),
-            deploymentRecord: deploymentRecord(plan, caCertPems, apicBundles, gateways, frontEnd, cas.crls.records()),
+            inventory,
+            deploymentRecord: deploymentRecord(
+                plan,
+                caCertPems,
+                apicBundles,
+                gateways,
+                frontEnd,
+                cas.crls.records(),
+                inventory,
+            ),
         },
     };
 }

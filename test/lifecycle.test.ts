@@ -874,12 +874,13 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
 
     it("reads deployment records of earlier versions, and asks for one update when one lacks the time a phase began", () => {
         const deployed = readDeployed(deployedDir);
-        const { positionsSince, clientPhases, crls, highestCrlNumber, ...older } = deployed.record;
-        assert.ok(positionsSince !== undefined && clientPhases !== undefined);
+        const { positionsSince, clientPhases, crls, highestCrlNumber, keys, ...older } = deployed.record;
+        assert.ok(positionsSince !== undefined && clientPhases !== undefined && keys !== undefined);
         assert.deepStrictEqual([crls, highestCrlNumber], [{}, 0], "no CRL published yet");
         assert.deepStrictEqual(parseRecord(older), older);
         assert.strictEqual(parseRecord({ ...older, positionsSince: { meshCa: "yesterday" } }), undefined);
         assert.strictEqual(parseRecord({ ...older, crls: { root: { number: "1" } } }), undefined);
+        assert.strictEqual(parseRecord({ ...older, keys: { "ob/server": { spki: "x", since: "never" } } }), undefined);
         const rotating = { ...INITIAL_ROTATION, meshCa: { generation: 1, phase: "prepare" as const } };
         const config = validateConfig(rawConfigFromStackFile(stackFile));
         const decision = decide({

@@ -5,6 +5,7 @@ import * as path from "path";
 import * as YAML from "yaml";
 import { EngineState, runWithStandIn } from "../lib/engine/standIn";
 import { RootCa } from "../lib/components/rootCa";
+import { IssuedCertificate } from "../lib/inventory/issued";
 import { plannedCertificates } from "../lib/inventory/planned";
 import { ConfigError } from "../lib/config/validate";
 import { parseRecord, RotationRecord } from "../lib/plan/caRotation";
@@ -491,10 +492,68 @@ describe("Early-renewal windows", function () {
         assert.deepStrictEqual(await renderAt(11), [
             "warning: ob/server (expired 2027-01-11), ob/client (expired 2027-01-11): @pulumi/tls re-issues them at this update, in place with the same key. " +
                 "Then upload APIC's new keystores and truststores (apic/), restart istiod if a mesh CA or root is among them, " +
-                "and give each a new key (raise its epoch in pki:rotation, or a CA's pki:caRotation): the lifecycle takes the re-issued certificates for fresh ones\n",
+                "and give each a new key (raise its epoch in pki:rotation, or a CA's pki:caRotation): the lifecycle proposes it\n",
         ]);
         // Re-issued at that update: the next one has nothing to say.
         assert.deepStrictEqual(await renderAt(12), []);
+
+        // The key keeps its age: the inventory dates each re-issued certificate's key from its first
+        // certificate, so both are due at once, on day 11 and on every update after it.
+        const rows = (day: number) =>
+            Object.fromEntries(
+                (
+                    JSON.parse(fs.readFileSync(path.join(dir, `day-${day}`, "inventory.json"), "utf8")) as {
+                        certificates: IssuedCertificate[];
+                    }
+                ).certificates.map((c) => [c.id, c]),
+            );
+        const [first, reissued, next] = [rows(0), rows(11), rows(12)];
+        for (const id of ["ob/server", "ob/client"]) {
+            assert.strictEqual(first[id].keySince, first[id].notBefore, id);
+            assert.strictEqual(
+                Date.parse(first[id].renewAt),
+                Date.parse(first[id].notBefore) + first[id].renewAfterDays * 86_400_000,
+                id,
+            );
+            assert.notStrictEqual(reissued[id].serial, first[id].serial, id);
+            assert.strictEqual(reissued[id].spki, first[id].spki, id);
+            assert.deepStrictEqual(
+                [reissued[id].keySince, reissued[id].renewAt, next[id].keySince, next[id].renewAt],
+                [first[id].keySince, reissued[id].notBefore, first[id].keySince, reissued[id].notBefore],
+                id,
+            );
+        }
+        // The CA was not re-issued: its key's age is its certificate's.
+        assert.deepStrictEqual(
+            [next["gateway-server-ca"].keySince, next["gateway-server-ca"].renewAt],
+            [first["gateway-server-ca"].keySince, first["gateway-server-ca"].renewAt],
+        );
+        const lifecycle = await cli(
+            "lifecycle",
+            "--config",
+            file,
+            "--deployed",
+            path.join(dir, "day-12"),
+            "--now",
+            new Date(Date.UTC(2027, 0, 13)).toISOString(),
+            "--format",
+            "json",
+        );
+        assert.strictEqual(lifecycle.status, 0, lifecycle.err);
+        const { proposals } = JSON.parse(lifecycle.out) as { proposals: { kind: string; why: string }[] };
+        assert.deepStrictEqual(
+            proposals.map((p) => [p.kind, p.why]),
+            [
+                [
+                    "renew-server",
+                    "due since 2027-01-12, as its key dates from 2027-01-01 (the certificate of 2027-01-12 was issued again for that key); expires on 2027-01-22",
+                ],
+                [
+                    "rotate-client",
+                    "due since 2027-01-12, as its key dates from 2027-01-01 (the certificate of 2027-01-12 was issued again for that key); expires on 2027-01-22",
+                ],
+            ],
+        );
     });
 
     it("has a component's own window re-issue its certificate in place, with the same key, once the window opens (the stand-in as @pulumi/tls)", async () => {

@@ -299,7 +299,7 @@ describe("The Pulumi entry point (lib/program.ts)", function () {
             "warning: [runtime] CA apic-client-ca (expired 2026-01-02), dp/client (expired 2026-01-03): " +
                 "@pulumi/tls re-issues them at this update, in place with the same key, and every certificate below a CA. " +
                 "Then upload APIC's new keystores and truststores (apic/), restart istiod if a mesh CA or root is among them, " +
-                "and give each a new key (raise its epoch in pki:rotation, or a CA's pki:caRotation): the lifecycle takes the re-issued certificates for fresh ones",
+                "and give each a new key (raise its epoch in pki:rotation, or a CA's pki:caRotation): the lifecycle proposes it",
         ]);
     });
 

@@ -1,7 +1,9 @@
 /** The issued inventory: the planned certificates plus the facts of the issued ones (the stack output `inventory`, a render's inventory.json). */
 import * as crypto from "crypto";
 import { PlannedCertificate, plannedCertificates } from "./planned";
+import { DeployedKey } from "../plan/caRotation";
 import { PkiPlan } from "../plan/plan";
+import { spkiPin } from "../pki/pins";
 
 export interface IssuedCertificate extends PlannedCertificate {
     /** The issuer's distinguished name as written in the certificate. */
@@ -10,7 +12,18 @@ export interface IssuedCertificate extends PlannedCertificate {
     sha256: string;
     notBefore: string;
     notAfter: string;
-    /** notBefore + renewAfterDays. */
+    /** The pin of the key it certifies (`verifyCertificateSpki` form). */
+    spki: string;
+    /**
+     * Since when the stack has deployed certificates for this key: the notBefore of the first one
+     * (the deployed record's `keys`), or this certificate's notBefore. A customer-facing host's is
+     * its certificate's notBefore: a public CA's certificate is renewed for its own lifetime.
+     */
+    keySince: string;
+    /**
+     * When the key is due for renewal: keySince + renewAfterDays, and not before notBefore. A
+     * certificate re-issued with an old key (as @pulumi/tls does once one has expired) is due at once.
+     */
     renewAt: string;
 }
 
@@ -24,6 +37,11 @@ export function buildInventory(plan: PkiPlan, pems: IssuedPems): IssuedCertifica
         const cert = new crypto.X509Certificate(pem);
         const sans = (cert.subjectAltName ?? "").split(", ").filter((s) => s !== "");
         const notBefore = new Date(cert.validFrom);
+        const spki = spkiPin(pem);
+        const deployedKey = plan.deployed?.keys?.[planned.id];
+        const keySince =
+            planned.role !== "customer-facing" && deployedKey?.spki === spki ? new Date(deployedKey.since) : notBefore;
+        const renewAt = Math.max(notBefore.getTime(), keySince.getTime() + planned.renewAfterDays * 86_400_000);
         return {
             ...planned,
             dnsNames: sans.filter((s) => s.startsWith("DNS:")).map((s) => s.slice(4)),
@@ -33,7 +51,16 @@ export function buildInventory(plan: PkiPlan, pems: IssuedPems): IssuedCertifica
             sha256: cert.fingerprint256,
             notBefore: notBefore.toISOString(),
             notAfter: new Date(cert.validTo).toISOString(),
-            renewAt: new Date(notBefore.getTime() + planned.renewAfterDays * 86_400_000).toISOString(),
+            spki,
+            keySince: keySince.toISOString(),
+            renewAt: new Date(renewAt).toISOString(),
         };
     });
+}
+
+/** The keys the next update's inventory takes the age of (the record's `keys`): customer-facing hosts' aside. */
+export function keysOf(inventory: readonly IssuedCertificate[]): Record<string, DeployedKey> {
+    return Object.fromEntries(
+        inventory.filter((c) => c.role !== "customer-facing").map((c) => [c.id, { spki: c.spki, since: c.keySince }]),
+    );
 }

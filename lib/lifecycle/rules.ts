@@ -348,7 +348,7 @@ function caProposals(
     const trust = config.trustDomains;
     const rows = new Map(deployed.inventory.map((c) => [c.id, c]));
     const advances: Proposal[] = [];
-    const candidates = new Map<CaSlot, { renewAt: string; notAfter: string }>();
+    const candidates = new Map<CaSlot, IssuedCertificate>();
     for (const slot of caSlots(layoutOf(config))) {
         if (pendingSlots.has(slot)) continue;
         const position = record.positions[slot];
@@ -431,7 +431,7 @@ function caProposals(
         prepares.push({
             kind: "prepare-ca",
             subject: `pki:caRotation.${slot}`,
-            why: `its CA (generation ${position.generation}) is inside its renewal window since ${day(due.renewAt)} and expires on ${day(due.notAfter)}`,
+            why: `its CA (generation ${position.generation}) is ${dueSince(due)} and expires on ${day(due.notAfter)}`,
             edits: [
                 { path: caPath(slot, "generation"), from: position.generation, to: to.generation },
                 { path: caPath(slot, "phase"), from: position.phase, to: to.phase },
@@ -512,10 +512,20 @@ function dueRows(
         .sort((a, b) => Date.parse(a.notAfter) - Date.parse(b.notAfter));
 }
 
+/**
+ * How a due certificate is due: inside its renewal window, or, when it was issued again for a key
+ * older than itself (as @pulumi/tls re-issues one that has expired), by the age of that key.
+ * Inventories of earlier versions have no keySince.
+ */
+const dueSince = (row: IssuedCertificate): string =>
+    row.keySince !== undefined && Date.parse(row.keySince) < Date.parse(row.notBefore)
+        ? `due since ${day(row.renewAt)}, as its key dates from ${day(row.keySince)} (the certificate of ${day(row.notBefore)} was issued again for that key)`
+        : `inside its renewal window since ${day(row.renewAt)}`;
+
 /** Why leaves due (as dueRows sorts them) are renewed together. */
 const windowWhy = (due: readonly IssuedCertificate[]): string =>
     due.length === 1
-        ? `inside its renewal window since ${day(due[0].renewAt)}; expires on ${day(due[0].notAfter)}`
+        ? `${dueSince(due[0])}; expires on ${day(due[0].notAfter)}`
         : `inside their renewal window since ${day(due.map((c) => c.renewAt).sort()[0])}; the first expires on ${day(due[0].notAfter)}`;
 
 /**
@@ -745,7 +755,7 @@ export function decide(input: LifecycleInput): LifecycleDecision {
                 proposals.push({
                     kind: "renew-server",
                     subject: `${e.id}/server`,
-                    why: `inside its renewal window since ${day(server.renewAt)}; expires on ${day(server.notAfter)}`,
+                    why: `${dueSince(server)}; expires on ${day(server.notAfter)}`,
                     edits: [{ path: endpointPath(e.id, "serverEpoch"), from: rotation?.serverEpoch, to: epoch + 1 }],
                 });
             }
@@ -805,7 +815,7 @@ export function decide(input: LifecycleInput): LifecycleDecision {
         proposals.push({
             kind: "rotate-client",
             subject: `${e.id}/client`,
-            why: `inside its renewal window since ${day(client.renewAt)}; expires on ${day(client.notAfter)}`,
+            why: `${dueSince(client)}; expires on ${day(client.notAfter)}`,
             edits: [
                 { path: endpointPath(e.id, "clientEpoch"), from: rotation?.clientEpoch, to },
                 ...(rotation?.clientPhase !== "switch"

@@ -203,6 +203,21 @@ export interface RotationRecord {
      * id, APIC's UI-facing servers by `apic/<host>` (absent in records of earlier versions).
      */
     readonly servers?: Readonly<Record<string, DeployedServer>>;
+    /**
+     * Per inventory id (customer-facing hosts aside), the key its certificate certifies and since
+     * when the stack has deployed certificates for that key (absent in records of earlier versions).
+     */
+    readonly keys?: Readonly<Record<string, DeployedKey>>;
+}
+
+/**
+ * A key in use: its pin (`verifyCertificateSpki` form) and the notBefore of the first certificate
+ * the stack deployed for it. A certificate re-issued with the same key (as @pulumi/tls does once
+ * one has expired) keeps the key's age, so the key's renewal point does not move with it.
+ */
+export interface DeployedKey {
+    readonly spki: string;
+    readonly since: string;
 }
 
 /** The lowest number a CA's first CRL may take after this record: above every number the stack used. */
@@ -230,8 +245,14 @@ const isTime = (value: unknown): boolean => typeof value === "string" && !Number
 
 /** The record's optional fields that are present have their shape (a map of times, of phases, of CRLs). */
 function laterFieldsProblem(record: Record<string, unknown>): boolean {
-    const { positionsSince, clientPhases, crls, meshCrlSince, highestCrlNumber, meshEpoch, servers } = record;
+    const { positionsSince, clientPhases, crls, meshCrlSince, highestCrlNumber, meshEpoch, servers, keys } = record;
     if (highestCrlNumber !== undefined && !Number.isInteger(highestCrlNumber)) return true;
+    if (
+        keys !== undefined &&
+        (!isObject(keys) ||
+            !Object.values(keys).every((k) => isObject(k) && typeof k.spki === "string" && isTime(k.since)))
+    )
+        return true;
     if (
         servers !== undefined &&
         (!isObject(servers) ||
