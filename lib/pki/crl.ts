@@ -69,6 +69,15 @@ const DAY_MS = 86_400_000;
  */
 export const crlValidityDays = (periodDays: number): number => Math.max(4 * periodDays, 28);
 
+/**
+ * How far the clock of a node that loads a CRL may lag the clock of the machine that signed or
+ * picked it. BoringSSL checks a CRL's thisUpdate at the node's clock with no allowance
+ * (x509_vfy.cc check_crl_time): a CRL dated after it refuses every peer whose chain the CRL
+ * covers. Five minutes: Kerberos' default tolerance, more than the two minutes Istio backdates its
+ * workload certificates by (security/pkg/pki/util/generate_cert.go ClockSkewGracePeriod).
+ */
+export const CLOCK_SKEW_MS = 5 * 60_000;
+
 /** The start of the publication period containing `now`: periods of `periodDays` counted from 1970-01-01 UTC. */
 export function periodStart(now: Date, periodDays: number): Date {
     const period = periodDays * DAY_MS;
