@@ -6,9 +6,10 @@
  */
 import * as assert from "assert";
 import { createRoot, crlSeriesWindows, signCrlSeries } from "../lib/pki/ceremony";
-import { CLOCK_SKEW_MS } from "../lib/pki/crl";
+import { CLOCK_SKEW_MS, signCrl } from "../lib/pki/crl";
 import { pickSeriesCrl, seriesCrlDue, seriesCrlRecord } from "../lib/pki/crlSeries";
 import { decide, summary } from "./consumers";
+import { TEST_ONLY_CA_CERT_PEM, TEST_ONLY_CA_KEY_PEM } from "./fixtures/testOnlyPki";
 import { mintLeaf } from "./helpers";
 
 const T = new Date("2027-01-04T00:00:00Z");
@@ -83,5 +84,34 @@ describe("Clock skew: a node whose clock is a little behind the one that picked 
                 now: at(seconds),
             })?.thisUpdate.toISOString();
         assert.deepStrictEqual([due(1), due(CLOCK_SKEW_MS / 1000)], [undefined, T.toISOString()]);
+    });
+
+    it("signs a CA's periodic CRL, a second into a period, for the period before, which a node a second behind accepts", async () => {
+        const ca = { certPem: TEST_ONLY_CA_CERT_PEM, keyPem: TEST_ONLY_CA_KEY_PEM }; // the stack signs its CRLs with RSA keys
+        const client = await mintLeaf(
+            ca,
+            { commonName: "apic", allowedUses: ["digital_signature", "client_auth"] },
+            at(-3600),
+        );
+        const signed = (now: Date) =>
+            signCrl({
+                caCertPem: ca.certPem,
+                caKeyPem: ca.keyPem,
+                revoked: [],
+                renewal: "period",
+                now,
+                periodDays: 1,
+                floor: 0,
+            });
+        const crl = signed(at(1));
+        assert.strictEqual(crl.record.thisUpdate, at(-86_400).toISOString());
+        assert.strictEqual(signed(at(CLOCK_SKEW_MS / 1000)).record.thisUpdate, T.toISOString());
+        const [[, verdict]] = decide([
+            [
+                "node at T - 1 s",
+                { caCrt: ca.certPem, caCrl: crl.pem, chain: client.cert, purpose: "sslclient", at: at(-1) },
+            ],
+        ]);
+        assert.deepStrictEqual(summary(verdict), { boringssl: "ok", openssl: "ok" });
     });
 });

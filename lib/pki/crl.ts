@@ -87,10 +87,12 @@ export function periodStart(now: Date, periodDays: number): Date {
 /**
  * A periodic CRL's window at `now` without a record of earlier numbers: thisUpdate the start of
  * the period, nextUpdate crlValidityDays later, the number the period's index (monotonic only
- * while the period length stays the same; the stack numbers its CRLs with crlNumber).
+ * while the period length stays the same; the stack numbers its CRLs with crlNumber). The period
+ * is the one that began CLOCK_SKEW_MS before `now`: in a period's first minutes the CRL is still
+ * the previous period's (it has three more to run), not one dated seconds ago.
  */
 export function crlWindow(now: Date, periodDays: number): CrlWindow {
-    const start = periodStart(now, periodDays);
+    const start = periodStart(new Date(now.getTime() - CLOCK_SKEW_MS), periodDays);
     return {
         thisUpdate: start,
         nextUpdate: new Date(start.getTime() + crlValidityDays(periodDays) * DAY_MS),
