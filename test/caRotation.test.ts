@@ -10,7 +10,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { EngineStandIn, EngineState, saveStackOutputs } from "../lib/engine/standIn";
 import { diffPlans } from "../lib/inventory/diff";
 import { pemBlocks as pemBlocksOf } from "../lib/pki/pem";
-import { parseCrl, periodStart } from "../lib/pki/crl";
+import { CLOCK_SKEW_MS, parseCrl, periodStart } from "../lib/pki/crl";
 import { validateConfig } from "../lib/config/validate";
 import { readDeployed } from "../lib/lifecycle/deployed";
 import { decide as decideLifecycle } from "../lib/lifecycle/rules";
@@ -482,7 +482,8 @@ describe("Staged rotation of the gateway-server CA", function () {
             periodStart(new Date(crl?.thisUpdate ?? ""), config.crlPeriodDays).getTime() + period,
         );
         const day = (iso: string | Date) => new Date(iso).toISOString().slice(0, 10);
-        assert.deepStrictEqual(decideLifecycle({ config, deployed, now: nextPeriod, soakDays: 7 }).republishWhy, [
+        const dueAt = new Date(nextPeriod.getTime() + CLOCK_SKEW_MS); // the new period's CRL, once no node's clock lags it
+        assert.deepStrictEqual(decideLifecycle({ config, deployed, now: dueAt, soakDays: 7 }).republishWhy, [
             `the CRL of gateway-server-ca-g1 was signed for the period from ${day(crl?.thisUpdate ?? "")}; a new 7-day period began ${day(nextPeriod)} (valid until ${day(crl?.nextUpdate ?? "")}); ` +
                 "after the update give each endpoint's TLS client profile its new apic/<endpoint>/truststore.crl (stack output apicBundles.<endpoint>.truststoreCrlPem) where DataPower checks the gateway's CRLs",
         ]);

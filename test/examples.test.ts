@@ -250,11 +250,16 @@ describe("Components used alone", function () {
         );
     });
 
-    it("refuses a customer-facing certificate that is empty or for another host, instead of serving it", async () => {
+    it("refuses a customer-facing certificate that is empty, for another host or with a key pasted in, instead of serving it", async () => {
         const ca = await mintRoot("public CA");
         const evil = await mintLeaf(ca, {
             commonName: "evil.example",
             dnsNames: ["evil.example"],
+            allowedUses: ["server_auth"],
+        });
+        const www = await mintLeaf(ca, {
+            commonName: "www.bank.example",
+            dnsNames: ["www.bank.example"],
             allowedUses: ["server_auth"],
         });
         const serve = (certificatePem: string) =>
@@ -267,10 +272,12 @@ describe("Components used alone", function () {
                 { state: new Map() },
             ).then(accepted, messageOf);
         // The SDK reports the apply's error through whichever property it was serializing first.
-        const outcomes = [await serve(""), await serve(evil.cert)];
+        const outcomes = [await serve(""), await serve(evil.cert), await serve(www.cert + www.key)];
         const expected = [
             "CustomerFacingTls public: the certificatePem given for www.bank.example holds no certificate; give the public CA's certificate (leaf first, then its intermediates) or leave certificatePem out until it comes",
             "CustomerFacingTls public: the certificate given for www.bank.example is for DNS:evil.example, not for www.bank.example; give the certificate the public CA issued for this host's CSR",
+            'CustomerFacingTls public: the certificatePem given for www.bank.example holds a private key (a "EC PRIVATE KEY" PEM block): certificates are handed out and stored in clear, ' +
+                "so take the key out (and replace it if the text has been shared); give the public CA's certificate and its intermediates only",
         ];
         outcomes.forEach((outcome, i) =>
             assert.match(

@@ -12,7 +12,7 @@ import * as tlsProvider from "../lib/engine/tlsProvider";
 import { ConfigError, validateConfig } from "../lib/config/validate";
 import { readDeployed } from "../lib/lifecycle/deployed";
 import { decide as decideLifecycle } from "../lib/lifecycle/rules";
-import { periodStart } from "../lib/pki/crl";
+import { CLOCK_SKEW_MS, crlWindow } from "../lib/pki/crl";
 import { clientsAfter } from "../lib/plan/caRotation";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { deployedRecordOf } from "../lib/render/render";
@@ -453,10 +453,12 @@ describe("Front end: UI services call APIC with mutual TLS, under the gateway's 
         const lifecycle = (deployed: Rendered, now: Date) =>
             decideLifecycle({ config, deployed: readDeployed(deployed.dir), now, soakDays: 7 });
 
-        const nextPeriod = new Date(periodStart(published, config.crlPeriodDays).getTime() + 7 * 86_400_000);
-        const before = lifecycle(revoked, new Date(nextPeriod.getTime() - 1));
+        const nextPeriod = new Date(crlWindow(published, config.crlPeriodDays).thisUpdate.getTime() + 7 * 86_400_000);
+        // Due once the new period is CLOCK_SKEW_MS old: a CRL dated seconds ago refuses every client on a node whose clock lags.
+        const dueAt = new Date(nextPeriod.getTime() + CLOCK_SKEW_MS);
+        const before = lifecycle(revoked, new Date(dueAt.getTime() - 1));
         assert.deepStrictEqual([before.republishCrls, before.republishWhy], [false, []]);
-        const due = lifecycle(revoked, nextPeriod);
+        const due = lifecycle(revoked, dueAt);
         const day = (iso: string | Date) => new Date(iso).toISOString().slice(0, 10);
         assert.deepStrictEqual(
             [due.republishCrls, due.republishWhy],
@@ -470,10 +472,10 @@ describe("Front end: UI services call APIC with mutual TLS, under the gateway's 
         );
 
         // The pipeline's pulumi up (no config change) re-signs it; then nothing is due.
-        const republished = await renderNext(raw, "front-end-crl-republished", own, nextPeriod);
+        const republished = await renderNext(raw, "front-end-crl-republished", own, dueAt);
         const fresh = readDeployed(republished.dir).record.crls?.["ui-client-ca"];
         assert.ok((fresh?.number ?? 0) > (crl?.number ?? 0), "a higher CRL number");
-        assert.deepStrictEqual(lifecycle(republished, nextPeriod).republishWhy, []);
+        assert.deepStrictEqual(lifecycle(republished, dueAt).republishWhy, []);
         // The render's timeline draws the CRLs it signed: its period, not the one of the machine's clock.
         const crlBar = /:crl_\w*_UI_\w*_truststore_2e_crl, (\d{4}-\d{2}-\d{2}),/.exec(republished.read("timeline.mmd"));
         assert.strictEqual(crlBar?.[1], day(fresh?.thisUpdate ?? ""));

@@ -16,7 +16,7 @@ import { editStackText, StackEditError } from "../lib/lifecycle/stackEdit";
 import { INITIAL_ROTATION, parseRecord, RotationRecord } from "../lib/plan/caRotation";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { deployedRecordOf, renderPlan } from "../lib/render/render";
-import { buildCrl, CrlRecord } from "../lib/pki/crl";
+import { buildCrl, CLOCK_SKEW_MS, CrlRecord } from "../lib/pki/crl";
 import { seriesCrlRecord } from "../lib/pki/crlSeries";
 import { createRoot } from "../lib/pki/ceremony";
 import { TEST_ONLY_CA_KEY_PEM } from "./fixtures/testOnlyPki";
@@ -796,8 +796,14 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
                 ...extra,
                 crls: { ...deployed.record.crls, [id]: seriesCrlRecord(series[1]) },
             };
+            // The pipeline runs CLOCK_SKEW_MS into the day: a CRL of the series is due only once that old.
             return (day: number) =>
-                decide({ config, deployed: { ...deployed, record }, now: new Date(at(day)), soakDays: 7 });
+                decide({
+                    config,
+                    deployed: { ...deployed, record },
+                    now: new Date(Date.parse(at(day)) + CLOCK_SKEW_MS),
+                    soakDays: 7,
+                });
         };
         // cacerts' ca-crl.pem holds the root's CRL and the mesh CA's, valid as long as it.
         const on = decideWith("meshRoot", "mesh-root", { meshCrlSince: at(-30) });
@@ -859,7 +865,7 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
                         crls: { root: seriesCrlRecord(series[1]), ...Object.fromEntries(cas) },
                     },
                 },
-                now: new Date(at(7)),
+                now: new Date(Date.parse(at(7)) + CLOCK_SKEW_MS),
                 soakDays: 7,
             }).republishWhy.filter((why) => why.startsWith("the CRL of root "));
         const rootDue =

@@ -3,7 +3,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { createRoot, crlSeriesWindows, signCrlSeries } from "../lib/pki/ceremony";
-import { crlWindow, parseCrl } from "../lib/pki/crl";
+import { CLOCK_SKEW_MS, crlWindow, parseCrl } from "../lib/pki/crl";
 import { pickSeriesCrl } from "../lib/pki/crlSeries";
 import { validateConfig } from "../lib/config/validate";
 import { readDeployed } from "../lib/lifecycle/deployed";
@@ -200,7 +200,7 @@ describe("Offline roots: revocation and CA retirement with the ceremony, end to 
         const due = lifecycleDecide({
             config: validateConfig(revokedConfig),
             deployed: deployedRevoked,
-            now: week,
+            now: new Date(week.getTime() + CLOCK_SKEW_MS), // once the week's CRL is CLOCK_SKEW_MS old
             soakDays: 7,
         });
         assert.deepStrictEqual(

@@ -15,7 +15,7 @@ import { validateConfig } from "../lib/config/validate";
 import { readDeployed } from "../lib/lifecycle/deployed";
 import { decide as decideLifecycle, HUMAN_LEAD_DAYS } from "../lib/lifecycle/rules";
 import { createRoot, crlSeriesWindows, SeriesCrl, signCrlSeries, signIntermediate } from "../lib/pki/ceremony";
-import { crlWindow, parseCrl } from "../lib/pki/crl";
+import { CLOCK_SKEW_MS, crlWindow, parseCrl } from "../lib/pki/crl";
 import { pemBlocks } from "../lib/pki/pem";
 import { apicCheck, assertAllAccepted, decide, summary, uiSidecarCheck } from "./consumers";
 import { seededState } from "./engineKeys";
@@ -314,11 +314,16 @@ describe("Staged rotation of the gateway-server CA under an offline server root,
         const [first, second] = series;
         const published = `the CRL of server-root published is the one of pki:offlineRoots.serverRoot.crls from ${day(first.thisUpdate)} (valid until ${day(first.nextUpdate)})`;
         assert.deepStrictEqual(
-            at(new Date(second.thisUpdate.getTime() - 1000)).republishWhy.filter((w) => w.includes("server-root")),
+            // Due once the next CRL is CLOCK_SKEW_MS old: earlier, a node whose clock lags would refuse every peer with it.
+            at(new Date(second.thisUpdate.getTime() + CLOCK_SKEW_MS - 1000)).republishWhy.filter((w) =>
+                w.includes("server-root"),
+            ),
             [],
         );
         assert.deepStrictEqual(
-            at(second.thisUpdate).republishWhy.filter((w) => w.includes("server-root")),
+            at(new Date(second.thisUpdate.getTime() + CLOCK_SKEW_MS)).republishWhy.filter((w) =>
+                w.includes("server-root"),
+            ),
             [
                 `${published}; the series' CRL from ${day(second.thisUpdate)} is valid now; after the update give each endpoint's TLS client profile ` +
                     "its new apic/<endpoint>/truststore.crl (stack output apicBundles.<endpoint>.truststoreCrlPem) where DataPower checks the gateway's CRLs",

@@ -14,6 +14,7 @@ import {
     InputNames,
     keyAndRequest,
     listArgument,
+    refusePastedKey,
 } from "./keys";
 import { joinPem } from "./pem";
 
@@ -123,6 +124,12 @@ function servedChain(pem: string): string {
  * re-publication too), and expiry monitoring reports it.
  */
 function publicCertificateFor(component: string, host: string, pem: string, resource: pulumi.Resource): string {
+    refusePastedKey(
+        pem,
+        `CustomerFacingTls ${component}: the certificatePem given for ${host}`,
+        "the public CA's certificate and its intermediates only",
+        resource,
+    );
     let cert: crypto.X509Certificate;
     try {
         cert = new crypto.X509Certificate(pemBlocks(pem, "CERTIFICATE")[0] ?? "");

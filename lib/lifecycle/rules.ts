@@ -33,7 +33,7 @@ import {
 } from "../inventory/planned";
 import { apicUiKeystoreName } from "../pki/apic";
 import { crlSignedBy, seriesCrlDue } from "../pki/crlSeries";
-import { parseCrl, periodStart } from "../pki/crl";
+import { crlWindow, parseCrl } from "../pki/crl";
 import { pemBlocks } from "../pki/pem";
 import { PUBLIC_CA_LEAD_DAYS } from "../pki/publicCert";
 import {
@@ -206,7 +206,7 @@ const crlDelivery = (caId: string, record: RotationRecord): string => {
  * else may run an update for it: the mesh's other CRLs are valid as long as their CAs).
  */
 function crlsDue(config: PkiConfig, record: RotationRecord, now: Date): string[] {
-    const start = periodStart(now, config.crlPeriodDays);
+    const start = crlWindow(now, config.crlPeriodDays).thisUpdate; // the period the next update signs for
     const periodic = Object.entries(record.crls ?? {})
         .filter(([, crl]) => crl.published && crl.renewal === "period" && Date.parse(crl.thisUpdate) < start.getTime())
         .map(

@@ -69,6 +69,15 @@ const DAY_MS = 86_400_000;
  */
 export const crlValidityDays = (periodDays: number): number => Math.max(4 * periodDays, 28);
 
+/**
+ * How far the clock of a node that loads a CRL may lag the clock of the machine that signed or
+ * picked it. BoringSSL checks a CRL's thisUpdate at the node's clock with no allowance
+ * (x509_vfy.cc check_crl_time): a CRL dated after it refuses every peer whose chain the CRL
+ * covers. Five minutes: Kerberos' default tolerance, more than the two minutes Istio backdates its
+ * workload certificates by (security/pkg/pki/util/generate_cert.go ClockSkewGracePeriod).
+ */
+export const CLOCK_SKEW_MS = 5 * 60_000;
+
 /** The start of the publication period containing `now`: periods of `periodDays` counted from 1970-01-01 UTC. */
 export function periodStart(now: Date, periodDays: number): Date {
     const period = periodDays * DAY_MS;
@@ -78,10 +87,12 @@ export function periodStart(now: Date, periodDays: number): Date {
 /**
  * A periodic CRL's window at `now` without a record of earlier numbers: thisUpdate the start of
  * the period, nextUpdate crlValidityDays later, the number the period's index (monotonic only
- * while the period length stays the same; the stack numbers its CRLs with crlNumber).
+ * while the period length stays the same; the stack numbers its CRLs with crlNumber). The period
+ * is the one that began CLOCK_SKEW_MS before `now`: in a period's first minutes the CRL is still
+ * the previous period's (it has three more to run), not one dated seconds ago.
  */
 export function crlWindow(now: Date, periodDays: number): CrlWindow {
-    const start = periodStart(now, periodDays);
+    const start = periodStart(new Date(now.getTime() - CLOCK_SKEW_MS), periodDays);
     return {
         thisUpdate: start,
         nextUpdate: new Date(start.getTime() + crlValidityDays(periodDays) * DAY_MS),

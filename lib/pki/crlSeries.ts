@@ -9,7 +9,7 @@ import { AsnConvert } from "@peculiar/asn1-schema";
 import { CertificateList } from "@peculiar/asn1-x509";
 import * as x509 from "@peculiar/x509";
 import { normalSerial } from "../plan/caRotation";
-import { CrlInfo, CrlRecord, parseCrl } from "./crl";
+import { CLOCK_SKEW_MS, CrlInfo, CrlRecord, parseCrl } from "./crl";
 import { pemDecode } from "./pem";
 import { SIGNATURE_HASHES } from "./x509";
 
@@ -35,8 +35,22 @@ export function crlSignedBy(crlPem: string, certPem: string): boolean {
 }
 
 /**
+ * The CRL of `crls` to publish at `now`: of those valid now, the newest that is CLOCK_SKEW_MS old
+ * and lists every serial in `required`, so that a node whose clock lags does not see it dated in
+ * the future (its Envoy would refuse every peer); when there is none, the newest valid now.
+ */
+function seriesCrlAt<C extends CrlInfo>(crls: readonly C[], now: Date, required: readonly string[]): C | undefined {
+    const valid = crls
+        .filter((c) => c.thisUpdate <= now && now < c.nextUpdate)
+        .sort((a, b) => b.thisUpdate.getTime() - a.thisUpdate.getTime());
+    const settled = (c: C) => c.thisUpdate.getTime() <= now.getTime() - CLOCK_SKEW_MS;
+    const lists = (c: C) => required.every((s) => c.revokedSerials.some((r) => normalSerial(r) === normalSerial(s)));
+    return valid.find((c) => settled(c) && lists(c)) ?? valid[0];
+}
+
+/**
  * The CRL of a series to publish at `now`: signed by the root, valid at `now` (the latest such
- * period), listing every serial in `required`. A problem (for the key `key`) when there is none,
+ * period, seriesCrlAt), listing every serial in `required`. A problem (for the key `key`) when there is none,
  * saying `why` the root's CRL is needed and the ceremony `command` that signs a series that fits.
  */
 export function pickSeriesCrl(args: {
@@ -66,9 +80,7 @@ export function pickSeriesCrl(args: {
         }
         parsed.push({ ...parseCrl(pem), pem });
     }
-    const current = parsed
-        .filter((c) => c.thisUpdate <= now && now < c.nextUpdate)
-        .sort((a, b) => b.thisUpdate.getTime() - a.thisUpdate.getTime())[0];
+    const current = seriesCrlAt(parsed, now, args.required);
     const run = `on the offline machine run "${args.command}" and set ${key} to the crls.pem it writes`;
     if (current === undefined) {
         const last = parsed
@@ -111,8 +123,8 @@ export function seriesCrlRecord(pem: string): CrlRecord {
 
 /**
  * The CRL of a series that a deployment at `now` would publish instead of the one published
- * (`published`, its record): signed by the root, valid at `now` and newer; undefined when the
- * published one is still the series' latest.
+ * (`published`, its record): signed by the root, the one pickSeriesCrl takes at `now`, and newer;
+ * undefined when the published one is still the one to publish.
  */
 export function seriesCrlDue(args: {
     series: readonly string[];
@@ -120,15 +132,13 @@ export function seriesCrlDue(args: {
     published: Pick<CrlRecord, "thisUpdate">;
     now: Date;
 }): CrlInfo | undefined {
-    const after = Date.parse(args.published.thisUpdate);
-    return args.series
-        .flatMap((pem) => {
-            try {
-                return crlSignedBy(pem, args.rootCertPem) ? [parseCrl(pem)] : [];
-            } catch {
-                return [];
-            }
-        })
-        .filter((c) => c.thisUpdate.getTime() > after && c.thisUpdate <= args.now && args.now < c.nextUpdate)
-        .sort((a, b) => b.thisUpdate.getTime() - a.thisUpdate.getTime())[0];
+    const signed = args.series.flatMap((pem) => {
+        try {
+            return crlSignedBy(pem, args.rootCertPem) ? [parseCrl(pem)] : [];
+        } catch {
+            return [];
+        }
+    });
+    const due = seriesCrlAt(signed, args.now, []);
+    return due !== undefined && due.thisUpdate.getTime() > Date.parse(args.published.thisUpdate) ? due : undefined;
 }
