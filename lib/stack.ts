@@ -675,7 +675,10 @@ export function expiredReissueMessage(plan: PkiPlan, now: Date): string | undefi
         `${expired.join(", ")}: @pulumi/tls re-issues ${expired.length === 1 ? "it" : "them"} at this update, in place with the same key` +
         `${cas.some(([, on]) => on !== undefined) ? ", and every certificate below a CA" : ""}. ` +
         "Then upload APIC's new keystores and truststores (apic/), restart istiod if a mesh CA or root is among them, " +
-        "and give each a new key (raise its epoch in pki:rotation, or a CA's pki:caRotation): the lifecycle proposes it"
+        "and give each a new key (raise its epoch in pki:rotation, or a CA's pki:caRotation): " +
+        (record.keys !== undefined
+            ? "the lifecycle proposes it"
+            : "the deployed record, of an earlier version, does not say how old the keys are, so the lifecycle will not propose it")
     );
 }
 

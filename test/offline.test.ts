@@ -308,7 +308,7 @@ describe("Offline roots: no root key enters the stack", function () {
         };
         const early = (key: string, fix: string) =>
             `${key} is not valid before ${notBefore} (now is ${now.toISOString()}): Envoy refuses every chain through it until then, ` +
-            `with no allowance for clock skew, so the offline machine's clock was probably ahead. Deploy after ${notBefore}, or ${fix}`;
+            `with no allowance for clock skew (was the offline machine's clock ahead?). Deploy after ${notBefore}, or ${fix}`;
         assert.deepStrictEqual(problemsAt(now), [
             early("pki:offlineRoots.meshRoot.certificate", "set that clock right before the root signs anything"),
             early(

@@ -5,10 +5,11 @@ import * as path from "path";
 import * as YAML from "yaml";
 import { EngineState, runWithStandIn } from "../lib/engine/standIn";
 import { RootCa } from "../lib/components/rootCa";
-import { IssuedCertificate } from "../lib/inventory/issued";
+import { buildInventory, IssuedCertificate } from "../lib/inventory/issued";
 import { plannedCertificates } from "../lib/inventory/planned";
 import { ConfigError } from "../lib/config/validate";
-import { parseRecord, RotationRecord } from "../lib/plan/caRotation";
+import { INITIAL_RECORD, parseRecord, RotationRecord } from "../lib/plan/caRotation";
+import { spkiPin } from "../lib/pki/pins";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { deployedRecordOf } from "../lib/render/render";
 import { buildPki } from "../lib/stack";
@@ -19,6 +20,7 @@ import {
     gatewayServerConfig,
     handshake,
     loadStackFile,
+    mintRoot,
     newStackState,
     OPTION_FILES,
     opensslSpkiPin,
@@ -582,6 +584,27 @@ describe("Early-renewal windows", function () {
         assert.notStrictEqual(renewed.serialNumber, first.serialNumber);
         assert.ok(renewed.publicKey.equals(first.publicKey));
         assert.strictEqual(Date.parse(renewed.validFrom), madeAt.getTime() + 20 * day);
+    });
+
+    it("dates a key from the record only back in time: a recorded since after the certificate (a hand-edited or stale record) never moves its renewal point later", async () => {
+        // One real certificate stands for each planned one: buildInventory reads its dates and key.
+        const { certPem } = await mintRoot("key age");
+        const plan = planFromRawConfig(loadStackFile(OPTION_FILES[1]));
+        const cert = new crypto.X509Certificate(certPem);
+        const notBefore = new Date(cert.validFrom).toISOString();
+        const spki = spkiPin(certPem);
+        const inventoryWith = (since: string) =>
+            buildInventory(
+                { ...plan, deployed: { ...INITIAL_RECORD, keys: { "ob/server": { spki, since } } } },
+                Object.fromEntries(plannedCertificates(plan).map((c) => [c.id, certPem])),
+            ).find((c) => c.id === "ob/server")!;
+        const ownRenewAt = new Date(Date.parse(notBefore) + inventoryWith(notBefore).renewAfterDays * 86_400_000);
+        // A year after the certificate expires: its key would never be due before it expired.
+        const later = inventoryWith("2099-01-01T00:00:00.000Z");
+        assert.deepStrictEqual([later.keySince, later.renewAt], [notBefore, ownRenewAt.toISOString()]);
+        // An older key still counts from its first certificate: due at once.
+        const older = inventoryWith("2020-01-01T00:00:00.000Z");
+        assert.deepStrictEqual([older.keySince, older.renewAt], ["2020-01-01T00:00:00.000Z", notBefore]);
     });
 
     it("shows the renewal point in the render inventory and in expiry", async () => {

@@ -1,6 +1,6 @@
 import * as assert from "assert";
 import * as pulumi from "@pulumi/pulumi";
-import { EngineState, runWithStandIn, stackOutputsOf } from "../lib/engine/standIn";
+import { EngineState, runWithStandIn, saveStackOutputs, stackOutputsOf } from "../lib/engine/standIn";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { buildPki } from "../lib/stack";
 import { loadStackFile, newStackState, OPTION_FILES, renderNext, renderStackFile, sharedState } from "./helpers";
@@ -292,14 +292,24 @@ describe("The Pulumi entry point (lib/program.ts)", function () {
                 clients: Record<string, { notAfter: string }[]>;
             };
         };
-        deploymentRecord.cas["apic-client-ca"].notAfter = "2026-01-02T03:04:05.000Z";
-        deploymentRecord.clients.dp[0].notAfter = "2026-01-03T03:04:05.000Z";
-        const next = await runEntryPoint(raw, state);
-        assert.deepStrictEqual(next.warnings, [
+        const expired = (record: Record<string, unknown>) => {
+            const tampered = structuredClone(record) as typeof deploymentRecord;
+            tampered.cas["apic-client-ca"].notAfter = "2026-01-02T03:04:05.000Z";
+            tampered.clients.dp[0].notAfter = "2026-01-03T03:04:05.000Z";
+            saveStackOutputs(state, { deploymentRecord: tampered });
+        };
+        const warning =
             "warning: [runtime] CA apic-client-ca (expired 2026-01-02), dp/client (expired 2026-01-03): " +
-                "@pulumi/tls re-issues them at this update, in place with the same key, and every certificate below a CA. " +
-                "Then upload APIC's new keystores and truststores (apic/), restart istiod if a mesh CA or root is among them, " +
-                "and give each a new key (raise its epoch in pki:rotation, or a CA's pki:caRotation): the lifecycle proposes it",
+            "@pulumi/tls re-issues them at this update, in place with the same key, and every certificate below a CA. " +
+            "Then upload APIC's new keystores and truststores (apic/), restart istiod if a mesh CA or root is among them, " +
+            "and give each a new key (raise its epoch in pki:rotation, or a CA's pki:caRotation): ";
+        expired(deploymentRecord);
+        assert.deepStrictEqual((await runEntryPoint(raw, state)).warnings, [`${warning}the lifecycle proposes it`]);
+        // A record of an earlier version keeps no key ages: the lifecycle cannot tell, and the warning says so.
+        const { keys: _keys, ...earlier } = deploymentRecord as Record<string, unknown>;
+        expired(earlier);
+        assert.deepStrictEqual((await runEntryPoint(raw, state)).warnings, [
+            `${warning}the deployed record, of an earlier version, does not say how old the keys are, so the lifecycle will not propose it`,
         ]);
     });
 

@@ -16,8 +16,9 @@ export interface IssuedCertificate extends PlannedCertificate {
     spki: string;
     /**
      * Since when the stack has deployed certificates for this key: the notBefore of the first one
-     * (the deployed record's `keys`), or this certificate's notBefore. A customer-facing host's is
-     * its certificate's notBefore: a public CA's certificate is renewed for its own lifetime.
+     * (the deployed record's `keys`, never later than this certificate's), or this certificate's
+     * notBefore. A customer-facing host's is its certificate's notBefore: a public CA's certificate
+     * is renewed for its own lifetime.
      */
     keySince: string;
     /**
@@ -39,8 +40,12 @@ export function buildInventory(plan: PkiPlan, pems: IssuedPems): IssuedCertifica
         const notBefore = new Date(cert.validFrom);
         const spki = spkiPin(pem);
         const deployedKey = plan.deployed?.keys?.[planned.id];
+        // Only ever back in time: a recorded since after this certificate (a hand-edited or stale
+        // record) would put the renewal point past the certificate's own, even past its expiry.
         const keySince =
-            planned.role !== "customer-facing" && deployedKey?.spki === spki ? new Date(deployedKey.since) : notBefore;
+            planned.role !== "customer-facing" && deployedKey?.spki === spki
+                ? new Date(Math.min(Date.parse(deployedKey.since), notBefore.getTime()))
+                : notBefore;
         const renewAt = Math.max(notBefore.getTime(), keySince.getTime() + planned.renewAfterDays * 86_400_000);
         return {
             ...planned,

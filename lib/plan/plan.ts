@@ -1553,7 +1553,7 @@ function notYetValid(key: string, pem: string, now: Date, fix: string): string |
     if (notBefore.getTime() <= now.getTime()) return undefined;
     return (
         `${key} is not valid before ${notBefore.toISOString()} (now is ${now.toISOString()}): Envoy refuses every chain through it until then, ` +
-        `with no allowance for clock skew, so the offline machine's clock was probably ahead. Deploy after ${notBefore.toISOString()}, or ${fix}`
+        `with no allowance for clock skew (was the offline machine's clock ahead?). Deploy after ${notBefore.toISOString()}, or ${fix}`
     );
 }
 
