@@ -6,6 +6,7 @@ import { INITIAL_RECORD, parseRecord, RotationRecord } from "./plan/caRotation";
 import { planPki } from "./plan/plan";
 import {
     buildPki,
+    expiredOfflineMessage,
     expiredReissueMessage,
     pendingCustomerFacingMessage,
     pendingSignaturesMessage,
@@ -63,7 +64,9 @@ export = async () => {
     }
     const pending = pendingCustomerFacingMessage(plan);
     if (pending !== undefined) pulumi.log.warn(pending);
-    const expired = expiredReissueMessage(plan, new Date());
-    if (expired !== undefined) pulumi.log.warn(expired);
+    const now = new Date();
+    for (const warning of [expiredReissueMessage(plan, now), expiredOfflineMessage(plan, now)]) {
+        if (warning !== undefined) pulumi.log.warn(warning);
+    }
     return buildPki(plan).outputs;
 };

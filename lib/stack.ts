@@ -683,6 +683,34 @@ export function expiredReissueMessage(plan: PkiPlan, now: Date): string | undefi
 }
 
 /**
+ * The offline ceremony's certificates in use that have expired, and what to do; undefined: none.
+ * Nothing here can re-issue them, and every chain through them is refused (Envoy, istiod and
+ * DataPower check each certificate's validity). Not refused: the rotation that replaces a CA must
+ * still be able to run.
+ */
+export function expiredOfflineMessage(plan: PkiPlan, now: Date): string | undefined {
+    const found = plan.cas.flatMap((ca) => {
+        const slot = rootSlotOfCa(plan, ca);
+        const offline = plan.config.offlineRoots[slot];
+        if (offline === undefined) return [];
+        const [key, pem] =
+            ca.role === "root"
+                ? [`pki:offlineRoots.${slot}.certificate`, offline.certificate]
+                : [`pki:offlineRoots.${slot}.intermediates.${ca.id}`, offline.intermediates[ca.id]];
+        if (pem === undefined) return [];
+        const notAfter = new Date(new crypto.X509Certificate(pem).validTo);
+        return notAfter.getTime() <= now.getTime() ? [`${key} (expired ${notAfter.toISOString().slice(0, 10)})`] : [];
+    });
+    // A root is planned once per generation: each generation of an offline root is its one certificate.
+    const expired = [...new Set(found)];
+    if (expired.length === 0) return undefined;
+    return (
+        `${expired.join(", ")}: every chain through ${expired.length === 1 ? "it" : "them"} is refused, and only the ceremony can replace ${expired.length === 1 ? "it" : "them"}. ` +
+        "Rotate each CA (pki:caRotation: a new generation whose CSR the ceremony signs); for a root, hold a ceremony for a new one (apic-istio-pki ceremony init-root)"
+    );
+}
+
+/**
  * With an offline root whose signatures are still pending: only the CAs' keys and CSRs (so the
  * ceremony has something to sign), and nothing that would need their certificates.
  */

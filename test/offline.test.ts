@@ -7,6 +7,7 @@ import { EngineState, runWithStandIn } from "../lib/engine/standIn";
 import { createRoot, signIntermediate } from "../lib/pki/ceremony";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { PendingSignaturesError } from "../lib/render/render";
+import { expiredOfflineMessage } from "../lib/stack";
 import { ConfigError, validateConfig } from "../lib/config/validate";
 import { decide, summary } from "./consumers";
 import {
@@ -58,6 +59,8 @@ describe("Offline roots: no root key enters the stack", function () {
     let stage1Error: unknown;
     let stage1Dir: string;
     let rendered: Rendered;
+    /** What the ceremony signed for this stack, by CA id. */
+    let signed: Record<string, string>;
 
     before(async () => {
         state = new Map(sharedState);
@@ -68,7 +71,7 @@ describe("Offline roots: no root key enters the stack", function () {
         }
         stage1Dir = (stage1Error as Error).message.split("CSRs written to ")[1];
         csrs = Object.fromEntries(CA_IDS.map((id) => [id, fs.readFileSync(path.join(stage1Dir, `${id}.csr`), "utf8")]));
-        const intermediates = Object.fromEntries(
+        signed = Object.fromEntries(
             CA_IDS.map((id) => [
                 id,
                 signIntermediate({
@@ -79,7 +82,7 @@ describe("Offline roots: no root key enters the stack", function () {
                 }),
             ]),
         );
-        rendered = await renderConfig({ ...base, offlineRoots: config(intermediates) }, "offline-stage2", state);
+        rendered = await renderConfig({ ...base, offlineRoots: config(signed) }, "offline-stage2", state);
     });
 
     it("stops at first with a message naming each CSR to sign, and writes the CSRs", () => {
@@ -322,6 +325,42 @@ describe("Offline roots: no root key enters the stack", function () {
         ]);
         // From its notBefore on, the same configuration is planned.
         assert.deepStrictEqual(problemsAt(new Date(notBefore)), []);
+    });
+
+    it("warns, at an update after they expired, of the ceremony's certificates in use: nothing here can re-issue them", () => {
+        const plan = planFromRawConfig({ ...base, offlineRoots: config(signed) });
+        const notAfter = (id: string) => new Date(new crypto.X509Certificate(signed[id]).validTo);
+        const times = CA_IDS.map((id) => notAfter(id).getTime());
+        assert.strictEqual(expiredOfflineMessage(plan, new Date(Math.min(...times) - 1000)), undefined);
+        const on = (id: string) => notAfter(id).toISOString().slice(0, 10);
+        assert.strictEqual(
+            expiredOfflineMessage(plan, new Date(Math.max(...times))),
+            `pki:offlineRoots.serverRoot.intermediates.gateway-server-ca (expired ${on("gateway-server-ca")}), ` +
+                `pki:offlineRoots.clientRoot.intermediates.apic-client-ca (expired ${on("apic-client-ca")}), ` +
+                `pki:offlineRoots.meshRoot.intermediates.mesh-ca-example (expired ${on("mesh-ca-example")}): ` +
+                "every chain through them is refused, and only the ceremony can replace them. " +
+                "Rotate each CA (pki:caRotation: a new generation whose CSR the ceremony signs); for a root, hold a ceremony for a new one (apic-istio-pki ceremony init-root)",
+        );
+        // The roots' own end, once each: every generation of a root is its one certificate.
+        const rootsEnd = new Date(
+            Math.max(...Object.values(roots).map((r) => Date.parse(new crypto.X509Certificate(r.certPem).validTo))),
+        );
+        assert.deepStrictEqual(
+            expiredOfflineMessage(plan, rootsEnd)
+                ?.split(": every chain")[0]
+                .split(", ")
+                .map((item) => item.split(" (")[0]),
+            [
+                "pki:offlineRoots.meshRoot.certificate",
+                "pki:offlineRoots.serverRoot.certificate",
+                "pki:offlineRoots.clientRoot.certificate",
+                ...[
+                    "serverRoot.intermediates.gateway-server-ca",
+                    "clientRoot.intermediates.apic-client-ca",
+                    "meshRoot.intermediates.mesh-ca-example",
+                ].map((k) => `pki:offlineRoots.${k}`),
+            ],
+        );
     });
 
     it("makes the Pulumi entry point create only the CAs' keys and CSRs, export them and report an error", async () => {

@@ -5,7 +5,7 @@ import { EngineState } from "../engine/standIn";
 import { undoOnSignal } from "../interrupt";
 import { planFromRawConfig } from "../plan/plan";
 import { deployedRecordOf, renderPlan } from "../render/render";
-import { expiredReissueMessage, pendingCustomerFacingMessage } from "../stack";
+import { expiredOfflineMessage, expiredReissueMessage, pendingCustomerFacingMessage } from "../stack";
 import {
     ENCRYPT_PLAIN_OPTION,
     openStateFile,
@@ -144,6 +144,8 @@ export const renderCommand: Command = {
             if (pending !== undefined) process.stderr.write(`warning: ${pending}\n`);
             const expired = expiredReissueMessage(plan, now);
             if (expired !== undefined) process.stderr.write(`warning: ${expired}\n`);
+            const expiredOffline = expiredOfflineMessage(plan, now);
+            if (expiredOffline !== undefined) process.stderr.write(`warning: ${expiredOffline}\n`);
             return 0;
         } finally {
             stopWatching();
