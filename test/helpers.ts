@@ -13,7 +13,8 @@ import { EngineState, saveStackOutputs } from "../lib/engine/standIn";
 import { seededState } from "./engineKeys";
 import { RUN_TEMP_VARIABLE, tempDir } from "./runTemp";
 import * as tlsProvider from "../lib/engine/tlsProvider";
-import { PkiPlan, planFromRawConfig } from "../lib/plan/plan";
+import { PkiPlan, planFromRawConfig, PlanOptions } from "../lib/plan/plan";
+import { ConfigError } from "../lib/config/validate";
 import { deployedRecordOf, renderPlan, RenderResult } from "../lib/render/render";
 
 export const ROOT = path.resolve(__dirname, "../..");
@@ -154,6 +155,17 @@ export function newStackState(from: EngineState = sharedState): EngineState {
     const state: EngineState = new Map([...from, ...seededState()]);
     saveStackOutputs(state, {});
     return state;
+}
+
+/** The problems planning `raw` reports (none: it plans); any other failure is thrown. */
+export function planProblems(raw: Record<string, unknown>, options: PlanOptions = {}): readonly string[] {
+    try {
+        planFromRawConfig(raw, options);
+        return [];
+    } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+        return error.problems;
+    }
 }
 
 /** Render a stack file once per run and share the result between test files. */

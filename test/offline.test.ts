@@ -26,6 +26,7 @@ import {
     sharedState,
     tempDir,
     writeTemp,
+    planProblems,
 } from "./helpers";
 
 const CA_IDS = ["gateway-server-ca", "apic-client-ca", "mesh-ca-example"];
@@ -300,15 +301,7 @@ describe("Offline roots: no root key enters the stack", function () {
                 },
             },
         };
-        const problemsAt = (when: Date): readonly string[] => {
-            try {
-                planFromRawConfig(raw, { now: when });
-                return [];
-            } catch (error) {
-                if (!(error instanceof ConfigError)) throw error;
-                return error.problems;
-            }
-        };
+        const problemsAt = (when: Date): readonly string[] => planProblems(raw, { now: when });
         const early = (key: string, fix: string) =>
             `${key} is not valid before ${notBefore} (now is ${now.toISOString()}): Envoy refuses every chain through it until then, ` +
             `with no allowance for clock skew (was the offline machine's clock ahead?). Deploy after ${notBefore}, or ${fix}`;

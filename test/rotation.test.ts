@@ -7,7 +7,6 @@ import { EngineState, runWithStandIn } from "../lib/engine/standIn";
 import { RootCa } from "../lib/components/rootCa";
 import { buildInventory, IssuedCertificate } from "../lib/inventory/issued";
 import { plannedCertificates } from "../lib/inventory/planned";
-import { ConfigError } from "../lib/config/validate";
 import { INITIAL_RECORD, parseRecord, RotationRecord } from "../lib/plan/caRotation";
 import { spkiPin } from "../lib/pki/pins";
 import { planFromRawConfig } from "../lib/plan/plan";
@@ -31,6 +30,7 @@ import {
     sharedState,
     tempDir,
     cli,
+    planProblems,
 } from "./helpers";
 
 type Inputs = Map<string, string>;
@@ -284,15 +284,8 @@ describe("Epochs only go up: pulumi up refuses one below the newest deployed", f
     const serialOf = (pem: string): string => new crypto.X509Certificate(pemBlocks(pem)[0]).serialNumber;
     const uiSerial = (name: string): string =>
         serialOf(YAML.parse(deployed.read(`k8s/example/ob-ui/secret-apic-client-${name}.yaml`)).stringData["tls.crt"]);
-    const problemsOf = (raw: Record<string, unknown>, deployedRecord: RotationRecord): readonly string[] => {
-        try {
-            planFromRawConfig(raw, { deployed: deployedRecord });
-            return [];
-        } catch (error) {
-            if (!(error instanceof ConfigError)) throw error;
-            return error.problems;
-        }
-    };
+    const problemsOf = (raw: Record<string, unknown>, deployedRecord: RotationRecord): readonly string[] =>
+        planProblems(raw, { deployed: deployedRecord });
     const GO_UP =
         "epochs only go up (an epoch names the key it made: going back would give its name to a new key, or bring back the key that was replaced)";
 
@@ -378,18 +371,28 @@ describe("Early-renewal windows", function () {
         );
     });
 
-    it("keeps every certificate of a stack deployed again past its renewal point, and re-issues an expired one in place with its key, as @pulumi/tls does", async () => {
-        const day = 86_400_000;
+    const day = 86_400_000;
+    /** Option 1 as a new stack deployed now, and a function deploying it again some days later (its resources). */
+    const option1Stack = () => {
         const deployedAt = new Date(Math.floor(Date.now() / 1000) * 1000);
         const state = newStackState();
         const plan = planFromRawConfig(loadStackFile(OPTION_FILES[1]));
+        const deployAt = async (daysLater: number) =>
+            (
+                await runWithStandIn(() => buildPki(plan).outputs, {
+                    state,
+                    now: () => new Date(deployedAt.getTime() + daysLater * day),
+                })
+            ).engine.resources;
+        return { deployedAt, state, deployAt };
+    };
+
+    it("keeps every certificate of a stack deployed again past its renewal point, and re-issues an expired one in place with its key, as @pulumi/tls does", async () => {
+        const { deployedAt, deployAt } = option1Stack();
         const at = async (daysLater: number) => {
-            const { engine } = await runWithStandIn(() => buildPki(plan).outputs, {
-                state,
-                now: () => new Date(deployedAt.getTime() + daysLater * day),
-            });
+            const resources = await deployAt(daysLater);
             const cert = (name: string) => {
-                const found = engine.resources.find((r) => r.name === name);
+                const found = resources.find((r) => r.name === name);
                 assert.ok(found, name);
                 return new crypto.X509Certificate(String(found.state.certPem));
             };
@@ -410,21 +413,13 @@ describe("Early-renewal windows", function () {
     });
 
     it("keeps every certificate of a stack deployed with the provider's windows (earlier versions) on an update inside them: the window goes to 0 in place", async () => {
-        const day = 86_400_000;
-        const deployedAt = new Date(Math.floor(Date.now() / 1000) * 1000);
-        const state = newStackState();
-        const plan = planFromRawConfig(loadStackFile(OPTION_FILES[1]));
-        const serialsAt = async (daysLater: number) => {
-            const { engine } = await runWithStandIn(() => buildPki(plan).outputs, {
-                state,
-                now: () => new Date(deployedAt.getTime() + daysLater * day),
-            });
-            return Object.fromEntries(
-                engine.resources
+        const { state, deployAt } = option1Stack();
+        const serialsAt = async (daysLater: number) =>
+            Object.fromEntries(
+                (await deployAt(daysLater))
                     .filter((r) => r.type.endsWith("Cert"))
                     .map((r) => [r.name, new crypto.X509Certificate(String(r.state.certPem)).serialNumber]),
             );
-        };
         const deployed = await serialsAt(0);
         // The state as an earlier version left it: every certificate with a window of the last third
         // of its validity (its renewal point), open on day 300 for the leaves (244 days).
@@ -559,7 +554,6 @@ describe("Early-renewal windows", function () {
     });
 
     it("has a component's own window re-issue its certificate in place, with the same key, once the window opens (the stand-in as @pulumi/tls)", async () => {
-        const day = 86_400_000;
         const madeAt = new Date(Math.floor(Date.now() / 1000) * 1000);
         const state: EngineState = new Map();
         const rootAt = async (daysLater: number) => {
