@@ -4,14 +4,7 @@ import { rawConfigFromEngine } from "./config/load";
 import { ConfigError, validateConfig } from "./config/validate";
 import { INITIAL_RECORD, parseRecord, RotationRecord } from "./plan/caRotation";
 import { planPki } from "./plan/plan";
-import {
-    buildPki,
-    expiredOfflineMessage,
-    expiredReissueMessage,
-    pendingCustomerFacingMessage,
-    pendingSignaturesMessage,
-    requestOfflineSignatures,
-} from "./stack";
+import { buildPki, pendingSignaturesMessage, requestOfflineSignatures, updateWarnings } from "./stack";
 
 /** The stack output the next update reads back; stacks deployed by earlier versions called it caRotation. */
 const RECORD_OUTPUTS = ["deploymentRecord", "caRotation"];
@@ -62,11 +55,6 @@ export = async () => {
         pulumi.log.error(pendingSignaturesMessage(plan));
         return outputs;
     }
-    const pending = pendingCustomerFacingMessage(plan);
-    if (pending !== undefined) pulumi.log.warn(pending);
-    const now = new Date();
-    for (const warning of [expiredReissueMessage(plan, now), expiredOfflineMessage(plan, now)]) {
-        if (warning !== undefined) pulumi.log.warn(warning);
-    }
+    for (const warning of updateWarnings(plan)) pulumi.log.warn(warning);
     return buildPki(plan).outputs;
 };

@@ -711,6 +711,20 @@ export function expiredOfflineMessage(plan: PkiPlan, now: Date): string | undefi
 }
 
 /**
+ * What an update warns of, at the plan's clock: customer-facing hosts still waiting for a public
+ * CA's certificate, certificates @pulumi/tls re-issues after they expired, and expired offline
+ * certificates in use. `pulumi up` logs each, `render` prints each.
+ */
+export function updateWarnings(plan: PkiPlan): string[] {
+    const now = clockOf(plan);
+    return [
+        pendingCustomerFacingMessage(plan),
+        expiredReissueMessage(plan, now),
+        expiredOfflineMessage(plan, now),
+    ].filter((warning): warning is string => warning !== undefined);
+}
+
+/**
  * With an offline root whose signatures are still pending: only the CAs' keys and CSRs (so the
  * ceremony has something to sign), and nothing that would need their certificates.
  */

@@ -5,7 +5,7 @@ import { EngineState } from "../engine/standIn";
 import { undoOnSignal } from "../interrupt";
 import { planFromRawConfig } from "../plan/plan";
 import { deployedRecordOf, renderPlan } from "../render/render";
-import { expiredOfflineMessage, expiredReissueMessage, pendingCustomerFacingMessage } from "../stack";
+import { updateWarnings } from "../stack";
 import {
     ENCRYPT_PLAIN_OPTION,
     openStateFile,
@@ -140,12 +140,7 @@ export const renderCommand: Command = {
                     `-> ${path.relative(process.cwd(), outDir) || "."} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
             );
             for (const warning of result.engine.warnings) process.stderr.write(`warning: ${warning}\n`);
-            const pending = pendingCustomerFacingMessage(plan);
-            if (pending !== undefined) process.stderr.write(`warning: ${pending}\n`);
-            const expired = expiredReissueMessage(plan, now);
-            if (expired !== undefined) process.stderr.write(`warning: ${expired}\n`);
-            const expiredOffline = expiredOfflineMessage(plan, now);
-            if (expiredOffline !== undefined) process.stderr.write(`warning: ${expiredOffline}\n`);
+            for (const warning of updateWarnings(plan)) process.stderr.write(`warning: ${warning}\n`);
             return 0;
         } finally {
             stopWatching();

@@ -38,7 +38,7 @@ export function buildInventory(plan: PkiPlan, pems: IssuedPems): IssuedCertifica
         const cert = new crypto.X509Certificate(pem);
         const sans = (cert.subjectAltName ?? "").split(", ").filter((s) => s !== "");
         const notBefore = new Date(cert.validFrom);
-        const spki = spkiPin(pem);
+        const spki = spkiPin(cert.publicKey);
         const deployedKey = plan.deployed?.keys?.[planned.id];
         // Only ever back in time: a recorded since after this certificate (a hand-edited or stale
         // record) would put the renewal point past the certificate's own, even past its expiry.

@@ -56,7 +56,7 @@ import {
     rootOf,
     rootSlotOf,
 } from "../plan/hierarchy";
-import { clientPhaseOf, layoutOf, meshFinishFrom, PkiPlan, planPki } from "../plan/plan";
+import { clientPhaseOf, layoutOf, LeafPlan, meshFinishFrom, PkiPlan, planPki } from "../plan/plan";
 
 /** Days a rotation phase stays deployed before the next is proposed, unless told otherwise. */
 export const DEFAULT_SOAK_DAYS = 7;
@@ -522,6 +522,13 @@ const dueSince = (row: IssuedCertificate): string =>
         ? `due since ${day(row.renewAt)}, as its key dates from ${day(row.keySince)} (the certificate of ${day(row.notBefore)} was issued again for that key)`
         : `inside its renewal window since ${day(row.renewAt)}`;
 
+/**
+ * A leaf's epoch without its CA's generation, which the plan adds: the part pki:rotation sets (a
+ * revocation may have pushed it past the configured value).
+ */
+const epochBeyondGeneration = (plan: PkiPlan, leaf: Pick<LeafPlan, "epoch" | "issuer">): number =>
+    leaf.epoch - (plan.cas.find((ca) => ca.id === leaf.issuer)?.generation ?? 0);
+
 /** Why leaves due (as dueRows sorts them) are renewed together. */
 const windowWhy = (due: readonly IssuedCertificate[]): string =>
     due.length === 1
@@ -557,12 +564,12 @@ function uiClientProposal(
     const effective = Math.max(
         ...plan.frontEnd.uiClients
             .filter((c) => due.some((row) => row.id === uiClientCertId(c.name)))
-            .map((c) => c.leaf.epoch - (plan.cas.find((ca) => ca.id === c.leaf.issuer)?.generation ?? 0)),
+            .map((c) => epochBeyondGeneration(plan, c.leaf)),
     );
     const to = uiClientEpoch + (effective - (leafEpoch + uiClientEpoch)) + 1;
     // A client whose revocation already pushed its epoch to the new one keeps its (newer) certificate.
     const reissued = (c: (typeof plan.frontEnd.uiClients)[number]): boolean =>
-        c.leaf.epoch - (plan.cas.find((ca) => ca.id === c.leaf.issuer)?.generation ?? 0) < leafEpoch + to;
+        epochBeyondGeneration(plan, c.leaf) < leafEpoch + to;
     const renewed = plan.frontEnd.uiClients.filter(reissued).map((c) => c.name);
     const kept = plan.frontEnd.uiClients.filter((c) => !reissued(c)).map((c) => c.name);
     const keptWhy =
@@ -810,7 +817,7 @@ export function decide(input: LifecycleInput): LifecycleDecision {
         }
         // The configured epoch the plan adds to pki:rotation's own; a revocation may have pushed the plan's past it.
         const configured = config.rotation.leafEpoch + config.rotation.apicClientEpoch + (rotation?.clientEpoch ?? 0);
-        const effective = e.client.epoch - (plan.cas.find((c) => c.id === e.client.issuer)?.generation ?? 0);
+        const effective = epochBeyondGeneration(plan, e.client);
         const to = (rotation?.clientEpoch ?? 0) + (effective - configured) + 1;
         proposals.push({
             kind: "rotate-client",

@@ -99,9 +99,9 @@ function remove(text: string, map: YAML.YAMLMap, pair: YAML.Pair, where: string)
     const value = pair.value as YAML.Scalar;
     if (map.items.length === 1) throw new StackEditError(`cannot remove ${where}: it is the only key of its map`);
     if (!key.range || !value.range) throw new StackEditError(`cannot locate ${where}`);
+    const lineStart = text.lastIndexOf("\n", key.range[0] - 1) + 1;
     if (map.flow) {
         const previous = map.items[index - 1]?.value as YAML.Node | undefined;
-        const lineStart = text.lastIndexOf("\n", key.range[0] - 1) + 1;
         const lineRest = /^[ \t]*(,?)[ \t]*(#[^\r\n]*)?(\r?\n|$)/.exec(text.slice(value.range[1]));
         const separator = previous?.range ? commaAfter(text, previous.range[1]) : undefined;
         if (/^[ \t]*$/.test(text.slice(lineStart, key.range[0])) && lineRest !== null) {
@@ -118,7 +118,6 @@ function remove(text: string, map: YAML.YAMLMap, pair: YAML.Pair, where: string)
         if (!next.range) throw new StackEditError(`cannot locate the key after ${where}`);
         return text.slice(0, key.range[0]) + text.slice(next.range[0]);
     }
-    const lineStart = text.lastIndexOf("\n", key.range[0] - 1) + 1;
     const newline = text.indexOf("\n", value.range[1]);
     return text.slice(0, lineStart) + (newline === -1 ? "" : text.slice(newline + 1));
 }

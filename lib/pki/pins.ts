@@ -6,11 +6,12 @@ import * as crypto from "crypto";
 
 /**
  * The `verifyCertificateSpki` pin of a key: base64 SHA-256 of its DER SubjectPublicKeyInfo.
- * `pem` is a certificate or a public key (the first PEM block when it holds several), so the
- * pin can be known from `publicKeyPem` before the certificate exists.
+ * `key` is a certificate or a public key in PEM (the first PEM block when it holds several), so
+ * the pin can be known from `publicKeyPem` before the certificate exists, or a parsed
+ * certificate's `publicKey`.
  */
-export function spkiPin(pem: string): string {
-    const spki = crypto.createPublicKey(pem).export({ type: "spki", format: "der" });
+export function spkiPin(key: string | crypto.KeyObject): string {
+    const spki = (typeof key === "string" ? crypto.createPublicKey(key) : key).export({ type: "spki", format: "der" });
     return crypto.createHash("sha256").update(spki).digest("base64");
 }
 

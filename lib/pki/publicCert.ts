@@ -98,7 +98,7 @@ export function publicCertificateProblems(check: PublicCertificateCheck): string
     if (chain.length === 0) return [`${key} holds no PEM certificate; paste the public CA's certificate and its chain`];
     const [leaf] = chain;
     const problems: string[] = [];
-    if (check.expectedSpki !== undefined && spkiPin(leaf.toString()) !== check.expectedSpki) {
+    if (check.expectedSpki !== undefined && spkiPin(leaf.publicKey) !== check.expectedSpki) {
         problems.push(
             `${key} certifies another key than the one this stack made for ${host}: have the public CA sign this stack's CSR for ${host}`,
         );
