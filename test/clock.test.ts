@@ -13,8 +13,14 @@ import { runWithStandIn } from "../lib/engine/standIn";
 import * as tlsProvider from "../lib/engine/tlsProvider";
 import { createRoot, crlSeriesWindows, signCrlSeries } from "../lib/pki/ceremony";
 import { buildCrl, CLOCK_SKEW_MS, signCrl } from "../lib/pki/crl";
+import { parseCrl } from "../lib/pki/crl";
 import { pickSeriesCrl, seriesCrlDue, seriesCrlRecord } from "../lib/pki/crlSeries";
+import { pemBlocks } from "../lib/pki/pem";
+import { planFromRawConfig } from "../lib/plan/plan";
+import { deployedRecordOf } from "../lib/render/render";
+import { buildPki } from "../lib/stack";
 import { apicSends, decide, gatewayCheck, summary } from "./consumers";
+import { seededState } from "./engineKeys";
 import { TEST_ONLY_CA_CERT_PEM, TEST_ONLY_CA_KEY_PEM } from "./fixtures/testOnlyPki";
 import {
     justIssued,
@@ -213,6 +219,50 @@ describe("The time the components check against: the machine's, or the plan's in
                 ["the current CRL and the early one", { boringssl: "ok", openssl: "ok" }],
             ],
         );
+    });
+
+    it("takes its own CRL of a root that a pulumi up makes while a revocation is in force: dated at the plan's clock, not the root's later start", async () => {
+        // RSA CAs (the suite's keys): the stack signs CRLs with RSA only. ECDSA leaves keep it cheap.
+        const base = {
+            environment: "up",
+            option: 1,
+            baseDomain: "up.api.bank.example",
+            domains: { ob: { services: ["accounts"] }, dp: { services: ["party-canonical"] } },
+            clusters: ["east"],
+            keyAlgorithm: "ECDSA",
+        };
+        const state = seededState();
+        const first = await renderNext(base, "up-g0", state, new Date(Date.now() - 24 * hour));
+        const serial = new X509Certificate(first.read("apic/ob/client.crt")).serialNumber;
+        const revokedAt = new Date(Date.now() - hour).toISOString();
+        const raw = {
+            ...base,
+            revocations: JSON.stringify([{ endpoint: "ob", serial, epoch: 0, reason: "keyCompromise", revokedAt }]),
+            caRotation: JSON.stringify({ clientRoot: { generation: 1, phase: "prepare" } }),
+        };
+        // As pulumi up runs it: the program plans at the machine's clock, and @pulumi/tls makes the
+        // new root when the engine creates it, here a minute later.
+        const plan = planFromRawConfig(raw, { deployed: deployedRecordOf(state) });
+        const planned = plan.now ?? assert.fail("planPki sets the plan's clock");
+        const outcome = await runWithStandIn(() => buildPki(plan).outputs, {
+            state,
+            now: () => new Date(planned.getTime() + 60_000),
+        }).then(
+            ({ engine }) =>
+                engine
+                    .byType("kubernetes:core/v1:Secret")
+                    .map((r) => (r.inputs.stringData as Record<string, string | undefined>)["ca.crl"])
+                    .filter((crls): crls is string => crls !== undefined)
+                    .flatMap((crls) => pemBlocks(crls, "X509 CRL").map(parseCrl))
+                    .filter((crl) => crl.issuerCommonName?.endsWith("root CA G1"))
+                    .map((crl) => [crl.issuerCommonName, crl.thisUpdate.toISOString()]),
+            (error: Error) => error.message,
+        );
+        const thisUpdate = new Date(Math.floor(planned.getTime() / 1000) * 1000).toISOString();
+        assert.deepStrictEqual(outcome, [
+            ["up APIC client root CA G1", thisUpdate],
+            ["up APIC client root CA G1", thisUpdate],
+        ]);
     });
 
     it("renders a revocation at a clock 40 days back and 40 days on: the stack's CRLs are checked at that clock, and the gateway then takes them", async () => {

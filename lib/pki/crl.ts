@@ -132,7 +132,9 @@ export interface CrlRecord {
 
 /**
  * thisUpdate and nextUpdate of a CRL at `now`. thisUpdate is never before a listed revocation
- * (a revocation after `now` is refused by the plan).
+ * (a revocation after `now` is refused by the plan), nor after `now`: a CA that `pulumi up` makes
+ * is dated when the provider creates it, after the program read its clock, and a CRL dated then
+ * would not be valid yet at the time the stack signs for (the components refuse it).
  */
 export function crlTimes(args: {
     renewal: CrlRenewal;
@@ -144,7 +146,7 @@ export function crlTimes(args: {
     const latest = Math.max(...args.revoked.map((r) => r.revokedAt.getTime()), -Infinity);
     if (args.renewal === "issuer") {
         return {
-            thisUpdate: new Date(Math.max(args.issuer.notBefore.getTime(), latest)),
+            thisUpdate: new Date(Math.max(Math.min(args.issuer.notBefore.getTime(), args.now.getTime()), latest)),
             nextUpdate: args.issuer.notAfter,
         };
     }
