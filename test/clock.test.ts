@@ -5,6 +5,7 @@
  * second after the node's clock refuses every peer whose chain it covers.
  */
 import * as assert from "assert";
+import * as pulumi from "@pulumi/pulumi";
 import { X509Certificate } from "crypto";
 import { atPlanClock } from "../lib/components/checkClock";
 import { CustomerFacingTls } from "../lib/components/customerFacingTls";
@@ -219,6 +220,44 @@ describe("The time the components check against: the machine's, or the plan's in
                 ["the current CRL and the early one", { boringssl: "ok", openssl: "ok" }],
             ],
         );
+    });
+
+    it("checks a CRL that a program signs during the update when it resolves, not at the gateway's construction", async () => {
+        const root = await mintRoot("Signed during the update");
+        let constructed = 0;
+        let signed = "";
+        const outcome = await runWithStandIn(
+            () => {
+                let sign: (pem: string) => void = () => undefined;
+                const clientCrlPem = pulumi.output(new Promise<string>((resolve) => (sign = resolve)));
+                const gateway = new IstioGatewayTls("signed-during", {
+                    serverCa: { certPem: root.certPem, privateKeyPem: root.keyPem, chainPem: root.certPem },
+                    clientTrustBundlePem: root.certPem,
+                    clientCrlPem,
+                    endpoints: [{ id: "ob", host: "ob.bank.example", clientSubjectAltNames: ["urn:example:apic"] }],
+                    keyAlgorithm: "ECDSA",
+                });
+                constructed = Date.now();
+                // The program signs the CRL once its root exists, in the next second here (CRLs
+                // count whole ones), with thisUpdate the time it signs.
+                setTimeout(
+                    () => {
+                        const from = new Date(Math.floor(Date.now() / 1000) * 1000);
+                        signed = from.toISOString();
+                        const window = { thisUpdate: from, nextUpdate: new Date(from.getTime() + hour), number: 1 };
+                        sign(buildCrl(root.certPem, root.keyPem, [], window, { signedOnce: true }));
+                    },
+                    1000 - (constructed % 1000),
+                );
+                return gateway.gatewayName;
+            },
+            { state: sharedState },
+        ).then(
+            () => "accepted",
+            (error: Error) => error.message,
+        );
+        assert.ok(Date.parse(signed) > constructed, `signed ${signed}, after the construction at ${constructed}`);
+        assert.strictEqual(outcome, "accepted");
     });
 
     it("takes its own CRL of a root that a pulumi up makes while a revocation is in force: dated at the plan's clock, not the root's later start", async () => {
