@@ -17,6 +17,7 @@ import { buildCrl, CLOCK_SKEW_MS, signCrl } from "../lib/pki/crl";
 import { parseCrl } from "../lib/pki/crl";
 import { pickSeriesCrl, seriesCrlDue, seriesCrlRecord } from "../lib/pki/crlSeries";
 import { pemBlocks } from "../lib/pki/pem";
+import { crlBundleProblem } from "../lib/pki/trustBundle";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { deployedRecordOf } from "../lib/render/render";
 import { buildPki } from "../lib/stack";
@@ -220,6 +221,46 @@ describe("The time the components check against: the machine's, or the plan's in
                 ["the current CRL and the early one", { boringssl: "ok", openssl: "ok" }],
             ],
         );
+    });
+
+    it("tells two CAs of one name apart by key, as BoringSSL does: the current CRL of one does not cover the other's early one", async () => {
+        const now = Math.floor(Date.now() / 1000) * 1000; // CRL times are whole seconds
+        // The same root re-keyed under its name (a renewal that keeps the subject), each with a client.
+        const roots = [await mintRoot("Renewed root"), await mintRoot("Renewed root")];
+        const [old, renewed] = roots;
+        const client = await mintLeaf(
+            { certPem: renewed.certPem, keyPem: renewed.keyPem },
+            { commonName: "apic", uris: ["urn:example:apic"], allowedUses: ["digital_signature", "client_auth"] },
+            new Date(now - hour),
+        );
+        const crl = (ca: typeof old, from: number, to: number) =>
+            buildCrl(
+                ca.certPem,
+                ca.keyPem,
+                [],
+                { thisUpdate: new Date(from), nextUpdate: new Date(to), number: 1 },
+                { signedOnce: true },
+            );
+        const caCrt = old.certPem + renewed.certPem;
+        const caCrl = crl(old, now - hour, now + hour) + crl(renewed, now + hour, now + 2 * hour);
+        const names = { bundle: "clientTrustBundlePem", refused: "every client" };
+        const from = new Date(now + hour).toISOString();
+        assert.strictEqual(
+            crlBundleProblem(caCrl, caCrt, new Date(now), names),
+            `holds a CRL valid only from ${from} (it is ${new Date(now).toISOString()}) and no CRL of its CA valid now: Envoy checks a CRL's thisUpdate ` +
+                `against the node's clock, so it would refuse every client whose chain has that CA until then; ` +
+                `give that CA's current CRL beside it, or deploy after ${from} (was the signing machine's clock ahead?)`,
+        );
+        const [[, verdict]] = decide([
+            [
+                "the renewed root's client",
+                { caCrt, caCrl, chain: client.cert, purpose: "sslclient", at: new Date(now) },
+            ],
+        ]);
+        assert.deepStrictEqual(summary(verdict), {
+            boringssl: "CRL is not yet valid",
+            openssl: "CRL is not yet valid",
+        });
     });
 
     it("checks a CRL that a program signs during the update when it resolves, not at the gateway's construction", async () => {

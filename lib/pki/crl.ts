@@ -8,9 +8,11 @@
  */
 import * as crypto from "crypto";
 import {
+    AuthorityKeyIdentifier,
     CertificateList,
     CRLNumber,
     CRLReason,
+    id_ce_authorityKeyIdentifier,
     id_ce_cRLNumber,
     id_ce_cRLReasons,
     RevokedCertificate,
@@ -276,6 +278,8 @@ export function buildCrl(
 export interface CrlInfo {
     /** DER of the issuer's name. */
     issuerName: Buffer;
+    /** The issuer's key identifier (authorityKeyIdentifier, hex), when the CRL names it. */
+    authorityKeyId: string | undefined;
     issuerCommonName: string | undefined;
     thisUpdate: Date;
     nextUpdate: Date;
@@ -283,6 +287,13 @@ export interface CrlInfo {
     number: number | undefined;
     /** Serial numbers as upper-case hex, as `openssl x509 -serial` prints them. */
     revokedSerials: string[];
+}
+
+function authorityKeyIdOf(crl: X509Crl): string | undefined {
+    const extension = crl.getExtension(id_ce_authorityKeyIdentifier);
+    if (extension === null) return undefined;
+    const keyId = AsnConvert.parse(extension.value, AuthorityKeyIdentifier).keyIdentifier;
+    return keyId === undefined ? undefined : Buffer.from(keyId.buffer).toString("hex");
 }
 
 function numberOf(crl: X509Crl): number | undefined {
@@ -320,6 +331,7 @@ function crlInfo(crl: X509Crl): CrlInfo {
     if (crl.nextUpdate === undefined) throw new Error("the CRL has no nextUpdate: it never says when it goes stale");
     return {
         issuerName: Buffer.from(crl.issuerName.toArrayBuffer()),
+        authorityKeyId: authorityKeyIdOf(crl),
         issuerCommonName: crl.issuerName.getField("CN")[0],
         thisUpdate: crl.thisUpdate,
         nextUpdate: crl.nextUpdate,

@@ -138,12 +138,20 @@ export function crlBundleProblem(
         return 'holds no PEM CRL; give the CRLs ("X509 CRL" blocks) of every CA of the peer\'s chains, or leave it unset for no revocation check';
     }
     if (blocks.length !== labels.length) return "holds an X509 CRL block without its END line; give whole PEM CRLs";
-    let crls: { pem: string; issuer: string; thisUpdate: Date; nextUpdate: Date }[];
+    let crls: { pem: string; ca: string; thisUpdate: Date; nextUpdate: Date }[];
     try {
         crls = blocks.map((pem) => {
             const info = parseCrl(pem);
             const { thisUpdate, nextUpdate } = info;
-            return { pem, issuer: info.issuerName.toString("hex"), thisUpdate, nextUpdate };
+            // The CA that signed it: its name, and its key when the CRL names it. BoringSSL takes a
+            // CRL for a CA only if its authorityKeyIdentifier matches (crl_akid_check): a CA
+            // re-keyed under the same name is another CA.
+            return {
+                pem,
+                ca: `${info.issuerName.toString("hex")}/${info.authorityKeyId ?? ""}`,
+                thisUpdate,
+                nextUpdate,
+            };
         });
     } catch (error) {
         return `holds a CRL that cannot be read (${(error as Error).message}); give the CRLs as their CAs signed them`;
@@ -151,9 +159,9 @@ export function crlBundleProblem(
     // Per CA, BoringSSL takes a CRL valid at the node's clock when there is one (get_crl_score
     // scores the time), else one that then fails the time check and refuses every peer under it.
     const validNow = (crl: (typeof crls)[number]) => crl.thisUpdate <= now && crl.nextUpdate > now;
-    const uncovered = crls.find((crl) => !crls.some((c) => c.issuer === crl.issuer && validNow(c)));
+    const uncovered = crls.find((crl) => !crls.some((c) => c.ca === crl.ca && validNow(c)));
     if (uncovered !== undefined) {
-        const ofCa = crls.filter((c) => c.issuer === uncovered.issuer);
+        const ofCa = crls.filter((c) => c.ca === uncovered.ca);
         const early = ofCa.filter((c) => c.thisUpdate > now).sort((x, y) => +x.thisUpdate - +y.thisUpdate)[0];
         if (early !== undefined) {
             const from = early.thisUpdate.toISOString();
