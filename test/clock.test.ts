@@ -188,7 +188,7 @@ describe("The time the components check against: the machine's, or the plan's in
         for (const [, pem] of cases) outcomes.push(await gateway(pem));
         const from = new Date(now + hour).toISOString();
         const refusal =
-            `error serializing property "stringData": IstioGatewayTls early: clientCrlPem holds a CRL valid only from ${from} ` +
+            `error serializing property "stringData": IstioGatewayTls early: clientCrlPem holds a CRL of CN=Early CRL root valid only from ${from} ` +
             `(it is NOW) and no CRL of its CA valid now: Envoy checks a CRL's thisUpdate against the node's clock, ` +
             `so it would refuse every client whose chain has that CA until then; give that CA's current CRL beside it, or deploy after ${from} ` +
             "(was the signing machine's clock ahead?)";
@@ -247,7 +247,7 @@ describe("The time the components check against: the machine's, or the plan's in
         const from = new Date(now + hour).toISOString();
         assert.strictEqual(
             crlBundleProblem(caCrl, caCrt, new Date(now), names),
-            `holds a CRL valid only from ${from} (it is ${new Date(now).toISOString()}) and no CRL of its CA valid now: Envoy checks a CRL's thisUpdate ` +
+            `holds a CRL of CN=Renewed root valid only from ${from} (it is ${new Date(now).toISOString()}) and no CRL of its CA valid now: Envoy checks a CRL's thisUpdate ` +
                 `against the node's clock, so it would refuse every client whose chain has that CA until then; ` +
                 `give that CA's current CRL beside it, or deploy after ${from} (was the signing machine's clock ahead?)`,
         );

@@ -138,7 +138,7 @@ export function crlBundleProblem(
         return 'holds no PEM CRL; give the CRLs ("X509 CRL" blocks) of every CA of the peer\'s chains, or leave it unset for no revocation check';
     }
     if (blocks.length !== labels.length) return "holds an X509 CRL block without its END line; give whole PEM CRLs";
-    let crls: { pem: string; ca: string; thisUpdate: Date; nextUpdate: Date }[];
+    let crls: { pem: string; ca: string; name: string; thisUpdate: Date; nextUpdate: Date }[];
     try {
         crls = blocks.map((pem) => {
             const info = parseCrl(pem);
@@ -149,6 +149,8 @@ export function crlBundleProblem(
             return {
                 pem,
                 ca: `${info.issuerName.toString("hex")}/${info.authorityKeyId ?? ""}`,
+                name:
+                    info.issuerCommonName === undefined ? "a CA without a common name" : `CN=${info.issuerCommonName}`,
                 thisUpdate,
                 nextUpdate,
             };
@@ -166,13 +168,13 @@ export function crlBundleProblem(
         if (early !== undefined) {
             const from = early.thisUpdate.toISOString();
             return (
-                `holds a CRL valid only from ${from} (it is ${now.toISOString()}) and no CRL of its CA valid now: Envoy checks a CRL's thisUpdate ` +
+                `holds a CRL of ${uncovered.name} valid only from ${from} (it is ${now.toISOString()}) and no CRL of its CA valid now: Envoy checks a CRL's thisUpdate ` +
                 `against the node's clock, so it would refuse ${names.refused} whose chain has that CA until then; ` +
                 `give that CA's current CRL beside it, or deploy after ${from} (was the signing machine's clock ahead?)`
             );
         }
         const latest = ofCa.reduce((x, y) => (y.nextUpdate > x.nextUpdate ? y : x));
-        return `holds a CRL past its next update (${latest.nextUpdate.toISOString()}) and no newer one of its CA: Envoy would refuse ${names.refused} whose chain has that CA; give its CRL re-signed for now`;
+        return `holds a CRL of ${uncovered.name} past its next update (${latest.nextUpdate.toISOString()}) and no newer one of its CA: Envoy would refuse ${names.refused} whose chain has that CA; give its CRL re-signed for now`;
     }
     for (const root of pemBlocks(caCrtPem, "CERTIFICATE")) {
         if (!crls.some((crl) => crlSignedBy(crl.pem, root))) {
