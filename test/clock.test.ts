@@ -5,6 +5,7 @@
  * second after the node's clock refuses every peer whose chain it covers.
  */
 import * as assert from "assert";
+import * as pulumi from "@pulumi/pulumi";
 import { X509Certificate } from "crypto";
 import { atPlanClock } from "../lib/components/checkClock";
 import { CustomerFacingTls } from "../lib/components/customerFacingTls";
@@ -13,8 +14,15 @@ import { runWithStandIn } from "../lib/engine/standIn";
 import * as tlsProvider from "../lib/engine/tlsProvider";
 import { createRoot, crlSeriesWindows, signCrlSeries } from "../lib/pki/ceremony";
 import { buildCrl, CLOCK_SKEW_MS, signCrl } from "../lib/pki/crl";
+import { parseCrl } from "../lib/pki/crl";
 import { pickSeriesCrl, seriesCrlDue, seriesCrlRecord } from "../lib/pki/crlSeries";
+import { pemBlocks } from "../lib/pki/pem";
+import { crlBundleProblem } from "../lib/pki/trustBundle";
+import { planFromRawConfig } from "../lib/plan/plan";
+import { deployedRecordOf } from "../lib/render/render";
+import { buildPki } from "../lib/stack";
 import { apicSends, decide, gatewayCheck, summary } from "./consumers";
+import { seededState } from "./engineKeys";
 import { TEST_ONLY_CA_CERT_PEM, TEST_ONLY_CA_KEY_PEM } from "./fixtures/testOnlyPki";
 import {
     justIssued,
@@ -180,7 +188,7 @@ describe("The time the components check against: the machine's, or the plan's in
         for (const [, pem] of cases) outcomes.push(await gateway(pem));
         const from = new Date(now + hour).toISOString();
         const refusal =
-            `error serializing property "stringData": IstioGatewayTls early: clientCrlPem holds a CRL valid only from ${from} ` +
+            `error serializing property "stringData": IstioGatewayTls early: clientCrlPem holds a CRL of CN=Early CRL root valid only from ${from} ` +
             `(it is NOW) and no CRL of its CA valid now: Envoy checks a CRL's thisUpdate against the node's clock, ` +
             `so it would refuse every client whose chain has that CA until then; give that CA's current CRL beside it, or deploy after ${from} ` +
             "(was the signing machine's clock ahead?)";
@@ -213,6 +221,128 @@ describe("The time the components check against: the machine's, or the plan's in
                 ["the current CRL and the early one", { boringssl: "ok", openssl: "ok" }],
             ],
         );
+    });
+
+    it("tells two CAs of one name apart by key, as BoringSSL does: the current CRL of one does not cover the other's early one", async () => {
+        const now = Math.floor(Date.now() / 1000) * 1000; // CRL times are whole seconds
+        // The same root re-keyed under its name (a renewal that keeps the subject), each with a client.
+        const roots = [await mintRoot("Renewed root"), await mintRoot("Renewed root")];
+        const [old, renewed] = roots;
+        const client = await mintLeaf(
+            { certPem: renewed.certPem, keyPem: renewed.keyPem },
+            { commonName: "apic", uris: ["urn:example:apic"], allowedUses: ["digital_signature", "client_auth"] },
+            new Date(now - hour),
+        );
+        const crl = (ca: typeof old, from: number, to: number) =>
+            buildCrl(
+                ca.certPem,
+                ca.keyPem,
+                [],
+                { thisUpdate: new Date(from), nextUpdate: new Date(to), number: 1 },
+                { signedOnce: true },
+            );
+        const caCrt = old.certPem + renewed.certPem;
+        const caCrl = crl(old, now - hour, now + hour) + crl(renewed, now + hour, now + 2 * hour);
+        const names = { bundle: "clientTrustBundlePem", refused: "every client" };
+        const from = new Date(now + hour).toISOString();
+        assert.strictEqual(
+            crlBundleProblem(caCrl, caCrt, new Date(now), names),
+            `holds a CRL of CN=Renewed root valid only from ${from} (it is ${new Date(now).toISOString()}) and no CRL of its CA valid now: Envoy checks a CRL's thisUpdate ` +
+                `against the node's clock, so it would refuse every client whose chain has that CA until then; ` +
+                `give that CA's current CRL beside it, or deploy after ${from} (was the signing machine's clock ahead?)`,
+        );
+        const [[, verdict]] = decide([
+            [
+                "the renewed root's client",
+                { caCrt, caCrl, chain: client.cert, purpose: "sslclient", at: new Date(now) },
+            ],
+        ]);
+        assert.deepStrictEqual(summary(verdict), {
+            boringssl: "CRL is not yet valid",
+            openssl: "CRL is not yet valid",
+        });
+    });
+
+    it("checks a CRL that a program signs during the update when it resolves, not at the gateway's construction", async () => {
+        const root = await mintRoot("Signed during the update");
+        let constructed = 0;
+        let signed = "";
+        const outcome = await runWithStandIn(
+            () => {
+                let sign: (pem: string) => void = () => undefined;
+                const clientCrlPem = pulumi.output(new Promise<string>((resolve) => (sign = resolve)));
+                const gateway = new IstioGatewayTls("signed-during", {
+                    serverCa: { certPem: root.certPem, privateKeyPem: root.keyPem, chainPem: root.certPem },
+                    clientTrustBundlePem: root.certPem,
+                    clientCrlPem,
+                    endpoints: [{ id: "ob", host: "ob.bank.example", clientSubjectAltNames: ["urn:example:apic"] }],
+                    keyAlgorithm: "ECDSA",
+                });
+                constructed = Date.now();
+                // The program signs the CRL once its root exists, in the next second here (CRLs
+                // count whole ones), with thisUpdate the time it signs.
+                setTimeout(
+                    () => {
+                        const from = new Date(Math.floor(Date.now() / 1000) * 1000);
+                        signed = from.toISOString();
+                        const window = { thisUpdate: from, nextUpdate: new Date(from.getTime() + hour), number: 1 };
+                        sign(buildCrl(root.certPem, root.keyPem, [], window, { signedOnce: true }));
+                    },
+                    1000 - (constructed % 1000),
+                );
+                return gateway.gatewayName;
+            },
+            { state: sharedState },
+        ).then(
+            () => "accepted",
+            (error: Error) => error.message,
+        );
+        assert.ok(Date.parse(signed) > constructed, `signed ${signed}, after the construction at ${constructed}`);
+        assert.strictEqual(outcome, "accepted");
+    });
+
+    it("takes its own CRL of a root that a pulumi up makes while a revocation is in force: dated at the plan's clock, not the root's later start", async () => {
+        // RSA CAs (the suite's keys): the stack signs CRLs with RSA only. ECDSA leaves keep it cheap.
+        const base = {
+            environment: "up",
+            option: 1,
+            baseDomain: "up.api.bank.example",
+            domains: { ob: { services: ["accounts"] }, dp: { services: ["party-canonical"] } },
+            clusters: ["east"],
+            keyAlgorithm: "ECDSA",
+        };
+        const state = seededState();
+        const first = await renderNext(base, "up-g0", state, new Date(Date.now() - 24 * hour));
+        const serial = new X509Certificate(first.read("apic/ob/client.crt")).serialNumber;
+        const revokedAt = new Date(Date.now() - hour).toISOString();
+        const raw = {
+            ...base,
+            revocations: JSON.stringify([{ endpoint: "ob", serial, epoch: 0, reason: "keyCompromise", revokedAt }]),
+            caRotation: JSON.stringify({ clientRoot: { generation: 1, phase: "prepare" } }),
+        };
+        // As pulumi up runs it: the program plans at the machine's clock, and @pulumi/tls makes the
+        // new root when the engine creates it, here a minute later.
+        const plan = planFromRawConfig(raw, { deployed: deployedRecordOf(state) });
+        const planned = plan.now ?? assert.fail("planPki sets the plan's clock");
+        const outcome = await runWithStandIn(() => buildPki(plan).outputs, {
+            state,
+            now: () => new Date(planned.getTime() + 60_000),
+        }).then(
+            ({ engine }) =>
+                engine
+                    .byType("kubernetes:core/v1:Secret")
+                    .map((r) => (r.inputs.stringData as Record<string, string | undefined>)["ca.crl"])
+                    .filter((crls): crls is string => crls !== undefined)
+                    .flatMap((crls) => pemBlocks(crls, "X509 CRL").map(parseCrl))
+                    .filter((crl) => crl.issuerCommonName?.endsWith("root CA G1"))
+                    .map((crl) => [crl.issuerCommonName, crl.thisUpdate.toISOString()]),
+            (error: Error) => error.message,
+        );
+        const thisUpdate = new Date(Math.floor(planned.getTime() / 1000) * 1000).toISOString();
+        assert.deepStrictEqual(outcome, [
+            ["up APIC client root CA G1", thisUpdate],
+            ["up APIC client root CA G1", thisUpdate],
+        ]);
     });
 
     it("renders a revocation at a clock 40 days back and 40 days on: the stack's CRLs are checked at that clock, and the gateway then takes them", async () => {

@@ -16,7 +16,7 @@ import {
     listArgument,
     refusePastedKey,
 } from "./keys";
-import { checkTime } from "./checkClock";
+import { checkClock } from "./checkClock";
 import { joinPem } from "./pem";
 
 /** One customer-facing host. */
@@ -184,7 +184,7 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
             );
         }
         const namespace = args.namespace ?? "istio-system";
-        const now = checkTime();
+        const clock = checkClock();
         const key = leafKey(
             choice(args.keyAlgorithm, Object.values(KeyAlgorithm), "RSA", "CustomerFacingTls keyAlgorithm", this),
         );
@@ -223,7 +223,7 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
                     servedChain(
                         checkSignedFor(
                             `${name}-${id}`,
-                            publicCertificateFor(name, h.host, pem, now, this),
+                            publicCertificateFor(name, h.host, pem, clock(), this),
                             publicKeyPem,
                             this,
                         ),

@@ -15,7 +15,7 @@ import {
     IssuingCa,
     listArgument,
 } from "./keys";
-import { checkTime } from "./checkClock";
+import { checkClock } from "./checkClock";
 import { checkedCrls, checkedTrustBundle, joinPemOutputs, onlyRootsWithCrl } from "./pem";
 
 /** How a refused ca.crt names UiApicClient's arguments and peer. */
@@ -157,8 +157,8 @@ export class UiApicClient extends pulumi.ComponentResource {
             const short = typeof host === "string" ? shortHostProblem(host) : `must be a host name; got ${typeof host}`;
             if (short !== undefined) throw argumentError(`UiApicClient ${name} apicHosts[${i}] ${short}`, this);
         });
-        const now = checkTime();
-        const trusted = checkedTrustBundle(args.apicTrustPem, "UiApicClient apicTrustPem", this, now);
+        const clock = checkClock();
+        const trusted = checkedTrustBundle(args.apicTrustPem, "UiApicClient apicTrustPem", this, clock);
         const crlNames = { component: `UiApicClient ${name}`, ...UI_CRL_ARGUMENTS };
         const apicTrustPem =
             args.apicCrlPem === undefined ? trusted : trusted.apply((pem) => onlyRootsWithCrl(pem, crlNames, this));
@@ -194,7 +194,7 @@ export class UiApicClient extends pulumi.ComponentResource {
                     "ca.crt": apicTrustPem,
                     ...(args.apicCrlPem !== undefined
                         ? {
-                              "ca.crl": checkedCrls(args.apicCrlPem, apicTrustPem, crlNames, this, now),
+                              "ca.crl": checkedCrls(args.apicCrlPem, apicTrustPem, crlNames, this, clock),
                           }
                         : {}),
                 },

@@ -138,12 +138,22 @@ export function crlBundleProblem(
         return 'holds no PEM CRL; give the CRLs ("X509 CRL" blocks) of every CA of the peer\'s chains, or leave it unset for no revocation check';
     }
     if (blocks.length !== labels.length) return "holds an X509 CRL block without its END line; give whole PEM CRLs";
-    let crls: { pem: string; issuer: string; thisUpdate: Date; nextUpdate: Date }[];
+    let crls: { pem: string; ca: string; name: string; thisUpdate: Date; nextUpdate: Date }[];
     try {
         crls = blocks.map((pem) => {
             const info = parseCrl(pem);
             const { thisUpdate, nextUpdate } = info;
-            return { pem, issuer: info.issuerName.toString("hex"), thisUpdate, nextUpdate };
+            // The CA that signed it: its name, and its key when the CRL names it. BoringSSL takes a
+            // CRL for a CA only if its authorityKeyIdentifier matches (crl_akid_check): a CA
+            // re-keyed under the same name is another CA.
+            return {
+                pem,
+                ca: `${info.issuerName.toString("hex")}/${info.authorityKeyId ?? ""}`,
+                name:
+                    info.issuerCommonName === undefined ? "a CA without a common name" : `CN=${info.issuerCommonName}`,
+                thisUpdate,
+                nextUpdate,
+            };
         });
     } catch (error) {
         return `holds a CRL that cannot be read (${(error as Error).message}); give the CRLs as their CAs signed them`;
@@ -151,20 +161,20 @@ export function crlBundleProblem(
     // Per CA, BoringSSL takes a CRL valid at the node's clock when there is one (get_crl_score
     // scores the time), else one that then fails the time check and refuses every peer under it.
     const validNow = (crl: (typeof crls)[number]) => crl.thisUpdate <= now && crl.nextUpdate > now;
-    const uncovered = crls.find((crl) => !crls.some((c) => c.issuer === crl.issuer && validNow(c)));
+    const uncovered = crls.find((crl) => !crls.some((c) => c.ca === crl.ca && validNow(c)));
     if (uncovered !== undefined) {
-        const ofCa = crls.filter((c) => c.issuer === uncovered.issuer);
+        const ofCa = crls.filter((c) => c.ca === uncovered.ca);
         const early = ofCa.filter((c) => c.thisUpdate > now).sort((x, y) => +x.thisUpdate - +y.thisUpdate)[0];
         if (early !== undefined) {
             const from = early.thisUpdate.toISOString();
             return (
-                `holds a CRL valid only from ${from} (it is ${now.toISOString()}) and no CRL of its CA valid now: Envoy checks a CRL's thisUpdate ` +
+                `holds a CRL of ${uncovered.name} valid only from ${from} (it is ${now.toISOString()}) and no CRL of its CA valid now: Envoy checks a CRL's thisUpdate ` +
                 `against the node's clock, so it would refuse ${names.refused} whose chain has that CA until then; ` +
                 `give that CA's current CRL beside it, or deploy after ${from} (was the signing machine's clock ahead?)`
             );
         }
         const latest = ofCa.reduce((x, y) => (y.nextUpdate > x.nextUpdate ? y : x));
-        return `holds a CRL past its next update (${latest.nextUpdate.toISOString()}) and no newer one of its CA: Envoy would refuse ${names.refused} whose chain has that CA; give its CRL re-signed for now`;
+        return `holds a CRL of ${uncovered.name} past its next update (${latest.nextUpdate.toISOString()}) and no newer one of its CA: Envoy would refuse ${names.refused} whose chain has that CA; give its CRL re-signed for now`;
     }
     for (const root of pemBlocks(caCrtPem, "CERTIFICATE")) {
         if (!crls.some((crl) => crlSignedBy(crl.pem, root))) {
