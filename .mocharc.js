@@ -40,6 +40,8 @@ module.exports = {
         ...all.filter((file) => !HEAVIEST_FIRST.includes(file) && !LAST.includes(file)),
         ...LAST.filter((file) => all.includes(file)),
     ],
+    // Root hooks in every worker (test/mochaHooks.ts): a failure a Pulumi resource rides on stays readable.
+    require: ["dist/test/mochaHooks.js"],
     parallel: true,
     // A larger young generation: the stand-in allocates much short-lived data; fewer scavenges.
     "node-option": ["max-semi-space-size=64"],

@@ -13,6 +13,7 @@ import { MeshPluginCa } from "./components/meshPluginCa";
 import { RootCa } from "./components/rootCa";
 import { ApicServerCertificate } from "./components/apicServerCertificate";
 import { CustomerFacingTls } from "./components/customerFacingTls";
+import { atPlanClock } from "./components/checkClock";
 import { ApicEgress, hostLabel, UiApicClient } from "./components/uiApicClient";
 import { buildInventory, IssuedCertificate, keysOf } from "./inventory/issued";
 import { joinPemOutputs } from "./components/pem";
@@ -394,8 +395,7 @@ function buildCas(plan: PkiPlan): CaLayer {
     // A CA that expired (a root rotation begun after it did) is left out: it verifies nothing any
     // more, and DataPower takes validation credentials holding an expired certificate down
     // (ApicClientBundle refuses one). The inventory still lists it there; only this emergency differs.
-    const unexpired = (pem: string): string =>
-        unexpiredCertificates(pem, new Date(Math.max(clockOf(plan).getTime(), Date.now())));
+    const unexpired = (pem: string): string => unexpiredCertificates(pem, clockOf(plan));
     // Oldest first, roots as their CAs: the file changes when a generation comes (prepare) or goes
     // (finish), not at a switch (DataPower's list is a set, so order asks for no upload).
     const byGeneration = (cas: readonly CaPlan[]) => [...cas].sort((a, b) => a.generation - b.generation);
@@ -740,9 +740,14 @@ export function requestOfflineSignatures(plan: PkiPlan): { intermediateCsrs: Rec
 /**
  * Creates every resource of the plan. Each cluster of `pki:clusters` gets a Kubernetes provider
  * named after it (its kubeconfig context, or the current one) and its own mesh plug-in CA; the
- * gateway's secrets and Gateways go to the first cluster.
+ * gateway's secrets and Gateways go to the first cluster. The components check what they are
+ * given at the plan's clock, the time its CRLs and truststores are made for.
  */
 export function buildPki(plan: PkiPlan): PkiStack {
+    return atPlanClock(clockOf(plan), () => buildPlannedPki(plan));
+}
+
+function buildPlannedPki(plan: PkiPlan): PkiStack {
     const { config } = plan;
     if (plan.pendingIntermediates.length > 0) throw new Error(pendingSignaturesMessage(plan));
     const rotating = CA_SLOTS.some((slot) => config.caRotation[slot].generation > 0);

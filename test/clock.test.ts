@@ -5,12 +5,36 @@
  * second after the node's clock refuses every peer whose chain it covers.
  */
 import * as assert from "assert";
+import * as pulumi from "@pulumi/pulumi";
+import { X509Certificate } from "crypto";
+import { atPlanClock } from "../lib/components/checkClock";
+import { CustomerFacingTls } from "../lib/components/customerFacingTls";
+import { IstioGatewayTls } from "../lib/components/istioGatewayTls";
+import { runWithStandIn } from "../lib/engine/standIn";
+import * as tlsProvider from "../lib/engine/tlsProvider";
 import { createRoot, crlSeriesWindows, signCrlSeries } from "../lib/pki/ceremony";
-import { CLOCK_SKEW_MS, signCrl } from "../lib/pki/crl";
+import { buildCrl, CLOCK_SKEW_MS, signCrl } from "../lib/pki/crl";
+import { parseCrl } from "../lib/pki/crl";
 import { pickSeriesCrl, seriesCrlDue, seriesCrlRecord } from "../lib/pki/crlSeries";
-import { decide, summary } from "./consumers";
+import { pemBlocks } from "../lib/pki/pem";
+import { crlBundleProblem } from "../lib/pki/trustBundle";
+import { planFromRawConfig } from "../lib/plan/plan";
+import { deployedRecordOf } from "../lib/render/render";
+import { buildPki } from "../lib/stack";
+import { apicSends, decide, gatewayCheck, summary } from "./consumers";
+import { seededState } from "./engineKeys";
 import { TEST_ONLY_CA_CERT_PEM, TEST_ONLY_CA_KEY_PEM } from "./fixtures/testOnlyPki";
-import { mintLeaf } from "./helpers";
+import {
+    justIssued,
+    loadStackFile,
+    mintLeaf,
+    mintRoot,
+    newStackState,
+    OPTION_FILES,
+    planProblems,
+    renderNext,
+    sharedState,
+} from "./helpers";
 
 const T = new Date("2027-01-04T00:00:00Z");
 const at = (seconds: number): Date => new Date(T.getTime() + seconds * 1000);
@@ -113,5 +137,317 @@ describe("Clock skew: a node whose clock is a little behind the one that picked 
             ],
         ]);
         assert.deepStrictEqual(summary(verdict), { boringssl: "ok", openssl: "ok" });
+    });
+});
+
+describe("The time the components check against: the machine's, or the plan's in a rehearsal", function () {
+    this.timeout(120_000);
+    const hour = 3_600_000;
+
+    it("refuses a gateway CRL valid only from an hour on unless its CA's current CRL is beside it, as BoringSSL does", async () => {
+        const now = Math.floor(Date.now() / 1000) * 1000; // CRL times are whole seconds
+        const root = await mintRoot("Early CRL root");
+        const client = await mintLeaf(
+            { certPem: root.certPem, keyPem: root.keyPem },
+            { commonName: "apic", uris: ["urn:example:apic"], allowedUses: ["digital_signature", "client_auth"] },
+            new Date(now - 2 * hour),
+        );
+        // Signed by a machine whose clock is an hour ahead; the stale one is last period's.
+        const crl = (from: number, to: number, number: number) =>
+            buildCrl(
+                root.certPem,
+                root.keyPem,
+                [],
+                { thisUpdate: new Date(from), nextUpdate: new Date(to), number },
+                { signedOnce: true },
+            );
+        const stale = crl(now - 48 * hour, now - hour, 1);
+        const current = crl(now - hour, now + 24 * hour, 2);
+        const early = crl(now + hour, now + 48 * hour, 3);
+        const cases: [string, string][] = [
+            ["the early CRL alone", early],
+            ["the stale CRL and the early one", stale + early],
+            ["the current CRL and the early one", current + early],
+        ];
+        const gateway = (clientCrlPem: string) =>
+            runWithStandIn(
+                () =>
+                    new IstioGatewayTls("early", {
+                        serverCa: { certPem: root.certPem, privateKeyPem: root.keyPem, chainPem: root.certPem },
+                        clientTrustBundlePem: root.certPem,
+                        clientCrlPem,
+                        endpoints: [{ id: "ob", host: "ob.bank.example", clientSubjectAltNames: ["urn:example:apic"] }],
+                        keyAlgorithm: "ECDSA",
+                    }).gatewayName,
+                { state: sharedState },
+            ).then(
+                () => "accepted",
+                (error: Error) => error.message,
+            );
+        const outcomes = [];
+        for (const [, pem] of cases) outcomes.push(await gateway(pem));
+        const from = new Date(now + hour).toISOString();
+        const refusal =
+            `error serializing property "stringData": IstioGatewayTls early: clientCrlPem holds a CRL of CN=Early CRL root valid only from ${from} ` +
+            `(it is NOW) and no CRL of its CA valid now: Envoy checks a CRL's thisUpdate against the node's clock, ` +
+            `so it would refuse every client whose chain has that CA until then; give that CA's current CRL beside it, or deploy after ${from} ` +
+            "(was the signing machine's clock ahead?)";
+        // The component reads the machine's clock a moment after `now`, and says so.
+        const asRead = (outcome: string) =>
+            outcome.replace(/\(it is ([^)]+)\)/, (text, time: string) =>
+                Date.parse(time) >= now && Date.parse(time) <= Date.now() ? "(it is NOW)" : text,
+            );
+        assert.deepStrictEqual(outcomes.map(asRead), [refusal, refusal, "accepted"]);
+        const verdicts = decide(
+            cases.map(([label, pem]) => [
+                label,
+                {
+                    caCrt: root.certPem,
+                    caCrl: pem,
+                    chain: client.cert,
+                    purpose: "sslclient" as const,
+                    at: new Date(now),
+                },
+            ]),
+        );
+        assert.deepStrictEqual(
+            verdicts.map(([label, v]) => [label, summary(v)]),
+            [
+                ["the early CRL alone", { boringssl: "CRL is not yet valid", openssl: "CRL is not yet valid" }],
+                [
+                    "the stale CRL and the early one",
+                    { boringssl: "CRL is not yet valid", openssl: "CRL is not yet valid" },
+                ],
+                ["the current CRL and the early one", { boringssl: "ok", openssl: "ok" }],
+            ],
+        );
+    });
+
+    it("tells two CAs of one name apart by key, as BoringSSL does: the current CRL of one does not cover the other's early one", async () => {
+        const now = Math.floor(Date.now() / 1000) * 1000; // CRL times are whole seconds
+        // The same root re-keyed under its name (a renewal that keeps the subject), each with a client.
+        const roots = [await mintRoot("Renewed root"), await mintRoot("Renewed root")];
+        const [old, renewed] = roots;
+        const client = await mintLeaf(
+            { certPem: renewed.certPem, keyPem: renewed.keyPem },
+            { commonName: "apic", uris: ["urn:example:apic"], allowedUses: ["digital_signature", "client_auth"] },
+            new Date(now - hour),
+        );
+        const crl = (ca: typeof old, from: number, to: number) =>
+            buildCrl(
+                ca.certPem,
+                ca.keyPem,
+                [],
+                { thisUpdate: new Date(from), nextUpdate: new Date(to), number: 1 },
+                { signedOnce: true },
+            );
+        const caCrt = old.certPem + renewed.certPem;
+        const caCrl = crl(old, now - hour, now + hour) + crl(renewed, now + hour, now + 2 * hour);
+        const names = { bundle: "clientTrustBundlePem", refused: "every client" };
+        const from = new Date(now + hour).toISOString();
+        assert.strictEqual(
+            crlBundleProblem(caCrl, caCrt, new Date(now), names),
+            `holds a CRL of CN=Renewed root valid only from ${from} (it is ${new Date(now).toISOString()}) and no CRL of its CA valid now: Envoy checks a CRL's thisUpdate ` +
+                `against the node's clock, so it would refuse every client whose chain has that CA until then; ` +
+                `give that CA's current CRL beside it, or deploy after ${from} (was the signing machine's clock ahead?)`,
+        );
+        const [[, verdict]] = decide([
+            [
+                "the renewed root's client",
+                { caCrt, caCrl, chain: client.cert, purpose: "sslclient", at: new Date(now) },
+            ],
+        ]);
+        assert.deepStrictEqual(summary(verdict), {
+            boringssl: "CRL is not yet valid",
+            openssl: "CRL is not yet valid",
+        });
+    });
+
+    it("checks a CRL that a program signs during the update when it resolves, not at the gateway's construction", async () => {
+        const root = await mintRoot("Signed during the update");
+        let constructed = 0;
+        let signed = "";
+        const outcome = await runWithStandIn(
+            () => {
+                let sign: (pem: string) => void = () => undefined;
+                const clientCrlPem = pulumi.output(new Promise<string>((resolve) => (sign = resolve)));
+                const gateway = new IstioGatewayTls("signed-during", {
+                    serverCa: { certPem: root.certPem, privateKeyPem: root.keyPem, chainPem: root.certPem },
+                    clientTrustBundlePem: root.certPem,
+                    clientCrlPem,
+                    endpoints: [{ id: "ob", host: "ob.bank.example", clientSubjectAltNames: ["urn:example:apic"] }],
+                    keyAlgorithm: "ECDSA",
+                });
+                constructed = Date.now();
+                // The program signs the CRL once its root exists, in the next second here (CRLs
+                // count whole ones), with thisUpdate the time it signs.
+                setTimeout(
+                    () => {
+                        const from = new Date(Math.floor(Date.now() / 1000) * 1000);
+                        signed = from.toISOString();
+                        const window = { thisUpdate: from, nextUpdate: new Date(from.getTime() + hour), number: 1 };
+                        sign(buildCrl(root.certPem, root.keyPem, [], window, { signedOnce: true }));
+                    },
+                    1000 - (constructed % 1000),
+                );
+                return gateway.gatewayName;
+            },
+            { state: sharedState },
+        ).then(
+            () => "accepted",
+            (error: Error) => error.message,
+        );
+        assert.ok(Date.parse(signed) > constructed, `signed ${signed}, after the construction at ${constructed}`);
+        assert.strictEqual(outcome, "accepted");
+    });
+
+    it("takes its own CRL of a root that a pulumi up makes while a revocation is in force: dated at the plan's clock, not the root's later start", async () => {
+        // RSA CAs (the suite's keys): the stack signs CRLs with RSA only. ECDSA leaves keep it cheap.
+        const base = {
+            environment: "up",
+            option: 1,
+            baseDomain: "up.api.bank.example",
+            domains: { ob: { services: ["accounts"] }, dp: { services: ["party-canonical"] } },
+            clusters: ["east"],
+            keyAlgorithm: "ECDSA",
+        };
+        const state = seededState();
+        const first = await renderNext(base, "up-g0", state, new Date(Date.now() - 24 * hour));
+        const serial = new X509Certificate(first.read("apic/ob/client.crt")).serialNumber;
+        const revokedAt = new Date(Date.now() - hour).toISOString();
+        const raw = {
+            ...base,
+            revocations: JSON.stringify([{ endpoint: "ob", serial, epoch: 0, reason: "keyCompromise", revokedAt }]),
+            caRotation: JSON.stringify({ clientRoot: { generation: 1, phase: "prepare" } }),
+        };
+        // As pulumi up runs it: the program plans at the machine's clock, and @pulumi/tls makes the
+        // new root when the engine creates it, here a minute later.
+        const plan = planFromRawConfig(raw, { deployed: deployedRecordOf(state) });
+        const planned = plan.now ?? assert.fail("planPki sets the plan's clock");
+        const outcome = await runWithStandIn(() => buildPki(plan).outputs, {
+            state,
+            now: () => new Date(planned.getTime() + 60_000),
+        }).then(
+            ({ engine }) =>
+                engine
+                    .byType("kubernetes:core/v1:Secret")
+                    .map((r) => (r.inputs.stringData as Record<string, string | undefined>)["ca.crl"])
+                    .filter((crls): crls is string => crls !== undefined)
+                    .flatMap((crls) => pemBlocks(crls, "X509 CRL").map(parseCrl))
+                    .filter((crl) => crl.issuerCommonName?.endsWith("root CA G1"))
+                    .map((crl) => [crl.issuerCommonName, crl.thisUpdate.toISOString()]),
+            (error: Error) => error.message,
+        );
+        const thisUpdate = new Date(Math.floor(planned.getTime() / 1000) * 1000).toISOString();
+        assert.deepStrictEqual(outcome, [
+            ["up APIC client root CA G1", thisUpdate],
+            ["up APIC client root CA G1", thisUpdate],
+        ]);
+    });
+
+    it("renders a revocation at a clock 40 days back and 40 days on: the stack's CRLs are checked at that clock, and the gateway then takes them", async () => {
+        const results = [];
+        for (const days of [-40, 40]) {
+            const at = new Date(Date.now() + days * 86_400_000);
+            // Certificates issued at that clock too: a CRL never starts before its CA's certificate.
+            const state = newStackState(new Map());
+            const first = await renderNext(loadStackFile(OPTION_FILES[1]), `clock-${days}`, state, at);
+            const serial = new X509Certificate(first.read("apic/ob/client.crt")).serialNumber;
+            const revoked = {
+                ...loadStackFile(OPTION_FILES[1]),
+                revocations: [
+                    {
+                        endpoint: "ob",
+                        serial,
+                        epoch: 0,
+                        reason: "keyCompromise",
+                        revokedAt: new Date(at.getTime() - hour).toISOString(),
+                    },
+                ],
+            };
+            const after = await renderNext(revoked, `clock-${days}-revoked`, state, at);
+            const verdicts = decide([
+                ["the revoked APIC client", gatewayCheck(after, "ob", apicSends(first, "ob"), at)],
+                ["the other endpoint's client", gatewayCheck(after, "dp", apicSends(after, "dp"), at)],
+            ]);
+            results.push([days, ...verdicts.map(([label, v]) => [label, summary(v)])]);
+        }
+        const verdicts = [
+            ["the revoked APIC client", { boringssl: "certificate revoked", openssl: "certificate revoked" }],
+            ["the other endpoint's client", { boringssl: "ok", openssl: "ok" }],
+        ];
+        assert.deepStrictEqual(results, [
+            [-40, ...verdicts],
+            [40, ...verdicts],
+        ]);
+    });
+
+    it("checks the roots given in the config at the plan's clock", async () => {
+        const root = await mintRoot("APIC UI root", { validityHours: 10 * 24 });
+        const expiredOn = new Date(new X509Certificate(root.certPem).validTo);
+        const raw = { ...loadStackFile(OPTION_FILES[1]), frontEnd: JSON.stringify({ apicServerCa: root.certPem }) };
+        const day = 86_400_000;
+        assert.deepStrictEqual(
+            [
+                planProblems(raw, { now: new Date(expiredOn.getTime() - day) }),
+                planProblems(raw, { now: new Date(expiredOn.getTime() + day) }),
+            ],
+            [
+                [],
+                [
+                    `pki:frontEnd.apicServerCa holds CN=APIC UI root, which expired on ${expiredOn.toISOString()}, so every certificate under it is refused; give the CA that replaced it`,
+                ],
+            ],
+        );
+    });
+
+    it("warns of a customer-facing certificate past its end at the plan's clock, not only at the machine's", async () => {
+        const host = "www.bank.example";
+        const state = new Map();
+        const customerFacing = (certificatePem?: string) =>
+            new CustomerFacingTls("public", {
+                hosts: [{ host, ...(certificatePem !== undefined ? { certificatePem } : {}) }],
+                keyAlgorithm: "ECDSA",
+            });
+        const { outputs } = await runWithStandIn(() => ({ csr: customerFacing().csrPems[host] }), { state });
+        const publicCa = await mintRoot("Public CA");
+        const issued = justIssued();
+        const certificate = tlsProvider.locallySignedCert(
+            {
+                certRequestPem: outputs.csr,
+                caCertPem: publicCa.certPem,
+                caPrivateKeyPem: publicCa.keyPem,
+                allowedUses: ["digital_signature", "server_auth"],
+                validityPeriodHours: 24,
+            },
+            { now: () => issued },
+        ).state.certPem as string;
+        const warningsAt = async (clock?: Date) => {
+            const warnings: string[] = [];
+            const warn = console.warn;
+            console.warn = (...args: unknown[]) => warnings.push(args.join(" "));
+            try {
+                await runWithStandIn(
+                    () => {
+                        const build = () => ({ served: customerFacing(certificate).servedCertPems[host] });
+                        return clock === undefined ? build() : atPlanClock(clock, build);
+                    },
+                    { state },
+                );
+            } finally {
+                console.warn = warn;
+            }
+            return warnings;
+        };
+        const expiredOn = new Date(new X509Certificate(certificate).validTo).toISOString();
+        assert.deepStrictEqual(
+            [await warningsAt(), await warningsAt(new Date(issued.getTime() + 2 * 86_400_000))],
+            [
+                [],
+                [
+                    `warning: [runtime] CustomerFacingTls public: the certificate given for ${host} expired on ${expiredOn}; customers are refused until a new one is given`,
+                ],
+            ],
+        );
     });
 });

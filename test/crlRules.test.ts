@@ -52,6 +52,12 @@ describe("CRL times: a period's CRL lasts four periods, a root's or mesh CA's as
                 .thisUpdate,
             new Date("2026-12-31T00:00:00Z"),
         );
+        // A CA pulumi up makes starts after the program read its clock: its CRL is valid at that clock.
+        const later = { notBefore: new Date(now.getTime() + 60_000), notAfter: issuer.notAfter };
+        assert.deepStrictEqual(crlTimes({ renewal: "issuer", now, periodDays: 7, issuer: later, revoked: [] }), {
+            thisUpdate: now,
+            nextUpdate: issuer.notAfter,
+        });
     });
 
     it("numbers a CA's CRLs from its record: the same while unchanged, one up on any change, a first one above the stack's and the day's", () => {

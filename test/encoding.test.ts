@@ -1,6 +1,6 @@
 import * as assert from "assert";
 import * as crypto from "crypto";
-import { X509Certificate } from "@peculiar/x509";
+import { SubjectKeyIdentifierExtension, X509Certificate } from "@peculiar/x509";
 import * as tlsProvider from "../lib/engine/tlsProvider";
 import { createRoot, signIntermediate } from "../lib/pki/ceremony";
 import { buildCrl, parseCrl, RevokedEntry } from "../lib/pki/crl";
@@ -68,6 +68,8 @@ describe("Production encoders: the same bytes for the same inputs", () => {
         assert.strictEqual(sha256(pem), "fdc8918c21aa751e6ead6f078d8f999c992a3cd5399d5e8c581e0ddadb1eea98");
         assert.deepStrictEqual(parseCrl(pem), {
             issuerName: Buffer.from(new X509Certificate(TEST_ONLY_CA_CERT_PEM).subjectName.toArrayBuffer()),
+            authorityKeyId: new X509Certificate(TEST_ONLY_CA_CERT_PEM).getExtension(SubjectKeyIdentifierExtension)
+                ?.keyId,
             issuerCommonName: "Test-only CA",
             thisUpdate: window.thisUpdate,
             nextUpdate: window.nextUpdate,

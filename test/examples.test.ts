@@ -379,7 +379,7 @@ describe("Components used alone", function () {
                         "the root's included (CRL_CHECK_ALL), so every client would be refused; add that root's CRL",
                 ),
                 refusal(
-                    `holds a CRL past its next update (${new Date(now - hour).toISOString()}) and no newer one of its CA: Envoy would refuse every client whose chain has that CA; give its CRL re-signed for now`,
+                    `holds a CRL of CN=Client root A past its next update (${new Date(now - hour).toISOString()}) and no newer one of its CA: Envoy would refuse every client whose chain has that CA; give its CRL re-signed for now`,
                 ),
                 refusal(
                     'holds a private key (a "EC PRIVATE KEY" PEM block): ca.crl is copied in clear into every Secret that carries it, so take the key out (and replace it if the text has been shared); give CRLs only',

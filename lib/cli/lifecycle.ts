@@ -84,6 +84,7 @@ function editStackFile(
     file: string,
     text: string,
     proposals: readonly Proposal[],
+    now: Date,
     check: (config: PkiConfig) => void,
 ): Edited {
     const edits = proposals.flatMap((p) => p.edits);
@@ -104,7 +105,7 @@ function editStackFile(
         edits.map((e) => ({ path: e.path, value: e.to })),
     );
     const raw = rawConfigFromStackFile(file, { read: readingStackAs(file, after) });
-    const config = validateConfig(raw);
+    const config = validateConfig(raw, now);
     for (const edit of edits) {
         const value = effectiveValue(raw, edit.path);
         if (value !== edit.to) {
@@ -130,11 +131,12 @@ function editWhatCanBeMade(
     file: string,
     text: string,
     proposals: readonly Proposal[],
+    now: Date,
     check: (config: PkiConfig) => void,
 ): { edited?: Edited; made: readonly Proposal[]; refused: readonly string[] } {
     if (proposals.length === 0) return { made: [], refused: [] };
     try {
-        return { edited: editStackFile(file, text, proposals, check), made: proposals, refused: [] };
+        return { edited: editStackFile(file, text, proposals, now, check), made: proposals, refused: [] };
     } catch (error) {
         if (!isRefusal(error)) throw error;
     }
@@ -143,7 +145,7 @@ function editWhatCanBeMade(
     const refused: string[] = [];
     for (const proposal of proposals) {
         try {
-            edited = editStackFile(file, text, [...made, proposal], check);
+            edited = editStackFile(file, text, [...made, proposal], now, check);
             made.push(proposal);
         } catch (error) {
             if (!isRefusal(error)) throw error;
@@ -298,7 +300,7 @@ export const lifecycleCommand: Command = {
         let text: string;
         try {
             text = readRegularFile(file);
-            config = validateConfig(rawConfigFromStackFile(file, { read: readingStackAs(file, text) }));
+            config = validateConfig(rawConfigFromStackFile(file, { read: readingStackAs(file, text) }), now);
         } catch (error) {
             throw new InputError(`cannot use the stack file ${file}: ${(error as Error).message}`);
         }
@@ -322,7 +324,7 @@ export const lifecycleCommand: Command = {
         }
 
         const decided = decide({ config, deployed, now, soakDays });
-        const { edited, made, refused } = editWhatCanBeMade(file, text, decided.proposals, (after) =>
+        const { edited, made, refused } = editWhatCanBeMade(file, text, decided.proposals, now, (after) =>
             planPki(after, { deployed: deployed.record, now }),
         );
         const needsHuman = [...decided.needsHuman, ...refused];

@@ -17,6 +17,7 @@ import {
     ISSUING_CA_INPUTS,
     IssuingCa,
 } from "./keys";
+import { checkClock } from "./checkClock";
 import { checkedTrustBundle, joinPemOutputs } from "./pem";
 
 /** Encryption of the APIC PKCS#12; `as const` so that Pulumi's schema inference reads it as an enum. */
@@ -165,6 +166,7 @@ export class ApicClientBundle extends pulumi.ComponentResource {
             args.serverTrustBundlePem,
             "ApicClientBundle serverTrustBundlePem",
             this,
+            checkClock(),
             { dataPower: true },
         );
         const spec = apicClientCert({

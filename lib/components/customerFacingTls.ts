@@ -16,6 +16,7 @@ import {
     listArgument,
     refusePastedKey,
 } from "./keys";
+import { checkClock } from "./checkClock";
 import { joinPem } from "./pem";
 
 /** One customer-facing host. */
@@ -123,7 +124,13 @@ function servedChain(pem: string): string {
  * its end is served with a warning: refusing it would block every other update (a CRL's
  * re-publication too), and expiry monitoring reports it.
  */
-function publicCertificateFor(component: string, host: string, pem: string, resource: pulumi.Resource): string {
+function publicCertificateFor(
+    component: string,
+    host: string,
+    pem: string,
+    now: Date,
+    resource: pulumi.Resource,
+): string {
     refusePastedKey(
         pem,
         `CustomerFacingTls ${component}: the certificatePem given for ${host}`,
@@ -145,7 +152,7 @@ function publicCertificateFor(component: string, host: string, pem: string, reso
             resource,
         );
     }
-    if (Date.parse(cert.validTo) < Date.now()) {
+    if (Date.parse(cert.validTo) < now.getTime()) {
         pulumi.log.warn(
             `CustomerFacingTls ${component}: the certificate given for ${host} expired on ${new Date(cert.validTo).toISOString()}; customers are refused until a new one is given`,
             resource,
@@ -177,6 +184,7 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
             );
         }
         const namespace = args.namespace ?? "istio-system";
+        const clock = checkClock();
         const key = leafKey(
             choice(args.keyAlgorithm, Object.values(KeyAlgorithm), "RSA", "CustomerFacingTls keyAlgorithm", this),
         );
@@ -215,7 +223,7 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
                     servedChain(
                         checkSignedFor(
                             `${name}-${id}`,
-                            publicCertificateFor(name, h.host, pem, this),
+                            publicCertificateFor(name, h.host, pem, clock(), this),
                             publicKeyPem,
                             this,
                         ),

@@ -14,6 +14,7 @@ import {
     IssuingCa,
 } from "./keys";
 import { canonicalSpkiPin } from "../pki/pins";
+import { checkClock } from "./checkClock";
 import { checkedCrls, checkedTrustBundle, joinPemOutputs, onlyRootsWithCrl } from "./pem";
 
 /**
@@ -274,7 +275,13 @@ export class IstioGatewayTls extends pulumi.ComponentResource {
             throw argumentError(`IstioGatewayTls endpoint id "${duplicate}" is used twice; ids must be unique`, this);
         }
 
-        const trusted = checkedTrustBundle(args.clientTrustBundlePem, "IstioGatewayTls clientTrustBundlePem", this);
+        const clock = checkClock();
+        const trusted = checkedTrustBundle(
+            args.clientTrustBundlePem,
+            "IstioGatewayTls clientTrustBundlePem",
+            this,
+            clock,
+        );
         const crlNames = {
             component: `IstioGatewayTls ${name}`,
             bundle: "clientTrustBundlePem",
@@ -285,7 +292,7 @@ export class IstioGatewayTls extends pulumi.ComponentResource {
         const caCrt =
             args.clientCrlPem === undefined ? trusted : trusted.apply((pem) => onlyRootsWithCrl(pem, crlNames, this));
         const caCrl =
-            args.clientCrlPem === undefined ? undefined : checkedCrls(args.clientCrlPem, caCrt, crlNames, this);
+            args.clientCrlPem === undefined ? undefined : checkedCrls(args.clientCrlPem, caCrt, crlNames, this, clock);
         const serverCa = checkedIssuer(args.serverCa, "IstioGatewayTls serverCa", this);
         this.serverCertPems = {};
         this.serverPrivateKeyPems = {};

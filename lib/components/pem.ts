@@ -4,6 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { pemBlocks } from "../pki/pem";
 import { crlBundleProblem, trustBundleProblem } from "../pki/trustBundle";
 import { subjectOf } from "../pki/x509";
+import { CheckClock } from "./checkClock";
 import { argumentError } from "./errors";
 
 /** Concatenate PEM blocks, each ending in exactly one newline (the provider's own format). */
@@ -21,18 +22,19 @@ export function joinPemOutputs(...blocks: pulumi.Input<string>[]): pulumi.Output
 
 /**
  * `bundle` as a trust bundle, refused (trustBundleProblem) unless it holds CA certificates
- * only, one unexpired at least (`dataPower`: none expired, for an APIC truststore): at once when it
- * is plain text (another language passes PEM so), else when the output resolves. `label` names the
- * component and the argument.
+ * only, one unexpired at least (`dataPower`: none expired, for an APIC truststore) at the time
+ * `clock` reads: at once when it is plain text (another language passes PEM so), else when the
+ * output resolves. `label` names the component and the argument.
  */
 export function checkedTrustBundle(
     bundle: pulumi.Input<string>,
     label: string,
     resource: pulumi.Resource,
+    clock: CheckClock,
     options: { dataPower?: boolean } = {},
 ): pulumi.Output<string> {
     const check = (pem: string): string => {
-        const problem = trustBundleProblem(pem, new Date(), options);
+        const problem = trustBundleProblem(pem, clock(), options);
         if (problem !== undefined) throw argumentError(`${label} ${problem}`, resource);
         return pem;
     };
@@ -66,16 +68,18 @@ export function onlyRootsWithCrl(
 
 /**
  * `crlPem` for `ca.crl` beside `caCrt`, refused (message alone) when Envoy would refuse every peer
- * with it (crlBundleProblem): no CRL, none signed by a root of `caCrt`, a stale one, a key.
+ * with it at the time `clock` reads once both resolve (crlBundleProblem): no CRL, none signed by
+ * a root of `caCrt`, a CA with no CRL valid then, a key.
  */
 export function checkedCrls(
     crlPem: pulumi.Input<string>,
     caCrt: pulumi.Input<string>,
     names: { component: string; bundle: string; crl: string; refused: string },
     resource: pulumi.Resource,
+    clock: CheckClock,
 ): pulumi.Output<string> {
     return pulumi.all([caCrt, crlPem]).apply(([roots, crls]) => {
-        const problem = crlBundleProblem(crls, roots, new Date(), names);
+        const problem = crlBundleProblem(crls, roots, clock(), names);
         if (problem !== undefined) {
             throw argumentError(`${names.component}: ${names.crl} ${problem}`, resource);
         }

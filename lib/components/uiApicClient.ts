@@ -15,6 +15,7 @@ import {
     IssuingCa,
     listArgument,
 } from "./keys";
+import { checkClock } from "./checkClock";
 import { checkedCrls, checkedTrustBundle, joinPemOutputs, onlyRootsWithCrl } from "./pem";
 
 /** How a refused ca.crt names UiApicClient's arguments and peer. */
@@ -156,7 +157,8 @@ export class UiApicClient extends pulumi.ComponentResource {
             const short = typeof host === "string" ? shortHostProblem(host) : `must be a host name; got ${typeof host}`;
             if (short !== undefined) throw argumentError(`UiApicClient ${name} apicHosts[${i}] ${short}`, this);
         });
-        const trusted = checkedTrustBundle(args.apicTrustPem, "UiApicClient apicTrustPem", this);
+        const clock = checkClock();
+        const trusted = checkedTrustBundle(args.apicTrustPem, "UiApicClient apicTrustPem", this, clock);
         const crlNames = { component: `UiApicClient ${name}`, ...UI_CRL_ARGUMENTS };
         const apicTrustPem =
             args.apicCrlPem === undefined ? trusted : trusted.apply((pem) => onlyRootsWithCrl(pem, crlNames, this));
@@ -192,7 +194,7 @@ export class UiApicClient extends pulumi.ComponentResource {
                     "ca.crt": apicTrustPem,
                     ...(args.apicCrlPem !== undefined
                         ? {
-                              "ca.crl": checkedCrls(args.apicCrlPem, apicTrustPem, crlNames, this),
+                              "ca.crl": checkedCrls(args.apicCrlPem, apicTrustPem, crlNames, this, clock),
                           }
                         : {}),
                 },

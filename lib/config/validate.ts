@@ -186,9 +186,10 @@ function configStrings(raw: Readonly<Record<string, unknown>>, fail: Fail): Reco
 
 /**
  * Validates the `pki:` config (keys without the prefix). Values are the strings Pulumi passes;
- * see configStrings for other JavaScript values.
+ * see configStrings for other JavaScript values. Roots given in the config must not all have
+ * expired at `now` (the plan's clock).
  */
-export function validateConfig(raw: Readonly<Record<string, unknown>>): PkiConfig {
+export function validateConfig(raw: Readonly<Record<string, unknown>>, now: Date = new Date()): PkiConfig {
     const problems: string[] = [];
     const fail: Fail = (message) => {
         problems.push(message);
@@ -312,6 +313,7 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>): PkiConfi
     const frontEnd = validateFrontEnd(
         structured("frontEnd", "map", "a map such as { services: [...], callers: [], apicHosts: [...] }"),
         fail,
+        now,
     );
     const layout: TrustLayout = { trust: trustDomains, uiClients: frontEnd.callers.length > 0 };
     if (trustDomains === "shared" && frontEnd.callers.length > 0) {

@@ -39,7 +39,7 @@ function certificates(pem: string): crypto.X509Certificate[] | undefined {
 const isSelfSignedCa = (c: crypto.X509Certificate): boolean => c.ca && c.checkIssued(c) && c.verify(c.publicKey);
 
 /** A PEM bundle of self-signed CA certificates (a root the stack should trust). */
-function rootsPem(value: Json | undefined, key: string, what: string, fail: Fail): string | undefined {
+function rootsPem(value: Json | undefined, key: string, what: string, fail: Fail, now: Date): string | undefined {
     if (value === undefined) return undefined;
     const certs = typeof value === "string" ? certificates(value) : undefined;
     if (certs === undefined) {
@@ -57,7 +57,7 @@ function rootsPem(value: Json | undefined, key: string, what: string, fail: Fail
     }
     // The text is used as it is given (apicServerCa becomes every calling UI service's ca.crt): a
     // private key pasted after the root would go with it.
-    const problem = trustBundleProblem(value, new Date());
+    const problem = trustBundleProblem(value, now);
     if (problem !== undefined) {
         fail(`${key} ${problem}`);
         return undefined;
@@ -325,8 +325,8 @@ function customerFacing(value: Json | undefined, fail: Fail): Record<string, Cus
     return hosts;
 }
 
-/** `pki:frontEnd`; unset: no UI services, no customer-facing hosts. */
-export function validateFrontEnd(value: Json | undefined | null, fail: Fail): FrontEndConfig {
+/** `pki:frontEnd` at `now`; unset: no UI services, no customer-facing hosts. */
+export function validateFrontEnd(value: Json | undefined | null, fail: Fail, now: Date): FrontEndConfig {
     if (value === undefined || value === null || !isMap(value)) return DEFAULTS.frontEnd;
     unknownMembers(value, KEY, MEMBERS, `known keys are ${MEMBERS.join(", ")}`, fail);
     const namespace = namespaceName(value.namespace, `${KEY}.namespace`, DEFAULTS.frontEndNamespace, fail);
@@ -348,8 +348,9 @@ export function validateFrontEnd(value: Json | undefined | null, fail: Fail): Fr
         `${KEY}.apicServerCa`,
         "the root of APIC's UI-facing server certificate",
         fail,
+        now,
     );
-    const publicRoots = rootsPem(value.publicRoots, `${KEY}.publicRoots`, "one or more root certificates", fail);
+    const publicRoots = rootsPem(value.publicRoots, `${KEY}.publicRoots`, "one or more root certificates", fail, now);
     return {
         services: listed,
         callers: chosen,

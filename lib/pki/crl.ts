@@ -8,9 +8,11 @@
  */
 import * as crypto from "crypto";
 import {
+    AuthorityKeyIdentifier,
     CertificateList,
     CRLNumber,
     CRLReason,
+    id_ce_authorityKeyIdentifier,
     id_ce_cRLNumber,
     id_ce_cRLReasons,
     RevokedCertificate,
@@ -132,7 +134,9 @@ export interface CrlRecord {
 
 /**
  * thisUpdate and nextUpdate of a CRL at `now`. thisUpdate is never before a listed revocation
- * (a revocation after `now` is refused by the plan).
+ * (a revocation after `now` is refused by the plan), nor after `now`: a CA that `pulumi up` makes
+ * is dated when the provider creates it, after the program read its clock, and a CRL dated then
+ * would not be valid yet at the time the stack signs for (the components refuse it).
  */
 export function crlTimes(args: {
     renewal: CrlRenewal;
@@ -144,7 +148,7 @@ export function crlTimes(args: {
     const latest = Math.max(...args.revoked.map((r) => r.revokedAt.getTime()), -Infinity);
     if (args.renewal === "issuer") {
         return {
-            thisUpdate: new Date(Math.max(args.issuer.notBefore.getTime(), latest)),
+            thisUpdate: new Date(Math.max(Math.min(args.issuer.notBefore.getTime(), args.now.getTime()), latest)),
             nextUpdate: args.issuer.notAfter,
         };
     }
@@ -274,6 +278,8 @@ export function buildCrl(
 export interface CrlInfo {
     /** DER of the issuer's name. */
     issuerName: Buffer;
+    /** The issuer's key identifier (authorityKeyIdentifier, hex), when the CRL names it. */
+    authorityKeyId: string | undefined;
     issuerCommonName: string | undefined;
     thisUpdate: Date;
     nextUpdate: Date;
@@ -281,6 +287,13 @@ export interface CrlInfo {
     number: number | undefined;
     /** Serial numbers as upper-case hex, as `openssl x509 -serial` prints them. */
     revokedSerials: string[];
+}
+
+function authorityKeyIdOf(crl: X509Crl): string | undefined {
+    const extension = crl.getExtension(id_ce_authorityKeyIdentifier);
+    if (extension === null) return undefined;
+    const keyId = AsnConvert.parse(extension.value, AuthorityKeyIdentifier).keyIdentifier;
+    return keyId === undefined ? undefined : Buffer.from(keyId.buffer).toString("hex");
 }
 
 function numberOf(crl: X509Crl): number | undefined {
@@ -318,6 +331,7 @@ function crlInfo(crl: X509Crl): CrlInfo {
     if (crl.nextUpdate === undefined) throw new Error("the CRL has no nextUpdate: it never says when it goes stale");
     return {
         issuerName: Buffer.from(crl.issuerName.toArrayBuffer()),
+        authorityKeyId: authorityKeyIdOf(crl),
         issuerCommonName: crl.issuerName.getField("CN")[0],
         thisUpdate: crl.thisUpdate,
         nextUpdate: crl.nextUpdate,

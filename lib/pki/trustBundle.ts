@@ -115,9 +115,9 @@ export function unexpiredCertificates(pem: string, now: Date): string {
  * Why `crlPem` cannot be an Envoy `ca.crl` beside the roots of `caCrtPem` (a gateway's client
  * trust, a sidecar's trust in APIC) at `now`, as the end of a sentence that starts with the
  * argument's name, or undefined. Once `ca.crl` is set Envoy checks a CRL for every certificate of
- * the peer's chain (CRL_CHECK_ALL): a root of `ca.crt` without a CRL it signed, or a CA whose only
- * CRL is past its next update, refuses every peer. `names`: the trust bundle's argument, and who
- * would be refused. Never quotes the text.
+ * the peer's chain (CRL_CHECK_ALL): a root of `ca.crt` without a CRL it signed, or a CA with no CRL
+ * valid at `now` (all past their next update, or not valid yet), refuses every peer. `names`: the
+ * trust bundle's argument, and who would be refused. Never quotes the text.
  */
 export function crlBundleProblem(
     crlPem: unknown,
@@ -138,20 +138,43 @@ export function crlBundleProblem(
         return 'holds no PEM CRL; give the CRLs ("X509 CRL" blocks) of every CA of the peer\'s chains, or leave it unset for no revocation check';
     }
     if (blocks.length !== labels.length) return "holds an X509 CRL block without its END line; give whole PEM CRLs";
-    let crls: { pem: string; issuer: string; nextUpdate: Date }[];
+    let crls: { pem: string; ca: string; name: string; thisUpdate: Date; nextUpdate: Date }[];
     try {
         crls = blocks.map((pem) => {
             const info = parseCrl(pem);
-            return { pem, issuer: info.issuerName.toString("hex"), nextUpdate: info.nextUpdate };
+            const { thisUpdate, nextUpdate } = info;
+            // The CA that signed it: its name, and its key when the CRL names it. BoringSSL takes a
+            // CRL for a CA only if its authorityKeyIdentifier matches (crl_akid_check): a CA
+            // re-keyed under the same name is another CA.
+            return {
+                pem,
+                ca: `${info.issuerName.toString("hex")}/${info.authorityKeyId ?? ""}`,
+                name:
+                    info.issuerCommonName === undefined ? "a CA without a common name" : `CN=${info.issuerCommonName}`,
+                thisUpdate,
+                nextUpdate,
+            };
         });
     } catch (error) {
         return `holds a CRL that cannot be read (${(error as Error).message}); give the CRLs as their CAs signed them`;
     }
-    const stale = crls.find(
-        (crl) => crl.nextUpdate <= now && !crls.some((c) => c.issuer === crl.issuer && c.nextUpdate > now),
-    );
-    if (stale !== undefined) {
-        return `holds a CRL past its next update (${stale.nextUpdate.toISOString()}) and no newer one of its CA: Envoy would refuse ${names.refused} whose chain has that CA; give its CRL re-signed for now`;
+    // Per CA, BoringSSL takes a CRL valid at the node's clock when there is one (get_crl_score
+    // scores the time), else one that then fails the time check and refuses every peer under it.
+    const validNow = (crl: (typeof crls)[number]) => crl.thisUpdate <= now && crl.nextUpdate > now;
+    const uncovered = crls.find((crl) => !crls.some((c) => c.ca === crl.ca && validNow(c)));
+    if (uncovered !== undefined) {
+        const ofCa = crls.filter((c) => c.ca === uncovered.ca);
+        const early = ofCa.filter((c) => c.thisUpdate > now).sort((x, y) => +x.thisUpdate - +y.thisUpdate)[0];
+        if (early !== undefined) {
+            const from = early.thisUpdate.toISOString();
+            return (
+                `holds a CRL of ${uncovered.name} valid only from ${from} (it is ${now.toISOString()}) and no CRL of its CA valid now: Envoy checks a CRL's thisUpdate ` +
+                `against the node's clock, so it would refuse ${names.refused} whose chain has that CA until then; ` +
+                `give that CA's current CRL beside it, or deploy after ${from} (was the signing machine's clock ahead?)`
+            );
+        }
+        const latest = ofCa.reduce((x, y) => (y.nextUpdate > x.nextUpdate ? y : x));
+        return `holds a CRL of ${uncovered.name} past its next update (${latest.nextUpdate.toISOString()}) and no newer one of its CA: Envoy would refuse ${names.refused} whose chain has that CA; give its CRL re-signed for now`;
     }
     for (const root of pemBlocks(caCrtPem, "CERTIFICATE")) {
         if (!crls.some((crl) => crlSignedBy(crl.pem, root))) {

@@ -1604,5 +1604,5 @@ function offlineProblems(config: PkiConfig, cas: readonly CaPlan[], now: Date, p
 
 /** Raw `pki:` config -> plan, validating first. The one entry point callers need. */
 export function planFromRawConfig(raw: Readonly<Record<string, unknown>>, options: PlanOptions = {}): PkiPlan {
-    return planPki(validateConfig(raw), options);
+    return planPki(validateConfig(raw, options.now), options);
 }
