@@ -17,7 +17,7 @@ import { buildCrl, CLOCK_SKEW_MS, signCrl } from "../lib/pki/crl";
 import { parseCrl } from "../lib/pki/crl";
 import { pickSeriesCrl, seriesCrlDue, seriesCrlRecord } from "../lib/pki/crlSeries";
 import { pemBlocks } from "../lib/pki/pem";
-import { crlBundleProblem } from "../lib/pki/trustBundle";
+import { crlBundleProblem, trustBundleProblem, unexpiredCertificates } from "../lib/pki/trustBundle";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { deployedRecordOf } from "../lib/render/render";
 import { buildPki } from "../lib/stack";
@@ -441,12 +441,49 @@ describe("The time the components check against: the machine's, or the plan's in
         };
         const expiredOn = new Date(new X509Certificate(certificate).validTo).toISOString();
         assert.deepStrictEqual(
-            [await warningsAt(), await warningsAt(new Date(issued.getTime() + 2 * 86_400_000))],
+            // At its notAfter exactly: expired from then on, as BoringSSL counts it.
+            [await warningsAt(), await warningsAt(new Date(expiredOn))],
             [
                 [],
                 [
                     `warning: [runtime] CustomerFacingTls public: the certificate given for ${host} expired on ${expiredOn}; customers are refused until a new one is given`,
                 ],
+            ],
+        );
+    });
+
+    it("counts a CA as expired from its notAfter on, to the second, as BoringSSL does", async () => {
+        const root = await mintRoot("Ending root", { validityHours: 24 });
+        const client = await mintLeaf(
+            { certPem: root.certPem, keyPem: root.keyPem },
+            { commonName: "apic", allowedUses: ["digital_signature", "client_auth"] },
+        );
+        const end = Date.parse(new X509Certificate(root.certPem).validTo);
+        const times = [end - 1000, end];
+        assert.deepStrictEqual(
+            times.map((t) => [
+                trustBundleProblem(root.certPem, new Date(t)),
+                unexpiredCertificates(root.certPem, new Date(t)) === root.certPem,
+            ]),
+            [
+                [undefined, true],
+                [
+                    `holds CN=Ending root, which expired on ${new Date(end).toISOString()}, so every certificate under it is refused; give the CA that replaced it`,
+                    false,
+                ],
+            ],
+        );
+        const verdicts = decide(
+            times.map((t) => [
+                new Date(t).toISOString(),
+                { caCrt: root.certPem, chain: client.cert, purpose: "sslclient" as const, at: new Date(t) },
+            ]),
+        );
+        assert.deepStrictEqual(
+            verdicts.map(([, v]) => summary(v)),
+            [
+                { boringssl: "ok", openssl: "ok" },
+                { boringssl: "certificate has expired", openssl: "certificate has expired" },
             ],
         );
     });

@@ -152,7 +152,7 @@ function publicCertificateFor(
             resource,
         );
     }
-    if (Date.parse(cert.validTo) < now.getTime()) {
+    if (Date.parse(cert.validTo) <= now.getTime()) {
         pulumi.log.warn(
             `CustomerFacingTls ${component}: the certificate given for ${host} expired on ${new Date(cert.validTo).toISOString()}; customers are refused until a new one is given`,
             resource,

@@ -84,7 +84,8 @@ export function trustBundleProblem(pem: unknown, now: Date, options: { dataPower
         if (!certSign) {
             return `holds ${subjectOf(cert)}, a CA certificate whose keyUsage lacks keyCertSign, so verifiers accept nothing it signed; give the root CA that issued the peer's certificates`;
         }
-        if (Date.parse(cert.validTo) < now.getTime()) expired.push(cert);
+        // Expired from notAfter on, as BoringSSL counts it (X509_cmp_time_posix: notAfter <= now).
+        if (Date.parse(cert.validTo) <= now.getTime()) expired.push(cert);
     }
     // DataPower (an APIC truststore) takes a validation credential that holds an expired
     // certificate down at its next reboot or change, and every TLS profile that uses it (IBM
@@ -107,7 +108,7 @@ export function trustBundleProblem(pem: unknown, now: Date, options: { dataPower
 /** The certificates of a PEM bundle still valid at `now`, in order (for a DataPower truststore). */
 export function unexpiredCertificates(pem: string, now: Date): string {
     return pemBlocks(pem, "CERTIFICATE")
-        .filter((block) => Date.parse(new crypto.X509Certificate(block).validTo) >= now.getTime())
+        .filter((block) => Date.parse(new crypto.X509Certificate(block).validTo) > now.getTime())
         .join("");
 }
 
