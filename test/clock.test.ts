@@ -280,7 +280,8 @@ describe("The time the components check against: the machine's, or the plan's in
                 });
                 constructed = Date.now();
                 // The program signs the CRL once its root exists, in the next second here (CRLs
-                // count whole ones), with thisUpdate the time it signs.
+                // count whole ones), with thisUpdate the time it signs. 50 ms past that second's
+                // start: a timer may fire a millisecond before its delay by Date.now().
                 setTimeout(
                     () => {
                         const from = new Date(Math.floor(Date.now() / 1000) * 1000);
@@ -288,7 +289,7 @@ describe("The time the components check against: the machine's, or the plan's in
                         const window = { thisUpdate: from, nextUpdate: new Date(from.getTime() + hour), number: 1 };
                         sign(buildCrl(root.certPem, root.keyPem, [], window, { signedOnce: true }));
                     },
-                    1000 - (constructed % 1000),
+                    1050 - (constructed % 1000),
                 );
                 return gateway.gatewayName;
             },
