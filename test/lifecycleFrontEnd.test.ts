@@ -251,6 +251,27 @@ describe("lifecycle on the front end: UI clients, APIC's UI-facing server and cu
         );
     });
 
+    it("checks the stack file's roots at --now: a public root that has expired by then is refused", async () => {
+        const shortRoot = await mintRoot("Short public root", { issuedAt: at(-1), validityHours: 30 * 24 });
+        const expiring = new TestStack(
+            tempDir("lifecycle-front-short-root"),
+            withFirstCertificate(pendingFile.text, firstCertificate, shortRoot.certPem),
+        );
+        const run = await cli(
+            "lifecycle",
+            ...["--config", expiring.file, "--deployed", dayZero.dir, "--now", iso(31), "--format", "json"],
+        );
+        assert.deepStrictEqual(
+            [run.status, run.out, run.err],
+            [
+                2,
+                "",
+                `error: cannot use the stack file ${expiring.file}: invalid stack configuration:\n` +
+                    `  - pki:frontEnd.publicRoots holds CN=Short public root, which expired on ${iso(29)}, so every certificate under it is refused; give the CA that replaced it\n`,
+            ],
+        );
+    });
+
     it("proposes nothing for the front end before its windows open", async () => {
         const { status, json } = await lifecycle(stack, deployed, new Date(at(60).getTime() - 1));
         assert.deepStrictEqual([status, json.proposals, json.needsHuman, json.waiting], [0, [], [], []]);
