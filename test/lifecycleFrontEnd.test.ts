@@ -471,6 +471,31 @@ describe("lifecycle on the front end: UI clients, APIC's UI-facing server and cu
         deployed = served;
     });
 
+    it("says, of UI clients due together, which are due by the age of a key older than its certificate", () => {
+        const { inventory, record } = readDeployed(dayZero.dir);
+        // Day 25: consumer-dashboard's certificate of day 0 was issued again for a key of day -40
+        // (as @pulumi/tls re-issues an expired one), due at day 20; authentication-ui's own window
+        // opened at day 22.
+        const due = inventory.map((c): IssuedCertificate => {
+            if (c.id === "ui/consumer-dashboard/client") return { ...c, keySince: iso(-40), renewAt: iso(20) };
+            if (c.id === "ui/authentication-ui/client") return { ...c, renewAt: iso(22) };
+            return c;
+        });
+        const decision = decide({
+            config: dayZeroConfig,
+            deployed: { inventory: due, record },
+            now: at(25),
+            soakDays: 7,
+        });
+        const ui = decision.proposals.find((p) => p.kind === "renew-ui-clients");
+        assert.strictEqual(
+            ui?.why,
+            "due since 2027-01-24, counted from their keys: ui/consumer-dashboard/client's key dates from 2026-11-25 " +
+                "(its certificate of 2027-01-04 was issued again for that key); the first expires on 2027-04-04 " +
+                "(one epoch for every UI client: consumer-dashboard, authentication-ui re-issued)",
+        );
+    });
+
     it("lets front-end leaves wait for a CA switch that re-issues them, as the backend's do", () => {
         const config = validateConfig(rawConfigFromStackFile(stack.file));
         const { inventory, record } = readDeployed(deployed.dir);

@@ -515,12 +515,18 @@ function dueRows(
 /**
  * How a due certificate is due: inside its renewal window, or, when it was issued again for a key
  * older than itself (as @pulumi/tls re-issues one that has expired), by the age of that key.
- * Inventories of earlier versions have no keySince.
  */
 const dueSince = (row: IssuedCertificate): string =>
-    row.keySince !== undefined && Date.parse(row.keySince) < Date.parse(row.notBefore)
+    keyOlderThanCertificate(row)
         ? `due since ${day(row.renewAt)}, as its key dates from ${day(row.keySince)} (the certificate of ${day(row.notBefore)} was issued again for that key)`
         : `inside its renewal window since ${day(row.renewAt)}`;
+
+/**
+ * A certificate issued again for a key older than itself: its renewal point counts from the key.
+ * Inventories of earlier versions have no keySince.
+ */
+const keyOlderThanCertificate = (row: IssuedCertificate): boolean =>
+    row.keySince !== undefined && Date.parse(row.keySince) < Date.parse(row.notBefore);
 
 /**
  * A leaf's epoch without its CA's generation, which the plan adds: the part pki:rotation sets (a
@@ -530,10 +536,16 @@ const epochBeyondGeneration = (plan: PkiPlan, leaf: Pick<LeafPlan, "epoch" | "is
     leaf.epoch - (plan.cas.find((ca) => ca.id === leaf.issuer)?.generation ?? 0);
 
 /** Why leaves due (as dueRows sorts them) are renewed together. */
-const windowWhy = (due: readonly IssuedCertificate[]): string =>
-    due.length === 1
-        ? `${dueSince(due[0])}; expires on ${day(due[0].notAfter)}`
-        : `inside their renewal window since ${day(due.map((c) => c.renewAt).sort()[0])}; the first expires on ${day(due[0].notAfter)}`;
+const windowWhy = (due: readonly IssuedCertificate[]): string => {
+    if (due.length === 1) return `${dueSince(due[0])}; expires on ${day(due[0].notAfter)}`;
+    const since = day(due.map((c) => c.renewAt).sort()[0]);
+    const oldKeys = due.filter(keyOlderThanCertificate);
+    const how =
+        oldKeys.length === 0
+            ? `inside their renewal window since ${since}`
+            : `due since ${since}, counted from their keys: ${oldKeys.map((c) => `${c.id}'s key dates from ${day(c.keySince)} (its certificate of ${day(c.notBefore)} was issued again for that key)`).join(", ")}`;
+    return `${how}; the first expires on ${day(due[0].notAfter)}`;
+};
 
 /**
  * The UI clients due: one raise of pki:rotation.uiClientEpoch re-issues them all. No overlap
