@@ -426,6 +426,22 @@ describe("pictures (text)", () => {
         assert.strictEqual(new Set(encoded).size, ids.length);
     });
 
+    it("draws a certificate issued again for an old key with its renewal window alone, not a bar of no length", () => {
+        const reissued = {
+            id: "ob/server",
+            role: "gateway-server",
+            notBefore: new Date("2027-01-12T08:00:00Z"),
+            renewAt: new Date("2027-01-12T08:00:00Z"),
+            notAfter: new Date("2027-01-22T08:00:00Z"),
+        };
+        const bars = timelinePicture("t", [reissued])
+            .split("\n")
+            .filter((line) => line.includes("cert_ob_2f_server"));
+        assert.deepStrictEqual(bars, [
+            "    #111;b/server renewal window :active, cert_ob_2f_server_r, 2027-01-12, 2027-01-22",
+        ]);
+    });
+
     it("draws the plan's pictures the same on every run, and the timeline from the day given", () => {
         const now = new Date("2026-01-15T10:00:00Z");
         const once = stackPictures(plan(dev()), now);

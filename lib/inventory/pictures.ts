@@ -329,8 +329,8 @@ export interface TimelinePictureOptions {
 
 /**
  * The expiry and renewal timeline as a Mermaid gantt: a section per role (in the order of the
- * rows), per certificate a bar from issue to its renewal point and an `active` bar for its
- * early-renewal window up to expiry; per published CRL set a bar for its period and one up to its
+ * rows), per certificate a bar from issue to its renewal point (none when it is due from issue)
+ * and an `active` bar for its early-renewal window up to expiry; per published CRL set a bar for its period and one up to its
  * nextUpdate. Endpoints past `maxEndpoints` fold into one bar pair per role and dates.
  */
 export function timelinePicture(
@@ -351,7 +351,8 @@ export function timelinePicture(
         "    axisFormat %Y-%m",
     ];
     const bars = (name: string, id: string, start: Date, renewAt: Date, end: Date, renewal: string): void => {
-        lines.push(`    ${ganttText(name)} :${id}, ${day(start)}, ${day(renewAt)}`);
+        // A certificate issued again for an old key is due from its first day: no bar before that.
+        if (day(start) < day(renewAt)) lines.push(`    ${ganttText(name)} :${id}, ${day(start)}, ${day(renewAt)}`);
         if (day(renewAt) < day(end))
             lines.push(`    ${ganttText(`${name} ${renewal}`)} :active, ${id}_r, ${day(renewAt)}, ${day(end)}`);
     };
