@@ -33,12 +33,14 @@ import { RootSlot, rootOf, rootSlotOf } from "./plan/hierarchy";
 import { CrlRecord, RevokedEntry, signCrl } from "./pki/crl";
 import { seriesCrlRecord } from "./pki/crlSeries";
 import { unexpiredCertificates } from "./pki/trustBundle";
+import { PkiConfig } from "./config/types";
 import {
     activeCa,
     CaId,
     CaPlan,
     clientPhaseOf,
     leafOptionsOf,
+    LeafOptions,
     LeafPlan,
     PkiPlan,
     apicServerRecordKey,
@@ -304,6 +306,12 @@ const rootSlotOfCa = (plan: PkiPlan, ca: CaPlan): RootSlot => rootSlotOf(ca.slot
  * inventory); the provider still re-issues a certificate that has expired, at the next update.
  */
 export const PROVIDER_EARLY_RENEWAL_DAYS = 0;
+
+/** The leaves' options as the stack gives them to the components: the config's, with no provider window. */
+const providerLeafOptions = (config: PkiConfig): LeafOptions => ({
+    ...leafOptionsOf(config),
+    earlyRenewalDays: PROVIDER_EARLY_RENEWAL_DAYS,
+});
 
 function buildCas(plan: PkiPlan): CaLayer {
     const { config } = plan;
@@ -761,7 +769,7 @@ function buildPlannedPki(plan: PkiPlan): PkiStack {
     const cas = buildCas(plan);
     const { roots, caCertPems, intermediates, providers, trustedRoots } = cas;
     const provider = providers[0];
-    const leafOptions = { ...leafOptionsOf(config), earlyRenewalDays: PROVIDER_EARLY_RENEWAL_DAYS };
+    const leafOptions = providerLeafOptions(config);
     const inUse = (slotId: CaId): IntermediateCa => intermediates[activeCa(plan.cas, slotId).id];
     const gatewayServerCa = inUse("gateway-server-ca");
     const apicClientCa = inUse("apic-client-ca");
@@ -890,7 +898,7 @@ function buildFrontEnd(
     provider: k8s.Provider,
 ): FrontEndLayer {
     const { config, frontEnd } = plan;
-    const leafOptions = { ...leafOptionsOf(config), earlyRenewalDays: PROVIDER_EARLY_RENEWAL_DAYS };
+    const leafOptions = providerLeafOptions(config);
     const inCluster = { providers: { kubernetes: provider } };
     const serverRoot = rootOf("gatewayServerCa", config.trustDomains);
     const apicTrustPem =
