@@ -33,6 +33,7 @@ import { RootSlot, rootOf, rootSlotOf } from "./plan/hierarchy";
 import { CrlRecord, RevokedEntry, signCrl } from "./pki/crl";
 import { seriesCrlRecord } from "./pki/crlSeries";
 import { unexpiredCertificates } from "./pki/trustBundle";
+import { expiredAt } from "./pki/x509";
 import { PkiConfig } from "./config/types";
 import {
     activeCa,
@@ -706,8 +707,8 @@ export function expiredOfflineMessage(plan: PkiPlan, now: Date): string | undefi
                 ? [`pki:offlineRoots.${slot}.certificate`, offline.certificate]
                 : [`pki:offlineRoots.${slot}.intermediates.${ca.id}`, offline.intermediates[ca.id]];
         if (pem === undefined) return [];
-        const notAfter = new Date(new crypto.X509Certificate(pem).validTo);
-        return notAfter.getTime() <= now.getTime() ? [`${key} (expired ${notAfter.toISOString().slice(0, 10)})`] : [];
+        const cert = new crypto.X509Certificate(pem);
+        return expiredAt(cert, now) ? [`${key} (expired ${new Date(cert.validTo).toISOString().slice(0, 10)})`] : [];
     });
     // A root is planned once per generation: each generation of an offline root is its one certificate.
     const expired = [...new Set(found)];
