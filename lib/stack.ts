@@ -33,12 +33,15 @@ import { RootSlot, rootOf, rootSlotOf } from "./plan/hierarchy";
 import { CrlRecord, RevokedEntry, signCrl } from "./pki/crl";
 import { seriesCrlRecord } from "./pki/crlSeries";
 import { unexpiredCertificates } from "./pki/trustBundle";
+import { expiredAt } from "./pki/x509";
+import { PkiConfig } from "./config/types";
 import {
     activeCa,
     CaId,
     CaPlan,
     clientPhaseOf,
     leafOptionsOf,
+    LeafOptions,
     LeafPlan,
     PkiPlan,
     apicServerRecordKey,
@@ -304,6 +307,12 @@ const rootSlotOfCa = (plan: PkiPlan, ca: CaPlan): RootSlot => rootSlotOf(ca.slot
  * inventory); the provider still re-issues a certificate that has expired, at the next update.
  */
 export const PROVIDER_EARLY_RENEWAL_DAYS = 0;
+
+/** The leaves' options as the stack gives them to the components: the config's, with no provider window. */
+const providerLeafOptions = (config: PkiConfig): LeafOptions => ({
+    ...leafOptionsOf(config),
+    earlyRenewalDays: PROVIDER_EARLY_RENEWAL_DAYS,
+});
 
 function buildCas(plan: PkiPlan): CaLayer {
     const { config } = plan;
@@ -698,8 +707,8 @@ export function expiredOfflineMessage(plan: PkiPlan, now: Date): string | undefi
                 ? [`pki:offlineRoots.${slot}.certificate`, offline.certificate]
                 : [`pki:offlineRoots.${slot}.intermediates.${ca.id}`, offline.intermediates[ca.id]];
         if (pem === undefined) return [];
-        const notAfter = new Date(new crypto.X509Certificate(pem).validTo);
-        return notAfter.getTime() <= now.getTime() ? [`${key} (expired ${notAfter.toISOString().slice(0, 10)})`] : [];
+        const cert = new crypto.X509Certificate(pem);
+        return expiredAt(cert, now) ? [`${key} (expired ${new Date(cert.validTo).toISOString().slice(0, 10)})`] : [];
     });
     // A root is planned once per generation: each generation of an offline root is its one certificate.
     const expired = [...new Set(found)];
@@ -761,7 +770,7 @@ function buildPlannedPki(plan: PkiPlan): PkiStack {
     const cas = buildCas(plan);
     const { roots, caCertPems, intermediates, providers, trustedRoots } = cas;
     const provider = providers[0];
-    const leafOptions = { ...leafOptionsOf(config), earlyRenewalDays: PROVIDER_EARLY_RENEWAL_DAYS };
+    const leafOptions = providerLeafOptions(config);
     const inUse = (slotId: CaId): IntermediateCa => intermediates[activeCa(plan.cas, slotId).id];
     const gatewayServerCa = inUse("gateway-server-ca");
     const apicClientCa = inUse("apic-client-ca");
@@ -890,7 +899,7 @@ function buildFrontEnd(
     provider: k8s.Provider,
 ): FrontEndLayer {
     const { config, frontEnd } = plan;
-    const leafOptions = { ...leafOptionsOf(config), earlyRenewalDays: PROVIDER_EARLY_RENEWAL_DAYS };
+    const leafOptions = providerLeafOptions(config);
     const inCluster = { providers: { kubernetes: provider } };
     const serverRoot = rootOf("gatewayServerCa", config.trustDomains);
     const apicTrustPem =

@@ -13,8 +13,7 @@ import { IstioGatewayTls } from "../lib/components/istioGatewayTls";
 import { runWithStandIn } from "../lib/engine/standIn";
 import * as tlsProvider from "../lib/engine/tlsProvider";
 import { createRoot, crlSeriesWindows, signCrlSeries } from "../lib/pki/ceremony";
-import { buildCrl, CLOCK_SKEW_MS, signCrl } from "../lib/pki/crl";
-import { parseCrl } from "../lib/pki/crl";
+import { CLOCK_SKEW_MS, parseCrl, signCrl } from "../lib/pki/crl";
 import { pickSeriesCrl, seriesCrlDue, seriesCrlRecord } from "../lib/pki/crlSeries";
 import { pemBlocks } from "../lib/pki/pem";
 import { crlBundleProblem, trustBundleProblem, unexpiredCertificates } from "../lib/pki/trustBundle";
@@ -25,6 +24,7 @@ import { apicSends, decide, gatewayCheck, summary } from "./consumers";
 import { seededState } from "./engineKeys";
 import { TEST_ONLY_CA_CERT_PEM, TEST_ONLY_CA_KEY_PEM } from "./fixtures/testOnlyPki";
 import {
+    emptyCrlOf,
     justIssued,
     loadStackFile,
     mintLeaf,
@@ -152,18 +152,10 @@ describe("The time the components check against: the machine's, or the plan's in
             { commonName: "apic", uris: ["urn:example:apic"], allowedUses: ["digital_signature", "client_auth"] },
             new Date(now - 2 * hour),
         );
-        // Signed by a machine whose clock is an hour ahead; the stale one is last period's.
-        const crl = (from: number, to: number, number: number) =>
-            buildCrl(
-                root.certPem,
-                root.keyPem,
-                [],
-                { thisUpdate: new Date(from), nextUpdate: new Date(to), number },
-                { signedOnce: true },
-            );
-        const stale = crl(now - 48 * hour, now - hour, 1);
-        const current = crl(now - hour, now + 24 * hour, 2);
-        const early = crl(now + hour, now + 48 * hour, 3);
+        // The early one signed by a machine whose clock is an hour ahead; the stale one is last period's.
+        const stale = emptyCrlOf(root, now - 48 * hour, now - hour, 1);
+        const current = emptyCrlOf(root, now - hour, now + 24 * hour, 2);
+        const early = emptyCrlOf(root, now + hour, now + 48 * hour, 3);
         const cases: [string, string][] = [
             ["the early CRL alone", early],
             ["the stale CRL and the early one", stale + early],
@@ -233,16 +225,8 @@ describe("The time the components check against: the machine's, or the plan's in
             { commonName: "apic", uris: ["urn:example:apic"], allowedUses: ["digital_signature", "client_auth"] },
             new Date(now - hour),
         );
-        const crl = (ca: typeof old, from: number, to: number) =>
-            buildCrl(
-                ca.certPem,
-                ca.keyPem,
-                [],
-                { thisUpdate: new Date(from), nextUpdate: new Date(to), number: 1 },
-                { signedOnce: true },
-            );
         const caCrt = old.certPem + renewed.certPem;
-        const caCrl = crl(old, now - hour, now + hour) + crl(renewed, now + hour, now + 2 * hour);
+        const caCrl = emptyCrlOf(old, now - hour, now + hour) + emptyCrlOf(renewed, now + hour, now + 2 * hour);
         const names = { bundle: "clientTrustBundlePem", refused: "every client" };
         const from = new Date(now + hour).toISOString();
         assert.strictEqual(
@@ -284,10 +268,9 @@ describe("The time the components check against: the machine's, or the plan's in
                 // start: a timer may fire a millisecond before its delay by Date.now().
                 setTimeout(
                     () => {
-                        const from = new Date(Math.floor(Date.now() / 1000) * 1000);
-                        signed = from.toISOString();
-                        const window = { thisUpdate: from, nextUpdate: new Date(from.getTime() + hour), number: 1 };
-                        sign(buildCrl(root.certPem, root.keyPem, [], window, { signedOnce: true }));
+                        const from = Math.floor(Date.now() / 1000) * 1000;
+                        signed = new Date(from).toISOString();
+                        sign(emptyCrlOf(root, from, from + hour));
                     },
                     1050 - (constructed % 1000),
                 );

@@ -7,7 +7,6 @@ import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import * as YAML from "yaml";
 import { runWithStandIn } from "../lib/engine/standIn";
-import { buildCrl } from "../lib/pki/crl";
 import { readTestKeys } from "../lib/engine/testKeys";
 import { runProgram } from "../lib/testing";
 import { ApicClientBundle } from "../lib/components/apicClientBundle";
@@ -17,7 +16,7 @@ import { GatewayEndpoint, IstioGatewayTls } from "../lib/components/istioGateway
 import { MeshPluginCa } from "../lib/components/meshPluginCa";
 import { RootCa } from "../lib/components/rootCa";
 import { UiApicClient } from "../lib/components/uiApicClient";
-import { mintLeaf, mintRoot, mintSubCa, readmeBlock, ROOT, sharedState, tempDir } from "./helpers";
+import { emptyCrlOf, mintLeaf, mintRoot, mintSubCa, readmeBlock, ROOT, sharedState, tempDir } from "./helpers";
 
 /** How a run ended, for tables of cases: "accepted", or the message it was refused with. */
 const accepted = (): string => "accepted";
@@ -339,15 +338,7 @@ describe("Components used alone", function () {
         const [a, b] = [await mintRoot("Client root A"), await mintRoot("Client root B")];
         const hour = 3_600_000;
         const now = Math.floor(Date.now() / 1000) * 1000; // CRL times are whole seconds
-        const crlOf = (ca: typeof a, from: number, to: number) =>
-            buildCrl(
-                ca.certPem,
-                ca.keyPem,
-                [],
-                { thisUpdate: new Date(from), nextUpdate: new Date(to), number: 1 },
-                { signedOnce: true },
-            );
-        const fresh = { a: crlOf(a, now - hour, now + 24 * hour), b: crlOf(b, now - hour, now + 24 * hour) };
+        const fresh = { a: emptyCrlOf(a, now - hour, now + 24 * hour), b: emptyCrlOf(b, now - hour, now + 24 * hour) };
         const gateway = (clientCrlPem: string) =>
             runWithStandIn(
                 () =>
@@ -366,9 +357,9 @@ describe("Components used alone", function () {
             [
                 await gateway("x"),
                 await gateway(fresh.a),
-                await gateway(crlOf(a, now - 48 * hour, now - hour) + fresh.b),
+                await gateway(emptyCrlOf(a, now - 48 * hour, now - hour) + fresh.b),
                 await gateway(fresh.a + a.keyPem),
-                await gateway(crlOf(a, now - 48 * hour, now - hour) + fresh.a + fresh.b),
+                await gateway(emptyCrlOf(a, now - 48 * hour, now - hour) + fresh.a + fresh.b),
             ],
             [
                 refusal(

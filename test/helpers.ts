@@ -8,6 +8,7 @@ import * as tls from "tls";
 import * as YAML from "yaml";
 import { rawConfigFromStackFile } from "../lib/config/load";
 import { main } from "../lib/cli/main";
+import { buildCrl } from "../lib/pki/crl";
 import { pemBlocks as pemBlocksOf } from "../lib/pki/pem";
 import { EngineState, saveStackOutputs } from "../lib/engine/standIn";
 import { seededState } from "./engineKeys";
@@ -474,6 +475,15 @@ export async function cli(...argv: string[]): Promise<{ status: number; out: str
 export interface TestCa {
     certPem: string;
     keyPem: string;
+}
+
+/**
+ * A CRL of `ca` that lists nothing, valid from `from` until `to` (milliseconds, whole seconds: CRL
+ * times are), numbered `number`: signed once, so an ECDSA test CA may sign it.
+ */
+export function emptyCrlOf(ca: TestCa, from: number, to: number, number = 1): string {
+    const window = { thisUpdate: new Date(from), nextUpdate: new Date(to), number };
+    return buildCrl(ca.certPem, ca.keyPem, [], window, { signedOnce: true });
 }
 
 /** How a test CA differs from the default (ECDSA P-256, no path length, valid 24 hours from justIssued()). */

@@ -5,6 +5,7 @@ import { KeyAlgorithm } from "../config/types";
 import { Json, showJson } from "../config/values";
 import { GATEWAY_SELECTOR, HTTPS_PORT, leafKey } from "../plan/plan";
 import { pemBlocks } from "../pki/pem";
+import { expiredAt } from "../pki/x509";
 import { spkiPin } from "../pki/pins";
 import {
     argumentError,
@@ -152,7 +153,7 @@ function publicCertificateFor(
             resource,
         );
     }
-    if (Date.parse(cert.validTo) <= now.getTime()) {
+    if (expiredAt(cert, now)) {
         pulumi.log.warn(
             `CustomerFacingTls ${component}: the certificate given for ${host} expired on ${new Date(cert.validTo).toISOString()}; customers are refused until a new one is given`,
             resource,

@@ -330,8 +330,9 @@ export interface TimelinePictureOptions {
 /**
  * The expiry and renewal timeline as a Mermaid gantt: a section per role (in the order of the
  * rows), per certificate a bar from issue to its renewal point (none when it is due from issue)
- * and an `active` bar for its early-renewal window up to expiry; per published CRL set a bar for its period and one up to its
- * nextUpdate. Endpoints past `maxEndpoints` fold into one bar pair per role and dates.
+ * and an `active` bar for its early-renewal window up to expiry; per published CRL set a bar for
+ * its period and one up to its nextUpdate. Endpoints past `maxEndpoints` fold into one bar pair
+ * per role and dates.
  */
 export function timelinePicture(
     title: string,

@@ -80,6 +80,13 @@ export const crlValidityDays = (periodDays: number): number => Math.max(4 * peri
  */
 export const CLOCK_SKEW_MS = 5 * 60_000;
 
+/**
+ * Whether a CRL is valid at `now` as BoringSSL checks it at the node's clock (check_crl_time):
+ * from its thisUpdate on, until its nextUpdate.
+ */
+export const crlValidAt = (crl: Pick<CrlInfo, "thisUpdate" | "nextUpdate">, now: Date): boolean =>
+    crl.thisUpdate <= now && now < crl.nextUpdate;
+
 /** The start of the publication period containing `now`: periods of `periodDays` counted from 1970-01-01 UTC. */
 export function periodStart(now: Date, periodDays: number): Date {
     const period = periodDays * DAY_MS;

@@ -9,7 +9,7 @@ import { AsnConvert } from "@peculiar/asn1-schema";
 import { CertificateList } from "@peculiar/asn1-x509";
 import * as x509 from "@peculiar/x509";
 import { normalSerial } from "../plan/caRotation";
-import { CLOCK_SKEW_MS, CrlInfo, CrlRecord, parseCrl } from "./crl";
+import { CLOCK_SKEW_MS, CrlInfo, CrlRecord, crlValidAt, parseCrl } from "./crl";
 import { pemDecode } from "./pem";
 import { SIGNATURE_HASHES } from "./x509";
 
@@ -41,7 +41,7 @@ export function crlSignedBy(crlPem: string, certPem: string): boolean {
  */
 function seriesCrlAt<C extends CrlInfo>(crls: readonly C[], now: Date, required: readonly string[]): C | undefined {
     const valid = crls
-        .filter((c) => c.thisUpdate <= now && now < c.nextUpdate)
+        .filter((c) => crlValidAt(c, now))
         .sort((a, b) => b.thisUpdate.getTime() - a.thisUpdate.getTime());
     const settled = (c: C) => c.thisUpdate.getTime() <= now.getTime() - CLOCK_SKEW_MS;
     const lists = (c: C) => required.every((s) => c.revokedSerials.some((r) => normalSerial(r) === normalSerial(s)));

@@ -17,10 +17,10 @@ import {
     KeyUsage,
     KeyUsageFlags,
 } from "@peculiar/asn1-x509";
-import { parseCrl } from "./crl";
+import { crlValidAt, parseCrl } from "./crl";
 import { crlSignedBy } from "./crlSeries";
 import { pastedKeyProblem, pemBlocks } from "./pem";
-import { subjectOf } from "./x509";
+import { expiredAt, subjectOf } from "./x509";
 
 /** A PEM header: a block whose END line is missing or mangled still counts. */
 const PEM_HEADER = /-----BEGIN ([^-\r\n]*)-----/g;
@@ -84,8 +84,7 @@ export function trustBundleProblem(pem: unknown, now: Date, options: { dataPower
         if (!certSign) {
             return `holds ${subjectOf(cert)}, a CA certificate whose keyUsage lacks keyCertSign, so verifiers accept nothing it signed; give the root CA that issued the peer's certificates`;
         }
-        // Expired from notAfter on, as BoringSSL counts it (X509_cmp_time_posix: notAfter <= now).
-        if (Date.parse(cert.validTo) <= now.getTime()) expired.push(cert);
+        if (expiredAt(cert, now)) expired.push(cert);
     }
     // DataPower (an APIC truststore) takes a validation credential that holds an expired
     // certificate down at its next reboot or change, and every TLS profile that uses it (IBM
@@ -108,7 +107,7 @@ export function trustBundleProblem(pem: unknown, now: Date, options: { dataPower
 /** The certificates of a PEM bundle still valid at `now`, in order (for a DataPower truststore). */
 export function unexpiredCertificates(pem: string, now: Date): string {
     return pemBlocks(pem, "CERTIFICATE")
-        .filter((block) => Date.parse(new crypto.X509Certificate(block).validTo) > now.getTime())
+        .filter((block) => !expiredAt(new crypto.X509Certificate(block), now))
         .join("");
 }
 
@@ -161,8 +160,7 @@ export function crlBundleProblem(
     }
     // Per CA, BoringSSL takes a CRL valid at the node's clock when there is one (get_crl_score
     // scores the time), else one that then fails the time check and refuses every peer under it.
-    const validNow = (crl: (typeof crls)[number]) => crl.thisUpdate <= now && crl.nextUpdate > now;
-    const uncovered = crls.find((crl) => !crls.some((c) => c.ca === crl.ca && validNow(c)));
+    const uncovered = crls.find((crl) => !crls.some((c) => c.ca === crl.ca && crlValidAt(c, now)));
     if (uncovered !== undefined) {
         const ofCa = crls.filter((c) => c.ca === uncovered.ca);
         const early = ofCa.filter((c) => c.thisUpdate > now).sort((x, y) => +x.thisUpdate - +y.thisUpdate)[0];

@@ -22,6 +22,13 @@ import { pemDecode } from "./pem";
 /** A certificate's subject on one line, as messages show it ("O=Bank, CN=Bank root"). */
 export const subjectOf = (cert: crypto.X509Certificate): string => cert.subject.replace(/\n/g, ", ");
 
+/**
+ * Whether `cert` has expired at `now`: from its notAfter on, to the second, as BoringSSL and
+ * OpenSSL count it (X509_cmp_time_posix: a notAfter at or before now is past).
+ */
+export const expiredAt = (cert: crypto.X509Certificate, now: Date): boolean =>
+    Date.parse(cert.validTo) <= now.getTime();
+
 const SIGNATURE_OIDS = {
     sha256WithRsa: "1.2.840.113549.1.1.11",
     ecdsaWithSha256: "1.2.840.10045.4.3.2",
