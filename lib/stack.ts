@@ -179,9 +179,6 @@ interface CrlPublisher {
     records(): pulumi.Output<Record<CaId, CrlRecord>>;
 }
 
-/** The clock of a deployment: the plan's (planPki sets it). */
-export const clockOf = (plan: PkiPlan): Date => plan.now ?? new Date();
-
 /**
  * What a CA's CRL lists: a root the intermediates it retired, the APIC-client CA the revoked APIC
  * clients, the UI client CA the revoked UI clients.
@@ -214,7 +211,7 @@ function crlPublisher(plan: PkiPlan): CrlPublisher {
                     caKeyPem,
                     revoked: revokedBy(plan, ca),
                     renewal: ca.role === "intermediate" ? "period" : "issuer",
-                    now: clockOf(plan),
+                    now: plan.now,
                     periodDays: plan.config.crlPeriodDays,
                     previous: plan.deployed?.crls?.[ca.id],
                     floor,
@@ -404,7 +401,7 @@ function buildCas(plan: PkiPlan): CaLayer {
     // A CA that expired (a root rotation begun after it did) is left out: it verifies nothing any
     // more, and DataPower takes validation credentials holding an expired certificate down
     // (ApicClientBundle refuses one). The inventory still lists it there; only this emergency differs.
-    const unexpired = (pem: string): string => unexpiredCertificates(pem, clockOf(plan));
+    const unexpired = (pem: string): string => unexpiredCertificates(pem, plan.now);
     // Oldest first, roots as their CAs: the file changes when a generation comes (prepare) or goes
     // (finish), not at a switch (DataPower's list is a set, so order asks for no upload).
     const byGeneration = (cas: readonly CaPlan[]) => [...cas].sort((a, b) => a.generation - b.generation);
@@ -491,7 +488,7 @@ export interface DeploymentFacts {
  * it describes does.
  */
 export function recordOfDeployment(plan: PkiPlan, facts: DeploymentFacts): RotationRecord {
-    const now = clockOf(plan);
+    const now = plan.now;
     const deployed = plan.deployed ?? INITIAL_RECORD;
     const issued: Record<string, DeployedClient> = Object.fromEntries(
         facts.clients.map((c) => {
@@ -725,7 +722,7 @@ export function expiredOfflineMessage(plan: PkiPlan, now: Date): string | undefi
  * certificates in use. `pulumi up` logs each, `render` prints each.
  */
 export function updateWarnings(plan: PkiPlan): string[] {
-    const now = clockOf(plan);
+    const now = plan.now;
     return [
         pendingCustomerFacingMessage(plan),
         expiredReissueMessage(plan, now),
@@ -753,7 +750,7 @@ export function requestOfflineSignatures(plan: PkiPlan): { intermediateCsrs: Rec
  * given at the plan's clock, the time its CRLs and truststores are made for.
  */
 export function buildPki(plan: PkiPlan): PkiStack {
-    return atPlanClock(clockOf(plan), () => buildPlannedPki(plan));
+    return atPlanClock(plan.now, () => buildPlannedPki(plan));
 }
 
 function buildPlannedPki(plan: PkiPlan): PkiStack {

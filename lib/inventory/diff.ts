@@ -450,7 +450,7 @@ function stillValidRevocations(
     client: Client,
     dropped: readonly RevocationConfig[],
 ): RefusedChange[] {
-    const now = head.now ?? new Date();
+    const now = head.now;
     const uiService = uiClientOfRecordKey(client.holder);
     const leafOf = (plan: PkiPlan) =>
         uiService !== undefined
@@ -473,7 +473,7 @@ function stillValidRevocations(
  * (from the deployment record); the diff bounds the certificate's life as stillValidRevocations does.
  */
 function removedCallersRevocations(base: PkiPlan, head: PkiPlan): RefusedChange[] {
-    const now = head.now ?? new Date();
+    const now = head.now;
     const uiLegLeft = !head.cas.some((ca) => ca.slot === "uiClientCa");
     return goneCallers(base, head).flatMap((name) => {
         const leaf = base.frontEnd.uiClients.find((c) => c.name === name)?.leaf;
@@ -1079,6 +1079,7 @@ function changedKeys(base: PkiConfig, head: PkiConfig): string[] {
 function emptyPlan(head: PkiPlan): PkiPlan {
     return {
         config: head.config,
+        now: head.now,
         retired: [],
         revoked: [],
         cas: [],

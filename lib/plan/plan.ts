@@ -228,10 +228,10 @@ export const MESH_CA_SECRET = { namespace: "istio-system", name: "cacerts" } as 
 export interface PkiPlan {
     readonly config: PkiConfig;
     /**
-     * The clock of this plan and of the deployment built from it (planPki always sets it): CRL
-     * periods, expired retirements, the deployment record's times.
+     * The clock of this plan and of the deployment built from it: CRL periods, expired
+     * retirements, the deployment record's times.
      */
-    readonly now?: Date;
+    readonly now: Date;
     /**
      * The deployed stack's rotation record, when the caller read it (the program and render do):
      * moves between rotation phases were checked against it.

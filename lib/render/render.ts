@@ -18,7 +18,7 @@ import {
 } from "../engine/standIn";
 import { INITIAL_RECORD, parseRecord, RotationRecord } from "../plan/caRotation";
 import { PkiPlan } from "../plan/plan";
-import { buildPki, clockOf, FrontEndOutputs, pendingSignaturesMessage, requestOfflineSignatures } from "../stack";
+import { buildPki, FrontEndOutputs, pendingSignaturesMessage, requestOfflineSignatures } from "../stack";
 import { PRIVATE_FILE as PRIVATE, PUBLIC_FILE as PUBLIC, StagedFolder } from "./files";
 import { heapLimitBytes, heapShortfall } from "./heap";
 import { IssuedCertificate } from "../inventory/issued";
@@ -77,8 +77,7 @@ export class PendingSignaturesError extends Error {}
  * unless `options.now` says otherwise, so that one clock drives CRLs, the record and validity.
  */
 export async function renderPlan(plan: PkiPlan, outDir: string, options: RenderOptions = {}): Promise<RenderResult> {
-    const planned = plan.now ?? new Date();
-    const clocked: RenderOptions = { ...options, now: options.now ?? (() => planned) };
+    const clocked: RenderOptions = { ...options, now: options.now ?? (() => plan.now) };
     const shortfall = heapShortfall(
         plan.endpoints.length,
         plan.config.option,
@@ -177,7 +176,7 @@ async function renderInto(plan: PkiPlan, folder: StagedFolder, options: RenderOp
         PUBLIC,
     );
     // The CRL bars show the period of the CRLs this render signed: the plan's clock, not a second reading.
-    const pictures = stackPictures(plan, clockOf(plan), inventory);
+    const pictures = stackPictures(plan, plan.now, inventory);
     folder.write("trust.mmd", pictures.trust, PUBLIC);
     folder.write("timeline.mmd", pictures.timeline, PUBLIC);
     return { engine, inventory, files: folder.files };
