@@ -413,6 +413,39 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
         assert.deepStrictEqual(fs.readdirSync(folder).sort(), [path.basename(notOurs), "Pulumi.life.yaml"].sort());
     });
 
+    it("--write writes nothing when the stack file changed while it ran (another run or an editor saved it), and says so", () => {
+        const folder = tempDir("lifecycle-race");
+        const file = path.join(folder, "Pulumi.life.yaml");
+        fs.writeFileSync(file, STACK);
+        const saved = `${STACK}# saved by an editor while lifecycle ran\n`;
+        // The other writer saves the stack file as this run creates its new file: after this run
+        // read the file and decided what to edit.
+        const script = `
+            const fs = require("fs");
+            const openSync = fs.openSync;
+            fs.openSync = (opened, ...rest) => {
+                if (String(opened).endsWith(".tmp")) fs.writeFileSync(${JSON.stringify(file)}, ${JSON.stringify(saved)});
+                return openSync(opened, ...rest);
+            };
+            const { main } = require(${JSON.stringify(path.join(ROOT, "dist/lib/cli/main.js"))});
+            main(process.argv.slice(1)).then((status) => process.stdout.write("ended " + status + "\\n"));`;
+        const child = spawnSync(
+            process.execPath,
+            ["-e", script, "lifecycle", "--config", file, "--deployed", deployedDir, "--now", at(63), "--write"],
+            { encoding: "utf8", timeout: 30_000 },
+        );
+        assert.deepStrictEqual(
+            [child.status, child.stdout, child.stderr],
+            [
+                0,
+                "ended 2\n",
+                `error: --write: the stack file ${file} changed while lifecycle ran (another lifecycle --write, or an editor, saved it); nothing was written: run lifecycle again on the file as it is now\n`,
+            ],
+        );
+        assert.strictEqual(fs.readFileSync(file, "utf8"), saved, "the other writer's edit is kept");
+        assert.deepStrictEqual(fs.readdirSync(folder), ["Pulumi.life.yaml"], "no new file is left beside it");
+    });
+
     it("exits 2 on wrong usage and on deployed material it cannot read", async () => {
         const missing = await cli("lifecycle", "--config", stackFile, "--deployed", path.join(dir, "nothing"));
         const toGive = `give the JSON of "pulumi stack output --json" or a render's folder (inventory.json and deployment.json)`;

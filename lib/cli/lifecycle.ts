@@ -187,12 +187,24 @@ function removeLeftoverEdits(file: string, warn: (message: string) => void): voi
     }
 }
 
+/** What the stack file holds now, or undefined when it cannot be read as the regular file it was. */
+function currentText(file: string): string | undefined {
+    try {
+        return fs.lstatSync(file).isFile() ? readRegularFile(file) : undefined;
+    } catch {
+        return undefined;
+    }
+}
+
 /**
- * Replaces the file at once (a new file renamed over it), keeping its mode. A signal (Ctrl-C, a
- * cancelled CI job) that comes meanwhile takes effect after the rename (lib/interrupt.ts): it never
- * leaves the new file beside the stack file.
+ * Replaces the file at once (a new file renamed over it), keeping its mode, unless it no longer
+ * holds `read`, the text this run decided on: another lifecycle --write or an editor saved it
+ * meanwhile, and the rename would drop that edit. (The check comes just before the write, which
+ * narrows that window to the write itself; it cannot close it.) A signal (Ctrl-C, a cancelled CI
+ * job) that comes meanwhile takes effect after the rename (lib/interrupt.ts): it never leaves the
+ * new file beside the stack file.
  */
-function writeInPlace(file: string, text: string): void {
+function writeInPlace(file: string, read: string, text: string): void {
     const mode = fs.statSync(file).mode & 0o777;
     const folder = path.dirname(file);
     const stopWatching = undoOnSignal();
@@ -203,6 +215,12 @@ function writeInPlace(file: string, text: string): void {
         } catch (error) {
             throw new InputError(
                 `--write cannot replace the stack file ${file} (${codeOf(error)} creating a file in ${folder}); run it where that folder is writable`,
+            );
+        }
+        if (currentText(file) !== read) {
+            replacement.discard();
+            throw new InputError(
+                `--write: the stack file ${file} changed while lifecycle ran (another lifecycle --write, or an editor, saved it); nothing was written: run lifecycle again on the file as it is now`,
             );
         }
         try {
@@ -330,7 +348,7 @@ export const lifecycleCommand: Command = {
         const needsHuman = [...decided.needsHuman, ...refused];
         const decision: LifecycleDecision = { ...decided, proposals: made, needsHuman };
         const written = values.write === true && edited !== undefined;
-        if (written && edited !== undefined) writeInPlace(file, edited.text);
+        if (written && edited !== undefined) writeInPlace(file, text, edited.text);
         const diff =
             edited === undefined
                 ? undefined
