@@ -4,7 +4,10 @@
  * request) or says is due for CRL re-publication is deployed at once (a render on the same
  * engine state, as `pulumi up` on the same stack). At every step nothing deployed has expired,
  * every CRL is inside its validity, and the gateway, APIC and the sidecars accept each other under
- * Envoy's rules at that day (BoringSSL and OpenSSL, test/envoyVerifier.ts).
+ * Envoy's rules at that day (BoringSSL and OpenSSL, test/envoyVerifier.ts). On the day of each
+ * deployment, so do the peers that lag behind it: APIC with the truststore of the deployment
+ * before (its new one is uploaded after the update), and sidecars and workloads on either side of
+ * istiod's switch to the new cacerts.
  *
  * The timeline (what happened on which day) is written to out/lifecycle-simulation.txt.
  */
@@ -110,6 +113,8 @@ describe("Lifecycle: four years of a stack that nobody renews by hand", function
     /** Every CA rotation phase deployed: slot, position, day. */
     const phases: { slot: CaSlot; position: string; step: number; day: number }[] = [];
     const checks: [string, PeerCheck][] = [];
+    /** On each deployment's day: peers still holding the material of the deployment before. */
+    const laggingChecks: [string, PeerCheck][] = [];
     const crlNumbers = new Map<string, number[]>();
     let seconds = 0;
     let lifecycleRuns = 0;
@@ -172,6 +177,36 @@ describe("Lifecycle: four years of a stack that nobody renews by hand", function
                 `day ${day} sidecar: a workload of the mesh CA`,
                 sidecarCheck(mesh, peer.cert, peer.identity, at),
             ]);
+        };
+
+        /**
+         * The peers that lag behind a deployment on its day: APIC keeps the previous truststore
+         * until someone uploads the new one after the update, and until istiod has loaded the new
+         * cacerts and every proxy has its new bundle, workloads signed by the old and by the new
+         * mesh CA meet sidecars holding either bundle.
+         */
+        const addLaggingChecks = async (day: number, current: Deployment, previous: Deployment) => {
+            const at = dateOf(day);
+            for (const endpoint of current.rendered.plan.endpoints) {
+                const served = gatewayServerConfig(current.rendered, endpoint.id).tlsCrt;
+                laggingChecks.push([
+                    `day ${day} APIC ${endpoint.id} with its previous truststore: the gateway's new server`,
+                    apicCheck(previous.rendered, endpoint.id, served, at),
+                ]);
+            }
+            const identity = "spiffe://cluster.local/ns/ob/sa/accounts";
+            const [before, after] = [cacerts(previous.rendered, "example"), cacerts(current.rendered, "example")];
+            const [oldPeer, newPeer] = [await workload(before, identity, at), await workload(after, identity, at)];
+            laggingChecks.push(
+                [
+                    `day ${day} sidecar with the previous bundle: a workload of the new mesh CA`,
+                    sidecarCheck(before, newPeer.cert, identity, at),
+                ],
+                [
+                    `day ${day} sidecar with the new bundle: a workload of the previous mesh CA`,
+                    sidecarCheck(after, oldPeer.cert, identity, at),
+                ],
+            );
         };
 
         /** Nothing deployed has expired or is not yet valid; every CRL is inside its validity. */
@@ -269,6 +304,7 @@ describe("Lifecycle: four years of a stack that nobody renews by hand", function
             current = next;
             assertValid(day, current);
             await addChecks(day, current, previous);
+            await addLaggingChecks(day, current, previous);
         }
         seconds = (Date.now() - started) / 1000;
     });
@@ -348,5 +384,10 @@ describe("Lifecycle: four years of a stack that nobody renews by hand", function
     it("has the gateway, APIC and the sidecars accept each other under Envoy's rules at every step", () => {
         assert.ok(checks.length > 3 * 200, `${checks.length} checks`);
         assertAllAccepted(decide(checks));
+    });
+
+    it("has APIC and the sidecars that lag behind a deployment accept the new material on its day", () => {
+        assert.ok(laggingChecks.length > 4 * 30, `${laggingChecks.length} checks`);
+        assertAllAccepted(decide(laggingChecks));
     });
 });
