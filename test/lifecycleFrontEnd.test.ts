@@ -614,6 +614,8 @@ describe("Lifecycle: two years of the front end that nobody renews by hand", fun
     const timeline: string[] = [];
     const replacements: { id: string; day: number; renewAt: Date; notAfter: Date }[] = [];
     const checks: [string, PeerCheck][] = [];
+    /** On each deployment's day: APIC still holding the previous deployment's material. */
+    const laggingChecks: [string, PeerCheck][] = [];
     const invalid: string[] = [];
     /** What the pipeline asked a human, by kind. */
     const needsHuman = new Set<string>();
@@ -663,6 +665,26 @@ describe("Lifecycle: two years of the front end that nobody renews by hand", fun
                 ]);
             }
         };
+        /**
+         * APIC lags behind a deployment until someone uploads its new UI truststore and UI-facing
+         * keystore after the update: meanwhile it checks the UI clients' new certificates with the
+         * previous truststore, and serves the previous certificate to sidecars with the new bundle.
+         */
+        const checkLagging = (day: number, previous: Rendered) => {
+            const now = at(day);
+            for (const name of CALLERS) {
+                laggingChecks.push(
+                    [
+                        `day ${day} APIC with its previous UI truststore: ${name}'s new client`,
+                        apicUiCheck(previous, tlsCrtOf(current, uiSecretFile(name)), now),
+                    ],
+                    [
+                        `day ${day} ${name}'s new sidecar: APIC's previous UI-facing server`,
+                        uiSidecarCheck(current, name, APIC_HOST, apicServes(previous), now),
+                    ],
+                );
+            }
+        };
         check(0);
         for (let day = 7; day <= WEEKS * 7; day += 7) {
             const now = at(day);
@@ -701,9 +723,11 @@ describe("Lifecycle: two years of the front end that nobody renews by hand", fun
                 if (old === undefined || old.serial === c.serial || !FRONT_END_IDS.includes(c.id)) continue;
                 replacements.push({ id: c.id, day, renewAt: new Date(old.renewAt), notAfter: new Date(old.notAfter) });
             }
+            const previous = current;
             current = next;
             valid(day);
             check(day);
+            checkLagging(day, previous);
         }
         check(WEEKS * 7);
         seconds = (Date.now() - started) / 1000;
@@ -756,5 +780,10 @@ describe("Lifecycle: two years of the front end that nobody renews by hand", fun
     it("has APIC accept every UI client, every UI sidecar accept APIC and a browser accept the host all along", () => {
         assert.ok(checks.length > 200, `${checks.length} verdicts`);
         assertAllAccepted(verdictsOf(checks));
+    });
+
+    it("has APIC, until its new truststore and keystore are uploaded, accept the new UI clients and be accepted by the new sidecars", () => {
+        assert.ok(laggingChecks.length >= 4 * 10, `${laggingChecks.length} verdicts`);
+        assertAllAccepted(verdictsOf(laggingChecks));
     });
 });
