@@ -5,9 +5,9 @@
  * engine state, as `pulumi up` on the same stack). At every step nothing deployed has expired,
  * every CRL is inside its validity, and the gateway, APIC and the sidecars accept each other under
  * Envoy's rules at that day (BoringSSL and OpenSSL, test/envoyVerifier.ts). On the day of each
- * deployment, so do the peers that lag behind it: APIC with the truststore of the deployment
- * before (its new one is uploaded after the update), and sidecars and workloads on either side of
- * istiod's switch to the new cacerts.
+ * deployment, so do the peers that lag behind it: APIC with the keystore and truststore of the
+ * deployment before (its new ones are uploaded after the update), and sidecars and workloads on
+ * either side of istiod's switch to the new cacerts.
  *
  * The timeline (what happened on which day) is written to out/lifecycle-simulation.txt.
  */
@@ -180,19 +180,25 @@ describe("Lifecycle: four years of a stack that nobody renews by hand", function
         };
 
         /**
-         * The peers that lag behind a deployment on its day: APIC keeps the previous truststore
-         * until someone uploads the new one after the update, and until istiod has loaded the new
-         * cacerts and every proxy has its new bundle, workloads signed by the old and by the new
-         * mesh CA meet sidecars holding either bundle.
+         * The peers that lag behind a deployment on its day: APIC keeps the previous keystore and
+         * truststore until someone uploads the new ones after the update, and until istiod has
+         * loaded the new cacerts and every proxy has its new bundle, workloads signed by the old
+         * and by the new mesh CA meet sidecars holding either bundle.
          */
         const addLaggingChecks = async (day: number, current: Deployment, previous: Deployment) => {
             const at = dateOf(day);
             for (const endpoint of current.rendered.plan.endpoints) {
                 const served = gatewayServerConfig(current.rendered, endpoint.id).tlsCrt;
-                laggingChecks.push([
-                    `day ${day} APIC ${endpoint.id} with its previous truststore: the gateway's new server`,
-                    apicCheck(previous.rendered, endpoint.id, served, at),
-                ]);
+                laggingChecks.push(
+                    [
+                        `day ${day} APIC ${endpoint.id} with its previous truststore: the gateway's new server`,
+                        apicCheck(previous.rendered, endpoint.id, served, at),
+                    ],
+                    [
+                        `day ${day} gateway ${endpoint.id}: APIC's client from its previous keystore`,
+                        gatewayCheck(current.rendered, endpoint.id, apicSends(previous.rendered, endpoint.id), at),
+                    ],
+                );
             }
             const identity = "spiffe://cluster.local/ns/ob/sa/accounts";
             const [before, after] = [cacerts(previous.rendered, "example"), cacerts(current.rendered, "example")];
@@ -387,7 +393,7 @@ describe("Lifecycle: four years of a stack that nobody renews by hand", function
     });
 
     it("has APIC and the sidecars that lag behind a deployment accept the new material on its day", () => {
-        assert.ok(laggingChecks.length > 4 * 30, `${laggingChecks.length} checks`);
+        assert.ok(laggingChecks.length > 6 * 30, `${laggingChecks.length} checks`);
         assertAllAccepted(decide(laggingChecks));
     });
 });
