@@ -29,6 +29,7 @@ import {
     loadStackFile,
     mintLeaf,
     mintRoot,
+    mintSubCa,
     newStackState,
     OPTION_FILES,
     planProblems,
@@ -245,6 +246,57 @@ describe("The time the components check against: the machine's, or the plan's in
             boringssl: "CRL is not yet valid",
             openssl: "CRL is not yet valid",
         });
+    });
+
+    it("says a stale CRL of a CA the bundle does not hold may be taken out once no chain has that CA, as Envoy then accepts", async () => {
+        const now = Math.floor(Date.now() / 1000) * 1000; // CRL times are whole seconds
+        const root = await mintRoot("Bundle root");
+        const retired = await mintSubCa(root, "Retired intermediate");
+        const uses = ["digital_signature", "client_auth"] as const;
+        const below = (ca: typeof root) =>
+            mintLeaf(
+                { certPem: ca.certPem, keyPem: ca.keyPem },
+                { commonName: "apic", uris: ["urn:example:apic"], allowedUses: [...uses] },
+                new Date(now - hour),
+            );
+        const direct = (await below(root)).cert;
+        const throughRetired = (await below(retired)).cert + retired.certPem; // the client sends its CA
+        const rootCrl = emptyCrlOf(root, now - hour, now + hour);
+        const staleCrl = emptyCrlOf(retired, now - 48 * hour, now - hour);
+        const names = { bundle: "clientTrustBundlePem", refused: "every client" };
+        assert.strictEqual(
+            crlBundleProblem(rootCrl + staleCrl, root.certPem, new Date(now), names),
+            `holds a CRL of CN=Retired intermediate past its next update (${new Date(now - hour).toISOString()}) and no newer one of its CA: ` +
+                "Envoy would refuse every client whose chain has that CA; give its CRL re-signed for now, or take it out if no peer's chain has that CA any more",
+        );
+        assert.strictEqual(crlBundleProblem(rootCrl, root.certPem, new Date(now), names), undefined);
+        // A root of the bundle needs its CRL: its stale CRL gets no such advice.
+        assert.strictEqual(
+            crlBundleProblem(emptyCrlOf(root, now - 48 * hour, now - hour), root.certPem, new Date(now), names),
+            `holds a CRL of CN=Bundle root past its next update (${new Date(now - hour).toISOString()}) and no newer one of its CA: ` +
+                "Envoy would refuse every client whose chain has that CA; give its CRL re-signed for now",
+        );
+        const check = (caCrl: string, chain: string) =>
+            ({ caCrt: root.certPem, caCrl, chain, purpose: "sslclient", at: new Date(now) }) as const;
+        const verdicts = decide([
+            ["stale CRL kept: a client through that CA", check(rootCrl + staleCrl, throughRetired)],
+            ["stale CRL taken out: a client through that CA", check(rootCrl, throughRetired)],
+            ["stale CRL taken out: a client of the root", check(rootCrl, direct)],
+        ]);
+        assert.deepStrictEqual(
+            verdicts.map(([label, v]) => [label, summary(v)]),
+            [
+                [
+                    "stale CRL kept: a client through that CA",
+                    { boringssl: "CRL has expired", openssl: "CRL has expired" },
+                ],
+                [
+                    "stale CRL taken out: a client through that CA",
+                    { boringssl: "unable to get certificate CRL", openssl: "unable to get certificate CRL" },
+                ],
+                ["stale CRL taken out: a client of the root", { boringssl: "ok", openssl: "ok" }],
+            ],
+        );
     });
 
     it("checks a CRL that a program signs during the update when it resolves, not at the gateway's construction", async () => {

@@ -173,7 +173,13 @@ export function crlBundleProblem(
             );
         }
         const latest = ofCa.reduce((x, y) => (y.nextUpdate > x.nextUpdate ? y : x));
-        return `holds a CRL of ${uncovered.name} past its next update (${latest.nextUpdate.toISOString()}) and no newer one of its CA: Envoy would refuse ${names.refused} whose chain has that CA; give its CRL re-signed for now`;
+        // A CA the bundle does not hold (an intermediate, or a CA gone from every chain) may be
+        // left out of ca.crl once no peer's chain has it; a root of the bundle needs its CRL.
+        const ofBundleRoot = pemBlocks(caCrtPem, "CERTIFICATE").some((root) => crlSignedBy(latest.pem, root));
+        return (
+            `holds a CRL of ${uncovered.name} past its next update (${latest.nextUpdate.toISOString()}) and no newer one of its CA: Envoy would refuse ${names.refused} whose chain has that CA; give its CRL re-signed for now` +
+            (ofBundleRoot ? "" : ", or take it out if no peer's chain has that CA any more")
+        );
     }
     for (const root of pemBlocks(caCrtPem, "CERTIFICATE")) {
         if (!crls.some((crl) => crlSignedBy(crl.pem, root))) {
