@@ -102,6 +102,9 @@ function material(dir: string): Pick<Deployment, "certificates" | "crls"> {
     return { certificates: [...certificates.values()], crls: [...crls.values()] };
 }
 
+/** The workload whose certificates the sidecar checks stand for. */
+const WORKLOAD = "spiffe://cluster.local/ns/ob/sa/accounts";
+
 const dateOf = (day: number): Date => new Date(START.getTime() + day * DAY_MS);
 const iso = (day: number): string => dateOf(day).toISOString().slice(0, 10);
 
@@ -151,7 +154,10 @@ describe("Lifecycle: four years of a stack that nobody renews by hand", function
             return deployment;
         };
 
-        /** What the consumers decide at `day` with the deployed material (and APIC's previous keystore during a switch). */
+        /**
+         * What the consumers decide at `day` with the deployed material (and APIC's previous keystore
+         * during a switch). Returns the workload it had the mesh CA sign.
+         */
         const addChecks = async (day: number, current: Deployment, previous: Deployment | undefined) => {
             const at = dateOf(day);
             const { rendered } = current;
@@ -172,20 +178,27 @@ describe("Lifecycle: four years of a stack that nobody renews by hand", function
                 checks.push([`day ${day} APIC ${id}: the gateway's server`, apicCheck(rendered, id, served, at)]);
             }
             const mesh = cacerts(rendered, "example");
-            const peer = await workload(mesh, "spiffe://cluster.local/ns/ob/sa/accounts", at);
+            const peer = await workload(mesh, WORKLOAD, at);
             checks.push([
                 `day ${day} sidecar: a workload of the mesh CA`,
                 sidecarCheck(mesh, peer.cert, peer.identity, at),
             ]);
+            return peer;
         };
 
         /**
          * The peers that lag behind a deployment on its day: APIC keeps the previous keystore and
          * truststore until someone uploads the new ones after the update, and until istiod has
          * loaded the new cacerts and every proxy has its new bundle, workloads signed by the old
-         * and by the new mesh CA meet sidecars holding either bundle.
+         * and by the new mesh CA meet sidecars holding either bundle. `newPeer`: a workload of the
+         * new mesh CA (addChecks had it signed at `day`).
          */
-        const addLaggingChecks = async (day: number, current: Deployment, previous: Deployment) => {
+        const addLaggingChecks = async (
+            day: number,
+            current: Deployment,
+            previous: Deployment,
+            newPeer: { cert: string },
+        ) => {
             const at = dateOf(day);
             for (const endpoint of current.rendered.plan.endpoints) {
                 const served = gatewayServerConfig(current.rendered, endpoint.id).tlsCrt;
@@ -200,17 +213,16 @@ describe("Lifecycle: four years of a stack that nobody renews by hand", function
                     ],
                 );
             }
-            const identity = "spiffe://cluster.local/ns/ob/sa/accounts";
             const [before, after] = [cacerts(previous.rendered, "example"), cacerts(current.rendered, "example")];
-            const [oldPeer, newPeer] = [await workload(before, identity, at), await workload(after, identity, at)];
+            const oldPeer = await workload(before, WORKLOAD, at);
             laggingChecks.push(
                 [
                     `day ${day} sidecar with the previous bundle: a workload of the new mesh CA`,
-                    sidecarCheck(before, newPeer.cert, identity, at),
+                    sidecarCheck(before, newPeer.cert, WORKLOAD, at),
                 ],
                 [
                     `day ${day} sidecar with the new bundle: a workload of the previous mesh CA`,
-                    sidecarCheck(after, oldPeer.cert, identity, at),
+                    sidecarCheck(after, oldPeer.cert, WORKLOAD, at),
                 ],
             );
         };
@@ -309,8 +321,8 @@ describe("Lifecycle: four years of a stack that nobody renews by hand", function
             previous = current;
             current = next;
             assertValid(day, current);
-            await addChecks(day, current, previous);
-            await addLaggingChecks(day, current, previous);
+            const newPeer = await addChecks(day, current, previous);
+            await addLaggingChecks(day, current, previous, newPeer);
         }
         seconds = (Date.now() - started) / 1000;
     });
