@@ -849,24 +849,25 @@ export function decide(input: LifecycleInput): LifecycleDecision {
         // the next stack-wide switch: it goes wherever it can (removable). An endpoint finishing its
         // own switch in this run joins this one proposal, so that its key is never removed while
         // the stack-wide phase stays switch.
-        const ownFinish = (p: Proposal) =>
+        /** The endpoint whose own switch `p` finishes (its one edit removes that clientPhase), if it does. */
+        const ownFinish = (p: Proposal): string | undefined =>
             p.kind === "finish-client" && p.edits.length === 1 && p.edits[0].path[1] === "endpoints"
                 ? p.edits[0].path[2]
                 : undefined;
-        const joining = proposals.filter((p) => {
-            const id = ownFinish(p);
-            return id !== undefined && removable(id);
+        const joining = proposals.flatMap((proposal) => {
+            const id = ownFinish(proposal);
+            return id !== undefined && removable(id) ? [{ id, proposal }] : [];
         });
-        const joined = joining.map((p) => ownFinish(p) ?? "");
+        const joined = joining.map((j) => j.id);
         const leftovers = plan.endpoints
             .filter((e) => config.rotation.endpoints[e.id]?.clientPhase === "finish" && removable(e.id))
             .map((e) => ({ path: endpointPath(e.id, "clientPhase"), from: "finish", to: undefined }));
-        proposals.splice(0, proposals.length, ...proposals.filter((p) => !joining.includes(p)));
+        proposals.splice(0, proposals.length, ...proposals.filter((p) => !joining.some((j) => j.proposal === p)));
         const finishing = [...globalFinish, ...joined];
         proposals.push({
             kind: "finish-client",
             subject: finishing.map((id) => `${id}/client`).join(", "),
-            why: `pki:rotation.apicClientPhase switch deployed ${soakDays} days or more${joined.length > 0 ? `; ${joining.map((p) => `${ownFinish(p)}/client: ${p.why}`).join("; ")}` : ""}`,
+            why: `pki:rotation.apicClientPhase switch deployed ${soakDays} days or more${joined.length > 0 ? `; ${joining.map((j) => `${j.id}/client: ${j.proposal.why}`).join("; ")}` : ""}`,
             edits: [
                 { path: ["pki:rotation", "apicClientPhase"], from: "switch", to: "finish" },
                 ...joined.map((id) => ({ path: endpointPath(id, "clientPhase"), from: "switch", to: undefined })),
