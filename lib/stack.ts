@@ -651,7 +651,7 @@ export function expiredReissueMessage(plan: PkiPlan, now: Date): string | undefi
     const record = plan.deployed;
     if (record === undefined) return undefined;
     const expiredOn = (notAfter: string | undefined) =>
-        notAfter !== undefined && Date.parse(notAfter) <= now.getTime() ? notAfter.slice(0, 10) : undefined;
+        notAfter !== undefined && expiredAt(notAfter, now) ? notAfter.slice(0, 10) : undefined;
     const newest = (issued: readonly DeployedClient[] | undefined, epoch: number) =>
         issued?.filter((c) => c.epoch === epoch).at(-1)?.notAfter;
     const server = (key: string, epoch: number) =>

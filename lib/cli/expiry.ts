@@ -12,6 +12,7 @@ import { pemBlocks, pemDecode } from "../pki/pem";
 import { crlInDer, CrlInfo, parseCrl } from "../pki/crl";
 import { derSequences } from "../pki/der";
 import { pkcs7Contents } from "../pki/pkcs7";
+import { expiredAt } from "../pki/x509";
 import { textTable } from "./format";
 import { Command, InputError, oneOf, parse, parseNow, UsageError } from "./stackSource";
 
@@ -524,14 +525,13 @@ export function expiryReport(
                 ? new Date(recorded)
                 : new Date(notBefore.getTime() + (lifetimeDays - defaultEarlyRenewalDays(lifetimeDays)) * DAY_MS);
             const left = daysLeft(notAfter);
-            const status =
-                notAfter <= now
-                    ? "expired"
-                    : left < thresholds.warnDays
-                      ? "renew soon"
-                      : renewAt <= now
-                        ? "renew due"
-                        : "ok";
+            const status = expiredAt(cert, now)
+                ? "expired"
+                : left < thresholds.warnDays
+                  ? "renew soon"
+                  : renewAt <= now
+                    ? "renew due"
+                    : "ok";
             rows.set(f.id, {
                 kind: "certificate",
                 subject: cert.subject.replace(/\n/g, ", "),

@@ -23,11 +23,12 @@ import { pemDecode } from "./pem";
 export const subjectOf = (cert: crypto.X509Certificate): string => cert.subject.replace(/\n/g, ", ");
 
 /**
- * Whether `cert` has expired at `now`: from its notAfter on, to the second, as BoringSSL and
- * OpenSSL count it (X509_cmp_time_posix: a notAfter at or before now is past).
+ * Whether a certificate has expired at `now`: from its notAfter on, to the second, as BoringSSL and
+ * OpenSSL count it (X509_cmp_time_posix: a notAfter at or before now is past). `cert` is the
+ * certificate, or its notAfter as a deployed record or inventory writes it.
  */
-export const expiredAt = (cert: crypto.X509Certificate, now: Date): boolean =>
-    Date.parse(cert.validTo) <= now.getTime();
+export const expiredAt = (cert: crypto.X509Certificate | string, now: Date): boolean =>
+    Date.parse(typeof cert === "string" ? cert : cert.validTo) <= now.getTime();
 
 const SIGNATURE_OIDS = {
     sha256WithRsa: "1.2.840.113549.1.1.11",
