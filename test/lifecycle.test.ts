@@ -386,13 +386,18 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
         fs.chmodSync(folder, 0o755);
     });
 
-    it("--write finishes replacing the stack file when a signal comes, and removes, naming them, the new files of runs killed before", () => {
+    it("--write finishes replacing the stack file when a signal comes, and removes, naming them, the new files of runs killed a minute or more before", () => {
         const folder = tempDir("lifecycle-signal");
         const file = path.join(folder, "Pulumi.life.yaml");
         fs.writeFileSync(file, STACK);
         // What a run killed by kill -9 between creating its new file and renaming it leaves, and a file of someone else's.
         const leftover = path.join(folder, ".Pulumi.life.yaml.0123456789ab.tmp");
         fs.writeFileSync(leftover, STACK.slice(0, 40));
+        const minuteAgo = new Date(Date.now() - 61_000);
+        fs.utimesSync(leftover, minuteAgo, minuteAgo);
+        // The new file of a run that is writing now (no older than a minute): removing it would make that run fail.
+        const running = path.join(folder, ".Pulumi.life.yaml.ba9876543210.tmp");
+        fs.writeFileSync(running, STACK);
         const notOurs = path.join(folder, ".Pulumi.life.yaml.notes.tmp");
         fs.writeFileSync(notOurs, "mine\n");
         // The command sends itself SIGTERM as it writes the edited text into its new file: the worst moment.
@@ -410,7 +415,10 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
             `warning: removed ${leftover}: the new stack file of a lifecycle --write that was killed before it could rename it over ${file}\n`,
         );
         assert.match(fs.readFileSync(file, "utf8"), /ob: \{ serverEpoch: 1, clientEpoch: 1, clientPhase: switch \}/);
-        assert.deepStrictEqual(fs.readdirSync(folder).sort(), [path.basename(notOurs), "Pulumi.life.yaml"].sort());
+        assert.deepStrictEqual(
+            fs.readdirSync(folder).sort(),
+            [path.basename(notOurs), path.basename(running), "Pulumi.life.yaml"].sort(),
+        );
     });
 
     it("--write writes nothing when the stack file changed while it ran (another run or an editor saved it), and says so", () => {

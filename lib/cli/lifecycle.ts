@@ -7,7 +7,7 @@ import * as path from "path";
 import { rawConfigFromStackFile, ReadFile, readFromDisk } from "../config/load";
 import { PkiConfig } from "../config/types";
 import { ConfigError, validateConfig } from "../config/validate";
-import { codeOf, createReplacement, leftoverReplacements, readRegularFile, Replacement } from "../files";
+import { codeOf, createReplacement, entryAt, leftoverReplacements, readRegularFile, Replacement } from "../files";
 import { undoOnSignal } from "../interrupt";
 import { diffPlans } from "../inventory/diff";
 import { DeployedInputError, readDeployed } from "../lifecycle/deployed";
@@ -174,12 +174,21 @@ function writeProblem(file: string): string | undefined {
 }
 
 /**
+ * How old a new stack file must be to count as left by a killed run. A running lifecycle --write
+ * holds its new file for milliseconds (it is made just before the rename, lib/files.ts), and no lock
+ * stops a second run: a younger file may be that run's, which removing would make fail.
+ */
+const LEFTOVER_EDIT_AGE_MS = 60_000;
+
+/**
  * Removes, naming each to `warn`, the new stack files (createReplacement's `.<name>.<12 hex
  * digits>.tmp`) of earlier runs killed (kill -9, a lost machine) between creating one and renaming
- * it over the stack file.
+ * it over the stack file; younger ones wait for a later run (their random names block no write).
  */
 function removeLeftoverEdits(file: string, warn: (message: string) => void): void {
     for (const leftover of leftoverReplacements(file)) {
+        const modified = entryAt(leftover)?.mtimeMs;
+        if (modified === undefined || Date.now() - modified < LEFTOVER_EDIT_AGE_MS) continue;
         fs.rmSync(leftover, { force: true });
         warn(
             `removed ${leftover}: the new stack file of a lifecycle --write that was killed before it could rename it over ${file}`,
