@@ -13,7 +13,7 @@ import { diffPlans } from "../lib/inventory/diff";
 import { trustPictureForDiff } from "../lib/inventory/pictures";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { TEST_ONLY_LEAF_KEY_PEM } from "./fixtures/testOnlyPki";
-import { cli, gitRepo, loadStackFileValues, ROOT, tempDir } from "./helpers";
+import { cli, gitRepo, loadStackFileValues, renderStackFile, ROOT, tempDir, writeTemp } from "./helpers";
 
 interface Step {
     name?: string;
@@ -322,7 +322,7 @@ describe("workflows: who may touch what", function () {
         const runs = (name: string) => w.jobs[name].steps.map((s) => s.run ?? "").join("\n");
         assert.match(
             runs("decide"),
-            /node dist\/lib\/cli\/main\.js lifecycle --config "\$file" --deployed "\$deployed" --now "\$now" --write --format json/,
+            /\n\s*env -u PULUMI_ACCESS_TOKEN node dist\/lib\/cli\/main\.js lifecycle --config "\$file" --deployed "\$deployed" --now "\$now" --write --format json/,
         );
         assert.match(runs("decide"), /pulumi stack output --stack "\$stack" --json --non-interactive/);
         assert.doesNotMatch(w.text, /\bmerge\b[^\n]*(gh|pr)|gh pr merge|pulls\.merge/);
@@ -1075,14 +1075,30 @@ describe("workflows: the comment script", function () {
 describe("workflows: the lifecycle decision step, replayed", function () {
     this.timeout(60_000);
 
-    it("records what each stack needs in the contract's shape, even when reading the deployed outputs fails, and restores the stack files", () => {
+    it("records what each stack needs in the contract's shape, even when reading the deployed outputs fails, restores the stack files, and keeps the token from node", async () => {
         const { dir } = hostileRepo();
+        // What `pulumi stack output --json` gives for dev once it is deployed.
+        const devRender = await renderStackFile("stacks/Pulumi.dev.yaml");
+        const devOutputs = writeTemp(
+            tempDir("dev-outputs"),
+            "outputs.json",
+            JSON.stringify({
+                inventory: JSON.parse(devRender.read("inventory.json")).certificates,
+                deploymentRecord: JSON.parse(devRender.read("deployment.json")),
+            }),
+        );
         fs.symlinkSync(path.join(ROOT, "dist"), path.join(dir, "dist"));
-        // The Pulumi CLI, as far as this step uses it: dev's outputs are readable, prod was never deployed.
+        // The Pulumi CLI, as far as this step uses it (with the token only): dev is deployed, sit and prod never were.
         const bin = tempDir("fake-pulumi");
         fs.writeFileSync(
             path.join(bin, "pulumi"),
-            '#!/bin/sh\ncase "$1" in\n  login) exit 0 ;;\n  stack) if [ "$4" = prod ]; then echo "error: no stack named \'prod\' found" >&2; exit 255; fi; echo \'{"inventory": []}\' ;;\nesac\n',
+            `#!/bin/sh\n[ "$PULUMI_ACCESS_TOKEN" = token-of-test ] || { echo "pulumi: no token" >&2; exit 98; }\ncase "$1" in\n  login) exit 0 ;;\n  stack) if [ "$4" != dev ]; then echo "error: no stack named '$4' found" >&2; exit 255; fi; cat ${JSON.stringify(devOutputs)} ;;\nesac\n`,
+            { mode: 0o755 },
+        );
+        // node, as the step runs it, refuses to start when it sees the token.
+        fs.writeFileSync(
+            path.join(bin, "node"),
+            `#!/bin/sh\nif [ -n "\${PULUMI_ACCESS_TOKEN+set}" ]; then echo "node saw PULUMI_ACCESS_TOKEN" >&2; exit 97; fi\nexec ${JSON.stringify(process.execPath)} "$@"\n`,
             { mode: 0o755 },
         );
         const temp = tempDir("workflow-runner");
@@ -1094,6 +1110,7 @@ describe("workflows: the lifecycle decision step, replayed", function () {
             RUNNER_TEMP: temp,
             GITHUB_OUTPUT: output,
             PULUMI_BACKEND_URL: "",
+            PULUMI_ACCESS_TOKEN: "token-of-test",
         });
         assert.strictEqual(r.status, 0, r.stderr);
         assert.deepStrictEqual(noPwned(dir, temp), []);
@@ -1111,6 +1128,8 @@ describe("workflows: the lifecycle decision step, replayed", function () {
             [typeof dev.changed, typeof dev.republishCrls, Array.isArray(dev.needsHuman)],
             ["boolean", "boolean", true],
         );
+        // The command ran (a failed one's record has no report).
+        assert.match(dev.markdown, /^## Lifecycle of dev at \d{4}-\d\d-\d\d\n/, JSON.stringify(dev.needsHuman));
         assert.strictEqual(
             fs.readFileSync(path.join(dir, "stacks/Pulumi.dev.yaml"), "utf8"),
             devBefore,
