@@ -16,6 +16,7 @@ import { seededState } from "./engineKeys";
 import {
     Cacerts,
     cacerts,
+    emptyCrlOf,
     gatewayServerConfig,
     mintLeaf,
     mintRoot,
@@ -372,5 +373,109 @@ describe("MeshPluginCa used alone", function () {
         );
         const cert = engine.resources.find((r) => r.name === "solo-mesh-cert");
         assert.strictEqual(new crypto.X509Certificate(cert?.state.certPem as string).subject, "CN=mesh CA lab");
+    });
+
+    it("refuses a root-cert.pem or ca-crl.pem with which istiod or the sidecars would refuse every workload", async () => {
+        const [root, other] = [await mintRoot("Mesh root"), await mintRoot("Other root")];
+        const hour = 3_600_000;
+        const now = Math.floor(Date.now() / 1000) * 1000; // CRL times are whole seconds
+        const state: EngineState = new Map();
+        const meshCa = (cacertsArgs: { trustedRootsPem?: string; crlPem?: string }) =>
+            runWithStandIn(
+                () => {
+                    const issuer = { certPem: root.certPem, privateKeyPem: root.keyPem, rootCertPem: root.certPem };
+                    const mesh = new MeshPluginCa("guarded", {
+                        issuer,
+                        cluster: "lab",
+                        keyAlgorithm: "ECDSA",
+                        ...cacertsArgs,
+                    });
+                    return { certPem: mesh.certPem, keyPem: mesh.privateKeyPem, chainPem: mesh.certChainPem };
+                },
+                { state },
+            );
+        // The mesh CA, its key and certificate kept in `state` for the runs below: its own CRL.
+        const ca = (await meshCa({})).outputs;
+        const fresh = {
+            root: emptyCrlOf(root, now - hour, now + 24 * hour),
+            other: emptyCrlOf(other, now - hour, now + 24 * hour),
+            ca: emptyCrlOf(ca, now - hour, now + 24 * hour),
+        };
+        const verdict = (cacertsArgs: { trustedRootsPem?: string; crlPem?: string }) =>
+            meshCa(cacertsArgs).then(
+                ({ engine }) =>
+                    `accepted: ${Object.keys(engine.kubernetesObjects()[0].inputs.stringData as object).join(" ")}`,
+                (error: Error) => error.message.replace('error serializing property "stringData": ', ""),
+            );
+        assert.deepStrictEqual(
+            [
+                await verdict({ trustedRootsPem: root.certPem + root.keyPem }),
+                await verdict({ trustedRootsPem: other.certPem }),
+                await verdict({ crlPem: "hello" }),
+                await verdict({ crlPem: emptyCrlOf(root, now - 48 * hour, now - hour) + fresh.ca }),
+                await verdict({ crlPem: fresh.ca }),
+                await verdict({ crlPem: fresh.root }),
+                await verdict({ trustedRootsPem: root.certPem + other.certPem, crlPem: fresh.root + fresh.ca }),
+                await verdict({
+                    trustedRootsPem: root.certPem + other.certPem,
+                    crlPem: fresh.root + fresh.other + fresh.ca,
+                }),
+            ],
+            [
+                'MeshPluginCa trustedRootsPem holds a private key (a "EC PRIVATE KEY" PEM block): a trust bundle is copied in clear to wherever it is used, ' +
+                    "so take the key out (and replace it if the text has been shared); give CA certificates only",
+                "MeshPluginCa guarded: trustedRootsPem does not hold CN=Mesh root, the root this CA chains to: istiod would refuse cacerts " +
+                    "(its cert-chain.pem does not verify against root-cert.pem) and workloads would not trust what it signs; give that root in trustedRootsPem, first while it is the one in use",
+                `MeshPluginCa guarded: crlPem holds no PEM CRL; give the CRLs ("X509 CRL" blocks) of every CA of the peer's chains, or leave it unset for no revocation check`,
+                `MeshPluginCa guarded: crlPem holds a CRL of CN=Mesh root past its next update (${new Date(now - hour).toISOString()}) and no newer one of its CA: ` +
+                    "Envoy would refuse every workload whose chain has that CA; give its CRL re-signed for now",
+                "MeshPluginCa guarded: crlPem holds no CRL signed by CN=Mesh root of trustedRootsPem: once ca.crl is set Envoy checks a CRL for every certificate of the peer's chain, " +
+                    "the root's included (CRL_CHECK_ALL), so every workload would be refused; add that root's CRL",
+                "MeshPluginCa guarded: crlPem holds no CRL signed by this mesh CA (CN=mesh CA lab): istiod would not load the new cacerts (istio/istio#61075), " +
+                    "and sidecars, which check a CRL for every CA of a workload's chain, would refuse every workload; add this CA's CRL",
+                "MeshPluginCa guarded: crlPem holds no CRL signed by CN=Other root of trustedRootsPem: once ca.crl is set Envoy checks a CRL for every certificate of the peer's chain, " +
+                    "the root's included (CRL_CHECK_ALL), so every workload would be refused; add that root's CRL",
+                "accepted: ca-cert.pem ca-crl.pem ca-key.pem cert-chain.pem root-cert.pem",
+            ],
+        );
+        // What istiod and a sidecar say of the cacerts these would have made (the accepted one last).
+        const consumers = async (trustedRootsPem: string, crlPem: string) => {
+            const made: Cacerts = {
+                "ca-cert.pem": ca.certPem,
+                "ca-key.pem": ca.keyPem,
+                "root-cert.pem": trustedRootsPem,
+                "cert-chain.pem": ca.chainPem,
+                "ca-crl.pem": crlPem,
+            };
+            const peer = await workload(made, "spiffe://cluster.local/ns/ob/sa/accounts");
+            const [[, sidecar]] = decide([["sidecar", sidecarCheck(made, peer.cert, peer.identity)]]);
+            return { istiod: istiodRefusal(made) ?? "ok", sidecar: summary(sidecar).boringssl };
+        };
+        const stale = emptyCrlOf(root, now - 48 * hour, now - hour);
+        assert.deepStrictEqual(
+            [
+                await consumers(other.certPem, fresh.other + fresh.ca),
+                await consumers(root.certPem, stale + fresh.ca),
+                await consumers(root.certPem, fresh.ca),
+                await consumers(root.certPem, fresh.root),
+                await consumers(root.certPem, fresh.root + fresh.ca),
+            ],
+            [
+                {
+                    istiod: "cannot verify the cert with the provided root chain and cert pool with error: x509: certificate signed by unknown authority",
+                    sidecar: "unable to get local issuer certificate",
+                },
+                { istiod: "ok", sidecar: "CRL has expired" },
+                {
+                    istiod: "missing CRL signed by certificates: [CN=Mesh root]",
+                    sidecar: "unable to get certificate CRL",
+                },
+                {
+                    istiod: "missing CRL signed by certificates: [CN=mesh CA lab]",
+                    sidecar: "unable to get certificate CRL",
+                },
+                { istiod: "ok", sidecar: "ok" },
+            ],
+        );
     });
 });

@@ -1,18 +1,17 @@
+import * as crypto from "crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { KeyAlgorithm } from "../config/types";
 import { Json, LABEL, showJson } from "../config/values";
 import { caKey, MESH_CA_SECRET, meshCaId, meshCaSubject } from "../plan/plan";
+import { crlSignedBy } from "../pki/crlSeries";
+import { pemBlocks } from "../pki/pem";
+import { subjectOf } from "../pki/x509";
+import { checkClock } from "./checkClock";
+import { argumentError } from "./errors";
 import { checkedSigner, checkSignerInputNames, signerOf, SignerArgs, SIGNER_INPUTS } from "./intermediateCa";
-import {
-    argumentError,
-    certificateSettings,
-    checkCaSubject,
-    checkInputNames,
-    InputNames,
-    issueCaCertificate,
-} from "./keys";
-import { joinPemOutputs } from "./pem";
+import { certificateSettings, checkCaSubject, checkInputNames, InputNames, issueCaCertificate } from "./keys";
+import { checkedCrls, checkedTrustBundle, joinPemOutputs, onlyRootsWithCrl } from "./pem";
 
 export interface MeshPluginCaArgs extends SignerArgs {
     /** The cluster whose istiod signs with this CA; it goes into the CA's common name. */
@@ -73,13 +72,15 @@ export interface MeshPluginCaArgs extends SignerArgs {
     readonly installed?: boolean;
     /**
      * `root-cert.pem`: every root the mesh trusts, the one in use first (two during a root
-     * rotation; istiod needs ISTIO_MULTIROOT_MESH to trust more than the first).
+     * rotation; istiod needs ISTIO_MULTIROOT_MESH to trust more than the first). CA certificates
+     * only, the signer's root among them.
      * Default: the signer's root.
      * @default the signer's root
      */
     readonly trustedRootsPem?: pulumi.Input<string>;
     /**
-     * `ca-crl.pem` (Istio 1.27+): CRLs of the root and of this CA at least.
+     * `ca-crl.pem` (Istio 1.27+): CRLs of every root of `root-cert.pem` and of this CA at least,
+     * each CA's valid now (sidecars check a CRL for every CA of a workload's chain).
      * Default: none (cacerts has no `ca-crl.pem`).
      * @default none (cacerts has no `ca-crl.pem`)
      */
@@ -184,6 +185,42 @@ export class MeshPluginCa extends pulumi.ComponentResource {
         this.rootCertPem = ca.rootCertPem;
         this.certChainPem = joinPemOutputs(ca.chainPem, ca.rootCertPem);
 
+        // root-cert.pem and ca-crl.pem go to every sidecar of the cluster (the istio-ca-root-cert and
+        // istio-ca-crl ConfigMaps), which checks peers as Envoy does: checked as the gateway's ca.crt
+        // and ca.crl are, and, since istiod checks them against its own CA, against this one too.
+        const clock = checkClock();
+        const trustedRootsPem =
+            args.trustedRootsPem === undefined
+                ? this.rootCertPem
+                : pulumi
+                      .all([
+                          checkedTrustBundle(args.trustedRootsPem, "MeshPluginCa trustedRootsPem", this, clock),
+                          this.rootCertPem,
+                      ])
+                      .apply(([roots, root]) => withSignerRoot(roots, root, name, this));
+        const crlNames = {
+            component: `MeshPluginCa ${name}`,
+            bundle: "trustedRootsPem",
+            crl: "crlPem",
+            refused: "every workload",
+            sender: "workloads send their mesh CA",
+        };
+        const crlPem =
+            args.crlPem === undefined
+                ? undefined
+                : pulumi
+                      .all([
+                          checkedCrls(
+                              args.crlPem,
+                              trustedRootsPem.apply((pem) => onlyRootsWithCrl(pem, crlNames, this)),
+                              crlNames,
+                              this,
+                              clock,
+                          ),
+                          this.certPem,
+                      ])
+                      .apply(([crls, caPem]) => withOwnCrl(crls, caPem, name, this));
+
         // With an offline root, istiod gets cacerts only once the ceremony has signed: a secret
         // without a certificate would make istiod fail instead of falling back.
         const pending = args.offlineRoot !== undefined && args.offlineRoot.signedCertPem === undefined;
@@ -197,9 +234,9 @@ export class MeshPluginCa extends pulumi.ComponentResource {
                     stringData: {
                         "ca-cert.pem": this.certPem,
                         "ca-key.pem": this.privateKeyPem,
-                        "root-cert.pem": joinPemOutputs(args.trustedRootsPem ?? this.rootCertPem),
+                        "root-cert.pem": joinPemOutputs(trustedRootsPem),
                         "cert-chain.pem": this.certChainPem,
-                        ...(args.crlPem !== undefined ? { "ca-crl.pem": args.crlPem } : {}),
+                        ...(crlPem !== undefined ? { "ca-crl.pem": crlPem } : {}),
                     },
                 },
                 { parent: this },
@@ -224,4 +261,39 @@ export class MeshPluginCa extends pulumi.ComponentResource {
             certChainPem: this.certChainPem,
         });
     }
+}
+
+/**
+ * `roots` (root-cert.pem), refused unless it holds the root this CA chains to: istiod refuses a
+ * cacerts whose cert-chain.pem does not verify against root-cert.pem, and workloads would not
+ * trust the certificates it signs.
+ */
+function withSignerRoot(roots: string, root: string, name: string, resource: pulumi.Resource): string {
+    const der = (pem: string) => new crypto.X509Certificate(pem).raw;
+    const rootDer = der(root);
+    if (!pemBlocks(roots, "CERTIFICATE").some((pem) => der(pem).equals(rootDer))) {
+        throw argumentError(
+            `MeshPluginCa ${name}: trustedRootsPem does not hold ${subjectOf(new crypto.X509Certificate(root))}, the root this CA chains to: ` +
+                `istiod would refuse cacerts (its cert-chain.pem does not verify against root-cert.pem) and workloads would not trust what it signs; ` +
+                `give that root in trustedRootsPem, first while it is the one in use`,
+            resource,
+        );
+    }
+    return roots;
+}
+
+/**
+ * `crls` (ca-crl.pem), refused unless one is signed by this CA (`caPem`; "" while an offline
+ * signature is pending, when no cacerts is written): istiod checks ca-crl.pem against its own CA
+ * and, finding none of its CRLs, keeps the cacerts it loaded before (istio/istio#61075), and every
+ * workload's chain has this CA, which sidecars need a CRL for.
+ */
+function withOwnCrl(crls: string, caPem: string, name: string, resource: pulumi.Resource): string {
+    if (caPem === "" || pemBlocks(crls, "X509 CRL").some((crl) => crlSignedBy(crl, caPem))) return crls;
+    throw argumentError(
+        `MeshPluginCa ${name}: crlPem holds no CRL signed by this mesh CA (${subjectOf(new crypto.X509Certificate(caPem))}): ` +
+            `istiod would not load the new cacerts (istio/istio#61075), and sidecars, which check a CRL for every CA of a workload's chain, would refuse every workload; ` +
+            `add this CA's CRL`,
+        resource,
+    );
 }
