@@ -4,6 +4,9 @@ import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { EngineState, runWithStandIn } from "../lib/engine/standIn";
+import * as tlsProvider from "../lib/engine/tlsProvider";
+import { IntermediateCa } from "../lib/components/intermediateCa";
+import { MeshPluginCa } from "../lib/components/meshPluginCa";
 import { createRoot, signIntermediate } from "../lib/pki/ceremony";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { PendingSignaturesError } from "../lib/render/render";
@@ -389,5 +392,86 @@ describe("Offline roots: no root key enters the stack", function () {
             console.error = originalError;
             pulumi.runtime.setAllConfig({}, []);
         }
+    });
+});
+
+describe("IntermediateCa and MeshPluginCa with an offline root, used alone", function () {
+    this.timeout(60_000);
+
+    it("take from the ceremony only a CA certificate the offline root signed for their own key", async () => {
+        const root = createRoot({ commonName: "Ceremony Root", validityDays: 3650, keyAlgorithm: "ECDSA" });
+        const other = createRoot({ commonName: "Other Root", validityDays: 3650, keyAlgorithm: "ECDSA" });
+        const state: EngineState = new Map();
+        // Each component alone, as a program of its own; its key stays in `state` between runs.
+        const run = (component: "lone-ca" | "lone-mesh", signedCertPem?: string) =>
+            runWithStandIn(
+                () => {
+                    const offlineRoot = { rootCertPem: root.certPem, signedCertPem };
+                    const ca =
+                        component === "lone-ca"
+                            ? new IntermediateCa(component, {
+                                  offlineRoot,
+                                  subject: { commonName: "Lone CA" },
+                                  keyAlgorithm: "ECDSA",
+                              })
+                            : new MeshPluginCa(component, { offlineRoot, cluster: "lab", keyAlgorithm: "ECDSA" });
+                    return { csrPem: ca.csrPem, certPem: ca.certPem };
+                },
+                { state },
+            );
+        // Stage one: the CSRs.
+        const csr = (await run("lone-ca")).outputs.csrPem;
+        const meshCsr = (await run("lone-mesh")).outputs.csrPem;
+        const asLeaf = (csrPem: string) =>
+            tlsProvider.locallySignedCert({
+                certRequestPem: csrPem,
+                caCertPem: root.certPem,
+                caPrivateKeyPem: root.keyPem,
+                allowedUses: ["digital_signature", "client_auth"],
+                validityPeriodHours: 24,
+            }).state.certPem as string;
+        const signedBy = (by: { keyPem: string; certPem: string }, csrPem: string) =>
+            signIntermediate({ rootKeyPem: by.keyPem, rootCertPem: by.certPem, csrPem, validityDays: 365 });
+        // An output refused once it resolves reaches the program through the SDK's serializer, which
+        // prefixes its own words (twice for the mesh CA: cacerts' stringData holds the certificate).
+        const verdict = (component: "lone-ca" | "lone-mesh", signed: string) =>
+            run(component, signed).then(
+                () => "accepted",
+                (error: Error) => error.message.replace(/^(error serializing property "\w+": )+/, ""),
+            );
+        const verify = (cert: string) =>
+            openssl(
+                ["verify", "-CAfile", writeTemp(tempDir("lone-root"), "root.pem", root.certPem), "-purpose", "any"],
+                cert,
+            ).output.trim();
+        const notCa = asLeaf(csr);
+        const foreign = signedBy(other, csr);
+        const good = signedBy(root, csr);
+        assert.deepStrictEqual(
+            [
+                await verdict("lone-ca", notCa),
+                await verdict("lone-ca", foreign),
+                await verdict("lone-ca", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"),
+                await verdict("lone-mesh", signedBy(other, meshCsr)),
+                await verdict("lone-ca", good),
+                await verdict("lone-mesh", signedBy(root, meshCsr)),
+            ],
+            [
+                "the signed certificate given for lone-ca is not a CA certificate (CA:FALSE), so verifiers would accept nothing it signs: " +
+                    "sign the CSR lone-ca-csr of this stack as a CA (keyCertSign, cRLSign, CA:TRUE)",
+                "the signed certificate given for lone-ca is not signed by offlineRoot.rootCertPem (CN=Ceremony Root), so the chains it hands out would not verify: " +
+                    "sign the CSR lone-ca-csr of this stack with that root",
+                "the signed certificate given for lone-ca is not a certificate in PEM; give the certificate signed for the CSR lone-ca-csr of this stack",
+                "the signed certificate given for lone-mesh is not signed by offlineRoot.rootCertPem (CN=Ceremony Root), so the chains it hands out would not verify: " +
+                    "sign the CSR lone-mesh-csr of this stack with that root",
+                "accepted",
+                "accepted",
+            ],
+        );
+        // What a verifier makes of them against the root (the leaf's own purpose check aside).
+        assert.deepStrictEqual(
+            [foreign, good].map((cert) => verify(cert).split("\n").at(-1)),
+            ["error stdin: verification failed", "stdin: OK"],
+        );
     });
 });

@@ -7,6 +7,7 @@ import { hasControlCharacter, Json, showJson } from "../config/values";
 import { defaultEarlyRenewalDays, MAX_COMMON_NAME_LENGTH, MAX_VALIDITY_DAYS } from "../config/validate";
 import { CA_USES, KeySpec, LeafPlan, rotatedName } from "../plan/plan";
 import { pastedKeyProblem, pemBlocks, privateKeyLabel } from "../pki/pem";
+import { caFlags } from "../pki/trustBundle";
 import { subjectOf } from "../pki/x509";
 import { argumentError } from "./errors";
 import { joinPemOutputs } from "./pem";
@@ -317,8 +318,12 @@ export function issueCaCertificate(
     }
     const { key, csr } = keyAndRequest(parent, name, full);
     const certPem = pulumi
-        .all([signer.signedCertPem ?? "", key.publicKeyPem])
-        .apply(([signed, publicKeyPem]) => checkSignedFor(name, signed, publicKeyPem, parent, strayCaAdvice));
+        .all([signer.signedCertPem ?? "", key.publicKeyPem, signer.rootCertPem])
+        .apply(([signed, publicKeyPem, rootPem]) => {
+            const checked = checkSignedFor(name, signed, publicKeyPem, parent, strayCaAdvice);
+            if (checked !== "") refuseUnlessCaOf(name, checked, rootPem, parent);
+            return checked;
+        });
     return {
         privateKeyPem: pulumi.secret(key.privateKeyPem),
         csrPem: csr.certRequestPem,
@@ -326,6 +331,39 @@ export function issueCaCertificate(
         chainPem: joinPemOutputs(certPem),
         rootCertPem: pulumi.output(signer.rootCertPem),
     };
+}
+
+/**
+ * Refuses the ceremony's certificate for CA `name` unless it is a CA that may sign certificates,
+ * signed by the offline root: else every chain this CA hands out would fail to verify (as the
+ * stack's own check of pki:offlineRoots says before anything is made).
+ */
+function refuseUnlessCaOf(name: string, signedCertPem: string, rootCertPem: string, resource: pulumi.Resource): void {
+    const cert = new crypto.X509Certificate(signedCertPem);
+    let root: crypto.X509Certificate;
+    try {
+        root = new crypto.X509Certificate(rootCertPem);
+    } catch {
+        throw argumentError(
+            `offlineRoot.rootCertPem of ${name} is not a certificate in PEM; give the offline root's certificate (root.crt of the ceremony)`,
+            resource,
+        );
+    }
+    const { ca, certSign } = caFlags(cert);
+    if (!ca || !certSign) {
+        throw argumentError(
+            `the signed certificate given for ${name} is not a CA certificate (${!ca ? "CA:FALSE" : "its keyUsage lacks keyCertSign"}), so verifiers would accept nothing it signs: ` +
+                `sign the CSR ${name}-csr of this stack as a CA (keyCertSign, cRLSign, CA:TRUE)`,
+            resource,
+        );
+    }
+    if (!cert.checkIssued(root) || !cert.verify(root.publicKey)) {
+        throw argumentError(
+            `the signed certificate given for ${name} is not signed by offlineRoot.rootCertPem (${subjectOf(root)}), so the chains it hands out would not verify: ` +
+                `sign the CSR ${name}-csr of this stack with that root`,
+            resource,
+        );
+    }
 }
 
 /**
@@ -369,7 +407,15 @@ export function checkSignedFor(
 ): string {
     if (signedCertPem === "") return "";
     refusePastedKey(signedCertPem, `the signed certificate given for ${name}`, "the certificate only", resource);
-    const cert = new crypto.X509Certificate(signedCertPem);
+    let cert: crypto.X509Certificate;
+    try {
+        cert = new crypto.X509Certificate(signedCertPem);
+    } catch {
+        throw argumentError(
+            `the signed certificate given for ${name} is not a certificate in PEM; give the certificate signed for the CSR ${name}-csr of this stack`,
+            resource,
+        );
+    }
     if (cert.publicKey.export({ type: "spki", format: "pem" }) !== publicKeyPem) {
         throw argumentError(
             `the signed certificate given for ${name} certifies another key: sign the CSR ${name}-csr of this stack` +

@@ -31,7 +31,7 @@ const CERTIFICATE_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICA
  * allows signing certificates (RFC 5280: no keyUsage, no limit). Node's X509Certificate.ca folds
  * both into one flag, and the fix differs.
  */
-function caFlags(cert: crypto.X509Certificate): { ca: boolean; certSign: boolean } {
+export function caFlags(cert: crypto.X509Certificate): { ca: boolean; certSign: boolean } {
     const extensions = AsnConvert.parse(cert.raw, Certificate).tbsCertificate.extensions ?? [];
     const value = <T>(id: string, type: new () => T): T | undefined => {
         const extension = extensions.find((e) => e.extnID === id);
