@@ -155,6 +155,17 @@ const CASES: [string, Record<string, unknown>, string][] = [
         `pki:clusters: "east" and "west" would all use the current kubeconfig context and overwrite each other's cacerts; give each a context, e.g. { name: west, context: west }`,
     ],
     [
+        "two clusters on one context",
+        {
+            ...VALID,
+            clusters: [
+                { name: "east", context: "prod-east" },
+                { name: "west", context: "prod-east" },
+            ],
+        },
+        `pki:clusters: "east" and "west" both use the kubeconfig context "prod-east", one cluster, and would overwrite each other's cacerts; give each cluster the context of its own cluster`,
+    ],
+    [
         "cluster listed twice",
         {
             ...VALID,

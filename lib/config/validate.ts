@@ -775,6 +775,17 @@ function validateClusters(
             `pki:clusters: ${onCurrentContext.map((c) => showJson(c.name)).join(" and ")} would all use the current kubeconfig context and overwrite each other's cacerts; give each a context, e.g. { name: ${onCurrentContext[1].name}, context: ${onCurrentContext[1].name} }`,
         );
     }
+    // The same context twice is the same cluster (two names for one context cannot be told apart here).
+    const firstOnContext = new Map<string, string>();
+    for (const { name, context } of clusters) {
+        if (context === undefined) continue;
+        const first = firstOnContext.get(context);
+        if (first === undefined) firstOnContext.set(context, name);
+        else
+            fail(
+                `pki:clusters: ${showJson(first)} and ${showJson(name)} both use the kubeconfig context ${showJson(context)}, one cluster, and would overwrite each other's cacerts; give each cluster the context of its own cluster`,
+            );
+    }
     return clusters;
 }
 
