@@ -234,6 +234,13 @@ const CASES: [string, Overrides, string[]][] = [
         ],
     ],
     [
+        "baseDomain with an all-numeric top-level label (Istio refuses such a host)",
+        { baseDomain: "bank.123" },
+        [
+            'pki:baseDomain "bank.123" ends in the all-numeric label "123", which Istio refuses in a host (a top-level domain cannot be all-numeric); give the host\'s full DNS name',
+        ],
+    ],
+    [
         "baseDomain with upper case",
         { baseDomain: "API.bank.example" },
         [
@@ -1811,6 +1818,13 @@ const CASES: [string, Overrides, string[]][] = [
         ],
     ],
     [
+        "frontEnd.apicHosts an IP address",
+        { frontEnd: "{ services: [sample-app], callers: [sample-app], apicHosts: [10.0.0.1] }" },
+        [
+            'pki:frontEnd.apicHosts[0] "10.0.0.1" is an IP address; give the host\'s DNS name (Istio takes DNS names for Gateway and ServiceEntry hosts)',
+        ],
+    ],
+    [
         "frontEnd.customerFacing host a wildcard",
         { frontEnd: '{ customerFacing: { "*.dev.bank.example": {} } }' },
         [
@@ -2127,10 +2141,14 @@ describe("Invalid stack files are refused with every problem named, before anyth
         await pulumi.runtime.setMocks(engine, "apic-istio-pki", "config-cases", false);
     });
 
-    /** Loads, plans and builds `text` as render does; returns what was thrown. */
-    async function attempt(name: string, text: string): Promise<{ file: string; error: unknown }> {
+    /**
+     * Loads, plans and builds `text` as render does; returns what was thrown and how many resources
+     * this attempt registered (counted, so that a case wrongly accepted fails alone).
+     */
+    async function attempt(name: string, text: string): Promise<{ file: string; error: unknown; registered: number }> {
         const file = path.join(dir, `Pulumi.${name}.yaml`);
         fs.writeFileSync(file, text);
+        const before = engine.resources.length;
         let error: unknown;
         try {
             buildPki(planFromRawConfig(rawConfigFromStackFile(file)));
@@ -2138,7 +2156,7 @@ describe("Invalid stack files are refused with every problem named, before anyth
             error = err;
         }
         await new Promise((resolve) => setImmediate(resolve));
-        return { file, error };
+        return { file, error, registered: engine.resources.length - before };
     }
 
     it("has a case for every key of the README's configuration table", () => {
@@ -2155,22 +2173,22 @@ describe("Invalid stack files are refused with every problem named, before anyth
 
     CASES.forEach(([title, overrides, problems], i) => {
         it(`${title}: refused, naming the key, the bad value and the fix`, async () => {
-            const { error } = await attempt(`case-${i}`, stackFileText(overrides, root));
+            const { error, registered } = await attempt(`case-${i}`, stackFileText(overrides, root));
             assert.ok(error instanceof ConfigError, `expected a ConfigError, got ${String(error)}`);
             assert.deepStrictEqual(error.problems, problems);
-            assert.strictEqual(engine.resources.length, 0, "nothing registered");
+            assert.strictEqual(registered, 0, "nothing registered");
         });
     });
 
     FILE_CASES.forEach(([title, text, problems], i) => {
         it(`${title}: refused with one clear message`, async () => {
-            const { file, error } = await attempt(`file-${i}`, text);
+            const { file, error, registered } = await attempt(`file-${i}`, text);
             assert.ok(error instanceof ConfigError, `expected a ConfigError, got ${String(error)}`);
             assert.deepStrictEqual(
                 error.problems,
                 problems.map((p) => p.replace("$FILE", file)),
             );
-            assert.strictEqual(engine.resources.length, 0, "nothing registered");
+            assert.strictEqual(registered, 0, "nothing registered");
         });
     });
 
@@ -2188,14 +2206,14 @@ describe("Invalid stack files are refused with every problem named, before anyth
             ],
             ["documents", "config:\n  pki:option: 1\n---\nconfig: {}\n", "Source contains multiple documents"],
         ]) {
-            const { file, error } = await attempt(name, text);
+            const { file, error, registered } = await attempt(name, text);
             assert.ok(error instanceof Error && !(error instanceof ConfigError), String(error));
             assert.ok(
                 error.message.startsWith(`cannot read stack file ${file}: ${message}`),
                 `${name}: ${error.message}`,
             );
+            assert.strictEqual(registered, 0, `${name}: nothing registered`);
         }
-        assert.strictEqual(engine.resources.length, 0);
     });
 
     it("render prints the messages, exits 1 and writes no output folder", async () => {

@@ -145,5 +145,14 @@ export function dnsNameProblems(name: string): string[] {
             );
         }
     }
+    // Istio's validation (validateDNS1123Labels) refuses such a host in a Gateway or ServiceEntry.
+    const last = name.slice(name.lastIndexOf(".") + 1);
+    if (/^[0-9]+$/.test(last)) {
+        problems.push(
+            /^[0-9]+(\.[0-9]+){3}$/.test(name)
+                ? "is an IP address; give the host's DNS name (Istio takes DNS names for Gateway and ServiceEntry hosts)"
+                : `ends in the all-numeric label "${last}", which Istio refuses in a host (a top-level domain cannot be all-numeric); give the host's full DNS name`,
+        );
+    }
     return problems;
 }
