@@ -498,9 +498,18 @@ describe("diff exit status", function () {
             "the JSON still comes out, so that a PR comment can show the refusal",
         );
         const invalid = stackVariant(dir, "invalid", "pki:option: 1", "pki:option: 4");
+        // Each side's refusal names its file: a base a newer version refuses is no fault of the head.
+        const option4 = "  - pki:option must be 1, 2 or 3; got 4\n";
         const bad = await cli("diff", "--base", same, "--head", invalid);
-        assert.deepStrictEqual([bad.status, bad.out], [1, ""]);
-        assert.match(bad.err, /pki:option must be 1, 2 or 3/);
+        assert.deepStrictEqual(
+            [bad.status, bad.out, bad.err],
+            [1, "", `invalid stack configuration in --head ${invalid}:\n${option4}`],
+        );
+        const badBase = await cli("diff", "--base", invalid, "--head", same);
+        assert.deepStrictEqual(
+            [badBase.status, badBase.out, badBase.err],
+            [1, "", `invalid stack configuration in --base ${invalid}:\n${option4}`],
+        );
         for (const [args, message] of [
             [["--fail-on", "warnings"], 'error: --fail-on must be one of refused, risky; got "warnings"'],
             [["--max-replaced", "ten"], 'error: --max-replaced must be a whole number of certificates; got "ten"'],

@@ -327,6 +327,22 @@ describe("diff", function () {
         );
     });
 
+    it("names the base revision's file when that is the one refused (a rule newer than the base)", async () => {
+        const { dir: repo, git } = gitRepo("git-invalid-base");
+        fs.mkdirSync(path.join(repo, "stacks"));
+        const file = path.join(repo, "stacks", "Pulumi.dev.yaml");
+        const valid = fs.readFileSync(path.join(ROOT, "stacks/Pulumi.dev.yaml"), "utf8");
+        fs.writeFileSync(file, valid.replace("pki:option: 1", "pki:option: 4"));
+        git("add", ".");
+        git("commit", "-qm", "a value this version refuses");
+        fs.writeFileSync(file, valid);
+        assert.deepStrictEqual(await cli("diff", "--base", "main", "--head", file), {
+            status: 1,
+            out: "",
+            err: "invalid stack configuration in --base main (stacks/Pulumi.dev.yaml at that revision):\n  - pki:option must be 1, 2 or 3; got 4\n",
+        });
+    });
+
     it("refuses a stack file reached through a symbolic link at either revision, or a base both a file and a ref", async () => {
         const { dir: repo, git } = gitRepo("git-link");
         fs.mkdirSync(path.join(repo, "stacks"));

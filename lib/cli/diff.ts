@@ -6,6 +6,7 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { rawConfigFromStackFile } from "../config/load";
+import { ConfigError } from "../config/validate";
 import { isSecret, PlaceKind } from "../inventory/deliveries";
 import {
     CertChange,
@@ -73,6 +74,18 @@ function isCommit(ref: string, dir: string): boolean {
     }
 }
 
+/**
+ * `load()`, with a refused configuration naming the side it came from: a base that a newer
+ * version of this tool refuses is no fault of the pull request's own file.
+ */
+function planOf(side: string, load: () => PkiPlan): PkiPlan {
+    try {
+        return load();
+    } catch (error) {
+        throw error instanceof ConfigError ? new ConfigError(error.problems, side) : error;
+    }
+}
+
 /** The base plan: a file, or the head file's path at a git ref; undefined when the file is new. */
 function loadBase(base: string, headFile: string): PkiPlan | undefined {
     const dir = path.dirname(headFile);
@@ -85,7 +98,7 @@ function loadBase(base: string, headFile: string): PkiPlan | undefined {
                 `--base ${base} is both a file and a git ref; give the file as ./${base.replace(/^\.\//, "")} or the ref as ${base}^{commit}`,
             );
         }
-        return planFromRawConfig(rawConfigFromStackFile(base));
+        return planOf(`--base ${base}`, () => planFromRawConfig(rawConfigFromStackFile(base)));
     }
     try {
         git(["rev-parse", "--is-inside-work-tree"], dir);
@@ -128,7 +141,9 @@ function loadBase(base: string, headFile: string): PkiPlan | undefined {
     // Absent at the base, and reached through no link there: a stack new in this change.
     if (!modes.has(relative)) return undefined;
     // The project file (Pulumi.yaml) is read at the same revision.
-    return planFromRawConfig(rawConfigFromStackFile(relative, { read, label: `${base}:${relative}` }));
+    return planOf(`--base ${base} (${relative} at that revision)`, () =>
+        planFromRawConfig(rawConfigFromStackFile(relative, { read, label: `${base}:${relative}` })),
+    );
 }
 
 const identity = (c: CertChange): string => {
@@ -389,7 +404,8 @@ export const diffCommand: Command = {
             );
         }
         const maxReplaced = Number(values["max-replaced"] ?? DEFAULT_MAX_REPLACED);
-        const head = planFromRawConfig(rawConfigFromStackFile(values.head));
+        const headFile = values.head;
+        const head = planOf(`--head ${headFile}`, () => planFromRawConfig(rawConfigFromStackFile(headFile)));
         const base = loadBase(values.base, path.resolve(values.head));
         const diff = diffPlans(base, head, { maxReplaced });
         out(

@@ -50,9 +50,12 @@ export class ConfigError extends Error {
      * file, or pasted as a config key. The messages reach logs, artifacts and pull-request comments.
      */
     readonly problems: readonly string[];
-    constructor(problems: readonly string[]) {
+    /** `source`: which stack file, when a command reads more than one (diff's --base and --head). */
+    constructor(problems: readonly string[], source?: string) {
         const shown = problems.map(withoutPrivateKeys);
-        super(`invalid stack configuration:\n${shown.map((p) => `  - ${p}`).join("\n")}`);
+        super(
+            `invalid stack configuration${source === undefined ? "" : ` in ${source}`}:\n${shown.map((p) => `  - ${p}`).join("\n")}`,
+        );
         this.name = "ConfigError";
         this.problems = shown;
     }
