@@ -185,47 +185,12 @@ export class MeshPluginCa extends pulumi.ComponentResource {
         this.rootCertPem = ca.rootCertPem;
         this.certChainPem = joinPemOutputs(ca.chainPem, ca.rootCertPem);
 
-        // root-cert.pem and ca-crl.pem go to every sidecar of the cluster (the istio-ca-root-cert and
-        // istio-ca-crl ConfigMaps), which checks peers as Envoy does: checked as the gateway's ca.crt
-        // and ca.crl are, and, since istiod checks them against its own CA, against this one too.
-        const clock = checkClock();
-        const trustedRootsPem =
-            args.trustedRootsPem === undefined
-                ? this.rootCertPem
-                : pulumi
-                      .all([
-                          checkedTrustBundle(args.trustedRootsPem, "MeshPluginCa trustedRootsPem", this, clock),
-                          this.rootCertPem,
-                      ])
-                      .apply(([roots, root]) => withSignerRoot(roots, root, name, this));
-        const crlNames = {
-            component: `MeshPluginCa ${name}`,
-            bundle: "trustedRootsPem",
-            crl: "crlPem",
-            refused: "every workload",
-            sender: "workloads send their mesh CA",
-        };
-        const crlPem =
-            args.crlPem === undefined
-                ? undefined
-                : pulumi
-                      .all([
-                          checkedCrls(
-                              args.crlPem,
-                              trustedRootsPem.apply((pem) => onlyRootsWithCrl(pem, crlNames, this)),
-                              crlNames,
-                              this,
-                              clock,
-                          ),
-                          this.certPem,
-                      ])
-                      .apply(([crls, caPem]) => withOwnCrl(crls, caPem, name, this));
-
         // With an offline root, istiod gets cacerts only once the ceremony has signed: a secret
         // without a certificate would make istiod fail instead of falling back.
         const pending = args.offlineRoot !== undefined && args.offlineRoot.signedCertPem === undefined;
         const clusterResource = meshCaId(args.cluster);
         if (installed && !pending) {
+            const { rootCertPem, crlPem } = checkedCacertsTrust(args, this.rootCertPem, this.certPem, name, this);
             new k8s.core.v1.Secret(
                 `${clusterResource}-cacerts`,
                 {
@@ -234,7 +199,7 @@ export class MeshPluginCa extends pulumi.ComponentResource {
                     stringData: {
                         "ca-cert.pem": this.certPem,
                         "ca-key.pem": this.privateKeyPem,
-                        "root-cert.pem": joinPemOutputs(trustedRootsPem),
+                        "root-cert.pem": joinPemOutputs(rootCertPem),
                         "cert-chain.pem": this.certChainPem,
                         ...(crlPem !== undefined ? { "ca-crl.pem": crlPem } : {}),
                     },
@@ -264,6 +229,43 @@ export class MeshPluginCa extends pulumi.ComponentResource {
 }
 
 /**
+ * cacerts' `root-cert.pem` and `ca-crl.pem`. Both go to every sidecar of the cluster (the
+ * istio-ca-root-cert and istio-ca-crl ConfigMaps), which checks peers as Envoy does: so they are
+ * checked as the gateway's ca.crt and ca.crl are, and against this CA too, as istiod checks them.
+ */
+function checkedCacertsTrust(
+    args: MeshPluginCaArgs,
+    signerRootPem: pulumi.Output<string>,
+    caPem: pulumi.Output<string>,
+    name: string,
+    resource: pulumi.Resource,
+): { rootCertPem: pulumi.Output<string>; crlPem?: pulumi.Output<string> } {
+    const clock = checkClock();
+    const rootCertPem =
+        args.trustedRootsPem === undefined
+            ? signerRootPem
+            : pulumi
+                  .all([
+                      checkedTrustBundle(args.trustedRootsPem, "MeshPluginCa trustedRootsPem", resource, clock),
+                      signerRootPem,
+                  ])
+                  .apply(([roots, root]) => withSignerRoot(roots, root, name, resource));
+    if (args.crlPem === undefined) return { rootCertPem };
+    const names = {
+        component: `MeshPluginCa ${name}`,
+        bundle: "trustedRootsPem",
+        crl: "crlPem",
+        refused: "every workload",
+        sender: "workloads send their mesh CA",
+    };
+    const roots = rootCertPem.apply((pem) => onlyRootsWithCrl(pem, names, resource));
+    const crlPem = pulumi
+        .all([checkedCrls(args.crlPem, roots, names, resource, clock), caPem])
+        .apply(([crls, ca]) => withOwnCrl(crls, ca, name, resource));
+    return { rootCertPem, crlPem };
+}
+
+/**
  * `roots` (root-cert.pem), refused unless it holds the root this CA chains to: istiod refuses a
  * cacerts whose cert-chain.pem does not verify against root-cert.pem, and workloads would not
  * trust the certificates it signs.
@@ -283,13 +285,12 @@ function withSignerRoot(roots: string, root: string, name: string, resource: pul
 }
 
 /**
- * `crls` (ca-crl.pem), refused unless one is signed by this CA (`caPem`; "" while an offline
- * signature is pending, when no cacerts is written): istiod checks ca-crl.pem against its own CA
+ * `crls` (ca-crl.pem), refused unless one is signed by this CA (`caPem`): istiod checks ca-crl.pem against its own CA
  * and, finding none of its CRLs, keeps the cacerts it loaded before (istio/istio#61075), and every
  * workload's chain has this CA, which sidecars need a CRL for.
  */
 function withOwnCrl(crls: string, caPem: string, name: string, resource: pulumi.Resource): string {
-    if (caPem === "" || pemBlocks(crls, "X509 CRL").some((crl) => crlSignedBy(crl, caPem))) return crls;
+    if (pemBlocks(crls, "X509 CRL").some((crl) => crlSignedBy(crl, caPem))) return crls;
     throw argumentError(
         `MeshPluginCa ${name}: crlPem holds no CRL signed by this mesh CA (${subjectOf(new crypto.X509Certificate(caPem))}): ` +
             `istiod would not load the new cacerts (istio/istio#61075), and sidecars, which check a CRL for every CA of a workload's chain, would refuse every workload; ` +
