@@ -1041,4 +1041,80 @@ describe("render: what an interrupted, killed or failing render leaves behind", 
         assert.deepStrictEqual(fs.readdirSync(dir).sort(), ["Pulumi.option-1.yaml", "out"]);
         assert.deepStrictEqual(fs.readdirSync(out), ["inventory.json"]);
     });
+
+    /** fs.renameSync, failing with `code` when `fails` says so (of the source and how often it was renamed before). */
+    const renameFailing = (code: string, fails: (from: string, earlier: number) => boolean) => {
+        const renameSync = nodeFs.renameSync;
+        const earlier = new Map<string, number>();
+        return (from: fs.PathLike, to: fs.PathLike) => {
+            const count = earlier.get(String(from)) ?? 0;
+            earlier.set(String(from), count + 1);
+            if (fails(String(from), count)) throw systemError(code);
+            return renameSync(from, to);
+        };
+    };
+
+    it("refuses at once an output folder the swap cannot rename (a mount point: EBUSY; another file system: EXDEV), before any key is made or the state is saved", async () => {
+        const dir = tempDir("render-mount-point");
+        const out = path.join(dir, "out");
+        const state = path.join(dir, "state.json");
+        earlierRender(out);
+        const inside = `give --out a folder inside it, such as ${path.join(out, "render")}`;
+        for (const [code, why] of [
+            ["EBUSY", "is a mount point (a volume, a CI or Docker bind mount)"],
+            ["EXDEV", "is on another file system than its parent (a mount point, or an image's folder on overlayfs)"],
+            ["EACCES", "cannot be renamed"],
+        ]) {
+            const result = await patched(
+                nodeFs,
+                "renameSync",
+                renameFailing(code, (from) => from === out),
+                () => cli("render", "--config", option1(dir), "--out", out, "--force", "--state", state),
+            );
+            const fix = code === "EACCES" ? "give --out a folder you can rename" : inside;
+            assert.deepStrictEqual(result, {
+                status: 1,
+                out: "",
+                err: `error: output folder ${out} ${why}: render puts its output in place by renaming the folder aside, which fails with ${code} there; ${fix}\n`,
+            });
+            // No state file: a render that made keys saves them even when it fails.
+            assert.deepStrictEqual(fs.readdirSync(dir).sort(), ["Pulumi.option-1.yaml", "out"]);
+            assert.deepStrictEqual(fs.readdirSync(out), ["inventory.json"]);
+        }
+
+        // Renamed aside but not back (as unlikely as it is): the folder is named for a person to move back.
+        const result = await patched(
+            nodeFs,
+            "renameSync",
+            renameFailing("EACCES", (from) => from.endsWith("-old")),
+            () => cli("render", "--config", option1(dir), "--out", out, "--force"),
+        );
+        const [old] = fs.readdirSync(dir).filter((name) => name.endsWith("-old"));
+        assert.deepStrictEqual(result, {
+            status: 1,
+            out: "",
+            err: `error: output folder ${out} was renamed to ${path.join(dir, old)} to check that it can be replaced, and could not be renamed back (EACCES): move ${path.join(dir, old)} back to ${out}\n`,
+        });
+        assert.deepStrictEqual(fs.readdirSync(path.join(dir, old)), ["inventory.json"]);
+    });
+
+    it("names the mount point and the fix when the output folder still cannot be renamed once the render is done, leaving it as it was", async () => {
+        const dir = tempDir("render-mounted-since");
+        const out = path.join(dir, "out");
+        earlierRender(out);
+        // Renamed when the folder was opened, mounted on before the render is put in place.
+        const result = await patched(
+            nodeFs,
+            "renameSync",
+            renameFailing("EBUSY", (from, earlier) => from === out && earlier > 0),
+            () => cli("render", "--config", option1(dir), "--out", out, "--force"),
+        );
+        assert.deepStrictEqual(result, {
+            status: 1,
+            out: "",
+            err: `error: the render could not be put in place (${out} is left as it was): output folder ${out} is a mount point (a volume, a CI or Docker bind mount): render puts its output in place by renaming the folder aside, which fails with EBUSY there; give --out a folder inside it, such as ${path.join(out, "render")}\n`,
+        });
+        assert.deepStrictEqual(fs.readdirSync(dir).sort(), ["Pulumi.option-1.yaml", "out"]);
+        assert.deepStrictEqual(fs.readdirSync(out), ["inventory.json"]);
+    });
 });

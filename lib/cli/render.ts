@@ -30,9 +30,10 @@ of killed renders (.DIR.render-XXXXXX), naming each, and removes the lock when d
 interrupted; a render that finds the lock is refused, naming its holder. A lock is never removed
 for you: if no render is running, remove it.
 --force replaces DIR when it holds an earlier render and nothing else; nothing of it survives.
-Without it DIR must be empty or absent. A stack too large for this process's heap (about 200 KB
-per resource, 9 per endpoint) is refused before any key is made, naming the heap it needs
-(NODE_OPTIONS=--max-old-space-size=MB) or advising to split the stack.
+Without it DIR must be empty or absent. DIR may not be a mount point (a volume, a CI or Docker
+bind mount), which the swap cannot rename: give a folder inside it. A stack too large for this
+process's heap (about 200 KB per resource, 9 per endpoint) is refused before any key is made,
+naming the heap it needs (NODE_OPTIONS=--max-old-space-size=MB) or advising to split the stack.
 --state FILE keeps the stand-in's state between renders, as the engine's state does between
 updates: e.g. to rehearse the offline-root ceremony, whose first render stops after writing
 DIR/csr/<id>.csr and whose second uses the signed certificates, or a staged CA rotation

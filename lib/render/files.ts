@@ -107,6 +107,24 @@ function checkTarget(target: string, force: boolean): void {
     }
 }
 
+/**
+ * The refusal of an output folder that the swap cannot rename aside, naming the fix. A mount point
+ * (a volume, a CI or Docker bind mount) cannot be renamed (EBUSY), nor, on overlayfs, a folder of
+ * a container image's lower layer (EXDEV); a new folder inside either can.
+ */
+function unswappable(target: string, error: unknown): string {
+    const code = codeOf(error);
+    const mounted: Record<string, string> = {
+        EBUSY: "is a mount point (a volume, a CI or Docker bind mount)",
+        EXDEV: "is on another file system than its parent (a mount point, or an image's folder on overlayfs)",
+    };
+    const fix =
+        code in mounted
+            ? `give --out a folder inside it, such as ${path.join(target, "render")}`
+            : "give --out a folder you can rename";
+    return `output folder ${target} ${mounted[code] ?? "cannot be renamed"}: render puts its output in place by renaming the folder aside, which fails with ${code} there; ${fix}`;
+}
+
 /** The end of a staging folder's name after `.<name>.render-` (mkdtemp's six characters), and of the old output's during a swap. */
 const STAGING_SUFFIX = /^[A-Za-z0-9]{6}(-old)?$/;
 
@@ -134,8 +152,9 @@ export class StagedFolder {
      * Checks the target, makes the temporary sibling and takes the target's lock, so that an
      * unusable or busy target fails before any key is made. Without `force` the target must be
      * empty or absent; with it, it may hold an earlier render, never anything else. Under the lock
-     * the target is checked again (a render may have put its output there meanwhile), and the
-     * staging folders of renders that were killed are removed, each named to `warn`.
+     * the target is checked again (a render may have put its output there meanwhile), the
+     * staging folders of renders that were killed are removed, each named to `warn`, and the
+     * target is renamed aside and back as `commit` will (a mount point cannot be).
      */
     static open(target: string, options: { force: boolean; warn?: (message: string) => void }): StagedFolder {
         checkTarget(target, options.force);
@@ -174,6 +193,7 @@ export class StagedFolder {
         try {
             checkTarget(target, options.force);
             folder.removeLeftovers(options.warn ?? (() => undefined));
+            folder.checkSwappable();
         } catch (error) {
             folder.discard();
             throw error;
@@ -225,6 +245,27 @@ export class StagedFolder {
         }
     }
 
+    /**
+     * Renames the target aside and straight back, as `commit` will rename it: a target that cannot
+     * be renamed (a mount point) fails now, before any key is made or the state is saved.
+     */
+    private checkSwappable(): void {
+        if (entryAt(this.target) === undefined) return;
+        const old = `${this.staging}-old`;
+        try {
+            fs.renameSync(this.target, old);
+        } catch (error) {
+            throw new Error(unswappable(this.target, error));
+        }
+        try {
+            fs.renameSync(old, this.target);
+        } catch (error) {
+            throw new Error(
+                `output folder ${this.target} was renamed to ${old} to check that it can be replaced, and could not be renamed back (${codeOf(error)}): move ${old} back to ${this.target}`,
+            );
+        }
+    }
+
     /** Writes one file of the render; `relative` may name sub-folders, made 0700 on the way. */
     write(relative: string, content: string | Buffer, mode: number): void {
         const parts = path.normalize(relative).split(path.sep);
@@ -254,7 +295,14 @@ export class StagedFolder {
     commit(): void {
         const old = `${this.staging}-old`;
         const replaced = entryAt(this.target) !== undefined;
-        if (replaced) fs.renameSync(this.target, old);
+        try {
+            if (replaced) fs.renameSync(this.target, old);
+        } catch (error) {
+            // Checked by `open`: mounted on, or replaced, since.
+            throw new Error(
+                `the render could not be put in place (${this.target} is left as it was): ${unswappable(this.target, error)}`,
+            );
+        }
         try {
             fs.renameSync(this.staging, this.target);
         } catch (error) {
