@@ -8,12 +8,13 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import { X509Crl } from "@peculiar/x509";
-import { crlNumber, crlTimes, crlValidityDays, parseCrl, RevokedEntry } from "../lib/pki/crl";
+import { buildCrl, crlNumber, crlTimes, crlValidityDays, CrlWindow, parseCrl, RevokedEntry } from "../lib/pki/crl";
 import { pemBlocks } from "../lib/pki/pem";
 import { RotationRecord } from "../lib/plan/caRotation";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { deployedRecordOf, renderPlan } from "../lib/render/render";
-import { cacerts, gatewayServerConfig, newStackState, Rendered, tempDir } from "./helpers";
+import { TEST_ONLY_CA_CERT_PEM, TEST_ONLY_CA_KEY_PEM } from "./fixtures/testOnlyPki";
+import { cacerts, gatewayServerConfig, newStackState, openssl, Rendered, tempDir } from "./helpers";
 
 const DAY_MS = 86_400_000;
 const T0 = new Date("2027-01-04T00:00:00Z");
@@ -303,6 +304,110 @@ describe("Revocation dates that are refused", () => {
                 "2026-11-20 09:30:00 +0000 UTC",
                 ". YAML read the unquoted time as a timestamp, which Pulumi passes in this form: put the time in quotes",
             ),
+        );
+    });
+});
+
+describe("buildCrl: input it would encode wrongly is refused, naming it", () => {
+    const WINDOW: CrlWindow = {
+        thisUpdate: new Date("2027-01-01T00:00:00Z"),
+        nextUpdate: new Date("2027-01-29T00:00:00Z"),
+        number: 7,
+    };
+    const entry = (serialHex: string, revokedAt = "2026-12-31T00:00:00Z"): RevokedEntry => ({
+        serialHex,
+        revokedAt: new Date(revokedAt),
+        reason: "keyCompromise",
+    });
+    const refusal = (revoked: RevokedEntry[], window: Partial<CrlWindow>): string => {
+        try {
+            buildCrl(TEST_ONLY_CA_CERT_PEM, TEST_ONLY_CA_KEY_PEM, revoked, { ...WINDOW, ...window });
+            return "";
+        } catch (error) {
+            return (error as Error).message;
+        }
+    };
+
+    it("refuses a CRL number that is not a whole number from 0 to 2**53 - 1 (2**60 was an empty INTEGER, -1 negative, 1.5 written as 1)", () => {
+        for (const [number, shown] of [
+            [2 ** 60, "1152921504606847000"],
+            [2 ** 53, "9007199254740992"],
+            [-1, "-1"],
+            [1.5, "1.5"],
+            [NaN, "NaN"],
+        ] as const) {
+            assert.strictEqual(
+                refusal([], { number }),
+                `buildCrl: window.number ${shown} is not a CRL number; give a whole number from 0 to 9007199254740991`,
+            );
+        }
+    });
+
+    it("refuses a time outside 1950-9999 (a year before 1950 was written as UTCTime, read back as 20xx), and a thisUpdate not before the nextUpdate", () => {
+        const outside = (name: string, shown: string) =>
+            `buildCrl: ${name} ${shown} is not a time this package's X.509 dates carry; give one from 1950 to 9999`;
+        assert.strictEqual(
+            refusal([entry("0A"), entry("0B", "1949-12-31T23:59:59Z")], {}),
+            outside("revoked[1].revokedAt", "1949-12-31T23:59:59.000Z"),
+        );
+        assert.strictEqual(refusal([entry("0A", "not a time")], {}), outside("revoked[0].revokedAt", "Invalid Date"));
+        assert.strictEqual(
+            refusal([], { thisUpdate: new Date("1949-06-01T00:00:00Z") }),
+            outside("window.thisUpdate", "1949-06-01T00:00:00.000Z"),
+        );
+        assert.strictEqual(
+            refusal([], { nextUpdate: new Date("+010000-01-01T00:00:00Z") }),
+            outside("window.nextUpdate", "+010000-01-01T00:00:00.000Z"),
+        );
+        for (const nextUpdate of [WINDOW.thisUpdate, new Date("2026-12-31T00:00:00Z")]) {
+            assert.strictEqual(
+                refusal([], { nextUpdate }),
+                `buildCrl: window.thisUpdate 2027-01-01T00:00:00.000Z is not before window.nextUpdate ${nextUpdate.toISOString()}; a CRL is valid from one to the other: give a nextUpdate after the thisUpdate`,
+            );
+        }
+    });
+
+    it("refuses a serial that is not hex, takes more than 20 octets, or is listed twice however written", () => {
+        assert.strictEqual(
+            refusal([entry("5A:3F")], {}),
+            'buildCrl: revoked[0].serialHex "5A:3F" is not a serial number in hex; give it as `openssl x509 -serial` prints it',
+        );
+        // 20 bytes with the top bit set take a 21st octet: the INTEGER's sign.
+        assert.strictEqual(
+            refusal([entry(`80${"00".repeat(19)}`)], {}),
+            `buildCrl: revoked[0].serialHex 80${"00".repeat(19)} takes 21 octets, and a serial number takes at most 20 (RFC 5280 4.1.2.2); give the serial of a certificate`,
+        );
+        assert.strictEqual(
+            refusal([entry("01"), entry("0A"), entry("0001")], {}),
+            "buildCrl: revoked[2].serialHex 0001 is the serial of revoked[0] (01) again; list each revoked certificate once",
+        );
+        assert.strictEqual(
+            refusal([entry("ab"), entry("AB")], {}),
+            "buildCrl: revoked[1].serialHex AB is the serial of revoked[0] (ab) again; list each revoked certificate once",
+        );
+    });
+
+    it("signs input at the edges as before: number 0 and 2**53 - 1, a 20-octet serial, times from 1950 to 9999", () => {
+        const sign = (revoked: RevokedEntry[], window: Partial<CrlWindow>) =>
+            openssl(
+                ["crl", "-noout", "-text"],
+                buildCrl(TEST_ONLY_CA_CERT_PEM, TEST_ONLY_CA_KEY_PEM, revoked, { ...WINDOW, ...window }),
+            ).output;
+        assert.match(sign([], { number: 0 }), /CRL Number: ?\n\s+0\n/);
+        const text = sign(
+            [entry(`7F${"FF".repeat(19)}`, "1950-01-01T00:00:00Z"), entry("01", "2049-12-31T23:59:59Z")],
+            {
+                thisUpdate: new Date("2050-01-01T00:00:00Z"),
+                nextUpdate: new Date("9999-12-31T23:59:59Z"),
+                number: Number.MAX_SAFE_INTEGER,
+            },
+        );
+        assert.match(text, /Last Update: Jan {2}1 00:00:00 2050 GMT\n\s+Next Update: Dec 31 23:59:59 9999 GMT\n/);
+        assert.match(text, /CRL Number: ?\n\s+9007199254740991\n/);
+        assert.match(text, /Serial Number: 01\n\s+Revocation Date: Dec 31 23:59:59 2049 GMT\n/);
+        assert.match(
+            text,
+            new RegExp(`Serial Number: 7F${"FF".repeat(19)}\\n\\s+Revocation Date: Jan {2}1 00:00:00 1950 GMT\\n`),
         );
     });
 });

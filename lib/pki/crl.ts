@@ -228,9 +228,66 @@ export function signCrl(args: {
 }
 
 /**
+ * Refuses what buildCrl would encode wrongly rather than sign it: a number that is not a whole
+ * number JavaScript holds exactly (2**60 came out as an empty INTEGER, -1 negative, 1.5 as 1),
+ * a time outside 1950-9999 (asn1-x509 writes a year before 1950 as UTCTime, read back as 20xx),
+ * times out of order, and serials that are not hex, longer than RFC 5280's 20 octets (4.1.2.2)
+ * or listed twice, however written ("01" and "0001").
+ */
+function checkCrlInput(revoked: readonly RevokedEntry[], window: CrlWindow): void {
+    if (!Number.isSafeInteger(window.number) || window.number < 0) {
+        throw new Error(
+            `buildCrl: window.number ${window.number} is not a CRL number; give a whole number from 0 to ${Number.MAX_SAFE_INTEGER}`,
+        );
+    }
+    const times: [string, Date][] = [
+        ["window.thisUpdate", window.thisUpdate],
+        ["window.nextUpdate", window.nextUpdate],
+        ...revoked.map((r, i): [string, Date] => [`revoked[${i}].revokedAt`, r.revokedAt]),
+    ];
+    for (const [name, time] of times) {
+        const year = time.getUTCFullYear(); // NaN for an invalid date
+        if (!(year >= 1950 && year <= 9999)) {
+            throw new Error(
+                `buildCrl: ${name} ${String(Number.isNaN(year) ? time : time.toISOString())} is not a time this package's X.509 dates carry; give one from 1950 to 9999`,
+            );
+        }
+    }
+    if (window.thisUpdate >= window.nextUpdate) {
+        throw new Error(
+            `buildCrl: window.thisUpdate ${window.thisUpdate.toISOString()} is not before window.nextUpdate ${window.nextUpdate.toISOString()}; a CRL is valid from one to the other: give a nextUpdate after the thisUpdate`,
+        );
+    }
+    const serials = new Map<bigint, number>();
+    revoked.forEach((r, i) => {
+        const name = `revoked[${i}].serialHex`;
+        if (!/^[0-9A-Fa-f]+$/.test(r.serialHex)) {
+            throw new Error(
+                `buildCrl: ${name} "${r.serialHex}" is not a serial number in hex; give it as \`openssl x509 -serial\` prints it`,
+            );
+        }
+        const octets = serialNumber(r.serialHex).byteLength;
+        if (octets > 20) {
+            throw new Error(
+                `buildCrl: ${name} ${r.serialHex} takes ${octets} octets, and a serial number takes at most 20 (RFC 5280 4.1.2.2); give the serial of a certificate`,
+            );
+        }
+        const serial = BigInt(`0x${r.serialHex}`);
+        const first = serials.get(serial);
+        if (first !== undefined) {
+            throw new Error(
+                `buildCrl: ${name} ${r.serialHex} is the serial of revoked[${first}] (${revoked[first].serialHex}) again; list each revoked certificate once`,
+            );
+        }
+        serials.set(serial, i);
+    });
+}
+
+/**
  * A DER CRL signed by the CA, revoked entries sorted by serial so equal inputs give equal bytes.
  * `signedOnce`: the CRL is signed once and handed over as it is (the offline ceremony's series),
- * so a random ECDSA signature is fine there; a stack's CRL is re-signed on every run.
+ * so a random ECDSA signature is fine there; a stack's CRL is re-signed on every run. Input it
+ * would encode wrongly is refused first (checkCrlInput).
  */
 export function buildCrl(
     caCertPem: string,
@@ -239,6 +296,7 @@ export function buildCrl(
     window: CrlWindow,
     options: { signedOnce?: boolean } = {},
 ): string {
+    checkCrlInput(revoked, window);
     const ca = parseCaCertificate(caCertPem);
     const key = crypto.createPrivateKey(caKeyPem);
     if (key.asymmetricKeyType !== "rsa" && options.signedOnce !== true) {
