@@ -63,6 +63,8 @@ const BARE_KEY = crypto
     .privateKey.export({ type: "pkcs8", format: "der" })
     .toString("base64");
 const BARE_RSA_KEY_START = `${TEST_ONLY_CA_KEY_PEM.split("\n").slice(1, 3).join("\n")}\n`;
+/** A PEM private key copied without its BEGIN line: its base64 lines and its END line. */
+const KEY_WITHOUT_BEGIN_LINE = TEST_ONLY_CA_KEY_PEM.split("\n").slice(1).join("\n");
 
 const CASES: [string, Overrides, string[]][] = [
     [
@@ -107,6 +109,11 @@ const CASES: [string, Overrides, string[]][] = [
         [
             "pki:environment must be lower-case letters, digits and '-' (not at either end); got \"(a private key, not shown)\\n\"",
         ],
+    ],
+    [
+        "a private key copied without its BEGIN line, as an item of a list given as the option (JSON writes its line breaks as \\n)",
+        { option: `[${JSON.stringify(KEY_WITHOUT_BEGIN_LINE)}]` },
+        ['pki:option must be 1, 2 or 3; got ["(a private key, not shown)\\n"]'],
     ],
     [
         "environment missing",

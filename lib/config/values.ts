@@ -74,11 +74,15 @@ export const json = (v: Json): string =>
     );
 export const showJson = (v: Json | undefined): string => (v === undefined ? "nothing" : json(v));
 
-/** A top-level value as it reads best: JSON numbers, booleans, lists and maps as they are, other text quoted. */
+/**
+ * A top-level value as it reads best: JSON numbers, booleans, lists and maps as they are, other
+ * text quoted. A list or map is shown through `json`, so that each text in it is cleared of keys
+ * before it is escaped: in JSON text a key's line breaks are "\n", which the key patterns miss.
+ */
 export function show(text: string): string {
     try {
-        const parsed: unknown = JSON.parse(text);
-        if (typeof parsed !== "string" && JSON.stringify(parsed) === text) return withoutPrivateKeys(text);
+        const parsed = JSON.parse(text) as Json;
+        if (typeof parsed !== "string" && JSON.stringify(parsed) === text) return json(parsed);
     } catch {
         // Not JSON: text.
     }
