@@ -2223,6 +2223,50 @@ describe("Invalid stack files are refused with every problem named, before anyth
         }
     });
 
+    it("refuses the aliases yaml.v3 refuses, an alias bomb at once, naming the file and never an anchor", async () => {
+        /** A "billion laughs" under another namespace: `levels` levels of ten aliases each, 10^levels values. */
+        const bomb = (levels: number): string =>
+            "config:\n  pki:option: 1\n  other:lol:\n    l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n" +
+            Array.from(
+                { length: levels - 1 },
+                (_, i) => `    l${i + 1}: &l${i + 1} [${Array(10).fill(`*l${i}`).join(", ")}]\n`,
+            ).join("");
+        // yaml.v3's count: the 3rd alias of l3 brings the values copied by aliases to 4852, over 99% of
+        // the 4901 decoded (the other 49: the document's nodes up to there, read outside any alias).
+        const excessive =
+            "the document contains excessive aliasing (Pulumi refuses it too): 4852 of the first 4901 values it holds are copies made by aliases (*name), such as the one at line 7, column 24; write the values out instead of aliases of aliases";
+        // The small bomb first: the old loader read it (100,000 values) and went on; it hung for minutes on the big one.
+        for (const [name, text, message] of [
+            ["bomb5", bomb(5), excessive],
+            ["bomb9", bomb(9), excessive],
+            [
+                "unknown anchor",
+                "config:\n  pki:option: *Tr0ub4dor&3xyz\n",
+                "the alias at line 2, column 15 names no anchor (&name) set before it; set the anchor, or write the value out",
+            ],
+            [
+                "itself",
+                "config:\n  pki:option: 1\n  other:x: &a [1, *a]\n",
+                "the alias at line 3, column 19 sits inside the node its anchor names, which would contain itself; write the value out",
+            ],
+        ]) {
+            const started = Date.now();
+            const { file, error } = await attempt(name, text);
+            assert.ok(Date.now() - started < 2000, `${name}: ${Date.now() - started} ms`);
+            assert.ok(error instanceof Error && !(error instanceof ConfigError), `${name}: ${String(error)}`);
+            assert.strictEqual(error.message, `cannot read stack file ${file}: ${message}`);
+        }
+        assert.strictEqual(engine.resources.length, 0);
+        // Aliases within reason are read as yaml.v3 reads them: the value they name, copied.
+        const file = path.join(dir, "Pulumi.aliases.yaml");
+        fs.writeFileSync(file, "config:\n  pki:environment: &env dev\n  pki:clusters: [*env, *env]\n  other:x: *env\n");
+        assert.deepStrictEqual(stackFileConfig(file), {
+            "pki:environment": "dev",
+            "pki:clusters": '["dev","dev"]',
+            "other:x": "dev",
+        });
+    });
+
     it("render prints the messages, exits 1 and writes no output folder", async () => {
         const file = path.join(dir, "Pulumi.cli.yaml");
         fs.writeFileSync(file, stackFileText({ option: "[2]", crlPeriodDays: "true" }, root));

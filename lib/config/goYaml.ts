@@ -159,10 +159,18 @@ export function resolvePlainScalar(text: string): GoValue {
     return text;
 }
 
-/** Parses a file's one YAML document; throws UnreadableYaml with the parser's message. */
+/**
+ * Parses a file's one YAML document; throws UnreadableYaml with the parser's message, or when
+ * its aliases are ones yaml.v3 refuses (see refuseAliasesGoRefuses).
+ */
 export function parseYamlDocument(text: string): YAML.Document {
+    const lineCounter = new YAML.LineCounter();
     // Pulumi strips a UTF-8 byte order mark before decoding (workspace loaders.go readFileStripUTF8BOM).
-    const doc = YAML.parseDocument(text.replace(/^\uFEFF/, ""), { schema: "failsafe", uniqueKeys: true });
+    const doc = YAML.parseDocument(text.replace(/^\uFEFF/, ""), {
+        schema: "failsafe",
+        uniqueKeys: true,
+        lineCounter,
+    });
     const problem = doc.errors[0];
     if (problem?.code === "DUPLICATE_KEY") {
         const key = repeatedKey(doc.contents);
@@ -174,7 +182,94 @@ export function parseYamlDocument(text: string): YAML.Document {
         }
     }
     if (problem !== undefined) throw new UnreadableYaml(problem.message.split("\n")[0]);
+    refuseAliasesGoRefuses(doc, lineCounter);
     return doc;
+}
+
+/** The node each alias of a document stands for (the last node before it with its anchor), or undefined for none. */
+const aliasTargetsOf = new WeakMap<YAML.Document, Map<YAML.Alias, YAML.Node | undefined>>();
+
+/**
+ * Found in one pass, once per document: the parser's own Alias.resolve walks the whole document
+ * for each alias.
+ */
+function aliasTargets(doc: YAML.Document): Map<YAML.Alias, YAML.Node | undefined> {
+    let targets = aliasTargetsOf.get(doc);
+    if (targets === undefined) {
+        const found = new Map<YAML.Alias, YAML.Node | undefined>();
+        const anchored = new Map<string, YAML.Node>();
+        YAML.visit(doc, {
+            Node(_, node) {
+                if (YAML.isAlias(node)) found.set(node, anchored.get(node.source));
+                else if (node.anchor !== undefined) anchored.set(node.anchor, node);
+            },
+        });
+        targets = found;
+        aliasTargetsOf.set(doc, targets);
+    }
+    return targets;
+}
+
+/** yaml.v3 decode.go `allowedAliasRatio`: the share of decoded values that may come from aliases. */
+function allowedAliasRatio(decoded: number): number {
+    const [low, high] = [400_000, 4_000_000];
+    if (decoded <= low) return 0.99;
+    if (decoded >= high) return 0.1;
+    return 0.99 - (0.89 * (decoded - low)) / (high - low);
+}
+
+/**
+ * Refuses, before anything is decoded, the aliases yaml.v3 refuses wherever they are in the
+ * document (Pulumi decodes all of it): one naming no anchor before it, one inside the node it
+ * names, and "excessive aliasing", by decode.go's own count: an alias bomb ("billion laughs"),
+ * a few lines whose aliases of aliases stand for billions of values, would otherwise take
+ * minutes and gigabytes to decode. No anchor name is quoted: a file given by mistake may be a
+ * password.
+ */
+function refuseAliasesGoRefuses(doc: YAML.Document, lineCounter: YAML.LineCounter): void {
+    const targets = aliasTargets(doc);
+    const at = (node: YAML.Node): string => {
+        const { line, col } = lineCounter.linePos(node.range?.[0] ?? 0);
+        return `line ${line}, column ${col}`;
+    };
+    const expanding = new Set<YAML.Alias>();
+    // yaml.v3 `unmarshal` counts each node it decodes (the document node first) and, of those,
+    // each one decoded within the node an alias names; `alias` is the outermost alias being read.
+    let decoded = 1;
+    let aliased = 0;
+    const count = (node: unknown, alias: YAML.Alias | undefined): void => {
+        decoded += 1;
+        if (alias !== undefined) aliased += 1;
+        if (aliased > 100 && decoded > 1000 && aliased / decoded > allowedAliasRatio(decoded)) {
+            throw new UnreadableYaml(
+                `the document contains excessive aliasing (Pulumi refuses it too): ${aliased} of the first ${decoded} values it holds are copies made by aliases (*name)${alias === undefined ? "" : `, such as the one at ${at(alias)}`}; write the values out instead of aliases of aliases`,
+            );
+        }
+        if (YAML.isAlias(node)) {
+            const target = targets.get(node);
+            if (target === undefined) {
+                throw new UnreadableYaml(
+                    `the alias at ${at(node)} names no anchor (&name) set before it; set the anchor, or write the value out`,
+                );
+            }
+            if (expanding.has(node)) {
+                throw new UnreadableYaml(
+                    `the alias at ${at(node)} sits inside the node its anchor names, which would contain itself; write the value out`,
+                );
+            }
+            expanding.add(node);
+            count(target, alias ?? node);
+            expanding.delete(node);
+        } else if (YAML.isSeq(node)) {
+            for (const item of node.items) count(item, alias);
+        } else if (YAML.isMap(node)) {
+            for (const pair of node.items) {
+                count(pair.key, alias);
+                count(pair.value, alias);
+            }
+        }
+    };
+    if (doc.contents !== null) count(doc.contents, undefined);
 }
 
 /** The first key that a YAML map below `node` holds twice (the parser's own message does not name it). */
@@ -206,7 +301,7 @@ const MAX_DEPTH = 64;
 function decode(node: unknown, doc: YAML.Document, where: string, depth: number): GoValue {
     if (depth > MAX_DEPTH) throw new UnreadableYaml(`${where} nests deeper than ${MAX_DEPTH} levels`);
     if (node === null || node === undefined) return null;
-    if (YAML.isAlias(node)) return decode(node.resolve(doc), doc, where, depth + 1);
+    if (YAML.isAlias(node)) return decode(aliasTargets(doc).get(node), doc, where, depth + 1);
     if (!YAML.isNode(node)) throw new UnreadableYaml(`${where} holds a YAML node this loader cannot read`);
     if (node.tag !== undefined && !(YAML.isScalar(node) && node.tag === STR_TAG)) {
         throw new UnreadableYaml(
