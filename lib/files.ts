@@ -189,11 +189,53 @@ export function entryAt(file: string): fs.Stats | undefined {
 /**
  * The text of a file the user named (links followed), refusing anything but a regular file: it is
  * opened non-blocking, so that a FIFO at the path cannot hang the command the way a plain read
- * would, and a folder is named as such rather than as EISDIR. Throws an error whose message says
- * what is wrong, for the caller to put after the file's name; ENOENT and EACCES keep their code.
+ * would, and a folder is named as such rather than as EISDIR. Its bytes must be UTF-8 (utf8Text).
+ * Throws an error whose message says what is wrong, for the caller to put after the file's name;
+ * ENOENT and EACCES keep their code.
  */
 export function readRegularFile(file: string): string {
-    return readRegularBytes(file).toString("utf8");
+    return utf8Text(readRegularBytes(file));
+}
+
+/** Decodes UTF-8 only, throwing at a byte that is not; a byte order mark is kept, for the reader to treat. */
+const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/**
+ * Bytes as UTF-8 text, as Pulumi's YAML reader requires them. Read leniently, a Latin-1 or
+ * Windows-1252 "é" became U+FFFD, which went into every certificate's subject and was written back
+ * by lifecycle --write. Throws an error whose message, for the caller to put after the file's name,
+ * says where the first byte that is not UTF-8 is, never what the file holds: a file given by
+ * mistake may be a key (a UTF-16 one would not even be recognised as a key to hide).
+ */
+export function utf8Text(bytes: Buffer): string {
+    if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)) {
+        throw new Error(
+            `it is UTF-16 text (it starts with a UTF-16 byte order mark, as Windows PowerShell 5 and Notepad's "Unicode" write), not UTF-8; save it as UTF-8`,
+        );
+    }
+    try {
+        return STRICT_UTF8.decode(bytes);
+    } catch {
+        const offset = firstNonUtf8Byte(bytes);
+        const line = bytes.subarray(0, offset).filter((b) => b === 0x0a).length + 1;
+        throw new Error(
+            `it is not UTF-8 text: the byte at offset ${offset} (line ${line}) is not UTF-8 (Latin-1 or Windows-1252 text, or no text at all?); save it as UTF-8`,
+        );
+    }
+}
+
+/**
+ * The offset of the first byte of `bytes` that is not UTF-8. Up to it, the lenient decoder gives
+ * the text exactly; there it puts its first U+FFFD that the file does not spell (as EF BF BD).
+ */
+function firstNonUtf8Byte(bytes: Buffer): number {
+    let offset = 0;
+    for (const c of bytes.toString("utf8")) {
+        const spelt = bytes[offset] === 0xef && bytes[offset + 1] === 0xbf && bytes[offset + 2] === 0xbd;
+        if (c === "\ufffd" && !spelt) return offset;
+        offset += Buffer.byteLength(c);
+    }
+    return offset;
 }
 
 /** The bytes of a file the user named, as readRegularFile reads its text (a DER certificate is no text). */

@@ -1,9 +1,10 @@
 import * as assert from "assert";
 import { spawnSync } from "child_process";
+import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { stackConfigDir, stackFilePath } from "../lib/cli/stackSource";
-import { cli, ROOT, tempDir } from "./helpers";
+import { cli, gitRepo, ROOT, tempDir } from "./helpers";
 
 const CLI = path.join(ROOT, "dist/lib/cli/main.js");
 
@@ -199,6 +200,66 @@ describe("The command line in the user's project", () => {
                     "usage: inventory (--stack NAME | --config FILE) [--format table|markdown|json|mermaid]",
                 ],
             ],
+        );
+    });
+
+    it("refuses a stack file or --deployed file that is not UTF-8 in one line naming where, never quoting it", async () => {
+        const { dir, git } = gitRepo("encoding");
+        fs.mkdirSync(path.join(dir, "stacks"));
+        const stack = path.join(dir, "stacks", "Pulumi.dev.yaml");
+        // A Latin-1 "é" (0xE9) at offset 71, after a U+FFFD the file spells in UTF-8, which is no error.
+        const latin1 = Buffer.concat([
+            Buffer.from("config:\n  pki:environment: dev\n  # \ufffd is text\n  pki:organization: Soci"),
+            Buffer.from("été Bank\n", "latin1"),
+        ]);
+        fs.writeFileSync(stack, latin1);
+        const notUtf8 =
+            "it is not UTF-8 text: the byte at offset 71 (line 4) is not UTF-8 (Latin-1 or Windows-1252 text, or no text at all?); save it as UTF-8";
+        // A private key saved by Windows PowerShell 5: UTF-16 with a byte order mark. Its NULs hid it
+        // from the key patterns, and its text was quoted whole as "not a map".
+        const keyPem = crypto
+            .generateKeyPairSync("ec", { namedCurve: "P-256" })
+            .privateKey.export({ type: "pkcs8", format: "pem" }) as string;
+        const utf16Key = path.join(dir, "key.pem");
+        fs.writeFileSync(utf16Key, Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(keyPem, "utf16le")]));
+        const utf16Json = path.join(dir, "outputs.json");
+        fs.writeFileSync(utf16Json, Buffer.concat([Buffer.from([0xfe, 0xff]), Buffer.from("{}", "utf16le").swap16()]));
+        const utf16 = `it is UTF-16 text (it starts with a UTF-16 byte order mark, as Windows PowerShell 5 and Notepad's "Unicode" write), not UTF-8; save it as UTF-8`;
+        const out = path.join(dir, "out");
+        const dev = path.join(ROOT, "stacks/Pulumi.dev.yaml");
+        const cases: [string[], number, string][] = [
+            [["inventory", "--config", stack], 1, `error: cannot read ${stack}: ${notUtf8}`],
+            [["render", "--config", utf16Key, "--out", out], 1, `error: cannot read ${utf16Key}: ${utf16}`],
+            [["diff", "--base", dev, "--head", stack], 1, `error: cannot read ${stack}: ${notUtf8}`],
+            [
+                ["lifecycle", "--config", stack, "--deployed", dir, "--write"],
+                2,
+                `error: cannot use the stack file ${stack}: ${notUtf8}`,
+            ],
+            [
+                ["lifecycle", "--config", dev, "--deployed", utf16Json],
+                2,
+                `error: --deployed ${utf16Json}: cannot read it: ${utf16}`,
+            ],
+        ];
+        for (const [argv, status, message] of cases) {
+            const result = await cli(...argv);
+            assert.deepStrictEqual(
+                [result.status, result.out, result.err],
+                [status, "", `${message}\n`],
+                argv.join(" "),
+            );
+        }
+        assert.deepStrictEqual(fs.readFileSync(stack), latin1, "lifecycle --write left the bytes as they were");
+        assert.strictEqual(fs.existsSync(out), false);
+        // The same file as the base of a diff, at a git ref.
+        git("add", "stacks");
+        git("commit", "-qm", "latin-1");
+        fs.copyFileSync(dev, stack);
+        const base = await cli("diff", "--base", "main", "--head", stack);
+        assert.deepStrictEqual(
+            [base.status, base.out, base.err],
+            [1, "", `error: cannot read main:stacks/Pulumi.dev.yaml: ${notUtf8}\n`],
         );
     });
 

@@ -7,6 +7,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { rawConfigFromStackFile } from "../config/load";
 import { ConfigError } from "../config/validate";
+import { utf8Text } from "../files";
 import { isSecret, PlaceKind } from "../inventory/deliveries";
 import {
     CertChange,
@@ -132,10 +133,17 @@ function loadBase(base: string, headFile: string): PkiPlan | undefined {
         );
     }
     const read = (file: string): string | undefined => {
+        let bytes: Buffer;
         try {
-            return git(["show", `${base}:${file}`], top);
+            bytes = execFileSync("git", ["show", `${base}:${file}`], { cwd: top, stdio: ["ignore", "pipe", "pipe"] });
         } catch {
             return undefined;
+        }
+        // Strictly, as a file on disk is read: Pulumi refuses a stack file that is not UTF-8.
+        try {
+            return utf8Text(bytes);
+        } catch (error) {
+            throw new Error(`cannot read ${base}:${file}: ${(error as Error).message}`);
         }
     };
     // Absent at the base, and reached through no link there: a stack new in this change.
