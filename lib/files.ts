@@ -6,6 +6,7 @@
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import type { ErrorCode, YAMLError } from "yaml";
 import { untilDone } from "./interrupt";
 
 export const PRIVATE_FILE = 0o600;
@@ -27,6 +28,46 @@ export function codeOf(error: unknown): string {
 export function jsonBreak(error: unknown): string {
     const position = /at position ([0-9]+)/.exec((error as Error).message)?.[1];
     return position === undefined ? "" : ` (broken at character ${Number(position) + 1})`;
+}
+
+/** What each YAML parse error is, in words of our own: the parser's messages may quote the text. */
+const YAML_PROBLEMS: Record<ErrorCode, string> = {
+    ALIAS_PROPS: "an alias (*name) with an anchor or tag of its own",
+    BAD_ALIAS: "an alias (*name) with no anchor before it",
+    BAD_COLLECTION_TYPE: "a tag that does not fit its value",
+    BAD_DIRECTIVE: "a directive (%) it cannot read",
+    BAD_DQ_ESCAPE: "an invalid escape (\\) in double-quoted text",
+    BAD_INDENT: "indentation that does not line up, or a [ or { left open",
+    BAD_PROP_ORDER: "an anchor or tag out of place",
+    BAD_SCALAR_START: "a plain value starting with a reserved character (@ or `)",
+    BLOCK_AS_IMPLICIT_KEY: "a map nested where a single value belongs (a: b: c)",
+    BLOCK_IN_FLOW: "a block value inside [ ] or { }",
+    DUPLICATE_KEY: "a key repeated in one map",
+    IMPOSSIBLE: "text the YAML parser cannot read",
+    KEY_OVER_1024_CHARS: "a key longer than 1024 characters",
+    MISSING_CHAR: "a missing closing quote or bracket, comma or colon",
+    MULTILINE_IMPLICIT_KEY: "a key over several lines (a line that is no key: value?)",
+    MULTIPLE_ANCHORS: "two anchors on one value",
+    MULTIPLE_DOCS: "several documents (---)",
+    MULTIPLE_TAGS: "two tags on one value",
+    NON_STRING_KEY: "a key that is not text",
+    RESOURCE_EXHAUSTION: "excessive aliasing",
+    TAB_AS_INDENT: "a tab used as indentation",
+    TAG_RESOLVE_FAILED: "a tag it cannot resolve",
+    UNEXPECTED_TOKEN: "a character or token out of place",
+};
+
+/**
+ * What a YAML parser error (the `yaml` package's) found and where: its kind and line and column,
+ * never its message, which may quote the text there, and a file given by mistake where YAML
+ * belongs may be a password or a key (an unresolved alias `*Tr0ub4dor&3` was quoted whole).
+ */
+export function yamlProblem(error: unknown): string {
+    // Node.toJS throws a ReferenceError, without a code or place, for an alias it cannot resolve.
+    if (error instanceof ReferenceError) return "an alias (*name) with no anchor before it, or copied too often";
+    const { code, linePos } = error as Partial<YAMLError>;
+    const what = (code !== undefined && YAML_PROBLEMS[code]) || "text the YAML parser cannot read";
+    return linePos === undefined ? what : `${what} at line ${linePos[0].line}, column ${linePos[0].col}`;
 }
 
 /**

@@ -118,10 +118,7 @@ describe("The command line in the user's project", () => {
         const folder = tempDir("project-folder");
         fs.mkdirSync(path.join(folder, "Pulumi.yaml"));
         for (const [dir, reason] of [
-            [
-                broken,
-                "Flow sequence in block collection must be sufficiently indented and end with a ] at line 4, column 1",
-            ],
+            [broken, "indentation that does not line up, or a [ or { left open at line 4, column 1"],
             [folder, "it is a folder, not a file"],
         ]) {
             const result = spawnSync(process.execPath, [CLI, "inventory", "--stack", "dev"], {

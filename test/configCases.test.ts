@@ -2079,26 +2079,40 @@ const FILE_CASES: [string, string, string[]][] = [
         "config: as a list",
         "config:\n  - pki:environment: dev\n  - pki:option: 1\n",
         [
-            'stack file $FILE: "config:" must be a map of keys such as pki:option: 2 (see stacks/Pulumi.dev.yaml); got a list',
+            'stack file $FILE: "config:" must be a map of keys such as pki:option: 2 (see stacks/Pulumi.dev.yaml); got a list of 2 items',
         ],
     ],
     [
         "config: as text",
         "config: pki:option=1\n",
         [
-            'stack file $FILE: "config:" must be a map of keys such as pki:option: 2 (see stacks/Pulumi.dev.yaml); got the text "pki:option=1"',
+            'stack file $FILE: "config:" must be a map of keys such as pki:option: 2 (see stacks/Pulumi.dev.yaml); got a text of 12 characters',
         ],
     ],
     [
         "a list, not a map",
         "- pki:environment: dev\n- pki:option: 1\n",
-        ['stack file $FILE must be a map holding "config:" (config: { pki:option: 2, ... }); it is a list'],
+        ['stack file $FILE must be a map holding "config:" (config: { pki:option: 2, ... }); it is a list of 2 items'],
     ],
     [
         "a line of text",
         "pki:option=1\n",
         [
-            'stack file $FILE must be a map holding "config:" (config: { pki:option: 2, ... }); it is the text "pki:option=1"',
+            'stack file $FILE must be a map holding "config:" (config: { pki:option: 2, ... }); it is a text of 12 characters',
+        ],
+    ],
+    [
+        "the PKCS#12 password file render writes (client.p12.password), given by mistake: described, never quoted",
+        "q7Rk2XbN9mWc4TfJ8hLp3VzYd6GsA1Ue",
+        [
+            'stack file $FILE must be a map holding "config:" (config: { pki:option: 2, ... }); it is a text of 32 characters',
+        ],
+    ],
+    [
+        "a .env of tokens, given by mistake: described, never quoted",
+        "GITHUB_TOKEN=ghp_16C7e42F292c6912E7710c838347Ae178B4a\nPULUMI_ACCESS_TOKEN=pul-0123456789abcdef\n",
+        [
+            'stack file $FILE must be a map holding "config:" (config: { pki:option: 2, ... }); it is a text of 94 characters',
         ],
     ],
     [
@@ -2199,7 +2213,7 @@ describe("Invalid stack files are refused with every problem named, before anyth
         });
     });
 
-    it("refuses YAML that is not one document with unique keys, naming the file", async () => {
+    it("refuses YAML that is not one document with unique keys, naming the file and the place, never quoting it", async () => {
         for (const [name, text, message] of [
             [
                 "twice",
@@ -2211,14 +2225,23 @@ describe("Invalid stack files are refused with every problem named, before anyth
                 "config:\n  pki:domains:\n    ob: { services: [a] }\n    ob: { services: [b] }\n",
                 'the key "ob" appears twice in one map (again at line 4); keep one (Pulumi refuses the file too)',
             ],
-            ["documents", "config:\n  pki:option: 1\n---\nconfig: {}\n", "Source contains multiple documents"],
+            ["documents", "config:\n  pki:option: 1\n---\nconfig: {}\n", "several documents (---) at line 3, column 1"],
+            // The parser's own messages quote the text ("Invalid escape sequence \q", "Block scalar
+            // header includes extra characters: |Tr0ub4dor&3"): kind and place only.
+            [
+                "escape",
+                'config:\n  pki:option: "\\qTr0ub4dor&3"\n',
+                "an invalid escape (\\) in double-quoted text at line 2, column 16",
+            ],
+            [
+                "block-header",
+                "config:\n  pki:option: |Tr0ub4dor&3\n    1\n",
+                "a character or token out of place at line 2, column 16",
+            ],
         ]) {
             const { file, error, registered } = await attempt(name, text);
             assert.ok(error instanceof Error && !(error instanceof ConfigError), String(error));
-            assert.ok(
-                error.message.startsWith(`cannot read stack file ${file}: ${message}`),
-                `${name}: ${error.message}`,
-            );
+            assert.ok(error.message === `cannot read stack file ${file}: ${message}`, `${name}: ${error.message}`);
             assert.strictEqual(registered, 0, `${name}: nothing registered`);
         }
     });

@@ -170,6 +170,20 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
             [(await cli("expiry", "--pem", empty)).status, (await cli("expiry", "--pem", empty)).err],
             [2, `error: no certificates or CRLs found in ${empty}\n`],
         );
+        // A .yaml that is not YAML: what the parser found and where, never its message, which quotes the text.
+        for (const [name, text, problem] of [
+            ["password.yaml", "*Tr0ub4dor&3xyz\n", "an alias (*name) with no anchor before it, or copied too often"],
+            [
+                "escape.yaml",
+                'password: "\\qTr0ub4dor&3"\n',
+                "an invalid escape (\\) in double-quoted text at line 1, column 12",
+            ],
+        ]) {
+            const file = path.join(dir, name);
+            fs.writeFileSync(file, text);
+            const result = await cli("expiry", "--pem", file);
+            assert.deepStrictEqual([result.status, result.err], [2, `error: ${file} is not YAML: ${problem}\n`]);
+        }
         const usage = await cli("expiry", "--dir", rendered.dir, "--crl-warn-fraction", "2");
         assert.strictEqual(usage.status, 2);
         assert.match(

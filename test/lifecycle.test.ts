@@ -167,6 +167,10 @@ other: [x,  y]
         assert.throws(() => editStackText("other: 1\n", [{ path: ["pki:a"], value: 1 }]), {
             message: 'the stack file has no block map "config:"',
         });
+        // Where the YAML breaks, not the parser's message, which quotes the text there ("|Tr0ub4dor&3").
+        assert.throws(() => editStackText("config:\n  pki:x: |Tr0ub4dor&3\n", [{ path: ["pki:a"], value: 1 }]), {
+            message: "the stack file is not YAML: a character or token out of place at line 2, column 11",
+        });
     });
 });
 

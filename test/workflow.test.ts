@@ -663,8 +663,8 @@ describe("workflows: the certificate diff step, replayed with the real tool", fu
             messages.push(err.split("\n")[1]);
         }
         assert.deepStrictEqual(messages, [
-            `  - stack file ${dir}/Pulumi.whole.yaml must be a map holding "config:" (config: { pki:option: 2, ... }); it is the text "(a private key, not shown)"`,
-            `  - stack file ${dir}/Pulumi.config.yaml: "config:" must be a map of keys such as pki:option: 2 (see stacks/Pulumi.dev.yaml); got the text "(a private key, not shown)"`,
+            `  - stack file ${dir}/Pulumi.whole.yaml must be a map holding "config:" (config: { pki:option: 2, ... }); it is a text of 240 characters`,
+            `  - stack file ${dir}/Pulumi.config.yaml: "config:" must be a map of keys such as pki:option: 2 (see stacks/Pulumi.dev.yaml); got a text of 240 characters`,
             `  - pki:(a private key, not shown)`,
         ]);
     });

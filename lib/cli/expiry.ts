@@ -7,7 +7,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
 import { defaultEarlyRenewalDays } from "../config/validate";
-import { jsonBreak, readRegularBytes } from "../files";
+import { jsonBreak, readRegularBytes, yamlProblem } from "../files";
 import { pemBlocks, pemDecode } from "../pki/pem";
 import { crlInDer, CrlInfo, parseCrl } from "../pki/crl";
 import { derSequences } from "../pki/der";
@@ -187,11 +187,15 @@ function stringsIn(value: unknown): string[] {
     return [];
 }
 
-/** The documents of a YAML text; the parser's first error thrown (its first line: no text of the file). */
+/** The documents of a YAML text; what the parser's first error found and where is thrown (yamlProblem: no text of the file). */
 function yamlDocuments(text: string): unknown[] {
     return YAML.parseAllDocuments(text).map((doc) => {
-        if (doc.errors.length > 0) throw new Error(doc.errors[0].message.split("\n")[0]);
-        return doc.toJS() as unknown;
+        if (doc.errors.length > 0) throw new Error(yamlProblem(doc.errors[0]));
+        try {
+            return doc.toJS() as unknown;
+        } catch (error) {
+            throw new Error(yamlProblem(error));
+        }
     });
 }
 

@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { parseArgs } from "util";
 import * as YAML from "yaml";
-import { codeOf, readRegularFile } from "../files";
+import { codeOf, readRegularFile, yamlProblem } from "../files";
 
 /**
  * Where `--stack NAME` finds Pulumi.NAME.yaml: in the Pulumi project the command runs in (the
@@ -15,15 +15,21 @@ export function stackConfigDir(cwd: string = process.cwd()): string {
     for (let dir = path.resolve(cwd); ; dir = path.dirname(dir)) {
         const projectFile = ["Pulumi.yaml", "Pulumi.yml"].map((name) => path.join(dir, name)).find(fs.existsSync);
         if (projectFile !== undefined) {
+            const unreadable = (reason: string) =>
+                new InputError(
+                    `the Pulumi project file ${projectFile} cannot be read (${reason}); --stack looks for stack files in its stackConfigDir: fix it, or give --config FILE`,
+                );
+            let text: string;
+            try {
+                text = readRegularFile(projectFile);
+            } catch (error) {
+                throw unreadable(codeOf(error) === "ENOENT" ? "ENOENT" : (error as Error).message);
+            }
             let project: unknown;
             try {
-                project = YAML.parse(readRegularFile(projectFile));
+                project = YAML.parse(text);
             } catch (error) {
-                // The YAML parser's message goes on with the source line and a caret: its first line says it.
-                const reason = codeOf(error) === "ENOENT" ? "ENOENT" : (error as Error).message.split("\n")[0];
-                throw new InputError(
-                    `the Pulumi project file ${projectFile} cannot be read (${reason.replace(/:$/, "")}); --stack looks for stack files in its stackConfigDir: fix it, or give --config FILE`,
-                );
+                throw unreadable(yamlProblem(error));
             }
             const { stackConfigDir, config } = (project ?? {}) as { stackConfigDir?: unknown; config?: unknown };
             const folder = [stackConfigDir, config].find((value) => typeof value === "string");

@@ -8,6 +8,7 @@
  * documents) are refused rather than guessed.
  */
 import * as YAML from "yaml";
+import { yamlProblem } from "../files";
 
 /** A time.Time as yaml.v3 decodes it: wall clock fields and the zone offset written in the text. */
 export class GoTime {
@@ -160,8 +161,8 @@ export function resolvePlainScalar(text: string): GoValue {
 }
 
 /**
- * Parses a file's one YAML document; throws UnreadableYaml with the parser's message, or when
- * its aliases are ones yaml.v3 refuses (see refuseAliasesGoRefuses).
+ * Parses a file's one YAML document; throws UnreadableYaml saying what the parser found and where
+ * (yamlProblem), or when its aliases are ones yaml.v3 refuses (see refuseAliasesGoRefuses).
  */
 export function parseYamlDocument(text: string): YAML.Document {
     const lineCounter = new YAML.LineCounter();
@@ -181,7 +182,7 @@ export function parseYamlDocument(text: string): YAML.Document {
             );
         }
     }
-    if (problem !== undefined) throw new UnreadableYaml(problem.message.split("\n")[0]);
+    if (problem !== undefined) throw new UnreadableYaml(yamlProblem(problem));
     refuseAliasesGoRefuses(doc, lineCounter);
     return doc;
 }

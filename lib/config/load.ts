@@ -109,14 +109,22 @@ function members(node: unknown): Map<string, unknown> {
     return found;
 }
 
+const count = (n: number, one: string): string => `${n} ${n === 1 ? one : `${one}s`}`;
+
+/**
+ * A YAML node by its kind and size, never its text: a file given by mistake as a stack file may be
+ * a password (render writes one beside each PKCS#12 bundle), a key or a .env of tokens.
+ */
 const describe = (node: unknown): string =>
     YAML.isSeq(node)
-        ? "a list"
+        ? `a list of ${count(node.items.length, "item")}`
         : YAML.isMap(node)
-          ? "a map"
-          : YAML.isScalar(node) && String(node.value ?? "") !== ""
-            ? `the text ${JSON.stringify(String(node.value))}`
-            : "nothing";
+          ? `a map of ${count(node.items.length, "key")}`
+          : YAML.isAlias(node)
+            ? "an alias (*name)"
+            : YAML.isScalar(node) && String(node.value ?? "") !== ""
+              ? `a text of ${count([...String(node.value)].length, "character")}`
+              : "nothing";
 
 /**
  * The project whose stack file this is (workspace/paths.go `DetectProjectPathFrom`, `ProjectStackPath`):

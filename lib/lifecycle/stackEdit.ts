@@ -5,6 +5,7 @@
  * lines that change (re-printing the whole document would re-flow untouched lines).
  */
 import * as YAML from "yaml";
+import { yamlProblem } from "../files";
 
 /** A value to set below the stack file's `config:` map, or a key to remove. */
 export interface ValueEdit {
@@ -124,8 +125,7 @@ function remove(text: string, map: YAML.YAMLMap, pair: YAML.Pair, where: string)
 
 function applyEdit(text: string, edit: ValueEdit): string {
     const doc = YAML.parseDocument(text);
-    if (doc.errors.length > 0)
-        throw new StackEditError(`the stack file is not YAML: ${doc.errors[0].message.split("\n")[0]}`);
+    if (doc.errors.length > 0) throw new StackEditError(`the stack file is not YAML: ${yamlProblem(doc.errors[0])}`);
     const config = doc.get("config", true);
     if (!YAML.isMap(config) || config.flow) throw new StackEditError('the stack file has no block map "config:"');
     const configKey = config.items[0]?.key as YAML.Scalar | undefined;
