@@ -51,7 +51,8 @@ const YAML_PROBLEMS: Record<ErrorCode, string> = {
     MULTIPLE_DOCS: "several documents (---)",
     MULTIPLE_TAGS: "two tags on one value",
     NON_STRING_KEY: "a key that is not text",
-    RESOURCE_EXHAUSTION: "excessive aliasing",
+    // The parser's stack ran out (values nested thousands deep), or its alias count did.
+    RESOURCE_EXHAUSTION: "values nested too deeply, or copied by aliases too often,",
     TAB_AS_INDENT: "a tab used as indentation",
     TAG_RESOLVE_FAILED: "a tag it cannot resolve",
     UNEXPECTED_TOKEN: "a character or token out of place",
