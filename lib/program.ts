@@ -37,7 +37,7 @@ async function deployedRecord(): Promise<RotationRecord> {
 /** Config and plan problems stop the program before anything at all is registered. */
 async function planFromStack() {
     try {
-        const config = validateConfig(rawConfigFromEngine(pulumi.runtime.allConfig()));
+        const config = validateConfig(rawConfigFromEngine(pulumi.runtime.allConfig(), pulumi.getProject()));
         return planPki(config, { deployed: await deployedRecord() });
     } catch (error) {
         // Pulumi prints a RunError's message alone, any other error with its stack trace.

@@ -2605,6 +2605,47 @@ describe("render and `pulumi up` read a stack file alike", () => {
         );
     });
 
+    it("refuses this program's keys written without pki: where this program reads the config, on both paths", () => {
+        /** A project whose `main` is `main`, its dev stack the committed one with two keys that lost their pki:. */
+        const projectRunning = (main: string): string => {
+            const projectDir = fs.mkdtempSync(path.join(dir, "project-"));
+            fs.writeFileSync(
+                path.join(projectDir, "Pulumi.yaml"),
+                `name: apic-istio-pki\nruntime: nodejs\nmain: ${main}\nstackConfigDir: stacks\n`,
+            );
+            fs.mkdirSync(path.join(projectDir, "stacks"));
+            const file = path.join(projectDir, "stacks", "Pulumi.dev.yaml");
+            const committed = fs.readFileSync(path.join(__dirname, "../../stacks/Pulumi.dev.yaml"), "utf8");
+            fs.writeFileSync(file, `${committed}  meshStrictMtls: true\n  gatewayNamespace: gateways\n`);
+            return file;
+        };
+        const misplaced = ["meshStrictMtls", "gatewayNamespace"].map(
+            (name) =>
+                `${name} is in the project's namespace (Pulumi reads a key without one as apic-istio-pki:${name}), where this program reads nothing: write it as pki:${name}`,
+        );
+        // This package's stack program, by its compiled file (with or without ".js", as require finds it).
+        const program = path.join(__dirname, "../lib/program.js");
+        for (const main of [program, program.replace(/\.js$/, "")]) {
+            const file = projectRunning(main);
+            assert.deepStrictEqual(
+                verdict(() => rawConfigFromStackFile(file)),
+                { problems: misplaced },
+                main,
+            );
+            pulumi.runtime.setAllConfig(stackFileConfig(file), []);
+            assert.deepStrictEqual(
+                verdict(() => rawConfigFromEngine(pulumi.runtime.allConfig(), "apic-istio-pki")),
+                { problems: misplaced },
+            );
+        }
+        // A program of the user's own may read keys of those names in its namespace: left alone.
+        const own = projectRunning("index.js");
+        const accepted = verdict(() => rawConfigFromStackFile(own));
+        assert.ok("config" in accepted && accepted.config.meshStrictMtls === false, JSON.stringify(accepted));
+        pulumi.runtime.setAllConfig(stackFileConfig(own), []);
+        assert.ok("config" in verdict(() => rawConfigFromEngine(pulumi.runtime.allConfig())));
+    });
+
     it("gives a program's JavaScript values the text the same values get in a stack file", () => {
         const file = path.join(dir, "Pulumi.javascript.yaml");
         fs.writeFileSync(

@@ -19,12 +19,13 @@
  * Anything render cannot reproduce (ESC environments, secrets, YAML it does not read like
  * yaml.v3) is refused with a message, never guessed.
  */
+import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
 import { readRegularFile } from "../files";
 import { GoMap, GoValue, parseYamlDocument, toGoValue, UnreadableYaml } from "./goYaml";
 import { projectValueText, SecureValue, stackValueText, UnpassableValue } from "./pulumiText";
-import { ConfigError } from "./validate";
+import { ConfigError, KNOWN_KEYS } from "./validate";
 
 const NAMESPACE = "pki";
 
@@ -50,8 +51,31 @@ function pkiStrings(all: Readonly<Record<string, string>>): Record<string, strin
     );
 }
 
-/** The `pki:` config as `pulumi up` passes it: `pulumi.runtime.allConfig()`. */
-export function rawConfigFromEngine(all: Readonly<Record<string, string>>): Record<string, string> {
+/**
+ * Keys of this program written without `pki:`: Pulumi puts a key without a namespace in the
+ * project's (`meshStrictMtls` is `<project>:meshStrictMtls`), which this program never reads, so
+ * the setting would be dropped without a word (no STRICT PeerAuthentication, say). Checked only
+ * where the program reading the config is this package's stack program: another project may give
+ * its own code keys of the same names.
+ */
+function misplacedKeys(all: Readonly<Record<string, string>>, project: string): string[] {
+    return Object.keys(all)
+        .filter((key) => key.startsWith(`${project}:`))
+        .map((key) => key.slice(project.length + 1))
+        .filter((name) => (KNOWN_KEYS as readonly string[]).includes(name))
+        .map(
+            (name) =>
+                `${name} is in the project's namespace (Pulumi reads a key without one as ${project}:${name}), where this program reads nothing: write it as pki:${name}`,
+        );
+}
+
+/**
+ * The `pki:` config as `pulumi up` passes it: `pulumi.runtime.allConfig()`. With `project` (this
+ * package's stack program passes its own), keys of this program written without `pki:` are refused.
+ */
+export function rawConfigFromEngine(all: Readonly<Record<string, string>>, project?: string): Record<string, string> {
+    const misplaced = project === undefined ? [] : misplacedKeys(all, project);
+    if (misplaced.length > 0) throw new ConfigError(misplaced);
     return pkiStrings(all);
 }
 
@@ -63,9 +87,17 @@ export interface StackFileSource {
     readonly label?: string;
 }
 
-/** The `pki:` config strings a stack file gives the program under `pulumi up`, project-level values included. */
+/**
+ * The `pki:` config strings a stack file gives the program under `pulumi up`, project-level values
+ * included. When the project runs this package's stack program, keys of it written without `pki:`
+ * are refused, as the program refuses them.
+ */
 export function rawConfigFromStackFile(file: string, source: StackFileSource = {}): Record<string, string> {
-    return pkiStrings(stackFileConfig(file, source));
+    const all = stackFileConfig(file, source);
+    const project = projectOf(file, source.read ?? readFromDisk);
+    const misplaced = project?.runsStackProgram ? misplacedKeys(all, project.name) : [];
+    if (misplaced.length > 0) throw new ConfigError(misplaced);
+    return pkiStrings(all);
 }
 
 /** Every config key of a stack file (`<namespace>:<name>`) with the text Pulumi passes for it. */
@@ -87,6 +119,8 @@ export function stackFileConfig(
 
 interface Project {
     readonly name: string;
+    /** Its `main` is this package's stack program (lib/program.ts), which reads pki: keys only. */
+    readonly runsStackProgram: boolean;
     /** `<namespace>:<name>` -> text, the `pki:` keys only. */
     readonly config: ReadonlyMap<string, string>;
 }
@@ -142,14 +176,29 @@ function projectOf(file: string, read: ReadFile): Project | undefined {
             // `config: <folder>` is the old spelling of stackConfigDir (project.go RewriteConfigPathIntoStackConfigDir).
             const stackConfigDir = [root.get("stackConfigDir"), root.get("config")].find(YAML.isScalar)?.value;
             if (path.resolve(dir, String(stackConfigDir ?? "")) !== path.resolve(stackDir)) return undefined;
-            return projectConfig(doc, projectFile);
+            const main = root.get("main");
+            const runsStackProgram = YAML.isScalar(main) && isStackProgram(path.resolve(dir, String(main.value)));
+            return { ...projectConfig(doc, projectFile), runsStackProgram };
         }
         if (path.dirname(dir) === dir) return undefined;
     }
 }
 
+/** Whether `main` (resolved) is this package's stack program (its compiled file, as `require` finds it with or without ".js"). */
+function isStackProgram(main: string): boolean {
+    const program = path.resolve(__dirname, "../program.js");
+    const real = (file: string): string => {
+        try {
+            return fs.realpathSync(file);
+        } catch {
+            return file;
+        }
+    };
+    return [main, `${main}.js`].some((candidate) => real(candidate) === real(program));
+}
+
 /** Pulumi.yaml `config:` entries of the `pki` namespace, as the text a stack that does not set them gets. */
-function projectConfig(doc: YAML.Document, source: string): Project {
+function projectConfig(doc: YAML.Document, source: string): Omit<Project, "runsStackProgram"> {
     const root = members(doc.contents);
     const nameNode = root.get("name");
     const name = YAML.isScalar(nameNode) ? String(nameNode.value) : "";
