@@ -15,7 +15,7 @@ import {
 } from "./keys";
 import { canonicalSpkiPin } from "../pki/pins";
 import { checkClock } from "./checkClock";
-import { checkedCrls, checkedTrustBundle, joinPemOutputs, onlyRootsWithCrl } from "./pem";
+import { checkedTrustBundle, joinPemOutputs, withCrls } from "./pem";
 
 /**
  * The endpoints' lists as other languages may send them: a list, not text (which would be taken
@@ -289,10 +289,7 @@ export class IstioGatewayTls extends pulumi.ComponentResource {
             refused: "every client",
             sender: "clients send their issuing CA",
         };
-        const caCrt =
-            args.clientCrlPem === undefined ? trusted : trusted.apply((pem) => onlyRootsWithCrl(pem, crlNames, this));
-        const caCrl =
-            args.clientCrlPem === undefined ? undefined : checkedCrls(args.clientCrlPem, caCrt, crlNames, this, clock);
+        const { caCrt, caCrl } = withCrls(trusted, args.clientCrlPem, crlNames, this, clock);
         const serverCa = checkedIssuer(args.serverCa, "IstioGatewayTls serverCa", this);
         this.serverCertPems = {};
         this.serverPrivateKeyPems = {};

@@ -11,7 +11,7 @@ import { checkClock } from "./checkClock";
 import { argumentError } from "./errors";
 import { checkedSigner, checkSignerInputNames, signerOf, SignerArgs, SIGNER_INPUTS } from "./intermediateCa";
 import { certificateSettings, checkCaSubject, checkInputNames, InputNames, issueCaCertificate } from "./keys";
-import { checkedCrls, checkedTrustBundle, joinPemOutputs, onlyRootsWithCrl } from "./pem";
+import { checkedTrustBundle, joinPemOutputs, withCrls } from "./pem";
 
 export interface MeshPluginCaArgs extends SignerArgs {
     /** The cluster whose istiod signs with this CA; it goes into the CA's common name. */
@@ -228,6 +228,14 @@ export class MeshPluginCa extends pulumi.ComponentResource {
     }
 }
 
+/** How a refused root-cert.pem or ca-crl.pem names MeshPluginCa's arguments and peers. */
+const MESH_CRL_ARGUMENTS = {
+    bundle: "trustedRootsPem",
+    crl: "crlPem",
+    refused: "every workload",
+    sender: "workloads send their mesh CA",
+};
+
 /**
  * cacerts' `root-cert.pem` and `ca-crl.pem`. Both go to every sidecar of the cluster (the
  * istio-ca-root-cert and istio-ca-crl ConfigMaps), which checks peers as Envoy does: so they are
@@ -250,19 +258,11 @@ function checkedCacertsTrust(
                       signerRootPem,
                   ])
                   .apply(([roots, root]) => withSignerRoot(roots, root, name, resource));
-    if (args.crlPem === undefined) return { rootCertPem };
-    const names = {
-        component: `MeshPluginCa ${name}`,
-        bundle: "trustedRootsPem",
-        crl: "crlPem",
-        refused: "every workload",
-        sender: "workloads send their mesh CA",
-    };
-    const roots = rootCertPem.apply((pem) => onlyRootsWithCrl(pem, names, resource));
-    const crlPem = pulumi
-        .all([checkedCrls(args.crlPem, roots, names, resource, clock), caPem])
-        .apply(([crls, ca]) => withOwnCrl(crls, ca, name, resource));
-    return { rootCertPem, crlPem };
+    const names = { component: `MeshPluginCa ${name}`, ...MESH_CRL_ARGUMENTS };
+    const { caCrt, caCrl } = withCrls(rootCertPem, args.crlPem, names, resource, clock);
+    if (caCrl === undefined) return { rootCertPem: caCrt };
+    const crlPem = pulumi.all([caCrl, caPem]).apply(([crls, ca]) => withOwnCrl(crls, ca, name, resource));
+    return { rootCertPem: caCrt, crlPem };
 }
 
 /**

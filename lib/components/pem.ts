@@ -86,3 +86,20 @@ export function checkedCrls(
         return crls;
     });
 }
+
+/**
+ * A sidecar's or gateway's `ca.crt` and `ca.crl` from a checked trust bundle and an optional CRL
+ * bundle: with a CRL, `ca.crt` must hold roots only (onlyRootsWithCrl) and the CRLs must be ones
+ * Envoy would not refuse every peer with (checkedCrls); without one, the bundle as it is.
+ */
+export function withCrls(
+    trusted: pulumi.Output<string>,
+    crlPem: pulumi.Input<string> | undefined,
+    names: { component: string; bundle: string; crl: string; refused: string; sender: string },
+    resource: pulumi.Resource,
+    clock: CheckClock,
+): { caCrt: pulumi.Output<string>; caCrl?: pulumi.Output<string> } {
+    if (crlPem === undefined) return { caCrt: trusted };
+    const caCrt = trusted.apply((pem) => onlyRootsWithCrl(pem, names, resource));
+    return { caCrt, caCrl: checkedCrls(crlPem, caCrt, names, resource, clock) };
+}

@@ -16,7 +16,7 @@ import {
     listArgument,
 } from "./keys";
 import { checkClock } from "./checkClock";
-import { checkedCrls, checkedTrustBundle, joinPemOutputs, onlyRootsWithCrl } from "./pem";
+import { checkedTrustBundle, joinPemOutputs, withCrls } from "./pem";
 
 /** How a refused ca.crt names UiApicClient's arguments and peer. */
 const UI_CRL_ARGUMENTS = {
@@ -160,8 +160,7 @@ export class UiApicClient extends pulumi.ComponentResource {
         const clock = checkClock();
         const trusted = checkedTrustBundle(args.apicTrustPem, "UiApicClient apicTrustPem", this, clock);
         const crlNames = { component: `UiApicClient ${name}`, ...UI_CRL_ARGUMENTS };
-        const apicTrustPem =
-            args.apicCrlPem === undefined ? trusted : trusted.apply((pem) => onlyRootsWithCrl(pem, crlNames, this));
+        const { caCrt: apicTrustPem, caCrl: apicCrlPem } = withCrls(trusted, args.apicCrlPem, crlNames, this, clock);
         const spec = uiClientCert({
             name: args.service,
             identity: args.identity,
@@ -192,11 +191,7 @@ export class UiApicClient extends pulumi.ComponentResource {
                     "tls.crt": joinPemOutputs(cert.certPem, args.clientCa.chainPem),
                     "tls.key": this.privateKeyPem,
                     "ca.crt": apicTrustPem,
-                    ...(args.apicCrlPem !== undefined
-                        ? {
-                              "ca.crl": checkedCrls(args.apicCrlPem, apicTrustPem, crlNames, this, clock),
-                          }
-                        : {}),
+                    ...(apicCrlPem !== undefined ? { "ca.crl": apicCrlPem } : {}),
                 },
             },
             { parent: this },
