@@ -4,7 +4,7 @@
  * objects, so they can be tested without a policy host; policy/index.ts makes them a pack.
  */
 import * as policy from "@pulumi/policy";
-import { holdsPrivateKey } from "./keyMaterial";
+import { holdsPrivateKey } from "../lib/pki/keyMaterial";
 
 /** Pack-wide settings, overridable per policy with `pulumi preview --policy-pack-config`. */
 export const DEFAULTS = {

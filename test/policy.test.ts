@@ -21,7 +21,7 @@ import {
     rootPathLengthPolicy,
     separateTrustDomainsPolicy,
 } from "../policy/policies";
-import { holdsPrivateKey } from "../policy/keyMaterial";
+import { holdsPrivateKey } from "../lib/pki/keyMaterial";
 import { TEST_ONLY_CA_CERT_PEM, TEST_ONLY_CA_KEY_PEM } from "./fixtures/testOnlyPki";
 import { loadStackFile, OPTION_FILES, ROOT, sharedStateWithSuiteKeys } from "./helpers";
 
