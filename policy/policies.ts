@@ -206,38 +206,6 @@ export const keyConfigMapPolicy: policy.ResourceValidationPolicy = {
     },
 };
 
-/** Plain (non-secret) strings of a value by their path; policy props keep secrets as policy.Secret in the raw data. */
-function plainStrings(value: unknown, path = "", out: [string, string][] = []): [string, string][] {
-    if (value instanceof policy.Secret) return out;
-    if (typeof value === "string") out.push([path, value]);
-    else if (typeof value === "object" && value !== null) {
-        // Read through property descriptors: the policy SDK's proxy unwraps secrets on get, not here.
-        for (const key of Reflect.ownKeys(value)) {
-            const descriptor = Object.getOwnPropertyDescriptor(value, key);
-            if (descriptor === undefined || !("value" in descriptor)) continue;
-            const name = String(key);
-            const keyPath = Array.isArray(value) ? `${path}[${name}]` : path === "" ? name : `${path}.${name}`;
-            plainStrings(descriptor.value, keyPath, out);
-        }
-    }
-    return out;
-}
-
-export const plainKeyOutputPolicy: policy.StackValidationPolicy = {
-    name: "no-plaintext-key-outputs",
-    description:
-        "No stack output holds a private key (PEM, base64 DER or PKCS#12) in plain text; keys must be pulumi.secret.",
-    enforcementLevel: "mandatory",
-    validateStack: (args, report) => {
-        for (const stack of args.resources.filter((r) => r.type === "pulumi:pulumi:Stack")) {
-            for (const [path, value] of plainStrings(stack.props)) {
-                if (holdsPrivateKey(value))
-                    report(`stack output ${path} holds a private key in plain text; wrap it in pulumi.secret()`);
-            }
-        }
-    },
-};
-
 /**
  * The trust domain of an issuing CA's certificate: the mesh for istiod's plug-in CAs (every
  * cluster's), else the CA's own name without rotation suffixes (`-g<n>` generations and `-r<n>`
@@ -286,6 +254,5 @@ export const POLICIES: policy.Policies = [
     certificateUsagePolicy,
     keySecretPolicy,
     keyConfigMapPolicy,
-    plainKeyOutputPolicy,
     separateTrustDomainsPolicy,
 ];

@@ -245,6 +245,55 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
         assert.strictEqual(older.out, first.out);
     });
 
+    it("needs a human when the stack outputs show a private key in plain text, which no policy can see", async () => {
+        const outputs = (apicBundles: unknown) => {
+            const file = path.join(dir, "outputs-keys.json");
+            fs.writeFileSync(
+                file,
+                JSON.stringify({
+                    apicBundles,
+                    inventory: JSON.parse(fs.readFileSync(path.join(deployedDir, "inventory.json"), "utf8"))
+                        .certificates,
+                    deploymentRecord: JSON.parse(fs.readFileSync(path.join(deployedDir, "deployment.json"), "utf8")),
+                }),
+            );
+            return file;
+        };
+        const key = fs.readFileSync(path.join(deployedDir, "apic/ob/client.key"), "utf8");
+        const p12 = fs.readFileSync(path.join(deployedDir, "apic/ob/client.p12")).toString("base64");
+        // As `pulumi stack output --json` shows secrets: the decision is the one nothing is due for.
+        const secret = await runOn(
+            outputs({ ob: { privateKeyPem: "[secret]", pkcs12Base64: "[secret]" } }),
+            "--now",
+            at(59),
+            "--format",
+            "json",
+        );
+        assert.deepStrictEqual([secret.status, secret.json?.needsHuman], [0, []]);
+        const plain = await runOn(
+            outputs({
+                ob: {
+                    privateKeyPem: key,
+                    pkcs12Base64: p12,
+                    pkcs12Password: "[secret]",
+                    certPem: fs.readFileSync(path.join(deployedDir, "apic/ob/client.crt"), "utf8"),
+                },
+            }),
+            "--now",
+            at(59),
+            "--format",
+            "json",
+        );
+        const exposed = (output: string) =>
+            `stack output ${output} holds a private key in plain text (read without --show-secrets, a secret shows as "[secret]"): ` +
+            "anyone who can read the stack's outputs has it. Wrap it in pulumi.secret() in the program, and replace the key";
+        assert.deepStrictEqual(
+            [plain.status, plain.json?.needsHuman],
+            [1, [exposed("apicBundles.ob.privateKeyPem"), exposed("apicBundles.ob.pkcs12Base64")]],
+        );
+        assert.ok(!plain.out.includes(key.split("\n")[1]), "the report does not quote the key");
+    });
+
     it("renews the leaves inside their window: the server in one step, APIC's client with a switch; only those lines change", async () => {
         const { status, json } = await run("--now", at(63), "--write", "--format", "json");
         assert.strictEqual(status, 0);

@@ -16,7 +16,6 @@ import {
     keySecretPolicy,
     keyStrengthPolicy,
     leafValidityPolicy,
-    plainKeyOutputPolicy,
     POLICIES,
     rootPathLengthPolicy,
     separateTrustDomainsPolicy,
@@ -425,54 +424,6 @@ describe("Policy pack", function () {
         }
     });
 
-    it("no-plaintext-key-outputs: accepts keys as secrets, refuses a key in plain text", () => {
-        const bundles = outputs.apicBundles as Record<string, Record<string, unknown>>;
-        const asEngineSends = (plainKey: boolean) => ({
-            type: "pulumi:pulumi:Stack",
-            name: "apic-istio-pki-test",
-            props: {
-                trustAnchors: outputs.trustAnchors,
-                apicBundles: Object.fromEntries(
-                    Object.entries(bundles).map(([id, b]) => [
-                        id,
-                        {
-                            ...b,
-                            privateKeyPem: plainKey ? b.privateKeyPem : new policy.Secret(b.privateKeyPem),
-                            pkcs12Password: new policy.Secret(b.pkcs12Password),
-                            pkcs12Base64: new policy.Secret(b.pkcs12Base64),
-                        },
-                    ]),
-                ),
-            },
-        });
-        assert.deepStrictEqual(checkStack(plainKeyOutputPolicy, [asEngineSends(false)]), []);
-        assert.deepStrictEqual(checkStack(plainKeyOutputPolicy, [asEngineSends(true)]), [
-            "stack output apicBundles.dp.privateKeyPem holds a private key in plain text; wrap it in pulumi.secret()",
-            "stack output apicBundles.ob.privateKeyPem holds a private key in plain text; wrap it in pulumi.secret()",
-        ]);
-    });
-
-    it("no-plaintext-key-outputs: finds a key exported as base64 DER or PKCS#12, and names the output", () => {
-        const ob = bundle("ob");
-        const keyDer = base64(crypto.createPrivateKey(ob.privateKeyPem).export({ type: "pkcs8", format: "der" }));
-        const stack = {
-            type: "pulumi:pulumi:Stack",
-            name: "consumer",
-            props: {
-                keystore: { pkcs12Base64: ob.pkcs12Base64, password: new policy.Secret(ob.pkcs12Password) },
-                clientKeyDer: keyDer,
-                keys: [new policy.Secret(keyDer), keys["ec-sec1.der"]],
-                certPem: ob.certPem,
-                ...notKeys,
-            },
-        };
-        assert.deepStrictEqual(checkStack(plainKeyOutputPolicy, [stack]), [
-            "stack output keystore.pkcs12Base64 holds a private key in plain text; wrap it in pulumi.secret()",
-            "stack output clientKeyDer holds a private key in plain text; wrap it in pulumi.secret()",
-            "stack output keys[1] holds a private key in plain text; wrap it in pulumi.secret()",
-        ]);
-    });
-
     it("is a runnable pack: PulumiPolicy.yaml and a package main that the build produces", () => {
         assert.strictEqual(
             YAML.parse(fs.readFileSync(path.join(ROOT, "policy/PulumiPolicy.yaml"), "utf8")).runtime,
@@ -484,7 +435,6 @@ describe("Policy pack", function () {
             "ca-key-strength",
             "certificate-usages",
             "leaf-max-validity",
-            "no-plaintext-key-outputs",
             "no-private-key-configmaps",
             "private-key-secrets",
             "private-key-strength",

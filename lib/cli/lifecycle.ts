@@ -354,7 +354,12 @@ export const lifecycleCommand: Command = {
         const { edited, made, refused } = editWhatCanBeMade(file, text, decided.proposals, now, (after) =>
             planPki(after, { deployed: deployed.record, now }),
         );
-        const needsHuman = [...decided.needsHuman, ...refused];
+        const exposedKeys = (deployed.plainKeyOutputs ?? []).map(
+            (output) =>
+                `stack output ${output} holds a private key in plain text (read without --show-secrets, a secret shows as "[secret]"): ` +
+                `anyone who can read the stack's outputs has it. Wrap it in pulumi.secret() in the program, and replace the key`,
+        );
+        const needsHuman = [...exposedKeys, ...decided.needsHuman, ...refused];
         const decision: LifecycleDecision = { ...decided, proposals: made, needsHuman };
         const written = values.write === true && edited !== undefined;
         if (written && edited !== undefined) writeInPlace(file, text, edited.text);

@@ -7,6 +7,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { codeOf, jsonBreak, readRegularFile } from "../files";
 import { IssuedCertificate } from "../inventory/issued";
+import { holdsPrivateKey } from "../pki/keyMaterial";
 import { parseRecord } from "../plan/caRotation";
 import { Deployed } from "./rules";
 
@@ -51,10 +52,28 @@ function readJson(file: string, name: string): unknown {
 }
 
 /**
- * What is deployed, with the environment when the input names it (a render's inventory.json does).
- * Messages start with what follows the path the user gave ("--deployed X: ...").
+ * Where the outputs hold a private key in plain text (`apicBundles.ob.privateKeyPem`, `keys[1]`).
+ * Read without --show-secrets, `pulumi stack output --json` shows a secret as "[secret]": a key
+ * seen there is readable by anyone who can read the stack. (No policy can find it: the policy SDK
+ * hands stack policies secrets unwrapped, as plain values.)
  */
-export function readDeployed(fileOrDir: string): Deployed & { environment?: string } {
+function plainKeyPaths(value: unknown, at = ""): string[] {
+    if (typeof value === "string") return holdsPrivateKey(value) ? [at] : [];
+    if (Array.isArray(value)) return value.flatMap((item, i) => plainKeyPaths(item, `${at}[${i}]`));
+    if (typeof value === "object" && value !== null) {
+        return Object.entries(value).flatMap(([key, item]) => plainKeyPaths(item, at === "" ? key : `${at}.${key}`));
+    }
+    return [];
+}
+
+/**
+ * What is deployed, with the environment when the input names it (a render's inventory.json does)
+ * and, for stack outputs, those that hold a private key in plain text. Messages start with what
+ * follows the path the user gave ("--deployed X: ...").
+ */
+export function readDeployed(
+    fileOrDir: string,
+): Deployed & { environment?: string; plainKeyOutputs?: readonly string[] } {
     if (!fs.existsSync(fileOrDir)) throw new DeployedInputError(`no such file or folder; ${WHAT_TO_GIVE}`);
     if (fs.statSync(fileOrDir).isDirectory()) {
         const inventory = readJson(path.join(fileOrDir, "inventory.json"), "its inventory.json") as {
@@ -77,5 +96,9 @@ export function readDeployed(fileOrDir: string): Deployed & { environment?: stri
     }
     const record = parseRecord(recordValue);
     if (record === undefined) throw new DeployedInputError(`its deploymentRecord is not a deployment record`);
-    return { inventory: inventoryOf(outputs.inventory, "its inventory"), record };
+    return {
+        inventory: inventoryOf(outputs.inventory, "its inventory"),
+        record,
+        plainKeyOutputs: plainKeyPaths(outputs),
+    };
 }
