@@ -4,6 +4,18 @@ import * as fs from "fs";
 import * as path from "path";
 import * as policy from "@pulumi/policy";
 import * as YAML from "yaml";
+import * as policyServer from "@pulumi/policy/server";
+import {
+    AnalyzeRequest,
+    AnalyzeResponse,
+    AnalyzerPropertyDependencies,
+    AnalyzerProviderResource,
+    AnalyzerResource,
+    AnalyzerResourceOptions,
+    AnalyzeStackRequest,
+} from "@pulumi/pulumi/proto/analyzer_pb";
+import { specialSecretSig, specialSigKey } from "@pulumi/pulumi/runtime/rpc";
+import { Struct } from "google-protobuf/google/protobuf/struct_pb";
 import { RecordedResource, runWithStandIn } from "../lib/engine/standIn";
 import { buildCrl } from "../lib/pki/crl";
 import { pemDecode } from "../lib/pki/pem";
@@ -27,46 +39,102 @@ import { loadStackFile, OPTION_FILES, ROOT, sharedStateWithSuiteKeys } from "./h
 type Resource = {
     type: string;
     name: string;
+    /** Inputs as the engine sends them: secrets wrapped in the secret signature (see `asSecret`). */
     props: Record<string, unknown>;
     /** What the provider returned (certPem...), to wire dependencies by value as the engine knows them. */
     state?: Record<string, unknown>;
     /** Type token of the component the resource is a child of, as the engine puts it in the URN. */
     parentType?: string;
+    /** The explicit provider (for Kubernetes objects: the cluster), with its inputs. */
+    provider?: { type: string; name: string; props: Record<string, unknown> };
 };
+
+/** A value as the engine marshals a secret (KeepSecrets), which the policy SDK unwraps. */
+const asSecret = (value: unknown) => ({ [specialSigKey]: specialSecretSig, value });
 
 /** The engine's records as policy resources: each child's parent component found by its name prefix. */
 function fromEngine(resources: readonly RecordedResource[]): Resource[] {
     const components = resources.filter((r) => r.type.startsWith("apic-istio-pki:index:"));
+    const providers = resources.filter((r) => r.type.startsWith("pulumi:providers:"));
     return resources.map((r) => {
         const parent = components
             .filter((c) => c !== r && r.name.startsWith(`${c.name}-`))
             .sort((a, b) => b.name.length - a.name.length)[0];
-        return { type: r.type, name: r.name, props: r.inputs, state: r.state, parentType: parent?.type };
+        const provider = providers.find((p) => p.name === r.providerName);
+        return {
+            type: r.type,
+            name: r.name,
+            props: r.sentInputs,
+            state: r.state,
+            parentType: parent?.type,
+            provider: provider && { type: provider.type, name: provider.name, props: provider.sentInputs },
+        };
     });
 }
 
-/** What the policy host would hand a resource policy; violations collected. */
+/** The SDK's own Analyze and AnalyzeStack handlers (what `pulumi preview --policy-pack` calls); not in its typings. */
+type AnalyzeRpc = (
+    call: { request: unknown },
+    callback: (error: Error | null | undefined, response?: AnalyzeResponse) => void,
+) => Promise<void>;
+const sdk = policyServer as unknown as Record<
+    "makeAnalyzeRpcFun" | "makeAnalyzeStackRpcFun",
+    (packName: string, version: string, level: policy.EnforcementLevel, policies: policy.Policies) => AnalyzeRpc
+>;
+
+const urnOf = (type: string, name: string) => `urn:pulumi:test::apic-istio-pki::${type}::${name}`;
+/** Properties as the engine puts them on the wire (JSON: no undefined). */
+const struct = (props: Record<string, unknown>) => Struct.fromJavaScript(JSON.parse(JSON.stringify(props)));
+
+/**
+ * One policy through the SDK's handler, its violations' messages (the SDK puts the policy's
+ * description before each). The pack's config is set by a Configure RPC the SDK does not export:
+ * here the policy's getConfig answers `config` instead.
+ */
+async function analyze(
+    p: policy.ResourceValidationPolicy | policy.StackValidationPolicy,
+    config: Record<string, unknown>,
+    makeRpc: "makeAnalyzeRpcFun" | "makeAnalyzeStackRpcFun",
+    request: unknown,
+): Promise<string[]> {
+    const withConfig = <A>(args: A): A => ({ ...args, getConfig: () => config });
+    let configured: policy.ResourceValidationPolicy | policy.StackValidationPolicy;
+    if ("validateResource" in p) {
+        const validate = p.validateResource as policy.ResourceValidation;
+        configured = { ...p, validateResource: (args, report) => validate(withConfig(args), report) };
+    } else {
+        const validate = (p as policy.StackValidationPolicy).validateStack;
+        configured = { ...p, validateStack: (args, report) => validate(withConfig(args), report) };
+    }
+    const response = await new Promise<AnalyzeResponse>((resolve, reject) =>
+        sdk[makeRpc]("apic-istio-pki", "0.0.0", "mandatory", [configured])({ request }, (error, r) =>
+            error ? reject(error) : resolve(r as AnalyzeResponse),
+        ),
+    );
+    return response.getDiagnosticsList().map((d) => d.getMessage().replace(`${p.description}\n`, ""));
+}
+
+/** What the policy host would hand a resource policy for `r`; violations collected. */
 function checkResource(
     p: policy.ResourceValidationPolicy,
     r: Resource,
     config: Record<string, unknown> = {},
-): string[] {
-    const violations: string[] = [];
-    const args = {
-        type: r.type,
-        props: r.props,
-        urn: `urn:pulumi:test::apic-istio-pki::${r.type}::${r.name}`,
-        name: r.name,
-        opts: { protect: false, ignoreChanges: [], notApplicable: () => undefined as never },
-        stackTags: new Map(),
-        isType: () => false,
-        asType: () => undefined,
-        getConfig: <T>() => config as T,
-        notApplicable: () => undefined as never,
-    } as unknown as policy.ResourceValidationArgs;
-    const validate = p.validateResource as policy.ResourceValidation;
-    void validate(args, (message) => violations.push(message));
-    return violations;
+): Promise<string[]> {
+    const request = new AnalyzeRequest();
+    request.setType(r.type);
+    request.setName(r.name);
+    request.setUrn(urnOf(r.type, r.name));
+    request.setProperties(struct(r.props));
+    request.setOptions(new AnalyzerResourceOptions());
+    if (r.provider !== undefined) {
+        const provider = new AnalyzerProviderResource();
+        provider.setType(r.provider.type);
+        provider.setName(r.provider.name);
+        provider.setUrn(urnOf(r.provider.type, r.provider.name));
+        provider.setProperties(struct(r.provider.props));
+        request.setProvider(provider);
+    }
+    return analyze(p, config, "makeAnalyzeRpcFun", request);
 }
 
 /** A stack policy over resources wired like the engine does (key -> CSR -> certificate <- issuing CA). */
@@ -74,43 +142,38 @@ function checkStack(
     p: policy.StackValidationPolicy,
     resources: Resource[],
     config: Record<string, unknown> = {},
-): string[] {
-    const byName = new Map<string, policy.PolicyResource>();
-    const policyResources = resources.map((r) => {
-        const qualifiedType = r.parentType === undefined ? r.type : `${r.parentType}$${r.type}`;
-        const pr = {
-            type: r.type,
-            name: r.name,
-            props: r.props,
-            urn: `urn:pulumi:test::apic-istio-pki::${qualifiedType}::${r.name}`,
-            opts: {},
-            dependencies: [],
-            propertyDependencies: {},
-        } as unknown as policy.PolicyResource;
-        byName.set(r.name, pr);
-        return pr;
-    });
-    for (const pr of policyResources) {
-        const base = pr.name.replace(/-(cert|csr)$/, "");
-        const key = byName.get(`${base}-key`);
-        const csr = byName.get(`${base}-csr`);
-        if (pr.type === "tls:index/certRequest:CertRequest" && key) pr.propertyDependencies.privateKeyPem = [key];
-        if (pr.type === "tls:index/selfSignedCert:SelfSignedCert" && key) pr.propertyDependencies.privateKeyPem = [key];
-        if (pr.type === "tls:index/locallySignedCert:LocallySignedCert" && csr)
-            pr.propertyDependencies.certRequestPem = [csr];
-    }
-    resources.forEach((r, i) => {
-        const issuer = resources.findIndex(
-            (c) => c.state?.certPem !== undefined && c.state.certPem === r.props.caCertPem,
-        );
-        if (issuer >= 0) policyResources[i].propertyDependencies.caCertPem = [policyResources[issuer]];
-    });
-    const violations: string[] = [];
-    void (p.validateStack as policy.StackValidation)(
-        { resources: policyResources, getConfig: () => config } as never,
-        (m) => violations.push(m),
+): Promise<string[]> {
+    const urns = resources.map((r) => urnOf(r.parentType === undefined ? r.type : `${r.parentType}$${r.type}`, r.name));
+    const urnByName = new Map(resources.map((r, i) => [r.name, urns[i]]));
+    const request = new AnalyzeStackRequest();
+    request.setResourcesList(
+        resources.map((r, i) => {
+            const dependencies: Record<string, string | undefined> = {};
+            const base = r.name.replace(/-(cert|csr)$/, "");
+            if (r.type === "tls:index/certRequest:CertRequest" || r.type === "tls:index/selfSignedCert:SelfSignedCert")
+                dependencies.privateKeyPem = urnByName.get(`${base}-key`);
+            if (r.type === "tls:index/locallySignedCert:LocallySignedCert")
+                dependencies.certRequestPem = urnByName.get(`${base}-csr`);
+            const issuer = resources.findIndex(
+                (c) => c.state?.certPem !== undefined && c.state.certPem === r.props.caCertPem,
+            );
+            if (issuer >= 0) dependencies.caCertPem = urns[issuer];
+            const resource = new AnalyzerResource();
+            resource.setType(r.type);
+            resource.setName(r.name);
+            resource.setUrn(urns[i]);
+            resource.setProperties(struct(r.props));
+            resource.setOptions(new AnalyzerResourceOptions());
+            for (const [property, urn] of Object.entries(dependencies)) {
+                if (urn === undefined) continue;
+                const urnList = new AnalyzerPropertyDependencies();
+                urnList.setUrnsList([urn]);
+                resource.getPropertydependenciesMap().set(property, urnList);
+            }
+            return resource;
+        }),
     );
-    return violations;
+    return analyze(p, config, "makeAnalyzeStackRpcFun", request);
 }
 
 const base64 = (bytes: Buffer | string): string => Buffer.from(bytes).toString("base64");
@@ -189,7 +252,7 @@ describe("Policy pack", function () {
     let keys: Record<string, string>;
     let notKeys: Record<string, string>;
 
-    it("holdsPrivateKey: finds real keys as PEM, base64 PEM and base64 DER (PKCS#8, encrypted, PKCS#1, SEC1, PKCS#12), nothing else", () => {
+    it("holdsPrivateKey: finds real keys as PEM, base64 PEM and base64 DER (PKCS#8, encrypted, PKCS#1, SEC1, PKCS#12), nothing else", async () => {
         const found = (files: Record<string, string>) => Object.keys(files).filter((f) => holdsPrivateKey(files[f]));
         assert.deepStrictEqual(found(keys), Object.keys(keys));
         assert.deepStrictEqual(found(notKeys), []);
@@ -199,14 +262,14 @@ describe("Policy pack", function () {
         assert.strictEqual(holdsPrivateKey(`${keys["key.p8"]}${"A".repeat(64 * 1024)}`), false);
     });
 
-    it("accepts every resource the stack program registers", () => {
+    it("accepts every resource the stack program registers", async () => {
         for (const p of POLICIES) {
             if ("validateResource" in p) {
-                for (const r of real) assert.deepStrictEqual(checkResource(p, r), [], `${p.name} on ${r.name}`);
+                for (const r of real) assert.deepStrictEqual(await checkResource(p, r), [], `${p.name} on ${r.name}`);
             }
         }
-        assert.deepStrictEqual(checkStack(caKeyStrengthPolicy, real), []);
-        assert.deepStrictEqual(checkStack(separateTrustDomainsPolicy, real), []);
+        assert.deepStrictEqual(await checkStack(caKeyStrengthPolicy, real), []);
+        assert.deepStrictEqual(await checkStack(separateTrustDomainsPolicy, real), []);
     });
 
     it("checks the front end: UI client keys belong in the namespaces listed, the UI client root is a domain of its own", async () => {
@@ -216,19 +279,19 @@ describe("Policy pack", function () {
         );
         const frontEnd = fromEngine(run.engine.resources);
         const secrets = frontEnd.filter((r) => r.type === "kubernetes:core/v1:Secret");
-        const violations = (config: Record<string, unknown>) =>
-            secrets.flatMap((r) => checkResource(keySecretPolicy, r, config));
+        const violations = async (config: Record<string, unknown>) =>
+            (await Promise.all(secrets.map((r) => checkResource(keySecretPolicy, r, config)))).flat();
         // Sorted: the Secrets register when their certificates are issued, in no fixed order.
-        assert.deepStrictEqual(violations({}).sort(), [
+        assert.deepStrictEqual((await violations({})).sort(), [
             "apic-client-authentication-ui: a private key (tls.key) in namespace ob-ui; keys belong only in istio-system",
             "apic-client-consumer-dashboard: a private key (tls.key) in namespace ob-ui; keys belong only in istio-system",
         ]);
-        assert.deepStrictEqual(violations({ keySecretNamespaces: ["istio-system", "ob-ui"] }), []);
-        assert.deepStrictEqual(checkStack(separateTrustDomainsPolicy, frontEnd), []);
+        assert.deepStrictEqual(await violations({ keySecretNamespaces: ["istio-system", "ob-ui"] }), []);
+        assert.deepStrictEqual(await checkStack(separateTrustDomainsPolicy, frontEnd), []);
         for (const p of POLICIES.filter((x) => "validateResource" in x && x !== keySecretPolicy)) {
             for (const r of frontEnd)
                 assert.deepStrictEqual(
-                    checkResource(p as policy.ResourceValidationPolicy, r),
+                    await checkResource(p as policy.ResourceValidationPolicy, r),
                     [],
                     `${p.name} on ${r.name}`,
                 );
@@ -249,29 +312,31 @@ describe("Policy pack", function () {
             state: sharedStateWithSuiteKeys(),
         });
         const shared = fromEngine(run.engine.resources);
-        assert.deepStrictEqual(checkStack(separateTrustDomainsPolicy, shared), [
+        assert.deepStrictEqual(await checkStack(separateTrustDomainsPolicy, shared), [
             "root-ca-cert: one root signs the CAs of apic-client-ca, gateway-server-ca, the mesh, so a key of one trust domain (e.g. the mesh CA key in every cluster's cacerts) " +
                 "could mint certificates the others trust. Give each its own root (pki:trustDomains: separate), or accept the weaker guarantee with allowSharedRoot: true",
         ]);
-        assert.deepStrictEqual(checkStack(separateTrustDomainsPolicy, shared, { allowSharedRoot: true }), []);
+        assert.deepStrictEqual(await checkStack(separateTrustDomainsPolicy, shared, { allowSharedRoot: true }), []);
     });
 
-    it("private-key-strength: refuses RSA below 2048 and ECDSA left on the P-224 default", () => {
+    it("private-key-strength: refuses RSA below 2048 and ECDSA left on the P-224 default", async () => {
         assert.deepStrictEqual(
-            checkResource(keyStrengthPolicy, { ...named("ob-apic-client-key"), props: { algorithm: "ECDSA" } }),
+            await checkResource(keyStrengthPolicy, { ...named("ob-apic-client-key"), props: { algorithm: "ECDSA" } }),
             [
                 "ob-apic-client-key: ECDSA P224 is too weak; use RSA 2048+ or ECDSA P256+ (set ecdsaCurve: the default is P224)",
             ],
         );
         assert.strictEqual(
-            checkResource(keyStrengthPolicy, {
-                ...named("ob-apic-client-key"),
-                props: { algorithm: "RSA", rsaBits: 1024 },
-            }).length,
+            (
+                await checkResource(keyStrengthPolicy, {
+                    ...named("ob-apic-client-key"),
+                    props: { algorithm: "RSA", rsaBits: 1024 },
+                })
+            ).length,
             1,
         );
         assert.deepStrictEqual(
-            checkResource(keyStrengthPolicy, {
+            await checkResource(keyStrengthPolicy, {
                 ...named("ob-apic-client-key"),
                 props: { algorithm: "ECDSA", ecdsaCurve: "P256" },
             }),
@@ -279,34 +344,37 @@ describe("Policy pack", function () {
         );
     });
 
-    it("ca-key-strength: refuses a CA whose key is RSA 2048", () => {
+    it("ca-key-strength: refuses a CA whose key is RSA 2048", async () => {
         const weakened = real.map((r) =>
             r.name === "apic-client-ca-key" ? { ...r, props: { ...r.props, rsaBits: 2048 } } : r,
         );
-        assert.deepStrictEqual(checkStack(caKeyStrengthPolicy, weakened), [
+        assert.deepStrictEqual(await checkStack(caKeyStrengthPolicy, weakened), [
             "apic-client-ca-cert: the CA key apic-client-ca-key is RSA 2048; CA keys must be RSA 3072+ or ECDSA P256+",
         ]);
     });
 
-    it("leaf-max-validity: refuses a leaf past the maximum, and the maximum is configurable", () => {
+    it("leaf-max-validity: refuses a leaf past the maximum, and the maximum is configurable", async () => {
         const leaf = named("ob-apic-client-cert");
         assert.deepStrictEqual(
-            checkResource(leafValidityPolicy, { ...leaf, props: { ...leaf.props, validityPeriodHours: 400 * 24 } }),
+            await checkResource(leafValidityPolicy, {
+                ...leaf,
+                props: { ...leaf.props, validityPeriodHours: 400 * 24 },
+            }),
             ["ob-apic-client-cert: a leaf valid 400 days exceeds the 398-day maximum; lower validityPeriodHours"],
         );
-        assert.strictEqual(checkResource(leafValidityPolicy, leaf, { leafMaxDays: 300 }).length, 1);
+        assert.strictEqual((await checkResource(leafValidityPolicy, leaf, { leafMaxDays: 300 })).length, 1);
         assert.deepStrictEqual(
-            checkResource(leafValidityPolicy, named("client-root-ca-cert")),
+            await checkResource(leafValidityPolicy, named("client-root-ca-cert")),
             [],
             "CAs are not leaves",
         );
     });
 
-    it("root-path-length: refuses a root with maxPathLength 0 or unset", () => {
+    it("root-path-length: refuses a root with maxPathLength 0 or unset", async () => {
         const root = named("client-root-ca-cert");
         for (const maxPathLength of [0, undefined]) {
             assert.deepStrictEqual(
-                checkResource(rootPathLengthPolicy, { ...root, props: { ...root.props, maxPathLength } }),
+                await checkResource(rootPathLengthPolicy, { ...root, props: { ...root.props, maxPathLength } }),
                 [
                     `client-root-ca-cert: maxPathLength ${String(maxPathLength)} sets no limit (0 and unset both mean none in @pulumi/tls); set 1`,
                 ],
@@ -314,22 +382,25 @@ describe("Policy pack", function () {
         }
     });
 
-    it("certificate-usages: refuses a CA without crl_signing, a signing leaf, and a leaf that is both server and client", () => {
+    it("certificate-usages: refuses a CA without crl_signing, a signing leaf, and a leaf that is both server and client", async () => {
         const ca = named("apic-client-ca-cert");
         const leaf = named("ob-apic-client-cert");
         assert.deepStrictEqual(
-            checkResource(certificateUsagePolicy, { ...ca, props: { ...ca.props, allowedUses: ["cert_signing"] } }),
+            await checkResource(certificateUsagePolicy, {
+                ...ca,
+                props: { ...ca.props, allowedUses: ["cert_signing"] },
+            }),
             ["apic-client-ca-cert: a CA certificate needs crl_signing"],
         );
         assert.deepStrictEqual(
-            checkResource(certificateUsagePolicy, {
+            await checkResource(certificateUsagePolicy, {
                 ...leaf,
                 props: { ...leaf.props, allowedUses: ["digital_signature", "cert_signing", "client_auth"] },
             }),
             ["ob-apic-client-cert: a leaf must not have cert_signing"],
         );
         assert.deepStrictEqual(
-            checkResource(certificateUsagePolicy, {
+            await checkResource(certificateUsagePolicy, {
                 ...leaf,
                 props: { ...leaf.props, allowedUses: ["digital_signature", "server_auth", "client_auth"] },
             }),
@@ -339,21 +410,21 @@ describe("Policy pack", function () {
         );
     });
 
-    it("private-key-secrets: refuses a key in an Opaque secret of an application namespace", () => {
+    it("private-key-secrets: refuses a key in an Opaque secret of an application namespace", async () => {
         const gatewaySecret = named("ob-gateway-ob-tls");
         const moved = { ...gatewaySecret.props, type: "Opaque", metadata: { name: "leaked", namespace: "ob" } };
-        assert.deepStrictEqual(checkResource(keySecretPolicy, { ...gatewaySecret, props: moved }), [
+        assert.deepStrictEqual(await checkResource(keySecretPolicy, { ...gatewaySecret, props: moved }), [
             "leaked: a private key (tls.key) in namespace ob; keys belong only in istio-system",
             "leaked: a private key (tls.key) in a secret of type Opaque; use kubernetes.io/tls (or Istio's cacerts)",
         ]);
         assert.deepStrictEqual(
-            checkResource(keySecretPolicy, named("mesh-ca-example-cacerts")),
+            await checkResource(keySecretPolicy, named("mesh-ca-example-cacerts")),
             [],
             "Istio's cacerts is expected",
         );
     });
 
-    it("private-key-secrets: checks a SecretPatch as the Secret it writes into (its type only when the patch sets one)", () => {
+    it("private-key-secrets: checks a SecretPatch as the Secret it writes into (its type only when the patch sets one)", async () => {
         const gatewaySecret = named("ob-gateway-ob-tls");
         const patch = (type: string | undefined, namespace: string) =>
             checkResource(keySecretPolicy, {
@@ -361,25 +432,31 @@ describe("Policy pack", function () {
                 type: "kubernetes:core/v1:SecretPatch",
                 props: { ...gatewaySecret.props, type, metadata: { name: "patched", namespace } },
             });
-        assert.deepStrictEqual(patch(undefined, "ob"), [
+        assert.deepStrictEqual(await patch(undefined, "ob"), [
             "patched: a private key (tls.key) in namespace ob; keys belong only in istio-system",
         ]);
-        assert.deepStrictEqual(patch("Opaque", "istio-system"), [
+        assert.deepStrictEqual(await patch("Opaque", "istio-system"), [
             "patched: a private key (tls.key) in a secret of type Opaque; use kubernetes.io/tls (or Istio's cacerts)",
         ]);
         assert.deepStrictEqual(
-            patch(undefined, "istio-system"),
+            await patch(undefined, "istio-system"),
             [],
             "the patched Secret's own type is not in the patch",
         );
     });
 
-    it("private-key-secrets: finds a key in any encoding, in data (DER or text) and stringData, and names its entries", () => {
+    it("private-key-secrets: finds a key in any encoding, in data (DER or text) and stringData, and names its entries", async () => {
+        // Secret, as @pulumi/kubernetes registers one: its data and stringData secret.
         const secret = (type: string, namespace: string, data?: object, stringData?: object) =>
             checkResource(keySecretPolicy, {
                 type: "kubernetes:core/v1:Secret",
                 name: "keystore",
-                props: { type, metadata: { name: "keystore", namespace }, data, stringData },
+                props: {
+                    type,
+                    metadata: { name: "keystore", namespace },
+                    data: data && asSecret(data),
+                    stringData: stringData && asSecret(stringData),
+                },
             });
         const refused = (entries: string) => [
             `keystore: a private key (${entries}) in namespace ob; keys belong only in istio-system`,
@@ -390,17 +467,23 @@ describe("Policy pack", function () {
         const base64Files = Object.entries(files).filter(([, text]) => !text.startsWith("-----"));
         const asBytes = Object.fromEntries(base64Files.map(([f, text]) => [f, base64(Buffer.from(text, "base64"))]));
         const asText = Object.fromEntries(Object.entries(files).map(([f, text]) => [f, base64(text)]));
+        // Entries in the order the engine sends a map's keys: sorted.
         const base64Keys =
-            "key.pem.b64, key.p8, key-encrypted.p8, ed25519-v2.p8, rsa-pkcs1.der, ec-sec1.der, client.p12, client-url.p12";
-        const allKeys = `key.pem, key-lowercase.pem, ${base64Keys}`;
-        assert.deepStrictEqual(secret("Opaque", "ob", asBytes), refused(base64Keys));
-        assert.deepStrictEqual(secret("Opaque", "ob", asText), refused(allKeys));
-        assert.deepStrictEqual(secret("Opaque", "ob", undefined, files), refused(allKeys));
-        assert.deepStrictEqual(secret("Opaque", "ob", undefined, notKeys), []);
-        assert.deepStrictEqual(secret("kubernetes.io/tls", "istio-system", asBytes), [], "a TLS secret where keys go");
+            "client-url.p12, client.p12, ec-sec1.der, ed25519-v2.p8, key-encrypted.p8, key.p8, key.pem.b64, rsa-pkcs1.der";
+        const allKeys =
+            "client-url.p12, client.p12, ec-sec1.der, ed25519-v2.p8, key-encrypted.p8, key-lowercase.pem, key.p8, key.pem, key.pem.b64, rsa-pkcs1.der";
+        assert.deepStrictEqual(await secret("Opaque", "ob", asBytes), refused(base64Keys));
+        assert.deepStrictEqual(await secret("Opaque", "ob", asText), refused(allKeys));
+        assert.deepStrictEqual(await secret("Opaque", "ob", undefined, files), refused(allKeys));
+        assert.deepStrictEqual(await secret("Opaque", "ob", undefined, notKeys), []);
+        assert.deepStrictEqual(
+            await secret("kubernetes.io/tls", "istio-system", asBytes),
+            [],
+            "a TLS secret where keys go",
+        );
     });
 
-    it("no-private-key-configmaps: refuses a ConfigMap (or its patch) holding a key in data or binaryData, by entry", () => {
+    it("no-private-key-configmaps: refuses a ConfigMap (or its patch) holding a key in data or binaryData, by entry", async () => {
         const configMap = (type: string, data: object, binaryData: object) =>
             checkResource(keyConfigMapPolicy, {
                 type,
@@ -416,15 +499,15 @@ describe("Policy pack", function () {
             binaryData: { ...binaryData, "client.p12": ob.pkcs12Base64, "key.pem": base64(keys["key.pem"]) },
         };
         for (const type of ["kubernetes:core/v1:ConfigMap", "kubernetes:core/v1:ConfigMapPatch"]) {
-            assert.deepStrictEqual(configMap(type, leaked.data, leaked.binaryData), [
-                "apic-config: a private key in a ConfigMap (data client.key, data client-key.der, binaryData client.p12, binaryData key.pem), " +
+            assert.deepStrictEqual(await configMap(type, leaked.data, leaked.binaryData), [
+                "apic-config: a private key in a ConfigMap (data client-key.der, data client.key, binaryData client.p12, binaryData key.pem), " +
                     "which is not secret; keep keys in a kubernetes.io/tls Secret (or Istio's cacerts)",
             ]);
-            assert.deepStrictEqual(configMap(type, data, binaryData), []);
+            assert.deepStrictEqual(await configMap(type, data, binaryData), []);
         }
     });
 
-    it("is a runnable pack: PulumiPolicy.yaml and a package main that the build produces", () => {
+    it("is a runnable pack: PulumiPolicy.yaml and a package main that the build produces", async () => {
         assert.strictEqual(
             YAML.parse(fs.readFileSync(path.join(ROOT, "policy/PulumiPolicy.yaml"), "utf8")).runtime,
             "nodejs",

@@ -22,6 +22,8 @@ export interface RecordedResource {
     readonly name: string;
     /** Inputs with secret wrappers removed. */
     readonly inputs: Record<string, unknown>;
+    /** Inputs as the SDK sent them: secrets wrapped in its secret signature, as the engine hands them to a policy pack. */
+    readonly sentInputs: Record<string, unknown>;
     readonly id: string;
     readonly state: Record<string, unknown>;
     /** Resource name of the explicit provider, if any (for Kubernetes objects: the cluster). */
@@ -227,6 +229,7 @@ export class EngineStandIn implements pulumi.runtime.Mocks {
             type: args.type,
             name: args.name,
             inputs,
+            sentInputs: args.inputs,
             id,
             state,
             providerName: args.provider ? args.provider.split("::")[3] : undefined,
@@ -244,7 +247,7 @@ export class EngineStandIn implements pulumi.runtime.Mocks {
     ): pulumi.runtime.MockResourceResult {
         const id = String(inputs.name ?? args.name);
         const state = { name: id, outputs: stackOutputsOf(this.state), secretOutputNames: [] };
-        this.resources.push({ type: args.type, name: args.name, inputs, id, state });
+        this.resources.push({ type: args.type, name: args.name, inputs, sentInputs: args.inputs, id, state });
         return { id, state };
     }
 
