@@ -25,6 +25,8 @@ const CONFIG_MAPS = ["kubernetes:core/v1:ConfigMap", "kubernetes:core/v1:ConfigM
 type Props = Record<string, unknown>;
 const isCert = (type: string): boolean => type === SELF_SIGNED || type === LOCALLY_SIGNED;
 const uses = (props: Props): string[] => (Array.isArray(props.allowedUses) ? (props.allowedUses as string[]) : []);
+/** The TLS usages a certificate has: with either, a TLS peer accepts it as a leaf, isCaCertificate or not. */
+const tlsUses = (props: Props): string[] => uses(props).filter((x) => x === "server_auth" || x === "client_auth");
 
 /** What the provider does with an unset rsaBits/ecdsaCurve (2048, and P224!). */
 function keyStrength(props: Props): { bits: number; text: string } {
@@ -80,11 +82,12 @@ export const caKeyStrengthPolicy: policy.StackValidationPolicy = {
 
 export const leafValidityPolicy: policy.ResourceValidationPolicy = {
     name: "leaf-max-validity",
-    description: "No leaf certificate is valid longer than leafMaxDays (default 398, the CA/Browser Forum limit).",
+    description:
+        "No leaf certificate (any with server_auth or client_auth, even a CA) is valid longer than leafMaxDays (default 398, the CA/Browser Forum limit).",
     enforcementLevel: "mandatory",
     configSchema: { properties: { leafMaxDays: { type: "integer", minimum: 1, default: DEFAULTS.leafMaxDays } } },
     validateResource: (args, report) => {
-        if (!isCert(args.type) || args.props.isCaCertificate === true) return;
+        if (!isCert(args.type) || (args.props.isCaCertificate === true && tlsUses(args.props).length === 0)) return;
         const max = args.getConfig<{ leafMaxDays?: number }>().leafMaxDays ?? DEFAULTS.leafMaxDays;
         const days = Number(args.props.validityPeriodHours) / 24;
         if (days > max)
@@ -110,7 +113,7 @@ export const rootPathLengthPolicy: policy.ResourceValidationPolicy = {
 export const certificateUsagePolicy: policy.ResourceValidationPolicy = {
     name: "certificate-usages",
     description:
-        "CA certificates have cert_signing and crl_signing; leaves have neither, and exactly one of server_auth and client_auth.",
+        "CA certificates have cert_signing and crl_signing, and neither server_auth nor client_auth; leaves have neither signing usage, and exactly one of server_auth and client_auth.",
     enforcementLevel: "mandatory",
     validateResource: (args, report) => {
         if (!isCert(args.type)) return;
@@ -118,6 +121,8 @@ export const certificateUsagePolicy: policy.ResourceValidationPolicy = {
         if (args.props.isCaCertificate === true) {
             const missing = ["cert_signing", "crl_signing"].filter((x) => !u.includes(x));
             if (missing.length > 0) report(`${args.name}: a CA certificate needs ${missing.join(" and ")}`);
+            const tls = tlsUses(args.props);
+            if (tls.length > 0) report(`${args.name}: a CA certificate must not have ${tls.join(" or ")}`);
             return;
         }
         const signing = u.filter((x) => x === "cert_signing" || x === "crl_signing");

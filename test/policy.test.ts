@@ -353,7 +353,7 @@ describe("Policy pack", function () {
         ]);
     });
 
-    it("leaf-max-validity: refuses a leaf past the maximum, and the maximum is configurable", async () => {
+    it("leaf-max-validity: refuses a leaf (a CA with a TLS usage too) past the maximum, and the maximum is configurable", async () => {
         const leaf = named("ob-apic-client-cert");
         assert.deepStrictEqual(
             await checkResource(leafValidityPolicy, {
@@ -367,6 +367,23 @@ describe("Policy pack", function () {
             await checkResource(leafValidityPolicy, named("client-root-ca-cert")),
             [],
             "CAs are not leaves",
+        );
+        // A "CA" with a TLS usage is a leaf to Envoy and OpenSSL: isCaCertificate does not exempt it.
+        const ca = named("apic-client-ca-cert");
+        const uses = [
+            "cert_signing",
+            "crl_signing",
+            "digital_signature",
+            "key_encipherment",
+            "server_auth",
+            "client_auth",
+        ];
+        assert.deepStrictEqual(
+            await checkResource(leafValidityPolicy, {
+                ...ca,
+                props: { ...ca.props, validityPeriodHours: 100 * 365 * 24, allowedUses: uses },
+            }),
+            ["apic-client-ca-cert: a leaf valid 36500 days exceeds the 398-day maximum; lower validityPeriodHours"],
         );
     });
 
@@ -382,7 +399,7 @@ describe("Policy pack", function () {
         }
     });
 
-    it("certificate-usages: refuses a CA without crl_signing, a signing leaf, and a leaf that is both server and client", async () => {
+    it("certificate-usages: refuses a CA without crl_signing or with a TLS usage, a signing leaf, and a leaf that is both server and client", async () => {
         const ca = named("apic-client-ca-cert");
         const leaf = named("ob-apic-client-cert");
         assert.deepStrictEqual(
@@ -391,6 +408,13 @@ describe("Policy pack", function () {
                 props: { ...ca.props, allowedUses: ["cert_signing"] },
             }),
             ["apic-client-ca-cert: a CA certificate needs crl_signing"],
+        );
+        assert.deepStrictEqual(
+            await checkResource(certificateUsagePolicy, {
+                ...ca,
+                props: { ...ca.props, allowedUses: ["cert_signing", "crl_signing", "server_auth", "client_auth"] },
+            }),
+            ["apic-client-ca-cert: a CA certificate must not have server_auth or client_auth"],
         );
         assert.deepStrictEqual(
             await checkResource(certificateUsagePolicy, {
