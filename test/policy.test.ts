@@ -194,10 +194,18 @@ function keyFiles(pkcs12Base64: string): Record<string, string> {
     const v1 = ed25519.privateKey.export({ type: "pkcs8", format: "der" });
     const publicKey = ed25519.publicKey.export({ type: "spki", format: "der" }).subarray(-32);
     const v2Body = Buffer.concat([Buffer.from([2, 1, 1]), v1.subarray(5), Buffer.from([0x81, 33, 0]), publicKey]);
+    const pem = ec.export({ type: "pkcs8", format: "pem" }) as string;
     return {
         "key.pem": (ec.export({ type: "pkcs8", format: "pem" }) as string).replace(/\n/g, "\r\n"),
         "key-lowercase.pem": (ec.export({ type: "sec1", format: "pem" }) as string).toLowerCase(),
-        "key.pem.b64": base64(ec.export({ type: "pkcs8", format: "pem" })),
+        "key.pem.b64": base64(pem),
+        // PEM whose key is not at the start: `openssl pkcs12 -nodes` output, a leading blank line, a BOM.
+        "client-nodes.pem.b64": base64(
+            `Bag Attributes\n    localKeyID: 6D D4 63 F5 \nsubject=CN = ob-client\nissuer=CN = ob-client\n${TEST_ONLY_CA_CERT_PEM}` +
+                `Bag Attributes\n    localKeyID: 6D D4 63 F5 \nKey Attributes: <No Attributes>\n${pem}`,
+        ),
+        "key-newline.pem.b64": base64(`\n${pem}`),
+        "key-bom.pem.b64": base64(`\ufeff${pem}`),
         "key.p8": base64(ec.export({ type: "pkcs8", format: "der" })),
         "key-encrypted.p8": base64(
             ec.export({ type: "pkcs8", format: "der", cipher: "aes-256-cbc", passphrase: "not a secret" }),
@@ -252,7 +260,7 @@ describe("Policy pack", function () {
     let keys: Record<string, string>;
     let notKeys: Record<string, string>;
 
-    it("holdsPrivateKey: finds real keys as PEM, base64 PEM and base64 DER (PKCS#8, encrypted, PKCS#1, SEC1, PKCS#12), nothing else", async () => {
+    it("holdsPrivateKey: finds real keys as PEM, base64 of PEM (the key anywhere in it) and base64 DER (PKCS#8, encrypted, PKCS#1, SEC1, PKCS#12), nothing else", async () => {
         const found = (files: Record<string, string>) => Object.keys(files).filter((f) => holdsPrivateKey(files[f]));
         assert.deepStrictEqual(found(keys), Object.keys(keys));
         assert.deepStrictEqual(found(notKeys), []);
@@ -493,9 +501,11 @@ describe("Policy pack", function () {
         const asText = Object.fromEntries(Object.entries(files).map(([f, text]) => [f, base64(text)]));
         // Entries in the order the engine sends a map's keys: sorted.
         const base64Keys =
-            "client-url.p12, client.p12, ec-sec1.der, ed25519-v2.p8, key-encrypted.p8, key.p8, key.pem.b64, rsa-pkcs1.der";
+            "client-nodes.pem.b64, client-url.p12, client.p12, ec-sec1.der, ed25519-v2.p8, key-bom.pem.b64, key-encrypted.p8, " +
+            "key-newline.pem.b64, key.p8, key.pem.b64, rsa-pkcs1.der";
         const allKeys =
-            "client-url.p12, client.p12, ec-sec1.der, ed25519-v2.p8, key-encrypted.p8, key-lowercase.pem, key.p8, key.pem, key.pem.b64, rsa-pkcs1.der";
+            "client-nodes.pem.b64, client-url.p12, client.p12, ec-sec1.der, ed25519-v2.p8, key-bom.pem.b64, key-encrypted.p8, " +
+            "key-lowercase.pem, key-newline.pem.b64, key.p8, key.pem, key.pem.b64, rsa-pkcs1.der";
         assert.deepStrictEqual(await secret("Opaque", "ob", asBytes), refused(base64Keys));
         assert.deepStrictEqual(await secret("Opaque", "ob", asText), refused(allKeys));
         assert.deepStrictEqual(await secret("Opaque", "ob", undefined, files), refused(allKeys));

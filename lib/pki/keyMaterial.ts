@@ -88,9 +88,10 @@ function isPrivateKeyDer(der: Buffer): boolean {
 
 /**
  * Whether a string value holds private-key material, so that the pack's key rules see a key however
- * a program wrote it: a PEM private key, the base64 of one (as kubeconfig's client-key-data), or the
- * base64 (line breaks allowed) of the DER of a PKCS#8 PrivateKeyInfo or OneAsymmetricKey, a PKCS#8
- * EncryptedPrivateKeyInfo, a PKCS#1 RSAPrivateKey, a SEC1 ECPrivateKey or a PKCS#12 PFX.
+ * a program wrote it: a PEM private key, the base64 of a text holding one (kubeconfig's
+ * client-key-data, `openssl pkcs12 -nodes` output), or the base64 (line breaks allowed) of the DER
+ * of a PKCS#8 PrivateKeyInfo or OneAsymmetricKey, a PKCS#8 EncryptedPrivateKeyInfo, a PKCS#1
+ * RSAPrivateKey, a SEC1 ECPrivateKey or a PKCS#12 PFX.
  * Certificates, CRLs, CSRs, public keys and random base64 are none of these. Never throws; a value
  * longer than 64 KiB is searched for PEM only. A raw key (a bare EC scalar, say) cannot be told
  * from random bytes and is not found, nor is base64 inside a longer text (a YAML document, say).
@@ -100,6 +101,7 @@ export function holdsPrivateKey(value: string): boolean {
     if (value.length > MAX_TEXT_CHARS) return false;
     const bytes = base64Bytes(value);
     if (bytes === undefined) return false;
-    // "-----BEGIN": PEM text in base64. Anything else is parsed only if it starts as a DER SEQUENCE.
-    return bytes[0] === 0x2d ? PEM_PRIVATE_KEY.test(bytes.toString("latin1")) : isPrivateKeyDer(bytes);
+    // PEM text in base64 need not start with its key: `openssl pkcs12 -nodes` writes "Bag Attributes"
+    // and the certificate first; a file may start with a BOM or a blank line. Else DER, if a SEQUENCE.
+    return PEM_PRIVATE_KEY.test(bytes.toString("latin1")) || isPrivateKeyDer(bytes);
 }
