@@ -153,6 +153,15 @@ function keyEntries(map: unknown, encoding: "text" | "base64"): string[] {
         .map(([k]) => k);
 }
 
+/**
+ * The namespace a Kubernetes provider puts objects in that name none: its `namespace` setting. Without
+ * one, its kubeconfig context's namespace (or "default") applies, which the engine does not send.
+ */
+function providerNamespace(provider: policy.PolicyProviderResource | undefined): string | undefined {
+    const namespace = provider?.type === "pulumi:providers:kubernetes" ? provider.props.namespace : undefined;
+    return typeof namespace === "string" && namespace !== "" ? namespace : undefined;
+}
+
 export const keySecretPolicy: policy.ResourceValidationPolicy = {
     name: "private-key-secrets",
     description:
@@ -175,10 +184,15 @@ export const keySecretPolicy: policy.ResourceValidationPolicy = {
         if (entries.length === 0) return;
         const namespaces =
             args.getConfig<{ keySecretNamespaces?: string[] }>().keySecretNamespaces ?? DEFAULTS.keySecretNamespaces;
-        const namespace = props.metadata?.namespace ?? "default";
+        const namespace = props.metadata?.namespace ?? providerNamespace(args.provider);
         const name = props.metadata?.name ?? args.name;
         const key = `a private key (${entries.join(", ")})`;
-        if (!namespaces.includes(namespace)) {
+        if (namespace === undefined) {
+            report(
+                `${name}: ${key} with no metadata.namespace, under a provider that sets none (its kubeconfig context's applies, which the pack cannot see); ` +
+                    `set metadata.namespace: keys belong only in ${namespaces.join(", ")}`,
+            );
+        } else if (!namespaces.includes(namespace)) {
             report(`${name}: ${key} in namespace ${namespace}; keys belong only in ${namespaces.join(", ")}`);
         }
         // A patch that leaves out the type keeps the Secret's own, which the preview cannot see.

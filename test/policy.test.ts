@@ -456,6 +456,25 @@ describe("Policy pack", function () {
         );
     });
 
+    it("private-key-secrets: a Secret without a namespace is in its provider's, and refused when that is unknown", async () => {
+        const gatewaySecret = named("ob-gateway-ob-tls");
+        const unplaced = (providerProps?: Record<string, unknown>) =>
+            checkResource(keySecretPolicy, {
+                ...gatewaySecret,
+                props: { ...gatewaySecret.props, metadata: { name: "gw-tls" } },
+                provider: providerProps && { type: "pulumi:providers:kubernetes", name: "istio", props: providerProps },
+            });
+        assert.deepStrictEqual(await unplaced({ namespace: "istio-system" }), []);
+        assert.deepStrictEqual(await unplaced({ namespace: "ob" }), [
+            "gw-tls: a private key (tls.key) in namespace ob; keys belong only in istio-system",
+        ]);
+        const unknown =
+            "gw-tls: a private key (tls.key) with no metadata.namespace, under a provider that sets none (its kubeconfig context's applies, which the pack cannot see); " +
+            "set metadata.namespace: keys belong only in istio-system";
+        assert.deepStrictEqual(await unplaced({ context: "east" }), [unknown]);
+        assert.deepStrictEqual(await unplaced(undefined), [unknown]);
+    });
+
     it("private-key-secrets: checks a SecretPatch as the Secret it writes into (its type only when the patch sets one)", async () => {
         const gatewaySecret = named("ob-gateway-ob-tls");
         const patch = (type: string | undefined, namespace: string) =>
