@@ -225,6 +225,56 @@ export const keyConfigMapPolicy: policy.ResourceValidationPolicy = {
     },
 };
 
+/** A Kubernetes object's metadata maps where a program may put a key by mistake: neither is secret. */
+const METADATA_MAPS = ["annotations", "labels"];
+
+export const keyMetadataPolicy: policy.ResourceValidationPolicy = {
+    name: "no-private-key-metadata",
+    description:
+        "No Kubernetes object holds a private key (PEM, base64 DER or PKCS#12) in its metadata.annotations or metadata.labels: neither is secret.",
+    enforcementLevel: "mandatory",
+    validateResource: (args, report) => {
+        if (!args.type.startsWith("kubernetes:")) return;
+        const metadata = args.props.metadata as Record<string, unknown> | undefined;
+        if (typeof metadata !== "object" || metadata === null) return;
+        const entries = METADATA_MAPS.flatMap((map) =>
+            keyEntries(metadata[map], "text").map((k) => `metadata.${map} ${k}`),
+        );
+        if (entries.length === 0) return;
+        report(
+            `${String(metadata.name ?? args.name)}: a private key in metadata (${entries.join(", ")}), which is not secret; ` +
+                `keep keys in a kubernetes.io/tls Secret (or Istio's cacerts)`,
+        );
+    },
+};
+
+/** Helm releases whose `values` a chart renders in the cluster, into objects this pack never sees. */
+const HELM_RELEASES = ["kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart"];
+
+/** The paths (`tls.key`, `certs[0]`) of the string values under `value` that hold a private key. */
+function keyPaths(value: unknown, path: string): string[] {
+    if (typeof value === "string") return holdsPrivateKey(value) ? [path] : [];
+    if (Array.isArray(value)) return value.flatMap((v, i) => keyPaths(v, `${path}[${i}]`));
+    if (typeof value !== "object" || value === null) return [];
+    return Object.entries(value).flatMap(([k, v]) => keyPaths(v, path === "" ? k : `${path}.${k}`));
+}
+
+export const keyHelmValuesPolicy: policy.ResourceValidationPolicy = {
+    name: "no-private-key-helm-values",
+    description:
+        "No Helm Release (helm.sh/v3) or Chart (helm.sh/v4) is given a private key (PEM, base64 DER or PKCS#12) in its values: the chart writes it into objects (an Opaque Secret, a ConfigMap) that this pack never sees.",
+    enforcementLevel: "mandatory",
+    validateResource: (args, report) => {
+        if (!HELM_RELEASES.includes(args.type)) return;
+        const paths = keyPaths(args.props.values, "");
+        if (paths.length === 0) return;
+        report(
+            `${args.name}: a private key in Helm values (${paths.map((p) => `values ${p}`).join(", ")}), which the chart writes into objects this pack never sees; ` +
+                `keep keys in a kubernetes.io/tls Secret (or Istio's cacerts) and give the chart the Secret's name`,
+        );
+    },
+};
+
 /**
  * The trust domain of an issuing CA's certificate: the mesh for istiod's plug-in CAs (every
  * cluster's), else the CA's own name without rotation suffixes (`-g<n>` generations and `-r<n>`
@@ -273,5 +323,7 @@ export const POLICIES: policy.Policies = [
     certificateUsagePolicy,
     keySecretPolicy,
     keyConfigMapPolicy,
+    keyMetadataPolicy,
+    keyHelmValuesPolicy,
     separateTrustDomainsPolicy,
 ];

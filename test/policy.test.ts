@@ -25,6 +25,8 @@ import {
     caKeyStrengthPolicy,
     certificateUsagePolicy,
     keyConfigMapPolicy,
+    keyHelmValuesPolicy,
+    keyMetadataPolicy,
     keySecretPolicy,
     keyStrengthPolicy,
     leafValidityPolicy,
@@ -560,6 +562,54 @@ describe("Policy pack", function () {
         }
     });
 
+    it("no-private-key-metadata: refuses a key in any Kubernetes object's annotations or labels, by entry", async () => {
+        const ob = bundle("ob");
+        const object = (type: string, annotations: object, labels: object) =>
+            checkResource(keyMetadataPolicy, {
+                type,
+                name: "apic-gw",
+                props: { metadata: { name: "apic-gw", namespace: "ob", annotations, labels }, data: { a: "b" } },
+            });
+        const annotations = { "example.com/ca": ob.truststorePem, "example.com/tls-key": ob.privateKeyPem };
+        const labels = { app: "apic-gw", "key-der": keys["ec-sec1.der"] };
+        for (const type of [
+            "kubernetes:core/v1:ConfigMap",
+            "kubernetes:apps/v1:Deployment",
+            "kubernetes:core/v1:Secret",
+        ]) {
+            assert.deepStrictEqual(await object(type, annotations, labels), [
+                "apic-gw: a private key in metadata (metadata.annotations example.com/tls-key, metadata.labels key-der), " +
+                    "which is not secret; keep keys in a kubernetes.io/tls Secret (or Istio's cacerts)",
+            ]);
+            assert.deepStrictEqual(await object(type, { "example.com/ca": ob.truststorePem }, { app: "apic-gw" }), []);
+        }
+    });
+
+    it("no-private-key-helm-values: refuses a Helm Release or Chart given a key in its values, by path", async () => {
+        const ob = bundle("ob");
+        const release = (type: string, values: object) =>
+            checkResource(keyHelmValuesPolicy, {
+                type,
+                name: "apic-gw",
+                props: { chart: "./charts/gw", namespace: "ob", values },
+            });
+        const values = {
+            replicas: 2,
+            tls: { cert: ob.certPem, key: ob.privateKeyPem },
+            clients: [{ name: "ob", keystore: ob.pkcs12Base64 }],
+        };
+        for (const type of ["kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart"]) {
+            assert.deepStrictEqual(await release(type, values), [
+                "apic-gw: a private key in Helm values (values clients[0].keystore, values tls.key), which the chart writes into objects this pack never sees; " +
+                    "keep keys in a kubernetes.io/tls Secret (or Istio's cacerts) and give the chart the Secret's name",
+            ]);
+            assert.deepStrictEqual(
+                await release(type, { replicas: 2, tls: { cert: ob.certPem, secretName: "gw-tls" } }),
+                [],
+            );
+        }
+    });
+
     it("is a runnable pack: PulumiPolicy.yaml and a package main that the build produces", async () => {
         assert.strictEqual(
             YAML.parse(fs.readFileSync(path.join(ROOT, "policy/PulumiPolicy.yaml"), "utf8")).runtime,
@@ -572,6 +622,8 @@ describe("Policy pack", function () {
             "certificate-usages",
             "leaf-max-validity",
             "no-private-key-configmaps",
+            "no-private-key-helm-values",
+            "no-private-key-metadata",
             "private-key-secrets",
             "private-key-strength",
             "root-path-length",
