@@ -146,6 +146,23 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
             }
             return messages;
         }).then(({ outputs }) => outputs);
+    /** Many refusals, as `refusals` gives them, with the resources registered meanwhile beside the components: none. */
+    const refusalsBeforeChildren = (calls: [string, pulumi.Inputs][]) =>
+        runWithStandIn(async () => {
+            const messages: string[] = [];
+            for (const [i, [component, inputs]] of calls.entries()) {
+                try {
+                    await provider.construct(`bad-${i}`, token(component), inputs, {});
+                    messages.push("accepted");
+                } catch (error) {
+                    messages.push((error as Error).message);
+                }
+            }
+            return messages;
+        }).then(({ outputs, engine }) => ({
+            messages: outputs,
+            children: engine.resources.map((r) => r.type).filter((type) => !type.startsWith(`${PACKAGE.name}:`)),
+        }));
     let schema: Schema;
     before(async () => {
         schema = JSON.parse(await provider.getSchema()) as Schema;
@@ -640,6 +657,33 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
                 'CustomerFacingTls keyAlgorithm must be "RSA" or "ECDSA"; got "ecdsa"',
                 'ApicClientBundle pkcs12Profile must be "modern" or "legacy"; got "Legacy"',
             ],
+        );
+    });
+
+    it('refuses a flag sent as text or as an output instead of taking it as true: "false" would write cacerts and make the mesh STRICT', async () => {
+        const root = await mintRoot("Bank root");
+        const mesh = (flags: pulumi.Inputs) => ({
+            cluster: "east",
+            keyAlgorithm: "ECDSA",
+            rootCa: { certPem: root.certPem, privateKeyPem: root.keyPem },
+            ...flags,
+        });
+        assert.deepStrictEqual(
+            await refusalsBeforeChildren([
+                ["MeshPluginCa", mesh({ installed: "false" })],
+                ["MeshPluginCa", mesh({ strictMtls: "false" })],
+                ["MeshPluginCa", mesh({ strictMtls: 1 })],
+                ["MeshPluginCa", mesh({ installed: pulumi.output(false) })],
+            ]),
+            {
+                messages: [
+                    'MeshPluginCa installed must be true or false; got "false". Write the boolean without quotes, or leave it unset (true)',
+                    'MeshPluginCa strictMtls must be true or false; got "false". Write the boolean without quotes, or leave it unset (false)',
+                    "MeshPluginCa strictMtls must be true or false; got 1. Write the boolean without quotes, or leave it unset (false)",
+                    "MeshPluginCa installed must be a plain value, not an output: it shapes the resources made, so it must be known before they are; give the value itself (from config, for example)",
+                ],
+                children: [],
+            },
         );
     });
 

@@ -8,6 +8,7 @@ import { crlSignedBy } from "../pki/crlSeries";
 import { pemBlocks } from "../pki/pem";
 import { subjectOf } from "../pki/x509";
 import { checkClock } from "./checkClock";
+import { flagArgument } from "./arguments";
 import { argumentError } from "./errors";
 import { checkedSigner, checkSignerInputNames, signerOf, SignerArgs, SIGNER_INPUTS } from "./intermediateCa";
 import { certificateSettings, checkCaSubject, checkInputNames, InputNames, issueCaCertificate } from "./keys";
@@ -138,7 +139,7 @@ export class MeshPluginCa extends pulumi.ComponentResource {
         checkSignerInputNames(args, "MeshPluginCa", this);
         const signer = signerOf(args, "MeshPluginCa", this);
         const { keyAlgorithm, validityDays, earlyRenewalDays } = certificateSettings(args, 1095, "MeshPluginCa", this);
-        const strictMtls = args.strictMtls ?? false;
+        const strictMtls = flagArgument(args.strictMtls, false, "MeshPluginCa strictMtls", this);
         const epoch = args.epoch ?? 0;
         const generation = args.generation ?? 0;
         if (!Number.isInteger(generation) || generation < 0) {
@@ -147,7 +148,7 @@ export class MeshPluginCa extends pulumi.ComponentResource {
                 this,
             );
         }
-        const installed = args.installed ?? true;
+        const installed = flagArgument(args.installed, true, "MeshPluginCa installed", this);
         // The cluster names the Secret's resource and ends the CA's common name: a Kubernetes-style label.
         if (typeof args.cluster !== "string" || !LABEL.test(args.cluster)) {
             throw argumentError(
