@@ -687,6 +687,64 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         );
     });
 
+    it("refuses text or bad labels where pod labels belong, instead of one label per character that selects no pod", async () => {
+        const root = await mintRoot("Bank root");
+        const ca = await mintSubCa(root, "Bank issuing CA");
+        const issuing = { certPem: ca.certPem, privateKeyPem: ca.keyPem, chainPem: ca.certPem };
+        assert.deepStrictEqual(
+            await refusalsBeforeChildren([
+                [
+                    "IstioGatewayTls",
+                    {
+                        serverCa: issuing,
+                        clientTrustBundlePem: root.certPem,
+                        endpoints: [{ id: "a", host: "a.bank.example", clientSubjectAltNames: ["urn:a"] }],
+                        keyAlgorithm: "ECDSA",
+                        selector: "ingressgateway",
+                    },
+                ],
+                [
+                    "UiApicClient",
+                    {
+                        clientCa: issuing,
+                        service: "web",
+                        identity: "urn:bank:ui-client:web",
+                        namespace: "ui",
+                        apicHosts: ["apic.bank.example"],
+                        apicTrustPem: root.certPem,
+                        keyAlgorithm: "ECDSA",
+                        workloadLabels: {},
+                    },
+                ],
+                [
+                    "UiApicClient",
+                    {
+                        clientCa: issuing,
+                        service: "web",
+                        identity: "urn:bank:ui-client:web",
+                        namespace: "ui",
+                        apicHosts: ["apic.bank.example"],
+                        apicTrustPem: root.certPem,
+                        keyAlgorithm: "ECDSA",
+                        workloadLabels: { app: 5 },
+                    },
+                ],
+                ["CustomerFacingTls", { hosts: [{ host: "www.bank.example" }], selector: "istio=ingressgateway" }],
+                ["CustomerFacingTls", { hosts: [{ host: "www.bank.example" }], selector: { "bad key": "x" } }],
+            ]),
+            {
+                messages: [
+                    'IstioGatewayTls selector must be a non-empty map of pod labels, e.g. { istio: "ingressgateway" }; got "ingressgateway"',
+                    'UiApicClient workloadLabels must be a non-empty map of pod labels, e.g. { app: "web" }; got {}',
+                    `UiApicClient workloadLabels {"app":5} is not a Kubernetes label: a key is [prefix/]name, a name or value at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit`,
+                    'CustomerFacingTls selector must be a non-empty map of pod labels, e.g. { istio: "ingressgateway" }; got "istio=ingressgateway"',
+                    `CustomerFacingTls selector {"bad key":"x"} is not a Kubernetes label: a key is [prefix/]name, a name or value at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit`,
+                ],
+                children: [],
+            },
+        );
+    });
+
     it("shows a number sent as text as the text it is, so the message does not read like a refused valid number", async () => {
         assert.deepStrictEqual(
             [

@@ -5,7 +5,7 @@
  * registered.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { Json, showJson } from "../config/values";
+import { Json, LABEL_KEY, LABEL_VALUE, showJson } from "../config/values";
 import { argumentError } from "./errors";
 
 /**
@@ -36,4 +36,43 @@ export function flagArgument(value: unknown, fallback: boolean, what: string, re
         );
     }
     return value;
+}
+
+/**
+ * Pod labels: a non-empty map of Kubernetes label keys to values, as the stack's pki:frontEnd
+ * checks them, or `fallback` when unset. Text spread into a selector would make one label per
+ * character ({ "0": "a", ... }), which selects no pod; no label at all selects every pod.
+ */
+export function labelsArgument(
+    value: unknown,
+    fallback: Record<string, string>,
+    what: string,
+    resource: pulumi.Resource,
+): Record<string, string> {
+    if (value === undefined) return fallback;
+    refuseOutput(value, what, resource);
+    const example = Object.entries(fallback)
+        .map(([k, v]) => `${k}: ${JSON.stringify(v)}`)
+        .join(", ");
+    if (
+        typeof value !== "object" ||
+        value === null ||
+        Object.getPrototypeOf(value) !== Object.prototype ||
+        Object.keys(value).length === 0
+    ) {
+        throw argumentError(
+            `${what} must be a non-empty map of pod labels, e.g. { ${example} }; got ${showJson(value as Json)}`,
+            resource,
+        );
+    }
+    for (const [k, v] of Object.entries(value)) {
+        refuseOutput(v, `${what}.${k}`, resource);
+        if (!LABEL_KEY.test(k) || typeof v !== "string" || !LABEL_VALUE.test(v)) {
+            throw argumentError(
+                `${what} ${showJson({ [k]: v as Json })} is not a Kubernetes label: a key is [prefix/]name, a name or value at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit`,
+                resource,
+            );
+        }
+    }
+    return value as Record<string, string>;
 }

@@ -17,6 +17,7 @@ import {
     listArgument,
     refusePastedKey,
 } from "./keys";
+import { labelsArgument } from "./arguments";
 import { checkClock } from "./checkClock";
 import { joinPem } from "./pem";
 
@@ -185,6 +186,7 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
             );
         }
         const namespace = args.namespace ?? "istio-system";
+        const selector = labelsArgument(args.selector, GATEWAY_SELECTOR, "CustomerFacingTls selector", this);
         const clock = checkClock();
         const key = leafKey(
             choice(args.keyAlgorithm, Object.values(KeyAlgorithm), "RSA", "CustomerFacingTls keyAlgorithm", this),
@@ -254,7 +256,7 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
                     apiVersion: "networking.istio.io/v1",
                     kind: "Gateway",
                     metadata: { name: args.gatewayName ?? name, namespace },
-                    spec: { selector: { ...(args.selector ?? GATEWAY_SELECTOR) }, servers },
+                    spec: { selector: { ...selector }, servers },
                 },
                 { parent: this },
             );

@@ -14,6 +14,7 @@ import {
     IssuingCa,
 } from "./keys";
 import { canonicalSpkiPin } from "../pki/pins";
+import { labelsArgument } from "./arguments";
 import { checkClock } from "./checkClock";
 import { checkedTrustBundle, joinPemOutputs, withCrls } from "./pem";
 
@@ -254,7 +255,7 @@ export class IstioGatewayTls extends pulumi.ComponentResource {
         }
         const namespace = args.namespace ?? "istio-system";
         const gatewayName = args.gatewayName ?? name;
-        const selector = args.selector ?? GATEWAY_SELECTOR;
+        const selector = labelsArgument(args.selector, GATEWAY_SELECTOR, "IstioGatewayTls selector", this);
         const { keyAlgorithm, validityDays, earlyRenewalDays } = certificateSettings(
             args,
             365,

@@ -15,6 +15,7 @@ import {
     IssuingCa,
     listArgument,
 } from "./keys";
+import { labelsArgument } from "./arguments";
 import { checkClock } from "./checkClock";
 import { checkedTrustBundle, joinPemOutputs, withCrls } from "./pem";
 
@@ -148,7 +149,7 @@ export class UiApicClient extends pulumi.ComponentResource {
         checkInputNames(args.clientCa, ISSUING_CA_INPUTS, "UiApicClient clientCa", this);
         const { keyAlgorithm, validityDays, earlyRenewalDays } = certificateSettings(args, 365, "UiApicClient", this);
         const secretName = args.secretName ?? `apic-client-${args.service}`;
-        const labels = args.workloadLabels ?? { app: args.service };
+        const labels = labelsArgument(args.workloadLabels, { app: args.service }, "UiApicClient workloadLabels", this);
         const apicHosts = listArgument(args.apicHosts, "UiApicClient apicHosts", this);
         if (apicHosts.length === 0) {
             throw argumentError(`UiApicClient ${name} needs at least one APIC host in apicHosts`, this);

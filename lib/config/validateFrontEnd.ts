@@ -12,6 +12,8 @@ import {
     isMap,
     Json,
     JsonMap,
+    LABEL_KEY,
+    LABEL_VALUE,
     MAX_LABEL_LENGTH,
     namespaceName,
     SERVICE_NAME,
@@ -22,9 +24,6 @@ import {
 
 const KEY = "pki:frontEnd";
 const MEMBERS = ["namespace", "services", "callers", "apicHosts", "apicServerCa", "customerFacing", "publicRoots"];
-/** Kubernetes label keys and values (a prefix/ before the name is allowed on keys). */
-const LABEL_KEY = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
-const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
 const MAX_EPOCH = 9_999;
 
 function certificates(pem: string): crypto.X509Certificate[] | undefined {

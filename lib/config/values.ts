@@ -6,6 +6,10 @@
 /** RFC 1123 label as Kubernetes uses it: lower case, digits, '-', 1-63 characters. */
 export const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
+/** Kubernetes label keys and values (a prefix/ before the name is allowed on keys). */
+export const LABEL_KEY = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+export const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
+
 /** A microservice name as the inventory spells it (the bank's inventory has upper case); its host label is lower-cased. */
 export const SERVICE_NAME = /^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?$/;
 
