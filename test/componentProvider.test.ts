@@ -745,6 +745,63 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         );
     });
 
+    it("refuses names, hosts and organizations the stack would refuse, before they go into certificates and manifests", async () => {
+        const root = await mintRoot("Bank root");
+        const ca = await mintSubCa(root, "Bank issuing CA");
+        const issuing = { certPem: ca.certPem, privateKeyPem: ca.keyPem, chainPem: ca.certPem };
+        const gateway = (endpoint: pulumi.Inputs, extra: pulumi.Inputs = {}): [string, pulumi.Inputs] => [
+            "IstioGatewayTls",
+            {
+                serverCa: issuing,
+                clientTrustBundlePem: root.certPem,
+                keyAlgorithm: "ECDSA",
+                endpoints: [{ id: "a", host: "a.bank.example", clientSubjectAltNames: ["urn:a"], ...endpoint }],
+                ...extra,
+            },
+        ];
+        const id = "an id (lower-case letters, digits and '-', not at either end)";
+        const kubernetesName =
+            "a Kubernetes name (lower-case letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253)";
+        assert.deepStrictEqual(
+            await refusalsBeforeChildren([
+                gateway({ id: "Bad Name\n" }),
+                gateway({ id: { a: 1 } }),
+                gateway({ id: "" }),
+                gateway({ secretName: { name: "x" } }),
+                gateway({ host: "" }),
+                gateway({}, { namespace: "Istio System" }),
+                gateway({}, { gatewayName: 42 }),
+                gateway({}, { organization: "Bank\nO=Other" }),
+                ["ApicServerCertificate", { serverCa: issuing, host: "apic.bank.example\r", keyAlgorithm: "ECDSA" }],
+                [
+                    "ApicClientBundle",
+                    {
+                        clientCa: issuing,
+                        identity: "urn:a",
+                        serverTrustBundlePem: root.certPem,
+                        keyAlgorithm: "ECDSA",
+                        organization: "",
+                    },
+                ],
+            ]),
+            {
+                messages: [
+                    `IstioGatewayTls endpoints[0].id must be ${id}; got "Bad Name\\n"`,
+                    `IstioGatewayTls endpoints[0].id must be ${id}; got {"a":1}`,
+                    `IstioGatewayTls endpoints[0].id must be ${id}; got ""`,
+                    `IstioGatewayTls endpoint "a" secretName must be ${kubernetesName}; got {"name":"x"}`,
+                    `IstioGatewayTls endpoint "a" host "" has the label ""; labels are lower-case letters, digits and '-', not starting or ending with '-'`,
+                    `IstioGatewayTls namespace must be a Kubernetes namespace name (lower-case letters, digits and '-', at most 63); got "Istio System"`,
+                    `IstioGatewayTls gatewayName must be ${kubernetesName}; got 42`,
+                    'IstioGatewayTls organization must not contain control characters (it becomes the subject O of every certificate); got "Bank\\nO=Other"',
+                    `ApicServerCertificate host "apic.bank.example\\r" has the label "example\\r"; labels are lower-case letters, digits and '-', not starting or ending with '-'`,
+                    'ApicClientBundle organization must be a non-empty string (the subject O); got "". Leave it unset to leave O out',
+                ],
+                children: [],
+            },
+        );
+    });
+
     it("shows a number sent as text as the text it is, so the message does not read like a refused valid number", async () => {
         assert.deepStrictEqual(
             [

@@ -17,6 +17,7 @@ import {
     ISSUING_CA_INPUTS,
     IssuingCa,
 } from "./keys";
+import { organizationArgument } from "./arguments";
 import { checkClock } from "./checkClock";
 import { checkedTrustBundle, joinPemOutputs } from "./pem";
 
@@ -162,6 +163,7 @@ export class ApicClientBundle extends pulumi.ComponentResource {
                 this,
             );
         }
+        const organization = organizationArgument(args.organization, "ApicClientBundle organization", this);
         const truststorePem = checkedTrustBundle(
             args.serverTrustBundlePem,
             "ApicClientBundle serverTrustBundlePem",
@@ -176,7 +178,7 @@ export class ApicClientBundle extends pulumi.ComponentResource {
             validityDays,
             earlyRenewalDays,
             epoch,
-            organization: args.organization,
+            organization,
         });
         const { key, cert } = issueCertificate(
             this,

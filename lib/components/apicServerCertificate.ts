@@ -10,6 +10,7 @@ import {
     ISSUING_CA_INPUTS,
     IssuingCa,
 } from "./keys";
+import { hostArgument, organizationArgument } from "./arguments";
 import { joinPemOutputs } from "./pem";
 
 export interface ApicServerCertificateArgs {
@@ -77,11 +78,13 @@ export class ApicServerCertificate extends pulumi.ComponentResource {
         super("apic-istio-pki:index:ApicServerCertificate", name, {}, opts);
         checkInputNames(args, APIC_SERVER_CERTIFICATE_INPUTS, "ApicServerCertificate", this);
         checkInputNames(args.serverCa, ISSUING_CA_INPUTS, "ApicServerCertificate serverCa", this);
+        const host = hostArgument(args.host, "ApicServerCertificate host", this);
+        const organization = organizationArgument(args.organization, "ApicServerCertificate organization", this);
         const spec = apicServerCert({
-            host: args.host,
+            host,
             epoch: args.epoch ?? 0,
             ...certificateSettings(args, 365, "ApicServerCertificate", this),
-            organization: args.organization,
+            organization,
         });
         const { key, cert } = issueCertificate(
             this,

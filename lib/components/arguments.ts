@@ -5,7 +5,16 @@
  * registered.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { Json, LABEL_KEY, LABEL_VALUE, showJson } from "../config/values";
+import { organizationProblem } from "../config/validate";
+import {
+    dnsNameProblems,
+    Json,
+    LABEL_KEY,
+    LABEL_VALUE,
+    MAX_HOSTNAME_LENGTH,
+    namespaceName,
+    showJson,
+} from "../config/values";
 import { argumentError } from "./errors";
 
 /**
@@ -75,4 +84,66 @@ export function labelsArgument(
         }
     }
     return value as Record<string, string>;
+}
+
+/** Text, refused by `what` with `mustBe` when it is anything else (a number, a map, an output). */
+function textArgument(value: unknown, mustBe: string, what: string, resource: pulumi.Resource): string {
+    refuseOutput(value, what, resource);
+    if (typeof value !== "string") {
+        throw argumentError(`${what} must be ${mustBe}; got ${showJson(value as Json | undefined)}`, resource);
+    }
+    return value;
+}
+
+/**
+ * An id that names children, ports and Secrets: DNS-label characters, as the stack's endpoint ids.
+ * No length limit: the stack's endpoint ids may pass 63 (certificates cut them to 64 in the CN).
+ */
+export function idArgument(value: unknown, what: string, resource: pulumi.Resource): string {
+    const mustBe = "an id (lower-case letters, digits and '-', not at either end)";
+    const text = textArgument(value, mustBe, what, resource);
+    if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(text)) {
+        throw argumentError(`${what} must be ${mustBe}; got ${showJson(text)}`, resource);
+    }
+    return text;
+}
+
+/** A Kubernetes object name (a DNS-1123 subdomain, at most 253 characters). */
+export function kubernetesNameArgument(value: unknown, what: string, resource: pulumi.Resource): string {
+    const mustBe =
+        "a Kubernetes name (lower-case letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253)";
+    const text = textArgument(value, mustBe, what, resource);
+    // Kubernetes' DNS-1123 subdomain: no 63-character limit per label (the stack's Secret names pass it).
+    if (
+        text.length > MAX_HOSTNAME_LENGTH ||
+        !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(text)
+    ) {
+        throw argumentError(`${what} must be ${mustBe}; got ${showJson(text)}`, resource);
+    }
+    return text;
+}
+
+/** A namespace, checked as the stack checks pki:gatewayNamespace, or `fallback` when unset. */
+export function namespaceArgument(value: unknown, fallback: string, what: string, resource: pulumi.Resource): string {
+    refuseOutput(value, what, resource);
+    return namespaceName(value as Json | undefined, what, fallback, (message) => {
+        throw argumentError(message, resource);
+    });
+}
+
+/** A host name, checked as the stack checks its hosts (dnsNameProblems): the certificate's DNS SAN. */
+export function hostArgument(value: unknown, what: string, resource: pulumi.Resource): string {
+    const host = textArgument(value, "a DNS name", what, resource);
+    const [problem] = dnsNameProblems(host);
+    if (problem !== undefined) throw argumentError(`${what} ${showJson(host)} ${problem}`, resource);
+    return host;
+}
+
+/** The subject O, checked as the stack checks pki:organization, or undefined when unset. */
+export function organizationArgument(value: unknown, what: string, resource: pulumi.Resource): string | undefined {
+    if (value === undefined) return undefined;
+    const organization = textArgument(value, 'text (the subject O), e.g. "Example Bank"', what, resource);
+    const problem = organizationProblem(organization, showJson(organization), "Leave it unset to leave O out");
+    if (problem !== undefined) throw argumentError(`${what} ${problem}`, resource);
+    return organization;
 }

@@ -14,7 +14,14 @@ import {
     IssuingCa,
 } from "./keys";
 import { canonicalSpkiPin } from "../pki/pins";
-import { labelsArgument } from "./arguments";
+import {
+    idArgument,
+    hostArgument,
+    kubernetesNameArgument,
+    labelsArgument,
+    namespaceArgument,
+    organizationArgument,
+} from "./arguments";
 import { checkClock } from "./checkClock";
 import { checkedTrustBundle, joinPemOutputs, withCrls } from "./pem";
 
@@ -25,8 +32,13 @@ import { checkedTrustBundle, joinPemOutputs, withCrls } from "./pem";
  */
 function checkEndpointLists(endpoints: readonly GatewayEndpoint[], resource: pulumi.Resource): void {
     const secrets = new Map<string, string>();
-    for (const endpoint of endpoints) {
+    for (const [i, endpoint] of endpoints.entries()) {
+        // The id names children, the port and the Secret; the host goes into the certificate.
+        idArgument(endpoint.id, `IstioGatewayTls endpoints[${i}].id`, resource);
         const where = `IstioGatewayTls endpoint "${endpoint.id}"`;
+        hostArgument(endpoint.host, `${where} host`, resource);
+        if (endpoint.secretName !== undefined)
+            kubernetesNameArgument(endpoint.secretName, `${where} secretName`, resource);
         if (!Array.isArray(endpoint.clientSubjectAltNames) || endpoint.clientSubjectAltNames.length === 0) {
             throw argumentError(
                 `${where} clientSubjectAltNames must list the client identities it accepts (the APIC client's URI SAN); got ${showJson(endpoint.clientSubjectAltNames as Json | undefined)}: with none, any certificate under ca.crt would get in`,
@@ -253,8 +265,12 @@ export class IstioGatewayTls extends pulumi.ComponentResource {
                 checkInputNames(endpoint, GATEWAY_ENDPOINT_INPUTS, `IstioGatewayTls endpoints[${i}]`, this),
             );
         }
-        const namespace = args.namespace ?? "istio-system";
-        const gatewayName = args.gatewayName ?? name;
+        const namespace = namespaceArgument(args.namespace, "istio-system", "IstioGatewayTls namespace", this);
+        const gatewayName =
+            args.gatewayName === undefined
+                ? name
+                : kubernetesNameArgument(args.gatewayName, "IstioGatewayTls gatewayName", this);
+        const organization = organizationArgument(args.organization, "IstioGatewayTls organization", this);
         const selector = labelsArgument(args.selector, GATEWAY_SELECTOR, "IstioGatewayTls selector", this);
         const { keyAlgorithm, validityDays, earlyRenewalDays } = certificateSettings(
             args,
@@ -303,7 +319,7 @@ export class IstioGatewayTls extends pulumi.ComponentResource {
                 validityDays,
                 earlyRenewalDays,
                 epoch: endpoint.epoch ?? 0,
-                organization: args.organization,
+                organization,
             });
             const { key, cert } = issueCertificate(this, `${name}-${endpoint.id}-server`, spec, serverCa);
             const privateKeyPem = pulumi.secret(key.privateKeyPem);

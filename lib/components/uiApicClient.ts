@@ -15,7 +15,13 @@ import {
     IssuingCa,
     listArgument,
 } from "./keys";
-import { labelsArgument } from "./arguments";
+import {
+    hostArgument,
+    kubernetesNameArgument,
+    labelsArgument,
+    namespaceArgument,
+    organizationArgument,
+} from "./arguments";
 import { checkClock } from "./checkClock";
 import { checkedTrustBundle, joinPemOutputs, withCrls } from "./pem";
 
@@ -148,14 +154,20 @@ export class UiApicClient extends pulumi.ComponentResource {
         checkInputNames(args, UI_APIC_CLIENT_INPUTS, "UiApicClient", this);
         checkInputNames(args.clientCa, ISSUING_CA_INPUTS, "UiApicClient clientCa", this);
         const { keyAlgorithm, validityDays, earlyRenewalDays } = certificateSettings(args, 365, "UiApicClient", this);
-        const secretName = args.secretName ?? `apic-client-${args.service}`;
+        const secretName =
+            args.secretName === undefined
+                ? `apic-client-${args.service}`
+                : kubernetesNameArgument(args.secretName, "UiApicClient secretName", this);
+        const namespace = namespaceArgument(args.namespace, "", "UiApicClient namespace", this);
+        const organization = organizationArgument(args.organization, "UiApicClient organization", this);
         const labels = labelsArgument(args.workloadLabels, { app: args.service }, "UiApicClient workloadLabels", this);
         const apicHosts = listArgument(args.apicHosts, "UiApicClient apicHosts", this);
         if (apicHosts.length === 0) {
             throw argumentError(`UiApicClient ${name} needs at least one APIC host in apicHosts`, this);
         }
         apicHosts.forEach((host, i) => {
-            const short = typeof host === "string" ? shortHostProblem(host) : `must be a host name; got ${typeof host}`;
+            hostArgument(host, `UiApicClient ${name} apicHosts[${i}]`, this);
+            const short = shortHostProblem(host);
             if (short !== undefined) throw argumentError(`UiApicClient ${name} apicHosts[${i}] ${short}`, this);
         });
         const clock = checkClock();
@@ -169,7 +181,7 @@ export class UiApicClient extends pulumi.ComponentResource {
             keyAlgorithm,
             validityDays,
             earlyRenewalDays,
-            organization: args.organization,
+            organization,
         });
         const { key, cert } = issueCertificate(
             this,
@@ -186,7 +198,7 @@ export class UiApicClient extends pulumi.ComponentResource {
         new k8s.core.v1.Secret(
             `${name}-tls`,
             {
-                metadata: { name: secretName, namespace: args.namespace },
+                metadata: { name: secretName, namespace },
                 type: "kubernetes.io/tls",
                 stringData: {
                     "tls.crt": joinPemOutputs(cert.certPem, args.clientCa.chainPem),
@@ -203,7 +215,7 @@ export class UiApicClient extends pulumi.ComponentResource {
                 {
                     apiVersion: "networking.istio.io/v1",
                     kind: "DestinationRule",
-                    metadata: { name: `apic-mtls-${args.service}-${hostLabel(host)}`, namespace: args.namespace },
+                    metadata: { name: `apic-mtls-${args.service}-${hostLabel(host)}`, namespace },
                     spec: {
                         host,
                         exportTo: ["."],

@@ -281,23 +281,10 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>, now: Date
 
     const organization = setting("organization");
     if (typeof organization === "string") {
-        if (organization.trim() === "") {
-            fail(
-                `pki:organization must be a non-empty string (the subject O); got ${show(organization)}. Remove it to leave O out`,
-            );
-        } else if (/^[[{]/.test(show(organization))) {
-            fail(
-                `pki:organization must be text (the subject O), not a list or map; got ${show(organization)}. Write the name itself, e.g. "Example Bank"`,
-            );
-        } else if (hasControlCharacter(organization)) {
-            fail(
-                `pki:organization must not contain control characters (it becomes the subject O of every certificate); got ${show(organization)}`,
-            );
-        } else if ([...organization].length > MAX_ORGANIZATION_LENGTH) {
-            fail(
-                `pki:organization is ${[...organization].length} characters; the subject O has at most ${MAX_ORGANIZATION_LENGTH} (RFC 5280 ub-organization-name). Shorten it`,
-            );
-        }
+        const problem = /^[[{]/.test(show(organization))
+            ? `must be text (the subject O), not a list or map; got ${show(organization)}. Write the name itself, e.g. "Example Bank"`
+            : organizationProblem(organization, show(organization), "Remove it to leave O out");
+        if (problem !== undefined) fail(`pki:organization ${problem}`);
     }
 
     const clusters = validateClusters(
@@ -558,6 +545,24 @@ function validateRevocations(value: Json | undefined | null, fail: Fail): Revoca
             },
         ];
     });
+}
+
+/**
+ * Why `organization` cannot be the subject O of certificates, after its key, or undefined; `shown`
+ * is how the caller shows it, `leaveOut` how it leaves O out. The stack's pki:organization and the
+ * components' organization argument share it, so that both refuse alike.
+ */
+export function organizationProblem(organization: string, shown: string, leaveOut: string): string | undefined {
+    if (organization.trim() === "") return `must be a non-empty string (the subject O); got ${shown}. ${leaveOut}`;
+    // A line break or escape would forge what tools print of the name.
+    if (hasControlCharacter(organization)) {
+        return `must not contain control characters (it becomes the subject O of every certificate); got ${shown}`;
+    }
+    const characters = [...organization].length;
+    if (characters > MAX_ORGANIZATION_LENGTH) {
+        return `is ${characters} characters; the subject O has at most ${MAX_ORGANIZATION_LENGTH} (RFC 5280 ub-organization-name). Shorten it`;
+    }
+    return undefined;
 }
 
 /** Renew at two thirds of the lifetime, i.e. a window of the last third. */
