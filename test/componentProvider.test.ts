@@ -802,6 +802,57 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         );
     });
 
+    it("refuses a number or list where a host, id or identity belongs, and an identity that is no URI, instead of a TypeError", async () => {
+        const root = await mintRoot("Bank root");
+        const ca = await mintSubCa(root, "Bank issuing CA");
+        const issuing = { certPem: ca.certPem, privateKeyPem: ca.keyPem, chainPem: ca.certPem };
+        const bundle = (extra: pulumi.Inputs): [string, pulumi.Inputs] => [
+            "ApicClientBundle",
+            {
+                clientCa: issuing,
+                identity: "urn:a",
+                serverTrustBundlePem: root.certPem,
+                keyAlgorithm: "ECDSA",
+                ...extra,
+            },
+        ];
+        const uri = "an absolute URI (scheme:..., e.g. urn:bank:apic-client:payments), the certificate's URI SAN";
+        assert.deepStrictEqual(
+            await refusalsBeforeChildren([
+                ["ApicServerCertificate", { serverCa: issuing, host: 7, keyAlgorithm: "ECDSA" }],
+                ["CustomerFacingTls", { hosts: [{ host: 7 }], keyAlgorithm: "ECDSA" }],
+                ["ApicEgress", { namespace: "ui", hosts: [1] }],
+                bundle({ endpointId: ["x"] }),
+                bundle({ identity: "" }),
+                bundle({ identity: 7 }),
+                [
+                    "UiApicClient",
+                    {
+                        clientCa: issuing,
+                        service: "web",
+                        identity: { a: 1 },
+                        namespace: "ui",
+                        apicHosts: ["apic.bank.example"],
+                        apicTrustPem: root.certPem,
+                        keyAlgorithm: "ECDSA",
+                    },
+                ],
+            ]),
+            {
+                messages: [
+                    "ApicServerCertificate host must be a DNS name; got 7",
+                    "CustomerFacingTls hosts[0].host must be a DNS name; got 7",
+                    "ApicEgress hosts[0] must be a DNS name; got 1",
+                    `ApicClientBundle endpointId must be an id (lower-case letters, digits and '-', not at either end); got ["x"]`,
+                    `ApicClientBundle identity must be ${uri}; got ""`,
+                    `ApicClientBundle identity must be ${uri}; got 7`,
+                    `UiApicClient identity must be ${uri}; got {"a":1}`,
+                ],
+                children: [],
+            },
+        );
+    });
+
     it("shows a number sent as text as the text it is, so the message does not read like a refused valid number", async () => {
         assert.deepStrictEqual(
             [

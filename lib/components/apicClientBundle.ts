@@ -17,7 +17,7 @@ import {
     ISSUING_CA_INPUTS,
     IssuingCa,
 } from "./keys";
-import { organizationArgument } from "./arguments";
+import { idArgument, identityArgument, organizationArgument } from "./arguments";
 import { checkClock } from "./checkClock";
 import { checkedTrustBundle, joinPemOutputs } from "./pem";
 
@@ -145,7 +145,9 @@ export class ApicClientBundle extends pulumi.ComponentResource {
             "ApicClientBundle",
             this,
         );
-        const endpointId = args.endpointId ?? name;
+        const endpointId =
+            args.endpointId === undefined ? name : idArgument(args.endpointId, "ApicClientBundle endpointId", this);
+        const identity = identityArgument(args.identity, "ApicClientBundle identity", this);
         const epoch = args.epoch ?? 0;
         const pkcs12Profile = choice(
             args.pkcs12Profile,
@@ -173,7 +175,7 @@ export class ApicClientBundle extends pulumi.ComponentResource {
         );
         const spec = apicClientCert({
             endpointId,
-            identity: args.identity,
+            identity,
             keyAlgorithm,
             validityDays,
             earlyRenewalDays,
@@ -191,7 +193,7 @@ export class ApicClientBundle extends pulumi.ComponentResource {
         this.privateKeyPem = pulumi.secret(key.privateKeyPem);
         this.caChainPem = joinPemOutputs(args.clientCa.chainPem);
         this.truststorePem = joinPemOutputs(truststorePem);
-        this.identity = args.identity;
+        this.identity = identity;
         this.spkiPin = key.publicKeyPem.apply(spkiPin);
         const password = new random.RandomPassword(
             `${name}-p12-password`,

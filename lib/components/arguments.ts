@@ -8,6 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { organizationProblem } from "../config/validate";
 import {
     dnsNameProblems,
+    hasControlCharacter,
     Json,
     LABEL_KEY,
     LABEL_VALUE,
@@ -146,4 +147,14 @@ export function organizationArgument(value: unknown, what: string, resource: pul
     const problem = organizationProblem(organization, showJson(organization), "Leave it unset to leave O out");
     if (problem !== undefined) throw argumentError(`${what} ${problem}`, resource);
     return organization;
+}
+
+/** An absolute URI (scheme:...), the certificate's URI SAN and the identity a peer pins. */
+export function identityArgument(value: unknown, what: string, resource: pulumi.Resource): string {
+    const mustBe = "an absolute URI (scheme:..., e.g. urn:bank:apic-client:payments), the certificate's URI SAN";
+    const identity = textArgument(value, mustBe, what, resource);
+    if (!/^[A-Za-z][A-Za-z0-9+.-]*:\S+$/.test(identity) || hasControlCharacter(identity)) {
+        throw argumentError(`${what} must be ${mustBe}; got ${showJson(identity)}`, resource);
+    }
+    return identity;
 }

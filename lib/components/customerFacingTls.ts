@@ -17,7 +17,14 @@ import {
     listArgument,
     refusePastedKey,
 } from "./keys";
-import { labelsArgument } from "./arguments";
+import {
+    idArgument,
+    hostArgument,
+    kubernetesNameArgument,
+    labelsArgument,
+    namespaceArgument,
+    organizationArgument,
+} from "./arguments";
 import { checkClock } from "./checkClock";
 import { joinPem } from "./pem";
 
@@ -185,7 +192,20 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
                 checkInputNames(host, CUSTOMER_FACING_HOST_INPUTS, `CustomerFacingTls hosts[${i}]`, this),
             );
         }
-        const namespace = args.namespace ?? "istio-system";
+        const namespace = namespaceArgument(args.namespace, "istio-system", "CustomerFacingTls namespace", this);
+        const gatewayName =
+            args.gatewayName === undefined
+                ? name
+                : kubernetesNameArgument(args.gatewayName, "CustomerFacingTls gatewayName", this);
+        const organization = organizationArgument(args.organization, "CustomerFacingTls organization", this);
+        const hosts = listArgument(args.hosts, "CustomerFacingTls hosts", this);
+        hosts.forEach((h, i) => {
+            hostArgument(h.host, `CustomerFacingTls hosts[${i}].host`, this);
+            if (h.id !== undefined) idArgument(h.id, `CustomerFacingTls hosts[${i}].id`, this);
+            if (h.secretName !== undefined) {
+                kubernetesNameArgument(h.secretName, `CustomerFacingTls hosts[${i}].secretName`, this);
+            }
+        });
         const selector = labelsArgument(args.selector, GATEWAY_SELECTOR, "CustomerFacingTls selector", this);
         const clock = checkClock();
         const key = leafKey(
@@ -195,7 +215,7 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
         this.keyPins = {};
         this.servedCertPems = {};
         const servers: Record<string, unknown>[] = [];
-        for (const h of listArgument(args.hosts, "CustomerFacingTls hosts", this)) {
+        for (const h of hosts) {
             const id = h.id ?? h.host.toLowerCase().replace(/\./g, "-");
             const epoch = h.epoch ?? 0;
             const certificateEpoch = h.certificateEpoch ?? epoch;
@@ -207,7 +227,7 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
             }
             const subject = {
                 commonName: h.host.length <= 64 ? h.host : id.slice(0, 64),
-                ...(args.organization !== undefined ? { organization: args.organization } : {}),
+                ...(organization !== undefined ? { organization } : {}),
             };
             const generations = [...new Set([certificateEpoch, epoch])].map((e) => ({
                 epoch: e,
@@ -255,7 +275,7 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
                 {
                     apiVersion: "networking.istio.io/v1",
                     kind: "Gateway",
-                    metadata: { name: args.gatewayName ?? name, namespace },
+                    metadata: { name: gatewayName, namespace },
                     spec: { selector: { ...selector }, servers },
                 },
                 { parent: this },

@@ -17,6 +17,7 @@ import {
 } from "./keys";
 import {
     hostArgument,
+    identityArgument,
     kubernetesNameArgument,
     labelsArgument,
     namespaceArgument,
@@ -160,6 +161,7 @@ export class UiApicClient extends pulumi.ComponentResource {
                 : kubernetesNameArgument(args.secretName, "UiApicClient secretName", this);
         const namespace = namespaceArgument(args.namespace, "", "UiApicClient namespace", this);
         const organization = organizationArgument(args.organization, "UiApicClient organization", this);
+        const identity = identityArgument(args.identity, "UiApicClient identity", this);
         const labels = labelsArgument(args.workloadLabels, { app: args.service }, "UiApicClient workloadLabels", this);
         const apicHosts = listArgument(args.apicHosts, "UiApicClient apicHosts", this);
         if (apicHosts.length === 0) {
@@ -176,7 +178,7 @@ export class UiApicClient extends pulumi.ComponentResource {
         const { caCrt: apicTrustPem, caCrl: apicCrlPem } = withCrls(trusted, args.apicCrlPem, crlNames, this, clock);
         const spec = uiClientCert({
             name: args.service,
-            identity: args.identity,
+            identity,
             epoch: args.epoch ?? 0,
             keyAlgorithm,
             validityDays,
@@ -191,7 +193,7 @@ export class UiApicClient extends pulumi.ComponentResource {
         );
         this.certPem = cert.certPem;
         this.privateKeyPem = pulumi.secret(key.privateKeyPem);
-        this.identity = args.identity;
+        this.identity = identity;
         this.spkiPin = key.publicKeyPem.apply(spkiPin);
         this.secretName = secretName;
 
@@ -259,13 +261,16 @@ export class ApicEgress extends pulumi.ComponentResource {
     constructor(name: string, args: ApicEgressArgs, opts?: pulumi.ComponentResourceOptions) {
         super("apic-istio-pki:index:ApicEgress", name, {}, opts);
         checkInputNames(args, APIC_EGRESS_INPUTS, "ApicEgress", this);
-        for (const host of listArgument(args.hosts, "ApicEgress hosts", this)) {
+        const namespace = namespaceArgument(args.namespace, "", "ApicEgress namespace", this);
+        const hosts = listArgument(args.hosts, "ApicEgress hosts", this);
+        hosts.forEach((host, i) => hostArgument(host, `ApicEgress hosts[${i}]`, this));
+        for (const host of hosts) {
             new k8s.apiextensions.CustomResource(
                 `${name}-${hostLabel(host)}-se`,
                 {
                     apiVersion: "networking.istio.io/v1",
                     kind: "ServiceEntry",
-                    metadata: { name: `apic-${hostLabel(host)}`, namespace: args.namespace },
+                    metadata: { name: `apic-${hostLabel(host)}`, namespace },
                     spec: {
                         hosts: [host],
                         exportTo: ["."],
