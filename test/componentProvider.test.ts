@@ -853,6 +853,49 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         );
     });
 
+    it("refuses an output where a plain value belongs, and signs with an issuer given as one secret output", async () => {
+        const root = await mintRoot("Bank root");
+        const ca = await mintSubCa(root, "Bank issuing CA");
+        const issuing = { certPem: ca.certPem, privateKeyPem: ca.keyPem, chainPem: ca.certPem };
+        const plain =
+            "must be a plain value, not an output: it shapes the resources made, so it must be known before they are; give the value itself (from config, for example)";
+        assert.deepStrictEqual(
+            await refusalsBeforeChildren([
+                [
+                    "MeshPluginCa",
+                    {
+                        cluster: pulumi.output("east"),
+                        keyAlgorithm: "ECDSA",
+                        rootCa: { certPem: root.certPem, privateKeyPem: root.keyPem },
+                    },
+                ],
+                ["RootCa", { subject: { commonName: "r" }, keyAlgorithm: "ECDSA", validityDays: pulumi.output(30) }],
+                ["ApicServerCertificate", { serverCa: issuing, host: pulumi.output("apic.bank.example") }],
+            ]),
+            {
+                messages: [
+                    `MeshPluginCa cluster ${plain}`,
+                    `RootCa validityDays ${plain}`,
+                    `ApicServerCertificate host ${plain}`,
+                ],
+                children: [],
+            },
+        );
+        // A Python program passing a stack reference's secret object: its members are lifted, not spread away.
+        const { outputs } = await runWithStandIn(async () => {
+            const { state } = await provider.construct(
+                "apic-ui",
+                token("ApicServerCertificate"),
+                { serverCa: pulumi.secret(issuing), host: "apic.bank.example", keyAlgorithm: "ECDSA" },
+                {},
+            );
+            return state.certPem as string;
+        });
+        const cert = new crypto.X509Certificate(outputs);
+        assert.strictEqual(cert.subjectAltName, "DNS:apic.bank.example");
+        assert.ok(cert.verify(new crypto.X509Certificate(ca.certPem).publicKey));
+    });
+
     it("shows a number sent as text as the text it is, so the message does not read like a refused valid number", async () => {
         assert.deepStrictEqual(
             [

@@ -21,6 +21,7 @@ import {
     labelsArgument,
     namespaceArgument,
     organizationArgument,
+    refuseOutput,
 } from "./arguments";
 import { checkClock } from "./checkClock";
 import { checkedTrustBundle, joinPemOutputs, withCrls } from "./pem";
@@ -278,6 +279,7 @@ export class IstioGatewayTls extends pulumi.ComponentResource {
             "IstioGatewayTls",
             this,
         );
+        refuseOutput(args.endpoints, "IstioGatewayTls endpoints", this);
         if (!Array.isArray(args.endpoints) || args.endpoints.length === 0) {
             throw argumentError("IstioGatewayTls needs at least one endpoint", this);
         }

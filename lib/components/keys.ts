@@ -9,6 +9,7 @@ import { CA_USES, KeySpec, LeafPlan, rotatedName } from "../plan/plan";
 import { pastedKeyProblem, pemBlocks, privateKeyLabel } from "../pki/pem";
 import { caFlags } from "../pki/trustBundle";
 import { subjectOf } from "../pki/x509";
+import { refuseOutput } from "./arguments";
 import { argumentError } from "./errors";
 import { joinPemOutputs } from "./pem";
 
@@ -33,6 +34,8 @@ export function certificateSettings(
     component: string,
     resource: pulumi.Resource,
 ): Required<CertificateSettings> {
+    refuseOutput(args.validityDays, `${component} validityDays`, resource);
+    refuseOutput(args.earlyRenewalDays, `${component} earlyRenewalDays`, resource);
     const validityDays = args.validityDays ?? defaultValidityDays;
     const refuse = (problem: string) => {
         throw argumentError(`${component} ${problem}`, resource);
@@ -71,6 +74,7 @@ export function choice<T extends string>(
     resource: pulumi.Resource,
 ): T {
     if (value === undefined) return fallback;
+    refuseOutput(value, what, resource);
     if (!allowed.includes(value)) {
         throw argumentError(
             `${what} must be ${allowed.map((a) => JSON.stringify(a)).join(" or ")}; got ${showJson(value as Json)}`,
@@ -122,6 +126,7 @@ export function privateKeyArgs(key: KeySpec): tls.PrivateKeyArgs {
  * characters) or that names nothing, as the stack's config does, naming the component.
  */
 export function checkCaSubject(subject: CertificateSubject, component: string, resource: pulumi.Resource): void {
+    refuseOutput(subject, `${component} subject`, resource);
     if (typeof subject !== "object" || subject === null || Array.isArray(subject)) {
         throw argumentError(
             `${component} subject must be { commonName, organization? }; got ${showJson(subject as Json | undefined)}`,
@@ -131,6 +136,7 @@ export function checkCaSubject(subject: CertificateSubject, component: string, r
     const fields: [string, unknown][] = [["commonName", subject.commonName]];
     if (subject.organization !== undefined) fields.push(["organization", subject.organization]);
     for (const [field, value] of fields) {
+        refuseOutput(value, `${component} subject.${field}`, resource);
         // X.509 counts characters (code points, as OpenSSL does and as pki:organization is
         // checked), not JavaScript's UTF-16 units: an emoji is one character, not two.
         const characters = typeof value === "string" ? [...value].length : 0;
@@ -208,6 +214,7 @@ export function keyAndRequest(
     spec: Pick<CertificateSpec, "subject" | "dnsNames" | "uris" | "key" | "epoch">,
 ): { name: string; key: tls.PrivateKey; csr: tls.CertRequest } {
     // The epoch is part of the children's names: -1 or 1.5 would name resources, not rotate them.
+    refuseOutput(spec.epoch, `${baseName}: epoch`, parent);
     if (!Number.isInteger(spec.epoch) || spec.epoch < 0) {
         throw argumentError(
             `${baseName}: epoch must be a whole number from 0 (raise it by one to rotate); got ${showJson(spec.epoch as Json)}`,
@@ -531,7 +538,15 @@ export function checkedIssuer<T extends { certPem: pulumi.Input<string>; private
         if (problem !== undefined) throw argumentError(`${label}: ${problem}`, resource);
         soundIssuers.add(id);
     };
-    const values = [issuer.certPem, issuer.privateKeyPem, issuer.chainPem, issuer.rootCertPem] as const;
+    // Named one by one: an issuer given as one output (a secret object from another language) has
+    // its members only as lifted properties, which a spread ({ ...issuer }) would drop.
+    const members = {
+        certPem: issuer.certPem,
+        privateKeyPem: issuer.privateKeyPem,
+        ...(issuer.chainPem !== undefined ? { chainPem: issuer.chainPem } : {}),
+        ...(issuer.rootCertPem !== undefined ? { rootCertPem: issuer.rootCertPem } : {}),
+    };
+    const values = [members.certPem, members.privateKeyPem, members.chainPem, members.rootCertPem] as const;
     if (values.every((v) => v === undefined || typeof v === "string")) {
         const [certPem, privateKeyPem, chainPem, rootCertPem] = values as readonly (string | undefined)[];
         check({
@@ -541,20 +556,20 @@ export function checkedIssuer<T extends { certPem: pulumi.Input<string>; private
             rootCertPem,
             ...options,
         });
-        return issuer;
+        return members as unknown as T;
     }
     // The verdict alone (true) leaves the secret key's output, so that certPem stays as secret as
     // it was given: a certificate marked secret would hide its changes from previews.
     const verdict = pulumi.unsecret(
         pulumi
-            .all([issuer.certPem, issuer.privateKeyPem, issuer.chainPem, issuer.rootCertPem])
+            .all([members.certPem, members.privateKeyPem, members.chainPem, members.rootCertPem])
             .apply(([certPem, privateKeyPem, chainPem, rootCertPem]) => {
                 check({ certPem, privateKeyPem, chainPem, rootCertPem, ...options });
                 return true;
             }),
     );
-    const certPem = pulumi.all([issuer.certPem, verdict]).apply(([checked]) => checked);
-    return { ...issuer, certPem };
+    const certPem = pulumi.all([members.certPem, verdict]).apply(([checked]) => checked);
+    return { ...members, certPem } as unknown as T;
 }
 
 /** Every input name of T, once, and whether T requires it: the compiler refuses a list that differs. */
@@ -609,6 +624,7 @@ export function listArgument<T>(
     what: string,
     resource: pulumi.Resource,
 ): readonly T[] {
+    refuseOutput(value, what, resource);
     if (!Array.isArray(value)) {
         throw argumentError(`${what} must be a list; got ${showJson(value as Json | undefined)}`, resource);
     }

@@ -8,7 +8,7 @@ import { crlSignedBy } from "../pki/crlSeries";
 import { pemBlocks } from "../pki/pem";
 import { subjectOf } from "../pki/x509";
 import { checkClock } from "./checkClock";
-import { flagArgument } from "./arguments";
+import { flagArgument, refuseOutput } from "./arguments";
 import { argumentError } from "./errors";
 import { checkedSigner, checkSignerInputNames, signerOf, SignerArgs, SIGNER_INPUTS } from "./intermediateCa";
 import { certificateSettings, checkCaSubject, checkInputNames, InputNames, issueCaCertificate } from "./keys";
@@ -141,6 +141,10 @@ export class MeshPluginCa extends pulumi.ComponentResource {
         const { keyAlgorithm, validityDays, earlyRenewalDays } = certificateSettings(args, 1095, "MeshPluginCa", this);
         const strictMtls = flagArgument(args.strictMtls, false, "MeshPluginCa strictMtls", this);
         const epoch = args.epoch ?? 0;
+        refuseOutput(args.generation, "MeshPluginCa generation", this);
+        refuseOutput(args.cluster, "MeshPluginCa cluster", this);
+        refuseOutput(args.environment, "MeshPluginCa environment", this);
+        refuseOutput(args.organization, "MeshPluginCa organization", this);
         const generation = args.generation ?? 0;
         if (!Number.isInteger(generation) || generation < 0) {
             throw argumentError(

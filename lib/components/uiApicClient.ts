@@ -22,6 +22,7 @@ import {
     labelsArgument,
     namespaceArgument,
     organizationArgument,
+    refuseOutput,
 } from "./arguments";
 import { checkClock } from "./checkClock";
 import { checkedTrustBundle, joinPemOutputs, withCrls } from "./pem";
@@ -155,6 +156,7 @@ export class UiApicClient extends pulumi.ComponentResource {
         checkInputNames(args, UI_APIC_CLIENT_INPUTS, "UiApicClient", this);
         checkInputNames(args.clientCa, ISSUING_CA_INPUTS, "UiApicClient clientCa", this);
         const { keyAlgorithm, validityDays, earlyRenewalDays } = certificateSettings(args, 365, "UiApicClient", this);
+        refuseOutput(args.service, "UiApicClient service", this);
         const secretName =
             args.secretName === undefined
                 ? `apic-client-${args.service}`
