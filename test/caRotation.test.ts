@@ -488,6 +488,40 @@ describe("Staged rotation of the gateway-server CA", function () {
                 "after the update give each endpoint's TLS client profile its new apic/<endpoint>/truststore.crl (stack output apicBundles.<endpoint>.truststoreCrlPem) where DataPower checks the gateway's CRLs",
         ]);
     });
+
+    it("has the lifecycle say when the retired CA has expired that the update publishes its root's CRLs no more, and that APIC's TLS client profiles drop truststore.crl before its next update", () => {
+        const config = validateConfig({ ...at("gatewayServerCa", 1, "finish"), ...pick(WITH_UI_CALLER) });
+        const deployed = readDeployed(p.finish.dir);
+        const crl = deployed.record.crls?.["gateway-server-ca-g1"];
+        const period = config.crlPeriodDays * 86_400_000;
+        const nextPeriod = new Date(
+            periodStart(new Date(crl?.thisUpdate ?? ""), config.crlPeriodDays).getTime() + period,
+        );
+        const dueAt = new Date(nextPeriod.getTime() + CLOCK_SKEW_MS);
+        // The retired gateway-server CA expires as the new period begins: nothing under server-root is revoked any more.
+        assert.deepStrictEqual(
+            deployed.record.retired.map((r) => r.id),
+            ["gateway-server-ca"],
+        );
+        const record = {
+            ...deployed.record,
+            retired: [{ ...deployed.record.retired[0], notAfter: dueAt.toISOString() }],
+        };
+        const day = (iso: string | Date) => new Date(iso).toISOString().slice(0, 10);
+        const decision = decideLifecycle({ config, deployed: { ...deployed, record }, now: dueAt, soakDays: 7 });
+        assert.deepStrictEqual(
+            [decision.republishCrls, decision.republishWhy],
+            [
+                true,
+                [
+                    "the CRLs of gateway-server-ca-g1, server-root are published no more (nothing under server-root is revoked any more); " +
+                        "the update removes ca.crl from each calling UI service's Secret; " +
+                        `before ${day(crl?.nextUpdate ?? "")}, when the CRL of gateway-server-ca-g1 loaded there passes its next update, ` +
+                        "take apic/<endpoint>/truststore.crl out of each endpoint's TLS client profile where DataPower checks the gateway's CRLs (there is no new one to load)",
+                ],
+            ],
+        );
+    });
 });
 
 describe("Staged rotation of the mesh CA", function () {

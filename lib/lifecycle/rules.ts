@@ -56,7 +56,7 @@ import {
     rootOf,
     rootSlotOf,
 } from "../plan/hierarchy";
-import { clientPhaseOf, layoutOf, LeafPlan, meshFinishFrom, PkiPlan, planPki } from "../plan/plan";
+import { clientPhaseOf, CrlPlan, layoutOf, LeafPlan, meshFinishFrom, PkiPlan, planPki } from "../plan/plan";
 
 /** Days a rotation phase stays deployed before the next is proposed, unless told otherwise. */
 export const DEFAULT_SOAK_DAYS = 7;
@@ -201,14 +201,92 @@ const crlDelivery = (caId: string, record: RotationRecord): string => {
 };
 
 /**
+ * The CRL sets (PkiPlan.crls), each the CRLs of an issuing CA's generations and of its root: where
+ * each is loaded, what the update itself takes away, and what only the operator can.
+ */
+const CRL_SETS: readonly {
+    readonly flag: keyof Omit<CrlPlan, "offlineRootCrls">;
+    readonly slot: IntermediateSlot;
+    readonly removedBy: (plan: PkiPlan) => string | undefined;
+    readonly takeOut?: string;
+}[] = [
+    { flag: "gateway", slot: "apicClientCa", removedBy: () => "ca.crl from every gateway secret" },
+    {
+        flag: "apicTruststore",
+        slot: "gatewayServerCa",
+        removedBy: (plan) =>
+            plan.frontEnd.uiClients.length > 0 && plan.config.frontEnd.apicServerCa === undefined
+                ? "ca.crl from each calling UI service's Secret"
+                : undefined,
+        takeOut:
+            "take apic/<endpoint>/truststore.crl out of each endpoint's TLS client profile where DataPower checks the gateway's CRLs",
+    },
+    { flag: "mesh", slot: "meshCa", removedBy: () => "ca-crl.pem from istiod's cacerts" },
+    {
+        flag: "apicUiTruststore",
+        slot: "uiClientCa",
+        removedBy: () => undefined,
+        takeOut: `take ${APIC_UI_DIR}/truststore.crl out of APIC's UI truststore where DataPower checks the UI clients' CRLs`,
+    },
+];
+
+/**
+ * CRL sets published now that the next update publishes no more (nothing under their root is
+ * revoked any more: a retired CA leaves once it expires). The update deletes its own copies, but
+ * one loaded into APIC by hand stays there and, past its next update, breaks the peers it checks.
+ * `gone`: the CAs whose CRL no set publishes any more, so none is re-signed.
+ */
+function crlsStopped(plan: PkiPlan, record: RotationRecord): { why: string[]; gone: Set<string> } {
+    const trust = plan.config.trustDomains;
+    const published = Object.entries(record.crls ?? {}).filter(([, crl]) => crl.published);
+    const inSet = (slot: IntermediateSlot, id: string): boolean =>
+        plan.cas.some((ca) => ca.id === id && (ca.slot === slot || ca.slot === rootOf(slot, trust)));
+    const kept = CRL_SETS.filter((set) => plan.crls[set.flag]);
+    const stopped = CRL_SETS.filter((set) => !plan.crls[set.flag])
+        .map((set) => ({ set, crls: published.filter(([id]) => inSet(set.slot, id)) }))
+        // Published while its issuing CA's CRL is (a shared root's CRL alone may be another set's).
+        .filter(({ set, crls }) => crls.some(([id]) => plan.cas.some((ca) => ca.id === id && ca.slot === set.slot)));
+    const gone = new Set(
+        stopped.flatMap(({ crls }) => crls.map(([id]) => id)).filter((id) => !kept.some((set) => inSet(set.slot, id))),
+    );
+    const why = stopped.map(({ set, crls }) => {
+        const [first] = [...crls].sort(([, a], [, b]) => Date.parse(a.nextUpdate) - Date.parse(b.nextUpdate));
+        const removed = set.removedBy(plan);
+        const steps = [
+            removed === undefined ? undefined : `the update removes ${removed}`,
+            set.takeOut === undefined
+                ? "nothing to take out of APIC"
+                : `before ${day(first[1].nextUpdate)}, when the CRL of ${first[0]} loaded there passes its next update, ${set.takeOut} (there is no new one to load)`,
+        ].filter((step): step is string => step !== undefined);
+        return (
+            `the CRLs of ${crls.map(([id]) => id).join(", ")} are published no more (nothing under ${ROOT_IDS[rootOf(set.slot, trust)]} is revoked any more); ` +
+            steps.join("; ")
+        );
+    });
+    return { why, gone };
+}
+
+/**
  * Periodic CRLs whose period has ended: the next `pulumi up` re-signs them. And an offline root's
  * CRL whose series holds a newer one valid now: the next `pulumi up` publishes that one (nothing
- * else may run an update for it: the mesh's other CRLs are valid as long as their CAs).
+ * else may run an update for it: the mesh's other CRLs are valid as long as their CAs). `gone`:
+ * CAs whose CRL the next update publishes no more (crlsStopped says so instead of re-signing).
  */
-function crlsDue(config: PkiConfig, record: RotationRecord, now: Date): string[] {
+function crlsDue(
+    config: PkiConfig,
+    record: RotationRecord,
+    now: Date,
+    gone: ReadonlySet<string> = new Set(),
+): string[] {
     const start = crlWindow(now, config.crlPeriodDays).thisUpdate; // the period the next update signs for
     const periodic = Object.entries(record.crls ?? {})
-        .filter(([, crl]) => crl.published && crl.renewal === "period" && Date.parse(crl.thisUpdate) < start.getTime())
+        .filter(
+            ([id, crl]) =>
+                crl.published &&
+                crl.renewal === "period" &&
+                Date.parse(crl.thisUpdate) < start.getTime() &&
+                !gone.has(id),
+        )
         .map(
             ([id, crl]) =>
                 `the CRL of ${id} was signed for the period from ${day(crl.thisUpdate)}; a new ${config.crlPeriodDays}-day period began ${day(start)} (valid until ${day(crl.nextUpdate)})${crlDelivery(id, record)}`,
@@ -710,7 +788,6 @@ export function decide(input: LifecycleInput): LifecycleDecision {
     const { config, deployed, now, soakDays } = input;
     const { record } = deployed;
     const needsHuman = expired(config, deployed, now);
-    const republishWhy = crlsDue(config, record, now);
     const waiting: string[] = [];
     const pending: string[] = [];
     let plan: PkiPlan;
@@ -719,8 +796,11 @@ export function decide(input: LifecycleInput): LifecycleDecision {
     } catch (error) {
         if (!(error instanceof ConfigError)) throw error;
         needsHuman.push(`the stack file is refused against what is deployed: ${error.problems.join("; ")}`);
+        const republishWhy = crlsDue(config, record, now);
         return { proposals: [], republishCrls: republishWhy.length > 0, republishWhy, needsHuman, pending, waiting };
     }
+    const stopped = crlsStopped(plan, record);
+    const republishWhy = [...crlsDue(config, record, now, stopped.gone), ...stopped.why];
     needsHuman.push(...offlineRootNeeds(plan, deployed, now));
 
     const pendingSlots = new Set<CaSlot>();
