@@ -532,6 +532,55 @@ describe("expiry: certificates and CRLs however they are encoded, each counted o
         );
     });
 
+    it("exits 1 on a certificate or CRL not valid yet (Envoy refuses it until then), from its notBefore or thisUpdate on ok", async () => {
+        const folder = tempDir("expiry-not-yet-valid");
+        const [first, second] = crls;
+        fs.writeFileSync(path.join(folder, "ca.crt"), ca.certPem);
+        fs.writeFileSync(path.join(folder, "ca.crl"), first + second);
+        // CRL #2 is dated 2030-01-08: three days ahead, it would make the node refuse every peer of the CA.
+        const text = await cli("expiry", "--dir", folder, "--now", "2030-01-05T00:00:00.000Z");
+        assert.deepStrictEqual(
+            [text.status, text.err, text.out.split("\n")],
+            [
+                1,
+                "",
+                [
+                    `status         days left  not after                 renew at                  subject                       serial`,
+                    `-------------  ---------  ------------------------  ------------------------  ----------------------------  ${"-".repeat(serial.length)}`,
+                    `ok             24         2030-01-29T00:00:00.000Z  2030-01-15T00:00:00.000Z  CRL of expiry CA (0 revoked)  #1`,
+                    `not yet valid  31         2030-02-05T00:00:00.000Z  2030-01-22T00:00:00.000Z  CRL of expiry CA (0 revoked)  #2`,
+                    `ok             396        2031-02-05T00:00:00.000Z  2030-09-25T00:00:00.000Z  CN=expiry CA                  ${serial}`,
+                    `1 of 1 certificates and 2 CRLs due: CRL of expiry CA (0 revoked) (not valid before 2030-01-08T00:00:00.000Z)`,
+                    ``,
+                ],
+            ],
+        );
+        // A second before the CA's notBefore (and CRL #1's thisUpdate) both are not valid yet; from it on they are.
+        const rows = async (now: string) => {
+            const json = await cli("expiry", "--dir", folder, "--now", now, "--format", "json");
+            const report = JSON.parse(json.out) as ExpiryJson;
+            return [json.status, report.due, report.rows.map((r) => [r.serial, r.notBefore, r.status, r.due])];
+        };
+        assert.deepStrictEqual(await rows("2029-12-31T23:59:59.000Z"), [
+            1,
+            3,
+            [
+                ["#1", "2030-01-01T00:00:00.000Z", "not yet valid", true],
+                ["#2", "2030-01-08T00:00:00.000Z", "not yet valid", true],
+                [serial, "2030-01-01T00:00:00.000Z", "not yet valid", true],
+            ],
+        ]);
+        assert.deepStrictEqual(await rows("2030-01-01T00:00:00.000Z"), [
+            1,
+            1,
+            [
+                ["#1", "2030-01-01T00:00:00.000Z", "ok", false],
+                ["#2", "2030-01-08T00:00:00.000Z", "not yet valid", true],
+                [serial, "2030-01-01T00:00:00.000Z", "ok", false],
+            ],
+        ]);
+    });
+
     it("reads a CRL of thousands of revocations, past asn1js's default count of nodes, in DER beside a certificate", async () => {
         // CRL #1 with 3,400 revocations (3 nodes each), made with asn1js: signing it again is not
         // needed (expiry reads CRLs, it does not verify them) and buildCrl would take far longer.

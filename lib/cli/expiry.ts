@@ -9,10 +9,10 @@ import * as YAML from "yaml";
 import { defaultEarlyRenewalDays } from "../config/validate";
 import { jsonBreak, readRegularBytes, yamlProblem } from "../files";
 import { pemBlocks, pemDecode } from "../pki/pem";
-import { crlInDer, CrlInfo, parseCrl } from "../pki/crl";
+import { crlInDer, CrlInfo, crlValidAt, parseCrl } from "../pki/crl";
 import { derSequences } from "../pki/der";
 import { pkcs7Contents } from "../pki/pkcs7";
-import { expiredAt } from "../pki/x509";
+import { expiredAt, notYetValidAt } from "../pki/x509";
 import { textTable } from "./format";
 import { Command, InputError, oneOf, parse, parseNow, UsageError } from "./stackSource";
 
@@ -33,8 +33,9 @@ read, or a link that loops or leads nowhere, is an error.
 Reports the days left (a CRL's: to its next update) and the renewal point
 (from the render's inventory.json, else after two thirds of the lifetime; "renew due" once past it).
 Due: a certificate that expires within --warn-days (default: alert 30 days ahead) or has
-expired; a CRL past its next update, or with less than --crl-warn-fraction of its validity left
-and less than --warn-days: a CRL re-signed every period and valid four periods is due after two
+expired; a certificate or CRL not valid yet (before its notBefore or thisUpdate: Envoy refuses
+it until then); a CRL past its next update, or with less than --crl-warn-fraction of its
+validity left and less than --warn-days: a CRL re-signed every period and valid four periods is due after two
 missed re-publications (14 days ahead with 7-day periods), one valid as long as its CA (roots'
 and mesh CAs') when that CA's certificate is.
 --now judges at another time (a rehearsal). --format json prints { healthy, due, rows }.
@@ -45,6 +46,8 @@ const DAY_MS = 86_400_000;
 export interface ExpiryRow {
     kind: "certificate" | "crl";
     subject: string;
+    /** A certificate's notBefore; a CRL's thisUpdate. */
+    notBefore: string;
     /** A certificate's serial (hex); a CRL's number. */
     serial: string;
     /** A CRL's next update. */
@@ -52,8 +55,8 @@ export interface ExpiryRow {
     /** A certificate's renewal point; when a CRL becomes due. */
     renewAt: string;
     daysLeft: number;
-    status: "ok" | "renew due" | "renew soon" | "publish soon" | "expired";
-    /** Inside the warning window or expired: what exits 1. */
+    status: "ok" | "renew due" | "renew soon" | "publish soon" | "expired" | "not yet valid";
+    /** Inside the warning window, expired or not valid yet: what exits 1. */
     due: boolean;
     files: string[];
     /** The Kubernetes fields of those files it was read from: `file: data key "ca.crt" of Secret "x"`. */
@@ -529,22 +532,25 @@ export function expiryReport(
                 ? new Date(recorded)
                 : new Date(notBefore.getTime() + (lifetimeDays - defaultEarlyRenewalDays(lifetimeDays)) * DAY_MS);
             const left = daysLeft(notAfter);
-            const status = expiredAt(cert, now)
-                ? "expired"
-                : left < thresholds.warnDays
-                  ? "renew soon"
-                  : renewAt <= now
-                    ? "renew due"
-                    : "ok";
+            const status = notYetValidAt(cert, now)
+                ? "not yet valid"
+                : expiredAt(cert, now)
+                  ? "expired"
+                  : left < thresholds.warnDays
+                    ? "renew soon"
+                    : renewAt <= now
+                      ? "renew due"
+                      : "ok";
             rows.set(f.id, {
                 kind: "certificate",
                 subject: cert.subject.replace(/\n/g, ", "),
+                notBefore: notBefore.toISOString(),
                 serial: cert.serialNumber,
                 notAfter: notAfter.toISOString(),
                 renewAt: renewAt.toISOString(),
                 daysLeft: left,
                 status,
-                due: status === "expired" || status === "renew soon",
+                due: status === "expired" || status === "renew soon" || status === "not yet valid",
                 files: [f.file],
                 fields: field,
             });
@@ -554,10 +560,19 @@ export function expiryReport(
             const validity = crl.nextUpdate.getTime() - crl.thisUpdate.getTime();
             const lead = Math.min(thresholds.crlWarnFraction * validity, thresholds.warnDays * DAY_MS);
             const dueAt = new Date(crl.nextUpdate.getTime() - lead);
-            const status = crl.nextUpdate <= now ? "expired" : dueAt <= now ? "publish soon" : "ok";
+            // Dated after now (a signer's clock ahead): the node refuses every peer the CRL covers.
+            const status =
+                crl.nextUpdate <= now
+                    ? "expired"
+                    : !crlValidAt(crl, now)
+                      ? "not yet valid"
+                      : dueAt <= now
+                        ? "publish soon"
+                        : "ok";
             rows.set(f.id, {
                 kind: "crl",
                 subject: `CRL of ${crl.issuerCommonName ?? "unknown CA"} (${crl.revokedSerials.length} revoked)`,
+                notBefore: crl.thisUpdate.toISOString(),
                 serial: crl.number === undefined ? "-" : `#${crl.number}`,
                 notAfter: crl.nextUpdate.toISOString(),
                 renewAt: dueAt.toISOString(),
@@ -571,6 +586,10 @@ export function expiryReport(
     }
     return [...rows.values()].sort((a, b) => a.daysLeft - b.daysLeft);
 }
+
+/** Why a row is due, as the text report's last line says it: its status, and from when one not valid yet is. */
+const dueWhy = (row: ExpiryRow): string =>
+    row.status === "not yet valid" ? `not valid before ${row.notBefore}` : row.status;
 
 function number(
     value: string | undefined,
@@ -663,7 +682,7 @@ export const expiryCommand: Command = {
             out(
                 due.length === 0
                     ? `${counted}: none due (within ${warnDays} days; CRLs also with less than ${crlWarnFraction} of their validity left)\n`
-                    : `${due.length} of ${counted} due: ${due.map((r) => `${r.subject} (${r.status})`).join("; ")}\n`,
+                    : `${due.length} of ${counted} due: ${due.map((r) => `${r.subject} (${dueWhy(r)})`).join("; ")}\n`,
             );
         }
         return due.length === 0 ? 0 : 1;

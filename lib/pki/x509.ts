@@ -30,6 +30,14 @@ export const subjectOf = (cert: crypto.X509Certificate): string => cert.subject.
 export const expiredAt = (cert: crypto.X509Certificate | string, now: Date): boolean =>
     Date.parse(typeof cert === "string" ? cert : cert.validTo) <= now.getTime();
 
+/**
+ * Whether a certificate is not valid yet at `now`: before its notBefore, as BoringSSL checks it at
+ * the node's clock, with no allowance for clock skew (X509_cmp_time_posix): Envoy refuses every
+ * chain through it until then.
+ */
+export const notYetValidAt = (cert: crypto.X509Certificate, now: Date): boolean =>
+    Date.parse(cert.validFrom) > now.getTime();
+
 const SIGNATURE_OIDS = {
     sha256WithRsa: "1.2.840.113549.1.1.11",
     ecdsaWithSha256: "1.2.840.10045.4.3.2",
