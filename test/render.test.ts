@@ -138,6 +138,32 @@ describe("npm run render", function () {
         assert.notStrictEqual(read("three"), read("one"), "without --state every render makes new keys");
     });
 
+    it("refuses a --now before the latest time its --state holds, naming both and the fix, and leaves the state as it was", async () => {
+        const dir = tempDir("cli-state-back");
+        const stackFile = path.join(dir, "Pulumi.ecdsa.yaml");
+        fs.writeFileSync(
+            stackFile,
+            fs.readFileSync(path.join(ROOT, "stacks/Pulumi.dev.yaml"), "utf8").replace(/: RSA$/gm, ": ECDSA"),
+        );
+        const state = path.join(dir, "state.json");
+        const at = (now: string, out: string) =>
+            render(["--config", stackFile, "--out", path.join(dir, out), "--state", state, "--now", now]);
+        assert.strictEqual((await at("2030-02-01T00:00:00Z", "first")).status, 0);
+        const stored = fs.readFileSync(state, "utf8");
+        // A second earlier, it would issue certificates dated before those the state keeps.
+        assert.deepStrictEqual(await at("2030-01-31T23:59:59Z", "back"), {
+            status: 2,
+            stdout: "",
+            stderr:
+                `error: --now 2030-01-31T23:59:59.000Z is before 2030-02-01T00:00:00.000Z, the notBefore of its certificate mesh-root-ca-cert in --state ${state}: ` +
+                `its last render ran then or later, and a render may not go back in time (it would issue certificates dated before those the state keeps). ` +
+                `Give a --now at or after 2030-02-01T00:00:00.000Z, or a new --state file to start over\n`,
+        });
+        assert.strictEqual(fs.readFileSync(state, "utf8"), stored);
+        assert.strictEqual(fs.existsSync(path.join(dir, "back")), false);
+        assert.strictEqual((await at("2030-02-01T00:00:00Z", "same")).status, 0, "the same time again is fine");
+    });
+
     it("fails with the config message, exit 1 and nothing written, on a bad stack file", async () => {
         const dir = tempDir("bad");
         const file = path.join(dir, "Pulumi.bad.yaml");

@@ -4,7 +4,7 @@ import { rawConfigFromStackFile } from "../config/load";
 import { EngineState } from "../engine/standIn";
 import { undoOnSignal } from "../interrupt";
 import { planFromRawConfig } from "../plan/plan";
-import { deployedRecordOf, renderPlan } from "../render/render";
+import { deployedRecordOf, latestRecordedTime, renderPlan } from "../render/render";
 import { updateWarnings } from "../stack";
 import {
     ENCRYPT_PLAIN_OPTION,
@@ -13,7 +13,7 @@ import {
     PASSPHRASE_VARIABLE,
     StateFile,
 } from "../render/stateFile";
-import { Command, parse, parseNow, stackFilePath, UsageError } from "./stackSource";
+import { Command, InputError, parse, parseNow, stackFilePath, UsageError } from "./stackSource";
 
 const USAGE = `usage: render (--stack NAME | --config FILE) [--out DIR] [--force] [--state FILE [${ENCRYPT_PLAIN_OPTION}]] [--now ISO]
 
@@ -54,7 +54,10 @@ render that finds the lock is refused, naming its holder's pid, host and start t
 never removed for you (the folder may be shared between machines): if no render is running,
 remove FILE.lock.
 --now ISO renders as if at that time (certificates' validity, CRLs, the deployment record): to
-rehearse a lifecycle, e.g. with the lifecycle command and --state, over years in minutes.`;
+rehearse a lifecycle, e.g. with the lifecycle command and --state, over years in minutes. With
+--state, --now (default: the clock) may not go back before the latest time the state holds (a
+certificate's notBefore, a time its deployment record took from a render): give a later --now,
+or a new --state.`;
 
 const DAY_MS = 86_400_000;
 
@@ -108,6 +111,16 @@ export const renderCommand: Command = {
         }
         try {
             const state: EngineState = stateFile?.state ?? new Map();
+            // Going back in time would issue certificates dated before those the state keeps, and
+            // CRLs dated before the last ones (a higher number, an older thisUpdate).
+            const latest = latestRecordedTime(state);
+            if (values.state !== undefined && latest !== undefined && now < latest.time) {
+                throw new InputError(
+                    `--now ${now.toISOString()} is before ${latest.time.toISOString()}, ${latest.what} in --state ${values.state}: ` +
+                        `its last render ran then or later, and a render may not go back in time (it would issue certificates dated before those the state keeps). ` +
+                        `Give a --now at or after ${latest.time.toISOString()}, or a new --state file to start over`,
+                );
+            }
             // As `pulumi up` does, check CA rotation phases against the last run of this state.
             const plan = planFromRawConfig(rawConfigFromStackFile(file), { deployed: deployedRecordOf(state), now });
             const longest = Math.max(...Object.values(plan.config.validityDays));

@@ -69,6 +69,44 @@ export function deployedRecordOf(state: EngineState): RotationRecord {
     return parseRecord(stackOutputsOf(state).deploymentRecord) ?? INITIAL_RECORD;
 }
 
+/**
+ * The latest time a state says its renders ran at or after, and what says so: the notBefore of
+ * each certificate it keeps (issued at its render's clock), and the times its deployment record
+ * took from a render's clock (since when a position or client phase is deployed, since when the
+ * mesh carries a CRL, each CA's last CRL's thisUpdate, never after its render's clock). Undefined
+ * for a fresh state. The record keeps no time of the run itself (it changes only when what it
+ * describes does), so this is the latest render's time at the earliest.
+ */
+export function latestRecordedTime(state: EngineState): { time: Date; what: string } | undefined {
+    const record = deployedRecordOf(state);
+    const times: [string, string | undefined][] = [
+        ...[...state.entries()].map(([key, kept]): [string, string | undefined] => [
+            `the notBefore of its certificate ${key.split("::")[1]}`,
+            typeof kept.state.validityStartTime === "string" ? kept.state.validityStartTime : undefined,
+        ]),
+        ...Object.entries(record.positionsSince ?? {}).map(([slot, since]): [string, string | undefined] => [
+            `its deployment record's positionsSince.${slot}`,
+            since,
+        ]),
+        ...Object.entries(record.clientPhases ?? {}).map(([id, phase]): [string, string | undefined] => [
+            `its deployment record's clientPhases.${id}.since`,
+            phase.since,
+        ]),
+        ["its deployment record's meshCrlSince", record.meshCrlSince],
+        ...Object.entries(record.crls ?? {}).map(([id, crl]): [string, string | undefined] => [
+            `the thisUpdate of CA ${id}'s last CRL in its deployment record`,
+            crl.thisUpdate,
+        ]),
+    ];
+    let latest: { time: Date; what: string } | undefined;
+    for (const [what, iso] of times) {
+        const time = iso === undefined ? NaN : Date.parse(iso);
+        if (!Number.isNaN(time) && (latest === undefined || time > latest.time.getTime()))
+            latest = { time: new Date(time), what };
+    }
+    return latest;
+}
+
 /** Thrown after writing the CSRs when an offline root has not signed every intermediate yet. */
 export class PendingSignaturesError extends Error {}
 
