@@ -8,7 +8,16 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import { X509Crl } from "@peculiar/x509";
-import { buildCrl, crlNumber, crlTimes, crlValidityDays, CrlWindow, parseCrl, RevokedEntry } from "../lib/pki/crl";
+import {
+    buildCrl,
+    crlNumber,
+    crlThisUpdate,
+    crlTimes,
+    crlValidityDays,
+    CrlWindow,
+    parseCrl,
+    RevokedEntry,
+} from "../lib/pki/crl";
 import { pemBlocks } from "../lib/pki/pem";
 import { RotationRecord } from "../lib/plan/caRotation";
 import { planFromRawConfig } from "../lib/plan/plan";
@@ -59,6 +68,36 @@ describe("CRL times: a period's CRL lasts four periods, a root's or mesh CA's as
             thisUpdate: now,
             nextUpdate: issuer.notAfter,
         });
+    });
+
+    it("never dates a CA's changed CRL before its previous one, nor after now; an unchanged one keeps its thisUpdate", () => {
+        const previous = {
+            number: 20_500,
+            digest: "a",
+            thisUpdate: "2027-03-03T00:00:00.000Z",
+            nextUpdate: "2031-01-03T00:00:00.000Z",
+            renewal: "issuer" as const,
+            published: true,
+        };
+        const now = new Date("2028-01-10T00:00:00Z");
+        // A retired CA left the root's list: the rule dates the CRL from the root's start again.
+        const rootStart = new Date("2027-01-04T00:00:00Z");
+        assert.deepStrictEqual(
+            [
+                crlThisUpdate(previous, "b", rootStart, now),
+                crlThisUpdate(previous, "b", new Date("2028-01-09T00:00:00Z"), now),
+                crlThisUpdate(previous, "a", rootStart, now),
+                crlThisUpdate(previous, "b", rootStart, new Date("2027-02-01T00:00:00Z")),
+                crlThisUpdate(undefined, "b", rootStart, now),
+            ],
+            [
+                new Date("2027-03-03T00:00:00Z"),
+                new Date("2028-01-09T00:00:00Z"),
+                new Date("2027-03-03T00:00:00Z"),
+                new Date("2027-02-01T00:00:00Z"),
+                rootStart,
+            ],
+        );
     });
 
     it("numbers a CA's CRLs from its record: the same while unchanged, one up on any change, a first one above the stack's and the day's", () => {
@@ -177,7 +216,9 @@ describe("CRL numbers over a sequence of deployments and config changes", functi
 
     const number = (pem: string): number => parseCrl(pem).number ?? NaN;
 
-    it("re-publishes the same bytes while nothing changes, and a higher number on every change", () => {
+    const thisUpdate = (pem: string): string => parseCrl(pem).thisUpdate.toISOString();
+
+    it("re-publishes the same bytes while nothing changes, and a higher number and no older thisUpdate on every change", () => {
         const seen = new Map<string, { label: string; pem: string }>();
         const steps: string[] = [];
         for (const d of deployments) {
@@ -189,6 +230,10 @@ describe("CRL numbers over a sequence of deployments and config changes", functi
                         assert.ok(
                             number(pem) > number(before.pem),
                             `${d.label}: ${issuer} #${number(before.pem)} -> #${number(pem)}`,
+                        );
+                        assert.ok(
+                            thisUpdate(pem) >= thisUpdate(before.pem),
+                            `${d.label}: ${issuer} thisUpdate ${thisUpdate(before.pem)} -> ${thisUpdate(pem)}`,
                         );
                         steps.push(`${d.label}: ${issuer} up`);
                     }

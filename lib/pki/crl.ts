@@ -124,7 +124,7 @@ export type CrlRenewal = "period" | "issuer";
 export interface CrlRecord {
     /** Never goes down for this CA. */
     readonly number: number;
-    /** SHA-256 of what the CRL says without its number (see crlDigest). */
+    /** SHA-256 of what the CRL says without its number, at its renewal rule's times (see crlDigest). */
     readonly digest: string;
     /** ISO 8601. */
     readonly thisUpdate: string;
@@ -193,8 +193,25 @@ export function crlNumber(previous: CrlRecord | undefined, digest: string, now: 
 }
 
 /**
- * A CA's CRL at `now` and its record: times by its renewal rule, the number from the CA's
- * previous record. Equal inputs give equal bytes (RSA signatures are deterministic).
+ * A CA's CRL's thisUpdate: the one its renewal rule gives (`ruled`), never before the CA's
+ * previous CRL's. A CRL with a higher number and an older thisUpdate says it was issued before
+ * the CRL it replaces; the rule's goes back when an entry leaves the list (a retired CA that
+ * expired: a root's CRL then dates from the root's start again) or the period length changes.
+ * Unchanged content (`digest`, of the rule's times) re-publishes the previous CRL's as it was;
+ * changed content takes at least the previous one's, though not after `now` (a clock behind
+ * the last update's), where the CRL would not be valid yet.
+ */
+export function crlThisUpdate(previous: CrlRecord | undefined, digest: string, ruled: Date, now: Date): Date {
+    if (previous === undefined) return ruled;
+    const before = Date.parse(previous.thisUpdate);
+    if (previous.digest === digest) return new Date(before);
+    return new Date(Math.max(ruled.getTime(), Math.min(before, now.getTime())));
+}
+
+/**
+ * A CA's CRL at `now` and its record: times by its renewal rule (thisUpdate never before the
+ * previous CRL's, crlThisUpdate), the number from the CA's previous record. Equal inputs give
+ * equal bytes (RSA signatures are deterministic).
  */
 export function signCrl(args: {
     caCertPem: string;
@@ -208,12 +225,13 @@ export function signCrl(args: {
     floor: number;
 }): { pem: string; record: CrlRecord } {
     const cert = new crypto.X509Certificate(args.caCertPem);
-    const times = crlTimes({
+    const ruled = crlTimes({
         ...args,
         issuer: { notBefore: new Date(cert.validFrom), notAfter: new Date(cert.validTo) },
     });
-    const digest = crlDigest(args.caCertPem, times, args.revoked);
+    const digest = crlDigest(args.caCertPem, ruled, args.revoked);
     const number = crlNumber(args.previous, digest, args.now, args.floor);
+    const times = { ...ruled, thisUpdate: crlThisUpdate(args.previous, digest, ruled.thisUpdate, args.now) };
     return {
         pem: buildCrl(args.caCertPem, args.caKeyPem, args.revoked, { ...times, number }),
         record: {
