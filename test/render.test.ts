@@ -23,6 +23,16 @@ async function render(args: string[]): Promise<{ status: number; stdout: string;
 
 const mode = (file: string): number => fs.statSync(file).mode & 0o777;
 
+/** The committed dev stack with ECDSA keys (fast to make), as Pulumi.ecdsa.yaml in `dir`. */
+function ecdsaDevStack(dir: string): string {
+    const stackFile = path.join(dir, "Pulumi.ecdsa.yaml");
+    fs.writeFileSync(
+        stackFile,
+        fs.readFileSync(path.join(ROOT, "stacks/Pulumi.dev.yaml"), "utf8").replace(/: RSA$/gm, ": ECDSA"),
+    );
+    return stackFile;
+}
+
 describe("npm run render", function () {
     this.timeout(120_000);
 
@@ -121,11 +131,7 @@ describe("npm run render", function () {
 
     it("keeps keys and certificates between renders with --state, as the engine's state would", async () => {
         const dir = tempDir("cli-state");
-        const stackFile = path.join(dir, "Pulumi.ecdsa.yaml");
-        fs.writeFileSync(
-            stackFile,
-            fs.readFileSync(path.join(ROOT, "stacks/Pulumi.dev.yaml"), "utf8").replace(/: RSA$/gm, ": ECDSA"),
-        );
+        const stackFile = ecdsaDevStack(dir);
         const state = path.join(dir, "state.json");
         for (const out of ["one", "two"]) {
             const result = await render(["--config", stackFile, "--out", path.join(dir, out), "--state", state]);
@@ -140,11 +146,7 @@ describe("npm run render", function () {
 
     it("refuses a --now before the latest time its --state holds, naming both and the fix, and leaves the state as it was", async () => {
         const dir = tempDir("cli-state-back");
-        const stackFile = path.join(dir, "Pulumi.ecdsa.yaml");
-        fs.writeFileSync(
-            stackFile,
-            fs.readFileSync(path.join(ROOT, "stacks/Pulumi.dev.yaml"), "utf8").replace(/: RSA$/gm, ": ECDSA"),
-        );
+        const stackFile = ecdsaDevStack(dir);
         const state = path.join(dir, "state.json");
         const at = (now: string, out: string) =>
             render(["--config", stackFile, "--out", path.join(dir, out), "--state", state, "--now", now]);
@@ -155,7 +157,7 @@ describe("npm run render", function () {
             status: 2,
             stdout: "",
             stderr:
-                `error: --now 2030-01-31T23:59:59.000Z is before 2030-02-01T00:00:00.000Z, the notBefore of its certificate mesh-root-ca-cert in --state ${state}: ` +
+                `error: --now 2030-01-31T23:59:59.000Z is before 2030-02-01T00:00:00.000Z, the notBefore of its certificate apic-client-ca-cert in --state ${state}: ` +
                 `its last render ran then or later, and a render may not go back in time (it would issue certificates dated before those the state keeps). ` +
                 `Give a --now at or after 2030-02-01T00:00:00.000Z, or a new --state file to start over\n`,
         });

@@ -80,10 +80,13 @@ export function deployedRecordOf(state: EngineState): RotationRecord {
 export function latestRecordedTime(state: EngineState): { time: Date; what: string } | undefined {
     const record = deployedRecordOf(state);
     const times: [string, string | undefined][] = [
-        ...[...state.entries()].map(([key, kept]): [string, string | undefined] => [
-            `the notBefore of its certificate ${key.split("::")[1]}`,
-            typeof kept.state.validityStartTime === "string" ? kept.state.validityStartTime : undefined,
-        ]),
+        // In key order: of certificates made at the same time, the message names the same one each run.
+        ...[...state.entries()]
+            .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+            .map(([key, kept]): [string, string | undefined] => [
+                `the notBefore of its certificate ${key.split("::")[1]}`,
+                typeof kept.state.validityStartTime === "string" ? kept.state.validityStartTime : undefined,
+            ]),
         ...Object.entries(record.positionsSince ?? {}).map(([slot, since]): [string, string | undefined] => [
             `its deployment record's positionsSince.${slot}`,
             since,
