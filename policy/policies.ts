@@ -4,7 +4,7 @@
  * objects, so they can be tested without a policy host; policy/index.ts makes them a pack.
  */
 import * as policy from "@pulumi/policy";
-import { holdsPrivateKey } from "../lib/pki/keyMaterial";
+import { holdsPrivateKey, privateKeyPaths } from "../lib/pki/keyMaterial";
 
 /** Pack-wide settings, overridable per policy with `pulumi preview --policy-pack-config`. */
 export const DEFAULTS = {
@@ -251,14 +251,6 @@ export const keyMetadataPolicy: policy.ResourceValidationPolicy = {
 /** Helm releases whose `values` a chart renders in the cluster, into objects this pack never sees. */
 const HELM_RELEASES = ["kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart"];
 
-/** The paths (`tls.key`, `certs[0]`) of the string values under `value` that hold a private key. */
-function keyPaths(value: unknown, path: string): string[] {
-    if (typeof value === "string") return holdsPrivateKey(value) ? [path] : [];
-    if (Array.isArray(value)) return value.flatMap((v, i) => keyPaths(v, `${path}[${i}]`));
-    if (typeof value !== "object" || value === null) return [];
-    return Object.entries(value).flatMap(([k, v]) => keyPaths(v, path === "" ? k : `${path}.${k}`));
-}
-
 export const keyHelmValuesPolicy: policy.ResourceValidationPolicy = {
     name: "no-private-key-helm-values",
     description:
@@ -266,7 +258,7 @@ export const keyHelmValuesPolicy: policy.ResourceValidationPolicy = {
     enforcementLevel: "mandatory",
     validateResource: (args, report) => {
         if (!HELM_RELEASES.includes(args.type)) return;
-        const paths = keyPaths(args.props.values, "");
+        const paths = privateKeyPaths(args.props.values);
         if (paths.length === 0) return;
         report(
             `${args.name}: a private key in Helm values (${paths.map((p) => `values ${p}`).join(", ")}), which the chart writes into objects this pack never sees; ` +

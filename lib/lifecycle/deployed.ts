@@ -7,7 +7,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { codeOf, jsonBreak, readRegularFile } from "../files";
 import { IssuedCertificate } from "../inventory/issued";
-import { holdsPrivateKey } from "../pki/keyMaterial";
+import { privateKeyPaths } from "../pki/keyMaterial";
 import { parseRecord } from "../plan/caRotation";
 import { Deployed } from "./rules";
 
@@ -52,21 +52,6 @@ function readJson(file: string, name: string): unknown {
 }
 
 /**
- * Where the outputs hold a private key in plain text (`apicBundles.ob.privateKeyPem`, `keys[1]`).
- * Read without --show-secrets, `pulumi stack output --json` shows a secret as "[secret]": a key
- * seen there is readable by anyone who can read the stack. (No policy can find it: the policy SDK
- * hands stack policies secrets unwrapped, as plain values.)
- */
-function plainKeyPaths(value: unknown, at = ""): string[] {
-    if (typeof value === "string") return holdsPrivateKey(value) ? [at] : [];
-    if (Array.isArray(value)) return value.flatMap((item, i) => plainKeyPaths(item, `${at}[${i}]`));
-    if (typeof value === "object" && value !== null) {
-        return Object.entries(value).flatMap(([key, item]) => plainKeyPaths(item, at === "" ? key : `${at}.${key}`));
-    }
-    return [];
-}
-
-/**
  * What is deployed, with the environment when the input names it (a render's inventory.json does)
  * and, for stack outputs, those that hold a private key in plain text. Messages start with what
  * follows the path the user gave ("--deployed X: ...").
@@ -99,6 +84,9 @@ export function readDeployed(
     return {
         inventory: inventoryOf(outputs.inventory, "its inventory"),
         record,
-        plainKeyOutputs: plainKeyPaths(outputs),
+        // Read without --show-secrets, `pulumi stack output --json` shows a secret as "[secret]": a
+        // key seen there is readable by anyone who can read the stack. (No policy can find it: the
+        // policy SDK hands policies secrets unwrapped, as plain values.)
+        plainKeyOutputs: privateKeyPaths(outputs),
     };
 }

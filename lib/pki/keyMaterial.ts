@@ -105,3 +105,14 @@ export function holdsPrivateKey(value: string): boolean {
     // and the certificate first; a file may start with a BOM or a blank line. Else DER, if a SEQUENCE.
     return PEM_PRIVATE_KEY.test(bytes.toString("latin1")) || isPrivateKeyDer(bytes);
 }
+
+/**
+ * The paths (`apicBundles.ob.privateKeyPem`, `keys[1]`) of the texts below `value`, a JSON-like
+ * value, that hold a private key (holdsPrivateKey); `at` is the path of `value` itself.
+ */
+export function privateKeyPaths(value: unknown, at = ""): string[] {
+    if (typeof value === "string") return holdsPrivateKey(value) ? [at] : [];
+    if (Array.isArray(value)) return value.flatMap((item, i) => privateKeyPaths(item, `${at}[${i}]`));
+    if (typeof value !== "object" || value === null) return [];
+    return Object.entries(value).flatMap(([key, item]) => privateKeyPaths(item, at === "" ? key : `${at}.${key}`));
+}
