@@ -8,7 +8,7 @@ import * as crypto from "crypto";
 import * as tls from "tls";
 import { pemBlocks } from "./pem";
 import { spkiPin } from "./pins";
-import { expiredAt, subjectOf } from "./x509";
+import { expiredAt, notYetValidAt, subjectOf } from "./x509";
 
 const DAY_MS = 86_400_000;
 
@@ -116,7 +116,8 @@ export function publicCertificateProblems(check: PublicCertificateCheck): string
     }
     const notBefore = new Date(leaf.validFrom);
     const notAfter = new Date(leaf.validTo);
-    if (now < notBefore) problems.push(`${key}: the certificate is not valid before ${notBefore.toISOString()}`);
+    if (notYetValidAt(leaf, now))
+        problems.push(`${key}: the certificate is not valid before ${notBefore.toISOString()}`);
     if (expiredAt(leaf, now)) {
         problems.push(
             `${key}: the certificate expired on ${notAfter.toISOString()}; renew it (raise the host's epoch for a new CSR)`,

@@ -25,6 +25,7 @@ import {
 } from "./caRotation";
 import { pickSeriesCrl } from "../pki/crlSeries";
 import { nameCovering, publicCertificateProblems } from "../pki/publicCert";
+import { notYetValidAt } from "../pki/x509";
 import {
     caSlots,
     intermediateSlots,
@@ -1549,8 +1550,9 @@ function unsafeCutover(config: PkiConfig, endpointId: string, deployed: Deployed
  * then, with no allowance for skew, so deploying it would cut the traffic it carries.
  */
 function notYetValid(key: string, pem: string, now: Date, fix: string): string | undefined {
-    const notBefore = new Date(new crypto.X509Certificate(pem).validFrom);
-    if (notBefore.getTime() <= now.getTime()) return undefined;
+    const cert = new crypto.X509Certificate(pem);
+    if (!notYetValidAt(cert, now)) return undefined;
+    const notBefore = new Date(cert.validFrom);
     return (
         `${key} is not valid before ${notBefore.toISOString()} (now is ${now.toISOString()}): Envoy refuses every chain through it until then, ` +
         `with no allowance for clock skew (was the offline machine's clock ahead?). Deploy after ${notBefore.toISOString()}, or ${fix}`
