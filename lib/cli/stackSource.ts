@@ -4,6 +4,7 @@ import * as path from "path";
 import { parseArgs } from "util";
 import * as YAML from "yaml";
 import { codeOf, readRegularFile, yamlProblem } from "../files";
+import { inX509Years } from "../pki/x509";
 
 /**
  * Where `--stack NAME` finds Pulumi.NAME.yaml: in the Pulumi project the command runs in (the
@@ -169,8 +170,7 @@ export function parseNow(value: string): Date {
     const [year, month, day] = value.slice(0, 10).split("-").map(Number);
     const calendarDay = new Date(Date.UTC(year, month - 1, day));
     const realDay = calendarDay.getUTCMonth() === month - 1 && calendarDay.getUTCDate() === day;
-    const utcYear = new Date(time).getUTCFullYear();
-    if (Number.isNaN(time) || !realDay || utcYear < 1950 || utcYear > 9999) {
+    if (Number.isNaN(time) || !realDay || !inX509Years(new Date(time))) {
         throw new UsageError(
             `--now must be an ISO 8601 date or time with its zone on a real calendar day from 1950 to 9999, e.g. 2027-03-01T00:00:00Z; got "${value}"`,
         );

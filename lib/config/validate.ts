@@ -40,6 +40,7 @@ import {
 } from "./values";
 import { CRL_REASONS } from "../pki/crl";
 import { PKCS12_MAX_ITERATIONS, PKCS12_MIN_ITERATIONS, pkcs12IterationsProblem } from "../pki/pkcs12";
+import { inX509Years } from "../pki/x509";
 import { daysInMonth } from "./goYaml";
 import { javascriptValueText, SecureValue, UnpassableValue } from "./pulumiText";
 
@@ -461,8 +462,7 @@ export function isIsoTime(text: string): boolean {
     if (hour > 23 || minute > 59 || second > 59 || Number(zone.slice(1, 3)) > 23 || Number(zone.slice(4)) > 59) {
         return false;
     }
-    const utcYear = new Date(Date.UTC(year, month - 1, day, hour, minute - offset, second)).getUTCFullYear();
-    return utcYear >= 1950 && utcYear <= 9999;
+    return inX509Years(new Date(Date.UTC(year, month - 1, day, hour, minute - offset, second)));
 }
 
 function validateRevocations(value: Json | undefined | null, fail: Fail): RevocationConfig[] {

@@ -27,6 +27,7 @@ import { pemDecode, pemEncode } from "./pem";
 import {
     authorityKeyIdExtensions,
     extension,
+    inX509Years,
     parseCaCertificate,
     serialNumber,
     sign,
@@ -264,10 +265,9 @@ function checkCrlInput(revoked: readonly RevokedEntry[], window: CrlWindow): voi
         ...revoked.map((r, i): [string, Date] => [`revoked[${i}].revokedAt`, r.revokedAt]),
     ];
     for (const [name, time] of times) {
-        const year = time.getUTCFullYear(); // NaN for an invalid date
-        if (!(year >= 1950 && year <= 9999)) {
+        if (!inX509Years(time)) {
             throw new Error(
-                `buildCrl: ${name} ${String(Number.isNaN(year) ? time : time.toISOString())} is not a time this package's X.509 dates carry; give one from 1950 to 9999`,
+                `buildCrl: ${name} ${String(Number.isNaN(time.getTime()) ? time : time.toISOString())} is not a time this package's X.509 dates carry; give one from 1950 to 9999`,
             );
         }
     }

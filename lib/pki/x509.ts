@@ -31,6 +31,15 @@ export const expiredAt = (cert: crypto.X509Certificate | string, now: Date): boo
     Date.parse(typeof cert === "string" ? cert : cert.validTo) <= now.getTime();
 
 /**
+ * Whether `time` falls in the years this package's X.509 dates carry: 1950 (UTCTime's first) to
+ * 9999 (GeneralizedTime's last), in UTC; false for an invalid date.
+ */
+export const inX509Years = (time: Date): boolean => {
+    const year = time.getUTCFullYear();
+    return year >= 1950 && year <= 9999;
+};
+
+/**
  * Whether a certificate is not valid yet at `now`: before its notBefore, as BoringSSL checks it at
  * the node's clock, with no allowance for clock skew (X509_cmp_time_posix): Envoy refuses every
  * chain through it until then.
