@@ -41,8 +41,14 @@ export const readFromDisk: ReadFile = (file) => {
     }
 };
 
-/** The `pki:` keys, without the prefix; other namespaces are not this program's. */
-function pkiStrings(all: Readonly<Record<string, string>>): Record<string, string> {
+/**
+ * The `pki:` keys, without the prefix; other namespaces are not this program's. With `project`
+ * (where this package's stack program reads the config), its keys written without `pki:` are
+ * refused (misplacedKeys).
+ */
+function pkiStrings(all: Readonly<Record<string, string>>, project?: string): Record<string, string> {
+    const misplaced = project === undefined ? [] : misplacedKeys(all, project);
+    if (misplaced.length > 0) throw new ConfigError(misplaced);
     const prefix = `${NAMESPACE}:`;
     return Object.fromEntries(
         Object.entries(all)
@@ -74,9 +80,7 @@ function misplacedKeys(all: Readonly<Record<string, string>>, project: string): 
  * package's stack program passes its own), keys of this program written without `pki:` are refused.
  */
 export function rawConfigFromEngine(all: Readonly<Record<string, string>>, project?: string): Record<string, string> {
-    const misplaced = project === undefined ? [] : misplacedKeys(all, project);
-    if (misplaced.length > 0) throw new ConfigError(misplaced);
-    return pkiStrings(all);
+    return pkiStrings(all, project);
 }
 
 /** Where a stack file and its project file are read from, and how errors name the stack file. */
@@ -93,18 +97,20 @@ export interface StackFileSource {
  * are refused, as the program refuses them.
  */
 export function rawConfigFromStackFile(file: string, source: StackFileSource = {}): Record<string, string> {
-    const all = stackFileConfig(file, source);
-    const project = projectOf(file, source.read ?? readFromDisk);
-    const misplaced = project?.runsStackProgram ? misplacedKeys(all, project.name) : [];
-    if (misplaced.length > 0) throw new ConfigError(misplaced);
-    return pkiStrings(all);
+    const { config, project } = readStackFile(file, source);
+    return pkiStrings(config, project?.runsStackProgram ? project.name : undefined);
 }
 
 /** Every config key of a stack file (`<namespace>:<name>`) with the text Pulumi passes for it. */
-export function stackFileConfig(
+export function stackFileConfig(file: string, source: StackFileSource = {}): Record<string, string> {
+    return readStackFile(file, source).config;
+}
+
+/** A stack file's config (stackFileConfig) and its project, each file read and parsed once. */
+function readStackFile(
     file: string,
-    { read = readFromDisk, label = file }: StackFileSource = {},
-): Record<string, string> {
+    { read = readFromDisk, label = file }: StackFileSource,
+): { config: Record<string, string>; project: Project | undefined } {
     const text = read(file);
     if (text === undefined) throw new Error(`cannot read stack file ${label}: no such file`);
     const project = projectOf(file, read);
@@ -114,7 +120,7 @@ export function stackFileConfig(
         if (!(key in config)) config[key] = value;
     }
     if (problems.length > 0) throw new ConfigError(problems);
-    return config;
+    return { config, project };
 }
 
 interface Project {
