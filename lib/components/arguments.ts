@@ -16,6 +16,7 @@ import {
     namespaceName,
     showJson,
 } from "../config/values";
+import { GATEWAY_SELECTOR } from "../plan/plan";
 import { argumentError } from "./errors";
 
 /**
@@ -157,4 +158,26 @@ export function identityArgument(value: unknown, what: string, resource: pulumi.
         throw argumentError(`${what} must be ${mustBe}; got ${showJson(identity)}`, resource);
     }
     return identity;
+}
+
+/**
+ * An Istio Gateway's place and pods, and the O of its certificates, as IstioGatewayTls and
+ * CustomerFacingTls take them: `namespace` (default istio-system), `gatewayName` (default the
+ * component's name), `selector` (default the ingress gateway's labels), `organization`.
+ */
+export function gatewayArguments(
+    args: { namespace?: unknown; gatewayName?: unknown; selector?: unknown; organization?: unknown },
+    component: string,
+    name: string,
+    resource: pulumi.Resource,
+): { namespace: string; gatewayName: string; selector: Record<string, string>; organization: string | undefined } {
+    return {
+        namespace: namespaceArgument(args.namespace, "istio-system", `${component} namespace`, resource),
+        gatewayName:
+            args.gatewayName === undefined
+                ? name
+                : kubernetesNameArgument(args.gatewayName, `${component} gatewayName`, resource),
+        organization: organizationArgument(args.organization, `${component} organization`, resource),
+        selector: labelsArgument(args.selector, GATEWAY_SELECTOR, `${component} selector`, resource),
+    };
 }

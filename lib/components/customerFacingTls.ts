@@ -3,7 +3,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { KeyAlgorithm } from "../config/types";
 import { Json, showJson } from "../config/values";
-import { GATEWAY_SELECTOR, HTTPS_PORT, leafKey } from "../plan/plan";
+import { HTTPS_PORT, leafKey } from "../plan/plan";
 import { pemBlocks } from "../pki/pem";
 import { expiredAt } from "../pki/x509";
 import { spkiPin } from "../pki/pins";
@@ -17,14 +17,7 @@ import {
     listArgument,
     refusePastedKey,
 } from "./keys";
-import {
-    idArgument,
-    hostArgument,
-    kubernetesNameArgument,
-    labelsArgument,
-    namespaceArgument,
-    organizationArgument,
-} from "./arguments";
+import { gatewayArguments, hostArgument, idArgument, kubernetesNameArgument } from "./arguments";
 import { checkClock } from "./checkClock";
 import { joinPem } from "./pem";
 
@@ -192,12 +185,12 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
                 checkInputNames(host, CUSTOMER_FACING_HOST_INPUTS, `CustomerFacingTls hosts[${i}]`, this),
             );
         }
-        const namespace = namespaceArgument(args.namespace, "istio-system", "CustomerFacingTls namespace", this);
-        const gatewayName =
-            args.gatewayName === undefined
-                ? name
-                : kubernetesNameArgument(args.gatewayName, "CustomerFacingTls gatewayName", this);
-        const organization = organizationArgument(args.organization, "CustomerFacingTls organization", this);
+        const { namespace, gatewayName, organization, selector } = gatewayArguments(
+            args,
+            "CustomerFacingTls",
+            name,
+            this,
+        );
         const hosts = listArgument(args.hosts, "CustomerFacingTls hosts", this);
         hosts.forEach((h, i) => {
             hostArgument(h.host, `CustomerFacingTls hosts[${i}].host`, this);
@@ -206,7 +199,6 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
                 kubernetesNameArgument(h.secretName, `CustomerFacingTls hosts[${i}].secretName`, this);
             }
         });
-        const selector = labelsArgument(args.selector, GATEWAY_SELECTOR, "CustomerFacingTls selector", this);
         const clock = checkClock();
         const key = leafKey(
             choice(args.keyAlgorithm, Object.values(KeyAlgorithm), "RSA", "CustomerFacingTls keyAlgorithm", this),

@@ -2,7 +2,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { KeyAlgorithm } from "../config/types";
 import { Json, showJson } from "../config/values";
-import { GATEWAY_SELECTOR, gatewayServerCert, HTTPS_PORT } from "../plan/plan";
+import { gatewayServerCert, HTTPS_PORT } from "../plan/plan";
 import {
     argumentError,
     certificateSettings,
@@ -14,15 +14,7 @@ import {
     IssuingCa,
 } from "./keys";
 import { canonicalSpkiPin } from "../pki/pins";
-import {
-    idArgument,
-    hostArgument,
-    kubernetesNameArgument,
-    labelsArgument,
-    namespaceArgument,
-    organizationArgument,
-    refuseOutput,
-} from "./arguments";
+import { gatewayArguments, hostArgument, idArgument, kubernetesNameArgument, refuseOutput } from "./arguments";
 import { checkClock } from "./checkClock";
 import { checkedTrustBundle, joinPemOutputs, withCrls } from "./pem";
 
@@ -266,13 +258,12 @@ export class IstioGatewayTls extends pulumi.ComponentResource {
                 checkInputNames(endpoint, GATEWAY_ENDPOINT_INPUTS, `IstioGatewayTls endpoints[${i}]`, this),
             );
         }
-        const namespace = namespaceArgument(args.namespace, "istio-system", "IstioGatewayTls namespace", this);
-        const gatewayName =
-            args.gatewayName === undefined
-                ? name
-                : kubernetesNameArgument(args.gatewayName, "IstioGatewayTls gatewayName", this);
-        const organization = organizationArgument(args.organization, "IstioGatewayTls organization", this);
-        const selector = labelsArgument(args.selector, GATEWAY_SELECTOR, "IstioGatewayTls selector", this);
+        const { namespace, gatewayName, organization, selector } = gatewayArguments(
+            args,
+            "IstioGatewayTls",
+            name,
+            this,
+        );
         const { keyAlgorithm, validityDays, earlyRenewalDays } = certificateSettings(
             args,
             365,
