@@ -152,6 +152,12 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
             messages: outputs,
             children: engine.resources.map((r) => r.type).filter((type) => !type.startsWith(`${PACKAGE.name}:`)),
         }));
+    /** A root and an issuing CA under it, the CA also as an issuer argument (`issuing`). */
+    const bankIssuer = async () => {
+        const root = await mintRoot("Bank root");
+        const ca = await mintSubCa(root, "Bank issuing CA");
+        return { root, ca, issuing: { certPem: ca.certPem, privateKeyPem: ca.keyPem, chainPem: ca.certPem } };
+    };
     /** The messages of refusalsBeforeChildren alone. */
     const refusals = (calls: [string, pulumi.Inputs][]) =>
         refusalsBeforeChildren(calls).then(({ messages }) => messages);
@@ -680,9 +686,7 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
     });
 
     it("refuses text or bad labels where pod labels belong, instead of one label per character that selects no pod", async () => {
-        const root = await mintRoot("Bank root");
-        const ca = await mintSubCa(root, "Bank issuing CA");
-        const issuing = { certPem: ca.certPem, privateKeyPem: ca.keyPem, chainPem: ca.certPem };
+        const { root, issuing } = await bankIssuer();
         assert.deepStrictEqual(
             await refusalsBeforeChildren([
                 [
@@ -738,9 +742,7 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
     });
 
     it("refuses names, hosts and organizations the stack would refuse, before they go into certificates and manifests", async () => {
-        const root = await mintRoot("Bank root");
-        const ca = await mintSubCa(root, "Bank issuing CA");
-        const issuing = { certPem: ca.certPem, privateKeyPem: ca.keyPem, chainPem: ca.certPem };
+        const { root, issuing } = await bankIssuer();
         const gateway = (endpoint: pulumi.Inputs, extra: pulumi.Inputs = {}): [string, pulumi.Inputs] => [
             "IstioGatewayTls",
             {
@@ -795,9 +797,7 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
     });
 
     it("refuses a number or list where a host, id or identity belongs, and an identity that is no URI, instead of a TypeError", async () => {
-        const root = await mintRoot("Bank root");
-        const ca = await mintSubCa(root, "Bank issuing CA");
-        const issuing = { certPem: ca.certPem, privateKeyPem: ca.keyPem, chainPem: ca.certPem };
+        const { root, issuing } = await bankIssuer();
         const bundle = (extra: pulumi.Inputs): [string, pulumi.Inputs] => [
             "ApicClientBundle",
             {
@@ -846,9 +846,7 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
     });
 
     it("refuses an output where a plain value belongs, and signs with an issuer given as one secret output", async () => {
-        const root = await mintRoot("Bank root");
-        const ca = await mintSubCa(root, "Bank issuing CA");
-        const issuing = { certPem: ca.certPem, privateKeyPem: ca.keyPem, chainPem: ca.certPem };
+        const { root, ca, issuing } = await bankIssuer();
         const plain =
             "must be a plain value, not an output: it shapes the resources made, so it must be known before they are; give the value itself (from config, for example)";
         assert.deepStrictEqual(
