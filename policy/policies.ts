@@ -205,6 +205,9 @@ export const keySecretPolicy: policy.ResourceValidationPolicy = {
     },
 };
 
+/** Where the key rules send a key found elsewhere. */
+const KEEP_KEYS = "keep keys in a kubernetes.io/tls Secret (or Istio's cacerts)";
+
 export const keyConfigMapPolicy: policy.ResourceValidationPolicy = {
     name: "no-private-key-configmaps",
     description:
@@ -220,7 +223,7 @@ export const keyConfigMapPolicy: policy.ResourceValidationPolicy = {
         if (entries.length === 0) return;
         report(
             `${props.metadata?.name ?? args.name}: a private key in a ConfigMap (${entries.join(", ")}), which is not secret; ` +
-                `keep keys in a kubernetes.io/tls Secret (or Istio's cacerts)`,
+                KEEP_KEYS,
         );
     },
 };
@@ -243,7 +246,7 @@ export const keyMetadataPolicy: policy.ResourceValidationPolicy = {
         if (entries.length === 0) return;
         report(
             `${String(metadata.name ?? args.name)}: a private key in metadata (${entries.join(", ")}), which is not secret; ` +
-                `keep keys in a kubernetes.io/tls Secret (or Istio's cacerts)`,
+                KEEP_KEYS,
         );
     },
 };
@@ -262,7 +265,7 @@ export const keyHelmValuesPolicy: policy.ResourceValidationPolicy = {
         if (paths.length === 0) return;
         report(
             `${args.name}: a private key in Helm values (${paths.map((p) => `values ${p}`).join(", ")}), which the chart writes into objects this pack never sees; ` +
-                `keep keys in a kubernetes.io/tls Secret (or Istio's cacerts) and give the chart the Secret's name`,
+                `${KEEP_KEYS} and give the chart the Secret's name`,
         );
     },
 };
