@@ -245,13 +245,18 @@ export class StagedFolder {
         }
     }
 
+    /** Where the swap renames the target aside (and checkSwappable tries it). */
+    private get aside(): string {
+        return `${this.staging}-old`;
+    }
+
     /**
      * Renames the target aside and straight back, as `commit` will rename it: a target that cannot
      * be renamed (a mount point) fails now, before any key is made or the state is saved.
      */
     private checkSwappable(): void {
         if (entryAt(this.target) === undefined) return;
-        const old = `${this.staging}-old`;
+        const old = this.aside;
         try {
             fs.renameSync(this.target, old);
         } catch (error) {
@@ -293,7 +298,7 @@ export class StagedFolder {
      * renames leaves both complete, the old one at `<target's parent>/.<name>.render-*-old`.
      */
     commit(): void {
-        const old = `${this.staging}-old`;
+        const old = this.aside;
         const replaced = entryAt(this.target) !== undefined;
         try {
             if (replaced) fs.renameSync(this.target, old);
