@@ -687,6 +687,19 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
 
     it("refuses text or bad labels where pod labels belong, instead of one label per character that selects no pod", async () => {
         const { root, issuing } = await bankIssuer();
+        const uiClient = (workloadLabels: unknown): [string, pulumi.Inputs] => [
+            "UiApicClient",
+            {
+                clientCa: issuing,
+                service: "web",
+                identity: "urn:bank:ui-client:web",
+                namespace: "ui",
+                apicHosts: ["apic.bank.example"],
+                apicTrustPem: root.certPem,
+                keyAlgorithm: "ECDSA",
+                workloadLabels,
+            },
+        ];
         assert.deepStrictEqual(
             await refusalsBeforeChildren([
                 [
@@ -699,32 +712,8 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
                         selector: "ingressgateway",
                     },
                 ],
-                [
-                    "UiApicClient",
-                    {
-                        clientCa: issuing,
-                        service: "web",
-                        identity: "urn:bank:ui-client:web",
-                        namespace: "ui",
-                        apicHosts: ["apic.bank.example"],
-                        apicTrustPem: root.certPem,
-                        keyAlgorithm: "ECDSA",
-                        workloadLabels: {},
-                    },
-                ],
-                [
-                    "UiApicClient",
-                    {
-                        clientCa: issuing,
-                        service: "web",
-                        identity: "urn:bank:ui-client:web",
-                        namespace: "ui",
-                        apicHosts: ["apic.bank.example"],
-                        apicTrustPem: root.certPem,
-                        keyAlgorithm: "ECDSA",
-                        workloadLabels: { app: 5 },
-                    },
-                ],
+                uiClient({}),
+                uiClient({ app: 5 }),
                 ["CustomerFacingTls", { hosts: [{ host: "www.bank.example" }], selector: "istio=ingressgateway" }],
                 ["CustomerFacingTls", { hosts: [{ host: "www.bank.example" }], selector: { "bad key": "x" } }],
             ]),
