@@ -909,6 +909,38 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         );
     });
 
+    it("refuses a list entry that is no object (null, text), naming its place, before any child is registered", async () => {
+        // A Python None or a YAML `- ~` arrives as null, and a host given where an endpoint belongs
+        // as text: read member by member, they raised a TypeError or an "id ... got nothing".
+        const { root, issuing } = await bankIssuer();
+        const endpoint = { id: "ob", host: "ob.bank.example", clientSubjectAltNames: ["urn:bank:apic"] };
+        const gateway = (endpoints: unknown[]): [string, pulumi.Inputs] => [
+            "IstioGatewayTls",
+            { serverCa: issuing, clientTrustBundlePem: root.certPem, keyAlgorithm: "ECDSA", endpoints },
+        ];
+        const endpointShape = "{ clientSubjectAltNames, epoch?, host, id, secretName?, verifyCertificateSpki? }";
+        const hostShape = "{ certificateEpoch?, certificatePem?, epoch?, host, id?, secretName? }";
+        assert.deepStrictEqual(
+            await refusalsBeforeChildren([
+                gateway([endpoint, null]),
+                gateway(["ob.bank.example"]),
+                gateway([[endpoint]]),
+                ["CustomerFacingTls", { hosts: [null], keyAlgorithm: "ECDSA" }],
+                ["CustomerFacingTls", { hosts: [{ host: "www.bank.example" }, 443], keyAlgorithm: "ECDSA" }],
+            ]),
+            {
+                messages: [
+                    `IstioGatewayTls endpoints[1] must be ${endpointShape}; got null`,
+                    `IstioGatewayTls endpoints[0] must be ${endpointShape}; got "ob.bank.example"`,
+                    `IstioGatewayTls endpoints[0] must be ${endpointShape}; got [{"id":"ob","host":"ob.bank.example","clientSubjectAltNames":["urn:bank:apic"]}]`,
+                    `CustomerFacingTls hosts[0] must be ${hostShape}; got null`,
+                    `CustomerFacingTls hosts[1] must be ${hostShape}; got 443`,
+                ],
+                children: [],
+            },
+        );
+    });
+
     it("counts a subject's characters as X.509 does: 64 with an emoji are taken, 65 refused", async () => {
         // RFC 5280 ub-common-name is 64 characters; the emoji is one, though two UTF-16 units.
         const sixtyFour = `Example Bank \u{1F3E6} ${"x".repeat(49)}`;

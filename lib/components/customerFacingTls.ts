@@ -10,6 +10,7 @@ import { spkiPin } from "../pki/pins";
 import {
     argumentError,
     checkInputNames,
+    checkListEntries,
     checkSignedFor,
     choice,
     InputNames,
@@ -180,11 +181,7 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
     constructor(name: string, args: CustomerFacingTlsArgs, opts?: pulumi.ComponentResourceOptions) {
         super("apic-istio-pki:index:CustomerFacingTls", name, {}, opts);
         checkInputNames(args, CUSTOMER_FACING_TLS_INPUTS, "CustomerFacingTls", this);
-        if (Array.isArray(args.hosts)) {
-            args.hosts.forEach((host, i) =>
-                checkInputNames(host, CUSTOMER_FACING_HOST_INPUTS, `CustomerFacingTls hosts[${i}]`, this),
-            );
-        }
+        checkListEntries(args.hosts, CUSTOMER_FACING_HOST_INPUTS, "CustomerFacingTls hosts", this);
         const { namespace, gatewayName, organization, selector } = gatewayArguments(
             args,
             "CustomerFacingTls",

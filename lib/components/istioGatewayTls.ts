@@ -8,6 +8,7 @@ import {
     certificateSettings,
     checkedIssuer,
     checkInputNames,
+    checkListEntries,
     InputNames,
     issueCertificate,
     ISSUING_CA_INPUTS,
@@ -253,11 +254,7 @@ export class IstioGatewayTls extends pulumi.ComponentResource {
         super("apic-istio-pki:index:IstioGatewayTls", name, {}, opts);
         checkInputNames(args, ISTIO_GATEWAY_TLS_INPUTS, "IstioGatewayTls", this);
         checkInputNames(args.serverCa, ISSUING_CA_INPUTS, "IstioGatewayTls serverCa", this);
-        if (Array.isArray(args.endpoints)) {
-            args.endpoints.forEach((endpoint, i) =>
-                checkInputNames(endpoint, GATEWAY_ENDPOINT_INPUTS, `IstioGatewayTls endpoints[${i}]`, this),
-            );
-        }
+        checkListEntries(args.endpoints, GATEWAY_ENDPOINT_INPUTS, "IstioGatewayTls endpoints", this);
         const { namespace, gatewayName, organization, selector } = gatewayArguments(
             args,
             "IstioGatewayTls",

@@ -129,7 +129,7 @@ export function checkCaSubject(subject: CertificateSubject, component: string, r
     refuseOutput(subject, `${component} subject`, resource);
     if (typeof subject !== "object" || subject === null || Array.isArray(subject)) {
         throw argumentError(
-            `${component} subject must be { commonName, organization? }; got ${showJson(subject as Json | undefined)}`,
+            `${component} subject must be ${inputShape(SUBJECT_INPUTS)}; got ${showJson(subject as Json | undefined)}`,
             resource,
         );
     }
@@ -577,6 +577,13 @@ export type InputNames<T> = {
     readonly [K in keyof Required<T>]: Partial<Pick<T, K>> extends Pick<T, K> ? "optional" : "required";
 };
 
+/** The inputs as a reader writes such an object: `{ commonName, organization? }`, optional ones marked. */
+const inputShape = <T>(known: InputNames<T>): string =>
+    `{ ${Object.entries(known)
+        .map(([name, need]) => (need === "required" ? name : `${name}?`))
+        .sort()
+        .join(", ")} }`;
+
 const nameList = (names: readonly string[]): string =>
     names.length < 2 ? names.join("") : `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]}`;
 
@@ -613,6 +620,29 @@ export function checkInputNames<T>(value: T, known: InputNames<T>, what: string,
             resource,
         );
     }
+}
+
+/**
+ * Each entry of a list of objects, when `list` is a list (listArgument refuses it otherwise): an
+ * entry that is no object is refused by its place, as a Python None, a YAML `- ~` or a host given
+ * as text where an endpoint belongs arrive; the others go through checkInputNames.
+ */
+export function checkListEntries<T>(
+    list: readonly T[] | undefined,
+    known: InputNames<T>,
+    what: string,
+    resource: pulumi.Resource,
+): void {
+    if (!Array.isArray(list)) return;
+    list.forEach((entry: unknown, i) => {
+        if (typeof entry !== "object" || entry === null || Array.isArray(entry)) {
+            throw argumentError(
+                `${what}[${i}] must be ${inputShape(known)}; got ${showJson(entry as Json | undefined)}`,
+                resource,
+            );
+        }
+        checkInputNames(entry as T, known, `${what}[${i}]`, resource);
+    });
 }
 
 /**
