@@ -158,6 +158,23 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         const ca = await mintSubCa(root, "Bank issuing CA");
         return { root, ca, issuing: { certPem: ca.certPem, privateKeyPem: ca.keyPem, chainPem: ca.certPem } };
     };
+    /** UiApicClient's inputs for a web service under `issuer` (bankIssuer), with `extra` on top. */
+    const uiClient = (
+        { root, issuing }: Pick<Awaited<ReturnType<typeof bankIssuer>>, "root" | "issuing">,
+        extra: pulumi.Inputs,
+    ): [string, pulumi.Inputs] => [
+        "UiApicClient",
+        {
+            clientCa: issuing,
+            service: "web",
+            identity: "urn:bank:ui-client:web",
+            namespace: "ui",
+            apicHosts: ["apic.bank.example"],
+            apicTrustPem: root.certPem,
+            keyAlgorithm: "ECDSA",
+            ...extra,
+        },
+    ];
     /** The messages of refusalsBeforeChildren alone. */
     const refusals = (calls: [string, pulumi.Inputs][]) =>
         refusalsBeforeChildren(calls).then(({ messages }) => messages);
@@ -687,19 +704,6 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
 
     it("refuses text or bad labels where pod labels belong, instead of one label per character that selects no pod", async () => {
         const { root, issuing } = await bankIssuer();
-        const uiClient = (workloadLabels: unknown): [string, pulumi.Inputs] => [
-            "UiApicClient",
-            {
-                clientCa: issuing,
-                service: "web",
-                identity: "urn:bank:ui-client:web",
-                namespace: "ui",
-                apicHosts: ["apic.bank.example"],
-                apicTrustPem: root.certPem,
-                keyAlgorithm: "ECDSA",
-                workloadLabels,
-            },
-        ];
         assert.deepStrictEqual(
             await refusalsBeforeChildren([
                 [
@@ -712,8 +716,8 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
                         selector: "ingressgateway",
                     },
                 ],
-                uiClient({}),
-                uiClient({ app: 5 }),
+                uiClient({ root, issuing }, { workloadLabels: {} }),
+                uiClient({ root, issuing }, { workloadLabels: { app: 5 } }),
                 ["CustomerFacingTls", { hosts: [{ host: "www.bank.example" }], selector: "istio=ingressgateway" }],
                 ["CustomerFacingTls", { hosts: [{ host: "www.bank.example" }], selector: { "bad key": "x" } }],
             ]),
@@ -745,6 +749,8 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         const id = "an id (lower-case letters, digits and '-', not at either end)";
         const kubernetesName =
             "a Kubernetes name (lower-case letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253)";
+        // The service names the Secret and DestinationRules and is the pods' app label: one DNS label.
+        const service = "a Kubernetes service name (lower-case letters, digits and '-', not at either end, at most 63)";
         assert.deepStrictEqual(
             await refusalsBeforeChildren([
                 gateway({ id: "Bad Name\n" }),
@@ -756,6 +762,8 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
                 gateway({}, { gatewayName: 42 }),
                 gateway({}, { organization: "Bank\nO=Other" }),
                 ["ApicServerCertificate", { serverCa: issuing, host: "apic.bank.example\r", keyAlgorithm: "ECDSA" }],
+                uiClient({ root, issuing }, { service: "Web App" }),
+                uiClient({ root, issuing }, { service: `w${"e".repeat(62)}b` }),
                 [
                     "ApicClientBundle",
                     {
@@ -778,6 +786,8 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
                     `IstioGatewayTls gatewayName must be ${kubernetesName}; got 42`,
                     'IstioGatewayTls organization must not contain control characters (it becomes the subject O of every certificate); got "Bank\\nO=Other"',
                     `ApicServerCertificate host "apic.bank.example\\r" has the label "example\\r"; labels are lower-case letters, digits and '-', not starting or ending with '-'`,
+                    `UiApicClient service must be ${service}; got "Web App"`,
+                    `UiApicClient service must be ${service}; got "w${"e".repeat(62)}b"`,
                     'ApicClientBundle organization must be a non-empty string (the subject O); got "". Leave it unset to leave O out',
                 ],
                 children: [],
@@ -806,18 +816,7 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
                 bundle({ endpointId: ["x"] }),
                 bundle({ identity: "" }),
                 bundle({ identity: 7 }),
-                [
-                    "UiApicClient",
-                    {
-                        clientCa: issuing,
-                        service: "web",
-                        identity: { a: 1 },
-                        namespace: "ui",
-                        apicHosts: ["apic.bank.example"],
-                        apicTrustPem: root.certPem,
-                        keyAlgorithm: "ECDSA",
-                    },
-                ],
+                uiClient({ root, issuing }, { identity: { a: 1 } }),
             ]),
             {
                 messages: [

@@ -13,6 +13,7 @@ import {
     LABEL_KEY,
     LABEL_VALUE,
     MAX_HOSTNAME_LENGTH,
+    MAX_LABEL_LENGTH,
     namespaceName,
     showJson,
 } from "../config/values";
@@ -97,6 +98,9 @@ function textArgument(value: unknown, mustBe: string, what: string, resource: pu
     return value;
 }
 
+/** One DNS label in lower case (RFC 1123): an id, a service name. */
+const DNS_LABEL = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
+
 /**
  * An id that names children, ports and Secrets: DNS-label characters, as the stack's endpoint ids.
  * No length limit: the stack's endpoint ids may pass 63 (certificates cut them to 64 in the CN).
@@ -104,7 +108,20 @@ function textArgument(value: unknown, mustBe: string, what: string, resource: pu
 export function idArgument(value: unknown, what: string, resource: pulumi.Resource): string {
     const mustBe = "an id (lower-case letters, digits and '-', not at either end)";
     const text = textArgument(value, mustBe, what, resource);
-    if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(text)) {
+    if (!DNS_LABEL.test(text)) {
+        throw argumentError(`${what} must be ${mustBe}; got ${showJson(text)}`, resource);
+    }
+    return text;
+}
+
+/**
+ * A UI service's name as the stack passes it (lower-cased): the pods' `app` label value and part
+ * of the Secret's and DestinationRules' names, so one DNS label of at most 63 characters.
+ */
+export function serviceNameArgument(value: unknown, what: string, resource: pulumi.Resource): string {
+    const mustBe = `a Kubernetes service name (lower-case letters, digits and '-', not at either end, at most ${MAX_LABEL_LENGTH})`;
+    const text = textArgument(value, mustBe, what, resource);
+    if (text.length > MAX_LABEL_LENGTH || !DNS_LABEL.test(text)) {
         throw argumentError(`${what} must be ${mustBe}; got ${showJson(text)}`, resource);
     }
     return text;

@@ -22,7 +22,7 @@ import {
     labelsArgument,
     namespaceArgument,
     organizationArgument,
-    refuseOutput,
+    serviceNameArgument,
 } from "./arguments";
 import { checkClock } from "./checkClock";
 import { checkedTrustBundle, joinPemOutputs, withCrls } from "./pem";
@@ -156,15 +156,15 @@ export class UiApicClient extends pulumi.ComponentResource {
         checkInputNames(args, UI_APIC_CLIENT_INPUTS, "UiApicClient", this);
         checkInputNames(args.clientCa, ISSUING_CA_INPUTS, "UiApicClient clientCa", this);
         const { keyAlgorithm, validityDays, earlyRenewalDays } = certificateSettings(args, 365, "UiApicClient", this);
-        refuseOutput(args.service, "UiApicClient service", this);
+        const service = serviceNameArgument(args.service, "UiApicClient service", this);
         const secretName =
             args.secretName === undefined
-                ? `apic-client-${args.service}`
+                ? `apic-client-${service}`
                 : kubernetesNameArgument(args.secretName, "UiApicClient secretName", this);
         const namespace = namespaceArgument(args.namespace, "", "UiApicClient namespace", this);
         const organization = organizationArgument(args.organization, "UiApicClient organization", this);
         const identity = identityArgument(args.identity, "UiApicClient identity", this);
-        const labels = labelsArgument(args.workloadLabels, { app: args.service }, "UiApicClient workloadLabels", this);
+        const labels = labelsArgument(args.workloadLabels, { app: service }, "UiApicClient workloadLabels", this);
         const apicHosts = listArgument(args.apicHosts, "UiApicClient apicHosts", this);
         if (apicHosts.length === 0) {
             throw argumentError(`UiApicClient ${name} needs at least one APIC host in apicHosts`, this);
@@ -179,7 +179,7 @@ export class UiApicClient extends pulumi.ComponentResource {
         const crlNames = { component: `UiApicClient ${name}`, ...UI_CRL_ARGUMENTS };
         const { caCrt: apicTrustPem, caCrl: apicCrlPem } = withCrls(trusted, args.apicCrlPem, crlNames, this, clock);
         const spec = uiClientCert({
-            name: args.service,
+            name: service,
             identity,
             epoch: args.epoch ?? 0,
             keyAlgorithm,
@@ -219,7 +219,7 @@ export class UiApicClient extends pulumi.ComponentResource {
                 {
                     apiVersion: "networking.istio.io/v1",
                     kind: "DestinationRule",
-                    metadata: { name: `apic-mtls-${args.service}-${hostLabel(host)}`, namespace },
+                    metadata: { name: `apic-mtls-${service}-${hostLabel(host)}`, namespace },
                     spec: {
                         host,
                         exportTo: ["."],
