@@ -13,6 +13,7 @@ import {
     trustPictureForDiff,
 } from "../lib/inventory/pictures";
 import { plannedCertificates } from "../lib/inventory/planned";
+import { INITIAL_RECORD } from "../lib/plan/caRotation";
 import { PkiPlan, planFromRawConfig } from "../lib/plan/plan";
 import { cli, loadStackFileValues, newStackState, OPTION_FILES, renderConfig, ROOT } from "./helpers";
 import { DrawnSvg, MermaidBrowser } from "./mermaidBrowser";
@@ -319,7 +320,7 @@ describe("pictures (Mermaid drawn by the real library in headless Chromium)", fu
             ],
         };
         const now = new Date("2026-11-25T12:00:00Z");
-        const crls = plannedCrls(plan(raw), now);
+        const crls = plannedCrls(plan(raw), now, plannedTimeline(plannedCertificates(plan(raw)), now));
         assert.deepStrictEqual(
             crls.map((c) => [
                 c.name,
@@ -348,6 +349,38 @@ describe("pictures (Mermaid drawn by the real library in headless Chromium)", fu
             Math.abs(3 * period.width - untilNext.width) < 1,
             `7 days then 21: ${period.width} and ${untilNext.width}`,
         );
+    });
+
+    it("draws istiod's ca-crl.pem as one bar until its first CA expires: its CRLs are re-signed only when their CAs are", async () => {
+        // Published once a deployment carried it (the record's meshCrlSince); nothing re-signs it weekly.
+        const now = new Date("2026-11-25T12:00:00Z");
+        const meshPlan = planFromRawConfig(
+            { ...dev(), crlPeriodDays: 7 },
+            { deployed: { ...INITIAL_RECORD, meshCrlSince: "2026-11-01T00:00:00Z" }, now },
+        );
+        const certificates = plannedTimeline(plannedCertificates(meshPlan), now);
+        const crls = plannedCrls(meshPlan, now, certificates);
+        assert.deepStrictEqual(
+            crls.map((c) => [
+                c.name,
+                c.thisUpdate.toISOString(),
+                c.republishAt.toISOString(),
+                c.nextUpdate.toISOString(),
+            ]),
+            // The mesh CA's 1095 days end first (the mesh root's run 3650).
+            [["CRLs in istiod ca-crl.pem", now.toISOString(), "2029-11-24T12:00:00.000Z", "2029-11-24T12:00:00.000Z"]],
+        );
+        const drawn = await browser.draw(timelinePicture("dev", certificates, crls));
+        const mesh = drawn.bars.filter((b) => b.text.startsWith("CRLs in istiod ca-crl.pem"));
+        const meshCa = drawn.bars.filter((b) => b.text.startsWith("mesh-ca-dev-east"));
+        assert.deepStrictEqual(
+            mesh.map((b) => b.text),
+            ["CRLs in istiod ca-crl.pem"],
+        );
+        // It ends where the mesh CA's life ends.
+        const [bar] = mesh;
+        const caEnd = Math.max(...meshCa.map((b) => b.x + b.width));
+        assert.ok(Math.abs(bar.x + bar.width - caEnd) < 0.5, `${bar.x + bar.width} vs ${caEnd}`);
     });
 
     it("folds endpoints past ten into one node and one bar pair per role, and draws a changed endpoint first", async () => {

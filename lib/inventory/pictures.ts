@@ -273,7 +273,10 @@ export interface TimelineCertificate {
 export interface TimelineCrl {
     readonly name: string;
     readonly thisUpdate: Date;
-    /** Publish again from here on (the next period starts); the CRL stays valid until nextUpdate. */
+    /**
+     * Publish again from here on (the next period starts); the CRL stays valid until nextUpdate. At
+     * nextUpdate itself for CRLs only their CA's renewal re-signs (the mesh's).
+     */
     readonly republishAt: Date;
     readonly nextUpdate: Date;
 }
@@ -311,13 +314,39 @@ const CRL_NAMES: Readonly<Record<string, string>> = {
     apicUiTruststore: "CRLs in the APIC UI truststore.crl",
 };
 
-/** The CRL sets the plan publishes, in the period containing `now` (pki:crlPeriodDays). */
-export function plannedCrls(plan: PkiPlan, now: Date): TimelineCrl[] {
+/**
+ * The CRL sets the plan publishes, at `now`. The edge's sets hold issuing CAs' CRLs, re-signed in
+ * every period (pki:crlPeriodDays). istiod's ca-crl.pem holds only the mesh root's and the mesh
+ * CAs' CRLs, each valid until its CA expires (lib/pki/crl.ts, CrlRenewal "issuer"): one bar from
+ * when they were signed until the first of those CAs expires, when its successor's CRL replaces
+ * it. Their dates come from `certificates` (the timeline's rows).
+ */
+export function plannedCrls(plan: PkiPlan, now: Date, certificates: readonly TimelineCertificate[]): TimelineCrl[] {
     const window = crlWindow(now, plan.config.crlPeriodDays);
     const republishAt = new Date(window.thisUpdate.getTime() + plan.config.crlPeriodDays * DAY_MS);
     return Object.entries(plan.crls)
         .filter(([, published]) => published === true)
-        .map(([flag]) => ({ name: CRL_NAMES[flag] ?? `CRLs: ${flag}`, ...window, republishAt }));
+        .map(([flag]) => ({
+            name: CRL_NAMES[flag] ?? `CRLs: ${flag}`,
+            ...(flag === "mesh" ? meshCrlWindow(plan, now, certificates) : { ...window, republishAt }),
+        }));
+}
+
+/** The mesh's CRLs: signed when their CA was (or `now`, if later), valid until the first of their CAs expires. */
+function meshCrlWindow(
+    plan: PkiPlan,
+    now: Date,
+    certificates: readonly TimelineCertificate[],
+): Omit<TimelineCrl, "name"> {
+    const meshCas = plan.cas.filter((ca) => ca.role === "mesh-ca");
+    const rootSlots = new Set(meshCas.map((ca) => plan.cas.find((root) => root.id === ca.issuer)?.slot));
+    const signers = new Set(
+        [...plan.cas.filter((ca) => ca.role === "root" && rootSlots.has(ca.slot)), ...meshCas].map((ca) => ca.id),
+    );
+    const rows = certificates.filter((c) => signers.has(c.id));
+    const thisUpdate = new Date(Math.max(...rows.map((c) => Math.min(c.notBefore.getTime(), now.getTime()))));
+    const nextUpdate = new Date(Math.min(...rows.map((c) => c.notAfter.getTime())));
+    return { thisUpdate, republishAt: nextUpdate, nextUpdate };
 }
 
 const day = (date: Date): string => date.toISOString().slice(0, 10);
@@ -405,5 +434,8 @@ export function stackPictures(
     const rows = issued ?? plannedCertificates(plan);
     const certificates = issued !== undefined ? issuedTimeline(issued) : plannedTimeline(rows, now);
     const title = `${plan.config.environment} (Option ${plan.config.option}): certificates from issue to expiry, renewal windows ${issued !== undefined ? "as issued" : `if issued on ${day(now)}`}`;
-    return { trust: trustPicture(rows), timeline: timelinePicture(title, certificates, plannedCrls(plan, now)) };
+    return {
+        trust: trustPicture(rows),
+        timeline: timelinePicture(title, certificates, plannedCrls(plan, now, certificates)),
+    };
 }
