@@ -166,6 +166,36 @@ describe("npm run render", function () {
         assert.strictEqual((await at("2030-02-01T00:00:00Z", "same")).status, 0, "the same time again is fine");
     });
 
+    it("names the machine's clock, not a --now, when a render without --now would go back before its --state", async () => {
+        // A state last rendered on a machine whose clock ran ahead, or with a --now in the future.
+        const dir = tempDir("cli-state-clock");
+        const stackFile = ecdsaDevStack(dir);
+        const state = path.join(dir, "state.json");
+        const future = ["--config", stackFile, "--state", state];
+        assert.strictEqual(
+            (await render([...future, "--out", path.join(dir, "first"), "--now", "2999-01-01T00:00:00Z"])).status,
+            0,
+        );
+        const result = await render([...future, "--out", path.join(dir, "today")]);
+        const clock = /^error: this machine's clock \((\d{4}-\d\d-\d\dT[\d:.]+Z); no --now given\) is before /.exec(
+            result.stderr,
+        );
+        assert.ok(clock !== null, result.stderr);
+        assert.ok(Math.abs(Date.parse(clock[1]) - Date.now()) < 60_000, clock[1]);
+        assert.deepStrictEqual(
+            { ...result, stderr: result.stderr.replace(clock[1], "NOW") },
+            {
+                status: 2,
+                stdout: "",
+                stderr:
+                    `error: this machine's clock (NOW; no --now given) is before 2999-01-01T00:00:00.000Z, the notBefore of its certificate apic-client-ca-cert in --state ${state}: ` +
+                    `its last render ran then or later, and a render may not go back in time (it would issue certificates dated before those the state keeps). ` +
+                    `Set the clock right, give a --now at or after 2999-01-01T00:00:00.000Z, or a new --state file to start over\n`,
+            },
+        );
+        assert.strictEqual(fs.existsSync(path.join(dir, "today")), false);
+    });
+
     it("fails with the config message, exit 1 and nothing written, on a bad stack file", async () => {
         const dir = tempDir("bad");
         const file = path.join(dir, "Pulumi.bad.yaml");

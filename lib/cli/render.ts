@@ -115,10 +115,18 @@ export const renderCommand: Command = {
             // CRLs dated before the last ones (a higher number, an older thisUpdate).
             const latest = latestRecordedTime(state);
             if (values.state !== undefined && latest !== undefined && now < latest.time) {
+                // Without --now the time is this machine's clock, which may be the one that is wrong.
+                const [when, fix] =
+                    values.now !== undefined
+                        ? [`--now ${now.toISOString()}`, "Give a --now"]
+                        : [
+                              `this machine's clock (${now.toISOString()}; no --now given)`,
+                              "Set the clock right, give a --now",
+                          ];
                 throw new InputError(
-                    `--now ${now.toISOString()} is before ${latest.time.toISOString()}, ${latest.what} in --state ${values.state}: ` +
+                    `${when} is before ${latest.time.toISOString()}, ${latest.what} in --state ${values.state}: ` +
                         `its last render ran then or later, and a render may not go back in time (it would issue certificates dated before those the state keeps). ` +
-                        `Give a --now at or after ${latest.time.toISOString()}, or a new --state file to start over`,
+                        `${fix} at or after ${latest.time.toISOString()}, or a new --state file to start over`,
                 );
             }
             // As `pulumi up` does, check CA rotation phases against the last run of this state.
