@@ -1,11 +1,19 @@
-/** The test harness itself: what a run of the suite leaves on the machine. */
+/** The test harness itself: what a run of the suite leaves on the machine, and its mocha hooks. */
 import * as assert from "assert";
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
 import { ROOT, RUN_TEMP_VARIABLE, tempDir } from "./helpers";
+import { detachError } from "./mochaHooks";
 import { SHM_FREE_BYTES } from "./runTemp";
+
+// Mocha's worker-to-main serializer (no types of its own).
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { SerializableEvent } = require("mocha/lib/nodejs/serializer") as {
+    SerializableEvent: { create(name: string, value: object, error: Error): { serialize(): object } };
+};
 
 describe("test harness", () => {
     it("makes every temp folder of a process in one folder of its own, removed when the process exits", () => {
@@ -49,5 +57,36 @@ describe("test harness", () => {
         const roomy = shm !== undefined && shm.bavail * shm.bsize >= SHM_FREE_BYTES;
         assert.strictEqual(path.dirname(plainRoot), roomy ? "/dev/shm" : os.tmpdir());
         assert.strictEqual(fs.existsSync(plainRoot), false);
+    });
+
+    it("keeps a failed test's Outputs working while a parallel worker serializes its error (mochaHooks)", async () => {
+        // Mocha's own serializer, as a worker runs it on a failure event: it deletes in place every
+        // function it reaches. Without detachError the Output below loses its methods.
+        const failure = (out: pulumi.Output<string>) =>
+            Object.assign(
+                new assert.AssertionError({ actual: { out, n: 1 }, expected: { n: 2 }, operator: "deepStrictEqual" }),
+                {
+                    resource: { urn: out },
+                },
+            );
+        const mutilated = pulumi.output("ok");
+        SerializableEvent.create("fail", { title: "t" }, failure(mutilated)).serialize();
+        assert.throws(() => mutilated.apply((v) => v), { message: "this.allResources is not a function" });
+
+        const kept = pulumi.output("ok");
+        const error = failure(kept);
+        const stack = error.stack;
+        detachError(error);
+        const sent = SerializableEvent.create("fail", { title: "t" }, error).serialize() as unknown as {
+            error: Record<string, unknown>;
+        };
+        assert.strictEqual(await new Promise((resolve) => kept.apply(resolve)), "ok");
+        // What the main process reports is unchanged: message, stack, the diff's two sides.
+        assert.deepStrictEqual(
+            [sent.error.message, sent.error.stack, sent.error.operator, sent.error.expected, "resource" in sent.error],
+            [error.message, stack, "deepStrictEqual", { n: 2 }, false],
+        );
+        assert.strictEqual((sent.error.actual as { n: number }).n, 1);
+        assert.strictEqual(typeof (sent.error.actual as { out: unknown }).out, "object");
     });
 });
