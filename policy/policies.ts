@@ -231,21 +231,36 @@ export const keyConfigMapPolicy: policy.ResourceValidationPolicy = {
 /** A Kubernetes object's metadata maps where a program may put a key by mistake: neither is secret. */
 const METADATA_MAPS = ["annotations", "labels"];
 
+/**
+ * The metadata maps' entries holding a key, in the object's own metadata and in every metadata
+ * below it (a Deployment's or Job's pod template, a CronJob's job template), by path.
+ */
+function metadataKeyEntries(value: unknown, at: string): string[] {
+    if (typeof value !== "object" || value === null) return [];
+    return Object.entries(value).flatMap(([key, member]) => {
+        const path = at === "" ? key : `${at}.${key}`;
+        const own =
+            key === "metadata" && typeof member === "object" && member !== null
+                ? METADATA_MAPS.flatMap((map) =>
+                      keyEntries((member as Record<string, unknown>)[map], "text").map((k) => `${path}.${map} ${k}`),
+                  )
+                : [];
+        return [...own, ...metadataKeyEntries(member, path)];
+    });
+}
+
 export const keyMetadataPolicy: policy.ResourceValidationPolicy = {
     name: "no-private-key-metadata",
     description:
-        "No Kubernetes object holds a private key (PEM, base64 DER or PKCS#12) in its metadata.annotations or metadata.labels: neither is secret.",
+        "No Kubernetes object holds a private key (PEM, base64 DER or PKCS#12) in the annotations or labels of its metadata or of a pod template's: neither is secret.",
     enforcementLevel: "mandatory",
     validateResource: (args, report) => {
         if (!args.type.startsWith("kubernetes:")) return;
-        const metadata = args.props.metadata as Record<string, unknown> | undefined;
-        if (typeof metadata !== "object" || metadata === null) return;
-        const entries = METADATA_MAPS.flatMap((map) =>
-            keyEntries(metadata[map], "text").map((k) => `metadata.${map} ${k}`),
-        );
+        const entries = metadataKeyEntries(args.props, "");
         if (entries.length === 0) return;
+        const metadata = args.props.metadata as { name?: unknown } | undefined;
         report(
-            `${String(metadata.name ?? args.name)}: a private key in metadata (${entries.join(", ")}), which is not secret; ` +
+            `${String(metadata?.name ?? args.name)}: a private key in metadata (${entries.join(", ")}), which is not secret; ` +
                 KEEP_KEYS,
         );
     },

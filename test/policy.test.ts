@@ -562,7 +562,7 @@ describe("Policy pack", function () {
         }
     });
 
-    it("no-private-key-metadata: refuses a key in any Kubernetes object's annotations or labels, by entry", async () => {
+    it("no-private-key-metadata: refuses a key in any Kubernetes object's or pod template's annotations or labels, by entry", async () => {
         const ob = bundle("ob");
         const object = (type: string, annotations: object, labels: object) =>
             checkResource(keyMetadataPolicy, {
@@ -583,6 +583,30 @@ describe("Policy pack", function () {
             ]);
             assert.deepStrictEqual(await object(type, { "example.com/ca": ob.truststorePem }, { app: "apic-gw" }), []);
         }
+        // A pod template's metadata, at any depth: the Deployment's and the CronJob's.
+        const podMetadata = { annotations: { "example.com/tls-key": ob.privateKeyPem }, labels: { app: "apic-gw" } };
+        const workload = (type: string, spec: object) =>
+            checkResource(keyMetadataPolicy, { type, name: "apic-gw", props: { metadata: { name: "apic-gw" }, spec } });
+        assert.deepStrictEqual(
+            [
+                await workload("kubernetes:apps/v1:Deployment", { template: { metadata: podMetadata } }),
+                await workload("kubernetes:batch/v1:CronJob", {
+                    jobTemplate: { spec: { template: { metadata: podMetadata } } },
+                }),
+                await workload("kubernetes:apps/v1:Deployment", { template: { metadata: { labels: { app: "x" } } } }),
+            ],
+            [
+                [
+                    "apic-gw: a private key in metadata (spec.template.metadata.annotations example.com/tls-key), " +
+                        "which is not secret; keep keys in a kubernetes.io/tls Secret (or Istio's cacerts)",
+                ],
+                [
+                    "apic-gw: a private key in metadata (spec.jobTemplate.spec.template.metadata.annotations example.com/tls-key), " +
+                        "which is not secret; keep keys in a kubernetes.io/tls Secret (or Istio's cacerts)",
+                ],
+                [],
+            ],
+        );
     });
 
     it("no-private-key-helm-values: refuses a Helm Release or Chart given a key in its values, by path", async () => {
