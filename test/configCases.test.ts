@@ -2729,6 +2729,28 @@ describe("Project-level config (Pulumi.yaml `config:`) applies to render as Pulu
         assert.strictEqual(rawConfigFromStackFile(stack(dir, "elsewhere")).gatewayNamespace, undefined);
     });
 
+    it("refuses a stack file two projects claim: pulumi, run from the root, would read the other one's config", () => {
+        // A stacks/Pulumi.yaml beside the root's `stackConfigDir: stacks`: the nearest project file
+        // is not the one `pulumi up` from the root uses (it finds its project from the folder it runs in).
+        const dir = project("  pki:organization: Example Bank\n");
+        const file = stack(dir, "stacks");
+        const shadow = path.join(dir, "stacks", "Pulumi.yaml");
+        fs.writeFileSync(shadow, "name: shadow\nruntime: nodejs\nconfig:\n  pki:organization: Shadow Bank\n");
+        assert.deepStrictEqual(
+            verdict(() => rawConfigFromStackFile(file)),
+            {
+                problems: [
+                    `${file} is a stack file of 2 Pulumi projects, ${shadow} and ${path.join(dir, "Pulumi.yaml")}: ` +
+                        "pulumi takes the one it finds from the folder it runs in, so which project's config and program apply is unclear; " +
+                        "remove the project file that is not the stack's, or move the stack files",
+                ],
+            },
+        );
+        // A nearer project file for other stacks (its stackConfigDir elsewhere) claims nothing here.
+        fs.writeFileSync(shadow, "name: shadow\nruntime: nodejs\nstackConfigDir: ../other\n");
+        assert.strictEqual(rawConfigFromStackFile(file).organization, "Example Bank");
+    });
+
     it("refuses project entries Pulumi refuses, naming the project file and the key", () => {
         const dir = project(
             [

@@ -168,26 +168,41 @@ const describe = (node: unknown): string =>
 
 /**
  * The project whose stack file this is (workspace/paths.go `DetectProjectPathFrom`, `ProjectStackPath`):
- * the nearest Pulumi.yaml (or .yml) above the file, if the file sits in its `stackConfigDir`.
+ * the Pulumi.yaml (or .yml) above the file whose `stackConfigDir` (default: its own folder) holds
+ * it. Pulumi finds its project from the folder it runs in, so a second project file claiming the
+ * same folder (a `stacks/Pulumi.yaml` beside a root one with `stackConfigDir: stacks`) would let
+ * `pulumi up` from the root read other config than this tool: refused.
  */
 function projectOf(file: string, read: ReadFile): Project | undefined {
     const stackDir = path.dirname(file);
+    const claims: { projectFile: string; doc: YAML.Document; main: unknown; dir: string }[] = [];
     for (let dir = stackDir; ; dir = path.dirname(dir)) {
-        for (const name of ["Pulumi.yaml", "Pulumi.yml"]) {
-            const projectFile = path.join(dir, name);
-            const text = read(projectFile);
-            if (text === undefined) continue;
-            const doc = document(text, projectFile);
+        const found = ["Pulumi.yaml", "Pulumi.yml"]
+            .map((name) => ({ projectFile: path.join(dir, name), text: read(path.join(dir, name)) }))
+            .find(({ text }) => text !== undefined);
+        if (found?.text !== undefined) {
+            const doc = document(found.text, found.projectFile);
             const root = members(doc.contents);
             // `config: <folder>` is the old spelling of stackConfigDir (project.go RewriteConfigPathIntoStackConfigDir).
             const stackConfigDir = [root.get("stackConfigDir"), root.get("config")].find(YAML.isScalar)?.value;
-            if (path.resolve(dir, String(stackConfigDir ?? "")) !== path.resolve(stackDir)) return undefined;
-            const main = root.get("main");
-            const runsStackProgram = YAML.isScalar(main) && isStackProgram(path.resolve(dir, String(main.value)));
-            return { ...projectConfig(doc, projectFile), runsStackProgram };
+            if (path.resolve(dir, String(stackConfigDir ?? "")) === path.resolve(stackDir)) {
+                claims.push({ projectFile: found.projectFile, doc, main: root.get("main"), dir });
+            }
         }
-        if (path.dirname(dir) === dir) return undefined;
+        if (path.dirname(dir) === dir) break;
     }
+    if (claims.length > 1) {
+        throw new ConfigError([
+            `${file} is a stack file of ${claims.length} Pulumi projects, ${claims.map((c) => c.projectFile).join(" and ")}: ` +
+                "pulumi takes the one it finds from the folder it runs in, so which project's config and program apply is unclear; " +
+                "remove the project file that is not the stack's, or move the stack files",
+        ]);
+    }
+    const [claim] = claims;
+    if (claim === undefined) return undefined;
+    const runsStackProgram =
+        YAML.isScalar(claim.main) && isStackProgram(path.resolve(claim.dir, String(claim.main.value)));
+    return { ...projectConfig(claim.doc, claim.projectFile), runsStackProgram };
 }
 
 /** Whether `main` (resolved) is this package's stack program (its compiled file, as `require` finds it with or without ".js"). */
