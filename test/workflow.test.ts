@@ -445,16 +445,16 @@ describe("workflows: the changed-stacks step, replayed", function () {
         assert.match(r.stdout, /^Stacks: dev $/m);
     });
 
-    it("takes a change to documents alone for no program change, and one to an example's build settings for one", () => {
+    it("takes a change to documents alone for no program change, and one to an example's build settings or beside the stacks for one", () => {
         const { dir, git } = hostileRepo();
-        const changed = (file: string) => {
+        const changed = (file: string, [workflow, job] = ["cert-diff.yml", "diff"]) => {
             const before = git("rev-parse", "HEAD");
             fs.mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
-            fs.writeFileSync(path.join(dir, file), "changed\n");
+            fs.writeFileSync(path.join(dir, file), `changed for ${workflow}\n`);
             git("add", ".");
             git("commit", "-qm", file);
             const temp = tempDir("workflow-runner");
-            const r = replay(step("cert-diff.yml", "diff"), dir, {
+            const r = replay(step(workflow, job), dir, {
                 DIFF_BASE: before,
                 DIFF_HEAD: git("rev-parse", "HEAD"),
                 EVERY_STACK_WHEN_PROGRAM_CHANGES: "true",
@@ -467,6 +467,15 @@ describe("workflows: the changed-stacks step, replayed", function () {
         assert.strictEqual(changed("docs/notes.md"), "false\n");
         assert.strictEqual(changed("examples/own-pki/tsconfig.json"), "true\n");
         assert.strictEqual(changed(".github/workflows/cert-diff.yml"), "true\n");
+        // A project file beside the stacks would be the project of a pulumi run there (diff refuses the pair).
+        for (const workflow of [
+            ["cert-diff.yml", "diff"],
+            ["preview.yml", "preview"],
+        ] as [string, string][]) {
+            assert.strictEqual(changed("stacks/Pulumi.yaml", workflow), "true\n", workflow[0]);
+            assert.strictEqual(changed("stacks/notes.txt", workflow), "true\n", workflow[0]);
+            assert.strictEqual(changed("stacks/README.md", workflow), "false\n", workflow[0]);
+        }
     });
 
     it("lists every stack when the program changes, and only changed stack files when told not to", () => {
@@ -743,7 +752,7 @@ const sha = (c: string) => c.repeat(40);
 describe("workflows: the comment script", function () {
     this.timeout(60_000);
 
-    it("counts every change but stack files and documents as a program change (a build setting or a workflow changes what runs)", () => {
+    it("counts every change but stack files and documents as a program change (a build setting, a workflow or a file beside the stacks changes what runs)", () => {
         assert.deepStrictEqual(
             [
                 ["stacks/Pulumi.dev.yaml", "README.md", "docs/pictures/dev-trust.png", "examples/own-pki/README.md"],
@@ -751,8 +760,12 @@ describe("workflows: the comment script", function () {
                 [".github/workflows/cert-diff.yml"],
                 ["lib/program.ts"],
                 ["scripts/test.mjs"],
+                // Under stacks/ but no stack file: a project file there is read by diff and pulumi alike.
+                ["stacks/Pulumi.yaml"],
+                ["stacks/policy.json"],
+                ["stacks/README.md", "stacks/Pulumi.prod-eu.yaml"],
             ].map((files) => comment.programChangedIn(files)),
-            [false, true, true, true, true],
+            [false, true, true, true, true, true, true, false],
         );
     });
 

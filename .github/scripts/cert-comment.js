@@ -20,8 +20,11 @@ const path = require("path");
 
 const STACK_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const STACK_FILE = /^stacks\/Pulumi\.([^]*)\.yaml$/;
-/** Files that are not the program: stack files (diffed one by one) and documentation. Any other file may change what runs. */
-const NOT_PROGRAM_FILE = /^(stacks\/|docs\/)|\.md$/;
+/**
+ * Files that are not the program: stack files (diffed one by one) and documentation. Any other file
+ * may change what runs: under stacks/ too, where a Pulumi.yaml would be a project of its own.
+ */
+const NOT_PROGRAM_FILE = /^stacks\/Pulumi\.[^]*\.yaml$|^docs\/|\.md$/;
 
 /** Whether a change to these files (paths in the repository) changes the program, not only stacks or documents. */
 const programChangedIn = (filenames) => filenames.some((f) => !NOT_PROGRAM_FILE.test(f));
@@ -497,7 +500,7 @@ async function commentDiff({ github, core, repo, runEvent, runUrl, serverUrl, ar
     const number = found.pr.number;
     /** @type {any[]} */
     const files = await github.paginate(github.rest.pulls.listFiles, { ...repo, pull_number: number, per_page: 100 });
-    const stackFiles = files.map((f) => String(f.filename)).filter((f) => f.startsWith("stacks/Pulumi."));
+    const stackFiles = files.map((f) => String(f.filename)).filter((f) => STACK_FILE.test(f));
     const named = stackFiles.map((f) => STACK_FILE.exec(f)?.[1] ?? "");
     const changedStacks = named.filter((s) => STACK_NAME.test(s));
     const skipped = stackFiles.filter((_, i) => !STACK_NAME.test(named[i]));
