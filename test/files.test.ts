@@ -197,6 +197,36 @@ describe("render's files: keys on disk", function () {
         );
     });
 
+    it("refuses an earlier render holding files of someone else's at any depth, even with --force, deleting nothing", async () => {
+        // Notes beside a bundle, a folder of one's own under k8s/, the certificate `ceremony sign`
+        // writes beside the CSR it signed: --force replaced the whole folder and they were gone.
+        const dir = tempDir("files-nested");
+        const out = path.join(dir, "out");
+        assert.strictEqual((await cli("render", "--config", option1(dir), "--out", out)).status, 0);
+        const theirs = {
+            "apic/ob/NOTES.txt": "my notes\n",
+            "k8s/mine/keep.txt": "precious\n",
+            "csr/apic-client-ca.crt": "-----BEGIN CERTIFICATE-----\n",
+            "apic/ob/backup/client.key": "old key\n",
+        };
+        for (const [file, content] of Object.entries(theirs)) {
+            fs.mkdirSync(path.dirname(path.join(out, file)), { recursive: true });
+            fs.writeFileSync(path.join(out, file), content);
+        }
+        const before = entries(out).sort();
+        assert.deepStrictEqual(await cli("render", "--config", option1(dir), "--out", out, "--force"), {
+            status: 1,
+            out: "",
+            err:
+                `error: output folder ${out} holds files that are not a render's (apic/ob/NOTES.txt, apic/ob/backup/, csr/apic-client-ca.crt, 1 more); ` +
+                "--force only replaces an earlier render: choose another --out\n",
+        });
+        assert.deepStrictEqual(entries(out).sort(), before);
+        for (const [file, content] of Object.entries(theirs)) {
+            assert.strictEqual(fs.readFileSync(path.join(out, file), "utf8"), content, file);
+        }
+    });
+
     it("refuses a folder that is not an earlier render, with or without --force, deleting nothing", async () => {
         const dir = tempDir("files-not-render");
         const cases: [string, Record<string, string>, string][] = [
@@ -211,11 +241,11 @@ describe("render's files: keys on disk", function () {
             [
                 "many",
                 { "a.txt": "", "b.txt": "", "c.txt": "", "d.txt": "", "k8s/x.yaml": "" },
-                "holds files that are not a render's (a.txt, b.txt, c.txt, 1 more)",
+                "holds files that are not a render's (a.txt, b.txt, c.txt, 2 more)",
             ],
             [
                 "no-mark",
-                { "k8s/x.yaml": "", "trust.mmd": "" },
+                { "k8s/east/istio-system/secret-x.yaml": "", "trust.mmd": "" },
                 "holds files that are not a render (it has no inventory.json or csr/)",
             ],
         ];

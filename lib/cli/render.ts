@@ -24,12 +24,14 @@ Renders what the stack would create, offline, with real keys and certificates:
 DIR defaults to out/<stack>. Every file is created new, never through a link: private keys 0600,
 other files 0644, folders 0700. The render is written into a temporary folder beside DIR and
 swapped in whole, so an interrupted render leaves DIR as it was: interrupted (SIGINT, SIGTERM,
-SIGHUP), it removes that folder and its locks, then ends by the same signal. One render at a time
+SIGHUP), it removes that folder and its locks, then ends by the same signal; interrupted while it
+writes its files, it finishes first and puts its output in place, so no file is left half-way. One render at a time
 writes to DIR: it locks DIR by creating .DIR.render.lock beside it, removes the temporary folders
 of killed renders (.DIR.render-XXXXXX), naming each, and removes the lock when done, failed or
 interrupted; a render that finds the lock is refused, naming its holder. A lock is never removed
 for you: if no render is running, remove it.
---force replaces DIR when it holds an earlier render and nothing else; nothing of it survives.
+--force replaces DIR when it holds an earlier render and nothing else, at any depth; nothing of
+it survives.
 Without it DIR must be empty or absent. DIR may not be a mount point (a volume, a CI or Docker
 bind mount), which the swap cannot rename: give a folder inside it. A stack too large for this
 process's heap (about 200 KB per resource, 9 per endpoint) is refused before any key is made,

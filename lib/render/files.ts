@@ -25,17 +25,29 @@ function removeEmptyFolders(made: string[]): void {
     }
 }
 
-/** What a render writes at the top of its folder: files, and folders (ending in "/"). */
-const RENDER_ENTRIES = [
-    "inventory.json",
-    "deployment.json",
-    "trust.mmd",
-    "timeline.mmd",
-    "k8s/",
-    "apic/",
-    "csr/",
-    "front-end/",
+/**
+ * Every file a render writes, by its path in the output folder (render.ts): a folder holding
+ * anything else at any depth is not an earlier render, and --force never deletes it (notes beside
+ * a bundle, a certificate `ceremony sign` wrote beside its CSR). StagedFolder.write refuses a path
+ * outside these, so the list cannot fall behind what render writes.
+ */
+const RENDER_FILES: readonly RegExp[] = [
+    /^(inventory|deployment)\.json$/,
+    /^(trust|timeline)\.mmd$/,
+    // k8s/<cluster>/<namespace>/<kind>-<name>.yaml
+    /^k8s\/[^/]+\/[^/]+\/[^/]+\.yaml$/,
+    // apic/<endpoint>/ and APIC's UI truststore (apic/ui/)
+    /^apic\/[^/]+\/(client\.(crt|key|p12|p12\.password)|ca-chain\.pem|truststore\.(pem|crl|json)|keystore\.json|tls-client-profile\.json)$/,
+    // apic/ui/<host>/: APIC's server certificate for the UI services
+    /^apic\/ui\/[^/]+\/(server\.(crt|key)|ca-chain\.pem|keystore\.json|tls-server-profile\.json)$/,
+    /^csr\/[^/]+\.csr$/,
+    /^front-end\/csr\/[^/]+\.csr$/,
 ];
+
+/** The folders of RENDER_FILES' paths. */
+const RENDER_FOLDERS = /^(k8s(\/[^/]+){0,2}|apic(\/[^/]+)?|apic\/ui\/[^/]+|csr|front-end(\/csr)?)$/;
+
+const isRenderFile = (relative: string): boolean => RENDER_FILES.some((pattern) => pattern.test(relative));
 
 /** Whether `file` is an inventory.json as render writes it ({ environment, option, certificates: [] }). */
 function isRenderInventory(file: string): boolean {
@@ -48,20 +60,24 @@ function isRenderInventory(file: string): boolean {
 }
 
 /**
- * The entries of `folder` that no render writes (folders end in "/"); an inventory.json that is
- * not a render's counts among them. A folder --force may replace has none, and an inventory.json
- * or csr/ (a render that stopped for offline signatures).
+ * The entries below `folder` that no render writes, by their paths in it (folders end in "/"): a
+ * file, folder or link at a path render does not use, another special file, and an inventory.json
+ * that is not a render's. Folders render uses are searched; a foreign one is named
+ * alone. A folder --force may replace has none.
  */
-function foreignEntries(folder: string): string[] {
-    return fs
-        .readdirSync(folder, { withFileTypes: true })
-        .map((entry) => (entry.isDirectory() && !entry.isSymbolicLink() ? `${entry.name}/` : entry.name))
-        .filter(
-            (name) =>
-                !RENDER_ENTRIES.includes(name) ||
-                (name === "inventory.json" && !isRenderInventory(path.join(folder, name))),
-        )
-        .sort();
+function foreignEntries(folder: string, under = ""): string[] {
+    return fs.readdirSync(path.join(folder, under), { withFileTypes: true }).flatMap((entry) => {
+        const relative = under === "" ? entry.name : `${under}/${entry.name}`;
+        if (entry.isDirectory()) {
+            return RENDER_FOLDERS.test(relative) ? foreignEntries(folder, relative) : [`${relative}/`];
+        }
+        // A link at a render's path is removed with the render, never followed: the folder's own.
+        const link = entry.isSymbolicLink() && (isRenderFile(relative) || RENDER_FOLDERS.test(relative));
+        const written = link || (entry.isFile() && isRenderFile(relative));
+        return !written || (relative === "inventory.json" && !isRenderInventory(path.join(folder, relative)))
+            ? [relative]
+            : [];
+    });
 }
 
 /**
@@ -88,7 +104,7 @@ function checkTarget(target: string, force: boolean): void {
     const entries = existing !== undefined ? fs.readdirSync(target) : [];
     // A folder with anything a render does not write is never offered for --force (an --out that
     // named the wrong folder): --force would delete it all.
-    const foreign = entries.length > 0 ? foreignEntries(target) : [];
+    const foreign = entries.length > 0 ? foreignEntries(target).sort() : [];
     if (foreign.length > 0) {
         const shown = foreign.length > 3 ? [...foreign.slice(0, 3), `${foreign.length - 3} more`] : foreign;
         throw new Error(
@@ -277,6 +293,8 @@ export class StagedFolder {
         if (path.isAbsolute(relative) || parts.includes("..")) {
             throw new Error(`render tried to write ${relative}, outside its output folder`);
         }
+        // A path --force would not take for a render's would make the next render refuse the folder.
+        if (!isRenderFile(relative)) throw new Error(`render tried to write ${relative}, which is not in RENDER_FILES`);
         let folder = this.staging;
         try {
             for (const part of parts.slice(0, -1)) {
