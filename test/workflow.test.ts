@@ -1297,16 +1297,27 @@ describe("workflows: the CRL re-publication and the issues of the lifecycle work
         return { dir, calls };
     }
 
-    it("runs pulumi up only when the preview updates Secrets (inside components too) and the stack's outputs, nothing else", () => {
+    it("runs pulumi up only when the preview updates the CRLs of Secrets (inside components too) and the stack's outputs, nothing else", () => {
         const step = workflow("lifecycle.yml").jobs.republish.steps.find((s) => s.name?.startsWith("pulumi up,"));
         assert.ok(step?.run);
         const urn = (type: string, name: string) => `urn:pulumi:prod::apic-istio-pki::${type}::${name}`;
-        // A CRL re-published: the gateway's Secret (a child of IstioGatewayTls) and the stack's outputs change.
+        const secret = (component: string, name: string) =>
+            urn(`apic-istio-pki:index:${component}$kubernetes:core/v1:Secret`, name);
+        // pulumi preview --json: detailedDiff names each changed key as the Kubernetes provider writes it.
+        const changed = (...keys: string[]) =>
+            Object.fromEntries(keys.map((k) => [k, { kind: "update", inputDiff: false }]));
+        // CRLs re-published: the gateway's and a UI service's ca.crl, istiod's ca-crl.pem (the
+        // Secrets are children of components), a CRL no longer published, and the stack's outputs.
         const crlSteps = [
             { op: "same", urn: urn("apic-istio-pki:index:RootCa$tls:index/privateKey:PrivateKey", "mesh-root-key") },
-            { op: "update", urn: urn("apic-istio-pki:index:IstioGatewayTls$kubernetes:core/v1:Secret", "gw-ob-tls") },
-            { op: "update", urn: urn("apic-istio-pki:index:MeshPluginCa$kubernetes:core/v1:Secret", "cacerts-east") },
-            { op: "update", urn: urn("pulumi:pulumi:Stack", "apic-istio-pki-prod") },
+            { op: "update", urn: secret("IstioGatewayTls", "gw-ob-tls"), detailedDiff: changed('data["ca.crl"]') },
+            { op: "update", urn: secret("MeshPluginCa", "cacerts-east"), detailedDiff: changed('data["ca-crl.pem"]') },
+            {
+                op: "update",
+                urn: secret("UiApicClient", "consumer-dashboard-ui-client-tls"),
+                detailedDiff: { 'data["ca.crl"]': { kind: "delete", inputDiff: true } },
+            },
+            { op: "update", urn: urn("pulumi:pulumi:Stack", "apic-istio-pki-prod"), detailedDiff: {} },
         ];
         const run = (steps: object[]) => {
             const { dir, calls } = fakes({
@@ -1327,17 +1338,40 @@ describe("workflows: the CRL re-publication and the issues of the lifecycle work
             stdout: "",
             ups: ["pulumi up --stack prod --yes --skip-preview --non-interactive --policy-pack policy"],
         });
-        for (const other of [
-            { op: "replace", urn: urn("apic-istio-pki:index:RootCa$tls:index/privateKey:PrivateKey", "mesh-root-key") },
-            { op: "delete", urn: urn("apic-istio-pki:index:IstioGatewayTls$kubernetes:core/v1:Secret", "gw-dp-tls") },
-            {
-                op: "update",
-                urn: urn("apic-istio-pki:index:IstioGatewayTls$kubernetes:networking.istio.io/v1:Gateway", "gw"),
-            },
-        ]) {
+        const uiSecret = secret("UiApicClient", "consumer-dashboard-ui-client-tls");
+        const publicSecret = secret("CustomerFacingTls", "public-tls-api");
+        for (const [other, line] of [
+            [
+                {
+                    op: "replace",
+                    urn: urn("apic-istio-pki:index:RootCa$tls:index/privateKey:PrivateKey", "mesh-root-key"),
+                },
+            ],
+            [{ op: "delete", urn: secret("IstioGatewayTls", "gw-dp-tls") }],
+            [
+                {
+                    op: "update",
+                    urn: urn("apic-istio-pki:index:IstioGatewayTls$kubernetes:networking.istio.io/v1:Gateway", "gw"),
+                },
+            ],
+            // A merged change of the front end's apicServerCa: the UI service's trust anchors, beside its CRL.
+            [
+                { op: "update", urn: uiSecret, detailedDiff: changed('data["ca.crt"]', 'data["ca.crl"]') },
+                `update ${uiSecret} (not a CRL: data["ca.crt"])`,
+            ],
+            // A customer-facing certificate renewed on the same key.
+            [
+                { op: "update", urn: publicSecret, detailedDiff: changed('data["tls.crt"]') },
+                `update ${publicSecret} (not a CRL: data["tls.crt"])`,
+            ],
+            [
+                { op: "update", urn: publicSecret, detailedDiff: null },
+                `update ${publicSecret} (the preview does not say which keys change)`,
+            ],
+        ] as [{ op: string; urn: string }, string?][]) {
             assert.deepStrictEqual(run([...crlSteps, other]), {
                 status: 1,
-                stdout: `Not re-publishing: pulumi up of prod would also change:\n${other.op} ${other.urn}\nDeploy the reviewed changes of the default branch first, then run this workflow again.\n`,
+                stdout: `Not re-publishing: pulumi up of prod would also change:\n${line ?? `${other.op} ${other.urn}`}\nDeploy the reviewed changes of the default branch first, then run this workflow again.\n`,
                 ups: [],
             });
         }
