@@ -689,7 +689,8 @@ interface FakeComment {
 /** GitHub's REST API as the comment script uses it, in memory, recording every write. */
 function fakeGitHub(state: {
     prs: { number: number; head: string }[];
-    files: Record<number, string[]>;
+    /** A pull request's files: a path, or a file as GitHub lists a renamed one. */
+    files: Record<number, (string | { filename: string; status: "renamed"; previous_filename: string })[]>;
     comments: FakeComment[];
 }) {
     const writes: string[] = [];
@@ -711,7 +712,7 @@ function fakeGitHub(state: {
                 },
                 list: async () => ({ data: state.prs.map((p) => pr(p.number, p.head)) }),
                 listFiles: async ({ pull_number }: { pull_number: number }) => ({
-                    data: (state.files[pull_number] ?? []).map((filename) => ({ filename })),
+                    data: (state.files[pull_number] ?? []).map((f) => (typeof f === "string" ? { filename: f } : f)),
                 }),
             },
             issues: {
@@ -1082,6 +1083,58 @@ describe("workflows: the comment script", function () {
         const count = writes.length;
         await comment.run({ github, context: diffRun(11, head), core, artifactDir });
         assert.strictEqual(writes.length, count);
+    });
+
+    it("comments on the stack a renamed stack file leaves as deleted, and on the new name as new", async () => {
+        const artifact = tempDir("rename-artifact");
+        const head = sha("c");
+        fs.mkdirSync(path.join(artifact, "cert-diff/stacks"), { recursive: true });
+        const write = (file: string, value: object) =>
+            fs.writeFileSync(path.join(artifact, "cert-diff", file), JSON.stringify(value));
+        // What the diff job writes for git mv stacks/Pulumi.prod.yaml stacks/Pulumi.prod2.yaml (git diff --no-renames).
+        write("meta.json", { schema: 1, pr: 7, headSha: head, programChanged: false });
+        write("stacks/prod.json", { stack: "prod", outcome: "removed", exitCode: 0 });
+        write("stacks/prod2.json", { stack: "prod2", outcome: "new", exitCode: 0, markdown: "## Certificate changes" });
+        const state = {
+            prs: [{ number: 7, head }],
+            files: {
+                7: [
+                    {
+                        filename: "stacks/Pulumi.prod2.yaml",
+                        status: "renamed" as const,
+                        previous_filename: "stacks/Pulumi.prod.yaml",
+                    },
+                ],
+            },
+            comments: [] as FakeComment[],
+        };
+        const { github } = fakeGitHub(state);
+        const diffRun = context({
+            id: 44,
+            path: ".github/workflows/cert-diff.yml",
+            event: "pull_request",
+            head_sha: head,
+            pull_requests: [],
+            conclusion: "success",
+        });
+        await comment.run({ github, context: diffRun, core, artifactDir: artifact });
+        assert.deepStrictEqual(
+            state.comments.map((c) => c.body.split("\n").slice(0, 4)),
+            [
+                [
+                    comment.marker("prod"),
+                    "### Certificate review: stack `prod`",
+                    "",
+                    "**Stack file deleted.** This pull request removes the stack's configuration; no workflow runs `pulumi destroy`, so destroy the stack by hand if that is the intent.",
+                ],
+                [
+                    comment.marker("prod2"),
+                    "### Certificate review: stack `prod2`",
+                    "",
+                    "**New stack.** Everything below is created by its first `pulumi up`.",
+                ],
+            ],
+        );
     });
 });
 

@@ -500,11 +500,16 @@ async function commentDiff({ github, core, repo, runEvent, runUrl, serverUrl, ar
     const number = found.pr.number;
     /** @type {any[]} */
     const files = await github.paginate(github.rest.pulls.listFiles, { ...repo, pull_number: number, per_page: 100 });
-    const stackFiles = files.map((f) => String(f.filename)).filter((f) => STACK_FILE.test(f));
+    // GitHub lists a renamed file once, under its new name: its old path changed too (a stack file
+    // renamed is one deleted, whose stack gets its comment).
+    const paths = files.flatMap((f) =>
+        [f.filename, ...(typeof f.previous_filename === "string" ? [f.previous_filename] : [])].map(String),
+    );
+    const stackFiles = paths.filter((f) => STACK_FILE.test(f));
     const named = stackFiles.map((f) => STACK_FILE.exec(f)?.[1] ?? "");
     const changedStacks = named.filter((s) => STACK_NAME.test(s));
     const skipped = stackFiles.filter((_, i) => !STACK_NAME.test(named[i]));
-    const programChanged = programChangedIn(files.map((f) => String(f.filename)));
+    const programChanged = programChangedIn(paths);
     // The artifact may add stacks only when the program changed (then every stack is checked).
     const stacks = [...new Set([...changedStacks, ...(programChanged ? artifact.results.keys() : [])])].sort();
     const comments = await botComments(github, repo, number);
