@@ -899,8 +899,61 @@ describe("workflows: the comment script", function () {
         ]) {
             assert.ok(!text.includes("<"), `${field}: no raw HTML`);
             assert.ok(!/(^|[^\\])\[/.test(text), `${field}: no unescaped [ that could open a link or an image`);
-            assert.ok(text.includes("B &lt;/details> \\[ok](https://e.x) !\\[x](https://e.x/i) &lt;img>"), field);
+            assert.ok(
+                text.includes("B &lt;/details> \\[ok](https:\u200b//e.x) !\\[x](https:\u200b//e.x/i) &lt;img>"),
+                field,
+            );
         }
+    });
+
+    it("renders a hostile organization's URLs, references and emphasis as text, and the diff's own Markdown as Markdown", async () => {
+        const hostile = "Bank https://e.x www.e.x #1 GH-2 a/b#3 **OK** _u_ ~~s~~ `c`";
+        const dir = tempDir("hostile-links");
+        fs.mkdirSync(path.join(dir, "stacks"));
+        const text = fs.readFileSync(path.join(ROOT, "stacks/Pulumi.dev.yaml"), "utf8");
+        const head = path.join(dir, "stacks/Pulumi.dev.yaml");
+        fs.writeFileSync(head, text.replace("pki:organization: Example Bank", `pki:organization: '${hostile}'`));
+        const diff = await cli("diff", "--base", path.join(ROOT, "stacks/Pulumi.dev.yaml"), "--head", head);
+        assert.strictEqual(diff.status, 0);
+        const inventory = await cli("inventory", "--config", head, "--format", "markdown");
+        assert.strictEqual(inventory.status, 0);
+        // The tool escapes the emphasis characters of the values it inserts...
+        const escaped = "Bank https://e.x www.e.x #1 GH-2 a/b#3 \\*\\*OK\\*\\* \\_u\\_ \\~\\~s\\~\\~ \\`c\\`";
+        assert.ok(diff.out.includes(`-> O=${escaped}, CN=dev mesh root CA |`), diff.out);
+        assert.ok(inventory.out.includes(`| O=${escaped}, CN=dev mesh root CA |`), inventory.out);
+        fs.mkdirSync(path.join(dir, "artifact/stacks"), { recursive: true });
+        fs.writeFileSync(
+            path.join(dir, "artifact/stacks/dev.json"),
+            JSON.stringify({
+                stack: "dev",
+                outcome: "risky",
+                exitCode: 1,
+                markdown: diff.out,
+                inventory: inventory.out,
+            }),
+        );
+        const read = comment.readDiffArtifact(path.join(dir, "artifact")).results.get("dev");
+        // ...and the comment breaks what GitHub would link in rendered text with a zero-width space.
+        const shown =
+            "Bank https:\u200b//e.x www\u200b.e.x #\u200b1 GH-\u200b2 a/b#\u200b3 \\*\\*OK\\*\\* \\_u\\_ \\~\\~s\\~\\~ \\`c\\`";
+        assert.ok(read.markdown.includes(`-> O=${shown}, CN=dev mesh root CA |`), read.markdown);
+        assert.ok(read.inventory.includes(`| O=${shown}, CN=dev mesh root CA |`), read.inventory);
+        // The diff's own headings, bold and tables are left as they are.
+        assert.ok(
+            read.markdown.startsWith(
+                "## Certificate changes: dev (Option 1)\n\n### Risks\n\n- **pki:organization: re-issues 3 roots (mesh-root, server-root, client-root)",
+            ),
+            read.markdown,
+        );
+        assert.ok(
+            read.markdown.includes(
+                "### Replaced\n\n| certificate | role | why | forces |\n| --- | --- | --- | --- |\n",
+            ),
+        );
+        assert.strictEqual(
+            read.inventory.split("\n").slice(0, 2).join("\n"),
+            inventory.out.split("\n").slice(0, 2).join("\n"),
+        );
     });
 
     it("finds only its own bot comment with the stack's marker on the first line", () => {

@@ -72,12 +72,22 @@ function neutralize(text) {
 
 /**
  * The diff's Markdown, which GitHub renders, carries config text from the pull request (e.g.
- * pki:organization): besides neutralize, no raw HTML (a `<details>` could hide the risks) and no
- * link or image (a "[approve](https://...)" in the bot's name). The diff itself writes neither.
+ * pki:organization): besides neutralize, no raw HTML (a `<details>` could hide the risks), no
+ * link or image (a "[approve](https://...)" in the bot's name), and nothing GitHub links by
+ * itself: a URL (`https://`, `www.`) or a reference to an issue or pull request (`#1`, `GH-1`,
+ * `owner/repo#1`). GitHub finds those in the rendered text, where a backslash is gone: a
+ * zero-width space breaks them (a reference the diff writes itself, such as istio/istio#61073,
+ * stays readable, unlinked). The diff writes no HTML or link, and escapes the emphasis characters
+ * of the values it inserts.
  * @param {string} text
  */
 function renderedMarkdown(text) {
-    return neutralize(text).replace(/</g, "&lt;").replace(/\[/g, "\\[");
+    return neutralize(text)
+        .replace(/</g, "&lt;")
+        .replace(/\[/g, "\\[")
+        .replace(/:\/\//g, ":\u200b//")
+        .replace(/www\./gi, "www\u200b.")
+        .replace(/(#|\bGH-)(?=\d)/gi, "$1\u200b");
 }
 
 /** @param {string} text @param {number} limit */

@@ -25,7 +25,7 @@ import {
 import { trustPictureForDiff } from "../inventory/pictures";
 import { APIC_UI_DIR } from "../inventory/planned";
 import { PkiPlan, planFromRawConfig } from "../plan/plan";
-import { markdownTable } from "./format";
+import { markdownStrings, markdownTable, markdownText } from "./format";
 import { Command, oneOf, parse, requireStackFile, UsageError } from "./stackSource";
 
 const USAGE = `usage: diff --base FILE|GIT_REF --head FILE [--format markdown|json|mermaid] [--fail-on refused|risky] [--max-replaced N]
@@ -280,7 +280,13 @@ function customerFacingLine(c: CustomerFacingChange): string {
     return `- **${c.host}:** ${parts.join("; ")}.`;
 }
 
+/** The diff as a Markdown report, every value in it (config text among them) shown as text. */
 export function diffMarkdown(diff: CertDiff, title: string): string {
+    return markdownReport(markdownStrings(diff), markdownText(title));
+}
+
+/** The report of a diff whose strings are already Markdown text. */
+function markdownReport(diff: CertDiff, title: string): string {
     const { added, removed, replaced, unchanged, routing } = diff;
     const heading =
         diff.base.option === diff.head.option

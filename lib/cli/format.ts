@@ -19,6 +19,22 @@ export function textTable(columns: readonly string[], rows: readonly Row[]): str
     );
 }
 
+/**
+ * Text as Markdown shows it, with no emphasis, strikethrough or code span of its own: config text
+ * (e.g. pki:organization, free text) goes into the reports as it is written.
+ */
+export const markdownText = (text: string): string => text.replace(/[\\`*_~]/g, "\\$&");
+
+/** `value` with every string in it as markdownText: the values a Markdown report inserts. */
+export function markdownStrings<T>(value: T): T {
+    if (typeof value === "string") return markdownText(value) as T;
+    if (Array.isArray(value)) return value.map(markdownStrings) as T;
+    if (typeof value === "object" && value !== null) {
+        return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, markdownStrings(v)])) as T;
+    }
+    return value;
+}
+
 const escapeCell = (text: string): string => text.replace(/\|/g, "\\|").replace(/\n/g, "<br>");
 
 export function markdownTable(columns: readonly string[], rows: readonly Row[]): string {

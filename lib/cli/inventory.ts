@@ -3,7 +3,7 @@ import { rawConfigFromStackFile } from "../config/load";
 import { stackPictures } from "../inventory/pictures";
 import { PlannedCertificate, plannedCertificates } from "../inventory/planned";
 import { planFromRawConfig } from "../plan/plan";
-import { markdownTable, Row, textTable } from "./format";
+import { markdownStrings, markdownTable, Row, textTable } from "./format";
 import { Command, oneOf, parse, stackFilePath } from "./stackSource";
 
 const USAGE = `usage: inventory (--stack NAME | --config FILE) [--format table|markdown|json|mermaid]
@@ -60,7 +60,7 @@ export const inventoryCommand: Command = {
             );
         } else {
             const rows = certificates.map(row);
-            out(format === "markdown" ? markdownTable(COLUMNS, rows) : textTable(COLUMNS, rows));
+            out(format === "markdown" ? markdownTable(COLUMNS, markdownStrings(rows)) : textTable(COLUMNS, rows));
         }
         return 0;
     },
