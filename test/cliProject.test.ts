@@ -296,4 +296,33 @@ describe("The command line in the user's project", () => {
             [2, `error: --deployed ${fifo}: cannot read it: it is not a regular file (a FIFO, socket or device)`],
         ]);
     });
+
+    it("hands a pipe all of a long output before it exits, however slowly the pipe is read", () => {
+        // Node writes to a pipe asynchronously: exiting at once cut `expiry --format json | jq` at 64 KiB.
+        const dir = tempDir("cli-pipe");
+        const file = path.join(dir, "Pulumi.wide.yaml");
+        const services = Array.from({ length: 120 }, (_, i) => `service-${i}`);
+        fs.writeFileSync(
+            file,
+            "config:\n  pki:environment: wide\n  pki:option: 2\n  pki:baseDomain: wide.example\n" +
+                `  pki:domains: { ob: { services: [${services.join(", ")}] } }\n`,
+        );
+        // A shell pipe (64 KiB) to a reader that starts late, as jq does on a big document.
+        const piped = spawnSync(
+            "bash",
+            [
+                "-c",
+                '"$0" "$1" inventory --config "$2" --format json | (sleep 0.3; cat); exit "${PIPESTATUS[0]}"',
+                process.execPath,
+                CLI,
+                file,
+            ],
+            { encoding: "utf8", maxBuffer: 16 * 1024 * 1024 },
+        );
+        const [status, text] = [piped.status, piped.stdout];
+        assert.ok(text.length > 128 * 1024, `${text.length} characters: more than a pipe's buffer`);
+        const inventory = JSON.parse(text) as { certificates: unknown[] };
+        // Three roots, two issuing CAs and the mesh CA; a server and a client certificate per service.
+        assert.deepStrictEqual([status, inventory.certificates.length], [0, 6 + 2 * services.length]);
+    });
 });

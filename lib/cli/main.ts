@@ -85,12 +85,24 @@ export async function main(
     }
 }
 
+/**
+ * Exits with `code` once standard output and error have taken everything written to them: Node
+ * writes to a pipe asynchronously, and process.exit at once would cut `expiry --format json | jq`
+ * at 64 KiB. An empty write's callback runs after the writes before it.
+ */
+function exitWhenWritten(code: number): void {
+    let open = 2;
+    const written = (): void => {
+        open -= 1;
+        if (open === 0) process.exit(code);
+    };
+    process.stdout.write("", written);
+    process.stderr.write("", written);
+}
+
 if (require.main === module) {
-    main(process.argv.slice(2)).then(
-        (code) => process.exit(code),
-        (err: unknown) => {
-            process.stderr.write(`error: ${String(err)}\n`);
-            process.exit(1);
-        },
-    );
+    main(process.argv.slice(2)).then(exitWhenWritten, (err: unknown) => {
+        process.stderr.write(`error: ${String(err)}\n`);
+        exitWhenWritten(1);
+    });
 }
