@@ -38,7 +38,7 @@ import {
 import { pemBlocks } from "../lib/pki/pem";
 import { spkiPin } from "../lib/pki/pins";
 import { cachedPkcs12, pkcs12FriendlyName } from "../lib/pki/pkcs12";
-import { endpointOutputs, PROVIDER_EARLY_RENEWAL_DAYS, recordOfDeployment } from "../lib/stack";
+import { clusterProvider, endpointOutputs, PROVIDER_EARLY_RENEWAL_DAYS, recordOfDeployment } from "../lib/stack";
 
 /** What signs: a CA's certificate and key (secret). */
 interface Signer {
@@ -323,9 +323,7 @@ export function baseline(plan: PkiPlan): Record<string, unknown> {
     const meshTrustPem = trustedRoots(rootOf("meshCa", config.trustDomains));
 
     const issuing = intermediates(plan, rootCas);
-    const providers = config.clusters.map(
-        (cluster) => new k8s.Provider(cluster.name, cluster.context !== undefined ? { context: cluster.context } : {}),
-    );
+    const providers = config.clusters.map(clusterProvider);
     const mesh = meshCas(plan, rootCas, meshTrustPem, providers);
     const serverCa = issuing[activeCa(plan.cas, "gateway-server-ca").id];
     const clientCa = issuing[activeCa(plan.cas, "apic-client-ca").id];

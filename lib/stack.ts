@@ -34,7 +34,7 @@ import { CrlRecord, RevokedEntry, signCrl } from "./pki/crl";
 import { seriesCrlRecord } from "./pki/crlSeries";
 import { unexpiredCertificates } from "./pki/trustBundle";
 import { expiredAt } from "./pki/x509";
-import { PkiConfig } from "./config/types";
+import { ClusterConfig, PkiConfig } from "./config/types";
 import {
     activeCa,
     CaId,
@@ -296,6 +296,20 @@ function rootResourceName(id: CaId): string {
 const rootSlotOfCa = (plan: PkiPlan, ca: CaPlan): RootSlot => rootSlotOf(ca.slot, plan.config.trustDomains);
 
 /**
+ * The Kubernetes provider of a cluster, through its kubeconfig context. With enableSecretMutable a
+ * Secret whose data changes is updated in place: by default pulumi-kubernetes replaces it, and a
+ * named Secret is deleted before it is created again (provider/pkg/provider/diff.go and Diff's
+ * deleteBeforeReplace), so every renewal, CRL and rotation step would leave the gateway, istiod's
+ * cacerts or a sidecar without its Secret in between.
+ */
+export function clusterProvider(cluster: ClusterConfig): k8s.Provider {
+    return new k8s.Provider(cluster.name, {
+        ...(cluster.context !== undefined ? { context: cluster.context } : {}),
+        enableSecretMutable: true,
+    });
+}
+
+/**
  * The early-renewal window the stack gives @pulumi/tls: none. Inside a window the provider
  * re-issues a certificate on whatever `pulumi up` runs, in place, with the same key, and every
  * certificate a CA signed with it; it does so without the staged rotation a CA needs (istiod keeps
@@ -360,9 +374,7 @@ function buildCas(plan: PkiPlan): CaLayer {
         caCertPems[p.id] = intermediates[p.id].certPem;
     }
 
-    const providers = config.clusters.map(
-        (cluster) => new k8s.Provider(cluster.name, cluster.context !== undefined ? { context: cluster.context } : {}),
-    );
+    const providers = config.clusters.map(clusterProvider);
     // Once a CA under the mesh root was retired, istiod gets the mesh root's CRLs (ca-crl.pem) and,
     // since it insists on one signed by its own CA (istio/istio#61075), every mesh CA's CRL too.
     const meshRoot = rootOf("meshCa", config.trustDomains);

@@ -205,6 +205,34 @@ export const keySecretPolicy: policy.ResourceValidationPolicy = {
     },
 };
 
+/**
+ * Whether a Kubernetes provider updates Secrets in place: `enableSecretMutable` set (the engine
+ * sends a provider's settings as text). Else pulumi-kubernetes replaces a Secret whose data
+ * changes, and deletes a named one before it creates it again (provider/pkg/provider/diff.go).
+ */
+function updatesSecretsInPlace(provider: policy.PolicyProviderResource | undefined): boolean {
+    const mutable = provider?.type === "pulumi:providers:kubernetes" ? provider.props.enableSecretMutable : undefined;
+    return mutable === true || mutable === "true";
+}
+
+export const secretsInPlacePolicy: policy.ResourceValidationPolicy = {
+    name: "secrets-updated-in-place",
+    description:
+        "A Secret holding a private key is updated in place when it changes: its Kubernetes provider sets enableSecretMutable. Otherwise every renewal deletes the Secret and creates it again, and the gateway, istiod or sidecar reading it is without it in between.",
+    // Advisory: the setting may come from PULUMI_K8S_ENABLE_SECRET_MUTABLE where pulumi runs, which the pack cannot see.
+    enforcementLevel: "advisory",
+    validateResource: (args, report) => {
+        if (args.type !== "kubernetes:core/v1:Secret" || updatesSecretsInPlace(args.provider)) return;
+        const props = args.props as { data?: unknown; stringData?: unknown; metadata?: { name?: string } };
+        if (keyEntries(props.data, "base64").length + keyEntries(props.stringData, "text").length === 0) return;
+        report(
+            `${props.metadata?.name ?? args.name}: its Kubernetes provider ${args.provider?.name ?? "(the default)"} does not set enableSecretMutable, ` +
+                "so each renewal deletes this Secret and creates it again, leaving whoever reads it without it in between; " +
+                "set enableSecretMutable: true on the provider (or PULUMI_K8S_ENABLE_SECRET_MUTABLE=true where pulumi runs)",
+        );
+    },
+};
+
 /** Where the key rules send a key found elsewhere. */
 const KEEP_KEYS = "keep keys in a kubernetes.io/tls Secret (or Istio's cacerts)";
 
@@ -334,6 +362,7 @@ export const POLICIES: policy.Policies = [
     keySecretPolicy,
     keyConfigMapPolicy,
     keyMetadataPolicy,
+    secretsInPlacePolicy,
     keyHelmValuesPolicy,
     separateTrustDomainsPolicy,
 ];

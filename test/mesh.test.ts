@@ -172,13 +172,14 @@ describe("MeshPluginCa: istiod plug-in CA per cluster", function () {
         );
     });
 
-    it("creates each cluster's objects through its own provider and context, and STRICT PeerAuthentication when asked", () => {
+    it("creates each cluster's objects through its own provider and context, Secrets mutable, and STRICT PeerAuthentication when asked", () => {
         const providers = rendered.engine.byType("pulumi:providers:kubernetes");
+        // enableSecretMutable: a Secret whose data changes is updated, not deleted and created again.
         assert.deepStrictEqual(
-            providers.map((p) => [p.name, p.inputs.context]),
+            providers.map((p) => [p.name, p.inputs.context, p.inputs.enableSecretMutable]),
             [
-                ["east", "bank-east"],
-                ["west", "bank-west"],
+                ["east", "bank-east", "true"],
+                ["west", "bank-west", "true"],
             ],
         );
         const peer = YAML.parse(rendered.read("k8s/west/istio-system/peerauthentication-default.yaml"));

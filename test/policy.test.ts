@@ -27,6 +27,7 @@ import {
     keyConfigMapPolicy,
     keyHelmValuesPolicy,
     keyMetadataPolicy,
+    secretsInPlacePolicy,
     keySecretPolicy,
     keyStrengthPolicy,
     leafValidityPolicy,
@@ -245,6 +246,7 @@ describe("Policy pack", function () {
     this.timeout(60_000);
     let real: Resource[];
     let outputs: Record<string, unknown>;
+    let kubernetesProviders: RecordedResource[];
     const named = (name: string) => real.find((r) => r.name === name) as Resource;
 
     before(async () => {
@@ -252,6 +254,7 @@ describe("Policy pack", function () {
             state: sharedStateWithSuiteKeys(),
         });
         real = fromEngine(run.engine.resources);
+        kubernetesProviders = run.engine.byType("pulumi:providers:kubernetes");
         outputs = run.outputs as unknown as Record<string, unknown>;
         keys = keyFiles(bundle("ob").pkcs12Base64);
         notKeys = notKeyFiles(named("ob-apic-client-csr").state?.certRequestPem as string);
@@ -477,6 +480,39 @@ describe("Policy pack", function () {
         assert.deepStrictEqual(await unplaced(undefined), [unknown]);
     });
 
+    it("secrets-updated-in-place: advises enableSecretMutable on the provider of a Secret holding a key", async () => {
+        // Without it pulumi-kubernetes replaces the Secret on each renewal, deleting it first (its name is fixed).
+        const gatewaySecret = named("ob-gateway-ob-tls");
+        const under = (providerProps?: Record<string, unknown>, props = gatewaySecret.props) =>
+            checkResource(secretsInPlacePolicy, {
+                ...gatewaySecret,
+                props,
+                provider: providerProps && { type: "pulumi:providers:kubernetes", name: "east", props: providerProps },
+            });
+        const advice = (provider: string) =>
+            `apic-mtls-ob: its Kubernetes provider ${provider} does not set enableSecretMutable, ` +
+            "so each renewal deletes this Secret and creates it again, leaving whoever reads it without it in between; " +
+            "set enableSecretMutable: true on the provider (or PULUMI_K8S_ENABLE_SECRET_MUTABLE=true where pulumi runs)";
+        assert.deepStrictEqual(
+            [
+                await under({ context: "east", enableSecretMutable: "true" }),
+                await under({ context: "east", enableSecretMutable: true }),
+                await under({ context: "east" }),
+                await under({ context: "east", enableSecretMutable: "false" }),
+                await under(undefined),
+                // A Secret of certificates alone: nobody is left without a key.
+                await under({ context: "east" }, { metadata: { name: "apic-mtls-ob" }, stringData: { "ca.crt": "x" } }),
+            ],
+            [[], [], [advice("east")], [advice("east")], [advice("(the default)")], []],
+        );
+        assert.strictEqual(secretsInPlacePolicy.enforcementLevel, "advisory");
+        // The stack program's own providers set it (lib/stack.ts clusterProvider).
+        assert.deepStrictEqual(
+            kubernetesProviders.map((p) => [p.name, p.inputs.enableSecretMutable]),
+            [["example", "true"]],
+        );
+    });
+
     it("private-key-secrets: checks a SecretPatch as the Secret it writes into (its type only when the patch sets one)", async () => {
         const gatewaySecret = named("ob-gateway-ob-tls");
         const patch = (type: string | undefined, namespace: string) =>
@@ -651,6 +687,7 @@ describe("Policy pack", function () {
             "private-key-secrets",
             "private-key-strength",
             "root-path-length",
+            "secrets-updated-in-place",
             "separate-trust-domains",
         ]);
     });

@@ -36,7 +36,8 @@ new IstioGatewayTls(
             },
         ],
     },
-    { providers: { kubernetes: new k8s.Provider("team-cluster", {}) } },
+    // enableSecretMutable: a renewal updates the Secrets in place instead of deleting and re-creating them.
+    { providers: { kubernetes: new k8s.Provider("team-cluster", { enableSecretMutable: true }) } },
 );
 
 export const apicCertPem = apic.certPem;
