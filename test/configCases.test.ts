@@ -2644,6 +2644,18 @@ describe("render and `pulumi up` read a stack file alike", () => {
         assert.ok("config" in accepted && accepted.config.meshStrictMtls === false, JSON.stringify(accepted));
         pulumi.runtime.setAllConfig(stackFileConfig(own), []);
         assert.ok("config" in verdict(() => rawConfigFromEngine(pulumi.runtime.allConfig())));
+        // Outside any project, render reads the file for this program: such a key has no namespace at all.
+        const loose = path.join(fs.mkdtempSync(path.join(dir, "no-project-")), "Pulumi.dev.yaml");
+        fs.writeFileSync(loose, fs.readFileSync(own, "utf8"));
+        assert.deepStrictEqual(
+            verdict(() => rawConfigFromStackFile(loose)),
+            {
+                problems: ["meshStrictMtls", "gatewayNamespace"].map(
+                    (name) =>
+                        `${name} has no namespace (Pulumi puts such a key in the project's, and this stack file is in no project), where this program reads nothing: write it as pki:${name}`,
+                ),
+            },
+        );
     });
 
     it("gives a program's JavaScript values the text the same values get in a stack file", () => {

@@ -347,7 +347,16 @@ function stackConfig(
             );
             continue;
         }
-        if (key === null) continue;
+        if (key === null) {
+            // Outside a project the file is read for this package's stack program (render,
+            // inventory, diff), which reads only pki: keys: one of them without it would be dropped.
+            if ((KNOWN_KEYS as readonly unknown[]).includes(rawKey)) {
+                problems.push(
+                    `${String(rawKey)} has no namespace (Pulumi puts such a key in the project's, and this stack file is in no project), where this program reads nothing: write it as pki:${String(rawKey)}`,
+                );
+            }
+            continue;
+        }
         const earlier = written.get(key);
         if (earlier !== undefined) {
             problems.push(`${rawKey} and ${earlier} are the same key to Pulumi (${key}); keep one`);
