@@ -382,7 +382,7 @@ describe("diff risks", function () {
         );
     });
 
-    it("changing trust domains, dropping a cluster, and replacing more than --max-replaced certificates are risks", () => {
+    it("changing trust domains, dropping a cluster or its context, and replacing more than --max-replaced certificates are risks", () => {
         const shared = diffPlans(plan(dev), plan({ ...dev, trustDomains: "shared" }));
         assert.deepStrictEqual(
             shared.risks.map((r) => [r.key, r.breaks.slice(0, 38)]),
@@ -400,6 +400,25 @@ describe("diff risks", function () {
         assert.deepStrictEqual(
             diffPlans(plan(two), plan(one)).risks.map((r) => [r.key, r.change]),
             [["pki:clusters", "removes 1 cluster dev-west: its mesh CA and istiod's cacerts secret are deleted"]],
+        );
+        // A context changed: another cluster, maybe; no certificate changes, but every object may move.
+        const moved = { ...dev, clusters: [{ name: "dev-east", context: "east-2" }, { name: "dev-west" }] };
+        const movedRisks = diffPlans(plan(two), plan(moved)).risks;
+        assert.deepStrictEqual(diffPlans(plan(two), plan(moved)).replaced, []);
+        assert.deepStrictEqual(
+            movedRisks.map((r) => [r.key, r.change, r.breaks]),
+            [
+                [
+                    "pki:clusters",
+                    "reaches cluster dev-east through context east-2 instead of context east",
+                    "if that is another cluster, Pulumi replaces dev-east's Kubernetes provider: its gateway Secrets and Gateways, cacerts and every other object are created there and deleted from the cluster they are in now, whose istiod loses its plug-in CA",
+                ],
+                [
+                    "pki:clusters",
+                    "reaches cluster dev-west through the current context instead of context west",
+                    "if that is another cluster, Pulumi replaces dev-west's Kubernetes provider: its cacerts and every other object are created there and deleted from the cluster they are in now, whose istiod loses its plug-in CA",
+                ],
+            ],
         );
         const option2 = loadStackFileValues(OPTION_FILES[2]);
         const renewed = { ...option2, rotation: { leafEpoch: 1, apicClientPhase: "switch" } };

@@ -869,6 +869,35 @@ function droppedHosts(base: PkiPlan, head: PkiPlan): Risk[] {
     ];
 }
 
+/**
+ * Clusters whose kubeconfig context changes. Whether the new context reaches the same cluster is
+ * not known offline: if it reaches another, pulumi-kubernetes replaces the cluster's provider, and
+ * every object through it is created in the new cluster and deleted from the old one, which no
+ * certificate change shows.
+ */
+function movedClusters(base: PkiPlan, head: PkiPlan): Risk[] {
+    const context = (c: { context?: string }) =>
+        c.context === undefined ? "the current context" : `context ${c.context}`;
+    // The gateway's objects are in the first cluster only (lib/stack.ts).
+    const objects = (name: string) =>
+        name === head.config.clusters[0].name
+            ? "its gateway Secrets and Gateways, cacerts and every other object"
+            : "its cacerts and every other object";
+    return head.config.clusters.flatMap((after) => {
+        const before = base.config.clusters.find((c) => c.name === after.name);
+        if (before === undefined || before.context === after.context) return [];
+        return [
+            {
+                key: "pki:clusters",
+                change: `reaches cluster ${after.name} through ${context(after)} instead of ${context(before)}`,
+                breaks: `if that is another cluster, Pulumi replaces ${after.name}'s Kubernetes provider: ${objects(after.name)} are created there and deleted from the cluster they are in now, whose istiod loses its plug-in CA`,
+                instead:
+                    "if the new context reaches the same cluster, say so in the review (the provider sees the same cluster and replaces nothing); to move to another cluster, add it under a new name, deploy, move the traffic, then remove the old one",
+            },
+        ];
+    });
+}
+
 /** APIC clients re-keyed under the same epoch: the gateway drops the key APIC holds at once. */
 function rekeyedClients(base: PkiPlan, head: PkiPlan): Risk[] {
     const rekeyed = rekeyedInPlace(base, head);
@@ -1433,6 +1462,7 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
     const risks = [
         ...(base === undefined ? [] : caRisks(from, head, certs, rotating)),
         ...droppedHosts(from, head),
+        ...(base === undefined ? [] : movedClusters(from, head)),
         ...(base === undefined ? [] : rekeyedClients(from, head)),
         ...frontEndRisks(from, head),
         ...(replaced.length > maxReplaced
