@@ -557,6 +557,29 @@ describe("The stand-in harness (runWithStandIn)", function () {
         assert.strictEqual(sdkState.getStore().leakCandidates.size, 0);
     });
 
+    it("fails a run whose returned output's apply threw with that error, and leaves no unhandled rejection", async () => {
+        // The harness resolves the outputs through an Output of its own, whose isKnown and
+        // isSecret reject with the same error: nothing awaits them, so they must be handled.
+        const unhandled = await unhandledRejectionsDuring(async () => {
+            await assert.rejects(
+                runWithStandIn(
+                    () => {
+                        const root = new RootCa("apply-root", { subject: { commonName: "r" }, keyAlgorithm: "ECDSA" });
+                        return {
+                            fine: root.certPem,
+                            failed: root.certPem.apply((): string => {
+                                throw new Error("boom in apply");
+                            }),
+                        };
+                    },
+                    { state: new Map() },
+                ),
+                { message: "boom in apply" },
+            );
+        });
+        assert.deepStrictEqual(unhandled, []);
+    });
+
     it("lets the SDK finish a program that threw before the next run starts, so nothing leaks into that run", async () => {
         // A component that refuses its arguments throws after the SDK began registering it; its
         // own outputs must reach this run's mocks, not the next run's ("unknown resource").
