@@ -14,7 +14,9 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { pathToFileURL } from "url";
+import * as YAML from "yaml";
 import { EngineStandIn, RunOptions, RunResult, runWithStandIn } from "./engine/standIn";
+import { readRegularFile, yamlProblem } from "./files";
 import { manifest } from "./render/render";
 
 export { EngineStandIn, resolve, runWithStandIn } from "./engine/standIn";
@@ -36,7 +38,9 @@ function inProgramFolder(file: string, folder: string): boolean {
  * Each call loads the module afresh, as `pulumi up` starts a new process, so each run registers
  * all its resources again: a CommonJS program with the files of its folder it loads (node_modules
  * excepted); an ES module program (`.mjs`, or `"type": "module"`) by its entry only, since Node
- * cannot unload the other ES modules it imports. T is the module's type
+ * cannot unload the other ES modules it imports. The project is the `name` of the nearest
+ * Pulumi.yaml (or .yml) at or above the module, as `pulumi up` takes it from the project the
+ * program is in (`options.project` overrides it). T is the module's type
  * (`typeof import("./index")`), for typed outputs.
  */
 export function runProgram<T = Record<string, unknown>>(
@@ -53,12 +57,19 @@ export function runProgram<T = Record<string, unknown>>(
             ),
         );
     }
+    let project: string | undefined;
+    try {
+        project = options.project ?? projectNameOf(file);
+    } catch (error) {
+        return Promise.reject(error as Error);
+    }
+    const runOptions = project === undefined ? options : { ...options, project };
     if (isEsModule(file)) {
         const url = `${pathToFileURL(file).href}?run=${++esModuleRuns}`;
         return runWithStandIn(async () => {
             const exported = entryExport((await import(url)) as Record<string, unknown>);
             return (typeof exported === "function" ? exported() : exported) as T;
-        }, options);
+        }, runOptions);
     }
     return runWithStandIn(() => {
         for (const loaded of [file, ...programFiles]) delete require.cache[loaded];
@@ -72,7 +83,39 @@ export function runProgram<T = Record<string, unknown>>(
                 if (!before.has(loaded) && inProgramFolder(loaded, path.dirname(file))) programFiles.add(loaded);
             }
         }
-    }, options);
+    }, runOptions);
+}
+
+/**
+ * The project a program runs in, as the Pulumi CLI finds it: the `name` of the nearest Pulumi.yaml
+ * (or .yml) at or above the program's folder; undefined outside any project.
+ */
+function projectNameOf(file: string): string | undefined {
+    for (let dir = path.dirname(file); ; dir = path.dirname(dir)) {
+        const projectFile = ["Pulumi.yaml", "Pulumi.yml"].map((name) => path.join(dir, name)).find(fs.existsSync);
+        if (projectFile !== undefined) {
+            const unusable = (problem: string) =>
+                new Error(
+                    `runProgram: the Pulumi project file ${projectFile} ${problem}; its name is the project the program runs in (the namespace of its config, pulumi.getProject()): fix it, or give the project option`,
+                );
+            let text: string;
+            try {
+                text = readRegularFile(projectFile);
+            } catch (error) {
+                throw unusable(`cannot be read (${(error as Error).message})`);
+            }
+            let project: unknown;
+            try {
+                project = YAML.parse(text);
+            } catch (error) {
+                throw unusable(`cannot be read (${yamlProblem(error)})`);
+            }
+            const name = (project as { name?: unknown } | null)?.name;
+            if (typeof name !== "string" || name === "") throw unusable("has no name (name: as text)");
+            return name;
+        }
+        if (path.dirname(dir) === dir) return undefined;
+    }
 }
 
 /** Each ES module run imports the entry under a new URL: Node evaluates it again. */

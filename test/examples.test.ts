@@ -734,6 +734,46 @@ describe("The stand-in harness (runWithStandIn)", function () {
         });
     });
 
+    it("runs a program in the project of the nearest Pulumi.yaml above it: its config namespace and getProject()", async () => {
+        const project = tempDir("program-project");
+        const pulumiModule = JSON.stringify(require.resolve("@pulumi/pulumi"));
+        fs.writeFileSync(
+            path.join(project, "Pulumi.yaml"),
+            "name: payments-pki\nruntime: nodejs\nmain: bin/index.js\n",
+        );
+        fs.mkdirSync(path.join(project, "bin"));
+        const program = path.join(project, "bin", "index.js");
+        fs.writeFileSync(
+            program,
+            `const pulumi = require(${pulumiModule});\n` +
+                `exports.organization = new pulumi.Config().require("organization");\n` +
+                `exports.project = pulumi.getProject();\nexports.stack = pulumi.getStack();\n`,
+        );
+        pulumi.runtime.setAllConfig(
+            { "payments-pki:organization": "Example Bank", "billing:organization": "Billing Bank" },
+            [],
+        );
+        try {
+            const found = await runProgram(program, { state: new Map() });
+            assert.deepStrictEqual(found.outputs, {
+                organization: "Example Bank",
+                project: "payments-pki",
+                stack: "dev",
+            });
+            const given = await runProgram(program, { state: new Map(), project: "billing", stack: "prod" });
+            assert.deepStrictEqual(given.outputs, { organization: "Billing Bank", project: "billing", stack: "prod" });
+        } finally {
+            pulumi.runtime.setAllConfig({}, []);
+        }
+
+        const nameless = tempDir("program-nameless");
+        fs.writeFileSync(path.join(nameless, "Pulumi.yml"), "runtime: nodejs\n");
+        fs.copyFileSync(program, path.join(nameless, "index.js"));
+        await assert.rejects(runProgram(path.join(nameless, "index.js")), {
+            message: `runProgram: the Pulumi project file ${path.join(nameless, "Pulumi.yml")} has no name (name: as text); its name is the project the program runs in (the namespace of its config, pulumi.getProject()): fix it, or give the project option`,
+        });
+    });
+
     it("lets runs started together take turns, each with its own engine, and refuses a run started from a program", async () => {
         const oneKey = (name: string) => () =>
             new tls.PrivateKey(name, { algorithm: "ECDSA", ecdsaCurve: "P256" }).publicKeyPem;

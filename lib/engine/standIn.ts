@@ -358,7 +358,13 @@ export interface RunResult<T> {
 }
 
 export interface RunOptions extends StandInOptions {
+    /**
+     * The project the program runs in: the namespace of `new pulumi.Config()` (config keys
+     * `<project>:<key>`) and what `pulumi.getProject()` returns. Default: for runProgram, the
+     * `name` of the nearest Pulumi.yaml (or .yml) at or above the program; else "apic-istio-pki".
+     */
     project?: string;
+    /** The stack the program runs in, what `pulumi.getStack()` returns (default "dev"). */
     stack?: string;
     /** Give up after this long; a hang means a mock failed in a way the SDK swallowed. */
     timeoutMs?: number;
