@@ -22,6 +22,18 @@ import { manifest } from "./render/render";
 export { EngineStandIn, resolve, runWithStandIn } from "./engine/standIn";
 export type { EngineState, RecordedResource, RunOptions, RunResult, StandInOptions } from "./engine/standIn";
 
+/**
+ * The stack outputs of a program module whose type is M (`typeof import("./index")`), as the
+ * language host takes them from the module: an ES module's lone `default` export stands for the
+ * module, and an exported function for what it returns, awaited. Other modules are their exports.
+ */
+export type ProgramOutputs<M> = ProgramEntry<
+    "default" extends keyof M ? ([keyof M] extends ["default"] ? M["default"] : M) : M
+>;
+
+/** What an entry export gives: a function what it resolves to, anything else itself. */
+type ProgramEntry<E> = E extends (...args: never[]) => infer R ? Awaited<R> : E;
+
 /** Files of the program's folder (not node_modules) that a run loaded: the next run loads them afresh. */
 const programFiles = new Set<string>();
 
@@ -40,13 +52,14 @@ function inProgramFolder(file: string, folder: string): boolean {
  * excepted); an ES module program (`.mjs`, or `"type": "module"`) by its entry only, since Node
  * cannot unload the other ES modules it imports. The project is the `name` of the nearest
  * Pulumi.yaml (or .yml) at or above the module, as `pulumi up` takes it from the project the
- * program is in (`options.project` overrides it). T is the module's type
- * (`typeof import("./index")`), for typed outputs.
+ * program is in (`options.project` overrides it). M is the module's type
+ * (`typeof import("./index")`), for typed outputs (see ProgramOutputs).
  */
-export function runProgram<T = Record<string, unknown>>(
+export function runProgram<M = Record<string, unknown>>(
     modulePath: string,
     options: RunOptions = {},
-): Promise<RunResult<T>> {
+): Promise<RunResult<ProgramOutputs<M>>> {
+    type T = ProgramOutputs<M>;
     let file: string;
     try {
         file = require.resolve(path.resolve(modulePath));

@@ -734,6 +734,43 @@ describe("The stand-in harness (runWithStandIn)", function () {
         });
     });
 
+    it("types the outputs of a program that exports a function, or an ES module's default, as what the function returns", async () => {
+        const project = tempDir("program-typed");
+        const tlsModule = JSON.stringify(require.resolve("@pulumi/tls"));
+        const entry = (name: string) =>
+            `async () => {\n` +
+            `    const key = new tls.PrivateKey("${name}", { algorithm: "ECDSA", ecdsaCurve: "P256" });\n` +
+            `    return { publicKey: key.publicKeyPem };\n` +
+            `};\n`;
+        fs.writeFileSync(
+            path.join(project, "function.js"),
+            `const tls = require(${tlsModule});\nmodule.exports = ${entry("function-key")}`,
+        );
+        fs.writeFileSync(
+            path.join(project, "default.mjs"),
+            `import tls from ${JSON.stringify(pathToFileURL(require.resolve("@pulumi/tls")).href)};\n` +
+                `export default ${entry("default-key")}`,
+        );
+        // What `typeof import("./function")` and `typeof import("./default")` are for these modules:
+        // the compiler refuses `outputs.publicKey` below unless runProgram unwraps them.
+        type Entry = () => Promise<{ publicKey: pulumi.Output<string> }>;
+        const runs = [
+            ["function-key", await runProgram<Entry>(path.join(project, "function.js"), { state: new Map() })],
+            [
+                "default-key",
+                await runProgram<{ default: Entry }>(path.join(project, "default.mjs"), { state: new Map() }),
+            ],
+        ] as const;
+        for (const [name, { engine, outputs, returned }] of runs) {
+            const publicKey: string = outputs.publicKey;
+            assert.strictEqual(publicKey, engine.resources.find((r) => r.name === name)?.state.publicKeyPem);
+            assert.ok(
+                pulumi.Output.isInstance(returned.publicKey),
+                `${name}: returned is what the function resolved to`,
+            );
+        }
+    });
+
     it("runs a program in the project of the nearest Pulumi.yaml above it: its config namespace and getProject()", async () => {
         const project = tempDir("program-project");
         const pulumiModule = JSON.stringify(require.resolve("@pulumi/pulumi"));
