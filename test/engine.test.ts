@@ -1,6 +1,9 @@
 import * as assert from "assert";
 import * as crypto from "crypto";
+import * as random from "@pulumi/random";
 import * as der from "../lib/engine/der";
+import { ADJECTIVES, ADVERBS, NAMES } from "../lib/engine/petNames";
+import { runWithStandIn } from "../lib/engine/standIn";
 import { pemDecode } from "../lib/pki/pem";
 import * as tlsProvider from "../lib/engine/tlsProvider";
 import { openssl, opensslText } from "./helpers";
@@ -297,5 +300,118 @@ describe("Engine stand-in: faithful to @pulumi/tls (terraform-provider-tls 4.x, 
         assert.strictEqual(parsed.validFrom, "Mar  1 12:00:00 2026 GMT");
         assert.strictEqual(parsed.validTo, "Mar  2 12:00:00 2026 GMT");
         assert.strictEqual(cert.state.validityStartTime, "2026-03-01T12:00:00.75Z");
+    });
+});
+
+describe("Engine stand-in: faithful to @pulumi/random (terraform-provider-random, as lib/engine/randomProvider.ts cites it)", function () {
+    this.timeout(60_000);
+
+    /** A program with resources of each emulated type, and their outputs. */
+    const randoms = () => {
+        const password = new random.RandomPassword("password", { length: 16, minSpecial: 4, overrideSpecial: "!#" });
+        const text = new random.RandomString("text", { length: 40, special: false, minNumeric: 5, minUpper: 5 });
+        // The provider draws each minimum from its class even when the class is off.
+        const minimumsOnly = new random.RandomString("minimums-only", {
+            length: 6,
+            upper: false,
+            lower: false,
+            numeric: false,
+            overrideSpecial: "é",
+            minNumeric: 2,
+        });
+        const id = new random.RandomId("id", { byteLength: 8, prefix: "p-" });
+        const die = new random.RandomInteger("die", { min: 1, max: 6 });
+        const seeded = new random.RandomInteger("seeded", { min: 0, max: 1_000_000, seed: "payments" });
+        return {
+            password: password.result,
+            text: text.result,
+            minimumsOnly: minimumsOnly.result,
+            id: { id: id.id, b64Url: id.b64Url, b64Std: id.b64Std, hex: id.hex, dec: id.dec },
+            die: die.result,
+            seeded: seeded.result,
+            pet: new random.RandomPet("pet", {}).id,
+            longPet: new random.RandomPet("long-pet", { length: 3, prefix: "App", separator: "_" }).id,
+        };
+    };
+
+    it("makes RandomPassword, RandomString, RandomId, RandomInteger and RandomPet outputs as the provider does, kept by a state", async () => {
+        const state = new Map();
+        const { engine, outputs } = await runWithStandIn(randoms, { state });
+        const idOf = (name: string) => engine.resources.find((r) => r.name === name)?.id;
+
+        assert.match(outputs.password, /^[A-Za-z0-9!#]{16}$/);
+        assert.ok(outputs.password.replace(/[^!#]/g, "").length >= 4, outputs.password);
+        assert.strictEqual(idOf("password"), "none");
+        assert.match(outputs.text, /^[A-Za-z0-9]{40}$/);
+        assert.ok(outputs.text.replace(/[^0-9]/g, "").length >= 5, outputs.text);
+        assert.ok(outputs.text.replace(/[^A-Z]/g, "").length >= 5, outputs.text);
+        assert.strictEqual(idOf("text"), outputs.text);
+        assert.deepStrictEqual([...outputs.minimumsOnly.replace(/[0-9]/g, "0")].sort(), ["0", "0", "é", "é", "é", "é"]);
+
+        const bytes = Buffer.from(outputs.id.id, "base64url");
+        assert.strictEqual(bytes.length, 8);
+        assert.deepStrictEqual(outputs.id, {
+            id: bytes.toString("base64url"),
+            b64Url: `p-${outputs.id.id}`,
+            b64Std: `p-${bytes.toString("base64")}`,
+            hex: `p-${bytes.toString("hex")}`,
+            dec: `p-${BigInt(`0x${bytes.toString("hex")}`)}`,
+        });
+        assert.strictEqual(idOf("id"), outputs.id.id);
+
+        assert.ok(Number.isInteger(outputs.die) && outputs.die >= 1 && outputs.die <= 6, String(outputs.die));
+        assert.strictEqual(idOf("die"), String(outputs.die));
+
+        const [adjective, name] = outputs.pet.split("-");
+        assert.ok(ADJECTIVES.includes(adjective) && NAMES.includes(name), outputs.pet);
+        const [prefix, adverb, ...rest] = outputs.longPet.split("_");
+        assert.deepStrictEqual(
+            [prefix, ADVERBS.includes(adverb), ADJECTIVES.includes(rest[0]), NAMES.includes(rest[1])],
+            ["App", true, true, true],
+        );
+
+        // As the engine's state: registered again with the same inputs, each keeps its outputs.
+        assert.deepStrictEqual((await runWithStandIn(randoms, { state })).outputs, outputs);
+        // Created anew, each is drawn again (but a seeded integer, which its seed decides).
+        const anew = (await runWithStandIn(randoms, { state: new Map() })).outputs;
+        assert.notStrictEqual(anew.password, outputs.password);
+        assert.notStrictEqual(anew.text, outputs.text);
+        assert.notStrictEqual(anew.id.id, outputs.id.id);
+        assert.strictEqual(anew.seeded, outputs.seeded);
+    });
+
+    it("refuses what the provider refuses, naming the input, and names the random resources it emulates", async () => {
+        const refusal = (make: () => unknown) =>
+            runWithStandIn(make, { state: new Map() }).then(
+                () => "accepted",
+                (error: Error) => error.message,
+            );
+        assert.deepStrictEqual(
+            [
+                await refusal(() => new random.RandomString("short", { length: 3, minUpper: 2, minNumeric: 2 }).result),
+                await refusal(
+                    () => new random.RandomString("both", { length: 8, number: false, numeric: true }).result,
+                ),
+                await refusal(
+                    () =>
+                        new random.RandomPassword("none", {
+                            length: 8,
+                            upper: false,
+                            lower: false,
+                            numeric: false,
+                            special: false,
+                        }).result,
+                ),
+                await refusal(() => new random.RandomInteger("backwards", { min: 6, max: 1 }).result),
+                await refusal(() => new random.RandomUuid("uuid").result),
+            ],
+            [
+                'stand-in failed on random:index/randomString:RandomString "short": length must be a whole number >= 4; got 3',
+                'stand-in failed on random:index/randomString:RandomString "both": number and numeric are given different values (false, true): give numeric only (number is its deprecated name)',
+                'stand-in failed on random:index/randomPassword:RandomPassword "none": upper, lower, numeric and special are all false: at least one must be true',
+                'stand-in failed on random:index/randomInteger:RandomInteger "backwards": min must be at most max; got min 6 and max 1',
+                'stand-in failed on random:index/randomUuid:RandomUuid "uuid": the stand-in does not emulate random:index/randomUuid:RandomUuid; of @pulumi/random it emulates RandomPassword, RandomString, RandomId, RandomInteger, RandomPet',
+            ],
+        );
     });
 });

@@ -1,6 +1,8 @@
 /**
  * The offline engine stand-in: `pulumi.runtime.setMocks` with real cryptography for
- * `tls:index/*`, random passwords for `random:index/randomPassword`, and a record of every other resource (Kubernetes objects, providers, components).
+ * `tls:index/*`, random values for `random:index/*` passwords, strings, ids, integers and pets
+ * (./randomProvider.ts), and a record of every other resource (Kubernetes objects, providers,
+ * components).
  *
  * Like the engine's state, it can hand back the same outputs when a resource of the same type and
  * name is registered again with identical inputs (pass one `EngineState` to several runs), which
@@ -9,7 +11,7 @@
  * Unlike the engine, a state deletes nothing unless told (EngineStandIn.deleteUnregistered).
  */
 import * as pulumi from "@pulumi/pulumi";
-import { randomPassword } from "./randomProvider";
+import { RANDOM_RESOURCES } from "./randomProvider";
 import { TestKeyFile } from "./testKeys";
 import * as tlsProvider from "./tlsProvider";
 
@@ -297,6 +299,8 @@ export class EngineStandIn implements pulumi.runtime.Mocks {
                 this.options.warn?.(m);
             },
         };
+        const random = RANDOM_RESOURCES.get(type);
+        if (random !== undefined) return random(inputs);
         switch (type) {
             case "tls:index/privateKey:PrivateKey": {
                 const kept = this.testKeys?.find(name, inputs);
@@ -311,11 +315,14 @@ export class EngineStandIn implements pulumi.runtime.Mocks {
                 return tlsProvider.certRequest(inputs);
             case "tls:index/locallySignedCert:LocallySignedCert":
                 return tlsProvider.locallySignedCert(inputs, options);
-            case "random:index/randomPassword:RandomPassword":
-                return randomPassword(inputs);
             default:
-                if (type.startsWith("tls:") || type.startsWith("random:"))
-                    throw new Error(`the stand-in does not emulate ${type}`);
+                if (type.startsWith("tls:")) throw new Error(`the stand-in does not emulate ${type}`);
+                if (type.startsWith("random:")) {
+                    const emulated = [...RANDOM_RESOURCES.keys()].map((token) => token.split(":")[2]);
+                    throw new Error(
+                        `the stand-in does not emulate ${type}; of @pulumi/random it emulates ${emulated.join(", ")}`,
+                    );
+                }
                 if (type.startsWith("kubernetes:")) return { id: kubernetesId(inputs, name), state: inputs };
                 return { id: `${name}-id`, state: inputs };
         }
