@@ -13,6 +13,7 @@ import * as ts from "typescript";
 import { ComponentProvider, getPulumiComponents } from "@pulumi/pulumi/provider/experimental";
 import * as YAML from "yaml";
 import { runWithStandIn } from "../lib/engine/standIn";
+import * as components from "../lib/index";
 import { mintLeaf, mintRoot, mintSubCa, readmeBlock, ROOT } from "./helpers";
 
 const PACKAGE = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as {
@@ -1076,6 +1077,77 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
                 "ApicClientBundle clientCa needs chainPem; give it",
                 "MeshPluginCa issuer needs rootCertPem; give it",
             ],
+        );
+    });
+
+    it("refuses arguments a JavaScript caller leaves out or gives as no object, naming the inputs, instead of a TypeError", async () => {
+        // A JavaScript program calls the constructors itself, with whatever it has: no arguments,
+        // null, text. TypeScript refuses these; JavaScript read `args.subject` and failed there.
+        const exported = components as unknown as Record<string, new (name: string, args?: unknown) => unknown>;
+        const shape = (component: string) => {
+            const { inputProperties, requiredInputs } = schema.resources[token(component)];
+            const names = Object.keys(inputProperties).sort();
+            return `{ ${names.map((name) => (requiredInputs.includes(name) ? name : `${name}?`)).join(", ")} }`;
+        };
+        const cases: [string, unknown, string][] = COMPONENTS.flatMap((component): [string, unknown, string][] => [
+            [component, undefined, "nothing"],
+            [component, null, "null"],
+        ]);
+        cases.push(["RootCa", "CN=root", "text"], ["ApicEgress", ["apic.bank.example"], "a list"]);
+        const { outputs, engine } = await runWithStandIn(() =>
+            cases.map(([component, args], i) => {
+                try {
+                    new exported[component](`js-${i}`, args);
+                    return "accepted";
+                } catch (error) {
+                    return (error as Error).message;
+                }
+            }),
+        );
+        assert.deepStrictEqual(
+            outputs,
+            cases.map(([component, , got]) => `${component} arguments must be ${shape(component)}; got ${got}`),
+        );
+        assert.deepStrictEqual(
+            engine.resources.filter((r) => !r.type.startsWith(`${PACKAGE.name}:`)),
+            [],
+            "no child is registered",
+        );
+    });
+
+    it("takes a signer given as null (None, ~) as not given, as it takes any other input", async () => {
+        const { root, issuing } = await bankIssuer();
+        const subject = { commonName: "Bank CA" };
+        const rootCa = { certPem: root.certPem, privateKeyPem: root.keyPem };
+        const issuer = { ...issuing, rootCertPem: root.certPem };
+        assert.deepStrictEqual(
+            await refusals([
+                ["IntermediateCa", { subject, keyAlgorithm: "ECDSA", rootCa: null }],
+                ["IntermediateCa", { subject, keyAlgorithm: "ECDSA", rootCa, issuer: null, offlineRoot: null }],
+                ["MeshPluginCa", { cluster: "east", keyAlgorithm: "ECDSA", issuer, rootCa: null, offlineRoot: null }],
+            ]),
+            [
+                "IntermediateCa needs exactly one of rootCa (a RootCa of this program), issuer (an existing CA as PEM) and offlineRoot (a CA signed by the offline ceremony); got none",
+                "accepted",
+                "accepted",
+            ],
+        );
+        // Not signed yet: a key and a CSR for the ceremony, no cacerts for istiod, as when left out.
+        assert.deepStrictEqual(
+            await refusalsBeforeChildren([
+                [
+                    "MeshPluginCa",
+                    {
+                        cluster: "west",
+                        keyAlgorithm: "ECDSA",
+                        offlineRoot: { rootCertPem: root.certPem, signedCertPem: null },
+                    },
+                ],
+            ]),
+            {
+                messages: ["accepted"],
+                children: ["tls:index/privateKey:PrivateKey", "tls:index/certRequest:CertRequest"],
+            },
         );
     });
 

@@ -10,6 +10,7 @@ import {
     argumentError,
     certificateSettings,
     checkedIssuer,
+    checkArgs,
     checkInputNames,
     choice,
     InputNames,
@@ -137,7 +138,7 @@ export class ApicClientBundle extends pulumi.ComponentResource {
 
     constructor(name: string, args: ApicClientBundleArgs, opts?: pulumi.ComponentResourceOptions) {
         super("apic-istio-pki:index:ApicClientBundle", name, {}, opts);
-        checkInputNames(args, APIC_CLIENT_BUNDLE_INPUTS, "ApicClientBundle", this);
+        checkArgs(args, APIC_CLIENT_BUNDLE_INPUTS, "ApicClientBundle", this);
         checkInputNames(args.clientCa, ISSUING_CA_INPUTS, "ApicClientBundle clientCa", this);
         const { keyAlgorithm, validityDays, earlyRenewalDays } = certificateSettings(
             args,

@@ -4,6 +4,7 @@ import { apicServerCert } from "../plan/plan";
 import {
     certificateSettings,
     checkedIssuer,
+    checkArgs,
     checkInputNames,
     InputNames,
     issueCertificate,
@@ -76,7 +77,7 @@ export class ApicServerCertificate extends pulumi.ComponentResource {
 
     constructor(name: string, args: ApicServerCertificateArgs, opts?: pulumi.ComponentResourceOptions) {
         super("apic-istio-pki:index:ApicServerCertificate", name, {}, opts);
-        checkInputNames(args, APIC_SERVER_CERTIFICATE_INPUTS, "ApicServerCertificate", this);
+        checkArgs(args, APIC_SERVER_CERTIFICATE_INPUTS, "ApicServerCertificate", this);
         checkInputNames(args.serverCa, ISSUING_CA_INPUTS, "ApicServerCertificate serverCa", this);
         const host = hostArgument(args.host, "ApicServerCertificate host", this);
         const organization = organizationArgument(args.organization, "ApicServerCertificate organization", this);

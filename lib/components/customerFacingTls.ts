@@ -9,7 +9,7 @@ import { expiredAt } from "../pki/x509";
 import { spkiPin } from "../pki/pins";
 import {
     argumentError,
-    checkInputNames,
+    checkArgs,
     checkListEntries,
     checkSignedFor,
     choice,
@@ -180,7 +180,7 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
 
     constructor(name: string, args: CustomerFacingTlsArgs, opts?: pulumi.ComponentResourceOptions) {
         super("apic-istio-pki:index:CustomerFacingTls", name, {}, opts);
-        checkInputNames(args, CUSTOMER_FACING_TLS_INPUTS, "CustomerFacingTls", this);
+        checkArgs(args, CUSTOMER_FACING_TLS_INPUTS, "CustomerFacingTls", this);
         checkListEntries(args.hosts, CUSTOMER_FACING_HOST_INPUTS, "CustomerFacingTls hosts", this);
         const { namespace, gatewayName, organization, selector } = gatewayArguments(
             args,

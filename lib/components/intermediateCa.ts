@@ -9,7 +9,9 @@ import {
     CertificateSubject,
     checkCaSubject,
     checkedIssuer,
+    checkArgs,
     checkInputNames,
+    isGiven,
     InputNames,
     issueCaCertificate,
     IssuingCa,
@@ -62,14 +64,14 @@ export function checkSignerInputNames(args: SignerArgs, component: string, resou
 }
 
 export function signerOf(args: SignerArgs, component: string, resource: pulumi.Resource): CaSigner | OfflineSigner {
-    const given = [args.rootCa, args.issuer, args.offlineRoot].filter((a) => a !== undefined);
+    const given = [args.rootCa, args.issuer, args.offlineRoot].filter(isGiven);
     if (given.length !== 1) {
         throw argumentError(
             `${component} needs exactly one of rootCa (a RootCa of this program), issuer (an existing CA as PEM) and offlineRoot (a CA signed by the offline ceremony); got ${given.length === 0 ? "none" : given.length}`,
             resource,
         );
     }
-    if (args.rootCa !== undefined) {
+    if (isGiven(args.rootCa)) {
         const root = {
             certPem: args.rootCa.certPem,
             privateKeyPem: args.rootCa.privateKeyPem,
@@ -99,15 +101,14 @@ export function checkedSigner(
     component: string,
     resource: pulumi.Resource,
 ): CaSigner | OfflineSigner {
-    if (args.offlineRoot !== undefined) {
+    if (isGiven(args.offlineRoot)) {
         const offline = signer as OfflineSigner;
         return {
             ...offline,
             rootCertPem: keyless(offline.rootCertPem, `${component} offlineRoot.rootCertPem`, resource),
         };
     }
-    if (args.rootCa !== undefined)
-        return checkedIssuer(signer as CaSigner, `${component} rootCa`, resource, { root: true });
+    if (isGiven(args.rootCa)) return checkedIssuer(signer as CaSigner, `${component} rootCa`, resource, { root: true });
     return checkedIssuer(signer as CaSigner, `${component} issuer`, resource);
 }
 
@@ -164,7 +165,7 @@ export class IntermediateCa extends pulumi.ComponentResource implements IssuingC
 
     constructor(name: string, args: IntermediateCaArgs, opts?: pulumi.ComponentResourceOptions) {
         super("apic-istio-pki:index:IntermediateCa", name, {}, opts);
-        checkInputNames(args, INTERMEDIATE_CA_INPUTS, "IntermediateCa", this);
+        checkArgs(args, INTERMEDIATE_CA_INPUTS, "IntermediateCa", this);
         checkInputNames(args.subject, SUBJECT_INPUTS, "IntermediateCa subject", this);
         checkSignerInputNames(args, "IntermediateCa", this);
         const signer = signerOf(args, "IntermediateCa", this);

@@ -587,6 +587,9 @@ const inputShape = <T>(known: InputNames<T>): string =>
 const nameList = (names: readonly string[]): string =>
     names.length < 2 ? names.join("") : `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]}`;
 
+/** Whether an input is given: null (a Python None, a YAML `~`) is not, as undefined is not. */
+export const isGiven = <T>(input: T | null | undefined): input is T => input !== undefined && input !== null;
+
 /**
  * Refuses input names `value` has and `known` lacks, then required ones it lacks. TypeScript
  * refuses both at compile time, but a program in another language (through the component
@@ -600,9 +603,8 @@ export function checkInputNames<T>(value: T, known: InputNames<T>, what: string,
     if (typeof value !== "object" || value === null) return;
     const prototype: unknown = Object.getPrototypeOf(value);
     if (prototype !== Object.prototype && prototype !== null) return;
-    const given = (member: unknown) => member !== undefined && member !== null;
     const unknown = Object.entries(value)
-        .filter(([name, member]) => !Object.hasOwn(known, name) && given(member))
+        .filter(([name, member]) => !Object.hasOwn(known, name) && isGiven(member))
         .map(([name]) => showJson(name));
     const inputs = Object.keys(known).sort();
     if (unknown.length > 0) {
@@ -612,7 +614,7 @@ export function checkInputNames<T>(value: T, known: InputNames<T>, what: string,
         );
     }
     const missing = inputs.filter(
-        (name) => known[name as keyof T] === "required" && !given((value as Record<string, unknown>)[name]),
+        (name) => known[name as keyof T] === "required" && !isGiven((value as Record<string, unknown>)[name]),
     );
     if (missing.length > 0) {
         throw argumentError(
@@ -620,6 +622,29 @@ export function checkInputNames<T>(value: T, known: InputNames<T>, what: string,
             resource,
         );
     }
+}
+
+/**
+ * Refuses a component's args unless they are an object, naming the component and its inputs: a
+ * JavaScript program may leave them out or pass null, and reading a member of either is a
+ * TypeError that names neither. Their value is not shown (text given by mistake may be a key or
+ * a password), only what it is. Then checks their names (checkInputNames).
+ */
+export function checkArgs<T>(args: T, known: InputNames<T>, component: string, resource: pulumi.Resource): void {
+    if (typeof args !== "object" || args === null || Array.isArray(args)) {
+        const got =
+            args === undefined
+                ? "nothing"
+                : args === null
+                  ? "null"
+                  : Array.isArray(args)
+                    ? "a list"
+                    : typeof args === "string"
+                      ? "text"
+                      : `a ${typeof args}`;
+        throw argumentError(`${component} arguments must be ${inputShape(known)}; got ${got}`, resource);
+    }
+    checkInputNames(args, known, component, resource);
 }
 
 /**

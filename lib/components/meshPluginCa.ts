@@ -11,7 +11,7 @@ import { checkClock } from "./checkClock";
 import { flagArgument, refuseOutput } from "./arguments";
 import { argumentError } from "./errors";
 import { checkedSigner, checkSignerInputNames, signerOf, SignerArgs, SIGNER_INPUTS } from "./intermediateCa";
-import { certificateSettings, checkCaSubject, checkInputNames, InputNames, issueCaCertificate } from "./keys";
+import { certificateSettings, checkArgs, checkCaSubject, InputNames, isGiven, issueCaCertificate } from "./keys";
 import { checkedTrustBundle, joinPemOutputs, withCrls } from "./pem";
 
 export interface MeshPluginCaArgs extends SignerArgs {
@@ -135,7 +135,7 @@ export class MeshPluginCa extends pulumi.ComponentResource {
 
     constructor(name: string, args: MeshPluginCaArgs, opts?: pulumi.ComponentResourceOptions) {
         super("apic-istio-pki:index:MeshPluginCa", name, {}, opts);
-        checkInputNames(args, MESH_PLUGIN_CA_INPUTS, "MeshPluginCa", this);
+        checkArgs(args, MESH_PLUGIN_CA_INPUTS, "MeshPluginCa", this);
         checkSignerInputNames(args, "MeshPluginCa", this);
         const signer = signerOf(args, "MeshPluginCa", this);
         const { keyAlgorithm, validityDays, earlyRenewalDays } = certificateSettings(args, 1095, "MeshPluginCa", this);
@@ -192,7 +192,7 @@ export class MeshPluginCa extends pulumi.ComponentResource {
 
         // With an offline root, istiod gets cacerts only once the ceremony has signed: a secret
         // without a certificate would make istiod fail instead of falling back.
-        const pending = args.offlineRoot !== undefined && args.offlineRoot.signedCertPem === undefined;
+        const pending = isGiven(args.offlineRoot) && !isGiven(args.offlineRoot.signedCertPem);
         const clusterResource = meshCaId(args.cluster);
         if (installed && !pending) {
             const { rootCertPem, crlPem } = checkedCacertsTrust(args, this.rootCertPem, this.certPem, name, this);

@@ -8,6 +8,7 @@ import {
     certificateSettings,
     CertificateSubject,
     checkCaSubject,
+    checkArgs,
     checkInputNames,
     HOURS_PER_DAY,
     InputNames,
@@ -65,7 +66,7 @@ export class RootCa extends pulumi.ComponentResource {
 
     constructor(name: string, args: RootCaArgs, opts?: pulumi.ComponentResourceOptions) {
         super("apic-istio-pki:index:RootCa", name, {}, opts);
-        checkInputNames(args, ROOT_CA_INPUTS, "RootCa", this);
+        checkArgs(args, ROOT_CA_INPUTS, "RootCa", this);
         checkInputNames(args.subject, SUBJECT_INPUTS, "RootCa subject", this);
         const { keyAlgorithm, validityDays, earlyRenewalDays } = certificateSettings(args, 3650, "RootCa", this);
         checkCaSubject(args.subject, "RootCa", this);

@@ -8,6 +8,7 @@ import {
     argumentError,
     certificateSettings,
     checkedIssuer,
+    checkArgs,
     checkInputNames,
     InputNames,
     issueCertificate,
@@ -153,7 +154,7 @@ export class UiApicClient extends pulumi.ComponentResource {
 
     constructor(name: string, args: UiApicClientArgs, opts?: pulumi.ComponentResourceOptions) {
         super("apic-istio-pki:index:UiApicClient", name, {}, opts);
-        checkInputNames(args, UI_APIC_CLIENT_INPUTS, "UiApicClient", this);
+        checkArgs(args, UI_APIC_CLIENT_INPUTS, "UiApicClient", this);
         checkInputNames(args.clientCa, ISSUING_CA_INPUTS, "UiApicClient clientCa", this);
         const { keyAlgorithm, validityDays, earlyRenewalDays } = certificateSettings(args, 365, "UiApicClient", this);
         const service = serviceNameArgument(args.service, "UiApicClient service", this);
@@ -262,7 +263,7 @@ const APIC_EGRESS_INPUTS: InputNames<ApicEgressArgs> = { hosts: "required", name
 export class ApicEgress extends pulumi.ComponentResource {
     constructor(name: string, args: ApicEgressArgs, opts?: pulumi.ComponentResourceOptions) {
         super("apic-istio-pki:index:ApicEgress", name, {}, opts);
-        checkInputNames(args, APIC_EGRESS_INPUTS, "ApicEgress", this);
+        checkArgs(args, APIC_EGRESS_INPUTS, "ApicEgress", this);
         const namespace = namespaceArgument(args.namespace, "", "ApicEgress namespace", this);
         const hosts = listArgument(args.hosts, "ApicEgress hosts", this);
         hosts.forEach((host, i) => hostArgument(host, `ApicEgress hosts[${i}]`, this));
