@@ -401,11 +401,24 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         }
         const rootLink = path.join(dir, "root-link");
         fs.symlinkSync(root, rootLink);
-        const linked = await ceremony(PASSPHRASE, "sign", "--root", rootLink, "--csr", csr, "--yes");
+        // Named with a trailing slash or a "." part, a link is followed even by lstat: the same refusal.
+        for (const named of [rootLink, `${rootLink}/`, `${rootLink}/.`]) {
+            const linked = await ceremony(PASSPHRASE, "sign", "--root", named, "--csr", csr, "--yes");
+            assert.strictEqual(
+                linked.err,
+                `error: --root ${named} is a symbolic link; the ceremony never works through a link: give the real folder\n`,
+            );
+        }
+        const emptyFolder = path.join(dir, "empty-folder");
+        fs.mkdirSync(emptyFolder, { mode: 0o700 });
+        const emptyLink = path.join(dir, "empty-link");
+        fs.symlinkSync(emptyFolder, emptyLink);
+        const intoLink = await ceremony(PASSPHRASE, ...initRootArgs(`${emptyLink}/`, "R"), "--key", "ECDSA");
         assert.strictEqual(
-            linked.err,
-            `error: --root ${rootLink} is a symbolic link; the ceremony never works through a link: give the real folder\n`,
+            intoLink.err,
+            `error: --out ${emptyLink}/ is a symbolic link; the ceremony never works through a link: give the real folder\n`,
         );
+        assert.deepStrictEqual(fs.readdirSync(emptyFolder), [], "nothing was written through the link");
 
         const umask = process.umask(0);
         try {
@@ -435,6 +448,27 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
                 `keep it on the ceremony's removable medium (e.g. /media/ceremony/example-client-root), or pass --allow-git-work-tree for a throw-away rehearsal\n`,
         );
         assert.ok(!fs.existsSync(inside));
+        // A link from outside into the work tree leads there all the same: its real path is checked.
+        const sub = path.join(repository, "sub");
+        fs.mkdirSync(sub, { mode: 0o700 });
+        const intoRepository = path.join(dir, "into-repository");
+        fs.symlinkSync(sub, intoRepository);
+        for (const [out, real] of [
+            [`${intoRepository}/`, sub],
+            [path.join(intoRepository, "root"), path.join(sub, "root")],
+        ]) {
+            const linked = await ceremony(PASSPHRASE, ...initRootArgs(out, "R"), "--key", "ECDSA");
+            assert.deepStrictEqual(
+                [linked.status, linked.err],
+                [
+                    1,
+                    `error: --out ${out} is inside the git work tree ${repository} (through a link: it is ${real}): ` +
+                        `a root folder there is one "git add" away from leaving the offline machine; ` +
+                        `keep it on the ceremony's removable medium (e.g. /media/ceremony/example-client-root), or pass --allow-git-work-tree for a throw-away rehearsal\n`,
+                ],
+            );
+        }
+        assert.deepStrictEqual(fs.readdirSync(sub), [], "nothing was written into the work tree");
         assert.strictEqual((await ceremony(PASSPHRASE, ...args, "--allow-git-work-tree")).status, 0);
     });
 

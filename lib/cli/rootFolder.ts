@@ -44,9 +44,33 @@ export interface CrlRecord {
 /** One line of issuance.log: what the root signed, when, for which environment and trust domain. */
 export type LogRecord = CertificateRecord | CrlRecord;
 
-/** The top folder of the git work tree holding `target`, or undefined. */
+/**
+ * The folder `dir` as the ceremony checks and opens it: without trailing slashes or "." parts.
+ * Named "lnk/", a link is followed even by lstat and O_NOFOLLOW, so the folder checked would not
+ * be a link while the one written to is its target.
+ */
+function folderPath(dir: string): string {
+    const normal = path.normalize(dir);
+    return normal.length > 1 ? normal.replace(/\/+$/, "") : normal;
+}
+
+/** `target` with every link resolved, as far as it exists (init-root's new folder does not yet). */
+function realPath(target: string): string {
+    const absolute = path.resolve(target);
+    try {
+        return fs.realpathSync(absolute);
+    } catch {
+        const parent = path.dirname(absolute);
+        return parent === absolute ? absolute : path.join(realPath(parent), path.basename(absolute));
+    }
+}
+
+/**
+ * The top folder of the git work tree holding `target`, or undefined. Its real path is walked:
+ * a link from elsewhere into a work tree leads there all the same.
+ */
 function gitWorkTreeOf(target: string): string | undefined {
-    for (let folder = path.resolve(target); ; folder = path.dirname(folder)) {
+    for (let folder = realPath(target); ; folder = path.dirname(folder)) {
         if (entryAt(path.join(folder, ".git")) !== undefined) return folder;
         if (path.dirname(folder) === folder) return undefined;
     }
@@ -55,8 +79,10 @@ function gitWorkTreeOf(target: string): string | undefined {
 function checkOutsideGit(dir: string, option: string, allowGit: boolean): void {
     const workTree = gitWorkTreeOf(dir);
     if (workTree !== undefined && !allowGit) {
+        const real = realPath(dir);
+        const through = real === path.resolve(dir) ? "" : ` (through a link: it is ${real})`;
         throw new Error(
-            `${option} ${dir} is inside the git work tree ${workTree}: a root folder there is one "git add" away from leaving the offline machine; ` +
+            `${option} ${dir} is inside the git work tree ${workTree}${through}: a root folder there is one "git add" away from leaving the offline machine; ` +
                 `keep it on the ceremony's removable medium (e.g. /media/ceremony/example-client-root), or pass --allow-git-work-tree for a throw-away rehearsal`,
         );
     }
@@ -136,29 +162,30 @@ export class RootFolder {
     ) {}
 
     /**
-     * Checks that init-root may make a root in `dir` (a new folder in an existing one, or an empty
+     * Checks that init-root may make a root in `typed` (a new folder in an existing one, or an empty
      * private folder), before any passphrase is asked or key made; `make` then creates it 0700.
      */
-    static checkNew(dir: string, allowGit: boolean): { make(): RootFolder } {
-        checkOutsideGit(dir, "--out", allowGit);
+    static checkNew(typed: string, allowGit: boolean): { make(): RootFolder } {
+        checkOutsideGit(typed, "--out", allowGit);
+        const dir = folderPath(typed);
         const parent = path.dirname(path.resolve(dir));
         if (entryAt(parent)?.isDirectory() !== true) {
             throw new Error(
-                `--out ${dir}: the folder ${parent} does not exist; mount the ceremony's medium or create it first`,
+                `--out ${typed}: the folder ${parent} does not exist; mount the ceremony's medium or create it first`,
             );
         }
         const existing = entryAt(dir);
         if (existing !== undefined) {
-            checkPrivateFolder(dir, "--out", existing);
+            checkPrivateFolder(typed, "--out", existing);
             const entries = fs.readdirSync(dir);
             if (entries.includes(ROOT_KEY)) {
                 throw new Error(
-                    `--out ${dir} already holds a root key (${ROOT_KEY}); init-root never replaces one: choose a new folder`,
+                    `--out ${typed} already holds a root key (${ROOT_KEY}); init-root never replaces one: choose a new folder`,
                 );
             }
             if (entries.length > 0) {
                 throw new Error(
-                    `--out ${dir} is not empty (${entries.join(", ")}); init-root needs a new or empty folder`,
+                    `--out ${typed} is not empty (${entries.join(", ")}); init-root needs a new or empty folder`,
                 );
             }
         }
@@ -186,11 +213,12 @@ export class RootFolder {
     }
 
     /** An existing root folder, checked: private, outside git, with its three files. */
-    static open(dir: string, allowGit: boolean): RootFolder {
-        checkOutsideGit(dir, "--root", allowGit);
+    static open(typed: string, allowGit: boolean): RootFolder {
+        checkOutsideGit(typed, "--root", allowGit);
+        const dir = folderPath(typed);
         const stat = entryAt(dir);
-        if (stat === undefined) throw new Error(`--root ${dir}: no such folder; give the folder init-root made`);
-        checkPrivateFolder(dir, "--root", stat);
+        if (stat === undefined) throw new Error(`--root ${typed}: no such folder; give the folder init-root made`);
+        checkPrivateFolder(typed, "--root", stat);
         const folder = new RootFolder(dir);
         folder.readLog(); // a missing, linked, loose or altered log stops the ceremony before anything is signed
         return folder;
