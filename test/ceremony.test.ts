@@ -1023,6 +1023,47 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         }
     });
 
+    it("refuses control characters in a CSR's subject and in the names of the files it reads and writes, so that the review shows what is signed", async () => {
+        // What the terminal would show of O: "Example Bank" on the review line, then a made-up line.
+        const organization = "Evil Corp\u001b[2K\rExample Bank\n  subject       fine";
+        const forged = opensslCsr(dir, "forged-subject", P256, `/O=${organization}/CN=example APIC client CA`);
+        const logBefore = logOf(root);
+        const refused = await ceremony(PASSPHRASE, "sign", "--root", root, "--csr", forged, "--yes");
+        assert.deepStrictEqual(
+            [refused.status, refused.out, refused.err],
+            [
+                1,
+                "",
+                `error: ${forged}: the CSR's subject O is "Evil Corp\\u001b[2K\\rExample Bank\\n  subject       fine", with control characters, ` +
+                    "which would make the terminal show another name than the one signed; a CA's name never has them " +
+                    "(the stack refuses them in pki:organization): sign only the CSR the stack exported\n",
+            ],
+        );
+        assert.ok(!fs.existsSync(forged.replace(/\.csr$/, ".crt")), "nothing was written");
+        const escaped = writeTemp(dir, "apic-client-ca\u001b[1A.csr", fs.readFileSync(csr, "utf8"));
+        const series = path.join(dir, "crls\r.pem");
+        const cases: [string[], string][] = [
+            [
+                ["sign", "--root", root, "--csr", escaped, "--yes"],
+                `error: --csr must not contain control characters (the ceremony shows it to the people at the ceremony); got ${JSON.stringify(escaped)}: rename it`,
+            ],
+            [
+                ["sign", "--root", root, "--csr", csr, "--out", `${escaped}.crt`, "--yes"],
+                `error: --out must not contain control characters (the ceremony shows it to the people at the ceremony); got ${JSON.stringify(`${escaped}.crt`)}: rename it`,
+            ],
+            [
+                ["crl", "--root", root, "--period-days", "7", "--periods", "2", "--out", series, "--yes"],
+                `error: --out must not contain control characters (the ceremony shows it to the people at the ceremony); got ${JSON.stringify(series)}: rename it`,
+            ],
+        ];
+        for (const [args, message] of cases) {
+            const result = await ceremony(PASSPHRASE, ...args);
+            assert.deepStrictEqual([args[0], result.status, result.err.split("\n")[0]], [args[0], 2, message]);
+        }
+        assert.ok(!fs.existsSync(`${escaped}.crt`) && !fs.existsSync(series), "nothing was written");
+        assert.strictEqual(logOf(root), logBefore, "nothing was signed");
+    });
+
     it("refuses a CRL series dated before the root was made or valid after it expires, and a revocation dated before its certificate was issued", async () => {
         const datesRoot = await newRoot("dates-root", "apic-client", "--days", "90");
         const target = path.join(dir, "dates.crt");

@@ -50,8 +50,9 @@ init-root  makes the root folder DIR (0700; refused inside a git work tree): DIR
 sign       shows each CSR exported by a stack (subject, key, SPKI SHA-256, validity, what the
            certificate will be) and signs it once confirmed: pathlen 0, keyCertSign + cRLSign, key
            ids. Refused: a CSR whose signature fails, a key below RSA 3072 / ECDSA P-256, any
-           attribute or extension request, the root's own subject, a name that is not a CA of the
-           root's environment and trust domain, a CSR or key given twice. Writes --out (default: the
+           attribute or extension request, the root's own subject, control characters in the
+           subject (or in a file's name), a name that is not a CA of the root's environment and
+           trust domain, a CSR or key given twice. Writes --out (default: the
            CSR's name with .crt); every file is checked before anything is signed.
 crl        signs the root's CRL series: K CRLs, one per period of N days from DATE (default now),
            each valid for two periods, numbered on from the last CRL in the log, listing every
@@ -76,6 +77,21 @@ function wholeNumber(value: string | undefined, option: string, fallback: number
         );
     }
     return n;
+}
+
+/**
+ * Refuses a file or folder option with control characters: the ceremony names its files in what
+ * people read before signing, and an escape or line break in a name would have the terminal show
+ * something else (another CSR's review).
+ */
+function checkFileNames(options: readonly (readonly [option: string, value: string | undefined])[]): void {
+    for (const [option, value] of options) {
+        if (value !== undefined && hasControlCharacter(value)) {
+            throw new UsageError(
+                `${option} must not contain control characters (the ceremony shows it to the people at the ceremony); got ${json(value)}: rename it`,
+            );
+        }
+    }
 }
 
 /** A date or time option, on a real calendar day: "2026-11-20" (midnight UTC) or "2026-11-20T09:30:00Z". */
@@ -277,6 +293,7 @@ async function initRoot(argv: string[], out: (text: string) => void): Promise<nu
             `--environment must be the stack's pki:environment: lower-case letters, digits and '-' (not at either end), at most ${MAX_ENVIRONMENT_LENGTH} characters; got "${v.environment}"`,
         );
     }
+    checkFileNames([["--out", v.out]]);
     const trustDomain = oneOf(v["trust-domain"], "--trust-domain", ROOT_TRUST_DOMAIN_NAMES);
     for (const [option, value, field] of [
         ["--cn", v.cn, "CN"],
@@ -359,6 +376,7 @@ async function sign(argv: string[], out: (text: string) => void): Promise<number
     });
     const csrFiles = v.csr ?? [];
     if (v.root === undefined || csrFiles.length === 0) throw new UsageError("sign needs --root DIR and --csr FILE");
+    checkFileNames([["--root", v.root], ...csrFiles.map((file) => ["--csr", file] as const), ["--out", v.out]]);
     if (v.out !== undefined && csrFiles.length > 1) {
         throw new UsageError(
             "--out names the certificate of one CSR; with several, each is written beside its CSR (<name>.crt)",
@@ -478,6 +496,10 @@ async function crl(argv: string[], out: (text: string) => void): Promise<number>
     if (v.root === undefined || v.out === undefined) {
         throw new UsageError("crl needs --root DIR, --period-days N, --periods K and --out FILE");
     }
+    checkFileNames([
+        ["--root", v.root],
+        ["--out", v.out],
+    ]);
     const periodDays = wholeNumber(v["period-days"], "--period-days", undefined, 366);
     const periods = wholeNumber(v.periods, "--periods", undefined, 1000);
     const now = new Date(Math.floor(Date.now() / 1000) * 1000);

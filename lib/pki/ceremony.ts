@@ -30,6 +30,7 @@ import {
     Version,
 } from "@peculiar/asn1-x509";
 import { Name as DistinguishedName } from "@peculiar/x509";
+import { hasControlCharacter, json } from "../config/values";
 import { RootTrustDomain, trustDomainOf } from "../plan/hierarchy";
 import { CA_USES } from "../plan/plan";
 import { buildCrl, CrlWindow, RevokedEntry } from "./crl";
@@ -343,6 +344,17 @@ export function reviewCsr(
     const subjectDer = toDer(request.subject);
     const subject = new DistinguishedName(subjectDer);
     const fields = subject.toJSON().flatMap((rdn) => Object.keys(rdn).map((type) => [type, rdn[type]] as const));
+    for (const [type, values] of fields) {
+        // Checked before the subject is shown anywhere: an escape or line break would have the
+        // terminal show another name than the one signed ("O=Example Bank" on the review line).
+        const forged = values.find(hasControlCharacter);
+        if (forged !== undefined) {
+            throw new Error(
+                `the CSR's subject ${type} is ${json(forged)}, with control characters, which would make the terminal show another name than the one signed; ` +
+                    `a CA's name never has them (the stack refuses them in pki:organization): sign only the CSR the stack exported`,
+            );
+        }
+    }
     const text = subject.toString();
     const root = parseCaCertificate(rootCertPem);
     if (spkiDer.equals(toDer(root.tbsCertificate.subjectPublicKeyInfo))) {
