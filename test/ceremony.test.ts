@@ -4,6 +4,10 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import nodeFs from "fs";
 import * as path from "path";
+import { CertificationRequest, CertificationRequestInfo } from "@peculiar/asn1-csr";
+import { AsnConvert } from "@peculiar/asn1-schema";
+import { AlgorithmIdentifier, Name, SubjectPublicKeyInfo } from "@peculiar/asn1-x509";
+import * as x509 from "@peculiar/x509";
 import { ceremony, ceremonyKilledAtPrompt, ceremonyOnTerminal, ceremonyPiped, PASSPHRASE } from "./ceremonyTools";
 import { ROOT_PASSPHRASE_VARIABLE } from "../lib/cli/prompt";
 import { ISSUANCE_LOG, ROOT_CERT, ROOT_KEY } from "../lib/cli/rootFolder";
@@ -73,6 +77,51 @@ function opensslCsr(
         },
     );
     return csrFile;
+}
+
+/**
+ * A CSR with the stack's subject for an RSA public key no generator makes (modulus `n`, exponent
+ * `e`), built by hand: no private key is needed, since with e = 1 a signature is the padded hash
+ * itself (EMSA-PKCS1-v1_5 with SHA-256), which verifies.
+ */
+function handMadeRsaCsr(dir: string, name: string, n: Buffer, e: number): string {
+    const eHex = e.toString(16);
+    const jwk = {
+        kty: "RSA",
+        n: n.toString("base64url"),
+        e: Buffer.from(eHex.padStart(eHex.length + (eHex.length % 2), "0"), "hex").toString("base64url"),
+    };
+    const spki = crypto.createPublicKey({ key: jwk, format: "jwk" }).export({ type: "spki", format: "der" });
+    const info = new CertificationRequestInfo({
+        subject: AsnConvert.parse(
+            new x509.Name([{ O: ["Example Bank"] }, { CN: ["example APIC client CA"] }]).toArrayBuffer(),
+            Name,
+        ),
+        subjectPKInfo: AsnConvert.parse(spki, SubjectPublicKeyInfo),
+    });
+    const hash = crypto
+        .createHash("sha256")
+        .update(Buffer.from(AsnConvert.serialize(info)))
+        .digest();
+    const digestInfo = Buffer.concat([Buffer.from("3031300d060960864801650304020105000420", "hex"), hash]);
+    const padding = Buffer.alloc(n.length - digestInfo.length - 3, 0xff);
+    const signature = Buffer.concat([Buffer.from([0, 1]), padding, Buffer.from([0]), digestInfo]);
+    const csr = new CertificationRequest({
+        certificationRequestInfo: info,
+        signatureAlgorithm: new AlgorithmIdentifier({ algorithm: "1.2.840.113549.1.1.11", parameters: null }),
+        signature: new Uint8Array(signature).buffer,
+    });
+    const base64 = Buffer.from(AsnConvert.serialize(csr)).toString("base64");
+    const pem = `-----BEGIN CERTIFICATE REQUEST-----\n${base64.match(/.{1,64}/g)?.join("\n")}\n-----END CERTIFICATE REQUEST-----\n`;
+    return writeTemp(dir, `${name}.csr`, pem);
+}
+
+/** A random 4096-bit modulus (top bit set), odd or not: no key of it exists. */
+function randomModulus(odd: boolean): Buffer {
+    const n = crypto.randomBytes(512);
+    n[0] |= 0x80;
+    n[511] = odd ? n[511] | 1 : n[511] & 0xfe;
+    return n;
 }
 
 const P256 = ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"];
@@ -356,6 +405,39 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
             assert.ok(!fs.existsSync(file.replace(/\.csr$/, ".crt")), `${label}: nothing written`);
         }
         assert.strictEqual(fs.readFileSync(path.join(root, "issuance.log"), "utf8"), logBefore, "nothing logged");
+    });
+
+    it("refuses an RSA key no generator makes, whatever its size: exponent 1 (whose signatures anyone can make), 3, an even modulus", async () => {
+        const exponentOne = handMadeRsaCsr(dir, "exponent-1", randomModulus(true), 1);
+        // OpenSSL takes its signature for the key's own: as a CA, its certificates would be anyone's to make.
+        assert.strictEqual(openssl(["req", "-verify", "-noout", "-in", exponentOne]).status, 0);
+        const exponent =
+            `a CA's RSA key must have exponent 65537, what every tool here makes (the stack, openssl genpkey, Node, Go), and one of exponent 1 lets anyone sign as the CA: ` +
+            "make the CA's key with pki:caKeyAlgorithm RSA (4096) or ECDSA (P-384)";
+        const cases: [string, string][] = [
+            [exponentOne, `the CSR's key is RSA 4096 with public exponent 1; ${exponent}`],
+            [
+                opensslCsr(
+                    dir,
+                    "exponent-3",
+                    ["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:3072", "-pkeyopt", "rsa_keygen_pubexp:3"],
+                    STACK_SUBJECT,
+                ),
+                `the CSR's key is RSA 3072 with public exponent 3; ${exponent}`,
+            ],
+            [
+                handMadeRsaCsr(dir, "even-modulus", randomModulus(false), 65537),
+                "the CSR's key is RSA 4096 with an even modulus, which no RSA key generator makes (it is the product of two odd primes): " +
+                    "make the CA's key with pki:caKeyAlgorithm RSA (4096) or ECDSA (P-384)",
+            ],
+        ];
+        const logBefore = logOf(root);
+        for (const [file, message] of cases) {
+            const result = await ceremony(PASSPHRASE, "sign", "--root", root, "--csr", file, "--yes");
+            assert.deepStrictEqual([result.status, result.err], [1, `error: ${file}: ${message}\n`]);
+            assert.ok(!fs.existsSync(file.replace(/\.csr$/, ".crt")), `${file}: nothing written`);
+        }
+        assert.strictEqual(logOf(root), logBefore, "nothing logged");
     });
 
     it("writes only new files, never through a link, into folders no one else may open", async () => {

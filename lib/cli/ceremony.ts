@@ -49,10 +49,10 @@ init-root  makes the root folder DIR (0700; refused inside a git work tree): DIR
            (root, with pki:trustDomains shared).
 sign       shows each CSR exported by a stack (subject, key, SPKI SHA-256, validity, what the
            certificate will be) and signs it once confirmed: pathlen 0, keyCertSign + cRLSign, key
-           ids. Refused: a CSR whose signature fails, a key below RSA 3072 / ECDSA P-256, any
-           attribute or extension request, the root's own subject, control characters in the
-           subject (or in a file's name), a name that is not a CA of the root's environment and
-           trust domain, a CSR or key given twice. Writes --out (default: the
+           ids. Refused: a CSR whose signature fails, a key below RSA 3072 / ECDSA P-256, an RSA
+           exponent other than 65537, any attribute or extension request, the root's own subject,
+           control characters in the subject (or in a file's name), a name that is not a CA of the
+           root's environment and trust domain, a CSR or key given twice. Writes --out (default: the
            CSR's name with .crt); every file is checked before anything is signed.
 crl        signs the root's CRL series: K CRLs, one per period of N days from DATE (default now),
            each valid for two periods, numbered on from the last CRL in the log, listing every

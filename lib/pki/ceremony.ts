@@ -251,10 +251,36 @@ function caKeyProblem(key: crypto.KeyObject): string | undefined {
     const strong =
         (key.asymmetricKeyType === "rsa" && (details?.modulusLength ?? 0) >= 3072) ||
         (key.asymmetricKeyType === "ec" && CURVES[details?.namedCurve ?? ""] !== undefined);
-    return strong
-        ? undefined
-        : `the CSR's key is ${describeKey(key)}; a CA key must be RSA 3072+ or ECDSA P-256, P-384 or P-521 (the policy pack's ca-key-strength rule): ` +
-              `make the CA's key with pki:caKeyAlgorithm RSA (4096) or ECDSA (P-384)`;
+    if (!strong) {
+        return (
+            `the CSR's key is ${describeKey(key)}; a CA key must be RSA 3072+ or ECDSA P-256, P-384 or P-521 (the policy pack's ca-key-strength rule): ` +
+            `make the CA's key with pki:caKeyAlgorithm RSA (4096) or ECDSA (P-384)`
+        );
+    }
+    return key.asymmetricKeyType === "rsa" ? rsaKeyProblem(key) : undefined;
+}
+
+/**
+ * An RSA public key that no key generator makes, which its size does not show. With exponent 1
+ * a signature is the padded hash itself: anyone could sign as the CA, and OpenSSL accepts it. An
+ * even modulus is no product of two odd primes.
+ */
+function rsaKeyProblem(key: crypto.KeyObject): string | undefined {
+    const exponent = key.asymmetricKeyDetails?.publicExponent;
+    if (exponent !== 65537n) {
+        return (
+            `the CSR's key is ${describeKey(key)} with public exponent ${exponent}; a CA's RSA key must have exponent 65537, what every tool here makes ` +
+            `(the stack, openssl genpkey, Node, Go), and one of exponent 1 lets anyone sign as the CA: make the CA's key with pki:caKeyAlgorithm RSA (4096) or ECDSA (P-384)`
+        );
+    }
+    const modulus = Buffer.from(String(key.export({ format: "jwk" }).n), "base64url");
+    if ((modulus[modulus.length - 1] & 1) === 0) {
+        return (
+            `the CSR's key is ${describeKey(key)} with an even modulus, which no RSA key generator makes (it is the product of two odd primes): ` +
+            `make the CA's key with pki:caKeyAlgorithm RSA (4096) or ECDSA (P-384)`
+        );
+    }
+    return undefined;
 }
 
 /** Names of the attributes and requested extensions a CSR may carry, for messages. */
