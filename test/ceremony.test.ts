@@ -1146,6 +1146,35 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         assert.strictEqual(logOf(root), logBefore, "nothing was signed");
     });
 
+    it("refuses a --revoke reason that is not one of RFC 5280's, the names every object has (constructor, toString, __proto__) included", async () => {
+        const target = path.join(dir, "reasons.crt");
+        const signed = await ceremony(PASSPHRASE, "sign", "--root", root, "--csr", csr, "--out", target, "--yes");
+        assert.strictEqual(signed.status, 0, signed.err);
+        const serial = new crypto.X509Certificate(fs.readFileSync(target, "utf8")).serialNumber;
+        const issued = opensslNotBefore(target);
+        const series = path.join(dir, "reasons.pem");
+        const logBefore = logOf(root);
+        for (const reason of ["constructor", "toString", "__proto__", "hasOwnProperty", "compromised"]) {
+            const revoke = `${serial}:${reason}:${issued}`;
+            const result = await ceremony(
+                PASSPHRASE,
+                ...["crl", "--root", root, "--period-days", "7", "--periods", "2", "--revoke", revoke],
+                ...["--from", issued, "--out", series, "--yes"],
+            );
+            assert.deepStrictEqual(
+                [reason, result.status, result.err.split("\n")[0]],
+                [
+                    reason,
+                    2,
+                    `error: --revoke ${revoke}: the reason must be one of unspecified, keyCompromise, cACompromise, affiliationChanged, superseded, ` +
+                        `cessationOfOperation, certificateHold, privilegeWithdrawn, aACompromise; got "${reason}"`,
+                ],
+            );
+        }
+        assert.ok(!fs.existsSync(series), "nothing was written");
+        assert.strictEqual(logOf(root), logBefore, "nothing was signed");
+    });
+
     it("refuses a CRL series dated before the root was made or valid after it expires, and a revocation dated before its certificate was issued", async () => {
         const datesRoot = await newRoot("dates-root", "apic-client", "--days", "90");
         const target = path.join(dir, "dates.crt");

@@ -113,7 +113,8 @@ function revocation(value: string): RevokedEntry {
             `--revoke must be SERIAL:REASON:REVOKED_AT, e.g. 5A3F...:superseded:2026-11-20T09:30:00Z (the serial in hex, as openssl prints it); got "${value}"`,
         );
     }
-    if (!(reason in CRL_REASONS)) {
+    // Own keys only: "constructor" or "__proto__" is in every object, and would sign a CRL with no reason code.
+    if (!Object.hasOwn(CRL_REASONS, reason)) {
         throw new UsageError(
             `--revoke ${value}: the reason must be one of ${Object.keys(CRL_REASONS).join(", ")}; got "${reason}"`,
         );

@@ -352,7 +352,8 @@ export function reviewCsr(
     const keyProblem = caKeyProblem(publicKey);
     if (keyProblem !== undefined) throw new Error(keyProblem);
     const oid = csr.signatureAlgorithm.algorithm;
-    if (!(oid in SIGNATURE_HASHES)) throw new Error(`the CSR is signed with an unsupported algorithm (${oid})`);
+    if (!Object.hasOwn(SIGNATURE_HASHES, oid))
+        throw new Error(`the CSR is signed with an unsupported algorithm (${oid})`);
     const signed = Buffer.from(csr.certificationRequestInfoRaw ?? new ArrayBuffer(0));
     if (
         !crypto.verify(

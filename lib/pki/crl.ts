@@ -329,7 +329,7 @@ export function buildCrl(
         }))
         .sort((a, b) => Buffer.compare(a.serialBytes, b.serialBytes))
         .map((r) => {
-            const reason = CRL_REASONS[r.reason];
+            const reason = Object.hasOwn(CRL_REASONS, r.reason) ? CRL_REASONS[r.reason] : undefined;
             if (reason === undefined) throw new Error(`unknown revocation reason "${r.reason}"`);
             return new RevokedCertificate({
                 userCertificate: serialNumber(r.serialHex),
