@@ -1175,6 +1175,48 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         assert.strictEqual(logOf(root), logBefore, "nothing was signed");
     });
 
+    it("never certifies again a key whose certificate the root revoked for keyCompromise or cACompromise, as its issuance log records", async () => {
+        const compromiseRoot = await newRoot("compromise-root", "apic-client");
+        const reasons = ["keyCompromise", "cACompromise", "superseded"];
+        const csrs = reasons.map((reason) => opensslCsr(dir, `revoked-${reason}`, P256, STACK_SUBJECT));
+        const signed = await ceremony(
+            PASSPHRASE,
+            ...["sign", "--root", compromiseRoot, ...csrs.flatMap((file) => ["--csr", file]), "--yes"],
+        );
+        assert.strictEqual(signed.status, 0, signed.err);
+        const certs = csrs.map((file) => fs.readFileSync(file.replace(/\.csr$/, ".crt"), "utf8"));
+        const serials = certs.map((pem) => new crypto.X509Certificate(pem).serialNumber);
+        const issued = opensslNotBefore(csrs[0].replace(/\.csr$/, ".crt"));
+        const crl = await ceremony(
+            PASSPHRASE,
+            ...["crl", "--root", compromiseRoot, "--period-days", "7", "--periods", "2", "--from", issued],
+            ...serials.flatMap((serial, i) => ["--revoke", `${serial}:${reasons[i]}:${issued}`]),
+            ...["--out", path.join(dir, "compromise.pem"), "--yes"],
+        );
+        assert.strictEqual(crl.status, 0, crl.err);
+        // The same CSRs under other names, as a stale copy would come back to a later ceremony.
+        const again = csrs.map((file, i) => writeTemp(dir, `again-${reasons[i]}.csr`, fs.readFileSync(file, "utf8")));
+        const logBefore = logOf(compromiseRoot);
+        for (const [i, reason] of reasons.slice(0, 2).entries()) {
+            const refused = await ceremony(PASSPHRASE, "sign", "--root", compromiseRoot, "--csr", again[i], "--yes");
+            assert.deepStrictEqual(
+                [reason, refused.status, refused.err],
+                [
+                    reason,
+                    1,
+                    `error: --csr ${again[i]} is for a key this root revoked as compromised: serial ${serials[i]} (${reason}, revoked at ${issued} in CRL 1, ` +
+                        `SPKI SHA-256 ${opensslSpkiSha256(certs[i], "cert")}); a compromised key is never certified again: ` +
+                        "have the stack make the CA a new key (a staged rotation, pki:caRotation) and sign its CSR\n",
+                ],
+            );
+            assert.ok(!fs.existsSync(again[i].replace(/\.csr$/, ".crt")), `${reason}: nothing was written`);
+        }
+        assert.strictEqual(logOf(compromiseRoot), logBefore, "nothing was signed");
+        // A key whose certificate was superseded is not in other hands: it may be certified again.
+        const superseded = await ceremony(PASSPHRASE, "sign", "--root", compromiseRoot, "--csr", again[2], "--yes");
+        assert.strictEqual(superseded.status, 0, superseded.err);
+    });
+
     it("refuses a CRL series dated before the root was made or valid after it expires, and a revocation dated before its certificate was issued", async () => {
         const datesRoot = await newRoot("dates-root", "apic-client", "--days", "90");
         const target = path.join(dir, "dates.crt");

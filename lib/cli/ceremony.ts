@@ -23,7 +23,7 @@ import { normalSerial } from "../plan/caRotation";
 import { ROOT_TRUST_DOMAIN_NAMES, RootTrustDomain } from "../plan/hierarchy";
 import { undoOnSignal } from "../interrupt";
 import { Prompter, ROOT_PASSPHRASE_VARIABLE, rootPassphrase } from "./prompt";
-import { CertificateRecord, CrlRecord, ISSUANCE_LOG, ROOT_CERT, ROOT_KEY, RootFolder } from "./rootFolder";
+import { CertificateRecord, CrlRecord, ISSUANCE_LOG, LogRecord, ROOT_CERT, ROOT_KEY, RootFolder } from "./rootFolder";
 import { Command, oneOf, parse, UsageError } from "./stackSource";
 
 /**
@@ -52,7 +52,8 @@ sign       shows each CSR exported by a stack (subject, key, SPKI SHA-256, valid
            ids. Refused: a CSR whose signature fails, a key below RSA 3072 / ECDSA P-256, an RSA
            exponent other than 65537, any attribute or extension request, the root's own subject,
            control characters in the subject (or in a file's name), a name that is not a CA of the
-           root's environment and trust domain, a CSR or key given twice. Writes --out (default: the
+           root's environment and trust domain, a CSR or key given twice, a key the root's CRLs
+           revoked for keyCompromise or cACompromise (from the log). Writes --out (default: the
            CSR's name with .crt); every file is checked before anything is signed.
 crl        signs the root's CRL series: K CRLs, one per period of N days from DATE (default now),
            each valid for two periods, numbered on from the last CRL in the log, listing every
@@ -339,6 +340,35 @@ async function initRoot(argv: string[], out: (text: string) => void): Promise<nu
     return 0;
 }
 
+/** A revocation by this root's CRLs, as its issuance log records it. */
+interface LoggedRevocation {
+    readonly serial: string;
+    readonly reason: string;
+    readonly revokedAt: string;
+    readonly crlNumber: number;
+}
+
+/** Revocation reasons that say the key itself is in other hands: it is never certified again. */
+const COMPROMISE_REASONS = ["keyCompromise", "cACompromise"];
+
+/** The keys (by SPKI SHA-256) of certificates this root's CRLs revoked as compromised, each with its first such revocation. */
+function compromisedKeys(log: readonly LogRecord[]): Map<string, LoggedRevocation> {
+    const keys = new Map(
+        log.flatMap((r) => (r.event === "certificate" ? [[normalSerial(r.serial), r.spkiSha256] as const] : [])),
+    );
+    const compromised = new Map<string, LoggedRevocation>();
+    for (const record of log) {
+        if (record.event !== "crl") continue;
+        for (const r of record.revoked) {
+            const key = keys.get(normalSerial(r.serial));
+            if (key !== undefined && COMPROMISE_REASONS.includes(r.reason) && !compromised.has(key)) {
+                compromised.set(key, { ...r, crlNumber: record.crlNumber });
+            }
+        }
+    }
+    return compromised;
+}
+
 function describeCsr(
     file: string,
     review: CsrReview,
@@ -406,7 +436,15 @@ async function sign(argv: string[], out: (text: string) => void): Promise<number
         return { file, csrPem, review, target, label };
     });
     // Everything that would stop the run half-way is checked now: once signed, a certificate is logged.
+    const compromised = compromisedKeys(folder.readLog());
     for (const [i, request] of requests.entries()) {
+        const revocation = compromised.get(request.review.spkiSha256);
+        if (revocation !== undefined) {
+            throw new Error(
+                `--csr ${request.file} is for a key this root revoked as compromised: serial ${revocation.serial} (${revocation.reason}, revoked at ${revocation.revokedAt} in CRL ${revocation.crlNumber}, SPKI SHA-256 ${request.review.spkiSha256}); ` +
+                    `a compromised key is never certified again: have the stack make the CA a new key (a staged rotation, pki:caRotation) and sign its CSR`,
+            );
+        }
         for (const earlier of requests.slice(0, i)) {
             if (earlier.review.spkiSha256 === request.review.spkiSha256) {
                 throw new Error(
