@@ -966,6 +966,110 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         assert.strictEqual(fs.readFileSync(path.join(out, ISSUANCE_LOG), "utf8").split("\n").length, 2, "one record");
     });
 
+    it("leaves no key in the root folder when init-root is killed (kill -9) as it writes, and names what it left beside it until that is destroyed", async () => {
+        const dir = tempDir("ceremony-killed");
+        const fresh = path.join(dir, "fresh");
+        const empty = path.join(dir, "empty");
+        const moving = path.join(dir, "moving");
+        for (const folder of [empty, moving]) fs.mkdirSync(folder, { mode: 0o700 });
+        const emptyInode = fs.statSync(empty).ino;
+        const killed = (out: string, script: string) => {
+            const child = spawnSync(
+                process.execPath,
+                ["-e", script, "ceremony", ...initRootArgs(out, "Killed Root", "--key", "ECDSA")],
+                { encoding: "utf8", timeout: 30_000, env: { ...process.env, [ROOT_PASSPHRASE_VARIABLE]: PASSPHRASE } },
+            );
+            assert.strictEqual(child.signal, "SIGKILL", child.stderr);
+        };
+        // Killed as it starts writing root.crt, after root.key: the worst moment of the writes.
+        const writing = cliSignalledWhileWriting('String(content).includes("BEGIN CERTIFICATE")', "SIGKILL");
+        killed(fresh, writing);
+        killed(empty, writing);
+        // Into an existing folder, killed as it moves root.key in, after root.crt and issuance.log.
+        killed(
+            moving,
+            `const fs = require("fs");
+            const linkSync = fs.linkSync;
+            fs.linkSync = (from, to) => {
+                if (String(to).endsWith("root.key")) process.kill(process.pid, "SIGKILL");
+                return linkSync(from, to);
+            };
+            require(${JSON.stringify(path.join(ROOT, "dist/lib/cli/main.js"))}).main(process.argv.slice(1));`,
+        );
+        assert.ok(!fs.existsSync(fresh), "no root folder");
+        assert.deepStrictEqual(fs.readdirSync(empty), [], "nothing in the existing folder");
+        assert.deepStrictEqual(
+            fs.readdirSync(moving).sort(),
+            [ISSUANCE_LOG, ROOT_CERT],
+            "no key without its certificate and log",
+        );
+        const leftovers = fs
+            .readdirSync(dir)
+            .filter((name) => name.startsWith("."))
+            .sort();
+        assert.match(
+            leftovers.join(" "),
+            /^\.empty\.[0-9a-f]{12}\.tmp \.fresh\.[0-9a-f]{12}\.tmp \.moving\.[0-9a-f]{12}\.tmp$/,
+        );
+        const [emptyLeftover, freshLeftover, movingLeftover] = leftovers.map((name) => path.join(dir, name));
+        assert.deepStrictEqual(fs.readdirSync(freshLeftover).sort(), [ROOT_CERT, ROOT_KEY]);
+        assert.deepStrictEqual(fs.readdirSync(movingLeftover), [ROOT_KEY]);
+        assert.strictEqual(modeOf(freshLeftover), 0o700);
+
+        const unfinished = (option: string, out: string, leftover: string, fix = "") =>
+            `error: ${option} ${out}: an init-root into it was stopped before it finished (kill -9, a power cut) and left ${leftover}, ` +
+            `with the key of a root that was never shown or used: destroy it (rm -r ${leftover})${fix}, then run init-root again\n`;
+        const cases: [string[], string][] = [
+            [initRootArgs(fresh, "R", "--key", "ECDSA"), unfinished("--out", fresh, freshLeftover)],
+            [initRootArgs(empty, "R", "--key", "ECDSA"), unfinished("--out", empty, emptyLeftover)],
+            [["sign", "--root", fresh, "--csr", csr, "--yes"], unfinished("--root", fresh, freshLeftover)],
+            [["sign", "--root", empty, "--csr", csr, "--yes"], unfinished("--root", empty, emptyLeftover)],
+            [
+                initRootArgs(moving, "R", "--key", "ECDSA"),
+                unfinished("--out", moving, movingLeftover, ` and empty ${moving}`),
+            ],
+            [
+                ["sign", "--root", moving, "--csr", csr, "--yes"],
+                unfinished("--root", moving, movingLeftover, ` and empty ${moving}`),
+            ],
+        ];
+        for (const [args, message] of cases) {
+            const result = await ceremony(PASSPHRASE, ...args);
+            assert.deepStrictEqual([args[0], result.status, result.err], [args[0], 1, message]);
+        }
+
+        // A folder an earlier version's init-root left with its key alone, written first in place.
+        const keyAlone = path.join(dir, "key-alone");
+        fs.mkdirSync(keyAlone, { mode: 0o700 });
+        fs.copyFileSync(path.join(freshLeftover, ROOT_KEY), path.join(keyAlone, ROOT_KEY));
+        const alone = (option: string) =>
+            `error: ${option} ${keyAlone} holds root.key without root.crt and issuance.log: an init-root of an earlier version that was stopped before it finished left that, ` +
+            `and the key was never certified: destroy it (rm ${path.join(keyAlone, ROOT_KEY)}) and run init-root again; ` +
+            "if this folder held a real root, restore it from the ceremony's archive instead\n";
+        const again = await ceremony(PASSPHRASE, ...initRootArgs(keyAlone, "R", "--key", "ECDSA"));
+        assert.deepStrictEqual([again.status, again.err], [1, alone("--out")]);
+        const signed = await ceremony(PASSPHRASE, "sign", "--root", keyAlone, "--csr", csr, "--yes");
+        assert.deepStrictEqual([signed.status, signed.err], [1, alone("--root")]);
+
+        // Once destroyed, the root is made whole in both, the existing folder kept as it was.
+        for (const leftover of leftovers) fs.rmSync(path.join(dir, leftover), { recursive: true });
+        for (const file of fs.readdirSync(moving)) fs.rmSync(path.join(moving, file));
+        for (const out of [fresh, empty, moving]) {
+            const made = await ceremony(PASSPHRASE, ...initRootArgs(out, "R", "--key", "ECDSA"));
+            assert.strictEqual(made.status, 0, made.err);
+            assert.deepStrictEqual(
+                [modeOf(out), ...[ROOT_KEY, ROOT_CERT, ISSUANCE_LOG].map((name) => modeOf(path.join(out, name)))],
+                [0o700, 0o600, 0o644, 0o600],
+            );
+        }
+        assert.strictEqual(fs.statSync(empty).ino, emptyInode, "the existing folder is the same folder");
+        assert.deepStrictEqual(
+            fs.readdirSync(dir).filter((name) => name.startsWith(".")),
+            [],
+            "no staging folder left",
+        );
+    });
+
     it("shows the certificate's PEM when writing it fails after it was signed and logged (its folder went away while the passphrase was asked)", async () => {
         const logRoot = await newRoot("away-root", "apic-client");
         const away = path.join(dir, "going-away");
@@ -1020,6 +1124,11 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
             err: `error: cannot write the root folder ${made} (ENOSPC); nothing of the new root was kept: free space on the medium or give --out a folder you can write to, then run init-root again\n`,
         });
         assert.strictEqual(fs.existsSync(made), false, "no root key without its certificate and log");
+        assert.deepStrictEqual(
+            fs.readdirSync(dir).filter((name) => name.startsWith(".full-root.")),
+            [],
+            "nor its staging folder",
+        );
 
         const logBefore = logOf(root);
         const target = path.join(dir, "full.crt");

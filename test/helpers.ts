@@ -68,12 +68,12 @@ export function gitRepo(prefix: string): { dir: string; git: (...args: string[])
 }
 
 /**
- * A script for `node -e SCRIPT <cli args>`: runs the CLI on the arguments and sends itself SIGTERM
+ * A script for `node -e SCRIPT <cli args>`: runs the CLI on the arguments and sends itself `signal`
  * inside the first fs.writeFileSync for which `when` (a JavaScript expression over `file` and
  * `content`) is true, the worst moment for a command to be stopped; prints "ended <status>" if
  * the CLI returns.
  */
-export function cliSignalledWhileWriting(when: string): string {
+export function cliSignalledWhileWriting(when: string, signal: NodeJS.Signals = "SIGTERM"): string {
     return `
             const fs = require("fs");
             const writeFileSync = fs.writeFileSync;
@@ -81,7 +81,7 @@ export function cliSignalledWhileWriting(when: string): string {
             fs.writeFileSync = (file, content, ...rest) => {
                 if (!sent && (${when})) {
                     sent = true;
-                    process.kill(process.pid, "SIGTERM");
+                    process.kill(process.pid, ${JSON.stringify(signal)});
                 }
                 return writeFileSync(file, content, ...rest);
             };

@@ -23,7 +23,16 @@ import { normalSerial } from "../plan/caRotation";
 import { ROOT_TRUST_DOMAIN_NAMES, RootTrustDomain } from "../plan/hierarchy";
 import { undoOnSignal } from "../interrupt";
 import { Prompter, ROOT_PASSPHRASE_VARIABLE, rootPassphrase } from "./prompt";
-import { CertificateRecord, CrlRecord, ISSUANCE_LOG, LogRecord, ROOT_CERT, ROOT_KEY, RootFolder } from "./rootFolder";
+import {
+    CertificateRecord,
+    CrlRecord,
+    ISSUANCE_LOG,
+    LogRecord,
+    NewRootFolder,
+    ROOT_CERT,
+    ROOT_KEY,
+    RootFolder,
+} from "./rootFolder";
 import { Command, oneOf, parse, UsageError } from "./stackSource";
 
 /**
@@ -247,18 +256,18 @@ function certificateRecord(
 const isSystemError = (error: unknown): boolean => (error as NodeJS.ErrnoException).code !== undefined;
 
 /**
- * Makes the root folder `dir` and writes it (`write`); when that fails (a full or read-only
- * medium), removes what it wrote and the folder it made, and throws one line naming the folder,
- * the error and the fix: no root is left half-made, with a key whose certificate was never shown.
+ * Writes the new root (`write`) and puts it in place as the root folder `dir`; when that fails (a
+ * full or read-only medium), removes what it wrote, and throws one line naming the folder, the
+ * error and the fix: no root is left half-made, with a key whose certificate was never shown.
  */
-function makeRoot(dir: string, target: { make(): RootFolder }, write: (folder: RootFolder) => void): RootFolder {
-    let folder: RootFolder | undefined;
+function makeRoot(dir: string, target: { make(): NewRootFolder }, write: (root: NewRootFolder) => void): RootFolder {
+    let root: NewRootFolder | undefined;
     try {
-        folder = target.make();
-        write(folder);
-        return folder;
+        root = target.make();
+        write(root);
+        return root.commit();
     } catch (error) {
-        folder?.removeNew();
+        root?.remove();
         throw new Error(
             `cannot write the root folder ${dir} (${codeOf(error)}); nothing of the new root was kept: free space on the medium or give --out a folder you can write to, then run init-root again`,
         );

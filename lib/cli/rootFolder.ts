@@ -3,16 +3,17 @@
  * 0600), root.crt, and issuance.log, the append-only record of everything the root signed. The
  * folder must be its owner's alone (0700) and never a link, and is kept out of git work trees.
  */
+import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { codeOf, createExclusive, entryAt, makePrivateFolder, PRIVATE_FILE, writeNewFile } from "../files";
+import { codeOf, entryAt, makePrivateFolder, PRIVATE_FILE, writeNewFile } from "../files";
 import { RootTrustDomain } from "../plan/hierarchy";
 
 export const ROOT_KEY = "root.key";
 export const ROOT_CERT = "root.crt";
 export const ISSUANCE_LOG = "issuance.log";
 
-const { O_RDONLY, O_WRONLY, O_APPEND, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+const { O_RDONLY, O_WRONLY, O_APPEND, O_NOFOLLOW, O_NONBLOCK, O_DIRECTORY } = fs.constants;
 
 /** A line of issuance.log for a certificate the root signed (itself included). */
 export interface CertificateRecord {
@@ -154,18 +155,147 @@ function readExisting(file: string, privateFile: boolean): string {
     }
 }
 
-export class RootFolder {
-    /** `made`: for init-root, whether it made the folder (else it was empty); undefined for an existing root. */
+/** The end of a staging folder's name, after `.<root folder's name>.`: 12 random hex digits. */
+const STAGING_SUFFIX = /^[0-9a-f]{12}\.tmp$/;
+
+/**
+ * The staging folders init-root left beside the root folder `dir` (`.<name>.<12 hex>.tmp`) when
+ * it was stopped before it finished (kill -9, a power cut): each holds the key of a root that
+ * was never shown or used. None when the parent folder cannot be listed.
+ */
+function leftoverStagings(dir: string): string[] {
+    const parent = path.dirname(path.resolve(dir));
+    const prefix = `.${path.basename(path.resolve(dir))}.`;
+    let entries: fs.Dirent[];
+    try {
+        entries = fs.readdirSync(parent, { withFileTypes: true });
+    } catch {
+        return [];
+    }
+    return entries
+        .filter((e) => e.isDirectory() && e.name.startsWith(prefix) && STAGING_SUFFIX.test(e.name.slice(prefix.length)))
+        .map((e) => path.join(parent, e.name));
+}
+
+/** Refuses a root folder beside which an init-root stopped half-way left its staging folder. */
+function checkNoLeftover(typed: string, dir: string, option: string, fix: string): void {
+    const [leftover] = leftoverStagings(dir);
+    if (leftover !== undefined) {
+        throw new Error(
+            `${option} ${typed}: an init-root into it was stopped before it finished (kill -9, a power cut) and left ${leftover}, ` +
+                `with the key of a root that was never shown or used: destroy it (rm -r ${leftover})${fix}, then run init-root again`,
+        );
+    }
+}
+
+/**
+ * Refuses a folder holding root.key without root.crt and issuance.log: what an earlier version's
+ * init-root left when it was stopped half-way (it wrote the key first, in place). Whether that is
+ * so, or the rest of a real root was lost, only the people at the ceremony can tell.
+ */
+function checkNotKeyAlone(typed: string, dir: string, option: string, entries: readonly string[]): void {
+    if (entries.includes(ROOT_KEY) && !entries.includes(ROOT_CERT) && !entries.includes(ISSUANCE_LOG)) {
+        throw new Error(
+            `${option} ${typed} holds ${ROOT_KEY} without ${ROOT_CERT} and ${ISSUANCE_LOG}: an init-root of an earlier version that was stopped before it finished left that, ` +
+                `and the key was never certified: destroy it (rm ${path.join(dir, ROOT_KEY)}) and run init-root again; if this folder held a real root, restore it from the ceremony's archive instead`,
+        );
+    }
+}
+
+/** Flushes a file or folder to the medium (what a rename then makes visible must be there after a power cut). */
+function sync(file: string, flags: number): void {
+    const fd = fs.openSync(file, flags | O_NOFOLLOW);
+    try {
+        fs.fsyncSync(fd);
+    } finally {
+        fs.closeSync(fd);
+    }
+}
+
+/**
+ * A new root being written by init-root: its files go into a fresh 0700 staging folder beside the
+ * root folder, are synced, and `commit` puts them in place: the staging folder is renamed to the
+ * root folder, or, into an existing empty one, its files are moved in, root.key last. Stopped at
+ * any point, even by kill -9, it leaves no key in the root folder without its certificate and
+ * log, and the staging folder left beside it says what happened (checkNew, open).
+ */
+export class NewRootFolder {
+    private readonly moved: string[] = [];
+
     private constructor(
-        readonly dir: string,
-        private readonly made?: boolean,
+        private readonly staging: string,
+        private readonly dir: string,
+        private readonly existing: boolean,
     ) {}
+
+    static make(dir: string, existing: boolean): NewRootFolder {
+        const absolute = path.resolve(dir);
+        const random = crypto.randomBytes(6).toString("hex");
+        const staging = path.join(path.dirname(absolute), `.${path.basename(absolute)}.${random}.tmp`);
+        fs.mkdirSync(staging, { mode: 0o700 }); // fails if anything is there
+        makePrivateFolder(staging); // 0700 whatever the umask
+        return new NewRootFolder(staging, dir, existing);
+    }
+
+    /** Creates a file of the new root, exclusively, never through a link, and synced. */
+    writeNew(name: string, content: string, mode: number): void {
+        const file = path.join(this.staging, name);
+        writeNewFile(file, content, mode);
+        sync(file, O_RDONLY);
+    }
+
+    /** Starts the issuance log with its first record. */
+    startLog(record: LogRecord): void {
+        this.writeNew(ISSUANCE_LOG, `${JSON.stringify(record)}\n`, PRIVATE_FILE);
+    }
+
+    /** Puts the new root in place, and returns its folder. */
+    commit(): RootFolder {
+        sync(this.staging, O_RDONLY | O_DIRECTORY);
+        if (!this.existing) {
+            fs.renameSync(this.staging, this.dir);
+        } else {
+            for (const name of [ROOT_CERT, ISSUANCE_LOG, ROOT_KEY]) {
+                // A link and an unlink, not a rename: a file put there meanwhile is never replaced (EEXIST).
+                fs.linkSync(path.join(this.staging, name), path.join(this.dir, name));
+                this.moved.push(name);
+                fs.unlinkSync(path.join(this.staging, name));
+            }
+            fs.rmdirSync(this.staging);
+            sync(this.dir, O_RDONLY | O_DIRECTORY);
+        }
+        sync(path.dirname(path.resolve(this.dir)), O_RDONLY | O_DIRECTORY);
+        return RootFolder.made(this.dir);
+    }
+
+    /**
+     * Removes what was written of the new root (the staging folder, and what was moved into an
+     * existing folder); throws nothing. For an init-root that failed half-way: nothing of the
+     * root was shown or signed yet.
+     */
+    remove(): void {
+        try {
+            for (const name of this.moved) fs.rmSync(path.join(this.dir, name), { force: true });
+            fs.rmSync(this.staging, { recursive: true, force: true });
+        } catch {
+            // The medium takes no change: left as it is, and the next init-root names the staging folder.
+        }
+    }
+}
+
+export class RootFolder {
+    private constructor(readonly dir: string) {}
+
+    /** The folder of a root init-root has just put in place. */
+    static made(dir: string): RootFolder {
+        return new RootFolder(dir);
+    }
 
     /**
      * Checks that init-root may make a root in `typed` (a new folder in an existing one, or an empty
-     * private folder), before any passphrase is asked or key made; `make` then creates it 0700.
+     * private folder), before any passphrase is asked or key made; `make` then starts writing it.
      */
-    static checkNew(typed: string, allowGit: boolean): { make(): RootFolder } {
+    static checkNew(typed: string, allowGit: boolean): { make(): NewRootFolder } {
         checkOutsideGit(typed, "--out", allowGit);
         const dir = folderPath(typed);
         const parent = path.dirname(path.resolve(dir));
@@ -178,6 +308,8 @@ export class RootFolder {
         if (existing !== undefined) {
             checkPrivateFolder(typed, "--out", existing);
             const entries = fs.readdirSync(dir);
+            checkNoLeftover(typed, dir, "--out", entries.length > 0 ? ` and empty ${typed}` : "");
+            checkNotKeyAlone(typed, dir, "--out", entries);
             if (entries.includes(ROOT_KEY)) {
                 throw new Error(
                     `--out ${typed} already holds a root key (${ROOT_KEY}); init-root never replaces one: choose a new folder`,
@@ -189,27 +321,8 @@ export class RootFolder {
                 );
             }
         }
-        return {
-            make: () => {
-                makePrivateFolder(dir);
-                return new RootFolder(dir, existing === undefined);
-            },
-        };
-    }
-
-    /**
-     * Removes what init-root wrote into this new root folder (its key, certificate and log), and
-     * the folder if init-root made it and nothing else is in it; throws nothing. For an init-root
-     * that failed half-way: nothing of the root was shown or signed yet.
-     */
-    removeNew(): void {
-        if (this.made === undefined) return;
-        try {
-            for (const name of [ROOT_KEY, ROOT_CERT, ISSUANCE_LOG]) fs.rmSync(this.path(name), { force: true });
-            if (this.made) fs.rmdirSync(this.dir);
-        } catch {
-            // Something else is in it now, or the medium takes no change: left as it is.
-        }
+        if (existing === undefined) checkNoLeftover(typed, dir, "--out", "");
+        return { make: () => NewRootFolder.make(dir, existing !== undefined) };
     }
 
     /** An existing root folder, checked: private, outside git, with its three files. */
@@ -217,8 +330,14 @@ export class RootFolder {
         checkOutsideGit(typed, "--root", allowGit);
         const dir = folderPath(typed);
         const stat = entryAt(dir);
-        if (stat === undefined) throw new Error(`--root ${typed}: no such folder; give the folder init-root made`);
+        if (stat === undefined) {
+            checkNoLeftover(typed, dir, "--root", "");
+            throw new Error(`--root ${typed}: no such folder; give the folder init-root made`);
+        }
         checkPrivateFolder(typed, "--root", stat);
+        const entries = fs.readdirSync(dir);
+        checkNoLeftover(typed, dir, "--root", entries.length > 0 ? ` and empty ${typed}` : "");
+        checkNotKeyAlone(typed, dir, "--root", entries);
         const folder = new RootFolder(dir);
         folder.readLog(); // a missing, linked, loose or altered log stops the ceremony before anything is signed
         return folder;
@@ -234,16 +353,6 @@ export class RootFolder {
 
     readEncryptedKey(): string {
         return readExisting(this.path(ROOT_KEY), true);
-    }
-
-    /** Creates a file of the root folder, exclusively and never through a link. */
-    writeNew(name: string, content: string, mode: number): void {
-        writeNewFile(this.path(name), content, mode);
-    }
-
-    /** Starts the issuance log with its first record (init-root). */
-    startLog(record: LogRecord): void {
-        this.writeRecords(createExclusive(this.path(ISSUANCE_LOG), PRIVATE_FILE), [record]);
     }
 
     /**
