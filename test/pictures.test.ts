@@ -9,6 +9,7 @@ import {
     plannedTimeline,
     stackPictures,
     timelinePicture,
+    TimelineCrl,
     trustPicture,
     trustPictureForDiff,
 } from "../lib/inventory/pictures";
@@ -24,6 +25,9 @@ type Domains = Record<string, { services: string[] }>;
 const dev = (): Raw => loadStackFileValues("stacks/Pulumi.dev.yaml");
 const plan = (raw: Raw): PkiPlan => planFromRawConfig(raw);
 const cert = (id: string): string => mermaidId("cert", id);
+/** Each CRL set's name and dates, as ISO text. */
+const crlDates = (crls: readonly TimelineCrl[]) =>
+    crls.map((c) => [c.name, ...[c.thisUpdate, c.republishAt, c.nextUpdate].map((d) => d.toISOString())]);
 const place = (goesTo: string): string => mermaidId("to", goesTo);
 const GATEWAY_SECRET = (endpoint: string): string => `k8s/dev-east/istio-system/secret-apic-mtls-${endpoint}`;
 const CACERTS = "k8s/dev-east/istio-system/secret-cacerts";
@@ -321,23 +325,15 @@ describe("pictures (Mermaid drawn by the real library in headless Chromium)", fu
         };
         const now = new Date("2026-11-25T12:00:00Z");
         const crls = plannedCrls(plan(raw), now, plannedTimeline(plannedCertificates(plan(raw)), now));
-        assert.deepStrictEqual(
-            crls.map((c) => [
-                c.name,
-                c.thisUpdate.toISOString(),
-                c.republishAt.toISOString(),
-                c.nextUpdate.toISOString(),
-            ]),
+        assert.deepStrictEqual(crlDates(crls), [
             [
-                [
-                    "CRLs in the gateway ca.crl",
-                    "2026-11-19T00:00:00.000Z",
-                    "2026-11-26T00:00:00.000Z",
-                    // Valid four periods (at least 28 days): three missed re-publications before it expires.
-                    "2026-12-17T00:00:00.000Z",
-                ],
+                "CRLs in the gateway ca.crl",
+                "2026-11-19T00:00:00.000Z",
+                "2026-11-26T00:00:00.000Z",
+                // Valid four periods (at least 28 days): three missed re-publications before it expires.
+                "2026-12-17T00:00:00.000Z",
             ],
-        );
+        ]);
         const drawn = await browser.draw(
             timelinePicture("dev", plannedTimeline(plannedCertificates(plan(raw)), now), crls),
         );
@@ -361,12 +357,7 @@ describe("pictures (Mermaid drawn by the real library in headless Chromium)", fu
         const certificates = plannedTimeline(plannedCertificates(meshPlan), now);
         const crls = plannedCrls(meshPlan, now, certificates);
         assert.deepStrictEqual(
-            crls.map((c) => [
-                c.name,
-                c.thisUpdate.toISOString(),
-                c.republishAt.toISOString(),
-                c.nextUpdate.toISOString(),
-            ]),
+            crlDates(crls),
             // The mesh CA's 1095 days end first (the mesh root's run 3650).
             [["CRLs in istiod ca-crl.pem", now.toISOString(), "2029-11-24T12:00:00.000Z", "2029-11-24T12:00:00.000Z"]],
         );

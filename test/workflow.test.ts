@@ -750,6 +750,16 @@ const context = (workflowRun: Record<string, unknown>) => ({
 const core = { info: () => undefined };
 const sha = (c: string) => c.repeat(40);
 
+/** The dev stack with `organization`, in stacks/ of a new folder (`dir`), as a pull request's head. */
+function devStackOf(organization: string, name: string): { dir: string; head: string } {
+    const dir = tempDir(name);
+    fs.mkdirSync(path.join(dir, "stacks"));
+    const text = fs.readFileSync(path.join(ROOT, "stacks/Pulumi.dev.yaml"), "utf8");
+    const head = path.join(dir, "stacks/Pulumi.dev.yaml");
+    fs.writeFileSync(head, text.replace("pki:organization: Example Bank", `pki:organization: '${organization}'`));
+    return { dir, head };
+}
+
 describe("workflows: the comment script", function () {
     this.timeout(60_000);
 
@@ -810,12 +820,8 @@ describe("workflows: the comment script", function () {
 
     it("keeps a hostile organization inside the trust picture's mermaid block, and leaves out a picture too long to draw", async () => {
         const hostile = "Bank ```` </details> <!-- apic-istio-pki:cert-diff:dev --> @team";
-        const dir = tempDir("hostile-picture");
-        fs.mkdirSync(path.join(dir, "stacks"));
+        const { dir, head } = devStackOf(hostile, "hostile-picture");
         fs.copyFileSync(path.join(ROOT, "Pulumi.yaml"), path.join(dir, "Pulumi.yaml"));
-        const text = fs.readFileSync(path.join(ROOT, "stacks/Pulumi.dev.yaml"), "utf8");
-        const head = path.join(dir, "stacks/Pulumi.dev.yaml");
-        fs.writeFileSync(head, text.replace("pki:organization: Example Bank", `pki:organization: '${hostile}'`));
         const { status, out } = await cli(
             "diff",
             "--base",
@@ -874,11 +880,7 @@ describe("workflows: the comment script", function () {
     it("renders a hostile organization in the diff's Markdown and the inventory as text: no HTML, link or image reaches the comment", async () => {
         // Within the 64 characters of a subject O.
         const hostile = "B </details> [ok](https://e.x) ![x](https://e.x/i) <img>";
-        const dir = tempDir("hostile-markdown");
-        fs.mkdirSync(path.join(dir, "stacks"));
-        const text = fs.readFileSync(path.join(ROOT, "stacks/Pulumi.dev.yaml"), "utf8");
-        const head = path.join(dir, "stacks/Pulumi.dev.yaml");
-        fs.writeFileSync(head, text.replace("pki:organization: Example Bank", `pki:organization: '${hostile}'`));
+        const { dir, head } = devStackOf(hostile, "hostile-markdown");
         const base = path.join(ROOT, "stacks/Pulumi.dev.yaml");
         const { status, out } = await cli("diff", "--base", base, "--head", head);
         assert.strictEqual(status, 0);
@@ -908,11 +910,7 @@ describe("workflows: the comment script", function () {
 
     it("renders a hostile organization's URLs, references and emphasis as text, and the diff's own Markdown as Markdown", async () => {
         const hostile = "Bank https://e.x www.e.x #1 GH-2 a/b#3 **OK** _u_ ~~s~~ `c`";
-        const dir = tempDir("hostile-links");
-        fs.mkdirSync(path.join(dir, "stacks"));
-        const text = fs.readFileSync(path.join(ROOT, "stacks/Pulumi.dev.yaml"), "utf8");
-        const head = path.join(dir, "stacks/Pulumi.dev.yaml");
-        fs.writeFileSync(head, text.replace("pki:organization: Example Bank", `pki:organization: '${hostile}'`));
+        const { dir, head } = devStackOf(hostile, "hostile-links");
         const diff = await cli("diff", "--base", path.join(ROOT, "stacks/Pulumi.dev.yaml"), "--head", head);
         assert.strictEqual(diff.status, 0);
         const inventory = await cli("inventory", "--config", head, "--format", "markdown");
