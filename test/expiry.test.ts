@@ -391,6 +391,23 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
         );
     });
 
+    it("exits 2 on a --pem path the system will not search (ENOTDIR, ENAMETOOLONG), naming it and the fix, not 1", async () => {
+        const file = path.join(dir, "path-part.pem");
+        fs.writeFileSync(file, rendered.read("apic/ob/client.crt"));
+        const under = path.join(file, "client.crt");
+        assert.deepStrictEqual(await cli("expiry", "--pem", under), {
+            status: 2,
+            out: "",
+            err: `error: cannot read ${under}: part of its path is not a folder (ENOTDIR); check the path\n`,
+        });
+        const long = path.join(dir, `${"a".repeat(300)}.pem`);
+        assert.deepStrictEqual(await cli("expiry", "--pem", long), {
+            status: 2,
+            out: "",
+            err: `error: cannot read ${long}: its path or a name in it is longer than the system allows (ENAMETOOLONG); check the path\n`,
+        });
+    });
+
     it("exits 2 on a subfolder or file it may not read (EACCES), also when the tests run as root", () => {
         const folder = tempDir("expiry-denied");
         const client = rendered.read("apic/ob/client.crt");
@@ -421,6 +438,9 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
         try {
             assert.deepStrictEqual(run("--dir", folder), [2, "", `error: cannot read ${locked}: ${fix}\n`]);
             assert.deepStrictEqual(run("--pem", lockedFile), [2, "", `error: cannot read ${lockedFile}: ${fix}\n`]);
+            // A file in a folder it may not search: lstat itself is refused (was exit 1, "something due").
+            const inLocked = path.join(locked, "server.crt");
+            assert.deepStrictEqual(run("--pem", inLocked), [2, "", `error: cannot read ${inLocked}: ${fix}\n`]);
         } finally {
             fs.chmodSync(locked, 0o700);
             fs.chmodSync(lockedFile, 0o600);

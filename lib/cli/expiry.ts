@@ -77,6 +77,7 @@ const UNREADABLE: Record<string, string> = {
     ELOOP: "it is a link that loops (ELOOP); remove the link or point it at a file",
     ENOTDIR: "part of its path is not a folder (ENOTDIR); check the path",
     ENOENT: "it is gone (ENOENT); check that nothing removes files while expiry runs",
+    ENAMETOOLONG: "its path or a name in it is longer than the system allows (ENAMETOOLONG); check the path",
 };
 
 /** Input error for a path that cannot be read: one line, the system's code kept, never its raw message. */
@@ -112,6 +113,18 @@ function filesBelow(dir: string): string[] {
 function statOf(file: string): fs.Stats | undefined {
     try {
         return fs.statSync(file, { throwIfNoEntry: false });
+    } catch (error) {
+        throw cannotRead(file, error);
+    }
+}
+
+/**
+ * What is at `file` itself (a link not followed); undefined when nothing is there. A path the system
+ * refuses to search (a file where a folder should be, a folder it may not enter) is an input error.
+ */
+function entryOf(file: string): fs.Stats | undefined {
+    try {
+        return fs.lstatSync(file, { throwIfNoEntry: false });
     } catch (error) {
         throw cannotRead(file, error);
     }
@@ -642,7 +655,7 @@ export const expiryCommand: Command = {
             throw new UsageError("give either --dir or --pem");
         const files = values.dir !== undefined ? filesOfDir(values.dir) : (values.pem as string[]);
         for (const f of files) {
-            if (fs.lstatSync(f, { throwIfNoEntry: false }) === undefined) throw new InputError(`${f}: no such file`);
+            if (entryOf(f) === undefined) throw new InputError(`${f}: no such file`);
             linkTarget(f);
         }
         const rows = expiryReport(files, { warnDays, crlWarnFraction }, now, recordedRenewals(values.dir));
