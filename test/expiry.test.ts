@@ -13,7 +13,7 @@ import { X509Certificate as PeculiarCertificate, X509Certificates } from "@pecul
 import * as asn1js from "asn1js";
 import * as YAML from "yaml";
 import { ExpiryRow } from "../lib/cli/expiry";
-import { pemBlocks, pemDecode, pemEncode } from "../lib/pki/pem";
+import { pemBlocks, pemDecode, pemEncode, privateKeyLabel } from "../lib/pki/pem";
 import { buildCrl, parseCrl } from "../lib/pki/crl";
 import {
     cli,
@@ -389,6 +389,54 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
                 `error: cannot read ${path.join(dangling, "server.crt")}: it is a link to gone.crt, which does not exist; remove the link or restore what it points to\n`,
             ],
         );
+    });
+
+    it("exits 2 on a PEM block cut short (no END line), naming the file, the label and the line, never the text", async () => {
+        const client = rendered.read("apic/ob/client.crt");
+        const chain = rendered.read("apic/ob/ca-chain.pem");
+        const key = rendered.read("apic/ob/client.key");
+        const lines = client.split("\n").length - 1;
+        const folder = tempDir("expiry-cut-short");
+        const fix = "copy the file again, whole";
+        // { cat client.crt; head -c 800 ca-chain.pem; } > cut.pem: Envoy refuses it, expiry said "none due".
+        const cut = path.join(folder, "cut.pem");
+        const unended = (label: string, line: number) =>
+            `the ${label} block that begins at line ${line} has no END line (cut short?)`;
+        fs.writeFileSync(cut, client + chain.slice(0, 800));
+        assert.deepStrictEqual(await cli("expiry", "--pem", cut), {
+            status: 2,
+            out: "",
+            err: `error: ${cut}: ${unended("CERTIFICATE", lines + 1)}; ${fix}\n`,
+        });
+        // Cut before the next block begins, and a key cut short (its label named, none of its text).
+        fs.writeFileSync(cut, chain.slice(0, 800) + client);
+        assert.strictEqual(
+            (await cli("expiry", "--pem", cut)).err,
+            `error: ${cut}: ${unended("CERTIFICATE", 1)}; ${fix}\n`,
+        );
+        fs.writeFileSync(cut, client + key.slice(0, key.length / 2));
+        const keyCut = await cli("expiry", "--dir", folder);
+        assert.deepStrictEqual(
+            [keyCut.status, keyCut.err],
+            [2, `error: ${cut}: ${unended(privateKeyLabel(key) ?? "", lines + 1)}; ${fix}\n`],
+        );
+        // In a Secret's data: the line is the value's.
+        fs.writeFileSync(
+            cut,
+            YAML.stringify({
+                apiVersion: "v1",
+                kind: "Secret",
+                metadata: { name: "apic-mtls-ob" },
+                data: { "ca.crt": Buffer.from(client + chain.slice(0, 800)).toString("base64") },
+            }),
+        );
+        assert.deepStrictEqual(await cli("expiry", "--pem", cut), {
+            status: 2,
+            out: "",
+            err:
+                `error: ${cut}: data key "ca.crt" of Secret "apic-mtls-ob": the CERTIFICATE block that begins at line ${lines + 1} ` +
+                "of its value has no END line (cut short?); export the Secret again with kubectl get secret -o yaml, or give the text under stringData\n",
+        });
     });
 
     it("exits 2 on a --pem path the system will not search (ENOTDIR, ENAMETOOLONG), naming it and the fix, not 1", async () => {

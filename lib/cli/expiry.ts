@@ -8,7 +8,7 @@ import * as path from "path";
 import * as YAML from "yaml";
 import { defaultEarlyRenewalDays } from "../config/validate";
 import { jsonBreak, readRegularBytes, yamlProblem } from "../files";
-import { pemBlocks, pemDecode } from "../pki/pem";
+import { pemBlocks, pemDecode, unendedPemBlock } from "../pki/pem";
 import { crlInDer, CrlInfo, crlValidAt, parseCrl } from "../pki/crl";
 import { derSequences } from "../pki/der";
 import { pkcs7Contents } from "../pki/pkcs7";
@@ -29,7 +29,7 @@ by their content, whatever the file is called; a .yaml or .yml file must be YAML
 or CRL once, however encoded; --format json lists its files and the Kubernetes fields holding it.
 --dir also takes a Secret mounted into a pod: links to files are read, links to folders
 (kubelet's ..data) not followed, FIFOs, sockets and devices skipped; a file or folder it may not
-read, or a link that loops or leads nowhere, is an error.
+read, or a link that loops or leads nowhere, is an error, as is a PEM block without its END line.
 Reports the days left (a CRL's: to its next update) and the renewal point
 (from the render's inventory.json, else after two thirds of the lifetime; "renew due" once past it).
 Due: a certificate that expires within --warn-days (default: alert 30 days ahead) or has
@@ -344,7 +344,10 @@ function base64Values(object: KubernetesObject, file: string): Content[] {
         const problem = base64Problem(value);
         if (problem !== undefined)
             throw new InputError(`${file}: ${field} of ${name} is not valid base64 (${problem}); ${fix}`);
-        return [{ ...bytesContent(Buffer.from(value, "base64")), place: `${field} of ${name}` }];
+        const bytes = Buffer.from(value, "base64");
+        const unended = unendedProblem(bytes.toString("utf8"), " of its value");
+        if (unended !== undefined) throw new InputError(`${file}: ${field} of ${name}: ${unended}; ${fix}`);
+        return [{ ...bytesContent(bytes), place: `${field} of ${name}` }];
     });
 }
 
@@ -370,6 +373,17 @@ function readBytes(file: string): Buffer {
     } catch (error) {
         throw cannotRead(file, error);
     }
+}
+
+/**
+ * A PEM block of a text that has no END line, as the end of a sentence that names the file, or
+ * undefined: what it holds would go unwatched, while the server given the file refuses it. Names
+ * the label and line only, never the text (a key file cut short is no less secret).
+ */
+function unendedProblem(text: string, within = ""): string | undefined {
+    const block = unendedPemBlock(text);
+    if (block === undefined) return undefined;
+    return `the ${block.label} block that begins at line ${block.line}${within} has no END line (cut short?)`;
 }
 
 /** A text with JSON's \n escapes and indentation undone, so that a PEM block in a payload is whole. */
@@ -403,6 +417,8 @@ const MANIFEST = /^(?:apiVersion|kind):/m;
 function contentsOf(file: string): Content[] {
     const bytes = readBytes(file);
     const text = bytes.toString("utf8");
+    const unended = unendedProblem(text);
+    if (unended !== undefined) throw new InputError(`${file}: ${unended}; copy the file again, whole`);
     if (/\.ya?ml$/i.test(file)) {
         let documents: unknown[];
         try {

@@ -26,6 +26,27 @@ export function pemBlocks(text: string, label: string): string[] {
     return blocks.map((b) => `${b}\n`);
 }
 
+/** BEGIN and END lines of PEM blocks, anywhere in a text (a JSON or YAML string holds them on one line). */
+const PEM_MARKER = /-----(BEGIN|END) ([A-Z0-9 ]+)-----/g;
+
+/**
+ * The first PEM block of a text with no END line of its label before the next BEGIN line or the
+ * end of the text (a file cut short), and the line it begins on; undefined when every block ends.
+ * pemBlocks skips such a block silently, while OpenSSL, and so Envoy, refuses the file. An END line
+ * without its BEGIN is left alone: OpenSSL skips what comes before a BEGIN line too.
+ */
+export function unendedPemBlock(text: string): { label: string; line: number } | undefined {
+    let open: RegExpMatchArray | undefined;
+    for (const marker of text.matchAll(PEM_MARKER)) {
+        const [, kind, label] = marker;
+        if (open === undefined) open = kind === "BEGIN" ? marker : undefined;
+        else if (kind === "END" && label === open[2]) open = undefined;
+        else break;
+    }
+    if (open === undefined) return undefined;
+    return { label: open[2], line: text.slice(0, open.index).split("\n").length };
+}
+
 /** PEM with 64-column base64 and one trailing newline, as Go's encoding/pem (and so the provider) writes it. */
 export function pemEncode(der: Buffer, label: string): string {
     const lines = der.toString("base64").match(/.{1,64}/g) ?? [];
