@@ -439,6 +439,27 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
         });
     });
 
+    it("reads a JSON payload whatever standard escapes it uses: CRLF line ends, \\/, \\u", async () => {
+        const client = rendered.read("apic/ob/client.crt");
+        const serial = new X509Certificate(client).serialNumber;
+        const folder = tempDir("expiry-json-escapes");
+        const payload = (keystore: string) => JSON.stringify({ name: "dev-ob-keystore", keystore }, null, 2);
+        const files = {
+            // As a Windows tool writes the PEM into the payload.
+            "crlf.json": payload(client.replace(/\n/g, "\r\n")),
+            // As PHP's json_encode writes it: every "/" escaped (base64 has them).
+            "slash.json": payload(client).replace(/\//g, "\\/"),
+            "unicode.json": payload(client).replace(/\+/g, "\\u002b"),
+        };
+        for (const [name, content] of Object.entries(files)) fs.writeFileSync(path.join(folder, name), content);
+        assert.ok(files["slash.json"].includes("\\/") && files["unicode.json"].includes("\\u002b"));
+        const { status, err, report } = await json("--dir", folder);
+        assert.deepStrictEqual(
+            [status, err, report?.rows.map((r) => [r.serial, [...r.files].sort()])],
+            [0, "", [[serial, Object.keys(files).map((name) => path.join(folder, name))]]],
+        );
+    });
+
     it("exits 2 on a --pem path the system will not search (ENOTDIR, ENAMETOOLONG), naming it and the fix, not 1", async () => {
         const file = path.join(dir, "path-part.pem");
         fs.writeFileSync(file, rendered.read("apic/ob/client.crt"));

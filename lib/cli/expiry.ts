@@ -19,12 +19,12 @@ import { Command, InputError, oneOf, parse, parseNow, UsageError } from "./stack
 const USAGE = `usage: expiry (--dir DIR | --pem FILE [--pem FILE...]) [--warn-days 30] [--crl-warn-fraction 0.5] [--now ISO] [--format text|json]
 
 Reads every certificate and CRL in the files: PEM blocks anywhere in them (CERTIFICATE, TRUSTED
-CERTIFICATE, X509 CRL, and PKCS7 or CMS bundles; rendered files, JSON payloads; in YAML, the values
-of every document), files that are DER (a .cer or .crl as CAs hand them out, a .p7b or .p7c
-bundle), and the base64 values, PEM or DER, of Kubernetes objects: Secrets (data), ConfigMaps
-(binaryData), and the caBundle of webhook configurations, CRDs' conversion webhooks and
-APIServices, as "kubectl get -o yaml" exports them (in a List too, beside other documents; as
-JSON too, from kubectl get -o json or the API server's lists). Kubernetes YAML and JSON are told
+CERTIFICATE, X509 CRL, and PKCS7 or CMS bundles; rendered files, JSON payloads; in JSON and YAML,
+the values of every document as parsed, escapes undone), files that are DER (a .cer or .crl as
+CAs hand them out, a .p7b or .p7c bundle), and the base64 values, PEM or DER, of Kubernetes
+objects: Secrets (data), ConfigMaps (binaryData), and the caBundle of webhook configurations,
+CRDs' conversion webhooks and APIServices, as "kubectl get -o yaml" exports them (in a List too,
+beside other documents; as JSON too, from kubectl get -o json or the API server's lists). Kubernetes YAML and JSON are told
 by their content, whatever the file is called; a .yaml or .yml file must be YAML. Each certificate
 or CRL once, however encoded; --format json lists its files and the Kubernetes fields holding it.
 --dir also takes a Secret mounted into a pod: links to files are read, links to folders
@@ -196,7 +196,7 @@ function inventoryProblem(inventory: unknown): string | undefined {
     return undefined;
 }
 
-/** Every string in a parsed YAML value, at any depth. */
+/** Every string in a parsed YAML or JSON value, at any depth. */
 function stringsIn(value: unknown): string[] {
     if (typeof value === "string") return [value];
     if (value !== null && typeof value === "object") return Object.values(value).flatMap(stringsIn);
@@ -216,10 +216,11 @@ function yamlDocuments(text: string): unknown[] {
 }
 
 /**
- * What YAML documents hold: every string of every document (whatever its kind: a ConfigMap beside
- * a Secret counts), plus the base64 values of its Kubernetes objects (base64Fields), decoded.
+ * What parsed YAML or JSON documents hold: every string of every document (whatever its kind: a
+ * ConfigMap beside a Secret counts), plus the base64 values of its Kubernetes objects
+ * (base64Fields), decoded. The strings as parsed, so that every escape (\r\n, \/, \u002b) is undone.
  */
-function yamlContents(documents: unknown[], file: string): Content[] {
+function documentContents(documents: unknown[], file: string): Content[] {
     return [
         ...stringsIn(documents).map((string) => ({ text: unescaped(string) })),
         ...kubernetesObjects(documents).flatMap((o) => base64Values(o, file)),
@@ -409,9 +410,9 @@ const bytesContent = (bytes: Buffer): Content => ({ text: unescaped(bytes.toStri
 const MANIFEST = /^(?:apiVersion|kind):/m;
 
 /**
- * What a file holds, told by its content: Kubernetes objects as JSON (kubectl get -o json, or the
- * API server's answer) or as YAML (kubectl get -o yaml saved as .txt or without extension); else
- * its text and bytes. A file named .yaml or .yml (in any case) must be YAML; one that only looks
+ * What a file holds, told by its content: JSON (a payload, or Kubernetes objects as kubectl get -o
+ * json or the API server's answer give them) or Kubernetes YAML (kubectl get -o yaml saved as .txt
+ * or without extension), read as documentContents; else its text and bytes. A file named .yaml or .yml (in any case) must be YAML; one that only looks
  * like a manifest and is not YAML (a Helm template, notes) is read as text.
  */
 function contentsOf(file: string): Content[] {
@@ -426,11 +427,10 @@ function contentsOf(file: string): Content[] {
         } catch (error) {
             throw new InputError(`${file} is not YAML: ${(error as Error).message}`);
         }
-        return yamlContents(documents, file);
+        return documentContents(documents, file);
     }
     const json = jsonDocument(text);
-    if (json !== undefined)
-        return [bytesContent(bytes), ...kubernetesObjects([json]).flatMap((o) => base64Values(o, file))];
+    if (json !== undefined) return documentContents([json], file);
     if (!MANIFEST.test(text)) return [bytesContent(bytes)];
     let documents: unknown[];
     try {
@@ -438,7 +438,7 @@ function contentsOf(file: string): Content[] {
     } catch {
         return [bytesContent(bytes)]; // it only looks like a manifest
     }
-    return yamlContents(documents, file);
+    return documentContents(documents, file);
 }
 
 /** Where a certificate or CRL was found: a file, and where in a Kubernetes object of it. */
