@@ -15,6 +15,7 @@ import * as YAML from "yaml";
 import { ExpiryRow } from "../lib/cli/expiry";
 import { pemBlocks, pemDecode, pemEncode, privateKeyLabel } from "../lib/pki/pem";
 import { buildCrl, parseCrl } from "../lib/pki/crl";
+import { buildPkcs12, PKCS12_MIN_ITERATIONS } from "../lib/pki/pkcs12";
 import {
     cli,
     gatewayServerConfig,
@@ -389,6 +390,107 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
                 `error: cannot read ${path.join(dangling, "server.crt")}: it is a link to gone.crt, which does not exist; remove the link or restore what it points to\n`,
             ],
         );
+    });
+
+    it("reads a PKCS#12 keystore's certificates with its password beside it, as render writes client.p12, or legacy", async () => {
+        const client = rendered.read("apic/ob/client.crt");
+        const certPems = pemBlocks(client + rendered.read("apic/ob/ca-chain.pem"), "CERTIFICATE");
+        const serials = certPems.map((pem) => new X509Certificate(pem).serialNumber).sort();
+        // The render: client.p12 is one of the files of the client certificate and of its CAs.
+        const p12 = path.join(rendered.dir, "apic/ob/client.p12");
+        const render = await json("--dir", rendered.dir);
+        assert.deepStrictEqual(
+            [
+                render.status,
+                render.err,
+                render.report?.rows
+                    .filter((r) => r.files.includes(p12))
+                    .map((r) => r.serial)
+                    .sort(),
+            ],
+            [0, "", serials],
+        );
+        // A legacy keystore (3DES, SHA-1 MAC) named .pfx, its password written by hand (with a line end).
+        const folder = tempDir("expiry-pkcs12");
+        const password = "correct horse battery staple";
+        const pfx = path.join(folder, "client.pfx");
+        fs.writeFileSync(
+            pfx,
+            buildPkcs12({
+                keyPem: rendered.read("apic/ob/client.key"),
+                certPems,
+                password,
+                friendlyName: "ob",
+                profile: "legacy",
+                iterations: PKCS12_MIN_ITERATIONS,
+            }),
+        );
+        fs.writeFileSync(`${pfx}.password`, `${password}\n`, { mode: 0o600 });
+        const legacy = await json("--pem", pfx);
+        assert.deepStrictEqual(
+            [legacy.status, legacy.err, legacy.report?.rows.map((r) => r.serial).sort()],
+            [0, "", serials],
+        );
+        assert.deepStrictEqual(
+            legacy.report?.rows.map((r) => r.files),
+            serials.map(() => [pfx]),
+        );
+    });
+
+    it("exits 2 on a PKCS#12 keystore it cannot open (no password for --pem, a wrong one, a loose mode, a link); --dir warns", async () => {
+        const folder = tempDir("expiry-pkcs12-refused");
+        const p12 = path.join(folder, "client.p12");
+        const passwordFile = `${p12}.password`;
+        const password = rendered.read("apic/ob/client.p12.password");
+        fs.copyFileSync(path.join(rendered.dir, "apic/ob/client.p12"), p12);
+        fs.writeFileSync(path.join(folder, "client.crt"), rendered.read("apic/ob/client.crt"));
+        const refused = (why: string) => ({ status: 2, out: "", err: `error: ${why}\n` });
+        assert.deepStrictEqual(
+            await cli("expiry", "--pem", p12),
+            refused(
+                `${p12} is a PKCS#12 keystore; expiry reads one with its password in ${passwordFile} beside it (mode 0600, as render writes client.p12), or give the PEM`,
+            ),
+        );
+        // --dir names it on standard error, and its exit status still says whether anything is due.
+        const run = spawnSync(process.execPath, [CLI, "expiry", "--dir", folder, "--format", "json"], {
+            encoding: "utf8",
+        });
+        assert.deepStrictEqual(
+            [run.status, (JSON.parse(run.stdout) as ExpiryJson).rows.map((r) => r.files), run.stderr],
+            [
+                0,
+                [[path.join(folder, "client.crt")]],
+                `warning: ${p12} is a PKCS#12 keystore without ${passwordFile} beside it: its certificates are not watched; put its password there (mode 0600), or watch its PEM\n`,
+            ],
+        );
+        fs.writeFileSync(passwordFile, "not the password", { mode: 0o600 });
+        const wrong = await cli("expiry", "--pem", p12);
+        assert.deepStrictEqual(
+            wrong,
+            refused(
+                `${p12}: the password in ${passwordFile} does not open this PKCS#12 keystore: its MAC does not match (a wrong password, or a damaged file); put its password there, or give the PEM`,
+            ),
+        );
+        fs.writeFileSync(passwordFile, password);
+        fs.chmodSync(passwordFile, 0o644);
+        const loose = await cli("expiry", "--dir", folder);
+        assert.deepStrictEqual(
+            loose,
+            refused(
+                `${passwordFile} has mode 0644: it holds the password of ${p12}, so only its owner may read it (render writes it 0600); run chmod 600 ${passwordFile}`,
+            ),
+        );
+        fs.renameSync(passwordFile, path.join(folder, "password"));
+        fs.chmodSync(path.join(folder, "password"), 0o600);
+        fs.symlinkSync("password", passwordFile);
+        const link = await cli("expiry", "--pem", p12);
+        assert.deepStrictEqual(
+            link,
+            refused(
+                `${passwordFile} is a symbolic link; expiry reads the password of ${p12} only from the file itself, as render writes it: put it there as a file of mode 0600`,
+            ),
+        );
+        for (const output of [wrong, loose, link]) assert.ok(!`${output.out}${output.err}`.includes(password));
     });
 
     it("exits 2 on a PEM block cut short (no END line), naming the file, the label and the line, never the text", async () => {

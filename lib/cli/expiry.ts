@@ -5,13 +5,15 @@
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import type { PFX } from "@peculiar/asn1-pfx";
 import * as YAML from "yaml";
 import { defaultEarlyRenewalDays } from "../config/validate";
-import { jsonBreak, readRegularBytes, yamlProblem } from "../files";
+import { codeOf, jsonBreak, readRegularBytes, utf8Text, yamlProblem } from "../files";
 import { pemBlocks, pemDecode, unendedPemBlock } from "../pki/pem";
 import { crlInDer, CrlInfo, crlValidAt, parseCrl } from "../pki/crl";
 import { derSequences } from "../pki/der";
 import { pkcs7Contents } from "../pki/pkcs7";
+import { pfxOf, pkcs12Certificates, Pkcs12PasswordError } from "../pki/pkcs12";
 import { expiredAt, notYetValidAt } from "../pki/x509";
 import { textTable } from "./format";
 import { Command, InputError, oneOf, parse, parseNow, UsageError } from "./stackSource";
@@ -24,7 +26,9 @@ the values of every document as parsed, escapes undone), files that are DER (a .
 CAs hand them out, a .p7b or .p7c bundle), and the base64 values, PEM or DER, of Kubernetes
 objects: Secrets (data), ConfigMaps (binaryData), and the caBundle of webhook configurations,
 CRDs' conversion webhooks and APIServices, as "kubectl get -o yaml" exports them (in a List too,
-beside other documents; as JSON too, from kubectl get -o json or the API server's lists). Kubernetes YAML and JSON are told
+beside other documents; as JSON too, from kubectl get -o json or the API server's lists), and
+PKCS#12 keystores with their password in FILE.password beside them (mode 0600, as render writes
+client.p12; without it --pem refuses a keystore and --dir warns of it). Kubernetes YAML and JSON are told
 by their content, whatever the file is called; a .yaml or .yml file must be YAML. Each certificate
 or CRL once, however encoded; --format json lists its files and the Kubernetes fields holding it.
 --dir also takes a Secret mounted into a pod: links to files are read, links to folders
@@ -474,8 +478,8 @@ function parsed<T>(source: Source, what: string, read: () => T): T {
 
 /**
  * The certificate or CRL that a DER value is, or those a PKCS#7 bundle carries; none when it is
- * neither: a key or a keystore is skipped, as text without PEM blocks is, since DER has no label
- * that says what it holds.
+ * neither: a key is skipped, as text without PEM blocks is, since DER has no label that says what
+ * it holds (a PKCS#12 keystore in a file is read by keystoreFound, in a Kubernetes value skipped).
  */
 function derFound(der: Buffer, source: Source): Found[] {
     let certificate: crypto.X509Certificate | undefined;
@@ -491,11 +495,86 @@ function derFound(der: Buffer, source: Source): Found[] {
     return (bundle ?? []).flatMap((element) => derFound(element, source));
 }
 
+/**
+ * The password of the PKCS#12 keystore `file` from `<file>.password` beside it, read as render
+ * writes it and as the package reads its other secrets: a regular file of its owner alone (mode
+ * 0600), opened without following a link; a line end at its end is not part of it. Undefined when
+ * there is none. Never quoted.
+ */
+function keystorePassword(file: string): string | undefined {
+    const passwordFile = `${file}.password`;
+    const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+    let fd: number;
+    try {
+        // O_NONBLOCK: a FIFO at the path must not hang the monitoring job (it is refused below).
+        fd = fs.openSync(passwordFile, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+    } catch (error) {
+        if (codeOf(error) === "ENOENT") return undefined;
+        if (codeOf(error) === "ELOOP") {
+            throw new InputError(
+                `${passwordFile} is a symbolic link; expiry reads the password of ${file} only from the file itself, as render writes it: put it there as a file of mode 0600`,
+            );
+        }
+        throw cannotRead(passwordFile, error);
+    }
+    try {
+        const stat = fs.fstatSync(fd);
+        if (!stat.isFile())
+            throw new InputError(
+                `${passwordFile} is not a regular file; put the password of ${file} there (mode 0600)`,
+            );
+        const mode = stat.mode & 0o777;
+        if ((mode & 0o077) !== 0) {
+            throw new InputError(
+                `${passwordFile} has mode 0${mode.toString(8)}: it holds the password of ${file}, so only its owner may read it (render writes it 0600); run chmod 600 ${passwordFile}`,
+            );
+        }
+        try {
+            return utf8Text(fs.readFileSync(fd)).replace(/\r?\n$/, "");
+        } catch (error) {
+            throw new InputError(`cannot read ${passwordFile}: ${(error as Error).message}`);
+        }
+    } finally {
+        fs.closeSync(fd);
+    }
+}
+
+/** What to do with a PKCS#12 keystore without its password beside it: --pem refuses it, --dir warns. */
+export type UnreadKeystore = (file: string) => void;
+
+/** The refusal of a PKCS#12 keystore given as --pem without its password beside it. */
+const refuseKeystore: UnreadKeystore = (file) => {
+    throw new InputError(
+        `${file} is a PKCS#12 keystore; expiry reads one with its password in ${file}.password beside it (mode 0600, as render writes client.p12), or give the PEM`,
+    );
+};
+
+/** The certificates of the PKCS#12 keystore that the file `source` is, opened with the password beside it. */
+function keystoreFound(pfx: PFX, source: Source, unread: UnreadKeystore): Found[] {
+    const password = keystorePassword(source.file);
+    if (password === undefined) {
+        unread(source.file);
+        return [];
+    }
+    let certificates: Buffer[];
+    try {
+        certificates = pkcs12Certificates(pfx, password);
+    } catch (error) {
+        const why = (error as Error).message;
+        throw new InputError(
+            error instanceof Pkcs12PasswordError
+                ? `${source.file}: the password in ${source.file}.password does not open this PKCS#12 keystore: ${why}; put its password there, or give the PEM`
+                : `${source.file}: a PKCS#12 keystore cannot be read: ${why}`,
+        );
+    }
+    return certificates.flatMap((der) => derFound(der, source));
+}
+
 /** PEM labels of PKCS#7 bundles: PKCS7 as OpenSSL writes it, and CMS, RFC 7468's name (@peculiar/x509 writes it). */
 const PKCS7_LABELS = ["PKCS7", "CMS"];
 
 /** Every certificate and CRL of the files, unreadable ones refused. */
-function findAll(files: readonly string[]): Found[] {
+function findAll(files: readonly string[], unreadKeystore: UnreadKeystore): Found[] {
     const found: Found[] = [];
     for (const file of files) {
         for (const { text, bytes, place } of contentsOf(file)) {
@@ -527,7 +606,10 @@ function findAll(files: readonly string[]): Found[] {
                     found.push(...bundle.flatMap((der) => derFound(der, source)));
                 }
             }
-            for (const der of bytes === undefined ? [] : derSequences(bytes)) found.push(...derFound(der, source));
+            for (const der of bytes === undefined ? [] : derSequences(bytes)) {
+                const keystore = place === undefined ? pfxOf(der) : undefined;
+                found.push(...(keystore ? keystoreFound(keystore, source, unreadKeystore) : derFound(der, source)));
+            }
         }
     }
     return found;
@@ -539,9 +621,10 @@ export function expiryReport(
     thresholds: ExpiryThresholds,
     now: Date = new Date(),
     renewals: ReadonlyMap<string, string> = new Map(),
+    unreadKeystore: UnreadKeystore = refuseKeystore,
 ): ExpiryRow[] {
     const rows = new Map<string, ExpiryRow>();
-    const found = findAll(files);
+    const found = findAll(files, unreadKeystore);
     const daysLeft = (end: Date): number => Math.floor((end.getTime() - now.getTime()) / DAY_MS);
     for (const f of found) {
         const field = f.place === undefined ? [] : [`${f.file}: ${f.place}`];
@@ -674,7 +757,18 @@ export const expiryCommand: Command = {
             if (entryOf(f) === undefined) throw new InputError(`${f}: no such file`);
             linkTarget(f);
         }
-        const rows = expiryReport(files, { warnDays, crlWarnFraction }, now, recordedRenewals(values.dir));
+        // A keystore in a folder is named rather than skipped silently, without changing what the exit status means.
+        const warnKeystore: UnreadKeystore = (file) =>
+            void process.stderr.write(
+                `warning: ${file} is a PKCS#12 keystore without ${file}.password beside it: its certificates are not watched; put its password there (mode 0600), or watch its PEM\n`,
+            );
+        const rows = expiryReport(
+            files,
+            { warnDays, crlWarnFraction },
+            now,
+            recordedRenewals(values.dir),
+            values.dir === undefined ? refuseKeystore : warnKeystore,
+        );
         if (rows.length === 0)
             throw new InputError(`no certificates or CRLs found in ${values.dir ?? files.join(", ")}`);
         const due = rows.filter((r) => r.due);

@@ -9,6 +9,7 @@
  * Key encryption, certificate encryption and MAC use the same iteration count.
  * The structures are @peculiar/asn1-pfx / asn1-cms / asn1-pkcs9 objects (DER by
  * @peculiar/asn1-schema); Node's crypto encrypts, derives PBKDF2 keys and computes the MAC.
+ * pkcs12Certificates reads the certificates back, of these and of keystores OpenSSL or Java wrote.
  */
 import * as crypto from "crypto";
 import { ContentInfo, EncryptedContent, EncryptedContentInfo, id_data, id_encryptedData } from "@peculiar/asn1-cms";
@@ -16,8 +17,14 @@ import {
     AuthenticatedSafe,
     CertBag,
     id_certBag,
+    id_pbeWithSHAAnd128BitRC4,
+    id_pbeWithSHAAnd128BitRC2_CBC,
+    id_pbeWithSHAAnd2_KeyTripleDES_CBC,
     id_pbeWithSHAAnd3_KeyTripleDES_CBC,
+    id_pbeWithSHAAnd40BitRC4,
+    id_pbewithSHAAnd40BitRC2_CBC,
     id_pkcs8ShroudedKeyBag,
+    id_SafeContents,
     id_x509Certificate,
     MacData,
     PFX,
@@ -30,6 +37,7 @@ import { FriendlyName, id_pkcs9_at_friendlyName, id_pkcs9_at_localKeyId, LocalKe
 import { DigestInfo, id_sha1, id_sha256 } from "@peculiar/asn1-rsa";
 import { AsnConvert, AsnProp, AsnPropTypes, OctetString } from "@peculiar/asn1-schema";
 import { AlgorithmIdentifier } from "@peculiar/asn1-x509";
+import { berOptions } from "./der";
 import { pemDecode } from "./pem";
 import { toDer } from "./x509";
 
@@ -46,11 +54,15 @@ const OID = {
 // Four structures that no @peculiar/asn1-* package defines, declared with its schema decorators
 // (legacy TypeScript decorators: tsconfig experimentalDecorators).
 
-/** RFC 8018 appendix A.2 PBKDF2-params: salt (the `specified` choice), iterations, PRF (keyLength omitted). */
+/**
+ * RFC 8018 appendix A.2 PBKDF2-params: salt (the `specified` choice), iterations, keyLength (never
+ * written; others' keystores may hold it), PRF (always written; hmacWithSHA1 when absent).
+ */
 class Pbkdf2Params {
     @AsnProp({ type: OctetString }) public salt = new OctetString();
     @AsnProp({ type: AsnPropTypes.Integer }) public iterationCount = 0;
-    @AsnProp({ type: AlgorithmIdentifier }) public prf = new AlgorithmIdentifier();
+    @AsnProp({ type: AsnPropTypes.Integer, optional: true }) public keyLength?: number;
+    @AsnProp({ type: AlgorithmIdentifier, optional: true }) public prf?: AlgorithmIdentifier;
     constructor(params: Partial<Pbkdf2Params> = {}) {
         Object.assign(this, params);
     }
@@ -319,6 +331,182 @@ export function buildPkcs12(input: Pkcs12Input): Buffer {
         }),
     });
     return toDer(pfx);
+}
+
+// Reading a keystore's certificates back (expiry watches those of render's client.p12).
+
+/** PBKDF2's PRF when its parameters name none. */
+const HMAC_WITH_SHA1 = "1.2.840.113549.2.7";
+
+/** PBKDF2's PRFs (RFC 8018 appendix B.1): HMAC with these hashes. */
+const PRF_HASHES: Record<string, string> = {
+    [HMAC_WITH_SHA1]: "sha1",
+    "1.2.840.113549.2.8": "sha224",
+    [OID.hmacWithSha256]: "sha256",
+    "1.2.840.113549.2.10": "sha384",
+    "1.2.840.113549.2.11": "sha512",
+};
+
+interface Cipher {
+    name: string;
+    keyLength: number;
+}
+
+/** PBES2's ciphers (RFC 8018 appendix B.2, and AES's OIDs): Node's name, key length. */
+const PBES2_CIPHERS: Record<string, Cipher> = {
+    "2.16.840.1.101.3.4.1.2": { name: "aes-128-cbc", keyLength: 16 },
+    "2.16.840.1.101.3.4.1.22": { name: "aes-192-cbc", keyLength: 24 },
+    [OID.aes256Cbc]: { name: "aes-256-cbc", keyLength: 32 },
+    "1.2.840.113549.3.7": { name: "des-ede3-cbc", keyLength: 24 },
+};
+
+/**
+ * PKCS#12's own schemes (RFC 7292 appendix C): the cipher, or for RC2 and RC4 only their name,
+ * since OpenSSL 3, and so Node, no longer has them (OpenSSL 1.1 encrypted certificates with 40-bit RC2).
+ */
+const PKCS12_PBES: Record<string, Cipher | string> = {
+    [id_pbeWithSHAAnd3_KeyTripleDES_CBC]: { name: "des-ede3-cbc", keyLength: 24 },
+    [id_pbeWithSHAAnd2_KeyTripleDES_CBC]: { name: "des-ede-cbc", keyLength: 16 },
+    [id_pbeWithSHAAnd128BitRC4]: "128-bit RC4",
+    [id_pbeWithSHAAnd40BitRC4]: "40-bit RC4",
+    [id_pbeWithSHAAnd128BitRC2_CBC]: "128-bit RC2",
+    [id_pbewithSHAAnd40BitRC2_CBC]: "40-bit RC2 (OpenSSL 1.1's default)",
+};
+
+/** The MAC's hashes that pkcs12Kdf derives keys for: what render, OpenSSL and Java write. */
+const MAC_HASHES: Record<string, "sha1" | "sha256"> = { [id_sha1]: "sha1", [id_sha256]: "sha256" };
+
+/** The password does not open the keystore: its MAC does not match, or its certificates do not decrypt. */
+export class Pkcs12PasswordError extends Error {}
+
+/** The fix for a keystore this code cannot read: OpenSSL 3 writes what it reads. */
+const REEXPORT = "export it again with OpenSSL 3 (openssl pkcs12 -export), or give the PEM";
+
+/** A structure of a keystore, from its DER; one not shaped as RFC 7292 says is an error in words of our own. */
+function parsedAs<T>(der: ArrayBuffer | Uint8Array, type: new () => T): T {
+    try {
+        return AsnConvert.parse(der, type);
+    } catch {
+        throw new Error("it is not shaped as RFC 7292 says (a damaged file?)");
+    }
+}
+
+const octets = (der: ArrayBuffer | Uint8Array): Buffer => Buffer.from(parsedAs(der, OctetString).buffer);
+
+/** The PFX (RFC 7292) that `der` is, or undefined when it is anything else (a certificate, a key, a PKCS#7 bundle). */
+export function pfxOf(der: Buffer): PFX | undefined {
+    try {
+        const pfx = AsnConvert.parse(der, PFX, { berOptions: berOptions(der) });
+        return pfx.version === 3 ? pfx : undefined;
+    } catch {
+        return undefined;
+    }
+}
+
+/** A count that a keystore may ask for: at most what Java opens, so that a file cannot hang the reader. */
+function iterationsOf(iterations: number): number {
+    if (iterations >= 1 && iterations <= PKCS12_MAX_ITERATIONS) return iterations;
+    throw new Error(`its iteration count ${iterations} is outside 1 to ${PKCS12_MAX_ITERATIONS} (the most Java opens)`);
+}
+
+/** Decrypts data a keystore encrypted under `password` with PBES2 or PKCS#12's own scheme. */
+function decrypted(algorithm: AlgorithmIdentifier, password: string, data: Buffer): Buffer {
+    const parameters = algorithm.parameters ?? new ArrayBuffer(0);
+    let cipher: Cipher | undefined;
+    let key: Buffer;
+    let iv: Buffer;
+    if (algorithm.algorithm === OID.pbes2) {
+        const pbes2 = parsedAs(parameters, Pbes2Params);
+        const kdf =
+            pbes2.keyDerivationFunc.algorithm === OID.pbkdf2
+                ? parsedAs(pbes2.keyDerivationFunc.parameters ?? new ArrayBuffer(0), Pbkdf2Params)
+                : undefined;
+        const hash = PRF_HASHES[kdf?.prf?.algorithm ?? HMAC_WITH_SHA1];
+        cipher = PBES2_CIPHERS[pbes2.encryptionScheme.algorithm];
+        if (kdf === undefined || hash === undefined || cipher === undefined) {
+            throw new Error(
+                `its certificates are encrypted with PBES2 using ${pbes2.keyDerivationFunc.algorithm} and ${pbes2.encryptionScheme.algorithm}, which this package does not read; ${REEXPORT}`,
+            );
+        }
+        const salt = Buffer.from(kdf.salt.buffer);
+        key = crypto.pbkdf2Sync(password, salt, iterationsOf(kdf.iterationCount), cipher.keyLength, hash);
+        iv = octets(pbes2.encryptionScheme.parameters ?? new ArrayBuffer(0));
+    } else {
+        const scheme = PKCS12_PBES[algorithm.algorithm];
+        if (typeof scheme !== "object") {
+            const what =
+                scheme === undefined
+                    ? `${algorithm.algorithm}, which this package does not read`
+                    : `${scheme}, which Node cannot decrypt`;
+            throw new Error(`its certificates are encrypted with ${what}; ${REEXPORT}`);
+        }
+        cipher = scheme;
+        const pbe = parsedAs(parameters, Pkcs12PbeParams);
+        const salt = Buffer.from(pbe.salt.buffer);
+        key = pkcs12Kdf("sha1", password, salt, 1, iterationsOf(pbe.iterations), cipher.keyLength);
+        iv = pkcs12Kdf("sha1", password, salt, 2, pbe.iterations, 8);
+    }
+    try {
+        const decipher = crypto.createDecipheriv(cipher.name, key, iv);
+        return Buffer.concat([decipher.update(data), decipher.final()]);
+    } catch {
+        throw new Pkcs12PasswordError("its certificates do not decrypt with it (a wrong password, or a damaged file)");
+    }
+}
+
+/** Checks the keystore's MAC over its contents with `password`. */
+function checkMac(macData: MacData, authenticatedSafe: Buffer, password: string): void {
+    const algorithm = macData.mac.digestAlgorithm.algorithm;
+    const hash = MAC_HASHES[algorithm];
+    if (hash === undefined)
+        throw new Error(`its MAC uses ${algorithm}, which this package does not check; ${REEXPORT}`);
+    const salt = Buffer.from(macData.macSalt.buffer);
+    const key = pkcs12Kdf(hash, password, salt, 3, iterationsOf(macData.iterations), hash === "sha256" ? 32 : 20);
+    const mac = crypto.createHmac(hash, key).update(authenticatedSafe).digest();
+    const given = Buffer.from(macData.mac.digest.buffer);
+    if (given.length !== mac.length || !crypto.timingSafeEqual(given, mac))
+        throw new Pkcs12PasswordError("its MAC does not match (a wrong password, or a damaged file)");
+}
+
+/** The X.509 certificates of safe bags, nested ones too; keys, CRLs and secrets are left alone. */
+function bagCertificates(bags: SafeContents): Buffer[] {
+    return Array.from(bags).flatMap((bag) => {
+        if (bag.bagId === id_SafeContents) return bagCertificates(parsedAs(bag.bagValue, SafeContents));
+        if (bag.bagId !== id_certBag) return [];
+        const certBag = parsedAs(bag.bagValue, CertBag);
+        return certBag.certId === id_x509Certificate ? [octets(certBag.certValue)] : [];
+    });
+}
+
+/**
+ * The certificates (DER, in order) of a PKCS#12 keystore, opened with `password`: the MAC checked
+ * first, so that a wrong password is told as such (Pkcs12PasswordError), then the certificate
+ * bags decrypted; key bags are never decrypted. Throws an error whose message says what is wrong,
+ * in words of our own, never the password.
+ */
+export function pkcs12Certificates(pfx: PFX, password: string): Buffer[] {
+    if (pfx.authSafe.contentType !== id_data)
+        throw new Error(
+            `it is signed with a key (public-key integrity), which this package does not read; ${REEXPORT}`,
+        );
+    const authenticatedSafe = octets(pfx.authSafe.content);
+    // asn1-pfx fills an absent macData (openssl pkcs12 -nomac) with an empty one: no algorithm.
+    if (pfx.macData?.mac.digestAlgorithm.algorithm) checkMac(pfx.macData, authenticatedSafe, password);
+    return Array.from(parsedAs(authenticatedSafe, AuthenticatedSafe)).flatMap((part) => {
+        if (part.contentType === id_data) return bagCertificates(parsedAs(octets(part.content), SafeContents));
+        if (part.contentType !== id_encryptedData)
+            throw new Error(
+                `a part of it is encrypted for a recipient's key (${part.contentType}), which this package does not read; ${REEXPORT}`,
+            );
+        const { encryptedContentInfo: info } = parsedAs(part.content, EncryptedData);
+        const content = info.encryptedContent;
+        const encrypted = Buffer.concat(
+            (content?.value !== undefined ? [content.value] : (content?.constructedValue ?? [])).map((o) =>
+                Buffer.from(o.buffer),
+            ),
+        );
+        return bagCertificates(parsedAs(decrypted(info.contentEncryptionAlgorithm, password, encrypted), SafeContents));
+    });
 }
 
 /** How many keystores `cachedPkcs12` keeps: the client bundles of a few large stacks (a few KiB each). */
