@@ -382,7 +382,7 @@ describe("diff risks", function () {
         );
     });
 
-    it("changing trust domains, dropping a cluster or its context, and replacing more than --max-replaced certificates are risks", () => {
+    it("changing trust domains, dropping, renaming or reordering a cluster or its context, and replacing more than --max-replaced certificates are risks", () => {
         const shared = diffPlans(plan(dev), plan({ ...dev, trustDomains: "shared" }));
         assert.deepStrictEqual(
             shared.risks.map((r) => [r.key, r.breaks.slice(0, 38)]),
@@ -403,20 +403,52 @@ describe("diff risks", function () {
         );
         // A context changed: another cluster, maybe; no certificate changes, but every object may move.
         const moved = { ...dev, clusters: [{ name: "dev-east", context: "east-2" }, { name: "dev-west" }] };
-        const movedRisks = diffPlans(plan(two), plan(moved)).risks;
         assert.deepStrictEqual(diffPlans(plan(two), plan(moved)).replaced, []);
+        const contextBreaks = (name: string, objects: string) =>
+            `if that is another cluster, Pulumi either replaces ${name}'s Kubernetes provider, creating ${objects} there and deleting them from the cluster they are in now (whose istiod loses its plug-in CA), ` +
+            "or, when the kubeconfig it is given does not tell the clusters apart, moves nothing and its state no longer matches the clusters; " +
+            "and if it is the same cluster through another kubeconfig entry, the replacement fails creating objects that already exist";
         assert.deepStrictEqual(
-            movedRisks.map((r) => [r.key, r.change, r.breaks]),
+            diffPlans(plan(two), plan(moved)).risks.map((r) => [r.key, r.change, r.breaks]),
             [
                 [
                     "pki:clusters",
                     "reaches cluster dev-east through context east-2 instead of context east",
-                    "if that is another cluster, Pulumi replaces dev-east's Kubernetes provider: its gateway Secrets and Gateways, cacerts and every other object are created there and deleted from the cluster they are in now, whose istiod loses its plug-in CA",
+                    contextBreaks("dev-east", "its gateway Secrets and Gateways, cacerts and every other object"),
                 ],
                 [
                     "pki:clusters",
                     "reaches cluster dev-west through the current context instead of context west",
-                    "if that is another cluster, Pulumi replaces dev-west's Kubernetes provider: its cacerts and every other object are created there and deleted from the cluster they are in now, whose istiod loses its plug-in CA",
+                    contextBreaks("dev-west", "its cacerts and every other object"),
+                ],
+            ],
+        );
+        // Another cluster put first: the gateway's objects go with the first cluster.
+        const westFirst = { ...dev, clusters: [...two.clusters].reverse() };
+        assert.deepStrictEqual(
+            diffPlans(plan(two), plan(westFirst)).risks.map((r) => [r.key, r.change]),
+            [
+                [
+                    "pki:clusters",
+                    "moves the gateway's Secrets and Gateways from cluster dev-east to dev-west, now the first of pki:clusters",
+                ],
+            ],
+        );
+        // A cluster renamed on the same context: the same objects under new resource names fail to be created.
+        const renamed = {
+            ...dev,
+            clusters: [
+                { name: "east", context: "east" },
+                { name: "dev-west", context: "west" },
+            ],
+        };
+        assert.deepStrictEqual(
+            diffPlans(plan(two), plan(renamed)).risks.map((r) => [r.key, r.change, r.instead]),
+            [
+                [
+                    "pki:clusters",
+                    "renames cluster dev-east to east (both through context east): to Pulumi one cluster removed and one added, whose objects have the same names in the same cluster",
+                    "keep the name dev-east (it names the mesh CA, the provider and the render folder; the context says where the cluster is), or remove the cluster in one change and add it under the new name in the next",
                 ],
             ],
         );
@@ -428,6 +460,31 @@ describe("diff risks", function () {
             [["pki:rotation", "replaces 48 certificates in one update (more than 10)"]],
         );
         assert.deepStrictEqual(diffPlans(plan(option2), plan(renewed), { maxReplaced: 48 }).risks, []);
+    });
+
+    it("turning pki:meshStrictMtls on or off is a risk, though no certificate changes", () => {
+        const strict = { ...dev, meshStrictMtls: true };
+        const risks = (from: Record<string, unknown>, to: Record<string, unknown>) =>
+            diffPlans(plan(from), plan(to)).risks.map((r) => [r.key, r.change]);
+        assert.deepStrictEqual(
+            [risks(dev, strict), risks(strict, dev), risks(strict, strict)],
+            [
+                [
+                    [
+                        "pki:meshStrictMtls",
+                        "turns on mutual TLS required mesh-wide: a STRICT PeerAuthentication istio-system/default in every cluster",
+                    ],
+                ],
+                [
+                    [
+                        "pki:meshStrictMtls",
+                        "turns off mutual TLS required mesh-wide: the STRICT PeerAuthentication istio-system/default is deleted in every cluster",
+                    ],
+                ],
+                [],
+            ],
+        );
+        assert.deepStrictEqual(diffPlans(plan(dev), plan(strict)).replaced, []);
     });
 
     it("an epoch that goes down is refused with the reason: epochs only go up", () => {

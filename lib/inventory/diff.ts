@@ -6,7 +6,7 @@
  * usages, validity or issuing CA changes. The early-renewal window is updated in place, never a change.
  */
 import * as crypto from "crypto";
-import { PkiConfig, RevocationConfig } from "../config/types";
+import { ClusterConfig, PkiConfig, RevocationConfig } from "../config/types";
 import { EPOCHS } from "../config/validate";
 import { CaSlot, describeTransitions, normalSerial, PHASES } from "../plan/caRotation";
 import { caSlots, isRootSlot, RootSlot, rootSlotOf } from "../plan/hierarchy";
@@ -782,10 +782,15 @@ function caRisks(
     const clusters = (plan: PkiPlan) => plan.config.clusters.map((c) => c.name);
     const risks: Risk[] = [];
     const droppedClusters = clusters(base).filter((c) => !clusters(head).includes(c));
-    if (droppedClusters.length > 0) {
+    // A cluster renamed on the same context is clusterRisks' (it fails, rather than removes).
+    const contextOf = (plan: PkiPlan, name: string) => plan.config.clusters.find((c) => c.name === name)?.context;
+    const renamedAway = (name: string) =>
+        head.config.clusters.some((c) => !clusters(base).includes(c.name) && c.context === contextOf(base, name));
+    const removedClusters = droppedClusters.filter((c) => !renamedAway(c));
+    if (removedClusters.length > 0) {
         risks.push({
             key: "pki:clusters",
-            change: `removes ${plural(droppedClusters.length, "cluster")} ${list(droppedClusters)}: its mesh CA and istiod's cacerts secret are deleted`,
+            change: `removes ${plural(removedClusters.length, "cluster")} ${list(removedClusters)}: its mesh CA and istiod's cacerts secret are deleted`,
             breaks: "istiod there falls back to a self-signed CA at its next restart: its workloads and the rest of the mesh then refuse each other",
             instead: "remove the cluster's workloads and istiod first, then the cluster from pki:clusters",
         });
@@ -870,32 +875,82 @@ function droppedHosts(base: PkiPlan, head: PkiPlan): Risk[] {
 }
 
 /**
- * Clusters whose kubeconfig context changes. Whether the new context reaches the same cluster is
- * not known offline: if it reaches another, pulumi-kubernetes replaces the cluster's provider, and
- * every object through it is created in the new cluster and deleted from the old one, which no
- * certificate change shows.
+ * What a change of pki:clusters does beyond certificates. Pulumi moves a cluster's objects only
+ * when pulumi-kubernetes replaces its provider, which it does when it can tell from the kubeconfig
+ * it is given that the cluster changed (DiffConfig): offline, the diff cannot know.
+ * - A cluster renamed (removed and added through the same context): the same objects in the same
+ *   cluster under new resource names, created before the old are deleted: "already exists".
+ * - The gateway's cluster (the first) changed: its Secrets and Gateways move.
+ * - A cluster reached through another context: its objects may move, or the state stop matching.
  */
-function movedClusters(base: PkiPlan, head: PkiPlan): Risk[] {
-    const context = (c: { context?: string }) =>
-        c.context === undefined ? "the current context" : `context ${c.context}`;
-    // The gateway's objects are in the first cluster only (lib/stack.ts).
-    const objects = (name: string) =>
-        name === head.config.clusters[0].name
-            ? "its gateway Secrets and Gateways, cacerts and every other object"
-            : "its cacerts and every other object";
-    return head.config.clusters.flatMap((after) => {
-        const before = base.config.clusters.find((c) => c.name === after.name);
-        if (before === undefined || before.context === after.context) return [];
-        return [
-            {
-                key: "pki:clusters",
-                change: `reaches cluster ${after.name} through ${context(after)} instead of ${context(before)}`,
-                breaks: `if that is another cluster, Pulumi replaces ${after.name}'s Kubernetes provider: ${objects(after.name)} are created there and deleted from the cluster they are in now, whose istiod loses its plug-in CA`,
-                instead:
-                    "if the new context reaches the same cluster, say so in the review (the provider sees the same cluster and replaces nothing); to move to another cluster, add it under a new name, deploy, move the traffic, then remove the old one",
-            },
-        ];
+function clusterRisks(base: PkiPlan, head: PkiPlan): Risk[] {
+    const context = (c: ClusterConfig) => (c.context === undefined ? "the current context" : `context ${c.context}`);
+    const named = (plan: PkiPlan, name: string) => plan.config.clusters.find((c) => c.name === name);
+    const removed = base.config.clusters.filter((c) => named(head, c.name) === undefined);
+    const added = head.config.clusters.filter((c) => named(base, c.name) === undefined);
+    const renamed = removed.flatMap((before) => {
+        const after = added.find((c) => c.context === before.context);
+        return after === undefined ? [] : [{ before, after }];
     });
+    const risks: Risk[] = renamed.map(({ before, after }) => ({
+        key: "pki:clusters",
+        change: `renames cluster ${before.name} to ${after.name} (both through ${context(after)}): to Pulumi one cluster removed and one added, whose objects have the same names in the same cluster`,
+        breaks: `pulumi up makes ${after.name}'s mesh CA, then fails creating its cacerts and other objects, which already exist under ${before.name}'s resources: the update stops half-way (the preview does not show it)`,
+        instead: `keep the name ${before.name} (it names the mesh CA, the provider and the render folder; the context says where the cluster is), or remove the cluster in one change and add it under the new name in the next`,
+    }));
+    const [baseGateway, headGateway] = [base.config.clusters[0], head.config.clusters[0]];
+    const gatewayRenamed = renamed.some((r) => r.before.name === baseGateway.name);
+    if (baseGateway.name !== headGateway.name && !gatewayRenamed) {
+        risks.push({
+            key: "pki:clusters",
+            change: `moves the gateway's Secrets and Gateways from cluster ${baseGateway.name} to ${headGateway.name}, now the first of pki:clusters`,
+            breaks: `if Pulumi can tell the clusters apart from the kubeconfig it is given, it creates them in ${headGateway.name} and deletes them from ${baseGateway.name}, whose ingress gateway then serves no APIC host; if not, it moves nothing and its state no longer matches the clusters`,
+            instead: `keep the gateway's cluster first in pki:clusters; to move the gateway, serve the hosts from the new cluster first (another stack), move APIC's calls to it, then remove them here`,
+        });
+    }
+    for (const after of head.config.clusters) {
+        const before = named(base, after.name);
+        if (before === undefined || before.context === after.context) continue;
+        risks.push({
+            key: "pki:clusters",
+            change: `reaches cluster ${after.name} through ${context(after)} instead of ${context(before)}`,
+            breaks:
+                `if that is another cluster, Pulumi either replaces ${after.name}'s Kubernetes provider, creating ${objectsOf(head, after.name)} there and deleting them from the cluster they are in now (whose istiod loses its plug-in CA), ` +
+                "or, when the kubeconfig it is given does not tell the clusters apart, moves nothing and its state no longer matches the clusters; " +
+                "and if it is the same cluster through another kubeconfig entry, the replacement fails creating objects that already exist",
+            instead:
+                "if the new context reaches the same cluster through the same kubeconfig entry, say so in the review and check that pulumi preview replaces nothing; to use another cluster, add it under a new name, deploy, move the traffic, then remove the old one",
+        });
+    }
+    return risks;
+}
+
+/** A cluster's objects as a reviewer knows them: the gateway's are in the first cluster only (lib/stack.ts). */
+const objectsOf = (plan: PkiPlan, name: string): string =>
+    name === plan.config.clusters[0].name
+        ? "its gateway Secrets and Gateways, cacerts and every other object"
+        : "its cacerts and every other object";
+
+/** The mesh-wide STRICT PeerAuthentication (pki:meshStrictMtls) made or deleted in every cluster. */
+function strictMtlsRisks(base: PkiPlan, head: PkiPlan): Risk[] {
+    if (base.config.meshStrictMtls === head.config.meshStrictMtls) return [];
+    return [
+        head.config.meshStrictMtls
+            ? {
+                  key: "pki:meshStrictMtls",
+                  change: "turns on mutual TLS required mesh-wide: a STRICT PeerAuthentication istio-system/default in every cluster",
+                  breaks: "every workload with a sidecar refuses plaintext at once: callers without a sidecar (jobs, pods outside the mesh, other clusters' gateways) fail",
+                  instead:
+                      "check that every caller has a sidecar (istioctl x describe, or the mesh's telemetry for plaintext traffic), or make namespaces STRICT one by one first",
+              }
+            : {
+                  key: "pki:meshStrictMtls",
+                  change: "turns off mutual TLS required mesh-wide: the STRICT PeerAuthentication istio-system/default is deleted in every cluster",
+                  breaks: "workloads accept plaintext from anything in the cluster again: nothing requires a peer to present a mesh certificate",
+                  instead:
+                      "keep it on; a workload that must take plaintext gets a PeerAuthentication of its own (PERMISSIVE) in its namespace",
+              },
+    ];
 }
 
 /** APIC clients re-keyed under the same epoch: the gateway drops the key APIC holds at once. */
@@ -1462,7 +1517,8 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
     const risks = [
         ...(base === undefined ? [] : caRisks(from, head, certs, rotating)),
         ...droppedHosts(from, head),
-        ...(base === undefined ? [] : movedClusters(from, head)),
+        ...(base === undefined ? [] : clusterRisks(from, head)),
+        ...(base === undefined ? [] : strictMtlsRisks(from, head)),
         ...(base === undefined ? [] : rekeyedClients(from, head)),
         ...frontEndRisks(from, head),
         ...(replaced.length > maxReplaced
