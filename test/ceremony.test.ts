@@ -1206,6 +1206,11 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
                 ["--cn", "Root\u0085"],
                 `error: --cn must not contain control characters (it becomes the root's subject CN); got "Root\\u0085": remove them`,
             ],
+            [
+                // A right-to-left override: the name would show reordered (Trojan Source).
+                ["--cn", "Root \u202eAC tooR"],
+                `error: --cn must not contain control characters (it becomes the root's subject CN); got "Root \\u202eAC tooR": remove them`,
+            ],
         ];
         for (const [names, message] of cases) {
             const result = await ceremony(PASSPHRASE, ...init, ...names, "--key", "ECDSA");

@@ -324,6 +324,14 @@ const CASES: [string, Overrides, string[]][] = [
         ],
     ],
     [
+        // A right-to-left override shows "Example Bank" while the certificate says otherwise (Trojan Source).
+        "organization with a bidirectional override",
+        { organization: '"Example \\u202eknaB"' },
+        [
+            'pki:organization must not contain control characters (it becomes the subject O of every certificate); got "Example \\u202eknaB"',
+        ],
+    ],
+    [
         "organization over 64 characters",
         { organization: '"Example Bank Example Bank Example Bank Example Bank Example Bank "' },
         ["pki:organization is 65 characters; the subject O has at most 64 (RFC 5280 ub-organization-name). Shorten it"],

@@ -22,12 +22,20 @@ export function endpointIdOf(domain: string, name: string): string {
     return name.startsWith(`${domain}-`) ? name : `${domain}-${name}`;
 }
 
-/** C0 and C1 control characters and DEL: never in a certificate field or a kubeconfig name. */
-export const hasControlCharacter = (text: string): boolean =>
-    [...text].some((c) => {
-        const code = c.codePointAt(0) as number;
-        return code < 0x20 || (code >= 0x7f && code <= 0x9f);
-    });
+/**
+ * Unicode's bidirectional controls (ALM, LRM, RLM, the embeddings, overrides and isolates): they
+ * reorder how the text around them is shown, so a subject or a message could read as something it
+ * is not ("Trojan Source", CVE-2021-42574).
+ */
+const BIDI_CONTROLS = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069";
+
+const CONTROL_CHARACTER = new RegExp(`[\u0000-\u001f\u007f-\u009f${BIDI_CONTROLS}]`);
+
+/** C0 and C1 control characters, DEL and bidirectional controls: never in a certificate field or a kubeconfig name. */
+export const hasControlCharacter = (text: string): boolean => CONTROL_CHARACTER.test(text);
+
+/** What json escapes beyond JSON's own: DEL, C1 controls and bidirectional controls. */
+const ESCAPED_IN_JSON = new RegExp(`[\u007f-\u009f${BIDI_CONTROLS}]`, "g");
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export type JsonMap = { [key: string]: Json };
@@ -68,12 +76,12 @@ export const withoutPrivateKeys = (text: string): string =>
         .replace(BASE64_RUN, (run) => (isBareKey(run) ? "(a private key, not shown)" : run));
 
 /**
- * JSON, with DEL and C1 control characters escaped too, so that every character of a bad value
- * shows; private keys in it are not shown.
+ * JSON, with DEL, C1 control characters and bidirectional controls escaped too, so that every
+ * character of a bad value shows, in its order; private keys in it are not shown.
  */
 export const json = (v: Json): string =>
     JSON.stringify(v, (_, value: unknown) => (typeof value === "string" ? withoutPrivateKeys(value) : value)).replace(
-        /[\u007f-\u009f]/g,
+        ESCAPED_IN_JSON,
         (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
     );
 export const showJson = (v: Json | undefined): string => (v === undefined ? "nothing" : json(v));
