@@ -740,4 +740,18 @@ describe("Front end: names as the bank's inventory spells them", () => {
             ],
         );
     });
+
+    it("refuses an endpoint named ui beside UI callers: its APIC bundle and APIC's UI truststore would both be apic/ui/", () => {
+        // Render failed half-way with EEXIST, blaming the disk; diff passed the change.
+        const raw = loadStackFile(FRONT_END);
+        const domains = JSON.parse(raw.domains) as Record<string, unknown>;
+        const renamed = { ...raw, domains: JSON.stringify({ ui: domains.ob }) };
+        assert.throws(() => planFromRawConfig(renamed), {
+            message:
+                "invalid stack configuration:\n" +
+                '  - pki:domains.ui gives the endpoint name "ui", whose APIC bundle would go to apic/ui/, where APIC\'s UI truststore for pki:frontEnd.callers goes. Rename the domain',
+        });
+        const noCallers = JSON.stringify({ ...JSON.parse(raw.frontEnd), callers: [] });
+        assert.doesNotThrow(() => planFromRawConfig({ ...renamed, frontEnd: noCallers }), "no UI truststore, no clash");
+    });
 });

@@ -3,6 +3,7 @@
  * exports as `inventory`, and what `diff` compares. No key or certificate body, ever.
  */
 import {
+    APIC_UI_DIR,
     CA_USES,
     CaPlan,
     CertRole,
@@ -14,6 +15,9 @@ import {
     SubjectSpec,
 } from "../plan/plan";
 import { IntermediateSlot, ROOT_IDS, rootOf } from "../plan/hierarchy";
+
+// Where render writes the front end's APIC files: the plan owns the name, since it refuses an endpoint named "ui".
+export { APIC_UI_DIR };
 import { publicRenewalWindowDays } from "../pki/publicCert";
 import * as crypto from "crypto";
 
@@ -140,9 +144,6 @@ function leafRow(plan: PkiPlan, endpoint: EndpointPlan, leaf: LeafPlan): Planned
                 : [`apic/${endpoint.id}/client.crt, client.key (APIC keystore)`],
     });
 }
-
-/** Where a render writes what APIC's UI-facing TLS server profile needs. */
-export const APIC_UI_DIR = "apic/ui";
 
 /** Where a render writes a customer-facing host's CSR, for the public CA. */
 export const customerFacingCsrFile = (host: string): string => `front-end/csr/${host}.csr`;

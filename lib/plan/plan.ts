@@ -254,6 +254,12 @@ export interface PkiPlan {
     readonly frontEnd: FrontEndPlan;
 }
 
+/**
+ * Where a render writes what APIC's UI-facing TLS server profile needs: beside the endpoints'
+ * bundles (apic/<endpoint id>/), so no endpoint may be named "ui" while the front end has one.
+ */
+export const APIC_UI_DIR = "apic/ui";
+
 export const HTTPS_PORT = 443;
 export const GATEWAY_SELECTOR = { istio: "ingressgateway" } as const;
 /** X.509 upper bound for a common name (RFC 5280 ub-common-name). */
@@ -847,6 +853,12 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
                 );
             }
             idOwner.set(g.id, g.configKey);
+            // The UI truststore's files go to apic/ui/, where this endpoint's bundle would go too.
+            if (`apic/${g.id}` === APIC_UI_DIR && config.frontEnd.callers.length > 0) {
+                problems.push(
+                    `${g.configKey} gives the endpoint name "${g.id}", whose APIC bundle would go to ${APIC_UI_DIR}/, where APIC's UI truststore for pki:frontEnd.callers goes. Rename the domain`,
+                );
+            }
 
             const identity = apicClientIdentity(config.environment, g.id);
             const client = apicClientCert({
