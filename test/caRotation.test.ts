@@ -485,7 +485,7 @@ describe("Staged rotation of the gateway-server CA", function () {
         const dueAt = new Date(nextPeriod.getTime() + CLOCK_SKEW_MS); // the new period's CRL, once no node's clock lags it
         assert.deepStrictEqual(decideLifecycle({ config, deployed, now: dueAt, soakDays: 7 }).republishWhy, [
             `the CRL of gateway-server-ca-g1 was signed for the period from ${day(crl?.thisUpdate ?? "")}; a new 7-day period began ${day(nextPeriod)} (valid until ${day(crl?.nextUpdate ?? "")}); ` +
-                "after the update give each endpoint's TLS client profile its new apic/<endpoint>/truststore.crl (stack output apicBundles.<endpoint>.truststoreCrlPem) where DataPower checks the gateway's CRLs",
+                "after the update load each endpoint's new apic/<endpoint>/truststore.crl (stack output apicBundles.<endpoint>.truststoreCrlPem) into the DataPower validation credentials that check the gateway's CRLs, where you set them up (APIC's TLS client profile takes no CRL)",
         ]);
     });
 
@@ -517,7 +517,7 @@ describe("Staged rotation of the gateway-server CA", function () {
                     "the CRLs of gateway-server-ca-g1, server-root are published no more (nothing under server-root is revoked any more); " +
                         "the update removes ca.crl from each calling UI service's Secret; " +
                         `before ${day(crl?.nextUpdate ?? "")}, when the CRL of gateway-server-ca-g1 loaded there passes its next update, ` +
-                        "take apic/<endpoint>/truststore.crl out of each endpoint's TLS client profile where DataPower checks the gateway's CRLs (there is no new one to load)",
+                        "take apic/<endpoint>/truststore.crl out of the DataPower validation credentials that check the gateway's CRLs, where you loaded it (there is no new one to load)",
                 ],
             ],
         );

@@ -154,7 +154,10 @@ describe("diff of a staged CA rotation", function () {
             ),
         );
         assert.strictEqual(finish.steps.after[0], "Upload the APIC truststore of dp and ob (truststore.json).");
-        assert.match(finish.steps.after[1], /^Give the TLS client profiles of dp and ob the new truststore\.crl/);
+        assert.match(
+            finish.steps.after[1],
+            /^Load the new truststore\.crl of dp and ob into the DataPower validation credentials that check the gateway's CRLs/,
+        );
     });
 
     it("mesh root: ISTIO_MULTIROOT_MESH before the prepare, renewed workloads before the finish, cacerts updated each time", () => {

@@ -932,8 +932,8 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
         const server = decideWith("serverRoot", "server-root", {})(7);
         assert.deepStrictEqual(server.republishWhy, [
             "the CRL of server-root published is the one of pki:offlineRoots.serverRoot.crls from 2027-01-04 (valid until 2027-01-18); " +
-                "the series' CRL from 2027-01-11 is valid now; after the update give each endpoint's TLS client profile its new " +
-                "apic/<endpoint>/truststore.crl (stack output apicBundles.<endpoint>.truststoreCrlPem) where DataPower checks the gateway's CRLs",
+                "the series' CRL from 2027-01-11 is valid now; after the update load each endpoint's new " +
+                "apic/<endpoint>/truststore.crl (stack output apicBundles.<endpoint>.truststoreCrlPem) into the DataPower validation credentials that check the gateway's CRLs, where you set them up (APIC's TLS client profile takes no CRL)",
         ]);
 
         // A shared offline root: its CRL goes to APIC only when APIC has a truststore.crl (its
@@ -967,8 +967,8 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
             "the series' CRL from 2027-01-11 is valid now";
         assert.deepStrictEqual(sharedRoot(periodic("apic-client-ca")), [rootDue]);
         assert.deepStrictEqual(sharedRoot(periodic("apic-client-ca"), periodic("gateway-server-ca-g1")), [
-            `${rootDue}; after the update give each endpoint's TLS client profile its new ` +
-                "apic/<endpoint>/truststore.crl (stack output apicBundles.<endpoint>.truststoreCrlPem) where DataPower checks the gateway's CRLs",
+            `${rootDue}; after the update load each endpoint's new ` +
+                "apic/<endpoint>/truststore.crl (stack output apicBundles.<endpoint>.truststoreCrlPem) into the DataPower validation credentials that check the gateway's CRLs, where you set them up (APIC's TLS client profile takes no CRL)",
         ]);
     });
 

@@ -1355,7 +1355,7 @@ function stepsFor(
     }
     if (updated("truststore.crl").length > 0) {
         after.push(
-            `Give the TLS client profiles of ${names(updated("truststore.crl"))} the new truststore.crl, if your DataPower set-up takes a CRL.`,
+            `Load the new truststore.crl of ${names(updated("truststore.crl"))} into the DataPower validation credentials that check the gateway's CRLs, if you set them up (APIC's TLS client profiles take no CRL).`,
         );
     }
     if (created.length > 0 && !diff.newStack) {

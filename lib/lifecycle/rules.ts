@@ -177,14 +177,15 @@ const GATEWAY_SERVER_CA = /^gateway-server-ca(-g\d+)?$/;
 const UI_CLIENT_CA = /^ui-client-ca(-g\d+)?$/;
 
 /**
- * What else a re-signed CRL needs after the update: the UI client CA's goes into APIC's UI-facing
- * truststore and the gateway-server CA's into APIC's TLS client profiles, which no update reaches
- * (a gateway's ca.crl is in its Secret). A CRL loaded there and never replaced expires.
+ * What else a re-signed CRL needs after the update: the UI client CA's and the gateway-server CA's
+ * go into DataPower's validation credentials where they check CRLs (APIC's truststores and TLS
+ * profiles take none), which no update reaches (a gateway's ca.crl is in its Secret). A CRL loaded
+ * there and never replaced expires.
  */
 const crlDelivery = (caId: string, record: RotationRecord): string => {
     const ui = `load ${APIC_UI_DIR}/truststore.crl (stack output frontEnd.apic.truststoreCrlPem) where DataPower checks the UI clients' CRLs`;
     const gateway =
-        "give each endpoint's TLS client profile its new apic/<endpoint>/truststore.crl (stack output apicBundles.<endpoint>.truststoreCrlPem) where DataPower checks the gateway's CRLs";
+        "load each endpoint's new apic/<endpoint>/truststore.crl (stack output apicBundles.<endpoint>.truststoreCrlPem) into the DataPower validation credentials that check the gateway's CRLs, where you set them up (APIC's TLS client profile takes no CRL)";
     // A root's CRL (an offline root's, from its series) rides in the same files as its CAs' CRLs:
     // the shared root's only in those APIC has, whose issuing CA's CRL is published (a revoked APIC
     // client alone gives only the gateway's ca.crl, which the update itself reaches).
@@ -219,14 +220,14 @@ const CRL_SETS: readonly {
                 ? "ca.crl from each calling UI service's Secret"
                 : undefined,
         takeOut:
-            "take apic/<endpoint>/truststore.crl out of each endpoint's TLS client profile where DataPower checks the gateway's CRLs",
+            "take apic/<endpoint>/truststore.crl out of the DataPower validation credentials that check the gateway's CRLs, where you loaded it",
     },
     { flag: "mesh", slot: "meshCa", removedBy: () => "ca-crl.pem from istiod's cacerts" },
     {
         flag: "apicUiTruststore",
         slot: "uiClientCa",
         removedBy: () => undefined,
-        takeOut: `take ${APIC_UI_DIR}/truststore.crl out of APIC's UI truststore where DataPower checks the UI clients' CRLs`,
+        takeOut: `take ${APIC_UI_DIR}/truststore.crl out of the DataPower validation credentials that check the UI clients' CRLs, where you loaded it`,
     },
 ];
 
