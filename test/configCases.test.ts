@@ -2771,6 +2771,26 @@ describe("Project-level config (Pulumi.yaml `config:`) applies to render as Pulu
         assert.strictEqual(rawConfigFromStackFile(file).organization, "Example Bank");
     });
 
+    it("skips a project file farther up that cannot be read, as pulumi never reads past the nearest", () => {
+        // Another user's broken or unreadable Pulumi.yaml in a shared parent folder (/tmp, a workspace).
+        const outer = tempDir("config-outer");
+        fs.writeFileSync(path.join(outer, "Pulumi.yaml"), "name: other\nfoo: [\n");
+        const dir = path.join(outer, "team");
+        fs.mkdirSync(path.join(dir, "stacks"), { recursive: true });
+        fs.writeFileSync(
+            path.join(dir, "Pulumi.yaml"),
+            "name: apic-istio-pki\nruntime: nodejs\nstackConfigDir: stacks\nconfig:\n  pki:organization: Example Bank\n",
+        );
+        assert.strictEqual(rawConfigFromStackFile(stack(dir, "stacks")).organization, "Example Bank");
+        // The nearest project file's faults are still the user's to hear.
+        fs.writeFileSync(path.join(dir, "Pulumi.yaml"), "name: apic-istio-pki\nfoo: [\n");
+        const nearest = path.join(dir, "Pulumi.yaml");
+        assert.throws(
+            () => rawConfigFromStackFile(stack(dir, "stacks")),
+            (error: Error) => error.message.startsWith(`cannot read ${nearest}: `),
+        );
+    });
+
     it("refuses project entries Pulumi refuses, naming the project file and the key", () => {
         const dir = project(
             [

@@ -176,17 +176,24 @@ const describe = (node: unknown): string =>
 function projectOf(file: string, read: ReadFile): Project | undefined {
     const stackDir = path.dirname(file);
     const claims: { projectFile: string; doc: YAML.Document; main: unknown; dir: string }[] = [];
+    let nearest = true;
     for (let dir = stackDir; ; dir = path.dirname(dir)) {
-        const found = ["Pulumi.yaml", "Pulumi.yml"]
-            .map((name) => ({ projectFile: path.join(dir, name), text: read(path.join(dir, name)) }))
-            .find(({ text }) => text !== undefined);
-        if (found?.text !== undefined) {
-            const doc = document(found.text, found.projectFile);
+        let found: { projectFile: string; doc: YAML.Document } | undefined;
+        try {
+            found = projectFileIn(dir, read);
+        } catch (error) {
+            // The nearest project file is the user's: its faults are theirs to hear. One farther up
+            // (another user's, in a shared /tmp) that cannot be read is no project pulumi could run.
+            if (nearest) throw error;
+        }
+        if (found !== undefined) {
+            nearest = false;
+            const { projectFile, doc } = found;
             const root = members(doc.contents);
             // `config: <folder>` is the old spelling of stackConfigDir (project.go RewriteConfigPathIntoStackConfigDir).
             const stackConfigDir = [root.get("stackConfigDir"), root.get("config")].find(YAML.isScalar)?.value;
             if (path.resolve(dir, String(stackConfigDir ?? "")) === path.resolve(stackDir)) {
-                claims.push({ projectFile: found.projectFile, doc, main: root.get("main"), dir });
+                claims.push({ projectFile, doc, main: root.get("main"), dir });
             }
         }
         if (path.dirname(dir) === dir) break;
@@ -203,6 +210,16 @@ function projectOf(file: string, read: ReadFile): Project | undefined {
     const runsStackProgram =
         YAML.isScalar(claim.main) && isStackProgram(path.resolve(claim.dir, String(claim.main.value)));
     return { ...projectConfig(claim.doc, claim.projectFile), runsStackProgram };
+}
+
+/** The project file in `dir` (Pulumi.yaml, else Pulumi.yml), parsed, or undefined when there is none. */
+function projectFileIn(dir: string, read: ReadFile): { projectFile: string; doc: YAML.Document } | undefined {
+    for (const name of ["Pulumi.yaml", "Pulumi.yml"]) {
+        const projectFile = path.join(dir, name);
+        const text = read(projectFile);
+        if (text !== undefined) return { projectFile, doc: document(text, projectFile) };
+    }
+    return undefined;
 }
 
 /** Whether `main` (resolved) is this package's stack program (its compiled file, as `require` finds it with or without ".js"). */
