@@ -437,6 +437,21 @@ describe("diff risks", function () {
                 ],
             ],
         );
+        // Renamed and put after another at once: the gateway still moves, to the new first cluster.
+        const renamedLast = {
+            ...dev,
+            clusters: [
+                { name: "dev-west", context: "west" },
+                { name: "east", context: "east" },
+            ],
+        };
+        assert.deepStrictEqual(
+            diffPlans(plan(two), plan(renamedLast)).risks.map((r) => r.change),
+            [
+                "renames cluster dev-east to east (both through context east): to Pulumi one cluster removed and one added, whose objects have the same names in the same cluster",
+                "moves the gateway's Secrets and Gateways from cluster dev-east to dev-west, now the first of pki:clusters",
+            ],
+        );
         // A cluster renamed on the same context: the same objects under new resource names fail to be created.
         const renamed = {
             ...dev,

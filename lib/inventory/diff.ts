@@ -898,9 +898,9 @@ function clusterRisks(base: PkiPlan, head: PkiPlan): Risk[] {
         breaks: `pulumi up makes ${after.name}'s mesh CA, then fails creating its cacerts and other objects, which already exist under ${before.name}'s resources: the update stops half-way (the preview does not show it)`,
         instead: `keep the name ${before.name} (it names the mesh CA, the provider and the render folder; the context says where the cluster is), or remove the cluster in one change and add it under the new name in the next`,
     }));
+    // Where the gateway is: the first cluster, reached through its context (a rename keeps it there).
     const [baseGateway, headGateway] = [base.config.clusters[0], head.config.clusters[0]];
-    const gatewayRenamed = renamed.some((r) => r.before.name === baseGateway.name);
-    if (baseGateway.name !== headGateway.name && !gatewayRenamed) {
+    if (baseGateway.name !== headGateway.name && baseGateway.context !== headGateway.context) {
         risks.push({
             key: "pki:clusters",
             change: `moves the gateway's Secrets and Gateways from cluster ${baseGateway.name} to ${headGateway.name}, now the first of pki:clusters`,
