@@ -325,4 +325,17 @@ describe("The command line in the user's project", () => {
         // Three roots, two issuing CAs and the mesh CA; a server and a client certificate per service.
         assert.deepStrictEqual([status, inventory.certificates.length], [0, 6 + 2 * services.length]);
     });
+
+    it("fails when its report cannot be written (a full disk), and not when the reader stops early (| head)", () => {
+        const shell = (redirect: string) =>
+            spawnSync(
+                "bash",
+                ["-c", `"$0" "$1" inventory --stack dev ${redirect}; exit "\${PIPESTATUS[0]}"`, process.execPath, CLI],
+                { encoding: "utf8", cwd: ROOT },
+            );
+        const full = shell("> /dev/full");
+        assert.deepStrictEqual([full.status, full.stderr], [1, "error: cannot write the output (ENOSPC)\n"]);
+        const head = shell("| head -c 4");
+        assert.deepStrictEqual([head.status, head.stdout, head.stderr], [0, "role", ""]);
+    });
 });

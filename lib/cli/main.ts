@@ -85,22 +85,47 @@ export async function main(
     }
 }
 
+/** The first failure to write the output (a full disk), but not a reader that stopped reading (EPIPE: `| head`). */
+let writeFailure: string | undefined;
+const watchWrites = (stream: NodeJS.WriteStream): void =>
+    void stream.on("error", (error: NodeJS.ErrnoException) => {
+        if (error.code !== "EPIPE") writeFailure ??= error.code ?? error.message;
+    });
+
 /**
- * Exits with `code` once standard output and error have taken everything written to them: Node
- * writes to a pipe asynchronously, and process.exit at once would cut `expiry --format json | jq`
- * at 64 KiB. An empty write's callback runs after the writes before it.
+ * Exits with `code` once standard output and error have handed everything written to them to the
+ * system: Node writes to a pipe asynchronously, and process.exit at once would cut
+ * `expiry --format json | jq` at 64 KiB. A report that could not be written fails the command.
  */
 function exitWhenWritten(code: number): void {
-    let open = 2;
-    const written = (): void => {
-        open -= 1;
-        if (open === 0) process.exit(code);
+    // After the streams' pending events: a write to a file fails at once, but says so on a later tick.
+    setImmediate(() => exitOnceFlushed(code));
+}
+
+function exitOnceFlushed(code: number): void {
+    const exit = (): void => {
+        if (writeFailure === undefined) process.exit(code);
+        process.stderr.write(`error: cannot write the output (${writeFailure})\n`, () => process.exit(1));
     };
-    process.stdout.write("", written);
-    process.stderr.write("", written);
+    const flushing = [process.stdout, process.stderr].filter((stream) => stream.writableLength > 0);
+    let open = flushing.length;
+    if (open === 0) return exit();
+    for (const stream of flushing) {
+        let counted = false;
+        // A stream that fails or closes will not drain: it counts as done too.
+        const done = (): void => {
+            if (counted) return;
+            counted = true;
+            open -= 1;
+            if (open === 0) exit();
+        };
+        stream.once("drain", done).once("error", done).once("close", done);
+    }
 }
 
 if (require.main === module) {
+    watchWrites(process.stdout);
+    watchWrites(process.stderr);
     main(process.argv.slice(2)).then(exitWhenWritten, (err: unknown) => {
         process.stderr.write(`error: ${String(err)}\n`);
         exitWhenWritten(1);
