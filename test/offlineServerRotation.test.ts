@@ -325,8 +325,8 @@ describe("Staged rotation of the gateway-server CA under an offline server root,
                 w.includes("server-root"),
             ),
             [
-                `${published}; the series' CRL from ${day(second.thisUpdate)} is valid now; after the update give each endpoint's TLS client profile ` +
-                    "its new apic/<endpoint>/truststore.crl (stack output apicBundles.<endpoint>.truststoreCrlPem) where DataPower checks the gateway's CRLs",
+                `${published}; the series' CRL from ${day(second.thisUpdate)} is valid now; after the update load each endpoint's new ` +
+                    "apic/<endpoint>/truststore.crl (stack output apicBundles.<endpoint>.truststoreCrlPem) into the DataPower validation credentials that check the gateway's CRLs, where you set them up (APIC's TLS client profile takes no CRL)",
             ],
         );
         const end = series[series.length - 1].nextUpdate;
