@@ -541,6 +541,48 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
         });
     });
 
+    it("takes BEGIN and END lines as OpenSSL does, at the start of a line: a marker inside a line is no PEM block", async () => {
+        const client = rendered.read("apic/ob/client.crt");
+        const chain = rendered.read("apic/ob/ca-chain.pem");
+        const folder = tempDir("expiry-marker-in-line");
+        // A script that counts the certificates of a bundle: OpenSSL reads past the marker, expiry refused the folder.
+        const script =
+            "#!/bin/sh\n# count the CA certificates in the bundle\nn=$(grep -c -- '-----BEGIN CERTIFICATE-----' /etc/ssl/certs/ca-certificates.crt)\necho \"$n CAs\"\n";
+        fs.writeFileSync(path.join(folder, "check-ca.sh"), script);
+        fs.writeFileSync(path.join(folder, "client.crt"), client);
+        // In JSON and YAML, each string as parsed: a command that mentions the marker beside a certificate.
+        const payload = path.join(folder, "payload.json");
+        fs.writeFileSync(payload, JSON.stringify({ check: "grep -c -- '-----BEGIN CERTIFICATE-----' ca.pem", client }));
+        const { status, err, report } = await json("--dir", folder);
+        assert.deepStrictEqual(
+            [status, err, report?.rows.map((r) => [r.serial, [...r.files].sort()])],
+            [0, "", [[new X509Certificate(client).serialNumber, [path.join(folder, "client.crt"), payload]]]],
+        );
+        // A block cut short at the start of a line is still refused, CRLF line ends and all, on the line it begins.
+        const cut = path.join(folder, "cut.sh");
+        fs.writeFileSync(cut, (script + chain.slice(0, 800)).replace(/\n/g, "\r\n"));
+        assert.deepStrictEqual(await cli("expiry", "--dir", folder), {
+            status: 2,
+            out: "",
+            err: `error: ${cut}: the CERTIFICATE block that begins at line 5 has no END line (cut short?); copy the file again, whole\n`,
+        });
+        fs.rmSync(cut);
+        // And in a string of a JSON or YAML document, its line counted in the string, which is named.
+        fs.writeFileSync(
+            payload,
+            [{ kind: "ConfigMap" }, { kind: "Secret", stringData: { "tls.crt": client + chain.slice(0, 800) } }]
+                .map((document) => YAML.stringify(document))
+                .join("---\n"),
+        );
+        assert.deepStrictEqual(await cli("expiry", "--dir", folder), {
+            status: 2,
+            out: "",
+            err:
+                `error: ${payload}: the CERTIFICATE block that begins at line ${client.split("\n").length} of the string at ` +
+                `.stringData["tls.crt"] in document 2 has no END line (cut short?); copy the file again, whole\n`,
+        });
+    });
+
     it("reads a JSON payload whatever standard escapes it uses: CRLF line ends, \\/, \\u", async () => {
         const client = rendered.read("apic/ob/client.crt");
         const serial = new X509Certificate(client).serialNumber;

@@ -33,7 +33,8 @@ by their content, whatever the file is called; a .yaml or .yml file must be YAML
 or CRL once, however encoded; --format json lists its files and the Kubernetes fields holding it.
 --dir also takes a Secret mounted into a pod: links to files are read, links to folders
 (kubelet's ..data) not followed, FIFOs, sockets and devices skipped; a file or folder it may not
-read, or a link that loops or leads nowhere, is an error, as is a PEM block without its END line.
+read, or a link that loops or leads nowhere, is an error, as is a PEM block without its END line
+(BEGIN and END lines as OpenSSL takes them: at the start of a line; in JSON and YAML, of a string).
 Reports the days left (a CRL's: to its next update) and the renewal point
 (from the render's inventory.json, else after two thirds of the lifetime; "renew due" once past it).
 Due: a certificate that expires within --warn-days (default: alert 30 days ahead) or has
@@ -200,11 +201,18 @@ function inventoryProblem(inventory: unknown): string | undefined {
     return undefined;
 }
 
-/** Every string in a parsed YAML or JSON value, at any depth. */
-function stringsIn(value: unknown): string[] {
-    if (typeof value === "string") return [value];
-    if (value !== null && typeof value === "object") return Object.values(value).flatMap(stringsIn);
-    return [];
+/** Every string in a parsed YAML or JSON value, at any depth, with its path as jq writes it (.data["ca.crt"], .items[0]). */
+function stringsIn(value: unknown, path = ""): { string: string; path: string }[] {
+    if (typeof value === "string") return [{ string: value, path: path || "." }];
+    if (value === null || typeof value !== "object") return [];
+    return Object.entries(value).flatMap(([key, item]) => {
+        const step = Array.isArray(value)
+            ? `[${key}]`
+            : /^[A-Za-z_][A-Za-z0-9_]*$/.test(key)
+              ? `.${key}`
+              : `[${JSON.stringify(key)}]`;
+        return stringsIn(item, path + step);
+    });
 }
 
 /** The documents of a YAML text; what the parser's first error found and where is thrown (yamlProblem: no text of the file). */
@@ -222,11 +230,20 @@ function yamlDocuments(text: string): unknown[] {
 /**
  * What parsed YAML or JSON documents hold: every string of every document (whatever its kind: a
  * ConfigMap beside a Secret counts), plus the base64 values of its Kubernetes objects
- * (base64Fields), decoded. The strings as parsed, so that every escape (\r\n, \/, \u002b) is undone.
+ * (base64Fields), decoded. The strings as parsed, so that every escape (\r\n, \/, \u002b) is undone;
+ * a string holding a PEM block without its END line is refused, as what it is given to would.
  */
 function documentContents(documents: unknown[], file: string): Content[] {
+    const strings = documents.flatMap((document, i) =>
+        stringsIn(document).map(({ string, path }) => {
+            const where = ` of the string at ${path}${documents.length > 1 ? ` in document ${i + 1}` : ""}`;
+            const unended = unendedProblem(string, where);
+            if (unended !== undefined) throw new InputError(`${file}: ${unended}; copy the file again, whole`);
+            return string;
+        }),
+    );
     return [
-        ...stringsIn(documents).map((string) => ({ text: unescaped(string) })),
+        ...strings.map((string) => ({ text: unescaped(string) })),
         ...kubernetesObjects(documents).flatMap((o) => base64Values(o, file)),
     ];
 }

@@ -26,21 +26,37 @@ export function pemBlocks(text: string, label: string): string[] {
     return blocks.map((b) => `${b}\n`);
 }
 
-/** BEGIN and END lines of PEM blocks, anywhere in a text (a JSON or YAML string holds them on one line). */
+/** BEGIN and END markers of PEM blocks, anywhere in a text (a line of its own or not: see pemLine). */
 const PEM_MARKER = /-----(BEGIN|END) ([A-Z0-9 ]+)-----/g;
+/** What may follow a BEGIN or END line's marker: white space (a CR, spaces) to the end of the line. */
+const LINE_END = /[^\S\n]*(?:\n|$)/y;
 
 /**
- * The first PEM block of a text with no END line of its label before the next BEGIN line or the
- * end of the text (a file cut short), and the line it begins on; undefined when every block ends.
- * pemBlocks skips such a block silently, while OpenSSL, and so Envoy, refuses the file. An END line
- * without its BEGIN is left alone: OpenSSL skips what comes before a BEGIN line too.
+ * Whether a marker is a BEGIN or END line as OpenSSL's PEM_read_bio (and BoringSSL's, so Envoy's)
+ * takes one: at the very start of a line (after a UTF-8 BOM on the first), nothing after it but
+ * white space. A marker inside a line (a script that greps for it, a JSON string) is none.
+ */
+function pemLine(text: string, marker: RegExpMatchArray): boolean {
+    const at = marker.index ?? 0;
+    const startsLine = at === 0 || text[at - 1] === "\n" || (at === 1 && text[0] === "\uFEFF");
+    LINE_END.lastIndex = at + marker[0].length;
+    return startsLine && LINE_END.test(text);
+}
+
+/**
+ * The first PEM block of a text with no END line of its label before any other marker or the end
+ * of the text (a file cut short), and the line it begins on; undefined when every block ends.
+ * pemBlocks skips such a block silently, while OpenSSL, and so Envoy, refuses the file. A block
+ * begins only on a BEGIN line (pemLine), as OpenSSL reads past anything else; inside one, any
+ * other marker (a block cut mid-line before the next) is data to OpenSSL, which refuses it. An END
+ * line without its BEGIN is left alone, as OpenSSL skips what comes before a BEGIN line too.
  */
 export function unendedPemBlock(text: string): { label: string; line: number } | undefined {
     let open: RegExpMatchArray | undefined;
     for (const marker of text.matchAll(PEM_MARKER)) {
         const [, kind, label] = marker;
-        if (open === undefined) open = kind === "BEGIN" ? marker : undefined;
-        else if (kind === "END" && label === open[2]) open = undefined;
+        if (open === undefined) open = kind === "BEGIN" && pemLine(text, marker) ? marker : undefined;
+        else if (kind === "END" && label === open[2] && pemLine(text, marker)) open = undefined;
         else break;
     }
     if (open === undefined) return undefined;
