@@ -8,14 +8,16 @@ import { spawnSync } from "child_process";
 import { createPrivateKey, X509Certificate } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { id_data, id_signedData } from "@peculiar/asn1-cms";
+import { id_data, id_encryptedData, id_signedData } from "@peculiar/asn1-cms";
+import { id_pbeWithSHAAnd3_KeyTripleDES_CBC } from "@peculiar/asn1-pfx";
+import { id_sha256 } from "@peculiar/asn1-rsa";
 import { X509Certificate as PeculiarCertificate, X509Certificates } from "@peculiar/x509";
 import * as asn1js from "asn1js";
 import * as YAML from "yaml";
 import { ExpiryRow } from "../lib/cli/expiry";
 import { pemBlocks, pemDecode, pemEncode, privateKeyLabel } from "../lib/pki/pem";
 import { buildCrl, parseCrl } from "../lib/pki/crl";
-import { buildPkcs12, PKCS12_MIN_ITERATIONS } from "../lib/pki/pkcs12";
+import { buildPkcs12, PKCS12_MAX_ITERATIONS, PKCS12_MIN_ITERATIONS } from "../lib/pki/pkcs12";
 import {
     cli,
     gatewayServerConfig,
@@ -61,6 +63,53 @@ function pkcs7(certificates: Buffer[], crls: Buffer[]): Buffer {
     return Buffer.from(contentInfo.toBER());
 }
 const CLI = path.join(ROOT, "dist/lib/cli/main.js");
+
+/**
+ * A PKCS#12 keystore (PFX) that asks for this work: a SHA-256 MAC of `macIterations` (none when
+ * undefined) and encrypted parts (3DES) of these counts. Its MAC and parts are zeros, which neither
+ * match nor decrypt: the reader's limits are checked before it derives any key, so counts of
+ * millions cost nothing here.
+ */
+function keystoreAsking(macIterations: number | undefined, partIterations: number[]): Buffer {
+    const sequence = (...value: asn1js.BaseBlock[]) => new asn1js.Sequence({ value });
+    const oid = (value: string) => new asn1js.ObjectIdentifier({ value });
+    const integer = (value: number) => new asn1js.Integer({ value });
+    const zeros = (length: number) => new asn1js.OctetString({ valueHex: new Uint8Array(length) });
+    const tagged = (value: asn1js.BaseBlock) =>
+        new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 0 }, value: [value] });
+    // ContentInfo of EncryptedData: version, then EncryptedContentInfo (type, algorithm, [0] content).
+    const encryptedPart = (iterations: number) =>
+        sequence(
+            oid(id_encryptedData),
+            tagged(
+                sequence(
+                    integer(0),
+                    sequence(
+                        oid(id_data),
+                        sequence(oid(id_pbeWithSHAAnd3_KeyTripleDES_CBC), sequence(zeros(8), integer(iterations))),
+                        new asn1js.Primitive({ idBlock: { tagClass: 3, tagNumber: 0 }, valueHex: new Uint8Array(8) }),
+                    ),
+                ),
+            ),
+        );
+    const authenticatedSafe = sequence(...partIterations.map(encryptedPart)).toBER();
+    const macData =
+        macIterations === undefined
+            ? []
+            : [
+                  sequence(
+                      sequence(sequence(oid(id_sha256), new asn1js.Null()), zeros(32)),
+                      zeros(8),
+                      integer(macIterations),
+                  ),
+              ];
+    const pfx = sequence(
+        integer(3),
+        sequence(oid(id_data), tagged(new asn1js.OctetString({ valueHex: authenticatedSafe }))),
+        ...macData,
+    );
+    return Buffer.from(pfx.toBER());
+}
 
 interface ExpiryJson {
     healthy: boolean;
@@ -491,6 +540,49 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
             ),
         );
         for (const output of [wrong, loose, link]) assert.ok(!`${output.out}${output.err}`.includes(password));
+    });
+
+    it("exits 2 on a PKCS#12 keystore that asks for more work than one render writes, before deriving a key", async () => {
+        const folder = tempDir("expiry-pkcs12-work");
+        const p12 = path.join(folder, "client.p12");
+        fs.writeFileSync(`${p12}.password`, "changeit", { mode: 0o600 });
+        const expiry = async (macIterations: number | undefined, partIterations: number[]) => {
+            fs.writeFileSync(p12, keystoreAsking(macIterations, partIterations));
+            return cli("expiry", "--pem", p12);
+        };
+        const refused = (why: string) => ({
+            status: 2,
+            out: "",
+            err: `error: ${p12}: a PKCS#12 keystore cannot be read: ${why}\n`,
+        });
+        const reexport = "export it again with OpenSSL 3 (openssl pkcs12 -export), or give the PEM";
+        // Render's encrypted part four times at 5,000,000 iterations, its MAC removed, took 52.6 s to read.
+        assert.deepStrictEqual(
+            await expiry(undefined, [PKCS12_MAX_ITERATIONS]),
+            refused(
+                "it has no MAC (openssl pkcs12 -nomac), so its integrity cannot be checked, nor the password before its parts are decrypted; " +
+                    "export it again with OpenSSL 3 (openssl pkcs12 -export, without -nomac), or give the PEM",
+            ),
+        );
+        assert.deepStrictEqual(
+            await expiry(1, [1, 1, 1]),
+            refused(
+                `it has 3 encrypted parts, more than the 2 this package reads (render, OpenSSL 3 and Java write one); ${reexport}`,
+            ),
+        );
+        assert.deepStrictEqual(
+            await expiry(PKCS12_MAX_ITERATIONS, [PKCS12_MAX_ITERATIONS, 1]),
+            refused(
+                "its MAC and encrypted parts ask for 10000001 iterations in all, more than the 10000000 this package reads " +
+                    `(a MAC and one encrypted part at 5000000 each, the most render writes); ${reexport}`,
+            ),
+        );
+        // Up to the limit it is opened: its MAC, of one iteration, is checked (and does not match).
+        assert.deepStrictEqual(await expiry(1, [PKCS12_MAX_ITERATIONS, PKCS12_MAX_ITERATIONS - 1]), {
+            status: 2,
+            out: "",
+            err: `error: ${p12}: the password in ${p12}.password does not open this PKCS#12 keystore: its MAC does not match (a wrong password, or a damaged file); put its password there, or give the PEM\n`,
+        });
     });
 
     it("exits 2 on a PEM block cut short (no END line), naming the file, the label and the line, never the text", async () => {

@@ -409,6 +409,34 @@ function iterationsOf(iterations: number): number {
     throw new Error(`its iteration count ${iterations} is outside 1 to ${PKCS12_MAX_ITERATIONS} (the most Java opens)`);
 }
 
+/**
+ * The encrypted parts a keystore may have: render, OpenSSL 3 and Java write one (the certificates,
+ * however many), and one more is allowed as a margin for other tools. Each costs a KDF.
+ */
+export const PKCS12_MAX_ENCRYPTED_PARTS = 2;
+/**
+ * The iterations a keystore may ask for in all, its MAC's and its encrypted parts': the most a
+ * keystore render writes asks for (a MAC and one encrypted part at PKCS12_MAX_ITERATIONS each).
+ * The legacy KDF runs in JavaScript (such a legacy keystore takes some 16 s to read): without a
+ * total, a file of many parts would hold the monitoring job for minutes.
+ */
+export const PKCS12_MAX_TOTAL_ITERATIONS = 2 * PKCS12_MAX_ITERATIONS;
+
+/**
+ * The iteration count of an encrypted part's key derivation (at most what Java opens); 0 for a
+ * scheme that `decrypted` refuses before deriving a key.
+ */
+function partIterations(algorithm: AlgorithmIdentifier): number {
+    const parameters = algorithm.parameters ?? new ArrayBuffer(0);
+    if (algorithm.algorithm === OID.pbes2) {
+        const kdf = parsedAs(parameters, Pbes2Params).keyDerivationFunc;
+        if (kdf.algorithm !== OID.pbkdf2) return 0;
+        return iterationsOf(parsedAs(kdf.parameters ?? new ArrayBuffer(0), Pbkdf2Params).iterationCount);
+    }
+    if (typeof PKCS12_PBES[algorithm.algorithm] !== "object") return 0;
+    return iterationsOf(parsedAs(parameters, Pkcs12PbeParams).iterations);
+}
+
 /** Decrypts data a keystore encrypted under `password` with PBES2 or PKCS#12's own scheme. */
 function decrypted(algorithm: AlgorithmIdentifier, password: string, data: Buffer): Buffer {
     const parameters = algorithm.parameters ?? new ArrayBuffer(0);
@@ -479,26 +507,52 @@ function bagCertificates(bags: SafeContents): Buffer[] {
 }
 
 /**
- * The certificates (DER, in order) of a PKCS#12 keystore, opened with `password`: the MAC checked
- * first, so that a wrong password is told as such (Pkcs12PasswordError), then the certificate
- * bags decrypted; key bags are never decrypted. Throws an error whose message says what is wrong,
- * in words of our own, never the password.
+ * The certificates (DER, in order) of a PKCS#12 keystore, opened with `password`. The work it
+ * asks for is bounded first (PKCS12_MAX_ENCRYPTED_PARTS, PKCS12_MAX_TOTAL_ITERATIONS), then the MAC
+ * checked, so that a wrong password is told as such (Pkcs12PasswordError), then the certificate
+ * bags decrypted; key bags are never decrypted. A keystore without a MAC is refused: its integrity
+ * cannot be checked, nor the password before every part is decrypted. Throws an error whose
+ * message says what is wrong, in words of our own, never the password.
  */
 export function pkcs12Certificates(pfx: PFX, password: string): Buffer[] {
     if (pfx.authSafe.contentType !== id_data)
         throw new Error(
             `it is signed with a key (public-key integrity), which this package does not read; ${REEXPORT}`,
         );
-    const authenticatedSafe = octets(pfx.authSafe.content);
     // asn1-pfx fills an absent macData (openssl pkcs12 -nomac) with an empty one: no algorithm.
-    if (pfx.macData?.mac.digestAlgorithm.algorithm) checkMac(pfx.macData, authenticatedSafe, password);
-    return Array.from(parsedAs(authenticatedSafe, AuthenticatedSafe)).flatMap((part) => {
+    const macData = pfx.macData?.mac.digestAlgorithm.algorithm ? pfx.macData : undefined;
+    if (macData === undefined)
+        throw new Error(
+            "it has no MAC (openssl pkcs12 -nomac), so its integrity cannot be checked, nor the password before its parts are decrypted; export it again with OpenSSL 3 (openssl pkcs12 -export, without -nomac), or give the PEM",
+        );
+    const authenticatedSafe = octets(pfx.authSafe.content);
+    const parts = Array.from(parsedAs(authenticatedSafe, AuthenticatedSafe)).map((part) => ({
+        part,
+        info:
+            part.contentType === id_encryptedData
+                ? parsedAs(part.content, EncryptedData).encryptedContentInfo
+                : undefined,
+    }));
+    const encryptedParts = parts.flatMap(({ info }) => (info === undefined ? [] : [info]));
+    if (encryptedParts.length > PKCS12_MAX_ENCRYPTED_PARTS)
+        throw new Error(
+            `it has ${encryptedParts.length} encrypted parts, more than the ${PKCS12_MAX_ENCRYPTED_PARTS} this package reads (render, OpenSSL 3 and Java write one); ${REEXPORT}`,
+        );
+    const iterations = encryptedParts.reduce(
+        (sum, info) => sum + partIterations(info.contentEncryptionAlgorithm),
+        iterationsOf(macData.iterations),
+    );
+    if (iterations > PKCS12_MAX_TOTAL_ITERATIONS)
+        throw new Error(
+            `its MAC and encrypted parts ask for ${iterations} iterations in all, more than the ${PKCS12_MAX_TOTAL_ITERATIONS} this package reads (a MAC and one encrypted part at ${PKCS12_MAX_ITERATIONS} each, the most render writes); ${REEXPORT}`,
+        );
+    checkMac(macData, authenticatedSafe, password);
+    return parts.flatMap(({ part, info }) => {
         if (part.contentType === id_data) return bagCertificates(parsedAs(octets(part.content), SafeContents));
-        if (part.contentType !== id_encryptedData)
+        if (info === undefined)
             throw new Error(
                 `a part of it is encrypted for a recipient's key (${part.contentType}), which this package does not read; ${REEXPORT}`,
             );
-        const { encryptedContentInfo: info } = parsedAs(part.content, EncryptedData);
         const content = info.encryptedContent;
         const encrypted = Buffer.concat(
             (content?.value !== undefined ? [content.value] : (content?.constructedValue ?? [])).map((o) =>
