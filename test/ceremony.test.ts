@@ -92,24 +92,30 @@ function handMadeRsaCsr(dir: string, name: string, n: Buffer, e: number): string
         e: Buffer.from(eHex.padStart(eHex.length + (eHex.length % 2), "0"), "hex").toString("base64url"),
     };
     const spki = crypto.createPublicKey({ key: jwk, format: "jwk" }).export({ type: "spki", format: "der" });
+    return stackCsr(dir, name, AsnConvert.parse(spki, SubjectPublicKeyInfo), (info) => {
+        const hash = crypto.createHash("sha256").update(info).digest();
+        const digestInfo = Buffer.concat([Buffer.from("3031300d060960864801650304020105000420", "hex"), hash]);
+        const padding = Buffer.alloc(n.length - digestInfo.length - 3, 0xff);
+        return Buffer.concat([Buffer.from([0, 1]), padding, Buffer.from([0]), digestInfo]);
+    });
+}
+
+/**
+ * DIR/<name>.csr with the stack's subject for the key `spki`, as written (whatever its encoding),
+ * signed sha256WithRSAEncryption by `sign` (given the DER CertificationRequestInfo).
+ */
+function stackCsr(dir: string, name: string, spki: SubjectPublicKeyInfo, sign: (info: Buffer) => Buffer): string {
     const info = new CertificationRequestInfo({
         subject: AsnConvert.parse(
             new x509.Name([{ O: ["Example Bank"] }, { CN: ["example APIC client CA"] }]).toArrayBuffer(),
             Name,
         ),
-        subjectPKInfo: AsnConvert.parse(spki, SubjectPublicKeyInfo),
+        subjectPKInfo: spki,
     });
-    const hash = crypto
-        .createHash("sha256")
-        .update(Buffer.from(AsnConvert.serialize(info)))
-        .digest();
-    const digestInfo = Buffer.concat([Buffer.from("3031300d060960864801650304020105000420", "hex"), hash]);
-    const padding = Buffer.alloc(n.length - digestInfo.length - 3, 0xff);
-    const signature = Buffer.concat([Buffer.from([0, 1]), padding, Buffer.from([0]), digestInfo]);
     const csr = new CertificationRequest({
         certificationRequestInfo: info,
         signatureAlgorithm: new AlgorithmIdentifier({ algorithm: "1.2.840.113549.1.1.11", parameters: null }),
-        signature: new Uint8Array(signature).buffer,
+        signature: new Uint8Array(sign(Buffer.from(AsnConvert.serialize(info)))).buffer,
     });
     const base64 = Buffer.from(AsnConvert.serialize(csr)).toString("base64");
     const pem = `-----BEGIN CERTIFICATE REQUEST-----\n${base64.match(/.{1,64}/g)?.join("\n")}\n-----END CERTIFICATE REQUEST-----\n`;
@@ -1329,6 +1335,106 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         // A key whose certificate was superseded is not in other hands: it may be certified again.
         const superseded = await ceremony(PASSPHRASE, "sign", "--root", compromiseRoot, "--csr", again[2], "--yes");
         assert.strictEqual(superseded.status, 0, superseded.err);
+    });
+
+    it("never certifies a key written in another form than the stack writes it (an EC point compressed, explicit curve parameters, RSA without NULL parameters): a key revoked for keyCompromise does not come back in another form", async () => {
+        const formsRoot = await newRoot("forms-root", "apic-client");
+        /** A CSR under the stack's subject for the key DIR/<name>.key as `openssl ec <ecArgs>` rewrites it: the same key in another form. */
+        const rewritten = (name: string, form: string, ...ecArgs: string[]): string => {
+            const key = path.join(dir, `${name}-${form}.key`);
+            const file = path.join(dir, `${name}-${form}.csr`);
+            execFileSync("openssl", ["ec", "-in", path.join(dir, `${name}.key`), ...ecArgs, "-out", key], {
+                stdio: "ignore",
+            });
+            execFileSync("openssl", ["req", "-new", "-key", key, "-subj", STACK_SUBJECT, "-out", file]);
+            return file;
+        };
+        // A key signed and revoked for keyCompromise, then brought back in another form.
+        const ecCsr = opensslCsr(dir, "forms-ec", P256, STACK_SUBJECT);
+        const compressed = rewritten("forms-ec", "compressed", "-conv_form", "compressed");
+        const explicit = rewritten("forms-ec", "explicit", "-param_enc", "explicit");
+        const rsaCsr = opensslCsr(
+            dir,
+            "forms-rsa",
+            ["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:3072"],
+            STACK_SUBJECT,
+        );
+        const rsaKey = crypto.createPrivateKey(fs.readFileSync(path.join(dir, "forms-rsa.key")));
+        const withoutNull = AsnConvert.parse(
+            crypto.createPublicKey(rsaKey).export({ type: "spki", format: "der" }),
+            SubjectPublicKeyInfo,
+        );
+        withoutNull.algorithm = new AlgorithmIdentifier({ algorithm: "1.2.840.113549.1.1.1" });
+        const noNull = stackCsr(dir, "forms-rsa-no-null", withoutNull, (info) => crypto.sign("sha256", info, rsaKey));
+        const spkiOf = (file: string): SubjectPublicKeyInfo => {
+            const der = Buffer.from(fs.readFileSync(file, "utf8").replace(/-----[A-Z ]+-----|\s/g, ""), "base64");
+            return AsnConvert.parse(der, CertificationRequest).certificationRequestInfo.subjectPKInfo;
+        };
+        const firstByte = (bytes: ArrayBuffer | null | undefined): number | undefined =>
+            bytes === undefined || bytes === null ? undefined : new Uint8Array(bytes)[0];
+        assert.deepStrictEqual(
+            [
+                firstByte(spkiOf(ecCsr).subjectPublicKey),
+                firstByte(spkiOf(compressed).subjectPublicKey) === 0x02 ||
+                    firstByte(spkiOf(compressed).subjectPublicKey) === 0x03,
+                firstByte(spkiOf(explicit).algorithm.parameters),
+                spkiOf(noNull).algorithm.parameters,
+            ],
+            [0x04, true, 0x30, undefined],
+            "the point uncompressed, then compressed; the curve's parameters a SEQUENCE, not its OID; no RSA parameters",
+        );
+
+        const signed = await ceremony(
+            PASSPHRASE,
+            "sign",
+            "--root",
+            formsRoot,
+            "--csr",
+            ecCsr,
+            "--csr",
+            rsaCsr,
+            "--yes",
+        );
+        assert.strictEqual(signed.status, 0, signed.err);
+        const certs = [ecCsr, rsaCsr].map((file) => file.replace(/\.csr$/, ".crt"));
+        const issued = opensslNotBefore(certs[0]);
+        const crl = await ceremony(
+            PASSPHRASE,
+            ...["crl", "--root", formsRoot, "--period-days", "7", "--periods", "2", "--from", issued],
+            ...certs.flatMap((file) => [
+                "--revoke",
+                `${new crypto.X509Certificate(fs.readFileSync(file)).serialNumber}:keyCompromise:${issued}`,
+            ]),
+            ...["--out", path.join(dir, "forms.pem"), "--yes"],
+        );
+        assert.strictEqual(crl.status, 0, crl.err);
+        const logBefore = logOf(formsRoot);
+        const ecRefused = (file: string, how: string) =>
+            `error: ${file}: the CSR's key is ECDSA P-256 with ${how}; a CA's key must be written as the stack writes it (a named curve, the point uncompressed), ` +
+            "the only form Go reads in a certificate (istiod, the Pulumi TLS provider): sign only the CSR the stack exported\n";
+        const twice = opensslCsr(dir, "forms-twice", P256, STACK_SUBJECT);
+        const twiceCompressed = rewritten("forms-twice", "compressed", "-conv_form", "compressed");
+        const cases: [string[], string][] = [
+            [["--csr", compressed], ecRefused(compressed, "its point in compressed form")],
+            [["--csr", explicit], ecRefused(explicit, "its curve given by explicit parameters")],
+            [
+                ["--csr", noNull],
+                `error: ${noNull}: the CSR's key is RSA 3072 encoded otherwise than the stack encodes it (RFC 3279: NULL parameters, minimal integers); ` +
+                    "Go would not read the certificate (istiod, the Pulumi TLS provider): sign only the CSR the stack exported\n",
+            ],
+            // A key never signed, given twice in two forms.
+            [["--csr", twice, "--csr", twiceCompressed], ecRefused(twiceCompressed, "its point in compressed form")],
+        ];
+        for (const [args, message] of cases) {
+            const refused = await ceremony(PASSPHRASE, "sign", "--root", formsRoot, ...args, "--yes");
+            assert.deepStrictEqual([args, refused.status, refused.err], [args, 1, message]);
+        }
+        assert.strictEqual(logOf(formsRoot), logBefore, "nothing was signed");
+        assert.deepStrictEqual(
+            [compressed, explicit, noNull, twice].filter((file) => fs.existsSync(file.replace(/\.csr$/, ".crt"))),
+            [],
+            "nothing was written",
+        );
     });
 
     it("refuses a CRL series dated before the root was made or valid after it expires, and a revocation dated before its certificate was issued", async () => {

@@ -59,11 +59,13 @@ init-root  makes the root folder DIR (0700; refused inside a git work tree): DIR
 sign       shows each CSR exported by a stack (subject, key, SPKI SHA-256, validity, what the
            certificate will be) and signs it once confirmed: pathlen 0, keyCertSign + cRLSign, key
            ids. Refused: a CSR whose signature fails, a key below RSA 3072 / ECDSA P-256, an RSA
-           exponent other than 65537, any attribute or extension request, the root's own subject,
-           control characters in the subject (or in a file's name), a name that is not a CA of the
-           root's environment and trust domain, a CSR or key given twice, a key the root's CRLs
-           revoked for keyCompromise or cACompromise (from the log). Writes --out (default: the
-           CSR's name with .crt); every file is checked before anything is signed.
+           exponent other than 65537, a key in another form than the stack writes (an EC point
+           compressed, RSA without NULL parameters), any attribute or extension request, the
+           root's own subject, control characters in the subject (or in a file's name), a name
+           that is not a CA of the root's environment and trust domain, a CSR or key given twice,
+           a key the root's CRLs revoked for keyCompromise or cACompromise (from the log). Writes
+           --out (default: the CSR's name with .crt); every file is checked before anything is
+           signed.
 crl        signs the root's CRL series: K CRLs, one per period of N days from DATE (default now),
            each valid for two periods, numbered on from the last CRL in the log, listing every
            --revoke (a serial this root signed, a reason such as superseded or keyCompromise, and
@@ -246,7 +248,7 @@ function certificateRecord(
         trustDomain: root.trustDomain,
         serial: cert.serialNumber,
         subject: cert.subject.replace(/\n/g, ", "),
-        spkiSha256: spkiSha256(cert.publicKey.export({ type: "spki", format: "der" })),
+        spkiSha256: spkiSha256(cert.publicKey),
         notBefore: new Date(cert.validFrom).toISOString(),
         notAfter: new Date(cert.validTo).toISOString(),
     };

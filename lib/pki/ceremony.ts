@@ -79,8 +79,21 @@ function subjectKeyId(spki: SubjectPublicKeyInfo): ArrayBuffer {
     return arrayBuffer(crypto.createHash("sha1").update(Buffer.from(spki.subjectPublicKey)).digest());
 }
 
-/** SHA-256 of the DER SubjectPublicKeyInfo, in hex: what `openssl pkey -pubin -outform DER | sha256sum` prints. */
-export const spkiSha256 = (spkiDer: Buffer): string => crypto.createHash("sha256").update(spkiDer).digest("hex");
+/**
+ * A key's DER SubjectPublicKeyInfo in the one form the stack and Go write (an EC point
+ * uncompressed, RSA with NULL parameters and minimal integers), rebuilt from the key's numbers:
+ * Node re-exports an EC key in the form it read. One key has several encodings that OpenSSL and
+ * Node read, so keys are compared and hashed in this form only.
+ */
+export function canonicalSpki(key: crypto.KeyObject): Buffer {
+    return crypto
+        .createPublicKey({ key: key.export({ format: "jwk" }), format: "jwk" })
+        .export({ type: "spki", format: "der" });
+}
+
+/** SHA-256 of a key's canonical SubjectPublicKeyInfo, in hex: what `openssl pkey -pubin -outform DER | sha256sum` prints for it. */
+export const spkiSha256 = (key: crypto.KeyObject): string =>
+    crypto.createHash("sha256").update(canonicalSpki(key)).digest("hex");
 
 /**
  * A CA certificate with the extensions, in the order, Go writes them: keyUsage keyCertSign +
@@ -283,6 +296,36 @@ function rsaKeyProblem(key: crypto.KeyObject): string | undefined {
     return undefined;
 }
 
+/**
+ * A CSR's key written in another form than the stack writes it, which OpenSSL and Node read (an EC
+ * point compressed or hybrid, a curve given by explicit parameters, RSA without NULL parameters
+ * or with padded integers) but Go's crypto/x509 does not: istiod and the Pulumi TLS provider could
+ * not read the certificate, which carries the CSR's key as it is, and the stack would not take it
+ * as its CA's (it compares the keys' PEM). Nor would the key be the same, byte for byte, as the
+ * one the issuance log records for its earlier certificate, or its revocation.
+ */
+function encodingProblem(spki: SubjectPublicKeyInfo, spkiDer: Buffer, key: crypto.KeyObject): string | undefined {
+    if (spkiDer.equals(canonicalSpki(key))) return undefined;
+    const fix = "sign only the CSR the stack exported";
+    if (key.asymmetricKeyType === "ec") {
+        const form = new Uint8Array(spki.subjectPublicKey)[0];
+        const how =
+            form === 0x02 || form === 0x03
+                ? "its point in compressed form"
+                : form === 0x06 || form === 0x07
+                  ? "its point in hybrid form"
+                  : "its curve given by explicit parameters";
+        return (
+            `the CSR's key is ${describeKey(key)} with ${how}; a CA's key must be written as the stack writes it (a named curve, the point uncompressed), ` +
+            `the only form Go reads in a certificate (istiod, the Pulumi TLS provider): ${fix}`
+        );
+    }
+    return (
+        `the CSR's key is ${describeKey(key)} encoded otherwise than the stack encodes it (RFC 3279: NULL parameters, minimal integers); ` +
+        `Go would not read the certificate (istiod, the Pulumi TLS provider): ${fix}`
+    );
+}
+
 /** Names of the attributes and requested extensions a CSR may carry, for messages. */
 const ATTRIBUTE_NAMES: Readonly<Record<string, string>> = {
     "1.2.840.113549.1.9.7": "challengePassword",
@@ -323,7 +366,7 @@ export interface CsrReview {
     readonly subject: string;
     /** "RSA 4096", "ECDSA P-384". */
     readonly key: string;
-    /** SHA-256 of the DER SubjectPublicKeyInfo, hex. */
+    /** SHA-256 of the key's canonical DER SubjectPublicKeyInfo, hex. */
     readonly spkiSha256: string;
 }
 
@@ -351,6 +394,8 @@ export function reviewCsr(
     const publicKey = crypto.createPublicKey({ key: spkiDer, format: "der", type: "spki" });
     const keyProblem = caKeyProblem(publicKey);
     if (keyProblem !== undefined) throw new Error(keyProblem);
+    const encoding = encodingProblem(request.subjectPKInfo, spkiDer, publicKey);
+    if (encoding !== undefined) throw new Error(encoding);
     const oid = csr.signatureAlgorithm.algorithm;
     if (!Object.hasOwn(SIGNATURE_HASHES, oid))
         throw new Error(`the CSR is signed with an unsupported algorithm (${oid})`);
@@ -384,7 +429,7 @@ export function reviewCsr(
     }
     const text = subject.toString();
     const root = parseCaCertificate(rootCertPem);
-    if (spkiDer.equals(toDer(root.tbsCertificate.subjectPublicKeyInfo))) {
+    if (spkiSha256(publicKey) === spkiSha256(new crypto.X509Certificate(rootCertPem).publicKey)) {
         throw new Error("the CSR is for the root's own key; a CA below the root needs a key of its own");
     }
     // Compared as names, not bytes: chain building matches names whatever their string types and case (RFC 5280 7.1).
@@ -428,7 +473,7 @@ export function reviewCsr(
             );
         }
     }
-    return { request, review: { subject: text, key: describeKey(publicKey), spkiSha256: spkiSha256(spkiDer) } };
+    return { request, review: { subject: text, key: describeKey(publicKey), spkiSha256: spkiSha256(publicKey) } };
 }
 
 /**
