@@ -10,7 +10,7 @@ import { AlgorithmIdentifier, Name, SubjectPublicKeyInfo } from "@peculiar/asn1-
 import * as x509 from "@peculiar/x509";
 import { ceremony, ceremonyKilledAtPrompt, ceremonyOnTerminal, ceremonyPiped, PASSPHRASE } from "./ceremonyTools";
 import { ROOT_PASSPHRASE_VARIABLE } from "../lib/cli/prompt";
-import { ISSUANCE_LOG, ROOT_CERT, ROOT_KEY } from "../lib/cli/rootFolder";
+import { ISSUANCE_LOG, ROOT_CERT, ROOT_KEY, STAGING_INSIDE } from "../lib/cli/rootFolder";
 import { rawConfigFromStackFile } from "../lib/config/load";
 import { validateConfig } from "../lib/config/validate";
 import { planCas } from "../lib/plan/plan";
@@ -972,7 +972,7 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         assert.strictEqual(fs.readFileSync(path.join(out, ISSUANCE_LOG), "utf8").split("\n").length, 2, "one record");
     });
 
-    it("leaves no key in the root folder when init-root is killed (kill -9) as it writes, and names what it left beside it until that is destroyed", async () => {
+    it("leaves no key in the root folder when init-root is killed (kill -9) as it writes, and names what it left in or beside it until that is destroyed", async () => {
         const dir = tempDir("ceremony-killed");
         const fresh = path.join(dir, "fresh");
         const empty = path.join(dir, "empty");
@@ -995,32 +995,34 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         killed(
             moving,
             `const fs = require("fs");
-            const linkSync = fs.linkSync;
-            fs.linkSync = (from, to) => {
+            const renameSync = fs.renameSync;
+            fs.renameSync = (from, to) => {
                 if (String(to).endsWith("root.key")) process.kill(process.pid, "SIGKILL");
-                return linkSync(from, to);
+                return renameSync(from, to);
             };
             require(${JSON.stringify(path.join(ROOT, "dist/lib/cli/main.js"))}).main(process.argv.slice(1));`,
         );
         assert.ok(!fs.existsSync(fresh), "no root folder");
-        assert.deepStrictEqual(fs.readdirSync(empty), [], "nothing in the existing folder");
+        // A new folder is staged beside it; an existing one inside it.
+        assert.deepStrictEqual(
+            fs.readdirSync(empty),
+            [STAGING_INSIDE],
+            "nothing in the existing folder but the staging",
+        );
         assert.deepStrictEqual(
             fs.readdirSync(moving).sort(),
-            [ISSUANCE_LOG, ROOT_CERT],
+            [STAGING_INSIDE, ISSUANCE_LOG, ROOT_CERT],
             "no key without its certificate and log",
         );
-        const leftovers = fs
-            .readdirSync(dir)
-            .filter((name) => name.startsWith("."))
-            .sort();
-        assert.match(
-            leftovers.join(" "),
-            /^\.empty\.[0-9a-f]{12}\.tmp \.fresh\.[0-9a-f]{12}\.tmp \.moving\.[0-9a-f]{12}\.tmp$/,
-        );
-        const [emptyLeftover, freshLeftover, movingLeftover] = leftovers.map((name) => path.join(dir, name));
+        const besides = fs.readdirSync(dir).filter((name) => name.startsWith("."));
+        assert.match(besides.join(" "), /^\.fresh\.[0-9a-f]{12}\.tmp$/);
+        const freshLeftover = path.join(dir, besides[0]);
+        const [emptyLeftover, movingLeftover] = [empty, moving].map((folder) => path.join(folder, STAGING_INSIDE));
+        const leftovers = [freshLeftover, emptyLeftover, movingLeftover];
         assert.deepStrictEqual(fs.readdirSync(freshLeftover).sort(), [ROOT_CERT, ROOT_KEY]);
+        assert.deepStrictEqual(fs.readdirSync(emptyLeftover).sort(), [ROOT_CERT, ROOT_KEY]);
         assert.deepStrictEqual(fs.readdirSync(movingLeftover), [ROOT_KEY]);
-        assert.strictEqual(modeOf(freshLeftover), 0o700);
+        assert.deepStrictEqual(leftovers.map(modeOf), [0o700, 0o700, 0o700]);
 
         const unfinished = (option: string, out: string, leftover: string, fix = "") =>
             `error: ${option} ${out}: an init-root into it was stopped before it finished (kill -9, a power cut) and left ${leftover}, ` +
@@ -1058,11 +1060,12 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         assert.deepStrictEqual([signed.status, signed.err], [1, alone("--root")]);
 
         // Once destroyed, the root is made whole in both, the existing folder kept as it was.
-        for (const leftover of leftovers) fs.rmSync(path.join(dir, leftover), { recursive: true });
+        for (const leftover of leftovers) fs.rmSync(leftover, { recursive: true });
         for (const file of fs.readdirSync(moving)) fs.rmSync(path.join(moving, file));
         for (const out of [fresh, empty, moving]) {
             const made = await ceremony(PASSPHRASE, ...initRootArgs(out, "R", "--key", "ECDSA"));
             assert.strictEqual(made.status, 0, made.err);
+            assert.deepStrictEqual(fs.readdirSync(out).sort(), [ISSUANCE_LOG, ROOT_CERT, ROOT_KEY], "no staging left");
             assert.deepStrictEqual(
                 [modeOf(out), ...[ROOT_KEY, ROOT_CERT, ISSUANCE_LOG].map((name) => modeOf(path.join(out, name)))],
                 [0o700, 0o600, 0o644, 0o600],
@@ -1074,6 +1077,89 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
             [],
             "no staging folder left",
         );
+    });
+
+    it("makes the root in an existing empty folder whose parent the user may not write to (a medium mounted under /media/<user>), staged inside it, and refuses a folder it could not write before asking the passphrase", () => {
+        const dir = tempDir("ceremony-mounted");
+        // As /media/<user>, which only root writes to, holding the user's medium, empty and 0700.
+        const media = path.join(dir, "media");
+        const medium = path.join(media, "LABEL");
+        const readOnly = path.join(media, "READONLY");
+        fs.mkdirSync(medium, { recursive: true, mode: 0o700 });
+        fs.mkdirSync(readOnly, { mode: 0o500 });
+        fs.chmodSync(media, 0o555);
+        // Run as root, the ceremony is denied what a user is (as expiry's tests do).
+        const asUser =
+            process.getuid?.() === 0
+                ? [
+                      "setpriv",
+                      "--inh-caps=-dac_override,-dac_read_search",
+                      "--bounding-set=-dac_override,-dac_read_search",
+                  ]
+                : [];
+        // Each rename is shown: where the root was staged, and in which order its files came into place.
+        const script = `const fs = require("fs");
+            const renameSync = fs.renameSync;
+            fs.renameSync = (from, to) => {
+                process.stdout.write("rename " + from + " -> " + to + "\\n");
+                return renameSync(from, to);
+            };
+            require(${JSON.stringify(path.join(ROOT, "dist/lib/cli/main.js"))})
+                .main(process.argv.slice(1))
+                .then((status) => (process.exitCode = status));`;
+        const run = (passphrase: string | undefined, out: string) => {
+            const [command, ...args] = [...asUser, process.execPath, "-e", script, "ceremony"];
+            const env = { ...process.env };
+            delete env[ROOT_PASSPHRASE_VARIABLE];
+            const result = spawnSync(command, [...args, ...initRootArgs(out, "Medium Root", "--key", "ECDSA")], {
+                encoding: "utf8",
+                input: "",
+                env: passphrase === undefined ? env : { ...env, [ROOT_PASSPHRASE_VARIABLE]: passphrase },
+            });
+            return { status: result.status, out: result.stdout, err: result.stderr };
+        };
+        try {
+            const made = run(PASSPHRASE, medium);
+            assert.strictEqual(made.status, 0, made.err);
+            const staging = path.join(medium, STAGING_INSIDE);
+            assert.deepStrictEqual(
+                made.out.split("\n").filter((line) => line.startsWith("rename ")),
+                [ROOT_CERT, ISSUANCE_LOG, ROOT_KEY].map(
+                    (name) => `rename ${path.join(staging, name)} -> ${path.join(medium, name)}`,
+                ),
+                "staged inside the folder, moved up with root.key last",
+            );
+            assert.deepStrictEqual(fs.readdirSync(medium).sort(), [ISSUANCE_LOG, ROOT_CERT, ROOT_KEY]);
+            assert.deepStrictEqual(
+                [ROOT_KEY, ROOT_CERT, ISSUANCE_LOG].map((name) => modeOf(path.join(medium, name))),
+                [0o600, 0o644, 0o600],
+            );
+            assert.deepStrictEqual(fs.readdirSync(media).sort(), ["LABEL", "READONLY"], "nothing beside it");
+
+            // No passphrase is given: these are refused before it would be asked, and before any key is made.
+            const notWritable = run(undefined, readOnly);
+            assert.deepStrictEqual(
+                [notWritable.status, notWritable.err],
+                [
+                    1,
+                    `error: --out ${readOnly} takes no new file (EACCES); make it writable (chmod 700 ${readOnly}) or give --out another folder\n`,
+                ],
+            );
+            const inMedia = path.join(media, "new-root");
+            const notCreatable = run(undefined, inMedia);
+            assert.deepStrictEqual(
+                [notCreatable.status, notCreatable.err],
+                [
+                    1,
+                    `error: --out ${inMedia}: the folder ${media} takes no new folder (EACCES); give --out an empty 0700 folder of yours ` +
+                        "(such as a medium mounted for you) or a new one in a folder you can write to\n",
+                ],
+            );
+            assert.deepStrictEqual(fs.readdirSync(readOnly), []);
+            assert.deepStrictEqual(fs.readdirSync(media).sort(), ["LABEL", "READONLY"]);
+        } finally {
+            fs.chmodSync(media, 0o755);
+        }
     });
 
     it("shows the certificate's PEM when writing it fails after it was signed and logged (its folder went away while the passphrase was asked)", async () => {

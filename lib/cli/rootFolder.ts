@@ -13,7 +13,7 @@ export const ROOT_KEY = "root.key";
 export const ROOT_CERT = "root.crt";
 export const ISSUANCE_LOG = "issuance.log";
 
-const { O_RDONLY, O_WRONLY, O_APPEND, O_NOFOLLOW, O_NONBLOCK, O_DIRECTORY } = fs.constants;
+const { O_RDONLY, O_WRONLY, O_APPEND, O_NOFOLLOW, O_NONBLOCK, O_DIRECTORY, W_OK, X_OK } = fs.constants;
 
 /** A line of issuance.log for a certificate the root signed (itself included). */
 export interface CertificateRecord {
@@ -155,32 +155,49 @@ function readExisting(file: string, privateFile: boolean): string {
     }
 }
 
-/** The end of a staging folder's name, after `.<root folder's name>.`: 12 random hex digits. */
+/** The end of a staging folder's name beside a new root folder, after `.<its name>.`: 12 random hex digits. */
 const STAGING_SUFFIX = /^[0-9a-f]{12}\.tmp$/;
 
 /**
- * The staging folders init-root left beside the root folder `dir` (`.<name>.<12 hex>.tmp`) when
- * it was stopped before it finished (kill -9, a power cut): each holds the key of a root that
- * was never shown or used. None when the parent folder cannot be listed.
+ * The staging folder of init-root inside an existing root folder. Its mkdir also keeps a second
+ * init-root into the same folder out until the first is done.
+ */
+export const STAGING_INSIDE = ".init-root.tmp";
+
+/**
+ * The staging folders init-root left when it was stopped before it finished (kill -9, a power
+ * cut), inside the root folder `dir` (STAGING_INSIDE) or beside it (`.<name>.<12 hex>.tmp`): each
+ * holds the key of a root that was never shown or used. None beside it when its parent folder
+ * cannot be listed.
  */
 function leftoverStagings(dir: string): string[] {
+    const inside = path.join(dir, STAGING_INSIDE);
     const parent = path.dirname(path.resolve(dir));
     const prefix = `.${path.basename(path.resolve(dir))}.`;
-    let entries: fs.Dirent[];
+    let entries: fs.Dirent[] = [];
     try {
         entries = fs.readdirSync(parent, { withFileTypes: true });
     } catch {
-        return [];
+        // Beside it, none can be named.
     }
-    return entries
-        .filter((e) => e.isDirectory() && e.name.startsWith(prefix) && STAGING_SUFFIX.test(e.name.slice(prefix.length)))
-        .map((e) => path.join(parent, e.name));
+    return [
+        ...(entryAt(inside)?.isDirectory() === true ? [inside] : []),
+        ...entries
+            .filter(
+                (e) => e.isDirectory() && e.name.startsWith(prefix) && STAGING_SUFFIX.test(e.name.slice(prefix.length)),
+            )
+            .map((e) => path.join(parent, e.name)),
+    ];
 }
 
-/** Refuses a root folder beside which an init-root stopped half-way left its staging folder. */
-function checkNoLeftover(typed: string, dir: string, option: string, fix: string): void {
+/**
+ * Refuses a root folder in or beside which an init-root stopped half-way left its staging folder;
+ * `entries` are the root folder's, when it exists: those besides the staging folder are to go too.
+ */
+function checkNoLeftover(typed: string, dir: string, option: string, entries: readonly string[]): void {
     const [leftover] = leftoverStagings(dir);
     if (leftover !== undefined) {
+        const fix = entries.some((name) => name !== STAGING_INSIDE) ? ` and empty ${typed}` : "";
         throw new Error(
             `${option} ${typed}: an init-root into it was stopped before it finished (kill -9, a power cut) and left ${leftover}, ` +
                 `with the key of a root that was never shown or used: destroy it (rm -r ${leftover})${fix}, then run init-root again`,
@@ -202,6 +219,19 @@ function checkNotKeyAlone(typed: string, dir: string, option: string, entries: r
     }
 }
 
+/**
+ * The error code of a folder the user may not create entries in (a read-only medium, mode 0500,
+ * a parent such as /media/<user> that only root writes to), or undefined.
+ */
+function unwritable(folder: string): string | undefined {
+    try {
+        fs.accessSync(folder, W_OK | X_OK);
+        return undefined;
+    } catch (error) {
+        return codeOf(error);
+    }
+}
+
 /** Flushes a file or folder to the medium (what a rename then makes visible must be there after a power cut). */
 function sync(file: string, flags: number): void {
     const fd = fs.openSync(file, flags | O_NOFOLLOW);
@@ -213,11 +243,13 @@ function sync(file: string, flags: number): void {
 }
 
 /**
- * A new root being written by init-root: its files go into a fresh 0700 staging folder beside the
- * root folder, are synced, and `commit` puts them in place: the staging folder is renamed to the
- * root folder, or, into an existing empty one, its files are moved in, root.key last. Stopped at
- * any point, even by kill -9, it leaves no key in the root folder without its certificate and
- * log, and the staging folder left beside it says what happened (checkNew, open).
+ * A new root being written by init-root: its files go into a fresh 0700 staging folder, are
+ * synced, and `commit` puts them in place. A new root folder is the staging folder, made beside
+ * it and renamed to it. Into an existing empty folder, the files are staged inside it
+ * (STAGING_INSIDE) and moved up, root.key last: it may be a mount point (a USB medium, a tmpfs),
+ * on another file system than its parent, and its parent closed to the user. Stopped at any
+ * point, even by kill -9, it leaves no key in the root folder without its certificate and log,
+ * and the staging folder left says what happened (checkNew, open).
  */
 export class NewRootFolder {
     private readonly moved: string[] = [];
@@ -231,7 +263,9 @@ export class NewRootFolder {
     static make(dir: string, existing: boolean): NewRootFolder {
         const absolute = path.resolve(dir);
         const random = crypto.randomBytes(6).toString("hex");
-        const staging = path.join(path.dirname(absolute), `.${path.basename(absolute)}.${random}.tmp`);
+        const staging = existing
+            ? path.join(absolute, STAGING_INSIDE)
+            : path.join(path.dirname(absolute), `.${path.basename(absolute)}.${random}.tmp`);
         fs.mkdirSync(staging, { mode: 0o700 }); // fails if anything is there
         makePrivateFolder(staging); // 0700 whatever the umask
         return new NewRootFolder(staging, dir, existing);
@@ -254,17 +288,23 @@ export class NewRootFolder {
         sync(this.staging, O_RDONLY | O_DIRECTORY);
         if (!this.existing) {
             fs.renameSync(this.staging, this.dir);
-        } else {
-            for (const name of [ROOT_CERT, ISSUANCE_LOG, ROOT_KEY]) {
-                // A link and an unlink, not a rename: a file put there meanwhile is never replaced (EEXIST).
-                fs.linkSync(path.join(this.staging, name), path.join(this.dir, name));
-                this.moved.push(name);
-                fs.unlinkSync(path.join(this.staging, name));
-            }
-            fs.rmdirSync(this.staging);
-            sync(this.dir, O_RDONLY | O_DIRECTORY);
+            sync(path.dirname(path.resolve(this.dir)), O_RDONLY | O_DIRECTORY);
+            return RootFolder.made(this.dir);
         }
-        sync(path.dirname(path.resolve(this.dir)), O_RDONLY | O_DIRECTORY);
+        for (const name of [ROOT_CERT, ISSUANCE_LOG, ROOT_KEY]) {
+            const target = path.join(this.dir, name);
+            // On the medium before the key, even after a power cut.
+            if (name === ROOT_KEY) sync(this.dir, O_RDONLY | O_DIRECTORY);
+            // A rename (FAT has no hard links) replaces what is at its path, so nothing may be: no
+            // other init-root puts anything there meanwhile (the staging folder keeps it out).
+            if (entryAt(target) !== undefined) {
+                throw Object.assign(new Error(`${target} exists`), { code: "EEXIST" });
+            }
+            fs.renameSync(path.join(this.staging, name), target);
+            this.moved.push(name);
+        }
+        fs.rmdirSync(this.staging);
+        sync(this.dir, O_RDONLY | O_DIRECTORY);
         return RootFolder.made(this.dir);
     }
 
@@ -308,7 +348,7 @@ export class RootFolder {
         if (existing !== undefined) {
             checkPrivateFolder(typed, "--out", existing);
             const entries = fs.readdirSync(dir);
-            checkNoLeftover(typed, dir, "--out", entries.length > 0 ? ` and empty ${typed}` : "");
+            checkNoLeftover(typed, dir, "--out", entries);
             checkNotKeyAlone(typed, dir, "--out", entries);
             if (entries.includes(ROOT_KEY)) {
                 throw new Error(
@@ -321,7 +361,21 @@ export class RootFolder {
                 );
             }
         }
-        if (existing === undefined) checkNoLeftover(typed, dir, "--out", "");
+        // Checked now, before any passphrase is asked or key made.
+        const code = unwritable(existing === undefined ? parent : dir);
+        const readOnly = code === "EROFS" ? "mount the medium read-write or " : "";
+        if (existing === undefined) {
+            checkNoLeftover(typed, dir, "--out", []);
+            if (code !== undefined) {
+                throw new Error(
+                    `--out ${typed}: the folder ${parent} takes no new folder (${code}); ${readOnly}give --out an empty 0700 folder of yours (such as a medium mounted for you) or a new one in a folder you can write to`,
+                );
+            }
+        } else if (code !== undefined) {
+            throw new Error(
+                `--out ${typed} takes no new file (${code}); ${readOnly || `make it writable (chmod 700 ${typed}) or `}give --out another folder`,
+            );
+        }
         return { make: () => NewRootFolder.make(dir, existing !== undefined) };
     }
 
@@ -331,12 +385,12 @@ export class RootFolder {
         const dir = folderPath(typed);
         const stat = entryAt(dir);
         if (stat === undefined) {
-            checkNoLeftover(typed, dir, "--root", "");
+            checkNoLeftover(typed, dir, "--root", []);
             throw new Error(`--root ${typed}: no such folder; give the folder init-root made`);
         }
         checkPrivateFolder(typed, "--root", stat);
         const entries = fs.readdirSync(dir);
-        checkNoLeftover(typed, dir, "--root", entries.length > 0 ? ` and empty ${typed}` : "");
+        checkNoLeftover(typed, dir, "--root", entries);
         checkNotKeyAlone(typed, dir, "--root", entries);
         const folder = new RootFolder(dir);
         folder.readLog(); // a missing, linked, loose or altered log stops the ceremony before anything is signed
