@@ -44,6 +44,7 @@ import {
     LeafOptions,
     LeafPlan,
     PkiPlan,
+    slotRoots,
     apicServerRecordKey,
     uiClientOfRecordKey,
     uiClientRecordKey,
@@ -343,10 +344,7 @@ function buildCas(plan: PkiPlan): CaLayer {
                   maxPathLength: p.maxPathLength,
               })).certPem;
     }
-    const rootsOf = (slot: RootSlot): CaPlan[] => {
-        const all = rootPlans.filter((p) => p.slot === slot);
-        return [...all.filter((p) => p.active), ...all.filter((p) => !p.active)];
-    };
+    const rootsOf = (slot: RootSlot): CaPlan[] => slotRoots(plan.cas, slot);
     const trustedRoots = (slot: RootSlot) => joinPemOutputs(...rootsOf(slot).map((p) => caCertPems[p.id]));
     const rootCrls = (slot: RootSlot): CrlSource[] =>
         rootsOf(slot).map((p) =>
@@ -421,7 +419,7 @@ function buildCas(plan: PkiPlan): CaLayer {
         const generations = byGeneration(plan.cas.filter((c) => c.slotId === slotId));
         const rootSlot = rootSlotOfCa(plan, generations[0]);
         return joinPemOutputs(
-            ...byGeneration(rootPlans.filter((p) => p.slot === rootSlot)).map((p) => caCertPems[p.id]),
+            ...rootsOf(rootSlot).map((p) => caCertPems[p.id]),
             ...generations.map((ca) => caCertPems[ca.id]),
         ).apply(unexpired);
     };

@@ -209,17 +209,16 @@ export function istiodRefusal(ca: Cacerts, at: Date = new Date()): string | unde
  * What a running istiod does when its cacerts changes from `loaded` to `next`: undefined when it
  * takes `next`, else what it logs while it keeps signing with the CA it has. istio/istio
  * pilot/pkg/bootstrap/istio_ca.go handleEvent: a root-cert.pem that is not byte for byte the one
- * it loaded is taken only with ISTIO_MULTIROOT_MESH (`multiRoot`), and then only when one bundle
- * holds every certificate (DER) of the other; then keycertbundle.go Verify, as at start-up.
+ * it loaded is taken only with ISTIO_MULTIROOT_MESH (`multiRoot`), and then, up to Istio 1.29,
+ * only when one file's bytes hold the other's (bytes.Contains: the order of the roots counts);
+ * from 1.30 when one bundle holds every certificate of the other. The first, stricter rule is
+ * checked, so a rotation passes on every version. Then keycertbundle.go Verify, as at start-up.
  */
 export function istiodReloadRefusal(loaded: Cacerts, next: Cacerts, multiRoot: boolean): string | undefined {
-    if (loaded["root-cert.pem"] !== next["root-cert.pem"]) {
+    const [was, now] = [loaded["root-cert.pem"], next["root-cert.pem"]];
+    if (was !== now) {
         if (!multiRoot) return "Multi root is disabled, updating new ROOT-CA not supported";
-        const ders = (pem: string) =>
-            pemBlocks(pem, "CERTIFICATE").map((p) => new crypto.X509Certificate(p).raw.toString("base64"));
-        const [was, now] = [ders(loaded["root-cert.pem"]), ders(next["root-cert.pem"])];
-        const holds = (bundle: string[], other: string[]) => other.every((d) => bundle.includes(d));
-        if (was.length === 0 || now.length === 0 || !(holds(was, now) || holds(now, was))) {
+        if (was === "" || now === "" || !(was.includes(now) || now.includes(was))) {
             return "Updating new ROOT-CA not supported";
         }
     }

@@ -8,7 +8,7 @@
  */
 import * as crypto from "crypto";
 import { IntermediateSlot, INTERMEDIATE_SLOTS, rootOf } from "../plan/hierarchy";
-import { activeCa, CaPlan, CrlPlan, MESH_CA_SECRET, PkiPlan } from "../plan/plan";
+import { activeCa, CaPlan, CrlPlan, MESH_CA_SECRET, PkiPlan, slotRoots } from "../plan/plan";
 import { stepOf } from "../plan/caRotation";
 import { pemBlocks } from "../pki/pem";
 import { APIC_UI_DIR, apicServerCertId, customerFacingCertId, secretPath, uiClientCertId } from "./planned";
@@ -59,11 +59,8 @@ const cert = (id: string): Content => ({ kind: "cert", id });
 const key = (id: string): Content => ({ kind: "key", id });
 const crl = (id: string): Content => ({ kind: "crl", id });
 
-/** The roots of a root slot's domain as a trust bundle holds them: the one in use first. */
-function rootsOf(plan: PkiPlan, slot: ReturnType<typeof rootOf>): CaPlan[] {
-    const all = plan.cas.filter((c) => c.role === "root" && c.slot === slot);
-    return [...all.filter((c) => c.active), ...all.filter((c) => !c.active)];
-}
+/** The roots of a root slot's domain as a trust bundle holds them (slotRoots: old generation first). */
+const rootsOf = (plan: PkiPlan, slot: ReturnType<typeof rootOf>): CaPlan[] => slotRoots(plan.cas, slot);
 
 /** The first position at which a staged rotation has retired a CA. */
 const FIRST_FINISH = stepOf({ generation: 1, phase: "finish" });

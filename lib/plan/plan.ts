@@ -595,6 +595,16 @@ export function activeCa(cas: readonly CaPlan[], slotId: CaId): CaPlan {
     return ca;
 }
 
+/**
+ * The roots of a root slot as every trust bundle holds them: old generation first, in every phase.
+ * istiod 1.20 to 1.29 takes a changed root-cert.pem only when one file's bytes hold the other's
+ * (istio_ca.go handleEvent, bytes.Contains; 1.30 compares sets), so a rotation's switch must not
+ * reorder what its prepare wrote, and its finish drops the old root from the front.
+ */
+export function slotRoots(cas: readonly CaPlan[], slot: RootSlot): CaPlan[] {
+    return cas.filter((c) => c.role === "root" && c.slot === slot).sort((a, b) => a.generation - b.generation);
+}
+
 /** Intermediates whose rotation finishes in this update (deployed one phase earlier): their old CA is retired. */
 function finishingRotations(
     config: PkiConfig,
