@@ -338,4 +338,22 @@ describe("The command line in the user's project", () => {
         const head = shell("| head -c 4");
         assert.deepStrictEqual([head.status, head.stdout, head.stderr], [0, "role", ""]);
     });
+
+    it("keeps its exit status when its last output waits behind a full pipe", () => {
+        // Another writer filled the pipe (64 KiB) and the reader is busy: the refusal (exit 2) waits
+        // in Node's buffer, too little for a 'drain'; Node then ended on its own with status 0.
+        const piped = spawnSync(
+            "bash",
+            [
+                "-c",
+                '( head -c 65536 /dev/zero; "$0" "$1" render --config /nonexistent/Pulumi.x.yaml --out "$2" 2>&1; echo "status $?" >&2 ) | (sleep 1; wc -c)',
+                process.execPath,
+                CLI,
+                path.join(tempDir("cli-full-pipe"), "out"),
+            ],
+            { encoding: "utf8" },
+        );
+        assert.deepStrictEqual([piped.status, piped.stderr], [0, "status 2\n"]);
+        assert.ok(Number(piped.stdout) > 65536, piped.stdout);
+    });
 });

@@ -89,38 +89,37 @@ export async function main(
 let writeFailure: string | undefined;
 const watchWrites = (stream: NodeJS.WriteStream): void =>
     void stream.on("error", (error: NodeJS.ErrnoException) => {
-        if (error.code !== "EPIPE") writeFailure ??= error.code ?? error.message;
+        if (error.code === "EPIPE") return;
+        writeFailure ??= error.code ?? error.message;
+        process.exitCode = 1;
     });
 
 /**
- * Exits with `code` once standard output and error have handed everything written to them to the
- * system: Node writes to a pipe asynchronously, and process.exit at once would cut
- * `expiry --format json | jq` at 64 KiB. A report that could not be written fails the command.
+ * Exits with `code` once standard output and error have taken everything written to them: Node
+ * writes to a pipe asynchronously, and process.exit at once would cut `expiry --format json | jq`
+ * at 64 KiB. The status is set first, so that it holds however the process ends. A stream still
+ * holding output gets an empty write, whose callback runs after the writes before it; one holding
+ * none is not written to (an empty write fails on a full device too). A report that could not be
+ * written fails the command.
  */
 function exitWhenWritten(code: number): void {
+    process.exitCode = writeFailure === undefined ? code : 1;
     // After the streams' pending events: a write to a file fails at once, but says so on a later tick.
-    setImmediate(() => exitOnceFlushed(code));
-}
-
-function exitOnceFlushed(code: number): void {
-    const exit = (): void => {
-        if (writeFailure === undefined) process.exit(code);
-        process.stderr.write(`error: cannot write the output (${writeFailure})\n`, () => process.exit(1));
-    };
-    const flushing = [process.stdout, process.stderr].filter((stream) => stream.writableLength > 0);
-    let open = flushing.length;
-    if (open === 0) return exit();
-    for (const stream of flushing) {
-        let counted = false;
-        // A stream that fails or closes will not drain: it counts as done too.
-        const done = (): void => {
-            if (counted) return;
-            counted = true;
-            open -= 1;
-            if (open === 0) exit();
+    setImmediate(() => {
+        const holding = [process.stdout, process.stderr].filter((stream) => stream.writableLength > 0);
+        let open = holding.length;
+        const exit = (): void => {
+            if (writeFailure === undefined) process.exit(code);
+            process.stderr.write(`error: cannot write the output (${writeFailure})\n`, () => process.exit(1));
         };
-        stream.once("drain", done).once("error", done).once("close", done);
-    }
+        if (open === 0) return exit();
+        for (const stream of holding) {
+            stream.write("", () => {
+                open -= 1;
+                if (open === 0) exit();
+            });
+        }
+    });
 }
 
 if (require.main === module) {
