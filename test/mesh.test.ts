@@ -479,4 +479,85 @@ describe("MeshPluginCa used alone", function () {
             ],
         );
     });
+    it("refuses a ca-crl.pem without the CRL of an intermediate of cert-chain.pem, which istiod and the sidecars want too", async () => {
+        const root = await mintRoot("Mesh root");
+        const intermediate = await mintSubCa(root, "Mesh intermediate");
+        const hour = 3_600_000;
+        const now = Math.floor(Date.now() / 1000) * 1000; // CRL times are whole seconds
+        const state: EngineState = new Map();
+        const meshCa = (crlPem?: string) =>
+            runWithStandIn(
+                () => {
+                    const issuer = {
+                        certPem: intermediate.certPem,
+                        privateKeyPem: intermediate.keyPem,
+                        rootCertPem: root.certPem,
+                        chainPem: intermediate.certPem,
+                    };
+                    const mesh = new MeshPluginCa("layered", {
+                        issuer,
+                        cluster: "lab",
+                        keyAlgorithm: "ECDSA",
+                        ...(crlPem !== undefined ? { crlPem } : {}),
+                    });
+                    return { certPem: mesh.certPem, keyPem: mesh.privateKeyPem, chainPem: mesh.certChainPem };
+                },
+                { state },
+            );
+        // The mesh CA, its key and certificate kept in `state` for the runs below: its own CRL.
+        const ca = (await meshCa()).outputs;
+        const fresh = {
+            root: emptyCrlOf(root, now - hour, now + 24 * hour),
+            intermediate: emptyCrlOf(intermediate, now - hour, now + 24 * hour),
+            ca: emptyCrlOf(ca, now - hour, now + 24 * hour),
+        };
+        const refusal = (crlPem: string) =>
+            meshCa(crlPem).then(
+                () => "accepted",
+                (error: Error) => error.message.replace('error serializing property "stringData": ', ""),
+            );
+        const consequences =
+            "istiod would not load the new cacerts (istio/istio#61075), and sidecars, which check a CRL for every CA of a workload's chain, would refuse every workload; ";
+        assert.deepStrictEqual(
+            [await refusal(fresh.root + fresh.ca), await refusal(fresh.root)],
+            [
+                "MeshPluginCa layered: crlPem holds no CRL signed by CN=Mesh intermediate (its issuer in cert-chain.pem): " +
+                    consequences +
+                    "add that CA's CRL",
+                "MeshPluginCa layered: crlPem holds no CRL signed by this mesh CA (CN=mesh CA lab) nor by CN=Mesh intermediate (its issuer in cert-chain.pem): " +
+                    consequences +
+                    "add the CRL of each of these CAs",
+            ],
+        );
+        // What istiod and a sidecar say of the cacerts made without, then with the intermediate's CRL.
+        const consumers = async (made: Cacerts) => {
+            const peer = await workload(made, "spiffe://cluster.local/ns/ob/sa/accounts");
+            const [[, sidecar]] = decide([["sidecar", sidecarCheck(made, peer.cert, peer.identity)]]);
+            return {
+                chain: pemBlocksOf(made["cert-chain.pem"], "CERTIFICATE").length,
+                istiod: istiodRefusal(made) ?? "ok",
+                sidecar: summary(sidecar),
+            };
+        };
+        const without: Cacerts = {
+            "ca-cert.pem": ca.certPem,
+            "ca-key.pem": ca.keyPem,
+            "root-cert.pem": root.certPem,
+            "cert-chain.pem": ca.chainPem,
+            "ca-crl.pem": fresh.root + fresh.ca,
+        };
+        const { engine } = await meshCa(fresh.root + fresh.intermediate + fresh.ca);
+        const made = engine.kubernetesObjects()[0].inputs.stringData as Cacerts;
+        assert.deepStrictEqual(
+            [await consumers(without), await consumers(made)],
+            [
+                {
+                    chain: 3,
+                    istiod: "missing CRL signed by certificates: [CN=Mesh intermediate]",
+                    sidecar: { boringssl: "unable to get certificate CRL", openssl: "unable to get certificate CRL" },
+                },
+                { chain: 3, istiod: "ok", sidecar: { boringssl: "ok", openssl: "ok" } },
+            ],
+        );
+    });
 });

@@ -80,8 +80,9 @@ export interface MeshPluginCaArgs extends SignerArgs {
      */
     readonly trustedRootsPem?: pulumi.Input<string>;
     /**
-     * `ca-crl.pem` (Istio 1.27+): CRLs of every root of `root-cert.pem` and of this CA at least,
-     * each CA's valid now (sidecars check a CRL for every CA of a workload's chain).
+     * `ca-crl.pem` (Istio 1.27+): CRLs of every root of `root-cert.pem` and of every CA of
+     * `cert-chain.pem` (this CA and any intermediate above it) at least, each CA's valid now
+     * (istiod wants one of each CA of cert-chain.pem; sidecars one of each CA of a workload's chain).
      * Default: none (cacerts has no `ca-crl.pem`).
      * @default none (cacerts has no `ca-crl.pem`)
      */
@@ -195,7 +196,14 @@ export class MeshPluginCa extends pulumi.ComponentResource {
         const pending = isGiven(args.offlineRoot) && !isGiven(args.offlineRoot.signedCertPem);
         const clusterResource = meshCaId(args.cluster);
         if (installed && !pending) {
-            const { rootCertPem, crlPem } = checkedCacertsTrust(args, this.rootCertPem, this.certPem, name, this);
+            const { rootCertPem, crlPem } = checkedCacertsTrust(
+                args,
+                this.rootCertPem,
+                this.certPem,
+                this.certChainPem,
+                name,
+                this,
+            );
             new k8s.core.v1.Secret(
                 `${clusterResource}-cacerts`,
                 {
@@ -250,6 +258,7 @@ function checkedCacertsTrust(
     args: MeshPluginCaArgs,
     signerRootPem: pulumi.Output<string>,
     caPem: pulumi.Output<string>,
+    chainPem: pulumi.Output<string>,
     name: string,
     resource: pulumi.Resource,
 ): { rootCertPem: pulumi.Output<string>; crlPem?: pulumi.Output<string> } {
@@ -266,7 +275,9 @@ function checkedCacertsTrust(
     const names = { component: `MeshPluginCa ${name}`, ...MESH_CRL_ARGUMENTS };
     const { caCrt, caCrl } = withCrls(rootCertPem, args.crlPem, names, resource, clock);
     if (caCrl === undefined) return { rootCertPem: caCrt };
-    const crlPem = pulumi.all([caCrl, caPem]).apply(([crls, ca]) => withOwnCrl(crls, ca, name, resource));
+    const crlPem = pulumi
+        .all([caCrl, caPem, chainPem])
+        .apply(([crls, ca, chain]) => withChainCrls(crls, ca, chain, name, resource));
     return { rootCertPem: caCrt, crlPem };
 }
 
@@ -290,16 +301,33 @@ function withSignerRoot(roots: string, root: string, name: string, resource: pul
 }
 
 /**
- * `crls` (ca-crl.pem), refused unless one is signed by this CA (`caPem`): istiod checks ca-crl.pem against its own CA
- * and, finding none of its CRLs, keeps the cacerts it loaded before (istio/istio#61075), and every
- * workload's chain has this CA, which sidecars need a CRL for.
+ * `crls` (ca-crl.pem), refused unless it holds a CRL signed by each CA of `chainPem` (cert-chain.pem:
+ * this CA, `caPem`, then the intermediates and root above it), as istiod's keycertbundle.go Verify
+ * wants: missing one, it keeps the cacerts it loaded before (istio/istio#61075); and
+ * every workload's chain has these CAs, which sidecars need a CRL for. The roots of root-cert.pem
+ * were checked before (withCrls), so this names this CA and its intermediates.
  */
-function withOwnCrl(crls: string, caPem: string, name: string, resource: pulumi.Resource): string {
-    if (pemBlocks(crls, "X509 CRL").some((crl) => crlSignedBy(crl, caPem))) return crls;
+function withChainCrls(crls: string, caPem: string, chainPem: string, name: string, resource: pulumi.Resource): string {
+    const signed = pemBlocks(crls, "X509 CRL");
+    const ca = new crypto.X509Certificate(caPem);
+    const missing = pemBlocks(chainPem, "CERTIFICATE")
+        .filter((pem) => !signed.some((crl) => crlSignedBy(crl, pem)))
+        .map((pem) => new crypto.X509Certificate(pem));
+    if (missing.length === 0) return crls;
+    const own = missing.some((cert) => cert.raw.equals(ca.raw));
+    const issuers = missing.filter((cert) => !cert.raw.equals(ca.raw)).map(subjectOf);
+    const signers = [
+        ...(own ? [`this mesh CA (${subjectOf(ca)})`] : []),
+        ...(issuers.length > 0
+            ? [`${issuers.join(", ")} (${issuers.length === 1 ? "its issuer" : "its issuers"} in cert-chain.pem)`]
+            : []),
+    ];
+    const fix =
+        missing.length > 1 ? "add the CRL of each of these CAs" : own ? "add this CA's CRL" : "add that CA's CRL";
     throw argumentError(
-        `MeshPluginCa ${name}: crlPem holds no CRL signed by this mesh CA (${subjectOf(new crypto.X509Certificate(caPem))}): ` +
+        `MeshPluginCa ${name}: crlPem holds no CRL signed by ${signers.join(" nor by ")}: ` +
             `istiod would not load the new cacerts (istio/istio#61075), and sidecars, which check a CRL for every CA of a workload's chain, would refuse every workload; ` +
-            `add this CA's CRL`,
+            fix,
         resource,
     );
 }
