@@ -675,6 +675,68 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
         });
     });
 
+    it("exits 2 on a PEM block cut short in the text as read: indented (a Helm template), in a JSON string inside a string", async () => {
+        const client = rendered.read("apic/ob/client.crt");
+        const chain = rendered.read("apic/ob/ca-chain.pem");
+        const lines = client.split("\n").length - 1;
+        const folder = tempDir("expiry-cut-as-read");
+        const fix = "copy the file again, whole";
+        const counted = " (each \\n counted as a line break)";
+        // The script that only mentions the marker stays beside them, read past.
+        fs.writeFileSync(path.join(folder, "check-ca.sh"), "n=$(grep -c -- '-----BEGIN CERTIFICATE-----' ca.pem)\n");
+        // A truststore cut 400 bytes into its second certificate, and an APIC payload holding it.
+        const truststore = client + chain.slice(0, 400);
+        const payload = (pem: string) => JSON.stringify({ name: "ob-truststore", truststore: pem }, null, 2);
+        const configMap = (json: string) => ({
+            apiVersion: "v1",
+            kind: "ConfigMap",
+            metadata: { name: "apic-payloads" },
+            data: { "truststore.json": json },
+        });
+        const check = async (name: string, content: string, message: string) => {
+            const file = path.join(folder, name);
+            fs.writeFileSync(file, content);
+            assert.deepStrictEqual(await cli("expiry", "--dir", folder), {
+                status: 2,
+                out: "",
+                err: `error: ${file}: ${message}; ${fix}\n`,
+            });
+            fs.rmSync(file);
+        };
+        // The payload in a YAML block scalar: its \n escapes are line breaks to expiry, which found one certificate.
+        const atLine = (line: number, within = "") =>
+            `the CERTIFICATE block that begins at line ${line}${within} has no END line (cut short?)`;
+        const inString = ` of the string at .data["truststore.json"]${counted}`;
+        await check("cm-truststore.yaml", YAML.stringify(configMap(payload(truststore))), atLine(3 + lines, inString));
+        // As kubectl get -o json writes it: the payload on one line, escaped twice; cut in its first certificate too.
+        const kubectlJson = (pem: string) =>
+            JSON.stringify(configMap(JSON.stringify({ name: "ob", certificate_chain: pem })));
+        await check("cm-payload.json", kubectlJson(truststore), atLine(1 + lines, inString));
+        await check("cm-payload.json", kubectlJson(chain.slice(0, 400)), atLine(1, inString));
+        // A Helm template, no YAML until rendered: read as text, indentation undone, its lines as written.
+        const template =
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: {{ .Release.Name }}-ca}\ndata:\n  ca.crt: |\n" +
+            truststore.replace(/^/gm, "    ");
+        await check("helm-tpl.txt", template, atLine(6 + lines));
+        // Whole, the same payloads are read, a string ending right after its END marker too.
+        fs.writeFileSync(path.join(folder, "cm-truststore.yaml"), YAML.stringify(configMap(payload(client))));
+        fs.writeFileSync(path.join(folder, "cm-payload.json"), kubectlJson(client.trimEnd()));
+        const { status, err, report } = await json("--dir", folder);
+        assert.deepStrictEqual(
+            [status, err, report?.rows.map((r) => [r.serial, [...r.files].sort()])],
+            [
+                0,
+                "",
+                [
+                    [
+                        new X509Certificate(client).serialNumber,
+                        ["cm-payload.json", "cm-truststore.yaml"].map((name) => path.join(folder, name)),
+                    ],
+                ],
+            ],
+        );
+    });
+
     it("reads a JSON payload whatever standard escapes it uses: CRLF line ends, \\/, \\u", async () => {
         const client = rendered.read("apic/ob/client.crt");
         const serial = new X509Certificate(client).serialNumber;

@@ -34,7 +34,8 @@ or CRL once, however encoded; --format json lists its files and the Kubernetes f
 --dir also takes a Secret mounted into a pod: links to files are read, links to folders
 (kubelet's ..data) not followed, FIFOs, sockets and devices skipped; a file or folder it may not
 read, or a link that loops or leads nowhere, is an error, as is a PEM block without its END line
-(BEGIN and END lines as OpenSSL takes them: at the start of a line; in JSON and YAML, of a string).
+(BEGIN and END lines as OpenSSL takes them: at the start of a line; in JSON and YAML, of a string;
+also with indentation undone and \\n escapes read as line breaks, as expiry reads the text).
 Reports the days left (a CRL's: to its next update) and the renewal point
 (from the render's inventory.json, else after two thirds of the lifetime; "renew due" once past it).
 Due: a certificate that expires within --warn-days (default: alert 30 days ahead) or has
@@ -237,7 +238,7 @@ function documentContents(documents: unknown[], file: string): Content[] {
     const strings = documents.flatMap((document, i) =>
         stringsIn(document).map(({ string, path }) => {
             const where = ` of the string at ${path}${documents.length > 1 ? ` in document ${i + 1}` : ""}`;
-            const unended = unendedProblem(string, where);
+            const unended = unendedReadProblem(string, where);
             if (unended !== undefined) throw new InputError(`${file}: ${unended}; copy the file again, whole`);
             return string;
         }),
@@ -367,7 +368,7 @@ function base64Values(object: KubernetesObject, file: string): Content[] {
         if (problem !== undefined)
             throw new InputError(`${file}: ${field} of ${name} is not valid base64 (${problem}); ${fix}`);
         const bytes = Buffer.from(value, "base64");
-        const unended = unendedProblem(bytes.toString("utf8"), " of its value");
+        const unended = unendedReadProblem(bytes.toString("utf8"), " of its value");
         if (unended !== undefined) throw new InputError(`${file}: ${field} of ${name}: ${unended}; ${fix}`);
         return [{ ...bytesContent(bytes), place: `${field} of ${name}` }];
     });
@@ -408,6 +409,21 @@ function unendedProblem(text: string, within = ""): string | undefined {
     return `the ${block.label} block that begins at line ${block.line}${within} has no END line (cut short?)`;
 }
 
+/**
+ * unendedProblem of a text as written, then as expiry reads it (unescaped), where more blocks
+ * begin a line: an indented one (a Helm template), or one in a JSON string held in the text (an
+ * APIC payload in a ConfigMap). Its reader is given those, so one cut short goes unwatched just as
+ * well. The line is then the unescaped text's, said so when it has \n escapes.
+ */
+function unendedReadProblem(text: string, within = ""): string | undefined {
+    const written = unendedProblem(text, within);
+    if (written !== undefined) return written;
+    const block = unendedPemBlock(unescaped(text), true);
+    if (block === undefined) return undefined;
+    const counted = text.includes("\\n") ? " (each \\n counted as a line break)" : "";
+    return `the ${block.label} block that begins at line ${block.line}${within}${counted} has no END line (cut short?)`;
+}
+
 /** A text with JSON's \n escapes and indentation undone, so that a PEM block in a payload is whole. */
 function unescaped(text: string): string {
     return text.replace(/\\n/g, "\n").replace(/^[ \t]+/gm, "");
@@ -439,8 +455,14 @@ const MANIFEST = /^(?:apiVersion|kind):/m;
 function contentsOf(file: string): Content[] {
     const bytes = readBytes(file);
     const text = bytes.toString("utf8");
+    // As written only: in JSON and YAML each string is checked as read (documentContents).
     const unended = unendedProblem(text);
     if (unended !== undefined) throw new InputError(`${file}: ${unended}; copy the file again, whole`);
+    const readContent = (): Content => {
+        const read = unendedReadProblem(text);
+        if (read !== undefined) throw new InputError(`${file}: ${read}; copy the file again, whole`);
+        return bytesContent(bytes);
+    };
     if (/\.ya?ml$/i.test(file)) {
         let documents: unknown[];
         try {
@@ -452,12 +474,12 @@ function contentsOf(file: string): Content[] {
     }
     const json = jsonDocument(text);
     if (json !== undefined) return documentContents([json], file);
-    if (!MANIFEST.test(text)) return [bytesContent(bytes)];
+    if (!MANIFEST.test(text)) return [readContent()];
     let documents: unknown[];
     try {
         documents = yamlDocuments(text);
     } catch {
-        return [bytesContent(bytes)]; // it only looks like a manifest
+        return [readContent()]; // it only looks like a manifest
     }
     return documentContents(documents, file);
 }

@@ -34,11 +34,13 @@ const LINE_END = /[^\S\n]*(?:\n|$)/y;
 /**
  * Whether a marker is a BEGIN or END line as OpenSSL's PEM_read_bio (and BoringSSL's, so Envoy's)
  * takes one: at the very start of a line (after a UTF-8 BOM on the first), nothing after it but
- * white space. A marker inside a line (a script that greps for it, a JSON string) is none.
+ * white space. A marker inside a line (a script that greps for it, a JSON string) is none;
+ * `inString`, one at the start of a JSON string ("-----BEGIN CERTIFICATE-----\n) is one too.
  */
-function pemLine(text: string, marker: RegExpMatchArray): boolean {
+function pemLine(text: string, marker: RegExpMatchArray, inString = false): boolean {
     const at = marker.index ?? 0;
-    const startsLine = at === 0 || text[at - 1] === "\n" || (at === 1 && text[0] === "\uFEFF");
+    const startsLine =
+        at === 0 || text[at - 1] === "\n" || (at === 1 && text[0] === "\uFEFF") || (inString && text[at - 1] === '"');
     LINE_END.lastIndex = at + marker[0].length;
     return startsLine && LINE_END.test(text);
 }
@@ -50,13 +52,18 @@ function pemLine(text: string, marker: RegExpMatchArray): boolean {
  * begins only on a BEGIN line (pemLine), as OpenSSL reads past anything else; inside one, any
  * other marker (a block cut mid-line before the next) is data to OpenSSL, which refuses it. An END
  * line without its BEGIN is left alone, as OpenSSL skips what comes before a BEGIN line too.
+ *
+ * `inString`: the text is one whose JSON \n escapes have been read as line breaks, so a block may
+ * sit in a JSON string inside it (an APIC payload in a ConfigMap). There a BEGIN line may also
+ * start right after the string's opening quote, and the block ends at any END marker of its label
+ * (`-----END CERTIFICATE-----"` closes the string), as pemBlocks reads it.
  */
-export function unendedPemBlock(text: string): { label: string; line: number } | undefined {
+export function unendedPemBlock(text: string, inString = false): { label: string; line: number } | undefined {
     let open: RegExpMatchArray | undefined;
     for (const marker of text.matchAll(PEM_MARKER)) {
         const [, kind, label] = marker;
-        if (open === undefined) open = kind === "BEGIN" && pemLine(text, marker) ? marker : undefined;
-        else if (kind === "END" && label === open[2] && pemLine(text, marker)) open = undefined;
+        if (open === undefined) open = kind === "BEGIN" && pemLine(text, marker, inString) ? marker : undefined;
+        else if (kind === "END" && label === open[2] && (inString || pemLine(text, marker))) open = undefined;
         else break;
     }
     if (open === undefined) return undefined;
