@@ -1523,6 +1523,89 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         );
     });
 
+    it("never certifies again a key revoked for keyCompromise in a log written before keys were hashed canonically, whose certificate carried the key compressed or with explicit parameters", async () => {
+        const oldLogRoot = await newRoot("old-log-root", "apic-client");
+        // Certificates as the ceremony signed them before it refused such CSRs (openssl x509 -req
+        // signs one alike), each logged with the SHA-256 of its key as encoded, which
+        // `openssl pkey -pubin -outform DER` keeps: an old log, appended here as that version wrote it.
+        const forms = [
+            ["compressed", "-conv_form", "compressed"],
+            ["explicit", "-param_enc", "explicit"],
+        ];
+        const csrs = forms.map(([form]) => opensslCsr(dir, `old-log-${form}`, P256, STACK_SUBJECT));
+        const oldCerts = forms.map(([form, ...ecArgs], i) => {
+            const key = path.join(dir, `old-log-${form}-rewritten.key`);
+            const cert = path.join(dir, `old-log-${form}-rewritten.crt`);
+            execFileSync("openssl", ["ec", "-in", path.join(dir, `old-log-${form}.key`), ...ecArgs, "-out", key], {
+                stdio: "ignore",
+            });
+            const csr = execFileSync("openssl", ["req", "-new", "-key", key, "-subj", STACK_SUBJECT]);
+            execFileSync(
+                "openssl",
+                [
+                    ...["x509", "-req", "-days", "1095", "-set_serial", `0x4F1D0C0000000000000000000000000${i}`],
+                    ...["-CA", path.join(oldLogRoot, ROOT_CERT), "-CAkey", path.join(oldLogRoot, ROOT_KEY)],
+                    ...["-passin", `pass:${PASSPHRASE}`, "-out", cert],
+                ],
+                { input: csr, stdio: ["pipe", "ignore", "ignore"] },
+            );
+            return fs.readFileSync(cert, "utf8");
+        });
+        const serials = oldCerts.map((pem) => new crypto.X509Certificate(pem).serialNumber);
+        const oldHashes = oldCerts.map((pem) => opensslSpkiSha256(pem, "cert"));
+        const canonicalHashes = csrs.map((file) => opensslSpkiSha256(fs.readFileSync(file, "utf8"), "csr"));
+        assert.deepStrictEqual(
+            oldHashes.map((hash, i) => hash === canonicalHashes[i]),
+            [false, false],
+            "the old log's hash is not the canonical one",
+        );
+        // Revoked once both were issued (openssl may have signed them a second apart).
+        const issued = forms
+            .map(([form]) => opensslNotBefore(path.join(dir, `old-log-${form}-rewritten.crt`)))
+            .reduce((a, b) => (a > b ? a : b));
+        for (const [i, pem] of oldCerts.entries()) {
+            const cert = new crypto.X509Certificate(pem);
+            const record = {
+                ...{ time: issued, event: "certificate", environment: "example", trustDomain: "apic-client" },
+                ...{
+                    serial: serials[i],
+                    subject: "O=Example Bank, CN=example APIC client CA",
+                    spkiSha256: oldHashes[i],
+                },
+                ...{
+                    notBefore: new Date(cert.validFrom).toISOString(),
+                    notAfter: new Date(cert.validTo).toISOString(),
+                },
+            };
+            fs.appendFileSync(path.join(oldLogRoot, ISSUANCE_LOG), `${JSON.stringify(record)}\n`);
+        }
+        const crl = await ceremony(
+            PASSPHRASE,
+            ...["crl", "--root", oldLogRoot, "--period-days", "7", "--periods", "2", "--from", issued],
+            ...serials.flatMap((serial) => ["--revoke", `${serial}:keyCompromise:${issued}`]),
+            ...["--out", path.join(dir, "old-log.pem"), "--yes"],
+        );
+        assert.strictEqual(crl.status, 0, crl.err);
+
+        // The same keys, uncompressed under their curve's name as the stack writes them.
+        const logBefore = logOf(oldLogRoot);
+        for (const [i, csr] of csrs.entries()) {
+            const refused = await ceremony(PASSPHRASE, "sign", "--root", oldLogRoot, "--csr", csr, "--yes");
+            assert.deepStrictEqual(
+                [forms[i][0], refused.status, refused.err],
+                [
+                    forms[i][0],
+                    1,
+                    `error: --csr ${csr} is for a key this root revoked as compromised: serial ${serials[i]} (keyCompromise, revoked at ${issued} in CRL 1, ` +
+                        `SPKI SHA-256 ${canonicalHashes[i]}); a compromised key is never certified again: ` +
+                        "have the stack make the CA a new key (a staged rotation, pki:caRotation) and sign its CSR\n",
+                ],
+            );
+            assert.ok(!fs.existsSync(csr.replace(/\.csr$/, ".crt")), `${forms[i][0]}: nothing was written`);
+        }
+        assert.strictEqual(logOf(oldLogRoot), logBefore, "nothing was signed");
+    });
+
     it("refuses a CRL series dated before the root was made or valid after it expires, and a revocation dated before its certificate was issued", async () => {
         const datesRoot = await newRoot("dates-root", "apic-client", "--days", "90");
         const target = path.join(dir, "dates.crt");

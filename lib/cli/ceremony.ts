@@ -362,7 +362,7 @@ interface LoggedRevocation {
 /** Revocation reasons that say the key itself is in other hands: it is never certified again. */
 const COMPROMISE_REASONS = ["keyCompromise", "cACompromise"];
 
-/** The keys (by SPKI SHA-256) of certificates this root's CRLs revoked as compromised, each with its first such revocation. */
+/** The keys (by the SPKI SHA-256 the log records for them) of certificates this root's CRLs revoked as compromised, each with its first such revocation. */
 function compromisedKeys(log: readonly LogRecord[]): Map<string, LoggedRevocation> {
     const keys = new Map(
         log.flatMap((r) => (r.event === "certificate" ? [[normalSerial(r.serial), r.spkiSha256] as const] : [])),
@@ -449,7 +449,10 @@ async function sign(argv: string[], out: (text: string) => void): Promise<number
     // Everything that would stop the run half-way is checked now: once signed, a certificate is logged.
     const compromised = compromisedKeys(folder.readLog());
     for (const [i, request] of requests.entries()) {
-        const revocation = compromised.get(request.review.spkiSha256);
+        // An older log holds the hash of the key as its CSR encoded it (an EC point compressed...): every such hash is looked up.
+        const [revocation] = request.review.loggedSpkiSha256s
+            .flatMap((hash) => compromised.get(hash) ?? [])
+            .sort((a, b) => a.crlNumber - b.crlNumber);
         if (revocation !== undefined) {
             throw new Error(
                 `--csr ${request.file} is for a key this root revoked as compromised: serial ${revocation.serial} (${revocation.reason}, revoked at ${revocation.revokedAt} in CRL ${revocation.crlNumber}, SPKI SHA-256 ${request.review.spkiSha256}); ` +

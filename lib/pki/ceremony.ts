@@ -10,6 +10,7 @@ import * as crypto from "crypto";
 import { CertificationRequest, CertificationRequestInfo } from "@peculiar/asn1-csr";
 import { EncryptedPrivateKeyInfo } from "@peculiar/asn1-pkcs8";
 import { AsnConvert, OctetString } from "@peculiar/asn1-schema";
+import * as asn1js from "asn1js";
 import {
     BasicConstraints,
     Certificate,
@@ -94,6 +95,56 @@ export function canonicalSpki(key: crypto.KeyObject): Buffer {
 /** SHA-256 of a key's canonical SubjectPublicKeyInfo, in hex: what `openssl pkey -pubin -outform DER | sha256sum` prints for it. */
 export const spkiSha256 = (key: crypto.KeyObject): string =>
     crypto.createHash("sha256").update(canonicalSpki(key)).digest("hex");
+
+/** SHA-256, in hex, of the SubjectPublicKeyInfo `spkiDer` as Node re-exports it: what issuance logs recorded before keys were hashed canonically. */
+const reExportedSha256 = (spkiDer: Buffer): string =>
+    crypto
+        .createHash("sha256")
+        .update(
+            crypto
+                .createPublicKey({ key: spkiDer, format: "der", type: "spki" })
+                .export({ type: "spki", format: "der" }),
+        )
+        .digest("hex");
+
+/**
+ * Every SPKI SHA-256 an issuance log may hold for `key`: the canonical one, and those the ceremony
+ * logged before it hashed keys canonically. It then hashed the certificate's key as Node re-exports
+ * it, which keeps an EC key's form: its point compressed, uncompressed or hybrid, its curve named or
+ * given by explicit parameters with or without their seed. Node rewrites the rest (the parameters'
+ * version, cofactor, generator and seed value; RSA's NULL parameters and integers), so each of
+ * these forms, re-exported as then, gives exactly the hashes an old log can hold. The log keeps
+ * only the hash: no certificate to hash again.
+ */
+export function loggedSpkiSha256s(key: crypto.KeyObject): string[] {
+    const namedCurve = key.asymmetricKeyDetails?.namedCurve;
+    if (key.asymmetricKeyType !== "ec" || namedCurve === undefined) return [spkiSha256(key)];
+    const spki = AsnConvert.parse(canonicalSpki(key), SubjectPublicKeyInfo);
+    // Node writes explicit parameters (with the curve's seed) only for a key it makes.
+    const explicit = AsnConvert.parse(
+        crypto
+            .generateKeyPairSync("ec", { namedCurve, paramEncoding: "explicit" })
+            .publicKey.export({ type: "spki", format: "der" }),
+        SubjectPublicKeyInfo,
+    ).algorithm.parameters;
+    if (explicit === undefined || explicit === null) throw new Error(`Node wrote no parameters for ${namedCurve}`);
+    const unseeded = asn1js.fromBER(explicit).result as asn1js.Sequence;
+    const curve = unseeded.valueBlock.value[2] as asn1js.Sequence; // SpecifiedECDomain's Curve: a, b, seed
+    curve.valueBlock.value.splice(2);
+    const parameters = [spki.algorithm.parameters, explicit, unseeded.toBER()];
+    const point = Buffer.from(spki.subjectPublicKey);
+    const points = (["compressed", "uncompressed", "hybrid"] as const).map(
+        (form) => crypto.ECDH.convertKey(point, namedCurve, undefined, undefined, form) as Buffer,
+    );
+    const hashes = parameters.flatMap((algorithmParameters) =>
+        points.map((form) => {
+            spki.algorithm.parameters = algorithmParameters;
+            spki.subjectPublicKey = new Uint8Array(form).buffer;
+            return reExportedSha256(Buffer.from(AsnConvert.serialize(spki)));
+        }),
+    );
+    return [...new Set([spkiSha256(key), ...hashes])];
+}
 
 /**
  * A CA certificate with the extensions, in the order, Go writes them: keyUsage keyCertSign +
@@ -368,6 +419,8 @@ export interface CsrReview {
     readonly key: string;
     /** SHA-256 of the key's canonical DER SubjectPublicKeyInfo, hex. */
     readonly spkiSha256: string;
+    /** Every SPKI SHA-256 an issuance log may hold for the key (older logs: the key as it was encoded). */
+    readonly loggedSpkiSha256s: readonly string[];
 }
 
 /**
@@ -473,7 +526,15 @@ export function reviewCsr(
             );
         }
     }
-    return { request, review: { subject: text, key: describeKey(publicKey), spkiSha256: spkiSha256(publicKey) } };
+    return {
+        request,
+        review: {
+            subject: text,
+            key: describeKey(publicKey),
+            spkiSha256: spkiSha256(publicKey),
+            loggedSpkiSha256s: loggedSpkiSha256s(publicKey),
+        },
+    };
 }
 
 /**
