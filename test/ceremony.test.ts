@@ -18,6 +18,7 @@ import { isStackCaName } from "../lib/pki/rootBinding";
 import { IntermediateSlot, ROOT_TRUST_DOMAIN_NAMES, ROOT_TRUST_DOMAINS, rootOf } from "../lib/plan/hierarchy";
 import { planFromRawConfig } from "../lib/plan/plan";
 import {
+    AS_USER,
     cliSignalledWhileWriting,
     loadStackFileValues,
     openssl,
@@ -1088,15 +1089,7 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         fs.mkdirSync(medium, { recursive: true, mode: 0o700 });
         fs.mkdirSync(readOnly, { mode: 0o500 });
         fs.chmodSync(media, 0o555);
-        // Run as root, the ceremony is denied what a user is (as expiry's tests do).
-        const asUser =
-            process.getuid?.() === 0
-                ? [
-                      "setpriv",
-                      "--inh-caps=-dac_override,-dac_read_search",
-                      "--bounding-set=-dac_override,-dac_read_search",
-                  ]
-                : [];
+        // Run as root, the ceremony is denied what a user is (AS_USER).
         // Each rename is shown: where the root was staged, and in which order its files came into place.
         const script = `const fs = require("fs");
             const renameSync = fs.renameSync;
@@ -1108,7 +1101,7 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
                 .main(process.argv.slice(1))
                 .then((status) => (process.exitCode = status));`;
         const run = (passphrase: string | undefined, out: string) => {
-            const [command, ...args] = [...asUser, process.execPath, "-e", script, "ceremony"];
+            const [command, ...args] = [...AS_USER, process.execPath, "-e", script, "ceremony"];
             const env = { ...process.env };
             delete env[ROOT_PASSPHRASE_VARIABLE];
             const result = spawnSync(command, [...args, ...initRootArgs(out, "Medium Root", "--key", "ECDSA")], {

@@ -19,6 +19,7 @@ import { pemBlocks, pemDecode, pemEncode, privateKeyLabel } from "../lib/pki/pem
 import { buildCrl, parseCrl } from "../lib/pki/crl";
 import { buildPkcs12, PKCS12_MAX_ITERATIONS, PKCS12_MIN_ITERATIONS } from "../lib/pki/pkcs12";
 import {
+    AS_USER,
     cli,
     gatewayServerConfig,
     loadStackFile,
@@ -786,18 +787,10 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
         fs.writeFileSync(lockedFile, client);
         fs.chmodSync(locked, 0o000);
         fs.chmodSync(lockedFile, 0o000);
-        // Root reads whatever the mode says; without these two capabilities it is held to the mode
-        // like any user, so the run gets a real EACCES either way.
-        const asUser =
-            process.getuid?.() === 0
-                ? [
-                      "setpriv",
-                      "--inh-caps=-dac_override,-dac_read_search",
-                      "--bounding-set=-dac_override,-dac_read_search",
-                  ]
-                : [];
+        // Root reads whatever the mode says; AS_USER holds it to the mode like any user, so the run
+        // gets a real EACCES either way.
         const run = (...argv: string[]) => {
-            const [command, ...args] = [...asUser, process.execPath, CLI, "expiry", ...argv];
+            const [command, ...args] = [...AS_USER, process.execPath, CLI, "expiry", ...argv];
             const result = spawnSync(command, args, { encoding: "utf8" });
             return [result.status, result.stdout, result.stderr];
         };

@@ -626,3 +626,12 @@ export async function patched<T>(
         functions[name] = original;
     }
 }
+
+/**
+ * A command prefix that holds a process run as root to file modes like any user (setpriv drops
+ * CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH), so a test gets a real EACCES; none when not root.
+ */
+export const AS_USER: readonly string[] =
+    process.getuid?.() === 0
+        ? ["setpriv", "--inh-caps=-dac_override,-dac_read_search", "--bounding-set=-dac_override,-dac_read_search"]
+        : [];
