@@ -3,7 +3,8 @@
  * program runs under `pulumi.runtime.setMocks` with the engine stand-in: `@pulumi/tls` keys, CSRs
  * and certificates are made for real (following the provider's own rules), `@pulumi/random`
  * passwords, strings, ids, integers and pets too, and every other resource (Kubernetes objects,
- * providers, components) is recorded with its inputs. A test double: import it from tests, never from a program `pulumi up` runs.
+ * providers, components) is recorded with its inputs. A test double: import it from tests, never
+ * from a program `pulumi up` runs.
  *
  * An `EngineState` passed to several runs keeps every resource any of them registered (a resource
  * registered again with the same inputs gets its outputs back, so each key is made once), unlike a
