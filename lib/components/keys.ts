@@ -3,7 +3,7 @@ import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import { KeyAlgorithm } from "../config/types";
-import { hasControlCharacter, Json, showJson } from "../config/values";
+import { hasControlCharacter, isMap, Json, showJson } from "../config/values";
 import { defaultEarlyRenewalDays, MAX_COMMON_NAME_LENGTH, MAX_VALIDITY_DAYS } from "../config/validate";
 import { CA_USES, KeySpec, LeafPlan, rotatedName } from "../plan/plan";
 import { pastedKeyProblem, pemBlocks, privateKeyLabel } from "../pki/pem";
@@ -127,12 +127,7 @@ export function privateKeyArgs(key: KeySpec): tls.PrivateKeyArgs {
  */
 export function checkCaSubject(subject: CertificateSubject, component: string, resource: pulumi.Resource): void {
     refuseOutput(subject, `${component} subject`, resource);
-    if (typeof subject !== "object" || subject === null || Array.isArray(subject)) {
-        throw argumentError(
-            `${component} subject must be ${inputShape(SUBJECT_INPUTS)}; got ${showJson(subject as Json | undefined)}`,
-            resource,
-        );
-    }
+    refuseNonMap(subject, SUBJECT_INPUTS, `${component} subject`, resource);
     const fields: [string, unknown][] = [["commonName", subject.commonName]];
     if (subject.organization !== undefined) fields.push(["organization", subject.organization]);
     for (const [field, value] of fields) {
@@ -631,7 +626,7 @@ export function checkInputNames<T>(value: T, known: InputNames<T>, what: string,
  * a password), only what it is. Then checks their names (checkInputNames).
  */
 export function checkArgs<T>(args: T, known: InputNames<T>, component: string, resource: pulumi.Resource): void {
-    if (typeof args !== "object" || args === null || Array.isArray(args)) {
+    if (!isMap(args as Json | undefined)) {
         const got =
             args === undefined
                 ? "nothing"
@@ -660,14 +655,19 @@ export function checkListEntries<T>(
 ): void {
     if (!Array.isArray(list)) return;
     list.forEach((entry: unknown, i) => {
-        if (typeof entry !== "object" || entry === null || Array.isArray(entry)) {
-            throw argumentError(
-                `${what}[${i}] must be ${inputShape(known)}; got ${showJson(entry as Json | undefined)}`,
-                resource,
-            );
-        }
+        refuseNonMap(entry, known, `${what}[${i}]`, resource);
         checkInputNames(entry as T, known, `${what}[${i}]`, resource);
     });
+}
+
+/** Refuses a value that is no map where one of `known`'s shape belongs, showing it (keys hidden). */
+function refuseNonMap<T>(value: unknown, known: InputNames<T>, what: string, resource: pulumi.Resource): void {
+    if (!isMap(value as Json | undefined)) {
+        throw argumentError(
+            `${what} must be ${inputShape(known)}; got ${showJson(value as Json | undefined)}`,
+            resource,
+        );
+    }
 }
 
 /**
