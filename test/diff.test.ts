@@ -428,16 +428,15 @@ describe("diff risks", function () {
                 ],
             ],
         );
+        const movesGateway =
+            "moves the gateway's Secrets and Gateways from cluster dev-east to dev-west, now the first of pki:clusters";
+        const renamesEast =
+            "renames cluster dev-east to east (both through context east): to Pulumi one cluster removed and one added, whose objects have the same names in the same cluster";
         // Another cluster put first: the gateway's objects go with the first cluster.
         const westFirst = { ...dev, clusters: [...two.clusters].reverse() };
         assert.deepStrictEqual(
             diffPlans(plan(two), plan(westFirst)).risks.map((r) => [r.key, r.change]),
-            [
-                [
-                    "pki:clusters",
-                    "moves the gateway's Secrets and Gateways from cluster dev-east to dev-west, now the first of pki:clusters",
-                ],
-            ],
+            [["pki:clusters", movesGateway]],
         );
         // Renamed and put after another at once: the gateway still moves, to the new first cluster.
         const renamedLast = {
@@ -449,10 +448,7 @@ describe("diff risks", function () {
         };
         assert.deepStrictEqual(
             diffPlans(plan(two), plan(renamedLast)).risks.map((r) => r.change),
-            [
-                "renames cluster dev-east to east (both through context east): to Pulumi one cluster removed and one added, whose objects have the same names in the same cluster",
-                "moves the gateway's Secrets and Gateways from cluster dev-east to dev-west, now the first of pki:clusters",
-            ],
+            [renamesEast, movesGateway],
         );
         // A cluster renamed on the same context: the same objects under new resource names fail to be created.
         const renamed = {
@@ -467,7 +463,7 @@ describe("diff risks", function () {
             [
                 [
                     "pki:clusters",
-                    "renames cluster dev-east to east (both through context east): to Pulumi one cluster removed and one added, whose objects have the same names in the same cluster",
+                    renamesEast,
                     "keep the name dev-east (it names the mesh CA, the provider and the render folder; the context says where the cluster is), or remove the cluster in one change and add it under the new name in the next",
                 ],
             ],

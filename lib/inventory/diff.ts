@@ -783,10 +783,8 @@ function caRisks(
     const risks: Risk[] = [];
     const droppedClusters = clusters(base).filter((c) => !clusters(head).includes(c));
     // A cluster renamed on the same context is clusterRisks' (it fails, rather than removes).
-    const contextOf = (plan: PkiPlan, name: string) => plan.config.clusters.find((c) => c.name === name)?.context;
-    const renamedAway = (name: string) =>
-        head.config.clusters.some((c) => !clusters(base).includes(c.name) && c.context === contextOf(base, name));
-    const removedClusters = droppedClusters.filter((c) => !renamedAway(c));
+    const renamedAway = new Set(renamedClusters(base, head).map(({ before }) => before.name));
+    const removedClusters = droppedClusters.filter((c) => !renamedAway.has(c));
     if (removedClusters.length > 0) {
         risks.push({
             key: "pki:clusters",
@@ -874,6 +872,18 @@ function droppedHosts(base: PkiPlan, head: PkiPlan): Risk[] {
     ];
 }
 
+/** Clusters removed and added through the same kubeconfig context: one cluster, renamed. */
+function renamedClusters(base: PkiPlan, head: PkiPlan): { before: ClusterConfig; after: ClusterConfig }[] {
+    const has = (plan: PkiPlan, name: string) => plan.config.clusters.some((c) => c.name === name);
+    const added = head.config.clusters.filter((c) => !has(base, c.name));
+    return base.config.clusters
+        .filter((c) => !has(head, c.name))
+        .flatMap((before) => {
+            const after = added.find((c) => c.context === before.context);
+            return after === undefined ? [] : [{ before, after }];
+        });
+}
+
 /**
  * What a change of pki:clusters does beyond certificates. Pulumi moves a cluster's objects only
  * when pulumi-kubernetes replaces its provider, which it does when it can tell from the kubeconfig
@@ -886,13 +896,7 @@ function droppedHosts(base: PkiPlan, head: PkiPlan): Risk[] {
 function clusterRisks(base: PkiPlan, head: PkiPlan): Risk[] {
     const context = (c: ClusterConfig) => (c.context === undefined ? "the current context" : `context ${c.context}`);
     const named = (plan: PkiPlan, name: string) => plan.config.clusters.find((c) => c.name === name);
-    const removed = base.config.clusters.filter((c) => named(head, c.name) === undefined);
-    const added = head.config.clusters.filter((c) => named(base, c.name) === undefined);
-    const renamed = removed.flatMap((before) => {
-        const after = added.find((c) => c.context === before.context);
-        return after === undefined ? [] : [{ before, after }];
-    });
-    const risks: Risk[] = renamed.map(({ before, after }) => ({
+    const risks: Risk[] = renamedClusters(base, head).map(({ before, after }) => ({
         key: "pki:clusters",
         change: `renames cluster ${before.name} to ${after.name} (both through ${context(after)}): to Pulumi one cluster removed and one added, whose objects have the same names in the same cluster`,
         breaks: `pulumi up makes ${after.name}'s mesh CA, then fails creating its cacerts and other objects, which already exist under ${before.name}'s resources: the update stops half-way (the preview does not show it)`,
