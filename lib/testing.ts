@@ -15,9 +15,8 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { pathToFileURL } from "url";
-import * as YAML from "yaml";
 import { EngineStandIn, RunOptions, RunResult, runWithStandIn } from "./engine/standIn";
-import { readRegularFile, yamlProblem } from "./files";
+import { nearestProject } from "./config/load";
 import { manifest } from "./render/render";
 
 export { EngineStandIn, resolve, runWithStandIn } from "./engine/standIn";
@@ -105,31 +104,17 @@ export function runProgram<M = Record<string, unknown>>(
  * (or .yml) at or above the program's folder; undefined outside any project.
  */
 function projectNameOf(file: string): string | undefined {
-    for (let dir = path.dirname(file); ; dir = path.dirname(dir)) {
-        const projectFile = ["Pulumi.yaml", "Pulumi.yml"].map((name) => path.join(dir, name)).find(fs.existsSync);
-        if (projectFile !== undefined) {
-            const unusable = (problem: string) =>
-                new Error(
-                    `runProgram: the Pulumi project file ${projectFile} ${problem}; its name is the project the program runs in (the namespace of its config, pulumi.getProject()): fix it, or give the project option`,
-                );
-            let text: string;
-            try {
-                text = readRegularFile(projectFile);
-            } catch (error) {
-                throw unusable(`cannot be read (${(error as Error).message})`);
-            }
-            let project: unknown;
-            try {
-                project = YAML.parse(text);
-            } catch (error) {
-                throw unusable(`cannot be read (${yamlProblem(error)})`);
-            }
-            const name = (project as { name?: unknown } | null)?.name;
-            if (typeof name !== "string" || name === "") throw unusable("has no name (name: as text)");
-            return name;
-        }
-        if (path.dirname(dir) === dir) return undefined;
-    }
+    const unusable = (projectFile: string, problem: string) =>
+        new Error(
+            `runProgram: the Pulumi project file ${projectFile} ${problem}; its name is the project the program runs in (the namespace of its config, pulumi.getProject()): fix it, or give the project option`,
+        );
+    const found = nearestProject(path.dirname(file), (projectFile, reason) =>
+        unusable(projectFile, `cannot be read (${reason})`),
+    );
+    if (found === undefined) return undefined;
+    const name = (found.project as { name?: unknown } | null)?.name;
+    if (typeof name !== "string" || name === "") throw unusable(found.file, "has no name (name: as text)");
+    return name;
 }
 
 /** Each ES module run imports the entry under a new URL: Node evaluates it again. */

@@ -2,8 +2,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { parseArgs } from "util";
-import * as YAML from "yaml";
-import { codeOf, readRegularFile, yamlProblem } from "../files";
+import { nearestProject } from "../config/load";
 import { inX509Years } from "../pki/x509";
 
 /**
@@ -13,31 +12,17 @@ import { inX509Years } from "../pki/x509";
  * any project, `cwd`/stacks.
  */
 export function stackConfigDir(cwd: string = process.cwd()): string {
-    for (let dir = path.resolve(cwd); ; dir = path.dirname(dir)) {
-        const projectFile = ["Pulumi.yaml", "Pulumi.yml"].map((name) => path.join(dir, name)).find(fs.existsSync);
-        if (projectFile !== undefined) {
-            const unreadable = (reason: string) =>
-                new InputError(
-                    `the Pulumi project file ${projectFile} cannot be read (${reason}); --stack looks for stack files in its stackConfigDir: fix it, or give --config FILE`,
-                );
-            let text: string;
-            try {
-                text = readRegularFile(projectFile);
-            } catch (error) {
-                throw unreadable(codeOf(error) === "ENOENT" ? "ENOENT" : (error as Error).message);
-            }
-            let project: unknown;
-            try {
-                project = YAML.parse(text);
-            } catch (error) {
-                throw unreadable(yamlProblem(error));
-            }
-            const { stackConfigDir, config } = (project ?? {}) as { stackConfigDir?: unknown; config?: unknown };
-            const folder = [stackConfigDir, config].find((value) => typeof value === "string");
-            return path.resolve(dir, (folder as string | undefined) ?? ".");
-        }
-        if (path.dirname(dir) === dir) return path.resolve(cwd, "stacks");
-    }
+    const found = nearestProject(
+        cwd,
+        (file, reason) =>
+            new InputError(
+                `the Pulumi project file ${file} cannot be read (${reason}); --stack looks for stack files in its stackConfigDir: fix it, or give --config FILE`,
+            ),
+    );
+    if (found === undefined) return path.resolve(cwd, "stacks");
+    const { stackConfigDir, config } = (found.project ?? {}) as { stackConfigDir?: unknown; config?: unknown };
+    const folder = [stackConfigDir, config].find((value) => typeof value === "string");
+    return path.resolve(found.dir, (folder as string | undefined) ?? ".");
 }
 
 /** The stack file `--stack` or `--config` names, from the folder the command runs in. */

@@ -22,7 +22,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
-import { readRegularFile } from "../files";
+import { codeOf, readRegularFile, yamlProblem } from "../files";
 import { GoMap, GoValue, parseYamlDocument, toGoValue, UnreadableYaml } from "./goYaml";
 import { projectValueText, SecureValue, stackValueText, UnpassableValue } from "./pulumiText";
 import { ConfigError, KNOWN_KEYS } from "./validate";
@@ -210,6 +210,35 @@ function projectOf(file: string, read: ReadFile): Project | undefined {
     const runsStackProgram =
         YAML.isScalar(claim.main) && isStackProgram(path.resolve(claim.dir, String(claim.main.value)));
     return { ...projectConfig(claim.doc, claim.projectFile), runsStackProgram };
+}
+
+/**
+ * The project the Pulumi CLI runs in from the folder `from`: the nearest Pulumi.yaml (or .yml) at
+ * or above it (workspace/paths.go DetectProjectPathFrom), its folder and its parsed contents;
+ * undefined outside any project. One that cannot be read is refused with `unusable`'s error, given
+ * the file and the reason.
+ */
+export function nearestProject(
+    from: string,
+    unusable: (file: string, reason: string) => Error,
+): { file: string; dir: string; project: unknown } | undefined {
+    for (let dir = path.resolve(from); ; dir = path.dirname(dir)) {
+        const file = ["Pulumi.yaml", "Pulumi.yml"].map((name) => path.join(dir, name)).find(fs.existsSync);
+        if (file !== undefined) {
+            let text: string;
+            try {
+                text = readRegularFile(file);
+            } catch (error) {
+                throw unusable(file, codeOf(error) === "ENOENT" ? "ENOENT" : (error as Error).message);
+            }
+            try {
+                return { file, dir, project: YAML.parse(text) as unknown };
+            } catch (error) {
+                throw unusable(file, yamlProblem(error));
+            }
+        }
+        if (path.dirname(dir) === dir) return undefined;
+    }
 }
 
 /** The project file in `dir` (Pulumi.yaml, else Pulumi.yml), parsed, or undefined when there is none. */
