@@ -238,13 +238,14 @@ function documentContents(documents: unknown[], file: string): Content[] {
     const strings = documents.flatMap((document, i) =>
         stringsIn(document).map(({ string, path }) => {
             const where = ` of the string at ${path}${documents.length > 1 ? ` in document ${i + 1}` : ""}`;
-            const unended = unendedReadProblem(string, where);
+            const read = unescaped(string);
+            const unended = unendedReadProblem(string, where, read);
             if (unended !== undefined) throw new InputError(`${file}: ${unended}; copy the file again, whole`);
-            return string;
+            return read;
         }),
     );
     return [
-        ...strings.map((string) => ({ text: unescaped(string) })),
+        ...strings.map((text) => ({ text })),
         ...kubernetesObjects(documents).flatMap((o) => base64Values(o, file)),
     ];
 }
@@ -368,9 +369,10 @@ function base64Values(object: KubernetesObject, file: string): Content[] {
         if (problem !== undefined)
             throw new InputError(`${file}: ${field} of ${name} is not valid base64 (${problem}); ${fix}`);
         const bytes = Buffer.from(value, "base64");
-        const unended = unendedReadProblem(bytes.toString("utf8"), " of its value");
+        const content = bytesContent(bytes);
+        const unended = unendedReadProblem(bytes.toString("utf8"), " of its value", content.text);
         if (unended !== undefined) throw new InputError(`${file}: ${field} of ${name}: ${unended}; ${fix}`);
-        return [{ ...bytesContent(bytes), place: `${field} of ${name}` }];
+        return [{ ...content, place: `${field} of ${name}` }];
     });
 }
 
@@ -405,23 +407,24 @@ function readBytes(file: string): Buffer {
  */
 function unendedProblem(text: string, within = ""): string | undefined {
     const block = unendedPemBlock(text);
-    if (block === undefined) return undefined;
-    return `the ${block.label} block that begins at line ${block.line}${within} has no END line (cut short?)`;
+    return block === undefined ? undefined : unendedSentence(block, within);
 }
 
+const unendedSentence = (block: { label: string; line: number }, within: string, note = ""): string =>
+    `the ${block.label} block that begins at line ${block.line}${within}${note} has no END line (cut short?)`;
+
 /**
- * unendedProblem of a text as written, then as expiry reads it (unescaped), where more blocks
+ * unendedProblem of a text as written, then as expiry reads it (`read`: unescaped), where more blocks
  * begin a line: an indented one (a Helm template), or one in a JSON string held in the text (an
  * APIC payload in a ConfigMap). Its reader is given those, so one cut short goes unwatched just as
  * well. The line is then the unescaped text's, said so when it has \n escapes.
  */
-function unendedReadProblem(text: string, within = ""): string | undefined {
+function unendedReadProblem(text: string, within = "", read = unescaped(text)): string | undefined {
     const written = unendedProblem(text, within);
     if (written !== undefined) return written;
-    const block = unendedPemBlock(unescaped(text), true);
+    const block = unendedPemBlock(read, true);
     if (block === undefined) return undefined;
-    const counted = text.includes("\\n") ? " (each \\n counted as a line break)" : "";
-    return `the ${block.label} block that begins at line ${block.line}${within}${counted} has no END line (cut short?)`;
+    return unendedSentence(block, within, text.includes("\\n") ? " (each \\n counted as a line break)" : "");
 }
 
 /** A text with JSON's \n escapes and indentation undone, so that a PEM block in a payload is whole. */
@@ -459,9 +462,10 @@ function contentsOf(file: string): Content[] {
     const unended = unendedProblem(text);
     if (unended !== undefined) throw new InputError(`${file}: ${unended}; copy the file again, whole`);
     const readContent = (): Content => {
-        const read = unendedReadProblem(text);
+        const content = bytesContent(bytes);
+        const read = unendedReadProblem(text, "", content.text);
         if (read !== undefined) throw new InputError(`${file}: ${read}; copy the file again, whole`);
-        return bytesContent(bytes);
+        return content;
     };
     if (/\.ya?ml$/i.test(file)) {
         let documents: unknown[];
