@@ -543,6 +543,45 @@ export async function mintSubCa(ca: TestCa, commonName: string, options: TestCaO
     return { certPem: cert.state.certPem as string, keyPem: key.state.privateKeyPem as string };
 }
 
+/** openssl's output as text, its stderr kept from the test's output. */
+const QUIET = { encoding: "utf8", stdio: "pipe" } as const;
+
+/**
+ * A CA below `ca` whose subject is `ca`'s own (a self-issued CA), signed by openssl with an
+ * authority key identifier as an attacker's tool would: @pulumi/tls (and mintSubCa) leave that
+ * identifier out when subject and issuer are equal, and without it verifiers take the certificate
+ * for a self-signed one and stop the chain there.
+ */
+export async function mintSelfIssuedCa(ca: TestCa): Promise<TestCa> {
+    const key = await testCaKey({});
+    const dir = tempDir("self-issued");
+    const caKey = writeTemp(dir, "ca.key", ca.keyPem);
+    const caCert = writeTemp(dir, "ca.crt", ca.certPem);
+    const extensions = writeTemp(
+        dir,
+        "ext.cnf",
+        [
+            "basicConstraints = critical, CA:true",
+            "keyUsage = critical, keyCertSign, cRLSign",
+            "subjectKeyIdentifier = hash",
+            "authorityKeyIdentifier = keyid:always",
+        ].join("\n"),
+    );
+    const subject = execFileSync("openssl", ["x509", "-noout", "-subject", "-nameopt", "compat"], {
+        ...QUIET,
+        input: ca.certPem,
+    }).replace(/^subject=\s*/, "");
+    const subKey = writeTemp(dir, "sub.key", key.state.privateKeyPem as string);
+    const csr = execFileSync("openssl", ["req", "-new", "-key", subKey, "-subj", subject.trim()], QUIET);
+    const certPem = execFileSync(
+        "openssl",
+        ["x509", "-req", "-CA", caCert, "-CAkey", caKey, "-days", "1", "-extfile", extensions, "-set_serial", "7"],
+        { ...QUIET, input: csr },
+    );
+    fs.rmSync(dir, { recursive: true });
+    return { certPem, keyPem: key.state.privateKeyPem as string };
+}
+
 /** istiod's `cacerts` secret as rendered. */
 export interface Cacerts {
     "ca-cert.pem": string;
