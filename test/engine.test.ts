@@ -1,12 +1,13 @@
 import * as assert from "assert";
 import * as crypto from "crypto";
 import * as random from "@pulumi/random";
+import * as tls from "@pulumi/tls";
 import * as der from "../lib/engine/der";
 import { ADJECTIVES, ADVERBS, NAMES } from "../lib/engine/petNames";
 import { runWithStandIn } from "../lib/engine/standIn";
 import { pemDecode } from "../lib/pki/pem";
 import * as tlsProvider from "../lib/engine/tlsProvider";
-import { openssl, opensslText } from "./helpers";
+import { mintRoot, openssl, opensslText, TestCa } from "./helpers";
 
 /** The extension OIDs of a certificate, in order, with their critical flags. */
 function extensions(certPem: string): { oid: string; critical: boolean; value: Buffer }[] {
@@ -281,6 +282,44 @@ describe("Engine stand-in: faithful to @pulumi/tls (terraform-provider-tls 4.x, 
         assert.strictEqual(make(10, 0), false);
         assert.strictEqual(make(10, 10), true);
         assert.strictEqual(make(0, 0), true);
+    });
+
+    it("re-issues a certificate for another CA only when its CA PEMs in state were PEM alone; else updates them in place and keeps it", async () => {
+        const [rootA, rootB] = [await mintRoot("root A"), await mintRoot("root B")];
+        // What `openssl pkcs12 -nodes` writes before each block.
+        const bagged = (pem: string) => `Bag Attributes\n    localKeyID: 01 02 03 \nsubject=CN = root\n${pem}`;
+        const crlf = (pem: string) => pem.replace(/\n/g, "\r\n");
+        /** A leaf signed with `ca` given as `given` makes it, then with rootB: whom the leaf is then signed by. */
+        const issuerAfterSwitch = async (given: (pem: string) => string) => {
+            const state = new Map();
+            const sign = (ca: TestCa) =>
+                runWithStandIn(
+                    () => {
+                        const key = new tls.PrivateKey("leaf-key", { algorithm: "ECDSA", ecdsaCurve: "P256" });
+                        const csr = new tls.CertRequest("leaf-csr", {
+                            privateKeyPem: key.privateKeyPem,
+                            subject: { commonName: "leaf" },
+                        });
+                        return new tls.LocallySignedCert("leaf", {
+                            certRequestPem: csr.certRequestPem,
+                            caCertPem: given(ca.certPem),
+                            caPrivateKeyPem: given(ca.keyPem),
+                            allowedUses: ["digital_signature"],
+                            validityPeriodHours: 1,
+                        }).certPem;
+                    },
+                    { state },
+                );
+            await sign(rootA);
+            const { engine, outputs } = await sign(rootB);
+            const [cert] = engine.byType("tls:index/locallySignedCert:LocallySignedCert");
+            assert.strictEqual(cert.state.caCertPem, given(rootB.certPem), "the inputs go into the state either way");
+            return new crypto.X509Certificate(outputs).issuer;
+        };
+        assert.deepStrictEqual(
+            [await issuerAfterSwitch((pem) => pem), await issuerAfterSwitch(bagged), await issuerAfterSwitch(crlf)],
+            ["CN=root B", "CN=root A", "CN=root A"],
+        );
     });
 
     it("uses a 128-bit random serial as the resource id and whole-second UTC validity", () => {

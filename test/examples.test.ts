@@ -16,7 +16,7 @@ import { GatewayEndpoint, IstioGatewayTls } from "../lib/components/istioGateway
 import { MeshPluginCa } from "../lib/components/meshPluginCa";
 import { RootCa } from "../lib/components/rootCa";
 import { UiApicClient } from "../lib/components/uiApicClient";
-import { emptyCrlOf, mintLeaf, mintRoot, mintSubCa, readmeBlock, ROOT, sharedState, tempDir } from "./helpers";
+import { emptyCrlOf, mintLeaf, mintRoot, mintSubCa, readmeBlock, ROOT, sharedState, tempDir, TestCa } from "./helpers";
 
 /** How a run ended, for tables of cases: "accepted", or the message it was refused with. */
 const accepted = (): string => "accepted";
@@ -486,6 +486,46 @@ describe("Components used alone", function () {
         );
         assert.strictEqual((outputs.chain.match(/BEGIN CERTIFICATE/g) ?? []).length, 1);
         assert.ok(outputs.bundle.endsWith(outputs.root));
+    });
+
+    it("signs with the new issuer after a switch from PEM with a Bag Attributes preamble or CRLF: @pulumi/tls gets each block alone, as it writes PEM", async () => {
+        const rootA = await mintRoot("root A", { rsa: true });
+        const rootB = await mintRoot("root B");
+        const pkcs8 = crypto.createPrivateKey(rootB.keyPem).export({ type: "pkcs8", format: "pem" }) as string;
+        const bagged = (pem: string) => `Bag Attributes\n    localKeyID: 01 02 03 \nsubject=CN = root\n${pem}`;
+        const crlf = (pem: string) => pem.replace(/\n/g, "\r\n");
+        /** IntermediateCa "i" signed by rootA, then rootB (PKCS#8 key), given as `given`: its CA inputs and issuer each time. */
+        const switched = async (given: (pem: string) => pulumi.Input<string>) => {
+            const state = new Map();
+            const sign = async (ca: TestCa) => {
+                const { engine, outputs } = await runWithStandIn(
+                    () =>
+                        new IntermediateCa("i", {
+                            issuer: {
+                                certPem: given(ca.certPem),
+                                privateKeyPem: given(ca.keyPem),
+                                rootCertPem: ca.certPem,
+                            },
+                            subject: { commonName: "i" },
+                            keyAlgorithm: "ECDSA",
+                        }).certPem,
+                    { state },
+                );
+                const [cert] = engine.byType("tls:index/locallySignedCert:LocallySignedCert");
+                return [cert.inputs.caCertPem, cert.inputs.caPrivateKeyPem, new crypto.X509Certificate(outputs).issuer];
+            };
+            return [await sign(rootA), await sign({ certPem: rootB.certPem, keyPem: pkcs8 })];
+        };
+        const expected = [
+            [rootA.certPem, rootA.keyPem, "CN=root A"],
+            [rootB.certPem, pkcs8, "CN=root B"],
+        ];
+        assert.deepStrictEqual(await switched(bagged), expected);
+        assert.deepStrictEqual(await switched((pem) => pulumi.secret(crlf(pem))), expected);
+        assert.match(rootA.keyPem, /^-----BEGIN RSA PRIVATE KEY-----\n/, "PKCS#1 stays PKCS#1");
+        // PEM alone already (without its last newline): passed on as given, so that no deployed input changes.
+        const [[certPem, keyPem]] = await switched((pem) => pem.trimEnd());
+        assert.deepStrictEqual([certPem, keyPem], [rootA.certPem.trimEnd(), rootA.keyPem.trimEnd()]);
     });
 });
 

@@ -6,7 +6,7 @@ import { KeyAlgorithm } from "../config/types";
 import { hasControlCharacter, isMap, Json, showJson } from "../config/values";
 import { defaultEarlyRenewalDays, MAX_COMMON_NAME_LENGTH, MAX_VALIDITY_DAYS } from "../config/validate";
 import { CA_USES, KeySpec, LeafPlan, rotatedName } from "../plan/plan";
-import { pastedKeyProblem, pemBlocks, privateKeyLabel } from "../pki/pem";
+import { pastedKeyProblem, pemBlocks, privateKeyLabel, providerPem } from "../pki/pem";
 import { caFlags } from "../pki/trustBundle";
 import { subjectOf } from "../pki/x509";
 import { refuseOutput } from "./arguments";
@@ -443,10 +443,19 @@ interface IssuerParts {
 const spkiOf = (key: crypto.KeyObject): Buffer => key.export({ type: "spki", format: "der" });
 
 /**
+ * An issuer's certificate and key as the signing resources get them (providerPem: the key keeps
+ * its PEM type). Given as they came, a change of issuer after a "Bag Attributes" preamble (openssl
+ * pkcs12 -nodes) or CRLF line ends would be an in-place update to @pulumi/tls: the certificates
+ * would stay signed by the old CA while the outputs name the new one. Throw when there is no block.
+ */
+const issuerCertPem = (text: string): string => providerPem(text, "CERTIFICATE");
+const issuerKeyPem = (text: string): string => providerPem(text, privateKeyLabel(text) ?? "PRIVATE KEY");
+
+/**
  * Why an issuer's parts do not make one CA that can sign (the provider would sign with them
  * anyway, or fail with Go's message, and the chains handed out would not verify), or undefined:
- * certPem a CA certificate, privateKeyPem its key, chainPem starting with it and each certificate
- * signed by the next, up to rootCertPem, a self-signed root.
+ * certPem a CA certificate, privateKeyPem its key (each as the provider gets it), chainPem starting
+ * with it and each certificate signed by the next, up to rootCertPem, a self-signed root.
  */
 export function issuerProblem(parts: IssuerParts): string | undefined {
     // A key pasted with the certificates (a combined file) would go wherever they go in clear,
@@ -457,14 +466,14 @@ export function issuerProblem(parts: IssuerParts): string | undefined {
     }
     let cert: crypto.X509Certificate;
     try {
-        cert = new crypto.X509Certificate(parts.certPem);
+        cert = new crypto.X509Certificate(issuerCertPem(parts.certPem));
     } catch {
         return "certPem is not a certificate in PEM";
     }
     if (!cert.ca) return `certPem (${subjectOf(cert)}) is not a CA certificate (CA:FALSE)`;
     let key: crypto.KeyObject;
     try {
-        key = crypto.createPrivateKey(parts.privateKeyPem);
+        key = crypto.createPrivateKey(issuerKeyPem(parts.privateKeyPem));
     } catch {
         return "privateKeyPem is not a private key in PEM";
     }
@@ -518,7 +527,8 @@ const soundIssuers = new Set<string>();
 /**
  * The issuer with its certPem checked against its other parts (issuerProblem) before anything
  * signs with it: at once when every part is plain text (a program in another language passes
- * PEM so), else once the outputs resolve. `label` names the component and argument.
+ * PEM so), else once the outputs resolve. `label` names the component and argument. Its certPem
+ * and privateKeyPem are as the signing resources must get them (issuerCertPem, issuerKeyPem).
  */
 export function checkedIssuer<T extends { certPem: pulumi.Input<string>; privateKeyPem: pulumi.Input<string> }>(
     issuer: T & { chainPem?: pulumi.Input<string>; rootCertPem?: pulumi.Input<string> },
@@ -551,7 +561,11 @@ export function checkedIssuer<T extends { certPem: pulumi.Input<string>; private
             rootCertPem,
             ...options,
         });
-        return members as unknown as T;
+        return {
+            ...members,
+            certPem: issuerCertPem(certPem as string),
+            privateKeyPem: issuerKeyPem(privateKeyPem as string),
+        } as unknown as T;
     }
     // The verdict alone (true) leaves the secret key's output, so that certPem stays as secret as
     // it was given: a certificate marked secret would hide its changes from previews.
@@ -563,8 +577,9 @@ export function checkedIssuer<T extends { certPem: pulumi.Input<string>; private
                 return true;
             }),
     );
-    const certPem = pulumi.all([members.certPem, verdict]).apply(([checked]) => checked);
-    return { ...members, certPem } as unknown as T;
+    const certPem = pulumi.all([members.certPem, verdict]).apply(([checked]) => issuerCertPem(checked));
+    const privateKeyPem = pulumi.all([members.privateKeyPem, verdict]).apply(([checked]) => issuerKeyPem(checked));
+    return { ...members, certPem, privateKeyPem } as unknown as T;
 }
 
 /** Every input name of T, once, and whether T requires it: the compiler refuses a list that differs. */

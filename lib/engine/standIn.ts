@@ -7,10 +7,12 @@
  * Like the engine's state, it can hand back the same outputs when a resource of the same type and
  * name is registered again with identical inputs (pass one `EngineState` to several runs), which
  * is also how a test suite generates each CA key only once. As @pulumi/tls does, a certificate
- * whose only changed input is its early-renewal window keeps its outputs (an in-place update).
+ * whose only changed inputs are its early-renewal window, or PEM inputs whose value in state is no
+ * PEM alone (a "Bag Attributes" preamble, CRLF), keeps its outputs (an in-place update).
  * Unlike the engine, a state deletes nothing unless told (EngineStandIn.deleteUnregistered).
  */
 import * as pulumi from "@pulumi/pulumi";
+import { PROVIDER_PEM } from "../pki/pem";
 import { RANDOM_RESOURCES } from "./randomProvider";
 import { TestKeyFile } from "./testKeys";
 import * as tlsProvider from "./tlsProvider";
@@ -111,15 +113,37 @@ function canonicalJson(value: unknown): string {
 /** The certificates whose early-renewal window @pulumi/tls updates in place (early_renewal_hours is not ForceNew). */
 const RENEWING_CERTS = ["tls:index/selfSignedCert:SelfSignedCert", "tls:index/locallySignedCert:LocallySignedCert"];
 
+/** The PEM inputs of each tls resource that @pulumi/tls replaces it for only if their value in state is a PEM. */
+const PEM_INPUTS: Readonly<Record<string, readonly string[]>> = {
+    "tls:index/selfSignedCert:SelfSignedCert": ["privateKeyPem"],
+    "tls:index/certRequest:CertRequest": ["privateKeyPem"],
+    "tls:index/locallySignedCert:LocallySignedCert": ["certRequestPem", "caCertPem", "caPrivateKeyPem"],
+};
+
 /**
- * Whether a certificate registered again with `inputs` keeps its certificate: only its
- * earlyRenewalHours changed, which the provider updates in place; any other input replaces it.
+ * The state a resource of the state keeps when registered again with other `inputs`, or
+ * undefined when it is replaced. @pulumi/tls updates in place a certificate whose
+ * changed inputs are its early-renewal window, and any of its resources whose changed inputs are
+ * PEM inputs with a value in state that PROVIDER_PEM does not match (a "Bag Attributes" preamble,
+ * CRLF line ends): the update copies those inputs into the state and keeps every output
+ * (UseStateForUnknown), so a certificate stays signed by the CA it had.
  */
-function updatesInPlace(type: string, keptInputsJson: string, inputs: Record<string, unknown>): boolean {
-    if (!RENEWING_CERTS.includes(type)) return false;
-    const { earlyRenewalHours: _kept, ...keptRest } = JSON.parse(keptInputsJson) as Record<string, unknown>;
-    const { earlyRenewalHours: _new, ...rest } = inputs;
-    return canonicalJson(keptRest) === canonicalJson(rest);
+function keptState(
+    type: string,
+    kept: { inputsJson: string; state: Record<string, unknown> },
+    inputs: Record<string, unknown>,
+): Record<string, unknown> | undefined {
+    const keptInputs = JSON.parse(kept.inputsJson) as Record<string, unknown>;
+    const changed = [...new Set([...Object.keys(keptInputs), ...Object.keys(inputs)])].filter(
+        (name) => canonicalJson(keptInputs[name]) !== canonicalJson(inputs[name]),
+    );
+    const inPlace = (name: string): boolean => {
+        if (name === "earlyRenewalHours") return RENEWING_CERTS.includes(type);
+        const was = kept.state[name];
+        return (PEM_INPUTS[type] ?? []).includes(name) && !(typeof was === "string" && PROVIDER_PEM.test(was));
+    };
+    if (!changed.every(inPlace)) return undefined;
+    return { ...kept.state, ...Object.fromEntries(changed.map((name) => [name, inputs[name]])) };
 }
 
 /**
@@ -220,12 +244,9 @@ export class EngineStandIn implements pulumi.runtime.Mocks {
         const inputsJson = canonicalJson(inputs);
         const found = this.state.get(key);
         const kept = found && !readyForRenewal(args.type, found.state, inputs, this.clock()) ? found : undefined;
+        const keeps = kept && (kept.inputsJson === inputsJson ? kept.state : keptState(args.type, kept, inputs));
         const { id, state } =
-            kept && kept.inputsJson === inputsJson
-                ? kept
-                : kept && updatesInPlace(args.type, kept.inputsJson, inputs)
-                  ? { id: kept.id, state: { ...kept.state, earlyRenewalHours: inputs.earlyRenewalHours } }
-                  : await this.create(args.type, args.name, inputs);
+            kept && keeps ? { id: kept.id, state: keeps } : await this.create(args.type, args.name, inputs);
         this.state.set(key, { inputsJson, id, state });
         this.resources.push({
             type: args.type,

@@ -75,3 +75,23 @@ export function pemEncode(der: Buffer, label: string): string {
     const lines = der.toString("base64").match(/.{1,64}/g) ?? [];
     return `-----BEGIN ${label}-----\n${lines.join("\n")}\n-----END ${label}-----\n`;
 }
+
+/**
+ * The pattern @pulumi/tls matches a PEM input's value in state against when the input changes
+ * (terraform-provider-tls common.go requireReplaceIfStateContainsPEMString, Go's RE2 written for
+ * JavaScript): a match replaces the resource; any other value (a "Bag Attributes" preamble from
+ * openssl pkcs12, CRLF line ends, a space after the END line) is updated in place, and a
+ * certificate keeps what it was signed with.
+ */
+export const PROVIDER_PEM = /^-----BEGIN [A-Za-z ]+-----\n[\s\S]+\n-----END [A-Za-z ]+-----\n?$/;
+
+/**
+ * `text` as a PEM input of @pulumi/tls: as it is when it is one `label` block that PROVIDER_PEM
+ * matches (a change of such a value replaces the resource, and leaving it alone changes nothing
+ * deployed), else its first `label` block alone as the provider writes PEM. Throws when it holds
+ * no `label` block.
+ */
+export function providerPem(text: string, label: string): string {
+    const alone = PROVIDER_PEM.test(text) && text.startsWith(`-----BEGIN ${label}-----\n`);
+    return alone && text.lastIndexOf("-----BEGIN ") === 0 ? text : pemEncode(pemDecode(text, label), label);
+}
