@@ -796,7 +796,7 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         );
     });
 
-    it("refuses a number or list where a host, id or identity belongs, and an identity that is no URI, instead of a TypeError", async () => {
+    it("refuses a number or list where a host, id or identity belongs, and an identity that is no URI or not one @pulumi/tls writes as given, instead of a TypeError", async () => {
         const { root, issuing } = await bankIssuer();
         const bundle = (extra: pulumi.Inputs): [string, pulumi.Inputs] => [
             "ApicClientBundle",
@@ -818,6 +818,11 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
                 bundle({ identity: "" }),
                 bundle({ identity: 7 }),
                 uiClient({ root, issuing }, { identity: { a: 1 } }),
+                bundle({ identity: "URN:Bank:apic-client:payments" }),
+                bundle({ identity: "spiffe://bank/clients/{payments}" }),
+                bundle({ identity: "urn:bank:100%" }),
+                bundle({ identity: "spiffe://admin@bank/clients/payments" }),
+                uiClient({ root, issuing }, { identity: "https://apic.bank.example./clients/web" }),
             ]),
             {
                 messages: [
@@ -828,6 +833,11 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
                     `ApicClientBundle identity must be ${uri}; got ""`,
                     `ApicClientBundle identity must be ${uri}; got 7`,
                     `UiApicClient identity must be ${uri}; got {"a":1}`,
+                    `ApicClientBundle identity "URN:Bank:apic-client:payments" has an upper-case scheme, which @pulumi/tls writes in lower case (Go's url package): the certificate would say "urn:Bank:apic-client:payments"; write the scheme in lower case`,
+                    `ApicClientBundle identity "spiffe://bank/clients/{payments}" holds "{", "}", which @pulumi/tls escapes, splits off or refuses (Go's url package): the certificate would not say it as given; write them percent-encoded (%7B, %7D)`,
+                    `ApicClientBundle identity "urn:bank:100%" holds a "%" not followed by two hex digits, which @pulumi/tls refuses in a path (Go's url package: "invalid URL escape"); write a literal "%" as %25`,
+                    `ApicClientBundle identity "spiffe://admin@bank/clients/payments" has "admin@bank" after "//", which is not a host name (letters, digits, "-" and ".") with an optional :port; give a host name there (no user info, no IP address in brackets)`,
+                    `UiApicClient identity "https://apic.bank.example./clients/web" has the host "apic.bank.example.", which @pulumi/tls refuses when it signs the certificate request (Go's x509: "invalid domain"); write it without the trailing dot`,
                 ],
                 children: [],
             },

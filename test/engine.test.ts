@@ -170,6 +170,57 @@ describe("Engine stand-in: faithful to @pulumi/tls (terraform-provider-tls 4.x, 
         }
     });
 
+    it("writes a URI SAN only where Go's url package gives it back as it is, and signs no request whose URI host Go's x509 refuses", () => {
+        const ca = tlsProvider.selfSignedCert({
+            privateKeyPem: rsa.state.privateKeyPem,
+            subject: { commonName: "CA" },
+            isCaCertificate: true,
+            allowedUses: ["cert_signing"],
+            validityPeriodHours: 1,
+        });
+        /** The URI SANs of a certificate signed for a request with `uris`, as its DER holds them. */
+        const sign = (uris: string[]) => {
+            const certPem = tlsProvider.locallySignedCert({
+                certRequestPem: tlsProvider.certRequest({
+                    privateKeyPem: rsa.state.privateKeyPem,
+                    subject: { commonName: "x" },
+                    uris,
+                }).state.certRequestPem,
+                caCertPem: ca.state.certPem,
+                caPrivateKeyPem: rsa.state.privateKeyPem,
+                allowedUses: [],
+                validityPeriodHours: 1,
+            }).state.certPem as string;
+            const san = extensions(certPem).find((e) => e.oid === "2.5.29.17")?.value ?? Buffer.alloc(0);
+            return der.children(der.readNode(san)).map((name) => name.content.toString("ascii"));
+        };
+        const outcome = (uris: string[]) => {
+            try {
+                return sign(uris);
+            } catch (error) {
+                return (error as Error).message;
+            }
+        };
+        const canonical = "urn:bank:apic-client:pay%7Bments%7D";
+        const spiffe = "spiffe://cluster.local:15012/ns/a-b/sa/c_d~e!$&'()*+,;=:@";
+        assert.deepStrictEqual(
+            [
+                outcome([canonical, spiffe]),
+                outcome(["URN:Bank:apic-client:payments"]),
+                outcome(["spiffe://bank/clients/{payments}"]),
+                outcome(["https://apic.bank.example./clients/payments"]),
+                outcome(["https://apic..example/clients/payments"]),
+            ],
+            [
+                [canonical, spiffe],
+                'URI "URN:Bank:apic-client:payments" has an upper-case scheme, which @pulumi/tls writes in lower case (Go\'s url package): the certificate would say "urn:Bank:apic-client:payments"; the stand-in writes only URIs that Go\'s url package gives back as they are',
+                'URI "spiffe://bank/clients/{payments}" holds "{", "}", which @pulumi/tls escapes, splits off or refuses (Go\'s url package): the certificate would not say it as given; the stand-in writes only URIs that Go\'s url package gives back as they are',
+                'x509: cannot parse URI "https://apic.bank.example./clients/payments": invalid domain',
+                'x509: cannot parse URI "https://apic..example/clients/payments": invalid domain',
+            ],
+        );
+    });
+
     it("adds AKI to locally-signed certs from the CA's SKI, and to self-signed only when asked", () => {
         const selfSigned = (setAuthorityKeyId: boolean) =>
             tlsProvider.selfSignedCert({

@@ -18,6 +18,7 @@ import {
     showJson,
 } from "../config/values";
 import { GATEWAY_SELECTOR } from "../plan/plan";
+import { uriHostProblem, uriRewriteProblem } from "../pki/uri";
 import { argumentError } from "./errors";
 
 /**
@@ -167,12 +168,20 @@ export function organizationArgument(value: unknown, what: string, resource: pul
     return organization;
 }
 
-/** An absolute URI (scheme:...), the certificate's URI SAN and the identity a peer pins. */
+/**
+ * An absolute URI (scheme:...), the certificate's URI SAN and the identity a peer pins, refused
+ * where @pulumi/tls would write another one into the certificate (a peer pinning the one given,
+ * as Envoy matches URI SANs exactly, would refuse it) or fail to sign it.
+ */
 export function identityArgument(value: unknown, what: string, resource: pulumi.Resource): string {
     const mustBe = "an absolute URI (scheme:..., e.g. urn:bank:apic-client:payments), the certificate's URI SAN";
     const identity = textArgument(value, mustBe, what, resource);
     if (!/^[A-Za-z][A-Za-z0-9+.-]*:\S+$/.test(identity) || hasControlCharacter(identity)) {
         throw argumentError(`${what} must be ${mustBe}; got ${showJson(identity)}`, resource);
+    }
+    const refused = uriRewriteProblem(identity) ?? uriHostProblem(identity);
+    if (refused !== undefined) {
+        throw argumentError(`${what} ${showJson(identity)} ${refused.problem}; ${refused.fix}`, resource);
     }
     return identity;
 }

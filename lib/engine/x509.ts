@@ -4,6 +4,7 @@
  */
 import * as crypto from "crypto";
 import * as net from "net";
+import { uriHostProblem, uriRewriteProblem } from "../pki/uri";
 import * as der from "./der";
 
 export const OID = {
@@ -198,15 +199,23 @@ function ipBytes(ip: string): Buffer {
     return Buffer.from(groups.flatMap((g) => [parseInt(g, 16) >> 8, parseInt(g, 16) & 0xff]));
 }
 
-/** Go url.String() of a parsed URI; for the absolute URIs used here it is the input itself. */
+/**
+ * Go's url.Parse then String() of a URI, for the URIs they give back as they are; any other is
+ * refused (uriRewriteProblem), as the stand-in does not mirror Go's rewriting of it.
+ */
 function uriString(uri: string): string {
-    if (!/^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(uri)) throw new Error(`invalid URI for request: ${uri}`);
+    const rewrite = uriRewriteProblem(uri);
+    if (rewrite !== undefined) {
+        throw new Error(
+            `URI ${JSON.stringify(uri)} ${rewrite.problem}; the stand-in writes only URIs that Go's url package gives back as they are`,
+        );
+    }
     return uri;
 }
 
 export function encodeAltNames(names: AltNames): Buffer | undefined {
     // Go's marshalSANs (isIA5String): a name beyond ASCII is refused, not transcribed.
-    for (const name of [...names.dnsNames, ...names.uris.map(uriString)]) {
+    for (const name of [...names.dnsNames, ...names.uris]) {
         if ([...name].some((c) => (c.codePointAt(0) as number) > 0x7f)) {
             throw new Error(`x509: "${name}" cannot be encoded as an IA5String`);
         }
@@ -437,6 +446,11 @@ export function parseCertificateRequest(csrDer: Buffer): ParsedRequest {
                 altNames = decodeAltNames(parts[parts.length - 1].content);
             }
         }
+    }
+    // Go's parseSANExtension refuses a URI whose host is no domain (a trailing dot, an empty label).
+    for (const uri of altNames.uris) {
+        if (uriHostProblem(uri) !== undefined)
+            throw new Error(`x509: cannot parse URI ${JSON.stringify(uri)}: invalid domain`);
     }
     return {
         subject: decodeName(name),
