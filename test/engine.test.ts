@@ -7,7 +7,7 @@ import { ADJECTIVES, ADVERBS, NAMES } from "../lib/engine/petNames";
 import { runWithStandIn } from "../lib/engine/standIn";
 import { pemDecode } from "../lib/pki/pem";
 import * as tlsProvider from "../lib/engine/tlsProvider";
-import { mintRoot, openssl, opensslText, TestCa } from "./helpers";
+import { mintRoot, openssl, opensslRoot, opensslText, TestCa } from "./helpers";
 
 /** The extension OIDs of a certificate, in order, with their critical flags. */
 function extensions(certPem: string): { oid: string; critical: boolean; value: Buffer }[] {
@@ -319,6 +319,44 @@ describe("Engine stand-in: faithful to @pulumi/tls (terraform-provider-tls 4.x, 
             /Invalid Certificate Subject/,
         );
         assert.strictEqual(sign({}).state.caKeyAlgorithm, "RSA");
+    });
+
+    it("refuses CA material Go's crypto/x509 cannot read, with its words: a brainpool or Ed448 key, a negative serial", async () => {
+        const brainpool = crypto.generateKeyPairSync("ec", { namedCurve: "brainpoolP384r1" }).privateKey;
+        const ed448 = crypto.generateKeyPairSync("ed448").privateKey;
+        const p256 = crypto.generateKeyPairSync("ec", { namedCurve: "prime256v1" }).privateKey;
+        const csr = tlsProvider.certRequest({ privateKeyPem: rsa.state.privateKeyPem, subject: { commonName: "x" } });
+        const refusal = (ca: TestCa) => {
+            try {
+                tlsProvider.locallySignedCert({
+                    certRequestPem: csr.state.certRequestPem,
+                    caCertPem: ca.certPem,
+                    caPrivateKeyPem: ca.keyPem,
+                    allowedUses: [],
+                    validityPeriodHours: 1,
+                });
+                return "accepted";
+            } catch (error) {
+                return (error as Error).message;
+            }
+        };
+        const brainpoolRoot = opensslRoot("brainpool root", brainpool, "0x5A17");
+        assert.deepStrictEqual(
+            [
+                refusal(brainpoolRoot),
+                refusal({ ...brainpoolRoot, keyPem: brainpool.export({ type: "sec1", format: "pem" }) as string }),
+                refusal(opensslRoot("Ed448 root", ed448, "0x5A17")),
+                refusal(opensslRoot("ADCS root", p256, "-0x5A17")),
+                refusal(opensslRoot("P-256 root", p256, "0x5A17")),
+            ],
+            [
+                "ca_private_key_pem: failed to parse private key given PEM preamble 'PRIVATE KEY': x509: failed to parse EC private key embedded in PKCS#8: x509: unknown elliptic curve",
+                "ca_private_key_pem: failed to parse private key given PEM preamble 'EC PRIVATE KEY': x509: unknown elliptic curve",
+                "ca_private_key_pem: failed to parse private key given PEM preamble 'PRIVATE KEY': x509: PKCS#8 wrapping contained private key with unknown algorithm: 1.3.101.113",
+                "ca_cert_pem: failed to parse certificate: x509: negative serial number",
+                "accepted",
+            ],
+        );
     });
 
     it("marks a certificate ready for renewal at creation when early renewal covers its whole validity", () => {

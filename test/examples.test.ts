@@ -16,7 +16,18 @@ import { GatewayEndpoint, IstioGatewayTls } from "../lib/components/istioGateway
 import { MeshPluginCa } from "../lib/components/meshPluginCa";
 import { RootCa } from "../lib/components/rootCa";
 import { UiApicClient } from "../lib/components/uiApicClient";
-import { emptyCrlOf, mintLeaf, mintRoot, mintSubCa, readmeBlock, ROOT, sharedState, tempDir, TestCa } from "./helpers";
+import {
+    emptyCrlOf,
+    mintLeaf,
+    mintRoot,
+    mintSubCa,
+    opensslRoot,
+    readmeBlock,
+    ROOT,
+    sharedState,
+    tempDir,
+    TestCa,
+} from "./helpers";
 
 /** How a run ended, for tables of cases: "accepted", or the message it was refused with. */
 const accepted = (): string => "accepted";
@@ -244,6 +255,35 @@ describe("Components used alone", function () {
                 "ApicClientBundle clientCa: chainPem holds no certificate; give the CA's certificate and every CA above it, up to the root",
                 'ApicClientBundle clientCa: chainPem holds a private key (a "EC PRIVATE KEY" PEM block): certificates are handed out and stored in clear, so take the key out (and replace it if the text has been shared); give certificates only',
                 "accepted",
+                "accepted",
+            ],
+        );
+    });
+
+    it("refuses an issuer @pulumi/tls cannot read or sign with: a brainpool or Ed448 key, a negative serial", async () => {
+        const ec = (namedCurve: string) => crypto.generateKeyPairSync("ec", { namedCurve }).privateKey;
+        const sign = (root: TestCa) =>
+            runWithStandIn(
+                () =>
+                    new IntermediateCa("i", {
+                        issuer: { certPem: root.certPem, privateKeyPem: root.keyPem, rootCertPem: root.certPem },
+                        subject: { commonName: "i" },
+                        keyAlgorithm: "ECDSA",
+                    }),
+                { state: new Map() },
+            ).then(accepted, messageOf);
+        const give = "give a CA whose key is RSA, Ed25519 or ECDSA on P-224, P-256, P-384 or P-521";
+        assert.deepStrictEqual(
+            [
+                await sign(opensslRoot("Corp Brainpool Root", ec("brainpoolP384r1"), "0x5A17")),
+                await sign(opensslRoot("Corp Ed448 Root", crypto.generateKeyPairSync("ed448").privateKey, "0x5A17")),
+                await sign(opensslRoot("Corp ADCS Root", ec("prime256v1"), "-0x5A17")),
+                await sign(opensslRoot("Corp P-384 Root", ec("secp384r1"), "0x5A17")),
+            ],
+            [
+                `IntermediateCa issuer: privateKeyPem holds an ECDSA key on brainpoolP384r1, which @pulumi/tls cannot sign with (Go's crypto/x509: "unknown elliptic curve"); ${give}`,
+                `IntermediateCa issuer: privateKeyPem holds a key of type ED448, which @pulumi/tls cannot sign with (Go's crypto/x509 parses RSA, ECDSA and Ed25519 keys only); ${give}`,
+                `IntermediateCa issuer: certPem (CN=Corp ADCS Root) has a negative serial number (-5A17), which @pulumi/tls cannot read (Go's crypto/x509: "negative serial number"; RFC 5280 requires a positive one); re-issue the CA certificate with a positive serial, or give another CA`,
                 "accepted",
             ],
         );

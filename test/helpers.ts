@@ -522,6 +522,36 @@ export async function mintRoot(commonName: string, options: TestCaOptions = {}):
     return { certPem: cert.state.certPem as string, keyPem: key.state.privateKeyPem as string };
 }
 
+/**
+ * A self-signed CA that @pulumi/tls cannot make, by openssl: a `key` of any type openssl has (a
+ * brainpool or Ed448 key) and any `serial` ("-0x5A17": a negative one, as some CAs issue).
+ */
+export function opensslRoot(commonName: string, key: crypto.KeyObject, serial: string): TestCa {
+    const dir = tempDir("openssl-root");
+    const keyPem = key.export({ type: "pkcs8", format: "pem" }) as string;
+    const certFile = path.join(dir, "root.crt");
+    execFileSync("openssl", [
+        "req",
+        "-x509",
+        "-new",
+        "-key",
+        writeTemp(dir, "root.key", keyPem),
+        "-subj",
+        `/CN=${commonName}`,
+        "-days",
+        "1",
+        "-set_serial",
+        serial,
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+        "-out",
+        certFile,
+    ]);
+    return { certPem: fs.readFileSync(certFile, "utf8"), keyPem };
+}
+
 /** A CA signed by `ca` with @pulumi/tls semantics: what a holder of `ca`'s key could mint. */
 export async function mintSubCa(ca: TestCa, commonName: string, options: TestCaOptions = {}): Promise<TestCa> {
     const key = await testCaKey(options);

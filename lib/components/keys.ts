@@ -442,6 +442,26 @@ interface IssuerParts {
 
 const spkiOf = (key: crypto.KeyObject): Buffer => key.export({ type: "spki", format: "der" });
 
+/** The curves Go's crypto/x509 parses EC keys on (namedCurveFromOID), by OpenSSL's names. */
+const GO_CURVES = ["secp224r1", "prime256v1", "secp384r1", "secp521r1"];
+
+/**
+ * Why @pulumi/tls cannot sign with a CA key (Go's parsers take RSA, ECDSA on the NIST curves and
+ * Ed25519 keys only: a brainpool key fails with "x509: unknown elliptic curve"), or undefined.
+ */
+function signingKeyProblem(key: crypto.KeyObject): string | undefined {
+    const type = key.asymmetricKeyType ?? "unknown";
+    const curve = key.asymmetricKeyDetails?.namedCurve;
+    const give = "give a CA whose key is RSA, Ed25519 or ECDSA on P-224, P-256, P-384 or P-521";
+    if (type === "ec" && !GO_CURVES.includes(curve ?? "")) {
+        return `privateKeyPem holds an ECDSA key on ${curve ?? "explicit curve parameters"}, which @pulumi/tls cannot sign with (Go's crypto/x509: "unknown elliptic curve"); ${give}`;
+    }
+    if (!["rsa", "ec", "ed25519"].includes(type)) {
+        return `privateKeyPem holds a key of type ${type.toUpperCase()}, which @pulumi/tls cannot sign with (Go's crypto/x509 parses RSA, ECDSA and Ed25519 keys only); ${give}`;
+    }
+    return undefined;
+}
+
 /**
  * An issuer's certificate and key as the signing resources get them (providerPem: the key keeps
  * its PEM type). Given as they came, a change of issuer after a "Bag Attributes" preamble (openssl
@@ -454,8 +474,9 @@ const issuerKeyPem = (text: string): string => providerPem(text, privateKeyLabel
 /**
  * Why an issuer's parts do not make one CA that can sign (the provider would sign with them
  * anyway, or fail with Go's message, and the chains handed out would not verify), or undefined:
- * certPem a CA certificate, privateKeyPem its key (each as the provider gets it), chainPem starting
- * with it and each certificate signed by the next, up to rootCertPem, a self-signed root.
+ * certPem a CA certificate, privateKeyPem its key (each as the provider gets it, and one Go's
+ * crypto/x509 reads), chainPem starting with it and each certificate signed by the next, up to
+ * rootCertPem, a self-signed root.
  */
 export function issuerProblem(parts: IssuerParts): string | undefined {
     // A key pasted with the certificates (a combined file) would go wherever they go in clear,
@@ -471,12 +492,18 @@ export function issuerProblem(parts: IssuerParts): string | undefined {
         return "certPem is not a certificate in PEM";
     }
     if (!cert.ca) return `certPem (${subjectOf(cert)}) is not a CA certificate (CA:FALSE)`;
+    // Go 1.23 and later refuse to parse it (pulumi-tls sets no x509negativeserial GODEBUG).
+    if (cert.serialNumber.startsWith("-")) {
+        return `certPem (${subjectOf(cert)}) has a negative serial number (${cert.serialNumber}), which @pulumi/tls cannot read (Go's crypto/x509: "negative serial number"; RFC 5280 requires a positive one); re-issue the CA certificate with a positive serial, or give another CA`;
+    }
     let key: crypto.KeyObject;
     try {
         key = crypto.createPrivateKey(issuerKeyPem(parts.privateKeyPem));
     } catch {
         return "privateKeyPem is not a private key in PEM";
     }
+    const unusable = signingKeyProblem(key);
+    if (unusable !== undefined) return unusable;
     if (!spkiOf(crypto.createPublicKey(key)).equals(spkiOf(cert.publicKey))) {
         return "privateKeyPem is not the key of certPem";
     }

@@ -10,6 +10,7 @@
 import * as crypto from "crypto";
 import { promisify } from "util";
 import { pemDecode, pemEncode } from "../pki/pem";
+import * as der from "./der";
 import * as x509 from "./x509";
 
 const generateKeyPair = promisify(crypto.generateKeyPair);
@@ -210,7 +211,10 @@ const KEY_LABELS = ["RSA PRIVATE KEY", "EC PRIVATE KEY", "PRIVATE KEY"];
  */
 const parsedKeys = new Map<string, crypto.KeyObject>();
 
-/** The provider's key parsers accept PKCS#1, SEC1 and PKCS#8 PEM, nothing else (section 2). */
+/**
+ * The provider's key parsers accept PKCS#1, SEC1 and PKCS#8 PEM, nothing else (section 2), and
+ * Go's crypto/x509 behind them RSA, ECDSA on the curves of CURVES and Ed25519 keys only.
+ */
 function parsePrivateKey(pem: unknown, field: string): crypto.KeyObject {
     const label = typeof pem === "string" ? /-----BEGIN ([A-Z ]+)-----/.exec(pem)?.[1] : undefined;
     if (!label || !KEY_LABELS.includes(label)) {
@@ -219,9 +223,29 @@ function parsePrivateKey(pem: unknown, field: string): crypto.KeyObject {
     let key = parsedKeys.get(pem as string);
     if (!key) {
         key = crypto.createPrivateKey(pem as string);
+        const refused = goKeyRefusal(key, label, pem as string);
+        if (refused !== undefined) {
+            throw new Error(`${field}: failed to parse private key given PEM preamble '${label}': ${refused}`);
+        }
         parsedKeys.set(pem as string, key);
     }
     return key;
+}
+
+/** Go's error for a key its parsers (ParseECPrivateKey, ParsePKCS8PrivateKey) refuse, or undefined. */
+function goKeyRefusal(key: crypto.KeyObject, label: string, pem: string): string | undefined {
+    if (key.asymmetricKeyType === "ec") {
+        if (Object.values(CURVES).includes(key.asymmetricKeyDetails?.namedCurve ?? "")) return undefined;
+        const unknown = "x509: unknown elliptic curve";
+        return label === "EC PRIVATE KEY"
+            ? unknown
+            : `x509: failed to parse EC private key embedded in PKCS#8: ${unknown}`;
+    }
+    if (["rsa", "ed25519"].includes(key.asymmetricKeyType ?? "")) return undefined;
+    // PrivateKeyInfo: version, then the AlgorithmIdentifier whose OID Go names.
+    const [, algorithm] = der.children(der.readNode(pemDecode(pem, label)));
+    const oid = der.decodeOid(der.children(algorithm)[0].content);
+    return `x509: PKCS#8 wrapping contained private key with unknown algorithm: ${oid}`;
 }
 
 const algorithmOf = (key: crypto.KeyObject): string => x509.keyInfo(key).algorithm;
@@ -347,6 +371,13 @@ export function certRequest(inputs: Inputs): { id: string; state: State } {
 export function locallySignedCert(inputs: Inputs, options: ProviderOptions = {}): { id: string; state: State } {
     const caKey = parsePrivateKey(inputs.caPrivateKeyPem ?? inputs.caPrivateKeyPemWo, "ca_private_key_pem");
     const caCert = x509.parseCertificate(pemDecode(inputs.caCertPem as string, "CERTIFICATE"));
+    // Go's parseCertificate refuses both (a negative serial since Go 1.23, no GODEBUG in pulumi-tls).
+    const unreadable = caCert.negativeSerial
+        ? "negative serial number"
+        : caCert.publicKey.algorithm === "ECDSA" && !Object.values(CURVES).includes(caCert.publicKey.curve ?? "")
+          ? "unsupported elliptic curve"
+          : undefined;
+    if (unreadable !== undefined) throw new Error(`ca_cert_pem: failed to parse certificate: x509: ${unreadable}`);
     if (!caCert.publicKey.spki.equals(x509.keyInfo(caKey).spki)) {
         throw new Error("x509: provided PrivateKey doesn't match parent's PublicKey");
     }

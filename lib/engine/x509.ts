@@ -465,12 +465,15 @@ export interface ParsedCertificate {
     subjectKeyId?: Buffer;
     publicKey: KeyInfo;
     isCa: boolean;
+    /** A serial number below 0, which Go's crypto/x509 refuses to parse. */
+    negativeSerial: boolean;
 }
 
 export function parseCertificate(certDer: Buffer): ParsedCertificate {
     const [tbs] = der.children(der.readNode(certDer));
     const fields = der.children(tbs);
     const offset = fields[0].tag === 0xa0 ? 1 : 0;
+    const serial = fields[offset];
     const subjectName = fields[offset + 4];
     const spki = fields[offset + 5];
     let subjectKeyIdValue: Buffer | undefined;
@@ -491,5 +494,6 @@ export function parseCertificate(certDer: Buffer): ParsedCertificate {
         subjectKeyId: subjectKeyIdValue,
         publicKey: keyInfo(crypto.createPublicKey({ key: spki.raw, format: "der", type: "spki" })),
         isCa,
+        negativeSerial: (serial.content[0] & 0x80) !== 0,
     };
 }
