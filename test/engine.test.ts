@@ -60,6 +60,32 @@ describe("Engine stand-in: faithful to @pulumi/tls (terraform-provider-tls 4.x, 
         assert.match(ec.state.publicKeyOpenssh as string, /^ecdsa-sha2-nistp256 /);
     });
 
+    it("makes ids as Go's hashForState: strings.TrimSpace, which trims Unicode white space once a side ends in a byte >= 0x80", () => {
+        const trimmed = (hex: string) =>
+            tlsProvider.goTrimSpace(Buffer.from(hex.replace(/ /g, ""), "hex")).toString("hex");
+        assert.deepStrictEqual(
+            [
+                trimmed("30 03 16 c2 85"), // U+0085: the DER of ~1 in 32768 EC or Ed25519 keys ends so
+                trimmed("30 03 01 c2 a0"), // U+00A0
+                trimmed("30 01 20 e3 80 80 0a"), // "\n" (ASCII), then U+3000 and " " decoded backwards
+                trimmed("e2 80 a8 20 30 01 09"), // U+2028 and " " at the start, "\t" at the end
+                trimmed("30 01 e1 9a 80"), // U+1680
+                trimmed("30 01 20 0b"), // ASCII only
+                trimmed("30 01 a0"), // a lone continuation byte: no rune, kept
+                trimmed("30 01 ed a0 80"), // an encoded surrogate: invalid UTF-8, kept
+                trimmed("30 01 e2 80 8b"), // U+200B is no white space to Go
+                trimmed("c2 a0 20"), // all white space
+            ],
+            ["300316", "300301", "3001", "3001", "3001", "3001", "3001a0", "3001eda080", "3001e2808b", ""],
+        );
+        const der = Buffer.from("300316c285", "hex");
+        assert.strictEqual(
+            tlsProvider.hashForState(der),
+            crypto.createHash("sha1").update(der.subarray(0, 3)).digest("hex"),
+        );
+        assert.strictEqual(tlsProvider.hashForState(Buffer.alloc(0)), "");
+    });
+
     it("writes 0 for maxPathLength as no limit, and N as pathlen N", () => {
         const make = (maxPathLength?: number) =>
             tlsProvider.selfSignedCert({

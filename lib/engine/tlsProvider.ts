@@ -40,14 +40,114 @@ const SSH_CURVES: Readonly<Record<string, string>> = {
     secp521r1: "nistp521",
 };
 
-/** Go strings.TrimSpace on raw bytes, then SHA-1 hex: the provider's resource ids (section 1). */
-function hashForState(bytes: Buffer): string {
+/** Go strings.TrimSpace on raw bytes (goTrimSpace), then SHA-1 hex ("" for none): the provider's resource ids (section 1). */
+export function hashForState(bytes: Buffer): string {
+    if (bytes.length === 0) return "";
+    return crypto.createHash("sha1").update(goTrimSpace(bytes)).digest("hex");
+}
+
+/** What Go's unicode.IsSpace calls white space: ASCII's six, U+0085, U+00A0 and Unicode's White_Space. */
+const SPACE_RUNES = new Set([
+    0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x20, 0x85, 0xa0, 0x1680, 0x2000, 0x2001, 0x2002, 0x2003, 0x2004, 0x2005, 0x2006,
+    0x2007, 0x2008, 0x2009, 0x200a, 0x2028, 0x2029, 0x202f, 0x205f, 0x3000,
+]);
+const RUNE_ERROR = 0xfffd;
+const isAsciiSpace = (b: number): boolean => (b >= 0x09 && b <= 0x0d) || b === 0x20;
+
+/**
+ * Go's utf8.DecodeRune of bytes[start..end): the rune and its length, or RUNE_ERROR and 1 for an
+ * invalid or short sequence (overlong forms, surrogates and runes past U+10FFFF are invalid).
+ */
+function decodeRune(bytes: Buffer, start: number, end: number): { rune: number; size: number } {
+    const b0 = bytes[start];
+    if (b0 < 0x80) return { rune: b0, size: 1 };
+    // The first byte gives the length and the range of the second (Go's first and acceptRanges tables).
+    const [size, low, high] =
+        b0 >= 0xc2 && b0 <= 0xdf
+            ? [2, 0x80, 0xbf]
+            : b0 === 0xe0
+              ? [3, 0xa0, 0xbf]
+              : b0 === 0xed
+                ? [3, 0x80, 0x9f]
+                : b0 >= 0xe1 && b0 <= 0xef
+                  ? [3, 0x80, 0xbf]
+                  : b0 === 0xf0
+                    ? [4, 0x90, 0xbf]
+                    : b0 === 0xf4
+                      ? [4, 0x80, 0x8f]
+                      : b0 >= 0xf1 && b0 <= 0xf3
+                        ? [4, 0x80, 0xbf]
+                        : [0, 0, 0];
+    const invalid = { rune: RUNE_ERROR, size: 1 };
+    if (size === 0 || end - start < size || bytes[start + 1] < low || bytes[start + 1] > high) return invalid;
+    let rune = b0 & (0xff >> (size + 1));
+    for (let i = 1; i < size; i++) {
+        const b = bytes[start + i];
+        if (i > 1 && (b < 0x80 || b > 0xbf)) return invalid;
+        rune = (rune << 6) | (b & 0x3f);
+    }
+    return { rune, size };
+}
+
+/** Go's utf8.DecodeLastRune of bytes[start..end): the rune ending there and its length. */
+function decodeLastRune(bytes: Buffer, start: number, end: number): { rune: number; size: number } {
+    if (bytes[end - 1] < 0x80) return { rune: bytes[end - 1], size: 1 };
+    // Back to a byte that may start a rune, at most four bytes (utf8.UTFMax) from the end.
+    const limit = Math.max(start, end - 4);
+    let first = end - 2;
+    while (first >= limit && (bytes[first] & 0xc0) === 0x80) first--;
+    first = Math.max(first, limit);
+    const decoded = decodeRune(bytes, first, end);
+    return first + decoded.size === end ? decoded : { rune: RUNE_ERROR, size: 1 };
+}
+
+/**
+ * Go's strings.TrimSpace on raw bytes, as common.go hashForState applies it to DER: ASCII white
+ * space from both ends, and once a byte of 0x80 or more is met on a side, Unicode white space
+ * (unicode.IsSpace, UTF-8 decoded as Go decodes it) from there: a DER ending in C2 A0 (U+00A0)
+ * loses those two bytes, one ending in a lone A0 keeps it.
+ */
+export function goTrimSpace(bytes: Buffer): Buffer {
     let start = 0;
-    let end = bytes.length;
-    const isSpace = (b: number): boolean => (b >= 0x09 && b <= 0x0d) || b === 0x20;
-    while (start < end && isSpace(bytes[start])) start++;
-    while (end > start && isSpace(bytes[end - 1])) end--;
-    return crypto.createHash("sha1").update(bytes.subarray(start, end)).digest("hex");
+    for (; start < bytes.length; start++) {
+        if (bytes[start] >= 0x80) return trimRightRunes(bytes, trimLeftRunes(bytes, start, bytes.length), bytes.length);
+        if (!isAsciiSpace(bytes[start])) break;
+    }
+    let stop = bytes.length;
+    for (; stop > start; stop--) {
+        if (bytes[stop - 1] >= 0x80) return trimRightRunes(bytes, start, stop);
+        if (!isAsciiSpace(bytes[stop - 1])) break;
+    }
+    return bytes.subarray(start, stop);
+}
+
+/** Go's strings.TrimLeftFunc(s, unicode.IsSpace) on bytes[start..end): where what is kept starts. */
+function trimLeftRunes(bytes: Buffer, start: number, end: number): number {
+    while (start < end) {
+        const { rune, size } = decodeRune(bytes, start, end);
+        if (!SPACE_RUNES.has(rune)) break;
+        start += size;
+    }
+    return start;
+}
+
+/** Go's strings.TrimRightFunc(s, unicode.IsSpace) on bytes[start..end): what is kept. */
+function trimRightRunes(bytes: Buffer, start: number, end: number): Buffer {
+    // lastIndexFunc: the start of the last rune that is no space, or -1.
+    let i = end;
+    let last = -1;
+    while (i > start) {
+        const { rune, size } = decodeLastRune(bytes, start, i);
+        i -= size;
+        if (!SPACE_RUNES.has(rune)) {
+            last = i;
+            break;
+        }
+    }
+    if (last < 0) return bytes.subarray(start, start);
+    // As Go, keep that rune whole: its length decoded forward from its start.
+    const keep = bytes[last] >= 0x80 ? decodeRune(bytes, last, end).size : 1;
+    return bytes.subarray(start, last + keep);
 }
 
 // --- SSH wire encodings (golang.org/x/crypto/ssh) --------------------------------------------
