@@ -40,6 +40,7 @@ import {
     CaId,
     CaPlan,
     clientPhaseOf,
+    gatewayComponentName,
     leafOptionsOf,
     LeafOptions,
     LeafPlan,
@@ -823,7 +824,7 @@ function buildPlannedPki(plan: PkiPlan): PkiStack {
     const gateways = plan.gateways.map((gateway) => {
         const endpoints = plan.endpoints.filter((e) => e.gatewayName === gateway.name);
         return new IstioGatewayTls(
-            `${gateway.domain}-gateway`,
+            gatewayComponentName(gateway.domain),
             {
                 serverCa: gatewayServerCa,
                 clientTrustBundlePem,

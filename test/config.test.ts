@@ -130,6 +130,16 @@ const CASES: [string, Record<string, unknown>, string][] = [
         `pki:domains.ob-x.services[0] and pki:domains.ob.services[0] both give the endpoint name "ob-x-y" (used in secret and resource names). Rename one of them`,
     ],
     [
+        "two endpoints with one resource name",
+        {
+            ...VALID,
+            option: 2,
+            domains: { ob: { services: ["q-gateway-ob-gateway-ob-q-t"] }, "ob-gateway-ob-q": { services: ["t"] } },
+        },
+        `pki:domains.ob-gateway-ob-q.services[0] and pki:domains.ob.services[0] both name their endpoint's server key, certificate and Secret ` +
+            `"ob-gateway-ob-q-gateway-ob-gateway-ob-q-t" in Pulumi (<domain>-gateway-<endpoint name>), which cannot register a name twice. Rename one of them`,
+    ],
+    [
         "domain with no services",
         { ...VALID, domains: { ...VALID.domains, dp: { services: [], groups: {} } } },
         `pki:domains.dp.services must list at least one microservice; got []. Add the domain's services or remove the domain`,

@@ -823,6 +823,22 @@ const ROWS: readonly Row[] = [
         head: with_(BASE, { option: 2, ...ob(["accounts"]) }),
         risky: true,
     },
+    {
+        name: "Option 2: a service whose name begins with another domain's",
+        from: "option 1 -> 2",
+        head: with_(BASE, { option: 2, ...ob(["accounts", "ob-payee", "ob-cdr-cache"]) }),
+        risky: false,
+    },
+    {
+        // Its endpoint id stays ob-cdr-cache; its gateway children are named after the new domain.
+        name: "Option 2: a service moved to that domain, under its endpoint id",
+        from: "Option 2: a service whose name begins with another domain's",
+        head: with_(BASE, {
+            option: 2,
+            domains: { ob: { services: ["accounts", "ob-payee"] }, "ob-cdr": { services: ["ob-cdr-cache"] } },
+        }),
+        risky: true,
+    },
     { name: "option 1 -> 3", from: "a new stack", head: O3, risky: true },
     {
         name: "Option 3: a service added to a group",

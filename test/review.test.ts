@@ -161,6 +161,77 @@ describe("diff", function () {
         );
     });
 
+    it("Option 2, services moved to a new domain under their endpoint ids: new server keys, and a risk: their Secrets already exist", () => {
+        const base = option(2);
+        const domains = base.domains as Domains;
+        const cdr = ["ob-cdr-dh-cache", "ob-cdr-cache"];
+        const head = {
+            ...base,
+            domains: {
+                ...domains,
+                ob: { services: domains.ob.services.filter((s) => !cdr.includes(s)) },
+                "ob-cdr": { namespace: "ob", services: cdr },
+            },
+        };
+        const d = diffPlans(plan(base), plan(head));
+        const host = (id: string, domain: string) => `${id}.${domain}.example.api.bank.example`;
+        assert.deepStrictEqual(
+            summary(d).replaced,
+            cdr.map(
+                (id) =>
+                    `${id}/server: hosts changed: ${host(id, "ob")} -> ${host(id, "ob-cdr")}; subject changed: O=Example Bank, CN=${host(id, "ob")} -> O=Example Bank, CN=${host(id, "ob-cdr")}; ` +
+                    `domain changed: ob -> ob-cdr (new resource names for its key, certificate and Secret) => new key; new certificate; update secret k8s/example/istio-system/secret-apic-mtls-${id}`,
+            ),
+        );
+        assert.deepStrictEqual(
+            d.places.map((p) => [p.place, p.change, p.items]),
+            cdr.map((id) => [
+                `k8s/example/istio-system/secret-apic-mtls-${id}`,
+                "update",
+                [
+                    { item: "tls.crt", change: "re-issued with a new key" },
+                    { item: "tls.key", change: "new key" },
+                ],
+            ]),
+        );
+        // One risk, the move's: the hosts it drops are not added elsewhere first, as droppedHosts would advise.
+        assert.deepStrictEqual(
+            d.risks.map((r) => [r.key, r.change, r.breaks, r.instead]),
+            [
+                [
+                    "pki:domains.ob, pki:domains.ob-cdr",
+                    "moves endpoints ob-cdr-dh-cache and ob-cdr-cache from domain ob to ob-cdr under the same ids (the domain is in their hosts): " +
+                        "to Pulumi their server keys, certificates and Secrets are removed from ob's gateway and added to ob-cdr's, the Secrets with the same names in the same namespace",
+                    "pulumi up makes new server keys and certificates for them, then fails creating istio-system/apic-mtls-ob-cdr-dh-cache and istio-system/apic-mtls-ob-cdr-cache, " +
+                        "which already exist under ob's gateway resources: the update stops half-way (the preview does not show it)",
+                    "keep them in domain ob (the domain names the gateway's resources; the endpoint id names the Secret), " +
+                        "or remove them from pki:domains.ob in one change (APIC's calls to their hosts fail from then on) and add them to pki:domains.ob-cdr in the next, " +
+                        "then move APIC's API definitions and TLS client profiles to the new hosts",
+                ],
+            ],
+        );
+        // One endpoint moved: in the singular.
+        const one = {
+            ...base,
+            domains: {
+                ...domains,
+                ob: { services: domains.ob.services.filter((s) => s !== "ob-cdr-cache") },
+                "ob-cdr": { services: ["ob-cdr-cache"] },
+            },
+        };
+        assert.deepStrictEqual(
+            diffPlans(plan(base), plan(one)).risks.map((r) => [r.change, r.breaks]),
+            [
+                [
+                    "moves endpoint ob-cdr-cache from domain ob to ob-cdr under the same id (the domain is in its host): " +
+                        "to Pulumi its server key, certificate and Secret are removed from ob's gateway and added to ob-cdr's, the Secret with the same name in the same namespace",
+                    "pulumi up makes a new server key and certificate for it, then fails creating istio-system/apic-mtls-ob-cdr-cache, " +
+                        "which already exists under ob's gateway resources: the update stops half-way (the preview does not show it)",
+                ],
+            ],
+        );
+    });
+
     it("Option 3, a service moved between groups: no certificate changes, only routing", () => {
         const base = option(3);
         const domains = base.domains as Domains;

@@ -2,7 +2,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { KeyAlgorithm } from "../config/types";
 import { Json, showJson } from "../config/values";
-import { gatewayServerCert, HTTPS_PORT } from "../plan/plan";
+import { gatewayEndpointResourceName, gatewayServerCert, HTTPS_PORT } from "../plan/plan";
 import {
     argumentError,
     certificateSettings,
@@ -312,13 +312,14 @@ export class IstioGatewayTls extends pulumi.ComponentResource {
                 epoch: endpoint.epoch ?? 0,
                 organization,
             });
-            const { key, cert } = issueCertificate(this, `${name}-${endpoint.id}-server`, spec, serverCa);
+            const resourceName = gatewayEndpointResourceName(name, endpoint.id);
+            const { key, cert } = issueCertificate(this, `${resourceName}-server`, spec, serverCa);
             const privateKeyPem = pulumi.secret(key.privateKeyPem);
             this.serverCertPems[endpoint.id] = cert.certPem;
             this.serverPrivateKeyPems[endpoint.id] = privateKeyPem;
 
             new k8s.core.v1.Secret(
-                `${name}-${endpoint.id}-tls`,
+                `${resourceName}-tls`,
                 {
                     metadata: { name: secretName, namespace },
                     type: "kubernetes.io/tls",

@@ -16,6 +16,7 @@ import {
     clientSwitchSetting,
     CustomerFacingPlan,
     EndpointPlan,
+    endpointResourceName,
     holderOf,
     layoutOf,
     meshEpochChangeProblem,
@@ -293,6 +294,21 @@ function pinChanges(base: PkiPlan, head: PkiPlan): { pins: PinChange[]; refused:
         }
     }
     return { pins, refused };
+}
+
+/**
+ * Endpoints that keep their id in another domain (Option 2 and 3 drop a domain prefix the name
+ * has: ob-cdr-cache in ob or in ob-cdr). Their gateway server key, certificate and Secret are
+ * named after the domain's gateway (endpointResourceName): to Pulumi, new resources.
+ */
+function movedEndpoints(base: PkiPlan, head: PkiPlan): { before: EndpointPlan; after: EndpointPlan }[] {
+    const before = new Map(base.endpoints.map((e) => [e.id, e]));
+    return head.endpoints.flatMap((after) => {
+        const old = before.get(after.id);
+        return old !== undefined && endpointResourceName(old) !== endpointResourceName(after)
+            ? [{ before: old, after }]
+            : [];
+    });
 }
 
 function routing(base: PkiPlan, head: PkiPlan): RoutingChange[] {
@@ -852,7 +868,9 @@ function droppedEndpoints(base: PkiPlan, head: PkiPlan): EndpointPlan[] {
 }
 
 function droppedHosts(base: PkiPlan, head: PkiPlan): Risk[] {
-    const dropped = droppedEndpoints(base, head);
+    // An endpoint moved to another domain under its id is movedEndpointRisks' (it fails, rather than moves).
+    const moved = new Set(movedEndpoints(base, head).map(({ before }) => before.id));
+    const dropped = droppedEndpoints(base, head).filter((e) => !moved.has(e.id));
     if (dropped.length === 0) return [];
     const domainChanged = (d: string) =>
         JSON.stringify(base.config.domains[d]) !== JSON.stringify(head.config.domains[d]);
@@ -882,6 +900,40 @@ function renamedClusters(base: PkiPlan, head: PkiPlan): { before: ClusterConfig;
             const after = added.find((c) => c.context === before.context);
             return after === undefined ? [] : [{ before, after }];
         });
+}
+
+/**
+ * Endpoints moved to another domain under the same id (movedEndpoints), per pair of domains: Pulumi
+ * creates the new gateway's Secret, of the same name in the same namespace, before it deletes the
+ * old one's, and the create fails (pulumi-kubernetes does not take over an existing object).
+ */
+function movedEndpointRisks(base: PkiPlan, head: PkiPlan): Risk[] {
+    const moves = new Map<string, { from: string; to: string; endpoints: EndpointPlan[] }>();
+    for (const { before, after } of movedEndpoints(base, head)) {
+        const pair = `${before.domain} ${after.domain}`;
+        const move = moves.get(pair) ?? { from: before.domain, to: after.domain, endpoints: [] };
+        move.endpoints.push(after);
+        moves.set(pair, move);
+    }
+    return [...moves.values()].map(({ from, to, endpoints }) => {
+        const one = endpoints.length === 1;
+        const ids = list(endpoints.map((e) => e.id));
+        const secrets = list(endpoints.map((e) => `${e.gatewaySecret.namespace}/${e.gatewaySecret.name}`));
+        return {
+            key: `pki:domains.${from}, pki:domains.${to}`,
+            change:
+                `moves ${one ? "endpoint" : "endpoints"} ${ids} from domain ${from} to ${to} under the same ${one ? "id" : "ids"} (the domain is in ${its(endpoints)} ${one ? "host" : "hosts"}): ` +
+                `to Pulumi ${its(endpoints)} server ${one ? "key, certificate and Secret are" : "keys, certificates and Secrets are"} removed from ${from}'s gateway and added to ${to}'s, ` +
+                `the Secret${one ? "" : "s"} with the same ${one ? "name" : "names"} in the same namespace`,
+            breaks:
+                `pulumi up makes ${one ? "a new server key and certificate" : "new server keys and certificates"} for ${them(endpoints)}, then fails creating ${secrets}, ` +
+                `which already ${one ? "exists" : "exist"} under ${from}'s gateway resources: the update stops half-way (the preview does not show it)`,
+            instead:
+                `keep ${them(endpoints)} in domain ${from} (the domain names the gateway's resources; the endpoint id names the Secret), ` +
+                `or remove ${them(endpoints)} from pki:domains.${from} in one change (APIC's calls to ${its(endpoints)} ${one ? "host" : "hosts"} fail from then on) ` +
+                `and add ${them(endpoints)} to pki:domains.${to} in the next, then move APIC's API definitions and TLS client profiles to the new ${one ? "host" : "hosts"}`,
+        };
+    });
 }
 
 /**
@@ -1429,6 +1481,13 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
     const removed: CertChange[] = [];
     const replaced: CertChange[] = [];
     const newKey = new Set<string>();
+    // A server certificate of an endpoint moved to another domain: new resources, a new key.
+    const movedServers = new Map(
+        (base === undefined ? [] : movedEndpoints(from, head)).map(({ before, after }) => [
+            `${after.id}/server`,
+            `domain changed: ${before.domain} -> ${after.domain} (new resource names for its key, certificate and Secret)`,
+        ]),
+    );
     let unchanged = 0;
     for (const after of headCerts) {
         const before = baseCerts.get(after.id);
@@ -1437,13 +1496,18 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
             added.push({ id: after.id, role: after.role, reasons: [], forces: newMaterial(after, true, from), after });
             continue;
         }
-        const reasons = [...reasonsFor(before, after, replacedIssuers), ...publicCertificateReasons(from, head, after)];
+        const moved = movedServers.get(after.id);
+        const reasons = [
+            ...reasonsFor(before, after, replacedIssuers),
+            ...publicCertificateReasons(from, head, after),
+            ...(moved !== undefined ? [moved] : []),
+        ];
         if (reasons.length === 0) {
             unchanged++;
             continue;
         }
         replacedIssuers.add(after.id);
-        const rekeyed = before.key !== after.key || before.epoch !== after.epoch;
+        const rekeyed = before.key !== after.key || before.epoch !== after.epoch || moved !== undefined;
         if (rekeyed) newKey.add(after.id);
         replaced.push({
             id: after.id,
@@ -1522,6 +1586,7 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
         ...(base === undefined ? [] : caRisks(from, head, certs, rotating)),
         ...droppedHosts(from, head),
         ...(base === undefined ? [] : clusterRisks(from, head)),
+        ...(base === undefined ? [] : movedEndpointRisks(from, head)),
         ...(base === undefined ? [] : strictMtlsRisks(from, head)),
         ...(base === undefined ? [] : rekeyedClients(from, head)),
         ...frontEndRisks(from, head),

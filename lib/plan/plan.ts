@@ -287,6 +287,23 @@ export function rotatedName(name: string, epoch: number): string {
     return epoch === 0 ? name : `${name}-r${epoch}`;
 }
 
+/** The IstioGatewayTls of a domain (lib/stack.ts); its name begins every child's. */
+export const gatewayComponentName = (domain: string): string => `${domain}-gateway`;
+
+/**
+ * What an endpoint's children in the IstioGatewayTls named `component` are named after:
+ * `<it>-server` (key, CSR and certificate, by rotatedName) and `<it>-tls` (its Secret). The
+ * stack's gateways are named after their domain, so an endpoint that keeps its id in another
+ * domain (Option 2 and 3 drop a domain prefix its name has) gets new resources: a new key, and
+ * a Secret of the same name created before the old one is deleted.
+ */
+export const gatewayEndpointResourceName = (component: string, endpointId: string): string =>
+    `${component}-${endpointId}`;
+
+/** The stack's name for an endpoint's gateway children (gatewayEndpointResourceName). */
+export const endpointResourceName = (e: Pick<EndpointPlan, "domain" | "id">): string =>
+    gatewayEndpointResourceName(gatewayComponentName(e.domain), e.id);
+
 export const CA_USES = ["cert_signing", "crl_signing"] as const;
 
 /**
@@ -822,6 +839,7 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
     const endpoints: EndpointPlan[] = [];
     const hostOwner = new Map<string, string>();
     const idOwner = new Map<string, string>();
+    const resourceOwner = new Map<string, string>();
     const leafOptions = leafOptionsOf(config);
     const { rotation } = config;
 
@@ -863,6 +881,17 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
                 );
             }
             idOwner.set(g.id, g.configKey);
+            // Two domains and names can spell one resource name ("ob" + "q-gateway-ob-gateway-ob-q-t" and
+            // "ob-gateway-ob-q" + "t"): Pulumi would refuse the second key only once every key before it was made.
+            const resources = endpointResourceName({ domain, id: g.id });
+            const resourceClash = resourceOwner.get(resources);
+            if (resourceClash !== undefined && idClash === undefined && owner === undefined) {
+                problems.push(
+                    `${g.configKey} and ${resourceClash} both name their endpoint's server key, certificate and Secret "${resources}" in Pulumi ` +
+                        `(<domain>-gateway-<endpoint name>), which cannot register a name twice. Rename one of them`,
+                );
+            }
+            resourceOwner.set(resources, g.configKey);
             // The UI truststore's files go to apic/ui/, where this endpoint's bundle would go too.
             if (`apic/${g.id}` === APIC_UI_DIR && config.frontEnd.callers.length > 0) {
                 problems.push(
