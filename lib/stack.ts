@@ -35,6 +35,7 @@ import { seriesCrlRecord } from "./pki/crlSeries";
 import { unexpiredCertificates } from "./pki/trustBundle";
 import { expiredAt } from "./pki/x509";
 import { ClusterConfig, PkiConfig } from "./config/types";
+import { ownMember } from "./config/values";
 import {
     activeCa,
     CaId,
@@ -665,15 +666,17 @@ export function expiredReissueMessage(plan: PkiPlan, now: Date): string | undefi
         notAfter !== undefined && expiredAt(notAfter, now) ? notAfter.slice(0, 10) : undefined;
     const newest = (issued: readonly DeployedClient[] | undefined, epoch: number) =>
         issued?.filter((c) => c.epoch === epoch).at(-1)?.notAfter;
-    const server = (key: string, epoch: number) =>
-        record.servers?.[key]?.epoch === epoch ? record.servers[key].notAfter : undefined;
+    const server = (key: string, epoch: number) => {
+        const deployed = ownMember(record.servers, key);
+        return deployed?.epoch === epoch ? deployed.notAfter : undefined;
+    };
     const cas = plan.cas
         .filter((ca) => plan.config.offlineRoots[rootSlotOfCa(plan, ca)] === undefined)
         .map((ca) => [`CA ${ca.id}`, expiredOn(record.cas[ca.id]?.notAfter)] as const);
     const leaves = [
         ...plan.endpoints.flatMap((e) => [
             [`${e.id}/server`, expiredOn(server(e.id, e.server.epoch))] as const,
-            [`${e.id}/client`, expiredOn(newest(record.clients[e.id], e.client.epoch))] as const,
+            [`${e.id}/client`, expiredOn(newest(ownMember(record.clients, e.id), e.client.epoch))] as const,
         ]),
         ...plan.frontEnd.uiClients.map(
             (c) =>

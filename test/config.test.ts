@@ -3,8 +3,12 @@ import { rawConfigFromEngine } from "../lib/config/load";
 import { ConfigError, validateConfig } from "../lib/config/validate";
 import { runWithStandIn } from "../lib/engine/standIn";
 import { planFromRawConfig } from "../lib/plan/plan";
-import { buildPki } from "../lib/stack";
-import { loadStackFile, OPTION_FILES } from "./helpers";
+import { buildPki, updateWarnings } from "../lib/stack";
+import { diffPlans } from "../lib/inventory/diff";
+import { readDeployed } from "../lib/lifecycle/deployed";
+import { decide } from "../lib/lifecycle/rules";
+import { deployedRecordOf } from "../lib/render/render";
+import { loadStackFile, newStackState, OPTION_FILES, planProblems, renderNext } from "./helpers";
 
 const VALID = {
     environment: "dev",
@@ -286,5 +290,113 @@ describe("Valid stack config", () => {
             assert.strictEqual(config.domains.ob.services.length, 17);
             assert.strictEqual(config.domains.dp.services.length, 7);
         }
+    });
+});
+
+describe("Names Object.prototype has (constructor, toString, hasOwnProperty, valueOf)", function () {
+    this.timeout(60_000);
+    // A plain object's lookup finds them on Object.prototype: a function, not undefined.
+    const SERVICES = ["toString", "hasOwnProperty", "valueOf", "constructor"];
+    /** Domains, groups and clusters are lower case (constructor); services need not be. */
+    const named = (option: 1 | 2 | 3, more: Record<string, unknown> = {}): Record<string, unknown> => ({
+        environment: "proto",
+        option,
+        baseDomain: "proto.api.bank.example",
+        clusters: ["constructor"],
+        keyAlgorithm: "ECDSA",
+        domains: {
+            constructor: { services: SERVICES, groups: { constructor: SERVICES } },
+            ob: { services: ["accounts"], groups: { core: ["accounts"] } },
+        },
+        ...more,
+    });
+
+    it("are domains, services, groups, clusters and endpoints like any other: plan, render, diff and the lifecycle", async () => {
+        assert.deepStrictEqual(
+            ([1, 2, 3] as const).map((option) => planFromRawConfig(named(option)).endpoints.map((e) => e.id)),
+            [
+                ["constructor", "ob"],
+                [
+                    "constructor-tostring",
+                    "constructor-hasownproperty",
+                    "constructor-valueof",
+                    "constructor-constructor",
+                    "ob-accounts",
+                ],
+                ["constructor-constructor", "ob-core"],
+            ],
+        );
+        // The first update, against a record that has no endpoint yet; the second against its record.
+        const state = newStackState();
+        const first = await renderNext(named(1), "proto-first", state);
+        // What render and pulumi up warn of reads the record too (certificates on it that expired).
+        assert.deepStrictEqual(updateWarnings(first.plan), []);
+        const raised = named(1, { rotation: { endpoints: { constructor: { serverEpoch: 1 } } } });
+        const second = await renderNext(raised, "proto-second", state);
+        assert.deepStrictEqual(
+            second.plan.endpoints.map((e) => [e.id, e.server.epoch]),
+            [
+                ["constructor", 1],
+                ["ob", 0],
+            ],
+        );
+        // Read as a Map: record.servers.constructor would be Object's own constructor to TypeScript.
+        const own = <T>(record: Readonly<Record<string, T>> | undefined) => new Map(Object.entries(record ?? {}));
+        const record = deployedRecordOf(state);
+        assert.deepStrictEqual(
+            [
+                [...own(record.clients).keys()],
+                [...own(record.servers).keys()],
+                own(record.servers).get("constructor")?.epoch,
+            ],
+            [["constructor", "ob"], ["constructor", "ob"], 1],
+        );
+        // The domain removed: the record keeps its certificates until they expire, as any other's.
+        const onlyOb = { ...named(1), domains: { ob: { services: ["accounts"] } } };
+        await renderNext(onlyOb, "proto-third", state);
+        const after = deployedRecordOf(state);
+        assert.deepStrictEqual(
+            [own(after.clients).get("constructor"), own(after.servers).get("constructor")],
+            [own(record.clients).get("constructor"), own(record.servers).get("constructor")],
+        );
+        assert.deepStrictEqual(
+            diffPlans(first.plan, planFromRawConfig(onlyOb)).risks.map((r) => [r.key, r.change]),
+            [["pki:domains.constructor", "drops 1 host: constructor.proto.api.bank.example"]],
+        );
+        const decision = decide({
+            config: second.plan.config,
+            deployed: readDeployed(second.dir),
+            now: new Date(Date.now() + 300 * 86_400_000),
+            soakDays: 7,
+        });
+        assert.deepStrictEqual(
+            decision.proposals
+                .filter((p) => p.subject.startsWith("constructor/"))
+                .map((p) => p.edits.map((e) => [e.path.join("."), e.from, e.to])),
+            [
+                [["pki:rotation.endpoints.constructor.serverEpoch", 1, 2]],
+                [
+                    ["pki:rotation.endpoints.constructor.clientEpoch", 0, 1],
+                    ["pki:rotation.endpoints.constructor.clientPhase", undefined, "switch"],
+                ],
+            ],
+        );
+    });
+
+    it("name no endpoint where none has them, as any other name", () => {
+        const problems = planProblems({
+            ...named(1),
+            domains: { ob: { services: ["accounts"] } },
+            // As Pulumi passes a map: JSON text, where "__proto__" is a key like any other.
+            rotation: '{"endpoints":{"__proto__":{"serverEpoch":1},"constructor":{"serverEpoch":1}}}',
+            revocations: [
+                { endpoint: "toString", serial: "01", epoch: 0, reason: "keyCompromise", revokedAt: "2026-01-01" },
+            ],
+        });
+        assert.deepStrictEqual(problems, [
+            'pki:revocations[0].endpoint "toString" is not an endpoint of this stack; its endpoints are ob',
+            "pki:rotation.endpoints.__proto__ is not an endpoint of this stack; its endpoints are ob",
+            "pki:rotation.endpoints.constructor is not an endpoint of this stack; its endpoints are ob",
+        ]);
     });
 });

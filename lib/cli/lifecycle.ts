@@ -7,6 +7,7 @@ import * as path from "path";
 import { rawConfigFromStackFile, ReadFile, readFromDisk } from "../config/load";
 import { PkiConfig } from "../config/types";
 import { ConfigError, validateConfig } from "../config/validate";
+import { ownMember } from "../config/values";
 import { codeOf, createReplacement, entryAt, leftoverReplacements, readRegularFile, Replacement } from "../files";
 import { undoOnSignal } from "../interrupt";
 import { diffPlans } from "../inventory/diff";
@@ -60,7 +61,11 @@ function effectiveValue(raw: Record<string, string>, keys: readonly string[]): u
     const [top, ...rest] = keys;
     const text = raw[top.replace(/^pki:/, "")];
     let value: unknown = text === undefined ? undefined : JSON.parse(text);
-    for (const key of rest) value = (value as Record<string, unknown> | undefined)?.[key];
+    // Own members only: an endpoint id such as "constructor" is no key of a map that lacks it.
+    for (const key of rest) {
+        value =
+            value !== null && typeof value === "object" ? ownMember(value as Record<string, unknown>, key) : undefined;
+    }
     return value;
 }
 

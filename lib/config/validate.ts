@@ -637,7 +637,8 @@ function validateRotation(value: Json | undefined | null, fail: Fail): RotationC
     for (const k of Object.keys(rotation)) {
         if (!known.includes(k)) fail(`pki:rotation.${k} is not a known key; known keys are ${known.join(", ")}`);
     }
-    const endpoints: Record<string, EndpointRotation> = {};
+    // Built as entries: an id "__proto__" assigned to a plain object would set its prototype, unseen.
+    const endpoints: [string, EndpointRotation][] = [];
     const given = rotation.endpoints === undefined ? {} : rotation.endpoints;
     if (!isMap(given)) {
         fail(
@@ -655,13 +656,16 @@ function validateRotation(value: Json | undefined | null, fail: Fail): RotationC
                 fail(`${key}.${k} is not a known key; use serverEpoch, clientEpoch or clientPhase`);
         }
         const phase = clientPhase(entry.clientPhase, `${key}.clientPhase`, fail);
-        endpoints[id] = {
-            serverEpoch:
-                entry.serverEpoch === undefined ? 0 : (epoch(entry.serverEpoch, `${key}.serverEpoch`, fail) ?? 0),
-            clientEpoch:
-                entry.clientEpoch === undefined ? 0 : (epoch(entry.clientEpoch, `${key}.clientEpoch`, fail) ?? 0),
-            ...(phase !== undefined ? { clientPhase: phase } : {}),
-        };
+        endpoints.push([
+            id,
+            {
+                serverEpoch:
+                    entry.serverEpoch === undefined ? 0 : (epoch(entry.serverEpoch, `${key}.serverEpoch`, fail) ?? 0),
+                clientEpoch:
+                    entry.clientEpoch === undefined ? 0 : (epoch(entry.clientEpoch, `${key}.clientEpoch`, fail) ?? 0),
+                ...(phase !== undefined ? { clientPhase: phase } : {}),
+            },
+        ]);
     }
     const epochs = Object.fromEntries(
         EPOCHS.map((k) => [k, rotation[k] === undefined ? 0 : (epoch(rotation[k], `pki:rotation.${k}`, fail) ?? 0)]),
@@ -669,7 +673,7 @@ function validateRotation(value: Json | undefined | null, fail: Fail): RotationC
     const apicClientPhase =
         clientPhase(rotation.apicClientPhase, "pki:rotation.apicClientPhase", fail) ??
         DEFAULTS.rotation.apicClientPhase;
-    return { ...epochs, apicClientPhase, endpoints };
+    return { ...epochs, apicClientPhase, endpoints: Object.fromEntries(endpoints) };
 }
 
 /**

@@ -37,6 +37,14 @@ export const hasControlCharacter = (text: string): boolean => CONTROL_CHARACTER.
 /** What json escapes beyond JSON's own: DEL, C1 controls and bidirectional controls. */
 const ESCAPED_IN_JSON = new RegExp(`[\u007f-\u009f${BIDI_CONTROLS}]`, "g");
 
+/**
+ * A record's own member: a domain, service, cluster or endpoint may be named "constructor" or
+ * "toString", which a plain object's lookup would find on Object.prototype (a function, not
+ * undefined). For records keyed by such names: config maps and the deployed record's.
+ */
+export const ownMember = <T>(record: Readonly<Record<string, T>> | undefined, key: string): T | undefined =>
+    record !== undefined && Object.hasOwn(record, key) ? record[key] : undefined;
+
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export type JsonMap = { [key: string]: Json };
 export type Fail = (message: string) => void;

@@ -8,6 +8,7 @@
 import * as crypto from "crypto";
 import { ClusterConfig, PkiConfig, RevocationConfig } from "../config/types";
 import { EPOCHS } from "../config/validate";
+import { ownMember } from "../config/values";
 import { CaSlot, describeTransitions, normalSerial, PHASES } from "../plan/caRotation";
 import { caSlots, isRootSlot, RootSlot, rootSlotOf } from "../plan/hierarchy";
 import {
@@ -330,8 +331,8 @@ function configuredEpochs(
     const { rotation } = config;
     const epochs = new Map<string, number>(EPOCHS.map((key) => [`pki:rotation.${key}`, rotation[key]]));
     for (const id of endpointIds) {
-        epochs.set(`pki:rotation.endpoints.${id}.serverEpoch`, rotation.endpoints[id]?.serverEpoch ?? 0);
-        epochs.set(`pki:rotation.endpoints.${id}.clientEpoch`, rotation.endpoints[id]?.clientEpoch ?? 0);
+        epochs.set(`pki:rotation.endpoints.${id}.serverEpoch`, ownMember(rotation.endpoints, id)?.serverEpoch ?? 0);
+        epochs.set(`pki:rotation.endpoints.${id}.clientEpoch`, ownMember(rotation.endpoints, id)?.clientEpoch ?? 0);
     }
     for (const host of customerFacingHosts) {
         const { epoch, certificateEpoch } = config.frontEnd.customerFacing[host];
@@ -370,7 +371,7 @@ function clientsOf(plan: PkiPlan): Map<string, Client> {
         what: "APIC client",
         epoch: e.client.epoch,
         epochKey: `pki:rotation.endpoints.${e.id}.clientEpoch`,
-        configured: rotation.endpoints[e.id]?.clientEpoch ?? 0,
+        configured: ownMember(rotation.endpoints, e.id)?.clientEpoch ?? 0,
         sharedEpoch: "",
         goingBack: "a new key would replace the one APIC holds, with no overlap",
     }));
@@ -404,7 +405,7 @@ function loweredEpochs(base: PkiPlan, head: PkiPlan): RefusedChange[] {
     const baseEndpoints = new Set(base.endpoints.map((e) => e.id));
     const shared = head.endpoints.map((e) => e.id).filter((id) => baseEndpoints.has(id));
     const hosts = Object.keys(head.config.frontEnd.customerFacing).filter(
-        (host) => base.config.frontEnd.customerFacing[host] !== undefined,
+        (host) => ownMember(base.config.frontEnd.customerFacing, host) !== undefined,
     );
     const before = configuredEpochs(base.config, shared, hosts);
     const after = configuredEpochs(head.config, shared, hosts);
@@ -873,7 +874,7 @@ function droppedHosts(base: PkiPlan, head: PkiPlan): Risk[] {
     const dropped = droppedEndpoints(base, head).filter((e) => !moved.has(e.id));
     if (dropped.length === 0) return [];
     const domainChanged = (d: string) =>
-        JSON.stringify(base.config.domains[d]) !== JSON.stringify(head.config.domains[d]);
+        JSON.stringify(ownMember(base.config.domains, d)) !== JSON.stringify(ownMember(head.config.domains, d));
     const keys = [
         ...(base.config.baseDomain !== head.config.baseDomain ? ["pki:baseDomain"] : []),
         ...(base.config.option !== head.config.option ? ["pki:option"] : []),

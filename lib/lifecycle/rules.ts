@@ -22,6 +22,7 @@
 import * as crypto from "crypto";
 import { OfflineRootConfig, PkiConfig } from "../config/types";
 import { ConfigError } from "../config/validate";
+import { ownMember } from "../config/values";
 import { IssuedCertificate } from "../inventory/issued";
 import {
     APIC_UI_DIR,
@@ -729,7 +730,7 @@ function customerFacingProposals(
     for (const c of plan.frontEnd.customerFacing) {
         const id = customerFacingCertId(c.host);
         const key = `pki:frontEnd.customerFacing.${c.host}`;
-        const keyEpochs = Object.keys(deployed.record.customerFacingKeys[c.host] ?? {}).map(Number);
+        const keyEpochs = Object.keys(ownMember(deployed.record.customerFacingKeys, c.host) ?? {}).map(Number);
         const deployedKey = keyEpochs.length > 0 ? Math.max(...keyEpochs) : undefined;
         if (deployedKey !== c.epoch) {
             pending.push(
@@ -827,7 +828,7 @@ export function decide(input: LifecycleInput): LifecycleDecision {
             );
         }
     }
-    const deployedPhase = (id: string) => record.clientPhases?.[id];
+    const deployedPhase = (id: string) => ownMember(record.clientPhases, id);
     const clientsInSwitch = plan.endpoints.filter((e) => deployedPhase(e.id)?.phase === "switch").map((e) => e.id);
 
     const proposals = caProposals(plan, input, pendingSlots, clientsInSwitch, needsHuman, waiting);
@@ -836,11 +837,11 @@ export function decide(input: LifecycleInput): LifecycleDecision {
     let globalBlocked = false;
     /** Whether an endpoint's clientPhase can go: a non-zero epoch keeps its map from being left empty. */
     const removable = (id: string): boolean => {
-        const own = config.rotation.endpoints[id];
+        const own = ownMember(config.rotation.endpoints, id);
         return own !== undefined && (own.clientEpoch > 0 || own.serverEpoch > 0);
     };
     for (const e of plan.endpoints) {
-        const rotation = config.rotation.endpoints[e.id];
+        const rotation = ownMember(config.rotation.endpoints, e.id);
         const server = rows.get(`${e.id}/server`);
         if (
             server !== undefined &&
@@ -941,7 +942,7 @@ export function decide(input: LifecycleInput): LifecycleDecision {
         });
         const joined = joining.map((j) => j.id);
         const leftovers = plan.endpoints
-            .filter((e) => config.rotation.endpoints[e.id]?.clientPhase === "finish" && removable(e.id))
+            .filter((e) => ownMember(config.rotation.endpoints, e.id)?.clientPhase === "finish" && removable(e.id))
             .map((e) => ({ path: endpointPath(e.id, "clientPhase"), from: "finish", to: undefined }));
         proposals.splice(0, proposals.length, ...proposals.filter((p) => !joining.some((j) => j.proposal === p)));
         const finishing = [...globalFinish, ...joined];

@@ -9,6 +9,7 @@
  * - finish:  the old CA leaves every bundle and the stack; an intermediate is also revoked in the
  *            root's CRL, because the root stays a trust anchor and would still vouch for it.
  */
+import { ownMember } from "../config/values";
 import { CrlRecord, crlWindow } from "../pki/crl";
 import { CA_SLOTS, CaSlot, INTERMEDIATE_SLOTS, IntermediateSlot, isRootSlot, rootOf, TrustDomains } from "./hierarchy";
 
@@ -345,7 +346,7 @@ export function clientPhasesAfter(
 ): Record<string, DeployedClientPhase> {
     return Object.fromEntries(
         Object.entries(phases).map(([id, p]) => {
-            const before = deployed.clientPhases?.[id];
+            const before = ownMember(deployed.clientPhases, id);
             const kept = before !== undefined && before.phase === p.phase && before.epoch === p.epoch;
             return [id, { ...p, since: kept ? before.since : now.toISOString() }];
         }),
@@ -385,8 +386,8 @@ export function clientsAfter(
         revoked.some((r) => r.holder === id && normalSerial(r.serialHex) === normalSerial(c.serialHex));
     return Object.fromEntries(
         ids.map((id) => {
-            const current = issued[id];
-            const kept = (deployed[id] ?? [])
+            const current = ownMember(issued, id);
+            const kept = (ownMember(deployed, id) ?? [])
                 .filter(
                     (c) =>
                         (Date.parse(c.notAfter) > now.getTime() || isRevoked(id, c)) &&
@@ -413,9 +414,10 @@ export function serversAfter(
     const ids = [...new Set([...Object.keys(deployed), ...Object.keys(issued)])].sort();
     return Object.fromEntries(
         ids.flatMap((id) => {
-            const current = issued[id];
+            const current = ownMember(issued, id);
             if (current !== undefined) return [[id, current]];
-            return Date.parse(deployed[id].notAfter) > now.getTime() ? [[id, deployed[id]]] : [];
+            const kept = deployed[id]; // an id not issued is one of the deployed record's own
+            return Date.parse(kept.notAfter) > now.getTime() ? [[id, kept]] : [];
         }),
     );
 }

@@ -6,7 +6,7 @@
 import * as crypto from "crypto";
 import { X509Certificate } from "@peculiar/x509";
 import { ConfigError, dnsNameProblems, validateConfig } from "../config/validate";
-import { endpointIdOf } from "../config/values";
+import { endpointIdOf, ownMember } from "../config/values";
 import { HostnameOption, LeafKeyAlgorithm, OfflineRootConfig, PkiConfig, RevocationConfig } from "../config/types";
 import {
     activeGeneration,
@@ -654,7 +654,7 @@ function clientEpoch(config: PkiConfig, endpointId: string): number {
 
 /** An endpoint's APIC client epoch as configured, before revocations push it past theirs. */
 const configuredClientEpoch = ({ rotation }: PkiConfig, endpointId: string): number =>
-    rotation.leafEpoch + rotation.apicClientEpoch + (rotation.endpoints[endpointId]?.clientEpoch ?? 0);
+    rotation.leafEpoch + rotation.apicClientEpoch + (ownMember(rotation.endpoints, endpointId)?.clientEpoch ?? 0);
 
 /** The UI clients' epoch as configured, before revocations push one past theirs. */
 const configuredUiClientEpoch = ({ rotation }: PkiConfig): number => rotation.leafEpoch + rotation.uiClientEpoch;
@@ -679,7 +679,7 @@ function loweredClientEpoch(
     newest: DeployedClient,
     client: { epoch: number; configured: number },
 ): string {
-    const own = config.rotation.endpoints[endpointId]?.clientEpoch ?? 0;
+    const own = ownMember(config.rotation.endpoints, endpointId)?.clientEpoch ?? 0;
     return loweredRevocableEpoch(
         `the APIC client of endpoint "${endpointId}"`,
         newest,
@@ -709,7 +709,7 @@ const newestOf = <T extends { readonly epoch: number }>(issued: readonly T[]): T
 /** The gateway server certificate of an endpoint going below the newest one deployed. */
 function loweredServerEpoch(config: PkiConfig, endpointId: string, newest: DeployedServer, epoch: number): string {
     const raise = newest.epoch - epoch;
-    const own = config.rotation.endpoints[endpointId]?.serverEpoch ?? 0;
+    const own = ownMember(config.rotation.endpoints, endpointId)?.serverEpoch ?? 0;
     return (
         `the gateway server certificate of endpoint "${endpointId}" would go back from epoch ${newest.epoch} (deployed, serial ${newest.serialHex}) to ${epoch}: ` +
         `${EPOCHS_ONLY_GO_UP}. Set pki:rotation.endpoints.${endpointId}.serverEpoch to ${own + raise}, ` +
@@ -772,7 +772,7 @@ function loweredFrontEndEpochs(
  */
 function loweredCustomerFacingEpochs(frontEnd: FrontEndPlan, deployed: RotationRecord): string[] {
     return frontEnd.customerFacing.flatMap((c) => {
-        const generations = Object.keys(deployed.customerFacingKeys[c.host] ?? {}).map(Number);
+        const generations = Object.keys(ownMember(deployed.customerFacingKeys, c.host) ?? {}).map(Number);
         if (generations.length === 0) return [];
         const [served, requested] = [Math.min(...generations), Math.max(...generations)];
         const key = `pki:frontEnd.customerFacing.${c.host}`;
@@ -849,7 +849,9 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
         revokedSerials.has(`${holder}/${normalSerial(c.serialHex)}`);
     /** The deployed certificate a revocation names, if its holder ever had that serial. */
     const revokedCertificate = (r: RevocationConfig): DeployedClient | undefined =>
-        (deployedClients[holderOf(r)] ?? []).find((c) => normalSerial(c.serialHex) === normalSerial(r.serial));
+        (ownMember(deployedClients, holderOf(r)) ?? []).find(
+            (c) => normalSerial(c.serialHex) === normalSerial(r.serial),
+        );
     // A revocation naming a serial the holder never had is refused on its own; the epoch it raised
     // is not also a cutover to warn about (the advice would be to revoke, which the user just tried).
     const mistypedRevocation = new Set(
@@ -914,17 +916,17 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
                 epoch:
                     rotation.leafEpoch +
                     rotation.gatewayServerEpoch +
-                    (rotation.endpoints[g.id]?.serverEpoch ?? 0) +
+                    (ownMember(rotation.endpoints, g.id)?.serverEpoch ?? 0) +
                     gatewayServerCa.generation,
                 issuer: gatewayServerCa.id,
                 ...leafOptions,
             });
-            const deployedServer = options.deployed?.servers?.[g.id];
+            const deployedServer = ownMember(options.deployed?.servers, g.id);
             if (deployedServer !== undefined && server.epoch < deployedServer.epoch) {
                 problems.push(loweredServerEpoch(config, g.id, deployedServer, server.epoch));
             }
             // The key APIC holds now is the newest one deployed; a new epoch replaces it.
-            const history = [...(deployedClients[g.id] ?? [])].sort((a, b) => a.epoch - b.epoch);
+            const history = [...(ownMember(deployedClients, g.id) ?? [])].sort((a, b) => a.epoch - b.epoch);
             const replaced = history.filter((c) => c.epoch < client.epoch).at(-1);
             const previous = replaced !== undefined && !isRevoked(g.id, replaced) ? [replaced] : [];
             const newest = history.at(-1);
@@ -1007,7 +1009,7 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
             return base;
         }
         if (options.deployed === undefined) return base;
-        const issued = deployedClients[holder] ?? [];
+        const issued = ownMember(deployedClients, holder) ?? [];
         const match = revokedCertificate(r);
         if (match === undefined) {
             problems.push(
@@ -1026,7 +1028,7 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
     });
     for (const id of idOwner.keys()) {
         const cameBack =
-            options.deployed?.clientPhases !== undefined && options.deployed.clientPhases[id] === undefined;
+            options.deployed?.clientPhases !== undefined && ownMember(options.deployed.clientPhases, id) === undefined;
         problems.push(
             ...(dropped.get(id) ?? []).map((c) =>
                 cameBack
@@ -1225,7 +1227,10 @@ function customerFacingProblems(config: PkiConfig, frontEnd: FrontEndPlan, optio
     const now = options.now ?? new Date();
     return frontEnd.customerFacing.flatMap((c) => {
         if (c.certificate === undefined) return [];
-        const expectedSpki = options.deployed?.customerFacingKeys[c.host]?.[String(c.certificateEpoch)];
+        const expectedSpki = ownMember(
+            ownMember(options.deployed?.customerFacingKeys, c.host),
+            String(c.certificateEpoch),
+        );
         const certified = certifiedKey(c.certificate);
         if (certified !== undefined && keyName(certified) !== keyName(c.key)) {
             // The host's keys follow pki:keyAlgorithm: the key this certificate is for would be made anew.
@@ -1417,7 +1422,7 @@ export function meshEpochChangeProblem(config: PkiConfig, before: number, since:
 
 /** An endpoint's configured APIC client phase: its own, else the stack's. */
 export const clientPhaseOf = (config: PkiConfig, endpointId: string): "switch" | "finish" =>
-    config.rotation.endpoints[endpointId]?.clientPhase ?? config.rotation.apicClientPhase;
+    ownMember(config.rotation.endpoints, endpointId)?.clientPhase ?? config.rotation.apicClientPhase;
 
 /**
  * The setting that puts an endpoint's APIC client in its switch phase, for advice: its own
@@ -1427,7 +1432,7 @@ export const clientPhaseOf = (config: PkiConfig, endpointId: string): "switch" |
  */
 export function clientSwitchSetting(config: PkiConfig, endpointId: string): string {
     const own = `pki:rotation.endpoints.${endpointId}.clientPhase`;
-    const phase = config.rotation.endpoints[endpointId]?.clientPhase;
+    const phase = ownMember(config.rotation.endpoints, endpointId)?.clientPhase;
     return phase === undefined
         ? `${own} (or pki:rotation.apicClientPhase)`
         : `${own} (set to ${phase}, it wins over pki:rotation.apicClientPhase)`;
@@ -1552,7 +1557,7 @@ function deployedClientOverlap(
     deployed: RotationRecord,
     endpointId: string,
 ): { why: string; finish: string } | undefined {
-    if (deployed.clientPhases?.[endpointId]?.phase === "switch") {
+    if (ownMember(deployed.clientPhases, endpointId)?.phase === "switch") {
         return {
             why: `its switch phase (pki:rotation.endpoints.${endpointId}.clientPhase or pki:rotation.apicClientPhase)`,
             finish: "its clientPhase at finish",
