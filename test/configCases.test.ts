@@ -332,6 +332,22 @@ const CASES: [string, Overrides, string[]][] = [
         ],
     ],
     [
+        // A zero-width space: "Example Bank" to the eye, other text in the certificate.
+        "organization with a zero-width space",
+        { organization: '"Example \\u200bBank"' },
+        [
+            'pki:organization must not contain control characters (it becomes the subject O of every certificate); got "Example \\u200bBank"',
+        ],
+    ],
+    [
+        // An invisible tag character beyond U+FFFF: escaped as JSON writes it, in two UTF-16 units.
+        "organization with a Unicode tag character",
+        { organization: '"Example \\U000E0041Bank"' },
+        [
+            'pki:organization must not contain control characters (it becomes the subject O of every certificate); got "Example \\udb40\\udc41Bank"',
+        ],
+    ],
+    [
         "organization over 64 characters",
         { organization: '"Example Bank Example Bank Example Bank Example Bank Example Bank "' },
         ["pki:organization is 65 characters; the subject O has at most 64 (RFC 5280 ub-organization-name). Shorten it"],
@@ -387,6 +403,27 @@ const CASES: [string, Overrides, string[]][] = [
         { domains: "{ null: { services: [accounts] } }" },
         [
             "pki:domains.<nil>: the domain name \"<nil>\" must be lower-case letters, digits and '-' (it becomes a host label)",
+        ],
+    ],
+    [
+        // A name from the config is shown as a value is: a zero-width space would read as "ob".
+        "domain name with a zero-width space, a service with a soft hyphen",
+        { domains: '{ "ob\\u200b": { services: ["acc\\u00adounts"] } }' },
+        [
+            `pki:domains."ob\\u200b": the domain name "ob\\u200b" must be lower-case letters, digits and '-' (it becomes a host label)`,
+            'pki:domains."ob\\u200b".services[0] must be a service name (letters, digits and \'-\'); got "acc\\u00adounts"',
+        ],
+    ],
+    [
+        "domain member named with a bidirectional override",
+        { domains: '{ ob: { services: [accounts], "serv\\u202eices": [x] } }' },
+        ['pki:domains.ob."serv\\u202eices" is not a known key; a domain has namespace, services and groups'],
+    ],
+    [
+        "domain holding a YAML tag under a key with a terminal escape",
+        { domains: '{ ob: { services: [accounts] }, "ob\\e[2K": !!binary aGk= }' },
+        [
+            'pki:domains."ob\\u001b[2K" carries the YAML tag !!binary, which this loader does not read; remove the tag (quote a value to make it text)',
         ],
     ],
     [
@@ -530,6 +567,17 @@ const CASES: [string, Overrides, string[]][] = [
         { option: "3", domains: "{ ob: { services: [accounts], groups: { Core: [accounts] } } }" },
         [
             "pki:domains.ob.groups.Core: the group name \"Core\" must be lower-case letters, digits and '-' (it becomes a host label)",
+        ],
+    ],
+    [
+        // ESC [2K clears the terminal line and \r goes back to its start: the key would forge the message.
+        "Option 3 with a group name holding terminal escapes",
+        {
+            option: "3",
+            domains: '{ ob: { services: [a, b], groups: { "x\\e[2K\\rrendered OK\\e[8m": [b], core: [a] } } }',
+        },
+        [
+            `pki:domains.ob.groups."x\\u001b[2K\\rrendered OK\\u001b[8m": the group name "x\\u001b[2K\\rrendered OK\\u001b[8m" must be lower-case letters, digits and '-' (it becomes a host label)`,
         ],
     ],
     [
@@ -1093,6 +1141,11 @@ const CASES: [string, Overrides, string[]][] = [
         "rotation.endpoints naming no endpoint",
         { rotation: "{ endpoints: { payments: { serverEpoch: 1 } } }" },
         ["pki:rotation.endpoints.payments is not an endpoint of this stack; its endpoints are ob"],
+    ],
+    [
+        "rotation.endpoints naming no endpoint, with a terminal escape",
+        { rotation: '{ endpoints: { "ob\\e[31m": { serverEpoch: 1 } } }' },
+        ['pki:rotation.endpoints."ob\\u001b[31m" is not an endpoint of this stack; its endpoints are ob'],
     ],
     [
         "caRotation as text",
@@ -2156,6 +2209,15 @@ const FILE_CASES: [string, string, string[]][] = [
         "config:\n  1: x\n  pki:environment: dev\n  pki:option: 1\n  pki:baseDomain: dev.api.bank.example\n  pki:domains: { ob: { services: [accounts] } }\n",
         [
             "the config key 1 is not one Pulumi can read: config keys are text of the form <namespace>:<name>, e.g. pki:option",
+        ],
+    ],
+    [
+        "a config key holding a terminal escape",
+        'config:\n  "pki:option\\e[2K": 1\n  pki:environment: dev\n  pki:option: 1\n  pki:baseDomain: dev.api.bank.example\n  pki:domains: { ob: { services: [accounts] } }\n',
+        [
+            'pki:"option\\u001b[2K" is not a known key; known keys are pki:environment, pki:option, pki:baseDomain, pki:organization, pki:domains, pki:clusters, pki:meshStrictMtls, ' +
+                "pki:gatewayNamespace, pki:trustDomains, pki:keyAlgorithm, pki:caKeyAlgorithm, pki:validityDays, pki:earlyRenewalDays, pki:rotation, pki:caRotation, pki:revocations, " +
+                "pki:crlPeriodDays, pki:meshFinishAfterHours, pki:offlineRoots, pki:pkcs12Profile, pki:pkcs12Iterations, pki:frontEnd. Fix the spelling or remove it",
         ],
     ],
 ];

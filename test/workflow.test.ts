@@ -674,7 +674,11 @@ describe("workflows: the certificate diff step, replayed with the real tool", fu
         assert.deepStrictEqual(messages, [
             `  - stack file ${dir}/Pulumi.whole.yaml must be a map holding "config:" (config: { pki:option: 2, ... }); it is a text of 240 characters`,
             `  - stack file ${dir}/Pulumi.config.yaml: "config:" must be a map of keys such as pki:option: 2 (see stacks/Pulumi.dev.yaml); got a text of 240 characters`,
-            `  - pki:(a private key, not shown)`,
+            // The key's name is shown as a value is (JSON, the key taken out), and the message goes on.
+            `  - pki:"(a private key, not shown)\\n" is not a known key; known keys are pki:environment, pki:option, pki:baseDomain, pki:organization, ` +
+                "pki:domains, pki:clusters, pki:meshStrictMtls, pki:gatewayNamespace, pki:trustDomains, pki:keyAlgorithm, pki:caKeyAlgorithm, pki:validityDays, " +
+                "pki:earlyRenewalDays, pki:rotation, pki:caRotation, pki:revocations, pki:crlPeriodDays, pki:meshFinishAfterHours, pki:offlineRoots, " +
+                "pki:pkcs12Profile, pki:pkcs12Iterations, pki:frontEnd. Fix the spelling or remove it",
         ]);
     });
 });

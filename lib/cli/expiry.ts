@@ -8,6 +8,7 @@ import * as path from "path";
 import type { PFX } from "@peculiar/asn1-pfx";
 import * as YAML from "yaml";
 import { defaultEarlyRenewalDays } from "../config/validate";
+import { json } from "../config/values";
 import { codeOf, jsonBreak, readRegularBytes, utf8Text, yamlProblem } from "../files";
 import { pemBlocks, pemDecode, unendedPemBlock } from "../pki/pem";
 import { crlInDer, CrlInfo, crlValidAt, parseCrl } from "../pki/crl";
@@ -211,7 +212,7 @@ function stringsIn(value: unknown, path = ""): { string: string; path: string }[
             ? `[${key}]`
             : /^[A-Za-z_][A-Za-z0-9_]*$/.test(key)
               ? `.${key}`
-              : `[${JSON.stringify(key)}]`;
+              : `[${json(key)}]`;
         return stringsIn(item, path + step);
     });
 }
@@ -387,9 +388,7 @@ const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$
 function base64Problem(value: string): string | undefined {
     if (BASE64.test(value.replace(/\s+/g, ""))) return undefined;
     const bad = /[^A-Za-z0-9+/=\s]/.exec(value);
-    return bad !== null
-        ? `${JSON.stringify(bad[0])} at character ${bad.index + 1}`
-        : `cut short, or "=" other than at its end`;
+    return bad !== null ? `${json(bad[0])} at character ${bad.index + 1}` : `cut short, or "=" other than at its end`;
 }
 
 function readBytes(file: string): Buffer {

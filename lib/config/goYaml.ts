@@ -9,6 +9,7 @@
  */
 import * as YAML from "yaml";
 import { yamlProblem } from "../files";
+import { json, memberPath } from "./values";
 
 /** A time.Time as yaml.v3 decodes it: wall clock fields and the zone offset written in the text. */
 export class GoTime {
@@ -178,7 +179,7 @@ export function parseYamlDocument(text: string): YAML.Document {
         const line = problem.linePos?.[0].line;
         if (key !== undefined) {
             throw new UnreadableYaml(
-                `the key ${JSON.stringify(key)} appears twice in one map${line === undefined ? "" : ` (again at line ${line})`}; keep one (Pulumi refuses the file too)`,
+                `the key ${json(key)} appears twice in one map${line === undefined ? "" : ` (again at line ${line})`}; keep one (Pulumi refuses the file too)`,
             );
         }
     }
@@ -324,7 +325,7 @@ function decode(node: unknown, doc: YAML.Document, where: string, depth: number)
                 }
                 const key = decode(pair.key, doc, `a key of ${where}`, depth + 1);
                 const keyText = typeof key === "string" ? key : String(key);
-                return [key, decode(pair.value, doc, `${where}.${keyText}`, depth + 1)] as const;
+                return [key, decode(pair.value, doc, memberPath(where, keyText), depth + 1)] as const;
             }),
         );
     }

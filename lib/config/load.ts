@@ -26,6 +26,7 @@ import { codeOf, readRegularFile, yamlProblem } from "../files";
 import { GoMap, GoValue, parseYamlDocument, toGoValue, UnreadableYaml } from "./goYaml";
 import { projectValueText, SecureValue, stackValueText, UnpassableValue } from "./pulumiText";
 import { ConfigError, KNOWN_KEYS } from "./validate";
+import { shownName } from "./values";
 
 const NAMESPACE = "pki";
 
@@ -275,9 +276,9 @@ function projectConfig(doc: YAML.Document, source: string): Omit<Project, "runsS
     for (const pair of YAML.isMap(configNode) ? configNode.items : []) {
         const key = YAML.isScalar(pair.key) ? configKey(String(pair.key.value), name) : undefined;
         if (key === undefined || key === null || !key.startsWith(`${NAMESPACE}:`)) continue;
-        const where = `${source} config ${key}`;
+        const where = `${source} config ${shownName(key)}`;
         try {
-            const value = projectValue(toGoValue(pair.value, doc, key), key.startsWith(`${name}:`));
+            const value = projectValue(toGoValue(pair.value, doc, shownName(key)), key.startsWith(`${name}:`));
             if (/[.[\]"]/.test(key.slice(NAMESPACE.length + 1))) {
                 problems.push(
                     `${where}: Pulumi reads a project key with ".", "[" or quotes as a path into another key, which render does not; set the whole key instead`,
@@ -285,7 +286,7 @@ function projectConfig(doc: YAML.Document, source: string): Omit<Project, "runsS
             } else if (typeof value === "string") {
                 problems.push(`${where} ${value}`);
             } else {
-                config.set(key, projectValueText(value.value, key));
+                config.set(key, projectValueText(value.value, shownName(key)));
             }
         } catch (err) {
             if (err instanceof SecureValue) {
@@ -389,7 +390,7 @@ function stackConfig(
         const key = typeof rawKey === "string" ? configKey(rawKey, projectName) : undefined;
         if (key === undefined) {
             problems.push(
-                `the config key ${String(rawKey)} is not one Pulumi can read: config keys are text of the form <namespace>:<name>, e.g. pki:option`,
+                `the config key ${shownName(String(rawKey))} is not one Pulumi can read: config keys are text of the form <namespace>:<name>, e.g. pki:option`,
             );
             continue;
         }
@@ -405,13 +406,15 @@ function stackConfig(
         }
         const earlier = written.get(key);
         if (earlier !== undefined) {
-            problems.push(`${rawKey} and ${earlier} are the same key to Pulumi (${key}); keep one`);
+            problems.push(
+                `${shownName(String(rawKey))} and ${shownName(earlier)} are the same key to Pulumi (${shownName(key)}); keep one`,
+            );
             continue;
         }
         written.set(key, String(rawKey));
         const ours = key.startsWith(`${NAMESPACE}:`);
         try {
-            config[key] = stackValueText(toGoValue(pair.value, doc, key), key);
+            config[key] = stackValueText(toGoValue(pair.value, doc, shownName(key)), shownName(key));
         } catch (err) {
             if (err instanceof SecureValue) {
                 // Other namespaces' secrets are not ours to read; the program never sees them here.

@@ -13,6 +13,7 @@
  *   escaped, floats in the shortest form that reads back, exponent only below 1e-6 or from 1e21.
  */
 import { GoMap, GoTime, GoValue } from "./goYaml";
+import { memberPath, shownName } from "./values";
 
 /** A value Pulumi cannot pass; the message names it by its key and path. */
 export class UnpassableValue extends Error {}
@@ -116,10 +117,10 @@ function stackObject(value: GoValue, path: string): Tree {
             const name = stringKeys ? (key as string) : goFormatKey(key, path);
             if (members.has(name)) {
                 throw new UnpassableValue(
-                    `${path} has two keys that Pulumi reads as ${name}; keep one (quote a key to keep it as written)`,
+                    `${path} has two keys that Pulumi reads as ${shownName(name)}; keep one (quote a key to keep it as written)`,
                 );
             }
-            members.set(name, stackObject(member, `${path}.${name}`));
+            members.set(name, stackObject(member, memberPath(path, name)));
         }
         return members;
     }
@@ -157,7 +158,7 @@ export function projectValueText(value: GoValue, key: string): string {
                     `${path} has a key that is not text, which Pulumi refuses in Pulumi.yaml; quote it`,
                 );
             }
-            return new Map(v.entries.map(([k, m]) => [k as string, tree(m, `${path}.${k as string}`)]));
+            return new Map(v.entries.map(([k, m]) => [k as string, tree(m, memberPath(path, k as string))]));
         }
         return v;
     };
@@ -182,7 +183,7 @@ export function javascriptValueText(value: unknown, key: string): string {
             if (members.length === 1 && members[0][0] === "secure" && typeof members[0][1] === "string") {
                 throw new SecureValue(path);
             }
-            return new Map(members.map(([k, m]) => [k, tree(m, `${path}.${k}`)]));
+            return new Map(members.map(([k, m]) => [k, tree(m, memberPath(path, k))]));
         }
         throw new UnpassableValue(
             `${path} is a JavaScript ${typeof v} (${String(v)}), not a value a stack file can hold`,

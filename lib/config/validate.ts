@@ -30,10 +30,12 @@ import {
     JsonMap,
     LABEL,
     MAX_LABEL_LENGTH,
+    memberPath,
     namespaceName,
     SERVICE_NAME,
     show,
     showJson,
+    shownName,
     unknownMembers,
     wholeNumber,
     withoutPrivateKeys,
@@ -172,7 +174,7 @@ function configStrings(raw: Readonly<Record<string, unknown>>, fail: Fail): Reco
     for (const [key, value] of Object.entries(raw)) {
         if (value === undefined) continue;
         try {
-            strings[key] = javascriptValueText(value, `pki:${key}`);
+            strings[key] = javascriptValueText(value, `pki:${shownName(key)}`);
         } catch (err) {
             if (err instanceof SecureValue) {
                 fail(
@@ -206,8 +208,8 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>, now: Date
         const known = `known keys are ${KNOWN_KEYS.map((k) => `pki:${k}`).join(", ")}`;
         fail(
             (KNOWN_KEYS as readonly string[]).includes(base) && base !== key
-                ? `pki:${key} is not a known key; Pulumi passes a stack file key with "." as a key of its own, not as a member of pki:${base}. Write pki:${base} as one map with all its members`
-                : `pki:${key} is not a known key; ${known}. Fix the spelling or remove it`,
+                ? `pki:${shownName(key)} is not a known key; Pulumi passes a stack file key with "." as a key of its own, not as a member of pki:${base}. Write pki:${base} as one map with all its members`
+                : `pki:${shownName(key)} is not a known key; ${known}. Fix the spelling or remove it`,
         );
     }
 
@@ -528,7 +530,7 @@ function validateRevocations(value: Json | undefined | null, fail: Fail): Revoca
         const earlier = seen.get(identity);
         if (earlier !== undefined) {
             fail(
-                `${key} revokes the same certificate as ${earlier} (${holder} ${entry[holder] as string}, serial ${serial}); list it once`,
+                `${key} revokes the same certificate as ${earlier} (${holder} ${shownName(entry[holder] as string)}, serial ${serial}); list it once`,
             );
             return [];
         }
@@ -579,7 +581,9 @@ function earlyRenewal(value: Json | undefined | null, validity: ValidityDays, fa
     if (!isMap(value ?? undefined)) return days;
     for (const [tier, raw] of Object.entries(value as JsonMap)) {
         if (!(TIERS as readonly string[]).includes(tier)) {
-            fail(`pki:earlyRenewalDays.${tier} is not a known tier; the tiers are root, intermediate and leaf`);
+            fail(
+                `${memberPath("pki:earlyRenewalDays", tier)} is not a known tier; the tiers are root, intermediate and leaf`,
+            );
             continue;
         }
         const limit = validity[tier as keyof ValidityDays];
@@ -635,7 +639,8 @@ function validateRotation(value: Json | undefined | null, fail: Fail): RotationC
     const rotation = value as JsonMap;
     const known = [...EPOCHS, "apicClientPhase", "endpoints"];
     for (const k of Object.keys(rotation)) {
-        if (!known.includes(k)) fail(`pki:rotation.${k} is not a known key; known keys are ${known.join(", ")}`);
+        if (!known.includes(k))
+            fail(`${memberPath("pki:rotation", k)} is not a known key; known keys are ${known.join(", ")}`);
     }
     // Built as entries: an id "__proto__" assigned to a plain object would set its prototype, unseen.
     const endpoints: [string, EndpointRotation][] = [];
@@ -646,14 +651,14 @@ function validateRotation(value: Json | undefined | null, fail: Fail): RotationC
         );
     }
     for (const [id, entry] of Object.entries(isMap(given) ? given : {})) {
-        const key = `pki:rotation.endpoints.${id}`;
+        const key = memberPath("pki:rotation.endpoints", id);
         if (!isMap(entry)) {
             fail(`${key} must be { serverEpoch, clientEpoch, clientPhase }; got ${showJson(entry)}`);
             continue;
         }
         for (const k of Object.keys(entry)) {
             if (!["serverEpoch", "clientEpoch", "clientPhase"].includes(k))
-                fail(`${key}.${k} is not a known key; use serverEpoch, clientEpoch or clientPhase`);
+                fail(`${memberPath(key, k)} is not a known key; use serverEpoch, clientEpoch or clientPhase`);
         }
         const phase = clientPhase(entry.clientPhase, `${key}.clientPhase`, fail);
         endpoints.push([
@@ -689,7 +694,7 @@ function validateCaRotation(value: Json | undefined | null, layout: TrustLayout,
     for (const k of Object.keys(given)) {
         if (!(slots as readonly string[]).includes(k)) {
             const why = (CA_SLOTS as readonly string[]).includes(k) ? ` with pki:trustDomains ${trust}` : "";
-            fail(`pki:caRotation.${k} is not a CA of this stack${why}; its CAs are ${slots.join(", ")}`);
+            fail(`${memberPath("pki:caRotation", k)} is not a CA of this stack${why}; its CAs are ${slots.join(", ")}`);
         }
     }
     const positions = { ...DEFAULTS.caRotation } as Record<(typeof CA_SLOTS)[number], CaPosition>;
@@ -704,7 +709,8 @@ function validateCaRotation(value: Json | undefined | null, layout: TrustLayout,
             continue;
         }
         for (const k of Object.keys(entry)) {
-            if (k !== "generation" && k !== "phase") fail(`${key}.${k} is not a known key; use generation and phase`);
+            if (k !== "generation" && k !== "phase")
+                fail(`${memberPath(key, k)} is not a known key; use generation and phase`);
         }
         const generation = wholeNumber(
             entry.generation,
@@ -758,7 +764,7 @@ function validateClusters(
         if (isMap(entry)) {
             for (const k of Object.keys(entry)) {
                 if (k !== "name" && k !== "context")
-                    fail(`${key}.${k} is not a known key; a cluster has name and context`);
+                    fail(`${memberPath(key, k)} is not a known key; a cluster has name and context`);
             }
             if (entry.context !== undefined) {
                 if (typeof entry.context !== "string" || entry.context === "" || hasControlCharacter(entry.context)) {
@@ -828,7 +834,9 @@ function validity(value: Json | undefined | null, fail: Fail): ValidityDays {
     if (!isMap(value ?? undefined)) return days;
     for (const [tier, raw] of Object.entries(value as JsonMap)) {
         if (!(TIERS as readonly string[]).includes(tier)) {
-            fail(`pki:validityDays.${tier} is not a known tier; the tiers are root, intermediate and leaf`);
+            fail(
+                `${memberPath("pki:validityDays", tier)} is not a known tier; the tiers are root, intermediate and leaf`,
+            );
             continue;
         }
         const v = wholeNumber(
@@ -870,7 +878,7 @@ function validateDomains(
     }
     const domains: Record<string, DomainConfig> = {};
     for (const [name, domain] of Object.entries(value)) {
-        const key = `pki:domains.${name}`;
+        const key = memberPath("pki:domains", name);
         if (!LABEL.test(name)) {
             fail(
                 `${key}: the domain name ${showJson(name)} must be lower-case letters, digits and '-' (it becomes a host label)`,
@@ -882,7 +890,7 @@ function validateDomains(
         }
         for (const k of Object.keys(domain)) {
             if (!["namespace", "services", "groups"].includes(k)) {
-                fail(`${key}.${k} is not a known key; a domain has namespace, services and groups`);
+                fail(`${memberPath(key, k)} is not a known key; a domain has namespace, services and groups`);
             }
         }
         const namespace = namespaceName(domain.namespace, `${key}.namespace`, name, fail);
@@ -928,7 +936,7 @@ function validateGroups(
     option: HostnameOption,
     fail: Fail,
 ): Record<string, string[]> {
-    const key = `pki:domains.${domain}`;
+    const key = memberPath("pki:domains", domain);
     const example = `{ core: [${services[0]}] }`;
     if (value === undefined) {
         if (option === 3) {
@@ -945,7 +953,7 @@ function validateGroups(
     }
     const groupOf = new Map<string, string>();
     for (const [group, members] of Object.entries(value)) {
-        const groupKey = `${key}.groups.${group}`;
+        const groupKey = memberPath(`${key}.groups`, group);
         if (!LABEL.test(group)) {
             fail(
                 `${groupKey}: the group name ${showJson(group)} must be lower-case letters, digits and '-' (it becomes a host label)`,
@@ -981,7 +989,7 @@ function validateGroups(
             if (Array.isArray(members) && members.includes(service)) continue;
             const where = groupOf.has(service) ? `group ${showJson(groupOf.get(service) as string)}` : "no group";
             fail(
-                `${key}.groups.${group} is named after the service ${showJson(service)}, which it does not hold (${showJson(service)} is in ${where}): ` +
+                `${memberPath(`${key}.groups`, group)} is named after the service ${showJson(service)}, which it does not hold (${showJson(service)} is in ${where}): ` +
                     `both make the endpoint "${endpointIdOf(domain, group)}" (its Secret, APIC bundle and client identity)` +
                     (sameHost ? ` and the host ${group}.${domain}.<pki:baseDomain>` : "") +
                     `, which under pki:option 2 are that service's own. Rename the group, or put ${showJson(service)} in it`,

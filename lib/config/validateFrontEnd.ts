@@ -15,6 +15,7 @@ import {
     LABEL_KEY,
     LABEL_VALUE,
     MAX_LABEL_LENGTH,
+    memberPath,
     namespaceName,
     SERVICE_NAME,
     showJson,
@@ -121,7 +122,9 @@ function services(value: Json | undefined, namespace: string, fail: Fail): UiSer
                 delete labels.app;
                 for (const [k, v] of Object.entries(spec.labels)) {
                     if (!LABEL_KEY.test(k) || typeof v !== "string" || !LABEL_VALUE.test(v)) {
-                        fail(`${key}.labels.${k} must be a Kubernetes label with a text value; got ${showJson(v)}`);
+                        fail(
+                            `${memberPath(`${key}.labels`, k)} must be a Kubernetes label with a text value; got ${showJson(v)}`,
+                        );
                     } else {
                         labels[k] = v;
                     }
@@ -259,7 +262,7 @@ function customerFacing(value: Json | undefined, fail: Fail): Record<string, Cus
     const hosts: Record<string, CustomerFacingConfig> = {};
     const byName = new Map<string, string>();
     for (const [host, entry] of Object.entries(value)) {
-        const key = `${KEY}.customerFacing.${host}`;
+        const key = memberPath(`${KEY}.customerFacing`, host);
         const problems = dnsNameProblems(host);
         for (const p of problems) fail(`${KEY}.customerFacing: the host ${showJson(host)} ${p}`);
         const twin = byName.get(hostNameForm(host));

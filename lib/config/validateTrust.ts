@@ -5,7 +5,7 @@ import { ROOT_SLOTS, ROOT_TRUST_DOMAINS, rootSlots, TRUST_DOMAINS, TrustLayout }
 import { pastedKeyProblem, pemBlocks, privateKeyLabel } from "../pki/pem";
 import { rootBinding } from "../pki/rootBinding";
 import { subjectOf } from "../pki/x509";
-import { json, Json } from "./values";
+import { json, Json, memberPath } from "./values";
 
 type Fail = (message: string) => void;
 
@@ -108,7 +108,7 @@ function validateOfflineRoot(
     }
     for (const k of Object.keys(value)) {
         if (!OFFLINE_ROOT_MEMBERS.includes(k))
-            fail(`${key}.${k} is not a known key; an offline root has ${OFFLINE_ROOT_MEMBERS.join(", ")}`);
+            fail(`${memberPath(key, k)} is not a known key; an offline root has ${OFFLINE_ROOT_MEMBERS.join(", ")}`);
     }
     const rootKey = pastedKey(value.certificate, `${key}.certificate`, "root.crt of the ceremony alone");
     if (rootKey !== undefined) {
@@ -133,21 +133,16 @@ function validateOfflineRoot(
         fail(`${key}.intermediates must map CA ids to the certificates the ceremony signed; got ${show(given)}`);
     } else {
         for (const [id, pem] of Object.entries(given)) {
+            const idKey = memberPath(`${key}.intermediates`, id);
             const cert = parseCertificate(pem);
-            const intermediateKey = pastedKey(
-                pem,
-                `${key}.intermediates.${id}`,
-                "the certificate the ceremony signed alone",
-            );
+            const intermediateKey = pastedKey(pem, idKey, "the certificate the ceremony signed alone");
             if (intermediateKey !== undefined) {
                 fail(intermediateKey);
             } else if (cert === undefined) {
-                fail(
-                    `${key}.intermediates.${id} must be the certificate the ceremony signed, in PEM; got ${describeGiven(pem)}`,
-                );
+                fail(`${idKey} must be the certificate the ceremony signed, in PEM; got ${describeGiven(pem)}`);
             } else if (!cert.ca || !cert.verify(root.publicKey)) {
                 fail(
-                    `${key}.intermediates.${id} is not a CA certificate signed by ${key}.certificate; sign this stack's CSR with that root`,
+                    `${idKey} is not a CA certificate signed by ${key}.certificate; sign this stack's CSR with that root`,
                 );
             } else {
                 intermediates[id] = pem as string;
@@ -202,7 +197,7 @@ export function validateOfflineRoots(
             const why = (ROOT_SLOTS as readonly string[]).includes(slot)
                 ? `with pki:trustDomains ${trust} the roots are ${allowed.join(", ")}`
                 : `the roots are ${allowed.join(", ")}`;
-            fail(`pki:offlineRoots.${slot} is not a root of this stack; ${why}`);
+            fail(`${memberPath("pki:offlineRoots", slot)} is not a root of this stack; ${why}`);
             continue;
         }
         const root = validateOfflineRoot(`pki:offlineRoots.${slot}`, slot as RootSlot, entry, environment, fail);

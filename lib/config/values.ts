@@ -23,19 +23,24 @@ export function endpointIdOf(domain: string, name: string): string {
 }
 
 /**
- * Unicode's bidirectional controls (ALM, LRM, RLM, the embeddings, overrides and isolates): they
- * reorder how the text around them is shown, so a subject or a message could read as something it
- * is not ("Trojan Source", CVE-2021-42574).
+ * Characters not shown as themselves: control characters (C0, DEL, C1: ESC begins sequences that
+ * move the cursor or clear the line, \r goes back to its start), format characters (invisible:
+ * zero-width spaces and joiners, the soft hyphen, and the bidirectional controls, which reorder
+ * the text around them, "Trojan Source", CVE-2021-42574) and the line and paragraph separators.
+ * Text holding one could read as something it is not, in a certificate or a message.
  */
-const BIDI_CONTROLS = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069";
+const UNSHOWN = "\\p{Cc}\\p{Cf}\\p{Zl}\\p{Zp}";
 
-const CONTROL_CHARACTER = new RegExp(`[\u0000-\u001f\u007f-\u009f${BIDI_CONTROLS}]`);
+const UNSHOWN_CHARACTER = new RegExp(`[${UNSHOWN}]`, "u");
 
-/** C0 and C1 control characters, DEL and bidirectional controls: never in a certificate field or a kubeconfig name. */
-export const hasControlCharacter = (text: string): boolean => CONTROL_CHARACTER.test(text);
+/** A character not shown as itself (UNSHOWN): never in a certificate field or a kubeconfig name. */
+export const hasControlCharacter = (text: string): boolean => UNSHOWN_CHARACTER.test(text);
 
-/** What json escapes beyond JSON's own: DEL, C1 controls and bidirectional controls. */
-const ESCAPED_IN_JSON = new RegExp(`[\u007f-\u009f${BIDI_CONTROLS}]`, "g");
+/** What json escapes beyond JSON's own (C0, quotes, backslashes): the rest of UNSHOWN. */
+const ESCAPED_IN_JSON = new RegExp(`[${UNSHOWN}]`, "gu");
+
+/** A name a message shows as written: none of UNSHOWN, no white space, quote or backslash. */
+const PLAIN_NAME = new RegExp(`^[^${UNSHOWN}\\s"\\\\]+$`, "u");
 
 /**
  * A record's own member: a domain, service, cluster or endpoint may be named "constructor" or
@@ -84,15 +89,31 @@ export const withoutPrivateKeys = (text: string): string =>
         .replace(BASE64_RUN, (run) => (isBareKey(run) ? "(a private key, not shown)" : run));
 
 /**
- * JSON, with DEL, C1 control characters and bidirectional controls escaped too, so that every
- * character of a bad value shows, in its order; private keys in it are not shown.
+ * JSON, with every character not shown as itself escaped (UNSHOWN: JSON escapes only C0), so
+ * that every character of a bad value shows, in its order; private keys in it are not shown.
  */
 export const json = (v: Json): string =>
     JSON.stringify(v, (_, value: unknown) => (typeof value === "string" ? withoutPrivateKeys(value) : value)).replace(
         ESCAPED_IN_JSON,
-        (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+        // Each UTF-16 unit, as JSON writes a character beyond U+FFFF.
+        (c) =>
+            c
+                .split("")
+                .map((unit) => `\\u${unit.charCodeAt(0).toString(16).padStart(4, "0")}`)
+                .join(""),
     );
 export const showJson = (v: Json | undefined): string => (v === undefined ? "nothing" : json(v));
+
+/**
+ * A config key's or member's name as a message shows it: as written, or as JSON (quoted and
+ * escaped, as values are) when it holds a character not shown as itself, white space, a quote or
+ * a backslash. A name from the config is text like any value: ESC [2K and \r in a group's name
+ * would otherwise rewrite the terminal line, and a zero-width space hide in it.
+ */
+export const shownName = (name: string): string => (PLAIN_NAME.test(name) ? name : json(name));
+
+/** The path of a member of a config key, for messages: `pki:domains.ob`, `pki:domains."ob\u200b"`. */
+export const memberPath = (key: string, member: string): string => `${key}.${shownName(member)}`;
 
 /**
  * A top-level value as it reads best: JSON numbers, booleans, lists and maps as they are, other
@@ -131,7 +152,7 @@ export function wholeNumber(
 
 export function unknownMembers(value: JsonMap, key: string, known: readonly string[], what: string, fail: Fail): void {
     for (const k of Object.keys(value)) {
-        if (!known.includes(k)) fail(`${key}.${k} is not a known key; ${what}`);
+        if (!known.includes(k)) fail(`${memberPath(key, k)} is not a known key; ${what}`);
     }
 }
 
@@ -161,11 +182,11 @@ export function dnsNameProblems(name: string): string[] {
             problems.push(`has the wildcard label "*"; name each host in full (certificates here are per host)`);
         } else if (label.length > MAX_LABEL_LENGTH) {
             problems.push(
-                `has the label "${label}" of ${label.length} characters; a label has at most ${MAX_LABEL_LENGTH}`,
+                `has the label ${json(label)} of ${label.length} characters; a label has at most ${MAX_LABEL_LENGTH}`,
             );
         } else if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(label)) {
             problems.push(
-                `has the label ${JSON.stringify(label)}; labels are lower-case letters, digits and '-', not starting or ending with '-'`,
+                `has the label ${json(label)}; labels are lower-case letters, digits and '-', not starting or ending with '-'`,
             );
         }
     }

@@ -6,7 +6,7 @@
 import * as crypto from "crypto";
 import { X509Certificate } from "@peculiar/x509";
 import { ConfigError, dnsNameProblems, validateConfig } from "../config/validate";
-import { endpointIdOf, ownMember } from "../config/values";
+import { endpointIdOf, memberPath, ownMember, showJson } from "../config/values";
 import { HostnameOption, LeafKeyAlgorithm, OfflineRootConfig, PkiConfig, RevocationConfig } from "../config/types";
 import {
     activeGeneration,
@@ -993,7 +993,7 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
         }
         if (kind === "apic" && !idOwner.has(r.endpoint ?? "")) {
             problems.push(
-                `pki:revocations[${i}].endpoint "${r.endpoint}" is not an endpoint of this stack; its endpoints are ${[...idOwner.keys()].join(", ")}`,
+                `pki:revocations[${i}].endpoint ${showJson(r.endpoint)} is not an endpoint of this stack; its endpoints are ${[...idOwner.keys()].join(", ")}`,
             );
             return base;
         }
@@ -1004,7 +1004,7 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
                 return base;
             }
             problems.push(
-                `pki:revocations[${i}].uiClient "${r.uiClient}" is not a UI service that calls APIC in this stack; its callers are ${uiCallers.join(", ") || "none"}`,
+                `pki:revocations[${i}].uiClient ${showJson(r.uiClient)} is not a UI service that calls APIC in this stack; its callers are ${uiCallers.join(", ") || "none"}`,
             );
             return base;
         }
@@ -1052,7 +1052,7 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
     for (const id of Object.keys(config.rotation.endpoints)) {
         if (!idOwner.has(id)) {
             problems.push(
-                `pki:rotation.endpoints.${id} is not an endpoint of this stack; its endpoints are ${[...idOwner.keys()].join(", ")}`,
+                `${memberPath("pki:rotation.endpoints", id)} is not an endpoint of this stack; its endpoints are ${[...idOwner.keys()].join(", ")}`,
             );
         }
     }
