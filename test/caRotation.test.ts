@@ -552,6 +552,33 @@ describe("Staged rotation of the mesh CA", function () {
         assert.doesNotThrow(() => finish(after(0.1), { meshFinishAfterHours: "0" }));
     });
 
+    it("refuses raising pki:rotation.meshEpoch while the rotation is under way: its finish's CRL would be the re-keyed CA's only", () => {
+        const { record } = readDeployed(p.switch.dir);
+        const raised = (phase: string) => ({ ...at("meshCa", 1, phase), rotation: { meshEpoch: 1 } });
+        const problem =
+            "is 1, but 0 is deployed and pki:caRotation.meshCa is at generation 1 phase switch: " +
+            "re-keyed now, the new mesh CA keeps its name and at finish its CRL (ca-crl.pem) is the new key's only, " +
+            'so every sidecar would refuse the workloads istiod signed with the earlier key ("unable to get certificate CRL"), ' +
+            "though pki:meshFinishAfterHours counts from the switch, not from the re-key. " +
+            "Set pki:rotation.meshEpoch back to 0 until pki:caRotation.meshCa is at finish, then raise it if still needed";
+        assert.throws(() => planFromRawConfig(raised("switch"), { deployed: record }), {
+            message: `invalid stack configuration:\n  - pki:rotation.meshEpoch ${problem}`,
+        });
+        const prepared = readDeployed(p.prepare.dir).record;
+        assert.throws(() => planFromRawConfig(raised("prepare"), { deployed: prepared }), {
+            message:
+                "invalid stack configuration:\n" +
+                "  - pki:rotation.meshEpoch is 1, but 0 is deployed and pki:caRotation.meshCa is at generation 1 phase prepare: " +
+                "the rotation gives every mesh CA a new key anyway. " +
+                "Set pki:rotation.meshEpoch back to 0 until pki:caRotation.meshCa is at finish, then raise it if still needed",
+        });
+        // The diff of the pull request refuses it the same way, from the two stack files alone.
+        assert.deepStrictEqual(
+            diffPlans(planFromRawConfig(at("meshCa", 1, "switch")), planFromRawConfig(raised("switch"))).refused,
+            [{ key: "pki:rotation.meshEpoch", problem }],
+        );
+    });
+
     it("prepare keeps istiod's CA; switch installs the new one under the same mesh root", () => {
         assert.strictEqual(cacerts(p.prepare, "east")["ca-cert.pem"], cacerts(p.g0, "east")["ca-cert.pem"]);
         const installed = cacerts(p.switch, "east");

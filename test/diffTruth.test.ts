@@ -797,6 +797,12 @@ const ROWS: readonly Row[] = [
         refused: "both",
     },
     {
+        name: "rotation.meshEpoch during a mesh CA switch",
+        from: "caRotation.meshCa switch",
+        head: (b) => with_(b.raw, rotation({ meshEpoch: 1 })),
+        refused: "both",
+    },
+    {
         name: "rotation.meshEpoch once ca-crl.pem is published",
         from: "caRotation.meshCa finish",
         head: (b) => with_(b.raw, rotation({ meshEpoch: 1 })),

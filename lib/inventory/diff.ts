@@ -21,6 +21,7 @@ import {
     holderOf,
     layoutOf,
     meshEpochChangeProblem,
+    meshEpochDuringRotation,
     PkiPlan,
     uiClientOfRecordKey,
     uiClientRecordKey,
@@ -1172,13 +1173,17 @@ function customerFacingChanges(base: PkiPlan, head: PkiPlan): CustomerFacingChan
 }
 
 /**
- * pki:rotation.meshEpoch moved while istiod's cacerts carries ca-crl.pem, which pulumi up refuses
- * (the plan's meshEpochProblem). Istio cannot clear ca-crl.pem, so the stack keeps publishing it
+ * pki:rotation.meshEpoch moved while the mesh CAs or their root rotate, or while istiod's cacerts
+ * carries ca-crl.pem, which pulumi up refuses (the plan's meshEpochDuringRotation, meshEpochProblem). Istio cannot clear ca-crl.pem, so the stack keeps publishing it
  * once published; a diff tells that from the config: a mesh CA rotation that reached a finish.
  */
 function meshEpochRefusals(base: PkiPlan, head: PkiPlan): RefusedChange[] {
     const before = base.config.rotation.meshEpoch;
     if (before === head.config.rotation.meshEpoch) return [];
+    const duringRotation = meshEpochDuringRotation(head.config, before);
+    if (duringRotation !== undefined) {
+        return [{ key: "pki:rotation.meshEpoch", problem: duringRotation }];
+    }
     const since = crlsPublished(base).mesh
         ? "since an earlier update"
         : crlsPublished(head).mesh

@@ -14,6 +14,7 @@ import {
     CaSlot,
     DeployedClient,
     DeployedServer,
+    describePosition,
     inRotation,
     normalSerial,
     positionAt,
@@ -1079,7 +1080,9 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
     }
     problems.splice(offlineIssuesAt, 0, ...offlineIssues);
     const crls = planCrls(config, cas, retired, revoked, now, options.deployed?.meshCrlSince !== undefined, problems);
+    const meshEpochRotating = meshEpochDuringRotation(config, options.deployed?.meshEpoch);
     const meshEpochChange =
+        (meshEpochRotating !== undefined ? `pki:rotation.meshEpoch ${meshEpochRotating}` : undefined) ??
         meshEpochProblem(config, crls, options.deployed) ??
         (options.deployed !== undefined ? loweredMeshEpoch(config, options.deployed) : undefined);
     if (meshEpochChange !== undefined) problems.push(meshEpochChange);
@@ -1402,6 +1405,36 @@ function meshEpochProblem(config: PkiConfig, crls: CrlPlan, deployed: RotationRe
     const since =
         deployed?.meshCrlSince !== undefined ? `since ${deployed.meshCrlSince.slice(0, 10)}` : "from this update on";
     return `pki:rotation.meshEpoch ${meshEpochChangeProblem(config, before, since)}`;
+}
+
+/**
+ * Why pki:rotation.meshEpoch may not change while the mesh CAs or their root rotate in stages
+ * (prepare or switch; `before`: the deployed epoch); it follows the key's name, as
+ * meshEpochChangeProblem's does. Re-keyed after its switch, the new mesh CA
+ * keeps its name, and its finish publishes a CRL of the last key only: every workload istiod
+ * signed with the earlier key is refused ("unable to get certificate CRL"), though the finish's
+ * wait counts from the switch. A refusal rather than a wait counted from the re-key: it needs no
+ * record of when the keys changed, diff can tell it from the stack files alone, and the rotation
+ * gives the mesh CAs new keys anyway.
+ */
+export function meshEpochDuringRotation(config: PkiConfig, before: number | undefined): string | undefined {
+    const epoch = config.rotation.meshEpoch;
+    if (before === undefined || before === epoch) return undefined;
+    const slot = caSlots(layoutOf(config)).find(
+        (s) => isMeshSlot(s, config.trustDomains) && inRotation(config.caRotation[s]),
+    );
+    if (slot === undefined) return undefined;
+    const position = config.caRotation[slot];
+    const why =
+        slot === "meshCa" && position.phase === "switch"
+            ? `re-keyed now, the new mesh CA keeps its name and at finish its CRL (ca-crl.pem) is the new key's only, ` +
+              `so every sidecar would refuse the workloads istiod signed with the earlier key ("unable to get certificate CRL"), ` +
+              `though pki:meshFinishAfterHours counts from the switch, not from the re-key`
+            : "the rotation gives every mesh CA a new key anyway";
+    return (
+        `is ${epoch}, but ${before} is deployed and pki:caRotation.${slot} is at ${describePosition(position)}: ${why}. ` +
+        `Set pki:rotation.meshEpoch back to ${before} until pki:caRotation.${slot} is at finish, then raise it if still needed`
+    );
 }
 
 /**
