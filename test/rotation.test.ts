@@ -315,6 +315,30 @@ describe("Epochs only go up: pulumi up refuses one below the newest deployed", f
         ]);
     });
 
+    it("refuses a server epoch lowered by as much as a CA switch raises the generation: the certificate of the new CA would keep the deployed key", () => {
+        const server = serialOf(gatewayServerConfig(deployed, "ob").tlsCrt);
+        const apicServer = serialOf(deployed.read(`apic/ui/${APIC_HOST}/server.crt`));
+        // `raised` deployed with the gateway-server CA's generation 1 prepared: its certificates still of generation 0.
+        const prepared: RotationRecord = {
+            ...record,
+            positions: { ...record.positions, gatewayServerCa: { generation: 1, phase: "prepare" } },
+        };
+        const switched = (epoch: number) => ({
+            ...raised,
+            rotation: { ...raised.rotation, gatewayServerEpoch: epoch, apicServerEpoch: epoch },
+            caRotation: { gatewayServerCa: { generation: 1, phase: "switch" } },
+        });
+        const kept =
+            "though a new gateway-server CA re-issues it: the epochs of pki:rotation add up to 0 for it, below the 1 deployed, and the CA's new generation makes up the difference";
+        assert.deepStrictEqual(problemsOf(switched(0), prepared), [
+            `the gateway server certificate of endpoint "ob" would keep its key of epoch 1 (deployed, serial ${server}) ${kept}; ${GO_UP}. ` +
+                "Set pki:rotation.endpoints.ob.serverEpoch to 1, or pki:rotation.gatewayServerEpoch to 1 (which also renews the other endpoints' server certificates)",
+            `APIC's UI-facing server certificate for ${APIC_HOST} would keep its key of epoch 1 (deployed, serial ${apicServer}) ${kept}; ${GO_UP}. ` +
+                "Set pki:rotation.apicServerEpoch to 1",
+        ]);
+        assert.deepStrictEqual(problemsOf(switched(1), prepared), []);
+    });
+
     it("accepts the values it names, and a record of an earlier version (no server epochs, UI clients, mesh epoch or customer-facing keys) as unknown", () => {
         const fixed = {
             ...raised,

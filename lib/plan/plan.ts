@@ -11,6 +11,7 @@ import { HostnameOption, LeafKeyAlgorithm, OfflineRootConfig, PkiConfig, Revocat
 import {
     activeGeneration,
     CaPosition,
+    CaRotationConfig,
     CaSlot,
     DeployedClient,
     DeployedServer,
@@ -707,16 +708,54 @@ const newestOf = <T extends { readonly epoch: number }>(issued: readonly T[]): T
         undefined,
     );
 
-/** The gateway server certificate of an endpoint going below the newest one deployed. */
-function loweredServerEpoch(config: PkiConfig, endpointId: string, newest: DeployedServer, epoch: number): string {
-    const raise = newest.epoch - epoch;
+/**
+ * Why a certificate of the gateway-server CA (a gateway's server certificate, APIC's UI-facing
+ * one) goes below the newest deployed, as the start of a refusal, with the raise of its epoch
+ * that keeps it; undefined: it does not. Compared is the part pki:rotation sets (`configured`)
+ * with the deployed one (`deployedConfigured`: its epoch less the generation of the CA that
+ * signed it): a switch raises the generation by one, so an epoch lowered by one with it would
+ * keep the deployed key's name, and the new CA would certify the old key.
+ */
+function loweredServerSide(
+    what: string,
+    newest: DeployedServer,
+    server: { epoch: number; configured: number },
+    deployedConfigured: number,
+): { why: string; raise: number } | undefined {
+    const raise = Math.max(newest.epoch - server.epoch, deployedConfigured - server.configured);
+    if (raise <= 0) return undefined;
+    const deployed = `(deployed, serial ${newest.serialHex})`;
+    const why =
+        server.epoch < newest.epoch
+            ? `${what} would go back from epoch ${newest.epoch} ${deployed} to ${server.epoch}: ${EPOCHS_ONLY_GO_UP}`
+            : `${what} would keep its key of epoch ${newest.epoch} ${deployed} though a new gateway-server CA re-issues it: ` +
+              `the epochs of pki:rotation add up to ${server.configured} for it, below the ${deployedConfigured} deployed, ` +
+              `and the CA's new generation makes up the difference; ${EPOCHS_ONLY_GO_UP}`;
+    return { why, raise };
+}
+
+/** The gateway server certificate of an endpoint going below the newest one deployed (loweredServerSide). */
+function loweredServerEpoch(
+    config: PkiConfig,
+    endpointId: string,
+    newest: DeployedServer,
+    server: { epoch: number; configured: number },
+    deployedConfigured: number,
+): string | undefined {
+    const what = `the gateway server certificate of endpoint "${endpointId}"`;
+    const lowered = loweredServerSide(what, newest, server, deployedConfigured);
+    if (lowered === undefined) return undefined;
     const own = ownMember(config.rotation.endpoints, endpointId)?.serverEpoch ?? 0;
     return (
-        `the gateway server certificate of endpoint "${endpointId}" would go back from epoch ${newest.epoch} (deployed, serial ${newest.serialHex}) to ${epoch}: ` +
-        `${EPOCHS_ONLY_GO_UP}. Set pki:rotation.endpoints.${endpointId}.serverEpoch to ${own + raise}, ` +
-        `or pki:rotation.gatewayServerEpoch to ${config.rotation.gatewayServerEpoch + raise} (which also renews the other endpoints' server certificates)`
+        `${lowered.why}. Set pki:rotation.endpoints.${endpointId}.serverEpoch to ${own + lowered.raise}, ` +
+        `or pki:rotation.gatewayServerEpoch to ${config.rotation.gatewayServerEpoch + lowered.raise} (which also renews the other endpoints' server certificates)`
     );
 }
+
+/** The generation of a slot's CA that signs, with the CA rotations at `positions` (a plan's CaPlan.generation). */
+const signingGeneration = (config: PkiConfig, positions: CaRotationConfig, slot: IntermediateSlot): number =>
+    intermediateInstances(positions[slot], positions[rootOf(slot, config.trustDomains)]).find((i) => i.active)
+        ?.generation ?? 0;
 
 /**
  * Front-end certificates (UI clients, APIC's UI-facing servers) going below the newest deployed.
@@ -750,12 +789,18 @@ function loweredFrontEndEpochs(
             ),
         ];
     });
+    const deployedServerCa = signingGeneration(config, deployed.positions, "gatewayServerCa");
     const servers = frontEnd.apicServers.flatMap((s) => {
         const newest = deployed.servers?.[apicServerRecordKey(s.host)];
-        if (newest === undefined || s.leaf.epoch >= newest.epoch) return [];
+        const what = `APIC's UI-facing server certificate for ${s.host}`;
+        const configured = s.leaf.epoch - generationOf(s.leaf.issuer);
+        const lowered =
+            newest === undefined
+                ? undefined
+                : loweredServerSide(what, newest, { epoch: s.leaf.epoch, configured }, newest.epoch - deployedServerCa);
+        if (lowered === undefined) return [];
         return [
-            `APIC's UI-facing server certificate for ${s.host} would go back from epoch ${newest.epoch} (deployed, serial ${newest.serialHex}) to ${s.leaf.epoch}: ` +
-                `${EPOCHS_ONLY_GO_UP}. Set pki:rotation.apicServerEpoch to ${rotation.apicServerEpoch + newest.epoch - s.leaf.epoch}` +
+            `${lowered.why}. Set pki:rotation.apicServerEpoch to ${rotation.apicServerEpoch + lowered.raise}` +
                 (frontEnd.apicServers.length > 1
                     ? " (which also renews the other APIC hosts' server certificates)"
                     : ""),
@@ -837,6 +882,11 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
     const cas = planCas(config);
     const gatewayServerCa = activeCa(cas, "gateway-server-ca");
     const apicClientCa = activeCa(cas, "apic-client-ca");
+    // The gateway-server CA generation that the deployed server certificates' epochs count.
+    const deployedServerCa =
+        options.deployed === undefined
+            ? undefined
+            : signingGeneration(config, options.deployed.positions, "gatewayServerCa");
     const endpoints: EndpointPlan[] = [];
     const hostOwner = new Map<string, string>();
     const idOwner = new Map<string, string>();
@@ -923,8 +973,16 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
                 ...leafOptions,
             });
             const deployedServer = ownMember(options.deployed?.servers, g.id);
-            if (deployedServer !== undefined && server.epoch < deployedServer.epoch) {
-                problems.push(loweredServerEpoch(config, g.id, deployedServer, server.epoch));
+            if (deployedServer !== undefined && deployedServerCa !== undefined) {
+                const configured = server.epoch - gatewayServerCa.generation;
+                const lowered = loweredServerEpoch(
+                    config,
+                    g.id,
+                    deployedServer,
+                    { epoch: server.epoch, configured },
+                    deployedServer.epoch - deployedServerCa,
+                );
+                if (lowered !== undefined) problems.push(lowered);
             }
             // The key APIC holds now is the newest one deployed; a new epoch replaces it.
             const history = [...(ownMember(deployedClients, g.id) ?? [])].sort((a, b) => a.epoch - b.epoch);
