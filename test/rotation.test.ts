@@ -339,6 +339,21 @@ describe("Epochs only go up: pulumi up refuses one below the newest deployed", f
         assert.deepStrictEqual(problemsOf(switched(1), prepared), []);
     });
 
+    it("refuses a CA phase going back with the phase alone: the server epochs it lowers come back with the phase", () => {
+        const switchedRecord: RotationRecord = {
+            ...record,
+            positions: { ...record.positions, gatewayServerCa: { generation: 1, phase: "switch" } },
+            servers: Object.fromEntries(
+                Object.entries(record.servers ?? {}).map(([id, s]) => [id, { ...s, epoch: s.epoch + 1 }]),
+            ),
+        };
+        const back = { ...raised, caRotation: { gatewayServerCa: { generation: 1, phase: "prepare" } } };
+        assert.deepStrictEqual(problemsOf(back, switchedRecord), [
+            "pki:caRotation.gatewayServerCa goes back from generation 1 phase switch (deployed) to generation 1 phase prepare; " +
+                "phases only go forward: keep { generation: 1, phase: switch } or set the next phase, { generation: 1, phase: finish }",
+        ]);
+    });
+
     it("accepts the values it names, and a record of an earlier version (no server epochs, UI clients, mesh epoch or customer-facing keys) as unknown", () => {
         const fixed = {
             ...raised,

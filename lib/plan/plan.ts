@@ -722,7 +722,8 @@ function loweredServerSide(
     server: { epoch: number; configured: number },
     deployedConfigured: number,
 ): { why: string; raise: number } | undefined {
-    const raise = Math.max(newest.epoch - server.epoch, deployedConfigured - server.configured);
+    // A generation going down alone is a CA phase going back, refused on its own: no epoch fixes it.
+    const raise = deployedConfigured - server.configured;
     if (raise <= 0) return undefined;
     const deployed = `(deployed, serial ${newest.serialHex})`;
     const why =
