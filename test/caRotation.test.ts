@@ -1021,6 +1021,42 @@ describe("A CA switch and an APIC client rotation under way together", () => {
         const ob = plan.endpoints.find((e) => e.id === "ob");
         assert.deepStrictEqual([ob?.client.epoch, ob?.pinnedPreviousClients.map((c) => c.epoch)], [2, [1]]);
     });
+
+    it("has the diff of the pull request refuse them too, from the stack files alone", () => {
+        const refused = (base: Record<string, unknown>, head: Record<string, unknown>) =>
+            diffPlans(planFromRawConfig(base), planFromRawConfig(head)).refused;
+        const problem = (why: string, step: string) =>
+            `the APIC client of endpoint "ob" would get a new key (epoch 2) while the deployed update pins two of its keys, ` +
+            `epoch 1 and the one before it, for ${why}: the gateway pins only the new key and the one before it, so the key before epoch 1, ` +
+            `which APIC may still use, would be refused at once. Finish that first: once APIC uses the keystore of epoch 1, deploy ${step}; then make the new key`;
+        const obSwitch = (phase: string) => ({
+            ...at("apicClientCa", 1, phase),
+            rotation: { endpoints: clientSwitch },
+        });
+        assert.deepStrictEqual(refused(obSwitch("prepare"), obSwitch("switch")), [
+            {
+                key: "pki:rotation.endpoints.ob",
+                problem: problem(
+                    "its switch phase (pki:rotation.endpoints.ob.clientPhase or pki:rotation.apicClientPhase)",
+                    "its clientPhase at finish",
+                ),
+            },
+        ]);
+        assert.deepStrictEqual(refused(at("apicClientCa", 1, "switch"), obSwitch("switch")), [
+            {
+                key: "pki:rotation.endpoints.ob",
+                problem: problem(
+                    "the switch of pki:caRotation.apicClientCa",
+                    "pki:caRotation.apicClientCa at phase finish",
+                ),
+            },
+        ]);
+        const finished = (phase: string) => ({
+            ...at("apicClientCa", 1, phase),
+            rotation: { endpoints: { ob: { clientEpoch: 1 } } },
+        });
+        assert.deepStrictEqual(refused(finished("prepare"), finished("switch")), []);
+    });
 });
 
 describe("A CA retired by a finish phase", () => {

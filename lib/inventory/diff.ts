@@ -14,6 +14,8 @@ import { caSlots, isRootSlot, RootSlot, rootSlotOf } from "../plan/hierarchy";
 import {
     CaPlan,
     clientOverlap,
+    clientOverlapCause,
+    clientPhaseOf,
     clientSwitchSetting,
     CustomerFacingPlan,
     EndpointPlan,
@@ -25,6 +27,7 @@ import {
     PkiPlan,
     uiClientOfRecordKey,
     uiClientRecordKey,
+    unpinnedUnderWay,
 } from "../plan/plan";
 import { Content, crlsPublished, isSecret, Place, PlaceKind, placesOf } from "./deliveries";
 import {
@@ -292,6 +295,21 @@ function pinChanges(base: PkiPlan, head: PkiPlan): { pins: PinChange[]; refused:
                 problem:
                     `the APIC client of endpoint "${e.id}" moves from epoch ${old.client.epoch} to ${e.client.epoch} with no overlap: the gateway would stop accepting the key APIC holds at once. ` +
                     `Set ${clientSwitchSetting(head.config, e.id)} to switch for this change, upload the new keystore, then set it to finish`,
+            });
+        }
+        // The base pins two keys already: a new one would push out the one before, as pulumi up
+        // refuses (unless a revocation ends one of them anyway).
+        const baseOverlap = clientOverlapCause(
+            base.config,
+            e.id,
+            clientPhaseOf(base.config, e.id),
+            base.config.caRotation,
+        );
+        const earlierRevoked = revokedEpochs(head, e.id).some((epoch) => epoch <= old.client.epoch);
+        if (raised && baseOverlap !== undefined && !earlierRevoked) {
+            refused.push({
+                key: `pki:rotation.endpoints.${e.id}`,
+                problem: unpinnedUnderWay(e.id, undefined, old.client, e.client.epoch, baseOverlap),
             });
         }
     }

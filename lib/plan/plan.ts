@@ -1639,41 +1639,65 @@ const removedCallerRevocation = (name: string, c: DeployedClient): string =>
     `its pki:revocations entry must go with it (an entry names a caller), and the CRL would stop listing the serial; APIC accepts every certificate of the UI client CA, so where it checks that CRL the leaked certificate would pass again. ` +
     `Keep "${name}" in pki:frontEnd.callers with its revocation until then, or first take pki:caRotation.uiClientCa through its finish, which ends trust in ${c.issuer}, the CA that issued it`;
 
+/** What made an update pin an endpoint's previous APIC key beside its current one, and what ends it. */
+export interface ClientOverlapCause {
+    readonly why: string;
+    readonly finish: string;
+}
+
 /**
- * What made the deployed update pin an endpoint's previous APIC key beside its current one (as
- * clientOverlap, from the deployed record): the endpoint's switch phase, or the switch of the
- * APIC-client CA or of its root. Undefined: it pinned one key.
+ * What makes an update pin an endpoint's previous APIC key beside its current one (as
+ * clientOverlap), from its APIC client phase and the CA positions: the endpoint's switch phase, or
+ * the switch of the APIC-client CA or of its root. Undefined: it pins one key.
  */
-function deployedClientOverlap(
+export function clientOverlapCause(
     config: PkiConfig,
-    deployed: RotationRecord,
     endpointId: string,
-): { why: string; finish: string } | undefined {
-    if (ownMember(deployed.clientPhases, endpointId)?.phase === "switch") {
+    phase: "switch" | "finish" | undefined,
+    positions: CaRotationConfig,
+): ClientOverlapCause | undefined {
+    if (phase === "switch") {
         return {
             why: `its switch phase (pki:rotation.endpoints.${endpointId}.clientPhase or pki:rotation.apicClientPhase)`,
             finish: "its clientPhase at finish",
         };
     }
     const slot = (["apicClientCa", rootOf("apicClientCa", config.trustDomains)] as const).find(
-        (s) => deployed.positions[s].phase === "switch",
+        (s) => positions[s].phase === "switch",
     );
     return slot === undefined
         ? undefined
         : { why: `the switch of pki:caRotation.${slot}`, finish: `pki:caRotation.${slot} at phase finish` };
 }
 
-function unpinnedUnderWay(
+/** clientOverlapCause of the deployed update, from its record. */
+const deployedClientOverlap = (
+    config: PkiConfig,
+    deployed: RotationRecord,
     endpointId: string,
-    keptForApic: DeployedClient,
-    newest: DeployedClient,
+): ClientOverlapCause | undefined =>
+    clientOverlapCause(config, endpointId, ownMember(deployed.clientPhases, endpointId)?.phase, deployed.positions);
+
+/**
+ * A new APIC key while the deployed update pins two (`overlap`): the gateway would pin the new one
+ * and `newest`, dropping the one before, which APIC may still use. `kept`: that key as the record
+ * has it; undefined when only the stack files are known (diff).
+ */
+export function unpinnedUnderWay(
+    endpointId: string,
+    kept: DeployedClient | undefined,
+    newest: { readonly epoch: number },
     epoch: number,
-    overlap: { why: string; finish: string },
+    overlap: ClientOverlapCause,
 ): string {
+    const pinned =
+        kept === undefined
+            ? `epoch ${newest.epoch} and the one before it`
+            : `epoch ${kept.epoch} (serial ${kept.serialHex}) and epoch ${newest.epoch}`;
+    const keptKey = kept === undefined ? `the key before epoch ${newest.epoch}` : `the key of epoch ${kept.epoch}`;
     return (
-        `the APIC client of endpoint "${endpointId}" would get a new key (epoch ${epoch}) while the deployed update pins two of its keys, ` +
-        `epoch ${keptForApic.epoch} (serial ${keptForApic.serialHex}) and epoch ${newest.epoch}, for ${overlap.why}: ` +
-        `the gateway pins only the new key and the one before it, so the key of epoch ${keptForApic.epoch}, which APIC may still use, would be refused at once. ` +
+        `the APIC client of endpoint "${endpointId}" would get a new key (epoch ${epoch}) while the deployed update pins two of its keys, ${pinned}, for ${overlap.why}: ` +
+        `the gateway pins only the new key and the one before it, so ${keptKey}, which APIC may still use, would be refused at once. ` +
         `Finish that first: once APIC uses the keystore of epoch ${newest.epoch}, deploy ${overlap.finish}; then make the new key`
     );
 }
