@@ -270,6 +270,27 @@ describe("diff of a revocation", function () {
         );
     });
 
+    it("lists the serial under the CA that issued it while the APIC-client CA rotates, not under every generation", () => {
+        const crlItem = (d: CertDiff) => places(d)[0].replace(/^update [^:]*: /, "");
+        const revoking = (epoch: number) => ({ revocations: [{ ...revocation, epoch }] });
+        // In switch, ob's client of epoch 1 comes from generation 1; the one before may be of either generation.
+        const switched = at("apicClientCa", 1, "switch");
+        assert.strictEqual(
+            crlItem(diffPlans(plan(switched), plan({ ...switched, ...revoking(1) }))),
+            `ca.crl: new: CRL of apic-client-ca, CRL of apic-client-ca-g1 (revokes serial ${revocation.serial} of ob), CRL of client-root`,
+        );
+        assert.strictEqual(
+            crlItem(diffPlans(plan(switched), plan({ ...switched, ...revoking(0) }))),
+            `ca.crl: new: CRL of apic-client-ca (revokes serial ${revocation.serial} of ob), CRL of apic-client-ca-g1 (revokes serial ${revocation.serial} of ob), CRL of client-root`,
+        );
+        // In prepare, generation 1 has issued nothing yet.
+        const prepared = at("apicClientCa", 1, "prepare");
+        assert.strictEqual(
+            crlItem(diffPlans(plan(prepared), plan({ ...prepared, ...revoking(0) }))),
+            `ca.crl: new: CRL of apic-client-ca (revokes serial ${revocation.serial} of ob), CRL of apic-client-ca-g1, CRL of client-root`,
+        );
+    });
+
     it("refuses removing it while that would take the client's epoch back, naming the way to drop it", () => {
         const d = diffPlans(plan(revoked), plan(dev));
         assert.deepStrictEqual(d.refused, [

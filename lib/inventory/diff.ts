@@ -550,15 +550,29 @@ function revocationChanges(base: PkiPlan, head: PkiPlan): RevocationChange[] {
     ];
 }
 
+/**
+ * The CAs whose CRL a revocation changes: the one that issued the certificate (lib/stack.ts
+ * revokedBy), which the stack files tell only in part. The base's client of the revoked epoch was
+ * issued by its CA; an earlier certificate by a generation of that slot in use by the base, so not
+ * by one the base only prepared (it has issued nothing yet).
+ */
+function revokedIssuers(base: PkiPlan, r: RevocationChange): string[] {
+    const endpoint = base.endpoints.find((e) => e.id === r.endpoint);
+    const uiClient = base.frontEnd.uiClients.find((c) => c.name === r.uiClient);
+    const client = endpoint?.client ?? uiClient?.leaf;
+    if (client?.issuer === undefined) return [];
+    if (client.epoch === r.epoch) return [client.issuer];
+    const active = base.cas.find((c) => c.id === client.issuer);
+    if (active === undefined) return [client.issuer];
+    return base.cas.filter((c) => c.slotId === active.slotId && c.generation <= active.generation).map((c) => c.id);
+}
+
 /** How a certificate id changed between the plans, for the items that carry it. */
 interface Changes {
     replaced: ReadonlySet<string>;
     newKey: Set<string>;
     /** CA id -> what its CRL now lists differently. */
     crlNews: Map<string, string[]>;
-    /** CA slot id -> the same, for every generation of the slot (revoked APIC and UI clients). */
-    slotCrlNews: Map<string, string[]>;
-    slotOf: (caId: string) => string | undefined;
 }
 
 /** A content as a place's row names it: the place's own leaf and key need no name. */
@@ -572,9 +586,7 @@ function contentName(c: Content, leaf: string | undefined): string {
 const contentKey = (c: Content): string => `${c.kind}:${c.id}`;
 
 function newsOf(c: Content, changes: Changes): string[] {
-    if (c.kind !== "crl") return [];
-    const slot = changes.slotOf(c.id);
-    return [...(changes.crlNews.get(c.id) ?? []), ...(slot !== undefined ? (changes.slotCrlNews.get(slot) ?? []) : [])];
+    return c.kind === "crl" ? (changes.crlNews.get(c.id) ?? []) : [];
 }
 
 /** What changed in one item (a secret key or bundle file) of an existing place; undefined when nothing did. */
@@ -1574,27 +1586,20 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
             ]);
         }
     }
-    // A revocation changes the CRL of every generation of its client's issuing CA.
-    const revokedBy = (ui: boolean): string[] =>
-        revocations
-            .filter((r) => (r.uiClient !== undefined) === ui)
-            .map((r) =>
-                r.change === "added"
-                    ? `revokes serial ${r.serial} of ${holderOf(r)}`
-                    : `no longer lists serial ${r.serial}`,
-            );
-    const slotCrlNews = new Map<string, string[]>([
-        ["apic-client-ca", revokedBy(false)],
-        ["ui-client-ca", revokedBy(true)],
-    ]);
+    // A revocation changes the CRL of the CA that issued the certificate (lib/stack.ts revokedBy).
+    for (const r of revocations) {
+        const news =
+            r.change === "added"
+                ? `revokes serial ${r.serial} of ${holderOf(r)}`
+                : `no longer lists serial ${r.serial}`;
+        for (const issuer of revokedIssuers(from, r)) crlNews.set(issuer, [...(crlNews.get(issuer) ?? []), news]);
+    }
     const basePlaces = placesOf(from);
     const headPlaces = placesOf(head);
     const places = placeChanges(basePlaces, headPlaces, {
         replaced: new Set(replaced.map((c) => c.id)),
         newKey,
         crlNews,
-        slotCrlNews,
-        slotOf: (id) => cas.get(id)?.slotId,
     });
     const verbs = new Map(places.map((p) => [p.place, p.change]));
     const keepsOld = cacertsIstiodKeepsOld(basePlaces, headPlaces, new Set(replaced.map((c) => c.id)));
