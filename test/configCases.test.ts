@@ -1013,6 +1013,33 @@ const CASES: [string, Overrides, string[]][] = [
         { validityDays: "{ leaf: 10 }", earlyRenewalDays: "{ leaf: 10 }" },
         ["pki:earlyRenewalDays.leaf must be a whole number of days from 1 to 9 (below pki:validityDays.leaf); got 10"],
     ],
+    [
+        "earlyRenewalDays.intermediate shorter than a staged rotation's two soaks",
+        { validityDays: "{ intermediate: 100, leaf: 90 }", earlyRenewalDays: "{ intermediate: 5, leaf: 30 }" },
+        [
+            "pki:earlyRenewalDays.intermediate is 5: a CA's staged rotation keeps the CA it replaces through prepare and switch, each deployed 7 days " +
+                "(the lifecycle's soak time) before the next, so a CA renewed 5 days before its end would expire before its rotation is over. " +
+                "Set pki:earlyRenewalDays.intermediate to at least 14",
+        ],
+    ],
+    [
+        "earlyRenewalDays.root by default, a third of a 30-day root",
+        { validityDays: "{ root: 30, intermediate: 20, leaf: 10 }", earlyRenewalDays: "{ intermediate: 14, leaf: 3 }" },
+        [
+            "pki:earlyRenewalDays.root is unset, so 10 (a third of pki:validityDays.root, 30): a CA's staged rotation keeps the CA it replaces through prepare and switch, " +
+                "each deployed 7 days (the lifecycle's soak time) before the next, so a CA renewed 10 days before its end would expire before its rotation is over. " +
+                "Set pki:earlyRenewalDays.root to at least 14",
+        ],
+    ],
+    [
+        "earlyRenewalDays.intermediate by default, a third of a 14-day CA",
+        { validityDays: "{ intermediate: 14, leaf: 10 }" },
+        [
+            "pki:earlyRenewalDays.intermediate is unset, so 4 (a third of pki:validityDays.intermediate, 14): a CA's staged rotation keeps the CA it replaces through prepare and switch, " +
+                "each deployed 7 days (the lifecycle's soak time) before the next, so a CA renewed 4 days before its end would expire before its rotation is over. " +
+                "Set pki:earlyRenewalDays.intermediate to at least 14, with pki:validityDays.intermediate above it",
+        ],
+    ],
     ["rotation as a number", { rotation: "1" }, ["pki:rotation must be a map such as { leafEpoch: 1 }; got 1"]],
     [
         "rotation as a list",

@@ -358,11 +358,12 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
     });
 
     it("exits 1 when something needs a human: certificates past their end", async () => {
+        // The stack file renews both (the edit written above), but that is not deployed.
         const { status, json } = await run("--now", at(95), "--format", "json");
         assert.strictEqual(status, 1);
         assert.deepStrictEqual(json?.needsHuman.slice(0, 2), [
-            "ob/server (gateway-server) expired on 2027-04-04: whatever checks it refuses it now; deploy its renewal at once (merge the proposal and run pulumi up)",
-            "ob/client (apic-client) expired on 2027-04-04: whatever checks it refuses it now; deploy its renewal at once (merge the proposal and run pulumi up)",
+            "ob/server (gateway-server) expired on 2027-04-04: whatever checks it refuses it now; the stack file renews it, but that is not deployed yet: run pulumi up at once",
+            "ob/client (apic-client) expired on 2027-04-04: whatever checks it refuses it now; the stack file renews it, but that is not deployed yet: run pulumi up at once",
         ]);
         assert.match(
             json?.markdown ?? "",
@@ -809,6 +810,87 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
                 .proposals.filter((p) => p.kind === "advance-ca")
                 .map((p) => p.edits),
             [[{ path: ["pki:caRotation", "meshCa", "phase"], from: "switch", to: "finish" }]],
+        );
+    });
+
+    it("does not let a soak outlast the CA a rotation replaces: the switch at once, the finish once it has expired, with a warning; an expired CA points at a proposal only when there is one", () => {
+        const deployed = readDeployed(deployedDir);
+        const config = validateConfig(rawConfigFromStackFile(stackFile));
+        // The APIC-client CA of generation 0 ends on day 45, inside a 7-day soak from day 40.
+        const inventory = deployed.inventory.map((c): IssuedCertificate =>
+            c.id === "apic-client-ca" ? { ...c, renewAt: at(30), notAfter: at(45) } : c,
+        );
+        const decideAt = (phase: "prepare" | "switch", days: number, more: Partial<RotationRecord> = {}) => {
+            const apicClientCa = { generation: 1, phase };
+            return decide({
+                config: { ...config, caRotation: { ...config.caRotation, apicClientCa } },
+                deployed: {
+                    inventory,
+                    record: {
+                        ...deployed.record,
+                        positions: { ...deployed.record.positions, apicClientCa },
+                        positionsSince: { ...deployed.record.positionsSince, apicClientCa: at(40) },
+                        ...more,
+                    },
+                },
+                now: new Date(at(days)),
+                soakDays: 7,
+            });
+        };
+        const advance = (phase: "prepare" | "switch", days: number) =>
+            decideAt(phase, days).proposals.filter((p) => p.kind === "advance-ca");
+        const afterSwitch =
+            "upload every endpoint's new APIC keystore (apic keystores:update, README, Loading the APIC bundles)";
+        assert.deepStrictEqual(advance("prepare", 41), [
+            {
+                kind: "advance-ca",
+                subject: "pki:caRotation.apicClientCa",
+                why: "generation 1 phase prepare deployed since 2027-02-13, less than 7 days, but apic-client-ca, the CA it replaces, expires on 2027-02-18, before the soak ends on 2027-02-20",
+                edits: [{ path: ["pki:caRotation", "apicClientCa", "phase"], from: "prepare", to: "switch" }],
+                afterDeploy: afterSwitch,
+                beforeMerge:
+                    "URGENT, the soak cut short: apic-client-ca, the CA it replaces, expires on 2027-02-18, and whatever still uses a certificate it signed is refused from then on: " +
+                    "deploy this switch, and do what it needs after the update, before then",
+            },
+        ]);
+        // In switch: the finish waits for the soak or the old CA's end, whichever comes first.
+        assert.deepStrictEqual(advance("switch", 44), []);
+        assert.deepStrictEqual(decideAt("switch", 44).waiting, [
+            "pki:caRotation.apicClientCa moves to finish once generation 1 phase switch has been deployed 7 days (since 2027-02-13), or once apic-client-ca expires on 2027-02-18",
+        ]);
+        assert.deepStrictEqual(
+            advance("switch", 45).map((p) => [p.edits[0].to, p.why, p.beforeMerge]),
+            [
+                [
+                    "finish",
+                    "generation 1 phase switch deployed since 2027-02-13, less than 7 days, but apic-client-ca, the CA it replaces, expired on 2027-02-18, before the soak ends on 2027-02-20",
+                    "the soak cut short: apic-client-ca, the CA it replaces, expired on 2027-02-18, so nothing it signed passes any more; " +
+                        "APIC uses the new keystores of every endpoint: the old keys are unpinned by this update",
+                ],
+            ],
+        );
+        // Expired in prepare: the switch is proposed, and Needs a human points at it.
+        const expired = "apic-client-ca (intermediate) expired on 2027-02-18: whatever checks it refuses it now; ";
+        assert.deepStrictEqual(decideAt("prepare", 46).needsHuman, [
+            `${expired}deploy its renewal at once (merge the proposal and run pulumi up)`,
+        ]);
+        // Its switch waiting for an APIC client rotation: no proposal to point at.
+        const clientSwitch = { clientPhases: { ob: { phase: "switch" as const, epoch: 0, since: at(44) } } };
+        const blocked = decideAt("prepare", 46, clientSwitch);
+        assert.deepStrictEqual(
+            [blocked.proposals.filter((p) => p.kind === "advance-ca"), blocked.needsHuman],
+            [
+                [],
+                [
+                    `${expired}no proposal of this run renews it (Waiting says why): renew it by hand at once ` +
+                        "(its epoch in pki:rotation, or its CA's next phase in pki:caRotation) and run pulumi up",
+                ],
+            ],
+        );
+        assert.ok(
+            blocked.waiting.includes(
+                "pki:caRotation.apicClientCa moves to switch once the APIC client rotations of ob finish",
+            ),
         );
     });
 

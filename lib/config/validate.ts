@@ -18,7 +18,16 @@ import {
     RotationConfig,
     ValidityDays,
 } from "./types";
-import { CA_SLOTS, CaPosition, CaRotationConfig, PHASES, rotationConflicts, RotationPhase } from "../plan/caRotation";
+import {
+    CA_SLOTS,
+    CaPosition,
+    CaRotationConfig,
+    DEFAULT_SOAK_DAYS,
+    MIN_CA_RENEWAL_DAYS,
+    PHASES,
+    rotationConflicts,
+    RotationPhase,
+} from "../plan/caRotation";
 import { caSlots, isRootSlot, ROOT_TITLES, TrustLayout } from "../plan/hierarchy";
 import { apicServerCaProblems, validateOfflineRoots, validateTrustDomains } from "./validateTrust";
 import {
@@ -578,8 +587,9 @@ function earlyRenewal(value: Json | undefined | null, validity: ValidityDays, fa
         intermediate: defaultEarlyRenewalDays(validity.intermediate),
         leaf: defaultEarlyRenewalDays(validity.leaf),
     };
-    if (!isMap(value ?? undefined)) return days;
-    for (const [tier, raw] of Object.entries(value as JsonMap)) {
+    const given = isMap(value ?? undefined) ? (value as JsonMap) : {};
+    const refused = new Set<string>();
+    for (const [tier, raw] of Object.entries(given)) {
         if (!(TIERS as readonly string[]).includes(tier)) {
             fail(
                 `${memberPath("pki:earlyRenewalDays", tier)} is not a known tier; the tiers are root, intermediate and leaf`,
@@ -596,6 +606,23 @@ function earlyRenewal(value: Json | undefined | null, validity: ValidityDays, fa
             fail,
         );
         if (v !== undefined) days[tier as keyof ValidityDays] = v;
+        else refused.add(tier);
+    }
+    // A CA inside its window starts a staged rotation, which needs the old CA until it is over.
+    for (const tier of ["root", "intermediate"] as const) {
+        const window = days[tier];
+        if (refused.has(tier) || window >= MIN_CA_RENEWAL_DAYS) continue;
+        const key = `pki:earlyRenewalDays.${tier}`;
+        const shown =
+            tier in given
+                ? `${window}`
+                : `unset, so ${window} (a third of pki:validityDays.${tier}, ${validity[tier]})`;
+        fail(
+            `${key} is ${shown}: a CA's staged rotation keeps the CA it replaces through prepare and switch, each deployed ${DEFAULT_SOAK_DAYS} days ` +
+                `(the lifecycle's soak time) before the next, so a CA renewed ${window} days before its end would expire before its rotation is over. ` +
+                `Set ${key} to at least ${MIN_CA_RENEWAL_DAYS}` +
+                (validity[tier] <= MIN_CA_RENEWAL_DAYS ? `, with pki:validityDays.${tier} above it` : ""),
+        );
     }
     return days;
 }

@@ -40,6 +40,7 @@ import { PUBLIC_CA_LEAD_DAYS } from "../pki/publicCert";
 import {
     CaPosition,
     CaSlot,
+    DEFAULT_SOAK_DAYS,
     describePosition,
     inRotation,
     positionAt,
@@ -59,8 +60,8 @@ import {
 } from "../plan/hierarchy";
 import { clientPhaseOf, CrlPlan, layoutOf, LeafPlan, meshFinishFrom, PkiPlan, planPki } from "../plan/plan";
 
-/** Days a rotation phase stays deployed before the next is proposed, unless told otherwise. */
-export const DEFAULT_SOAK_DAYS = 7;
+/** The soak time lives with the staged rotation (caRotation.ts), whose shortest CA window it sets. */
+export { DEFAULT_SOAK_DAYS };
 /** How long before the end a human is asked to act on what the pipeline cannot do (seed 001: alert 30 days ahead). */
 export const HUMAN_LEAD_DAYS = 30;
 
@@ -141,8 +142,17 @@ const csrOf = (host: string): string =>
 const offlineSlotOf = (config: PkiConfig, id: string): RootSlot | undefined =>
     (Object.keys(config.offlineRoots) as RootSlot[]).find((s) => ROOT_IDS[s] === id);
 
-/** Certificates and published CRLs that are past their end: nothing the pipeline proposes fixes them in time. */
-function expired(config: PkiConfig, deployed: Deployed, now: Date): string[] {
+/**
+ * Certificates and published CRLs that are past their end: nothing the pipeline proposes fixes them
+ * in time. `renewal`: how a certificate of the stack gets renewed, as this run found (a proposal,
+ * the stack file's change not deployed yet, or nothing yet).
+ */
+function expired(
+    config: PkiConfig,
+    deployed: Deployed,
+    now: Date,
+    renewal: (c: IssuedCertificate) => string,
+): string[] {
     const certificates = deployed.inventory
         .filter((c) => Date.parse(c.notAfter) <= now.getTime())
         .map((c) =>
@@ -150,7 +160,7 @@ function expired(config: PkiConfig, deployed: Deployed, now: Date): string[] {
                 ? `${c.id} (customer-facing) expired on ${day(c.notAfter)}: browsers refuse ${c.host} now, and the stack refuses the expired certificate in config; ` +
                   `have the public CA sign the host's CSR at once (${csrOf(c.host ?? "")}; raise pki:frontEnd.customerFacing.${c.host}.epoch first if no new CSR is pending) ` +
                   `and set its certificate and certificateEpoch`
-                : `${c.id} (${c.role}) expired on ${day(c.notAfter)}: whatever checks it refuses it now; deploy its renewal at once (merge the proposal and run pulumi up)`,
+                : `${c.id} (${c.role}) expired on ${day(c.notAfter)}: whatever checks it refuses it now; ${renewal(c)}`,
         );
     const crls = Object.entries(deployed.record.crls ?? {})
         .filter(([, crl]) => crl.published && Date.parse(crl.nextUpdate) <= now.getTime())
@@ -414,7 +424,25 @@ function phaseNotes(slot: CaSlot, to: CaPosition, plan: PkiPlan): Pick<Proposal,
     }
 }
 
-/** The CA rotations that are due: prepares of CAs in their window, and phases that soaked. */
+/**
+ * The deployed certificate of the CA a rotation under way replaces (its older generation; of the
+ * mesh CAs, one per cluster, the one that expires first). Undefined: none on record.
+ */
+function replacedCa(
+    plan: PkiPlan,
+    rows: ReadonlyMap<string, IssuedCertificate>,
+    slot: CaSlot,
+): IssuedCertificate | undefined {
+    const instances = plan.cas.filter((c) => c.slot === slot);
+    const oldest = Math.min(...instances.map((c) => c.generation));
+    return instances
+        .filter((c) => c.generation === oldest)
+        .map((c) => rows.get(c.id))
+        .filter((row): row is IssuedCertificate => row !== undefined)
+        .sort((a, b) => Date.parse(a.notAfter) - Date.parse(b.notAfter))[0];
+}
+
+/** The CA rotations that are due: prepares of CAs in their window, and phases that soaked, or whose old CA expires first. */
 function caProposals(
     plan: PkiPlan,
     input: LifecycleInput,
@@ -441,9 +469,16 @@ function caProposals(
                 continue;
             }
             const to = positionAt(stepOf(position) + 1);
-            if (!soaked(since, now, soakDays)) {
+            // The CA this rotation replaces may expire before the soak ends (a longer --soak-days, a
+            // late prepare): its switch is due at once, and its finish once it has expired.
+            const replaced = replacedCa(plan, rows, slot);
+            const soakEnds = Date.parse(since) + soakDays * DAY_MS;
+            const expiresFirst = replaced !== undefined && Date.parse(replaced.notAfter) < soakEnds;
+            const cutShort = expiresFirst && (to.phase === "switch" || Date.parse(replaced.notAfter) <= now.getTime());
+            if (!soaked(since, now, soakDays) && !cutShort) {
                 waiting.push(
-                    `pki:caRotation.${slot} moves to ${to.phase} once ${describePosition(position)} has been deployed ${soakDays} days (since ${day(since)})`,
+                    `pki:caRotation.${slot} moves to ${to.phase} once ${describePosition(position)} has been deployed ${soakDays} days (since ${day(since)})` +
+                        (expiresFirst ? `, or once ${replaced.id} expires on ${day(replaced.notAfter)}` : ""),
                 );
                 continue;
             }
@@ -463,12 +498,30 @@ function caProposals(
                 );
                 continue;
             }
+            const notes = phaseNotes(slot, to, plan);
+            if (!cutShort || soaked(since, now, soakDays)) {
+                advances.push({
+                    kind: "advance-ca",
+                    subject: `pki:caRotation.${slot}`,
+                    why: `${describePosition(position)} deployed since ${day(since)}, ${soakDays} days or more`,
+                    edits: [{ path: caPath(slot, "phase"), from: position.phase, to: to.phase }],
+                    ...notes,
+                });
+                continue;
+            }
+            const ends = `${replaced.id}, the CA it replaces, ${Date.parse(replaced.notAfter) <= now.getTime() ? "expired" : "expires"} on ${day(replaced.notAfter)}`;
+            const warning =
+                to.phase === "switch"
+                    ? `URGENT, the soak cut short: ${ends}, and whatever still uses a certificate it signed is refused from then on: ` +
+                      "deploy this switch, and do what it needs after the update, before then"
+                    : `the soak cut short: ${ends}, so nothing it signed passes any more`;
             advances.push({
                 kind: "advance-ca",
                 subject: `pki:caRotation.${slot}`,
-                why: `${describePosition(position)} deployed since ${day(since)}, ${soakDays} days or more`,
+                why: `${describePosition(position)} deployed since ${day(since)}, less than ${soakDays} days, but ${ends}, before the soak ends on ${day(new Date(soakEnds))}`,
                 edits: [{ path: caPath(slot, "phase"), from: position.phase, to: to.phase }],
-                ...phaseNotes(slot, to, plan),
+                ...notes,
+                beforeMerge: [warning, notes.beforeMerge].filter((n) => n !== undefined).join("; "),
             });
             continue;
         }
@@ -789,7 +842,7 @@ function customerFacingProposals(
 export function decide(input: LifecycleInput): LifecycleDecision {
     const { config, deployed, now, soakDays } = input;
     const { record } = deployed;
-    const needsHuman = expired(config, deployed, now);
+    const needsHuman: string[] = [];
     const waiting: string[] = [];
     const pending: string[] = [];
     let plan: PkiPlan;
@@ -797,7 +850,11 @@ export function decide(input: LifecycleInput): LifecycleDecision {
         plan = planPki(config, { deployed: record, now });
     } catch (error) {
         if (!(error instanceof ConfigError)) throw error;
-        needsHuman.push(`the stack file is refused against what is deployed: ${error.problems.join("; ")}`);
+        const refused = () => "fix the stack file (refused, below), then deploy its renewal at once";
+        needsHuman.push(
+            ...expired(config, deployed, now, refused),
+            `the stack file is refused against what is deployed: ${error.problems.join("; ")}`,
+        );
         const republishWhy = crlsDue(config, record, now);
         return { proposals: [], republishCrls: republishWhy.length > 0, republishWhy, needsHuman, pending, waiting };
     }
@@ -979,12 +1036,41 @@ export function decide(input: LifecycleInput): LifecycleDecision {
         ...[uiClients, apicServers].filter((p): p is Proposal => p !== undefined),
         ...customerFacingProposals(plan, input, rows, needsHuman, pending),
     );
+    const renewal = (c: IssuedCertificate): string => {
+        if (proposals.some((p) => renews(plan, p, c))) {
+            return "deploy its renewal at once (merge the proposal and run pulumi up)";
+        }
+        const slot = plan.cas.find((ca) => ca.id === c.id)?.slot;
+        if (pendingCerts.has(c.id) || (slot !== undefined && pendingSlots.has(slot))) {
+            return "the stack file renews it, but that is not deployed yet: run pulumi up at once";
+        }
+        return (
+            "no proposal of this run renews it (Waiting says why): renew it by hand at once " +
+            "(its epoch in pki:rotation, or its CA's next phase in pki:caRotation) and run pulumi up"
+        );
+    };
     return {
         proposals,
         republishCrls: republishWhy.length > 0,
         republishWhy,
-        needsHuman,
+        needsHuman: [...expired(config, deployed, now, renewal), ...needsHuman],
         pending,
         waiting,
     };
+}
+
+/**
+ * Whether a proposal renews a certificate: a leaf it names, a CA whose rotation it moves on, or a
+ * leaf that the switch it proposes for the leaf's CA (or that CA's root) re-issues.
+ */
+function renews(plan: PkiPlan, proposal: Proposal, c: IssuedCertificate): boolean {
+    if (proposal.subject.split(", ").includes(c.id)) return true;
+    const ca = plan.cas.find((x) => x.id === c.id);
+    if (ca !== undefined) return proposal.subject === `pki:caRotation.${ca.slot}`;
+    const issuer = plan.cas.find((x) => x.id === c.issuer);
+    if (issuer === undefined) return false;
+    const slots = [issuer.slot, rootSlotOf(issuer.slot, plan.config.trustDomains)];
+    return slots.some(
+        (slot) => proposal.subject === `pki:caRotation.${slot}` && proposal.edits.some((e) => e.to === "switch"),
+    );
 }

@@ -44,6 +44,15 @@ export function positionAt(step: number): CaPosition {
 export const describePosition = (p: CaPosition): string => `generation ${p.generation} phase ${p.phase}`;
 const asConfig = (p: CaPosition): string => `{ generation: ${p.generation}, phase: ${p.phase} }`;
 
+/** Days a rotation phase stays deployed before the lifecycle proposes the next, unless told otherwise (--soak-days). */
+export const DEFAULT_SOAK_DAYS = 7;
+
+/**
+ * The shortest renewal window of a CA (pki:earlyRenewalDays): its staged rotation keeps the CA it
+ * replaces through prepare and switch, each deployed a soak time before the next.
+ */
+export const MIN_CA_RENEWAL_DAYS = 2 * DEFAULT_SOAK_DAYS;
+
 /** True while old and new CA both exist (prepare and switch). */
 export const inRotation = (p: CaPosition): boolean => p.phase !== "finish";
 
