@@ -885,7 +885,7 @@ describe("A CA rotation that skips or reverses a phase", function () {
             );
         const g0 = file("g0.yaml", BASE);
         const skip = file("skip.yaml", at("gatewayServerCa", 1, "switch"));
-        writeSeededStateFile(stateFile); // the suite's keys (./engineKeys.ts), no deployment yet
+        writeSeededStateFile(stateFile, BASE.environment); // the suite's keys (./engineKeys.ts), no deployment yet
         assert.strictEqual(
             (await cli("render", "--config", g0, "--out", path.join(dir, "g0"), "--state", stateFile)).status,
             0,

@@ -37,9 +37,9 @@ export function seededState(): EngineState {
     return state;
 }
 
-/** A `render --state` file holding the suite's keys and nothing else (0600, as render writes it). */
-export function writeSeededStateFile(file: string): void {
-    fs.writeFileSync(file, JSON.stringify([...seededState()]), { mode: 0o600, flag: "wx" });
+/** A `render --state` file of `environment` holding the suite's keys and nothing else (0600, as render writes it). */
+export function writeSeededStateFile(file: string, environment: string): void {
+    fs.writeFileSync(file, JSON.stringify({ environment, resources: [...seededState()] }), { mode: 0o600, flag: "wx" });
 }
 
 /**
@@ -48,7 +48,8 @@ export function writeSeededStateFile(file: string): void {
  * the stack makes later (a CA of the next generation) would otherwise be generated anew.
  */
 export function addSeededKeys(file: string): void {
-    const state: EngineState = new Map(JSON.parse(fs.readFileSync(file, "utf8")));
+    const content = JSON.parse(fs.readFileSync(file, "utf8")) as { environment: string; resources: [string, never][] };
+    const state: EngineState = new Map(content.resources);
     for (const [key, seed] of seededState()) if (!state.has(key)) state.set(key, seed);
-    fs.writeFileSync(file, JSON.stringify([...state]));
+    fs.writeFileSync(file, JSON.stringify({ ...content, resources: [...state] }));
 }

@@ -337,6 +337,21 @@ describe("render's files: keys on disk", function () {
     });
 });
 
+/** What `run` writes to standard error (render's warnings), and its result. */
+async function stderrOf<T>(run: () => Promise<T>): Promise<{ result: T; stderr: string }> {
+    let stderr = "";
+    const result = await patched(
+        process.stderr,
+        "write",
+        (text: string) => {
+            stderr += text;
+            return true;
+        },
+        run,
+    );
+    return { result, stderr };
+}
+
 describe("render --state: the state holds every private key", function () {
     this.timeout(60_000);
 
@@ -461,7 +476,7 @@ describe("render --state: the state holds every private key", function () {
             [131072, false],
             "sealed anew under N = 2^17 with a new salt",
         );
-        const keys = (JSON.parse(decryptState(envelope, "old passphrase")) as [string, unknown][]).length;
+        const keys = (JSON.parse(decryptState(envelope, "old passphrase")).resources as [string, unknown][]).length;
         assert.ok(keys > 0, "the re-keyed state holds the render's resources");
     });
 
@@ -531,6 +546,77 @@ describe("render --state: the state holds every private key", function () {
         const key = (out: string) => fs.readFileSync(path.join(dir, out, "apic/ob/client.key"), "utf8");
         assert.strictEqual(key("sealed"), key("plain"), "the plain state's keys, now sealed");
         assert.strictEqual(key("again-flag"), key("plain"));
+    });
+
+    it("refuses a state written for another pki:environment before any key is made, plain or encrypted, and leaves it as it was", async () => {
+        const dir = tempDir("state-environment");
+        const other = stackFile(dir, "prod", { option: 1, environment: "prod", domains: { ob: { services: ["a"] } } });
+        for (const passphrase of [undefined, "correct horse battery staple"]) {
+            const state = path.join(dir, passphrase === undefined ? "plain.json" : "sealed.json");
+            await withPassphrase(passphrase, async () => {
+                const first = await cli(
+                    "render",
+                    "--config",
+                    option1(dir),
+                    "--out",
+                    path.join(dir, "files"),
+                    "--state",
+                    state,
+                );
+                assert.strictEqual(first.status, 0, first.err);
+                fs.rmSync(path.join(dir, "files"), { recursive: true });
+                const content = fs.readFileSync(state, "utf8");
+                const plaintext = passphrase === undefined ? content : decryptState(JSON.parse(content), passphrase);
+                assert.strictEqual(
+                    JSON.parse(plaintext).environment,
+                    "files",
+                    "recorded where the envelope authenticates it",
+                );
+                const before = fs.readFileSync(state);
+                assert.deepStrictEqual(
+                    await cli("render", "--config", other, "--out", path.join(dir, "prod"), "--state", state),
+                    {
+                        status: 1,
+                        out: "",
+                        err:
+                            `error: --state ${state} was written for pki:environment files, not for prod (${other}): it holds files's keys (its root's, CAs' and clients') and .p12 passwords, which prod must not be given; ` +
+                            `give --state prod's own state file, or a new file to start prod's state\n`,
+                    },
+                );
+                assert.deepStrictEqual(fs.readFileSync(state), before, "the state is left as it was, nothing pruned");
+                assert.deepStrictEqual(fs.readdirSync(dir).sort(), [
+                    "Pulumi.option-1.yaml",
+                    "Pulumi.prod.yaml",
+                    ...(passphrase === undefined ? ["plain.json"] : ["plain.json", "sealed.json"]),
+                ]);
+            });
+        }
+    });
+
+    it("takes a state an earlier version wrote (no environment) for the stack's, says so once, and records it", async () => {
+        const dir = tempDir("state-earlier");
+        const state = path.join(dir, "state.json");
+        const render = (config: string, out: string) =>
+            cli("render", "--config", config, "--out", path.join(dir, out), "--state", state);
+        assert.strictEqual((await render(option1(dir), "one")).status, 0);
+        // As an earlier version wrote it: the bare list of resources.
+        const { resources } = JSON.parse(fs.readFileSync(state, "utf8"));
+        fs.writeFileSync(state, JSON.stringify(resources));
+
+        const { result, stderr } = await stderrOf(() => render(option1(dir), "two"));
+        assert.strictEqual(result.status, 0, result.err);
+        assert.strictEqual(
+            stderr,
+            `warning: --state ${state} was written by an earlier version, which did not record the environment its keys are for: it is taken for pki:environment files (${option1(dir)}), and a render of another environment will be refused\n`,
+        );
+        assert.strictEqual(JSON.parse(fs.readFileSync(state, "utf8")).environment, "files");
+        const key = (out: string) => fs.readFileSync(path.join(dir, out, "apic/ob/client.key"), "utf8");
+        assert.strictEqual(key("two"), key("one"), "its keys kept");
+        const prod = stackFile(dir, "prod", { option: 1, environment: "prod", domains: { ob: { services: ["a"] } } });
+        assert.match(
+            (await render(prod, "prod")).err,
+            /^error: --state .* was written for pki:environment files, not for prod/,
+        );
     });
 
     it("refuses a state file another user owns, even at mode 0600 (a render run as root included)", async () => {
@@ -848,20 +934,6 @@ describe("render: what an interrupted, killed or failing render leaves behind", 
     this.timeout(60_000);
 
     /** Runs `run` with what the process writes to standard error (render's warnings) collected, not shown. */
-    async function stderrOf<T>(run: () => Promise<T>): Promise<{ result: T; stderr: string }> {
-        let stderr = "";
-        const result = await patched(
-            process.stderr,
-            "write",
-            (text: string) => {
-                stderr += text;
-                return true;
-            },
-            run,
-        );
-        return { result, stderr };
-    }
-
     /**
      * Renders in one child process (Node and the SDK start once), one render after the other, each
      * sending itself `signal` `when` it has made its staging folder (it is then making keys, off

@@ -114,7 +114,7 @@ describe("Offline roots: revocation and CA retirement with the ceremony, end to 
         assert.strictEqual(init.status, 0, init.err);
         rootCertPem = fs.readFileSync(path.join(clientRoot, "root.crt"), "utf8");
         // The run's engine state (CA keys made once), as a stack's state holds its keys between updates.
-        writeTemp(dir, "state.json", JSON.stringify([...newStackState()]));
+        writeTemp(dir, "state.json", JSON.stringify({ environment: "example", resources: [...newStackState()] }));
         const pending = await render("pending", { ...base, offlineRoots: offline({}) });
         assert.strictEqual(pending.status, 1, pending.err);
         assert.match(

@@ -244,7 +244,7 @@ describe("render --state keeps what the last render registered and nothing else,
         new crypto.X509Certificate(certPem).publicKey.export({ type: "spki", format: "der" }).toString("base64");
 
     before(async () => {
-        writeSeededStateFile(state);
+        writeSeededStateFile(state, dev.environment as string);
         const first = await render("first", dev);
         assert.strictEqual(first.status, 0, first.err);
         const serial = new crypto.X509Certificate(read("first", "apic/ob/client.crt")).serialNumber;
@@ -257,7 +257,9 @@ describe("render --state keeps what the last render registered and nothing else,
     });
 
     it("drops the keys of a removed endpoint and of a revoked client, and of the stacks it never registered", () => {
-        const kept = new Map<string, { state: Record<string, unknown> }>(JSON.parse(fs.readFileSync(state, "utf8")));
+        const kept = new Map<string, { state: Record<string, unknown> }>(
+            JSON.parse(fs.readFileSync(state, "utf8")).resources,
+        );
         const keyNames = [...kept.keys()]
             .filter((key) => key.startsWith("tls:index/privateKey:PrivateKey::"))
             .map((key) => key.split("::")[1])

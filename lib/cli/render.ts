@@ -1,6 +1,7 @@
 /** render (--stack NAME | --config FILE) [--out DIR] [--force] */
 import * as path from "path";
 import { rawConfigFromStackFile } from "../config/load";
+import { ENVIRONMENT_NAME } from "../config/validate";
 import { EngineState } from "../engine/standIn";
 import { undoOnSignal } from "../interrupt";
 import { planFromRawConfig } from "../plan/plan";
@@ -44,7 +45,10 @@ what its program no longer registers, a render that succeeds leaves in the state
 registered (and the deployment record): the keys of removed endpoints and of rotated, retired or
 revoked certificates are gone, and an endpoint added again gets a new key. A render that fails,
 or stops for offline signatures, keeps what the engine made and deletes nothing; one refused
-before it ran leaves FILE as it was. The state holds every private key, the root's included: it
+before it ran leaves FILE as it was. A state holds one environment's keys: it records the stack's
+pki:environment, and a render of another environment with it is refused before any key is made
+(give that environment's own state, or a new file); a state an earlier version wrote records none,
+and is taken for the environment of its next render. The state holds every private key, the root's included: it
 is written 0600 (a new file renamed over the old), and a state file that others may read, or a
 link, is refused. With ${PASSPHRASE_VARIABLE} set, the state is encrypted (AES-256-GCM, key from
 the passphrase by scrypt); the same passphrase reads it, and a plain state file is then refused
@@ -112,6 +116,13 @@ export const renderCommand: Command = {
             throw error;
         }
         try {
+            const rawConfig = rawConfigFromStackFile(file);
+            // A state holds one environment's keys: another's render must not be given them (nor
+            // delete them as unregistered). An invalid pki:environment is refused by the plan below.
+            const environment = rawConfig.environment;
+            if (environment !== undefined && ENVIRONMENT_NAME.test(environment)) {
+                stateFile?.bindTo(environment, values.config ?? path.relative(process.cwd(), file));
+            }
             const state: EngineState = stateFile?.state ?? new Map();
             // Going back in time would issue certificates dated before those the state keeps, and
             // CRLs dated before the last ones (a higher number, an older thisUpdate).
@@ -132,7 +143,7 @@ export const renderCommand: Command = {
                 );
             }
             // As `pulumi up` does, check CA rotation phases against the last run of this state.
-            const plan = planFromRawConfig(rawConfigFromStackFile(file), { deployed: deployedRecordOf(state), now });
+            const plan = planFromRawConfig(rawConfig, { deployed: deployedRecordOf(state), now });
             const longest = Math.max(...Object.values(plan.config.validityDays));
             if (values.now !== undefined && now.getTime() + longest * DAY_MS > LAST_X509_TIME) {
                 throw new UsageError(

@@ -7,6 +7,7 @@
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import { ENVIRONMENT_NAME } from "../config/validate";
 import { EngineState } from "../engine/standIn";
 import { codeOf, createReplacement, leftoverReplacements, PRIVATE_FILE, Replacement } from "../files";
 import { lockStateFile, RenderLock, RenderLockError } from "./stateLock";
@@ -159,15 +160,28 @@ function readPrivateFile(file: string): string | undefined {
 }
 
 /**
- * Parses the state file's text (plain JSON, or the encrypted envelope); for an envelope, also the
- * key that opened it.
+ * What a state file holds (encrypted, what the envelope seals and authenticates): the engine's
+ * state, and the pki:environment its keys were made for (the CAs' subjects carry it), so that no
+ * other environment's render is given them. An earlier version wrote the bare list of resources.
+ */
+interface StateContent {
+    environment: string;
+    resources: [string, unknown][];
+}
+
+const isStateContent = (value: Record<string, unknown>): value is Record<string, unknown> & StateContent =>
+    typeof value.environment === "string" && ENVIRONMENT_NAME.test(value.environment) && Array.isArray(value.resources);
+
+/**
+ * Parses the state file's text (plain JSON, or the encrypted envelope): the state, the environment
+ * it was written for (undefined for an earlier version's) and, for an envelope, the key that opened it.
  */
 function parseState(
     text: string,
     file: string,
     passphrase: string | undefined,
     acceptPlain: boolean,
-): { state: EngineState; key?: StateKey } {
+): { state: EngineState; environment?: string; key?: StateKey } {
     let parsed: unknown;
     let key: StateKey | undefined;
     try {
@@ -175,11 +189,13 @@ function parseState(
     } catch {
         throw new Error(`${OPTION} ${file} is not a render state (not JSON); give the file an earlier render wrote`);
     }
-    if (parsed !== null && typeof parsed === "object" && !Array.isArray(parsed)) {
-        const envelope = parsed as Record<string, unknown>;
-        if (envelope.format !== FORMAT) {
-            throw new Error(`${OPTION} ${file} is not a render state; give the file an earlier render wrote`);
-        }
+    const notState = (): Error =>
+        new Error(`${OPTION} ${file} is not a render state; give the file an earlier render wrote`);
+    const isObject = (value: unknown): value is Record<string, unknown> =>
+        value !== null && typeof value === "object" && !Array.isArray(value);
+    if (isObject(parsed) && parsed.format !== undefined) {
+        const envelope = parsed;
+        if (envelope.format !== FORMAT) throw notState();
         if (!isEnvelope(envelope)) {
             throw new Error(
                 `${OPTION} ${file} is an encrypted state of format version ${String(envelope.version)} or with parameters this version does not accept; render it with the version that wrote it`,
@@ -199,9 +215,9 @@ function parseState(
         }
         parsed = JSON.parse(plaintext);
     }
-    if (!Array.isArray(parsed)) {
-        throw new Error(`${OPTION} ${file} is not a render state; give the file an earlier render wrote`);
-    }
+    const content = isObject(parsed) && isStateContent(parsed) ? parsed : undefined;
+    const resources = content?.resources ?? parsed;
+    if (!Array.isArray(resources)) throw notState();
     // Only the envelope is authenticated: a plain file put where the encrypted one was would bring
     // keys someone else knows, to be sealed under the real passphrase on save.
     if (key === undefined && passphrase !== undefined && !acceptPlain) {
@@ -209,7 +225,7 @@ function parseState(
             `${OPTION} ${file} is not encrypted, but ${PASSPHRASE_VARIABLE} is set: a plain state is not authenticated, so its keys may not be the ones your renders made; if it is the plain state your own renders wrote, encrypt it by rendering once with ${ENCRYPT_PLAIN_OPTION}`,
         );
     }
-    return { state: new Map(parsed), key };
+    return { state: new Map(resources as [string, never][]), environment: content?.environment, key };
 }
 
 /**
@@ -225,6 +241,13 @@ function keyForSave(opened: StateKey | undefined, passphrase: string): StateKey 
 /** An opened state file: its state, the lock held on it, and the fresh file that `save` fills and renames over it. */
 export interface StateFile {
     readonly state: EngineState;
+    /**
+     * Binds the state to the pki:environment of the stack file `stackFile` before any key is made:
+     * a state written for another environment is refused (its keys are that environment's), and
+     * the next save records this one; a state an earlier version wrote, which records none, is
+     * taken for this environment (said to `warn` when it holds anything).
+     */
+    bindTo(environment: string, stackFile: string): void;
     /** Writes the state (encrypted when a passphrase was given) and renames it over the file. */
     save(): void;
     /**
@@ -277,16 +300,18 @@ export function openStateFile(
         throw error instanceof RenderLockError ? error : cannotWrite(file, error);
     }
     let state: EngineState;
+    let environment: string | undefined;
     let key: StateKey | undefined;
     let replacement: Replacement;
+    const warn = options.warn ?? (() => undefined);
     try {
         const text = readPrivateFile(file);
-        ({ state, key } =
+        ({ state, environment, key } =
             text === undefined
                 ? { state: new Map() as EngineState }
                 : parseState(text, file, passphrase, options.encryptPlain === true));
         try {
-            removeLeftoverStates(file, options.warn ?? (() => undefined));
+            removeLeftoverStates(file, warn);
             replacement = createReplacement(file, PRIVATE_FILE);
         } catch (error) {
             throw cannotWrite(file, error);
@@ -300,11 +325,28 @@ export function openStateFile(
     let open = true;
     return {
         state,
+        bindTo(stackEnvironment, stackFile) {
+            if (environment !== undefined && environment !== stackEnvironment) {
+                throw new Error(
+                    `${OPTION} ${file} was written for pki:environment ${environment}, not for ${stackEnvironment} (${stackFile}): it holds ${environment}'s keys (its root's, CAs' and clients') and .p12 passwords, which ${stackEnvironment} must not be given; ` +
+                        `give ${OPTION} ${stackEnvironment}'s own state file, or a new file to start ${stackEnvironment}'s state`,
+                );
+            }
+            if (environment === undefined && state.size > 0) {
+                warn(
+                    `${OPTION} ${file} was written by an earlier version, which did not record the environment its keys are for: it is taken for pki:environment ${stackEnvironment} (${stackFile}), and a render of another environment will be refused`,
+                );
+            }
+            environment = stackEnvironment;
+        },
         save() {
             // Once: a second save, or a save after close, writes nothing.
             if (!open) return;
             open = false;
-            const json = JSON.stringify([...state]);
+            const resources = [...state];
+            const content: StateContent | typeof resources =
+                environment === undefined ? resources : { environment, resources };
+            const json = JSON.stringify(content);
             try {
                 replacement.commit(passphrase === undefined ? json : seal(json, keyForSave(key, passphrase)));
             } catch (error) {
