@@ -228,6 +228,17 @@ export function entryAt(file: string): fs.Stats | undefined {
     }
 }
 
+/** `target` with every link resolved, as far as it exists (a folder or file not made yet). */
+export function realPath(target: string): string {
+    const absolute = path.resolve(target);
+    try {
+        return fs.realpathSync(absolute);
+    } catch {
+        const parent = path.dirname(absolute);
+        return parent === absolute ? absolute : path.join(realPath(parent), path.basename(absolute));
+    }
+}
+
 /**
  * The text of a file the user named (links followed), refusing anything but a regular file: it is
  * opened non-blocking, so that a FIFO at the path cannot hang the command the way a plain read

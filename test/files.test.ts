@@ -619,6 +619,36 @@ describe("render --state: the state holds every private key", function () {
         );
     });
 
+    it("refuses a --state that is the output folder or inside it, links resolved, before anything is made", async () => {
+        const dir = tempDir("state-in-out");
+        const config = option1(dir);
+        // Not there yet: the state would be saved as the file `fresh`, then renamed aside and deleted by the swap.
+        const fresh = path.join(dir, "fresh");
+        const out = path.join(dir, "out");
+        fs.mkdirSync(out);
+        fs.symlinkSync(out, path.join(dir, "link"));
+        const cases: [string, string, string][] = [
+            [fresh, fresh, "the output folder itself"],
+            [path.join(out, "state.json"), out, `inside the output folder ${out}`],
+            // The folder is found through the link all the same.
+            [path.join(dir, "link", "keys", "state.json"), `${out}/`, `inside the output folder ${out}/`],
+        ];
+        for (const [state, given, where] of cases) {
+            assert.deepStrictEqual(
+                await cli("render", "--config", config, "--out", given, "--state", state),
+                {
+                    status: 1,
+                    out: "",
+                    err:
+                        `error: --state ${state} is ${where}: a render replaces that folder whole, and the state, with every private key, would be deleted with it; ` +
+                        `give --state a file outside it, e.g. ${path.resolve(given)}.state.json\n`,
+                },
+                state,
+            );
+            assert.deepStrictEqual(entries(dir).sort(), ["Pulumi.option-1.yaml", "link", "out/"], "nothing made");
+        }
+    });
+
     it("refuses a state file another user owns, even at mode 0600 (a render run as root included)", async () => {
         const dir = tempDir("state-owner");
         let state = path.join(dir, "state.json");

@@ -3,6 +3,7 @@ import * as path from "path";
 import { rawConfigFromStackFile } from "../config/load";
 import { ENVIRONMENT_NAME } from "../config/validate";
 import { EngineState } from "../engine/standIn";
+import { realPath } from "../files";
 import { undoOnSignal } from "../interrupt";
 import { planFromRawConfig } from "../plan/plan";
 import { deployedRecordOf, latestRecordedTime, renderPlan } from "../render/render";
@@ -48,7 +49,8 @@ or stops for offline signatures, keeps what the engine made and deletes nothing;
 before it ran leaves FILE as it was. A state holds one environment's keys: it records the stack's
 pki:environment, and a render of another environment with it is refused before any key is made
 (give that environment's own state, or a new file); a state an earlier version wrote records none,
-and is taken for the environment of its next render. The state holds every private key, the root's included: it
+and is taken for the environment of its next render. FILE may not be DIR or inside it (links
+resolved): the swap would delete it with every key. The state holds every private key, the root's included: it
 is written 0600 (a new file renamed over the old), and a state file that others may read, or a
 link, is refused. With ${PASSPHRASE_VARIABLE} set, the state is encrypted (AES-256-GCM, key from
 the passphrase by scrypt); the same passphrase reads it, and a plain state file is then refused
@@ -66,6 +68,19 @@ certificate's notBefore, a time its deployment record took from a render): give 
 or a new --state.`;
 
 const DAY_MS = 86_400_000;
+
+/**
+ * Refuses a --state that is the output folder or inside it (links resolved): the render saves the
+ * state, then replaces the output folder whole, and every key of the state would go with it.
+ */
+function refuseStateInOutput(state: string, out: string): void {
+    const [realState, realOut] = [realPath(state), realPath(out)];
+    if (realState !== realOut && !realState.startsWith(realOut + path.sep)) return;
+    throw new Error(
+        `--state ${state} is ${realState === realOut ? "the output folder itself" : `inside the output folder ${out}`}: a render replaces that folder whole, and the state, with every private key, would be deleted with it; ` +
+            `give --state a file outside it, e.g. ${path.join(path.dirname(out), `${path.basename(out)}.state.json`)}`,
+    );
+}
 
 const counted = (n: number, what: string): string => `${n} ${what}${n === 1 ? "" : "s"}`;
 /** GeneralizedTime has four digits for the year (RFC 5280 4.1.2.5.2). */
@@ -100,6 +115,8 @@ export const renderCommand: Command = {
                 `${ENCRYPT_PLAIN_OPTION} encrypts the plain state of --state FILE with ${PASSPHRASE_VARIABLE}: give both`,
             );
         }
+        const outGiven = values.out ?? path.join("out", label);
+        if (values.state !== undefined) refuseStateInOutput(values.state, outGiven);
         // Interrupted (Ctrl-C, a CI job cancelled), the render removes its staging folder and new
         // state file and releases its locks, then ends by the signal: the output and the state are
         // left as they were, unless the state's save was done.
@@ -150,7 +167,7 @@ export const renderCommand: Command = {
                     `--now ${values.now}: a certificate issued then for ${longest} days (pki:validityDays) would end after 9999-12-31, the last date X.509 carries; give an earlier --now`,
                 );
             }
-            const outDir = path.resolve(values.out ?? path.join("out", label));
+            const outDir = path.resolve(outGiven);
             const started = Date.now();
             let result;
             try {

@@ -6,7 +6,7 @@
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { codeOf, entryAt, makePrivateFolder, PRIVATE_FILE, writeNewFile } from "../files";
+import { codeOf, entryAt, makePrivateFolder, PRIVATE_FILE, realPath, writeNewFile } from "../files";
 import { RootTrustDomain } from "../plan/hierarchy";
 
 export const ROOT_KEY = "root.key";
@@ -53,17 +53,6 @@ export type LogRecord = CertificateRecord | CrlRecord;
 function folderPath(dir: string): string {
     const normal = path.normalize(dir);
     return normal.length > 1 ? normal.replace(/\/+$/, "") : normal;
-}
-
-/** `target` with every link resolved, as far as it exists (init-root's new folder does not yet). */
-function realPath(target: string): string {
-    const absolute = path.resolve(target);
-    try {
-        return fs.realpathSync(absolute);
-    } catch {
-        const parent = path.dirname(absolute);
-        return parent === absolute ? absolute : path.join(realPath(parent), path.basename(absolute));
-    }
 }
 
 /**
