@@ -64,6 +64,28 @@ async function withPassphrase<T>(passphrase: string | undefined, run: () => Prom
     }
 }
 
+/**
+ * `render ARGS` in a child process given 10 s: its exit status, what it wrote to standard error and
+ * how long it took. A render that hangs (a read blocked on a FIFO, which no signal but SIGKILL ends)
+ * fails the test instead of the suite.
+ */
+function renderInChild(...args: string[]): { status: number; err: string; ms: number } {
+    const script = `
+        const { main } = require(${JSON.stringify(path.join(ROOT, "dist/lib/cli/main.js"))});
+        let err = "";
+        const started = Date.now();
+        main(process.argv.slice(1), () => undefined, (t) => (err += t)).then((status) =>
+            process.stdout.write(JSON.stringify({ status, err, ms: Date.now() - started })),
+        );`;
+    const child = spawnSync(process.execPath, ["-e", script, "render", ...args], {
+        encoding: "utf8",
+        timeout: 10_000,
+        killSignal: "SIGKILL",
+    });
+    assert.strictEqual(child.signal, null, "the render did not end within 10 s");
+    return JSON.parse(child.stdout) as { status: number; err: string; ms: number };
+}
+
 describe("render's files: keys on disk", function () {
     this.timeout(60_000);
 
@@ -298,23 +320,8 @@ describe("render's files: keys on disk", function () {
         // In a child process with a time limit: Node's recursive mkdir spins forever on /proc.
         // "Before any key": this render's CA keys alone (six RSA 4096, no suite keys in a new process)
         // take about ten seconds; a refusal takes milliseconds, under 3 s even on a crowded machine.
-        const script = `
-            const { main } = require(${JSON.stringify(path.join(ROOT, "dist/lib/cli/main.js"))});
-            let err = "";
-            const started = Date.now();
-            main(process.argv.slice(1), () => undefined, (t) => (err += t)).then((status) =>
-                process.stdout.write(JSON.stringify({ status, err, ms: Date.now() - started })),
-            );`;
-        const run = (...args: string[]) => {
-            const child = spawnSync(process.execPath, ["-e", script, "render", ...args], {
-                encoding: "utf8",
-                timeout: 10_000,
-            });
-            assert.strictEqual(child.signal, null, "the render did not end within 10 s");
-            return JSON.parse(child.stdout) as { status: number; err: string; ms: number };
-        };
         const dir = tempDir("files-proc");
-        const outside = run("--config", option1(dir), "--out", "/proc/nope");
+        const outside = renderInChild("--config", option1(dir), "--out", "/proc/nope");
         assert.deepStrictEqual(
             { status: outside.status, err: outside.err },
             {
@@ -324,7 +331,14 @@ describe("render's files: keys on disk", function () {
         );
         assert.ok(outside.ms < 3000, `took ${outside.ms} ms`);
 
-        const state = run("--config", option1(dir), "--out", path.join(dir, "out"), "--state", "/proc/nope.json");
+        const state = renderInChild(
+            "--config",
+            option1(dir),
+            "--out",
+            path.join(dir, "out"),
+            "--state",
+            "/proc/nope.json",
+        );
         assert.deepStrictEqual(
             { status: state.status, err: state.err },
             {
@@ -334,6 +348,32 @@ describe("render's files: keys on disk", function () {
         );
         assert.ok(state.ms < 3000, `took ${state.ms} ms`);
         assert.strictEqual(fs.existsSync(path.join(dir, "out")), false, "nothing rendered");
+    });
+
+    it("takes a link at inventory.json for no render's inventory: never followed, so a link to a FIFO cannot hang the render", () => {
+        const dir = tempDir("files-inventory-link");
+        const fifo = path.join(dir, "fifo");
+        const mkfifo = spawnSync("mkfifo", [fifo], { encoding: "utf8" });
+        assert.strictEqual(mkfifo.status, 0, mkfifo.stderr);
+        const inventory = path.join(dir, "inventory.json");
+        fs.writeFileSync(inventory, JSON.stringify({ environment: "files", option: 1, certificates: [] }));
+        const out = path.join(dir, "out");
+        fs.mkdirSync(out);
+        for (const target of [fifo, inventory]) {
+            fs.symlinkSync(target, path.join(out, "inventory.json"));
+            // Read through the link, the FIFO hung the render (holding its locks) until SIGKILL.
+            const result = renderInChild("--config", option1(dir), "--out", out, "--force");
+            assert.deepStrictEqual(
+                { status: result.status, err: result.err },
+                {
+                    status: 1,
+                    err: `error: output folder ${out} holds files that are not a render's (inventory.json); --force only replaces an earlier render: choose another --out\n`,
+                },
+                target,
+            );
+            assert.strictEqual(fs.readlinkSync(path.join(out, "inventory.json")), target, "the link is left as it was");
+            fs.unlinkSync(path.join(out, "inventory.json"));
+        }
     });
 });
 

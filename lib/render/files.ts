@@ -12,6 +12,8 @@ import { codeOf, entryAt, makePrivateFolder, writeNewFile } from "../files";
 import { untilDone } from "../interrupt";
 import { lockOutputFolder, RenderLock, RenderLockError } from "./stateLock";
 
+const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+
 export { codeOf, createExclusive, PRIVATE_FILE, PUBLIC_FILE, writeNewFile } from "../files";
 
 /** Removes folders made on the way to the output, innermost first, if nothing else has been put there. */
@@ -49,20 +51,37 @@ const RENDER_FOLDERS = /^(k8s(\/[^/]+){0,2}|apic(\/[^/]+)?|apic\/ui\/[^/]+|csr|f
 
 const isRenderFile = (relative: string): boolean => RENDER_FILES.some((pattern) => pattern.test(relative));
 
-/** Whether `file` is an inventory.json as render writes it ({ environment, option, certificates: [] }). */
+/** Far more than any render's inventory.json (about 1 KB per certificate): a larger file is not read. */
+const MAX_INVENTORY_BYTES = 256 * 1024 * 1024;
+
+/**
+ * Whether `file` is an inventory.json as render writes it ({ environment, option, certificates: [] }):
+ * a regular file, read without following a link and without blocking (a FIFO there must not hang
+ * the render, which holds its locks), of at most MAX_INVENTORY_BYTES.
+ */
 function isRenderInventory(file: string): boolean {
+    let fd: number;
     try {
-        const inventory = JSON.parse(fs.readFileSync(file, "utf8")) as Record<string, unknown>;
+        fd = fs.openSync(file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+    } catch {
+        return false; // a link (ELOOP), or nothing that can be opened
+    }
+    try {
+        const stat = fs.fstatSync(fd);
+        if (!stat.isFile() || stat.size > MAX_INVENTORY_BYTES) return false;
+        const inventory = JSON.parse(fs.readFileSync(fd, "utf8")) as Record<string, unknown>;
         return typeof inventory.environment === "string" && Array.isArray(inventory.certificates);
     } catch {
         return false;
+    } finally {
+        fs.closeSync(fd);
     }
 }
 
 /**
  * The entries below `folder` that no render writes, by their paths in it (folders end in "/"): a
  * file, folder or link at a path render does not use, another special file, and an inventory.json
- * that is not a render's. Folders render uses are searched; a foreign one is named
+ * that is not a render's (a link or special file there included: it is never followed or read). Folders render uses are searched; a foreign one is named
  * alone. A folder --force may replace has none.
  */
 function foreignEntries(folder: string, under = ""): string[] {
