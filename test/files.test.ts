@@ -689,6 +689,43 @@ describe("render --state: the state holds every private key", function () {
         }
     });
 
+    it("refuses a malformed state, plain or encrypted, naming the entry by number and never quoting it", async () => {
+        const dir = tempDir("state-malformed");
+        const state = path.join(dir, "state.json");
+        const passphrase = "correct horse battery staple";
+        const resource = { inputsJson: "{}", id: "id", state: {} };
+        const entryRefused = (n: number) =>
+            `error: --state ${state} is not a render state: its entry ${n} is not a resource as a render writes it (["<type>::<name>", { inputsJson, id, state }]); give the file an earlier render wrote\n`;
+        const cases: [string | undefined, string, string][] = [
+            [undefined, '["SECRETPASSWORD123"]', entryRefused(1)],
+            [undefined, '[["SECRETPASSWORD123"]]', entryRefused(1)],
+            [undefined, '[["tls:index/privateKey:PrivateKey::server-root-ca-key",null]]', entryRefused(1)],
+            [
+                undefined,
+                JSON.stringify({
+                    environment: "files",
+                    resources: [["a::b", resource], ["c::d", { ...resource, state: "SECRETPASSWORD123" }], 3],
+                }),
+                entryRefused(2),
+            ],
+            [passphrase, encryptState('[["a::b",{}]]', passphrase), entryRefused(1)],
+            [
+                passphrase,
+                encryptState("SECRETPASSWORD123", passphrase),
+                `error: --state ${state} is not a render state; give the file an earlier render wrote\n`,
+            ],
+        ];
+        for (const [key, content, err] of cases) {
+            fs.writeFileSync(state, content, { mode: 0o600 });
+            const result = await withPassphrase(key, () =>
+                cli("render", "--config", option1(dir), "--out", path.join(dir, "out"), "--state", state),
+            );
+            assert.deepStrictEqual(result, { status: 1, out: "", err }, content);
+            assert.strictEqual(fs.readFileSync(state, "utf8"), content, "the state is left as it was");
+            assert.deepStrictEqual(fs.readdirSync(dir).sort(), ["Pulumi.option-1.yaml", "state.json"]);
+        }
+    });
+
     it("refuses a state file another user owns, even at mode 0600 (a render run as root included)", async () => {
         const dir = tempDir("state-owner");
         let state = path.join(dir, "state.json");

@@ -169,6 +169,23 @@ interface StateContent {
     resources: [string, unknown][];
 }
 
+const isObject = (value: unknown): value is Record<string, unknown> =>
+    value !== null && typeof value === "object" && !Array.isArray(value);
+
+/** One resource as the stand-in keeps it (EngineState): ["<type>::<name>", { inputsJson, id, state }]. */
+function isResourceEntry(entry: unknown): boolean {
+    if (!Array.isArray(entry) || entry.length !== 2) return false;
+    const [key, resource] = entry as unknown[];
+    return (
+        typeof key === "string" &&
+        key.includes("::") &&
+        isObject(resource) &&
+        typeof resource.inputsJson === "string" &&
+        typeof resource.id === "string" &&
+        isObject(resource.state)
+    );
+}
+
 const isStateContent = (value: Record<string, unknown>): value is Record<string, unknown> & StateContent =>
     typeof value.environment === "string" && ENVIRONMENT_NAME.test(value.environment) && Array.isArray(value.resources);
 
@@ -191,8 +208,6 @@ function parseState(
     }
     const notState = (): Error =>
         new Error(`${OPTION} ${file} is not a render state; give the file an earlier render wrote`);
-    const isObject = (value: unknown): value is Record<string, unknown> =>
-        value !== null && typeof value === "object" && !Array.isArray(value);
     if (isObject(parsed) && parsed.format !== undefined) {
         const envelope = parsed;
         if (envelope.format !== FORMAT) throw notState();
@@ -213,7 +228,11 @@ function parseState(
                 `${OPTION} ${file} cannot be decrypted with ${PASSPHRASE_VARIABLE}: wrong passphrase, or the file was altered`,
             );
         }
-        parsed = JSON.parse(plaintext);
+        try {
+            parsed = JSON.parse(plaintext);
+        } catch {
+            throw notState(); // never JSON.parse's message, which quotes the text
+        }
     }
     const content = isObject(parsed) && isStateContent(parsed) ? parsed : undefined;
     const resources = content?.resources ?? parsed;
@@ -223,6 +242,14 @@ function parseState(
     if (key === undefined && passphrase !== undefined && !acceptPlain) {
         throw new Error(
             `${OPTION} ${file} is not encrypted, but ${PASSPHRASE_VARIABLE} is set: a plain state is not authenticated, so its keys may not be the ones your renders made; if it is the plain state your own renders wrote, encrypt it by rendering once with ${ENCRYPT_PLAIN_OPTION}`,
+        );
+    }
+    // Checked before use, and named by number: the engine's own errors would quote the entry, and a
+    // file given by mistake may hold a password or a key.
+    const bad = resources.findIndex((entry) => !isResourceEntry(entry));
+    if (bad !== -1) {
+        throw new Error(
+            `${OPTION} ${file} is not a render state: its entry ${bad + 1} is not a resource as a render writes it (["<type>::<name>", { inputsJson, id, state }]); give the file an earlier render wrote`,
         );
     }
     return { state: new Map(resources as [string, never][]), environment: content?.environment, key };
