@@ -240,6 +240,25 @@ export function realPath(target: string): string {
 }
 
 /**
+ * The top folder of the git work tree holding `target`, or undefined. Its real path is walked:
+ * a link from elsewhere into a work tree leads there all the same. A file on the way (`target`
+ * itself, or --out notes.txt/out) or a folder that may not be searched holds no .git.
+ */
+export function gitWorkTreeOf(target: string): string | undefined {
+    const holdsGit = (folder: string): boolean => {
+        try {
+            return entryAt(path.join(folder, ".git")) !== undefined;
+        } catch {
+            return false; // ENOTDIR, EACCES
+        }
+    };
+    for (let folder = realPath(target); ; folder = path.dirname(folder)) {
+        if (holdsGit(folder)) return folder;
+        if (path.dirname(folder) === folder) return undefined;
+    }
+}
+
+/**
  * The text of a file the user named (links followed), refusing anything but a regular file: it is
  * opened non-blocking, so that a FIFO at the path cannot hang the command the way a plain read
  * would, and a folder is named as such rather than as EISDIR. Its bytes must be UTF-8 (utf8Text).

@@ -375,6 +375,57 @@ describe("render's files: keys on disk", function () {
             fs.unlinkSync(path.join(out, "inventory.json"));
         }
     });
+
+    it("keeps its keys out of git: refuses an output folder or state file in a work tree that git does not ignore", async () => {
+        const dir = tempDir("files-git");
+        const repository = path.join(dir, "repository");
+        fs.mkdirSync(path.join(repository, "stacks"), { recursive: true });
+        spawnSync("git", ["init", "--quiet", repository]);
+        fs.writeFileSync(path.join(repository, ".gitignore"), "out/\n");
+        fs.mkdirSync(path.join(repository, "out"));
+        const config = option1(path.join(repository, "stacks"));
+        const workTree = fs.realpathSync(repository);
+        const render = (out: string, state: string) =>
+            cli("render", "--config", config, "--out", out, "--state", state);
+        const at = (relative: string): string => path.join(repository, relative);
+        fs.symlinkSync(at("stacks"), path.join(dir, "link"));
+        const fix = (option: string, what: string, relative: string): string =>
+            `give ${option} ${what} git ignores (e.g. under out/, with out/ in .gitignore), or add ${relative} to .gitignore\n`;
+        const cases: [string, string, string][] = [
+            [
+                at("stacks/dev-render"),
+                at("stacks/dev.state"),
+                `error: --out ${at("stacks/dev-render")} is inside the git work tree ${workTree}, and git does not ignore it: the render writes private keys there, which one "git add -A" would commit; ` +
+                    fix("--out", "a folder", "stacks/dev-render/"),
+            ],
+            [
+                at("out/dev"),
+                at("stacks/dev.state"),
+                `error: --state ${at("stacks/dev.state")} is inside the git work tree ${workTree}, and git does not ignore it: it holds every private key, which one "git add -A" would commit; ` +
+                    fix("--state", "a file", "stacks/dev.state"),
+            ],
+            // Its real path is checked: a link from outside leads into the work tree all the same.
+            [
+                path.join(dir, "link", "dev-render"),
+                at("out/dev.state.json"),
+                `error: --out ${path.join(dir, "link", "dev-render")} is inside the git work tree ${workTree}, and git does not ignore it: the render writes private keys there, which one "git add -A" would commit; ` +
+                    fix("--out", "a folder", "stacks/dev-render/"),
+            ],
+        ];
+        for (const [out, state, err] of cases) {
+            assert.deepStrictEqual(await render(out, state), { status: 1, out: "", err }, out);
+        }
+        assert.deepStrictEqual(entries(at("stacks")), ["Pulumi.option-1.yaml"], "nothing made");
+        assert.deepStrictEqual(entries(at("out")), [], "nothing made");
+
+        const ignored = await render(at("out/dev"), at("out/dev.state.json"));
+        assert.strictEqual(ignored.status, 0, ignored.err);
+        // Where git is not installed, nothing is checked.
+        const withoutGit = await patched(process.env, "PATH", dir, () =>
+            render(at("stacks/dev-render"), path.join(dir, "state.json")),
+        );
+        assert.strictEqual(withoutGit.status, 0, withoutGit.err);
+    });
 });
 
 /** What `run` writes to standard error (render's warnings), and its result. */

@@ -1,9 +1,10 @@
 /** render (--stack NAME | --config FILE) [--out DIR] [--force] */
+import { spawnSync } from "child_process";
 import * as path from "path";
 import { rawConfigFromStackFile } from "../config/load";
 import { ENVIRONMENT_NAME } from "../config/validate";
 import { EngineState } from "../engine/standIn";
-import { realPath } from "../files";
+import { gitWorkTreeOf, realPath } from "../files";
 import { undoOnSignal } from "../interrupt";
 import { planFromRawConfig } from "../plan/plan";
 import { deployedRecordOf, latestRecordedTime, renderPlan } from "../render/render";
@@ -23,7 +24,9 @@ Renders what the stack would create, offline, with real keys and certificates:
   DIR/inventory.json                         every certificate and where it goes
   DIR/k8s/<cluster>/<namespace>/<kind>-<name>.yaml
   DIR/apic/<endpoint>/client.crt client.key ca-chain.pem truststore.pem
-DIR defaults to out/<stack>. Every file is created new, never through a link: private keys 0600,
+DIR defaults to out/<stack>. DIR and --state FILE inside a git work tree must be git-ignored
+(git check-ignore; not checked where git is not installed): add out/ to .gitignore, or give others.
+Every file is created new, never through a link: private keys 0600,
 other files 0644, folders 0700. The render is written into a temporary folder beside DIR and
 swapped in whole, so an interrupted render leaves DIR as it was: interrupted (SIGINT, SIGTERM,
 SIGHUP), it removes that folder and its locks, then ends by the same signal; interrupted while it
@@ -86,6 +89,30 @@ const counted = (n: number, what: string): string => `${n} ${what}${n === 1 ? ""
 /** GeneralizedTime has four digits for the year (RFC 5280 4.1.2.5.2). */
 const LAST_X509_TIME = Date.UTC(9999, 11, 31, 23, 59, 59);
 
+/**
+ * Refuses an output folder or state file inside a git work tree that git does not ignore: it holds
+ * private keys, which one `git add -A` would commit. `what` names it as the user gave it. Not
+ * checked where git is not installed, or does not take the folder for a repository.
+ */
+function refuseUnignored(what: string, given: string, folder: boolean): void {
+    const workTree = gitWorkTreeOf(given);
+    if (workTree === undefined) return;
+    const relative = path.relative(workTree, realPath(given)).split(path.sep).join("/");
+    // A trailing "/" lets an "out/"-style pattern match a folder not made yet.
+    const pattern = folder ? `${relative}/` : relative;
+    const check = spawnSync("git", ["check-ignore", "--quiet", "--", pattern], { cwd: workTree, stdio: "ignore" });
+    // 0: ignored; 1: not ignored; 128 or no git at all: nothing to say. The work tree itself is never ignored.
+    if (check.error !== undefined || (relative !== "" && check.status !== 1)) return;
+    const [holds, option, example] = folder
+        ? ["the render writes private keys there", "--out", "a folder"]
+        : ["it holds every private key", "--state", "a file"];
+    throw new Error(
+        `${what} is inside the git work tree ${workTree}, and git does not ignore it: ${holds}, which one "git add -A" would commit; ` +
+            `give ${option} ${example} git ignores (e.g. under out/, with out/ in .gitignore)` +
+            (relative === "" ? "" : `, or add ${pattern} to .gitignore`),
+    );
+}
+
 export const renderCommand: Command = {
     usage: USAGE,
     async run(argv, out) {
@@ -134,6 +161,15 @@ export const renderCommand: Command = {
         }
         try {
             const rawConfig = rawConfigFromStackFile(file);
+            // Once the stack file is read (its errors come first), before any key is made.
+            refuseUnignored(
+                values.out !== undefined
+                    ? `--out ${values.out}`
+                    : `the output folder ${outGiven} (the default of --out)`,
+                outGiven,
+                true,
+            );
+            if (values.state !== undefined) refuseUnignored(`--state ${values.state}`, values.state, false);
             // A state holds one environment's keys: another's render must not be given them (nor
             // delete them as unregistered). An invalid pki:environment is refused by the plan below.
             const environment = rawConfig.environment;

@@ -6,7 +6,7 @@
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { codeOf, entryAt, makePrivateFolder, PRIVATE_FILE, realPath, writeNewFile } from "../files";
+import { codeOf, entryAt, gitWorkTreeOf, makePrivateFolder, PRIVATE_FILE, realPath, writeNewFile } from "../files";
 import { RootTrustDomain } from "../plan/hierarchy";
 
 export const ROOT_KEY = "root.key";
@@ -53,17 +53,6 @@ export type LogRecord = CertificateRecord | CrlRecord;
 function folderPath(dir: string): string {
     const normal = path.normalize(dir);
     return normal.length > 1 ? normal.replace(/\/+$/, "") : normal;
-}
-
-/**
- * The top folder of the git work tree holding `target`, or undefined. Its real path is walked:
- * a link from elsewhere into a work tree leads there all the same.
- */
-function gitWorkTreeOf(target: string): string | undefined {
-    for (let folder = realPath(target); ; folder = path.dirname(folder)) {
-        if (entryAt(path.join(folder, ".git")) !== undefined) return folder;
-        if (path.dirname(folder) === folder) return undefined;
-    }
 }
 
 function checkOutsideGit(dir: string, option: string, allowGit: boolean): void {
