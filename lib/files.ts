@@ -218,6 +218,50 @@ export function makePrivateFolder(folder: string): void {
     }
 }
 
+/** A folder makeMissingFolders could not make, with the code of the error (codeOf) it met. */
+export class FolderError extends Error {
+    readonly code: string;
+    constructor(
+        readonly folder: string,
+        cause: unknown,
+    ) {
+        super(`cannot make ${folder}`);
+        this.code = codeOf(cause);
+    }
+}
+
+/**
+ * Makes `folder` and the parents it lacks, each 0700 (makePrivateFolder), and returns those it
+ * made, outermost first, for removeEmptyFolders. When one cannot be made, it removes those it made
+ * and throws a FolderError naming that one.
+ */
+export function makeMissingFolders(folder: string): string[] {
+    const missing: string[] = [];
+    for (let f = path.resolve(folder); entryAt(f) === undefined; f = path.dirname(f)) missing.unshift(f);
+    const made: string[] = [];
+    for (const f of missing) {
+        try {
+            makePrivateFolder(f);
+        } catch (error) {
+            removeEmptyFolders(made);
+            throw new FolderError(f, error);
+        }
+        made.push(f);
+    }
+    return made;
+}
+
+/** Removes folders makeMissingFolders made, innermost first, while nothing else has been put there. */
+export function removeEmptyFolders(made: readonly string[]): void {
+    for (const folder of [...made].reverse()) {
+        try {
+            fs.rmdirSync(folder);
+        } catch {
+            return;
+        }
+    }
+}
+
 /** lstat, or undefined when nothing is there. */
 export function entryAt(file: string): fs.Stats | undefined {
     try {

@@ -474,6 +474,24 @@ describe("render --state: the state holds every private key", function () {
         assert.strictEqual(fs.existsSync(path.join(dir, "two")), false);
     });
 
+    it("makes the missing folders of --state 0700, and removes them again when the render is refused", async () => {
+        const dir = tempDir("state-folder");
+        const state = path.join(dir, "keys", "dev", "state.json");
+        const made = await cli("render", "--config", option1(dir), "--out", path.join(dir, "out"), "--state", state);
+        assert.strictEqual(made.status, 0, made.err);
+        assert.deepStrictEqual(
+            [mode(path.join(dir, "keys")), mode(path.dirname(state)), mode(state)],
+            [0o700, 0o700, 0o600],
+        );
+
+        const bad = stackFile(dir, "bad", { option: 4, domains: { ob: { services: ["a"] } } });
+        const other = path.join(dir, "other", "state.json");
+        const refused = await cli("render", "--config", bad, "--out", path.join(dir, "out-bad"), "--state", other);
+        assert.strictEqual(refused.status, 1);
+        assert.strictEqual(refused.err, "invalid stack configuration:\n  - pki:option must be 1, 2 or 3; got 4\n");
+        assert.deepStrictEqual(fs.readdirSync(dir).sort(), ["Pulumi.bad.yaml", "Pulumi.option-1.yaml", "keys", "out"]);
+    });
+
     it("refuses a state file that is a symbolic link", async () => {
         const dir = tempDir("state-link");
         const real = path.join(dir, "real.json");

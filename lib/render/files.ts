@@ -8,24 +8,21 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { codeOf, entryAt, makePrivateFolder, writeNewFile } from "../files";
+import {
+    codeOf,
+    entryAt,
+    FolderError,
+    makeMissingFolders,
+    makePrivateFolder,
+    removeEmptyFolders,
+    writeNewFile,
+} from "../files";
 import { untilDone } from "../interrupt";
 import { lockOutputFolder, RenderLock, RenderLockError } from "./stateLock";
 
 const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
 
 export { codeOf, createExclusive, PRIVATE_FILE, PUBLIC_FILE, writeNewFile } from "../files";
-
-/** Removes folders made on the way to the output, innermost first, if nothing else has been put there. */
-function removeEmptyFolders(made: string[]): void {
-    for (const folder of [...made].reverse()) {
-        try {
-            fs.rmdirSync(folder);
-        } catch {
-            return;
-        }
-    }
-}
 
 /**
  * Every file a render writes, by its path in the output folder (render.ts): a folder holding
@@ -194,23 +191,22 @@ export class StagedFolder {
     static open(target: string, options: { force: boolean; warn?: (message: string) => void }): StagedFolder {
         checkTarget(target, options.force);
         const parent = path.dirname(target);
-        const missing: string[] = [];
-        let trying = parent;
+        let missing: string[];
         let staging: string;
         try {
-            for (let folder = parent; entryAt(folder) === undefined; folder = path.dirname(folder)) {
-                missing.unshift(folder);
-            }
-            for (const folder of missing) {
-                trying = path.dirname(folder);
-                makePrivateFolder(folder);
-            }
-            trying = parent;
+            missing = makeMissingFolders(parent);
+        } catch (error) {
+            const where = error instanceof FolderError ? path.dirname(error.folder) : parent;
+            throw new Error(
+                `cannot write to ${target} (${codeOf(error)} creating a folder in ${where}); give --out a folder you can write to`,
+            );
+        }
+        try {
             staging = StagedFolder.makeStaging(target);
         } catch (error) {
             removeEmptyFolders(missing);
             throw new Error(
-                `cannot write to ${target} (${codeOf(error)} creating a folder in ${trying}); give --out a folder you can write to`,
+                `cannot write to ${target} (${codeOf(error)} creating a folder in ${parent}); give --out a folder you can write to`,
             );
         }
         let lock: RenderLock;

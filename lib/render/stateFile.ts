@@ -9,7 +9,16 @@ import * as fs from "fs";
 import * as path from "path";
 import { ENVIRONMENT_NAME } from "../config/validate";
 import { EngineState } from "../engine/standIn";
-import { codeOf, createReplacement, leftoverReplacements, PRIVATE_FILE, Replacement } from "../files";
+import {
+    codeOf,
+    createReplacement,
+    FolderError,
+    leftoverReplacements,
+    makeMissingFolders,
+    PRIVATE_FILE,
+    removeEmptyFolders,
+    Replacement,
+} from "../files";
 import { lockStateFile, RenderLock, RenderLockError } from "./stateLock";
 
 export const PASSPHRASE_VARIABLE = "APIC_ISTIO_PKI_STATE_PASSPHRASE";
@@ -320,10 +329,22 @@ export function openStateFile(
     passphrase: string | undefined,
     options: { encryptPlain?: boolean; warn?: (message: string) => void } = {},
 ): StateFile {
+    // Its folder is made when missing (e.g. out/ of --state out/dev.state.json on a fresh clone),
+    // and removed again when the render leaves nothing in it.
+    let madeFolders: string[];
+    try {
+        madeFolders = makeMissingFolders(path.dirname(path.resolve(file)));
+    } catch (error) {
+        const where = error instanceof FolderError ? path.dirname(error.folder) : path.dirname(file);
+        throw new Error(
+            `cannot write the state ${file} (${codeOf(error)} creating a folder in ${where}); give ${OPTION} a file in a folder you can write to`,
+        );
+    }
     let lock: RenderLock;
     try {
         lock = lockStateFile(file);
     } catch (error) {
+        removeEmptyFolders(madeFolders);
         throw error instanceof RenderLockError ? error : cannotWrite(file, error);
     }
     let state: EngineState;
@@ -345,6 +366,7 @@ export function openStateFile(
         }
     } catch (error) {
         lock.release();
+        removeEmptyFolders(madeFolders);
         throw error;
     }
     const digest = (json: string): string => crypto.createHash("sha256").update(json).digest("hex");
@@ -389,6 +411,7 @@ export function openStateFile(
             open = false;
             replacement.discard();
             lock.release();
+            removeEmptyFolders(madeFolders);
         },
     };
 }
