@@ -416,6 +416,26 @@ describe("Revocation: a CRL of the APIC-client CA in every gateway secret", func
         });
         const named = { ...revokedConfig(), rotation: { endpoints: { ob: { clientEpoch: 2 } } } };
         assert.doesNotThrow(() => planFromRawConfig(named, { deployed, now: expired }));
+        // At the APIC-client CA's switch (deployed: its prepare), whose new generation makes up the
+        // difference: the new CA would certify the key of epoch 2, the epoch the revocation left moves it to 1.
+        const prepared = {
+            ...deployed,
+            positions: { ...deployed.positions, apicClientCa: { generation: 1, phase: "prepare" as const } },
+        };
+        const switched = { caRotation: { apicClientCa: { generation: 1, phase: "switch" } } };
+        assert.throws(
+            () => planFromRawConfig({ ...revokedConfig(), ...switched }, { deployed: prepared, now: expired }),
+            {
+                message:
+                    "invalid stack configuration:\n" +
+                    `  - the APIC client of endpoint "ob" would keep its key of epoch 2 (deployed, serial ${newest}) though a new APIC-client CA re-issues it: ` +
+                    "pki:revocations moves its epoch to 1, past its revoked certificates', below the 2 deployed, and the CA's new generation makes up the difference; " +
+                    "epochs only go up (an epoch names the key it made: going back would give its name to a new key, or bring back the key that was replaced); removing an entry of pki:revocations " +
+                    "lowers it too and takes the revoked serial out of the gateway's CRL. Keep the revocation until its certificate would have expired, " +
+                    "or set pki:rotation.endpoints.ob.clientEpoch to 2",
+            },
+        );
+        assert.doesNotThrow(() => planFromRawConfig({ ...named, ...switched }, { deployed: prepared, now: expired }));
     });
 
     it("refuses a serial the stack never issued to that endpoint, naming the certificates it did issue", async () => {

@@ -354,6 +354,53 @@ describe("Epochs only go up: pulumi up refuses one below the newest deployed", f
         ]);
     });
 
+    /** `raised` with the APIC client epoch 1 too, and the client CAs at `phase` of generation 1 (none: not rotating). */
+    const clientCas = (phase: string | undefined, epoch = 1) => ({
+        ...raised,
+        rotation: { ...raised.rotation, apicClientEpoch: epoch, uiClientEpoch: epoch },
+        ...(phase === undefined
+            ? {}
+            : { caRotation: { apicClientCa: { generation: 1, phase }, uiClientCa: { generation: 1, phase } } }),
+    });
+
+    it("refuses a client epoch lowered by as much as a CA switch raises the generation: the certificate of the new CA would keep the deployed key", async () => {
+        const state = newStackState();
+        await renderNext(clientCas(undefined), "client-epochs-raised", state);
+        const prepared = await renderNext(clientCas("prepare"), "client-cas-prepared", state);
+        const apicClient = serialOf(prepared.read("apic/ob/client.crt"));
+        const uiSerialOf = (name: string): string =>
+            serialOf(
+                YAML.parse(prepared.read(`k8s/example/ob-ui/secret-apic-client-${name}.yaml`)).stringData["tls.crt"],
+            );
+        const kept = (ca: string) =>
+            `though a new ${ca} re-issues it: the epochs of pki:rotation add up to 0 for it, below the 1 deployed, and the CA's new generation makes up the difference; ${GO_UP}; ` +
+            "removing an entry of pki:revocations lowers it too and takes the revoked serial out of";
+        const uiClient = (name: string) =>
+            `the client certificate of UI service "${name}" would keep its key of epoch 1 (deployed, serial ${uiSerialOf(name)}) ${kept("UI client CA")} APIC's UI truststore CRL. ` +
+            "Keep the revocation until its certificate would have expired, or set pki:rotation.uiClientEpoch to 1 (which also renews the other UI services' client certificates)";
+        assert.deepStrictEqual(problemsOf(clientCas("switch", 0), deployedRecordOf(state)), [
+            `the APIC client of endpoint "ob" would keep its key of epoch 1 (deployed, serial ${apicClient}) ${kept("APIC-client CA")} the gateway's CRL. ` +
+                "Keep the revocation until its certificate would have expired, or set pki:rotation.endpoints.ob.clientEpoch to 1",
+            uiClient("consumer-dashboard"),
+            uiClient("authentication-ui"),
+        ]);
+        assert.deepStrictEqual(problemsOf(clientCas("switch"), deployedRecordOf(state)), []);
+    });
+
+    it("refuses a client CA phase going back with the phase alone: the client epochs it lowers come back with the phase", async () => {
+        const state = newStackState();
+        await renderNext(clientCas(undefined), "client-epochs-raised", state);
+        await renderNext(clientCas("prepare"), "client-cas-prepared", state);
+        await renderNext(clientCas("switch"), "client-cas-switched", state);
+        const back = (slot: string) =>
+            `pki:caRotation.${slot} goes back from generation 1 phase switch (deployed) to generation 1 phase prepare; ` +
+            "phases only go forward: keep { generation: 1, phase: switch } or set the next phase, { generation: 1, phase: finish }";
+        assert.deepStrictEqual(problemsOf(clientCas("prepare"), deployedRecordOf(state)), [
+            back("apicClientCa"),
+            back("uiClientCa"),
+        ]);
+    });
+
     it("accepts the values it names, and a record of an earlier version (no server epochs, UI clients, mesh epoch or customer-facing keys) as unknown", () => {
         const fixed = {
             ...raised,

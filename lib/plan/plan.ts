@@ -671,34 +671,40 @@ const EPOCHS_ONLY_GO_UP =
     "epochs only go up (an epoch names the key it made: going back would give its name to a new key, or bring back the key that was replaced)";
 
 /**
- * Why an endpoint's APIC client epoch may not go below the newest one deployed (EPOCHS_ONLY_GO_UP);
- * removing a pki:revocations entry lowers the epoch too, and takes the revoked serial out of the
- * gateway's CRL. `configured`: its epoch before revocations raised it, which the fix must make up.
+ * An endpoint's APIC client going below the newest one deployed (loweredEpoch); removing a
+ * pki:revocations entry lowers the epoch too, and takes the revoked serial out of the gateway's CRL.
  */
 function loweredClientEpoch(
     config: PkiConfig,
     endpointId: string,
     newest: DeployedClient,
-    client: { epoch: number; configured: number },
-): string {
+    client: IssuedEpoch,
+    deployedPart: number,
+): string | undefined {
+    const lowered = loweredEpoch(
+        `the APIC client of endpoint "${endpointId}"`,
+        "APIC-client CA",
+        newest,
+        client,
+        deployedPart,
+    );
+    if (lowered === undefined) return undefined;
     const own = ownMember(config.rotation.endpoints, endpointId)?.clientEpoch ?? 0;
     return loweredRevocableEpoch(
-        `the APIC client of endpoint "${endpointId}"`,
-        newest,
-        client.epoch,
+        lowered.why,
         "the gateway's CRL",
-        `pki:rotation.endpoints.${endpointId}.clientEpoch to ${own + newest.epoch - client.configured}`,
+        `pki:rotation.endpoints.${endpointId}.clientEpoch to ${own + lowered.raise}`,
     );
 }
 
 /**
- * A client certificate's epoch (APIC's or a UI service's) going below the newest deployed: a
- * revocation pushes the epoch past the revoked one (pastRevoked), so removing one lowers it too
- * and takes the revoked serial out of `crl`. `fix`: the setting and value that keep the epoch.
+ * A client certificate's epoch (APIC's or a UI service's) going below the newest deployed, `why`
+ * as loweredEpoch says it: a revocation pushes the epoch past the revoked one (pastRevoked), so
+ * removing one lowers it too and takes the revoked serial out of `crl`. `fix`: the setting and
+ * value that keep the epoch.
  */
-const loweredRevocableEpoch = (what: string, newest: DeployedClient, epoch: number, crl: string, fix: string): string =>
-    `${what} would go back from epoch ${newest.epoch} (deployed, serial ${newest.serialHex}) to ${epoch}: ${EPOCHS_ONLY_GO_UP}; ` +
-    `removing an entry of pki:revocations lowers it too and takes the revoked serial out of ${crl}. ` +
+const loweredRevocableEpoch = (why: string, crl: string, fix: string): string =>
+    `${why}; removing an entry of pki:revocations lowers it too and takes the revoked serial out of ${crl}. ` +
     `Keep the revocation until its certificate would have expired, or set ${fix}`;
 
 /** The newest of a holder's certificates on record (highest epoch); undefined when the record lists none. */
@@ -708,43 +714,55 @@ const newestOf = <T extends { readonly epoch: number }>(issued: readonly T[]): T
         undefined,
     );
 
-/**
- * Why a certificate of the gateway-server CA (a gateway's server certificate, APIC's UI-facing
- * one) goes below the newest deployed, as the start of a refusal, with the raise of its epoch
- * that keeps it; undefined: it does not. Compared is the part pki:rotation sets (`configured`)
- * with the deployed one (`deployedConfigured`: its epoch less the generation of the CA that
- * signed it): a switch raises the generation by one, so an epoch lowered by one with it would
- * keep the deployed key's name, and the new CA would certify the old key.
- */
-function loweredServerSide(
-    what: string,
-    newest: DeployedServer,
-    server: { epoch: number; configured: number },
-    deployedConfigured: number,
-): { why: string; raise: number } | undefined {
-    // A generation going down alone is a CA phase going back, refused on its own: no epoch fixes it.
-    const raise = deployedConfigured - server.configured;
-    if (raise <= 0) return undefined;
-    const deployed = `(deployed, serial ${newest.serialHex})`;
-    const why =
-        server.epoch < newest.epoch
-            ? `${what} would go back from epoch ${newest.epoch} ${deployed} to ${server.epoch}: ${EPOCHS_ONLY_GO_UP}`
-            : `${what} would keep its key of epoch ${newest.epoch} ${deployed} though a new gateway-server CA re-issues it: ` +
-              `the epochs of pki:rotation add up to ${server.configured} for it, below the ${deployedConfigured} deployed, ` +
-              `and the CA's new generation makes up the difference; ${EPOCHS_ONLY_GO_UP}`;
-    return { why, raise };
+/** A leaf's epoch, which counts the generation of the CA that signs it, in its parts (loweredEpoch). */
+interface IssuedEpoch {
+    readonly epoch: number;
+    /** The epoch less that generation: what pki:rotation sets, for a client moved past its revoked ones (pastRevoked). */
+    readonly part: number;
+    /** What pki:rotation sets alone, which the raise of the fix must make up. */
+    readonly configured: number;
 }
 
-/** The gateway server certificate of an endpoint going below the newest one deployed (loweredServerSide). */
+/**
+ * Why a leaf (a gateway's server certificate, APIC's UI-facing one, an APIC or UI client) goes
+ * below the newest deployed, as the start of a refusal, with the raise of its epoch that keeps it;
+ * undefined: it does not. Compared is the part of the epoch that is not its CA's generation with
+ * the deployed one (`deployedPart`: its epoch less the generation of the CA that signed it): a
+ * switch of `ca` raises the generation by one, so an epoch lowered by one with it would keep the
+ * deployed key's name, and the new CA would certify the old key.
+ */
+function loweredEpoch(
+    what: string,
+    ca: string,
+    newest: DeployedServer | DeployedClient,
+    issued: IssuedEpoch,
+    deployedPart: number,
+): { why: string; raise: number } | undefined {
+    // A generation going down alone is a CA phase going back, refused on its own: no epoch fixes it.
+    if (issued.part >= deployedPart) return undefined;
+    const deployed = `(deployed, serial ${newest.serialHex})`;
+    const part =
+        issued.part > issued.configured
+            ? `pki:revocations moves its epoch to ${issued.part}, past its revoked certificates'`
+            : `the epochs of pki:rotation add up to ${issued.part} for it`;
+    const why =
+        issued.epoch < newest.epoch
+            ? `${what} would go back from epoch ${newest.epoch} ${deployed} to ${issued.epoch}: ${EPOCHS_ONLY_GO_UP}`
+            : `${what} would keep its key of epoch ${newest.epoch} ${deployed} though a new ${ca} re-issues it: ` +
+              `${part}, below the ${deployedPart} deployed, and the CA's new generation makes up the difference; ${EPOCHS_ONLY_GO_UP}`;
+    return { why, raise: deployedPart - issued.configured };
+}
+
+/** The gateway server certificate of an endpoint going below the newest one deployed (loweredEpoch). */
 function loweredServerEpoch(
     config: PkiConfig,
     endpointId: string,
     newest: DeployedServer,
-    server: { epoch: number; configured: number },
-    deployedConfigured: number,
+    server: IssuedEpoch,
+    deployedPart: number,
 ): string | undefined {
     const what = `the gateway server certificate of endpoint "${endpointId}"`;
-    const lowered = loweredServerSide(what, newest, server, deployedConfigured);
+    const lowered = loweredEpoch(what, "gateway-server CA", newest, server, deployedPart);
     if (lowered === undefined) return undefined;
     const own = ownMember(config.rotation.endpoints, endpointId)?.serverEpoch ?? 0;
     return (
@@ -772,18 +790,20 @@ function loweredFrontEndEpochs(
 ): string[] {
     const { rotation } = config;
     const generationOf = (issuer: CaId): number => cas.find((c) => c.id === issuer)?.generation ?? 0;
+    const deployedUiClientCa = signingGeneration(config, deployed.positions, "uiClientCa");
     const clients = frontEnd.uiClients.flatMap((c) => {
         const newest = newestOf(deployed.clients[uiClientRecordKey(c.name)] ?? []);
-        if (newest === undefined || c.leaf.epoch >= newest.epoch || dropped.has(uiClientRecordKey(c.name))) return [];
-        // The configured part of the epoch, before revocations pushed it: uiClientEpoch must make up the rest.
-        const configured = configuredUiClientEpoch(config) + generationOf(c.leaf.issuer);
+        if (newest === undefined || dropped.has(uiClientRecordKey(c.name))) return [];
+        const what = `the client certificate of UI service "${c.name}"`;
+        const part = c.leaf.epoch - generationOf(c.leaf.issuer);
+        const client = { epoch: c.leaf.epoch, part, configured: configuredUiClientEpoch(config) };
+        const lowered = loweredEpoch(what, "UI client CA", newest, client, newest.epoch - deployedUiClientCa);
+        if (lowered === undefined) return [];
         return [
             loweredRevocableEpoch(
-                `the client certificate of UI service "${c.name}"`,
-                newest,
-                c.leaf.epoch,
+                lowered.why,
                 "APIC's UI truststore CRL",
-                `pki:rotation.uiClientEpoch to ${rotation.uiClientEpoch + newest.epoch - configured}` +
+                `pki:rotation.uiClientEpoch to ${rotation.uiClientEpoch + lowered.raise}` +
                     (frontEnd.uiClients.length > 1
                         ? " (which also renews the other UI services' client certificates)"
                         : ""),
@@ -794,11 +814,12 @@ function loweredFrontEndEpochs(
     const servers = frontEnd.apicServers.flatMap((s) => {
         const newest = deployed.servers?.[apicServerRecordKey(s.host)];
         const what = `APIC's UI-facing server certificate for ${s.host}`;
-        const configured = s.leaf.epoch - generationOf(s.leaf.issuer);
+        const part = s.leaf.epoch - generationOf(s.leaf.issuer);
+        const server = { epoch: s.leaf.epoch, part, configured: part };
         const lowered =
             newest === undefined
                 ? undefined
-                : loweredServerSide(what, newest, { epoch: s.leaf.epoch, configured }, newest.epoch - deployedServerCa);
+                : loweredEpoch(what, "gateway-server CA", newest, server, newest.epoch - deployedServerCa);
         if (lowered === undefined) return [];
         return [
             `${lowered.why}. Set pki:rotation.apicServerEpoch to ${rotation.apicServerEpoch + lowered.raise}` +
@@ -883,11 +904,11 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
     const cas = planCas(config);
     const gatewayServerCa = activeCa(cas, "gateway-server-ca");
     const apicClientCa = activeCa(cas, "apic-client-ca");
-    // The gateway-server CA generation that the deployed server certificates' epochs count.
-    const deployedServerCa =
-        options.deployed === undefined
-            ? undefined
-            : signingGeneration(config, options.deployed.positions, "gatewayServerCa");
+    // The CA generations that the deployed server and APIC client certificates' epochs count.
+    const deployedGeneration = (slot: IntermediateSlot): number | undefined =>
+        options.deployed === undefined ? undefined : signingGeneration(config, options.deployed.positions, slot);
+    const deployedServerCa = deployedGeneration("gatewayServerCa");
+    const deployedClientCa = deployedGeneration("apicClientCa");
     const endpoints: EndpointPlan[] = [];
     const hostOwner = new Map<string, string>();
     const idOwner = new Map<string, string>();
@@ -975,12 +996,12 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
             });
             const deployedServer = ownMember(options.deployed?.servers, g.id);
             if (deployedServer !== undefined && deployedServerCa !== undefined) {
-                const configured = server.epoch - gatewayServerCa.generation;
+                const part = server.epoch - gatewayServerCa.generation;
                 const lowered = loweredServerEpoch(
                     config,
                     g.id,
                     deployedServer,
-                    { epoch: server.epoch, configured },
+                    { epoch: server.epoch, part, configured: part },
                     deployedServer.epoch - deployedServerCa,
                 );
                 if (lowered !== undefined) problems.push(lowered);
@@ -990,9 +1011,16 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
             const replaced = history.filter((c) => c.epoch < client.epoch).at(-1);
             const previous = replaced !== undefined && !isRevoked(g.id, replaced) ? [replaced] : [];
             const newest = history.at(-1);
-            if (newest !== undefined && client.epoch < newest.epoch && !dropped.has(g.id)) {
-                const configured = configuredClientEpoch(config, g.id) + apicClientCa.generation;
-                problems.push(loweredClientEpoch(config, g.id, newest, { epoch: client.epoch, configured }));
+            if (newest !== undefined && deployedClientCa !== undefined && !dropped.has(g.id)) {
+                const part = client.epoch - apicClientCa.generation;
+                const lowered = loweredClientEpoch(
+                    config,
+                    g.id,
+                    newest,
+                    { epoch: client.epoch, part, configured: configuredClientEpoch(config, g.id) },
+                    newest.epoch - deployedClientCa,
+                );
+                if (lowered !== undefined) problems.push(lowered);
             }
             const overlapping = clientOverlap(config, g.id);
             if (!overlapping && previous.length > 0 && history.at(-1) === replaced && !mistypedRevocation.has(g.id)) {
