@@ -894,6 +894,79 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
         );
     });
 
+    it("finishes an APIC client's switch early, with a warning, when its soak would hold the APIC-client CA's switch past that CA's end", () => {
+        const deployed = readDeployed(deployedDir);
+        const config = validateConfig(rawConfigFromStackFile(stackFile));
+        // The APIC-client CA of generation 0 ends on day 45; its prepare, deployed on day 40, is cut short.
+        // ob's client switches to epoch 1 (its own clientPhase, or the stack-wide one) from `since`.
+        const inventory = deployed.inventory.map((c): IssuedCertificate =>
+            c.id === "apic-client-ca"
+                ? { ...c, renewAt: at(30), notAfter: at(45) }
+                : c.id === "ob/client"
+                  ? { ...c, epoch: 1 }
+                  : c,
+        );
+        const apicClientCa = { generation: 1, phase: "prepare" as const };
+        const decideWith = (since: number, own: boolean) =>
+            decide({
+                config: {
+                    ...config,
+                    caRotation: { ...config.caRotation, apicClientCa },
+                    rotation: own
+                        ? {
+                              ...config.rotation,
+                              endpoints: { ob: { serverEpoch: 0, clientEpoch: 1, clientPhase: "switch" } },
+                          }
+                        : { ...config.rotation, apicClientEpoch: 1, apicClientPhase: "switch", endpoints: {} },
+                },
+                deployed: {
+                    inventory,
+                    record: {
+                        ...deployed.record,
+                        positions: { ...deployed.record.positions, apicClientCa },
+                        positionsSince: { ...deployed.record.positionsSince, apicClientCa: at(40) },
+                        clientPhases: { ob: { phase: "switch", epoch: 1, since: at(since) } },
+                    },
+                },
+                now: new Date(at(42)),
+                soakDays: 7,
+            });
+        const caWaits = "pki:caRotation.apicClientCa moves to switch once the APIC client rotations of ob finish";
+        const early =
+            "apic-client-ca, the CA the switch of pki:caRotation.apicClientCa replaces, expires on 2027-02-18, and that switch waits for this finish";
+        // ob's soak from day 41 ends on day 48, after the CA: its finish at once, and the CA's switch after it.
+        const cutShort = decideWith(41, true);
+        assert.deepStrictEqual(cutShort.proposals, [
+            {
+                kind: "finish-client",
+                subject: "ob/client",
+                why: `its switch (epoch 1) deployed since 2027-02-14, less than 7 days, but ${early}`,
+                edits: [{ path: ["pki:rotation", "endpoints", "ob", "clientPhase"], from: "switch", to: undefined }],
+                beforeMerge:
+                    `URGENT, the soak cut short: ${early}; ` +
+                    "APIC uses the new keystore of ob (apic/ob/keystore.json): the old key is unpinned by this update",
+            },
+        ]);
+        assert.ok(cutShort.waiting.includes(caWaits));
+        const stackWide = decideWith(41, false).proposals;
+        assert.deepStrictEqual(
+            stackWide.map((p) => [p.subject, p.why, p.beforeMerge]),
+            [
+                [
+                    "ob/client",
+                    `pki:rotation.apicClientPhase switch deployed less than 7 days for ob, but ${early}`,
+                    `URGENT, the soak cut short: ${early}; APIC uses the new keystores of ob: the old keys are unpinned by this update`,
+                ],
+            ],
+        );
+        // A soak from day 37 ends on day 44, before the CA: it runs its course.
+        const inTime = decideWith(37, true);
+        assert.deepStrictEqual(
+            [inTime.proposals, inTime.waiting],
+            [[], [caWaits, "ob/client moves to finish once its switch has been deployed 7 days (since 2027-02-10)"]],
+        );
+    });
+
     it("asks a human for an offline root inside its window, for its CRL series running out, and for CSRs to sign", () => {
         const deployed = readDeployed(deployedDir);
         // An offline mesh root of 400 days, issued 300 days ago, whose CRL series ends in 10 days.

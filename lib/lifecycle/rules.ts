@@ -442,7 +442,11 @@ function replacedCa(
         .sort((a, b) => Date.parse(a.notAfter) - Date.parse(b.notAfter))[0];
 }
 
-/** The CA rotations that are due: prepares of CAs in their window, and phases that soaked, or whose old CA expires first. */
+/**
+ * The CA rotations that are due: prepares of CAs in their window, and phases that soaked, or whose
+ * old CA expires first. `finishEarly` gets the APIC clients in their switch whose finish, which a
+ * due switch of the APIC-client CA waits for, is due at once (its soak ends after that CA), with why.
+ */
 function caProposals(
     plan: PkiPlan,
     input: LifecycleInput,
@@ -450,6 +454,7 @@ function caProposals(
     clientsInSwitch: readonly string[],
     needsHuman: string[],
     waiting: string[],
+    finishEarly: Map<string, string>,
 ): Proposal[] {
     const { config, deployed, now, soakDays } = input;
     const { record } = deployed;
@@ -493,6 +498,19 @@ function caProposals(
             const reissuesClients =
                 to.phase === "switch" && (slot === "apicClientCa" || slot === rootOf("apicClientCa", trust));
             if (reissuesClients && clientsInSwitch.length > 0) {
+                // pulumi up refuses the switch's new APIC key while a client switch pins two (plan.ts
+                // unpinnedUnderWay): a client soak that ends once the replaced CA has expired ends now.
+                for (const id of clientsInSwitch) {
+                    const since = ownMember(record.clientPhases, id)?.since;
+                    if (replaced === undefined || since === undefined) continue;
+                    if (Date.parse(since) + soakDays * DAY_MS < Date.parse(replaced.notAfter)) continue;
+                    const expires = Date.parse(replaced.notAfter) <= now.getTime() ? "expired" : "expires";
+                    finishEarly.set(
+                        id,
+                        `${replaced.id}, the CA the switch of pki:caRotation.${slot} replaces, ${expires} on ${day(replaced.notAfter)}, ` +
+                            `and that switch waits for this finish`,
+                    );
+                }
                 waiting.push(
                     `pki:caRotation.${slot} moves to switch once the APIC client rotations of ${clientsInSwitch.join(", ")} finish`,
                 );
@@ -888,9 +906,12 @@ export function decide(input: LifecycleInput): LifecycleDecision {
     const deployedPhase = (id: string) => ownMember(record.clientPhases, id);
     const clientsInSwitch = plan.endpoints.filter((e) => deployedPhase(e.id)?.phase === "switch").map((e) => e.id);
 
-    const proposals = caProposals(plan, input, pendingSlots, clientsInSwitch, needsHuman, waiting);
+    const finishEarly = new Map<string, string>();
+    const proposals = caProposals(plan, input, pendingSlots, clientsInSwitch, needsHuman, waiting, finishEarly);
     const clientCaSwitch = switchUnderWay("apicClientCa", input, pendingSlots) !== undefined;
     const globalFinish: string[] = [];
+    /** Endpoints finishing their switch in this run whose soak finishEarly cuts short, with why. */
+    const cutShort = new Map<string, string>();
     let globalBlocked = false;
     /** Whether an endpoint's clientPhase can go: a non-zero epoch keeps its map from being left empty. */
     const removable = (id: string): boolean => {
@@ -933,7 +954,9 @@ export function decide(input: LifecycleInput): LifecycleDecision {
             continue;
         }
         if (phase?.phase === "switch") {
-            if (!soaked(phase.since, now, soakDays)) {
+            const early = soaked(phase.since, now, soakDays) ? undefined : finishEarly.get(e.id);
+            if (early !== undefined) cutShort.set(e.id, early);
+            if (!soaked(phase.since, now, soakDays) && early === undefined) {
                 waiting.push(
                     `${e.id}/client moves to finish once its switch has been deployed ${soakDays} days (since ${day(phase.since)})`,
                 );
@@ -944,14 +967,17 @@ export function decide(input: LifecycleInput): LifecycleDecision {
                 // Removing the endpoint's own phase finishes it as well when the stack-wide phase is
                 // finish, and leaves nothing behind that would shadow the next stack-wide switch.
                 const unset = config.rotation.apicClientPhase === "finish" && removable(e.id);
+                const unpinned = `APIC uses the new keystore of ${e.id} (apic/${e.id}/keystore.json): the old key is unpinned by this update`;
                 proposals.push({
                     kind: "finish-client",
                     subject: `${e.id}/client`,
-                    why: `its switch (epoch ${phase.epoch}) deployed since ${day(phase.since)}, ${soakDays} days or more`,
+                    why:
+                        `its switch (epoch ${phase.epoch}) deployed since ${day(phase.since)}, ` +
+                        (early === undefined ? `${soakDays} days or more` : `less than ${soakDays} days, but ${early}`),
                     edits: [
                         { path: endpointPath(e.id, "clientPhase"), from: "switch", to: unset ? undefined : "finish" },
                     ],
-                    beforeMerge: `APIC uses the new keystore of ${e.id} (apic/${e.id}/keystore.json): the old key is unpinned by this update`,
+                    beforeMerge: early === undefined ? unpinned : `URGENT, the soak cut short: ${early}; ${unpinned}`,
                 });
             } else {
                 globalFinish.push(e.id);
@@ -1003,16 +1029,27 @@ export function decide(input: LifecycleInput): LifecycleDecision {
             .map((e) => ({ path: endpointPath(e.id, "clientPhase"), from: "finish", to: undefined }));
         proposals.splice(0, proposals.length, ...proposals.filter((p) => !joining.some((j) => j.proposal === p)));
         const finishing = [...globalFinish, ...joined];
+        const cut = globalFinish.filter((id) => cutShort.has(id));
+        const deployedFor =
+            cut.length === 0
+                ? `${soakDays} days or more`
+                : `less than ${soakDays} days for ${cut.join(", ")}, but ${cutShort.get(cut[0])}`;
+        const warnings = [...new Set(finishing.flatMap((id) => cutShort.get(id) ?? []))].map(
+            (why) => `URGENT, the soak cut short: ${why}`,
+        );
         proposals.push({
             kind: "finish-client",
             subject: finishing.map((id) => `${id}/client`).join(", "),
-            why: `pki:rotation.apicClientPhase switch deployed ${soakDays} days or more${joined.length > 0 ? `; ${joining.map((j) => `${j.id}/client: ${j.proposal.why}`).join("; ")}` : ""}`,
+            why: `pki:rotation.apicClientPhase switch deployed ${deployedFor}${joined.length > 0 ? `; ${joining.map((j) => `${j.id}/client: ${j.proposal.why}`).join("; ")}` : ""}`,
             edits: [
                 { path: ["pki:rotation", "apicClientPhase"], from: "switch", to: "finish" },
                 ...joined.map((id) => ({ path: endpointPath(id, "clientPhase"), from: "switch", to: undefined })),
                 ...leftovers,
             ],
-            beforeMerge: `APIC uses the new keystores of ${finishing.join(", ")}: the old keys are unpinned by this update`,
+            beforeMerge: [
+                ...warnings,
+                `APIC uses the new keystores of ${finishing.join(", ")}: the old keys are unpinned by this update`,
+            ].join("; "),
         });
     }
     const { frontEnd } = plan;
