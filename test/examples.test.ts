@@ -566,6 +566,14 @@ describe("Components used alone", function () {
         // PEM alone already (without its last newline): passed on as given, so that no deployed input changes.
         const [[certPem, keyPem]] = await switched((pem) => pem.trimEnd());
         assert.deepStrictEqual([certPem, keyPem], [rootA.certPem.trimEnd(), rootA.keyPem.trimEnd()]);
+        // So is more than one block the pattern matches (a certificate file holding the chain, a key
+        // file holding the certificate after the key): @pulumi/tls reads the first block.
+        const other = await mintRoot("other");
+        const [[chainPem, keyAndCertPem]] = await switched((pem) => pem + other.certPem);
+        assert.deepStrictEqual(
+            [chainPem, keyAndCertPem],
+            [rootA.certPem + other.certPem, rootA.keyPem + other.certPem],
+        );
     });
 });
 

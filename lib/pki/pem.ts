@@ -86,12 +86,13 @@ export function pemEncode(der: Buffer, label: string): string {
 export const PROVIDER_PEM = /^-----BEGIN [A-Za-z ]+-----\n[\s\S]+\n-----END [A-Za-z ]+-----\n?$/;
 
 /**
- * `text` as a PEM input of @pulumi/tls: as it is when it is one `label` block that PROVIDER_PEM
- * matches (a change of such a value replaces the resource, and leaving it alone changes nothing
- * deployed), else its first `label` block alone as the provider writes PEM. Throws when it holds
- * no `label` block.
+ * `text` as a PEM input of @pulumi/tls: as it is when PROVIDER_PEM matches it and it starts with a
+ * `label` block (a change of such a value replaces the resource, and leaving it alone changes
+ * nothing deployed: a file holding a chain or a key and its certificate stays whole, the provider
+ * reads its first block), else its first `label` block alone as the provider writes PEM. Throws
+ * when it holds no `label` block.
  */
 export function providerPem(text: string, label: string): string {
-    const alone = PROVIDER_PEM.test(text) && text.startsWith(`-----BEGIN ${label}-----\n`);
-    return alone && text.lastIndexOf("-----BEGIN ") === 0 ? text : pemEncode(pemDecode(text, label), label);
+    const asGiven = PROVIDER_PEM.test(text) && text.startsWith(`-----BEGIN ${label}-----\n`);
+    return asGiven ? text : pemEncode(pemDecode(text, label), label);
 }
