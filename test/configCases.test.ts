@@ -1681,6 +1681,13 @@ const CASES: [string, Overrides, string[]][] = [
         ],
     ],
     [
+        "offlineRoots intermediate under a name holding a terminal escape: the name is shown escaped",
+        { offlineRoots: '{ clientRoot: { certificate: $ROOT, intermediates: { "x\\e[2K\\rno problems": $ROOT } } }' },
+        [
+            'pki:offlineRoots.clientRoot.intermediates."x\\u001b[2K\\rno problems" is not a CA this root signs in this stack; its CAs are apic-client-ca',
+        ],
+    ],
+    [
         "offlineRoots crls as a list",
         { offlineRoots: "{ clientRoot: { certificate: $ROOT, crls: [x] } }" },
         ['pki:offlineRoots.clientRoot.crls must be the ceremony\'s CRL series as PEM text (crls.pem); got ["x"]'],

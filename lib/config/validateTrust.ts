@@ -145,7 +145,13 @@ function validateOfflineRoot(
                     `${idKey} is not a CA certificate signed by ${key}.certificate; sign this stack's CSR with that root`,
                 );
             } else {
-                intermediates[id] = pem as string;
+                // Defined, not assigned: an id "__proto__" stays a member, which the plan then refuses by name.
+                Object.defineProperty(intermediates, id, {
+                    value: pem,
+                    enumerable: true,
+                    writable: true,
+                    configurable: true,
+                });
             }
         }
     }

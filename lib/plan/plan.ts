@@ -1793,10 +1793,11 @@ function offlineProblems(config: PkiConfig, cas: readonly CaPlan[], now: Date, p
             const retired = belowCas.some((c) =>
                 Array.from({ length: c.generation }, (_, g) => caInstanceId(c.slotId, g)).includes(id),
             );
+            const key = memberPath(`pki:offlineRoots.${slot}.intermediates`, id);
             problems.push(
                 retired
-                    ? `pki:offlineRoots.${slot}.intermediates.${id} is a CA generation this stack no longer has (the finish of its rotation retired it): remove it from pki:offlineRoots.${slot}.intermediates; this root's CAs are ${below.join(", ")}`
-                    : `pki:offlineRoots.${slot}.intermediates.${id} is not a CA this root signs in this stack; its CAs are ${below.join(", ")}`,
+                    ? `${key} is a CA generation this stack no longer has (the finish of its rotation retired it): remove it from pki:offlineRoots.${slot}.intermediates; this root's CAs are ${below.join(", ")}`
+                    : `${key} is not a CA this root signs in this stack; its CAs are ${below.join(", ")}`,
             );
         }
         for (const id of below.filter((id) => offline.intermediates[id] === undefined)) pending.add(id);
