@@ -383,6 +383,20 @@ describe("Names Object.prototype has (constructor, toString, hasOwnProperty, val
         );
     });
 
+    it("takes an organization written with a zero-width non-joiner (Persian); a message shows it escaped", () => {
+        const organization = "بانک\u200cهای ملی";
+        const plan = planFromRawConfig({ ...named(1), organization, domains: { ob: { services: ["accounts"] } } });
+        assert.strictEqual(plan.config.organization, organization);
+        assert.strictEqual(
+            planProblems({
+                ...named(1),
+                organization: `${organization}\u200b`,
+                domains: { ob: { services: ["a"] } },
+            })[0],
+            `pki:organization must not contain control characters (it becomes the subject O of every certificate); got "بانک\\u200cهای ملی\\u200b"`,
+        );
+    });
+
     it("name no endpoint where none has them, as any other name", () => {
         const problems = planProblems({
             ...named(1),

@@ -31,10 +31,14 @@ export function endpointIdOf(domain: string, name: string): string {
  */
 const UNSHOWN = "\\p{Cc}\\p{Cf}\\p{Zl}\\p{Zp}";
 
-const UNSHOWN_CHARACTER = new RegExp(`[${UNSHOWN}]`, "u");
+/**
+ * UNSHOWN but the zero-width non-joiner and joiner (U+200C, U+200D), which Persian and Indic
+ * scripts need inside words: refused nowhere, though messages still show them escaped.
+ */
+const REFUSED_CHARACTER = new RegExp(`(?![\\u200c\\u200d])[${UNSHOWN}]`, "u");
 
-/** A character not shown as itself (UNSHOWN): never in a certificate field or a kubeconfig name. */
-export const hasControlCharacter = (text: string): boolean => UNSHOWN_CHARACTER.test(text);
+/** A character not shown as itself (UNSHOWN, joiners aside): never in a certificate field or a kubeconfig name. */
+export const hasControlCharacter = (text: string): boolean => REFUSED_CHARACTER.test(text);
 
 /** What json escapes beyond JSON's own (C0, quotes, backslashes): the rest of UNSHOWN. */
 const ESCAPED_IN_JSON = new RegExp(`[${UNSHOWN}]`, "gu");
