@@ -426,6 +426,25 @@ describe("render's files: keys on disk", function () {
         );
         assert.strictEqual(withoutGit.status, 0, withoutGit.err);
     });
+
+    it("refuses an output folder in a work tree git cannot read (a checkout another user owns, a broken .git), naming git's reason", async () => {
+        const dir = tempDir("files-git-unreadable");
+        const repository = path.join(dir, "repository");
+        fs.mkdirSync(repository);
+        // What git says of it is as it says of a checkout it finds of "dubious ownership": exit 128.
+        fs.writeFileSync(path.join(repository, ".git"), "gitdir: /nonexistent/.git\n");
+        const workTree = fs.realpathSync(repository);
+        const out = path.join(repository, "keys");
+        const result = await cli("render", "--config", option1(dir), "--out", out);
+        assert.deepStrictEqual(result, {
+            status: 1,
+            out: "",
+            err:
+                `error: --out ${out} is inside the git work tree ${workTree}, and git cannot say whether it ignores it (git check-ignore: fatal: not a git repository: /nonexistent/.git): ` +
+                `the render writes private keys there, which one "git add -A" there would commit; give --out a folder outside that work tree, or run the render as a user git reads it for\n`,
+        });
+        assert.deepStrictEqual(fs.readdirSync(repository), [".git"], "nothing made");
+    });
 });
 
 /** What `run` writes to standard error (render's warnings), and its result. */

@@ -100,12 +100,25 @@ function refuseUnignored(what: string, given: string, folder: boolean): void {
     const relative = path.relative(workTree, realPath(given)).split(path.sep).join("/");
     // A trailing "/" lets an "out/"-style pattern match a folder not made yet.
     const pattern = folder ? `${relative}/` : relative;
-    const check = spawnSync("git", ["check-ignore", "--quiet", "--", pattern], { cwd: workTree, stdio: "ignore" });
-    // 0: ignored; 1: not ignored; 128 or no git at all: nothing to say. The work tree itself is never ignored.
-    if (check.error !== undefined || (relative !== "" && check.status !== 1)) return;
+    const check = spawnSync("git", ["check-ignore", "--quiet", "--", pattern], {
+        cwd: workTree,
+        stdio: ["ignore", "ignore", "pipe"],
+        encoding: "utf8",
+    });
+    // No git at all: nothing to say. 0: ignored; 1: not ignored. The work tree itself is never ignored.
+    if (check.error !== undefined || (relative !== "" && check.status === 0)) return;
     const [holds, option, example] = folder
         ? ["the render writes private keys there", "--out", "a folder"]
         : ["it holds every private key", "--state", "a file"];
+    // Anything else: git could not tell (128: "dubious ownership" of a checkout another user owns,
+    // as in a CI container run as root; a broken .git), and that owner's "git add -A" would tell.
+    if (relative !== "" && check.status !== 1) {
+        const said = check.stderr.split("\n").find((line) => line.trim() !== "") ?? `exit ${check.status}`;
+        throw new Error(
+            `${what} is inside the git work tree ${workTree}, and git cannot say whether it ignores it (git check-ignore: ${said.trim()}): ${holds}, which one "git add -A" there would commit; ` +
+                `give ${option} ${example} outside that work tree, or run the render as a user git reads it for`,
+        );
+    }
     throw new Error(
         `${what} is inside the git work tree ${workTree}, and git does not ignore it: ${holds}, which one "git add -A" would commit; ` +
             `give ${option} ${example} git ignores (e.g. under out/, with out/ in .gitignore)` +
