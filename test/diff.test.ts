@@ -291,6 +291,31 @@ describe("diff of a revocation", function () {
         );
     });
 
+    it("refuses a new APIC key while the client pins two keys, unless a revocation ends one of those two", () => {
+        // ob moved to epoch 1 with the revocation of epoch 0, then to epoch 2 in switch: it pins 2 and 1.
+        const pinsTwo = (clientEpoch: number, revocations: (typeof revocation)[]) => ({
+            ...dev,
+            revocations,
+            rotation: { endpoints: { ob: { clientEpoch, clientPhase: "switch" } } },
+        });
+        const base = plan(pinsTwo(2, [revocation]));
+        assert.deepStrictEqual(diffPlans(base, plan(pinsTwo(3, [revocation]))).refused, [
+            {
+                key: "pki:rotation.endpoints.ob",
+                problem:
+                    'the APIC client of endpoint "ob" would get a new key (epoch 3) while the deployed update pins two of its keys, epoch 2 and the one before it, ' +
+                    "for its switch phase (pki:rotation.endpoints.ob.clientPhase or pki:rotation.apicClientPhase): the gateway pins only the new key and the one before it, " +
+                    "so the key before epoch 2, which APIC may still use, would be refused at once. " +
+                    "Finish that first: once APIC uses the keystore of epoch 2, deploy its clientPhase at finish; then make the new key",
+            },
+        ]);
+        // Revoking the key pinned before (epoch 1) or the base's own (epoch 2) leaves one key APIC may use.
+        for (const epoch of [1, 2]) {
+            const head = plan(pinsTwo(3, [revocation, { ...revocation, serial: `0${epoch}`, epoch }]));
+            assert.deepStrictEqual(diffPlans(base, head).refused, [], `revoking epoch ${epoch}`);
+        }
+    });
+
     it("refuses removing it while that would take the client's epoch back, naming the way to drop it", () => {
         const d = diffPlans(plan(revoked), plan(dev));
         assert.deepStrictEqual(d.refused, [

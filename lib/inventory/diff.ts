@@ -298,15 +298,19 @@ function pinChanges(base: PkiPlan, head: PkiPlan): { pins: PinChange[]; refused:
             });
         }
         // The base pins two keys already: a new one would push out the one before, as pulumi up
-        // refuses (unless a revocation ends one of them anyway).
+        // refuses, unless a revocation ends one of those two anyway (pulumi up checks their
+        // serials): the base's key, or the key of the epoch before, which, being deployed, is the
+        // one pinned before it. A revocation of an older key frees no pin.
         const baseOverlap = clientOverlapCause(
             base.config,
             e.id,
             clientPhaseOf(base.config, e.id),
             base.config.caRotation,
         );
-        const earlierRevoked = revokedEpochs(head, e.id).some((epoch) => epoch <= old.client.epoch);
-        if (raised && baseOverlap !== undefined && !earlierRevoked) {
+        const pinRevoked = revokedEpochs(head, e.id).some(
+            (epoch) => epoch === old.client.epoch || epoch === old.client.epoch - 1,
+        );
+        if (raised && baseOverlap !== undefined && !pinRevoked) {
             refused.push({
                 key: `pki:rotation.endpoints.${e.id}`,
                 problem: unpinnedUnderWay(e.id, undefined, old.client, e.client.epoch, baseOverlap),
