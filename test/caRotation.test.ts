@@ -560,7 +560,9 @@ describe("Staged rotation of the mesh CA", function () {
             "re-keyed now, the new mesh CA keeps its name and at finish its CRL (ca-crl.pem) is the new key's only, " +
             'so every sidecar would refuse the workloads istiod signed with the earlier key ("unable to get certificate CRL"), ' +
             "though pki:meshFinishAfterHours counts from the switch, not from the re-key. " +
-            "Set pki:rotation.meshEpoch back to 0 until pki:caRotation.meshCa is at finish, then raise it if still needed";
+            "Set pki:rotation.meshEpoch back to 0; if the mesh CAs still need a new key after the finish of pki:caRotation.meshCa, " +
+            "rotate them again in stages with pki:caRotation.meshCa ({ generation: 2, phase: prepare }): " +
+            "once istiod's cacerts carries ca-crl.pem, which a mesh CA's finish publishes, pki:rotation.meshEpoch may not change either";
         assert.throws(() => planFromRawConfig(raised("switch"), { deployed: record }), {
             message: `invalid stack configuration:\n  - pki:rotation.meshEpoch ${problem}`,
         });
@@ -570,12 +572,20 @@ describe("Staged rotation of the mesh CA", function () {
                 "invalid stack configuration:\n" +
                 "  - pki:rotation.meshEpoch is 1, but 0 is deployed and pki:caRotation.meshCa is at generation 1 phase prepare: " +
                 "the rotation gives every mesh CA a new key anyway. " +
-                "Set pki:rotation.meshEpoch back to 0 until pki:caRotation.meshCa is at finish, then raise it if still needed",
+                "Set pki:rotation.meshEpoch back to 0; if the mesh CAs still need a new key after the finish of pki:caRotation.meshCa, " +
+                "rotate them again in stages with pki:caRotation.meshCa ({ generation: 2, phase: prepare }): " +
+                "once istiod's cacerts carries ca-crl.pem, which a mesh CA's finish publishes, pki:rotation.meshEpoch may not change either",
         });
         // The diff of the pull request refuses it the same way, from the two stack files alone.
         assert.deepStrictEqual(
             diffPlans(planFromRawConfig(at("meshCa", 1, "switch")), planFromRawConfig(raised("switch"))).refused,
             [{ key: "pki:rotation.meshEpoch", problem }],
+        );
+        // After the finish, raising it is refused too: the way out is the staged rotation advised above.
+        assert.match(
+            diffPlans(planFromRawConfig(at("meshCa", 1, "finish")), planFromRawConfig(raised("finish"))).refused[0]
+                .problem,
+            /Set pki:rotation.meshEpoch back to 0 and rotate the mesh CAs in stages with pki:caRotation.meshCa \(next: \{ generation: 2, phase: prepare \}\)/,
         );
     });
 

@@ -1518,9 +1518,13 @@ export function meshEpochDuringRotation(config: PkiConfig, before: number | unde
               `so every sidecar would refuse the workloads istiod signed with the earlier key ("unable to get certificate CRL"), ` +
               `though pki:meshFinishAfterHours counts from the switch, not from the re-key`
             : "the rotation gives every mesh CA a new key anyway";
+    // Not "raise it after the finish": a mesh CA's finish publishes ca-crl.pem, after which
+    // meshEpochChangeProblem refuses it too; a staged rotation is the way that always works.
     return (
         `is ${epoch}, but ${before} is deployed and pki:caRotation.${slot} is at ${describePosition(position)}: ${why}. ` +
-        `Set pki:rotation.meshEpoch back to ${before} until pki:caRotation.${slot} is at finish, then raise it if still needed`
+        `Set pki:rotation.meshEpoch back to ${before}; if the mesh CAs still need a new key after the finish of pki:caRotation.${slot}, ` +
+        `rotate them again in stages with pki:caRotation.meshCa ({ generation: ${config.caRotation.meshCa.generation + 1}, phase: prepare }): ` +
+        `once istiod's cacerts carries ca-crl.pem, which a mesh CA's finish publishes, pki:rotation.meshEpoch may not change either`
     );
 }
 
