@@ -323,7 +323,8 @@ describe("Revocation: a CRL of the APIC-client CA in every gateway secret", func
                 `  - the APIC client of endpoint "ob" would go back from epoch 1 (deployed, serial ${current}) to 0: ` +
                 "epochs only go up (an epoch names the key it made: going back would give its name to a new key, or bring back the key that was replaced); removing an entry of pki:revocations " +
                 "lowers it too and takes the revoked serial out of the gateway's CRL. Keep the revocation until its certificate would have expired, " +
-                "or set pki:rotation.endpoints.ob.clientEpoch to 1",
+                "or set back the epoch that went down: pki:rotation.apicClientEpoch to 1 if that one did, else pki:rotation.endpoints.ob.clientEpoch to 1" +
+                " (diff refuses every epoch going down, so raising the other one instead is no fix)",
         });
     });
 
@@ -412,7 +413,8 @@ describe("Revocation: a CRL of the APIC-client CA in every gateway secret", func
                 `  - the APIC client of endpoint "ob" would go back from epoch 2 (deployed, serial ${newest}) to 1: ` +
                 "epochs only go up (an epoch names the key it made: going back would give its name to a new key, or bring back the key that was replaced); removing an entry of pki:revocations " +
                 "lowers it too and takes the revoked serial out of the gateway's CRL. Keep the revocation until its certificate would have expired, " +
-                "or set pki:rotation.endpoints.ob.clientEpoch to 2",
+                "or set back the epoch that went down: pki:rotation.apicClientEpoch to 2 if that one did, else pki:rotation.endpoints.ob.clientEpoch to 2" +
+                " (diff refuses every epoch going down, so raising the other one instead is no fix)",
         });
         const named = { ...revokedConfig(), rotation: { endpoints: { ob: { clientEpoch: 2 } } } };
         assert.doesNotThrow(() => planFromRawConfig(named, { deployed, now: expired }));
@@ -432,7 +434,8 @@ describe("Revocation: a CRL of the APIC-client CA in every gateway secret", func
                     "pki:revocations moves its epoch to 1, past its revoked certificates', below the 2 deployed, and the CA's new generation makes up the difference; " +
                     "epochs only go up (an epoch names the key it made: going back would give its name to a new key, or bring back the key that was replaced); removing an entry of pki:revocations " +
                     "lowers it too and takes the revoked serial out of the gateway's CRL. Keep the revocation until its certificate would have expired, " +
-                    "or set pki:rotation.endpoints.ob.clientEpoch to 2",
+                    "or set back the epoch that went down: pki:rotation.apicClientEpoch to 2 if that one did, else pki:rotation.endpoints.ob.clientEpoch to 2" +
+                    " (diff refuses every epoch going down, so raising the other one instead is no fix)",
             },
         );
         assert.doesNotThrow(() => planFromRawConfig({ ...named, ...switched }, { deployed: prepared, now: expired }));

@@ -298,7 +298,8 @@ describe("Epochs only go up: pulumi up refuses one below the newest deployed", f
             "Keep the revocation until its certificate would have expired, or set pki:rotation.uiClientEpoch to 1 (which also renews the other UI services' client certificates)";
         assert.deepStrictEqual(problemsOf(FRONT_END, record), [
             `the gateway server certificate of endpoint "ob" would go back from epoch 1 (deployed, serial ${server}) to 0: ${GO_UP}. ` +
-                "Set pki:rotation.endpoints.ob.serverEpoch to 1, or pki:rotation.gatewayServerEpoch to 1 (which also renews the other endpoints' server certificates)",
+                "Set back the epoch that went down: pki:rotation.gatewayServerEpoch to 1 if that one did, else pki:rotation.endpoints.ob.serverEpoch to 1" +
+                " (diff refuses every epoch going down, so raising the other one instead is no fix)",
             uiClient("consumer-dashboard"),
             uiClient("authentication-ui"),
             `APIC's UI-facing server certificate for ${APIC_HOST} would go back from epoch 1 (deployed, serial ${apicServer}) to 0: ${GO_UP}. ` +
@@ -332,7 +333,8 @@ describe("Epochs only go up: pulumi up refuses one below the newest deployed", f
             "though a new gateway-server CA re-issues it: the epochs of pki:rotation add up to 0 for it, below the 1 deployed, and the CA's new generation makes up the difference";
         assert.deepStrictEqual(problemsOf(switched(0), prepared), [
             `the gateway server certificate of endpoint "ob" would keep its key of epoch 1 (deployed, serial ${server}) ${kept}; ${GO_UP}. ` +
-                "Set pki:rotation.endpoints.ob.serverEpoch to 1, or pki:rotation.gatewayServerEpoch to 1 (which also renews the other endpoints' server certificates)",
+                "Set back the epoch that went down: pki:rotation.gatewayServerEpoch to 1 if that one did, else pki:rotation.endpoints.ob.serverEpoch to 1" +
+                " (diff refuses every epoch going down, so raising the other one instead is no fix)",
             `APIC's UI-facing server certificate for ${APIC_HOST} would keep its key of epoch 1 (deployed, serial ${apicServer}) ${kept}; ${GO_UP}. ` +
                 "Set pki:rotation.apicServerEpoch to 1",
         ]);
@@ -380,7 +382,8 @@ describe("Epochs only go up: pulumi up refuses one below the newest deployed", f
             "Keep the revocation until its certificate would have expired, or set pki:rotation.uiClientEpoch to 1 (which also renews the other UI services' client certificates)";
         assert.deepStrictEqual(problemsOf(clientCas("switch", 0), deployedRecordOf(state)), [
             `the APIC client of endpoint "ob" would keep its key of epoch 1 (deployed, serial ${apicClient}) ${kept("APIC-client CA")} the gateway's CRL. ` +
-                "Keep the revocation until its certificate would have expired, or set pki:rotation.endpoints.ob.clientEpoch to 1",
+                "Keep the revocation until its certificate would have expired, or set back the epoch that went down: " +
+                "pki:rotation.apicClientEpoch to 1 if that one did, else pki:rotation.endpoints.ob.clientEpoch to 1 (diff refuses every epoch going down, so raising the other one instead is no fix)",
             uiClient("consumer-dashboard"),
             uiClient("authentication-ui"),
         ]);

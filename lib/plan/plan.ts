@@ -693,9 +693,20 @@ function loweredClientEpoch(
     return loweredRevocableEpoch(
         lowered.why,
         "the gateway's CRL",
-        `pki:rotation.endpoints.${endpointId}.clientEpoch to ${own + lowered.raise}`,
+        whicheverWentDown(
+            `pki:rotation.apicClientEpoch to ${config.rotation.apicClientEpoch + lowered.raise}`,
+            `pki:rotation.endpoints.${endpointId}.clientEpoch to ${own + lowered.raise}`,
+        ),
     );
 }
+
+/**
+ * The advice for an endpoint's epoch lowered: the setting that went down back where it was. The
+ * record keeps only the sum, so both are named, the stack-wide one first; raising the other one
+ * instead would do for pulumi up, but diff refuses every epoch of pki:rotation going down.
+ */
+const whicheverWentDown = (stackWide: string, own: string): string =>
+    `back the epoch that went down: ${stackWide} if that one did, else ${own} (diff refuses every epoch going down, so raising the other one instead is no fix)`;
 
 /**
  * A client certificate's epoch (APIC's or a UI service's) going below the newest deployed, `why`
@@ -765,10 +776,11 @@ function loweredServerEpoch(
     const lowered = loweredEpoch(what, "gateway-server CA", newest, server, deployedPart);
     if (lowered === undefined) return undefined;
     const own = ownMember(config.rotation.endpoints, endpointId)?.serverEpoch ?? 0;
-    return (
-        `${lowered.why}. Set pki:rotation.endpoints.${endpointId}.serverEpoch to ${own + lowered.raise}, ` +
-        `or pki:rotation.gatewayServerEpoch to ${config.rotation.gatewayServerEpoch + lowered.raise} (which also renews the other endpoints' server certificates)`
+    const fix = whicheverWentDown(
+        `pki:rotation.gatewayServerEpoch to ${config.rotation.gatewayServerEpoch + lowered.raise}`,
+        `pki:rotation.endpoints.${endpointId}.serverEpoch to ${own + lowered.raise}`,
     );
+    return `${lowered.why}. Set ${fix}`;
 }
 
 /** The generation of a slot's CA that signs, with the CA rotations at `positions` (a plan's CaPlan.generation). */
