@@ -1036,9 +1036,10 @@ describe("A CA switch and an APIC client rotation under way together", () => {
         const refused = (base: Record<string, unknown>, head: Record<string, unknown>) =>
             diffPlans(planFromRawConfig(base), planFromRawConfig(head)).refused;
         const problem = (why: string, step: string) =>
-            `the APIC client of endpoint "ob" would get a new key (epoch 2) while the deployed update pins two of its keys, ` +
+            `the APIC client of endpoint "ob" would get a new key (epoch 2) while the deployed update may pin two of its keys, ` +
             `epoch 1 and the one before it, for ${why}: the gateway pins only the new key and the one before it, so the key before epoch 1, ` +
-            `which APIC may still use, would be refused at once. Finish that first: once APIC uses the keystore of epoch 1, deploy ${step}; then make the new key`;
+            `which APIC may still use, would be refused at once. Finish that first: once APIC uses the keystore of epoch 1, deploy ${step}; then make the new key. ` +
+            "The stack files cannot tell whether it has that key: an endpoint added since that began has none, and pulumi up, which reads the deployment record, takes its new key";
         const obSwitch = (phase: string) => ({
             ...at("apicClientCa", 1, phase),
             rotation: { endpoints: clientSwitch },

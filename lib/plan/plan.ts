@@ -1734,15 +1734,21 @@ export function unpinnedUnderWay(
     epoch: number,
     overlap: ClientOverlapCause,
 ): string {
+    // From the stack files alone (kept undefined), an endpoint added since the overlap began looks
+    // the same as one that had a key before it: say so rather than claim a key it may never have had.
     const pinned =
         kept === undefined
-            ? `epoch ${newest.epoch} and the one before it`
-            : `epoch ${kept.epoch} (serial ${kept.serialHex}) and epoch ${newest.epoch}`;
+            ? `may pin two of its keys, epoch ${newest.epoch} and the one before it`
+            : `pins two of its keys, epoch ${kept.epoch} (serial ${kept.serialHex}) and epoch ${newest.epoch}`;
     const keptKey = kept === undefined ? `the key before epoch ${newest.epoch}` : `the key of epoch ${kept.epoch}`;
+    const unknown =
+        kept === undefined
+            ? `. The stack files cannot tell whether it has that key: an endpoint added since that began has none, and pulumi up, which reads the deployment record, takes its new key`
+            : "";
     return (
-        `the APIC client of endpoint "${endpointId}" would get a new key (epoch ${epoch}) while the deployed update pins two of its keys, ${pinned}, for ${overlap.why}: ` +
+        `the APIC client of endpoint "${endpointId}" would get a new key (epoch ${epoch}) while the deployed update ${pinned}, for ${overlap.why}: ` +
         `the gateway pins only the new key and the one before it, so ${keptKey}, which APIC may still use, would be refused at once. ` +
-        `Finish that first: once APIC uses the keystore of epoch ${newest.epoch}, deploy ${overlap.finish}; then make the new key`
+        `Finish that first: once APIC uses the keystore of epoch ${newest.epoch}, deploy ${overlap.finish}; then make the new key${unknown}`
     );
 }
 
