@@ -299,16 +299,18 @@ function pinChanges(base: PkiPlan, head: PkiPlan): { pins: PinChange[]; refused:
         }
         // The base pins two keys already: a new one would push out the one before, as pulumi up
         // refuses, unless a revocation ends one of those two anyway (pulumi up checks their
-        // serials): the base's key, or the key of the epoch before, which, being deployed, is the
-        // one pinned before it. A revocation of an older key frees no pin.
+        // serials): the base's key, or the one pinned before it. Which epoch that was, stack files
+        // do not say (epochs may jump: 0, then 2), so a revocation this change adds of any earlier
+        // epoch may be it; one the base already carried frees no pin.
         const baseOverlap = clientOverlapCause(
             base.config,
             e.id,
             clientPhaseOf(base.config, e.id),
             base.config.caRotation,
         );
+        const carried = new Set(revokedEpochs(base, e.id));
         const pinRevoked = revokedEpochs(head, e.id).some(
-            (epoch) => epoch === old.client.epoch || epoch === old.client.epoch - 1,
+            (epoch) => epoch === old.client.epoch || (epoch < old.client.epoch && !carried.has(epoch)),
         );
         if (raised && baseOverlap !== undefined && !pinRevoked) {
             refused.push({
