@@ -441,7 +441,7 @@ describe("render's files: keys on disk", function () {
             out: "",
             err:
                 `error: --out ${out} is inside the git work tree ${workTree}, and git cannot say whether it ignores it (git check-ignore: fatal: not a git repository: /nonexistent/.git): ` +
-                `the render writes private keys there, which one "git add -A" there would commit; give --out a folder outside that work tree, or run the render as a user git reads it for\n`,
+                `the render writes private keys there, which one "git add -A" there would commit; give --out a folder outside that work tree, or mend what git reports (for "dubious ownership", render as the work tree's owner)\n`,
         });
         assert.deepStrictEqual(fs.readdirSync(repository), [".git"], "nothing made");
     });

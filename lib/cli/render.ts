@@ -116,7 +116,7 @@ function refuseUnignored(what: string, given: string, folder: boolean): void {
         const said = check.stderr.split("\n").find((line) => line.trim() !== "") ?? `exit ${check.status}`;
         throw new Error(
             `${what} is inside the git work tree ${workTree}, and git cannot say whether it ignores it (git check-ignore: ${said.trim()}): ${holds}, which one "git add -A" there would commit; ` +
-                `give ${option} ${example} outside that work tree, or run the render as a user git reads it for`,
+                `give ${option} ${example} outside that work tree, or mend what git reports (for "dubious ownership", render as the work tree's owner)`,
         );
     }
     throw new Error(
