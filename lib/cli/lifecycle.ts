@@ -12,7 +12,8 @@ import { codeOf, createReplacement, entryAt, leftoverReplacements, readRegularFi
 import { undoOnSignal } from "../interrupt";
 import { diffPlans } from "../inventory/diff";
 import { DeployedInputError, readDeployed } from "../lifecycle/deployed";
-import { decide, DEFAULT_SOAK_DAYS, LifecycleDecision, Proposal } from "../lifecycle/rules";
+import { decide, LifecycleDecision, Proposal } from "../lifecycle/rules";
+import { DEFAULT_SOAK_DAYS } from "../plan/caRotation";
 import { editStackText, StackEditError } from "../lifecycle/stackEdit";
 import { planPki } from "../plan/plan";
 import { diffMarkdown } from "./diff";

@@ -40,7 +40,6 @@ import { PUBLIC_CA_LEAD_DAYS } from "../pki/publicCert";
 import {
     CaPosition,
     CaSlot,
-    DEFAULT_SOAK_DAYS,
     describePosition,
     inRotation,
     positionAt,
@@ -60,8 +59,6 @@ import {
 } from "../plan/hierarchy";
 import { clientPhaseOf, CrlPlan, layoutOf, LeafPlan, meshFinishFrom, PkiPlan, planPki } from "../plan/plan";
 
-/** The soak time lives with the staged rotation (caRotation.ts), whose shortest CA window it sets. */
-export { DEFAULT_SOAK_DAYS };
 /** How long before the end a human is asked to act on what the pipeline cannot do (seed 001: alert 30 days ahead). */
 export const HUMAN_LEAD_DAYS = 30;
 
@@ -442,6 +439,10 @@ function replacedCa(
         .sort((a, b) => Date.parse(a.notAfter) - Date.parse(b.notAfter))[0];
 }
 
+/** "expired on <day>" or "expires on <day>", as `c` stands at `now`. */
+const expiresOn = (c: IssuedCertificate, now: Date): string =>
+    `${Date.parse(c.notAfter) <= now.getTime() ? "expired" : "expires"} on ${day(c.notAfter)}`;
+
 /**
  * The CA rotations that are due: prepares of CAs in their window, and phases that soaked, or whose
  * old CA expires first. `finishEarly` gets the APIC clients in their switch whose finish, which a
@@ -504,10 +505,9 @@ function caProposals(
                     const since = ownMember(record.clientPhases, id)?.since;
                     if (replaced === undefined || since === undefined) continue;
                     if (Date.parse(since) + soakDays * DAY_MS < Date.parse(replaced.notAfter)) continue;
-                    const expires = Date.parse(replaced.notAfter) <= now.getTime() ? "expired" : "expires";
                     finishEarly.set(
                         id,
-                        `${replaced.id}, the CA the switch of pki:caRotation.${slot} replaces, ${expires} on ${day(replaced.notAfter)}, ` +
+                        `${replaced.id}, the CA the switch of pki:caRotation.${slot} replaces, ${expiresOn(replaced, now)}, ` +
                             `and that switch waits for this finish`,
                     );
                 }
@@ -527,7 +527,7 @@ function caProposals(
                 });
                 continue;
             }
-            const ends = `${replaced.id}, the CA it replaces, ${Date.parse(replaced.notAfter) <= now.getTime() ? "expired" : "expires"} on ${day(replaced.notAfter)}`;
+            const ends = `${replaced.id}, the CA it replaces, ${expiresOn(replaced, now)}`;
             const warning =
                 to.phase === "switch"
                     ? `URGENT, the soak cut short: ${ends}, and whatever still uses a certificate it signed is refused from then on: ` +
