@@ -127,7 +127,9 @@ function validateOfflineRoot(
     }
     const binding = slotBindingProblem(key, value.certificate as string, slot, environment);
     if (binding !== undefined) fail(binding);
-    const intermediates: Record<string, string> = {};
+    // Built as entries, as pki:rotation.endpoints is: an id "__proto__" assigned to a plain object
+    // would set its prototype, unseen; as a member, the plan refuses it by name.
+    const accepted: [string, string][] = [];
     const given = value.intermediates === undefined ? {} : value.intermediates;
     if (!isRecord(given)) {
         fail(`${key}.intermediates must map CA ids to the certificates the ceremony signed; got ${show(given)}`);
@@ -145,16 +147,11 @@ function validateOfflineRoot(
                     `${idKey} is not a CA certificate signed by ${key}.certificate; sign this stack's CSR with that root`,
                 );
             } else {
-                // Defined, not assigned: an id "__proto__" stays a member, which the plan then refuses by name.
-                Object.defineProperty(intermediates, id, {
-                    value: pem,
-                    enumerable: true,
-                    writable: true,
-                    configurable: true,
-                });
+                accepted.push([id, pem as string]);
             }
         }
     }
+    const intermediates: Record<string, string> = Object.fromEntries(accepted);
     const crls = value.crls === undefined ? "" : value.crls;
     if (typeof crls !== "string") {
         fail(`${key}.crls must be the ceremony's CRL series as PEM text (crls.pem); got ${show(crls)}`);
