@@ -427,6 +427,57 @@ describe("render's files: keys on disk", function () {
         assert.strictEqual(withoutGit.status, 0, withoutGit.err);
     });
 
+    it("keeps its working files out of git too: refuses a .gitignore that names only the exact output folder or state file", async () => {
+        const dir = tempDir("files-git-beside");
+        const repository = path.join(dir, "repository");
+        fs.mkdirSync(path.join(repository, "stacks"), { recursive: true });
+        spawnSync("git", ["init", "--quiet", repository]);
+        const config = option1(path.join(repository, "stacks"));
+        const workTree = fs.realpathSync(repository);
+        const out = path.join(repository, "stacks/dev-render");
+        const state = path.join(repository, "stacks/dev.state");
+        const render = () => cli("render", "--config", config, "--out", out, "--state", state);
+        const ignoring = (...patterns: string[]) =>
+            fs.writeFileSync(path.join(repository, ".gitignore"), `${patterns.join("\n")}\n`);
+
+        ignoring("stacks/dev-render/", "stacks/dev.state");
+        assert.deepStrictEqual(await render(), {
+            status: 1,
+            out: "",
+            err:
+                `error: --out ${out} is inside the git work tree ${workTree}, and git ignores it but not stacks/.dev-render.render-a1B2c3/ beside it, where the render stages its files while it runs: ` +
+                `the render writes private keys there, which one "git add -A" during a render would commit; ` +
+                `give --out a folder under one git ignores (e.g. under out/, with out/ in .gitignore), or add stacks/.dev-render.render-*/ to .gitignore\n`,
+        });
+        // The old output, moved aside while the new one takes its place, is beside it too.
+        ignoring("stacks/dev-render/", "stacks/.dev-render.render-??????/", "stacks/dev.state");
+        assert.match(
+            (await render()).err,
+            /and git ignores it but not stacks\/\.dev-render\.render-a1B2c3-old\/ beside it, where the render stages/,
+        );
+        // A pattern that un-ignores them counts: they are not ignored.
+        ignoring(
+            "stacks/dev-render/",
+            "stacks/.dev-render.render-*/",
+            "stacks/*.state",
+            "stacks/.*.tmp",
+            "!stacks/.dev.state.*",
+        );
+        assert.deepStrictEqual(await render(), {
+            status: 1,
+            out: "",
+            err:
+                `error: --state ${state} is inside the git work tree ${workTree}, and git ignores it but not stacks/.dev.state.0123456789ab.tmp beside it, where the render writes the next state before it replaces the file: ` +
+                `it holds every private key, which one "git add -A" during a render would commit; ` +
+                `give --state a file in a folder git ignores (e.g. under out/, with out/ in .gitignore), or add stacks/.dev.state.*.tmp to .gitignore\n`,
+        });
+        assert.deepStrictEqual(entries(path.join(repository, "stacks")), ["Pulumi.option-1.yaml"], "nothing made");
+
+        ignoring("stacks/dev-render/", "stacks/.dev-render.render-*/", "stacks/dev.state", "stacks/.dev.state.*.tmp");
+        const ignored = await render();
+        assert.strictEqual(ignored.status, 0, ignored.err);
+    });
+
     it("refuses an output folder in a work tree git cannot read (a checkout another user owns, a broken .git), naming git's reason", async () => {
         const dir = tempDir("files-git-unreadable");
         const repository = path.join(dir, "repository");

@@ -24,8 +24,9 @@ Renders what the stack would create, offline, with real keys and certificates:
   DIR/inventory.json                         every certificate and where it goes
   DIR/k8s/<cluster>/<namespace>/<kind>-<name>.yaml
   DIR/apic/<endpoint>/client.crt client.key ca-chain.pem truststore.pem
-DIR defaults to out/<stack>. DIR and --state FILE inside a git work tree must be git-ignored
-(git check-ignore; not checked where git is not installed): add out/ to .gitignore, or give others.
+DIR defaults to out/<stack>. DIR and --state FILE inside a git work tree must be git-ignored,
+and so must the working files render writes beside them (.DIR.render-*, .FILE.*.tmp) (git
+check-ignore; not checked where git is not installed): add out/ to .gitignore, or give others.
 Every file is created new, never through a link: private keys 0600,
 other files 0644, folders 0700. The render is written into a temporary folder beside DIR and
 swapped in whole, so an interrupted render leaves DIR as it was: interrupted (SIGINT, SIGTERM,
@@ -91,39 +92,82 @@ const LAST_X509_TIME = Date.UTC(9999, 11, 31, 23, 59, 59);
 
 /**
  * Refuses an output folder or state file inside a git work tree that git does not ignore: it holds
- * private keys, which one `git add -A` would commit. `what` names it as the user gave it. Not
- * checked where git is not installed, or does not take the folder for a repository.
+ * private keys, which one `git add -A` would commit. So are the files the render writes beside it
+ * while it runs (the staging folder and the old output during the swap; the next state before it
+ * replaces the file), which a pattern naming the exact path does not cover. `what` names it as
+ * the user gave it. Not checked where git is not installed, or does not take the folder for a
+ * repository.
  */
 function refuseUnignored(what: string, given: string, folder: boolean): void {
     const workTree = gitWorkTreeOf(given);
     if (workTree === undefined) return;
     const relative = path.relative(workTree, realPath(given)).split(path.sep).join("/");
-    // A trailing "/" lets an "out/"-style pattern match a folder not made yet.
-    const pattern = folder ? `${relative}/` : relative;
-    const check = spawnSync("git", ["check-ignore", "--quiet", "--", pattern], {
-        cwd: workTree,
-        stdio: ["ignore", "ignore", "pipe"],
-        encoding: "utf8",
-    });
-    // No git at all: nothing to say. 0: ignored; 1: not ignored. The work tree itself is never ignored.
-    if (check.error !== undefined || (relative !== "" && check.status === 0)) return;
     const [holds, option, example] = folder
         ? ["the render writes private keys there", "--out", "a folder"]
         : ["it holds every private key", "--state", "a file"];
+    if (relative === "") {
+        throw new Error(
+            `${what} is the git work tree ${workTree}: ${holds}, which one "git add -A" would commit; ` +
+                `give ${option} ${example} git ignores (e.g. under out/, with out/ in .gitignore)`,
+        );
+    }
+    // A trailing "/" lets an "out/"-style pattern match a folder not made yet. The names beside it
+    // are examples of what render makes (files.ts: mkdtemp's six characters; stateFile.ts: 12 hex digits).
+    const besideIt = (name: string) => path.posix.join(path.posix.dirname(relative), name);
+    const base = path.posix.basename(relative);
+    const paths = folder
+        ? [`${relative}/`, besideIt(`.${base}.render-a1B2c3/`), besideIt(`.${base}.render-a1B2c3-old/`)]
+        : [relative, besideIt(`.${base}.0123456789ab.tmp`)];
+    const check = spawnSync("git", ["check-ignore", "--stdin", "-z", "--verbose", "--non-matching"], {
+        cwd: workTree,
+        input: paths.map((file) => `${file}\0`).join(""),
+        stdio: ["pipe", "pipe", "pipe"],
+        encoding: "utf8",
+    });
+    // No git at all: nothing to say. (Git that ends before it reads the paths is an EPIPE here.)
+    if ((check.error as NodeJS.ErrnoException | undefined)?.code === "ENOENT") return;
+    const notIgnored = pathsNotIgnored(check.stdout, paths.length);
     // Anything else: git could not tell (128: "dubious ownership" of a checkout another user owns,
     // as in a CI container run as root; a broken .git), and that owner's "git add -A" would tell.
-    if (relative !== "" && check.status !== 1) {
+    if ((check.status !== 0 && check.status !== 1) || notIgnored === undefined) {
         const said = check.stderr.split("\n").find((line) => line.trim() !== "") ?? `exit ${check.status}`;
         throw new Error(
             `${what} is inside the git work tree ${workTree}, and git cannot say whether it ignores it (git check-ignore: ${said.trim()}): ${holds}, which one "git add -A" there would commit; ` +
                 `give ${option} ${example} outside that work tree, or mend what git reports (for "dubious ownership", render as the work tree's owner)`,
         );
     }
+    if (notIgnored.includes(paths[0])) {
+        throw new Error(
+            `${what} is inside the git work tree ${workTree}, and git does not ignore it: ${holds}, which one "git add -A" would commit; ` +
+                `give ${option} ${example} git ignores (e.g. under out/, with out/ in .gitignore), or add ${paths[0]} to .gitignore`,
+        );
+    }
+    const [beside] = notIgnored;
+    if (beside === undefined) return;
+    const [written, pattern] = folder
+        ? ["where the render stages its files while it runs", besideIt(`.${base}.render-*/`)]
+        : ["where the render writes the next state before it replaces the file", besideIt(`.${base}.*.tmp`)];
     throw new Error(
-        `${what} is inside the git work tree ${workTree}, and git does not ignore it: ${holds}, which one "git add -A" would commit; ` +
-            `give ${option} ${example} git ignores (e.g. under out/, with out/ in .gitignore)` +
-            (relative === "" ? "" : `, or add ${pattern} to .gitignore`),
+        `${what} is inside the git work tree ${workTree}, and git ignores it but not ${beside} beside it, ${written}: ${holds}, which one "git add -A" during a render would commit; ` +
+            `give ${option} ${folder ? "a folder under one" : "a file in a folder"} git ignores (e.g. under out/, with out/ in .gitignore), or add ${pattern} to .gitignore`,
     );
+}
+
+/**
+ * The paths `git check-ignore --stdin -z --verbose --non-matching` says no pattern ignores: it gives
+ * every path as four fields (source, line, pattern, path), the first three empty when nothing
+ * matched; a matched pattern that begins with "!" un-ignores the path. Undefined unless it gave
+ * `count` paths.
+ */
+function pathsNotIgnored(output: string, count: number): string[] | undefined {
+    const fields = output.split("\0");
+    if (fields.length !== count * 4 + 1) return undefined;
+    const notIgnored: string[] = [];
+    for (let at = 0; at < count * 4; at += 4) {
+        const [source, , pattern, file] = fields.slice(at, at + 4);
+        if (source === "" || pattern.startsWith("!")) notIgnored.push(file);
+    }
+    return notIgnored;
 }
 
 export const renderCommand: Command = {
