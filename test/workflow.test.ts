@@ -110,6 +110,8 @@ describe("workflows: who may touch what", function () {
             ],
         );
         assert.ok(workflows.every((w) => !w.text.includes("pull_request_target")));
+        // On every pull request: a required check that a path filter skips stays pending, and blocks the merge.
+        assert.deepStrictEqual(workflow("cert-diff.yml").on, { pull_request: null });
     });
 
     it("every job reachable from a pull request holds no secret, no token with write access and no environment", () => {
@@ -140,7 +142,6 @@ describe("workflows: who may touch what", function () {
         // The values the diff job takes from the pull request reach its shell only through env.
         const diff = workflow("cert-diff.yml").jobs.diff;
         assert.deepStrictEqual(diff.env, {
-            DIFF_BASE: "${{ github.event.pull_request.base.sha }}",
             DIFF_HEAD: "${{ github.sha }}",
             EVERY_STACK_WHEN_PROGRAM_CHANGES: "true",
             PR_NUMBER: "${{ github.event.pull_request.number }}",
@@ -504,6 +505,43 @@ describe("workflows: the changed-stacks step, replayed", function () {
                 every === "true" ? 3 : 0,
             );
         }
+    });
+});
+
+describe("workflows: the diff's base, replayed", function () {
+    it("diffs the merge commit against the base GitHub made it on, so what others merged since is not this change", () => {
+        const { dir, git } = hostileRepo();
+        const eventBase = git("rev-parse", "HEAD");
+        git("checkout", "-q", "-b", "feature");
+        fs.appendFileSync(path.join(dir, "stacks/Pulumi.sit.yaml"), "# the pull request's change\n");
+        git("commit", "-qam", "sit changed");
+        git("checkout", "-q", "-");
+        fs.appendFileSync(path.join(dir, "stacks/Pulumi.dev.yaml"), "# merged by someone else after the event\n");
+        git("commit", "-qam", "dev changed");
+        const newerBase = git("rev-parse", "HEAD");
+        git("merge", "-q", "--no-ff", "-m", "the merge commit GitHub makes", "feature");
+        const merge = git("rev-parse", "HEAD");
+        assert.notStrictEqual(newerBase, eventBase);
+
+        const temp = tempDir("workflow-runner");
+        const githubEnv = path.join(temp, "github-env");
+        fs.writeFileSync(githubEnv, "");
+        const steps = workflow("cert-diff.yml").jobs.diff.steps;
+        const baseStep = steps.find((s) => s.name === "the base the merge commit was made on")?.run ?? "exit 9";
+        const found = replay(baseStep, dir, { DIFF_HEAD: merge, GITHUB_ENV: githubEnv });
+        assert.strictEqual(found.status, 0, found.stderr);
+        assert.strictEqual(fs.readFileSync(githubEnv, "utf8"), `DIFF_BASE=${newerBase}\n`);
+        // The base step comes before the steps that use DIFF_BASE, which the job's env no longer sets.
+        const names = steps.map((s) => s.name);
+        assert.ok(names.indexOf("the base the merge commit was made on") < names.indexOf(STACK_STEP));
+        const listed = replay(steps.find((s) => s.name === STACK_STEP)?.run ?? "exit 9", dir, {
+            DIFF_BASE: newerBase,
+            DIFF_HEAD: merge,
+            EVERY_STACK_WHEN_PROGRAM_CHANGES: "true",
+            RUNNER_TEMP: temp,
+        });
+        assert.strictEqual(listed.status, 0, listed.stderr);
+        assert.strictEqual(fs.readFileSync(path.join(temp, "stacks.txt"), "utf8"), "sit\n");
     });
 });
 
