@@ -996,6 +996,51 @@ describe("workflows: the comment script", function () {
         );
     });
 
+    it("shows a hostile organization's character references as written, in the diff, the inventory and a Markdown renderer", async () => {
+        // "&#x6c;" would be shown as "l" (an old and a new subject that look the same), "&#x202E;" as a
+        // right-to-left override; the certificates get the characters as written.
+        const hostile = "Examp&#x6c;e &amp; Bank&#x202E;";
+        const { dir, head } = devStackOf(hostile, "hostile-references");
+        const diff = await cli("diff", "--base", path.join(ROOT, "stacks/Pulumi.dev.yaml"), "--head", head);
+        assert.strictEqual(diff.status, 0);
+        const inventory = await cli("inventory", "--config", head, "--format", "markdown");
+        assert.strictEqual(inventory.status, 0);
+        const escaped = "Examp\\&#x6c;e \\&amp; Bank\\&#x202E;";
+        assert.ok(diff.out.includes(`-> O=${escaped}, CN=dev mesh root CA |`), diff.out);
+        assert.ok(inventory.out.includes(`| O=${escaped}, CN=dev mesh root CA |`), inventory.out);
+        fs.mkdirSync(path.join(dir, "artifact/stacks"), { recursive: true });
+        // The comment writes an "&" nothing escaped as "&amp;": text that did not come through the diff.
+        const unescaped = "\n\nby hand: &#x202E; \\\\&#x6c; \\&#x6c;\n";
+        fs.writeFileSync(
+            path.join(dir, "artifact/stacks/dev.json"),
+            JSON.stringify({
+                stack: "dev",
+                outcome: "risky",
+                exitCode: 1,
+                markdown: diff.out + unescaped,
+                inventory: inventory.out,
+            }),
+        );
+        const read = comment.readDiffArtifact(path.join(dir, "artifact")).results.get("dev");
+        assert.ok(read.markdown.includes(`-> O=${escaped}, CN=dev mesh root CA |`), read.markdown);
+        assert.ok(read.markdown.endsWith("\n\nby hand: &amp;#x202E; \\\\&amp;#x6c; \\&#x6c;\n"), read.markdown);
+        const { marked } = await import("marked");
+        const html = (markdown: string) => marked.parse(markdown, { async: false, gfm: true });
+        const shownSubject = "O=Examp&amp;#x6c;e &amp;amp; Bank&amp;#x202E;, CN=dev mesh root CA</td>";
+        for (const [what, markdown] of [
+            ["the diff", read.markdown],
+            ["the inventory", read.inventory],
+        ]) {
+            const shown = html(markdown);
+            assert.ok(shown.includes(shownSubject), `${what}: ${shown}`);
+            assert.ok(!shown.includes("\u202e") && !/Example &(amp;)? Bank/.test(shown), what);
+        }
+        assert.ok(
+            html(read.markdown).includes("<p>by hand: &amp;#x202E; \\&amp;#x6c; &amp;#x6c;</p>"),
+            html(read.markdown),
+        );
+    });
+
     it("finds only its own bot comment with the stack's marker on the first line", () => {
         const bot = { login: "github-actions[bot]", type: "Bot" };
         const comments = [

@@ -77,12 +77,14 @@ function neutralize(text) {
  * itself: a URL (`https://`, `www.`) or a reference to an issue or pull request (`#1`, `GH-1`,
  * `owner/repo#1`). GitHub finds those in the rendered text, where a backslash is gone: a
  * zero-width space breaks them (a reference the diff writes itself, such as istio/istio#61073,
- * stays readable, unlinked). The diff writes no HTML or link, and escapes the emphasis characters
- * of the values it inserts.
+ * stays readable, unlinked). No character reference either ("&#x202E;" would become a
+ * right-to-left override): an "&" the diff has not escaped ("\\&") is written "&amp;". The diff
+ * writes no HTML or link, and escapes the emphasis characters and "&" of the values it inserts.
  * @param {string} text
  */
 function renderedMarkdown(text) {
     return neutralize(text)
+        .replace(/(?<!(?:^|[^\\])(?:\\\\)*\\)&/g, "&amp;")
         .replace(/</g, "&lt;")
         .replace(/\[/g, "\\[")
         .replace(/:\/\//g, ":\u200b//")

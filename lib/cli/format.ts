@@ -20,10 +20,11 @@ export function textTable(columns: readonly string[], rows: readonly Row[]): str
 }
 
 /**
- * Text as Markdown shows it, with no emphasis, strikethrough or code span of its own: config text
- * (e.g. pki:organization, free text) goes into the reports as it is written.
+ * Text as Markdown shows it, with no emphasis, strikethrough, code span or character reference of
+ * its own: config text (e.g. pki:organization, free text) goes into the reports as it is written
+ * ("&#x6c;" is not shown as "l", nor "&#x202E;" as a right-to-left override).
  */
-export const markdownText = (text: string): string => text.replace(/[\\`*_~]/g, "\\$&");
+export const markdownText = (text: string): string => text.replace(/[\\`*_~&]/g, "\\$&");
 
 /** `value` with every string in it as markdownText: the values a Markdown report inserts. */
 export function markdownStrings<T>(value: T): T {
