@@ -105,19 +105,17 @@ function refuseUnignored(what: string, given: string, folder: boolean): void {
     const [holds, option, example] = folder
         ? ["the render writes private keys there", "--out", "a folder"]
         : ["it holds every private key", "--state", "a file"];
-    if (relative === "") {
-        throw new Error(
-            `${what} is the git work tree ${workTree}: ${holds}, which one "git add -A" would commit; ` +
-                `give ${option} ${example} git ignores (e.g. under out/, with out/ in .gitignore)`,
-        );
-    }
     // A trailing "/" lets an "out/"-style pattern match a folder not made yet. The names beside it
-    // are examples of what render makes (files.ts: mkdtemp's six characters; stateFile.ts: 12 hex digits).
+    // are examples of what render makes (files.ts: mkdtemp's six characters; stateFile.ts: 12 hex
+    // digits). The work tree itself is never ignored: git is asked nothing then, but must be there.
     const besideIt = (name: string) => path.posix.join(path.posix.dirname(relative), name);
     const base = path.posix.basename(relative);
-    const paths = folder
-        ? [`${relative}/`, besideIt(`.${base}.render-a1B2c3/`), besideIt(`.${base}.render-a1B2c3-old/`)]
-        : [relative, besideIt(`.${base}.0123456789ab.tmp`)];
+    const paths =
+        relative === ""
+            ? []
+            : folder
+              ? [`${relative}/`, besideIt(`.${base}.render-a1B2c3/`), besideIt(`.${base}.render-a1B2c3-old/`)]
+              : [relative, besideIt(`.${base}.0123456789ab.tmp`)];
     const check = spawnSync("git", ["check-ignore", "--stdin", "-z", "--verbose", "--non-matching"], {
         cwd: workTree,
         input: paths.map((file) => `${file}\0`).join(""),
@@ -134,6 +132,12 @@ function refuseUnignored(what: string, given: string, folder: boolean): void {
         throw new Error(
             `${what} is inside the git work tree ${workTree}, and git cannot say whether it ignores it (git check-ignore: ${said.trim()}): ${holds}, which one "git add -A" there would commit; ` +
                 `give ${option} ${example} outside that work tree, or mend what git reports (for "dubious ownership", render as the work tree's owner)`,
+        );
+    }
+    if (relative === "") {
+        throw new Error(
+            `${what} is the git work tree ${workTree}: ${holds}, which one "git add -A" would commit; ` +
+                `give ${option} ${example} git ignores (e.g. under out/, with out/ in .gitignore)`,
         );
     }
     if (notIgnored.includes(paths[0])) {
