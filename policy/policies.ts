@@ -28,7 +28,10 @@ const uses = (props: Props): string[] => (Array.isArray(props.allowedUses) ? (pr
 /** The TLS usages a certificate has: with either, a TLS peer accepts it as a leaf, isCaCertificate or not. */
 const tlsUses = (props: Props): string[] => uses(props).filter((x) => x === "server_auth" || x === "client_auth");
 
-/** What the provider does with an unset rsaBits/ecdsaCurve (2048, and P224!). */
+/**
+ * A key's strength as RSA bits, with what the provider does with an unset rsaBits/ecdsaCurve (2048,
+ * and P224!). An algorithm the pack does not know has none: it is refused, not taken on trust.
+ */
 function keyStrength(props: Props): { bits: number; text: string } {
     if (props.algorithm === "RSA") {
         const bits = Number(props.rsaBits ?? 2048);
@@ -40,7 +43,9 @@ function keyStrength(props: Props): { bits: number; text: string } {
         const bits: Record<string, number> = { P224: 2048, P256: 3072, P384: 7680, P521: 15360 };
         return { bits: curve === "P224" ? 0 : (bits[curve] ?? 0), text: `ECDSA ${curve}` };
     }
-    return { bits: 3072, text: String(props.algorithm) };
+    // As strong as RSA 3072 (NIST SP 800-186); ca-key-strength refuses it all the same.
+    if (props.algorithm === "ED25519") return { bits: 3072, text: "ED25519" };
+    return { bits: 0, text: `${String(props.algorithm)} (an algorithm the pack does not know)` };
 }
 
 export const keyStrengthPolicy: policy.ResourceValidationPolicy = {
@@ -58,23 +63,32 @@ export const keyStrengthPolicy: policy.ResourceValidationPolicy = {
     },
 };
 
-/** The key a certificate certifies: self-signed -> its key; locally signed -> its CSR's key. */
+/**
+ * The tls.PrivateKey a certificate certifies: self-signed -> its key; locally signed -> its CSR's
+ * key. Not another resource a key's PEM may come from: its props say nothing of the key.
+ */
 function keyOf(cert: policy.PolicyResource): policy.PolicyResource | undefined {
-    if (cert.type === SELF_SIGNED) return cert.propertyDependencies.privateKeyPem?.[0];
     const csr = cert.propertyDependencies.certRequestPem?.[0];
-    return csr?.type === CSR ? csr.propertyDependencies.privateKeyPem?.[0] : undefined;
+    const key =
+        cert.type === SELF_SIGNED
+            ? cert.propertyDependencies.privateKeyPem?.[0]
+            : csr?.type === CSR
+              ? csr.propertyDependencies.privateKeyPem?.[0]
+              : undefined;
+    return key?.type === KEY ? key : undefined;
 }
 
 export const caKeyStrengthPolicy: policy.StackValidationPolicy = {
     name: "ca-key-strength",
-    description: "CA keys are RSA 3072+ or ECDSA P-256+.",
+    description: "CA keys are RSA 3072+ or ECDSA P-256+: not Ed25519, nor an algorithm the pack does not know.",
     enforcementLevel: "mandatory",
     validateStack: (args, report) => {
         for (const cert of args.resources.filter((r) => isCert(r.type) && r.props.isCaCertificate === true)) {
             const key = keyOf(cert);
             if (key === undefined) continue; // a key made elsewhere (e.g. the offline ceremony)
             const { bits, text } = keyStrength(key.props);
-            if (bits < 3072)
+            // The CA rule admits RSA and ECDSA alone, as the offline ceremony does (lib/pki/ceremony.ts).
+            if (bits < 3072 || key.props.algorithm === "ED25519")
                 report(`${cert.name}: the CA key ${key.name} is ${text}; CA keys must be RSA 3072+ or ECDSA P256+`);
         }
     },

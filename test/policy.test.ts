@@ -366,6 +366,32 @@ describe("Policy pack", function () {
         ]);
     });
 
+    it("ca-key-strength: refuses a CA key of Ed25519 or of an algorithm the pack does not know", async () => {
+        // README and the offline ceremony refuse Ed25519 CA keys; an unknown algorithm is no strength at all.
+        const withCaKey = (props: Record<string, unknown>) =>
+            real.map((r) => (r.name === "apic-client-ca-key" ? { ...r, props } : r));
+        assert.deepStrictEqual(await checkStack(caKeyStrengthPolicy, withCaKey({ algorithm: "ED25519" })), [
+            "apic-client-ca-cert: the CA key apic-client-ca-key is ED25519; CA keys must be RSA 3072+ or ECDSA P256+",
+        ]);
+        assert.deepStrictEqual(await checkStack(caKeyStrengthPolicy, withCaKey({ algorithm: "DSA" })), [
+            "apic-client-ca-cert: the CA key apic-client-ca-key is DSA (an algorithm the pack does not know); CA keys must be RSA 3072+ or ECDSA P256+",
+        ]);
+        // A key's PEM from another resource (a vault, say) is no tls.PrivateKey: its props name no algorithm.
+        const fromVault = real.map((r) =>
+            r.name === "apic-client-ca-key" ? { ...r, type: "vault:kv/secretV2:SecretV2", props: { mount: "pki" } } : r,
+        );
+        assert.deepStrictEqual(await checkStack(caKeyStrengthPolicy, fromVault), []);
+        // A leaf's Ed25519 key is strong enough; an unknown algorithm is not.
+        const leafKey = named("ob-apic-client-key");
+        assert.deepStrictEqual(
+            await checkResource(keyStrengthPolicy, { ...leafKey, props: { algorithm: "ED25519" } }),
+            [],
+        );
+        assert.deepStrictEqual(await checkResource(keyStrengthPolicy, { ...leafKey, props: { algorithm: "DSA" } }), [
+            "ob-apic-client-key: DSA (an algorithm the pack does not know) is too weak; use RSA 2048+ or ECDSA P256+ (set ecdsaCurve: the default is P224)",
+        ]);
+    });
+
     it("leaf-max-validity: refuses a leaf (a CA with a TLS usage too) past the maximum, and the maximum is configurable", async () => {
         const leaf = named("ob-apic-client-cert");
         assert.deepStrictEqual(
