@@ -3,8 +3,12 @@
  * Kubernetes Secrets and ConfigMaps): stop unsafe keys and certificates before they are created. Pure policy
  * objects, so they can be tested without a policy host; policy/index.ts makes them a pack.
  */
+import * as crypto from "crypto";
+import { CertificationRequest } from "@peculiar/asn1-csr";
+import { AsnConvert } from "@peculiar/asn1-schema";
 import * as policy from "@pulumi/policy";
 import { holdsPrivateKey, privateKeyPaths } from "../lib/pki/keyMaterial";
+import { pemDecode } from "../lib/pki/pem";
 
 /** Pack-wide settings, overridable per policy with `pulumi preview --policy-pack-config`. */
 export const DEFAULTS = {
@@ -78,14 +82,86 @@ function keyOf(cert: policy.PolicyResource): policy.PolicyResource | undefined {
     return key?.type === KEY ? key : undefined;
 }
 
+/** A property's value, or undefined while the preview does not know it (an output of a resource not yet made). */
+function known(read: () => unknown): unknown {
+    try {
+        return read();
+    } catch (e) {
+        if (e instanceof policy.UnknownValueError) return undefined;
+        throw e;
+    }
+}
+
+/**
+ * The public key of a CA certificate given as PEM rather than by a tls.PrivateKey (from config, a
+ * file, a StackReference): a self-signed CA's privateKeyPem, a locally signed one's CSR's
+ * privateKeyPem, or its certRequestPem. With where it is, for the message; undefined while
+ * unknown, or unreadable (the provider refuses that itself).
+ */
+function givenKey(cert: policy.PolicyResource): { key: crypto.KeyObject; where: string } | undefined {
+    const csr = cert.propertyDependencies.certRequestPem?.[0];
+    const [pem, where, isCsr] =
+        cert.type === SELF_SIGNED
+            ? [known(() => cert.props.privateKeyPem), "its privateKeyPem", false]
+            : csr?.type === CSR
+              ? [known(() => csr.props.privateKeyPem), `the privateKeyPem of ${csr.name}`, false]
+              : [known(() => cert.props.certRequestPem), "its certRequestPem", true];
+    if (typeof pem !== "string") return undefined;
+    try {
+        const spki = () =>
+            AsnConvert.serialize(
+                AsnConvert.parse(pemDecode(pem, "CERTIFICATE REQUEST"), CertificationRequest).certificationRequestInfo
+                    .subjectPKInfo,
+            );
+        const key = isCsr
+            ? crypto.createPublicKey({ key: Buffer.from(spki()), format: "der", type: "spki" })
+            : crypto.createPublicKey(pem);
+        return { key, where };
+    } catch {
+        return undefined;
+    }
+}
+
+/** Curves of the CA rule, by the names Node gives them, as @pulumi/tls names them. */
+const CA_CURVES: Record<string, string> = { prime256v1: "P256", secp384r1: "P384", secp521r1: "P521" };
+
+/** What the CA rule finds wrong with a CA key given as PEM: the limits of a tls.PrivateKey's, and exponent 65537. */
+function givenKeyProblem(key: crypto.KeyObject): string | undefined {
+    const details = key.asymmetricKeyDetails;
+    const rule = "CA keys must be RSA 3072+ or ECDSA P256+";
+    if (key.asymmetricKeyType === "rsa") {
+        const text = `RSA ${details?.modulusLength}`;
+        if ((details?.modulusLength ?? 0) < 3072) return `is ${text}; ${rule}`;
+        // With exponent 1 a signature is the padded hash itself: anyone could sign as the CA (lib/pki/ceremony.ts).
+        if (details?.publicExponent !== 65537n)
+            return (
+                `is ${text} with public exponent ${details?.publicExponent}; a CA's RSA key must have exponent 65537, ` +
+                "what every key generator makes (with exponent 1 anyone could sign as the CA)"
+            );
+        return undefined;
+    }
+    if (key.asymmetricKeyType === "ec") {
+        const curve = details?.namedCurve ?? "";
+        return CA_CURVES[curve] === undefined ? `is ECDSA ${curve}; ${rule}` : undefined;
+    }
+    return `is ${String(key.asymmetricKeyType).toUpperCase()}; ${rule}`;
+}
+
 export const caKeyStrengthPolicy: policy.StackValidationPolicy = {
     name: "ca-key-strength",
-    description: "CA keys are RSA 3072+ or ECDSA P-256+: not Ed25519, nor an algorithm the pack does not know.",
+    description:
+        "CA keys are RSA 3072+ or ECDSA P-256+: not Ed25519, nor an algorithm the pack does not know; a key given as PEM also has RSA exponent 65537.",
     enforcementLevel: "mandatory",
     validateStack: (args, report) => {
         for (const cert of args.resources.filter((r) => isCert(r.type) && r.props.isCaCertificate === true)) {
             const key = keyOf(cert);
-            if (key === undefined) continue; // a key made elsewhere (e.g. the offline ceremony)
+            if (key === undefined) {
+                // A key given as PEM; one the ceremony made offline has no certificate resource here.
+                const given = givenKey(cert);
+                const problem = given && givenKeyProblem(given.key);
+                if (problem !== undefined) report(`${cert.name}: the CA key in ${given?.where} ${problem}`);
+                continue;
+            }
             const { bits, text } = keyStrength(key.props);
             // The CA rule admits RSA and ECDSA alone, as the offline ceremony does (lib/pki/ceremony.ts).
             if (bits < 3072 || key.props.algorithm === "ED25519")

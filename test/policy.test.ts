@@ -392,6 +392,48 @@ describe("Policy pack", function () {
         ]);
     });
 
+    it("ca-key-strength: checks a CA key given as PEM (config, a file, a StackReference): size, algorithm, RSA exponent", async () => {
+        const pem = (key: crypto.KeyObject) => key.export({ type: "pkcs8", format: "pem" }) as string;
+        const rsa = (modulusLength: number, publicExponent: number) =>
+            pem(crypto.generateKeyPairSync("rsa", { modulusLength, publicExponent }).privateKey);
+        const root = (name: string, privateKeyPem: string) => ({
+            type: "tls:index/selfSignedCert:SelfSignedCert",
+            name: `${name}-cert`,
+            props: { ...named("client-root-ca-cert").props, privateKeyPem: asSecret(privateKeyPem) },
+        });
+        const intermediate = named("apic-client-ca-cert");
+        const given = [
+            root("weak-root", rsa(1024, 3)),
+            root("exponent-root", rsa(3072, 3)),
+            root("ed-root", pem(crypto.generateKeyPairSync("ed25519").privateKey)),
+            root("ec-root", pem(crypto.generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey)),
+            root("fixture-root", TEST_ONLY_CA_KEY_PEM),
+            // A CSR resource given the key, and a CSR given as PEM (an RSA 2048 client's).
+            {
+                type: "tls:index/certRequest:CertRequest",
+                name: "csr-ca-csr",
+                props: { privateKeyPem: asSecret(rsa(1024, 65537)) },
+            },
+            { ...intermediate, name: "csr-ca-cert" },
+            {
+                ...intermediate,
+                name: "pem-csr-ca-cert",
+                props: { ...intermediate.props, certRequestPem: named("ob-apic-client-csr").state?.certRequestPem },
+            },
+            // What a preview sends for a key not yet known: not checked, and the rest still are.
+            root("preview-root", "04da6b54-80e4-46f7-96ec-b56ff0331ba9"),
+        ];
+        assert.deepStrictEqual(await checkStack(caKeyStrengthPolicy, given), [
+            "weak-root-cert: the CA key in its privateKeyPem is RSA 1024; CA keys must be RSA 3072+ or ECDSA P256+",
+            "exponent-root-cert: the CA key in its privateKeyPem is RSA 3072 with public exponent 3; a CA's RSA key must have exponent 65537, " +
+                "what every key generator makes (with exponent 1 anyone could sign as the CA)",
+            "ed-root-cert: the CA key in its privateKeyPem is ED25519; CA keys must be RSA 3072+ or ECDSA P256+",
+            "fixture-root-cert: the CA key in its privateKeyPem is RSA 2048; CA keys must be RSA 3072+ or ECDSA P256+",
+            "csr-ca-cert: the CA key in the privateKeyPem of csr-ca-csr is RSA 1024; CA keys must be RSA 3072+ or ECDSA P256+",
+            "pem-csr-ca-cert: the CA key in its certRequestPem is RSA 2048; CA keys must be RSA 3072+ or ECDSA P256+",
+        ]);
+    });
+
     it("leaf-max-validity: refuses a leaf (a CA with a TLS usage too) past the maximum, and the maximum is configurable", async () => {
         const leaf = named("ob-apic-client-cert");
         assert.deepStrictEqual(
