@@ -29,8 +29,14 @@ const CONFIG_MAPS = ["kubernetes:core/v1:ConfigMap", "kubernetes:core/v1:ConfigM
 type Props = Record<string, unknown>;
 const isCert = (type: string): boolean => type === SELF_SIGNED || type === LOCALLY_SIGNED;
 const uses = (props: Props): string[] => (Array.isArray(props.allowedUses) ? (props.allowedUses as string[]) : []);
-/** The TLS usages a certificate has: with either, a TLS peer accepts it as a leaf, isCaCertificate or not. */
-const tlsUses = (props: Props): string[] => uses(props).filter((x) => x === "server_auth" || x === "client_auth");
+/**
+ * The usages with which a TLS peer may accept a certificate as a leaf, isCaCertificate or not:
+ * server_auth or client_auth, and the key usages a TLS key needs (to sign the handshake, or for an
+ * RSA or DH key exchange). With no extended key usage at all, Envoy and OpenSSL accept one with
+ * digital_signature as a server and a client leaf: no extended key usage is no restriction.
+ */
+const TLS_USES = ["digital_signature", "key_encipherment", "key_agreement", "server_auth", "client_auth"];
+const tlsUses = (props: Props): string[] => uses(props).filter((x) => TLS_USES.includes(x));
 
 /**
  * A key's strength as RSA bits, with what the provider does with an unset rsaBits/ecdsaCurve (2048,
@@ -173,7 +179,7 @@ export const caKeyStrengthPolicy: policy.StackValidationPolicy = {
 export const leafValidityPolicy: policy.ResourceValidationPolicy = {
     name: "leaf-max-validity",
     description:
-        "No leaf certificate (any with server_auth or client_auth, even a CA) is valid longer than leafMaxDays (default 398, the CA/Browser Forum limit).",
+        "No leaf certificate (any with server_auth, client_auth, digital_signature, key_encipherment or key_agreement, even a CA) is valid longer than leafMaxDays (default 398, the CA/Browser Forum limit).",
     enforcementLevel: "mandatory",
     configSchema: { properties: { leafMaxDays: { type: "integer", minimum: 1, default: DEFAULTS.leafMaxDays } } },
     validateResource: (args, report) => {
@@ -203,7 +209,7 @@ export const rootPathLengthPolicy: policy.ResourceValidationPolicy = {
 export const certificateUsagePolicy: policy.ResourceValidationPolicy = {
     name: "certificate-usages",
     description:
-        "CA certificates have cert_signing and crl_signing, and neither server_auth nor client_auth; leaves have neither signing usage, and exactly one of server_auth and client_auth.",
+        "CA certificates have cert_signing and crl_signing, and no usage with which a TLS peer may accept them as a leaf (server_auth, client_auth, digital_signature, key_encipherment, key_agreement); leaves have neither signing usage, and exactly one of server_auth and client_auth.",
     enforcementLevel: "mandatory",
     validateResource: (args, report) => {
         if (!isCert(args.type)) return;
@@ -212,7 +218,12 @@ export const certificateUsagePolicy: policy.ResourceValidationPolicy = {
             const missing = ["cert_signing", "crl_signing"].filter((x) => !u.includes(x));
             if (missing.length > 0) report(`${args.name}: a CA certificate needs ${missing.join(" and ")}`);
             const tls = tlsUses(args.props);
-            if (tls.length > 0) report(`${args.name}: a CA certificate must not have ${tls.join(" or ")}`);
+            if (tls.length > 0) {
+                report(
+                    `${args.name}: a CA certificate must not have ${tls.join(" or ")}, with which TLS peers may accept it as a leaf; ` +
+                        "set its allowedUses to cert_signing and crl_signing alone",
+                );
+            }
             return;
         }
         const signing = u.filter((x) => x === "cert_signing" || x === "crl_signing");

@@ -3,6 +3,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as policy from "@pulumi/policy";
+import * as tls from "@pulumi/tls";
 import * as YAML from "yaml";
 import * as policyServer from "@pulumi/policy/server";
 import {
@@ -36,6 +37,8 @@ import {
     separateTrustDomainsPolicy,
 } from "../policy/policies";
 import { holdsPrivateKey } from "../lib/pki/keyMaterial";
+import { CA_USES } from "../lib/plan/plan";
+import { verifyPeer } from "./envoyVerifier";
 import { TEST_ONLY_CA_CERT_PEM, TEST_ONLY_CA_KEY_PEM } from "./fixtures/testOnlyPki";
 import { loadStackFile, OPTION_FILES, ROOT, sharedStateWithSuiteKeys } from "./helpers";
 
@@ -495,7 +498,10 @@ describe("Policy pack", function () {
                 ...ca,
                 props: { ...ca.props, allowedUses: ["cert_signing", "crl_signing", "server_auth", "client_auth"] },
             }),
-            ["apic-client-ca-cert: a CA certificate must not have server_auth or client_auth"],
+            [
+                "apic-client-ca-cert: a CA certificate must not have server_auth or client_auth, with which TLS peers may accept it as a leaf; " +
+                    "set its allowedUses to cert_signing and crl_signing alone",
+            ],
         );
         assert.deepStrictEqual(
             await checkResource(certificateUsagePolicy, {
@@ -513,6 +519,71 @@ describe("Policy pack", function () {
                 "ob-apic-client-cert: a leaf needs exactly one of server_auth and client_auth; has server_auth, client_auth",
             ],
         );
+    });
+
+    it("certificate-usages, leaf-max-validity: a CA with a TLS key usage and no extended key usage is a leaf Envoy accepts", async () => {
+        // A 10-year "CA" for a DNS name, with a key usage a TLS key needs and no server_auth or client_auth.
+        const caWith = (allowedUses: string[]) =>
+            runWithStandIn(
+                () => {
+                    const rootKey = new tls.PrivateKey("r-key", { algorithm: "ECDSA", ecdsaCurve: "P384" });
+                    const root = new tls.SelfSignedCert("r-cert", {
+                        privateKeyPem: rootKey.privateKeyPem,
+                        subject: { commonName: "Root" },
+                        isCaCertificate: true,
+                        maxPathLength: 1,
+                        allowedUses: ["cert_signing", "crl_signing"],
+                        validityPeriodHours: 87600,
+                    });
+                    const key = new tls.PrivateKey("svc-key", { algorithm: "ECDSA", ecdsaCurve: "P256" });
+                    const csr = new tls.CertRequest("svc-csr", {
+                        privateKeyPem: key.privateKeyPem,
+                        subject: { commonName: "svc.bank.example" },
+                        dnsNames: ["svc.bank.example"],
+                    });
+                    const cert = new tls.LocallySignedCert("svc-cert", {
+                        certRequestPem: csr.certRequestPem,
+                        caCertPem: root.certPem,
+                        caPrivateKeyPem: rootKey.privateKeyPem,
+                        isCaCertificate: true,
+                        allowedUses,
+                        validityPeriodHours: 10 * 365 * 24,
+                    });
+                    return { root: root.certPem, cert: cert.certPem };
+                },
+                { state: new Map() },
+            );
+        const verdicts = async (allowedUses: string[]) => {
+            const run = await caWith(allowedUses);
+            const { root, cert } = run.outputs as unknown as { root: string; cert: string };
+            const svc = fromEngine(run.engine.resources).find((r) => r.name === "svc-cert") as Resource;
+            return {
+                envoy: (["sslserver", "sslclient"] as const).map(
+                    (purpose) => verifyPeer({ caCrt: root, chain: cert, purpose }).accepted,
+                ),
+                pack: [
+                    ...(await checkResource(certificateUsagePolicy, svc)),
+                    ...(await checkResource(leafValidityPolicy, svc)),
+                ],
+            };
+        };
+        // Envoy as server and as client: key_encipherment makes a server leaf only.
+        for (const [tlsUse, envoy] of [
+            ["digital_signature", [true, true]],
+            ["key_encipherment", [true, false]],
+            ["key_agreement", [true, true]],
+        ] as const) {
+            assert.deepStrictEqual(await verdicts([...CA_USES, tlsUse]), {
+                envoy,
+                pack: [
+                    `svc-cert: a CA certificate must not have ${tlsUse}, with which TLS peers may accept it as a leaf; ` +
+                        "set its allowedUses to cert_signing and crl_signing alone",
+                    "svc-cert: a leaf valid 3650 days exceeds the 398-day maximum; lower validityPeriodHours",
+                ],
+            });
+        }
+        // The package's CA usages: no leaf to Envoy, and the pack accepts them.
+        assert.deepStrictEqual(await verdicts([...CA_USES]), { envoy: [false, false], pack: [] });
     });
 
     it("private-key-secrets: refuses a key in an Opaque secret of an application namespace", async () => {
