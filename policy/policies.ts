@@ -414,41 +414,79 @@ export const keyHelmValuesPolicy: policy.ResourceValidationPolicy = {
     },
 };
 
+/** The URN's parts: `urn:pulumi:<stack>::<project>::<parent types$...$type>::<name>`. */
+const qualifiedTypeOf = (r: policy.PolicyResource): string => r.urn.split("::")[2] ?? "";
+const isMeshCa = (cert: policy.PolicyResource): boolean =>
+    qualifiedTypeOf(cert).includes("apic-istio-pki:index:MeshPluginCa$");
+
+interface TrustDomain {
+    id: string;
+    name: string;
+    /** The components the CA is in, outermost first (`team:index:Edge$apic-istio-pki:index:IntermediateCa`). */
+    components: string;
+}
+
 /**
- * The trust domain of an issuing CA's certificate: the mesh for istiod's plug-in CAs (every
- * cluster's), else the CA's own name without rotation suffixes (`-g<n>` generations and `-r<n>`
- * epochs of one CA are one domain). The parent component's type is in the URN
- * (`urn:pulumi:<stack>::<project>::<parent type>$<type>::<name>`).
+ * The trust domain of a CA's certificate, by its URN, so that two CAs of one name in different
+ * components are two: the mesh for istiod's plug-in CAs (every cluster's), else the CA itself,
+ * without rotation suffixes (`-g<n>` generations and `-r<n>` epochs of one CA are one domain).
+ * `name` for messages: the CA's name, with its components where another domain has that name too.
  */
-function trustDomainOf(cert: policy.PolicyResource): string {
-    const qualifiedType = cert.urn.split("::")[2] ?? "";
-    if (qualifiedType.includes("apic-istio-pki:index:MeshPluginCa$")) return "the mesh";
-    return cert.name.replace(/(-r\d+)?-cert$/, "").replace(/-g\d+$/, "");
+function trustDomainOf(cert: policy.PolicyResource): TrustDomain {
+    if (isMeshCa(cert)) return { id: "the mesh", name: "the mesh", components: "" };
+    const name = cert.name.replace(/(-r\d+)?-cert$/, "").replace(/-g\d+$/, "");
+    const components = qualifiedTypeOf(cert).split("$").slice(0, -1).join("$");
+    return { id: `${components}::${name}`, name, components };
+}
+
+/** The self-signed root at the top of a certificate's chain of issuers, or undefined (an offline or external root). */
+function rootOf(cert: policy.PolicyResource): policy.PolicyResource | undefined {
+    const seen = new Set<string>();
+    let issuer = cert.propertyDependencies.caCertPem?.[0];
+    while (issuer?.type === LOCALLY_SIGNED && !seen.has(issuer.urn)) {
+        seen.add(issuer.urn);
+        issuer = issuer.propertyDependencies.caCertPem?.[0];
+    }
+    return issuer?.type === SELF_SIGNED ? issuer : undefined;
 }
 
 export const separateTrustDomainsPolicy: policy.StackValidationPolicy = {
     name: "separate-trust-domains",
     description:
-        "Each root signs the CAs of one trust domain: the mesh's plug-in CAs, the gateway's server CA and APIC's client CA under roots of their own. One root for several needs allowSharedRoot.",
+        "Each root signs the CAs of one trust domain, directly or through other CAs: the mesh's plug-in CAs, the gateway's server CA and APIC's client CA under roots of their own. One root for several needs allowSharedRoot.",
     enforcementLevel: "mandatory",
     configSchema: {
         properties: { allowSharedRoot: { type: "boolean", default: DEFAULTS.allowSharedRoot } },
     },
     validateStack: (args, report) => {
         if (args.getConfig<{ allowSharedRoot?: boolean }>().allowSharedRoot ?? DEFAULTS.allowSharedRoot) return;
-        const domainsByRoot = new Map<string, Set<string>>();
-        for (const cert of args.resources.filter(
-            (r) => r.type === LOCALLY_SIGNED && r.props.isCaCertificate === true,
-        )) {
-            const root = cert.propertyDependencies.caCertPem?.[0];
-            if (root === undefined || root.type !== SELF_SIGNED) continue;
-            domainsByRoot.set(root.name, (domainsByRoot.get(root.name) ?? new Set()).add(trustDomainOf(cert)));
+        const issuedBy = new Map<string, policy.PolicyResource[]>();
+        for (const cert of args.resources.filter((r) => isCert(r.type))) {
+            const issuer = cert.propertyDependencies.caCertPem?.[0]?.urn;
+            if (issuer !== undefined) issuedBy.set(issuer, [...(issuedBy.get(issuer) ?? []), cert]);
         }
-        for (const [root, domains] of domainsByRoot) {
+        const domainsByRoot = new Map<string, { root: string; domains: Map<string, TrustDomain> }>();
+        for (const ca of args.resources.filter((r) => r.type === LOCALLY_SIGNED && r.props.isCaCertificate === true)) {
+            // A CA that signs CAs alone is a tier of theirs (a policy CA above issuing CAs), no domain of its own.
+            const issued = issuedBy.get(ca.urn) ?? [];
+            if (!isMeshCa(ca) && issued.length > 0 && issued.every((r) => r.props.isCaCertificate === true)) continue;
+            const root = rootOf(ca);
+            if (root === undefined) continue;
+            const entry = domainsByRoot.get(root.urn) ?? { root: root.name, domains: new Map() };
+            const domain = trustDomainOf(ca);
+            entry.domains.set(domain.id, domain);
+            domainsByRoot.set(root.urn, entry);
+        }
+        for (const { root, domains } of domainsByRoot.values()) {
             if (domains.size < 2) continue;
+            const all = [...domains.values()];
+            const names = all.map((d) =>
+                all.some((other) => other !== d && other.name === d.name) ? `${d.name} (in ${d.components})` : d.name,
+            );
             report(
-                `${root}: one root signs the CAs of ${[...domains].sort().join(", ")}, so a key of one trust domain (e.g. the mesh CA key in every cluster's cacerts) ` +
-                    `could mint certificates the others trust. Give each its own root (pki:trustDomains: separate), or accept the weaker guarantee with allowSharedRoot: true`,
+                `${root}: one root signs the CAs of ${names.sort().join(", ")}, so a key of one trust domain (e.g. the mesh CA key in every cluster's cacerts) ` +
+                    "could mint certificates the others trust. Give each its own root (in a stack, pki:trustDomains: separate; in a program of your own, " +
+                    "a RootCa of its own as each CA's rootCa or at the top of its issuer's chain), or accept the weaker guarantee with allowSharedRoot: true",
             );
         }
     },

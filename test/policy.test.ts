@@ -21,6 +21,7 @@ import { RecordedResource, runWithStandIn } from "../lib/engine/standIn";
 import { buildCrl } from "../lib/pki/crl";
 import { pemDecode } from "../lib/pki/pem";
 import { planFromRawConfig } from "../lib/plan/plan";
+import { IntermediateCa, IstioGatewayTls, MeshPluginCa, RootCa } from "../lib/index";
 import { buildPki } from "../lib/stack";
 import {
     caKeyStrengthPolicy,
@@ -314,6 +315,12 @@ describe("Policy pack", function () {
         }
     });
 
+    /** separate-trust-domains' refusal of one root signing the CAs of several domains. */
+    const sharedRoot = (root: string, domains: string) =>
+        `${root}: one root signs the CAs of ${domains}, so a key of one trust domain (e.g. the mesh CA key in every cluster's cacerts) ` +
+        "could mint certificates the others trust. Give each its own root (in a stack, pki:trustDomains: separate; in a program of your own, " +
+        "a RootCa of its own as each CA's rootCa or at the top of its issuer's chain), or accept the weaker guarantee with allowSharedRoot: true";
+
     it("separate-trust-domains: refuses one root for the mesh and the edge unless allowSharedRoot is set", async () => {
         // Two clusters: their mesh CAs are one trust domain, which the shared root mixes with the edge's.
         const multiCluster = {
@@ -329,10 +336,95 @@ describe("Policy pack", function () {
         });
         const shared = fromEngine(run.engine.resources);
         assert.deepStrictEqual(await checkStack(separateTrustDomainsPolicy, shared), [
-            "root-ca-cert: one root signs the CAs of apic-client-ca, gateway-server-ca, the mesh, so a key of one trust domain (e.g. the mesh CA key in every cluster's cacerts) " +
-                "could mint certificates the others trust. Give each its own root (pki:trustDomains: separate), or accept the weaker guarantee with allowSharedRoot: true",
+            sharedRoot("root-ca-cert", "apic-client-ca, gateway-server-ca, the mesh"),
         ]);
         assert.deepStrictEqual(await checkStack(separateTrustDomainsPolicy, shared, { allowSharedRoot: true }), []);
+    });
+
+    it("separate-trust-domains: follows each CA up to its root, through other CAs, and tells CAs apart by component, not name", async () => {
+        // A program of its own: a policy CA above the gateway's server CA, and the mesh CA under one of them or its own root.
+        type MeshUnder = "server CA" | "policy CA" | "own root";
+        const program = (meshUnder: MeshUnder) =>
+            runWithStandIn(
+                () => {
+                    const root = new RootCa("team-root", {
+                        subject: { commonName: "Team root" },
+                        maxPathLength: 2,
+                        keyAlgorithm: "ECDSA",
+                    });
+                    const clientRoot = new RootCa("team-client-root", {
+                        subject: { commonName: "Team client root" },
+                        keyAlgorithm: "ECDSA",
+                    });
+                    const policyCa = new IntermediateCa("team-policy-ca", {
+                        rootCa: root,
+                        subject: { commonName: "Team policy CA" },
+                        keyAlgorithm: "ECDSA",
+                    });
+                    const issuedBy = (ca: IntermediateCa) => ({
+                        issuer: {
+                            certPem: ca.certPem,
+                            privateKeyPem: ca.privateKeyPem,
+                            chainPem: ca.chainPem,
+                            rootCertPem: root.certPem,
+                        },
+                    });
+                    const serverCa = new IntermediateCa("team-server-ca", {
+                        ...issuedBy(policyCa),
+                        subject: { commonName: "Team server CA" },
+                        keyAlgorithm: "ECDSA",
+                    });
+                    new IstioGatewayTls("payments-gateway", {
+                        serverCa,
+                        clientTrustBundlePem: clientRoot.certPem,
+                        endpoints: [
+                            {
+                                id: "payments",
+                                host: "payments.team.bank.example",
+                                clientSubjectAltNames: ["urn:example:apic-client:payments"],
+                            },
+                        ],
+                        keyAlgorithm: "ECDSA",
+                    });
+                    const meshRoot = new RootCa("team-mesh-root", {
+                        subject: { commonName: "Team mesh root" },
+                        keyAlgorithm: "ECDSA",
+                    });
+                    const mesh = new MeshPluginCa("team-mesh-ca", {
+                        ...(meshUnder === "own root"
+                            ? { rootCa: meshRoot }
+                            : issuedBy(meshUnder === "server CA" ? serverCa : policyCa)),
+                        cluster: "east",
+                        keyAlgorithm: "ECDSA",
+                    });
+                    return { mesh: mesh.certChainPem };
+                },
+                { state: sharedStateWithSuiteKeys() },
+            );
+        const violations = async (meshUnder: MeshUnder) =>
+            checkStack(separateTrustDomainsPolicy, fromEngine((await program(meshUnder)).engine.resources));
+        // The policy CA signs CAs alone: a tier of theirs, not a domain of its own.
+        const refused = [sharedRoot("team-root-cert", "team-server-ca, the mesh")];
+        assert.deepStrictEqual(await violations("server CA"), refused);
+        assert.deepStrictEqual(await violations("policy CA"), refused);
+        assert.deepStrictEqual(await violations("own root"), []);
+
+        // Two CAs named alike in two components of a program's own are two domains.
+        const root = named("client-root-ca-cert");
+        const ca = named("apic-client-ca-cert");
+        const caIn = (component: string) => ({
+            ...ca,
+            name: "ca-cert",
+            parentType: `${component}$apic-istio-pki:index:IntermediateCa`,
+        });
+        const twoCas = [root, caIn("team:index:GatewayEdge"), caIn("team:index:ApicClients")];
+        assert.deepStrictEqual(await checkStack(separateTrustDomainsPolicy, twoCas), [
+            sharedRoot(
+                "client-root-ca-cert",
+                "ca (in team:index:ApicClients$apic-istio-pki:index:IntermediateCa), ca (in team:index:GatewayEdge$apic-istio-pki:index:IntermediateCa)",
+            ),
+        ]);
+        assert.deepStrictEqual(await checkStack(separateTrustDomainsPolicy, twoCas.slice(0, 2)), []);
     });
 
     it("private-key-strength: refuses RSA below 2048 and ECDSA left on the P-224 default", async () => {
