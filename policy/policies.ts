@@ -288,13 +288,18 @@ export const keySecretPolicy: policy.ResourceValidationPolicy = {
         const namespace = props.metadata?.namespace ?? providerNamespace(args.provider);
         const name = props.metadata?.name ?? args.name;
         const key = `a private key (${entries.join(", ")})`;
+        const belong = `keys belong only in ${namespaces.join(", ")} (the pack's keySecretNamespaces)`;
         if (namespace === undefined) {
             report(
                 `${name}: ${key} with no metadata.namespace, under a provider that sets none (its kubeconfig context's applies, which the pack cannot see); ` +
-                    `set metadata.namespace: keys belong only in ${namespaces.join(", ")}`,
+                    `set metadata.namespace: ${belong}`,
             );
         } else if (!namespaces.includes(namespace)) {
-            report(`${name}: ${key} in namespace ${namespace}; keys belong only in ${namespaces.join(", ")}`);
+            // The pack cannot see a stack's config: a gateway moved out of istio-system is known by its Secrets alone.
+            report(
+                `${name}: ${key} in namespace ${namespace}; ${belong}. Move it there, or, if a gateway or sidecar must read it in ${namespace} ` +
+                    `(a stack's pki:gatewayNamespace or front-end UI namespace, or such a namespace of your program's), add ${namespace} to keySecretNamespaces`,
+            );
         }
         // A patch that leaves out the type keeps the Secret's own, which the preview cannot see.
         const patchKeepsType = args.type.endsWith("Patch") && props.type === undefined;

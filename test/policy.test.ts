@@ -300,8 +300,8 @@ describe("Policy pack", function () {
             (await Promise.all(secrets.map((r) => checkResource(keySecretPolicy, r, config)))).flat();
         // Sorted: the Secrets register when their certificates are issued, in no fixed order.
         assert.deepStrictEqual((await violations({})).sort(), [
-            "apic-client-authentication-ui: a private key (tls.key) in namespace ob-ui; keys belong only in istio-system",
-            "apic-client-consumer-dashboard: a private key (tls.key) in namespace ob-ui; keys belong only in istio-system",
+            outsideNamespaces("apic-client-authentication-ui", "tls.key", "ob-ui"),
+            outsideNamespaces("apic-client-consumer-dashboard", "tls.key", "ob-ui"),
         ]);
         assert.deepStrictEqual(await violations({ keySecretNamespaces: ["istio-system", "ob-ui"] }), []);
         assert.deepStrictEqual(await checkStack(separateTrustDomainsPolicy, frontEnd), []);
@@ -314,6 +314,12 @@ describe("Policy pack", function () {
                 );
         }
     });
+
+    /** private-key-secrets' refusal of a key in a namespace outside keySecretNamespaces (default istio-system). */
+    const outsideNamespaces = (secret: string, entries: string, namespace: string, namespaces = "istio-system") =>
+        `${secret}: a private key (${entries}) in namespace ${namespace}; keys belong only in ${namespaces} (the pack's keySecretNamespaces). ` +
+        `Move it there, or, if a gateway or sidecar must read it in ${namespace} (a stack's pki:gatewayNamespace or front-end UI namespace, ` +
+        `or such a namespace of your program's), add ${namespace} to keySecretNamespaces`;
 
     /** separate-trust-domains' refusal of one root signing the CAs of several domains. */
     const sharedRoot = (root: string, domains: string) =>
@@ -682,7 +688,7 @@ describe("Policy pack", function () {
         const gatewaySecret = named("ob-gateway-ob-tls");
         const moved = { ...gatewaySecret.props, type: "Opaque", metadata: { name: "leaked", namespace: "ob" } };
         assert.deepStrictEqual(await checkResource(keySecretPolicy, { ...gatewaySecret, props: moved }), [
-            "leaked: a private key (tls.key) in namespace ob; keys belong only in istio-system",
+            outsideNamespaces("leaked", "tls.key", "ob"),
             "leaked: a private key (tls.key) in a secret of type Opaque; use kubernetes.io/tls (or Istio's cacerts)",
         ]);
         assert.deepStrictEqual(
@@ -690,6 +696,26 @@ describe("Policy pack", function () {
             [],
             "Istio's cacerts is expected",
         );
+    });
+
+    it("private-key-secrets: a stack whose pki:gatewayNamespace is not istio-system is told to add it to keySecretNamespaces", async () => {
+        // The pack cannot see a stack's config: the gateway's Secrets are refused until the namespace is listed.
+        const ingress = { ...loadStackFile(OPTION_FILES[1]), gatewayNamespace: "istio-ingress" };
+        const run = await runWithStandIn(() => buildPki(planFromRawConfig(ingress)).outputs, {
+            state: sharedStateWithSuiteKeys(),
+        });
+        const secrets = fromEngine(run.engine.resources).filter((r) => r.type === "kubernetes:core/v1:Secret");
+        const violations = async (config: Record<string, unknown>) =>
+            (await Promise.all(secrets.map((r) => checkResource(keySecretPolicy, r, config)))).flat().sort();
+        assert.deepStrictEqual(await violations({}), [
+            outsideNamespaces("apic-mtls-dp", "tls.key", "istio-ingress"),
+            outsideNamespaces("apic-mtls-ob", "tls.key", "istio-ingress"),
+        ]);
+        // istiod's cacerts stays in istio-system.
+        assert.deepStrictEqual(await violations({ keySecretNamespaces: ["istio-system", "istio-ingress"] }), []);
+        assert.deepStrictEqual(await violations({ keySecretNamespaces: ["istio-ingress"] }), [
+            outsideNamespaces("cacerts", "ca-key.pem", "istio-system", "istio-ingress"),
+        ]);
     });
 
     it("private-key-secrets: a Secret without a namespace is in its provider's, and refused when that is unknown", async () => {
@@ -701,12 +727,10 @@ describe("Policy pack", function () {
                 provider: providerProps && { type: "pulumi:providers:kubernetes", name: "istio", props: providerProps },
             });
         assert.deepStrictEqual(await unplaced({ namespace: "istio-system" }), []);
-        assert.deepStrictEqual(await unplaced({ namespace: "ob" }), [
-            "gw-tls: a private key (tls.key) in namespace ob; keys belong only in istio-system",
-        ]);
+        assert.deepStrictEqual(await unplaced({ namespace: "ob" }), [outsideNamespaces("gw-tls", "tls.key", "ob")]);
         const unknown =
             "gw-tls: a private key (tls.key) with no metadata.namespace, under a provider that sets none (its kubeconfig context's applies, which the pack cannot see); " +
-            "set metadata.namespace: keys belong only in istio-system";
+            "set metadata.namespace: keys belong only in istio-system (the pack's keySecretNamespaces)";
         assert.deepStrictEqual(await unplaced({ context: "east" }), [unknown]);
         assert.deepStrictEqual(await unplaced(undefined), [unknown]);
     });
@@ -752,9 +776,7 @@ describe("Policy pack", function () {
                 type: "kubernetes:core/v1:SecretPatch",
                 props: { ...gatewaySecret.props, type, metadata: { name: "patched", namespace } },
             });
-        assert.deepStrictEqual(await patch(undefined, "ob"), [
-            "patched: a private key (tls.key) in namespace ob; keys belong only in istio-system",
-        ]);
+        assert.deepStrictEqual(await patch(undefined, "ob"), [outsideNamespaces("patched", "tls.key", "ob")]);
         assert.deepStrictEqual(await patch("Opaque", "istio-system"), [
             "patched: a private key (tls.key) in a secret of type Opaque; use kubernetes.io/tls (or Istio's cacerts)",
         ]);
@@ -779,7 +801,7 @@ describe("Policy pack", function () {
                 },
             });
         const refused = (entries: string) => [
-            `keystore: a private key (${entries}) in namespace ob; keys belong only in istio-system`,
+            outsideNamespaces("keystore", entries, "ob"),
             `keystore: a private key (${entries}) in a secret of type Opaque; use kubernetes.io/tls (or Istio's cacerts)`,
         ];
         const files = { ...notKeys, ...keys };
