@@ -374,6 +374,46 @@ describe("Components used alone", function () {
         );
     });
 
+    it("refuses a pin or identity that came as a secret without quoting it: a PKCS#12 password given where a pin belongs", async () => {
+        const password = "Q7rT9mK2pL4vX8nB3cF6hJ1dS5gW0zYa";
+        const gateway = (endpoint: Partial<GatewayEndpoint>) =>
+            runWithStandIn(
+                () => {
+                    const root = new RootCa("pins-root", { subject: { commonName: "r" }, keyAlgorithm: "ECDSA" });
+                    const ca = { certPem: root.certPem, privateKeyPem: root.privateKeyPem, chainPem: root.certPem };
+                    return new IstioGatewayTls("pins", {
+                        serverCa: ca,
+                        clientTrustBundlePem: root.certPem,
+                        endpoints: [
+                            {
+                                id: "ob",
+                                host: "ob.bank.example",
+                                clientSubjectAltNames: ["urn:example:apic"],
+                                ...endpoint,
+                            },
+                        ],
+                        keyAlgorithm: "ECDSA",
+                    }).gatewayName;
+                },
+                { state: sharedState },
+            ).then(accepted, messageOf);
+        const pin = crypto.createHash("sha256").update("key").digest("base64");
+        const sloppy = `${pin.slice(0, 42)}${String.fromCharCode(pin.charCodeAt(42) + 1)}=`;
+        assert.deepStrictEqual(
+            [
+                await gateway({ verifyCertificateSpki: [pin, pulumi.secret(password)] }),
+                // Not even the pin Envoy would read: it is made from the secret.
+                await gateway({ verifyCertificateSpki: [pulumi.secret(sloppy)] }),
+                await gateway({ clientSubjectAltNames: [pulumi.secret(" ")] }),
+            ],
+            [
+                'error serializing property "spec": IstioGatewayTls endpoint "ob" verifyCertificateSpki[1] must be the base64 SHA-256 of a SubjectPublicKeyInfo (44 characters, as ApicClientBundle.spkiPin gives); got a secret value (not shown): Envoy would refuse the gateway\'s configuration',
+                'error serializing property "spec": IstioGatewayTls endpoint "ob" verifyCertificateSpki[0] must be the base64 SHA-256 of a SubjectPublicKeyInfo (44 characters, as ApicClientBundle.spkiPin gives); got a secret value (not shown): Envoy would refuse the gateway\'s configuration',
+                'error serializing property "spec": IstioGatewayTls endpoint "ob" clientSubjectAltNames[0] must be a client identity (non-blank text); got a secret value (not shown)',
+            ],
+        );
+    });
+
     it("refuses a clientCrlPem with which Envoy would refuse every client: no CRL, none of a root of ca.crt, a stale one, a key", async () => {
         const [a, b] = [await mintRoot("Client root A"), await mintRoot("Client root B")];
         const hour = 3_600_000;

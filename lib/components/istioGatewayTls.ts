@@ -58,35 +58,45 @@ function checkEndpointLists(endpoints: readonly GatewayEndpoint[], resource: pul
     }
 }
 
+/** What a refusal shows of a value that came as a secret: a pin list may be given the PKCS#12 password by mistake. */
+const SECRET_VALUE = "a secret value (not shown)";
+
 /**
  * Each value of a list, checked now when it is plain and once resolved when it is an output (a
  * problem then fails the update through the SDK's serialization error, which quotes it).
+ * `problem` gets the value and how to show it: as JSON, or SECRET_VALUE when it came as a secret.
  */
 function checkedValues(
     values: pulumi.Input<string>[],
-    problem: (value: unknown, index: number) => string | undefined,
+    problem: (value: unknown, index: number, shown: string, secret: boolean) => string | undefined,
     resource: pulumi.Resource,
 ): pulumi.Output<string[]> {
-    const check = (value: unknown, i: number) => {
-        const found = problem(value, i);
+    const check = (value: unknown, i: number, secret: boolean) => {
+        const found = problem(value, i, secret ? SECRET_VALUE : showJson(value as Json), secret);
         if (found !== undefined) throw argumentError(found, resource);
     };
-    values.forEach((value, i) => {
-        if (!pulumi.Output.isInstance(value) && !(value instanceof Promise)) check(value, i);
+    const checked = values.map((value, i) => {
+        if (!pulumi.Output.isInstance(value) && !(value instanceof Promise)) {
+            check(value, i, false);
+            return pulumi.output(value);
+        }
+        // Each value's own secrecy: pulumi.all over the list would only say whether any is secret.
+        const output = pulumi.output(value);
+        return pulumi.all([output, pulumi.isSecret(output)]).apply(([resolved, secret]) => {
+            check(resolved, i, secret);
+            return resolved;
+        });
     });
-    return pulumi.all(values).apply((resolved) => {
-        resolved.forEach(check);
-        return resolved;
-    });
+    return pulumi.all(checked);
 }
 
 /** The endpoint's identities: each non-blank text. */
 const checkedIdentities = (endpoint: GatewayEndpoint, resource: pulumi.Resource): pulumi.Output<string[]> =>
     checkedValues(
         endpoint.clientSubjectAltNames,
-        (identity, i) =>
+        (identity, i, shown) =>
             typeof identity !== "string" || identity.trim() === ""
-                ? `IstioGatewayTls endpoint "${endpoint.id}" clientSubjectAltNames[${i}] must be a client identity (non-blank text); got ${showJson(identity as Json)}`
+                ? `IstioGatewayTls endpoint "${endpoint.id}" clientSubjectAltNames[${i}] must be a client identity (non-blank text); got ${shown}`
                 : undefined,
         resource,
     );
@@ -98,14 +108,14 @@ const checkedIdentities = (endpoint: GatewayEndpoint, resource: pulumi.Resource)
 const checkedPins = (endpoint: GatewayEndpoint, resource: pulumi.Resource): pulumi.Output<string[]> =>
     checkedValues(
         endpoint.verifyCertificateSpki ?? [],
-        (pin, i) => {
+        (pin, i, shown, secret) => {
             const canonical = typeof pin === "string" ? canonicalSpkiPin(pin) : undefined;
             if (canonical === pin) return undefined;
             const stray =
-                canonical === undefined
+                canonical === undefined || secret
                     ? ""
                     : ` (its 43rd character carries bits beyond the 32 bytes; the same pin written as Envoy reads it is "${canonical}")`;
-            return `IstioGatewayTls endpoint "${endpoint.id}" verifyCertificateSpki[${i}] must be the base64 SHA-256 of a SubjectPublicKeyInfo (44 characters, as ApicClientBundle.spkiPin gives); got ${showJson(pin as Json)}: Envoy would refuse the gateway's configuration${stray}`;
+            return `IstioGatewayTls endpoint "${endpoint.id}" verifyCertificateSpki[${i}] must be the base64 SHA-256 of a SubjectPublicKeyInfo (44 characters, as ApicClientBundle.spkiPin gives); got ${shown}: Envoy would refuse the gateway's configuration${stray}`;
         },
         resource,
     );
