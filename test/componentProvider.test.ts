@@ -796,6 +796,47 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         );
     });
 
+    it("refuses two hosts with one Secret, id or object name before any child is registered, instead of a duplicate URN half-way", async () => {
+        // One Kubernetes object made twice (the second Secret overwrites the first's key), or two
+        // children of one name, which pulumi up refuses only once those before them are registered.
+        const { root, issuing } = await bankIssuer();
+        const customer = (hosts: pulumi.Inputs[]): [string, pulumi.Inputs] => [
+            "CustomerFacingTls",
+            { hosts, keyAlgorithm: "ECDSA" },
+        ];
+        assert.deepStrictEqual(
+            await refusalsBeforeChildren([
+                customer([{ host: "www.bank.example" }, { host: "www.bank.example", id: "www2" }]),
+                customer([{ host: "www.bank.example" }, { host: "shop.bank.example", id: "www-bank-example" }]),
+                customer([{ host: "a-b.bank.example" }, { host: "a.b-bank.example" }]),
+                customer([
+                    { host: "www.bank.example", secretName: "public-tls" },
+                    { host: "shop.bank.example", secretName: "public-tls" },
+                ]),
+                customer([
+                    { host: "www.bank.example" },
+                    { host: "shop.bank.example", secretName: "public-tls-www-bank-example" },
+                ]),
+                uiClient({ root, issuing }, { apicHosts: ["apic.bank.example", "apic.bank.example"] }),
+                ["ApicEgress", { namespace: "ui", hosts: ["apic.bank.example", "apic.bank.example"] }],
+                ["ApicEgress", { namespace: "ui", hosts: ["apic-ui.bank.example", "apic.ui-bank.example"] }],
+            ]),
+            {
+                messages: [
+                    'CustomerFacingTls host "www.bank.example" is listed twice; list each host once',
+                    `CustomerFacingTls hosts "www.bank.example" and "shop.bank.example" both have the id "www-bank-example" (given, or the host with its dots turned into '-'), which names their keys and Secrets; give each host its own id`,
+                    `CustomerFacingTls hosts "a-b.bank.example" and "a.b-bank.example" both have the id "a-b-bank-example" (given, or the host with its dots turned into '-'), which names their keys and Secrets; give each host its own id`,
+                    'CustomerFacingTls hosts "www.bank.example" and "shop.bank.example" both name the secret "public-tls"; give each host its own secretName',
+                    'CustomerFacingTls hosts "www.bank.example" and "shop.bank.example" both name the secret "public-tls-www-bank-example"; give each host its own secretName',
+                    'UiApicClient bad-5 apicHosts lists "apic.bank.example" twice; list each host once',
+                    'ApicEgress hosts lists "apic.bank.example" twice; list each host once',
+                    `ApicEgress hosts "apic-ui.bank.example" and "apic.ui-bank.example" would both name their ServiceEntry after "apic-ui-bank-example" (dots turned into '-'); give only one of them here`,
+                ],
+                children: [],
+            },
+        );
+    });
+
     it("refuses a number or list where a host, id or identity belongs, and an identity that is no URI or not one @pulumi/tls writes as given, instead of a TypeError", async () => {
         const { root, issuing } = await bankIssuer();
         const bundle = (extra: pulumi.Inputs): [string, pulumi.Inputs] => [

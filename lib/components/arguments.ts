@@ -187,6 +187,27 @@ export function identityArgument(value: unknown, what: string, resource: pulumi.
 }
 
 /**
+ * Refuses two entries of a list that share a name which must be one per entry (a host, the id
+ * children are named after, a Secret's name): the second would make the first's Kubernetes
+ * object again, or pulumi up refuse a duplicate URN once the children before it are registered.
+ * `refusal(first, second, name)` says which entries, the name and the fix.
+ */
+export function refuseShared<T>(
+    entries: readonly T[],
+    nameOf: (entry: T) => string,
+    refusal: (first: T, second: T, name: string) => string,
+    resource: pulumi.Resource,
+): void {
+    const seen = new Map<string, T>();
+    for (const entry of entries) {
+        const name = nameOf(entry);
+        const first = seen.get(name);
+        if (first !== undefined) throw argumentError(refusal(first, entry, name), resource);
+        seen.set(name, entry);
+    }
+}
+
+/**
  * An Istio Gateway's place and pods, and the O of its certificates, as IstioGatewayTls and
  * CustomerFacingTls take them: `namespace` (default istio-system), `gatewayName` (default the
  * component's name), `selector` (default the ingress gateway's labels), `organization`.

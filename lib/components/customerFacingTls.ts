@@ -18,7 +18,7 @@ import {
     listArgument,
     refusePastedKey,
 } from "./keys";
-import { gatewayArguments, hostArgument, idArgument, kubernetesNameArgument } from "./arguments";
+import { gatewayArguments, hostArgument, idArgument, kubernetesNameArgument, refuseShared } from "./arguments";
 import { checkClock } from "./checkClock";
 import { joinPem } from "./pem";
 
@@ -112,6 +112,11 @@ const CUSTOMER_FACING_TLS_INPUTS: InputNames<CustomerFacingTlsArgs> = {
     organization: "optional",
 };
 
+/** The host's id: children and the Secret are named after it. */
+const idOf = (h: CustomerFacingHost): string => h.id ?? h.host.toLowerCase().replace(/\./g, "-");
+/** The name of the host's `kubernetes.io/tls` Secret. */
+const secretNameOf = (h: CustomerFacingHost): string => h.secretName ?? `public-tls-${idOf(h)}`;
+
 /** The certificates to serve: the leaf and its intermediates, without a root the chain may end with. */
 function servedChain(pem: string): string {
     const certs = pemBlocks(pem, "CERTIFICATE").filter((block, i) => {
@@ -196,6 +201,26 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
                 kubernetesNameArgument(h.secretName, `CustomerFacingTls hosts[${i}].secretName`, this);
             }
         });
+        refuseShared(
+            hosts,
+            (h) => h.host,
+            (_, __, host) => `CustomerFacingTls host "${host}" is listed twice; list each host once`,
+            this,
+        );
+        refuseShared(
+            hosts,
+            idOf,
+            (first, second, id) =>
+                `CustomerFacingTls hosts "${first.host}" and "${second.host}" both have the id "${id}" (given, or the host with its dots turned into '-'), which names their keys and Secrets; give each host its own id`,
+            this,
+        );
+        refuseShared(
+            hosts,
+            secretNameOf,
+            (first, second, secretName) =>
+                `CustomerFacingTls hosts "${first.host}" and "${second.host}" both name the secret "${secretName}"; give each host its own secretName`,
+            this,
+        );
         const clock = checkClock();
         const key = leafKey(
             choice(args.keyAlgorithm, Object.values(KeyAlgorithm), "RSA", "CustomerFacingTls keyAlgorithm", this),
@@ -205,7 +230,7 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
         this.servedCertPems = {};
         const servers: Record<string, unknown>[] = [];
         for (const h of hosts) {
-            const id = h.id ?? h.host.toLowerCase().replace(/\./g, "-");
+            const id = idOf(h);
             const epoch = h.epoch ?? 0;
             const certificateEpoch = h.certificateEpoch ?? epoch;
             if (certificateEpoch !== epoch && certificateEpoch !== epoch - 1) {
@@ -242,7 +267,7 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
                     ),
                 );
             this.servedCertPems[h.host] = served;
-            const secretName = h.secretName ?? `public-tls-${id}`;
+            const secretName = secretNameOf(h);
             new k8s.core.v1.Secret(
                 `${name}-${id}-tls`,
                 {

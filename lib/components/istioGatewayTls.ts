@@ -16,17 +16,23 @@ import {
     IssuingCa,
 } from "./keys";
 import { canonicalSpkiPin } from "../pki/pins";
-import { gatewayArguments, hostArgument, idArgument, kubernetesNameArgument, refuseOutput } from "./arguments";
+import {
+    gatewayArguments,
+    hostArgument,
+    idArgument,
+    kubernetesNameArgument,
+    refuseOutput,
+    refuseShared,
+} from "./arguments";
 import { checkClock } from "./checkClock";
 import { checkedTrustBundle, joinPemOutputs, withCrls } from "./pem";
 
 /**
  * The endpoints' lists as other languages may send them: a list, not text (which would be taken
  * character by character); identities present (with none, any certificate under ca.crt gets in);
- * each endpoint its own secret.
+ * each endpoint its own secret and id.
  */
 function checkEndpointLists(endpoints: readonly GatewayEndpoint[], resource: pulumi.Resource): void {
-    const secrets = new Map<string, string>();
     for (const [i, endpoint] of endpoints.entries()) {
         // The id names children, the port and the Secret; the host goes into the certificate.
         idArgument(endpoint.id, `IstioGatewayTls endpoints[${i}].id`, resource);
@@ -46,16 +52,20 @@ function checkEndpointLists(endpoints: readonly GatewayEndpoint[], resource: pul
                 resource,
             );
         }
-        const secretName = endpoint.secretName ?? `apic-mtls-${endpoint.id}`;
-        const other = secrets.get(secretName);
-        if (other !== undefined) {
-            throw argumentError(
-                `IstioGatewayTls endpoints "${other}" and "${endpoint.id}" both name the secret "${secretName}"; give each endpoint its own secretName`,
-                resource,
-            );
-        }
-        secrets.set(secretName, endpoint.id);
     }
+    refuseShared(
+        endpoints,
+        (endpoint) => endpoint.secretName ?? `apic-mtls-${endpoint.id}`,
+        (first, second, secretName) =>
+            `IstioGatewayTls endpoints "${first.id}" and "${second.id}" both name the secret "${secretName}"; give each endpoint its own secretName`,
+        resource,
+    );
+    refuseShared(
+        endpoints,
+        (endpoint) => endpoint.id,
+        (_, __, id) => `IstioGatewayTls endpoint id "${id}" is used twice; ids must be unique`,
+        resource,
+    );
 }
 
 /** What a refusal shows of a value that came as a secret: a pin list may be given the PKCS#12 password by mistake. */
@@ -283,15 +293,6 @@ export class IstioGatewayTls extends pulumi.ComponentResource {
             throw argumentError("IstioGatewayTls needs at least one endpoint", this);
         }
         checkEndpointLists(args.endpoints, this);
-        const seen = new Set<string>();
-        const duplicate = args.endpoints.find((e) => {
-            if (seen.has(e.id)) return true;
-            seen.add(e.id);
-            return false;
-        })?.id;
-        if (duplicate !== undefined) {
-            throw argumentError(`IstioGatewayTls endpoint id "${duplicate}" is used twice; ids must be unique`, this);
-        }
 
         const clock = checkClock();
         const trusted = checkedTrustBundle(

@@ -23,6 +23,7 @@ import {
     labelsArgument,
     namespaceArgument,
     organizationArgument,
+    refuseShared,
     serviceNameArgument,
 } from "./arguments";
 import { checkClock } from "./checkClock";
@@ -41,6 +42,17 @@ export const APIC_EGRESS_PORT = { plain: 80, tls: 443 } as const;
 
 /** A host as a DNS-label-shaped suffix for Kubernetes names. */
 export const hostLabel = (host: string): string => host.toLowerCase().replace(/\./g, "-");
+
+/**
+ * The refusal of two hosts of `what` with one hostLabel, which names the `object` made for each
+ * host: the same host twice, or two whose dots and dashes fall alike (a-b.example, a.b-example).
+ */
+const sharedHostName =
+    (what: string, object: string) =>
+    (first: string, second: string, label: string): string =>
+        first === second
+            ? `${what} lists "${first}" twice; list each host once`
+            : `${what} "${first}" and "${second}" would both name their ${object} after "${label}" (dots turned into '-'); give only one of them here`;
 
 export interface UiApicClientArgs {
     /** The CA that signs UI client certificates (the UI client CA, under a root only APIC's UI truststore trusts). */
@@ -175,6 +187,7 @@ export class UiApicClient extends pulumi.ComponentResource {
             const short = shortHostProblem(host);
             if (short !== undefined) throw argumentError(`UiApicClient ${name} apicHosts[${i}] ${short}`, this);
         });
+        refuseShared(apicHosts, hostLabel, sharedHostName(`UiApicClient ${name} apicHosts`, "DestinationRule"), this);
         const clock = checkClock();
         const trusted = checkedTrustBundle(args.apicTrustPem, "UiApicClient apicTrustPem", this, clock);
         const crlNames = { component: `UiApicClient ${name}`, ...UI_CRL_ARGUMENTS };
@@ -267,6 +280,7 @@ export class ApicEgress extends pulumi.ComponentResource {
         const namespace = namespaceArgument(args.namespace, "", "ApicEgress namespace", this);
         const hosts = listArgument(args.hosts, "ApicEgress hosts", this);
         hosts.forEach((host, i) => hostArgument(host, `ApicEgress hosts[${i}]`, this));
+        refuseShared(hosts, hostLabel, sharedHostName("ApicEgress hosts", "ServiceEntry"), this);
         for (const host of hosts) {
             new k8s.apiextensions.CustomResource(
                 `${name}-${hostLabel(host)}-se`,
