@@ -1202,6 +1202,112 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         );
     });
 
+    it("takes every other optional input given as null (None, ~) as not given too: the same children as when left out", async () => {
+        // Null kept as a value crashed with a TypeError and its stack (an issuer's chainPem: null),
+        // refused a customer-facing host's certificatePem: null as holding no certificate, or
+        // refused keyAlgorithm: null and a CRL of null as "got object".
+        const { root, issuing } = await bankIssuer();
+        const rootIssuer = { certPem: root.certPem, privateKeyPem: root.keyPem, rootCertPem: root.certPem };
+        const components: [string, pulumi.Inputs][] = [
+            ["RootCa", { subject: { commonName: "r", organization: null } }],
+            [
+                "IntermediateCa",
+                { subject: { commonName: "i", organization: null }, issuer: { ...rootIssuer, chainPem: null } },
+            ],
+            ["ApicClientBundle", { clientCa: issuing, identity: "urn:bank:apic", serverTrustBundlePem: root.certPem }],
+            [
+                "IstioGatewayTls",
+                {
+                    serverCa: issuing,
+                    clientTrustBundlePem: root.certPem,
+                    endpoints: [
+                        {
+                            id: "a",
+                            host: "a.bank.example",
+                            clientSubjectAltNames: ["urn:bank:apic"],
+                            verifyCertificateSpki: null,
+                            epoch: null,
+                            secretName: null,
+                        },
+                    ],
+                },
+            ],
+            ["MeshPluginCa", { cluster: "east", issuer: { ...rootIssuer, chainPem: null } }],
+            uiClient({ root, issuing }, {}),
+            ["ApicEgress", { namespace: "ui", hosts: ["apic.bank.example"] }],
+            ["ApicServerCertificate", { serverCa: issuing, host: "apic.bank.example" }],
+            [
+                "CustomerFacingTls",
+                {
+                    hosts: [
+                        {
+                            host: "www.bank.example",
+                            id: null,
+                            epoch: null,
+                            certificateEpoch: null,
+                            certificatePem: null,
+                            secretName: null,
+                        },
+                    ],
+                },
+            ],
+        ];
+        /** The inputs with each optional top-level input the component does not get above set to null. */
+        const withNulls = ([component, inputs]: [string, pulumi.Inputs]): [string, pulumi.Inputs] => {
+            const { inputProperties, requiredInputs } = schema.resources[token(component)];
+            const nulls = Object.keys(inputProperties)
+                .filter((name) => !requiredInputs.includes(name) && !(name in inputs))
+                // A signer of null is the test above's; an RSA key (the default) would be slow to make.
+                .filter((name) => !["rootCa", "issuer", "offlineRoot", "keyAlgorithm"].includes(name))
+                .map((name) => [name, null]);
+            const ecdsa = "keyAlgorithm" in inputProperties ? { keyAlgorithm: "ECDSA" } : {};
+            return [component, { ...inputs, ...Object.fromEntries(nulls), ...ecdsa }];
+        };
+        /** The inputs with every member set to null left out, at any depth. */
+        const leftOut = (value: unknown): unknown =>
+            Array.isArray(value)
+                ? value.map(leftOut)
+                : typeof value === "object" && value !== null && Object.getPrototypeOf(value) === Object.prototype
+                  ? Object.fromEntries(
+                        Object.entries(value)
+                            .filter(([, member]) => member !== null)
+                            .map(([name, member]) => [name, leftOut(member)]),
+                    )
+                  : value;
+        const children = async (calls: [string, pulumi.Inputs][]) => {
+            const { messages, children } = await refusalsBeforeChildren(calls);
+            return { messages, children: children.sort() };
+        };
+        const given = components.map(withNulls);
+        const withNull = await children(given);
+        assert.deepStrictEqual(
+            withNull.messages,
+            given.map(() => "accepted"),
+        );
+        assert.deepStrictEqual(
+            withNull,
+            await children(given.map(([component, inputs]) => [component, leftOut(inputs) as pulumi.Inputs])),
+        );
+        // keyAlgorithm: null is not refused either (the refusal is maxPathLength's, checked after it).
+        assert.deepStrictEqual(
+            await refusals([
+                ["RootCa", { subject: { commonName: "r" }, keyAlgorithm: null, maxPathLength: 0 }],
+                [
+                    "IntermediateCa",
+                    {
+                        subject: { commonName: "i" },
+                        keyAlgorithm: "ECDSA",
+                        issuer: { ...issuing, rootCertPem: root.certPem, chainPem: null },
+                    },
+                ],
+            ]),
+            [
+                'RootCa maxPathLength must be a whole number >= 1; got 0. @pulumi/tls writes 0 as "no limit", so 0 cannot forbid sub-CAs',
+                "IntermediateCa issuer: chainPem is missing and certPem (CN=Bank issuing CA) is not a root; give its certificate and every CA above it, up to the root",
+            ],
+        );
+    });
+
     it("states each optional input's default in its description, as its @default tag does, since the schema has none", () => {
         // Pulumi's inference reads a comment's text, not its tags: without the sentence a Python
         // or YAML user would not learn that an unset validityDays means ten years.

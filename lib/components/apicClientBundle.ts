@@ -18,7 +18,7 @@ import {
     ISSUING_CA_INPUTS,
     IssuingCa,
 } from "./keys";
-import { idArgument, identityArgument, organizationArgument } from "./arguments";
+import { idArgument, identityArgument, isGiven, organizationArgument } from "./arguments";
 import { checkClock } from "./checkClock";
 import { checkedTrustBundle, joinPemOutputs } from "./pem";
 
@@ -146,8 +146,9 @@ export class ApicClientBundle extends pulumi.ComponentResource {
             "ApicClientBundle",
             this,
         );
-        const endpointId =
-            args.endpointId === undefined ? name : idArgument(args.endpointId, "ApicClientBundle endpointId", this);
+        const endpointId = !isGiven(args.endpointId)
+            ? name
+            : idArgument(args.endpointId, "ApicClientBundle endpointId", this);
         const identity = identityArgument(args.identity, "ApicClientBundle identity", this);
         const epoch = args.epoch ?? 0;
         const pkcs12Profile = choice(

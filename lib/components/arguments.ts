@@ -22,6 +22,12 @@ import { uriHostProblem, uriRewriteProblem } from "../pki/uri";
 import { argumentError } from "./errors";
 
 /**
+ * Whether an input is given: null (a Python None, a YAML `~`) is not, as undefined is not, so an
+ * optional input set to null takes its default.
+ */
+export const isGiven = <T>(input: T | null | undefined): input is T => input !== undefined && input !== null;
+
+/**
  * Refuses an output (or promise) where a plain value belongs: a Python program passing a stack
  * reference's output. Its members or text are not known while the component is made, and showing
  * it would print Pulumi's warning about calling toJSON instead of the value.
@@ -40,7 +46,7 @@ export function refuseOutput(value: unknown, what: string, resource: pulumi.Reso
  * Python string) or an output is truthy, and would turn the flag on.
  */
 export function flagArgument(value: unknown, fallback: boolean, what: string, resource: pulumi.Resource): boolean {
-    if (value === undefined) return fallback;
+    if (!isGiven(value)) return fallback;
     refuseOutput(value, what, resource);
     if (typeof value !== "boolean") {
         throw argumentError(
@@ -62,7 +68,7 @@ export function labelsArgument(
     what: string,
     resource: pulumi.Resource,
 ): Record<string, string> {
-    if (value === undefined) return fallback;
+    if (!isGiven(value)) return fallback;
     refuseOutput(value, what, resource);
     const example = Object.entries(fallback)
         .map(([k, v]) => `${k}: ${JSON.stringify(v)}`)
@@ -146,7 +152,7 @@ export function kubernetesNameArgument(value: unknown, what: string, resource: p
 /** A namespace, checked as the stack checks pki:gatewayNamespace, or `fallback` when unset. */
 export function namespaceArgument(value: unknown, fallback: string, what: string, resource: pulumi.Resource): string {
     refuseOutput(value, what, resource);
-    return namespaceName(value as Json | undefined, what, fallback, (message) => {
+    return namespaceName(isGiven(value) ? (value as Json) : undefined, what, fallback, (message) => {
         throw argumentError(message, resource);
     });
 }
@@ -161,7 +167,7 @@ export function hostArgument(value: unknown, what: string, resource: pulumi.Reso
 
 /** The subject O, checked as the stack checks pki:organization, or undefined when unset. */
 export function organizationArgument(value: unknown, what: string, resource: pulumi.Resource): string | undefined {
-    if (value === undefined) return undefined;
+    if (!isGiven(value)) return undefined;
     const organization = textArgument(value, 'text (the subject O), e.g. "Example Bank"', what, resource);
     const problem = organizationProblem(organization, showJson(organization), "Leave it unset to leave O out");
     if (problem !== undefined) throw argumentError(`${what} ${problem}`, resource);
@@ -220,10 +226,9 @@ export function gatewayArguments(
 ): { namespace: string; gatewayName: string; selector: Record<string, string>; organization: string | undefined } {
     return {
         namespace: namespaceArgument(args.namespace, "istio-system", `${component} namespace`, resource),
-        gatewayName:
-            args.gatewayName === undefined
-                ? name
-                : kubernetesNameArgument(args.gatewayName, `${component} gatewayName`, resource),
+        gatewayName: !isGiven(args.gatewayName)
+            ? name
+            : kubernetesNameArgument(args.gatewayName, `${component} gatewayName`, resource),
         organization: organizationArgument(args.organization, `${component} organization`, resource),
         selector: labelsArgument(args.selector, GATEWAY_SELECTOR, `${component} selector`, resource),
     };

@@ -18,7 +18,7 @@ import {
     listArgument,
     refusePastedKey,
 } from "./keys";
-import { gatewayArguments, hostArgument, idArgument, kubernetesNameArgument, refuseShared } from "./arguments";
+import { gatewayArguments, hostArgument, idArgument, isGiven, kubernetesNameArgument, refuseShared } from "./arguments";
 import { checkClock } from "./checkClock";
 import { joinPem } from "./pem";
 
@@ -196,8 +196,8 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
         const hosts = listArgument(args.hosts, "CustomerFacingTls hosts", this);
         hosts.forEach((h, i) => {
             hostArgument(h.host, `CustomerFacingTls hosts[${i}].host`, this);
-            if (h.id !== undefined) idArgument(h.id, `CustomerFacingTls hosts[${i}].id`, this);
-            if (h.secretName !== undefined) {
+            if (isGiven(h.id)) idArgument(h.id, `CustomerFacingTls hosts[${i}].id`, this);
+            if (isGiven(h.secretName)) {
                 kubernetesNameArgument(h.secretName, `CustomerFacingTls hosts[${i}].secretName`, this);
             }
         });
@@ -253,7 +253,7 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
             this.keyPins[h.host] = Object.fromEntries(
                 generations.map((g) => [String(g.epoch), g.key.publicKeyPem.apply(spkiPin)]),
             );
-            if (h.certificatePem === undefined) continue;
+            if (!isGiven(h.certificatePem)) continue;
             const served = pulumi
                 .all([h.certificatePem, certified.key.publicKeyPem])
                 .apply(([pem, publicKeyPem]) =>

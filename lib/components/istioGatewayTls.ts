@@ -20,6 +20,7 @@ import {
     gatewayArguments,
     hostArgument,
     idArgument,
+    isGiven,
     kubernetesNameArgument,
     refuseOutput,
     refuseShared,
@@ -38,15 +39,14 @@ function checkEndpointLists(endpoints: readonly GatewayEndpoint[], resource: pul
         idArgument(endpoint.id, `IstioGatewayTls endpoints[${i}].id`, resource);
         const where = `IstioGatewayTls endpoint "${endpoint.id}"`;
         hostArgument(endpoint.host, `${where} host`, resource);
-        if (endpoint.secretName !== undefined)
-            kubernetesNameArgument(endpoint.secretName, `${where} secretName`, resource);
+        if (isGiven(endpoint.secretName)) kubernetesNameArgument(endpoint.secretName, `${where} secretName`, resource);
         if (!Array.isArray(endpoint.clientSubjectAltNames) || endpoint.clientSubjectAltNames.length === 0) {
             throw argumentError(
                 `${where} clientSubjectAltNames must list the client identities it accepts (the APIC client's URI SAN); got ${showJson(endpoint.clientSubjectAltNames as Json | undefined)}: with none, any certificate under ca.crt would get in`,
                 resource,
             );
         }
-        if (endpoint.verifyCertificateSpki !== undefined && !Array.isArray(endpoint.verifyCertificateSpki)) {
+        if (isGiven(endpoint.verifyCertificateSpki) && !Array.isArray(endpoint.verifyCertificateSpki)) {
             throw argumentError(
                 `${where} verifyCertificateSpki must be a list of pins (ApicClientBundle.spkiPin); got ${showJson(endpoint.verifyCertificateSpki as Json)}`,
                 resource,
@@ -350,7 +350,7 @@ export class IstioGatewayTls extends pulumi.ComponentResource {
                     mode: "MUTUAL",
                     credentialName: secretName,
                     subjectAltNames: checkedIdentities(endpoint, this),
-                    ...(endpoint.verifyCertificateSpki !== undefined && endpoint.verifyCertificateSpki.length > 0
+                    ...(isGiven(endpoint.verifyCertificateSpki) && endpoint.verifyCertificateSpki.length > 0
                         ? { verifyCertificateSpki: checkedPins(endpoint, this) }
                         : {}),
                     minProtocolVersion: "TLSV1_2",

@@ -9,11 +9,11 @@ import { CA_USES, KeySpec, LeafPlan, rotatedName } from "../plan/plan";
 import { pastedKeyProblem, pemBlocks, privateKeyLabel, providerPem } from "../pki/pem";
 import { caFlags } from "../pki/trustBundle";
 import { subjectOf } from "../pki/x509";
-import { refuseOutput } from "./arguments";
+import { isGiven, refuseOutput } from "./arguments";
 import { argumentError } from "./errors";
 import { joinPemOutputs } from "./pem";
 
-export { argumentError };
+export { argumentError, isGiven };
 
 /** The key and validity settings of a component's certificate, as its args give them. */
 export interface CertificateSettings {
@@ -73,7 +73,7 @@ export function choice<T extends string>(
     what: string,
     resource: pulumi.Resource,
 ): T {
-    if (value === undefined) return fallback;
+    if (!isGiven(value)) return fallback;
     refuseOutput(value, what, resource);
     if (!allowed.includes(value)) {
         throw argumentError(
@@ -129,7 +129,7 @@ export function checkCaSubject(subject: CertificateSubject, component: string, r
     refuseOutput(subject, `${component} subject`, resource);
     refuseNonMap(subject, SUBJECT_INPUTS, `${component} subject`, resource);
     const fields: [string, unknown][] = [["commonName", subject.commonName]];
-    if (subject.organization !== undefined) fields.push(["organization", subject.organization]);
+    if (isGiven(subject.organization)) fields.push(["organization", subject.organization]);
     for (const [field, value] of fields) {
         refuseOutput(value, `${component} subject.${field}`, resource);
         // X.509 counts characters (code points, as OpenSSL does and as pki:organization is
@@ -152,7 +152,7 @@ export function checkCaSubject(subject: CertificateSubject, component: string, r
 }
 
 export function subjectArgs(subject: CertificateSubject): tls.types.input.CertRequestSubject {
-    return subject.organization === undefined
+    return !isGiven(subject.organization)
         ? { commonName: subject.commonName }
         : { commonName: subject.commonName, organization: subject.organization };
 }
@@ -575,8 +575,8 @@ export function checkedIssuer<T extends { certPem: pulumi.Input<string>; private
     const members = {
         certPem: issuer.certPem,
         privateKeyPem: issuer.privateKeyPem,
-        ...(issuer.chainPem !== undefined ? { chainPem: issuer.chainPem } : {}),
-        ...(issuer.rootCertPem !== undefined ? { rootCertPem: issuer.rootCertPem } : {}),
+        ...(isGiven(issuer.chainPem) ? { chainPem: issuer.chainPem } : {}),
+        ...(isGiven(issuer.rootCertPem) ? { rootCertPem: issuer.rootCertPem } : {}),
     };
     const values = [members.certPem, members.privateKeyPem, members.chainPem, members.rootCertPem] as const;
     if (values.every((v) => v === undefined || typeof v === "string")) {
@@ -623,9 +623,6 @@ const inputShape = <T>(known: InputNames<T>): string =>
 
 const nameList = (names: readonly string[]): string =>
     names.length < 2 ? names.join("") : `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]}`;
-
-/** Whether an input is given: null (a Python None, a YAML `~`) is not, as undefined is not. */
-export const isGiven = <T>(input: T | null | undefined): input is T => input !== undefined && input !== null;
 
 /**
  * Refuses input names `value` has and `known` lacks, then required ones it lacks. TypeScript

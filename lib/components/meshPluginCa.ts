@@ -161,7 +161,11 @@ export class MeshPluginCa extends pulumi.ComponentResource {
                 this,
             );
         }
-        const baseSubject = meshCaSubject(args.environment, args.cluster, args.organization);
+        const baseSubject = meshCaSubject(
+            isGiven(args.environment) ? args.environment : undefined,
+            args.cluster,
+            isGiven(args.organization) ? args.organization : undefined,
+        );
         // With the generation's " G<n>", as the certificate will carry it.
         checkCaSubject(
             generation === 0 ? baseSubject : { ...baseSubject, commonName: `${baseSubject.commonName} G${generation}` },
@@ -263,15 +267,14 @@ function checkedCacertsTrust(
     resource: pulumi.Resource,
 ): { rootCertPem: pulumi.Output<string>; crlPem?: pulumi.Output<string> } {
     const clock = checkClock();
-    const rootCertPem =
-        args.trustedRootsPem === undefined
-            ? signerRootPem
-            : pulumi
-                  .all([
-                      checkedTrustBundle(args.trustedRootsPem, "MeshPluginCa trustedRootsPem", resource, clock),
-                      signerRootPem,
-                  ])
-                  .apply(([roots, root]) => withSignerRoot(roots, root, name, resource));
+    const rootCertPem = !isGiven(args.trustedRootsPem)
+        ? signerRootPem
+        : pulumi
+              .all([
+                  checkedTrustBundle(args.trustedRootsPem, "MeshPluginCa trustedRootsPem", resource, clock),
+                  signerRootPem,
+              ])
+              .apply(([roots, root]) => withSignerRoot(roots, root, name, resource));
     const names = { component: `MeshPluginCa ${name}`, ...MESH_CRL_ARGUMENTS };
     const { caCrt, caCrl } = withCrls(rootCertPem, args.crlPem, names, resource, clock);
     if (caCrl === undefined) return { rootCertPem: caCrt };

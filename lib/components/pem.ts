@@ -5,6 +5,7 @@ import { pemBlocks } from "../pki/pem";
 import { crlBundleProblem, trustBundleProblem } from "../pki/trustBundle";
 import { subjectOf } from "../pki/x509";
 import { CheckClock } from "./checkClock";
+import { isGiven } from "./arguments";
 import { argumentError } from "./errors";
 
 /** Concatenate PEM blocks, each ending in exactly one newline (the provider's own format). */
@@ -99,7 +100,7 @@ export function withCrls(
     resource: pulumi.Resource,
     clock: CheckClock,
 ): { caCrt: pulumi.Output<string>; caCrl?: pulumi.Output<string> } {
-    if (crlPem === undefined) return { caCrt: trusted };
+    if (!isGiven(crlPem)) return { caCrt: trusted };
     const caCrt = trusted.apply((pem) => onlyRootsWithCrl(pem, names, resource));
     return { caCrt, caCrl: checkedCrls(crlPem, caCrt, names, resource, clock) };
 }

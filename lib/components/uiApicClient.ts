@@ -19,6 +19,7 @@ import {
 import {
     hostArgument,
     identityArgument,
+    isGiven,
     kubernetesNameArgument,
     labelsArgument,
     namespaceArgument,
@@ -170,10 +171,9 @@ export class UiApicClient extends pulumi.ComponentResource {
         checkInputNames(args.clientCa, ISSUING_CA_INPUTS, "UiApicClient clientCa", this);
         const { keyAlgorithm, validityDays, earlyRenewalDays } = certificateSettings(args, 365, "UiApicClient", this);
         const service = serviceNameArgument(args.service, "UiApicClient service", this);
-        const secretName =
-            args.secretName === undefined
-                ? `apic-client-${service}`
-                : kubernetesNameArgument(args.secretName, "UiApicClient secretName", this);
+        const secretName = !isGiven(args.secretName)
+            ? `apic-client-${service}`
+            : kubernetesNameArgument(args.secretName, "UiApicClient secretName", this);
         const namespace = namespaceArgument(args.namespace, "", "UiApicClient namespace", this);
         const organization = organizationArgument(args.organization, "UiApicClient organization", this);
         const identity = identityArgument(args.identity, "UiApicClient identity", this);
