@@ -199,7 +199,7 @@ describe("Components used alone", function () {
                 `RootCa subject.commonName must be 1 to 64 characters (RFC 5280), not blank; got "(a private key, not shown)\\n" (${PASTED_KEY.length})`,
                 'RootCa subject.commonName must not contain control characters; got "bank\\nroot"',
                 'MeshPluginCa subject.commonName must be 1 to 64 characters (RFC 5280), not blank; got "dev mesh CA east-with-a-cluster-name-long-enough-to-pass-the-limit G3" (69)',
-                'MeshPluginCa subject.organization must be 1 to 64 characters (RFC 5280), not blank; got "" (0)',
+                'MeshPluginCa organization must be a non-empty string (the subject O); got "". Leave it unset to leave O out',
                 "MeshPluginCa cluster must be a cluster name (lower-case letters, digits and '-', not at either end, at most 63); got \"\"",
                 `IntermediateCa subject.organization must be 1 to 64 characters (RFC 5280), not blank; got "${long}" (65)`,
             ],

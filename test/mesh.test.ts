@@ -376,6 +376,50 @@ describe("MeshPluginCa used alone", function () {
         assert.strictEqual(new crypto.X509Certificate(cert?.state.certPem as string).subject, "CN=mesh CA lab");
     });
 
+    it("refuses an environment or organization the CA's subject cannot carry, naming the input", async () => {
+        // The environment went into the common name unchecked: a map as "[object Object] mesh CA lab".
+        const refusal = (args: Record<string, unknown>) =>
+            runWithStandIn(
+                () =>
+                    new MeshPluginCa("named", {
+                        issuer: { certPem: "x", privateKeyPem: "x", rootCertPem: "x" },
+                        cluster: "lab",
+                        keyAlgorithm: "ECDSA",
+                        ...args,
+                    }),
+                { state: new Map() },
+            ).then(
+                () => "accepted",
+                (error: Error) => error.message,
+            );
+        const text = `must be non-blank text (it starts the CA's common name, e.g. "prod")`;
+        const leaveOut = 'Leave it unset for a common name without it ("mesh CA lab")';
+        assert.deepStrictEqual(
+            [
+                await refusal({ environment: { a: 1 } }),
+                await refusal({ environment: ["prod", "x"] }),
+                await refusal({ environment: true }),
+                await refusal({ environment: " " }),
+                await refusal({ environment: "prod\u001b[2K" }),
+                await refusal({ environment: "p".repeat(56) }),
+                await refusal({ environment: "p".repeat(53), generation: 2 }),
+                await refusal({ organization: 5 }),
+                await refusal({ organization: "Bank\nO=Other" }),
+            ],
+            [
+                `MeshPluginCa environment ${text}; got {"a":1}. ${leaveOut}`,
+                `MeshPluginCa environment ${text}; got ["prod","x"]. ${leaveOut}`,
+                `MeshPluginCa environment ${text}; got true. ${leaveOut}`,
+                `MeshPluginCa environment ${text}; got " ". ${leaveOut}`,
+                `MeshPluginCa environment must not contain control characters (it starts the CA's common name); got "prod\\u001b[2K"`,
+                `MeshPluginCa environment "${"p".repeat(56)}" makes the CA's common name "${"p".repeat(56)} mesh CA lab" 68 characters, more than the 64 RFC 5280 allows; shorten it to at most 52 (or shorten the cluster name)`,
+                `MeshPluginCa environment "${"p".repeat(53)}" makes the CA's common name "${"p".repeat(53)} mesh CA lab G2" 68 characters, more than the 64 RFC 5280 allows; shorten it to at most 49 (or shorten the cluster name)`,
+                'MeshPluginCa organization must be text (the subject O), e.g. "Example Bank"; got 5',
+                'MeshPluginCa organization must not contain control characters (it becomes the subject O of every certificate); got "Bank\\nO=Other"',
+            ],
+        );
+    });
+
     it("refuses a root-cert.pem or ca-crl.pem with which istiod or the sidecars would refuse every workload", async () => {
         const [root, other] = [await mintRoot("Mesh root"), await mintRoot("Other root")];
         const hour = 3_600_000;

@@ -2,16 +2,17 @@ import * as crypto from "crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { KeyAlgorithm } from "../config/types";
-import { Json, LABEL, showJson } from "../config/values";
+import { hasControlCharacter, Json, LABEL, showJson } from "../config/values";
+import { MAX_COMMON_NAME_LENGTH } from "../config/validate";
 import { caKey, MESH_CA_SECRET, meshCaId, meshCaSubject } from "../plan/plan";
 import { crlSignedBy } from "../pki/crlSeries";
 import { pemBlocks } from "../pki/pem";
 import { subjectOf } from "../pki/x509";
 import { checkClock } from "./checkClock";
-import { flagArgument, refuseOutput } from "./arguments";
+import { flagArgument, isGiven, organizationArgument, refuseOutput } from "./arguments";
 import { argumentError } from "./errors";
 import { checkedSigner, checkSignerInputNames, signerOf, SignerArgs, SIGNER_INPUTS } from "./intermediateCa";
-import { certificateSettings, checkArgs, checkCaSubject, InputNames, isGiven, issueCaCertificate } from "./keys";
+import { certificateSettings, checkArgs, checkCaSubject, InputNames, issueCaCertificate } from "./keys";
 import { checkedTrustBundle, joinPemOutputs, withCrls } from "./pem";
 
 export interface MeshPluginCaArgs extends SignerArgs {
@@ -144,8 +145,6 @@ export class MeshPluginCa extends pulumi.ComponentResource {
         const epoch = args.epoch ?? 0;
         refuseOutput(args.generation, "MeshPluginCa generation", this);
         refuseOutput(args.cluster, "MeshPluginCa cluster", this);
-        refuseOutput(args.environment, "MeshPluginCa environment", this);
-        refuseOutput(args.organization, "MeshPluginCa organization", this);
         const generation = args.generation ?? 0;
         if (!Number.isInteger(generation) || generation < 0) {
             throw argumentError(
@@ -161,26 +160,20 @@ export class MeshPluginCa extends pulumi.ComponentResource {
                 this,
             );
         }
-        const baseSubject = meshCaSubject(
-            isGiven(args.environment) ? args.environment : undefined,
-            args.cluster,
-            isGiven(args.organization) ? args.organization : undefined,
-        );
+        const cluster = args.cluster;
+        const organization = organizationArgument(args.organization, "MeshPluginCa organization", this);
         // With the generation's " G<n>", as the certificate will carry it.
-        checkCaSubject(
-            generation === 0 ? baseSubject : { ...baseSubject, commonName: `${baseSubject.commonName} G${generation}` },
-            "MeshPluginCa",
-            this,
-        );
+        const commonName = (environment: string | undefined) =>
+            `${meshCaSubject(environment, cluster).commonName}${generation === 0 ? "" : ` G${generation}`}`;
+        const environment = environmentArgument(args.environment, commonName, this);
+        const subject = { ...meshCaSubject(environment, cluster, organization), commonName: commonName(environment) };
+        checkCaSubject(subject, "MeshPluginCa", this);
 
         const ca = issueCaCertificate(
             this,
             name,
             {
-                subject:
-                    generation === 0
-                        ? baseSubject
-                        : { ...baseSubject, commonName: `${baseSubject.commonName} G${generation}` },
+                subject,
                 key: caKey(keyAlgorithm),
                 validityDays,
                 earlyRenewalDays,
@@ -243,6 +236,43 @@ export class MeshPluginCa extends pulumi.ComponentResource {
             certChainPem: this.certChainPem,
         });
     }
+}
+
+/**
+ * The environment that starts the CA's common name, or undefined when unset: non-blank text
+ * without control characters, short enough that the common name `commonName(environment)` fits
+ * the 64 characters X.509 allows. Unchecked, a map or a list went into the name as
+ * "[object Object]" or "prod,x", and "" as a leading space.
+ */
+function environmentArgument(
+    value: unknown,
+    commonName: (environment: string | undefined) => string,
+    resource: pulumi.Resource,
+): string | undefined {
+    if (!isGiven(value)) return undefined;
+    refuseOutput(value, "MeshPluginCa environment", resource);
+    if (typeof value !== "string" || value.trim() === "") {
+        throw argumentError(
+            `MeshPluginCa environment must be non-blank text (it starts the CA's common name, e.g. "prod"); got ${showJson(value as Json)}. Leave it unset for a common name without it ("${commonName(undefined)}")`,
+            resource,
+        );
+    }
+    if (hasControlCharacter(value)) {
+        throw argumentError(
+            `MeshPluginCa environment must not contain control characters (it starts the CA's common name); got ${showJson(value)}`,
+            resource,
+        );
+    }
+    // Characters as X.509 counts them (code points); a cluster too long by itself is checkCaSubject's.
+    const name = commonName(value);
+    const room = MAX_COMMON_NAME_LENGTH - [...commonName(undefined)].length - 1;
+    if ([...name].length > MAX_COMMON_NAME_LENGTH && room > 0) {
+        throw argumentError(
+            `MeshPluginCa environment ${showJson(value)} makes the CA's common name ${showJson(name)} ${[...name].length} characters, more than the ${MAX_COMMON_NAME_LENGTH} RFC 5280 allows; shorten it to at most ${room} (or shorten the cluster name)`,
+            resource,
+        );
+    }
+    return value;
 }
 
 /** How a refused root-cert.pem or ca-crl.pem names MeshPluginCa's arguments and peers. */
