@@ -289,6 +289,37 @@ describe("Components used alone", function () {
         );
     });
 
+    it("refuses an encrypted CA key as encrypted, with a fix that leaves the decrypted key in no clear file", async () => {
+        const root = await mintRoot("Corp root");
+        const key = crypto.createPrivateKey(root.keyPem);
+        const encrypted = { cipher: "aes-256-cbc", passphrase: "ceremony passphrase" } as const;
+        const sign = (privateKeyPem: string) =>
+            runWithStandIn(
+                () =>
+                    new IntermediateCa("i", {
+                        issuer: { certPem: root.certPem, privateKeyPem, rootCertPem: root.certPem },
+                        subject: { commonName: "i" },
+                        keyAlgorithm: "ECDSA",
+                    }),
+                { state: new Map() },
+            ).then(accepted, messageOf);
+        const fix =
+            "and @pulumi/tls takes no password to sign with it; give it decrypted, as a secret: (umask 077; openssl pkey -in ca.key -out ca.key.dec), " +
+            "then pulumi config set --secret <name> < ca.key.dec (read it with requireSecret), and delete ca.key.dec";
+        assert.deepStrictEqual(
+            [
+                await sign(key.export({ type: "pkcs8", format: "pem", ...encrypted }) as string),
+                await sign(key.export({ type: "sec1", format: "pem", ...encrypted }) as string),
+                await sign("-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n"),
+            ],
+            [
+                `IntermediateCa issuer: privateKeyPem is encrypted (a "ENCRYPTED PRIVATE KEY" PEM block), ${fix}`,
+                `IntermediateCa issuer: privateKeyPem is encrypted (a "EC PRIVATE KEY" PEM block with Proc-Type: 4,ENCRYPTED), ${fix}`,
+                "IntermediateCa issuer: privateKeyPem is not a private key in PEM",
+            ],
+        );
+    });
+
     it("refuses a customer-facing certificate that is empty, for another host or with a key pasted in, instead of serving it", async () => {
         const ca = await mintRoot("public CA");
         const evil = await mintLeaf(ca, {

@@ -463,6 +463,23 @@ function signingKeyProblem(key: crypto.KeyObject): string | undefined {
 }
 
 /**
+ * Why a CA key that does not read is refused when it is encrypted (PKCS#8 "ENCRYPTED PRIVATE KEY",
+ * or OpenSSL's legacy Proc-Type: 4,ENCRYPTED header), or undefined: @pulumi/tls takes no password.
+ * The fix decrypts it into a file only its owner can read, which goes into the stack's config as a
+ * secret and is then deleted: a decrypted CA key must not be left in clear on disk or in git.
+ */
+function encryptedKeyProblem(text: string): string | undefined {
+    const label = privateKeyLabel(text);
+    const legacy = /^Proc-Type:[^\S\n]*4,ENCRYPTED/m.test(text);
+    if (label !== "ENCRYPTED PRIVATE KEY" && !legacy) return undefined;
+    return (
+        `privateKeyPem is encrypted (a "${label ?? "PRIVATE KEY"}" PEM block${legacy ? " with Proc-Type: 4,ENCRYPTED" : ""}), and @pulumi/tls takes no password to sign with it; ` +
+        "give it decrypted, as a secret: (umask 077; openssl pkey -in ca.key -out ca.key.dec), then " +
+        "pulumi config set --secret <name> < ca.key.dec (read it with requireSecret), and delete ca.key.dec"
+    );
+}
+
+/**
  * An issuer's certificate and key as the signing resources get them (providerPem: the key keeps
  * its PEM type). Given as they came, a change of issuer after a "Bag Attributes" preamble (openssl
  * pkcs12 -nodes) or CRLF line ends would be an in-place update to @pulumi/tls: the certificates
@@ -500,7 +517,7 @@ export function issuerProblem(parts: IssuerParts): string | undefined {
     try {
         key = crypto.createPrivateKey(issuerKeyPem(parts.privateKeyPem));
     } catch {
-        return "privateKeyPem is not a private key in PEM";
+        return encryptedKeyProblem(parts.privateKeyPem) ?? "privateKeyPem is not a private key in PEM";
     }
     const unusable = signingKeyProblem(key);
     if (unusable !== undefined) return unusable;
