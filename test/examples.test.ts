@@ -574,10 +574,53 @@ describe("Components used alone", function () {
                             generation: -1,
                         }),
                 ),
+                // Each refused by the input's name, not by the child it would have named.
+                await outcome((ca) => new MeshPluginCa("epochs", { rootCa: ca, cluster: "c", epoch: -1 })),
+                await outcome(
+                    (ca) =>
+                        new ApicClientBundle("epochs", {
+                            clientCa: { ...ca, chainPem: ca.certPem },
+                            identity: "urn:example:apic",
+                            serverTrustBundlePem: ca.certPem,
+                            epoch: "1" as unknown as number,
+                        }),
+                ),
+                await outcome(
+                    (ca) =>
+                        new UiApicClient("epochs", {
+                            clientCa: { ...ca, chainPem: ca.certPem },
+                            service: "web",
+                            identity: "urn:example:ui-client:web",
+                            namespace: "ui",
+                            apicHosts: ["apic.bank.example"],
+                            apicTrustPem: ca.certPem,
+                            epoch: 0.5,
+                        }),
+                ),
+                await outcome(
+                    () =>
+                        new CustomerFacingTls("epochs", {
+                            hosts: [{ host: "www.bank.example" }, { host: "shop.bank.example", epoch: -1 }],
+                        }),
+                ),
+                await outcome(
+                    () =>
+                        new CustomerFacingTls("epochs", {
+                            hosts: [
+                                { host: "www.bank.example" },
+                                { host: "shop.bank.example", epoch: 2, certificateEpoch: 0 },
+                            ],
+                        }),
+                ),
             ],
             [
-                "epochs-ob-server: epoch must be a whole number from 0 (raise it by one to rotate); got 1.5",
+                'IstioGatewayTls endpoint "ob" epoch must be a whole number from 0 (raise it by one to rotate); got 1.5',
                 "MeshPluginCa generation must be a whole number from 0 (one more for each staged rotation); got -1",
+                "MeshPluginCa epoch must be a whole number from 0 (raise it by one to rotate); got -1",
+                'ApicClientBundle epoch must be a whole number from 0 (raise it by one to rotate); got "1"',
+                "UiApicClient epoch must be a whole number from 0 (raise it by one to rotate); got 0.5",
+                "CustomerFacingTls hosts[1].epoch must be a whole number from 0 (raise it by one to rotate); got -1",
+                "CustomerFacingTls epochs: shop.bank.example's certificateEpoch must be its epoch (2) or the one before; got 0",
             ],
         );
     });
@@ -758,7 +801,7 @@ describe("The stand-in harness (runWithStandIn)", function () {
                     },
                     { state: new Map() },
                 ),
-                { message: "threw: epoch must be a whole number from 0 (raise it by one to rotate); got -1" },
+                { message: "ApicClientBundle epoch must be a whole number from 0 (raise it by one to rotate); got -1" },
             );
             const next = await runWithStandIn(
                 () => new RootCa("next-root", { subject: { commonName: "n" }, keyAlgorithm: "ECDSA" }).certPem,

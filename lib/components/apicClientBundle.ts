@@ -18,7 +18,7 @@ import {
     ISSUING_CA_INPUTS,
     IssuingCa,
 } from "./keys";
-import { idArgument, identityArgument, isGiven, organizationArgument } from "./arguments";
+import { epochArgument, idArgument, identityArgument, isGiven, organizationArgument } from "./arguments";
 import { checkClock } from "./checkClock";
 import { checkedTrustBundle, joinPemOutputs } from "./pem";
 
@@ -150,7 +150,7 @@ export class ApicClientBundle extends pulumi.ComponentResource {
             ? name
             : idArgument(args.endpointId, "ApicClientBundle endpointId", this);
         const identity = identityArgument(args.identity, "ApicClientBundle identity", this);
-        const epoch = args.epoch ?? 0;
+        const epoch = epochArgument(args.epoch, "ApicClientBundle epoch", this);
         const pkcs12Profile = choice(
             args.pkcs12Profile,
             Object.values(Pkcs12Profile),

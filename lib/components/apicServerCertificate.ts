@@ -11,7 +11,7 @@ import {
     ISSUING_CA_INPUTS,
     IssuingCa,
 } from "./keys";
-import { hostArgument, organizationArgument } from "./arguments";
+import { epochArgument, hostArgument, organizationArgument } from "./arguments";
 import { joinPemOutputs } from "./pem";
 
 export interface ApicServerCertificateArgs {
@@ -83,7 +83,7 @@ export class ApicServerCertificate extends pulumi.ComponentResource {
         const organization = organizationArgument(args.organization, "ApicServerCertificate organization", this);
         const spec = apicServerCert({
             host,
-            epoch: args.epoch ?? 0,
+            epoch: epochArgument(args.epoch, "ApicServerCertificate epoch", this),
             ...certificateSettings(args, 365, "ApicServerCertificate", this),
             organization,
         });

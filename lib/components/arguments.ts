@@ -105,6 +105,23 @@ function textArgument(value: unknown, mustBe: string, what: string, resource: pu
     return value;
 }
 
+/**
+ * A rotation epoch, or 0 when unset: a whole number from 0. It is part of the children's names,
+ * so -1 or 1.5 would name resources instead of rotating them; refused here by the input's name
+ * rather than later by the child's.
+ */
+export function epochArgument(value: unknown, what: string, resource: pulumi.Resource): number {
+    if (!isGiven(value)) return 0;
+    refuseOutput(value, what, resource);
+    if (typeof value !== "number" || !Number.isInteger(value) || value < 0) {
+        throw argumentError(
+            `${what} must be a whole number from 0 (raise it by one to rotate); got ${showJson(value as Json)}`,
+            resource,
+        );
+    }
+    return value;
+}
+
 /** One DNS label in lower case (RFC 1123): an id, a service name. */
 const DNS_LABEL = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
 

@@ -18,7 +18,15 @@ import {
     listArgument,
     refusePastedKey,
 } from "./keys";
-import { gatewayArguments, hostArgument, idArgument, isGiven, kubernetesNameArgument, refuseShared } from "./arguments";
+import {
+    epochArgument,
+    gatewayArguments,
+    hostArgument,
+    idArgument,
+    isGiven,
+    kubernetesNameArgument,
+    refuseShared,
+} from "./arguments";
 import { checkClock } from "./checkClock";
 import { joinPem } from "./pem";
 
@@ -197,6 +205,14 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
         hosts.forEach((h, i) => {
             hostArgument(h.host, `CustomerFacingTls hosts[${i}].host`, this);
             if (isGiven(h.id)) idArgument(h.id, `CustomerFacingTls hosts[${i}].id`, this);
+            const epoch = epochArgument(h.epoch, `CustomerFacingTls hosts[${i}].epoch`, this);
+            const certificateEpoch = h.certificateEpoch ?? epoch;
+            if (certificateEpoch !== epoch && certificateEpoch !== epoch - 1) {
+                throw argumentError(
+                    `CustomerFacingTls ${name}: ${h.host}'s certificateEpoch must be its epoch (${epoch}) or the one before; got ${showJson(certificateEpoch as Json)}`,
+                    this,
+                );
+            }
             if (isGiven(h.secretName)) {
                 kubernetesNameArgument(h.secretName, `CustomerFacingTls hosts[${i}].secretName`, this);
             }
@@ -231,14 +247,9 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
         const servers: Record<string, unknown>[] = [];
         for (const h of hosts) {
             const id = idOf(h);
+            // Both checked above, before any host's children.
             const epoch = h.epoch ?? 0;
             const certificateEpoch = h.certificateEpoch ?? epoch;
-            if (certificateEpoch !== epoch && certificateEpoch !== epoch - 1) {
-                throw argumentError(
-                    `CustomerFacingTls ${name}: ${h.host}'s certificateEpoch must be its epoch (${epoch}) or the one before; got ${showJson(certificateEpoch as Json)}`,
-                    this,
-                );
-            }
             const subject = {
                 commonName: h.host.length <= 64 ? h.host : id.slice(0, 64),
                 ...(organization !== undefined ? { organization } : {}),

@@ -17,6 +17,7 @@ import {
 } from "./keys";
 import { canonicalSpkiPin } from "../pki/pins";
 import {
+    epochArgument,
     gatewayArguments,
     hostArgument,
     idArgument,
@@ -40,6 +41,7 @@ function checkEndpointLists(endpoints: readonly GatewayEndpoint[], resource: pul
         const where = `IstioGatewayTls endpoint "${endpoint.id}"`;
         hostArgument(endpoint.host, `${where} host`, resource);
         if (isGiven(endpoint.secretName)) kubernetesNameArgument(endpoint.secretName, `${where} secretName`, resource);
+        epochArgument(endpoint.epoch, `${where} epoch`, resource);
         if (!Array.isArray(endpoint.clientSubjectAltNames) || endpoint.clientSubjectAltNames.length === 0) {
             throw argumentError(
                 `${where} clientSubjectAltNames must list the client identities it accepts (the APIC client's URI SAN); got ${showJson(endpoint.clientSubjectAltNames as Json | undefined)}: with none, any certificate under ca.crt would get in`,

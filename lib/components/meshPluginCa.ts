@@ -9,7 +9,7 @@ import { crlSignedBy } from "../pki/crlSeries";
 import { pemBlocks } from "../pki/pem";
 import { subjectOf } from "../pki/x509";
 import { checkClock } from "./checkClock";
-import { flagArgument, isGiven, organizationArgument, refuseOutput } from "./arguments";
+import { epochArgument, flagArgument, isGiven, organizationArgument, refuseOutput } from "./arguments";
 import { argumentError } from "./errors";
 import { checkedSigner, checkSignerInputNames, signerOf, SignerArgs, SIGNER_INPUTS } from "./intermediateCa";
 import { certificateSettings, checkArgs, checkCaSubject, InputNames, issueCaCertificate } from "./keys";
@@ -142,7 +142,7 @@ export class MeshPluginCa extends pulumi.ComponentResource {
         const signer = signerOf(args, "MeshPluginCa", this);
         const { keyAlgorithm, validityDays, earlyRenewalDays } = certificateSettings(args, 1095, "MeshPluginCa", this);
         const strictMtls = flagArgument(args.strictMtls, false, "MeshPluginCa strictMtls", this);
-        const epoch = args.epoch ?? 0;
+        const epoch = epochArgument(args.epoch, "MeshPluginCa epoch", this);
         refuseOutput(args.generation, "MeshPluginCa generation", this);
         refuseOutput(args.cluster, "MeshPluginCa cluster", this);
         const generation = args.generation ?? 0;

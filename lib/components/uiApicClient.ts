@@ -17,6 +17,7 @@ import {
     listArgument,
 } from "./keys";
 import {
+    epochArgument,
     hostArgument,
     identityArgument,
     isGiven,
@@ -178,6 +179,7 @@ export class UiApicClient extends pulumi.ComponentResource {
         const organization = organizationArgument(args.organization, "UiApicClient organization", this);
         const identity = identityArgument(args.identity, "UiApicClient identity", this);
         const labels = labelsArgument(args.workloadLabels, { app: service }, "UiApicClient workloadLabels", this);
+        const epoch = epochArgument(args.epoch, "UiApicClient epoch", this);
         const apicHosts = listArgument(args.apicHosts, "UiApicClient apicHosts", this);
         if (apicHosts.length === 0) {
             throw argumentError(`UiApicClient ${name} needs at least one APIC host in apicHosts`, this);
@@ -195,7 +197,7 @@ export class UiApicClient extends pulumi.ComponentResource {
         const spec = uiClientCert({
             name: service,
             identity,
-            epoch: args.epoch ?? 0,
+            epoch,
             keyAlgorithm,
             validityDays,
             earlyRenewalDays,
