@@ -4,7 +4,7 @@
  * exports them (base64 data).
  */
 import * as assert from "assert";
-import { spawnSync } from "child_process";
+import { execFileSync, spawnSync } from "child_process";
 import { createPrivateKey, X509Certificate } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
@@ -15,6 +15,7 @@ import { X509Certificate as PeculiarCertificate, X509Certificates } from "@pecul
 import * as asn1js from "asn1js";
 import * as YAML from "yaml";
 import { ExpiryRow } from "../lib/cli/expiry";
+import { main } from "../lib/cli/main";
 import { pemBlocks, pemDecode, pemEncode, privateKeyLabel } from "../lib/pki/pem";
 import { buildCrl, parseCrl } from "../lib/pki/crl";
 import { buildPkcs12, PKCS12_MAX_ITERATIONS, PKCS12_MIN_ITERATIONS } from "../lib/pki/pkcs12";
@@ -240,6 +241,69 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
         assert.match(
             usage.err,
             /^error: --crl-warn-fraction must be a fraction of a CRL's validity from 0 to below 1, e\.g\. 0\.5; got "2"\n\nusage: expiry/,
+        );
+    });
+
+    it("names a certificate with an empty subject (Istio's workload certificates) by its SAN; any failure exits 2, never 1", async () => {
+        const folder = tempDir("expiry-empty-subject");
+        const certificate = (name: string, ...extensions: string[]) => {
+            const file = path.join(folder, name);
+            execFileSync(
+                "openssl",
+                [
+                    ...["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"],
+                    ...["-keyout", path.join(folder, `${name}.key`), "-out", file, "-days", "90", "-subj", "/"],
+                    ...extensions.flatMap((extension) => ["-addext", extension]),
+                ],
+                { stdio: ["ignore", "ignore", "pipe"] },
+            );
+            return file;
+        };
+        const workload = certificate("workload.crt", "subjectAltName=URI:spiffe://cluster.local/ns/apic/sa/gateway");
+        const bare = certificate("bare.crt");
+        const { status, err, report } = await json("--pem", workload, "--pem", bare);
+        assert.deepStrictEqual(
+            [status, err, report?.rows.map((r) => [r.subject, r.status]).sort()],
+            [
+                0,
+                "",
+                [
+                    ["(empty subject) URI:spiffe://cluster.local/ns/apic/sa/gateway", "ok"],
+                    ["(empty subject)", "ok"],
+                ],
+            ],
+        );
+        // A failure expiry did not foresee, which it read as "something due" (1): exit 2, naming the file, not quoting the error.
+        const subjectAltName = Object.getOwnPropertyDescriptor(X509Certificate.prototype, "subjectAltName");
+        Object.defineProperty(X509Certificate.prototype, "subjectAltName", {
+            configurable: true,
+            get: () => {
+                throw new TypeError("Tr0ub4dor&3");
+            },
+        });
+        try {
+            assert.deepStrictEqual(await cli("expiry", "--pem", workload), {
+                status: 2,
+                out: "",
+                err: `error: cannot read ${workload}: expiry failed on it (TypeError; the message is not shown, as it may quote the file); report this defect\n`,
+            });
+        } finally {
+            Object.defineProperty(X509Certificate.prototype, "subjectAltName", subjectAltName ?? {});
+        }
+        let written = "";
+        const failedWrite = await main(
+            ["expiry", "--pem", workload],
+            () => {
+                throw new TypeError("Tr0ub4dor&3");
+            },
+            (text) => (written += text),
+        );
+        assert.deepStrictEqual(
+            [failedWrite, written],
+            [
+                2,
+                "error: expiry failed (TypeError; the message is not shown, as it may quote a file); report this defect\n",
+            ],
         );
     });
 

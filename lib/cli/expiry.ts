@@ -46,7 +46,7 @@ validity left and less than --warn-days: a CRL re-signed every period and valid 
 missed re-publications (14 days ahead with 7-day periods), one valid as long as its CA (roots'
 and mesh CAs') when that CA's certificate is.
 --now judges at another time (a rehearsal). --format json prints { healthy, due, rows }.
-Exit status: 0 nothing due, 1 something due, 2 wrong usage or unreadable input.`;
+Exit status: 0 nothing due, 1 something due, 2 wrong usage, unreadable input or any other failure.`;
 
 const DAY_MS = 86_400_000;
 
@@ -615,46 +615,141 @@ function keystoreFound(pfx: PFX, source: Source, unread: UnreadKeystore): Found[
 /** PEM labels of PKCS#7 bundles: PKCS7 as OpenSSL writes it, and CMS, RFC 7468's name (@peculiar/x509 writes it). */
 const PKCS7_LABELS = ["PKCS7", "CMS"];
 
+/**
+ * `read()`, an error other than an input error (a defect of expiry, or a file it did not foresee)
+ * turned into one naming `file`: exit 2, never 1, which monitoring takes for "something due". Its
+ * message is not shown: it may quote the file, which may be a key or a password file.
+ */
+function reading<T>(file: string, read: () => T): T {
+    try {
+        return read();
+    } catch (error) {
+        if (error instanceof InputError) throw error;
+        throw new InputError(
+            `cannot read ${file}: expiry failed on it (${(error as Error).name}; the message is not shown, as it may quote the file); report this defect`,
+        );
+    }
+}
+
 /** Every certificate and CRL of the files, unreadable ones refused. */
 function findAll(files: readonly string[], unreadKeystore: UnreadKeystore): Found[] {
+    return files.flatMap((file) => reading(file, () => foundIn(file, unreadKeystore)));
+}
+
+/** Every certificate and CRL of one file. */
+function foundIn(file: string, unreadKeystore: UnreadKeystore): Found[] {
     const found: Found[] = [];
-    for (const file of files) {
-        for (const { text, bytes, place } of contentsOf(file)) {
-            const source: Source = { file, place };
-            for (const pem of pemBlocks(text, "CERTIFICATE")) {
-                const x509 = parsed(source, "a CERTIFICATE block", () => new crypto.X509Certificate(pem));
-                found.push({ ...source, id: identity(x509.raw), certificate: x509 });
-            }
-            for (const pem of pemBlocks(text, "TRUSTED CERTIFICATE")) {
-                const x509 = parsed(source, "a TRUSTED CERTIFICATE block", () => {
-                    // OpenSSL's trusted format: the certificate, then its trust settings (X509_CERT_AUX).
-                    const [certificate] = derSequences(pemDecode(pem, "TRUSTED CERTIFICATE"));
-                    if (certificate === undefined) throw new Error("it is no certificate followed by trust settings");
-                    return new crypto.X509Certificate(certificate);
+    for (const { text, bytes, place } of contentsOf(file)) {
+        const source: Source = { file, place };
+        for (const pem of pemBlocks(text, "CERTIFICATE")) {
+            const x509 = parsed(source, "a CERTIFICATE block", () => new crypto.X509Certificate(pem));
+            found.push({ ...source, id: identity(x509.raw), certificate: x509 });
+        }
+        for (const pem of pemBlocks(text, "TRUSTED CERTIFICATE")) {
+            const x509 = parsed(source, "a TRUSTED CERTIFICATE block", () => {
+                // OpenSSL's trusted format: the certificate, then its trust settings (X509_CERT_AUX).
+                const [certificate] = derSequences(pemDecode(pem, "TRUSTED CERTIFICATE"));
+                if (certificate === undefined) throw new Error("it is no certificate followed by trust settings");
+                return new crypto.X509Certificate(certificate);
+            });
+            found.push({ ...source, id: identity(x509.raw), certificate: x509 });
+        }
+        for (const pem of pemBlocks(text, "X509 CRL")) {
+            const crl = parsed(source, "a X509 CRL block", () => parseCrl(pem));
+            found.push({ ...source, id: identity(pemDecode(pem, "X509 CRL")), crl });
+        }
+        for (const label of PKCS7_LABELS) {
+            for (const pem of pemBlocks(text, label)) {
+                const bundle = parsed(source, `a ${label} block`, () => {
+                    const contents = pkcs7Contents(pemDecode(pem, label));
+                    if (contents === undefined) throw new Error("it is no PKCS#7 ContentInfo");
+                    return contents;
                 });
-                found.push({ ...source, id: identity(x509.raw), certificate: x509 });
+                found.push(...bundle.flatMap((der) => derFound(der, source)));
             }
-            for (const pem of pemBlocks(text, "X509 CRL")) {
-                const crl = parsed(source, "a X509 CRL block", () => parseCrl(pem));
-                found.push({ ...source, id: identity(pemDecode(pem, "X509 CRL")), crl });
-            }
-            for (const label of PKCS7_LABELS) {
-                for (const pem of pemBlocks(text, label)) {
-                    const bundle = parsed(source, `a ${label} block`, () => {
-                        const contents = pkcs7Contents(pemDecode(pem, label));
-                        if (contents === undefined) throw new Error("it is no PKCS#7 ContentInfo");
-                        return contents;
-                    });
-                    found.push(...bundle.flatMap((der) => derFound(der, source)));
-                }
-            }
-            for (const der of bytes === undefined ? [] : derSequences(bytes)) {
-                const keystore = place === undefined ? pfxOf(der) : undefined;
-                found.push(...(keystore ? keystoreFound(keystore, source, unreadKeystore) : derFound(der, source)));
-            }
+        }
+        for (const der of bytes === undefined ? [] : derSequences(bytes)) {
+            const keystore = place === undefined ? pfxOf(der) : undefined;
+            found.push(...(keystore ? keystoreFound(keystore, source, unreadKeystore) : derFound(der, source)));
         }
     }
     return found;
+}
+
+/**
+ * How a row names a certificate: its subject, or, when that is empty (Istio's workload
+ * certificates), its subjectAltName, which then says whom it identifies (RFC 5280 4.2.1.6).
+ */
+function certificateName(cert: crypto.X509Certificate): string {
+    // Node gives no subject (undefined) for an empty one.
+    if (cert.subject) return cert.subject.replace(/\n/g, ", ");
+    return cert.subjectAltName ? `(empty subject) ${cert.subjectAltName}` : "(empty subject)";
+}
+
+/** What a certificate or CRL is at `now`: its row without the files and fields it was found in. */
+function judged(
+    f: Found,
+    thresholds: ExpiryThresholds,
+    now: Date,
+    renewals: ReadonlyMap<string, string>,
+): Omit<ExpiryRow, "files" | "fields"> {
+    const daysLeft = (end: Date): number => Math.floor((end.getTime() - now.getTime()) / DAY_MS);
+    if (f.certificate !== undefined) {
+        const cert = f.certificate;
+        const notBefore = new Date(cert.validFrom);
+        const notAfter = new Date(cert.validTo);
+        const lifetimeDays = Math.round((notAfter.getTime() - notBefore.getTime()) / DAY_MS);
+        const recorded = renewals.get(cert.fingerprint256);
+        const renewAt = recorded
+            ? new Date(recorded)
+            : new Date(notBefore.getTime() + (lifetimeDays - defaultEarlyRenewalDays(lifetimeDays)) * DAY_MS);
+        const left = daysLeft(notAfter);
+        const status = notYetValidAt(cert, now)
+            ? "not yet valid"
+            : expiredAt(cert, now)
+              ? "expired"
+              : left < thresholds.warnDays
+                ? "renew soon"
+                : renewAt <= now
+                  ? "renew due"
+                  : "ok";
+        return {
+            kind: "certificate",
+            subject: certificateName(cert),
+            notBefore: notBefore.toISOString(),
+            serial: cert.serialNumber,
+            notAfter: notAfter.toISOString(),
+            renewAt: renewAt.toISOString(),
+            daysLeft: left,
+            status,
+            due: status === "expired" || status === "renew soon" || status === "not yet valid",
+        };
+    }
+    const crl = f.crl as CrlInfo;
+    // Half its validity for a CRL re-signed every period; as long as its CA (years): its CA's alert.
+    const validity = crl.nextUpdate.getTime() - crl.thisUpdate.getTime();
+    const lead = Math.min(thresholds.crlWarnFraction * validity, thresholds.warnDays * DAY_MS);
+    const dueAt = new Date(crl.nextUpdate.getTime() - lead);
+    // Dated after now (a signer's clock ahead): the node refuses every peer the CRL covers.
+    const status =
+        crl.nextUpdate <= now
+            ? "expired"
+            : !crlValidAt(crl, now)
+              ? "not yet valid"
+              : dueAt <= now
+                ? "publish soon"
+                : "ok";
+    return {
+        kind: "crl",
+        subject: `CRL of ${crl.issuerCommonName ?? "unknown CA"} (${crl.revokedSerials.length} revoked)`,
+        notBefore: crl.thisUpdate.toISOString(),
+        serial: crl.number === undefined ? "-" : `#${crl.number}`,
+        notAfter: crl.nextUpdate.toISOString(),
+        renewAt: dueAt.toISOString(),
+        daysLeft: daysLeft(crl.nextUpdate),
+        status,
+        due: status !== "ok",
+    };
 }
 
 /** One row per distinct certificate or CRL, soonest end first. */
@@ -666,9 +761,7 @@ export function expiryReport(
     unreadKeystore: UnreadKeystore = refuseKeystore,
 ): ExpiryRow[] {
     const rows = new Map<string, ExpiryRow>();
-    const found = findAll(files, unreadKeystore);
-    const daysLeft = (end: Date): number => Math.floor((end.getTime() - now.getTime()) / DAY_MS);
-    for (const f of found) {
+    for (const f of findAll(files, unreadKeystore)) {
         const field = f.place === undefined ? [] : [`${f.file}: ${f.place}`];
         const known = rows.get(f.id);
         if (known !== undefined) {
@@ -676,67 +769,8 @@ export function expiryReport(
             known.fields.push(...field.filter((p) => !known.fields.includes(p)));
             continue;
         }
-        if (f.certificate !== undefined) {
-            const cert = f.certificate;
-            const notBefore = new Date(cert.validFrom);
-            const notAfter = new Date(cert.validTo);
-            const lifetimeDays = Math.round((notAfter.getTime() - notBefore.getTime()) / DAY_MS);
-            const recorded = renewals.get(cert.fingerprint256);
-            const renewAt = recorded
-                ? new Date(recorded)
-                : new Date(notBefore.getTime() + (lifetimeDays - defaultEarlyRenewalDays(lifetimeDays)) * DAY_MS);
-            const left = daysLeft(notAfter);
-            const status = notYetValidAt(cert, now)
-                ? "not yet valid"
-                : expiredAt(cert, now)
-                  ? "expired"
-                  : left < thresholds.warnDays
-                    ? "renew soon"
-                    : renewAt <= now
-                      ? "renew due"
-                      : "ok";
-            rows.set(f.id, {
-                kind: "certificate",
-                subject: cert.subject.replace(/\n/g, ", "),
-                notBefore: notBefore.toISOString(),
-                serial: cert.serialNumber,
-                notAfter: notAfter.toISOString(),
-                renewAt: renewAt.toISOString(),
-                daysLeft: left,
-                status,
-                due: status === "expired" || status === "renew soon" || status === "not yet valid",
-                files: [f.file],
-                fields: field,
-            });
-        } else if (f.crl !== undefined) {
-            const crl = f.crl;
-            // Half its validity for a CRL re-signed every period; as long as its CA (years): its CA's alert.
-            const validity = crl.nextUpdate.getTime() - crl.thisUpdate.getTime();
-            const lead = Math.min(thresholds.crlWarnFraction * validity, thresholds.warnDays * DAY_MS);
-            const dueAt = new Date(crl.nextUpdate.getTime() - lead);
-            // Dated after now (a signer's clock ahead): the node refuses every peer the CRL covers.
-            const status =
-                crl.nextUpdate <= now
-                    ? "expired"
-                    : !crlValidAt(crl, now)
-                      ? "not yet valid"
-                      : dueAt <= now
-                        ? "publish soon"
-                        : "ok";
-            rows.set(f.id, {
-                kind: "crl",
-                subject: `CRL of ${crl.issuerCommonName ?? "unknown CA"} (${crl.revokedSerials.length} revoked)`,
-                notBefore: crl.thisUpdate.toISOString(),
-                serial: crl.number === undefined ? "-" : `#${crl.number}`,
-                notAfter: crl.nextUpdate.toISOString(),
-                renewAt: dueAt.toISOString(),
-                daysLeft: daysLeft(crl.nextUpdate),
-                status,
-                due: status !== "ok",
-                files: [f.file],
-                fields: field,
-            });
-        }
+        const row = reading(f.file, () => judged(f, thresholds, now, renewals));
+        rows.set(f.id, { ...row, files: [f.file], fields: field });
     }
     return [...rows.values()].sort((a, b) => a.daysLeft - b.daysLeft);
 }
@@ -758,98 +792,102 @@ function number(
     return n;
 }
 
+async function expiry(argv: string[], out: (text: string) => void): Promise<number> {
+    const values = parse<{
+        dir?: string;
+        pem?: string[];
+        "warn-days"?: string;
+        "crl-warn-fraction"?: string;
+        now?: string;
+        format?: string;
+    }>(argv, {
+        dir: { type: "string" },
+        pem: { type: "string", multiple: true },
+        "warn-days": { type: "string" },
+        "crl-warn-fraction": { type: "string" },
+        now: { type: "string" },
+        format: { type: "string" },
+    });
+    const warnDays = number(values["warn-days"], "--warn-days", "30", Number.isInteger, "a whole number of days >= 0");
+    const crlWarnFraction = number(
+        values["crl-warn-fraction"],
+        "--crl-warn-fraction",
+        "0.5",
+        (n) => n >= 0 && n < 1,
+        "a fraction of a CRL's validity from 0 to below 1, e.g. 0.5",
+    );
+    const format = oneOf(values.format ?? "text", "--format", ["text", "json"]);
+    const now = values.now === undefined ? new Date() : parseNow(values.now);
+    if ((values.dir === undefined) === (values.pem === undefined)) throw new UsageError("give either --dir or --pem");
+    const files = values.dir !== undefined ? filesOfDir(values.dir) : (values.pem as string[]);
+    for (const f of files) {
+        if (entryOf(f) === undefined) throw new InputError(`${f}: no such file`);
+        linkTarget(f);
+    }
+    // A keystore in a folder is named rather than skipped silently, without changing what the exit status means.
+    const warnKeystore: UnreadKeystore = (file) =>
+        void process.stderr.write(
+            `warning: ${file} is a PKCS#12 keystore without ${file}.password beside it: its certificates are not watched; put its password there (mode 0600), or watch its PEM\n`,
+        );
+    const rows = expiryReport(
+        files,
+        { warnDays, crlWarnFraction },
+        now,
+        recordedRenewals(values.dir),
+        values.dir === undefined ? refuseKeystore : warnKeystore,
+    );
+    if (rows.length === 0) throw new InputError(`no certificates or CRLs found in ${values.dir ?? files.join(", ")}`);
+    const due = rows.filter((r) => r.due);
+    if (format === "json") {
+        out(
+            JSON.stringify(
+                {
+                    healthy: due.length === 0,
+                    due: due.length,
+                    now: now.toISOString(),
+                    warnDays,
+                    crlWarnFraction,
+                    rows,
+                },
+                null,
+                2,
+            ) + "\n",
+        );
+    } else {
+        out(
+            textTable(
+                ["status", "days left", "not after", "renew at", "subject", "serial"],
+                rows.map((r) => ({
+                    status: r.status,
+                    "days left": String(r.daysLeft),
+                    "not after": r.notAfter,
+                    "renew at": r.renewAt,
+                    subject: r.subject,
+                    serial: r.serial,
+                })),
+            ),
+        );
+        const counted = `${rows.filter((r) => r.kind === "certificate").length} certificates and ${rows.filter((r) => r.kind === "crl").length} CRLs`;
+        out(
+            due.length === 0
+                ? `${counted}: none due (within ${warnDays} days; CRLs also with less than ${crlWarnFraction} of their validity left)\n`
+                : `${due.length} of ${counted} due: ${due.map((r) => `${r.subject} (${dueWhy(r)})`).join("; ")}\n`,
+        );
+    }
+    return due.length === 0 ? 0 : 1;
+}
+
 export const expiryCommand: Command = {
     usage: USAGE,
     async run(argv, out) {
-        const values = parse<{
-            dir?: string;
-            pem?: string[];
-            "warn-days"?: string;
-            "crl-warn-fraction"?: string;
-            now?: string;
-            format?: string;
-        }>(argv, {
-            dir: { type: "string" },
-            pem: { type: "string", multiple: true },
-            "warn-days": { type: "string" },
-            "crl-warn-fraction": { type: "string" },
-            now: { type: "string" },
-            format: { type: "string" },
-        });
-        const warnDays = number(
-            values["warn-days"],
-            "--warn-days",
-            "30",
-            Number.isInteger,
-            "a whole number of days >= 0",
-        );
-        const crlWarnFraction = number(
-            values["crl-warn-fraction"],
-            "--crl-warn-fraction",
-            "0.5",
-            (n) => n >= 0 && n < 1,
-            "a fraction of a CRL's validity from 0 to below 1, e.g. 0.5",
-        );
-        const format = oneOf(values.format ?? "text", "--format", ["text", "json"]);
-        const now = values.now === undefined ? new Date() : parseNow(values.now);
-        if ((values.dir === undefined) === (values.pem === undefined))
-            throw new UsageError("give either --dir or --pem");
-        const files = values.dir !== undefined ? filesOfDir(values.dir) : (values.pem as string[]);
-        for (const f of files) {
-            if (entryOf(f) === undefined) throw new InputError(`${f}: no such file`);
-            linkTarget(f);
-        }
-        // A keystore in a folder is named rather than skipped silently, without changing what the exit status means.
-        const warnKeystore: UnreadKeystore = (file) =>
-            void process.stderr.write(
-                `warning: ${file} is a PKCS#12 keystore without ${file}.password beside it: its certificates are not watched; put its password there (mode 0600), or watch its PEM\n`,
-            );
-        const rows = expiryReport(
-            files,
-            { warnDays, crlWarnFraction },
-            now,
-            recordedRenewals(values.dir),
-            values.dir === undefined ? refuseKeystore : warnKeystore,
-        );
-        if (rows.length === 0)
-            throw new InputError(`no certificates or CRLs found in ${values.dir ?? files.join(", ")}`);
-        const due = rows.filter((r) => r.due);
-        if (format === "json") {
-            out(
-                JSON.stringify(
-                    {
-                        healthy: due.length === 0,
-                        due: due.length,
-                        now: now.toISOString(),
-                        warnDays,
-                        crlWarnFraction,
-                        rows,
-                    },
-                    null,
-                    2,
-                ) + "\n",
-            );
-        } else {
-            out(
-                textTable(
-                    ["status", "days left", "not after", "renew at", "subject", "serial"],
-                    rows.map((r) => ({
-                        status: r.status,
-                        "days left": String(r.daysLeft),
-                        "not after": r.notAfter,
-                        "renew at": r.renewAt,
-                        subject: r.subject,
-                        serial: r.serial,
-                    })),
-                ),
-            );
-            const counted = `${rows.filter((r) => r.kind === "certificate").length} certificates and ${rows.filter((r) => r.kind === "crl").length} CRLs`;
-            out(
-                due.length === 0
-                    ? `${counted}: none due (within ${warnDays} days; CRLs also with less than ${crlWarnFraction} of their validity left)\n`
-                    : `${due.length} of ${counted} due: ${due.map((r) => `${r.subject} (${dueWhy(r)})`).join("; ")}\n`,
+        try {
+            return await expiry(argv, out);
+        } catch (error) {
+            // Exit 1 tells monitoring that something is due: any other failure is exit 2, as an input error is.
+            if (error instanceof InputError || error instanceof UsageError) throw error;
+            throw new InputError(
+                `expiry failed (${(error as Error).name}; the message is not shown, as it may quote a file); report this defect`,
             );
         }
-        return due.length === 0 ? 0 : 1;
     },
 };

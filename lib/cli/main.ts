@@ -2,7 +2,7 @@
 /**
  * apic-istio-pki <command>: render, inventory, diff, expiry, lifecycle, ceremony; --version.
  * Exit status: 0 done; 1 failed (bad config; expiry: something due; lifecycle: needs a human);
- * 2 wrong usage or unreadable input.
+ * 2 wrong usage or unreadable input (expiry: any failure, never 1).
  */
 import * as fs from "fs";
 import * as path from "path";
@@ -37,7 +37,8 @@ at or above the current folder, in its stackConfigDir (else beside it); outside 
 NAME is a Pulumi stack name, or org/project/NAME as pulumi takes it.
 
 Exit status: 0 done, 1 failed (diff: a refused change; expiry: something is due; lifecycle:
-something needs a human), 2 wrong usage (expiry, lifecycle: or unreadable input).`;
+something needs a human), 2 wrong usage (expiry, lifecycle: or unreadable input; expiry: or
+any other failure, so that monitoring never takes one for something due).`;
 
 /** The installed package's version (dist/lib/cli -> the package root). */
 function packageVersion(): string {
