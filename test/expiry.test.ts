@@ -951,6 +951,58 @@ describe("expiry: certificates and CRLs however they are encoded, each counted o
         ``,
     ];
 
+    it("shows terminal controls in a CRL's issuer, a subject or a file name escaped, in text and JSON alike", async () => {
+        // ESC [2K clears the line, U+009B is CSI (a C1 control, which Node leaves raw in a subject), U+202E reverses the text.
+        const name = "evil\u001b[2K\u009b31m\u202eCA";
+        const evil = await mintRoot(name, {
+            issuedAt: new Date("2030-01-01T00:00:00.000Z"),
+            validityHours: 400 * 24,
+        });
+        const evilSerial = new X509Certificate(evil.certPem).serialNumber;
+        const window = {
+            thisUpdate: new Date("2030-01-01T00:00:00.000Z"),
+            nextUpdate: new Date("2030-01-29T00:00:00.000Z"),
+            number: 1,
+        };
+        const folder = tempDir("expiry-controls");
+        fs.writeFileSync(path.join(folder, "ca.crt"), evil.certPem);
+        fs.writeFileSync(
+            path.join(folder, "ca.crl"),
+            buildCrl(evil.certPem, evil.keyPem, [], window, { signedOnce: true }),
+        );
+        const raw = /[\p{Cc}\p{Cf}]/u;
+        const text = await cli("expiry", "--dir", folder, "--now", NOW);
+        assert.deepStrictEqual(
+            [text.status, text.err, text.out.split("\n")],
+            [
+                0,
+                "",
+                [
+                    `status  days left  not after                 renew at                  subject                                            serial`,
+                    `------  ---------  ------------------------  ------------------------  -------------------------------------------------  ${"-".repeat(evilSerial.length)}`,
+                    `ok      19         2030-01-29T00:00:00.000Z  2030-01-15T00:00:00.000Z  CRL of evil\\u001b[2K\\u009b31m\\u202eCA (0 revoked)  #1`,
+                    `ok      391        2031-02-05T00:00:00.000Z  2030-09-25T00:00:00.000Z  CN=evil\\1B[2K\\u009b31m\\u202eCA                     ${evilSerial}`,
+                    `1 certificates and 1 CRLs: none due (within 30 days; CRLs also with less than 0.5 of their validity left)`,
+                    ``,
+                ],
+            ],
+        );
+        // JSON escapes them too, so that jq or cat shows them escaped; a parser still reads the values as they are.
+        const { out } = await cli("expiry", "--dir", folder, "--now", NOW, "--format", "json");
+        assert.deepStrictEqual(
+            [raw.test(out.replace(/\n/g, "")), (JSON.parse(out) as ExpiryJson).rows.map((r) => r.subject)],
+            [false, [`CRL of ${name} (0 revoked)`, "CN=evil\\1B[2K\u009b31m\u202eCA"]],
+        );
+        // A file name in a message, as the file is refused.
+        const cut = path.join(tempDir("expiry-controls-name"), "cut\u001b[2K\u009b1A.pem");
+        fs.writeFileSync(cut, "-----BEGIN CERTIFICATE-----\nAAAA\n");
+        assert.deepStrictEqual(await cli("expiry", "--pem", cut), {
+            status: 2,
+            out: "",
+            err: `error: ${path.dirname(cut)}/cut\\u001b[2K\\u009b1A.pem: the CERTIFICATE block that begins at line 1 has no END line (cut short?); copy the file again, whole\n`,
+        });
+    });
+
     it("counts one CRL once whatever its line length or line ends (CRLF), and two CRLs of one CA twice", async () => {
         const folder = tempDir("expiry-crl-identity");
         const [first, second] = crls;

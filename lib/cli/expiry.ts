@@ -8,7 +8,7 @@ import * as path from "path";
 import type { PFX } from "@peculiar/asn1-pfx";
 import * as YAML from "yaml";
 import { defaultEarlyRenewalDays } from "../config/validate";
-import { json } from "../config/values";
+import { json, shownText } from "../config/values";
 import { codeOf, jsonBreak, readRegularBytes, utf8Text, yamlProblem } from "../files";
 import { pemBlocks, pemDecode, unendedPemBlock } from "../pki/pem";
 import { crlInDer, CrlInfo, crlValidAt, parseCrl } from "../pki/crl";
@@ -827,7 +827,9 @@ async function expiry(argv: string[], out: (text: string) => void): Promise<numb
     // A keystore in a folder is named rather than skipped silently, without changing what the exit status means.
     const warnKeystore: UnreadKeystore = (file) =>
         void process.stderr.write(
-            `warning: ${file} is a PKCS#12 keystore without ${file}.password beside it: its certificates are not watched; put its password there (mode 0600), or watch its PEM\n`,
+            shownText(
+                `warning: ${file} is a PKCS#12 keystore without ${file}.password beside it: its certificates are not watched; put its password there (mode 0600), or watch its PEM`,
+            ) + "\n",
         );
     const rows = expiryReport(
         files,
@@ -838,6 +840,9 @@ async function expiry(argv: string[], out: (text: string) => void): Promise<numb
     );
     if (rows.length === 0) throw new InputError(`no certificates or CRLs found in ${values.dir ?? files.join(", ")}`);
     const due = rows.filter((r) => r.due);
+    // Subjects, CRL issuers and file names are shown escaped (shownText): a CRL's issuer may hold
+    // ESC or CSI (U+009B) sequences, which a terminal would obey. In JSON, line by line: only
+    // JSON's own line breaks are raw, and the values a parser reads stay as they are.
     if (format === "json") {
         out(
             JSON.stringify(
@@ -851,7 +856,10 @@ async function expiry(argv: string[], out: (text: string) => void): Promise<numb
                 },
                 null,
                 2,
-            ) + "\n",
+            )
+                .split("\n")
+                .map(shownText)
+                .join("\n") + "\n",
         );
     } else {
         out(
@@ -862,7 +870,7 @@ async function expiry(argv: string[], out: (text: string) => void): Promise<numb
                     "days left": String(r.daysLeft),
                     "not after": r.notAfter,
                     "renew at": r.renewAt,
-                    subject: r.subject,
+                    subject: shownText(r.subject),
                     serial: r.serial,
                 })),
             ),
@@ -871,7 +879,7 @@ async function expiry(argv: string[], out: (text: string) => void): Promise<numb
         out(
             due.length === 0
                 ? `${counted}: none due (within ${warnDays} days; CRLs also with less than ${crlWarnFraction} of their validity left)\n`
-                : `${due.length} of ${counted} due: ${due.map((r) => `${r.subject} (${dueWhy(r)})`).join("; ")}\n`,
+                : `${due.length} of ${counted} due: ${due.map((r) => `${shownText(r.subject)} (${dueWhy(r)})`).join("; ")}\n`,
         );
     }
     return due.length === 0 ? 0 : 1;
@@ -883,8 +891,10 @@ export const expiryCommand: Command = {
         try {
             return await expiry(argv, out);
         } catch (error) {
+            // A file name, or a value from one, may hold terminal controls (ESC, CSI, bidi overrides).
+            if (error instanceof InputError) throw new InputError(shownText(error.message));
+            if (error instanceof UsageError) throw new UsageError(shownText(error.message));
             // Exit 1 tells monitoring that something is due: any other failure is exit 2, as an input error is.
-            if (error instanceof InputError || error instanceof UsageError) throw error;
             throw new InputError(
                 `expiry failed (${(error as Error).name}; the message is not shown, as it may quote a file); report this defect`,
             );

@@ -92,6 +92,13 @@ export const withoutPrivateKeys = (text: string): string =>
         .replace(PRIVATE_KEY_BLOCK, "(a private key, not shown)")
         .replace(BASE64_RUN, (run) => (isBareKey(run) ? "(a private key, not shown)" : run));
 
+/** A character as JSON escapes it: each UTF-16 unit, as JSON writes a character beyond U+FFFF. */
+const unitEscapes = (c: string): string =>
+    c
+        .split("")
+        .map((unit) => `\\u${unit.charCodeAt(0).toString(16).padStart(4, "0")}`)
+        .join("");
+
 /**
  * JSON, with every character not shown as itself escaped (UNSHOWN: JSON escapes only C0), so
  * that every character of a bad value shows, in its order; private keys in it are not shown.
@@ -99,13 +106,16 @@ export const withoutPrivateKeys = (text: string): string =>
 export const json = (v: Json): string =>
     JSON.stringify(v, (_, value: unknown) => (typeof value === "string" ? withoutPrivateKeys(value) : value)).replace(
         ESCAPED_IN_JSON,
-        // Each UTF-16 unit, as JSON writes a character beyond U+FFFF.
-        (c) =>
-            c
-                .split("")
-                .map((unit) => `\\u${unit.charCodeAt(0).toString(16).padStart(4, "0")}`)
-                .join(""),
+        unitEscapes,
     );
+
+/**
+ * Text from outside the config (a certificate's subject, a CRL's issuer, a file name) as a
+ * terminal or log may show it: each character not shown as itself (UNSHOWN) escaped as json
+ * escapes it, the rest as written.
+ */
+export const shownText = (text: string): string => text.replace(ESCAPED_IN_JSON, unitEscapes);
+
 export const showJson = (v: Json | undefined): string => (v === undefined ? "nothing" : json(v));
 
 /**
