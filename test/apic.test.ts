@@ -703,5 +703,10 @@ describe("Trust bundles given to APIC's truststore and the UI sidecars' ca.crt",
             ],
         );
         assert.deepStrictEqual(await refusals(TEST_ONLY_CA_CERT_PEM), ["accepted", "accepted"]);
+        // A BEGIN marker inside a line begins no block, to OpenSSL nor to the bundle's users: refused, not dropped unseen.
+        assert.deepStrictEqual(await refusals(`${TEST_ONLY_CA_CERT_PEM}# x${TEST_ONLY_CA_CERT_PEM}`), [
+            "ApicClientBundle serverTrustBundlePem holds a CERTIFICATE block without its END line, or a BEGIN or END marker inside a line; give whole PEM certificates, each marker at the start of a line of its own",
+            "UiApicClient apicTrustPem holds a CERTIFICATE block without its END line, or a BEGIN or END marker inside a line; give whole PEM certificates, each marker at the start of a line of its own",
+        ]);
     });
 });

@@ -704,12 +704,19 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
         const folder = tempDir("expiry-marker-in-line");
         // A script that counts the certificates of a bundle: OpenSSL reads past the marker, expiry refused the folder.
         const script =
-            "#!/bin/sh\n# count the CA certificates in the bundle\nn=$(grep -c -- '-----BEGIN CERTIFICATE-----' /etc/ssl/certs/ca-certificates.crt)\necho \"$n CAs\"\n";
+            "#!/bin/sh\n# count the CA certificates in the bundle\nn=$(grep -c -- '-----BEGIN CERTIFICATE-----' /etc/ssl/certs/ca-certificates.crt) " +
+            "ends=$(grep -c -- '-----END CERTIFICATE-----' /etc/ssl/certs/ca-certificates.crt)\necho \"$n CAs\"\n";
         fs.writeFileSync(path.join(folder, "check-ca.sh"), script);
         fs.writeFileSync(path.join(folder, "client.crt"), client);
         // In JSON and YAML, each string as parsed: a command that mentions the marker beside a certificate.
         const payload = path.join(folder, "payload.json");
-        fs.writeFileSync(payload, JSON.stringify({ check: "grep -c -- '-----BEGIN CERTIFICATE-----' ca.pem", client }));
+        fs.writeFileSync(
+            payload,
+            JSON.stringify({
+                check: "grep -- '-----BEGIN CERTIFICATE-----\\|-----END CERTIFICATE-----' ca.pem",
+                client,
+            }),
+        );
         const { status, err, report } = await json("--dir", folder);
         assert.deepStrictEqual(
             [status, err, report?.rows.map((r) => [r.serial, [...r.files].sort()])],
@@ -738,6 +745,28 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
                 `error: ${payload}: the CERTIFICATE block that begins at line ${client.split("\n").length} of the string at ` +
                 `.stringData["tls.crt"] in document 2 has no END line (cut short?); copy the file again, whole\n`,
         });
+    });
+
+    it("reads a text of many BEGIN markers without an END in time linear in its length, not quadratic", async () => {
+        // Markers inside a line, then at a line's start but trailed by text: a lazy match from each
+        // BEGIN to the next END scanned the rest of the text again for every one (4.6 MB: 4 min 41 s).
+        const folder = tempDir("expiry-many-markers");
+        for (const [name, line] of [
+            ["inside.txt", "x-----BEGIN CERTIFICATE-----\n"],
+            ["trailed.txt", "-----BEGIN CERTIFICATE-----x\n"],
+        ]) {
+            const file = path.join(folder, name);
+            fs.writeFileSync(file, line.repeat(30_000)); // 870 KB, which took seconds
+            const started = performance.now();
+            const result = await cli("expiry", "--pem", file);
+            const elapsed = performance.now() - started;
+            assert.deepStrictEqual(result, {
+                status: 2,
+                out: "",
+                err: `error: no certificates or CRLs found in ${file}\n`,
+            });
+            assert.ok(elapsed < 1000, `${name}: ${Math.round(elapsed)} ms`);
+        }
     });
 
     it("exits 2 on a PEM block cut short in the text as read: indented (a Helm template), in a JSON string inside a string", async () => {

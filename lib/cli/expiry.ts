@@ -641,11 +641,12 @@ function foundIn(file: string, unreadKeystore: UnreadKeystore): Found[] {
     const found: Found[] = [];
     for (const { text, bytes, place } of contentsOf(file)) {
         const source: Source = { file, place };
-        for (const pem of pemBlocks(text, "CERTIFICATE")) {
+        // The text as read (inString): a block may also begin a JSON string held in it, as unendedReadProblem checks.
+        for (const pem of pemBlocks(text, "CERTIFICATE", true)) {
             const x509 = parsed(source, "a CERTIFICATE block", () => new crypto.X509Certificate(pem));
             found.push({ ...source, id: identity(x509.raw), certificate: x509 });
         }
-        for (const pem of pemBlocks(text, "TRUSTED CERTIFICATE")) {
+        for (const pem of pemBlocks(text, "TRUSTED CERTIFICATE", true)) {
             const x509 = parsed(source, "a TRUSTED CERTIFICATE block", () => {
                 // OpenSSL's trusted format: the certificate, then its trust settings (X509_CERT_AUX).
                 const [certificate] = derSequences(pemDecode(pem, "TRUSTED CERTIFICATE"));
@@ -654,12 +655,12 @@ function foundIn(file: string, unreadKeystore: UnreadKeystore): Found[] {
             });
             found.push({ ...source, id: identity(x509.raw), certificate: x509 });
         }
-        for (const pem of pemBlocks(text, "X509 CRL")) {
+        for (const pem of pemBlocks(text, "X509 CRL", true)) {
             const crl = parsed(source, "a X509 CRL block", () => parseCrl(pem));
             found.push({ ...source, id: identity(pemDecode(pem, "X509 CRL")), crl });
         }
         for (const label of PKCS7_LABELS) {
-            for (const pem of pemBlocks(text, label)) {
+            for (const pem of pemBlocks(text, label, true)) {
                 const bundle = parsed(source, `a ${label} block`, () => {
                     const contents = pkcs7Contents(pemDecode(pem, label));
                     if (contents === undefined) throw new Error("it is no PKCS#7 ContentInfo");

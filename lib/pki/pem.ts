@@ -20,12 +20,6 @@ export function privateKeyLabel(text: string): string | undefined {
 export const pastedKeyProblem = (label: string, clear: string, give: string): string =>
     `holds a private key (a "${label}" PEM block): ${clear}, so take the key out (and replace it if the text has been shared); give ${give}`;
 
-/** Every PEM block of one type in a text, in order, each ending in one newline. */
-export function pemBlocks(text: string, label: string): string[] {
-    const blocks = text.match(new RegExp(`-----BEGIN ${label}-----[\\s\\S]+?-----END ${label}-----`, "g")) ?? [];
-    return blocks.map((b) => `${b}\n`);
-}
-
 /** BEGIN and END markers of PEM blocks, anywhere in a text (a line of its own or not: see pemLine). */
 const PEM_MARKER = /-----(BEGIN|END) ([A-Z0-9 ]+)-----/g;
 /** What may follow a BEGIN or END line's marker: white space (a CR, spaces) to the end of the line. */
@@ -48,7 +42,7 @@ function pemLine(text: string, marker: RegExpMatchArray, inString = false): bool
 /**
  * The first PEM block of a text with no END line of its label before any other marker or the end
  * of the text (a file cut short), and the line it begins on; undefined when every block ends.
- * pemBlocks skips such a block silently, while OpenSSL, and so Envoy, refuses the file. A block
+ * pemBlocks leaves such a block out, while OpenSSL, and so Envoy, refuses the file. A block
  * begins only on a BEGIN line (pemLine), as OpenSSL reads past anything else; inside one, any
  * other marker (a block cut mid-line before the next) is data to OpenSSL, which refuses it. An END
  * line without its BEGIN is left alone, as OpenSSL skips what comes before a BEGIN line too.
@@ -68,6 +62,31 @@ export function unendedPemBlock(text: string, inString = false): { label: string
     }
     if (open === undefined) return undefined;
     return { label: open[2], line: text.slice(0, open.index).split("\n").length };
+}
+
+/**
+ * Every PEM block of one type in a text, in order, each ending in one newline: from a BEGIN line
+ * to the next END line of its label (pemLine), as OpenSSL's PEM_read_bio and Go's pem.Decode read
+ * them. A marker inside a line begins or ends no block (a script that greps for it); any other
+ * marker between the two is data, as to them, so a damaged block is still returned for its reader
+ * to refuse. A block without its END line is left out (unendedPemBlock finds it). One pass, so
+ * a text of many BEGIN markers without an END costs no more than its length. `inString`: as
+ * unendedPemBlock takes it, for a text whose JSON \n escapes have been read as line breaks.
+ */
+export function pemBlocks(text: string, label: string, inString = false): string[] {
+    const blocks: string[] = [];
+    let begin: RegExpMatchArray | undefined;
+    for (const marker of text.matchAll(PEM_MARKER)) {
+        const [, kind, markerLabel] = marker;
+        if (markerLabel !== label) continue;
+        if (begin === undefined) {
+            if (kind === "BEGIN" && pemLine(text, marker, inString)) begin = marker;
+        } else if (kind === "END" && (inString || pemLine(text, marker))) {
+            blocks.push(`${text.slice(begin.index, (marker.index ?? 0) + marker[0].length)}\n`);
+            begin = undefined;
+        }
+    }
+    return blocks;
 }
 
 /** PEM with 64-column base64 and one trailing newline, as Go's encoding/pem (and so the provider) writes it. */

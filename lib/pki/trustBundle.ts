@@ -22,9 +22,11 @@ import { crlSignedBy } from "./crlSeries";
 import { pastedKeyProblem, pemBlocks } from "./pem";
 import { expiredAt, subjectOf } from "./x509";
 
-/** A PEM header: a block whose END line is missing or mangled still counts. */
+/**
+ * A PEM header: a block whose END line is missing or mangled still counts, and so does one inside
+ * a line, which pemBlocks (as OpenSSL) does not read: each is refused rather than dropped unseen.
+ */
 const PEM_HEADER = /-----BEGIN ([^-\r\n]*)-----/g;
-const CERTIFICATE_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
 
 /**
  * What the certificate says of itself as a CA: basicConstraints cA, and whether its keyUsage
@@ -62,10 +64,11 @@ export function trustBundleProblem(pem: unknown, now: Date, options: { dataPower
               )
             : `holds a "${other}" PEM block; a trust bundle takes CA certificates only`;
     }
-    const blocks = pem.match(CERTIFICATE_BLOCK) ?? [];
+    // As pemBlocks reads them, so that what is checked here is what the bundle's users are given.
+    const blocks = pemBlocks(pem, "CERTIFICATE");
     if (blocks.length === 0) return "holds no PEM certificate; give the PEM certificate(s) of the CA(s) to trust";
     if (blocks.length !== labels.length)
-        return "holds a CERTIFICATE block without its END line; give whole PEM certificates";
+        return "holds a CERTIFICATE block without its END line, or a BEGIN or END marker inside a line; give whole PEM certificates, each marker at the start of a line of its own";
     const expired: crypto.X509Certificate[] = [];
     for (const [i, block] of blocks.entries()) {
         let cert: crypto.X509Certificate;
@@ -137,7 +140,8 @@ export function crlBundleProblem(
     if (blocks.length === 0) {
         return 'holds no PEM CRL; give the CRLs ("X509 CRL" blocks) of every CA of the peer\'s chains, or leave it unset for no revocation check';
     }
-    if (blocks.length !== labels.length) return "holds an X509 CRL block without its END line; give whole PEM CRLs";
+    if (blocks.length !== labels.length)
+        return "holds an X509 CRL block without its END line, or a BEGIN or END marker inside a line; give whole PEM CRLs, each marker at the start of a line of its own";
     let crls: { pem: string; ca: string; name: string; thisUpdate: Date; nextUpdate: Date }[];
     try {
         crls = blocks.map((pem) => {
