@@ -307,28 +307,46 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
         );
     });
 
-    it("reads a mounted Secret volume: kubelet's ..data link to a folder is not followed, a FIFO beside it is skipped", async () => {
+    it("reads a mounted Secret volume once, in kubelet's ..<timestamp> folder, its keystore with the password; skips a FIFO", async () => {
         // The layout kubelet gives a Secret mounted into a monitoring pod: the files sit in a
         // timestamped folder, ..data links to it, and each key is a link through ..data.
         const mount = tempDir("expiry-mount");
         const timestamped = path.join(mount, "..2026_11_24_10_00_00.123456789");
         fs.mkdirSync(timestamped);
-        fs.writeFileSync(path.join(timestamped, "tls.crt"), rendered.read("apic/ob/client.crt"));
         fs.symlinkSync(path.basename(timestamped), path.join(mount, "..data"));
-        fs.symlinkSync("..data/tls.crt", path.join(mount, "tls.crt"));
+        for (const [key, file] of [
+            ["tls.crt", "client.crt"],
+            ["client.p12", "client.p12"],
+            ["client.p12.password", "client.p12.password"],
+        ]) {
+            fs.copyFileSync(path.join(rendered.dir, "apic/ob", file), path.join(timestamped, key));
+            fs.symlinkSync(`..data/${key}`, path.join(mount, key));
+        }
         const mkfifo = spawnSync("mkfifo", [path.join(mount, "pipe")], { encoding: "utf8" });
-        assert.strictEqual(mkfifo.status, 0, mkfifo.stderr);
+        assert.deepStrictEqual(mkfifo.status, 0, mkfifo.stderr);
+        const client = new X509Certificate(rendered.read("apic/ob/client.crt")).serialNumber;
         const { status, err, report } = await json("--dir", mount);
-        assert.deepStrictEqual([status, err], [0, ""]);
+        const inFolder = (...names: string[]) => names.map((name) => path.join(timestamped, name));
         assert.deepStrictEqual(
-            report?.rows.map((r) => [r.serial, [...r.files].sort()]),
-            [
-                [
-                    new X509Certificate(rendered.read("apic/ob/client.crt")).serialNumber,
-                    [path.join(timestamped, "tls.crt"), path.join(mount, "tls.crt")].sort(),
-                ],
-            ],
+            [status, err, report?.rows.find((r) => r.serial === client)?.files.sort()],
+            [0, "", inFolder("client.p12", "tls.crt")],
         );
+        assert.deepStrictEqual(
+            [...new Set(report?.rows.flatMap((r) => r.files))].sort(),
+            inFolder("client.p12", "tls.crt"),
+        );
+        // A key given as --pem: its password is read through its link too, which leads beside the keystore's real file.
+        const p12 = await json("--pem", path.join(mount, "client.p12"));
+        assert.deepStrictEqual([p12.status, p12.err, p12.report?.rows.some((r) => r.serial === client)], [0, "", true]);
+        // Mounted with the default mode (0644): the fix is the volume's defaultMode, as the mount cannot be changed.
+        fs.chmodSync(path.join(timestamped, "client.p12.password"), 0o644);
+        assert.deepStrictEqual(await cli("expiry", "--pem", path.join(mount, "client.p12")), {
+            status: 2,
+            out: "",
+            err:
+                `error: ${mount}/client.p12.password has mode 0644: it holds the password of ${mount}/client.p12, so only its owner ` +
+                "may read it (render writes it 0600); run chmod 600 on the file it links to, or for a mounted Secret set defaultMode: 0400 on its volume\n",
+        });
     });
 
     it("reads a Secret as kubectl get secret -o yaml exports it (base64 data), alone or in a List", async () => {
@@ -601,7 +619,8 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
         assert.deepStrictEqual(
             link,
             refused(
-                `${passwordFile} is a symbolic link; expiry reads the password of ${p12} only from the file itself, as render writes it: put it there as a file of mode 0600`,
+                `${passwordFile} is a symbolic link to ${path.join(folder, "password")}, not to the file beside the keystore's own file (${passwordFile}); ` +
+                    `expiry reads the password of ${p12} from a file beside it, as render writes it, or through a link to that one, as in a mounted Secret: put it there as a file of mode 0600`,
             ),
         );
         for (const output of [wrong, loose, link]) assert.ok(!`${output.out}${output.err}`.includes(password));

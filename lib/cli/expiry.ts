@@ -32,8 +32,9 @@ PKCS#12 keystores with their password in FILE.password beside them (mode 0600, a
 client.p12; without it --pem refuses a keystore and --dir warns of it). Kubernetes YAML and JSON are told
 by their content, whatever the file is called; a .yaml or .yml file must be YAML. Each certificate
 or CRL once, however encoded; --format json lists its files and the Kubernetes fields holding it.
---dir also takes a Secret mounted into a pod: links to files are read, links to folders
-(kubelet's ..data) not followed, FIFOs, sockets and devices skipped; a file or folder it may not
+--dir also takes a Secret mounted into a pod: read once, in kubelet's ..<timestamp> folder (not
+through ..data; a keystore's password link leading beside its real file counts as beside it);
+other links to files are read, links to folders not followed, FIFOs, sockets and devices skipped; a file or folder it may not
 read, or a link that loops or leads nowhere, is an error, as is a PEM block without its END line
 (BEGIN and END lines as OpenSSL takes them: at the start of a line; in JSON and YAML, of a string;
 also with indentation undone and \\n escapes read as line breaks, as expiry reads the text).
@@ -99,6 +100,8 @@ function cannotRead(file: string, error: unknown): InputError {
  * not followed (a mounted Kubernetes Secret links ..data to a folder that is walked anyway, and a
  * link may loop); a FIFO, socket or device is not read (a FIFO would hang the monitoring job).
  * A subfolder it may not read or a looping link is an error: certificates there would go unwatched.
+ * In a mounted Secret or ConfigMap (kubeletMount) the links of its keys through ..data are not
+ * read: each file is read once, in its real folder, beside its own keystore password.
  */
 function filesBelow(dir: string): string[] {
     let entries: fs.Dirent[];
@@ -107,13 +110,37 @@ function filesBelow(dir: string): string[] {
     } catch (error) {
         throw cannotRead(dir, error);
     }
+    const mounted = kubeletMount(dir, entries);
     return entries.flatMap((e) => {
         const full = path.join(dir, e.name);
         if (e.isDirectory()) return filesBelow(full);
         if (e.isFile()) return [full];
         if (!e.isSymbolicLink()) return [];
-        return linkTarget(full).isFile() ? [full] : [];
+        // Checked even when not read: one that loops or leads nowhere is still an error.
+        if (!linkTarget(full).isFile()) return [];
+        return mounted && /^\.\.data\/[^/]+$/.test(linkText(full)) ? [] : [full];
     });
+}
+
+/** Where the link `file` points, as written in it. */
+function linkText(file: string): string {
+    try {
+        return fs.readlinkSync(file);
+    } catch (error) {
+        throw cannotRead(file, error);
+    }
+}
+
+/**
+ * Whether `dir` is a Secret or ConfigMap volume as kubelet mounts it: its files in a folder named
+ * ..<timestamp> beside them, ..data a link to that folder by its name (so inside the walked tree),
+ * and each key a link through ..data, so that an update swaps ..data at once.
+ */
+function kubeletMount(dir: string, entries: fs.Dirent[]): boolean {
+    const data = entries.find((e) => e.name === "..data" && e.isSymbolicLink());
+    if (data === undefined) return false;
+    const target = linkText(path.join(dir, data.name));
+    return /^\.\.[^/]+$/.test(target) && entries.some((e) => e.name === target && e.isDirectory());
 }
 
 /** What `file` is, links followed; undefined when nothing is there (a loop or a refused search is an input error). */
@@ -537,27 +564,55 @@ function derFound(der: Buffer, source: Source): Found[] {
     return (bundle ?? []).flatMap((element) => derFound(element, source));
 }
 
+/** Opens a password file without following a link; O_NONBLOCK: a FIFO there must not hang the monitoring job (it is refused). */
+const openPassword = (file: string): number =>
+    fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+
+/**
+ * The password file `<file>.password` of the keystore `file` that is a link, opened at the file it
+ * leads to when that is the file beside the keystore's real file, as for every key of a mounted
+ * Secret (kubelet links each through ..data into one folder). A link anywhere else is refused, so
+ * that no other file is taken for the password.
+ */
+function openLinkedPassword(file: string, passwordFile: string): number {
+    let real: string;
+    let beside: string;
+    try {
+        real = fs.realpathSync(passwordFile);
+        beside = `${fs.realpathSync(file)}.password`;
+    } catch (error) {
+        throw cannotRead(passwordFile, error);
+    }
+    if (real !== beside) {
+        throw new InputError(
+            `${passwordFile} is a symbolic link to ${real}, not to the file beside the keystore's own file (${beside}); expiry reads the password of ${file} from a file beside it, as render writes it, or through a link to that one, as in a mounted Secret: put it there as a file of mode 0600`,
+        );
+    }
+    try {
+        return openPassword(real);
+    } catch (error) {
+        throw cannotRead(real, error);
+    }
+}
+
 /**
  * The password of the PKCS#12 keystore `file` from `<file>.password` beside it, read as render
  * writes it and as the package reads its other secrets: a regular file of its owner alone (mode
- * 0600), opened without following a link; a line end at its end is not part of it. Undefined when
- * there is none. Never quoted.
+ * 0600), opened without following a link, or through one only to the file beside the keystore's
+ * real file (openLinkedPassword); a line end at its end is not part of it. Undefined when there is
+ * none. Never quoted.
  */
 function keystorePassword(file: string): string | undefined {
     const passwordFile = `${file}.password`;
-    const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
     let fd: number;
+    let linked = false;
     try {
-        // O_NONBLOCK: a FIFO at the path must not hang the monitoring job (it is refused below).
-        fd = fs.openSync(passwordFile, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+        fd = openPassword(passwordFile);
     } catch (error) {
         if (codeOf(error) === "ENOENT") return undefined;
-        if (codeOf(error) === "ELOOP") {
-            throw new InputError(
-                `${passwordFile} is a symbolic link; expiry reads the password of ${file} only from the file itself, as render writes it: put it there as a file of mode 0600`,
-            );
-        }
-        throw cannotRead(passwordFile, error);
+        if (codeOf(error) !== "ELOOP") throw cannotRead(passwordFile, error);
+        fd = openLinkedPassword(file, passwordFile);
+        linked = true;
     }
     try {
         const stat = fs.fstatSync(fd);
@@ -567,8 +622,12 @@ function keystorePassword(file: string): string | undefined {
             );
         const mode = stat.mode & 0o777;
         if ((mode & 0o077) !== 0) {
+            // A mounted Secret cannot be changed in place: its volume's defaultMode sets the mode.
+            const fix = linked
+                ? `run chmod 600 on the file it links to, or for a mounted Secret set defaultMode: 0400 on its volume`
+                : `run chmod 600 ${passwordFile}`;
             throw new InputError(
-                `${passwordFile} has mode 0${mode.toString(8)}: it holds the password of ${file}, so only its owner may read it (render writes it 0600); run chmod 600 ${passwordFile}`,
+                `${passwordFile} has mode 0${mode.toString(8)}: it holds the password of ${file}, so only its owner may read it (render writes it 0600); ${fix}`,
             );
         }
         try {
