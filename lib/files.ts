@@ -354,13 +354,24 @@ function firstNonUtf8Byte(bytes: Buffer): number {
     return offset;
 }
 
-/** The bytes of a file the user named, as readRegularFile reads its text (a DER certificate is no text). */
-export function readRegularBytes(file: string): Buffer {
+/** A file larger than its reader takes, found before it is read. */
+export class FileTooLarge extends Error {
+    constructor(readonly size: number) {
+        super(`it is ${size} bytes`);
+    }
+}
+
+/**
+ * The bytes of a file the user named, as readRegularFile reads its text (a DER certificate is no
+ * text); FileTooLarge above `maxBytes`, told by its size before anything is read.
+ */
+export function readRegularBytes(file: string, maxBytes = Infinity): Buffer {
     const fd = fs.openSync(file, O_RDONLY | O_NONBLOCK);
     try {
         const stat = fs.fstatSync(fd);
         if (stat.isDirectory()) throw new Error("it is a folder, not a file");
         if (!stat.isFile()) throw new Error("it is not a regular file (a FIFO, socket or device)");
+        if (stat.size > maxBytes) throw new FileTooLarge(stat.size);
         return fs.readFileSync(fd);
     } finally {
         fs.closeSync(fd);

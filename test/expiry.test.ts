@@ -244,6 +244,22 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
         );
     });
 
+    it("exits 2 on a file larger than 16 MiB (a core dump in --dir), told by its size before it is read", async () => {
+        const folder = tempDir("expiry-large");
+        fs.writeFileSync(path.join(folder, "client.crt"), rendered.read("apic/ob/client.crt"));
+        // Sparse: no memory or disk taken. 700 MiB of it gave exit 1 and V8's "Cannot create a string longer than ...".
+        const dump = path.join(folder, "core.dump");
+        fs.writeFileSync(dump, "");
+        fs.truncateSync(dump, 16 * 1024 * 1024 + 1);
+        assert.deepStrictEqual(await cli("expiry", "--dir", folder), {
+            status: 2,
+            out: "",
+            err:
+                `error: cannot read ${dump}: it is 16777217 bytes, more than the 16777216 (16 MiB) expiry reads, far more than ` +
+                "certificates, CRLs and keystores take; leave it out of what expiry watches\n",
+        });
+    });
+
     it("names a certificate with an empty subject (Istio's workload certificates) by its SAN; any failure exits 2, never 1", async () => {
         const folder = tempDir("expiry-empty-subject");
         const certificate = (name: string, ...extensions: string[]) => {

@@ -9,7 +9,7 @@ import type { PFX } from "@peculiar/asn1-pfx";
 import * as YAML from "yaml";
 import { defaultEarlyRenewalDays } from "../config/validate";
 import { json, shownText } from "../config/values";
-import { codeOf, jsonBreak, readRegularBytes, utf8Text, yamlProblem } from "../files";
+import { codeOf, FileTooLarge, jsonBreak, readRegularBytes, utf8Text, yamlProblem } from "../files";
 import { pemBlocks, pemDecode, unendedPemBlock } from "../pki/pem";
 import { crlInDer, CrlInfo, crlValidAt, parseCrl } from "../pki/crl";
 import { derSequences } from "../pki/der";
@@ -35,7 +35,7 @@ or CRL once, however encoded; --format json lists its files and the Kubernetes f
 --dir also takes a Secret mounted into a pod: read once, in kubelet's ..<timestamp> folder (not
 through ..data; a keystore's password link leading beside its real file counts as beside it);
 other links to files are read, links to folders not followed, FIFOs, sockets and devices skipped; a file or folder it may not
-read, or a link that loops or leads nowhere, is an error, as is a PEM block without its END line
+read, a file over 16 MiB (a core dump), or a link that loops or leads nowhere, is an error, as is a PEM block without its END line
 (BEGIN and END lines as OpenSSL takes them: at the start of a line; in JSON and YAML, of a string;
 also with indentation undone and \\n escapes read as line breaks, as expiry reads the text).
 Reports the days left (a CRL's: to its next update) and the renewal point
@@ -418,10 +418,22 @@ function base64Problem(value: string): string | undefined {
     return bad !== null ? `${json(bad[0])} at character ${bad.index + 1}` : `cut short, or "=" other than at its end`;
 }
 
+/**
+ * The largest file expiry reads, 16 MiB: far more than certificates, CRLs and keystores take, or a
+ * kubectl export of them, while each byte read is held about ten times over (text, unescaped text,
+ * parsed documents), and past 512 MiB Node cannot make it a string at all (a core dump in --dir).
+ */
+const MAX_FILE_BYTES = 16 * 1024 * 1024;
+
 function readBytes(file: string): Buffer {
     try {
-        return readRegularBytes(file);
+        return readRegularBytes(file, MAX_FILE_BYTES);
     } catch (error) {
+        if (error instanceof FileTooLarge) {
+            throw new InputError(
+                `cannot read ${file}: it is ${error.size} bytes, more than the ${MAX_FILE_BYTES} (16 MiB) expiry reads, far more than certificates, CRLs and keystores take; leave it out of what expiry watches`,
+            );
+        }
         throw cannotRead(file, error);
     }
 }
