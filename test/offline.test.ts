@@ -47,7 +47,14 @@ describe("Offline roots: no root key enters the stack", function () {
     const roots = {
         meshRoot: offlineRoot("Example Bank Mesh Offline Root"),
         serverRoot: offlineRoot("Example Bank Gateway Server Offline Root"),
-        apicClientRoot: offlineRoot("Example Bank APIC Client Offline Root"),
+        // Bound to the stack's environment and trust domain (an OU), as the ceremony's init-root makes a root.
+        apicClientRoot: createRoot({
+            commonName: "Example Bank APIC Client Offline Root",
+            organization: "Example Bank",
+            binding: { environment: "example", trustDomain: "apic-client" },
+            validityDays: 7300,
+            keyAlgorithm: "ECDSA",
+        }),
     };
     const root = roots.apicClientRoot;
     const config = (intermediates: Record<string, string> = {}) => ({
@@ -113,6 +120,20 @@ describe("Offline roots: no root key enters the stack", function () {
                 key: { algorithm: "ECDSA", ecdsaCurve: "P384" },
                 validityDays: 7300,
             })),
+        );
+    });
+
+    it("gives a root in the inventory as the ceremony issued it: its subject, OU included, as its CAs' issuer", () => {
+        const issued =
+            "O=Example Bank, OU=apic-istio-pki example apic-client, CN=Example Bank APIC Client Offline Root";
+        assert.deepStrictEqual(
+            rendered.inventory
+                .filter((c) => c.id === "client-root" || c.id === "apic-client-ca")
+                .map((c) => [c.id, c.subject, c.issuerSubject]),
+            [
+                ["client-root", issued, issued],
+                ["apic-client-ca", "O=Example Bank, CN=example APIC client CA", issued],
+            ],
         );
     });
 

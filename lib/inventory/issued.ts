@@ -49,6 +49,9 @@ export function buildInventory(plan: PkiPlan, pems: IssuedPems): IssuedCertifica
         const renewAt = Math.max(notBefore.getTime(), keySince.getTime() + planned.renewAfterDays * 86_400_000);
         return {
             ...planned,
+            // As issued, as the names are: an offline root's is the ceremony's (its OU too), not the plan's
+            // O and CN of it. Node gives no subject for an empty one.
+            subject: cert.subject?.replace(/\n/g, ", ") ?? "",
             dnsNames: sans.filter((s) => s.startsWith("DNS:")).map((s) => s.slice(4)),
             uris: sans.filter((s) => s.startsWith("URI:")).map((s) => s.slice(4)),
             issuerSubject: cert.issuer.replace(/\n/g, ", "),
