@@ -569,3 +569,50 @@ describe("Engine stand-in: faithful to @pulumi/random (terraform-provider-random
         );
     });
 });
+
+describe("Engine stand-in: a run that hangs ends, a long one that makes progress does not", function () {
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+    it("lets a run go on past timeoutMs while resources keep registering (a large render takes minutes)", async () => {
+        const started = performance.now();
+        const { outputs } = await runWithStandIn(
+            async () => {
+                const keys: tls.PrivateKey[] = [];
+                for (let i = 0; i < 8; i++) {
+                    keys.push(new tls.PrivateKey(`slow-${i}`, { algorithm: "ECDSA", ecdsaCurve: "P256" }));
+                    await sleep(100);
+                }
+                return keys.length;
+            },
+            { timeoutMs: 400 },
+        );
+        assert.strictEqual(outputs, 8);
+        assert.ok(performance.now() - started > 600, "the run outlasted timeoutMs");
+    });
+
+    it("ends a run whose program waits on what never comes, timeoutMs after its last registration", async () => {
+        const started = performance.now();
+        await assert.rejects(
+            runWithStandIn(
+                () => {
+                    new tls.PrivateKey("before-the-hang", { algorithm: "ECDSA", ecdsaCurve: "P256" });
+                    // An input that never resolves: the SDK waits for it, and never registers the certificate.
+                    return new tls.SelfSignedCert("never", {
+                        privateKeyPem: new Promise<string>(() => undefined),
+                        subject: { commonName: "never" },
+                        validityPeriodHours: 1,
+                        allowedUses: ["digital_signature"],
+                    }).certPem;
+                },
+                { timeoutMs: 300 },
+            ),
+            {
+                message:
+                    "stand-in run made no progress for 300 ms (no resource began or finished registering): " +
+                    "a mock failed in a way the SDK swallowed, or the program waits on something that never comes",
+            },
+        );
+        const elapsed = performance.now() - started;
+        assert.ok(elapsed >= 300 && elapsed < 2_000, `ended after ${Math.round(elapsed)} ms`);
+    });
+});

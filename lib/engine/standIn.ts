@@ -191,6 +191,8 @@ export class EngineStandIn implements pulumi.runtime.Mocks {
     /** newResource calls not yet returned, and when one last started or returned. */
     private inFlight = 0;
     private lastActivity = performance.now();
+    /** How many times a newResource call has started or returned: the run's progress. */
+    private activityCount = 0;
 
     constructor(private readonly options: StandInOptions = {}) {
         this.state = options.state ?? new Map();
@@ -204,6 +206,7 @@ export class EngineStandIn implements pulumi.runtime.Mocks {
     async newResource(args: pulumi.runtime.MockResourceArgs): Promise<pulumi.runtime.MockResourceResult> {
         this.inFlight++;
         this.lastActivity = performance.now();
+        this.activityCount++;
         try {
             return await this.register(args);
         } catch (err) {
@@ -212,7 +215,13 @@ export class EngineStandIn implements pulumi.runtime.Mocks {
         } finally {
             this.inFlight--;
             this.lastActivity = performance.now();
+            this.activityCount++;
         }
+    }
+
+    /** A number that changes whenever a registration starts or finishes. */
+    get progress(): number {
+        return this.activityCount;
     }
 
     /**
@@ -394,7 +403,11 @@ export interface RunOptions extends StandInOptions {
     project?: string;
     /** The stack the program runs in, what `pulumi.getStack()` returns (default "dev"). */
     stack?: string;
-    /** Give up after this long; a hang means a mock failed in a way the SDK swallowed. */
+    /**
+     * Give up when no registration has started or finished for this long (default 120 s): a hang
+     * means a mock failed in a way the SDK swallowed. A long run that makes progress is not cut
+     * short (a render of thousands of endpoints takes minutes).
+     */
     timeoutMs?: number;
     /**
      * Keep stack traces while the program runs (default false: `Error.stackTraceLimit` is 0 until
@@ -481,11 +494,28 @@ async function runUntilSettled<T>(program: () => T | Promise<T>, options: RunOpt
     process.on("unhandledRejection", onUnhandled);
     let timer: NodeJS.Timeout | undefined;
     let timedOut = false;
+    const idleLimit = options.timeoutMs ?? 120_000;
+    const tick = Math.min(1_000, idleLimit / 4);
     const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => {
+        // Idle time is counted tick by tick: a long synchronous stretch (the program planning
+        // thousands of endpoints) delays a tick, and counts as one tick, not as idle time.
+        let idle = 0;
+        let lastTick = performance.now();
+        let seen = engine.progress;
+        timer = setInterval(() => {
+            const now = performance.now();
+            if (engine.progress !== seen) [seen, idle] = [engine.progress, 0];
+            else idle += Math.min(now - lastTick, tick);
+            lastTick = now;
+            if (idle < idleLimit) return;
             timedOut = true;
-            reject(new Error(`stand-in run did not settle within ${options.timeoutMs ?? 120_000} ms`));
-        }, options.timeoutMs ?? 120_000);
+            reject(
+                new Error(
+                    `stand-in run made no progress for ${idleLimit} ms (no resource began or finished registering): ` +
+                        "a mock failed in a way the SDK swallowed, or the program waits on something that never comes",
+                ),
+            );
+        }, tick);
     });
     try {
         const outputs = await Promise.race([settled, engine.failure, unhandled, timeout]);
@@ -503,7 +533,7 @@ async function runUntilSettled<T>(program: () => T | Promise<T>, options: RunOpt
         if (!timedOut) await settleAfterFailure(engine);
         throw error;
     } finally {
-        clearTimeout(timer);
+        clearInterval(timer);
         process.off("unhandledRejection", onUnhandled);
     }
 }
