@@ -1,4 +1,5 @@
 import * as assert from "assert";
+import { spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
@@ -77,6 +78,16 @@ describe("examples/own-pki: the README's complete program as a Pulumi project", 
         // eslint-disable-next-line @typescript-eslint/no-require-imports
         const mocha = require(path.join(ROOT, ".mocharc.js")) as { spec: string[] };
         assert.ok(mocha.spec.includes("examples/own-pki/dist/index.test.js"), ".mocharc.js runs the examples' tests");
+    });
+
+    it("runs its test with the README's command in its own folder, which this suite's mocha configuration leaves alone", () => {
+        // Mocha finds the repository's .mocharc.js from there too: it must not run this suite's files.
+        const run = spawnSync(path.join(ROOT, "node_modules/.bin/mocha"), ["dist/index.test.js"], {
+            cwd: OWN_PKI,
+            encoding: "utf8",
+        });
+        assert.strictEqual(run.status, 0, run.stderr);
+        assert.match(run.stdout, /^ {2}1 passing \(\d+ms\)$/m);
     });
 });
 
