@@ -18,7 +18,7 @@ import {
     privateKeyArgs,
     subjectArgs,
 } from "../lib/components/keys";
-import { joinPemOutputs } from "../lib/components/pem";
+import { chainCertificatesOf, joinPemOutputs } from "../lib/components/pem";
 import { buildInventory, IssuedCertificate } from "../lib/inventory/issued";
 import { RotationRecord } from "../lib/plan/caRotation";
 import { RootSlot, rootOf } from "../lib/plan/hierarchy";
@@ -174,7 +174,7 @@ function apicClients(plan: PkiPlan, clientCa: Ca, serverTrustPem: pulumi.Output<
         const name = `${e.id}-apic-client`;
         const issued = issue(name, e.client, clientCa);
         const password = new random.RandomPassword(`${name}-p12-password`, { length: 32, special: false });
-        const caChainPem = joinPemOutputs(clientCa.chainPem);
+        const caChainPem = chainCertificatesOf(clientCa.chainPem);
         const pin = issued.publicKeyPem.apply(spkiPin);
         const pkcs12Base64 = pulumi.secret(
             pulumi

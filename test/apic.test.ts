@@ -25,6 +25,7 @@ import {
     justIssued,
     loadStackFile,
     mintRoot,
+    mintSubCa,
     OPTION_FILES,
     openssl,
     pemBlocks,
@@ -580,6 +581,39 @@ describe("Trust bundles given to APIC's truststore and the UI sidecars' ca.crt",
         ]);
         const keyLine = TEST_ONLY_CA_KEY_PEM.split("\n")[1];
         assert.ok(messages.every((m) => !m.includes(keyLine)));
+    });
+
+    it("hands APIC its CA chain as certificates alone: no text around them, no CRLF, no root, however clientCa.chainPem came", async () => {
+        const root = await mintRoot("Chain test root");
+        const ca = await mintSubCa(root, "Chain test APIC client CA");
+        // As `openssl pkcs12 -nodes` writes it, with CRLF line ends, and the root appended.
+        const pasted =
+            `Bag Attributes\r\n    friendlyName: apic-client-ca\r\nsubject=CN = Chain test APIC client CA\r\n` +
+            ca.certPem.replace(/\n/g, "\r\n") +
+            root.certPem;
+        const { outputs } = await runWithStandIn(() => {
+            const bundle = new ApicClientBundle("ob", {
+                clientCa: { certPem: ca.certPem, privateKeyPem: ca.keyPem, chainPem: pasted },
+                identity: "urn:example:apic-client:ob",
+                serverTrustBundlePem: TEST_ONLY_CA_CERT_PEM,
+                keyAlgorithm: "ECDSA",
+                pkcs12Iterations: PKCS12_MIN_ITERATIONS,
+            });
+            return { caChainPem: bundle.caChainPem, p12: bundle.pkcs12Base64, password: bundle.pkcs12Password };
+        });
+        assert.strictEqual(outputs.caChainPem, ca.certPem);
+        // The keystore APIC imports: the leaf and the CA, nothing else (openssl reads its certificates out).
+        const dir = tempDir("apic-chain");
+        fs.writeFileSync(path.join(dir, "client.p12"), Buffer.from(outputs.p12, "base64"));
+        const listed = openssl(
+            ["pkcs12", "-in", path.join(dir, "client.p12"), "-nokeys", "-passin", "stdin"],
+            outputs.password,
+        );
+        assert.strictEqual(listed.status, 0, listed.output);
+        assert.deepStrictEqual(
+            [...listed.output.matchAll(/^subject=(.*)$/gm)].map((m) => m[1]),
+            ["CN = apic-client ob", "CN = Chain test APIC client CA"],
+        );
     });
 
     it("refuses a key pasted with an offline root's certificates (cat root.crt root.key), which rootCertPem and certPem would hand out in clear, without quoting it", async () => {

@@ -223,6 +223,27 @@ describe("Offline roots: no root key enters the stack", function () {
         );
     });
 
+    it("refuses an intermediate given with more certificates than the one the ceremony signed (a chain with its root)", () => {
+        const signed = signIntermediate({
+            rootKeyPem: root.keyPem,
+            rootCertPem: root.certPem,
+            csrPem: csrs["apic-client-ca"],
+            validityDays: 365,
+        });
+        const withRoot = {
+            ...base,
+            offlineRoots: {
+                ...base.offlineRoots,
+                clientRoot: { certificate: root.certPem, intermediates: { "apic-client-ca": signed + root.certPem } },
+            },
+        };
+        // Its text becomes the APIC client CA's chain, which APIC's keystore would get with the root.
+        assert.throws(() => planFromRawConfig(withRoot), {
+            message:
+                "invalid stack configuration:\n  - pki:offlineRoots.clientRoot.intermediates.apic-client-ca holds 2 certificates; give the certificate the ceremony signed alone (the file ceremony sign wrote), not a chain",
+        });
+    });
+
     it("refuses a certificate the ceremony signed for another key, and one signed by another root", async () => {
         const other = createRoot({ commonName: "Other Root", validityDays: 3650, keyAlgorithm: "ECDSA" });
         assert.throws(

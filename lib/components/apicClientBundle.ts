@@ -20,7 +20,7 @@ import {
 } from "./keys";
 import { epochArgument, idArgument, identityArgument, isGiven, organizationArgument } from "./arguments";
 import { checkClock } from "./checkClock";
-import { checkedTrustBundle, joinPemOutputs } from "./pem";
+import { chainCertificatesOf, checkedTrustBundle, joinPemOutputs } from "./pem";
 
 /** Encryption of the APIC PKCS#12; `as const` so that Pulumi's schema inference reads it as an enum. */
 export const Pkcs12Profile = {
@@ -193,7 +193,7 @@ export class ApicClientBundle extends pulumi.ComponentResource {
 
         this.certPem = cert.certPem;
         this.privateKeyPem = pulumi.secret(key.privateKeyPem);
-        this.caChainPem = joinPemOutputs(args.clientCa.chainPem);
+        this.caChainPem = chainCertificatesOf(args.clientCa.chainPem);
         this.truststorePem = joinPemOutputs(truststorePem);
         this.identity = identity;
         this.spkiPin = key.publicKeyPem.apply(spkiPin);

@@ -12,7 +12,7 @@ import {
     IssuingCa,
 } from "./keys";
 import { epochArgument, hostArgument, organizationArgument } from "./arguments";
-import { joinPemOutputs } from "./pem";
+import { chainCertificatesOf } from "./pem";
 
 export interface ApicServerCertificateArgs {
     /** The CA that signs it (the stack uses the gateway-server CA, under the server root). */
@@ -95,7 +95,7 @@ export class ApicServerCertificate extends pulumi.ComponentResource {
         );
         this.certPem = cert.certPem;
         this.privateKeyPem = pulumi.secret(key.privateKeyPem);
-        this.caChainPem = joinPemOutputs(args.serverCa.chainPem);
+        this.caChainPem = chainCertificatesOf(args.serverCa.chainPem);
         this.registerOutputs({ certPem: this.certPem, privateKeyPem: this.privateKeyPem, caChainPem: this.caChainPem });
     }
 }

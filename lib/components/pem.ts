@@ -1,7 +1,7 @@
 /** Small helpers for PEM bundles shared by the components. */
 import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
-import { pemBlocks } from "../pki/pem";
+import { pemBlocks, pemEncode } from "../pki/pem";
 import { crlBundleProblem, trustBundleProblem } from "../pki/trustBundle";
 import { subjectOf } from "../pki/x509";
 import { CheckClock } from "./checkClock";
@@ -19,6 +19,33 @@ export function joinPem(...blocks: string[]): string {
 /** joinPem over Pulumi inputs. */
 export function joinPemOutputs(...blocks: pulumi.Input<string>[]): pulumi.Output<string> {
     return pulumi.all(blocks).apply((values) => joinPem(...values));
+}
+
+/**
+ * The CA certificates of a chain as a peer is handed them (APIC's keystore, a `ca-chain.pem`): each
+ * CERTIFICATE block, written as the provider writes PEM, and nothing else: no text around them
+ * (an `openssl x509 -text` dump, a "Bag Attributes" preamble, CRLF line ends) and no self-signed
+ * root, which the peer's trust store holds and a chain leaves out.
+ */
+export function chainCertificates(...chains: string[]): string {
+    const blocks = chains.flatMap((chain) => pemBlocks(chain.replace(/\r\n/g, "\n"), "CERTIFICATE"));
+    return blocks
+        .map((block) => {
+            let cert: crypto.X509Certificate;
+            try {
+                cert = new crypto.X509Certificate(block);
+            } catch {
+                return block; // as given: its reader refuses it, as it would have before
+            }
+            const selfSigned = cert.subject === cert.issuer && cert.verify(cert.publicKey);
+            return selfSigned ? "" : pemEncode(cert.raw, "CERTIFICATE");
+        })
+        .join("");
+}
+
+/** chainCertificates over Pulumi inputs. */
+export function chainCertificatesOf(...chains: pulumi.Input<string>[]): pulumi.Output<string> {
+    return pulumi.all(chains).apply((values) => chainCertificates(...values));
 }
 
 /**

@@ -142,6 +142,11 @@ function validateOfflineRoot(
                 fail(intermediateKey);
             } else if (cert === undefined) {
                 fail(`${idKey} must be the certificate the ceremony signed, in PEM; got ${describeGiven(pem)}`);
+            } else if (pemBlocks(pem as string, "CERTIFICATE").length > 1) {
+                // The text becomes this CA's chain, which APIC's keystore gets as it is: no root, no second CA.
+                fail(
+                    `${idKey} holds ${pemBlocks(pem as string, "CERTIFICATE").length} certificates; give the certificate the ceremony signed alone (the file ceremony sign wrote), not a chain`,
+                );
             } else if (!cert.ca || !cert.verify(root.publicKey)) {
                 fail(
                     `${idKey} is not a CA certificate signed by ${key}.certificate; sign this stack's CSR with that root`,
