@@ -398,6 +398,7 @@ describe("Components used alone", function () {
                 await gateway([{ ...ob, verifyCertificateSpki: [pin, "not a pin"] }]),
                 await gateway([{ ...ob, verifyCertificateSpki: [sloppy] }]),
                 await gateway([ob, { ...ob, id: "dp", host: "dp.bank.example", secretName: "apic-mtls-ob" }]),
+                await gateway([ob, { ...ob, id: "dp", host: "OB.bank.example" }]),
                 // An output is checked once resolved; the SDK reports it as pulumi up does.
                 await gateway([{ ...ob, clientSubjectAltNames: [pulumi.output(" ")] }]),
                 await gateway([{ ...ob, verifyCertificateSpki: [pin] }]),
@@ -410,6 +411,7 @@ describe("Components used alone", function () {
                 'IstioGatewayTls endpoint "ob" verifyCertificateSpki[1] must be the base64 SHA-256 of a SubjectPublicKeyInfo (44 characters, as ApicClientBundle.spkiPin gives); got "not a pin": Envoy would refuse the gateway\'s configuration',
                 `IstioGatewayTls endpoint "ob" verifyCertificateSpki[0] must be the base64 SHA-256 of a SubjectPublicKeyInfo (44 characters, as ApicClientBundle.spkiPin gives); got "${sloppy}": Envoy would refuse the gateway's configuration (its 43rd character carries bits beyond the 32 bytes; the same pin written as Envoy reads it is "${pin}")`,
                 'IstioGatewayTls endpoints "ob" and "dp" both name the secret "apic-mtls-ob"; give each endpoint its own secretName',
+                'IstioGatewayTls endpoints "ob" and "dp" both serve the host "ob.bank.example": the gateway would use one of their certificates and client checks for both; give each endpoint its own host',
                 'error serializing property "spec": IstioGatewayTls endpoint "ob" clientSubjectAltNames[0] must be a client identity (non-blank text); got " "',
                 "accepted",
             ],

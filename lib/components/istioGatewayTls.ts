@@ -68,6 +68,15 @@ function checkEndpointLists(endpoints: readonly GatewayEndpoint[], resource: pul
         (_, __, id) => `IstioGatewayTls endpoint id "${id}" is used twice; ids must be unique`,
         resource,
     );
+    // Istio takes one of two servers for one host on one port: one certificate and one client
+    // check for both endpoints' callers, whichever it picks. Host names are case-insensitive.
+    refuseShared(
+        endpoints,
+        (endpoint) => String(endpoint.host).toLowerCase(),
+        (first, second, host) =>
+            `IstioGatewayTls endpoints "${first.id}" and "${second.id}" both serve the host "${host}": the gateway would use one of their certificates and client checks for both; give each endpoint its own host`,
+        resource,
+    );
 }
 
 /** What a refusal shows of a value that came as a secret: a pin list may be given the PKCS#12 password by mistake. */
