@@ -7,7 +7,7 @@
  */
 import * as assert from "assert";
 import * as pulumi from "@pulumi/pulumi";
-import { EngineStandIn, EngineState, saveStackOutputs } from "../lib/engine/standIn";
+import { EngineStandIn, EngineState, saveStackOutputs, stackOutputsOf } from "../lib/engine/standIn";
 import { diffPlans } from "../lib/inventory/diff";
 import { pemBlocks as pemBlocksOf } from "../lib/pki/pem";
 import { CLOCK_SKEW_MS, parseCrl, periodStart } from "../lib/pki/crl";
@@ -912,6 +912,31 @@ describe("A CA rotation that skips or reverses a phase", function () {
             diff.out,
             /\*\*CA rotation, pki:caRotation.gatewayServerCa: generation 0 phase finish -> generation 1 phase switch.\*\* Refused: /,
         );
+    });
+
+    it("names only the skipped phase, not the APIC clients' cut-over that skipping it would make", async () => {
+        // What the prepare's update records: generation 0's clients (epoch 0), the CA at prepare.
+        const { state } = await deployedG0(BASE);
+        const record = stackOutputsOf(state).deploymentRecord as RotationRecord;
+        assert.ok(Object.keys(record.clients).length > 0, "the record holds the APIC clients' certificates");
+        const deployed: RotationRecord = {
+            ...record,
+            positions: { ...record.positions, apicClientCa: { generation: 1, phase: "prepare" } },
+        };
+        // Before, each APIC endpoint was also told it "moves from epoch 0 to epoch 1 with no overlap",
+        // with advice (its clientPhase) that would not have made the skip go through.
+        assert.throws(() => planFromRawConfig(at("apicClientCa", 1, "finish"), { deployed }), {
+            message: message(
+                "pki:caRotation.apicClientCa jumps from generation 1 phase prepare (deployed) to generation 1 phase finish; " +
+                    "phases go one at a time, so generation 1 phase switch comes next: set pki:caRotation.apicClientCa to { generation: 1, phase: switch } and deploy it first",
+            ),
+        });
+        // The pull request's diff the same: the refused phase, and no client refusals beside it.
+        const diff = diffPlans(
+            planFromRawConfig(at("apicClientCa", 1, "prepare")),
+            planFromRawConfig(at("apicClientCa", 1, "finish")),
+        );
+        assert.deepStrictEqual([diff.refused, diff.caRotation.map((t) => t.refused !== undefined)], [[], [true]]);
     });
 
     it("lets a CA that leaves the stack go at any phase: its slot is no key of pki:caRotation any more", () => {

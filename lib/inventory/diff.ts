@@ -1616,6 +1616,9 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
     for (const c of removed) c.forces.push(...deliveryForces(baseCarriers.get(c.id) ?? [], verbs, keepsOld));
 
     const { pins, refused: pinRefusals } = base === undefined ? { pins: [], refused: [] } : pinChanges(from, head);
+    // As the plan does: a CA phase skipped or reversed is the one thing to fix, and the APIC
+    // clients' cut-over it would make (a skipped switch) is not named with advice that cannot help.
+    const phaseRefused = caRotation.some((t) => t.refused !== undefined);
     const certs = { added, removed, replaced };
     const risks = [
         ...(base === undefined ? [] : caRisks(from, head, certs, rotating)),
@@ -1651,7 +1654,7 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
                       ...meshEpochRefusals(from, head),
                       ...customerFacingRefusals(from, head),
                   ]),
-            ...pinRefusals,
+            ...(phaseRefused ? [] : pinRefusals),
         ],
         caRotation,
         added,

@@ -921,6 +921,14 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
         options.deployed === undefined ? undefined : signingGeneration(config, options.deployed.positions, slot);
     const deployedServerCa = deployedGeneration("gatewayServerCa");
     const deployedClientCa = deployedGeneration("apicClientCa");
+    // A CA phase skipped or reversed is the one thing to fix: the leaves' checks against the
+    // deployed record would describe a move that will not happen (a skipped switch as an APIC
+    // client's cut-over with no overlap, whose advice would not help), so they wait for it.
+    const refusedPhases =
+        options.deployed === undefined
+            ? []
+            : transitionProblems(options.deployed.positions, config.caRotation, caSlots(layoutOf(config)));
+    const leavesAgainstDeployed = refusedPhases.length === 0;
     const endpoints: EndpointPlan[] = [];
     const hostOwner = new Map<string, string>();
     const idOwner = new Map<string, string>();
@@ -1007,7 +1015,7 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
                 ...leafOptions,
             });
             const deployedServer = ownMember(options.deployed?.servers, g.id);
-            if (deployedServer !== undefined && deployedServerCa !== undefined) {
+            if (leavesAgainstDeployed && deployedServer !== undefined && deployedServerCa !== undefined) {
                 const part = server.epoch - gatewayServerCa.generation;
                 const lowered = loweredServerEpoch(
                     config,
@@ -1023,7 +1031,7 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
             const replaced = history.filter((c) => c.epoch < client.epoch).at(-1);
             const previous = replaced !== undefined && !isRevoked(g.id, replaced) ? [replaced] : [];
             const newest = history.at(-1);
-            if (newest !== undefined && deployedClientCa !== undefined && !dropped.has(g.id)) {
+            if (leavesAgainstDeployed && newest !== undefined && deployedClientCa !== undefined && !dropped.has(g.id)) {
                 const part = client.epoch - apicClientCa.generation;
                 const lowered = loweredClientEpoch(
                     config,
@@ -1035,7 +1043,13 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
                 if (lowered !== undefined) problems.push(lowered);
             }
             const overlapping = clientOverlap(config, g.id);
-            if (!overlapping && previous.length > 0 && history.at(-1) === replaced && !mistypedRevocation.has(g.id)) {
+            if (
+                leavesAgainstDeployed &&
+                !overlapping &&
+                previous.length > 0 &&
+                history.at(-1) === replaced &&
+                !mistypedRevocation.has(g.id)
+            ) {
                 problems.push(unsafeCutover(config, g.id, previous[0], client.epoch));
             }
             // The deployed update pinned its key and, while a rotation overlapped, the one before it,
@@ -1044,6 +1058,7 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
                 options.deployed === undefined ? undefined : deployedClientOverlap(config, options.deployed, g.id);
             const keptForApic = history.filter((c) => newest !== undefined && c.epoch < newest.epoch).at(-1);
             if (
+                leavesAgainstDeployed &&
                 deployedOverlap !== undefined &&
                 newest !== undefined &&
                 keptForApic !== undefined &&
@@ -1072,7 +1087,7 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
     const frontEnd = planFrontEnd(config, cas, gatewayServerCa);
     problems.push(...frontEndHostProblems(config, endpoints, hostOwner));
     problems.push(...customerFacingProblems(config, frontEnd, options));
-    if (options.deployed !== undefined) {
+    if (options.deployed !== undefined && leavesAgainstDeployed) {
         problems.push(...loweredFrontEndEpochs(config, frontEnd, cas, options.deployed, dropped));
         problems.push(...loweredCustomerFacingEpochs(frontEnd, options.deployed));
     }
@@ -1163,7 +1178,7 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
     const offlineIssuesAt = problems.length;
     let retired: RetiredCa[] = [];
     if (options.deployed !== undefined) {
-        problems.push(...transitionProblems(options.deployed.positions, config.caRotation, caSlots(layoutOf(config))));
+        problems.push(...refusedPhases);
         problems.push(...earlyMeshFinish(config, options.deployed, now));
         if (problems.length === 0) {
             const after = retiredAfter({
