@@ -420,6 +420,38 @@ describe("MeshPluginCa used alone", function () {
         );
     });
 
+    it("gives istiod no cacerts while the ceremony's signature is pending, also when it comes as empty text", async () => {
+        const root = await mintRoot("Offline mesh root");
+        const secretsFor = (signedCertPem: unknown) =>
+            runWithStandIn(
+                () =>
+                    new MeshPluginCa("pending", {
+                        offlineRoot: { rootCertPem: root.certPem, signedCertPem: signedCertPem as string },
+                        cluster: "lab",
+                        keyAlgorithm: "ECDSA",
+                    }),
+                { state: new Map() },
+            ).then(
+                ({ engine }) => engine.kubernetesObjects().map((r) => r.name),
+                (error: Error) => error.message.replace('error serializing property "stringData": ', ""),
+            );
+        // Before, "" made a cacerts whose ca-cert.pem was empty, on which istiod fails.
+        assert.deepStrictEqual(
+            [
+                await secretsFor(undefined),
+                await secretsFor(null),
+                await secretsFor(""),
+                await secretsFor(pulumi.output("")),
+            ],
+            [
+                [],
+                [],
+                [],
+                "MeshPluginCa offlineRoot.signedCertPem came as empty text: istiod would fail on a cacerts without its CA certificate; leave signedCertPem out until the ceremony has signed this CA's CSR",
+            ],
+        );
+    });
+
     it("refuses a root-cert.pem or ca-crl.pem with which istiod or the sidecars would refuse every workload", async () => {
         const [root, other] = [await mintRoot("Mesh root"), await mintRoot("Other root")];
         const hour = 3_600_000;

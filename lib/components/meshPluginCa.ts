@@ -189,8 +189,10 @@ export class MeshPluginCa extends pulumi.ComponentResource {
         this.certChainPem = joinPemOutputs(ca.chainPem, ca.rootCertPem);
 
         // With an offline root, istiod gets cacerts only once the ceremony has signed: a secret
-        // without a certificate would make istiod fail instead of falling back.
-        const pending = isGiven(args.offlineRoot) && !isGiven(args.offlineRoot.signedCertPem);
+        // without a certificate would make istiod fail instead of falling back. Empty text is no
+        // signature either (a YAML "", Python's `config.get(...) or ""`), as the CA takes it.
+        const signed = isGiven(args.offlineRoot) ? args.offlineRoot.signedCertPem : undefined;
+        const pending = isGiven(args.offlineRoot) && (!isGiven(signed) || signed === "");
         const clusterResource = meshCaId(args.cluster);
         if (installed && !pending) {
             const { rootCertPem, crlPem } = checkedCacertsTrust(
@@ -207,7 +209,14 @@ export class MeshPluginCa extends pulumi.ComponentResource {
                     metadata: { ...MESH_CA_SECRET },
                     type: "Opaque",
                     stringData: {
-                        "ca-cert.pem": this.certPem,
+                        // An output that resolves to empty text is known too late to leave cacerts out.
+                        "ca-cert.pem": this.certPem.apply((pem) => {
+                            if (pem !== "") return pem;
+                            throw argumentError(
+                                "MeshPluginCa offlineRoot.signedCertPem came as empty text: istiod would fail on a cacerts without its CA certificate; leave signedCertPem out until the ceremony has signed this CA's CSR",
+                                this,
+                            );
+                        }),
                         "ca-key.pem": this.privateKeyPem,
                         "root-cert.pem": joinPemOutputs(rootCertPem),
                         "cert-chain.pem": this.certChainPem,
