@@ -87,7 +87,7 @@ describe("examples/own-pki: the README's complete program as a Pulumi project", 
             encoding: "utf8",
         });
         assert.strictEqual(run.status, 0, run.stderr);
-        assert.match(run.stdout, /^ {2}1 passing \(\d+ms\)$/m);
+        assert.match(run.stdout, /^ {2}1 passing \(\d+m?s\)$/m);
     });
 });
 
@@ -398,7 +398,7 @@ describe("Components used alone", function () {
                 await gateway([{ ...ob, verifyCertificateSpki: [pin, "not a pin"] }]),
                 await gateway([{ ...ob, verifyCertificateSpki: [sloppy] }]),
                 await gateway([ob, { ...ob, id: "dp", host: "dp.bank.example", secretName: "apic-mtls-ob" }]),
-                await gateway([ob, { ...ob, id: "dp", host: "OB.bank.example" }]),
+                await gateway([ob, { ...ob, id: "dp" }]),
                 // An output is checked once resolved; the SDK reports it as pulumi up does.
                 await gateway([{ ...ob, clientSubjectAltNames: [pulumi.output(" ")] }]),
                 await gateway([{ ...ob, verifyCertificateSpki: [pin] }]),

@@ -69,10 +69,10 @@ function checkEndpointLists(endpoints: readonly GatewayEndpoint[], resource: pul
         resource,
     );
     // Istio takes one of two servers for one host on one port: one certificate and one client
-    // check for both endpoints' callers, whichever it picks. Host names are case-insensitive.
+    // check for both endpoints' callers, whichever it picks. (hostArgument takes lower case only.)
     refuseShared(
         endpoints,
-        (endpoint) => String(endpoint.host).toLowerCase(),
+        (endpoint) => endpoint.host,
         (first, second, host) =>
             `IstioGatewayTls endpoints "${first.id}" and "${second.id}" both serve the host "${host}": the gateway would use one of their certificates and client checks for both; give each endpoint its own host`,
         resource,
