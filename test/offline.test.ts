@@ -516,4 +516,43 @@ describe("IntermediateCa and MeshPluginCa with an offline root, used alone", fun
             ["error stdin: verification failed", "stdin: OK"],
         );
     });
+
+    it("keep the ceremony's certificate as its PEM block alone (istiod's cacerts, APIC's chain), and refuse it with the root appended", async () => {
+        const root = createRoot({ commonName: "Ceremony Root", validityDays: 3650, keyAlgorithm: "ECDSA" });
+        const state: EngineState = new Map();
+        const run = (signedCertPem?: string) =>
+            runWithStandIn(
+                () => {
+                    const ca = new MeshPluginCa("lone-mesh", {
+                        offlineRoot: { rootCertPem: root.certPem, signedCertPem },
+                        cluster: "lab",
+                        keyAlgorithm: "ECDSA",
+                    });
+                    return { csrPem: ca.csrPem, certPem: ca.certPem, certChainPem: ca.certChainPem };
+                },
+                { state },
+            );
+        const csrPem = (await run()).outputs.csrPem;
+        const signed = signIntermediate({
+            rootKeyPem: root.keyPem,
+            rootCertPem: root.certPem,
+            csrPem,
+            validityDays: 365,
+        });
+        // Pasted as `openssl x509 -text` prints it, with CRLF line ends: before, ca-cert.pem held the dump.
+        const dump = openssl(["x509", "-text"], signed);
+        assert.strictEqual(dump.status, 0, dump.output);
+        assert.match(dump.output, /^Certificate:\n {4}Data:/);
+        const { outputs } = await run(dump.output.replace(/\n/g, "\r\n"));
+        assert.strictEqual(outputs.certPem, signed);
+        assert.strictEqual(outputs.certChainPem, signed + root.certPem);
+        const withRoot = await run(signed + root.certPem).then(
+            () => "accepted",
+            (error: Error) => error.message.replace(/^(error serializing property "\w+": )+/, ""),
+        );
+        assert.strictEqual(
+            withRoot,
+            "the signed certificate given for lone-mesh holds 2 certificates; give the certificate signed for the CSR lone-mesh-csr alone (the file ceremony sign wrote), not a chain",
+        );
+    });
 });

@@ -6,7 +6,7 @@ import { KeyAlgorithm } from "../config/types";
 import { hasControlCharacter, isMap, Json, showJson } from "../config/values";
 import { defaultEarlyRenewalDays, MAX_COMMON_NAME_LENGTH, MAX_VALIDITY_DAYS } from "../config/validate";
 import { CA_USES, KeySpec, LeafPlan, rotatedName } from "../plan/plan";
-import { pastedKeyProblem, pemBlocks, privateKeyLabel, providerPem } from "../pki/pem";
+import { pastedKeyProblem, pemBlocks, pemEncode, privateKeyLabel, providerPem } from "../pki/pem";
 import { caFlags } from "../pki/trustBundle";
 import { subjectOf } from "../pki/x509";
 import { isGiven, refuseOutput } from "./arguments";
@@ -323,8 +323,9 @@ export function issueCaCertificate(
         .all([signer.signedCertPem ?? "", key.publicKeyPem, signer.rootCertPem])
         .apply(([signed, publicKeyPem, rootPem]) => {
             const checked = checkSignedFor(name, signed, publicKeyPem, parent, strayCaAdvice);
-            if (checked !== "") refuseUnlessCaOf(name, checked, rootPem, parent);
-            return checked;
+            if (checked === "") return "";
+            refuseUnlessCaOf(name, checked, rootPem, parent);
+            return caCertificateAlone(name, checked, parent);
         });
     return {
         privateKeyPem: pulumi.secret(key.privateKeyPem),
@@ -333,6 +334,23 @@ export function issueCaCertificate(
         chainPem: joinPemOutputs(certPem),
         rootCertPem: pulumi.output(signer.rootCertPem),
     };
+}
+
+/**
+ * The ceremony's certificate for CA `name` as its one CERTIFICATE block, as the provider writes PEM:
+ * it is this CA's certPem and chain, which istiod's cacerts and APIC's keystore get as they are, so
+ * text pasted around it (an `openssl x509 -text` dump, "Bag Attributes", CRLF) is dropped and a
+ * chain (the root appended) is refused.
+ */
+function caCertificateAlone(name: string, signedCertPem: string, resource: pulumi.Resource): string {
+    const count = pemBlocks(signedCertPem.replace(/\r\n/g, "\n"), "CERTIFICATE").length;
+    if (count > 1) {
+        throw argumentError(
+            `the signed certificate given for ${name} holds ${count} certificates; give the certificate signed for the CSR ${name}-csr alone (the file ceremony sign wrote), not a chain`,
+            resource,
+        );
+    }
+    return pemEncode(new crypto.X509Certificate(signedCertPem).raw, "CERTIFICATE");
 }
 
 /**
