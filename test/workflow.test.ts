@@ -1010,7 +1010,7 @@ describe("workflows: the comment script", function () {
         assert.ok(inventory.out.includes(`| O=${escaped}, CN=dev mesh root CA |`), inventory.out);
         fs.mkdirSync(path.join(dir, "artifact/stacks"), { recursive: true });
         // The comment writes an "&" nothing escaped as "&amp;": text that did not come through the diff.
-        const unescaped = "\n\nby hand: &#x202E; \\\\&#x6c; \\&#x6c;\n";
+        const unescaped = "\n\nby hand: &#x202E; \\\\&#x6c; \\&#x6c; <!-- x\n";
         fs.writeFileSync(
             path.join(dir, "artifact/stacks/dev.json"),
             JSON.stringify({
@@ -1023,7 +1023,10 @@ describe("workflows: the comment script", function () {
         );
         const read = comment.readDiffArtifact(path.join(dir, "artifact")).results.get("dev");
         assert.ok(read.markdown.includes(`-> O=${escaped}, CN=dev mesh root CA |`), read.markdown);
-        assert.ok(read.markdown.endsWith("\n\nby hand: &amp;#x202E; \\\\&amp;#x6c; \\&#x6c;\n"), read.markdown);
+        assert.ok(
+            read.markdown.endsWith("\n\nby hand: &amp;#x202E; \\\\&amp;#x6c; \\&#x6c; &lt;!-- x\n"),
+            read.markdown,
+        );
         const { marked } = await import("marked");
         const html = (markdown: string) => marked.parse(markdown, { async: false, gfm: true });
         const shownSubject = "O=Examp&amp;#x6c;e &amp;amp; Bank&amp;#x202E;, CN=dev mesh root CA</td>";
@@ -1036,7 +1039,7 @@ describe("workflows: the comment script", function () {
             assert.ok(!shown.includes("\u202e") && !/Example &(amp;)? Bank/.test(shown), what);
         }
         assert.ok(
-            html(read.markdown).includes("<p>by hand: &amp;#x202E; \\&amp;#x6c; &amp;#x6c;</p>"),
+            html(read.markdown).includes("<p>by hand: &amp;#x202E; \\&amp;#x6c; &amp;#x6c; &lt;!-- x</p>"),
             html(read.markdown),
         );
     });

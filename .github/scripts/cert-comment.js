@@ -83,8 +83,8 @@ function neutralize(text) {
  * @param {string} text
  */
 function renderedMarkdown(text) {
-    return neutralize(text)
-        .replace(/(?<!(?:^|[^\\])(?:\\\\)*\\)&/g, "&amp;")
+    // "&" first: neutralize writes "<!--" as "&lt;!--", whose "&" is the comment's own.
+    return neutralize(text.replace(/(?<!(?:^|[^\\])(?:\\\\)*\\)&/g, "&amp;"))
         .replace(/</g, "&lt;")
         .replace(/\[/g, "\\[")
         .replace(/:\/\//g, ":\u200b//")
