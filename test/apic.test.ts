@@ -616,6 +616,36 @@ describe("Trust bundles given to APIC's truststore and the UI sidecars' ca.crt",
         );
     });
 
+    it("names a missing clientCa.chainPem that came as an output resolving to nothing (a StackReference's missing output)", async () => {
+        const root = await mintRoot("Missing chain root");
+        const ca = await mintSubCa(root, "Missing chain CA");
+        const refusal = (chainPem: pulumi.Output<string | null | undefined>) =>
+            runWithStandIn(
+                () =>
+                    new ApicClientBundle("ob", {
+                        clientCa: {
+                            certPem: ca.certPem,
+                            privateKeyPem: ca.keyPem,
+                            chainPem: chainPem as pulumi.Output<string>,
+                        },
+                        identity: "urn:example:apic-client:ob",
+                        serverTrustBundlePem: root.certPem,
+                        keyAlgorithm: "ECDSA",
+                    }).caChainPem,
+                { state: new Map() },
+            ).then(
+                () => "accepted",
+                (error: Error) => error.message,
+            );
+        // Before, a TypeError: "Cannot read properties of undefined (reading 'replace')".
+        const missing =
+            'error serializing property "caCertPem": ApicClientBundle clientCa: chainPem is missing and certPem (CN=Missing chain CA) is not a root; give its certificate and every CA above it, up to the root';
+        assert.deepStrictEqual(
+            [await refusal(pulumi.output(undefined)), await refusal(pulumi.output(null))],
+            [missing, missing],
+        );
+    });
+
     it("refuses a key pasted with an offline root's certificates (cat root.crt root.key), which rootCertPem and certPem would hand out in clear, without quoting it", async () => {
         // Before, IntermediateCa passed the text on: its plain rootCertPem and trustBundlePem outputs held the key.
         const withKey = TEST_ONLY_CA_CERT_PEM + TEST_ONLY_CA_KEY_PEM;

@@ -635,7 +635,14 @@ export function checkedIssuer<T extends { certPem: pulumi.Input<string>; private
         pulumi
             .all([members.certPem, members.privateKeyPem, members.chainPem, members.rootCertPem])
             .apply(([certPem, privateKeyPem, chainPem, rootCertPem]) => {
-                check({ certPem, privateKeyPem, chainPem, rootCertPem, ...options });
+                // An optional output that resolves to null (a StackReference's missing output) is left out too.
+                check({
+                    certPem,
+                    privateKeyPem,
+                    chainPem: chainPem ?? undefined,
+                    rootCertPem: rootCertPem ?? undefined,
+                    ...options,
+                });
                 return true;
             }),
     );

@@ -27,8 +27,11 @@ export function joinPemOutputs(...blocks: pulumi.Input<string>[]): pulumi.Output
  * (an `openssl x509 -text` dump, a "Bag Attributes" preamble, CRLF line ends) and no self-signed
  * root, which the peer's trust store holds and a chain leaves out.
  */
-export function chainCertificates(...chains: string[]): string {
-    const blocks = chains.flatMap((chain) => pemBlocks(chain.replace(/\r\n/g, "\n"), "CERTIFICATE"));
+export function chainCertificates(...chains: (string | null | undefined)[]): string {
+    // An output may resolve to nothing (a StackReference's missing output): that is no certificate,
+    // and the issuer's own check names the missing input.
+    const texts = chains.filter((chain): chain is string => typeof chain === "string");
+    const blocks = texts.flatMap((chain) => pemBlocks(chain.replace(/\r\n/g, "\n"), "CERTIFICATE"));
     return blocks
         .map((block) => {
             let cert: crypto.X509Certificate;
@@ -44,7 +47,7 @@ export function chainCertificates(...chains: string[]): string {
 }
 
 /** chainCertificates over Pulumi inputs. */
-export function chainCertificatesOf(...chains: pulumi.Input<string>[]): pulumi.Output<string> {
+export function chainCertificatesOf(...chains: pulumi.Input<string | undefined>[]): pulumi.Output<string> {
     return pulumi.all(chains).apply((values) => chainCertificates(...values));
 }
 
