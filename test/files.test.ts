@@ -419,6 +419,17 @@ describe("render's files: keys on disk", function () {
         assert.deepStrictEqual(entries(at("stacks")), ["Pulumi.option-1.yaml"], "nothing made");
         assert.deepStrictEqual(entries(at("out")), [], "nothing made");
 
+        // The work tree itself is never ignored; where git is not installed that is not checked either.
+        assert.deepStrictEqual(await render(repository, path.join(dir, "top.state.json")), {
+            status: 1,
+            out: "",
+            err: `error: --out ${repository} is the git work tree ${workTree}: the render writes private keys there, which one "git add -A" would commit; give --out a folder git ignores (e.g. under out/, with out/ in .gitignore)\n`,
+        });
+        const topWithoutGit = await patched(process.env, "PATH", dir, () =>
+            render(repository, path.join(dir, "top.state.json")),
+        );
+        assert.match(topWithoutGit.err, /^error: output folder .* holds files that are not a render's/);
+
         const ignored = await render(at("out/dev"), at("out/dev.state.json"));
         assert.strictEqual(ignored.status, 0, ignored.err);
         // Where git is not installed, nothing is checked.
