@@ -18,7 +18,7 @@ import {
     privateKeyArgs,
     subjectArgs,
 } from "../lib/components/keys";
-import { chainCertificatesOf, joinPemOutputs } from "../lib/components/pem";
+import { certificatesOf, chainCertificatesOf, firstCertificateOf, joinPemOutputs } from "../lib/components/pem";
 import { buildInventory, IssuedCertificate } from "../lib/inventory/issued";
 import { RotationRecord } from "../lib/plan/caRotation";
 import { RootSlot, rootOf } from "../lib/plan/hierarchy";
@@ -153,10 +153,10 @@ function meshCas(
                 metadata: { ...MESH_CA_SECRET },
                 type: "Opaque",
                 stringData: {
-                    "ca-cert.pem": ca.certPem,
+                    "ca-cert.pem": firstCertificateOf(ca.certPem),
                     "ca-key.pem": ca.privateKeyPem,
                     "root-cert.pem": joinPemOutputs(meshRootsPem),
-                    "cert-chain.pem": joinPemOutputs(ca.chainPem, root.certPem),
+                    "cert-chain.pem": joinPemOutputs(chainCertificatesOf(ca.chainPem), certificatesOf(root.certPem)),
                 },
             },
             { provider },
@@ -235,7 +235,7 @@ function gateways(
                         metadata: { name: e.gatewaySecret.name, namespace: g.namespace },
                         type: "kubernetes.io/tls",
                         stringData: {
-                            "tls.crt": joinPemOutputs(server.certPem, serverCa.chainPem),
+                            "tls.crt": joinPemOutputs(server.certPem, chainCertificatesOf(serverCa.chainPem)),
                             "tls.key": server.privateKeyPem,
                             "ca.crt": clientTrustPem,
                         },

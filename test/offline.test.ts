@@ -6,7 +6,9 @@ import * as pulumi from "@pulumi/pulumi";
 import { EngineState, runWithStandIn } from "../lib/engine/standIn";
 import * as tlsProvider from "../lib/engine/tlsProvider";
 import { IntermediateCa } from "../lib/components/intermediateCa";
+import { IstioGatewayTls } from "../lib/components/istioGatewayTls";
 import { MeshPluginCa } from "../lib/components/meshPluginCa";
+import { UiApicClient } from "../lib/components/uiApicClient";
 import { createRoot, signIntermediate } from "../lib/pki/ceremony";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { PendingSignaturesError } from "../lib/render/render";
@@ -553,6 +555,76 @@ describe("IntermediateCa and MeshPluginCa with an offline root, used alone", fun
         assert.strictEqual(
             withRoot,
             "the signed certificate given for lone-mesh holds 2 certificates; give the certificate signed for the CSR lone-mesh-csr alone (the file ceremony sign wrote), not a chain",
+        );
+    });
+
+    it("give istiod's cacerts and the Secrets' tls.crt the ceremony's certificate alone, however it was pasted", async () => {
+        const root = createRoot({ commonName: "Ceremony Root", validityDays: 3650, keyAlgorithm: "ECDSA" });
+        const state: EngineState = new Map();
+        // The CAs, and what each hands out, as a program of its own; the keys stay in `state` between runs.
+        const run = (signed: { ca?: string; mesh?: string }) =>
+            runWithStandIn(
+                () => {
+                    const ca = new IntermediateCa("lone-ca", {
+                        offlineRoot: { rootCertPem: root.certPem, signedCertPem: signed.ca },
+                        subject: { commonName: "Lone CA" },
+                        keyAlgorithm: "ECDSA",
+                    });
+                    const mesh = new MeshPluginCa("lone-mesh", {
+                        offlineRoot: { rootCertPem: root.certPem, signedCertPem: signed.mesh },
+                        cluster: "lab",
+                        keyAlgorithm: "ECDSA",
+                    });
+                    if (signed.ca !== undefined) {
+                        new IstioGatewayTls("edge", {
+                            serverCa: ca,
+                            clientTrustBundlePem: root.certPem,
+                            endpoints: [
+                                { id: "ob", host: "ob.bank.example", clientSubjectAltNames: ["urn:example:apic"] },
+                            ],
+                            keyAlgorithm: "ECDSA",
+                        });
+                        new UiApicClient("web", {
+                            clientCa: ca,
+                            service: "web",
+                            identity: "urn:example:ui-client:web",
+                            namespace: "ui",
+                            apicHosts: ["apic.bank.example"],
+                            apicTrustPem: root.certPem,
+                            keyAlgorithm: "ECDSA",
+                        });
+                    }
+                    return { caCsr: ca.csrPem, meshCsr: mesh.csrPem };
+                },
+                { state },
+            );
+        const { caCsr, meshCsr } = (await run({})).outputs;
+        const [ca, mesh] = [caCsr, meshCsr].map((csrPem) =>
+            signIntermediate({ rootKeyPem: root.keyPem, rootCertPem: root.certPem, csrPem, validityDays: 365 }),
+        );
+        // `openssl x509 -text` output, and the certificate with CRLF line ends (the root after it is refused).
+        const { engine } = await run({
+            ca: `${opensslText(ca)}${ca}`,
+            mesh: mesh.replace(/\n/g, "\r\n"),
+        });
+        const secret = (name: string) =>
+            engine.kubernetesObjects().find((r) => (r.inputs.metadata as { name?: string }).name === name)?.inputs
+                .stringData as Record<string, string>;
+        const leafOf = (pem: string) => pemBlocks(pem)[0];
+        const cacerts = secret("cacerts");
+        assert.deepStrictEqual(
+            {
+                "ca-cert.pem": cacerts["ca-cert.pem"],
+                "cert-chain.pem": cacerts["cert-chain.pem"],
+                gateway: secret("apic-mtls-ob")["tls.crt"],
+                ui: secret("apic-client-web")["tls.crt"],
+            },
+            {
+                "ca-cert.pem": mesh,
+                "cert-chain.pem": mesh + root.certPem,
+                gateway: leafOf(secret("apic-mtls-ob")["tls.crt"]) + ca,
+                ui: leafOf(secret("apic-client-web")["tls.crt"]) + ca,
+            },
         );
     });
 });

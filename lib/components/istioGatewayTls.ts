@@ -27,7 +27,7 @@ import {
     refuseShared,
 } from "./arguments";
 import { checkClock } from "./checkClock";
-import { checkedTrustBundle, joinPemOutputs, withCrls } from "./pem";
+import { chainCertificatesOf, checkedTrustBundle, joinPemOutputs, withCrls } from "./pem";
 
 /**
  * The endpoints' lists as other languages may send them: a list, not text (which would be taken
@@ -346,7 +346,7 @@ export class IstioGatewayTls extends pulumi.ComponentResource {
                     metadata: { name: secretName, namespace },
                     type: "kubernetes.io/tls",
                     stringData: {
-                        "tls.crt": joinPemOutputs(cert.certPem, args.serverCa.chainPem),
+                        "tls.crt": joinPemOutputs(cert.certPem, chainCertificatesOf(args.serverCa.chainPem)),
                         "tls.key": privateKeyPem,
                         "ca.crt": caCrt,
                         ...(caCrl !== undefined ? { "ca.crl": caCrl } : {}),

@@ -13,7 +13,14 @@ import { epochArgument, flagArgument, isGiven, organizationArgument, refuseOutpu
 import { argumentError } from "./errors";
 import { checkedSigner, checkSignerInputNames, signerOf, SignerArgs, SIGNER_INPUTS } from "./intermediateCa";
 import { certificateSettings, checkArgs, checkCaSubject, InputNames, issueCaCertificate } from "./keys";
-import { checkedTrustBundle, joinPemOutputs, withCrls } from "./pem";
+import {
+    certificatesOf,
+    chainCertificatesOf,
+    checkedTrustBundle,
+    firstCertificateOf,
+    joinPemOutputs,
+    withCrls,
+} from "./pem";
 
 export interface MeshPluginCaArgs extends SignerArgs {
     /** The cluster whose istiod signs with this CA; it goes into the CA's common name. */
@@ -182,11 +189,12 @@ export class MeshPluginCa extends pulumi.ComponentResource {
             checkedSigner(args, signer, "MeshPluginCa", this),
         );
 
-        this.certPem = ca.certPem;
+        // What istiod gets: certificates alone, however the ceremony's certificate was pasted.
+        this.certPem = firstCertificateOf(ca.certPem);
         this.csrPem = ca.csrPem;
         this.privateKeyPem = ca.privateKeyPem;
         this.rootCertPem = ca.rootCertPem;
-        this.certChainPem = joinPemOutputs(ca.chainPem, ca.rootCertPem);
+        this.certChainPem = joinPemOutputs(chainCertificatesOf(ca.chainPem), certificatesOf(ca.rootCertPem));
 
         // With an offline root, istiod gets cacerts only once the ceremony has signed: a secret
         // without a certificate would make istiod fail instead of falling back. Empty text is no

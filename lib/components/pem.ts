@@ -22,16 +22,15 @@ export function joinPemOutputs(...blocks: pulumi.Input<string>[]): pulumi.Output
 }
 
 /**
- * The CA certificates of a chain as a peer is handed them (APIC's keystore, a `ca-chain.pem`): each
- * CERTIFICATE block, written as the provider writes PEM, and nothing else: no text around them
- * (an `openssl x509 -text` dump, a "Bag Attributes" preamble, CRLF line ends) and no self-signed
- * root, which the peer's trust store holds and a chain leaves out.
+ * Each CERTIFICATE block of `texts`, written as the provider writes PEM, and nothing else: no text
+ * around them (an `openssl x509 -text` dump, a "Bag Attributes" preamble, CRLF line ends), and no
+ * self-signed root when `withoutRoots`.
  */
-export function chainCertificates(...chains: (string | null | undefined)[]): string {
+function certificateBlocks(texts: (string | null | undefined)[], withoutRoots: boolean): string {
     // An output may resolve to nothing (a StackReference's missing output): that is no certificate,
     // and the issuer's own check names the missing input.
-    const texts = chains.filter((chain): chain is string => typeof chain === "string");
-    const blocks = texts.flatMap((chain) => pemBlocks(chain.replace(/\r\n/g, "\n"), "CERTIFICATE"));
+    const given = texts.filter((text): text is string => typeof text === "string");
+    const blocks = given.flatMap((text) => pemBlocks(text.replace(/\r\n/g, "\n"), "CERTIFICATE"));
     return blocks
         .map((block) => {
             let cert: crypto.X509Certificate;
@@ -41,9 +40,31 @@ export function chainCertificates(...chains: (string | null | undefined)[]): str
                 return block; // as given: its reader refuses it, as it would have before
             }
             const selfSigned = cert.subject === cert.issuer && cert.verify(cert.publicKey);
-            return selfSigned ? "" : pemEncode(cert.raw, "CERTIFICATE");
+            return withoutRoots && selfSigned ? "" : pemEncode(cert.raw, "CERTIFICATE");
         })
         .join("");
+}
+
+/**
+ * The CA certificates of a chain as a peer is handed them (APIC's keystore, a `ca-chain.pem`, a
+ * Secret's `tls.crt` after the leaf): certificates alone, without the self-signed root, which the
+ * peer's trust store holds and a chain leaves out.
+ */
+export function chainCertificates(...chains: (string | null | undefined)[]): string {
+    return certificateBlocks(chains, true);
+}
+
+/** certificateBlocks over Pulumi inputs, roots kept: a file that holds them (istiod's cert-chain.pem). */
+export function certificatesOf(...texts: pulumi.Input<string>[]): pulumi.Output<string> {
+    return pulumi.all(texts).apply((values) => certificateBlocks(values, false));
+}
+
+/** The first certificate of `text` alone (as certificateBlocks writes it): a CA's own certificate, "" while there is none. */
+export function firstCertificateOf(text: pulumi.Input<string>): pulumi.Output<string> {
+    return pulumi.output(text).apply((value) => {
+        const [first] = pemBlocks(value.replace(/\r\n/g, "\n"), "CERTIFICATE");
+        return first === undefined ? value : certificateBlocks([first], false);
+    });
 }
 
 /** chainCertificates over Pulumi inputs. */

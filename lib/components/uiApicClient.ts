@@ -29,7 +29,7 @@ import {
     serviceNameArgument,
 } from "./arguments";
 import { checkClock } from "./checkClock";
-import { checkedTrustBundle, joinPemOutputs, withCrls } from "./pem";
+import { chainCertificatesOf, checkedTrustBundle, joinPemOutputs, withCrls } from "./pem";
 
 /** How a refused ca.crt names UiApicClient's arguments and peer. */
 const UI_CRL_ARGUMENTS = {
@@ -221,7 +221,7 @@ export class UiApicClient extends pulumi.ComponentResource {
                 metadata: { name: secretName, namespace },
                 type: "kubernetes.io/tls",
                 stringData: {
-                    "tls.crt": joinPemOutputs(cert.certPem, args.clientCa.chainPem),
+                    "tls.crt": joinPemOutputs(cert.certPem, chainCertificatesOf(args.clientCa.chainPem)),
                     "tls.key": this.privateKeyPem,
                     "ca.crt": apicTrustPem,
                     ...(apicCrlPem !== undefined ? { "ca.crl": apicCrlPem } : {}),
