@@ -817,6 +817,11 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
                     { host: "www.bank.example" },
                     { host: "shop.bank.example", secretName: "public-tls-www-bank-example" },
                 ]),
+                // A raised epoch names a host's key "<id>-r<epoch>": the id of another host.
+                customer([
+                    { host: "pay.bank.example", id: "pay", epoch: 1 },
+                    { host: "shop.bank.example", id: "pay-r1" },
+                ]),
                 uiClient({ root, issuing }, { apicHosts: ["apic.bank.example", "apic.bank.example"] }),
                 ["ApicEgress", { namespace: "ui", hosts: ["apic.bank.example", "apic.bank.example"] }],
                 ["ApicEgress", { namespace: "ui", hosts: ["apic-ui.bank.example", "apic.ui-bank.example"] }],
@@ -828,7 +833,8 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
                     `CustomerFacingTls hosts "a-b.bank.example" and "a.b-bank.example" both have the id "a-b-bank-example" (given, or the host with its dots turned into '-'), which names their keys and Secrets; give each host its own id`,
                     'CustomerFacingTls hosts "www.bank.example" and "shop.bank.example" both name the secret "public-tls"; give each host its own secretName',
                     'CustomerFacingTls hosts "www.bank.example" and "shop.bank.example" both name the secret "public-tls-www-bank-example"; give each host its own secretName',
-                    'UiApicClient bad-5 apicHosts lists "apic.bank.example" twice; list each host once',
+                    'CustomerFacingTls hosts "pay.bank.example" and "shop.bank.example" would both name a key "bad-5-pay-r1" (its id, with "-r<epoch>" once its epoch is raised); give one of them another id',
+                    'UiApicClient bad-6 apicHosts lists "apic.bank.example" twice; list each host once',
                     'ApicEgress hosts lists "apic.bank.example" twice; list each host once',
                     `ApicEgress hosts "apic-ui.bank.example" and "apic.ui-bank.example" would both name their ServiceEntry after "apic-ui-bank-example" (dots turned into '-'); give only one of them here`,
                 ],

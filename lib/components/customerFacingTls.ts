@@ -3,7 +3,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { KeyAlgorithm } from "../config/types";
 import { Json, showJson } from "../config/values";
-import { HTTPS_PORT, leafKey } from "../plan/plan";
+import { HTTPS_PORT, leafKey, rotatedName } from "../plan/plan";
 import { pemBlocks } from "../pki/pem";
 import { expiredAt } from "../pki/x509";
 import { spkiPin } from "../pki/pins";
@@ -228,6 +228,20 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
             idOf,
             (first, second, id) =>
                 `CustomerFacingTls hosts "${first.host}" and "${second.host}" both have the id "${id}" (given, or the host with its dots turned into '-'), which names their keys and Secrets; give each host its own id`,
+            this,
+        );
+        // A raised epoch adds "-r<epoch>" to a host's id in its key's name (rotatedName): id "pay" at
+        // epoch 1 and id "pay-r1" would register one key twice, after the first host's children.
+        refuseShared(
+            hosts.flatMap((h) =>
+                [...new Set([h.certificateEpoch ?? h.epoch ?? 0, h.epoch ?? 0])].map((epoch) => ({
+                    host: h.host,
+                    keyName: rotatedName(idOf(h), epoch),
+                })),
+            ),
+            (k) => k.keyName,
+            (first, second, keyName) =>
+                `CustomerFacingTls hosts "${first.host}" and "${second.host}" would both name a key "${name}-${keyName}" (its id, with "-r<epoch>" once its epoch is raised); give one of them another id`,
             this,
         );
         refuseShared(
