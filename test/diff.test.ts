@@ -393,6 +393,36 @@ describe("diff of a new CRL period", function () {
 describe("diff risks", function () {
     this.timeout(30_000);
 
+    it("a host kept under another endpoint (pki:baseDomain and the option changed together) is named as a risk: APIC's keystore for it stops working", () => {
+        const common = { environment: "lab", clusters: ["east"], keyAlgorithm: "ECDSA" };
+        const before = planFromRawConfig({
+            ...common,
+            option: 1,
+            baseDomain: "lab.api.bank.example",
+            domains: { ob: { services: ["accounts"] } },
+        });
+        const after = planFromRawConfig({
+            ...common,
+            option: 2,
+            baseDomain: "api.bank.example",
+            domains: { lab: { services: ["ob"] } },
+        });
+        // The same host, whose gateway entry would pin another APIC client identity (and key).
+        const [was, now] = [before.endpoints[0], after.endpoints[0]];
+        assert.strictEqual(was.host, now.host);
+        assert.notStrictEqual(was.clientIdentity, now.clientIdentity);
+        // Before, no risk: no host was dropped.
+        assert.deepStrictEqual(diffPlans(before, after).risks, [
+            {
+                key: "pki:baseDomain, pki:option, pki:domains.ob, pki:domains.lab",
+                change: "serves 1 host from another endpoint: ob.lab.api.bank.example (ob -> lab-ob)",
+                breaks: "the gateway accepts only the new endpoint's APIC client for these hosts (another identity and key), while APIC still presents the old endpoint's keystore: its calls fail until it uploads the new keystores; during the update both gateways list the host",
+                instead:
+                    "keep each host's endpoint (its domain and service names as they were); if the change is intended, upload the new endpoints' keystores to APIC right after the update, in a maintenance window",
+            },
+        ]);
+    });
+
     it("renaming pki:organization re-issues every root and CA at once: the risk comes first, with what breaks and why no staged rotation avoids it", async () => {
         const d = diffPlans(plan(dev), plan({ ...dev, organization: "Example Bank plc" }));
         assert.deepStrictEqual(d.risks, [

@@ -928,6 +928,40 @@ function droppedHosts(base: PkiPlan, head: PkiPlan): Risk[] {
     ];
 }
 
+/**
+ * Hosts kept by the change but served by another endpoint (a new id: pki:baseDomain and the option
+ * or the domains changed together): the gateway then accepts only the new endpoint's APIC client,
+ * of another identity and key, while APIC still presents the old one's keystore for that host.
+ */
+function rehomedHosts(base: PkiPlan, head: PkiPlan): Risk[] {
+    const before = new Map(base.endpoints.map((e) => [e.host, e]));
+    const rehomed = head.endpoints.flatMap((after) => {
+        const was = before.get(after.host);
+        return was !== undefined && was.id !== after.id ? [{ was, after }] : [];
+    });
+    if (rehomed.length === 0) return [];
+    const keys = [
+        ...(base.config.baseDomain !== head.config.baseDomain ? ["pki:baseDomain"] : []),
+        ...(base.config.option !== head.config.option ? ["pki:option"] : []),
+        ...[...new Set(rehomed.flatMap(({ was, after }) => [was.domain, after.domain]))]
+            .filter(
+                (d) =>
+                    JSON.stringify(ownMember(base.config.domains, d)) !==
+                    JSON.stringify(ownMember(head.config.domains, d)),
+            )
+            .map((d) => `pki:domains.${d}`),
+    ];
+    return [
+        {
+            key: keys.join(", "),
+            change: `serves ${plural(rehomed.length, "host")} from another endpoint: ${names(rehomed.map(({ was, after }) => `${after.host} (${was.id} -> ${after.id})`))}`,
+            breaks: "the gateway accepts only the new endpoint's APIC client for these hosts (another identity and key), while APIC still presents the old endpoint's keystore: its calls fail until it uploads the new keystores; during the update both gateways list the host",
+            instead:
+                "keep each host's endpoint (its domain and service names as they were); if the change is intended, upload the new endpoints' keystores to APIC right after the update, in a maintenance window",
+        },
+    ];
+}
+
 /** Clusters removed and added through the same kubeconfig context: one cluster, renamed. */
 function renamedClusters(base: PkiPlan, head: PkiPlan): { before: ClusterConfig; after: ClusterConfig }[] {
     const has = (plan: PkiPlan, name: string) => plan.config.clusters.some((c) => c.name === name);
@@ -1623,6 +1657,7 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
     const risks = [
         ...(base === undefined ? [] : caRisks(from, head, certs, rotating)),
         ...droppedHosts(from, head),
+        ...(base === undefined ? [] : rehomedHosts(from, head)),
         ...(base === undefined ? [] : clusterRisks(from, head)),
         ...(base === undefined ? [] : movedEndpointRisks(from, head)),
         ...(base === undefined ? [] : strictMtlsRisks(from, head)),
