@@ -905,21 +905,32 @@ function droppedEndpoints(base: PkiPlan, head: PkiPlan): EndpointPlan[] {
     return base.endpoints.filter((e) => !hosts.has(e.host));
 }
 
+/**
+ * The settings that changed which endpoint serves which host: pki:baseDomain, pki:option, and
+ * those of `domains` that changed.
+ */
+function layoutKeys(base: PkiPlan, head: PkiPlan, domains: readonly string[]): string {
+    const domainChanged = (d: string) =>
+        JSON.stringify(ownMember(base.config.domains, d)) !== JSON.stringify(ownMember(head.config.domains, d));
+    return [
+        ...(base.config.baseDomain !== head.config.baseDomain ? ["pki:baseDomain"] : []),
+        ...(base.config.option !== head.config.option ? ["pki:option"] : []),
+        ...[...new Set(domains)].filter(domainChanged).map((d) => `pki:domains.${d}`),
+    ].join(", ");
+}
+
 function droppedHosts(base: PkiPlan, head: PkiPlan): Risk[] {
     // An endpoint moved to another domain under its id is movedEndpointRisks' (it fails, rather than moves).
     const moved = new Set(movedEndpoints(base, head).map(({ before }) => before.id));
     const dropped = droppedEndpoints(base, head).filter((e) => !moved.has(e.id));
     if (dropped.length === 0) return [];
-    const domainChanged = (d: string) =>
-        JSON.stringify(ownMember(base.config.domains, d)) !== JSON.stringify(ownMember(head.config.domains, d));
-    const keys = [
-        ...(base.config.baseDomain !== head.config.baseDomain ? ["pki:baseDomain"] : []),
-        ...(base.config.option !== head.config.option ? ["pki:option"] : []),
-        ...[...new Set(dropped.map((e) => e.domain))].filter(domainChanged).map((d) => `pki:domains.${d}`),
-    ];
     return [
         {
-            key: keys.join(", "),
+            key: layoutKeys(
+                base,
+                head,
+                dropped.map((e) => e.domain),
+            ),
             change: `drops ${plural(dropped.length, "host")}: ${names(dropped.map((e) => e.host))}`,
             breaks: "APIC calls to these hosts fail from this update on: their Gateway server entries and secrets are deleted",
             instead:
@@ -940,20 +951,13 @@ function rehomedHosts(base: PkiPlan, head: PkiPlan): Risk[] {
         return was !== undefined && was.id !== after.id ? [{ was, after }] : [];
     });
     if (rehomed.length === 0) return [];
-    const keys = [
-        ...(base.config.baseDomain !== head.config.baseDomain ? ["pki:baseDomain"] : []),
-        ...(base.config.option !== head.config.option ? ["pki:option"] : []),
-        ...[...new Set(rehomed.flatMap(({ was, after }) => [was.domain, after.domain]))]
-            .filter(
-                (d) =>
-                    JSON.stringify(ownMember(base.config.domains, d)) !==
-                    JSON.stringify(ownMember(head.config.domains, d)),
-            )
-            .map((d) => `pki:domains.${d}`),
-    ];
     return [
         {
-            key: keys.join(", "),
+            key: layoutKeys(
+                base,
+                head,
+                rehomed.flatMap(({ was, after }) => [was.domain, after.domain]),
+            ),
             change: `serves ${plural(rehomed.length, "host")} from another endpoint: ${names(rehomed.map(({ was, after }) => `${after.host} (${was.id} -> ${after.id})`))}`,
             breaks: "the gateway accepts only the new endpoint's APIC client for these hosts (another identity and key), while APIC still presents the old endpoint's keystore: its calls fail until it uploads the new keystores; during the update both gateways list the host",
             instead:
