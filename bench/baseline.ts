@@ -18,7 +18,7 @@ import {
     privateKeyArgs,
     subjectArgs,
 } from "../lib/components/keys";
-import { certificatesOf, chainCertificatesOf, firstCertificateOf, joinPemOutputs } from "../lib/components/pem";
+import { certificatesOf, chainCertificatesOf, joinPemOutputs } from "../lib/components/pem";
 import { buildInventory, IssuedCertificate } from "../lib/inventory/issued";
 import { RotationRecord } from "../lib/plan/caRotation";
 import { RootSlot, rootOf } from "../lib/plan/hierarchy";
@@ -153,7 +153,7 @@ function meshCas(
                 metadata: { ...MESH_CA_SECRET },
                 type: "Opaque",
                 stringData: {
-                    "ca-cert.pem": firstCertificateOf(ca.certPem),
+                    "ca-cert.pem": ca.certPem,
                     "ca-key.pem": ca.privateKeyPem,
                     "root-cert.pem": joinPemOutputs(meshRootsPem),
                     "cert-chain.pem": joinPemOutputs(chainCertificatesOf(ca.chainPem), certificatesOf(root.certPem)),

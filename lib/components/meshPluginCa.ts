@@ -13,14 +13,7 @@ import { epochArgument, flagArgument, isGiven, organizationArgument, refuseOutpu
 import { argumentError } from "./errors";
 import { checkedSigner, checkSignerInputNames, signerOf, SignerArgs, SIGNER_INPUTS } from "./intermediateCa";
 import { certificateSettings, checkArgs, checkCaSubject, InputNames, issueCaCertificate } from "./keys";
-import {
-    certificatesOf,
-    chainCertificatesOf,
-    checkedTrustBundle,
-    firstCertificateOf,
-    joinPemOutputs,
-    withCrls,
-} from "./pem";
+import { certificatesOf, chainCertificatesOf, checkedTrustBundle, joinPemOutputs, withCrls } from "./pem";
 
 export interface MeshPluginCaArgs extends SignerArgs {
     /** The cluster whose istiod signs with this CA; it goes into the CA's common name. */
@@ -189,8 +182,8 @@ export class MeshPluginCa extends pulumi.ComponentResource {
             checkedSigner(args, signer, "MeshPluginCa", this),
         );
 
-        // What istiod gets: certificates alone, however the ceremony's certificate was pasted.
-        this.certPem = firstCertificateOf(ca.certPem);
+        // One certificate as the provider writes it: @pulumi/tls's, or the ceremony's (caCertificateAlone).
+        this.certPem = ca.certPem;
         this.csrPem = ca.csrPem;
         this.privateKeyPem = ca.privateKeyPem;
         this.rootCertPem = ca.rootCertPem;

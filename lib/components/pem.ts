@@ -59,14 +59,6 @@ export function certificatesOf(...texts: pulumi.Input<string>[]): pulumi.Output<
     return pulumi.all(texts).apply((values) => certificateBlocks(values, false));
 }
 
-/** The first certificate of `text` alone (as certificateBlocks writes it): a CA's own certificate, "" while there is none. */
-export function firstCertificateOf(text: pulumi.Input<string>): pulumi.Output<string> {
-    return pulumi.output(text).apply((value) => {
-        const [first] = pemBlocks(value.replace(/\r\n/g, "\n"), "CERTIFICATE");
-        return first === undefined ? value : certificateBlocks([first], false);
-    });
-}
-
 /** chainCertificates over Pulumi inputs. */
 export function chainCertificatesOf(...chains: pulumi.Input<string | undefined>[]): pulumi.Output<string> {
     return pulumi.all(chains).apply((values) => chainCertificates(...values));
