@@ -122,6 +122,11 @@ const CUSTOMER_FACING_TLS_INPUTS: InputNames<CustomerFacingTlsArgs> = {
 
 /** The host's id: children and the Secret are named after it. */
 const idOf = (h: CustomerFacingHost): string => h.id ?? h.host.toLowerCase().replace(/\./g, "-");
+/** The host's epochs: of its newest key, and of the key its certificate certifies (the one before, while it waits). */
+const epochsOf = (h: CustomerFacingHost): { epoch: number; certificateEpoch: number } => {
+    const epoch = h.epoch ?? 0;
+    return { epoch, certificateEpoch: h.certificateEpoch ?? epoch };
+};
 /** The name of the host's `kubernetes.io/tls` Secret. */
 const secretNameOf = (h: CustomerFacingHost): string => h.secretName ?? `public-tls-${idOf(h)}`;
 
@@ -206,7 +211,7 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
             hostArgument(h.host, `CustomerFacingTls hosts[${i}].host`, this);
             if (isGiven(h.id)) idArgument(h.id, `CustomerFacingTls hosts[${i}].id`, this);
             const epoch = epochArgument(h.epoch, `CustomerFacingTls hosts[${i}].epoch`, this);
-            const certificateEpoch = h.certificateEpoch ?? epoch;
+            const { certificateEpoch } = epochsOf(h);
             if (certificateEpoch !== epoch && certificateEpoch !== epoch - 1) {
                 throw argumentError(
                     `CustomerFacingTls ${name}: ${h.host}'s certificateEpoch must be its epoch (${epoch}) or the one before; got ${showJson(certificateEpoch as Json)}`,
@@ -233,12 +238,14 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
         // A raised epoch adds "-r<epoch>" to a host's id in its key's name (rotatedName): id "pay" at
         // epoch 1 and id "pay-r1" would register one key twice, after the first host's children.
         refuseShared(
-            hosts.flatMap((h) =>
-                [...new Set([h.certificateEpoch ?? h.epoch ?? 0, h.epoch ?? 0])].map((epoch) => ({
+            hosts.flatMap((h) => {
+                const { epoch, certificateEpoch } = epochsOf(h);
+                // The generations the loop below makes keys for, in its order.
+                return [...new Set([certificateEpoch, epoch])].map((e) => ({
                     host: h.host,
-                    keyName: rotatedName(idOf(h), epoch),
-                })),
-            ),
+                    keyName: rotatedName(idOf(h), e),
+                }));
+            }),
             (k) => k.keyName,
             (first, second, keyName) =>
                 `CustomerFacingTls hosts "${first.host}" and "${second.host}" would both name a key "${name}-${keyName}" (its id, with "-r<epoch>" once its epoch is raised); give one of them another id`,
@@ -262,8 +269,7 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
         for (const h of hosts) {
             const id = idOf(h);
             // Both checked above, before any host's children.
-            const epoch = h.epoch ?? 0;
-            const certificateEpoch = h.certificateEpoch ?? epoch;
+            const { epoch, certificateEpoch } = epochsOf(h);
             const subject = {
                 commonName: h.host.length <= 64 ? h.host : id.slice(0, 64),
                 ...(organization !== undefined ? { organization } : {}),
