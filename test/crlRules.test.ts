@@ -23,7 +23,16 @@ import { RotationRecord } from "../lib/plan/caRotation";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { deployedRecordOf, renderPlan } from "../lib/render/render";
 import { TEST_ONLY_CA_CERT_PEM, TEST_ONLY_CA_KEY_PEM } from "./fixtures/testOnlyPki";
-import { cacerts, gatewayServerConfig, newStackState, openssl, Rendered, tempDir } from "./helpers";
+import {
+    cacerts,
+    gatewayServerConfig,
+    loadStackFile,
+    newStackState,
+    openssl,
+    planProblems,
+    Rendered,
+    tempDir,
+} from "./helpers";
 
 const DAY_MS = 86_400_000;
 const T0 = new Date("2027-01-04T00:00:00Z");
@@ -167,7 +176,8 @@ describe("CRL numbers over a sequence of deployments and config changes", functi
             serial: serial("ob"),
             epoch: 0,
             reason: "keyCompromise",
-            revokedAt: day(1).toISOString(),
+            // Revoked just before the update that publishes it (at least CLOCK_SKEW_MS before, as the plan asks).
+            revokedAt: new Date(day(1).getTime() - 10 * 60_000).toISOString(),
         };
         const dp = {
             endpoint: "dp",
@@ -325,18 +335,41 @@ describe("Revocation dates that are refused", () => {
         "invalid stack configuration:\n  - pki:revocations[0].revokedAt must be an ISO 8601 date or time with its zone, on a real calendar day from 1950 to 9999, " +
         `such as "2026-11-20" or "2026-11-20T09:30:00Z"; got "${got}"${hint}`;
 
-    it("refuses a date in the future (a CRL dated after it would not be valid yet) and accepts now", () => {
+    it("refuses a date in the future or less than 5 minutes ago (a CRL dated then is not valid yet where a clock lags) and accepts 5 minutes ago", () => {
         const now = new Date("2027-01-04T12:00:00Z");
-        assert.strictEqual(
-            attempt("2027-01-05", now),
-            "invalid stack configuration:\n  - pki:revocations[0].revokedAt 2027-01-05 is in the future (now is 2027-01-04T12:00:00.000Z); give the time the certificate was revoked, at the latest now",
-        );
-        assert.strictEqual(
-            attempt("2027-01-04T12:00:01Z", now),
-            "invalid stack configuration:\n  - pki:revocations[0].revokedAt 2027-01-04T12:00:01Z is in the future (now is 2027-01-04T12:00:00.000Z); give the time the certificate was revoked, at the latest now",
-        );
-        assert.strictEqual(attempt("2027-01-04T12:00:00Z", now), "");
-        assert.strictEqual(attempt("2027-01-04T13:00:00+01:00", now), "", "the same instant in another zone");
+        const future = (revokedAt: string) =>
+            `invalid stack configuration:\n  - pki:revocations[0].revokedAt ${revokedAt} is in the future (now is 2027-01-04T12:00:00.000Z); ` +
+            "give the time the certificate was revoked, at the latest 2027-01-04T11:55:00.000Z (5 minutes before now)";
+        const tooRecent = (revokedAt: string) =>
+            `invalid stack configuration:\n  - pki:revocations[0].revokedAt ${revokedAt} is less than 5 minutes before now (2027-01-04T12:00:00.000Z): ` +
+            "a gateway whose clock lags would refuse the APIC-client CA's CRL dated then as not yet valid, and with it every APIC client; " +
+            "give a time at least 5 minutes ago, at the latest 2027-01-04T11:55:00.000Z: the certificate is refused from the update that publishes the CRL on, not from this time";
+        assert.strictEqual(attempt("2027-01-05", now), future("2027-01-05"));
+        assert.strictEqual(attempt("2027-01-04T12:00:01Z", now), future("2027-01-04T12:00:01Z"));
+        assert.strictEqual(attempt("2027-01-04T12:00:00Z", now), tooRecent("2027-01-04T12:00:00Z"));
+        assert.strictEqual(attempt("2027-01-04T11:55:01Z", now), tooRecent("2027-01-04T11:55:01Z"));
+        assert.strictEqual(attempt("2027-01-04T11:55:00Z", now), "");
+        assert.strictEqual(attempt("2027-01-04T12:55:00+01:00", now), "", "the same instant in another zone");
+        assert.strictEqual(attempt("2027-01-04T12:55:01+01:00", now), tooRecent("2027-01-04T12:55:01+01:00"));
+    });
+
+    it("refuses a UI client's revocation less than 5 minutes ago, naming the CRL APIC checks", () => {
+        const now = new Date("2027-01-04T12:00:00Z");
+        const revocation = { uiClient: "consumer-dashboard", serial: "0A1B", epoch: 0, reason: "keyCompromise" };
+        const plan = (revokedAt: string) =>
+            planProblems(
+                {
+                    ...loadStackFile("examples/front-end/Pulumi.front-end.yaml"),
+                    revocations: [{ ...revocation, revokedAt }],
+                },
+                { now },
+            );
+        assert.deepStrictEqual(plan("2027-01-04T11:59:00Z"), [
+            "pki:revocations[0].revokedAt 2027-01-04T11:59:00Z is less than 5 minutes before now (2027-01-04T12:00:00.000Z): " +
+                "a DataPower whose clock lags would refuse the UI client CA's CRL dated then (apic/ui/truststore.crl) as not yet valid, and with it every UI service that calls APIC; " +
+                "give a time at least 5 minutes ago, at the latest 2027-01-04T11:55:00.000Z: the certificate is refused from the update that publishes the CRL on, not from this time",
+        ]);
+        assert.deepStrictEqual(plan("2027-01-04T11:55:00Z"), []);
     });
 
     it("refuses impossible calendar days, times without a zone and the form YAML gives an unquoted time", () => {

@@ -439,7 +439,8 @@ describe("Front end: UI services call APIC with mutual TLS, under the gateway's 
         // RSA CA keys (CRLs are signed with RSA only): this file's, made once.
         const own = new Map(state);
         const published = new Date();
-        const revokedAt = new Date(published.getTime() - 60_000).toISOString();
+        // Revoked just before the update (the plan refuses a time less than CLOCK_SKEW_MS before it).
+        const revokedAt = new Date(published.getTime() - 10 * 60_000).toISOString();
         const serial = new crypto.X509Certificate(pemBlocks(uiSecret(deployed, "consumer-dashboard")["tls.crt"])[0])
             .serialNumber;
         const raw = {

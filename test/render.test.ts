@@ -248,9 +248,9 @@ describe("render --state keeps what the last render registered and nothing else,
         const first = await render("first", dev);
         assert.strictEqual(first.status, 0, first.err);
         const serial = new crypto.X509Certificate(read("first", "apic/ob/client.crt")).serialNumber;
-        revocations = [
-            { endpoint: "ob", serial, epoch: 0, reason: "keyCompromise", revokedAt: new Date().toISOString() },
-        ];
+        // At least CLOCK_SKEW_MS before the render (the plan refuses a later time).
+        const revokedAt = new Date(Date.now() - 10 * 60_000).toISOString();
+        revocations = [{ endpoint: "ob", serial, epoch: 0, reason: "keyCompromise", revokedAt }];
         // The endpoint dp removed, and ob's client revoked for a compromised key.
         const second = await render("second", { ...dev, domains: withoutDp, revocations });
         assert.strictEqual(second.status, 0, second.err);

@@ -398,7 +398,8 @@ describe("Revocation: a CRL of the APIC-client CA in every gateway secret", func
             serial: second,
             epoch: 1,
             reason: "keyCompromise",
-            revokedAt: new Date(now.getTime() - 60_000).toISOString(),
+            // At least CLOCK_SKEW_MS before the render (the plan refuses a later time).
+            revokedAt: new Date(now.getTime() - 10 * 60_000).toISOString(),
         });
         const third = await renderNext(twice, "revoked-twice", own, now);
         const newest = new X509Certificate(third.read("apic/ob/client.crt")).serialNumber;

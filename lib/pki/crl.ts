@@ -142,7 +142,7 @@ export interface CrlRecord {
 
 /**
  * thisUpdate and nextUpdate of a CRL at `now`. thisUpdate is never before a listed revocation
- * (a revocation after `now` is refused by the plan), nor after `now`: a CA that `pulumi up` makes
+ * (the plan refuses one less than CLOCK_SKEW_MS before `now`), nor after `now`: a CA that `pulumi up` makes
  * is dated when the provider creates it, after the program read its clock, and a CRL dated then
  * would not be valid yet at the time the stack signs for (the components refuse it).
  */

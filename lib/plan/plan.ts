@@ -25,6 +25,7 @@ import {
     stepOf,
     transitionProblems,
 } from "./caRotation";
+import { CLOCK_SKEW_MS } from "../pki/crl";
 import { pickSeriesCrl } from "../pki/crlSeries";
 import { nameCovering, publicCertificateProblems } from "../pki/publicCert";
 import { notYetValidAt } from "../pki/x509";
@@ -1099,13 +1100,8 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
         const holder = holderOf(r);
         const base = { kind, holder, serialHex: r.serial, revokedAt: r.revokedAt, reason: r.reason } as const;
         const whose = kind === "apic" ? `endpoint "${r.endpoint}"` : `UI service "${r.uiClient}"`;
-        if (Date.parse(r.revokedAt) > now.getTime()) {
-            // A CRL's thisUpdate may not precede an entry, and a CRL dated in the future is not yet valid anywhere.
-            problems.push(
-                `pki:revocations[${i}].revokedAt ${r.revokedAt} is in the future (now is ${now.toISOString()}); ` +
-                    `give the time the certificate was revoked, at the latest now`,
-            );
-        }
+        const problem = revokedAtProblem(r, i, now);
+        if (problem !== undefined) problems.push(problem);
         if (kind === "apic" && !idOwner.has(r.endpoint ?? "")) {
             problems.push(
                 `pki:revocations[${i}].endpoint ${showJson(r.endpoint)} is not an endpoint of this stack; its endpoints are ${[...idOwner.keys()].join(", ")}`,
@@ -1658,6 +1654,33 @@ function droppedRevocations(
         if (unrevoked.length > 0) dropped.set(holder, unrevoked);
     }
     return dropped;
+}
+
+/**
+ * Why a revocation's date is refused: in the future, or less than CLOCK_SKEW_MS before now. A CRL
+ * is dated at its latest entry when that is later than its period's start (crlTimes), and a node
+ * checks a CRL's thisUpdate at its own clock with no allowance (BoringSSL check_crl_time): an
+ * entry dated a minute ago gives a CRL that a node whose clock lags refuses as not yet valid, and
+ * with it (CRL_CHECK_ALL) every client of the CA. The periods the stack dates its CRLs by keep the
+ * same distance from now (crlWindow).
+ */
+function revokedAtProblem(r: RevocationConfig, i: number, now: Date): string | undefined {
+    const key = `pki:revocations[${i}].revokedAt ${r.revokedAt}`;
+    const skew = `${CLOCK_SKEW_MS / 60_000} minutes`;
+    const latest = new Date(now.getTime() - CLOCK_SKEW_MS).toISOString();
+    const at = Date.parse(r.revokedAt);
+    if (at > now.getTime()) {
+        return `${key} is in the future (now is ${now.toISOString()}); give the time the certificate was revoked, at the latest ${latest} (${skew} before now)`;
+    }
+    if (at <= now.getTime() - CLOCK_SKEW_MS) return undefined;
+    const refused =
+        r.endpoint !== undefined
+            ? "a gateway whose clock lags would refuse the APIC-client CA's CRL dated then as not yet valid, and with it every APIC client"
+            : "a DataPower whose clock lags would refuse the UI client CA's CRL dated then (apic/ui/truststore.crl) as not yet valid, and with it every UI service that calls APIC";
+    return (
+        `${key} is less than ${skew} before now (${now.toISOString()}): ${refused}; ` +
+        `give a time at least ${skew} ago, at the latest ${latest}: the certificate is refused from the update that publishes the CRL on, not from this time`
+    );
 }
 
 const droppedRevocation = (c: DeployedClient, whose: string, entry: string): string =>
