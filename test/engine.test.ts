@@ -1,5 +1,6 @@
 import * as assert from "assert";
 import * as crypto from "crypto";
+import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import * as tls from "@pulumi/tls";
 import * as der from "../lib/engine/der";
@@ -41,6 +42,24 @@ describe("Engine stand-in: faithful to @pulumi/tls (terraform-provider-tls 4.x, 
         assert.strictEqual(key.state.publicKeyOpenssh, "");
         assert.strictEqual(key.state.privateKeyOpenssh, "");
         assert.strictEqual(key.state.publicKeyFingerprintSha256, "");
+    });
+
+    it("marks no provider output secret of its own accord, as the README says: only what the program wraps", async () => {
+        const { returned } = await runWithStandIn(() => {
+            const key = new tls.PrivateKey("bare-key", { algorithm: "ECDSA", ecdsaCurve: "P256" });
+            const password = new random.RandomPassword("bare-password", { length: 20 });
+            return {
+                bare: key.privateKeyPem,
+                password: password.result,
+                wrapped: pulumi.secret(key.privateKeyPem),
+                derived: pulumi.secret(password.result).apply((p) => p.length),
+            };
+        });
+        assert.match(await new Promise<string>((ok) => returned.bare.apply(ok)), /^-----BEGIN EC PRIVATE KEY-----\n/);
+        assert.strictEqual(await pulumi.isSecret(returned.bare), false);
+        assert.strictEqual(await pulumi.isSecret(returned.password), false);
+        assert.strictEqual(await pulumi.isSecret(returned.wrapped), true);
+        assert.strictEqual(await pulumi.isSecret(returned.derived), true);
     });
 
     it("writes PKCS#1, SEC1 and PKCS#8 PEMs, an SSH public key and the ids the provider writes", async () => {
