@@ -404,10 +404,10 @@ describe("Components used alone", function () {
                 await gateway([{ ...ob, verifyCertificateSpki: [pin] }]),
             ],
             [
-                'IstioGatewayTls endpoint "ob" clientSubjectAltNames must list the client identities it accepts (the APIC client\'s URI SAN); got []: with none, any certificate under ca.crt would get in',
-                'IstioGatewayTls endpoint "ob" clientSubjectAltNames must list the client identities it accepts (the APIC client\'s URI SAN); got "urn:example:apic": with none, any certificate under ca.crt would get in',
+                'IstioGatewayTls endpoint "ob" clientSubjectAltNames must list the client identities it accepts (the APIC client\'s URI SAN), each text or an output, or be an output of such a list; got []: with none, any certificate under ca.crt would get in',
+                'IstioGatewayTls endpoint "ob" clientSubjectAltNames must list the client identities it accepts (the APIC client\'s URI SAN), each text or an output, or be an output of such a list; got "urn:example:apic": with none, any certificate under ca.crt would get in',
                 'IstioGatewayTls endpoint "ob" clientSubjectAltNames[0] must be a client identity (non-blank text); got ""',
-                'IstioGatewayTls endpoint "ob" verifyCertificateSpki must be a list of pins (ApicClientBundle.spkiPin); got "pin="',
+                'IstioGatewayTls endpoint "ob" verifyCertificateSpki must be a list of pins (ApicClientBundle.spkiPin), each text or an output, or an output of such a list; got "pin="',
                 'IstioGatewayTls endpoint "ob" verifyCertificateSpki[1] must be the base64 SHA-256 of a SubjectPublicKeyInfo (44 characters, as ApicClientBundle.spkiPin gives); got "not a pin": Envoy would refuse the gateway\'s configuration',
                 `IstioGatewayTls endpoint "ob" verifyCertificateSpki[0] must be the base64 SHA-256 of a SubjectPublicKeyInfo (44 characters, as ApicClientBundle.spkiPin gives); got "${sloppy}": Envoy would refuse the gateway's configuration (its 43rd character carries bits beyond the 32 bytes; the same pin written as Envoy reads it is "${pin}")`,
                 'IstioGatewayTls endpoints "ob" and "dp" both name the secret "apic-mtls-ob"; give each endpoint its own secretName',
@@ -454,6 +454,69 @@ describe("Components used alone", function () {
                 'error serializing property "spec": IstioGatewayTls endpoint "ob" verifyCertificateSpki[1] must be the base64 SHA-256 of a SubjectPublicKeyInfo (44 characters, as ApicClientBundle.spkiPin gives); got a secret value (not shown): Envoy would refuse the gateway\'s configuration',
                 'error serializing property "spec": IstioGatewayTls endpoint "ob" verifyCertificateSpki[0] must be the base64 SHA-256 of a SubjectPublicKeyInfo (44 characters, as ApicClientBundle.spkiPin gives); got a secret value (not shown): Envoy would refuse the gateway\'s configuration',
                 'error serializing property "spec": IstioGatewayTls endpoint "ob" clientSubjectAltNames[0] must be a client identity (non-blank text); got a secret value (not shown)',
+            ],
+        );
+    });
+
+    it("takes an endpoint's pins and identities as an output of a list, and refuses an output of anything else by its input's name", async () => {
+        // Another language's SDK types these lists Input<Sequence<Input<str>>>: a whole list may come as one output.
+        const gateway = (endpoint: Partial<Record<keyof GatewayEndpoint, unknown>>) =>
+            runWithStandIn(
+                () => {
+                    const root = new RootCa("pins-root", { subject: { commonName: "r" }, keyAlgorithm: "ECDSA" });
+                    const ca = { certPem: root.certPem, privateKeyPem: root.privateKeyPem, chainPem: root.certPem };
+                    new IstioGatewayTls("pins", {
+                        serverCa: ca,
+                        clientTrustBundlePem: root.certPem,
+                        endpoints: [
+                            {
+                                id: "ob",
+                                host: "ob.bank.example",
+                                clientSubjectAltNames: ["urn:example:apic"],
+                                ...endpoint,
+                            } as GatewayEndpoint,
+                        ],
+                        keyAlgorithm: "ECDSA",
+                    });
+                },
+                { state: sharedState },
+            ).then(({ engine }) => {
+                const gatewayResource = engine.resources.find((r) => r.name === "pins-gateway");
+                const [server] = (gatewayResource?.inputs.spec as { servers: { tls: Record<string, unknown> }[] })
+                    .servers;
+                return JSON.stringify([server.tls.subjectAltNames, server.tls.verifyCertificateSpki]);
+            }, messageOf);
+        const pin = crypto.createHash("sha256").update("key").digest("base64");
+        const pins = (got: string) =>
+            `error serializing property "spec": IstioGatewayTls endpoint "ob" verifyCertificateSpki must be a list of pins (ApicClientBundle.spkiPin), each text or an output, or an output of such a list; got ${got}`;
+        const identities = (got: string) =>
+            `error serializing property "spec": IstioGatewayTls endpoint "ob" clientSubjectAltNames must list the client identities it accepts (the APIC client's URI SAN), each text or an output, or be an output of such a list; got ${got}: with none, any certificate under ca.crt would get in`;
+        assert.deepStrictEqual(
+            [
+                await gateway({ verifyCertificateSpki: pulumi.output([pin]) }),
+                await gateway({ verifyCertificateSpki: pulumi.output([]) }),
+                await gateway({ clientSubjectAltNames: pulumi.output(["urn:example:apic", pulumi.output("urn:x")]) }),
+                // A single pin's output where a list of them belongs: ApicClientBundle.spkiPin without its brackets.
+                await gateway({ verifyCertificateSpki: pulumi.output(pin) }),
+                await gateway({ verifyCertificateSpki: pulumi.secret("Q7rT9mK2pL4vX8nB3cF6hJ1dS5gW0zYa") }),
+                await gateway({ verifyCertificateSpki: pulumi.output(["not a pin"]) }),
+                // A secret in the list makes the whole list secret once resolved: no value of it is quoted.
+                await gateway({ verifyCertificateSpki: pulumi.output([pin, pulumi.secret("not a pin")]) }),
+                await gateway({ clientSubjectAltNames: pulumi.output("urn:example:apic") }),
+                await gateway({ clientSubjectAltNames: pulumi.output([]) }),
+                await gateway({ clientSubjectAltNames: pulumi.output([" "]) }),
+            ],
+            [
+                JSON.stringify([["urn:example:apic"], [pin]]),
+                JSON.stringify([["urn:example:apic"], undefined]),
+                JSON.stringify([["urn:example:apic", "urn:x"], undefined]),
+                pins(JSON.stringify(pin)),
+                pins("a secret value (not shown)"),
+                'error serializing property "spec": IstioGatewayTls endpoint "ob" verifyCertificateSpki[0] must be the base64 SHA-256 of a SubjectPublicKeyInfo (44 characters, as ApicClientBundle.spkiPin gives); got "not a pin": Envoy would refuse the gateway\'s configuration',
+                'error serializing property "spec": IstioGatewayTls endpoint "ob" verifyCertificateSpki[1] must be the base64 SHA-256 of a SubjectPublicKeyInfo (44 characters, as ApicClientBundle.spkiPin gives); got a secret value (not shown): Envoy would refuse the gateway\'s configuration',
+                identities('"urn:example:apic"'),
+                identities("[]"),
+                'error serializing property "spec": IstioGatewayTls endpoint "ob" clientSubjectAltNames[0] must be a client identity (non-blank text); got " "',
             ],
         );
     });

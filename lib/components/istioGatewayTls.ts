@@ -30,9 +30,24 @@ import { checkClock } from "./checkClock";
 import { chainCertificatesOf, checkedTrustBundle, joinPemOutputs, withCrls } from "./pem";
 
 /**
+ * Whether a value is known only once it resolves: an output or a promise. Other languages' SDKs
+ * type an endpoint's lists Input<Sequence<Input<str>>>, so a whole list may come as one output.
+ */
+const isLater = (value: unknown): value is pulumi.Output<unknown> | Promise<unknown> =>
+    pulumi.Output.isInstance(value) || value instanceof Promise;
+
+/** The refusal of an endpoint's identities that are no list, or none: `shown`, what it got. */
+const identitiesProblem = (endpoint: GatewayEndpoint, shown: string): string =>
+    `IstioGatewayTls endpoint "${endpoint.id}" clientSubjectAltNames must list the client identities it accepts (the APIC client's URI SAN), each text or an output, or be an output of such a list; got ${shown}: with none, any certificate under ca.crt would get in`;
+
+/** The refusal of an endpoint's pins that are no list: `shown`, what it got. */
+const pinsProblem = (endpoint: GatewayEndpoint, shown: string): string =>
+    `IstioGatewayTls endpoint "${endpoint.id}" verifyCertificateSpki must be a list of pins (ApicClientBundle.spkiPin), each text or an output, or an output of such a list; got ${shown}`;
+
+/**
  * The endpoints' lists as other languages may send them: a list, not text (which would be taken
  * character by character); identities present (with none, any certificate under ca.crt gets in);
- * each endpoint its own secret and id.
+ * each endpoint its own secret and id. A list given as one output is checked once it resolves.
  */
 function checkEndpointLists(endpoints: readonly GatewayEndpoint[], resource: pulumi.Resource): void {
     for (const [i, endpoint] of endpoints.entries()) {
@@ -42,17 +57,14 @@ function checkEndpointLists(endpoints: readonly GatewayEndpoint[], resource: pul
         hostArgument(endpoint.host, `${where} host`, resource);
         if (isGiven(endpoint.secretName)) kubernetesNameArgument(endpoint.secretName, `${where} secretName`, resource);
         epochArgument(endpoint.epoch, `${where} epoch`, resource);
-        if (!Array.isArray(endpoint.clientSubjectAltNames) || endpoint.clientSubjectAltNames.length === 0) {
-            throw argumentError(
-                `${where} clientSubjectAltNames must list the client identities it accepts (the APIC client's URI SAN); got ${showJson(endpoint.clientSubjectAltNames as Json | undefined)}: with none, any certificate under ca.crt would get in`,
-                resource,
-            );
+        // A list that comes as one output is checked once it resolves (checkedValues).
+        const identities: unknown = endpoint.clientSubjectAltNames;
+        if (!isLater(identities) && (!Array.isArray(identities) || identities.length === 0)) {
+            throw argumentError(identitiesProblem(endpoint, showJson(identities as Json | undefined)), resource);
         }
-        if (isGiven(endpoint.verifyCertificateSpki) && !Array.isArray(endpoint.verifyCertificateSpki)) {
-            throw argumentError(
-                `${where} verifyCertificateSpki must be a list of pins (ApicClientBundle.spkiPin); got ${showJson(endpoint.verifyCertificateSpki as Json)}`,
-                resource,
-            );
+        const pins: unknown = endpoint.verifyCertificateSpki;
+        if (isGiven(pins) && !isLater(pins) && !Array.isArray(pins)) {
+            throw argumentError(pinsProblem(endpoint, showJson(pins as Json)), resource);
         }
     }
     refuseShared(
@@ -84,37 +96,51 @@ const SECRET_VALUE = "a secret value (not shown)";
 
 /**
  * Each value of a list, checked now when it is plain and once resolved when it is an output (a
- * problem then fails the update through the SDK's serialization error, which quotes it).
+ * problem then fails the update through the SDK's serialization error, which quotes it). A list
+ * that is itself an output is checked once resolved: `listProblem` gets it and how to show it
+ * (anything but a list is refused there), then each value as a secret when the list is one.
  * `problem` gets the value and how to show it: as JSON, or SECRET_VALUE when it came as a secret.
  */
 function checkedValues(
-    values: pulumi.Input<string>[],
+    values: unknown,
+    listProblem: (list: unknown, shown: string) => string | undefined,
     problem: (value: unknown, index: number, shown: string, secret: boolean) => string | undefined,
     resource: pulumi.Resource,
 ): pulumi.Output<string[]> {
+    const shown = (value: unknown, secret: boolean) => (secret ? SECRET_VALUE : showJson(value as Json));
     const check = (value: unknown, i: number, secret: boolean) => {
-        const found = problem(value, i, secret ? SECRET_VALUE : showJson(value as Json), secret);
+        const found = problem(value, i, shown(value, secret), secret);
         if (found !== undefined) throw argumentError(found, resource);
     };
-    const checked = values.map((value, i) => {
-        if (!pulumi.Output.isInstance(value) && !(value instanceof Promise)) {
-            check(value, i, false);
-            return pulumi.output(value);
-        }
-        // Each value's own secrecy: pulumi.all over the list would only say whether any is secret.
-        const output = pulumi.output(value);
-        return pulumi.all([output, pulumi.isSecret(output)]).apply(([resolved, secret]) => {
-            check(resolved, i, secret);
-            return resolved;
-        });
+    const checkedEach = (list: pulumi.Input<string>[], listSecret: boolean) =>
+        pulumi.all(
+            list.map((value, i) => {
+                if (!isLater(value)) {
+                    check(value, i, listSecret);
+                    return pulumi.output(value);
+                }
+                // Each value's own secrecy: pulumi.all over the list would only say whether any is secret.
+                const output = pulumi.output(value);
+                return pulumi.all([output, pulumi.isSecret(output)]).apply(([resolved, secret]) => {
+                    check(resolved, i, secret || listSecret);
+                    return resolved;
+                });
+            }),
+        );
+    if (!isLater(values)) return checkedEach(values as pulumi.Input<string>[], false);
+    const list = pulumi.output(values);
+    return pulumi.all([list, pulumi.isSecret(list)]).apply(([resolved, secret]) => {
+        const found = listProblem(resolved, shown(resolved, secret));
+        if (found !== undefined) throw argumentError(found, resource);
+        return checkedEach(resolved as pulumi.Input<string>[], secret);
     });
-    return pulumi.all(checked);
 }
 
-/** The endpoint's identities: each non-blank text. */
+/** The endpoint's identities: each non-blank text, one at least. */
 const checkedIdentities = (endpoint: GatewayEndpoint, resource: pulumi.Resource): pulumi.Output<string[]> =>
     checkedValues(
         endpoint.clientSubjectAltNames,
+        (list, shown) => (!Array.isArray(list) || list.length === 0 ? identitiesProblem(endpoint, shown) : undefined),
         (identity, i, shown) =>
             typeof identity !== "string" || identity.trim() === ""
                 ? `IstioGatewayTls endpoint "${endpoint.id}" clientSubjectAltNames[${i}] must be a client identity (non-blank text); got ${shown}`
@@ -124,11 +150,12 @@ const checkedIdentities = (endpoint: GatewayEndpoint, resource: pulumi.Resource)
 
 /**
  * The endpoint's key pins, each as Envoy takes it (base64 of 32 bytes, nothing set after them):
- * else the gateway's whole listener would fail.
+ * else the gateway's whole listener would fail. None (undefined) for an empty list, as for none given.
  */
-const checkedPins = (endpoint: GatewayEndpoint, resource: pulumi.Resource): pulumi.Output<string[]> =>
+const checkedPins = (endpoint: GatewayEndpoint, resource: pulumi.Resource): pulumi.Output<string[] | undefined> =>
     checkedValues(
         endpoint.verifyCertificateSpki ?? [],
+        (list, shown) => (Array.isArray(list) ? undefined : pinsProblem(endpoint, shown)),
         (pin, i, shown, secret) => {
             const canonical = typeof pin === "string" ? canonicalSpkiPin(pin) : undefined;
             if (canonical === pin) return undefined;
@@ -139,7 +166,7 @@ const checkedPins = (endpoint: GatewayEndpoint, resource: pulumi.Resource): pulu
             return `IstioGatewayTls endpoint "${endpoint.id}" verifyCertificateSpki[${i}] must be the base64 SHA-256 of a SubjectPublicKeyInfo (44 characters, as ApicClientBundle.spkiPin gives); got ${shown}: Envoy would refuse the gateway's configuration${stray}`;
         },
         resource,
-    );
+    ).apply((pins) => (pins.length > 0 ? pins : undefined));
 
 /** One host of the gateway: its own certificate, secret and `servers` entry. */
 export interface GatewayEndpoint {
@@ -325,6 +352,7 @@ export class IstioGatewayTls extends pulumi.ComponentResource {
         this.serverPrivateKeyPems = {};
         const servers = args.endpoints.map((endpoint) => {
             const secretName = endpoint.secretName ?? `apic-mtls-${endpoint.id}`;
+            const pins = endpoint.verifyCertificateSpki;
             const spec = gatewayServerCert({
                 endpointId: endpoint.id,
                 host: endpoint.host,
@@ -361,7 +389,8 @@ export class IstioGatewayTls extends pulumi.ComponentResource {
                     mode: "MUTUAL",
                     credentialName: secretName,
                     subjectAltNames: checkedIdentities(endpoint, this),
-                    ...(isGiven(endpoint.verifyCertificateSpki) && endpoint.verifyCertificateSpki.length > 0
+                    // A list given as one output is known to be empty only once it resolves (checkedPins).
+                    ...(isGiven(pins) && (isLater(pins) || pins.length > 0)
                         ? { verifyCertificateSpki: checkedPins(endpoint, this) }
                         : {}),
                     minProtocolVersion: "TLSV1_2",
