@@ -1,4 +1,5 @@
 import * as assert from "assert";
+import { execFileSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
@@ -688,6 +689,33 @@ describe("Early-renewal windows", function () {
         // An older key still counts from its first certificate: due at once.
         const older = inventoryWith("2020-01-01T00:00:00.000Z");
         assert.deepStrictEqual([older.keySince, older.renewAt], ["2020-01-01T00:00:00.000Z", notBefore]);
+    });
+
+    it('records an empty issuer name as it records an empty subject: as "" (Node gives none for either)', () => {
+        // A CA with an empty subject (RFC 5280 forbids it, yet a private CA may have one) and a leaf it signed.
+        const folder = tempDir("inventory-empty-issuer");
+        const openssl = (...args: string[]) => execFileSync("openssl", args, { stdio: ["ignore", "ignore", "pipe"] });
+        const newKey = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+        const file = (name: string) => path.join(folder, name);
+        openssl("req", "-x509", ...newKey, "-keyout", file("ca.key"), "-out", file("ca.crt"), "-subj", "/");
+        openssl("req", "-new", ...newKey, "-keyout", file("leaf.key"), "-out", file("leaf.csr"), "-subj", "/CN=leaf");
+        openssl(
+            ...["x509", "-req", "-in", file("leaf.csr"), "-CA", file("ca.crt"), "-CAkey", file("ca.key")],
+            ...["-set_serial", "2", "-days", "30", "-out", file("leaf.crt")],
+        );
+        const plan = planFromRawConfig(loadStackFile(OPTION_FILES[1]));
+        const row = (pem: string) => {
+            const pems = Object.fromEntries(plannedCertificates(plan).map((c) => [c.id, pem]));
+            const { subject, issuerSubject } = buildInventory(plan, pems).find((c) => c.id === "ob/server")!;
+            return [subject, issuerSubject];
+        };
+        assert.deepStrictEqual(
+            [row(fs.readFileSync(file("leaf.crt"), "utf8")), row(fs.readFileSync(file("ca.crt"), "utf8"))],
+            [
+                ["CN=leaf", ""],
+                ["", ""],
+            ],
+        );
     });
 
     it("shows the renewal point in the render inventory and in expiry", async () => {
