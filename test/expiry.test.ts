@@ -5,7 +5,7 @@
  */
 import * as assert from "assert";
 import { execFileSync, spawnSync } from "child_process";
-import { createPrivateKey, X509Certificate } from "crypto";
+import { createPrivateKey, generateKeyPairSync, X509Certificate } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { id_data, id_encryptedData, id_signedData } from "@peculiar/asn1-cms";
@@ -640,6 +640,45 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
             ),
         );
         for (const output of [wrong, loose, link]) assert.ok(!`${output.out}${output.err}`.includes(password));
+    });
+
+    it("exits 2 on a password file over 1 KiB (a key given by mistake) or no regular file, by its name, before reading it", async () => {
+        const folder = tempDir("expiry-pkcs12-password-file");
+        const p12 = path.join(folder, "client.p12");
+        const passwordFile = `${p12}.password`;
+        fs.copyFileSync(path.join(rendered.dir, "apic/ob/client.p12"), p12);
+        const refused = (why: string) => ({ status: 2, out: "", err: `error: ${why}\n` });
+        const tooLarge = (size: number) =>
+            refused(
+                `cannot read ${passwordFile}: it is ${size} bytes, more than the 1024 (1 KiB) a password file may hold (render writes 32 letters); put the password of ${p12} there, and nothing else (mode 0600)`,
+            );
+        // 1 KiB is read and tried as the password; a byte more is refused by its size.
+        fs.writeFileSync(passwordFile, "x".repeat(1024), { mode: 0o600 });
+        assert.deepStrictEqual(
+            await cli("expiry", "--pem", p12),
+            refused(
+                `${p12}: the password in ${passwordFile} does not open this PKCS#12 keystore: its MAC does not match (a wrong password, or a damaged file); put its password there, or give the PEM`,
+            ),
+        );
+        fs.appendFileSync(passwordFile, "x");
+        assert.deepStrictEqual(await cli("expiry", "--pem", p12), tooLarge(1025));
+        // The client key put there by mistake: never quoted. And a file of 4 GiB is not read at all (sparse: no disk used).
+        const key = generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({
+            type: "pkcs8",
+            format: "pem",
+        }) as string;
+        fs.writeFileSync(passwordFile, key);
+        const keyRefused = await cli("expiry", "--dir", folder);
+        assert.deepStrictEqual(keyRefused, tooLarge(Buffer.byteLength(key)));
+        fs.truncateSync(passwordFile, 4 * 1024 ** 3);
+        assert.deepStrictEqual(await cli("expiry", "--pem", p12), tooLarge(4 * 1024 ** 3));
+        // A FIFO there is no password file: refused without waiting for a writer.
+        fs.rmSync(passwordFile);
+        execFileSync("mkfifo", ["-m", "600", passwordFile]);
+        assert.deepStrictEqual(
+            await cli("expiry", "--pem", p12),
+            refused(`${passwordFile} is not a regular file; put the password of ${p12} there (mode 0600)`),
+        );
     });
 
     it("exits 2 on a PKCS#12 keystore that asks for more work than one render writes, before deriving a key", async () => {

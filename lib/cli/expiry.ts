@@ -576,6 +576,13 @@ function derFound(der: Buffer, source: Source): Found[] {
     return (bundle ?? []).flatMap((element) => derFound(element, source));
 }
 
+/**
+ * The largest password file expiry reads, 1 KiB: render writes 32 letters, and openssl's -passin
+ * file: takes 1023 characters at most. A file given there by mistake (a key, an image, a dump) is
+ * refused by its size before it is read, rather than read whole and tried as a password.
+ */
+const MAX_PASSWORD_BYTES = 1024;
+
 /** Opens a password file without following a link; O_NONBLOCK: a FIFO there must not hang the monitoring job (it is refused). */
 const openPassword = (file: string): number =>
     fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
@@ -632,6 +639,11 @@ function keystorePassword(file: string): string | undefined {
             throw new InputError(
                 `${passwordFile} is not a regular file; put the password of ${file} there (mode 0600)`,
             );
+        if (stat.size > MAX_PASSWORD_BYTES) {
+            throw new InputError(
+                `cannot read ${passwordFile}: it is ${stat.size} bytes, more than the ${MAX_PASSWORD_BYTES} (1 KiB) a password file may hold (render writes 32 letters); put the password of ${file} there, and nothing else (mode 0600)`,
+            );
+        }
         const mode = stat.mode & 0o777;
         if ((mode & 0o077) !== 0) {
             // A mounted Secret cannot be changed in place: its volume's defaultMode sets the mode.
