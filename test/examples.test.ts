@@ -331,7 +331,7 @@ describe("Components used alone", function () {
         );
     });
 
-    it("refuses a customer-facing certificate that is empty, for another host or with a key pasted in, instead of serving it", async () => {
+    it("refuses a customer-facing certificate that is empty, run into its chain, for another host or with a key pasted in, instead of serving it", async () => {
         const ca = await mintRoot("public CA");
         const evil = await mintLeaf(ca, {
             commonName: "evil.example",
@@ -353,9 +353,17 @@ describe("Components used alone", function () {
                 { state: new Map() },
             ).then(accepted, messageOf);
         // The SDK reports the apply's error through whichever property it was serializing first.
-        const outcomes = [await serve(""), await serve(evil.cert), await serve(www.cert + www.key)];
+        const outcomes = [
+            await serve(""),
+            // The leaf and its chain joined by cat, the leaf's file without its final newline: it said "holds no certificate".
+            await serve(www.cert.trimEnd() + ca.certPem),
+            await serve(evil.cert),
+            await serve(www.cert + www.key),
+        ];
         const expected = [
             "CustomerFacingTls public: the certificatePem given for www.bank.example holds no certificate; give the public CA's certificate (leaf first, then its intermediates) or leave certificatePem out until it comes",
+            `CustomerFacingTls public: the certificatePem given for www.bank.example has two PEM blocks run together on line ${www.cert.split("\n").length - 1}: ` +
+                "the END of a CERTIFICATE block and the next BEGIN must be on separate lines (cat joins them so when a file lacks its final newline); put a line break between them",
             "CustomerFacingTls public: the certificate given for www.bank.example is for DNS:evil.example, not for www.bank.example; give the certificate the public CA issued for this host's CSR",
             'CustomerFacingTls public: the certificatePem given for www.bank.example holds a private key (a "EC PRIVATE KEY" PEM block): certificates are handed out and stored in clear, ' +
                 "so take the key out (and replace it if the text has been shared); give the public CA's certificate and its intermediates only",

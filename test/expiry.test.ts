@@ -772,6 +772,63 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
         });
     });
 
+    it("exits 2 on two PEM blocks run together on one line (cat of a file without its final newline), naming the file and the line", async () => {
+        const client = rendered.read("apic/ob/client.crt");
+        const chain = rendered.read("apic/ob/ca-chain.pem");
+        const key = rendered.read("apic/ob/client.key");
+        const line = client.split("\n").length - 1; // the client's END line, which the chain's BEGIN now follows
+        const folder = tempDir("expiry-run-together");
+        const joined = (label: string, within = "") =>
+            `two PEM blocks run together on line ${line}${within}: the END of a ${label} block and the next BEGIN must be on separate lines ` +
+            "(cat joins them so when a file lacks its final newline); put a line break between them";
+        const check = async (name: string, content: string, message: string) => {
+            const file = path.join(folder, name);
+            fs.writeFileSync(file, content);
+            assert.deepStrictEqual(await cli("expiry", "--pem", file), {
+                status: 2,
+                out: "",
+                err: `error: ${file}: ${message}\n`,
+            });
+            fs.rmSync(file);
+        };
+        // OpenSSL and Envoy refuse it ("bad end line"); expiry said the first block had no END line (cut short?).
+        await check("bundle.pem", client.trimEnd() + chain, joined("CERTIFICATE"));
+        // A key run into after the certificate: its label is not even named, nor any of its text.
+        await check("client.pem", client.trimEnd() + key, joined("CERTIFICATE"));
+        await check(
+            "secret.yaml",
+            YAML.stringify({
+                apiVersion: "v1",
+                kind: "Secret",
+                metadata: { name: "apic-mtls-ob" },
+                data: { "ca.crt": Buffer.from(client.trimEnd() + chain).toString("base64") },
+            }),
+            `data key "ca.crt" of Secret "apic-mtls-ob": ${joined("CERTIFICATE", " of its value")}`,
+        );
+        // As kubectl get -o json writes an APIC payload: the chain's certificates went unwatched, the client's alone was read.
+        await check(
+            "cm-payload.json",
+            JSON.stringify({
+                apiVersion: "v1",
+                kind: "ConfigMap",
+                metadata: { name: "apic-payloads" },
+                data: { "keystore.json": JSON.stringify({ name: "ob", certificate_chain: client.trimEnd() + chain }) },
+            }),
+            joined("CERTIFICATE", ' of the string at .data["keystore.json"] (each \\n counted as a line break)'),
+        );
+        // Outside a block (a script that greps for both markers) it is no PEM to OpenSSL, and read past.
+        fs.writeFileSync(
+            path.join(folder, "check.sh"),
+            "#!/bin/sh\n-----END CERTIFICATE----------BEGIN CERTIFICATE-----\n",
+        );
+        fs.writeFileSync(path.join(folder, "client.crt"), client);
+        const { status, err, report } = await json("--dir", folder);
+        assert.deepStrictEqual(
+            [status, err, report?.rows.map((r) => r.serial)],
+            [0, "", [new X509Certificate(client).serialNumber]],
+        );
+    });
+
     it("takes BEGIN and END lines as OpenSSL does, at the start of a line: a marker inside a line is no PEM block", async () => {
         const client = rendered.read("apic/ob/client.crt");
         const chain = rendered.read("apic/ob/ca-chain.pem");

@@ -666,6 +666,24 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
         }
     });
 
+    it("refuses, before anything is created, a certificate run into its chain on one line (cat of a file without its final newline), naming the line", async () => {
+        // Each block still parsed apart in the config check, then planning failed with OpenSSL's "bad end line" alone.
+        const leaf = await sign(pending.read(`front-end/csr/${CUSTOMER_HOST}.csr`));
+        const key = `pki:frontEnd.customerFacing.${CUSTOMER_HOST}.certificate`;
+        const copy = new Map(state);
+        await assert.rejects(
+            renderNext(withCertificate(leaf.trimEnd() + publicCa.certPem), "customer-run-together", copy),
+            {
+                name: "ConfigError",
+                problems: [
+                    `${key} has two PEM blocks run together on line ${leaf.split("\n").length - 1}: the END of a CERTIFICATE block and the next BEGIN must be on separate lines ` +
+                        "(cat joins them so when a file lacks its final newline); put a line break between them",
+                ],
+            },
+        );
+        assert.strictEqual(copy.size, state.size, "nothing created");
+    });
+
     it("refuses a customer-facing certificate that also covers APIC's host while the UI sidecars trust a CA outside this PKI: the edge's key would pose as APIC to them", async () => {
         // APIC's UI-facing endpoint serves a certificate of the same public CA (apicServerCa), and
         // the bank's order made the edge's certificate a wildcard that also covers APIC's host. The

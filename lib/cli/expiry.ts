@@ -10,7 +10,7 @@ import * as YAML from "yaml";
 import { defaultEarlyRenewalDays } from "../config/validate";
 import { json, shownText } from "../config/values";
 import { codeOf, FileTooLarge, jsonBreak, readRegularBytes, utf8Text, yamlProblem } from "../files";
-import { pemBlocks, pemDecode, unendedPemBlock } from "../pki/pem";
+import { pemBlocks, pemDecode, runTogetherPemBlock, runTogetherProblem, unendedPemBlock } from "../pki/pem";
 import { crlInDer, CrlInfo, crlValidAt, parseCrl } from "../pki/crl";
 import { derSequences } from "../pki/der";
 import { pkcs7Contents } from "../pki/pkcs7";
@@ -267,8 +267,8 @@ function documentContents(documents: unknown[], file: string): Content[] {
         stringsIn(document).map(({ string, path }) => {
             const where = ` of the string at ${path}${documents.length > 1 ? ` in document ${i + 1}` : ""}`;
             const read = unescaped(string);
-            const unended = unendedReadProblem(string, where, read);
-            if (unended !== undefined) throw new InputError(`${file}: ${unended}; copy the file again, whole`);
+            const problem = pemReadProblem(string, COPY_AGAIN, where, read);
+            if (problem !== undefined) throw new InputError(`${file}: ${problem}`);
             return read;
         }),
     );
@@ -398,8 +398,8 @@ function base64Values(object: KubernetesObject, file: string): Content[] {
             throw new InputError(`${file}: ${field} of ${name} is not valid base64 (${problem}); ${fix}`);
         const bytes = Buffer.from(value, "base64");
         const content = bytesContent(bytes);
-        const unended = unendedReadProblem(bytes.toString("utf8"), " of its value", content.text);
-        if (unended !== undefined) throw new InputError(`${file}: ${field} of ${name}: ${unended}; ${fix}`);
+        const damaged = pemReadProblem(bytes.toString("utf8"), fix, " of its value", content.text);
+        if (damaged !== undefined) throw new InputError(`${file}: ${field} of ${name}: ${damaged}`);
         return [{ ...content, place: `${field} of ${name}` }];
     });
 }
@@ -438,31 +438,33 @@ function readBytes(file: string): Buffer {
     }
 }
 
+/** How to get a file whose PEM block was cut short. */
+const COPY_AGAIN = "copy the file again, whole";
+
 /**
- * A PEM block of a text that has no END line, as the end of a sentence that names the file, or
- * undefined: what it holds would go unwatched, while the server given the file refuses it. Names
- * the label and line only, never the text (a key file cut short is no less secret).
+ * What is wrong with the PEM blocks of a text, as the end of a sentence that names the file, or
+ * undefined: two blocks run together on one line, or a block without its END line (`fix`: how to
+ * get it whole). What it holds would go unwatched, while the server given the file refuses it.
+ * Names the label and line only, never the text (a key file cut short is no less secret).
+ * `inString` as pemBlocks takes it; `note` follows where the line is (`within`).
  */
-function unendedProblem(text: string, within = ""): string | undefined {
-    const block = unendedPemBlock(text);
-    return block === undefined ? undefined : unendedSentence(block, within);
+function pemProblem(text: string, fix: string, within = "", inString = false, note = ""): string | undefined {
+    const joined = runTogetherPemBlock(text, inString);
+    if (joined !== undefined) return runTogetherProblem(joined, `${within}${note}`);
+    const block = unendedPemBlock(text, inString);
+    if (block === undefined) return undefined;
+    return `the ${block.label} block that begins at line ${block.line}${within}${note} has no END line (cut short?); ${fix}`;
 }
 
-const unendedSentence = (block: { label: string; line: number }, within: string, note = ""): string =>
-    `the ${block.label} block that begins at line ${block.line}${within}${note} has no END line (cut short?)`;
-
 /**
- * unendedProblem of a text as written, then as expiry reads it (`read`: unescaped), where more blocks
+ * pemProblem of a text as written, then as expiry reads it (`read`: unescaped), where more blocks
  * begin a line: an indented one (a Helm template), or one in a JSON string held in the text (an
- * APIC payload in a ConfigMap). Its reader is given those, so one cut short goes unwatched just as
- * well. The line is then the unescaped text's, said so when it has \n escapes.
+ * APIC payload in a ConfigMap). Its reader is given those, so one cut short or run into the next
+ * goes unwatched just as well. The line is then the unescaped text's, said so when it has \n escapes.
  */
-function unendedReadProblem(text: string, within = "", read = unescaped(text)): string | undefined {
-    const written = unendedProblem(text, within);
-    if (written !== undefined) return written;
-    const block = unendedPemBlock(read, true);
-    if (block === undefined) return undefined;
-    return unendedSentence(block, within, text.includes("\\n") ? " (each \\n counted as a line break)" : "");
+function pemReadProblem(text: string, fix: string, within = "", read = unescaped(text)): string | undefined {
+    const note = text.includes("\\n") ? " (each \\n counted as a line break)" : "";
+    return pemProblem(text, fix, within) ?? pemProblem(read, fix, within, true, note);
 }
 
 /** A text with JSON's \n escapes and indentation undone, so that a PEM block in a payload is whole. */
@@ -497,12 +499,12 @@ function contentsOf(file: string): Content[] {
     const bytes = readBytes(file);
     const text = bytes.toString("utf8");
     // As written only: in JSON and YAML each string is checked as read (documentContents).
-    const unended = unendedProblem(text);
-    if (unended !== undefined) throw new InputError(`${file}: ${unended}; copy the file again, whole`);
+    const written = pemProblem(text, COPY_AGAIN);
+    if (written !== undefined) throw new InputError(`${file}: ${written}`);
     const readContent = (): Content => {
         const content = bytesContent(bytes);
-        const read = unendedReadProblem(text, "", content.text);
-        if (read !== undefined) throw new InputError(`${file}: ${read}; copy the file again, whole`);
+        const read = pemReadProblem(text, COPY_AGAIN, "", content.text);
+        if (read !== undefined) throw new InputError(`${file}: ${read}`);
         return content;
     };
     if (/\.ya?ml$/i.test(file)) {
@@ -724,7 +726,7 @@ function foundIn(file: string, unreadKeystore: UnreadKeystore): Found[] {
     const found: Found[] = [];
     for (const { text, bytes, place } of contentsOf(file)) {
         const source: Source = { file, place };
-        // The text as read (inString): a block may also begin a JSON string held in it, as unendedReadProblem checks.
+        // The text as read (inString): a block may also begin a JSON string held in it, as pemReadProblem checks.
         for (const pem of pemBlocks(text, "CERTIFICATE", true)) {
             const x509 = parsed(source, "a CERTIFICATE block", () => new crypto.X509Certificate(pem));
             found.push({ ...source, id: identity(x509.raw), certificate: x509 });

@@ -4,7 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { KeyAlgorithm } from "../config/types";
 import { Json, showJson } from "../config/values";
 import { HTTPS_PORT, leafKey, rotatedName } from "../plan/plan";
-import { pemBlocks } from "../pki/pem";
+import { pemBlocks, runTogetherPemBlock, runTogetherProblem } from "../pki/pem";
 import { expiredAt } from "../pki/x509";
 import { spkiPin } from "../pki/pins";
 import {
@@ -141,7 +141,8 @@ function servedChain(pem: string): string {
 
 /**
  * The public CA's certificate for `host`, refused when it could only fail every customer: not a
- * certificate (an empty value would be served as an empty tls.crt), or for another host. One past
+ * certificate (an empty value would be served as an empty tls.crt), two PEM blocks run together
+ * (which Envoy refuses, and pemBlocks reads as one damaged block), or for another host. One past
  * its end is served with a warning: refusing it would block every other update (a CRL's
  * re-publication too), and expiry monitoring reports it.
  */
@@ -158,6 +159,13 @@ function publicCertificateFor(
         "the public CA's certificate and its intermediates only",
         resource,
     );
+    const joined = runTogetherPemBlock(pem);
+    if (joined !== undefined) {
+        throw argumentError(
+            `CustomerFacingTls ${component}: the certificatePem given for ${host} has ${runTogetherProblem(joined)}`,
+            resource,
+        );
+    }
     let cert: crypto.X509Certificate;
     try {
         cert = new crypto.X509Certificate(pemBlocks(pem, "CERTIFICATE")[0] ?? "");

@@ -4,7 +4,7 @@
  */
 import * as crypto from "crypto";
 import { CustomerFacingConfig, DEFAULTS, FrontEndConfig, UiServiceConfig } from "./types";
-import { privateKeyLabel } from "../pki/pem";
+import { privateKeyLabel, runTogetherPemBlock, runTogetherProblem } from "../pki/pem";
 import { trustBundleProblem } from "../pki/trustBundle";
 import {
     dnsNameProblems,
@@ -305,12 +305,16 @@ function customerFacing(value: Json | undefined, fail: Fail): Record<string, Cus
                   ) ?? epoch);
         let certificate: string | undefined;
         const pastedKey = typeof given.certificate === "string" ? privateKeyLabel(given.certificate) : undefined;
+        // The leaf and its chain joined by cat without a line break: each block still parses apart, but Envoy refuses the text.
+        const joined = typeof given.certificate === "string" ? runTogetherPemBlock(given.certificate) : undefined;
         if (pastedKey !== undefined) {
             // Stack configuration is stored in clear; never quote the text.
             fail(
                 `${key}.certificate holds a private key (a "${pastedKey}" PEM block): the stack configuration is kept in clear, so take the key out ` +
                     `(and, if it is this host's key, raise ${key}.epoch for a new key and CSR); give the public CA's certificate and its chain only`,
             );
+        } else if (joined !== undefined) {
+            fail(`${key}.certificate has ${runTogetherProblem(joined)}`);
         } else if (given.certificate !== undefined) {
             if (typeof given.certificate !== "string" || certificates(given.certificate) === undefined) {
                 fail(

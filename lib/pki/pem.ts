@@ -64,6 +64,42 @@ export function unendedPemBlock(text: string, inString = false): { label: string
     return { label: open[2], line: text.slice(0, open.index).split("\n").length };
 }
 
+/** A BEGIN marker right after an END marker on its line, white space between them at most. */
+const BEGIN_AFTER_END = /[^\S\n]*-----BEGIN [A-Z0-9 ]+-----/y;
+
+/**
+ * The first PEM block of a text whose END marker runs into the next block's BEGIN on one line
+ * (`-----END CERTIFICATE----------BEGIN CERTIFICATE-----`, as cat writes files the first of which
+ * lacks its final newline): its label and that line, or undefined. OpenSSL, and so Envoy, refuses
+ * such a text ("bad end line"); pemBlocks reads the two blocks as one damaged block, and
+ * unendedPemBlock finds no END line. Only a block begun on a BEGIN line counts (pemLine), as
+ * OpenSSL reads past anything else. `inString`: as unendedPemBlock takes it.
+ */
+export function runTogetherPemBlock(text: string, inString = false): { label: string; line: number } | undefined {
+    let open: string | undefined;
+    for (const marker of text.matchAll(PEM_MARKER)) {
+        const [, kind, label] = marker;
+        if (open === undefined) {
+            if (kind === "BEGIN" && pemLine(text, marker, inString)) open = label;
+        } else if (kind === "END" && label === open) {
+            const at = marker.index ?? 0;
+            BEGIN_AFTER_END.lastIndex = at + marker[0].length;
+            if (BEGIN_AFTER_END.test(text)) return { label, line: text.slice(0, at).split("\n").length };
+            // As pemBlocks: an END marker inside a line is data, and the block goes on.
+            if (inString || pemLine(text, marker)) open = undefined;
+        }
+    }
+    return undefined;
+}
+
+/**
+ * The refusal of PEM blocks run together (runTogetherPemBlock), to follow the text's name and a
+ * colon, or "has": `where` says in what the line is counted (" of its value").
+ */
+export const runTogetherProblem = (block: { label: string; line: number }, where = ""): string =>
+    `two PEM blocks run together on line ${block.line}${where}: the END of a ${block.label} block and the next BEGIN must be on separate lines ` +
+    `(cat joins them so when a file lacks its final newline); put a line break between them`;
+
 /**
  * Every PEM block of one type in a text, in order, each ending in one newline: from a BEGIN line
  * to the next END line of its label (pemLine), as OpenSSL's PEM_read_bio and Go's pem.Decode read
