@@ -222,6 +222,8 @@ describe("Components used alone", function () {
         const rootB = await mintRoot("root B");
         const caA = await mintSubCa(rootA, "CA under A");
         const leaf = await mintLeaf(caA, { commonName: "leaf.example", allowedUses: ["digital_signature"] });
+        // RFC 5280 forbids an empty subject where it matters; a certificate someone pastes may still have one.
+        const nameless = await mintLeaf(caA, { commonName: "", allowedUses: ["digital_signature"] });
         const sign = (make: () => unknown) => runWithStandIn(make, { state: new Map() }).then(accepted, messageOf);
         const intermediate = (signer: Record<string, unknown>) => () =>
             new IntermediateCa("i", { ...signer, subject: { commonName: "i" }, keyAlgorithm: "ECDSA" });
@@ -248,6 +250,7 @@ describe("Components used alone", function () {
         assert.deepStrictEqual(
             [
                 await sign(intermediate({ rootCa: { certPem: leaf.cert, privateKeyPem: leaf.key } })),
+                await sign(intermediate({ rootCa: { certPem: nameless.cert, privateKeyPem: nameless.key } })),
                 await sign(intermediate({ rootCa: { certPem: caA.certPem, privateKeyPem: caA.keyPem } })),
                 await sign(issuer({ privateKeyPem: rootB.keyPem })),
                 await sign(issuer({ rootCertPem: rootB.certPem })),
@@ -259,6 +262,7 @@ describe("Components used alone", function () {
             ],
             [
                 "IntermediateCa rootCa: certPem (CN=leaf.example) is not a CA certificate (CA:FALSE)",
+                "IntermediateCa rootCa: certPem (an empty subject) is not a CA certificate (CA:FALSE)",
                 "IntermediateCa rootCa: certPem (CN=CA under A) is not a self-signed root; give a root here, or this CA as issuer with its chainPem and rootCertPem",
                 "IntermediateCa issuer: privateKeyPem is not the key of certPem",
                 "IntermediateCa issuer: the chain does not lead to rootCertPem: CN=CA under A is not signed by it",

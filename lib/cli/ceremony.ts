@@ -22,6 +22,7 @@ import { bindingProblem, rootBinding } from "../pki/rootBinding";
 import { normalSerial } from "../plan/caRotation";
 import { ROOT_TRUST_DOMAIN_NAMES, RootTrustDomain } from "../plan/hierarchy";
 import { undoOnSignal } from "../interrupt";
+import { nameOnOneLine } from "../pki/x509";
 import { Prompter, ROOT_PASSPHRASE_VARIABLE, rootPassphrase } from "./prompt";
 import {
     CertificateRecord,
@@ -200,7 +201,7 @@ function rootOf(folder: RootFolder): {
         certPem,
         environment: binding.environment,
         trustDomain: binding.trustDomain,
-        subject: new crypto.X509Certificate(certPem).subject.replace(/\n/g, ", "),
+        subject: nameOnOneLine(new crypto.X509Certificate(certPem).subject),
     };
 }
 
@@ -247,7 +248,7 @@ function certificateRecord(
         environment: root.environment,
         trustDomain: root.trustDomain,
         serial: cert.serialNumber,
-        subject: cert.subject.replace(/\n/g, ", "),
+        subject: nameOnOneLine(cert.subject),
         spkiSha256: spkiSha256(cert.publicKey),
         notBefore: new Date(cert.validFrom).toISOString(),
         notAfter: new Date(cert.validTo).toISOString(),

@@ -5,7 +5,7 @@ import { KeyAlgorithm } from "../config/types";
 import { Json, showJson } from "../config/values";
 import { HTTPS_PORT, leafKey, rotatedName } from "../plan/plan";
 import { pemBlocks, runTogetherPemBlock, runTogetherProblem } from "../pki/pem";
-import { expiredAt } from "../pki/x509";
+import { expiredAt, subjectOf } from "../pki/x509";
 import { spkiPin } from "../pki/pins";
 import {
     argumentError,
@@ -177,7 +177,7 @@ function publicCertificateFor(
     }
     if (cert.checkHost(host) === undefined) {
         throw argumentError(
-            `CustomerFacingTls ${component}: the certificate given for ${host} is for ${cert.subjectAltName ?? cert.subject.replace(/\n/g, ", ")}, not for ${host}; give the certificate the public CA issued for this host's CSR`,
+            `CustomerFacingTls ${component}: the certificate given for ${host} is for ${cert.subjectAltName ?? subjectOf(cert)}, not for ${host}; give the certificate the public CA issued for this host's CSR`,
             resource,
         );
     }

@@ -6,6 +6,7 @@ import * as crypto from "crypto";
 import { CustomerFacingConfig, DEFAULTS, FrontEndConfig, UiServiceConfig } from "./types";
 import { privateKeyLabel, runTogetherPemBlock, runTogetherProblem } from "../pki/pem";
 import { trustBundleProblem } from "../pki/trustBundle";
+import { subjectOf } from "../pki/x509";
 import {
     dnsNameProblems,
     Fail,
@@ -50,9 +51,7 @@ function rootsPem(value: Json | undefined, key: string, what: string, fail: Fail
     }
     const notRoot = certs.find((c) => !isSelfSignedCa(c));
     if (notRoot !== undefined) {
-        fail(
-            `${key} holds ${notRoot.subject.replace(/\n/g, ", ")}, which is not a self-signed CA certificate; give the root`,
-        );
+        fail(`${key} holds ${subjectOf(notRoot)}, which is not a self-signed CA certificate; give the root`);
         return undefined;
     }
     // The text is used as it is given (apicServerCa becomes every calling UI service's ca.crt): a

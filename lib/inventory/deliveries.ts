@@ -11,6 +11,7 @@ import { IntermediateSlot, INTERMEDIATE_SLOTS, rootOf } from "../plan/hierarchy"
 import { activeCa, CaPlan, CrlPlan, MESH_CA_SECRET, PkiPlan, slotRoots } from "../plan/plan";
 import { stepOf } from "../plan/caRotation";
 import { pemBlocks } from "../pki/pem";
+import { subjectOf } from "../pki/x509";
 import { APIC_UI_DIR, apicServerCertId, customerFacingCertId, secretPath, uiClientCertId } from "./planned";
 
 export type PlaceKind =
@@ -92,7 +93,7 @@ export function crlsPublished(plan: PkiPlan): Omit<CrlPlan, "offlineRootCrls"> {
 function givenCas(pem: string): Content[] {
     return pemBlocks(pem, "CERTIFICATE").map((block) => {
         const ca = new crypto.X509Certificate(block);
-        const cn = /(?:^|\n)CN=([^\n]*)/.exec(ca.subject)?.[1] ?? ca.subject.replace(/\n/g, ", ");
+        const cn = /(?:^|\n)CN=([^\n]*)/.exec(ca.subject ?? "")?.[1] ?? subjectOf(ca);
         return cert(`pki:frontEnd.apicServerCa ${cn} (serial ${ca.serialNumber})`);
     });
 }

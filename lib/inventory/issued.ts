@@ -4,6 +4,7 @@ import { PlannedCertificate, plannedCertificates } from "./planned";
 import { DeployedKey } from "../plan/caRotation";
 import { PkiPlan } from "../plan/plan";
 import { spkiPin } from "../pki/pins";
+import { nameOnOneLine } from "../pki/x509";
 
 export interface IssuedCertificate extends PlannedCertificate {
     /** The issuer's distinguished name as written in the certificate. */
@@ -31,9 +32,6 @@ export interface IssuedCertificate extends PlannedCertificate {
 /** Issued PEM per planned certificate id. */
 export type IssuedPems = Record<string, string>;
 
-/** A distinguished name as Node gives it, on one line; "" for an empty one, which Node gives as undefined. */
-const nameOf = (name: string | undefined): string => name?.replace(/\n/g, ", ") ?? "";
-
 export function buildInventory(plan: PkiPlan, pems: IssuedPems): IssuedCertificate[] {
     return plannedCertificates(plan).map((planned) => {
         const pem = pems[planned.id];
@@ -54,10 +52,10 @@ export function buildInventory(plan: PkiPlan, pems: IssuedPems): IssuedCertifica
             ...planned,
             // As issued, as the names are: an offline root's is the ceremony's (its OU too), not the plan's
             // O and CN of it. Node gives no subject, nor issuer, for an empty one.
-            subject: nameOf(cert.subject),
+            subject: nameOnOneLine(cert.subject),
             dnsNames: sans.filter((s) => s.startsWith("DNS:")).map((s) => s.slice(4)),
             uris: sans.filter((s) => s.startsWith("URI:")).map((s) => s.slice(4)),
-            issuerSubject: nameOf(cert.issuer),
+            issuerSubject: nameOnOneLine(cert.issuer),
             serial: cert.serialNumber,
             sha256: cert.fingerprint256,
             notBefore: notBefore.toISOString(),

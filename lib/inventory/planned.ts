@@ -19,6 +19,7 @@ import { IntermediateSlot, ROOT_IDS, rootOf } from "../plan/hierarchy";
 // Where render writes the front end's APIC files: the plan owns the name, since it refuses an endpoint named "ui".
 export { APIC_UI_DIR };
 import { publicRenewalWindowDays } from "../pki/publicCert";
+import { issuerOf } from "../pki/x509";
 import * as crypto from "crypto";
 
 export interface PlannedCertificate {
@@ -173,10 +174,10 @@ function issuedLeafRow(
     };
 }
 
-/** The CN and O of a certificate's subject (the first of each). */
-function subjectOf(cert: crypto.X509Certificate): SubjectSpec {
+/** The CN and O of a certificate's subject (the first of each; none of an empty subject). */
+function subjectSpecOf(cert: crypto.X509Certificate): SubjectSpec {
     const field = (name: string) =>
-        cert.subject
+        (cert.subject ?? "")
             .split("\n")
             .find((part) => part.startsWith(`${name}=`))
             ?.slice(name.length + 1);
@@ -222,10 +223,10 @@ function frontEndRows(plan: PkiPlan): PlannedCertificate[] {
                     role: "customer-facing",
                     host: c.host,
                     // What the public CA signed, not what the stack's next CSR asks for.
-                    subject: describeSubject(subjectOf(cert)),
+                    subject: describeSubject(subjectSpecOf(cert)),
                     dnsNames: [c.host],
                     uris: [],
-                    issuer: `public CA (${cert.issuer.replace(/\n/g, ", ")})`,
+                    issuer: `public CA (${issuerOf(cert)})`,
                     key: describeKey(keyOf(cert)),
                     uses: ["server_auth"],
                     validityDays: lifetimeDays,

@@ -19,8 +19,18 @@ import {
 } from "@peculiar/asn1-x509";
 import { pemDecode } from "./pem";
 
-/** A certificate's subject on one line, as messages show it ("O=Bank, CN=Bank root"). */
-export const subjectOf = (cert: crypto.X509Certificate): string => cert.subject.replace(/\n/g, ", ");
+/**
+ * A distinguished name as Node gives it, on one line ("O=Bank, CN=Bank root"); "" for an empty
+ * one, which Node gives as undefined (RFC 5280 forbids an empty name only where it matters, and
+ * a CA someone pastes may have one).
+ */
+export const nameOnOneLine = (name: string | undefined): string => name?.replace(/\n/g, ", ") ?? "";
+
+/** A certificate's subject as messages show it: on one line, or "an empty subject". */
+export const subjectOf = (cert: crypto.X509Certificate): string => nameOnOneLine(cert.subject) || "an empty subject";
+
+/** A certificate's issuer name as messages show it: on one line, or "an empty issuer name". */
+export const issuerOf = (cert: crypto.X509Certificate): string => nameOnOneLine(cert.issuer) || "an empty issuer name";
 
 /**
  * Whether a certificate has expired at `now`: from its notAfter on, to the second, as BoringSSL and
