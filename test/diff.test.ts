@@ -419,8 +419,24 @@ describe("diff risks", function () {
                 breaks: "the gateway accepts only the new endpoint's APIC client for these hosts (another identity and key), while APIC still presents the old endpoint's keystore: its calls fail until it uploads the new keystores; during the update both gateways list the host",
                 instead:
                     "keep each host's endpoint (its domain and service names as they were); if the change is intended, upload the new endpoints' keystores to APIC right after the update, in a maintenance window",
+                hosts: ["ob.lab.api.bank.example"],
             },
         ]);
+    });
+
+    it("a risk's JSON lists every host it drops; the report names three and how many more", async () => {
+        const head = stackVariant(tempDir("diff-hosts"), "option-1", "pki:option: 2", "pki:option: 1", OPTION_FILES[2]);
+        const base = path.join(ROOT, OPTION_FILES[2]);
+        const hosts = plan(loadStackFileValues(OPTION_FILES[2])).endpoints.map((e) => e.host);
+        assert.strictEqual(hosts.length, 24);
+        const shortened = `drops 24 hosts: ${hosts.slice(0, 3).join(", ")} and 21 more`;
+        const json = await cli("diff", "--base", base, "--head", head, "--format", "json");
+        assert.deepStrictEqual(
+            (JSON.parse(json.out) as CertDiff).risks.map((r) => [r.key, r.change, r.hosts]),
+            [["pki:option", shortened, hosts]],
+        );
+        const report = await cli("diff", "--base", base, "--head", head);
+        assert.ok(report.out.includes(`\n- **pki:option: ${shortened}.**\n`), report.out.slice(0, 500));
     });
 
     it("renaming pki:organization re-issues every root and CA at once: the risk comes first, with what breaks and why no staged rotation avoids it", async () => {
@@ -614,6 +630,7 @@ describe("diff of a new leaf key algorithm", function () {
                 breaks: "APIC's calls to dp.dev.api.bank.example and ob.dev.api.bank.example are refused from this update on until each new keystore is uploaded: APIC still presents the old key",
                 instead:
                     "raise the clients' epoch in the same change (pki:rotation.apicClientEpoch, or pki:rotation.endpoints.<id>.clientEpoch) with pki:rotation.apicClientPhase switch, so that the gateway pins the old and the new key until the keystores are uploaded; then set the phase to finish",
+                hosts: ["dp.dev.api.bank.example", "ob.dev.api.bank.example"],
             },
         ]);
         assert.deepStrictEqual(
@@ -794,6 +811,7 @@ describe("diff of the front end (examples/front-end)", function () {
                 instead:
                     "stop it calling APIC first, then remove it from pki:frontEnd.callers in a later change; " +
                     "APIC accepts its certificate until it expires, so if a key may have been copied, rotate the UI client CA (pki:caRotation.uiClientCa) as well",
+                uiServices: ["outages-ui"],
             },
         ]);
         assert.deepStrictEqual(removed.steps.before, [
@@ -1118,6 +1136,7 @@ describe("diff of the front end (examples/front-end)", function () {
                 breaks: "the UI services' calls to it fail from this update on: their sidecars no longer originate mutual TLS to it",
                 instead:
                     "add the new host to pki:frontEnd.apicHosts first, set up APIC's UI-facing TLS server profile for it and move the UI services' calls to it, then remove the old host in a later change",
+                hosts: ["apic.example.api.bank.example"],
             },
         ]);
         assert.deepStrictEqual(places(d), [

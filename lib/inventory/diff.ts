@@ -81,6 +81,10 @@ export interface Risk {
     change: string;
     breaks: string;
     instead: string;
+    /** Every host it is about, in full: its sentences name four at most (names()). */
+    hosts?: string[];
+    /** Every UI service it is about, in full. */
+    uiServices?: string[];
 }
 
 /** A secret or APIC bundle created, updated or deleted, with what changes in each of its items. */
@@ -181,7 +185,10 @@ const list = (items: readonly string[]): string =>
 /** "1 certificate", "2 certificates". */
 export const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
 
-/** A list short enough for a sentence: in full up to four, else the first three and how many more. */
+/**
+ * A list short enough for a sentence: in full up to four, else the first three and how many more.
+ * For text only: a risk carries its full list beside (Risk.hosts, Risk.uiServices) for JSON readers.
+ */
 export const names = (items: readonly string[]): string =>
     items.length <= 4 ? list(items) : `${items.slice(0, 3).join(", ")} and ${items.length - 3} more`;
 
@@ -935,6 +942,7 @@ function droppedHosts(base: PkiPlan, head: PkiPlan): Risk[] {
             breaks: "APIC calls to these hosts fail from this update on: their Gateway server entries and secrets are deleted",
             instead:
                 "add the new endpoints first, move APIC's API definitions and TLS client profiles to them, and remove the old hosts in a later change",
+            hosts: dropped.map((e) => e.host),
         },
     ];
 }
@@ -962,6 +970,7 @@ function rehomedHosts(base: PkiPlan, head: PkiPlan): Risk[] {
             breaks: "the gateway accepts only the new endpoint's APIC client for these hosts (another identity and key), while APIC still presents the old endpoint's keystore: its calls fail until it uploads the new keystores; during the update both gateways list the host",
             instead:
                 "keep each host's endpoint (its domain and service names as they were); if the change is intended, upload the new endpoints' keystores to APIC right after the update, in a maintenance window",
+            hosts: rehomed.map(({ after }) => after.host),
         },
     ];
 }
@@ -1097,6 +1106,7 @@ function rekeyedClients(base: PkiPlan, head: PkiPlan): Risk[] {
             breaks: `APIC's calls to ${names(rekeyed.map((e) => e.host))} are refused from this update on until each new keystore is uploaded: APIC still presents the old key`,
             instead:
                 "raise the clients' epoch in the same change (pki:rotation.apicClientEpoch, or pki:rotation.endpoints.<id>.clientEpoch) with pki:rotation.apicClientPhase switch, so that the gateway pins the old and the new key until the keystores are uploaded; then set the phase to finish",
+            hosts: rekeyed.map((e) => e.host),
         },
     ];
 }
@@ -1150,6 +1160,7 @@ function frontEndRisks(base: PkiPlan, head: PkiPlan): Risk[] {
                 (head.frontEnd.uiClients.length === 0
                     ? "rotate the UI client CA (pki:caRotation.uiClientCa) before this change, or remove APIC's UI truststore and its TLS server profiles' client certificate requirement once it is deployed: this stack no longer renders them"
                     : "rotate the UI client CA (pki:caRotation.uiClientCa) as well"),
+            uiServices: callers,
         });
     }
     const hosts = goneApicHosts(base, head);
@@ -1160,6 +1171,7 @@ function frontEndRisks(base: PkiPlan, head: PkiPlan): Risk[] {
             breaks: `the UI services' calls to ${them(hosts)} fail from this update on: their sidecars no longer originate mutual TLS to ${them(hosts)}`,
             instead:
                 "add the new host to pki:frontEnd.apicHosts first, set up APIC's UI-facing TLS server profile for it and move the UI services' calls to it, then remove the old host in a later change",
+            hosts,
         });
     }
     const calling = base.frontEnd.uiClients.length > 0 && head.frontEnd.uiClients.length > 0;
@@ -1182,6 +1194,7 @@ function frontEndRisks(base: PkiPlan, head: PkiPlan): Risk[] {
             breaks: "customers reaching these hosts get no TLS from this update on",
             instead:
                 "move customers off a host (DNS) before removing it; to renew its certificate, raise the host's epoch and keep serving the current certificate (certificateEpoch: the epoch before) until the public CA has signed the new CSR",
+            hosts: stopped,
         });
     }
     return risks;
