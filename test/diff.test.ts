@@ -424,6 +424,43 @@ describe("diff risks", function () {
         ]);
     });
 
+    it("endpoints that keep their name under a new host (pki:baseDomain renamed) are among the new hosts to configure at APIC", async () => {
+        const head = stackVariant(
+            tempDir("diff-rehosted"),
+            "dev",
+            "pki:baseDomain: dev.api.bank.example",
+            "pki:baseDomain: dev.apis.bank.example",
+        );
+        const { status, out } = await cli("diff", "--base", path.join(ROOT, DEV), "--head", head, "--format", "json");
+        assert.strictEqual(status, 0);
+        assert.deepStrictEqual((JSON.parse(out) as CertDiff).steps.after, [
+            "Configure APIC for the new 2 hosts dp.dev.apis.bank.example and ob.dev.apis.bank.example: endpoints dp and ob keep their names and TLS client profiles: " +
+                "point the API definitions that call their old hosts (dp.dev.api.bank.example and ob.dev.api.bank.example) at the new ones.",
+        ]);
+    });
+
+    it("Option 2 -> 3: a new group's host and the new host of a group that keeps a service's endpoint name (payee for ob-payee) are configured at APIC each its own way", () => {
+        const option2 = {
+            environment: "lab",
+            clusters: ["east"],
+            keyAlgorithm: "ECDSA",
+            option: 2,
+            baseDomain: "lab.api.bank.example",
+            domains: {
+                ob: {
+                    services: ["accounts", "ob-payee", "validator"],
+                    groups: { accounts: ["accounts"], payee: ["ob-payee"], checks: ["validator"] },
+                },
+            },
+        };
+        const d = diffPlans(plan(option2), plan({ ...option2, option: 3 }));
+        assert.deepStrictEqual(d.steps.after, [
+            "Configure APIC for the new 2 hosts checks.ob.lab.api.bank.example and payee.ob.lab.api.bank.example: " +
+                "for checks.ob.lab.api.bank.example, a TLS client profile with the endpoint's keystore and truststore; " +
+                "for payee.ob.lab.api.bank.example, endpoint ob-payee keeps its name and TLS client profile: point the API definitions that call its old host (ob-payee.ob.lab.api.bank.example) at the new one.",
+        ]);
+    });
+
     it("a risk's JSON lists every host it drops; the report names three and how many more", async () => {
         const head = stackVariant(tempDir("diff-hosts"), "option-1", "pki:option: 2", "pki:option: 1", OPTION_FILES[2]);
         const base = path.join(ROOT, OPTION_FILES[2]);

@@ -344,6 +344,15 @@ function movedEndpoints(base: PkiPlan, head: PkiPlan): { before: EndpointPlan; a
     });
 }
 
+/** Endpoints that keep their id under another host (pki:baseDomain, an Option 3 group "ob-payee" renamed "payee"). */
+function rehostedEndpoints(base: PkiPlan, head: PkiPlan): { before: EndpointPlan; after: EndpointPlan }[] {
+    const before = new Map(base.endpoints.map((e) => [e.id, e]));
+    return head.endpoints.flatMap((after) => {
+        const old = before.get(after.id);
+        return old !== undefined && old.host !== after.host ? [{ before: old, after }] : [];
+    });
+}
+
 function routing(base: PkiPlan, head: PkiPlan): RoutingChange[] {
     const before = new Map<string, EndpointPlan>(base.endpoints.map((e) => [e.id, e]));
     return head.endpoints.flatMap((e) => {
@@ -1507,9 +1516,30 @@ function stepsFor(
             `Load the new truststore.crl of ${names(updated("truststore.crl"))} into the DataPower validation credentials that check the gateway's CRLs, if you set them up (APIC's TLS client profiles take no CRL).`,
         );
     }
-    if (created.length > 0 && !diff.newStack) {
+    // The hosts APIC has not called: new endpoints' need a TLS client profile each; an endpoint
+    // that keeps its name under a new host keeps its profile, and only the host called changes.
+    const rehosted = diff.newStack ? [] : rehostedEndpoints(base, head);
+    const newHosts = [...created.map(hostOf), ...rehosted.map(({ after }) => after.host)];
+    if (newHosts.length > 0 && !diff.newStack) {
+        const both = created.length > 0 && rehosted.length > 0;
+        const one = rehosted.length === 1;
+        const forHosts = (hosts: string[]) => (both ? `for ${names(hosts)}, ` : "");
+        const parts = [
+            ...(created.length > 0
+                ? [`${forHosts(created.map(hostOf))}a TLS client profile with the endpoint's keystore and truststore`]
+                : []),
+            ...(rehosted.length > 0
+                ? [
+                      forHosts(rehosted.map(({ after }) => after.host)) +
+                          (one
+                              ? `endpoint ${rehosted[0].after.id} keeps its name and TLS client profile: point the API definitions that call its old host (${rehosted[0].before.host}) at the new one`
+                              : `endpoints ${names(rehosted.map(({ after }) => after.id))} keep their names and TLS client profiles: ` +
+                                `point the API definitions that call their old hosts (${names(rehosted.map(({ before }) => before.host))}) at the new ones`),
+                  ]
+                : []),
+        ];
         after.push(
-            `Configure APIC for the new ${plural(created.length, "host")} ${names(created.map(hostOf))}: a TLS client profile with the endpoint's keystore and truststore.`,
+            `Configure APIC for the new ${newHosts.length === 1 ? `host ${newHosts[0]}` : `${newHosts.length} hosts ${names(newHosts)}`}: ${parts.join("; ")}.`,
         );
     }
     const cacerts = diff.places.filter(
