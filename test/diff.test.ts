@@ -424,6 +424,157 @@ describe("diff risks", function () {
         ]);
     });
 
+    const WINDOW =
+        "make the change in a maintenance window: before it, check that the new hosts resolve to the ingress gateway; " +
+        "in it, run pulumi up, then at once configure APIC for the new hosts as the steps after the update say and point its API definitions at them";
+    const BLOCKED =
+        "APIC calls to these hosts fail from this update on, and the new hosts of their services exist only from the same update on, so APIC cannot move to them beforehand";
+
+    it("a new pki:option or pki:baseDomain drops hosts whose new ones cannot be added first: a maintenance window, not 'add the new endpoints first'", async () => {
+        const base = path.join(ROOT, DEV);
+        const risksOf = async (from: string, to: string) => {
+            const head = stackVariant(tempDir("diff-layout"), "dev", from, to);
+            return (JSON.parse((await cli("diff", "--base", base, "--head", head, "--format", "json")).out) as CertDiff)
+                .risks;
+        };
+        const hosts = ["dp.dev.api.bank.example", "ob.dev.api.bank.example"];
+        const change = "drops 2 hosts: dp.dev.api.bank.example and ob.dev.api.bank.example";
+        assert.deepStrictEqual(await risksOf("pki:option: 1", "pki:option: 2"), [
+            {
+                key: "pki:option",
+                change,
+                breaks: BLOCKED,
+                instead: `pki:option is one value for the whole stack, so these hosts and their new ones cannot be served side by side and no order of changes keeps APIC's calls working: keep it as it is, or ${WINDOW}`,
+                hosts,
+            },
+        ]);
+        assert.deepStrictEqual(
+            await risksOf("pki:baseDomain: dev.api.bank.example", "pki:baseDomain: dev.apis.bank.example"),
+            [
+                {
+                    key: "pki:baseDomain",
+                    change,
+                    breaks: BLOCKED,
+                    instead: `pki:baseDomain is one value for the whole stack, so these hosts and their new ones cannot be served side by side and no order of changes keeps APIC's calls working: keep it as it is, or ${WINDOW}`,
+                    hosts,
+                },
+            ],
+        );
+    });
+
+    /** Option 2 on domain ob, with the groups Option 3 would take. */
+    const GROUPED = {
+        environment: "lab",
+        clusters: ["east"],
+        keyAlgorithm: "ECDSA",
+        option: 2,
+        baseDomain: "lab.api.bank.example",
+        domains: {
+            ob: {
+                services: ["accounts", "ob-payee", "validator"],
+                groups: { accounts: ["accounts"], payee: ["ob-payee"], checks: ["validator"] },
+            },
+        },
+    };
+
+    it("Option 2 <-> 3: the two-step way through one group per service named as the service, which changes nothing", () => {
+        const [option2, option3] = [plan(GROUPED), plan({ ...GROUPED, option: 3 })];
+        const advice = (first: string) =>
+            `pki:option is one value for the whole stack, so these hosts and their new ones cannot be served side by side; the two-step way: ${first}; or ${WINDOW}`;
+        assert.deepStrictEqual(diffPlans(option2, option3).risks, [
+            {
+                key: "pki:option, pki:domains.ob",
+                change: "drops 2 hosts: ob-payee.ob.lab.api.bank.example and validator.ob.lab.api.bank.example",
+                breaks: BLOCKED,
+                instead: advice(
+                    "first switch to Option 3 with one group per service, named exactly as the service, a domain prefix included (ob-payee: [ob-payee]), " +
+                        "which keeps every endpoint and host, then regroup in later changes, each diffed on its own",
+                ),
+                hosts: ["ob-payee.ob.lab.api.bank.example", "validator.ob.lab.api.bank.example"],
+            },
+        ]);
+        assert.deepStrictEqual(
+            diffPlans(option3, option2).risks.map((r) => r.instead),
+            [
+                advice(
+                    "first regroup into one group per service, named exactly as the service, a domain prefix included (validator: [validator]), " +
+                        "in changes each diffed on its own, then switch to Option 2, which keeps every endpoint and host",
+                ),
+            ],
+        );
+        // The first step advised: nothing changes.
+        const perService = {
+            ob: {
+                ...GROUPED.domains.ob,
+                groups: { accounts: ["accounts"], "ob-payee": ["ob-payee"], validator: ["validator"] },
+            },
+        };
+        const d = diffPlans(option2, plan({ ...GROUPED, option: 3, domains: perService }));
+        assert.deepStrictEqual([d.added, d.removed, d.replaced, d.places, d.risks], [[], [], [], [], []]);
+    });
+
+    it("Option 3: a group of one service renamed, or renamed keeping its endpoint name, cannot be served beside its new host; a group of two can", () => {
+        const services = ["accounts", "ob-payee", "validator", "ob-audit"];
+        const option3 = (groups: Record<string, string[]>, kept = services) =>
+            plan({ ...GROUPED, option: 3, domains: { ob: { services: kept, groups } } });
+        const base = option3({
+            core: ["accounts"],
+            audit: ["ob-audit"],
+            "ob-payee": ["ob-payee"],
+            checks: ["validator"],
+        });
+        // ob-audit removed; checks -> validation (one service); ob-payee -> payee (the same endpoint name).
+        const head = option3(
+            { core: ["accounts"], payee: ["ob-payee"], validation: ["validator"] },
+            services.slice(0, 3),
+        );
+        assert.deepStrictEqual(diffPlans(base, head).risks, [
+            {
+                key: "pki:domains.ob",
+                change: "drops 1 host: audit.ob.lab.api.bank.example",
+                breaks: "APIC calls to these hosts fail from this update on: their Gateway server entries and secrets are deleted",
+                instead:
+                    "add the new endpoints first, move APIC's API definitions and TLS client profiles to them, and remove the old hosts in a later change",
+                hosts: ["audit.ob.lab.api.bank.example"],
+            },
+            {
+                key: "pki:domains.ob",
+                change: "drops 2 hosts: checks.ob.lab.api.bank.example and ob-payee.ob.lab.api.bank.example",
+                breaks: BLOCKED,
+                instead:
+                    "group checks of pki:domains.ob holds only validator, which can be in one group only, and a group holds at least one service; " +
+                    "endpoint ob-payee would serve both ob-payee.ob.lab.api.bank.example and payee.ob.lab.api.bank.example, and an endpoint serves one host: " +
+                    `these hosts and their new ones cannot be served side by side, so no order of changes keeps APIC's calls working; keep group checks and group ob-payee as they are, or ${WINDOW}`,
+                hosts: ["checks.ob.lab.api.bank.example", "ob-payee.ob.lab.api.bank.example"],
+            },
+        ]);
+        const renamed = option3({
+            core: ["accounts"],
+            audit: ["ob-audit"],
+            "ob-payee": ["ob-payee"],
+            validation: ["validator"],
+        });
+        assert.deepStrictEqual(
+            diffPlans(base, renamed).risks.map((r) => r.instead),
+            [
+                "group checks of pki:domains.ob holds only validator, which can be in one group only, and a group holds at least one service: " +
+                    `the old host and its new one cannot be served side by side, so no order of changes keeps APIC's calls working; keep group checks as it is, or ${WINDOW}`,
+            ],
+        );
+        // A group of two renamed: a new group can take one of its services first, so the advice stands.
+        const two = option3({ core: ["accounts", "ob-audit"], "ob-payee": ["ob-payee"], checks: ["validator"] });
+        const main = option3({ main: ["accounts", "ob-audit"], "ob-payee": ["ob-payee"], checks: ["validator"] });
+        assert.deepStrictEqual(
+            diffPlans(two, main).risks.map((r) => [r.change, r.instead]),
+            [
+                [
+                    "drops 1 host: core.ob.lab.api.bank.example",
+                    "add the new endpoints first, move APIC's API definitions and TLS client profiles to them, and remove the old hosts in a later change",
+                ],
+            ],
+        );
+    });
+
     it("endpoints that keep their name under a new host (pki:baseDomain renamed) are among the new hosts to configure at APIC", async () => {
         const head = stackVariant(
             tempDir("diff-rehosted"),

@@ -8,7 +8,7 @@
 import * as crypto from "crypto";
 import { ClusterConfig, PkiConfig, RevocationConfig } from "../config/types";
 import { EPOCHS } from "../config/validate";
-import { ownMember } from "../config/values";
+import { endpointIdOf, ownMember } from "../config/values";
 import { CaSlot, describeTransitions, normalSerial, PHASES } from "../plan/caRotation";
 import { caSlots, isRootSlot, RootSlot, rootSlotOf } from "../plan/hierarchy";
 import {
@@ -935,24 +935,131 @@ function layoutKeys(base: PkiPlan, head: PkiPlan, domains: readonly string[]): s
     ].join(", ");
 }
 
+/** The head's endpoints of a dropped endpoint's domain that serve one of its services at a host the base does not serve. */
+function newHomes(base: PkiPlan, head: PkiPlan, e: EndpointPlan): EndpointPlan[] {
+    const served = new Set(base.endpoints.map((b) => b.host));
+    return head.endpoints.filter(
+        (h) => h.domain === e.domain && !served.has(h.host) && h.services.some((s) => e.services.includes(s)),
+    );
+}
+
+/**
+ * Within one layout (pki:option and pki:baseDomain kept), what stops the dropped endpoint `e` from
+ * being served beside `home`, the new host of its services, and what to keep instead: an endpoint
+ * name serves one host, and an Option 3 group of one service cannot stay once that service is in
+ * another group (a service is in exactly one group, a group holds at least one). Undefined when
+ * nothing does: the new endpoint can be added first.
+ */
+function notBeside(base: PkiPlan, e: EndpointPlan, home: EndpointPlan): { why: string; keep: string } | undefined {
+    const groups = base.config.option === 3 ? Object.keys(ownMember(base.config.domains, e.domain)?.groups ?? {}) : [];
+    const group = groups.find((g) => endpointIdOf(e.domain, g) === e.id);
+    const keep = group !== undefined ? `group ${group}` : `service ${e.services[0]}`;
+    if (home.id === e.id)
+        return {
+            why: `endpoint ${e.id} would serve both ${e.host} and ${home.host}, and an endpoint serves one host`,
+            keep,
+        };
+    if (group !== undefined && e.services.length === 1) {
+        return {
+            why: `group ${group} of pki:domains.${e.domain} holds only ${e.services[0]}, which can be in one group only, and a group holds at least one service`,
+            keep,
+        };
+    }
+    return undefined;
+}
+
+const MAINTENANCE_WINDOW =
+    "make the change in a maintenance window: before it, check that the new hosts resolve to the ingress gateway; " +
+    "in it, run pulumi up, then at once configure APIC for the new hosts as the steps after the update say and point its API definitions at them";
+
+const SIDE_BY_SIDE = "these hosts and their new ones cannot be served side by side";
+
+/**
+ * The way to drop hosts for a new pki:option or pki:baseDomain, one value each for the whole
+ * stack, so that their new hosts cannot be added first: between Options 2 and 3 one group per
+ * service, named as the service, keeps every endpoint and host; otherwise a maintenance window.
+ */
+function layoutChangeInstead(base: PkiPlan, head: PkiPlan, blocked: readonly EndpointPlan[]): string {
+    const keys = [
+        ...(base.config.baseDomain !== head.config.baseDomain ? ["pki:baseDomain"] : []),
+        ...(base.config.option !== head.config.option ? ["pki:option"] : []),
+    ];
+    const service = blocked[0].services[0];
+    const perService = `one group per service, named exactly as the service, a domain prefix included (${service.toLowerCase()}: [${service}])`;
+    const options = keys.join() === "pki:option" ? `${base.config.option} -> ${head.config.option}` : "";
+    if (options === "2 -> 3") {
+        return `pki:option is one value for the whole stack, so ${SIDE_BY_SIDE}; the two-step way: first switch to Option 3 with ${perService}, which keeps every endpoint and host, then regroup in later changes, each diffed on its own; or ${MAINTENANCE_WINDOW}`;
+    }
+    if (options === "3 -> 2") {
+        return `pki:option is one value for the whole stack, so ${SIDE_BY_SIDE}; the two-step way: first regroup into ${perService}, in changes each diffed on its own, then switch to Option 2, which keeps every endpoint and host; or ${MAINTENANCE_WINDOW}`;
+    }
+    const one = keys.length === 1;
+    return `${list(keys)} ${one ? "is one value" : "are one value each"} for the whole stack, so ${SIDE_BY_SIDE} and no order of changes keeps APIC's calls working: keep ${one ? "it as it is" : "them as they are"}, or ${MAINTENANCE_WINDOW}`;
+}
+
+/** The way to drop hosts that notBeside keeps from being served beside their new ones, with its reasons. */
+function sameLayoutInstead(reasons: readonly { why: string; keep: string }[]): string {
+    const keep = [...new Set(reasons.map((r) => r.keep))];
+    return (
+        `${reasons.map((r) => r.why).join("; ")}: ${reasons.length === 1 ? "the old host and its new one cannot be served side by side" : SIDE_BY_SIDE}, ` +
+        `so no order of changes keeps APIC's calls working; keep ${list(keep)} as ${keep.length === 1 ? "it is" : "they are"}, or ${MAINTENANCE_WINDOW}`
+    );
+}
+
+/**
+ * Hosts the head no longer serves: one risk for those whose new hosts can be added first, one for
+ * those whose new hosts cannot (the option or base domain changed, notBeside), with the way that works.
+ */
 function droppedHosts(base: PkiPlan, head: PkiPlan): Risk[] {
     // An endpoint moved to another domain under its id is movedEndpointRisks' (it fails, rather than moves).
     const moved = new Set(movedEndpoints(base, head).map(({ before }) => before.id));
     const dropped = droppedEndpoints(base, head).filter((e) => !moved.has(e.id));
     if (dropped.length === 0) return [];
+    // Hosts whose services go to new hosts that cannot be added first: all of them when the option
+    // or the base domain changes, which changes every host of the layout in one update.
+    const moving = dropped.filter((e) => newHomes(base, head, e).length > 0);
+    const layoutChanged =
+        base.config.option !== head.config.option || base.config.baseDomain !== head.config.baseDomain;
+    const reasons = layoutChanged
+        ? []
+        : moving.flatMap((endpoint) => {
+              const reason = newHomes(base, head, endpoint)
+                  .map((home) => notBeside(base, endpoint, home))
+                  .find((r) => r !== undefined);
+              return reason !== undefined ? [{ endpoint, ...reason }] : [];
+          });
+    const blocked = layoutChanged ? moving : reasons.map((r) => r.endpoint);
+    const free = dropped.filter((e) => !blocked.includes(e));
+    const risk = (endpoints: readonly EndpointPlan[], breaks: string, instead: string): Risk => ({
+        key: layoutKeys(
+            base,
+            head,
+            endpoints.map((e) => e.domain),
+        ),
+        change: `drops ${plural(endpoints.length, "host")}: ${names(endpoints.map((e) => e.host))}`,
+        breaks,
+        instead,
+        hosts: endpoints.map((e) => e.host),
+    });
     return [
-        {
-            key: layoutKeys(
-                base,
-                head,
-                dropped.map((e) => e.domain),
-            ),
-            change: `drops ${plural(dropped.length, "host")}: ${names(dropped.map((e) => e.host))}`,
-            breaks: "APIC calls to these hosts fail from this update on: their Gateway server entries and secrets are deleted",
-            instead:
-                "add the new endpoints first, move APIC's API definitions and TLS client profiles to them, and remove the old hosts in a later change",
-            hosts: dropped.map((e) => e.host),
-        },
+        ...(free.length > 0
+            ? [
+                  risk(
+                      free,
+                      "APIC calls to these hosts fail from this update on: their Gateway server entries and secrets are deleted",
+                      "add the new endpoints first, move APIC's API definitions and TLS client profiles to them, and remove the old hosts in a later change",
+                  ),
+              ]
+            : []),
+        ...(blocked.length > 0
+            ? [
+                  risk(
+                      blocked,
+                      "APIC calls to these hosts fail from this update on, and the new hosts of their services exist only from the same update on, so APIC cannot move to them beforehand",
+                      layoutChanged ? layoutChangeInstead(base, head, blocked) : sameLayoutInstead(reasons),
+                  ),
+              ]
+            : []),
     ];
 }
 
