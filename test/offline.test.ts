@@ -246,6 +246,24 @@ describe("Offline roots: no root key enters the stack", function () {
         });
     });
 
+    it("refuses one root for two trust domains however its text is written: after openssl x509's subject= line, with CRLF", () => {
+        // Compared as text, either passed: the server root was then also the client root, and APIC's
+        // client CA key could mint what APIC takes for the gateway.
+        const withSubjectLine = `subject=O = Example Bank, CN = Example Bank Gateway Server Offline Root\n${roots.serverRoot.certPem}`;
+        const withCrlf = roots.serverRoot.certPem.replace(/\n/g, "\r\n");
+        for (const certificate of [withSubjectLine, withCrlf]) {
+            assert.throws(
+                () =>
+                    planFromRawConfig({ ...base, offlineRoots: { ...base.offlineRoots, clientRoot: { certificate } } }),
+                {
+                    message:
+                        "invalid stack configuration:\n" +
+                        "  - pki:offlineRoots.serverRoot and pki:offlineRoots.clientRoot are the same certificate; each trust domain needs its own root (or set pki:trustDomains shared)",
+                },
+            );
+        }
+    });
+
     it("refuses a certificate the ceremony signed for another key, and one signed by another root", async () => {
         const other = createRoot({ commonName: "Other Root", validityDays: 3650, keyAlgorithm: "ECDSA" });
         assert.throws(

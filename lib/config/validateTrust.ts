@@ -211,9 +211,13 @@ export function validateOfflineRoots(
         const root = validateOfflineRoot(`pki:offlineRoots.${slot}`, slot as RootSlot, entry, environment, fail);
         if (root !== undefined) roots[slot as RootSlot] = root;
     }
-    const certificates = Object.entries(roots).map(([slot, r]) => [slot, r.certificate] as const);
-    for (const [i, [slot, pem]] of certificates.entries()) {
-        const twin = certificates.slice(0, i).find(([, other]) => other === pem);
+    // Compared as certificates, not as text: the same root with an `openssl x509` subject= line
+    // before it, or with CRLF line ends, is still one root in two trust domains.
+    const fingerprints = Object.entries(roots).map(
+        ([slot, r]) => [slot, parseCertificate(r.certificate)?.fingerprint256] as const,
+    );
+    for (const [i, [slot, fingerprint]] of fingerprints.entries()) {
+        const twin = fingerprints.slice(0, i).find(([, other]) => other === fingerprint);
         if (twin !== undefined) {
             fail(
                 `pki:offlineRoots.${slot} and pki:offlineRoots.${twin[0]} are the same certificate; each trust domain needs its own root (or set pki:trustDomains shared)`,
