@@ -246,6 +246,38 @@ describe("Offline roots: no root key enters the stack", function () {
         });
     });
 
+    it("refuses a root given with another certificate after it: the whole text would be the anchor APIC trusts", () => {
+        // Only the first certificate was checked; APIC's truststores took both, so the mesh root's
+        // CAs (a key in every cluster's cacerts) could mint a server certificate APIC accepts.
+        const withMeshRoot = {
+            ...base,
+            offlineRoots: {
+                ...base.offlineRoots,
+                serverRoot: { certificate: roots.serverRoot.certPem + roots.meshRoot.certPem },
+            },
+        };
+        assert.throws(() => planFromRawConfig(withMeshRoot), {
+            message:
+                "invalid stack configuration:\n" +
+                "  - pki:offlineRoots.serverRoot.certificate holds 2 certificates (O=Example Bank, CN=Example Bank Gateway Server Offline Root; " +
+                "O=Example Bank, CN=Example Bank Mesh Offline Root), and each would be a trust anchor wherever this root is trusted; " +
+                "give the root alone (root.crt of the ceremony)",
+        });
+    });
+
+    it("passes on each root as its certificate alone, however it was pasted: APIC's truststore, the gateway's ca.crt, istiod's root-cert.pem", async () => {
+        const pasted = (pem: string) =>
+            `subject=${new crypto.X509Certificate(pem).subject.replace(/\n/g, ", ")}\n${pem}`.replace(/\n/g, "\r\n");
+        const offlineRoots = Object.fromEntries(
+            Object.entries(config(signed)).map(([slot, r]) => [slot, { ...r, certificate: pasted(r.certificate) }]),
+        );
+        const again = await renderConfig({ ...base, offlineRoots }, "offline-pasted-roots", new Map(state));
+        assert.strictEqual(again.read("apic/ob/truststore.pem"), rendered.read("apic/ob/truststore.pem"));
+        assert.strictEqual(pemBlocks(again.read("apic/ob/truststore.pem"))[0], roots.serverRoot.certPem);
+        assert.strictEqual(gatewayServerConfig(again, "ob").caCrt, roots.apicClientRoot.certPem);
+        assert.strictEqual(cacerts(again, "example")["root-cert.pem"], roots.meshRoot.certPem);
+    });
+
     it("refuses one root for two trust domains however its text is written: after openssl x509's subject= line, with CRLF", () => {
         // Compared as text, either passed: the server root was then also the client root, and APIC's
         // client CA key could mint what APIC takes for the gateway.

@@ -2,7 +2,7 @@
 import * as crypto from "crypto";
 import { OfflineRootConfig, RootSlot, TrustDomains } from "./types";
 import { ROOT_SLOTS, ROOT_TRUST_DOMAINS, rootSlots, TRUST_DOMAINS, TrustLayout } from "../plan/hierarchy";
-import { pastedKeyProblem, pemBlocks, privateKeyLabel } from "../pki/pem";
+import { pastedKeyProblem, pemBlocks, pemEncode, privateKeyLabel } from "../pki/pem";
 import { rootBinding } from "../pki/rootBinding";
 import { subjectOf } from "../pki/x509";
 import { json, Json, memberPath } from "./values";
@@ -122,10 +122,26 @@ function validateOfflineRoot(
         );
         return undefined;
     }
+    const found = pemBlocks(value.certificate as string, "CERTIFICATE");
+    if (found.length > 1) {
+        // The checks read the first certificate alone: another root pasted after it (another
+        // trust domain's) is refused, not dropped unseen, as it was once trusted as this root.
+        const what = found.map((block) => {
+            const cert = parseCertificate(block);
+            return cert === undefined ? "a block that is not a certificate" : subjectOf(cert);
+        });
+        fail(
+            `${key}.certificate holds ${found.length} certificates (${what.join("; ")}), and each would be a trust anchor wherever this root is trusted; ` +
+                "give the root alone (root.crt of the ceremony)",
+        );
+    }
     if (!root.ca || !root.checkIssued(root) || !root.verify(root.publicKey)) {
         fail(`${key}.certificate must be a self-signed CA certificate (subject ${root.subject.replace(/\n/g, ", ")})`);
     }
-    const binding = slotBindingProblem(key, value.certificate as string, slot, environment);
+    // The root as the provider writes PEM, as the ceremony's CAs are taken (caCertificateAlone):
+    // this text is every trust bundle's anchor, so nothing pasted around it goes on.
+    const certificate = pemEncode(root.raw, "CERTIFICATE");
+    const binding = slotBindingProblem(key, certificate, slot, environment);
     if (binding !== undefined) fail(binding);
     // Built as entries, as pki:rotation.endpoints is: an id "__proto__" assigned to a plain object
     // would set its prototype, unseen; as a member, the plan refuses it by name.
@@ -160,7 +176,7 @@ function validateOfflineRoot(
     const crls = value.crls === undefined ? "" : value.crls;
     if (typeof crls !== "string") {
         fail(`${key}.crls must be the ceremony's CRL series as PEM text (crls.pem); got ${show(crls)}`);
-        return { certificate: value.certificate as string, intermediates, crls: [] };
+        return { certificate, intermediates, crls: [] };
     }
     const crlsKey = pastedKey(crls, `${key}.crls`, "crls.pem of the ceremony alone");
     const blocks = crls.match(/-----BEGIN X509 CRL-----[\s\S]+?-----END X509 CRL-----\n?/g) ?? [];
@@ -170,7 +186,7 @@ function validateOfflineRoot(
         fail(`${key}.crls holds no PEM CRL ("-----BEGIN X509 CRL-----"); paste crls.pem of the ceremony`);
     }
     return {
-        certificate: value.certificate as string,
+        certificate,
         intermediates,
         crls: blocks.map((b) => (b.endsWith("\n") ? b : `${b}\n`)),
     };
