@@ -35,6 +35,7 @@ import { seriesCrlRecord } from "./pki/crlSeries";
 import { unexpiredCertificates } from "./pki/trustBundle";
 import { expiredAt } from "./pki/x509";
 import { ClusterConfig, PkiConfig } from "./config/types";
+import { apicServerCaInStateProblems } from "./config/validateTrust";
 import { ownMember } from "./config/values";
 import {
     activeCa,
@@ -890,6 +891,23 @@ function buildPlannedPki(plan: PkiPlan): PkiStack {
     };
 }
 
+/**
+ * pki:frontEnd.apicServerCa, refused once the roots this stack makes resolve when it holds one of
+ * another trust domain than the server root's (apicServerCaInStateProblems). As the components'
+ * late checks do, the output fails: the UI services' Secrets, which take it as ca.crt, are not
+ * made, and pulumi up prints a RunError's message without a stack trace, as render does.
+ */
+function checkedApicServerCa(plan: PkiPlan, cas: CaLayer, apicServerCa: string): pulumi.Output<string> {
+    const serverRoot = rootOf("gatewayServerCa", plan.config.trustDomains);
+    const others = plan.cas.filter((ca) => cas.roots[ca.id] !== undefined && rootSlotOfCa(plan, ca) !== serverRoot);
+    return pulumi.all(others.map((ca) => cas.caCertPems[ca.id])).apply((certPems) => {
+        const roots = others.map((ca, i) => ({ id: ca.id, slot: rootSlotOfCa(plan, ca), certPem: certPems[i] }));
+        const problems = apicServerCaInStateProblems(apicServerCa, roots);
+        if (problems.length > 0) throw new pulumi.RunError(problems.join("\n"));
+        return apicServerCa;
+    });
+}
+
 /** What the front end makes, for the outputs, the inventory and the record. */
 interface FrontEndLayer {
     readonly uiClients: Readonly<Record<string, UiApicClient>>;
@@ -915,7 +933,7 @@ function buildFrontEnd(
     const serverRoot = rootOf("gatewayServerCa", config.trustDomains);
     const apicTrustPem =
         config.frontEnd.apicServerCa !== undefined
-            ? pulumi.output(config.frontEnd.apicServerCa)
+            ? checkedApicServerCa(plan, cas, config.frontEnd.apicServerCa)
             : cas.trustedRoots(serverRoot);
     // APIC's UI-facing certificates come from the gateway-server CA: once a CA under its root was
     // retired, the sidecars check the CRLs APIC's truststore gets, or the retired CA's key (in

@@ -7,6 +7,7 @@
  */
 import * as assert from "assert";
 import * as crypto from "crypto";
+import * as pulumi from "@pulumi/pulumi";
 import * as YAML from "yaml";
 import * as tlsProvider from "../lib/engine/tlsProvider";
 import { ConfigError, validateConfig } from "../lib/config/validate";
@@ -235,6 +236,82 @@ describe("Front end: UI services call APIC with mutual TLS, under the gateway's 
             ],
             ["require", ["tls_v1.2", "tls_v1.3"], true],
         );
+    });
+
+    it("refuses the stack's own mesh, APIC client or UI client root as pki:frontEnd.apicServerCa once made: a CA key under it would pose as APIC to the UI services", async () => {
+        // Each root as anyone can read it: istiod's cacerts, the gateway's ca.crt, APIC's UI truststore.
+        const mesh = cacerts(deployed, "example");
+        const clientRoot = object(deployed, "k8s/example/istio-system/secret-apic-mtls-ob.yaml").stringData["ca.crt"];
+        const uiClientRoot = pemBlocks(deployed.read("apic/ui/truststore.pem"))[0];
+        const forged = await mintLeaf(
+            { certPem: mesh["ca-cert.pem"], keyPem: mesh["ca-key.pem"] },
+            { commonName: APIC_HOST, dnsNames: [APIC_HOST], allowedUses: ["digital_signature", "server_auth"] },
+        );
+        const [[, verdict]] = decide([
+            [
+                "a UI sidecar trusting the mesh root for APIC",
+                {
+                    caCrt: mesh["root-cert.pem"],
+                    chain: forged.cert + mesh["ca-cert.pem"],
+                    purpose: "sslserver",
+                    subjectAltNames: [APIC_HOST],
+                },
+            ],
+        ]);
+        assert.deepStrictEqual(summary(verdict), both("ok"));
+
+        const raw = loadStackFile(FRONT_END);
+        const withApicServerCa = (apicServerCa: string) => ({
+            ...raw,
+            frontEnd: { ...JSON.parse(raw.frontEnd), apicServerCa },
+        });
+        const refusal = (root: string, holders: string) =>
+            `pki:frontEnd.apicServerCa holds this stack's ${root}; ${holders} could mint a certificate for APIC's hosts that the UI services' sidecars would take for APIC's. ` +
+            "Give the root of APIC's UI-facing certificate, or leave pki:frontEnd.apicServerCa unset for this PKI's server root";
+        const cases: [string, string, string][] = [
+            [
+                "mesh-root",
+                mesh["root-cert.pem"],
+                refusal(
+                    "mesh root CA mesh-root (O=Example Bank, CN=example mesh root CA)",
+                    "its key is in the Pulumi state, and every cluster's cacerts Secret holds the key of a mesh CA under it: whoever reads either (istiod, a cluster administrator)",
+                ),
+            ],
+            [
+                "client-root",
+                clientRoot,
+                refusal(
+                    "APIC client root CA client-root (O=Example Bank, CN=example APIC client root CA)",
+                    "its key and the APIC-client CA's under it are in the Pulumi state: whoever reads the state",
+                ),
+            ],
+            [
+                "ui-client-root",
+                uiClientRoot,
+                refusal(
+                    "UI client root CA ui-client-root (O=Example Bank, CN=example UI client root CA)",
+                    "its key and the UI client CA's under it are in the Pulumi state: whoever reads the state",
+                ),
+            ],
+        ];
+        for (const [id, pem, message] of cases) {
+            const copy = new Map(state);
+            await assert.rejects(renderNext(withApicServerCa(pem), `apic-server-ca-${id}`, copy), (err: unknown) => {
+                // pulumi up prints a RunError without a stack trace; the prefix is the SDK's (the Secret's input).
+                assert.ok(err instanceof pulumi.RunError, `${id}: ${String(err)}`);
+                assert.strictEqual(
+                    err.message,
+                    `error serializing property "stringData": error serializing property "stringData": ${message}`,
+                );
+                return true;
+            });
+            const changed = [...copy].filter(([urn, r]) => JSON.stringify(state.get(urn)) !== JSON.stringify(r));
+            assert.deepStrictEqual([copy.size, changed], [state.size, []], `${id}: nothing created or changed`);
+        }
+        // The server root, which signs APIC's UI-facing certificate here, is what the sidecars trust without it.
+        const serverRoot = pemBlocks(uiSecret(deployed, "consumer-dashboard")["ca.crt"])[0];
+        const allowed = await renderNext(withApicServerCa(serverRoot), "apic-server-ca-server-root", new Map(state));
+        assert.strictEqual(uiSecret(allowed, "consumer-dashboard")["ca.crt"], serverRoot);
     });
 
     it("gives each APIC host its own TLS server profile, whose keystore holds the certificate that host's callers accept", async () => {

@@ -1,7 +1,7 @@
 /** Validation of the trust layout: `pki:trustDomains` and the roots kept offline (`pki:offlineRoots`). */
 import * as crypto from "crypto";
 import { OfflineRootConfig, RootSlot, TrustDomains } from "./types";
-import { ROOT_SLOTS, ROOT_TRUST_DOMAINS, rootSlots, TRUST_DOMAINS, TrustLayout } from "../plan/hierarchy";
+import { ROOT_SLOTS, ROOT_TITLES, ROOT_TRUST_DOMAINS, rootSlots, TRUST_DOMAINS, TrustLayout } from "../plan/hierarchy";
 import { pastedKeyProblem, pemBlocks, pemEncode, privateKeyLabel } from "../pki/pem";
 import { rootBinding } from "../pki/rootBinding";
 import { subjectOf } from "../pki/x509";
@@ -263,6 +263,40 @@ export function apicServerCaProblems(
         return [
             `pki:frontEnd.apicServerCa holds pki:offlineRoots.${slot} (${subjectOf(cert)}): the UI services' sidecars would take as APIC ` +
                 "any certificate for its hosts from a CA under that root (another trust domain's, whose CA keys this stack or its clusters hold). " +
+                "Give the root of APIC's UI-facing certificate, or leave pki:frontEnd.apicServerCa unset for this PKI's server root",
+        ];
+    });
+}
+
+/**
+ * Who holds the keys under a root the stack made, for the refusal of it as apicServerCa: each
+ * could mint a certificate for APIC's hosts that chains to it.
+ */
+const IN_STATE_ROOT_KEYS: Readonly<Partial<Record<RootSlot, string>>> = {
+    meshRoot:
+        "its key is in the Pulumi state, and every cluster's cacerts Secret holds the key of a mesh CA under it: whoever reads either (istiod, a cluster administrator)",
+    clientRoot: "its key and the APIC-client CA's under it are in the Pulumi state: whoever reads the state",
+    uiClientRoot: "its key and the UI client CA's under it are in the Pulumi state: whoever reads the state",
+};
+
+/**
+ * `pki:frontEnd.apicServerCa` holding a root this stack made (`roots`: those of another trust
+ * domain than the server root, which signs APIC's UI-facing certificate), as apicServerCaProblems
+ * refuses an offline one: anyone with a key under it could pose as APIC to the UI sidecars. Their
+ * certificates exist only once the stack has made them, so the stack checks this when they resolve.
+ */
+export function apicServerCaInStateProblems(
+    apicServerCa: string,
+    roots: readonly { readonly id: string; readonly slot: RootSlot; readonly certPem: string }[],
+): string[] {
+    const given = new Set(pemCertificates(apicServerCa).map((c) => c.fingerprint256));
+    return roots.flatMap(({ id, slot, certPem }) => {
+        const [cert] = pemCertificates(certPem);
+        if (cert === undefined || !given.has(cert.fingerprint256)) return [];
+        const holders = IN_STATE_ROOT_KEYS[slot] ?? "its key is in the Pulumi state: whoever reads it";
+        return [
+            `pki:frontEnd.apicServerCa holds this stack's ${ROOT_TITLES[slot]} ${id} (${subjectOf(cert)}); ${holders} ` +
+                "could mint a certificate for APIC's hosts that the UI services' sidecars would take for APIC's. " +
                 "Give the root of APIC's UI-facing certificate, or leave pki:frontEnd.apicServerCa unset for this PKI's server root",
         ];
     });
