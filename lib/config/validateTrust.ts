@@ -136,7 +136,7 @@ function validateOfflineRoot(
         );
     }
     if (!root.ca || !root.checkIssued(root) || !root.verify(root.publicKey)) {
-        fail(`${key}.certificate must be a self-signed CA certificate (subject ${root.subject.replace(/\n/g, ", ")})`);
+        fail(`${key}.certificate must be a self-signed CA certificate (subject ${subjectOf(root)})`);
     }
     // The root as the provider writes PEM, as the ceremony's CAs are taken (caCertificateAlone):
     // this text is every trust bundle's anchor, so nothing pasted around it goes on.
