@@ -497,10 +497,10 @@ describe("IntermediateCa and MeshPluginCa with an offline root, used alone", fun
         const other = createRoot({ commonName: "Other Root", validityDays: 3650, keyAlgorithm: "ECDSA" });
         const state: EngineState = new Map();
         // Each component alone, as a program of its own; its key stays in `state` between runs.
-        const run = (component: "lone-ca" | "lone-mesh", signedCertPem?: string) =>
+        const run = (component: "lone-ca" | "lone-mesh", signedCertPem?: string, rootCertPem = root.certPem) =>
             runWithStandIn(
                 () => {
-                    const offlineRoot = { rootCertPem: root.certPem, signedCertPem };
+                    const offlineRoot = { rootCertPem, signedCertPem };
                     const ca =
                         component === "lone-ca"
                             ? new IntermediateCa(component, {
@@ -528,8 +528,8 @@ describe("IntermediateCa and MeshPluginCa with an offline root, used alone", fun
             signIntermediate({ rootKeyPem: by.keyPem, rootCertPem: by.certPem, csrPem, validityDays: 365 });
         // An output refused once it resolves reaches the program through the SDK's serializer, which
         // prefixes its own words (twice for the mesh CA: cacerts' stringData holds the certificate).
-        const verdict = (component: "lone-ca" | "lone-mesh", signed: string) =>
-            run(component, signed).then(
+        const verdict = (component: "lone-ca" | "lone-mesh", signed: string | undefined, rootCertPem?: string) =>
+            run(component, signed, rootCertPem).then(
                 () => "accepted",
                 (error: Error) => error.message.replace(/^(error serializing property "\w+": )+/, ""),
             );
@@ -547,6 +547,9 @@ describe("IntermediateCa and MeshPluginCa with an offline root, used alone", fun
                 await verdict("lone-ca", foreign),
                 await verdict("lone-ca", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"),
                 await verdict("lone-mesh", signedBy(other, meshCsr)),
+                // Another root after it would be a trust anchor too (istiod's root-cert.pem), signed or pending.
+                await verdict("lone-mesh", signedBy(root, meshCsr), root.certPem + other.certPem),
+                await verdict("lone-ca", undefined, root.certPem + other.certPem),
                 await verdict("lone-ca", good),
                 await verdict("lone-mesh", signedBy(root, meshCsr)),
             ],
@@ -558,6 +561,10 @@ describe("IntermediateCa and MeshPluginCa with an offline root, used alone", fun
                 "the signed certificate given for lone-ca is not a certificate in PEM; give the certificate signed for the CSR lone-ca-csr of this stack",
                 "the signed certificate given for lone-mesh is not signed by offlineRoot.rootCertPem (CN=Ceremony Root), so the chains it hands out would not verify: " +
                     "sign the CSR lone-mesh-csr of this stack with that root",
+                "offlineRoot.rootCertPem of lone-mesh holds 2 certificates, and each would be a trust anchor wherever this CA's rootCertPem is trusted; " +
+                    "give the offline root's certificate alone (root.crt of the ceremony)",
+                "offlineRoot.rootCertPem of lone-ca holds 2 certificates, and each would be a trust anchor wherever this CA's rootCertPem is trusted; " +
+                    "give the offline root's certificate alone (root.crt of the ceremony)",
                 "accepted",
                 "accepted",
             ],

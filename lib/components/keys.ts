@@ -319,8 +319,9 @@ export function issueCaCertificate(
         };
     }
     const { key, csr } = keyAndRequest(parent, name, full);
+    const rootCertPem = pulumi.output(signer.rootCertPem).apply((pem) => offlineRootAlone(name, pem, parent));
     const certPem = pulumi
-        .all([signer.signedCertPem ?? "", key.publicKeyPem, signer.rootCertPem])
+        .all([signer.signedCertPem ?? "", key.publicKeyPem, rootCertPem])
         .apply(([signed, publicKeyPem, rootPem]) => {
             const checked = checkSignedFor(name, signed, publicKeyPem, parent, strayCaAdvice);
             if (checked === "") return "";
@@ -332,8 +333,24 @@ export function issueCaCertificate(
         csrPem: csr.certRequestPem,
         certPem,
         chainPem: joinPemOutputs(certPem),
-        rootCertPem: pulumi.output(signer.rootCertPem),
+        rootCertPem,
     };
+}
+
+/**
+ * offlineRoot.rootCertPem of CA `name`, refused unless it is one certificate: what follows the
+ * first would be a trust anchor too wherever the CA's rootCertPem goes (istiod's root-cert.pem,
+ * a truststore), and checks of the root read the first alone.
+ */
+function offlineRootAlone(name: string, rootCertPem: string, resource: pulumi.Resource): string {
+    const count = pemBlocks(rootCertPem, "CERTIFICATE").length;
+    if (count === 1) return rootCertPem;
+    throw argumentError(
+        count === 0
+            ? `offlineRoot.rootCertPem of ${name} is not a certificate in PEM; give the offline root's certificate (root.crt of the ceremony)`
+            : `offlineRoot.rootCertPem of ${name} holds ${count} certificates, and each would be a trust anchor wherever this CA's rootCertPem is trusted; give the offline root's certificate alone (root.crt of the ceremony)`,
+        resource,
+    );
 }
 
 /**
@@ -360,15 +377,7 @@ function caCertificateAlone(name: string, signedCertPem: string, resource: pulum
  */
 function refuseUnlessCaOf(name: string, signedCertPem: string, rootCertPem: string, resource: pulumi.Resource): void {
     const cert = new crypto.X509Certificate(signedCertPem);
-    let root: crypto.X509Certificate;
-    try {
-        root = new crypto.X509Certificate(rootCertPem);
-    } catch {
-        throw argumentError(
-            `offlineRoot.rootCertPem of ${name} is not a certificate in PEM; give the offline root's certificate (root.crt of the ceremony)`,
-            resource,
-        );
-    }
+    const root = new crypto.X509Certificate(rootCertPem); // one certificate: offlineRootAlone
     const { ca, certSign } = caFlags(cert);
     if (!ca || !certSign) {
         throw argumentError(
@@ -575,6 +584,11 @@ export function issuerProblem(parts: IssuerParts): string | undefined {
             return "rootCertPem is not a certificate in PEM";
         }
         if (!root.ca || !signedBy(root, root)) return "rootCertPem is not a self-signed root CA certificate";
+        const count = pemBlocks(parts.rootCertPem, "CERTIFICATE").length;
+        if (count > 1) {
+            // What follows the first would be a trust anchor too wherever rootCertPem goes (root-cert.pem, a truststore).
+            return `rootCertPem holds ${count} certificates, and each would be a trust anchor wherever this CA's rootCertPem is trusted; give the root alone`;
+        }
         const top = chain[chain.length - 1];
         if (!top.raw.equals(root.raw) && !signedBy(top, root)) {
             return `the chain does not lead to rootCertPem: ${subjectOf(top)} is not signed by it`;
