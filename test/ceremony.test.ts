@@ -6,7 +6,7 @@ import nodeFs from "fs";
 import * as path from "path";
 import { CertificationRequest, CertificationRequestInfo } from "@peculiar/asn1-csr";
 import { AsnConvert } from "@peculiar/asn1-schema";
-import { AlgorithmIdentifier, Name, SubjectPublicKeyInfo } from "@peculiar/asn1-x509";
+import { AlgorithmIdentifier, Certificate, Name, SubjectPublicKeyInfo } from "@peculiar/asn1-x509";
 import * as x509 from "@peculiar/x509";
 import { ceremony, ceremonyKilledAtPrompt, ceremonyOnTerminal, ceremonyPiped, PASSPHRASE } from "./ceremonyTools";
 import { ROOT_PASSPHRASE_VARIABLE } from "../lib/cli/prompt";
@@ -1301,6 +1301,37 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
             const result = await ceremony(PASSPHRASE, ...init, ...names, "--key", "ECDSA");
             assert.deepStrictEqual([result.status, result.err.split("\n")[0]], [2, message]);
             assert.ok(!fs.existsSync(made), "nothing was written");
+        }
+    });
+
+    it("writes the root's common name and organization exactly as typed (quotes, backslashes, a leading #), typed as Go types the stack's CA names", async () => {
+        const utf8 = "utf8String";
+        const printable = "printableString";
+        // --org and --cn, each with the string type Go gives it: text that RFC 4514 parsing would
+        // change (the quoted part alone, backslashes dropped, \0a a line feed, "#..." hex DER).
+        const cases: [org: string, orgType: string, cn: string, cnType: string][] = [
+            ['Bank "Zürich" AG', utf8, "C:\\Bank\\Root", utf8],
+            ["#1 Bank", utf8, "#0c024142", utf8],
+            ["Example Bank, Zürich+Co", utf8, "Bank\\0aRoot", utf8],
+            ["Example Bank", printable, "Example Bank Root, G2+(test)", printable],
+        ];
+        for (const [i, [org, orgType, cn, cnType]] of cases.entries()) {
+            const made = path.join(dir, `typed-root-${i}`);
+            const result = await ceremony(PASSPHRASE, ...initRootArgs(made, cn, "--org", org, "--key", "ECDSA"));
+            assert.strictEqual(result.status, 0, result.err);
+            const der = new crypto.X509Certificate(fs.readFileSync(path.join(made, ROOT_CERT))).raw;
+            const subject = [...AsnConvert.parse(der, Certificate).tbsCertificate.subject];
+            const attributes = subject.flatMap((rdn) =>
+                rdn.map(({ type, value }) => [
+                    type,
+                    ...Object.entries(value).filter(([, v]) => typeof v === "string")[0],
+                ]),
+            );
+            assert.deepStrictEqual(attributes, [
+                ["2.5.4.10", orgType, org],
+                ["2.5.4.11", printable, "apic-istio-pki example apic-client"],
+                ["2.5.4.3", cnType, cn],
+            ]);
         }
     });
 

@@ -5,6 +5,7 @@
 import * as crypto from "crypto";
 import * as net from "net";
 import { uriHostProblem, uriRewriteProblem } from "../pki/uri";
+import { PRINTABLE_STRING } from "../pki/x509";
 import * as der from "./der";
 
 export const OID = {
@@ -101,11 +102,9 @@ export function subjectFromInputs(input: Record<string, unknown> | undefined): S
     };
 }
 
-const PRINTABLE = /^[A-Za-z0-9 '()+,\-./:=?]*$/;
-
 /** Go marshals a string as PrintableString when every character allows it, else UTF8String. */
 function directoryString(value: string): Buffer {
-    return PRINTABLE.test(value)
+    return PRINTABLE_STRING.test(value)
         ? der.tlv(der.TAG.printableString, Buffer.from(value, "ascii"))
         : der.tlv(der.TAG.utf8String, Buffer.from(value, "utf8"));
 }

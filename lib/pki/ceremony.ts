@@ -41,6 +41,7 @@ import { bindingProblem, bindingUnit, rootBinding, stackCaNames, stackCaSlot } f
 import {
     arrayBuffer,
     authorityKeyIdExtensions,
+    caSubject,
     extension,
     parseCaCertificate,
     serialNumber,
@@ -201,15 +202,12 @@ export function createRoot(
     key: crypto.KeyObject = generateCaKey(spec.keyAlgorithm),
     serial: Buffer = randomSerial(),
 ): { keyPem: string; certPem: string } {
-    // @peculiar/x509's Name picks PrintableString or UTF8String per value as Go does; O, OU, CN: Go's order.
-    const name = new DistinguishedName([
-        ...(spec.organization ? [{ O: [spec.organization] }] : []),
-        ...(spec.binding !== undefined
-            ? [{ OU: [bindingUnit(spec.binding.environment, spec.binding.trustDomain)] }]
-            : []),
-        { CN: [spec.commonName] },
-    ]);
-    const subject = AsnConvert.parse(name.toArrayBuffer(), Name);
+    const subject = caSubject({
+        organization: spec.organization,
+        organizationalUnit:
+            spec.binding === undefined ? undefined : bindingUnit(spec.binding.environment, spec.binding.trustDomain),
+        commonName: spec.commonName,
+    });
     const subjectPublicKeyInfo = AsnConvert.parse(
         crypto.createPublicKey(key).export({ type: "spki", format: "der" }),
         SubjectPublicKeyInfo,

@@ -9,12 +9,16 @@ import * as crypto from "crypto";
 import { AsnConvert, AsnIntegerBigIntConverter, OctetString } from "@peculiar/asn1-schema";
 import {
     AlgorithmIdentifier,
+    AttributeTypeAndValue,
+    AttributeValue,
     AuthorityKeyIdentifier,
     Certificate,
     Extension,
     id_ce_authorityKeyIdentifier,
     id_ce_subjectKeyIdentifier,
     KeyIdentifier,
+    Name,
+    RelativeDistinguishedName,
     SubjectKeyIdentifier,
 } from "@peculiar/asn1-x509";
 import { pemDecode } from "./pem";
@@ -120,6 +124,34 @@ export function authorityKeyIdExtensions(issuerKeyId: ArrayBuffer | undefined): 
     if (issuerKeyId === undefined) return [];
     const value = new AuthorityKeyIdentifier({ keyIdentifier: new KeyIdentifier(issuerKeyId) });
     return [extension(id_ce_authorityKeyIdentifier, false, value)];
+}
+
+/**
+ * The characters Go's encoding/asn1 writes a name's text in as a PrintableString (it takes a
+ * UTF8String for any other): so @pulumi/tls, which makes the stack's CAs, writes their names.
+ */
+export const PRINTABLE_STRING = /^[A-Za-z0-9 '()+,\-./:=?]*$/;
+
+/**
+ * A CA's subject with these attributes, in Go's order (O, OU, CN), one RDN each, each value
+ * exactly the text given, typed as Go types it (PRINTABLE_STRING). Built from the values, never
+ * parsed from RFC 4514 text, where quotes, backslashes and a leading "#" would change the name.
+ */
+export function caSubject(fields: { organization?: string; organizationalUnit?: string; commonName: string }): Name {
+    const attributes: [type: string, value: string | undefined][] = [
+        ["2.5.4.10", fields.organization],
+        ["2.5.4.11", fields.organizationalUnit],
+        ["2.5.4.3", fields.commonName],
+    ];
+    return new Name(
+        attributes.flatMap(([type, text]) => {
+            if (text === undefined || text === "") return []; // left out: a DirectoryString is never empty
+            const value = new AttributeValue(
+                PRINTABLE_STRING.test(text) ? { printableString: text } : { utf8String: text },
+            );
+            return [new RelativeDistinguishedName([new AttributeTypeAndValue({ type, value })])];
+        }),
+    );
 }
 
 /** INTEGER contents of a non-negative serial given in hex (minimal, a leading 0 byte when the high bit is set). */
