@@ -17,6 +17,7 @@ import { GatewayEndpoint, IstioGatewayTls } from "../lib/components/istioGateway
 import { MeshPluginCa } from "../lib/components/meshPluginCa";
 import { RootCa } from "../lib/components/rootCa";
 import { UiApicClient } from "../lib/components/uiApicClient";
+import { buildCrl } from "../lib/pki/crl";
 import {
     emptyCrlOf,
     mintLeaf,
@@ -29,6 +30,7 @@ import {
     tempDir,
     TestCa,
 } from "./helpers";
+import { verifyPeer } from "./envoyVerifier";
 
 /** How a run ended, for tables of cases: "accepted", or the message it was refused with. */
 const accepted = (): string => "accepted";
@@ -600,6 +602,99 @@ describe("Components used alone", function () {
             'error serializing property "stringData": UiApicClient ui: apicCrlPem holds no CRL signed by CN=Client root B of apicTrustPem: ' +
                 "once ca.crl is set Envoy checks a CRL for every certificate of the peer's chain, the root's included (CRL_CHECK_ALL), so APIC would be refused; add that root's CRL",
         );
+    });
+
+    it("refuses a CRL or CA certificate whose PEM block was damaged (a stray character, a cut line), which Envoy's BoringSSL refuses whole, naming the argument and the block", async () => {
+        const [a, b] = [await mintRoot("Client root A"), await mintRoot("Client root B")];
+        const hour = 3_600_000;
+        const now = Math.floor(Date.now() / 1000) * 1000; // CRL times are whole seconds
+        const fresh = { a: emptyCrlOf(a, now - hour, now + 24 * hour), b: emptyCrlOf(b, now - hour, now + 24 * hour) };
+        // `text` with its third line (the second of base64) edited: a stray character in it, its first character cut.
+        const onLine3 = (text: string, edit: (line: string) => string) =>
+            text
+                .split("\n")
+                .map((line, i) => (i === 2 ? edit(line) : line))
+                .join("\n");
+        const damaged = (text: string, stray: string) =>
+            onLine3(text, (line) => line.slice(0, 10) + stray + line.slice(10));
+        const cut = (text: string) => onLine3(text, (line) => line.slice(1));
+        const gateway = (args: { certPem?: string; chainPem?: string; clientCrlPem?: string }) =>
+            runWithStandIn(
+                () =>
+                    new IstioGatewayTls("damaged", {
+                        serverCa: {
+                            certPem: args.certPem ?? a.certPem,
+                            privateKeyPem: a.keyPem,
+                            chainPem: args.chainPem ?? a.certPem,
+                        },
+                        clientTrustBundlePem: a.certPem + b.certPem,
+                        clientCrlPem: args.clientCrlPem ?? fresh.a + fresh.b,
+                        endpoints: [{ id: "ob", host: "ob.bank.example", clientSubjectAltNames: ["urn:example:apic"] }],
+                        keyAlgorithm: "ECDSA",
+                    }).gatewayName,
+                { state: sharedState },
+            ).then(accepted, messageOf);
+        const unreadable = (block: number, why: string) =>
+            `error serializing property "stringData": IstioGatewayTls damaged: clientCrlPem holds a CRL that cannot be read (X509 CRL block ${block}: ${why}, ` +
+            "which Envoy's BoringSSL and Go refuse); give the CRLs as their CAs signed them";
+        const strayCharacter = "its line 3 holds a character other than base64 and white space";
+        assert.deepStrictEqual(
+            [
+                await gateway({ clientCrlPem: damaged(fresh.a, "*") + fresh.b }),
+                await gateway({ clientCrlPem: fresh.a + damaged(fresh.b, "*") }),
+                // Node's base64 decoder skipped the stray character: the bundle passed, and Envoy refused it whole.
+                await gateway({ clientCrlPem: fresh.a + fresh.b + damaged(fresh.b, "*") }),
+                await gateway({ clientCrlPem: fresh.a + damaged(fresh.b, "\u00a0") }),
+                await gateway({ clientCrlPem: cut(fresh.a) + fresh.b }),
+                await gateway({ certPem: damaged(a.certPem, "*").replace(/\n/g, "\r\n") }),
+            ],
+            [
+                unreadable(1, strayCharacter),
+                unreadable(2, strayCharacter),
+                unreadable(3, strayCharacter),
+                unreadable(2, strayCharacter),
+                unreadable(
+                    1,
+                    'its base64 is cut short or padded wrongly (whole groups of 4 characters, "=" only at the end)',
+                ),
+                "IstioGatewayTls serverCa: certPem is not a certificate in PEM",
+            ],
+        );
+        // What Envoy's loader says of such a ca.crl: no PEM it can read, so no CRL and no client.
+        assert.throws(
+            () =>
+                verifyPeer({
+                    caCrt: a.certPem,
+                    caCrl: fresh.a + damaged(fresh.b, "*"),
+                    chain: a.certPem,
+                    purpose: "sslclient",
+                }),
+            /^Error: the boringssl verifier failed \(status 2\): envoyVerifier: unreadable PEM\n$/,
+        );
+    });
+
+    it("takes a clientCrlPem of thousands of revocations, past asn1js's default count of nodes", async () => {
+        const root = await mintRoot("Busy client root");
+        const now = Math.floor(Date.now() / 1000) * 1000;
+        const revoked = Array.from({ length: 3400 }, (_, i) => ({
+            serialHex: (i + 1).toString(16),
+            revokedAt: new Date(now - 7_200_000),
+            reason: "superseded",
+        }));
+        const window = { thisUpdate: new Date(now - 3_600_000), nextUpdate: new Date(now + 86_400_000), number: 1 };
+        const clientCrlPem = buildCrl(root.certPem, root.keyPem, revoked, window, { signedOnce: true });
+        const outcome = await runWithStandIn(
+            () =>
+                new IstioGatewayTls("busy", {
+                    serverCa: { certPem: root.certPem, privateKeyPem: root.keyPem, chainPem: root.certPem },
+                    clientTrustBundlePem: root.certPem,
+                    clientCrlPem,
+                    endpoints: [{ id: "ob", host: "ob.bank.example", clientSubjectAltNames: ["urn:example:apic"] }],
+                    keyAlgorithm: "ECDSA",
+                }).gatewayName,
+            { state: sharedState },
+        ).then(accepted, messageOf);
+        assert.strictEqual(outcome, "accepted");
     });
 
     it("refuses a short APIC host in UiApicClient, which Istio would read as a service of the UI namespace", async () => {

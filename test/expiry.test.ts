@@ -22,6 +22,7 @@ import { buildPkcs12, PKCS12_MAX_ITERATIONS, PKCS12_MIN_ITERATIONS } from "../li
 import {
     AS_USER,
     cli,
+    emptyCrlOf,
     gatewayServerConfig,
     loadStackFile,
     mintRoot,
@@ -216,6 +217,17 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
         const bad = await cli("expiry", "--pem", corrupt);
         assert.strictEqual(bad.status, 2);
         assert.match(bad.err, /^error: .*corrupt\.pem: a CERTIFICATE block cannot be read: /);
+        // A CRL with a stray character in its base64, which Node's decoder skipped and Envoy refuses.
+        const crlCa = await mintRoot("damaged CRL CA");
+        const crl = emptyCrlOf(crlCa, Date.now() - DAY_MS, Date.now() + DAY_MS).split("\n");
+        crl[2] = `${crl[2].slice(0, 10)}*${crl[2].slice(10)}`;
+        const damaged = path.join(dir, "damaged.crl.pem");
+        fs.writeFileSync(damaged, crl.join("\n"));
+        assert.deepStrictEqual(await cli("expiry", "--pem", damaged), {
+            status: 2,
+            out: "",
+            err: `error: ${damaged}: a X509 CRL block cannot be read: its line 3 holds a character other than base64 and white space, which Envoy's BoringSSL and Go refuse\n`,
+        });
         const empty = path.join(dir, "empty.txt");
         fs.writeFileSync(empty, "nothing here\n");
         assert.deepStrictEqual(

@@ -10,6 +10,7 @@ import { CertificateList } from "@peculiar/asn1-x509";
 import * as x509 from "@peculiar/x509";
 import { normalSerial } from "../plan/caRotation";
 import { CLOCK_SKEW_MS, CrlInfo, CrlRecord, crlValidAt, parseCrl } from "./crl";
+import { berOptions } from "./der";
 import { pemDecode } from "./pem";
 import { SIGNATURE_HASHES } from "./x509";
 
@@ -18,12 +19,15 @@ export interface SeriesCrl extends CrlInfo {
     readonly pem: string;
 }
 
-/** Whether the CRL's signature verifies with the certificate's key and names it as issuer. */
+/**
+ * Whether the CRL's signature verifies with the certificate's key and names it as issuer. The CRL
+ * is read as parseCrl reads it (strict PEM, asn1js's limits for its size); throws when it cannot be.
+ */
 export function crlSignedBy(crlPem: string, certPem: string): boolean {
-    const crl = new x509.X509Crl(crlPem);
+    const der = pemDecode(crlPem, "X509 CRL");
+    const asn = AsnConvert.parse(der, CertificateList, { berOptions: berOptions(der) });
     const cert = new crypto.X509Certificate(certPem);
-    if (crl.issuer !== new x509.X509Certificate(certPem).subject) return false;
-    const asn = AsnConvert.parse(crl.rawData, CertificateList);
+    if (new x509.X509Crl(asn).issuer !== new x509.X509Certificate(certPem).subject) return false;
     const digest = SIGNATURE_HASHES[asn.signatureAlgorithm.algorithm];
     if (digest === undefined || asn.tbsCertListRaw === undefined) return false;
     return crypto.verify(

@@ -1,10 +1,31 @@
 /** PEM text (RFC 7468): the few operations the package needs, in the format the provider writes. */
 
-/** The DER of the first PEM block of one type in a text. */
+/** What BoringSSL (Envoy), OpenSSL and Go skip between a PEM block's base64 characters. */
+const PEM_WHITE_SPACE = /[ \t\r\n]/g;
+/** Base64 as they decode it: whole groups of 4 characters, "=" padding only at the end. */
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/**
+ * The DER of the first PEM block of one type in a text. Decoded as strictly as BoringSSL (so
+ * Envoy) and Go decode it: Node's base64 decoder skips any other character and missing padding,
+ * so a block damaged in transit would be taken here while Envoy refuses the whole file. Never
+ * quotes the text (a damaged block may be a key).
+ */
 export function pemDecode(pem: string, label: string): Buffer {
     const match = new RegExp(`-----BEGIN ${label}-----([\\s\\S]*?)-----END ${label}-----`).exec(pem);
     if (!match) throw new Error(`expected a PEM block of type "${label}"`);
-    return Buffer.from(match[1].replace(/\s+/g, ""), "base64");
+    const refused = "which Envoy's BoringSSL and Go refuse";
+    const stray = match[1].split("\n").findIndex((line) => /[^A-Za-z0-9+/=]/.test(line.replace(PEM_WHITE_SPACE, "")));
+    if (stray !== -1) {
+        throw new Error(`its line ${stray + 1} holds a character other than base64 and white space, ${refused}`);
+    }
+    const base64 = match[1].replace(PEM_WHITE_SPACE, "");
+    if (!BASE64.test(base64)) {
+        throw new Error(
+            `its base64 is cut short or padded wrongly (whole groups of 4 characters, "=" only at the end), ${refused}`,
+        );
+    }
+    return Buffer.from(base64, "base64");
 }
 
 /** The label of the first private key PEM block in a text ("PRIVATE KEY", "EC PRIVATE KEY"...), or undefined. */

@@ -142,25 +142,28 @@ export function crlBundleProblem(
     }
     if (blocks.length !== labels.length)
         return "holds an X509 CRL block without its END line, or a BEGIN or END marker inside a line; give whole PEM CRLs, each marker at the start of a line of its own";
-    let crls: { pem: string; ca: string; name: string; thisUpdate: Date; nextUpdate: Date }[];
-    try {
-        crls = blocks.map((pem) => {
+    const roots = pemBlocks(caCrtPem, "CERTIFICATE");
+    const crls: { ca: string; name: string; thisUpdate: Date; nextUpdate: Date; roots: string[] }[] = [];
+    for (const [i, pem] of blocks.entries()) {
+        try {
             const info = parseCrl(pem);
             const { thisUpdate, nextUpdate } = info;
             // The CA that signed it: its name, and its key when the CRL names it. BoringSSL takes a
             // CRL for a CA only if its authorityKeyIdentifier matches (crl_akid_check): a CA
             // re-keyed under the same name is another CA.
-            return {
-                pem,
+            crls.push({
                 ca: `${info.issuerName.toString("hex")}/${info.authorityKeyId ?? ""}`,
                 name:
                     info.issuerCommonName === undefined ? "a CA without a common name" : `CN=${info.issuerCommonName}`,
                 thisUpdate,
                 nextUpdate,
-            };
-        });
-    } catch (error) {
-        return `holds a CRL that cannot be read (${(error as Error).message}); give the CRLs as their CAs signed them`;
+                // The roots of caCrtPem that signed it: read in this try too, so a CRL one reader
+                // refuses is named here rather than failing unnamed below.
+                roots: roots.filter((root) => crlSignedBy(pem, root)),
+            });
+        } catch (error) {
+            return `holds a CRL that cannot be read (X509 CRL block ${i + 1}: ${(error as Error).message}); give the CRLs as their CAs signed them`;
+        }
     }
     // Per CA, BoringSSL takes a CRL valid at the node's clock when there is one (get_crl_score
     // scores the time), else one that then fails the time check and refuses every peer under it.
@@ -179,14 +182,13 @@ export function crlBundleProblem(
         const latest = ofCa.reduce((x, y) => (y.nextUpdate > x.nextUpdate ? y : x));
         // A CA the bundle does not hold (an intermediate, or a CA gone from every chain) may be
         // left out of ca.crl once no peer's chain has it; a root of the bundle needs its CRL.
-        const ofBundleRoot = pemBlocks(caCrtPem, "CERTIFICATE").some((root) => crlSignedBy(latest.pem, root));
         return (
             `holds a CRL of ${uncovered.name} past its next update (${latest.nextUpdate.toISOString()}) and no newer one of its CA: Envoy would refuse ${names.refused} whose chain has that CA; give its CRL re-signed for now` +
-            (ofBundleRoot ? "" : ", or take it out if no peer's chain has that CA any more")
+            (latest.roots.length > 0 ? "" : ", or take it out if no peer's chain has that CA any more")
         );
     }
-    for (const root of pemBlocks(caCrtPem, "CERTIFICATE")) {
-        if (!crls.some((crl) => crlSignedBy(crl.pem, root))) {
+    for (const root of roots) {
+        if (!crls.some((crl) => crl.roots.includes(root))) {
             return (
                 `holds no CRL signed by ${subjectOf(new crypto.X509Certificate(root))} of ${names.bundle}: once ca.crl is set Envoy checks a CRL ` +
                 `for every certificate of the peer's chain, the root's included (CRL_CHECK_ALL), so ${names.refused} would be refused; add that root's CRL`
