@@ -638,6 +638,9 @@ describe("Components used alone", function () {
             `error serializing property "stringData": IstioGatewayTls damaged: clientCrlPem holds a CRL that cannot be read (X509 CRL block ${block}: ${why}, ` +
             "which Envoy's BoringSSL and Go refuse); give the CRLs as their CAs signed them";
         const strayCharacter = "its line 3 holds a character other than base64 and white space";
+        const notCertificate = (n: number) =>
+            `IstioGatewayTls serverCa: chainPem holds, as certificate ${n}, a PEM block that is not an X.509 certificate; ` +
+            "give the CA's certificate and every CA above it, up to the root, in PEM";
         assert.deepStrictEqual(
             [
                 await gateway({ clientCrlPem: damaged(fresh.a, "*") + fresh.b }),
@@ -646,6 +649,7 @@ describe("Components used alone", function () {
                 await gateway({ clientCrlPem: fresh.a + fresh.b + damaged(fresh.b, "*") }),
                 await gateway({ clientCrlPem: fresh.a + damaged(fresh.b, "\u00a0") }),
                 await gateway({ clientCrlPem: cut(fresh.a) + fresh.b }),
+                await gateway({ chainPem: a.certPem + damaged(a.certPem, "*") }),
                 await gateway({ certPem: damaged(a.certPem, "*").replace(/\n/g, "\r\n") }),
             ],
             [
@@ -657,6 +661,7 @@ describe("Components used alone", function () {
                     1,
                     'its base64 is cut short or padded wrongly (whole groups of 4 characters, "=" only at the end)',
                 ),
+                notCertificate(2),
                 "IstioGatewayTls serverCa: certPem is not a certificate in PEM",
             ],
         );

@@ -564,7 +564,14 @@ export function issuerProblem(parts: IssuerParts): string | undefined {
         return `chainPem is missing and certPem (${subjectOf(cert)}) is not a root; give its certificate and every CA above it, up to the root`;
     }
     if (parts.chainPem !== undefined) {
-        const blocks = pemBlocks(parts.chainPem, "CERTIFICATE").map((pem) => new crypto.X509Certificate(pem));
+        const blocks: crypto.X509Certificate[] = [];
+        for (const [i, pem] of pemBlocks(parts.chainPem, "CERTIFICATE").entries()) {
+            try {
+                blocks.push(new crypto.X509Certificate(pem));
+            } catch {
+                return `chainPem holds, as certificate ${i + 1}, a PEM block that is not an X.509 certificate; give the CA's certificate and every CA above it, up to the root, in PEM`;
+            }
+        }
         if (blocks.length === 0 && !isRoot) {
             return "chainPem holds no certificate; give the CA's certificate and every CA above it, up to the root";
         }
