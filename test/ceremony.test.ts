@@ -12,7 +12,7 @@ import { ceremony, ceremonyKilledAtPrompt, ceremonyOnTerminal, ceremonyPiped, PA
 import { ROOT_PASSPHRASE_VARIABLE } from "../lib/cli/prompt";
 import { ISSUANCE_LOG, ROOT_CERT, ROOT_KEY, STAGING_INSIDE } from "../lib/cli/rootFolder";
 import { rawConfigFromStackFile } from "../lib/config/load";
-import { validateConfig } from "../lib/config/validate";
+import { organizationProblem, validateConfig } from "../lib/config/validate";
 import { planCas } from "../lib/plan/plan";
 import { isStackCaName } from "../lib/pki/rootBinding";
 import { IntermediateSlot, ROOT_TRUST_DOMAIN_NAMES, ROOT_TRUST_DOMAINS, rootOf } from "../lib/plan/hierarchy";
@@ -1302,6 +1302,43 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
             assert.deepStrictEqual([result.status, result.err.split("\n")[0]], [2, message]);
             assert.ok(!fs.existsSync(made), "nothing was written");
         }
+    });
+
+    it("counts --cn and --org in characters, as the stack counts pki:organization: 64 bank emoji make a root, 65 or a blank are refused", async () => {
+        const bank = "\u{1f3e6}"; // one character, two UTF-16 units
+        const made = path.join(dir, "emoji-root");
+        const init = await ceremony(
+            PASSPHRASE,
+            ...initRootArgs(made, bank.repeat(64), "--org", bank.repeat(64), "--key", "ECDSA"),
+        );
+        assert.strictEqual(init.status, 0, init.err);
+        assert.strictEqual(
+            new crypto.X509Certificate(fs.readFileSync(path.join(made, ROOT_CERT))).subject,
+            `O=${bank.repeat(64)}\nOU=apic-istio-pki example apic-client\nCN=${bank.repeat(64)}`,
+        );
+        const refused = path.join(dir, "emoji-refused");
+        const refusals: [string[], string][] = [
+            [
+                ["--cn", bank.repeat(65)],
+                `error: --cn must be 1 to 64 characters (RFC 5280's upper bound), not blank; got "${bank.repeat(65)}" (65)`,
+            ],
+            [
+                ["--cn", "Root", "--org", bank.repeat(65)],
+                `error: --org must be 1 to 64 characters (RFC 5280's upper bound), not blank; got "${bank.repeat(65)}" (65)`,
+            ],
+            [["--cn", " "], `error: --cn must be 1 to 64 characters (RFC 5280's upper bound), not blank; got " " (1)`],
+        ];
+        for (const [names, message] of refusals) {
+            const args = ["init-root", "--out", refused, "--environment", "example", "--trust-domain", "apic-client"];
+            const result = await ceremony(PASSPHRASE, ...args, ...names, "--key", "ECDSA");
+            assert.deepStrictEqual([result.status, result.err.split("\n")[0]], [2, message]);
+            assert.ok(!fs.existsSync(refused), "nothing was written");
+        }
+        // The stack's pki:organization takes the same 64 and refuses the same 65.
+        assert.deepStrictEqual(
+            [64, 65].map((n) => organizationProblem(bank.repeat(n), "(shown)", "Remove it")),
+            [undefined, "is 65 characters; the subject O has at most 64 (RFC 5280 ub-organization-name). Shorten it"],
+        );
     });
 
     it("writes the root's common name and organization exactly as typed (quotes, backslashes, a leading #), typed as Go types the stack's CA names", async () => {

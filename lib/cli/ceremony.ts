@@ -2,8 +2,14 @@
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { ENVIRONMENT_NAME, isIsoTime, MAX_ENVIRONMENT_LENGTH } from "../config/validate";
-import { hasControlCharacter, json } from "../config/values";
+import {
+    ENVIRONMENT_NAME,
+    isIsoTime,
+    MAX_COMMON_NAME_LENGTH,
+    MAX_ENVIRONMENT_LENGTH,
+    MAX_ORGANIZATION_LENGTH,
+} from "../config/validate";
+import { characterCount, hasControlCharacter, json } from "../config/values";
 import { codeOf, entryAt, PRIVATE_FILE, PUBLIC_FILE, readRegularFile, writeNewFile } from "../files";
 import {
     createRoot,
@@ -309,9 +315,9 @@ async function initRoot(argv: string[], out: (text: string) => void): Promise<nu
     }
     checkFileNames([["--out", v.out]]);
     const trustDomain = oneOf(v["trust-domain"], "--trust-domain", ROOT_TRUST_DOMAIN_NAMES);
-    for (const [option, value, field] of [
-        ["--cn", v.cn, "CN"],
-        ["--org", v.org, "O"],
+    for (const [option, value, field, most] of [
+        ["--cn", v.cn, "CN", MAX_COMMON_NAME_LENGTH],
+        ["--org", v.org, "O", MAX_ORGANIZATION_LENGTH],
     ] as const) {
         // As the stack refuses them in pki:organization: a line break or escape would forge what tools print.
         if (value !== undefined && hasControlCharacter(value)) {
@@ -319,8 +325,11 @@ async function initRoot(argv: string[], out: (text: string) => void): Promise<nu
                 `${option} must not contain control characters (it becomes the root's subject ${field}); got ${json(value)}: remove them`,
             );
         }
-        if (value !== undefined && (value.trim() === "" || value.length > 64)) {
-            throw new UsageError(`${option} must be 1 to 64 characters (RFC 5280's upper bound); got "${value}"`);
+        // Characters, as the stack counts pki:organization: "🏦" is one, not two UTF-16 units.
+        if (value !== undefined && (value.trim() === "" || characterCount(value) > most)) {
+            throw new UsageError(
+                `${option} must be 1 to ${most} characters (RFC 5280's upper bound), not blank; got ${json(value)} (${characterCount(value)})`,
+            );
         }
     }
     const validityDays = wholeNumber(v.days, "--days", 7300, 36500);

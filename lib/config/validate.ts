@@ -31,6 +31,7 @@ import {
 import { caSlots, isRootSlot, ROOT_TITLES, TrustLayout } from "../plan/hierarchy";
 import { apicServerCaProblems, validateOfflineRoots, validateTrustDomains } from "./validateTrust";
 import {
+    characterCount,
     endpointIdOf,
     Fail,
     hasControlCharacter,
@@ -569,7 +570,7 @@ export function organizationProblem(organization: string, shown: string, leaveOu
     if (hasControlCharacter(organization)) {
         return `must not contain control characters (it becomes the subject O of every certificate); got ${shown}`;
     }
-    const characters = [...organization].length;
+    const characters = characterCount(organization);
     if (characters > MAX_ORGANIZATION_LENGTH) {
         return `is ${characters} characters; the subject O has at most ${MAX_ORGANIZATION_LENGTH} (RFC 5280 ub-organization-name). Shorten it`;
     }

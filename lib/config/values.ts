@@ -40,6 +40,12 @@ const REFUSED_CHARACTER = new RegExp(`(?![\\u200c\\u200d])[${UNSHOWN}]`, "u");
 /** A character not shown as itself (UNSHOWN, joiners aside): never in a certificate field or a kubeconfig name. */
 export const hasControlCharacter = (text: string): boolean => REFUSED_CHARACTER.test(text);
 
+/**
+ * How many characters a text has, as RFC 5280's upper bounds on a name (ub-common-name...) count
+ * them: code points, so "🏦" is one, where JavaScript's length counts two UTF-16 units.
+ */
+export const characterCount = (text: string): number => [...text].length;
+
 /** What json escapes beyond JSON's own (C0, quotes, backslashes): the rest of UNSHOWN. */
 const ESCAPED_IN_JSON = new RegExp(`[${UNSHOWN}]`, "gu");
 
