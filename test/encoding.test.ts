@@ -3,7 +3,7 @@ import * as crypto from "crypto";
 import { SubjectKeyIdentifierExtension, X509Certificate } from "@peculiar/x509";
 import * as tlsProvider from "../lib/engine/tlsProvider";
 import { createRoot, signIntermediate } from "../lib/pki/ceremony";
-import { buildCrl, parseCrl, RevokedEntry } from "../lib/pki/crl";
+import { buildCrl, crlDigest, parseCrl, RevokedEntry } from "../lib/pki/crl";
 import { buildPkcs12, Pkcs12Input } from "../lib/pki/pkcs12";
 import { openssl, opensslText } from "./helpers";
 import {
@@ -81,6 +81,41 @@ describe("Production encoders: the same bytes for the same inputs", () => {
         assert.match(
             text,
             /Serial Number: 0ABC\n\s+Revocation Date: Feb {2}1 00:00:00 2026 GMT\n\s+CRL entry extensions:\n\s+X509v3 CRL Reason Code: ?\n\s+Key Compromise/,
+        );
+    });
+
+    it("leaves the reasonCode out of an unspecified revocation (RFC 5280 5.3.1) and keeps the content digest that numbers the CRL", () => {
+        const revoked: RevokedEntry[] = [
+            { serialHex: "0A", revokedAt: new Date("2026-02-01T00:00:00Z"), reason: "unspecified" },
+            { serialHex: "0B", revokedAt: new Date("2026-02-02T00:00:00Z"), reason: "keyCompromise" },
+        ];
+        const window = {
+            thisUpdate: new Date("2026-11-19T00:00:00Z"),
+            nextUpdate: new Date("2026-12-17T00:00:00Z"),
+            number: 2968,
+        };
+        const text = openssl(
+            ["crl", "-noout", "-text"],
+            buildCrl(TEST_ONLY_CA_CERT_PEM, TEST_ONLY_CA_KEY_PEM, revoked, window),
+        ).output;
+        assert.strictEqual(
+            /Revoked Certificates:\n[\s\S]*?(?=\n\s+Signature Algorithm)/.exec(text)?.[0].replace(/ +\n/g, "\n"),
+            [
+                "Revoked Certificates:",
+                "    Serial Number: 0A",
+                "        Revocation Date: Feb  1 00:00:00 2026 GMT",
+                "    Serial Number: 0B",
+                "        Revocation Date: Feb  2 00:00:00 2026 GMT",
+                "        CRL entry extensions:",
+                "            X509v3 CRL Reason Code:",
+                "                Key Compromise",
+            ].join("\n"),
+        );
+        // The digest that numbers a stack's CRLs (crlNumber) covers the entries' reasons, not their
+        // encoding: a CRL signed before keeps its number, re-signed without the extension.
+        assert.strictEqual(
+            crlDigest(TEST_ONLY_CA_CERT_PEM, window, revoked),
+            "6585bef26de10f08a35a74f0a8f43340ae1e097fa692ba4ec81a876b68a11278",
         );
     });
 

@@ -334,7 +334,11 @@ export function buildCrl(
             return new RevokedCertificate({
                 userCertificate: serialNumber(r.serialHex),
                 revocationDate: new Time(r.revokedAt),
-                crlEntryExtensions: [extension(id_ce_cRLReasons, false, new CRLReason(reason))],
+                // RFC 5280 5.3.1: no reasonCode rather than unspecified (0), which means the same.
+                crlEntryExtensions:
+                    reason === CRL_REASONS.unspecified
+                        ? undefined
+                        : [extension(id_ce_cRLReasons, false, new CRLReason(reason))],
             });
         });
     const { algorithm, hash } = signatureAlgorithm(key);
