@@ -3,7 +3,7 @@ import * as crypto from "crypto";
 import { SubjectKeyIdentifierExtension, X509Certificate } from "@peculiar/x509";
 import * as tlsProvider from "../lib/engine/tlsProvider";
 import { createRoot, signIntermediate } from "../lib/pki/ceremony";
-import { buildCrl, crlDigest, parseCrl, RevokedEntry } from "../lib/pki/crl";
+import { buildCrl, crlDigest, CrlRecord, parseCrl, RevokedEntry, signCrl } from "../lib/pki/crl";
 import { buildPkcs12, Pkcs12Input } from "../lib/pki/pkcs12";
 import { openssl, opensslText } from "./helpers";
 import {
@@ -84,7 +84,7 @@ describe("Production encoders: the same bytes for the same inputs", () => {
         );
     });
 
-    it("leaves the reasonCode out of an unspecified revocation (RFC 5280 5.3.1) and keeps the content digest that numbers the CRL", () => {
+    it("leaves the reasonCode out of an unspecified revocation (RFC 5280 5.3.1), and gives a CRL signed with it before the next number", () => {
         const revoked: RevokedEntry[] = [
             { serialHex: "0A", revokedAt: new Date("2026-02-01T00:00:00Z"), reason: "unspecified" },
             { serialHex: "0B", revokedAt: new Date("2026-02-02T00:00:00Z"), reason: "keyCompromise" },
@@ -111,11 +111,37 @@ describe("Production encoders: the same bytes for the same inputs", () => {
                 "                Key Compromise",
             ].join("\n"),
         );
-        // The digest that numbers a stack's CRLs (crlNumber) covers the entries' reasons, not their
-        // encoding: a CRL signed before keeps its number, re-signed without the extension.
-        assert.strictEqual(
+        // A stack's record of this CRL as signed before cff312c (reasonCode 0 on 0A): its digest then.
+        // Re-signed without the extension, its bytes change, so its number must too (RFC 5280 5.2.3).
+        const previous: CrlRecord = {
+            number: 2968,
+            digest: "6585bef26de10f08a35a74f0a8f43340ae1e097fa692ba4ec81a876b68a11278",
+            thisUpdate: window.thisUpdate.toISOString(),
+            nextUpdate: window.nextUpdate.toISOString(),
+            renewal: "period",
+            published: true,
+        };
+        // 2026-11-23 with 7-day periods: the window above.
+        const sign = (before: CrlRecord) =>
+            signCrl({
+                ...{ caCertPem: TEST_ONLY_CA_CERT_PEM, caKeyPem: TEST_ONLY_CA_KEY_PEM, revoked, renewal: "period" },
+                ...{ now: new Date("2026-11-23T00:00:00Z"), periodDays: 7, previous: before, floor: 0 },
+            });
+        const resigned = sign(previous);
+        const again = sign(resigned.record);
+        assert.deepStrictEqual(
+            [resigned.record.number, parseCrl(resigned.pem).number, resigned.record.thisUpdate],
+            [2969, 2969, "2026-11-19T00:00:00.000Z"],
+        );
+        assert.deepStrictEqual(
+            [again.record.number, again.pem],
+            [2969, resigned.pem],
+            "unchanged: same number, same bytes",
+        );
+        const named = revoked.map((r) => ({ ...r, reason: "keyCompromise" }));
+        assert.notStrictEqual(
+            crlDigest(TEST_ONLY_CA_CERT_PEM, window, named),
             crlDigest(TEST_ONLY_CA_CERT_PEM, window, revoked),
-            "6585bef26de10f08a35a74f0a8f43340ae1e097fa692ba4ec81a876b68a11278",
         );
     });
 

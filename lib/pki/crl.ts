@@ -164,7 +164,11 @@ export function crlTimes(args: {
     return { thisUpdate: new Date(Math.max(window.thisUpdate.getTime(), latest)), nextUpdate: window.nextUpdate };
 }
 
-/** What a CRL says, without its number: the issuer's certificate, its times and its entries. */
+/**
+ * What a CRL says, without its number: the issuer's certificate, its times and its entries, each
+ * entry's reason as buildCrl writes it (an unspecified one as none: CRLs that carried reasonCode 0
+ * before cff312c get the next number with the bytes that leave it out, never the same number twice).
+ */
 export function crlDigest(
     caCertPem: string,
     times: { thisUpdate: Date; nextUpdate: Date },
@@ -175,7 +179,11 @@ export function crlDigest(
         thisUpdate: times.thisUpdate.toISOString(),
         nextUpdate: times.nextUpdate.toISOString(),
         revoked: revoked
-            .map((r) => [r.serialHex.toUpperCase(), r.revokedAt.toISOString(), r.reason])
+            .map((r) => [
+                r.serialHex.toUpperCase(),
+                r.revokedAt.toISOString(),
+                r.reason === "unspecified" ? "" : r.reason,
+            ])
             .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)),
     };
     return crypto.createHash("sha256").update(JSON.stringify(content)).digest("hex");
