@@ -2663,6 +2663,22 @@ describe("render and `pulumi up` read a stack file alike", () => {
     const dir = tempDir("config-parity");
     after(() => pulumi.runtime.setAllConfig({}, []));
 
+    /** A project whose `main` is `main`, its dev stack the committed one with `added` (lines of config) at its end. */
+    const projectRunning = (main: string, added: string): string => {
+        const projectDir = fs.mkdtempSync(path.join(dir, "project-"));
+        fs.writeFileSync(
+            path.join(projectDir, "Pulumi.yaml"),
+            `name: apic-istio-pki\nruntime: nodejs\nmain: ${main}\nstackConfigDir: stacks\n`,
+        );
+        fs.mkdirSync(path.join(projectDir, "stacks"));
+        const file = path.join(projectDir, "stacks", "Pulumi.dev.yaml");
+        const committed = fs.readFileSync(path.join(__dirname, "../../stacks/Pulumi.dev.yaml"), "utf8");
+        fs.writeFileSync(file, `${committed}${added}`);
+        return file;
+    };
+    /** This package's stack program, by its compiled file. */
+    const program = path.join(__dirname, "../lib/program.js");
+
     PARITY.forEach(([title, text, pulumiPasses], i) => {
         it(`${title}: the loader gives exactly Pulumi's strings, and both paths reach the same verdict`, () => {
             const file = path.join(dir, `Pulumi.parity-${i}.yaml`);
@@ -2710,27 +2726,15 @@ describe("render and `pulumi up` read a stack file alike", () => {
     });
 
     it("refuses this program's keys written without pki: where this program reads the config, on both paths", () => {
-        /** A project whose `main` is `main`, its dev stack the committed one with two keys that lost their pki:. */
-        const projectRunning = (main: string): string => {
-            const projectDir = fs.mkdtempSync(path.join(dir, "project-"));
-            fs.writeFileSync(
-                path.join(projectDir, "Pulumi.yaml"),
-                `name: apic-istio-pki\nruntime: nodejs\nmain: ${main}\nstackConfigDir: stacks\n`,
-            );
-            fs.mkdirSync(path.join(projectDir, "stacks"));
-            const file = path.join(projectDir, "stacks", "Pulumi.dev.yaml");
-            const committed = fs.readFileSync(path.join(__dirname, "../../stacks/Pulumi.dev.yaml"), "utf8");
-            fs.writeFileSync(file, `${committed}  meshStrictMtls: true\n  gatewayNamespace: gateways\n`);
-            return file;
-        };
+        // Two keys that lost their pki:.
+        const added = "  meshStrictMtls: true\n  gatewayNamespace: gateways\n";
         const misplaced = ["meshStrictMtls", "gatewayNamespace"].map(
             (name) =>
                 `${name} is in the project's namespace (Pulumi reads a key without one as apic-istio-pki:${name}), where this program reads nothing: write it as pki:${name}`,
         );
-        // This package's stack program, by its compiled file (with or without ".js", as require finds it).
-        const program = path.join(__dirname, "../lib/program.js");
+        // With or without ".js", as require finds it.
         for (const main of [program, program.replace(/\.js$/, "")]) {
-            const file = projectRunning(main);
+            const file = projectRunning(main, added);
             assert.deepStrictEqual(
                 verdict(() => rawConfigFromStackFile(file)),
                 { problems: misplaced },
@@ -2743,7 +2747,7 @@ describe("render and `pulumi up` read a stack file alike", () => {
             );
         }
         // A program of the user's own may read keys of those names in its namespace: left alone.
-        const own = projectRunning("index.js");
+        const own = projectRunning("index.js", added);
         const accepted = verdict(() => rawConfigFromStackFile(own));
         assert.ok("config" in accepted && accepted.config.meshStrictMtls === false, JSON.stringify(accepted));
         pulumi.runtime.setAllConfig(stackFileConfig(own), []);
@@ -2758,6 +2762,92 @@ describe("render and `pulumi up` read a stack file alike", () => {
                     (name) =>
                         `${name} has no namespace (Pulumi puts such a key in the project's, and this stack file is in no project), where this program reads nothing: write it as pki:${name}`,
                 ),
+            },
+        );
+    });
+
+    it("refuses keys in a namespace that only reads as pki, and this program's keys after pki. _ - or a space, on both paths", () => {
+        // A revocation and STRICT mTLS that were dropped without a word: diff said "No certificate changes."
+        const added =
+            "  PKI:meshStrictMtls: true\n" +
+            "  Pki:gatewayNamespace: gateways\n" +
+            '  "pki :caKeyAlgorithm": ECDSA\n' +
+            '  "pk\\u0456:keyAlgorithm": ECDSA\n' + // a Cyrillic i
+            '  "\\uff30\\uff2b\\uff29:trustDomains": shared\n' + // full-width letters
+            '  pki.revocations: [{ endpoint: ob, serial: "0A1B", reason: keyCompromise, revokedAt: "2026-11-01" }]\n' +
+            "  pki_crlPeriodDays: 3\n" +
+            "  pki-clusters: [east]\n" +
+            '  "PKI meshFinishAfterHours": 2\n' +
+            // Other namespaces, and a name after pki. that is no key of this program: left alone.
+            "  aws:region: us-east-1\n  kubernetes:context: lab\n  pki.notAKey: 1\n" +
+            // A secret, which render cannot decrypt but `pulumi up` passes.
+            "  PKI:organization: { secure: v1:AAAA }\n";
+        const inNamespace = (key: string, namespace: string, name: string): string =>
+            `${key} is in the namespace ${namespace}, not pki (Pulumi's namespaces are exact), where this program reads nothing: write it as pki:${name}`;
+        const nearMisses = [
+            inNamespace("PKI:meshStrictMtls", "PKI", "meshStrictMtls"),
+            inNamespace("Pki:gatewayNamespace", "Pki", "gatewayNamespace"),
+            inNamespace('"pki :caKeyAlgorithm"', '"pki "', "caKeyAlgorithm"),
+            inNamespace("pk\u0456:keyAlgorithm", '"pk\\u0456"', "keyAlgorithm"),
+            inNamespace("\uff30\uff2b\uff29:trustDomains", '"\\uff30\\uff2b\\uff29"', "trustDomains"),
+        ];
+        const secret = inNamespace("PKI:organization", "PKI", "organization");
+        /** What `pulumi up` passes: the loader's strings and the secret, decrypted. */
+        const passed = (file: string): Record<string, string> => ({
+            ...stackFileConfig(file),
+            "PKI:organization": "Example Bank",
+        });
+
+        // The stack program: both forms refused.
+        const file = projectRunning(program, added);
+        const inProject = {
+            problems: [
+                ...nearMisses,
+                "pki.revocations is in the project's namespace (Pulumi reads a key without one as apic-istio-pki:pki.revocations), where this program reads nothing: write it as pki:revocations",
+                "pki_crlPeriodDays is in the project's namespace (Pulumi reads a key without one as apic-istio-pki:pki_crlPeriodDays), where this program reads nothing: write it as pki:crlPeriodDays",
+                "pki-clusters is in the project's namespace (Pulumi reads a key without one as apic-istio-pki:pki-clusters), where this program reads nothing: write it as pki:clusters",
+                '"PKI meshFinishAfterHours" is in the project\'s namespace (Pulumi reads a key without one as "apic-istio-pki:PKI meshFinishAfterHours"), where this program reads nothing: write it as pki:meshFinishAfterHours',
+                secret,
+            ],
+        };
+        assert.deepStrictEqual(
+            verdict(() => rawConfigFromStackFile(file)),
+            inProject,
+        );
+        pulumi.runtime.setAllConfig(passed(file), []);
+        assert.deepStrictEqual(
+            verdict(() => rawConfigFromEngine(pulumi.runtime.allConfig(), "apic-istio-pki")),
+            inProject,
+        );
+
+        // A program of the user's own may read keys of any name in its namespace, never in one that reads as pki.
+        const own = projectRunning("index.js", added);
+        assert.deepStrictEqual(
+            verdict(() => rawConfigFromStackFile(own)),
+            { problems: [...nearMisses, secret] },
+        );
+        pulumi.runtime.setAllConfig(passed(own), []);
+        assert.deepStrictEqual(
+            verdict(() => rawConfigFromEngine(pulumi.runtime.allConfig())),
+            { problems: [...nearMisses, secret] },
+        );
+
+        // Outside any project, the prefixed keys have no namespace at all.
+        const loose = path.join(fs.mkdtempSync(path.join(dir, "no-project-")), "Pulumi.dev.yaml");
+        fs.writeFileSync(loose, fs.readFileSync(own, "utf8"));
+        const noNamespace = (key: string, name: string): string =>
+            `${key} has no namespace (Pulumi puts such a key in the project's, and this stack file is in no project), where this program reads nothing: write it as pki:${name}`;
+        assert.deepStrictEqual(
+            verdict(() => rawConfigFromStackFile(loose)),
+            {
+                problems: [
+                    noNamespace("pki.revocations", "revocations"),
+                    noNamespace("pki_crlPeriodDays", "crlPeriodDays"),
+                    noNamespace("pki-clusters", "clusters"),
+                    noNamespace('"PKI meshFinishAfterHours"', "meshFinishAfterHours"),
+                    ...nearMisses,
+                    secret,
+                ],
             },
         );
     });

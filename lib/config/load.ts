@@ -42,14 +42,8 @@ export const readFromDisk: ReadFile = (file) => {
     }
 };
 
-/**
- * The `pki:` keys, without the prefix; other namespaces are not this program's. With `project`
- * (where this package's stack program reads the config), its keys written without `pki:` are
- * refused (misplacedKeys).
- */
-function pkiStrings(all: Readonly<Record<string, string>>, project?: string): Record<string, string> {
-    const misplaced = project === undefined ? [] : misplacedKeys(all, project);
-    if (misplaced.length > 0) throw new ConfigError(misplaced);
+/** The `pki:` keys, without the prefix; other namespaces are not this program's. */
+function pkiStrings(all: Readonly<Record<string, string>>): Record<string, string> {
     const prefix = `${NAMESPACE}:`;
     return Object.fromEntries(
         Object.entries(all)
@@ -59,29 +53,92 @@ function pkiStrings(all: Readonly<Record<string, string>>, project?: string): Re
 }
 
 /**
- * Keys of this program written without `pki:`: Pulumi puts a key without a namespace in the
+ * Letters of other scripts drawn like p, k and i (from Unicode's confusables.txt, only those `pki`
+ * needs), which NFKC leaves as they are: Cyrillic er, ka, dotted i and palochka, Greek rho, kappa
+ * and iota (each in both cases), Latin kra, dotless i and capital I with a dot.
+ */
+const LOOKALIKES: ReadonlyMap<string, string> = new Map([
+    ...[..."\u0420\u0440\u03a1\u03c1"].map((c) => [c, "p"] as const),
+    ...[..."\u041a\u043a\u039a\u03ba\u0138"].map((c) => [c, "k"] as const),
+    ...[..."\u0406\u0456\u04c0\u04cf\u0399\u03b9\u0131\u0130"].map((c) => [c, "i"] as const),
+]);
+
+/**
+ * Whether text reads as `pki`: in any case (`PKI`), in full-width or styled letters (NFKC), with
+ * white space or invisible characters in it, or with letters of another script drawn alike.
+ */
+function readsAsPki(text: string): boolean {
+    const skeleton = [...text.normalize("NFKC").replace(/[\s\p{Cf}]/gu, "")].map((c) => LOOKALIKES.get(c) ?? c);
+    return skeleton.join("").toLowerCase() === NAMESPACE;
+}
+
+/**
+ * The key of this program a name without `pki:` stands for: one of its keys (`meshStrictMtls`), or
+ * one after `pki` and a ".", "_", "-" or space (`pki.revocations`, `PKI_meshStrictMtls`).
+ */
+function intendedKey(name: string): string | undefined {
+    const isKnown = (text: string): boolean => (KNOWN_KEYS as readonly string[]).includes(text);
+    if (isKnown(name)) return name;
+    const prefixed = /^(.+?)[._\s-](.+)$/su.exec(name);
+    return prefixed !== null && readsAsPki(prefixed[1]) && isKnown(prefixed[2]) ? prefixed[2] : undefined;
+}
+
+/** A namespace with every character beyond printable ASCII escaped: `pk\u0456` does not read as `pki`. */
+const spelledOut = (namespace: string): string =>
+    /^[\x21-\x7e]+$/.test(namespace)
+        ? namespace
+        : JSON.stringify(namespace).replace(
+              /[^\x20-\x7e]/g,
+              (unit) => `\\u${unit.charCodeAt(0).toString(16).padStart(4, "0")}`,
+          );
+
+/**
+ * Keys (`<namespace>:<name>`, as Pulumi names them) meant for this program that it would never
+ * read, so that the setting (a revocation, STRICT mTLS) would be dropped without a word: Pulumi's
+ * namespaces are exact, so a namespace that only reads as `pki` (`PKI:`, or `pki:` with a Cyrillic i) is
+ * another one. With `project` (where the program reading the config is this package's stack
+ * program), also its keys in the project's namespace (misplacedKey).
+ */
+function strayKeys(keys: Iterable<string>, project: string | undefined): string[] {
+    const problems: string[] = [];
+    for (const key of keys) {
+        const colon = key.indexOf(":");
+        if (colon < 0) continue; // Not a key Pulumi passes.
+        const [namespace, name] = [key.slice(0, colon), key.slice(colon + 1)];
+        if (namespace !== NAMESPACE && readsAsPki(namespace)) {
+            problems.push(
+                `${shownName(key)} is in the namespace ${spelledOut(namespace)}, not pki (Pulumi's namespaces are exact), where this program reads nothing: write it as pki:${shownName(name)}`,
+            );
+        } else if (namespace === project) {
+            const problem = misplacedKey(name, project);
+            if (problem !== undefined) problems.push(problem);
+        }
+    }
+    return problems;
+}
+
+/**
+ * A key of this program written without `pki:`: Pulumi puts a key without a namespace in the
  * project's (`meshStrictMtls` is `<project>:meshStrictMtls`), which this program never reads, so
  * the setting would be dropped without a word (no STRICT PeerAuthentication, say). Checked only
  * where the program reading the config is this package's stack program: another project may give
  * its own code keys of the same names.
  */
-function misplacedKeys(all: Readonly<Record<string, string>>, project: string): string[] {
-    return Object.keys(all)
-        .filter((key) => key.startsWith(`${project}:`))
-        .map((key) => key.slice(project.length + 1))
-        .filter((name) => (KNOWN_KEYS as readonly string[]).includes(name))
-        .map(
-            (name) =>
-                `${name} is in the project's namespace (Pulumi reads a key without one as ${project}:${name}), where this program reads nothing: write it as pki:${name}`,
-        );
+function misplacedKey(name: string, project: string): string | undefined {
+    const intended = intendedKey(name);
+    if (intended === undefined) return undefined;
+    return `${shownName(name)} is in the project's namespace (Pulumi reads a key without one as ${shownName(`${project}:${name}`)}), where this program reads nothing: write it as pki:${intended}`;
 }
 
 /**
- * The `pki:` config as `pulumi up` passes it: `pulumi.runtime.allConfig()`. With `project` (this
- * package's stack program passes its own), keys of this program written without `pki:` are refused.
+ * The `pki:` config as `pulumi up` passes it: `pulumi.runtime.allConfig()`. Keys meant for this
+ * program that it would not read are refused (strayKeys): with `project` (this package's stack
+ * program passes its own), also its keys written without `pki:`.
  */
 export function rawConfigFromEngine(all: Readonly<Record<string, string>>, project?: string): Record<string, string> {
-    return pkiStrings(all, project);
+    const stray = strayKeys(Object.keys(all), project);
+    if (stray.length > 0) throw new ConfigError(stray);
+    return pkiStrings(all);
 }
 
 /** Where a stack file and its project file are read from, and how errors name the stack file. */
@@ -94,34 +151,44 @@ export interface StackFileSource {
 
 /**
  * The `pki:` config strings a stack file gives the program under `pulumi up`, project-level values
- * included. When the project runs this package's stack program, keys of it written without `pki:`
- * are refused, as the program refuses them.
+ * included. Keys meant for this program that it would not read are refused, as the program
+ * refuses them (rawConfigFromEngine), together with the file's other problems.
  */
 export function rawConfigFromStackFile(file: string, source: StackFileSource = {}): Record<string, string> {
-    const { config, project } = readStackFile(file, source);
-    return pkiStrings(config, project?.runsStackProgram ? project.name : undefined);
+    return pkiStrings(readStackFile(file, source, true));
 }
 
 /** Every config key of a stack file (`<namespace>:<name>`) with the text Pulumi passes for it. */
 export function stackFileConfig(file: string, source: StackFileSource = {}): Record<string, string> {
-    return readStackFile(file, source).config;
+    return readStackFile(file, source, false);
 }
 
-/** A stack file's config (stackFileConfig) and its project, each file read and parsed once. */
+/**
+ * A stack file's config (stackFileConfig), the file and its project each read and parsed once.
+ * `refuseStray`: keys meant for this program that it would not read are refused (strayKeys), the
+ * keys of other namespaces' secrets included, which render does not read but `pulumi up` passes.
+ */
 function readStackFile(
     file: string,
     { read = readFromDisk, label = file }: StackFileSource,
-): { config: Record<string, string>; project: Project | undefined } {
+    refuseStray: boolean,
+): Record<string, string> {
     const text = read(file);
     if (text === undefined) throw new Error(`cannot read stack file ${label}: no such file`);
     const project = projectOf(file, read);
     const problems: string[] = [];
-    const config = stackConfig(text, label, project?.name, problems);
+    const unread: string[] = [];
+    const config = stackConfig(text, label, project?.name, problems, unread);
     for (const [key, value] of project?.config ?? []) {
         if (!(key in config)) config[key] = value;
     }
+    if (refuseStray) {
+        problems.push(
+            ...strayKeys([...Object.keys(config), ...unread], project?.runsStackProgram ? project.name : undefined),
+        );
+    }
     if (problems.length > 0) throw new ConfigError(problems);
-    return { config, project };
+    return config;
 }
 
 interface Project {
@@ -349,12 +416,16 @@ function configKey(key: string, projectName: string | undefined): string | undef
     return undefined;
 }
 
-/** The `config:` map of a stack file as `<namespace>:<name>` -> text; problems are collected. */
+/**
+ * The `config:` map of a stack file as `<namespace>:<name>` -> text; problems are collected, and so
+ * are the keys of other namespaces whose secrets are not read (`unread`).
+ */
 function stackConfig(
     text: string,
     source: string,
     projectName: string | undefined,
     problems: string[],
+    unread: string[],
 ): Record<string, string> {
     const doc = document(text, `stack file ${source}`);
     const root = members(doc.contents);
@@ -388,7 +459,7 @@ function stackConfig(
             continue;
         }
         const key = typeof rawKey === "string" ? configKey(rawKey, projectName) : undefined;
-        if (key === undefined) {
+        if (typeof rawKey !== "string" || key === undefined) {
             problems.push(
                 `the config key ${shownName(String(rawKey))} is not one Pulumi can read: config keys are text of the form <namespace>:<name>, e.g. pki:option`,
             );
@@ -397,9 +468,10 @@ function stackConfig(
         if (key === null) {
             // Outside a project the file is read for this package's stack program (render,
             // inventory, diff), which reads only pki: keys: one of them without it would be dropped.
-            if ((KNOWN_KEYS as readonly unknown[]).includes(rawKey)) {
+            const intended = intendedKey(rawKey);
+            if (intended !== undefined) {
                 problems.push(
-                    `${String(rawKey)} has no namespace (Pulumi puts such a key in the project's, and this stack file is in no project), where this program reads nothing: write it as pki:${String(rawKey)}`,
+                    `${shownName(rawKey)} has no namespace (Pulumi puts such a key in the project's, and this stack file is in no project), where this program reads nothing: write it as pki:${intended}`,
                 );
             }
             continue;
@@ -407,18 +479,19 @@ function stackConfig(
         const earlier = written.get(key);
         if (earlier !== undefined) {
             problems.push(
-                `${shownName(String(rawKey))} and ${shownName(earlier)} are the same key to Pulumi (${shownName(key)}); keep one`,
+                `${shownName(rawKey)} and ${shownName(earlier)} are the same key to Pulumi (${shownName(key)}); keep one`,
             );
             continue;
         }
-        written.set(key, String(rawKey));
+        written.set(key, rawKey);
         const ours = key.startsWith(`${NAMESPACE}:`);
         try {
             config[key] = stackValueText(toGoValue(pair.value, doc, shownName(key)), shownName(key));
         } catch (err) {
             if (err instanceof SecureValue) {
-                // Other namespaces' secrets are not ours to read; the program never sees them here.
+                // Other namespaces' secrets are not ours to read; only their keys are checked (strayKeys).
                 if (ours) problems.push(`${err.message} is a secret ({ secure: ... }); ${NO_SECRETS}`);
+                else unread.push(key);
             } else if (err instanceof UnreadableYaml) {
                 problems.push(err.message);
             } else if (err instanceof UnpassableValue) {
