@@ -2887,12 +2887,13 @@ describe("render and `pulumi up` read a stack file alike", () => {
 });
 
 describe("Project-level config (Pulumi.yaml `config:`) applies to render as Pulumi applies it", () => {
-    const project = (config: string): string => {
+    /** A project folder with `config` (lines) in its Pulumi.yaml, and `main` when given. */
+    const project = (config: string, main?: string): string => {
         const dir = tempDir("config-project");
         fs.mkdirSync(path.join(dir, "stacks"));
         fs.writeFileSync(
             path.join(dir, "Pulumi.yaml"),
-            `name: apic-istio-pki\nruntime: nodejs\nstackConfigDir: stacks\nconfig:\n${config}`,
+            `name: apic-istio-pki\nruntime: nodejs\n${main === undefined ? "" : `main: ${main}\n`}stackConfigDir: stacks\nconfig:\n${config}`,
         );
         return dir;
     };
@@ -2974,6 +2975,47 @@ describe("Project-level config (Pulumi.yaml `config:`) applies to render as Pulu
         assert.throws(
             () => rawConfigFromStackFile(stack(dir, "stacks")),
             (error: Error) => error.message.startsWith(`cannot read ${nearest}: `),
+        );
+    });
+
+    it("refuses the project's keys meant for this program that it would not read, as the program refuses them under `pulumi up`", () => {
+        const config = [
+            "  meshStrictMtls: true",
+            '  pki.revocations: [{ endpoint: ob, serial: "0A1B", reason: keyCompromise, revokedAt: "2026-11-01" }]',
+            "  PKI:gatewayNamespace: gateways",
+            "  aws:region: us-east-1",
+            "",
+        ].join("\n");
+        const misplaced = [
+            "meshStrictMtls is in the project's namespace (Pulumi reads a key without one as apic-istio-pki:meshStrictMtls), where this program reads nothing: write it as pki:meshStrictMtls",
+            "pki.revocations is in the project's namespace (Pulumi reads a key without one as apic-istio-pki:pki.revocations), where this program reads nothing: write it as pki:revocations",
+        ];
+        const nearMiss =
+            "PKI:gatewayNamespace is in the namespace PKI, not pki (Pulumi's namespaces are exact), where this program reads nothing: write it as pki:gatewayNamespace";
+        // The stack program: `pulumi up` passes these values (the first as the project's default) and the program refuses them.
+        const dir = project(config, path.join(__dirname, "../lib/program.js"));
+        const projectFile = path.join(dir, "Pulumi.yaml");
+        const file = stack(dir, "stacks");
+        assert.deepStrictEqual(
+            verdict(() => rawConfigFromStackFile(file)),
+            { problems: [...misplaced, nearMiss].map((problem) => `${projectFile}: ${problem}`) },
+        );
+        const passed = {
+            "apic-istio-pki:meshStrictMtls": "true",
+            "apic-istio-pki:pki.revocations":
+                '[{"endpoint":"ob","reason":"keyCompromise","revokedAt":"2026-11-01","serial":"0A1B"}]',
+            "PKI:gatewayNamespace": "gateways",
+            "aws:region": "us-east-1",
+        };
+        assert.deepStrictEqual(
+            verdict(() => rawConfigFromEngine({ ...stackFileConfig(file), ...passed }, "apic-istio-pki")),
+            { problems: [...misplaced, nearMiss] },
+        );
+        // A program of the user's own may read its namespace's keys; a namespace that reads as pki is still refused.
+        const own = project(config, "index.js");
+        assert.deepStrictEqual(
+            verdict(() => rawConfigFromStackFile(stack(own, "stacks"))),
+            { problems: [`${path.join(own, "Pulumi.yaml")}: ${nearMiss}`] },
         );
     });
 

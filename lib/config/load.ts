@@ -166,7 +166,8 @@ export function stackFileConfig(file: string, source: StackFileSource = {}): Rec
 /**
  * A stack file's config (stackFileConfig), the file and its project each read and parsed once.
  * `refuseStray`: keys meant for this program that it would not read are refused (strayKeys), the
- * keys of other namespaces' secrets included, which render does not read but `pulumi up` passes.
+ * project's and the keys of other namespaces' secrets included, which render does not read but
+ * `pulumi up` passes.
  */
 function readStackFile(
     file: string,
@@ -184,6 +185,7 @@ function readStackFile(
     }
     if (refuseStray) {
         problems.push(
+            ...(project?.stray ?? []),
             ...strayKeys([...Object.keys(config), ...unread], project?.runsStackProgram ? project.name : undefined),
         );
     }
@@ -197,6 +199,8 @@ interface Project {
     readonly runsStackProgram: boolean;
     /** `<namespace>:<name>` -> text, the `pki:` keys only. */
     readonly config: ReadonlyMap<string, string>;
+    /** Its keys meant for this program that the program would not read (strayKeys), as problems naming the project file. */
+    readonly stray: readonly string[];
 }
 
 function document(text: string, source: string): YAML.Document {
@@ -277,7 +281,7 @@ function projectOf(file: string, read: ReadFile): Project | undefined {
     if (claim === undefined) return undefined;
     const runsStackProgram =
         YAML.isScalar(claim.main) && isStackProgram(path.resolve(claim.dir, String(claim.main.value)));
-    return { ...projectConfig(claim.doc, claim.projectFile), runsStackProgram };
+    return { ...projectConfig(claim.doc, claim.projectFile, runsStackProgram), runsStackProgram };
 }
 
 /**
@@ -332,17 +336,30 @@ function isStackProgram(main: string): boolean {
     return [main, `${main}.js`].some((candidate) => real(candidate) === real(program));
 }
 
-/** Pulumi.yaml `config:` entries of the `pki` namespace, as the text a stack that does not set them gets. */
-function projectConfig(doc: YAML.Document, source: string): Omit<Project, "runsStackProgram"> {
+/**
+ * Pulumi.yaml `config:` entries of the `pki` namespace, as the text a stack that does not set them
+ * gets, and the problems of keys of other namespaces meant for this program (strayKeys; in the
+ * project's own namespace when `runsStackProgram`): Pulumi passes their values too.
+ */
+function projectConfig(
+    doc: YAML.Document,
+    source: string,
+    runsStackProgram: boolean,
+): Omit<Project, "runsStackProgram"> {
     const root = members(doc.contents);
     const nameNode = root.get("name");
     const name = YAML.isScalar(nameNode) ? String(nameNode.value) : "";
     const config = new Map<string, string>();
+    const stray: string[] = [];
     const problems: string[] = [];
     const configNode = root.get("config");
     for (const pair of YAML.isMap(configNode) ? configNode.items : []) {
         const key = YAML.isScalar(pair.key) ? configKey(String(pair.key.value), name) : undefined;
-        if (key === undefined || key === null || !key.startsWith(`${NAMESPACE}:`)) continue;
+        if (key === undefined || key === null) continue;
+        if (!key.startsWith(`${NAMESPACE}:`)) {
+            stray.push(...strayKeys([key], runsStackProgram ? name : undefined).map((p) => `${source}: ${p}`));
+            continue;
+        }
         const where = `${source} config ${shownName(key)}`;
         try {
             const value = projectValue(toGoValue(pair.value, doc, shownName(key)), key.startsWith(`${name}:`));
@@ -366,7 +383,7 @@ function projectConfig(doc: YAML.Document, source: string): Omit<Project, "runsS
         }
     }
     if (problems.length > 0) throw new ConfigError(problems);
-    return { name, config };
+    return { name, config, stray };
 }
 
 /**
