@@ -2246,6 +2246,28 @@ const FILE_CASES: [string, string, string[]][] = [
         ],
     ],
     [
+        "config keys read as a time, a hex number, a map and a list: shown as written, the map and list by their size",
+        "config:\n  2026-01-01: 1\n  0x10: 2\n  ? { a: 1 }\n  : 3\n  ? [a, b]\n  : 4\n  pki:environment: dev\n  pki:option: 1\n  pki:baseDomain: dev.api.bank.example\n  pki:domains: { ob: { services: [accounts] } }\n",
+        [
+            "the config key 2026-01-01 is not one Pulumi can read: config keys are text of the form <namespace>:<name>, e.g. pki:option",
+            "the config key 0x10 is not one Pulumi can read: config keys are text of the form <namespace>:<name>, e.g. pki:option",
+            "the config key (a map of 1 key) is not one Pulumi can read: config keys are text of the form <namespace>:<name>, e.g. pki:option",
+            "the config key (a list of 2 items) is not one Pulumi can read: config keys are text of the form <namespace>:<name>, e.g. pki:option",
+        ],
+    ],
+    [
+        "a member's key read as a time, in the path of a problem below it: shown as written",
+        "config:\n  pki:validityDays: { 2026-01-01: !!int 1 }\n  pki:environment: dev\n  pki:option: 1\n  pki:baseDomain: dev.api.bank.example\n  pki:domains: { ob: { services: [accounts] } }\n",
+        [
+            "pki:validityDays.2026-01-01 carries the YAML tag !!int, which this loader does not read; remove the tag (quote a value to make it text)",
+        ],
+    ],
+    [
+        "a member's key that is a list, with a problem below it: the key is refused first",
+        "config:\n  pki:validityDays: { ? [a] : !!int 1 }\n  pki:environment: dev\n  pki:option: 1\n  pki:baseDomain: dev.api.bank.example\n  pki:domains: { ob: { services: [accounts] } }\n",
+        ["pki:validityDays has a list or map as a key, which Pulumi cannot read; use text keys"],
+    ],
+    [
         "a config key holding a terminal escape",
         'config:\n  "pki:option\\e[2K": 1\n  pki:environment: dev\n  pki:option: 1\n  pki:baseDomain: dev.api.bank.example\n  pki:domains: { ob: { services: [accounts] } }\n',
         [
@@ -3027,6 +3049,10 @@ describe("Project-level config (Pulumi.yaml `config:`) applies to render as Pulu
                 "  pki:organization: { value: null }",
                 "  pki:domains.ob: [accounts]",
                 "  pki:offlineRoot: { value: { secure: v1:AAAA } }",
+                // Shown as written: not as a time, a rounded number or "[object Object]".
+                "  pki:pkcs12Profile: 2026-01-01",
+                "  pki:meshFinishAfterHours: 1e3",
+                "  pki:keyAlgorithm: { 2026-01-01: 1, 0x10: 2, value: RSA }",
                 "",
             ].join("\n"),
         );
@@ -3040,6 +3066,9 @@ describe("Project-level config (Pulumi.yaml `config:`) applies to render as Pulu
                     `${projectFile} config pki:organization must provide a value`,
                     `${projectFile} config pki:domains.ob: Pulumi reads a project key with ".", "[" or quotes as a path into another key, which render does not; set the whole key instead`,
                     `${projectFile}: pki:offlineRoot is a secret; render cannot decrypt Pulumi secrets, and no pki: key needs to be one: set it in plain text (pulumi config set without --secret)`,
+                    `${projectFile} config pki:pkcs12Profile must be text, a whole number, true or false, a list or { value: ... } (the Pulumi.yaml schema); got 2026-01-01`,
+                    `${projectFile} config pki:meshFinishAfterHours must be text, a whole number, true or false, a list or { value: ... } (the Pulumi.yaml schema); got 1e3`,
+                    `${projectFile} config pki:keyAlgorithm has 2026-01-01, 0x10; a project config entry has value (or type, default, description, secret, items)`,
                 ]);
                 return true;
             },

@@ -323,8 +323,16 @@ function decode(node: unknown, doc: YAML.Document, where: string, depth: number)
                         `${where} uses a YAML merge key (<<), which this loader does not read; write the keys out`,
                     );
                 }
+                const keyNode = YAML.isAlias(pair.key) ? aliasTargets(doc).get(pair.key) : pair.key;
+                if (YAML.isCollection(keyNode)) {
+                    // yaml.v3 cannot make a Go map key of a slice or map.
+                    throw new UnreadableYaml(
+                        `${where} has a list or map as a key, which Pulumi cannot read; use text keys`,
+                    );
+                }
                 const key = decode(pair.key, doc, `a key of ${where}`, depth + 1);
-                const keyText = typeof key === "string" ? key : String(key);
+                // A member's path names its key as written: `2026-01-01`, not the time it stands for.
+                const keyText = YAML.isScalar(keyNode) ? String(keyNode.value ?? "") : String(key);
                 return [key, decode(pair.value, doc, memberPath(where, keyText), depth + 1)] as const;
             }),
         );

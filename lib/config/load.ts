@@ -239,6 +239,16 @@ const describe = (node: unknown): string =>
               : "nothing";
 
 /**
+ * A node as written, for messages: a scalar's text (`2026-01-01`, not the time it stands for;
+ * `9007199254740993`, not a rounded number), an alias's as the node it names, a list or map by
+ * describe (in brackets), never its text.
+ */
+function asWritten(node: unknown, doc: YAML.Document): string {
+    const target = YAML.isAlias(node) ? node.resolve(doc) : node;
+    return YAML.isScalar(target) ? shownName(String(target.value ?? "")) : `(${describe(target)})`;
+}
+
+/**
  * The project whose stack file this is (workspace/paths.go `DetectProjectPathFrom`, `ProjectStackPath`):
  * the Pulumi.yaml (or .yml) above the file whose `stackConfigDir` (default: its own folder) holds
  * it. Pulumi finds its project from the folder it runs in, so a second project file claiming the
@@ -362,7 +372,7 @@ function projectConfig(
         }
         const where = `${source} config ${shownName(key)}`;
         try {
-            const value = projectValue(toGoValue(pair.value, doc, shownName(key)), key.startsWith(`${name}:`));
+            const value = projectValue(pair.value, doc, shownName(key), key.startsWith(`${name}:`));
             if (/[.[\]"]/.test(key.slice(NAMESPACE.length + 1))) {
                 problems.push(
                     `${where}: Pulumi reads a project key with ".", "[" or quotes as a path into another key, which render does not; set the whole key instead`,
@@ -389,18 +399,28 @@ function projectConfig(
 /**
  * The value a project entry gives (project.go `RewriteShorthandConfigValues` and `Validate`):
  * text, a whole number, a boolean or a list stand for `{ value: ... }` (`{ default: ... }` in the
- * project's own namespace); a map declares `value` or `default`. A string is the problem.
+ * project's own namespace); a map declares `value` or `default`. A string is the problem, showing
+ * the entry and its keys as written (`key` names it in errors thrown).
  */
-function projectValue(entry: GoValue, ownNamespace: boolean): { value: GoValue } | string {
+function projectValue(
+    node: unknown,
+    doc: YAML.Document,
+    key: string,
+    ownNamespace: boolean,
+): { value: GoValue } | string {
+    const entry = toGoValue(node, doc, key);
     if (typeof entry === "string" || typeof entry === "bigint" || typeof entry === "boolean" || Array.isArray(entry)) {
         return { value: entry };
     }
     if (!(entry instanceof GoMap)) {
-        return `must be text, a whole number, true or false, a list or { value: ... } (the Pulumi.yaml schema); got ${entry === null ? "nothing" : String(entry)}`;
+        return `must be text, a whole number, true or false, a list or { value: ... } (the Pulumi.yaml schema); got ${entry === null ? "nothing" : asWritten(node, doc)}`;
     }
-    const declaration = new Map(entry.entries.map(([k, v]) => [String(k), v]));
-    const unknown = [...declaration.keys()].filter(
-        (k) => !["type", "items", "description", "secret", "default", "value"].includes(k),
+    const declaration = new Map<GoValue, GoValue>(entry.entries);
+    const fields = ["type", "items", "description", "secret", "default", "value"];
+    // The entries were decoded from the map's pairs, in their order.
+    const pairs = (YAML.isAlias(node) ? node.resolve(doc) : node) as YAML.YAMLMap;
+    const unknown = entry.entries.flatMap(([k], i) =>
+        typeof k === "string" && fields.includes(k) ? [] : [asWritten(pairs.items[i].key, doc)],
     );
     if (unknown.length > 0) {
         return `has ${unknown.join(", ")}; a project config entry has value (or type, default, description, secret, items)`;
@@ -478,7 +498,7 @@ function stackConfig(
         const key = typeof rawKey === "string" ? configKey(rawKey, projectName) : undefined;
         if (typeof rawKey !== "string" || key === undefined) {
             problems.push(
-                `the config key ${shownName(String(rawKey))} is not one Pulumi can read: config keys are text of the form <namespace>:<name>, e.g. pki:option`,
+                `the config key ${asWritten(pair.key, doc)} is not one Pulumi can read: config keys are text of the form <namespace>:<name>, e.g. pki:option`,
             );
             continue;
         }
