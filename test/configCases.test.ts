@@ -940,6 +940,13 @@ const CASES: [string, Overrides, string[]][] = [
         ["pki:validityDays.leaf is .inf, which Pulumi cannot pass (Go's encoding/json refuses it); write a number"],
     ],
     [
+        "validityDays.leaf beyond 2^53, which JSON.parse rounds: shown as written, with every other such number of the key",
+        { validityDays: "{ leaf: 9007199254740993, root: -9223372036854775808, intermediate: 1095 }" },
+        [
+            "pki:validityDays holds 9007199254740993, -9223372036854775808, which this program cannot read exactly (JavaScript rounds whole numbers beyond ±2^53 - 1); no setting takes a number so large: write the one meant, or quote it if it is text (a serial)",
+        ],
+    ],
+    [
         "validityDays with an unknown tier",
         { validityDays: "{ ca: 1000 }" },
         ["pki:validityDays.ca is not a known tier; the tiers are root, intermediate and leaf"],
@@ -1334,6 +1341,13 @@ const CASES: [string, Overrides, string[]][] = [
         ],
     ],
     [
+        "revocation serial of digits beyond 2^53 read as a number: shown as written, not rounded",
+        { revocations: '[{ endpoint: ob, serial: 12345678901234567891, revokedAt: "2026-11-20" }]' },
+        [
+            "pki:revocations holds 12345678901234567891, which this program cannot read exactly (JavaScript rounds whole numbers beyond ±2^53 - 1); no setting takes a number so large: write the one meant, or quote it if it is text (a serial)",
+        ],
+    ],
+    [
         "revocation serial 0123 read as octal",
         { revocations: '[{ endpoint: ob, serial: 0123, revokedAt: "2026-11-20" }]' },
         [
@@ -1498,6 +1512,11 @@ const CASES: [string, Overrides, string[]][] = [
         [
             "pki:revocations needs pki:caKeyAlgorithm RSA: CRLs signed with ECDSA would differ on every run (random signatures) and churn every preview",
         ],
+    ],
+    [
+        "crlPeriodDays beyond 2^53: shown as written, not rounded or quoted as text",
+        { crlPeriodDays: "9007199254740993" },
+        ["pki:crlPeriodDays must be a whole number of days from 1 to 90; got 9007199254740993"],
     ],
     [
         "crlPeriodDays 0",

@@ -47,6 +47,7 @@ import {
     showJson,
     shownName,
     unknownMembers,
+    roundedIntegers,
     wholeNumber,
     withoutPrivateKeys,
 } from "./values";
@@ -244,9 +245,19 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>, now: Date
         } catch {
             parsed = undefined;
         }
-        if (shape === "map" ? isMap(parsed) : Array.isArray(parsed)) return parsed as Json;
-        fail(`pki:${key} must be ${mustBe}; got ${show(value)}`);
-        return null;
+        if (!(shape === "map" ? isMap(parsed) : Array.isArray(parsed))) {
+            fail(`pki:${key} must be ${mustBe}; got ${show(value)}`);
+            return null;
+        }
+        const rounded = roundedIntegers(value);
+        if (rounded.length > 0) {
+            fail(
+                `pki:${key} holds ${rounded.join(", ")}, which this program cannot read exactly (JavaScript rounds whole numbers beyond ±2^53 - 1); ` +
+                    "no setting takes a number so large: write the one meant, or quote it if it is text (a serial)",
+            );
+            return null;
+        }
+        return parsed as Json;
     };
 
     const environment = setting("environment");

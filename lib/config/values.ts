@@ -141,6 +141,8 @@ export const memberPath = (key: string, member: string): string => `${key}.${sho
  * before it is escaped: in JSON text a key's line breaks are "\n", which the key patterns miss.
  */
 export function show(text: string): string {
+    // Digits as Pulumi passes them, also beyond 2^53, where JSON.parse would round them.
+    if (/^-?(0|[1-9][0-9]*)$/.test(text)) return text;
     try {
         const parsed = JSON.parse(text) as Json;
         if (typeof parsed !== "string" && JSON.stringify(parsed) === text) return json(parsed);
@@ -149,6 +151,16 @@ export function show(text: string): string {
     }
     return json(text);
 }
+
+/**
+ * The whole numbers of JSON text that JSON.parse does not read exactly, as written: beyond 2^53 - 1
+ * it rounds them (9007199254740993 reads as 9007199254740992), so that a message would show a
+ * number the config does not hold. One it reads back as written (100000000000000000000) is not.
+ */
+export const roundedIntegers = (jsonText: string): string[] =>
+    [...jsonText.matchAll(/"(?:[^"\\]|\\.)*"|-?[0-9][0-9.eE+-]*/g)]
+        .map(([token]) => token)
+        .filter((token) => /^-?[0-9]+$/.test(token) && String(Number(token)) !== token);
 
 /** A whole JSON number in [min, max]; undefined (reported) otherwise. `mustBe` completes "<key> must be". */
 export function wholeNumber(
