@@ -2821,6 +2821,8 @@ describe("render and `pulumi up` read a stack file alike", () => {
             '  "PKI meshFinishAfterHours": 2\n' +
             // Other namespaces, and a name after pki. that is no key of this program: left alone.
             "  aws:region: us-east-1\n  kubernetes:context: lab\n  pki.notAKey: 1\n" +
+            // Settings nested under pki, as if it were a namespace: one key "pki" with a map as its value.
+            "  pki:\n    meshStrictMtls: true\n" +
             // A secret, which render cannot decrypt but `pulumi up` passes.
             "  PKI:organization: { secure: v1:AAAA }\n";
         const inNamespace = (key: string, namespace: string, name: string): string =>
@@ -2833,6 +2835,8 @@ describe("render and `pulumi up` read a stack file alike", () => {
             inNamespace("\uff30\uff2b\uff29:trustDomains", '"\\uff30\\uff2b\\uff29"', "trustDomains"),
         ];
         const secret = inNamespace("PKI:organization", "PKI", "organization");
+        const notNested =
+            "Pulumi does not nest keys under their namespace (the map is one value of that key): write each setting in it as a key of its own, e.g. pki:meshStrictMtls: true";
         /** What `pulumi up` passes: the loader's strings and the secret, decrypted. */
         const passed = (file: string): Record<string, string> => ({
             ...stackFileConfig(file),
@@ -2848,6 +2852,7 @@ describe("render and `pulumi up` read a stack file alike", () => {
                 "pki_crlPeriodDays is in the project's namespace (Pulumi reads a key without one as apic-istio-pki:pki_crlPeriodDays), where this program reads nothing: write it as pki:crlPeriodDays",
                 "pki-clusters is in the project's namespace (Pulumi reads a key without one as apic-istio-pki:pki-clusters), where this program reads nothing: write it as pki:clusters",
                 '"PKI meshFinishAfterHours" is in the project\'s namespace (Pulumi reads a key without one as "apic-istio-pki:PKI meshFinishAfterHours"), where this program reads nothing: write it as pki:meshFinishAfterHours',
+                `pki is in the project's namespace (Pulumi reads a key without one as apic-istio-pki:pki), where this program reads nothing; ${notNested}`,
                 secret,
             ],
         };
@@ -2886,6 +2891,7 @@ describe("render and `pulumi up` read a stack file alike", () => {
                     noNamespace("pki_crlPeriodDays", "crlPeriodDays"),
                     noNamespace("pki-clusters", "clusters"),
                     noNamespace('"PKI meshFinishAfterHours"', "meshFinishAfterHours"),
+                    `pki has no namespace (Pulumi puts such a key in the project's, and this stack file is in no project), where this program reads nothing; ${notNested}`,
                     ...nearMisses,
                     secret,
                 ],

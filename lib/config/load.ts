@@ -117,6 +117,10 @@ function strayKeys(keys: Iterable<string>, project: string | undefined): string[
     return problems;
 }
 
+/** The fix for settings written as a map under a key `pki` (`pki: { meshStrictMtls: true }`). */
+const NOT_NESTED =
+    "Pulumi does not nest keys under their namespace (the map is one value of that key): write each setting in it as a key of its own, e.g. pki:meshStrictMtls: true";
+
 /**
  * A key of this program written without `pki:`: Pulumi puts a key without a namespace in the
  * project's (`meshStrictMtls` is `<project>:meshStrictMtls`), which this program never reads, so
@@ -125,6 +129,9 @@ function strayKeys(keys: Iterable<string>, project: string | undefined): string[
  * its own code keys of the same names.
  */
 function misplacedKey(name: string, project: string): string | undefined {
+    if (readsAsPki(name)) {
+        return `${shownName(name)} is in the project's namespace (Pulumi reads a key without one as ${shownName(`${project}:${name}`)}), where this program reads nothing; ${NOT_NESTED}`;
+    }
     const intended = intendedKey(name);
     if (intended === undefined) return undefined;
     return `${shownName(name)} is in the project's namespace (Pulumi reads a key without one as ${shownName(`${project}:${name}`)}), where this program reads nothing: write it as pki:${intended}`;
@@ -506,7 +513,11 @@ function stackConfig(
             // Outside a project the file is read for this package's stack program (render,
             // inventory, diff), which reads only pki: keys: one of them without it would be dropped.
             const intended = intendedKey(rawKey);
-            if (intended !== undefined) {
+            if (readsAsPki(rawKey)) {
+                problems.push(
+                    `${shownName(rawKey)} has no namespace (Pulumi puts such a key in the project's, and this stack file is in no project), where this program reads nothing; ${NOT_NESTED}`,
+                );
+            } else if (intended !== undefined) {
                 problems.push(
                     `${shownName(rawKey)} has no namespace (Pulumi puts such a key in the project's, and this stack file is in no project), where this program reads nothing: write it as pki:${intended}`,
                 );
