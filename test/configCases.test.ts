@@ -2376,7 +2376,7 @@ describe("Invalid stack files are refused with every problem named, before anyth
             [
                 "escape",
                 'config:\n  pki:option: "\\qTr0ub4dor&3"\n',
-                "an invalid escape (\\) in double-quoted text at line 2, column 16",
+                `the escape (\\) at line 2, column 16 is not one of YAML 1.1's, the only ones Pulumi's YAML reader reads ("found unknown escape character"; \\/ is YAML 1.2's): write the character itself, or \\\\ for a backslash`,
             ],
             [
                 "block-header",
@@ -2388,6 +2388,113 @@ describe("Invalid stack files are refused with every problem named, before anyth
             assert.ok(error instanceof Error && !(error instanceof ConfigError), String(error));
             assert.ok(error.message === `cannot read stack file ${file}: ${message}`, `${name}: ${error.message}`);
             assert.strictEqual(registered, 0, `${name}: nothing registered`);
+        }
+    });
+
+    it("reads characters, line breaks, directives and escapes as yaml.v3 does, refusing what it refuses with the place", async () => {
+        const surrogate = `stands for half a UTF-16 surrogate pair, which Pulumi's YAML reader refuses ("found invalid Unicode character escape code"); write the character itself, or its escape \\U and 8 hex digits: 🏦 as \\U0001F3E6, not as the pair \\ud83c\\udfe6 Python's json.dumps writes`;
+        const control = `which Pulumi's YAML reader refuses anywhere in a file, comments included ("control characters are not allowed"); remove it`;
+        // Each refused by the Go program of yaml.v3 v3.0.1 too; render read them all.
+        for (const [name, text, message] of [
+            [
+                "yaml-1.2",
+                "%YAML 1.2\n---\nconfig:\n  pki:option: 1\n",
+                `the %YAML directive at line 1, column 1 names a version other than 1.1, the only one Pulumi's YAML reader reads ("found incompatible YAML document"); remove the line`,
+            ],
+            [
+                "yaml-twice",
+                "%YAML 1.1\n%YAML 1.1\n---\nconfig:\n  pki:option: 1\n",
+                "the file has a second %YAML directive at line 2, column 1, which Pulumi's YAML reader refuses; remove it",
+            ],
+            [
+                "directive",
+                "%PKI on\n---\nconfig:\n  pki:option: 1\n",
+                "the directive at line 1, column 1 is neither %YAML 1.1 nor %TAG, the only ones Pulumi's YAML reader reads; remove the line",
+            ],
+            [
+                "slash",
+                'config:\n  pki:organization: "A\\/B"\n',
+                `the escape (\\) at line 2, column 23 is not one of YAML 1.1's, the only ones Pulumi's YAML reader reads ("found unknown escape character"; \\/ is YAML 1.2's): write the character itself, or \\\\ for a backslash`,
+            ],
+            // Python's json.dumps("Bank 🏦"): the old loader joined the pair; one half alone became U+FFFD in every certificate.
+            [
+                "pair",
+                'config:\n  pki:organization: "Bank \\ud83c\\udfe6"\n',
+                `the escape \\u at line 2, column 27 ${surrogate}`,
+            ],
+            [
+                "half",
+                'config:\n  pki:organization: "Bank \\ud800x"\n',
+                `the escape \\u at line 2, column 27 ${surrogate}`,
+            ],
+            [
+                "hex",
+                'config:\n  pki:organization: "\\x3"\n',
+                "the escape \\x at line 2, column 22 is not followed by 2 hex digits, which Pulumi's YAML reader refuses; write them, or \\\\ for a backslash",
+            ],
+            [
+                "del",
+                "config:\n  pki:option: 1 # \x7f\n",
+                `the file holds a control character (of C0 other than tab and line breaks, DEL or C1) at line 2, column 19, ${control}`,
+            ],
+            [
+                "c1",
+                'config:\n  pki:organization: "Bank\x9b"\n',
+                `the file holds a control character (of C0 other than tab and line breaks, DEL or C1) at line 2, column 26, ${control}`,
+            ],
+            [
+                "fffe",
+                "# \ufffe\nconfig:\n  pki:option: 1\n",
+                `the file holds the noncharacter U+FFFE or U+FFFF at line 1, column 3, ${control}`,
+            ],
+            // A line break to yaml.v3, which reads pki:organization: Evil.
+            [
+                "separator",
+                "config:\n  pki:option: 1 # old\u2028  pki:organization: Evil\n",
+                "the file holds a line or paragraph separator (U+2028, U+2029) at line 2, column 22, which Pulumi's YAML reader takes for a line break " +
+                    "and this loader does not; replace it by a line break (or by the escape \\L or \\P in double quotes)",
+            ],
+            // yaml.v3 reads quoted text on as "Bank Corp" below the key's indentation, which `yaml`
+            // refuses: a line break there is refused alike, and the message says where it was.
+            [
+                "nel",
+                'config:\n  pki:organization: "Bank\x85Corp"\n',
+                "a missing closing quote or bracket, comma or colon at line 2, column 26 (Pulumi's YAML reader, and so this loader, reads the lone CR or the NEL, U+0085, at line 2, column 26 as a line break)",
+            ],
+        ]) {
+            const { file, error, registered } = await attempt(name, text);
+            assert.ok(error instanceof Error && !(error instanceof ConfigError), `${name}: ${String(error)}`);
+            assert.strictEqual(error.message, `cannot read stack file ${file}: ${message}`, name);
+            assert.strictEqual(registered, 0, `${name}: nothing registered`);
+        }
+        // Read as yaml.v3 reads them (its values): render refused the first two and read the others otherwise.
+        for (const [name, text, config] of [
+            ["quote", 'config:\n  pki:organization: "Bank\\\'s \\U0001F3E6"\n', { "pki:organization": "Bank's 🏦" }],
+            [
+                "directives",
+                "%YAML 1.1\n%TAG !e! tag:example.com,2026:\n---\nconfig:\n  pki:option: 1\n",
+                { "pki:option": "1" },
+            ],
+            [
+                "nel-folded",
+                'config:\n  pki:organization: "Example\x85    Bank"\n',
+                { "pki:organization": "Example Bank" },
+            ],
+            // Text after a lone CR or a NEL in a comment is YAML to yaml.v3: the old loader missed the key.
+            [
+                "cr-comment",
+                "config:\n  pki:option: 1 # old\r  pki:organization: Evil\n",
+                { "pki:option": "1", "pki:organization": "Evil" },
+            ],
+            [
+                "nel-comment",
+                "config:\n  pki:option: 1 # old\x85  pki:organization: Evil\n",
+                { "pki:option": "1", "pki:organization": "Evil" },
+            ],
+        ] as const) {
+            const file = path.join(dir, `Pulumi.${name}.yaml`);
+            fs.writeFileSync(file, text);
+            assert.deepStrictEqual(stackFileConfig(file), config, name);
         }
     });
 

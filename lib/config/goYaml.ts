@@ -3,9 +3,11 @@
  * The `yaml` package parses the text; the types of plain scalars are then resolved by yaml.v3's
  * own rules (resolve.go `resolve` and `parseTimestamp`), which are neither YAML 1.1 nor the 1.2
  * core schema: `yes`/`on` stay text, `True` is a boolean, `0x10` and `0777` (octal) and `1_000`
- * are integers, `2026-11-20` is a timestamp but `2026-02-30` is text. Constructs whose Go
- * reading this module does not reproduce (merge keys `<<`, tags other than `!!str`, several
- * documents) are refused rather than guessed.
+ * are integers, `2026-11-20` is a timestamp but `2026-02-30` is text. The text itself is read by
+ * yaml.v3's rules where they differ from `yaml`'s (YAML 1.2): its characters, line breaks,
+ * directives and escapes (parseYamlDocument). Constructs whose Go reading this module does not
+ * reproduce (merge keys `<<`, tags other than `!!str`, several documents, line separators) are
+ * refused rather than guessed.
  */
 import * as YAML from "yaml";
 import { yamlProblem } from "../files";
@@ -162,17 +164,35 @@ export function resolvePlainScalar(text: string): GoValue {
 }
 
 /**
- * Parses a file's one YAML document; throws UnreadableYaml saying what the parser found and where
- * (yamlProblem), or when its aliases are ones yaml.v3 refuses (see refuseAliasesGoRefuses).
+ * Parses a file's one YAML document as yaml.v3 reads it; throws UnreadableYaml saying what the
+ * parser found and where (yamlProblem), or what yaml.v3 refuses (refuseCharactersGoRefuses,
+ * refuseDirectivesGoRefuses, readEscapesAsGo, refuseAliasesGoRefuses).
  */
 export function parseYamlDocument(text: string): YAML.Document {
-    const lineCounter = new YAML.LineCounter();
     // Pulumi strips a UTF-8 byte order mark before decoding (workspace loaders.go readFileStripUTF8BOM).
-    const doc = YAML.parseDocument(text.replace(/^\uFEFF/, ""), {
-        schema: "failsafe",
-        uniqueKeys: true,
-        lineCounter,
-    });
+    const withoutBom = text.replace(/^\uFEFF/, "");
+    const source = withoutBom.replace(GO_ONLY_BREAKS, "\n");
+    const lineCounter = new YAML.LineCounter();
+    const tokens = [...new YAML.Parser(lineCounter.addNewLine).parse(source)];
+    const at = (offset: number): string => {
+        const { line, col } = lineCounter.linePos(offset);
+        return `line ${line}, column ${col}`;
+    };
+    refuseCharactersGoRefuses(source, at);
+    refuseDirectivesGoRefuses(tokens, at);
+    readEscapesAsGo(tokens, at);
+    // YAML.parseDocument's own steps, on the tokens as readEscapesAsGo left them.
+    const [doc, another] = new YAML.Composer({ schema: "failsafe", uniqueKeys: true }).compose(
+        tokens,
+        true,
+        source.length,
+    );
+    if (another !== undefined) {
+        doc.errors.push(
+            new YAML.YAMLParseError([another.range[0], another.range[1]], "MULTIPLE_DOCS", "several documents"),
+        );
+    }
+    for (const error of doc.errors) error.linePos = [lineCounter.linePos(error.pos[0])];
     const problem = doc.errors[0];
     if (problem?.code === "DUPLICATE_KEY") {
         const key = repeatedKey(doc.contents);
@@ -183,9 +203,137 @@ export function parseYamlDocument(text: string): YAML.Document {
             );
         }
     }
-    if (problem !== undefined) throw new UnreadableYaml(yamlProblem(problem));
+    if (problem !== undefined) {
+        // Few editors show these as line breaks: the place the parser names may make no sense without it.
+        const unseenBreak = withoutBom.search(GO_ONLY_BREAKS);
+        throw new UnreadableYaml(
+            yamlProblem(problem) +
+                (unseenBreak === -1
+                    ? ""
+                    : ` (Pulumi's YAML reader, and so this loader, reads the lone CR or the NEL, U+0085, at ${at(unseenBreak)} as a line break)`),
+        );
+    }
     refuseAliasesGoRefuses(doc, lineCounter);
     return doc;
+}
+
+/**
+ * The line breaks yaml.v3 reads (scannerc.go `is_break`, `read_line`) that `yaml` does not: a lone
+ * CR and NEL (U+0085). parseYamlDocument makes each the LF yaml.v3 reads it as, one character for
+ * one (the offsets of the rest stay); taken for text, text after one in a comment, which yaml.v3
+ * reads as YAML, went unread.
+ */
+const GO_ONLY_BREAKS = /\r(?!\n)|\u0085/g;
+
+/**
+ * Refuses the characters yaml.v3's reader refuses anywhere in a file, comments included
+ * (readerc.go: "control characters are not allowed"), and the line and paragraph separators,
+ * which yaml.v3 reads as line breaks but keeps in quoted text: `yaml` reads them as text. The
+ * character is not shown: a file given by mistake may be a password.
+ */
+function refuseCharactersGoRefuses(source: string, at: (offset: number) => string): void {
+    const refused = /[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\u{10000}-\u{10ffff}]/u.exec(source);
+    if (refused !== null) {
+        const what = /[\ufffe\uffff]/.test(refused[0])
+            ? "the noncharacter U+FFFE or U+FFFF"
+            : "a control character (of C0 other than tab and line breaks, DEL or C1)";
+        throw new UnreadableYaml(
+            `the file holds ${what} at ${at(refused.index)}, which Pulumi's YAML reader refuses anywhere in a file, comments included ("control characters are not allowed"); remove it`,
+        );
+    }
+    const separator = /[\u2028\u2029]/.exec(source);
+    if (separator !== null) {
+        throw new UnreadableYaml(
+            `the file holds a line or paragraph separator (U+2028, U+2029) at ${at(separator.index)}, which Pulumi's YAML reader takes for a line break ` +
+                `and this loader does not; replace it by a line break (or by the escape \\L or \\P in double quotes)`,
+        );
+    }
+}
+
+/**
+ * Refuses the directives yaml.v3 refuses (parserc.go `yaml_parser_process_directives`,
+ * scannerc.go `yaml_parser_scan_directive`): a %YAML of any version but 1.1, a second %YAML, and
+ * any directive but %YAML and %TAG.
+ */
+function refuseDirectivesGoRefuses(tokens: readonly YAML.CST.Token[], at: (offset: number) => string): void {
+    let version = false;
+    for (const token of tokens) {
+        if (token.type !== "directive") continue;
+        const yamlVersion = /^%YAML[ \t]+([0-9]{1,9})\.([0-9]{1,9})[ \t]*$/.exec(token.source);
+        if (yamlVersion !== null && !version) {
+            version = true;
+            if (Number(yamlVersion[1]) === 1 && Number(yamlVersion[2]) === 1) continue;
+            throw new UnreadableYaml(
+                `the %YAML directive at ${at(token.offset)} names a version other than 1.1, the only one Pulumi's YAML reader reads ("found incompatible YAML document"); remove the line`,
+            );
+        }
+        if (yamlVersion !== null) {
+            throw new UnreadableYaml(
+                `the file has a second %YAML directive at ${at(token.offset)}, which Pulumi's YAML reader refuses; remove it`,
+            );
+        }
+        if (!/^%TAG[ \t]/.test(token.source)) {
+            throw new UnreadableYaml(
+                `the directive at ${at(token.offset)} is neither %YAML 1.1 nor %TAG, the only ones Pulumi's YAML reader reads; remove the line`,
+            );
+        }
+    }
+}
+
+/** The escapes yaml.v3 reads in double quotes besides \x, \u and \U: YAML 1.1's, which has \' and not \/. */
+const GO_ESCAPES = "0abt\tnvfre \"'\\NLP_\n\r";
+const HEX_DIGITS: Readonly<Record<string, number>> = { x: 2, u: 4, U: 8 };
+
+/**
+ * Reads the escapes of double-quoted text as yaml.v3 does (scannerc.go
+ * `yaml_parser_scan_flow_scalar`), which `yaml` (YAML 1.2) reads otherwise: \/ is refused and \'
+ * is read (rewritten ' for `yaml`), and so is a \x, \u or \U escape of half a UTF-16 surrogate
+ * pair, which `yaml` joined with its other half and wrote alone as U+FFFD into every certificate.
+ */
+function readEscapesAsGo(tokens: readonly YAML.CST.Token[], at: (offset: number) => string): void {
+    for (const scalar of doubleQuoted(tokens)) {
+        // Each backslash with the character after it, from the left: "\\\\" is one escape.
+        for (const { 1: code, index } of scalar.source.matchAll(/\\([^])/g)) {
+            const where = at(scalar.offset + index);
+            const digits = HEX_DIGITS[code];
+            if (digits === undefined) {
+                if (GO_ESCAPES.includes(code)) continue;
+                throw new UnreadableYaml(
+                    `the escape (\\) at ${where} is not one of YAML 1.1's, the only ones Pulumi's YAML reader reads ("found unknown escape character"; \\/ is YAML 1.2's): ` +
+                        `write the character itself, or \\\\ for a backslash`,
+                );
+            }
+            const hex = scalar.source.slice(index + 2, index + 2 + digits);
+            if (!new RegExp(`^[0-9A-Fa-f]{${digits}}$`).test(hex)) {
+                throw new UnreadableYaml(
+                    `the escape \\${code} at ${where} is not followed by ${digits} hex digits, which Pulumi's YAML reader refuses; write them, or \\\\ for a backslash`,
+                );
+            }
+            const codePoint = parseInt(hex, 16);
+            if ((codePoint >= 0xd800 && codePoint <= 0xdfff) || codePoint > 0x10ffff) {
+                const what = codePoint > 0x10ffff ? "no character (beyond U+10FFFF)" : "half a UTF-16 surrogate pair";
+                throw new UnreadableYaml(
+                    `the escape \\${code} at ${where} stands for ${what}, which Pulumi's YAML reader refuses ("found invalid Unicode character escape code"); ` +
+                        `write the character itself, or its escape \\U and 8 hex digits: 🏦 as \\U0001F3E6, not as the pair \\ud83c\\udfe6 Python's json.dumps writes`,
+                );
+            }
+        }
+        scalar.source = scalar.source.replace(/\\([^])/g, (escape, code: string) => (code === "'" ? "'" : escape));
+    }
+}
+
+/** The double-quoted scalars in `tokens`, in file order (found in a loop: values may nest thousands deep). */
+function doubleQuoted(tokens: readonly YAML.CST.Token[]): YAML.CST.FlowScalar[] {
+    const found: YAML.CST.FlowScalar[] = [];
+    const pending = [...tokens];
+    for (let token = pending.pop(); token !== undefined; token = pending.pop()) {
+        if (token.type === "double-quoted-scalar") found.push(token);
+        else if (token.type === "document" && token.value !== undefined) pending.push(token.value);
+        else if ("items" in token) {
+            for (const { key, value } of token.items) pending.push(...[key, value].filter((t) => t != null));
+        }
+    }
+    return found.sort((a, b) => a.offset - b.offset);
 }
 
 /** The node each alias of a document stands for (the last node before it with its anchor), or undefined for none. */
