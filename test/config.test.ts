@@ -397,6 +397,15 @@ describe("Names Object.prototype has (constructor, toString, hasOwnProperty, val
         );
     });
 
+    it("refuses an organization with a lone surrogate, which UTF-8 writes as U+FFFD into every certificate", () => {
+        assert.deepStrictEqual(
+            planProblems({ ...named(1), organization: "Bank \ud800x", domains: { ob: { services: ["accounts"] } } }),
+            [
+                'pki:organization must not contain control characters (it becomes the subject O of every certificate); got "Bank \\ud800x"',
+            ],
+        );
+    });
+
     it("name no endpoint where none has them, as any other name", () => {
         const problems = planProblems({
             ...named(1),

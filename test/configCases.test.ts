@@ -348,6 +348,14 @@ const CASES: [string, Overrides, string[]][] = [
         ],
     ],
     [
+        // yaml.v3 reads the escape (a lone surrogate's it refuses); no font shows a noncharacter.
+        "organization with a noncharacter",
+        { organization: '"Example Bank\\uFFFE"' },
+        [
+            'pki:organization must not contain control characters (it becomes the subject O of every certificate); got "Example Bank\\ufffe"',
+        ],
+    ],
+    [
         "organization over 64 characters",
         { organization: '"Example Bank Example Bank Example Bank Example Bank Example Bank "' },
         ["pki:organization is 65 characters; the subject O has at most 64 (RFC 5280 ub-organization-name). Shorten it"],

@@ -26,10 +26,12 @@ export function endpointIdOf(domain: string, name: string): string {
  * Characters not shown as themselves: control characters (C0, DEL, C1: ESC begins sequences that
  * move the cursor or clear the line, \r goes back to its start), format characters (invisible:
  * zero-width spaces and joiners, the soft hyphen, and the bidirectional controls, which reorder
- * the text around them, "Trojan Source", CVE-2021-42574) and the line and paragraph separators.
- * Text holding one could read as something it is not, in a certificate or a message.
+ * the text around them, "Trojan Source", CVE-2021-42574), the line and paragraph separators, lone
+ * UTF-16 surrogates (no character: written as UTF-8, each becomes U+FFFD) and noncharacters
+ * (U+FFFE, U+FDD0...: never text). Text holding one could read as something it is not, in a
+ * certificate or a message.
  */
-const UNSHOWN = "\\p{Cc}\\p{Cf}\\p{Zl}\\p{Zp}";
+const UNSHOWN = "\\p{Cc}\\p{Cf}\\p{Zl}\\p{Zp}\\p{Cs}\\p{Noncharacter_Code_Point}";
 
 /**
  * UNSHOWN but the zero-width non-joiner and joiner (U+200C, U+200D), which Persian and Indic
