@@ -224,6 +224,32 @@ describe("Invalid stack config stops the program before any resource is register
                 err.problems.length === 3 && /pki:environment/.test(err.message) && /pki:option/.test(err.message),
         );
     });
+
+    it("reports the endpoints and dates revocations and rotation name beside the other keys' problems, once pki:domains is valid", () => {
+        const now = new Date("2027-01-04T12:00:00Z");
+        const revocations = [
+            { endpoint: "ob-core", serial: "XYZ", revokedAt: "2026-01-01" },
+            { endpoint: "db", serial: "AB", revokedAt: "2099-01-01" },
+        ];
+        const rotation = { endpoints: { "ob-cor": { serverEpoch: 1 } } };
+        const future =
+            "pki:revocations[0].revokedAt 2099-01-01 is in the future (now is 2027-01-04T12:00:00.000Z); give the time the certificate was revoked, at the latest 2027-01-04T11:55:00.000Z (5 minutes before now)";
+        assert.deepStrictEqual(planProblems({ ...VALID, keyAlgorithm: "rsa", revocations, rotation }, { now }), [
+            'pki:keyAlgorithm must be RSA (2048-bit) or ECDSA (P-256); got "rsa". Weaker keys (RSA < 2048, P-224) are not offered',
+            `pki:revocations[0].serial must be the certificate's serial number in hex (as expiry prints it); got "XYZ"`,
+            future.replace("[0]", "[1]"),
+            'pki:revocations[1].endpoint "db" is not an endpoint of this stack; its endpoints are dp-canonical, ob-core, ob-products',
+            "pki:rotation.endpoints.ob-cor is not an endpoint of this stack; its endpoints are dp-canonical, ob-core, ob-products",
+        ]);
+        // Without valid domains and option the endpoints are unknown: no name is called unknown.
+        const withDomains = (domains: unknown, option = 3) =>
+            planProblems({ ...VALID, option, domains, revocations: [revocations[1]], rotation }, { now });
+        assert.deepStrictEqual(withDomains({ ob: { services: [] } }), [
+            future,
+            "pki:domains.ob.services must list at least one microservice; got []. Add the domain's services or remove the domain",
+        ]);
+        assert.deepStrictEqual(withDomains(VALID.domains, 4), ["pki:option must be 1, 2 or 3; got 4", future]);
+    });
 });
 
 describe("Valid stack config", () => {

@@ -2,8 +2,13 @@
  * Pure, strict validation of the `pki:` config strings, as `pulumi up` passes them to the
  * program and as the stack-file loader (load.ts) produces them: numbers and booleans as their
  * text, lists and maps as JSON. Nothing is coerced: "true" is not 1, "[2]" is not 2, a JSON
- * string "3650" is not a number. Every problem is collected, so one run shows them all; each
- * message names the key, shows the bad value, says what is allowed or how to fix it.
+ * string "3650" is not a number. Every problem found here is collected, so that one run shows
+ * them all, the endpoint names pki:revocations and pki:rotation.endpoints give included (checked
+ * once pki:option and pki:domains are valid, which make the endpoints); each message names the key,
+ * shows the bad value, says what is allowed or how to fix it. The plan's own checks (planPki: the
+ * hosts and resource names the endpoints make, which may be too long or clash, the offline roots'
+ * certificates, and everything against the deployed stack's record) run on a valid config only:
+ * their problems show in the run after these are fixed.
  */
 import {
     ClientPhase,
@@ -28,6 +33,7 @@ import {
     rotationConflicts,
     RotationPhase,
 } from "../plan/caRotation";
+import { groupings } from "../plan/endpoints";
 import { caSlots, isRootSlot, ROOT_TITLES, TrustLayout } from "../plan/hierarchy";
 import { apicServerCaProblems, validateOfflineRoots, validateTrustDomains } from "./validateTrust";
 import {
@@ -51,7 +57,7 @@ import {
     wholeNumber,
     withoutPrivateKeys,
 } from "./values";
-import { CRL_REASONS } from "../pki/crl";
+import { CLOCK_SKEW_MS, CRL_REASONS } from "../pki/crl";
 import { PKCS12_MAX_ITERATIONS, PKCS12_MIN_ITERATIONS, pkcs12IterationsProblem } from "../pki/pkcs12";
 import { inX509Years } from "../pki/x509";
 import { daysInMonth } from "./goYaml";
@@ -280,14 +286,19 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>, now: Date
     }
 
     let option: HostnameOption = 1;
+    let optionValid = false;
     const rawOption = setting("option");
     if (rawOption === undefined) {
         fail(
             `pki:option is required; set it to 1 (one host per domain), 2 (one per microservice) or 3 (one per group)`,
         );
     } else if (rawOption !== null) {
-        if (/^[123]$/.test(rawOption)) option = Number(rawOption) as HostnameOption;
-        else fail(`pki:option must be 1, 2 or 3; got ${show(rawOption)}`);
+        if (/^[123]$/.test(rawOption)) {
+            option = Number(rawOption) as HostnameOption;
+            optionValid = true;
+        } else {
+            fail(`pki:option must be 1, 2 or 3; got ${show(rawOption)}`);
+        }
     }
 
     const baseDomain = setting("baseDomain");
@@ -367,10 +378,12 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>, now: Date
         layout,
         fail,
     );
-    const revocations = validateRevocations(
+    const revocationEntries = validateRevocations(
         structured("revocations", "list", "a list of { endpoint, serial, epoch, reason, revokedAt }"),
+        now,
         fail,
     );
+    const revocations = revocationEntries.filter((r) => r !== undefined);
     const rawPeriod = setting("crlPeriodDays");
     let crlPeriodDays: number = DEFAULTS.crlPeriodDays;
     if (typeof rawPeriod === "string") {
@@ -436,11 +449,19 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>, now: Date
                 `and CRLs signed with ECDSA would differ on every run (random signatures) and churn every preview`,
         );
     }
+    const problemsBeforeDomains = problems.length;
     const domains = validateDomains(
         structured("domains", "map", "a non-empty map of domain -> { namespace?, services, groups? }"),
         option,
         fail,
     );
+    // The endpoints are known once pki:option and pki:domains are valid.
+    if (optionValid && problems.length === problemsBeforeDomains) {
+        const endpoints = Object.entries(domains).flatMap(([domain, d]) =>
+            groupings(option, domain, d).map((g) => g.id),
+        );
+        refuseUnknownEndpoints(endpoints, revocationEntries, rotation, fail);
+    }
 
     if (problems.length > 0) throw new ConfigError(problems);
     return {
@@ -488,15 +509,34 @@ export function isIsoTime(text: string): boolean {
     return inX509Years(new Date(Date.UTC(year, month - 1, day, hour, minute - offset, second)));
 }
 
-function validateRevocations(value: Json | undefined | null, fail: Fail): RevocationConfig[] {
+/** Refuses the endpoint names in pki:revocations and pki:rotation.endpoints that are not among `endpoints`. */
+function refuseUnknownEndpoints(
+    endpoints: readonly string[],
+    revocations: readonly (RevocationConfig | undefined)[],
+    rotation: RotationConfig,
+    fail: Fail,
+): void {
+    const known = `its endpoints are ${[...new Set(endpoints)].join(", ")}`;
+    revocations.forEach((r, i) => {
+        if (r?.endpoint !== undefined && !endpoints.includes(r.endpoint)) {
+            fail(`pki:revocations[${i}].endpoint ${showJson(r.endpoint)} is not an endpoint of this stack; ${known}`);
+        }
+    });
+    for (const id of Object.keys(rotation.endpoints).filter((id) => !endpoints.includes(id))) {
+        fail(`${memberPath("pki:rotation.endpoints", id)} is not an endpoint of this stack; ${known}`);
+    }
+}
+
+/** Each entry of `pki:revocations`, or undefined where one is refused (the list keeps their indexes). */
+function validateRevocations(value: Json | undefined | null, now: Date, fail: Fail): (RevocationConfig | undefined)[] {
     if (!Array.isArray(value)) return [];
     const reasons = Object.keys(CRL_REASONS);
     const seen = new Map<string, string>();
-    return value.flatMap((entry, i): RevocationConfig[] => {
+    return value.map((entry, i): RevocationConfig | undefined => {
         const key = `pki:revocations[${i}]`;
         if (!isMap(entry)) {
             fail(`${key} must be { endpoint, serial, epoch, reason, revokedAt }; got ${showJson(entry)}`);
-            return [];
+            return undefined;
         }
         unknownMembers(
             entry,
@@ -544,30 +584,63 @@ function validateRevocations(value: Json | undefined | null, fail: Fail): Revoca
                         ? `. YAML read the unquoted time as a timestamp, which Pulumi passes in this form: put the time in quotes`
                         : ""),
             );
+        } else {
+            const late = revokedAtProblem(key, revokedAt, holder, now);
+            if (late !== undefined) fail(late);
         }
         const epochOf = entry.epoch === undefined ? 0 : epoch(entry.epoch, `${key}.epoch`, fail);
-        if (!ok || epochOf === undefined) return [];
+        if (!ok || epochOf === undefined) return undefined;
         const identity = `${holder} ${entry[holder] as string} ${serial}`;
         const earlier = seen.get(identity);
         if (earlier !== undefined) {
             fail(
                 `${key} revokes the same certificate as ${earlier} (${holder} ${shownName(entry[holder] as string)}, serial ${serial}); list it once`,
             );
-            return [];
+            return undefined;
         }
         seen.set(identity, key);
-        return [
-            {
-                ...(holder === "endpoint"
-                    ? { endpoint: entry.endpoint as string }
-                    : { uiClient: (entry.uiClient as string).toLowerCase() }),
-                serial,
-                epoch: epochOf,
-                reason: reason as string,
-                revokedAt: revokedAt as string,
-            },
-        ];
+        return {
+            ...(holder === "endpoint"
+                ? { endpoint: entry.endpoint as string }
+                : { uiClient: (entry.uiClient as string).toLowerCase() }),
+            serial,
+            epoch: epochOf,
+            reason: reason as string,
+            revokedAt: revokedAt as string,
+        };
     });
+}
+
+/**
+ * Why the revokedAt of the revocation `entryKey` (pki:revocations[i]) is refused, or undefined: in
+ * the future, or less than CLOCK_SKEW_MS before now. A CRL is dated at its latest entry when that
+ * is later than its period's start (crlTimes), and a node checks a CRL's thisUpdate at its own
+ * clock with no allowance (BoringSSL check_crl_time): an entry dated a minute ago gives a CRL that
+ * a node whose clock lags refuses as not yet valid, and with it (CRL_CHECK_ALL) every client of the
+ * CA. The periods the stack dates its CRLs by keep the same distance from now (crlWindow).
+ */
+function revokedAtProblem(
+    entryKey: string,
+    revokedAt: string,
+    holder: "endpoint" | "uiClient",
+    now: Date,
+): string | undefined {
+    const key = `${entryKey}.revokedAt ${revokedAt}`;
+    const skew = `${CLOCK_SKEW_MS / 60_000} minutes`;
+    const latest = new Date(now.getTime() - CLOCK_SKEW_MS).toISOString();
+    const at = Date.parse(revokedAt);
+    if (at > now.getTime()) {
+        return `${key} is in the future (now is ${now.toISOString()}); give the time the certificate was revoked, at the latest ${latest} (${skew} before now)`;
+    }
+    if (at <= now.getTime() - CLOCK_SKEW_MS) return undefined;
+    const refused =
+        holder === "endpoint"
+            ? "a gateway whose clock lags would refuse the APIC-client CA's CRL dated then as not yet valid, and with it every APIC client"
+            : "a DataPower whose clock lags would refuse the UI client CA's CRL dated then (apic/ui/truststore.crl) as not yet valid, and with it every UI service that calls APIC";
+    return (
+        `${key} is less than ${skew} before now (${now.toISOString()}): ${refused}; ` +
+        `give a time at least ${skew} ago, at the latest ${latest}: the certificate is refused from the update that publishes the CRL on, not from this time`
+    );
 }
 
 /**

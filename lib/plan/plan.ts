@@ -6,8 +6,8 @@
 import * as crypto from "crypto";
 import { X509Certificate } from "@peculiar/x509";
 import { ConfigError, dnsNameProblems, validateConfig } from "../config/validate";
-import { endpointIdOf, memberPath, ownMember, showJson } from "../config/values";
-import { HostnameOption, LeafKeyAlgorithm, OfflineRootConfig, PkiConfig, RevocationConfig } from "../config/types";
+import { memberPath, ownMember, showJson } from "../config/values";
+import { LeafKeyAlgorithm, OfflineRootConfig, PkiConfig, RevocationConfig } from "../config/types";
 import {
     activeGeneration,
     CaPosition,
@@ -25,7 +25,7 @@ import {
     stepOf,
     transitionProblems,
 } from "./caRotation";
-import { CLOCK_SKEW_MS } from "../pki/crl";
+import { groupings } from "./endpoints";
 import { pickSeriesCrl } from "../pki/crlSeries";
 import { nameCovering, publicCertificateProblems } from "../pki/publicCert";
 import { notYetValidAt } from "../pki/x509";
@@ -316,37 +316,6 @@ export const CA_USES = ["cert_signing", "crl_signing"] as const;
  */
 export function apicClientIdentity(environment: string, endpointId: string): string {
     return `urn:apic-istio-pki:${environment}:apic-client:${endpointId}`;
-}
-
-interface Grouping {
-    readonly id: string;
-    readonly hostLabel?: string;
-    readonly services: readonly string[];
-    /** The config key that named this endpoint, for error messages. */
-    readonly configKey: string;
-}
-
-function groupings(option: HostnameOption, domain: string, config: PkiConfig): Grouping[] {
-    const d = config.domains[domain];
-    const key = `pki:domains.${domain}`;
-    switch (option) {
-        case 1:
-            return [{ id: domain, services: d.services, configKey: key }];
-        case 2:
-            return d.services.map((service, i) => ({
-                id: endpointIdOf(domain, service.toLowerCase()),
-                hostLabel: service.toLowerCase(),
-                services: [service],
-                configKey: `${key}.services[${i}]`,
-            }));
-        case 3:
-            return Object.entries(d.groups).map(([group, services]) => ({
-                id: endpointIdOf(domain, group),
-                hostLabel: group,
-                services,
-                configKey: `${key}.groups.${group}`,
-            }));
-    }
 }
 
 /** What every leaf of a stack shares. */
@@ -956,7 +925,7 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
     const dropped = droppedRevocations(deployedClients, isRevoked, now);
 
     for (const [domain, d] of Object.entries(config.domains)) {
-        for (const g of groupings(config.option, domain, config)) {
+        for (const g of groupings(config.option, domain, d)) {
             const host = [g.hostLabel, domain, config.baseDomain].filter((p) => p !== undefined).join(".");
             for (const p of dnsNameProblems(host)) {
                 problems.push(
@@ -1095,19 +1064,12 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
     const uiCallers = frontEnd.uiClients.map((c) => c.name);
     const apicStillTrusts = (c: DeployedClient): boolean =>
         options.deployed !== undefined && stillTrustedAtApic(c, cas, options.deployed, now);
+    // Each revocation's date and endpoint name were checked with the rest of the config (validateConfig).
     const revoked = config.revocations.map((r, i): RevokedClient => {
         const kind = r.endpoint !== undefined ? "apic" : "ui";
         const holder = holderOf(r);
         const base = { kind, holder, serialHex: r.serial, revokedAt: r.revokedAt, reason: r.reason } as const;
         const whose = kind === "apic" ? `endpoint "${r.endpoint}"` : `UI service "${r.uiClient}"`;
-        const problem = revokedAtProblem(r, i, now);
-        if (problem !== undefined) problems.push(problem);
-        if (kind === "apic" && !idOwner.has(r.endpoint ?? "")) {
-            problems.push(
-                `pki:revocations[${i}].endpoint ${showJson(r.endpoint)} is not an endpoint of this stack; its endpoints are ${[...idOwner.keys()].join(", ")}`,
-            );
-            return base;
-        }
         if (kind === "ui" && !uiCallers.includes(r.uiClient ?? "")) {
             const kept = revokedCertificate(r);
             if (kept !== undefined && apicStillTrusts(kept)) {
@@ -1159,13 +1121,6 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
         const name = uiClientOfRecordKey(holder);
         if (name === undefined || uiCallers.includes(name)) continue;
         problems.push(...certificates.filter(apicStillTrusts).map((c) => removedCallerRevocation(name, c)));
-    }
-    for (const id of Object.keys(config.rotation.endpoints)) {
-        if (!idOwner.has(id)) {
-            problems.push(
-                `${memberPath("pki:rotation.endpoints", id)} is not an endpoint of this stack; its endpoints are ${[...idOwner.keys()].join(", ")}`,
-            );
-        }
     }
     // Certificates of the ceremony this stack no longer uses do not stop a finish from working out
     // what it retires, so that one refusal asks for their removal and the root's CRL series at once.
@@ -1654,33 +1609,6 @@ function droppedRevocations(
         if (unrevoked.length > 0) dropped.set(holder, unrevoked);
     }
     return dropped;
-}
-
-/**
- * Why a revocation's date is refused: in the future, or less than CLOCK_SKEW_MS before now. A CRL
- * is dated at its latest entry when that is later than its period's start (crlTimes), and a node
- * checks a CRL's thisUpdate at its own clock with no allowance (BoringSSL check_crl_time): an
- * entry dated a minute ago gives a CRL that a node whose clock lags refuses as not yet valid, and
- * with it (CRL_CHECK_ALL) every client of the CA. The periods the stack dates its CRLs by keep the
- * same distance from now (crlWindow).
- */
-function revokedAtProblem(r: RevocationConfig, i: number, now: Date): string | undefined {
-    const key = `pki:revocations[${i}].revokedAt ${r.revokedAt}`;
-    const skew = `${CLOCK_SKEW_MS / 60_000} minutes`;
-    const latest = new Date(now.getTime() - CLOCK_SKEW_MS).toISOString();
-    const at = Date.parse(r.revokedAt);
-    if (at > now.getTime()) {
-        return `${key} is in the future (now is ${now.toISOString()}); give the time the certificate was revoked, at the latest ${latest} (${skew} before now)`;
-    }
-    if (at <= now.getTime() - CLOCK_SKEW_MS) return undefined;
-    const refused =
-        r.endpoint !== undefined
-            ? "a gateway whose clock lags would refuse the APIC-client CA's CRL dated then as not yet valid, and with it every APIC client"
-            : "a DataPower whose clock lags would refuse the UI client CA's CRL dated then (apic/ui/truststore.crl) as not yet valid, and with it every UI service that calls APIC";
-    return (
-        `${key} is less than ${skew} before now (${now.toISOString()}): ${refused}; ` +
-        `give a time at least ${skew} ago, at the latest ${latest}: the certificate is refused from the update that publishes the CRL on, not from this time`
-    );
 }
 
 const droppedRevocation = (c: DeployedClient, whose: string, entry: string): string =>
