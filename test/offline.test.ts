@@ -550,6 +550,9 @@ describe("IntermediateCa and MeshPluginCa with an offline root, used alone", fun
                 // Another root after it would be a trust anchor too (istiod's root-cert.pem), signed or pending.
                 await verdict("lone-mesh", signedBy(root, meshCsr), root.certPem + other.certPem),
                 await verdict("lone-ca", undefined, root.certPem + other.certPem),
+                // Joined by cat with no newline between them, or damaged: still refused by name.
+                await verdict("lone-ca", undefined, root.certPem.trimEnd() + other.certPem),
+                await verdict("lone-ca", good, root.certPem.replace(/\n(.)/, "\n*$1")),
                 await verdict("lone-ca", good),
                 await verdict("lone-mesh", signedBy(root, meshCsr)),
             ],
@@ -565,6 +568,10 @@ describe("IntermediateCa and MeshPluginCa with an offline root, used alone", fun
                     "give the offline root's certificate alone (root.crt of the ceremony)",
                 "offlineRoot.rootCertPem of lone-ca holds 2 certificates, and each would be a trust anchor wherever this CA's rootCertPem is trusted; " +
                     "give the offline root's certificate alone (root.crt of the ceremony)",
+                `offlineRoot.rootCertPem of lone-ca has two PEM blocks run together on line ${root.certPem.trimEnd().split("\n").length}: ` +
+                    "the END of a CERTIFICATE block and the next BEGIN must be on separate lines (cat joins them so when a file lacks its final newline); " +
+                    "put a line break between them; give the offline root's certificate alone (root.crt of the ceremony)",
+                "offlineRoot.rootCertPem of lone-ca is not a certificate in PEM; give the offline root's certificate alone (root.crt of the ceremony)",
                 "accepted",
                 "accepted",
             ],

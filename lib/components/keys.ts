@@ -6,7 +6,15 @@ import { KeyAlgorithm } from "../config/types";
 import { hasControlCharacter, isMap, Json, showJson } from "../config/values";
 import { defaultEarlyRenewalDays, MAX_COMMON_NAME_LENGTH, MAX_VALIDITY_DAYS } from "../config/validate";
 import { CA_USES, KeySpec, LeafPlan, rotatedName } from "../plan/plan";
-import { pastedKeyProblem, pemBlocks, pemEncode, privateKeyLabel, providerPem } from "../pki/pem";
+import {
+    pastedKeyProblem,
+    pemBlocks,
+    pemEncode,
+    privateKeyLabel,
+    providerPem,
+    runTogetherPemBlock,
+    runTogetherProblem,
+} from "../pki/pem";
 import { caFlags } from "../pki/trustBundle";
 import { subjectOf } from "../pki/x509";
 import { isGiven, refuseOutput } from "./arguments";
@@ -338,19 +346,29 @@ export function issueCaCertificate(
 }
 
 /**
- * offlineRoot.rootCertPem of CA `name`, refused unless it is one certificate: what follows the
- * first would be a trust anchor too wherever the CA's rootCertPem goes (istiod's root-cert.pem,
- * a truststore), and checks of the root read the first alone.
+ * offlineRoot.rootCertPem of CA `name`, refused unless it is one certificate Node reads: what
+ * follows the first would be a trust anchor too wherever the CA's rootCertPem goes (istiod's
+ * root-cert.pem, a truststore), and checks of the root read the first alone. Two run together on
+ * one line count as one block, so they are looked for first.
  */
 function offlineRootAlone(name: string, rootCertPem: string, resource: pulumi.Resource): string {
+    const what = `offlineRoot.rootCertPem of ${name}`;
+    const fix = "give the offline root's certificate alone (root.crt of the ceremony)";
+    const joined = runTogetherPemBlock(rootCertPem);
+    if (joined !== undefined) throw argumentError(`${what} has ${runTogetherProblem(joined)}; ${fix}`, resource);
     const count = pemBlocks(rootCertPem, "CERTIFICATE").length;
-    if (count === 1) return rootCertPem;
-    throw argumentError(
-        count === 0
-            ? `offlineRoot.rootCertPem of ${name} is not a certificate in PEM; give the offline root's certificate (root.crt of the ceremony)`
-            : `offlineRoot.rootCertPem of ${name} holds ${count} certificates, and each would be a trust anchor wherever this CA's rootCertPem is trusted; give the offline root's certificate alone (root.crt of the ceremony)`,
-        resource,
-    );
+    if (count > 1) {
+        throw argumentError(
+            `${what} holds ${count} certificates, and each would be a trust anchor wherever this CA's rootCertPem is trusted; ${fix}`,
+            resource,
+        );
+    }
+    try {
+        new crypto.X509Certificate(rootCertPem);
+    } catch {
+        throw argumentError(`${what} is not a certificate in PEM; ${fix}`, resource);
+    }
+    return rootCertPem;
 }
 
 /**
