@@ -1282,7 +1282,7 @@ describe("workflows: the comment script", function () {
 describe("workflows: the lifecycle decision step, replayed", function () {
     this.timeout(60_000);
 
-    it("records what each stack needs in the contract's shape, even when reading the deployed outputs fails, restores the stack files, and keeps the token from node", async () => {
+    it("records what each stack needs in the contract's shape, marked failed when reading the deployed outputs or the command fails, restores the stack files, and keeps the token from node", async () => {
         const { dir } = hostileRepo();
         // What `pulumi stack output --json` gives for dev once it is deployed.
         const devRender = await renderStackFile("stacks/Pulumi.dev.yaml");
@@ -1295,11 +1295,12 @@ describe("workflows: the lifecycle decision step, replayed", function () {
             }),
         );
         fs.symlinkSync(path.join(ROOT, "dist"), path.join(dir, "dist"));
-        // The Pulumi CLI, as far as this step uses it (with the token only): dev is deployed, sit and prod never were.
+        // The Pulumi CLI, as far as this step uses it (with the token only): dev is deployed, prod never
+        // was, and sit's outputs come back as what no lifecycle command can read.
         const bin = tempDir("fake-pulumi");
         fs.writeFileSync(
             path.join(bin, "pulumi"),
-            `#!/bin/sh\n[ "$PULUMI_ACCESS_TOKEN" = token-of-test ] || { echo "pulumi: no token" >&2; exit 98; }\ncase "$1" in\n  login) exit 0 ;;\n  stack) if [ "$4" != dev ]; then echo "error: no stack named '$4' found" >&2; exit 255; fi; cat ${JSON.stringify(devOutputs)} ;;\nesac\n`,
+            `#!/bin/sh\n[ "$PULUMI_ACCESS_TOKEN" = token-of-test ] || { echo "pulumi: no token" >&2; exit 98; }\ncase "$1" in\n  login) exit 0 ;;\n  stack) if [ "$4" = sit ]; then echo "not json"; exit 0; fi; if [ "$4" != dev ]; then echo "error: no stack named '$4' found" >&2; exit 255; fi; cat ${JSON.stringify(devOutputs)} ;;\nesac\n`,
             { mode: 0o755 },
         );
         // node, as the step runs it, refuses to start when it sees the token.
@@ -1324,11 +1325,22 @@ describe("workflows: the lifecycle decision step, replayed", function () {
         assert.strictEqual(r.stdout.split("\n").filter((l) => l.startsWith("Skipped")).length, 3);
         const result = (stack: string) =>
             JSON.parse(fs.readFileSync(path.join(temp, "lifecycle", stack, "lifecycle.json"), "utf8"));
+        // Both failures are marked: no decision was made, so the pull request step leaves the stack alone.
         assert.deepStrictEqual(result("prod"), {
+            failed: true,
             changed: false,
             republishCrls: false,
             markdown: "",
             needsHuman: ["could not read the deployed outputs of stack prod: error: no stack named 'prod' found\n"],
+        });
+        assert.deepStrictEqual(result("sit"), {
+            failed: true,
+            changed: false,
+            republishCrls: false,
+            markdown: "",
+            needsHuman: [
+                `the lifecycle command failed on stack sit (exit 2): error: --deployed ${temp}/deployed-sit.json: it is not JSON; give the JSON of "pulumi stack output --json" or a render's folder (inventory.json and deployment.json)\n`,
+            ],
         });
         const dev = result("dev");
         assert.deepStrictEqual(
@@ -1354,7 +1366,7 @@ describe("workflows: the lifecycle decision step, replayed", function () {
 describe("workflows: the lifecycle pull-request step, replayed", function () {
     this.timeout(30_000);
 
-    it("opens one pull request per stack on a fixed branch, updates it without a new push when nothing changed, and closes it when nothing is due", () => {
+    it("opens one pull request per stack on a fixed branch, updates it without a new push when nothing changed, keeps it when the decision failed, and closes it when nothing is due", () => {
         const root = tempDir("lifecycle-propose");
         const origin = path.join(root, "origin.git");
         const work = path.join(root, "work");
@@ -1455,6 +1467,21 @@ describe("workflows: the lifecycle pull-request step, replayed", function () {
         assert.match(again.stdout, /^dev: pki-lifecycle\/dev already holds this edit$/m);
         assert.strictEqual(branchHead(), pushed, "the same edit is not pushed again");
         assert.strictEqual(calls()[4], `pr edit 5 --body-file ${temp}/body.md`);
+
+        // The decision failed (e.g. a TLS timeout reading the outputs): the reviewed pull request stays.
+        result("dev", {
+            failed: true,
+            changed: false,
+            markdown: "",
+            republishCrls: false,
+            needsHuman: ["could not read the deployed outputs of stack dev: net/http: TLS handshake timeout\n"],
+        });
+        const failed = propose();
+        assert.deepStrictEqual(calls().slice(6), [
+            "pr list --head pki-lifecycle/sit --base main --state open --app github-actions --json number --jq .[0].number // empty",
+        ]);
+        assert.match(failed.stdout, /^dev: no decision, pki-lifecycle\/dev is left as it is$/m);
+        assert.strictEqual(branchHead(), pushed, "the branch is kept");
 
         result("dev", { changed: false, markdown: "", republishCrls: false, needsHuman: [] });
         propose();
