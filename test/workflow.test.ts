@@ -26,6 +26,7 @@ interface Step {
 }
 interface Job {
     name?: string;
+    needs?: string | string[];
     if?: string;
     environment?: string;
     permissions?: Record<string, string>;
@@ -1628,5 +1629,83 @@ describe("workflows: the CRL re-publication and the issues of the lifecycle work
             "gh issue list --state open --limit 500 --app github-actions --json number,title",
             `gh issue create --title PKI lifecycle: the scheduled run failed --body-file ${temp}/issue.md`,
         ]);
+    });
+
+    it("opens the run's issue when the pull requests or the CRL re-publication fail, after the stacks' issues, and closes it when every job succeeds", () => {
+        const job = workflow("lifecycle.yml").jobs.attention;
+        // Without a job in needs, its result would read as "" (a failure every day).
+        assert.deepStrictEqual(job.needs, ["decide", "propose", "republish"]);
+        const step = job.steps.find((s) => s.name === "open, update or close the issues");
+        assert.ok(step?.run);
+        // gh: the issues the app opened, each edit's body kept.
+        const { dir, calls } = fakes({
+            gh: [
+                'case "$1 $2" in',
+                '  "issue list") cat "$FAKE/issues.json" ;;',
+                '  "issue edit") cp "$5" "$FAKE/body-$3" ;;',
+                '  "issue create") cp "$6" "$FAKE/body-new" ;;',
+                "esac",
+            ].join("\n"),
+        });
+        fs.writeFileSync(
+            path.join(dir, "issues.json"),
+            JSON.stringify([{ number: 4, title: "PKI lifecycle: the scheduled run failed" }]),
+        );
+        const temp = tempDir("workflow-temp");
+        for (const [stack, needsHuman] of [
+            ["dev", []],
+            ["prod", ["the offline root's ceremony is due"]],
+        ] as const) {
+            fs.mkdirSync(path.join(temp, "lifecycle", stack), { recursive: true });
+            fs.writeFileSync(
+                path.join(temp, "lifecycle", stack, "lifecycle.json"),
+                JSON.stringify({ changed: false, republishCrls: stack === "prod", markdown: "", needsHuman }),
+            );
+        }
+        const run = (proposed: string, republished: string) => {
+            fs.rmSync(path.join(dir, "calls"), { force: true });
+            const r = replay(step.run!, tempDir("workflow-runner"), {
+                PATH: `${dir}:${process.env.PATH}`,
+                FAKE: dir,
+                RUNNER_TEMP: temp,
+                DECIDED: "success",
+                PROPOSED: proposed,
+                REPUBLISHED: republished,
+                REPUBLISH: '["prod"]',
+                RUN_URL: "https://github.example/bank/pki/actions/runs/9",
+            });
+            return { status: r.status, calls: calls().filter((c) => !c.startsWith("gh issue list")) };
+        };
+        const runIssue = () => fs.readFileSync(path.join(dir, "body-4"), "utf8");
+        const stackIssues = `gh issue create --title PKI lifecycle: stack prod needs a human --body-file ${temp}/issue.md`;
+        const edited = `gh issue edit 4 --body-file ${temp}/issue.md`;
+        const weeks =
+            "\nThe edge CRLs are valid for four publication periods (at least 28 days), so a failure matters within weeks: fix it, then run the workflow again.\n";
+
+        // pulumi up refused: the preview changes more than CRLs (a merged change not deployed yet).
+        assert.deepStrictEqual(run("success", "failure"), { status: 1, calls: [stackIssues, edited] });
+        assert.strictEqual(
+            runIssue(),
+            "The scheduled PKI lifecycle run decided what is due, then failed: see https://github.example/bank/pki/actions/runs/9.\n\n" +
+                "- job `republish` (re-publishing the CRLs of `prod`): failure; it stops when the update would change more than the CRLs (a merged change not deployed yet): then deploy the reviewed changes of the default branch first\n" +
+                weeks,
+        );
+        // The pull requests could not be opened (e.g. the repository does not let workflows open them).
+        assert.deepStrictEqual(run("failure", "skipped"), { status: 1, calls: [stackIssues, edited] });
+        assert.strictEqual(
+            runIssue(),
+            "The scheduled PKI lifecycle run decided what is due, then failed: see https://github.example/bank/pki/actions/runs/9.\n\n" +
+                "- job `propose` (the pull requests of the stack file edits): failure\n" +
+                weeks,
+        );
+        for (const republished of ["success", "skipped"]) {
+            assert.deepStrictEqual(run("success", republished), {
+                status: 0,
+                calls: [
+                    stackIssues,
+                    "gh issue close 4 --comment The run https://github.example/bank/pki/actions/runs/9 succeeded.",
+                ],
+            });
+        }
     });
 });
