@@ -317,6 +317,7 @@ describe("workflows: who may touch what", function () {
                 ["propose", { contents: "write", "pull-requests": "write" }, null],
                 ["attention", { issues: "write" }, null],
                 ["republish", { contents: "read" }, "pulumi-deploy"],
+                ["run-failure", { issues: "write" }, null],
             ],
         );
         for (const [name, job] of jobsOf(w))
@@ -1600,10 +1601,6 @@ describe("workflows: the CRL re-publication and the issues of the lifecycle work
     });
 
     it("updates only the issues it opened: one opened by someone else under the same title is left alone", () => {
-        const step = workflow("lifecycle.yml").jobs.attention.steps.find(
-            (s) => s.name === "open, update or close the issues",
-        );
-        assert.ok(step?.run);
         // gh issue list: every open issue, or with --app only those the app opened (as GitHub filters).
         const { dir, calls } = fakes({
             gh: [
@@ -1616,26 +1613,78 @@ describe("workflows: the CRL re-publication and the issues of the lifecycle work
             path.join(dir, "issues.json"),
             JSON.stringify([{ number: 3, title: "PKI lifecycle: the scheduled run failed", app: false }]),
         );
+        // attention reports a failed decision, run-failure a failed propose or republish.
+        for (const [job, step, env] of [
+            ["attention", "open, update or close the issues", { DECIDED: "failure" }],
+            [
+                "run-failure",
+                "open, update or close the run's issue",
+                { DECIDED: "success", PROPOSED: "failure", REPUBLISHED: "skipped", REPUBLISH: "[]" },
+            ],
+        ] as const) {
+            const script = workflow("lifecycle.yml").jobs[job].steps.find((s) => s.name === step)?.run;
+            assert.ok(script, `${job}: ${step}`);
+            fs.rmSync(path.join(dir, "calls"), { force: true });
+            const temp = tempDir("workflow-temp");
+            const r = replay(script, tempDir("workflow-runner"), {
+                PATH: `${dir}:${process.env.PATH}`,
+                FAKE: dir,
+                RUNNER_TEMP: temp,
+                RUN_URL: "https://github.example/bank/pki/actions/runs/9",
+                ...env,
+            });
+            assert.strictEqual(r.status, 1, `${job}: the failure fails the job`);
+            assert.deepStrictEqual(calls(), [
+                "gh issue list --state open --limit 500 --app github-actions --json number,title",
+                `gh issue create --title PKI lifecycle: the scheduled run failed --body-file ${temp}/issue.md`,
+            ]);
+        }
+    });
+
+    it("opens the stacks' issues without waiting for the other jobs, and leaves the run's issue to run-failure once decide succeeded", () => {
+        const job = workflow("lifecycle.yml").jobs.attention;
+        // Not republish: a job waiting for pulumi-deploy's reviewer would hold back the stacks' issues.
+        assert.strictEqual(job.needs, "decide");
+        const step = job.steps.find((s) => s.name === "open, update or close the issues");
+        assert.ok(step?.run);
+        const { dir, calls } = fakes({ gh: 'if [ "$1 $2" = "issue list" ]; then cat "$FAKE/issues.json"; fi' });
+        fs.writeFileSync(
+            path.join(dir, "issues.json"),
+            JSON.stringify([{ number: 4, title: "PKI lifecycle: the scheduled run failed" }]),
+        );
+        // The decide job's artifact: dev needs nothing, prod needs a human.
         const temp = tempDir("workflow-temp");
+        for (const [stack, needsHuman] of [
+            ["dev", []],
+            ["prod", ["the offline root's ceremony is due"]],
+        ] as const) {
+            fs.mkdirSync(path.join(temp, "lifecycle", stack), { recursive: true });
+            fs.writeFileSync(
+                path.join(temp, "lifecycle", stack, "lifecycle.json"),
+                JSON.stringify({ changed: false, republishCrls: stack === "prod", markdown: "", needsHuman }),
+            );
+        }
         const r = replay(step.run, tempDir("workflow-runner"), {
             PATH: `${dir}:${process.env.PATH}`,
             FAKE: dir,
             RUNNER_TEMP: temp,
-            DECIDED: "failure",
+            DECIDED: "success",
             RUN_URL: "https://github.example/bank/pki/actions/runs/9",
         });
-        assert.strictEqual(r.status, 1, "a failed decision fails the job");
-        assert.deepStrictEqual(calls(), [
-            "gh issue list --state open --limit 500 --app github-actions --json number,title",
-            `gh issue create --title PKI lifecycle: the scheduled run failed --body-file ${temp}/issue.md`,
-        ]);
+        assert.strictEqual(r.status, 0, r.stderr);
+        assert.deepStrictEqual(
+            calls().filter((c) => !c.startsWith("gh issue list")),
+            [`gh issue create --title PKI lifecycle: stack prod needs a human --body-file ${temp}/issue.md`],
+        );
     });
 
-    it("opens the run's issue when the pull requests or the CRL re-publication fail, after the stacks' issues, and closes it when every job succeeds", () => {
-        const job = workflow("lifecycle.yml").jobs.attention;
+    it("opens the run's issue when the pull requests or the CRL re-publication fail, closes it when every job succeeds, and leaves a failed decision to attention", () => {
+        const job = workflow("lifecycle.yml").jobs["run-failure"];
         // Without a job in needs, its result would read as "" (a failure every day).
         assert.deepStrictEqual(job.needs, ["decide", "propose", "republish"]);
-        const step = job.steps.find((s) => s.name === "open, update or close the issues");
+        assert.strictEqual(job.if, `always() && ${DEFAULT_BRANCH_ONLY}`);
+        assert.strictEqual(job["timeout-minutes"], 10);
+        const step = job.steps.find((s) => s.name === "open, update or close the run's issue");
         assert.ok(step?.run);
         // gh: the issues the app opened, each edit's body kept.
         const { dir, calls } = fakes({
@@ -1652,38 +1701,27 @@ describe("workflows: the CRL re-publication and the issues of the lifecycle work
             JSON.stringify([{ number: 4, title: "PKI lifecycle: the scheduled run failed" }]),
         );
         const temp = tempDir("workflow-temp");
-        for (const [stack, needsHuman] of [
-            ["dev", []],
-            ["prod", ["the offline root's ceremony is due"]],
-        ] as const) {
-            fs.mkdirSync(path.join(temp, "lifecycle", stack), { recursive: true });
-            fs.writeFileSync(
-                path.join(temp, "lifecycle", stack, "lifecycle.json"),
-                JSON.stringify({ changed: false, republishCrls: stack === "prod", markdown: "", needsHuman }),
-            );
-        }
-        const run = (proposed: string, republished: string) => {
+        const run = (decided: string, proposed: string, republished: string) => {
             fs.rmSync(path.join(dir, "calls"), { force: true });
             const r = replay(step.run!, tempDir("workflow-runner"), {
                 PATH: `${dir}:${process.env.PATH}`,
                 FAKE: dir,
                 RUNNER_TEMP: temp,
-                DECIDED: "success",
+                DECIDED: decided,
                 PROPOSED: proposed,
                 REPUBLISHED: republished,
-                REPUBLISH: '["prod"]',
+                REPUBLISH: decided === "success" ? '["prod"]' : "",
                 RUN_URL: "https://github.example/bank/pki/actions/runs/9",
             });
             return { status: r.status, calls: calls().filter((c) => !c.startsWith("gh issue list")) };
         };
         const runIssue = () => fs.readFileSync(path.join(dir, "body-4"), "utf8");
-        const stackIssues = `gh issue create --title PKI lifecycle: stack prod needs a human --body-file ${temp}/issue.md`;
         const edited = `gh issue edit 4 --body-file ${temp}/issue.md`;
         const weeks =
             "\nThe edge CRLs are valid for four publication periods (at least 28 days), so a failure matters within weeks: fix it, then run the workflow again.\n";
 
         // pulumi up refused: the preview changes more than CRLs (a merged change not deployed yet).
-        assert.deepStrictEqual(run("success", "failure"), { status: 1, calls: [stackIssues, edited] });
+        assert.deepStrictEqual(run("success", "success", "failure"), { status: 1, calls: [edited] });
         assert.strictEqual(
             runIssue(),
             "The scheduled PKI lifecycle run decided what is due, then failed: see https://github.example/bank/pki/actions/runs/9.\n\n" +
@@ -1691,7 +1729,7 @@ describe("workflows: the CRL re-publication and the issues of the lifecycle work
                 weeks,
         );
         // The pull requests could not be opened (e.g. the repository does not let workflows open them).
-        assert.deepStrictEqual(run("failure", "skipped"), { status: 1, calls: [stackIssues, edited] });
+        assert.deepStrictEqual(run("success", "failure", "skipped"), { status: 1, calls: [edited] });
         assert.strictEqual(
             runIssue(),
             "The scheduled PKI lifecycle run decided what is due, then failed: see https://github.example/bank/pki/actions/runs/9.\n\n" +
@@ -1699,13 +1737,14 @@ describe("workflows: the CRL re-publication and the issues of the lifecycle work
                 weeks,
         );
         for (const republished of ["success", "skipped"]) {
-            assert.deepStrictEqual(run("success", republished), {
+            assert.deepStrictEqual(run("success", "success", republished), {
                 status: 0,
-                calls: [
-                    stackIssues,
-                    "gh issue close 4 --comment The run https://github.example/bank/pki/actions/runs/9 succeeded.",
-                ],
+                calls: ["gh issue close 4 --comment The run https://github.example/bank/pki/actions/runs/9 succeeded."],
             });
+        }
+        // decide failed (propose and republish skipped): attention has written the run's issue; it stays.
+        for (const decided of ["failure", "cancelled"]) {
+            assert.deepStrictEqual(run(decided, "skipped", "skipped"), { status: 0, calls: [] });
         }
     });
 });
