@@ -1678,6 +1678,18 @@ describe("workflows: the CRL re-publication and the issues of the lifecycle work
         );
     });
 
+    it("gives attention and run-failure the same issue helpers (each job holds its own copy: neither checks out the repository)", () => {
+        const helpers = (jobName: string) =>
+            /\nupsert\(\) \{[\s\S]*?\n\}\nclose\(\) \{[\s\S]*?\n\}\n/.exec(
+                workflow("lifecycle.yml")
+                    .jobs[jobName].steps.map((s) => s.run ?? "")
+                    .join("\n"),
+            )?.[0];
+        const attention = helpers("attention");
+        assert.match(attention ?? "", /gh issue list --state open --limit 500 --app github-actions/);
+        assert.strictEqual(helpers("run-failure"), attention);
+    });
+
     it("opens the run's issue when the pull requests or the CRL re-publication fail, closes it when every job succeeds, and leaves a failed decision to attention", () => {
         const job = workflow("lifecycle.yml").jobs["run-failure"];
         // Without a job in needs, its result would read as "" (a failure every day).
