@@ -178,6 +178,7 @@ interface LifecycleJson {
     changed: boolean;
     markdown: string;
     republishCrls: boolean;
+    republishWhy: string[];
     needsHuman: string[];
     proposals: { kind: string; subject: string; why: string; edits: { key: string; from: unknown; to: unknown }[] }[];
     pending: string[];
@@ -207,6 +208,48 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
         return { ...result, json: args.includes("json") ? (JSON.parse(result.out) as LifecycleJson) : undefined };
     };
     const run = (...args: string[]) => runOn(deployedDir, ...args);
+
+    /**
+     * The stack deployed on day 0, then on 2027-01-05 at 10:00 with ob's APIC client revoked at
+     * 09:30 (a state of its own): the APIC-client CA's CRL is that of the 7-day period from
+     * 2026-12-31, valid until 2027-01-28. `revoked(extra)`: the stack file deployed then, with
+     * `extra` lines at the end of its config, as a stack file of its own.
+     */
+    let revocationDeployed: Promise<{ folder: string; revoked: (extra?: string) => string }> | undefined;
+    const deployRevocation = () =>
+        (revocationDeployed ??= (async () => {
+            const folder = path.join(dir, "revocation");
+            fs.mkdirSync(folder);
+            const state = newStackState();
+            const deployAt = async (file: string, now: Date, out: string) =>
+                renderPlan(
+                    planFromRawConfig(rawConfigFromStackFile(file), { deployed: deployedRecordOf(state), now }),
+                    path.join(folder, out),
+                    { state },
+                );
+            let files = 0;
+            const stackWith = (text: string) => {
+                const file = path.join(folder, `stack${files++}`, "Pulumi.life.yaml");
+                fs.mkdirSync(path.dirname(file));
+                fs.writeFileSync(file, text);
+                return file;
+            };
+            // STACK, not stackFile: the tests before this one edit that.
+            await deployAt(stackWith(STACK), T0, "day0");
+            const inventory = JSON.parse(fs.readFileSync(path.join(folder, "day0/inventory.json"), "utf8"));
+            const serial = (inventory.certificates as IssuedCertificate[]).find((c) => c.id === "ob/client")?.serial;
+            const revoked = (extra = "") =>
+                stackWith(
+                    STACK.replace(
+                        '  other:setting: "keep me"\n',
+                        "  pki:revocations:\n" +
+                            `    - { endpoint: ob, serial: ${serial}, epoch: 0, reason: keyCompromise, revokedAt: "2027-01-05T09:30:00Z" }\n` +
+                            extra,
+                    ),
+                );
+            await deployAt(revoked(), new Date("2027-01-05T10:00:00Z"), "deployed");
+            return { folder: path.join(folder, "deployed"), revoked };
+        })());
 
     it("proposes nothing, edits nothing and exits 0 while nothing is due", async () => {
         const { status, json } = await run("--now", at(59), "--write", "--format", "json");
@@ -1125,6 +1168,61 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
             `${rootDue}; after the update load each endpoint's new ` +
                 "apic/<endpoint>/truststore.crl (stack output apicBundles.<endpoint>.truststoreCrlPem) into the DataPower validation credentials that check the gateway's CRLs, where you set them up (APIC's TLS client profile takes no CRL)",
         ]);
+    });
+
+    it("re-publishes a CRL once the period it was signed for has ended, when a new pki:crlPeriodDays is not deployed yet", async () => {
+        const { folder, revoked } = await deployRevocation();
+        const { crls } = JSON.parse(fs.readFileSync(path.join(folder, "deployment.json"), "utf8")) as RotationRecord;
+        assert.deepStrictEqual(
+            [crls?.["apic-client-ca"].thisUpdate, crls?.["apic-client-ca"].nextUpdate],
+            ["2027-01-05T09:30:00.000Z", "2027-01-28T00:00:00.000Z"],
+        );
+        const decision = async (file: string, now: string) => {
+            const { status, out } = await cli(
+                "lifecycle",
+                "--config",
+                file,
+                "--deployed",
+                folder,
+                "--now",
+                now,
+                "--format",
+                "json",
+            );
+            const json = JSON.parse(out) as LifecycleJson;
+            return [status, json.republishCrls, json.republishWhy, json.needsHuman, json.pending];
+        };
+        // The stack file as deployed: the 7-day period from 2026-12-31 ends on 2027-01-07 (CLOCK_SKEW_MS later, as crlWindow).
+        const unchanged = revoked();
+        assert.deepStrictEqual(await decision(unchanged, "2027-01-07T00:04:59Z"), [0, false, [], [], []]);
+        assert.deepStrictEqual(await decision(unchanged, "2027-01-07T00:05:00Z"), [
+            0,
+            true,
+            [
+                "the CRL of apic-client-ca was signed for the period from 2027-01-05; a new 7-day period began 2027-01-07 (valid until 2027-01-28)",
+            ],
+            [],
+            [],
+        ]);
+        // With 30-day periods not deployed yet, the stack file's period (from 2027-01-02) runs past the
+        // CRL's next update: the period the CRL was signed for decides, and the update signs the new ones.
+        const longer = revoked("  pki:crlPeriodDays: 30\n");
+        const pending = [
+            "pki:crlPeriodDays: 30 in the stack file, 7 deployed (the CRL of apic-client-ca from 2027-01-05 until 2027-01-28)",
+        ];
+        assert.deepStrictEqual(await decision(longer, "2027-01-07T00:04:59Z"), [0, false, [], [], pending]);
+        const due = [
+            0,
+            true,
+            [
+                "the CRL of apic-client-ca was signed for a period that ended 2027-01-07 (valid from 2027-01-05 until 2027-01-28); " +
+                    "the update re-signs it for the stack file's 30-day periods (pki:crlPeriodDays, not deployed yet)",
+            ],
+            [],
+            pending,
+        ];
+        assert.deepStrictEqual(await decision(longer, "2027-01-07T00:05:00Z"), due);
+        assert.deepStrictEqual(await decision(longer, "2027-01-27T00:00:00Z"), due);
     });
 
     it("reads deployment records of earlier versions, and asks for one update when one lacks the time a phase began", () => {

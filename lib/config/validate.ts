@@ -57,7 +57,7 @@ import {
     wholeNumber,
     withoutPrivateKeys,
 } from "./values";
-import { CLOCK_SKEW_MS, CRL_REASONS } from "../pki/crl";
+import { CLOCK_SKEW_MS, CRL_REASONS, MAX_CRL_PERIOD_DAYS } from "../pki/crl";
 import { PKCS12_MAX_ITERATIONS, PKCS12_MIN_ITERATIONS, pkcs12IterationsProblem } from "../pki/pkcs12";
 import { inX509Years } from "../pki/x509";
 import { daysInMonth } from "./goYaml";
@@ -164,7 +164,7 @@ const SETTING: Record<Key, { allowed: string; unset?: string }> = {
         unset: "for generation 0",
     },
     revocations: { allowed: "a list of { endpoint, serial, epoch, reason, revokedAt }", unset: "for none" },
-    crlPeriodDays: { allowed: "a whole number of days from 1 to 90", unset: "for 7" },
+    crlPeriodDays: { allowed: `a whole number of days from 1 to ${MAX_CRL_PERIOD_DAYS}`, unset: "for 7" },
     meshFinishAfterHours: { allowed: "a whole number of hours from 0 to 2160", unset: "for 24" },
     frontEnd: {
         allowed: "a map such as { services: [...], callers: [], apicHosts: [...] }",
@@ -388,8 +388,11 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>, now: Date
     let crlPeriodDays: number = DEFAULTS.crlPeriodDays;
     if (typeof rawPeriod === "string") {
         const n = /^[1-9][0-9]?$/.test(rawPeriod) ? Number(rawPeriod) : NaN;
-        if (n >= 1 && n <= 90) crlPeriodDays = n;
-        else fail(`pki:crlPeriodDays must be a whole number of days from 1 to 90; got ${show(rawPeriod)}`);
+        if (n >= 1 && n <= MAX_CRL_PERIOD_DAYS) crlPeriodDays = n;
+        else
+            fail(
+                `pki:crlPeriodDays must be a whole number of days from 1 to ${MAX_CRL_PERIOD_DAYS}; got ${show(rawPeriod)}`,
+            );
     }
     const rawMeshFinish = setting("meshFinishAfterHours");
     let meshFinishAfterHours: number = DEFAULTS.meshFinishAfterHours;

@@ -34,7 +34,7 @@ import {
 } from "../inventory/planned";
 import { apicUiKeystoreName } from "../pki/apic";
 import { crlSignedBy, seriesCrlDue } from "../pki/crlSeries";
-import { crlWindow, parseCrl } from "../pki/crl";
+import { CLOCK_SKEW_MS, CrlRecord, crlValidityDays, crlWindow, MAX_CRL_PERIOD_DAYS, parseCrl } from "../pki/crl";
 import { pemBlocks } from "../pki/pem";
 import { PUBLIC_CA_LEAD_DAYS } from "../pki/publicCert";
 import {
@@ -275,34 +275,92 @@ function crlsStopped(plan: PkiPlan, record: RotationRecord): { why: string[]; go
     return { why, gone };
 }
 
+/** A published CRL the next `pulumi up` re-signs or replaces, and why. */
+interface CrlDue {
+    readonly id: string;
+    readonly crl: CrlRecord;
+    readonly why: string;
+}
+
 /**
- * Periodic CRLs whose period has ended: the next `pulumi up` re-signs them. And an offline root's
- * CRL whose series holds a newer one valid now: the next `pulumi up` publishes that one (nothing
- * else may run an update for it: the mesh's other CRLs are valid as long as their CAs). `gone`:
- * CAs whose CRL the next update publishes no more (crlsStopped says so instead of re-signing).
+ * The publication periods (day counts, each with the end of the period) a deployed periodic CRL
+ * can have been signed in, read from its record alone, since pki:crlPeriodDays may have changed
+ * after: those whose period start, plus crlValidityDays, gives its nextUpdate (crlWindow) and
+ * which hold its thisUpdate (never before the period's start, never after the update in that
+ * period that signed it, CLOCK_SKEW_MS into the next at the latest).
+ */
+function periodsSignedIn(crl: CrlRecord): { days: number; end: number }[] {
+    const thisUpdate = Date.parse(crl.thisUpdate);
+    const nextUpdate = Date.parse(crl.nextUpdate);
+    const periods: { days: number; end: number }[] = [];
+    for (let days = 1; days <= MAX_CRL_PERIOD_DAYS; days++) {
+        const start = nextUpdate - crlValidityDays(days) * DAY_MS;
+        const end = start + days * DAY_MS;
+        if (start % (days * DAY_MS) === 0 && start <= thisUpdate && thisUpdate < end + CLOCK_SKEW_MS) {
+            periods.push({ days, end });
+        }
+    }
+    return periods;
+}
+
+/**
+ * The stack file's pki:crlPeriodDays, as a change not deployed yet, when the published periodic
+ * CRLs were signed in periods of another length (the deployed length too, when their records
+ * allow only one). `gone`: as crlsDue's.
+ */
+function crlPeriodPending(config: PkiConfig, record: RotationRecord, gone: ReadonlySet<string>): string[] {
+    const other = Object.entries(record.crls ?? {})
+        .filter(([id, crl]) => crl.published && crl.renewal === "period" && !gone.has(id))
+        .map(([id, crl]) => ({ id, crl, lengths: periodsSignedIn(crl).map((p) => p.days) }))
+        .filter(({ lengths }) => !lengths.includes(config.crlPeriodDays));
+    if (other.length === 0) return [];
+    const shared = other[0].lengths.filter((days) => other.every(({ lengths }) => lengths.includes(days)));
+    const signed = other.map(({ id, crl }) => `${id} from ${day(crl.thisUpdate)} until ${day(crl.nextUpdate)}`);
+    return [
+        `pki:crlPeriodDays: ${config.crlPeriodDays} in the stack file, ${shared.length === 1 ? shared[0] : "another"} deployed ` +
+            `(the CRL${signed.length === 1 ? "" : "s"} of ${signed.join(", ")})`,
+    ];
+}
+
+/**
+ * Periodic CRLs whose period has ended: the next `pulumi up` re-signs them. The period is the
+ * stack file's pki:crlPeriodDays, or, for a CRL signed in periods of another length (a change of
+ * it not deployed yet), the one its record was signed in: the earliest end of those it can have
+ * been (none: due at once), so that it is re-signed in time whatever the stack file says now.
+ * And an offline root's CRL whose series holds a newer one valid now: the next `pulumi up`
+ * publishes that one (nothing else may run an update for it: the mesh's other CRLs are valid as
+ * long as their CAs). `gone`: CAs whose CRL the next update publishes no more (crlsStopped says
+ * so instead of re-signing).
  */
 function crlsDue(
     config: PkiConfig,
     record: RotationRecord,
     now: Date,
     gone: ReadonlySet<string> = new Set(),
-): string[] {
+): CrlDue[] {
     const start = crlWindow(now, config.crlPeriodDays).thisUpdate; // the period the next update signs for
     const periodic = Object.entries(record.crls ?? {})
-        .filter(
-            ([id, crl]) =>
-                crl.published &&
-                crl.renewal === "period" &&
-                Date.parse(crl.thisUpdate) < start.getTime() &&
-                !gone.has(id),
-        )
-        .map(
-            ([id, crl]) =>
-                `the CRL of ${id} was signed for the period from ${day(crl.thisUpdate)}; a new ${config.crlPeriodDays}-day period began ${day(start)} (valid until ${day(crl.nextUpdate)})${crlDelivery(id, record)}`,
-        );
+        .filter(([id, crl]) => crl.published && crl.renewal === "period" && !gone.has(id))
+        .flatMap(([id, crl]): CrlDue[] => {
+            const delivery = crlDelivery(id, record);
+            if (Date.parse(crl.thisUpdate) < start.getTime()) {
+                const why = `the CRL of ${id} was signed for the period from ${day(crl.thisUpdate)}; a new ${config.crlPeriodDays}-day period began ${day(start)} (valid until ${day(crl.nextUpdate)})${delivery}`;
+                return [{ id, crl, why }];
+            }
+            const periods = periodsSignedIn(crl);
+            if (periods.some((p) => p.days === config.crlPeriodDays)) return [];
+            // As in crlWindow, a period is over CLOCK_SKEW_MS after its end.
+            const end = periods.length === 0 ? undefined : Math.min(...periods.map((p) => p.end));
+            if (end !== undefined && end > now.getTime() - CLOCK_SKEW_MS) return [];
+            const why =
+                `the CRL of ${id} was signed ${end === undefined ? `in no period of 1 to ${MAX_CRL_PERIOD_DAYS} days` : `for a period that ended ${day(new Date(end))}`} ` +
+                `(valid from ${day(crl.thisUpdate)} until ${day(crl.nextUpdate)}); the update re-signs it for the stack file's ${config.crlPeriodDays}-day periods ` +
+                `(pki:crlPeriodDays, not deployed yet)${delivery}`;
+            return [{ id, crl, why }];
+        });
     const series = Object.entries(record.crls ?? {})
         .filter(([, crl]) => crl.published && crl.renewal === "series")
-        .flatMap(([id, crl]) => {
+        .flatMap(([id, crl]): CrlDue[] => {
             const slot = offlineSlotOf(config, id);
             const offline = slot === undefined ? undefined : config.offlineRoots[slot];
             if (offline === undefined) return [];
@@ -310,8 +368,13 @@ function crlsDue(
             return next === undefined
                 ? []
                 : [
-                      `the CRL of ${id} published is the one of pki:offlineRoots.${slot}.crls from ${day(crl.thisUpdate)} (valid until ${day(crl.nextUpdate)}); ` +
-                          `the series' CRL from ${day(next.thisUpdate)} is valid now${crlDelivery(id, record)}`,
+                      {
+                          id,
+                          crl,
+                          why:
+                              `the CRL of ${id} published is the one of pki:offlineRoots.${slot}.crls from ${day(crl.thisUpdate)} (valid until ${day(crl.nextUpdate)}); ` +
+                              `the series' CRL from ${day(next.thisUpdate)} is valid now${crlDelivery(id, record)}`,
+                      },
                   ];
         });
     return [...periodic, ...series];
@@ -873,11 +936,12 @@ export function decide(input: LifecycleInput): LifecycleDecision {
             ...expired(config, deployed, now, refused),
             `the stack file is refused against what is deployed: ${error.problems.join("; ")}`,
         );
-        const republishWhy = crlsDue(config, record, now);
+        const republishWhy = crlsDue(config, record, now).map((due) => due.why);
         return { proposals: [], republishCrls: republishWhy.length > 0, republishWhy, needsHuman, pending, waiting };
     }
     const stopped = crlsStopped(plan, record);
-    const republishWhy = [...crlsDue(config, record, now, stopped.gone), ...stopped.why];
+    const crlDue = crlsDue(config, record, now, stopped.gone);
+    const republishWhy = [...crlDue.map((d) => d.why), ...stopped.why];
     needsHuman.push(...offlineRootNeeds(plan, deployed, now));
 
     const pendingSlots = new Set<CaSlot>();
@@ -1091,7 +1155,7 @@ export function decide(input: LifecycleInput): LifecycleDecision {
         republishCrls: republishWhy.length > 0,
         republishWhy,
         needsHuman: [...expired(config, deployed, now, renewal), ...needsHuman],
-        pending,
+        pending: [...pending, ...crlPeriodPending(config, record, stopped.gone)],
         waiting,
     };
 }

@@ -72,6 +72,9 @@ const DAY_MS = 86_400_000;
  */
 export const crlValidityDays = (periodDays: number): number => Math.max(4 * periodDays, 28);
 
+/** The longest publication period pki:crlPeriodDays allows (the shortest is a day). */
+export const MAX_CRL_PERIOD_DAYS = 90;
+
 /**
  * How far the clock of a node that loads a CRL may lag the clock of the machine that signed or
  * picked it. BoringSSL checks a CRL's thisUpdate at the node's clock with no allowance
