@@ -1225,6 +1225,76 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
         assert.deepStrictEqual(await decision(longer, "2027-01-27T00:00:00Z"), due);
     });
 
+    it("asks a human halfway to a CRL's next update when its re-publication waits on changes not deployed yet, which the republish job does not deploy", async () => {
+        const { folder, revoked } = await deployRevocation();
+        const decision = async (file: string, now: string) => {
+            const { status, out } = await cli(
+                "lifecycle",
+                "--config",
+                file,
+                "--deployed",
+                folder,
+                "--now",
+                now,
+                "--format",
+                "json",
+            );
+            const json = JSON.parse(out) as LifecycleJson;
+            return [status, json.republishCrls, json.needsHuman, json.pending];
+        };
+        /** `file` with ob's gateway server renewed, not deployed. */
+        const serverRenewed = (file: string) => {
+            const text = fs.readFileSync(file, "utf8");
+            fs.writeFileSync(
+                file,
+                editStackText(text, [{ path: ["pki:rotation", "endpoints", "ob", "serverEpoch"], value: 1 }]),
+            );
+            return file;
+        };
+        const server =
+            "ob/server: epoch 1 from gateway-server-ca in the stack file, epoch 0 from gateway-server-ca deployed";
+        const blocked =
+            "the CRL of apic-client-ca (next update 2027-01-28) is due for re-publication, and past its next update a CRL refuses every peer whose chain it covers; " +
+            "the lifecycle workflow re-publishes CRLs only by an update that changes nothing else, and the stack file holds changes not deployed yet " +
+            `(${server}): deploy them (pulumi up from the default branch) or revert them before 2027-01-28`;
+        // The CRL runs from 2027-01-05T09:30 to 2027-01-28: halfway is 2027-01-16T16:45.
+        const pending = serverRenewed(revoked());
+        assert.deepStrictEqual(await decision(pending, "2027-01-16T16:44:59Z"), [0, true, [], [server]]);
+        assert.deepStrictEqual(await decision(pending, "2027-01-16T16:45:00Z"), [1, true, [blocked], [server]]);
+        const { out } = await cli(
+            "lifecycle",
+            "--config",
+            pending,
+            "--deployed",
+            folder,
+            "--now",
+            "2027-01-20T00:00:00Z",
+        );
+        assert.ok(out.includes(`### Needs a human\n\n- ${blocked}\n`), out);
+        // Past it, the CRL has lapsed: that says to run pulumi up now.
+        assert.deepStrictEqual(await decision(pending, "2027-01-28T00:00:00Z"), [
+            1,
+            true,
+            [
+                "the CRL of apic-client-ca passed its next update on 2027-01-28: every peer whose chain it covers is refused; run pulumi up now",
+            ],
+            [server],
+        ]);
+        // A new period length changes CRLs alone: the republish job deploys it, so it blocks nothing.
+        const period =
+            "pki:crlPeriodDays: 30 in the stack file, 7 deployed (the CRL of apic-client-ca from 2027-01-05 until 2027-01-28)";
+        assert.deepStrictEqual(await decision(revoked("  pki:crlPeriodDays: 30\n"), "2027-01-20T00:00:00Z"), [
+            0,
+            true,
+            [],
+            [period],
+        ]);
+        assert.deepStrictEqual(
+            await decision(serverRenewed(revoked("  pki:crlPeriodDays: 30\n")), "2027-01-20T00:00:00Z"),
+            [1, true, [blocked], [server, period]],
+        );
+    });
+
     it("reads deployment records of earlier versions, and asks for one update when one lacks the time a phase began", () => {
         const deployed = readDeployed(deployedDir);
         const { positionsSince, clientPhases, crls, highestCrlNumber, keys, ...older } = deployed.record;

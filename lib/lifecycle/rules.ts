@@ -380,6 +380,31 @@ function crlsDue(
     return [...periodic, ...series];
 }
 
+/**
+ * CRLs due for re-publication that the lifecycle workflow cannot re-publish: its job runs
+ * `pulumi up` only when that changes nothing but CRLs, and the stack file's changes not deployed
+ * yet (`pending`, none of which changes CRLs alone) would go with it. Blocked for a while is
+ * normal: a merged change waits for its own reviewed update. A human is asked once half the time
+ * from a CRL's thisUpdate to its nextUpdate has passed: a periodic CRL is valid four periods (at
+ * least 28 days) from the start of the period its thisUpdate lies in, so at least a period and a
+ * half (10.5 days or more) is then left to deploy or revert the changes, whatever the period (an
+ * offline root's CRL: half its own validity). One past its nextUpdate is `expired`'s.
+ */
+function crlsBlocked(due: readonly CrlDue[], pending: readonly string[], now: Date): string[] {
+    if (pending.length === 0) return [];
+    const late = due
+        .map(({ id, crl }) => ({ id, from: Date.parse(crl.thisUpdate), to: Date.parse(crl.nextUpdate) }))
+        .filter(({ from, to }) => now.getTime() >= from + (to - from) / 2 && now.getTime() < to);
+    if (late.length === 0) return [];
+    const first = Math.min(...late.map(({ to }) => to));
+    return [
+        `the CRL${late.length === 1 ? " of" : "s of"} ${late.map(({ id, to }) => `${id} (next update ${day(new Date(to))})`).join(", ")} ` +
+            `${late.length === 1 ? "is" : "are"} due for re-publication, and past its next update a CRL refuses every peer whose chain it covers; ` +
+            `the lifecycle workflow re-publishes CRLs only by an update that changes nothing else, and the stack file holds changes not deployed yet ` +
+            `(${pending.join("; ")}): deploy them (pulumi up from the default branch) or revert them before ${day(new Date(first))}`,
+    ];
+}
+
 /** Offline roots near the end of their life or of their CRL series, and CSRs waiting for the ceremony. */
 function offlineRootNeeds(plan: PkiPlan, deployed: Deployed, now: Date): string[] {
     const needs: string[] = [];
@@ -1154,7 +1179,8 @@ export function decide(input: LifecycleInput): LifecycleDecision {
         proposals,
         republishCrls: republishWhy.length > 0,
         republishWhy,
-        needsHuman: [...expired(config, deployed, now, renewal), ...needsHuman],
+        needsHuman: [...expired(config, deployed, now, renewal), ...needsHuman, ...crlsBlocked(crlDue, pending, now)],
+        // Last, and not among what blocks a re-publication: a new period length changes CRLs alone.
         pending: [...pending, ...crlPeriodPending(config, record, stopped.gone)],
         waiting,
     };
