@@ -601,6 +601,56 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
         );
     });
 
+    it("refuses what is deployed of another environment, a render or stack outputs, whose renewals due would go unseen", async () => {
+        const other = path.join(dir, "other", "Pulumi.other.yaml");
+        fs.mkdirSync(path.dirname(other));
+        fs.writeFileSync(other, STACK.replace("pki:environment: life", "pki:environment: other"));
+        const certificates = JSON.parse(fs.readFileSync(path.join(deployedDir, "inventory.json"), "utf8"))
+            .certificates as IssuedCertificate[];
+        const outputs = (inventory: IssuedCertificate[]) => {
+            const file = path.join(dir, "other", "outputs.json");
+            fs.writeFileSync(
+                file,
+                JSON.stringify({
+                    inventory,
+                    deploymentRecord: JSON.parse(fs.readFileSync(path.join(deployedDir, "deployment.json"), "utf8")),
+                }),
+            );
+            return file;
+        };
+        const fix = "give the outputs, or a render, of this stack file's stack";
+        assert.deepStrictEqual(await cli("lifecycle", "--config", other, "--deployed", deployedDir), {
+            status: 2,
+            out: "",
+            err: `error: --deployed ${deployedDir} is a render of environment "life", the stack file's is "other": ${fix}\n`,
+        });
+        const life = outputs(certificates);
+        assert.deepStrictEqual(await cli("lifecycle", "--config", other, "--deployed", life), {
+            status: 2,
+            out: "",
+            err:
+                `error: --deployed ${life} is the outputs of a stack of environment "life" ` +
+                `(its inventory's client identities are urn:apic-istio-pki:life:...), the stack file's is "other": ${fix}\n`,
+        });
+        assert.deepStrictEqual(
+            certificates.flatMap((c) => c.uris),
+            ["urn:apic-istio-pki:life:apic-client:ob"],
+        );
+        // Hand-merged outputs of two stacks.
+        const merged = outputs(
+            certificates.map((c) =>
+                c.uris.length > 0 ? { ...c, uris: [...c.uris, "urn:apic-istio-pki:dev:apic-client:ob"] } : c,
+            ),
+        );
+        assert.deepStrictEqual(await cli("lifecycle", "--config", other, "--deployed", merged), {
+            status: 2,
+            out: "",
+            err:
+                `error: --deployed ${merged}: its inventory's client identities (urn:apic-istio-pki:<environment>:...) name several environments, "life", "dev": ` +
+                'give the outputs of one stack ("pulumi stack output --json")\n',
+        });
+    });
+
     it("starts a CA's staged rotation in its window, and lets a root wait while a CA below it rotates", () => {
         const deployed = readDeployed(deployedDir);
         const config = validateConfig(rawConfigFromStackFile(stackFile));

@@ -350,9 +350,16 @@ export const lifecycleCommand: Command = {
                 throw new InputError(`--deployed ${values.deployed}: ${error.message}`);
             throw error;
         }
+        // Another stack's: its renewals due would go unseen, and its records would be checked against this stack's.
         if (deployed.environment !== undefined && deployed.environment !== config.environment) {
+            const environment = `environment "${deployed.environment}"`;
+            const what =
+                deployed.source === "render"
+                    ? `a render of ${environment}`
+                    : `the outputs of a stack of ${environment} (its inventory's client identities are urn:apic-istio-pki:${deployed.environment}:...)`;
             throw new InputError(
-                `--deployed ${values.deployed} is a render of environment "${deployed.environment}", the stack file's is "${config.environment}"`,
+                `--deployed ${values.deployed} is ${what}, the stack file's is "${config.environment}": ` +
+                    `give the outputs, or a render, of this stack file's stack`,
             );
         }
 

@@ -52,13 +52,39 @@ function readJson(file: string, name: string): unknown {
 }
 
 /**
- * What is deployed, with the environment when the input names it (a render's inventory.json does)
- * and, for stack outputs, those that hold a private key in plain text. Messages start with what
- * follows the path the user gave ("--deployed X: ...").
+ * The environment the inventory's client identities name (plan.ts: urn:apic-istio-pki:<environment>:
+ * apic-client:<endpoint>, and :ui-client:<name>), or undefined when none does. Every stack has an
+ * endpoint, so its APIC client's identity is there.
  */
-export function readDeployed(
-    fileOrDir: string,
-): Deployed & { environment?: string; plainKeyOutputs?: readonly string[] } {
+function environmentOfIdentities(inventory: readonly IssuedCertificate[]): string | undefined {
+    const names = new Set(
+        inventory.flatMap((c) =>
+            (Array.isArray(c.uris) ? c.uris : []).flatMap((uri: unknown) => {
+                const name = typeof uri === "string" ? /^urn:apic-istio-pki:([a-z0-9-]+):/.exec(uri)?.[1] : undefined;
+                return name === undefined ? [] : [name];
+            }),
+        ),
+    );
+    if (names.size > 1) {
+        throw new DeployedInputError(
+            `its inventory's client identities (urn:apic-istio-pki:<environment>:...) name several environments, ` +
+                `${[...names].map((n) => `"${n}"`).join(", ")}: give the outputs of one stack ("pulumi stack output --json")`,
+        );
+    }
+    return [...names][0];
+}
+
+/**
+ * What is deployed, with its environment when the input tells it (a render's inventory.json
+ * names it; stack outputs, by their inventory's client identities) and, for stack outputs, those
+ * that hold a private key in plain text. Messages start with what follows the path the user gave
+ * ("--deployed X: ...").
+ */
+export function readDeployed(fileOrDir: string): Deployed & {
+    source: "render" | "stack outputs";
+    environment?: string;
+    plainKeyOutputs?: readonly string[];
+} {
     if (!fs.existsSync(fileOrDir)) throw new DeployedInputError(`no such file or folder; ${WHAT_TO_GIVE}`);
     if (fs.statSync(fileOrDir).isDirectory()) {
         const inventory = readJson(path.join(fileOrDir, "inventory.json"), "its inventory.json") as {
@@ -70,6 +96,7 @@ export function readDeployed(
         return {
             inventory: inventoryOf(inventory?.certificates, "its inventory.json certificates"),
             record,
+            source: "render",
             ...(typeof inventory?.environment === "string" ? { environment: inventory.environment } : {}),
         };
     }
@@ -81,9 +108,13 @@ export function readDeployed(
     }
     const record = parseRecord(recordValue);
     if (record === undefined) throw new DeployedInputError(`its deploymentRecord is not a deployment record`);
+    const inventory = inventoryOf(outputs.inventory, "its inventory");
+    const environment = environmentOfIdentities(inventory);
     return {
-        inventory: inventoryOf(outputs.inventory, "its inventory"),
+        inventory,
         record,
+        source: "stack outputs",
+        ...(environment !== undefined ? { environment } : {}),
         // Read without --show-secrets, `pulumi stack output --json` shows a secret as "[secret]": a
         // key seen there is readable by anyone who can read the stack. (No policy can find it: the
         // policy SDK hands policies secrets unwrapped, as plain values.)
