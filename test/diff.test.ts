@@ -477,17 +477,22 @@ describe("diff risks", function () {
         },
     };
 
+    /** Each risk of a diff as [change, instead], the maintenance window's steps written WINDOW. */
+    const advised = (d: CertDiff) => d.risks.map((r) => [r.change, r.instead.replace(`or ${WINDOW}`, "or WINDOW")]);
+    const FREE =
+        "add the new endpoints first, move APIC's API definitions and TLS client profiles to them, and remove the old hosts in a later change";
+
     it("Option 2 <-> 3: the two-step way through one group per service named as the service, which changes nothing", () => {
         const [option2, option3] = [plan(GROUPED), plan({ ...GROUPED, option: 3 })];
         const advice = (first: string) =>
-            `pki:option is one value for the whole stack, so these hosts and their new ones cannot be served side by side; the two-step way: ${first}; or ${WINDOW}`;
+            `pki:option is one value for the whole stack, so these hosts and their new ones cannot be served side by side; ${first}; or ${WINDOW}`;
         assert.deepStrictEqual(diffPlans(option2, option3).risks, [
             {
                 key: "pki:option, pki:domains.ob",
                 change: "drops 2 hosts: ob-payee.ob.lab.api.bank.example and validator.ob.lab.api.bank.example",
                 breaks: BLOCKED,
                 instead: advice(
-                    "first switch to Option 3 with one group per service, named exactly as the service, a domain prefix included (ob-payee: [ob-payee]), " +
+                    "the two-step way: first switch to Option 3 with one group per service, named exactly as the service, a domain prefix included (ob-payee: [ob-payee]), " +
                         "which keeps every endpoint and host, then regroup in later changes, each diffed on its own",
                 ),
                 hosts: ["ob-payee.ob.lab.api.bank.example", "validator.ob.lab.api.bank.example"],
@@ -497,82 +502,173 @@ describe("diff risks", function () {
             diffPlans(option3, option2).risks.map((r) => r.instead),
             [
                 advice(
-                    "first regroup into one group per service, named exactly as the service, a domain prefix included (validator: [validator]), " +
-                        "in changes each diffed on its own, then switch to Option 2, which keeps every endpoint and host",
+                    "the way in steps: first regroup into one group per service, named exactly as the service, a domain prefix included (validator: [validator]), " +
+                        "in changes each diffed on its own (where one moves a service to a new host, its diff says how APIC keeps calling it, or that it takes a maintenance window), " +
+                        "then switch to Option 2, which keeps every endpoint and host",
                 ),
             ],
         );
-        // The first step advised: nothing changes.
-        const perService = {
-            ob: {
-                ...GROUPED.domains.ob,
-                groups: { accounts: ["accounts"], "ob-payee": ["ob-payee"], validator: ["validator"] },
-            },
-        };
-        const d = diffPlans(option2, plan({ ...GROUPED, option: 3, domains: perService }));
+        // The first step advised from Option 2: nothing changes.
+        const groups = { accounts: ["accounts"], "ob-payee": ["ob-payee"], validator: ["validator"] };
+        const perService = plan({ ...GROUPED, option: 3, domains: { ob: { ...GROUPED.domains.ob, groups } } });
+        const d = diffPlans(option2, perService);
         assert.deepStrictEqual([d.added, d.removed, d.replaced, d.places, d.risks], [[], [], [], [], []]);
+        // From Option 3, regrouping into one group per service moves ob-payee and validator to new
+        // hosts: its diff gives the way, and each of its changes drops no host before APIC can leave it.
+        assert.deepStrictEqual(advised(diffPlans(option3, perService)), [
+            [
+                "drops 2 hosts: checks.ob.lab.api.bank.example and payee.ob.lab.api.bank.example",
+                "group checks of pki:domains.ob holds only validator, which can be in one group only, and a group holds at least one service; " +
+                    "endpoint ob-payee would serve both payee.ob.lab.api.bank.example and ob-payee.ob.lab.api.bank.example, and an endpoint serves one host: " +
+                    "these hosts and their new ones cannot be served side by side in one change; keep group checks and group payee as they are, " +
+                    "or pass validator and ob-payee through group accounts of pki:domains.ob, whose host stays: move them there in one change, " +
+                    "APIC's calls to them moved to that host first, and to their new groups in a later change; or WINDOW",
+            ],
+        ]);
+        const passing = plan({
+            ...GROUPED,
+            option: 3,
+            domains: { ob: { ...GROUPED.domains.ob, groups: { accounts: ["accounts", "ob-payee", "validator"] } } },
+        });
+        assert.deepStrictEqual(advised(diffPlans(option3, passing)), [
+            ["drops 2 hosts: checks.ob.lab.api.bank.example and payee.ob.lab.api.bank.example", FREE],
+        ]);
+        assert.deepStrictEqual(diffPlans(passing, perService).risks, []);
     });
 
-    it("Option 3: a group of one service renamed, or renamed keeping its endpoint name, cannot be served beside its new host; a group of two can", () => {
+    describe("Option 3 regrouped", () => {
         const services = ["accounts", "ob-payee", "validator", "ob-audit"];
         const option3 = (groups: Record<string, string[]>, kept = services) =>
             plan({ ...GROUPED, option: 3, domains: { ob: { services: kept, groups } } });
-        const base = option3({
-            core: ["accounts"],
-            audit: ["ob-audit"],
-            "ob-payee": ["ob-payee"],
-            checks: ["validator"],
-        });
-        // ob-audit removed; checks -> validation (one service); ob-payee -> payee (the same endpoint name).
-        const head = option3(
-            { core: ["accounts"], payee: ["ob-payee"], validation: ["validator"] },
-            services.slice(0, 3),
-        );
-        assert.deepStrictEqual(diffPlans(base, head).risks, [
-            {
-                key: "pki:domains.ob",
-                change: "drops 1 host: audit.ob.lab.api.bank.example",
-                breaks: "APIC calls to these hosts fail from this update on: their Gateway server entries and secrets are deleted",
-                instead:
-                    "add the new endpoints first, move APIC's API definitions and TLS client profiles to them, and remove the old hosts in a later change",
-                hosts: ["audit.ob.lab.api.bank.example"],
-            },
-            {
-                key: "pki:domains.ob",
-                change: "drops 2 hosts: checks.ob.lab.api.bank.example and ob-payee.ob.lab.api.bank.example",
-                breaks: BLOCKED,
-                instead:
-                    "group checks of pki:domains.ob holds only validator, which can be in one group only, and a group holds at least one service; " +
-                    "endpoint ob-payee would serve both ob-payee.ob.lab.api.bank.example and payee.ob.lab.api.bank.example, and an endpoint serves one host: " +
-                    `these hosts and their new ones cannot be served side by side, so no order of changes keeps APIC's calls working; keep group checks and group ob-payee as they are, or ${WINDOW}`,
-                hosts: ["checks.ob.lab.api.bank.example", "ob-payee.ob.lab.api.bank.example"],
-            },
-        ]);
-        const renamed = option3({
-            core: ["accounts"],
-            audit: ["ob-audit"],
-            "ob-payee": ["ob-payee"],
-            validation: ["validator"],
-        });
-        assert.deepStrictEqual(
-            diffPlans(base, renamed).risks.map((r) => r.instead),
-            [
-                "group checks of pki:domains.ob holds only validator, which can be in one group only, and a group holds at least one service: " +
-                    `the old host and its new one cannot be served side by side, so no order of changes keeps APIC's calls working; keep group checks as it is, or ${WINDOW}`,
-            ],
-        );
-        // A group of two renamed: a new group can take one of its services first, so the advice stands.
-        const two = option3({ core: ["accounts", "ob-audit"], "ob-payee": ["ob-payee"], checks: ["validator"] });
-        const main = option3({ main: ["accounts", "ob-audit"], "ob-payee": ["ob-payee"], checks: ["validator"] });
-        assert.deepStrictEqual(
-            diffPlans(two, main).risks.map((r) => [r.change, r.instead]),
-            [
+        const others = { "ob-payee": ["ob-payee"], checks: ["validator"] };
+
+        it("a group renamed, of one service or keeping its endpoint name, cannot be served beside its new host: its services pass through a group the change keeps", () => {
+            const base = option3({ core: ["accounts"], audit: ["ob-audit"], ...others });
+            // ob-audit removed; checks -> validation (one service); ob-payee -> payee (the same endpoint name).
+            const head = option3(
+                { core: ["accounts"], payee: ["ob-payee"], validation: ["validator"] },
+                services.slice(0, 3),
+            );
+            assert.deepStrictEqual(diffPlans(base, head).risks, [
+                {
+                    key: "pki:domains.ob",
+                    change: "drops 1 host: audit.ob.lab.api.bank.example",
+                    breaks: "APIC calls to these hosts fail from this update on: their Gateway server entries and secrets are deleted",
+                    instead: FREE,
+                    hosts: ["audit.ob.lab.api.bank.example"],
+                },
+                {
+                    key: "pki:domains.ob",
+                    change: "drops 2 hosts: checks.ob.lab.api.bank.example and ob-payee.ob.lab.api.bank.example",
+                    breaks: BLOCKED,
+                    instead:
+                        "group checks of pki:domains.ob holds only validator, which can be in one group only, and a group holds at least one service; " +
+                        "endpoint ob-payee would serve both ob-payee.ob.lab.api.bank.example and payee.ob.lab.api.bank.example, and an endpoint serves one host: " +
+                        "these hosts and their new ones cannot be served side by side in one change; keep group checks and group ob-payee as they are, " +
+                        "or pass validator and ob-payee through group core of pki:domains.ob, whose host stays: move them there in one change, " +
+                        `APIC's calls to them moved to that host first, and to their new groups in a later change; or ${WINDOW}`,
+                    hosts: ["checks.ob.lab.api.bank.example", "ob-payee.ob.lab.api.bank.example"],
+                },
+            ]);
+            const renamed = { core: ["accounts"], audit: ["ob-audit"], "ob-payee": ["ob-payee"] };
+            assert.deepStrictEqual(advised(diffPlans(base, option3({ ...renamed, validation: ["validator"] }))), [
+                [
+                    "drops 1 host: checks.ob.lab.api.bank.example",
+                    "group checks of pki:domains.ob holds only validator, which can be in one group only, and a group holds at least one service: " +
+                        "the old host and its new one cannot be served side by side in one change; keep group checks as it is, " +
+                        "or pass validator through group audit of pki:domains.ob, whose host stays: move it there in one change, " +
+                        "APIC's calls to it moved to that host first, and to its new group in a later change; or WINDOW",
+                ],
+            ]);
+            // The way advised: into audit, whose host APIC can call first; then out, dropping nothing.
+            const passing = option3({ core: ["accounts"], audit: ["ob-audit", "validator"], "ob-payee": ["ob-payee"] });
+            assert.deepStrictEqual(advised(diffPlans(base, passing)), [
+                ["drops 1 host: checks.ob.lab.api.bank.example", FREE],
+            ]);
+            assert.deepStrictEqual(diffPlans(passing, option3({ ...renamed, validation: ["validator"] })).risks, []);
+            // A domain with one group of one service has no group to pass through.
+            const alone = (group: string) =>
+                plan({
+                    ...GROUPED,
+                    option: 3,
+                    domains: { ob: { services: ["accounts"], groups: { [group]: ["accounts"] } } },
+                });
+            assert.deepStrictEqual(advised(diffPlans(alone("core"), alone("main"))), [
                 [
                     "drops 1 host: core.ob.lab.api.bank.example",
-                    "add the new endpoints first, move APIC's API definitions and TLS client profiles to them, and remove the old hosts in a later change",
+                    "group core of pki:domains.ob holds only accounts, which can be in one group only, and a group holds at least one service: " +
+                        "the old host and its new one cannot be served side by side in one change; keep group core as it is, or WINDOW",
                 ],
-            ],
-        );
+            ]);
+        });
+
+        it("a group of several renamed cannot be served beside its new host either: one service stays in it while the others move first", () => {
+            const two = option3({ core: ["accounts", "ob-audit"], ...others });
+            const main = option3({ main: ["accounts", "ob-audit"], ...others });
+            assert.deepStrictEqual(diffPlans(two, main).risks, [
+                {
+                    key: "pki:domains.ob",
+                    change: "drops 1 host: core.ob.lab.api.bank.example",
+                    breaks: BLOCKED,
+                    instead:
+                        "group core of pki:domains.ob holds accounts and ob-audit, each of which can be in one group only: " +
+                        "their new group main comes with the first of them moved into it, and core goes with the last: " +
+                        "first make this change but keep accounts in group core (core: [accounts]), so that these hosts stay beside the new ones, " +
+                        "and after its update move APIC's calls to the new hosts; then, in a later change, move accounts to main, which drops these hosts; " +
+                        `each change diffed on its own; or ${WINDOW}`,
+                    hosts: ["core.ob.lab.api.bank.example"],
+                },
+            ]);
+            // The way advised: the first change adds main beside core; the second drops core, whose services main serves by then.
+            const first = option3({ core: ["accounts"], main: ["ob-audit"], ...others });
+            assert.deepStrictEqual(diffPlans(two, first).risks, []);
+            assert.deepStrictEqual(advised(diffPlans(first, main)), [
+                ["drops 1 host: core.ob.lab.api.bank.example", FREE],
+            ]);
+            // A group named after a service holds it to the last; a new group named after one takes it first.
+            const named = option3({ accounts: ["accounts", "ob-audit"], ...others });
+            assert.deepStrictEqual(
+                advised(diffPlans(named, main)).map(([, instead]) => instead.split(": first ")[1]),
+                [
+                    "make this change but keep accounts in group accounts (accounts: [accounts]), so that these hosts stay beside the new ones, " +
+                        "and after its update move APIC's calls to the new hosts; then, in a later change, move accounts to main, which drops these hosts; " +
+                        "each change diffed on its own; or WINDOW",
+                ],
+            );
+            assert.deepStrictEqual(
+                advised(diffPlans(two, named)).map(([, instead]) => instead.split(": first ")[1]),
+                [
+                    "make this change but keep ob-audit in group core (core: [ob-audit]), so that these hosts stay beside the new ones, " +
+                        "and after its update move APIC's calls to the new hosts; then, in a later change, move ob-audit to accounts, which drops these hosts; " +
+                        "each change diffed on its own; or WINDOW",
+                ],
+            );
+            const second = option3({ core: ["ob-audit"], accounts: ["accounts"], ...others });
+            assert.deepStrictEqual(diffPlans(two, second).risks, []);
+            assert.deepStrictEqual(advised(diffPlans(second, named)), [
+                ["drops 1 host: core.ob.lab.api.bank.example", FREE],
+            ]);
+        });
+
+        it("a group of several split into new groups of one each passes its services through a group the change keeps", () => {
+            const two = option3({ core: ["accounts", "ob-audit"], ...others });
+            const split = option3({ accounts: ["accounts"], "ob-audit": ["ob-audit"], ...others });
+            assert.deepStrictEqual(advised(diffPlans(two, split)), [
+                [
+                    "drops 1 host: core.ob.lab.api.bank.example",
+                    "group core of pki:domains.ob holds accounts and ob-audit, each of which can be in one group only: " +
+                        "their new groups accounts and ob-audit each come with the first of them moved into it, and core goes with the last: " +
+                        "the old host and its new ones cannot be served side by side in one change; keep group core as it is, " +
+                        "or pass accounts and ob-audit through group checks of pki:domains.ob, whose host stays: move them there in one change, " +
+                        "APIC's calls to them moved to that host first, and to their new groups in a later change; or WINDOW",
+                ],
+            ]);
+            const passing = option3({ "ob-payee": ["ob-payee"], checks: ["validator", "accounts", "ob-audit"] });
+            assert.deepStrictEqual(advised(diffPlans(two, passing)), [
+                ["drops 1 host: core.ob.lab.api.bank.example", FREE],
+            ]);
+            assert.deepStrictEqual(diffPlans(passing, split).risks, []);
+        });
     });
 
     it("endpoints that keep their name under a new host (pki:baseDomain renamed) are among the new hosts to configure at APIC", async () => {

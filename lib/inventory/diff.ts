@@ -943,29 +943,107 @@ function newHomes(base: PkiPlan, head: PkiPlan, e: EndpointPlan): EndpointPlan[]
     );
 }
 
+/** The Option 3 group whose endpoint `e` is, if any. */
+function groupOf(plan: PkiPlan, e: EndpointPlan): string | undefined {
+    if (plan.config.option !== 3) return undefined;
+    const groups = Object.keys(ownMember(plan.config.domains, e.domain)?.groups ?? {});
+    return groups.find((g) => endpointIdOf(e.domain, g) === e.id);
+}
+
+/** The service a group is named after, which it must hold: it takes that service's endpoint name (validateGroups). */
+function namesakeOf(plan: PkiPlan, domain: string, group: string): string | undefined {
+    return (ownMember(plan.config.domains, domain)?.services ?? []).find(
+        (s) => s.toLowerCase() === group || endpointIdOf(domain, s.toLowerCase()) === endpointIdOf(domain, group),
+    );
+}
+
+/** A dropped host that cannot be served beside its new one, why, and what to keep instead. */
+interface Blocked {
+    readonly endpoint: EndpointPlan;
+    /** Its Option 3 group, when that is what stops it (not an endpoint name kept under another host). */
+    readonly group?: string;
+    readonly why: string;
+    readonly keep: string;
+}
+
 /**
  * Within one layout (pki:option and pki:baseDomain kept), what stops the dropped endpoint `e` from
- * being served beside `home`, the new host of its services, and what to keep instead: an endpoint
- * name serves one host, and an Option 3 group of one service cannot stay once that service is in
- * another group (a service is in exactly one group, a group holds at least one). Undefined when
- * nothing does: the new endpoint can be added first.
+ * being served beside the new hosts of its services: an endpoint name serves one host, and a new
+ * Option 3 group comes only with the services moved into it, which the old group holds until then
+ * (a service is in exactly one group), however many it holds. Undefined when nothing does: the
+ * new endpoints can be added first.
  */
-function notBeside(base: PkiPlan, e: EndpointPlan, home: EndpointPlan): { why: string; keep: string } | undefined {
-    const groups = base.config.option === 3 ? Object.keys(ownMember(base.config.domains, e.domain)?.groups ?? {}) : [];
-    const group = groups.find((g) => endpointIdOf(e.domain, g) === e.id);
+function notBeside(base: PkiPlan, head: PkiPlan, e: EndpointPlan): Blocked | undefined {
+    const homes = newHomes(base, head, e);
+    if (homes.length === 0) return undefined;
+    const group = groupOf(base, e);
     const keep = group !== undefined ? `group ${group}` : `service ${e.services[0]}`;
-    if (home.id === e.id)
+    const sameName = homes.find((h) => h.id === e.id);
+    if (sameName !== undefined) {
         return {
-            why: `endpoint ${e.id} would serve both ${e.host} and ${home.host}, and an endpoint serves one host`,
-            keep,
-        };
-    if (group !== undefined && e.services.length === 1) {
-        return {
-            why: `group ${group} of pki:domains.${e.domain} holds only ${e.services[0]}, which can be in one group only, and a group holds at least one service`,
+            endpoint: e,
+            why: `endpoint ${e.id} would serve both ${e.host} and ${sameName.host}, and an endpoint serves one host`,
             keep,
         };
     }
-    return undefined;
+    if (group === undefined) return undefined;
+    const newGroups = homes.map((h) => groupOf(head, h) ?? h.id);
+    return {
+        endpoint: e,
+        group,
+        why:
+            e.services.length === 1
+                ? `group ${group} of pki:domains.${e.domain} holds only ${e.services[0]}, which can be in one group only, and a group holds at least one service`
+                : `group ${group} of pki:domains.${e.domain} holds ${list(e.services)}, each of which can be in one group only: ` +
+                  `their new ${newGroups.length === 1 ? "group" : "groups"} ${list(newGroups)} ${newGroups.length === 1 ? "comes" : "each come"} ` +
+                  `with the first of them moved into it, and ${group} goes with the last`,
+        keep,
+    };
+}
+
+/** A service kept in its blocked group while the rest of the change is made first, and its new endpoint. */
+interface KeptBack {
+    readonly blocked: Blocked;
+    readonly service: string;
+    readonly to: EndpointPlan;
+}
+
+/**
+ * For each blocked Option 3 group, a service to keep in it while the rest of the change is made
+ * first: the group's host then stays beside the new ones until APIC has moved, and moving that
+ * service last drops it with nothing new to wait for, if the service's new host is served by then
+ * (by the base, or holding a service not kept back). A group named after a service must hold it,
+ * so only that one can stay in it, and none can stay out of a new group named after it
+ * (validateGroups). Undefined when some blocked host has no such service.
+ */
+function keptBack(base: PkiPlan, head: PkiPlan, blocked: readonly Blocked[]): KeptBack[] | undefined {
+    const served = new Set(base.endpoints.map((e) => e.host));
+    const kept: KeptBack[] = [];
+    const servedBy = (service: string, to: EndpointPlan): boolean =>
+        served.has(to.host) ||
+        (namesakeOf(head, to.domain, groupOf(head, to) ?? "") !== service &&
+            to.services.some((s) => s !== service && !kept.some((k) => k.to.domain === to.domain && k.service === s)));
+    for (const b of blocked) {
+        const { endpoint: e, group } = b;
+        if (group === undefined) return undefined;
+        const namesake = namesakeOf(base, e.domain, group);
+        const home = (s: string) => head.endpoints.find((h) => h.domain === e.domain && h.services.includes(s));
+        const service = (namesake !== undefined ? [namesake] : e.services).find((s) => {
+            const to = home(s);
+            return to !== undefined && servedBy(s, to);
+        });
+        if (service === undefined) return undefined;
+        kept.push({ blocked: b, service, to: home(service) as EndpointPlan });
+    }
+    // A later one may have kept back the only service an earlier one's new host was left with.
+    return kept.every((k) => servedBy(k.service, k.to)) ? kept : undefined;
+}
+
+/** A group of `domain` whose endpoint and host the change keeps, so that services can pass through it. */
+function bridgeOf(base: PkiPlan, head: PkiPlan, domain: string): string | undefined {
+    const kept = new Set(head.endpoints.map((h) => `${h.id} ${h.host}`));
+    const bridge = base.endpoints.find((b) => b.domain === domain && kept.has(`${b.id} ${b.host}`));
+    return bridge !== undefined ? groupOf(base, bridge) : undefined;
 }
 
 const MAINTENANCE_WINDOW =
@@ -991,46 +1069,84 @@ function layoutChangeInstead(base: PkiPlan, head: PkiPlan, blocked: readonly End
         return `pki:option is one value for the whole stack, so ${SIDE_BY_SIDE}; the two-step way: first switch to Option 3 with ${perService}, which keeps every endpoint and host, then regroup in later changes, each diffed on its own; or ${MAINTENANCE_WINDOW}`;
     }
     if (options === "3 -> 2") {
-        return `pki:option is one value for the whole stack, so ${SIDE_BY_SIDE}; the two-step way: first regroup into ${perService}, in changes each diffed on its own, then switch to Option 2, which keeps every endpoint and host; or ${MAINTENANCE_WINDOW}`;
+        // Regrouping moves services to new hosts, with the same limits as any regroup (notBeside).
+        return (
+            `pki:option is one value for the whole stack, so ${SIDE_BY_SIDE}; the way in steps: first regroup into ${perService}, ` +
+            "in changes each diffed on its own (where one moves a service to a new host, its diff says how APIC keeps calling it, or that it takes a maintenance window), " +
+            `then switch to Option 2, which keeps every endpoint and host; or ${MAINTENANCE_WINDOW}`
+        );
     }
     const one = keys.length === 1;
     return `${list(keys)} ${one ? "is one value" : "are one value each"} for the whole stack, so ${SIDE_BY_SIDE} and no order of changes keeps APIC's calls working: keep ${one ? "it as it is" : "them as they are"}, or ${MAINTENANCE_WINDOW}`;
 }
 
-/** The way to drop hosts that notBeside keeps from being served beside their new ones, with its reasons. */
-function sameLayoutInstead(reasons: readonly { why: string; keep: string }[]): string {
-    const keep = [...new Set(reasons.map((r) => r.keep))];
+/**
+ * The way to drop hosts that notBeside keeps from being served beside their new ones, with its
+ * reasons: the change in two, a service kept back in each group (keptBack); else their services
+ * passed through a group the change keeps, or the hosts kept, or a maintenance window.
+ */
+function sameLayoutInstead(base: PkiPlan, head: PkiPlan, blocked: readonly Blocked[]): string {
+    const whys = blocked.map((b) => b.why).join("; ");
+    const kept = keptBack(base, head, blocked);
+    if (kept !== undefined) {
+        const stays = kept.map((k) => `${k.service} in group ${k.blocked.group}`);
+        const groups = kept.map((k) => `${k.blocked.group}: [${k.service}]`);
+        const moves = kept.map((k) => `${k.service} to ${groupOf(head, k.to) ?? k.to.id}`);
+        return (
+            `${whys}: first make this change but keep ${list(stays)} (${groups.join(", ")}), so that these hosts stay beside the new ones, and after its update move APIC's calls to the new hosts; ` +
+            `then, in a later change, move ${list(moves)}, which drops these hosts; each change diffed on its own; or ${MAINTENANCE_WINDOW}`
+        );
+    }
+    const keep = [...new Set(blocked.map((b) => b.keep))];
+    const newHosts = blocked.flatMap((b) => newHomes(base, head, b.endpoint));
+    const domains = [...new Set(blocked.map((b) => b.endpoint.domain))];
+    const bridges = domains.map((d) => bridgeOf(base, head, d));
+    const services = blocked.flatMap((b) => b.endpoint.services);
+    const them = services.length === 1 ? "it" : "them";
+    const through = bridges.every((g) => g !== undefined)
+        ? `, or pass ${names(services)} through ${list(bridges.map((g, i) => `group ${g} of pki:domains.${domains[i]}`))}, ` +
+          `whose ${bridges.length === 1 ? "host stays" : "hosts stay"}: move ${them} there in one change, APIC's calls to ${them} moved to ${bridges.length === 1 ? "that host" : "those hosts"} first, ` +
+          `and to ${services.length === 1 ? "its new group" : "their new groups"} in a later change;`
+        : ",";
     return (
-        `${reasons.map((r) => r.why).join("; ")}: ${reasons.length === 1 ? "the old host and its new one cannot be served side by side" : SIDE_BY_SIDE}, ` +
-        `so no order of changes keeps APIC's calls working; keep ${list(keep)} as ${keep.length === 1 ? "it is" : "they are"}, or ${MAINTENANCE_WINDOW}`
+        `${whys}: ${blocked.length === 1 ? `the old host and its new ${newHosts.length === 1 ? "one" : "ones"} cannot be served side by side` : SIDE_BY_SIDE} in one change; ` +
+        `keep ${list(keep)} as ${keep.length === 1 ? "it is" : "they are"}${through} or ${MAINTENANCE_WINDOW}`
     );
 }
 
 /**
- * Hosts the head no longer serves: one risk for those whose new hosts can be added first, one for
- * those whose new hosts cannot (the option or base domain changed, notBeside), with the way that works.
+ * The hosts the head no longer serves, split: those whose new hosts can be added first (or that
+ * have none), and those whose new hosts cannot (the option or base domain changed, notBeside),
+ * with the way that works for these.
  */
-function droppedHosts(base: PkiPlan, head: PkiPlan): Risk[] {
+function droppedSplit(
+    base: PkiPlan,
+    head: PkiPlan,
+): { free: EndpointPlan[]; blocked: EndpointPlan[]; instead: string } {
     // An endpoint moved to another domain under its id is movedEndpointRisks' (it fails, rather than moves).
     const moved = new Set(movedEndpoints(base, head).map(({ before }) => before.id));
     const dropped = droppedEndpoints(base, head).filter((e) => !moved.has(e.id));
-    if (dropped.length === 0) return [];
-    // Hosts whose services go to new hosts that cannot be added first: all of them when the option
-    // or the base domain changes, which changes every host of the layout in one update.
-    const moving = dropped.filter((e) => newHomes(base, head, e).length > 0);
-    const layoutChanged =
-        base.config.option !== head.config.option || base.config.baseDomain !== head.config.baseDomain;
-    const reasons = layoutChanged
-        ? []
-        : moving.flatMap((endpoint) => {
-              const reason = newHomes(base, head, endpoint)
-                  .map((home) => notBeside(base, endpoint, home))
-                  .find((r) => r !== undefined);
-              return reason !== undefined ? [{ endpoint, ...reason }] : [];
-          });
-    const blocked = layoutChanged ? moving : reasons.map((r) => r.endpoint);
-    const free = dropped.filter((e) => !blocked.includes(e));
-    const risk = (endpoints: readonly EndpointPlan[], breaks: string, instead: string): Risk => ({
+    // All of them when the option or the base domain changes, which changes every host of the layout in one update.
+    if (base.config.option !== head.config.option || base.config.baseDomain !== head.config.baseDomain) {
+        const blocked = dropped.filter((e) => newHomes(base, head, e).length > 0);
+        return {
+            free: dropped.filter((e) => !blocked.includes(e)),
+            blocked,
+            instead: blocked.length > 0 ? layoutChangeInstead(base, head, blocked) : "",
+        };
+    }
+    const blocked = dropped.flatMap((e) => notBeside(base, head, e) ?? []);
+    return {
+        free: dropped.filter((e) => !blocked.some((b) => b.endpoint === e)),
+        blocked: blocked.map((b) => b.endpoint),
+        instead: blocked.length > 0 ? sameLayoutInstead(base, head, blocked) : "",
+    };
+}
+
+/** Hosts the head no longer serves: one risk for those whose new hosts can be added first, one for those whose cannot. */
+function droppedHosts(base: PkiPlan, head: PkiPlan): Risk[] {
+    const { free, blocked, instead } = droppedSplit(base, head);
+    const risk = (endpoints: readonly EndpointPlan[], breaks: string, way: string): Risk => ({
         key: layoutKeys(
             base,
             head,
@@ -1038,7 +1154,7 @@ function droppedHosts(base: PkiPlan, head: PkiPlan): Risk[] {
         ),
         change: `drops ${plural(endpoints.length, "host")}: ${names(endpoints.map((e) => e.host))}`,
         breaks,
-        instead,
+        instead: way,
         hosts: endpoints.map((e) => e.host),
     });
     return [
@@ -1056,7 +1172,7 @@ function droppedHosts(base: PkiPlan, head: PkiPlan): Risk[] {
                   risk(
                       blocked,
                       "APIC calls to these hosts fail from this update on, and the new hosts of their services exist only from the same update on, so APIC cannot move to them beforehand",
-                      layoutChanged ? layoutChangeInstead(base, head, blocked) : sameLayoutInstead(reasons),
+                      instead,
                   ),
               ]
             : []),
