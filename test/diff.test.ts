@@ -432,11 +432,11 @@ describe("diff risks", function () {
 
     it("a new pki:option or pki:baseDomain drops hosts whose new ones cannot be added first: a maintenance window, not 'add the new endpoints first'", async () => {
         const base = path.join(ROOT, DEV);
-        const risksOf = async (from: string, to: string) => {
+        const diffOf = async (from: string, to: string) => {
             const head = stackVariant(tempDir("diff-layout"), "dev", from, to);
-            return (JSON.parse((await cli("diff", "--base", base, "--head", head, "--format", "json")).out) as CertDiff)
-                .risks;
+            return JSON.parse((await cli("diff", "--base", base, "--head", head, "--format", "json")).out) as CertDiff;
         };
+        const risksOf = async (from: string, to: string) => (await diffOf(from, to)).risks;
         const hosts = ["dp.dev.api.bank.example", "ob.dev.api.bank.example"];
         const change = "drops 2 hosts: dp.dev.api.bank.example and ob.dev.api.bank.example";
         assert.deepStrictEqual(await risksOf("pki:option: 1", "pki:option: 2"), [
@@ -460,6 +460,13 @@ describe("diff risks", function () {
                 },
             ],
         );
+        // The steps agree: APIC cannot leave these hosts before the update that brings their new ones.
+        const rehosted = await diffOf("pki:baseDomain: dev.api.bank.example", "pki:baseDomain: dev.apis.bank.example");
+        assert.deepStrictEqual(rehosted.steps.before, [
+            "As it is, this change takes a maintenance window (its risks say why, and any way without one): " +
+                "APIC's calls to dp.dev.api.bank.example and ob.dev.api.bank.example fail from this update on, and their new hosts come with it. " +
+                "Check that the new hosts resolve to the ingress gateway.",
+        ]);
     });
 
     /** Option 2 on domain ob, with the groups Option 3 would take. */
@@ -569,6 +576,13 @@ describe("diff risks", function () {
                         `APIC's calls to them moved to that host first, and to their new groups in a later change; or ${WINDOW}`,
                     hosts: ["checks.ob.lab.api.bank.example", "ob-payee.ob.lab.api.bank.example"],
                 },
+            ]);
+            // APIC leaves the host whose services go first; the others go in the update that brings their new hosts.
+            assert.deepStrictEqual(diffPlans(base, head).steps.before, [
+                "Make sure APIC no longer calls the hosts this change drops: audit.ob.lab.api.bank.example.",
+                "As it is, this change takes a maintenance window (its risks say why, and any way without one): " +
+                    "APIC's calls to checks.ob.lab.api.bank.example and ob-payee.ob.lab.api.bank.example fail from this update on, and their new hosts come with it. " +
+                    "Check that the new hosts resolve to the ingress gateway.",
             ]);
             const renamed = { core: ["accounts"], audit: ["ob-audit"], "ob-payee": ["ob-payee"] };
             assert.deepStrictEqual(advised(diffPlans(base, option3({ ...renamed, validation: ["validator"] }))), [

@@ -1684,9 +1684,19 @@ function stepsFor(
     const before: string[] = [];
     const after: string[] = [];
     const hostOf = (id: string) => head.endpoints.find((e) => e.id === id)?.host ?? id;
-    const dropped = droppedEndpoints(base, head).map((e) => e.host);
+    // Hosts whose new ones come with this update cannot be left beforehand: the risk's maintenance window.
+    const blocked = droppedSplit(base, head).blocked;
+    const dropped = droppedEndpoints(base, head).filter((e) => !blocked.includes(e));
     if (dropped.length > 0)
-        before.push(`Make sure APIC no longer calls the hosts this change drops: ${names(dropped)}.`);
+        before.push(
+            `Make sure APIC no longer calls the hosts this change drops: ${names(dropped.map((e) => e.host))}.`,
+        );
+    if (blocked.length > 0) {
+        before.push(
+            `As it is, this change takes a maintenance window (its risks say why, and any way without one): APIC's calls to ${names(blocked.map((e) => e.host))} ` +
+                "fail from this update on, and their new hosts come with it. Check that the new hosts resolve to the ingress gateway.",
+        );
+    }
     const frontEnd = frontEndSteps(diff, base, head);
     before.push(...frontEnd.before);
     for (const t of diff.caRotation.filter((t) => t.refused === undefined)) {
