@@ -678,6 +678,76 @@ describe("Components used alone", function () {
         );
     });
 
+    it("refuses a CRL or CA certificate with a blank line inside its PEM block, which Envoy's BoringSSL reads as PEM headers; one right after BEGIN is taken", async () => {
+        const [a, b] = [await mintRoot("Client root A"), await mintRoot("Client root B")];
+        const hour = 3_600_000;
+        const now = Math.floor(Date.now() / 1000) * 1000; // CRL times are whole seconds
+        const fresh = { a: emptyCrlOf(a, now - hour, now + 24 * hour), b: emptyCrlOf(b, now - hour, now + 24 * hour) };
+        // `text` with `line` (blank unless given) put in as its line `at`, counted from 1 (the BEGIN line).
+        const withLine = (text: string, at: number, line = "") => {
+            const lines = text.split("\n");
+            lines.splice(at - 1, 0, line);
+            return lines.join("\n");
+        };
+        const beforeEnd = fresh.b.split("\n").length - 1; // the END line's number, the text ending in a newline
+        const gateway = (args: { clientTrustBundlePem?: string; clientCrlPem: string }) =>
+            runWithStandIn(
+                () =>
+                    new IstioGatewayTls("blank", {
+                        serverCa: { certPem: a.certPem, privateKeyPem: a.keyPem, chainPem: a.certPem },
+                        clientTrustBundlePem: args.clientTrustBundlePem ?? a.certPem + b.certPem,
+                        clientCrlPem: args.clientCrlPem,
+                        endpoints: [{ id: "ob", host: "ob.bank.example", clientSubjectAltNames: ["urn:example:apic"] }],
+                        keyAlgorithm: "ECDSA",
+                    }).gatewayName,
+                { state: sharedState },
+            ).then(accepted, messageOf);
+        const blank = (line: number) =>
+            `its line ${line} is blank, which Envoy's BoringSSL refuses: it reads the lines above a blank line as PEM headers, so only the line after BEGIN may be blank`;
+        const unreadable = (block: number, line: number) =>
+            `error serializing property "stringData": IstioGatewayTls blank: clientCrlPem holds a CRL that cannot be read (X509 CRL block ${block}: ${blank(line)}); ` +
+            "give the CRLs as their CAs signed them";
+        assert.deepStrictEqual(
+            [
+                await gateway({ clientCrlPem: withLine(fresh.a, 3) + fresh.b }),
+                // White space alone (spaces, the CR of a CRLF line end) is a blank line too, and so is one before END.
+                await gateway({ clientCrlPem: fresh.a + withLine(fresh.b, 4, " \r") }),
+                await gateway({ clientCrlPem: fresh.a + withLine(fresh.b, beforeEnd) }),
+                await gateway({
+                    clientTrustBundlePem: a.certPem + withLine(b.certPem, 3),
+                    clientCrlPem: fresh.a + fresh.b,
+                }),
+                // Right after BEGIN a blank line ends no headers: every reader takes it.
+                await gateway({ clientCrlPem: withLine(fresh.a, 2) + fresh.b }),
+            ],
+            [
+                unreadable(1, 3),
+                unreadable(2, 4),
+                unreadable(2, beforeEnd),
+                `IstioGatewayTls clientTrustBundlePem holds, as certificate 2, a PEM block that cannot be read (${blank(3)}); give the CA certificates in PEM`,
+                "accepted",
+            ],
+        );
+        // What Envoy's loader says of them: no PEM it can read, so no client gets in; right after BEGIN, the client does.
+        const client = await mintLeaf(a, {
+            commonName: "apic",
+            uris: ["urn:example:apic"],
+            allowedUses: ["digital_signature", "client_auth"],
+        });
+        const verify = (caCrt: string, caCrl: string) =>
+            verifyPeer({
+                caCrt,
+                caCrl,
+                chain: client.cert,
+                purpose: "sslclient",
+                subjectAltNames: ["urn:example:apic"],
+            });
+        const unreadablePem = /^Error: the boringssl verifier failed \(status 2\): envoyVerifier: unreadable PEM\n$/;
+        assert.throws(() => verify(a.certPem + b.certPem, withLine(fresh.a, 3) + fresh.b), unreadablePem);
+        assert.throws(() => verify(a.certPem + withLine(b.certPem, 3), fresh.a + fresh.b), unreadablePem);
+        assert.strictEqual(verify(a.certPem + b.certPem, withLine(fresh.a, 2) + fresh.b).accepted, true);
+    });
+
     it("takes a clientCrlPem of thousands of revocations, past asn1js's default count of nodes", async () => {
         const root = await mintRoot("Busy client root");
         const now = Math.floor(Date.now() / 1000) * 1000;

@@ -228,6 +228,16 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
             out: "",
             err: `error: ${damaged}: a X509 CRL block cannot be read: its line 3 holds a character other than base64 and white space, which Envoy's BoringSSL and Go refuse\n`,
         });
+        // Repaired, with a blank line put before that line: Node's decoder skipped it, and Envoy's
+        // BoringSSL reads the line above it as a PEM header.
+        crl.splice(2, 1, "", crl[2].slice(0, 10) + crl[2].slice(11));
+        const blank = path.join(dir, "blank.crl.pem");
+        fs.writeFileSync(blank, crl.join("\n"));
+        assert.deepStrictEqual(await cli("expiry", "--pem", blank), {
+            status: 2,
+            out: "",
+            err: `error: ${blank}: a X509 CRL block cannot be read: its line 3 is blank, which Envoy's BoringSSL refuses: it reads the lines above a blank line as PEM headers, so only the line after BEGIN may be blank\n`,
+        });
         const empty = path.join(dir, "empty.txt");
         fs.writeFileSync(empty, "nothing here\n");
         assert.deepStrictEqual(

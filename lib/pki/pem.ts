@@ -6,8 +6,8 @@ const PEM_WHITE_SPACE = /[ \t\r\n]/g;
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 /**
- * The DER of the first PEM block of one type in a text. Decoded as strictly as BoringSSL (so
- * Envoy) and Go decode it: Node's base64 decoder skips any other character and missing padding,
+ * The DER of the first PEM block of one type in a text, refused where BoringSSL (so Envoy) or Go
+ * refuses it: Node's base64 decoder skips any other character, missing padding and blank lines,
  * so a block damaged in transit would be taken here while Envoy refuses the whole file. Never
  * quotes the text (a damaged block may be a key).
  */
@@ -15,9 +15,22 @@ export function pemDecode(pem: string, label: string): Buffer {
     const match = new RegExp(`-----BEGIN ${label}-----([\\s\\S]*?)-----END ${label}-----`).exec(pem);
     if (!match) throw new Error(`expected a PEM block of type "${label}"`);
     const refused = "which Envoy's BoringSSL and Go refuse";
-    const stray = match[1].split("\n").findIndex((line) => /[^A-Za-z0-9+/=]/.test(line.replace(PEM_WHITE_SPACE, "")));
+    // Counted from the BEGIN line (line 1): lines[0] follows its marker, the last precedes the END marker.
+    const lines = match[1].split("\n");
+    const stray = lines.findIndex((line) => /[^A-Za-z0-9+/=]/.test(line.replace(PEM_WHITE_SPACE, "")));
     if (stray !== -1) {
         throw new Error(`its line ${stray + 1} holds a character other than base64 and white space, ${refused}`);
+    }
+    // BoringSSL and OpenSSL read the lines above a blank line as RFC 1421 headers ("Proc-Type:"), and
+    // refuse them in a certificate or CRL; only the line after BEGIN may be blank (no headers). Go
+    // skips blank lines, so this one is Envoy's alone.
+    const blank = lines.findIndex(
+        (line, i) => i > 1 && i < lines.length - 1 && line.replace(PEM_WHITE_SPACE, "") === "",
+    );
+    if (blank !== -1) {
+        throw new Error(
+            `its line ${blank + 1} is blank, which Envoy's BoringSSL refuses: it reads the lines above a blank line as PEM headers, so only the line after BEGIN may be blank`,
+        );
     }
     const base64 = match[1].replace(PEM_WHITE_SPACE, "");
     if (!BASE64.test(base64)) {

@@ -19,7 +19,7 @@ import {
 } from "@peculiar/asn1-x509";
 import { crlValidAt, parseCrl } from "./crl";
 import { crlSignedBy } from "./crlSeries";
-import { pastedKeyProblem, pemBlocks } from "./pem";
+import { pastedKeyProblem, pemBlocks, pemDecode } from "./pem";
 import { expiredAt, subjectOf } from "./x509";
 
 /**
@@ -75,7 +75,14 @@ export function trustBundleProblem(pem: unknown, now: Date, options: { dataPower
         try {
             cert = new crypto.X509Certificate(block);
         } catch {
-            return `holds, as certificate ${i + 1}, a PEM block that is not an X.509 certificate; give the CA certificates in PEM`;
+            // Node's reader refuses a damaged block without saying where: pemDecode says which line.
+            let why = "is not an X.509 certificate";
+            try {
+                pemDecode(block, "CERTIFICATE");
+            } catch (error) {
+                why = `cannot be read (${(error as Error).message})`;
+            }
+            return `holds, as certificate ${i + 1}, a PEM block that ${why}; give the CA certificates in PEM`;
         }
         const { ca, certSign } = caFlags(cert);
         if (!ca) {
