@@ -39,7 +39,8 @@ const a = (n: number): string => "a".repeat(n);
 
 /**
  * `$ROOT` stands for a real self-signed root certificate (a YAML double-quoted PEM),
- * `$ROOT_WITH_KEY` for that certificate followed by its private key.
+ * `$ROOT_WITH_KEY` for that certificate followed by its private key, `$BOM_ROOT` for it after a
+ * byte order mark (as `pulumi config set` writes one read from a file Notepad saved).
  */
 function stackFileText(overrides: Overrides, root: { certPem: string; keyPem: string }): string {
     const lines = Object.entries({ ...BASE, ...overrides })
@@ -48,6 +49,7 @@ function stackFileText(overrides: Overrides, root: { certPem: string; keyPem: st
             ([key, value]) =>
                 `  pki:${key}: ${value
                     .replaceAll("$ROOT_WITH_KEY", JSON.stringify(root.certPem + root.keyPem))
+                    .replaceAll("$BOM_ROOT", `"\\uFEFF${JSON.stringify(root.certPem).slice(1)}`)
                     .replaceAll("$ROOT", JSON.stringify(root.certPem))}`,
         );
     return `config:\n${lines.join("\n")}\n`;
@@ -1917,6 +1919,14 @@ const CASES: [string, Overrides, string[]][] = [
         { frontEnd: "{ apicServerCa: $ROOT_WITH_KEY }" },
         [
             'pki:frontEnd.apicServerCa holds a private key (a "PRIVATE KEY" PEM block): a trust bundle is copied in clear to wherever it is used, so take the key out (and replace it if the text has been shared); give CA certificates only',
+        ],
+    ],
+    [
+        "frontEnd.apicServerCa after a byte order mark (each UI service's ca.crt, whose one root Envoy would skip)",
+        { frontEnd: "{ apicServerCa: $BOM_ROOT }" },
+        [
+            "pki:frontEnd.apicServerCa has a byte order mark (U+FEFF, which Notepad writes at the start of a UTF-8 file) before the BEGIN line on line 1: " +
+                "Envoy's BoringSSL and Go see no BEGIN line there and skip that block; remove the byte order mark (save the file as UTF-8 without BOM)",
         ],
     ],
     [

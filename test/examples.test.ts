@@ -748,6 +748,82 @@ describe("Components used alone", function () {
         assert.strictEqual(verify(a.certPem + b.certPem, withLine(fresh.a, 2) + fresh.b).accepted, true);
     });
 
+    it("refuses a trust bundle or CRL with a byte order mark before a BEGIN line, whose block Envoy's BoringSSL skips; a CA certificate it re-encodes loses it", async () => {
+        const [a, b] = [await mintRoot("Client root A"), await mintRoot("Client root B")];
+        const hour = 3_600_000;
+        const now = Math.floor(Date.now() / 1000) * 1000; // CRL times are whole seconds
+        const fresh = { a: emptyCrlOf(a, now - hour, now + 24 * hour), b: emptyCrlOf(b, now - hour, now + 24 * hour) };
+        const BOM = "\uFEFF"; // what Notepad writes at the start of a UTF-8 file
+        // The gateway's Secret as made, or the refusal.
+        const gateway = (args: { certPem?: string; chainPem?: string; bundle?: string; crls?: string }) =>
+            runWithStandIn(
+                () =>
+                    new IstioGatewayTls("bom", {
+                        serverCa: {
+                            certPem: args.certPem ?? a.certPem,
+                            privateKeyPem: a.keyPem,
+                            chainPem: args.chainPem ?? a.certPem,
+                        },
+                        clientTrustBundlePem: args.bundle ?? a.certPem + b.certPem,
+                        clientCrlPem: args.crls ?? fresh.a + fresh.b,
+                        endpoints: [{ id: "ob", host: "ob.bank.example", clientSubjectAltNames: ["urn:example:apic"] }],
+                        keyAlgorithm: "ECDSA",
+                    }).gatewayName,
+                { state: sharedState },
+            ).then(({ engine }) => {
+                const [secret] = engine.byType("kubernetes:core/v1:Secret");
+                return secret.inputs.stringData as Record<string, string>;
+            }, messageOf);
+        const bom = (line: number) =>
+            `has a byte order mark (U+FEFF, which Notepad writes at the start of a UTF-8 file) before the BEGIN line on line ${line}: ` +
+            "Envoy's BoringSSL and Go see no BEGIN line there and skip that block; remove the byte order mark (save the file as UTF-8 without BOM)";
+        const crlLines = fresh.a.split("\n").length - 1;
+        assert.deepStrictEqual(
+            [
+                await gateway({ bundle: BOM + a.certPem + b.certPem }),
+                await gateway({ crls: BOM + fresh.a + fresh.b }),
+                // Two files joined by cat, the second saved by Notepad.
+                await gateway({ crls: fresh.a + BOM + fresh.b }),
+            ],
+            [
+                `IstioGatewayTls clientTrustBundlePem ${bom(1)}`,
+                `error serializing property "stringData": IstioGatewayTls bom: clientCrlPem ${bom(1)}`,
+                `error serializing property "stringData": IstioGatewayTls bom: clientCrlPem ${bom(crlLines + 1)}`,
+            ],
+        );
+        // The CA that signs the server certificates, and its chain, are written anew: the mark goes.
+        const made = await gateway({ certPem: BOM + a.certPem, chainPem: BOM + a.certPem });
+        assert.ok(typeof made !== "string", made as string);
+        assert.deepStrictEqual(
+            [made["tls.crt"].includes(BOM), new crypto.X509Certificate(made["tls.crt"]).issuer],
+            [false, "CN=Client root A"],
+        );
+        // What Envoy would do with such a ca.crt or ca.crl: refuse every client, while OpenSSL takes them.
+        const client = await mintLeaf(a, {
+            commonName: "apic",
+            uris: ["urn:example:apic"],
+            allowedUses: ["digital_signature", "client_auth"],
+        });
+        const verdict = (caCrt: string, caCrl?: string) => {
+            const { boringssl, openssl } = verifyPeer({
+                caCrt,
+                ...(caCrl !== undefined ? { caCrl } : {}),
+                chain: client.cert,
+                purpose: "sslclient",
+                subjectAltNames: ["urn:example:apic"],
+            });
+            return { boringssl: boringssl.error || "ok", openssl: openssl.error || "ok" };
+        };
+        assert.deepStrictEqual(
+            [verdict(a.certPem), verdict(BOM + a.certPem), verdict(a.certPem, BOM + fresh.a)],
+            [
+                { boringssl: "ok", openssl: "ok" },
+                { boringssl: "unable to get local issuer certificate", openssl: "ok" },
+                { boringssl: "unable to get certificate CRL", openssl: "ok" },
+            ],
+        );
+    });
+
     it("takes a clientCrlPem of thousands of revocations, past asn1js's default count of nodes", async () => {
         const root = await mintRoot("Busy client root");
         const now = Math.floor(Date.now() / 1000) * 1000;

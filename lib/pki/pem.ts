@@ -60,10 +60,13 @@ const PEM_MARKER = /-----(BEGIN|END) ([A-Z0-9 ]+)-----/g;
 const LINE_END = /[^\S\n]*(?:\n|$)/y;
 
 /**
- * Whether a marker is a BEGIN or END line as OpenSSL's PEM_read_bio (and BoringSSL's, so Envoy's)
- * takes one: at the very start of a line (after a UTF-8 BOM on the first), nothing after it but
- * white space. A marker inside a line (a script that greps for it, a JSON string) is none;
- * `inString`, one at the start of a JSON string ("-----BEGIN CERTIFICATE-----\n) is one too.
+ * Whether a marker is a BEGIN or END line as OpenSSL's PEM_read_bio takes one: at the very start
+ * of a line (after a UTF-8 BOM on the first, which OpenSSL 3 skips), nothing after it but white
+ * space. BoringSSL (so Envoy) and Go take the same lines but for that BOM: they see no BEGIN line
+ * after it and skip the block, so a text handed on as given is refused with one
+ * (byteOrderMarkProblem); one the package re-encodes loses it. A marker inside a line (a script
+ * that greps for it, a JSON string) is none; `inString`, one at the start of a JSON string
+ * ("-----BEGIN CERTIFICATE-----\n) is one too.
  */
 function pemLine(text: string, marker: RegExpMatchArray, inString = false): boolean {
     const at = marker.index ?? 0;
@@ -96,6 +99,26 @@ export function unendedPemBlock(text: string, inString = false): { label: string
     }
     if (open === undefined) return undefined;
     return { label: open[2], line: text.slice(0, open.index).split("\n").length };
+}
+
+/** A byte order mark (U+FEFF) that starts a line, right before a BEGIN marker. */
+const BOM_BEFORE_BEGIN = /(?<=^|\n)\uFEFF-----BEGIN [A-Z0-9 ]+-----/;
+
+/**
+ * Why a text handed to Envoy or istiod as given (a trust bundle, a CRL bundle) cannot be, for a
+ * byte order mark before a BEGIN line (Notepad starts a UTF-8 file with one), as the end of a
+ * sentence that starts with the text's name; undefined without one. BoringSSL (so Envoy) and Go
+ * (so istiod) see no BEGIN line there and skip that block unseen, while Node's reader (OpenSSL 3)
+ * takes it: a root or a CRL that every check here saw would be missing from what they load.
+ */
+export function byteOrderMarkProblem(text: string): string | undefined {
+    const bom = BOM_BEFORE_BEGIN.exec(text);
+    if (bom === null) return undefined;
+    const line = text.slice(0, bom.index).split("\n").length;
+    return (
+        `has a byte order mark (U+FEFF, which Notepad writes at the start of a UTF-8 file) before the BEGIN line on line ${line}: ` +
+        `Envoy's BoringSSL and Go see no BEGIN line there and skip that block; remove the byte order mark (save the file as UTF-8 without BOM)`
+    );
 }
 
 /** A BEGIN marker right after an END marker on its line, white space between them at most. */

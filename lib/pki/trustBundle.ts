@@ -19,7 +19,7 @@ import {
 } from "@peculiar/asn1-x509";
 import { crlValidAt, parseCrl } from "./crl";
 import { crlSignedBy } from "./crlSeries";
-import { pastedKeyProblem, pemBlocks, pemDecode } from "./pem";
+import { byteOrderMarkProblem, pastedKeyProblem, pemBlocks, pemDecode } from "./pem";
 import { expiredAt, subjectOf } from "./x509";
 
 /**
@@ -64,6 +64,8 @@ export function trustBundleProblem(pem: unknown, now: Date, options: { dataPower
               )
             : `holds a "${other}" PEM block; a trust bundle takes CA certificates only`;
     }
+    const bom = byteOrderMarkProblem(pem);
+    if (bom !== undefined) return bom;
     // As pemBlocks reads them, so that what is checked here is what the bundle's users are given.
     const blocks = pemBlocks(pem, "CERTIFICATE");
     if (blocks.length === 0) return "holds no PEM certificate; give the PEM certificate(s) of the CA(s) to trust";
@@ -143,6 +145,8 @@ export function crlBundleProblem(
             ? pastedKeyProblem(other, "ca.crl is copied in clear into every Secret that carries it", "CRLs only")
             : `holds a "${other}" PEM block; ca.crl takes CRLs ("X509 CRL" blocks) only`;
     }
+    const bom = byteOrderMarkProblem(crlPem);
+    if (bom !== undefined) return bom;
     const blocks = pemBlocks(crlPem, "X509 CRL");
     if (blocks.length === 0) {
         return 'holds no PEM CRL; give the CRLs ("X509 CRL" blocks) of every CA of the peer\'s chains, or leave it unset for no revocation check';
