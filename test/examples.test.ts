@@ -24,13 +24,14 @@ import {
     mintRoot,
     mintSubCa,
     opensslRoot,
+    opensslSpkiPin,
     readmeBlock,
     ROOT,
     sharedState,
     tempDir,
     TestCa,
 } from "./helpers";
-import { verifyPeer } from "./envoyVerifier";
+import { PIN_MISMATCH, verifyPeer } from "./envoyVerifier";
 
 /** How a run ended, for tables of cases: "accepted", or the message it was refused with. */
 const accepted = (): string => "accepted";
@@ -474,7 +475,7 @@ describe("Components used alone", function () {
         );
     });
 
-    it("takes an endpoint's pins and identities as an output of a list, and refuses an output of anything else by its input's name", async () => {
+    it("takes an endpoint's pins and identities as an output of a list, and refuses an output of anything else (nothing too) by its input's name", async () => {
         // Another language's SDK types these lists Input<Sequence<Input<str>>>: a whole list may come as one output.
         const gateway = (endpoint: Partial<Record<keyof GatewayEndpoint, unknown>>) =>
             runWithStandIn(
@@ -507,6 +508,10 @@ describe("Components used alone", function () {
             `error serializing property "spec": IstioGatewayTls endpoint "ob" verifyCertificateSpki must be a list of pins (ApicClientBundle.spkiPin), each text or an output, or an output of such a list; got ${got}`;
         const identities = (got: string) =>
             `error serializing property "spec": IstioGatewayTls endpoint "ob" clientSubjectAltNames must list the client identities it accepts (the APIC client's URI SAN), each text or an output, or be an output of such a list; got ${got}: with none, any certificate under ca.crt would get in`;
+        const nothing = "an output that resolved to nothing (a stack reference's missing output?)";
+        const missingPins =
+            `${pins(nothing)}: taken as no pins, any client key under clientTrustBundlePem with an accepted identity would get in; ` +
+            "leave verifyCertificateSpki out (or give []) to pin no key";
         assert.deepStrictEqual(
             [
                 await gateway({ verifyCertificateSpki: pulumi.output([pin]) }),
@@ -521,6 +526,10 @@ describe("Components used alone", function () {
                 await gateway({ clientSubjectAltNames: pulumi.output("urn:example:apic") }),
                 await gateway({ clientSubjectAltNames: pulumi.output([]) }),
                 await gateway({ clientSubjectAltNames: pulumi.output([" "]) }),
+                // A stack reference's missing output: no pins would let in any key, so it is refused.
+                await gateway({ verifyCertificateSpki: pulumi.output(undefined) }),
+                await gateway({ verifyCertificateSpki: pulumi.output(null) }),
+                await gateway({ clientSubjectAltNames: pulumi.output(undefined) }),
             ],
             [
                 JSON.stringify([["urn:example:apic"], [pin]]),
@@ -533,8 +542,28 @@ describe("Components used alone", function () {
                 identities('"urn:example:apic"'),
                 identities("[]"),
                 'error serializing property "spec": IstioGatewayTls endpoint "ob" clientSubjectAltNames[0] must be a client identity (non-blank text); got " "',
+                missingPins,
+                missingPins,
+                identities(nothing),
             ],
         );
+        // What the pins hold back: a key of the same identity under the same root, which gets in without them.
+        const root = await mintRoot("Client root");
+        const apicClient = {
+            commonName: "apic",
+            uris: ["urn:example:apic"],
+            allowedUses: ["digital_signature", "client_auth"],
+        };
+        const [pinned, other] = [await mintLeaf(root, apicClient), await mintLeaf(root, apicClient)];
+        const withPins = (verifyCertificateSpki?: string[]) =>
+            verifyPeer({
+                caCrt: root.certPem,
+                chain: other.cert,
+                purpose: "sslclient",
+                subjectAltNames: ["urn:example:apic"],
+                ...(verifyCertificateSpki !== undefined ? { verifyCertificateSpki } : {}),
+            }).boringssl.error || "ok";
+        assert.deepStrictEqual([withPins([opensslSpkiPin(pinned.cert)]), withPins()], [PIN_MISMATCH, "ok"]);
     });
 
     it("refuses a clientCrlPem with which Envoy would refuse every client: no CRL, none of a root of ca.crt, a stale one, a key", async () => {

@@ -44,6 +44,9 @@ const identitiesProblem = (endpoint: GatewayEndpoint, shown: string): string =>
 const pinsProblem = (endpoint: GatewayEndpoint, shown: string): string =>
     `IstioGatewayTls endpoint "${endpoint.id}" verifyCertificateSpki must be a list of pins (ApicClientBundle.spkiPin), each text or an output, or an output of such a list; got ${shown}`;
 
+/** What a refusal shows of a list that came as an output and resolved to nothing (undefined or null). */
+const RESOLVED_TO_NOTHING = "an output that resolved to nothing (a stack reference's missing output?)";
+
 /**
  * The endpoints' lists as other languages may send them: a list, not text (which would be taken
  * character by character); identities present (with none, any certificate under ca.crt gets in);
@@ -108,6 +111,8 @@ function checkedValues(
     resource: pulumi.Resource,
 ): pulumi.Output<string[]> {
     const shown = (value: unknown, secret: boolean) => (secret ? SECRET_VALUE : showJson(value as Json));
+    const shownList = (list: unknown, secret: boolean) =>
+        list === undefined || list === null ? RESOLVED_TO_NOTHING : shown(list, secret);
     const check = (value: unknown, i: number, secret: boolean) => {
         const found = problem(value, i, shown(value, secret), secret);
         if (found !== undefined) throw argumentError(found, resource);
@@ -130,7 +135,7 @@ function checkedValues(
     if (!isLater(values)) return checkedEach(values as pulumi.Input<string>[], false);
     const list = pulumi.output(values);
     return pulumi.all([list, pulumi.isSecret(list)]).apply(([resolved, secret]) => {
-        const found = listProblem(resolved, shown(resolved, secret));
+        const found = listProblem(resolved, shownList(resolved, secret));
         if (found !== undefined) throw argumentError(found, resource);
         return checkedEach(resolved as pulumi.Input<string>[], secret);
     });
@@ -150,12 +155,22 @@ const checkedIdentities = (endpoint: GatewayEndpoint, resource: pulumi.Resource)
 
 /**
  * The endpoint's key pins, each as Envoy takes it (base64 of 32 bytes, nothing set after them):
- * else the gateway's whole listener would fail. None (undefined) for an empty list, as for none given.
+ * else the gateway's whole listener would fail. None (undefined) for an empty list, as for none given;
+ * an output that resolves to nothing is refused.
  */
 const checkedPins = (endpoint: GatewayEndpoint, resource: pulumi.Resource): pulumi.Output<string[] | undefined> =>
     checkedValues(
         endpoint.verifyCertificateSpki ?? [],
-        (list, shown) => (Array.isArray(list) ? undefined : pinsProblem(endpoint, shown)),
+        (list, shown) => {
+            if (Array.isArray(list)) return undefined;
+            if (list !== undefined && list !== null) return pinsProblem(endpoint, shown);
+            // Not taken as no pins, as plain undefined is: a stack reference's missing output (a
+            // typo, a stack not yet updated) would drop the pins unseen and widen who gets in.
+            return (
+                `${pinsProblem(endpoint, shown)}: taken as no pins, any client key under clientTrustBundlePem with an accepted identity would get in; ` +
+                "leave verifyCertificateSpki out (or give []) to pin no key"
+            );
+        },
         (pin, i, shown, secret) => {
             const canonical = typeof pin === "string" ? canonicalSpkiPin(pin) : undefined;
             if (canonical === pin) return undefined;
