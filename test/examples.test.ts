@@ -278,6 +278,17 @@ describe("Components used alone", function () {
                 "accepted",
             ],
         );
+        // A root saved by Notepad (a byte order mark: Go and BoringSSL would see no BEGIN line) with
+        // CRLF goes on as the provider writes it, as certPem does (MeshPluginCa's root-cert.pem takes it).
+        const notepad = "\uFEFF" + rootA.certPem.replace(/\n/g, "\r\n");
+        for (const rootCertPem of [notepad, pulumi.output(notepad)]) {
+            const { outputs } = await runWithStandIn(() => {
+                const issuer = { certPem: caA.certPem, privateKeyPem: caA.keyPem, chainPem: caA.certPem, rootCertPem };
+                const ca = new IntermediateCa("i", { issuer, subject: { commonName: "i" }, keyAlgorithm: "ECDSA" });
+                return { rootCertPem: ca.rootCertPem };
+            });
+            assert.strictEqual(outputs.rootCertPem, rootA.certPem);
+        }
     });
 
     it("refuses an issuer @pulumi/tls cannot read or sign with: a brainpool or Ed448 key, a negative serial", async () => {

@@ -586,15 +586,20 @@ describe("IntermediateCa and MeshPluginCa with an offline root, used alone", fun
     it("keep the ceremony's certificate as its PEM block alone (istiod's cacerts, APIC's chain), and refuse it with the root appended", async () => {
         const root = createRoot({ commonName: "Ceremony Root", validityDays: 3650, keyAlgorithm: "ECDSA" });
         const state: EngineState = new Map();
-        const run = (signedCertPem?: string) =>
+        const run = (signedCertPem?: string, rootCertPem = root.certPem) =>
             runWithStandIn(
                 () => {
                     const ca = new MeshPluginCa("lone-mesh", {
-                        offlineRoot: { rootCertPem: root.certPem, signedCertPem },
+                        offlineRoot: { rootCertPem, signedCertPem },
                         cluster: "lab",
                         keyAlgorithm: "ECDSA",
                     });
-                    return { csrPem: ca.csrPem, certPem: ca.certPem, certChainPem: ca.certChainPem };
+                    return {
+                        csrPem: ca.csrPem,
+                        certPem: ca.certPem,
+                        certChainPem: ca.certChainPem,
+                        rootCertPem: ca.rootCertPem,
+                    };
                 },
                 { state },
             );
@@ -612,6 +617,14 @@ describe("IntermediateCa and MeshPluginCa with an offline root, used alone", fun
         const { outputs } = await run(dump.output.replace(/\n/g, "\r\n"));
         assert.strictEqual(outputs.certPem, signed);
         assert.strictEqual(outputs.certChainPem, signed + root.certPem);
+        // The root saved by Notepad (a byte order mark, which Go and BoringSSL take for no BEGIN
+        // line: istiod would find no root) with CRLF: root-cert.pem gets it as the ceremony wrote it.
+        const pasted = await run(signed, "\uFEFF" + root.certPem.replace(/\n/g, "\r\n"));
+        const cacerts = pasted.engine.kubernetesObjects().find((r) => r.type === "kubernetes:core/v1:Secret");
+        assert.deepStrictEqual(
+            [pasted.outputs.rootCertPem, (cacerts?.inputs.stringData as Record<string, string>)["root-cert.pem"]],
+            [root.certPem, root.certPem],
+        );
         const withRoot = await run(signed + root.certPem).then(
             () => "accepted",
             (error: Error) => error.message.replace(/^(error serializing property "\w+": )+/, ""),

@@ -349,7 +349,9 @@ export function issueCaCertificate(
  * offlineRoot.rootCertPem of CA `name`, refused unless it is one certificate Node reads: what
  * follows the first would be a trust anchor too wherever the CA's rootCertPem goes (istiod's
  * root-cert.pem, a truststore), and checks of the root read the first alone. Two run together on
- * one line count as one block, so they are looked for first.
+ * one line count as one block, so they are looked for first. Given on as the provider writes PEM
+ * (issuerCertPem), as the config's offline roots are: a byte order mark before it (Notepad), which
+ * Go and BoringSSL would take for no BEGIN line in root-cert.pem, or CRLF, is dropped.
  */
 function offlineRootAlone(name: string, rootCertPem: string, resource: pulumi.Resource): string {
     const what = `offlineRoot.rootCertPem of ${name}`;
@@ -368,7 +370,7 @@ function offlineRootAlone(name: string, rootCertPem: string, resource: pulumi.Re
     } catch {
         throw argumentError(`${what} is not a certificate in PEM; ${fix}`, resource);
     }
-    return rootCertPem;
+    return issuerCertPem(rootCertPem);
 }
 
 /**
@@ -666,6 +668,7 @@ export function checkedIssuer<T extends { certPem: pulumi.Input<string>; private
             ...members,
             certPem: issuerCertPem(certPem as string),
             privateKeyPem: issuerKeyPem(privateKeyPem as string),
+            ...(rootCertPem !== undefined ? { rootCertPem: issuerCertPem(rootCertPem) } : {}),
         } as unknown as T;
     }
     // The verdict alone (true) leaves the secret key's output, so that certPem stays as secret as
@@ -687,7 +690,17 @@ export function checkedIssuer<T extends { certPem: pulumi.Input<string>; private
     );
     const certPem = pulumi.all([members.certPem, verdict]).apply(([checked]) => issuerCertPem(checked));
     const privateKeyPem = pulumi.all([members.privateKeyPem, verdict]).apply(([checked]) => issuerKeyPem(checked));
-    return { ...members, certPem, privateKeyPem } as unknown as T;
+    // rootCertPem goes on as the provider writes PEM too (one certificate: issuerProblem): istiod's
+    // root-cert.pem takes it as it is, and Go skips a block after a byte order mark.
+    const rootCertPem =
+        members.rootCertPem === undefined
+            ? {}
+            : {
+                  rootCertPem: pulumi
+                      .all([members.rootCertPem, verdict])
+                      .apply(([checked]) => (checked == null ? checked : issuerCertPem(checked))),
+              };
+    return { ...members, certPem, privateKeyPem, ...rootCertPem } as unknown as T;
 }
 
 /** Every input name of T, once, and whether T requires it: the compiler refuses a list that differs. */
