@@ -2932,6 +2932,35 @@ describe("render and `pulumi up` read a stack file alike", () => {
         );
     });
 
+    it("reads keys without a namespace as pki: ones in a project named pki, on both paths", () => {
+        // Pulumi puts a key without a namespace in the project's: here pki, the program's own.
+        const projectDir = fs.mkdtempSync(path.join(dir, "pki-project-"));
+        fs.writeFileSync(
+            path.join(projectDir, "Pulumi.yaml"),
+            `name: pki\nruntime: nodejs\nmain: ${program}\nstackConfigDir: stacks\n` +
+                "config:\n  organization: { default: Example Bank }\n  pki:gatewayNamespace: gateways\n",
+        );
+        fs.mkdirSync(path.join(projectDir, "stacks"));
+        const file = path.join(projectDir, "stacks", "Pulumi.dev.yaml");
+        fs.writeFileSync(
+            file,
+            "config:\n  environment: dev\n  option: 1\n  pki:baseDomain: dev.api.bank.example\n" +
+                "  domains: { ob: { services: [accounts] } }\n  meshStrictMtls: true\n",
+        );
+        const strings = {
+            environment: "dev",
+            option: "1",
+            baseDomain: "dev.api.bank.example",
+            domains: '{"ob":{"services":["accounts"]}}',
+            meshStrictMtls: "true",
+            organization: "Example Bank",
+            gatewayNamespace: "gateways",
+        };
+        assert.deepStrictEqual(rawConfigFromStackFile(file), strings);
+        pulumi.runtime.setAllConfig(stackFileConfig(file), []);
+        assert.deepStrictEqual(rawConfigFromEngine(pulumi.runtime.allConfig(), "pki"), strings);
+    });
+
     it("refuses keys in a namespace that only reads as pki, and this program's keys after pki. _ - or a space, on both paths", () => {
         // A revocation and STRICT mTLS that were dropped without a word: diff said "No certificate changes."
         const added =

@@ -97,7 +97,7 @@ const spelledOut = (namespace: string): string =>
  * read, so that the setting (a revocation, STRICT mTLS) would be dropped without a word: Pulumi's
  * namespaces are exact, so a namespace that only reads as `pki` (`PKI:`, or `pki:` with a Cyrillic i) is
  * another one. With `project` (where the program reading the config is this package's stack
- * program), also its keys in the project's namespace (misplacedKey).
+ * program), also its keys in the project's namespace (misplacedKey), unless that namespace is pki.
  */
 function strayKeys(keys: Iterable<string>, project: string | undefined): string[] {
     const problems: string[] = [];
@@ -109,7 +109,8 @@ function strayKeys(keys: Iterable<string>, project: string | undefined): string[
             problems.push(
                 `${shownName(key)} is in the namespace ${spelledOut(namespace)}, not pki (Pulumi's namespaces are exact), where this program reads nothing: write it as pki:${shownName(name)}`,
             );
-        } else if (namespace === project) {
+        } else if (namespace === project && project !== NAMESPACE) {
+            // A project named pki puts a key without a namespace in pki: this program's, read as meant.
             const problem = misplacedKey(name, project);
             if (problem !== undefined) problems.push(problem);
         }
