@@ -112,8 +112,8 @@ function projectNameOf(file: string): string | undefined {
         unusable(projectFile, `cannot be read (${reason})`),
     );
     if (found === undefined) return undefined;
-    const name = (found.project as { name?: unknown } | null)?.name;
-    if (typeof name !== "string" || name === "") throw unusable(found.file, "has no name (name: as text)");
+    const { name } = found;
+    if (name === undefined || name === "") throw unusable(found.file, "has no name (name: as text)");
     return name;
 }
 

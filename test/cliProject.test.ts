@@ -36,6 +36,26 @@ describe("The command line in the user's project", () => {
         assert.strictEqual(stackConfigDir(ROOT), path.join(ROOT, "stacks"));
     });
 
+    it("reads the project file as Pulumi's YAML reader does: lone CR line breaks, \\' in double quotes", () => {
+        const dir = project("", "environments");
+        fs.writeFileSync(
+            path.join(dir, "Pulumi.yaml"),
+            `name: consumer\rdescription: "the bank\\'s PKI"\rruntime: nodejs\rstackConfigDir: environments\r`,
+        );
+        assert.strictEqual(stackConfigDir(dir), path.join(dir, "environments"));
+        const found = spawnSync(process.execPath, [CLI, "inventory", "--stack", "dev", "--format", "json"], {
+            cwd: dir,
+            encoding: "utf8",
+        });
+        assert.deepStrictEqual([found.status, found.stderr], [0, ""]);
+        assert.strictEqual((JSON.parse(found.stdout) as { environment: string }).environment, "dev");
+        // What that reader refuses is refused, in the loader's words.
+        fs.writeFileSync(path.join(dir, "Pulumi.yaml"), 'name: consumer\ndescription: "a\\/b"\n');
+        assert.throws(() => stackConfigDir(dir), {
+            message: `the Pulumi project file ${path.join(dir, "Pulumi.yaml")} cannot be read (the escape (\\) at line 2, column 16 is not one of YAML 1.1's, the only ones Pulumi's YAML reader reads ("found unknown escape character"; \\/ is YAML 1.2's): write the character itself, or \\\\ for a backslash); --stack looks for stack files in its stackConfigDir: fix it, or give --config FILE`,
+        });
+    });
+
     it("reads the project's stack file, never the package's, and names what it looked for when it is missing", () => {
         const dir = project("stackConfigDir: environments\n", "environments");
         const found = spawnSync(process.execPath, [CLI, "inventory", "--stack", "dev", "--format", "json"], {

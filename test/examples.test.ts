@@ -1381,6 +1381,21 @@ describe("The stand-in harness (runWithStandIn)", function () {
             pulumi.runtime.setAllConfig({}, []);
         }
 
+        // Read as Pulumi's YAML reader reads it: lone CR line breaks, and \' in double quotes.
+        const classicMac = tempDir("program-cr");
+        fs.writeFileSync(
+            path.join(classicMac, "Pulumi.yaml"),
+            `name: payments-pki\rdescription: "the bank\\'s PKI"\rruntime: nodejs\r`,
+        );
+        fs.copyFileSync(program, path.join(classicMac, "index.js"));
+        pulumi.runtime.setAllConfig({ "payments-pki:organization": "Example Bank" }, []);
+        try {
+            const found = await runProgram(path.join(classicMac, "index.js"), { state: new Map() });
+            assert.strictEqual(found.outputs.project, "payments-pki");
+        } finally {
+            pulumi.runtime.setAllConfig({}, []);
+        }
+
         const nameless = tempDir("program-nameless");
         fs.writeFileSync(path.join(nameless, "Pulumi.yml"), "runtime: nodejs\n");
         fs.copyFileSync(program, path.join(nameless, "index.js"));

@@ -20,9 +20,7 @@ export function stackConfigDir(cwd: string = process.cwd()): string {
             ),
     );
     if (found === undefined) return path.resolve(cwd, "stacks");
-    const { stackConfigDir, config } = (found.project ?? {}) as { stackConfigDir?: unknown; config?: unknown };
-    const folder = [stackConfigDir, config].find((value) => typeof value === "string");
-    return path.resolve(found.dir, (folder as string | undefined) ?? ".");
+    return path.resolve(found.dir, found.stackConfigDir ?? ".");
 }
 
 /** The stack file `--stack` or `--config` names, from the folder the command runs in. */

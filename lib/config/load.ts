@@ -22,7 +22,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
-import { codeOf, readRegularFile, yamlProblem } from "../files";
+import { codeOf, readRegularFile } from "../files";
 import { GoMap, GoValue, parseYamlDocument, toGoValue, UnreadableYaml } from "./goYaml";
 import { projectValueText, SecureValue, stackValueText, UnpassableValue } from "./pulumiText";
 import { ConfigError, KNOWN_KEYS } from "./validate";
@@ -304,14 +304,15 @@ function projectOf(file: string, read: ReadFile): Project | undefined {
 
 /**
  * The project the Pulumi CLI runs in from the folder `from`: the nearest Pulumi.yaml (or .yml) at
- * or above it (workspace/paths.go DetectProjectPathFrom), its folder and its parsed contents;
- * undefined outside any project. One that cannot be read is refused with `unusable`'s error, given
- * the file and the reason.
+ * or above it (workspace/paths.go DetectProjectPathFrom), its folder, its `name` and its
+ * `stackConfigDir` (`config: <folder>` in old projects), each when its value is text as yaml.v3
+ * reads it (a `\'` escape, lone CR line breaks; `name: true` is no text); undefined outside any
+ * project. One that cannot be read is refused with `unusable`'s error, given the file and the reason.
  */
 export function nearestProject(
     from: string,
     unusable: (file: string, reason: string) => Error,
-): { file: string; dir: string; project: unknown } | undefined {
+): { file: string; dir: string; name?: string; stackConfigDir?: string } | undefined {
     for (let dir = path.resolve(from); ; dir = path.dirname(dir)) {
         const file = ["Pulumi.yaml", "Pulumi.yml"].map((name) => path.join(dir, name)).find(fs.existsSync);
         if (file !== undefined) {
@@ -322,9 +323,23 @@ export function nearestProject(
                 throw unusable(file, codeOf(error) === "ENOENT" ? "ENOENT" : (error as Error).message);
             }
             try {
-                return { file, dir, project: YAML.parse(text) as unknown };
+                const doc = parseYamlDocument(text);
+                const root = members(doc.contents);
+                const textOf = (key: string): string | undefined => {
+                    const node = root.get(key);
+                    // A map (the `config:` of keys) is no text, and is not decoded: its faults are the loader's to name.
+                    const value = YAML.isCollection(node) ? undefined : toGoValue(node, doc, key);
+                    return typeof value === "string" ? value : undefined;
+                };
+                return {
+                    file,
+                    dir,
+                    name: textOf("name"),
+                    stackConfigDir: textOf("stackConfigDir") ?? textOf("config"),
+                };
             } catch (error) {
-                throw unusable(file, yamlProblem(error));
+                if (error instanceof UnreadableYaml) throw unusable(file, error.message);
+                throw error;
             }
         }
         if (path.dirname(dir) === dir) return undefined;
