@@ -174,6 +174,40 @@ other: [x,  y]
     });
 });
 
+describe("lifecycle's stack file edit, where the editor's YAML 1.2 reads the file otherwise than Pulumi", () => {
+    const edit = (from: string): string => editStackText(from, [{ path: ["pki:rotation", "leafEpoch"], value: 2 }]);
+
+    it("refuses a lone CR or NEL, line breaks to Pulumi only, which would put the edit elsewhere", () => {
+        const refusal = (at: string): { name: string; message: string } => ({
+            name: "Error",
+            message: `cannot edit the stack file in place: it holds a lone CR or a NEL (U+0085) at ${at}, which Pulumi's YAML reader reads as a line break and YAML 1.2 does not; save the file with LF (or CRLF) line breaks`,
+        });
+        // Classic Mac line breaks: to YAML 1.2 one line.
+        assert.throws(() => edit("config:\r  pki:rotation: { leafEpoch: 1 }\r"), refusal("line 1, column 8"));
+        // To YAML 1.2 pki:rotation is in the comment: it would add a second one.
+        assert.throws(
+            () => edit("config:\n  pki:option: 1 # one\u0085  pki:rotation: { leafEpoch: 1 }\n"),
+            refusal("line 2, column 22"),
+        );
+        assert.strictEqual(
+            edit("config:\r\n  pki:rotation: { leafEpoch: 1 }\r\n"),
+            "config:\r\n  pki:rotation: { leafEpoch: 2 }\r\n",
+        );
+    });
+
+    it("refuses the escape \\' in double quotes, which Pulumi reads as ' and YAML 1.2 refuses; a \\ before ' and ' in single quotes are edited", () => {
+        assert.throws(() => edit(`config:\n  pki:organization: "the bank\\'s"\n  pki:rotation: { leafEpoch: 1 }\n`), {
+            name: "Error",
+            message:
+                "cannot edit the stack file in place: it holds the escape \\' at line 2, column 30, which Pulumi's YAML reader reads as ' and YAML 1.2 does not; write ' without the backslash",
+        });
+        for (const organization of [`"the bank\\\\'s"`, `'the bank\\'`]) {
+            const text = `config:\n  pki:organization: ${organization}\n  pki:rotation: { leafEpoch: 1 }\n`;
+            assert.strictEqual(edit(text), text.replace("leafEpoch: 1", "leafEpoch: 2"));
+        }
+    });
+});
+
 interface LifecycleJson {
     changed: boolean;
     markdown: string;

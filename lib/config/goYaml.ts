@@ -226,6 +226,34 @@ export function parseYamlDocument(text: string): YAML.Document {
 const GO_ONLY_BREAKS = /\r(?!\n)|\u0085/g;
 
 /**
+ * The first construct of a file that yaml.v3 reads and `yaml` (YAML 1.2) reads otherwise or not at
+ * all, as it is written (parseYamlDocument rewrites it for `yaml`): a lone CR or NEL, a line break
+ * to yaml.v3 only, or the escape \' (YAML 1.1's). For code that changes the file's text at the
+ * places `yaml` finds in it (lifecycle's stack file edit); completes "the file holds ...", with
+ * where it is and the fix, or is undefined when `yaml` reads the file as yaml.v3 does.
+ */
+export function readOtherwiseByYaml12(text: string): string | undefined {
+    const lineCounter = new YAML.LineCounter();
+    const tokens = [...new YAML.Parser(lineCounter.addNewLine).parse(text)];
+    const at = (offset: number): string => {
+        const { line, col } = lineCounter.linePos(offset);
+        return `line ${line}, column ${col}`;
+    };
+    const lineBreak = text.search(GO_ONLY_BREAKS);
+    if (lineBreak !== -1) {
+        return `a lone CR or a NEL (U+0085) at ${at(lineBreak)}, which Pulumi's YAML reader reads as a line break and YAML 1.2 does not; save the file with LF (or CRLF) line breaks`;
+    }
+    for (const scalar of doubleQuoted(tokens)) {
+        // Each backslash with the character after it, from the left: in "\\\\'" the ' is no escape.
+        const quote = [...scalar.source.matchAll(/\\([^])/g)].find((escape) => escape[1] === "'");
+        if (quote !== undefined) {
+            return `the escape \\' at ${at(scalar.offset + quote.index)}, which Pulumi's YAML reader reads as ' and YAML 1.2 does not; write ' without the backslash`;
+        }
+    }
+    return undefined;
+}
+
+/**
  * Refuses the characters yaml.v3's reader refuses anywhere in a file, comments included
  * (readerc.go: "control characters are not allowed"), and the line and paragraph separators,
  * which yaml.v3 reads as line breaks but keeps in quoted text: `yaml` reads them as text. The

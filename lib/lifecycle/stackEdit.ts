@@ -5,6 +5,7 @@
  * lines that change (re-printing the whole document would re-flow untouched lines).
  */
 import * as YAML from "yaml";
+import { readOtherwiseByYaml12 } from "../config/goYaml";
 import { yamlProblem } from "../files";
 
 /** A value to set below the stack file's `config:` map, or a key to remove. */
@@ -153,5 +154,10 @@ function applyEdit(text: string, edit: ValueEdit): string {
 
 /** The stack file's text with every value set or removed, each edit applied to the text the previous one left. */
 export function editStackText(text: string, edits: readonly ValueEdit[]): string {
+    // The edit goes where `yaml` finds the values: where it reads the text otherwise than Pulumi, those are other places.
+    const otherwise = readOtherwiseByYaml12(text);
+    if (otherwise !== undefined) {
+        throw new StackEditError(`cannot edit the stack file in place: it holds ${otherwise}`);
+    }
     return edits.reduce(applyEdit, text);
 }
