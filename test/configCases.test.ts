@@ -2516,6 +2516,70 @@ describe("Invalid stack files are refused with every problem named, before anyth
         }
     });
 
+    it("refuses the tabs yaml.v3 refuses where it takes only spaces, naming the place, and reads the tabs it reads", async () => {
+        const tab = (at: string, reading: string): string =>
+            `the file holds a tab at ${at} where Pulumi's YAML reader takes only spaces ("${reading}"; ` +
+            `outside quotes and brackets, a tab may not indent a line, fill a blank line or follow "-" or "?"); write spaces instead`;
+        const token = "found character that cannot start any token";
+        const plain = "found a tab character that violates indentation";
+        // Each refused by the Go program of yaml.v3 v3.0.1 with these words; render read them all.
+        for (const [name, text, message] of [
+            [
+                "blank-line",
+                "config:\n  pki:organization: Example\n\t\n  pki:option: 1\n",
+                tab("line 3, column 1", plain),
+            ],
+            [
+                "blank-line-quoted",
+                'config:\n  pki:organization: "Example"\n \t\n  pki:option: 1\n',
+                tab("line 3, column 2", token),
+            ],
+            [
+                "comment",
+                "config:\n  pki:organization: Example\n\t# c\n  pki:option: 1\n",
+                tab("line 3, column 1", plain),
+            ],
+            ["after-list", "config:\n  pki:clusters: [east]\n\t\n  pki:option: 1\n", tab("line 3, column 1", token)],
+            ["after-comment", "config:\n  pki:option: 1 # line\n  \t# own line\n", tab("line 3, column 3", token)],
+            ["last-line", "config:\n  pki:option: 1\n\t", tab("line 3, column 1", plain)],
+            ["item", "config:\n  pki:clusters:\n    -\teast\n", tab("line 3, column 6", token)],
+            ["explicit-key", "config:\n  ?\tpki:option\n  : 1\n", tab("line 2, column 4", token)],
+            [
+                "block-scalar",
+                "config:\n  pki:organization: |\n    \tExample\n",
+                tab("line 3, column 5", "found a tab character where an indentation space is expected"),
+            ],
+        ]) {
+            const { file, error, registered } = await attempt(name, text);
+            assert.ok(error instanceof Error && !(error instanceof ConfigError), `${name}: ${String(error)}`);
+            assert.strictEqual(error.message, `cannot read stack file ${file}: ${message}`, name);
+            assert.strictEqual(registered, 0, `${name}: nothing registered`);
+        }
+        // Tabs yaml.v3 reads as blanks (or, in a block scalar beyond its indentation, as text).
+        const file = path.join(dir, "Pulumi.tabs.yaml");
+        fs.writeFileSync(
+            file,
+            "config:\n" +
+                "  pki:option:\t1\t# after a key's colon and a value\n" +
+                "  pki:clusters: [\teast,\twest ]\t# in and after brackets\n" +
+                '  pki:organization: "Example"\t# after quotes\n' +
+                "  # a run of comment lines is read at once, the blanks in it too\n" +
+                "\t# indented by a tab\n" +
+                "\n" +
+                "  pki:environment: dev\n" +
+                "    \tlab # the indentation of a plain scalar's next line, beyond its own\n" +
+                "  pki:baseDomain: |2\n" +
+                "    \tdev.api.bank.example\n",
+        );
+        assert.deepStrictEqual(stackFileConfig(file), {
+            "pki:option": "1",
+            "pki:clusters": '["east","west"]',
+            "pki:organization": "Example",
+            "pki:environment": "dev lab",
+            "pki:baseDomain": "\tdev.api.bank.example\n",
+        });
+    });
+
     it("refuses the aliases yaml.v3 refuses, an alias bomb at once, naming the file and never an anchor", async () => {
         /** A "billion laughs" under another namespace: `levels` levels of ten aliases each, 10^levels values. */
         const bomb = (levels: number): string =>

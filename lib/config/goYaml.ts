@@ -5,7 +5,7 @@
  * core schema: `yes`/`on` stay text, `True` is a boolean, `0x10` and `0777` (octal) and `1_000`
  * are integers, `2026-11-20` is a timestamp but `2026-02-30` is text. The text itself is read by
  * yaml.v3's rules where they differ from `yaml`'s (YAML 1.2): its characters, line breaks,
- * directives and escapes (parseYamlDocument). Constructs whose Go reading this module does not
+ * directives, escapes and tabs (parseYamlDocument). Constructs whose Go reading this module does not
  * reproduce (merge keys `<<`, tags other than `!!str`, several documents, line separators) are
  * refused rather than guessed.
  */
@@ -166,7 +166,7 @@ export function resolvePlainScalar(text: string): GoValue {
 /**
  * Parses a file's one YAML document as yaml.v3 reads it; throws UnreadableYaml saying what the
  * parser found and where (yamlProblem), or what yaml.v3 refuses (refuseCharactersGoRefuses,
- * refuseDirectivesGoRefuses, readEscapesAsGo, refuseAliasesGoRefuses).
+ * refuseDirectivesGoRefuses, readEscapesAsGo, refuseTabsGoRefuses, refuseAliasesGoRefuses).
  */
 export function parseYamlDocument(text: string): YAML.Document {
     // Pulumi strips a UTF-8 byte order mark before decoding (workspace loaders.go readFileStripUTF8BOM).
@@ -213,6 +213,8 @@ export function parseYamlDocument(text: string): YAML.Document {
                     : ` (Pulumi's YAML reader, and so this loader, reads the lone CR or the NEL, U+0085, at ${at(unseenBreak)} as a line break)`),
         );
     }
+    // Only on text `yaml` reads, whose tokens follow the same structure as yaml.v3's.
+    refuseTabsGoRefuses(source, at);
     refuseAliasesGoRefuses(doc, lineCounter);
     return doc;
 }
@@ -306,6 +308,201 @@ function refuseDirectivesGoRefuses(tokens: readonly YAML.CST.Token[], at: (offse
             );
         }
     }
+}
+
+/** What yaml.v3 says of a tab where it takes only spaces, by what it was reading. */
+const TAB_REFUSALS = {
+    token: "found character that cannot start any token",
+    plain: "found a tab character that violates indentation",
+    block: "found a tab character where an indentation space is expected",
+} as const;
+
+/**
+ * Refuses the tabs yaml.v3 refuses and `yaml` reads as blanks (scannerc.go): outside brackets and
+ * quotes, a tab in the blanks before a token where a key could start (a line's indentation, a
+ * blank line, after "-", "?" or the ":" of a "?" key: `yaml_parser_scan_to_next_token` skips tabs
+ * only where `simple_key_allowed` is false), and in the indentation of a plain scalar's next lines
+ * (`yaml_parser_scan_plain_scalar`) or of a block scalar (`yaml_parser_scan_block_scalar_breaks`)
+ * short of its indentation. Follows the scanner's state over `yaml`'s lexer tokens: which tokens
+ * allow a key next, the flow level, and the indentation of the enclosing block collections.
+ */
+function refuseTabsGoRefuses(source: string, at: (offset: number) => string): void {
+    const refuse = (offset: number, reading: keyof typeof TAB_REFUSALS): never => {
+        throw new UnreadableYaml(
+            `the file holds a tab at ${at(offset)} where Pulumi's YAML reader takes only spaces ("${TAB_REFUSALS[reading]}"; ` +
+                `outside quotes and brackets, a tab may not indent a line, fill a blank line or follow "-" or "?"); write spaces instead`,
+        );
+    };
+    const columnOf = (offset: number): number => offset - (source.lastIndexOf("\n", offset - 1) + 1);
+    /** The tabs of `text` (at `offset`) in the blanks that start each of its lines but the first. */
+    const indentationTabs = function* (text: string, offset: number): Generator<number> {
+        for (const line of text.matchAll(/\n([ \t]*)/g)) {
+            for (const tab of line[1].matchAll(/\t/g)) yield offset + line.index + 1 + tab.index;
+        }
+    };
+    let flowLevel = 0;
+    let keyAllowed = true; // simple_key_allowed: where yaml.v3 skips no tab
+    const indents: number[] = []; // the columns of the enclosing block collections (parser.indent: the last, or -1)
+    const indent = (): number => indents[indents.length - 1] ?? -1;
+    const roll = (column: number): void => {
+        if (flowLevel === 0 && indent() < column) indents.push(column);
+    };
+    // Per flow level, the line and column where a simple key (`key:`) may have started.
+    const possibleKeys: ({ line: number; column: number } | undefined)[] = [undefined];
+    // The plain scalar yaml.v3 is still reading: it takes the blanks and line breaks after it.
+    let plain: { indent: number; afterBreak: boolean } | undefined;
+    // A block scalar being read: its header's line, then its content, and the indentation its header gives.
+    let blockScalar: { reading: "header" | "content"; indent: number } | undefined;
+    // yaml_parser_scan_comments reads a run of comment lines at once, the blanks up to the last
+    // one included: a tab after a comment is refused only when no comment line follows it. A
+    // comment after a token on its line (but "-" and "---") is that token's, read alone
+    // (yaml_parser_scan_line_comment).
+    let inCommentRun = false;
+    let tokenOnLine: string | undefined;
+    let tabAfterComment: number | undefined;
+    let scalarNext = false;
+    let offset = 0;
+    let line = 1;
+    for (const token of new YAML.Lexer().lex(source)) {
+        const type = YAML.CST.tokenType(token);
+        const [start, startLine] = [offset, line];
+        if (type === "doc-mode" || type === "flow-error-end" || type === "scalar") {
+            scalarNext = type === "scalar";
+            continue; // markers, not text
+        }
+        offset += token.length;
+        line += token.split("\n").length - 1;
+        if (type === "space" && !scalarNext) {
+            const tab = token.indexOf("\t");
+            if (tab === -1 || flowLevel > 0 || blockScalar?.reading === "header") continue;
+            if (plain !== undefined) {
+                if (plain.afterBreak && columnOf(start + tab) < plain.indent) refuse(start + tab, "plain");
+            } else if (keyAllowed && inCommentRun) {
+                tabAfterComment ??= start + tab;
+            } else if (keyAllowed) {
+                refuse(start + tab, "token");
+            }
+            continue;
+        }
+        if (type === "newline") {
+            tokenOnLine = undefined;
+            if (plain !== undefined) plain.afterBreak = true;
+            else if (flowLevel === 0) keyAllowed = true;
+            if (blockScalar !== undefined) blockScalar.reading = "content";
+            continue;
+        }
+        if (type === "comment") {
+            if (blockScalar?.reading === "header") continue; // the block scalar's own
+            if (plain !== undefined) [keyAllowed, plain] = [plain.afterBreak, undefined];
+            const ownLine = tokenOnLine === undefined || ["seq-item-ind", "doc-start", "doc-end"].includes(tokenOnLine);
+            [inCommentRun, tabAfterComment] = [ownLine, undefined];
+            continue;
+        }
+        if (tabAfterComment !== undefined) refuse(tabAfterComment, "token");
+        [inCommentRun, tokenOnLine] = [false, type ?? "scalar"];
+        if (plain !== undefined) [keyAllowed, plain] = [plain.afterBreak, undefined];
+        const column = columnOf(start);
+        if (scalarNext && blockScalar?.reading === "content") {
+            // yaml_parser_scan_block_scalar_breaks: unless the header gives it, the indentation is
+            // the first line's, taken from its spaces and those of the blank lines before it.
+            let blockIndent = blockScalar.indent;
+            let widest = 0;
+            let lineStart = start;
+            for (const text of token.split("\n")) {
+                const blanks = /^[ \t]*/.exec(text)?.[0] ?? "";
+                const tab = blanks.indexOf("\t");
+                if (tab !== -1 && (blockIndent === 0 || tab < blockIndent)) refuse(lineStart + tab, "block");
+                widest = Math.max(widest, tab === -1 ? blanks.length : tab);
+                if (blockIndent === 0 && blanks.length < text.length) blockIndent = Math.max(widest, indent() + 1, 1);
+                lineStart += text.length + 1;
+            }
+            // It ends where a line starts.
+            [blockScalar, scalarNext, keyAllowed, tokenOnLine] = [undefined, false, true, undefined];
+            continue;
+        }
+        if (flowLevel === 0) {
+            // yaml_parser_unroll_indent: a token left of a block collection's column ends it.
+            while (indent() > column) indents.pop();
+        }
+        const key = (): void => {
+            if (keyAllowed) possibleKeys[flowLevel] = { line: startLine, column };
+        };
+        if (scalarNext) {
+            // A plain scalar; yaml.v3 reads the indentation of its next lines itself.
+            key();
+            for (const tab of indentationTabs(token, start)) {
+                if (flowLevel === 0 && columnOf(tab) < indent() + 1) refuse(tab, "plain");
+            }
+            keyAllowed = false;
+            if (flowLevel === 0) plain = { indent: indent() + 1, afterBreak: token.includes("\n") };
+            scalarNext = false;
+            continue;
+        }
+        switch (type) {
+            case "doc-start":
+            case "doc-end":
+                indents.length = 0;
+                keyAllowed = false;
+                possibleKeys[flowLevel] = undefined;
+                break;
+            case "directive-line":
+                keyAllowed = false;
+                break;
+            case "flow-map-start":
+            case "flow-seq-start":
+                key();
+                flowLevel += 1;
+                possibleKeys[flowLevel] = undefined;
+                keyAllowed = true;
+                break;
+            case "flow-map-end":
+            case "flow-seq-end":
+                possibleKeys.length = flowLevel;
+                flowLevel = Math.max(0, flowLevel - 1);
+                keyAllowed = false;
+                break;
+            case "comma":
+                possibleKeys[flowLevel] = undefined;
+                keyAllowed = true;
+                break;
+            case "seq-item-ind":
+            case "explicit-key-ind":
+                roll(column);
+                possibleKeys[flowLevel] = undefined;
+                keyAllowed = flowLevel === 0;
+                break;
+            case "map-value-ind": {
+                const simpleKey = possibleKeys[flowLevel];
+                possibleKeys[flowLevel] = undefined;
+                if (simpleKey !== undefined && simpleKey.line === startLine) {
+                    roll(simpleKey.column);
+                    keyAllowed = false;
+                } else {
+                    // The value of a "?" key: yaml.v3 allows a key after it, so no tab.
+                    roll(column);
+                    keyAllowed = flowLevel === 0;
+                }
+                break;
+            }
+            case "block-scalar-header": {
+                possibleKeys[flowLevel] = undefined;
+                const increment = Number(/[1-9]/.exec(token)?.[0] ?? 0);
+                const given = increment === 0 ? 0 : Math.max(indent(), 0) + increment;
+                blockScalar = { reading: "header", indent: given };
+                keyAllowed = true;
+                break;
+            }
+            case "anchor":
+            case "tag":
+            case "alias":
+            case "single-quoted-scalar":
+            case "double-quoted-scalar":
+                key();
+                keyAllowed = false;
+                break;
+        }
+    }
+    if (tabAfterComment !== undefined) refuse(tabAfterComment, "token");
 }
 
 /** The escapes yaml.v3 reads in double quotes besides \x, \u and \U: YAML 1.1's, which has \' and not \/. */
