@@ -3117,6 +3117,43 @@ describe("render and `pulumi up` read a stack file alike", () => {
         );
     });
 
+    it("refuses this program's keys written with a member after them, pointing to the whole map, on both paths", () => {
+        // A validity and a domain that were dropped without a word, where pki:validityDays.leaf is refused.
+        const added = "  pki.validityDays.leaf: 30\n  domains[1]: { services: [payees] }\n  pki.notAKey.leaf: 1\n";
+        const whole = (key: string) =>
+            `and a key with "." or "[" is a key of its own, not a member of pki:${key}: write pki:${key} as one map with all its members`;
+        const misplaced = {
+            problems: [
+                `pki.validityDays.leaf is in the project's namespace (Pulumi reads a key without one as apic-istio-pki:pki.validityDays.leaf), where this program reads nothing, ${whole("validityDays")}`,
+                `domains[1] is in the project's namespace (Pulumi reads a key without one as apic-istio-pki:domains[1]), where this program reads nothing, ${whole("domains")}`,
+            ],
+        };
+        const file = projectRunning(program, added);
+        assert.deepStrictEqual(
+            verdict(() => rawConfigFromStackFile(file)),
+            misplaced,
+        );
+        pulumi.runtime.setAllConfig(stackFileConfig(file), []);
+        assert.deepStrictEqual(
+            verdict(() => rawConfigFromEngine(pulumi.runtime.allConfig(), "apic-istio-pki")),
+            misplaced,
+        );
+        // Outside any project they have no namespace at all.
+        const loose = path.join(fs.mkdtempSync(path.join(dir, "no-project-")), "Pulumi.dev.yaml");
+        fs.writeFileSync(loose, fs.readFileSync(file, "utf8"));
+        const noNamespace = (key: string) =>
+            `has no namespace (Pulumi puts such a key in the project's, and this stack file is in no project), where this program reads nothing, ${whole(key)}`;
+        assert.deepStrictEqual(
+            verdict(() => rawConfigFromStackFile(loose)),
+            {
+                problems: [
+                    `pki.validityDays.leaf ${noNamespace("validityDays")}`,
+                    `domains[1] ${noNamespace("domains")}`,
+                ],
+            },
+        );
+    });
+
     it("gives a program's JavaScript values the text the same values get in a stack file", () => {
         const file = path.join(dir, "Pulumi.javascript.yaml");
         fs.writeFileSync(

@@ -74,14 +74,24 @@ function readsAsPki(text: string): boolean {
 
 /**
  * The key of this program a name without `pki:` stands for: one of its keys (`meshStrictMtls`), or
- * one after `pki` and a ".", "_", "-" or space (`pki.revocations`, `PKI_meshStrictMtls`).
+ * one after `pki` and a ".", "_", "-" or space (`pki.revocations`, `PKI_meshStrictMtls`), either
+ * perhaps followed by a member (`pki.validityDays.leaf`, `domains[0]`), which the key does not
+ * reach into (`member`).
  */
-function intendedKey(name: string): string | undefined {
-    const isKnown = (text: string): boolean => (KNOWN_KEYS as readonly string[]).includes(text);
-    if (isKnown(name)) return name;
+function intendedKey(name: string): { key: string; member: boolean } | undefined {
+    const known = (text: string): { key: string; member: boolean } | undefined => {
+        const [key] = text.split(/[.[]/, 1);
+        return (KNOWN_KEYS as readonly string[]).includes(key) ? { key, member: key !== text } : undefined;
+    };
     const prefixed = /^(.+?)[._\s-](.+)$/su.exec(name);
-    return prefixed !== null && readsAsPki(prefixed[1]) && isKnown(prefixed[2]) ? prefixed[2] : undefined;
+    return known(name) ?? (prefixed !== null && readsAsPki(prefixed[1]) ? known(prefixed[2]) : undefined);
 }
+
+/** How to write what `intendedKey` found: as the key, or the key whole when a member was written. */
+const writeAs = ({ key, member }: { key: string; member: boolean }): string =>
+    member
+        ? `, and a key with "." or "[" is a key of its own, not a member of pki:${key}: write pki:${key} as one map with all its members`
+        : `: write it as pki:${key}`;
 
 /** A namespace with every character beyond printable ASCII escaped: `pk\u0456` does not read as `pki`. */
 const spelledOut = (namespace: string): string =>
@@ -135,7 +145,7 @@ function misplacedKey(name: string, project: string): string | undefined {
     }
     const intended = intendedKey(name);
     if (intended === undefined) return undefined;
-    return `${shownName(name)} is in the project's namespace (Pulumi reads a key without one as ${shownName(`${project}:${name}`)}), where this program reads nothing: write it as pki:${intended}`;
+    return `${shownName(name)} is in the project's namespace (Pulumi reads a key without one as ${shownName(`${project}:${name}`)}), where this program reads nothing${writeAs(intended)}`;
 }
 
 /**
@@ -535,7 +545,7 @@ function stackConfig(
                 );
             } else if (intended !== undefined) {
                 problems.push(
-                    `${shownName(rawKey)} has no namespace (Pulumi puts such a key in the project's, and this stack file is in no project), where this program reads nothing: write it as pki:${intended}`,
+                    `${shownName(rawKey)} has no namespace (Pulumi puts such a key in the project's, and this stack file is in no project), where this program reads nothing${writeAs(intended)}`,
                 );
             }
             continue;
