@@ -701,20 +701,7 @@ describe("diff risks", function () {
     });
 
     it("Option 2 -> 3: a new group's host and the new host of a group that keeps a service's endpoint name (payee for ob-payee) are configured at APIC each its own way", () => {
-        const option2 = {
-            environment: "lab",
-            clusters: ["east"],
-            keyAlgorithm: "ECDSA",
-            option: 2,
-            baseDomain: "lab.api.bank.example",
-            domains: {
-                ob: {
-                    services: ["accounts", "ob-payee", "validator"],
-                    groups: { accounts: ["accounts"], payee: ["ob-payee"], checks: ["validator"] },
-                },
-            },
-        };
-        const d = diffPlans(plan(option2), plan({ ...option2, option: 3 }));
+        const d = diffPlans(plan(GROUPED), plan({ ...GROUPED, option: 3 }));
         assert.deepStrictEqual(d.steps.after, [
             "Configure APIC for the new 2 hosts checks.ob.lab.api.bank.example and payee.ob.lab.api.bank.example: " +
                 "for checks.ob.lab.api.bank.example, a TLS client profile with the endpoint's keystore and truststore; " +
