@@ -38,6 +38,32 @@ const accepted = (): string => "accepted";
 const messageOf = (error: Error): string => error.message;
 
 /**
+ * An IstioGatewayTls "pins" with one endpoint ob (identity urn:example:apic) under a RootCa of its
+ * own, `endpoint` overriding its members (values of any type, as another language may send them).
+ */
+const pinsGateway = (endpoint: Partial<Record<keyof GatewayEndpoint, unknown>>) =>
+    runWithStandIn(
+        () => {
+            const root = new RootCa("pins-root", { subject: { commonName: "r" }, keyAlgorithm: "ECDSA" });
+            const ca = { certPem: root.certPem, privateKeyPem: root.privateKeyPem, chainPem: root.certPem };
+            new IstioGatewayTls("pins", {
+                serverCa: ca,
+                clientTrustBundlePem: root.certPem,
+                endpoints: [
+                    {
+                        id: "ob",
+                        host: "ob.bank.example",
+                        clientSubjectAltNames: ["urn:example:apic"],
+                        ...endpoint,
+                    } as GatewayEndpoint,
+                ],
+                keyAlgorithm: "ECDSA",
+            });
+        },
+        { state: sharedState },
+    );
+
+/**
  * The unhandled rejections raised while `body` runs and for 50 ms after it: node:test and vitest
  * count each against the running test (mocha swallows them), so a run must leave none.
  */
@@ -448,27 +474,7 @@ describe("Components used alone", function () {
 
     it("refuses a pin or identity that came as a secret without quoting it: a PKCS#12 password given where a pin belongs", async () => {
         const password = "Q7rT9mK2pL4vX8nB3cF6hJ1dS5gW0zYa";
-        const gateway = (endpoint: Partial<GatewayEndpoint>) =>
-            runWithStandIn(
-                () => {
-                    const root = new RootCa("pins-root", { subject: { commonName: "r" }, keyAlgorithm: "ECDSA" });
-                    const ca = { certPem: root.certPem, privateKeyPem: root.privateKeyPem, chainPem: root.certPem };
-                    return new IstioGatewayTls("pins", {
-                        serverCa: ca,
-                        clientTrustBundlePem: root.certPem,
-                        endpoints: [
-                            {
-                                id: "ob",
-                                host: "ob.bank.example",
-                                clientSubjectAltNames: ["urn:example:apic"],
-                                ...endpoint,
-                            },
-                        ],
-                        keyAlgorithm: "ECDSA",
-                    }).gatewayName;
-                },
-                { state: sharedState },
-            ).then(accepted, messageOf);
+        const gateway = (endpoint: Partial<GatewayEndpoint>) => pinsGateway(endpoint).then(accepted, messageOf);
         const pin = crypto.createHash("sha256").update("key").digest("base64");
         const sloppy = `${pin.slice(0, 42)}${String.fromCharCode(pin.charCodeAt(42) + 1)}=`;
         assert.deepStrictEqual(
@@ -489,26 +495,7 @@ describe("Components used alone", function () {
     it("takes an endpoint's pins and identities as an output of a list, and refuses an output of anything else (nothing too) by its input's name", async () => {
         // Another language's SDK types these lists Input<Sequence<Input<str>>>: a whole list may come as one output.
         const gateway = (endpoint: Partial<Record<keyof GatewayEndpoint, unknown>>) =>
-            runWithStandIn(
-                () => {
-                    const root = new RootCa("pins-root", { subject: { commonName: "r" }, keyAlgorithm: "ECDSA" });
-                    const ca = { certPem: root.certPem, privateKeyPem: root.privateKeyPem, chainPem: root.certPem };
-                    new IstioGatewayTls("pins", {
-                        serverCa: ca,
-                        clientTrustBundlePem: root.certPem,
-                        endpoints: [
-                            {
-                                id: "ob",
-                                host: "ob.bank.example",
-                                clientSubjectAltNames: ["urn:example:apic"],
-                                ...endpoint,
-                            } as GatewayEndpoint,
-                        ],
-                        keyAlgorithm: "ECDSA",
-                    });
-                },
-                { state: sharedState },
-            ).then(({ engine }) => {
+            pinsGateway(endpoint).then(({ engine }) => {
                 const gatewayResource = engine.resources.find((r) => r.name === "pins-gateway");
                 const [server] = (gatewayResource?.inputs.spec as { servers: { tls: Record<string, unknown> }[] })
                     .servers;
