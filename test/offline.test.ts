@@ -553,6 +553,8 @@ describe("IntermediateCa and MeshPluginCa with an offline root, used alone", fun
                 // Joined by cat with no newline between them, or damaged: still refused by name.
                 await verdict("lone-ca", undefined, root.certPem.trimEnd() + other.certPem),
                 await verdict("lone-ca", good, root.certPem.replace(/\n(.)/, "\n*$1")),
+                // A label Node reads and Go (istiod's root-cert.pem) does not.
+                await verdict("lone-ca", good, root.certPem.replace(/ CERTIFICATE-----/g, " X509 CERTIFICATE-----")),
                 await verdict("lone-ca", good),
                 await verdict("lone-mesh", signedBy(root, meshCsr)),
             ],
@@ -571,6 +573,7 @@ describe("IntermediateCa and MeshPluginCa with an offline root, used alone", fun
                 `offlineRoot.rootCertPem of lone-ca has two PEM blocks run together on line ${root.certPem.trimEnd().split("\n").length}: ` +
                     "the END of a CERTIFICATE block and the next BEGIN must be on separate lines (cat joins them so when a file lacks its final newline); " +
                     "put a line break between them; give the offline root's certificate alone (root.crt of the ceremony)",
+                "offlineRoot.rootCertPem of lone-ca is not a certificate in PEM; give the offline root's certificate alone (root.crt of the ceremony)",
                 "offlineRoot.rootCertPem of lone-ca is not a certificate in PEM; give the offline root's certificate alone (root.crt of the ceremony)",
                 "accepted",
                 "accepted",

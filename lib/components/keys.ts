@@ -365,12 +365,15 @@ function offlineRootAlone(name: string, rootCertPem: string, resource: pulumi.Re
             resource,
         );
     }
+    // Node also reads an "X509 CERTIFICATE" or "TRUSTED CERTIFICATE" block, which Go does not: only
+    // a CERTIFICATE block goes on (issuerCertPem re-encodes one, and fails on anything else).
     try {
-        new crypto.X509Certificate(rootCertPem);
+        const pem = issuerCertPem(rootCertPem);
+        new crypto.X509Certificate(pem);
+        return pem;
     } catch {
         throw argumentError(`${what} is not a certificate in PEM; ${fix}`, resource);
     }
-    return issuerCertPem(rootCertPem);
 }
 
 /**
@@ -606,7 +609,8 @@ export function issuerProblem(parts: IssuerParts): string | undefined {
     if (parts.rootCertPem !== undefined) {
         let root: crypto.X509Certificate;
         try {
-            root = new crypto.X509Certificate(parts.rootCertPem);
+            // As it goes on (a CERTIFICATE block; Node would also read ones Go does not).
+            root = new crypto.X509Certificate(issuerCertPem(parts.rootCertPem));
         } catch {
             return "rootCertPem is not a certificate in PEM";
         }
