@@ -212,6 +212,7 @@ interface LifecycleJson {
     changed: boolean;
     markdown: string;
     republishCrls: boolean;
+    republishBlockedBy: string[];
     republishWhy: string[];
     needsHuman: string[];
     proposals: { kind: string; subject: string; why: string; edits: { key: string; from: unknown; to: unknown }[] }[];
@@ -1377,6 +1378,73 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
             await decision(serverRenewed(revoked("  pki:crlPeriodDays: 30\n")), "2027-01-20T00:00:00Z"),
             [1, true, [blocked], [server, period]],
         );
+    });
+
+    it("says what keeps due CRLs from being re-published alone: the changes not deployed yet, a new period length aside, or a refused stack file", async () => {
+        const { folder, revoked } = await deployRevocation();
+        const decision = async (file: string, now: string) => {
+            const { status, out } = await cli(
+                "lifecycle",
+                "--config",
+                file,
+                "--deployed",
+                folder,
+                "--now",
+                now,
+                "--format",
+                "json",
+            );
+            const json = JSON.parse(out) as LifecycleJson;
+            return [status, json.republishCrls, json.republishBlockedBy, json.markdown.split("\n")[2]];
+        };
+        const serverRenewed = (file: string) => {
+            fs.writeFileSync(
+                file,
+                editStackText(fs.readFileSync(file, "utf8"), [
+                    { path: ["pki:rotation", "endpoints", "ob", "serverEpoch"], value: 1 },
+                ]),
+            );
+            return file;
+        };
+        const server =
+            "ob/server: epoch 1 from gateway-server-ca in the stack file, epoch 0 from gateway-server-ca deployed";
+        const alone =
+            "Nothing to change in the stack file. CRLs are due for re-publication: run `pulumi up` from the default branch (no config change).";
+        // The 7-day period the CRL was signed in ends on 2027-01-07.
+        assert.deepStrictEqual(await decision(serverRenewed(revoked()), "2027-01-06T00:00:00Z"), [
+            0,
+            false,
+            [],
+            "Nothing to change in the stack file. No CRL is due for re-publication.",
+        ]);
+        assert.deepStrictEqual(await decision(revoked(), "2027-01-10T00:00:00Z"), [0, true, [], alone]);
+        const notAlone =
+            "Nothing to change in the stack file. CRLs are due for re-publication, but not alone: `pulumi up` from the default branch also takes " +
+            `${server}; the lifecycle workflow re-publishes CRLs only by an update that changes nothing else.`;
+        assert.deepStrictEqual(await decision(serverRenewed(revoked()), "2027-01-10T00:00:00Z"), [
+            0,
+            true,
+            [server],
+            notAlone,
+        ]);
+        // A new period length changes CRLs alone.
+        const longer = () => revoked("  pki:crlPeriodDays: 30\n");
+        assert.deepStrictEqual(await decision(longer(), "2027-01-10T00:00:00Z"), [0, true, [], alone]);
+        assert.deepStrictEqual(await decision(serverRenewed(longer()), "2027-01-10T00:00:00Z"), [
+            0,
+            true,
+            [server],
+            notAlone,
+        ]);
+        // pulumi up refuses what this run refuses: a CA rotation that skips its prepare phase.
+        const skipped = revoked("  pki:caRotation:\n    apicClientCa: { generation: 1, phase: switch }\n");
+        assert.deepStrictEqual(await decision(skipped, "2027-01-10T00:00:00Z"), [
+            1,
+            true,
+            ["the stack file refused against what is deployed (Needs a human)"],
+            "Nothing to change in the stack file. CRLs are due for re-publication, but not alone: `pulumi up` from the default branch also takes " +
+                "the stack file refused against what is deployed (Needs a human); the lifecycle workflow re-publishes CRLs only by an update that changes nothing else.",
+        ]);
     });
 
     it("reads deployment records of earlier versions, and asks for one update when one lacks the time a phase began", () => {

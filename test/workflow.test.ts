@@ -1363,6 +1363,76 @@ describe("workflows: the lifecycle decision step, replayed", function () {
             "the deployed outputs are not kept",
         );
     });
+
+    it("lists a stack for republish only when its due CRLs can be re-published alone, not beside changes not deployed yet", async () => {
+        const { dir, git } = gitRepo("workflow-republish");
+        fs.mkdirSync(path.join(dir, "stacks"));
+        const devText = fs.readFileSync(path.join(ROOT, "stacks/Pulumi.dev.yaml"), "utf8");
+        fs.writeFileSync(path.join(dir, "stacks/Pulumi.dev.yaml"), devText);
+        // The same stack file with ob's server renewed, merged but not deployed yet.
+        fs.writeFileSync(
+            path.join(dir, "stacks/Pulumi.dev-held.yaml"),
+            `${devText}  pki:rotation: { endpoints: { ob: { serverEpoch: 1 } } }\n`,
+        );
+        git("add", ".");
+        git("commit", "-qm", "stacks");
+        fs.symlinkSync(path.join(ROOT, "dist"), path.join(dir, "dist"));
+        // Deployed with a CRL of the APIC-client CA that nothing revoked needs any more: due now,
+        // the next update removes it (CRLs alone).
+        const devRender = await renderStackFile("stacks/Pulumi.dev.yaml");
+        const now = Date.now();
+        const outputs = writeTemp(
+            tempDir("dev-outputs"),
+            "outputs.json",
+            JSON.stringify({
+                inventory: JSON.parse(devRender.read("inventory.json")).certificates,
+                deploymentRecord: {
+                    ...JSON.parse(devRender.read("deployment.json")),
+                    crls: {
+                        "apic-client-ca": {
+                            number: 1,
+                            digest: "",
+                            thisUpdate: new Date(now - 10 * 86_400_000).toISOString(),
+                            nextUpdate: new Date(now + 18 * 86_400_000).toISOString(),
+                            renewal: "period",
+                            published: true,
+                        },
+                    },
+                },
+            }),
+        );
+        const bin = tempDir("fake-pulumi");
+        fs.writeFileSync(
+            path.join(bin, "pulumi"),
+            `#!/bin/sh\ncase "$1" in\n  login) exit 0 ;;\n  stack) cat ${JSON.stringify(outputs)} ;;\nesac\n`,
+            { mode: 0o755 },
+        );
+        const temp = tempDir("workflow-runner");
+        const output = path.join(temp, "github-output");
+        const step = workflow("lifecycle.yml").jobs.decide.steps.find((s) => s.id === "decide");
+        const r = replay(step?.run ?? "exit 9", dir, {
+            PATH: `${bin}:${process.env.PATH}`,
+            RUNNER_TEMP: temp,
+            GITHUB_OUTPUT: output,
+            PULUMI_BACKEND_URL: "",
+        });
+        assert.strictEqual(r.status, 0, r.stderr);
+        const result = (stack: string) =>
+            JSON.parse(fs.readFileSync(path.join(temp, "lifecycle", stack, "lifecycle.json"), "utf8"));
+        assert.deepStrictEqual(
+            ["dev", "dev-held"].map((stack) => [result(stack).republishCrls, result(stack).republishBlockedBy]),
+            [
+                [true, []],
+                [
+                    true,
+                    [
+                        "ob/server: epoch 1 from gateway-server-ca in the stack file, epoch 0 from gateway-server-ca deployed",
+                    ],
+                ],
+            ],
+        );
+        assert.strictEqual(fs.readFileSync(output, "utf8"), 'republish=["dev"]\n');
+    });
 });
 
 describe("workflows: the lifecycle pull-request step, replayed", function () {

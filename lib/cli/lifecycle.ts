@@ -40,7 +40,7 @@ what needs a human (anything expired, an offline root's renewal or CRL series, t
 customer-facing CSR for the public CA).
 --write edits the stack file in place (comments and layout kept) when something is due; the
 output is a pull request body: what is due, why, and the certificate diff of the edit. --format
-json prints { changed, markdown, republishCrls, needsHuman, proposals, ... }.
+json prints { changed, markdown, republishCrls, republishBlockedBy, needsHuman, proposals, ... }.
 Exit status: 0 ran (nothing due, or the edit written or proposed), 1 something needs a human,
 2 wrong usage or unreadable input.`;
 
@@ -266,9 +266,13 @@ export function lifecycleMarkdown(args: {
         proposals.length === 0
             ? "Nothing to change in the stack file."
             : `**${proposals.length} change${proposals.length === 1 ? "" : "s"} ${args.written ? `written to ${args.stackFile}` : `proposed for ${args.stackFile} (run with --write to make the edit)`}.**`;
-    const crls = decision.republishCrls
-        ? "CRLs are due for re-publication: run `pulumi up` from the default branch (no config change)."
-        : "No CRL is due for re-publication.";
+    const blockedBy = decision.republishBlockedBy;
+    const crls = !decision.republishCrls
+        ? "No CRL is due for re-publication."
+        : blockedBy.length === 0
+          ? "CRLs are due for re-publication: run `pulumi up` from the default branch (no config change)."
+          : `CRLs are due for re-publication, but not alone: \`pulumi up\` from the default branch also takes ${blockedBy.join("; ")}; ` +
+            "the lifecycle workflow re-publishes CRLs only by an update that changes nothing else.";
     const parts = [`## Lifecycle of ${args.environment} at ${day(args.now)}\n`, `${summary} ${crls}\n`];
     if (proposals.length > 0) {
         parts.push(
@@ -398,6 +402,7 @@ export const lifecycleCommand: Command = {
                         changed: written,
                         markdown,
                         republishCrls: decision.republishCrls,
+                        republishBlockedBy: decision.republishBlockedBy,
                         needsHuman,
                         proposals: decision.proposals.map((p) => ({
                             ...p,

@@ -108,6 +108,13 @@ export interface LifecycleDecision {
     /** A `pulumi up` with no config change re-signs CRLs that are due. */
     readonly republishCrls: boolean;
     readonly republishWhy: readonly string[];
+    /**
+     * While CRLs are due, what keeps the update that re-publishes them from changing CRLs alone:
+     * the stack file's changes not deployed yet (a new pki:crlPeriodDays aside: it changes CRLs
+     * alone), or a stack file the deployed stack refuses. The lifecycle workflow re-publishes
+     * only when this is empty; otherwise the CRLs go with the update that deploys those changes.
+     */
+    readonly republishBlockedBy: readonly string[];
     readonly needsHuman: readonly string[];
     /** Changes in the stack file not deployed yet: nothing more is proposed for them. */
     readonly pending: readonly string[];
@@ -962,7 +969,17 @@ export function decide(input: LifecycleInput): LifecycleDecision {
             `the stack file is refused against what is deployed: ${error.problems.join("; ")}`,
         );
         const republishWhy = crlsDue(config, record, now).map((due) => due.why);
-        return { proposals: [], republishCrls: republishWhy.length > 0, republishWhy, needsHuman, pending, waiting };
+        return {
+            proposals: [],
+            republishCrls: republishWhy.length > 0,
+            republishWhy,
+            // pulumi up refuses the stack file as this run does.
+            republishBlockedBy:
+                republishWhy.length > 0 ? ["the stack file refused against what is deployed (Needs a human)"] : [],
+            needsHuman,
+            pending,
+            waiting,
+        };
     }
     const stopped = crlsStopped(plan, record);
     const crlDue = crlsDue(config, record, now, stopped.gone);
@@ -1179,6 +1196,7 @@ export function decide(input: LifecycleInput): LifecycleDecision {
         proposals,
         republishCrls: republishWhy.length > 0,
         republishWhy,
+        republishBlockedBy: republishWhy.length > 0 ? pending : [],
         needsHuman: [...expired(config, deployed, now, renewal), ...needsHuman, ...crlsBlocked(crlDue, pending, now)],
         // Last, and not among what blocks a re-publication: a new period length changes CRLs alone.
         pending: [...pending, ...crlPeriodPending(config, record, stopped.gone)],
