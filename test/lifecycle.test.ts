@@ -1255,6 +1255,57 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
         ]);
     });
 
+    it("asks a human about an offline root's series CRL held back by changes not deployed yet halfway from when the next one became valid, not at once", () => {
+        const deployed = readDeployed(deployedDir);
+        // The ceremony's series: one CRL a week, each valid two weeks; the one of day 0 deployed.
+        const root = createRoot(
+            { commonName: "Life Mesh Offline Root", validityDays: 400, keyAlgorithm: "RSA" },
+            new Date(at(-30)),
+            crypto.createPrivateKey(TEST_ONLY_CA_KEY_PEM),
+        );
+        const series = [0, 7, 14].map((from, i) =>
+            buildCrl(root.certPem, TEST_ONLY_CA_KEY_PEM, [], {
+                thisUpdate: new Date(at(from)),
+                nextUpdate: new Date(at(from + 14)),
+                number: i + 1,
+            }),
+        );
+        const file = path.join(tempDir("lifecycle-series"), "Pulumi.life.yaml");
+        fs.writeFileSync(file, STACK);
+        // ob's server renewed, merged, not deployed yet.
+        const config = validateConfig({
+            ...rawConfigFromStackFile(file),
+            rotation: JSON.stringify({ leafEpoch: 0, endpoints: { ob: { serverEpoch: 1 } } }),
+            offlineRoots: JSON.stringify({
+                meshRoot: { certificate: root.certPem, intermediates: {}, crls: series.join("") },
+            }),
+        });
+        const record: RotationRecord = {
+            ...deployed.record,
+            meshCrlSince: at(-30),
+            crls: { ...deployed.record.crls, "mesh-root": seriesCrlRecord(series[0]) },
+        };
+        const decideAt = (time: number) => {
+            const d = decide({ config, deployed: { ...deployed, record }, now: new Date(time), soakDays: 7 });
+            return [d.republishCrls, d.republishBlockedBy, d.needsHuman.filter((n) => n.includes("mesh-root"))];
+        };
+        const server =
+            "ob/server: epoch 1 from gateway-server-ca in the stack file, epoch 0 from gateway-server-ca deployed";
+        // Due from day 7 (its CRL then CLOCK_SKEW_MS old) until the published one's next update, day 14: halfway is day 10.5.
+        const halfway = Date.parse(at(10.5));
+        assert.deepStrictEqual(decideAt(Date.parse(at(7)) + CLOCK_SKEW_MS), [true, [server], []]);
+        assert.deepStrictEqual(decideAt(halfway - 1000), [true, [server], []]);
+        assert.deepStrictEqual(decideAt(halfway), [
+            true,
+            [server],
+            [
+                "the CRL of mesh-root (next update 2027-01-18) is due for re-publication, and past its next update a CRL refuses every peer whose chain it covers; " +
+                    "the lifecycle workflow re-publishes CRLs only by an update that changes nothing else, and the stack file holds changes not deployed yet " +
+                    `(${server}): deploy them (pulumi up from the default branch) or revert them before 2027-01-18`,
+            ],
+        ]);
+    });
+
     it("re-publishes a CRL once the period it was signed for has ended, when a new pki:crlPeriodDays is not deployed yet", async () => {
         const { folder, revoked } = await deployRevocation();
         const { crls } = JSON.parse(fs.readFileSync(path.join(folder, "deployment.json"), "utf8")) as RotationRecord;

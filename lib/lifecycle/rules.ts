@@ -287,6 +287,8 @@ interface CrlDue {
     readonly id: string;
     readonly crl: CrlRecord;
     readonly why: string;
+    /** Where crlsBlocked counts its wait from (ms): its thisUpdate; a series CRL's, when the next one became valid. */
+    readonly waitFrom: number;
 }
 
 /**
@@ -352,7 +354,7 @@ function crlsDue(
             const delivery = crlDelivery(id, record);
             if (Date.parse(crl.thisUpdate) < start.getTime()) {
                 const why = `the CRL of ${id} was signed for the period from ${day(crl.thisUpdate)}; a new ${config.crlPeriodDays}-day period began ${day(start)} (valid until ${day(crl.nextUpdate)})${delivery}`;
-                return [{ id, crl, why }];
+                return [{ id, crl, why, waitFrom: Date.parse(crl.thisUpdate) }];
             }
             const periods = periodsSignedIn(crl);
             if (periods.some((p) => p.days === config.crlPeriodDays)) return [];
@@ -363,7 +365,7 @@ function crlsDue(
                 `the CRL of ${id} was signed ${end === undefined ? `in no period of 1 to ${MAX_CRL_PERIOD_DAYS} days` : `for a period that ended ${day(new Date(end))}`} ` +
                 `(valid from ${day(crl.thisUpdate)} until ${day(crl.nextUpdate)}); the update re-signs it for the stack file's ${config.crlPeriodDays}-day periods ` +
                 `(pki:crlPeriodDays, not deployed yet)${delivery}`;
-            return [{ id, crl, why }];
+            return [{ id, crl, why, waitFrom: Date.parse(crl.thisUpdate) }];
         });
     const series = Object.entries(record.crls ?? {})
         .filter(([, crl]) => crl.published && crl.renewal === "series")
@@ -381,6 +383,7 @@ function crlsDue(
                           why:
                               `the CRL of ${id} published is the one of pki:offlineRoots.${slot}.crls from ${day(crl.thisUpdate)} (valid until ${day(crl.nextUpdate)}); ` +
                               `the series' CRL from ${day(next.thisUpdate)} is valid now${crlDelivery(id, record)}`,
+                          waitFrom: next.thisUpdate.getTime(),
                       },
                   ];
         });
@@ -392,15 +395,18 @@ function crlsDue(
  * `pulumi up` only when that changes nothing but CRLs, and the stack file's changes not deployed
  * yet (`pending`, none of which changes CRLs alone) would go with it. Blocked for a while is
  * normal: a merged change waits for its own reviewed update. A human is asked once half the time
- * from a CRL's thisUpdate to its nextUpdate has passed: a periodic CRL is valid four periods (at
- * least 28 days) from the start of the period its thisUpdate lies in, so at least a period and a
- * half (10.5 days or more) is then left to deploy or revert the changes, whatever the period (an
- * offline root's CRL: half its own validity). One past its nextUpdate is `expired`'s.
+ * from a CRL's waitFrom to its nextUpdate has passed. A periodic CRL's is its thisUpdate: it is
+ * valid four periods (at least 28 days) from the start of the period its thisUpdate lies in, so
+ * at least a period and a half (10.5 days or more) is then left to deploy or revert the changes,
+ * after a period or more of waiting. An offline root's series CRL (each valid two series periods)
+ * is due once the next one is valid, a period after its own thisUpdate: half its validity would
+ * be that very moment, so its time counts from then, and half a series period is left (3.5 days
+ * for a 7-day series) after as much of waiting. One past its nextUpdate is `expired`'s.
  */
 function crlsBlocked(due: readonly CrlDue[], pending: readonly string[], now: Date): string[] {
     if (pending.length === 0) return [];
     const late = due
-        .map(({ id, crl }) => ({ id, from: Date.parse(crl.thisUpdate), to: Date.parse(crl.nextUpdate) }))
+        .map(({ id, crl, waitFrom }) => ({ id, from: waitFrom, to: Date.parse(crl.nextUpdate) }))
         .filter(({ from, to }) => now.getTime() >= from + (to - from) / 2 && now.getTime() < to);
     if (late.length === 0) return [];
     const first = Math.min(...late.map(({ to }) => to));
