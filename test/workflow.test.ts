@@ -31,6 +31,7 @@ interface Job {
     environment?: string;
     permissions?: Record<string, string>;
     env?: Record<string, string>;
+    concurrency?: { group: string; "cancel-in-progress": boolean };
     steps: Step[];
     "timeout-minutes"?: number;
 }
@@ -40,6 +41,7 @@ interface Workflow {
     name: string;
     on: Record<string, unknown>;
     permissions: Record<string, string>;
+    concurrency?: { group: string; "cancel-in-progress": boolean };
     jobs: Record<string, Job>;
 }
 
@@ -342,6 +344,28 @@ describe("workflows: who may touch what", function () {
         assert.match(
             runs("propose"),
             /branch="pki-lifecycle\/\$stack"[^]*git push --quiet --force origin "HEAD:refs\/heads\/\$branch"/,
+        );
+    });
+
+    it("the lifecycle workflow serialises the jobs that write, each with the same job of other runs, not whole runs", () => {
+        const w = workflow("lifecycle.yml");
+        // A whole run held by republish, waiting up to 30 days for a reviewer, would hold back the next runs' issues.
+        assert.strictEqual(w.concurrency, undefined);
+        assert.deepStrictEqual(
+            jobsOf(w).map(([name, job]) => [name, job.concurrency ?? null]),
+            [
+                ["decide", null],
+                ["propose", { group: "pki-lifecycle-propose", "cancel-in-progress": false }],
+                ["attention", { group: "pki-lifecycle-attention", "cancel-in-progress": false }],
+                // Per stack: in one group, the matrix's own stacks waiting for their turn would replace each other.
+                ["republish", { group: "pki-lifecycle-republish-${{ matrix.stack }}", "cancel-in-progress": false }],
+                ["run-failure", { group: "pki-lifecycle-run-failure", "cancel-in-progress": false }],
+            ],
+        );
+        assert.strictEqual(w.jobs.attention.needs, "decide");
+        assert.ok(
+            workflows.every((other) => other === w || !other.text.includes("pki-lifecycle-")),
+            "no other workflow shares their groups",
         );
     });
 
@@ -1816,6 +1840,15 @@ describe("workflows: the CRL re-publication and the issues of the lifecycle work
             runIssue(),
             "The scheduled PKI lifecycle run decided what is due, then failed: see https://github.example/bank/pki/actions/runs/9.\n\n" +
                 "- job `propose` (the pull requests of the stack file edits): failure\n" +
+                weeks,
+        );
+        // Its concurrency group: a later run's took its place while it waited behind one awaiting a reviewer.
+        assert.deepStrictEqual(run("success", "success", "cancelled"), { status: 1, calls: [edited] });
+        assert.strictEqual(
+            runIssue(),
+            "The scheduled PKI lifecycle run decided what is due, then failed: see https://github.example/bank/pki/actions/runs/9.\n\n" +
+                "- job `republish` (re-publishing the CRLs of `prod`): cancelled, by hand, at its time limit, or replaced by a later run's " +
+                "while it waited behind an earlier re-publication of the stack (one waiting for a reviewer of pulumi-deploy holds the stack's turn: approve or reject that one)\n" +
                 weeks,
         );
         for (const republished of ["success", "skipped"]) {
