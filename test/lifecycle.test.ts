@@ -244,6 +244,14 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
     };
     const run = (...args: string[]) => runOn(deployedDir, ...args);
 
+    /** `lifecycle --format json` of a stack file against a deployed folder at `now`, with its exit status. */
+    const lifecycleJson = async (file: string, folder: string, now: string) => {
+        const { status, out } = await cli(
+            ...["lifecycle", "--config", file, "--deployed", folder, "--now", now, "--format", "json"],
+        );
+        return { status, json: JSON.parse(out) as LifecycleJson };
+    };
+
     /**
      * The stack deployed on day 0, then on 2027-01-05 at 10:00 with ob's APIC client revoked at
      * 09:30 (a state of its own): the APIC-client CA's CRL is that of the 7-day period from
@@ -1314,18 +1322,7 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
             ["2027-01-05T09:30:00.000Z", "2027-01-28T00:00:00.000Z"],
         );
         const decision = async (file: string, now: string) => {
-            const { status, out } = await cli(
-                "lifecycle",
-                "--config",
-                file,
-                "--deployed",
-                folder,
-                "--now",
-                now,
-                "--format",
-                "json",
-            );
-            const json = JSON.parse(out) as LifecycleJson;
+            const { status, json } = await lifecycleJson(file, folder, now);
             return [status, json.republishCrls, json.republishWhy, json.needsHuman, json.pending];
         };
         // The stack file as deployed: the 7-day period from 2026-12-31 ends on 2027-01-07 (CLOCK_SKEW_MS later, as crlWindow).
@@ -1364,18 +1361,7 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
     it("asks a human halfway to a CRL's next update when its re-publication waits on changes not deployed yet, which the republish job does not deploy", async () => {
         const { folder, revoked } = await deployRevocation();
         const decision = async (file: string, now: string) => {
-            const { status, out } = await cli(
-                "lifecycle",
-                "--config",
-                file,
-                "--deployed",
-                folder,
-                "--now",
-                now,
-                "--format",
-                "json",
-            );
-            const json = JSON.parse(out) as LifecycleJson;
+            const { status, json } = await lifecycleJson(file, folder, now);
             return [status, json.republishCrls, json.needsHuman, json.pending];
         };
         /** `file` with ob's gateway server renewed, not deployed. */
@@ -1434,18 +1420,7 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
     it("says what keeps due CRLs from being re-published alone: the changes not deployed yet, a new period length aside, or a refused stack file", async () => {
         const { folder, revoked } = await deployRevocation();
         const decision = async (file: string, now: string) => {
-            const { status, out } = await cli(
-                "lifecycle",
-                "--config",
-                file,
-                "--deployed",
-                folder,
-                "--now",
-                now,
-                "--format",
-                "json",
-            );
-            const json = JSON.parse(out) as LifecycleJson;
+            const { status, json } = await lifecycleJson(file, folder, now);
             return [status, json.republishCrls, json.republishBlockedBy, json.markdown.split("\n")[2]];
         };
         const serverRenewed = (file: string) => {
