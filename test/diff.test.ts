@@ -664,6 +664,45 @@ describe("diff risks", function () {
             ]);
         });
 
+        it("a service is kept back only where its new group keeps another, so that the first change does not empty a group", () => {
+            const three = ["accounts", "ob-audit", "validator"];
+            const base = option3({ core: ["accounts"], x: ["ob-audit", "validator"] }, three);
+            const head = option3({ core: ["ob-audit"], main: ["accounts", "validator"] }, three);
+            // Keeping ob-audit in x would leave core empty: the first change would drop core, whose accounts go to main.
+            assert.deepStrictEqual(advised(diffPlans(base, head)), [
+                [
+                    "drops 1 host: x.ob.lab.api.bank.example",
+                    "group x of pki:domains.ob holds ob-audit and validator, each of which can be in one group only: " +
+                        "their new group main comes with the first of them moved into it, and x goes with the last: " +
+                        "first make this change but keep validator in group x (x: [validator]), so that these hosts stay beside the new ones, " +
+                        "and after its update move APIC's calls to the new hosts; then, in a later change, move validator to main, which drops these hosts; " +
+                        "each change diffed on its own; or WINDOW",
+                ],
+            ]);
+            const first = option3({ core: ["ob-audit"], main: ["accounts"], x: ["validator"] }, three);
+            assert.deepStrictEqual(diffPlans(base, first).risks, []);
+            assert.deepStrictEqual(advised(diffPlans(first, head)), [
+                ["drops 1 host: x.ob.lab.api.bank.example", FREE],
+            ]);
+            // With validator's new group named after it, neither can stay in x: its services pass through core.
+            const named = option3({ core: ["ob-audit"], main: ["accounts"], validator: ["validator"] }, three);
+            assert.deepStrictEqual(advised(diffPlans(base, named)), [
+                [
+                    "drops 1 host: x.ob.lab.api.bank.example",
+                    "group x of pki:domains.ob holds ob-audit and validator, each of which can be in one group only: " +
+                        "their new group validator comes with the first of them moved into it, and x goes with the last: " +
+                        "the old host and its new one cannot be served side by side in one change; keep group x as it is, " +
+                        "or pass ob-audit and validator through group core of pki:domains.ob, whose host stays: move them there in one change, " +
+                        "APIC's calls to them moved to that host first, and to their new groups in a later change; or WINDOW",
+                ],
+            ]);
+            const passing = option3({ core: ["accounts", "ob-audit", "validator"] }, three);
+            assert.deepStrictEqual(advised(diffPlans(base, passing)), [
+                ["drops 1 host: x.ob.lab.api.bank.example", FREE],
+            ]);
+            assert.deepStrictEqual(diffPlans(passing, named).risks, []);
+        });
+
         it("a group of several split into new groups of one each passes its services through a group the change keeps", () => {
             const two = option3({ core: ["accounts", "ob-audit"], ...others });
             const split = option3({ accounts: ["accounts"], "ob-audit": ["ob-audit"], ...others });

@@ -1011,18 +1011,18 @@ interface KeptBack {
 /**
  * For each blocked Option 3 group, a service to keep in it while the rest of the change is made
  * first: the group's host then stays beside the new ones until APIC has moved, and moving that
- * service last drops it with nothing new to wait for, if the service's new host is served by then
- * (by the base, or holding a service not kept back). A group named after a service must hold it,
- * so only that one can stay in it, and none can stay out of a new group named after it
- * (validateGroups). Undefined when some blocked host has no such service.
+ * service last drops it with nothing new to wait for, if the service's new group holds a service
+ * not kept back, so that the first change serves its host too. A host the base serves is no
+ * exception: left empty, its group would be dropped by the first change and come back with the
+ * second. A group named after a service must hold it, so only that one can stay in it, and none
+ * can stay out of a group named after it (validateGroups). Undefined when some blocked host has
+ * no such service.
  */
 function keptBack(base: PkiPlan, head: PkiPlan, blocked: readonly Blocked[]): KeptBack[] | undefined {
-    const served = new Set(base.endpoints.map((e) => e.host));
     const kept: KeptBack[] = [];
     const servedBy = (service: string, to: EndpointPlan): boolean =>
-        served.has(to.host) ||
-        (namesakeOf(head, to.domain, groupOf(head, to) ?? "") !== service &&
-            to.services.some((s) => s !== service && !kept.some((k) => k.to.domain === to.domain && k.service === s)));
+        namesakeOf(head, to.domain, groupOf(head, to) ?? "") !== service &&
+        to.services.some((s) => s !== service && !kept.some((k) => k.to.domain === to.domain && k.service === s));
     for (const b of blocked) {
         const { endpoint: e, group } = b;
         if (group === undefined) return undefined;
