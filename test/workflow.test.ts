@@ -1724,10 +1724,13 @@ describe("workflows: the CRL re-publication and the issues of the lifecycle work
                 PATH: `${dir}:${process.env.PATH}`,
                 FAKE: dir,
                 RUNNER_TEMP: temp,
+                RUN_NUMBER: "9",
                 RUN_URL: "https://github.example/bank/pki/actions/runs/9",
                 ...env,
             });
             assert.strictEqual(r.status, 1, `${job}: the failure fails the job`);
+            // Which run wrote it, for run-failure of an earlier run that ends late (it leaves it open).
+            assert.match(fs.readFileSync(path.join(temp, "issue.md"), "utf8"), /\n\n<!-- pki-lifecycle run 9 -->\n$/);
             assert.deepStrictEqual(calls(), [
                 "gh issue list --state open --limit 500 --app github-actions --json number,title",
                 `gh issue create --title PKI lifecycle: the scheduled run failed --body-file ${temp}/issue.md`,
@@ -1817,6 +1820,7 @@ describe("workflows: the CRL re-publication and the issues of the lifecycle work
                 PROPOSED: proposed,
                 REPUBLISHED: republished,
                 REPUBLISH: decided === "success" ? '["prod"]' : "",
+                RUN_NUMBER: "9",
                 RUN_URL: "https://github.example/bank/pki/actions/runs/9",
             });
             return { status: r.status, calls: calls().filter((c) => !c.startsWith("gh issue list")) };
@@ -1824,7 +1828,8 @@ describe("workflows: the CRL re-publication and the issues of the lifecycle work
         const runIssue = () => fs.readFileSync(path.join(dir, "body-4"), "utf8");
         const edited = `gh issue edit 4 --body-file ${temp}/issue.md`;
         const weeks =
-            "\nThe edge CRLs are valid for four publication periods (at least 28 days), so a failure matters within weeks: fix it, then run the workflow again.\n";
+            "\nThe edge CRLs are valid for four publication periods (at least 28 days), so a failure matters within weeks: fix it, then run the workflow again.\n" +
+            "\n<!-- pki-lifecycle run 9 -->\n";
 
         // pulumi up refused: the preview changes more than CRLs (a merged change not deployed yet).
         assert.deepStrictEqual(run("success", "success", "failure"), { status: 1, calls: [edited] });
@@ -1856,6 +1861,20 @@ describe("workflows: the CRL re-publication and the issues of the lifecycle work
                 status: 0,
                 calls: ["gh issue close 4 --comment The run https://github.example/bank/pki/actions/runs/9 succeeded."],
             });
+        }
+        // Runs overlap: run 9 ending late (its republish approved days later) leaves the issue run 12
+        // wrote about its own failure, and closes one an earlier run wrote, or one without a run.
+        const closed = ["gh issue close 4 --comment The run https://github.example/bank/pki/actions/runs/9 succeeded."];
+        for (const [body, calls] of [
+            ["job `propose` failed\n\n<!-- pki-lifecycle run 12 -->\n", []],
+            ["job `propose` failed\n\n<!-- pki-lifecycle run 8 -->\n", closed],
+            ["job `propose` failed\n", closed],
+        ] as const) {
+            fs.writeFileSync(
+                path.join(dir, "issues.json"),
+                JSON.stringify([{ number: 4, title: "PKI lifecycle: the scheduled run failed", body }]),
+            );
+            assert.deepStrictEqual(run("success", "success", "success"), { status: 0, calls }, body);
         }
         // decide failed (propose and republish skipped): attention has written the run's issue; it stays.
         for (const decided of ["failure", "cancelled"]) {
