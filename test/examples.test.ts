@@ -285,6 +285,7 @@ describe("Components used alone", function () {
                 await sign(issuer({ rootCertPem: rootB.certPem })),
                 await sign(issuer({ chainPem: rootB.certPem })),
                 await sign(issuer({ rootCertPem: rootA.certPem + rootB.certPem })),
+                await sign(issuer({ rootCertPem: rootA.certPem.trimEnd() + rootB.certPem })),
                 await sign(
                     issuer({ rootCertPem: rootA.certPem.replace(/ CERTIFICATE-----/g, " X509 CERTIFICATE-----") }),
                 ),
@@ -301,6 +302,8 @@ describe("Components used alone", function () {
                 "IntermediateCa issuer: the chain does not lead to rootCertPem: CN=CA under A is not signed by it",
                 "IntermediateCa issuer: chainPem does not start with certPem",
                 "IntermediateCa issuer: rootCertPem holds 2 certificates, and each would be a trust anchor wherever this CA's rootCertPem is trusted; give the root alone",
+                `IntermediateCa issuer: rootCertPem has two PEM blocks run together on line ${rootA.certPem.trimEnd().split("\n").length}: ` +
+                    "the END of a CERTIFICATE block and the next BEGIN must be on separate lines (cat joins them so when a file lacks its final newline); put a line break between them",
                 "IntermediateCa issuer: rootCertPem is not a certificate in PEM",
                 "ApicClientBundle clientCa: chainPem holds no certificate; give the CA's certificate and every CA above it, up to the root",
                 'ApicClientBundle clientCa: chainPem holds a private key (a "EC PRIVATE KEY" PEM block): certificates are handed out and stored in clear, so take the key out (and replace it if the text has been shared); give certificates only',

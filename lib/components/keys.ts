@@ -607,6 +607,9 @@ export function issuerProblem(parts: IssuerParts): string | undefined {
         }
     }
     if (parts.rootCertPem !== undefined) {
+        // Read as one block, the second would be dropped without a word; as two, it would be a trust anchor.
+        const joined = runTogetherPemBlock(parts.rootCertPem);
+        if (joined !== undefined) return `rootCertPem has ${runTogetherProblem(joined)}`;
         let root: crypto.X509Certificate;
         try {
             // As it goes on (a CERTIFICATE block; Node would also read ones Go does not).
