@@ -120,6 +120,40 @@ describe("examples/own-pki: the README's complete program as a Pulumi project", 
     });
 });
 
+/** Client roots A and B, each with an empty CRL valid from an hour ago for a day (`now`: whole seconds, as CRLs take). */
+async function twoClientRoots() {
+    const [a, b] = [await mintRoot("Client root A"), await mintRoot("Client root B")];
+    const hour = 3_600_000;
+    const now = Math.floor(Date.now() / 1000) * 1000;
+    const fresh = { a: emptyCrlOf(a, now - hour, now + 24 * hour), b: emptyCrlOf(b, now - hour, now + 24 * hour) };
+    return { a, b, fresh, now, hour };
+}
+
+/**
+ * IstioGatewayTls `name`, endpoint ob, with A as its server CA, trusting A and B with their CRLs
+ * (twoClientRoots); `parts` replaces any of these.
+ */
+const twoRootGateway = (
+    name: string,
+    { a, b, fresh }: Awaited<ReturnType<typeof twoClientRoots>>,
+    parts: { certPem?: string; chainPem?: string; clientTrustBundlePem?: string; clientCrlPem?: string },
+) =>
+    runWithStandIn(
+        () =>
+            new IstioGatewayTls(name, {
+                serverCa: {
+                    certPem: parts.certPem ?? a.certPem,
+                    privateKeyPem: a.keyPem,
+                    chainPem: parts.chainPem ?? a.certPem,
+                },
+                clientTrustBundlePem: parts.clientTrustBundlePem ?? a.certPem + b.certPem,
+                clientCrlPem: parts.clientCrlPem ?? fresh.a + fresh.b,
+                endpoints: [{ id: "ob", host: "ob.bank.example", clientSubjectAltNames: ["urn:example:apic"] }],
+                keyAlgorithm: "ECDSA",
+            }).gatewayName,
+        { state: sharedState },
+    );
+
 describe("Components used alone", function () {
     this.timeout(60_000);
 
@@ -572,22 +606,10 @@ describe("Components used alone", function () {
     });
 
     it("refuses a clientCrlPem with which Envoy would refuse every client: no CRL, none of a root of ca.crt, a stale one, a key", async () => {
-        const [a, b] = [await mintRoot("Client root A"), await mintRoot("Client root B")];
-        const hour = 3_600_000;
-        const now = Math.floor(Date.now() / 1000) * 1000; // CRL times are whole seconds
-        const fresh = { a: emptyCrlOf(a, now - hour, now + 24 * hour), b: emptyCrlOf(b, now - hour, now + 24 * hour) };
+        const roots = await twoClientRoots();
+        const { a, b, fresh, now, hour } = roots;
         const gateway = (clientCrlPem: string) =>
-            runWithStandIn(
-                () =>
-                    new IstioGatewayTls("crl", {
-                        serverCa: { certPem: a.certPem, privateKeyPem: a.keyPem, chainPem: a.certPem },
-                        clientTrustBundlePem: a.certPem + b.certPem,
-                        clientCrlPem,
-                        endpoints: [{ id: "ob", host: "ob.bank.example", clientSubjectAltNames: ["urn:example:apic"] }],
-                        keyAlgorithm: "ECDSA",
-                    }).gatewayName,
-                { state: sharedState },
-            ).then(accepted, messageOf);
+            twoRootGateway("crl", roots, { clientCrlPem }).then(accepted, messageOf);
         const refusal = (problem: string) =>
             `error serializing property "stringData": IstioGatewayTls crl: clientCrlPem ${problem}`;
         assert.deepStrictEqual(
@@ -639,10 +661,8 @@ describe("Components used alone", function () {
     });
 
     it("refuses a CRL or CA certificate whose PEM block was damaged (a stray character, a cut line), which Envoy's BoringSSL refuses whole, naming the argument and the block", async () => {
-        const [a, b] = [await mintRoot("Client root A"), await mintRoot("Client root B")];
-        const hour = 3_600_000;
-        const now = Math.floor(Date.now() / 1000) * 1000; // CRL times are whole seconds
-        const fresh = { a: emptyCrlOf(a, now - hour, now + 24 * hour), b: emptyCrlOf(b, now - hour, now + 24 * hour) };
+        const roots = await twoClientRoots();
+        const { a, fresh } = roots;
         // `text` with its third line (the second of base64) edited: a stray character in it, its first character cut.
         const onLine3 = (text: string, edit: (line: string) => string) =>
             text
@@ -653,21 +673,7 @@ describe("Components used alone", function () {
             onLine3(text, (line) => line.slice(0, 10) + stray + line.slice(10));
         const cut = (text: string) => onLine3(text, (line) => line.slice(1));
         const gateway = (args: { certPem?: string; chainPem?: string; clientCrlPem?: string }) =>
-            runWithStandIn(
-                () =>
-                    new IstioGatewayTls("damaged", {
-                        serverCa: {
-                            certPem: args.certPem ?? a.certPem,
-                            privateKeyPem: a.keyPem,
-                            chainPem: args.chainPem ?? a.certPem,
-                        },
-                        clientTrustBundlePem: a.certPem + b.certPem,
-                        clientCrlPem: args.clientCrlPem ?? fresh.a + fresh.b,
-                        endpoints: [{ id: "ob", host: "ob.bank.example", clientSubjectAltNames: ["urn:example:apic"] }],
-                        keyAlgorithm: "ECDSA",
-                    }).gatewayName,
-                { state: sharedState },
-            ).then(accepted, messageOf);
+            twoRootGateway("damaged", roots, args).then(accepted, messageOf);
         const unreadable = (block: number, why: string) =>
             `error serializing property "stringData": IstioGatewayTls damaged: clientCrlPem holds a CRL that cannot be read (X509 CRL block ${block}: ${why}, ` +
             "which Envoy's BoringSSL and Go refuse); give the CRLs as their CAs signed them";
@@ -713,10 +719,8 @@ describe("Components used alone", function () {
     });
 
     it("refuses a CRL or CA certificate with a blank line inside its PEM block, which Envoy's BoringSSL reads as PEM headers; one right after BEGIN is taken", async () => {
-        const [a, b] = [await mintRoot("Client root A"), await mintRoot("Client root B")];
-        const hour = 3_600_000;
-        const now = Math.floor(Date.now() / 1000) * 1000; // CRL times are whole seconds
-        const fresh = { a: emptyCrlOf(a, now - hour, now + 24 * hour), b: emptyCrlOf(b, now - hour, now + 24 * hour) };
+        const roots = await twoClientRoots();
+        const { a, b, fresh } = roots;
         // `text` with `line` (blank unless given) put in as its line `at`, counted from 1 (the BEGIN line).
         const withLine = (text: string, at: number, line = "") => {
             const lines = text.split("\n");
@@ -725,17 +729,7 @@ describe("Components used alone", function () {
         };
         const beforeEnd = fresh.b.split("\n").length - 1; // the END line's number, the text ending in a newline
         const gateway = (args: { clientTrustBundlePem?: string; clientCrlPem: string }) =>
-            runWithStandIn(
-                () =>
-                    new IstioGatewayTls("blank", {
-                        serverCa: { certPem: a.certPem, privateKeyPem: a.keyPem, chainPem: a.certPem },
-                        clientTrustBundlePem: args.clientTrustBundlePem ?? a.certPem + b.certPem,
-                        clientCrlPem: args.clientCrlPem,
-                        endpoints: [{ id: "ob", host: "ob.bank.example", clientSubjectAltNames: ["urn:example:apic"] }],
-                        keyAlgorithm: "ECDSA",
-                    }).gatewayName,
-                { state: sharedState },
-            ).then(accepted, messageOf);
+            twoRootGateway("blank", roots, args).then(accepted, messageOf);
         const blank = (line: number) =>
             `its line ${line} is blank, which Envoy's BoringSSL refuses: it reads the lines above a blank line as PEM headers, so only the line after BEGIN may be blank`;
         const unreadable = (block: number, line: number) =>
@@ -783,28 +777,17 @@ describe("Components used alone", function () {
     });
 
     it("refuses a trust bundle or CRL with a byte order mark before a BEGIN line, whose block Envoy's BoringSSL skips; a CA certificate it re-encodes loses it", async () => {
-        const [a, b] = [await mintRoot("Client root A"), await mintRoot("Client root B")];
-        const hour = 3_600_000;
-        const now = Math.floor(Date.now() / 1000) * 1000; // CRL times are whole seconds
-        const fresh = { a: emptyCrlOf(a, now - hour, now + 24 * hour), b: emptyCrlOf(b, now - hour, now + 24 * hour) };
+        const roots = await twoClientRoots();
+        const { a, b, fresh } = roots;
         const BOM = "\uFEFF"; // what Notepad writes at the start of a UTF-8 file
         // The gateway's Secret as made, or the refusal.
         const gateway = (args: { certPem?: string; chainPem?: string; bundle?: string; crls?: string }) =>
-            runWithStandIn(
-                () =>
-                    new IstioGatewayTls("bom", {
-                        serverCa: {
-                            certPem: args.certPem ?? a.certPem,
-                            privateKeyPem: a.keyPem,
-                            chainPem: args.chainPem ?? a.certPem,
-                        },
-                        clientTrustBundlePem: args.bundle ?? a.certPem + b.certPem,
-                        clientCrlPem: args.crls ?? fresh.a + fresh.b,
-                        endpoints: [{ id: "ob", host: "ob.bank.example", clientSubjectAltNames: ["urn:example:apic"] }],
-                        keyAlgorithm: "ECDSA",
-                    }).gatewayName,
-                { state: sharedState },
-            ).then(({ engine }) => {
+            twoRootGateway("bom", roots, {
+                certPem: args.certPem,
+                chainPem: args.chainPem,
+                clientTrustBundlePem: args.bundle,
+                clientCrlPem: args.crls,
+            }).then(({ engine }) => {
                 const [secret] = engine.byType("kubernetes:core/v1:Secret");
                 return secret.inputs.stringData as Record<string, string>;
             }, messageOf);
