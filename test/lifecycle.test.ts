@@ -1473,6 +1473,40 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
         ]);
     });
 
+    it("lists endpoints, clusters and hosts added, removed or moved in the stack file as pending, which keep due CRLs from being re-published alone", async () => {
+        const { folder, revoked } = await deployRevocation();
+        /** The pending changes and what blocks the re-publication of the CRL due on 2027-01-10, of the deployed stack file edited by `edit`. */
+        const decision = async (edit: (text: string) => string) => {
+            const file = revoked();
+            fs.writeFileSync(file, edit(fs.readFileSync(file, "utf8")));
+            const { status, json } = await lifecycleJson(file, folder, "2027-01-10T00:00:00Z");
+            return [status, json.republishCrls, json.pending, json.republishBlockedBy];
+        };
+        const pending = (...lines: string[]) => [0, true, lines, lines];
+        assert.deepStrictEqual(
+            await decision((t) => t.replace("life.api.bank.example", "life2.api.bank.example")),
+            pending(
+                "ob/server: hosts ob.life2.api.bank.example in the stack file, hosts ob.life.api.bank.example deployed",
+            ),
+        );
+        // Option 2 has no endpoint ob, which the revocation names: it goes with it.
+        assert.deepStrictEqual(
+            await decision((t) =>
+                t.replace("pki:option: 1", "pki:option: 2").replace(/ {2}pki:revocations:\n.*\n/, ""),
+            ),
+            pending(
+                "ob-accounts/server: not deployed yet",
+                "ob-accounts/client: not deployed yet",
+                "ob/server: deployed, no longer in the stack file",
+                "ob/client: deployed, no longer in the stack file",
+            ),
+        );
+        assert.deepStrictEqual(
+            await decision((t) => t.replace("[example]", "[{ name: example }, { name: east, context: east }]")),
+            pending("mesh-ca-east: not deployed yet"),
+        );
+    });
+
     it("reads deployment records of earlier versions, and asks for one update when one lacks the time a phase began", () => {
         const deployed = readDeployed(deployedDir);
         const { positionsSince, clientPhases, crls, highestCrlNumber, keys, ...older } = deployed.record;

@@ -745,6 +745,65 @@ function switchUnderWay(
     return slots.find((s) => input.deployed.record.positions[s].phase === "switch" || pendingSlots.has(s));
 }
 
+/**
+ * The stack file's changes to the set of certificates that the trackers of decide() do not see:
+ * certificates planned and not deployed (a new endpoint, cluster or UI service, under any
+ * option), deployed and planned no more (an endpoint, cluster or host removed, an option
+ * switched), and hosts (DNS names) or identities (URIs) that changed (pki:baseDomain, a
+ * regroup). Left out, as the trackers say it: leaves whose epoch or issuer changed
+ * (`pendingCerts`), CAs of a rotation not deployed yet, CSRs waiting for the offline root, and
+ * customer-facing hosts the stack file still names (their key and certificate). Not seen here,
+ * so not pending: settings that change no certificate's id, hosts or identities
+ * (pki:meshStrictMtls, pki:gatewayNamespace, the front end's callers and namespaces); the
+ * republish job's preview refuses those, and the run fails until they are deployed.
+ */
+function inventoryPending(
+    plan: PkiPlan,
+    rows: ReadonlyMap<string, IssuedCertificate>,
+    pendingCerts: ReadonlySet<string>,
+    pendingSlots: ReadonlySet<CaSlot>,
+): string[] {
+    const planned = plannedCertificates(plan);
+    const plannedIds = new Set(planned.map((c) => c.id));
+    // A CA's generations share its id but for -g<n>: a rotation not deployed yet adds or drops one.
+    const base = (id: string) => id.replace(/-g\d+$/, "");
+    const rotating = new Set(plan.cas.filter((ca) => pendingSlots.has(ca.slot)).map((ca) => base(ca.id)));
+    const covered = (id: string, role: string): boolean =>
+        pendingCerts.has(id) ||
+        plan.pendingIntermediates.includes(id) ||
+        (role === "customer-facing" && plan.frontEnd.customerFacing.some((c) => customerFacingCertId(c.host) === id)) ||
+        (!ISSUED_LEAF_ROLES.includes(role) && role !== "customer-facing" && rotating.has(base(id)));
+    const names = (list: readonly string[] | undefined): string =>
+        list === undefined || list.length === 0 ? "none" : [...list].sort().join(", ");
+    const lines: string[] = [];
+    for (const c of planned) {
+        if (covered(c.id, c.role)) continue;
+        const row = rows.get(c.id);
+        if (row === undefined) {
+            lines.push(`${c.id}: not deployed yet`);
+            continue;
+        }
+        const changed = (
+            [
+                ["hosts", c.dnsNames, row.dnsNames],
+                ["identities", c.uris, row.uris],
+            ] as const
+        ).filter(([, now, then]) => names(now) !== names(then));
+        if (changed.length > 0) {
+            lines.push(
+                `${c.id}: ${changed.map(([what, now]) => `${what} ${names(now)}`).join(", ")} in the stack file, ` +
+                    `${changed.map(([what, , then]) => `${what} ${names(then)}`).join(", ")} deployed`,
+            );
+        }
+    }
+    for (const row of rows.values()) {
+        if (!plannedIds.has(row.id) && !covered(row.id, row.role)) {
+            lines.push(`${row.id}: deployed, no longer in the stack file`);
+        }
+    }
+    return lines;
+}
+
 /** Leaves this stack issues, each renewed by an epoch of pki:rotation. */
 const ISSUED_LEAF_ROLES: readonly string[] = ["gateway-server", "apic-client", "ui-client", "apic-server"];
 
@@ -1015,6 +1074,7 @@ export function decide(input: LifecycleInput): LifecycleDecision {
             );
         }
     }
+    pending.push(...inventoryPending(plan, rows, pendingCerts, pendingSlots));
     const deployedPhase = (id: string) => ownMember(record.clientPhases, id);
     const clientsInSwitch = plan.endpoints.filter((e) => deployedPhase(e.id)?.phase === "switch").map((e) => e.id);
 
