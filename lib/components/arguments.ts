@@ -28,12 +28,19 @@ import { argumentError } from "./errors";
 export const isGiven = <T>(input: T | null | undefined): input is T => input !== undefined && input !== null;
 
 /**
+ * Whether a value is known only once it resolves: an output or a promise. Other languages' SDKs
+ * type lists Input<Sequence<Input<str>>>, so a whole list (an endpoint's pins) may come as one output.
+ */
+export const isLater = (value: unknown): value is pulumi.Output<unknown> | Promise<unknown> =>
+    pulumi.Output.isInstance(value) || value instanceof Promise;
+
+/**
  * Refuses an output (or promise) where a plain value belongs: a Python program passing a stack
  * reference's output. Its members or text are not known while the component is made, and showing
  * it would print Pulumi's warning about calling toJSON instead of the value.
  */
 export function refuseOutput(value: unknown, what: string, resource: pulumi.Resource): void {
-    if (pulumi.Output.isInstance(value) || value instanceof Promise) {
+    if (isLater(value)) {
         throw argumentError(
             `${what} must be a plain value, not an output: it shapes the resources made, so it must be known before they are; give the value itself (from config, for example)`,
             resource,

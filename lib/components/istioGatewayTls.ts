@@ -22,19 +22,13 @@ import {
     hostArgument,
     idArgument,
     isGiven,
+    isLater,
     kubernetesNameArgument,
     refuseOutput,
     refuseShared,
 } from "./arguments";
 import { checkClock } from "./checkClock";
 import { chainCertificatesOf, checkedTrustBundle, joinPemOutputs, withCrls } from "./pem";
-
-/**
- * Whether a value is known only once it resolves: an output or a promise. Other languages' SDKs
- * type an endpoint's lists Input<Sequence<Input<str>>>, so a whole list may come as one output.
- */
-const isLater = (value: unknown): value is pulumi.Output<unknown> | Promise<unknown> =>
-    pulumi.Output.isInstance(value) || value instanceof Promise;
 
 /** The refusal of an endpoint's identities that are no list, or none: `shown`, what it got. */
 const identitiesProblem = (endpoint: GatewayEndpoint, shown: string): string =>

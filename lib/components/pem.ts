@@ -5,7 +5,7 @@ import { pemBlocks, pemEncode } from "../pki/pem";
 import { crlBundleProblem, trustBundleProblem } from "../pki/trustBundle";
 import { subjectOf } from "../pki/x509";
 import { CheckClock } from "./checkClock";
-import { isGiven } from "./arguments";
+import { isGiven, isLater } from "./arguments";
 import { argumentError } from "./errors";
 
 /** Concatenate PEM blocks, each ending in exactly one newline (the provider's own format). */
@@ -82,7 +82,7 @@ export function checkedTrustBundle(
         if (problem !== undefined) throw argumentError(`${label} ${problem}`, resource);
         return pem;
     };
-    if (pulumi.Output.isInstance(bundle) || bundle instanceof Promise) return pulumi.output(bundle).apply(check);
+    if (isLater(bundle)) return pulumi.output(bundle).apply(check);
     return pulumi.output(check(bundle));
 }
 
