@@ -3,7 +3,7 @@ import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import { KeyAlgorithm } from "../config/types";
-import { hasControlCharacter, isMap, Json, showJson } from "../config/values";
+import { characterCount, hasControlCharacter, isMap, Json, showJson } from "../config/values";
 import { defaultEarlyRenewalDays, MAX_COMMON_NAME_LENGTH, MAX_VALIDITY_DAYS } from "../config/validate";
 import { CA_USES, KeySpec, LeafPlan, rotatedName } from "../plan/plan";
 import {
@@ -142,7 +142,7 @@ export function checkCaSubject(subject: CertificateSubject, component: string, r
         refuseOutput(value, `${component} subject.${field}`, resource);
         // X.509 counts characters (code points, as OpenSSL does and as pki:organization is
         // checked), not JavaScript's UTF-16 units: an emoji is one character, not two.
-        const characters = typeof value === "string" ? [...value].length : 0;
+        const characters = typeof value === "string" ? characterCount(value) : 0;
         if (typeof value !== "string" || value.trim() === "" || characters > MAX_COMMON_NAME_LENGTH) {
             throw argumentError(
                 `${component} subject.${field} must be 1 to ${MAX_COMMON_NAME_LENGTH} characters (RFC 5280), not blank; got ${showJson(value as Json | undefined)}${typeof value === "string" ? ` (${characters})` : ""}`,

@@ -2,7 +2,7 @@ import * as crypto from "crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { KeyAlgorithm } from "../config/types";
-import { hasControlCharacter, Json, LABEL, showJson } from "../config/values";
+import { characterCount, hasControlCharacter, Json, LABEL, showJson } from "../config/values";
 import { MAX_COMMON_NAME_LENGTH } from "../config/validate";
 import { caKey, MESH_CA_SECRET, meshCaId, meshCaSubject } from "../plan/plan";
 import { crlSignedBy } from "../pki/crlSeries";
@@ -275,10 +275,10 @@ function environmentArgument(
     }
     // Characters as X.509 counts them (code points); a cluster too long by itself is checkCaSubject's.
     const name = commonName(value);
-    const room = MAX_COMMON_NAME_LENGTH - [...commonName(undefined)].length - 1;
-    if ([...name].length > MAX_COMMON_NAME_LENGTH && room > 0) {
+    const room = MAX_COMMON_NAME_LENGTH - characterCount(commonName(undefined)) - 1;
+    if (characterCount(name) > MAX_COMMON_NAME_LENGTH && room > 0) {
         throw argumentError(
-            `MeshPluginCa environment ${showJson(value)} makes the CA's common name ${showJson(name)} ${[...name].length} characters, more than the ${MAX_COMMON_NAME_LENGTH} RFC 5280 allows; shorten it to at most ${room} (or shorten the cluster name)`,
+            `MeshPluginCa environment ${showJson(value)} makes the CA's common name ${showJson(name)} ${characterCount(name)} characters, more than the ${MAX_COMMON_NAME_LENGTH} RFC 5280 allows; shorten it to at most ${room} (or shorten the cluster name)`,
             resource,
         );
     }

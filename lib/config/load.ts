@@ -26,7 +26,7 @@ import { codeOf, readRegularFile } from "../files";
 import { GoMap, GoValue, parseYamlDocument, toGoValue, UnreadableYaml } from "./goYaml";
 import { projectValueText, SecureValue, stackValueText, UnpassableValue } from "./pulumiText";
 import { ConfigError, KNOWN_KEYS } from "./validate";
-import { shownName } from "./values";
+import { characterCount, shownName } from "./values";
 
 const NAMESPACE = "pki";
 
@@ -253,7 +253,7 @@ const describe = (node: unknown): string =>
           : YAML.isAlias(node)
             ? "an alias (*name)"
             : YAML.isScalar(node) && String(node.value ?? "") !== ""
-              ? `a text of ${count([...String(node.value)].length, "character")}`
+              ? `a text of ${count(characterCount(String(node.value)), "character")}`
               : "nothing";
 
 /**

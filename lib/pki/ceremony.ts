@@ -31,7 +31,7 @@ import {
     Version,
 } from "@peculiar/asn1-x509";
 import { Name as DistinguishedName } from "@peculiar/x509";
-import { hasControlCharacter, json } from "../config/values";
+import { characterCount, hasControlCharacter, json } from "../config/values";
 import { RootTrustDomain, trustDomainOf } from "../plan/hierarchy";
 import { CA_USES } from "../plan/plan";
 import { buildCrl, CrlWindow, RevokedEntry } from "./crl";
@@ -231,7 +231,7 @@ export const MIN_PASSPHRASE_LENGTH = 16;
 
 /** Refuses a passphrase too short to protect a new root key (its characters are never shown). */
 export function checkNewPassphrase(passphrase: string): void {
-    const length = [...passphrase].length;
+    const length = characterCount(passphrase);
     if (length < MIN_PASSPHRASE_LENGTH) {
         throw new Error(
             `the root key's passphrase has ${length} characters; it needs at least ${MIN_PASSPHRASE_LENGTH} (e.g. six random words), since it is all that protects the key on its medium`,
