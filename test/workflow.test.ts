@@ -828,6 +828,31 @@ function devStackOf(organization: string, name: string): { dir: string; head: st
     return { dir, head };
 }
 
+/**
+ * `diff` (from the committed dev stack) and `inventory --format markdown` of the dev stack with
+ * `organization` (devStackOf), each exiting 0, and what the comment reads of them as the diff
+ * job's artifact, its Markdown the diff's followed by `extra`.
+ */
+async function commentOfDevStack(organization: string, name: string, extra = "") {
+    const { dir, head } = devStackOf(organization, name);
+    const diff = await cli("diff", "--base", path.join(ROOT, "stacks/Pulumi.dev.yaml"), "--head", head);
+    assert.strictEqual(diff.status, 0);
+    const inventory = await cli("inventory", "--config", head, "--format", "markdown");
+    assert.strictEqual(inventory.status, 0);
+    fs.mkdirSync(path.join(dir, "artifact/stacks"), { recursive: true });
+    fs.writeFileSync(
+        path.join(dir, "artifact/stacks/dev.json"),
+        JSON.stringify({
+            stack: "dev",
+            outcome: "risky",
+            exitCode: 1,
+            markdown: diff.out + extra,
+            inventory: inventory.out,
+        }),
+    );
+    return { diff, inventory, read: comment.readDiffArtifact(path.join(dir, "artifact")).results.get("dev") };
+}
+
 describe("workflows: the comment script", function () {
     this.timeout(60_000);
 
@@ -978,27 +1003,11 @@ describe("workflows: the comment script", function () {
 
     it("renders a hostile organization's URLs, references and emphasis as text, and the diff's own Markdown as Markdown", async () => {
         const hostile = "Bank https://e.x www.e.x #1 GH-2 a/b#3 **OK** _u_ ~~s~~ `c`";
-        const { dir, head } = devStackOf(hostile, "hostile-links");
-        const diff = await cli("diff", "--base", path.join(ROOT, "stacks/Pulumi.dev.yaml"), "--head", head);
-        assert.strictEqual(diff.status, 0);
-        const inventory = await cli("inventory", "--config", head, "--format", "markdown");
-        assert.strictEqual(inventory.status, 0);
+        const { diff, inventory, read } = await commentOfDevStack(hostile, "hostile-links");
         // The tool escapes the emphasis characters of the values it inserts...
         const escaped = "Bank https://e.x www.e.x #1 GH-2 a/b#3 \\*\\*OK\\*\\* \\_u\\_ \\~\\~s\\~\\~ \\`c\\`";
         assert.ok(diff.out.includes(`-> O=${escaped}, CN=dev mesh root CA |`), diff.out);
         assert.ok(inventory.out.includes(`| O=${escaped}, CN=dev mesh root CA |`), inventory.out);
-        fs.mkdirSync(path.join(dir, "artifact/stacks"), { recursive: true });
-        fs.writeFileSync(
-            path.join(dir, "artifact/stacks/dev.json"),
-            JSON.stringify({
-                stack: "dev",
-                outcome: "risky",
-                exitCode: 1,
-                markdown: diff.out,
-                inventory: inventory.out,
-            }),
-        );
-        const read = comment.readDiffArtifact(path.join(dir, "artifact")).results.get("dev");
         // ...and the comment breaks what GitHub would link in rendered text with a zero-width space.
         const shown =
             "Bank https:\u200b//e.x www\u200b.e.x #\u200b1 GH-\u200b2 a/b#\u200b3 \\*\\*OK\\*\\* \\_u\\_ \\~\\~s\\~\\~ \\`c\\`";
@@ -1026,28 +1035,12 @@ describe("workflows: the comment script", function () {
         // "&#x6c;" would be shown as "l" (an old and a new subject that look the same), "&#x202E;" as a
         // right-to-left override; the certificates get the characters as written.
         const hostile = "Examp&#x6c;e &amp; Bank&#x202E;";
-        const { dir, head } = devStackOf(hostile, "hostile-references");
-        const diff = await cli("diff", "--base", path.join(ROOT, "stacks/Pulumi.dev.yaml"), "--head", head);
-        assert.strictEqual(diff.status, 0);
-        const inventory = await cli("inventory", "--config", head, "--format", "markdown");
-        assert.strictEqual(inventory.status, 0);
+        // The comment writes an "&" nothing escaped as "&amp;": text that did not come through the diff.
+        const unescaped = "\n\nby hand: &#x202E; \\\\&#x6c; \\&#x6c; <!-- x\n";
+        const { diff, inventory, read } = await commentOfDevStack(hostile, "hostile-references", unescaped);
         const escaped = "Examp\\&#x6c;e \\&amp; Bank\\&#x202E;";
         assert.ok(diff.out.includes(`-> O=${escaped}, CN=dev mesh root CA |`), diff.out);
         assert.ok(inventory.out.includes(`| O=${escaped}, CN=dev mesh root CA |`), inventory.out);
-        fs.mkdirSync(path.join(dir, "artifact/stacks"), { recursive: true });
-        // The comment writes an "&" nothing escaped as "&amp;": text that did not come through the diff.
-        const unescaped = "\n\nby hand: &#x202E; \\\\&#x6c; \\&#x6c; <!-- x\n";
-        fs.writeFileSync(
-            path.join(dir, "artifact/stacks/dev.json"),
-            JSON.stringify({
-                stack: "dev",
-                outcome: "risky",
-                exitCode: 1,
-                markdown: diff.out + unescaped,
-                inventory: inventory.out,
-            }),
-        );
-        const read = comment.readDiffArtifact(path.join(dir, "artifact")).results.get("dev");
         assert.ok(read.markdown.includes(`-> O=${escaped}, CN=dev mesh root CA |`), read.markdown);
         assert.ok(
             read.markdown.endsWith("\n\nby hand: &amp;#x202E; \\\\&amp;#x6c; \\&#x6c; &lt;!-- x\n"),
