@@ -1725,7 +1725,7 @@ describe("workflows: the CRL re-publication and the issues of the lifecycle work
             // Which run wrote it, for run-failure of an earlier run that ends late (it leaves it open).
             assert.match(fs.readFileSync(path.join(temp, "issue.md"), "utf8"), /\n\n<!-- pki-lifecycle run 9 -->\n$/);
             assert.deepStrictEqual(calls(), [
-                "gh issue list --state open --limit 500 --app github-actions --json number,title",
+                "gh issue list --state open --limit 500 --app github-actions --json number,title,body",
                 `gh issue create --title PKI lifecycle: the scheduled run failed --body-file ${temp}/issue.md`,
             ]);
         }
@@ -1770,7 +1770,7 @@ describe("workflows: the CRL re-publication and the issues of the lifecycle work
 
     it("gives attention and run-failure the same issue helpers (each job holds its own copy: neither checks out the repository)", () => {
         const helpers = (jobName: string) =>
-            /\nupsert\(\) \{[\s\S]*?\n\}\nclose\(\) \{[\s\S]*?\n\}\n/.exec(
+            /\n# Only issues this workflow opened[^\n]*\nopen_issue\(\) \{[\s\S]*?\n\}\n[\s\S]*?\nupsert\(\) \{[\s\S]*?\n\}\nclose\(\) \{[\s\S]*?\n\}\n/.exec(
                 workflow("lifecycle.yml")
                     .jobs[jobName].steps.map((s) => s.run ?? "")
                     .join("\n"),
@@ -1872,6 +1872,67 @@ describe("workflows: the CRL re-publication and the issues of the lifecycle work
         // decide failed (propose and republish skipped): attention has written the run's issue; it stays.
         for (const decided of ["failure", "cancelled"]) {
             assert.deepStrictEqual(run(decided, "skipped", "skipped"), { status: 0, calls: [] });
+        }
+    });
+
+    it("adds the failure of an earlier run that ends late below the report a later run wrote, as a comment, never over it", () => {
+        // gh: the issues the app opened, each edit's body and each comment kept.
+        const { dir, calls } = fakes({
+            gh: [
+                'case "$1 $2" in',
+                '  "issue list") cat "$FAKE/issues.json" ;;',
+                '  "issue edit") cp "$5" "$FAKE/body-$3" ;;',
+                '  "issue comment") cp "$5" "$FAKE/comment-$3" ;;',
+                "esac",
+            ].join("\n"),
+        });
+        // Run 9 fails late: its republish, approved days later, fails (run-failure), or its decide did (attention).
+        for (const [job, step, env, report] of [
+            [
+                "run-failure",
+                "open, update or close the run's issue",
+                { DECIDED: "success", PROPOSED: "success", REPUBLISHED: "failure", REPUBLISH: '["prod"]' },
+                /^The scheduled PKI lifecycle run decided what is due, then failed: see https:\/\/github\.example\/bank\/pki\/actions\/runs\/9\.\n\n- job `republish` \(re-publishing the CRLs of `prod`\): failure;[^]*\n\n<!-- pki-lifecycle run 9 -->\n$/,
+            ],
+            [
+                "attention",
+                "open, update or close the issues",
+                { DECIDED: "failure" },
+                /^The scheduled PKI lifecycle run could not decide what is due \(job result: failure\)[^]*\n\n<!-- pki-lifecycle run 9 -->\n$/,
+            ],
+        ] as const) {
+            const script = workflow("lifecycle.yml").jobs[job].steps.find((s) => s.name === step)?.run;
+            assert.ok(script, `${job}: ${step}`);
+            const temp = tempDir("workflow-temp");
+            // The run's issue as a later run (12), an earlier one (8) or no run wrote it.
+            for (const [body, written] of [
+                ["job `propose` failed\n\n<!-- pki-lifecycle run 12 -->\n", "comment"],
+                ["job `propose` failed\n\n<!-- pki-lifecycle run 8 -->\n", "edit"],
+                ["job `propose` failed\n", "edit"],
+            ] as const) {
+                for (const f of ["calls", "body-4", "comment-4"]) fs.rmSync(path.join(dir, f), { force: true });
+                fs.writeFileSync(
+                    path.join(dir, "issues.json"),
+                    JSON.stringify([{ number: 4, title: "PKI lifecycle: the scheduled run failed", body }]),
+                );
+                const r = replay(script, tempDir("workflow-runner"), {
+                    PATH: `${dir}:${process.env.PATH}`,
+                    FAKE: dir,
+                    RUNNER_TEMP: temp,
+                    RUN_NUMBER: "9",
+                    RUN_URL: "https://github.example/bank/pki/actions/runs/9",
+                    ...env,
+                });
+                assert.strictEqual(r.status, 1, `${job}: the failure fails the job`);
+                assert.deepStrictEqual(
+                    calls().filter((c) => !c.startsWith("gh issue list")),
+                    [`gh issue ${written} 4 --body-file ${temp}/issue.md`],
+                    `${job}, ${body}`,
+                );
+                const kept = path.join(dir, written === "comment" ? "comment-4" : "body-4");
+                assert.match(fs.readFileSync(kept, "utf8"), report);
+                assert.strictEqual(fs.existsSync(path.join(dir, "body-4")), written === "edit", "the body is kept");
+            }
         }
     });
 });
