@@ -1706,7 +1706,13 @@ describe("workflows: the CRL re-publication and the issues of the lifecycle work
             [
                 "run-failure",
                 "open, update or close the run's issue",
-                { DECIDED: "success", PROPOSED: "failure", REPUBLISHED: "skipped", REPUBLISH: "[]" },
+                {
+                    DECIDED: "success",
+                    PROPOSED: "failure",
+                    ATTENDED: "success",
+                    REPUBLISHED: "skipped",
+                    REPUBLISH: "[]",
+                },
             ],
         ] as const) {
             const script = workflow("lifecycle.yml").jobs[job].steps.find((s) => s.name === step)?.run;
@@ -1780,10 +1786,16 @@ describe("workflows: the CRL re-publication and the issues of the lifecycle work
         assert.strictEqual(helpers("run-failure"), attention);
     });
 
-    it("opens the run's issue when the pull requests or the CRL re-publication fail, closes it when every job succeeds, and leaves a failed decision to attention", () => {
-        const job = workflow("lifecycle.yml").jobs["run-failure"];
-        // Without a job in needs, its result would read as "" (a failure every day).
-        assert.deepStrictEqual(job.needs, ["decide", "propose", "republish"]);
+    it("opens the run's issue when the pull requests, the stacks' issues or the CRL re-publication fail, closes it when every job succeeds, and leaves a failed decision to attention", () => {
+        const w = workflow("lifecycle.yml");
+        const job = w.jobs["run-failure"];
+        // Every other job, so that none fails or runs out of time unreported; without a job in
+        // needs, its result would read as "" (a failure every day).
+        assert.deepStrictEqual(job.needs, ["decide", "propose", "attention", "republish"]);
+        assert.deepStrictEqual(
+            Object.keys(w.jobs).filter((name) => name !== "run-failure"),
+            job.needs,
+        );
         assert.strictEqual(job.if, `always() && ${DEFAULT_BRANCH_ONLY}`);
         assert.strictEqual(job["timeout-minutes"], 10);
         const step = job.steps.find((s) => s.name === "open, update or close the run's issue");
@@ -1803,7 +1815,7 @@ describe("workflows: the CRL re-publication and the issues of the lifecycle work
             JSON.stringify([{ number: 4, title: "PKI lifecycle: the scheduled run failed" }]),
         );
         const temp = tempDir("workflow-temp");
-        const run = (decided: string, proposed: string, republished: string) => {
+        const run = (decided: string, proposed: string, republished: string, attended = "success") => {
             fs.rmSync(path.join(dir, "calls"), { force: true });
             const r = replay(step.run!, tempDir("workflow-runner"), {
                 PATH: `${dir}:${process.env.PATH}`,
@@ -1811,6 +1823,7 @@ describe("workflows: the CRL re-publication and the issues of the lifecycle work
                 RUNNER_TEMP: temp,
                 DECIDED: decided,
                 PROPOSED: proposed,
+                ATTENDED: attended,
                 REPUBLISHED: republished,
                 REPUBLISH: decided === "success" ? '["prod"]' : "",
                 RUN_NUMBER: "9",
@@ -1838,6 +1851,23 @@ describe("workflows: the CRL re-publication and the issues of the lifecycle work
             runIssue(),
             "The scheduled PKI lifecycle run decided what is due, then failed: see https://github.example/bank/pki/actions/runs/9.\n\n" +
                 "- job `propose` (the pull requests of the stack file edits): failure\n" +
+                weeks,
+        );
+        // Out of time: GitHub cancels a job at its timeout-minutes, so its result reads cancelled.
+        assert.deepStrictEqual(run("success", "cancelled", "skipped", "cancelled"), { status: 1, calls: [edited] });
+        assert.strictEqual(
+            runIssue(),
+            "The scheduled PKI lifecycle run decided what is due, then failed: see https://github.example/bank/pki/actions/runs/9.\n\n" +
+                "- job `propose` (the pull requests of the stack file edits): cancelled, by hand or at its time limit\n" +
+                "- job `attention` (the issues of the stacks that need a human): cancelled, by hand or at its time limit\n" +
+                weeks,
+        );
+        // The stacks' issues could not be written (e.g. GitHub's API failed).
+        assert.deepStrictEqual(run("success", "success", "success", "failure"), { status: 1, calls: [edited] });
+        assert.strictEqual(
+            runIssue(),
+            "The scheduled PKI lifecycle run decided what is due, then failed: see https://github.example/bank/pki/actions/runs/9.\n\n" +
+                "- job `attention` (the issues of the stacks that need a human): failure\n" +
                 weeks,
         );
         // Its concurrency group: a later run's took its place while it waited behind one awaiting a reviewer.
@@ -1869,9 +1899,10 @@ describe("workflows: the CRL re-publication and the issues of the lifecycle work
             );
             assert.deepStrictEqual(run("success", "success", "success"), { status: 0, calls }, body);
         }
-        // decide failed (propose and republish skipped): attention has written the run's issue; it stays.
+        // decide failed or ran out of time (propose and republish skipped): attention has written
+        // the run's issue, and failed for it; the issue stays.
         for (const decided of ["failure", "cancelled"]) {
-            assert.deepStrictEqual(run(decided, "skipped", "skipped"), { status: 0, calls: [] });
+            assert.deepStrictEqual(run(decided, "skipped", "skipped", "failure"), { status: 0, calls: [] });
         }
     });
 
@@ -1891,7 +1922,13 @@ describe("workflows: the CRL re-publication and the issues of the lifecycle work
             [
                 "run-failure",
                 "open, update or close the run's issue",
-                { DECIDED: "success", PROPOSED: "success", REPUBLISHED: "failure", REPUBLISH: '["prod"]' },
+                {
+                    DECIDED: "success",
+                    PROPOSED: "success",
+                    ATTENDED: "success",
+                    REPUBLISHED: "failure",
+                    REPUBLISH: '["prod"]',
+                },
                 /^The scheduled PKI lifecycle run decided what is due, then failed: see https:\/\/github\.example\/bank\/pki\/actions\/runs\/9\.\n\n- job `republish` \(re-publishing the CRLs of `prod`\): failure;[^]*\n\n<!-- pki-lifecycle run 9 -->\n$/,
             ],
             [
