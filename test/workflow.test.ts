@@ -32,6 +32,7 @@ interface Job {
     permissions?: Record<string, string>;
     env?: Record<string, string>;
     concurrency?: { group: string; "cancel-in-progress": boolean };
+    outputs?: Record<string, string>;
     steps: Step[];
     "timeout-minutes"?: number;
 }
@@ -229,7 +230,13 @@ describe("workflows: who may touch what", function () {
             );
             if ("push" in w.on) assert.deepStrictEqual((w.on.push as { branches: string[] }).branches, ["main"]);
             assert.ok(job.if?.startsWith(DEFAULT_BRANCH_ONLY), `${where} checks the default branch`);
-            assert.deepStrictEqual(job.permissions, { contents: "read" }, `${where} cannot write with its token`);
+            // Reads only (decide also lists this workflow's runs: actions: read).
+            assert.strictEqual(job.permissions?.contents, "read", where);
+            assert.deepStrictEqual(
+                Object.entries(job.permissions).filter(([, access]) => access !== "read"),
+                [],
+                `${where} cannot write with its token`,
+            );
             for (const step of job.steps) {
                 if (step.uses?.startsWith("actions/checkout@")) {
                     assert.strictEqual(step.with?.ref, undefined, `${where} checks out the commit of its own event`);
@@ -315,7 +322,7 @@ describe("workflows: who may touch what", function () {
         assert.deepStrictEqual(
             jobsOf(w).map(([name, job]) => [name, job.permissions, job.environment ?? null]),
             [
-                ["decide", { contents: "read" }, "pulumi-read"],
+                ["decide", { contents: "read", actions: "read" }, "pulumi-read"],
                 ["propose", { contents: "write", "pull-requests": "write" }, null],
                 ["attention", { issues: "write" }, null],
                 ["republish", { contents: "read" }, "pulumi-deploy"],
@@ -1687,6 +1694,130 @@ describe("workflows: the CRL re-publication and the issues of the lifecycle work
         }
     });
 
+    it("leaves a stack to another run's re-publication that has not finished, and asks a human when that one waits for a reviewer", () => {
+        const w = workflow("lifecycle.yml");
+        const decide = w.jobs.decide;
+        // After the decision, before the artifact: what it adds to needsHuman reaches the stacks' issues.
+        assert.deepStrictEqual(
+            decide.steps.slice(-3).map((s) => s.id ?? s.uses?.split("@")[0]),
+            ["decide", "unfinished", "actions/upload-artifact"],
+        );
+        assert.deepStrictEqual(decide.outputs, { republish: "${{ steps.unfinished.outputs.republish }}" });
+        // The name the step looks for among another run's jobs.
+        assert.strictEqual(w.jobs.republish.name, "re-publish CRLs (${{ matrix.stack }})");
+        const step = decide.steps.find((s) => s.id === "unfinished");
+        assert.ok(step?.run);
+        // GitHub's API: this workflow's newest runs, and the jobs of each; no issue open yet.
+        const { dir, calls } = fakes({
+            gh: [
+                'case "$1 $2" in',
+                '  "api repos/bank/pki/actions/workflows/lifecycle.yml/runs?per_page=100") cat "$FAKE/runs.json" ;;',
+                '  "api repos/bank/pki/actions/runs/"*"/jobs?per_page=100") id=${2#repos/bank/pki/actions/runs/}; cat "$FAKE/jobs-${id%%/*}.json" ;;',
+                '  "issue list") echo "[]" ;;',
+                '  "issue create") ;;',
+                "  *) exit 1 ;;",
+                "esac",
+            ].join("\n"),
+        });
+        const runUrl = (id: number) => `https://github.example/bank/pki/actions/runs/${id}`;
+        const runs = [
+            // This run (30), deciding; run 25's republish of sit was approved and runs; run 23's of
+            // dev is done, its run-failure not yet; run 21's of prod waits for a reviewer; run 20 is over.
+            { id: 30, status: "in_progress", created_at: "2026-11-30T05:23:07Z" },
+            { id: 25, status: "in_progress", created_at: "2026-11-25T05:23:07Z" },
+            { id: 23, status: "in_progress", created_at: "2026-11-23T05:23:07Z" },
+            { id: 21, status: "waiting", created_at: "2026-11-21T05:23:07Z" },
+            { id: 20, status: "completed", created_at: "2026-11-20T05:23:07Z" },
+        ];
+        fs.writeFileSync(
+            path.join(dir, "runs.json"),
+            JSON.stringify({ workflow_runs: runs.map((r) => ({ ...r, html_url: runUrl(r.id) })) }),
+        );
+        const jobs = (...list: [string, string][]) => ({
+            jobs: [["decide what is due", "completed"], ...list].map(([name, status]) => ({ name, status })),
+        });
+        for (const [id, list] of [
+            [25, jobs(["re-publish CRLs (sit)", "in_progress"], ["re-publish CRLs (dev)", "completed"])],
+            [23, jobs(["re-publish CRLs (dev)", "completed"], ["an issue when the pull requests fail", "in_progress"])],
+            [21, jobs(["re-publish CRLs (prod)", "waiting"])],
+        ] as const) {
+            fs.writeFileSync(path.join(dir, `jobs-${id}.json`), JSON.stringify(list));
+        }
+        // The decide step's artifact: each stack's CRLs due and free to go alone; prod needs a human already.
+        const temp = tempDir("workflow-temp");
+        for (const stack of ["dev", "prod", "sit", "uat"]) {
+            fs.mkdirSync(path.join(temp, "lifecycle", stack), { recursive: true });
+            fs.writeFileSync(
+                path.join(temp, "lifecycle", stack, "lifecycle.json"),
+                JSON.stringify({
+                    changed: false,
+                    republishCrls: true,
+                    republishBlockedBy: [],
+                    markdown: "",
+                    needsHuman: stack === "prod" ? ["the offline root's ceremony is due"] : [],
+                }),
+            );
+        }
+        const output = path.join(temp, "github-output");
+        const run = (republish: string) => {
+            fs.rmSync(path.join(dir, "calls"), { force: true });
+            fs.rmSync(output, { force: true });
+            const r = replay(step.run!, tempDir("workflow-runner"), {
+                PATH: `${dir}:${process.env.PATH}`,
+                FAKE: dir,
+                GH_REPO: "bank/pki",
+                GITHUB_RUN_ID: "30",
+                GITHUB_OUTPUT: output,
+                RUNNER_TEMP: temp,
+                REPUBLISH: republish,
+            });
+            assert.strictEqual(r.status, 0, r.stderr);
+            return { stdout: r.stdout, output: fs.readFileSync(output, "utf8"), calls: calls() };
+        };
+        // Nothing due: nothing to ask GitHub.
+        assert.deepStrictEqual(run("[]"), { stdout: "", output: "republish=[]\n", calls: [] });
+        assert.deepStrictEqual(run('["dev","prod","sit","uat"]'), {
+            stdout: `prod: left to the re-publication of ${runUrl(21)} (waiting)\nsit: left to the re-publication of ${runUrl(25)} (in_progress)\n`,
+            output: 'republish=["dev","uat"]\n',
+            // Only the unfinished runs of others: not this run, not one completed.
+            calls: [
+                "gh api repos/bank/pki/actions/workflows/lifecycle.yml/runs?per_page=100",
+                "gh api repos/bank/pki/actions/runs/25/jobs?per_page=100",
+                "gh api repos/bank/pki/actions/runs/23/jobs?per_page=100",
+                "gh api repos/bank/pki/actions/runs/21/jobs?per_page=100",
+            ],
+        });
+        const needsHuman = (stack: string) =>
+            JSON.parse(fs.readFileSync(path.join(temp, "lifecycle", stack, "lifecycle.json"), "utf8")).needsHuman;
+        const waiting = `the CRLs due on stack prod wait for a reviewer of pulumi-deploy since 2026-11-21T05:23:07Z: approve or reject the re-publication of ${runUrl(21)}`;
+        assert.deepStrictEqual(["dev", "prod", "sit", "uat"].map(needsHuman), [
+            [],
+            ["the offline root's ceremony is due", waiting],
+            [],
+            [],
+        ]);
+        // What on-call reads: prod's issue asks for the approval; no other stack has one.
+        const attention = w.jobs.attention.steps.find((s) => s.name === "open, update or close the issues");
+        fs.rmSync(path.join(dir, "calls"), { force: true });
+        const r = replay(attention?.run ?? "exit 9", tempDir("workflow-runner"), {
+            PATH: `${dir}:${process.env.PATH}`,
+            FAKE: dir,
+            RUNNER_TEMP: temp,
+            DECIDED: "success",
+            RUN_NUMBER: "30",
+            RUN_URL: runUrl(30),
+        });
+        assert.strictEqual(r.status, 0, r.stderr);
+        assert.deepStrictEqual(
+            calls().filter((c) => !c.startsWith("gh issue list")),
+            [`gh issue create --title PKI lifecycle: stack prod needs a human --body-file ${temp}/issue.md`],
+        );
+        assert.match(
+            fs.readFileSync(path.join(temp, "issue.md"), "utf8"),
+            new RegExp(`\n- ${waiting.replace(/[.?]/g, "\\$&")}\n`),
+        );
+    });
+
     it("updates only the issues it opened: one opened by someone else under the same title is left alone", () => {
         // gh issue list: every open issue, or with --app only those the app opened (as GitHub filters).
         const { dir, calls } = fakes({
@@ -1870,13 +2001,13 @@ describe("workflows: the CRL re-publication and the issues of the lifecycle work
                 "- job `attention` (the issues of the stacks that need a human): failure\n" +
                 weeks,
         );
-        // Its concurrency group: a later run's took its place while it waited behind one awaiting a reviewer.
+        // Out of time, or its concurrency group: another run that decided at once took its place.
         assert.deepStrictEqual(run("success", "success", "cancelled"), { status: 1, calls: [edited] });
         assert.strictEqual(
             runIssue(),
             "The scheduled PKI lifecycle run decided what is due, then failed: see https://github.example/bank/pki/actions/runs/9.\n\n" +
-                "- job `republish` (re-publishing the CRLs of `prod`): cancelled, by hand, at its time limit, or replaced by a later run's " +
-                "while it waited behind an earlier re-publication of the stack (one waiting for a reviewer of pulumi-deploy holds the stack's turn: approve or reject that one)\n" +
+                "- job `republish` (re-publishing the CRLs of `prod`): cancelled, by hand or at its time limit, " +
+                "or replaced by another run's that decided at the same time\n" +
                 weeks,
         );
         for (const republished of ["success", "skipped"]) {
