@@ -34,6 +34,7 @@ import { CrlRecord, RevokedEntry, signCrl } from "./pki/crl";
 import { seriesCrlRecord } from "./pki/crlSeries";
 import { unexpiredCertificates } from "./pki/trustBundle";
 import { expiredAt } from "./pki/x509";
+import { settingDigests } from "./config/settings";
 import { ClusterConfig, PkiConfig } from "./config/types";
 import { apicServerCaInStateProblems } from "./config/validateTrust";
 import { ownMember } from "./config/values";
@@ -497,8 +498,8 @@ export interface DeploymentFacts {
 /**
  * The record of a deployment (pure): positions and since when, every CA's serial (for a later
  * finish), retired CAs, the client certificates (for later pins and revocations) and phases, the
- * server certificates' epochs (which only go up), and the CRLs' numbers. It changes only when what
- * it describes does.
+ * server certificates' epochs (which only go up), the CRLs' numbers, and a digest of each setting
+ * (what lifecycle compares the stack file with). It changes only when what it describes does.
  */
 export function recordOfDeployment(plan: PkiPlan, facts: DeploymentFacts): RotationRecord {
     const now = plan.now;
@@ -565,6 +566,7 @@ export function recordOfDeployment(plan: PkiPlan, facts: DeploymentFacts): Rotat
         meshEpoch: plan.config.rotation.meshEpoch,
         servers: serversAfter(deployed.servers ?? {}, servers, now),
         keys: keysOf(facts.inventory),
+        settings: settingDigests(plan.config),
     };
 }
 

@@ -8,6 +8,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { rawConfigFromStackFile } from "../lib/config/load";
+import { settingDigest } from "../lib/config/settings";
 import { validateConfig } from "../lib/config/validate";
 import { IssuedCertificate } from "../lib/inventory/issued";
 import { readDeployed } from "../lib/lifecycle/deployed";
@@ -439,6 +440,7 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
         assert.deepStrictEqual(json?.pending, [
             "ob/server: epoch 1 from gateway-server-ca in the stack file, epoch 0 from gateway-server-ca deployed",
             "ob/client: epoch 1 from apic-client-ca in the stack file, epoch 0 from apic-client-ca deployed",
+            "pki:rotation.endpoints: changed in the stack file, not deployed yet",
         ]);
         assert.strictEqual(fs.readFileSync(stackFile, "utf8"), edited);
     });
@@ -1288,28 +1290,35 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
                 meshRoot: { certificate: root.certPem, intermediates: {}, crls: series.join("") },
             }),
         });
+        // Deployed with the offline mesh root and its series' first CRL.
         const record: RotationRecord = {
             ...deployed.record,
             meshCrlSince: at(-30),
             crls: { ...deployed.record.crls, "mesh-root": seriesCrlRecord(series[0]) },
+            settings: {
+                ...deployed.record.settings,
+                "offlineRoots.meshRoot": settingDigest(config.offlineRoots.meshRoot),
+            },
         };
         const decideAt = (time: number) => {
             const d = decide({ config, deployed: { ...deployed, record }, now: new Date(time), soakDays: 7 });
             return [d.republishCrls, d.republishBlockedBy, d.needsHuman.filter((n) => n.includes("mesh-root"))];
         };
-        const server =
-            "ob/server: epoch 1 from gateway-server-ca in the stack file, epoch 0 from gateway-server-ca deployed";
+        const server = [
+            "ob/server: epoch 1 from gateway-server-ca in the stack file, epoch 0 from gateway-server-ca deployed",
+            'pki:rotation.endpoints: {"ob":{"serverEpoch":1,"clientEpoch":0}} in the stack file, another value deployed',
+        ];
         // Due from day 7 (its CRL then CLOCK_SKEW_MS old) until the published one's next update, day 14: halfway is day 10.5.
         const halfway = Date.parse(at(10.5));
-        assert.deepStrictEqual(decideAt(Date.parse(at(7)) + CLOCK_SKEW_MS), [true, [server], []]);
-        assert.deepStrictEqual(decideAt(halfway - 1000), [true, [server], []]);
+        assert.deepStrictEqual(decideAt(Date.parse(at(7)) + CLOCK_SKEW_MS), [true, server, []]);
+        assert.deepStrictEqual(decideAt(halfway - 1000), [true, server, []]);
         assert.deepStrictEqual(decideAt(halfway), [
             true,
-            [server],
+            server,
             [
                 "the CRL of mesh-root (next update 2027-01-18) is due for re-publication, and past its next update a CRL refuses every peer whose chain it covers; " +
                     "the lifecycle workflow re-publishes CRLs only by an update that changes nothing else, and the stack file holds changes not deployed yet " +
-                    `(${server}): deploy them (pulumi up from the default branch) or revert them before 2027-01-18`,
+                    `(${server.join("; ")}): deploy them (pulumi up from the default branch) or revert them before 2027-01-18`,
             ],
         ]);
     });
@@ -1373,16 +1382,18 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
             );
             return file;
         };
-        const server =
-            "ob/server: epoch 1 from gateway-server-ca in the stack file, epoch 0 from gateway-server-ca deployed";
+        const server = [
+            "ob/server: epoch 1 from gateway-server-ca in the stack file, epoch 0 from gateway-server-ca deployed",
+            'pki:rotation.endpoints: {"ob":{"serverEpoch":1,"clientEpoch":0}} in the stack file, another value deployed',
+        ];
         const blocked =
             "the CRL of apic-client-ca (next update 2027-01-28) is due for re-publication, and past its next update a CRL refuses every peer whose chain it covers; " +
             "the lifecycle workflow re-publishes CRLs only by an update that changes nothing else, and the stack file holds changes not deployed yet " +
-            `(${server}): deploy them (pulumi up from the default branch) or revert them before 2027-01-28`;
+            `(${server.join("; ")}): deploy them (pulumi up from the default branch) or revert them before 2027-01-28`;
         // The CRL runs from 2027-01-05T09:30 to 2027-01-28: halfway is 2027-01-16T16:45.
         const pending = serverRenewed(revoked());
-        assert.deepStrictEqual(await decision(pending, "2027-01-16T16:44:59Z"), [0, true, [], [server]]);
-        assert.deepStrictEqual(await decision(pending, "2027-01-16T16:45:00Z"), [1, true, [blocked], [server]]);
+        assert.deepStrictEqual(await decision(pending, "2027-01-16T16:44:59Z"), [0, true, [], server]);
+        assert.deepStrictEqual(await decision(pending, "2027-01-16T16:45:00Z"), [1, true, [blocked], server]);
         const { out } = await cli(
             "lifecycle",
             "--config",
@@ -1400,7 +1411,7 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
             [
                 "the CRL of apic-client-ca passed its next update on 2027-01-28: every peer whose chain it covers is refused; run pulumi up now",
             ],
-            [server],
+            server,
         ]);
         // A new period length changes CRLs alone: the republish job deploys it, so it blocks nothing.
         const period =
@@ -1413,7 +1424,7 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
         ]);
         assert.deepStrictEqual(
             await decision(serverRenewed(revoked("  pki:crlPeriodDays: 30\n")), "2027-01-20T00:00:00Z"),
-            [1, true, [blocked], [server, period]],
+            [1, true, [blocked], [...server, period]],
         );
     });
 
@@ -1432,8 +1443,10 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
             );
             return file;
         };
-        const server =
-            "ob/server: epoch 1 from gateway-server-ca in the stack file, epoch 0 from gateway-server-ca deployed";
+        const server = [
+            "ob/server: epoch 1 from gateway-server-ca in the stack file, epoch 0 from gateway-server-ca deployed",
+            'pki:rotation.endpoints: {"ob":{"serverEpoch":1,"clientEpoch":0}} in the stack file, another value deployed',
+        ];
         const alone =
             "Nothing to change in the stack file. CRLs are due for re-publication: run `pulumi up` from the default branch (no config change).";
         // The 7-day period the CRL was signed in ends on 2027-01-07.
@@ -1446,11 +1459,11 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
         assert.deepStrictEqual(await decision(revoked(), "2027-01-10T00:00:00Z"), [0, true, [], alone]);
         const notAlone =
             "Nothing to change in the stack file. CRLs are due for re-publication, but not alone: `pulumi up` from the default branch also takes " +
-            `${server}; the lifecycle workflow re-publishes CRLs only by an update that changes nothing else.`;
+            `${server.join("; ")}; the lifecycle workflow re-publishes CRLs only by an update that changes nothing else.`;
         assert.deepStrictEqual(await decision(serverRenewed(revoked()), "2027-01-10T00:00:00Z"), [
             0,
             true,
-            [server],
+            server,
             notAlone,
         ]);
         // A new period length changes CRLs alone.
@@ -1459,7 +1472,7 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
         assert.deepStrictEqual(await decision(serverRenewed(longer()), "2027-01-10T00:00:00Z"), [
             0,
             true,
-            [server],
+            server,
             notAlone,
         ]);
         // pulumi up refuses what this run refuses: a CA rotation that skips its prepare phase.
@@ -1487,6 +1500,7 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
             await decision((t) => t.replace("life.api.bank.example", "life2.api.bank.example")),
             pending(
                 "ob/server: hosts ob.life2.api.bank.example in the stack file, hosts ob.life.api.bank.example deployed",
+                'pki:baseDomain: "life2.api.bank.example" in the stack file, another value deployed',
             ),
         );
         // Option 2 has no endpoint ob, which the revocation names: it goes with it.
@@ -1499,11 +1513,154 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
                 "ob-accounts/client: not deployed yet",
                 "ob/server: deployed, no longer in the stack file",
                 "ob/client: deployed, no longer in the stack file",
+                "pki:option: 2 in the stack file, another value deployed",
+                "pki:revocations: [] in the stack file, another value deployed",
             ),
         );
         assert.deepStrictEqual(
             await decision((t) => t.replace("[example]", "[{ name: example }, { name: east, context: east }]")),
-            pending("mesh-ca-east: not deployed yet"),
+            pending(
+                "mesh-ca-east: not deployed yet",
+                'pki:clusters: [{"name":"example"},{"name":"east","context":"east"}] in the stack file, another value deployed',
+            ),
+        );
+    });
+
+    it("lists settings that change no certificate by their key as pending, which keep due CRLs from being re-published alone", async () => {
+        const { folder, revoked } = await deployRevocation();
+        /** What `extra` at the end of the deployed stack file leaves pending and blocking on 2027-01-10, when the CRL is due. */
+        const decision = async (extra: string) => {
+            const { status, json } = await lifecycleJson(revoked(extra), folder, "2027-01-10T00:00:00Z");
+            return [status, json.republishCrls, json.pending, json.republishBlockedBy];
+        };
+        const pending = (line: string) => [0, true, [line], [line]];
+        // A PeerAuthentication; the gateway's Secret and Gateway in another namespace: the republish job's preview refuses either.
+        assert.deepStrictEqual(
+            await decision("  pki:meshStrictMtls: true\n"),
+            pending("pki:meshStrictMtls: true in the stack file, another value deployed"),
+        );
+        assert.deepStrictEqual(
+            await decision("  pki:gatewayNamespace: edge\n"),
+            pending('pki:gatewayNamespace: "edge" in the stack file, another value deployed'),
+        );
+        // Only the APIC keystores of the stack outputs, which the republish job's preview lets through.
+        assert.deepStrictEqual(
+            await decision("  pki:pkcs12Iterations: 600000\n"),
+            pending("pki:pkcs12Iterations: 600000 in the stack file, another value deployed"),
+        );
+        // Every certificate's subject: the certificates are compared by id, hosts and identities only.
+        assert.deepStrictEqual(
+            await decision("  pki:organization: Example Bank\n"),
+            pending('pki:organization: "Example Bank" in the stack file, not deployed yet'),
+        );
+        const { json } = await lifecycleJson(revoked("  pki:meshStrictMtls: true\n"), folder, "2027-01-10T00:00:00Z");
+        assert.strictEqual(
+            json.markdown.split("\n")[2],
+            "Nothing to change in the stack file. CRLs are due for re-publication, but not alone: `pulumi up` from the default branch also takes " +
+                "pki:meshStrictMtls: true in the stack file, another value deployed; the lifecycle workflow re-publishes CRLs only by an update that changes nothing else.",
+        );
+    });
+
+    it("records a digest of each setting deployed: a setting deployed is pending no more, and one changed back or removed is", async () => {
+        const folder = tempDir("lifecycle-settings");
+        const state = newStackState();
+        const stackWith = (name: string, extra: string) => {
+            const file = path.join(folder, name, "Pulumi.life.yaml");
+            fs.mkdirSync(path.dirname(file));
+            fs.writeFileSync(file, STACK.replace('  other:setting: "keep me"\n', extra));
+            return file;
+        };
+        const deployAt = (file: string, now: string, out: string) =>
+            renderPlan(
+                planFromRawConfig(rawConfigFromStackFile(file), {
+                    deployed: deployedRecordOf(state),
+                    now: new Date(now),
+                }),
+                path.join(folder, out),
+                { state },
+            );
+        const plain = stackWith("plain", "");
+        const strict = stackWith("strict", "  pki:meshStrictMtls: true\n  pki:organization: Example Bank\n");
+        await deployAt(plain, at(0), "day0");
+        await deployAt(strict, at(1), "deployed");
+        const { settings } = readDeployed(path.join(folder, "deployed")).record;
+        assert.deepStrictEqual(Object.keys(settings ?? {}), [
+            "environment",
+            "option",
+            "baseDomain",
+            "organization",
+            "domains.ob",
+            "clusters",
+            "meshStrictMtls",
+            "gatewayNamespace",
+            "trustDomains",
+            "keyAlgorithm",
+            "caKeyAlgorithm",
+            "validityDays.root",
+            "validityDays.intermediate",
+            "validityDays.leaf",
+            "earlyRenewalDays.root",
+            "earlyRenewalDays.intermediate",
+            "earlyRenewalDays.leaf",
+            "rotation.leafEpoch",
+            "rotation.gatewayServerEpoch",
+            "rotation.apicClientEpoch",
+            "rotation.meshEpoch",
+            "rotation.uiClientEpoch",
+            "rotation.apicServerEpoch",
+            "rotation.apicClientPhase",
+            "rotation.endpoints",
+            "caRotation.root",
+            "caRotation.meshRoot",
+            "caRotation.serverRoot",
+            "caRotation.clientRoot",
+            "caRotation.uiClientRoot",
+            "caRotation.gatewayServerCa",
+            "caRotation.apicClientCa",
+            "caRotation.meshCa",
+            "caRotation.uiClientCa",
+            "revocations",
+            "crlPeriodDays",
+            "meshFinishAfterHours",
+            "pkcs12Profile",
+            "pkcs12Iterations",
+            "frontEnd.services",
+            "frontEnd.callers",
+            "frontEnd.apicHosts",
+            "frontEnd.customerFacing",
+        ]);
+        assert.strictEqual(settings?.meshStrictMtls, settingDigest(true));
+        const pending = async (file: string) =>
+            (await lifecycleJson(file, path.join(folder, "deployed"), at(2))).json.pending;
+        assert.deepStrictEqual(await pending(strict), []);
+        assert.deepStrictEqual(await pending(plain), [
+            "pki:meshStrictMtls: false in the stack file, another value deployed",
+            "pki:organization: deployed, no longer in the stack file",
+        ]);
+    });
+
+    it("says, from a deployment record of an earlier version, that the settings deployed are not known, which keeps due CRLs from being re-published alone", async () => {
+        const { folder, revoked } = await deployRevocation();
+        const deployed = readDeployed(folder);
+        const { settings, ...older } = deployed.record;
+        assert.ok(settings !== undefined);
+        assert.deepStrictEqual(parseRecord(older), older);
+        assert.strictEqual(parseRecord({ ...older, settings: { meshStrictMtls: true } }), undefined);
+        assert.strictEqual(parseRecord({ ...older, settings: ["meshStrictMtls"] }), undefined);
+        const unknown =
+            "the settings deployed are not known: the deployed record, written by an earlier version, keeps none, so a change of the stack file " +
+            "that alters no certificate (pki:meshStrictMtls, pki:gatewayNamespace, the front end's callers...) cannot be seen; " +
+            "the next pulumi up from the default branch records them";
+        const now = new Date("2027-01-10T00:00:00Z");
+        const decision = decide({
+            config: validateConfig(rawConfigFromStackFile(revoked()), now),
+            deployed: { inventory: deployed.inventory, record: older },
+            now,
+            soakDays: 7,
+        });
+        assert.deepStrictEqual(
+            [decision.republishCrls, decision.pending, decision.republishBlockedBy, decision.needsHuman],
+            [true, [unknown], [unknown], []],
         );
     });
 

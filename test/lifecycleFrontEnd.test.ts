@@ -341,6 +341,9 @@ describe("lifecycle on the front end: UI clients, APIC's UI-facing server and cu
                     "ui/consumer-dashboard/client: epoch 1 from ui-client-ca in the stack file, epoch 0 from ui-client-ca deployed",
                     "ui/authentication-ui/client: epoch 1 from ui-client-ca in the stack file, epoch 0 from ui-client-ca deployed",
                     `apic-ui/${APIC_HOST}/server: epoch 1 from gateway-server-ca in the stack file, epoch 0 from gateway-server-ca deployed`,
+                    "pki:rotation.uiClientEpoch: 1 in the stack file, another value deployed",
+                    "pki:rotation.apicServerEpoch: 1 in the stack file, another value deployed",
+                    "pki:rotation.endpoints: changed in the stack file, not deployed yet",
                 ],
             ],
         );

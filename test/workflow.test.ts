@@ -1398,6 +1398,8 @@ describe("workflows: the lifecycle decision step, replayed", function () {
             path.join(dir, "stacks/Pulumi.dev-held.yaml"),
             `${devText}  pki:rotation: { endpoints: { ob: { serverEpoch: 1 } } }\n`,
         );
+        // With mesh-wide strict mTLS merged, not deployed yet: no certificate changes, a PeerAuthentication does.
+        fs.writeFileSync(path.join(dir, "stacks/Pulumi.dev-strict.yaml"), `${devText}  pki:meshStrictMtls: true\n`);
         git("add", ".");
         git("commit", "-qm", "stacks");
         fs.symlinkSync(path.join(ROOT, "dist"), path.join(dir, "dist"));
@@ -1444,15 +1446,20 @@ describe("workflows: the lifecycle decision step, replayed", function () {
         const result = (stack: string) =>
             JSON.parse(fs.readFileSync(path.join(temp, "lifecycle", stack, "lifecycle.json"), "utf8"));
         assert.deepStrictEqual(
-            ["dev", "dev-held"].map((stack) => [result(stack).republishCrls, result(stack).republishBlockedBy]),
+            ["dev", "dev-held", "dev-strict"].map((stack) => [
+                result(stack).republishCrls,
+                result(stack).republishBlockedBy,
+            ]),
             [
                 [true, []],
                 [
                     true,
                     [
                         "ob/server: epoch 1 from gateway-server-ca in the stack file, epoch 0 from gateway-server-ca deployed",
+                        'pki:rotation.endpoints: {"ob":{"serverEpoch":1,"clientEpoch":0}} in the stack file, another value deployed',
                     ],
                 ],
+                [true, ["pki:meshStrictMtls: true in the stack file, another value deployed"]],
             ],
         );
         assert.strictEqual(fs.readFileSync(output, "utf8"), 'republish=["dev"]\n');

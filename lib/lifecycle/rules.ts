@@ -20,9 +20,10 @@
  * change waits for its `pulumi up`), so that running again before the update changes nothing.
  */
 import * as crypto from "crypto";
+import { settingDigest, settingsOf } from "../config/settings";
 import { OfflineRootConfig, PkiConfig } from "../config/types";
 import { ConfigError } from "../config/validate";
-import { ownMember } from "../config/values";
+import { Json, ownMember, showJson } from "../config/values";
 import { IssuedCertificate } from "../inventory/issued";
 import {
     APIC_UI_DIR,
@@ -111,12 +112,16 @@ export interface LifecycleDecision {
     /**
      * While CRLs are due, what keeps the update that re-publishes them from changing CRLs alone:
      * the stack file's changes not deployed yet (a new pki:crlPeriodDays aside: it changes CRLs
-     * alone), or a stack file the deployed stack refuses. The lifecycle workflow re-publishes
-     * only when this is empty; otherwise the CRLs go with the update that deploys those changes.
+     * alone), settings a record of an earlier version cannot tell, or a stack file the deployed
+     * stack refuses. The lifecycle workflow re-publishes only when this is empty; otherwise the
+     * CRLs go with the update that deploys those changes.
      */
     readonly republishBlockedBy: readonly string[];
     readonly needsHuman: readonly string[];
-    /** Changes in the stack file not deployed yet: nothing more is proposed for them. */
+    /**
+     * Changes in the stack file not deployed yet: certificates and CA positions (nothing more is
+     * proposed for them), and every setting changed, by its key (pki:meshStrictMtls).
+     */
     readonly pending: readonly string[];
     /** What is due but waits for something else, and why. */
     readonly waiting: readonly string[];
@@ -329,6 +334,52 @@ function crlPeriodPending(config: PkiConfig, record: RotationRecord, gone: Reado
         `pki:crlPeriodDays: ${config.crlPeriodDays} in the stack file, ${shared.length === 1 ? shared[0] : "another"} deployed ` +
             `(the CRL${signed.length === 1 ? "" : "s"} of ${signed.join(", ")})`,
     ];
+}
+
+/** The longest stack file value a pending setting's line shows: a map or a PEM is only named. */
+const SHOWN_SETTING_LENGTH = 60;
+
+/** What a deployment record of an earlier version, which keeps no settings, cannot tell. */
+const SETTINGS_UNKNOWN =
+    "the settings deployed are not known: the deployed record, written by an earlier version, keeps none, so a change of the stack file " +
+    "that alters no certificate (pki:meshStrictMtls, pki:gatewayNamespace, the front end's callers...) cannot be seen; " +
+    "the next pulumi up from the default branch records them";
+
+/**
+ * The settings (lib/config/settings.ts) whose value in the stack file is not the one deployed, as
+ * the record's digests tell: the only sign of a change that alters no certificate, such as
+ * pki:meshStrictMtls (a PeerAuthentication) or pki:pkcs12Iterations (the APIC keystores). A
+ * setting a line of `named` names already (pki:caRotation.<slot>, pki:crlPeriodDays) is not
+ * listed again. A record of an earlier version keeps no settings: one line says that nothing can
+ * be compared, and keeps CRLs from being re-published alone (that update could deploy a change).
+ */
+function settingsPending(config: PkiConfig, record: RotationRecord, named: readonly string[]): string[] {
+    const deployed = record.settings;
+    // Nothing deployed (no CA): every certificate is pending already.
+    if (deployed === undefined) return Object.keys(record.cas).length === 0 ? [] : [SETTINGS_UNKNOWN];
+    const current = settingsOf(config);
+    const lines: string[] = [];
+    for (const name of new Set([...current.keys(), ...Object.keys(deployed)])) {
+        const value = current.get(name);
+        const digest = ownMember(deployed, name);
+        if (value !== undefined && digest === settingDigest(value)) continue;
+        const key = `pki:${name}`;
+        if (named.some((line) => line.startsWith(`${key}:`) || line.startsWith(`${key}.`))) continue;
+        if (value === undefined) {
+            lines.push(`${key}: deployed, no longer in the stack file`);
+            continue;
+        }
+        const text = showJson(value as Json);
+        const shown = text.length <= SHOWN_SETTING_LENGTH ? text : undefined;
+        lines.push(
+            digest === undefined
+                ? `${key}: ${shown === undefined ? "" : `${shown} in the stack file, `}not deployed yet`
+                : shown === undefined
+                  ? `${key}: changed in the stack file, not deployed yet`
+                  : `${key}: ${shown} in the stack file, another value deployed`,
+        );
+    }
+    return lines;
 }
 
 /**
@@ -1245,6 +1296,11 @@ export function decide(input: LifecycleInput): LifecycleDecision {
         ...[uiClients, apicServers].filter((p): p is Proposal => p !== undefined),
         ...customerFacingProposals(plan, input, rows, needsHuman, pending),
     );
+    const periodPending = crlPeriodPending(config, record, stopped.gone);
+    const settings = settingsPending(config, record, [...pending, ...periodPending]);
+    // A new period length changes CRLs alone: listed last, and not among what blocks a re-publication.
+    const crlsAlone = (line: string) => line.startsWith("pki:crlPeriodDays:");
+    pending.push(...settings.filter((line) => !crlsAlone(line)));
     const renewal = (c: IssuedCertificate): string => {
         if (proposals.some((p) => renews(plan, p, c))) {
             return "deploy its renewal at once (merge the proposal and run pulumi up)";
@@ -1264,8 +1320,7 @@ export function decide(input: LifecycleInput): LifecycleDecision {
         republishWhy,
         republishBlockedBy: republishWhy.length > 0 ? pending : [],
         needsHuman: [...expired(config, deployed, now, renewal), ...needsHuman, ...crlsBlocked(crlDue, pending, now)],
-        // Last, and not among what blocks a re-publication: a new period length changes CRLs alone.
-        pending: [...pending, ...crlPeriodPending(config, record, stopped.gone)],
+        pending: [...pending, ...periodPending, ...settings.filter(crlsAlone)],
         waiting,
     };
 }

@@ -218,6 +218,13 @@ export interface RotationRecord {
      * when the stack has deployed certificates for that key (absent in records of earlier versions).
      */
     readonly keys?: Readonly<Record<string, DeployedKey>>;
+    /**
+     * Per setting (lib/config/settings.ts: each pki: key, each member of a map), the digest of the
+     * value deployed: lifecycle compares the stack file's with it, so that a change that alters no
+     * certificate (pki:meshStrictMtls) is seen too. Absent in records of earlier versions: then
+     * no such change can be seen until the next update records them.
+     */
+    readonly settings?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -255,8 +262,11 @@ const isTime = (value: unknown): boolean => typeof value === "string" && !Number
 
 /** The record's optional fields that are present have their shape (a map of times, of phases, of CRLs). */
 function laterFieldsProblem(record: Record<string, unknown>): boolean {
-    const { positionsSince, clientPhases, crls, meshCrlSince, highestCrlNumber, meshEpoch, servers, keys } = record;
+    const { positionsSince, clientPhases, crls, meshCrlSince, highestCrlNumber, meshEpoch, servers, keys, settings } =
+        record;
     if (highestCrlNumber !== undefined && !Number.isInteger(highestCrlNumber)) return true;
+    if (settings !== undefined && (!isObject(settings) || !Object.values(settings).every((d) => typeof d === "string")))
+        return true;
     if (
         keys !== undefined &&
         (!isObject(keys) ||
