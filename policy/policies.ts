@@ -9,6 +9,7 @@ import { AsnConvert } from "@peculiar/asn1-schema";
 import * as policy from "@pulumi/policy";
 import { holdsPrivateKey, privateKeyPaths } from "../lib/pki/keyMaterial";
 import { pemDecode } from "../lib/pki/pem";
+import { subjectOf } from "../lib/pki/x509";
 
 /** Pack-wide settings, overridable per policy with `pulumi preview --policy-pack-config`. */
 export const DEFAULTS = {
@@ -58,18 +59,56 @@ function keyStrength(props: Props): { bits: number; text: string } {
     return { bits: 0, text: `${String(props.algorithm)} (an algorithm the pack does not know)` };
 }
 
+/** Node's names of the curves @pulumi/tls offers, as it names them. */
+const CURVES: Record<string, string> = { secp224r1: "P224", prime256v1: "P256", secp384r1: "P384", secp521r1: "P521" };
+
+/** keyStrength of a key given as PEM, as Node reads it. */
+function pemKeyStrength(key: crypto.KeyObject): { bits: number; text: string } {
+    const details = key.asymmetricKeyDetails;
+    if (key.asymmetricKeyType === "rsa") return keyStrength({ algorithm: "RSA", rsaBits: details?.modulusLength });
+    if (key.asymmetricKeyType === "ed25519") return keyStrength({ algorithm: "ED25519" });
+    if (key.asymmetricKeyType === "ec") {
+        const curve = CURVES[details?.namedCurve ?? ""];
+        if (curve !== undefined) return keyStrength({ algorithm: "ECDSA", ecdsaCurve: curve });
+        return {
+            bits: 0,
+            text: `ECDSA ${details?.namedCurve ?? "(explicit parameters)"} (a curve the pack does not know)`,
+        };
+    }
+    return { bits: 0, text: `${String(key.asymmetricKeyType).toUpperCase()} (an algorithm the pack does not know)` };
+}
+
+/** A private key given as PEM, or undefined while unknown or unreadable (the provider refuses that itself). */
+function pemPrivateKey(pem: unknown): crypto.KeyObject | undefined {
+    if (typeof pem !== "string") return undefined;
+    try {
+        return crypto.createPrivateKey(pem);
+    } catch {
+        return undefined;
+    }
+}
+
 export const keyStrengthPolicy: policy.ResourceValidationPolicy = {
     name: "private-key-strength",
     description:
-        "RSA keys have at least 2048 bits; ECDSA keys use P-256 or stronger (the provider's default is P-224).",
+        "RSA keys have at least 2048 bits; ECDSA keys use P-256 or stronger (the provider's default is P-224): a tls.PrivateKey, and a key given as PEM to a CertRequest or SelfSignedCert.",
     enforcementLevel: "mandatory",
     validateResource: (args, report) => {
-        if (args.type !== KEY) return;
-        const { bits, text } = keyStrength(args.props);
+        if (args.type === KEY) {
+            const { bits, text } = keyStrength(args.props);
+            if (bits < 2048)
+                report(
+                    `${args.name}: ${text} is too weak; use RSA 2048+ or ECDSA P256+ (set ecdsaCurve: the default is P224)`,
+                );
+            return;
+        }
+        if (args.type !== CSR && args.type !== SELF_SIGNED) return;
+        // A key from config, a file or a StackReference; a tls.PrivateKey's is unknown in a preview until it exists.
+        const key = pemPrivateKey(known(() => args.props.privateKeyPem));
+        if (key === undefined) return;
+        const { bits, text } = pemKeyStrength(key);
         if (bits < 2048)
-            report(
-                `${args.name}: ${text} is too weak; use RSA 2048+ or ECDSA P256+ (set ecdsaCurve: the default is P224)`,
-            );
+            report(`${args.name}: the key in its privateKeyPem is ${text}, too weak; use RSA 2048+ or ECDSA P256+`);
     },
 };
 
@@ -128,29 +167,33 @@ function givenKey(cert: policy.PolicyResource): { key: crypto.KeyObject; where: 
     }
 }
 
-/** Curves of the CA rule, by the names Node gives them, as @pulumi/tls names them. */
-const CA_CURVES: Record<string, string> = { prime256v1: "P256", secp384r1: "P384", secp521r1: "P521" };
-
 /** What the CA rule finds wrong with a CA key given as PEM: the limits of a tls.PrivateKey's, and exponent 65537. */
 function givenKeyProblem(key: crypto.KeyObject): string | undefined {
-    const details = key.asymmetricKeyDetails;
-    const rule = "CA keys must be RSA 3072+ or ECDSA P256+";
-    if (key.asymmetricKeyType === "rsa") {
-        const text = `RSA ${details?.modulusLength}`;
-        if ((details?.modulusLength ?? 0) < 3072) return `is ${text}; ${rule}`;
-        // With exponent 1 a signature is the padded hash itself: anyone could sign as the CA (lib/pki/ceremony.ts).
-        if (details?.publicExponent !== 65537n)
-            return (
-                `is ${text} with public exponent ${details?.publicExponent}; a CA's RSA key must have exponent 65537, ` +
-                "what every key generator makes (with exponent 1 anyone could sign as the CA)"
-            );
+    const { bits, text } = pemKeyStrength(key);
+    if (bits < 3072 || key.asymmetricKeyType === "ed25519")
+        return `is ${text}; CA keys must be RSA 3072+ or ECDSA P256+`;
+    const exponent = key.asymmetricKeyDetails?.publicExponent;
+    // With exponent 1 a signature is the padded hash itself: anyone could sign as the CA (lib/pki/ceremony.ts).
+    if (key.asymmetricKeyType === "rsa" && exponent !== 65537n)
+        return (
+            `is ${text} with public exponent ${exponent}; a CA's RSA key must have exponent 65537, ` +
+            "what every key generator makes (with exponent 1 anyone could sign as the CA)"
+        );
+    return undefined;
+}
+
+/** The certificate resource a certificate's caCertPem comes from, when the stack makes its issuer. */
+const issuerOf = (cert: policy.PolicyResource): policy.PolicyResource | undefined =>
+    cert.propertyDependencies.caCertPem?.find((r) => isCert(r.type));
+
+/** A certificate given as PEM (its first), or undefined while unknown or unreadable. */
+function pemCertificate(pem: unknown): crypto.X509Certificate | undefined {
+    if (typeof pem !== "string") return undefined;
+    try {
+        return new crypto.X509Certificate(pem);
+    } catch {
         return undefined;
     }
-    if (key.asymmetricKeyType === "ec") {
-        const curve = details?.namedCurve ?? "";
-        return CA_CURVES[curve] === undefined ? `is ECDSA ${curve}; ${rule}` : undefined;
-    }
-    return `is ${String(key.asymmetricKeyType).toUpperCase()}; ${rule}`;
 }
 
 export const caKeyStrengthPolicy: policy.StackValidationPolicy = {
@@ -172,6 +215,16 @@ export const caKeyStrengthPolicy: policy.StackValidationPolicy = {
             // The CA rule admits RSA and ECDSA alone, as the offline ceremony does (lib/pki/ceremony.ts).
             if (bits < 3072 || key.props.algorithm === "ED25519")
                 report(`${cert.name}: the CA key ${key.name} is ${text}; CA keys must be RSA 3072+ or ECDSA P256+`);
+        }
+        // The key that signs, where the issuer is no CA certificate of the stack (whose key is checked above): a
+        // CA given as PEM (an external root, an offline-signed CA). Read from caCertPem, not the secret
+        // caPrivateKeyPem: Go's x509.CreateCertificate refuses a key that is not its certificate's.
+        for (const cert of args.resources.filter((r) => r.type === LOCALLY_SIGNED)) {
+            if (issuerOf(cert)?.props.isCaCertificate === true) continue;
+            const issuer = pemCertificate(known(() => cert.props.caCertPem));
+            const problem = issuer && givenKeyProblem(issuer.publicKey);
+            if (issuer !== undefined && problem !== undefined)
+                report(`${cert.name}: the CA key that signs it, of its caCertPem (${subjectOf(issuer)}), ${problem}`);
         }
     },
 };

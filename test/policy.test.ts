@@ -41,7 +41,7 @@ import { holdsPrivateKey } from "../lib/pki/keyMaterial";
 import { CA_USES } from "../lib/plan/plan";
 import { verifyPeer } from "./envoyVerifier";
 import { TEST_ONLY_CA_CERT_PEM, TEST_ONLY_CA_KEY_PEM } from "./fixtures/testOnlyPki";
-import { loadStackFile, OPTION_FILES, ROOT, sharedStateWithSuiteKeys } from "./helpers";
+import { loadStackFile, OPTION_FILES, opensslRoot, ROOT, sharedStateWithSuiteKeys } from "./helpers";
 
 type Resource = {
     type: string;
@@ -533,6 +533,128 @@ describe("Policy pack", function () {
             "csr-ca-cert: the CA key in the privateKeyPem of csr-ca-csr is RSA 1024; CA keys must be RSA 3072+ or ECDSA P256+",
             "pem-csr-ca-cert: the CA key in its certRequestPem is RSA 2048; CA keys must be RSA 3072+ or ECDSA P256+",
         ]);
+    });
+
+    it("ca-key-strength: checks the key that signs, when the issuer is given as PEM (an external root), whose chains Envoy accepts", async () => {
+        // A component takes such an issuer (@pulumi/tls signs with it, and Envoy verifies its chains): the pack refuses it.
+        const signedBy = async (root: { certPem: string; keyPem: string }) => {
+            const run = await runWithStandIn(
+                () => {
+                    const ca = new IntermediateCa("edge-ca", {
+                        issuer: { certPem: root.certPem, privateKeyPem: root.keyPem, rootCertPem: root.certPem },
+                        subject: { commonName: "Edge CA" },
+                        keyAlgorithm: "ECDSA",
+                    });
+                    type Issuer = {
+                        certPem: tls.LocallySignedCertArgs["caCertPem"];
+                        privateKeyPem: tls.LocallySignedCertArgs["caPrivateKeyPem"];
+                    };
+                    const leaf = (name: string, issuer: Issuer) => {
+                        const key = new tls.PrivateKey(`${name}-key`, { algorithm: "ECDSA", ecdsaCurve: "P256" });
+                        const csr = new tls.CertRequest(`${name}-csr`, {
+                            privateKeyPem: key.privateKeyPem,
+                            subject: { commonName: name },
+                        });
+                        return new tls.LocallySignedCert(`${name}-cert`, {
+                            certRequestPem: csr.certRequestPem,
+                            caCertPem: issuer.certPem,
+                            caPrivateKeyPem: issuer.privateKeyPem,
+                            allowedUses: ["digital_signature", "client_auth"],
+                            validityPeriodHours: 24,
+                        }).certPem;
+                    };
+                    // A leaf of the CA (its own key is checked as before), and one the root signs directly.
+                    return {
+                        chain: leaf("edge-client", ca),
+                        ca: ca.certPem,
+                        direct: leaf("root-client", { certPem: root.certPem, privateKeyPem: root.keyPem }),
+                    };
+                },
+                { state: new Map() },
+            );
+            const { chain, ca } = run.outputs as unknown as Record<string, string>;
+            const envoy = verifyPeer({ caCrt: root.certPem, chain: chain + ca, purpose: "sslclient" }).accepted;
+            // Sorted: the CA's certificate registers once its issuer is checked, in no fixed order.
+            return { envoy, pack: (await checkStack(caKeyStrengthPolicy, fromEngine(run.engine.resources))).sort() };
+        };
+        const refused = (root: string, problem: string) => ({
+            envoy: true,
+            pack: [
+                `edge-ca-cert: the CA key that signs it, of its caCertPem (CN=${root}), is ${problem}; CA keys must be RSA 3072+ or ECDSA P256+`,
+                `root-client-cert: the CA key that signs it, of its caCertPem (CN=${root}), is ${problem}; CA keys must be RSA 3072+ or ECDSA P256+`,
+            ],
+        });
+        const rootOf = (name: string, key: crypto.KeyObject) => opensslRoot(name, key, "0x5A17");
+        const { generateKeyPairSync } = crypto;
+        assert.deepStrictEqual(
+            [
+                await signedBy(rootOf("RSA root", generateKeyPairSync("rsa", { modulusLength: 1024 }).privateKey)),
+                await signedBy(rootOf("P-224 root", generateKeyPairSync("ec", { namedCurve: "secp224r1" }).privateKey)),
+                await signedBy(rootOf("Ed25519 root", generateKeyPairSync("ed25519").privateKey)),
+                await signedBy(rootOf("P-384 root", generateKeyPairSync("ec", { namedCurve: "secp384r1" }).privateKey)),
+            ],
+            [
+                refused("RSA root", "RSA 1024"),
+                refused("P-224 root", "ECDSA P224"),
+                refused("Ed25519 root", "ED25519"),
+                { envoy: true, pack: [] },
+            ],
+        );
+        // What a preview sends for an issuer not yet known: checked by pulumi up.
+        const leaf = named("ob-apic-client-cert");
+        const preview = { ...leaf, props: { ...leaf.props, caCertPem: "04da6b54-80e4-46f7-96ec-b56ff0331ba9" } };
+        assert.deepStrictEqual(await checkStack(caKeyStrengthPolicy, [preview]), []);
+    });
+
+    it("private-key-strength: checks a key given as PEM to a CertRequest or a SelfSignedCert by the leaf limits", async () => {
+        const pem = (key: crypto.KeyObject) => key.export({ type: "pkcs8", format: "pem" }) as string;
+        const given = (type: string, name: string, key: crypto.KeyObject | string) =>
+            checkResource(keyStrengthPolicy, {
+                type,
+                name,
+                props: {
+                    privateKeyPem: asSecret(typeof key === "string" ? key : pem(key)),
+                    subject: { commonName: "x" },
+                },
+            });
+        const csr = "tls:index/certRequest:CertRequest";
+        const selfSigned = "tls:index/selfSignedCert:SelfSignedCert";
+        const { generateKeyPairSync } = crypto;
+        assert.deepStrictEqual(
+            [
+                await given(csr, "rsa-csr", generateKeyPairSync("rsa", { modulusLength: 1024 }).privateKey),
+                await given(selfSigned, "p224-cert", generateKeyPairSync("ec", { namedCurve: "secp224r1" }).privateKey),
+                await given(
+                    csr,
+                    "brainpool-csr",
+                    generateKeyPairSync("ec", { namedCurve: "brainpoolP256r1" }).privateKey,
+                ),
+                await given(selfSigned, "ed448-cert", generateKeyPairSync("ed448").privateKey),
+                await given(csr, "ed25519-csr", generateKeyPairSync("ed25519").privateKey),
+                await given(
+                    selfSigned,
+                    "p256-cert",
+                    generateKeyPairSync("ec", { namedCurve: "prime256v1" }).privateKey,
+                ),
+                await given(csr, "fixture-csr", TEST_ONLY_CA_KEY_PEM),
+                // What a preview sends for a key not yet known (a tls.PrivateKey's, checked by itself).
+                await given(csr, "preview-csr", "04da6b54-80e4-46f7-96ec-b56ff0331ba9"),
+            ],
+            [
+                ["rsa-csr: the key in its privateKeyPem is RSA 1024, too weak; use RSA 2048+ or ECDSA P256+"],
+                ["p224-cert: the key in its privateKeyPem is ECDSA P224, too weak; use RSA 2048+ or ECDSA P256+"],
+                [
+                    "brainpool-csr: the key in its privateKeyPem is ECDSA brainpoolP256r1 (a curve the pack does not know), too weak; use RSA 2048+ or ECDSA P256+",
+                ],
+                [
+                    "ed448-cert: the key in its privateKeyPem is ED448 (an algorithm the pack does not know), too weak; use RSA 2048+ or ECDSA P256+",
+                ],
+                [],
+                [],
+                [],
+                [],
+            ],
+        );
     });
 
     it("leaf-max-validity: refuses a leaf (a CA with a TLS usage too) past the maximum, and the maximum is configurable", async () => {
