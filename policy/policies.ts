@@ -482,6 +482,8 @@ interface TrustDomain {
     name: string;
     /** The components the CA is in, outermost first (`team:index:Edge$apic-istio-pki:index:IntermediateCa`). */
     components: string;
+    /** For the leaves a root signs directly, their names (the domain's name in messages). */
+    leaves?: string[];
 }
 
 /**
@@ -497,21 +499,48 @@ function trustDomainOf(cert: policy.PolicyResource): TrustDomain {
     return { id: `${components}::${name}`, name, components };
 }
 
-/** The self-signed root at the top of a certificate's chain of issuers, or undefined (an offline or external root). */
-function rootOf(cert: policy.PolicyResource): policy.PolicyResource | undefined {
+/** A certificate's self-signature checks out: a root. */
+const isSelfSigned = (cert: crypto.X509Certificate): boolean => cert.checkIssued(cert) && cert.verify(cert.publicKey);
+
+/**
+ * The root at the top of a certificate's chain of issuers, as far as the stack shows it: a
+ * self-signed certificate of the stack (by URN), or the certificate given as PEM (config, a file, a
+ * StackReference) in the caCertPem of the topmost certificate the stack makes, by its key: the
+ * same root given to several CAs is one. The pack sees no further up than that: two CAs under two
+ * CAs given as PEM are not known to share the root above them. Undefined while a preview does not
+ * know it, or for an offline root (the ceremony signs its CAs: no certificate resource here).
+ */
+function rootOf(cert: policy.PolicyResource): { id: string; name: string } | undefined {
     const seen = new Set<string>();
-    let issuer = cert.propertyDependencies.caCertPem?.[0];
+    let top = cert;
+    let issuer = issuerOf(cert);
     while (issuer?.type === LOCALLY_SIGNED && !seen.has(issuer.urn)) {
         seen.add(issuer.urn);
-        issuer = issuer.propertyDependencies.caCertPem?.[0];
+        top = issuer;
+        issuer = issuerOf(issuer);
     }
-    return issuer?.type === SELF_SIGNED ? issuer : undefined;
+    if (issuer !== undefined) return issuer.type === SELF_SIGNED ? { id: issuer.urn, name: issuer.name } : undefined;
+    const given = pemCertificate(known(() => top.props.caCertPem));
+    if (given === undefined) return undefined;
+    return {
+        id: crypto.hash("sha256", given.publicKey.export({ type: "spki", format: "der" }), "hex"),
+        name: `the ${isSelfSigned(given) ? "root" : "CA"} given as PEM (${subjectOf(given)})`,
+    };
+}
+
+/**
+ * The trust domain of a leaf a root signs directly (a RootCa as IstioGatewayTls' serverCa): the
+ * leaves of one kind of component are one, named by their names.
+ */
+function leafDomainOf(leaf: policy.PolicyResource): TrustDomain {
+    const components = qualifiedTypeOf(leaf).split("$").slice(0, -1).join("$");
+    return { id: `leaves of ${components}`, name: "", components, leaves: [] };
 }
 
 export const separateTrustDomainsPolicy: policy.StackValidationPolicy = {
     name: "separate-trust-domains",
     description:
-        "Each root signs the CAs of one trust domain, directly or through other CAs: the mesh's plug-in CAs, the gateway's server CA and APIC's client CA under roots of their own. One root for several needs allowSharedRoot.",
+        "Each root signs for one trust domain, through CAs or directly: the mesh's plug-in CAs, the gateway's server CA and APIC's client CA under roots of their own. One root for several needs allowSharedRoot.",
     enforcementLevel: "mandatory",
     configSchema: {
         properties: { allowSharedRoot: { type: "boolean", default: DEFAULTS.allowSharedRoot } },
@@ -520,29 +549,43 @@ export const separateTrustDomainsPolicy: policy.StackValidationPolicy = {
         if (args.getConfig<{ allowSharedRoot?: boolean }>().allowSharedRoot ?? DEFAULTS.allowSharedRoot) return;
         const issuedBy = new Map<string, policy.PolicyResource[]>();
         for (const cert of args.resources.filter((r) => isCert(r.type))) {
-            const issuer = cert.propertyDependencies.caCertPem?.[0]?.urn;
+            const issuer = issuerOf(cert)?.urn;
             if (issuer !== undefined) issuedBy.set(issuer, [...(issuedBy.get(issuer) ?? []), cert]);
         }
         const domainsByRoot = new Map<string, { root: string; domains: Map<string, TrustDomain> }>();
-        for (const ca of args.resources.filter((r) => r.type === LOCALLY_SIGNED && r.props.isCaCertificate === true)) {
-            // A CA that signs CAs alone is a tier of theirs (a policy CA above issuing CAs), no domain of its own.
-            const issued = issuedBy.get(ca.urn) ?? [];
-            if (!isMeshCa(ca) && issued.length > 0 && issued.every((r) => r.props.isCaCertificate === true)) continue;
-            const root = rootOf(ca);
+        for (const cert of args.resources.filter((r) => r.type === LOCALLY_SIGNED)) {
+            let domain: TrustDomain;
+            if (cert.props.isCaCertificate === true) {
+                // A CA that signs CAs alone is a tier of theirs (a policy CA above issuing CAs), no domain of its own.
+                const issued = issuedBy.get(cert.urn) ?? [];
+                if (!isMeshCa(cert) && issued.length > 0 && issued.every((r) => r.props.isCaCertificate === true))
+                    continue;
+                domain = trustDomainOf(cert);
+            } else {
+                // A leaf under a CA of the stack is in that CA's domain; one the root signs directly, in one of its own.
+                if (issuerOf(cert)?.type === LOCALLY_SIGNED) continue;
+                domain = leafDomainOf(cert);
+            }
+            const root = rootOf(cert);
             if (root === undefined) continue;
-            const entry = domainsByRoot.get(root.urn) ?? { root: root.name, domains: new Map() };
-            const domain = trustDomainOf(ca);
-            entry.domains.set(domain.id, domain);
-            domainsByRoot.set(root.urn, entry);
+            const entry = domainsByRoot.get(root.id) ?? { root: root.name, domains: new Map() };
+            const found = entry.domains.get(domain.id) ?? domain;
+            found.leaves?.push(cert.name);
+            entry.domains.set(domain.id, found);
+            domainsByRoot.set(root.id, entry);
         }
         for (const { root, domains } of domainsByRoot.values()) {
             if (domains.size < 2) continue;
             const all = [...domains.values()];
             const names = all.map((d) =>
-                all.some((other) => other !== d && other.name === d.name) ? `${d.name} (in ${d.components})` : d.name,
+                d.leaves !== undefined
+                    ? `${d.leaves.sort().join(", ")} (${d.leaves.length === 1 ? "a leaf" : "leaves"} it signs directly)`
+                    : all.some((other) => other !== d && other.name === d.name)
+                      ? `${d.name} (in ${d.components})`
+                      : d.name,
             );
             report(
-                `${root}: one root signs the CAs of ${names.sort().join(", ")}, so a key of one trust domain (e.g. the mesh CA key in every cluster's cacerts) ` +
+                `${root}: one root signs for ${names.sort().join(", ")}, so a key of one trust domain (e.g. the mesh CA key in every cluster's cacerts) ` +
                     "could mint certificates the others trust. Give each its own root (in a stack, pki:trustDomains: separate; in a program of your own, " +
                     "a RootCa of its own as each CA's rootCa or at the top of its issuer's chain), or accept the weaker guarantee with allowSharedRoot: true",
             );

@@ -323,7 +323,7 @@ describe("Policy pack", function () {
 
     /** separate-trust-domains' refusal of one root signing the CAs of several domains. */
     const sharedRoot = (root: string, domains: string) =>
-        `${root}: one root signs the CAs of ${domains}, so a key of one trust domain (e.g. the mesh CA key in every cluster's cacerts) ` +
+        `${root}: one root signs for ${domains}, so a key of one trust domain (e.g. the mesh CA key in every cluster's cacerts) ` +
         "could mint certificates the others trust. Give each its own root (in a stack, pki:trustDomains: separate; in a program of your own, " +
         "a RootCa of its own as each CA's rootCa or at the top of its issuer's chain), or accept the weaker guarantee with allowSharedRoot: true";
 
@@ -431,6 +431,81 @@ describe("Policy pack", function () {
             ),
         ]);
         assert.deepStrictEqual(await checkStack(separateTrustDomainsPolicy, twoCas.slice(0, 2)), []);
+    });
+
+    it("separate-trust-domains: knows a root given as PEM by its key, and counts the leaves a root signs directly as a domain", async () => {
+        // The gateway's server certificates signed by the root or by a CA under it, the mesh CA under that root or its own.
+        const external = opensslRoot(
+            "Team external root",
+            crypto.generateKeyPairSync("ec", { namedCurve: "secp384r1" }).privateKey,
+            "0x5A17",
+        );
+        type Root = "RootCa" | "PEM";
+        const program = (root: Root, gatewayUnder: "root" | "CA", meshUnder: "same root" | "own root") =>
+            runWithStandIn(
+                () => {
+                    const rootCa =
+                        root === "RootCa"
+                            ? new RootCa("team-root", { subject: { commonName: "Team root" }, keyAlgorithm: "ECDSA" })
+                            : { certPem: external.certPem, privateKeyPem: external.keyPem };
+                    const clientRoot = new RootCa("team-client-root", {
+                        subject: { commonName: "Team client root" },
+                        keyAlgorithm: "ECDSA",
+                    });
+                    new IstioGatewayTls("payments-gateway", {
+                        serverCa:
+                            gatewayUnder === "CA"
+                                ? new IntermediateCa("team-server-ca", {
+                                      rootCa,
+                                      subject: { commonName: "Team server CA" },
+                                      keyAlgorithm: "ECDSA",
+                                  })
+                                : { certPem: rootCa.certPem, privateKeyPem: rootCa.privateKeyPem, chainPem: "" },
+                        clientTrustBundlePem: clientRoot.certPem,
+                        endpoints: ["payments", "accounts"].map((id) => ({
+                            id,
+                            host: `${id}.team.bank.example`,
+                            clientSubjectAltNames: [`urn:example:apic-client:${id}`],
+                        })),
+                        keyAlgorithm: "ECDSA",
+                    });
+                    const meshRoot = new RootCa("team-mesh-root", {
+                        subject: { commonName: "Team mesh root" },
+                        keyAlgorithm: "ECDSA",
+                    });
+                    const mesh = new MeshPluginCa("team-mesh-ca", {
+                        rootCa: meshUnder === "same root" ? rootCa : meshRoot,
+                        cluster: "east",
+                        keyAlgorithm: "ECDSA",
+                    });
+                    return { mesh: mesh.certChainPem };
+                },
+                { state: sharedStateWithSuiteKeys() },
+            );
+        const violations = async (root: Root, gatewayUnder: "root" | "CA", meshUnder: "same root" | "own root") =>
+            checkStack(
+                separateTrustDomainsPolicy,
+                fromEngine((await program(root, gatewayUnder, meshUnder)).engine.resources),
+            );
+        const externalRoot = "the root given as PEM (CN=Team external root)";
+        const leaves =
+            "payments-gateway-accounts-server-cert, payments-gateway-payments-server-cert (leaves it signs directly), the mesh";
+        assert.deepStrictEqual(
+            [
+                await violations("PEM", "CA", "same root"),
+                await violations("RootCa", "root", "same root"),
+                await violations("PEM", "root", "same root"),
+                await violations("PEM", "CA", "own root"),
+                await violations("RootCa", "root", "own root"),
+            ],
+            [
+                [sharedRoot(externalRoot, "team-server-ca, the mesh")],
+                [sharedRoot("team-root-cert", leaves)],
+                [sharedRoot(externalRoot, leaves)],
+                [],
+                [],
+            ],
+        );
     });
 
     it("private-key-strength: refuses RSA below 2048 and ECDSA left on the P-224 default", async () => {
