@@ -342,7 +342,13 @@ export const keySecretPolicy: policy.ResourceValidationPolicy = {
         const name = props.metadata?.name ?? args.name;
         const key = `a private key (${entries.join(", ")})`;
         const belong = `keys belong only in ${namespaces.join(", ")} (the pack's keySecretNamespaces)`;
-        if (namespace === undefined) {
+        if (namespaces.length === 0) {
+            // Set so on purpose, to keep keys out of the clusters: there is no namespace to move it to.
+            report(
+                `${name}: ${key}${namespace === undefined ? "" : ` in namespace ${namespace}`}, and the pack's keySecretNamespaces is empty: no Secret may hold a key. ` +
+                    "Take the key out, or list in keySecretNamespaces the namespaces where a gateway or sidecar must read one (its default is istio-system)",
+            );
+        } else if (namespace === undefined) {
             report(
                 `${name}: ${key} with no metadata.namespace, under a provider that sets none (its kubeconfig context's applies, which the pack cannot see); ` +
                     `set metadata.namespace: ${belong}`,

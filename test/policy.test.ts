@@ -932,6 +932,21 @@ describe("Policy pack", function () {
         assert.deepStrictEqual(await unplaced(undefined), [unknown]);
     });
 
+    it("private-key-secrets: with keySecretNamespaces empty, says that no Secret may hold a key", async () => {
+        const gatewaySecret = named("ob-gateway-ob-tls");
+        const unplaced = { ...gatewaySecret, props: { ...gatewaySecret.props, metadata: { name: "gw-tls" } } };
+        const refused = (secret: string, where: string) =>
+            `${secret}: a private key (tls.key)${where}, and the pack's keySecretNamespaces is empty: no Secret may hold a key. ` +
+            "Take the key out, or list in keySecretNamespaces the namespaces where a gateway or sidecar must read one (its default is istio-system)";
+        assert.deepStrictEqual(
+            [
+                await checkResource(keySecretPolicy, gatewaySecret, { keySecretNamespaces: [] }),
+                await checkResource(keySecretPolicy, unplaced, { keySecretNamespaces: [] }),
+            ],
+            [[refused("apic-mtls-ob", " in namespace istio-system")], [refused("gw-tls", "")]],
+        );
+    });
+
     it("secrets-updated-in-place: advises enableSecretMutable on the provider of a Secret holding a key", async () => {
         // Without it pulumi-kubernetes replaces the Secret on each renewal, deleting it first (its name is fixed).
         const gatewaySecret = named("ob-gateway-ob-tls");
