@@ -498,6 +498,9 @@ const GO_CURVES = ["secp224r1", "prime256v1", "secp384r1", "secp521r1"];
 /**
  * Why @pulumi/tls cannot sign with a CA key (Go's parsers take RSA, ECDSA on the NIST curves and
  * Ed25519 keys only: a brainpool key fails with "x509: unknown elliptic curve"), or undefined.
+ * A weak key it can sign with (RSA-1024, P-224, Ed25519) is no problem here: every consumer accepts
+ * the chains it signs (Envoy's BoringSSL and OpenSSL under Envoy's rules, istiod's Go; Java opens
+ * keystores holding them), so the bank's strength rule is the policy pack's (ca-key-strength).
  */
 function signingKeyProblem(key: crypto.KeyObject): string | undefined {
     const type = key.asymmetricKeyType ?? "unknown";
