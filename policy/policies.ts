@@ -404,7 +404,7 @@ const KEEP_KEYS = "keep keys in a kubernetes.io/tls Secret (or Istio's cacerts)"
 export const keyConfigMapPolicy: policy.ResourceValidationPolicy = {
     name: "no-private-key-configmaps",
     description:
-        "No ConfigMap holds a private key (PEM, base64 DER or PKCS#12) in its data or binaryData: a ConfigMap is not secret.",
+        "No ConfigMap holds a private key (PEM, base64 DER, PKCS#12, a Java keystore or a JWK) in its data or binaryData: a ConfigMap is not secret.",
     enforcementLevel: "mandatory",
     validateResource: (args, report) => {
         if (!CONFIG_MAPS.includes(args.type)) return;
@@ -445,7 +445,7 @@ function metadataKeyEntries(value: unknown, at: string): string[] {
 export const keyMetadataPolicy: policy.ResourceValidationPolicy = {
     name: "no-private-key-metadata",
     description:
-        "No Kubernetes object holds a private key (PEM, base64 DER or PKCS#12) in the annotations or labels of its metadata or of a pod template's: neither is secret.",
+        "No Kubernetes object holds a private key (PEM, base64 DER, PKCS#12, a Java keystore or a JWK) in the annotations or labels of its metadata or of a pod template's: neither is secret.",
     enforcementLevel: "mandatory",
     validateResource: (args, report) => {
         if (!args.type.startsWith("kubernetes:")) return;
@@ -465,7 +465,7 @@ const HELM_RELEASES = ["kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:C
 export const keyHelmValuesPolicy: policy.ResourceValidationPolicy = {
     name: "no-private-key-helm-values",
     description:
-        "No Helm Release (helm.sh/v3) or Chart (helm.sh/v4) is given a private key (PEM, base64 DER or PKCS#12) in its values: the chart writes it into objects (an Opaque Secret, a ConfigMap) that this pack never sees.",
+        "No Helm Release (helm.sh/v3) or Chart (helm.sh/v4) is given a private key (PEM, base64 DER, PKCS#12, a Java keystore or a JWK) in its values: the chart writes it into objects (an Opaque Secret, a ConfigMap) that this pack never sees.",
     enforcementLevel: "mandatory",
     validateResource: (args, report) => {
         if (!HELM_RELEASES.includes(args.type)) return;

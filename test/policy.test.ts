@@ -1,7 +1,9 @@
 import * as assert from "assert";
+import { execFile } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import { promisify } from "util";
 import * as policy from "@pulumi/policy";
 import * as tls from "@pulumi/tls";
 import * as YAML from "yaml";
@@ -19,7 +21,7 @@ import { specialSecretSig, specialSigKey } from "@pulumi/pulumi/runtime/rpc";
 import { Struct } from "google-protobuf/google/protobuf/struct_pb";
 import { RecordedResource, runWithStandIn } from "../lib/engine/standIn";
 import { buildCrl } from "../lib/pki/crl";
-import { pemDecode } from "../lib/pki/pem";
+import { pemBlocks, pemDecode } from "../lib/pki/pem";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { IntermediateCa, IstioGatewayTls, MeshPluginCa, RootCa } from "../lib/index";
 import { buildPki } from "../lib/stack";
@@ -37,11 +39,11 @@ import {
     rootPathLengthPolicy,
     separateTrustDomainsPolicy,
 } from "../policy/policies";
-import { holdsPrivateKey } from "../lib/pki/keyMaterial";
+import { holdsPrivateKey, privateKeyPaths } from "../lib/pki/keyMaterial";
 import { CA_USES } from "../lib/plan/plan";
 import { verifyPeer } from "./envoyVerifier";
 import { TEST_ONLY_CA_CERT_PEM, TEST_ONLY_CA_KEY_PEM } from "./fixtures/testOnlyPki";
-import { loadStackFile, OPTION_FILES, opensslRoot, ROOT, sharedStateWithSuiteKeys } from "./helpers";
+import { loadStackFile, OPTION_FILES, opensslRoot, ROOT, sharedStateWithSuiteKeys, tempDir } from "./helpers";
 
 type Resource = {
     type: string;
@@ -189,8 +191,8 @@ const wrapped = (text: string, columns: number, eol: string): string =>
     (text.match(new RegExp(`.{1,${columns}}`, "g")) ?? []).join(eol);
 
 /**
- * Real private keys in the encodings a consumer's program may write, by file name: PEM text, or
- * base64 of DER. The RSA key is the test-only fixture's (generating one costs ~140 ms).
+ * Real private keys in the encodings a consumer's program may write, by file name: PEM text,
+ * base64 of DER, or JWK (JSON). The RSA key is the test-only fixture's (generating one costs ~140 ms).
  */
 function keyFiles(pkcs12Base64: string): Record<string, string> {
     const ec = crypto.generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey;
@@ -222,6 +224,18 @@ function keyFiles(pkcs12Base64: string): Record<string, string> {
         "ec-sec1.der": base64(ec.export({ type: "sec1", format: "der" })),
         "client.p12": wrapped(pkcs12Base64, 76, "\n"),
         "client-url.p12": Buffer.from(pkcs12Base64, "base64").toString("base64url"),
+        "ec.jwk": JSON.stringify(ec.export({ format: "jwk" })),
+        // A JWK set whose first key is public: the private one is found after it.
+        "keys.jwks": JSON.stringify(
+            {
+                keys: [
+                    crypto.createPublicKey(rsa).export({ format: "jwk" }),
+                    ed25519.privateKey.export({ format: "jwk" }),
+                ],
+            },
+            null,
+            2,
+        ),
     };
 }
 
@@ -243,6 +257,51 @@ function notKeyFiles(csrPem: string): Record<string, string> {
         password: base64(crypto.randomBytes(32)),
         // Random bytes behind a DER SEQUENCE's header: they reach the parsers, which refuse them.
         "random.der": base64(Buffer.concat([Buffer.from([0x30, 0x40]), crypto.randomBytes(64)])),
+        "ec-public.jwk": JSON.stringify(ec.export({ format: "jwk" })),
+        // What a JWT issuer publishes (an Istio RequestAuthentication's inline jwks).
+        "public.jwks": JSON.stringify({
+            keys: [
+                crypto.createPublicKey(TEST_ONLY_CA_KEY_PEM).export({ format: "jwk" }),
+                ec.export({ format: "jwk" }),
+            ],
+        }),
+    };
+}
+
+/**
+ * Java keystores as Java 17's keytool writes them, in base64: the APIC client's PKCS#12 imported
+ * into a JKS and a JCEKS keystore (a PrivateKeyEntry each), keys; and truststores of the APIC
+ * truststore's certificates (trustedCertEntry alone), not keys.
+ */
+async function javaKeystoreFiles(
+    pkcs12Base64: string,
+    password: string,
+    truststorePem: string,
+): Promise<{ keys: Record<string, string>; notKeys: Record<string, string> }> {
+    const dir = tempDir("policy-keystores");
+    const file = (name: string) => path.join(dir, name);
+    fs.writeFileSync(file("client.p12"), Buffer.from(pkcs12Base64, "base64"));
+    const certificates = pemBlocks(truststorePem, "CERTIFICATE");
+    certificates.forEach((pem, i) => fs.writeFileSync(file(`ca${i}.crt`), pem));
+    const keytool = (args: string[]) => promisify(execFile)("keytool", ["-noprompt", ...args]);
+    const stores = ["jks", "jceks"].map(async (type) => {
+        await keytool([
+            ...["-importkeystore", "-srckeystore", file("client.p12"), "-srcstoretype", "PKCS12"],
+            ...["-srcstorepass", password, "-destkeystore", file(`keystore.${type}`), "-deststoretype", type],
+            ...["-deststorepass", "changeit", "-destkeypass", "changeit"],
+        ]);
+        for (const i of certificates.keys()) {
+            await keytool([
+                ...["-importcert", "-alias", `ca${i}`, "-file", file(`ca${i}.crt`)],
+                ...["-keystore", file(`truststore.${type}`), "-storetype", type, "-storepass", "changeit"],
+            ]);
+        }
+    });
+    await Promise.all(stores);
+    const read = (name: string) => base64(fs.readFileSync(file(name)));
+    return {
+        keys: { "keystore.jks": read("keystore.jks"), "keystore.jceks": read("keystore.jceks") },
+        notKeys: { "truststore.jks": read("truststore.jks"), "truststore.jceks": read("truststore.jceks") },
     };
 }
 
@@ -260,8 +319,10 @@ describe("Policy pack", function () {
         real = fromEngine(run.engine.resources);
         kubernetesProviders = run.engine.byType("pulumi:providers:kubernetes");
         outputs = run.outputs as unknown as Record<string, unknown>;
-        keys = keyFiles(bundle("ob").pkcs12Base64);
-        notKeys = notKeyFiles(named("ob-apic-client-csr").state?.certRequestPem as string);
+        const ob = bundle("ob");
+        const java = await javaKeystoreFiles(ob.pkcs12Base64, ob.pkcs12Password, ob.truststorePem);
+        keys = { ...keyFiles(ob.pkcs12Base64), ...java.keys };
+        notKeys = { ...notKeyFiles(named("ob-apic-client-csr").state?.certRequestPem as string), ...java.notKeys };
     });
 
     /** An APIC client bundle of the stack's outputs, as ApicClientBundle makes it (its PKCS#12 by lib/pki/pkcs12). */
@@ -269,10 +330,22 @@ describe("Policy pack", function () {
     let keys: Record<string, string>;
     let notKeys: Record<string, string>;
 
-    it("holdsPrivateKey: finds real keys as PEM, base64 of PEM (the key anywhere in it) and base64 DER (PKCS#8, encrypted, PKCS#1, SEC1, PKCS#12), nothing else", async () => {
+    it("holdsPrivateKey: finds real keys as PEM, base64 of PEM (the key anywhere in it), base64 DER (PKCS#8, encrypted, PKCS#1, SEC1, PKCS#12), Java keystores and private JWKs, nothing else", async () => {
         const found = (files: Record<string, string>) => Object.keys(files).filter((f) => holdsPrivateKey(files[f]));
         assert.deepStrictEqual(found(keys), Object.keys(keys));
         assert.deepStrictEqual(found(notKeys), []);
+        // A Java truststore is one only when its entries can be read to the digest that ends it.
+        const truststore = Buffer.from(notKeys["truststore.jks"], "base64");
+        assert.strictEqual(holdsPrivateKey(base64(truststore.subarray(0, -1))), true);
+        assert.strictEqual(holdsPrivateKey(base64(Buffer.concat([truststore, Buffer.from([0])]))), true);
+        // A JWK given as an object (Helm values, a custom resource's spec), not as JSON text.
+        const jwk = JSON.parse(keys["ec.jwk"]);
+        assert.deepStrictEqual(
+            privateKeyPaths({ signing: [{ kid: "a", ...jwk }, JSON.parse(notKeys["ec-public.jwk"])] }),
+            ["signing[0]"],
+        );
+        // As `pulumi stack output --json` shows a JWK whose private member is secret.
+        assert.deepStrictEqual(privateKeyPaths({ jwk: { ...jwk, d: "[secret]" } }), []);
         // A value is parsed only when it is plausibly base64 DER, and a long one not at all.
         assert.strictEqual(holdsPrivateKey(""), false);
         assert.strictEqual(holdsPrivateKey("M".repeat(100)), false);
@@ -1017,17 +1090,19 @@ describe("Policy pack", function () {
             `keystore: a private key (${entries}) in a secret of type Opaque; use kubernetes.io/tls (or Istio's cacerts)`,
         ];
         const files = { ...notKeys, ...keys };
-        // data holds a file's bytes in base64: the base64 files' decoded bytes (DER, or PEM), or any file's text.
-        const base64Files = Object.entries(files).filter(([, text]) => !text.startsWith("-----"));
+        // data holds a file's bytes in base64: the base64 files' decoded bytes (DER, keystores, or PEM), or any file's text.
+        const base64Files = Object.entries(files).filter(
+            ([, text]) => !text.startsWith("-----") && !text.startsWith("{"),
+        );
         const asBytes = Object.fromEntries(base64Files.map(([f, text]) => [f, base64(Buffer.from(text, "base64"))]));
         const asText = Object.fromEntries(Object.entries(files).map(([f, text]) => [f, base64(text)]));
         // Entries in the order the engine sends a map's keys: sorted.
         const base64Keys =
             "client-nodes.pem.b64, client-url.p12, client.p12, ec-sec1.der, ed25519-v2.p8, key-bom.pem.b64, key-encrypted.p8, " +
-            "key-newline.pem.b64, key.p8, key.pem.b64, rsa-pkcs1.der";
+            "key-newline.pem.b64, key.p8, key.pem.b64, keystore.jceks, keystore.jks, rsa-pkcs1.der";
         const allKeys =
-            "client-nodes.pem.b64, client-url.p12, client.p12, ec-sec1.der, ed25519-v2.p8, key-bom.pem.b64, key-encrypted.p8, " +
-            "key-lowercase.pem, key-newline.pem.b64, key.p8, key.pem, key.pem.b64, rsa-pkcs1.der";
+            "client-nodes.pem.b64, client-url.p12, client.p12, ec-sec1.der, ec.jwk, ed25519-v2.p8, key-bom.pem.b64, key-encrypted.p8, " +
+            "key-lowercase.pem, key-newline.pem.b64, key.p8, key.pem, key.pem.b64, keys.jwks, keystore.jceks, keystore.jks, rsa-pkcs1.der";
         assert.deepStrictEqual(await secret("Opaque", "ob", asBytes), refused(base64Keys));
         assert.deepStrictEqual(await secret("Opaque", "ob", asText), refused(allKeys));
         assert.deepStrictEqual(await secret("Opaque", "ob", undefined, files), refused(allKeys));
@@ -1049,14 +1124,32 @@ describe("Policy pack", function () {
         const ob = bundle("ob");
         // A consumer's ConfigMap for APIC: certificates, CRL and truststore may be there, the key and keystore not.
         const data = { "truststore.pem": ob.truststorePem, "client.crt": ob.certPem, ...notKeys };
-        const binaryData = { "ca.der": notKeys["ca.der"], "ca.crl": notKeys["ca.crl"] };
+        // A Java consumer's truststore too, and a JWT issuer's public keys.
+        const binaryData = {
+            "ca.der": notKeys["ca.der"],
+            "ca.crl": notKeys["ca.crl"],
+            "truststore.jks": notKeys["truststore.jks"],
+            "truststore.jceks": notKeys["truststore.jceks"],
+        };
         const leaked = {
-            data: { ...data, "client.key": ob.privateKeyPem, "client-key.der": keys["ec-sec1.der"] },
-            binaryData: { ...binaryData, "client.p12": ob.pkcs12Base64, "key.pem": base64(keys["key.pem"]) },
+            data: {
+                ...data,
+                "client.key": ob.privateKeyPem,
+                "client-key.der": keys["ec-sec1.der"],
+                "key.jwk": keys["ec.jwk"],
+            },
+            binaryData: {
+                ...binaryData,
+                "client.p12": ob.pkcs12Base64,
+                "key.pem": base64(keys["key.pem"]),
+                "keystore.jks": keys["keystore.jks"],
+                "keystore.jceks": keys["keystore.jceks"],
+            },
         };
         for (const type of ["kubernetes:core/v1:ConfigMap", "kubernetes:core/v1:ConfigMapPatch"]) {
             assert.deepStrictEqual(await configMap(type, leaked.data, leaked.binaryData), [
-                "apic-config: a private key in a ConfigMap (data client-key.der, data client.key, binaryData client.p12, binaryData key.pem), " +
+                "apic-config: a private key in a ConfigMap (data client-key.der, data client.key, data key.jwk, " +
+                    "binaryData client.p12, binaryData key.pem, binaryData keystore.jceks, binaryData keystore.jks), " +
                     "which is not secret; keep keys in a kubernetes.io/tls Secret (or Istio's cacerts)",
             ]);
             assert.deepStrictEqual(await configMap(type, data, binaryData), []);
