@@ -478,6 +478,46 @@ export const keyHelmValuesPolicy: policy.ResourceValidationPolicy = {
     },
 };
 
+/**
+ * `value` as plain data, without what a preview does not know yet (reading it throws): the rest
+ * is still checked, where a walk of the SDK's proxy would stop at the first unknown.
+ */
+function knownPart(value: unknown): unknown {
+    if (typeof value !== "object" || value === null) return value;
+    const read = (key: string) => knownPart(known(() => (value as Record<string, unknown>)[key]));
+    const keys = Object.keys(value);
+    return Array.isArray(value) ? keys.map(read) : Object.fromEntries(keys.map((key) => [key, read(key)]));
+}
+
+/**
+ * Kubernetes objects whose inputs other rules read: Secrets and ConfigMaps (their data; nothing
+ * else in them holds a key), and a yaml/v2 ConfigGroup, whose `objs` and `yaml` are registered as
+ * objects of their own and checked one by one (a kubernetes.io/tls Secret's key among them).
+ */
+const CHECKED_ELSEWHERE = [...SECRETS, ...CONFIG_MAPS, "kubernetes:yaml/v2:ConfigGroup"];
+
+/** The paths of annotations and labels, at any depth: no-private-key-metadata reports them. */
+const METADATA_MAP_PATH = /(^|\.)metadata\.(annotations|labels)\./;
+
+export const keyKubernetesObjectPolicy: policy.ResourceValidationPolicy = {
+    name: "no-private-key-kubernetes-objects",
+    description:
+        "No Kubernetes object other than a Secret holds a private key (PEM, base64 DER, PKCS#12, a Java keystore or a JWK) anywhere in its inputs: an EnvoyFilter's inline_string (in every proxy's config dump), a container's env or args are not secret. ConfigMaps, annotations and labels, and Helm values have rules of their own.",
+    enforcementLevel: "mandatory",
+    validateResource: (args, report) => {
+        if (!args.type.startsWith("kubernetes:") || CHECKED_ELSEWHERE.includes(args.type)) return;
+        const inputs = knownPart(args.props) as Props & { metadata?: { name?: unknown } };
+        // A Helm release's values are no-private-key-helm-values'.
+        if (HELM_RELEASES.includes(args.type)) delete inputs.values;
+        const paths = privateKeyPaths(inputs).filter((path) => !METADATA_MAP_PATH.test(path));
+        if (paths.length === 0) return;
+        report(
+            `${String(inputs.metadata?.name ?? args.name)}: a private key in the ${args.type.split(":").pop()} (${paths.join(", ")}), which is not secret; ` +
+                `${KEEP_KEYS} and refer to it by name (a volume, an env valueFrom.secretKeyRef, a Gateway's credentialName)`,
+        );
+    },
+};
+
 /** The URN's parts: `urn:pulumi:<stack>::<project>::<parent types$...$type>::<name>`. */
 const qualifiedTypeOf = (r: policy.PolicyResource): string => r.urn.split("::")[2] ?? "";
 const isMeshCa = (cert: policy.PolicyResource): boolean =>
@@ -610,5 +650,6 @@ export const POLICIES: policy.Policies = [
     keyMetadataPolicy,
     secretsInPlacePolicy,
     keyHelmValuesPolicy,
+    keyKubernetesObjectPolicy,
     separateTrustDomainsPolicy,
 ];

@@ -30,6 +30,7 @@ import {
     certificateUsagePolicy,
     keyConfigMapPolicy,
     keyHelmValuesPolicy,
+    keyKubernetesObjectPolicy,
     keyMetadataPolicy,
     secretsInPlacePolicy,
     keySecretPolicy,
@@ -1228,6 +1229,91 @@ describe("Policy pack", function () {
         }
     });
 
+    it("no-private-key-kubernetes-objects: refuses a key anywhere in another object's inputs (EnvoyFilter, env, args), by path", async () => {
+        const ob = bundle("ob");
+        const object = (type: string, props: Record<string, unknown>) =>
+            checkResource(keyKubernetesObjectPolicy, { type, name: "apic-gw", props });
+        const refused = (kind: string, paths: string) => [
+            `apic-gw: a private key in the ${kind} (${paths}), which is not secret; keep keys in a kubernetes.io/tls Secret (or Istio's cacerts) ` +
+                "and refer to it by name (a volume, an env valueFrom.secretKeyRef, a Gateway's credentialName)",
+        ];
+        // An inline key of an EnvoyFilter, which every proxy's config dump then shows.
+        const tlsCertificate = {
+            certificate_chain: { inline_string: ob.certPem },
+            private_key: { inline_string: ob.privateKeyPem },
+        };
+        const transportSocket = { typed_config: { common_tls_context: { tls_certificates: [tlsCertificate] } } };
+        const envoyFilter = {
+            metadata: { name: "apic-gw", namespace: "istio-system" },
+            spec: { configPatches: [{ applyTo: "CLUSTER", patch: { value: { transport_socket: transportSocket } } }] },
+        };
+        assert.deepStrictEqual(
+            await object("kubernetes:networking.istio.io/v1alpha3:EnvoyFilter", envoyFilter),
+            refused(
+                "EnvoyFilter",
+                "spec.configPatches[0].patch.value.transport_socket.typed_config.common_tls_context.tls_certificates[0].private_key.inline_string",
+            ),
+        );
+        // A container's env and args, values a preview does not know yet beside them (they are skipped, not a stop);
+        // the pod template's annotations are no-private-key-metadata's to report.
+        const unknown = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+        const container = {
+            name: "gw",
+            image: unknown,
+            env: [
+                { name: "CA", value: ob.truststorePem },
+                { name: "TLS_KEY", value: ob.privateKeyPem },
+            ],
+            args: ["--keystore", keys["keystore.jks"]],
+        };
+        const podSpec = { containers: [container] };
+        const podMetadata = { annotations: { "example.com/tls-key": ob.privateKeyPem } };
+        assert.deepStrictEqual(
+            await object("kubernetes:apps/v1:Deployment", {
+                metadata: { name: "apic-gw", namespace: unknown },
+                spec: { template: { metadata: podMetadata, spec: podSpec } },
+            }),
+            refused(
+                "Deployment",
+                "spec.template.spec.containers[0].args[1], spec.template.spec.containers[0].env[1].value",
+            ),
+        );
+        assert.deepStrictEqual(
+            await object("kubernetes:core/v1:Pod", { metadata: { name: "apic-gw" }, spec: podSpec }),
+            refused("Pod", "spec.containers[0].args[1], spec.containers[0].env[1].value"),
+        );
+        // A custom resource's JWK, as an object.
+        assert.deepStrictEqual(
+            await object("kubernetes:example.com/v1:TokenIssuer", { spec: { signingKey: JSON.parse(keys["ec.jwk"]) } }),
+            refused("TokenIssuer", "spec.signingKey"),
+        );
+        // What other rules read, or what holds no key: a Secret's and a ConfigMap's data, a Helm release's
+        // values, a ConfigGroup's objects (each checked as itself), a JWT issuer's public keys, a Gateway's credentialName.
+        const tlsSecret = {
+            apiVersion: "v1",
+            kind: "Secret",
+            type: "Opaque",
+            stringData: { "tls.key": ob.privateKeyPem },
+        };
+        const jwtRules = [{ issuer: "https://issuer.bank.example", jwks: notKeys["public.jwks"] }];
+        const server = {
+            port: { number: 443, name: "https", protocol: "HTTPS" },
+            tls: { credentialName: "apic-mtls-ob" },
+        };
+        assert.deepStrictEqual(
+            [
+                await object("kubernetes:core/v1:Secret", tlsSecret),
+                await object("kubernetes:core/v1:ConfigMap", { data: { "tls.key": ob.privateKeyPem } }),
+                await object("kubernetes:helm.sh/v3:Release", { chart: "./gw", values: { key: ob.privateKeyPem } }),
+                await object("kubernetes:yaml/v2:ConfigGroup", { objs: [tlsSecret] }),
+                await object("kubernetes:security.istio.io/v1:RequestAuthentication", { spec: { jwtRules } }),
+                await object("kubernetes:networking.istio.io/v1:Gateway", { spec: { servers: [server] } }),
+                await object("kubernetes:core/v1:Pod", { spec: { containers: [{ ...container, env: [], args: [] }] } }),
+            ],
+            [[], [], [], [], [], [], []],
+        );
+    });
+
     it("is a runnable pack: PulumiPolicy.yaml and a package main that the build produces", async () => {
         assert.strictEqual(
             YAML.parse(fs.readFileSync(path.join(ROOT, "policy/PulumiPolicy.yaml"), "utf8")).runtime,
@@ -1241,6 +1327,7 @@ describe("Policy pack", function () {
             "leaf-max-validity",
             "no-private-key-configmaps",
             "no-private-key-helm-values",
+            "no-private-key-kubernetes-objects",
             "no-private-key-metadata",
             "private-key-secrets",
             "private-key-strength",
