@@ -421,6 +421,17 @@ export const keyConfigMapPolicy: policy.ResourceValidationPolicy = {
     },
 };
 
+/**
+ * `value` as plain data, without what a preview does not know yet (reading it throws): the rest
+ * is still checked, where a walk of the SDK's proxy would stop at the first unknown.
+ */
+function knownPart(value: unknown): unknown {
+    if (typeof value !== "object" || value === null) return value;
+    const read = (key: string) => knownPart(known(() => (value as Record<string, unknown>)[key]));
+    const keys = Object.keys(value);
+    return Array.isArray(value) ? keys.map(read) : Object.fromEntries(keys.map((key) => [key, read(key)]));
+}
+
 /** A Kubernetes object's metadata maps where a program may put a key by mistake: neither is secret. */
 const METADATA_MAPS = ["annotations", "labels"];
 
@@ -449,11 +460,11 @@ export const keyMetadataPolicy: policy.ResourceValidationPolicy = {
     enforcementLevel: "mandatory",
     validateResource: (args, report) => {
         if (!args.type.startsWith("kubernetes:")) return;
-        const entries = metadataKeyEntries(args.props, "");
+        const inputs = knownPart(args.props) as { metadata?: { name?: unknown } };
+        const entries = metadataKeyEntries(inputs, "");
         if (entries.length === 0) return;
-        const metadata = args.props.metadata as { name?: unknown } | undefined;
         report(
-            `${String(metadata?.name ?? args.name)}: a private key in metadata (${entries.join(", ")}), which is not secret; ` +
+            `${String(inputs.metadata?.name ?? args.name)}: a private key in metadata (${entries.join(", ")}), which is not secret; ` +
                 KEEP_KEYS,
         );
     },
@@ -469,7 +480,7 @@ export const keyHelmValuesPolicy: policy.ResourceValidationPolicy = {
     enforcementLevel: "mandatory",
     validateResource: (args, report) => {
         if (!HELM_RELEASES.includes(args.type)) return;
-        const paths = privateKeyPaths(args.props.values);
+        const paths = privateKeyPaths(knownPart(known(() => args.props.values)));
         if (paths.length === 0) return;
         report(
             `${args.name}: a private key in Helm values (${paths.map((p) => `values ${p}`).join(", ")}), which the chart writes into objects this pack never sees; ` +
@@ -477,17 +488,6 @@ export const keyHelmValuesPolicy: policy.ResourceValidationPolicy = {
         );
     },
 };
-
-/**
- * `value` as plain data, without what a preview does not know yet (reading it throws): the rest
- * is still checked, where a walk of the SDK's proxy would stop at the first unknown.
- */
-function knownPart(value: unknown): unknown {
-    if (typeof value !== "object" || value === null) return value;
-    const read = (key: string) => knownPart(known(() => (value as Record<string, unknown>)[key]));
-    const keys = Object.keys(value);
-    return Array.isArray(value) ? keys.map(read) : Object.fromEntries(keys.map((key) => [key, read(key)]));
-}
 
 /**
  * Kubernetes objects whose inputs other rules read: Secrets and ConfigMaps (their data; nothing

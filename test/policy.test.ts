@@ -59,6 +59,9 @@ type Resource = {
     provider?: { type: string; name: string; props: Record<string, unknown> };
 };
 
+/** What a preview sends for a value not yet known (an output of a resource not yet made). */
+const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+
 /** A value as the engine marshals a secret (KeepSecrets), which the policy SDK unwraps. */
 const asSecret = (value: unknown) => ({ [specialSigKey]: specialSecretSig, value });
 
@@ -1189,6 +1192,10 @@ describe("Policy pack", function () {
                     jobTemplate: { spec: { template: { metadata: podMetadata } } },
                 }),
                 await workload("kubernetes:apps/v1:Deployment", { template: { metadata: { labels: { app: "x" } } } }),
+                // Beside a value a preview does not know yet, which is skipped rather than stopping the rule.
+                await workload("kubernetes:apps/v1:Deployment", {
+                    template: { metadata: podMetadata, spec: { containers: [{ name: "gw", image: UNKNOWN }] } },
+                }),
             ],
             [
                 [
@@ -1200,6 +1207,10 @@ describe("Policy pack", function () {
                         "which is not secret; keep keys in a kubernetes.io/tls Secret (or Istio's cacerts)",
                 ],
                 [],
+                [
+                    "apic-gw: a private key in metadata (spec.template.metadata.annotations example.com/tls-key), " +
+                        "which is not secret; keep keys in a kubernetes.io/tls Secret (or Istio's cacerts)",
+                ],
             ],
         );
     });
@@ -1212,8 +1223,10 @@ describe("Policy pack", function () {
                 name: "apic-gw",
                 props: { chart: "./charts/gw", namespace: "ob", values },
             });
+        // An image tag a preview does not know yet is skipped, not a stop.
         const values = {
             replicas: 2,
+            image: { tag: UNKNOWN },
             tls: { cert: ob.certPem, key: ob.privateKeyPem },
             clients: [{ name: "ob", keystore: ob.pkcs12Base64 }],
         };
@@ -1256,10 +1269,9 @@ describe("Policy pack", function () {
         );
         // A container's env and args, values a preview does not know yet beside them (they are skipped, not a stop);
         // the pod template's annotations are no-private-key-metadata's to report.
-        const unknown = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
         const container = {
             name: "gw",
-            image: unknown,
+            image: UNKNOWN,
             env: [
                 { name: "CA", value: ob.truststorePem },
                 { name: "TLS_KEY", value: ob.privateKeyPem },
@@ -1270,7 +1282,7 @@ describe("Policy pack", function () {
         const podMetadata = { annotations: { "example.com/tls-key": ob.privateKeyPem } };
         assert.deepStrictEqual(
             await object("kubernetes:apps/v1:Deployment", {
-                metadata: { name: "apic-gw", namespace: unknown },
+                metadata: { name: "apic-gw", namespace: UNKNOWN },
                 spec: { template: { metadata: podMetadata, spec: podSpec } },
             }),
             refused(
