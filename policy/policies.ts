@@ -319,7 +319,7 @@ function providerNamespace(provider: policy.PolicyProviderResource | undefined):
 export const keySecretPolicy: policy.ResourceValidationPolicy = {
     name: "private-key-secrets",
     description:
-        "A Kubernetes Secret holding a private key (PEM, base64 DER or PKCS#12) is a kubernetes.io/tls secret or the Istio cacerts secret, in the expected namespaces.",
+        "A Kubernetes Secret holding a private key (PEM, base64 DER, PKCS#12, a Java keystore or a JWK) is a kubernetes.io/tls secret or the Istio cacerts secret, in the expected namespaces.",
     enforcementLevel: "mandatory",
     configSchema: {
         properties: {
