@@ -486,8 +486,14 @@ describe("diff risks", function () {
 
     /** Each risk of a diff as [change, instead], the maintenance window's steps written WINDOW. */
     const advised = (d: CertDiff) => d.risks.map((r) => [r.change, r.instead.replace(`or ${WINDOW}`, "or WINDOW")]);
-    const FREE =
-        "add the new endpoints first, move APIC's API definitions and TLS client profiles to them, and remove the old hosts in a later change";
+    /** The way for dropped hosts whose services move to hosts the base serves: APIC's calls move there first. */
+    const servedFirst = (services: string, host: string) => {
+        const [it, its] = services.includes(" and ") ? ["them", "their"] : ["it", "its"];
+        return (
+            `before this change, move APIC's calls to ${services} to ${host}, a host the stack serves already: ` +
+            `route ${it} there, then point ${its} API definitions at that host, with the host's TLS client profile`
+        );
+    };
 
     it("Option 2 <-> 3: the two-step way through one group per service named as the service, which changes nothing", () => {
         const [option2, option3] = [plan(GROUPED), plan({ ...GROUPED, option: 3 })];
@@ -538,7 +544,10 @@ describe("diff risks", function () {
             domains: { ob: { ...GROUPED.domains.ob, groups: { accounts: ["accounts", "ob-payee", "validator"] } } },
         });
         assert.deepStrictEqual(advised(diffPlans(option3, passing)), [
-            ["drops 2 hosts: checks.ob.lab.api.bank.example and payee.ob.lab.api.bank.example", FREE],
+            [
+                "drops 2 hosts: checks.ob.lab.api.bank.example and payee.ob.lab.api.bank.example",
+                servedFirst("validator and ob-payee", "accounts.ob.lab.api.bank.example"),
+            ],
         ]);
         assert.deepStrictEqual(diffPlans(passing, perService).risks, []);
     });
@@ -561,7 +570,8 @@ describe("diff risks", function () {
                     key: "pki:domains.ob",
                     change: "drops 1 host: audit.ob.lab.api.bank.example",
                     breaks: "APIC calls to these hosts fail from this update on: their Gateway server entries and secrets are deleted",
-                    instead: FREE,
+                    instead:
+                        "before this change, remove APIC's API definitions that call ob-audit: this change serves it nowhere",
                     hosts: ["audit.ob.lab.api.bank.example"],
                 },
                 {
@@ -597,7 +607,10 @@ describe("diff risks", function () {
             // The way advised: into audit, whose host APIC can call first; then out, dropping nothing.
             const passing = option3({ core: ["accounts"], audit: ["ob-audit", "validator"], "ob-payee": ["ob-payee"] });
             assert.deepStrictEqual(advised(diffPlans(base, passing)), [
-                ["drops 1 host: checks.ob.lab.api.bank.example", FREE],
+                [
+                    "drops 1 host: checks.ob.lab.api.bank.example",
+                    servedFirst("validator", "audit.ob.lab.api.bank.example"),
+                ],
             ]);
             assert.deepStrictEqual(diffPlans(passing, option3({ ...renamed, validation: ["validator"] })).risks, []);
             // A domain with one group of one service has no group to pass through.
@@ -637,7 +650,7 @@ describe("diff risks", function () {
             const first = option3({ core: ["accounts"], main: ["ob-audit"], ...others });
             assert.deepStrictEqual(diffPlans(two, first).risks, []);
             assert.deepStrictEqual(advised(diffPlans(first, main)), [
-                ["drops 1 host: core.ob.lab.api.bank.example", FREE],
+                ["drops 1 host: core.ob.lab.api.bank.example", servedFirst("accounts", "main.ob.lab.api.bank.example")],
             ]);
             // A group named after a service holds it to the last; a new group named after one takes it first.
             const named = option3({ accounts: ["accounts", "ob-audit"], ...others });
@@ -660,7 +673,10 @@ describe("diff risks", function () {
             const second = option3({ core: ["ob-audit"], accounts: ["accounts"], ...others });
             assert.deepStrictEqual(diffPlans(two, second).risks, []);
             assert.deepStrictEqual(advised(diffPlans(second, named)), [
-                ["drops 1 host: core.ob.lab.api.bank.example", FREE],
+                [
+                    "drops 1 host: core.ob.lab.api.bank.example",
+                    servedFirst("ob-audit", "accounts.ob.lab.api.bank.example"),
+                ],
             ]);
         });
 
@@ -682,7 +698,7 @@ describe("diff risks", function () {
             const first = option3({ core: ["ob-audit"], main: ["accounts"], x: ["validator"] }, three);
             assert.deepStrictEqual(diffPlans(base, first).risks, []);
             assert.deepStrictEqual(advised(diffPlans(first, head)), [
-                ["drops 1 host: x.ob.lab.api.bank.example", FREE],
+                ["drops 1 host: x.ob.lab.api.bank.example", servedFirst("validator", "main.ob.lab.api.bank.example")],
             ]);
             // With validator's new group named after it, neither can stay in x: its services pass through core.
             const named = option3({ core: ["ob-audit"], main: ["accounts"], validator: ["validator"] }, three);
@@ -698,7 +714,10 @@ describe("diff risks", function () {
             ]);
             const passing = option3({ core: ["accounts", "ob-audit", "validator"] }, three);
             assert.deepStrictEqual(advised(diffPlans(base, passing)), [
-                ["drops 1 host: x.ob.lab.api.bank.example", FREE],
+                [
+                    "drops 1 host: x.ob.lab.api.bank.example",
+                    servedFirst("ob-audit and validator", "core.ob.lab.api.bank.example"),
+                ],
             ]);
             assert.deepStrictEqual(diffPlans(passing, named).risks, []);
         });
@@ -718,9 +737,62 @@ describe("diff risks", function () {
             ]);
             const passing = option3({ "ob-payee": ["ob-payee"], checks: ["validator", "accounts", "ob-audit"] });
             assert.deepStrictEqual(advised(diffPlans(two, passing)), [
-                ["drops 1 host: core.ob.lab.api.bank.example", FREE],
+                [
+                    "drops 1 host: core.ob.lab.api.bank.example",
+                    servedFirst("accounts and ob-audit", "checks.ob.lab.api.bank.example"),
+                ],
             ]);
             assert.deepStrictEqual(diffPlans(passing, split).risks, []);
+        });
+
+        it("the second of two advised changes, and a group passed through, move APIC's calls to hosts served already, with no new endpoint to add first", async () => {
+            const dir = tempDir("diff-served");
+            const variant = (name: string, from: string, to: string) =>
+                stackVariant(dir, name, from, to, OPTION_FILES[3]);
+            const diffOf = async (base: string, head: string) =>
+                JSON.parse((await cli("diff", "--base", base, "--head", head, "--format", "json")).out) as CertDiff;
+            const blacklist = "        blacklist: [blacklist-adr, blacklist-ui-bff, validator]";
+            const renamed = variant(
+                "renamed",
+                blacklist,
+                "        checks: [blacklist-adr, blacklist-ui-bff, validator]",
+            );
+            const first = variant(
+                "first",
+                blacklist,
+                "        blacklist: [blacklist-adr]\n        checks: [blacklist-ui-bff, validator]",
+            );
+            // The second change advised for renaming group blacklist: checks was added by the first.
+            const second = await diffOf(first, renamed);
+            assert.deepStrictEqual(advised(second), [
+                [
+                    "drops 1 host: blacklist.ob.example.api.bank.example",
+                    servedFirst("blacklist-adr", "checks.ob.example.api.bank.example"),
+                ],
+            ]);
+            assert.deepStrictEqual(second.steps.before, [
+                "Make sure APIC no longer calls the hosts this change drops: blacklist.ob.example.api.bank.example.",
+            ]);
+            // wiremock passed through group blacklist: test-support cannot stay beside, as it would hold no service.
+            const through = variant(
+                "through",
+                `${blacklist}\n        # Test doubles, kept apart so they can be switched off per environment.\n        test-support: [wiremock]`,
+                "        blacklist: [blacklist-adr, blacklist-ui-bff, validator, wiremock]",
+            );
+            assert.deepStrictEqual(advised(await diffOf(path.join(ROOT, OPTION_FILES[3]), through)), [
+                [
+                    "drops 1 host: test-support.ob.example.api.bank.example",
+                    servedFirst("wiremock", "blacklist.ob.example.api.bank.example"),
+                ],
+            ]);
+            // Where services go to another domain's new host, that host can be added first.
+            const dpx = stackVariant(dir, "dev", "    dp:\n      namespace: dp", "    dpx:\n      namespace: dp");
+            assert.deepStrictEqual(advised(await diffOf(path.join(ROOT, DEV), dpx)), [
+                [
+                    "drops 1 host: dp.dev.api.bank.example",
+                    "add the new endpoints first, move APIC's API definitions and TLS client profiles to them, and remove the old hosts in a later change",
+                ],
+            ]);
         });
     });
 

@@ -1143,6 +1143,49 @@ function droppedSplit(
     };
 }
 
+const ADD_FIRST =
+    "add the new endpoints first, move APIC's API definitions and TLS client profiles to them, and remove the old hosts in a later change";
+
+/**
+ * The way to drop hosts none of whose services needs a new host of its domain (droppedSplit's free
+ * ones), from where each service goes. To a host the base serves already, as in the second of two
+ * advised changes (the new host came with the first) or a group passed through (the old group
+ * cannot stay beside, holding no service): APIC's calls move there before. Nowhere: they stop
+ * before. To another domain: its new hosts can be added first.
+ */
+function freeInstead(base: PkiPlan, head: PkiPlan, free: readonly EndpointPlan[]): string {
+    const served = new Set(base.endpoints.map((e) => e.host));
+    const movesTo = new Map<string, string[]>();
+    const gone: string[] = [];
+    let elsewhere = false;
+    for (const e of free) {
+        for (const service of e.services) {
+            const home = head.endpoints.find((h) => h.domain === e.domain && h.services.includes(service));
+            if (home !== undefined && served.has(home.host))
+                movesTo.set(home.host, [...(movesTo.get(home.host) ?? []), service]);
+            else if (home !== undefined || head.endpoints.some((h) => h.services.includes(service))) elsewhere = true;
+            else gone.push(service);
+        }
+    }
+    const hosts = [...movesTo.keys()];
+    const services = [...movesTo.values()].flat();
+    const one = hosts.length === 1;
+    return [
+        ...(hosts.length > 0
+            ? [
+                  `before this change, move APIC's calls to ${list(hosts.map((h) => `${names(movesTo.get(h) ?? [])} to ${h}`))}, ${one ? "a host" : "hosts"} the stack serves already: ` +
+                      `route ${them(services)} there, then point ${its(services)} API definitions at ${one ? "that host" : "those hosts"}, with ${one ? "the host's TLS client profile" : "the hosts' TLS client profiles"}`,
+              ]
+            : []),
+        ...(gone.length > 0
+            ? [
+                  `before this change, remove APIC's API definitions that call ${names(gone)}: this change serves ${them(gone)} nowhere`,
+              ]
+            : []),
+        ...(elsewhere ? [ADD_FIRST] : []),
+    ].join("; ");
+}
+
 /** Hosts the head no longer serves: one risk for those whose new hosts can be added first, one for those whose cannot. */
 function droppedHosts(base: PkiPlan, head: PkiPlan): Risk[] {
     const { free, blocked, instead } = droppedSplit(base, head);
@@ -1163,7 +1206,7 @@ function droppedHosts(base: PkiPlan, head: PkiPlan): Risk[] {
                   risk(
                       free,
                       "APIC calls to these hosts fail from this update on: their Gateway server entries and secrets are deleted",
-                      "add the new endpoints first, move APIC's API definitions and TLS client profiles to them, and remove the old hosts in a later change",
+                      freeInstead(base, head, free),
                   ),
               ]
             : []),
