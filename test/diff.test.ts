@@ -745,6 +745,52 @@ describe("diff risks", function () {
             assert.deepStrictEqual(diffPlans(passing, split).risks, []);
         });
 
+        it("a service leaving a host the change keeps is no risk, but APIC's calls to it move: after the update, where its new host comes with it", async () => {
+            const dir = tempDir("diff-moved");
+            const blacklist = "        blacklist: [blacklist-adr, blacklist-ui-bff, validator]";
+            const base = path.join(ROOT, OPTION_FILES[3]);
+            const diffOf = async (from: string, to: string) => {
+                const head = stackVariant(dir, "moved", from, to, OPTION_FILES[3]);
+                return JSON.parse(
+                    (await cli("diff", "--base", base, "--head", head, "--format", "json")).out,
+                ) as CertDiff;
+            };
+            const MOVE =
+                "Route each at its new host (its VirtualService), then point its API definitions there, with that host's TLS client profile; " +
+                "keep it routed at its old host until APIC no longer calls it there.";
+            // validator to a new group: blacklist keeps its certificate and Secret, and the new host comes with the update.
+            const d = await diffOf(
+                blacklist,
+                "        blacklist: [blacklist-adr, blacklist-ui-bff]\n        validation: [validator]",
+            );
+            assert.deepStrictEqual([d.risks, d.refused, d.steps.before], [[], [], []]);
+            assert.deepStrictEqual(
+                d.places.map((p) => `${p.change} ${p.place}`),
+                [
+                    "create k8s/example/istio-system/secret-apic-mtls-ob-validation",
+                    "create APIC keystore of ob-validation",
+                    "create APIC truststore of ob-validation",
+                ],
+            );
+            assert.deepStrictEqual(d.steps.after, [
+                "Configure APIC for the new host validation.ob.example.api.bank.example: a TLS client profile with the endpoint's keystore and truststore.",
+                "Move APIC's calls to the services that leave a host this change keeps: " +
+                    `validator from blacklist.ob.example.api.bank.example to validation.ob.example.api.bank.example. ${MOVE}`,
+            ]);
+            // Between two groups whose hosts stay: only the move.
+            const dp = await diffOf(
+                "        accounts: [accounts-canonical, debits-canonical, payees-canonical, scheduled-payments, transaction-canonical]\n" +
+                    "        reference: [party-canonical, products-canonical]",
+                "        accounts: [accounts-canonical, debits-canonical, payees-canonical, scheduled-payments]\n" +
+                    "        reference: [party-canonical, products-canonical, transaction-canonical]",
+            );
+            assert.deepStrictEqual([dp.risks, dp.places, dp.steps.before], [[], [], []]);
+            assert.deepStrictEqual(dp.steps.after, [
+                "Move APIC's calls to the services that leave a host this change keeps: " +
+                    `transaction-canonical from accounts.dp.example.api.bank.example to reference.dp.example.api.bank.example. ${MOVE}`,
+            ]);
+        });
+
         it("the second of two advised changes, and a group passed through, move APIC's calls to hosts served already, with no new endpoint to add first", async () => {
             const dir = tempDir("diff-served");
             const variant = (name: string, from: string, to: string) =>

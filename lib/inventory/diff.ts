@@ -363,6 +363,37 @@ function routing(base: PkiPlan, head: PkiPlan): RoutingChange[] {
     });
 }
 
+/** Services that move together from one host to another. */
+interface ServicesMoved {
+    readonly from: string;
+    readonly to: string;
+    readonly services: string[];
+}
+
+/**
+ * Services that leave a host the change keeps (the same endpoint serves it) for another host of
+ * their domain, often one the change adds: no certificate of the host they leave changes (the
+ * diff lists them under routing), but APIC's endpoint URL for them does, and APIC can call them at a new host only
+ * once the update has made its Secret and Gateway server.
+ */
+function servicesMoved(base: PkiPlan, head: PkiPlan): ServicesMoved[] {
+    const kept = new Map(head.endpoints.map((e) => [`${e.id} ${e.host}`, e]));
+    const moves = new Map<string, ServicesMoved>();
+    for (const b of base.endpoints) {
+        const after = kept.get(`${b.id} ${b.host}`);
+        if (after === undefined) continue;
+        for (const service of b.services.filter((s) => !after.services.includes(s))) {
+            const to = head.endpoints.find((h) => h.domain === b.domain && h.services.includes(service));
+            if (to === undefined) continue;
+            const pair = `${b.host} ${to.host}`;
+            const move = moves.get(pair) ?? { from: b.host, to: to.host, services: [] };
+            move.services.push(service);
+            moves.set(pair, move);
+        }
+    }
+    return [...moves.values()];
+}
+
 /** Every epoch the config sets, by config key (an endpoint without an entry is at 0). */
 function configuredEpochs(
     config: PkiConfig,
@@ -1816,6 +1847,14 @@ function stepsFor(
         ];
         after.push(
             `Configure APIC for the new ${newHosts.length === 1 ? `host ${newHosts[0]}` : `${newHosts.length} hosts ${names(newHosts)}`}: ${parts.join("; ")}.`,
+        );
+    }
+    const moved = diff.newStack ? [] : servicesMoved(base, head);
+    if (moved.length > 0) {
+        after.push(
+            `Move APIC's calls to the services that leave a host this change keeps: ${names(moved.map((m) => `${names(m.services)} from ${m.from} to ${m.to}`))}. ` +
+                "Route each at its new host (its VirtualService), then point its API definitions there, with that host's TLS client profile; " +
+                "keep it routed at its old host until APIC no longer calls it there.",
         );
     }
     const cacerts = diff.places.filter(
