@@ -745,6 +745,34 @@ describe("diff risks", function () {
             assert.deepStrictEqual(diffPlans(passing, split).risks, []);
         });
 
+        it("a single group split into groups of one, with no group left to pass through, goes in three changes: the second passes a service kept back through a group the first adds", () => {
+            const three = ["accounts", "ob-audit", "validator"];
+            const base = option3({ core: three }, three);
+            const head = option3({ accounts: ["accounts"], "ob-audit": ["ob-audit"], validator: ["validator"] }, three);
+            assert.deepStrictEqual(advised(diffPlans(base, head)), [
+                [
+                    "drops 1 host: core.ob.lab.api.bank.example",
+                    "group core of pki:domains.ob holds accounts, ob-audit and validator, each of which can be in one group only: " +
+                        "their new groups accounts, ob-audit and validator each come with the first of them moved into it, and core goes with the last: " +
+                        "in three changes, first make this change but keep accounts in group core (core: [accounts]), so that these hosts stay beside the new ones, " +
+                        "and after its update move APIC's calls to the new hosts; then, in a second change, move accounts to group ob-audit, " +
+                        "whose host the first change serves, APIC's calls to it moved there first, which drops these hosts; " +
+                        "then, in a third, move accounts to group accounts; each change diffed on its own; or WINDOW",
+                ],
+            ]);
+            // Each change as advised: nothing dropped before APIC can leave it.
+            const first = option3({ core: ["accounts"], "ob-audit": ["ob-audit"], validator: ["validator"] }, three);
+            const second = option3({ "ob-audit": ["ob-audit", "accounts"], validator: ["validator"] }, three);
+            assert.deepStrictEqual(diffPlans(base, first).risks, []);
+            assert.deepStrictEqual(advised(diffPlans(first, second)), [
+                [
+                    "drops 1 host: core.ob.lab.api.bank.example",
+                    servedFirst("accounts", "ob-audit.ob.lab.api.bank.example"),
+                ],
+            ]);
+            assert.deepStrictEqual(diffPlans(second, head).risks, []);
+        });
+
         it("a service leaving a host the change keeps is no risk, but APIC's calls to it move: after the update, where its new host comes with it", async () => {
             const dir = tempDir("diff-moved");
             const blacklist = "        blacklist: [blacklist-adr, blacklist-ui-bff, validator]";

@@ -1070,6 +1070,56 @@ function keptBack(base: PkiPlan, head: PkiPlan, blocked: readonly Blocked[]): Ke
     return kept.every((k) => servedBy(k.service, k.to)) ? kept : undefined;
 }
 
+/** A service kept back (keptBack's), and the group it passes through when the first change cannot add its new one. */
+interface KeptThrough extends KeptBack {
+    readonly via?: EndpointPlan;
+}
+
+/**
+ * The change in three, where keptBack finds none in two and no group of the domain stays to pass
+ * services through (bridgeOf), as when a single group is split into groups of one. The first
+ * change keeps one service in each blocked group and adds the head's other groups, whose services
+ * come from hosts it keeps; the second moves each kept service into a group the first serves
+ * (`via`, unless that is its own new group), which drops these hosts; the third moves them on to
+ * their new groups, from hosts it keeps. So a group of the first change holds a service not kept
+ * back, is not named after a kept one (it would have to hold it: validateGroups) and does not take
+ * a kept group's endpoint name; a new group holding only kept services waits for the third change,
+ * and no group the base serves may. Undefined when some domain has no group to pass through.
+ */
+function keptBackThrough(base: PkiPlan, head: PkiPlan, blocked: readonly Blocked[]): KeptThrough[] | undefined {
+    const kept: KeptBack[] = [];
+    const home = (domain: string, s: string) =>
+        head.endpoints.find((h) => h.domain === domain && h.services.includes(s));
+    const namedAfter = (h: EndpointPlan) => namesakeOf(head, h.domain, groupOf(head, h) ?? "");
+    for (const b of blocked) {
+        const { endpoint: e, group } = b;
+        if (group === undefined) return undefined;
+        const namesake = namesakeOf(base, e.domain, group);
+        // A service whose new group is not named after it, if any: that group need not wait for it.
+        const candidates = (namesake !== undefined ? [namesake] : e.services).filter((s) => home(e.domain, s));
+        const service = candidates.find((s) => namedAfter(home(e.domain, s) as EndpointPlan) !== s) ?? candidates[0];
+        if (service === undefined) return undefined;
+        kept.push({ blocked: b, service, to: home(e.domain, service) as EndpointPlan });
+    }
+    const isKept = (domain: string, s: string | undefined) =>
+        kept.some((k) => k.to.domain === domain && k.service === s);
+    const inFirst = (h: EndpointPlan) => h.services.some((s) => !isKept(h.domain, s));
+    const first = head.endpoints.filter(inFirst);
+    const keptHosts = head.endpoints.filter((h) => base.endpoints.some((b) => b.id === h.id && b.host === h.host));
+    if (
+        first.some((h) => isKept(h.domain, namedAfter(h))) ||
+        first.some((h) => kept.some((k) => k.blocked.endpoint.id === h.id)) ||
+        !keptHosts.every(inFirst)
+    )
+        return undefined;
+    const through = kept.map((k): KeptThrough => {
+        if (inFirst(k.to)) return k;
+        const groups = first.filter((h) => h.domain === k.to.domain && groupOf(head, h) !== undefined);
+        return { ...k, via: groups.find((h) => keptHosts.includes(h)) ?? groups[0] };
+    });
+    return through.every((k) => inFirst(k.to) || k.via !== undefined) ? through : undefined;
+}
+
 /** A group of `domain` whose endpoint and host the change keeps, so that services can pass through it. */
 function bridgeOf(base: PkiPlan, head: PkiPlan, domain: string): string | undefined {
     const kept = new Set(head.endpoints.map((h) => `${h.id} ${h.host}`));
@@ -1114,29 +1164,41 @@ function layoutChangeInstead(base: PkiPlan, head: PkiPlan, blocked: readonly End
 /**
  * The way to drop hosts that notBeside keeps from being served beside their new ones, with its
  * reasons: the change in two, a service kept back in each group (keptBack); else their services
- * passed through a group the change keeps, or the hosts kept, or a maintenance window.
+ * passed through a group the change keeps; else the change in three (keptBackThrough); or the
+ * hosts kept, or a maintenance window.
  */
 function sameLayoutInstead(base: PkiPlan, head: PkiPlan, blocked: readonly Blocked[]): string {
     const whys = blocked.map((b) => b.why).join("; ");
-    const kept = keptBack(base, head, blocked);
+    const domains = [...new Set(blocked.map((b) => b.endpoint.domain))];
+    const bridges = domains.map((d) => bridgeOf(base, head, d));
+    const bridged = bridges.every((g) => g !== undefined);
+    const kept: readonly KeptThrough[] | undefined =
+        keptBack(base, head, blocked) ?? (bridged ? undefined : keptBackThrough(base, head, blocked));
     if (kept !== undefined) {
+        const group = (e: EndpointPlan) => `group ${groupOf(head, e) ?? e.id}`;
         const stays = kept.map((k) => `${k.service} in group ${k.blocked.group}`);
         const groups = kept.map((k) => `${k.blocked.group}: [${k.service}]`);
-        const moves = kept.map((k) => `${k.service} to ${groupOf(head, k.to) ?? k.to.id}`);
+        const first = `first make this change but keep ${list(stays)} (${groups.join(", ")}), so that these hosts stay beside the new ones, and after its update move APIC's calls to the new hosts`;
+        const through = kept.filter((k) => k.via !== undefined);
+        if (through.length === 0) {
+            const moves = kept.map((k) => `${k.service} to ${groupOf(head, k.to) ?? k.to.id}`);
+            return `${whys}: ${first}; then, in a later change, move ${list(moves)}, which drops these hosts; each change diffed on its own; or ${MAINTENANCE_WINDOW}`;
+        }
+        const second = kept.map((k) => `${k.service} to ${group(k.via ?? k.to)}`);
+        const one = new Set(kept.map((k) => k.via ?? k.to)).size === 1;
         return (
-            `${whys}: first make this change but keep ${list(stays)} (${groups.join(", ")}), so that these hosts stay beside the new ones, and after its update move APIC's calls to the new hosts; ` +
-            `then, in a later change, move ${list(moves)}, which drops these hosts; each change diffed on its own; or ${MAINTENANCE_WINDOW}`
+            `${whys}: in three changes, ${first}; ` +
+            `then, in a second change, move ${list(second)}, whose ${one ? "host" : "hosts"} the first change serves, APIC's calls to ${them(kept)} moved there first, which drops these hosts; ` +
+            `then, in a third, move ${list(through.map((k) => `${k.service} to ${group(k.to)}`))}; each change diffed on its own; or ${MAINTENANCE_WINDOW}`
         );
     }
     const keep = [...new Set(blocked.map((b) => b.keep))];
     const newHosts = blocked.flatMap((b) => newHomes(base, head, b.endpoint));
-    const domains = [...new Set(blocked.map((b) => b.endpoint.domain))];
-    const bridges = domains.map((d) => bridgeOf(base, head, d));
     const services = blocked.flatMap((b) => b.endpoint.services);
-    const them = services.length === 1 ? "it" : "them";
-    const through = bridges.every((g) => g !== undefined)
+    const it = them(services);
+    const through = bridged
         ? `, or pass ${names(services)} through ${list(bridges.map((g, i) => `group ${g} of pki:domains.${domains[i]}`))}, ` +
-          `whose ${bridges.length === 1 ? "host stays" : "hosts stay"}: move ${them} there in one change, APIC's calls to ${them} moved to ${bridges.length === 1 ? "that host" : "those hosts"} first, ` +
+          `whose ${bridges.length === 1 ? "host stays" : "hosts stay"}: move ${it} there in one change, APIC's calls to ${it} moved to ${bridges.length === 1 ? "that host" : "those hosts"} first, ` +
           `and to ${services.length === 1 ? "its new group" : "their new groups"} in a later change;`
         : ",";
     return (
