@@ -111,6 +111,63 @@ describe("Clock skew: a node whose clock is a little behind the one that picked 
         assert.deepStrictEqual([due(1), due(CLOCK_SKEW_MS / 1000)], [undefined, T.toISOString()]);
     });
 
+    it("takes no CRL of a series less than CLOCK_SKEW_MS old, not even the only one valid or the only one revoking a serial, and says from when it does", async () => {
+        // A new series from T (the ceremony's default --from is its clock), alone or after the
+        // old one, revoking a retired CA the old one does not.
+        const retired = { serialHex: "0ABC", revokedAt: at(-3600), reason: "superseded" };
+        const newSeries = (revoked: (typeof retired)[]) =>
+            signCrlSeries({
+                rootKeyPem: root.keyPem,
+                rootCertPem: root.certPem,
+                revoked,
+                windows: crlSeriesWindows({
+                    rootCertPem: root.certPem,
+                    revoked,
+                    ...{ from: T, periodDays: 1, periods: 2, firstNumber: 4, now: T },
+                }),
+            }).map((c) => c.pem);
+        const pick = (pems: string[], seconds: number, required: string[]) => {
+            const picked = pickSeriesCrl({
+                key: "pki:offlineRoots.clientRoot.crls",
+                series: pems,
+                rootCertPem: root.certPem,
+                now: at(seconds),
+                required,
+                why: "a test",
+                command: "apic-istio-pki ceremony crl ...",
+            });
+            return "crl" in picked
+                ? `CRL ${picked.crl.number} from ${picked.crl.thisUpdate.toISOString()}`
+                : picked.problem;
+        };
+        const alone = newSeries([]);
+        const revoking = [...series.map((c) => c.pem), ...newSeries([retired])];
+        const young = (revokes: string) =>
+            `pki:offlineRoots.clientRoot.crls: its CRL valid from ${T.toISOString()} is less than 5 minutes old (now is ${at(30).toISOString()}) ` +
+            `and no older one of the series ${revokes}is valid now: Envoy checks a CRL's thisUpdate against the node's clock with no allowance, ` +
+            "so a node whose clock lags would refuse it, and with it every peer under this root (a test); run the update again from 2027-01-04T00:05:00.000Z";
+        assert.deepStrictEqual(
+            [pick(alone, 30, []), pick(alone, 300, []), pick(revoking, 30, ["0ABC"]), pick(revoking, 300, ["0ABC"])],
+            [young(""), `CRL 4 from ${T.toISOString()}`, young("revoking 0ABC "), `CRL 4 from ${T.toISOString()}`],
+        );
+        // What the refusal spares: a gateway whose clock lags a minute behind the update at T + 30 s.
+        const client = await mintLeaf(
+            { certPem: root.certPem, keyPem: root.keyPem },
+            { commonName: "apic", allowedUses: ["digital_signature", "client_auth"] },
+            at(-3600),
+        );
+        const [[, verdict]] = decide([
+            [
+                "CRL 4 (from T), node at T - 30 s",
+                { caCrt: root.certPem, caCrl: alone[0], chain: client.cert, purpose: "sslclient", at: at(-30) },
+            ],
+        ]);
+        assert.deepStrictEqual(summary(verdict), {
+            boringssl: "CRL is not yet valid",
+            openssl: "CRL is not yet valid",
+        });
+    });
+
     it("signs a CA's periodic CRL, a second into a period, for the period before, which a node a second behind accepts", async () => {
         const ca = { certPem: TEST_ONLY_CA_CERT_PEM, keyPem: TEST_ONLY_CA_KEY_PEM }; // the stack signs its CRLs with RSA keys
         const client = await mintLeaf(

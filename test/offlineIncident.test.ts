@@ -60,10 +60,18 @@ describe("Offline roots: revocation and CA retirement with the ceremony, end to 
     let deployed: Rendered;
 
     /**
-     * `render --config <raw as a stack file> --out DIR/<name> --state DIR/state.json`, the way an
-     * operator runs it; with `now`, also `--now` (a test that computes what the render prints from its clock).
+     * The deployments' clock: CLOCK_SKEW_MS ahead of the machine's, where the ceremony runs, as a
+     * pipeline deploys a series at least that long after the ceremony signed it: the stack takes
+     * no CRL of a series younger (a node whose clock lags would refuse it, and every peer with it).
      */
-    async function render(name: string, raw: Record<string, unknown>, now?: Date) {
+    const deployClock = (): Date => new Date(Date.now() + CLOCK_SKEW_MS);
+
+    /**
+     * `render --config <raw as a stack file> --out DIR/<name> --state DIR/state.json --now <now>`,
+     * the way an operator runs it; `now` by default deployClock() (a test that computes what the
+     * render prints from its clock gives it).
+     */
+    async function render(name: string, raw: Record<string, unknown>, now = deployClock()) {
         const file = writeTemp(
             dir,
             `Pulumi.${name}.yaml`,
@@ -72,12 +80,14 @@ describe("Offline roots: revocation and CA retirement with the ceremony, end to 
         );
         const out = path.join(dir, name);
         addSeededKeys(stateFile);
-        const clock = now !== undefined ? ["--now", now.toISOString()] : [];
-        const result = await cli("render", "--config", file, "--out", out, "--state", stateFile, ...clock);
+        const result = await cli(
+            "render",
+            ...["--config", file, "--out", out, "--state", stateFile, "--now", now.toISOString()],
+        );
         // What the consumers below read of a render: its plan (endpoints, clusters) and its files.
         const rendered = (): Rendered =>
             ({
-                plan: planFromRawConfig(raw),
+                plan: planFromRawConfig(raw, { now }),
                 dir: out,
                 read: (f: string) => fs.readFileSync(path.join(out, f), "utf8"),
             }) as Rendered;
@@ -167,16 +177,17 @@ describe("Offline roots: revocation and CA retirement with the ceremony, end to 
             ["Example Bank APIC Client Root", "example APIC client CA"],
         );
         assert.ok(caCrl.includes(pemBlocks(firstSeries, "X509 CRL")[0]), "the root's CRL is the series' CRL valid now");
+        const checkedAt = deployClock(); // after the render, whose clients are issued at its clock
         const [[, reissued], [, old], [, other]] = decide([
-            ["re-issued", gatewayCheck(revoked, "ob", apicSends(revoked, "ob"))],
+            ["re-issued", gatewayCheck(revoked, "ob", apicSends(revoked, "ob"), checkedAt)],
             [
                 "revoked, were its key still pinned",
                 {
-                    ...gatewayCheck(revoked, "ob", apicSends(deployed, "ob")),
+                    ...gatewayCheck(revoked, "ob", apicSends(deployed, "ob"), checkedAt),
                     verifyCertificateSpki: gatewayServerConfig(deployed, "ob").verifyCertificateSpki ?? [],
                 },
             ],
-            ["another endpoint, with ca.crl", gatewayCheck(revoked, "dp", apicSends(revoked, "dp"))],
+            ["another endpoint, with ca.crl", gatewayCheck(revoked, "dp", apicSends(revoked, "dp"), checkedAt)],
         ]);
         assert.deepStrictEqual(summary(reissued), both("ok"));
         assert.deepStrictEqual(summary(old), both("certificate revoked"));
@@ -226,9 +237,11 @@ describe("Offline roots: revocation and CA retirement with the ceremony, end to 
             waiting.err,
             /^error: the offline roots have not signed apic-client-ca-g1 \(pki:offlineRoots\.clientRoot\.intermediates\.apic-client-ca-g1\) yet: /,
         );
-        assert.deepStrictEqual(planFromRawConfig(at("prepare", { "apic-client-ca": firstCa })).pendingIntermediates, [
-            "apic-client-ca-g1",
-        ]);
+        assert.deepStrictEqual(
+            planFromRawConfig(at("prepare", { "apic-client-ca": firstCa }), { now: deployClock() })
+                .pendingIntermediates,
+            ["apic-client-ca-g1"],
+        );
         const newCa = await sign(
             csrOf("prepare-pending", "apic-client-ca-g1"),
             path.join(dir, "apic-client-ca-g1.crt"),
@@ -245,7 +258,7 @@ describe("Offline roots: revocation and CA retirement with the ceremony, end to 
 
         const finishConfig = at("finish", { "apic-client-ca-g1": newCa });
         // The refusal's time comes from the render's clock: a second reading could lie in the next CRL period.
-        const refusedAt = new Date();
+        const refusedAt = deployClock();
         const refused = await render("finish-refused", finishConfig, refusedAt);
         const oldSerial = serialOf(firstCa);
         // The CRL period's start, or the old CA's notBefore when it was signed in this period (as here).
@@ -278,11 +291,12 @@ describe("Offline roots: revocation and CA retirement with the ceremony, end to 
             (crl) => parseCrl(crl).issuerCommonName === "example APIC client CA",
         );
         assert.ok(oldCaCrl);
-        const finishCheck = gatewayCheck(f, "dp", oldClient);
+        const checkedAt = deployClock(); // after the renders, whose clients are issued at their clocks
+        const finishCheck = gatewayCheck(f, "dp", oldClient, checkedAt);
         const [[, inPrepare], [, inSwitch], [, current], [, oldCaClient], [, oldCaClientWithItsCrl]] = decide([
-            ["the old CA's client during prepare", gatewayCheck(p, "dp", oldClient)],
-            ["the new CA's client during switch", gatewayCheck(s, "dp", apicSends(s, "dp"))],
-            ["the new CA's client after finish", gatewayCheck(f, "dp", apicSends(f, "dp"))],
+            ["the old CA's client during prepare", gatewayCheck(p, "dp", oldClient, checkedAt)],
+            ["the new CA's client during switch", gatewayCheck(s, "dp", apicSends(s, "dp"), checkedAt)],
+            ["the new CA's client after finish", gatewayCheck(f, "dp", apicSends(f, "dp"), checkedAt)],
             ["the old CA's client after finish, were its key still pinned", { ...finishCheck, ...pinnedBefore }],
             [
                 "the same with the old CA's own CRL at hand",
@@ -449,7 +463,8 @@ describe("The stack's pick from a ceremony's CRL series", () => {
                 key: "pki:offlineRoots.clientRoot.crls",
                 series: series.map((c) => c.pem),
                 rootCertPem: root.certPem,
-                now,
+                now: new Date(now.getTime() + CLOCK_SKEW_MS), // the first CRL is taken once that old
+
                 required,
                 why: "a test",
                 command: "apic-istio-pki ceremony crl ...",

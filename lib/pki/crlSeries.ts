@@ -38,18 +38,23 @@ export function crlSignedBy(crlPem: string, certPem: string): boolean {
     );
 }
 
+/** The CRLs of `crls` valid at `now`, the newest first. */
+const validAt = <C extends CrlInfo>(crls: readonly C[], now: Date): C[] =>
+    crls.filter((c) => crlValidAt(c, now)).sort((a, b) => b.thisUpdate.getTime() - a.thisUpdate.getTime());
+
+/** Whether the CRL lists every serial in `required`. */
+const lists = (crl: CrlInfo, required: readonly string[]): boolean =>
+    required.every((s) => crl.revokedSerials.some((r) => normalSerial(r) === normalSerial(s)));
+
 /**
  * The CRL of `crls` to publish at `now`: of those valid now, the newest that is CLOCK_SKEW_MS old
- * and lists every serial in `required`, so that a node whose clock lags does not see it dated in
- * the future (its Envoy would refuse every peer); when there is none, the newest valid now.
+ * and lists every serial in `required`; undefined when there is none. Never a younger one, even
+ * the only one valid: a node whose clock lags sees it dated in its future, and its Envoy refuses
+ * every peer the CRL covers.
  */
 function seriesCrlAt<C extends CrlInfo>(crls: readonly C[], now: Date, required: readonly string[]): C | undefined {
-    const valid = crls
-        .filter((c) => crlValidAt(c, now))
-        .sort((a, b) => b.thisUpdate.getTime() - a.thisUpdate.getTime());
     const settled = (c: C) => c.thisUpdate.getTime() <= now.getTime() - CLOCK_SKEW_MS;
-    const lists = (c: C) => required.every((s) => c.revokedSerials.some((r) => normalSerial(r) === normalSerial(s)));
-    return valid.find((c) => settled(c) && lists(c)) ?? valid[0];
+    return validAt(crls, now).find((c) => settled(c) && lists(c, required));
 }
 
 /**
@@ -85,8 +90,10 @@ export function pickSeriesCrl(args: {
         parsed.push({ ...parseCrl(pem), pem });
     }
     const current = seriesCrlAt(parsed, now, args.required);
+    if (current !== undefined) return { crl: current };
     const run = `on the offline machine run "${args.command}" and set ${key} to the crls.pem it writes`;
-    if (current === undefined) {
+    const valid = validAt(parsed, now);
+    if (valid.length === 0) {
         const last = parsed
             .map((c) => c.nextUpdate.toISOString())
             .sort()
@@ -98,14 +105,24 @@ export function pickSeriesCrl(args: {
                     : `${key} has no CRL valid at ${now.toISOString()} (the series ends ${last}), and ${args.why}; ${run}`,
         };
     }
-    const listed = current.revokedSerials.map(normalSerial);
-    const missing = args.required.filter((s) => !listed.includes(normalSerial(s)));
-    if (missing.length > 0) {
+    // Those that would do but are not CLOCK_SKEW_MS old yet: the first of them to be.
+    const young = valid.filter((c) => lists(c, args.required)).at(-1);
+    if (young !== undefined) {
+        const from = young.thisUpdate.toISOString();
+        const skew = `${CLOCK_SKEW_MS / 60_000} minutes`;
         return {
-            problem: `${key}: the CRL valid now does not revoke ${missing.join(", ")} (${args.why}); ${run}`,
+            problem:
+                `${key}: its CRL valid from ${from} is less than ${skew} old (now is ${now.toISOString()}) and no older one of the series ` +
+                `${args.required.length > 0 ? `revoking ${args.required.join(", ")} ` : ""}is valid now: Envoy checks a CRL's thisUpdate against the node's clock ` +
+                `with no allowance, so a node whose clock lags would refuse it, and with it every peer under this root (${args.why}); ` +
+                `run the update again from ${new Date(young.thisUpdate.getTime() + CLOCK_SKEW_MS).toISOString()}`,
         };
     }
-    return { crl: current };
+    const listed = valid[0].revokedSerials.map(normalSerial);
+    const missing = args.required.filter((s) => !listed.includes(normalSerial(s)));
+    return {
+        problem: `${key}: the CRL valid now does not revoke ${missing.join(", ")} (${args.why}); ${run}`,
+    };
 }
 
 /**
