@@ -71,10 +71,11 @@ describe("CRL times: a period's CRL lasts four periods, a root's or mesh CA's as
                 .thisUpdate,
             new Date("2026-12-31T00:00:00Z"),
         );
-        // A CA pulumi up makes starts after the program read its clock: its CRL is valid at that clock.
+        // A CA pulumi up makes starts after the program read its clock: its CRL is valid at that
+        // clock, and on a node whose clock lags it by up to CLOCK_SKEW_MS.
         const later = { notBefore: new Date(now.getTime() + 60_000), notAfter: issuer.notAfter };
         assert.deepStrictEqual(crlTimes({ renewal: "issuer", now, periodDays: 7, issuer: later, revoked: [] }), {
-            thisUpdate: now,
+            thisUpdate: new Date("2027-01-05T11:55:00Z"),
             nextUpdate: issuer.notAfter,
         });
     });

@@ -145,9 +145,10 @@ export interface CrlRecord {
 
 /**
  * thisUpdate and nextUpdate of a CRL at `now`. thisUpdate is never before a listed revocation
- * (the plan refuses one less than CLOCK_SKEW_MS before `now`), nor after `now`: a CA that `pulumi up` makes
- * is dated when the provider creates it, after the program read its clock, and a CRL dated then
- * would not be valid yet at the time the stack signs for (the components refuse it).
+ * (the plan refuses one less than CLOCK_SKEW_MS before `now`), nor after CLOCK_SKEW_MS before
+ * `now`: a CA that `pulumi up` makes is dated when the provider creates it, after the program read
+ * its clock, and a CRL dated then would not be valid yet at the time the stack signs for, nor one
+ * dated at that time on a node whose clock lags (the components refuse both).
  */
 export function crlTimes(args: {
     renewal: CrlRenewal;
@@ -159,7 +160,9 @@ export function crlTimes(args: {
     const latest = Math.max(...args.revoked.map((r) => r.revokedAt.getTime()), -Infinity);
     if (args.renewal === "issuer") {
         return {
-            thisUpdate: new Date(Math.max(Math.min(args.issuer.notBefore.getTime(), args.now.getTime()), latest)),
+            thisUpdate: new Date(
+                Math.max(Math.min(args.issuer.notBefore.getTime(), args.now.getTime() - CLOCK_SKEW_MS), latest),
+            ),
             nextUpdate: args.issuer.notAfter,
         };
     }
