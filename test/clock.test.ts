@@ -10,7 +10,8 @@ import { X509Certificate } from "crypto";
 import { atPlanClock } from "../lib/components/checkClock";
 import { CustomerFacingTls } from "../lib/components/customerFacingTls";
 import { IstioGatewayTls } from "../lib/components/istioGatewayTls";
-import { runWithStandIn } from "../lib/engine/standIn";
+import { MeshPluginCa } from "../lib/components/meshPluginCa";
+import { EngineState, runWithStandIn } from "../lib/engine/standIn";
 import * as tlsProvider from "../lib/engine/tlsProvider";
 import { createRoot, crlSeriesWindows, signCrlSeries } from "../lib/pki/ceremony";
 import { CLOCK_SKEW_MS, parseCrl, signCrl } from "../lib/pki/crl";
@@ -273,6 +274,128 @@ describe("The time the components check against: the machine's, or the plan's in
         );
     });
 
+    it("refuses a gateway CRL less than CLOCK_SKEW_MS old unless an older CRL of its CA is beside it or its CA starts no earlier, as a gateway whose clock lags refuses it", async () => {
+        const now = Math.floor(Date.now() / 1000) * 1000; // CRL times are whole seconds
+        const [root, made] = [
+            await mintRoot("Young CRL root", { issuedAt: new Date(now - 2 * hour) }),
+            await mintRoot("Root made now", { issuedAt: new Date(now - 30_000) }),
+        ];
+        const clientOf = (ca: typeof root) =>
+            mintLeaf(
+                { certPem: ca.certPem, keyPem: ca.keyPem },
+                { commonName: "apic", uris: ["urn:example:apic"], allowedUses: ["digital_signature", "client_auth"] },
+                new Date(Math.max(now - hour, Date.parse(new X509Certificate(ca.certPem).validFrom))),
+            );
+        const young = emptyCrlOf(root, now - 30_000, now + 24 * hour, 2);
+        const current = emptyCrlOf(root, now - hour, now + 24 * hour, 1);
+        const atItsStart = emptyCrlOf(made, now - 30_000, now + 24 * hour);
+        const cases: [string, typeof root, string][] = [
+            ["a CRL 30 s old alone", root, young],
+            ["the current CRL and one 30 s old", root, current + young],
+            ["a CRL 30 s old of a root made then", made, atItsStart],
+        ];
+        const gateway = (ca: typeof root, clientCrlPem: string) =>
+            runWithStandIn(
+                () =>
+                    atPlanClock(
+                        new Date(now),
+                        () =>
+                            new IstioGatewayTls("young", {
+                                serverCa: { certPem: ca.certPem, privateKeyPem: ca.keyPem, chainPem: ca.certPem },
+                                clientTrustBundlePem: ca.certPem,
+                                clientCrlPem,
+                                endpoints: [
+                                    { id: "ob", host: "ob.bank.example", clientSubjectAltNames: ["urn:example:apic"] },
+                                ],
+                                keyAlgorithm: "ECDSA",
+                            }).gatewayName,
+                    ),
+                { state: sharedState },
+            ).then(
+                () => "accepted",
+                (error: Error) => error.message,
+            );
+        const outcomes = [];
+        for (const [, ca, pem] of cases) outcomes.push(await gateway(ca, pem));
+        assert.deepStrictEqual(outcomes, [
+            `error serializing property "stringData": IstioGatewayTls young: clientCrlPem holds a CRL of CN=Young CRL root valid from ${new Date(now - 30_000).toISOString()}, ` +
+                `less than 5 minutes before now (${new Date(now).toISOString()}), and no older CRL of its CA valid now: Envoy checks a CRL's thisUpdate against the node's clock ` +
+                "with no allowance, so a node whose clock lags would refuse every client whose chain has that CA; " +
+                `give that CA's previous CRL beside it, or deploy from ${new Date(now + CLOCK_SKEW_MS - 30_000).toISOString()}`,
+            "accepted",
+            "accepted",
+        ]);
+        // A gateway a minute behind: the young CRL alone refuses every client; a root made 30 s
+        // ago refuses its clients there with no CRL at all.
+        const [client, clientOfMade] = [await clientOf(root), await clientOf(made)];
+        const behind = (ca: typeof root, chain: string, caCrl?: string) =>
+            ({
+                caCrt: ca.certPem,
+                ...(caCrl !== undefined ? { caCrl } : {}),
+                chain,
+                purpose: "sslclient",
+                at: new Date(now - 60_000),
+            }) as const;
+        const verdicts = decide([
+            ["a CRL 30 s old alone", behind(root, client.cert, young)],
+            ["the current CRL and one 30 s old", behind(root, client.cert, current + young)],
+            ["a root made 30 s ago, no CRL", behind(made, clientOfMade.cert)],
+        ]);
+        assert.deepStrictEqual(
+            verdicts.map(([label, v]) => [label, summary(v)]),
+            [
+                ["a CRL 30 s old alone", { boringssl: "CRL is not yet valid", openssl: "CRL is not yet valid" }],
+                ["the current CRL and one 30 s old", { boringssl: "ok", openssl: "ok" }],
+                [
+                    "a root made 30 s ago, no CRL",
+                    { boringssl: "certificate is not yet valid", openssl: "certificate is not yet valid" },
+                ],
+            ],
+        );
+    });
+
+    it("refuses a mesh CRL less than CLOCK_SKEW_MS old, but takes the mesh CA's own CRL dated at its start", async () => {
+        const now = Math.floor(Date.now() / 1000) * 1000; // CRL times are whole seconds
+        const root = await mintRoot("Young mesh root", { issuedAt: new Date(now - 2 * hour) });
+        const state: EngineState = new Map();
+        const meshCa = (crlPem?: string) =>
+            runWithStandIn(
+                () =>
+                    atPlanClock(new Date(now), () => {
+                        const mesh = new MeshPluginCa("young", {
+                            issuer: { certPem: root.certPem, privateKeyPem: root.keyPem, rootCertPem: root.certPem },
+                            cluster: "lab",
+                            keyAlgorithm: "ECDSA",
+                            ...(crlPem !== undefined ? { crlPem } : {}),
+                        });
+                        return { certPem: mesh.certPem, keyPem: mesh.privateKeyPem };
+                    }),
+                { state, now: () => new Date(now - 20_000) },
+            );
+        // The mesh CA, made 20 s ago and kept in `state`; a program signs its CRL once it exists, dated at its start.
+        const ca = (await meshCa()).outputs;
+        const start = Date.parse(new X509Certificate(ca.certPem).validFrom);
+        const ownCrl = emptyCrlOf(ca, start, now + 24 * hour);
+        const outcome = (crlPem: string) =>
+            meshCa(crlPem).then(
+                () => "accepted",
+                (error: Error) => error.message.replace('error serializing property "stringData": ', ""),
+            );
+        assert.deepStrictEqual(
+            [
+                await outcome(emptyCrlOf(root, now - hour, now + 24 * hour) + ownCrl),
+                await outcome(emptyCrlOf(root, now - 30_000, now + 24 * hour) + ownCrl),
+            ],
+            [
+                "accepted",
+                `MeshPluginCa young: crlPem holds a CRL of CN=Young mesh root valid from ${new Date(now - 30_000).toISOString()}, ` +
+                    `less than 5 minutes before now (${new Date(now).toISOString()}), and no older CRL of its CA valid now: Envoy checks a CRL's thisUpdate against the node's clock ` +
+                    "with no allowance, so a node whose clock lags would refuse every workload whose chain has that CA; " +
+                    `give that CA's previous CRL beside it, or deploy from ${new Date(now + CLOCK_SKEW_MS - 30_000).toISOString()}`,
+            ],
+        );
+    });
+
     it("tells two CAs of one name apart by key, as BoringSSL does: the current CRL of one does not cover the other's early one", async () => {
         const now = Math.floor(Date.now() / 1000) * 1000; // CRL times are whole seconds
         // The same root re-keyed under its name (a renewal that keeps the subject), each with a client.
@@ -373,13 +496,14 @@ describe("The time the components check against: the machine's, or the plan's in
                 });
                 constructed = Date.now();
                 // The program signs the CRL once its root exists, in the next second here (CRLs
-                // count whole ones), with thisUpdate the time it signs. 50 ms past that second's
-                // start: a timer may fire a millisecond before its delay by Date.now().
+                // count whole ones), dated CLOCK_SKEW_MS before the time it signs, as the stack
+                // dates a new CA's: checked at the construction, it would be too recent. 50 ms past
+                // that second's start: a timer may fire a millisecond before its delay by Date.now().
                 setTimeout(
                     () => {
                         const from = Math.floor(Date.now() / 1000) * 1000;
                         signed = new Date(from).toISOString();
-                        sign(emptyCrlOf(root, from, from + hour));
+                        sign(emptyCrlOf(root, from - CLOCK_SKEW_MS, from + hour));
                     },
                     1050 - (constructed % 1000),
                 );

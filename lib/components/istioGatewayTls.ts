@@ -238,7 +238,9 @@ export interface IstioGatewayTlsArgs {
      * CRLs of every CA of the client chains (the APIC-client CA's and its root's), written as
      * `ca.crl`. Once set, Envoy checks a CRL for every certificate of the chain and refuses
      * clients without one: keep them re-published. Refused unless it holds CRLs only, one signed
-     * by each root of `clientTrustBundlePem`, and none past its next update without a newer one.
+     * by each root of `clientTrustBundlePem`, and for each CA one valid now and five minutes before
+     * (a gateway whose clock lags refuses a younger one), or from the CA's start when its
+     * certificate is a root of `clientTrustBundlePem`.
      * Default: none (no `ca.crl`: no revocation check).
      * @default none (no `ca.crl`: no revocation check)
      */

@@ -82,8 +82,10 @@ export interface MeshPluginCaArgs extends SignerArgs {
     readonly trustedRootsPem?: pulumi.Input<string>;
     /**
      * `ca-crl.pem` (Istio 1.27+): CRLs of every root of `root-cert.pem` and of every CA of
-     * `cert-chain.pem` (this CA and any intermediate above it) at least, each CA's valid now
-     * (istiod wants one of each CA of cert-chain.pem; sidecars one of each CA of a workload's chain).
+     * `cert-chain.pem` (this CA and any intermediate above it) at least, each CA's valid now and
+     * five minutes before (a sidecar whose clock lags refuses a younger one), or from the CA's start
+     * when the CA is in root-cert.pem or cert-chain.pem (istiod wants one of each CA of
+     * cert-chain.pem; sidecars one of each CA of a workload's chain).
      * Default: none (cacerts has no `ca-crl.pem`).
      * @default none (cacerts has no `ca-crl.pem`)
      */
@@ -316,7 +318,7 @@ function checkedCacertsTrust(
               ])
               .apply(([roots, root]) => withSignerRoot(roots, root, name, resource));
     const names = { component: `MeshPluginCa ${name}`, ...MESH_CRL_ARGUMENTS };
-    const { caCrt, caCrl } = withCrls(rootCertPem, args.crlPem, names, resource, clock);
+    const { caCrt, caCrl } = withCrls(rootCertPem, args.crlPem, names, resource, clock, chainPem);
     if (caCrl === undefined) return { rootCertPem: caCrt };
     const crlPem = pulumi
         .all([caCrl, caPem, chainPem])

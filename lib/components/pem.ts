@@ -113,7 +113,8 @@ export function onlyRootsWithCrl(
 /**
  * `crlPem` for `ca.crl` beside `caCrt`, refused (message alone) when Envoy would refuse every peer
  * with it at the time `clock` reads once both resolve (crlBundleProblem): no CRL, none signed by
- * a root of `caCrt`, a CA with no CRL valid then, a key.
+ * a root of `caCrt`, a CA with no CRL valid then or CLOCK_SKEW_MS before (unless the CA, a root or
+ * one of `issuers`, starts later), a key.
  */
 export function checkedCrls(
     crlPem: pulumi.Input<string>,
@@ -121,9 +122,10 @@ export function checkedCrls(
     names: { component: string; bundle: string; crl: string; refused: string },
     resource: pulumi.Resource,
     clock: CheckClock,
+    issuers: pulumi.Input<string> = "",
 ): pulumi.Output<string> {
-    return pulumi.all([caCrt, crlPem]).apply(([roots, crls]) => {
-        const problem = crlBundleProblem(crls, roots, clock(), names);
+    return pulumi.all([caCrt, crlPem, issuers]).apply(([roots, crls, cas]) => {
+        const problem = crlBundleProblem(crls, roots, clock(), names, pemBlocks(cas, "CERTIFICATE"));
         if (problem !== undefined) {
             throw argumentError(`${names.component}: ${names.crl} ${problem}`, resource);
         }
@@ -135,6 +137,7 @@ export function checkedCrls(
  * A sidecar's or gateway's `ca.crt` and `ca.crl` from a checked trust bundle and an optional CRL
  * bundle: with a CRL, `ca.crt` must hold roots only (onlyRootsWithCrl) and the CRLs must be ones
  * Envoy would not refuse every peer with (checkedCrls); without one, the bundle as it is.
+ * `issuers`: CA certificates of the peers' chains the component has besides the roots (PEM).
  */
 export function withCrls(
     trusted: pulumi.Output<string>,
@@ -142,8 +145,9 @@ export function withCrls(
     names: { component: string; bundle: string; crl: string; refused: string; sender: string },
     resource: pulumi.Resource,
     clock: CheckClock,
+    issuers?: pulumi.Input<string>,
 ): { caCrt: pulumi.Output<string>; caCrl?: pulumi.Output<string> } {
     if (!isGiven(crlPem)) return { caCrt: trusted };
     const caCrt = trusted.apply((pem) => onlyRootsWithCrl(pem, names, resource));
-    return { caCrt, caCrl: checkedCrls(crlPem, caCrt, names, resource, clock) };
+    return { caCrt, caCrl: checkedCrls(crlPem, caCrt, names, resource, clock, issuers) };
 }

@@ -17,7 +17,7 @@ import {
     KeyUsage,
     KeyUsageFlags,
 } from "@peculiar/asn1-x509";
-import { crlValidAt, parseCrl } from "./crl";
+import { CLOCK_SKEW_MS, crlValidAt, parseCrl } from "./crl";
 import { crlSignedBy } from "./crlSeries";
 import { byteOrderMarkProblem, pastedKeyProblem, pemBlocks, pemDecode } from "./pem";
 import { expiredAt, subjectOf } from "./x509";
@@ -128,14 +128,18 @@ export function unexpiredCertificates(pem: string, now: Date): string {
  * trust, a sidecar's trust in APIC) at `now`, as the end of a sentence that starts with the
  * argument's name, or undefined. Once `ca.crl` is set Envoy checks a CRL for every certificate of
  * the peer's chain (CRL_CHECK_ALL): a root of `ca.crt` without a CRL it signed, or a CA with no CRL
- * valid at `now` (all past their next update, or not valid yet), refuses every peer. `names`: the
- * trust bundle's argument, and who would be refused. Never quotes the text.
+ * valid at `now` (all past their next update, or not valid yet), refuses every peer; so does, on
+ * a node whose clock lags, a CA whose CRLs all became valid less than CLOCK_SKEW_MS ago, unless
+ * the CA itself starts no earlier (`issuers`: CA certificates of the peers' chains the caller
+ * has besides the roots, whose start counts as theirs do). `names`: the trust bundle's argument,
+ * and who would be refused. Never quotes the text.
  */
 export function crlBundleProblem(
     crlPem: unknown,
     caCrtPem: string,
     now: Date,
     names: { bundle: string; refused: string },
+    issuers: readonly string[] = [],
 ): string | undefined {
     if (typeof crlPem !== "string") return `must be PEM text of CRLs; got ${typeof crlPem}`;
     const labels = [...crlPem.matchAll(PEM_HEADER)].map((m) => m[1]);
@@ -154,11 +158,23 @@ export function crlBundleProblem(
     if (blocks.length !== labels.length)
         return "holds an X509 CRL block without its END line, or a BEGIN or END marker inside a line; give whole PEM CRLs, each marker at the start of a line of its own";
     const roots = pemBlocks(caCrtPem, "CERTIFICATE");
-    const crls: { ca: string; name: string; thisUpdate: Date; nextUpdate: Date; roots: string[] }[] = [];
+    const known = [...roots, ...issuers];
+    const crls: {
+        ca: string;
+        name: string;
+        thisUpdate: Date;
+        nextUpdate: Date;
+        roots: string[];
+        caStart: number;
+    }[] = [];
     for (const [i, pem] of blocks.entries()) {
         try {
             const info = parseCrl(pem);
             const { thisUpdate, nextUpdate } = info;
+            // The certificates the caller has of the CA that signed it (read in this try too, so a
+            // CRL one reader refuses is named here rather than failing unnamed below).
+            const signers = known.filter((cert) => crlSignedBy(pem, cert));
+            const starts = signers.map((cert) => Date.parse(new crypto.X509Certificate(cert).validFrom));
             // The CA that signed it: its name, and its key when the CRL names it. BoringSSL takes a
             // CRL for a CA only if its authorityKeyIdentifier matches (crl_akid_check): a CA
             // re-keyed under the same name is another CA.
@@ -168,9 +184,11 @@ export function crlBundleProblem(
                     info.issuerCommonName === undefined ? "a CA without a common name" : `CN=${info.issuerCommonName}`,
                 thisUpdate,
                 nextUpdate,
-                // The roots of caCrtPem that signed it: read in this try too, so a CRL one reader
-                // refuses is named here rather than failing unnamed below.
-                roots: roots.filter((root) => crlSignedBy(pem, root)),
+                // The roots of caCrtPem that signed it.
+                roots: roots.filter((root) => signers.includes(root)),
+                // When known, the CA's earliest start (a renewal keeps the key): a node whose
+                // clock is before it refuses the CA, CRL or not.
+                caStart: starts.length > 0 ? Math.min(...starts) : -Infinity,
             });
         } catch (error) {
             return `holds a CRL that cannot be read (X509 CRL block ${i + 1}: ${(error as Error).message}); give the CRLs as their CAs signed them`;
@@ -196,6 +214,25 @@ export function crlBundleProblem(
         return (
             `holds a CRL of ${uncovered.name} past its next update (${latest.nextUpdate.toISOString()}) and no newer one of its CA: Envoy would refuse ${names.refused} whose chain has that CA; give its CRL re-signed for now` +
             (latest.roots.length > 0 ? "" : ", or take it out if no peer's chain has that CA any more")
+        );
+    }
+    // A node whose clock lags by up to CLOCK_SKEW_MS takes, per CA, a CRL valid at its own clock:
+    // a CRL dated after it refuses every peer under the CA, as above. Not so for a CA that starts
+    // no earlier than its CRL (one made by this very update): the node refuses the CA itself then.
+    const settled = (c: (typeof crls)[number]) =>
+        crlValidAt(c, now) && c.thisUpdate.getTime() <= Math.max(now.getTime() - CLOCK_SKEW_MS, c.caStart);
+    const unsettled = crls.find((crl) => !crls.some((c) => c.ca === crl.ca && settled(c)));
+    if (unsettled !== undefined) {
+        // The CRL of that CA valid now that becomes acceptable first.
+        const recent = crls
+            .filter((c) => c.ca === unsettled.ca && crlValidAt(c, now))
+            .reduce((x, y) => (y.thisUpdate < x.thisUpdate ? y : x));
+        const from = recent.thisUpdate.toISOString();
+        const skew = `${CLOCK_SKEW_MS / 60_000} minutes`;
+        return (
+            `holds a CRL of ${recent.name} valid from ${from}, less than ${skew} before now (${now.toISOString()}), and no older CRL of its CA valid now: ` +
+            `Envoy checks a CRL's thisUpdate against the node's clock with no allowance, so a node whose clock lags would refuse ${names.refused} ` +
+            `whose chain has that CA; give that CA's previous CRL beside it, or deploy from ${new Date(recent.thisUpdate.getTime() + CLOCK_SKEW_MS).toISOString()}`
         );
     }
     for (const root of roots) {
