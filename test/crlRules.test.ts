@@ -22,11 +22,13 @@ import { pemBlocks } from "../lib/pki/pem";
 import { RotationRecord } from "../lib/plan/caRotation";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { deployedRecordOf, renderPlan } from "../lib/render/render";
+import { decide, summary } from "./consumers";
 import { TEST_ONLY_CA_CERT_PEM, TEST_ONLY_CA_KEY_PEM } from "./fixtures/testOnlyPki";
 import {
     cacerts,
     gatewayServerConfig,
     loadStackFile,
+    mintLeaf,
     newStackState,
     openssl,
     planProblems,
@@ -398,9 +400,14 @@ describe("buildCrl: input it would encode wrongly is refused, naming it", () => 
         revokedAt: new Date(revokedAt),
         reason: "keyCompromise",
     });
+    /** Signed for the window's own start: a thisUpdate after the signing time is refused too. */
+    const build = (revoked: RevokedEntry[], window: Partial<CrlWindow>): string => {
+        const signed = { ...WINDOW, ...window };
+        return buildCrl(TEST_ONLY_CA_CERT_PEM, TEST_ONLY_CA_KEY_PEM, revoked, signed, { now: signed.thisUpdate });
+    };
     const refusal = (revoked: RevokedEntry[], window: Partial<CrlWindow>): string => {
         try {
-            buildCrl(TEST_ONLY_CA_CERT_PEM, TEST_ONLY_CA_KEY_PEM, revoked, { ...WINDOW, ...window });
+            build(revoked, window);
             return "";
         } catch (error) {
             return (error as Error).message;
@@ -466,12 +473,57 @@ describe("buildCrl: input it would encode wrongly is refused, naming it", () => 
         );
     });
 
+    it("refuses a thisUpdate after the time the CRL is signed for, as Envoy refuses every client with it until then, unless it is signed once ahead", async () => {
+        const now = Math.floor(Date.now() / 1000) * 1000; // CRL times are whole seconds
+        const hour = 3_600_000;
+        const ahead = { thisUpdate: new Date(now + hour), nextUpdate: new Date(now + 28 * 86_400_000), number: 7 };
+        const sign = (options: { signedOnce?: boolean; now?: Date }): string => {
+            try {
+                const pem = buildCrl(TEST_ONLY_CA_CERT_PEM, TEST_ONLY_CA_KEY_PEM, [], ahead, options);
+                return `signed from ${parseCrl(pem).thisUpdate.toISOString()}`;
+            } catch (error) {
+                return (error as Error).message;
+            }
+        };
+        const refused = (signedFor: string) =>
+            `buildCrl: window.thisUpdate ${ahead.thisUpdate.toISOString()} is after the time the CRL is signed for (${signedFor}): ` +
+            "Envoy would refuse it as not yet valid until then, and with it every peer whose chain has its CA; " +
+            `give a thisUpdate at the latest ${signedFor} (crlWindow gives one), or options.signedOnce for a CRL signed ahead for a later period`;
+        // Without options.now, the machine's clock, read a moment after `now`.
+        const asRead = (message: string) =>
+            message.replace(/\d{4}-\d\d-\d\dT[\d:.]+Z/g, (time) =>
+                Date.parse(time) >= now && Date.parse(time) <= Date.now() ? "NOW" : time,
+            );
+        assert.deepStrictEqual(
+            [
+                asRead(sign({})),
+                sign({ now: new Date(now) }),
+                sign({ now: ahead.thisUpdate }),
+                sign({ signedOnce: true }),
+            ],
+            [
+                refused("NOW"),
+                refused(new Date(now).toISOString()),
+                `signed from ${ahead.thisUpdate.toISOString()}`,
+                `signed from ${ahead.thisUpdate.toISOString()}`,
+            ],
+        );
+        // What the refusal spares: a gateway loading that CRL now refuses a client of the CA.
+        const ca = { certPem: TEST_ONLY_CA_CERT_PEM, keyPem: TEST_ONLY_CA_KEY_PEM };
+        const client = await mintLeaf(ca, { commonName: "apic", allowedUses: ["digital_signature", "client_auth"] });
+        const caCrl = buildCrl(ca.certPem, ca.keyPem, [], ahead, { signedOnce: true });
+        const [[, verdict]] = decide([
+            ["now", { caCrt: ca.certPem, caCrl, chain: client.cert, purpose: "sslclient", at: new Date(now) }],
+        ]);
+        assert.deepStrictEqual(summary(verdict), {
+            boringssl: "CRL is not yet valid",
+            openssl: "CRL is not yet valid",
+        });
+    });
+
     it("signs input at the edges as before: number 0 and 2**53 - 1, a 20-octet serial, times from 1950 to 9999", () => {
         const sign = (revoked: RevokedEntry[], window: Partial<CrlWindow>) =>
-            openssl(
-                ["crl", "-noout", "-text"],
-                buildCrl(TEST_ONLY_CA_CERT_PEM, TEST_ONLY_CA_KEY_PEM, revoked, { ...WINDOW, ...window }),
-            ).output;
+            openssl(["crl", "-noout", "-text"], build(revoked, window)).output;
         assert.match(sign([], { number: 0 }), /CRL Number: ?\n\s+0\n/);
         const text = sign(
             [entry(`7F${"FF".repeat(19)}`, "1950-01-01T00:00:00Z"), entry("01", "2049-12-31T23:59:59Z")],

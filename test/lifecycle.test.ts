@@ -1115,11 +1115,13 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
             crypto.createPrivateKey(TEST_ONLY_CA_KEY_PEM),
         );
         const series = [
-            buildCrl(root.certPem, TEST_ONLY_CA_KEY_PEM, [], {
-                thisUpdate: new Date(at(-20)),
-                nextUpdate: new Date(at(10)),
-                number: 1,
-            }),
+            buildCrl(
+                root.certPem,
+                TEST_ONLY_CA_KEY_PEM,
+                [],
+                { thisUpdate: new Date(at(-20)), nextUpdate: new Date(at(10)), number: 1 },
+                { signedOnce: true }, // the ceremony's series, signed ahead
+            ),
         ];
         const config = validateConfig({
             ...rawConfigFromStackFile(stackFile),
@@ -1163,11 +1165,13 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
             crypto.createPrivateKey(TEST_ONLY_CA_KEY_PEM),
         );
         const series = [-7, 0, 7].map((from, i) =>
-            buildCrl(root.certPem, TEST_ONLY_CA_KEY_PEM, [], {
-                thisUpdate: new Date(at(from)),
-                nextUpdate: new Date(at(from + 14)),
-                number: i + 1,
-            }),
+            buildCrl(
+                root.certPem,
+                TEST_ONLY_CA_KEY_PEM,
+                [],
+                { thisUpdate: new Date(at(from)), nextUpdate: new Date(at(from + 14)), number: i + 1 },
+                { signedOnce: true }, // the ceremony's series, signed ahead
+            ),
         );
         /** The lifecycle's decision on a day for a stack whose root `slot` is offline with this series, deployed on day 0. */
         const decideWith = (slot: "meshRoot" | "serverRoot", id: string, extra: Partial<RotationRecord>) => {
@@ -1274,11 +1278,13 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
             crypto.createPrivateKey(TEST_ONLY_CA_KEY_PEM),
         );
         const series = [0, 7, 14].map((from, i) =>
-            buildCrl(root.certPem, TEST_ONLY_CA_KEY_PEM, [], {
-                thisUpdate: new Date(at(from)),
-                nextUpdate: new Date(at(from + 14)),
-                number: i + 1,
-            }),
+            buildCrl(
+                root.certPem,
+                TEST_ONLY_CA_KEY_PEM,
+                [],
+                { thisUpdate: new Date(at(from)), nextUpdate: new Date(at(from + 14)), number: i + 1 },
+                { signedOnce: true }, // the ceremony's series, signed ahead
+            ),
         );
         const file = path.join(tempDir("lifecycle-series"), "Pulumi.life.yaml");
         fs.writeFileSync(file, STACK);

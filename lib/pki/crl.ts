@@ -248,7 +248,7 @@ export function signCrl(args: {
     const number = crlNumber(args.previous, digest, args.now, args.floor);
     const times = { ...ruled, thisUpdate: crlThisUpdate(args.previous, digest, ruled.thisUpdate, args.now) };
     return {
-        pem: buildCrl(args.caCertPem, args.caKeyPem, args.revoked, { ...times, number }),
+        pem: signedCrl(args.caCertPem, args.caKeyPem, args.revoked, { ...times, number }, false),
         record: {
             number,
             digest,
@@ -317,21 +317,48 @@ function checkCrlInput(revoked: readonly RevokedEntry[], window: CrlWindow): voi
 
 /**
  * A DER CRL signed by the CA, revoked entries sorted by serial so equal inputs give equal bytes.
- * `signedOnce`: the CRL is signed once and handed over as it is (the offline ceremony's series),
- * so a random ECDSA signature is fine there; a stack's CRL is re-signed on every run. Input it
- * would encode wrongly is refused first (checkCrlInput).
+ * `signedOnce`: the CRL is signed once, possibly ahead for a later period, and handed over as it
+ * is (the offline ceremony's series), so a random ECDSA signature is fine there, and so is a
+ * thisUpdate after `now`. Otherwise the CRL is signed for `now` (default: the machine's clock) and
+ * a thisUpdate after it is refused: every node would refuse the CRL as not yet valid until then,
+ * and with it every peer whose chain has the CA. Input it would encode wrongly is refused too
+ * (checkCrlInput). A thisUpdate less than CLOCK_SKEW_MS before the CRL is loaded is signed as
+ * given, but a node whose clock lags refuses it, and so do the components (crlBundleProblem):
+ * crlWindow gives a window that is never so.
  */
 export function buildCrl(
     caCertPem: string,
     caKeyPem: string,
     revoked: readonly RevokedEntry[],
     window: CrlWindow,
-    options: { signedOnce?: boolean } = {},
+    options: { signedOnce?: boolean; now?: Date } = {},
+): string {
+    const now = options.now ?? new Date();
+    if (options.signedOnce !== true && window.thisUpdate > now) {
+        throw new Error(
+            `buildCrl: window.thisUpdate ${window.thisUpdate.toISOString()} is after the time the CRL is signed for (${now.toISOString()}): ` +
+                `Envoy would refuse it as not yet valid until then, and with it every peer whose chain has its CA; ` +
+                `give a thisUpdate at the latest ${now.toISOString()} (crlWindow gives one), or options.signedOnce for a CRL signed ahead for a later period`,
+        );
+    }
+    return signedCrl(caCertPem, caKeyPem, revoked, window, options.signedOnce === true);
+}
+
+/**
+ * buildCrl's CRL, whatever its thisUpdate: signCrl's never passes `now` (crlTimes,
+ * crlThisUpdate) but when it re-publishes the previous CRL as it was on a clock that went back.
+ */
+function signedCrl(
+    caCertPem: string,
+    caKeyPem: string,
+    revoked: readonly RevokedEntry[],
+    window: CrlWindow,
+    signedOnce: boolean,
 ): string {
     checkCrlInput(revoked, window);
     const ca = parseCaCertificate(caCertPem);
     const key = crypto.createPrivateKey(caKeyPem);
-    if (key.asymmetricKeyType !== "rsa" && options.signedOnce !== true) {
+    if (key.asymmetricKeyType !== "rsa" && !signedOnce) {
         throw new Error(
             "CRLs are signed only with RSA CA keys here: ECDSA signatures are random, so the CRL would change on every run",
         );
