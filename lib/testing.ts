@@ -36,6 +36,8 @@ type ProgramEntry<E> = E extends (...args: never[]) => infer R ? Awaited<R> : E;
 
 /** Files of the program's folder (not node_modules) that a run loaded: the next run loads them afresh. */
 const programFiles = new Set<string>();
+/** What each run's program module exported: a run handed the same object again did not run the module. */
+const programExports = new WeakSet<object>();
 
 function inProgramFolder(file: string, folder: string): boolean {
     const relative = path.relative(folder, file);
@@ -50,9 +52,10 @@ function inProgramFolder(file: string, folder: string): boolean {
  * Each call loads the module afresh, as `pulumi up` starts a new process, so each run registers
  * all its resources again: a CommonJS program with the files of its folder it loads (node_modules
  * excepted); an ES module program (`.mjs`, or `"type": "module"`) by its entry only, since Node
- * cannot unload the other ES modules it imports. The project is the `name` of the nearest
- * Pulumi.yaml (or .yml) at or above the module, as `pulumi up` takes it from the project the
- * program is in (`options.project` overrides it). M is the module's type
+ * cannot unload the other ES modules it imports. A CommonJS program the module loader keeps (Jest
+ * unless its modules are reset before each run) is refused. The project is the `name` of the
+ * nearest Pulumi.yaml (or .yml) at or above the module, as `pulumi up` takes it from the project
+ * the program is in (`options.project` overrides it). M is the module's type
  * (`typeof import("./index")`), for typed outputs (see ProgramOutputs).
  */
 export function runProgram<M = Record<string, unknown>>(
@@ -84,12 +87,24 @@ export function runProgram<M = Record<string, unknown>>(
             return (typeof exported === "function" ? exported() : exported) as T;
         }, runOptions);
     }
-    return runWithStandIn(() => {
+    let exportsReused = false;
+    const run = runWithStandIn(() => {
         for (const loaded of [file, ...programFiles]) delete require.cache[loaded];
+        // Else the run would "succeed" with none of the resources the module makes as it loads.
+        if (require.cache[file] !== undefined) {
+            throw notLoadedAfresh(
+                file,
+                "stays in require.cache after its removal (Jest's require.cache ignores delete), so it would not run again: this run would register none of the resources it makes as it loads and give the last run's outputs",
+            );
+        }
         const before = new Set(Object.keys(require.cache));
         try {
             // eslint-disable-next-line @typescript-eslint/no-require-imports
             const exported: unknown = require(file);
+            if ((typeof exported === "object" && exported !== null) || typeof exported === "function") {
+                exportsReused = programExports.has(exported);
+                programExports.add(exported);
+            }
             return (typeof exported === "function" ? exported() : exported) as T;
         } finally {
             for (const loaded of Object.keys(require.cache)) {
@@ -97,6 +112,23 @@ export function runProgram<M = Record<string, unknown>>(
             }
         }
     }, runOptions);
+    // A module loader that hides what it keeps: the module did not run again, unless it registered something.
+    return run.then((result) => {
+        if (exportsReused && result.engine.resources.length === 0) {
+            throw notLoadedAfresh(
+                file,
+                "gave this run an earlier run's exports and registered nothing: the module loader did not run it again, and keeps it where require.cache does not show it",
+            );
+        }
+        return result;
+    });
+}
+
+/** Refusal of a CommonJS program the module loader did not run again (see runProgram). */
+function notLoadedAfresh(file: string, problem: string): Error {
+    return new Error(
+        `runProgram: ${file} ${problem}; reset the test runner's modules before each runProgram (under Jest: jest.resetModules())`,
+    );
 }
 
 /**

@@ -80,6 +80,28 @@ async function unhandledRejectionsDuring(body: () => Promise<void>): Promise<str
     return unhandled;
 }
 
+/**
+ * lib/testing loaded anew with a require.cache that behaves as `handler` says (a Proxy of Node's),
+ * as a test runner's module registry may: Jest's ignores delete. Node still loads through its own.
+ */
+function testingWithRequireCache(handler: ProxyHandler<NodeJS.Dict<NodeModule>>): typeof import("../lib/testing") {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const loader = require("module") as { _cache: NodeJS.Dict<NodeModule> };
+    const nodeCache = loader._cache;
+    const testingFile = require.resolve("../lib/testing");
+    const loaded = nodeCache[testingFile];
+    delete nodeCache[testingFile];
+    // A module's require.cache is what Module._cache was when the module was loaded.
+    loader._cache = new Proxy(nodeCache, handler);
+    try {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        return require(testingFile) as typeof import("../lib/testing");
+    } finally {
+        loader._cache = nodeCache;
+        nodeCache[testingFile] = loaded;
+    }
+}
+
 const OWN_PKI = path.join(ROOT, "examples/own-pki");
 
 describe("examples/own-pki: the README's complete program as a Pulumi project", () => {
@@ -1252,6 +1274,39 @@ describe("The stand-in harness (runWithStandIn)", function () {
         await assert.rejects(runProgram(missing), {
             message: `runProgram: no program module at ${missing}; give the file your Pulumi.yaml main names`,
         });
+    });
+
+    it("refuses a program the module loader keeps (Jest's require.cache ignores delete), rather than succeed with none of its resources", async () => {
+        const project = tempDir("program-kept");
+        const program = path.join(project, "index.js");
+        fs.writeFileSync(
+            program,
+            `const tls = require(${JSON.stringify(require.resolve("@pulumi/tls"))});\n` +
+                `exports.publicKey = new tls.PrivateKey("kept-key", { algorithm: "ECDSA", ecdsaCurve: "P256" }).publicKeyPem;\n`,
+        );
+        const fix = "reset the test runner's modules before each runProgram (under Jest: jest.resetModules())";
+        // Jest's: delete does nothing.
+        const jest = testingWithRequireCache({ deleteProperty: () => true });
+        const first = await jest.runProgram(program, { state: new Map() });
+        assert.deepStrictEqual(
+            first.engine.resources.map((r) => r.name),
+            ["kept-key"],
+        );
+        await assert.rejects(jest.runProgram(program, { state: new Map() }), {
+            message: `runProgram: ${program} stays in require.cache after its removal (Jest's require.cache ignores delete), so it would not run again: this run would register none of the resources it makes as it loads and give the last run's outputs; ${fix}`,
+        });
+        // A loader that hides what it keeps: delete seems to work, the next require gives the same module.
+        const hidden = new Set<string | symbol>();
+        const hiding = testingWithRequireCache({
+            deleteProperty: (_, key) => hidden.add(key) !== undefined,
+            get: (cache, key) => (hidden.has(key) ? undefined : Reflect.get(cache, key)),
+        });
+        delete require.cache[program];
+        await hiding.runProgram(program, { state: new Map() });
+        await assert.rejects(hiding.runProgram(program, { state: new Map() }), {
+            message: `runProgram: ${program} gave this run an earlier run's exports and registered nothing: the module loader did not run it again, and keeps it where require.cache does not show it; ${fix}`,
+        });
+        delete require.cache[program];
     });
 
     it("runs an ES module program as the language host does: afresh each time, its default export called", async () => {
