@@ -1189,7 +1189,9 @@ describe("The stand-in harness (runWithStandIn)", function () {
 
     it("fails a run at once when an apply that feeds a resource's input throws, leaving nothing pending", async () => {
         // The SDK cannot register such a resource, and its outputs never resolve: the run must end
-        // on the error (as `pulumi up` does), not wait for outputs that never come.
+        // on the error (as `pulumi up` does), not wait for outputs that never come. The SDK raises
+        // the error again as an unhandled rejection for each such resource, which node:test and
+        // vitest would count against the test file although the test expected the run's rejection.
         // What the program returns: the certificate, the failed step itself, or nothing (and no
         // resource depends on the certificate: its registration then fails after the program settled).
         const program = (returns: "certificate" | "failed step" | "nothing") => () => {
@@ -1217,12 +1219,15 @@ describe("The stand-in harness (runWithStandIn)", function () {
         // Returned or not, the failed step reaches the SDK's registration of "apply-cert" first.
         const message = 'error serializing property "subject": refused in apply';
         for (const returns of ["certificate", "failed step", "nothing"] as const) {
-            const started = performance.now();
-            await assert.rejects(runWithStandIn(program(returns), { state: new Map(), timeoutMs: 8_000 }), {
-                message,
+            const unhandled = await unhandledRejectionsDuring(async () => {
+                const started = performance.now();
+                await assert.rejects(runWithStandIn(program(returns), { state: new Map(), timeoutMs: 8_000 }), {
+                    message,
+                });
+                const elapsed = performance.now() - started;
+                assert.ok(elapsed < 1_000, `the failed run took ${Math.round(elapsed)} ms to reject`);
             });
-            const elapsed = performance.now() - started;
-            assert.ok(elapsed < 1_000, `the failed run took ${Math.round(elapsed)} ms to reject`);
+            assert.deepStrictEqual(unhandled, [], returns);
             assert.strictEqual(sdkState.getStore().leakCandidates.size, 0);
         }
         const next = await runWithStandIn(
@@ -1230,6 +1235,56 @@ describe("The stand-in harness (runWithStandIn)", function () {
             { state: new Map() },
         );
         assert.match(next.outputs, /^-----BEGIN CERTIFICATE-----/);
+    });
+
+    it("passes on to the process's other listeners, when the run ends, an unhandled rejection that is not the run's error", async () => {
+        const listenersBefore = process.rawListeners("unhandledRejection");
+        const unhandled = await unhandledRejectionsDuring(async () => {
+            await assert.rejects(
+                runWithStandIn(
+                    () => {
+                        void Promise.reject(new Error("the run's error"));
+                        void Promise.reject(new Error("another error"));
+                    },
+                    { state: new Map() },
+                ),
+                { message: "the run's error" },
+            );
+        });
+        // Mocha's listener emits each again to the others: "another error" arrives twice.
+        assert.deepStrictEqual([...new Set(unhandled)], ["Error: another error"]);
+        const listenersAfter = process.rawListeners("unhandledRejection");
+        assert.strictEqual(listenersAfter.length, listenersBefore.length);
+        assert.ok(listenersBefore.every((listener) => listenersAfter.includes(listener)));
+    });
+
+    it("leaves node:test nothing to report of a run that an apply's refusal failed", function () {
+        this.timeout(30_000);
+        const file = path.join(tempDir("node-test"), "refused.test.js");
+        fs.writeFileSync(
+            file,
+            `const { test } = require("node:test");\nconst assert = require("assert");\n` +
+                `const tls = require(${JSON.stringify(require.resolve("@pulumi/tls"))});\n` +
+                `const { runWithStandIn } = require(${JSON.stringify(require.resolve("../lib/engine/standIn"))});\n` +
+                `test("the refusal fails the run", async () => {\n` +
+                `    const program = () => {\n` +
+                `        const key = new tls.PrivateKey("key", { algorithm: "ECDSA", ecdsaCurve: "P256" });\n` +
+                `        const refused = () => key.publicKeyPem.apply(() => { throw new Error("refused in apply"); });\n` +
+                `        const cert = (name, args) => new tls.SelfSignedCert(name, { privateKeyPem: key.privateKeyPem, subject: {}, validityPeriodHours: 1, allowedUses: ["cert_signing"], ...args });\n` +
+                `        // Applies that each throw the refusal, in one property and in another.\n` +
+                `        cert("a", { subject: { commonName: refused() } });\n` +
+                `        cert("b", { subject: { commonName: refused() } });\n` +
+                `        cert("c", { dnsNames: [refused()] });\n` +
+                `    };\n` +
+                `    await assert.rejects(runWithStandIn(program), { message: 'error serializing property "subject": refused in apply' });\n` +
+                `});\n`,
+        );
+        const result = spawnSync(process.execPath, ["--test", "--test-reporter=tap", file], { encoding: "utf8" });
+        assert.deepStrictEqual(
+            [result.status, result.stdout.match(/^# (pass|fail) \d+$/gm), result.stdout.match(/^# Error: .*$/gm)],
+            [0, ["# pass 1", "# fail 0"], null],
+            result.stdout,
+        );
     });
 
     it("runs a program of several files afresh each time, as a new process would: all its resources, this run's outputs", async () => {

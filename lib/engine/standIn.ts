@@ -485,11 +485,24 @@ async function runUntilSettled<T>(program: () => T | Promise<T>, options: RunOpt
     // for that resource's outputs, which never come.
     let rejectUnhandled!: (error: Error) => void;
     let unhandledError: Error | undefined;
+    let unhandledRefusal: string | undefined;
     const unhandled = new Promise<never>((_, reject) => (rejectUnhandled = reject));
     unhandled.catch(() => undefined);
-    const onUnhandled = (reason: unknown) => {
-        unhandledError ??= reason instanceof Error ? reason : new Error(String(reason));
-        rejectUnhandled(unhandledError);
+    // The SDK raises that error again for each resource it could not register (and an apply that
+    // threw for each may have thrown its own). The run rejects with it, so while the run lasts the
+    // process's other listeners (node:test's, which fails the test file for each) are set aside;
+    // any other rejection is passed on to them when the run ends.
+    const otherListeners = process.rawListeners("unhandledRejection") as NodeJS.UnhandledRejectionListener[];
+    for (const listener of otherListeners) process.off("unhandledRejection", listener);
+    const passOn: [unknown, Promise<unknown>][] = [];
+    const onUnhandled = (reason: unknown, promise: Promise<unknown>) => {
+        if (unhandledError === undefined) {
+            unhandledError = reason instanceof Error ? reason : new Error(String(reason));
+            unhandledRefusal = refusalOf(reason);
+            rejectUnhandled(unhandledError);
+        } else if (reason !== unhandledError && refusalOf(reason) !== unhandledRefusal) {
+            passOn.push([reason, promise]);
+        }
     };
     process.on("unhandledRejection", onUnhandled);
     let timer: NodeJS.Timeout | undefined;
@@ -535,7 +548,15 @@ async function runUntilSettled<T>(program: () => T | Promise<T>, options: RunOpt
     } finally {
         clearInterval(timer);
         process.off("unhandledRejection", onUnhandled);
+        for (const listener of [...otherListeners].reverse()) process.prependListener("unhandledRejection", listener);
+        for (const [reason, promise] of passOn) process.emit("unhandledRejection", reason, promise);
     }
+}
+
+/** What a rejection says, without the prefix the SDK adds for each property it could not serialize. */
+function refusalOf(reason: unknown): string {
+    const message = reason instanceof Error ? reason.message : String(reason);
+    return message.replace(/^(error serializing property "[^"]*": )+/, "");
 }
 
 /** How long the SDK must leave the stand-in alone before a failed run's leftovers count as stuck. */
