@@ -76,18 +76,36 @@ describe("The command line in the user's project", () => {
         );
     });
 
-    it("takes a Pulumi stack name or org/project/stack as --stack, and refuses a path", () => {
+    it("takes a Pulumi stack name, org/stack or org/project/stack as --stack, and refuses a path", () => {
         const dir = project("stackConfigDir: environments\n", "environments");
         const cwd = path.join(dir, "environments");
-        assert.deepStrictEqual(stackFilePath({ stack: "myorg/payments/dev" }, cwd), {
-            file: path.join(cwd, "Pulumi.dev.yaml"),
-            label: "dev",
-        });
+        for (const given of ["dev", "myorg/dev", "myorg/consumer/dev"]) {
+            assert.deepStrictEqual(stackFilePath({ stack: given }, cwd), {
+                file: path.join(cwd, "Pulumi.dev.yaml"),
+                label: "dev",
+            });
+        }
         for (const given of ["../etc/passwd", "..", "dev/../dev", "a/b/c/dev", "dev prod"]) {
             assert.throws(() => stackFilePath({ stack: given }, cwd), {
                 message: `--stack must be a Pulumi stack name (letters, digits, "-", "_", "."; or org/project/stack); got "${given}"`,
             });
         }
+    });
+
+    it("refuses another project's stack (org/project/stack) in one line (exit 2), as the Pulumi CLI does, instead of reading this project's file of that name", () => {
+        const dir = project("stackConfigDir: environments\n", "environments");
+        const result = spawnSync(process.execPath, [CLI, "inventory", "--stack", "myorg/payments/dev"], {
+            cwd: path.join(dir, "environments"),
+            encoding: "utf8",
+        });
+        assert.deepStrictEqual(
+            [result.status, result.stdout, result.stderr.split("\n")[0]],
+            [
+                2,
+                "",
+                `error: --stack myorg/payments/dev is a stack of project "payments", but the command runs in project "consumer" (${path.join(dir, "Pulumi.yaml")}); run it in the folder of project "payments", or give --config FILE`,
+            ],
+        );
     });
 
     it("refuses an empty option value (an unset shell variable) before reading or writing anything", async () => {

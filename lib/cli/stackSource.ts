@@ -12,15 +12,24 @@ import { inX509Years } from "../pki/x509";
  * any project, `cwd`/stacks.
  */
 export function stackConfigDir(cwd: string = process.cwd()): string {
-    const found = nearestProject(
+    return configDirOf(projectOf(cwd), cwd);
+}
+
+/** stackConfigDir of the project found (if any) from `cwd`. */
+function configDirOf(found: ReturnType<typeof projectOf>, cwd: string): string {
+    if (found === undefined) return path.resolve(cwd, "stacks");
+    return path.resolve(found.dir, found.stackConfigDir ?? ".");
+}
+
+/** The Pulumi project a command runs in, as the Pulumi CLI finds it; undefined outside any. */
+function projectOf(cwd: string): ReturnType<typeof nearestProject> {
+    return nearestProject(
         cwd,
         (file, reason) =>
             new InputError(
                 `the Pulumi project file ${file} cannot be read (${reason}); --stack looks for stack files in its stackConfigDir: fix it, or give --config FILE`,
             ),
     );
-    if (found === undefined) return path.resolve(cwd, "stacks");
-    return path.resolve(found.dir, found.stackConfigDir ?? ".");
 }
 
 /** The stack file `--stack` or `--config` names, from the folder the command runs in. */
@@ -43,8 +52,16 @@ export function stackFilePath(
         };
     }
     if (options.stack !== undefined) {
-        const stack = stackName(options.stack);
-        const dir = stackConfigDir(cwd);
+        const { project, stack } = stackName(options.stack);
+        const found = projectOf(cwd);
+        // Another project's stack has its config in that project, not this one: the Pulumi CLI
+        // refuses it too ("provided project name ... doesn't match Pulumi.yaml").
+        if (project !== undefined && found?.name !== undefined && project !== found.name) {
+            throw new UsageError(
+                `--stack ${options.stack} is a stack of project "${project}", but the command runs in project "${found.name}" (${found.file}); run it in the folder of project "${project}", or give --config FILE`,
+            );
+        }
+        const dir = configDirOf(found, cwd);
         const file = path.join(dir, `Pulumi.${stack}.yaml`);
         if (!fs.existsSync(file)) {
             const known = fs.existsSync(dir)
@@ -65,17 +82,18 @@ export function stackFilePath(
 }
 
 /**
- * The stack of `--stack`: a Pulumi stack name, or a fully qualified `org/project/stack` whose
- * config is Pulumi.<stack>.yaml, as the Pulumi CLI reads it.
+ * The stack of `--stack`: a Pulumi stack name, `org/stack`, or a fully qualified
+ * `org/project/stack` whose config is Pulumi.<stack>.yaml, as the Pulumi CLI reads it, and the
+ * project it names, which must be the one the command runs in.
  */
-function stackName(given: string): string {
-    const match = /^(?:[A-Za-z0-9_.-]+\/){0,2}([A-Za-z0-9_.-]{1,100})$/.exec(given);
+function stackName(given: string): { project?: string; stack: string } {
+    const match = /^(?:[A-Za-z0-9_.-]+\/(?:([A-Za-z0-9_.-]+)\/)?)?([A-Za-z0-9_.-]{1,100})$/.exec(given);
     if (match === null || given.split("/").some((segment) => /^\.+$/.test(segment))) {
         throw new UsageError(
             `--stack must be a Pulumi stack name (letters, digits, "-", "_", "."; or org/project/stack); got "${given}"`,
         );
     }
-    return match[1];
+    return { project: match[1], stack: match[2] };
 }
 
 /** A mistake in how the command was called: exit status 2 and the usage text. */
