@@ -1491,6 +1491,60 @@ describe("The stand-in harness (runWithStandIn)", function () {
         });
     });
 
+    it("runs a program with the config option as its config alone, and puts back the config set before", async () => {
+        const project = tempDir("program-config");
+        fs.writeFileSync(path.join(project, "Pulumi.yaml"), "name: payments-pki\nruntime: nodejs\n");
+        const program = path.join(project, "index.js");
+        fs.writeFileSync(
+            program,
+            `const pulumi = require(${JSON.stringify(require.resolve("@pulumi/pulumi"))});\n` +
+                `const config = new pulumi.Config();\n` +
+                `exports.organization = config.require("organization");\nexports.region = config.get("region");\n`,
+        );
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const sdkConfig = require("@pulumi/pulumi/runtime/config") as { isConfigSecret(key: string): boolean };
+        const setBefore = { "payments-pki:organization": "Set Before", "payments-pki:region": "eu" };
+        pulumi.runtime.setAllConfig(setBefore, ["payments-pki:organization"]);
+        try {
+            const outputsOf = async (config?: Record<string, string>) =>
+                (await runProgram(program, { state: new Map(), config })).outputs;
+            // Only the option's config: the region set before is not.
+            assert.deepStrictEqual(await outputsOf({ organization: "Bank A" }), {
+                organization: "Bank A",
+                region: undefined,
+            });
+            const namespaced = { "payments-pki:organization": "Bank B", "payments-pki:region": "us" };
+            assert.deepStrictEqual(await outputsOf(namespaced), { organization: "Bank B", region: "us" });
+            assert.deepStrictEqual(await outputsOf(), { organization: "Set Before", region: "eu" });
+            // A run that fails puts it back too.
+            await assert.rejects(outputsOf({ region: "us" }), {
+                message: /^Missing required configuration variable 'payments-pki:organization'/,
+            });
+            assert.deepStrictEqual(pulumi.runtime.allConfig(), setBefore);
+            assert.strictEqual(sdkConfig.isConfigSecret("payments-pki:organization"), true);
+
+            for (const [config, message] of [
+                [
+                    { ":organization": "x" },
+                    `the config option's key ":organization" is no config key: give <namespace>:<name>, or a name alone for the run's project`,
+                ],
+                [
+                    { "payments-pki:replicas": 3 },
+                    `the config option's "payments-pki:replicas" must be text, as Pulumi keeps config (a structured value as JSON text); got a number`,
+                ],
+                [
+                    { "payments-pki:tags": ["a"] },
+                    `the config option's "payments-pki:tags" must be text, as Pulumi keeps config (a structured value as JSON text); got an array`,
+                ],
+            ] as const) {
+                await assert.rejects(outputsOf(config as unknown as Record<string, string>), { message });
+            }
+            assert.deepStrictEqual(pulumi.runtime.allConfig(), setBefore);
+        } finally {
+            pulumi.runtime.setAllConfig({}, []);
+        }
+    });
+
     it("lets runs started together take turns, each with its own engine, and refuses a run started from a program", async () => {
         const oneKey = (name: string) => () =>
             new tls.PrivateKey(name, { algorithm: "ECDSA", ecdsaCurve: "P256" }).publicKeyPem;

@@ -404,6 +404,14 @@ export interface RunOptions extends StandInOptions {
     /** The stack the program runs in, what `pulumi.getStack()` returns (default "dev"). */
     stack?: string;
     /**
+     * The run's stack config, what `new pulumi.Config()` reads: `{ "<project>:<key>": "value" }`,
+     * a key with no namespace (`organization`) in the run's project, as `pulumi config set` takes
+     * it; a structured value as JSON text. Only this config is set while the run lasts, and the
+     * config set before (`pulumi.runtime.setAllConfig`) is back when it ends. Without it, a run
+     * reads the config last set, which stays set for every later run.
+     */
+    config?: Readonly<Record<string, string>>;
+    /**
      * Give up when no registration has started or finished for this long (default 120 s): a hang
      * means a mock failed in a way the SDK swallowed. A long run that makes progress is not cut
      * short (a render of thousands of endpoints takes minutes).
@@ -440,19 +448,79 @@ export function runWithStandIn<T>(program: () => T | Promise<T>, options: RunOpt
             ),
         );
     }
-    const run = lastRun.then(() => runAlone(program, options));
+    let config: Record<string, string> | undefined;
+    try {
+        config =
+            options.config === undefined ? undefined : runConfig(options.config, options.project ?? DEFAULT_PROJECT);
+    } catch (error) {
+        return Promise.reject(error as Error);
+    }
+    const run = lastRun.then(() => runAlone(program, options, config));
     lastRun = run.catch(() => undefined);
     return run;
 }
 
-async function runAlone<T>(program: () => T | Promise<T>, options: RunOptions): Promise<RunResult<T>> {
+/** The project of runWithStandIn when no `project` is given. */
+const DEFAULT_PROJECT = "apic-istio-pki";
+
+/** The config option with each key in its namespace (the project's when it has none). */
+function runConfig(config: Readonly<Record<string, unknown>>, project: string): Record<string, string> {
+    if (typeof config !== "object" || config === null || Array.isArray(config)) {
+        throw new Error(
+            'the config option must map config keys to values, e.g. { "payments-pki:organization": "Example Bank" }',
+        );
+    }
+    return Object.fromEntries(
+        Object.entries(config).map(([key, value]) => {
+            if (key === "" || key.startsWith(":") || key.endsWith(":")) {
+                throw new Error(
+                    `the config option's key "${key}" is no config key: give <namespace>:<name>, or a name alone for the run's project`,
+                );
+            }
+            // The value is not quoted: it may be a secret.
+            if (typeof value !== "string") {
+                throw new Error(
+                    `the config option's "${key}" must be text, as Pulumi keeps config (a structured value as JSON text); got ${Array.isArray(value) ? "an array" : value === null ? "null" : `a ${typeof value}`}`,
+                );
+            }
+            return [key.includes(":") ? key : `${project}:${key}`, value];
+        }),
+    );
+}
+
+async function runAlone<T>(
+    program: () => T | Promise<T>,
+    options: RunOptions,
+    config: Record<string, string> | undefined,
+): Promise<RunResult<T>> {
+    const configBefore = config === undefined ? undefined : { ...sdkConfig() };
+    if (config !== undefined) pulumi.runtime.setAllConfig(config, []);
     const stackTraceLimit = Error.stackTraceLimit;
     if (options.stackTraces !== true) Error.stackTraceLimit = 0;
     try {
         return await runUntilSettled(program, options);
     } finally {
         Error.stackTraceLimit = stackTraceLimit;
+        if (configBefore !== undefined) {
+            const store = sdkConfig();
+            for (const key of Object.keys(store)) delete store[key];
+            Object.assign(store, configBefore);
+        }
     }
+}
+
+/**
+ * Where the SDK keeps the config setAllConfig sets, its values and secret keys as JSON text
+ * (internal, like waitForRPCs): saved whole, it is put back as it was.
+ */
+function sdkConfig(): Record<string, string> {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const state = require("@pulumi/pulumi/runtime/state") as { getStore?: () => { config?: Record<string, string> } };
+    const config = state.getStore?.().config;
+    if (config === undefined) {
+        throw new Error("@pulumi/pulumi no longer keeps its config in runtime/state's store; update the stand-in");
+    }
+    return config;
 }
 
 async function runUntilSettled<T>(program: () => T | Promise<T>, options: RunOptions): Promise<RunResult<T>> {
@@ -460,7 +528,7 @@ async function runUntilSettled<T>(program: () => T | Promise<T>, options: RunOpt
     // "organization" is what the local (diy) backend calls the organization of every stack.
     await pulumi.runtime.setMocks(
         engine,
-        options.project ?? "apic-istio-pki",
+        options.project ?? DEFAULT_PROJECT,
         options.stack ?? "dev",
         false,
         "organization",
