@@ -1701,7 +1701,7 @@ describe("workflows: the CRL re-publication and the issues of the lifecycle work
         }
     });
 
-    it("leaves a stack to another run's re-publication that has not finished, and asks a human when that one waits for a reviewer", () => {
+    it("leaves a stack to another scheduled or manual run's re-publication that has not finished, asks a human when it waits for a reviewer or for more than a day, and trusts no pull request's run", () => {
         const w = workflow("lifecycle.yml");
         const decide = w.jobs.decide;
         // After the decision, before the artifact: what it adds to needsHuman reaches the stacks' issues.
@@ -1714,32 +1714,58 @@ describe("workflows: the CRL re-publication and the issues of the lifecycle work
         assert.strictEqual(w.jobs.republish.name, "re-publish CRLs (${{ matrix.stack }})");
         const step = decide.steps.find((s) => s.id === "unfinished");
         assert.ok(step?.run);
-        // GitHub's API: this workflow's newest runs, and the jobs of each; no issue open yet.
+        // decide runs only on the default branch: its ref is the default branch's name.
+        assert.deepStrictEqual(step.env, {
+            GH_TOKEN: "${{ github.token }}",
+            GH_REPO: "${{ github.repository }}",
+            DEFAULT_BRANCH: "${{ github.ref_name }}",
+            REPUBLISH: "${{ steps.decide.outputs.republish }}",
+        });
+        // GitHub's API: the runs of each event (every page, one after the other), the jobs of each
+        // run; no issue open yet, and the body of each issue opened kept.
         const { dir, calls } = fakes({
             gh: [
                 'case "$1 $2" in',
-                '  "api repos/bank/pki/actions/workflows/lifecycle.yml/runs?per_page=100") cat "$FAKE/runs.json" ;;',
+                '  "api repos/bank/pki/actions/workflows/lifecycle.yml/runs") for a in "$@"; do case "$a" in event=*) cat "$FAKE/runs-${a#event=}.json" ;; esac; done ;;',
                 '  "api repos/bank/pki/actions/runs/"*"/jobs?per_page=100") id=${2#repos/bank/pki/actions/runs/}; cat "$FAKE/jobs-${id%%/*}.json" ;;',
                 '  "issue list") echo "[]" ;;',
-                '  "issue create") ;;',
+                '  "issue create") cat "$6" >> "$FAKE/created.md" ;;',
                 "  *) exit 1 ;;",
                 "esac",
             ].join("\n"),
         });
         const runUrl = (id: number) => `https://github.example/bank/pki/actions/runs/${id}`;
-        const runs = [
-            // This run (30), deciding; run 25's republish of sit was approved and runs; run 23's of
-            // dev is done, its run-failure not yet; run 21's of prod waits for a reviewer; run 20 is over.
-            { id: 30, status: "in_progress", created_at: "2026-11-30T05:23:07Z" },
-            { id: 25, status: "in_progress", created_at: "2026-11-25T05:23:07Z" },
-            { id: 23, status: "in_progress", created_at: "2026-11-23T05:23:07Z" },
-            { id: 21, status: "waiting", created_at: "2026-11-21T05:23:07Z" },
-            { id: 20, status: "completed", created_at: "2026-11-20T05:23:07Z" },
+        const hoursAgo = (hours: number) =>
+            new Date(Date.now() - hours * 3_600_000).toISOString().replace(/\.\d+Z$/, "Z");
+        const run = (id: number, status: string, hours: number, other: object = {}) => ({
+            id,
+            status,
+            created_at: hoursAgo(hours),
+            html_url: runUrl(id),
+            event: "schedule",
+            head_branch: "main",
+            head_repository: { full_name: "bank/pki" },
+            ...other,
+        });
+        const pages = (total: number, ...list: object[][]) =>
+            list.map((runs) => JSON.stringify({ total_count: total, workflow_runs: runs })).join("\n");
+        // Scheduled, in two pages: this run (30), deciding; run 25's republish of sit was approved and
+        // runs; run 23's of dev is done, its run-failure not yet; run 21's of prod waits for a reviewer;
+        // run 19's of uat is queued for two days (no runner takes it); run 18 is over.
+        const schedule = [
+            [run(30, "in_progress", 0.1), run(25, "in_progress", 2), run(23, "in_progress", 72)],
+            [run(21, "waiting", 216), run(19, "queued", 48), run(18, "completed", 240)],
         ];
-        fs.writeFileSync(
-            path.join(dir, "runs.json"),
-            JSON.stringify({ workflow_runs: runs.map((r) => ({ ...r, html_url: runUrl(r.id) })) }),
-        );
+        fs.writeFileSync(path.join(dir, "runs-schedule.json"), pages(6, ...schedule));
+        // By hand: run 29 of the default branch, deciding. Were the API to list them, what jq leaves out:
+        // a fork's pull request, from the fork's own main, whose edited workflow file names a job
+        // "re-publish CRLs (dev)" that no runner takes, and a run of another branch with one too.
+        const dispatch = [
+            run(29, "in_progress", 0.5, { event: "workflow_dispatch" }),
+            run(31, "queued", 20, { event: "pull_request", head_repository: { full_name: "mallory/pki" } }),
+            run(28, "queued", 20, { event: "workflow_dispatch", head_branch: "feature" }),
+        ];
+        fs.writeFileSync(path.join(dir, "runs-workflow_dispatch.json"), pages(3, dispatch));
         const jobs = (...list: [string, string][]) => ({
             jobs: [["decide what is due", "completed"], ...list].map(([name, status]) => ({ name, status })),
         });
@@ -1747,6 +1773,10 @@ describe("workflows: the CRL re-publication and the issues of the lifecycle work
             [25, jobs(["re-publish CRLs (sit)", "in_progress"], ["re-publish CRLs (dev)", "completed"])],
             [23, jobs(["re-publish CRLs (dev)", "completed"], ["an issue when the pull requests fail", "in_progress"])],
             [21, jobs(["re-publish CRLs (prod)", "waiting"])],
+            [19, jobs(["re-publish CRLs (uat)", "queued"])],
+            [29, jobs()],
+            [31, jobs(["re-publish CRLs (dev)", "queued"])],
+            [28, jobs(["re-publish CRLs (dev)", "queued"])],
         ] as const) {
             fs.writeFileSync(path.join(dir, `jobs-${id}.json`), JSON.stringify(list));
         }
@@ -1766,13 +1796,14 @@ describe("workflows: the CRL re-publication and the issues of the lifecycle work
             );
         }
         const output = path.join(temp, "github-output");
-        const run = (republish: string) => {
+        const replayed = (republish: string) => {
             fs.rmSync(path.join(dir, "calls"), { force: true });
             fs.rmSync(output, { force: true });
             const r = replay(step.run!, tempDir("workflow-runner"), {
                 PATH: `${dir}:${process.env.PATH}`,
                 FAKE: dir,
                 GH_REPO: "bank/pki",
+                DEFAULT_BRANCH: "main",
                 GITHUB_RUN_ID: "30",
                 GITHUB_OUTPUT: output,
                 RUNNER_TEMP: temp,
@@ -1782,28 +1813,44 @@ describe("workflows: the CRL re-publication and the issues of the lifecycle work
             return { stdout: r.stdout, output: fs.readFileSync(output, "utf8"), calls: calls() };
         };
         // Nothing due: nothing to ask GitHub.
-        assert.deepStrictEqual(run("[]"), { stdout: "", output: "republish=[]\n", calls: [] });
-        assert.deepStrictEqual(run('["dev","prod","sit","uat"]'), {
-            stdout: `prod: left to the re-publication of ${runUrl(21)} (waiting)\nsit: left to the re-publication of ${runUrl(25)} (in_progress)\n`,
-            output: 'republish=["dev","uat"]\n',
-            // Only the unfinished runs of others: not this run, not one completed.
+        assert.deepStrictEqual(replayed("[]"), { stdout: "", output: "republish=[]\n", calls: [] });
+        // The runs created in the last 35 days: no run is older and unfinished (GitHub cancels it at 35).
+        const from = new Date(Date.now() - 35 * 86_400_000).toISOString().slice(0, 10);
+        const listed = (event: string) =>
+            `gh api repos/bank/pki/actions/workflows/lifecycle.yml/runs --method GET --paginate -f event=${event} -f branch=main -f created=>=${from} -f per_page=100`;
+        assert.deepStrictEqual(replayed('["dev","prod","sit","uat"]'), {
+            stdout:
+                `prod: left to the re-publication of ${runUrl(21)} (waiting)\n` +
+                `sit: left to the re-publication of ${runUrl(25)} (in_progress)\n` +
+                `uat: left to the re-publication of ${runUrl(19)} (queued)\n`,
+            // dev is not left to the pull request's run, nor to the other branch's.
+            output: 'republish=["dev"]\n',
+            // Only the unfinished runs of others: not this run, not one completed, no pull request's.
             calls: [
-                "gh api repos/bank/pki/actions/workflows/lifecycle.yml/runs?per_page=100",
-                "gh api repos/bank/pki/actions/runs/25/jobs?per_page=100",
-                "gh api repos/bank/pki/actions/runs/23/jobs?per_page=100",
-                "gh api repos/bank/pki/actions/runs/21/jobs?per_page=100",
+                listed("schedule"),
+                listed("workflow_dispatch"),
+                ...[25, 23, 21, 19, 29].map(
+                    (id) => `gh api repos/bank/pki/actions/runs/${id}/jobs?per_page=100 --paginate`,
+                ),
             ],
         });
         const needsHuman = (stack: string) =>
             JSON.parse(fs.readFileSync(path.join(temp, "lifecycle", stack, "lifecycle.json"), "utf8")).needsHuman;
-        const waiting = `the CRLs due on stack prod wait for a reviewer of pulumi-deploy since 2026-11-21T05:23:07Z: approve or reject the re-publication of ${runUrl(21)}`;
+        const waiting = `the CRLs due on stack prod wait for a reviewer of pulumi-deploy since ${schedule[1][0].created_at}: approve or reject the re-publication of ${runUrl(21)}`;
+        const stuck = `the CRLs due on stack uat are left to the re-publication of ${runUrl(19)}, queued since ${schedule[1][1].created_at}: not finished after a day; if nothing moves it, cancel that run, and the next run re-publishes them`;
         assert.deepStrictEqual(["dev", "prod", "sit", "uat"].map(needsHuman), [
             [],
             ["the offline root's ceremony is due", waiting],
             [],
-            [],
+            [stuck],
         ]);
-        // What on-call reads: prod's issue asks for the approval; no other stack has one.
+        // More runs than GitHub lists so filtered (1,000): said, and what was listed still counts.
+        fs.writeFileSync(path.join(dir, "runs-workflow_dispatch.json"), pages(1200, dispatch));
+        assert.deepStrictEqual(
+            replayed('["dev"]').stdout,
+            `::warning::GitHub listed 3 of the 1200 workflow_dispatch runs since ${from}: a re-publication waiting in another is not seen, and one queued here cancels it\n`,
+        );
+        // What on-call reads: prod's issue asks for the approval, uat's to look at the job; no other stack has one.
         const attention = w.jobs.attention.steps.find((s) => s.name === "open, update or close the issues");
         fs.rmSync(path.join(dir, "calls"), { force: true });
         const r = replay(attention?.run ?? "exit 9", tempDir("workflow-runner"), {
@@ -1817,12 +1864,13 @@ describe("workflows: the CRL re-publication and the issues of the lifecycle work
         assert.strictEqual(r.status, 0, r.stderr);
         assert.deepStrictEqual(
             calls().filter((c) => !c.startsWith("gh issue list")),
-            [`gh issue create --title PKI lifecycle: stack prod needs a human --body-file ${temp}/issue.md`],
+            ["prod", "uat"].map(
+                (stack) =>
+                    `gh issue create --title PKI lifecycle: stack ${stack} needs a human --body-file ${temp}/issue.md`,
+            ),
         );
-        assert.match(
-            fs.readFileSync(path.join(temp, "issue.md"), "utf8"),
-            new RegExp(`\n- ${waiting.replace(/[.?]/g, "\\$&")}\n`),
-        );
+        const created = fs.readFileSync(path.join(dir, "created.md"), "utf8");
+        for (const line of [waiting, stuck]) assert.ok(created.includes(`\n- ${line}\n`), line);
     });
 
     it("updates only the issues it opened: one opened by someone else under the same title is left alone", () => {
