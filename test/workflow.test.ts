@@ -239,7 +239,13 @@ describe("workflows: who may touch what", function () {
             );
             for (const step of job.steps) {
                 if (step.uses?.startsWith("actions/checkout@")) {
-                    assert.strictEqual(step.with?.ref, undefined, `${where} checks out the commit of its own event`);
+                    // The commit of its own event; republish, which may start days after its run, the
+                    // default branch as it is then (github.ref: the job's if admits no other branch).
+                    assert.strictEqual(
+                        step.with?.ref,
+                        name === "republish" ? "${{ github.ref }}" : undefined,
+                        `${where} checks out the default branch's code`,
+                    );
                     assert.strictEqual(step.with?.["persist-credentials"], false);
                 }
                 // A pull request's commits may be fetched (to read its stack files), never checked out.
@@ -1388,7 +1394,14 @@ describe("workflows: the lifecycle decision step, replayed", function () {
         );
     });
 
-    it("lists a stack for republish only when its due CRLs can be re-published alone, not beside changes not deployed yet", async () => {
+    /**
+     * A default branch holding dev's stack file as deployed, and twice with a change merged and not
+     * deployed yet; a fake Pulumi CLI (it needs the token) and a node that refuses to start with it.
+     * The CLI gives the outputs of the file $DEPLOYED_OUTPUTS: dev as deployed with a CRL of the
+     * APIC-client CA that nothing revoked needs any more (due now: the next update removes it, CRLs
+     * alone), or as rendered (nothing due).
+     */
+    async function crlsDue(): Promise<{ dir: string; bin: string; crlDue: string; rendered: string }> {
         const { dir, git } = gitRepo("workflow-republish");
         fs.mkdirSync(path.join(dir, "stacks"));
         const devText = fs.readFileSync(path.join(ROOT, "stacks/Pulumi.dev.yaml"), "utf8");
@@ -1403,17 +1416,20 @@ describe("workflows: the lifecycle decision step, replayed", function () {
         git("add", ".");
         git("commit", "-qm", "stacks");
         fs.symlinkSync(path.join(ROOT, "dist"), path.join(dir, "dist"));
-        // Deployed with a CRL of the APIC-client CA that nothing revoked needs any more: due now,
-        // the next update removes it (CRLs alone).
         const devRender = await renderStackFile("stacks/Pulumi.dev.yaml");
         const now = Date.now();
-        const outputs = writeTemp(
-            tempDir("dev-outputs"),
-            "outputs.json",
+        const outputs = tempDir("dev-outputs");
+        const rendered = {
+            inventory: JSON.parse(devRender.read("inventory.json")).certificates,
+            deploymentRecord: JSON.parse(devRender.read("deployment.json")),
+        };
+        const crlDue = writeTemp(
+            outputs,
+            "crl-due.json",
             JSON.stringify({
-                inventory: JSON.parse(devRender.read("inventory.json")).certificates,
+                ...rendered,
                 deploymentRecord: {
-                    ...JSON.parse(devRender.read("deployment.json")),
+                    ...rendered.deploymentRecord,
                     crls: {
                         "apic-client-ca": {
                             number: 1,
@@ -1430,9 +1446,19 @@ describe("workflows: the lifecycle decision step, replayed", function () {
         const bin = tempDir("fake-pulumi");
         fs.writeFileSync(
             path.join(bin, "pulumi"),
-            `#!/bin/sh\ncase "$1" in\n  login) exit 0 ;;\n  stack) cat ${JSON.stringify(outputs)} ;;\nesac\n`,
+            `#!/bin/sh\n[ "$PULUMI_ACCESS_TOKEN" = token-of-test ] || { echo "pulumi: no token" >&2; exit 98; }\ncase "$1" in\n  login) exit 0 ;;\n  stack) cat "$DEPLOYED_OUTPUTS" ;;\nesac\n`,
             { mode: 0o755 },
         );
+        fs.writeFileSync(
+            path.join(bin, "node"),
+            `#!/bin/sh\nif [ -n "\${PULUMI_ACCESS_TOKEN+set}" ]; then echo "node saw PULUMI_ACCESS_TOKEN" >&2; exit 97; fi\nexec ${JSON.stringify(process.execPath)} "$@"\n`,
+            { mode: 0o755 },
+        );
+        return { dir, bin, crlDue, rendered: writeTemp(outputs, "rendered.json", JSON.stringify(rendered)) };
+    }
+
+    it("lists a stack for republish only when its due CRLs can be re-published alone, not beside changes not deployed yet", async () => {
+        const { dir, bin, crlDue } = await crlsDue();
         const temp = tempDir("workflow-runner");
         const output = path.join(temp, "github-output");
         const step = workflow("lifecycle.yml").jobs.decide.steps.find((s) => s.id === "decide");
@@ -1441,6 +1467,8 @@ describe("workflows: the lifecycle decision step, replayed", function () {
             RUNNER_TEMP: temp,
             GITHUB_OUTPUT: output,
             PULUMI_BACKEND_URL: "",
+            PULUMI_ACCESS_TOKEN: "token-of-test",
+            DEPLOYED_OUTPUTS: crlDue,
         });
         assert.strictEqual(r.status, 0, r.stderr);
         const result = (stack: string) =>
@@ -1463,6 +1491,75 @@ describe("workflows: the lifecycle decision step, replayed", function () {
             ],
         );
         assert.strictEqual(fs.readFileSync(output, "utf8"), 'republish=["dev"]\n');
+    });
+
+    it("re-publishes, when the job starts, only CRLs still due that can go alone, decided again from the default branch and what is deployed then", async () => {
+        const job = workflow("lifecycle.yml").jobs.republish;
+        // Approved days after its run, the job checks out the default branch as it is then (not the
+        // run's commit, whose program would roll back what was deployed since), and decides again.
+        assert.deepStrictEqual(
+            job.steps.map((s) => s.id ?? s.name ?? s.uses?.split("@")[0]),
+            [
+                "actions/checkout",
+                "actions/setup-node",
+                "install and build",
+                "install the Pulumi CLI",
+                "recheck",
+                "pulumi up, if it changes nothing but the secrets that carry CRLs",
+            ],
+        );
+        assert.deepStrictEqual(job.steps[0].with, { ref: "${{ github.ref }}", "persist-credentials": false });
+        assert.strictEqual(job.steps[5].if, "steps.recheck.outputs.due == 'true'");
+        const step = job.steps[4];
+        // The passphrase and the kubeconfig stay with pulumi up.
+        assert.deepStrictEqual(step.env, {
+            STACK: "${{ matrix.stack }}",
+            PULUMI_ACCESS_TOKEN: "${{ secrets.PULUMI_ACCESS_TOKEN }}",
+            PULUMI_BACKEND_URL: "${{ vars.PULUMI_BACKEND_URL }}",
+        });
+        const { dir, bin, crlDue, rendered } = await crlsDue();
+        const run = (stack: string, outputs: string) => {
+            const temp = tempDir("workflow-runner");
+            const output = path.join(temp, "github-output");
+            const r = replay(step.run ?? "exit 9", dir, {
+                PATH: `${bin}:${process.env.PATH}`,
+                RUNNER_TEMP: temp,
+                GITHUB_OUTPUT: output,
+                PULUMI_BACKEND_URL: "",
+                PULUMI_ACCESS_TOKEN: "token-of-test",
+                STACK: stack,
+                DEPLOYED_OUTPUTS: outputs,
+            });
+            assert.ok(!fs.existsSync(path.join(temp, "deployed.json")), "the deployed outputs are not kept");
+            return {
+                status: r.status,
+                stdout: r.stdout,
+                output: fs.existsSync(output) ? fs.readFileSync(output, "utf8") : null,
+            };
+        };
+        assert.deepStrictEqual(run("dev", crlDue), { status: 0, stdout: "", output: "due=true\n" });
+        // Another update published them since: nothing to do, and nothing failed.
+        assert.deepStrictEqual(run("dev", rendered), {
+            status: 0,
+            stdout: "Nothing to re-publish: no CRL of stack dev is due any more (an update published them since this run decided).\n",
+            output: "due=false\n",
+        });
+        // A change merged since, not deployed yet: the CRLs go with its update.
+        assert.deepStrictEqual(run("dev-held", crlDue), {
+            status: 1,
+            stdout:
+                "Not re-publishing: pulumi up of dev-held would now deploy more than its CRLs:\n" +
+                "ob/server: epoch 1 from gateway-server-ca in the stack file, epoch 0 from gateway-server-ca deployed\n" +
+                'pki:rotation.endpoints: {"ob":{"serverEpoch":1,"clientEpoch":0}} in the stack file, another value deployed\n' +
+                "Deploy the reviewed changes of the default branch first: the CRLs go with that update.\n",
+            output: null,
+        });
+        // No decision: nothing is published.
+        assert.deepStrictEqual(run("dev", path.join(dir, "stacks/Pulumi.dev.yaml")), {
+            status: 1,
+            stdout: "Not re-publishing: the lifecycle command failed on stack dev (exit 2), as its message above says.\n",
+            output: null,
+        });
     });
 });
 
@@ -1836,7 +1933,7 @@ describe("workflows: the CRL re-publication and the issues of the lifecycle work
         });
         const needsHuman = (stack: string) =>
             JSON.parse(fs.readFileSync(path.join(temp, "lifecycle", stack, "lifecycle.json"), "utf8")).needsHuman;
-        const waiting = `the CRLs due on stack prod wait for a reviewer of pulumi-deploy since ${schedule[1][0].created_at}: approve or reject the re-publication of ${runUrl(21)}`;
+        const waiting = `the CRLs due on stack prod wait for a reviewer of pulumi-deploy since ${schedule[1][0].created_at}: approve or reject the re-publication of ${runUrl(21)} (approved, it decides again from the default branch and the outputs deployed then, and publishes only CRLs still due that can go alone)`;
         const stuck = `the CRLs due on stack uat are left to the re-publication of ${runUrl(19)}, queued since ${schedule[1][1].created_at}: not finished after a day; if nothing moves it, cancel that run, and the next run re-publishes them`;
         assert.deepStrictEqual(["dev", "prod", "sit", "uat"].map(needsHuman), [
             [],
