@@ -907,12 +907,26 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
                 ],
                 ["RootCa", { subject: { commonName: "r" }, keyAlgorithm: "ECDSA", validityDays: pulumi.output(30) }],
                 ["ApicServerCertificate", { serverCa: issuing, host: pulumi.output("apic.bank.example") }],
+                // Numbers checked by their own rules: shown, an output printed Pulumi's toJSON warning as the value.
+                ["RootCa", { subject: { commonName: "r" }, keyAlgorithm: "ECDSA", maxPathLength: pulumi.output(1) }],
+                [
+                    "ApicClientBundle",
+                    {
+                        clientCa: issuing,
+                        identity: "urn:bank:apic",
+                        serverTrustBundlePem: root.certPem,
+                        keyAlgorithm: "ECDSA",
+                        pkcs12Iterations: pulumi.secret(20_000),
+                    },
+                ],
             ]),
             {
                 messages: [
                     `MeshPluginCa cluster ${plain}`,
                     `RootCa validityDays ${plain}`,
                     `ApicServerCertificate host ${plain}`,
+                    `RootCa maxPathLength ${plain}`,
+                    `ApicClientBundle pkcs12Iterations ${plain}`,
                 ],
                 children: [],
             },

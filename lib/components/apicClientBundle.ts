@@ -18,7 +18,7 @@ import {
     ISSUING_CA_INPUTS,
     IssuingCa,
 } from "./keys";
-import { epochArgument, idArgument, identityArgument, isGiven, organizationArgument } from "./arguments";
+import { epochArgument, idArgument, identityArgument, isGiven, organizationArgument, refuseOutput } from "./arguments";
 import { checkClock } from "./checkClock";
 import { chainCertificatesOf, checkedTrustBundle, joinPemOutputs } from "./pem";
 
@@ -158,6 +158,7 @@ export class ApicClientBundle extends pulumi.ComponentResource {
             "ApicClientBundle pkcs12Profile",
             this,
         );
+        refuseOutput(args.pkcs12Iterations, "ApicClientBundle pkcs12Iterations", this);
         const pkcs12Iterations = args.pkcs12Iterations ?? PKCS12_MIN_ITERATIONS;
         const iterationsProblem = pkcs12IterationsProblem(pkcs12Iterations);
         if (iterationsProblem !== undefined) {

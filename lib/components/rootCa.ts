@@ -16,6 +16,7 @@ import {
     SUBJECT_INPUTS,
     subjectArgs,
 } from "./keys";
+import { refuseOutput } from "./arguments";
 
 export interface RootCaArgs {
     /** Subject of the root certificate; a CA needs at least a common name. */
@@ -70,6 +71,7 @@ export class RootCa extends pulumi.ComponentResource {
         checkInputNames(args.subject, SUBJECT_INPUTS, "RootCa subject", this);
         const { keyAlgorithm, validityDays, earlyRenewalDays } = certificateSettings(args, 3650, "RootCa", this);
         checkCaSubject(args.subject, "RootCa", this);
+        refuseOutput(args.maxPathLength, "RootCa maxPathLength", this);
         const maxPathLength = args.maxPathLength ?? 1;
         // A whole number: NaN or text would slip past "< 1" and make a root with no limit at all.
         if (!Number.isInteger(maxPathLength) || maxPathLength < 1) {
