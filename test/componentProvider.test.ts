@@ -843,6 +843,33 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         );
     });
 
+    it("refuses a certificateEpoch that is no epoch by its input's name, before any host's key and CSR are registered", async () => {
+        // -1 passed as "the one before" epoch 0, and was refused by the name of the key it would have
+        // made, after the hosts before it had their keys and CSRs registered.
+        const customer = (second: pulumi.Inputs): [string, pulumi.Inputs] => [
+            "CustomerFacingTls",
+            { hosts: [{ host: "a.bank.example" }, { host: "b.bank.example", ...second }], keyAlgorithm: "ECDSA" },
+        ];
+        const epoch = "must be a whole number from 0 (raise it by one to rotate)";
+        assert.deepStrictEqual(
+            await refusalsBeforeChildren([
+                customer({ certificateEpoch: -1 }),
+                customer({ epoch: 1, certificateEpoch: 0.5 }),
+                customer({ certificateEpoch: pulumi.output(0) }),
+                customer({ epoch: 2, certificateEpoch: 0 }),
+            ]),
+            {
+                messages: [
+                    `CustomerFacingTls hosts[1].certificateEpoch ${epoch}; got -1`,
+                    `CustomerFacingTls hosts[1].certificateEpoch ${epoch}; got 0.5`,
+                    "CustomerFacingTls hosts[1].certificateEpoch must be a plain value, not an output: it shapes the resources made, so it must be known before they are; give the value itself (from config, for example)",
+                    "CustomerFacingTls bad-3: b.bank.example's certificateEpoch must be its epoch (2) or the one before; got 0",
+                ],
+                children: [],
+            },
+        );
+    });
+
     it("refuses a number or list where a host, id or identity belongs, and an identity that is no URI or not one @pulumi/tls writes as given, instead of a TypeError", async () => {
         const { root, issuing } = await bankIssuer();
         const bundle = (extra: pulumi.Inputs): [string, pulumi.Inputs] => [

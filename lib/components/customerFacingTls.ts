@@ -2,7 +2,6 @@ import * as crypto from "crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { KeyAlgorithm } from "../config/types";
-import { Json, showJson } from "../config/values";
 import { HTTPS_PORT, leafKey, rotatedName } from "../plan/plan";
 import { pemBlocks, runTogetherPemBlock, runTogetherProblem } from "../pki/pem";
 import { expiredAt, subjectOf } from "../pki/x509";
@@ -219,10 +218,13 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
             hostArgument(h.host, `CustomerFacingTls hosts[${i}].host`, this);
             if (isGiven(h.id)) idArgument(h.id, `CustomerFacingTls hosts[${i}].id`, this);
             const epoch = epochArgument(h.epoch, `CustomerFacingTls hosts[${i}].epoch`, this);
-            const { certificateEpoch } = epochsOf(h);
+            // An epoch itself, checked before any host's key is made: -1 would pass as "the one before" 0.
+            const certificateEpoch = isGiven(h.certificateEpoch)
+                ? epochArgument(h.certificateEpoch, `CustomerFacingTls hosts[${i}].certificateEpoch`, this)
+                : epoch;
             if (certificateEpoch !== epoch && certificateEpoch !== epoch - 1) {
                 throw argumentError(
-                    `CustomerFacingTls ${name}: ${h.host}'s certificateEpoch must be its epoch (${epoch}) or the one before; got ${showJson(certificateEpoch as Json)}`,
+                    `CustomerFacingTls ${name}: ${h.host}'s certificateEpoch must be its epoch (${epoch}) or the one before; got ${certificateEpoch}`,
                     this,
                 );
             }
