@@ -135,14 +135,15 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         );
     /**
      * Many refusals raised in the call itself, in one run of the stand-in: the message of each, or
-     * "accepted", and the resources registered meanwhile beside the components.
+     * "accepted", and the resources registered meanwhile beside the components. Each component is
+     * named `bad-<i>` unless a name is given.
      */
-    const refusalsBeforeChildren = (calls: [string, pulumi.Inputs][]) =>
+    const refusalsBeforeChildren = (calls: [string, pulumi.Inputs, string?][]) =>
         runWithStandIn(async () => {
             const messages: string[] = [];
-            for (const [i, [component, inputs]] of calls.entries()) {
+            for (const [i, [component, inputs, name = `bad-${i}`]] of calls.entries()) {
                 try {
-                    await provider.construct(`bad-${i}`, token(component), inputs, {});
+                    await provider.construct(name, token(component), inputs, {});
                     messages.push("accepted");
                 } catch (error) {
                     messages.push((error as Error).message);
@@ -794,6 +795,46 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
                 children: [],
             },
         );
+    });
+
+    it("refuses a component name that is no Kubernetes name as the Gateway's default name before any child is registered, and takes it with gatewayName set", async () => {
+        // Pulumi YAML and Python programs name resources in camelCase: the API server refused such
+        // a Gateway at up, after the keys and Secrets were made.
+        const { root, issuing } = await bankIssuer();
+        const gateway = {
+            serverCa: issuing,
+            clientTrustBundlePem: root.certPem,
+            keyAlgorithm: "ECDSA",
+            endpoints: [{ id: "payments", host: "payments.bank.example", clientSubjectAltNames: ["urn:bank:apic"] }],
+        };
+        const customer = { hosts: [{ host: "www.bank.example" }], keyAlgorithm: "ECDSA" };
+        const kubernetesName =
+            "a Kubernetes name (lower-case letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253)";
+        assert.deepStrictEqual(
+            await refusalsBeforeChildren([
+                ["IstioGatewayTls", gateway, "paymentsGateway"],
+                ["CustomerFacingTls", customer, "public_sites"],
+                ["CustomerFacingTls", customer, "-"],
+            ]),
+            {
+                messages: [
+                    `IstioGatewayTls gatewayName, by default the component's name, must be ${kubernetesName}; got "paymentsGateway". Set gatewayName to one, e.g. "payments-gateway"`,
+                    `CustomerFacingTls gatewayName, by default the component's name, must be ${kubernetesName}; got "public_sites". Set gatewayName to one, e.g. "public-sites"`,
+                    `CustomerFacingTls gatewayName, by default the component's name, must be ${kubernetesName}; got "-". Set gatewayName to one`,
+                ],
+                children: [],
+            },
+        );
+        const { engine } = await runWithStandIn(() =>
+            provider.construct(
+                "paymentsGateway",
+                token("IstioGatewayTls"),
+                { ...gateway, gatewayName: "payments-gateway" },
+                {},
+            ),
+        );
+        const [gatewayObject] = engine.byType("kubernetes:networking.istio.io/v1:Gateway");
+        assert.deepStrictEqual(gatewayObject.inputs.metadata, { name: "payments-gateway", namespace: "istio-system" });
     });
 
     it("refuses two hosts with one Secret, id or object name before any child is registered, instead of a duplicate URN half-way", async () => {

@@ -158,19 +158,46 @@ export function serviceNameArgument(value: unknown, what: string, resource: pulu
     return text;
 }
 
-/** A Kubernetes object name (a DNS-1123 subdomain, at most 253 characters). */
-export function kubernetesNameArgument(value: unknown, what: string, resource: pulumi.Resource): string {
+/** Kubernetes' DNS-1123 subdomain: no 63-character limit per label (the stack's Secret names pass it). */
+const isKubernetesName = (text: string): boolean =>
+    text.length <= MAX_HOSTNAME_LENGTH &&
+    /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(text);
+
+/**
+ * A Kubernetes object name (a DNS-1123 subdomain, at most 253 characters). `fix`, when given, is
+ * added to the refusal.
+ */
+export function kubernetesNameArgument(value: unknown, what: string, resource: pulumi.Resource, fix?: string): string {
     const mustBe =
         "a Kubernetes name (lower-case letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253)";
     const text = textArgument(value, mustBe, what, resource);
-    // Kubernetes' DNS-1123 subdomain: no 63-character limit per label (the stack's Secret names pass it).
-    if (
-        text.length > MAX_HOSTNAME_LENGTH ||
-        !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(text)
-    ) {
-        throw argumentError(`${what} must be ${mustBe}; got ${showJson(text)}`, resource);
+    if (!isKubernetesName(text)) {
+        throw argumentError(
+            `${what} must be ${mustBe}; got ${showJson(text)}${fix === undefined ? "" : `. ${fix}`}`,
+            resource,
+        );
     }
     return text;
+}
+
+/**
+ * The Gateway's name: `gatewayName`, or else the component's name, which Pulumi YAML and Python
+ * programs often write in camelCase (paymentsGateway): refused here, before any child, rather than
+ * by the API server at up, after the keys and Secrets are made.
+ */
+function gatewayNameArgument(value: unknown, component: string, name: string, resource: pulumi.Resource): string {
+    if (isGiven(value)) return kubernetesNameArgument(value, `${component} gatewayName`, resource);
+    const suggested = name
+        .replace(/([a-z0-9])([A-Z])/g, "$1-$2")
+        .toLowerCase()
+        .replace(/[^a-z0-9.-]+/g, "-");
+    const example = isKubernetesName(suggested) ? `, e.g. ${JSON.stringify(suggested)}` : "";
+    return kubernetesNameArgument(
+        name,
+        `${component} gatewayName, by default the component's name,`,
+        resource,
+        `Set gatewayName to one${example}`,
+    );
 }
 
 /** A namespace, checked as the stack checks pki:gatewayNamespace, or `fallback` when unset. */
@@ -250,9 +277,7 @@ export function gatewayArguments(
 ): { namespace: string; gatewayName: string; selector: Record<string, string>; organization: string | undefined } {
     return {
         namespace: namespaceArgument(args.namespace, "istio-system", `${component} namespace`, resource),
-        gatewayName: !isGiven(args.gatewayName)
-            ? name
-            : kubernetesNameArgument(args.gatewayName, `${component} gatewayName`, resource),
+        gatewayName: gatewayNameArgument(args.gatewayName, component, name, resource),
         organization: organizationArgument(args.organization, `${component} organization`, resource),
         selector: labelsArgument(args.selector, GATEWAY_SELECTOR, `${component} selector`, resource),
     };
