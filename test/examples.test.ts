@@ -627,6 +627,40 @@ describe("Components used alone", function () {
         assert.deepStrictEqual([withPins([opensslSpkiPin(pinned.cert)]), withPins()], [PIN_MISMATCH, "ok"]);
     });
 
+    it("refuses a pin or identity whose output resolves to nothing, a stack reference's missing output, instead of sending null to the Gateway", async () => {
+        // clients.getOutput("paymentsSpkiPn") (a typo) resolves to undefined: the Gateway got
+        // verifyCertificateSpki: [null], the pin it stood for dropped.
+        const gateway = (endpoint: Partial<Record<keyof GatewayEndpoint, unknown>>) =>
+            pinsGateway(endpoint).then(accepted, messageOf);
+        const pin = crypto.createHash("sha256").update("key").digest("base64");
+        const pinRefusal = (i: number, got: string) =>
+            `error serializing property "spec": IstioGatewayTls endpoint "ob" verifyCertificateSpki[${i}] must be the base64 SHA-256 of a SubjectPublicKeyInfo (44 characters, as ApicClientBundle.spkiPin gives); got ${got}: ` +
+            "taken as no pin, it would let in any client key under clientTrustBundlePem with an accepted identity were it the only one, else lock out the client it stands for; give the pin, or leave the entry out";
+        const identityRefusal = (i: number, got: string) =>
+            `error serializing property "spec": IstioGatewayTls endpoint "ob" clientSubjectAltNames[${i}] must be a client identity (non-blank text); got ${got}: ` +
+            "taken as no identity, it would let in any certificate under ca.crt were it the only one, else lock out the client it stands for; give the identity, or leave the entry out";
+        const nothing = "an output that resolved to nothing (a stack reference's missing output?)";
+        assert.deepStrictEqual(
+            [
+                await gateway({ verifyCertificateSpki: [pulumi.output(undefined)] }),
+                await gateway({ verifyCertificateSpki: [pin, pulumi.output(null)] }),
+                // Nothing to hide in nothing: said as such, though it came as a secret.
+                await gateway({ verifyCertificateSpki: [pulumi.secret(undefined)] }),
+                await gateway({ verifyCertificateSpki: pulumi.output([pin, null]) }),
+                await gateway({ clientSubjectAltNames: [pulumi.output(undefined)] }),
+                await gateway({ clientSubjectAltNames: ["urn:example:apic", pulumi.output(null)] }),
+            ],
+            [
+                pinRefusal(0, nothing),
+                pinRefusal(1, nothing),
+                pinRefusal(0, nothing),
+                pinRefusal(1, "null"),
+                identityRefusal(0, nothing),
+                identityRefusal(1, nothing),
+            ],
+        );
+    });
+
     it("refuses a clientCrlPem with which Envoy would refuse every client: no CRL, none of a root of ca.crt, a stale one, a key", async () => {
         const roots = await twoClientRoots();
         const { a, b, fresh, now, hour } = roots;

@@ -38,7 +38,7 @@ const identitiesProblem = (endpoint: GatewayEndpoint, shown: string): string =>
 const pinsProblem = (endpoint: GatewayEndpoint, shown: string): string =>
     `IstioGatewayTls endpoint "${endpoint.id}" verifyCertificateSpki must be a list of pins (ApicClientBundle.spkiPin), each text or an output, or an output of such a list; got ${shown}`;
 
-/** What a refusal shows of a list that came as an output and resolved to nothing (undefined or null). */
+/** What a refusal shows of a list or value that came as an output and resolved to nothing (undefined or null). */
 const RESOLVED_TO_NOTHING = "an output that resolved to nothing (a stack reference's missing output?)";
 
 /**
@@ -96,7 +96,8 @@ const SECRET_VALUE = "a secret value (not shown)";
  * problem then fails the update through the SDK's serialization error, which quotes it). A list
  * that is itself an output is checked once resolved: `listProblem` gets it and how to show it
  * (anything but a list is refused there), then each value as a secret when the list is one.
- * `problem` gets the value and how to show it: as JSON, or SECRET_VALUE when it came as a secret.
+ * `problem` gets the value and how to show it: as JSON, SECRET_VALUE when it came as a secret, or
+ * RESOLVED_TO_NOTHING when it came as an output that resolved to nothing.
  */
 function checkedValues(
     values: unknown,
@@ -105,23 +106,23 @@ function checkedValues(
     resource: pulumi.Resource,
 ): pulumi.Output<string[]> {
     const shown = (value: unknown, secret: boolean) => (secret ? SECRET_VALUE : showJson(value as Json));
-    const shownList = (list: unknown, secret: boolean) =>
-        list === undefined || list === null ? RESOLVED_TO_NOTHING : shown(list, secret);
-    const check = (value: unknown, i: number, secret: boolean) => {
-        const found = problem(value, i, shown(value, secret), secret);
+    const shownResolved = (value: unknown, secret: boolean) =>
+        value === undefined || value === null ? RESOLVED_TO_NOTHING : shown(value, secret);
+    const check = (value: unknown, i: number, shownValue: string, secret: boolean) => {
+        const found = problem(value, i, shownValue, secret);
         if (found !== undefined) throw argumentError(found, resource);
     };
     const checkedEach = (list: pulumi.Input<string>[], listSecret: boolean) =>
         pulumi.all(
             list.map((value, i) => {
                 if (!isLater(value)) {
-                    check(value, i, listSecret);
+                    check(value, i, shown(value, listSecret), listSecret);
                     return pulumi.output(value);
                 }
                 // Each value's own secrecy: pulumi.all over the list would only say whether any is secret.
                 const output = pulumi.output(value);
                 return pulumi.all([output, pulumi.isSecret(output)]).apply(([resolved, secret]) => {
-                    check(resolved, i, secret || listSecret);
+                    check(resolved, i, shownResolved(resolved, secret || listSecret), secret || listSecret);
                     return resolved;
                 });
             }),
@@ -129,21 +130,32 @@ function checkedValues(
     if (!isLater(values)) return checkedEach(values as pulumi.Input<string>[], false);
     const list = pulumi.output(values);
     return pulumi.all([list, pulumi.isSecret(list)]).apply(([resolved, secret]) => {
-        const found = listProblem(resolved, shownList(resolved, secret));
+        const found = listProblem(resolved, shownResolved(resolved, secret));
         if (found !== undefined) throw argumentError(found, resource);
         return checkedEach(resolved as pulumi.Input<string>[], secret);
     });
 }
+
+/**
+ * Why a list value that is nothing (a stack reference's missing output: a typo, a stack not yet
+ * updated) is refused rather than sent on (as null) or dropped: the list would narrow to the others,
+ * and with none left let in any client. `what` is the value ("pin"), `anyone` who would get in.
+ */
+const missingValueProblem = (what: string, anyone: string): string =>
+    `taken as no ${what}, it would let in ${anyone} were it the only one, else lock out the client it stands for; give the ${what}, or leave the entry out`;
 
 /** The endpoint's identities: each non-blank text, one at least. */
 const checkedIdentities = (endpoint: GatewayEndpoint, resource: pulumi.Resource): pulumi.Output<string[]> =>
     checkedValues(
         endpoint.clientSubjectAltNames,
         (list, shown) => (!Array.isArray(list) || list.length === 0 ? identitiesProblem(endpoint, shown) : undefined),
-        (identity, i, shown) =>
-            typeof identity !== "string" || identity.trim() === ""
-                ? `IstioGatewayTls endpoint "${endpoint.id}" clientSubjectAltNames[${i}] must be a client identity (non-blank text); got ${shown}`
-                : undefined,
+        (identity, i, shown) => {
+            if (typeof identity === "string" && identity.trim() !== "") return undefined;
+            const refusal = `IstioGatewayTls endpoint "${endpoint.id}" clientSubjectAltNames[${i}] must be a client identity (non-blank text); got ${shown}`;
+            return identity === undefined || identity === null
+                ? `${refusal}: ${missingValueProblem("identity", "any certificate under ca.crt")}`
+                : refusal;
+        },
         resource,
     );
 
@@ -166,13 +178,18 @@ const checkedPins = (endpoint: GatewayEndpoint, resource: pulumi.Resource): pulu
             );
         },
         (pin, i, shown, secret) => {
+            const refusal = `IstioGatewayTls endpoint "${endpoint.id}" verifyCertificateSpki[${i}] must be the base64 SHA-256 of a SubjectPublicKeyInfo (44 characters, as ApicClientBundle.spkiPin gives); got ${shown}`;
+            // Not compared with its canonical form: canonicalSpkiPin(undefined) is undefined too.
+            if (pin === undefined || pin === null) {
+                return `${refusal}: ${missingValueProblem("pin", "any client key under clientTrustBundlePem with an accepted identity")}`;
+            }
             const canonical = typeof pin === "string" ? canonicalSpkiPin(pin) : undefined;
             if (canonical === pin) return undefined;
             const stray =
                 canonical === undefined || secret
                     ? ""
                     : ` (its 43rd character carries bits beyond the 32 bytes; the same pin written as Envoy reads it is "${canonical}")`;
-            return `IstioGatewayTls endpoint "${endpoint.id}" verifyCertificateSpki[${i}] must be the base64 SHA-256 of a SubjectPublicKeyInfo (44 characters, as ApicClientBundle.spkiPin gives); got ${shown}: Envoy would refuse the gateway's configuration${stray}`;
+            return `${refusal}: Envoy would refuse the gateway's configuration${stray}`;
         },
         resource,
     ).apply((pins) => (pins.length > 0 ? pins : undefined));
