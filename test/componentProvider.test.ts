@@ -1468,6 +1468,90 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         ]);
     });
 
+    it("refuses a PEM input whose output resolves to nothing, a stack reference's missing output, by its name instead of a TypeError and its stack", async () => {
+        // A Python or YAML program's missing stack-reference output arrives as an output of null;
+        // read as text, it failed with "Cannot read properties of null (reading 'matchAll')".
+        const { root, ca, issuing } = await bankIssuer();
+        const printed = (error: Error) =>
+            pulumi.ResourceError.isInstance(error) && error.hideStack === true
+                ? error.message
+                : defaultErrorMessage(error);
+        const failure = (component: string, inputs: pulumi.Inputs) =>
+            runWithStandIn(() => provider.construct("bad", token(component), inputs, {}), {
+                state: new Map(),
+                stackTraces: true,
+            }).then(
+                () => `${component} accepted`,
+                // The message alone when the host prints it so; the SDK prefixes the properties it was serializing.
+                (error: Error) =>
+                    printed(error) === error.message
+                        ? error.message.replace(/^(error serializing property "\w+": )+/, "")
+                        : printed(error),
+            );
+        const issuer = {
+            certPem: ca.certPem,
+            privateKeyPem: ca.keyPem,
+            chainPem: ca.certPem,
+            rootCertPem: root.certPem,
+        };
+        const missing = (value: null | undefined) => `${value} (a stack reference's missing output?)`;
+        assert.deepStrictEqual(
+            [
+                await failure("IntermediateCa", {
+                    subject: { commonName: "i" },
+                    keyAlgorithm: "ECDSA",
+                    offlineRoot: { rootCertPem: pulumi.output(undefined) },
+                }),
+                await failure("MeshPluginCa", {
+                    cluster: "east",
+                    keyAlgorithm: "ECDSA",
+                    offlineRoot: { rootCertPem: pulumi.output(null) },
+                }),
+                await failure("CustomerFacingTls", {
+                    hosts: [{ host: "www.bank.example", certificatePem: pulumi.output(null) }],
+                    keyAlgorithm: "ECDSA",
+                }),
+                await failure("IntermediateCa", {
+                    subject: { commonName: "i" },
+                    keyAlgorithm: "ECDSA",
+                    issuer: { ...issuer, rootCertPem: pulumi.output(undefined) },
+                }),
+                await failure("MeshPluginCa", {
+                    cluster: "east",
+                    keyAlgorithm: "ECDSA",
+                    issuer: { ...issuer, rootCertPem: pulumi.output(null) },
+                }),
+                // An issuer given as one output has every member, given or not: rootCertPem is a CA signer's.
+                await failure("IntermediateCa", {
+                    subject: { commonName: "i" },
+                    keyAlgorithm: "ECDSA",
+                    issuer: pulumi.secret(issuing),
+                }),
+                // A RootCa's certPem is also the CA's rootCertPem: named as given.
+                await failure("IntermediateCa", {
+                    subject: { commonName: "i" },
+                    keyAlgorithm: "ECDSA",
+                    rootCa: { certPem: pulumi.output(undefined), privateKeyPem: root.keyPem },
+                }),
+                await failure("ApicServerCertificate", {
+                    serverCa: { ...issuing, privateKeyPem: pulumi.secret(null) },
+                    host: "apic.bank.example",
+                    keyAlgorithm: "ECDSA",
+                }),
+            ],
+            [
+                `IntermediateCa offlineRoot.rootCertPem must be PEM text of the offline root's certificate (root.crt of the ceremony); got ${missing(undefined)}`,
+                `MeshPluginCa offlineRoot.rootCertPem must be PEM text of the offline root's certificate (root.crt of the ceremony); got ${missing(null)}`,
+                `CustomerFacingTls bad: the certificatePem given for www.bank.example must be PEM text of the public CA's certificate, then its chain; got ${missing(null)}; leave certificatePem out until the certificate comes`,
+                `IntermediateCa issuer: rootCertPem must be PEM text of a certificate; got ${missing(undefined)}`,
+                `MeshPluginCa issuer: rootCertPem must be PEM text of a certificate; got ${missing(null)}`,
+                `IntermediateCa issuer: rootCertPem must be PEM text of a certificate; got ${missing(undefined)}`,
+                `IntermediateCa rootCa: certPem must be PEM text of a certificate; got ${missing(undefined)}`,
+                `ApicServerCertificate serverCa: privateKeyPem must be PEM text of a private key; got ${missing(null)}`,
+            ],
+        );
+    });
+
     it("raises its refusals so that Pulumi's hosts print the message alone, no stack trace, whether raised in the call or in an apply", async () => {
         // An error raised in an apply (a check of PEMs that come as outputs) reaches the host as an
         // unhandled rejection: cmd/run-plugin/run.js (and cmd/run for TypeScript programs) prints a

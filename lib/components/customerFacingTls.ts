@@ -27,7 +27,7 @@ import {
     refuseShared,
 } from "./arguments";
 import { checkClock } from "./checkClock";
-import { joinPem } from "./pem";
+import { joinPem, pemTextProblem } from "./pem";
 
 /** One customer-facing host. */
 export interface CustomerFacingHost {
@@ -139,11 +139,11 @@ function servedChain(pem: string): string {
 }
 
 /**
- * The public CA's certificate for `host`, refused when it could only fail every customer: not a
- * certificate (an empty value would be served as an empty tls.crt), two PEM blocks run together
- * (which Envoy refuses, and pemBlocks reads as one damaged block), or for another host. One past
- * its end is served with a warning: refusing it would block every other update (a CRL's
- * re-publication too), and expiry monitoring reports it.
+ * The public CA's certificate for `host`, refused when it could only fail every customer: no text
+ * (an output that resolved to nothing), not a certificate (an empty value would be served as an
+ * empty tls.crt), two PEM blocks run together (which Envoy refuses, and pemBlocks reads as one
+ * damaged block), or for another host. One past its end is served with a warning: refusing it
+ * would block every other update (a CRL's re-publication too), and expiry monitoring reports it.
  */
 function publicCertificateFor(
     component: string,
@@ -152,6 +152,13 @@ function publicCertificateFor(
     now: Date,
     resource: pulumi.Resource,
 ): string {
+    const notText = pemTextProblem(pem, "the public CA's certificate, then its chain");
+    if (notText !== undefined) {
+        throw argumentError(
+            `CustomerFacingTls ${component}: the certificatePem given for ${host} ${notText}; leave certificatePem out until the certificate comes`,
+            resource,
+        );
+    }
     refusePastedKey(
         pem,
         `CustomerFacingTls ${component}: the certificatePem given for ${host}`,

@@ -22,7 +22,7 @@ import {
     RootCaPem,
     SUBJECT_INPUTS,
 } from "./keys";
-import { joinPemOutputs } from "./pem";
+import { joinPemOutputs, pemTextProblem } from "./pem";
 
 /** A CA that already exists, given as PEM with its key (e.g. a CA kept outside this stack). */
 export type ExistingCa = CaSigner;
@@ -82,9 +82,14 @@ export function signerOf(args: SignerArgs, component: string, resource: pulumi.R
     return (args.issuer ?? args.offlineRoot) as CaSigner | OfflineSigner;
 }
 
-/** `pem`, refused by refusePastedKey: at once when it is plain text, else when the output resolves. */
+/**
+ * offlineRoot.rootCertPem, refused unless text and by refusePastedKey: at once when it is plain
+ * text, else when the output resolves (to nothing, when a stack reference's output is missing).
+ */
 function keyless(pem: pulumi.Input<string>, label: string, resource: pulumi.Resource): pulumi.Input<string> {
     const check = (text: string): string => {
+        const notText = pemTextProblem(text, "the offline root's certificate (root.crt of the ceremony)");
+        if (notText !== undefined) throw argumentError(`${label} ${notText}`, resource);
         refusePastedKey(text, label, "the root's certificate only", resource);
         return text;
     };
@@ -108,8 +113,11 @@ export function checkedSigner(
             rootCertPem: keyless(offline.rootCertPem, `${component} offlineRoot.rootCertPem`, resource),
         };
     }
-    if (isGiven(args.rootCa)) return checkedIssuer(signer as CaSigner, `${component} rootCa`, resource, { root: true });
-    return checkedIssuer(signer as CaSigner, `${component} issuer`, resource);
+    const options = { withRootCertPem: true };
+    if (isGiven(args.rootCa)) {
+        return checkedIssuer(signer as CaSigner, `${component} rootCa`, resource, { ...options, root: true });
+    }
+    return checkedIssuer(signer as CaSigner, `${component} issuer`, resource, options);
 }
 
 export interface IntermediateCaArgs extends SignerArgs {

@@ -19,7 +19,7 @@ import { caFlags } from "../pki/trustBundle";
 import { subjectOf } from "../pki/x509";
 import { isGiven, refuseOutput } from "./arguments";
 import { argumentError } from "./errors";
-import { joinPemOutputs } from "./pem";
+import { joinPemOutputs, pemTextProblem } from "./pem";
 
 export { argumentError, isGiven };
 
@@ -642,13 +642,15 @@ const soundIssuers = new Set<string>();
  * signs with it: at once when every part is plain text (a program in another language passes
  * PEM so), else once the outputs resolve. `label` names the component and argument. Its certPem
  * and privateKeyPem are as the signing resources must get them (issuerCertPem, issuerKeyPem).
+ * `withRootCertPem`: the issuer is a CA's signer, whose rootCertPem is required as its certPem is.
  */
 export function checkedIssuer<T extends { certPem: pulumi.Input<string>; privateKeyPem: pulumi.Input<string> }>(
     issuer: T & { chainPem?: pulumi.Input<string>; rootCertPem?: pulumi.Input<string> },
     label: string,
     resource: pulumi.Resource,
-    options: { root?: boolean } = {},
+    options: { root?: boolean; withRootCertPem?: boolean } = {},
 ): T {
+    const { withRootCertPem = false, ...partOptions } = options;
     const check = (parts: IssuerParts): void => {
         const id = crypto.hash("sha256", JSON.stringify(parts), "hex");
         if (soundIssuers.has(id)) return;
@@ -672,7 +674,7 @@ export function checkedIssuer<T extends { certPem: pulumi.Input<string>; private
             privateKeyPem: privateKeyPem as string,
             chainPem,
             rootCertPem,
-            ...options,
+            ...partOptions,
         });
         return {
             ...members,
@@ -687,13 +689,22 @@ export function checkedIssuer<T extends { certPem: pulumi.Input<string>; private
         pulumi
             .all([members.certPem, members.privateKeyPem, members.chainPem, members.rootCertPem])
             .apply(([certPem, privateKeyPem, chainPem, rootCertPem]) => {
+                // Required parts that resolve to nothing (a StackReference's missing output), named:
+                // a CA signer's rootCertPem would be left out below, and the CA's rootCertPem and
+                // trust bundle would fail on it with a TypeError. (An issuer given as one output
+                // has a rootCertPem member whether it names a root or not.)
+                const required = { certPem, privateKeyPem, ...(withRootCertPem ? { rootCertPem } : {}) };
+                for (const [part, value] of Object.entries(required)) {
+                    const notText = pemTextProblem(value, part === "privateKeyPem" ? "a private key" : "a certificate");
+                    if (notText !== undefined) throw argumentError(`${label}: ${part} ${notText}`, resource);
+                }
                 // An optional output that resolves to null (a StackReference's missing output) is left out too.
                 check({
                     certPem,
                     privateKeyPem,
                     chainPem: chainPem ?? undefined,
                     rootCertPem: rootCertPem ?? undefined,
-                    ...options,
+                    ...partOptions,
                 });
                 return true;
             }),
