@@ -418,6 +418,10 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         assert.strictEqual(endpoint.properties?.id.plain, true);
         assert.deepStrictEqual(endpoint.properties?.verifyCertificateSpki.items, { type: "string" });
         assert.deepStrictEqual(endpoint.properties?.clientSubjectAltNames.items, { type: "string" });
+        // Either list may be one output (construct() checks it once resolved): a typed SDK must let
+        // it be passed, as Input<Sequence<Input<str>>>, not only a list of outputs.
+        assert.strictEqual(endpoint.properties?.verifyCertificateSpki.plain, undefined);
+        assert.strictEqual(endpoint.properties?.clientSubjectAltNames.plain, undefined);
         assert.strictEqual(schema.resources[token("ApicClientBundle")].inputProperties.identity.plain, true);
         assert.strictEqual(
             schema.resources[token("ApicClientBundle")].inputProperties.serverTrustBundlePem.plain,

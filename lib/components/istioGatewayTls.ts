@@ -204,7 +204,7 @@ export interface GatewayEndpoint {
      * Client identities (SAN values) accepted on this host: the endpoint's APIC client identity.
      * At least one: with none, any certificate under the client trust bundle would get in.
      */
-    readonly clientSubjectAltNames: pulumi.Input<string>[];
+    readonly clientSubjectAltNames: pulumi.Input<pulumi.Input<string>[]>;
     /**
      * The client keys accepted on this host (`verifyCertificateSpki`: base64 SHA-256 of each
      * SubjectPublicKeyInfo, e.g. ApicClientBundle.spkiPin): only these keys get in, whichever CA
@@ -212,7 +212,7 @@ export interface GatewayEndpoint {
      * Default: [] (no key pin: any key under the client trust bundle with an accepted identity).
      * @default [] (no key pin: any key under the client trust bundle with an accepted identity)
      */
-    readonly verifyCertificateSpki?: pulumi.Input<string>[];
+    readonly verifyCertificateSpki?: pulumi.Input<pulumi.Input<string>[]>;
     /**
      * Rotation epoch of the server certificate: raise it by one for a new key and certificate.
      * Default: 0.
