@@ -8,17 +8,19 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { rawConfigFromStackFile } from "../lib/config/load";
-import { settingDigest } from "../lib/config/settings";
+import { settingDigest, settingDigests } from "../lib/config/settings";
 import { validateConfig } from "../lib/config/validate";
 import { IssuedCertificate } from "../lib/inventory/issued";
 import { readDeployed } from "../lib/lifecycle/deployed";
 import { decide } from "../lib/lifecycle/rules";
 import { editStackText, StackEditError } from "../lib/lifecycle/stackEdit";
+import { runWithStandIn } from "../lib/engine/standIn";
 import { INITIAL_ROTATION, parseRecord, RotationRecord } from "../lib/plan/caRotation";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { deployedRecordOf, renderPlan } from "../lib/render/render";
 import { buildCrl, CLOCK_SKEW_MS, CrlRecord } from "../lib/pki/crl";
 import { seriesCrlRecord } from "../lib/pki/crlSeries";
+import { buildPki } from "../lib/stack";
 import { createRoot } from "../lib/pki/ceremony";
 import { TEST_ONLY_CA_KEY_PEM } from "./fixtures/testOnlyPki";
 import { cli, cliSignalledWhileWriting, newStackState, ROOT, tempDir } from "./helpers";
@@ -1303,7 +1305,9 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
             crls: { ...deployed.record.crls, "mesh-root": seriesCrlRecord(series[0]) },
             settings: {
                 ...deployed.record.settings,
-                "offlineRoots.meshRoot": settingDigest(config.offlineRoots.meshRoot),
+                ...Object.fromEntries(
+                    Object.entries(settingDigests(config)).filter(([name]) => name.startsWith("offlineRoots.")),
+                ),
             },
         };
         const decideAt = (time: number) => {
@@ -1327,6 +1331,60 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
                     `(${server.join("; ")}): deploy them (pulumi up from the default branch) or revert them before 2027-01-18`,
             ],
         ]);
+    });
+
+    it("re-publishes an offline root's CRL from a new series merged, not deployed yet, which changes CRLs alone; a series reordered is no change", () => {
+        const deployed = readDeployed(deployedDir);
+        const root = createRoot(
+            { commonName: "Life Mesh Offline Root", validityDays: 400, keyAlgorithm: "RSA" },
+            new Date(at(-30)),
+            crypto.createPrivateKey(TEST_ONLY_CA_KEY_PEM),
+        );
+        const crl = (from: number, number: number) =>
+            buildCrl(root.certPem, TEST_ONLY_CA_KEY_PEM, [], {
+                thisUpdate: new Date(at(from)),
+                nextUpdate: new Date(at(from + 14)),
+                number,
+            });
+        // Deployed: the series of days -7 and 0, the CRL of day 0 published. The ceremony's next series (days 0, 7, 14) merged.
+        const deployedSeries = [crl(-7, 1), crl(0, 2)];
+        const nextSeries = [crl(0, 2), crl(7, 3), crl(14, 4)];
+        // STACK, not stackFile: the tests before this one edit that.
+        const file = path.join(tempDir("lifecycle-next-series"), "Pulumi.life.yaml");
+        fs.writeFileSync(file, STACK);
+        const configWith = (series: readonly string[]) =>
+            validateConfig({
+                ...rawConfigFromStackFile(file),
+                offlineRoots: JSON.stringify({
+                    meshRoot: { certificate: root.certPem, intermediates: {}, crls: series.join("") },
+                }),
+            });
+        const record: RotationRecord = {
+            ...deployed.record,
+            meshCrlSince: at(-30),
+            crls: { ...deployed.record.crls, "mesh-root": seriesCrlRecord(deployedSeries[1]) },
+            settings: settingDigests(configWith(deployedSeries)),
+        };
+        const decideOn = (series: readonly string[], day: number) => {
+            const d = decide({
+                config: configWith(series),
+                deployed: { ...deployed, record },
+                now: new Date(Date.parse(at(day)) + CLOCK_SKEW_MS),
+                soakDays: 7,
+            });
+            const held = d.needsHuman.filter((n) => n.includes("mesh-root"));
+            return [d.republishCrls, d.republishWhy, d.republishBlockedBy, d.pending, held];
+        };
+        const series = "pki:offlineRoots.meshRoot.crls: changed in the stack file, not deployed yet";
+        const due =
+            "the CRL of mesh-root published is the one of pki:offlineRoots.meshRoot.crls from 2027-01-04 (valid until 2027-01-18); " +
+            "the series' CRL from 2027-01-11 is valid now";
+        // The new series' CRL of day 7 is due: re-published alone, also past halfway (day 10.5) to the published one's end.
+        assert.deepStrictEqual(decideOn(nextSeries, 7), [true, [due], [], [series], []]);
+        assert.deepStrictEqual(decideOn(nextSeries, 11), [true, [due], [], [series], []]);
+        // The README allows a series in any order: the deployed one reordered, or the new one, is no other series.
+        assert.deepStrictEqual(decideOn([...deployedSeries].reverse(), 6), [false, [], [], [], []]);
+        assert.deepStrictEqual(decideOn([...nextSeries].reverse(), 7), [true, [due], [], [series], []]);
     });
 
     it("re-publishes a CRL once the period it was signed for has ended, when a new pki:crlPeriodDays is not deployed yet", async () => {
@@ -1627,7 +1685,6 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
             "caRotation.uiClientCa",
             "revocations",
             "crlPeriodDays",
-            "meshFinishAfterHours",
             "pkcs12Profile",
             "pkcs12Iterations",
             "frontEnd.services",
@@ -1643,6 +1700,134 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
             "pki:meshStrictMtls: false in the stack file, another value deployed",
             "pki:organization: deployed, no longer in the stack file",
         ]);
+    });
+
+    it("leaves out of pending what no update would deploy: lists whose order nothing follows, times and defaults written otherwise, pki:meshFinishAfterHours", async () => {
+        const folder = tempDir("lifecycle-unseen");
+        const state = newStackState();
+        let files = 0;
+        const stackWith = (text: string) => {
+            const file = path.join(folder, `stack${files++}`, "Pulumi.life.yaml");
+            fs.mkdirSync(path.dirname(file));
+            fs.writeFileSync(file, text);
+            return file;
+        };
+        // Option 1 with two services, and a front end whose two UI services call APIC on two hosts.
+        const frontEnd = STACK.replace(
+            "services: [accounts]   # one service",
+            "services: [accounts, payments]",
+        ).replace(
+            '  other:setting: "keep me"\n',
+            "  pki:frontEnd:\n" +
+                "    services: [WEB, mobile]\n" +
+                "    callers: [web, mobile]\n" +
+                "    apicHosts: [apic.life.api.bank.example, apic2.life.api.bank.example]\n",
+        );
+        const deployAt = (file: string, now: string, out: string) =>
+            renderPlan(
+                planFromRawConfig(rawConfigFromStackFile(file), {
+                    deployed: deployedRecordOf(state),
+                    now: new Date(now),
+                }),
+                path.join(folder, out),
+                { state },
+            );
+        await deployAt(stackWith(frontEnd), at(0), "day0");
+        const { certificates } = JSON.parse(fs.readFileSync(path.join(folder, "day0/inventory.json"), "utf8")) as {
+            certificates: IssuedCertificate[];
+        };
+        const serial = (id: string) => certificates.find((c) => c.id === id)?.serial;
+        // Deployed on 2027-01-05 at 10:00 with ob's APIC client and the web UI client revoked: CRLs due on 2027-01-10.
+        const deployed =
+            frontEnd +
+            "  pki:revocations:\n" +
+            `    - { endpoint: ob, serial: ${serial("ob/client")}, epoch: 0, reason: keyCompromise, revokedAt: "2027-01-05T09:30:00Z" }\n` +
+            `    - { uiClient: web, serial: ${serial("ui/web/client")}, epoch: 0, reason: keyCompromise, revokedAt: "2027-01-05T09:00:00Z" }\n`;
+        await deployAt(stackWith(deployed), "2027-01-05T10:00:00Z", "deployed");
+        const now = new Date("2027-01-10T00:00:00Z");
+
+        /**
+         * What `pulumi up` of a stack file on 2027-01-10 would leave deployed, from a copy of the
+         * stack's state: each resource's inputs, and the stack outputs but the deployment record,
+         * each read as what it means: the inventory's certificates, the places each goes to and an
+         * endpoint's services are sets, a map's members have no order (as in Pulumi's diff).
+         */
+        const deployment = async (file: string) => {
+            const plan = planFromRawConfig(rawConfigFromStackFile(file), { deployed: deployedRecordOf(state), now });
+            const { engine, outputs } = await runWithStandIn(() => buildPki(plan).outputs, {
+                state: new Map(state),
+                now: () => now,
+            });
+            const { deploymentRecord, inventory, endpoints, ...others } = outputs;
+            assert.ok(deploymentRecord !== undefined);
+            const canonical = (value: unknown) =>
+                JSON.stringify(value, (_, v: unknown) =>
+                    typeof v === "object" && v !== null && !Array.isArray(v)
+                        ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+                        : v,
+                );
+            return {
+                resources: new Map(engine.resources.map((r) => [`${r.type}::${r.name}`, canonical(r.inputs)])),
+                outputs: new Map(
+                    Object.entries({
+                        ...others,
+                        inventory: inventory
+                            .map((c) => ({ ...c, goesTo: [...c.goesTo].sort() }))
+                            .sort((a, b) => (a.id < b.id ? -1 : 1)),
+                        endpoints: endpoints.map((e) => ({ ...e, services: [...e.services].sort() })),
+                    }).map(([name, value]) => [name, canonical(value)]),
+                ),
+            };
+        };
+        const asDeployed = await deployment(stackWith(deployed));
+        /** The names whose entry differs between two of deployment's maps. */
+        const changed = (a: Map<string, string>, b: Map<string, string>) =>
+            [...new Set([...a.keys(), ...b.keys()])].filter((name) => a.get(name) !== b.get(name));
+        /** What the edited stack file would deploy otherwise (resources, outputs), and what lifecycle says of it while the CRLs are due. */
+        const decision = async (edit: (text: string) => string) => {
+            const file = stackWith(edit(deployed));
+            const { resources, outputs } = await deployment(file);
+            const { json } = await lifecycleJson(file, path.join(folder, "deployed"), now.toISOString());
+            return [
+                changed(resources, asDeployed.resources),
+                changed(outputs, asDeployed.outputs),
+                json.republishCrls,
+                json.pending,
+                json.republishBlockedBy,
+            ];
+        };
+        const nothing = [[], [], true, [], []];
+        const edits: [string, (text: string) => string][] = [
+            ["callers reordered", (t) => t.replace("callers: [web, mobile]", "callers: [mobile, web]")],
+            ["UI services reordered", (t) => t.replace("services: [WEB, mobile]", "services: [mobile, WEB]")],
+            ["APIC hosts reordered", (t) => t.replace(/apicHosts: \[(.+), (.+)\]/, "apicHosts: [$2, $1]")],
+            ["Option 1 services reordered", (t) => t.replace("[accounts, payments]", "[payments, accounts]")],
+            ["a domain's namespace", (t) => t.replace("    ob:\n", "    ob:\n      namespace: banking\n")],
+            [
+                "an endpoint's default epochs written out",
+                (t) => t.replace("    leafEpoch: 0\n", "    leafEpoch: 0\n    endpoints: { ob: { serverEpoch: 0 } }\n"),
+            ],
+            ["pki:meshFinishAfterHours", (t) => `${t}  pki:meshFinishAfterHours: 48\n`],
+            ["revokedAt with milliseconds", (t) => t.replace("09:30:00Z", "09:30:00.000Z")],
+            ["revokedAt with its zone as an offset", (t) => t.replace("09:30:00Z", "10:30:00+01:00")],
+            ["revocations reordered", (t) => t.replace(/( {4}- \{ endpoint: .*\n)( {4}- \{ uiClient: .*\n)/, "$2$1")],
+        ];
+        const decisions = [];
+        for (const [what, edit] of edits) {
+            assert.notStrictEqual(edit(deployed), deployed, what);
+            decisions.push([what, ...(await decision(edit))]);
+        }
+        assert.deepStrictEqual(
+            decisions,
+            edits.map(([what]) => [what, ...nothing]),
+        );
+        // A service added under Option 1 changes no certificate, but the stack output endpoints lists it.
+        const added =
+            'pki:domains.ob: {"services":["accounts","cards","payments"]} in the stack file, another value deployed';
+        assert.deepStrictEqual(
+            await decision((t) => t.replace("[accounts, payments]", "[accounts, payments, cards]")),
+            [[], ["endpoints"], true, [added], [added]],
+        );
     });
 
     it("says, from a deployment record of an earlier version, that the settings deployed are not known, which keeps due CRLs from being re-published alone", async () => {

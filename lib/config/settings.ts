@@ -1,11 +1,11 @@
 /**
  * A stack's settings one by one: each `pki:` key, and each member of a key whose value is a map
- * (pki:frontEnd.callers, pki:domains.ob), by its validated value (defaults filled in). The
+ * (pki:frontEnd.callers, pki:domains.ob), by what the deployment reads of its validated value. The
  * deployment record keeps a digest of each (lib/stack.ts recordOfDeployment), so that lifecycle
  * sees every change of the stack file not deployed yet, also one that changes no certificate.
  */
 import * as crypto from "crypto";
-import { PkiConfig } from "./types";
+import { DomainConfig, HostnameOption, PkiConfig } from "./types";
 
 const isMap = (value: unknown): value is Record<string, unknown> =>
     typeof value === "object" && value !== null && !Array.isArray(value);
@@ -22,12 +22,128 @@ function canonicalJson(value: unknown): string {
     return JSON.stringify(value);
 }
 
-/** Each setting's value, by its name without `pki:` ("meshStrictMtls", "frontEnd.callers"); settings not set are absent. */
+/** A list whose order the deployment does not read, in one order. */
+const asSet = <T>(list: readonly T[]): T[] =>
+    [...list].sort((a, b) => {
+        const [x, y] = [canonicalJson(a), canonicalJson(b)];
+        return x < y ? -1 : x > y ? 1 : 0;
+    });
+
+const mapValues = <T, U>(map: Readonly<Record<string, T>>, f: (value: T) => U): Record<string, U> =>
+    Object.fromEntries(Object.entries(map).map(([k, v]) => [k, f(v)]));
+
+/**
+ * A domain as its endpoints read it. Its namespace reaches no resource or output. Under Option 1 its
+ * services are its one endpoint's, in the stack output `endpoints` (a service added is a change);
+ * under Option 2 each is an endpoint, and their order is that of the Gateway's servers; under
+ * Option 3 each group is an endpoint (any service list is the groups' services together).
+ */
+function domainAsDeployed(domain: DomainConfig, option: HostnameOption): unknown {
+    switch (option) {
+        case 1:
+            return { services: asSet(domain.services) };
+        case 2:
+            return { services: domain.services };
+        case 3:
+            return { groups: mapValues(domain.groups, asSet) };
+    }
+}
+
+/** A key whose value reaches no resource and no stack output: it is not recorded, so it is never pending. */
+interface DeploysNothing {
+    readonly deploysNothing: string;
+}
+
+/**
+ * What the deployment reads of each key, so what `pulumi up` changes when it changes: Kubernetes
+ * objects and other resources, and the stack outputs but the deployment record, each read as what
+ * it means (the inventory's certificates, and the services of an endpoint of Option 1 or 3, are
+ * sets). The record keeps a digest of this rather than of the value as written, so that what the
+ * deployment cannot tell apart (an order-free list reordered, one time written two ways, a default
+ * written out inside a map) is no change. Every key is listed, so that a new one is decided here;
+ * test/lifecycle.test.ts deploys such changes on the engine stand-in and finds nothing changed but
+ * the record.
+ */
+const AS_DEPLOYED: {
+    readonly [K in keyof PkiConfig]-?: ((value: PkiConfig[K], config: PkiConfig) => unknown) | DeploysNothing;
+} = {
+    environment: (v) => v,
+    option: (v) => v,
+    baseDomain: (v) => v,
+    organization: (v) => v,
+    domains: (domains, config) => mapValues(domains, (d) => domainAsDeployed(d, config.option)),
+    clusters: (v) => v, // in order: the first cluster gets the Gateway objects
+    meshStrictMtls: (v) => v,
+    gatewayNamespace: (v) => v,
+    trustDomains: (v) => v,
+    keyAlgorithm: (v) => v,
+    caKeyAlgorithm: (v) => v,
+    validityDays: (v) => v,
+    // Only the inventory's renewAt, a stack output, reads it.
+    earlyRenewalDays: (v) => v,
+    // An endpoint with both epochs 0 and no phase of its own is the same as none.
+    rotation: (rotation) => ({
+        ...rotation,
+        endpoints: Object.fromEntries(
+            Object.entries(rotation.endpoints).filter(
+                ([, e]) => e.serverEpoch !== 0 || e.clientEpoch !== 0 || e.clientPhase !== undefined,
+            ),
+        ),
+    }),
+    caRotation: (v) => v,
+    // A CRL lists them by serial (lib/pki/crl.ts), each time as the instant it is.
+    revocations: (revocations) =>
+        asSet(revocations.map((r) => ({ ...r, revokedAt: new Date(r.revokedAt).toISOString() }))),
+    crlPeriodDays: (v) => v,
+    meshFinishAfterHours: {
+        deploysNothing:
+            "it only says when a mesh CA's finish may be deployed: the plan refuses one sooner (plan.ts earlyMeshFinish) and lifecycle waits for it",
+    },
+    pkcs12Profile: (v) => v,
+    pkcs12Iterations: (v) => v,
+    // Sets: the UI clients follow pki:frontEnd.services, whose order only orders the inventory.
+    frontEnd: (frontEnd) => ({
+        ...frontEnd,
+        services: asSet(frontEnd.services),
+        callers: asSet(frontEnd.callers),
+        apicHosts: asSet(frontEnd.apicHosts),
+    }),
+    // The ceremony's CRL series (in any order) is a setting of its own: it changes CRLs alone.
+    offlineRoots: (roots) =>
+        Object.fromEntries(
+            Object.entries(roots).flatMap(([slot, { crls, ...root }]) => [
+                [slot, root],
+                [`${slot}.crls`, asSet(crls)],
+            ]),
+        ),
+};
+
+/**
+ * Settings whose change alters CRLs alone, which the lifecycle workflow's re-publication may deploy:
+ * pki:crlPeriodDays (the edge's CRLs re-signed for periods of another length) and an offline root's
+ * CRL series (the CRL published moves along the new one).
+ */
+export const changesCrlsAlone = (name: string): boolean =>
+    name === "crlPeriodDays" || /^offlineRoots\.[^.]+\.crls$/.test(name);
+
+/** Whether a setting's name is one this version records (a key that deploys nothing is not). */
+export function recordedSetting(name: string): boolean {
+    const key = name.split(".")[0];
+    const reading = Object.prototype.hasOwnProperty.call(AS_DEPLOYED, key)
+        ? AS_DEPLOYED[key as keyof PkiConfig]
+        : undefined;
+    return typeof reading === "function";
+}
+
+/** Each setting's value as deployed, by its name without `pki:` ("meshStrictMtls", "frontEnd.callers"); settings not set are absent. */
 export function settingsOf(config: PkiConfig): Map<string, unknown> {
     const settings = new Map<string, unknown>();
-    for (const [key, value] of Object.entries(config)) {
+    for (const [key, given] of Object.entries(config) as [keyof PkiConfig, unknown][]) {
+        const reading = AS_DEPLOYED[key] as ((value: unknown, config: PkiConfig) => unknown) | DeploysNothing;
+        if (given === undefined || typeof reading !== "function") continue;
+        const value = reading(given, config);
         if (!isMap(value)) {
-            if (value !== undefined) settings.set(key, value);
+            settings.set(key, value);
             continue;
         }
         for (const [member, memberValue] of Object.entries(value)) {

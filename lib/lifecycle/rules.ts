@@ -20,7 +20,7 @@
  * change waits for its `pulumi up`), so that running again before the update changes nothing.
  */
 import * as crypto from "crypto";
-import { settingDigest, settingsOf } from "../config/settings";
+import { changesCrlsAlone, recordedSetting, settingDigest, settingsOf } from "../config/settings";
 import { OfflineRootConfig, PkiConfig } from "../config/types";
 import { ConfigError } from "../config/validate";
 import { Json, ownMember, showJson } from "../config/values";
@@ -345,33 +345,44 @@ const SETTINGS_UNKNOWN =
     "that alters no certificate (pki:meshStrictMtls, pki:gatewayNamespace, the front end's callers...) cannot be seen; " +
     "the next pulumi up from the default branch records them";
 
+/** A setting not deployed yet. */
+interface PendingSetting {
+    readonly line: string;
+    /** It changes CRLs alone (changesCrlsAlone): the re-publication of due CRLs may deploy it. */
+    readonly crlsAlone: boolean;
+}
+
 /**
- * The settings (lib/config/settings.ts) whose value in the stack file is not the one deployed, as
- * the record's digests tell: the only sign of a change that alters no certificate, such as
- * pki:meshStrictMtls (a PeerAuthentication) or pki:pkcs12Iterations (the APIC keystores). A
- * setting a line of `named` names already (pki:caRotation.<slot>, pki:crlPeriodDays) is not
- * listed again. A record of an earlier version keeps no settings: one line says that nothing can
- * be compared, and keeps CRLs from being re-published alone (that update could deploy a change).
+ * The settings (lib/config/settings.ts) whose value as deployed, from the stack file, is not the
+ * one deployed, as the record's digests tell: the only sign of a change that alters no
+ * certificate, such as pki:meshStrictMtls (a PeerAuthentication) or pki:pkcs12Iterations (the
+ * APIC keystores). A setting a line of `named` names already (pki:caRotation.<slot>,
+ * pki:crlPeriodDays) is not listed again; one this version does not record (it deploys nothing)
+ * is not compared. A record of an earlier version keeps no settings: one line says that nothing
+ * can be compared, and keeps CRLs from being re-published alone (that update could deploy a change).
  */
-function settingsPending(config: PkiConfig, record: RotationRecord, named: readonly string[]): string[] {
+function settingsPending(config: PkiConfig, record: RotationRecord, named: readonly string[]): PendingSetting[] {
     const deployed = record.settings;
-    // Nothing deployed (no CA): every certificate is pending already.
-    if (deployed === undefined) return Object.keys(record.cas).length === 0 ? [] : [SETTINGS_UNKNOWN];
+    if (deployed === undefined) {
+        // Nothing deployed (no CA): every certificate is pending already.
+        return Object.keys(record.cas).length === 0 ? [] : [{ line: SETTINGS_UNKNOWN, crlsAlone: false }];
+    }
     const current = settingsOf(config);
-    const lines: string[] = [];
-    for (const name of new Set([...current.keys(), ...Object.keys(deployed)])) {
+    const pending: PendingSetting[] = [];
+    for (const name of new Set([...current.keys(), ...Object.keys(deployed).filter(recordedSetting)])) {
         const value = current.get(name);
         const digest = ownMember(deployed, name);
         if (value !== undefined && digest === settingDigest(value)) continue;
         const key = `pki:${name}`;
         if (named.some((line) => line.startsWith(`${key}:`) || line.startsWith(`${key}.`))) continue;
+        const setting = (line: string) => pending.push({ line, crlsAlone: changesCrlsAlone(name) });
         if (value === undefined) {
-            lines.push(`${key}: deployed, no longer in the stack file`);
+            setting(`${key}: deployed, no longer in the stack file`);
             continue;
         }
         const text = showJson(value as Json);
         const shown = text.length <= SHOWN_SETTING_LENGTH ? text : undefined;
-        lines.push(
+        setting(
             digest === undefined
                 ? `${key}: ${shown === undefined ? "" : `${shown} in the stack file, `}not deployed yet`
                 : shown === undefined
@@ -379,7 +390,7 @@ function settingsPending(config: PkiConfig, record: RotationRecord, named: reado
                   : `${key}: ${shown} in the stack file, another value deployed`,
         );
     }
-    return lines;
+    return pending;
 }
 
 /**
@@ -1298,9 +1309,8 @@ export function decide(input: LifecycleInput): LifecycleDecision {
     );
     const periodPending = crlPeriodPending(config, record, stopped.gone);
     const settings = settingsPending(config, record, [...pending, ...periodPending]);
-    // A new period length changes CRLs alone: listed last, and not among what blocks a re-publication.
-    const crlsAlone = (line: string) => line.startsWith("pki:crlPeriodDays:");
-    pending.push(...settings.filter((line) => !crlsAlone(line)));
+    // A new period length or CRL series changes CRLs alone: listed last, and not among what blocks a re-publication.
+    pending.push(...settings.filter((s) => !s.crlsAlone).map((s) => s.line));
     const renewal = (c: IssuedCertificate): string => {
         if (proposals.some((p) => renews(plan, p, c))) {
             return "deploy its renewal at once (merge the proposal and run pulumi up)";
@@ -1320,7 +1330,7 @@ export function decide(input: LifecycleInput): LifecycleDecision {
         republishWhy,
         republishBlockedBy: republishWhy.length > 0 ? pending : [],
         needsHuman: [...expired(config, deployed, now, renewal), ...needsHuman, ...crlsBlocked(crlDue, pending, now)],
-        pending: [...pending, ...periodPending, ...settings.filter(crlsAlone)],
+        pending: [...pending, ...periodPending, ...settings.filter((s) => s.crlsAlone).map((s) => s.line)],
         waiting,
     };
 }
