@@ -1578,7 +1578,7 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
                 "ob/server: deployed, no longer in the stack file",
                 "ob/client: deployed, no longer in the stack file",
                 "pki:option: 2 in the stack file, another value deployed",
-                "pki:revocations: [] in the stack file, another value deployed",
+                "pki:revocations: deployed, no longer in the stack file",
             ),
         );
         assert.deepStrictEqual(
@@ -1696,8 +1696,14 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
         const pending = async (file: string) =>
             (await lifecycleJson(file, path.join(folder, "deployed"), at(2))).json.pending;
         assert.deepStrictEqual(await pending(strict), []);
-        assert.deepStrictEqual(await pending(plain), [
+        assert.deepStrictEqual(await pending(stackWith("off", "  pki:meshStrictMtls: false\n")), [
             "pki:meshStrictMtls: false in the stack file, another value deployed",
+            "pki:organization: deployed, no longer in the stack file",
+        ]);
+        // Not set, it is this version's default, which an upgrade may have changed too: nothing to revert.
+        assert.deepStrictEqual(await pending(plain), [
+            "pki:meshStrictMtls: false, this version's default (the stack file does not set it), another value deployed; " +
+                "one pulumi up from the default branch deploys it",
             "pki:organization: deployed, no longer in the stack file",
         ]);
     });
@@ -1828,6 +1834,49 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
             await decision((t) => t.replace("[accounts, payments]", "[accounts, payments, cards]")),
             [[], ["endpoints"], true, [added], [added]],
         );
+    });
+
+    it("says that a setting the stack file does not set is this version's default, which an update deploys and no revert undoes", async () => {
+        const { folder, revoked } = await deployRevocation();
+        // Deployed by a version whose default was 2048 PBKDF2 iterations; this one's is 10000.
+        const upgraded = path.join(tempDir("lifecycle-default"), "deployed");
+        fs.cpSync(folder, upgraded, { recursive: true });
+        const recordFile = path.join(upgraded, "deployment.json");
+        const record = JSON.parse(fs.readFileSync(recordFile, "utf8")) as RotationRecord;
+        fs.writeFileSync(
+            recordFile,
+            JSON.stringify({ ...record, settings: { ...record.settings, pkcs12Iterations: settingDigest(2048) } }),
+        );
+        /** What `extra` at the end of the deployed stack file leaves pending, blocking and for a human on 2027-01-20, past halfway to the CRL's next update. */
+        const decision = async (extra: string) => {
+            const { status, json } = await lifecycleJson(revoked(extra), upgraded, "2027-01-20T00:00:00Z");
+            return [status, json.pending, json.republishBlockedBy, json.needsHuman];
+        };
+        const blocked = (holds: string, pending: string[], deployOrRevert: string) => [
+            "the CRL of apic-client-ca (next update 2027-01-28) is due for re-publication, and past its next update a CRL refuses every peer whose chain it covers; " +
+                `the lifecycle workflow re-publishes CRLs only by an update that changes nothing else, and the ${holds} holds changes not deployed yet ` +
+                `(${pending.join("; ")}): deploy them (pulumi up from the default branch)${deployOrRevert} before 2027-01-28`,
+        ];
+        const byDefault = [
+            "pki:pkcs12Iterations: 10000, this version's default (the stack file does not set it), another value deployed; " +
+                "one pulumi up from the default branch deploys it",
+        ];
+        assert.deepStrictEqual(await decision(""), [1, byDefault, byDefault, blocked("default branch", byDefault, "")]);
+        // Set in the stack file, it can be reverted.
+        const written = ["pki:pkcs12Iterations: 10000 in the stack file, another value deployed"];
+        assert.deepStrictEqual(await decision("  pki:pkcs12Iterations: 10000\n"), [
+            1,
+            written,
+            written,
+            blocked("stack file", written, " or revert them"),
+        ]);
+        const both = ["pki:meshStrictMtls: true in the stack file, another value deployed", ...byDefault];
+        assert.deepStrictEqual(await decision("  pki:meshStrictMtls: true\n"), [
+            1,
+            both,
+            both,
+            blocked("default branch", both, ", or revert those the stack file sets,"),
+        ]);
     });
 
     it("says, from a deployment record of an earlier version, that the settings deployed are not known, which keeps due CRLs from being re-published alone", async () => {

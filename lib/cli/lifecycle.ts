@@ -5,6 +5,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { rawConfigFromStackFile, ReadFile, readFromDisk } from "../config/load";
+import { settingsWritten } from "../config/settings";
 import { PkiConfig } from "../config/types";
 import { ConfigError, validateConfig } from "../config/validate";
 import { ownMember } from "../config/values";
@@ -335,9 +336,12 @@ export const lifecycleCommand: Command = {
 
         let config: PkiConfig;
         let text: string;
+        let settingsGiven: ReadonlySet<string>;
         try {
             text = readRegularFile(file);
-            config = validateConfig(rawConfigFromStackFile(file, { read: readingStackAs(file, text) }), now);
+            const raw = rawConfigFromStackFile(file, { read: readingStackAs(file, text) });
+            config = validateConfig(raw, now);
+            settingsGiven = settingsWritten(raw);
         } catch (error) {
             throw new InputError(`cannot use the stack file ${file}: ${(error as Error).message}`);
         }
@@ -367,7 +371,7 @@ export const lifecycleCommand: Command = {
             );
         }
 
-        const decided = decide({ config, deployed, now, soakDays });
+        const decided = decide({ config, deployed, now, soakDays, written: settingsGiven });
         const { edited, made, refused } = editWhatCanBeMade(file, text, decided.proposals, now, (after) =>
             planPki(after, { deployed: deployed.record, now }),
         );

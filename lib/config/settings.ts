@@ -160,3 +160,30 @@ export const settingDigest = (value: unknown): string =>
 /** The deployment record's `settings`: each setting's digest, by its name. */
 export const settingDigests = (config: PkiConfig): Record<string, string> =>
     Object.fromEntries([...settingsOf(config)].map(([name, value]) => [name, settingDigest(value)]));
+
+/**
+ * The settings a stack file (with its project's config) writes, from its raw `pki:` config: a key
+ * given, and each member given of a key that is a map; every other setting is this version's
+ * default. A setting's name is found by its key and its first member (settingWritten): no member
+ * name holds a "." (domains and groups are host labels; the rest are fixed names).
+ */
+export function settingsWritten(raw: Readonly<Record<string, string>>): Set<string> {
+    const written = new Set<string>();
+    for (const [key, text] of Object.entries(raw)) {
+        written.add(key);
+        let value: unknown;
+        try {
+            value = JSON.parse(text);
+        } catch {
+            continue; // a plain value
+        }
+        if (isMap(value)) for (const member of Object.keys(value)) written.add(`${key}.${member}`);
+    }
+    return written;
+}
+
+/** Whether a setting (settingsOf's name) is among those the stack file writes (settingsWritten). */
+export function settingWritten(written: ReadonlySet<string>, name: string): boolean {
+    const [key, member] = name.split(".");
+    return written.has(member === undefined ? key : `${key}.${member}`);
+}

@@ -20,7 +20,7 @@
  * change waits for its `pulumi up`), so that running again before the update changes nothing.
  */
 import * as crypto from "crypto";
-import { changesCrlsAlone, recordedSetting, settingDigest, settingsOf } from "../config/settings";
+import { changesCrlsAlone, recordedSetting, settingDigest, settingsOf, settingWritten } from "../config/settings";
 import { OfflineRootConfig, PkiConfig } from "../config/types";
 import { ConfigError } from "../config/validate";
 import { Json, ownMember, showJson } from "../config/values";
@@ -132,6 +132,12 @@ export interface LifecycleInput {
     readonly deployed: Deployed;
     readonly now: Date;
     readonly soakDays: number;
+    /**
+     * The settings the stack file writes (settingsWritten of its raw config): one it does not
+     * write is this version's default, which an upgrade of the package may have changed. Absent:
+     * every setting counts as written.
+     */
+    readonly written?: ReadonlySet<string>;
 }
 
 /** The path of a `pki:caRotation` slot's field. */
@@ -345,11 +351,19 @@ const SETTINGS_UNKNOWN =
     "that alters no certificate (pki:meshStrictMtls, pki:gatewayNamespace, the front end's callers...) cannot be seen; " +
     "the next pulumi up from the default branch records them";
 
+/** An empty list or map: what a list or map key not set defaults to. */
+const isEmpty = (value: unknown): boolean =>
+    Array.isArray(value)
+        ? value.length === 0
+        : typeof value === "object" && value !== null && Object.keys(value).length === 0;
+
 /** A setting not deployed yet. */
 interface PendingSetting {
     readonly line: string;
     /** It changes CRLs alone (changesCrlsAlone): the re-publication of due CRLs may deploy it. */
     readonly crlsAlone: boolean;
+    /** Reverting the stack file undoes it; not so for this version's default, which only an update deploys. */
+    readonly revertible: boolean;
 }
 
 /**
@@ -358,14 +372,23 @@ interface PendingSetting {
  * certificate, such as pki:meshStrictMtls (a PeerAuthentication) or pki:pkcs12Iterations (the
  * APIC keystores). A setting a line of `named` names already (pki:caRotation.<slot>,
  * pki:crlPeriodDays) is not listed again; one this version does not record (it deploys nothing)
- * is not compared. A record of an earlier version keeps no settings: one line says that nothing
- * can be compared, and keeps CRLs from being re-published alone (that update could deploy a change).
+ * is not compared. A setting the stack file does not write (`written`) is this version's default:
+ * a package upgrade that changed it needs an update, and there is nothing to revert. A record of
+ * an earlier version keeps no settings: one line says that nothing can be compared, and keeps CRLs
+ * from being re-published alone (that update could deploy a change).
  */
-function settingsPending(config: PkiConfig, record: RotationRecord, named: readonly string[]): PendingSetting[] {
+function settingsPending(
+    config: PkiConfig,
+    record: RotationRecord,
+    named: readonly string[],
+    written: ReadonlySet<string> | undefined,
+): PendingSetting[] {
     const deployed = record.settings;
     if (deployed === undefined) {
         // Nothing deployed (no CA): every certificate is pending already.
-        return Object.keys(record.cas).length === 0 ? [] : [{ line: SETTINGS_UNKNOWN, crlsAlone: false }];
+        return Object.keys(record.cas).length === 0
+            ? []
+            : [{ line: SETTINGS_UNKNOWN, crlsAlone: false, revertible: false }];
     }
     const current = settingsOf(config);
     const pending: PendingSetting[] = [];
@@ -375,20 +398,32 @@ function settingsPending(config: PkiConfig, record: RotationRecord, named: reado
         if (value !== undefined && digest === settingDigest(value)) continue;
         const key = `pki:${name}`;
         if (named.some((line) => line.startsWith(`${key}:`) || line.startsWith(`${key}.`))) continue;
-        const setting = (line: string) => pending.push({ line, crlsAlone: changesCrlsAlone(name) });
-        if (value === undefined) {
+        const setting = (line: string, revertible = true) =>
+            pending.push({ line, crlsAlone: changesCrlsAlone(name), revertible });
+        const given = written === undefined || settingWritten(written, name);
+        // A default of nothing (no revocations, no customer-facing host) is no version's choice: the key was removed.
+        if (value === undefined || (!given && isEmpty(value))) {
             setting(`${key}: deployed, no longer in the stack file`);
             continue;
         }
         const text = showJson(value as Json);
         const shown = text.length <= SHOWN_SETTING_LENGTH ? text : undefined;
-        setting(
-            digest === undefined
-                ? `${key}: ${shown === undefined ? "" : `${shown} in the stack file, `}not deployed yet`
-                : shown === undefined
-                  ? `${key}: changed in the stack file, not deployed yet`
-                  : `${key}: ${shown} in the stack file, another value deployed`,
-        );
+        const deployedValue = digest === undefined ? "not deployed yet" : "another value deployed";
+        if (!given) {
+            setting(
+                `${key}: ${shown === undefined ? "" : `${shown}, `}this version's default (the stack file does not set it), ${deployedValue}; ` +
+                    "one pulumi up from the default branch deploys it",
+                false,
+            );
+        } else if (digest === undefined) {
+            setting(`${key}: ${shown === undefined ? "" : `${shown} in the stack file, `}not deployed yet`);
+        } else {
+            setting(
+                shown === undefined
+                    ? `${key}: changed in the stack file, not deployed yet`
+                    : `${key}: ${shown} in the stack file, another value deployed`,
+            );
+        }
     }
     return pending;
 }
@@ -464,19 +499,33 @@ function crlsDue(
  * is due once the next one is valid, a period after its own thisUpdate: half its validity would
  * be that very moment, so its time counts from then, and half a series period is left (3.5 days
  * for a 7-day series) after as much of waiting. One past its nextUpdate is `expired`'s.
+ * `notRevertible`: lines of `pending` that no revert of the stack file undoes (this version's
+ * defaults, the settings an earlier record cannot tell), which only their update takes away.
  */
-function crlsBlocked(due: readonly CrlDue[], pending: readonly string[], now: Date): string[] {
+function crlsBlocked(
+    due: readonly CrlDue[],
+    pending: readonly string[],
+    notRevertible: ReadonlySet<string>,
+    now: Date,
+): string[] {
     if (pending.length === 0) return [];
     const late = due
         .map(({ id, crl, waitFrom }) => ({ id, from: waitFrom, to: Date.parse(crl.nextUpdate) }))
         .filter(({ from, to }) => now.getTime() >= from + (to - from) / 2 && now.getTime() < to);
     if (late.length === 0) return [];
     const first = Math.min(...late.map(({ to }) => to));
+    const revertible = pending.filter((line) => !notRevertible.has(line));
+    const revert =
+        revertible.length === 0
+            ? ""
+            : revertible.length === pending.length
+              ? " or revert them"
+              : ", or revert those the stack file sets,";
     return [
         `the CRL${late.length === 1 ? " of" : "s of"} ${late.map(({ id, to }) => `${id} (next update ${day(new Date(to))})`).join(", ")} ` +
             `${late.length === 1 ? "is" : "are"} due for re-publication, and past its next update a CRL refuses every peer whose chain it covers; ` +
-            `the lifecycle workflow re-publishes CRLs only by an update that changes nothing else, and the stack file holds changes not deployed yet ` +
-            `(${pending.join("; ")}): deploy them (pulumi up from the default branch) or revert them before ${day(new Date(first))}`,
+            `the lifecycle workflow re-publishes CRLs only by an update that changes nothing else, and the ${revertible.length === pending.length ? "stack file" : "default branch"} holds changes not deployed yet ` +
+            `(${pending.join("; ")}): deploy them (pulumi up from the default branch)${revert} before ${day(new Date(first))}`,
     ];
 }
 
@@ -1308,9 +1357,10 @@ export function decide(input: LifecycleInput): LifecycleDecision {
         ...customerFacingProposals(plan, input, rows, needsHuman, pending),
     );
     const periodPending = crlPeriodPending(config, record, stopped.gone);
-    const settings = settingsPending(config, record, [...pending, ...periodPending]);
+    const settings = settingsPending(config, record, [...pending, ...periodPending], input.written);
     // A new period length or CRL series changes CRLs alone: listed last, and not among what blocks a re-publication.
     pending.push(...settings.filter((s) => !s.crlsAlone).map((s) => s.line));
+    const notRevertible = new Set(settings.filter((s) => !s.revertible).map((s) => s.line));
     const renewal = (c: IssuedCertificate): string => {
         if (proposals.some((p) => renews(plan, p, c))) {
             return "deploy its renewal at once (merge the proposal and run pulumi up)";
@@ -1329,7 +1379,11 @@ export function decide(input: LifecycleInput): LifecycleDecision {
         republishCrls: republishWhy.length > 0,
         republishWhy,
         republishBlockedBy: republishWhy.length > 0 ? pending : [],
-        needsHuman: [...expired(config, deployed, now, renewal), ...needsHuman, ...crlsBlocked(crlDue, pending, now)],
+        needsHuman: [
+            ...expired(config, deployed, now, renewal),
+            ...needsHuman,
+            ...crlsBlocked(crlDue, pending, notRevertible, now),
+        ],
         pending: [...pending, ...periodPending, ...settings.filter((s) => s.crlsAlone).map((s) => s.line)],
         waiting,
     };
