@@ -1340,12 +1340,15 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
             new Date(at(-30)),
             crypto.createPrivateKey(TEST_ONLY_CA_KEY_PEM),
         );
+        // A series as the ceremony signs it: ahead, for later periods.
         const crl = (from: number, number: number) =>
-            buildCrl(root.certPem, TEST_ONLY_CA_KEY_PEM, [], {
-                thisUpdate: new Date(at(from)),
-                nextUpdate: new Date(at(from + 14)),
-                number,
-            });
+            buildCrl(
+                root.certPem,
+                TEST_ONLY_CA_KEY_PEM,
+                [],
+                { thisUpdate: new Date(at(from)), nextUpdate: new Date(at(from + 14)), number },
+                { signedOnce: true },
+            );
         // Deployed: the series of days -7 and 0, the CRL of day 0 published. The ceremony's next series (days 0, 7, 14) merged.
         const deployedSeries = [crl(-7, 1), crl(0, 2)];
         const nextSeries = [crl(0, 2), crl(7, 3), crl(14, 4)];
