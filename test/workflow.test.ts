@@ -81,7 +81,176 @@ const secretsOf = (job: Job): string[] => [
             .filter((name) => name !== "GITHUB_TOKEN"),
     ),
 ];
-const DEFAULT_BRANCH_ONLY = "github.ref == format('refs/heads/{0}', github.event.repository.default_branch)";
+/**
+ * A GitHub Actions expression, evaluated as "Evaluate expressions in workflows and actions"
+ * (docs.github.com) documents it, as far as the workflows' conditions use it: literals, property
+ * paths (a missing property is null), `!`, `==`, `!=`, `&&`, `||`, `( )`, `format()` and the status
+ * functions. Anything else throws: a condition this cannot read fails the test, never passes it.
+ */
+type ExpressionValue = null | boolean | number | string | object;
+/** Falsy: false, 0, -0, '', null (and NaN); anything else is truthy. */
+const truthy = (v: ExpressionValue) => v !== false && v !== 0 && v !== "" && v !== null && !Number.isNaN(v);
+/** GitHub's cast to a string: null is '', booleans and numbers as written; objects are not cast. */
+const toText = (v: ExpressionValue): string => {
+    assert.ok(typeof v !== "object" || v === null, `${JSON.stringify(v)} is not converted to a string`);
+    return v === null ? "" : String(v);
+};
+function evaluate(expression: string, context: Record<string, unknown>, status: { success: boolean }): ExpressionValue {
+    const tokens = [
+        ...expression.matchAll(
+            /\s*(?:('(?:[^']|'')*')|(-?\d+(?:\.\d+)?)|(==|!=|&&|\|\||[!().,])|([A-Za-z_][\w-]*)|(\S))/gy,
+        ),
+    ];
+    assert.strictEqual(expression, expression.trim());
+    let at = 0;
+    const peek = () => tokens[at]?.[0].trim();
+    const expect = (token: string) => {
+        assert.strictEqual(peek(), token, `${expression}: ${token} expected`);
+        at++;
+    };
+    // Loosely typed as GitHub documents: a type mismatch compares as numbers, strings ignore case.
+    const toNumber = (v: ExpressionValue): number =>
+        v === null || typeof v === "boolean" || typeof v === "number"
+            ? Number(v)
+            : typeof v === "string"
+              ? v === ""
+                  ? 0
+                  : /^-?(0|[1-9]\d*)(\.\d+)?([eE][-+]?\d+)?$/.test(v)
+                    ? Number(v)
+                    : NaN
+              : NaN;
+    const equal = (a: ExpressionValue, b: ExpressionValue): boolean =>
+        typeof a === "string" && typeof b === "string"
+            ? a.toLowerCase() === b.toLowerCase()
+            : typeof a === typeof b && (a === null) === (b === null)
+              ? a === b
+              : toNumber(a) === toNumber(b);
+    const functions: Record<string, (...args: ExpressionValue[]) => ExpressionValue> = {
+        always: () => true,
+        success: () => status.success,
+        failure: () => !status.success,
+        cancelled: () => false,
+        format: (template, ...args) =>
+            toText(template).replace(/\{\{|\}\}|\{(\d+)\}/g, (m, i: string | undefined) => {
+                if (i === undefined) return m[0];
+                assert.ok(Number(i) < args.length, `${expression}: format has no argument {${i}}`);
+                return toText(args[Number(i)]);
+            }),
+    };
+    const primary = (): ExpressionValue => {
+        const [, text, number, operator, name, other] = tokens[at++] ?? [];
+        assert.strictEqual(other, undefined, `${expression}: ${other} is not read here`);
+        if (text !== undefined) return text.slice(1, -1).replace(/''/g, "'");
+        if (number !== undefined) return Number(number);
+        if (operator === "(") {
+            const value = or();
+            expect(")");
+            return value;
+        }
+        assert.ok(name, `${expression}: a value expected`);
+        if (peek() === "(") {
+            assert.ok(name in functions, `${expression}: the function ${name} is not read here`);
+            at++;
+            const args: ExpressionValue[] = [];
+            while (peek() !== ")") {
+                if (args.length > 0) expect(",");
+                args.push(or());
+            }
+            at++;
+            return functions[name](...args);
+        }
+        if (name === "true" || name === "false") return name === "true";
+        if (name === "null") return null;
+        let value = (context[name] ?? null) as ExpressionValue;
+        while (peek() === ".") {
+            at++;
+            const property = tokens[at++]?.[4];
+            assert.ok(property, `${expression}: a property name expected`);
+            const object = value as Record<string, ExpressionValue> | null;
+            value = typeof object === "object" && object !== null ? (object[property] ?? null) : null;
+        }
+        return value;
+    };
+    const not = (): ExpressionValue => (peek() === "!" ? (at++, !truthy(not())) : primary());
+    const comparison = (): ExpressionValue => {
+        let value = not();
+        while (peek() === "==" || peek() === "!=") {
+            const negate = tokens[at++][0].trim() === "!=";
+            value = equal(value, not()) !== negate;
+        }
+        return value;
+    };
+    const and = (): ExpressionValue => {
+        let value = comparison();
+        while (peek() === "&&") {
+            at++;
+            const right = comparison();
+            value = truthy(value) ? right : value;
+        }
+        return value;
+    };
+    function or(): ExpressionValue {
+        let value = and();
+        while (peek() === "||") {
+            at++;
+            const right = and();
+            value = truthy(value) ? value : right;
+        }
+        return value;
+    }
+    const value = or();
+    assert.strictEqual(at, tokens.length, `${expression}: read to the end`);
+    assert.strictEqual(tokens.map((t) => t[0]).join(""), expression, `${expression}: every character read`);
+    return value;
+}
+
+/** Whether a job or step runs: its `if`, behind GitHub's default `success()` unless it calls a status function. */
+function conditionHolds(
+    condition: string | undefined,
+    context: Record<string, unknown>,
+    status: { success: boolean },
+): boolean {
+    const expression = (condition ?? "success()")
+        .trim()
+        .replace(/^\$\{\{([^]*)\}\}$/, "$1")
+        .trim();
+    const checked = /\b(success|failure|cancelled|always)\s*\(/.test(expression)
+        ? expression
+        : `success() && (${expression})`;
+    return truthy(evaluate(checked, context, status));
+}
+/** Whether a job runs: success() is true when every job it needs succeeded. */
+const jobRuns = (job: Job, context: RunContext): boolean =>
+    conditionHolds(job.if, context, {
+        success: [job.needs ?? []].flat().every((need) => context.needs?.[need]?.result === "success"),
+    });
+/** A value with its `${{ }}` expressions evaluated, as GitHub writes it into env. */
+const interpolate = (template: string, context: RunContext): string =>
+    template.replace(/\$\{\{([^}]*)\}\}/g, (_, expression: string) =>
+        toText(evaluate(expression.trim(), context, { success: true })),
+    );
+
+/**
+ * The contexts of a run as GitHub documents them ("Events that trigger workflows", "Contexts"):
+ * github.ref is the branch or tag the run is on, for a schedule always the default branch (main
+ * here); github.event is the event's payload, which names the repository for push,
+ * workflow_dispatch, workflow_run and pull_request. For a schedule GitHub documents no payload
+ * ("Not applicable"), and runs have had no repository in it (ossf/scorecard-action#73,
+ * letsencrypt/boulder#6209, github/codeql-action#1211).
+ */
+interface RunContext extends Record<string, unknown> {
+    github: { event_name: string; ref: string; ref_name: string; event: Record<string, unknown> };
+    needs?: Record<string, { result: string; outputs?: Record<string, string> }>;
+}
+const REPOSITORY = { full_name: "bank/pki", default_branch: "main" };
+const runContext = (
+    event: string,
+    ref: string,
+    payload: Record<string, unknown> = { repository: REPOSITORY },
+): RunContext => ({
+    github: { event_name: event, ref, ref_name: ref.replace(/^refs\/(heads|tags|pull)\//, ""), event: payload },
+});
+const SCHEDULED = runContext("schedule", "refs/heads/main", { schedule: "23 5 * * *" });
 const STACK_STEP = "changed stacks";
 
 describe("workflows: who may touch what", function () {
@@ -229,7 +398,24 @@ describe("workflows: who may touch what", function () {
                 where,
             );
             if ("push" in w.on) assert.deepStrictEqual((w.on.push as { branches: string[] }).branches, ["main"]);
-            assert.ok(job.if?.startsWith(DEFAULT_BRANCH_ONLY), `${where} checks the default branch`);
+            // Each event it listens to, on the default branch (a schedule runs there only); never another
+            // branch, a tag named like it or a pull request's merge ref.
+            const needs = { decide: { result: "success", outputs: { republish: '["prod"]' } } };
+            for (const event of Object.keys(w.on)) {
+                const context = event === "schedule" ? SCHEDULED : runContext(event, "refs/heads/main");
+                assert.ok(jobRuns(job, { ...context, needs }), `${where} runs on ${event} of the default branch`);
+            }
+            for (const [event, ref] of [
+                ["push", "refs/heads/feature"],
+                ["workflow_dispatch", "refs/heads/feature"],
+                ["workflow_dispatch", "refs/tags/main"],
+                ["pull_request", "refs/pull/7/merge"],
+            ]) {
+                assert.ok(
+                    !jobRuns(job, { ...runContext(event, ref), needs }),
+                    `${where} skipped on ${event} of ${ref}`,
+                );
+            }
             // Reads only (decide also lists this workflow's runs: actions: read).
             assert.strictEqual(job.permissions?.contents, "read", where);
             assert.deepStrictEqual(
@@ -335,8 +521,6 @@ describe("workflows: who may touch what", function () {
                 ["run-failure", { issues: "write" }, null],
             ],
         );
-        for (const [name, job] of jobsOf(w))
-            assert.ok(job.if?.includes(DEFAULT_BRANCH_ONLY), `${name} on the default branch only`);
         const runs = (name: string) => w.jobs[name].steps.map((s) => s.run ?? "").join("\n");
         assert.match(
             runs("decide"),
@@ -358,6 +542,70 @@ describe("workflows: who may touch what", function () {
             runs("propose"),
             /branch="pki-lifecycle\/\$stack"[^]*git push --quiet --force origin "HEAD:refs\/heads\/\$branch"/,
         );
+    });
+
+    it("the lifecycle workflow runs every job on the schedule, its event naming the repository or not, and by hand on the default branch only", () => {
+        const w = workflow("lifecycle.yml");
+        const every = ["decide", "propose", "attention", "republish", "run-failure"];
+        const jobsRun = (context: RunContext, republish = '["prod"]', propose = "success") =>
+            jobsOf(w)
+                .filter(([, job]) =>
+                    jobRuns(job, {
+                        ...context,
+                        needs: {
+                            decide: { result: "success", outputs: { republish } },
+                            propose: { result: propose },
+                            attention: { result: "success" },
+                            republish: { result: "success" },
+                        },
+                    }),
+                )
+                .map(([name]) => name);
+        const byHand = runContext("workflow_dispatch", "refs/heads/main");
+        // A schedule's event as GitHub documents it (no payload), and with the repository in it.
+        assert.deepStrictEqual(jobsRun(SCHEDULED), every);
+        assert.deepStrictEqual(
+            jobsRun(runContext("schedule", "refs/heads/main", { schedule: "23 5 * * *", repository: REPOSITORY })),
+            every,
+        );
+        assert.deepStrictEqual(jobsRun(byHand), every);
+        assert.deepStrictEqual(jobsRun(runContext("workflow_dispatch", "refs/heads/feature")), []);
+        assert.deepStrictEqual(jobsRun(runContext("workflow_dispatch", "refs/tags/main")), []);
+        // Nothing to re-publish: no republish job; a failed propose: run-failure reports it.
+        assert.deepStrictEqual(jobsRun(SCHEDULED, "[]"), ["decide", "propose", "attention", "run-failure"]);
+        assert.deepStrictEqual(jobsRun(SCHEDULED, '["prod"]', "failure"), every);
+        // The pull requests' base and the runs decide looks at: the default branch, on a schedule too.
+        const defaultBranch = jobsOf(w).flatMap(([, job]) =>
+            job.steps.flatMap((s) => (s.env?.DEFAULT_BRANCH === undefined ? [] : [s.env.DEFAULT_BRANCH])),
+        );
+        assert.strictEqual(defaultBranch.length, 2);
+        for (const context of [SCHEDULED, byHand]) {
+            assert.deepStrictEqual(
+                defaultBranch.map((value) => interpolate(value, context)),
+                ["main", "main"],
+            );
+        }
+    });
+
+    it("reads conditions as GitHub documents its expressions: loose equality, null as '' in format, && and || returning an operand, success() unless a status function is called", () => {
+        const context = { github: { ref: "refs/heads/main", event: { schedule: "23 5 * * *" } } };
+        const value = (expression: string) => evaluate(expression, context, { success: true });
+        assert.strictEqual(value("format('refs/heads/{0}', github.event.repository.default_branch)"), "refs/heads/");
+        assert.strictEqual(value("format('{{x}} {0} {1}', 'It''s', true)"), "{x} It's true");
+        assert.strictEqual(value("github.ref == 'REFS/HEADS/MAIN'"), true);
+        // Types that differ compare as numbers: null and '' are both 0, a branch name is NaN.
+        assert.strictEqual(value("github.event.repository == ''"), true);
+        assert.strictEqual(value("github.event.repository != 'main'"), true);
+        assert.strictEqual(value("github.event.repository.default_branch || github.ref"), "refs/heads/main");
+        assert.strictEqual(value("!github.event.repository && 'none'"), "none");
+        assert.strictEqual(conditionHolds("github.ref == 'refs/heads/main'", context, { success: false }), false);
+        assert.strictEqual(
+            conditionHolds("always() && github.ref == 'refs/heads/main'", context, { success: false }),
+            true,
+        );
+        assert.strictEqual(conditionHolds("${{ github.ref != 'refs/heads/main' }}", context, { success: true }), false);
+        assert.throws(() => value("contains(github.ref, 'main')"), /the function contains is not read here/);
+        assert.throws(() => value("github.ref < 'x'"), /github\.ref < 'x': read to the end/);
     });
 
     it("the lifecycle workflow serialises the jobs that write, each with the same job of other runs, not whole runs", () => {
@@ -1633,7 +1881,8 @@ describe("workflows: the lifecycle pull-request step, replayed", function () {
                 RUNNER_TEMP: temp,
                 GITHUB_SHA: decided,
                 GH_TOKEN: "unused",
-                DEFAULT_BRANCH: "main",
+                // As GitHub sets it on a scheduled run.
+                DEFAULT_BRANCH: interpolate(step?.env?.DEFAULT_BRANCH ?? "", SCHEDULED),
                 RUN_URL: "https://github.example/bank/pki/actions/runs/9",
             });
             assert.strictEqual(r.status, 0, r.stderr);
@@ -2079,7 +2328,14 @@ describe("workflows: the CRL re-publication and the issues of the lifecycle work
             Object.keys(w.jobs).filter((name) => name !== "run-failure"),
             job.needs,
         );
-        assert.strictEqual(job.if, `always() && ${DEFAULT_BRANCH_ONLY}`);
+        // always(): also after a job failed or was cancelled (by hand, or at its time limit).
+        const failed = {
+            decide: { result: "success" },
+            propose: { result: "failure" },
+            attention: { result: "success" },
+            republish: { result: "cancelled" },
+        };
+        assert.ok(jobRuns(job, { ...SCHEDULED, needs: failed }));
         assert.strictEqual(job["timeout-minutes"], 10);
         const step = job.steps.find((s) => s.name === "open, update or close the run's issue");
         assert.ok(step?.run);
