@@ -528,7 +528,7 @@ interface TrustDomain {
     name: string;
     /** The components the CA is in, outermost first (`team:index:Edge$apic-istio-pki:index:IntermediateCa`). */
     components: string;
-    /** For the leaves a root signs directly, their names (the domain's name in messages). */
+    /** For the leaves a root or CA given as PEM signs directly, their names (the domain's name in messages). */
     leaves?: string[];
 }
 
@@ -548,6 +548,14 @@ function trustDomainOf(cert: policy.PolicyResource): TrustDomain {
 /** A certificate's self-signature checks out: a root. */
 const isSelfSigned = (cert: crypto.X509Certificate): boolean => cert.checkIssued(cert) && cert.verify(cert.publicKey);
 
+/** What signs at the top of a certificate's chain, as far as the stack shows it (rootOf). */
+interface TopSigner {
+    id: string;
+    name: string;
+    /** A root (self-signed), or a CA given as PEM: an offline root's CA, whose root the stack does not show. */
+    kind: "root" | "CA";
+}
+
 /**
  * The root at the top of a certificate's chain of issuers, as far as the stack shows it: a
  * self-signed certificate of the stack (by URN), or the certificate given as PEM (config, a file, a
@@ -556,7 +564,7 @@ const isSelfSigned = (cert: crypto.X509Certificate): boolean => cert.checkIssued
  * CAs given as PEM are not known to share the root above them. Undefined while a preview does not
  * know it, or for an offline root (the ceremony signs its CAs: no certificate resource here).
  */
-function rootOf(cert: policy.PolicyResource): { id: string; name: string } | undefined {
+function rootOf(cert: policy.PolicyResource): TopSigner | undefined {
     const seen = new Set<string>();
     let top = cert;
     let issuer = issuerOf(cert);
@@ -565,28 +573,43 @@ function rootOf(cert: policy.PolicyResource): { id: string; name: string } | und
         top = issuer;
         issuer = issuerOf(issuer);
     }
-    if (issuer !== undefined) return issuer.type === SELF_SIGNED ? { id: issuer.urn, name: issuer.name } : undefined;
+    if (issuer !== undefined)
+        return issuer.type === SELF_SIGNED ? { id: issuer.urn, name: issuer.name, kind: "root" } : undefined;
     const given = pemCertificate(known(() => top.props.caCertPem));
     if (given === undefined) return undefined;
+    const kind = isSelfSigned(given) ? "root" : "CA";
     return {
         id: crypto.hash("sha256", given.publicKey.export({ type: "spki", format: "der" }), "hex"),
-        name: `the ${isSelfSigned(given) ? "root" : "CA"} given as PEM (${subjectOf(given)})`,
+        name: `the ${kind} given as PEM (${subjectOf(given)})`,
+        kind,
     };
 }
 
 /**
- * The trust domain of a leaf a root signs directly (a RootCa as IstioGatewayTls' serverCa): the
- * leaves of one kind of component are one, named by their names.
+ * The trust domain of a leaf signed by the top of its chain. A root's (a RootCa as IstioGatewayTls'
+ * serverCa): the leaves of one kind of component are one, named by their names. A CA's given as PEM
+ * (an offline root's gateway server CA): the CA's own domain, whatever components its leaves are
+ * in, as it would be were the CA made by the stack (it signs APIC's UI-facing server certificate
+ * and the gateway's alike).
  */
-function leafDomainOf(leaf: policy.PolicyResource): TrustDomain {
+function leafDomainOf(leaf: policy.PolicyResource, signer: TopSigner): TrustDomain {
+    if (signer.kind === "CA") return { id: "its own leaves", name: "", components: "", leaves: [] };
     const components = qualifiedTypeOf(leaf).split("$").slice(0, -1).join("$");
     return { id: `leaves of ${components}`, name: "", components, leaves: [] };
+}
+
+/** How a message names the leaves a root or a CA given as PEM signs directly. */
+function leavesSigned(leaves: string[], kind: TopSigner["kind"]): string {
+    const one = leaves.length === 1;
+    const what =
+        kind === "root" ? `${one ? "a leaf" : "leaves"} it signs directly` : `its own ${one ? "leaf" : "leaves"}`;
+    return `${leaves.sort().join(", ")} (${what})`;
 }
 
 export const separateTrustDomainsPolicy: policy.StackValidationPolicy = {
     name: "separate-trust-domains",
     description:
-        "Each root signs for one trust domain, through CAs or directly: the mesh's plug-in CAs, the gateway's server CA and APIC's client CA under roots of their own. One root for several needs allowSharedRoot.",
+        "Each root signs for one trust domain, through CAs or directly: the mesh's plug-in CAs, the gateway's server CA and APIC's client CA under roots of their own; a CA given as PEM (an offline root's), the top of its chain the pack sees, is one domain with every leaf it signs. One root for several needs allowSharedRoot.",
     enforcementLevel: "mandatory",
     configSchema: {
         properties: { allowSharedRoot: { type: "boolean", default: DEFAULTS.allowSharedRoot } },
@@ -598,8 +621,10 @@ export const separateTrustDomainsPolicy: policy.StackValidationPolicy = {
             const issuer = issuerOf(cert)?.urn;
             if (issuer !== undefined) issuedBy.set(issuer, [...(issuedBy.get(issuer) ?? []), cert]);
         }
-        const domainsByRoot = new Map<string, { root: string; domains: Map<string, TrustDomain> }>();
+        const domainsByRoot = new Map<string, { root: TopSigner; domains: Map<string, TrustDomain> }>();
         for (const cert of args.resources.filter((r) => r.type === LOCALLY_SIGNED)) {
+            const root = rootOf(cert);
+            if (root === undefined) continue;
             let domain: TrustDomain;
             if (cert.props.isCaCertificate === true) {
                 // A CA that signs CAs alone is a tier of theirs (a policy CA above issuing CAs), no domain of its own.
@@ -608,13 +633,11 @@ export const separateTrustDomainsPolicy: policy.StackValidationPolicy = {
                     continue;
                 domain = trustDomainOf(cert);
             } else {
-                // A leaf under a CA of the stack is in that CA's domain; one the root signs directly, in one of its own.
+                // A leaf under a CA of the stack is in that CA's domain; one the top of its chain signs, in leafDomainOf's.
                 if (issuerOf(cert)?.type === LOCALLY_SIGNED) continue;
-                domain = leafDomainOf(cert);
+                domain = leafDomainOf(cert, root);
             }
-            const root = rootOf(cert);
-            if (root === undefined) continue;
-            const entry = domainsByRoot.get(root.id) ?? { root: root.name, domains: new Map() };
+            const entry = domainsByRoot.get(root.id) ?? { root, domains: new Map() };
             const found = entry.domains.get(domain.id) ?? domain;
             found.leaves?.push(cert.name);
             entry.domains.set(domain.id, found);
@@ -625,13 +648,13 @@ export const separateTrustDomainsPolicy: policy.StackValidationPolicy = {
             const all = [...domains.values()];
             const names = all.map((d) =>
                 d.leaves !== undefined
-                    ? `${d.leaves.sort().join(", ")} (${d.leaves.length === 1 ? "a leaf" : "leaves"} it signs directly)`
+                    ? leavesSigned(d.leaves, root.kind)
                     : all.some((other) => other !== d && other.name === d.name)
                       ? `${d.name} (in ${d.components})`
                       : d.name,
             );
             report(
-                `${root}: one root signs for ${names.sort().join(", ")}, so a key of one trust domain (e.g. the mesh CA key in every cluster's cacerts) ` +
+                `${root.name}: one ${root.kind} signs for ${names.sort().join(", ")}, so a key of one trust domain (e.g. the mesh CA key in every cluster's cacerts) ` +
                     "could mint certificates the others trust. Give each its own root (in a stack, pki:trustDomains: separate; in a program of your own, " +
                     "a RootCa of its own as each CA's rootCa or at the top of its issuer's chain), or accept the weaker guarantee with allowSharedRoot: true",
             );

@@ -24,7 +24,8 @@ import { buildCrl } from "../lib/pki/crl";
 import { pemBlocks, pemDecode } from "../lib/pki/pem";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { IntermediateCa, IstioGatewayTls, MeshPluginCa, RootCa } from "../lib/index";
-import { buildPki } from "../lib/stack";
+import { createRoot, signIntermediate } from "../lib/pki/ceremony";
+import { buildPki, requestOfflineSignatures } from "../lib/stack";
 import {
     caKeyStrengthPolicy,
     certificateUsagePolicy,
@@ -44,7 +45,15 @@ import { holdsPrivateKey, privateKeyPaths } from "../lib/pki/keyMaterial";
 import { CA_USES } from "../lib/plan/plan";
 import { verifyPeer } from "./envoyVerifier";
 import { TEST_ONLY_CA_CERT_PEM, TEST_ONLY_CA_KEY_PEM } from "./fixtures/testOnlyPki";
-import { loadStackFile, OPTION_FILES, opensslRoot, ROOT, sharedStateWithSuiteKeys, tempDir } from "./helpers";
+import {
+    loadStackFile,
+    mintSubCa,
+    OPTION_FILES,
+    opensslRoot,
+    ROOT,
+    sharedStateWithSuiteKeys,
+    tempDir,
+} from "./helpers";
 
 type Resource = {
     type: string;
@@ -398,9 +407,9 @@ describe("Policy pack", function () {
         `Move it there, or, if a gateway or sidecar must read it in ${namespace} (a stack's pki:gatewayNamespace or front-end UI namespace, ` +
         `or such a namespace of your program's), add ${namespace} to keySecretNamespaces`;
 
-    /** separate-trust-domains' refusal of one root signing the CAs of several domains. */
-    const sharedRoot = (root: string, domains: string) =>
-        `${root}: one root signs for ${domains}, so a key of one trust domain (e.g. the mesh CA key in every cluster's cacerts) ` +
+    /** separate-trust-domains' refusal of one root (or a CA given as PEM, the top the stack shows) signing for several domains. */
+    const sharedRoot = (root: string, domains: string, signer = "root") =>
+        `${root}: one ${signer} signs for ${domains}, so a key of one trust domain (e.g. the mesh CA key in every cluster's cacerts) ` +
         "could mint certificates the others trust. Give each its own root (in a stack, pki:trustDomains: separate; in a program of your own, " +
         "a RootCa of its own as each CA's rootCa or at the top of its issuer's chain), or accept the weaker guarantee with allowSharedRoot: true";
 
@@ -583,6 +592,94 @@ describe("Policy pack", function () {
                 [],
             ],
         );
+    });
+
+    it("separate-trust-domains: a CA given as PEM (an offline root's) is one domain with every leaf it signs", async () => {
+        // The front end with offline roots: the ceremony signs the CAs, and the stack gives the gateway server CA as PEM
+        // to the gateway's server certificate and APIC's UI-facing one, which it signs online too.
+        const frontEnd = loadStackFile("examples/front-end/Pulumi.front-end.yaml");
+        const slots = ["meshRoot", "serverRoot", "clientRoot", "uiClientRoot"];
+        const roots = Object.fromEntries(
+            slots.map((slot) => [
+                slot,
+                createRoot({
+                    commonName: `Example Bank ${slot}`,
+                    organization: "Example Bank",
+                    validityDays: 7300,
+                    keyAlgorithm: "ECDSA",
+                }),
+            ]),
+        );
+        const offlineRoots = (signed: Record<string, Record<string, string>> = {}) =>
+            Object.fromEntries(
+                slots.map((slot) => [slot, { certificate: roots[slot].certPem, intermediates: signed[slot] ?? {} }]),
+            );
+        const state = new Map(sharedStateWithSuiteKeys());
+        const pending = planFromRawConfig({ ...frontEnd, offlineRoots: offlineRoots() });
+        const csrs = (await runWithStandIn(() => requestOfflineSignatures(pending), { state })).outputs
+            .intermediateCsrs as unknown as Record<string, string>;
+        const signed: Record<string, Record<string, string>> = {};
+        for (const id of pending.pendingIntermediates) {
+            const issuer = pending.cas.find((ca) => ca.id === id)?.issuer;
+            const slot = pending.cas.find((ca) => ca.id === issuer)?.slot as string;
+            const { keyPem, certPem } = roots[slot];
+            const csrPem = csrs[id];
+            signed[slot] = {
+                ...signed[slot],
+                [id]: signIntermediate({ rootKeyPem: keyPem, rootCertPem: certPem, csrPem, validityDays: 1095 }),
+            };
+        }
+        const run = await runWithStandIn(
+            () => buildPki(planFromRawConfig({ ...frontEnd, offlineRoots: offlineRoots(signed) })).outputs,
+            { state },
+        );
+        const offline = fromEngine(run.engine.resources);
+        const gatewayCa = (r: Resource) => String(r.props.caCertPem) === signed.serverRoot["gateway-server-ca"];
+        assert.deepStrictEqual(
+            offline.filter(gatewayCa).map((r) => r.name),
+            ["apic-ui-apic-example-api-bank-example-cert", "ob-gateway-ob-server-cert"],
+        );
+        assert.deepStrictEqual(await checkStack(separateTrustDomainsPolicy, offline), []);
+
+        // A CA given as PEM that signs the gateway's leaves and a mesh CA too mixes two domains: named as a CA.
+        const external = opensslRoot(
+            "Team external root",
+            crypto.generateKeyPairSync("ec", { namedCurve: "secp384r1" }).privateKey,
+            "0x5A18",
+        );
+        const ca = await mintSubCa(external, "Team external CA");
+        const program = await runWithStandIn(
+            () => {
+                new IstioGatewayTls("payments-gateway", {
+                    serverCa: { certPem: ca.certPem, privateKeyPem: ca.keyPem, chainPem: ca.certPem },
+                    clientTrustBundlePem: external.certPem,
+                    endpoints: [
+                        {
+                            id: "payments",
+                            host: "payments.team.bank.example",
+                            clientSubjectAltNames: ["urn:example:apic-client:payments"],
+                        },
+                    ],
+                    keyAlgorithm: "ECDSA",
+                });
+                const issuer = {
+                    certPem: ca.certPem,
+                    privateKeyPem: ca.keyPem,
+                    chainPem: ca.certPem,
+                    rootCertPem: external.certPem,
+                };
+                const mesh = new MeshPluginCa("team-mesh-ca", { issuer, cluster: "east", keyAlgorithm: "ECDSA" });
+                return { mesh: mesh.certChainPem };
+            },
+            { state: sharedStateWithSuiteKeys() },
+        );
+        assert.deepStrictEqual(await checkStack(separateTrustDomainsPolicy, fromEngine(program.engine.resources)), [
+            sharedRoot(
+                "the CA given as PEM (CN=Team external CA)",
+                "payments-gateway-payments-server-cert (its own leaf), the mesh",
+                "CA",
+            ),
+        ]);
     });
 
     it("private-key-strength: refuses RSA below 2048 and ECDSA left on the P-224 default", async () => {
