@@ -548,20 +548,29 @@ function trustDomainOf(cert: policy.PolicyResource): TrustDomain {
 /** A certificate's self-signature checks out: a root. */
 const isSelfSigned = (cert: crypto.X509Certificate): boolean => cert.checkIssued(cert) && cert.verify(cert.publicKey);
 
+/** A certificate's public key's hash: one CA's however its certificate is given. */
+const keyIdOf = (cert: crypto.X509Certificate): string =>
+    crypto.hash("sha256", cert.publicKey.export({ type: "spki", format: "der" }), "hex");
+
 /** What signs at the top of a certificate's chain, as far as the stack shows it (rootOf). */
 interface TopSigner {
+    /** Its key's hash, or a root certificate resource's URN while its certPem is unknown. */
     id: string;
     name: string;
+    /** Given as PEM, not made by the stack: named by its subject, where a resource is named by its name. */
+    given: boolean;
     /** A root (self-signed), or a CA given as PEM: an offline root's CA, whose root the stack does not show. */
     kind: "root" | "CA";
 }
 
 /**
  * The root at the top of a certificate's chain of issuers, as far as the stack shows it: a
- * self-signed certificate of the stack (by URN), or the certificate given as PEM (config, a file, a
- * StackReference) in the caCertPem of the topmost certificate the stack makes, by its key: the
- * same root given to several CAs is one. The pack sees no further up than that: two CAs under two
- * CAs given as PEM are not known to share the root above them. Undefined while a preview does not
+ * self-signed certificate of the stack, or the certificate given as PEM (config, a file, a
+ * StackReference) in the caCertPem of the topmost certificate the stack makes. Known by its key:
+ * the same root given to several CAs is one, and so is a RootCa of the stack whose certificate is
+ * given as PEM elsewhere too (a stack root's certPem is known once pulumi up has made it; until
+ * then it is known by its URN). The pack sees no further up than that: two CAs under two CAs
+ * given as PEM are not known to share the root above them. Undefined while a preview does not
  * know it, or for an offline root (the ceremony signs its CAs: no certificate resource here).
  */
 function rootOf(cert: policy.PolicyResource): TopSigner | undefined {
@@ -573,16 +582,16 @@ function rootOf(cert: policy.PolicyResource): TopSigner | undefined {
         top = issuer;
         issuer = issuerOf(issuer);
     }
-    if (issuer !== undefined)
-        return issuer.type === SELF_SIGNED ? { id: issuer.urn, name: issuer.name, kind: "root" } : undefined;
+    if (issuer !== undefined) {
+        if (issuer.type !== SELF_SIGNED) return undefined;
+        const root = issuer;
+        const made = pemCertificate(known(() => root.props.certPem));
+        return { id: made === undefined ? root.urn : keyIdOf(made), name: root.name, given: false, kind: "root" };
+    }
     const given = pemCertificate(known(() => top.props.caCertPem));
     if (given === undefined) return undefined;
     const kind = isSelfSigned(given) ? "root" : "CA";
-    return {
-        id: crypto.hash("sha256", given.publicKey.export({ type: "spki", format: "der" }), "hex"),
-        name: `the ${kind} given as PEM (${subjectOf(given)})`,
-        kind,
-    };
+    return { id: keyIdOf(given), name: `the ${kind} given as PEM (${subjectOf(given)})`, given: true, kind };
 }
 
 /**
@@ -638,6 +647,8 @@ export const separateTrustDomainsPolicy: policy.StackValidationPolicy = {
                 domain = leafDomainOf(cert, root);
             }
             const entry = domainsByRoot.get(root.id) ?? { root, domains: new Map() };
+            // A root both made by the stack and given as PEM is named by its resource.
+            if (entry.root.given && !root.given) entry.root = root;
             const found = entry.domains.get(domain.id) ?? domain;
             found.leaves?.push(cert.name);
             entry.domains.set(domain.id, found);

@@ -66,6 +66,8 @@ type Resource = {
     parentType?: string;
     /** The explicit provider (for Kubernetes objects: the cluster), with its inputs. */
     provider?: { type: string; name: string; props: Record<string, unknown> };
+    /** Its caCertPem is given as text (a StackReference's output, say): it depends on no resource that made it. */
+    givenCaCert?: boolean;
 };
 
 /** What a preview sends for a value not yet known (an output of a resource not yet made). */
@@ -179,7 +181,7 @@ function checkStack(
             const issuer = resources.findIndex(
                 (c) => c.state?.certPem !== undefined && c.state.certPem === r.props.caCertPem,
             );
-            if (issuer >= 0) dependencies.caCertPem = urns[issuer];
+            if (issuer >= 0 && r.givenCaCert !== true) dependencies.caCertPem = urns[issuer];
             const resource = new AnalyzerResource();
             resource.setType(r.type);
             resource.setName(r.name);
@@ -592,6 +594,42 @@ describe("Policy pack", function () {
                 [],
             ],
         );
+    });
+
+    it("separate-trust-domains: knows a RootCa of the stack given as PEM elsewhere too by its key, once pulumi up has made it", async () => {
+        // A RootCa above the mesh CA, whose certificate and key the server CA is given as PEM (a StackReference's outputs, say).
+        type Given = { certPem: string; privateKeyPem: string };
+        const state = new Map(sharedStateWithSuiteKeys());
+        const program = (given?: Given) =>
+            runWithStandIn(
+                () => {
+                    const root = new RootCa("team-root", {
+                        subject: { commonName: "Team root" },
+                        keyAlgorithm: "ECDSA",
+                    });
+                    new MeshPluginCa("team-mesh-ca", { rootCa: root, cluster: "east", keyAlgorithm: "ECDSA" });
+                    if (given !== undefined) {
+                        new IntermediateCa("team-server-ca", {
+                            rootCa: given,
+                            subject: { commonName: "Team server CA" },
+                            keyAlgorithm: "ECDSA",
+                        });
+                    }
+                    return { certPem: root.certPem, privateKeyPem: root.privateKeyPem };
+                },
+                { state },
+            );
+        const given = (await program()).outputs as unknown as Given;
+        const resources = fromEngine((await program(given)).engine.resources).map((r) => ({
+            ...r,
+            givenCaCert: r.name === "team-server-ca-cert",
+        }));
+        // What pulumi up sends a stack policy: each resource's outputs, the root's certPem among them. In either
+        // order, the root is named by its resource rather than as the root given as PEM.
+        const madeByUp = resources.map((r) => ({ ...r, props: { ...r.props, ...r.state } }));
+        const refused = [sharedRoot("team-root-cert", "team-server-ca, the mesh")];
+        assert.deepStrictEqual(await checkStack(separateTrustDomainsPolicy, madeByUp), refused);
+        assert.deepStrictEqual(await checkStack(separateTrustDomainsPolicy, [...madeByUp].reverse()), refused);
     });
 
     it("separate-trust-domains: a CA given as PEM (an offline root's) is one domain with every leaf it signs", async () => {
