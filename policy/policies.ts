@@ -470,13 +470,17 @@ export const keyMetadataPolicy: policy.ResourceValidationPolicy = {
     },
 };
 
-/** Helm releases whose `values` a chart renders in the cluster, into objects this pack never sees. */
-const HELM_RELEASES = ["kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart"];
+/**
+ * Helm releases whose `values` a chart renders in the cluster, into objects this pack never sees: a
+ * helm.sh/v3 Release (Helm installs it). A Chart (helm.sh/v3 or v4) renders on the client, like
+ * `helm template`, and registers each object it renders, which the pack checks (CHECKED_ELSEWHERE).
+ */
+const HELM_RELEASES = ["kubernetes:helm.sh/v3:Release"];
 
 export const keyHelmValuesPolicy: policy.ResourceValidationPolicy = {
     name: "no-private-key-helm-values",
     description:
-        "No Helm Release (helm.sh/v3) or Chart (helm.sh/v4) is given a private key (PEM, base64 DER, PKCS#12, a Java keystore or a JWK) in its values: the chart writes it into objects (an Opaque Secret, a ConfigMap) that this pack never sees.",
+        "No Helm Release (helm.sh/v3) is given a private key (PEM, base64 DER, PKCS#12, a Java keystore or a JWK) in its values: the chart writes it into objects (an Opaque Secret, a ConfigMap) that this pack never sees.",
     enforcementLevel: "mandatory",
     validateResource: (args, report) => {
         if (!HELM_RELEASES.includes(args.type)) return;
@@ -491,10 +495,18 @@ export const keyHelmValuesPolicy: policy.ResourceValidationPolicy = {
 
 /**
  * Kubernetes objects whose inputs other rules read: Secrets and ConfigMaps (their data; nothing
- * else in them holds a key), and a yaml/v2 ConfigGroup, whose `objs` and `yaml` are registered as
- * objects of their own and checked one by one (a kubernetes.io/tls Secret's key among them).
+ * else in them holds a key), and what renders objects on the client and registers each as a
+ * resource of its own, checked one by one (a kubernetes.io/tls Secret's key among them): a
+ * ConfigGroup's `objs` and `yaml` (yaml and yaml/v2), a Helm Chart's `values` (helm.sh/v3 and v4).
  */
-const CHECKED_ELSEWHERE = [...SECRETS, ...CONFIG_MAPS, "kubernetes:yaml/v2:ConfigGroup"];
+const CHECKED_ELSEWHERE = [
+    ...SECRETS,
+    ...CONFIG_MAPS,
+    "kubernetes:yaml:ConfigGroup",
+    "kubernetes:yaml/v2:ConfigGroup",
+    "kubernetes:helm.sh/v3:Chart",
+    "kubernetes:helm.sh/v4:Chart",
+];
 
 /** The paths of annotations and labels, at any depth: no-private-key-metadata reports them. */
 const METADATA_MAP_PATH = /(^|\.)metadata\.(annotations|labels)\./;
@@ -502,7 +514,7 @@ const METADATA_MAP_PATH = /(^|\.)metadata\.(annotations|labels)\./;
 export const keyKubernetesObjectPolicy: policy.ResourceValidationPolicy = {
     name: "no-private-key-kubernetes-objects",
     description:
-        "No Kubernetes object other than a Secret holds a private key (PEM, base64 DER, PKCS#12, a Java keystore or a JWK) anywhere in its inputs: an EnvoyFilter's inline_string (in every proxy's config dump), a container's env or args are not secret. ConfigMaps, annotations and labels, and Helm values have rules of their own.",
+        "No Kubernetes object other than a Secret holds a private key (PEM, base64 DER, PKCS#12, a Java keystore or a JWK) anywhere in its inputs: an EnvoyFilter's inline_string (in every proxy's config dump), a container's env or args are not secret. ConfigMaps, annotations and labels, and Helm Release values have rules of their own; a ConfigGroup's or Helm Chart's objects are checked one by one.",
     enforcementLevel: "mandatory",
     validateResource: (args, report) => {
         if (!args.type.startsWith("kubernetes:") || CHECKED_ELSEWHERE.includes(args.type)) return;

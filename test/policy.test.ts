@@ -4,6 +4,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { promisify } from "util";
+import * as k8s from "@pulumi/kubernetes";
 import * as policy from "@pulumi/policy";
 import * as tls from "@pulumi/tls";
 import * as YAML from "yaml";
@@ -1350,7 +1351,7 @@ describe("Policy pack", function () {
         );
     });
 
-    it("no-private-key-helm-values: refuses a Helm Release or Chart given a key in its values, by path", async () => {
+    it("no-private-key-helm-values: refuses a Helm Release given a key in its values, by path, and leaves a Chart's to its objects", async () => {
         const ob = bundle("ob");
         const release = (type: string, values: object) =>
             checkResource(keyHelmValuesPolicy, {
@@ -1365,16 +1366,21 @@ describe("Policy pack", function () {
             tls: { cert: ob.certPem, key: ob.privateKeyPem },
             clients: [{ name: "ob", keystore: ob.pkcs12Base64 }],
         };
-        for (const type of ["kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart"]) {
-            assert.deepStrictEqual(await release(type, values), [
-                "apic-gw: a private key in Helm values (values clients[0].keystore, values tls.key), which the chart writes into objects this pack never sees; " +
-                    "keep keys in a kubernetes.io/tls Secret (or Istio's cacerts) and give the chart the Secret's name",
-            ]);
-            assert.deepStrictEqual(
-                await release(type, { replicas: 2, tls: { cert: ob.certPem, secretName: "gw-tls" } }),
-                [],
-            );
-        }
+        assert.deepStrictEqual(await release("kubernetes:helm.sh/v3:Release", values), [
+            "apic-gw: a private key in Helm values (values clients[0].keystore, values tls.key), which the chart writes into objects this pack never sees; " +
+                "keep keys in a kubernetes.io/tls Secret (or Istio's cacerts) and give the chart the Secret's name",
+        ]);
+        assert.deepStrictEqual(
+            await release("kubernetes:helm.sh/v3:Release", {
+                replicas: 2,
+                tls: { cert: ob.certPem, secretName: "gw-tls" },
+            }),
+            [],
+        );
+        // A Chart (helm.sh/v3 or v4) renders on the client, like helm template, and registers each object it
+        // renders, which the pack checks as itself.
+        for (const type of ["kubernetes:helm.sh/v3:Chart", "kubernetes:helm.sh/v4:Chart"])
+            assert.deepStrictEqual(await release(type, values), [], type);
     });
 
     it("no-private-key-kubernetes-objects: refuses a key anywhere in another object's inputs (EnvoyFilter, env, args), by path", async () => {
@@ -1453,12 +1459,48 @@ describe("Policy pack", function () {
                 await object("kubernetes:core/v1:ConfigMap", { data: { "tls.key": ob.privateKeyPem } }),
                 await object("kubernetes:helm.sh/v3:Release", { chart: "./gw", values: { key: ob.privateKeyPem } }),
                 await object("kubernetes:yaml/v2:ConfigGroup", { objs: [tlsSecret] }),
+                await object("kubernetes:yaml:ConfigGroup", { objs: [tlsSecret], yaml: [YAML.stringify(tlsSecret)] }),
+                await object("kubernetes:helm.sh/v3:Chart", { chart: "./gw", values: { key: ob.privateKeyPem } }),
+                await object("kubernetes:helm.sh/v4:Chart", { chart: "./gw", values: { key: ob.privateKeyPem } }),
                 await object("kubernetes:security.istio.io/v1:RequestAuthentication", { spec: { jwtRules } }),
                 await object("kubernetes:networking.istio.io/v1:Gateway", { spec: { servers: [server] } }),
                 await object("kubernetes:core/v1:Pod", { spec: { containers: [{ ...container, env: [], args: [] }] } }),
             ],
-            [[], [], [], [], [], [], []],
+            [[], [], [], [], [], [], [], [], [], []],
         );
+    });
+
+    it("checks a ConfigGroup's objects one by one: a kubernetes.io/tls Secret in istio-system passes, an Opaque one is refused", async () => {
+        const ob = bundle("ob");
+        const group = (type: string) =>
+            runWithStandIn(
+                () => {
+                    const provider = new k8s.Provider("east", { enableSecretMutable: true });
+                    const metadata = { name: "gw-tls", namespace: "istio-system" };
+                    const stringData = { "tls.crt": ob.certPem, "tls.key": ob.privateKeyPem };
+                    const objs = [{ apiVersion: "v1", kind: "Secret", type, metadata, stringData }];
+                    new k8s.yaml.ConfigGroup("gw-tls", { objs }, { provider });
+                    return {};
+                },
+                { state: new Map() },
+            );
+        const violations = async (type: string) => {
+            const resources = fromEngine((await group(type)).engine.resources);
+            assert.deepStrictEqual(
+                resources.map((r) => r.type),
+                ["pulumi:providers:kubernetes", "kubernetes:yaml:ConfigGroup", "kubernetes:core/v1:Secret"],
+            );
+            const all = await Promise.all(
+                POLICIES.filter((p) => "validateResource" in p).flatMap((p) =>
+                    resources.map((r) => checkResource(p as policy.ResourceValidationPolicy, r)),
+                ),
+            );
+            return all.flat();
+        };
+        assert.deepStrictEqual(await violations("kubernetes.io/tls"), []);
+        assert.deepStrictEqual(await violations("Opaque"), [
+            "gw-tls: a private key (tls.key) in a secret of type Opaque; use kubernetes.io/tls (or Istio's cacerts)",
+        ]);
     });
 
     it("is a runnable pack: PulumiPolicy.yaml and a package main that the build produces", async () => {
