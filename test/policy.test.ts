@@ -362,6 +362,20 @@ describe("Policy pack", function () {
         );
         // As `pulumi stack output --json` shows a JWK whose private member is secret.
         assert.deepStrictEqual(privateKeyPaths({ jwk: { ...jwk, d: "[secret]" } }), []);
+        // Members padded, or in the standard base64 alphabet: Node's JWK import takes them as well.
+        const rsaJwk = crypto.createPrivateKey(TEST_ONLY_CA_KEY_PEM).export({ format: "jwk" });
+        const encoded = (encode: (member: string) => string) =>
+            Object.fromEntries(Object.entries(rsaJwk).map(([k, v]) => [k, k === "kty" ? v : encode(String(v))]));
+        const padded = encoded((v) => v.padEnd(Math.ceil(v.length / 4) * 4, "="));
+        const standard = encoded((v) => v.replace(/-/g, "+").replace(/_/g, "/"));
+        for (const member of [padded, standard]) crypto.createPrivateKey({ key: member, format: "jwk" });
+        assert.deepStrictEqual(
+            [padded, standard].map((member) => holdsPrivateKey(JSON.stringify(member))),
+            [true, true],
+        );
+        assert.deepStrictEqual(privateKeyPaths({ padded, standard }), ["padded", "standard"]);
+        // A JWK nested deeper than a recursive walk's stack goes (JSON.parse takes it).
+        assert.strictEqual(holdsPrivateKey(`${"[".repeat(20_000)}${keys["ec.jwk"]}${"]".repeat(20_000)}`), true);
         // A value is parsed only when it is plausibly base64 DER, and a long one not at all.
         assert.strictEqual(holdsPrivateKey(""), false);
         assert.strictEqual(holdsPrivateKey("M".repeat(100)), false);

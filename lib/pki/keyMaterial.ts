@@ -105,8 +105,11 @@ function isJavaKeystoreWithKey(bytes: Buffer): boolean {
 /** A JWK's private members (RFC 7518 6.2.2, 6.3.2, RFC 8037): "d" of an EC, OKP or RSA key, and RSA's primes. */
 const JWK_PRIVATE_MEMBERS = ["d", "p", "q", "dp", "dq", "qi"];
 
-/** Base64url without padding, what a JWK's members are (RFC 7515): not "[secret]", what a hidden one shows. */
-const BASE64URL = /^[A-Za-z0-9_-]+$/;
+/**
+ * A JWK member's value: base64url without padding (RFC 7515), and what Node's JWK import takes as
+ * well, padded or in the standard alphabet ("+", "/"); not "[secret]", what a hidden one shows.
+ */
+const JWK_MEMBER = /^[A-Za-z0-9+/_-]+={0,2}$/;
 
 /** Whether a JSON value is a private JWK: a "kty" and a private member. */
 function isPrivateJwk(value: unknown): boolean {
@@ -114,15 +117,23 @@ function isPrivateJwk(value: unknown): boolean {
     const jwk = value as Record<string, unknown>;
     return (
         typeof jwk.kty === "string" &&
-        JWK_PRIVATE_MEMBERS.map((member) => jwk[member]).some((v) => typeof v === "string" && BASE64URL.test(v))
+        JWK_PRIVATE_MEMBERS.map((member) => jwk[member]).some((v) => typeof v === "string" && JWK_MEMBER.test(v))
     );
 }
 
-/** Whether a parsed JSON value holds a private JWK at any depth: a JWK, a JWK set's "keys", a config's member. */
-function holdsPrivateJwk(value: unknown): boolean {
-    if (isPrivateJwk(value)) return true;
-    if (typeof value !== "object" || value === null) return false;
-    return Object.values(value).some(holdsPrivateJwk);
+/**
+ * Whether a parsed JSON value holds a private JWK at any depth: a JWK, a JWK set's "keys", a config's
+ * member. Walked with a list, not recursion: JSON.parse takes nesting deeper than the call stack
+ * allows, and a JWK after such nesting is still found.
+ */
+function holdsPrivateJwk(json: unknown): boolean {
+    const pending: unknown[] = [json];
+    while (pending.length > 0) {
+        const value = pending.pop();
+        if (isPrivateJwk(value)) return true;
+        if (typeof value === "object" && value !== null) pending.push(...Object.values(value));
+    }
+    return false;
 }
 
 /** Whether a text is JSON (an object or array; a BOM and blank lines allowed) holding a private JWK. */
@@ -132,8 +143,7 @@ function isJsonWithPrivateJwk(text: string): boolean {
     try {
         return holdsPrivateJwk(JSON.parse(json));
     } catch {
-        // Not JSON; or nested deeper than the stack allows, which no JWK file is.
-        return false;
+        return false; // not JSON
     }
 }
 
