@@ -436,6 +436,17 @@ function knownPart(value: unknown): unknown {
 const METADATA_MAPS = ["annotations", "labels"];
 
 /**
+ * The entries of an annotations or labels map that hold a key, by name: a text, or a value given
+ * as an object (a JWK, a map of texts), by its path below the entry. Kubernetes takes texts alone,
+ * but a program may give more, and this rule alone reports what is below these maps (see
+ * METADATA_MAP_PATH).
+ */
+function metadataMapEntries(map: unknown): string[] {
+    if (typeof map !== "object" || map === null) return [];
+    return Object.entries(map).flatMap(([name, value]) => privateKeyPaths(value, name));
+}
+
+/**
  * The metadata maps' entries holding a key, in the object's own metadata and in every metadata
  * below it (a Deployment's or Job's pod template, a CronJob's job template), by path.
  */
@@ -446,7 +457,7 @@ function metadataKeyEntries(value: unknown, at: string): string[] {
         const own =
             key === "metadata" && typeof member === "object" && member !== null
                 ? METADATA_MAPS.flatMap((map) =>
-                      keyEntries((member as Record<string, unknown>)[map], "text").map((k) => `${path}.${map} ${k}`),
+                      metadataMapEntries((member as Record<string, unknown>)[map]).map((k) => `${path}.${map} ${k}`),
                   )
                 : [];
         return [...own, ...metadataKeyEntries(member, path)];
@@ -508,7 +519,7 @@ const CHECKED_ELSEWHERE = [
     "kubernetes:helm.sh/v4:Chart",
 ];
 
-/** The paths of annotations and labels, at any depth: no-private-key-metadata reports them. */
+/** The paths of annotations' and labels' entries, at any depth: no-private-key-metadata reports them. */
 const METADATA_MAP_PATH = /(^|\.)metadata\.(annotations|labels)\./;
 
 export const keyKubernetesObjectPolicy: policy.ResourceValidationPolicy = {

@@ -1363,6 +1363,24 @@ describe("Policy pack", function () {
                 ],
             ],
         );
+        // Entries given as objects (a JWK, a map holding a PEM key), which Kubernetes takes as texts alone: this
+        // rule reports them by their paths, and no-private-key-kubernetes-objects leaves them to it.
+        const asObjects = { nested: { key: ob.privateKeyPem }, signing: JSON.parse(keys["ec.jwk"]) };
+        const issuer = {
+            type: "kubernetes:example.com/v1:Issuer",
+            name: "apic-gw",
+            props: { metadata: { name: "apic-gw" }, spec: { template: { metadata: { annotations: asObjects } } } },
+        };
+        assert.deepStrictEqual(
+            [await checkResource(keyMetadataPolicy, issuer), await checkResource(keyKubernetesObjectPolicy, issuer)],
+            [
+                [
+                    "apic-gw: a private key in metadata (spec.template.metadata.annotations nested.key, spec.template.metadata.annotations signing), " +
+                        "which is not secret; keep keys in a kubernetes.io/tls Secret (or Istio's cacerts)",
+                ],
+                [],
+            ],
+        );
     });
 
     it("no-private-key-helm-values: refuses a Helm Release given a key in its values, by path, and leaves a Chart's to its objects", async () => {
