@@ -1271,13 +1271,17 @@ describe("The stand-in harness (runWithStandIn)", function () {
         assert.match(next.outputs, /^-----BEGIN CERTIFICATE-----/);
     });
 
-    it("passes on to the process's other listeners, when the run ends, an unhandled rejection that is not the run's error", async () => {
+    it("passes on to the process's other listeners an unhandled rejection that is not the run's error, and drops the run's own again", async () => {
         const listenersBefore = process.rawListeners("unhandledRejection");
         const unhandled = await unhandledRejectionsDuring(async () => {
             await assert.rejects(
                 runWithStandIn(
                     () => {
-                        void Promise.reject(new Error("the run's error"));
+                        const error = new Error("the run's error");
+                        void Promise.reject(error);
+                        // As the SDK raises it again: the same error, and under a property's prefix.
+                        void Promise.reject(error);
+                        void Promise.reject(new Error(`error serializing property "subject": ${error.message}`));
                         void Promise.reject(new Error("another error"));
                     },
                     { state: new Map() },
@@ -1290,6 +1294,30 @@ describe("The stand-in harness (runWithStandIn)", function () {
         const listenersAfter = process.rawListeners("unhandledRejection");
         assert.strictEqual(listenersAfter.length, listenersBefore.length);
         assert.ok(listenersBefore.every((listener) => listenersAfter.includes(listener)));
+    });
+
+    it("passes on at once an unhandled rejection made outside a run while it lasts (another test's), and does not fail the run with it", async () => {
+        const unhandled = new Set<string>();
+        const listener = (reason: unknown) => unhandled.add(String(reason));
+        process.on("unhandledRejection", listener);
+        try {
+            const run = runWithStandIn(
+                async () => {
+                    await new Promise((resolve) => setTimeout(resolve, 300));
+                    return { done: true };
+                },
+                { state: new Map() },
+            );
+            await new Promise((resolve) => setTimeout(resolve, 50));
+            void Promise.reject(new Error("another test's error"));
+            await new Promise((resolve) => setImmediate(resolve));
+            // Mocha's listener emits it again to the others: it arrives twice.
+            const whileRunning = [...unhandled];
+            assert.deepStrictEqual((await run).outputs, { done: true });
+            assert.deepStrictEqual(whileRunning, ["Error: another test's error"]);
+        } finally {
+            process.off("unhandledRejection", listener);
+        }
     });
 
     it("leaves node:test nothing to report of a run that an apply's refusal failed", function () {

@@ -12,6 +12,7 @@
  * Unlike the engine, a state deletes nothing unless told (EngineStandIn.deleteUnregistered).
  */
 import * as pulumi from "@pulumi/pulumi";
+import { AsyncLocalStorage } from "node:async_hooks";
 import { PROVIDER_PEM } from "../pki/pem";
 import { RANDOM_RESOURCES } from "./randomProvider";
 import { TestKeyFile } from "./testKeys";
@@ -431,7 +432,7 @@ export interface RunOptions extends StandInOptions {
 let lastRun: Promise<unknown> = Promise.resolve();
 /**
  * True while a run calls its program: a run started from there would wait for itself. (Only the
- * synchronous call: an AsyncLocalStorage would tell more, but it slows every promise of the SDK.)
+ * synchronous call: runContext, which the SDK's promises now pay for, could tell more.)
  */
 let callingProgram = false;
 
@@ -534,7 +535,8 @@ async function runUntilSettled<T>(program: () => T | Promise<T>, options: RunOpt
         "organization",
     );
     let returned: T | undefined;
-    const settled = (async () => {
+    const run = {};
+    const settled = runContext.run(run, async () => {
         callingProgram = true;
         let called: T | Promise<T>;
         try {
@@ -547,7 +549,7 @@ async function runUntilSettled<T>(program: () => T | Promise<T>, options: RunOpt
         const outputs = await resolve(returned as pulumi.Input<T>);
         await waitForRegistrations();
         return outputs;
-    })();
+    });
     // As the Pulumi language host does: an error the SDK raises outside the program's promises (a
     // resource whose input is an apply that threw) fails the run. Without this the run would wait
     // for that resource's outputs, which never come.
@@ -558,18 +560,35 @@ async function runUntilSettled<T>(program: () => T | Promise<T>, options: RunOpt
     unhandled.catch(() => undefined);
     // The SDK raises that error again for each resource it could not register (and an apply that
     // threw for each may have thrown its own). The run rejects with it, so while the run lasts the
-    // process's other listeners (node:test's, which fails the test file for each) are set aside;
-    // any other rejection is passed on to them when the run ends.
-    const otherListeners = process.rawListeners("unhandledRejection") as NodeJS.UnhandledRejectionListener[];
+    // process's other listeners (node:test's, which fails the test file for each) are set aside.
+    // Node calls the listener in the context the rejected promise was made in: a rejection made
+    // outside the run (another test's, running at the same time) is none of its business.
+    let otherListeners = process.rawListeners("unhandledRejection") as NodeJS.UnhandledRejectionListener[];
     for (const listener of otherListeners) process.off("unhandledRejection", listener);
-    const passOn: [unknown, Promise<unknown>][] = [];
     const onUnhandled = (reason: unknown, promise: Promise<unknown>) => {
-        if (unhandledError === undefined) {
+        const ofThisRun = runContext.getStore() === run;
+        if (ofThisRun && unhandledError === undefined) {
             unhandledError = reason instanceof Error ? reason : new Error(String(reason));
             unhandledRefusal = refusalOf(reason);
             rejectUnhandled(unhandledError);
-        } else if (reason !== unhandledError && refusalOf(reason) !== unhandledRefusal) {
-            passOn.push([reason, promise]);
+        } else if (!ofThisRun || (reason !== unhandledError && refusalOf(reason) !== unhandledRefusal)) {
+            passOn(reason, promise);
+        }
+    };
+    // At once, to the listeners as they are without the run's (mocha's emits it again to the others).
+    const passOn = (reason: unknown, promise: Promise<unknown>) => {
+        process.off("unhandledRejection", onUnhandled);
+        for (const listener of [...otherListeners].reverse()) process.prependListener("unhandledRejection", listener);
+        try {
+            // With no listener, Node's default (--unhandled-rejections=throw) makes it an uncaught exception.
+            if (!process.emit("unhandledRejection", reason, promise))
+                process.nextTick(() => {
+                    throw reason;
+                });
+        } finally {
+            otherListeners = process.rawListeners("unhandledRejection") as NodeJS.UnhandledRejectionListener[];
+            for (const listener of otherListeners) process.off("unhandledRejection", listener);
+            process.on("unhandledRejection", onUnhandled);
         }
     };
     process.on("unhandledRejection", onUnhandled);
@@ -617,9 +636,11 @@ async function runUntilSettled<T>(program: () => T | Promise<T>, options: RunOpt
         clearInterval(timer);
         process.off("unhandledRejection", onUnhandled);
         for (const listener of [...otherListeners].reverse()) process.prependListener("unhandledRejection", listener);
-        for (const [reason, promise] of passOn) process.emit("unhandledRejection", reason, promise);
     }
 }
+
+/** The run a promise was made in (see onUnhandled in runUntilSettled). */
+const runContext = new AsyncLocalStorage<object>();
 
 /** What a rejection says, without the prefix the SDK adds for each property it could not serialize. */
 function refusalOf(reason: unknown): string {
