@@ -1,14 +1,15 @@
 /**
  * The bench's check that its baseline (bench/baseline.ts) is a fair one: it registers exactly the
- * stack's resources with the same inputs and computes the same outputs, so that the construction
- * ratio compares like with like. `npm run bench` runs it at 24 services; the suite at 2.
+ * stack's resources (as many times, through the same providers, with the same inputs) and computes
+ * the same outputs, secret where the stack's are, so that the construction ratio compares like
+ * with like. `npm run bench` runs it at 24 services; the suite at 2.
  */
 import * as crypto from "crypto";
 import * as util from "util";
 import * as pulumi from "@pulumi/pulumi";
 import { resolve } from "../lib/engine/standIn";
 import * as tlsProvider from "../lib/engine/tlsProvider";
-import { planFromRawConfig } from "../lib/plan/plan";
+import { PkiPlan, planFromRawConfig } from "../lib/plan/plan";
 import { buildPki } from "../lib/stack";
 import { baseline } from "./baseline";
 
@@ -63,8 +64,19 @@ export function fastMocks(): pulumi.runtime.Mocks & { count: number } {
     return mocks;
 }
 
-/** The registrations of one run, components left out: type, name and inputs. */
-function recording(): pulumi.runtime.Mocks & { seen: string[]; count: number } {
+/**
+ * One registration as the engine gets it: type, name, explicit provider (its type and name, from
+ * "<urn>::<id>") and inputs (secret inputs carry the SDK's secret marker, so their secretness counts).
+ */
+function registration(args: pulumi.runtime.MockResourceArgs): string {
+    const provider = args.provider === undefined ? "none" : args.provider.split("::").slice(2, 4).join("::");
+    return `${args.type} ${args.name} provider=${provider} ${JSON.stringify(args.inputs)}`;
+}
+
+/** The registrations of one run, components left out, each passed through `alter` first (see BaselineChange). */
+function recording(
+    alter: (args: pulumi.runtime.MockResourceArgs) => pulumi.runtime.MockResourceArgs[],
+): pulumi.runtime.Mocks & { seen: string[]; count: number } {
     const fast = fastMocks();
     const seen: string[] = [];
     return {
@@ -73,12 +85,26 @@ function recording(): pulumi.runtime.Mocks & { seen: string[]; count: number } {
             return fast.count;
         },
         newResource(args) {
-            if (!args.type.startsWith("apic-istio-pki:"))
-                seen.push(`${args.type} ${args.name} ${JSON.stringify(args.inputs)}`);
-            return fast.newResource(args);
+            const sent = alter(args);
+            for (const each of sent) if (!each.type.startsWith("apic-istio-pki:")) seen.push(registration(each));
+            return fast.newResource(sent[0]);
         },
         call: fast.call,
     };
+}
+
+/**
+ * The entries of `these` that `those` lacks, counted as multisets: a registration made twice in
+ * `these` and once in `those` is missing once (the fast mock, unlike the engine, accepts both).
+ */
+function missingFrom(these: readonly string[], those: readonly string[]): string[] {
+    const left = new Map<string, number>();
+    for (const r of those) left.set(r, (left.get(r) ?? 0) + 1);
+    return these.filter((r) => {
+        const count = left.get(r) ?? 0;
+        left.set(r, count - 1);
+        return count === 0;
+    });
 }
 
 /** Where two resolved outputs differ: the paths of their differing values (a few are enough). */
@@ -91,31 +117,53 @@ function differingPaths(stack: unknown, base: unknown, at = "outputs"): string[]
     );
 }
 
+/** Where a program's outputs are secret: the path of each secret Output (what is under it is secret too). */
+async function secretPaths(value: unknown, at = "outputs"): Promise<string[]> {
+    if (pulumi.Output.isInstance(value)) return (await pulumi.isSecret(value)) ? [at] : [];
+    if (typeof value !== "object" || value === null) return [];
+    const paths = await Promise.all(Object.entries(value).map(([key, v]) => secretPaths(v, `${at}.${key}`)));
+    return paths.flat();
+}
+
 /**
- * True when the baseline registers exactly the stack's resources, with the same inputs, and
- * returns the same outputs (a small size is enough). Both build from one plan, so that the
- * deployment record's times agree.
+ * What the tests of this check change in the baseline's run, to see that it notices: the program
+ * (default bench/baseline.ts), and what reaches the engine instead of each registration.
  */
-export async function sameInputs(size: number): Promise<{ same: boolean; resources: number; differences: string[] }> {
+export interface BaselineChange {
+    program?: (plan: PkiPlan) => Record<string, unknown>;
+    alter?: (args: pulumi.runtime.MockResourceArgs) => pulumi.runtime.MockResourceArgs[];
+}
+
+/**
+ * True when the baseline registers exactly the stack's resources, as many times each, with the
+ * same providers and inputs, and returns the same outputs, secret where the stack's are (a small
+ * size is enough). Both build from one plan, so that the deployment record's times agree.
+ */
+export async function sameInputs(
+    size: number,
+    change: BaselineChange = {},
+): Promise<{ same: boolean; resources: number; differences: string[] }> {
     const plan = planFromRawConfig(rawConfig(size));
-    const run = async (which: "stack" | "baseline") => {
-        const mocks = recording();
+    const run = async (
+        program: () => Record<string, unknown>,
+        alter = (args: pulumi.runtime.MockResourceArgs) => [args],
+    ) => {
+        const mocks = recording(alter);
         await pulumi.runtime.setMocks(mocks, "bench", "bench", false);
-        const outputs = await resolve(
-            (which === "stack" ? buildPki(plan).outputs : baseline(plan)) as pulumi.Input<unknown>,
-        );
+        const returned = program();
+        const outputs = await resolve(returned as pulumi.Input<unknown>);
         // eslint-disable-next-line @typescript-eslint/no-require-imports
         await (require("@pulumi/pulumi/runtime/settings") as { waitForRPCs(): Promise<void> }).waitForRPCs();
-        return { registered: mocks.seen.sort(), outputs };
+        return { registered: mocks.seen, outputs, secret: await secretPaths(returned) };
     };
-    const stack = await run("stack");
-    const base = await run("baseline");
+    const stack = await run(() => buildPki(plan).outputs as unknown as Record<string, unknown>);
+    const base = await run(() => (change.program ?? baseline)(plan), change.alter);
     const differences = [
-        ...stack.registered.filter((r) => !base.registered.includes(r)).map((r) => `only in stack: ${r.slice(0, 160)}`),
-        ...base.registered
-            .filter((r) => !stack.registered.includes(r))
-            .map((r) => `only in baseline: ${r.slice(0, 160)}`),
+        ...missingFrom(stack.registered, base.registered).map((r) => `only in stack: ${r.slice(0, 200)}`),
+        ...missingFrom(base.registered, stack.registered).map((r) => `only in baseline: ${r.slice(0, 200)}`),
         ...differingPaths(stack.outputs, base.outputs).map((at) => `differs: ${at}`),
+        ...missingFrom(stack.secret, base.secret).map((at) => `secret in the stack only: ${at}`),
+        ...missingFrom(base.secret, stack.secret).map((at) => `secret in the baseline only: ${at}`),
     ];
     return { same: differences.length === 0, resources: stack.registered.length, differences };
 }
