@@ -8,8 +8,10 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import { X509Crl } from "@peculiar/x509";
+import { runWithStandIn } from "../lib/engine/standIn";
 import {
     buildCrl,
+    crlDigestTimes,
     crlNumber,
     crlThisUpdate,
     crlTimes,
@@ -22,7 +24,9 @@ import { pemBlocks } from "../lib/pki/pem";
 import { RotationRecord } from "../lib/plan/caRotation";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { deployedRecordOf, renderPlan } from "../lib/render/render";
+import { buildPki } from "../lib/stack";
 import { decide, summary } from "./consumers";
+import { seededState } from "./engineKeys";
 import { TEST_ONLY_CA_CERT_PEM, TEST_ONLY_CA_KEY_PEM } from "./fixtures/testOnlyPki";
 import {
     cacerts,
@@ -33,6 +37,7 @@ import {
     openssl,
     planProblems,
     Rendered,
+    renderNext,
     tempDir,
 } from "./helpers";
 
@@ -78,6 +83,11 @@ describe("CRL times: a period's CRL lasts four periods, a root's or mesh CA's as
         const later = { notBefore: new Date(now.getTime() + 60_000), notAfter: issuer.notAfter };
         assert.deepStrictEqual(crlTimes({ renewal: "issuer", now, periodDays: 7, issuer: later, revoked: [] }), {
             thisUpdate: new Date("2027-01-05T11:55:00Z"),
+            nextUpdate: issuer.notAfter,
+        });
+        // Its digest takes the CA's start, not the clock: later updates find it unchanged and keep its date.
+        assert.deepStrictEqual(crlDigestTimes({ renewal: "issuer", now, periodDays: 7, issuer: later, revoked: [] }), {
+            thisUpdate: later.notBefore,
             nextUpdate: issuer.notAfter,
         });
     });
@@ -310,6 +320,119 @@ describe("CRL numbers over a sequence of deployments and config changes", functi
             ["crl mesh root CA", 0, ends("mesh-root")],
             ["crl mesh CA example G1", 0, ends("mesh-ca-example-g1")],
         ]);
+    });
+});
+
+describe("The CRL of a CA an update makes: dated once, then the same bytes while its list is unchanged", function () {
+    this.timeout(180_000);
+    const hour = 3_600_000;
+    const base = {
+        environment: "newca",
+        option: 1,
+        baseDomain: "newca.api.bank.example",
+        domains: { ob: { services: ["accounts"] }, dp: { services: ["party"] } },
+        clusters: ["example"],
+        keyAlgorithm: "ECDSA",
+    };
+    /** The config with ob's APIC client revoked, so that the gateways publish ca.crl. */
+    const revokingOb = (first: Rendered, revokedAt: Date) => ({
+        ...base,
+        revocations: [
+            {
+                endpoint: "ob",
+                serial: first.inventory.find((c) => c.id === "ob/client")?.serial,
+                epoch: 0,
+                reason: "keyCompromise",
+                revokedAt: revokedAt.toISOString(),
+            },
+        ],
+    });
+    /** The new CAs' CRLs in a CRL bundle: issuer, thisUpdate and number. */
+    const newCaCrls = (bundle: string) =>
+        pemBlocks(bundle, "X509 CRL")
+            .map(parseCrl)
+            .filter((crl) => /root CA G1|G2$/.test(crl.issuerCommonName ?? ""))
+            .map((crl) => [crl.issuerCommonName, crl.thisUpdate.toISOString(), crl.number]);
+
+    it("re-publishes a new root's and a new mesh CA's CRL as the prepare signed it, in the CAs' first five minutes and after", async () => {
+        // Certificates issued at each render's clock: the new CAs start at 12:00.
+        const state = newStackState(new Map());
+        const first = await renderNext(base, "newca-0", state, new Date("2026-12-01T12:00:00Z"));
+        const revoked = revokingOb(first, new Date("2026-12-01T13:00:00Z"));
+        // A mesh CA retired: istiod's ca-crl.pem is published from then on.
+        for (const [i, phase] of ["prepare", "switch", "finish"].entries()) {
+            const raw = { ...revoked, caRotation: { meshCa: { generation: 1, phase } } };
+            await renderNext(raw, `newca-mesh-${phase}`, state, new Date(Date.UTC(2026, 11, 2 + 7 * i, 12)));
+        }
+        const prepare = {
+            ...revoked,
+            caRotation: {
+                clientRoot: { generation: 1, phase: "prepare" },
+                meshCa: { generation: 2, phase: "prepare" },
+            },
+        };
+        const published: [string, string, string][] = [];
+        for (const time of ["12:00:00", "12:01:00", "12:02:30", "12:10:00", "12:20:00"]) {
+            const rendered = await renderNext(prepare, `newca-${time}`, state, new Date(`2027-01-05T${time}Z`));
+            const caCrl = gatewayServerConfig(rendered, "ob").caCrl ?? "";
+            published.push([time, caCrl, cacerts(rendered, "example")["ca-crl.pem"] ?? ""]);
+        }
+        const [, firstCaCrl, firstMeshCrl] = published[0];
+        assert.deepStrictEqual(
+            [...newCaCrls(firstCaCrl), ...newCaCrls(firstMeshCrl)].map(([issuer, thisUpdate]) => [issuer, thisUpdate]),
+            [
+                ["newca APIC client root CA G1", "2027-01-05T11:55:00.000Z"],
+                ["newca mesh CA example G2", "2027-01-05T11:55:00.000Z"],
+            ],
+        );
+        // The same number and bytes at every later update: gateway Secrets and cacerts do not change.
+        assert.deepStrictEqual(
+            published.map(([time, caCrl, meshCrl]) => [
+                time,
+                newCaCrls(caCrl),
+                newCaCrls(meshCrl),
+                caCrl === firstCaCrl,
+                meshCrl === firstMeshCrl,
+            ]),
+            published.map(([time]) => [time, newCaCrls(firstCaCrl), newCaCrls(firstMeshCrl), true, true]),
+        );
+    });
+
+    it("re-publishes a new root's CRL as the prepare signed it when pulumi up makes the root a minute after the plan's clock", async () => {
+        const state = seededState();
+        const g0 = await renderNext(base, "newca-up-g0", state, new Date(Date.now() - 24 * hour));
+        const revoked = revokingOb(g0, new Date(Date.now() - 23 * hour));
+        await renderNext(revoked, "newca-up-revoked", state, new Date(Date.now() - 22 * hour));
+        const prepare = { ...revoked, caRotation: { clientRoot: { generation: 1, phase: "prepare" } } };
+        // As pulumi up runs it: the program plans at the machine's clock, and @pulumi/tls makes the
+        // new root when the engine creates it, here a minute later.
+        const up = async (planned: Date) => {
+            const plan = planFromRawConfig(prepare, { deployed: deployedRecordOf(state), now: planned });
+            const { engine } = await runWithStandIn(() => buildPki(plan).outputs, {
+                state,
+                now: () => new Date(planned.getTime() + 60_000),
+            });
+            const secret = engine
+                .byType("kubernetes:core/v1:Secret")
+                .find((r) => (r.inputs.metadata as { name: string }).name === "apic-mtls-ob");
+            return (secret?.inputs.stringData as Record<string, string>)["ca.crl"];
+        };
+        const planned = new Date(Math.floor(Date.now() / 1000) * 1000 - 10 * hour);
+        const updates = [await up(planned), await up(new Date(planned.getTime() + 2 * hour))];
+        updates.push(await up(new Date(planned.getTime() + 4 * hour)));
+        const first = newCaCrls(updates[0]);
+        assert.deepStrictEqual(
+            first.map(([issuer, thisUpdate]) => [issuer, thisUpdate]),
+            [["newca APIC client root CA G1", new Date(planned.getTime() - 5 * 60_000).toISOString()]],
+        );
+        assert.deepStrictEqual(
+            updates.map((caCrl) => [newCaCrls(caCrl), caCrl === updates[0]]),
+            [
+                [first, true],
+                [first, true],
+                [first, true],
+            ],
+        );
     });
 });
 

@@ -128,7 +128,7 @@ export type CrlRenewal = "period" | "issuer";
 export interface CrlRecord {
     /** Never goes down for this CA. */
     readonly number: number;
-    /** SHA-256 of what the CRL says without its number, at its renewal rule's times (see crlDigest). */
+    /** SHA-256 of what the CRL says without its number, at its renewal rule's times (crlDigest, crlDigestTimes). */
     readonly digest: string;
     /** ISO 8601. */
     readonly thisUpdate: string;
@@ -168,6 +168,21 @@ export function crlTimes(args: {
     }
     const window = crlWindow(args.now, args.periodDays);
     return { thisUpdate: new Date(Math.max(window.thisUpdate.getTime(), latest)), nextUpdate: window.nextUpdate };
+}
+
+/**
+ * The times a CA's CRL is known by in its digest (crlDigest): its rule's (crlTimes), without the
+ * clock's part. An "issuer" CRL of a CA less than CLOCK_SKEW_MS old is dated CLOCK_SKEW_MS before
+ * the clock, later at every update until the CA is that old: known by that date, it would take a
+ * new number and new bytes at each of those updates and once more after them (gateway Secrets and
+ * istiod's cacerts changing again hours after a rotation's prepare). Known by the date it takes
+ * once its CA is that old, it is dated once, when first signed or when its list changes, and
+ * re-published as it was (crlThisUpdate).
+ */
+export function crlDigestTimes(args: Parameters<typeof crlTimes>[0]): { thisUpdate: Date; nextUpdate: Date } {
+    if (args.renewal === "period") return crlTimes(args);
+    const settled = Math.max(args.now.getTime(), args.issuer.notBefore.getTime() + CLOCK_SKEW_MS);
+    return crlTimes({ ...args, now: new Date(settled) });
 }
 
 /**
@@ -212,7 +227,7 @@ export function crlNumber(previous: CrlRecord | undefined, digest: string, now: 
  * previous CRL's. A CRL with a higher number and an older thisUpdate says it was issued before
  * the CRL it replaces; the rule's goes back when an entry leaves the list (a retired CA that
  * expired: a root's CRL then dates from the root's start again) or the period length changes.
- * Unchanged content (`digest`, of the rule's times) re-publishes the previous CRL's as it was;
+ * Unchanged content (`digest`, crlDigestTimes) re-publishes the previous CRL's as it was;
  * changed content takes at least the previous one's, though not after `now` (a clock behind
  * the last update's), where the CRL would not be valid yet.
  */
@@ -240,11 +255,9 @@ export function signCrl(args: {
     floor: number;
 }): { pem: string; record: CrlRecord } {
     const cert = new crypto.X509Certificate(args.caCertPem);
-    const ruled = crlTimes({
-        ...args,
-        issuer: { notBefore: new Date(cert.validFrom), notAfter: new Date(cert.validTo) },
-    });
-    const digest = crlDigest(args.caCertPem, ruled, args.revoked);
+    const rule = { ...args, issuer: { notBefore: new Date(cert.validFrom), notAfter: new Date(cert.validTo) } };
+    const ruled = crlTimes(rule);
+    const digest = crlDigest(args.caCertPem, crlDigestTimes(rule), args.revoked);
     const number = crlNumber(args.previous, digest, args.now, args.floor);
     const times = { ...ruled, thisUpdate: crlThisUpdate(args.previous, digest, ruled.thisUpdate, args.now) };
     return {
