@@ -169,6 +169,64 @@ describe("Clock skew: a node whose clock is a little behind the one that picked 
         });
     });
 
+    it("says, of a series that starts later (the offline machine's clock ahead), when it starts and from when the update passes; of one that ended, when it ended", () => {
+        const hour = 3_600_000;
+        const retired = { serialHex: "0ABC", revokedAt: at(-7200), reason: "superseded" };
+        // Signed on an offline machine whose clock is two hours ahead: the default --from is its clock.
+        const signedAt = (from: Date, revoked: (typeof retired)[]) =>
+            signCrlSeries({
+                rootKeyPem: root.keyPem,
+                rootCertPem: root.certPem,
+                revoked,
+                windows: crlSeriesWindows({
+                    rootCertPem: root.certPem,
+                    revoked,
+                    ...{ from, periodDays: 1, periods: 2, firstNumber: 4, now: from },
+                }),
+            }).map((c) => c.pem);
+        const pick = (pems: string[], now: Date, required: string[]) => {
+            const picked = pickSeriesCrl({
+                key: "pki:offlineRoots.clientRoot.crls",
+                series: pems,
+                rootCertPem: root.certPem,
+                now,
+                required,
+                why: "a test",
+                command: "apic-istio-pki ceremony crl ...",
+            });
+            return "crl" in picked ? `CRL ${picked.crl.number}` : picked.problem;
+        };
+        const old = series.map((c) => c.pem); // valid until T + 3 days
+        const threeDays = at(3 * 86_400).toISOString();
+        const later = new Date(T.getTime() + 2 * hour); // the offline machine's clock at the machine's T
+        const run =
+            'on the offline machine run "apic-istio-pki ceremony crl ..." and set pki:offlineRoots.clientRoot.crls to the crls.pem it writes';
+        const waits =
+            "once that CRL is 5 minutes old (Envoy checks a CRL's thisUpdate against the node's clock with no allowance)";
+        const afterOld = new Date(T.getTime() + 3 * 86_400_000 + hour); // an hour after the old series ended
+        assert.deepStrictEqual(
+            [
+                pick(signedAt(later, []), T, []),
+                pick(signedAt(later, [retired]), T, ["0ABC"]),
+                pick([...old, ...signedAt(new Date(afterOld.getTime() + hour), [retired])], afterOld, ["0ABC"]),
+                pick(old, afterOld, []),
+                pick(signedAt(later, []), T, ["0ABC"]),
+            ],
+            [
+                `pki:offlineRoots.clientRoot.crls has no CRL valid at ${T.toISOString()}: the series starts at 2027-01-04T02:00:00.000Z, later than now ` +
+                    `(was the offline machine's clock ahead?), and a test; run the update again from 2027-01-04T02:05:00.000Z, ${waits}`,
+                `pki:offlineRoots.clientRoot.crls has no CRL valid at ${T.toISOString()}: the series starts at 2027-01-04T02:00:00.000Z, later than now ` +
+                    `(was the offline machine's clock ahead?), and a test; run the update again from 2027-01-04T02:05:00.000Z, ${waits}`,
+                `pki:offlineRoots.clientRoot.crls has no CRL valid at 2027-01-07T01:00:00.000Z: its next CRL revoking 0ABC starts at 2027-01-07T02:00:00.000Z, later than now ` +
+                    `(was the offline machine's clock ahead?), and a test; run the update again from 2027-01-07T02:05:00.000Z, ${waits}`,
+                `pki:offlineRoots.clientRoot.crls has no CRL valid at 2027-01-07T01:00:00.000Z (the series ends ${threeDays}), and a test; ${run}`,
+                `pki:offlineRoots.clientRoot.crls has no CRL valid at ${T.toISOString()}, and its CRL from 2027-01-04T02:00:00.000Z does not revoke 0ABC (a test); ${run}`,
+            ],
+        );
+        // From the time it names on, the series' first CRL is taken.
+        assert.strictEqual(pick(signedAt(later, []), new Date(later.getTime() + CLOCK_SKEW_MS), []), "CRL 4");
+    });
+
     it("signs a CA's periodic CRL, a second into a period, for the period before, which a node a second behind accepts", async () => {
         const ca = { certPem: TEST_ONLY_CA_CERT_PEM, keyPem: TEST_ONLY_CA_KEY_PEM }; // the stack signs its CRLs with RSA keys
         const client = await mintLeaf(

@@ -1158,6 +1158,44 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
         );
     });
 
+    it("asks a human, of an offline root's series that starts later (the offline machine's clock ahead), to run the update from when it passes", () => {
+        const deployed = readDeployed(deployedDir);
+        const root = createRoot(
+            { commonName: "Life Mesh Offline Root", validityDays: 400, keyAlgorithm: "RSA" },
+            new Date(at(-30)),
+            crypto.createPrivateKey(TEST_ONLY_CA_KEY_PEM),
+        );
+        // The ceremony's series, signed with the default --from on a clock two hours ahead.
+        const from = new Date(T0.getTime() + 2 * 3_600_000);
+        const series = buildCrl(
+            root.certPem,
+            TEST_ONLY_CA_KEY_PEM,
+            [],
+            { thisUpdate: from, nextUpdate: new Date(at(14)), number: 1 },
+            { signedOnce: true },
+        );
+        const config = validateConfig({
+            ...rawConfigFromStackFile(stackFile),
+            offlineRoots: JSON.stringify({ meshRoot: { certificate: root.certPem, intermediates: {}, crls: series } }),
+        });
+        const decision = decide({
+            config,
+            // The mesh published ca-crl.pem once: it stays, so the offline root's CRL is needed.
+            deployed: { ...deployed, record: { ...deployed.record, meshCrlSince: at(-30) } },
+            now: T0,
+            soakDays: 7,
+        });
+        assert.deepStrictEqual(
+            decision.needsHuman.filter((n) => n.startsWith("the stack file is refused")),
+            [
+                "the stack file is refused against what is deployed: pki:offlineRoots.meshRoot.crls has no CRL valid at 2027-01-04T00:00:00.000Z: " +
+                    "the series starts at 2027-01-04T02:00:00.000Z, later than now (was the offline machine's clock ahead?), and " +
+                    "istiod's cacerts has carried ca-crl.pem since an earlier update and Istio cannot clear it (istio/istio#61073), so it keeps a CRL of every CA of the chain, this root's included; " +
+                    "run the update again from 2027-01-04T02:05:00.000Z, once that CRL is 5 minutes old (Envoy checks a CRL's thisUpdate against the node's clock with no allowance)",
+            ],
+        );
+    });
+
     it("re-publishes the mesh's ca-crl.pem once an offline mesh root's series holds the next CRL, and says when the one published has passed its next update; an offline gateway-server root's also asks for APIC's truststore.crl", () => {
         const deployed = readDeployed(deployedDir);
         // The ceremony's series for the offline mesh root: one CRL a week, each valid two weeks.

@@ -60,7 +60,9 @@ function seriesCrlAt<C extends CrlInfo>(crls: readonly C[], now: Date, required:
 /**
  * The CRL of a series to publish at `now`: signed by the root, valid at `now` (the latest such
  * period, seriesCrlAt), listing every serial in `required`. A problem (for the key `key`) when there is none,
- * saying `why` the root's CRL is needed and the ceremony `command` that signs a series that fits.
+ * saying `why` the root's CRL is needed and the ceremony `command` that signs a series that fits,
+ * or, when the series has one that fits but is not valid yet or not CLOCK_SKEW_MS old, from when
+ * the update passes.
  */
 export function pickSeriesCrl(args: {
     key: string;
@@ -92,36 +94,60 @@ export function pickSeriesCrl(args: {
     const current = seriesCrlAt(parsed, now, args.required);
     if (current !== undefined) return { crl: current };
     const run = `on the offline machine run "${args.command}" and set ${key} to the crls.pem it writes`;
+    const skew = `${CLOCK_SKEW_MS / 60_000} minutes`;
+    const settledFrom = (crl: CrlInfo) => new Date(crl.thisUpdate.getTime() + CLOCK_SKEW_MS).toISOString();
+    const missing = (crl: CrlInfo) => {
+        const listed = crl.revokedSerials.map(normalSerial);
+        return args.required.filter((s) => !listed.includes(normalSerial(s)));
+    };
     const valid = validAt(parsed, now);
+    if (parsed.length === 0) return { problem: `${key} is needed: ${args.why}; ${run}` };
     if (valid.length === 0) {
+        // Valid only later: signed on a clock ahead (the ceremony's default --from is its clock),
+        // or with a --from to come. Signing again on that clock would not help; waiting does.
+        const later = parsed
+            .filter((c) => now < c.thisUpdate)
+            .sort((a, b) => a.thisUpdate.getTime() - b.thisUpdate.getTime());
+        const ahead = later.find((c) => lists(c, args.required));
+        if (ahead !== undefined) {
+            const from = ahead.thisUpdate.toISOString();
+            const wholeSeries = ahead === later[0] && later.length === parsed.length;
+            const starts = wholeSeries
+                ? `the series starts at ${from}`
+                : `its next CRL${args.required.length > 0 ? ` revoking ${args.required.join(", ")}` : ""} starts at ${from}`;
+            return {
+                problem:
+                    `${key} has no CRL valid at ${now.toISOString()}: ${starts}, later than now (was the offline machine's clock ahead?), and ${args.why}; ` +
+                    `run the update again from ${settledFrom(ahead)}, once that CRL is ${skew} old (Envoy checks a CRL's thisUpdate against the node's clock with no allowance)`,
+            };
+        }
+        if (later.length > 0) {
+            return {
+                problem: `${key} has no CRL valid at ${now.toISOString()}, and its CRL from ${later[0].thisUpdate.toISOString()} does not revoke ${missing(later[0]).join(", ")} (${args.why}); ${run}`,
+            };
+        }
         const last = parsed
             .map((c) => c.nextUpdate.toISOString())
             .sort()
             .at(-1);
         return {
-            problem:
-                parsed.length === 0
-                    ? `${key} is needed: ${args.why}; ${run}`
-                    : `${key} has no CRL valid at ${now.toISOString()} (the series ends ${last}), and ${args.why}; ${run}`,
+            problem: `${key} has no CRL valid at ${now.toISOString()} (the series ends ${last}), and ${args.why}; ${run}`,
         };
     }
     // Those that would do but are not CLOCK_SKEW_MS old yet: the first of them to be.
     const young = valid.filter((c) => lists(c, args.required)).at(-1);
     if (young !== undefined) {
         const from = young.thisUpdate.toISOString();
-        const skew = `${CLOCK_SKEW_MS / 60_000} minutes`;
         return {
             problem:
                 `${key}: its CRL valid from ${from} is less than ${skew} old (now is ${now.toISOString()}) and no older one of the series ` +
                 `${args.required.length > 0 ? `revoking ${args.required.join(", ")} ` : ""}is valid now: Envoy checks a CRL's thisUpdate against the node's clock ` +
                 `with no allowance, so a node whose clock lags would refuse it, and with it every peer under this root (${args.why}); ` +
-                `run the update again from ${new Date(young.thisUpdate.getTime() + CLOCK_SKEW_MS).toISOString()}`,
+                `run the update again from ${settledFrom(young)}`,
         };
     }
-    const listed = valid[0].revokedSerials.map(normalSerial);
-    const missing = args.required.filter((s) => !listed.includes(normalSerial(s)));
     return {
-        problem: `${key}: the CRL valid now does not revoke ${missing.join(", ")} (${args.why}); ${run}`,
+        problem: `${key}: the CRL valid now does not revoke ${missing(valid[0]).join(", ")} (${args.why}); ${run}`,
     };
 }
 
