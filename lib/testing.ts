@@ -36,7 +36,13 @@ type ProgramEntry<E> = E extends (...args: never[]) => infer R ? Awaited<R> : E;
 
 /** Files of the program's folder (not node_modules) that a run loaded: the next run loads them afresh. */
 const programFiles = new Set<string>();
-/** What each run's program module exported: a run handed the same object again did not run the module. */
+/**
+ * Each run's program module, as require.cache shows it after the run loaded it: a run handed the
+ * same module again did not run it. Where require.cache does not show it (a loader that hides what
+ * it keeps), what it exported: a program may export a library's object, the same at every run, so
+ * the module is what tells, where it can be seen.
+ */
+const programModules = new WeakSet<object>();
 const programExports = new WeakSet<object>();
 
 function inProgramFolder(file: string, folder: string): boolean {
@@ -101,7 +107,11 @@ export function runProgram<M = Record<string, unknown>>(
         try {
             // eslint-disable-next-line @typescript-eslint/no-require-imports
             const exported: unknown = require(file);
-            if ((typeof exported === "object" && exported !== null) || typeof exported === "function") {
+            const loaded = require.cache[file];
+            if (loaded !== undefined) {
+                exportsReused = programModules.has(loaded);
+                programModules.add(loaded);
+            } else if ((typeof exported === "object" && exported !== null) || typeof exported === "function") {
                 exportsReused = programExports.has(exported);
                 programExports.add(exported);
             }

@@ -1426,6 +1426,28 @@ describe("The stand-in harness (runWithStandIn)", function () {
         delete require.cache[program];
     });
 
+    it("runs again a program that exports a library's object and registers nothing: its module ran again", async () => {
+        // module.exports = require("<shared library>").payments: the same object at every run.
+        const folder = tempDir("program-library-export");
+        fs.mkdirSync(path.join(folder, "shared"));
+        fs.mkdirSync(path.join(folder, "program"));
+        fs.writeFileSync(path.join(folder, "shared", "index.js"), "exports.payments = { enabled: false };\n");
+        const program = path.join(folder, "program", "index.js");
+        fs.writeFileSync(
+            program,
+            'globalThis.libraryExportRuns = (globalThis.libraryExportRuns ?? 0) + 1;\nmodule.exports = require("../shared").payments;\n',
+        );
+        const runs = globalThis as { libraryExportRuns?: number };
+        for (const expected of [1, 2]) {
+            const result = await runProgram(program, { state: new Map() });
+            assert.deepStrictEqual(
+                { runs: runs.libraryExportRuns, resources: result.engine.resources, outputs: result.outputs },
+                { runs: expected, resources: [], outputs: { enabled: false } },
+            );
+        }
+        delete runs.libraryExportRuns;
+    });
+
     it("runs an ES module program as the language host does: afresh each time, its default export called", async () => {
         const project = tempDir("program-esm");
         fs.writeFileSync(path.join(project, "package.json"), JSON.stringify({ type: "module" }));
