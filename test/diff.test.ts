@@ -27,12 +27,20 @@ const GATEWAY_SECRETS = ["dp", "ob"].map((id) => `k8s/dev-east/istio-system/secr
 
 /** A copy of a stack file with one line replaced, next to the real ones (so Pulumi.yaml is found). */
 function stackVariant(dir: string, name: string, from: string, to: string, stackFile = DEV): string {
-    const text = fs.readFileSync(path.join(ROOT, stackFile), "utf8");
-    assert.ok(text.includes(from), `${stackFile} holds ${from}`);
+    return stackEdited(dir, name, [[from, to]], stackFile);
+}
+
+/** A copy of a stack file with each [from, to] replaced in turn, as stackVariant. */
+function stackEdited(dir: string, name: string, edits: [string, string][], stackFile = DEV): string {
+    let text = fs.readFileSync(path.join(ROOT, stackFile), "utf8");
+    for (const [from, to] of edits) {
+        assert.ok(text.includes(from), `${stackFile} holds ${from}`);
+        text = text.replace(from, to);
+    }
     fs.mkdirSync(path.join(dir, "stacks"), { recursive: true });
     fs.copyFileSync(path.join(ROOT, "Pulumi.yaml"), path.join(dir, "Pulumi.yaml"));
     const file = path.join(dir, "stacks", `Pulumi.${name}.yaml`);
-    fs.writeFileSync(file, text.replace(from, to));
+    fs.writeFileSync(file, text);
     return file;
 }
 
@@ -867,6 +875,75 @@ describe("diff risks", function () {
                     "add the new endpoints first, move APIC's API definitions and TLS client profiles to them, and remove the old hosts in a later change",
                 ],
             ]);
+        });
+    });
+
+    describe("Option 3 services moved to another domain (the Option 3 example)", () => {
+        const BASE = path.join(ROOT, OPTION_FILES[3]);
+        const edited = (dir: string, name: string, ...edits: [string, string][]) =>
+            stackEdited(dir, name, edits, OPTION_FILES[3]);
+        /** The diff through the CLI, which validates both stack files: each advised config must be valid. */
+        const diffOf = async (base: string, head: string) => {
+            const { status, out, err } = await cli("diff", "--base", base, "--head", head, "--format", "json");
+            assert.deepStrictEqual([status, err], [0, ""]);
+            return JSON.parse(out) as CertDiff;
+        };
+        const DP_SERVICES = "        - transaction-canonical\n";
+        const REFERENCE = "        reference: [party-canonical, products-canonical]";
+
+        it("a dropped host whose services go to a host another domain serves already moves APIC's calls there first, adds nothing", async () => {
+            const dir = tempDir("diff-other-domain");
+            // wiremock from ob's test-support into dp's reference, whose host stays.
+            const wiremock = edited(
+                dir,
+                "wiremock",
+                ["        - wiremock\n", ""],
+                [
+                    "        # Test doubles, kept apart so they can be switched off per environment.\n        test-support: [wiremock]\n",
+                    "",
+                ],
+                [DP_SERVICES, `${DP_SERVICES}        - wiremock\n`],
+                [REFERENCE, "        reference: [party-canonical, products-canonical, wiremock]"],
+            );
+            const d = await diffOf(BASE, wiremock);
+            assert.deepStrictEqual(advised(d), [
+                [
+                    "drops 1 host: test-support.ob.example.api.bank.example",
+                    servedFirst("wiremock", "reference.dp.example.api.bank.example"),
+                ],
+            ]);
+            assert.deepStrictEqual(d.added, []);
+            // Domain ob renamed obx: its new hosts can be added first (a copy of ob as obx), then ob dropped.
+            const text = fs.readFileSync(BASE, "utf8");
+            const ob = text.slice(text.indexOf("    ob:\n"), text.indexOf("    dp:\n"));
+            const renamed = edited(dir, "renamed", ["    ob:\n", "    obx:\n"]);
+            const added = edited(dir, "added", ["    dp:\n", `${ob.replace("    ob:\n", "    obx:\n")}    dp:\n`]);
+            const ADD_FIRST =
+                "add the new endpoints first, move APIC's API definitions and TLS client profiles to them, and remove the old hosts in a later change";
+            const five = ["blacklist", "cdr", "core", "products", "test-support"];
+            assert.deepStrictEqual(advised(await diffOf(BASE, renamed)), [
+                [
+                    "drops 5 hosts: blacklist.ob.example.api.bank.example, cdr.ob.example.api.bank.example, core.ob.example.api.bank.example and 2 more",
+                    ADD_FIRST,
+                ],
+            ]);
+            const first = await diffOf(BASE, added);
+            assert.deepStrictEqual([first.risks, first.added.length], [[], 10]);
+            const later = await diffOf(added, renamed);
+            assert.deepStrictEqual(later.added, []);
+            assert.deepStrictEqual(
+                later.risks.map((r) => [r.hosts, r.instead]),
+                [
+                    [
+                        five.map((g) => `${g}.ob.example.api.bank.example`),
+                        "before this change, move APIC's calls to blacklist-adr, blacklist-ui-bff and validator to blacklist.obx.example.api.bank.example, " +
+                            "ob-cdr-dh-cache, ob-cdr-cache, ob-registration and 3 more to cdr.obx.example.api.bank.example, " +
+                            "accounts, ob-payee, ob-scheduled-payments and 2 more to core.obx.example.api.bank.example, " +
+                            "ob-productsv2 and ob-discovery to products.obx.example.api.bank.example and wiremock to test-support.obx.example.api.bank.example, " +
+                            "hosts the stack serves already: route them there, then point their API definitions at those hosts, with the hosts' TLS client profiles",
+                    ],
+                ],
+            );
         });
     });
 

@@ -363,6 +363,16 @@ function routing(base: PkiPlan, head: PkiPlan): RoutingChange[] {
     });
 }
 
+/**
+ * The endpoint of `head` serving `service`, which was in `domain`: its own domain's, else one the base
+ * serves already in another domain (a name may be in several), else any.
+ */
+function homeOf(base: PkiPlan, head: PkiPlan, service: string, domain: string): EndpointPlan | undefined {
+    const homes = head.endpoints.filter((h) => h.services.includes(service));
+    const served = (h: EndpointPlan) => base.endpoints.some((b) => b.host === h.host);
+    return homes.find((h) => h.domain === domain) ?? homes.find(served) ?? homes[0];
+}
+
 /** Services that move together from one host to another. */
 interface ServicesMoved {
     readonly from: string;
@@ -1241,10 +1251,10 @@ const ADD_FIRST =
 
 /**
  * The way to drop hosts none of whose services needs a new host of its domain (droppedSplit's free
- * ones), from where each service goes. To a host the base serves already, as in the second of two
- * advised changes (the new host came with the first) or a group passed through (the old group
- * cannot stay beside, holding no service): APIC's calls move there before. Nowhere: they stop
- * before. To another domain: its new hosts can be added first.
+ * ones), from where each service goes. To a host the base serves already, in any domain, as in the
+ * second of two advised changes (the new host came with the first), a group passed through (the old
+ * group cannot stay beside, holding no service) or a domain whose copy came first: APIC's calls
+ * move there before. Nowhere: they stop before. To another domain's new host: it can be added first.
  */
 function freeInstead(base: PkiPlan, head: PkiPlan, free: readonly EndpointPlan[]): string {
     const served = new Set(base.endpoints.map((e) => e.host));
@@ -1253,10 +1263,10 @@ function freeInstead(base: PkiPlan, head: PkiPlan, free: readonly EndpointPlan[]
     let elsewhere = false;
     for (const e of free) {
         for (const service of e.services) {
-            const home = head.endpoints.find((h) => h.domain === e.domain && h.services.includes(service));
+            const home = homeOf(base, head, service, e.domain);
             if (home !== undefined && served.has(home.host))
                 movesTo.set(home.host, [...(movesTo.get(home.host) ?? []), service]);
-            else if (home !== undefined || head.endpoints.some((h) => h.services.includes(service))) elsewhere = true;
+            else if (home !== undefined) elsewhere = true;
             else gone.push(service);
         }
     }
