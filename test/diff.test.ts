@@ -889,6 +889,8 @@ describe("diff risks", function () {
             return JSON.parse(out) as CertDiff;
         };
         const DP_SERVICES = "        - transaction-canonical\n";
+        const DP_GROUPS =
+            "        accounts: [accounts-canonical, debits-canonical, payees-canonical, scheduled-payments, transaction-canonical]";
         const REFERENCE = "        reference: [party-canonical, products-canonical]";
 
         it("a dropped host whose services go to a host another domain serves already moves APIC's calls there first, adds nothing", async () => {
@@ -944,6 +946,42 @@ describe("diff risks", function () {
                     ],
                 ],
             );
+        });
+
+        it("a group named after a service the change moves into its domain keeps that service back, which the config requires", async () => {
+            const dir = tempDir("diff-namesake");
+            // accounts from ob into dp, whose group accounts is renamed canonical.
+            const moved = (name: string, groups: string) =>
+                edited(
+                    dir,
+                    name,
+                    ["        - accounts\n", ""],
+                    ["core: [accounts, ob-payee", "core: [ob-payee"],
+                    [DP_SERVICES, `${DP_SERVICES}        - accounts\n`],
+                    [DP_GROUPS, groups],
+                );
+            const CANONICAL =
+                "accounts-canonical, debits-canonical, payees-canonical, scheduled-payments, transaction-canonical";
+            const head = moved("head", `        canonical: [${CANONICAL}, accounts]`);
+            assert.deepStrictEqual(advised(await diffOf(BASE, head)), [
+                [
+                    "drops 1 host: accounts.dp.example.api.bank.example",
+                    "group accounts of pki:domains.dp holds accounts-canonical, debits-canonical, payees-canonical, scheduled-payments and transaction-canonical, each of which can be in one group only: " +
+                        "their new group canonical comes with the first of them moved into it, and accounts goes with the last: " +
+                        "first make this change but keep group accounts with only accounts, which it is named after (accounts: [accounts]), so that these hosts stay beside the new ones, " +
+                        "and after its update move APIC's calls to the new hosts; then, in a later change, move accounts to canonical, which drops these hosts; each change diffed on its own; or WINDOW",
+                ],
+            ]);
+            // Each change as advised, each config valid: nothing dropped before APIC can leave it.
+            const first = moved("first", `        accounts: [accounts]\n        canonical: [${CANONICAL}]`);
+            const d = await diffOf(BASE, first);
+            assert.deepStrictEqual([d.risks, d.steps.before], [[], []]);
+            assert.deepStrictEqual(advised(await diffOf(first, head)), [
+                [
+                    "drops 1 host: accounts.dp.example.api.bank.example",
+                    servedFirst("accounts", "canonical.dp.example.api.bank.example"),
+                ],
+            ]);
         });
     });
 

@@ -1056,10 +1056,11 @@ interface KeptBack {
  * not kept back, so that the first change serves its host too. A host the base serves is no
  * exception: left empty, its group would be dropped by the first change and come back with the
  * second. A group named after a service must hold it, so only that one can stay in it, and none
- * can stay out of a group named after it (validateGroups). Undefined when some blocked host has
+ * can stay out of a group named after it (validateGroups): a service of the head's domain, which
+ * the first change holds, whether or not the base's held it. Undefined when some blocked host has
  * no such service.
  */
-function keptBack(base: PkiPlan, head: PkiPlan, blocked: readonly Blocked[]): KeptBack[] | undefined {
+function keptBack(head: PkiPlan, blocked: readonly Blocked[]): KeptBack[] | undefined {
     const kept: KeptBack[] = [];
     const servedBy = (service: string, to: EndpointPlan): boolean =>
         namesakeOf(head, to.domain, groupOf(head, to) ?? "") !== service &&
@@ -1067,7 +1068,7 @@ function keptBack(base: PkiPlan, head: PkiPlan, blocked: readonly Blocked[]): Ke
     for (const b of blocked) {
         const { endpoint: e, group } = b;
         if (group === undefined) return undefined;
-        const namesake = namesakeOf(base, e.domain, group);
+        const namesake = namesakeOf(head, e.domain, group);
         const home = (s: string) => head.endpoints.find((h) => h.domain === e.domain && h.services.includes(s));
         const service = (namesake !== undefined ? [namesake] : e.services).find((s) => {
             const to = home(s);
@@ -1104,7 +1105,7 @@ function keptBackThrough(base: PkiPlan, head: PkiPlan, blocked: readonly Blocked
     for (const b of blocked) {
         const { endpoint: e, group } = b;
         if (group === undefined) return undefined;
-        const namesake = namesakeOf(base, e.domain, group);
+        const namesake = namesakeOf(head, e.domain, group);
         // A service whose new group is not named after it, if any: that group need not wait for it.
         const candidates = (namesake !== undefined ? [namesake] : e.services).filter((s) => home(e.domain, s));
         const service = candidates.find((s) => namedAfter(home(e.domain, s) as EndpointPlan) !== s) ?? candidates[0];
@@ -1183,10 +1184,15 @@ function sameLayoutInstead(base: PkiPlan, head: PkiPlan, blocked: readonly Block
     const bridges = domains.map((d) => bridgeOf(base, head, d));
     const bridged = bridges.every((g) => g !== undefined);
     const kept: readonly KeptThrough[] | undefined =
-        keptBack(base, head, blocked) ?? (bridged ? undefined : keptBackThrough(base, head, blocked));
+        keptBack(head, blocked) ?? (bridged ? undefined : keptBackThrough(base, head, blocked));
     if (kept !== undefined) {
         const group = (e: EndpointPlan) => `group ${groupOf(head, e) ?? e.id}`;
-        const stays = kept.map((k) => `${k.service} in group ${k.blocked.group}`);
+        // A group may be named after a service the change moves into its domain, which it must hold.
+        const stays = kept.map((k) =>
+            k.blocked.endpoint.services.includes(k.service)
+                ? `${k.service} in group ${k.blocked.group}`
+                : `group ${k.blocked.group} with only ${k.service}, which it is named after`,
+        );
         const groups = kept.map((k) => `${k.blocked.group}: [${k.service}]`);
         const first = `first make this change but keep ${list(stays)} (${groups.join(", ")}), so that these hosts stay beside the new ones, and after its update move APIC's calls to the new hosts`;
         const through = kept.filter((k) => k.via !== undefined);
