@@ -892,6 +892,10 @@ describe("diff risks", function () {
         const DP_GROUPS =
             "        accounts: [accounts-canonical, debits-canonical, payees-canonical, scheduled-payments, transaction-canonical]";
         const REFERENCE = "        reference: [party-canonical, products-canonical]";
+        const BLACKLIST = "        blacklist: [blacklist-adr, blacklist-ui-bff, validator]";
+        const MOVE =
+            "Route each at its new host (its VirtualService), then point its API definitions there, with that host's TLS client profile; " +
+            "keep it routed at its old host until APIC no longer calls it there.";
 
         it("a dropped host whose services go to a host another domain serves already moves APIC's calls there first, adds nothing", async () => {
             const dir = tempDir("diff-other-domain");
@@ -980,6 +984,46 @@ describe("diff risks", function () {
                 [
                     "drops 1 host: accounts.dp.example.api.bank.example",
                     servedFirst("accounts", "canonical.dp.example.api.bank.example"),
+                ],
+            ]);
+        });
+
+        it("a service leaving a host the change keeps for another domain's host gets its step moving APIC's calls there", async () => {
+            const dir = tempDir("diff-moved-domain");
+            // validator from ob's blacklist into dp's reference; blacklist-ui-bff into a new group checks.
+            const moved = (name: string, groups: string) =>
+                edited(
+                    dir,
+                    name,
+                    ["        - validator\n", ""],
+                    [BLACKLIST, groups],
+                    [DP_SERVICES, `${DP_SERVICES}        - validator\n`],
+                    [REFERENCE, "        reference: [party-canonical, products-canonical, validator]"],
+                );
+            const head = moved("head", "        checks: [blacklist-adr, blacklist-ui-bff]");
+            assert.deepStrictEqual(advised(await diffOf(BASE, head)), [
+                [
+                    "drops 1 host: blacklist.ob.example.api.bank.example",
+                    "group blacklist of pki:domains.ob holds blacklist-adr, blacklist-ui-bff and validator, each of which can be in one group only: " +
+                        "their new group checks comes with the first of them moved into it, and blacklist goes with the last: " +
+                        "first make this change but keep blacklist-adr in group blacklist (blacklist: [blacklist-adr]), so that these hosts stay beside the new ones, " +
+                        "and after its update move APIC's calls to the new hosts; then, in a later change, move blacklist-adr to checks, which drops these hosts; each change diffed on its own; or WINDOW",
+                ],
+            ]);
+            // The first change as advised: both services leave blacklist, which stays, validator for dp's reference.
+            const first = moved("first", "        blacklist: [blacklist-adr]\n        checks: [blacklist-ui-bff]");
+            const d = await diffOf(BASE, first);
+            assert.deepStrictEqual([d.risks, d.steps.before], [[], []]);
+            assert.deepStrictEqual(d.steps.after, [
+                "Configure APIC for the new host checks.ob.example.api.bank.example: a TLS client profile with the endpoint's keystore and truststore.",
+                "Move APIC's calls to the services that leave a host this change keeps: " +
+                    "blacklist-ui-bff from blacklist.ob.example.api.bank.example to checks.ob.example.api.bank.example and " +
+                    `validator from blacklist.ob.example.api.bank.example to reference.dp.example.api.bank.example. ${MOVE}`,
+            ]);
+            assert.deepStrictEqual(advised(await diffOf(first, head)), [
+                [
+                    "drops 1 host: blacklist.ob.example.api.bank.example",
+                    servedFirst("blacklist-adr", "checks.ob.example.api.bank.example"),
                 ],
             ]);
         });

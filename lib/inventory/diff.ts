@@ -381,8 +381,8 @@ interface ServicesMoved {
 }
 
 /**
- * Services that leave a host the change keeps (the same endpoint serves it) for another host of
- * their domain, often one the change adds: no certificate of the host they leave changes (the
+ * Services that leave a host the change keeps (the same endpoint serves it) for another host, of
+ * their domain or another, often one the change adds: no certificate of the host they leave changes (the
  * diff lists them under routing), but APIC's endpoint URL for them does, and APIC can call them at a new host only
  * once the update has made its Secret and Gateway server.
  */
@@ -393,7 +393,7 @@ function servicesMoved(base: PkiPlan, head: PkiPlan): ServicesMoved[] {
         const after = kept.get(`${b.id} ${b.host}`);
         if (after === undefined) continue;
         for (const service of b.services.filter((s) => !after.services.includes(s))) {
-            const to = head.endpoints.find((h) => h.domain === b.domain && h.services.includes(service));
+            const to = homeOf(base, head, service, b.domain);
             if (to === undefined) continue;
             const pair = `${b.host} ${to.host}`;
             const move = moves.get(pair) ?? { from: b.host, to: to.host, services: [] };
