@@ -8,7 +8,7 @@ import { ADJECTIVES, ADVERBS, NAMES } from "../lib/engine/petNames";
 import { runWithStandIn } from "../lib/engine/standIn";
 import { pemDecode } from "../lib/pki/pem";
 import * as tlsProvider from "../lib/engine/tlsProvider";
-import { mintRoot, openssl, opensslRoot, opensslText, TestCa } from "./helpers";
+import { mintRoot, openssl, opensslRoot, opensslText, TestCa, testRsaKey } from "./helpers";
 
 /** The extension OIDs of a certificate, in order, with their critical flags. */
 function extensions(certPem: string): { oid: string; critical: boolean; value: Buffer }[] {
@@ -29,7 +29,7 @@ describe("Engine stand-in: faithful to @pulumi/tls (terraform-provider-tls 4.x, 
     this.timeout(60_000);
     let rsa: Awaited<ReturnType<typeof tlsProvider.privateKey>>;
     before(async () => {
-        rsa = await tlsProvider.privateKey({ algorithm: "RSA", rsaBits: 2048 });
+        rsa = await testRsaKey();
     });
 
     it("defaults ECDSA to P224 with empty SSH outputs, as the provider does", async () => {

@@ -5,7 +5,7 @@
  */
 import * as assert from "assert";
 import { execFileSync, spawnSync } from "child_process";
-import { createPrivateKey, generateKeyPairSync, X509Certificate } from "crypto";
+import { createPrivateKey, X509Certificate } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { id_data, id_encryptedData, id_signedData } from "@peculiar/asn1-cms";
@@ -34,6 +34,7 @@ import {
     tempDir,
     TestCa,
 } from "./helpers";
+import { TEST_ONLY_CA_KEY_PEM } from "./fixtures/testOnlyPki";
 
 const DAY_MS = 86_400_000;
 
@@ -684,14 +685,10 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
         );
         fs.appendFileSync(passwordFile, "x");
         assert.deepStrictEqual(await cli("expiry", "--pem", p12), tooLarge(1025));
-        // The client key put there by mistake: never quoted. And a file of 4 GiB is not read at all (sparse: no disk used).
-        const key = generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({
-            type: "pkcs8",
-            format: "pem",
-        }) as string;
-        fs.writeFileSync(passwordFile, key);
+        // A private key put there by mistake: never quoted. And a file of 4 GiB is not read at all (sparse: no disk used).
+        fs.writeFileSync(passwordFile, TEST_ONLY_CA_KEY_PEM);
         const keyRefused = await cli("expiry", "--dir", folder);
-        assert.deepStrictEqual(keyRefused, tooLarge(Buffer.byteLength(key)));
+        assert.deepStrictEqual(keyRefused, tooLarge(Buffer.byteLength(TEST_ONLY_CA_KEY_PEM)));
         fs.truncateSync(passwordFile, 4 * 1024 ** 3);
         assert.deepStrictEqual(await cli("expiry", "--pem", p12), tooLarge(4 * 1024 ** 3));
         // A FIFO there is no password file: refused without waiting for a writer.

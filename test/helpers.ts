@@ -12,6 +12,7 @@ import { buildCrl } from "../lib/pki/crl";
 import { pemBlocks as pemBlocksOf } from "../lib/pki/pem";
 import { EngineState, saveStackOutputs } from "../lib/engine/standIn";
 import { seededState } from "./engineKeys";
+import { TEST_ONLY_RSA_KEY_PEMS } from "./fixtures/testOnlyPki";
 import { RUN_TEMP_VARIABLE, tempDir } from "./runTemp";
 import * as tlsProvider from "../lib/engine/tlsProvider";
 import { PkiPlan, planFromRawConfig, PlanOptions } from "../lib/plan/plan";
@@ -498,10 +499,24 @@ export interface TestCaOptions {
     organization?: string;
 }
 
+/** The committed test-only RSA-2048 keys not yet handed out in this process. */
+const unusedRsaKeys = [...TEST_ONLY_RSA_KEY_PEMS];
+
+/**
+ * An RSA-2048 @pulumi/tls PrivateKey (its id and state) for a test that needs an RSA key but not a
+ * new one: a committed test-only key (./fixtures/testOnlyPki.ts) that no other test of this
+ * process was given, so that no two test CAs share a key; generated once those run out.
+ */
+export async function testRsaKey(): Promise<Awaited<ReturnType<typeof tlsProvider.privateKey>>> {
+    const inputs = { algorithm: "RSA", rsaBits: 2048 };
+    const pem = unusedRsaKeys.shift();
+    return pem === undefined
+        ? tlsProvider.privateKey(inputs)
+        : tlsProvider.privateKeyResource(inputs, crypto.createPrivateKey(pem));
+}
+
 const testCaKey = (options: TestCaOptions) =>
-    tlsProvider.privateKey(
-        options.rsa ? { algorithm: "RSA", rsaBits: 2048 } : { algorithm: "ECDSA", ecdsaCurve: "P256" },
-    );
+    options.rsa ? testRsaKey() : tlsProvider.privateKey({ algorithm: "ECDSA", ecdsaCurve: "P256" });
 
 const issuedAtOf = (options: TestCaOptions) => ({ now: () => options.issuedAt ?? justIssued() });
 

@@ -45,7 +45,7 @@ import {
 import { holdsPrivateKey, privateKeyPaths } from "../lib/pki/keyMaterial";
 import { CA_USES } from "../lib/plan/plan";
 import { verifyPeer } from "./envoyVerifier";
-import { TEST_ONLY_CA_CERT_PEM, TEST_ONLY_CA_KEY_PEM } from "./fixtures/testOnlyPki";
+import { TEST_ONLY_CA_CERT_PEM, TEST_ONLY_CA_KEY_PEM, TEST_ONLY_RSA_EXPONENT_3_KEY_PEM } from "./fixtures/testOnlyPki";
 import {
     loadStackFile,
     mintSubCa,
@@ -807,7 +807,7 @@ describe("Policy pack", function () {
         const intermediate = named("apic-client-ca-cert");
         const given = [
             root("weak-root", rsa(1024, 3)),
-            root("exponent-root", rsa(3072, 3)),
+            root("exponent-root", TEST_ONLY_RSA_EXPONENT_3_KEY_PEM),
             root("ed-root", pem(crypto.generateKeyPairSync("ed25519").privateKey)),
             root("ec-root", pem(crypto.generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey)),
             root("fixture-root", TEST_ONLY_CA_KEY_PEM),
