@@ -848,6 +848,18 @@ describe("render --state: the state holds every private key", function () {
         const state = path.join(dir, "state.json");
         const passphrase = "correct horse battery staple";
         const resource = { inputsJson: "{}", id: "id", state: {} };
+        // Sealed once with encryptState under `passphrase` (each sealing is a scrypt at N = 2^17, 0.3 s):
+        // '[["a::b",{}]]' (its entry is no resource) and "SECRETPASSWORD123" (no state at all).
+        const sealed = (salt: string, iv: string, tag: string, ciphertext: string): string =>
+            JSON.stringify({
+                format: "apic-istio-pki-state",
+                version: 1,
+                kdf: { name: "scrypt", N: 131072, r: 8, p: 1, salt },
+                cipher: "aes-256-gcm",
+                iv,
+                tag,
+                ciphertext,
+            }) + "\n";
         const entryRefused = (n: number) =>
             `error: --state ${state} is not a render state: its entry ${n} is not a resource as a render writes it (["<type>::<name>", { inputsJson, id, state }]); give the file an earlier render wrote\n`;
         const cases: [string | undefined, string, string][] = [
@@ -862,10 +874,24 @@ describe("render --state: the state holds every private key", function () {
                 }),
                 entryRefused(2),
             ],
-            [passphrase, encryptState('[["a::b",{}]]', passphrase), entryRefused(1)],
             [
                 passphrase,
-                encryptState("SECRETPASSWORD123", passphrase),
+                sealed(
+                    "sFiz1J4DK/PMoCj/6G/wug==",
+                    "xrfig7DAdY0lkxoC",
+                    "nX+ZjCJ/v66jmB6+/h8S+w==",
+                    "CMhd82bAzWe32uOB3g==",
+                ),
+                entryRefused(1),
+            ],
+            [
+                passphrase,
+                sealed(
+                    "9G05g/PZ5OnM2B36vGJb0Q==",
+                    "alcpcdilX+EOdkzd",
+                    "jN0LvG12cVE8jBzUk0y0Fg==",
+                    "efQNvkw5zcSwVI3T8WPKdyM=",
+                ),
                 `error: --state ${state} is not a render state; give the file an earlier render wrote\n`,
             ],
         ];
