@@ -690,6 +690,20 @@ function replay(script: string, cwd: string, env: Record<string, string>) {
     });
 }
 
+/**
+ * For a fake `pulumi`: what the CLI does with the token it is given, on login and any command that
+ * reaches the backend (pulumi/pulumi's StoreAccount): it writes it to $PULUMI_HOME/credentials.json.
+ */
+const STORES_TOKEN =
+    'home="${PULUMI_HOME:-$HOME/.pulumi}"; mkdir -p "$home"; ' +
+    `printf '{"accessTokens":{"https://api.pulumi.com":"%s"}}' "$PULUMI_ACCESS_TOKEN" > "$home/credentials.json"\n`;
+
+/** A fake `node` that starts only where it could not find the token: in its environment, or on disk. */
+const NODE_WITHOUT_TOKEN =
+    '#!/bin/sh\nif [ -n "${PULUMI_ACCESS_TOKEN+set}" ]; then echo "node saw PULUMI_ACCESS_TOKEN" >&2; exit 97; fi\n' +
+    'if found=$(grep -rls token-of-test "$HOME" "$RUNNER_TEMP" 2>/dev/null); then echo "node could read the token in $found" >&2; exit 96; fi\n' +
+    `exec ${JSON.stringify(process.execPath)} "$@"\n`;
+
 /** Files a hostile name's `touch PWNED...` would have made. */
 const noPwned = (...dirs: string[]) =>
     dirs
@@ -1580,15 +1594,11 @@ describe("workflows: the lifecycle decision step, replayed", function () {
         const bin = tempDir("fake-pulumi");
         fs.writeFileSync(
             path.join(bin, "pulumi"),
-            `#!/bin/sh\n[ "$PULUMI_ACCESS_TOKEN" = token-of-test ] || { echo "pulumi: no token" >&2; exit 98; }\ncase "$1" in\n  login) exit 0 ;;\n  stack) if [ "$4" = sit ]; then echo "not json"; exit 0; fi; if [ "$4" != dev ]; then echo "error: no stack named '$4' found" >&2; exit 255; fi; cat ${JSON.stringify(devOutputs)} ;;\nesac\n`,
+            `#!/bin/sh\n[ "$PULUMI_ACCESS_TOKEN" = token-of-test ] || { echo "pulumi: no token" >&2; exit 98; }\n${STORES_TOKEN}case "$1" in\n  login) exit 0 ;;\n  stack) if [ "$4" = sit ]; then echo "not json"; exit 0; fi; if [ "$4" != dev ]; then echo "error: no stack named '$4' found" >&2; exit 255; fi; cat ${JSON.stringify(devOutputs)} ;;\nesac\n`,
             { mode: 0o755 },
         );
         // node, as the step runs it, refuses to start when it sees the token.
-        fs.writeFileSync(
-            path.join(bin, "node"),
-            `#!/bin/sh\nif [ -n "\${PULUMI_ACCESS_TOKEN+set}" ]; then echo "node saw PULUMI_ACCESS_TOKEN" >&2; exit 97; fi\nexec ${JSON.stringify(process.execPath)} "$@"\n`,
-            { mode: 0o755 },
-        );
+        fs.writeFileSync(path.join(bin, "node"), NODE_WITHOUT_TOKEN, { mode: 0o755 });
         const temp = tempDir("workflow-runner");
         const output = path.join(temp, "github-output");
         const step = workflow("lifecycle.yml").jobs.decide.steps.find((s) => s.id === "decide");
@@ -1599,6 +1609,7 @@ describe("workflows: the lifecycle decision step, replayed", function () {
             GITHUB_OUTPUT: output,
             PULUMI_BACKEND_URL: "",
             PULUMI_ACCESS_TOKEN: "token-of-test",
+            HOME: tempDir("runner-home"),
         });
         assert.strictEqual(r.status, 0, r.stderr);
         assert.deepStrictEqual(noPwned(dir, temp), []);
@@ -1694,14 +1705,10 @@ describe("workflows: the lifecycle decision step, replayed", function () {
         const bin = tempDir("fake-pulumi");
         fs.writeFileSync(
             path.join(bin, "pulumi"),
-            `#!/bin/sh\n[ "$PULUMI_ACCESS_TOKEN" = token-of-test ] || { echo "pulumi: no token" >&2; exit 98; }\ncase "$1" in\n  login) exit 0 ;;\n  stack) cat "$DEPLOYED_OUTPUTS" ;;\nesac\n`,
+            `#!/bin/sh\n[ "$PULUMI_ACCESS_TOKEN" = token-of-test ] || { echo "pulumi: no token" >&2; exit 98; }\n${STORES_TOKEN}case "$1" in\n  login) exit 0 ;;\n  stack) cat "$DEPLOYED_OUTPUTS" ;;\nesac\n`,
             { mode: 0o755 },
         );
-        fs.writeFileSync(
-            path.join(bin, "node"),
-            `#!/bin/sh\nif [ -n "\${PULUMI_ACCESS_TOKEN+set}" ]; then echo "node saw PULUMI_ACCESS_TOKEN" >&2; exit 97; fi\nexec ${JSON.stringify(process.execPath)} "$@"\n`,
-            { mode: 0o755 },
-        );
+        fs.writeFileSync(path.join(bin, "node"), NODE_WITHOUT_TOKEN, { mode: 0o755 });
         return { dir, bin, crlDue, rendered: writeTemp(outputs, "rendered.json", JSON.stringify(rendered)) };
     }
 
@@ -1716,6 +1723,7 @@ describe("workflows: the lifecycle decision step, replayed", function () {
             GITHUB_OUTPUT: output,
             PULUMI_BACKEND_URL: "",
             PULUMI_ACCESS_TOKEN: "token-of-test",
+            HOME: tempDir("runner-home"),
             DEPLOYED_OUTPUTS: crlDue,
         });
         assert.strictEqual(r.status, 0, r.stderr);
@@ -1775,6 +1783,7 @@ describe("workflows: the lifecycle decision step, replayed", function () {
                 GITHUB_OUTPUT: output,
                 PULUMI_BACKEND_URL: "",
                 PULUMI_ACCESS_TOKEN: "token-of-test",
+                HOME: tempDir("runner-home"),
                 STACK: stack,
                 DEPLOYED_OUTPUTS: outputs,
             });
