@@ -2104,11 +2104,11 @@ describe("workflows: the CRL re-publication and the issues of the lifecycle work
         });
         const pages = (total: number, ...list: object[][]) =>
             list.map((runs) => JSON.stringify({ total_count: total, workflow_runs: runs })).join("\n");
-        // Scheduled, in two pages: this run (30), deciding; run 25's republish of sit was approved and
-        // runs; run 23's of dev is done, its run-failure not yet; run 21's of prod waits for a reviewer;
+        // Scheduled, in two pages: this run (30), deciding; run 25's republish of sit waited nine days
+        // for a reviewer, was approved and has run for ten minutes; run 23's of dev is done, its run-failure not yet; run 21's of prod waits for a reviewer;
         // run 19's of uat is queued for two days (no runner takes it); run 18 is over.
         const schedule = [
-            [run(30, "in_progress", 0.1), run(25, "in_progress", 2), run(23, "in_progress", 72)],
+            [run(30, "in_progress", 0.1), run(25, "in_progress", 216), run(23, "in_progress", 72)],
             [run(21, "waiting", 216), run(19, "queued", 48), run(18, "completed", 240)],
         ];
         fs.writeFileSync(path.join(dir, "runs-schedule.json"), pages(6, ...schedule));
@@ -2121,11 +2121,17 @@ describe("workflows: the CRL re-publication and the issues of the lifecycle work
             run(28, "queued", 20, { event: "workflow_dispatch", head_branch: "feature" }),
         ];
         fs.writeFileSync(path.join(dir, "runs-workflow_dispatch.json"), pages(3, dispatch));
-        const jobs = (...list: [string, string][]) => ({
-            jobs: [["decide what is due", "completed"], ...list].map(([name, status]) => ({ name, status })),
+        const jobs = (...list: [string, string, number?][]) => ({
+            jobs: [["decide what is due", "completed"] as [string, string, number?], ...list].map(
+                ([name, status, startedHoursAgo]) => ({
+                    name,
+                    status,
+                    started_at: startedHoursAgo === undefined ? null : hoursAgo(startedHoursAgo),
+                }),
+            ),
         });
         for (const [id, list] of [
-            [25, jobs(["re-publish CRLs (sit)", "in_progress"], ["re-publish CRLs (dev)", "completed"])],
+            [25, jobs(["re-publish CRLs (sit)", "in_progress", 1 / 6], ["re-publish CRLs (dev)", "completed"])],
             [23, jobs(["re-publish CRLs (dev)", "completed"], ["an issue when the pull requests fail", "in_progress"])],
             [21, jobs(["re-publish CRLs (prod)", "waiting"])],
             [19, jobs(["re-publish CRLs (uat)", "queued"])],
