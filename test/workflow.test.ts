@@ -2390,48 +2390,48 @@ describe("workflows: the CRL re-publication and the issues of the lifecycle work
         const weeks =
             "\nThe edge CRLs are valid for four publication periods (at least 28 days), so a failure matters within weeks: fix it, then run the workflow again.\n" +
             "\n<!-- pki-lifecycle run 9 -->\n";
+        /** The run's issue as run-failure writes it: one line per job that failed. */
+        const failedIssue = (...failures: string[]) =>
+            "The scheduled PKI lifecycle run decided what is due, then failed: see https://github.example/bank/pki/actions/runs/9.\n\n" +
+            failures.map((failure) => `- ${failure}\n`).join("") +
+            weeks;
 
         // pulumi up refused: the preview changes more than CRLs (a merged change not deployed yet).
         assert.deepStrictEqual(run("success", "success", "failure"), { status: 1, calls: [edited] });
         assert.strictEqual(
             runIssue(),
-            "The scheduled PKI lifecycle run decided what is due, then failed: see https://github.example/bank/pki/actions/runs/9.\n\n" +
-                "- job `republish` (re-publishing the CRLs of `prod`): failure; it stops when the update would change more than the CRLs (a merged change not deployed yet): then deploy the reviewed changes of the default branch first\n" +
-                weeks,
+            failedIssue(
+                "job `republish` (re-publishing the CRLs of `prod`): failure; it stops when the update would change more than the CRLs (a merged change not deployed yet): then deploy the reviewed changes of the default branch first",
+            ),
         );
         // The pull requests could not be opened (e.g. the repository does not let workflows open them).
         assert.deepStrictEqual(run("success", "failure", "skipped"), { status: 1, calls: [edited] });
         assert.strictEqual(
             runIssue(),
-            "The scheduled PKI lifecycle run decided what is due, then failed: see https://github.example/bank/pki/actions/runs/9.\n\n" +
-                "- job `propose` (the pull requests of the stack file edits): failure\n" +
-                weeks,
+            failedIssue("job `propose` (the pull requests of the stack file edits): failure"),
         );
         // Out of time: GitHub cancels a job at its timeout-minutes, so its result reads cancelled.
         assert.deepStrictEqual(run("success", "cancelled", "skipped", "cancelled"), { status: 1, calls: [edited] });
         assert.strictEqual(
             runIssue(),
-            "The scheduled PKI lifecycle run decided what is due, then failed: see https://github.example/bank/pki/actions/runs/9.\n\n" +
-                "- job `propose` (the pull requests of the stack file edits): cancelled, by hand or at its time limit\n" +
-                "- job `attention` (the issues of the stacks that need a human): cancelled, by hand or at its time limit\n" +
-                weeks,
+            failedIssue(
+                "job `propose` (the pull requests of the stack file edits): cancelled, by hand or at its time limit",
+                "job `attention` (the issues of the stacks that need a human): cancelled, by hand or at its time limit",
+            ),
         );
         // The stacks' issues could not be written (e.g. GitHub's API failed).
         assert.deepStrictEqual(run("success", "success", "success", "failure"), { status: 1, calls: [edited] });
         assert.strictEqual(
             runIssue(),
-            "The scheduled PKI lifecycle run decided what is due, then failed: see https://github.example/bank/pki/actions/runs/9.\n\n" +
-                "- job `attention` (the issues of the stacks that need a human): failure\n" +
-                weeks,
+            failedIssue("job `attention` (the issues of the stacks that need a human): failure"),
         );
         // Out of time, or its concurrency group: another run that decided at once took its place.
         assert.deepStrictEqual(run("success", "success", "cancelled"), { status: 1, calls: [edited] });
         assert.strictEqual(
             runIssue(),
-            "The scheduled PKI lifecycle run decided what is due, then failed: see https://github.example/bank/pki/actions/runs/9.\n\n" +
-                "- job `republish` (re-publishing the CRLs of `prod`): cancelled, by hand or at its time limit, " +
-                "or replaced by another run's that decided at the same time\n" +
-                weeks,
+            failedIssue(
+                "job `republish` (re-publishing the CRLs of `prod`): cancelled, by hand or at its time limit, or replaced by another run's that decided at the same time",
+            ),
         );
         for (const republished of ["success", "skipped"]) {
             assert.deepStrictEqual(run("success", "success", republished), {
