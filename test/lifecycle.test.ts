@@ -222,6 +222,48 @@ interface LifecycleJson {
     pending: string[];
 }
 
+/**
+ * An offline mesh root as the ceremony makes it (30 days before T0), and a CRL of its series: valid
+ * two weeks from day `from`, signed ahead as the ceremony signs a series.
+ */
+function offlineMeshRoot() {
+    const root = createRoot(
+        { commonName: "Life Mesh Offline Root", validityDays: 400, keyAlgorithm: "RSA" },
+        new Date(at(-30)),
+        crypto.createPrivateKey(TEST_ONLY_CA_KEY_PEM),
+    );
+    const seriesCrl = (from: number, number: number): string =>
+        buildCrl(
+            root.certPem,
+            TEST_ONLY_CA_KEY_PEM,
+            [],
+            { thisUpdate: new Date(at(from)), nextUpdate: new Date(at(from + 14)), number },
+            { signedOnce: true },
+        );
+    return { root, seriesCrl };
+}
+
+/**
+ * The test's stack (STACK, not stackFile: tests edit that one) in a folder of its own, validated
+ * with that root as pki:offlineRoots.meshRoot, its CRL series `series`, and the `more` settings.
+ */
+function withOfflineMeshRoot(
+    label: string,
+    root: { certPem: string },
+    series: readonly string[],
+    more: Record<string, string> = {},
+) {
+    const file = path.join(tempDir(label), "Pulumi.life.yaml");
+    fs.writeFileSync(file, STACK);
+    return validateConfig({
+        ...rawConfigFromStackFile(file),
+        ...more,
+        offlineRoots: JSON.stringify({
+            meshRoot: { certificate: root.certPem, intermediates: {}, crls: series.join("") },
+        }),
+    });
+}
+
 describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit", function () {
     this.timeout(120_000);
     let dir: string;
@@ -1312,29 +1354,11 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
     it("asks a human about an offline root's series CRL held back by changes not deployed yet halfway from when the next one became valid, not at once", () => {
         const deployed = readDeployed(deployedDir);
         // The ceremony's series: one CRL a week, each valid two weeks; the one of day 0 deployed.
-        const root = createRoot(
-            { commonName: "Life Mesh Offline Root", validityDays: 400, keyAlgorithm: "RSA" },
-            new Date(at(-30)),
-            crypto.createPrivateKey(TEST_ONLY_CA_KEY_PEM),
-        );
-        const series = [0, 7, 14].map((from, i) =>
-            buildCrl(
-                root.certPem,
-                TEST_ONLY_CA_KEY_PEM,
-                [],
-                { thisUpdate: new Date(at(from)), nextUpdate: new Date(at(from + 14)), number: i + 1 },
-                { signedOnce: true }, // the ceremony's series, signed ahead
-            ),
-        );
-        const file = path.join(tempDir("lifecycle-series"), "Pulumi.life.yaml");
-        fs.writeFileSync(file, STACK);
+        const { root, seriesCrl } = offlineMeshRoot();
+        const series = [0, 7, 14].map((from, i) => seriesCrl(from, i + 1));
         // ob's server renewed, merged, not deployed yet.
-        const config = validateConfig({
-            ...rawConfigFromStackFile(file),
+        const config = withOfflineMeshRoot("lifecycle-series", root, series, {
             rotation: JSON.stringify({ leafEpoch: 0, endpoints: { ob: { serverEpoch: 1 } } }),
-            offlineRoots: JSON.stringify({
-                meshRoot: { certificate: root.certPem, intermediates: {}, crls: series.join("") },
-            }),
         });
         // Deployed with the offline mesh root and its series' first CRL.
         const record: RotationRecord = {
@@ -1373,33 +1397,11 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
 
     it("re-publishes an offline root's CRL from a new series merged, not deployed yet, which changes CRLs alone; a series reordered is no change", () => {
         const deployed = readDeployed(deployedDir);
-        const root = createRoot(
-            { commonName: "Life Mesh Offline Root", validityDays: 400, keyAlgorithm: "RSA" },
-            new Date(at(-30)),
-            crypto.createPrivateKey(TEST_ONLY_CA_KEY_PEM),
-        );
-        // A series as the ceremony signs it: ahead, for later periods.
-        const crl = (from: number, number: number) =>
-            buildCrl(
-                root.certPem,
-                TEST_ONLY_CA_KEY_PEM,
-                [],
-                { thisUpdate: new Date(at(from)), nextUpdate: new Date(at(from + 14)), number },
-                { signedOnce: true },
-            );
+        const { root, seriesCrl: crl } = offlineMeshRoot();
         // Deployed: the series of days -7 and 0, the CRL of day 0 published. The ceremony's next series (days 0, 7, 14) merged.
         const deployedSeries = [crl(-7, 1), crl(0, 2)];
         const nextSeries = [crl(0, 2), crl(7, 3), crl(14, 4)];
-        // STACK, not stackFile: the tests before this one edit that.
-        const file = path.join(tempDir("lifecycle-next-series"), "Pulumi.life.yaml");
-        fs.writeFileSync(file, STACK);
-        const configWith = (series: readonly string[]) =>
-            validateConfig({
-                ...rawConfigFromStackFile(file),
-                offlineRoots: JSON.stringify({
-                    meshRoot: { certificate: root.certPem, intermediates: {}, crls: series.join("") },
-                }),
-            });
+        const configWith = (series: readonly string[]) => withOfflineMeshRoot("lifecycle-next-series", root, series);
         const record: RotationRecord = {
             ...deployed.record,
             meshCrlSince: at(-30),
