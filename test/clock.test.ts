@@ -9,7 +9,6 @@ import * as pulumi from "@pulumi/pulumi";
 import { X509Certificate } from "crypto";
 import { atPlanClock } from "../lib/components/checkClock";
 import { CustomerFacingTls } from "../lib/components/customerFacingTls";
-import { IstioGatewayTls } from "../lib/components/istioGatewayTls";
 import { MeshPluginCa } from "../lib/components/meshPluginCa";
 import { EngineState, runWithStandIn } from "../lib/engine/standIn";
 import * as tlsProvider from "../lib/engine/tlsProvider";
@@ -25,6 +24,7 @@ import { apicSends, decide, gatewayCheck, summary } from "./consumers";
 import { seededState } from "./engineKeys";
 import { TEST_ONLY_CA_CERT_PEM, TEST_ONLY_CA_KEY_PEM } from "./fixtures/testOnlyPki";
 import {
+    crlGateway,
     emptyCrlOf,
     justIssued,
     loadStackFile,
@@ -279,17 +279,7 @@ describe("The time the components check against: the machine's, or the plan's in
             ["the current CRL and the early one", current + early],
         ];
         const gateway = (clientCrlPem: string) =>
-            runWithStandIn(
-                () =>
-                    new IstioGatewayTls("early", {
-                        serverCa: { certPem: root.certPem, privateKeyPem: root.keyPem, chainPem: root.certPem },
-                        clientTrustBundlePem: root.certPem,
-                        clientCrlPem,
-                        endpoints: [{ id: "ob", host: "ob.bank.example", clientSubjectAltNames: ["urn:example:apic"] }],
-                        keyAlgorithm: "ECDSA",
-                    }).gatewayName,
-                { state: sharedState },
-            ).then(
+            runWithStandIn(() => crlGateway("early", root, clientCrlPem).gatewayName, { state: sharedState }).then(
                 () => "accepted",
                 (error: Error) => error.message,
             );
@@ -353,23 +343,9 @@ describe("The time the components check against: the machine's, or the plan's in
             ["a CRL 30 s old of a root made then", made, atItsStart],
         ];
         const gateway = (ca: typeof root, clientCrlPem: string) =>
-            runWithStandIn(
-                () =>
-                    atPlanClock(
-                        new Date(now),
-                        () =>
-                            new IstioGatewayTls("young", {
-                                serverCa: { certPem: ca.certPem, privateKeyPem: ca.keyPem, chainPem: ca.certPem },
-                                clientTrustBundlePem: ca.certPem,
-                                clientCrlPem,
-                                endpoints: [
-                                    { id: "ob", host: "ob.bank.example", clientSubjectAltNames: ["urn:example:apic"] },
-                                ],
-                                keyAlgorithm: "ECDSA",
-                            }).gatewayName,
-                    ),
-                { state: sharedState },
-            ).then(
+            runWithStandIn(() => atPlanClock(new Date(now), () => crlGateway("young", ca, clientCrlPem).gatewayName), {
+                state: sharedState,
+            }).then(
                 () => "accepted",
                 (error: Error) => error.message,
             );
@@ -545,13 +521,7 @@ describe("The time the components check against: the machine's, or the plan's in
             () => {
                 let sign: (pem: string) => void = () => undefined;
                 const clientCrlPem = pulumi.output(new Promise<string>((resolve) => (sign = resolve)));
-                const gateway = new IstioGatewayTls("signed-during", {
-                    serverCa: { certPem: root.certPem, privateKeyPem: root.keyPem, chainPem: root.certPem },
-                    clientTrustBundlePem: root.certPem,
-                    clientCrlPem,
-                    endpoints: [{ id: "ob", host: "ob.bank.example", clientSubjectAltNames: ["urn:example:apic"] }],
-                    keyAlgorithm: "ECDSA",
-                });
+                const gateway = crlGateway("signed-during", root, clientCrlPem);
                 constructed = Date.now();
                 // The program signs the CRL once its root exists, in the next second here (CRLs
                 // count whole ones), dated CLOCK_SKEW_MS before the time it signs, as the stack

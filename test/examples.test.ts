@@ -19,6 +19,7 @@ import { RootCa } from "../lib/components/rootCa";
 import { UiApicClient } from "../lib/components/uiApicClient";
 import { buildCrl } from "../lib/pki/crl";
 import {
+    crlGateway,
     emptyCrlOf,
     mintLeaf,
     mintRoot,
@@ -907,17 +908,9 @@ describe("Components used alone", function () {
         }));
         const window = { thisUpdate: new Date(now - 3_600_000), nextUpdate: new Date(now + 86_400_000), number: 1 };
         const clientCrlPem = buildCrl(root.certPem, root.keyPem, revoked, window, { signedOnce: true });
-        const outcome = await runWithStandIn(
-            () =>
-                new IstioGatewayTls("busy", {
-                    serverCa: { certPem: root.certPem, privateKeyPem: root.keyPem, chainPem: root.certPem },
-                    clientTrustBundlePem: root.certPem,
-                    clientCrlPem,
-                    endpoints: [{ id: "ob", host: "ob.bank.example", clientSubjectAltNames: ["urn:example:apic"] }],
-                    keyAlgorithm: "ECDSA",
-                }).gatewayName,
-            { state: sharedState },
-        ).then(accepted, messageOf);
+        const outcome = await runWithStandIn(() => crlGateway("busy", root, clientCrlPem).gatewayName, {
+            state: sharedState,
+        }).then(accepted, messageOf);
         assert.strictEqual(outcome, "accepted");
     });
 

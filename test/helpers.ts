@@ -11,6 +11,8 @@ import { main } from "../lib/cli/main";
 import { buildCrl } from "../lib/pki/crl";
 import { pemBlocks as pemBlocksOf } from "../lib/pki/pem";
 import { EngineState, saveStackOutputs } from "../lib/engine/standIn";
+import { IstioGatewayTls } from "../lib/components/istioGatewayTls";
+import * as pulumi from "@pulumi/pulumi";
 import { seededState } from "./engineKeys";
 import { TEST_ONLY_RSA_KEY_PEMS } from "./fixtures/testOnlyPki";
 import { RUN_TEMP_VARIABLE, tempDir } from "./runTemp";
@@ -485,6 +487,20 @@ export interface TestCa {
 export function emptyCrlOf(ca: TestCa, from: number, to: number, number = 1): string {
     const window = { thisUpdate: new Date(from), nextUpdate: new Date(to), number };
     return buildCrl(ca.certPem, ca.keyPem, [], window, { signedOnce: true });
+}
+
+/**
+ * The gateway of the CRL tests: one endpoint, its server certificate signed by `ca`, which is also
+ * its clients' trust bundle, and `clientCrlPem` for those clients (to be called inside a run).
+ */
+export function crlGateway(name: string, ca: TestCa, clientCrlPem: pulumi.Input<string>): IstioGatewayTls {
+    return new IstioGatewayTls(name, {
+        serverCa: { certPem: ca.certPem, privateKeyPem: ca.keyPem, chainPem: ca.certPem },
+        clientTrustBundlePem: ca.certPem,
+        clientCrlPem,
+        endpoints: [{ id: "ob", host: "ob.bank.example", clientSubjectAltNames: ["urn:example:apic"] }],
+        keyAlgorithm: "ECDSA",
+    });
 }
 
 /** How a test CA differs from the default (ECDSA P-256, no path length, valid 24 hours from justIssued()). */
