@@ -65,6 +65,13 @@ const { defaultErrorMessage } = require("@pulumi/pulumi/cmd/run/error") as {
     defaultErrorMessage(error: Error): string;
 };
 
+/**
+ * What those hosts print of an error a component raised: a ResourceError's message alone when it
+ * asks to (hideStack), else util.inspect of it, stack and resource object included.
+ */
+const printed = (error: Error): string =>
+    pulumi.ResourceError.isInstance(error) && error.hideStack === true ? error.message : defaultErrorMessage(error);
+
 /** What the plugin host finds (cmd/run-plugin): the components exported by the package's `main`. */
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const pluginComponents = () => getPulumiComponents(require(ROOT));
@@ -1476,10 +1483,6 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         // A Python or YAML program's missing stack-reference output arrives as an output of null;
         // read as text, it failed with "Cannot read properties of null (reading 'matchAll')".
         const { root, ca, issuing } = await bankIssuer();
-        const printed = (error: Error) =>
-            pulumi.ResourceError.isInstance(error) && error.hideStack === true
-                ? error.message
-                : defaultErrorMessage(error);
         const failure = (component: string, inputs: pulumi.Inputs) =>
             runWithStandIn(() => provider.construct("bad", token(component), inputs, {}), {
                 state: new Map(),
@@ -1561,10 +1564,6 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         // unhandled rejection: cmd/run-plugin/run.js (and cmd/run for TypeScript programs) prints a
         // ResourceError's message alone only when it asks to (hideStack), else util.inspect of it,
         // stack and resource object included.
-        const printed = (error: Error) =>
-            pulumi.ResourceError.isInstance(error) && error.hideStack === true
-                ? error.message
-                : defaultErrorMessage(error);
         const failure = (component: string, inputs: pulumi.Inputs) =>
             runWithStandIn(() => provider.construct("bad", token(component), inputs, {}), {
                 state: new Map(),
