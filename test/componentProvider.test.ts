@@ -1545,6 +1545,20 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
                     host: "apic.bank.example",
                     keyAlgorithm: "ECDSA",
                 }),
+                // Trust bundles and CRLs are checked in lib/pki: the same words.
+                await failure("IstioGatewayTls", {
+                    serverCa: issuing,
+                    clientTrustBundlePem: pulumi.output(null),
+                    endpoints: [{ id: "a", host: "a.bank.example", clientSubjectAltNames: ["urn:a"] }],
+                    keyAlgorithm: "ECDSA",
+                }),
+                await failure("IstioGatewayTls", {
+                    serverCa: issuing,
+                    clientTrustBundlePem: root.certPem,
+                    clientCrlPem: pulumi.output(undefined),
+                    endpoints: [{ id: "a", host: "a.bank.example", clientSubjectAltNames: ["urn:a"] }],
+                    keyAlgorithm: "ECDSA",
+                }),
             ],
             [
                 `IntermediateCa offlineRoot.rootCertPem must be PEM text of the offline root's certificate (root.crt of the ceremony); got ${missing(undefined)}`,
@@ -1555,6 +1569,8 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
                 `IntermediateCa issuer: rootCertPem must be PEM text of a certificate; got ${missing(undefined)}`,
                 `IntermediateCa rootCa: certPem must be PEM text of a certificate; got ${missing(undefined)}`,
                 `ApicServerCertificate serverCa: privateKeyPem must be PEM text of a private key; got ${missing(null)}`,
+                `IstioGatewayTls clientTrustBundlePem must be PEM text of CA certificates; got ${missing(null)}`,
+                `IstioGatewayTls bad: clientCrlPem must be PEM text of CRLs; got ${missing(undefined)}`,
             ],
         );
     });

@@ -3,7 +3,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { KeyAlgorithm } from "../config/types";
 import { HTTPS_PORT, leafKey, rotatedName } from "../plan/plan";
-import { pemBlocks, runTogetherPemBlock, runTogetherProblem } from "../pki/pem";
+import { pemBlocks, pemTextProblem, runTogetherPemBlock, runTogetherProblem } from "../pki/pem";
 import { expiredAt, subjectOf } from "../pki/x509";
 import { spkiPin } from "../pki/pins";
 import {
@@ -27,7 +27,7 @@ import {
     refuseShared,
 } from "./arguments";
 import { checkClock } from "./checkClock";
-import { joinPem, pemTextProblem } from "./pem";
+import { joinPem } from "./pem";
 
 /** One customer-facing host. */
 export interface CustomerFacingHost {

@@ -22,7 +22,8 @@ import {
     RootCaPem,
     SUBJECT_INPUTS,
 } from "./keys";
-import { joinPemOutputs, pemTextProblem } from "./pem";
+import { pemTextProblem } from "../pki/pem";
+import { joinPemOutputs } from "./pem";
 
 /** A CA that already exists, given as PEM with its key (e.g. a CA kept outside this stack). */
 export type ExistingCa = CaSigner;

@@ -10,6 +10,7 @@ import {
     pastedKeyProblem,
     pemBlocks,
     pemEncode,
+    pemTextProblem,
     privateKeyLabel,
     providerPem,
     runTogetherPemBlock,
@@ -19,7 +20,7 @@ import { caFlags } from "../pki/trustBundle";
 import { subjectOf } from "../pki/x509";
 import { isGiven, refuseOutput } from "./arguments";
 import { argumentError } from "./errors";
-import { joinPemOutputs, pemTextProblem } from "./pem";
+import { joinPemOutputs } from "./pem";
 
 export { argumentError, isGiven };
 

@@ -65,19 +65,6 @@ export function chainCertificatesOf(...chains: pulumi.Input<string | undefined>[
 }
 
 /**
- * Why a PEM input is refused when it is no text, as the end of a sentence that starts with its
- * name, or undefined. An output resolves to nothing (undefined, null) when it is a stack
- * reference's missing output, which read as text failed with a TypeError and its stack. Only the
- * kind of value is shown, never the value. `of` says what the text holds.
- */
-export function pemTextProblem(value: unknown, of: string): string | undefined {
-    if (typeof value === "string") return undefined;
-    const got =
-        value === undefined || value === null ? `${String(value)} (a stack reference's missing output?)` : typeof value;
-    return `must be PEM text of ${of}; got ${got}`;
-}
-
-/**
  * `bundle` as a trust bundle, refused (trustBundleProblem) unless it holds CA certificates
  * only, one unexpired at least (`dataPower`: none expired, for an APIC truststore) at the time
  * `clock` reads: at once when it is plain text (another language passes PEM so), else when the

@@ -1,5 +1,18 @@
 /** PEM text (RFC 7468): the few operations the package needs, in the format the provider writes. */
 
+/**
+ * Why a PEM input is refused when it is no text, as the end of a sentence that starts with its
+ * name, or undefined. An output resolves to nothing (undefined, null) when it is a stack
+ * reference's missing output, which read as text failed with a TypeError and its stack. Only the
+ * kind of value is shown, never the value. `of` says what the text holds.
+ */
+export function pemTextProblem(value: unknown, of: string): string | undefined {
+    if (typeof value === "string") return undefined;
+    const got =
+        value === undefined || value === null ? `${String(value)} (a stack reference's missing output?)` : typeof value;
+    return `must be PEM text of ${of}; got ${got}`;
+}
+
 /** What BoringSSL (Envoy), OpenSSL and Go skip between a PEM block's base64 characters. */
 const PEM_WHITE_SPACE = /[ \t\r\n]/g;
 /** Base64 as they decode it: whole groups of 4 characters, "=" padding only at the end. */

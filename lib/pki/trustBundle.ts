@@ -19,7 +19,7 @@ import {
 } from "@peculiar/asn1-x509";
 import { CLOCK_SKEW_MS, crlValidAt, parseCrl } from "./crl";
 import { crlSignedBy } from "./crlSeries";
-import { byteOrderMarkProblem, pastedKeyProblem, pemBlocks, pemDecode } from "./pem";
+import { byteOrderMarkProblem, pastedKeyProblem, pemBlocks, pemDecode, pemTextProblem } from "./pem";
 import { expiredAt, subjectOf } from "./x509";
 
 /**
@@ -52,7 +52,7 @@ export function caFlags(cert: crypto.X509Certificate): { ca: boolean; certSign: 
  * quotes the text: a private key pasted by mistake must not reach a log.
  */
 export function trustBundleProblem(pem: unknown, now: Date, options: { dataPower?: boolean } = {}): string | undefined {
-    if (typeof pem !== "string") return `must be PEM text of CA certificates; got ${typeof pem}`;
+    if (typeof pem !== "string") return pemTextProblem(pem, "CA certificates");
     const labels = [...pem.matchAll(PEM_HEADER)].map((m) => m[1]);
     const other = labels.find((label) => label !== "CERTIFICATE");
     if (other !== undefined) {
@@ -141,7 +141,7 @@ export function crlBundleProblem(
     names: { bundle: string; refused: string },
     issuers: readonly string[] = [],
 ): string | undefined {
-    if (typeof crlPem !== "string") return `must be PEM text of CRLs; got ${typeof crlPem}`;
+    if (typeof crlPem !== "string") return pemTextProblem(crlPem, "CRLs");
     const labels = [...crlPem.matchAll(PEM_HEADER)].map((m) => m[1]);
     const other = labels.find((label) => label !== "X509 CRL");
     if (other !== undefined) {
