@@ -44,8 +44,8 @@ Due: a certificate that expires within --warn-days (default: alert 30 days ahead
 expired; a certificate or CRL not valid yet (before its notBefore or thisUpdate: Envoy refuses
 it until then); a CRL past its next update, or with less than --crl-warn-fraction of its
 validity left and less than --warn-days: a CRL re-signed every period and valid four periods is due after two
-missed re-publications (14 days ahead with 7-day periods), one valid as long as its CA (roots'
-and mesh CAs') when that CA's certificate is.
+missed re-publications (14 days ahead with 7-day periods; 10.5 to 14 for one signed mid-period
+for a revocation, valid less), one valid as long as its CA (roots' and mesh CAs') when that CA's certificate is.
 --now judges at another time (a rehearsal). --format json prints { healthy, due, rows }.
 Exit status: 0 nothing due, 1 something due, 2 wrong usage, unreadable input or any other failure.`;
 
