@@ -762,6 +762,8 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         const id = "an id (lower-case letters, digits and '-', not at either end)";
         const kubernetesName =
             "a Kubernetes name (lower-case letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253)";
+        const gatewayName =
+            "an Istio Gateway name (one DNS label: lower-case letters, digits and '-', not at either end, at most 63; Istio refuses dots)";
         // The service names the Secret and DestinationRules and is the pods' app label: one DNS label.
         const service = "a Kubernetes service name (lower-case letters, digits and '-', not at either end, at most 63)";
         assert.deepStrictEqual(
@@ -796,7 +798,7 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
                     `IstioGatewayTls endpoint "a" secretName must be ${kubernetesName}; got {"name":"x"}`,
                     `IstioGatewayTls endpoint "a" host "" has the label ""; labels are lower-case letters, digits and '-', not starting or ending with '-'`,
                     `IstioGatewayTls namespace must be a Kubernetes namespace name (lower-case letters, digits and '-', at most 63); got "Istio System"`,
-                    `IstioGatewayTls gatewayName must be ${kubernetesName}; got 42`,
+                    `IstioGatewayTls gatewayName must be ${gatewayName}; got 42`,
                     'IstioGatewayTls organization must not contain control characters (it becomes the subject O of every certificate); got "Bank\\nO=Other"',
                     `ApicServerCertificate host "apic.bank.example\\r" has the label "example\\r"; labels are lower-case letters, digits and '-', not starting or ending with '-'`,
                     `UiApicClient service must be ${service}; got "Web App"`,
@@ -808,9 +810,10 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         );
     });
 
-    it("refuses a component name that is no Kubernetes name as the Gateway's default name before any child is registered, and takes it with gatewayName set", async () => {
+    it("refuses a gatewayName, or a component name as the Gateway's default name, that Istio would refuse, before any child is registered, and takes it with gatewayName set", async () => {
         // Pulumi YAML and Python programs name resources in camelCase: the API server refused such
-        // a Gateway at up, after the keys and Secrets were made.
+        // a Gateway at up, after the keys and Secrets were made. istiod refuses a Gateway name that
+        // is no DNS label (dots, over 63 characters) that the API server takes.
         const { root, issuing } = await bankIssuer();
         const gateway = {
             serverCa: issuing,
@@ -819,19 +822,28 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
             endpoints: [{ id: "payments", host: "payments.bank.example", clientSubjectAltNames: ["urn:bank:apic"] }],
         };
         const customer = { hosts: [{ host: "www.bank.example" }], keyAlgorithm: "ECDSA" };
-        const kubernetesName =
-            "a Kubernetes name (lower-case letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253)";
+        const gatewayName =
+            "an Istio Gateway name (one DNS label: lower-case letters, digits and '-', not at either end, at most 63; Istio refuses dots)";
+        const long = `payments-${"g".repeat(55)}`;
         assert.deepStrictEqual(
             await refusalsBeforeChildren([
                 ["IstioGatewayTls", gateway, "paymentsGateway"],
                 ["CustomerFacingTls", customer, "public_sites"],
                 ["CustomerFacingTls", customer, "-"],
+                ["IstioGatewayTls", { ...gateway, gatewayName: "payments.gateway" }],
+                ["IstioGatewayTls", { ...gateway, gatewayName: long }],
+                ["CustomerFacingTls", customer, "public.sites"],
+                ["CustomerFacingTls", customer, long],
             ]),
             {
                 messages: [
-                    `IstioGatewayTls gatewayName, by default the component's name, must be ${kubernetesName}; got "paymentsGateway". Set gatewayName to one, e.g. "payments-gateway"`,
-                    `CustomerFacingTls gatewayName, by default the component's name, must be ${kubernetesName}; got "public_sites". Set gatewayName to one, e.g. "public-sites"`,
-                    `CustomerFacingTls gatewayName, by default the component's name, must be ${kubernetesName}; got "-". Set gatewayName to one`,
+                    `IstioGatewayTls gatewayName, by default the component's name, must be ${gatewayName}; got "paymentsGateway". Set gatewayName to one, e.g. "payments-gateway"`,
+                    `CustomerFacingTls gatewayName, by default the component's name, must be ${gatewayName}; got "public_sites". Set gatewayName to one, e.g. "public-sites"`,
+                    `CustomerFacingTls gatewayName, by default the component's name, must be ${gatewayName}; got "-". Set gatewayName to one`,
+                    `IstioGatewayTls gatewayName must be ${gatewayName}; got "payments.gateway". Set gatewayName to one, e.g. "payments-gateway"`,
+                    `IstioGatewayTls gatewayName must be ${gatewayName}; got "${long}". Set gatewayName to one`,
+                    `CustomerFacingTls gatewayName, by default the component's name, must be ${gatewayName}; got "public.sites". Set gatewayName to one, e.g. "public-sites"`,
+                    `CustomerFacingTls gatewayName, by default the component's name, must be ${gatewayName}; got "${long}". Set gatewayName to one`,
                 ],
                 children: [],
             },

@@ -416,6 +416,14 @@ const CASES: [string, Overrides, string[]][] = [
         ],
     ],
     [
+        // Istio refuses a Gateway name over 63 characters, and the domain's Gateway is apic-mtls-<domain>.
+        "domain name over 53 characters",
+        { domains: `{ ${a(54)}: { services: [accounts] } }` },
+        [
+            `pki:domains.${a(54)}: the domain name "${a(54)}" is 54 characters; a domain name has at most 53, because its Istio Gateway is apic-mtls-<domain>, which Istio refuses over 63 characters. Use a shorter name`,
+        ],
+    ],
+    [
         // A name from the config is shown as a value is: a zero-width space would read as "ob".
         "domain name with a zero-width space, a service with a soft hyphen",
         { domains: '{ "ob\\u200b": { services: ["acc\\u00adounts"] } }' },

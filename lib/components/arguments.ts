@@ -181,23 +181,28 @@ export function kubernetesNameArgument(value: unknown, what: string, resource: p
 }
 
 /**
+ * Istio refuses a Gateway whose name is not one DNS-1123 label ("invalid gateway name",
+ * istio/istio pkg/config/validation/validation.go): no dots, at most 63 characters.
+ */
+const isGatewayName = (text: string): boolean => text.length <= MAX_LABEL_LENGTH && DNS_LABEL.test(text);
+
+/**
  * The Gateway's name: `gatewayName`, or else the component's name, which Pulumi YAML and Python
  * programs often write in camelCase (paymentsGateway): refused here, before any child, rather than
- * by the API server at up, after the keys and Secrets are made.
+ * by the API server or istiod at up, after the keys and Secrets are made.
  */
 function gatewayNameArgument(value: unknown, component: string, name: string, resource: pulumi.Resource): string {
-    if (isGiven(value)) return kubernetesNameArgument(value, `${component} gatewayName`, resource);
-    const suggested = name
+    const mustBe = `an Istio Gateway name (one DNS label: lower-case letters, digits and '-', not at either end, at most ${MAX_LABEL_LENGTH}; Istio refuses dots)`;
+    const given = isGiven(value);
+    const what = given ? `${component} gatewayName` : `${component} gatewayName, by default the component's name,`;
+    const text = textArgument(given ? value : name, mustBe, what, resource);
+    if (isGatewayName(text)) return text;
+    const suggested = text
         .replace(/([a-z0-9])([A-Z])/g, "$1-$2")
         .toLowerCase()
-        .replace(/[^a-z0-9.-]+/g, "-");
-    const example = isKubernetesName(suggested) ? `, e.g. ${JSON.stringify(suggested)}` : "";
-    return kubernetesNameArgument(
-        name,
-        `${component} gatewayName, by default the component's name,`,
-        resource,
-        `Set gatewayName to one${example}`,
-    );
+        .replace(/[^a-z0-9-]+/g, "-");
+    const example = isGatewayName(suggested) ? `, e.g. ${JSON.stringify(suggested)}` : "";
+    throw argumentError(`${what} must be ${mustBe}; got ${showJson(text)}. Set gatewayName to one${example}`, resource);
 }
 
 /** A namespace, checked as the stack checks pki:gatewayNamespace, or `fallback` when unset. */

@@ -37,6 +37,7 @@ import { groupings } from "../plan/endpoints";
 import { caSlots, isRootSlot, ROOT_TITLES, TrustLayout } from "../plan/hierarchy";
 import { apicServerCaProblems, validateOfflineRoots, validateTrustDomains } from "./validateTrust";
 import {
+    apicGatewayName,
     characterCount,
     endpointIdOf,
     Fail,
@@ -45,6 +46,7 @@ import {
     Json,
     JsonMap,
     LABEL,
+    MAX_DOMAIN_NAME_LENGTH,
     MAX_LABEL_LENGTH,
     memberPath,
     namespaceName,
@@ -997,6 +999,11 @@ function validateDomains(
         if (!LABEL.test(name)) {
             fail(
                 `${key}: the domain name ${showJson(name)} must be lower-case letters, digits and '-' (it becomes a host label)`,
+            );
+        } else if (name.length > MAX_DOMAIN_NAME_LENGTH) {
+            fail(
+                `${key}: the domain name ${showJson(name)} is ${name.length} characters; a domain name has at most ${MAX_DOMAIN_NAME_LENGTH}, ` +
+                    `because its Istio Gateway is ${apicGatewayName("<domain>")}, which Istio refuses over ${MAX_LABEL_LENGTH} characters. Use a shorter name`,
             );
         }
         if (!isMap(domain)) {

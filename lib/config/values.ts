@@ -204,6 +204,14 @@ export function namespaceName(value: Json | undefined, key: string, fallback: st
 export const MAX_HOSTNAME_LENGTH = 253;
 export const MAX_LABEL_LENGTH = 63;
 
+/**
+ * The Istio Gateway of a domain's endpoints. Istio refuses a Gateway whose name is not one DNS-1123
+ * label, at most 63 characters and no dots ("invalid gateway name", istio/istio
+ * pkg/config/validation/validation.go), so a domain name has at most MAX_DOMAIN_NAME_LENGTH.
+ */
+export const apicGatewayName = (domain: string): string => `apic-mtls-${domain}`;
+export const MAX_DOMAIN_NAME_LENGTH = MAX_LABEL_LENGTH - apicGatewayName("").length;
+
 /** Problems with a DNS name, or [] when it is valid. */
 export function dnsNameProblems(name: string): string[] {
     const problems: string[] = [];

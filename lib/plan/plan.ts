@@ -6,7 +6,7 @@
 import * as crypto from "crypto";
 import { X509Certificate } from "@peculiar/x509";
 import { ConfigError, dnsNameProblems, validateConfig } from "../config/validate";
-import { memberPath, ownMember, showJson } from "../config/values";
+import { apicGatewayName, memberPath, ownMember, showJson } from "../config/values";
 import { LeafKeyAlgorithm, OfflineRootConfig, PkiConfig, RevocationConfig } from "../config/types";
 import {
     activeGeneration,
@@ -1049,7 +1049,7 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
                 client,
                 clientIdentity: identity,
                 gatewaySecret: { namespace: config.gatewayNamespace, name: `apic-mtls-${g.id}` },
-                gatewayName: `apic-mtls-${domain}`,
+                gatewayName: apicGatewayName(domain),
                 pinnedPreviousClients: overlapping ? previous : [],
             });
         }
@@ -1154,7 +1154,7 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
     if (problems.length > 0) throw new ConfigError(problems);
 
     const gateways = Object.keys(config.domains).map((domain) => ({
-        name: `apic-mtls-${domain}`,
+        name: apicGatewayName(domain),
         namespace: config.gatewayNamespace,
         domain,
         endpointIds: endpoints.filter((e) => e.domain === domain).map((e) => e.id),
