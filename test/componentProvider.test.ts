@@ -907,6 +907,60 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         );
     });
 
+    it("refuses a Secret name ending in -cacert, which Istio reads as another Secret's client CA, before any child is registered", async () => {
+        // Two teams' IstioGatewayTls in one namespace, endpoints "payments" and "payments-cacert":
+        // the second's Secret became the first's ca.crt and ca.crl, its callers' CA let into payments.
+        const { root, issuing } = await bankIssuer();
+        const gateway = (endpoint: pulumi.Inputs): [string, pulumi.Inputs] => [
+            "IstioGatewayTls",
+            {
+                serverCa: issuing,
+                clientTrustBundlePem: root.certPem,
+                keyAlgorithm: "ECDSA",
+                endpoints: [
+                    { id: "payments", host: "payments.bank.example", clientSubjectAltNames: ["urn:a"], ...endpoint },
+                ],
+            },
+        ];
+        const istio = (name: string) =>
+            `Istio reads a Secret named <name>-cacert as the client CA (ca.crt, ca.crl) of the Secret <name>, so this one would replace the client trust of the Secret "${name}" in its namespace`;
+        assert.deepStrictEqual(
+            await refusalsBeforeChildren([
+                gateway({ id: "payments-cacert" }),
+                gateway({ id: "cacert" }),
+                gateway({ secretName: "apic-mtls-payments-cacert" }),
+                [
+                    "CustomerFacingTls",
+                    { hosts: [{ host: "www.bank.example", secretName: "apic-mtls-payments-cacert" }] },
+                ],
+                uiClient({ root, issuing }, { service: "web-cacert" }),
+                uiClient({ root, issuing }, { secretName: "apic-client-web-cacert" }),
+            ]),
+            {
+                messages: [
+                    `IstioGatewayTls endpoint id "payments-cacert" names the Secret "apic-mtls-payments-cacert", which ends in -cacert: ${istio("apic-mtls-payments")}; give another id, or a secretName that does not end in -cacert`,
+                    `IstioGatewayTls endpoint id "cacert" names the Secret "apic-mtls-cacert", which ends in -cacert: ${istio("apic-mtls")}; give another id, or a secretName that does not end in -cacert`,
+                    `IstioGatewayTls endpoint "payments" secretName "apic-mtls-payments-cacert" ends in -cacert: ${istio("apic-mtls-payments")}; give a secretName that does not end in -cacert`,
+                    `CustomerFacingTls hosts[0].secretName "apic-mtls-payments-cacert" ends in -cacert: ${istio("apic-mtls-payments")}; give a secretName that does not end in -cacert`,
+                    `UiApicClient service "web-cacert" names the Secret "apic-client-web-cacert", which ends in -cacert: ${istio("apic-client-web")}; give another service, or a secretName that does not end in -cacert`,
+                    `UiApicClient secretName "apic-client-web-cacert" ends in -cacert: ${istio("apic-client-web")}; give a secretName that does not end in -cacert`,
+                ],
+                children: [],
+            },
+        );
+        // An id ending in -cacert is taken with its own secretName.
+        const { engine } = await runWithStandIn(() =>
+            provider.construct(
+                "payments",
+                token("IstioGatewayTls"),
+                gateway({ id: "payments-cacert", secretName: "apic-mtls-payments-two" })[1],
+                {},
+            ),
+        );
+        const [secret] = engine.byType("kubernetes:core/v1:Secret");
+        assert.strictEqual((secret.inputs.metadata as { name: string }).name, "apic-mtls-payments-two");
+    });
+
     it("refuses a certificateEpoch that is no epoch by its input's name, before any host's key and CSR are registered", async () => {
         // -1 passed as "the one before" epoch 0, and was refused by the name of the key it would have
         // made, after the hosts before it had their keys and CSRs registered.

@@ -134,6 +134,23 @@ const CASES: [string, Record<string, unknown>, string][] = [
         `pki:domains.ob-x.services[0] and pki:domains.ob.services[0] both give the endpoint name "ob-x-y" (used in secret and resource names). Rename one of them`,
     ],
     [
+        // Istio reads a Secret <name>-cacert as the client CA of the Secret <name>: accounts-cacert's
+        // Secret would replace the client trust of accounts'.
+        "a service whose endpoint Secret ends in -cacert",
+        { ...VALID, option: 2, domains: { ob: { services: ["accounts", "Accounts-CACert"] } } },
+        `pki:domains.ob.services[1] "Accounts-CACert" names the endpoint's Secret "apic-mtls-ob-accounts-cacert", which ends in -cacert: Istio reads a Secret named <name>-cacert as the client CA (ca.crt, ca.crl) of the Secret <name>, so this one would replace the client trust of the Secret "apic-mtls-ob-accounts" in its namespace. Use a name that does not end in -cacert`,
+    ],
+    [
+        "a group whose endpoint Secret ends in -cacert",
+        { ...VALID, domains: { ob: { services: ["accounts"], groups: { "core-cacert": ["accounts"] } } } },
+        `pki:domains.ob.groups.core-cacert "core-cacert" names the endpoint's Secret "apic-mtls-ob-core-cacert", which ends in -cacert: Istio reads a Secret named <name>-cacert as the client CA (ca.crt, ca.crl) of the Secret <name>, so this one would replace the client trust of the Secret "apic-mtls-ob-core" in its namespace. Use a name that does not end in -cacert`,
+    ],
+    [
+        "a domain whose endpoint Secret ends in -cacert",
+        { ...VALID, option: 1, domains: { ob: { services: ["accounts"] }, "ob-cacert": { services: ["payee"] } } },
+        `pki:domains.ob-cacert "ob-cacert" names the endpoint's Secret "apic-mtls-ob-cacert", which ends in -cacert: Istio reads a Secret named <name>-cacert as the client CA (ca.crt, ca.crl) of the Secret <name>, so this one would replace the client trust of the Secret "apic-mtls-ob" in its namespace. Use a name that does not end in -cacert`,
+    ],
+    [
         "two endpoints with one resource name",
         {
             ...VALID,

@@ -7,8 +7,10 @@
 import * as pulumi from "@pulumi/pulumi";
 import { organizationProblem } from "../config/validate";
 import {
+    caSecretProblem,
     dnsNameProblems,
     hasControlCharacter,
+    ISTIO_CA_SECRET_SUFFIX,
     Json,
     LABEL_KEY,
     LABEL_VALUE,
@@ -178,6 +180,17 @@ export function kubernetesNameArgument(value: unknown, what: string, resource: p
         );
     }
     return text;
+}
+
+/**
+ * Refuses a Secret the component would make under `secretName` when Istio would read it as another
+ * Secret's client CA (caSecretProblem). `what` says where the name comes from; `fix`, what to change.
+ */
+export function refuseCaSecretName(secretName: string, what: string, fix: string, resource: pulumi.Resource): void {
+    const problem = caSecretProblem(secretName);
+    if (problem !== undefined) {
+        throw argumentError(`${what} ends in ${ISTIO_CA_SECRET_SUFFIX}: ${problem}; ${fix}`, resource);
+    }
 }
 
 /**

@@ -24,6 +24,7 @@ import {
     idArgument,
     isGiven,
     kubernetesNameArgument,
+    refuseCaSecretName,
     refuseShared,
 } from "./arguments";
 import { checkClock } from "./checkClock";
@@ -236,7 +237,17 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
                 );
             }
             if (isGiven(h.secretName)) {
-                kubernetesNameArgument(h.secretName, `CustomerFacingTls hosts[${i}].secretName`, this);
+                const secretName = kubernetesNameArgument(
+                    h.secretName,
+                    `CustomerFacingTls hosts[${i}].secretName`,
+                    this,
+                );
+                refuseCaSecretName(
+                    secretName,
+                    `CustomerFacingTls hosts[${i}].secretName "${secretName}"`,
+                    "give a secretName that does not end in -cacert",
+                    this,
+                );
             }
         });
         refuseShared(

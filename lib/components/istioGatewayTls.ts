@@ -24,6 +24,7 @@ import {
     isGiven,
     isLater,
     kubernetesNameArgument,
+    refuseCaSecretName,
     refuseOutput,
     refuseShared,
 } from "./arguments";
@@ -52,7 +53,22 @@ function checkEndpointLists(endpoints: readonly GatewayEndpoint[], resource: pul
         idArgument(endpoint.id, `IstioGatewayTls endpoints[${i}].id`, resource);
         const where = `IstioGatewayTls endpoint "${endpoint.id}"`;
         hostArgument(endpoint.host, `${where} host`, resource);
-        if (isGiven(endpoint.secretName)) kubernetesNameArgument(endpoint.secretName, `${where} secretName`, resource);
+        if (isGiven(endpoint.secretName)) {
+            const secretName = kubernetesNameArgument(endpoint.secretName, `${where} secretName`, resource);
+            refuseCaSecretName(
+                secretName,
+                `${where} secretName "${secretName}"`,
+                "give a secretName that does not end in -cacert",
+                resource,
+            );
+        } else {
+            refuseCaSecretName(
+                `apic-mtls-${endpoint.id}`,
+                `IstioGatewayTls endpoint id "${endpoint.id}" names the Secret "apic-mtls-${endpoint.id}", which`,
+                "give another id, or a secretName that does not end in -cacert",
+                resource,
+            );
+        }
         epochArgument(endpoint.epoch, `${where} epoch`, resource);
         // A list that comes as one output is checked once it resolves (checkedValues).
         const identities: unknown = endpoint.clientSubjectAltNames;

@@ -25,6 +25,7 @@ import {
     labelsArgument,
     namespaceArgument,
     organizationArgument,
+    refuseCaSecretName,
     refuseShared,
     serviceNameArgument,
 } from "./arguments";
@@ -175,6 +176,16 @@ export class UiApicClient extends pulumi.ComponentResource {
         const secretName = !isGiven(args.secretName)
             ? `apic-client-${service}`
             : kubernetesNameArgument(args.secretName, "UiApicClient secretName", this);
+        refuseCaSecretName(
+            secretName,
+            isGiven(args.secretName)
+                ? `UiApicClient secretName "${secretName}"`
+                : `UiApicClient service "${service}" names the Secret "${secretName}", which`,
+            isGiven(args.secretName)
+                ? "give a secretName that does not end in -cacert"
+                : "give another service, or a secretName that does not end in -cacert",
+            this,
+        );
         const namespace = namespaceArgument(args.namespace, "", "UiApicClient namespace", this);
         const organization = organizationArgument(args.organization, "UiApicClient organization", this);
         const identity = identityArgument(args.identity, "UiApicClient identity", this);

@@ -212,6 +212,24 @@ export const MAX_LABEL_LENGTH = 63;
 export const apicGatewayName = (domain: string): string => `apic-mtls-${domain}`;
 export const MAX_DOMAIN_NAME_LENGTH = MAX_LABEL_LENGTH - apicGatewayName("").length;
 
+/**
+ * The suffix of the Secret Istio reads a credentialName's client CA from: for credentialName X it
+ * takes ca.crt and ca.crl from the Secret "X-cacert" when one exists, and from X only otherwise
+ * (istio/istio pilot/pkg/credentials/kube/secrets.go GetCaCert; the suffix is SdsCaSuffix in
+ * pilot/pkg/model/credentials/resource.go).
+ */
+export const ISTIO_CA_SECRET_SUFFIX = "-cacert";
+
+/**
+ * Why a Secret the stack or a component names `name` would replace another Secret's client CA, or
+ * undefined when its name does not end in -cacert.
+ */
+export function caSecretProblem(name: string): string | undefined {
+    if (!name.endsWith(ISTIO_CA_SECRET_SUFFIX)) return undefined;
+    const other = name.slice(0, -ISTIO_CA_SECRET_SUFFIX.length);
+    return `Istio reads a Secret named <name>${ISTIO_CA_SECRET_SUFFIX} as the client CA (ca.crt, ca.crl) of the Secret <name>, so this one would replace the client trust of the Secret ${showJson(other)} in its namespace`;
+}
+
 /** Problems with a DNS name, or [] when it is valid. */
 export function dnsNameProblems(name: string): string[] {
     const problems: string[] = [];

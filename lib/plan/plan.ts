@@ -6,7 +6,7 @@
 import * as crypto from "crypto";
 import { X509Certificate } from "@peculiar/x509";
 import { ConfigError, dnsNameProblems, validateConfig } from "../config/validate";
-import { apicGatewayName, memberPath, ownMember, showJson } from "../config/values";
+import { apicGatewayName, caSecretProblem, memberPath, ownMember, showJson } from "../config/values";
 import { LeafKeyAlgorithm, OfflineRootConfig, PkiConfig, RevocationConfig } from "../config/types";
 import {
     activeGeneration,
@@ -946,6 +946,13 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
                 );
             }
             idOwner.set(g.id, g.configKey);
+            const secretName = `apic-mtls-${g.id}`;
+            const shadows = caSecretProblem(secretName);
+            if (shadows !== undefined) {
+                problems.push(
+                    `${g.configKey} ${showJson(g.name)} names the endpoint's Secret "${secretName}", which ends in -cacert: ${shadows}. Use a name that does not end in -cacert`,
+                );
+            }
             // Two domains and names can spell one resource name ("ob" + "q-gateway-ob-gateway-ob-q-t" and
             // "ob-gateway-ob-q" + "t"): Pulumi would refuse the second key only once every key before it was made.
             const resources = endpointResourceName({ domain, id: g.id });
@@ -1048,7 +1055,7 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
                 server,
                 client,
                 clientIdentity: identity,
-                gatewaySecret: { namespace: config.gatewayNamespace, name: `apic-mtls-${g.id}` },
+                gatewaySecret: { namespace: config.gatewayNamespace, name: secretName },
                 gatewayName: apicGatewayName(domain),
                 pinnedPreviousClients: overlapping ? previous : [],
             });
