@@ -26,17 +26,19 @@ import {
     DeployedServer,
     INITIAL_RECORD,
     positionsSinceAfter,
+    rootKeysAfter,
     RotationRecord,
     serversAfter,
 } from "./plan/caRotation";
-import { RootSlot, rootOf, rootSlotOf } from "./plan/hierarchy";
+import { ROOT_IDS, ROOT_SLOTS, RootSlot, rootOf, rootSlotOf } from "./plan/hierarchy";
 import { CrlRecord, RevokedEntry, signCrl } from "./pki/crl";
 import { seriesCrlRecord } from "./pki/crlSeries";
+import { spkiPin } from "./pki/pins";
 import { unexpiredCertificates } from "./pki/trustBundle";
 import { expiredAt } from "./pki/x509";
 import { settingDigests } from "./config/settings";
 import { ClusterConfig, PkiConfig } from "./config/types";
-import { apicServerCaInStateProblems } from "./config/validateTrust";
+import { apicServerCaInStateProblems, StackRoot } from "./config/validateTrust";
 import { ownMember } from "./config/values";
 import {
     activeCa,
@@ -567,6 +569,12 @@ export function recordOfDeployment(plan: PkiPlan, facts: DeploymentFacts): Rotat
         servers: serversAfter(deployed.servers ?? {}, servers, now),
         keys: keysOf(facts.inventory),
         settings: settingDigests(plan.config),
+        rootKeys: rootKeysAfter(
+            deployed,
+            plan.cas.flatMap((ca, i) =>
+                ca.issuer === undefined ? [{ id: ca.id, spki: spkiPin(facts.caCertPems[i]) }] : [],
+            ),
+        ),
     };
 }
 
@@ -895,20 +903,38 @@ function buildPlannedPki(plan: PkiPlan): PkiStack {
 
 /**
  * pki:frontEnd.apicServerCa, refused once the roots this stack makes resolve when it holds one of
- * another trust domain than the server root's (apicServerCaInStateProblems). As the components'
- * late checks do, the output fails: the UI services' Secrets, which take it as ca.crt, are not
- * made, and pulumi up prints a RunError's message without a stack trace, as render does.
+ * another trust domain than the server root's (apicServerCaInStateProblems), or the key of one an
+ * earlier deployment had and this one has not (retired by a staged rotation or a new key; the
+ * deployed record's rootKeys). As the components' late checks do, the output fails: the UI
+ * services' Secrets, which take it as ca.crt, are not made, and pulumi up prints a RunError's
+ * message without a stack trace, as render does.
  */
 function checkedApicServerCa(plan: PkiPlan, cas: CaLayer, apicServerCa: string): pulumi.Output<string> {
     const serverRoot = rootOf("gatewayServerCa", plan.config.trustDomains);
-    const others = plan.cas.filter((ca) => cas.roots[ca.id] !== undefined && rootSlotOfCa(plan, ca) !== serverRoot);
-    return pulumi.all(others.map((ca) => cas.caCertPems[ca.id])).apply((certPems) => {
-        const roots = others.map((ca, i) => ({ id: ca.id, slot: rootSlotOfCa(plan, ca), certPem: certPems[i] }));
-        const problems = apicServerCaInStateProblems(apicServerCa, roots);
+    const roots = plan.cas.filter((ca) => ca.issuer === undefined);
+    return pulumi.all(roots.map((ca) => cas.caCertPems[ca.id])).apply((certPems) => {
+        const made: StackRoot[] = roots.flatMap((ca, i) =>
+            cas.roots[ca.id] !== undefined && rootSlotOfCa(plan, ca) !== serverRoot
+                ? [{ id: ca.id, slot: rootSlotOfCa(plan, ca), certPem: certPems[i] }]
+                : [],
+        );
+        // The keys of this deployment's roots (the server root's too) are not retired ones.
+        const current = new Set(certPems.map((pem) => spkiPin(pem)));
+        const retired: StackRoot[] = rootKeysAfter(plan.deployed ?? INITIAL_RECORD, []).flatMap(({ id, spki }) => {
+            const slot = rootSlotOfId(id);
+            return current.has(spki) || slot === undefined || slot === serverRoot
+                ? []
+                : [{ id, slot, retiredSpki: spki }];
+        });
+        const problems = apicServerCaInStateProblems(apicServerCa, [...made, ...retired]);
         if (problems.length > 0) throw new pulumi.RunError(problems.join("\n"));
         return apicServerCa;
     });
 }
+
+/** The root slot of a root's CA id: its slot's id, or that with a generation (`mesh-root-g1`). */
+const rootSlotOfId = (id: string): RootSlot | undefined =>
+    ROOT_SLOTS.find((slot) => id === ROOT_IDS[slot] || new RegExp(`^${ROOT_IDS[slot]}-g[0-9]+$`).test(id));
 
 /** What the front end makes, for the outputs, the inventory and the record. */
 interface FrontEndLayer {

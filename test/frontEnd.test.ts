@@ -27,6 +27,7 @@ import {
     mintRoot,
     mintSubCa,
     newStackState,
+    opensslSpkiPin,
     pemBlocks,
     renderNext,
     Rendered,
@@ -312,6 +313,98 @@ describe("Front end: UI services call APIC with mutual TLS, under the gateway's 
         const serverRoot = pemBlocks(uiSecret(deployed, "consumer-dashboard")["ca.crt"])[0];
         const allowed = await renderNext(withApicServerCa(serverRoot), "apic-server-ca-server-root", new Map(state));
         assert.strictEqual(uiSecret(allowed, "consumer-dashboard")["ca.crt"], serverRoot);
+    });
+
+    it("refuses as pki:frontEnd.apicServerCa an earlier certificate of the mesh root's key, and a mesh root a staged rotation retired", async () => {
+        const raw = loadStackFile(FRONT_END);
+        const withApicServerCa = (config: Record<string, string>, apicServerCa: string) => ({
+            ...config,
+            frontEnd: JSON.stringify({ ...JSON.parse(raw.frontEnd), apicServerCa }),
+        });
+        const tail =
+            "could mint a certificate for APIC's hosts that the UI services' sidecars would take for APIC's. " +
+            "Give the root of APIC's UI-facing certificate, or leave pki:frontEnd.apicServerCa unset for this PKI's server root";
+        const refused = async (config: Record<string, unknown>, label: string, own: EngineState, message: string) => {
+            const copy = new Map(own);
+            await assert.rejects(renderNext(config, label, copy), (err: unknown) => {
+                assert.ok(err instanceof pulumi.RunError, `${label}: ${String(err)}`);
+                assert.strictEqual(err.message.replace(/^(error serializing property "\w+": )+/, ""), message);
+                return true;
+            });
+            const changed = [...copy].filter(([urn, r]) => JSON.stringify(own.get(urn)) !== JSON.stringify(r));
+            assert.deepStrictEqual([copy.size, changed], [own.size, []], `${label}: nothing created or changed`);
+        };
+        // A mesh CA's key, as every cluster's cacerts holds it, mints a certificate for APIC's host.
+        const forgedUnder = async (rendered: Rendered) => {
+            const mesh = cacerts(rendered, "example");
+            const forged = await mintLeaf(
+                { certPem: mesh["ca-cert.pem"], keyPem: mesh["ca-key.pem"] },
+                { commonName: APIC_HOST, dnsNames: [APIC_HOST], allowedUses: ["digital_signature", "server_auth"] },
+            );
+            return forged.cert + mesh["ca-cert.pem"];
+        };
+        const sidecarTrusting = (caCrt: string, chain: string) =>
+            summary(
+                decide([["a UI sidecar", { caCrt, chain, purpose: "sslserver", subjectAltNames: [APIC_HOST] }]])[0][1],
+            );
+
+        // (a) The mesh root re-issued in place (its validity changed): a new certificate of the same key.
+        const own = new Map(state);
+        const reissued = await renderNext(
+            { ...raw, validityDays: JSON.stringify({ root: 3000, intermediate: 1095, leaf: 365 }) },
+            "apic-server-ca-reissued-mesh-root",
+            own,
+        );
+        const earlier = cacerts(deployed, "example")["root-cert.pem"];
+        const now = cacerts(reissued, "example")["root-cert.pem"];
+        const [earlierCert, nowCert] = [earlier, now].map((pem) => new crypto.X509Certificate(pem));
+        assert.deepStrictEqual(
+            [earlierCert.fingerprint256 === nowCert.fingerprint256, opensslSpkiPin(earlier) === opensslSpkiPin(now)],
+            [false, true],
+        );
+        // Trusted for APIC, the earlier certificate lets the mesh CA's key pose as APIC.
+        assert.deepStrictEqual(sidecarTrusting(earlier, await forgedUnder(reissued)), both("ok"));
+        await refused(
+            withApicServerCa(
+                { ...raw, validityDays: JSON.stringify({ root: 3000, intermediate: 1095, leaf: 365 }) },
+                earlier,
+            ),
+            "apic-server-ca-earlier-mesh-root",
+            own,
+            "pki:frontEnd.apicServerCa holds this stack's mesh root CA mesh-root (O=Example Bank, CN=example mesh root CA), in another certificate of its key; " +
+                "its key is in the Pulumi state, and every cluster's cacerts Secret holds the key of a mesh CA under it: whoever reads either (istiod, a cluster administrator) " +
+                tail,
+        );
+
+        // (b) The mesh root rotated (prepare, switch, finish): generation 0's key is gone from the
+        // state, but its mesh CAs' keys were in every cluster's cacerts.
+        const rotated = new Map(state);
+        const at = (phase: string) => ({
+            ...raw,
+            meshFinishAfterHours: "0",
+            caRotation: JSON.stringify({ meshRoot: { generation: 1, phase } }),
+        });
+        for (const phase of ["prepare", "switch", "finish"]) await renderNext(at(phase), `mesh-root-${phase}`, rotated);
+        const oldForged = await forgedUnder(deployed);
+        assert.deepStrictEqual(sidecarTrusting(earlier, oldForged), both("ok"));
+        await refused(
+            withApicServerCa(at("finish"), earlier),
+            "apic-server-ca-retired-mesh-root",
+            rotated,
+            "pki:frontEnd.apicServerCa holds this stack's retired mesh root CA mesh-root (O=Example Bank, CN=example mesh root CA); " +
+                "its key was in the Pulumi state, and every cluster's cacerts Secret held the key of a mesh CA under it: whoever kept a copy of either (a backup, istiod, a cluster administrator) " +
+                tail,
+        );
+        // A later update still knows it: the record keeps the retired root's key.
+        await renderNext(at("finish"), "mesh-root-finished-again", rotated);
+        await refused(
+            withApicServerCa(at("finish"), earlier),
+            "apic-server-ca-retired-mesh-root-later",
+            rotated,
+            "pki:frontEnd.apicServerCa holds this stack's retired mesh root CA mesh-root (O=Example Bank, CN=example mesh root CA); " +
+                "its key was in the Pulumi state, and every cluster's cacerts Secret held the key of a mesh CA under it: whoever kept a copy of either (a backup, istiod, a cluster administrator) " +
+                tail,
+        );
     });
 
     it("gives each APIC host its own TLS server profile, whose keystore holds the certificate that host's callers accept", async () => {

@@ -3,6 +3,7 @@ import * as crypto from "crypto";
 import { OfflineRootConfig, RootSlot, TrustDomains } from "./types";
 import { ROOT_SLOTS, ROOT_TITLES, ROOT_TRUST_DOMAINS, rootSlots, TRUST_DOMAINS, TrustLayout } from "../plan/hierarchy";
 import { pastedKeyProblem, pemBlocks, pemEncode, privateKeyLabel } from "../pki/pem";
+import { spkiPin } from "../pki/pins";
 import { rootBinding } from "../pki/rootBinding";
 import { subjectOf } from "../pki/x509";
 import { json, Json, memberPath } from "./values";
@@ -249,17 +250,19 @@ export function validateOfflineRoots(
  * (a mesh CA in each cluster's cacerts, the APIC-client or UI client CA in the state) could issue a
  * certificate for APIC's host that they take for APIC's. The server root itself is allowed: it is
  * what they trust without apicServerCa, and a switch to APIC's own CA starts by giving it with the new.
+ * Compared by key: another certificate of the root's key (one signed earlier, or with other dates)
+ * is the same trust anchor to a verifier.
  */
 export function apicServerCaProblems(
     apicServerCa: string | undefined,
     offlineRoots: Partial<Record<RootSlot, OfflineRootConfig>>,
 ): string[] {
     if (apicServerCa === undefined) return [];
-    const given = new Set(pemCertificates(apicServerCa).map((c) => c.fingerprint256));
+    const given = new Set(pemCertificates(apicServerCa).map((c) => spkiPin(c.publicKey)));
     return Object.entries(offlineRoots).flatMap(([slot, root]) => {
         if (slot === "serverRoot" || slot === "root") return [];
         const [cert] = pemCertificates(root.certificate);
-        if (cert === undefined || !given.has(cert.fingerprint256)) return [];
+        if (cert === undefined || !given.has(spkiPin(cert.publicKey))) return [];
         return [
             `pki:frontEnd.apicServerCa holds pki:offlineRoots.${slot} (${subjectOf(cert)}): the UI services' sidecars would take as APIC ` +
                 "any certificate for its hosts from a CA under that root (another trust domain's, whose CA keys this stack or its clusters hold). " +
@@ -279,23 +282,45 @@ const IN_STATE_ROOT_KEYS: Readonly<Partial<Record<RootSlot, string>>> = {
     uiClientRoot: "its key and the UI client CA's under it are in the Pulumi state: whoever reads the state",
 };
 
+/** The same for a root a staged rotation retired: its keys were there, and copies may remain. */
+const RETIRED_ROOT_KEYS: Readonly<Partial<Record<RootSlot, string>>> = {
+    meshRoot:
+        "its key was in the Pulumi state, and every cluster's cacerts Secret held the key of a mesh CA under it: whoever kept a copy of either (a backup, istiod, a cluster administrator)",
+};
+
+/** A root the stack made: one of this deployment (its certificate), or one an earlier deployment recorded (its key's pin). */
+export type StackRoot = { readonly id: string; readonly slot: RootSlot } & (
+    { readonly certPem: string } | { readonly retiredSpki: string }
+);
+
 /**
  * `pki:frontEnd.apicServerCa` holding a root this stack made (`roots`: those of another trust
  * domain than the server root, which signs APIC's UI-facing certificate), as apicServerCaProblems
  * refuses an offline one: anyone with a key under it could pose as APIC to the UI sidecars. Their
  * certificates exist only once the stack has made them, so the stack checks this when they resolve.
+ * Compared by key, as apicServerCaProblems does: an earlier certificate of a root re-issued in place
+ * (new dates, same key), or a root a staged rotation retired, is trusted as much as the root.
  */
-export function apicServerCaInStateProblems(
-    apicServerCa: string,
-    roots: readonly { readonly id: string; readonly slot: RootSlot; readonly certPem: string }[],
-): string[] {
-    const given = new Set(pemCertificates(apicServerCa).map((c) => c.fingerprint256));
-    return roots.flatMap(({ id, slot, certPem }) => {
-        const [cert] = pemCertificates(certPem);
-        if (cert === undefined || !given.has(cert.fingerprint256)) return [];
-        const holders = IN_STATE_ROOT_KEYS[slot] ?? "its key is in the Pulumi state: whoever reads it";
+export function apicServerCaInStateProblems(apicServerCa: string, roots: readonly StackRoot[]): string[] {
+    const given = pemCertificates(apicServerCa);
+    return roots.flatMap((root) => {
+        const cert = "certPem" in root ? pemCertificates(root.certPem)[0] : undefined;
+        const spki = "certPem" in root ? cert && spkiPin(cert.publicKey) : root.retiredSpki;
+        const match = given.find((c) => spkiPin(c.publicKey) === spki);
+        if (match === undefined) return [];
+        const title = ROOT_TITLES[root.slot];
+        const shown =
+            cert === undefined
+                ? `retired ${title} ${root.id} (${subjectOf(match)})`
+                : `${title} ${root.id} (${subjectOf(cert)})` +
+                  (match.fingerprint256 === cert.fingerprint256 ? "" : ", in another certificate of its key");
+        const holders =
+            (cert === undefined ? RETIRED_ROOT_KEYS[root.slot] : IN_STATE_ROOT_KEYS[root.slot]) ??
+            (cert === undefined
+                ? "its key and the keys under it were in the Pulumi state: whoever kept a copy of it"
+                : "its key is in the Pulumi state: whoever reads it");
         return [
-            `pki:frontEnd.apicServerCa holds this stack's ${ROOT_TITLES[slot]} ${id} (${subjectOf(cert)}); ${holders} ` +
+            `pki:frontEnd.apicServerCa holds this stack's ${shown}; ${holders} ` +
                 "could mint a certificate for APIC's hosts that the UI services' sidecars would take for APIC's. " +
                 "Give the root of APIC's UI-facing certificate, or leave pki:frontEnd.apicServerCa unset for this PKI's server root",
         ];

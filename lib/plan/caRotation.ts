@@ -225,6 +225,32 @@ export interface RotationRecord {
      * no such change can be seen until the next update records them.
      */
     readonly settings?: Readonly<Record<string, string>>;
+    /**
+     * The key of every root the stack's deployments had (CA id and pin), kept once a staged rotation
+     * or a new key retires it: keys under it were in the state and a mesh root's in every cluster's
+     * cacerts, so pki:frontEnd.apicServerCa may not hold it (absent in records of earlier versions).
+     */
+    readonly rootKeys?: readonly RootKey[];
+}
+
+/** A root's key as the record keeps it: its CA id and its pin (`verifyCertificateSpki` form). */
+export interface RootKey {
+    readonly id: string;
+    readonly spki: string;
+}
+
+/**
+ * The root keys after a deployment whose roots' keys are `current`: the deployed record's, and the
+ * roots of its `keys` (a record of an earlier version lists no rootKeys), then the current ones.
+ */
+export function rootKeysAfter(deployed: RotationRecord, current: readonly RootKey[]): RootKey[] {
+    const deployedRoots = Object.entries(deployed.keys ?? {})
+        .filter(([id]) => deployed.cas[id]?.issuer === id)
+        .map(([id, key]) => ({ id, spki: key.spki }));
+    const known = new Map<string, RootKey>();
+    for (const key of [...(deployed.rootKeys ?? []), ...deployedRoots, ...current])
+        if (!known.has(key.spki)) known.set(key.spki, key);
+    return [...known.values()];
 }
 
 /**
@@ -265,6 +291,13 @@ function laterFieldsProblem(record: Record<string, unknown>): boolean {
     const { positionsSince, clientPhases, crls, meshCrlSince, highestCrlNumber, meshEpoch, servers, keys, settings } =
         record;
     if (highestCrlNumber !== undefined && !Number.isInteger(highestCrlNumber)) return true;
+    const { rootKeys } = record;
+    if (
+        rootKeys !== undefined &&
+        (!Array.isArray(rootKeys) ||
+            !rootKeys.every((k) => isObject(k) && typeof k.id === "string" && typeof k.spki === "string"))
+    )
+        return true;
     if (settings !== undefined && (!isObject(settings) || !Object.values(settings).every((d) => typeof d === "string")))
         return true;
     if (
