@@ -19,10 +19,15 @@ import { planFromRawConfig } from "../lib/plan/plan";
 import { deployedRecordOf } from "../lib/render/render";
 import { PeerCheck, SAN_MISMATCH } from "./envoyVerifier";
 import { apicSends, apicUiCheck, assertAllAccepted, decide, summary, uiSidecarCheck } from "./consumers";
+import * as fs from "fs";
+import * as path from "path";
+import { writeSeededStateFile } from "./engineKeys";
 import {
     cacerts,
+    cli,
     justIssued,
     loadStackFile,
+    loadStackFileValues,
     mintLeaf,
     mintRoot,
     mintSubCa,
@@ -31,8 +36,10 @@ import {
     pemBlocks,
     renderNext,
     Rendered,
+    tempDir,
     TestCa,
     workload,
+    writeTemp,
 } from "./helpers";
 import { EngineState } from "../lib/engine/standIn";
 
@@ -313,6 +320,52 @@ describe("Front end: UI services call APIC with mutual TLS, under the gateway's 
         const serverRoot = pemBlocks(uiSecret(deployed, "consumer-dashboard")["ca.crt"])[0];
         const allowed = await renderNext(withApicServerCa(serverRoot), "apic-server-ca-server-root", new Map(state));
         assert.strictEqual(uiSecret(allowed, "consumer-dashboard")["ca.crt"], serverRoot);
+    });
+
+    it("render prints the refusal of the mesh root as pki:frontEnd.apicServerCa alone, without the SDK's serializer prefix", async () => {
+        const dir = tempDir("apic-server-ca-cli");
+        const stateFile = path.join(dir, "state.json");
+        const values = loadStackFileValues(FRONT_END);
+        const file = (name: string, raw: Record<string, unknown>) =>
+            writeTemp(
+                dir,
+                name,
+                YAML.stringify({ config: Object.fromEntries(Object.entries(raw).map(([k, v]) => [`pki:${k}`, v])) }),
+            );
+        writeSeededStateFile(stateFile, "example");
+        const first = await cli(
+            "render",
+            "--config",
+            file("first.yaml", values),
+            "--out",
+            path.join(dir, "first"),
+            "--state",
+            stateFile,
+        );
+        assert.strictEqual(first.status, 0, first.err);
+        const cacertsSecret = path.join(dir, "first", "k8s/example/istio-system/secret-cacerts.yaml");
+        const meshRoot = YAML.parse(fs.readFileSync(cacertsSecret, "utf8")).stringData["root-cert.pem"];
+        const frontEnd = { ...(values.frontEnd as object), apicServerCa: meshRoot };
+        const config = file("mesh-root.yaml", { ...values, frontEnd });
+        const refused = await cli(
+            "render",
+            "--config",
+            config,
+            "--out",
+            path.join(dir, "refused"),
+            "--state",
+            stateFile,
+        );
+        assert.deepStrictEqual(
+            [refused.status, refused.err],
+            [
+                1,
+                "error: pki:frontEnd.apicServerCa holds this stack's mesh root CA mesh-root (O=Example Bank, CN=example mesh root CA); " +
+                    "its key is in the Pulumi state, and every cluster's cacerts Secret holds the key of a mesh CA under it: whoever reads either (istiod, a cluster administrator) " +
+                    "could mint a certificate for APIC's hosts that the UI services' sidecars would take for APIC's. " +
+                    "Give the root of APIC's UI-facing certificate, or leave pki:frontEnd.apicServerCa unset for this PKI's server root\n",
+            ],
+        );
     });
 
     it("refuses as pki:frontEnd.apicServerCa an earlier certificate of the mesh root's key, and a mesh root a staged rotation retired", async () => {

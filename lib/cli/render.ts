@@ -3,7 +3,7 @@ import { spawnSync } from "child_process";
 import * as path from "path";
 import { rawConfigFromStackFile } from "../config/load";
 import { ENVIRONMENT_NAME } from "../config/validate";
-import { EngineState } from "../engine/standIn";
+import { EngineState, refusalOf } from "../engine/standIn";
 import { gitWorkTreeOf, realPath } from "../files";
 import { undoOnSignal } from "../interrupt";
 import { planFromRawConfig } from "../plan/plan";
@@ -278,6 +278,10 @@ export const renderCommand: Command = {
                     beforeCommit: () => stateFile?.save(),
                     warn,
                 });
+            } catch (error) {
+                // A refusal printed as the key's message alone, without the SDK's serializer prefix.
+                if (error instanceof Error) error.message = refusalOf(error);
+                throw error;
             } finally {
                 // Kept even when the render stops, as the engine keeps what it made (once: a save
                 // after the first does nothing); a render refused before it ran leaves the file as it was.

@@ -642,8 +642,11 @@ async function runUntilSettled<T>(program: () => T | Promise<T>, options: RunOpt
 /** The run a promise was made in (see onUnhandled in runUntilSettled). */
 const runContext = new AsyncLocalStorage<object>();
 
-/** What a rejection says, without the prefix the SDK adds for each property it could not serialize. */
-function refusalOf(reason: unknown): string {
+/**
+ * What a rejection says, without the prefix the SDK adds for each property it could not serialize
+ * (a refusal raised once an output resolves reaches a resource's input that way).
+ */
+export function refusalOf(reason: unknown): string {
     const message = reason instanceof Error ? reason.message : String(reason);
     return message.replace(/^(error serializing property "[^"]*": )+/, "");
 }
