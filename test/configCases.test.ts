@@ -498,9 +498,12 @@ const CASES: [string, Overrides, string[]][] = [
         ["pki:domains.ob.services[0] must be a service name (letters, digits and '-'); got \"acc_ounts\""],
     ],
     [
-        "service read as a number",
-        { domains: "{ ob: { services: [123] } }" },
-        ["pki:domains.ob.services[0] must be a service name (letters, digits and '-'); got 123"],
+        "services read as numbers: hex, exponent, octal and digits",
+        { domains: "{ ob: { services: [0x1F, 1e3, 012, 1234] } }" },
+        [31, 1000, 10, 1234].map(
+            (n, i) =>
+                `pki:domains.ob.services[${i}] must be a service name (letters, digits and '-'); got ${n}. Quote it: YAML reads a name like 1234, 012, 1e3 or 0x1F as a number`,
+        ),
     ],
     [
         "service null",
@@ -535,7 +538,7 @@ const CASES: [string, Overrides, string[]][] = [
         "namespace read as a number",
         { domains: "{ ob: { services: [accounts], namespace: 5 } }" },
         [
-            "pki:domains.ob.namespace must be a Kubernetes namespace name (lower-case letters, digits and '-', at most 63); got 5",
+            "pki:domains.ob.namespace must be a Kubernetes namespace name (lower-case letters, digits and '-', at most 63); got 5. Quote it: YAML reads a name like 1234, 012, 1e3 or 0x1F as a number",
         ],
     ],
     [
@@ -603,6 +606,14 @@ const CASES: [string, Overrides, string[]][] = [
         { option: "3", domains: "{ ob: { services: [accounts], groups: { core: [accounts, payees] } } }" },
         [
             'pki:domains.ob.groups.core names "payees", which is not in pki:domains.ob.services; add it there or fix the name',
+        ],
+    ],
+    [
+        "Option 3 with a group member read as a number",
+        { option: "3", domains: '{ ob: { services: [accounts, "1234"], groups: { core: [accounts, 1234] } } }' },
+        [
+            "pki:domains.ob.groups.core names 1234, which is not in pki:domains.ob.services; add it there or fix the name. Quote it: YAML reads a name like 1234, 012, 1e3 or 0x1F as a number",
+            'pki:domains.ob.groups leaves "1234" in no group; with pki:option 3 every service must be in exactly one group',
         ],
     ],
     [
@@ -703,10 +714,11 @@ const CASES: [string, Overrides, string[]][] = [
         ],
     ],
     [
-        "cluster read as a number",
-        { clusters: "[123]" },
+        "clusters read as numbers",
+        { clusters: "[1e3, { name: 123 }]" },
         [
-            "pki:clusters[0] must be a cluster name (lower-case letters, digits and '-', not at either end) or { name, context }; got 123",
+            "pki:clusters[0] must be a cluster name (lower-case letters, digits and '-', not at either end) or { name, context }; got 1000. Quote it: YAML reads a name like 1234, 012, 1e3 or 0x1F as a number",
+            "pki:clusters[1] must be a cluster name (lower-case letters, digits and '-', not at either end) or { name, context }; got {\"name\":123}. Quote it: YAML reads a name like 1234, 012, 1e3 or 0x1F as a number",
         ],
     ],
     [
@@ -1786,6 +1798,15 @@ const CASES: [string, Overrides, string[]][] = [
         { frontEnd: "{ services: [outages_ui] }" },
         [
             "pki:frontEnd.services[0] must name the service with letters, digits and '-' (as the inventory lists it); got \"outages_ui\"",
+        ],
+    ],
+    [
+        "frontEnd.services and callers read as numbers",
+        { frontEnd: "{ services: [0x1F, { name: 1e3 }], callers: [012] }" },
+        [
+            "pki:frontEnd.services[0] must be a UI service name or { name, namespace, labels }; got 31. Quote it: YAML reads a name like 1234, 012, 1e3 or 0x1F as a number",
+            "pki:frontEnd.services[1] must name the service with letters, digits and '-' (as the inventory lists it); got 1000. Quote it: YAML reads a name like 1234, 012, 1e3 or 0x1F as a number",
+            "pki:frontEnd.callers[0] 10 is not in pki:frontEnd.services; name one of the UI services (list them first). Quote it: YAML reads a name like 1234, 012, 1e3 or 0x1F as a number",
         ],
     ],
     [

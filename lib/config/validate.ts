@@ -50,6 +50,8 @@ import {
     MAX_LABEL_LENGTH,
     memberPath,
     namespaceName,
+    NUMBER_LIKE_NAME,
+    quoteNumberHint,
     SERVICE_NAME,
     show,
     showJson,
@@ -559,9 +561,7 @@ function validateRevocations(value: Json | undefined | null, now: Date, fail: Fa
         if (!/^[0-9A-F]{1,40}$/.test(serial)) {
             problem(
                 `${key}.serial must be the certificate's serial number in hex (as expiry prints it); got ${showJson(entry.serial)}` +
-                    (typeof entry.serial === "number"
-                        ? `. Quote it: YAML reads a serial of digits only as a number`
-                        : ""),
+                    quoteNumberHint(entry.serial, "a serial of digits only"),
             );
         }
         const holder = entry.uiClient !== undefined && entry.endpoint === undefined ? "uiClient" : "endpoint";
@@ -873,7 +873,7 @@ function validateClusters(
         const name = typeof entry === "string" ? entry : isMap(entry) ? entry.name : undefined;
         if (typeof name !== "string" || !LABEL.test(name)) {
             fail(
-                `${key} must be a cluster name (lower-case letters, digits and '-', not at either end) or { name, context }; got ${showJson(entry)}`,
+                `${key} must be a cluster name (lower-case letters, digits and '-', not at either end) or { name, context }; got ${showJson(entry)}${quoteNumberHint(name ?? entry, NUMBER_LIKE_NAME)}`,
             );
             return;
         }
@@ -1035,7 +1035,9 @@ function validateServices(value: Json | undefined, key: string, fail: Fail): str
     const services: string[] = [];
     value.forEach((service, i) => {
         if (typeof service !== "string" || !SERVICE_NAME.test(service)) {
-            fail(`${key}.services[${i}] must be a service name (letters, digits and '-'); got ${showJson(service)}`);
+            fail(
+                `${key}.services[${i}] must be a service name (letters, digits and '-'); got ${showJson(service)}${quoteNumberHint(service, NUMBER_LIKE_NAME)}`,
+            );
         } else if (service.length > MAX_LABEL_LENGTH) {
             fail(
                 `${key}.services[${i}] ${showJson(service)} is ${service.length} characters; a host label has at most ${MAX_LABEL_LENGTH}. Use a shorter name`,
@@ -1088,7 +1090,7 @@ function validateGroups(
         for (const member of members) {
             if (typeof member !== "string" || !services.includes(member)) {
                 fail(
-                    `${groupKey} names ${showJson(member)}, which is not in ${key}.services; add it there or fix the name`,
+                    `${groupKey} names ${showJson(member)}, which is not in ${key}.services; add it there or fix the name${quoteNumberHint(member, NUMBER_LIKE_NAME)}`,
                 );
             } else if (groupOf.has(member)) {
                 fail(

@@ -18,6 +18,8 @@ import {
     MAX_LABEL_LENGTH,
     memberPath,
     namespaceName,
+    NUMBER_LIKE_NAME,
+    quoteNumberHint,
     SERVICE_NAME,
     showJson,
     unknownMembers,
@@ -78,7 +80,9 @@ function services(value: Json | undefined, namespace: string, fail: Fail): UiSer
         const spec: JsonMap | undefined =
             typeof entry === "string" ? { name: entry } : isMap(entry) ? entry : undefined;
         if (spec === undefined) {
-            fail(`${key} must be a UI service name or { name, namespace, labels }; got ${showJson(entry)}`);
+            fail(
+                `${key} must be a UI service name or { name, namespace, labels }; got ${showJson(entry)}${quoteNumberHint(entry, NUMBER_LIKE_NAME)}`,
+            );
             return [];
         }
         if (isMap(entry))
@@ -92,7 +96,7 @@ function services(value: Json | undefined, namespace: string, fail: Fail): UiSer
         const name = spec.name;
         if (typeof name !== "string" || !SERVICE_NAME.test(name)) {
             fail(
-                `${key} must name the service with letters, digits and '-' (as the inventory lists it); got ${showJson(name)}`,
+                `${key} must name the service with letters, digits and '-' (as the inventory lists it); got ${showJson(name)}${quoteNumberHint(name, NUMBER_LIKE_NAME)}`,
             );
             return [];
         }
@@ -154,7 +158,7 @@ function callers(value: Json | undefined, known: readonly UiServiceConfig[], fai
             typeof entry === "string" ? known.find((s) => s.kubernetesName === entry.toLowerCase()) : undefined;
         if (service === undefined) {
             fail(
-                `${KEY}.callers[${i}] ${showJson(entry)} is not in ${KEY}.services; name one of ${known.map((s) => s.name).join(", ") || "the UI services (list them first)"}`,
+                `${KEY}.callers[${i}] ${showJson(entry)} is not in ${KEY}.services; name one of ${known.map((s) => s.name).join(", ") || "the UI services (list them first)"}${quoteNumberHint(entry, NUMBER_LIKE_NAME)}`,
             );
         } else if (chosen.includes(service.kubernetesName)) {
             fail(`${KEY}.callers lists "${service.name}" twice; list each caller once`);

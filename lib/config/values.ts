@@ -164,6 +164,17 @@ export const roundedIntegers = (jsonText: string): string[] =>
         .map(([token]) => token)
         .filter((token) => /^-?[0-9]+$/.test(token) && String(Number(token)) !== token);
 
+/**
+ * The end of a refusal of a number where text was expected: YAML reads a plain 1234, 012 (octal),
+ * 1e3 or 0x1F as a number, which the message then shows changed (83, 1000, 31). `what` is what
+ * was meant, e.g. "a serial of digits only".
+ */
+export const quoteNumberHint = (value: Json | undefined, what: string): string =>
+    typeof value === "number" ? `. Quote it: YAML reads ${what} as a number` : "";
+
+/** What names read as numbers are, for quoteNumberHint. */
+export const NUMBER_LIKE_NAME = "a name like 1234, 012, 1e3 or 0x1F";
+
 /** A whole JSON number in [min, max]; undefined (reported) otherwise. `mustBe` completes "<key> must be". */
 export function wholeNumber(
     value: Json | undefined,
@@ -194,7 +205,7 @@ export function namespaceName(value: Json | undefined, key: string, fallback: st
     if (value === undefined) return fallback;
     if (typeof value !== "string" || !LABEL.test(value)) {
         fail(
-            `${key} must be a Kubernetes namespace name (lower-case letters, digits and '-', at most 63); got ${typeof value === "string" ? show(value) : showJson(value)}`,
+            `${key} must be a Kubernetes namespace name (lower-case letters, digits and '-', at most 63); got ${typeof value === "string" ? show(value) : showJson(value)}${quoteNumberHint(value, NUMBER_LIKE_NAME)}`,
         );
         return fallback;
     }
