@@ -36,6 +36,8 @@ const BASE: Record<string, string> = {
 type Overrides = Record<string, string | null>;
 
 const a = (n: number): string => "a".repeat(n);
+/** A DNS name of `length` (201 to 253) characters: three 63-character labels, one more and "example". */
+const longHost = (length: number): string => `${a(63)}.${a(63)}.${a(63)}.${a(length - 200)}.example`;
 
 /**
  * `$ROOT` stands for a real self-signed root certificate (a YAML double-quoted PEM),
@@ -1902,6 +1904,38 @@ const CASES: [string, Overrides, string[]][] = [
         ],
     ],
     [
+        // 253 characters, a DNS name's limit: apic-mtls-sample-app-<host> would have 274, apic-<host> 258.
+        "frontEnd.apicHosts making DestinationRule and ServiceEntry names over Kubernetes' 253 characters",
+        { frontEnd: `{ services: [sample-app], callers: [sample-app], apicHosts: [${longHost(253)}] }` },
+        [
+            `pki:frontEnd.apicHosts[0] "${longHost(253)}" is 253 characters: the stack would name the DestinationRule apic-mtls-sample-app-<host, dots as '-'> with 274 ` +
+                `and the ServiceEntry apic-<host, dots as '-'> with 258, over Kubernetes' 253 for an object name. Give APIC a host of at most 232 characters, or a shorter name to the caller "sample-app"`,
+        ],
+    ],
+    [
+        "frontEnd.apicHosts making a DestinationRule name over 253 characters with the longest caller",
+        {
+            frontEnd: `{ services: [ui, sample-app], callers: [ui, sample-app], apicHosts: [apic.bank.example, ${longHost(235)}] }`,
+        },
+        [
+            `pki:frontEnd.apicHosts[1] "${longHost(235)}" is 235 characters: the stack would name the DestinationRule apic-mtls-sample-app-<host, dots as '-'> with 256, ` +
+                `over Kubernetes' 253 for an object name. Give APIC a host of at most 232 characters, or a shorter name to the caller "sample-app"`,
+        ],
+    ],
+    [
+        // Each caller calls each host: ui with x-apic.bank.example and ui-x with apic.bank.example.
+        "frontEnd.callers and apicHosts naming two DestinationRules alike",
+        {
+            frontEnd:
+                "{ services: [ui, ui-x], callers: [ui, ui-x], apicHosts: [apic.bank.example, x-apic.bank.example] }",
+        },
+        [
+            'pki:frontEnd.callers "ui" with pki:frontEnd.apicHosts[1] "x-apic.bank.example" and "ui-x" with pki:frontEnd.apicHosts[0] "apic.bank.example" ' +
+                `would both name their DestinationRule "apic-mtls-ui-x-apic-bank-example" in the namespace ui (every caller calls every host; dots become '-'), so one would replace the other. ` +
+                "Keep one of the two callers in pki:frontEnd.callers, or one of the two hosts in pki:frontEnd.apicHosts",
+        ],
+    ],
+    [
         "frontEnd.apicHosts naming a gateway endpoint's host",
         { frontEnd: "{ services: [sample-app], callers: [sample-app], apicHosts: [ob.dev.api.bank.example] }" },
         [
@@ -1934,6 +1968,15 @@ const CASES: [string, Overrides, string[]][] = [
         { frontEnd: "{ customerFacing: { www-dev.bank.example: {}, www.dev-bank.example: {} } }" },
         [
             'pki:frontEnd.customerFacing: the hosts "www-dev.bank.example" and "www.dev-bank.example" have the same name in Kubernetes objects, "www-dev-bank-example" (dots become \'-\'), so one\'s Secret public-tls-www-dev-bank-example would replace the other\'s; serve one of them from another stack',
+        ],
+    ],
+    [
+        // Its Secret public-tls-<host> would have 256 characters; the component refused it after other hosts' keys were made.
+        "frontEnd.customerFacing host making a Secret name over Kubernetes' 253 characters",
+        { frontEnd: `{ customerFacing: { www.bank.example: {}, ${longHost(245)}: {} } }` },
+        [
+            `pki:frontEnd.customerFacing: the host "${longHost(245)}" is 245 characters: its Secret public-tls-<host, dots as '-'> would be 256, ` +
+                "over Kubernetes' 253 for an object name. A customer-facing host has at most 242 characters here",
         ],
     ],
     [

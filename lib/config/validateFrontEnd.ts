@@ -15,6 +15,7 @@ import {
     JsonMap,
     LABEL_KEY,
     LABEL_VALUE,
+    MAX_KUBERNETES_NAME_LENGTH,
     MAX_LABEL_LENGTH,
     memberPath,
     namespaceName,
@@ -218,6 +219,67 @@ export function shortHostProblem(host: string): string | undefined {
  */
 const hostNameForm = (host: string): string => host.replace(/\./g, "-");
 
+/** The DestinationRule by which `service`'s sidecar originates mutual TLS to APIC's `host` (UiApicClient). */
+export const apicDestinationRuleName = (service: string, host: string): string =>
+    `apic-mtls-${service}-${hostNameForm(host)}`;
+
+/** The ServiceEntry that declares APIC's `host` to the mesh (ApicEgress). */
+export const apicServiceEntryName = (host: string): string => `apic-${hostNameForm(host)}`;
+
+/** A customer-facing host's Secret (lib/plan/plan.ts planFrontEnd). */
+const customerFacingSecretName = (host: string): string => `public-tls-${hostNameForm(host)}`;
+
+/** `name` with the host part shown as its form, so that a message need not quote 250 characters. */
+const nameShape = (name: string, host: string): string => name.replace(hostNameForm(host), "<host, dots as '-'>");
+
+/**
+ * The names the stack derives from the callers and APIC hosts, each of which calls every host: a
+ * name over Kubernetes' limit, or one that two caller-host pairs share in one namespace (ui with
+ * x-apic.example and ui-x with apic.example), would be refused by the cluster or have one
+ * DestinationRule replace the other, after the program made the keys.
+ */
+function apicObjectNameProblems(
+    listed: readonly UiServiceConfig[],
+    chosen: readonly string[],
+    apicHosts: readonly string[],
+    fail: Fail,
+): void {
+    const callers = listed.filter((s) => chosen.includes(s.kubernetesName));
+    if (callers.length === 0) return;
+    const tooLong = new Set<string>();
+    apicHosts.forEach((host, i) => {
+        const longest = callers.reduce((a, b) => (b.kubernetesName.length > a.kubernetesName.length ? b : a));
+        const names = [
+            { kind: "DestinationRule", name: apicDestinationRuleName(longest.kubernetesName, host) },
+            { kind: "ServiceEntry", name: apicServiceEntryName(host) },
+        ].filter((o) => o.name.length > MAX_KUBERNETES_NAME_LENGTH);
+        if (names.length === 0) return;
+        tooLong.add(host);
+        const room = MAX_KUBERNETES_NAME_LENGTH - (names[0].name.length - host.length);
+        fail(
+            `${KEY}.apicHosts[${i}] "${host}" is ${host.length} characters: the stack would name ${names.map((o) => `the ${o.kind} ${nameShape(o.name, host)} with ${o.name.length}`).join(" and ")}, ` +
+                `over Kubernetes' ${MAX_KUBERNETES_NAME_LENGTH} for an object name. Give APIC a host of at most ${room} characters, or a shorter name to the caller "${longest.name}"`,
+        );
+    });
+    const byName = new Map<string, { caller: UiServiceConfig; host: string; index: number }>();
+    for (const caller of callers) {
+        apicHosts.forEach((host, index) => {
+            if (tooLong.has(host)) return;
+            const name = `${caller.namespace}/${apicDestinationRuleName(caller.kubernetesName, host)}`;
+            const twin = byName.get(name);
+            if (twin === undefined) {
+                byName.set(name, { caller, host, index });
+                return;
+            }
+            fail(
+                `${KEY}.callers "${twin.caller.name}" with ${KEY}.apicHosts[${twin.index}] "${twin.host}" and "${caller.name}" with ${KEY}.apicHosts[${index}] "${host}" ` +
+                    `would both name their DestinationRule "${apicDestinationRuleName(caller.kubernetesName, host)}" in the namespace ${caller.namespace} (every caller calls every host; dots become '-'), so one would replace the other. ` +
+                    `Keep one of the two callers in ${KEY}.callers, or one of the two hosts in ${KEY}.apicHosts`,
+            );
+        });
+    }
+}
+
 function dnsNames(value: Json | undefined, key: string, fail: Fail): string[] {
     if (value === undefined) return [];
     if (!Array.isArray(value)) {
@@ -276,6 +338,14 @@ function customerFacing(value: Json | undefined, fail: Fail): Record<string, Cus
             );
         }
         if (problems.length === 0 && !clash) byName.set(hostNameForm(host), host);
+        const secretName = customerFacingSecretName(host);
+        const tooLong = problems.length === 0 && secretName.length > MAX_KUBERNETES_NAME_LENGTH;
+        if (tooLong) {
+            fail(
+                `${KEY}.customerFacing: the host "${host}" is ${host.length} characters: its Secret ${nameShape(secretName, host)} would be ${secretName.length}, ` +
+                    `over Kubernetes' ${MAX_KUBERNETES_NAME_LENGTH} for an object name. A customer-facing host has at most ${MAX_KUBERNETES_NAME_LENGTH - (secretName.length - host.length)} characters here`,
+            );
+        }
         if (!isMap(entry)) {
             fail(
                 `${key} must be { epoch, certificate, certificateEpoch } (or {} for a first CSR); got ${showJson(entry)}`,
@@ -327,7 +397,7 @@ function customerFacing(value: Json | undefined, fail: Fail): Record<string, Cus
                 certificate = given.certificate;
             }
         }
-        if (problems.length === 0 && !clash) {
+        if (problems.length === 0 && !clash && !tooLong) {
             hosts[host] = { epoch, certificateEpoch, ...(certificate !== undefined ? { certificate } : {}) };
         }
     }
@@ -343,6 +413,7 @@ export function validateFrontEnd(value: Json | undefined | null, fail: Fail, now
     const chosen = callers(value.callers, listed, fail);
     overlappingSelectors(listed, chosen, value.services, fail);
     const apicHosts = dnsNames(value.apicHosts, `${KEY}.apicHosts`, fail);
+    apicObjectNameProblems(listed, chosen, apicHosts, fail);
     if (chosen.length > 0 && apicHosts.length === 0 && value.apicHosts === undefined) {
         fail(
             `${KEY}.apicHosts is required with ${KEY}.callers: list the APIC host(s) the UI services call, e.g. [apic.dev.api.bank.example]`,

@@ -213,6 +213,8 @@ export function namespaceName(value: Json | undefined, key: string, fallback: st
 }
 
 export const MAX_HOSTNAME_LENGTH = 253;
+/** Kubernetes' limit on an object's name (a DNS-1123 subdomain). */
+export const MAX_KUBERNETES_NAME_LENGTH = 253;
 export const MAX_LABEL_LENGTH = 63;
 
 /**
