@@ -961,6 +961,29 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         assert.strictEqual((secret.inputs.metadata as { name: string }).name, "apic-mtls-payments-two");
     });
 
+    it("refuses a DestinationRule or ServiceEntry name over Kubernetes' 253 characters before any child is registered", async () => {
+        // The cluster refused them at up, after the client's key and Secret were made.
+        const { root, issuing } = await bankIssuer();
+        // 240 characters: a DNS name, but apic-mtls-web-<host> has 254 and apic-<host> 245.
+        const host = `${"a".repeat(63)}.${"b".repeat(63)}.${"c".repeat(63)}.${"d".repeat(40)}.example`;
+        const longerHost = `${"e".repeat(9)}.${host}`;
+        const kubernetesName =
+            "a Kubernetes name (lower-case letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253)";
+        assert.deepStrictEqual(
+            await refusalsBeforeChildren([
+                uiClient({ root, issuing }, { apicHosts: ["apic.bank.example", host] }),
+                ["ApicEgress", { namespace: "ui", hosts: [host, longerHost] }],
+            ]),
+            {
+                messages: [
+                    `UiApicClient bad-0 the DestinationRule's name for apicHosts[1] must be ${kubernetesName}; got "apic-mtls-web-${host.replace(/\./g, "-")}". Give a shorter host or service`,
+                    `ApicEgress the ServiceEntry's name for hosts[1] must be ${kubernetesName}; got "apic-${longerHost.replace(/\./g, "-")}". Give a shorter host`,
+                ],
+                children: [],
+            },
+        );
+    });
+
     it("refuses a certificateEpoch that is no epoch by its input's name, before any host's key and CSR are registered", async () => {
         // -1 passed as "the one before" epoch 0, and was refused by the name of the key it would have
         // made, after the hosts before it had their keys and CSRs registered.

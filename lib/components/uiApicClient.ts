@@ -1,7 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { KeyAlgorithm } from "../config/types";
-import { shortHostProblem } from "../config/validateFrontEnd";
+import { apicDestinationRuleName, apicServiceEntryName, shortHostProblem } from "../config/validateFrontEnd";
 import { uiClientCert } from "../plan/plan";
 import { spkiPin } from "../pki/pins";
 import {
@@ -201,6 +201,14 @@ export class UiApicClient extends pulumi.ComponentResource {
             if (short !== undefined) throw argumentError(`UiApicClient ${name} apicHosts[${i}] ${short}`, this);
         });
         refuseShared(apicHosts, hostLabel, sharedHostName(`UiApicClient ${name} apicHosts`, "DestinationRule"), this);
+        apicHosts.forEach((host, i) =>
+            kubernetesNameArgument(
+                apicDestinationRuleName(service, host),
+                `UiApicClient ${name} the DestinationRule's name for apicHosts[${i}]`,
+                this,
+                "Give a shorter host or service",
+            ),
+        );
         const clock = checkClock();
         const trusted = checkedTrustBundle(args.apicTrustPem, "UiApicClient apicTrustPem", this, clock);
         const crlNames = { component: `UiApicClient ${name}`, ...UI_CRL_ARGUMENTS };
@@ -246,7 +254,7 @@ export class UiApicClient extends pulumi.ComponentResource {
                 {
                     apiVersion: "networking.istio.io/v1",
                     kind: "DestinationRule",
-                    metadata: { name: `apic-mtls-${service}-${hostLabel(host)}`, namespace },
+                    metadata: { name: apicDestinationRuleName(service, host), namespace },
                     spec: {
                         host,
                         exportTo: ["."],
@@ -294,13 +302,21 @@ export class ApicEgress extends pulumi.ComponentResource {
         const hosts = listArgument(args.hosts, "ApicEgress hosts", this);
         hosts.forEach((host, i) => hostArgument(host, `ApicEgress hosts[${i}]`, this));
         refuseShared(hosts, hostLabel, sharedHostName("ApicEgress hosts", "ServiceEntry"), this);
+        hosts.forEach((host, i) =>
+            kubernetesNameArgument(
+                apicServiceEntryName(host),
+                `ApicEgress the ServiceEntry's name for hosts[${i}]`,
+                this,
+                "Give a shorter host",
+            ),
+        );
         for (const host of hosts) {
             new k8s.apiextensions.CustomResource(
                 `${name}-${hostLabel(host)}-se`,
                 {
                     apiVersion: "networking.istio.io/v1",
                     kind: "ServiceEntry",
-                    metadata: { name: `apic-${hostLabel(host)}`, namespace },
+                    metadata: { name: apicServiceEntryName(host), namespace },
                     spec: {
                         hosts: [host],
                         exportTo: ["."],
