@@ -1431,6 +1431,54 @@ describe("render: what an interrupted, killed or failing render leaves behind", 
         assert.deepStrictEqual(fs.readdirSync(out), ["inventory.json"]);
     });
 
+    it("gives no free-space advice when a file name is too long or already there", async () => {
+        const dir = tempDir("render-name-errors");
+        const out = path.join(dir, "out");
+        const writeFileSync = nodeFs.writeFileSync;
+        const failing = (code: string) =>
+            patched(
+                nodeFs,
+                "writeFileSync",
+                (file: fs.PathOrFileDescriptor, data: string | Buffer, ...rest: []) => {
+                    if (/^-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(String(data))) throw systemError(code);
+                    return writeFileSync(file, data, ...rest);
+                },
+                () => cli("render", "--config", option1(dir), "--out", out),
+            );
+        assert.deepStrictEqual(await failing("ENAMETOOLONG"), {
+            status: 1,
+            out: "",
+            err: `error: cannot write apic/dp/client.key of the render (ENAMETOOLONG); ${out} is left as it was: give --out a shorter path\n`,
+        });
+        assert.deepStrictEqual(await failing("EEXIST"), {
+            status: 1,
+            out: "",
+            err: `error: cannot write apic/dp/client.key of the render (EEXIST); ${out} is left as it was: the render wrote two objects to one file, a fault of this program; report it with the stack configuration\n`,
+        });
+    });
+
+    it("keeps a file name within 255 bytes when an object's name is longer: cut, with a hash of the whole", async () => {
+        // 230 characters: the DestinationRule apic-mtls-web-<host> has 244 (a valid name), its file 265 bytes.
+        const host = `${"a".repeat(63)}.${"b".repeat(63)}.${"c".repeat(63)}.${"d".repeat(30)}.example`;
+        const dir = tempDir("render-long-names");
+        const out = path.join(dir, "out");
+        const config = stackFile(dir, "long-names", {
+            option: 1,
+            domains: { ob: { services: ["a"] } },
+            frontEnd: { namespace: "ob-ui", services: ["web"], callers: ["web"], apicHosts: [host] },
+        });
+        assert.strictEqual((await cli("render", "--config", config, "--out", out)).status, 0);
+        const stem = `destinationrule-apic-mtls-web-${host.replace(/\./g, "-")}`;
+        const hash = crypto.createHash("sha256").update(stem).digest("hex").slice(0, 12);
+        const files = fs.readdirSync(path.join(out, "k8s", "default", "ob-ui")).sort();
+        assert.deepStrictEqual(files, [
+            `${stem.slice(0, 255 - 18)}-${hash}.yaml`,
+            "secret-apic-client-web.yaml",
+            `serviceentry-apic-${host.replace(/\./g, "-")}.yaml`,
+        ]);
+        assert.strictEqual(files[0].length, 255);
+    });
+
     /** fs.renameSync, failing with `code` when `fails` says so (of the source and how often it was renamed before). */
     const renameFailing = (code: string, fails: (from: string, earlier: number) => boolean) => {
         const renameSync = nodeFs.renameSync;

@@ -6,6 +6,7 @@
  * One render at a time writes to an output folder (its lock, stateLock.ts); under the lock, the
  * staging folders that killed renders left beside it are removed.
  */
+import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import {
@@ -42,6 +43,34 @@ const RENDER_FILES: readonly RegExp[] = [
     /^csr\/[^/]+\.csr$/,
     /^front-end\/csr\/[^/]+\.csr$/,
 ];
+
+/** Most file systems' limit on a file name, in bytes (ext4, XFS, APFS). */
+const MAX_FILE_NAME_BYTES = 255;
+
+/**
+ * `stem` + `extension` as a file name of at most MAX_FILE_NAME_BYTES bytes: a longer stem (an
+ * object's kind before its name of up to 253 characters) is cut, and ends in a hash of the whole
+ * so that two stems cut alike stay two files.
+ */
+export function fileNameWithin(stem: string, extension: string): string {
+    if (Buffer.byteLength(stem + extension) <= MAX_FILE_NAME_BYTES) return stem + extension;
+    const end = `-${crypto.createHash("sha256").update(stem).digest("hex").slice(0, 12)}${extension}`;
+    const characters = [...stem];
+    while (Buffer.byteLength(characters.join("") + end) > MAX_FILE_NAME_BYTES) characters.pop();
+    return characters.join("") + end;
+}
+
+/**
+ * What to do when a file of the render cannot be written, by the error's code. Staging folders
+ * are fresh and names are kept short, so EEXIST and ENAMETOOLONG are no matter of space.
+ */
+function writeFix(code: string): string {
+    if (code === "ENAMETOOLONG") return "give --out a shorter path";
+    if (code === "EEXIST") {
+        return "the render wrote two objects to one file, a fault of this program; report it with the stack configuration";
+    }
+    return "free space, or give --out a folder you can write to";
+}
 
 /** The folders of RENDER_FILES' paths. */
 const RENDER_FOLDERS = /^(k8s(\/[^/]+){0,2}|apic(\/[^/]+)?|apic\/ui\/[^/]+|csr|front-end(\/csr)?)$/;
@@ -319,7 +348,7 @@ export class StagedFolder {
             writeNewFile(path.join(folder, parts[parts.length - 1]), content, mode);
         } catch (error) {
             throw new Error(
-                `cannot write ${relative} of the render (${codeOf(error)}); ${this.target} is left as it was: free space, or give --out a folder you can write to`,
+                `cannot write ${relative} of the render (${codeOf(error)}); ${this.target} is left as it was: ${writeFix(codeOf(error))}`,
             );
         }
         this.files.push(relative);

@@ -19,7 +19,7 @@ import {
 import { INITIAL_RECORD, parseRecord, RotationRecord } from "../plan/caRotation";
 import { PkiPlan } from "../plan/plan";
 import { buildPki, FrontEndOutputs, pendingSignaturesMessage, requestOfflineSignatures } from "../stack";
-import { PRIVATE_FILE as PRIVATE, PUBLIC_FILE as PUBLIC, StagedFolder } from "./files";
+import { fileNameWithin, PRIVATE_FILE as PRIVATE, PUBLIC_FILE as PUBLIC, StagedFolder } from "./files";
 import { heapLimitBytes, heapShortfall } from "./heap";
 import { IssuedCertificate } from "../inventory/issued";
 import { stackPictures } from "../inventory/pictures";
@@ -167,7 +167,8 @@ async function renderInto(plan: PkiPlan, folder: StagedFolder, options: RenderOp
     for (const object of engine.kubernetesObjects()) {
         const metadata = (object.inputs.metadata ?? {}) as { name?: string; namespace?: string };
         const cluster = object.providerName ?? "default";
-        const file = `k8s/${cluster}/${metadata.namespace ?? "_cluster"}/${kindOf(object)}-${metadata.name ?? object.name}.yaml`;
+        const name = fileNameWithin(`${kindOf(object)}-${metadata.name ?? object.name}`, ".yaml");
+        const file = `k8s/${cluster}/${metadata.namespace ?? "_cluster"}/${name}`;
         folder.write(
             file,
             YAML.stringify(manifest(object)),
