@@ -11,7 +11,7 @@ import { createReplacement } from "../lib/files";
 import { PRIVATE_FILE, writeNewFile } from "../lib/render/files";
 import { decryptState, encryptState } from "../lib/render/stateFile";
 import { lockOutputFolder, lockStateFile } from "../lib/render/stateLock";
-import { cli, patched, ROOT, tempDir } from "./helpers";
+import { AS_USER, cli, patched, ROOT, tempDir } from "./helpers";
 
 const PASSPHRASE_VARIABLE = "APIC_ISTIO_PKI_STATE_PASSPHRASE";
 
@@ -843,6 +843,41 @@ describe("render --state: the state holds every private key", function () {
         }
     });
 
+    it("refuses a --state inside a folder named as a render's working folder beside the output (.out.render-XXXXXX), before anything is made; such a folder holding anything else is never removed", async () => {
+        const dir = tempDir("state-in-staging");
+        const config = option1(dir);
+        const out = path.join(dir, "dev");
+        const states = path.join(dir, ".dev.render-states");
+        const state = path.join(states, "dev.json");
+        assert.strictEqual(
+            (await cli("render", "--config", config, "--out", path.join(dir, "one"), "--state", state)).status,
+            0,
+        );
+        const kept = fs.readFileSync(state);
+        assert.deepStrictEqual(await cli("render", "--config", config, "--out", out, "--state", state), {
+            status: 1,
+            out: "",
+            err:
+                `error: --state ${state} is inside ${states}, named as a folder a render of ${out} works in (.dev.render-XXXXXX): a render removes such a folder as a killed render's leftover, and the state, with every private key, would be deleted with it; ` +
+                `give --state a file outside it, e.g. ${out}.state.json\n`,
+        });
+        // Without --state, the render that would take the folder for a leftover finds the state in it.
+        const { result, stderr } = await stderrOf(() => cli("render", "--config", config, "--out", out));
+        assert.deepStrictEqual(
+            [result, stderr],
+            [
+                {
+                    status: 1,
+                    out: "",
+                    err: `error: output folder ${out} cannot be used: ${states} beside it, named as a killed render's leftover, holds files that are not a render's (dev.json), which render would remove with it; move them out of it, or give another --out\n`,
+                },
+                "",
+            ],
+        );
+        assert.deepStrictEqual(fs.readFileSync(state), kept, "the state is kept");
+        assert.deepStrictEqual(fs.readdirSync(dir).sort(), [".dev.render-states", "Pulumi.option-1.yaml", "one"]);
+    });
+
     it("refuses a malformed state, plain or encrypted, naming the entry by number and never quoting it", async () => {
         const dir = tempDir("state-malformed");
         const state = path.join(dir, "state.json");
@@ -1533,6 +1568,151 @@ describe("render: what an interrupted, killed or failing render leaves behind", 
             err: `error: output folder ${out} was renamed to ${path.join(dir, old)} to check that it can be replaced, and could not be renamed back (EACCES): move ${path.join(dir, old)} back to ${out}\n`,
         });
         assert.deepStrictEqual(fs.readdirSync(path.join(dir, old)), ["inventory.json"]);
+    });
+
+    it("replaces an earlier output made read-only (chmod -R a-w); an old output that still cannot be removed is a warning, the render done", async () => {
+        const dir = tempDir("read-only-output");
+        const out = path.join(dir, "out");
+        const config = option1(dir);
+        assert.strictEqual((await cli("render", "--config", config, "--out", out)).status, 0);
+        const readOnly = (folder: string): void => {
+            for (const entry of entries(folder))
+                fs.chmodSync(path.join(folder, entry), entry.endsWith("/") ? 0o555 : 0o444);
+            fs.chmodSync(folder, 0o555);
+        };
+        readOnly(out);
+        // Root may write anywhere; AS_USER holds it to the modes like any user.
+        const render = (...argv: string[]) => {
+            const [command, ...args] = [
+                ...AS_USER,
+                process.execPath,
+                path.join(ROOT, "dist/lib/cli/main.js"),
+                "render",
+                ...argv,
+            ];
+            const result = spawnSync(command, args, { encoding: "utf8" });
+            return [result.status, result.stderr];
+        };
+        assert.deepStrictEqual(render("--config", config, "--out", out, "--force"), [0, ""]);
+        assert.deepStrictEqual(fs.readdirSync(dir).sort(), ["Pulumi.option-1.yaml", "out"]);
+
+        // A folder that cannot be read is named, with its error.
+        fs.chmodSync(out, 0o000);
+        assert.deepStrictEqual(render("--config", config, "--out", out, "--force"), [
+            1,
+            `error: output folder ${out} cannot be read (EACCES); choose another --out\n`,
+        ]);
+        fs.chmodSync(out, 0o700);
+
+        // The old output cannot be removed at all (EBUSY: something holds a file open on a mount).
+        const rmSync = nodeFs.rmSync;
+        const { result, stderr } = await stderrOf(() =>
+            patched(
+                nodeFs,
+                "rmSync",
+                (folder: string, ...rest: []) => {
+                    if (folder.endsWith("-old")) throw systemError("EBUSY");
+                    return rmSync(folder, ...rest);
+                },
+                () => cli("render", "--config", config, "--out", out, "--force"),
+            ),
+        );
+        assert.strictEqual(result.status, 0, result.err);
+        const [old] = fs.readdirSync(dir).filter((name) => name.endsWith("-old"));
+        assert.strictEqual(
+            stderr,
+            `warning: the render is in place, but ${path.join(dir, old)}, the earlier output of ${out}, could not be removed (EBUSY); it holds private keys: remove it yourself, or the next render into ${out} removes it\n`,
+        );
+        assert.deepStrictEqual(fs.readdirSync(out).sort(), fs.readdirSync(path.join(dir, old)).sort());
+        // ... which the next render does, read-only or not.
+        readOnly(path.join(dir, old));
+        assert.deepStrictEqual(render("--config", config, "--out", out, "--force"), [
+            0,
+            `warning: removed ${path.join(dir, old)}: the earlier output of ${out}, which a killed render was replacing (it held private keys)\n`,
+        ]);
+        assert.deepStrictEqual(fs.readdirSync(dir).sort(), ["Pulumi.option-1.yaml", "out"]);
+    });
+
+    it("in a shared folder (mode 1777), removes none of another user's files: their leftovers, new state file or output are refused, naming the owner and the fix", async function () {
+        // Files of another user (nobody, 65534) are made by root alone.
+        if (process.getuid!() !== 0) this.skip();
+        const dir = tempDir("shared-folder");
+        const shared = path.join(dir, "shared");
+        fs.mkdirSync(shared);
+        fs.chmodSync(shared, 0o1777);
+        const config = option1(dir);
+        const theirs = (file: string): string => {
+            fs.chownSync(file, 65534, 65534);
+            return file;
+        };
+        const refusal = (what: string, leftover: string, option: string) =>
+            `error: ${what} cannot be used: ${leftover} beside it, named as a killed render's ${option === "--out" ? "leftover" : "new state file"}, belongs to user 65534, not to the user rendering (0): render never removes another user's files; give another ${option}, or ask its owner (or root) to remove it\n`;
+        const render = (...argv: string[]) => cli("render", "--config", config, ...argv);
+
+        const staging = path.join(shared, ".out.render-AAAAAA");
+        fs.mkdirSync(staging);
+        theirs(staging);
+        fs.writeFileSync(path.join(staging, "x"), "");
+        theirs(path.join(staging, "x"));
+        const out = path.join(shared, "out");
+        assert.deepStrictEqual(await render("--out", out), {
+            status: 1,
+            out: "",
+            err: refusal(`output folder ${out}`, staging, "--out"),
+        });
+
+        const empty = path.join(shared, ".out3.render-CCCCCC");
+        fs.mkdirSync(empty);
+        theirs(empty);
+        const out3 = path.join(shared, "out3");
+        assert.deepStrictEqual(await render("--out", out3), {
+            status: 1,
+            out: "",
+            err: refusal(`output folder ${out3}`, empty, "--out"),
+        });
+
+        // Their swap's old folder, with no out2: not the user's output to move back.
+        const old = path.join(shared, ".out2.render-BBBBBB-old");
+        fs.mkdirSync(old);
+        theirs(old);
+        const out2 = path.join(shared, "out2");
+        assert.deepStrictEqual(await render("--out", out2), {
+            status: 1,
+            out: "",
+            err: refusal(`output folder ${out2}`, old, "--out"),
+        });
+
+        const state = path.join(shared, "a.state");
+        const newState = path.join(shared, ".a.state.0123456789ab.tmp");
+        fs.writeFileSync(newState, "");
+        theirs(newState);
+        assert.deepStrictEqual(await render("--out", path.join(dir, "mine"), "--state", state), {
+            status: 1,
+            out: "",
+            err: refusal(`--state ${state}`, newState, "--state"),
+        });
+
+        // Their earlier output: --force replaces only the user's own.
+        const output = path.join(shared, "theirs");
+        assert.strictEqual((await render("--out", output)).status, 0);
+        theirs(output);
+        assert.deepStrictEqual(await render("--out", output, "--force"), {
+            status: 1,
+            out: "",
+            err: `error: output folder ${output} belongs to user 65534, not to the user rendering (0): a render replaces the folder whole, and never removes another user's files; give another --out, or ask its owner (or root) to remove it\n`,
+        });
+        assert.deepStrictEqual(
+            entries(shared).sort(),
+            [
+                ".a.state.0123456789ab.tmp",
+                ".out.render-AAAAAA/",
+                ".out.render-AAAAAA/x",
+                ".out2.render-BBBBBB-old/",
+                ".out3.render-CCCCCC/",
+                ...entries(output).map((entry) => `theirs/${entry}`),
+                "theirs/",
+            ].sort(),
+        );
     });
 
     it("names the mount point and the fix when the output folder still cannot be renamed once the render is done, leaving it as it was", async () => {

@@ -7,6 +7,7 @@ import { EngineState, refusalOf } from "../engine/standIn";
 import { gitWorkTreeOf, realPath } from "../files";
 import { undoOnSignal } from "../interrupt";
 import { planFromRawConfig } from "../plan/plan";
+import { isWorkingFolderOf } from "../render/files";
 import { deployedRecordOf, latestRecordedTime, renderPlan } from "../render/render";
 import { updateWarnings } from "../stack";
 import {
@@ -74,16 +75,25 @@ or a new --state.`;
 const DAY_MS = 86_400_000;
 
 /**
- * Refuses a --state that is the output folder or inside it (links resolved): the render saves the
- * state, then replaces the output folder whole, and every key of the state would go with it.
+ * Refuses a --state that is the output folder or inside it, or inside a folder named as one render
+ * works in beside it (links resolved): the render saves the state, then replaces the output folder
+ * whole, and removes such a folder as a killed render's leftover; every key of the state would go
+ * with it.
  */
 function refuseStateInOutput(state: string, out: string): void {
     const [realState, realOut] = [realPath(state), realPath(out)];
-    if (realState !== realOut && !realState.startsWith(realOut + path.sep)) return;
-    throw new Error(
-        `--state ${state} is ${realState === realOut ? "the output folder itself" : `inside the output folder ${out}`}: a render replaces that folder whole, and the state, with every private key, would be deleted with it; ` +
-            `give --state a file outside it, e.g. ${path.join(path.dirname(out), `${path.basename(out)}.state.json`)}`,
-    );
+    const outside = `give --state a file outside it, e.g. ${path.join(path.dirname(out), `${path.basename(out)}.state.json`)}`;
+    if (realState === realOut || realState.startsWith(realOut + path.sep)) {
+        throw new Error(
+            `--state ${state} is ${realState === realOut ? "the output folder itself" : `inside the output folder ${out}`}: a render replaces that folder whole, and the state, with every private key, would be deleted with it; ${outside}`,
+        );
+    }
+    const [beside, ...within] = path.relative(path.dirname(realOut), realState).split(path.sep);
+    if (within.length > 0 && isWorkingFolderOf(realOut, beside)) {
+        throw new Error(
+            `--state ${state} is inside ${path.join(path.dirname(out), beside)}, named as a folder a render of ${out} works in (.${path.basename(realOut)}.render-XXXXXX): a render removes such a folder as a killed render's leftover, and the state, with every private key, would be deleted with it; ${outside}`,
+        );
+    }
 }
 
 const counted = (n: number, what: string): string => `${n} ${what}${n === 1 ? "" : "s"}`;

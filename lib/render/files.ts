@@ -125,9 +125,42 @@ function foreignEntries(folder: string, under = ""): string[] {
     });
 }
 
+/** Up to three of `entries`, then how many more: for a one-line message. */
+const listed = (entries: string[]): string =>
+    (entries.length > 3 ? [...entries.slice(0, 3), `${entries.length - 3} more`] : entries).join(", ");
+
 /**
- * Refuses a target that render may not write to: a link, a file, or a folder holding anything but
- * an earlier render (and that only with `force`).
+ * Why render may not remove `stat`'s file, folder or link: another user owns it (in a shared
+ * folder, such as /tmp, it may be their render's). Undefined when it is the user's, or where
+ * there are no uids (getuid is absent on Windows).
+ */
+function anotherUsers(stat: fs.Stats): string | undefined {
+    const uid = process.getuid?.();
+    if (uid === undefined || stat.uid === uid) return undefined;
+    return `belongs to user ${stat.uid}, not to the user rendering (${uid})`;
+}
+
+/**
+ * Removes a folder of the user's own render, with what it holds (links removed, never followed):
+ * its folders are first made writable by the user, so that an earlier output someone made
+ * read-only (chmod -R a-w) goes too. Throws the system error.
+ */
+function removeRender(folder: string): void {
+    const makeWritable = (at: string): void => {
+        const stat = fs.lstatSync(at);
+        if (!stat.isDirectory() || anotherUsers(stat) !== undefined) return;
+        fs.chmodSync(at, 0o700);
+        for (const entry of fs.readdirSync(at, { withFileTypes: true })) {
+            if (entry.isDirectory()) makeWritable(path.join(at, entry.name));
+        }
+    };
+    makeWritable(folder);
+    fs.rmSync(folder, { recursive: true, force: true });
+}
+
+/**
+ * Refuses a target that render may not write to: a link, a file, another user's folder, or a
+ * folder holding anything but an earlier render (and that only with `force`).
  */
 function checkTarget(target: string, force: boolean): void {
     let existing: fs.Stats | undefined;
@@ -146,14 +179,25 @@ function checkTarget(target: string, force: boolean): void {
     if (existing !== undefined && !existing.isDirectory()) {
         throw new Error(`output folder ${target} is not a folder; choose another --out`);
     }
-    const entries = existing !== undefined ? fs.readdirSync(target) : [];
-    // A folder with anything a render does not write is never offered for --force (an --out that
-    // named the wrong folder): --force would delete it all.
-    const foreign = entries.length > 0 ? foreignEntries(target).sort() : [];
-    if (foreign.length > 0) {
-        const shown = foreign.length > 3 ? [...foreign.slice(0, 3), `${foreign.length - 3} more`] : foreign;
+    const owner = existing !== undefined ? anotherUsers(existing) : undefined;
+    if (owner !== undefined) {
         throw new Error(
-            `output folder ${target} holds files that are not a render's (${shown.join(", ")}); --force only replaces an earlier render: choose another --out`,
+            `output folder ${target} ${owner}: a render replaces the folder whole, and never removes another user's files; give another --out, or ask its owner (or root) to remove it`,
+        );
+    }
+    let entries: string[];
+    let foreign: string[];
+    try {
+        entries = existing !== undefined ? fs.readdirSync(target) : [];
+        // A folder with anything a render does not write is never offered for --force (an --out that
+        // named the wrong folder): --force would delete it all.
+        foreign = entries.length > 0 ? foreignEntries(target).sort() : [];
+    } catch (error) {
+        throw new Error(`output folder ${target} cannot be read (${codeOf(error)}); choose another --out`);
+    }
+    if (foreign.length > 0) {
+        throw new Error(
+            `output folder ${target} holds files that are not a render's (${listed(foreign)}); --force only replaces an earlier render: choose another --out`,
         );
     }
     if (entries.length > 0 && !entries.includes("inventory.json") && !entries.includes("csr")) {
@@ -190,6 +234,16 @@ function unswappable(target: string, error: unknown): string {
 const STAGING_SUFFIX = /^[A-Za-z0-9]{6}(-old)?$/;
 
 /**
+ * Whether `name` is that of a folder render works in beside the output folder `target` (a staging
+ * folder, or the old output during a swap): the next render takes such a folder for a killed
+ * render's leftover and removes it.
+ */
+export function isWorkingFolderOf(target: string, name: string): boolean {
+    const prefix = `.${path.basename(target)}.render-`;
+    return name.startsWith(prefix) && STAGING_SUFFIX.test(name.slice(prefix.length));
+}
+
+/**
  * The output folder of one render: files go into a temporary sibling (same parent, so the swap is
  * a rename) until `commit` puts it in place of the target. From `open` to `commit` or `discard`
  * it holds the target's lock, and an interrupted command (lib/interrupt.ts) discards it.
@@ -205,6 +259,7 @@ export class StagedFolder {
         private staging: string,
         private readonly createdParents: string[],
         private readonly lock: RenderLock,
+        private readonly warn: (message: string) => void,
     ) {
         this.done = untilDone(() => this.discard());
     }
@@ -249,10 +304,10 @@ export class StagedFolder {
                 `cannot write to ${target} (${codeOf(error)} creating a file in ${parent}); give --out a folder you can write to`,
             );
         }
-        const folder = new StagedFolder(target, staging, missing, lock);
+        const folder = new StagedFolder(target, staging, missing, lock, options.warn ?? (() => undefined));
         try {
             checkTarget(target, options.force);
-            folder.removeLeftovers(options.warn ?? (() => undefined));
+            folder.removeLeftovers();
             folder.checkSwappable();
         } catch (error) {
             folder.discard();
@@ -271,11 +326,12 @@ export class StagedFolder {
      * Under the lock, every other `.<name>.render-XXXXXX` folder beside the target was left by a
      * render killed before it could remove it (kill -9, a crash, a heap too small): removed, with
      * the private keys it holds. An old output (`-old`) while the target is missing is the output a
-     * render was putting back or away when it was killed: refused, for a person to choose.
+     * render was putting back or away when it was killed: refused, for a person to choose. Nothing
+     * is removed unless every one is the user's own and holds nothing but what a render writes (a
+     * state kept in `.out.render-states/` is no leftover): otherwise refused, naming it.
      */
-    private removeLeftovers(warn: (message: string) => void): void {
+    private removeLeftovers(): void {
         const parent = path.dirname(this.target);
-        const prefix = `.${path.basename(this.target)}.render-`;
         // A render that held the lock while this one made its staging folder took it for a leftover.
         if (entryAt(this.staging) === undefined) this.staging = StagedFolder.makeStaging(this.target);
         const leftovers = fs
@@ -283,12 +339,36 @@ export class StagedFolder {
             .filter(
                 (entry) =>
                     entry.isDirectory() &&
-                    entry.name.startsWith(prefix) &&
-                    STAGING_SUFFIX.test(entry.name.slice(prefix.length)) &&
+                    isWorkingFolderOf(this.target, entry.name) &&
                     entry.name !== path.basename(this.staging),
             )
             .map((entry) => path.join(parent, entry.name))
             .sort();
+        const refused = (folder: string, problem: string): Error =>
+            new Error(
+                `output folder ${this.target} cannot be used: ${folder} beside it, named as a killed render's leftover, ${problem}`,
+            );
+        for (const folder of leftovers) {
+            const owner = anotherUsers(fs.lstatSync(folder));
+            if (owner !== undefined) {
+                throw refused(
+                    folder,
+                    `${owner}: render never removes another user's files; give another --out, or ask its owner (or root) to remove it`,
+                );
+            }
+            let foreign: string[];
+            try {
+                foreign = foreignEntries(folder).sort();
+            } catch (error) {
+                throw refused(folder, `cannot be read (${codeOf(error)}); remove it yourself, or give another --out`);
+            }
+            if (foreign.length > 0) {
+                throw refused(
+                    folder,
+                    `holds files that are not a render's (${listed(foreign)}), which render would remove with it; move them out of it, or give another --out`,
+                );
+            }
+        }
         const old = leftovers.find((folder) => folder.endsWith("-old"));
         if (old !== undefined && entryAt(this.target) === undefined) {
             throw new Error(
@@ -296,8 +376,15 @@ export class StagedFolder {
             );
         }
         for (const folder of leftovers) {
-            fs.rmSync(folder, { recursive: true, force: true });
-            warn(
+            try {
+                removeRender(folder);
+            } catch (error) {
+                throw refused(
+                    folder,
+                    `cannot be removed (${codeOf(error)}); remove it yourself (it holds private keys), or give another --out`,
+                );
+            }
+            this.warn(
                 folder.endsWith("-old")
                     ? `removed ${folder}: the earlier output of ${this.target}, which a killed render was replacing (it held private keys)`
                     : `removed ${folder}: the unfinished output of a render of ${this.target} that was killed (it held private keys)`,
@@ -357,7 +444,8 @@ export class StagedFolder {
     /**
      * Puts the render in place of the target: the old folder is renamed aside, the new one renamed
      * in, then the old one deleted (its links are removed, never followed). A crash between the
-     * renames leaves both complete, the old one at `<target's parent>/.<name>.render-*-old`.
+     * renames leaves both complete, the old one at `<target's parent>/.<name>.render-*-old`. The
+     * render is done once it is in place: an old folder that cannot be deleted is named to `warn`.
      */
     commit(): void {
         const old = this.aside;
@@ -377,7 +465,11 @@ export class StagedFolder {
             throw error;
         }
         try {
-            if (replaced) fs.rmSync(old, { recursive: true, force: true });
+            if (replaced) removeRender(old);
+        } catch (error) {
+            this.warn(
+                `the render is in place, but ${old}, the earlier output of ${this.target}, could not be removed (${codeOf(error)}); it holds private keys: remove it yourself, or the next render into ${this.target} removes it`,
+            );
         } finally {
             this.close();
         }

@@ -305,11 +305,34 @@ const cannotWrite = (file: string, error: unknown): Error =>
 /**
  * Under the state's lock, the new state files that renders killed before they could save or remove
  * them left beside it (createReplacement's `.<name>.<12 hex digits>.tmp`; empty if the render was
- * killed while rendering, the whole state if while saving): removed, each named to `warn`.
+ * killed while rendering, the whole state if while saving): removed, each named to `warn`. One
+ * another user owns (in a shared folder, such as /tmp) is refused, as is one that cannot be removed.
  */
 function removeLeftoverStates(file: string, warn: (message: string) => void): void {
-    for (const leftover of leftoverReplacements(file)) {
-        fs.rmSync(leftover, { force: true });
+    const leftovers = leftoverReplacements(file);
+    const refused = (leftover: string, problem: string): Error =>
+        new Error(
+            `${OPTION} ${file} cannot be used: ${leftover} beside it, named as a killed render's new state file, ${problem}`,
+        );
+    const uid = process.getuid?.();
+    for (const leftover of leftovers) {
+        const owner = fs.lstatSync(leftover).uid;
+        if (uid !== undefined && owner !== uid) {
+            throw refused(
+                leftover,
+                `belongs to user ${owner}, not to the user rendering (${uid}): render never removes another user's files; give another ${OPTION}, or ask its owner (or root) to remove it`,
+            );
+        }
+    }
+    for (const leftover of leftovers) {
+        try {
+            fs.unlinkSync(leftover);
+        } catch (error) {
+            throw refused(
+                leftover,
+                `cannot be removed (${codeOf(error)}); remove it yourself (it may hold the state's private keys), or give another ${OPTION}`,
+            );
+        }
         warn(
             `removed ${leftover}: the new state file of a render with ${OPTION} ${file} that was killed (it may hold the state's private keys)`,
         );
@@ -358,8 +381,8 @@ export function openStateFile(
             text === undefined
                 ? { state: new Map() as EngineState }
                 : parseState(text, file, passphrase, options.encryptPlain === true));
+        removeLeftoverStates(file, warn);
         try {
-            removeLeftoverStates(file, warn);
             replacement = createReplacement(file, PRIVATE_FILE);
         } catch (error) {
             throw cannotWrite(file, error);
