@@ -1023,6 +1023,32 @@ describe("render --state: one render at a time on a state file (its lock, FILE.l
         assert.strictEqual(fs.existsSync(path.join(dir, "out")), false, "nothing rendered");
     });
 
+    it("names the output folder's lock too when the render that holds the state's holds it (killed with kill -9, it left both)", async () => {
+        const dir = tempDir("state-locks-left");
+        const state = path.join(dir, "state.json");
+        const out = path.join(dir, "out");
+        const [lock, outLock] = [`${state}.lock`, path.join(dir, ".out.render.lock")];
+        const exited = spawnSync(process.execPath, ["-e", ""]).pid;
+        const holder = { pid: exited, host: os.hostname(), started: "2031-05-06T07:08:09Z" };
+        fs.writeFileSync(lock, JSON.stringify(holder));
+        fs.writeFileSync(outLock, JSON.stringify(holder));
+        const render = () => cli("render", "--config", option1(dir), "--out", out, "--state", state);
+        const held = `error: --state ${state} is in use: its lock ${lock} is held by pid ${exited} on ${os.hostname()} since 2031-05-06T07:08:09.000Z, but no process ${exited} runs on this host (a render killed before it could remove its lock?); if no other render uses this state, remove`;
+        assert.deepStrictEqual(await render(), {
+            status: 1,
+            out: "",
+            err: `${held} ${lock} and ${outLock} (the same render's lock of output folder ${out})\n`,
+        });
+        // Another render's lock of the output folder is not this one's to name.
+        fs.writeFileSync(outLock, JSON.stringify({ ...holder, pid: process.pid }));
+        assert.deepStrictEqual(await render(), { status: 1, out: "", err: `${held} ${lock}\n` });
+        assert.deepStrictEqual(fs.readdirSync(dir).sort(), [
+            ".out.render.lock",
+            "Pulumi.option-1.yaml",
+            "state.json.lock",
+        ]);
+    });
+
     it("holds the lock while it reads the state and releases it however the render ends: done, refused for its config, or failing to write the state", async () => {
         const dir = tempDir("state-released");
         const state = path.join(dir, "state.json");

@@ -224,7 +224,11 @@ export const renderCommand: Command = {
         try {
             stateFile =
                 values.state !== undefined
-                    ? openStateFile(values.state, passphrase, { encryptPlain, warn })
+                    ? openStateFile(values.state, passphrase, {
+                          encryptPlain,
+                          warn,
+                          outputFolder: path.resolve(outGiven),
+                      })
                     : undefined;
         } catch (error) {
             stopWatching();

@@ -345,12 +345,13 @@ function removeLeftoverStates(file: string, warn: (message: string) => void): vo
  * `encryptPlain`, which the next save then encrypts), removes the new state files killed renders
  * left (named to `warn`) and creates, exclusively and 0600, the file the next state will be written
  * to, so that an unwritable place fails before any key is made. When it throws, it holds no lock
- * and has left no file.
+ * and has left no file. `outputFolder`, that of the render, is named with the state's lock when a
+ * killed render left both locks.
  */
 export function openStateFile(
     file: string,
     passphrase: string | undefined,
-    options: { encryptPlain?: boolean; warn?: (message: string) => void } = {},
+    options: { encryptPlain?: boolean; warn?: (message: string) => void; outputFolder?: string } = {},
 ): StateFile {
     // Its folder is made when missing (e.g. out/ of --state out/dev.state.json on a fresh clone),
     // and removed again when the render leaves nothing in it.
@@ -365,7 +366,7 @@ export function openStateFile(
     }
     let lock: RenderLock;
     try {
-        lock = lockStateFile(file);
+        lock = lockStateFile(file, options.outputFolder);
     } catch (error) {
         removeEmptyFolders(madeFolders);
         throw error instanceof RenderLockError ? error : cannotWrite(file, error);

@@ -31,6 +31,8 @@ interface Guarded {
     readonly name: string;
     /** What another render would do with it, e.g. "uses this state". */
     readonly use: string;
+    /** The other lock the same render takes (a state's render's output folder), named with this one when one render holds both. */
+    readonly beside?: { lock: string; name: string };
 }
 
 /** What a lock file says of the render that holds it. */
@@ -107,25 +109,43 @@ function running(pid: number): boolean {
 
 function refusal(guarded: Guarded, lock: string, found: Exclude<Found, { gone: true }>): string {
     if ("problem" in found) return `${guarded.name} cannot be locked: ${lock} ${found.problem}; remove ${lock}`;
-    const fix = `if none is running, remove ${lock}`;
     if ("unknown" in found) {
-        return `${guarded.name} is in use: its lock ${lock} ${found.unknown}; wait for that render to end, or ${fix}`;
+        return `${guarded.name} is in use: its lock ${lock} ${found.unknown}; wait for that render to end, or if none is running, remove ${lock}`;
     }
     const { holder } = found;
+    // A render killed with kill -9 leaves both its locks: named together, so that one round frees both.
+    const { beside } = guarded;
+    const other = beside !== undefined ? inspect(beside.lock) : undefined;
+    const sameHolder =
+        other !== undefined &&
+        "holder" in other &&
+        other.holder.pid === holder.pid &&
+        other.holder.host === holder.host;
+    const locks =
+        beside !== undefined && sameHolder
+            ? `${lock} and ${beside.lock} (the same render's lock of ${beside.name})`
+            : lock;
     const held = `${guarded.name} is in use: its lock ${lock} is held by pid ${holder.pid} on ${holder.host} since ${holder.started}`;
     if (holder.host === os.hostname() && !running(holder.pid)) {
-        return `${held}, but no process ${holder.pid} runs on this host (a render killed before it could remove its lock?); if no other render ${guarded.use}, remove ${lock}`;
+        return `${held}, but no process ${holder.pid} runs on this host (a render killed before it could remove its lock?); if no other render ${guarded.use}, remove ${locks}`;
     }
-    return `${held}; wait for that render to end, or ${fix}`;
+    return `${held}; wait for that render to end, or if none is running, remove ${locks}`;
 }
 
 /**
  * Takes the lock of `stateFile`, or throws: a RenderLockError, one line naming the state, the
- * lock, its holder and the fix, when it is held; the system error (for the caller to word) when it
- * cannot be created.
+ * lock, its holder and the fix (and the lock of `outputFolder` when the same render holds it),
+ * when it is held; the system error (for the caller to word) when it cannot be created.
  */
-export function lockStateFile(stateFile: string): RenderLock {
-    return takeLock(lockFileOf(stateFile), { name: `--state ${stateFile}`, use: "uses this state" });
+export function lockStateFile(stateFile: string, outputFolder?: string): RenderLock {
+    return takeLock(lockFileOf(stateFile), {
+        name: `--state ${stateFile}`,
+        use: "uses this state",
+        beside:
+            outputFolder !== undefined
+                ? { lock: outputLockOf(outputFolder), name: `output folder ${outputFolder}` }
+                : undefined,
+    });
 }
 
 /** The lock of the output folder `target` (an absolute path): `.<name>.render.lock` beside it. */
