@@ -1659,9 +1659,18 @@ describe("render: what an interrupted, killed or failing render leaves behind", 
         assert.deepStrictEqual(fs.readdirSync(dir).sort(), ["Pulumi.option-1.yaml", "out"]);
     });
 
-    it("in a shared folder (mode 1777), removes none of another user's files: their leftovers, new state file or output are refused, naming the owner and the fix", async function () {
-        // Files of another user (nobody, 65534) are made by root alone.
-        if (process.getuid!() !== 0) this.skip();
+    it("in a shared folder (mode 1777), removes none of another user's files: their leftovers, new state file or output are refused, naming the owner and the fix", async () => {
+        // Files of another user (nobody, 65534) are made by root alone; any other user meets root's
+        // own shared folder, /tmp, as an output folder that is not theirs (without --force).
+        const uid = process.getuid!();
+        if (uid !== 0) {
+            assert.deepStrictEqual(await cli("render", "--config", option1(tempDir("not-root")), "--out", "/tmp"), {
+                status: 1,
+                out: "",
+                err: `error: output folder /tmp belongs to user 0, not to the user rendering (${uid}): a render replaces the folder whole, and never removes another user's files; give another --out, or ask its owner (or root) to remove it\n`,
+            });
+            return;
+        }
         const dir = tempDir("shared-folder");
         const shared = path.join(dir, "shared");
         fs.mkdirSync(shared);
