@@ -268,6 +268,7 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         const init = [...initRootArgs(swapped, "Swapped"), "--key", "ECDSA"];
         assert.strictEqual((await ceremony(PASSPHRASE, ...init)).status, 0);
         fs.copyFileSync(path.join(root, "root.crt"), path.join(swapped, "root.crt"));
+        fs.copyFileSync(path.join(root, ISSUANCE_LOG), path.join(swapped, ISSUANCE_LOG)); // the certificate's own log
         const mismatch = await ceremony(
             PASSPHRASE,
             "sign",
@@ -1665,6 +1666,35 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
             assert.ok(!fs.existsSync(csr.replace(/\.csr$/, ".crt")), `${forms[i][0]}: nothing was written`);
         }
         assert.strictEqual(logOf(oldLogRoot), logBefore, "nothing was signed");
+    });
+
+    it("refuses a root folder whose issuance.log is another root's (copied in from another folder), before signing anything", async () => {
+        const other = await newRoot("other-log-root", "gateway-server");
+        const mixed = path.join(dir, "mixed-root");
+        fs.mkdirSync(mixed, { mode: 0o700 });
+        for (const name of [ROOT_KEY, ROOT_CERT]) fs.copyFileSync(path.join(root, name), path.join(mixed, name));
+        fs.copyFileSync(path.join(other, ISSUANCE_LOG), path.join(mixed, ISSUANCE_LOG));
+        for (const name of [ROOT_KEY, ISSUANCE_LOG]) fs.chmodSync(path.join(mixed, name), 0o600);
+        const certOf = (folder: string): string => fs.readFileSync(path.join(folder, ROOT_CERT), "utf8");
+        const serialOf = (folder: string): string => new crypto.X509Certificate(certOf(folder)).serialNumber;
+        const message =
+            `error: ${path.join(mixed, ISSUANCE_LOG)} is the log of another root than ${path.join(mixed, ROOT_CERT)}: its root record has ` +
+            `serial ${serialOf(other)} where root.crt has ${serialOf(root)}, ` +
+            `SPKI SHA-256 ${opensslSpkiSha256(certOf(other), "cert")} where root.crt has ${opensslSpkiSha256(certOf(root), "cert")}, ` +
+            `subject "O=Example Bank, OU=apic-istio-pki example gateway-server, CN=Example Bank other-log-root" where root.crt has "O=Example Bank, OU=apic-istio-pki example apic-client, CN=Example Bank APIC Client Root", ` +
+            "trust domain gateway-server where root.crt has apic-client; signing with it would reuse the real root's CRL numbers and miss what its log records: " +
+            "put the folder's own issuance.log back (from the ceremony's archive), never another root's\n";
+        const logBefore = logOf(mixed);
+        const series = path.join(dir, "mixed.pem");
+        const crl = await ceremony(
+            PASSPHRASE,
+            ...["crl", "--root", mixed, "--period-days", "7", "--periods", "2", "--out", series, "--yes"],
+        );
+        const mixedCsr = opensslCsr(dir, "mixed", P256, STACK_SUBJECT);
+        const sign = await ceremony(PASSPHRASE, "sign", "--root", mixed, "--csr", mixedCsr, "--yes");
+        assert.deepStrictEqual([crl.status, crl.err, sign.status, sign.err], [1, message, 1, message]);
+        assert.strictEqual(logOf(mixed), logBefore, "nothing was signed");
+        assert.ok(!fs.existsSync(series) && !fs.existsSync(mixedCsr.replace(/\.csr$/, ".crt")), "nothing was written");
     });
 
     it("refuses a CRL series dated before the root was made or valid after it expires, and a revocation dated before its certificate was issued", async () => {

@@ -18,6 +18,7 @@ import {
     decryptRootKey,
     encryptRootKey,
     intermediateNotAfter,
+    loggedSpkiSha256s,
     reviewCsr,
     signCrlSeries,
     signIntermediate,
@@ -192,7 +193,10 @@ function writePublic(file: string, content: string, label: string, out: (text: s
     }
 }
 
-/** The root of a folder: its certificate, the environment and trust domain it is bound to, its subject. */
+/**
+ * The root of a folder: its certificate, the environment and trust domain it is bound to, its
+ * subject; the folder's issuance log must be this root's (checkLogOfRoot).
+ */
 function rootOf(folder: RootFolder): {
     certPem: string;
     environment: string;
@@ -203,12 +207,53 @@ function rootOf(folder: RootFolder): {
     const binding = rootBinding(certPem);
     const problem = bindingProblem(binding, folder.path(ROOT_CERT));
     if (problem !== undefined || binding?.kind !== "bound") throw new Error(problem);
-    return {
+    const root = {
         certPem,
         environment: binding.environment,
         trustDomain: binding.trustDomain,
         subject: nameOnOneLine(new crypto.X509Certificate(certPem).subject),
     };
+    checkLogOfRoot(folder, root);
+    return root;
+}
+
+/**
+ * Refuses a folder whose issuance.log begins with another root's record (another folder's log
+ * copied in, a backup mixed up): its CRLs would reuse numbers the real root used with other
+ * content (RFC 5280 5.2.3), and the revocations and keys the real log records would go unseen.
+ */
+function checkLogOfRoot(
+    folder: RootFolder,
+    root: { certPem: string; environment: string; trustDomain: RootTrustDomain; subject: string },
+): void {
+    const [first] = folder.readLog();
+    const log = folder.path(ISSUANCE_LOG);
+    const restore = `put the folder's own ${ISSUANCE_LOG} back (from the ceremony's archive), never another root's`;
+    if (first?.event !== "root") {
+        throw new Error(`${log} does not begin with the record of a root, as init-root writes it: ${restore}`);
+    }
+    const cert = new crypto.X509Certificate(root.certPem);
+    const differences = [
+        ["serial", first.serial, cert.serialNumber, normalSerial(first.serial) === normalSerial(cert.serialNumber)],
+        // An older log holds the hash of the key as Node re-exported it: each such hash matches.
+        [
+            "SPKI SHA-256",
+            first.spkiSha256,
+            spkiSha256(cert.publicKey),
+            loggedSpkiSha256s(cert.publicKey).includes(first.spkiSha256),
+        ],
+        ["subject", json(first.subject), json(root.subject), first.subject === root.subject],
+        ["environment", first.environment, root.environment, first.environment === root.environment],
+        ["trust domain", first.trustDomain, root.trustDomain, first.trustDomain === root.trustDomain],
+    ] as const;
+    const differing = differences.filter(([, , , same]) => !same);
+    if (differing.length > 0) {
+        throw new Error(
+            `${log} is the log of another root than ${folder.path(ROOT_CERT)}: its root record has ` +
+                `${differing.map(([what, logged, actual]) => `${what} ${logged} where ${ROOT_CERT} has ${actual}`).join(", ")}; ` +
+                `signing with it would reuse the real root's CRL numbers and miss what its log records: ${restore}`,
+        );
+    }
 }
 
 /** The root key, decrypted, once it is shown to be the key of the folder's root certificate. */
