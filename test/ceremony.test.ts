@@ -452,7 +452,9 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         const nowhere = path.join(dir, "nowhere", "planted.crt");
         const link = path.join(dir, "dangling.crt");
         fs.symlinkSync(nowhere, link);
-        const throughLink = await ceremony(PASSPHRASE, "sign", "--root", root, "--csr", csr, "--out", link, "--yes");
+        // A key the root has not certified yet, so that only the file is refused.
+        const fresh = opensslCsr(dir, "new-files", P256, STACK_SUBJECT);
+        const throughLink = await ceremony(PASSPHRASE, "sign", "--root", root, "--csr", fresh, "--out", link, "--yes");
         assert.strictEqual(throughLink.status, 1);
         assert.strictEqual(
             throughLink.err,
@@ -460,7 +462,7 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         );
         assert.ok(!fs.existsSync(path.dirname(nowhere)));
         const existing = writeTemp(dir, "existing.crt", "keep me\n");
-        const replace = await ceremony(PASSPHRASE, "sign", "--root", root, "--csr", csr, "--out", existing, "--yes");
+        const replace = await ceremony(PASSPHRASE, "sign", "--root", root, "--csr", fresh, "--out", existing, "--yes");
         assert.strictEqual(
             replace.err,
             `error: --out ${existing} exists; the ceremony never replaces a file: move it away or choose another file\n`,
@@ -1218,13 +1220,14 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
 
         const logBefore = logOf(root);
         const target = path.join(dir, "full.crt");
-        const sign = () => ceremony(PASSPHRASE, "sign", "--root", root, "--csr", csr, "--out", target, "--yes");
+        const fullCsr = opensslCsr(dir, "full", P256, STACK_SUBJECT);
+        const sign = () => ceremony(PASSPHRASE, "sign", "--root", root, "--csr", fullCsr, "--out", target, "--yes");
         const unlogged = await full(/^\{"time":/, sign, true);
         assert.deepStrictEqual(
             [unlogged.status, unlogged.err],
             [
                 1,
-                `error: cannot record the certificate of --csr ${csr} in ${path.join(root, "issuance.log")} (ENOSPC); it was not written, and the log is as it was: free space on the medium, then sign ${csr} again\n`,
+                `error: cannot record the certificate of --csr ${fullCsr} in ${path.join(root, "issuance.log")} (ENOSPC); it was not written, and the log is as it was: free space on the medium, then sign ${fullCsr} again\n`,
             ],
         );
         assert.strictEqual(logOf(root), logBefore);
@@ -1416,7 +1419,18 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
 
     it("refuses a --revoke reason that is not one of RFC 5280's, the names every object has (constructor, toString, __proto__) included", async () => {
         const target = path.join(dir, "reasons.crt");
-        const signed = await ceremony(PASSPHRASE, "sign", "--root", root, "--csr", csr, "--out", target, "--yes");
+        const reasonsCsr = opensslCsr(dir, "reasons", P256, STACK_SUBJECT);
+        const signed = await ceremony(
+            PASSPHRASE,
+            "sign",
+            "--root",
+            root,
+            "--csr",
+            reasonsCsr,
+            "--out",
+            target,
+            "--yes",
+        );
         assert.strictEqual(signed.status, 0, signed.err);
         const serial = new crypto.X509Certificate(fs.readFileSync(target, "utf8")).serialNumber;
         const issued = opensslNotBefore(target);
@@ -1695,6 +1709,70 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         assert.deepStrictEqual([crl.status, crl.err, sign.status, sign.err], [1, message, 1, message]);
         assert.strictEqual(logOf(mixed), logBefore, "nothing was signed");
         assert.ok(!fs.existsSync(series) && !fs.existsSync(mixedCsr.replace(/\.csr$/, ".crt")), "nothing was written");
+    });
+
+    it("never certifies a key the root certified under another name, nor again while its certificate is in force unless --reissue names it", async () => {
+        const first = opensslCsr(dir, "certified", P256, STACK_SUBJECT);
+        const signed = await ceremony(PASSPHRASE, "sign", "--root", root, "--csr", first, "--yes");
+        assert.strictEqual(signed.status, 0, signed.err);
+        const firstPem = fs.readFileSync(path.join(dir, "certified.crt"), "utf8");
+        const serial = new crypto.X509Certificate(firstPem).serialNumber;
+        const spki = opensslSpkiSha256(firstPem, "cert");
+        const until = new Date(new crypto.X509Certificate(firstPem).validTo).toISOString();
+        // The same key under the name of the CA's next generation, and the same CSR again, as a later ceremony may get them.
+        const renamed = path.join(dir, "renamed.csr");
+        execFileSync("openssl", [
+            "req",
+            "-new",
+            "-key",
+            path.join(dir, "certified.key"),
+            "-subj",
+            `${STACK_SUBJECT} G2`,
+            "-out",
+            renamed,
+        ]);
+        const again = writeTemp(dir, "certified-again.csr", fs.readFileSync(first, "utf8"));
+        const logBefore = logOf(root);
+        const cases: [string, string[], string][] = [
+            [
+                "another name",
+                ["--csr", renamed],
+                `error: --csr ${renamed} is for a key this root certified as another CA: serial ${serial} ("O=Example Bank, CN=example APIC client CA", SPKI SHA-256 ${spki}); ` +
+                    `a key is one CA's and is never certified under another name: sign the CSR the stack exported for "O=Example Bank, CN=example APIC client CA G2", with a key of its own`,
+            ],
+            [
+                "the same name",
+                ["--csr", again],
+                `error: --csr ${again} is for a key this root certified already: serial ${serial} (O=Example Bank, CN=example APIC client CA, valid ${opensslNotBefore(path.join(dir, "certified.crt"))} to ${until}, not revoked); ` +
+                    "a second certificate of it would stay trusted when a rotation revokes the one in use: deploy that one (if writing it failed, the ceremony showed its PEM). " +
+                    `To sign the key again (that one dated on a wrong clock), add --reissue ${serial}, then revoke it with the next CRL series (--revoke ${serial}:superseded:TIME, TIME from ${opensslNotBefore(path.join(dir, "certified.crt"))})`,
+            ],
+            [
+                "--reissue of another serial",
+                ["--csr", again, "--reissue", serial, "--reissue", "01"],
+                `error: --reissue 01: ${path.join(root, ISSUANCE_LOG)} has no certificate with that serial, still valid and not revoked, of the key of a --csr given; name only the serial the refusal names`,
+            ],
+        ];
+        for (const [label, args, expected] of cases) {
+            const refused = await ceremony(PASSPHRASE, "sign", "--root", root, ...args, "--yes");
+            assert.deepStrictEqual([label, refused.status, refused.err.split("\n")[0]], [label, 1, expected]);
+        }
+        assert.strictEqual(logOf(root), logBefore, "nothing was signed");
+        const reissued = await ceremony(
+            PASSPHRASE,
+            "sign",
+            "--root",
+            root,
+            "--csr",
+            again,
+            "--reissue",
+            serial,
+            "--yes",
+        );
+        assert.strictEqual(reissued.status, 0, reissued.err);
+        const second = new crypto.X509Certificate(fs.readFileSync(path.join(dir, "certified-again.crt"), "utf8"));
+        assert.notStrictEqual(second.serialNumber, serial);
+        assert.strictEqual(opensslSpkiSha256(second.toString(), "cert"), spki);
     });
 
     it("refuses a CRL series dated before the root was made or valid after it expires, and a revocation dated before its certificate was issued", async () => {

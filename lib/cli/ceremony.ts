@@ -53,7 +53,7 @@ import { Command, oneOf, parse, UsageError } from "./stackSource";
 const FINGERPRINT_PREFIX = 32;
 
 const USAGE = `usage: ceremony init-root --out DIR --environment ENV --trust-domain DOMAIN --cn NAME [--org ORG] [--days 7300] [--key RSA|ECDSA]
-       ceremony sign --root DIR --csr FILE [--csr FILE ...] [--days 1095] [--out FILE] [--yes]
+       ceremony sign --root DIR --csr FILE [--csr FILE ...] [--days 1095] [--out FILE] [--reissue SERIAL ...] [--yes]
        ceremony crl --root DIR --period-days N --periods K [--from DATE] [--revoke SERIAL:REASON:REVOKED_AT ...] --out FILE [--yes]
        (each also takes --allow-git-work-tree)
 
@@ -71,7 +71,9 @@ sign       shows each CSR exported by a stack (subject, key, SPKI SHA-256, valid
            compressed, RSA without NULL parameters), any attribute or extension request, the
            root's own subject, control characters in the subject (or in a file's name), a name
            that is not a CA of the root's environment and trust domain, a CSR or key given twice,
-           a key the root's CRLs revoked for keyCompromise or cACompromise (from the log). Writes
+           a key the root's CRLs revoked for keyCompromise or cACompromise, a key the root certified
+           under another subject, or in a certificate still valid and not revoked unless --reissue
+           names its serial (from the log). Writes
            --out (default: the CSR's name with .crt); every file is checked before anything is
            signed.
 crl        signs the root's CRL series: K CRLs, one per period of N days from DATE (default now),
@@ -461,6 +463,7 @@ async function sign(argv: string[], out: (text: string) => void): Promise<number
         csr?: string[];
         days?: string;
         out?: string;
+        reissue?: string[];
         yes?: boolean;
         "allow-git-work-tree"?: boolean;
     }>(argv, {
@@ -468,6 +471,7 @@ async function sign(argv: string[], out: (text: string) => void): Promise<number
         csr: { type: "string", multiple: true },
         days: { type: "string" },
         out: { type: "string" },
+        reissue: { type: "string", multiple: true },
         yes: { type: "boolean" },
         "allow-git-work-tree": { type: "boolean" },
     });
@@ -485,6 +489,17 @@ async function sign(argv: string[], out: (text: string) => void): Promise<number
         }
     }
     const validityDays = wholeNumber(v.days, "--days", 1095, 36500);
+    // By serial as compared (normalSerial), to the serial as given.
+    const reissues = new Map(
+        (v.reissue ?? []).map((serial) => {
+            if (!/^[0-9A-Fa-f]{1,40}$/.test(serial)) {
+                throw new UsageError(
+                    `--reissue must be the serial of the earlier certificate, in hex as the refusal names it; got "${serial}"`,
+                );
+            }
+            return [normalSerial(serial), serial] as const;
+        }),
+    );
     const folder = RootFolder.open(v.root, v["allow-git-work-tree"] === true);
     const root = rootOf(folder);
     const now = new Date();
@@ -502,7 +517,12 @@ async function sign(argv: string[], out: (text: string) => void): Promise<number
         return { file, csrPem, review, target, label };
     });
     // Everything that would stop the run half-way is checked now: once signed, a certificate is logged.
-    const compromised = compromisedKeys(folder.readLog());
+    const log = folder.readLog();
+    const compromised = compromisedKeys(log);
+    const revokedSerials = new Set(
+        log.flatMap((r) => (r.event === "crl" ? r.revoked.map((revoked) => normalSerial(revoked.serial)) : [])),
+    );
+    const reissuable = new Set<string>();
     for (const [i, request] of requests.entries()) {
         // An older log holds the hash of the key as its CSR encoded it (an EC point compressed...): every such hash is looked up.
         const [revocation] = request.review.loggedSpkiSha256s
@@ -512,6 +532,31 @@ async function sign(argv: string[], out: (text: string) => void): Promise<number
             throw new Error(
                 `--csr ${request.file} is for a key this root revoked as compromised: serial ${revocation.serial} (${revocation.reason}, revoked at ${revocation.revokedAt} in CRL ${revocation.crlNumber}, SPKI SHA-256 ${request.review.spkiSha256}); ` +
                     `a compromised key is never certified again: have the stack make the CA a new key (a staged rotation, pki:caRotation) and sign its CSR`,
+            );
+        }
+        const certifiedBefore = log.filter(
+            (r): r is CertificateRecord =>
+                r.event === "certificate" && request.review.loggedSpkiSha256s.includes(r.spkiSha256),
+        );
+        // A key is one CA's: the mesh CA's, under the gateway server CA's name, would mint what the edge trusts.
+        const otherCa = certifiedBefore.find((r) => r.subject !== request.review.subject);
+        if (otherCa !== undefined) {
+            throw new Error(
+                `--csr ${request.file} is for a key this root certified as another CA: serial ${otherCa.serial} (${json(otherCa.subject)}, SPKI SHA-256 ${request.review.spkiSha256}); ` +
+                    `a key is one CA's and is never certified under another name: sign the CSR the stack exported for ${json(request.review.subject)}, with a key of its own`,
+            );
+        }
+        // A second certificate of a key in use stays trusted when a rotation revokes the one deployed.
+        const inForce = certifiedBefore.filter(
+            (r) => !revokedSerials.has(normalSerial(r.serial)) && Date.parse(r.notAfter) > now.getTime(),
+        );
+        for (const r of inForce) reissuable.add(normalSerial(r.serial));
+        const unnamed = inForce.find((r) => !reissues.has(normalSerial(r.serial)));
+        if (unnamed !== undefined) {
+            throw new Error(
+                `--csr ${request.file} is for a key this root certified already: serial ${unnamed.serial} (${unnamed.subject}, valid ${unnamed.notBefore} to ${unnamed.notAfter}, not revoked); ` +
+                    `a second certificate of it would stay trusted when a rotation revokes the one in use: deploy that one (if writing it failed, the ceremony showed its PEM). ` +
+                    `To sign the key again (that one dated on a wrong clock), add --reissue ${unnamed.serial}, then revoke it with the next CRL series (--revoke ${unnamed.serial}:superseded:TIME, TIME from ${unnamed.notBefore})`,
             );
         }
         for (const earlier of requests.slice(0, i)) {
@@ -525,6 +570,13 @@ async function sign(argv: string[], out: (text: string) => void): Promise<number
                     `the certificates of --csr ${earlier.file} and --csr ${request.file} would both be written to ${request.target}; rename one of the CSRs`,
                 );
             }
+        }
+    }
+    for (const [serial, given] of reissues) {
+        if (!reissuable.has(serial)) {
+            throw new Error(
+                `--reissue ${given}: ${folder.path(ISSUANCE_LOG)} has no certificate with that serial, still valid and not revoked, of the key of a --csr given; name only the serial the refusal names`,
+            );
         }
     }
     for (const { target, label } of requests) {
