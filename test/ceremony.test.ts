@@ -1775,6 +1775,35 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         assert.strictEqual(opensslSpkiSha256(second.toString(), "cert"), spki);
     });
 
+    it("signs nothing on a clock before the root was made, whose certificate could be expired when it reaches the stack", async () => {
+        const RealDate = Date;
+        const behind = RealDate.parse("2020-01-01T00:00:00Z");
+        class ClockBehind extends RealDate {
+            constructor(...args: unknown[]) {
+                super(...((args.length === 0 ? [behind] : args) as [number]));
+            }
+            static now(): number {
+                return behind;
+            }
+        }
+        const behindCsr = opensslCsr(dir, "behind", P256, STACK_SUBJECT);
+        const logBefore = logOf(root);
+        const refused = await patched(globalThis, "Date", ClockBehind, () =>
+            ceremony(PASSPHRASE, "sign", "--root", root, "--csr", behindCsr, "--yes"),
+        );
+        const rootMade = opensslNotBefore(path.join(root, ROOT_CERT));
+        assert.deepStrictEqual(
+            [refused.status, refused.err],
+            [
+                1,
+                `error: the clock says 2020-01-01T00:00:00.000Z, before the root was made (notBefore ${rootMade}); ` +
+                    "a certificate is dated from this clock and never before its issuer existed: set the offline machine's clock right, then sign again\n",
+            ],
+        );
+        assert.strictEqual(logOf(root), logBefore, "nothing was signed");
+        assert.ok(!fs.existsSync(path.join(dir, "behind.crt")), "nothing was written");
+    });
+
     it("refuses a CRL series dated before the root was made or valid after it expires, and a revocation dated before its certificate was issued", async () => {
         const datesRoot = await newRoot("dates-root", "apic-client", "--days", "90");
         const target = path.join(dir, "dates.crt");

@@ -10,6 +10,7 @@ import { IstioGatewayTls } from "../lib/components/istioGatewayTls";
 import { MeshPluginCa } from "../lib/components/meshPluginCa";
 import { UiApicClient } from "../lib/components/uiApicClient";
 import { createRoot, signIntermediate } from "../lib/pki/ceremony";
+import { INITIAL_RECORD, RotationRecord } from "../lib/plan/caRotation";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { PendingSignaturesError } from "../lib/render/render";
 import { expiredOfflineMessage } from "../lib/stack";
@@ -415,6 +416,39 @@ describe("Offline roots: no root key enters the stack", function () {
         ]);
         // From its notBefore on, the same configuration is planned.
         assert.deepStrictEqual(problemsAt(new Date(notBefore)), []);
+    });
+
+    it("refuses an intermediate that expired before it was ever deployed (the offline machine's clock behind), and only warns of one the deployed record holds", () => {
+        const now = new Date();
+        // Signed for one day, so that two days on it has expired, as one dated from a clock years behind would have.
+        const shortLived = signIntermediate(
+            { rootKeyPem: root.keyPem, rootCertPem: root.certPem, csrPem: csrs["apic-client-ca"], validityDays: 1 },
+            now,
+        );
+        const cert = new crypto.X509Certificate(shortLived);
+        const later = new Date(now.getTime() + 2 * 86_400_000);
+        const raw = { ...base, offlineRoots: config({ ...signed, "apic-client-ca": shortLived }) };
+        assert.deepStrictEqual(planProblems(raw, { now: later, deployed: INITIAL_RECORD }), [
+            `pki:offlineRoots.clientRoot.intermediates.apic-client-ca expired at ${new Date(cert.validTo).toISOString()} (now is ${later.toISOString()}), before it was ever deployed: ` +
+                `Envoy, istiod and APIC refuse every chain through it (was the offline machine's clock behind? it was signed for ${new Date(cert.validFrom).toISOString()}). ` +
+                "Set that clock right and sign its CSR again",
+        ]);
+        // In use (the deployed record holds its serial): its rotation must still run, so it is only warned of.
+        const deployed: RotationRecord = {
+            ...INITIAL_RECORD,
+            cas: {
+                "apic-client-ca": {
+                    serialHex: cert.serialNumber,
+                    notAfter: new Date(cert.validTo).toISOString(),
+                    issuer: "client-root",
+                },
+            },
+        };
+        assert.deepStrictEqual(planProblems(raw, { now: later, deployed }), []);
+        assert.match(
+            expiredOfflineMessage(planFromRawConfig(raw, { now: later, deployed }), later) ?? "",
+            /^pki:offlineRoots\.clientRoot\.intermediates\.apic-client-ca \(expired /,
+        );
     });
 
     it("warns, at an update after they expired, of the ceremony's certificates in use: nothing here can re-issue them", () => {

@@ -73,7 +73,7 @@ sign       shows each CSR exported by a stack (subject, key, SPKI SHA-256, valid
            that is not a CA of the root's environment and trust domain, a CSR or key given twice,
            a key the root's CRLs revoked for keyCompromise or cACompromise, a key the root certified
            under another subject, or in a certificate still valid and not revoked unless --reissue
-           names its serial (from the log). Writes
+           names its serial (from the log); a clock before the root's notBefore. Writes
            --out (default: the CSR's name with .crt); every file is checked before anything is
            signed.
 crl        signs the root's CRL series: K CRLs, one per period of N days from DATE (default now),

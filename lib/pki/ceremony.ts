@@ -564,9 +564,21 @@ export function signIntermediate(
     });
 }
 
-/** When an intermediate signed now for `validityDays` would expire: never after the root. */
+/**
+ * When an intermediate signed now for `validityDays` would expire: never after the root. Nor is it
+ * signed on a clock before the root was made: the machine's clock is then behind, and the
+ * certificate would be dated from it, perhaps expired already when it reaches the stack.
+ */
 export function intermediateNotAfter(rootCertPem: string, validityDays: number, now: Date): Date {
-    const rootNotAfter = parseCaCertificate(rootCertPem).tbsCertificate.validity.notAfter.getTime();
+    const validity = parseCaCertificate(rootCertPem).tbsCertificate.validity;
+    const rootNotBefore = validity.notBefore.getTime();
+    if (now < rootNotBefore) {
+        throw new Error(
+            `the clock says ${now.toISOString()}, before the root was made (notBefore ${rootNotBefore.toISOString()}); ` +
+                `a certificate is dated from this clock and never before its issuer existed: set the offline machine's clock right, then sign again`,
+        );
+    }
+    const rootNotAfter = validity.notAfter.getTime();
     const notAfter = new Date(now.getTime() + validityDays * DAY_MS);
     if (notAfter > rootNotAfter) {
         throw new Error(

@@ -28,7 +28,7 @@ import {
 import { groupings } from "./endpoints";
 import { pickSeriesCrl } from "../pki/crlSeries";
 import { nameCovering, publicCertificateProblems } from "../pki/publicCert";
-import { notYetValidAt } from "../pki/x509";
+import { expiredAt, notYetValidAt } from "../pki/x509";
 import {
     caSlots,
     intermediateSlots,
@@ -1132,7 +1132,7 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
     // Certificates of the ceremony this stack no longer uses do not stop a finish from working out
     // what it retires, so that one refusal asks for their removal and the root's CRL series at once.
     const offlineIssues: string[] = [];
-    const pendingIntermediates = offlineProblems(config, cas, now, offlineIssues);
+    const pendingIntermediates = offlineProblems(config, cas, now, options.deployed, offlineIssues);
     const offlineIssuesAt = problems.length;
     let retired: RetiredCa[] = [];
     if (options.deployed !== undefined) {
@@ -1755,10 +1755,42 @@ function notYetValid(key: string, pem: string, now: Date, fix: string): string |
 }
 
 /**
- * With roots kept offline: every certificate the ceremony signed must belong to a CA of this
- * stack under that root, and be valid already. Returns the CAs still waiting for a signature.
+ * A certificate of the ceremony that expired before it was ever deployed (the offline machine's
+ * clock was behind): every chain through it is refused, so nothing is built under it. One the
+ * deployed record holds is only warned of (expiredOfflineMessage): its rotation must still run.
+ * Undefined when planned without the deployed record, which alone tells the two apart.
  */
-function offlineProblems(config: PkiConfig, cas: readonly CaPlan[], now: Date, problems: string[]): CaId[] {
+function expiredUndeployed(
+    key: string,
+    id: string,
+    pem: string,
+    now: Date,
+    deployed: RotationRecord | undefined,
+): string | undefined {
+    const cert = new crypto.X509Certificate(pem);
+    const deployedSerial = deployed?.cas[id]?.serialHex;
+    if (deployed === undefined || !expiredAt(cert, now)) return undefined;
+    if (deployedSerial !== undefined && normalSerial(deployedSerial) === normalSerial(cert.serialNumber))
+        return undefined;
+    const [notBefore, notAfter] = [cert.validFrom, cert.validTo].map((t) => new Date(t).toISOString());
+    return (
+        `${key} expired at ${notAfter} (now is ${now.toISOString()}), before it was ever deployed: Envoy, istiod and APIC refuse every chain through it ` +
+        `(was the offline machine's clock behind? it was signed for ${notBefore}). Set that clock right and sign its CSR again`
+    );
+}
+
+/**
+ * With roots kept offline: every certificate the ceremony signed must belong to a CA of this
+ * stack under that root, be valid already, and not have expired before it was deployed. Returns
+ * the CAs still waiting for a signature.
+ */
+function offlineProblems(
+    config: PkiConfig,
+    cas: readonly CaPlan[],
+    now: Date,
+    deployed: RotationRecord | undefined,
+    problems: string[],
+): CaId[] {
     const pending = new Set<CaId>();
     for (const [slot, offline] of Object.entries(config.offlineRoots) as [RootSlot, OfflineRootConfig][]) {
         const belowCas = cas.filter((c) => c.role !== "root" && c.issuer?.startsWith(ROOT_IDS[slot]));
@@ -1779,6 +1811,11 @@ function offlineProblems(config: PkiConfig, cas: readonly CaPlan[], now: Date, p
                         now,
                         "set that clock right and sign its CSR again",
                     ),
+                ),
+            ...Object.entries(offline.intermediates)
+                .filter(([id]) => below.includes(id))
+                .map(([id, pem]) =>
+                    expiredUndeployed(`pki:offlineRoots.${slot}.intermediates.${id}`, id, pem, now, deployed),
                 ),
         ];
         problems.push(...early.filter((problem) => problem !== undefined));
