@@ -272,6 +272,23 @@ export function entryAt(file: string): fs.Stats | undefined {
     }
 }
 
+/**
+ * Why render may not remove `stat`'s file, folder or link: another user owns it (in a shared
+ * folder, such as /tmp, it may be their render's). Undefined when it is the user's, or where
+ * there are no uids (getuid is absent on Windows).
+ */
+export function anotherUsers(stat: fs.Stats): string | undefined {
+    const uid = process.getuid?.();
+    if (uid === undefined || stat.uid === uid) return undefined;
+    return `belongs to user ${stat.uid}, not to the user rendering (${uid})`;
+}
+
+/** Who may remove another user's file: root may, and must first know no render of theirs uses it. */
+export const ownerOrRoot = (option: string): string =>
+    process.getuid?.() === 0
+        ? `remove it yourself once no render of its owner uses it, or give another ${option}`
+        : `give another ${option}, or ask its owner (or root) to remove it`;
+
 /** `target` with every link resolved, as far as it exists (a folder or file not made yet). */
 export function realPath(target: string): string {
     const absolute = path.resolve(target);

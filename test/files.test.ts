@@ -849,18 +849,28 @@ describe("render --state: the state holds every private key", function () {
         const out = path.join(dir, "dev");
         const states = path.join(dir, ".dev.render-states");
         const state = path.join(states, "dev.json");
+        const made = path.join(dir, "dev.json");
         assert.strictEqual(
-            (await cli("render", "--config", config, "--out", path.join(dir, "one"), "--state", state)).status,
+            (await cli("render", "--config", config, "--out", path.join(dir, "one"), "--state", made)).status,
             0,
         );
+        fs.mkdirSync(states, { mode: 0o700 });
+        fs.renameSync(made, state);
         const kept = fs.readFileSync(state);
-        assert.deepStrictEqual(await cli("render", "--config", config, "--out", out, "--state", state), {
+        const refused = (target: string) => ({
             status: 1,
             out: "",
             err:
                 `error: --state ${state} is inside ${states}, named as a folder a render of ${out} works in (.dev.render-XXXXXX): a render removes such a folder as a killed render's leftover, and the state, with every private key, would be deleted with it; ` +
-                `give --state a file outside it, e.g. ${out}.state.json\n`,
+                `give --state a file outside it, e.g. ${target}.state.json\n`,
         });
+        assert.deepStrictEqual(await cli("render", "--config", config, "--out", out, "--state", state), refused(out));
+        // Whatever the output folder: a render of dev would remove it all the same.
+        const one = path.join(dir, "one");
+        assert.deepStrictEqual(
+            await cli("render", "--config", config, "--out", one, "--force", "--state", state),
+            refused(one),
+        );
         // Without --state, the render that would take the folder for a leftover finds the state in it.
         const { result, stderr } = await stderrOf(() => cli("render", "--config", config, "--out", out));
         assert.deepStrictEqual(
@@ -869,7 +879,7 @@ describe("render --state: the state holds every private key", function () {
                 {
                     status: 1,
                     out: "",
-                    err: `error: output folder ${out} cannot be used: ${states} beside it, named as a killed render's leftover, holds files that are not a render's (dev.json), which render would remove with it; move them out of it, or give another --out\n`,
+                    err: `error: output folder ${out} cannot be used: ${states} beside it, named as a render's leftover, holds files that are not a render's (dev.json), which render would remove with it; move them out of it, or give another --out\n`,
                 },
                 "",
             ],
@@ -1647,7 +1657,7 @@ describe("render: what an interrupted, killed or failing render leaves behind", 
         const [old] = fs.readdirSync(dir).filter((name) => name.endsWith("-old"));
         assert.strictEqual(
             stderr,
-            `warning: the render is in place, but ${path.join(dir, old)}, the earlier output of ${out}, could not be removed (EBUSY); it holds private keys: remove it yourself, or the next render into ${out} removes it\n`,
+            `warning: the render is in place, but ${path.join(dir, old)}, the earlier output of ${out}, could not be removed (EBUSY); it holds private keys: remove it yourself; the next render into ${out} tries again, and is refused while it cannot\n`,
         );
         assert.deepStrictEqual(fs.readdirSync(out).sort(), fs.readdirSync(path.join(dir, old)).sort());
         // ... which the next render does, read-only or not.
@@ -1659,7 +1669,7 @@ describe("render: what an interrupted, killed or failing render leaves behind", 
         assert.deepStrictEqual(fs.readdirSync(dir).sort(), ["Pulumi.option-1.yaml", "out"]);
     });
 
-    it("in a shared folder (mode 1777), removes none of another user's files: their leftovers, new state file or output are refused, naming the owner and the fix", async () => {
+    it("in a shared folder (mode 1777), removes none of another user's leftovers or new state files, naming the owner and the fix; their output only as root or when empty", async () => {
         // Files of another user (nobody, 65534) are made by root alone; any other user meets root's
         // own shared folder, /tmp, as an output folder that is not theirs (without --force).
         const uid = process.getuid!();
@@ -1681,7 +1691,7 @@ describe("render: what an interrupted, killed or failing render leaves behind", 
             return file;
         };
         const refusal = (what: string, leftover: string, option: string) =>
-            `error: ${what} cannot be used: ${leftover} beside it, named as a killed render's ${option === "--out" ? "leftover" : "new state file"}, belongs to user 65534, not to the user rendering (0): render never removes another user's files; give another ${option}, or ask its owner (or root) to remove it\n`;
+            `error: ${what} cannot be used: ${leftover} beside it, named as a ${option === "--out" ? "render's leftover" : "killed render's new state file"}, belongs to user 65534, not to the user rendering (0): render never removes another user's files; remove it yourself once no render of its owner uses it, or give another ${option}\n`;
         const render = (...argv: string[]) => cli("render", "--config", config, ...argv);
 
         const staging = path.join(shared, ".out.render-AAAAAA");
@@ -1727,15 +1737,12 @@ describe("render: what an interrupted, killed or failing render leaves behind", 
             err: refusal(`--state ${state}`, newState, "--state"),
         });
 
-        // Their earlier output: --force replaces only the user's own.
+        // Their earlier output: root may replace it (a CI job run as root in a checkout another uid owns).
         const output = path.join(shared, "theirs");
         assert.strictEqual((await render("--out", output)).status, 0);
         theirs(output);
-        assert.deepStrictEqual(await render("--out", output, "--force"), {
-            status: 1,
-            out: "",
-            err: `error: output folder ${output} belongs to user 65534, not to the user rendering (0): a render replaces the folder whole, and never removes another user's files; give another --out, or ask its owner (or root) to remove it\n`,
-        });
+        assert.strictEqual((await render("--out", output, "--force")).status, 0);
+        assert.strictEqual(fs.statSync(output).uid, 0);
         assert.deepStrictEqual(
             entries(shared).sort(),
             [

@@ -7,7 +7,7 @@ import { EngineState, refusalOf } from "../engine/standIn";
 import { gitWorkTreeOf, realPath } from "../files";
 import { undoOnSignal } from "../interrupt";
 import { planFromRawConfig } from "../plan/plan";
-import { isWorkingFolderOf } from "../render/files";
+import { isWorkingFolder } from "../render/files";
 import { deployedRecordOf, latestRecordedTime, renderPlan } from "../render/render";
 import { updateWarnings } from "../stack";
 import {
@@ -88,10 +88,14 @@ function refuseStateInOutput(state: string, out: string): void {
             `--state ${state} is ${realState === realOut ? "the output folder itself" : `inside the output folder ${out}`}: a render replaces that folder whole, and the state, with every private key, would be deleted with it; ${outside}`,
         );
     }
-    const [beside, ...within] = path.relative(path.dirname(realOut), realState).split(path.sep);
-    if (within.length > 0 && isWorkingFolderOf(realOut, beside)) {
+    // Of this output folder, or of any other: a render of that one would remove it just the same.
+    const folders = path.dirname(realState).split(path.sep);
+    const working = folders.findIndex(isWorkingFolder);
+    if (working !== -1) {
+        const folder = folders.slice(0, working + 1).join(path.sep);
+        const name = folders[working].slice(1, folders[working].lastIndexOf(".render-"));
         throw new Error(
-            `--state ${state} is inside ${path.join(path.dirname(out), beside)}, named as a folder a render of ${out} works in (.${path.basename(realOut)}.render-XXXXXX): a render removes such a folder as a killed render's leftover, and the state, with every private key, would be deleted with it; ${outside}`,
+            `--state ${state} is inside ${folder}, named as a folder a render of ${path.join(path.dirname(folder), name)} works in (.${name}.render-XXXXXX): a render removes such a folder as a killed render's leftover, and the state, with every private key, would be deleted with it; ${outside}`,
         );
     }
 }

@@ -10,11 +10,13 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import {
+    anotherUsers,
     codeOf,
     entryAt,
     FolderError,
     makeMissingFolders,
     makePrivateFolder,
+    ownerOrRoot,
     removeEmptyFolders,
     writeNewFile,
 } from "../files";
@@ -130,17 +132,6 @@ const listed = (entries: string[]): string =>
     (entries.length > 3 ? [...entries.slice(0, 3), `${entries.length - 3} more`] : entries).join(", ");
 
 /**
- * Why render may not remove `stat`'s file, folder or link: another user owns it (in a shared
- * folder, such as /tmp, it may be their render's). Undefined when it is the user's, or where
- * there are no uids (getuid is absent on Windows).
- */
-function anotherUsers(stat: fs.Stats): string | undefined {
-    const uid = process.getuid?.();
-    if (uid === undefined || stat.uid === uid) return undefined;
-    return `belongs to user ${stat.uid}, not to the user rendering (${uid})`;
-}
-
-/**
  * Removes a folder of the user's own render, with what it holds (links removed, never followed):
  * its folders are first made writable by the user, so that an earlier output someone made
  * read-only (chmod -R a-w) goes too. Throws the system error.
@@ -179,12 +170,6 @@ function checkTarget(target: string, force: boolean): void {
     if (existing !== undefined && !existing.isDirectory()) {
         throw new Error(`output folder ${target} is not a folder; choose another --out`);
     }
-    const owner = existing !== undefined ? anotherUsers(existing) : undefined;
-    if (owner !== undefined) {
-        throw new Error(
-            `output folder ${target} ${owner}: a render replaces the folder whole, and never removes another user's files; give another --out, or ask its owner (or root) to remove it`,
-        );
-    }
     let entries: string[];
     let foreign: string[];
     try {
@@ -194,6 +179,14 @@ function checkTarget(target: string, force: boolean): void {
         foreign = entries.length > 0 ? foreignEntries(target).sort() : [];
     } catch (error) {
         throw new Error(`output folder ${target} cannot be read (${codeOf(error)}); choose another --out`);
+    }
+    // An empty folder made for the render (by root, for a job) holds nothing to lose; root may
+    // replace any (a CI job run as root in a checkout another uid owns).
+    const owner = existing !== undefined && entries.length > 0 ? anotherUsers(existing) : undefined;
+    if (owner !== undefined && process.getuid?.() !== 0) {
+        throw new Error(
+            `output folder ${target} ${owner}: a render replaces the folder whole, and never removes another user's files; ${ownerOrRoot("--out")}`,
+        );
     }
     if (foreign.length > 0) {
         throw new Error(
@@ -242,6 +235,9 @@ export function isWorkingFolderOf(target: string, name: string): boolean {
     const prefix = `.${path.basename(target)}.render-`;
     return name.startsWith(prefix) && STAGING_SUFFIX.test(name.slice(prefix.length));
 }
+
+/** Whether `name` is that of a folder some render works in (isWorkingFolderOf, of any output folder). */
+export const isWorkingFolder = (name: string): boolean => /^\..+\.render-[A-Za-z0-9]{6}(-old)?$/.test(name);
 
 /**
  * The output folder of one render: files go into a temporary sibling (same parent, so the swap is
@@ -346,15 +342,12 @@ export class StagedFolder {
             .sort();
         const refused = (folder: string, problem: string): Error =>
             new Error(
-                `output folder ${this.target} cannot be used: ${folder} beside it, named as a killed render's leftover, ${problem}`,
+                `output folder ${this.target} cannot be used: ${folder} beside it, named as a render's leftover, ${problem}`,
             );
         for (const folder of leftovers) {
             const owner = anotherUsers(fs.lstatSync(folder));
             if (owner !== undefined) {
-                throw refused(
-                    folder,
-                    `${owner}: render never removes another user's files; give another --out, or ask its owner (or root) to remove it`,
-                );
+                throw refused(folder, `${owner}: render never removes another user's files; ${ownerOrRoot("--out")}`);
             }
             let foreign: string[];
             try {
@@ -468,7 +461,7 @@ export class StagedFolder {
             if (replaced) removeRender(old);
         } catch (error) {
             this.warn(
-                `the render is in place, but ${old}, the earlier output of ${this.target}, could not be removed (${codeOf(error)}); it holds private keys: remove it yourself, or the next render into ${this.target} removes it`,
+                `the render is in place, but ${old}, the earlier output of ${this.target}, could not be removed (${codeOf(error)}); it holds private keys: remove it yourself; the next render into ${this.target} tries again, and is refused while it cannot`,
             );
         } finally {
             this.close();

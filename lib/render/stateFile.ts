@@ -10,11 +10,13 @@ import * as path from "path";
 import { ENVIRONMENT_NAME } from "../config/validate";
 import { EngineState } from "../engine/standIn";
 import {
+    anotherUsers,
     codeOf,
     createReplacement,
     FolderError,
     leftoverReplacements,
     makeMissingFolders,
+    ownerOrRoot,
     PRIVATE_FILE,
     removeEmptyFolders,
     Replacement,
@@ -314,14 +316,10 @@ function removeLeftoverStates(file: string, warn: (message: string) => void): vo
         new Error(
             `${OPTION} ${file} cannot be used: ${leftover} beside it, named as a killed render's new state file, ${problem}`,
         );
-    const uid = process.getuid?.();
     for (const leftover of leftovers) {
-        const owner = fs.lstatSync(leftover).uid;
-        if (uid !== undefined && owner !== uid) {
-            throw refused(
-                leftover,
-                `belongs to user ${owner}, not to the user rendering (${uid}): render never removes another user's files; give another ${OPTION}, or ask its owner (or root) to remove it`,
-            );
+        const owner = anotherUsers(fs.lstatSync(leftover));
+        if (owner !== undefined) {
+            throw refused(leftover, `${owner}: render never removes another user's files; ${ownerOrRoot(OPTION)}`);
         }
     }
     for (const leftover of leftovers) {
