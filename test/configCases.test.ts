@@ -1980,6 +1980,29 @@ const CASES: [string, Overrides, string[]][] = [
         ],
     ],
     [
+        // Istio reads a Secret <name>-cacert as the client CA of the Secret <name>; UiApicClient refused
+        // this caller's Secret only mid-render, after other resources were made.
+        "frontEnd caller whose client Secret ends in -cacert",
+        {
+            frontEnd:
+                "{ services: [sample-app, { name: Sample-App-CACert, namespace: ui }, ui-cacert], callers: [sample-app, sample-app-cacert], apicHosts: [apic.dev.api.bank.example] }",
+        },
+        [
+            'pki:frontEnd.services[1] "Sample-App-CACert", a caller, names its client Secret "apic-client-sample-app-cacert", which ends in -cacert: ' +
+                'Istio reads a Secret named <name>-cacert as the client CA (ca.crt, ca.crl) of the Secret <name>, so this one would replace the client trust of the Secret "apic-client-sample-app" in its namespace. ' +
+                'List it under a name that does not end in -cacert, with labels {"app":"sample-app-cacert"} to keep selecting its pods, or leave it out of pki:frontEnd.callers',
+        ],
+    ],
+    [
+        "frontEnd.customerFacing host whose Secret ends in -cacert",
+        { frontEnd: "{ customerFacing: { www.bank.example: {}, www.bank-cacert: {} } }" },
+        [
+            'pki:frontEnd.customerFacing: the host "www.bank-cacert" would have the Secret "public-tls-www-bank-cacert", which ends in -cacert: ' +
+                'Istio reads a Secret named <name>-cacert as the client CA (ca.crt, ca.crl) of the Secret <name>, so this one would replace the client trust of the Secret "public-tls-www-bank" in its namespace. ' +
+                "Serve it with the CustomerFacingTls component and a secretName that does not end in -cacert",
+        ],
+    ],
+    [
         "frontEnd.apicServerCa not PEM",
         { frontEnd: "{ apicServerCa: my-ca }" },
         [

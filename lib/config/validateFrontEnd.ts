@@ -8,6 +8,7 @@ import { privateKeyLabel, runTogetherPemBlock, runTogetherProblem } from "../pki
 import { trustBundleProblem } from "../pki/trustBundle";
 import { subjectOf } from "../pki/x509";
 import {
+    caSecretProblem,
     dnsNameProblems,
     Fail,
     isMap,
@@ -170,6 +171,37 @@ function callers(value: Json | undefined, known: readonly UiServiceConfig[], fai
     return chosen;
 }
 
+/** Where `pki:frontEnd.services` (the raw list) lists the service `name`. */
+const serviceIndex = (entries: Json | undefined, name: string): number =>
+    Array.isArray(entries)
+        ? entries.findIndex((e) => (typeof e === "string" ? e : isMap(e) ? e.name : undefined) === name)
+        : -1;
+
+/** A calling UI service's client certificate Secret (lib/plan/plan.ts planFrontEnd). */
+const uiClientSecretName = (service: UiServiceConfig): string => `apic-client-${service.kubernetesName}`;
+
+/**
+ * A caller whose client Secret ends in -cacert: Istio would read it as the client CA of another
+ * Secret of its namespace (caSecretProblem), and UiApicClient, which the stack renders it with,
+ * refuses it only after other resources were made.
+ */
+function callerSecretProblems(
+    listed: readonly UiServiceConfig[],
+    chosen: readonly string[],
+    entries: Json | undefined,
+    fail: Fail,
+): void {
+    for (const caller of listed.filter((s) => chosen.includes(s.kubernetesName))) {
+        const secretName = uiClientSecretName(caller);
+        const shadows = caSecretProblem(secretName);
+        if (shadows === undefined) continue;
+        fail(
+            `${KEY}.services[${serviceIndex(entries, caller.name)}] "${caller.name}", a caller, names its client Secret "${secretName}", which ends in -cacert: ${shadows}. ` +
+                `List it under a name that does not end in -cacert, with labels ${showJson(caller.labels)} to keep selecting its pods, or leave it out of ${KEY}.callers`,
+        );
+    }
+}
+
 /**
  * A caller's pod labels are its DestinationRules' workloadSelector; the labels of any listed service
  * are carried by its pods. When a caller's labels are among another service's of its namespace, its
@@ -185,17 +217,13 @@ function overlappingSelectors(
 ): void {
     const selects = (selector: Record<string, string>, labels: Record<string, string>): boolean =>
         Object.entries(selector).every(([k, v]) => labels[k] === v);
-    const indexOf = (name: string): number =>
-        Array.isArray(entries)
-            ? entries.findIndex((e) => (typeof e === "string" ? e : isMap(e) ? e.name : undefined) === name)
-            : -1;
     for (const caller of listed.filter((s) => chosen.includes(s.kubernetesName))) {
         const others = listed.filter(
             (s) => s !== caller && s.namespace === caller.namespace && selects(caller.labels, s.labels),
         );
         if (others.length === 0) continue;
         fail(
-            `${KEY}.services[${indexOf(caller.name)}].labels ${showJson(caller.labels)} of "${caller.name}" also select the pods of ${others.map((s) => `"${s.name}" (${showJson(s.labels)})`).join(", ")} in ${caller.namespace}: ` +
+            `${KEY}.services[${serviceIndex(entries, caller.name)}].labels ${showJson(caller.labels)} of "${caller.name}" also select the pods of ${others.map((s) => `"${s.name}" (${showJson(s.labels)})`).join(", ")} in ${caller.namespace}: ` +
                 `its DestinationRule would apply to them too (Istio applies one per pod), and they would call APIC with ${caller.name}'s certificate. Give ${caller.name} labels only its pods carry`,
         );
     }
@@ -346,6 +374,14 @@ function customerFacing(value: Json | undefined, fail: Fail): Record<string, Cus
                     `over Kubernetes' ${MAX_KUBERNETES_NAME_LENGTH} for an object name. A customer-facing host has at most ${MAX_KUBERNETES_NAME_LENGTH - (secretName.length - host.length)} characters here`,
             );
         }
+        // Istio would read it as the client CA of the Secret public-tls-<host without -cacert>.
+        const shadows = problems.length === 0 ? caSecretProblem(secretName) : undefined;
+        if (shadows !== undefined) {
+            fail(
+                `${KEY}.customerFacing: the host "${host}" would have the Secret "${secretName}", which ends in -cacert: ${shadows}. ` +
+                    `Serve it with the CustomerFacingTls component and a secretName that does not end in -cacert`,
+            );
+        }
         if (!isMap(entry)) {
             fail(
                 `${key} must be { epoch, certificate, certificateEpoch } (or {} for a first CSR); got ${showJson(entry)}`,
@@ -397,7 +433,7 @@ function customerFacing(value: Json | undefined, fail: Fail): Record<string, Cus
                 certificate = given.certificate;
             }
         }
-        if (problems.length === 0 && !clash && !tooLong) {
+        if (problems.length === 0 && !clash && !tooLong && shadows === undefined) {
             hosts[host] = { epoch, certificateEpoch, ...(certificate !== undefined ? { certificate } : {}) };
         }
     }
@@ -412,6 +448,7 @@ export function validateFrontEnd(value: Json | undefined | null, fail: Fail, now
     const listed = services(value.services, namespace, fail);
     const chosen = callers(value.callers, listed, fail);
     overlappingSelectors(listed, chosen, value.services, fail);
+    callerSecretProblems(listed, chosen, value.services, fail);
     const apicHosts = dnsNames(value.apicHosts, `${KEY}.apicHosts`, fail);
     apicObjectNameProblems(listed, chosen, apicHosts, fail);
     if (chosen.length > 0 && apicHosts.length === 0 && value.apicHosts === undefined) {
