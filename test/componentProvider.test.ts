@@ -933,6 +933,12 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
                     "CustomerFacingTls",
                     { hosts: [{ host: "www.bank.example", secretName: "apic-mtls-payments-cacert" }] },
                 ],
+                // The default public-tls-<id>, from the id or the host.
+                [
+                    "CustomerFacingTls",
+                    { hosts: [{ host: "www.bank.example" }, { host: "shop.bank.example", id: "shop-cacert" }] },
+                ],
+                ["CustomerFacingTls", { hosts: [{ host: "shop.bank-cacert" }] }],
                 uiClient({ root, issuing }, { service: "web-cacert" }),
                 uiClient({ root, issuing }, { secretName: "apic-client-web-cacert" }),
             ]),
@@ -942,6 +948,8 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
                     `IstioGatewayTls endpoint id "cacert" names the Secret "apic-mtls-cacert", which ends in -cacert: ${istio("apic-mtls")}; give another id, or a secretName that does not end in -cacert`,
                     `IstioGatewayTls endpoint "payments" secretName "apic-mtls-payments-cacert" ends in -cacert: ${istio("apic-mtls-payments")}; give a secretName that does not end in -cacert`,
                     `CustomerFacingTls hosts[0].secretName "apic-mtls-payments-cacert" ends in -cacert: ${istio("apic-mtls-payments")}; give a secretName that does not end in -cacert`,
+                    `CustomerFacingTls hosts[1].id "shop-cacert" names the Secret "public-tls-shop-cacert", which ends in -cacert: ${istio("public-tls-shop")}; give another id, or a secretName that does not end in -cacert`,
+                    `CustomerFacingTls hosts[0].host "shop.bank-cacert" names the Secret "public-tls-shop-bank-cacert", which ends in -cacert: ${istio("public-tls-shop-bank")}; give an id, or a secretName, that does not end in -cacert`,
                     `UiApicClient service "web-cacert" names the Secret "apic-client-web-cacert", which ends in -cacert: ${istio("apic-client-web")}; give another service, or a secretName that does not end in -cacert`,
                     `UiApicClient secretName "apic-client-web-cacert" ends in -cacert: ${istio("apic-client-web")}; give a secretName that does not end in -cacert`,
                 ],

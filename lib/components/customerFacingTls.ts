@@ -248,6 +248,17 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
                     "give a secretName that does not end in -cacert",
                     this,
                 );
+            } else {
+                // The default public-tls-<id>, whose id is given or the host's.
+                const from = isGiven(h.id) ? `id "${h.id}"` : `host "${h.host}"`;
+                refuseCaSecretName(
+                    secretNameOf(h),
+                    `CustomerFacingTls hosts[${i}].${from} names the Secret "${secretNameOf(h)}", which`,
+                    isGiven(h.id)
+                        ? "give another id, or a secretName that does not end in -cacert"
+                        : "give an id, or a secretName, that does not end in -cacert",
+                    this,
+                );
             }
         });
         refuseShared(
