@@ -2,6 +2,7 @@ import * as crypto from "crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { KeyAlgorithm } from "../config/types";
+import { customerFacingSecretName } from "../config/values";
 import { HTTPS_PORT, leafKey, rotatedName } from "../plan/plan";
 import { pemBlocks, pemTextProblem, runTogetherPemBlock, runTogetherProblem } from "../pki/pem";
 import { expiredAt, subjectOf } from "../pki/x509";
@@ -128,7 +129,7 @@ const epochsOf = (h: CustomerFacingHost): { epoch: number; certificateEpoch: num
     return { epoch, certificateEpoch: h.certificateEpoch ?? epoch };
 };
 /** The name of the host's `kubernetes.io/tls` Secret. */
-const secretNameOf = (h: CustomerFacingHost): string => h.secretName ?? `public-tls-${idOf(h)}`;
+const secretNameOf = (h: CustomerFacingHost): string => h.secretName ?? customerFacingSecretName(idOf(h));
 
 /** The certificates to serve: the leaf and its intermediates, without a root the chain may end with. */
 function servedChain(pem: string): string {

@@ -2,6 +2,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { KeyAlgorithm } from "../config/types";
 import { apicDestinationRuleName, apicServiceEntryName, shortHostProblem } from "../config/validateFrontEnd";
+import { uiClientSecretName } from "../config/values";
 import { uiClientCert } from "../plan/plan";
 import { spkiPin } from "../pki/pins";
 import {
@@ -174,7 +175,7 @@ export class UiApicClient extends pulumi.ComponentResource {
         const { keyAlgorithm, validityDays, earlyRenewalDays } = certificateSettings(args, 365, "UiApicClient", this);
         const service = serviceNameArgument(args.service, "UiApicClient service", this);
         const secretName = !isGiven(args.secretName)
-            ? `apic-client-${service}`
+            ? uiClientSecretName(service)
             : kubernetesNameArgument(args.secretName, "UiApicClient secretName", this);
         refuseCaSecretName(
             secretName,

@@ -9,6 +9,7 @@ import { trustBundleProblem } from "../pki/trustBundle";
 import { subjectOf } from "../pki/x509";
 import {
     caSecretProblem,
+    customerFacingSecretName,
     dnsNameProblems,
     Fail,
     isMap,
@@ -24,6 +25,7 @@ import {
     quoteNumberHint,
     SERVICE_NAME,
     showJson,
+    uiClientSecretName,
     unknownMembers,
     wholeNumber,
 } from "./values";
@@ -177,9 +179,6 @@ const serviceIndex = (entries: Json | undefined, name: string): number =>
         ? entries.findIndex((e) => (typeof e === "string" ? e : isMap(e) ? e.name : undefined) === name)
         : -1;
 
-/** A calling UI service's client certificate Secret (lib/plan/plan.ts planFrontEnd). */
-const uiClientSecretName = (service: UiServiceConfig): string => `apic-client-${service.kubernetesName}`;
-
 /**
  * A caller whose client Secret ends in -cacert: Istio would read it as the client CA of another
  * Secret of its namespace (caSecretProblem), and UiApicClient, which the stack renders it with,
@@ -192,7 +191,7 @@ function callerSecretProblems(
     fail: Fail,
 ): void {
     for (const caller of listed.filter((s) => chosen.includes(s.kubernetesName))) {
-        const secretName = uiClientSecretName(caller);
+        const secretName = uiClientSecretName(caller.kubernetesName);
         const shadows = caSecretProblem(secretName);
         if (shadows === undefined) continue;
         fail(
@@ -253,9 +252,6 @@ export const apicDestinationRuleName = (service: string, host: string): string =
 
 /** The ServiceEntry that declares APIC's `host` to the mesh (ApicEgress). */
 export const apicServiceEntryName = (host: string): string => `apic-${hostNameForm(host)}`;
-
-/** A customer-facing host's Secret (lib/plan/plan.ts planFrontEnd). */
-const customerFacingSecretName = (host: string): string => `public-tls-${hostNameForm(host)}`;
 
 /** `name` with the host part shown as its form, so that a message need not quote 250 characters. */
 const nameShape = (name: string, host: string): string => name.replace(hostNameForm(host), "<host, dots as '-'>");
@@ -366,7 +362,7 @@ function customerFacing(value: Json | undefined, fail: Fail): Record<string, Cus
             );
         }
         if (problems.length === 0 && !clash) byName.set(hostNameForm(host), host);
-        const secretName = customerFacingSecretName(host);
+        const secretName = customerFacingSecretName(hostNameForm(host));
         const tooLong = problems.length === 0 && secretName.length > MAX_KUBERNETES_NAME_LENGTH;
         if (tooLong) {
             fail(

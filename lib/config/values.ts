@@ -225,6 +225,12 @@ export const MAX_LABEL_LENGTH = 63;
 export const apicGatewayName = (domain: string): string => `apic-mtls-${domain}`;
 export const MAX_DOMAIN_NAME_LENGTH = MAX_LABEL_LENGTH - apicGatewayName("").length;
 
+/** A calling UI service's client certificate Secret, by the service's Kubernetes name (UiApicClient's default). */
+export const uiClientSecretName = (service: string): string => `apic-client-${service}`;
+
+/** A customer-facing host's kubernetes.io/tls Secret, by the host's id (CustomerFacingTls's default). */
+export const customerFacingSecretName = (id: string): string => `public-tls-${id}`;
+
 /**
  * The suffix of the Secret Istio reads a credentialName's client CA from: for credentialName X it
  * takes ca.crt and ca.crl from the Secret "X-cacert" when one exists, and from X only otherwise

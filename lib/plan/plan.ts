@@ -6,7 +6,15 @@
 import * as crypto from "crypto";
 import { X509Certificate } from "@peculiar/x509";
 import { ConfigError, dnsNameProblems, validateConfig } from "../config/validate";
-import { apicGatewayName, caSecretProblem, memberPath, ownMember, showJson } from "../config/values";
+import {
+    apicGatewayName,
+    caSecretProblem,
+    customerFacingSecretName,
+    memberPath,
+    ownMember,
+    showJson,
+    uiClientSecretName,
+} from "../config/values";
 import { LeafKeyAlgorithm, OfflineRootConfig, PkiConfig, RevocationConfig } from "../config/types";
 import {
     activeGeneration,
@@ -1215,7 +1223,7 @@ function planFrontEnd(config: PkiConfig, cas: readonly CaPlan[], apicServerCa: C
                     issuer: uiClientCa?.id,
                     ...leafOptions,
                 }),
-                secret: { namespace: s.namespace, name: `apic-client-${s.kubernetesName}` },
+                secret: { namespace: s.namespace, name: uiClientSecretName(s.kubernetesName) },
                 apicHosts: frontEnd.apicHosts,
             };
         });
@@ -1243,7 +1251,7 @@ function planFrontEnd(config: PkiConfig, cas: readonly CaPlan[], apicServerCa: C
         ),
         // A public CA takes RSA 2048 and ECDSA P-256 alike; the stack's leaf algorithm decides.
         key: leafKey(config.keyAlgorithm),
-        secret: { namespace: config.gatewayNamespace, name: `public-tls-${hostId(host)}` },
+        secret: { namespace: config.gatewayNamespace, name: customerFacingSecretName(hostId(host)) },
     }));
     return { uiClients, apicServers, customerFacing, gatewayName: CUSTOMER_FACING_GATEWAY };
 }
