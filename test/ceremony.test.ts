@@ -1745,7 +1745,7 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
                 ["--csr", again],
                 `error: --csr ${again} is for a key this root certified already: serial ${serial} (O=Example Bank, CN=example APIC client CA, valid ${opensslNotBefore(path.join(dir, "certified.crt"))} to ${until}, not revoked); ` +
                     "a second certificate of it would stay trusted when a rotation revokes the one in use: deploy that one (if writing it failed, the ceremony showed its PEM). " +
-                    `To sign the key again (that one dated on a wrong clock), add --reissue ${serial}, then revoke it with the next CRL series (--revoke ${serial}:superseded:TIME, TIME from ${opensslNotBefore(path.join(dir, "certified.crt"))})`,
+                    `To sign the key again (that one dated on a wrong clock), add --reissue ${serial}, then revoke it with the next CRL series (--revoke ${serial}:superseded:TIME, TIME when that series is signed; crl signs none until one revokes it)`,
             ],
             [
                 "--reissue of another serial",
@@ -1773,6 +1773,98 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         const second = new crypto.X509Certificate(fs.readFileSync(path.join(dir, "certified-again.crt"), "utf8"));
         assert.notStrictEqual(second.serialNumber, serial);
         assert.strictEqual(opensslSpkiSha256(second.toString(), "cert"), spki);
+    });
+
+    /** A Date class whose clock (new Date(), Date.now()) says `at`, to patch into globalThis. */
+    function clockAt(at: number): DateConstructor {
+        const RealDate = Date;
+        return class extends RealDate {
+            constructor(...args: unknown[]) {
+                super(...((args.length === 0 ? [at] : args) as [number]));
+            }
+            static now(): number {
+                return at;
+            }
+        } as DateConstructor;
+    }
+
+    it("revokes at once a certificate signed on a clock ahead that --reissue replaced, and signs no CRL series until one revokes it", async () => {
+        const aheadRoot = await newRoot("ahead-root", "apic-client");
+        const aheadCsr = opensslCsr(dir, "ahead", P256, STACK_SUBJECT);
+        const aheadSigned = await patched(globalThis, "Date", clockAt(Date.now() + 30 * 86_400_000), () =>
+            ceremony(PASSPHRASE, "sign", "--root", aheadRoot, "--csr", aheadCsr, "--yes"),
+        );
+        assert.strictEqual(aheadSigned.status, 0, aheadSigned.err);
+        const aheadCert = new crypto.X509Certificate(fs.readFileSync(path.join(dir, "ahead.crt"), "utf8"));
+        const serial = aheadCert.serialNumber;
+        const datedAhead = opensslNotBefore(path.join(dir, "ahead.crt"));
+        const until = new Date(aheadCert.validTo).toISOString();
+        const again = writeTemp(dir, "ahead-again.csr", fs.readFileSync(aheadCsr, "utf8"));
+        const refused = await ceremony(PASSPHRASE, "sign", "--root", aheadRoot, "--csr", again, "--yes");
+        assert.deepStrictEqual(
+            [refused.status, refused.err.split("\n")[0]],
+            [
+                1,
+                `error: --csr ${again} is for a key this root certified already: serial ${serial} (O=Example Bank, CN=example APIC client CA, valid ${datedAhead} to ${until}, not revoked); ` +
+                    "a second certificate of it would stay trusted when a rotation revokes the one in use: deploy that one (if writing it failed, the ceremony showed its PEM). " +
+                    `To sign the key again (that one dated on a wrong clock), add --reissue ${serial}, then revoke it with the next CRL series (--revoke ${serial}:superseded:TIME, TIME when that series is signed; crl signs none until one revokes it)`,
+            ],
+        );
+        const reissued = await ceremony(
+            PASSPHRASE,
+            ...["sign", "--root", aheadRoot, "--csr", again, "--reissue", serial, "--yes"],
+        );
+        assert.strictEqual(reissued.status, 0, reissued.err);
+        const replacement = new crypto.X509Certificate(fs.readFileSync(path.join(dir, "ahead-again.crt"), "utf8"));
+        const record = JSON.parse(lines(path.join(aheadRoot, ISSUANCE_LOG)).at(-1) ?? "");
+        assert.deepStrictEqual([record.serial, record.replaces], [replacement.serialNumber, [serial]]);
+
+        // The CRL ceremony an hour later; the certificate dated ahead is still not valid.
+        const at = Math.floor(Date.now() / 1000) * 1000 + 3_600_000;
+        const now = new Date(at).toISOString();
+        const series = path.join(dir, "ahead.pem");
+        const crl = (...revoke: string[]) =>
+            patched(globalThis, "Date", clockAt(at), () =>
+                ceremony(
+                    PASSPHRASE,
+                    ...["crl", "--root", aheadRoot, "--period-days", "7", "--periods", "2", "--out", series, "--yes"],
+                    ...revoke,
+                ),
+            );
+        const rootMade = opensslNotBefore(path.join(aheadRoot, ROOT_CERT));
+        const beforeRoot = new Date(Date.parse(rootMade) - 1000).toISOString();
+        const logBefore = logOf(aheadRoot);
+        const cases: [string, string[], string][] = [
+            [
+                "no --revoke",
+                [],
+                `error: serial ${serial} was replaced by serial ${replacement.serialNumber} (sign --reissue, ${record.time}) and no CRL of this root revokes it: ` +
+                    `both certificates of the key stay trusted until ${until}; add --revoke ${serial}:superseded:${now}\n`,
+            ],
+            [
+                "revoked from its notBefore",
+                ["--revoke", `${serial}:superseded:${datedAhead}`],
+                `error: --revoke ${serial}: revoked at ${datedAhead}, which is in the future (now ${now}); give the time it was revoked\n`,
+            ],
+            [
+                "revoked before the root was made",
+                ["--revoke", `${serial}:superseded:${beforeRoot}`],
+                `error: --revoke ${serial}: revoked at ${beforeRoot}, before the root was made (notBefore ${rootMade}); give the time it was revoked, ${rootMade} or later\n`,
+            ],
+        ];
+        for (const [label, args, expected] of cases) {
+            const crlRefused = await crl(...args);
+            assert.deepStrictEqual([label, crlRefused.status, crlRefused.err], [label, 1, expected]);
+        }
+        assert.strictEqual(logOf(aheadRoot), logBefore, "nothing was signed");
+        assert.ok(!fs.existsSync(series), "nothing was written");
+        // Revoked now, before its notBefore (a month on): the advice the refusals give, accepted.
+        const revoked = await crl("--revoke", `${serial}:superseded:${now}`);
+        assert.strictEqual(revoked.status, 0, revoked.err);
+        assert.match(
+            openssl(["crl", "-noout", "-text", "-in", series]).output,
+            new RegExp(`Serial Number: ${serial}\\n`),
+        );
     });
 
     it("signs nothing on a clock before the root was made, whose certificate could be expired when it reaches the stack", async () => {

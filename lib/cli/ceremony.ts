@@ -73,14 +73,17 @@ sign       shows each CSR exported by a stack (subject, key, SPKI SHA-256, valid
            that is not a CA of the root's environment and trust domain, a CSR or key given twice,
            a key the root's CRLs revoked for keyCompromise or cACompromise, a key the root certified
            under another subject, or in a certificate still valid and not revoked unless --reissue
-           names its serial (from the log); a clock before the root's notBefore. Writes
+           names its serial (from the log; crl then signs no series until one revokes it); a clock
+           before the root's notBefore. Writes
            --out (default: the CSR's name with .crt); every file is checked before anything is
            signed.
 crl        signs the root's CRL series: K CRLs, one per period of N days from DATE (default now),
            each valid for two periods, numbered on from the last CRL in the log, listing every
            --revoke (a serial this root signed, a reason such as superseded or keyCompromise, and
-           when: not before the certificate was issued, not in the future). DATE is not before the
-           root was made. Paste FILE into pki:offlineRoots.<root>.crls.
+           when: not before the certificate was issued, unless it is dated ahead and not valid yet,
+           nor before the root was made, nor in the future). Refused while a certificate that
+           sign --reissue replaced is valid and no CRL revokes it. DATE is not before the root was
+           made. Paste FILE into pki:offlineRoots.<root>.crls.
 
 The passphrase is asked on the terminal without echo (twice by init-root, at least 16
 characters), or read from ${ROOT_PASSPHRASE_VARIABLE} in scripted rehearsals. sign and crl ask
@@ -523,6 +526,8 @@ async function sign(argv: string[], out: (text: string) => void): Promise<number
         log.flatMap((r) => (r.event === "crl" ? r.revoked.map((revoked) => normalSerial(revoked.serial)) : [])),
     );
     const reissuable = new Set<string>();
+    // The serials each request's certificate replaces (--reissue), as the log records them.
+    const replaces: string[][] = [];
     for (const [i, request] of requests.entries()) {
         // An older log holds the hash of the key as its CSR encoded it (an EC point compressed...): every such hash is looked up.
         const [revocation] = request.review.loggedSpkiSha256s
@@ -551,12 +556,13 @@ async function sign(argv: string[], out: (text: string) => void): Promise<number
             (r) => !revokedSerials.has(normalSerial(r.serial)) && Date.parse(r.notAfter) > now.getTime(),
         );
         for (const r of inForce) reissuable.add(normalSerial(r.serial));
+        replaces[i] = inForce.map((r) => r.serial);
         const unnamed = inForce.find((r) => !reissues.has(normalSerial(r.serial)));
         if (unnamed !== undefined) {
             throw new Error(
                 `--csr ${request.file} is for a key this root certified already: serial ${unnamed.serial} (${unnamed.subject}, valid ${unnamed.notBefore} to ${unnamed.notAfter}, not revoked); ` +
                     `a second certificate of it would stay trusted when a rotation revokes the one in use: deploy that one (if writing it failed, the ceremony showed its PEM). ` +
-                    `To sign the key again (that one dated on a wrong clock), add --reissue ${unnamed.serial}, then revoke it with the next CRL series (--revoke ${unnamed.serial}:superseded:TIME, TIME from ${unnamed.notBefore})`,
+                    `To sign the key again (that one dated on a wrong clock), add --reissue ${unnamed.serial}, then revoke it with the next CRL series (--revoke ${unnamed.serial}:superseded:TIME, TIME when that series is signed; crl signs none until one revokes it)`,
             );
         }
         for (const earlier of requests.slice(0, i)) {
@@ -603,7 +609,10 @@ async function sign(argv: string[], out: (text: string) => void): Promise<number
     for (const [i, { file, csrPem, target, label }] of requests.entries()) {
         const certPem = signIntermediate({ rootKeyPem, rootCertPem: root.certPem, csrPem, validityDays }, now);
         // Logged before it is written: no certificate leaves the ceremony unrecorded.
-        const record = certificateRecord("certificate", certPem, root, now);
+        const record: CertificateRecord = {
+            ...certificateRecord("certificate", certPem, root, now),
+            ...(replaces[i].length > 0 ? { replaces: replaces[i] } : {}),
+        };
         const unsigned = requests.slice(i + 1).map((r) => r.file);
         try {
             folder.appendLog(record);
@@ -684,7 +693,10 @@ async function crl(argv: string[], out: (text: string) => void): Promise<number>
             );
         }
         // The log says when each certificate was issued; a revocation before it is a mistyped time.
-        if (issued.notBefore !== undefined && r.revokedAt.getTime() < Date.parse(issued.notBefore)) {
+        // Not so for one dated ahead (signed on a clock ahead), while its notBefore is still to
+        // come: it is revoked now, before it is valid (the root's notBefore still bounds the time).
+        const notBefore = Date.parse(issued.notBefore ?? "");
+        if (r.revokedAt.getTime() < notBefore && notBefore <= now.getTime()) {
             throw new Error(
                 `--revoke ${r.serialHex}: revoked at ${r.revokedAt.toISOString()}, before the certificate was issued (notBefore ${issued.notBefore} in ${ISSUANCE_LOG}); ` +
                     `give the time it was revoked, ${issued.notBefore} or later`,
@@ -703,6 +715,19 @@ async function crl(argv: string[], out: (text: string) => void): Promise<number>
                 );
             }
             listed.add(normalSerial(r.serial));
+        }
+    }
+    // A certificate --reissue replaced has a twin of its key: both stay trusted until it is revoked.
+    for (const record of log) {
+        if (record.event !== "certificate") continue;
+        for (const serial of record.replaces ?? []) {
+            const expires = signed.get(normalSerial(serial))?.notAfter ?? "";
+            if (!listed.has(normalSerial(serial)) && Date.parse(expires) > now.getTime()) {
+                throw new Error(
+                    `serial ${serial} was replaced by serial ${record.serial} (sign --reissue, ${record.time}) and no CRL of this root revokes it: ` +
+                        `both certificates of the key stay trusted until ${expires}; add --revoke ${serial}:superseded:${now.toISOString()}`,
+                );
+            }
         }
     }
     const lastNumber = Math.max(0, ...log.map((r) => (r.event === "crl" ? r.crlNumber : 0)));

@@ -27,6 +27,11 @@ export interface CertificateRecord {
     /** When the certificate starts to be valid: a revocation of it is never dated earlier. */
     readonly notBefore: string;
     readonly notAfter: string;
+    /**
+     * The serials of the earlier certificates of its key this one replaces (sign --reissue): crl
+     * signs no series until they are revoked. Absent when it replaces none, and in older logs.
+     */
+    readonly replaces?: readonly string[];
 }
 
 /** A line of issuance.log for a CRL the root signed. */

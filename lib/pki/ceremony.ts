@@ -598,7 +598,8 @@ export interface SeriesCrl extends CrlWindow {
  * `periodDays`, each valid for two periods (thisUpdate + 2 periods), so that the series has no gap
  * and the CRL published at any moment stays valid a full period longer; numbered from
  * `firstNumber` on. Every listed revocation must be dated neither after `now` nor after the
- * series starts, and the series must start once the root exists and end before it does.
+ * series starts nor before the root exists, and the series must start once the root exists and
+ * end before it does.
  */
 export function crlSeriesWindows(args: {
     rootCertPem: string;
@@ -609,6 +610,8 @@ export function crlSeriesWindows(args: {
     firstNumber: number;
     now: Date;
 }): CrlWindow[] {
+    const validity = parseCaCertificate(args.rootCertPem).tbsCertificate.validity;
+    const rootNotBefore = new Date(validity.notBefore.getTime());
     for (const r of args.revoked) {
         if (r.revokedAt > args.now) {
             throw new Error(
@@ -621,9 +624,14 @@ export function crlSeriesWindows(args: {
                     `a CRL never lists a revocation later than its thisUpdate: start the series at ${r.revokedAt.toISOString()} or later`,
             );
         }
+        // The CLI checks a certificate's own notBefore, except for one dated ahead: this bounds that too.
+        if (r.revokedAt < rootNotBefore) {
+            throw new Error(
+                `--revoke ${r.serialHex}: revoked at ${r.revokedAt.toISOString()}, before the root was made (notBefore ${rootNotBefore.toISOString()}); ` +
+                    `give the time it was revoked, ${rootNotBefore.toISOString()} or later`,
+            );
+        }
     }
-    const validity = parseCaCertificate(args.rootCertPem).tbsCertificate.validity;
-    const rootNotBefore = new Date(validity.notBefore.getTime());
     if (args.from < rootNotBefore) {
         throw new Error(
             `--from ${args.from.toISOString()} is before the root was made (notBefore ${rootNotBefore.toISOString()}); ` +
