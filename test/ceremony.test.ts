@@ -1682,7 +1682,7 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         assert.strictEqual(logOf(oldLogRoot), logBefore, "nothing was signed");
     });
 
-    it("refuses a root folder whose issuance.log is another root's (copied in from another folder), before signing anything", async () => {
+    it("refuses a root folder whose issuance.log is another root's (copied in from another folder) or holds another root's records after its own (spliced), before signing anything", async () => {
         const other = await newRoot("other-log-root", "gateway-server");
         const mixed = path.join(dir, "mixed-root");
         fs.mkdirSync(mixed, { mode: 0o700 });
@@ -1709,6 +1709,48 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         assert.deepStrictEqual([crl.status, crl.err, sign.status, sign.err], [1, message, 1, message]);
         assert.strictEqual(logOf(mixed), logBefore, "nothing was signed");
         assert.ok(!fs.existsSync(series) && !fs.existsSync(mixedCsr.replace(/\.csr$/, ".crt")), "nothing was written");
+
+        // The folder's own root record, then the other root's CRLs (spliced), or a copy of them
+        // claiming this root's trust domain: its issuer still tells.
+        const otherCrls = await ceremony(
+            PASSPHRASE,
+            ...["crl", "--root", other, "--period-days", "7", "--periods", "2", "--out", path.join(dir, "other.pem")],
+            "--yes",
+        );
+        assert.strictEqual(otherCrls.status, 0, otherCrls.err);
+        const [crlRecord] = lines(path.join(other, ISSUANCE_LOG)).slice(1);
+        const otherIssuer =
+            '"O=Example Bank, OU=apic-istio-pki example gateway-server, CN=Example Bank other-log-root"';
+        const ownIssuer = '"O=Example Bank, OU=apic-istio-pki example apic-client, CN=Example Bank APIC Client Root"';
+        const spliced: [string, string][] = [
+            [
+                crlRecord,
+                `trust domain gateway-server where root.crt has apic-client, issuer ${otherIssuer} where root.crt has ${ownIssuer}`,
+            ],
+            [
+                JSON.stringify({ ...JSON.parse(crlRecord), trustDomain: "apic-client" }),
+                `issuer ${otherIssuer} where root.crt has ${ownIssuer}`,
+            ],
+            [lines(path.join(other, ISSUANCE_LOG))[0], ""],
+        ];
+        for (const [record, differences] of spliced) {
+            fs.writeFileSync(path.join(mixed, ISSUANCE_LOG), `${lines(path.join(root, ISSUANCE_LOG))[0]}\n${record}\n`);
+            const splicedLog = logOf(mixed);
+            const refused = await ceremony(
+                PASSPHRASE,
+                ...["crl", "--root", mixed, "--period-days", "7", "--periods", "2", "--out", series, "--yes"],
+            );
+            const expected =
+                differences === ""
+                    ? `error: ${path.join(mixed, ISSUANCE_LOG)} line 2 is the record of a root again; a log holds one root's records: ` +
+                      "put the folder's own issuance.log back (from the ceremony's archive), never another root's\n"
+                    : `error: ${path.join(mixed, ISSUANCE_LOG)} line 2 is a record of another root than ${path.join(mixed, ROOT_CERT)}: it has ${differences}; ` +
+                      "signing with it would number CRLs on from that root's and take its serials for this root's: " +
+                      "put the folder's own issuance.log back (from the ceremony's archive), never another root's\n";
+            assert.deepStrictEqual([refused.status, refused.err], [1, expected]);
+            assert.strictEqual(logOf(mixed), splicedLog, "nothing was signed");
+            assert.ok(!fs.existsSync(series), "nothing was written");
+        }
     });
 
     it("never certifies a key the root certified under another name, nor again while its certificate is in force unless --reissue names it", async () => {

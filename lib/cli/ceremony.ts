@@ -226,12 +226,14 @@ function rootOf(folder: RootFolder): {
  * Refuses a folder whose issuance.log begins with another root's record (another folder's log
  * copied in, a backup mixed up): its CRLs would reuse numbers the real root used with other
  * content (RFC 5280 5.2.3), and the revocations and keys the real log records would go unseen.
+ * So is a log with another root's records after the first (spliced from two logs): CRLs would be
+ * numbered on from that root's, and its serials taken for this root's.
  */
 function checkLogOfRoot(
     folder: RootFolder,
     root: { certPem: string; environment: string; trustDomain: RootTrustDomain; subject: string },
 ): void {
-    const [first] = folder.readLog();
+    const [first, ...rest] = folder.readLog();
     const log = folder.path(ISSUANCE_LOG);
     const restore = `put the folder's own ${ISSUANCE_LOG} back (from the ceremony's archive), never another root's`;
     if (first?.event !== "root") {
@@ -258,6 +260,26 @@ function checkLogOfRoot(
                 `${differing.map(([what, logged, actual]) => `${what} ${logged} where ${ROOT_CERT} has ${actual}`).join(", ")}; ` +
                 `signing with it would reuse the real root's CRL numbers and miss what its log records: ${restore}`,
         );
+    }
+    for (const [i, record] of rest.entries()) {
+        const line = `${log} line ${i + 2}`;
+        if (record.event === "root") {
+            throw new Error(`${line} is the record of a root again; a log holds one root's records: ${restore}`);
+        }
+        // A CRL record names its issuer too; a certificate record only its environment and trust domain.
+        const issuer = record.event === "crl" && typeof record.issuer === "string" ? record.issuer : root.subject;
+        const differing = [
+            ["environment", record.environment, root.environment],
+            ["trust domain", record.trustDomain, root.trustDomain],
+            ["issuer", json(issuer), json(root.subject)],
+        ].filter(([, logged, actual]) => logged !== actual);
+        if (differing.length > 0) {
+            throw new Error(
+                `${line} is a record of another root than ${folder.path(ROOT_CERT)}: it has ` +
+                    `${differing.map(([what, logged, actual]) => `${what} ${logged} where ${ROOT_CERT} has ${actual}`).join(", ")}; ` +
+                    `signing with it would number CRLs on from that root's and take its serials for this root's: ${restore}`,
+            );
+        }
     }
 }
 
