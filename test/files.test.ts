@@ -865,6 +865,13 @@ describe("render --state: the state holds every private key", function () {
                 `give --state a file outside it, e.g. ${target}.state.json\n`,
         });
         assert.deepStrictEqual(await cli("render", "--config", config, "--out", out, "--state", state), refused(out));
+        // An output folder's lock, which the save would replace.
+        const lock = path.join(dir, ".dev.render.lock");
+        assert.deepStrictEqual(await cli("render", "--config", config, "--out", out, "--state", lock), {
+            status: 1,
+            out: "",
+            err: `error: --state ${lock} is named as an output folder's lock (.<name>.render.lock), which renders take, replace and remove; give --state another file, e.g. ${out}.state.json\n`,
+        });
         // Whatever the output folder: a render of dev would remove it all the same.
         const one = path.join(dir, "one");
         assert.deepStrictEqual(
@@ -1590,6 +1597,25 @@ describe("render: what an interrupted, killed or failing render leaves behind", 
             assert.deepStrictEqual(fs.readdirSync(out), ["inventory.json"]);
         }
 
+        // Another user's empty folder in a sticky folder such as /tmp (EPERM): why, by its owner.
+        const empty = path.join(dir, "empty");
+        fs.mkdirSync(empty);
+        fs.chownSync(empty, 65534, 65534);
+        assert.deepStrictEqual(
+            await patched(
+                nodeFs,
+                "renameSync",
+                renameFailing("EPERM", (from) => from === empty),
+                () => cli("render", "--config", option1(dir), "--out", empty),
+            ),
+            {
+                status: 1,
+                out: "",
+                err: `error: output folder ${empty} cannot be renamed: render puts its output in place by renaming the folder aside, which fails with EPERM there (it belongs to user 65534, not to the user rendering (${process.getuid!()}), and a sticky folder such as /tmp lets only its owner move it); give --out a folder you can rename\n`,
+            },
+        );
+        fs.rmdirSync(empty);
+
         // Renamed aside but not back (as unlikely as it is): the folder is named for a person to move back.
         const result = await patched(
             nodeFs,
@@ -1755,6 +1781,40 @@ describe("render: what an interrupted, killed or failing render leaves behind", 
                 "theirs/",
             ].sort(),
         );
+    });
+
+    it("keeps the earlier output, with a warning, when files that are not a render's were written into it during the render", async () => {
+        // Checked when the folder is opened; a note written beside a bundle while the render ran
+        // (by its owner, when root renders) went with the old output.
+        const dir = tempDir("render-written-during");
+        const out = path.join(dir, "out");
+        const config = option1(dir);
+        assert.strictEqual((await cli("render", "--config", config, "--out", out)).status, 0);
+        const renameSync = nodeFs.renameSync;
+        let written = false;
+        const { result, stderr } = await stderrOf(() =>
+            patched(
+                nodeFs,
+                "renameSync",
+                (from: fs.PathLike, to: fs.PathLike) => {
+                    // The check that the folder can be swapped, after the folder was checked.
+                    if (String(from) === out && !written) {
+                        written = true;
+                        fs.writeFileSync(path.join(out, "notes.txt"), "written during the render\n");
+                    }
+                    return renameSync(from, to);
+                },
+                () => cli("render", "--config", config, "--out", out, "--force"),
+            ),
+        );
+        assert.strictEqual(result.status, 0, result.err);
+        const [old] = fs.readdirSync(dir).filter((name) => name.endsWith("-old"));
+        assert.strictEqual(
+            stderr,
+            `warning: the render is in place, but ${path.join(dir, old)}, the earlier output of ${out}, was not removed: files that are not a render's were written into it during the render (notes.txt); it holds private keys: move those files out and remove it yourself; the next render into ${out} is refused while it is there\n`,
+        );
+        assert.strictEqual(fs.readFileSync(path.join(dir, old, "notes.txt"), "utf8"), "written during the render\n");
+        assert.strictEqual(fs.existsSync(path.join(out, "notes.txt")), false);
     });
 
     it("names the mount point and the fix when the output folder still cannot be renamed once the render is done, leaving it as it was", async () => {

@@ -82,10 +82,18 @@ const DAY_MS = 86_400_000;
  */
 function refuseStateInOutput(state: string, out: string): void {
     const [realState, realOut] = [realPath(state), realPath(out)];
-    const outside = `give --state a file outside it, e.g. ${path.join(path.dirname(out), `${path.basename(out)}.state.json`)}`;
+    const example = path.join(path.dirname(out), `${path.basename(out)}.state.json`);
+    const outside = `give --state a file outside it, e.g. ${example}`;
     if (realState === realOut || realState.startsWith(realOut + path.sep)) {
         throw new Error(
             `--state ${state} is ${realState === realOut ? "the output folder itself" : `inside the output folder ${out}`}: a render replaces that folder whole, and the state, with every private key, would be deleted with it; ${outside}`,
+        );
+    }
+    // The output folder's lock (.<name>.render.lock): the save would replace the lock, and the next
+    // render, finding a lock that names no render, would ask for it to be removed.
+    if (/^\..+\.render\.lock$/.test(path.basename(realState))) {
+        throw new Error(
+            `--state ${state} is named as an output folder's lock (.<name>.render.lock), which renders take, replace and remove; give --state another file, e.g. ${example}`,
         );
     }
     // Of this output folder, or of any other: a render of that one would remove it just the same.

@@ -220,7 +220,11 @@ function unswappable(target: string, error: unknown): string {
         code in mounted
             ? `give --out a folder inside it, such as ${path.join(target, "render")}`
             : "give --out a folder you can rename";
-    return `output folder ${target} ${mounted[code] ?? "cannot be renamed"}: render puts its output in place by renaming the folder aside, which fails with ${code} there; ${fix}`;
+    // In a sticky folder (/tmp) only a folder's owner may rename it: another user's, empty or not.
+    const owner = code === "EPERM" ? anotherUsers(fs.lstatSync(target)) : undefined;
+    const why =
+        owner === undefined ? "" : ` (it ${owner}, and a sticky folder such as /tmp lets only its owner move it)`;
+    return `output folder ${target} ${mounted[code] ?? "cannot be renamed"}: render puts its output in place by renaming the folder aside, which fails with ${code} there${why}; ${fix}`;
 }
 
 /** The end of a staging folder's name after `.<name>.render-` (mkdtemp's six characters), and of the old output's during a swap. */
@@ -458,7 +462,14 @@ export class StagedFolder {
             throw error;
         }
         try {
-            if (replaced) removeRender(old);
+            // Checked when the folder was opened; anything written into it since (notes beside a
+            // bundle, while the render ran) is kept, with the old output around it.
+            const added = replaced ? foreignEntries(old).sort() : [];
+            if (added.length > 0) {
+                this.warn(
+                    `the render is in place, but ${old}, the earlier output of ${this.target}, was not removed: files that are not a render's were written into it during the render (${listed(added)}); it holds private keys: move those files out and remove it yourself; the next render into ${this.target} is refused while it is there`,
+                );
+            } else if (replaced) removeRender(old);
         } catch (error) {
             this.warn(
                 `the render is in place, but ${old}, the earlier output of ${this.target}, could not be removed (${codeOf(error)}); it holds private keys: remove it yourself; the next render into ${this.target} tries again, and is refused while it cannot`,
