@@ -1907,6 +1907,20 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
             openssl(["crl", "-noout", "-text", "-in", series]).output,
             new RegExp(`Serial Number: ${serial}\\n`),
         );
+        // Once its notBefore passed, a later series repeats the revocation as the first dated it.
+        const later = path.join(dir, "ahead-later.pem");
+        const repeated = await patched(globalThis, "Date", clockAt(at + 31 * 86_400_000), () =>
+            ceremony(
+                PASSPHRASE,
+                ...["crl", "--root", aheadRoot, "--period-days", "7", "--periods", "1", "--out", later, "--yes"],
+                ...["--revoke", `${serial}:superseded:${now}`],
+            ),
+        );
+        assert.strictEqual(repeated.status, 0, repeated.err);
+        assert.match(
+            openssl(["crl", "-noout", "-text", "-in", later]).output,
+            new RegExp(`Serial Number: ${serial}\\n`),
+        );
     });
 
     it("signs nothing on a clock before the root was made, whose certificate could be expired when it reaches the stack", async () => {

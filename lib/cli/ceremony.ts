@@ -702,6 +702,13 @@ async function crl(argv: string[], out: (text: string) => void): Promise<number>
     const signed = new Map(
         log.flatMap((r) => (r.event === "certificate" ? [[normalSerial(r.serial), r] as const] : [])),
     );
+    // When earlier CRLs revoked each serial: a later series repeats that time (below), which may be
+    // before the notBefore of a certificate dated ahead, revoked before it was valid.
+    const revokedEarlierAt = new Set(
+        log.flatMap((r) =>
+            r.event === "crl" ? r.revoked.map((x) => `${normalSerial(x.serial)} ${Date.parse(x.revokedAt)}`) : [],
+        ),
+    );
     const seen = new Set<string>();
     for (const r of revoked) {
         const serial = normalSerial(r.serialHex);
@@ -718,7 +725,8 @@ async function crl(argv: string[], out: (text: string) => void): Promise<number>
         // Not so for one dated ahead (signed on a clock ahead), while its notBefore is still to
         // come: it is revoked now, before it is valid (the root's notBefore still bounds the time).
         const notBefore = Date.parse(issued.notBefore ?? "");
-        if (r.revokedAt.getTime() < notBefore && notBefore <= now.getTime()) {
+        const repeated = revokedEarlierAt.has(`${serial} ${r.revokedAt.getTime()}`);
+        if (r.revokedAt.getTime() < notBefore && notBefore <= now.getTime() && !repeated) {
             throw new Error(
                 `--revoke ${r.serialHex}: revoked at ${r.revokedAt.toISOString()}, before the certificate was issued (notBefore ${issued.notBefore} in ${ISSUANCE_LOG}); ` +
                     `give the time it was revoked, ${issued.notBefore} or later`,
