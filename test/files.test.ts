@@ -1456,7 +1456,7 @@ describe("render: what an interrupted, killed or failing render leaves behind", 
             stderr,
             `warning: removed ${newState}: the new state file of a render with --state ${state} that was killed (it may hold the state's private keys)\n` +
                 `warning: removed ${staging}: the unfinished output of a render of ${out} that was killed (it held private keys)\n` +
-                `warning: removed ${old}: the earlier output of ${out}, which a killed render was replacing (it held private keys)\n`,
+                `warning: removed ${old}: the earlier output of ${out}, left beside it by a render that was killed or could not remove it (it held private keys)\n`,
         );
         assert.deepStrictEqual(fs.readdirSync(dir).sort(), [
             ".other.render-AbC123",
@@ -1690,7 +1690,7 @@ describe("render: what an interrupted, killed or failing render leaves behind", 
         readOnly(path.join(dir, old));
         assert.deepStrictEqual(render("--config", config, "--out", out, "--force"), [
             0,
-            `warning: removed ${path.join(dir, old)}: the earlier output of ${out}, which a killed render was replacing (it held private keys)\n`,
+            `warning: removed ${path.join(dir, old)}: the earlier output of ${out}, left beside it by a render that was killed or could not remove it (it held private keys)\n`,
         ]);
         assert.deepStrictEqual(fs.readdirSync(dir).sort(), ["Pulumi.option-1.yaml", "out"]);
     });

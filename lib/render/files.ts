@@ -383,7 +383,7 @@ export class StagedFolder {
             }
             this.warn(
                 folder.endsWith("-old")
-                    ? `removed ${folder}: the earlier output of ${this.target}, which a killed render was replacing (it held private keys)`
+                    ? `removed ${folder}: the earlier output of ${this.target}, left beside it by a render that was killed or could not remove it (it held private keys)`
                     : `removed ${folder}: the unfinished output of a render of ${this.target} that was killed (it held private keys)`,
             );
         }
