@@ -1720,38 +1720,33 @@ describe("render: what an interrupted, killed or failing render leaves behind", 
             `error: ${what} cannot be used: ${leftover} beside it, named as a ${option === "--out" ? "render's leftover" : "killed render's new state file"}, belongs to user 65534, not to the user rendering (0): render never removes another user's files; remove it yourself once no render of its owner uses it, or give another ${option}\n`;
         const render = (...argv: string[]) => cli("render", "--config", config, ...argv);
 
+        /** Their folder `leftover` beside the output folder `name`: the user's render of it is refused. */
+        const refusedBeside = async (name: string, leftover: string) => {
+            const output = path.join(shared, name);
+            assert.deepStrictEqual(await render("--out", output), {
+                status: 1,
+                out: "",
+                err: refusal(`output folder ${output}`, leftover, "--out"),
+            });
+        };
+
         const staging = path.join(shared, ".out.render-AAAAAA");
         fs.mkdirSync(staging);
         theirs(staging);
         fs.writeFileSync(path.join(staging, "x"), "");
         theirs(path.join(staging, "x"));
-        const out = path.join(shared, "out");
-        assert.deepStrictEqual(await render("--out", out), {
-            status: 1,
-            out: "",
-            err: refusal(`output folder ${out}`, staging, "--out"),
-        });
+        await refusedBeside("out", staging);
 
         const empty = path.join(shared, ".out3.render-CCCCCC");
         fs.mkdirSync(empty);
         theirs(empty);
-        const out3 = path.join(shared, "out3");
-        assert.deepStrictEqual(await render("--out", out3), {
-            status: 1,
-            out: "",
-            err: refusal(`output folder ${out3}`, empty, "--out"),
-        });
+        await refusedBeside("out3", empty);
 
         // Their swap's old folder, with no out2: not the user's output to move back.
         const old = path.join(shared, ".out2.render-BBBBBB-old");
         fs.mkdirSync(old);
         theirs(old);
-        const out2 = path.join(shared, "out2");
-        assert.deepStrictEqual(await render("--out", out2), {
-            status: 1,
-            out: "",
-            err: refusal(`output folder ${out2}`, old, "--out"),
-        });
+        await refusedBeside("out2", old);
 
         const state = path.join(shared, "a.state");
         const newState = path.join(shared, ".a.state.0123456789ab.tmp");
