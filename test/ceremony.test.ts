@@ -590,13 +590,19 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         assert.ok(text.startsWith(afterInit), "earlier records stay as they were");
         assert.strictEqual(modeOf(log), 0o600);
         const records = lines(log).map((line) => JSON.parse(line));
+        const serialOf = (file: string): string =>
+            execFileSync("openssl", ["x509", "-noout", "-serial", "-in", file], { encoding: "utf8" })
+                .trim()
+                .replace("serial=", "");
+        // Each record names the root that signed it, by serial, but the root's own.
+        const rootSerial = serialOf(path.join(logRoot, ROOT_CERT));
         assert.deepStrictEqual(
-            records.map((r) => [r.event, r.environment, r.trustDomain]),
+            records.map((r) => [r.event, r.environment, r.trustDomain, r.rootSerial]),
             [
-                ["root", "example", "apic-client"],
-                ["certificate", "example", "apic-client"],
-                ["crl", "example", "apic-client"],
-                ["crl", "example", "apic-client"],
+                ["root", "example", "apic-client", undefined],
+                ["certificate", "example", "apic-client", rootSerial],
+                ["crl", "example", "apic-client", rootSerial],
+                ["crl", "example", "apic-client", rootSerial],
             ],
         );
         const cert = new crypto.X509Certificate(fs.readFileSync(target, "utf8"));
@@ -606,9 +612,8 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
             event: "certificate",
             environment: "example",
             trustDomain: "apic-client",
-            serial: execFileSync("openssl", ["x509", "-noout", "-serial", "-in", target], { encoding: "utf8" })
-                .trim()
-                .replace("serial=", ""),
+            rootSerial,
+            serial: serialOf(target),
             subject: "O=Example Bank, CN=example APIC client CA",
             spkiSha256: opensslSpkiSha256(fs.readFileSync(target, "utf8"), "cert"),
             notBefore: opensslNotBefore(target),
@@ -1722,16 +1727,53 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         const otherIssuer =
             '"O=Example Bank, OU=apic-istio-pki example gateway-server, CN=Example Bank other-log-root"';
         const ownIssuer = '"O=Example Bank, OU=apic-istio-pki example apic-client, CN=Example Bank APIC Client Root"';
+        const otherSerial = `root serial ${serialOf(other)} where root.crt has ${serialOf(root)}`;
+        // A root re-made under the same name (environment, trust domain, CN, O): only the root
+        // serial in its records tells them from the folder's root's.
+        const remade = path.join(dir, "remade-root");
+        const remadeInit = await ceremony(
+            PASSPHRASE,
+            ...initRootArgs(remade, "Example Bank APIC Client Root", "--org", "Example Bank", "--key", "ECDSA"),
+        );
+        assert.strictEqual(remadeInit.status, 0, remadeInit.err);
+        const remadeCrt = path.join(dir, "remade.crt");
+        const remadeSign = await ceremony(
+            PASSPHRASE,
+            "sign",
+            "--root",
+            remade,
+            "--csr",
+            csr,
+            "--out",
+            remadeCrt,
+            "--yes",
+        );
+        assert.strictEqual(remadeSign.status, 0, remadeSign.err);
+        const remadeCert = new crypto.X509Certificate(fs.readFileSync(remadeCrt));
+        const remadeCrls = await ceremony(
+            PASSPHRASE,
+            ...["crl", "--root", remade, "--period-days", "7", "--periods", "1", "--out", path.join(dir, "remade.pem")],
+            ...[
+                "--revoke",
+                `${remadeCert.serialNumber}:superseded:${new Date(remadeCert.validFrom).toISOString()}`,
+                "--yes",
+            ],
+        );
+        assert.strictEqual(remadeCrls.status, 0, remadeCrls.err);
+        const [remadeCertificate, remadeCrl] = lines(path.join(remade, ISSUANCE_LOG)).slice(1);
+        const remadeDifference = `root serial ${serialOf(remade)} where root.crt has ${serialOf(root)}`;
         const spliced: [string, string][] = [
             [
                 crlRecord,
-                `trust domain gateway-server where root.crt has apic-client, issuer ${otherIssuer} where root.crt has ${ownIssuer}`,
+                `${otherSerial}, trust domain gateway-server where root.crt has apic-client, issuer ${otherIssuer} where root.crt has ${ownIssuer}`,
             ],
             [
                 JSON.stringify({ ...JSON.parse(crlRecord), trustDomain: "apic-client" }),
-                `issuer ${otherIssuer} where root.crt has ${ownIssuer}`,
+                `${otherSerial}, issuer ${otherIssuer} where root.crt has ${ownIssuer}`,
             ],
             [lines(path.join(other, ISSUANCE_LOG))[0], ""],
+            [remadeCertificate, remadeDifference],
+            [remadeCrl, remadeDifference],
         ];
         for (const [record, differences] of spliced) {
             fs.writeFileSync(path.join(mixed, ISSUANCE_LOG), `${lines(path.join(root, ISSUANCE_LOG))[0]}\n${record}\n`);

@@ -90,8 +90,9 @@ characters), or read from ${ROOT_PASSPHRASE_VARIABLE} in scripted rehearsals. si
 for confirmation (for a CSR, the first ${FINGERPRINT_PREFIX} characters of its SPKI SHA-256 typed
 from the change request; "yes" for a series); --yes skips it in scripted rehearsals. Everything
 signed is appended to DIR/${ISSUANCE_LOG} (JSON lines: serial or CRL number, subject, SPKI SHA-256,
-notBefore and notAfter or thisUpdate and nextUpdate, time, environment, trust domain). Files are
-created exclusively, never through a link, and never replaced.`;
+notBefore and notAfter or thisUpdate and nextUpdate, time, environment, trust domain, the
+serial of the root that signed it). Files are created exclusively, never through a link, and never
+replaced.`;
 
 function wholeNumber(value: string | undefined, option: string, fallback: number | undefined, max: number): number {
     if (value === undefined && fallback !== undefined) return fallback;
@@ -204,6 +205,7 @@ function writePublic(file: string, content: string, label: string, out: (text: s
  */
 function rootOf(folder: RootFolder): {
     certPem: string;
+    serial: string;
     environment: string;
     trustDomain: RootTrustDomain;
     subject: string;
@@ -212,11 +214,13 @@ function rootOf(folder: RootFolder): {
     const binding = rootBinding(certPem);
     const problem = bindingProblem(binding, folder.path(ROOT_CERT));
     if (problem !== undefined || binding?.kind !== "bound") throw new Error(problem);
+    const certificate = new crypto.X509Certificate(certPem);
     const root = {
         certPem,
+        serial: certificate.serialNumber,
         environment: binding.environment,
         trustDomain: binding.trustDomain,
-        subject: nameOnOneLine(new crypto.X509Certificate(certPem).subject),
+        subject: nameOnOneLine(certificate.subject),
     };
     checkLogOfRoot(folder, root);
     return root;
@@ -227,11 +231,14 @@ function rootOf(folder: RootFolder): {
  * copied in, a backup mixed up): its CRLs would reuse numbers the real root used with other
  * content (RFC 5280 5.2.3), and the revocations and keys the real log records would go unseen.
  * So is a log with another root's records after the first (spliced from two logs): CRLs would be
- * numbered on from that root's, and its serials taken for this root's.
+ * numbered on from that root's, and its serials taken for this root's. Only a record's root serial
+ * tells a root re-made under the same name from the old one; records of older logs have none.
+ * Record times are not compared: a root made on a clock ahead, then set right, has later records
+ * dated before its own.
  */
 function checkLogOfRoot(
     folder: RootFolder,
-    root: { certPem: string; environment: string; trustDomain: RootTrustDomain; subject: string },
+    root: { certPem: string; serial: string; environment: string; trustDomain: RootTrustDomain; subject: string },
 ): void {
     const [first, ...rest] = folder.readLog();
     const log = folder.path(ISSUANCE_LOG);
@@ -266,13 +273,20 @@ function checkLogOfRoot(
         if (record.event === "root") {
             throw new Error(`${line} is the record of a root again; a log holds one root's records: ${restore}`);
         }
-        // A CRL record names its issuer too; a certificate record only its environment and trust domain.
+        // A CRL record names its issuer too; a record of an older log names no root serial.
         const issuer = record.event === "crl" && typeof record.issuer === "string" ? record.issuer : root.subject;
+        const rootSerial = record.rootSerial ?? root.serial;
         const differing = [
-            ["environment", record.environment, root.environment],
-            ["trust domain", record.trustDomain, root.trustDomain],
-            ["issuer", json(issuer), json(root.subject)],
-        ].filter(([, logged, actual]) => logged !== actual);
+            [
+                "root serial",
+                rootSerial,
+                root.serial,
+                typeof rootSerial === "string" && normalSerial(rootSerial) === normalSerial(root.serial),
+            ],
+            ["environment", record.environment, root.environment, record.environment === root.environment],
+            ["trust domain", record.trustDomain, root.trustDomain, record.trustDomain === root.trustDomain],
+            ["issuer", json(issuer), json(root.subject), issuer === root.subject],
+        ].filter(([, , , same]) => !same);
         if (differing.length > 0) {
             throw new Error(
                 `${line} is a record of another root than ${folder.path(ROOT_CERT)}: it has ` +
@@ -312,11 +326,11 @@ async function confirm(
     if (!accepted(answer.trim().toLowerCase())) throw new Error(`${refusal}; nothing was signed or written`);
 }
 
-/** What a certificate the ceremony signed records in the log. */
+/** What a certificate the ceremony signed records in the log; `root.serial` is absent for the root itself. */
 function certificateRecord(
     event: "root" | "certificate",
     certPem: string,
-    root: { environment: string; trustDomain: RootTrustDomain },
+    root: { environment: string; trustDomain: RootTrustDomain; serial?: string },
     now: Date,
 ): CertificateRecord {
     const cert = new crypto.X509Certificate(certPem);
@@ -325,6 +339,7 @@ function certificateRecord(
         event,
         environment: root.environment,
         trustDomain: root.trustDomain,
+        ...(root.serial !== undefined ? { rootSerial: root.serial } : {}),
         serial: cert.serialNumber,
         subject: nameOnOneLine(cert.subject),
         spkiSha256: spkiSha256(cert.publicKey),
@@ -807,6 +822,7 @@ async function crl(argv: string[], out: (text: string) => void): Promise<number>
         event: "crl",
         environment: root.environment,
         trustDomain: root.trustDomain,
+        rootSerial: root.serial,
         crlNumber: c.number,
         issuer: root.subject,
         thisUpdate: c.thisUpdate.toISOString(),

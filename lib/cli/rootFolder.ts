@@ -21,6 +21,12 @@ export interface CertificateRecord {
     readonly event: "root" | "certificate";
     readonly environment: string;
     readonly trustDomain: RootTrustDomain;
+    /**
+     * The serial of the root that signed it, binding the record to that root: a root re-made under
+     * the same name has the same environment, trust domain and subject, so only this tells its
+     * records apart. Absent in the root's own record, and in older logs.
+     */
+    readonly rootSerial?: string;
     readonly serial: string;
     readonly subject: string;
     readonly spkiSha256: string;
@@ -40,6 +46,8 @@ export interface CrlRecord {
     readonly event: "crl";
     readonly environment: string;
     readonly trustDomain: RootTrustDomain;
+    /** The serial of the root that signed it (see CertificateRecord); absent in older logs. */
+    readonly rootSerial?: string;
     readonly crlNumber: number;
     readonly issuer: string;
     readonly thisUpdate: string;
