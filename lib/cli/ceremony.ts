@@ -81,9 +81,11 @@ crl        signs the root's CRL series: K CRLs, one per period of N days from DA
            each valid for two periods, numbered on from the last CRL in the log, listing every
            --revoke (a serial this root signed, a reason such as superseded or keyCompromise, and
            when: not before the certificate was issued, unless it is dated ahead and not valid yet,
-           nor before the root was made, nor in the future). Refused while a certificate that
-           sign --reissue replaced is valid and no CRL revokes it. DATE is not before the root was
-           made. Paste FILE into pki:offlineRoots.<root>.crls.
+           nor before the root was made, nor in the future, nor after the series starts; a time an
+           earlier CRL gave the serial is taken). A serial an earlier CRL revoked must be listed
+           again until it expires. Refused while a certificate that sign --reissue replaced is valid
+           and no CRL revokes it. DATE is not before the root was made. Paste FILE into
+           pki:offlineRoots.<root>.crls.
 
 The passphrase is asked on the terminal without echo (twice by init-root, at least 16
 characters), or read from ${ROOT_PASSPHRASE_VARIABLE} in scripted rehearsals. sign and crl ask
@@ -91,8 +93,9 @@ for confirmation (for a CSR, the first ${FINGERPRINT_PREFIX} characters of its S
 from the change request; "yes" for a series); --yes skips it in scripted rehearsals. Everything
 signed is appended to DIR/${ISSUANCE_LOG} (JSON lines: serial or CRL number, subject, SPKI SHA-256,
 notBefore and notAfter or thisUpdate and nextUpdate, time, environment, trust domain, the
-serial of the root that signed it). Files are created exclusively, never through a link, and never
-replaced.`;
+serial of the root that signed it); sign and crl refuse a folder whose log begins with, or later
+holds, another root's record, naming the line. Files are created exclusively, never through a link,
+and never replaced.`;
 
 function wholeNumber(value: string | undefined, option: string, fallback: number | undefined, max: number): number {
     if (value === undefined && fallback !== undefined) return fallback;

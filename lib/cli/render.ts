@@ -23,7 +23,7 @@ const USAGE = `usage: render (--stack NAME | --config FILE) [--out DIR] [--force
 
 Renders what the stack would create, offline, with real keys and certificates:
   DIR/inventory.json                         every certificate and where it goes
-  DIR/k8s/<cluster>/<namespace>/<kind>-<name>.yaml
+  DIR/k8s/<cluster>/<namespace>/<kind>-<name>.yaml  (a name over 255 bytes cut, ending in a hash)
   DIR/apic/<endpoint>/client.crt client.key ca-chain.pem truststore.pem
 DIR defaults to out/<stack>. DIR and --state FILE inside a git work tree must be git-ignored,
 and so must the working files render writes beside them (.DIR.render-*, .FILE.*.tmp) (git
@@ -36,9 +36,13 @@ writes its files, it finishes first and puts its output in place, so no file is 
 writes to DIR: it locks DIR by creating .DIR.render.lock beside it, removes the temporary folders
 of killed renders (.DIR.render-XXXXXX), naming each, and removes the lock when done, failed or
 interrupted; a render that finds the lock is refused, naming its holder. A lock is never removed
-for you: if no render is running, remove it.
+for you: if no render is running, remove it. A leftover another user owns, or one holding files
+that are not a render's, is never removed: the render is refused, naming it.
 --force replaces DIR when it holds an earlier render and nothing else, at any depth; nothing of
-it survives.
+it survives, unless files were written into DIR while the render ran: then the earlier output is
+kept beside it as .DIR.render-XXXXXX-old (keys included), named in a warning, and renders into
+DIR are refused until it is removed. DIR owned by another user is refused unless it is empty or
+the render runs as root.
 Without it DIR must be empty or absent. DIR may not be a mount point (a volume, a CI or Docker
 bind mount), which the swap cannot rename: give a folder inside it. A stack too large for this
 process's heap (about 200 KB per resource, 9 per endpoint) is refused before any key is made,
@@ -54,8 +58,9 @@ or stops for offline signatures, keeps what the engine made and deletes nothing;
 before it ran leaves FILE as it was. A state holds one environment's keys: it records the stack's
 pki:environment, and a render of another environment with it is refused before any key is made
 (give that environment's own state, or a new file); a state an earlier version wrote records none,
-and is taken for the environment of its next render. FILE may not be DIR or inside it (links
-resolved): the swap would delete it with every key. The state holds every private key, the root's included: it
+and is taken for the environment of its next render. FILE may not be DIR or inside it, nor inside any
+.<name>.render-XXXXXX folder, nor named .<name>.render.lock (links resolved): a render would
+delete it with every key. The state holds every private key, the root's included: it
 is written 0600 (a new file renamed over the old), and a state file that others may read, or a
 link, is refused. With ${PASSPHRASE_VARIABLE} set, the state is encrypted (AES-256-GCM, key from
 the passphrase by scrypt); the same passphrase reads it, and a plain state file is then refused
