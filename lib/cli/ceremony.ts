@@ -250,6 +250,11 @@ function checkLogOfRoot(
         throw new Error(`${log} does not begin with the record of a root, as init-root writes it: ${restore}`);
     }
     const cert = new crypto.X509Certificate(root.certPem);
+    /** A field of a record: its name, as logged, as root.crt has it, and whether the two agree. */
+    type Field = readonly [what: string, logged: unknown, actual: unknown, same: boolean];
+    /** The fields that differ, as "<what> <logged> where root.crt has <actual>". */
+    const shown = (differing: readonly Field[]): string =>
+        differing.map(([what, logged, actual]) => `${what} ${logged} where ${ROOT_CERT} has ${actual}`).join(", ");
     const differences = [
         ["serial", first.serial, cert.serialNumber, normalSerial(first.serial) === normalSerial(cert.serialNumber)],
         // An older log holds the hash of the key as Node re-exported it: each such hash matches.
@@ -266,8 +271,7 @@ function checkLogOfRoot(
     const differing = differences.filter(([, , , same]) => !same);
     if (differing.length > 0) {
         throw new Error(
-            `${log} is the log of another root than ${folder.path(ROOT_CERT)}: its root record has ` +
-                `${differing.map(([what, logged, actual]) => `${what} ${logged} where ${ROOT_CERT} has ${actual}`).join(", ")}; ` +
+            `${log} is the log of another root than ${folder.path(ROOT_CERT)}: its root record has ${shown(differing)}; ` +
                 `signing with it would reuse the real root's CRL numbers and miss what its log records: ${restore}`,
         );
     }
@@ -279,7 +283,7 @@ function checkLogOfRoot(
         // A CRL record names its issuer too; a record of an older log names no root serial.
         const issuer = record.event === "crl" && typeof record.issuer === "string" ? record.issuer : root.subject;
         const rootSerial = record.rootSerial ?? root.serial;
-        const differing = [
+        const fields: readonly Field[] = [
             [
                 "root serial",
                 rootSerial,
@@ -289,11 +293,11 @@ function checkLogOfRoot(
             ["environment", record.environment, root.environment, record.environment === root.environment],
             ["trust domain", record.trustDomain, root.trustDomain, record.trustDomain === root.trustDomain],
             ["issuer", json(issuer), json(root.subject), issuer === root.subject],
-        ].filter(([, , , same]) => !same);
+        ];
+        const differing = fields.filter(([, , , same]) => !same);
         if (differing.length > 0) {
             throw new Error(
-                `${line} is a record of another root than ${folder.path(ROOT_CERT)}: it has ` +
-                    `${differing.map(([what, logged, actual]) => `${what} ${logged} where ${ROOT_CERT} has ${actual}`).join(", ")}; ` +
+                `${line} is a record of another root than ${folder.path(ROOT_CERT)}: it has ${shown(differing)}; ` +
                     `signing with it would number CRLs on from that root's and take its serials for this root's: ${restore}`,
             );
         }
