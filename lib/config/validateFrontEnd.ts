@@ -271,8 +271,9 @@ function apicObjectNameProblems(
     const callers = listed.filter((s) => chosen.includes(s.kubernetesName));
     if (callers.length === 0) return;
     const tooLong = new Set<string>();
+    // The caller with the longest name has the longest DestinationRule name for every host.
+    const longest = callers.reduce((a, b) => (b.kubernetesName.length > a.kubernetesName.length ? b : a));
     apicHosts.forEach((host, i) => {
-        const longest = callers.reduce((a, b) => (b.kubernetesName.length > a.kubernetesName.length ? b : a));
         const names = [
             { kind: "DestinationRule", name: apicDestinationRuleName(longest.kubernetesName, host) },
             { kind: "ServiceEntry", name: apicServiceEntryName(host) },
