@@ -1541,7 +1541,7 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         );
         assert.strictEqual(
             schema.types[token("GatewayEndpoint")].properties?.secretName.description,
-            "Name of the `kubernetes.io/tls` secret (`credentialName`).\nDefault: `apic-mtls-<id>`.",
+            "Name of the `kubernetes.io/tls` secret (`credentialName`); not ending in `-cacert`, which\nIstio reads as another Secret's client CA.\nDefault: `apic-mtls-<id>`.",
         );
     });
 

@@ -61,7 +61,8 @@ export interface CustomerFacingHost {
      */
     readonly certificatePem?: pulumi.Input<string>;
     /**
-     * Name of the `kubernetes.io/tls` Secret.
+     * Name of the `kubernetes.io/tls` Secret; not ending in `-cacert`, which Istio reads as another
+     * Secret's client CA.
      * Default: `public-tls-<id>`.
      * @default `public-tls-<id>`
      */
@@ -87,7 +88,8 @@ export interface CustomerFacingTlsArgs {
      */
     readonly namespace?: string;
     /**
-     * Name of the Istio Gateway object.
+     * Name of the Istio Gateway object: one DNS label (lower-case letters, digits and '-', at most
+     * 63 characters; Istio refuses dots).
      * Default: the component's name.
      * @default the component's name
      */

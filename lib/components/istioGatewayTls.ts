@@ -236,7 +236,8 @@ export interface GatewayEndpoint {
      */
     readonly epoch?: number;
     /**
-     * Name of the `kubernetes.io/tls` secret (`credentialName`).
+     * Name of the `kubernetes.io/tls` secret (`credentialName`); not ending in `-cacert`, which
+     * Istio reads as another Secret's client CA.
      * Default: `apic-mtls-<id>`.
      * @default `apic-mtls-<id>`
      */
@@ -287,7 +288,8 @@ export interface IstioGatewayTlsArgs {
      */
     readonly namespace?: string;
     /**
-     * Name of the Istio Gateway object.
+     * Name of the Istio Gateway object: one DNS label (lower-case letters, digits and '-', at most
+     * 63 characters; Istio refuses dots).
      * Default: the component's name.
      * @default the component's name
      */

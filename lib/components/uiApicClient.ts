@@ -92,7 +92,8 @@ export interface UiApicClientArgs {
      */
     readonly workloadLabels?: Record<string, string>;
     /**
-     * Name of the `kubernetes.io/tls` Secret.
+     * Name of the `kubernetes.io/tls` Secret; not ending in `-cacert`, which Istio reads as another
+     * Secret's client CA.
      * Default: `apic-client-<service>`.
      * @default `apic-client-<service>`
      */
