@@ -1703,7 +1703,7 @@ describe("render: what an interrupted, killed or failing render leaves behind", 
             assert.deepStrictEqual(await cli("render", "--config", option1(tempDir("not-root")), "--out", "/tmp"), {
                 status: 1,
                 out: "",
-                err: `error: output folder /tmp belongs to user 0, not to the user rendering (${uid}): a render replaces the folder whole, and never removes another user's files; give another --out, or ask its owner (or root) to remove it\n`,
+                err: `error: output folder /tmp belongs to user 0, not to the user rendering (${uid}): a render replaces the folder whole, and never another user's; give another --out, or ask its owner (or root) to remove it\n`,
             });
             return;
         }
@@ -1717,7 +1717,7 @@ describe("render: what an interrupted, killed or failing render leaves behind", 
             return file;
         };
         const refusal = (what: string, leftover: string, option: string) =>
-            `error: ${what} cannot be used: ${leftover} beside it, named as a ${option === "--out" ? "render's leftover" : "killed render's new state file"}, belongs to user 65534, not to the user rendering (0): render never removes another user's files; remove it yourself once no render of its owner uses it, or give another ${option}\n`;
+            `error: ${what} cannot be used: ${leftover} beside it, named as a ${option === "--out" ? "render's leftover" : "killed render's new state file"}, belongs to user 65534, not to the user rendering (0): render never removes another user's leftovers; remove it yourself once no render of its owner uses it, or give another ${option}\n`;
         const render = (...argv: string[]) => cli("render", "--config", config, ...argv);
 
         /** Their folder `leftover` beside the output folder `name`: the user's render of it is refused. */

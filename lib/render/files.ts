@@ -185,7 +185,7 @@ function checkTarget(target: string, force: boolean): void {
     const owner = existing !== undefined && entries.length > 0 ? anotherUsers(existing) : undefined;
     if (owner !== undefined && process.getuid?.() !== 0) {
         throw new Error(
-            `output folder ${target} ${owner}: a render replaces the folder whole, and never removes another user's files; ${ownerOrRoot("--out")}`,
+            `output folder ${target} ${owner}: a render replaces the folder whole, and never another user's; ${ownerOrRoot("--out")}`,
         );
     }
     if (foreign.length > 0) {
@@ -351,7 +351,10 @@ export class StagedFolder {
         for (const folder of leftovers) {
             const owner = anotherUsers(fs.lstatSync(folder));
             if (owner !== undefined) {
-                throw refused(folder, `${owner}: render never removes another user's files; ${ownerOrRoot("--out")}`);
+                throw refused(
+                    folder,
+                    `${owner}: render never removes another user's leftovers; ${ownerOrRoot("--out")}`,
+                );
             }
             let foreign: string[];
             try {

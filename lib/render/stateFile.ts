@@ -319,7 +319,7 @@ function removeLeftoverStates(file: string, warn: (message: string) => void): vo
     for (const leftover of leftovers) {
         const owner = anotherUsers(fs.lstatSync(leftover));
         if (owner !== undefined) {
-            throw refused(leftover, `${owner}: render never removes another user's files; ${ownerOrRoot(OPTION)}`);
+            throw refused(leftover, `${owner}: render never removes another user's leftovers; ${ownerOrRoot(OPTION)}`);
         }
     }
     for (const leftover of leftovers) {
