@@ -691,6 +691,22 @@ function replay(script: string, cwd: string, env: Record<string, string>) {
 }
 
 /**
+ * The shell of one of lifecycle.yml's issue steps (attention, run-failure), replayed as its run 9
+ * with the fakes of `fakeDir` (gh) on the PATH and `runnerTemp` as RUNNER_TEMP; `env` adds the
+ * jobs' results (or another run).
+ */
+function replayIssueStep(script: string, fakeDir: string, runnerTemp: string, env: Record<string, string>) {
+    return replay(script, tempDir("workflow-runner"), {
+        PATH: `${fakeDir}:${process.env.PATH}`,
+        FAKE: fakeDir,
+        RUNNER_TEMP: runnerTemp,
+        RUN_NUMBER: "9",
+        RUN_URL: "https://github.example/bank/pki/actions/runs/9",
+        ...env,
+    });
+}
+
+/**
  * For a fake `pulumi`: what the CLI does with the token it is given, on login and any command that
  * reaches the backend (pulumi/pulumi's StoreAccount): it writes it to $PULUMI_HOME/credentials.json.
  */
@@ -2214,10 +2230,7 @@ describe("workflows: the CRL re-publication and the issues of the lifecycle work
         // What on-call reads: prod's issue asks for the approval, uat's to look at the job; no other stack has one.
         const attention = w.jobs.attention.steps.find((s) => s.name === "open, update or close the issues");
         fs.rmSync(path.join(dir, "calls"), { force: true });
-        const r = replay(attention?.run ?? "exit 9", tempDir("workflow-runner"), {
-            PATH: `${dir}:${process.env.PATH}`,
-            FAKE: dir,
-            RUNNER_TEMP: temp,
+        const r = replayIssueStep(attention?.run ?? "exit 9", dir, temp, {
             DECIDED: "success",
             RUN_NUMBER: "30",
             RUN_URL: runUrl(30),
@@ -2266,14 +2279,7 @@ describe("workflows: the CRL re-publication and the issues of the lifecycle work
             assert.ok(script, `${job}: ${step}`);
             fs.rmSync(path.join(dir, "calls"), { force: true });
             const temp = tempDir("workflow-temp");
-            const r = replay(script, tempDir("workflow-runner"), {
-                PATH: `${dir}:${process.env.PATH}`,
-                FAKE: dir,
-                RUNNER_TEMP: temp,
-                RUN_NUMBER: "9",
-                RUN_URL: "https://github.example/bank/pki/actions/runs/9",
-                ...env,
-            });
+            const r = replayIssueStep(script, dir, temp, env);
             assert.strictEqual(r.status, 1, `${job}: the failure fails the job`);
             // Which run wrote it, for run-failure of an earlier run that ends late (it leaves it open).
             assert.match(fs.readFileSync(path.join(temp, "issue.md"), "utf8"), /\n\n<!-- pki-lifecycle run 9 -->\n$/);
@@ -2307,13 +2313,7 @@ describe("workflows: the CRL re-publication and the issues of the lifecycle work
                 JSON.stringify({ changed: false, republishCrls: stack === "prod", markdown: "", needsHuman }),
             );
         }
-        const r = replay(step.run, tempDir("workflow-runner"), {
-            PATH: `${dir}:${process.env.PATH}`,
-            FAKE: dir,
-            RUNNER_TEMP: temp,
-            DECIDED: "success",
-            RUN_URL: "https://github.example/bank/pki/actions/runs/9",
-        });
+        const r = replayIssueStep(step.run, dir, temp, { DECIDED: "success" });
         assert.strictEqual(r.status, 0, r.stderr);
         assert.deepStrictEqual(
             calls().filter((c) => !c.startsWith("gh issue list")),
@@ -2371,17 +2371,12 @@ describe("workflows: the CRL re-publication and the issues of the lifecycle work
         const temp = tempDir("workflow-temp");
         const run = (decided: string, proposed: string, republished: string, attended = "success") => {
             fs.rmSync(path.join(dir, "calls"), { force: true });
-            const r = replay(step.run!, tempDir("workflow-runner"), {
-                PATH: `${dir}:${process.env.PATH}`,
-                FAKE: dir,
-                RUNNER_TEMP: temp,
+            const r = replayIssueStep(step.run!, dir, temp, {
                 DECIDED: decided,
                 PROPOSED: proposed,
                 ATTENDED: attended,
                 REPUBLISHED: republished,
                 REPUBLISH: decided === "success" ? '["prod"]' : "",
-                RUN_NUMBER: "9",
-                RUN_URL: "https://github.example/bank/pki/actions/runs/9",
             });
             return { status: r.status, calls: calls().filter((c) => !c.startsWith("gh issue list")) };
         };
@@ -2506,14 +2501,7 @@ describe("workflows: the CRL re-publication and the issues of the lifecycle work
                     path.join(dir, "issues.json"),
                     JSON.stringify([{ number: 4, title: "PKI lifecycle: the scheduled run failed", body }]),
                 );
-                const r = replay(script, tempDir("workflow-runner"), {
-                    PATH: `${dir}:${process.env.PATH}`,
-                    FAKE: dir,
-                    RUNNER_TEMP: temp,
-                    RUN_NUMBER: "9",
-                    RUN_URL: "https://github.example/bank/pki/actions/runs/9",
-                    ...env,
-                });
+                const r = replayIssueStep(script, dir, temp, env);
                 assert.strictEqual(r.status, 1, `${job}: the failure fails the job`);
                 assert.deepStrictEqual(
                     calls().filter((c) => !c.startsWith("gh issue list")),
