@@ -14,7 +14,7 @@ import { IssuedCertificate } from "../lib/inventory/issued";
 import { readDeployed } from "../lib/lifecycle/deployed";
 import { decide } from "../lib/lifecycle/rules";
 import { editStackText, StackEditError } from "../lib/lifecycle/stackEdit";
-import { runWithStandIn } from "../lib/engine/standIn";
+import { EngineState, runWithStandIn } from "../lib/engine/standIn";
 import { INITIAL_ROTATION, parseRecord, RotationRecord } from "../lib/plan/caRotation";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { deployedRecordOf, renderPlan } from "../lib/render/render";
@@ -27,6 +27,15 @@ import { cli, cliSignalledWhileWriting, newStackState, ROOT, tempDir } from "./h
 
 const DAY_MS = 86_400_000;
 const T0 = new Date("2027-01-04T00:00:00Z");
+
+/**
+ * `pulumi up` of the stack file `file` at `now` on `state`, planned against the record `state`
+ * deployed last, rendered into the folder `out`.
+ */
+const deployFile = (state: EngineState, file: string, now: Date, out: string) =>
+    renderPlan(planFromRawConfig(rawConfigFromStackFile(file), { deployed: deployedRecordOf(state), now }), out, {
+        state,
+    });
 const at = (days: number): string => new Date(T0.getTime() + days * DAY_MS).toISOString();
 
 const STACK = `# The lifecycle test's stack: short-lived certificates.
@@ -274,13 +283,8 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
         dir = tempDir("lifecycle");
         stackFile = path.join(dir, "Pulumi.life.yaml");
         fs.writeFileSync(stackFile, STACK);
-        const state = newStackState();
-        const plan = planFromRawConfig(rawConfigFromStackFile(stackFile), {
-            deployed: deployedRecordOf(state),
-            now: T0,
-        });
         deployedDir = path.join(dir, "deployed");
-        await renderPlan(plan, deployedDir, { state });
+        await deployFile(newStackState(), stackFile, T0, deployedDir);
     });
 
     const runOn = async (deployed: string, ...args: string[]) => {
@@ -309,12 +313,8 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
             const folder = path.join(dir, "revocation");
             fs.mkdirSync(folder);
             const state = newStackState();
-            const deployAt = async (file: string, now: Date, out: string) =>
-                renderPlan(
-                    planFromRawConfig(rawConfigFromStackFile(file), { deployed: deployedRecordOf(state), now }),
-                    path.join(folder, out),
-                    { state },
-                );
+            const deployAt = (file: string, now: Date, out: string) =>
+                deployFile(state, file, now, path.join(folder, out));
             let files = 0;
             const stackWith = (text: string) => {
                 const file = path.join(folder, `stack${files++}`, "Pulumi.life.yaml");
@@ -906,11 +906,7 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
         );
         const state = newStackState();
         const deployedTwo = path.join(twoDir, "deployed");
-        await renderPlan(
-            planFromRawConfig(rawConfigFromStackFile(twoFile), { deployed: deployedRecordOf(state), now: T0 }),
-            deployedTwo,
-            { state },
-        );
+        await deployFile(state, twoFile, T0, deployedTwo);
         const deployed = readDeployed(deployedTwo);
         const base = validateConfig(rawConfigFromStackFile(twoFile));
         const decideWith = (ob: { clientEpoch: number; clientPhase: "switch" | "finish" }, obEpoch: number) =>
@@ -1678,14 +1674,7 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
             return file;
         };
         const deployAt = (file: string, now: string, out: string) =>
-            renderPlan(
-                planFromRawConfig(rawConfigFromStackFile(file), {
-                    deployed: deployedRecordOf(state),
-                    now: new Date(now),
-                }),
-                path.join(folder, out),
-                { state },
-            );
+            deployFile(state, file, new Date(now), path.join(folder, out));
         const plain = stackWith("plain", "");
         const strict = stackWith("strict", "  pki:meshStrictMtls: true\n  pki:organization: Example Bank\n");
         await deployAt(plain, at(0), "day0");
@@ -1773,14 +1762,7 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
                 "    apicHosts: [apic.life.api.bank.example, apic2.life.api.bank.example]\n",
         );
         const deployAt = (file: string, now: string, out: string) =>
-            renderPlan(
-                planFromRawConfig(rawConfigFromStackFile(file), {
-                    deployed: deployedRecordOf(state),
-                    now: new Date(now),
-                }),
-                path.join(folder, out),
-                { state },
-            );
+            deployFile(state, file, new Date(now), path.join(folder, out));
         await deployAt(stackWith(frontEnd), at(0), "day0");
         const { certificates } = JSON.parse(fs.readFileSync(path.join(folder, "day0/inventory.json"), "utf8")) as {
             certificates: IssuedCertificate[];
