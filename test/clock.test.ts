@@ -13,7 +13,7 @@ import { MeshPluginCa } from "../lib/components/meshPluginCa";
 import { EngineState, runWithStandIn } from "../lib/engine/standIn";
 import * as tlsProvider from "../lib/engine/tlsProvider";
 import { createRoot, crlSeriesWindows, signCrlSeries } from "../lib/pki/ceremony";
-import { CLOCK_SKEW_MS, parseCrl, signCrl } from "../lib/pki/crl";
+import { CLOCK_SKEW_MS, parseCrl, RevokedEntry, signCrl } from "../lib/pki/crl";
 import { pickSeriesCrl, seriesCrlDue, seriesCrlRecord } from "../lib/pki/crlSeries";
 import { pemBlocks } from "../lib/pki/pem";
 import { crlBundleProblem, trustBundleProblem, unexpiredCertificates } from "../lib/pki/trustBundle";
@@ -53,12 +53,33 @@ describe("Clock skew: a node whose clock is a little behind the one that picked 
         },
         at(-86_400),
     );
-    const windows = crlSeriesWindows({
-        rootCertPem: root.certPem,
-        revoked: [],
-        ...{ from: at(-86_400), periodDays: 1, periods: 3, firstNumber: 1, now: at(-86_400) },
-    });
-    const series = signCrlSeries({ rootKeyPem: root.keyPem, rootCertPem: root.certPem, revoked: [], windows });
+    /**
+     * A series of the root's one-day CRLs signed at `from` (the ceremony's default --from is its
+     * clock): `periods` CRLs numbered from `firstNumber`, revoking `revoked`.
+     */
+    const seriesSignedAt = (from: Date, revoked: RevokedEntry[], periods: number, firstNumber: number) =>
+        signCrlSeries({
+            rootKeyPem: root.keyPem,
+            rootCertPem: root.certPem,
+            revoked,
+            windows: crlSeriesWindows({
+                rootCertPem: root.certPem,
+                revoked,
+                ...{ from, periodDays: 1, periods, firstNumber, now: from },
+            }),
+        });
+    const series = seriesSignedAt(at(-86_400), [], 3, 1);
+    /** The CRL of `pems` the stack takes for pki:offlineRoots.clientRoot.crls at `now`, or why none. */
+    const pickAt = (pems: string[], now: Date, required: string[] = []) =>
+        pickSeriesCrl({
+            key: "pki:offlineRoots.clientRoot.crls",
+            series: pems,
+            rootCertPem: root.certPem,
+            now,
+            required,
+            why: "a test",
+            command: "apic-istio-pki ceremony crl ...",
+        });
 
     it("refuses every client once the published CRL starts after its clock", async () => {
         const client = await mintLeaf(
@@ -90,15 +111,10 @@ describe("Clock skew: a node whose clock is a little behind the one that picked 
     });
 
     it("picks, a second into a period, the CRL of the period before: the new one would refuse every client on a node a second behind", () => {
-        const picked = pickSeriesCrl({
-            key: "pki:offlineRoots.clientRoot.crls",
-            series: series.map((c) => c.pem),
-            rootCertPem: root.certPem,
-            now: at(1),
-            required: [],
-            why: "a test",
-            command: "apic-istio-pki ceremony crl ...",
-        });
+        const picked = pickAt(
+            series.map((c) => c.pem),
+            at(1),
+        );
         assert.ok("crl" in picked);
         assert.strictEqual(picked.crl.thisUpdate.toISOString(), at(-86_400).toISOString());
         // The lifecycle asks for the new one only once the deployment would take it.
@@ -116,27 +132,9 @@ describe("Clock skew: a node whose clock is a little behind the one that picked 
         // A new series from T (the ceremony's default --from is its clock), alone or after the
         // old one, revoking a retired CA the old one does not.
         const retired = { serialHex: "0ABC", revokedAt: at(-3600), reason: "superseded" };
-        const newSeries = (revoked: (typeof retired)[]) =>
-            signCrlSeries({
-                rootKeyPem: root.keyPem,
-                rootCertPem: root.certPem,
-                revoked,
-                windows: crlSeriesWindows({
-                    rootCertPem: root.certPem,
-                    revoked,
-                    ...{ from: T, periodDays: 1, periods: 2, firstNumber: 4, now: T },
-                }),
-            }).map((c) => c.pem);
+        const newSeries = (revoked: RevokedEntry[]) => seriesSignedAt(T, revoked, 2, 4).map((c) => c.pem);
         const pick = (pems: string[], seconds: number, required: string[]) => {
-            const picked = pickSeriesCrl({
-                key: "pki:offlineRoots.clientRoot.crls",
-                series: pems,
-                rootCertPem: root.certPem,
-                now: at(seconds),
-                required,
-                why: "a test",
-                command: "apic-istio-pki ceremony crl ...",
-            });
+            const picked = pickAt(pems, at(seconds), required);
             return "crl" in picked
                 ? `CRL ${picked.crl.number} from ${picked.crl.thisUpdate.toISOString()}`
                 : picked.problem;
@@ -173,27 +171,9 @@ describe("Clock skew: a node whose clock is a little behind the one that picked 
         const hour = 3_600_000;
         const retired = { serialHex: "0ABC", revokedAt: at(-7200), reason: "superseded" };
         // Signed on an offline machine whose clock is two hours ahead: the default --from is its clock.
-        const signedAt = (from: Date, revoked: (typeof retired)[]) =>
-            signCrlSeries({
-                rootKeyPem: root.keyPem,
-                rootCertPem: root.certPem,
-                revoked,
-                windows: crlSeriesWindows({
-                    rootCertPem: root.certPem,
-                    revoked,
-                    ...{ from, periodDays: 1, periods: 2, firstNumber: 4, now: from },
-                }),
-            }).map((c) => c.pem);
+        const signedAt = (from: Date, revoked: RevokedEntry[]) => seriesSignedAt(from, revoked, 2, 4).map((c) => c.pem);
         const pick = (pems: string[], now: Date, required: string[]) => {
-            const picked = pickSeriesCrl({
-                key: "pki:offlineRoots.clientRoot.crls",
-                series: pems,
-                rootCertPem: root.certPem,
-                now,
-                required,
-                why: "a test",
-                command: "apic-istio-pki ceremony crl ...",
-            });
+            const picked = pickAt(pems, now, required);
             return "crl" in picked ? `CRL ${picked.crl.number}` : picked.problem;
         };
         const old = series.map((c) => c.pem); // valid until T + 3 days
