@@ -180,24 +180,24 @@ function evaluate(expression: string, context: Record<string, unknown>, status: 
         }
         return value;
     };
-    const and = (): ExpressionValue => {
-        let value = comparison();
-        while (peek() === "&&") {
-            at++;
-            const right = comparison();
-            value = truthy(value) ? right : value;
-        }
-        return value;
-    };
-    function or(): ExpressionValue {
-        let value = and();
-        while (peek() === "||") {
-            at++;
-            const right = and();
-            value = truthy(value) ? value : right;
-        }
-        return value;
-    }
+    /**
+     * `operand (operator operand)*`, left to right, each step keeping the left value when
+     * `keepsLeft` of it (GitHub's && and || give an operand, not a boolean).
+     */
+    const chain =
+        (operand: () => ExpressionValue, operator: string, keepsLeft: (left: ExpressionValue) => boolean) =>
+        (): ExpressionValue => {
+            let value = operand();
+            while (peek() === operator) {
+                at++;
+                const right = operand();
+                value = keepsLeft(value) ? value : right;
+            }
+            return value;
+        };
+    const and = chain(comparison, "&&", (left) => !truthy(left));
+    // Defined before the first read: primary reads parentheses and arguments with it.
+    const or = chain(and, "||", truthy);
     const value = or();
     assert.strictEqual(at, tokens.length, `${expression}: read to the end`);
     assert.strictEqual(tokens.map((t) => t[0]).join(""), expression, `${expression}: every character read`);
