@@ -166,6 +166,60 @@ other: [x,  y]
         );
     });
 
+    it("refuses to change a value or map an alias repeats, which would change the alias's key too; an anchor no alias names is edited", () => {
+        const anchored = `config:
+  pki:rotation:
+    leafEpoch: &zero 0
+    apicServerEpoch: 0
+    endpoints:
+      ob: &epochs { serverEpoch: *zero, clientEpoch: 1 }
+      cards: *epochs
+`;
+        const refusal = (key: string, anchoredAt: string, anchor: string, aliasAt: string, what: string) => ({
+            name: "Error",
+            message:
+                `cannot edit ${key}: ${anchoredAt} carries the anchor &${anchor}, which ${aliasAt} repeats (*${anchor}), ` +
+                `so the edit would change ${aliasAt} too: write the ${what} out at ${aliasAt} in place of *${anchor}`,
+        });
+        const leafEpoch = refusal(
+            "pki:rotation.leafEpoch",
+            "its value",
+            "zero",
+            "pki:rotation.endpoints.ob.serverEpoch",
+            "value",
+        );
+        for (const value of [1, undefined]) {
+            assert.throws(() => editStackText(anchored, [{ path: ["pki:rotation", "leafEpoch"], value }]), leafEpoch);
+        }
+        // Set, added or removed: each changes the map cards repeats.
+        for (const [key, value] of [
+            ["clientEpoch", 2],
+            ["clientPhase", "switch"],
+            ["clientEpoch", undefined],
+        ] as const) {
+            assert.throws(
+                () => editStackText(anchored, [{ path: ["pki:rotation", "endpoints", "ob", key], value }]),
+                refusal(
+                    `pki:rotation.endpoints.ob.${key}`,
+                    "pki:rotation.endpoints.ob",
+                    "epochs",
+                    "pki:rotation.endpoints.cards",
+                    "map",
+                ),
+            );
+        }
+        assert.strictEqual(
+            editStackText(anchored, [{ path: ["pki:rotation", "apicServerEpoch"], value: 1 }]),
+            anchored.replace("apicServerEpoch: 0", "apicServerEpoch: 1"),
+        );
+        assert.strictEqual(
+            editStackText("config:\n  pki:rotation: { leafEpoch: &zero 0 }\n", [
+                { path: ["pki:rotation", "leafEpoch"], value: 1 },
+            ]),
+            "config:\n  pki:rotation: { leafEpoch: &zero 1 }\n",
+        );
+    });
+
     it("ends a last line that had no newline before adding one, and refuses to reach into a value that is not a map", () => {
         assert.strictEqual(
             editStackText("config:\n  pki:option: 1", [{ path: ["pki:rotation", "leafEpoch"], value: 1 }]),
@@ -855,6 +909,47 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
                     `the proposed edit of ob/server (pki:rotation.endpoints.ob.serverEpoch: unset -> 1) cannot be made: ${why}`,
                     "the proposed edit of ob/client (pki:rotation.endpoints.ob.clientEpoch: unset -> 1; " +
                         `pki:rotation.endpoints.ob.clientPhase: unset -> switch) cannot be made: ${why}`,
+                ],
+            ],
+        );
+        assert.strictEqual(fs.readFileSync(file, "utf8"), stack);
+    });
+
+    it("refuses the renewals' edit of an endpoint's map another key repeats through an alias, and writes nothing", async () => {
+        const file = path.join(tempDir("lifecycle-anchor"), "Pulumi.life.yaml");
+        const stack = STACK.replace(
+            "    leafEpoch: 0\n",
+            "    leafEpoch: 0\n    endpoints:\n      ob: &ob { serverEpoch: 0 }\n",
+        ).replace('  other:setting: "keep me"\n', "  other:obEpochs: *ob\n");
+        fs.writeFileSync(file, stack);
+        const { status, out } = await cli(
+            ...[
+                "lifecycle",
+                "--config",
+                file,
+                "--deployed",
+                deployedDir,
+                "--now",
+                at(63),
+                "--write",
+                "--format",
+                "json",
+            ],
+        );
+        const json = JSON.parse(out) as LifecycleJson;
+        const why = (key: string) =>
+            `cannot edit pki:rotation.endpoints.ob.${key}: pki:rotation.endpoints.ob carries the anchor &ob, which other:obEpochs repeats (*ob), ` +
+            "so the edit would change other:obEpochs too: write the map out at other:obEpochs in place of *ob";
+        assert.deepStrictEqual(
+            [status, json.changed, json.proposals, json.needsHuman],
+            [
+                1,
+                false,
+                [],
+                [
+                    `the proposed edit of ob/server (pki:rotation.endpoints.ob.serverEpoch: 0 -> 1) cannot be made: ${why("serverEpoch")}`,
+                    "the proposed edit of ob/client (pki:rotation.endpoints.ob.clientEpoch: 0 -> 1; " +
+                        `pki:rotation.endpoints.ob.clientPhase: unset -> switch) cannot be made: ${why("clientEpoch")}`,
                 ],
             ],
         );

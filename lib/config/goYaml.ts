@@ -568,7 +568,7 @@ const aliasTargetsOf = new WeakMap<YAML.Document, Map<YAML.Alias, YAML.Node | un
  * Found in one pass, once per document: the parser's own Alias.resolve walks the whole document
  * for each alias.
  */
-function aliasTargets(doc: YAML.Document): Map<YAML.Alias, YAML.Node | undefined> {
+export function aliasTargets(doc: YAML.Document): Map<YAML.Alias, YAML.Node | undefined> {
     let targets = aliasTargetsOf.get(doc);
     if (targets === undefined) {
         const found = new Map<YAML.Alias, YAML.Node | undefined>();

@@ -5,7 +5,7 @@
  * lines that change (re-printing the whole document would re-flow untouched lines).
  */
 import * as YAML from "yaml";
-import { readOtherwiseByYaml12 } from "../config/goYaml";
+import { aliasTargets, readOtherwiseByYaml12 } from "../config/goYaml";
 import { yamlProblem } from "../files";
 
 /** A value to set below the stack file's `config:` map, or a key to remove. */
@@ -124,6 +124,46 @@ function remove(text: string, map: YAML.YAMLMap, pair: YAML.Pair, where: string)
     return text.slice(0, lineStart) + (newline === -1 ? "" : text.slice(newline + 1));
 }
 
+/** Each node an alias repeats, with its first alias and that one's key path, e.g. ["config", "other:copy"]. */
+function aliasedNodes(doc: YAML.Document): Map<YAML.Node, { alias: YAML.Alias; where: string[] }> {
+    const targets = aliasTargets(doc);
+    const aliased = new Map<YAML.Node, { alias: YAML.Alias; where: string[] }>();
+    const walk = (node: unknown, where: string[]): void => {
+        if (YAML.isAlias(node)) {
+            const target = targets.get(node);
+            if (target !== undefined && !aliased.has(target)) aliased.set(target, { alias: node, where });
+        } else if (YAML.isMap(node)) {
+            for (const pair of node.items) {
+                walk(pair.key, where);
+                walk(pair.value, [...where, YAML.isScalar(pair.key) ? String(pair.key.value) : String(pair.key)]);
+            }
+        } else if (YAML.isSeq(node)) {
+            node.items.forEach((item, i) => walk(item, [...where, String(i)]));
+        }
+    };
+    walk(doc.contents, []);
+    return aliased;
+}
+
+/**
+ * Refuses to change a node that an alias repeats (the value set or removed, or a map on the way to
+ * it): the alias would take the new value too, a change no one proposed that only shows up in the
+ * certificate diff. `touched` are the nodes with their key paths below `config:`.
+ */
+function refuseAliased(doc: YAML.Document, edited: string, touched: readonly [YAML.Node, string][]): void {
+    const aliased = aliasedNodes(doc);
+    for (const [node, where] of touched) {
+        const repeat = aliased.get(node);
+        if (repeat === undefined) continue;
+        const anchor = repeat.alias.source;
+        const at = (repeat.where[0] === "config" ? repeat.where.slice(1) : repeat.where).join(".");
+        throw new StackEditError(
+            `cannot edit ${edited}: ${where === edited ? "its value" : where} carries the anchor &${anchor}, which ${at} repeats (*${anchor}), ` +
+                `so the edit would change ${at} too: write the ${YAML.isMap(node) ? "map" : "value"} out at ${at} in place of *${anchor}`,
+        );
+    }
+}
+
 function applyEdit(text: string, edit: ValueEdit): string {
     const doc = YAML.parseDocument(text);
     if (doc.errors.length > 0) throw new StackEditError(`the stack file is not YAML: ${yamlProblem(doc.errors[0])}`);
@@ -131,23 +171,30 @@ function applyEdit(text: string, edit: ValueEdit): string {
     if (!YAML.isMap(config) || config.flow) throw new StackEditError('the stack file has no block map "config:"');
     const configKey = config.items[0]?.key as YAML.Scalar | undefined;
     const step = " ".repeat(configKey?.range ? columnOf(text, configKey.range[0]) || 2 : 2);
+    const edited = edit.path.join(".");
+    // The maps on the way to the value, each of which the edit changes.
+    const touched: [YAML.Node, string][] = [[config, "config"]];
     let map: YAML.YAMLMap = config;
     for (const [i, key] of edit.path.entries()) {
         const pair = pairOf(map, i === 0 ? spellings(key) : [key]);
         if (pair === undefined) {
             // Nothing to remove: the key is not set.
-            return edit.value === undefined ? text : insert(text, map, edit.path.slice(i), edit.value, step);
+            if (edit.value === undefined) return text;
+            refuseAliased(doc, edited, touched);
+            return insert(text, map, edit.path.slice(i), edit.value, step);
         }
         const where = edit.path.slice(0, i + 1).join(".");
         if (i === edit.path.length - 1) {
             if (!YAML.isScalar(pair.value) || !pair.value.range)
                 throw new StackEditError(`${where} is not a single value`);
+            refuseAliased(doc, edited, [...touched, [pair.value, where]]);
             if (edit.value === undefined) return remove(text, map, pair, where);
             const [start, end] = pair.value.range;
             return `${text.slice(0, start)}${scalarText(edit.value)}${text.slice(end)}`;
         }
         if (!YAML.isMap(pair.value)) throw new StackEditError(`${where} is not a map`);
         map = pair.value;
+        touched.push([map, where]);
     }
     throw new StackEditError("an edit needs a path");
 }
