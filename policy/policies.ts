@@ -630,6 +630,34 @@ function leafDomainOf(leaf: policy.PolicyResource, signer: TopSigner): TrustDoma
     return { id: `leaves of ${components}`, name: "", components, leaves: [] };
 }
 
+/**
+ * The trust domain of a leaf a CA signs, by name, for the CA's leaves to be one: a server
+ * certificate's (server_auth) is the CA's servers', whatever component holds it (the gateway server
+ * CA signs the gateway's and APIC's UI-facing server certificates: clients check the host they
+ * name); any other leaf's, its components', as leafDomainOf has it for a root (APIC's client
+ * identities are not the UI's).
+ */
+function caLeafDomainOf(leaf: policy.PolicyResource): string {
+    if (uses(leaf.props).includes("server_auth")) return "server certificates";
+    const { components } = leafDomainOf(leaf, { id: "", name: "", given: false, kind: "root" });
+    return `leaves of ${components || "no component"}`;
+}
+
+/** The CA that signs a leaf, as far as the stack shows it: a CA of the stack (a mesh plug-in CA among them), or one given as PEM. */
+interface SigningCa {
+    id: string;
+    name: string;
+    mesh: boolean;
+}
+
+function signingCaOf(leaf: policy.PolicyResource): SigningCa | undefined {
+    const issuer = issuerOf(leaf);
+    if (issuer?.type === LOCALLY_SIGNED) return { id: issuer.urn, name: issuer.name, mesh: isMeshCa(issuer) };
+    // A root's own leaves are the root's domains; a CA given as PEM is the top the pack sees.
+    const root = issuer === undefined ? rootOf(leaf) : undefined;
+    return root?.kind === "CA" ? { id: root.id, name: root.name, mesh: false } : undefined;
+}
+
 /** How a message names the leaves a root or a CA given as PEM signs directly. */
 function leavesSigned(leaves: string[], kind: TopSigner["kind"]): string {
     const one = leaves.length === 1;
@@ -641,13 +669,45 @@ function leavesSigned(leaves: string[], kind: TopSigner["kind"]): string {
 export const separateTrustDomainsPolicy: policy.StackValidationPolicy = {
     name: "separate-trust-domains",
     description:
-        "Each root signs for one trust domain, through CAs or directly: the mesh's plug-in CAs, the gateway's server CA and APIC's client CA under roots of their own; a CA given as PEM (an offline root's), the top of its chain the pack sees, is one domain with every leaf it signs. One root for several needs allowSharedRoot.",
+        "Each root signs for one trust domain, through CAs or directly: the mesh's plug-in CAs, the gateway's server CA and APIC's client CA under roots of their own; a CA given as PEM (an offline root's), the top of its chain the pack sees, is one domain with every leaf it signs. One root for several needs allowSharedRoot. Each CA signs leaves of one trust domain: server certificates, or one kind of component's other leaves; a mesh plug-in CA signs none outside MeshPluginCa, allowSharedRoot or not.",
     enforcementLevel: "mandatory",
     configSchema: {
         properties: { allowSharedRoot: { type: "boolean", default: DEFAULTS.allowSharedRoot } },
     },
     validateStack: (args, report) => {
+        // The leaves each CA signs, by their domains (caLeafDomainOf).
+        const leavesByCa = new Map<string, { ca: SigningCa; domains: Map<string, string[]> }>();
+        for (const leaf of args.resources.filter(
+            (r) => r.type === LOCALLY_SIGNED && r.props.isCaCertificate !== true,
+        )) {
+            const ca = signingCaOf(leaf);
+            // istiod's own certificates, were the component to sign any, are the mesh's.
+            if (ca === undefined || (ca.mesh && isMeshCa(leaf))) continue;
+            const entry = leavesByCa.get(ca.id) ?? { ca, domains: new Map<string, string[]>() };
+            const domain = caLeafDomainOf(leaf);
+            entry.domains.set(domain, [...(entry.domains.get(domain) ?? []), leaf.name]);
+            leavesByCa.set(ca.id, entry);
+        }
+        // Whatever the root: the mesh CA's key is in every cluster's cacerts, so any cluster could mint them.
+        for (const { ca, domains } of leavesByCa.values()) {
+            if (!ca.mesh) continue;
+            const outside = [...domains.values()].flat().sort();
+            report(
+                `${ca.name}: a mesh plug-in CA signs ${outside.join(", ")}, outside MeshPluginCa; its key is in every cluster's cacerts, ` +
+                    "so any cluster could mint them. Sign them with a CA of their own under a root of their own (an IntermediateCa as " +
+                    "IstioGatewayTls' serverCa or ApicClientBundle's clientCa), never a MeshPluginCa's certificate and key",
+            );
+        }
         if (args.getConfig<{ allowSharedRoot?: boolean }>().allowSharedRoot ?? DEFAULTS.allowSharedRoot) return;
+        for (const { ca, domains } of leavesByCa.values()) {
+            if (ca.mesh || domains.size < 2) continue;
+            const names = [...domains].map(([domain, leaves]) => `${leaves.sort().join(", ")} (${domain})`);
+            report(
+                `${ca.name}: one CA signs for ${names.sort().join(", ")}, so its key mints certificates for several trust domains. ` +
+                    "Give each its own CA under a root of its own (in a program of your own, an IntermediateCa for IstioGatewayTls' serverCa, " +
+                    "another for ApicClientBundle's clientCa), or accept the weaker guarantee with allowSharedRoot: true",
+            );
+        }
         const issuedBy = new Map<string, policy.PolicyResource[]>();
         for (const cert of args.resources.filter((r) => isCert(r.type))) {
             const issuer = issuerOf(cert)?.urn;

@@ -24,7 +24,7 @@ import { RecordedResource, runWithStandIn } from "../lib/engine/standIn";
 import { buildCrl } from "../lib/pki/crl";
 import { pemBlocks, pemDecode } from "../lib/pki/pem";
 import { planFromRawConfig } from "../lib/plan/plan";
-import { IntermediateCa, IstioGatewayTls, MeshPluginCa, RootCa } from "../lib/index";
+import { ApicClientBundle, IntermediateCa, IstioGatewayTls, MeshPluginCa, RootCa } from "../lib/index";
 import { createRoot, signIntermediate } from "../lib/pki/ceremony";
 import { buildPki, requestOfflineSignatures } from "../lib/stack";
 import {
@@ -733,6 +733,89 @@ describe("Policy pack", function () {
                 "CA",
             ),
         ]);
+    });
+
+    it("separate-trust-domains: a CA signs leaves of one domain, and a mesh CA none outside MeshPluginCa, allowSharedRoot or not", async () => {
+        // The mesh CA as the gateway's server CA or APIC's client CA, or one CA as both: each under roots of their own.
+        type Misuse = "mesh CA signs the gateway" | "mesh CA signs APIC" | "server CA signs APIC";
+        const program = (misuse: Misuse) =>
+            runWithStandIn(
+                () => {
+                    const root = (id: string) =>
+                        new RootCa(`team-${id}-root`, {
+                            subject: { commonName: `Team ${id} root` },
+                            keyAlgorithm: "ECDSA",
+                        });
+                    const [meshRoot, serverRoot, clientRoot] = [root("mesh"), root("server"), root("client")];
+                    const mesh = new MeshPluginCa("team-mesh-ca", {
+                        rootCa: meshRoot,
+                        cluster: "east",
+                        keyAlgorithm: "ECDSA",
+                    });
+                    const meshIssuer = {
+                        certPem: mesh.certPem,
+                        privateKeyPem: mesh.privateKeyPem,
+                        chainPem: mesh.certPem,
+                    };
+                    const serverCa = new IntermediateCa("team-server-ca", {
+                        rootCa: serverRoot,
+                        subject: { commonName: "Team server CA" },
+                        keyAlgorithm: "ECDSA",
+                    });
+                    const clientCa = new IntermediateCa("team-client-ca", {
+                        rootCa: clientRoot,
+                        subject: { commonName: "Team client CA" },
+                        keyAlgorithm: "ECDSA",
+                    });
+                    new IstioGatewayTls("payments-gateway", {
+                        serverCa: misuse === "mesh CA signs the gateway" ? meshIssuer : serverCa,
+                        clientTrustBundlePem: clientRoot.certPem,
+                        endpoints: [
+                            {
+                                id: "payments",
+                                host: "payments.team.bank.example",
+                                clientSubjectAltNames: ["urn:example:apic-client:payments"],
+                            },
+                        ],
+                        keyAlgorithm: "ECDSA",
+                    });
+                    new ApicClientBundle("payments-client", {
+                        clientCa:
+                            misuse === "mesh CA signs APIC"
+                                ? meshIssuer
+                                : misuse === "server CA signs APIC"
+                                  ? serverCa
+                                  : clientCa,
+                        identity: "urn:example:apic-client:payments",
+                        serverTrustBundlePem: serverRoot.certPem,
+                        keyAlgorithm: "ECDSA",
+                    });
+                    return { mesh: mesh.certChainPem };
+                },
+                { state: sharedStateWithSuiteKeys() },
+            );
+        const violations = async (misuse: Misuse, config: Record<string, unknown> = {}) =>
+            checkStack(separateTrustDomainsPolicy, fromEngine((await program(misuse)).engine.resources), config);
+        const meshSigns = (leaf: string) =>
+            `team-mesh-ca-cert: a mesh plug-in CA signs ${leaf}, outside MeshPluginCa; its key is in every cluster's cacerts, ` +
+            "so any cluster could mint them. Sign them with a CA of their own under a root of their own (an IntermediateCa as " +
+            "IstioGatewayTls' serverCa or ApicClientBundle's clientCa), never a MeshPluginCa's certificate and key";
+        const meshSignsGateway = [meshSigns("payments-gateway-payments-server-cert")];
+        const meshSignsApic = [meshSigns("payments-client-cert")];
+        assert.deepStrictEqual(await violations("mesh CA signs the gateway"), meshSignsGateway);
+        assert.deepStrictEqual(
+            await violations("mesh CA signs the gateway", { allowSharedRoot: true }),
+            meshSignsGateway,
+        );
+        assert.deepStrictEqual(await violations("mesh CA signs APIC"), meshSignsApic);
+        assert.deepStrictEqual(await violations("mesh CA signs APIC", { allowSharedRoot: true }), meshSignsApic);
+        assert.deepStrictEqual(await violations("server CA signs APIC"), [
+            "team-server-ca-cert: one CA signs for payments-client-cert (leaves of apic-istio-pki:index:ApicClientBundle), " +
+                "payments-gateway-payments-server-cert (server certificates), so its key mints certificates for several trust domains. " +
+                "Give each its own CA under a root of its own (in a program of your own, an IntermediateCa for IstioGatewayTls' serverCa, " +
+                "another for ApicClientBundle's clientCa), or accept the weaker guarantee with allowSharedRoot: true",
+        ]);
+        assert.deepStrictEqual(await violations("server CA signs APIC", { allowSharedRoot: true }), []);
     });
 
     it("private-key-strength: refuses RSA below 2048 and ECDSA left on the P-224 default", async () => {
