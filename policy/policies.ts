@@ -541,6 +541,47 @@ export const keyKubernetesObjectPolicy: policy.ResourceValidationPolicy = {
     },
 };
 
+/**
+ * A Kubernetes object as its cluster knows it: its kind (group and kind, any version: a
+ * `networking.istio.io/v1` Gateway is the `v1beta1` one), namespace and name, in the cluster its
+ * provider reaches; and how a message shows it. Undefined when Kubernetes names it (no
+ * metadata.name) or while a preview does not know its name.
+ */
+function objectOf(r: policy.PolicyResource): { id: string; shown: string } | undefined {
+    const [, apiVersion = "", kind = ""] = r.type.split(":");
+    const metadata = knownPart(known(() => r.props.metadata)) as { name?: unknown; namespace?: unknown } | undefined;
+    if (typeof metadata?.name !== "string") return undefined;
+    const group = apiVersion.split("/").slice(0, -1).join("/");
+    const namespace = typeof metadata.namespace === "string" ? metadata.namespace : providerNamespace(r.provider);
+    const where = `${namespace ?? "(its provider's namespace)"}/${metadata.name}`;
+    return { id: [r.provider?.urn ?? "", group, kind, where].join("::"), shown: `${kind} ${where}` };
+}
+
+export const uniqueKubernetesObjectsPolicy: policy.StackValidationPolicy = {
+    name: "unique-kubernetes-objects",
+    description:
+        "No two resources make one Kubernetes object: the same kind (a Secret, a SecretPatch, an Istio Gateway), namespace and name under one provider. Each would write over the other, istiod's cacerts or a gateway's Secret among them.",
+    enforcementLevel: "mandatory",
+    validateStack: (args, report) => {
+        const makers = new Map<string, { shown: string; names: string[] }>();
+        for (const r of args.resources.filter((x) => x.type.startsWith("kubernetes:"))) {
+            const object = objectOf(r);
+            if (object === undefined) continue;
+            const entry = makers.get(object.id) ?? { shown: object.shown, names: [] };
+            entry.names.push(r.name);
+            makers.set(object.id, entry);
+        }
+        for (const { shown, names } of makers.values()) {
+            if (names.length < 2) continue;
+            report(
+                `${shown}: made by ${names.sort().join(" and ")} in one cluster, so each would replace what the other writes ` +
+                    "(istiod reads its plug-in CA from istio-system/cacerts, a gateway its certificate from its credentialName's Secret). " +
+                    "Give each its own metadata.name (a component's secretName, or another endpoint id: IstioGatewayTls names an endpoint's Secret apic-mtls-<id>)",
+            );
+        }
+    },
+};
+
 /** The URN's parts: `urn:pulumi:<stack>::<project>::<parent types$...$type>::<name>`. */
 const qualifiedTypeOf = (r: policy.PolicyResource): string => r.urn.split("::")[2] ?? "";
 const isMeshCa = (cert: policy.PolicyResource): boolean =>
@@ -769,4 +810,5 @@ export const POLICIES: policy.Policies = [
     keyHelmValuesPolicy,
     keyKubernetesObjectPolicy,
     separateTrustDomainsPolicy,
+    uniqueKubernetesObjectsPolicy,
 ];

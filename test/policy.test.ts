@@ -41,6 +41,7 @@ import {
     POLICIES,
     rootPathLengthPolicy,
     separateTrustDomainsPolicy,
+    uniqueKubernetesObjectsPolicy,
 } from "../policy/policies";
 import { holdsPrivateKey, privateKeyPaths } from "../lib/pki/keyMaterial";
 import { CA_USES } from "../lib/plan/plan";
@@ -139,6 +140,16 @@ async function analyze(
     return response.getDiagnosticsList().map((d) => d.getMessage().replace(`${p.description}\n`, ""));
 }
 
+/** A resource's explicit provider as the engine sends it. */
+function providerOf(p: NonNullable<Resource["provider"]>): AnalyzerProviderResource {
+    const provider = new AnalyzerProviderResource();
+    provider.setType(p.type);
+    provider.setName(p.name);
+    provider.setUrn(urnOf(p.type, p.name));
+    provider.setProperties(struct(p.props));
+    return provider;
+}
+
 /** What the policy host would hand a resource policy for `r`; violations collected. */
 function checkResource(
     p: policy.ResourceValidationPolicy,
@@ -151,14 +162,7 @@ function checkResource(
     request.setUrn(urnOf(r.type, r.name));
     request.setProperties(struct(r.props));
     request.setOptions(new AnalyzerResourceOptions());
-    if (r.provider !== undefined) {
-        const provider = new AnalyzerProviderResource();
-        provider.setType(r.provider.type);
-        provider.setName(r.provider.name);
-        provider.setUrn(urnOf(r.provider.type, r.provider.name));
-        provider.setProperties(struct(r.provider.props));
-        request.setProvider(provider);
-    }
+    if (r.provider !== undefined) request.setProvider(providerOf(r.provider));
     return analyze(p, config, "makeAnalyzeRpcFun", request);
 }
 
@@ -189,6 +193,7 @@ function checkStack(
             resource.setUrn(urns[i]);
             resource.setProperties(struct(r.props));
             resource.setOptions(new AnalyzerResourceOptions());
+            if (r.provider !== undefined) resource.setProvider(providerOf(r.provider));
             for (const [property, urn] of Object.entries(dependencies)) {
                 if (urn === undefined) continue;
                 const urnList = new AnalyzerPropertyDependencies();
@@ -408,6 +413,7 @@ describe("Policy pack", function () {
         ]);
         assert.deepStrictEqual(await violations({ keySecretNamespaces: ["istio-system", "ob-ui"] }), []);
         assert.deepStrictEqual(await checkStack(separateTrustDomainsPolicy, frontEnd), []);
+        assert.deepStrictEqual(await checkStack(uniqueKubernetesObjectsPolicy, frontEnd), []);
         for (const p of POLICIES.filter((x) => "validateResource" in x && x !== keySecretPolicy)) {
             for (const r of frontEnd)
                 assert.deepStrictEqual(
@@ -1618,6 +1624,91 @@ describe("Policy pack", function () {
         ]);
     });
 
+    it("unique-kubernetes-objects: refuses two resources making one object (a Secret, a Gateway of any version) in one cluster", async () => {
+        // Two gateways of one endpoint id (one Secret apic-mtls-payments), or a Secret of a program's own named cacerts.
+        const program = (clash: "endpoint id" | "cacerts") =>
+            runWithStandIn(
+                () => {
+                    const root = new RootCa("team-root", {
+                        subject: { commonName: "Team root" },
+                        keyAlgorithm: "ECDSA",
+                    });
+                    const serverCa = new IntermediateCa("team-server-ca", {
+                        rootCa: root,
+                        subject: { commonName: "Team server CA" },
+                        keyAlgorithm: "ECDSA",
+                    });
+                    for (const team of clash === "endpoint id" ? ["team-a", "team-b"] : []) {
+                        new IstioGatewayTls(team, {
+                            serverCa,
+                            clientTrustBundlePem: root.certPem,
+                            endpoints: [
+                                {
+                                    id: "payments",
+                                    host: `payments.${team}.bank.example`,
+                                    clientSubjectAltNames: ["urn:example:apic-client:payments"],
+                                },
+                            ],
+                            keyAlgorithm: "ECDSA",
+                        });
+                    }
+                    if (clash === "cacerts") {
+                        const meshRoot = new RootCa("mesh-root", {
+                            subject: { commonName: "Mesh root" },
+                            keyAlgorithm: "ECDSA",
+                        });
+                        new MeshPluginCa("mesh", { rootCa: meshRoot, cluster: "east", keyAlgorithm: "ECDSA" });
+                        new k8s.core.v1.Secret("istiod-ca", {
+                            metadata: { name: "cacerts", namespace: "istio-system" },
+                            type: "kubernetes.io/tls",
+                            stringData: { "tls.crt": serverCa.certPem, "tls.key": serverCa.privateKeyPem },
+                        });
+                    }
+                    return {};
+                },
+                { state: sharedStateWithSuiteKeys() },
+            );
+        const violations = async (clash: "endpoint id" | "cacerts") =>
+            checkStack(uniqueKubernetesObjectsPolicy, fromEngine((await program(clash)).engine.resources));
+        const made = (object: string, names: string) =>
+            `${object}: made by ${names} in one cluster, so each would replace what the other writes ` +
+            "(istiod reads its plug-in CA from istio-system/cacerts, a gateway its certificate from its credentialName's Secret). " +
+            "Give each its own metadata.name (a component's secretName, or another endpoint id: IstioGatewayTls names an endpoint's Secret apic-mtls-<id>)";
+        assert.deepStrictEqual(await violations("endpoint id"), [
+            made("Secret istio-system/apic-mtls-payments", "team-a-payments-tls and team-b-payments-tls"),
+        ]);
+        assert.deepStrictEqual(await violations("cacerts"), [
+            made("Secret istio-system/cacerts", "istiod-ca and mesh-ca-east-cacerts"),
+        ]);
+
+        // An Istio Gateway of two API versions is one object; in two clusters (providers), two; a stack's are all its own.
+        const gateway = real.find((r) => r.type === "kubernetes:networking.istio.io/v1:Gateway") as Resource;
+        const { name } = gateway.props.metadata as { name: string };
+        const v1beta1 = { ...gateway, type: "kubernetes:networking.istio.io/v1beta1:Gateway", name: "team-gateway" };
+        assert.deepStrictEqual(await checkStack(uniqueKubernetesObjectsPolicy, [gateway, v1beta1]), [
+            made(`Gateway istio-system/${name}`, `${gateway.name} and team-gateway`),
+        ]);
+        const west = { type: "pulumi:providers:kubernetes", name: "west", props: {} };
+        assert.deepStrictEqual(
+            await checkStack(uniqueKubernetesObjectsPolicy, [gateway, { ...v1beta1, provider: west }]),
+            [],
+        );
+        assert.deepStrictEqual(await checkStack(uniqueKubernetesObjectsPolicy, real), []);
+        const multiCluster = await runWithStandIn(
+            () =>
+                buildPki(planFromRawConfig(loadStackFile("examples/multi-cluster/Pulumi.multi-cluster.yaml"))).outputs,
+            { state: sharedStateWithSuiteKeys() },
+        );
+        const clusters = fromEngine(multiCluster.engine.resources);
+        assert.deepStrictEqual(
+            clusters
+                .filter((r) => (r.props.metadata as { name?: string } | undefined)?.name === "cacerts")
+                .map((r) => r.name),
+            ["mesh-ca-east-cacerts", "mesh-ca-west-cacerts"],
+        );
+        assert.deepStrictEqual(await checkStack(uniqueKubernetesObjectsPolicy, clusters), []);
+    });
+
     it("is a runnable pack: PulumiPolicy.yaml and a package main that the build produces", async () => {
         assert.strictEqual(
             YAML.parse(fs.readFileSync(path.join(ROOT, "policy/PulumiPolicy.yaml"), "utf8")).runtime,
@@ -1638,6 +1729,7 @@ describe("Policy pack", function () {
             "root-path-length",
             "secrets-updated-in-place",
             "separate-trust-domains",
+            "unique-kubernetes-objects",
         ]);
     });
 });
