@@ -969,6 +969,38 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         assert.strictEqual((secret.inputs.metadata as { name: string }).name, "apic-mtls-payments-two");
     });
 
+    it("refuses the Secret name cacerts, whence istiod reads the mesh's plug-in CA, before any child is registered", async () => {
+        // An endpoint's Secret named cacerts and MeshPluginCa's both wrote istio-system/cacerts: one replaced the other.
+        const { root, issuing } = await bankIssuer();
+        const endpoint = { id: "payments", host: "payments.bank.example", clientSubjectAltNames: ["urn:a"] };
+        const mesh = (what: string) =>
+            `${what} is the name of the Secret istiod reads the mesh's plug-in CA from (ca-cert.pem, ca-key.pem), which MeshPluginCa ` +
+            "writes in istio-system: in istiod's namespace the two would replace each other; give a secretName other than cacerts";
+        assert.deepStrictEqual(
+            await refusalsBeforeChildren([
+                [
+                    "IstioGatewayTls",
+                    {
+                        serverCa: issuing,
+                        clientTrustBundlePem: root.certPem,
+                        keyAlgorithm: "ECDSA",
+                        endpoints: [{ ...endpoint, secretName: "cacerts" }],
+                    },
+                ],
+                ["CustomerFacingTls", { hosts: [{ host: "www.bank.example", secretName: "cacerts" }] }],
+                uiClient({ root, issuing }, { secretName: "cacerts" }),
+            ]),
+            {
+                messages: [
+                    mesh('IstioGatewayTls endpoint "payments" secretName "cacerts"'),
+                    mesh('CustomerFacingTls hosts[0].secretName "cacerts"'),
+                    mesh('UiApicClient secretName "cacerts"'),
+                ],
+                children: [],
+            },
+        );
+    });
+
     it("refuses a DestinationRule or ServiceEntry name over Kubernetes' 253 characters before any child is registered", async () => {
         // The cluster refused them at up, after the client's key and Secret were made.
         const { root, issuing } = await bankIssuer();
@@ -1541,7 +1573,7 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         );
         assert.strictEqual(
             schema.types[token("GatewayEndpoint")].properties?.secretName.description,
-            "Name of the `kubernetes.io/tls` secret (`credentialName`); not ending in `-cacert`, which\nIstio reads as another Secret's client CA.\nDefault: `apic-mtls-<id>`.",
+            "Name of the `kubernetes.io/tls` secret (`credentialName`); not ending in `-cacert`, which\nIstio reads as another Secret's client CA, and not `cacerts`, istiod's plug-in CA.\nDefault: `apic-mtls-<id>`.",
         );
     });
 

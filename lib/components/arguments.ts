@@ -19,7 +19,7 @@ import {
     namespaceName,
     showJson,
 } from "../config/values";
-import { GATEWAY_SELECTOR } from "../plan/plan";
+import { GATEWAY_SELECTOR, MESH_CA_SECRET } from "../plan/plan";
 import { uriHostProblem, uriRewriteProblem } from "../pki/uri";
 import { argumentError } from "./errors";
 
@@ -184,9 +184,18 @@ export function kubernetesNameArgument(value: unknown, what: string, resource: p
 
 /**
  * Refuses a Secret the component would make under `secretName` when Istio would read it as another
- * Secret's client CA (caSecretProblem). `what` says where the name comes from; `fix`, what to change.
+ * Secret's client CA (caSecretProblem), or as the mesh's plug-in CA (a name only a given secretName
+ * can be: the defaults have prefixes). `what` says where the name comes from; `fix`, what to change.
  */
 export function refuseCaSecretName(secretName: string, what: string, fix: string, resource: pulumi.Resource): void {
+    if (secretName === MESH_CA_SECRET.name) {
+        // In istiod's namespace it would replace the mesh CA, or MeshPluginCa's Secret would replace it.
+        throw argumentError(
+            `${what} is the name of the Secret istiod reads the mesh's plug-in CA from (ca-cert.pem, ca-key.pem), which MeshPluginCa ` +
+                `writes in ${MESH_CA_SECRET.namespace}: in istiod's namespace the two would replace each other; give a secretName other than ${MESH_CA_SECRET.name}`,
+            resource,
+        );
+    }
     const problem = caSecretProblem(secretName);
     if (problem !== undefined) {
         throw argumentError(`${what} ends in ${ISTIO_CA_SECRET_SUFFIX}: ${problem}; ${fix}`, resource);

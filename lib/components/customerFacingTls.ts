@@ -62,7 +62,7 @@ export interface CustomerFacingHost {
     readonly certificatePem?: pulumi.Input<string>;
     /**
      * Name of the `kubernetes.io/tls` Secret; not ending in `-cacert`, which Istio reads as another
-     * Secret's client CA.
+     * Secret's client CA, and not `cacerts`, istiod's plug-in CA.
      * Default: `public-tls-<id>`.
      * @default `public-tls-<id>`
      */

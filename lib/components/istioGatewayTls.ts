@@ -237,7 +237,7 @@ export interface GatewayEndpoint {
     readonly epoch?: number;
     /**
      * Name of the `kubernetes.io/tls` secret (`credentialName`); not ending in `-cacert`, which
-     * Istio reads as another Secret's client CA.
+     * Istio reads as another Secret's client CA, and not `cacerts`, istiod's plug-in CA.
      * Default: `apic-mtls-<id>`.
      * @default `apic-mtls-<id>`
      */

@@ -93,7 +93,7 @@ export interface UiApicClientArgs {
     readonly workloadLabels?: Record<string, string>;
     /**
      * Name of the `kubernetes.io/tls` Secret; not ending in `-cacert`, which Istio reads as another
-     * Secret's client CA.
+     * Secret's client CA, and not `cacerts`, istiod's plug-in CA.
      * Default: `apic-client-<service>`.
      * @default `apic-client-<service>`
      */
