@@ -259,10 +259,33 @@ export const rootPathLengthPolicy: policy.ResourceValidationPolicy = {
     },
 };
 
+/** The key usages of @pulumi/tls' allowedUses: any of them makes a certificate's key usage extension. */
+const KEY_USAGES = [
+    "digital_signature",
+    "content_commitment",
+    "key_encipherment",
+    "data_encipherment",
+    "key_agreement",
+    "cert_signing",
+    "crl_signing",
+    "encipher_only",
+    "decipher_only",
+];
+
+/**
+ * The key usages of which a TLS peer needs one in a leaf that has any (OpenSSL's and BoringSSL's
+ * check_purpose_ssl_client and _server, as test/envoyVerifier.ts runs them): a client signs the
+ * handshake; a server may instead decrypt an RSA key exchange.
+ */
+const PEER_KEY_USAGES: Record<string, string[]> = {
+    client_auth: ["digital_signature", "key_agreement"],
+    server_auth: ["digital_signature", "key_encipherment", "key_agreement"],
+};
+
 export const certificateUsagePolicy: policy.ResourceValidationPolicy = {
     name: "certificate-usages",
     description:
-        "CA certificates have cert_signing and crl_signing, and no usage with which a TLS peer may accept them as a leaf (server_auth, client_auth, digital_signature, key_encipherment, key_agreement); leaves have neither signing usage, and exactly one of server_auth and client_auth.",
+        "CA certificates have cert_signing and crl_signing, and no usage with which a TLS peer may accept them as a leaf (server_auth, client_auth, digital_signature, key_encipherment, key_agreement); leaves have neither signing usage, exactly one of server_auth and client_auth, and, with any key usage, one TLS peers accept for it (digital_signature or key_agreement for a client; key_encipherment too for a server).",
     enforcementLevel: "mandatory",
     validateResource: (args, report) => {
         if (!isCert(args.type)) return;
@@ -285,6 +308,15 @@ export const certificateUsagePolicy: policy.ResourceValidationPolicy = {
         if (ekus.length !== 1 || ekus[0] === "any_extended") {
             report(
                 `${args.name}: a leaf needs exactly one of server_auth and client_auth; has ${ekus.join(", ") || "none"}`,
+            );
+        }
+        // With no key usage there is no extension, and no restriction; with some, TLS peers need one of these.
+        const keyUsages = u.filter((x) => KEY_USAGES.includes(x));
+        for (const [eku, needs] of Object.entries(PEER_KEY_USAGES)) {
+            if (!u.includes(eku) || keyUsages.length === 0 || keyUsages.some((x) => needs.includes(x))) continue;
+            report(
+                `${args.name}: TLS peers refuse a ${eku} leaf whose key usages (${keyUsages.join(", ")}) include none of ` +
+                    `${needs.join(", ")} ("unsupported certificate purpose"); add digital_signature`,
             );
         }
     },

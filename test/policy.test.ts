@@ -45,7 +45,7 @@ import {
 } from "../policy/policies";
 import { holdsPrivateKey, privateKeyPaths } from "../lib/pki/keyMaterial";
 import { CA_USES } from "../lib/plan/plan";
-import { verifyPeer } from "./envoyVerifier";
+import { verifyPeer, verifyPeers } from "./envoyVerifier";
 import { TEST_ONLY_CA_CERT_PEM, TEST_ONLY_CA_KEY_PEM, TEST_ONLY_RSA_EXPONENT_3_KEY_PEM } from "./fixtures/testOnlyPki";
 import {
     loadStackFile,
@@ -1195,6 +1195,86 @@ describe("Policy pack", function () {
         }
         // The package's CA usages: no leaf to Envoy, and the pack accepts them.
         assert.deepStrictEqual(await verdicts([...CA_USES]), { envoy: [false, false], pack: [] });
+    });
+
+    it("certificate-usages: refuses a leaf whose key usages Envoy refuses for its extended key usage", async () => {
+        // An ECDSA client certificate with key_encipherment alone passed, and Envoy refused it as a client.
+        const cases = [
+            ["client_auth", ["key_encipherment"]],
+            ["client_auth", ["data_encipherment"]],
+            ["client_auth", ["key_agreement"]],
+            ["client_auth", ["digital_signature", "key_encipherment"]],
+            ["client_auth", []],
+            ["server_auth", ["content_commitment"]],
+            ["server_auth", ["key_encipherment"]],
+        ] as const;
+        const run = await runWithStandIn(
+            () => {
+                const rootKey = new tls.PrivateKey("r-key", { algorithm: "ECDSA", ecdsaCurve: "P384" });
+                const root = new tls.SelfSignedCert("r-cert", {
+                    privateKeyPem: rootKey.privateKeyPem,
+                    subject: { commonName: "Root" },
+                    isCaCertificate: true,
+                    maxPathLength: 1,
+                    allowedUses: ["cert_signing", "crl_signing"],
+                    validityPeriodHours: 87600,
+                });
+                const key = new tls.PrivateKey("leaf-key", { algorithm: "ECDSA", ecdsaCurve: "P256" });
+                const csr = new tls.CertRequest("leaf-csr", {
+                    privateKeyPem: key.privateKeyPem,
+                    subject: { commonName: "svc.bank.example" },
+                    dnsNames: ["svc.bank.example"],
+                });
+                const leaves = cases.map(
+                    ([eku, keyUsages], i) =>
+                        new tls.LocallySignedCert(`leaf-${i}-cert`, {
+                            certRequestPem: csr.certRequestPem,
+                            caCertPem: root.certPem,
+                            caPrivateKeyPem: rootKey.privateKeyPem,
+                            allowedUses: [...keyUsages, eku],
+                            validityPeriodHours: 365 * 24,
+                        }).certPem,
+                );
+                return { root: root.certPem, leaves };
+            },
+            { state: new Map() },
+        );
+        const { root, leaves } = run.outputs as unknown as { root: string; leaves: string[] };
+        const envoy = verifyPeers(
+            cases.map(([eku], i) => ({
+                caCrt: root,
+                chain: leaves[i],
+                purpose: eku === "client_auth" ? ("sslclient" as const) : ("sslserver" as const),
+            })),
+        );
+        const resources = fromEngine(run.engine.resources);
+        const verdicts = await Promise.all(
+            cases.map(async (_, i) => ({
+                envoy: envoy[i].accepted,
+                pack: await checkResource(
+                    certificateUsagePolicy,
+                    resources.find((r) => r.name === `leaf-${i}-cert`) as Resource,
+                ),
+            })),
+        );
+        const refused = (i: number, eku: string, keyUsages: string, needs: string) => ({
+            envoy: false,
+            pack: [
+                `leaf-${i}-cert: TLS peers refuse a ${eku} leaf whose key usages (${keyUsages}) include none of ${needs} ` +
+                    '("unsupported certificate purpose"); add digital_signature',
+            ],
+        });
+        const accepted = { envoy: true, pack: [] };
+        assert.deepStrictEqual(verdicts, [
+            refused(0, "client_auth", "key_encipherment", "digital_signature, key_agreement"),
+            refused(1, "client_auth", "data_encipherment", "digital_signature, key_agreement"),
+            accepted,
+            accepted,
+            // No key usage: no extension, no restriction.
+            accepted,
+            refused(5, "server_auth", "content_commitment", "digital_signature, key_encipherment, key_agreement"),
+            accepted,
+        ]);
     });
 
     it("private-key-secrets: refuses a key in an Opaque secret of an application namespace", async () => {
