@@ -348,10 +348,16 @@ function providerNamespace(provider: policy.PolicyProviderResource | undefined):
     return typeof namespace === "string" && namespace !== "" ? namespace : undefined;
 }
 
+/**
+ * The Secret istiod reads the mesh's plug-in CA from, where MeshPluginCa writes it (MESH_CA_SECRET
+ * of lib/plan/plan.ts): an Opaque Secret, whose keys are no kubernetes.io/tls Secret's.
+ */
+const ISTIOD_CA_SECRET = { namespace: "istio-system", name: "cacerts" };
+
 export const keySecretPolicy: policy.ResourceValidationPolicy = {
     name: "private-key-secrets",
     description:
-        "A Kubernetes Secret holding a private key (PEM, base64 DER, PKCS#12, a Java keystore or a JWK) is a kubernetes.io/tls secret or the Istio cacerts secret, in the expected namespaces.",
+        "A Kubernetes Secret holding a private key (PEM, base64 DER, PKCS#12, a Java keystore or a JWK) is a kubernetes.io/tls secret or the Istio cacerts secret (metadata.name cacerts in istio-system), in the expected namespaces.",
     enforcementLevel: "mandatory",
     configSchema: {
         properties: {
@@ -394,9 +400,12 @@ export const keySecretPolicy: policy.ResourceValidationPolicy = {
         }
         // A patch that leaves out the type keeps the Secret's own, which the preview cannot see.
         const patchKeepsType = args.type.endsWith("Patch") && props.type === undefined;
-        if (props.type !== "kubernetes.io/tls" && name !== "cacerts" && !patchKeepsType) {
+        // Named so, not by its resource name: without metadata.name Kubernetes gets cacerts-<random>, which istiod never reads.
+        const isIstiodCa = props.metadata?.name === ISTIOD_CA_SECRET.name && namespace === ISTIOD_CA_SECRET.namespace;
+        if (props.type !== "kubernetes.io/tls" && !isIstiodCa && !patchKeepsType) {
             report(
-                `${name}: ${key} in a secret of type ${props.type ?? "Opaque"}; use kubernetes.io/tls (or Istio's cacerts)`,
+                `${name}: ${key} in a secret of type ${props.type ?? "Opaque"}; use kubernetes.io/tls ` +
+                    `(or Istio's cacerts: metadata.name ${ISTIOD_CA_SECRET.name} in ${ISTIOD_CA_SECRET.namespace})`,
             );
         }
     },

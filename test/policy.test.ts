@@ -1282,13 +1282,28 @@ describe("Policy pack", function () {
         const moved = { ...gatewaySecret.props, type: "Opaque", metadata: { name: "leaked", namespace: "ob" } };
         assert.deepStrictEqual(await checkResource(keySecretPolicy, { ...gatewaySecret, props: moved }), [
             outsideNamespaces("leaked", "tls.key", "ob"),
-            "leaked: a private key (tls.key) in a secret of type Opaque; use kubernetes.io/tls (or Istio's cacerts)",
+            "leaked: a private key (tls.key) in a secret of type Opaque; use kubernetes.io/tls (or Istio's cacerts: metadata.name cacerts in istio-system)",
         ]);
         assert.deepStrictEqual(
             await checkResource(keySecretPolicy, named("mesh-ca-example-cacerts")),
             [],
             "Istio's cacerts is expected",
         );
+        // Not by its resource name (Kubernetes names it cacerts-<random>), nor in a namespace istiod does not read.
+        const cacerts = named("mesh-ca-example-cacerts");
+        const opaque = (metadata: Record<string, string>, name = cacerts.name) =>
+            checkResource(
+                keySecretPolicy,
+                { ...cacerts, name, props: { ...cacerts.props, metadata } },
+                { keySecretNamespaces: ["istio-system", "ob"] },
+            );
+        const refused = (name: string) => [
+            `${name}: a private key (ca-key.pem) in a secret of type Opaque; ` +
+                "use kubernetes.io/tls (or Istio's cacerts: metadata.name cacerts in istio-system)",
+        ];
+        assert.deepStrictEqual(await opaque({ namespace: "istio-system" }, "cacerts"), refused("cacerts"));
+        assert.deepStrictEqual(await opaque({ name: "cacerts", namespace: "ob" }), refused("cacerts"));
+        assert.deepStrictEqual(await opaque({ name: "cacerts", namespace: "istio-system" }, "istiod-ca"), []);
     });
 
     it("private-key-secrets: a stack whose pki:gatewayNamespace is not istio-system is told to add it to keySecretNamespaces", async () => {
@@ -1386,7 +1401,7 @@ describe("Policy pack", function () {
             });
         assert.deepStrictEqual(await patch(undefined, "ob"), [outsideNamespaces("patched", "tls.key", "ob")]);
         assert.deepStrictEqual(await patch("Opaque", "istio-system"), [
-            "patched: a private key (tls.key) in a secret of type Opaque; use kubernetes.io/tls (or Istio's cacerts)",
+            "patched: a private key (tls.key) in a secret of type Opaque; use kubernetes.io/tls (or Istio's cacerts: metadata.name cacerts in istio-system)",
         ]);
         assert.deepStrictEqual(
             await patch(undefined, "istio-system"),
@@ -1410,7 +1425,7 @@ describe("Policy pack", function () {
             });
         const refused = (entries: string) => [
             outsideNamespaces("keystore", entries, "ob"),
-            `keystore: a private key (${entries}) in a secret of type Opaque; use kubernetes.io/tls (or Istio's cacerts)`,
+            `keystore: a private key (${entries}) in a secret of type Opaque; use kubernetes.io/tls (or Istio's cacerts: metadata.name cacerts in istio-system)`,
         ];
         const files = { ...notKeys, ...keys };
         // data holds a file's bytes in base64: the base64 files' decoded bytes (DER, keystores, or PEM), or any file's text.
@@ -1700,7 +1715,7 @@ describe("Policy pack", function () {
         };
         assert.deepStrictEqual(await violations("kubernetes.io/tls"), []);
         assert.deepStrictEqual(await violations("Opaque"), [
-            "gw-tls: a private key (tls.key) in a secret of type Opaque; use kubernetes.io/tls (or Istio's cacerts)",
+            "gw-tls: a private key (tls.key) in a secret of type Opaque; use kubernetes.io/tls (or Istio's cacerts: metadata.name cacerts in istio-system)",
         ]);
     });
 
