@@ -12,10 +12,10 @@ import { settingDigest, settingDigests } from "../lib/config/settings";
 import { validateConfig } from "../lib/config/validate";
 import { IssuedCertificate } from "../lib/inventory/issued";
 import { readDeployed } from "../lib/lifecycle/deployed";
-import { decide } from "../lib/lifecycle/rules";
+import { decide, Deployed } from "../lib/lifecycle/rules";
 import { editStackText, StackEditError } from "../lib/lifecycle/stackEdit";
 import { EngineState, runWithStandIn } from "../lib/engine/standIn";
-import { INITIAL_ROTATION, parseRecord, RotationRecord } from "../lib/plan/caRotation";
+import { CaPosition, INITIAL_ROTATION, parseRecord, RotationRecord } from "../lib/plan/caRotation";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { deployedRecordOf, renderPlan } from "../lib/render/render";
 import { buildCrl, CLOCK_SKEW_MS, CrlRecord } from "../lib/pki/crl";
@@ -393,6 +393,42 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
             return { folder: path.join(folder, "deployed"), revoked };
         })());
 
+    /**
+     * The APIC-client CA's rotation to generation 1 on a state of its own: the stack deployed on
+     * day 0, its prepare on day 33, its switch on day 40, each render in a folder of that day.
+     * `stackAt(phase)`: the stack file of that phase (undefined: none).
+     */
+    let rotationDeployed: Promise<{ folder: string; stackAt: (phase?: CaPosition["phase"]) => string }> | undefined;
+    const deployRotation = () =>
+        (rotationDeployed ??= (async () => {
+            const folder = tempDir("lifecycle-rotation");
+            const state = newStackState();
+            const stackAt = (phase?: CaPosition["phase"]) => {
+                const file = path.join(folder, phase ?? "none", "Pulumi.life.yaml");
+                const rotation =
+                    phase === undefined
+                        ? ""
+                        : `  pki:caRotation: { apicClientCa: { generation: 1, phase: ${phase} } }\n`;
+                fs.mkdirSync(path.dirname(file), { recursive: true });
+                fs.writeFileSync(file, STACK + rotation);
+                return file;
+            };
+            await deployFile(state, stackAt(), T0, path.join(folder, "day0"));
+            await deployFile(state, stackAt("prepare"), new Date(at(33)), path.join(folder, "day33"));
+            await deployFile(state, stackAt("switch"), new Date(at(40)), path.join(folder, "day40"));
+            return { folder, stackAt };
+        })());
+    /** The deployed folder `day` of deployRotation, with its APIC-client CA of generation 0 in its window from day 30 and ending on day 45. */
+    const rotationAt = async (day: string): Promise<Deployed> => {
+        const deployed = readDeployed(path.join((await deployRotation()).folder, day));
+        return {
+            ...deployed,
+            inventory: deployed.inventory.map((c): IssuedCertificate =>
+                c.id === "apic-client-ca" ? { ...c, renewAt: at(30), notAfter: at(45) } : c,
+            ),
+        };
+    };
+
     it("proposes nothing, edits nothing and exits 0 while nothing is due", async () => {
         const { status, json } = await run("--now", at(59), "--write", "--format", "json");
         assert.strictEqual(status, 0);
@@ -541,6 +577,72 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
             "pki:rotation.endpoints: changed in the stack file, not deployed yet",
         ]);
         assert.strictEqual(fs.readFileSync(stackFile, "utf8"), edited);
+    });
+
+    it("asks a human once a renewal in the stack file is still not deployed half its window before the end", async () => {
+        // The edit written above renews both leaves (renewal window from day 60, end on day 90), but
+        // its update never ran: waiting for it is normal until half the window is left (day 75).
+        const before = await run("--now", at(74), "--format", "json");
+        assert.deepStrictEqual([before.status, before.json?.needsHuman], [0, []]);
+        const { status, json } = await run("--now", at(76), "--format", "json");
+        assert.strictEqual(status, 1);
+        const undeployed = (id: string, role: string, ca: string) =>
+            `${id} (${role}) expires on 2027-04-04, and the stack file's change of it is not deployed yet ` +
+            `(${id}: epoch 1 from ${ca} in the stack file, epoch 0 from ${ca} deployed); ` +
+            "nothing more is proposed for it until it is: run pulumi up from the default branch before then " +
+            "(if the update after the merge failed, fix what made it fail first)";
+        assert.deepStrictEqual(json?.needsHuman, [
+            undeployed("ob/server", "gateway-server", "gateway-server-ca"),
+            undeployed("ob/client", "apic-client", "apic-client-ca"),
+        ]);
+    });
+
+    it("asks a human while a CA's merged prepare or switch is not deployed, once half the time from when it is due is left", async () => {
+        const { folder, stackAt } = await deployRotation();
+        const undeployedAt = async (phase: "prepare" | "switch", deployedDay: string, days: number) =>
+            decide({
+                config: validateConfig(rawConfigFromStackFile(stackAt(phase))),
+                deployed: await rotationAt(deployedDay),
+                now: new Date(at(days)),
+                soakDays: 7,
+            }).needsHuman;
+        const undeployed = (change: string) => [
+            `apic-client-ca (intermediate) expires on 2027-02-18, and the stack file's change of it is not deployed yet (${change}); ` +
+                "nothing more is proposed for it until it is: run pulumi up from the default branch before then " +
+                "(if the update after the merge failed, fix what made it fail first)",
+        ];
+        // The prepare, due on day 30: from day 37.5.
+        assert.deepStrictEqual(await undeployedAt("prepare", "day0", 37), []);
+        assert.deepStrictEqual(
+            await undeployedAt("prepare", "day0", 38),
+            undeployed(
+                "pki:caRotation.apicClientCa: generation 1 phase prepare in the stack file, generation 0 phase finish deployed",
+            ),
+        );
+        // The switch, due a soak (7 days) later, on day 37: from day 41.
+        assert.deepStrictEqual(await undeployedAt("switch", "day33", 40), []);
+        assert.deepStrictEqual(
+            await undeployedAt("switch", "day33", 41),
+            undeployed(
+                "pki:caRotation.apicClientCa: generation 1 phase switch in the stack file, generation 1 phase prepare deployed",
+            ),
+        );
+        // ob/client (its window from day 60, its end on day 90), left to a switch that comes with a
+        // soak to spare: from half a soak before its end (day 86.5), the CA itself lasting.
+        const clientAt = (days: number) =>
+            decide({
+                config: validateConfig(rawConfigFromStackFile(stackAt("switch"))),
+                deployed: readDeployed(path.join(folder, "day33")),
+                now: new Date(at(days)),
+                soakDays: 7,
+            }).needsHuman;
+        assert.deepStrictEqual(clientAt(86), []);
+        assert.deepStrictEqual(clientAt(87), [
+            "ob/client (apic-client) expires on 2027-04-04, and the stack file's change of it is not deployed yet " +
+                "(ob/client: epoch 1 from apic-client-ca-g1 in the stack file, epoch 0 from apic-client-ca deployed); " +
+                "nothing more is proposed for it until it is: run pulumi up from the default branch before then " +
+                "(if the update after the merge failed, fix what made it fail first)",
+        ]);
     });
 
     it("exits 1 when something needs a human: certificates past their end", async () => {

@@ -12,9 +12,9 @@
  *   below it, and CAs of one trust domain never rotate together (plan/caRotation.ts);
  * - CRLs re-signed every period are re-published (a `pulumi up`, no config change) once a new
  *   period has begun;
- * - what the pipeline cannot do needs a human: anything expired, an offline root near the end of
- *   its life or of its CRL series, CSRs waiting for the ceremony, a stack file the deployed stack
- *   would refuse.
+ * - what the pipeline cannot do needs a human: anything expired, a change of the stack file still
+ *   not deployed near its certificate's end, an offline root near the end of its life or of its CRL
+ *   series, CSRs waiting for the ceremony, a stack file the deployed stack would refuse.
  *
  * Nothing is proposed for a certificate or CA whose config is ahead of what is deployed (the
  * change waits for its `pulumi up`), so that running again before the update changes nothing.
@@ -197,6 +197,48 @@ function expired(
             return `${lapsed}; run pulumi up now`;
         });
     return [...certificates, ...crls];
+}
+
+/** A change of the stack file to a certificate (a leaf's epoch or issuer, or its CA's position), as `pending` says it. */
+interface Undeployed {
+    readonly line: string;
+    /** When the change is proposed, on time (ms): see undeployedNearEnd. */
+    readonly proposedAt: number;
+}
+
+/**
+ * Certificates the stack file changes (`changes`, by id) that come close to their end while that
+ * is not deployed: nothing more is proposed for them meanwhile, and the lifecycle workflow opens an
+ * issue only for what needs a human, so a merged renewal whose update failed or was forgotten would
+ * first be heard of once the certificate has expired. A merged change waiting for its update is
+ * normal for a while: as for a CRL blocked from re-publication (crlsBlocked), a human is asked once
+ * half the time from when the change is proposed on time to the end is left (as much again as it
+ * had to wait): a leaf's renewal and a CA's prepare at the renewal point; a CA's switch a soak time
+ * later, so that a switch merged on time in a 14-day window (pki:earlyRenewalDays' least, two
+ * soaks) is not asked about at once; the switch that re-issues a leaf (its issuer changes) with a
+ * soak time to spare before the leaf's end (switchComing), so half a soak is then left. Any of them
+ * at the renewal point when that comes at the end or after (a soak outlasting the CA, no soak).
+ * Never earlier than HUMAN_LEAD_DAYS before the end (the expiry alert), which long windows would
+ * pass.
+ */
+function undeployedNearEnd(
+    inventory: readonly IssuedCertificate[],
+    changes: ReadonlyMap<string, Undeployed>,
+    now: Date,
+): string[] {
+    return inventory.flatMap((c) => {
+        const change = changes.get(c.id);
+        const end = Date.parse(c.notAfter);
+        // Past its end it is expired()'s.
+        if (change === undefined || now.getTime() >= end) return [];
+        const proposed = change.proposedAt < end ? change.proposedAt : Date.parse(c.renewAt);
+        if (now.getTime() < end - Math.min(HUMAN_LEAD_DAYS * DAY_MS, (end - proposed) / 2)) return [];
+        return [
+            `${c.id} (${c.role}) expires on ${day(c.notAfter)}, and the stack file's change of it is not deployed yet (${change.line}); ` +
+                "nothing more is proposed for it until it is: run pulumi up from the default branch before then " +
+                "(if the update after the merge failed, fix what made it fail first)",
+        ];
+    });
 }
 
 const GATEWAY_SERVER_CA = /^gateway-server-ca(-g\d+)?$/;
@@ -1162,13 +1204,16 @@ export function decide(input: LifecycleInput): LifecycleDecision {
     const republishWhy = [...crlDue.map((d) => d.why), ...stopped.why];
     needsHuman.push(...offlineRootNeeds(plan, deployed, now));
 
+    /** The stack file's changes not deployed yet of each CA slot and certificate (by id), as `pending` says them. */
+    const slotChanges = new Map<CaSlot, string>();
+    const certificateChanges = new Map<string, Undeployed>();
     const pendingSlots = new Set<CaSlot>();
     for (const slot of caSlots(layoutOf(config))) {
         if (stepOf(config.caRotation[slot]) !== stepOf(record.positions[slot])) {
             pendingSlots.add(slot);
-            pending.push(
-                `pki:caRotation.${slot}: ${describePosition(config.caRotation[slot])} in the stack file, ${describePosition(record.positions[slot])} deployed`,
-            );
+            const line = `pki:caRotation.${slot}: ${describePosition(config.caRotation[slot])} in the stack file, ${describePosition(record.positions[slot])} deployed`;
+            slotChanges.set(slot, line);
+            pending.push(line);
         }
     }
     const rows = new Map(deployed.inventory.map((c) => [c.id, c]));
@@ -1178,11 +1223,17 @@ export function decide(input: LifecycleInput): LifecycleDecision {
         if (!ISSUED_LEAF_ROLES.includes(planned.role)) continue;
         if (row === undefined || row.epoch !== planned.epoch || row.issuer !== planned.issuer) {
             pendingCerts.add(planned.id);
-            pending.push(
+            const line =
                 row === undefined
                     ? `${planned.id}: not deployed yet`
-                    : `${planned.id}: epoch ${planned.epoch} from ${planned.issuer} in the stack file, epoch ${row.epoch} from ${row.issuer} deployed`,
-            );
+                    : `${planned.id}: epoch ${planned.epoch} from ${planned.issuer} in the stack file, epoch ${row.epoch} from ${row.issuer} deployed`;
+            if (row !== undefined) {
+                const renewAt = Date.parse(row.renewAt);
+                const switchAt = Date.parse(row.notAfter) - soakDays * DAY_MS;
+                const proposedAt = row.issuer === planned.issuer ? renewAt : Math.max(renewAt, switchAt);
+                certificateChanges.set(planned.id, { line, proposedAt });
+            }
+            pending.push(line);
         }
     }
     pending.push(...inventoryPending(plan, rows, pendingCerts, pendingSlots));
@@ -1374,6 +1425,16 @@ export function decide(input: LifecycleInput): LifecycleDecision {
             "(its epoch in pki:rotation, or its CA's next phase in pki:caRotation) and run pulumi up"
         );
     };
+    const changes = new Map<string, Undeployed>([
+        ...certificateChanges,
+        ...plan.cas.flatMap((ca): [string, Undeployed][] => {
+            const line = slotChanges.get(ca.slot);
+            const row = rows.get(ca.id);
+            if (line === undefined || row === undefined) return [];
+            const soak = config.caRotation[ca.slot].phase === "switch" ? soakDays * DAY_MS : 0;
+            return [[ca.id, { line, proposedAt: Date.parse(row.renewAt) + soak }]];
+        }),
+    ]);
     return {
         proposals,
         republishCrls: republishWhy.length > 0,
@@ -1381,6 +1442,7 @@ export function decide(input: LifecycleInput): LifecycleDecision {
         republishBlockedBy: republishWhy.length > 0 ? pending : [],
         needsHuman: [
             ...expired(config, deployed, now, renewal),
+            ...undeployedNearEnd(deployed.inventory, changes, now),
             ...needsHuman,
             ...crlsBlocked(crlDue, pending, notRevertible, now),
         ],
