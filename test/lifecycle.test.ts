@@ -1269,6 +1269,51 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
         );
     });
 
+    it("leaves a CA that a deployed switch superseded to its finish once it expires: no hand renewal, no exit 1", async () => {
+        // Generation 0 ends on day 45, inside the soak of the switch deployed on day 40, and so does its CRL.
+        const { stackAt } = await deployRotation();
+        const switched = await rotationAt("day40");
+        const crl: CrlRecord = {
+            ...{ number: 2, digest: "00", thisUpdate: at(38), nextUpdate: at(45) },
+            ...{ renewal: "period", published: true },
+        };
+        const decideAt = (phase: "switch" | "finish", days: number) =>
+            decide({
+                config: validateConfig(rawConfigFromStackFile(stackAt(phase))),
+                deployed: { ...switched, record: { ...switched.record, crls: { "apic-client-ca": crl } } },
+                now: new Date(at(days)),
+                soakDays: 7,
+            });
+        const superseded = (retires: string) => [
+            "apic-client-ca (intermediate) expired on 2027-02-18, which refuses nothing the stack deploys: it was superseded by the switch of " +
+                `pki:caRotation.apicClientCa (deployed since 2027-02-13), which re-issued what it signed; ${retires}`,
+            "the CRL of apic-client-ca passed its next update on 2027-02-18, which refuses nothing the stack deploys: apic-client-ca was superseded by the switch of " +
+                `pki:caRotation.apicClientCa (deployed since 2027-02-13), which re-issued what it signed; ${retires}`,
+        ];
+        // Expired in switch: the finish is proposed at once (cut short), no hand renewal, no exit 1.
+        const proposed = decideAt("switch", 46);
+        assert.deepStrictEqual(
+            [proposed.proposals.map((p) => p.edits), proposed.needsHuman, proposed.waiting],
+            [
+                [[{ path: ["pki:caRotation", "apicClientCa", "phase"], from: "switch", to: "finish" }]],
+                [],
+                superseded("the finish this run proposes (pki:caRotation.apicClientCa) retires it"),
+            ],
+        );
+        // That finish merged, not deployed yet: the stack file's plan has no generation 0 any more.
+        const merged = decideAt("finish", 46);
+        assert.deepStrictEqual(
+            [merged.proposals, merged.needsHuman, merged.waiting],
+            [
+                [],
+                [],
+                superseded(
+                    "the finish in the stack file (pki:caRotation.apicClientCa), not deployed yet, retires it: run pulumi up",
+                ),
+            ],
+        );
+    });
+
     it("finishes an APIC client's switch early, with a warning, when its soak would hold the APIC-client CA's switch past that CA's end", () => {
         const deployed = readDeployed(deployedDir);
         const config = validateConfig(rawConfigFromStackFile(stackFile));

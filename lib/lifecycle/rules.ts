@@ -12,9 +12,10 @@
  *   below it, and CAs of one trust domain never rotate together (plan/caRotation.ts);
  * - CRLs re-signed every period are re-published (a `pulumi up`, no config change) once a new
  *   period has begun;
- * - what the pipeline cannot do needs a human: anything expired, a change of the stack file still
- *   not deployed near its certificate's end, an offline root near the end of its life or of its CRL
- *   series, CSRs waiting for the ceremony, a stack file the deployed stack would refuse.
+ * - what the pipeline cannot do needs a human: anything expired (but a CA generation that a
+ *   deployed switch superseded), a change of the stack file still not deployed near its
+ *   certificate's end, an offline root near the end of its life or of its CRL series, CSRs waiting
+ *   for the ceremony, a stack file the deployed stack would refuse.
  *
  * Nothing is proposed for a certificate or CA whose config is ahead of what is deployed (the
  * change waits for its `pulumi up`), so that running again before the update changes nothing.
@@ -160,16 +161,18 @@ const offlineSlotOf = (config: PkiConfig, id: string): RootSlot | undefined =>
 /**
  * Certificates and published CRLs that are past their end: nothing the pipeline proposes fixes them
  * in time. `renewal`: how a certificate of the stack gets renewed, as this run found (a proposal,
- * the stack file's change not deployed yet, or nothing yet).
+ * the stack file's change not deployed yet, or nothing yet). `superseded`: the CAs left out (and
+ * their CRLs), whose end refuses nothing in use (supersededCas).
  */
 function expired(
     config: PkiConfig,
     deployed: Deployed,
     now: Date,
     renewal: (c: IssuedCertificate) => string,
+    superseded: ReadonlyMap<string, string> = new Map(),
 ): string[] {
     const certificates = deployed.inventory
-        .filter((c) => Date.parse(c.notAfter) <= now.getTime())
+        .filter((c) => Date.parse(c.notAfter) <= now.getTime() && !superseded.has(c.id))
         .map((c) =>
             c.role === "customer-facing"
                 ? `${c.id} (customer-facing) expired on ${day(c.notAfter)}: browsers refuse ${c.host} now, and the stack refuses the expired certificate in config; ` +
@@ -178,7 +181,7 @@ function expired(
                 : `${c.id} (${c.role}) expired on ${day(c.notAfter)}: whatever checks it refuses it now; ${renewal(c)}`,
         );
     const crls = Object.entries(deployed.record.crls ?? {})
-        .filter(([, crl]) => crl.published && Date.parse(crl.nextUpdate) <= now.getTime())
+        .filter(([id, crl]) => crl.published && Date.parse(crl.nextUpdate) <= now.getTime() && !superseded.has(id))
         .map(([id, crl]) => {
             const lapsed = `the CRL of ${id} passed its next update on ${day(crl.nextUpdate)}: every peer whose chain it covers is refused`;
             // An offline root's CRL comes from the ceremony's series: pulumi up helps only if it holds a newer one valid now.
@@ -197,6 +200,32 @@ function expired(
             return `${lapsed}; run pulumi up now`;
         });
     return [...certificates, ...crls];
+}
+
+/**
+ * CAs (and the CRLs they sign) that a deployed switch superseded, each with the slot at switch: an
+ * older generation of a CA whose slot, or whose root's, is deployed at `switch`. The switch
+ * re-issued all it signed under the new generation, and the finish only retires it: the staged
+ * rotation (README) lets it expire in between, and its expiry refuses nothing the stack deploys.
+ * Looked up by the CA id without its `-g<n>`: once the stack file is at finish, its plan holds the
+ * new generation alone.
+ */
+function supersededCas(plan: PkiPlan, deployed: Deployed): Map<string, CaSlot> {
+    const { record } = deployed;
+    const generation = (id: string): number => Number(/-g(\d+)$/.exec(id)?.[1] ?? 0);
+    const superseded = new Map<string, CaSlot>();
+    for (const id of new Set([...deployed.inventory.map((c) => c.id), ...Object.keys(record.crls ?? {})])) {
+        const instances = plan.cas.filter((ca) => ca.slotId === id.replace(/-g\d+$/, ""));
+        if (instances.length === 0) continue;
+        const own = instances[0].slot;
+        const slot = [own, rootSlotOf(own, plan.config.trustDomains)].find(
+            (s) => record.positions[s].phase === "switch",
+        );
+        if (slot !== undefined && generation(id) < Math.max(...instances.map((ca) => ca.generation))) {
+            superseded.set(id, slot);
+        }
+    }
+    return superseded;
 }
 
 /** A change of the stack file to a certificate (a leaf's epoch or issuer, or its CA's position), as `pending` says it. */
@@ -1425,6 +1454,48 @@ export function decide(input: LifecycleInput): LifecycleDecision {
             "(its epoch in pki:rotation, or its CA's next phase in pki:caRotation) and run pulumi up"
         );
     };
+    // A CA that a deployed switch superseded expires harmlessly while its finish is pending,
+    // proposed or waiting: said under Waiting, not as needing a human, so no exit 1 every day
+    // until the finish is deployed. Not in the stack file yet, the finish is proposed at once once
+    // that CA has expired (caProposals: the soak cut short), and that pull request is the
+    // operator's part, as for any proposal. One whose slot the stack file takes elsewhere than to
+    // that finish stays a human's.
+    const supersededSlots = supersededCas(plan, deployed);
+    /** By CA id, how the finish retires a superseded CA (its CRL too). */
+    const superseded = new Map<string, string>();
+    for (const [id, slot] of supersededSlots) {
+        const key = `pki:caRotation.${slot}`;
+        const to = config.caRotation[slot];
+        const retires = !pendingSlots.has(slot)
+            ? proposals.some((p) => p.subject === key && p.edits.some((e) => e.to === "finish"))
+                ? `the finish this run proposes (${key}) retires it`
+                : `the finish of ${key} retires it (Waiting says when)`
+            : to.phase === "finish" && to.generation === record.positions[slot].generation
+              ? `the finish in the stack file (${key}), not deployed yet, retires it: run pulumi up`
+              : undefined;
+        if (retires !== undefined) superseded.set(id, retires);
+    }
+    /** `what` (an expiry) of `id` or its CRL, if `id` is superseded and its finish retires it, as a line of Waiting. */
+    const supersededWhy = (id: string, what: string, it: string): string[] => {
+        const slot = supersededSlots.get(id);
+        const retires = superseded.get(id);
+        if (slot === undefined || retires === undefined) return [];
+        const since = record.positionsSince?.[slot];
+        return [
+            `${what}, which refuses nothing the stack deploys: ${it} was superseded by the switch of pki:caRotation.${slot}` +
+                `${since === undefined ? "" : ` (deployed since ${day(since)})`}, which re-issued what it signed; ${retires}`,
+        ];
+    };
+    waiting.push(
+        ...deployed.inventory
+            .filter((c) => Date.parse(c.notAfter) <= now.getTime())
+            .flatMap((c) => supersededWhy(c.id, `${c.id} (${c.role}) expired on ${day(c.notAfter)}`, "it")),
+        ...Object.entries(record.crls ?? {})
+            .filter(([, crl]) => crl.published && Date.parse(crl.nextUpdate) <= now.getTime())
+            .flatMap(([id, crl]) =>
+                supersededWhy(id, `the CRL of ${id} passed its next update on ${day(crl.nextUpdate)}`, id),
+            ),
+    );
     const changes = new Map<string, Undeployed>([
         ...certificateChanges,
         ...plan.cas.flatMap((ca): [string, Undeployed][] => {
@@ -1441,7 +1512,7 @@ export function decide(input: LifecycleInput): LifecycleDecision {
         republishWhy,
         republishBlockedBy: republishWhy.length > 0 ? pending : [],
         needsHuman: [
-            ...expired(config, deployed, now, renewal),
+            ...expired(config, deployed, now, renewal, superseded),
             ...undeployedNearEnd(deployed.inventory, changes, now),
             ...needsHuman,
             ...crlsBlocked(crlDue, pending, notRevertible, now),
