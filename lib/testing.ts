@@ -34,8 +34,6 @@ export type ProgramOutputs<M> = ProgramEntry<
 /** What an entry export gives: a function what it resolves to, anything else itself. */
 type ProgramEntry<E> = E extends (...args: never[]) => infer R ? Awaited<R> : E;
 
-/** Files of the program's folder (not node_modules) that a run loaded: the next run loads them afresh. */
-const programFiles = new Set<string>();
 /**
  * Each run's program module, as require.cache shows it after the run loaded it: a run handed the
  * same module again did not run it. Where require.cache does not show it (a loader that hides what
@@ -56,13 +54,13 @@ function inProgramFolder(file: string, folder: string): boolean {
  * Runs a Pulumi program module (what Pulumi.yaml `main` names) against the stand-in the way
  * `pulumi up` runs it: its exports, or what its exported function returns, are the stack outputs.
  * Each call loads the module afresh, as `pulumi up` starts a new process, so each run registers
- * all its resources again: a CommonJS program with the files of its folder it loads (node_modules
- * excepted); an ES module program (`.mjs`, or `"type": "module"`) by its entry only, since Node
- * cannot unload the other ES modules it imports. A CommonJS program the module loader keeps (Jest
- * unless its modules are reset before each run) is refused. The project is the `name` of the
- * nearest Pulumi.yaml (or .yml) at or above the module, as `pulumi up` takes it from the project
- * the program is in (`options.project` overrides it). M is the module's type
- * (`typeof import("./index")`), for typed outputs (see ProgramOutputs).
+ * all its resources again: a CommonJS program with every file of its folder (node_modules
+ * excepted), also one the test file loaded first; an ES module program (`.mjs`, or `"type":
+ * "module"`) by its entry only, since Node cannot unload the other ES modules it imports. A
+ * CommonJS program the module loader keeps (Jest unless its modules are reset before each run) is
+ * refused. The project is the `name` of the nearest Pulumi.yaml (or .yml) at or above the module,
+ * as `pulumi up` takes it from the project the program is in (`options.project` overrides it). M
+ * is the module's type (`typeof import("./index")`), for typed outputs (see ProgramOutputs).
  */
 export function runProgram<M = Record<string, unknown>>(
     modulePath: string,
@@ -95,7 +93,14 @@ export function runProgram<M = Record<string, unknown>>(
     }
     let exportsReused = false;
     const run = runWithStandIn(() => {
-        for (const loaded of [file, ...programFiles]) delete require.cache[loaded];
+        // Every file of the folder, whoever loaded it first: a module the test file imports too
+        // (a helper keeping a registry of names) would otherwise keep the last run's state. The
+        // test file's own entry goes too, which does not stop it running; what it imported stays
+        // the instance it holds.
+        delete require.cache[file];
+        for (const loaded of Object.keys(require.cache)) {
+            if (inProgramFolder(loaded, path.dirname(file))) delete require.cache[loaded];
+        }
         // Else the run would "succeed" with none of the resources the module makes as it loads.
         if (require.cache[file] !== undefined) {
             throw notLoadedAfresh(
@@ -103,24 +108,17 @@ export function runProgram<M = Record<string, unknown>>(
                 "stays in require.cache after its removal (Jest's require.cache ignores delete), so it would not run again: this run would register none of the resources it makes as it loads and give the last run's outputs",
             );
         }
-        const before = new Set(Object.keys(require.cache));
-        try {
-            // eslint-disable-next-line @typescript-eslint/no-require-imports
-            const exported: unknown = require(file);
-            const loaded = require.cache[file];
-            if (loaded !== undefined) {
-                exportsReused = programModules.has(loaded);
-                programModules.add(loaded);
-            } else if ((typeof exported === "object" && exported !== null) || typeof exported === "function") {
-                exportsReused = programExports.has(exported);
-                programExports.add(exported);
-            }
-            return (typeof exported === "function" ? exported() : exported) as T;
-        } finally {
-            for (const loaded of Object.keys(require.cache)) {
-                if (!before.has(loaded) && inProgramFolder(loaded, path.dirname(file))) programFiles.add(loaded);
-            }
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const exported: unknown = require(file);
+        const loaded = require.cache[file];
+        if (loaded !== undefined) {
+            exportsReused = programModules.has(loaded);
+            programModules.add(loaded);
+        } else if ((typeof exported === "object" && exported !== null) || typeof exported === "function") {
+            exportsReused = programExports.has(exported);
+            programExports.add(exported);
         }
+        return (typeof exported === "function" ? exported() : exported) as T;
     }, runOptions);
     // A module loader that hides what it keeps: the module did not run again, unless it registered something.
     return run.then((result) => {

@@ -1386,6 +1386,37 @@ describe("The stand-in harness (runWithStandIn)", function () {
         });
     });
 
+    it("runs afresh a file of the program's folder that the test file loaded first, so that its state does not leak into the next run", async () => {
+        // The README's layout: index.test.js beside the program imports a helper the program uses too.
+        const project = tempDir("program-shared-file");
+        fs.writeFileSync(
+            path.join(project, "names.js"),
+            "const used = new Set();\n" +
+                "exports.endpointName = (team) => {\n" +
+                "    if (used.has(team)) throw new Error(`endpoint ${team} defined twice`);\n" +
+                "    used.add(team);\n" +
+                "    return `${team}-key`;\n" +
+                "};\n",
+        );
+        fs.writeFileSync(
+            path.join(project, "index.js"),
+            `const tls = require(${JSON.stringify(require.resolve("@pulumi/tls"))});\n` +
+                `const { endpointName } = require("./names");\n` +
+                `new tls.PrivateKey(endpointName("payments"), { algorithm: "ECDSA", ecdsaCurve: "P256" });\n`,
+        );
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const testsNames = require(path.join(project, "names.js")) as { endpointName(team: string): string };
+        for (let run = 0; run < 2; run++) {
+            const { engine } = await runProgram(path.join(project, "index.js"), { state: new Map() });
+            assert.deepStrictEqual(
+                engine.resources.map((r) => r.name),
+                ["payments-key"],
+            );
+        }
+        // What the test holds stays the instance it loaded: the runs did not use it.
+        assert.strictEqual(testsNames.endpointName("payments"), "payments-key");
+    });
+
     it("refuses a program the module loader keeps (Jest's require.cache ignores delete), rather than succeed with none of its resources", async () => {
         const project = tempDir("program-kept");
         const program = path.join(project, "index.js");
