@@ -25,7 +25,8 @@ export type { EngineState, RecordedResource, RunOptions, RunResult, StandInOptio
 /**
  * The stack outputs of a program module whose type is M (`typeof import("./index")`), as the
  * language host takes them from the module: an ES module's lone `default` export stands for the
- * module, and an exported function for what it returns, awaited. Other modules are their exports.
+ * module, and an exported function for what it returns, awaited. Other modules are their exports
+ * (runProgram refuses a CommonJS module whose lone export is a `default` function: see there).
  */
 export type ProgramOutputs<M> = ProgramEntry<
     "default" extends keyof M ? ([keyof M] extends ["default"] ? M["default"] : M) : M
@@ -58,9 +59,11 @@ function inProgramFolder(file: string, folder: string): boolean {
  * excepted), also one the test file loaded first; an ES module program (`.mjs`, or `"type":
  * "module"`) by its entry only, since Node cannot unload the other ES modules it imports. A
  * CommonJS program the module loader keeps (Jest unless its modules are reset before each run) is
- * refused. The project is the `name` of the nearest Pulumi.yaml (or .yml) at or above the module,
- * as `pulumi up` takes it from the project the program is in (`options.project` overrides it). M
- * is the module's type (`typeof import("./index")`), for typed outputs (see ProgramOutputs).
+ * refused, and so is one whose only export is a default function (`export default` compiled to
+ * CommonJS), which `pulumi up` would not call. The project is the `name` of the nearest Pulumi.yaml
+ * (or .yml) at or above the module, as `pulumi up` takes it from the project the program is in
+ * (`options.project` overrides it). M is the module's type (`typeof import("./index")`), for typed
+ * outputs (see ProgramOutputs).
  */
 export function runProgram<M = Record<string, unknown>>(
     modulePath: string,
@@ -118,6 +121,11 @@ export function runProgram<M = Record<string, unknown>>(
             exportsReused = programExports.has(exported);
             programExports.add(exported);
         }
+        if (isDefaultFunctionOnly(exported)) {
+            throw new Error(
+                `runProgram: ${file} is a CommonJS module whose only export is a default function (TypeScript's \`export default\` compiled to CommonJS): pulumi up takes a CommonJS module's exports as the stack outputs and never calls that function, so the program would create nothing; write \`export = async () => { ... }\` instead (or compile the program as an ES module, "type": "module")`,
+            );
+        }
         return (typeof exported === "function" ? exported() : exported) as T;
     }, runOptions);
     // A module loader that hides what it keeps: the module did not run again, unless it registered something.
@@ -130,6 +138,15 @@ export function runProgram<M = Record<string, unknown>>(
         }
         return result;
     });
+}
+
+/** What TypeScript's `export default` of a function compiles to as CommonJS, with no other export. */
+function isDefaultFunctionOnly(exported: unknown): boolean {
+    if (typeof exported !== "object" || exported === null) return false;
+    const keys = Object.keys(exported);
+    return (
+        keys.length === 1 && keys[0] === "default" && typeof (exported as { default: unknown }).default === "function"
+    );
 }
 
 /** Refusal of a CommonJS program the module loader did not run again (see runProgram). */

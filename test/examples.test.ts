@@ -1544,6 +1544,20 @@ describe("The stand-in harness (runWithStandIn)", function () {
         }
     });
 
+    it("refuses a CommonJS program whose only export is a default function, which pulumi up would never call", async () => {
+        // TypeScript's `export default async () => {...}` compiled with "module": "commonjs".
+        const program = path.join(tempDir("program-commonjs-default"), "index.js");
+        fs.writeFileSync(
+            program,
+            `const tls = require(${JSON.stringify(require.resolve("@pulumi/tls"))});\n` +
+                `Object.defineProperty(exports, "__esModule", { value: true });\n` +
+                `exports.default = async () => ({ key: new tls.PrivateKey("key", { algorithm: "ECDSA" }).publicKeyPem });\n`,
+        );
+        await assert.rejects(runProgram(program, { state: new Map() }), {
+            message: `runProgram: ${program} is a CommonJS module whose only export is a default function (TypeScript's \`export default\` compiled to CommonJS): pulumi up takes a CommonJS module's exports as the stack outputs and never calls that function, so the program would create nothing; write \`export = async () => { ... }\` instead (or compile the program as an ES module, "type": "module")`,
+        });
+    });
+
     it("runs a program in the project of the nearest Pulumi.yaml above it: its config namespace and getProject()", async () => {
         const project = tempDir("program-project");
         const pulumiModule = JSON.stringify(require.resolve("@pulumi/pulumi"));
