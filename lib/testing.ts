@@ -15,11 +15,13 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { pathToFileURL } from "url";
-import { EngineStandIn, RunOptions, RunResult, runWithStandIn } from "./engine/standIn";
+import * as pulumi from "@pulumi/pulumi";
+import * as standIn from "./engine/standIn";
+import { EngineStandIn, RunOptions, RunResult } from "./engine/standIn";
 import { nearestProject } from "./config/load";
 import { manifest } from "./render/render";
 
-export { EngineStandIn, resolve, runWithStandIn } from "./engine/standIn";
+export { EngineStandIn, resolve } from "./engine/standIn";
 export type { EngineState, RecordedResource, RunOptions, RunResult, StandInOptions } from "./engine/standIn";
 
 /**
@@ -52,6 +54,95 @@ function inProgramFolder(file: string, folder: string): boolean {
 }
 
 /**
+ * Runs a Pulumi program (a function) against the stand-in, inside the stack's root resource as
+ * `pulumi up` runs it: every resource without a parent of its own is the stack's child (its URN as
+ * the engine makes it, without the stack's type), and `pulumi.runtime.registerStackTransformation`
+ * applies to them. The root resource is not among `engine.resources`: the program did not register
+ * it. See the engine stand-in's runWithStandIn for the rest.
+ */
+export function runWithStandIn<T>(program: () => T | Promise<T>, options: RunOptions = {}): Promise<RunResult<T>> {
+    if (callingProgram) {
+        return Promise.reject(
+            new Error(
+                "runWithStandIn was called from inside the program of another run: runs take turns (the SDK has one engine per process), so it would wait for itself; start it after that run",
+            ),
+        );
+    }
+    return standIn
+        .runWithStandIn(() => inRootStack(program), options)
+        .then(
+            (result) => {
+                const root = result.engine.resources.findIndex((r) => r.type === ROOT_STACK_TYPE);
+                if (root !== -1) result.engine.resources.splice(root, 1);
+                return result;
+            },
+            (error: unknown) => {
+                if (error instanceof Error && error.message === SDK_NO_TRANSFORMS) throw transformsRefusal();
+                throw error;
+            },
+        )
+        .finally(() => sdkState().setStackResource(undefined));
+}
+
+const ROOT_STACK_TYPE = "pulumi:pulumi:Stack";
+/** The SDK's refusal of resource transforms under mocks, which names the CLI (the stand-in has none). */
+const SDK_NO_TRANSFORMS = "The Pulumi CLI does not support transforms. Please update the Pulumi CLI";
+
+function transformsRefusal(): Error {
+    return new Error(
+        "the stand-in cannot apply resource transforms (pulumi.runtime.registerResourceTransform, the transforms resource option): the engine calls them back through the Pulumi CLI, which a test run has none of; test the program without them, or use pulumi.runtime.registerStackTransformation or the transformations resource option, which the SDK applies itself",
+    );
+}
+
+/** True while inRootStack calls the program: a run started from there is refused, not left waiting for itself. */
+let callingProgram = false;
+
+/** The program run inside a new root stack resource, as the Pulumi language host runs it. */
+function inRootStack<T>(program: () => T | Promise<T>): Promise<T> {
+    // The mock monitor gives a child of the stack a URN with the stack's type in it; the engine does not.
+    const monitor = (pulumi.runtime as unknown as { getMonitor(): MockMonitor }).getMonitor();
+    const newUrn = monitor.newUrn.bind(monitor);
+    monitor.newUrn = (parent, type, name) =>
+        newUrn(parent?.split("::")[2] === ROOT_STACK_TYPE ? undefined : parent, type, name);
+    let returned!: T;
+    return pulumi.runtime
+        .runInPulumiStack(async () => {
+            // setMocks says no transforms (the engine applies them through the CLI's callbacks), but the
+            // stack's feature query turned them on (the mock monitor claims all features but one): the
+            // SDK would send transforms that nothing applies.
+            const store = sdkState().getStore();
+            store.supportsTransforms = false;
+            store.supportsInvokeTransforms = false;
+            callingProgram = true;
+            let called: T | Promise<T>;
+            try {
+                called = program();
+            } finally {
+                callingProgram = false;
+            }
+            returned = await called;
+            return returned as pulumi.Inputs | undefined;
+        })
+        .then(() => returned);
+}
+
+/** The SDK's mock monitor (internal): how it names a resource. */
+interface MockMonitor {
+    newUrn(parent: string | undefined, type: string, name: string): string;
+}
+
+/** The SDK's runtime state (internal, as the stand-in reads its config): the root stack, the features. */
+interface SdkState {
+    setStackResource(resource: undefined): void;
+    getStore(): { supportsTransforms: boolean; supportsInvokeTransforms: boolean };
+}
+
+function sdkState(): SdkState {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require("@pulumi/pulumi/runtime/state") as SdkState;
+}
+
+/**
  * Runs a Pulumi program module (what Pulumi.yaml `main` names) against the stand-in the way
  * `pulumi up` runs it: its exports, or what its exported function returns, are the stack outputs.
  * Each call loads the module afresh, as `pulumi up` starts a new process, so each run registers
@@ -60,10 +151,11 @@ function inProgramFolder(file: string, folder: string): boolean {
  * "module"`) by its entry only, since Node cannot unload the other ES modules it imports. A
  * CommonJS program the module loader keeps (Jest unless its modules are reset before each run) is
  * refused, and so is one whose only export is a default function (`export default` compiled to
- * CommonJS), which `pulumi up` would not call. The project is the `name` of the nearest Pulumi.yaml
- * (or .yml) at or above the module, as `pulumi up` takes it from the project the program is in
- * (`options.project` overrides it). M is the module's type (`typeof import("./index")`), for typed
- * outputs (see ProgramOutputs).
+ * CommonJS), which `pulumi up` would not call. The program runs inside the stack's root resource
+ * (see runWithStandIn). The project is the `name` of the nearest Pulumi.yaml (or .yml) at or above
+ * the module, as `pulumi up` takes it from the project the program is in (`options.project`
+ * overrides it). M is the module's type (`typeof import("./index")`), for typed outputs (see
+ * ProgramOutputs).
  */
 export function runProgram<M = Record<string, unknown>>(
     modulePath: string,

@@ -1558,6 +1558,56 @@ describe("The stand-in harness (runWithStandIn)", function () {
         });
     });
 
+    it("runs a program inside the stack's root resource as pulumi up does: its stack transformations apply, resource transforms are refused", async () => {
+        const project = tempDir("program-transforms");
+        const program = (name: string, body: string) => {
+            fs.writeFileSync(
+                path.join(project, name),
+                `const pulumi = require(${JSON.stringify(require.resolve("@pulumi/pulumi"))});\n` +
+                    `const tls = require(${JSON.stringify(require.resolve("@pulumi/tls"))});\n` +
+                    body,
+            );
+            return path.join(project, name);
+        };
+        const p384 =
+            "pulumi.runtime.registerStackTransformation((a) =>\n" +
+            '    a.type === "tls:index/privateKey:PrivateKey" ? { props: { ...a.props, ecdsaCurve: "P384" }, opts: a.opts } : undefined,\n' +
+            ");\n";
+        const key = (name: string, options = "") =>
+            `exports.${name} = new tls.PrivateKey("${name}", { algorithm: "ECDSA", ecdsaCurve: "P256" }${options}).urn;\n`;
+        const transformed = await runProgram(program("transformed.js", p384 + key("transformed")), {
+            state: new Map(),
+        });
+        const plain = await runProgram(program("plain.js", key("plain")), { state: new Map() });
+        // The stack is no resource of the program's, and not in its children's URNs, as the engine makes them.
+        assert.deepStrictEqual(
+            [transformed, plain].map(({ engine, outputs }) => [
+                engine.resources.map((r) => [r.name, r.inputs.ecdsaCurve]),
+                outputs,
+            ]),
+            [
+                [
+                    [["transformed", "P384"]],
+                    { transformed: "urn:pulumi:dev::apic-istio-pki::tls:index/privateKey:PrivateKey::transformed" },
+                ],
+                // The transformation was the last run's stack's.
+                [
+                    [["plain", "P256"]],
+                    { plain: "urn:pulumi:dev::apic-istio-pki::tls:index/privateKey:PrivateKey::plain" },
+                ],
+            ],
+        );
+        const refusal =
+            "the stand-in cannot apply resource transforms (pulumi.runtime.registerResourceTransform, the transforms resource option): the engine calls them back through the Pulumi CLI, which a test run has none of; test the program without them, or use pulumi.runtime.registerStackTransformation or the transformations resource option, which the SDK applies itself";
+        const registered = program(
+            "registered.js",
+            "pulumi.runtime.registerResourceTransform(async () => undefined);\n",
+        );
+        await assert.rejects(runProgram(registered, { state: new Map() }), { message: refusal });
+        const option = program("option.js", key("optioned", ", { transforms: [async () => undefined] }"));
+        await assert.rejects(runProgram(option, { state: new Map() }), { message: refusal });
+    });
+
     it("runs a program in the project of the nearest Pulumi.yaml above it: its config namespace and getProject()", async () => {
         const project = tempDir("program-project");
         const pulumiModule = JSON.stringify(require.resolve("@pulumi/pulumi"));
