@@ -24,6 +24,7 @@ import {
     mintLeaf,
     mintRoot,
     mintSubCa,
+    opensslCa,
     opensslRoot,
     opensslSpkiPin,
     readmeBlock,
@@ -406,6 +407,36 @@ describe("Components used alone", function () {
                 `IntermediateCa issuer: privateKeyPem holds a key of type ED448, which @pulumi/tls cannot sign with (Go's crypto/x509 parses RSA, ECDSA and Ed25519 keys only); ${give}`,
                 `IntermediateCa issuer: certPem (CN=Corp ADCS Root) has a negative serial number (-5A17), which @pulumi/tls cannot read (Go's crypto/x509: "negative serial number"; RFC 5280 requires a positive one); re-issue the CA certificate with a positive serial, or give another CA`,
                 "accepted",
+            ],
+        );
+    });
+
+    it("refuses an issuer whose certificates forbid what it would sign: no keyCertSign", async () => {
+        const root = await mintRoot("Corp root");
+        const noCertSign = opensslCa(
+            "Corp no-certsign CA",
+            ["basicConstraints = critical, CA:TRUE", "keyUsage = critical, cRLSign"],
+            root,
+        );
+        const sign = (ca: TestCa) =>
+            runWithStandIn(
+                () =>
+                    new IntermediateCa("i", {
+                        issuer: {
+                            certPem: ca.certPem,
+                            privateKeyPem: ca.keyPem,
+                            chainPem: ca.certPem,
+                            rootCertPem: root.certPem,
+                        },
+                        subject: { commonName: "i" },
+                        keyAlgorithm: "ECDSA",
+                    }),
+                { state: new Map() },
+            ).then(accepted, messageOf);
+        assert.deepStrictEqual(
+            [await sign(noCertSign)],
+            [
+                "IntermediateCa issuer: certPem (CN=Corp no-certsign CA) is a CA certificate whose keyUsage lacks keyCertSign, so verifiers accept nothing it signs; re-issue it with keyCertSign (and cRLSign), or give another CA",
             ],
         );
     });

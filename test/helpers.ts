@@ -608,6 +608,47 @@ export async function mintSubCa(ca: TestCa, commonName: string, options: TestCaO
 const QUIET = { encoding: "utf8", stdio: "pipe" } as const;
 
 /**
+ * A CA that @pulumi/tls cannot make, by openssl: `extensions` as openssl's config lines (pathlen 0,
+ * a keyUsage without keyCertSign, an extendedKeyUsage), signed by `issuer`, else by its own key.
+ * Its key is ECDSA P-256, as PKCS#8.
+ */
+export function opensslCa(commonName: string, extensions: string[], issuer?: TestCa): TestCa {
+    const dir = tempDir("openssl-ca");
+    const keyPem = crypto
+        .generateKeyPairSync("ec", { namedCurve: "prime256v1" })
+        .privateKey.export({ type: "pkcs8", format: "pem" }) as string;
+    const key = writeTemp(dir, "ca.key", keyPem);
+    const lines = ["subjectKeyIdentifier = hash", "authorityKeyIdentifier = keyid:always", ...extensions];
+    const csr = execFileSync("openssl", ["req", "-new", "-key", key, "-subj", `/CN=${commonName}`], QUIET);
+    const signer =
+        issuer === undefined
+            ? ["-signkey", key]
+            : [
+                  "-CA",
+                  writeTemp(dir, "issuer.crt", issuer.certPem),
+                  "-CAkey",
+                  writeTemp(dir, "issuer.key", issuer.keyPem),
+              ];
+    const certPem = execFileSync(
+        "openssl",
+        [
+            "x509",
+            "-req",
+            ...signer,
+            "-days",
+            "1",
+            "-extfile",
+            writeTemp(dir, "ext.cnf", lines.join("\n")),
+            "-set_serial",
+            "9",
+        ],
+        { ...QUIET, input: csr },
+    );
+    fs.rmSync(dir, { recursive: true });
+    return { certPem, keyPem };
+}
+
+/**
  * A CA below `ca` whose subject is `ca`'s own (a self-issued CA), signed by openssl with an
  * authority key identifier as an attacker's tool would: @pulumi/tls (and mintSubCa) leave that
  * identifier out when subject and issuer are equal, and without it verifiers take the certificate
