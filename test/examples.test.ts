@@ -411,32 +411,85 @@ describe("Components used alone", function () {
         );
     });
 
-    it("refuses an issuer whose certificates forbid what it would sign: no keyCertSign", async () => {
+    it("refuses an issuer whose certificates forbid what it would sign: no keyCertSign, a pathlen used up", async () => {
         const root = await mintRoot("Corp root");
-        const noCertSign = opensslCa(
-            "Corp no-certsign CA",
-            ["basicConstraints = critical, CA:TRUE", "keyUsage = critical, cRLSign"],
-            root,
-        );
-        const sign = (ca: TestCa) =>
-            runWithStandIn(
-                () =>
-                    new IntermediateCa("i", {
-                        issuer: {
-                            certPem: ca.certPem,
-                            privateKeyPem: ca.keyPem,
-                            chainPem: ca.certPem,
-                            rootCertPem: root.certPem,
-                        },
-                        subject: { commonName: "i" },
-                        keyAlgorithm: "ECDSA",
-                    }),
-                { state: new Map() },
-            ).then(accepted, messageOf);
+        const ca = (name: string, extensions: string[], issuer?: TestCa) =>
+            opensslCa(name, ["basicConstraints = critical, " + extensions[0], ...extensions.slice(1)], issuer);
+        const noCertSign = ca("Corp no-certsign CA", ["CA:TRUE", "keyUsage = critical, cRLSign"], root);
+        const issuing = ca("Corp issuing CA", ["CA:TRUE, pathlen:0"], root);
+        const below = ca("Corp sub-CA", ["CA:TRUE"], issuing);
+        const rootPathlen0 = ca("Corp pathlen-0 root", ["CA:TRUE, pathlen:0"]);
+        const rootPathlen2 = await mintRoot("Corp pathlen-2 root", { maxPathLength: 2 });
+        const underPathlen2 = await mintSubCa(rootPathlen2, "Corp CA under pathlen-2 root");
+        const run = (make: () => unknown) => runWithStandIn(make, { state: new Map() }).then(accepted, messageOf);
+        const issuer = (signer: TestCa, top: TestCa = root, chainPem = signer.certPem) => ({
+            certPem: signer.certPem,
+            privateKeyPem: signer.keyPem,
+            chainPem,
+            rootCertPem: top.certPem,
+        });
+        const intermediate = (args: Record<string, unknown>) => () =>
+            new IntermediateCa("i", { ...args, subject: { commonName: "i" }, keyAlgorithm: "ECDSA" });
+        const mesh = (args: Record<string, unknown>) => () =>
+            new MeshPluginCa("m", { ...args, cluster: "c", environment: "dev", keyAlgorithm: "ECDSA" });
+        const bundle =
+            (signer: TestCa, chainPem = signer.certPem) =>
+            () =>
+                new ApicClientBundle("b", {
+                    clientCa: { certPem: signer.certPem, privateKeyPem: signer.keyPem, chainPem },
+                    serverTrustBundlePem: root.certPem,
+                    endpointId: "ob",
+                    identity: "urn:example:apic",
+                    keyAlgorithm: "ECDSA",
+                });
+        // The package's defaults: a RootCa (pathlen 1), an IntermediateCa, then a CA under that one.
+        const underDefaults = () => {
+            const rootCa = new RootCa("r", { subject: { commonName: "Bank root" }, keyAlgorithm: "ECDSA" });
+            const first = new IntermediateCa("a", { rootCa, subject: { commonName: "a" }, keyAlgorithm: "ECDSA" });
+            return new IntermediateCa("b", {
+                issuer: {
+                    certPem: first.certPem,
+                    privateKeyPem: first.privateKeyPem,
+                    chainPem: first.chainPem,
+                    rootCertPem: first.rootCertPem,
+                },
+                subject: { commonName: "b" },
+                keyAlgorithm: "ECDSA",
+            });
+        };
+        const sends = `OpenSSL, Go (istiod) and Envoy's BoringSSL would refuse every certificate`;
+        const anchors = `OpenSSL and Go (istiod) would refuse every certificate`;
+        const exceeded = `("path length constraint exceeded"`;
         assert.deepStrictEqual(
-            [await sign(noCertSign)],
+            [
+                await run(intermediate({ issuer: issuer(noCertSign) })),
+                await run(intermediate({ issuer: issuer(issuing) })),
+                await run(mesh({ issuer: issuer(issuing) })),
+                await run(
+                    intermediate({ rootCa: { certPem: rootPathlen0.certPem, privateKeyPem: rootPathlen0.keyPem } }),
+                ),
+                await run(bundle(below, below.certPem + issuing.certPem)),
+                await run(underDefaults),
+                // Controls: a leaf right under the pathlen-0 CA; a CA under a root with room for two.
+                await run(bundle(issuing)),
+                await run(intermediate({ issuer: issuer(underPathlen2, rootPathlen2) })),
+            ],
             [
                 "IntermediateCa issuer: certPem (CN=Corp no-certsign CA) is a CA certificate whose keyUsage lacks keyCertSign, so verifiers accept nothing it signs; re-issue it with keyCertSign (and cRLSign), or give another CA",
+                `IntermediateCa issuer: certPem (CN=Corp issuing CA) has pathlen:0, which allows no CA below it, and with the CA made here there would be 1: ${sends} that CA signs ${exceeded}); ` +
+                    "sign this CA with a CA higher up the chain, or re-issue CN=Corp issuing CA with pathlen:1 or more",
+                `MeshPluginCa issuer: certPem (CN=Corp issuing CA) has pathlen:0, which allows no CA below it, and with the CA made here there would be 1: ${sends} that CA signs ${exceeded}); ` +
+                    "sign this CA with a CA higher up the chain, or re-issue CN=Corp issuing CA with pathlen:1 or more",
+                `IntermediateCa rootCa: certPem (CN=Corp pathlen-0 root) has pathlen:0, which allows no CA below it, and with the CA made here there would be 1: ${anchors} that CA signs ${exceeded}; Envoy's BoringSSL alone ignores a trust anchor's pathlen); ` +
+                    "give a root that allows CAs below it, or re-issue CN=Corp pathlen-0 root with pathlen:1 or more",
+                `ApicClientBundle clientCa: CN=Corp issuing CA in chainPem has pathlen:0, which allows no CA below it, but there is 1 down to certPem (CN=Corp sub-CA): ${sends} it signs ${exceeded}); ` +
+                    "give a CA higher up the chain, or re-issue CN=Corp issuing CA with pathlen:1 or more",
+                // Checked once the outputs resolve, as the signing resource's input (caCertPem) serializes.
+                'error serializing property "caCertPem": ' +
+                    `IntermediateCa issuer: rootCertPem (CN=Bank root) has pathlen:1, which allows 1 CA below it, and with the CA made here there would be 2: ${anchors} that CA signs ${exceeded}; Envoy's BoringSSL alone ignores a trust anchor's pathlen); ` +
+                    "sign this CA with a CA higher up the chain, or re-issue CN=Bank root with pathlen:2 or more",
+                "accepted",
+                "accepted",
             ],
         );
     });

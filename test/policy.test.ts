@@ -462,9 +462,10 @@ describe("Policy pack", function () {
         const program = (meshUnder: MeshUnder) =>
             runWithStandIn(
                 () => {
+                    // Room for the deepest CA here: the mesh CA under the server CA under the policy CA.
                     const root = new RootCa("team-root", {
                         subject: { commonName: "Team root" },
-                        maxPathLength: 2,
+                        maxPathLength: 3,
                         keyAlgorithm: "ECDSA",
                     });
                     const clientRoot = new RootCa("team-client-root", {

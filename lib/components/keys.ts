@@ -489,6 +489,8 @@ interface IssuerParts {
     readonly rootCertPem?: string;
     /** The CA must be that root itself (a RootCa argument). */
     readonly root?: boolean;
+    /** It signs a CA (IntermediateCa, MeshPluginCa), which counts against every pathlen above it. */
+    readonly signsCa?: boolean;
 }
 
 const spkiOf = (key: crypto.KeyObject): Buffer => key.export({ type: "spki", format: "der" });
@@ -615,11 +617,11 @@ export function issuerProblem(parts: IssuerParts): string | undefined {
             chain.push(blocks[i]);
         }
     }
+    let root: crypto.X509Certificate | undefined;
     if (parts.rootCertPem !== undefined) {
         // Read as one block, the second would be dropped without a word; as two, it would be a trust anchor.
         const joined = runTogetherPemBlock(parts.rootCertPem);
         if (joined !== undefined) return `rootCertPem has ${runTogetherProblem(joined)}`;
-        let root: crypto.X509Certificate;
         try {
             // As it goes on (a CERTIFICATE block; Node would also read ones Go does not).
             root = new crypto.X509Certificate(issuerCertPem(parts.rootCertPem));
@@ -637,6 +639,40 @@ export function issuerProblem(parts: IssuerParts): string | undefined {
             return `the chain does not lead to rootCertPem: ${subjectOf(top)} is not signed by it`;
         }
     }
+    return pathLengthProblem(chain, root, parts.signsCa === true);
+}
+
+/**
+ * Why a certificate of the issuer's path (`chain`, certPem first, then `root` unless it is the
+ * chain's top) forbids the CAs below it, or undefined: a pathlen:n allows n CAs between it and a
+ * leaf, and the issuer's own CAs below it count, with the CA it signs when `signsCa`. Go (istiod)
+ * and OpenSSL refuse such a leaf wherever the certificate is (Go counts self-issued CAs too); Envoy's
+ * BoringSSL does so only below its trust anchor, the root.
+ */
+function pathLengthProblem(
+    chain: readonly crypto.X509Certificate[],
+    root: crypto.X509Certificate | undefined,
+    signsCa: boolean,
+): string | undefined {
+    const path = root === undefined || chain[chain.length - 1].raw.equals(root.raw) ? chain : [...chain, root];
+    for (const [i, cert] of path.entries()) {
+        const { pathLen } = caFlags(cert);
+        const below = i + (signsCa ? 1 : 0);
+        if (pathLen === undefined || pathLen >= below) continue;
+        const subject = subjectOf(cert);
+        const where =
+            i === 0 ? `certPem (${subject})` : cert === root ? `rootCertPem (${subject})` : `${subject} in chainPem`;
+        const allows = pathLen === 0 ? "no CA" : pathLen === 1 ? "1 CA" : `${pathLen} CAs`;
+        const refusers =
+            cert.checkIssued(cert) && cert.verify(cert.publicKey)
+                ? `OpenSSL and Go (istiod) would refuse every certificate ${signsCa ? "that CA" : "it"} signs ("path length constraint exceeded"; Envoy's BoringSSL alone ignores a trust anchor's pathlen)`
+                : `OpenSSL, Go (istiod) and Envoy's BoringSSL would refuse every certificate ${signsCa ? "that CA" : "it"} signs ("path length constraint exceeded")`;
+        return signsCa
+            ? `${where} has pathlen:${pathLen}, which allows ${allows} below it, and with the CA made here there would be ${below}: ${refusers}; ` +
+                  `${path.length > 1 ? "sign this CA with a CA higher up the chain" : "give a root that allows CAs below it"}, or re-issue ${subject} with pathlen:${below} or more`
+            : `${where} has pathlen:${pathLen}, which allows ${allows} below it, but there ${below === 1 ? "is" : "are"} ${below} down to certPem (${subjectOf(path[0])}): ${refusers}; ` +
+                  `give a CA higher up the chain, or re-issue ${subject} with pathlen:${below} or more`;
+    }
     return undefined;
 }
 
@@ -648,7 +684,8 @@ const soundIssuers = new Set<string>();
  * signs with it: at once when every part is plain text (a program in another language passes
  * PEM so), else once the outputs resolve. `label` names the component and argument. Its certPem
  * and privateKeyPem are as the signing resources must get them (issuerCertPem, issuerKeyPem).
- * `withRootCertPem`: the issuer is a CA's signer, whose rootCertPem is required as its certPem is.
+ * `withRootCertPem`: the issuer is a CA's signer, whose rootCertPem is required as its certPem is,
+ * and the CA it signs counts against the pathlens above it.
  */
 export function checkedIssuer<T extends { certPem: pulumi.Input<string>; privateKeyPem: pulumi.Input<string> }>(
     issuer: T & { chainPem?: pulumi.Input<string>; rootCertPem?: pulumi.Input<string> },
@@ -681,6 +718,7 @@ export function checkedIssuer<T extends { certPem: pulumi.Input<string>; private
             chainPem,
             rootCertPem,
             ...partOptions,
+            signsCa: withRootCertPem,
         });
         return {
             ...members,
@@ -711,6 +749,7 @@ export function checkedIssuer<T extends { certPem: pulumi.Input<string>; private
                     chainPem: chainPem ?? undefined,
                     rootCertPem: rootCertPem ?? undefined,
                     ...partOptions,
+                    signsCa: withRootCertPem,
                 });
                 return true;
             }),

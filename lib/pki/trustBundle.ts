@@ -29,20 +29,24 @@ import { expiredAt, subjectOf } from "./x509";
 const PEM_HEADER = /-----BEGIN ([^-\r\n]*)-----/g;
 
 /**
- * What the certificate says of itself as a CA: basicConstraints cA, and whether its keyUsage
- * allows signing certificates (RFC 5280: no keyUsage, no limit). Node's X509Certificate.ca folds
- * both into one flag, and the fix differs.
+ * What the certificate says of itself as a CA: basicConstraints cA, whether its keyUsage allows
+ * signing certificates (RFC 5280: no keyUsage, no limit), and its pathLenConstraint (undefined: no
+ * limit). Node's X509Certificate.ca folds the first two into one flag, and the fix differs.
  */
-export function caFlags(cert: crypto.X509Certificate): { ca: boolean; certSign: boolean } {
+export function caFlags(cert: crypto.X509Certificate): { ca: boolean; certSign: boolean; pathLen?: number } {
     const extensions = AsnConvert.parse(cert.raw, Certificate).tbsCertificate.extensions ?? [];
     const value = <T>(id: string, type: new () => T): T | undefined => {
         const extension = extensions.find((e) => e.extnID === id);
         return extension === undefined ? undefined : AsnConvert.parse(extension.extnValue, type);
     };
     const keyUsage = value(id_ce_keyUsage, KeyUsage);
+    const constraints = value(id_ce_basicConstraints, BasicConstraints);
     return {
-        ca: value(id_ce_basicConstraints, BasicConstraints)?.cA === true,
+        ca: constraints?.cA === true,
         certSign: keyUsage === undefined || (keyUsage.toNumber() & KeyUsageFlags.keyCertSign) !== 0,
+        ...(constraints?.cA === true && constraints.pathLenConstraint !== undefined
+            ? { pathLen: constraints.pathLenConstraint }
+            : {}),
     };
 }
 
