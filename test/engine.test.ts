@@ -366,7 +366,7 @@ describe("Engine stand-in: faithful to @pulumi/tls (terraform-provider-tls 4.x, 
         assert.strictEqual(sign({}).state.caKeyAlgorithm, "RSA");
     });
 
-    it("refuses CA material Go's crypto/x509 cannot read, with its words: a brainpool or Ed448 key, a negative serial", async () => {
+    it("refuses CA material Go's crypto/x509 cannot read, with its words: a brainpool or Ed448 key, a key under another form's label, a negative serial", async () => {
         const brainpool = crypto.generateKeyPairSync("ec", { namedCurve: "brainpoolP384r1" }).privateKey;
         const ed448 = crypto.generateKeyPairSync("ed448").privateKey;
         const p256 = crypto.generateKeyPairSync("ec", { namedCurve: "prime256v1" }).privateKey;
@@ -386,19 +386,35 @@ describe("Engine stand-in: faithful to @pulumi/tls (terraform-provider-tls 4.x, 
             }
         };
         const brainpoolRoot = opensslRoot("brainpool root", brainpool, "0x5A17");
+        const p256Root = opensslRoot("P-256 root", p256, "0x5A17");
+        // The provider picks Go's parser by the label; OpenSSL (so Node) reads PKCS#8 under any.
+        const relabelled = (keyPem: string, label: string) => ({
+            ...p256Root,
+            keyPem: keyPem.replace(/(BEGIN|END) [A-Z ]*PRIVATE KEY/g, `$1 ${label}`),
+        });
+        const sec1 = p256.export({ type: "sec1", format: "pem" }) as string;
+        const parse = "x509: failed to parse private key (use";
         assert.deepStrictEqual(
             [
                 refusal(brainpoolRoot),
                 refusal({ ...brainpoolRoot, keyPem: brainpool.export({ type: "sec1", format: "pem" }) as string }),
                 refusal(opensslRoot("Ed448 root", ed448, "0x5A17")),
+                refusal(relabelled(p256Root.keyPem, "EC PRIVATE KEY")),
+                refusal(relabelled(p256Root.keyPem, "RSA PRIVATE KEY")),
+                refusal(relabelled(sec1, "PRIVATE KEY")),
                 refusal(opensslRoot("ADCS root", p256, "-0x5A17")),
-                refusal(opensslRoot("P-256 root", p256, "0x5A17")),
+                refusal(p256Root),
+                refusal(relabelled(sec1, "EC PRIVATE KEY")),
             ],
             [
                 "ca_private_key_pem: failed to parse private key given PEM preamble 'PRIVATE KEY': x509: failed to parse EC private key embedded in PKCS#8: x509: unknown elliptic curve",
                 "ca_private_key_pem: failed to parse private key given PEM preamble 'EC PRIVATE KEY': x509: unknown elliptic curve",
                 "ca_private_key_pem: failed to parse private key given PEM preamble 'PRIVATE KEY': x509: PKCS#8 wrapping contained private key with unknown algorithm: 1.3.101.113",
+                `ca_private_key_pem: failed to parse private key given PEM preamble 'EC PRIVATE KEY': ${parse} ParsePKCS8PrivateKey instead for this key format)`,
+                `ca_private_key_pem: failed to parse private key given PEM preamble 'RSA PRIVATE KEY': ${parse} ParsePKCS8PrivateKey instead for this key format)`,
+                `ca_private_key_pem: failed to parse private key given PEM preamble 'PRIVATE KEY': ${parse} ParseECPrivateKey instead for this key format)`,
                 "ca_cert_pem: failed to parse certificate: x509: negative serial number",
+                "accepted",
                 "accepted",
             ],
         );

@@ -382,7 +382,7 @@ describe("Components used alone", function () {
         }
     });
 
-    it("refuses an issuer @pulumi/tls cannot read or sign with: a brainpool or Ed448 key, a negative serial", async () => {
+    it("refuses an issuer @pulumi/tls cannot read or sign with: a brainpool or Ed448 key, a key under another form's label, a negative serial", async () => {
         const ec = (namedCurve: string) => crypto.generateKeyPairSync("ec", { namedCurve }).privateKey;
         const sign = (root: TestCa) =>
             runWithStandIn(
@@ -395,14 +395,33 @@ describe("Components used alone", function () {
                 { state: new Map() },
             ).then(accepted, messageOf);
         const give = "give a CA whose key is RSA, Ed25519 or ECDSA on P-224, P-256, P-384 or P-521";
+        // Node reads a PKCS#8 key under any label; the provider picks Go's parser by the label.
+        const p256 = ec("prime256v1");
+        const p256Root = opensslRoot("Corp P-256 Root", p256, "0x5A17");
+        const relabelled = (keyPem: string, label: string) => ({
+            ...p256Root,
+            keyPem: keyPem.replace(/(BEGIN|END) [A-Z ]*PRIVATE KEY/g, `$1 ${label}`),
+        });
+        const sec1 = p256.export({ type: "sec1", format: "pem" }) as string;
+        const mislabelled = (form: string, label: string, readAs: string, holds: string) =>
+            `IntermediateCa issuer: privateKeyPem holds a ${form} key under the PEM label "${label}", which @pulumi/tls reads as ${readAs} ` +
+            `(it picks Go's parser by the label: "x509: failed to parse private key"); label it as its form: -----BEGIN ${holds}----- and -----END ${holds}-----`;
         assert.deepStrictEqual(
             [
+                await sign(relabelled(p256Root.keyPem, "RSA PRIVATE KEY")),
+                await sign(relabelled(p256Root.keyPem, "EC PRIVATE KEY")),
+                await sign(relabelled(sec1, "PRIVATE KEY")),
+                await sign(relabelled(sec1, "EC PRIVATE KEY")),
                 await sign(opensslRoot("Corp Brainpool Root", ec("brainpoolP384r1"), "0x5A17")),
                 await sign(opensslRoot("Corp Ed448 Root", crypto.generateKeyPairSync("ed448").privateKey, "0x5A17")),
                 await sign(opensslRoot("Corp ADCS Root", ec("prime256v1"), "-0x5A17")),
                 await sign(opensslRoot("Corp P-384 Root", ec("secp384r1"), "0x5A17")),
             ],
             [
+                mislabelled("PKCS#8", "RSA PRIVATE KEY", "PKCS#1", "PRIVATE KEY"),
+                mislabelled("PKCS#8", "EC PRIVATE KEY", "SEC1", "PRIVATE KEY"),
+                mislabelled("SEC1", "PRIVATE KEY", "PKCS#8", "EC PRIVATE KEY"),
+                "accepted",
                 `IntermediateCa issuer: privateKeyPem holds an ECDSA key on brainpoolP384r1, which @pulumi/tls cannot sign with (Go's crypto/x509: "unknown elliptic curve"); ${give}`,
                 `IntermediateCa issuer: privateKeyPem holds a key of type ED448, which @pulumi/tls cannot sign with (Go's crypto/x509 parses RSA, ECDSA and Ed25519 keys only); ${give}`,
                 `IntermediateCa issuer: certPem (CN=Corp ADCS Root) has a negative serial number (-5A17), which @pulumi/tls cannot read (Go's crypto/x509: "negative serial number"; RFC 5280 requires a positive one); re-issue the CA certificate with a positive serial, or give another CA`,

@@ -6,9 +6,11 @@ import { KeyAlgorithm } from "../config/types";
 import { characterCount, hasControlCharacter, isMap, Json, showJson } from "../config/values";
 import { defaultEarlyRenewalDays, MAX_COMMON_NAME_LENGTH, MAX_VALIDITY_DAYS } from "../config/validate";
 import { CA_USES, KeySpec, LeafPlan, rotatedName } from "../plan/plan";
+import { PRIVATE_KEY_FORMS, PrivateKeyLabel, privateKeyLabelOf } from "../pki/der";
 import {
     pastedKeyProblem,
     pemBlocks,
+    pemDecode,
     pemEncode,
     pemTextProblem,
     privateKeyLabel,
@@ -536,6 +538,27 @@ function encryptedKeyProblem(text: string): string | undefined {
 }
 
 /**
+ * Why privateKeyPem's PEM label names another form than its DER holds (a PKCS#8 key under "RSA
+ * PRIVATE KEY"), or undefined: @pulumi/tls picks Go's parser by the label and fails at the first
+ * certificate it signs, where OpenSSL and Node read a PKCS#8 key under any label.
+ */
+function keyLabelProblem(text: string): string | undefined {
+    const label = privateKeyLabel(text);
+    if (label === undefined || !Object.hasOwn(PRIVATE_KEY_FORMS, label)) return undefined;
+    let holds: PrivateKeyLabel | undefined;
+    try {
+        holds = privateKeyLabelOf(pemDecode(text, label));
+    } catch {
+        return undefined; // not read here either: refused below as no key
+    }
+    if (holds === undefined || holds === label) return undefined;
+    return (
+        `privateKeyPem holds a ${PRIVATE_KEY_FORMS[holds]} key under the PEM label "${label}", which @pulumi/tls reads as ${PRIVATE_KEY_FORMS[label as PrivateKeyLabel]} ` +
+        `(it picks Go's parser by the label: "x509: failed to parse private key"); label it as its form: -----BEGIN ${holds}----- and -----END ${holds}-----`
+    );
+}
+
+/**
  * An issuer's certificate and key as the signing resources get them (providerPem: the key keeps
  * its PEM type). Given as they came, a change of issuer after a "Bag Attributes" preamble (openssl
  * pkcs12 -nodes) or CRLF line ends would be an in-place update to @pulumi/tls: the certificates
@@ -574,6 +597,8 @@ export function issuerProblem(parts: IssuerParts): string | undefined {
     if (cert.serialNumber.startsWith("-")) {
         return `certPem (${subjectOf(cert)}) has a negative serial number (${cert.serialNumber}), which @pulumi/tls cannot read (Go's crypto/x509: "negative serial number"; RFC 5280 requires a positive one); re-issue the CA certificate with a positive serial, or give another CA`;
     }
+    const mislabelled = keyLabelProblem(parts.privateKeyPem);
+    if (mislabelled !== undefined) return mislabelled;
     let key: crypto.KeyObject;
     try {
         key = crypto.createPrivateKey(issuerKeyPem(parts.privateKeyPem));

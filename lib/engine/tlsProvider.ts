@@ -9,6 +9,7 @@
  */
 import * as crypto from "crypto";
 import { promisify } from "util";
+import { PrivateKeyLabel, privateKeyLabelOf } from "../pki/der";
 import { pemDecode, pemEncode } from "../pki/pem";
 import * as der from "./der";
 import * as x509 from "./x509";
@@ -305,6 +306,13 @@ export function privateKeyResource(inputs: Inputs, key: crypto.KeyObject): { id:
 
 const KEY_LABELS = ["RSA PRIVATE KEY", "EC PRIVATE KEY", "PRIVATE KEY"];
 
+/** Go's parser for each form of key, as its error for a key under another label names it. */
+const GO_KEY_PARSERS: Record<PrivateKeyLabel, string> = {
+    "RSA PRIVATE KEY": "ParsePKCS1PrivateKey",
+    "EC PRIVATE KEY": "ParseECPrivateKey",
+    "PRIVATE KEY": "ParsePKCS8PrivateKey",
+};
+
 /**
  * Parsed once per PEM: a CA key is handed back with every certificate it signs. Held in memory
  * only, as the provider holds them; a test double's process is short-lived.
@@ -322,6 +330,13 @@ function parsePrivateKey(pem: unknown, field: string): crypto.KeyObject {
     }
     let key = parsedKeys.get(pem as string);
     if (!key) {
+        // Go's parser is the label's, where OpenSSL (so Node) reads a PKCS#8 key under any label.
+        const holds = privateKeyLabelOf(pemDecode(pem as string, label));
+        if (holds !== undefined && holds !== label) {
+            throw new Error(
+                `${field}: failed to parse private key given PEM preamble '${label}': x509: failed to parse private key (use ${GO_KEY_PARSERS[holds]} instead for this key format)`,
+            );
+        }
         key = crypto.createPrivateKey(pem as string);
         const refused = goKeyRefusal(key, label, pem as string);
         if (refused !== undefined) {

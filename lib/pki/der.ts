@@ -32,3 +32,33 @@ export function derSequences(bytes: Buffer): Buffer[] {
     }
     return sequences;
 }
+
+/** The form of key each private key PEM label holds, as @pulumi/tls picks Go's parser by the label. */
+export const PRIVATE_KEY_FORMS = {
+    "RSA PRIVATE KEY": "PKCS#1",
+    "EC PRIVATE KEY": "SEC1",
+    "PRIVATE KEY": "PKCS#8",
+} as const;
+
+export type PrivateKeyLabel = keyof typeof PRIVATE_KEY_FORMS;
+
+/**
+ * The PEM label of a private key's DER, by what follows its version as Go's parsers tell the forms
+ * apart: an INTEGER (PKCS#1's modulus), an OCTET STRING (SEC1's key) or a SEQUENCE (PKCS#8's
+ * algorithm); undefined for anything else. OpenSSL (so Node) reads a PKCS#8 key under any of them.
+ */
+export function privateKeyLabelOf(der: Buffer): PrivateKeyLabel | undefined {
+    let read: asn1js.FromBerResult;
+    try {
+        read = asn1js.fromBER(der, berOptions(der));
+    } catch {
+        return undefined;
+    }
+    if (!(read.result instanceof asn1js.Sequence)) return undefined;
+    const [version, second] = read.result.valueBlock.value;
+    if (!(version instanceof asn1js.Integer)) return undefined;
+    if (second instanceof asn1js.Integer) return "RSA PRIVATE KEY";
+    if (second instanceof asn1js.OctetString) return "EC PRIVATE KEY";
+    if (second instanceof asn1js.Sequence) return "PRIVATE KEY";
+    return undefined;
+}
