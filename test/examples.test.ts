@@ -11,6 +11,7 @@ import { runWithStandIn } from "../lib/engine/standIn";
 import { readTestKeys } from "../lib/engine/testKeys";
 import { runProgram } from "../lib/testing";
 import { ApicClientBundle } from "../lib/components/apicClientBundle";
+import { ApicServerCertificate } from "../lib/components/apicServerCertificate";
 import { CustomerFacingTls } from "../lib/components/customerFacingTls";
 import { IntermediateCa } from "../lib/components/intermediateCa";
 import { GatewayEndpoint, IstioGatewayTls } from "../lib/components/istioGatewayTls";
@@ -430,7 +431,7 @@ describe("Components used alone", function () {
         );
     });
 
-    it("refuses an issuer whose certificates forbid what it would sign: no keyCertSign, a pathlen used up", async () => {
+    it("refuses an issuer whose certificates forbid what it would sign: no keyCertSign, a pathlen used up, another extended key usage", async () => {
         const root = await mintRoot("Corp root");
         const ca = (name: string, extensions: string[], issuer?: TestCa) =>
             opensslCa(name, ["basicConstraints = critical, " + extensions[0], ...extensions.slice(1)], issuer);
@@ -439,6 +440,8 @@ describe("Components used alone", function () {
         const below = ca("Corp sub-CA", ["CA:TRUE"], issuing);
         const rootPathlen0 = ca("Corp pathlen-0 root", ["CA:TRUE, pathlen:0"]);
         const rootPathlen2 = await mintRoot("Corp pathlen-2 root", { maxPathLength: 2 });
+        const serverOnly = ca("Corp server-only CA", ["CA:TRUE", "extendedKeyUsage = serverAuth"], root);
+        const clientOnly = ca("Corp client-only CA", ["CA:TRUE", "extendedKeyUsage = clientAuth"], root);
         const underPathlen2 = await mintSubCa(rootPathlen2, "Corp CA under pathlen-2 root");
         const run = (make: () => unknown) => runWithStandIn(make, { state: new Map() }).then(accepted, messageOf);
         const issuer = (signer: TestCa, top: TestCa = root, chainPem = signer.certPem) => ({
@@ -479,6 +482,9 @@ describe("Components used alone", function () {
         const sends = `OpenSSL, Go (istiod) and Envoy's BoringSSL would refuse every certificate`;
         const anchors = `OpenSSL and Go (istiod) would refuse every certificate`;
         const exceeded = `("path length constraint exceeded"`;
+        const eku =
+            "and verifiers hold a CA's extendedKeyUsage against the certificates below it: " +
+            `OpenSSL ("unsuitable certificate purpose"), Envoy's BoringSSL ("unsupported certificate purpose") and Go ("incompatible key usage") would refuse`;
         assert.deepStrictEqual(
             [
                 await run(intermediate({ issuer: issuer(noCertSign) })),
@@ -489,9 +495,22 @@ describe("Components used alone", function () {
                 ),
                 await run(bundle(below, below.certPem + issuing.certPem)),
                 await run(underDefaults),
+                await run(bundle(serverOnly)),
+                await run(
+                    () =>
+                        new ApicServerCertificate("s", {
+                            serverCa: {
+                                certPem: clientOnly.certPem,
+                                privateKeyPem: clientOnly.keyPem,
+                                chainPem: clientOnly.certPem,
+                            },
+                            host: "apic.bank.example",
+                        }),
+                ),
                 // Controls: a leaf right under the pathlen-0 CA; a CA under a root with room for two.
                 await run(bundle(issuing)),
                 await run(intermediate({ issuer: issuer(underPathlen2, rootPathlen2) })),
+                await run(bundle(clientOnly)),
             ],
             [
                 "IntermediateCa issuer: certPem (CN=Corp no-certsign CA) is a CA certificate whose keyUsage lacks keyCertSign, so verifiers accept nothing it signs; re-issue it with keyCertSign (and cRLSign), or give another CA",
@@ -507,9 +526,32 @@ describe("Components used alone", function () {
                 'error serializing property "caCertPem": ' +
                     `IntermediateCa issuer: rootCertPem (CN=Bank root) has pathlen:1, which allows 1 CA below it, and with the CA made here there would be 2: ${anchors} that CA signs ${exceeded}; Envoy's BoringSSL alone ignores a trust anchor's pathlen); ` +
                     "sign this CA with a CA higher up the chain, or re-issue CN=Bank root with pathlen:2 or more",
+                `ApicClientBundle clientCa: certPem (CN=Corp server-only CA) has extendedKeyUsage serverAuth, without clientAuth, ${eku} the client certificates this CA signs; ` +
+                    "give a CA whose extendedKeyUsage includes clientAuth, or that has none",
+                `ApicServerCertificate serverCa: certPem (CN=Corp client-only CA) has extendedKeyUsage clientAuth, without serverAuth, ${eku} the server certificates this CA signs; ` +
+                    "give a CA whose extendedKeyUsage includes serverAuth, or that has none",
+                "accepted",
                 "accepted",
                 "accepted",
             ],
+        );
+        // What Envoy's rules say of a client certificate under the server-only CA, and the reverse.
+        const verdict = async (signer: TestCa, use: string, purpose: "sslclient" | "sslserver") => {
+            const leaf = await mintLeaf(signer, { commonName: "c", allowedUses: ["digital_signature", use] });
+            const { boringssl, openssl } = verifyPeer({
+                caCrt: root.certPem,
+                chain: leaf.cert + signer.certPem,
+                purpose,
+            });
+            return [boringssl.error, openssl.error];
+        };
+        const unsuitable = ["unsupported certificate purpose", "unsuitable certificate purpose"];
+        assert.deepStrictEqual(
+            [
+                await verdict(serverOnly, "client_auth", "sslclient"),
+                await verdict(clientOnly, "server_auth", "sslserver"),
+            ],
+            [unsuitable, unsuitable],
         );
     });
 

@@ -189,7 +189,7 @@ export class ApicClientBundle extends pulumi.ComponentResource {
             this,
             name,
             spec,
-            checkedIssuer(args.clientCa, "ApicClientBundle clientCa", this),
+            checkedIssuer(args.clientCa, "ApicClientBundle clientCa", this, { signsFor: "clientAuth" }),
         );
 
         this.certPem = cert.certPem;

@@ -91,7 +91,7 @@ export class ApicServerCertificate extends pulumi.ComponentResource {
             this,
             name,
             spec,
-            checkedIssuer(args.serverCa, "ApicServerCertificate serverCa", this),
+            checkedIssuer(args.serverCa, "ApicServerCertificate serverCa", this, { signsFor: "serverAuth" }),
         );
         this.certPem = cert.certPem;
         this.privateKeyPem = pulumi.secret(key.privateKeyPem);

@@ -393,7 +393,7 @@ export class IstioGatewayTls extends pulumi.ComponentResource {
             sender: "clients send their issuing CA",
         };
         const { caCrt, caCrl } = withCrls(trusted, args.clientCrlPem, crlNames, this, clock);
-        const serverCa = checkedIssuer(args.serverCa, "IstioGatewayTls serverCa", this);
+        const serverCa = checkedIssuer(args.serverCa, "IstioGatewayTls serverCa", this, { signsFor: "serverAuth" });
         this.serverCertPems = {};
         this.serverPrivateKeyPems = {};
         const servers = args.endpoints.map((endpoint) => {

@@ -493,7 +493,24 @@ interface IssuerParts {
     readonly root?: boolean;
     /** It signs a CA (IntermediateCa, MeshPluginCa), which counts against every pathlen above it. */
     readonly signsCa?: boolean;
+    /** The extended key usage of the leaves it signs, which every CA above them must allow. */
+    readonly signsFor?: LeafPurpose;
 }
+
+/** The extended key usages this package's leaves carry, by name and OID (RFC 5280 section 4.2.1.12). */
+const LEAF_PURPOSES = { serverAuth: "1.3.6.1.5.5.7.3.1", clientAuth: "1.3.6.1.5.5.7.3.2" } as const;
+export type LeafPurpose = keyof typeof LEAF_PURPOSES;
+
+/** Names of the extended key usages a CA may list, for a refusal; any other shows as its OID. */
+const EKU_NAMES: Readonly<Record<string, string>> = {
+    "1.3.6.1.5.5.7.3.1": "serverAuth",
+    "1.3.6.1.5.5.7.3.2": "clientAuth",
+    "1.3.6.1.5.5.7.3.3": "codeSigning",
+    "1.3.6.1.5.5.7.3.4": "emailProtection",
+    "1.3.6.1.5.5.7.3.8": "timeStamping",
+    "1.3.6.1.5.5.7.3.9": "OCSPSigning",
+};
+const ANY_EXTENDED_KEY_USAGE = "2.5.29.37.0";
 
 const spkiOf = (key: crypto.KeyObject): Buffer => key.export({ type: "spki", format: "der" });
 
@@ -664,7 +681,37 @@ export function issuerProblem(parts: IssuerParts): string | undefined {
             return `the chain does not lead to rootCertPem: ${subjectOf(top)} is not signed by it`;
         }
     }
-    return pathLengthProblem(chain, root, parts.signsCa === true);
+    return (
+        pathLengthProblem(chain, root, parts.signsCa === true) ??
+        (parts.signsFor === undefined ? undefined : purposeProblem(chain, parts.signsFor))
+    );
+}
+
+/**
+ * Why a CA the chain sends (certPem, chainPem; a self-signed top is an anchor, left alone) lists
+ * extended key usages without `purpose`, or undefined: OpenSSL, Go and Envoy's BoringSSL hold a
+ * CA's extendedKeyUsage against every certificate below it.
+ */
+function purposeProblem(chain: readonly crypto.X509Certificate[], purpose: LeafPurpose): string | undefined {
+    for (const [i, cert] of chain.entries()) {
+        if (cert.checkIssued(cert) && cert.verify(cert.publicKey)) continue;
+        const listed = caFlags(cert).extendedKeyUsage;
+        if (
+            listed === undefined ||
+            listed.includes(LEAF_PURPOSES[purpose]) ||
+            listed.includes(ANY_EXTENDED_KEY_USAGE)
+        ) {
+            continue;
+        }
+        const where = i === 0 ? `certPem (${subjectOf(cert)})` : `${subjectOf(cert)} in chainPem`;
+        const role = purpose === "clientAuth" ? "client" : "server";
+        return (
+            `${where} has extendedKeyUsage ${listed.map((oid) => EKU_NAMES[oid] ?? oid).join(", ")}, without ${purpose}, and verifiers hold a CA's extendedKeyUsage against the certificates below it: ` +
+            `OpenSSL ("unsuitable certificate purpose"), Envoy's BoringSSL ("unsupported certificate purpose") and Go ("incompatible key usage") would refuse the ${role} certificates this CA signs; ` +
+            `give a CA whose extendedKeyUsage includes ${purpose}, or that has none`
+        );
+    }
+    return undefined;
 }
 
 /**
@@ -710,13 +757,14 @@ const soundIssuers = new Set<string>();
  * PEM so), else once the outputs resolve. `label` names the component and argument. Its certPem
  * and privateKeyPem are as the signing resources must get them (issuerCertPem, issuerKeyPem).
  * `withRootCertPem`: the issuer is a CA's signer, whose rootCertPem is required as its certPem is,
- * and the CA it signs counts against the pathlens above it.
+ * and the CA it signs counts against the pathlens above it. `signsFor`: the extended key usage of
+ * the leaves it signs, which the CAs above them must allow.
  */
 export function checkedIssuer<T extends { certPem: pulumi.Input<string>; privateKeyPem: pulumi.Input<string> }>(
     issuer: T & { chainPem?: pulumi.Input<string>; rootCertPem?: pulumi.Input<string> },
     label: string,
     resource: pulumi.Resource,
-    options: { root?: boolean; withRootCertPem?: boolean } = {},
+    options: { root?: boolean; withRootCertPem?: boolean; signsFor?: LeafPurpose } = {},
 ): T {
     const { withRootCertPem = false, ...partOptions } = options;
     const check = (parts: IssuerParts): void => {

@@ -228,7 +228,7 @@ export class UiApicClient extends pulumi.ComponentResource {
             this,
             name,
             spec,
-            checkedIssuer(args.clientCa, "UiApicClient clientCa", this),
+            checkedIssuer(args.clientCa, "UiApicClient clientCa", this, { signsFor: "clientAuth" }),
         );
         this.certPem = cert.certPem;
         this.privateKeyPem = pulumi.secret(key.privateKeyPem);

@@ -12,7 +12,9 @@ import { AsnConvert } from "@peculiar/asn1-schema";
 import {
     BasicConstraints,
     Certificate,
+    ExtendedKeyUsage,
     id_ce_basicConstraints,
+    id_ce_extKeyUsage,
     id_ce_keyUsage,
     KeyUsage,
     KeyUsageFlags,
@@ -30,10 +32,16 @@ const PEM_HEADER = /-----BEGIN ([^-\r\n]*)-----/g;
 
 /**
  * What the certificate says of itself as a CA: basicConstraints cA, whether its keyUsage allows
- * signing certificates (RFC 5280: no keyUsage, no limit), and its pathLenConstraint (undefined: no
- * limit). Node's X509Certificate.ca folds the first two into one flag, and the fix differs.
+ * signing certificates (RFC 5280: no keyUsage, no limit), its pathLenConstraint and its
+ * extendedKeyUsage OIDs (undefined: no limit). Node's X509Certificate.ca folds the first two into
+ * one flag, and the fix differs.
  */
-export function caFlags(cert: crypto.X509Certificate): { ca: boolean; certSign: boolean; pathLen?: number } {
+export function caFlags(cert: crypto.X509Certificate): {
+    ca: boolean;
+    certSign: boolean;
+    pathLen?: number;
+    extendedKeyUsage?: string[];
+} {
     const extensions = AsnConvert.parse(cert.raw, Certificate).tbsCertificate.extensions ?? [];
     const value = <T>(id: string, type: new () => T): T | undefined => {
         const extension = extensions.find((e) => e.extnID === id);
@@ -41,12 +49,14 @@ export function caFlags(cert: crypto.X509Certificate): { ca: boolean; certSign: 
     };
     const keyUsage = value(id_ce_keyUsage, KeyUsage);
     const constraints = value(id_ce_basicConstraints, BasicConstraints);
+    const extendedKeyUsage = value(id_ce_extKeyUsage, ExtendedKeyUsage);
     return {
         ca: constraints?.cA === true,
         certSign: keyUsage === undefined || (keyUsage.toNumber() & KeyUsageFlags.keyCertSign) !== 0,
         ...(constraints?.cA === true && constraints.pathLenConstraint !== undefined
             ? { pathLen: constraints.pathLenConstraint }
             : {}),
+        ...(extendedKeyUsage === undefined ? {} : { extendedKeyUsage: [...extendedKeyUsage] }),
     };
 }
 
