@@ -643,11 +643,50 @@ describe("Engine stand-in: a run that hangs ends, a long one that makes progress
             ),
             {
                 message:
-                    "stand-in run made no progress for 300 ms (no resource began or finished registering): " +
-                    "a mock failed in a way the SDK swallowed, or the program waits on something that never comes",
+                    "stand-in run made no progress for 300 ms (no resource registering, none began or finished): " +
+                    "a mock failed in a way the SDK swallowed, or the program waits on something that never comes " +
+                    "(if it waits on slow work of its own, raise the run's timeoutMs)",
             },
         );
         const elapsed = performance.now() - started;
         assert.ok(elapsed >= 300 && elapsed < 2_000, `ended after ${Math.round(elapsed)} ms`);
+    });
+
+    it("counts no time a key is being generated as idle: an RSA 4096 key takes seconds on a slow machine", async () => {
+        const started = performance.now();
+        const { outputs } = await runWithStandIn(
+            () => new tls.PrivateKey("slow-rsa", { algorithm: "RSA", rsaBits: 4096 }).publicKeyPem,
+            { timeoutMs: 200 },
+        );
+        assert.match(outputs, /^-----BEGIN PUBLIC KEY-----/);
+        const elapsed = performance.now() - started;
+        assert.ok(
+            elapsed > 250,
+            `the key took ${Math.round(elapsed)} ms, no longer than timeoutMs: this test proves nothing`,
+        );
+    });
+
+    it("ends a hung run after 10 s by default, within the README's test timeout (60 s), and holds up no later run or stack trace", async () => {
+        const stackTraceLimit = Error.stackTraceLimit;
+        const started = performance.now();
+        // As a program whose apply awaits what never comes: every registration done, the output never resolves.
+        const hung = runWithStandIn(() =>
+            new tls.PrivateKey("hung", { algorithm: "ECDSA", ecdsaCurve: "P256" }).publicKeyPem.apply(async (pem) => {
+                await new Promise(() => undefined);
+                return pem;
+            }),
+        );
+        const next = runWithStandIn(() => new tls.PrivateKey("after-the-hang", { algorithm: "ED25519" }).publicKeyPem);
+        await assert.rejects(hung, {
+            message:
+                "stand-in run made no progress for 10000 ms (no resource registering, none began or finished): " +
+                "a mock failed in a way the SDK swallowed, or the program waits on something that never comes " +
+                "(if it waits on slow work of its own, raise the run's timeoutMs)",
+        });
+        const elapsed = performance.now() - started;
+        assert.ok(elapsed >= 10_000 && elapsed < 12_000, `ended after ${Math.round(elapsed)} ms`);
+        assert.match((await next).outputs, /^-----BEGIN PUBLIC KEY-----/);
+        assert.ok(performance.now() - started < 13_000, "the next run took its turn at once");
+        assert.strictEqual(Error.stackTraceLimit, stackTraceLimit);
     });
 });

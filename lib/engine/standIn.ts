@@ -225,6 +225,11 @@ export class EngineStandIn implements pulumi.runtime.Mocks {
         return this.activityCount;
     }
 
+    /** Whether a newResource call is running (an RSA key being generated takes seconds). */
+    get registering(): boolean {
+        return this.inFlight > 0;
+    }
+
     /**
      * Whether no newResource has been running or started for `quietMs`. Under mocks the SDK does
      * no I/O of its own between registrations, so whatever it still holds then (checked from a
@@ -413,9 +418,11 @@ export interface RunOptions extends StandInOptions {
      */
     config?: Readonly<Record<string, string>>;
     /**
-     * Give up when no registration has started or finished for this long (default 120 s): a hang
-     * means a mock failed in a way the SDK swallowed. A long run that makes progress is not cut
-     * short (a render of thousands of endpoints takes minutes).
+     * Give up when no registration has been running, started or finished for this long (default
+     * 10 s, well under a test's timeout, so that the hang fails its own test): a hang means a mock
+     * failed in a way the SDK swallowed, or the program waits on what never comes. A long run that
+     * makes progress is not cut short (a render of thousands of endpoints takes minutes), nor is
+     * a slow key generation.
      */
     timeoutMs?: number;
     /**
@@ -594,25 +601,27 @@ async function runUntilSettled<T>(program: () => T | Promise<T>, options: RunOpt
     process.on("unhandledRejection", onUnhandled);
     let timer: NodeJS.Timeout | undefined;
     let timedOut = false;
-    const idleLimit = options.timeoutMs ?? 120_000;
+    const idleLimit = options.timeoutMs ?? DEFAULT_IDLE_LIMIT_MS;
     const tick = Math.min(1_000, idleLimit / 4);
     const timeout = new Promise<never>((_, reject) => {
         // Idle time is counted tick by tick: a long synchronous stretch (the program planning
-        // thousands of endpoints) delays a tick, and counts as one tick, not as idle time.
+        // thousands of endpoints) delays a tick, and counts as one tick, not as idle time. Time
+        // while a registration runs (a key being generated) is never idle.
         let idle = 0;
         let lastTick = performance.now();
         let seen = engine.progress;
         timer = setInterval(() => {
             const now = performance.now();
-            if (engine.progress !== seen) [seen, idle] = [engine.progress, 0];
+            if (engine.progress !== seen || engine.registering) [seen, idle] = [engine.progress, 0];
             else idle += Math.min(now - lastTick, tick);
             lastTick = now;
             if (idle < idleLimit) return;
             timedOut = true;
             reject(
                 new Error(
-                    `stand-in run made no progress for ${idleLimit} ms (no resource began or finished registering): ` +
-                        "a mock failed in a way the SDK swallowed, or the program waits on something that never comes",
+                    `stand-in run made no progress for ${idleLimit} ms (no resource registering, none began or finished): ` +
+                        "a mock failed in a way the SDK swallowed, or the program waits on something that never comes " +
+                        "(if it waits on slow work of its own, raise the run's timeoutMs)",
                 ),
             );
         }, tick);
@@ -638,6 +647,17 @@ async function runUntilSettled<T>(program: () => T | Promise<T>, options: RunOpt
         for (const listener of [...otherListeners].reverse()) process.prependListener("unhandledRejection", listener);
     }
 }
+
+/**
+ * How long a run may go with no registration running, started or finished before it fails as hung
+ * (timeoutMs). Under mocks the SDK does no I/O of its own, so such a run waits on what never comes,
+ * unless the program itself awaits a timer or I/O. A registration that is running never counts:
+ * an RSA 4096 key takes 1.6 s on average and over 6 s on these two-core machines, more with
+ * several queued on libuv's four threads. Well under the test timeout the README gives (60 s): a
+ * hang must fail its own test, not outlast it, hold the next test's run and leave
+ * Error.stackTraceLimit at 0 while other tests run.
+ */
+const DEFAULT_IDLE_LIMIT_MS = 10_000;
 
 /** The run a promise was made in (see onUnhandled in runUntilSettled). */
 const runContext = new AsyncLocalStorage<object>();
