@@ -1,5 +1,6 @@
 import * as assert from "assert";
 import * as crypto from "crypto";
+import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import * as tls from "@pulumi/tls";
@@ -7,6 +8,7 @@ import * as der from "../lib/engine/der";
 import { ADJECTIVES, ADVERBS, NAMES } from "../lib/engine/petNames";
 import { runWithStandIn } from "../lib/engine/standIn";
 import { pemDecode } from "../lib/pki/pem";
+import { kubernetesManifests } from "../lib/testing";
 import * as tlsProvider from "../lib/engine/tlsProvider";
 import { mintRoot, openssl, opensslRoot, opensslText, TestCa, testRsaKey } from "./helpers";
 
@@ -688,5 +690,54 @@ describe("Engine stand-in: a run that hangs ends, a long one that makes progress
         assert.match((await next).outputs, /^-----BEGIN PUBLIC KEY-----/);
         assert.ok(performance.now() - started < 13_000, "the next run took its turn at once");
         assert.strictEqual(Error.stackTraceLimit, stackTraceLimit);
+    });
+});
+
+describe("Engine stand-in: what a program reads (Resource.get, a StackReference) is not its own", function () {
+    it("keeps the id a get asks for, and marks the object read, which is no manifest the program applies", async () => {
+        const { engine } = await runWithStandIn(() => {
+            k8s.core.v1.Secret.get("old-cacerts", "istio-system/cacerts");
+            new k8s.core.v1.Secret("cacerts", { metadata: { name: "cacerts", namespace: "istio-system" } });
+            // Imported: adopted by the stack, which manages it from then on.
+            new k8s.core.v1.Namespace(
+                "istio-system",
+                { metadata: { name: "istio-system" } },
+                { import: "istio-system" },
+            );
+        });
+        const recorded = (name: string) => engine.resources.find((r) => r.name === name);
+        assert.deepStrictEqual(
+            ["old-cacerts", "cacerts", "istio-system"].map((name) => [recorded(name)?.id, recorded(name)?.read]),
+            [
+                ["istio-system/cacerts", true],
+                ["istio-system/cacerts", undefined],
+                ["istio-system", undefined],
+            ],
+        );
+        assert.deepStrictEqual(
+            kubernetesManifests(engine)
+                .map((m) => m.resourceName)
+                .sort(),
+            ["cacerts", "istio-system"],
+        );
+    });
+
+    it("gives a StackReference the state's outputs for the run's own stack alone, and refuses another as pulumi does", async () => {
+        const state = new Map();
+        await runWithStandIn(() => ({ deploymentRecord: "the payments record" }), { state, stack: "payments" });
+        const reference = (name: string) => () => new pulumi.StackReference(name).getOutput("deploymentRecord");
+        for (const name of ["payments", "organization/payments", "organization/apic-istio-pki/payments"]) {
+            const { outputs } = await runWithStandIn(reference(name), { state, stack: "payments" });
+            assert.strictEqual(outputs, "the payments record", name);
+        }
+        for (const [name, stack] of [
+            ["bank/network/prod", "other"],
+            ["organization/network/payments", "payments"],
+            ["payments", "other"],
+        ]) {
+            await assert.rejects(runWithStandIn(reference(name), { state, stack }), {
+                message: `stand-in failed on pulumi:pulumi:StackReference "${name}": unknown stack "${name}": the stand-in knows the run's own stack alone (organization/apic-istio-pki/${stack}; options project and stack name it)`,
+            });
+        }
     });
 });

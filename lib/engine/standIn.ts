@@ -33,6 +33,12 @@ export interface RecordedResource {
     readonly state: Record<string, unknown>;
     /** Resource name of the explicit provider, if any (for Kubernetes objects: the cluster). */
     readonly providerName?: string;
+    /**
+     * Read, not created (`Resource.get(name, id)`, a StackReference): the program does not manage
+     * it. Its id is the one asked for; its state, the properties the program gave (the stand-in
+     * knows no cluster).
+     */
+    readonly read?: true;
 }
 
 /** Outputs kept between runs, keyed by type and name, valid while the inputs stay identical. */
@@ -189,6 +195,8 @@ export class EngineStandIn implements pulumi.runtime.Mocks {
     private readonly startedAt = new Date();
     /** type::name of every resource registered in this run. */
     private readonly registered = new Set<string>();
+    /** type::name of every resource the SDK asked to read (see markReads). */
+    private readonly reads = new Set<string>();
     /** newResource calls not yet returned, and when one last started or returned. */
     private inFlight = 0;
     private lastActivity = performance.now();
@@ -256,6 +264,12 @@ export class EngineStandIn implements pulumi.runtime.Mocks {
             );
         }
         this.registered.add(key);
+        if (this.reads.has(key)) {
+            // Outside the state: the stack does not manage it, and the next run reads it afresh.
+            const id = String(args.id);
+            this.record(args, inputs, id, inputs, true);
+            return { id, state: inputs };
+        }
         const inputsJson = canonicalJson(inputs);
         const found = this.state.get(key);
         const kept = found && !readyForRenewal(args.type, found.state, inputs, this.clock()) ? found : undefined;
@@ -263,6 +277,17 @@ export class EngineStandIn implements pulumi.runtime.Mocks {
         const { id, state } =
             kept && keeps ? { id: kept.id, state: keeps } : await this.create(args.type, args.name, inputs);
         this.state.set(key, { inputsJson, id, state });
+        this.record(args, inputs, id, state);
+        return { id, state };
+    }
+
+    private record(
+        args: pulumi.runtime.MockResourceArgs,
+        inputs: Record<string, unknown>,
+        id: string,
+        state: Record<string, unknown>,
+        read?: true,
+    ): void {
         this.resources.push({
             type: args.type,
             name: args.name,
@@ -271,21 +296,44 @@ export class EngineStandIn implements pulumi.runtime.Mocks {
             id,
             state,
             providerName: args.provider ? args.provider.split("::")[3] : undefined,
+            ...(read ? { read } : {}),
         });
-        return { id, state };
+    }
+
+    /** Tells a read from a registration: the SDK hands the mocks both with an id (an import has one too). */
+    markRead(type: string, name: string): void {
+        this.reads.add(`${type}::${name}`);
     }
 
     /**
-     * A StackReference reads the outputs the state keeps from the last run: the engine's answer for
-     * a stack reading itself (any other stack has no outputs here). Never cached: outputs change.
+     * A StackReference to the run's own stack reads the outputs the state keeps from the last run
+     * (a state is one stack's, as the engine's is). Any other stack is unknown here: refused in
+     * the engine's words, as a stack the backend does not have. Never cached: outputs change.
      */
     private readStack(
         args: pulumi.runtime.MockResourceArgs,
         inputs: Record<string, unknown>,
     ): pulumi.runtime.MockResourceResult {
         const id = String(inputs.name ?? args.name);
+        // As the backends read a stack reference: <stack>, <organization>/<stack>, <organization>/<project>/<stack>.
+        const parts = id.split("/");
+        const [organization, project, stack] =
+            parts.length === 3
+                ? parts
+                : parts.length === 2
+                  ? [parts[0], pulumi.getProject(), parts[1]]
+                  : [pulumi.getOrganization(), pulumi.getProject(), id];
+        if (
+            organization !== pulumi.getOrganization() ||
+            project !== pulumi.getProject() ||
+            stack !== pulumi.getStack()
+        ) {
+            throw new Error(
+                `unknown stack "${id}": the stand-in knows the run's own stack alone (${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}; options project and stack name it)`,
+            );
+        }
         const state = { name: id, outputs: stackOutputsOf(this.state), secretOutputNames: [] };
-        this.resources.push({ type: args.type, name: args.name, inputs, sentInputs: args.inputs, id, state });
+        this.record(args, inputs, id, state, true);
         return { id, state };
     }
 
@@ -364,9 +412,9 @@ export class EngineStandIn implements pulumi.runtime.Mocks {
         }
     }
 
-    /** Kubernetes objects (not providers), in registration order. */
+    /** Kubernetes objects the program creates (not providers, not objects it reads), in registration order. */
     kubernetesObjects(): RecordedResource[] {
-        return this.resources.filter((r) => r.type.startsWith("kubernetes:"));
+        return this.resources.filter((r) => r.type.startsWith("kubernetes:") && r.read !== true);
     }
 
     byType(type: string): RecordedResource[] {
@@ -541,6 +589,7 @@ async function runUntilSettled<T>(program: () => T | Promise<T>, options: RunOpt
         false,
         "organization",
     );
+    markReads(engine);
     let returned: T | undefined;
     const run = {};
     const settled = runContext.run(run, async () => {
@@ -693,6 +742,30 @@ async function settleAfterFailure(engine: EngineStandIn): Promise<void> {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const state = require("@pulumi/pulumi/runtime/state") as { getStore?: () => { leakCandidates?: Set<unknown> } };
     state.getStore?.().leakCandidates?.clear();
+}
+
+/**
+ * Has the mock monitor setMocks made tell the engine which registrations are reads: the SDK hands
+ * the mocks a read (readResource) and an import (registerResource) alike, each with an id
+ * (internal, like waitForRPCs).
+ */
+function markReads(engine: EngineStandIn): void {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const settings = require("@pulumi/pulumi/runtime/settings") as { getMonitor?: () => unknown };
+    const monitor = settings.getMonitor?.() as { readResource?: (request: ReadRequest, ...rest: unknown[]) => unknown };
+    const readResource = monitor?.readResource;
+    if (typeof readResource !== "function") {
+        throw new Error("@pulumi/pulumi's mock monitor no longer has readResource; update the stand-in");
+    }
+    monitor.readResource = (request: ReadRequest, ...rest: unknown[]) => {
+        engine.markRead(request.getType(), request.getName());
+        return readResource.call(monitor, request, ...rest);
+    };
+}
+
+interface ReadRequest {
+    getType(): string;
+    getName(): string;
 }
 
 /** The SDK's own "all RPCs done" promise (internal, but the only exact signal there is). */
