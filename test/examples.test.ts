@@ -1957,6 +1957,34 @@ describe("The stand-in's key file (keyFile): test-only RSA keys kept between run
         assert.notStrictEqual(second.outputs.ecdsa, first.outputs.ecdsa);
     });
 
+    it("gives a key that deleteUnregistered removed and that comes back a new key, kept in the file for the next test run", async () => {
+        const keyFile = path.join(tempDir("keyfile-comeback"), "test-keys.json");
+        const program = (withKey: boolean) => () =>
+            withKey ? new tls.PrivateKey("comeback", { algorithm: "RSA", rsaBits: 2048 }).privateKeyPem : undefined;
+        /** A test run: the key registered, dropped and deleted, registered again. */
+        const comeback = async () => {
+            const state = new Map();
+            const pems: (string | undefined)[] = [];
+            for (const withKey of [true, false, true]) {
+                const { engine, outputs } = await runWithStandIn(program(withKey), { state, keyFile });
+                engine.deleteUnregistered();
+                pems.push(outputs);
+            }
+            return pems;
+        };
+        const [first, , back] = await comeback();
+        assert.notStrictEqual(back, first, "a new key, as pulumi up creates one");
+        assert.deepStrictEqual(
+            readTestKeys(keyFile).map((k) => k.name),
+            ["comeback", "comeback#2"],
+        );
+        assert.deepStrictEqual(
+            await comeback(),
+            [first, undefined, back],
+            "the next test run takes both from the file",
+        );
+    });
+
     it("replaces a link at keyFile instead of writing through it", async () => {
         const dir = tempDir("keyfile-link");
         const target = path.join(dir, "elsewhere.json");

@@ -56,6 +56,14 @@ export function stackOutputsOf(state: EngineState): Record<string, unknown> {
 }
 
 /**
+ * How many times deleteUnregistered removed each PrivateKey (by resource name) from a state. A key
+ * that comes back is a new key, which the key file keeps under another name (`<name>#2` for the
+ * second): a test run gets it from the file as fast as the first, and never the deleted one.
+ */
+const deletedKeys = new WeakMap<EngineState, Map<string, number>>();
+const PRIVATE_KEY = "tls:index/privateKey:PrivateKey";
+
+/**
  * Puts a resource into the state as an earlier run left it: the next run that registers it with
  * identical inputs gets these outputs back instead of creating it.
  */
@@ -90,7 +98,8 @@ export interface StandInOptions extends tlsProvider.ProviderOptions {
     /**
      * A JSON file of test-only RSA keys kept between runs and processes (./testKeys.ts): a
      * PrivateKey whose resource name and inputs it holds gets that key instead of a new one, and
-     * the RSA keys a run generates are added to it (0600) when the run settles.
+     * the RSA keys a run generates are added to it (0600) when the run settles. One that comes
+     * back after deleteUnregistered removed it is held as `<name>#2` (#3 after a second delete).
      */
     keyFile?: string;
 }
@@ -346,8 +355,13 @@ export class EngineStandIn implements pulumi.runtime.Mocks {
      * one state wants (each key made once), not what a stack's state does.
      */
     deleteUnregistered(): void {
+        const deleted = deletedKeys.get(this.state) ?? new Map<string, number>();
+        deletedKeys.set(this.state, deleted);
         for (const key of [...this.state.keys()]) {
-            if (key !== STACK_OUTPUTS_KEY && !this.registered.has(key)) this.state.delete(key);
+            if (key === STACK_OUTPUTS_KEY || this.registered.has(key)) continue;
+            this.state.delete(key);
+            const name = key.slice(`${PRIVATE_KEY}::`.length);
+            if (key.startsWith(`${PRIVATE_KEY}::`)) deleted.set(name, (deleted.get(name) ?? 0) + 1);
         }
     }
 
@@ -386,11 +400,13 @@ export class EngineStandIn implements pulumi.runtime.Mocks {
         const random = RANDOM_RESOURCES.get(type);
         if (random !== undefined) return random(inputs);
         switch (type) {
-            case "tls:index/privateKey:PrivateKey": {
-                const kept = this.testKeys?.find(name, inputs);
+            case PRIVATE_KEY: {
+                const deleted = deletedKeys.get(this.state)?.get(name) ?? 0;
+                const nameInFile = deleted === 0 ? name : `${name}#${deleted + 1}`;
+                const kept = this.testKeys?.find(nameInFile, inputs);
                 if (kept) return tlsProvider.privateKeyResource(inputs, kept);
                 const made = await tlsProvider.privateKey(inputs);
-                this.testKeys?.add(name, inputs, String(made.state.privateKeyPem));
+                this.testKeys?.add(nameInFile, inputs, String(made.state.privateKeyPem));
                 return made;
             }
             case "tls:index/selfSignedCert:SelfSignedCert":
