@@ -1204,6 +1204,33 @@ describe("diff risks", function () {
         assert.deepStrictEqual(diffPlans(plan(option2), plan(renewed), { maxReplaced: 48 }).risks, []);
     });
 
+    it("a new pki:gatewayNamespace moves every gateway Secret and Gateway: a risk, and the ingress gateway checked there first", () => {
+        const d = diffPlans(plan(dev), plan({ ...dev, gatewayNamespace: "istio-ingress" }));
+        assert.deepStrictEqual(d.risks, [
+            {
+                key: "pki:gatewayNamespace",
+                change: "moves every gateway Secret and Gateway from namespace istio-system to istio-ingress: Pulumi creates them in istio-ingress and deletes them from istio-system",
+                breaks: "the ingress gateway reads its Secrets in its own namespace: unless its pods already run in istio-ingress, it loses every server certificate with this update, and dp.dev.api.bank.example and ob.dev.api.bank.example get no TLS from then on; the policy pack's private-key-secrets refuses the new Secrets unless keySecretNamespaces holds istio-ingress",
+                instead:
+                    "keep pki:gatewayNamespace istio-system; to move the gateway, run the ingress gateway's pods in istio-ingress first (the Gateways select istio: ingressgateway), add istio-ingress to keySecretNamespaces, then change it",
+                hosts: ["dp.dev.api.bank.example", "ob.dev.api.bank.example"],
+            },
+        ]);
+        assert.deepStrictEqual(d.steps, {
+            before: [
+                "Check that the ingress gateway's pods run in istio-ingress (kubectl -n istio-ingress get pods -l istio=ingressgateway) and that the policy pack's keySecretNamespaces holds istio-ingress: this change creates the gateway's Secrets and Gateways there and deletes them from istio-system.",
+            ],
+            after: [],
+        });
+        assert.deepStrictEqual(places(d), [
+            "create k8s/dev-east/istio-ingress/secret-apic-mtls-dp: tls.crt: new; tls.key: new; ca.crt: new",
+            "create k8s/dev-east/istio-ingress/secret-apic-mtls-ob: tls.crt: new; tls.key: new; ca.crt: new",
+            "delete k8s/dev-east/istio-system/secret-apic-mtls-dp: ",
+            "delete k8s/dev-east/istio-system/secret-apic-mtls-ob: ",
+        ]);
+        assert.deepStrictEqual([d.added, d.removed, d.replaced], [[], [], []], "the certificates stay");
+    });
+
     it("turning pki:meshStrictMtls on or off is a risk, though no certificate changes", () => {
         const strict = { ...dev, meshStrictMtls: true };
         const risks = (from: Record<string, unknown>, to: Record<string, unknown>) =>

@@ -349,9 +349,15 @@ function brokenConsumers(base: Deployed, head: Deployed): string[] {
         }
         const keystore = base.places.get(`APIC keystore of ${e.id}`) as Record<string, string>;
         const truststore = base.places.get(`APIC truststore of ${e.id}`) as Record<string, string>;
+        // The ingress gateway reads its Secrets where its pods run: where the base put them.
+        const podsIn = base.plan.config.gatewayNamespace;
         const secret = head.places.get(
-            secretPath(head.plan.config.clusters[0].name, now.gatewaySecret.namespace, now.gatewaySecret.name),
-        ) as Record<string, string>;
+            secretPath(head.plan.config.clusters[0].name, podsIn, now.gatewaySecret.name),
+        ) as Record<string, string> | undefined;
+        if (secret === undefined) {
+            broken.push(`gateway ${e.host}: no Secret in ${podsIn}, where its pods run`);
+            continue;
+        }
         const gateway = head.gateway.get(now.id) as { pins: readonly string[]; sans: readonly string[] };
         const client = blocks(keystore["client.crt"])[0];
         const revoked = head.plan.config.revocations.some(
@@ -815,6 +821,12 @@ const ROWS: readonly Row[] = [
         risky: false,
     },
     ...staged("root", "trustDomains separate -> shared", SHARED),
+    {
+        name: "gatewayNamespace",
+        from: "a new stack",
+        head: with_(BASE, { gatewayNamespace: "istio-ingress" }),
+        risky: true,
+    },
     // Option 2: a host per service; Option 3: a host per group
     { name: "option 1 -> 2", from: "a new stack", head: with_(BASE, { option: 2 }), risky: true },
     {

@@ -1450,6 +1450,34 @@ function clusterRisks(base: PkiPlan, head: PkiPlan): Risk[] {
     return risks;
 }
 
+/** The hosts the gateway serves from its Secrets: every APIC host, and each customer-facing host with a certificate. */
+const gatewayHosts = (plan: PkiPlan): string[] => [
+    ...plan.endpoints.map((e) => e.host),
+    ...plan.frontEnd.customerFacing.filter((c) => c.certificate !== undefined).map((c) => c.host),
+];
+
+/**
+ * pki:gatewayNamespace changed: every gateway Secret and Gateway is created in the new namespace
+ * and deleted from the old. Istio reads a Gateway's credentialName in the namespace of the
+ * ingress gateway's pods, not the Gateway's, so the Secrets only serve where those pods run.
+ */
+function gatewayNamespaceRisks(base: PkiPlan, head: PkiPlan): Risk[] {
+    const [from, to] = [base.config.gatewayNamespace, head.config.gatewayNamespace];
+    const hosts = gatewayHosts(head).filter((h) => gatewayHosts(base).includes(h));
+    if (from === to || hosts.length === 0) return [];
+    return [
+        {
+            key: "pki:gatewayNamespace",
+            change: `moves every gateway Secret and Gateway from namespace ${from} to ${to}: Pulumi creates them in ${to} and deletes them from ${from}`,
+            breaks:
+                `the ingress gateway reads its Secrets in its own namespace: unless its pods already run in ${to}, it loses every server certificate with this update, ` +
+                `and ${names(hosts)} ${hosts.length === 1 ? "gets" : "get"} no TLS from then on; the policy pack's private-key-secrets refuses the new Secrets unless keySecretNamespaces holds ${to}`,
+            instead: `keep pki:gatewayNamespace ${from}; to move the gateway, run the ingress gateway's pods in ${to} first (the Gateways select istio: ingressgateway), add ${to} to keySecretNamespaces, then change it`,
+            hosts,
+        },
+    ];
+}
+
 /** A cluster's objects as a reviewer knows them: the gateway's are in the first cluster only (lib/stack.ts). */
 const objectsOf = (plan: PkiPlan, name: string): string =>
     name === plan.config.clusters[0].name
@@ -1849,6 +1877,13 @@ function stepsFor(
                 "fail from this update on, and their new hosts come with it. Check that the new hosts resolve to the ingress gateway.",
         );
     }
+    const [gatewayFrom, gatewayTo] = [base.config.gatewayNamespace, head.config.gatewayNamespace];
+    if (!diff.newStack && gatewayFrom !== gatewayTo && gatewayHosts(head).some((h) => gatewayHosts(base).includes(h))) {
+        before.push(
+            `Check that the ingress gateway's pods run in ${gatewayTo} (kubectl -n ${gatewayTo} get pods -l istio=ingressgateway) and that the policy pack's keySecretNamespaces holds ${gatewayTo}: ` +
+                `this change creates the gateway's Secrets and Gateways there and deletes them from ${gatewayFrom}.`,
+        );
+    }
     const frontEnd = frontEndSteps(diff, base, head);
     before.push(...frontEnd.before);
     for (const t of diff.caRotation.filter((t) => t.refused === undefined)) {
@@ -2099,6 +2134,7 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
         ...droppedHosts(from, head),
         ...(base === undefined ? [] : rehomedHosts(from, head)),
         ...(base === undefined ? [] : clusterRisks(from, head)),
+        ...(base === undefined ? [] : gatewayNamespaceRisks(from, head)),
         ...(base === undefined ? [] : movedEndpointRisks(from, head)),
         ...(base === undefined ? [] : strictMtlsRisks(from, head)),
         ...(base === undefined ? [] : rekeyedClients(from, head)),
