@@ -1475,6 +1475,50 @@ describe("diff of the front end (examples/front-end)", function () {
         ]);
     });
 
+    it("callers moved to another namespace: their Secrets go, with a risk, and their service accounts may read the new ones first", () => {
+        const d = diffPlans(plan(frontEndStack), plan(withFrontEnd({ namespace: "ob-ui2" })));
+        assert.deepStrictEqual(d.risks, [
+            {
+                key: "pki:frontEnd.namespace",
+                change: "moves 2 UI services calling APIC to another namespace: consumer-dashboard (ob-ui -> ob-ui2) and authentication-ui (ob-ui -> ob-ui2); their Secrets and DestinationRules are created there and deleted from the old one, with the same client certificates",
+                breaks: "their pods left in the old namespace cannot call APIC from this update on: no sidecar there originates the mutual TLS APIC requires; those in the new one get their client certificates from this update on, and only if their service accounts may read Secrets there",
+                instead:
+                    "before this update, let their service accounts read Secrets in the new namespace, add it to the policy pack's keySecretNamespaces and start their pods there; take the old pods down once it is deployed (a UI service calls APIC from one namespace: its calls move with the update)",
+                uiServices: ["consumer-dashboard", "authentication-ui"],
+            },
+        ]);
+        assert.deepStrictEqual(d.steps.before, [
+            "Let the service accounts of consumer-dashboard and authentication-ui read Secrets in ob-ui2 (a Role with get, list and watch on secrets, bound to them), so that their sidecars can take their client certificate from apic-client-consumer-dashboard and apic-client-authentication-ui (README, The front end); add ob-ui2 to the policy pack's keySecretNamespaces, or it refuses the new Secrets (README, Policy pack).",
+            "Start the pods of consumer-dashboard (ob-ui -> ob-ui2) and authentication-ui (ob-ui -> ob-ui2) in their new namespace: this change deletes their Secrets and DestinationRules in the old one, whose pods cannot call APIC from then on, and creates them in the new one.",
+        ]);
+        assert.deepStrictEqual(places(d), [
+            "create k8s/example/ob-ui2/secret-apic-client-consumer-dashboard: tls.crt: new; tls.key: new; ca.crt: new",
+            "create k8s/example/ob-ui2/secret-apic-client-authentication-ui: tls.crt: new; tls.key: new; ca.crt: new",
+            ...UI_SECRETS.map((secret) => `delete ${secret}: `),
+        ]);
+        assert.deepStrictEqual([d.added, d.removed, d.replaced], [[], [], []], "the certificates stay");
+
+        // One service's own namespace (a services entry as a map), into a namespace the base has no UI Secret in.
+        const services = (frontEnd.services as string[]).map((s) =>
+            s === "authentication-ui" ? { name: s, namespace: "ob-auth" } : s,
+        );
+        const one = diffPlans(plan(frontEndStack), plan(withFrontEnd({ services })));
+        assert.deepStrictEqual(
+            one.risks.map((r) => [r.key, r.change, r.uiServices]),
+            [
+                [
+                    "pki:frontEnd.services",
+                    "moves 1 UI service calling APIC to another namespace: authentication-ui (ob-ui -> ob-auth); its Secret and DestinationRules are created there and deleted from the old one, with the same client certificate",
+                    ["authentication-ui"],
+                ],
+            ],
+        );
+        assert.deepStrictEqual(one.steps.before, [
+            "Let the service account of authentication-ui read Secrets in ob-auth (a Role with get, list and watch on secrets, bound to it), so that its sidecars can take its client certificate from apic-client-authentication-ui (README, The front end); add ob-auth to the policy pack's keySecretNamespaces, or it refuses the new Secret (README, Policy pack).",
+            "Start the pods of authentication-ui (ob-ui -> ob-auth) in its new namespace: this change deletes its Secret and DestinationRules in the old one, whose pods cannot call APIC from then on, and creates them in the new one.",
+        ]);
+    });
+
     it("the first UI service calling APIC brings the UI client root and CA without a CA risk; APIC's UI-facing profile is set up after", () => {
         const none = withFrontEnd({ callers: [] });
         const d = diffPlans(plan(none), plan(frontEndStack));

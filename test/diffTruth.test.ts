@@ -403,9 +403,13 @@ function brokenConsumers(base: Deployed, head: Deployed): string[] {
             broken.push(`UI service ${c.name} no longer calls APIC`);
             continue;
         }
-        const secret = head.places.get(
-            secretPath(head.plan.config.clusters[0].name, now.secret.namespace, now.secret.name),
-        ) as Record<string, string>;
+        // Its sidecars read the Secret where its pods run: where the base put it.
+        const secret = head.places.get(secretPath(head.plan.config.clusters[0].name, c.namespace, now.secret.name)) as
+            Record<string, string> | undefined;
+        if (secret === undefined) {
+            broken.push(`UI service ${c.name}: no Secret in ${c.namespace}, where its pods run`);
+            continue;
+        }
         const revoked = head.plan.config.revocations.some((r) => r.uiClient === c.name);
         if (
             uiTruststore !== undefined &&
@@ -950,6 +954,18 @@ const ROWS: readonly Row[] = [
         risky: false,
     },
     { name: "front end: a caller removed", from: "front end: a caller added", head: FE, risky: true },
+    {
+        name: "front end: the callers' namespace",
+        from: "front end: the first UI caller",
+        head: fe({ namespace: "ob-ui2" }),
+        risky: true,
+    },
+    {
+        name: "front end: a caller's own namespace",
+        from: "front end: the first UI caller",
+        head: fe({ services: [{ name: "consumer-dashboard", namespace: "dash" }, "outages-ui", "authentication-ui"] }),
+        risky: true,
+    },
     {
         name: "front end: the last caller removed",
         from: "front end: the first UI caller",

@@ -25,6 +25,7 @@ import {
     meshEpochChangeProblem,
     meshEpochDuringRotation,
     PkiPlan,
+    UiClientPlan,
     uiClientOfRecordKey,
     uiClientRecordKey,
     unpinnedUnderWay,
@@ -1527,6 +1528,27 @@ function rekeyedClients(base: PkiPlan, head: PkiPlan): Risk[] {
 const goneCallers = (base: PkiPlan, head: PkiPlan): string[] =>
     base.frontEnd.uiClients.map((c) => c.name).filter((name) => !head.frontEnd.uiClients.some((c) => c.name === name));
 
+/** UI services calling APIC in both plans whose pods are in another namespace in the head (pki:frontEnd.namespace, or a service's own). */
+const movedCallers = (base: PkiPlan, head: PkiPlan): { before: UiClientPlan; after: UiClientPlan }[] =>
+    head.frontEnd.uiClients.flatMap((after) => {
+        const before = base.frontEnd.uiClients.find((c) => c.name === after.name);
+        return before !== undefined && before.namespace !== after.namespace ? [{ before, after }] : [];
+    });
+
+/**
+ * The key that moved the UI services: pki:frontEnd.namespace when every UI service is in one namespace
+ * before and another after (the config keeps no record of which namespaces were given per service).
+ */
+function namespaceKey(base: PkiPlan, head: PkiPlan): string {
+    const namespaces = (plan: PkiPlan) => [...new Set(plan.config.frontEnd.services.map((s) => s.namespace))];
+    const [before, after] = [namespaces(base), namespaces(head)];
+    return before.length === 1 && after.length === 1 ? "pki:frontEnd.namespace" : "pki:frontEnd.services";
+}
+
+/** "a (ob-ui -> ob-ui2)": where each moved UI service's pods go. */
+const moves = (moved: ReturnType<typeof movedCallers>): string =>
+    names(moved.map(({ before, after }) => `${after.name} (${before.namespace} -> ${after.namespace})`));
+
 /** Customer-facing hosts the base serves (a certificate given) and the head does not. */
 const stoppedHosts = (base: PkiPlan, head: PkiPlan): string[] => {
     const served = (plan: PkiPlan) =>
@@ -1573,6 +1595,22 @@ function frontEndRisks(base: PkiPlan, head: PkiPlan): Risk[] {
                     ? "rotate the UI client CA (pki:caRotation.uiClientCa) before this change, or remove APIC's UI truststore and its TLS server profiles' client certificate requirement once it is deployed: this stack no longer renders them"
                     : "rotate the UI client CA (pki:caRotation.uiClientCa) as well"),
             uiServices: callers,
+        });
+    }
+    const moved = movedCallers(base, head);
+    if (moved.length > 0) {
+        const one = moved.length === 1;
+        // The Secret's and DestinationRules' namespace is the pods': Pulumi replaces them, the certificate stays.
+        risks.push({
+            key: namespaceKey(base, head),
+            change: `moves ${plural(moved.length, "UI service")} calling APIC to another namespace: ${moves(moved)}; ${its(moved)} ${one ? "Secret and DestinationRules are" : "Secrets and DestinationRules are"} created there and deleted from the old one, with the same client ${one ? "certificate" : "certificates"}`,
+            breaks:
+                `${its(moved)} pods left in the old namespace cannot call APIC from this update on: no sidecar there originates the mutual TLS APIC requires; ` +
+                `those in the new one get ${its(moved)} client ${one ? "certificate" : "certificates"} from this update on, and only if ${its(moved)} service ${one ? "account" : "accounts"} may read Secrets there`,
+            instead:
+                `before this update, let ${its(moved)} service ${one ? "account" : "accounts"} read Secrets in the new namespace, add it to the policy pack's keySecretNamespaces and start ${its(moved)} pods there; ` +
+                "take the old pods down once it is deployed (a UI service calls APIC from one namespace: its calls move with the update)",
+            uiServices: moved.map((m) => m.after.name),
         });
     }
     const hosts = goneApicHosts(base, head);
@@ -1790,14 +1828,29 @@ function frontEndSteps(diff: Omit<CertDiff, "steps">, base: PkiPlan, head: PkiPl
             "Check that every UI service took its Secret of the switch (restart those that mount it and do TLS themselves): APIC refuses the old generation's certificates once it has this update's UI truststore and its CRL.",
         );
     }
+    // A caller new to its namespace (added, or moved there): its sidecars read its Secret there.
     const added = diff.newStack
         ? []
-        : head.frontEnd.uiClients.filter((c) => !base.frontEnd.uiClients.some((b) => b.name === c.name));
+        : head.frontEnd.uiClients.filter(
+              (c) => !base.frontEnd.uiClients.some((b) => b.name === c.name && b.namespace === c.namespace),
+          );
     if (added.length > 0) {
+        const namespaces = [...new Set(added.map((c) => c.namespace))];
+        const newNamespaces = namespaces.filter((ns) => !base.frontEnd.uiClients.some((b) => b.namespace === ns));
         before.push(
-            `Let the service ${added.length === 1 ? "account" : "accounts"} of ${names(added.map((c) => c.name))} read Secrets in ${list([...new Set(added.map((c) => c.namespace))])} ` +
+            `Let the service ${added.length === 1 ? "account" : "accounts"} of ${names(added.map((c) => c.name))} read Secrets in ${list(namespaces)} ` +
                 `(a Role with get, list and watch on secrets, bound to ${added.length === 1 ? "it" : "them"}), so that ${its(added)} sidecars can take ${its(added)} client certificate from ` +
-                `${names(added.map((c) => c.secret.name))} (README, The front end).`,
+                `${names(added.map((c) => c.secret.name))} (README, The front end)` +
+                (newNamespaces.length > 0
+                    ? `; add ${list(newNamespaces)} to the policy pack's keySecretNamespaces, or it refuses the new ${added.length === 1 ? "Secret" : "Secrets"} (README, Policy pack).`
+                    : "."),
+        );
+    }
+    const moved = diff.newStack ? [] : movedCallers(base, head);
+    if (moved.length > 0) {
+        before.push(
+            `Start the pods of ${moves(moved)} in ${its(moved)} new namespace: this change deletes ${its(moved)} ${moved.length === 1 ? "Secret" : "Secrets"} and DestinationRules in the old one, ` +
+                "whose pods cannot call APIC from then on, and creates them in the new one.",
         );
     }
     const revoked = diff.revocations.filter((r) => r.change === "added").map((r) => r.uiClient);
