@@ -1317,6 +1317,56 @@ describe("diff of a new leaf key algorithm", function () {
     });
 });
 
+describe("diff of the APIC keystores' PKCS#12 (pki:pkcs12Profile, pki:pkcs12Iterations)", function () {
+    this.timeout(30_000);
+    const legacy = { ...dev, pkcs12Profile: "legacy" };
+
+    it("legacy rewrites every client.p12 with 3DES, a SHA-1 MAC and another alias: a risk, and the file loaded again", () => {
+        const d = diffPlans(plan(dev), plan(legacy));
+        assert.deepStrictEqual(d.risks, [
+            {
+                key: "pki:pkcs12Profile",
+                change: "rewrites the client.p12 of dp and ob legacy: 3DES and a SHA-1 MAC instead of AES-256-CBC, PBKDF2-HMAC-SHA256 and a SHA-256 MAC, under the alias <endpoint>-legacy-3des-sha1 instead of <endpoint>",
+                breaks: "the file that holds each APIC client's private key is encrypted with algorithms kept for compatibility, not strength (security scans flag them), and whatever refers to the key by its alias (a Java or DataPower configuration, keytool -alias) no longer finds it",
+                instead:
+                    "keep pki:pkcs12Profile modern: apic keystores:update loads keystore.json, which holds PEM, not the PKCS#12; use legacy only for a consumer that cannot open modern (old Java or DataPower firmware), and point what names the key at its new alias in the same window",
+            },
+        ]);
+        assert.deepStrictEqual(places(d), [
+            "update APIC keystore of dp: client.p12: rewritten: PKCS#12 modern (AES-256-CBC, PBKDF2-HMAC-SHA256, SHA-256 MAC; 10000 iterations; alias dp) -> PKCS#12 legacy (3DES, SHA-1 MAC; 10000 iterations; alias dp-legacy-3des-sha1)",
+            "update APIC keystore of ob: client.p12: rewritten: PKCS#12 modern (AES-256-CBC, PBKDF2-HMAC-SHA256, SHA-256 MAC; 10000 iterations; alias ob) -> PKCS#12 legacy (3DES, SHA-1 MAC; 10000 iterations; alias ob-legacy-3des-sha1)",
+        ]);
+        assert.deepStrictEqual(d.steps, {
+            before: [],
+            after: [
+                "Load the new client.p12 of dp and ob wherever it was loaded (APIC's keystore upload by file, a Java or DataPower keystore; render's apic/<endpoint>/client.p12, stack output apicBundles.<endpoint>.pkcs12Base64, same password): it is now written legacy, 10000 iterations, under the alias <endpoint>-legacy-3des-sha1; keystore.json (apic keystores:update) does not change.",
+            ],
+        });
+        assert.deepStrictEqual([d.added, d.removed, d.replaced], [[], [], []], "the certificates stay");
+        assert.deepStrictEqual(diffPlans(plan(legacy), plan(dev)).risks, [], "back to modern is no risk");
+    });
+
+    it("new iterations rewrite every client.p12 under the same profile and alias: no risk, the file loaded again", () => {
+        const d = diffPlans(plan(dev), plan({ ...dev, pkcs12Iterations: 20000 }));
+        assert.deepStrictEqual([d.risks, d.refused], [[], []]);
+        assert.deepStrictEqual(places(d), [
+            "update APIC keystore of dp: client.p12: rewritten: PKCS#12 modern (AES-256-CBC, PBKDF2-HMAC-SHA256, SHA-256 MAC; 10000 iterations; alias dp) -> PKCS#12 modern (AES-256-CBC, PBKDF2-HMAC-SHA256, SHA-256 MAC; 20000 iterations; alias dp)",
+            "update APIC keystore of ob: client.p12: rewritten: PKCS#12 modern (AES-256-CBC, PBKDF2-HMAC-SHA256, SHA-256 MAC; 10000 iterations; alias ob) -> PKCS#12 modern (AES-256-CBC, PBKDF2-HMAC-SHA256, SHA-256 MAC; 20000 iterations; alias ob)",
+        ]);
+        assert.deepStrictEqual(d.steps.after, [
+            "Load the new client.p12 of dp and ob wherever it was loaded (APIC's keystore upload by file, a Java or DataPower keystore; render's apic/<endpoint>/client.p12, stack output apicBundles.<endpoint>.pkcs12Base64, same password): it is now written modern, 20000 iterations, under the alias <endpoint>; keystore.json (apic keystores:update) does not change.",
+        ]);
+    });
+
+    it("a re-keyed client whose client.p12 is rewritten too: keystore.json is uploaded as well", () => {
+        const d = diffPlans(plan(dev), plan({ ...legacy, keyAlgorithm: "ECDSA" }));
+        assert.deepStrictEqual(d.steps.after, [
+            "Upload the APIC keystore of dp and ob (apic keystores:update, same name); at once for dp and ob: APIC's calls to dp.dev.api.bank.example and ob.dev.api.bank.example fail until then.",
+            "Load the new client.p12 of dp and ob wherever it was loaded (APIC's keystore upload by file, a Java or DataPower keystore; render's apic/<endpoint>/client.p12, stack output apicBundles.<endpoint>.pkcs12Base64, same password): it is now written legacy, 10000 iterations, under the alias <endpoint>-legacy-3des-sha1.",
+        ]);
+    });
+});
+
 describe("diff exit status", function () {
     this.timeout(30_000);
 

@@ -18,6 +18,7 @@ import { CertDiff, diffPlans, isRefused } from "../lib/inventory/diff";
 import { IssuedCertificate } from "../lib/inventory/issued";
 import { secretPath } from "../lib/inventory/planned";
 import { pemBlocks } from "../lib/pki/pem";
+import { pfxOf } from "../lib/pki/pkcs12";
 import { PkiPlan, planFromRawConfig } from "../lib/plan/plan";
 import { deployedRecordOf } from "../lib/render/render";
 import { buildPki } from "../lib/stack";
@@ -135,6 +136,7 @@ async function deploy(raw: Raw, from: EngineState, keyFile?: string): Promise<De
             "client.crt": b.certPem,
             "client.key": b.privateKeyPem,
             "ca-chain.pem": b.caChainPem,
+            "client.p12": pkcs12Written(b.pkcs12Base64),
         });
         places.set(
             `APIC truststore of ${id}`,
@@ -168,6 +170,13 @@ async function deploy(raw: Raw, from: EngineState, keyFile?: string): Promise<De
         }
     }
     return { raw, plan, state, resources, pems, places, gateway };
+}
+
+/** How a PKCS#12 is written, as its MAC tells (digest, iterations): its bytes change with anything it holds. */
+function pkcs12Written(base64: string): string {
+    const mac = pfxOf(Buffer.from(base64, "base64"))?.macData;
+    if (mac === undefined) throw new Error("the APIC bundle's pkcs12Base64 is no PKCS#12 with a MAC");
+    return `MAC ${mac.mac.digestAlgorithm.algorithm}, ${mac.iterations} iterations`;
 }
 
 /** JSON with every object's keys sorted, at every depth. */
@@ -831,6 +840,8 @@ const ROWS: readonly Row[] = [
         head: with_(BASE, { gatewayNamespace: "istio-ingress" }),
         risky: true,
     },
+    { name: "pkcs12Profile legacy", from: "a new stack", head: with_(BASE, { pkcs12Profile: "legacy" }), risky: true },
+    { name: "pkcs12Iterations", from: "a new stack", head: with_(BASE, { pkcs12Iterations: 20000 }), risky: false },
     // Option 2: a host per service; Option 3: a host per group
     { name: "option 1 -> 2", from: "a new stack", head: with_(BASE, { option: 2 }), risky: true },
     {

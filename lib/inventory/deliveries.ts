@@ -11,6 +11,7 @@ import { IntermediateSlot, INTERMEDIATE_SLOTS, rootOf } from "../plan/hierarchy"
 import { activeCa, CaPlan, CrlPlan, MESH_CA_SECRET, PkiPlan, slotRoots } from "../plan/plan";
 import { stepOf } from "../plan/caRotation";
 import { pemBlocks } from "../pki/pem";
+import { pkcs12FriendlyName } from "../pki/pkcs12";
 import { subjectOf } from "../pki/x509";
 import { APIC_UI_DIR, apicServerCertId, customerFacingCertId, secretPath, uiClientCertId } from "./planned";
 
@@ -54,7 +55,23 @@ export interface Place {
     readonly leaf?: string;
     /** Secret key or file -> what it holds, in order. */
     readonly items: Readonly<Record<string, readonly Content[]>>;
+    /**
+     * File -> how it is written, for a file whose bytes also depend on that (a PKCS#12's
+     * encryption, iterations and alias): rewritten when this changes, whatever it holds.
+     */
+    readonly written?: Readonly<Record<string, string>>;
 }
+
+/** The algorithms of each PKCS#12 profile (lib/pki/pkcs12.ts). */
+const PKCS12_ALGORITHMS = {
+    modern: "AES-256-CBC, PBKDF2-HMAC-SHA256, SHA-256 MAC",
+    legacy: "3DES, SHA-1 MAC",
+} as const;
+
+/** How an endpoint's client.p12 is written: profile, algorithms, iterations and alias (never its password). */
+const pkcs12Written = (plan: PkiPlan, endpoint: string): string =>
+    `PKCS#12 ${plan.config.pkcs12Profile} (${PKCS12_ALGORITHMS[plan.config.pkcs12Profile]}; ` +
+    `${plan.config.pkcs12Iterations} iterations; alias ${pkcs12FriendlyName(endpoint, plan.config.pkcs12Profile)})`;
 
 const cert = (id: string): Content => ({ kind: "cert", id });
 const key = (id: string): Content => ({ kind: "key", id });
@@ -188,6 +205,8 @@ export function placesOf(plan: PkiPlan): Place[] {
                 "client.key": [key(`${e.id}/client`)],
                 "ca-chain.pem": [cert(clientCa.id)],
             },
+            // The stack output's pkcs12Base64, render's client.p12; keystore.json holds the PEM.
+            written: { "client.p12": pkcs12Written(plan, e.id) },
         },
         {
             id: `APIC truststore of ${e.id}`,

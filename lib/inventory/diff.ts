@@ -30,6 +30,7 @@ import {
     uiClientRecordKey,
     unpinnedUnderWay,
 } from "../plan/plan";
+import { pkcs12FriendlyName } from "../pki/pkcs12";
 import { Content, crlsPublished, isSecret, Place, PlaceKind, placesOf } from "./deliveries";
 import {
     APIC_UI_DIR,
@@ -715,6 +716,11 @@ function placeChanges(basePlaces: readonly Place[], headPlaces: readonly Place[]
             const change = describeItem(old.items[item], p.items[item], p.leaf, changes);
             return change !== undefined ? [{ item, change }] : [];
         });
+        // A file written another way is new bytes to load, though it holds the same key and certificates.
+        for (const [item, how] of Object.entries(p.written ?? {})) {
+            const was = old.written?.[item];
+            if (was !== undefined && was !== how) items.push({ item, change: `rewritten: ${was} -> ${how}` });
+        }
         if (items.length > 0) out.push({ place: p.id, kind: p.kind, owner: p.owner, change: "update", items });
     }
     for (const p of basePlaces) {
@@ -1524,6 +1530,28 @@ function rekeyedClients(base: PkiPlan, head: PkiPlan): Risk[] {
     ];
 }
 
+/**
+ * The APIC clients' PKCS#12 written legacy (pki:pkcs12Profile): 3DES and a SHA-1 MAC around each
+ * client's private key, under an alias that says so. Iterations alone change no algorithm: a step.
+ */
+function pkcs12Risks(base: PkiPlan, head: PkiPlan): Risk[] {
+    const endpoints = head.endpoints.filter((e) => base.endpoints.some((b) => b.id === e.id)).map((e) => e.id);
+    if (endpoints.length === 0 || base.config.pkcs12Profile === head.config.pkcs12Profile) return [];
+    if (head.config.pkcs12Profile !== "legacy") return [];
+    return [
+        {
+            key: "pki:pkcs12Profile",
+            change: `rewrites the client.p12 of ${names(endpoints)} legacy: 3DES and a SHA-1 MAC instead of AES-256-CBC, PBKDF2-HMAC-SHA256 and a SHA-256 MAC, under the alias <endpoint>-legacy-3des-sha1 instead of <endpoint>`,
+            breaks:
+                "the file that holds each APIC client's private key is encrypted with algorithms kept for compatibility, not strength (security scans flag them), " +
+                "and whatever refers to the key by its alias (a Java or DataPower configuration, keytool -alias) no longer finds it",
+            instead:
+                "keep pki:pkcs12Profile modern: apic keystores:update loads keystore.json, which holds PEM, not the PKCS#12; use legacy only for a consumer that cannot open modern (old Java or DataPower firmware), " +
+                "and point what names the key at its new alias in the same window",
+        },
+    ];
+}
+
 /** UI services of the base that no longer call APIC in the head. */
 const goneCallers = (base: PkiPlan, head: PkiPlan): string[] =>
     base.frontEnd.uiClients.map((c) => c.name).filter((name) => !head.frontEnd.uiClients.some((c) => c.name === name));
@@ -1966,7 +1994,13 @@ function stepsFor(
         );
     }
     const created = ownersOf(diff.places, "APIC keystore", "create");
-    const keystores = ownersOf(diff.places, "APIC keystore", "update");
+    const rewritten = ownersOf(diff.places, "APIC keystore", "update", "client.p12");
+    // A keystore whose client.p12 alone is rewritten keeps its keystore.json (apic keystores:update).
+    const keystores = diff.places
+        .filter(
+            (p) => p.kind === "APIC keystore" && p.change === "update" && p.items.some((i) => i.item !== "client.p12"),
+        )
+        .map((p) => p.owner);
     const switching = diff.pins.filter((p) => p.after.length > 1).map((p) => p.endpoint);
     if (keystores.length > 0) {
         const now = keystores.filter((id) => revoked.has(id));
@@ -1978,6 +2012,16 @@ function stepsFor(
                       ? "; the gateway accepts the old and the new key until the rotation finishes"
                       : "") +
                 ".",
+        );
+    }
+    if (rewritten.length > 0) {
+        const { pkcs12Profile, pkcs12Iterations } = head.config;
+        after.push(
+            `Load the new client.p12 of ${names(rewritten)} wherever it was loaded (APIC's keystore upload by file, a Java or DataPower keystore; render's apic/<endpoint>/client.p12, ` +
+                `stack output apicBundles.<endpoint>.pkcs12Base64, same password): it is now written ${pkcs12Profile}, ${pkcs12Iterations} iterations, under the alias ${pkcs12FriendlyName("<endpoint>", pkcs12Profile)}` +
+                (rewritten.every((id) => !keystores.includes(id))
+                    ? "; keystore.json (apic keystores:update) does not change."
+                    : "."),
         );
     }
     const updated = (item: string) => ownersOf(diff.places, "APIC truststore", "update", item);
@@ -2191,6 +2235,7 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
         ...(base === undefined ? [] : movedEndpointRisks(from, head)),
         ...(base === undefined ? [] : strictMtlsRisks(from, head)),
         ...(base === undefined ? [] : rekeyedClients(from, head)),
+        ...(base === undefined ? [] : pkcs12Risks(from, head)),
         ...frontEndRisks(from, head),
         ...(replaced.length > maxReplaced
             ? [
