@@ -61,13 +61,6 @@ function inProgramFolder(file: string, folder: string): boolean {
  * it. See the engine stand-in's runWithStandIn for the rest.
  */
 export function runWithStandIn<T>(program: () => T | Promise<T>, options: RunOptions = {}): Promise<RunResult<T>> {
-    if (callingProgram) {
-        return Promise.reject(
-            new Error(
-                "runWithStandIn was called from inside the program of another run: runs take turns (the SDK has one engine per process), so it would wait for itself; start it after that run",
-            ),
-        );
-    }
     return standIn
         .runWithStandIn(() => inRootStack(program), options)
         .then(
@@ -94,9 +87,6 @@ function transformsRefusal(): Error {
     );
 }
 
-/** True while inRootStack calls the program: a run started from there is refused, not left waiting for itself. */
-let callingProgram = false;
-
 /** The program run inside a new root stack resource, as the Pulumi language host runs it. */
 function inRootStack<T>(program: () => T | Promise<T>): Promise<T> {
     // The mock monitor gives a child of the stack a URN with the stack's type in it; the engine does not.
@@ -113,14 +103,8 @@ function inRootStack<T>(program: () => T | Promise<T>): Promise<T> {
             const store = sdkState().getStore();
             store.supportsTransforms = false;
             store.supportsInvokeTransforms = false;
-            callingProgram = true;
-            let called: T | Promise<T>;
-            try {
-                called = program();
-            } finally {
-                callingProgram = false;
-            }
-            returned = await called;
+            // A run started from the program is refused, not left waiting for itself.
+            returned = await standIn.callProgram(program);
             return returned as pulumi.Inputs | undefined;
         })
         .then(() => returned);

@@ -508,6 +508,19 @@ let lastRun: Promise<unknown> = Promise.resolve();
 let callingProgram = false;
 
 /**
+ * Calls a run's program, marked as such for runWithStandIn's refusal of a run started from there
+ * (also for a wrapper that calls it later, inside the root stack: lib/testing.ts).
+ */
+export function callProgram<T>(program: () => T | Promise<T>): T | Promise<T> {
+    callingProgram = true;
+    try {
+        return program();
+    } finally {
+        callingProgram = false;
+    }
+}
+
+/**
  * Runs a Pulumi program against the stand-in and waits until every registration has finished.
  * Errors thrown by the program or inside the stand-in reject; nothing hangs. Runs started
  * together (Promise.all, concurrent tests) take turns, each with its own engine.
@@ -609,15 +622,8 @@ async function runUntilSettled<T>(program: () => T | Promise<T>, options: RunOpt
     let returned: T | undefined;
     const run = {};
     const settled = runContext.run(run, async () => {
-        callingProgram = true;
-        let called: T | Promise<T>;
-        try {
-            called = program();
-        } finally {
-            callingProgram = false;
-        }
         // An async program (a function the module exports) resolves to its outputs.
-        returned = await called;
+        returned = await callProgram(program);
         const outputs = await resolve(returned as pulumi.Input<T>);
         await waitForRegistrations();
         return outputs;
