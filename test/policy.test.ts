@@ -1133,26 +1133,32 @@ describe("Policy pack", function () {
         );
     });
 
+    /** A 10-year ECDSA root, and a request for svc.bank.example under `prefix`, for the leaves a test signs with it. */
+    const rootAndRequest = (prefix: string) => {
+        const rootKey = new tls.PrivateKey("r-key", { algorithm: "ECDSA", ecdsaCurve: "P384" });
+        const root = new tls.SelfSignedCert("r-cert", {
+            privateKeyPem: rootKey.privateKeyPem,
+            subject: { commonName: "Root" },
+            isCaCertificate: true,
+            maxPathLength: 1,
+            allowedUses: ["cert_signing", "crl_signing"],
+            validityPeriodHours: 87600,
+        });
+        const key = new tls.PrivateKey(`${prefix}-key`, { algorithm: "ECDSA", ecdsaCurve: "P256" });
+        const csr = new tls.CertRequest(`${prefix}-csr`, {
+            privateKeyPem: key.privateKeyPem,
+            subject: { commonName: "svc.bank.example" },
+            dnsNames: ["svc.bank.example"],
+        });
+        return { root, rootKey, csr };
+    };
+
     it("certificate-usages, leaf-max-validity: a CA with a TLS key usage and no extended key usage is a leaf Envoy accepts", async () => {
         // A 10-year "CA" for a DNS name, with a key usage a TLS key needs and no server_auth or client_auth.
         const caWith = (allowedUses: string[]) =>
             runWithStandIn(
                 () => {
-                    const rootKey = new tls.PrivateKey("r-key", { algorithm: "ECDSA", ecdsaCurve: "P384" });
-                    const root = new tls.SelfSignedCert("r-cert", {
-                        privateKeyPem: rootKey.privateKeyPem,
-                        subject: { commonName: "Root" },
-                        isCaCertificate: true,
-                        maxPathLength: 1,
-                        allowedUses: ["cert_signing", "crl_signing"],
-                        validityPeriodHours: 87600,
-                    });
-                    const key = new tls.PrivateKey("svc-key", { algorithm: "ECDSA", ecdsaCurve: "P256" });
-                    const csr = new tls.CertRequest("svc-csr", {
-                        privateKeyPem: key.privateKeyPem,
-                        subject: { commonName: "svc.bank.example" },
-                        dnsNames: ["svc.bank.example"],
-                    });
+                    const { root, rootKey, csr } = rootAndRequest("svc");
                     const cert = new tls.LocallySignedCert("svc-cert", {
                         certRequestPem: csr.certRequestPem,
                         caCertPem: root.certPem,
@@ -1211,21 +1217,7 @@ describe("Policy pack", function () {
         ] as const;
         const run = await runWithStandIn(
             () => {
-                const rootKey = new tls.PrivateKey("r-key", { algorithm: "ECDSA", ecdsaCurve: "P384" });
-                const root = new tls.SelfSignedCert("r-cert", {
-                    privateKeyPem: rootKey.privateKeyPem,
-                    subject: { commonName: "Root" },
-                    isCaCertificate: true,
-                    maxPathLength: 1,
-                    allowedUses: ["cert_signing", "crl_signing"],
-                    validityPeriodHours: 87600,
-                });
-                const key = new tls.PrivateKey("leaf-key", { algorithm: "ECDSA", ecdsaCurve: "P256" });
-                const csr = new tls.CertRequest("leaf-csr", {
-                    privateKeyPem: key.privateKeyPem,
-                    subject: { commonName: "svc.bank.example" },
-                    dnsNames: ["svc.bank.example"],
-                });
+                const { root, rootKey, csr } = rootAndRequest("leaf");
                 const leaves = cases.map(
                     ([eku, keyUsages], i) =>
                         new tls.LocallySignedCert(`leaf-${i}-cert`, {
