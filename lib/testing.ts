@@ -129,17 +129,17 @@ function sdkState(): SdkState {
 /**
  * Runs a Pulumi program module (what Pulumi.yaml `main` names) against the stand-in the way
  * `pulumi up` runs it: its exports, or what its exported function returns, are the stack outputs.
- * Each call loads the module afresh, as `pulumi up` starts a new process, so each run registers
- * all its resources again: a CommonJS program with every file of its folder (node_modules
- * excepted), also one the test file loaded first; an ES module program (`.mjs`, or `"type":
- * "module"`) by its entry only, since Node cannot unload the other ES modules it imports. A
- * CommonJS program the module loader keeps (Jest unless its modules are reset before each run) is
- * refused, and so is one whose only export is a default function (`export default` compiled to
- * CommonJS), which `pulumi up` would not call. The program runs inside the stack's root resource
- * (see runWithStandIn). The project is the `name` of the nearest Pulumi.yaml (or .yml) at or above
- * the module, as `pulumi up` takes it from the project the program is in (`options.project`
- * overrides it). M is the module's type (`typeof import("./index")`), for typed outputs (see
- * ProgramOutputs).
+ * Each call loads the module afresh, as `pulumi up` starts a new process, so each run registers all
+ * its resources again: a CommonJS program with every file of its folder (node_modules excepted),
+ * also one the test file loaded first (whose instance is back in require.cache when the run ends);
+ * an ES module program (`.mjs`, or `"type": "module"`) by its entry only, since Node cannot unload
+ * the other ES modules it imports. A CommonJS program the module loader keeps (Jest unless its
+ * modules are reset before each run) is refused, and so is one whose only export is a default
+ * function (`export default` compiled to CommonJS), which `pulumi up` would not call. The program
+ * runs inside the stack's root resource (see runWithStandIn). The project is the `name` of the
+ * nearest Pulumi.yaml (or .yml) at or above the module, as `pulumi up` takes it from the project
+ * the program is in (`options.project` overrides it). M is the module's type (`typeof
+ * import("./index")`), for typed outputs (see ProgramOutputs).
  */
 export function runProgram<M = Record<string, unknown>>(
     modulePath: string,
@@ -171,15 +171,19 @@ export function runProgram<M = Record<string, unknown>>(
         }, runOptions);
     }
     let exportsReused = false;
+    // The folder's modules loaded before the run, put back when it ends (see below).
+    const loadedBefore = new Map<string, NodeJS.Module>();
     const run = runWithStandIn(() => {
         // Every file of the folder, whoever loaded it first: a module the test file imports too
         // (a helper keeping a registry of names) would otherwise keep the last run's state. The
-        // test file's own entry goes too, which does not stop it running; what it imported stays
-        // the instance it holds.
-        delete require.cache[file];
-        for (const loaded of Object.keys(require.cache)) {
-            if (inProgramFolder(loaded, path.dirname(file))) delete require.cache[loaded];
+        // test file's own entry goes too, which does not stop it running.
+        for (const [loaded, module] of Object.entries(require.cache)) {
+            if (module !== undefined && inProgramFolder(loaded, path.dirname(file))) {
+                loadedBefore.set(loaded, module);
+                delete require.cache[loaded];
+            }
         }
+        delete require.cache[file];
         // Else the run would "succeed" with none of the resources the module makes as it loads.
         if (require.cache[file] !== undefined) {
             throw notLoadedAfresh(
@@ -205,15 +209,21 @@ export function runProgram<M = Record<string, unknown>>(
         return (typeof exported === "function" ? exported() : exported) as T;
     }, runOptions);
     // A module loader that hides what it keeps: the module did not run again, unless it registered something.
-    return run.then((result) => {
-        if (exportsReused && result.engine.resources.length === 0) {
-            throw notLoadedAfresh(
-                file,
-                "gave this run an earlier run's exports and registered nothing: the module loader did not run it again, and keeps it where require.cache does not show it",
-            );
-        }
-        return result;
-    });
+    return run
+        .finally(() => {
+            // The test's own modules come back: a helper it loads again in a later test (a shared
+            // EngineState, so that each key is made once) is the instance it had, state and all.
+            for (const [loaded, module] of loadedBefore) require.cache[loaded] = module;
+        })
+        .then((result) => {
+            if (exportsReused && result.engine.resources.length === 0) {
+                throw notLoadedAfresh(
+                    file,
+                    "gave this run an earlier run's exports and registered nothing: the module loader did not run it again, and keeps it where require.cache does not show it",
+                );
+            }
+            return result;
+        });
 }
 
 /** What TypeScript's `export default` of a function compiles to as CommonJS, with no other export. */

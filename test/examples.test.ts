@@ -7,7 +7,7 @@ import { pathToFileURL } from "url";
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import * as YAML from "yaml";
-import { runWithStandIn } from "../lib/engine/standIn";
+import { EngineState, runWithStandIn } from "../lib/engine/standIn";
 import { readTestKeys } from "../lib/engine/testKeys";
 import { runProgram } from "../lib/testing";
 import { ApicClientBundle } from "../lib/components/apicClientBundle";
@@ -1560,6 +1560,37 @@ describe("The stand-in harness (runWithStandIn)", function () {
         }
         // What the test holds stays the instance it loaded: the runs did not use it.
         assert.strictEqual(testsNames.endpointName("payments"), "payments-key");
+    });
+
+    it("gives the test back its own modules of the program's folder after a run, so that a shared EngineState keeps its keys between tests", async () => {
+        // The README's layout: a fixtures file beside the program holds one state for the whole
+        // suite, so that each key is made once; each test loads it (`await import("./fixtures")`).
+        const project = tempDir("program-test-fixtures");
+        fs.writeFileSync(path.join(project, "fixtures.js"), "exports.state = new Map();\n");
+        fs.writeFileSync(
+            path.join(project, "index.js"),
+            `const tls = require(${JSON.stringify(require.resolve("@pulumi/tls"))});\n` +
+                `exports.publicKey = new tls.PrivateKey("root-key", { algorithm: "ECDSA", ecdsaCurve: "P256" }).publicKeyPem;\n`,
+        );
+        const tests: { state: EngineState; publicKey: unknown }[] = [];
+        for (let test = 0; test < 2; test++) {
+            // eslint-disable-next-line @typescript-eslint/no-require-imports
+            const { state } = require(path.join(project, "fixtures.js")) as { state: EngineState };
+            tests.push({
+                state,
+                publicKey: (await runProgram(path.join(project, "index.js"), { state })).outputs.publicKey,
+            });
+        }
+        assert.strictEqual(tests[1].state, tests[0].state, "the second test's fixtures are the first one's");
+        assert.strictEqual(tests[1].publicKey, tests[0].publicKey, "the key the first run made");
+        // A run that fails gives them back too.
+        fs.writeFileSync(path.join(project, "broken.js"), 'throw new Error("broken program");\n');
+        await assert.rejects(runProgram(path.join(project, "broken.js"), { state: new Map() }), {
+            message: "broken program",
+        });
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const afterFailure = require(path.join(project, "fixtures.js")) as { state: EngineState };
+        assert.strictEqual(afterFailure.state, tests[0].state);
     });
 
     it("refuses a program the module loader keeps (Jest's require.cache ignores delete), rather than succeed with none of its resources", async () => {
