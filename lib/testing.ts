@@ -28,7 +28,7 @@ export type { EngineState, RecordedResource, RunOptions, RunResult, StandInOptio
  * The stack outputs of a program module whose type is M (`typeof import("./index")`), as the
  * language host takes them from the module: an ES module's lone `default` export stands for the
  * module, and an exported function for what it returns, awaited. Other modules are their exports
- * (runProgram refuses a CommonJS module whose lone export is a `default` function: see there).
+ * (runProgram refuses a CommonJS module whose lone export is `default`: see there).
  */
 export type ProgramOutputs<M> = ProgramEntry<
     "default" extends keyof M ? ([keyof M] extends ["default"] ? M["default"] : M) : M
@@ -134,9 +134,9 @@ function sdkState(): SdkState {
  * also one the test file loaded first (whose instance is back in require.cache when the run ends);
  * an ES module program (`.mjs`, or `"type": "module"`) by its entry only, since Node cannot unload
  * the other ES modules it imports. A CommonJS program the module loader keeps (Jest unless its
- * modules are reset before each run) is refused, and so is one whose only export is a default
- * function (`export default` compiled to CommonJS), which `pulumi up` would not call. The program
- * runs inside the stack's root resource (see runWithStandIn). The project is the `name` of the
+ * modules are reset before each run) is refused, and so is one whose only export is `default`
+ * (`export default` compiled to CommonJS), which `pulumi up` would take as its one output. The
+ * program runs inside the stack's root resource (see runWithStandIn). The project is the `name` of the
  * nearest Pulumi.yaml (or .yml) at or above the module, as `pulumi up` takes it from the project
  * the program is in (`options.project` overrides it). M is the module's type (`typeof
  * import("./index")`), for typed outputs (see ProgramOutputs).
@@ -201,9 +201,15 @@ export function runProgram<M = Record<string, unknown>>(
             exportsReused = programExports.has(exported);
             programExports.add(exported);
         }
-        if (isDefaultFunctionOnly(exported)) {
+        // A default function or value alike: ProgramOutputs types it as the outputs, but pulumi up
+        // unwraps `default` for an ES module only.
+        if (isDefaultOnly(exported)) {
+            const neverCalled =
+                typeof exported.default === "function"
+                    ? " and that function would never be called: what it would create and return never happens"
+                    : "";
             throw new Error(
-                `runProgram: ${file} is a CommonJS module whose only export is a default function (TypeScript's \`export default\` compiled to CommonJS): pulumi up takes a CommonJS module's exports as the stack outputs and never calls that function, so the program would create nothing; write \`export = async () => { ... }\` instead (or compile the program as an ES module, "type": "module")`,
+                `runProgram: ${file} is a CommonJS module whose only export is \`default\` (TypeScript's \`export default\` compiled to CommonJS): pulumi up takes a CommonJS module's exports as the stack outputs, so its one output would be \`default\`${neverCalled}; write \`export =\` in place of \`export default\` (or compile the program as an ES module, "type": "module")`,
             );
         }
         return (typeof exported === "function" ? exported() : exported) as T;
@@ -226,13 +232,11 @@ export function runProgram<M = Record<string, unknown>>(
         });
 }
 
-/** What TypeScript's `export default` of a function compiles to as CommonJS, with no other export. */
-function isDefaultFunctionOnly(exported: unknown): boolean {
+/** What TypeScript's `export default` compiles to as CommonJS, with no other export. */
+function isDefaultOnly(exported: unknown): exported is { default: unknown } {
     if (typeof exported !== "object" || exported === null) return false;
     const keys = Object.keys(exported);
-    return (
-        keys.length === 1 && keys[0] === "default" && typeof (exported as { default: unknown }).default === "function"
-    );
+    return keys.length === 1 && keys[0] === "default";
 }
 
 /** Refusal of a CommonJS program the module loader did not run again (see runProgram). */

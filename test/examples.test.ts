@@ -1720,18 +1720,37 @@ describe("The stand-in harness (runWithStandIn)", function () {
         }
     });
 
-    it("refuses a CommonJS program whose only export is a default function, which pulumi up would never call", async () => {
-        // TypeScript's `export default async () => {...}` compiled with "module": "commonjs".
-        const program = path.join(tempDir("program-commonjs-default"), "index.js");
-        fs.writeFileSync(
-            program,
-            `const tls = require(${JSON.stringify(require.resolve("@pulumi/tls"))});\n` +
-                `Object.defineProperty(exports, "__esModule", { value: true });\n` +
-                `exports.default = async () => ({ key: new tls.PrivateKey("key", { algorithm: "ECDSA" }).publicKeyPem });\n`,
-        );
-        await assert.rejects(runProgram(program, { state: new Map() }), {
-            message: `runProgram: ${program} is a CommonJS module whose only export is a default function (TypeScript's \`export default\` compiled to CommonJS): pulumi up takes a CommonJS module's exports as the stack outputs and never calls that function, so the program would create nothing; write \`export = async () => { ... }\` instead (or compile the program as an ES module, "type": "module")`,
+    it("refuses a CommonJS program whose only export is `default`, a function or any value, whose one output under pulumi up would be `default`", async () => {
+        // TypeScript's `export default ...` compiled with "module": "commonjs".
+        const project = tempDir("program-commonjs-default");
+        const program = (name: string, body: string) => {
+            fs.writeFileSync(
+                path.join(project, name),
+                `const tls = require(${JSON.stringify(require.resolve("@pulumi/tls"))});\n` +
+                    `Object.defineProperty(exports, "__esModule", { value: true });\n` +
+                    `const key = new tls.PrivateKey("${path.basename(name, ".js")}", { algorithm: "ECDSA" });\n` +
+                    body,
+            );
+            return path.join(project, name);
+        };
+        const refusal = (file: string, neverCalled: string) =>
+            `runProgram: ${file} is a CommonJS module whose only export is \`default\` (TypeScript's \`export default\` compiled to CommonJS): pulumi up takes a CommonJS module's exports as the stack outputs, so its one output would be \`default\`${neverCalled}; write \`export =\` in place of \`export default\` (or compile the program as an ES module, "type": "module")`;
+        // A program that creates its resources at its top level and exports a helper by default.
+        const helper = program("helper.js", "exports.default = (team) => `team-${team}`;\n");
+        await assert.rejects(runProgram(helper, { state: new Map() }), {
+            message: refusal(
+                helper,
+                " and that function would never be called: what it would create and return never happens",
+            ),
         });
+        const value = program("value.js", "exports.default = { publicKey: key.publicKeyPem };\n");
+        await assert.rejects(runProgram(value, { state: new Map() }), { message: refusal(value, "") });
+        // With named exports beside it, `default` is one output among others, as the types say.
+        const named = program("named.js", "exports.default = 1;\nexports.publicKey = key.publicKeyPem;\n");
+        const { engine, outputs } = await runProgram<{ default: number; publicKey: pulumi.Output<string> }>(named, {
+            state: new Map(),
+        });
+        assert.deepStrictEqual(outputs, { default: 1, publicKey: engine.resources[0].state.publicKeyPem });
     });
 
     it("runs a program inside the stack's root resource as pulumi up does: its stack transformations apply, resource transforms are refused", async () => {
