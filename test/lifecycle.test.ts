@@ -923,8 +923,22 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
                 ],
             ],
         );
-        assert.deepStrictEqual(fresh.waiting, [
-            "pki:caRotation.apicClientCa is due (since 2027-02-03) but waits for the rotation of pki:caRotation.clientRoot, which re-issues it",
+        const heldByRoot =
+            "pki:caRotation.apicClientCa is due (since 2027-02-03) but waits for the rotation of pki:caRotation.clientRoot, which re-issues it";
+        assert.deepStrictEqual(fresh.waiting, [heldByRoot]);
+        // Held up so, a CA ending on day 44 is a human's once half the time from its renewal point is left (day 37).
+        const endingSoon = inWindow.map((c): IssuedCertificate =>
+            c.id === "apic-client-ca" ? { ...c, notAfter: at(44) } : c,
+        );
+        const heldUpAt = (days: number) =>
+            decide({ config, deployed: { ...deployed, inventory: endingSoon }, now: new Date(at(days)), soakDays: 7 })
+                .needsHuman;
+        assert.deepStrictEqual(heldUpAt(36), []);
+        assert.deepStrictEqual(heldUpAt(37), [
+            "apic-client-ca (intermediate) expires on 2027-02-17, and its rotation's next step, due since 2027-02-03, " +
+                `is held up (${heldByRoot}); whatever still uses a certificate it signed is refused from then on: ` +
+                "have what holds it up deployed before then (merge what was proposed for it and run pulumi up from the default branch; " +
+                "if an update failed, fix what made it fail first)",
         ]);
         // The APIC-client CA deployed in prepare for 3 days: the root waits, the CA's switch waits for its soak.
         const rotating = { apicClientCa: { generation: 1, phase: "prepare" as const } };
@@ -1314,7 +1328,7 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
         );
     });
 
-    it("finishes an APIC client's switch early, with a warning, when its soak would hold the APIC-client CA's switch past that CA's end", () => {
+    it("finishes an APIC client's switch early, with a warning, when its soak would leave the APIC-client CA's switch less than a soak before that CA's end; asks a human while that switch is held up", () => {
         const deployed = readDeployed(deployedDir);
         const config = validateConfig(rawConfigFromStackFile(stackFile));
         // The APIC-client CA of generation 0 ends on day 45; its prepare, deployed on day 40, is cut short.
@@ -1327,7 +1341,8 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
                   : c,
         );
         const apicClientCa = { generation: 1, phase: "prepare" as const };
-        const decideWith = (since: number, own: boolean) =>
+        /** On day `now`, the CA's prepare deployed since day `prepared`. */
+        const decideWith = (since: number, own: boolean, now = 42, prepared = 40) =>
             decide({
                 config: {
                     ...config,
@@ -1344,11 +1359,11 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
                     record: {
                         ...deployed.record,
                         positions: { ...deployed.record.positions, apicClientCa },
-                        positionsSince: { ...deployed.record.positionsSince, apicClientCa: at(40) },
+                        positionsSince: { ...deployed.record.positionsSince, apicClientCa: at(prepared) },
                         clientPhases: { ob: { phase: "switch", epoch: 1, since: at(since) } },
                     },
                 },
-                now: new Date(at(42)),
+                now: new Date(at(now)),
                 soakDays: 7,
             });
         const caWaits = "pki:caRotation.apicClientCa moves to switch once the APIC client rotations of ob finish";
@@ -1379,12 +1394,36 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
                 ],
             ],
         );
-        // A soak from day 37 ends on day 44, before the CA: it runs its course.
-        const inTime = decideWith(37, true);
+        // A soak from day 37 ends on day 44, a day before the CA: the finish and then the CA's switch
+        // would each still have to be merged and deployed, which a soak (7 days) is left for: cut short too.
         assert.deepStrictEqual(
-            [inTime.proposals, inTime.waiting],
-            [[], [caWaits, "ob/client moves to finish once its switch has been deployed 7 days (since 2027-02-10)"]],
+            decideWith(37, true).proposals.map((p) => [p.subject, p.why]),
+            [["ob/client", `its switch (epoch 1) deployed since 2027-02-10, less than 7 days, but ${early}`]],
         );
+        // The CA's switch due on day 37 (its prepare from day 30): a soak from day 31 ends on day 38,
+        // a soak before the CA's end, and is cut short; one from day 30.5 runs its course.
+        assert.deepStrictEqual(
+            decideWith(31, true, 37, 30).proposals.map((p) => p.subject),
+            ["ob/client"],
+        );
+        const inTime = decideWith(30.5, true, 37, 30);
+        assert.deepStrictEqual(
+            [inTime.proposals, inTime.waiting, inTime.needsHuman],
+            [
+                [],
+                [caWaits, "ob/client moves to finish once its switch has been deployed 7 days (since 2027-02-03)"],
+                [],
+            ],
+        );
+        // Its finish, proposed from day 37.5, never deployed: the CA's switch due since day 37 stays
+        // held up, a human's once half the time to the CA's end (day 45) is left, on day 41.
+        assert.deepStrictEqual(decideWith(30.5, true, 40.9, 30).needsHuman, []);
+        assert.deepStrictEqual(decideWith(30.5, true, 41, 30).needsHuman, [
+            "apic-client-ca (intermediate) expires on 2027-02-18, and its rotation's next step, due since 2027-02-10, " +
+                `is held up (${caWaits}); whatever still uses a certificate it signed is refused from then on: ` +
+                "have what holds it up deployed before then (merge what was proposed for it and run pulumi up from the default branch; " +
+                "if an update failed, fix what made it fail first)",
+        ]);
     });
 
     it("asks a human for an offline root inside its window, for its CRL series running out, and for CSRs to sign", () => {

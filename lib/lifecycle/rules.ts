@@ -228,11 +228,15 @@ function supersededCas(plan: PkiPlan, deployed: Deployed): Map<string, CaSlot> {
     return superseded;
 }
 
-/** A change of the stack file to a certificate (a leaf's epoch or issuer, or its CA's position), as `pending` says it. */
+/**
+ * A change of the stack file to a certificate (a leaf's epoch or issuer, or its CA's position), as
+ * `pending` says it; or a CA's next phase, due but held up (`heldUp`), as Waiting says it.
+ */
 interface Undeployed {
     readonly line: string;
-    /** When the change is proposed, on time (ms): see undeployedNearEnd. */
+    /** When the change is proposed, on time, or the held-up phase was due (ms): see undeployedNearEnd. */
     readonly proposedAt: number;
+    readonly heldUp?: boolean;
 }
 
 /**
@@ -248,7 +252,9 @@ interface Undeployed {
  * soak time to spare before the leaf's end (switchComing), so half a soak is then left. Any of them
  * at the renewal point when that comes at the end or after (a soak outlasting the CA, no soak).
  * Never earlier than HUMAN_LEAD_DAYS before the end (the expiry alert), which long windows would
- * pass.
+ * pass. The same for a CA whose next phase is due but held up (Waiting: a switch of the APIC-client
+ * CA behind the clients' own switches, a CA's prepare behind its root's rotation), counted from when
+ * that phase was due: nothing is in the stack file yet, and the CA would expire unheard of.
  */
 function undeployedNearEnd(
     inventory: readonly IssuedCertificate[],
@@ -262,6 +268,14 @@ function undeployedNearEnd(
         if (change === undefined || now.getTime() >= end) return [];
         const proposed = change.proposedAt < end ? change.proposedAt : Date.parse(c.renewAt);
         if (now.getTime() < end - Math.min(HUMAN_LEAD_DAYS * DAY_MS, (end - proposed) / 2)) return [];
+        if (change.heldUp) {
+            return [
+                `${c.id} (${c.role}) expires on ${day(c.notAfter)}, and its rotation's next step, due since ${day(new Date(change.proposedAt))}, ` +
+                    `is held up (${change.line}); whatever still uses a certificate it signed is refused from then on: ` +
+                    "have what holds it up deployed before then (merge what was proposed for it and run pulumi up from the default branch; " +
+                    "if an update failed, fix what made it fail first)",
+            ];
+        }
         return [
             `${c.id} (${c.role}) expires on ${day(c.notAfter)}, and the stack file's change of it is not deployed yet (${change.line}); ` +
                 "nothing more is proposed for it until it is: run pulumi up from the default branch before then " +
@@ -729,7 +743,9 @@ const expiresOn = (c: IssuedCertificate, now: Date): string =>
 /**
  * The CA rotations that are due: prepares of CAs in their window, and phases that soaked, or whose
  * old CA expires first. `finishEarly` gets the APIC clients in their switch whose finish, which a
- * due switch of the APIC-client CA waits for, is due at once (its soak ends after that CA), with why.
+ * due switch of the APIC-client CA waits for, is due at once (its soak would leave that switch too
+ * little time before that CA's end), with why. `heldUp` gets, by CA id, the CAs whose next phase is
+ * due but waits (undeployedNearEnd).
  */
 function caProposals(
     plan: PkiPlan,
@@ -739,6 +755,7 @@ function caProposals(
     needsHuman: string[],
     waiting: string[],
     finishEarly: Map<string, string>,
+    heldUp: Map<string, Undeployed>,
 ): Proposal[] {
     const { config, deployed, now, soakDays } = input;
     const { record } = deployed;
@@ -783,20 +800,28 @@ function caProposals(
                 to.phase === "switch" && (slot === "apicClientCa" || slot === rootOf("apicClientCa", trust));
             if (reissuesClients && clientsInSwitch.length > 0) {
                 // pulumi up refuses the switch's new APIC key while a client switch pins two (plan.ts
-                // unpinnedUnderWay): a client soak that ends once the replaced CA has expired ends now.
+                // unpinnedUnderWay). Before the replaced CA's end, the client's finish and then this
+                // switch (which re-issues the clients under the new CA) must each be merged and
+                // deployed: a soak time is left for that, as switchComing leaves a switch to come, so
+                // a client soak whose end comes less than a soak before the CA's ends now.
                 for (const id of clientsInSwitch) {
                     const since = ownMember(record.clientPhases, id)?.since;
                     if (replaced === undefined || since === undefined) continue;
-                    if (Date.parse(since) + soakDays * DAY_MS < Date.parse(replaced.notAfter)) continue;
+                    const switchDeployedBy = Date.parse(since) + 2 * soakDays * DAY_MS;
+                    if (switchDeployedBy < Date.parse(replaced.notAfter)) continue;
                     finishEarly.set(
                         id,
                         `${replaced.id}, the CA the switch of pki:caRotation.${slot} replaces, ${expiresOn(replaced, now)}, ` +
                             `and that switch waits for this finish`,
                     );
                 }
-                waiting.push(
-                    `pki:caRotation.${slot} moves to switch once the APIC client rotations of ${clientsInSwitch.join(", ")} finish`,
-                );
+                const line = `pki:caRotation.${slot} moves to switch once the APIC client rotations of ${clientsInSwitch.join(", ")} finish`;
+                waiting.push(line);
+                if (replaced !== undefined) {
+                    // Due at the soak's end, or at once when the CA ends first (cutShort).
+                    const dueAt = cutShort ? Date.parse(since) : soakEnds;
+                    heldUp.set(replaced.id, { line, proposedAt: dueAt, heldUp: true });
+                }
                 continue;
             }
             const notes = phaseNotes(slot, to, plan);
@@ -841,9 +866,9 @@ function caProposals(
         if (!isRootSlot(slot)) {
             const root = rootOf(slot as IntermediateSlot, trust);
             if (rotating(root)) {
-                waiting.push(
-                    `pki:caRotation.${slot} is due (since ${day(due.renewAt)}) but waits for the rotation of pki:caRotation.${root}, which re-issues it`,
-                );
+                const line = `pki:caRotation.${slot} is due (since ${day(due.renewAt)}) but waits for the rotation of pki:caRotation.${root}, which re-issues it`;
+                waiting.push(line);
+                heldUp.set(due.id, { line, proposedAt: Date.parse(due.renewAt), heldUp: true });
                 continue;
             }
         } else {
@@ -851,9 +876,9 @@ function caProposals(
                 (s) => rootOf(s, trust) === slot && (inRotation(record.positions[s]) || pendingSlots.has(s)),
             );
             if (below.length > 0) {
-                waiting.push(
-                    `pki:caRotation.${slot} is due (since ${day(due.renewAt)}) but waits for the rotation of ${below.map((s) => `pki:caRotation.${s}`).join(", ")} to finish`,
-                );
+                const line = `pki:caRotation.${slot} is due (since ${day(due.renewAt)}) but waits for the rotation of ${below.map((s) => `pki:caRotation.${s}`).join(", ")} to finish`;
+                waiting.push(line);
+                heldUp.set(due.id, { line, proposedAt: Date.parse(due.renewAt), heldUp: true });
                 continue;
             }
         }
@@ -1270,7 +1295,8 @@ export function decide(input: LifecycleInput): LifecycleDecision {
     const clientsInSwitch = plan.endpoints.filter((e) => deployedPhase(e.id)?.phase === "switch").map((e) => e.id);
 
     const finishEarly = new Map<string, string>();
-    const proposals = caProposals(plan, input, pendingSlots, clientsInSwitch, needsHuman, waiting, finishEarly);
+    const heldUp = new Map<string, Undeployed>();
+    const proposals = caProposals(plan, input, pendingSlots, clientsInSwitch, needsHuman, waiting, finishEarly, heldUp);
     const clientCaSwitch = switchUnderWay("apicClientCa", input, pendingSlots) !== undefined;
     const globalFinish: string[] = [];
     /** Endpoints finishing their switch in this run whose soak finishEarly cuts short, with why. */
@@ -1497,6 +1523,7 @@ export function decide(input: LifecycleInput): LifecycleDecision {
             ),
     );
     const changes = new Map<string, Undeployed>([
+        ...heldUp,
         ...certificateChanges,
         ...plan.cas.flatMap((ca): [string, Undeployed][] => {
             const line = slotChanges.get(ca.slot);
