@@ -1328,6 +1328,47 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
         );
     });
 
+    it("tells a superseded mesh CA by the plan's own ids: a cluster named like a later generation (an earlier version took it) is no generation of another's", () => {
+        const deployed = readDeployed(deployedDir);
+        const config = validateConfig(rawConfigFromStackFile(stackFile));
+        const meshCa = { generation: 1, phase: "switch" as const };
+        // The mesh CA of cluster example-g2 (its generation 0), ending on day 45, while the mesh CAs switch.
+        const meshRow = deployed.inventory.find((c) => c.id === "mesh-ca-example") as IssuedCertificate;
+        const decision = decide({
+            config: {
+                ...config,
+                clusters: [
+                    { name: "example", context: "a" },
+                    { name: "example-g2", context: "b" },
+                ],
+                caRotation: { ...config.caRotation, meshCa },
+            },
+            deployed: {
+                inventory: [
+                    ...deployed.inventory,
+                    { ...meshRow, id: "mesh-ca-example-g2", cluster: "example-g2", notAfter: at(45) },
+                ],
+                record: {
+                    ...deployed.record,
+                    positions: { ...deployed.record.positions, meshCa },
+                    positionsSince: { ...deployed.record.positionsSince, meshCa: at(40) },
+                },
+            },
+            now: new Date(at(46)),
+            soakDays: 7,
+        });
+        assert.deepStrictEqual(
+            [decision.needsHuman, decision.waiting.filter((line) => line.startsWith("mesh-ca-example-g2"))],
+            [
+                [],
+                [
+                    "mesh-ca-example-g2 (mesh-ca) expired on 2027-02-18, which refuses nothing the stack deploys: it was superseded by the switch of " +
+                        "pki:caRotation.meshCa (deployed since 2027-02-13), which re-issued what it signed; the finish this run proposes (pki:caRotation.meshCa) retires it",
+                ],
+            ],
+        );
+    });
+
     it("finishes an APIC client's switch early, with a warning, when its soak would leave the APIC-client CA's switch less than a soak before that CA's end; asks a human while that switch is held up", () => {
         const deployed = readDeployed(deployedDir);
         const config = validateConfig(rawConfigFromStackFile(stackFile));

@@ -59,7 +59,16 @@ import {
     rootOf,
     rootSlotOf,
 } from "../plan/hierarchy";
-import { clientPhaseOf, CrlPlan, layoutOf, LeafPlan, meshFinishFrom, PkiPlan, planPki } from "../plan/plan";
+import {
+    caInstanceId,
+    clientPhaseOf,
+    CrlPlan,
+    layoutOf,
+    LeafPlan,
+    meshFinishFrom,
+    PkiPlan,
+    planPki,
+} from "../plan/plan";
 
 /** How long before the end a human is asked to act on what the pipeline cannot do (seed 001: alert 30 days ahead). */
 export const HUMAN_LEAD_DAYS = 30;
@@ -207,23 +216,26 @@ function expired(
  * older generation of a CA whose slot, or whose root's, is deployed at `switch`. The switch
  * re-issued all it signed under the new generation, and the finish only retires it: the staged
  * rotation (README) lets it expire in between, and its expiry refuses nothing the stack deploys.
- * Looked up by the CA id without its `-g<n>`: once the stack file is at finish, its plan holds the
- * new generation alone.
+ * Matched against the ids of the plan's own CAs' older generations (caInstanceId), not by parsing
+ * `-g<n>` off an id: once the stack file is at finish, its plan holds the new generation alone.
  */
 function supersededCas(plan: PkiPlan, deployed: Deployed): Map<string, CaSlot> {
     const { record } = deployed;
-    const generation = (id: string): number => Number(/-g(\d+)$/.exec(id)?.[1] ?? 0);
+    /** The id of each generation of a planned CA older than its newest, with that CA's slot. */
+    const older = new Map<string, CaSlot>();
+    for (const ca of plan.cas) {
+        for (let generation = 0; generation < ca.generation; generation++) {
+            older.set(caInstanceId(ca.slotId, generation), ca.slot);
+        }
+    }
     const superseded = new Map<string, CaSlot>();
     for (const id of new Set([...deployed.inventory.map((c) => c.id), ...Object.keys(record.crls ?? {})])) {
-        const instances = plan.cas.filter((ca) => ca.slotId === id.replace(/-g\d+$/, ""));
-        if (instances.length === 0) continue;
-        const own = instances[0].slot;
+        const own = older.get(id);
+        if (own === undefined) continue;
         const slot = [own, rootSlotOf(own, plan.config.trustDomains)].find(
             (s) => record.positions[s].phase === "switch",
         );
-        if (slot !== undefined && generation(id) < Math.max(...instances.map((ca) => ca.generation))) {
-            superseded.set(id, slot);
-        }
+        if (slot !== undefined) superseded.set(id, slot);
     }
     return superseded;
 }
