@@ -783,6 +783,15 @@ const CASES: [string, Overrides, string[]][] = [
         ['pki:clusters[1] "east" is listed twice; list each cluster once'],
     ],
     [
+        "cluster name ending in -g and digits, as a rotated CA's id does",
+        { clusters: "[{ name: example, context: a }, { name: example-g2, context: b }]" },
+        [
+            'pki:clusters[1] "example-g2" ends in -g and digits, as the ids of rotated CA generations do (<CA id>-g<n>): ' +
+                'its mesh CA "mesh-ca-example-g2" would be taken for a generation of the mesh CA of a cluster "example", ' +
+                'whose resource names it could clash with. Rename the cluster, e.g. "example-gen2"',
+        ],
+    ],
+    [
         "cluster name too long for the mesh CA's common name",
         { clusters: `[${a(48)}]` },
         [

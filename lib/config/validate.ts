@@ -877,6 +877,17 @@ function validateClusters(
             );
             return;
         }
+        // A cluster names its mesh CA (mesh-ca-<cluster>), and a rotated CA's id ends in -g<generation>.
+        const generation = /^(.*)-g(\d+)$/.exec(name);
+        if (generation !== null) {
+            const [, stem, n] = generation;
+            fail(
+                `${key} ${showJson(name)} ends in -g and digits, as the ids of rotated CA generations do (<CA id>-g<n>): ` +
+                    `its mesh CA "mesh-ca-${name}" would be taken for a generation of the mesh CA of a cluster ${showJson(stem)}, ` +
+                    `whose resource names it could clash with. Rename the cluster, e.g. ${showJson(`${stem}-gen${n}`)}`,
+            );
+            return;
+        }
         let context: string | undefined;
         if (isMap(entry)) {
             for (const k of Object.keys(entry)) {
