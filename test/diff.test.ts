@@ -1231,6 +1231,33 @@ describe("diff risks", function () {
         assert.deepStrictEqual([d.added, d.removed, d.replaced], [[], [], []], "the certificates stay");
     });
 
+    it("a new pki:gatewayNamespace is a risk with every host new as well, naming the head's hosts", () => {
+        const d = diffPlans(
+            plan(dev),
+            plan({ ...dev, gatewayNamespace: "istio-ingress", baseDomain: "dev2.api.bank.example" }),
+        );
+        assert.deepStrictEqual(
+            d.risks.map((r) => [r.key, r.hosts]),
+            [
+                ["pki:baseDomain", ["dp.dev.api.bank.example", "ob.dev.api.bank.example"]],
+                ["pki:gatewayNamespace", ["dp.dev2.api.bank.example", "ob.dev2.api.bank.example"]],
+            ],
+        );
+        assert.strictEqual(
+            d.risks[1].breaks,
+            "the ingress gateway reads its Secrets in its own namespace: unless its pods already run in istio-ingress, it loses every server certificate with this update, and dp.dev2.api.bank.example and ob.dev2.api.bank.example get no TLS from then on; the policy pack's private-key-secrets refuses the new Secrets unless keySecretNamespaces holds istio-ingress",
+        );
+        assert.strictEqual(
+            d.steps.before[1],
+            "Check that the ingress gateway's pods run in istio-ingress (kubectl -n istio-ingress get pods -l istio=ingressgateway) and that the policy pack's keySecretNamespaces holds istio-ingress: this change creates the gateway's Secrets and Gateways there and deletes them from istio-system.",
+        );
+        // Under Option 2 every host is new too (one per service).
+        const option2 = diffPlans(plan(dev), plan({ ...dev, gatewayNamespace: "istio-ingress", option: 2 }));
+        const moved = option2.risks.find((r) => r.key === "pki:gatewayNamespace");
+        assert.deepStrictEqual(moved?.hosts?.length, 24);
+        assert.strictEqual(option2.steps.before.filter((s) => s.includes("kubectl -n istio-ingress")).length, 1);
+    });
+
     it("turning pki:meshStrictMtls on or off is a risk, though no certificate changes", () => {
         const strict = { ...dev, meshStrictMtls: true };
         const risks = (from: Record<string, unknown>, to: Record<string, unknown>) =>

@@ -1470,8 +1470,9 @@ const gatewayHosts = (plan: PkiPlan): string[] => [
  */
 function gatewayNamespaceRisks(base: PkiPlan, head: PkiPlan): Risk[] {
     const [from, to] = [base.config.gatewayNamespace, head.config.gatewayNamespace];
-    const hosts = gatewayHosts(head).filter((h) => gatewayHosts(base).includes(h));
-    if (from === to || hosts.length === 0) return [];
+    // Every host the head serves goes through the moved Secrets, also one new in this change.
+    const hosts = gatewayHosts(head);
+    if (from === to || hosts.length === 0 || gatewayHosts(base).length === 0) return [];
     return [
         {
             key: "pki:gatewayNamespace",
@@ -1959,7 +1960,7 @@ function stepsFor(
         );
     }
     const [gatewayFrom, gatewayTo] = [base.config.gatewayNamespace, head.config.gatewayNamespace];
-    if (!diff.newStack && gatewayFrom !== gatewayTo && gatewayHosts(head).some((h) => gatewayHosts(base).includes(h))) {
+    if (!diff.newStack && gatewayFrom !== gatewayTo && gatewayHosts(base).length > 0 && gatewayHosts(head).length > 0) {
         before.push(
             `Check that the ingress gateway's pods run in ${gatewayTo} (kubectl -n ${gatewayTo} get pods -l istio=ingressgateway) and that the policy pack's keySecretNamespaces holds ${gatewayTo}: ` +
                 `this change creates the gateway's Secrets and Gateways there and deletes them from ${gatewayFrom}.`,
