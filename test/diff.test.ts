@@ -1596,6 +1596,37 @@ describe("diff of the front end (examples/front-end)", function () {
         ]);
     });
 
+    it("callers moved and re-issued in the same change go with a new certificate, and their sidecars take the new key", () => {
+        const ui = (phase: string, raw = frontEndStack) => ({
+            ...raw,
+            caRotation: { uiClientCa: { generation: 1, phase } },
+        });
+        const d = diffPlans(plan(ui("prepare")), plan(ui("switch", withFrontEnd({ namespace: "ob-ui2" }))));
+        assert.deepStrictEqual(
+            d.risks.map((r) => r.change),
+            [
+                "moves 2 UI services calling APIC to another namespace: consumer-dashboard (ob-ui -> ob-ui2) and authentication-ui (ob-ui -> ob-ui2); their Secrets and DestinationRules are created there and deleted from the old one, with new client certificates and keys",
+            ],
+        );
+        assert.deepStrictEqual(d.steps.after, [
+            "The sidecars of consumer-dashboard and authentication-ui take the new key from their Secret by themselves; APIC trusts the UI client CA and root, not a key, so the old and the new certificate pass meanwhile. Restart a service that mounts its Secret and does TLS itself.",
+            "Then, in a later change, the next phase: pki:caRotation.uiClientCa: { generation: 1, phase: finish }.",
+        ]);
+
+        // A new subject O re-issues them under the same key.
+        const renamed = diffPlans(
+            plan(frontEndStack),
+            plan(withFrontEnd({ namespace: "ob-ui2" }, { ...frontEndStack, organization: "Other Bank" })),
+        );
+        assert.deepStrictEqual(
+            renamed.risks.filter((r) => r.key === "pki:frontEnd.namespace").map((r) => r.change),
+            [
+                "moves 2 UI services calling APIC to another namespace: consumer-dashboard (ob-ui -> ob-ui2) and authentication-ui (ob-ui -> ob-ui2); their Secrets and DestinationRules are created there and deleted from the old one, with new client certificates (same key)",
+            ],
+        );
+        assert.ok(!renamed.steps.after.some((s) => s.includes("take the new key")), renamed.steps.after.join("\n"));
+    });
+
     it("the first UI service calling APIC brings the UI client root and CA without a CA risk; APIC's UI-facing profile is set up after", () => {
         const none = withFrontEnd({ callers: [] });
         const d = diffPlans(plan(none), plan(frontEndStack));

@@ -40,6 +40,7 @@ import {
     PlannedCertificate,
     plannedCertificates,
     secretPath,
+    uiClientCertId,
 } from "./planned";
 
 export interface CertChange {
@@ -1574,6 +1575,35 @@ function namespaceKey(base: PkiPlan, head: PkiPlan): string {
     return before.length === 1 && after.length === 1 ? "pki:frontEnd.namespace" : "pki:frontEnd.services";
 }
 
+/** How this diff re-issues a UI service's client certificate: with a new key, the same key, or not at all. */
+function reissued(replaced: readonly CertChange[], name: string): "new key" | "same key" | undefined {
+    const change = replaced.find((c) => c.id === uiClientCertId(name));
+    return change === undefined ? undefined : change.forces.includes("new key") ? "new key" : "same key";
+}
+
+/**
+ * "the same client certificates", or what each group of moved UI services gets instead: a caller
+ * re-issued in this diff (a uiClientCa switch, say) takes a new certificate to its new namespace.
+ */
+function movedCertificates(moved: ReturnType<typeof movedCallers>, replaced: readonly CertChange[]): string {
+    const kinds = [undefined, "same key", "new key"] as const;
+    const groups = kinds
+        .map((kind) => ({ kind, names: moved.map((m) => m.after.name).filter((n) => reissued(replaced, n) === kind) }))
+        .filter((g) => g.names.length > 0);
+    return groups
+        .map(({ kind, names: group }) => {
+            const one = group.length === 1;
+            const what =
+                kind === undefined
+                    ? `the same client ${one ? "certificate" : "certificates"}`
+                    : kind === "new key"
+                      ? `${one ? "a new client certificate and key" : "new client certificates and keys"}`
+                      : `${one ? "a new client certificate" : "new client certificates"} (same key)`;
+            return groups.length === 1 ? what : `${what} for ${names(group)}`;
+        })
+        .join(" and ");
+}
+
 /** "a (ob-ui -> ob-ui2)": where each moved UI service's pods go. */
 const moves = (moved: ReturnType<typeof movedCallers>): string =>
     names(moved.map(({ before, after }) => `${after.name} (${before.namespace} -> ${after.namespace})`));
@@ -1600,7 +1630,7 @@ const goneApicHosts = (base: PkiPlan, head: PkiPlan): string[] =>
  * services call dropped, the CA their sidecars check APIC against changed, a customer-facing host
  * no longer served.
  */
-function frontEndRisks(base: PkiPlan, head: PkiPlan): Risk[] {
+function frontEndRisks(base: PkiPlan, head: PkiPlan, replaced: readonly CertChange[]): Risk[] {
     const before = base.config.frontEnd;
     const after = head.config.frontEnd;
     const changed = (...keys: (keyof typeof before)[]): string =>
@@ -1629,10 +1659,10 @@ function frontEndRisks(base: PkiPlan, head: PkiPlan): Risk[] {
     const moved = movedCallers(base, head);
     if (moved.length > 0) {
         const one = moved.length === 1;
-        // The Secret's and DestinationRules' namespace is the pods': Pulumi replaces them, the certificate stays.
+        // The Secret's and DestinationRules' namespace is the pods': Pulumi replaces them, the certificate stays unless re-issued.
         risks.push({
             key: namespaceKey(base, head),
-            change: `moves ${plural(moved.length, "UI service")} calling APIC to another namespace: ${moves(moved)}; ${its(moved)} ${one ? "Secret and DestinationRules are" : "Secrets and DestinationRules are"} created there and deleted from the old one, with the same client ${one ? "certificate" : "certificates"}`,
+            change: `moves ${plural(moved.length, "UI service")} calling APIC to another namespace: ${moves(moved)}; ${its(moved)} ${one ? "Secret and DestinationRules are" : "Secrets and DestinationRules are"} created there and deleted from the old one, with ${movedCertificates(moved, replaced)}`,
             breaks:
                 `${its(moved)} pods left in the old namespace cannot call APIC from this update on: no sidecar there originates the mutual TLS APIC requires; ` +
                 `those in the new one get ${its(moved)} client ${one ? "certificate" : "certificates"} from this update on, and only if ${its(moved)} service ${one ? "account" : "accounts"} may read Secrets there`,
@@ -1883,7 +1913,11 @@ function frontEndSteps(diff: Omit<CertDiff, "steps">, base: PkiPlan, head: PkiPl
         );
     }
     const revoked = diff.revocations.filter((r) => r.change === "added").map((r) => r.uiClient);
-    const rekeyed = owners("UI client secret", "update", "tls.key").filter((name) => !revoked.includes(name));
+    // A caller moved and given a new key has its Secret created, not updated: its sidecars take the new key all the same.
+    const rekeyed = [
+        ...owners("UI client secret", "update", "tls.key"),
+        ...moved.map((m) => m.after.name).filter((name) => reissued(diff.replaced, name) === "new key"),
+    ].filter((name) => !revoked.includes(name));
     if (rekeyed.length > 0) {
         after.push(
             `The sidecars of ${names(rekeyed)} take the new key from ${its(rekeyed)} Secret by themselves; APIC trusts the UI client CA and root, not a key, so the old and the new certificate pass meanwhile. Restart a service that mounts its Secret and does TLS itself.`,
@@ -2237,7 +2271,7 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
         ...(base === undefined ? [] : strictMtlsRisks(from, head)),
         ...(base === undefined ? [] : rekeyedClients(from, head)),
         ...(base === undefined ? [] : pkcs12Risks(from, head)),
-        ...frontEndRisks(from, head),
+        ...frontEndRisks(from, head, replaced),
         ...(replaced.length > maxReplaced
             ? [
                   {
