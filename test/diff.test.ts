@@ -1596,6 +1596,23 @@ describe("diff of the front end (examples/front-end)", function () {
         ]);
     });
 
+    it("a moved caller's risk names the key that moved it: pki:frontEnd.namespace, pki:frontEnd.services or both", () => {
+        const pinned = (name: string, namespace: string) =>
+            (frontEnd.services as string[]).map((s) => (s === name ? { name: s, namespace } : s));
+        const keys = (from: Record<string, unknown>, to: Record<string, unknown>) =>
+            diffPlans(plan(withFrontEnd(from)), plan(withFrontEnd(to))).risks.map((r) => [r.key, r.uiServices]);
+        const auth = pinned("authentication-ui", "auth");
+        assert.deepStrictEqual(
+            keys({ services: auth }, { services: auth, namespace: "ob-ui2" }),
+            [["pki:frontEnd.namespace", ["consumer-dashboard"]]],
+            "authentication-ui keeps its own namespace",
+        );
+        assert.deepStrictEqual(keys({}, { services: auth }), [["pki:frontEnd.services", ["authentication-ui"]]]);
+        assert.deepStrictEqual(keys({}, { services: auth, namespace: "ob-ui2" }), [
+            ["pki:frontEnd.namespace, pki:frontEnd.services", ["consumer-dashboard", "authentication-ui"]],
+        ]);
+    });
+
     it("callers moved and re-issued in the same change go with a new certificate, and their sidecars take the new key", () => {
         const ui = (phase: string, raw = frontEndStack) => ({
             ...raw,

@@ -102,7 +102,8 @@ const AS_DEPLOYED: {
     pkcs12Profile: (v) => v,
     pkcs12Iterations: (v) => v,
     // Sets: the UI clients follow pki:frontEnd.services, whose order only orders the inventory.
-    frontEnd: (frontEnd) => ({
+    // Its namespace reaches resources only as that of each service, which services holds.
+    frontEnd: ({ namespace: _namespace, ...frontEnd }) => ({
         ...frontEnd,
         services: asSet(frontEnd.services),
         callers: asSet(frontEnd.callers),

@@ -126,6 +126,8 @@ export interface CustomerFacingConfig {
 
 /** The front end: UI services that call APIC with mutual TLS, and the customer-facing hosts. */
 export interface FrontEndConfig {
+    /** pki:frontEnd.namespace: the namespace of a service that names none of its own. */
+    readonly namespace: string;
     readonly services: readonly UiServiceConfig[];
     /** Kubernetes names of the UI services that call APIC (a decision the bank makes; default none). */
     readonly callers: readonly string[];
@@ -206,6 +208,6 @@ export const DEFAULTS = {
         endpoints: {},
     },
     caRotation: INITIAL_ROTATION,
-    frontEnd: { services: [], callers: [], apicHosts: [], customerFacing: {} },
+    frontEnd: { namespace: "ui", services: [], callers: [], apicHosts: [], customerFacing: {} },
     frontEndNamespace: "ui",
 } as const;

@@ -466,6 +466,7 @@ export function validateFrontEnd(value: Json | undefined | null, fail: Fail, now
     );
     const publicRoots = rootsPem(value.publicRoots, `${KEY}.publicRoots`, "one or more root certificates", fail, now);
     return {
+        namespace,
         services: listed,
         callers: chosen,
         apicHosts,

@@ -1566,13 +1566,16 @@ const movedCallers = (base: PkiPlan, head: PkiPlan): { before: UiClientPlan; aft
     });
 
 /**
- * The key that moved the UI services: pki:frontEnd.namespace when every UI service is in one namespace
- * before and another after (the config keeps no record of which namespaces were given per service).
+ * The keys that moved the UI services: pki:frontEnd.namespace for a service that follows it (in the
+ * base's namespace before, the head's after), pki:frontEnd.services for one given its own namespace.
  */
-function namespaceKey(base: PkiPlan, head: PkiPlan): string {
-    const namespaces = (plan: PkiPlan) => [...new Set(plan.config.frontEnd.services.map((s) => s.namespace))];
-    const [before, after] = [namespaces(base), namespaces(head)];
-    return before.length === 1 && after.length === 1 ? "pki:frontEnd.namespace" : "pki:frontEnd.services";
+function namespaceKeys(base: PkiPlan, head: PkiPlan, moved: ReturnType<typeof movedCallers>): string {
+    const [from, to] = [base.config.frontEnd.namespace, head.config.frontEnd.namespace];
+    const followed = moved.filter(({ before, after }) => before.namespace === from && after.namespace === to);
+    return [
+        ...(followed.length > 0 ? ["pki:frontEnd.namespace"] : []),
+        ...(followed.length < moved.length ? ["pki:frontEnd.services"] : []),
+    ].join(", ");
 }
 
 /** How this diff re-issues a UI service's client certificate: with a new key, the same key, or not at all. */
@@ -1661,7 +1664,7 @@ function frontEndRisks(base: PkiPlan, head: PkiPlan, replaced: readonly CertChan
         const one = moved.length === 1;
         // The Secret's and DestinationRules' namespace is the pods': Pulumi replaces them, the certificate stays unless re-issued.
         risks.push({
-            key: namespaceKey(base, head),
+            key: namespaceKeys(base, head, moved),
             change: `moves ${plural(moved.length, "UI service")} calling APIC to another namespace: ${moves(moved)}; ${its(moved)} ${one ? "Secret and DestinationRules are" : "Secrets and DestinationRules are"} created there and deleted from the old one, with ${movedCertificates(moved, replaced)}`,
             breaks:
                 `${its(moved)} pods left in the old namespace cannot call APIC from this update on: no sidecar there originates the mutual TLS APIC requires; ` +
