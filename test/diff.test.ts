@@ -10,6 +10,7 @@ import { CertDiff, diffPlans } from "../lib/inventory/diff";
 import { trustPictureForDiff } from "../lib/inventory/pictures";
 import { INITIAL_RECORD, INITIAL_ROTATION, RotationRecord } from "../lib/plan/caRotation";
 import { planFromRawConfig } from "../lib/plan/plan";
+import { DEFAULTS as POLICY_DEFAULTS } from "../policy/policies";
 import { TEST_ONLY_CA_CERT_PEM, TEST_ONLY_CA_KEY_PEM, TEST_ONLY_LEAF_KEY_PEM } from "./fixtures/testOnlyPki";
 import { cli, loadStackFileValues, OPTION_FILES, ROOT, tempDir } from "./helpers";
 
@@ -1258,6 +1259,22 @@ describe("diff risks", function () {
         assert.strictEqual(option2.steps.before.filter((s) => s.includes("kubectl -n istio-ingress")).length, 1);
     });
 
+    it("the gateway moved back to istio-system, which the policy pack admits by default: no keySecretNamespaces advice", () => {
+        const d = diffPlans(plan({ ...dev, gatewayNamespace: "istio-ingress" }), plan(dev));
+        assert.deepStrictEqual(
+            d.risks.map((r) => [r.breaks, r.instead]),
+            [
+                [
+                    "the ingress gateway reads its Secrets in its own namespace: unless its pods already run in istio-system, it loses every server certificate with this update, and dp.dev.api.bank.example and ob.dev.api.bank.example get no TLS from then on",
+                    "keep pki:gatewayNamespace istio-ingress; to move the gateway, run the ingress gateway's pods in istio-system first (the Gateways select istio: ingressgateway), then change it",
+                ],
+            ],
+        );
+        assert.deepStrictEqual(d.steps.before, [
+            "Check that the ingress gateway's pods run in istio-system (kubectl -n istio-system get pods -l istio=ingressgateway): this change creates the gateway's Secrets and Gateways there and deletes them from istio-ingress.",
+        ]);
+    });
+
     it("turning pki:meshStrictMtls on or off is a risk, though no certificate changes", () => {
         const strict = { ...dev, meshStrictMtls: true };
         const risks = (from: Record<string, unknown>, to: Record<string, unknown>) =>
@@ -1560,7 +1577,7 @@ describe("diff of the front end (examples/front-end)", function () {
                 change: "moves 2 UI services calling APIC to another namespace: consumer-dashboard (ob-ui -> ob-ui2) and authentication-ui (ob-ui -> ob-ui2); their Secrets and DestinationRules are created there and deleted from the old one, with the same client certificates",
                 breaks: "their pods left in the old namespace cannot call APIC from this update on: no sidecar there originates the mutual TLS APIC requires; those in the new one get their client certificates from this update on, and only if their service accounts may read Secrets there",
                 instead:
-                    "before this update, let their service accounts read Secrets in the new namespace, add it to the policy pack's keySecretNamespaces and start their pods there; take the old pods down once it is deployed (a UI service calls APIC from one namespace: its calls move with the update)",
+                    "before this update, let their service accounts read Secrets in the new namespace, add ob-ui2 to the policy pack's keySecretNamespaces and start their pods there; take the old pods down once it is deployed (a UI service calls APIC from one namespace: its calls move with the update)",
                 uiServices: ["consumer-dashboard", "authentication-ui"],
             },
         ]);
@@ -1594,6 +1611,46 @@ describe("diff of the front end (examples/front-end)", function () {
             "Let the service account of authentication-ui read Secrets in ob-auth (a Role with get, list and watch on secrets, bound to it), so that its sidecars can take its client certificate from apic-client-authentication-ui (README, The front end); add ob-auth to the policy pack's keySecretNamespaces, or it refuses the new Secret (README, Policy pack).",
             "Start the pods of authentication-ui (ob-ui -> ob-auth) in its new namespace: this change deletes its Secret and DestinationRules in the old one, whose pods cannot call APIC from then on, and creates them in the new one.",
         ]);
+    });
+
+    it("callers moved to a namespace the policy pack admits already: no keySecretNamespaces advice, in the risk or the steps", () => {
+        assert.deepStrictEqual(
+            POLICY_DEFAULTS.keySecretNamespaces,
+            ["istio-system"],
+            "diff.ts PACK_KEY_SECRET_NAMESPACES",
+        );
+        // istio-system: the pack's default, and the gateway's namespace.
+        const system = diffPlans(plan(frontEndStack), plan(withFrontEnd({ namespace: "istio-system" })));
+        assert.deepStrictEqual(
+            system.risks.map((r) => r.instead),
+            [
+                "before this update, let their service accounts read Secrets in the new namespace and start their pods there; take the old pods down once it is deployed (a UI service calls APIC from one namespace: its calls move with the update)",
+            ],
+        );
+        assert.strictEqual(
+            system.steps.before[0],
+            "Let the service accounts of consumer-dashboard and authentication-ui read Secrets in istio-system (a Role with get, list and watch on secrets, bound to them), so that their sidecars can take their client certificate from apic-client-consumer-dashboard and apic-client-authentication-ui (README, The front end).",
+        );
+        // auth holds authentication-ui's Secret already.
+        const inAuth = (...names: string[]) => ({
+            services: (frontEnd.services as string[]).map((s) =>
+                names.includes(s) ? { name: s, namespace: "auth" } : s,
+            ),
+        });
+        const auth = diffPlans(
+            plan(withFrontEnd(inAuth("authentication-ui"))),
+            plan(withFrontEnd(inAuth("authentication-ui", "consumer-dashboard"))),
+        );
+        assert.deepStrictEqual(
+            auth.risks.map((r) => r.instead),
+            [
+                "before this update, let its service account read Secrets in the new namespace and start its pods there; take the old pods down once it is deployed (a UI service calls APIC from one namespace: its calls move with the update)",
+            ],
+        );
+        assert.strictEqual(
+            auth.steps.before[0],
+            "Let the service account of consumer-dashboard read Secrets in auth (a Role with get, list and watch on secrets, bound to it), so that its sidecars can take its client certificate from apic-client-consumer-dashboard (README, The front end).",
+        );
     });
 
     it("a moved caller's risk names the key that moved it: pki:frontEnd.namespace, pki:frontEnd.services or both", () => {

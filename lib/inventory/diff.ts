@@ -1464,6 +1464,23 @@ const gatewayHosts = (plan: PkiPlan): string[] => [
     ...plan.frontEnd.customerFacing.filter((c) => c.certificate !== undefined).map((c) => c.host),
 ];
 
+/** The policy pack's default keySecretNamespaces (policy/policies.ts DEFAULTS; test/diff.test.ts checks they agree). */
+const PACK_KEY_SECRET_NAMESPACES: readonly string[] = ["istio-system"];
+
+/**
+ * The namespaces, of those a change puts key Secrets in, that the policy pack's keySecretNamespaces
+ * may not hold yet: not its default, and holding none of the base's key Secrets (the gateway's, the
+ * UI services'), which the pack admitted.
+ */
+function newKeySecretNamespaces(base: PkiPlan, namespaces: readonly string[]): string[] {
+    const admitted = [
+        ...PACK_KEY_SECRET_NAMESPACES,
+        ...(gatewayHosts(base).length > 0 ? [base.config.gatewayNamespace] : []),
+        ...base.frontEnd.uiClients.map((c) => c.namespace),
+    ];
+    return [...new Set(namespaces)].filter((ns) => !admitted.includes(ns));
+}
+
 /**
  * pki:gatewayNamespace changed: every gateway Secret and Gateway is created in the new namespace
  * and deleted from the old. Istio reads a Gateway's credentialName in the namespace of the
@@ -1474,14 +1491,18 @@ function gatewayNamespaceRisks(base: PkiPlan, head: PkiPlan): Risk[] {
     // Every host the head serves goes through the moved Secrets, also one new in this change.
     const hosts = gatewayHosts(head);
     if (from === to || hosts.length === 0 || gatewayHosts(base).length === 0) return [];
+    const unlisted = newKeySecretNamespaces(base, [to]).length > 0;
     return [
         {
             key: "pki:gatewayNamespace",
             change: `moves every gateway Secret and Gateway from namespace ${from} to ${to}: Pulumi creates them in ${to} and deletes them from ${from}`,
             breaks:
                 `the ingress gateway reads its Secrets in its own namespace: unless its pods already run in ${to}, it loses every server certificate with this update, ` +
-                `and ${names(hosts)} ${hosts.length === 1 ? "gets" : "get"} no TLS from then on; the policy pack's private-key-secrets refuses the new Secrets unless keySecretNamespaces holds ${to}`,
-            instead: `keep pki:gatewayNamespace ${from}; to move the gateway, run the ingress gateway's pods in ${to} first (the Gateways select istio: ingressgateway), add ${to} to keySecretNamespaces, then change it`,
+                `and ${names(hosts)} ${hosts.length === 1 ? "gets" : "get"} no TLS from then on` +
+                (unlisted
+                    ? `; the policy pack's private-key-secrets refuses the new Secrets unless keySecretNamespaces holds ${to}`
+                    : ""),
+            instead: `keep pki:gatewayNamespace ${from}; to move the gateway, run the ingress gateway's pods in ${to} first (the Gateways select istio: ingressgateway), ${unlisted ? `add ${to} to keySecretNamespaces, ` : ""}then change it`,
             hosts,
         },
     ];
@@ -1662,6 +1683,10 @@ function frontEndRisks(base: PkiPlan, head: PkiPlan, replaced: readonly CertChan
     const moved = movedCallers(base, head);
     if (moved.length > 0) {
         const one = moved.length === 1;
+        const unlisted = newKeySecretNamespaces(
+            base,
+            moved.map((m) => m.after.namespace),
+        );
         // The Secret's and DestinationRules' namespace is the pods': Pulumi replaces them, the certificate stays unless re-issued.
         risks.push({
             key: namespaceKeys(base, head, moved),
@@ -1670,7 +1695,9 @@ function frontEndRisks(base: PkiPlan, head: PkiPlan, replaced: readonly CertChan
                 `${its(moved)} pods left in the old namespace cannot call APIC from this update on: no sidecar there originates the mutual TLS APIC requires; ` +
                 `those in the new one get ${its(moved)} client ${one ? "certificate" : "certificates"} from this update on, and only if ${its(moved)} service ${one ? "account" : "accounts"} may read Secrets there`,
             instead:
-                `before this update, let ${its(moved)} service ${one ? "account" : "accounts"} read Secrets in the new namespace, add it to the policy pack's keySecretNamespaces and start ${its(moved)} pods there; ` +
+                `before this update, let ${its(moved)} service ${one ? "account" : "accounts"} read Secrets in the new namespace` +
+                (unlisted.length > 0 ? `, add ${list(unlisted)} to the policy pack's keySecretNamespaces` : "") +
+                ` and start ${its(moved)} pods there; ` +
                 "take the old pods down once it is deployed (a UI service calls APIC from one namespace: its calls move with the update)",
             uiServices: moved.map((m) => m.after.name),
         });
@@ -1898,7 +1925,7 @@ function frontEndSteps(diff: Omit<CertDiff, "steps">, base: PkiPlan, head: PkiPl
           );
     if (added.length > 0) {
         const namespaces = [...new Set(added.map((c) => c.namespace))];
-        const newNamespaces = namespaces.filter((ns) => !base.frontEnd.uiClients.some((b) => b.namespace === ns));
+        const newNamespaces = newKeySecretNamespaces(base, namespaces);
         before.push(
             `Let the service ${added.length === 1 ? "account" : "accounts"} of ${names(added.map((c) => c.name))} read Secrets in ${list(namespaces)} ` +
                 `(a Role with get, list and watch on secrets, bound to ${added.length === 1 ? "it" : "them"}), so that ${its(added)} sidecars can take ${its(added)} client certificate from ` +
@@ -1999,7 +2026,11 @@ function stepsFor(
     const [gatewayFrom, gatewayTo] = [base.config.gatewayNamespace, head.config.gatewayNamespace];
     if (!diff.newStack && gatewayFrom !== gatewayTo && gatewayHosts(base).length > 0 && gatewayHosts(head).length > 0) {
         before.push(
-            `Check that the ingress gateway's pods run in ${gatewayTo} (kubectl -n ${gatewayTo} get pods -l istio=ingressgateway) and that the policy pack's keySecretNamespaces holds ${gatewayTo}: ` +
+            `Check that the ingress gateway's pods run in ${gatewayTo} (kubectl -n ${gatewayTo} get pods -l istio=ingressgateway)` +
+                (newKeySecretNamespaces(base, [gatewayTo]).length > 0
+                    ? ` and that the policy pack's keySecretNamespaces holds ${gatewayTo}`
+                    : "") +
+                ": " +
                 `this change creates the gateway's Secrets and Gateways there and deletes them from ${gatewayFrom}.`,
         );
     }
