@@ -442,6 +442,7 @@ describe("Components used alone", function () {
         const rootPathlen2 = await mintRoot("Corp pathlen-2 root", { maxPathLength: 2 });
         const serverOnly = ca("Corp server-only CA", ["CA:TRUE", "extendedKeyUsage = serverAuth"], root);
         const clientOnly = ca("Corp client-only CA", ["CA:TRUE", "extendedKeyUsage = clientAuth"], root);
+        const anyUsage = ca("Corp any-usage CA", ["CA:TRUE", "extendedKeyUsage = anyExtendedKeyUsage"], root);
         const underPathlen2 = await mintSubCa(rootPathlen2, "Corp CA under pathlen-2 root");
         const run = (make: () => unknown) => runWithStandIn(make, { state: new Map() }).then(accepted, messageOf);
         const issuer = (signer: TestCa, top: TestCa = root, chainPem = signer.certPem) => ({
@@ -507,6 +508,7 @@ describe("Components used alone", function () {
                             host: "apic.bank.example",
                         }),
                 ),
+                await run(bundle(anyUsage)),
                 // Controls: a leaf right under the pathlen-0 CA; a CA under a root with room for two.
                 await run(bundle(issuing)),
                 await run(intermediate({ issuer: issuer(underPathlen2, rootPathlen2) })),
@@ -530,12 +532,16 @@ describe("Components used alone", function () {
                     "give a CA whose extendedKeyUsage includes clientAuth, or that has none",
                 `ApicServerCertificate serverCa: certPem (CN=Corp client-only CA) has extendedKeyUsage clientAuth, without serverAuth, ${eku} the server certificates this CA signs; ` +
                     "give a CA whose extendedKeyUsage includes serverAuth, or that has none",
+                "ApicClientBundle clientCa: certPem (CN=Corp any-usage CA) has extendedKeyUsage anyExtendedKeyUsage, without clientAuth, " +
+                    "and verifiers hold a CA's extendedKeyUsage against the certificates below it: " +
+                    `OpenSSL ("unsuitable certificate purpose") and Envoy's BoringSSL ("unsupported certificate purpose") would refuse the client certificates this CA signs ` +
+                    "(anyExtendedKeyUsage is not enough for OpenSSL and BoringSSL; Go alone accepts it); give a CA whose extendedKeyUsage includes clientAuth, or that has none",
                 "accepted",
                 "accepted",
                 "accepted",
             ],
         );
-        // What Envoy's rules say of a client certificate under the server-only CA, and the reverse.
+        // What Envoy's rules say of a client certificate under the server-only CA, the reverse, and under the any-usage CA.
         const verdict = async (signer: TestCa, use: string, purpose: "sslclient" | "sslserver") => {
             const leaf = await mintLeaf(signer, { commonName: "c", allowedUses: ["digital_signature", use] });
             const { boringssl, openssl } = verifyPeer({
@@ -550,8 +556,9 @@ describe("Components used alone", function () {
             [
                 await verdict(serverOnly, "client_auth", "sslclient"),
                 await verdict(clientOnly, "server_auth", "sslserver"),
+                await verdict(anyUsage, "client_auth", "sslclient"),
             ],
-            [unsuitable, unsuitable],
+            [unsuitable, unsuitable, unsuitable],
         );
     });
 

@@ -509,6 +509,7 @@ const EKU_NAMES: Readonly<Record<string, string>> = {
     "1.3.6.1.5.5.7.3.4": "emailProtection",
     "1.3.6.1.5.5.7.3.8": "timeStamping",
     "1.3.6.1.5.5.7.3.9": "OCSPSigning",
+    "2.5.29.37.0": "anyExtendedKeyUsage",
 };
 const ANY_EXTENDED_KEY_USAGE = "2.5.29.37.0";
 
@@ -690,24 +691,28 @@ export function issuerProblem(parts: IssuerParts): string | undefined {
 /**
  * Why a CA the chain sends (certPem, chainPem; a self-signed top is an anchor, left alone) lists
  * extended key usages without `purpose`, or undefined: OpenSSL, Go and Envoy's BoringSSL hold a
- * CA's extendedKeyUsage against every certificate below it.
+ * CA's extendedKeyUsage against every certificate below it. Only Go takes anyExtendedKeyUsage for
+ * `purpose`: OpenSSL and BoringSSL look for `purpose` itself in a CA's list.
  */
 function purposeProblem(chain: readonly crypto.X509Certificate[], purpose: LeafPurpose): string | undefined {
     for (const [i, cert] of chain.entries()) {
         if (cert.checkIssued(cert) && cert.verify(cert.publicKey)) continue;
         const listed = caFlags(cert).extendedKeyUsage;
-        if (
-            listed === undefined ||
-            listed.includes(LEAF_PURPOSES[purpose]) ||
-            listed.includes(ANY_EXTENDED_KEY_USAGE)
-        ) {
-            continue;
-        }
+        if (listed === undefined || listed.includes(LEAF_PURPOSES[purpose])) continue;
         const where = i === 0 ? `certPem (${subjectOf(cert)})` : `${subjectOf(cert)} in chainPem`;
         const role = purpose === "clientAuth" ? "client" : "server";
+        const anyUsage = listed.includes(ANY_EXTENDED_KEY_USAGE);
+        const refusers = [
+            'OpenSSL ("unsuitable certificate purpose")',
+            `Envoy's BoringSSL ("unsupported certificate purpose")`,
+            ...(anyUsage ? [] : ['Go ("incompatible key usage")']),
+        ];
+        const spared = anyUsage
+            ? " (anyExtendedKeyUsage is not enough for OpenSSL and BoringSSL; Go alone accepts it)"
+            : "";
         return (
             `${where} has extendedKeyUsage ${listed.map((oid) => EKU_NAMES[oid] ?? oid).join(", ")}, without ${purpose}, and verifiers hold a CA's extendedKeyUsage against the certificates below it: ` +
-            `OpenSSL ("unsuitable certificate purpose"), Envoy's BoringSSL ("unsupported certificate purpose") and Go ("incompatible key usage") would refuse the ${role} certificates this CA signs; ` +
+            `${nameList(refusers)} would refuse the ${role} certificates this CA signs${spared}; ` +
             `give a CA whose extendedKeyUsage includes ${purpose}, or that has none`
         );
     }
