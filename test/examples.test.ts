@@ -444,6 +444,11 @@ describe("Components used alone", function () {
         const clientOnly = ca("Corp client-only CA", ["CA:TRUE", "extendedKeyUsage = clientAuth"], root);
         const anyUsage = ca("Corp any-usage CA", ["CA:TRUE", "extendedKeyUsage = anyExtendedKeyUsage"], root);
         const underPathlen2 = await mintSubCa(rootPathlen2, "Corp CA under pathlen-2 root");
+        // A pathlen-2 root renewed with its key, and a CA issued under its older copy.
+        const rootKey = crypto.generateKeyPairSync("ec", { namedCurve: "prime256v1" }).privateKey;
+        const oldRoot = opensslRoot("Corp renewed root", rootKey, "0x1", "critical,CA:TRUE,pathlen:2");
+        const renewedRoot = opensslRoot("Corp renewed root", rootKey, "0x2", "critical,CA:TRUE,pathlen:2");
+        const underOldRoot = ca("Corp CA under the old root", ["CA:TRUE"], oldRoot);
         const run = (make: () => unknown) => runWithStandIn(make, { state: new Map() }).then(accepted, messageOf);
         const issuer = (signer: TestCa, top: TestCa = root, chainPem = signer.certPem) => ({
             certPem: signer.certPem,
@@ -512,6 +517,12 @@ describe("Components used alone", function () {
                 // Controls: a leaf right under the pathlen-0 CA; a CA under a root with room for two.
                 await run(bundle(issuing)),
                 await run(intermediate({ issuer: issuer(underPathlen2, rootPathlen2) })),
+                // chainPem ends in the root's older copy: verifiers go from the CA to the renewed root.
+                await run(
+                    intermediate({
+                        issuer: issuer(underOldRoot, renewedRoot, underOldRoot.certPem + oldRoot.certPem),
+                    }),
+                ),
                 await run(bundle(clientOnly)),
             ],
             [
@@ -536,6 +547,7 @@ describe("Components used alone", function () {
                     "and verifiers hold a CA's extendedKeyUsage against the certificates below it: " +
                     `OpenSSL ("unsuitable certificate purpose") and Envoy's BoringSSL ("unsupported certificate purpose") would refuse the client certificates this CA signs ` +
                     "(anyExtendedKeyUsage is not enough for OpenSSL and BoringSSL; Go alone accepts it); give a CA whose extendedKeyUsage includes clientAuth, or that has none",
+                "accepted",
                 "accepted",
                 "accepted",
                 "accepted",

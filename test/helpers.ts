@@ -555,9 +555,15 @@ export async function mintRoot(commonName: string, options: TestCaOptions = {}):
 
 /**
  * A self-signed CA that @pulumi/tls cannot make, by openssl: a `key` of any type openssl has (a
- * brainpool or Ed448 key) and any `serial` ("-0x5A17": a negative one, as some CAs issue).
+ * brainpool or Ed448 key) and any `serial` ("-0x5A17": a negative one, as some CAs issue); the same
+ * key and name with another serial make the root renewed with its key.
  */
-export function opensslRoot(commonName: string, key: crypto.KeyObject, serial: string): TestCa {
+export function opensslRoot(
+    commonName: string,
+    key: crypto.KeyObject,
+    serial: string,
+    basicConstraints = "critical,CA:TRUE",
+): TestCa {
     const dir = tempDir("openssl-root");
     const keyPem = key.export({ type: "pkcs8", format: "pem" }) as string;
     const certFile = path.join(dir, "root.crt");
@@ -574,7 +580,7 @@ export function opensslRoot(commonName: string, key: crypto.KeyObject, serial: s
         "-set_serial",
         serial,
         "-addext",
-        "basicConstraints=critical,CA:TRUE",
+        `basicConstraints=${basicConstraints}`,
         "-addext",
         "keyUsage=critical,keyCertSign,cRLSign",
         "-out",

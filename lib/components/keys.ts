@@ -720,18 +720,33 @@ function purposeProblem(chain: readonly crypto.X509Certificate[], purpose: LeafP
 }
 
 /**
- * Why a certificate of the issuer's path (`chain`, certPem first, then `root` unless it is the
- * chain's top) forbids the CAs below it, or undefined: a pathlen:n allows n CAs between it and a
- * leaf, and the issuer's own CAs below it count, with the CA it signs when `signsCa`. Go (istiod)
- * and OpenSSL refuse such a leaf wherever the certificate is (Go counts self-issued CAs too); Envoy's
- * BoringSSL does so only below its trust anchor, the root.
+ * The certificates a verifier holding `root` goes through from certPem (`chain`'s first) to it:
+ * the chain up to the root, or to a copy of it with the same key and subject (a root renewed with
+ * its key, whose older copy chainPem still ends in), which the trusted root stands in for.
+ */
+function pathOf(
+    chain: readonly crypto.X509Certificate[],
+    root: crypto.X509Certificate | undefined,
+): readonly crypto.X509Certificate[] {
+    if (root === undefined) return chain;
+    const copy = chain.findIndex((cert) => cert.subject === root.subject && cert.publicKey.equals(root.publicKey));
+    if (copy === -1) return [...chain, root];
+    return chain[copy].raw.equals(root.raw) ? chain.slice(0, copy + 1) : [...chain.slice(0, copy), root];
+}
+
+/**
+ * Why a certificate of the issuer's path (pathOf: certPem first, up to the root) forbids the CAs
+ * below it, or undefined: a pathlen:n allows n CAs between it and a leaf, and the issuer's own CAs
+ * below it count, with the CA it signs when `signsCa`. Go (istiod) and OpenSSL refuse such a leaf
+ * wherever the certificate is (Go counts self-issued CAs too); Envoy's BoringSSL does so only below
+ * its trust anchor, the root.
  */
 function pathLengthProblem(
     chain: readonly crypto.X509Certificate[],
     root: crypto.X509Certificate | undefined,
     signsCa: boolean,
 ): string | undefined {
-    const path = root === undefined || chain[chain.length - 1].raw.equals(root.raw) ? chain : [...chain, root];
+    const path = pathOf(chain, root);
     for (const [i, cert] of path.entries()) {
         const { pathLen } = caFlags(cert);
         const below = i + (signsCa ? 1 : 0);
