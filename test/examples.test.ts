@@ -24,6 +24,7 @@ import {
     emptyCrlOf,
     mintLeaf,
     mintRoot,
+    mintSelfIssuedCa,
     mintSubCa,
     opensslCa,
     opensslRoot,
@@ -449,6 +450,10 @@ describe("Components used alone", function () {
         const oldRoot = opensslRoot("Corp renewed root", rootKey, "0x1", "critical,CA:TRUE,pathlen:2");
         const renewedRoot = opensslRoot("Corp renewed root", rootKey, "0x2", "critical,CA:TRUE,pathlen:2");
         const underOldRoot = ca("Corp CA under the old root", ["CA:TRUE"], oldRoot);
+        // Self-issued CAs (the subject of the CA above, a new key), which only Go counts for a pathlen.
+        const issuingSelfIssued = await mintSelfIssuedCa(issuing);
+        const pathlen1 = ca("Corp pathlen-1 CA", ["CA:TRUE, pathlen:1"], root);
+        const pathlen1SelfIssued = await mintSelfIssuedCa(pathlen1);
         const run = (make: () => unknown) => runWithStandIn(make, { state: new Map() }).then(accepted, messageOf);
         const issuer = (signer: TestCa, top: TestCa = root, chainPem = signer.certPem) => ({
             certPem: signer.certPem,
@@ -456,6 +461,7 @@ describe("Components used alone", function () {
             chainPem,
             rootCertPem: top.certPem,
         });
+        const overSelfIssued = issuer(pathlen1SelfIssued, root, pathlen1SelfIssued.certPem + pathlen1.certPem);
         const intermediate = (args: Record<string, unknown>) => () =>
             new IntermediateCa("i", { ...args, subject: { commonName: "i" }, keyAlgorithm: "ECDSA" });
         const mesh = (args: Record<string, unknown>) => () =>
@@ -514,6 +520,7 @@ describe("Components used alone", function () {
                         }),
                 ),
                 await run(bundle(anyUsage)),
+                await run(mesh({ issuer: overSelfIssued })),
                 // Controls: a leaf right under the pathlen-0 CA; a CA under a root with room for two.
                 await run(bundle(issuing)),
                 await run(intermediate({ issuer: issuer(underPathlen2, rootPathlen2) })),
@@ -523,6 +530,9 @@ describe("Components used alone", function () {
                         issuer: issuer(underOldRoot, renewedRoot, underOldRoot.certPem + oldRoot.certPem),
                     }),
                 ),
+                // Under self-issued CAs, for OpenSSL and Envoy's BoringSSL (which skip them).
+                await run(bundle(issuingSelfIssued, issuingSelfIssued.certPem + issuing.certPem)),
+                await run(intermediate({ issuer: overSelfIssued })),
                 await run(bundle(clientOnly)),
             ],
             [
@@ -547,11 +557,29 @@ describe("Components used alone", function () {
                     "and verifiers hold a CA's extendedKeyUsage against the certificates below it: " +
                     `OpenSSL ("unsuitable certificate purpose") and Envoy's BoringSSL ("unsupported certificate purpose") would refuse the client certificates this CA signs ` +
                     "(anyExtendedKeyUsage is not enough for OpenSSL and BoringSSL; Go alone accepts it); give a CA whose extendedKeyUsage includes clientAuth, or that has none",
+                "MeshPluginCa issuer: CN=Corp pathlen-1 CA in chainPem has pathlen:1, which allows 1 CA below it, and with the CA made here there would be 2: " +
+                    'Go (istiod) would refuse every certificate that CA signs ("too many intermediates for path length constraint"), counting the self-issued CN=Corp pathlen-1 CA, ' +
+                    "which OpenSSL and Envoy's BoringSSL skip; sign this CA with a CA higher up the chain, or re-issue CN=Corp pathlen-1 CA with pathlen:2 or more",
+                "accepted",
+                "accepted",
                 "accepted",
                 "accepted",
                 "accepted",
                 "accepted",
             ],
+        );
+        // Envoy's rules take a client certificate below the pathlen-0 CA's self-issued CA.
+        const underSelfIssued = await mintLeaf(issuingSelfIssued, {
+            commonName: "c",
+            allowedUses: ["digital_signature", "client_auth"],
+        });
+        assert.strictEqual(
+            verifyPeer({
+                caCrt: root.certPem,
+                chain: underSelfIssued.cert + issuingSelfIssued.certPem + issuing.certPem,
+                purpose: "sslclient",
+            }).accepted,
+            true,
         );
         // What Envoy's rules say of a client certificate under the server-only CA, the reverse, and under the any-usage CA.
         const verdict = async (signer: TestCa, use: string, purpose: "sslclient" | "sslserver") => {

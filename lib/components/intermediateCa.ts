@@ -99,13 +99,15 @@ function keyless(pem: pulumi.Input<string>, label: string, resource: pulumi.Reso
 
 /**
  * The signer with its parts checked against each other (checkedIssuer) before it signs: called
- * after the component's own argument checks, so that those speak first.
+ * after the component's own argument checks, so that those speak first. `verifiedByGo`: Go
+ * verifies the chains below the CA made (istiod a MeshPluginCa's), and counts self-issued CAs.
  */
 export function checkedSigner(
     args: SignerArgs,
     signer: CaSigner | OfflineSigner,
     component: string,
     resource: pulumi.Resource,
+    verifiedByGo = false,
 ): CaSigner | OfflineSigner {
     if (isGiven(args.offlineRoot)) {
         const offline = signer as OfflineSigner;
@@ -114,7 +116,7 @@ export function checkedSigner(
             rootCertPem: keyless(offline.rootCertPem, `${component} offlineRoot.rootCertPem`, resource),
         };
     }
-    const options = { withRootCertPem: true };
+    const options = { withRootCertPem: true, verifiedByGo };
     if (isGiven(args.rootCa)) {
         return checkedIssuer(signer as CaSigner, `${component} rootCa`, resource, { ...options, root: true });
     }

@@ -495,6 +495,11 @@ interface IssuerParts {
     readonly signsCa?: boolean;
     /** The extended key usage of the leaves it signs, which every CA above them must allow. */
     readonly signsFor?: LeafPurpose;
+    /**
+     * Go verifies the chains below it (istiod, a MeshPluginCa's): Go counts self-issued CAs against
+     * a pathlen, where OpenSSL and BoringSSL skip them (RFC 5280 section 6.1.4 (l)).
+     */
+    readonly verifiedByGo?: boolean;
 }
 
 /** The extended key usages this package's leaves carry, by name and OID (RFC 5280 section 4.2.1.12). */
@@ -683,7 +688,7 @@ export function issuerProblem(parts: IssuerParts): string | undefined {
         }
     }
     return (
-        pathLengthProblem(chain, root, parts.signsCa === true) ??
+        pathLengthProblem(chain, root, parts.signsCa === true, parts.verifiedByGo === true) ??
         (parts.signsFor === undefined ? undefined : purposeProblem(chain, parts.signsFor))
     );
 }
@@ -738,27 +743,36 @@ function pathOf(
  * Why a certificate of the issuer's path (pathOf: certPem first, up to the root) forbids the CAs
  * below it, or undefined: a pathlen:n allows n CAs between it and a leaf, and the issuer's own CAs
  * below it count, with the CA it signs when `signsCa`. Go (istiod) and OpenSSL refuse such a leaf
- * wherever the certificate is (Go counts self-issued CAs too); Envoy's BoringSSL does so only below
- * its trust anchor, the root.
+ * wherever the certificate is; Envoy's BoringSSL does so only below its trust anchor, the root.
+ * OpenSSL and BoringSSL skip self-issued CAs (subject and issuer the same; RFC 5280 section 6.1.4
+ * (l)), Go counts them: they count when `verifiedByGo`, and only Go is named when only they make
+ * the excess.
  */
 function pathLengthProblem(
     chain: readonly crypto.X509Certificate[],
     root: crypto.X509Certificate | undefined,
     signsCa: boolean,
+    verifiedByGo: boolean,
 ): string | undefined {
     const path = pathOf(chain, root);
     for (const [i, cert] of path.entries()) {
         const { pathLen } = caFlags(cert);
-        const below = i + (signsCa ? 1 : 0);
-        if (pathLen === undefined || pathLen >= below) continue;
+        if (pathLen === undefined) continue;
+        const made = signsCa ? 1 : 0;
+        const selfIssued = path.slice(0, i).filter((lower) => lower.subject === lower.issuer);
+        const skipping = i - selfIssued.length + made;
+        const below = verifiedByGo ? i + made : skipping;
+        if (pathLen >= below) continue;
         const subject = subjectOf(cert);
         const where =
             i === 0 ? `certPem (${subject})` : cert === root ? `rootCertPem (${subject})` : `${subject} in chainPem`;
         const allows = pathLen === 0 ? "no CA" : pathLen === 1 ? "1 CA" : `${pathLen} CAs`;
         const refusers =
-            cert.checkIssued(cert) && cert.verify(cert.publicKey)
-                ? `OpenSSL and Go (istiod) would refuse every certificate ${signsCa ? "that CA" : "it"} signs ("path length constraint exceeded"; Envoy's BoringSSL alone ignores a trust anchor's pathlen)`
-                : `OpenSSL, Go (istiod) and Envoy's BoringSSL would refuse every certificate ${signsCa ? "that CA" : "it"} signs ("path length constraint exceeded")`;
+            skipping <= pathLen
+                ? `Go (istiod) would refuse every certificate ${signsCa ? "that CA" : "it"} signs ("too many intermediates for path length constraint"), counting the self-issued ${nameList(selfIssued.map(subjectOf))}, which OpenSSL and Envoy's BoringSSL skip`
+                : cert.checkIssued(cert) && cert.verify(cert.publicKey)
+                  ? `OpenSSL and Go (istiod) would refuse every certificate ${signsCa ? "that CA" : "it"} signs ("path length constraint exceeded"; Envoy's BoringSSL alone ignores a trust anchor's pathlen)`
+                  : `OpenSSL, Go (istiod) and Envoy's BoringSSL would refuse every certificate ${signsCa ? "that CA" : "it"} signs ("path length constraint exceeded")`;
         return signsCa
             ? `${where} has pathlen:${pathLen}, which allows ${allows} below it, and with the CA made here there would be ${below}: ${refusers}; ` +
                   `${path.length > 1 ? "sign this CA with a CA higher up the chain" : "give a root that allows CAs below it"}, or re-issue ${subject} with pathlen:${below} or more`
@@ -778,13 +792,14 @@ const soundIssuers = new Set<string>();
  * and privateKeyPem are as the signing resources must get them (issuerCertPem, issuerKeyPem).
  * `withRootCertPem`: the issuer is a CA's signer, whose rootCertPem is required as its certPem is,
  * and the CA it signs counts against the pathlens above it. `signsFor`: the extended key usage of
- * the leaves it signs, which the CAs above them must allow.
+ * the leaves it signs, which the CAs above them must allow. `verifiedByGo`: Go verifies what it
+ * signs, and the self-issued CAs above count against a pathlen.
  */
 export function checkedIssuer<T extends { certPem: pulumi.Input<string>; privateKeyPem: pulumi.Input<string> }>(
     issuer: T & { chainPem?: pulumi.Input<string>; rootCertPem?: pulumi.Input<string> },
     label: string,
     resource: pulumi.Resource,
-    options: { root?: boolean; withRootCertPem?: boolean; signsFor?: LeafPurpose } = {},
+    options: { root?: boolean; withRootCertPem?: boolean; signsFor?: LeafPurpose; verifiedByGo?: boolean } = {},
 ): T {
     const { withRootCertPem = false, ...partOptions } = options;
     const check = (parts: IssuerParts): void => {

@@ -181,7 +181,8 @@ export class MeshPluginCa extends pulumi.ComponentResource {
                 earlyRenewalDays,
                 epoch,
             },
-            checkedSigner(args, signer, "MeshPluginCa", this),
+            // istiod (Go) verifies the mesh's chains.
+            checkedSigner(args, signer, "MeshPluginCa", this, true),
         );
 
         // One certificate as the provider writes it: @pulumi/tls's, or the ceremony's (caCertificateAlone).
