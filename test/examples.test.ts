@@ -444,6 +444,8 @@ describe("Components used alone", function () {
         const serverOnly = ca("Corp server-only CA", ["CA:TRUE", "extendedKeyUsage = serverAuth"], root);
         const clientOnly = ca("Corp client-only CA", ["CA:TRUE", "extendedKeyUsage = clientAuth"], root);
         const anyUsage = ca("Corp any-usage CA", ["CA:TRUE", "extendedKeyUsage = anyExtendedKeyUsage"], root);
+        const serverOnlyRoot = ca("Corp server-only root", ["CA:TRUE", "extendedKeyUsage = serverAuth"]);
+        const underServerOnlyRoot = ca("Corp CA under the server-only root", ["CA:TRUE"], serverOnlyRoot);
         const underPathlen2 = await mintSubCa(rootPathlen2, "Corp CA under pathlen-2 root");
         // A pathlen-2 root renewed with its key, and a CA issued under its older copy.
         const rootKey = crypto.generateKeyPairSync("ec", { namedCurve: "prime256v1" }).privateKey;
@@ -521,6 +523,7 @@ describe("Components used alone", function () {
                 ),
                 await run(bundle(anyUsage)),
                 await run(mesh({ issuer: overSelfIssued })),
+                await run(bundle(underServerOnlyRoot, underServerOnlyRoot.certPem + serverOnlyRoot.certPem)),
                 // Controls: a leaf right under the pathlen-0 CA; a CA under a root with room for two.
                 await run(bundle(issuing)),
                 await run(intermediate({ issuer: issuer(underPathlen2, rootPathlen2) })),
@@ -560,6 +563,10 @@ describe("Components used alone", function () {
                 "MeshPluginCa issuer: CN=Corp pathlen-1 CA in chainPem has pathlen:1, which allows 1 CA below it, and with the CA made here there would be 2: " +
                     'Go (istiod) would refuse every certificate that CA signs ("too many intermediates for path length constraint"), counting the self-issued CN=Corp pathlen-1 CA, ' +
                     "which OpenSSL and Envoy's BoringSSL skip; sign this CA with a CA higher up the chain, or re-issue CN=Corp pathlen-1 CA with pathlen:2 or more",
+                "ApicClientBundle clientCa: CN=Corp server-only root in chainPem has extendedKeyUsage serverAuth, without clientAuth, " +
+                    "and verifiers hold a CA's extendedKeyUsage against the certificates below it: " +
+                    `OpenSSL ("unsuitable certificate purpose") and Go ("incompatible key usage") would refuse the client certificates this CA signs ` +
+                    "(Envoy's BoringSSL ignores a trust anchor's extendedKeyUsage); give a CA under a root whose extendedKeyUsage includes clientAuth, or that has none",
                 "accepted",
                 "accepted",
                 "accepted",
@@ -580,6 +587,20 @@ describe("Components used alone", function () {
                 purpose: "sslclient",
             }).accepted,
             true,
+        );
+        // Envoy's rules refuse a client certificate under the server-only root: OpenSSL does, BoringSSL does not.
+        const underRootLimited = await mintLeaf(underServerOnlyRoot, {
+            commonName: "c",
+            allowedUses: ["digital_signature", "client_auth"],
+        });
+        const limitedVerdict = verifyPeer({
+            caCrt: serverOnlyRoot.certPem,
+            chain: underRootLimited.cert + underServerOnlyRoot.certPem,
+            purpose: "sslclient",
+        });
+        assert.deepStrictEqual(
+            [limitedVerdict.accepted, limitedVerdict.boringssl.error, limitedVerdict.openssl.error],
+            [false, "", "unsuitable certificate purpose"],
         );
         // What Envoy's rules say of a client certificate under the server-only CA, the reverse, and under the any-usage CA.
         const verdict = async (signer: TestCa, use: string, purpose: "sslclient" | "sslserver") => {

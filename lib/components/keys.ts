@@ -689,36 +689,50 @@ export function issuerProblem(parts: IssuerParts): string | undefined {
     }
     return (
         pathLengthProblem(chain, root, parts.signsCa === true, parts.verifiedByGo === true) ??
-        (parts.signsFor === undefined ? undefined : purposeProblem(chain, parts.signsFor))
+        (parts.signsFor === undefined ? undefined : purposeProblem(chain, root, parts.signsFor))
     );
 }
 
 /**
- * Why a CA the chain sends (certPem, chainPem; a self-signed top is an anchor, left alone) lists
- * extended key usages without `purpose`, or undefined: OpenSSL, Go and Envoy's BoringSSL hold a
- * CA's extendedKeyUsage against every certificate below it. Only Go takes anyExtendedKeyUsage for
- * `purpose`: OpenSSL and BoringSSL look for `purpose` itself in a CA's list.
+ * Why a CA of the issuer's path (pathOf: certPem up to the root) lists extended key usages without
+ * `purpose`, or undefined: OpenSSL and Go hold every CA's extendedKeyUsage, the root's too, against
+ * the certificates below it, Envoy's BoringSSL that of every CA below its trust anchor. Only Go
+ * takes anyExtendedKeyUsage for `purpose`: OpenSSL and BoringSSL look for `purpose` itself.
  */
-function purposeProblem(chain: readonly crypto.X509Certificate[], purpose: LeafPurpose): string | undefined {
-    for (const [i, cert] of chain.entries()) {
-        if (cert.checkIssued(cert) && cert.verify(cert.publicKey)) continue;
+function purposeProblem(
+    chain: readonly crypto.X509Certificate[],
+    root: crypto.X509Certificate | undefined,
+    purpose: LeafPurpose,
+): string | undefined {
+    const path = pathOf(chain, root);
+    for (const [i, cert] of path.entries()) {
         const listed = caFlags(cert).extendedKeyUsage;
         if (listed === undefined || listed.includes(LEAF_PURPOSES[purpose])) continue;
-        const where = i === 0 ? `certPem (${subjectOf(cert)})` : `${subjectOf(cert)} in chainPem`;
+        const subject = subjectOf(cert);
+        const where =
+            i === 0 ? `certPem (${subject})` : cert === root ? `rootCertPem (${subject})` : `${subject} in chainPem`;
         const role = purpose === "clientAuth" ? "client" : "server";
+        const anchor = i === path.length - 1 && cert.checkIssued(cert) && cert.verify(cert.publicKey);
         const anyUsage = listed.includes(ANY_EXTENDED_KEY_USAGE);
         const refusers = [
             'OpenSSL ("unsuitable certificate purpose")',
-            `Envoy's BoringSSL ("unsupported certificate purpose")`,
+            ...(anchor ? [] : [`Envoy's BoringSSL ("unsupported certificate purpose")`]),
             ...(anyUsage ? [] : ['Go ("incompatible key usage")']),
         ];
-        const spared = anyUsage
-            ? " (anyExtendedKeyUsage is not enough for OpenSSL and BoringSSL; Go alone accepts it)"
-            : "";
+        const notes: string[] = [];
+        if (anyUsage) {
+            notes.push(
+                anchor
+                    ? "anyExtendedKeyUsage is not enough for OpenSSL, though Go accepts it"
+                    : "anyExtendedKeyUsage is not enough for OpenSSL and BoringSSL; Go alone accepts it",
+            );
+        }
+        if (anchor) notes.push("Envoy's BoringSSL ignores a trust anchor's extendedKeyUsage");
+        const spared = notes.length === 0 ? "" : ` (${notes.join("; ")})`;
         return (
             `${where} has extendedKeyUsage ${listed.map((oid) => EKU_NAMES[oid] ?? oid).join(", ")}, without ${purpose}, and verifiers hold a CA's extendedKeyUsage against the certificates below it: ` +
             `${nameList(refusers)} would refuse the ${role} certificates this CA signs${spared}; ` +
-            `give a CA whose extendedKeyUsage includes ${purpose}, or that has none`
+            `give a CA ${anchor && i > 0 ? "under a root " : ""}whose extendedKeyUsage includes ${purpose}, or that has none`
         );
     }
     return undefined;
