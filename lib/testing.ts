@@ -321,10 +321,13 @@ export interface IssuedCertificate {
 
 const CERTIFICATE_TYPES = ["tls:index/selfSignedCert:SelfSignedCert", "tls:index/locallySignedCert:LocallySignedCert"];
 
-/** Every certificate of the run, in registration order. */
+/**
+ * Every certificate the run issued, in registration order; not one it read (`SelfSignedCert.get`),
+ * which the stand-in knows no certificate of (its state is what the program passed).
+ */
 export function certificates(engine: EngineStandIn): IssuedCertificate[] {
     return engine.resources
-        .filter((resource) => CERTIFICATE_TYPES.includes(resource.type))
+        .filter((resource) => CERTIFICATE_TYPES.includes(resource.type) && resource.read !== true)
         .map((resource) => {
             const pem = String(resource.state.certPem);
             return { resourceName: resource.name, pem, x509: new crypto.X509Certificate(pem) };

@@ -8,7 +8,7 @@ import * as der from "../lib/engine/der";
 import { ADJECTIVES, ADVERBS, NAMES } from "../lib/engine/petNames";
 import { runWithStandIn } from "../lib/engine/standIn";
 import { pemDecode } from "../lib/pki/pem";
-import { kubernetesManifests } from "../lib/testing";
+import { certificates, kubernetesManifests } from "../lib/testing";
 import * as tlsProvider from "../lib/engine/tlsProvider";
 import { mintRoot, openssl, opensslRoot, opensslText, TestCa, testRsaKey } from "./helpers";
 
@@ -719,6 +719,30 @@ describe("Engine stand-in: what a program reads (Resource.get, a StackReference)
                 .map((m) => m.resourceName)
                 .sort(),
             ["cacerts", "istio-system"],
+        );
+    });
+
+    it("leaves a certificate the program reads (SelfSignedCert.get) out of certificates(engine), the ones it issued", async () => {
+        const { engine } = await runWithStandIn(() => {
+            const key = new tls.PrivateKey("root-key", { algorithm: "ECDSA", ecdsaCurve: "P256" });
+            new tls.SelfSignedCert("root", {
+                privateKeyPem: key.privateKeyPem,
+                subject: { commonName: "root" },
+                validityPeriodHours: 24,
+                allowedUses: ["cert_signing"],
+                isCaCertificate: true,
+            });
+            // Read: the stand-in has no certificate for it, only what the program passed.
+            tls.SelfSignedCert.get("old-root", "old-root-id");
+        });
+        assert.deepStrictEqual(engine.resources.map((r) => [r.name, r.read]).sort(), [
+            ["old-root", true],
+            ["root", undefined],
+            ["root-key", undefined],
+        ]);
+        assert.deepStrictEqual(
+            certificates(engine).map((c) => [c.resourceName, c.x509.subject]),
+            [["root", "CN=root"]],
         );
     });
 
