@@ -2093,14 +2093,76 @@ describe("The stand-in's key file (keyFile): test-only RSA keys kept between run
         const [first, , back] = await comeback();
         assert.notStrictEqual(back, first, "a new key, as pulumi up creates one");
         assert.deepStrictEqual(
-            readTestKeys(keyFile).map((k) => k.name),
-            ["comeback", "comeback#2"],
+            readTestKeys(keyFile).map((k) => [k.name, k.generation]),
+            [
+                ["comeback", undefined],
+                ["comeback", 2],
+            ],
         );
         assert.deepStrictEqual(
             await comeback(),
             [first, undefined, back],
             "the next test run takes both from the file",
         );
+    });
+
+    it("gives a key that comes back its own key, not that of a resource named like a second generation (k#2)", async () => {
+        const keyFile = path.join(tempDir("keyfile-generation-name"), "test-keys.json");
+        const state = new Map();
+        /** A run registering an RSA key of each name, then deleting what it did not register. */
+        const run = async (names: string[]) => {
+            const { engine, outputs } = await runWithStandIn(
+                () =>
+                    Object.fromEntries(
+                        names.map((n) => [n, new tls.PrivateKey(n, { algorithm: "RSA", rsaBits: 2048 }).privateKeyPem]),
+                    ),
+                { state, keyFile },
+            );
+            engine.deleteUnregistered();
+            return outputs;
+        };
+        const first = await run(["k", "k#2"]);
+        await run(["k#2"]);
+        const back = await run(["k", "k#2"]);
+        assert.strictEqual(back["k#2"], first["k#2"], "k#2 was never deleted");
+        assert.notStrictEqual(back.k, back["k#2"], "k came back as a new key of its own");
+        assert.notStrictEqual(back.k, first.k);
+        assert.deepStrictEqual(
+            readTestKeys(keyFile).map((k) => [k.name, k.generation]),
+            [
+                ["k", undefined],
+                ["k", 2],
+                ["k#2", undefined],
+            ],
+        );
+    });
+
+    it("gives a key replaced by other inputs and then given its first inputs again a new key, as pulumi up replaces it", async () => {
+        const keyFile = path.join(tempDir("keyfile-replaced"), "test-keys.json");
+        /** A test run: one state, the key's size changed from 2048 to 3072 bits and back. */
+        const resized = async () => {
+            const state = new Map();
+            const pems: string[] = [];
+            for (const rsaBits of [2048, 3072, 2048]) {
+                const { outputs } = await runWithStandIn(
+                    () => new tls.PrivateKey("resized", { algorithm: "RSA", rsaBits }).privateKeyPem,
+                    { state, keyFile },
+                );
+                pems.push(outputs);
+            }
+            return pems;
+        };
+        const pems = await resized();
+        assert.strictEqual(new Set(pems).size, 3, "each replacement made a new key");
+        assert.deepStrictEqual(
+            readTestKeys(keyFile).map((k) => [k.name, k.generation, k.inputs.rsaBits]),
+            [
+                ["resized", undefined, 2048],
+                ["resized", undefined, 3072],
+                ["resized", 2, 2048],
+            ],
+        );
+        assert.deepStrictEqual(await resized(), pems, "the next test run takes all three from the file");
     });
 
     it("replaces a link at keyFile instead of writing through it", async () => {
@@ -2123,7 +2185,7 @@ describe("The stand-in's key file (keyFile): test-only RSA keys kept between run
             runWithStandIn(() => (ran = true), { keyFile }),
             (error: Error) =>
                 error.message ===
-                `keyFile ${keyFile}: not a file of test keys ({ "about", "keys": [{ "name", "inputs", "pkcs8" }] }); delete it and the next run writes a new one`,
+                `keyFile ${keyFile}: not a file of test keys ({ "about", "keys": [{ "name", "generation" (from 2), "inputs", "pkcs8" }] }); delete it and the next run writes a new one`,
         );
         assert.strictEqual(ran, false);
     });

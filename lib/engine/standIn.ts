@@ -56,11 +56,13 @@ export function stackOutputsOf(state: EngineState): Record<string, unknown> {
 }
 
 /**
- * How many times deleteUnregistered removed each PrivateKey (by resource name) from a state. A key
- * that comes back is a new key, which the key file keeps under another name (`<name>#2` for the
- * second): a test run gets it from the file as fast as the first, and never the deleted one.
+ * How many PrivateKeys each state has had of each resource name and inputs (canonical JSON): one
+ * more each time one is made. A key that comes back (deleteUnregistered removed it, or other
+ * inputs replaced it and these came back) is a new key, as `pulumi up` makes one, which the key
+ * file keeps as the next generation: a test run gets it from the file as fast as the first, and
+ * never the one it replaced.
  */
-const deletedKeys = new WeakMap<EngineState, Map<string, number>>();
+const keysMade = new WeakMap<EngineState, Map<string, number>>();
 const PRIVATE_KEY = "tls:index/privateKey:PrivateKey";
 
 /**
@@ -99,7 +101,8 @@ export interface StandInOptions extends tlsProvider.ProviderOptions {
      * A JSON file of test-only RSA keys kept between runs and processes (./testKeys.ts): a
      * PrivateKey whose resource name and inputs it holds gets that key instead of a new one, and
      * the RSA keys a run generates are added to it (0600) when the run settles. One that comes
-     * back after deleteUnregistered removed it is held as `<name>#2` (#3 after a second delete).
+     * back to a state (deleteUnregistered removed it, or other inputs replaced it) is a new key,
+     * held as generation 2 of its name and inputs (3 the next time).
      */
     keyFile?: string;
 }
@@ -355,13 +358,8 @@ export class EngineStandIn implements pulumi.runtime.Mocks {
      * one state wants (each key made once), not what a stack's state does.
      */
     deleteUnregistered(): void {
-        const deleted = deletedKeys.get(this.state) ?? new Map<string, number>();
-        deletedKeys.set(this.state, deleted);
         for (const key of [...this.state.keys()]) {
-            if (key === STACK_OUTPUTS_KEY || this.registered.has(key)) continue;
-            this.state.delete(key);
-            const name = key.slice(`${PRIVATE_KEY}::`.length);
-            if (key.startsWith(`${PRIVATE_KEY}::`)) deleted.set(name, (deleted.get(name) ?? 0) + 1);
+            if (key !== STACK_OUTPUTS_KEY && !this.registered.has(key)) this.state.delete(key);
         }
     }
 
@@ -401,13 +399,16 @@ export class EngineStandIn implements pulumi.runtime.Mocks {
         if (random !== undefined) return random(inputs);
         switch (type) {
             case PRIVATE_KEY: {
-                const deleted = deletedKeys.get(this.state)?.get(name) ?? 0;
-                const nameInFile = deleted === 0 ? name : `${name}#${deleted + 1}`;
-                const kept = this.testKeys?.find(nameInFile, inputs);
+                const made = keysMade.get(this.state) ?? new Map<string, number>();
+                keysMade.set(this.state, made);
+                const id = canonicalJson([name, inputs]);
+                const generation = (made.get(id) ?? 0) + 1;
+                made.set(id, generation);
+                const kept = this.testKeys?.find(name, inputs, generation);
                 if (kept) return tlsProvider.privateKeyResource(inputs, kept);
-                const made = await tlsProvider.privateKey(inputs);
-                this.testKeys?.add(nameInFile, inputs, String(made.state.privateKeyPem));
-                return made;
+                const key = await tlsProvider.privateKey(inputs);
+                this.testKeys?.add(name, inputs, String(key.state.privateKeyPem), generation);
+                return key;
             }
             case "tls:index/selfSignedCert:SelfSignedCert":
                 return tlsProvider.selfSignedCert(inputs, options);

@@ -3,7 +3,9 @@
  * a while to generate (4096 bits: 1.6 s on average here, often more), so a test of a program that
  * makes CAs spends nearly all its time there. A `tls` PrivateKey registered with a resource name
  * and inputs the file holds gets that key back; an RSA key the file lacks is generated and added
- * when the run settles. ECDSA and Ed25519 keys take under a millisecond and are never kept.
+ * when the run settles. A key that comes back in one engine state (deleted or replaced, then
+ * registered again) is a new key, as `pulumi up` makes one: it is the next generation of that
+ * name and those inputs. ECDSA and Ed25519 keys take under a millisecond and are never kept.
  *
  * The keys are public as soon as the file is shared: test-only, never for anything else.
  */
@@ -15,6 +17,11 @@ import { codeOf, createReplacement, PRIVATE_FILE, Replacement } from "../files";
 export interface TestKey {
     /** The resource name, e.g. "team-client-root-key". */
     readonly name: string;
+    /**
+     * Which key of this name and these inputs one engine state has had: 2 for the one made when the
+     * first came back (deleted, or replaced by other inputs), and so on. Absent for the first.
+     */
+    readonly generation?: number;
     /** The resource's inputs, e.g. { algorithm: "RSA", rsaBits: 4096 }. */
     readonly inputs: Record<string, unknown>;
     /** The key, PKCS#8 PEM. */
@@ -35,6 +42,7 @@ function isTestKey(value: unknown): value is TestKey {
         typeof key === "object" &&
         key !== null &&
         typeof key.name === "string" &&
+        (key.generation === undefined || (Number.isSafeInteger(key.generation) && key.generation >= 1)) &&
         typeof key.inputs === "object" &&
         key.inputs !== null &&
         typeof key.pkcs8 === "string" &&
@@ -59,7 +67,7 @@ export function readTestKeys(file: string): TestKey[] {
     }
     if (!Array.isArray(parsed.keys) || !parsed.keys.every(isTestKey)) {
         throw new Error(
-            `keyFile ${file}: not a file of test keys ({ "about", "keys": [{ "name", "inputs", "pkcs8" }] }); delete it and the next run writes a new one`,
+            `keyFile ${file}: not a file of test keys ({ "about", "keys": [{ "name", "generation" (from 2), "inputs", "pkcs8" }] }); delete it and the next run writes a new one`,
         );
     }
     return [...parsed.keys];
@@ -71,7 +79,11 @@ export function readTestKeys(file: string): TestKey[] {
  */
 export function writeTestKeys(file: string, keys: readonly TestKey[], about = TEST_KEYS_ABOUT): void {
     const sorted = [...keys].sort((a, b) =>
-        a.name === b.name ? a.pkcs8.localeCompare(b.pkcs8) : a.name < b.name ? -1 : 1,
+        a.name !== b.name
+            ? a.name < b.name
+                ? -1
+                : 1
+            : (a.generation ?? 1) - (b.generation ?? 1) || a.pkcs8.localeCompare(b.pkcs8),
     );
     let replacement: Replacement;
     try {
@@ -84,9 +96,14 @@ export function writeTestKeys(file: string, keys: readonly TestKey[], about = TE
     replacement.commit(JSON.stringify({ about, keys: sorted }, null, 4) + "\n");
 }
 
-/** The identity of a key in the file: its resource name and inputs (key order aside). */
-const idOf = (name: string, inputs: Record<string, unknown>): string =>
-    `${name} ${JSON.stringify(Object.fromEntries(Object.entries(inputs).sort(([a], [b]) => (a < b ? -1 : 1))))}`;
+/**
+ * The identity of a key in the file: its resource name, generation and inputs (key order aside),
+ * as JSON, so that no name can pass for another's generation.
+ */
+const idOf = (name: string, generation: number, inputs: Record<string, unknown>): string =>
+    JSON.stringify([name, generation, Object.fromEntries(Object.entries(inputs).sort(([a], [b]) => (a < b ? -1 : 1)))]);
+
+const idOfKey = (key: TestKey): string => idOf(key.name, key.generation ?? 1, key.inputs);
 
 /** One run's view of a key file: the keys it holds, and the RSA keys the run generated. */
 export class TestKeyFile {
@@ -98,21 +115,21 @@ export class TestKeyFile {
         /** What the file says it is, written with it. */
         private readonly about = TEST_KEYS_ABOUT,
     ) {
-        this.known = new Map(readTestKeys(file).map((k) => [idOf(k.name, k.inputs), k]));
+        this.known = new Map(readTestKeys(file).map((k) => [idOfKey(k), k]));
     }
 
-    /** The kept key of this resource, if the file has it. */
-    find(name: string, inputs: Record<string, unknown>): crypto.KeyObject | undefined {
-        const key = this.known.get(idOf(name, inputs));
+    /** The kept key of this resource and generation, if the file has it. */
+    find(name: string, inputs: Record<string, unknown>, generation = 1): crypto.KeyObject | undefined {
+        const key = this.known.get(idOf(name, generation, inputs));
         return key && crypto.createPrivateKey(key.pkcs8);
     }
 
     /** Remembers an RSA key the run generated (other algorithms are cheap to make again). */
-    add(name: string, inputs: Record<string, unknown>, privateKeyPem: string): void {
-        if (inputs.algorithm !== "RSA" || this.known.has(idOf(name, inputs))) return;
+    add(name: string, inputs: Record<string, unknown>, privateKeyPem: string, generation = 1): void {
+        if (inputs.algorithm !== "RSA" || this.known.has(idOf(name, generation, inputs))) return;
         const pkcs8 = crypto.createPrivateKey(privateKeyPem).export({ type: "pkcs8", format: "pem" }) as string;
-        const key = { name, inputs, pkcs8 };
-        this.known.set(idOf(name, inputs), key);
+        const key: TestKey = { name, ...(generation === 1 ? {} : { generation }), inputs, pkcs8 };
+        this.known.set(idOfKey(key), key);
         this.added.push(key);
     }
 
@@ -123,8 +140,8 @@ export class TestKeyFile {
     save(): number {
         if (this.added.length === 0) return 0;
         const onDisk = readTestKeys(this.file);
-        const ids = new Set(onDisk.map((k) => idOf(k.name, k.inputs)));
-        const added = this.added.filter((k) => !ids.has(idOf(k.name, k.inputs)));
+        const ids = new Set(onDisk.map(idOfKey));
+        const added = this.added.filter((k) => !ids.has(idOfKey(k)));
         if (added.length > 0) writeTestKeys(this.file, [...onDisk, ...added], this.about);
         this.added.length = 0;
         return added.length;
