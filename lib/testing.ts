@@ -166,7 +166,8 @@ export function runProgram<M = Record<string, unknown>>(
     if (isEsModule(file)) {
         const url = `${pathToFileURL(file).href}?run=${++esModuleRuns}`;
         return runWithStandIn(async () => {
-            const exported = entryExport((await import(url)) as Record<string, unknown>);
+            // Its loading is no idle time: a loader hook may compile it for seconds, off this thread.
+            const exported = entryExport((await standIn.loadingProgram(import(url))) as Record<string, unknown>);
             return (typeof exported === "function" ? exported() : exported) as T;
         }, runOptions);
     }

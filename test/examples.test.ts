@@ -2,6 +2,7 @@ import * as assert from "assert";
 import { spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
+import { register } from "module";
 import * as path from "path";
 import { pathToFileURL } from "url";
 import * as pulumi from "@pulumi/pulumi";
@@ -1748,6 +1749,43 @@ describe("The stand-in harness (runWithStandIn)", function () {
         fs.writeFileSync(path.join(project, "both.mjs"), "export default () => ({});\nexport const extra = 1;\n");
         await assert.rejects(runProgram(path.join(project, "both.mjs"), { state: new Map() }), {
             message: "expected entrypoint module to have either a default export or named exports but not both",
+        });
+    });
+
+    it("counts no time an ES module program takes to load as idle, until it registers: a loader may compile it for seconds off the main thread", async () => {
+        // As ts-node/esm type-checking a TypeScript program under Node 20: the hook runs on its own
+        // thread, this one waits. It holds back each module named slow-to-load for 1.5 s.
+        const hooks =
+            "export async function load(url, context, next) {\n" +
+            '    if (url.includes("slow-to-load")) await new Promise((resolve) => setTimeout(resolve, 1_500));\n' +
+            "    return next(url, context);\n" +
+            "}\n";
+        register(`data:text/javascript,${encodeURIComponent(hooks)}`);
+        const project = tempDir("program-esm-loader");
+        const tlsUrl = JSON.stringify(pathToFileURL(require.resolve("@pulumi/tls")).href);
+        const key = `import tls from ${tlsUrl};\nexport const publicKey = new tls.PrivateKey("slow-key", { algorithm: "ED25519" }).publicKeyPem;\n`;
+        fs.writeFileSync(path.join(project, "slow-to-load.mjs"), key);
+        const started = performance.now();
+        const { engine } = await runProgram(path.join(project, "slow-to-load.mjs"), { timeoutMs: 300 });
+        assert.deepStrictEqual(
+            engine.resources.map((r) => r.name),
+            ["slow-key"],
+        );
+        const elapsed = performance.now() - started;
+        assert.ok(
+            elapsed > 1_500,
+            `loaded in ${Math.round(elapsed)} ms, under the hook's 1.5 s: this test proves nothing`,
+        );
+        // Once it registers, the module runs: a top-level await on what never comes is a hang.
+        fs.writeFileSync(
+            path.join(project, "slow-to-load-then-hangs.mjs"),
+            `${key}await new Promise(() => undefined);\n`,
+        );
+        await assert.rejects(runProgram(path.join(project, "slow-to-load-then-hangs.mjs"), { timeoutMs: 300 }), {
+            message:
+                "stand-in run made no progress for 300 ms (no resource registering, none began or finished): " +
+                "a mock failed in a way the SDK swallowed, or the program waits on something that never comes " +
+                "(if it waits on slow work of its own, raise the run's timeoutMs)",
         });
     });
 

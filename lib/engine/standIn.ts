@@ -214,6 +214,14 @@ export class EngineStandIn implements pulumi.runtime.Mocks {
     private lastActivity = performance.now();
     /** How many times a newResource call has started or returned: the run's progress. */
     private activityCount = 0;
+    /**
+     * Imports of the program's module under way (see loading); registrations begun other than the
+     * root stack's (which lib/testing.ts's runs begin before the import), in all and when the last
+     * import began.
+     */
+    private loads = 0;
+    private programRegistrations = 0;
+    private programRegistrationsAtLoad = 0;
 
     constructor(private readonly options: StandInOptions = {}) {
         this.state = options.state ?? new Map();
@@ -228,6 +236,7 @@ export class EngineStandIn implements pulumi.runtime.Mocks {
         this.inFlight++;
         this.lastActivity = performance.now();
         this.activityCount++;
+        if (args.type !== "pulumi:pulumi:Stack") this.programRegistrations++;
         try {
             return await this.register(args);
         } catch (err) {
@@ -248,6 +257,27 @@ export class EngineStandIn implements pulumi.runtime.Mocks {
     /** Whether a newResource call is running (an RSA key being generated takes seconds). */
     get registering(): boolean {
         return this.inFlight > 0;
+    }
+
+    /**
+     * Awaits `load`, the run importing its program's module. Until the module registers a resource,
+     * or the import ends, the run is loading, not idle: a loader hook (ts-node/esm type-checking a
+     * TypeScript program) runs on another thread in Node 20, for seconds, while this one waits.
+     * Once the module registers, it is running, and a top-level await on what never comes is idle.
+     */
+    async loading<T>(load: Promise<T>): Promise<T> {
+        this.loads++;
+        this.programRegistrationsAtLoad = this.programRegistrations;
+        try {
+            return await load;
+        } finally {
+            this.loads--;
+        }
+    }
+
+    /** Whether the program's module is being loaded and has not registered anything yet (see loading). */
+    get loadingProgram(): boolean {
+        return this.loads > 0 && this.programRegistrations === this.programRegistrationsAtLoad;
     }
 
     /**
@@ -487,7 +517,7 @@ export interface RunOptions extends StandInOptions {
      * 10 s, well under a test's timeout, so that the hang fails its own test): a hang means a mock
      * failed in a way the SDK swallowed, or the program waits on what never comes. A long run that
      * makes progress is not cut short (a render of thousands of endpoints takes minutes), nor is
-     * a slow key generation.
+     * a slow key generation, nor a program module's loading (see EngineStandIn.loading).
      */
     timeoutMs?: number;
     /**
@@ -621,7 +651,7 @@ async function runUntilSettled<T>(program: () => T | Promise<T>, options: RunOpt
     );
     markReads(engine);
     let returned: T | undefined;
-    const run = {};
+    const run = { engine };
     const settled = runContext.run(run, async () => {
         // An async program (a function the module exports) resolves to its outputs.
         returned = await callProgram(program);
@@ -678,14 +708,16 @@ async function runUntilSettled<T>(program: () => T | Promise<T>, options: RunOpt
     const timeout = new Promise<never>((_, reject) => {
         // Idle time is counted tick by tick: a long synchronous stretch (the program planning
         // thousands of endpoints) delays a tick, and counts as one tick, not as idle time. Time
-        // while a registration runs (a key being generated) is never idle.
+        // while a registration runs (a key being generated), or while the program's module is
+        // loaded (compiled by a loader off this thread), is never idle.
         let idle = 0;
         let lastTick = performance.now();
         let seen = engine.progress;
         timer = setInterval(() => {
             const now = performance.now();
-            if (engine.progress !== seen || engine.registering) [seen, idle] = [engine.progress, 0];
-            else idle += Math.min(now - lastTick, tick);
+            if (engine.progress !== seen || engine.registering || engine.loadingProgram) {
+                [seen, idle] = [engine.progress, 0];
+            } else idle += Math.min(now - lastTick, tick);
             lastTick = now;
             if (idle < idleLimit) return;
             timedOut = true;
@@ -731,8 +763,18 @@ async function runUntilSettled<T>(program: () => T | Promise<T>, options: RunOpt
  */
 const DEFAULT_IDLE_LIMIT_MS = 10_000;
 
-/** The run a promise was made in (see onUnhandled in runUntilSettled). */
-const runContext = new AsyncLocalStorage<object>();
+/** The run a promise was made in (see onUnhandled in runUntilSettled), and its engine. */
+const runContext = new AsyncLocalStorage<{ readonly engine: EngineStandIn }>();
+
+/**
+ * For a run's program that imports its module (runProgram, lib/testing.ts): awaits `load`, time
+ * that is not idle while the module has registered nothing (EngineStandIn.loading). The module is
+ * imported inside the run, since what it registers as it loads belongs to the run, under its mocks.
+ */
+export function loadingProgram<T>(load: Promise<T>): Promise<T> {
+    const engine = runContext.getStore()?.engine;
+    return engine === undefined ? load : engine.loading(load);
+}
 
 /**
  * What a rejection says, without the prefix the SDK adds for each property it could not serialize
