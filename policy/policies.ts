@@ -273,19 +273,18 @@ const KEY_USAGES = [
 ];
 
 /**
- * The key usages of which a TLS peer needs one in a leaf that has any (OpenSSL's and BoringSSL's
- * check_purpose_ssl_client and _server, as test/envoyVerifier.ts runs them): a client signs the
- * handshake; a server may instead decrypt an RSA key exchange.
+ * The key usage a TLS peer needs in a leaf that has any: digital_signature, server and client alike.
+ * BoringSSL's handshake (Envoy's) refuses a leaf without it (KEY_USAGE_BIT_INCORRECT): in TLS 1.3
+ * every leaf signs the handshake, an RSA key exchange is gone, and a client refuses key_agreement
+ * alone in TLS 1.2 too. The X.509 purpose check (check_purpose_ssl_client and _server) is looser: it
+ * takes key_agreement for a client, key_encipherment or key_agreement for a server.
  */
-const PEER_KEY_USAGES: Record<string, string[]> = {
-    client_auth: ["digital_signature", "key_agreement"],
-    server_auth: ["digital_signature", "key_encipherment", "key_agreement"],
-};
+const PEER_KEY_USAGE = "digital_signature";
 
 export const certificateUsagePolicy: policy.ResourceValidationPolicy = {
     name: "certificate-usages",
     description:
-        "CA certificates have cert_signing and crl_signing, and no usage with which a TLS peer may accept them as a leaf (server_auth, client_auth, digital_signature, key_encipherment, key_agreement); leaves have neither signing usage, exactly one of server_auth and client_auth, and, with any key usage, one TLS peers accept for it (digital_signature or key_agreement for a client; key_encipherment too for a server).",
+        "CA certificates have cert_signing and crl_signing, and no usage with which a TLS peer may accept them as a leaf (server_auth, client_auth, digital_signature, key_encipherment, key_agreement); leaves have neither signing usage, exactly one of server_auth and client_auth, and, with any key usage, digital_signature (TLS 1.3 peers refuse a leaf without it, server or client).",
     enforcementLevel: "mandatory",
     validateResource: (args, report) => {
         if (!isCert(args.type)) return;
@@ -310,13 +309,13 @@ export const certificateUsagePolicy: policy.ResourceValidationPolicy = {
                 `${args.name}: a leaf needs exactly one of server_auth and client_auth; has ${ekus.join(", ") || "none"}`,
             );
         }
-        // With no key usage there is no extension, and no restriction; with some, TLS peers need one of these.
+        // With no key usage there is no extension, and no restriction; with some, TLS peers need digital_signature.
         const keyUsages = u.filter((x) => KEY_USAGES.includes(x));
-        for (const [eku, needs] of Object.entries(PEER_KEY_USAGES)) {
-            if (!u.includes(eku) || keyUsages.length === 0 || keyUsages.some((x) => needs.includes(x))) continue;
+        for (const eku of ["server_auth", "client_auth"]) {
+            if (!u.includes(eku) || keyUsages.length === 0 || keyUsages.includes(PEER_KEY_USAGE)) continue;
             report(
-                `${args.name}: TLS peers refuse a ${eku} leaf whose key usages (${keyUsages.join(", ")}) include none of ` +
-                    `${needs.join(", ")} ("unsupported certificate purpose"); add digital_signature`,
+                `${args.name}: TLS peers refuse a ${eku} leaf whose key usages (${keyUsages.join(", ")}) lack ${PEER_KEY_USAGE}, ` +
+                    `which the leaf needs to sign the TLS 1.3 handshake (BoringSSL's KEY_USAGE_BIT_INCORRECT); add ${PEER_KEY_USAGE}`,
             );
         }
     },

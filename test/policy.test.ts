@@ -1204,16 +1204,23 @@ describe("Policy pack", function () {
         assert.deepStrictEqual(await verdicts([...CA_USES]), { envoy: [false, false], pack: [] });
     });
 
-    it("certificate-usages: refuses a leaf whose key usages Envoy refuses for its extended key usage", async () => {
-        // An ECDSA client certificate with key_encipherment alone passed, and Envoy refused it as a client.
+    it("certificate-usages: refuses a leaf whose key usages Envoy's handshake refuses, where the X.509 purpose check is looser", async () => {
+        // An ECDSA client certificate with key_encipherment alone passed, and Envoy refused it as a client. Each case
+        // with what BoringSSL's handshake did with such an ECDSA P-256 leaf (a BoringSSL client against OpenSSL's
+        // s_server, a BoringSSL server requiring a client certificate against OpenSSL's s_client, TLS 1.3 and 1.2):
+        // without digital_signature, KEY_USAGE_BIT_INCORRECT or a failed handshake in both. envoyVerifier's X.509 purpose
+        // check is looser (key_agreement for a client, key_encipherment or key_agreement for a server), so where it
+        // accepts a leaf the handshake refuses, the pack follows the handshake.
         const cases = [
-            ["client_auth", ["key_encipherment"]],
-            ["client_auth", ["data_encipherment"]],
-            ["client_auth", ["key_agreement"]],
-            ["client_auth", ["digital_signature", "key_encipherment"]],
-            ["client_auth", []],
-            ["server_auth", ["content_commitment"]],
-            ["server_auth", ["key_encipherment"]],
+            ["client_auth", ["key_encipherment"], false],
+            ["client_auth", ["data_encipherment"], false],
+            ["client_auth", ["key_agreement"], false],
+            ["client_auth", ["digital_signature", "key_encipherment"], true],
+            ["client_auth", [], true],
+            ["server_auth", ["content_commitment"], false],
+            ["server_auth", ["key_encipherment"], false],
+            ["server_auth", ["key_agreement"], false],
+            ["server_auth", ["digital_signature"], true],
         ] as const;
         const run = await runWithStandIn(
             () => {
@@ -1233,7 +1240,7 @@ describe("Policy pack", function () {
             { state: new Map() },
         );
         const { root, leaves } = run.outputs as unknown as { root: string; leaves: string[] };
-        const envoy = verifyPeers(
+        const x509 = verifyPeers(
             cases.map(([eku], i) => ({
                 caCrt: root,
                 chain: leaves[i],
@@ -1242,30 +1249,34 @@ describe("Policy pack", function () {
         );
         const resources = fromEngine(run.engine.resources);
         const verdicts = await Promise.all(
-            cases.map(async (_, i) => ({
-                envoy: envoy[i].accepted,
+            cases.map(async ([, , handshake], i) => ({
+                x509: x509[i].accepted,
+                handshake,
                 pack: await checkResource(
                     certificateUsagePolicy,
                     resources.find((r) => r.name === `leaf-${i}-cert`) as Resource,
                 ),
             })),
         );
-        const refused = (i: number, eku: string, keyUsages: string, needs: string) => ({
-            envoy: false,
+        const refused = (i: number, eku: string, keyUsages: string, x509Accepts = false) => ({
+            x509: x509Accepts,
+            handshake: false,
             pack: [
-                `leaf-${i}-cert: TLS peers refuse a ${eku} leaf whose key usages (${keyUsages}) include none of ${needs} ` +
-                    '("unsupported certificate purpose"); add digital_signature',
+                `leaf-${i}-cert: TLS peers refuse a ${eku} leaf whose key usages (${keyUsages}) lack digital_signature, ` +
+                    "which the leaf needs to sign the TLS 1.3 handshake (BoringSSL's KEY_USAGE_BIT_INCORRECT); add digital_signature",
             ],
         });
-        const accepted = { envoy: true, pack: [] };
+        const accepted = { x509: true, handshake: true, pack: [] };
         assert.deepStrictEqual(verdicts, [
-            refused(0, "client_auth", "key_encipherment", "digital_signature, key_agreement"),
-            refused(1, "client_auth", "data_encipherment", "digital_signature, key_agreement"),
-            accepted,
+            refused(0, "client_auth", "key_encipherment"),
+            refused(1, "client_auth", "data_encipherment"),
+            refused(2, "client_auth", "key_agreement", true),
             accepted,
             // No key usage: no extension, no restriction.
             accepted,
-            refused(5, "server_auth", "content_commitment", "digital_signature, key_encipherment, key_agreement"),
+            refused(5, "server_auth", "content_commitment"),
+            refused(6, "server_auth", "key_encipherment", true),
+            refused(7, "server_auth", "key_agreement", true),
             accepted,
         ]);
     });
