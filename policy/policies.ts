@@ -585,9 +585,13 @@ export const keyKubernetesObjectPolicy: policy.ResourceValidationPolicy = {
  * A Kubernetes object as its cluster knows it: its kind (group and kind, any version: a
  * `networking.istio.io/v1` Gateway is the `v1beta1` one), namespace and name, in the cluster its
  * provider reaches; and how a message shows it. Undefined when Kubernetes names it (no
- * metadata.name) or while a preview does not know its name.
+ * metadata.name), while a preview does not know its name, or for a patch (a SecretPatch): it
+ * server-side applies its own fields with a field manager of its own, so patches of one object, or
+ * a patch of a Secret the program makes, write side by side, and a field two of them set fails the
+ * update as a conflict (@pulumi/kubernetes' SecretPatch docs) rather than being written over unseen.
  */
 function objectOf(r: policy.PolicyResource): { id: string; shown: string } | undefined {
+    if (r.type.endsWith("Patch")) return undefined;
     const [, apiVersion = "", kind = ""] = r.type.split(":");
     const metadata = knownPart(known(() => r.props.metadata)) as { name?: unknown; namespace?: unknown } | undefined;
     if (typeof metadata?.name !== "string") return undefined;
@@ -600,7 +604,7 @@ function objectOf(r: policy.PolicyResource): { id: string; shown: string } | und
 export const uniqueKubernetesObjectsPolicy: policy.StackValidationPolicy = {
     name: "unique-kubernetes-objects",
     description:
-        "No two resources make one Kubernetes object: the same kind (a Secret, a SecretPatch, an Istio Gateway), namespace and name under one provider. Each would write over the other, istiod's cacerts or a gateway's Secret among them.",
+        "No two resources make one Kubernetes object: the same kind (a Secret, an Istio Gateway), namespace and name under one provider. Each would write over the other, istiod's cacerts or a gateway's Secret among them. A patch (a SecretPatch) is none: it applies its own fields, and a conflict fails the update.",
     enforcementLevel: "mandatory",
     validateStack: (args, report) => {
         const makers = new Map<string, { shown: string; names: string[] }>();

@@ -1723,7 +1723,7 @@ describe("Policy pack", function () {
         ]);
     });
 
-    it("unique-kubernetes-objects: refuses two resources making one object (a Secret, a Gateway of any version) in one cluster", async () => {
+    it("unique-kubernetes-objects: refuses two resources making one object (a Secret, a Gateway of any version) in one cluster, not patches", async () => {
         // Two gateways of one endpoint id (one Secret apic-mtls-payments), or a Secret of a program's own named cacerts.
         const program = (clash: "endpoint id" | "cacerts") =>
             runWithStandIn(
@@ -1806,6 +1806,31 @@ describe("Policy pack", function () {
             ["mesh-ca-east-cacerts", "mesh-ca-west-cacerts"],
         );
         assert.deepStrictEqual(await checkStack(uniqueKubernetesObjectsPolicy, clusters), []);
+
+        // Patches of a Secret, beside it: each applies its own fields, a field two set fails the update as a conflict.
+        const east = { type: "pulumi:providers:kubernetes", name: "east", props: {} };
+        const paymentsSecret = (type: string, name: string, metadata: Record<string, unknown> = {}) => ({
+            type: `kubernetes:core/v1:${type}`,
+            name,
+            provider: east,
+            props: { metadata: { name: "apic-mtls-payments", namespace: "istio-system", ...metadata } },
+        });
+        const patches = [
+            paymentsSecret("SecretPatch", "label-it", { labels: { team: "payments" } }),
+            paymentsSecret("SecretPatch", "annotate-it", { annotations: { "example.com/owner": "payments" } }),
+        ];
+        assert.deepStrictEqual(
+            await checkStack(uniqueKubernetesObjectsPolicy, [paymentsSecret("Secret", "payments-tls"), ...patches]),
+            [],
+        );
+        assert.deepStrictEqual(
+            await checkStack(uniqueKubernetesObjectsPolicy, [
+                paymentsSecret("Secret", "payments-tls"),
+                paymentsSecret("Secret", "payments-tls-copy"),
+                ...patches,
+            ]),
+            [made("Secret istio-system/apic-mtls-payments", "payments-tls and payments-tls-copy")],
+        );
     });
 
     it("is a runnable pack: PulumiPolicy.yaml and a package main that the build produces", async () => {
