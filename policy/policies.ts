@@ -703,15 +703,25 @@ function rootOf(cert: policy.PolicyResource): TopSigner | undefined {
 }
 
 /**
+ * The kind of component a leaf is in: the innermost of this package's components, whichever of a
+ * program's own components holds it (an ApicClientBundle's leaves are APIC's client identities,
+ * in a team:index:Tenant or not), else the leaf's components as they are.
+ */
+function leafComponentOf(leaf: policy.PolicyResource): string {
+    const components = qualifiedTypeOf(leaf).split("$").slice(0, -1);
+    return components.filter((type) => type.startsWith("apic-istio-pki:index:")).pop() ?? components.join("$");
+}
+
+/**
  * The trust domain of a leaf signed by the top of its chain. A root's (a RootCa as IstioGatewayTls'
- * serverCa): the leaves of one kind of component are one, named by their names. A CA's given as PEM
- * (an offline root's gateway server CA): the CA's own domain, whatever components its leaves are
- * in, as it would be were the CA made by the stack (it signs APIC's UI-facing server certificate
- * and the gateway's alike).
+ * serverCa): the leaves of one kind of component (leafComponentOf) are one, named by their names. A
+ * CA's given as PEM (an offline root's gateway server CA): the CA's own domain, whatever components
+ * its leaves are in, as it would be were the CA made by the stack (it signs APIC's UI-facing server
+ * certificate and the gateway's alike).
  */
 function leafDomainOf(leaf: policy.PolicyResource, signer: TopSigner): TrustDomain {
     if (signer.kind === "CA") return { id: "its own leaves", name: "", components: "", leaves: [] };
-    const components = qualifiedTypeOf(leaf).split("$").slice(0, -1).join("$");
+    const components = leafComponentOf(leaf);
     return { id: `leaves of ${components}`, name: "", components, leaves: [] };
 }
 
@@ -724,8 +734,7 @@ function leafDomainOf(leaf: policy.PolicyResource, signer: TopSigner): TrustDoma
  */
 function caLeafDomainOf(leaf: policy.PolicyResource): string {
     if (uses(leaf.props).includes("server_auth")) return "server certificates";
-    const { components } = leafDomainOf(leaf, { id: "", name: "", given: false, kind: "root" });
-    return `leaves of ${components || "no component"}`;
+    return `leaves of ${leafComponentOf(leaf) || "no component"}`;
 }
 
 /** The CA that signs a leaf, as far as the stack shows it: a CA of the stack (a mesh plug-in CA among them), or one given as PEM. */

@@ -825,6 +825,58 @@ describe("Policy pack", function () {
         assert.deepStrictEqual(await violations("server CA signs APIC", { allowSharedRoot: true }), []);
     });
 
+    it("separate-trust-domains: the leaves of one of the package's components are one domain, whichever program component holds it", async () => {
+        // Two ApicClientBundles sharing one client CA (or root), one inside a component of the program's own.
+        const program = (clientCaIs: "a root" | "a CA") =>
+            runWithStandIn(
+                () => {
+                    const root = (id: string) =>
+                        new RootCa(`team-${id}-root`, {
+                            subject: { commonName: `Team ${id} root` },
+                            keyAlgorithm: "ECDSA",
+                        });
+                    const [serverRoot, clientRoot] = [root("server"), root("client")];
+                    const clientCa =
+                        clientCaIs === "a root"
+                            ? { certPem: clientRoot.certPem, privateKeyPem: clientRoot.privateKeyPem, chainPem: "" }
+                            : new IntermediateCa("team-client-ca", {
+                                  rootCa: clientRoot,
+                                  subject: { commonName: "Team APIC client CA" },
+                                  keyAlgorithm: "ECDSA",
+                              });
+                    for (const id of ["payments", "cards"]) {
+                        new ApicClientBundle(`${id}-client`, {
+                            clientCa,
+                            identity: `urn:example:apic-client:${id}`,
+                            serverTrustBundlePem: serverRoot.certPem,
+                            keyAlgorithm: "ECDSA",
+                        });
+                    }
+                    return {};
+                },
+                { state: sharedStateWithSuiteKeys() },
+            );
+        const verdicts: Record<string, string[]> = {};
+        for (const clientCaIs of ["a root", "a CA"] as const) {
+            const resources = fromEngine((await program(clientCaIs)).engine.resources);
+            const inTenant = resources.map((r) =>
+                r.name.startsWith("cards-client-") ? { ...r, parentType: `team:index:Tenant$${r.parentType}` } : r,
+            );
+            assert.deepStrictEqual(
+                inTenant.filter((r) => r.name === "cards-client-cert").map((r) => r.parentType),
+                ["team:index:Tenant$apic-istio-pki:index:ApicClientBundle"],
+            );
+            verdicts[`${clientCaIs}, flat`] = await checkStack(separateTrustDomainsPolicy, resources);
+            verdicts[`${clientCaIs}, one in a Tenant`] = await checkStack(separateTrustDomainsPolicy, inTenant);
+        }
+        assert.deepStrictEqual(verdicts, {
+            "a root, flat": [],
+            "a root, one in a Tenant": [],
+            "a CA, flat": [],
+            "a CA, one in a Tenant": [],
+        });
+    });
+
     it("private-key-strength: refuses RSA below 2048 and ECDSA left on the P-224 default", async () => {
         assert.deepStrictEqual(
             await checkResource(keyStrengthPolicy, { ...named("ob-apic-client-key"), props: { algorithm: "ECDSA" } }),
