@@ -660,6 +660,12 @@ const isSelfSigned = (cert: crypto.X509Certificate): boolean => cert.checkIssued
 const keyIdOf = (cert: crypto.X509Certificate): string =>
     crypto.hash("sha256", cert.publicKey.export({ type: "spki", format: "der" }), "hex");
 
+/** keyIdOf a certificate resource's certPem: known once pulumi up has made it, undefined until then. */
+function madeKeyIdOf(cert: policy.PolicyResource): string | undefined {
+    const made = pemCertificate(known(() => cert.props.certPem));
+    return made === undefined ? undefined : keyIdOf(made);
+}
+
 /** What signs at the top of a certificate's chain, as far as the stack shows it (rootOf). */
 interface TopSigner {
     /** Its key's hash, or a root certificate resource's URN while its certPem is unknown. */
@@ -692,9 +698,7 @@ function rootOf(cert: policy.PolicyResource): TopSigner | undefined {
     }
     if (issuer !== undefined) {
         if (issuer.type !== SELF_SIGNED) return undefined;
-        const root = issuer;
-        const made = pemCertificate(known(() => root.props.certPem));
-        return { id: made === undefined ? root.urn : keyIdOf(made), name: root.name, given: false, kind: "root" };
+        return { id: madeKeyIdOf(issuer) ?? issuer.urn, name: issuer.name, given: false, kind: "root" };
     }
     const given = pemCertificate(known(() => top.props.caCertPem));
     if (given === undefined) return undefined;
@@ -744,12 +748,24 @@ interface SigningCa {
     mesh: boolean;
 }
 
-function signingCaOf(leaf: policy.PolicyResource): SigningCa | undefined {
+/**
+ * The signing CA of a leaf. `meshCas`: the MeshPluginCa certificates by key (keyIdOf), for a mesh
+ * CA whose certificate is given as PEM to what it signs (config, a file, a StackReference): the
+ * same CA, named by its resource, once pulumi up has made it (a preview of a new one does not know it).
+ */
+function signingCaOf(
+    leaf: policy.PolicyResource,
+    meshCas: ReadonlyMap<string, policy.PolicyResource>,
+): SigningCa | undefined {
     const issuer = issuerOf(leaf);
     if (issuer?.type === LOCALLY_SIGNED) return { id: issuer.urn, name: issuer.name, mesh: isMeshCa(issuer) };
     // A root's own leaves are the root's domains; a CA given as PEM is the top the pack sees.
     const root = issuer === undefined ? rootOf(leaf) : undefined;
-    return root?.kind === "CA" ? { id: root.id, name: root.name, mesh: false } : undefined;
+    if (root?.kind !== "CA") return undefined;
+    const mesh = meshCas.get(root.id);
+    return mesh === undefined
+        ? { id: root.id, name: root.name, mesh: false }
+        : { id: mesh.urn, name: mesh.name, mesh: true };
 }
 
 /** How a message names the leaves a root or a CA given as PEM signs directly. */
@@ -763,18 +779,23 @@ function leavesSigned(leaves: string[], kind: TopSigner["kind"]): string {
 export const separateTrustDomainsPolicy: policy.StackValidationPolicy = {
     name: "separate-trust-domains",
     description:
-        "Each root signs for one trust domain, through CAs or directly: the mesh's plug-in CAs, the gateway's server CA and APIC's client CA under roots of their own; a CA given as PEM (an offline root's), the top of its chain the pack sees, is one domain with every leaf it signs. One root for several needs allowSharedRoot. Each CA signs leaves of one trust domain: server certificates, or one kind of component's other leaves; a mesh plug-in CA signs none outside MeshPluginCa, allowSharedRoot or not.",
+        "Each root signs for one trust domain, through CAs or directly: the mesh's plug-in CAs, the gateway's server CA and APIC's client CA under roots of their own; a CA given as PEM (an offline root's), the top of its chain the pack sees, is one domain with every leaf it signs. One root for several needs allowSharedRoot. Each CA signs leaves of one trust domain: server certificates, or one kind of component's other leaves; a mesh plug-in CA (given as PEM too, known by its key) signs none outside MeshPluginCa, allowSharedRoot or not.",
     enforcementLevel: "mandatory",
     configSchema: {
         properties: { allowSharedRoot: { type: "boolean", default: DEFAULTS.allowSharedRoot } },
     },
     validateStack: (args, report) => {
+        const meshCas = new Map<string, policy.PolicyResource>();
+        for (const cert of args.resources.filter((r) => isCert(r.type) && isMeshCa(r))) {
+            const keyId = cert.props.isCaCertificate === true ? madeKeyIdOf(cert) : undefined;
+            if (keyId !== undefined) meshCas.set(keyId, cert);
+        }
         // The leaves each CA signs, by their domains (caLeafDomainOf).
         const leavesByCa = new Map<string, { ca: SigningCa; domains: Map<string, string[]> }>();
         for (const leaf of args.resources.filter(
             (r) => r.type === LOCALLY_SIGNED && r.props.isCaCertificate !== true,
         )) {
-            const ca = signingCaOf(leaf);
+            const ca = signingCaOf(leaf, meshCas);
             // istiod's own certificates, were the component to sign any, are the mesh's.
             if (ca === undefined || (ca.mesh && isMeshCa(leaf))) continue;
             const entry = leavesByCa.get(ca.id) ?? { ca, domains: new Map<string, string[]>() };

@@ -816,6 +816,18 @@ describe("Policy pack", function () {
         );
         assert.deepStrictEqual(await violations("mesh CA signs APIC"), meshSignsApic);
         assert.deepStrictEqual(await violations("mesh CA signs APIC", { allowSharedRoot: true }), meshSignsApic);
+        // The mesh CA's certificate given as text to the gateway (config, a file, a StackReference): no dependency, but
+        // its key is the MeshPluginCa's, once pulumi up has made it (what up sends a stack policy: each one's outputs).
+        const givenAsText = fromEngine((await program("mesh CA signs the gateway")).engine.resources).map((r) => ({
+            ...r,
+            props: { ...r.props, ...r.state },
+            givenCaCert: r.name === "payments-gateway-payments-server-cert",
+        }));
+        assert.deepStrictEqual(await checkStack(separateTrustDomainsPolicy, givenAsText), meshSignsGateway);
+        assert.deepStrictEqual(
+            await checkStack(separateTrustDomainsPolicy, givenAsText, { allowSharedRoot: true }),
+            meshSignsGateway,
+        );
         assert.deepStrictEqual(await violations("server CA signs APIC"), [
             "team-server-ca-cert: one CA signs for payments-client-cert (leaves of apic-istio-pki:index:ApicClientBundle), " +
                 "payments-gateway-payments-server-cert (server certificates), so its key mints certificates for several trust domains. " +
