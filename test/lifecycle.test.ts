@@ -347,10 +347,10 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
     };
     const run = (...args: string[]) => runOn(deployedDir, ...args);
 
-    /** `lifecycle --format json` of a stack file against a deployed folder at `now`, with its exit status. */
-    const lifecycleJson = async (file: string, folder: string, now: string) => {
+    /** `lifecycle --format json` of a stack file against a deployed folder at `now` (`--write` too, if given), with its exit status. */
+    const lifecycleJson = async (file: string, folder: string, now: string, ...more: "--write"[]) => {
         const { status, out } = await cli(
-            ...["lifecycle", "--config", file, "--deployed", folder, "--now", now, "--format", "json"],
+            ...["lifecycle", "--config", file, "--deployed", folder, "--now", now, ...more, "--format", "json"],
         );
         return { status, json: JSON.parse(out) as LifecycleJson };
     };
@@ -997,21 +997,7 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
         );
         const file = path.join(project, "Pulumi.life.yaml");
         fs.writeFileSync(file, stack);
-        const { status, out } = await cli(
-            ...[
-                "lifecycle",
-                "--config",
-                file,
-                "--deployed",
-                deployedDir,
-                "--now",
-                at(63),
-                "--write",
-                "--format",
-                "json",
-            ],
-        );
-        const json = JSON.parse(out) as LifecycleJson;
+        const { status, json } = await lifecycleJson(file, deployedDir, at(63), "--write");
         const why =
             "pki:rotation is set in Pulumi.yaml, not in the stack file, and a pki:rotation in the stack file would replace it whole " +
             "(Pulumi does not merge the two): move pki:rotation from Pulumi.yaml into the stack file";
@@ -1038,21 +1024,7 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
             "    leafEpoch: 0\n    endpoints:\n      ob: &ob { serverEpoch: 0 }\n",
         ).replace('  other:setting: "keep me"\n', "  other:obEpochs: *ob\n");
         fs.writeFileSync(file, stack);
-        const { status, out } = await cli(
-            ...[
-                "lifecycle",
-                "--config",
-                file,
-                "--deployed",
-                deployedDir,
-                "--now",
-                at(63),
-                "--write",
-                "--format",
-                "json",
-            ],
-        );
-        const json = JSON.parse(out) as LifecycleJson;
+        const { status, json } = await lifecycleJson(file, deployedDir, at(63), "--write");
         const why = (key: string) =>
             `cannot edit pki:rotation.endpoints.ob.${key}: pki:rotation.endpoints.ob carries the anchor &ob, which other:obEpochs repeats (*ob), ` +
             "so the edit would change other:obEpochs too: write the map out at other:obEpochs in place of *ob";
