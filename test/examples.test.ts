@@ -1766,7 +1766,8 @@ describe("The stand-in harness (runWithStandIn)", function () {
         const key = `import tls from ${tlsUrl};\nexport const publicKey = new tls.PrivateKey("slow-key", { algorithm: "ED25519" }).publicKeyPem;\n`;
         fs.writeFileSync(path.join(project, "slow-to-load.mjs"), key);
         const started = performance.now();
-        const { engine } = await runProgram(path.join(project, "slow-to-load.mjs"), { timeoutMs: 300 });
+        // Loading is not idle for 3 idle limits (1.8 s here): the 1.5 s load needs no more than 600 ms.
+        const { engine } = await runProgram(path.join(project, "slow-to-load.mjs"), { timeoutMs: 600 });
         assert.deepStrictEqual(
             engine.resources.map((r) => r.name),
             ["slow-key"],
@@ -1781,12 +1782,27 @@ describe("The stand-in harness (runWithStandIn)", function () {
             path.join(project, "slow-to-load-then-hangs.mjs"),
             `${key}await new Promise(() => undefined);\n`,
         );
-        await assert.rejects(runProgram(path.join(project, "slow-to-load-then-hangs.mjs"), { timeoutMs: 300 }), {
+        await assert.rejects(runProgram(path.join(project, "slow-to-load-then-hangs.mjs"), { timeoutMs: 600 }), {
+            message:
+                "stand-in run made no progress for 600 ms (no resource registering, none began or finished): " +
+                "a mock failed in a way the SDK swallowed, or the program waits on something that never comes " +
+                "(if it waits on slow work of its own, raise the run's timeoutMs)",
+        });
+        // A module that waits at its top level before it registers anything is loading for 3 idle
+        // limits, then idle: a hang all the same, not a run that never ends.
+        fs.writeFileSync(
+            path.join(project, "waits-as-it-loads.mjs"),
+            "await new Promise(() => undefined);\nexport const x = 1;\n",
+        );
+        const waitStarted = performance.now();
+        await assert.rejects(runProgram(path.join(project, "waits-as-it-loads.mjs"), { timeoutMs: 300 }), {
             message:
                 "stand-in run made no progress for 300 ms (no resource registering, none began or finished): " +
                 "a mock failed in a way the SDK swallowed, or the program waits on something that never comes " +
                 "(if it waits on slow work of its own, raise the run's timeoutMs)",
         });
+        const waited = performance.now() - waitStarted;
+        assert.ok(waited >= 1_200 && waited < 3_000, `failed as hung after ${Math.round(waited)} ms`);
     });
 
     it("types the outputs of a program that exports a function, or an ES module's default, as what the function returns", async () => {
