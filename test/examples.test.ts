@@ -624,6 +624,54 @@ describe("Components used alone", function () {
         );
     });
 
+    it("refuses a CA whose subject is its issuer's: it would carry no authority key identifier, and verifiers take it for self-signed", async () => {
+        const bankCa = await mintRoot("Bank CA");
+        const meshNamed = await mintRoot("dev mesh CA c");
+        const run = (make: () => unknown) => runWithStandIn(make, { state: new Map() }).then(accepted, messageOf);
+        const intermediate =
+            (args: Record<string, unknown>, commonName = "Bank CA") =>
+            () =>
+                new IntermediateCa("i", { ...args, subject: { commonName }, keyAlgorithm: "ECDSA" });
+        const signer = (ca: TestCa) => ({ certPem: ca.certPem, privateKeyPem: ca.keyPem, rootCertPem: ca.certPem });
+        const why =
+            "which signs it: the CA would carry no authority key identifier (@pulumi/tls leaves it out when subject and issuer are the same name), " +
+            'and OpenSSL and BoringSSL would take it for a self-signed certificate and refuse every chain through it ("self signed certificate in certificate chain"); ';
+        const fix = 'give subject a name of its own, e.g. commonName "Bank CA issuing CA"';
+        assert.deepStrictEqual(
+            [
+                // A RootCa of the program: checked once its certificate resolves.
+                await run(() => {
+                    const rootCa = new RootCa("r", { subject: { commonName: "Bank CA" }, keyAlgorithm: "ECDSA" });
+                    return intermediate({ rootCa })();
+                }),
+                await run(intermediate({ issuer: signer(bankCa) })),
+                await run(intermediate({ offlineRoot: { rootCertPem: bankCa.certPem } })),
+                await run(() => new MeshPluginCa("m", { issuer: signer(meshNamed), cluster: "c", environment: "dev" })),
+                // Controls: another name; another organization makes another name too.
+                await run(intermediate({ issuer: signer(bankCa) }, "Bank CA issuing CA")),
+                await run(
+                    () =>
+                        new IntermediateCa("i", {
+                            issuer: signer(bankCa),
+                            subject: { commonName: "Bank CA", organization: "Bank" },
+                            keyAlgorithm: "ECDSA",
+                        }),
+                ),
+            ],
+            [
+                'error serializing property "caCertPem": ' +
+                    `IntermediateCa subject (CN=Bank CA) is the subject of IntermediateCa rootCa.certPem (CN=Bank CA), ${why}${fix}`,
+                `IntermediateCa subject (CN=Bank CA) is the subject of IntermediateCa issuer.certPem (CN=Bank CA), ${why}${fix}`,
+                "IntermediateCa subject (CN=Bank CA) is the subject of IntermediateCa offlineRoot.rootCertPem (CN=Bank CA), " +
+                    `which signs it: the ceremony would refuse to sign its CSR (a CA below the root needs a name of its own); ${fix}`,
+                `MeshPluginCa subject (CN=dev mesh CA c) is the subject of MeshPluginCa issuer.certPem (CN=dev mesh CA c), ${why}` +
+                    "give it a name of its own: another environment, organization or generation, or a root named otherwise",
+                "accepted",
+                "accepted",
+            ],
+        );
+    });
+
     it("refuses an encrypted CA key as encrypted, with a fix that leaves the decrypted key in no clear file", async () => {
         const root = await mintRoot("Corp root");
         const key = crypto.createPrivateKey(root.keyPem);

@@ -1,3 +1,4 @@
+import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { caKey } from "../plan/plan";
 import { KeyAlgorithm } from "../config/types";
@@ -23,6 +24,7 @@ import {
     SUBJECT_INPUTS,
 } from "./keys";
 import { pemTextProblem } from "../pki/pem";
+import { caSubject, subjectDerOf, subjectOf, toDer } from "../pki/x509";
 import { joinPemOutputs } from "./pem";
 
 /** A CA that already exists, given as PEM with its key (e.g. a CA kept outside this stack). */
@@ -97,30 +99,85 @@ function keyless(pem: pulumi.Input<string>, label: string, resource: pulumi.Reso
     return typeof pem === "string" ? check(pem) : pulumi.output(pem).apply(check);
 }
 
+/** The CA's own subject, and what to do when it is its issuer's (see namedApart). */
+export interface OwnSubject {
+    readonly subject: CertificateSubject;
+    /** How the component's inputs give the CA another name. */
+    readonly fix: string;
+}
+
+/** Why a CA signed here may not carry its signer's subject: Go leaves the AKI out when the names match. */
+const SIGNED_HERE =
+    "the CA would carry no authority key identifier (@pulumi/tls leaves it out when subject and issuer are the same name), " +
+    'and OpenSSL and BoringSSL would take it for a self-signed certificate and refuse every chain through it ("self signed certificate in certificate chain")';
+
+/** Why a CA the offline root signs may not carry the root's subject. */
+const SIGNED_OFFLINE = "the ceremony would refuse to sign its CSR (a CA below the root needs a name of its own)";
+
 /**
- * The signer with its parts checked against each other (checkedIssuer) before it signs: called
- * after the component's own argument checks, so that those speak first. `verifiedByGo`: Go
- * verifies the chains below the CA made (istiod a MeshPluginCa's), and counts self-issued CAs.
+ * `issuerPem` (the certificate `label` names), refused when its subject is byte for byte the
+ * subject the CA will carry (built as @pulumi/tls encodes it), for the reason `why`. At once when
+ * plain text, else when the output resolves.
+ */
+function namedApart(
+    issuerPem: pulumi.Input<string>,
+    own: OwnSubject,
+    why: string,
+    component: string,
+    label: string,
+    resource: pulumi.Resource,
+): pulumi.Input<string> {
+    const subject = toDer(caSubject(own.subject));
+    const check = (pem: string): string => {
+        let issuer: crypto.X509Certificate;
+        try {
+            issuer = new crypto.X509Certificate(pem);
+            if (!subjectDerOf(issuer).equals(subject)) return pem;
+        } catch {
+            return pem; // not a certificate: the issuer checks name that (offlineRootAlone after this)
+        }
+        const { organization, commonName } = own.subject;
+        const name = [...(isGiven(organization) ? [`O=${organization}`] : []), `CN=${commonName}`].join(", ");
+        throw argumentError(
+            `${component} subject (${name}) is the subject of ${label} (${subjectOf(issuer)}), which signs it: ${why}; ${own.fix}`,
+            resource,
+        );
+    };
+    // A missing output (null) is the issuer checks' to name.
+    return typeof issuerPem === "string"
+        ? check(issuerPem)
+        : pulumi.output(issuerPem).apply((pem) => (pem == null ? pem : check(pem)));
+}
+
+/**
+ * The signer with its parts checked against each other (checkedIssuer), and against the CA's own
+ * subject (namedApart), before it signs: called after the component's own argument checks, so
+ * that those speak first. `verifiedByGo`: Go verifies the chains below the CA made (istiod a
+ * MeshPluginCa's), and counts self-issued CAs.
  */
 export function checkedSigner(
     args: SignerArgs,
     signer: CaSigner | OfflineSigner,
+    own: OwnSubject,
     component: string,
     resource: pulumi.Resource,
     verifiedByGo = false,
 ): CaSigner | OfflineSigner {
     if (isGiven(args.offlineRoot)) {
         const offline = signer as OfflineSigner;
-        return {
-            ...offline,
-            rootCertPem: keyless(offline.rootCertPem, `${component} offlineRoot.rootCertPem`, resource),
-        };
+        const label = `${component} offlineRoot.rootCertPem`;
+        const rootCertPem = keyless(offline.rootCertPem, label, resource);
+        return { ...offline, rootCertPem: namedApart(rootCertPem, own, SIGNED_OFFLINE, component, label, resource) };
     }
     const options = { withRootCertPem: true, verifiedByGo };
-    if (isGiven(args.rootCa)) {
-        return checkedIssuer(signer as CaSigner, `${component} rootCa`, resource, { ...options, root: true });
-    }
-    return checkedIssuer(signer as CaSigner, `${component} issuer`, resource, options);
+    const label = `${component} ${isGiven(args.rootCa) ? "rootCa" : "issuer"}`;
+    const checked = isGiven(args.rootCa)
+        ? checkedIssuer(signer as CaSigner, label, resource, { ...options, root: true })
+        : checkedIssuer(signer as CaSigner, label, resource, options);
+    return {
+        ...checked,
+        certPem: namedApart(checked.certPem, own, SIGNED_HERE, component, `${label}.certPem`, resource),
+    };
 }
 
 export interface IntermediateCaArgs extends SignerArgs {
@@ -191,7 +248,16 @@ export class IntermediateCa extends pulumi.ComponentResource implements IssuingC
             this,
             name,
             { subject: args.subject, key: caKey(keyAlgorithm), validityDays, earlyRenewalDays, epoch: 0 },
-            checkedSigner(args, signer, "IntermediateCa", this),
+            checkedSigner(
+                args,
+                signer,
+                {
+                    subject: args.subject,
+                    fix: `give subject a name of its own, e.g. commonName "${args.subject.commonName} issuing CA"`,
+                },
+                "IntermediateCa",
+                this,
+            ),
         );
 
         this.certPem = ca.certPem;

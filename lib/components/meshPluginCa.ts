@@ -182,7 +182,17 @@ export class MeshPluginCa extends pulumi.ComponentResource {
                 epoch,
             },
             // istiod (Go) verifies the mesh's chains.
-            checkedSigner(args, signer, "MeshPluginCa", this, true),
+            checkedSigner(
+                args,
+                signer,
+                {
+                    subject,
+                    fix: "give it a name of its own: another environment, organization or generation, or a root named otherwise",
+                },
+                "MeshPluginCa",
+                this,
+                true,
+            ),
         );
 
         // One certificate as the provider writes it: @pulumi/tls's, or the ceremony's (caCertificateAlone).

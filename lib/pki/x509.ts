@@ -154,6 +154,10 @@ export function caSubject(fields: { organization?: string; organizationalUnit?: 
     );
 }
 
+/** A certificate's subject as its DER holds it: what Go compares, byte for byte, with the name it signs for. */
+export const subjectDerOf = (cert: crypto.X509Certificate): Buffer =>
+    toDer(AsnConvert.parse(cert.raw, Certificate).tbsCertificate.subject);
+
 /** INTEGER contents of a non-negative serial given in hex (minimal, a leading 0 byte when the high bit is set). */
 export function serialNumber(hex: string): ArrayBuffer {
     return arrayBuffer(AsnIntegerBigIntConverter.toASN(BigInt(`0x${hex}`)).valueBlock.valueHexView);
