@@ -9,7 +9,7 @@ import { AsnConvert } from "@peculiar/asn1-schema";
 import * as policy from "@pulumi/policy";
 import { holdsPrivateKey, privateKeyPaths } from "../lib/pki/keyMaterial";
 import { pemDecode } from "../lib/pki/pem";
-import { subjectOf } from "../lib/pki/x509";
+import { isSelfSigned, subjectOf } from "../lib/pki/x509";
 
 /** Pack-wide settings, overridable per policy with `pulumi preview --policy-pack-config`. */
 export const DEFAULTS = {
@@ -654,7 +654,6 @@ function trustDomainOf(cert: policy.PolicyResource): TrustDomain {
 }
 
 /** A certificate's self-signature checks out: a root. */
-const isSelfSigned = (cert: crypto.X509Certificate): boolean => cert.checkIssued(cert) && cert.verify(cert.publicKey);
 
 /** A certificate's public key's hash: one CA's however its certificate is given. */
 const keyIdOf = (cert: crypto.X509Certificate): string =>

@@ -5,7 +5,7 @@ import { KeyAlgorithm } from "../config/types";
 import { customerFacingSecretName } from "../config/values";
 import { HTTPS_PORT, leafKey, rotatedName } from "../plan/plan";
 import { pemBlocks, pemTextProblem, runTogetherPemBlock, runTogetherProblem } from "../pki/pem";
-import { expiredAt, subjectOf } from "../pki/x509";
+import { expiredAt, isSelfSigned, subjectOf } from "../pki/x509";
 import { spkiPin } from "../pki/pins";
 import {
     argumentError,
@@ -137,7 +137,7 @@ const secretNameOf = (h: CustomerFacingHost): string => h.secretName ?? customer
 function servedChain(pem: string): string {
     const certs = pemBlocks(pem, "CERTIFICATE").filter((block, i) => {
         const cert = new crypto.X509Certificate(block);
-        return i === 0 || !(cert.checkIssued(cert) && cert.verify(cert.publicKey));
+        return i === 0 || !isSelfSigned(cert);
     });
     return joinPem(...certs);
 }

@@ -19,7 +19,7 @@ import {
     runTogetherProblem,
 } from "../pki/pem";
 import { caFlags } from "../pki/trustBundle";
-import { subjectOf } from "../pki/x509";
+import { isSelfSigned, subjectOf } from "../pki/x509";
 import { isGiven, refuseOutput } from "./arguments";
 import { argumentError } from "./errors";
 import { joinPemOutputs } from "./pem";
@@ -712,7 +712,7 @@ function purposeProblem(
         const where =
             i === 0 ? `certPem (${subject})` : cert === root ? `rootCertPem (${subject})` : `${subject} in chainPem`;
         const role = purpose === "clientAuth" ? "client" : "server";
-        const anchor = i === path.length - 1 && cert.checkIssued(cert) && cert.verify(cert.publicKey);
+        const anchor = i === path.length - 1 && isSelfSigned(cert);
         const anyUsage = listed.includes(ANY_EXTENDED_KEY_USAGE);
         const refusers = [
             'OpenSSL ("unsuitable certificate purpose")',
@@ -784,7 +784,7 @@ function pathLengthProblem(
         const refusers =
             skipping <= pathLen
                 ? `Go (istiod) would refuse every certificate ${signsCa ? "that CA" : "it"} signs ("too many intermediates for path length constraint"), counting the self-issued ${nameList(selfIssued.map(subjectOf))}, which OpenSSL and Envoy's BoringSSL skip`
-                : cert.checkIssued(cert) && cert.verify(cert.publicKey)
+                : isSelfSigned(cert)
                   ? `OpenSSL and Go (istiod) would refuse every certificate ${signsCa ? "that CA" : "it"} signs ("path length constraint exceeded"; Envoy's BoringSSL alone ignores a trust anchor's pathlen)`
                   : `OpenSSL, Go (istiod) and Envoy's BoringSSL would refuse every certificate ${signsCa ? "that CA" : "it"} signs ("path length constraint exceeded")`;
         return signsCa

@@ -3,7 +3,7 @@ import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { pemBlocks, pemEncode } from "../pki/pem";
 import { crlBundleProblem, trustBundleProblem } from "../pki/trustBundle";
-import { subjectOf } from "../pki/x509";
+import { isSelfSigned, subjectOf } from "../pki/x509";
 import { CheckClock } from "./checkClock";
 import { isGiven, isLater } from "./arguments";
 import { argumentError } from "./errors";
@@ -98,7 +98,7 @@ export function onlyRootsWithCrl(
 ): string {
     for (const pem of pemBlocks(caCrt, "CERTIFICATE")) {
         const cert = new crypto.X509Certificate(pem);
-        if (!cert.checkIssued(cert) || !cert.verify(cert.publicKey)) {
+        if (!isSelfSigned(cert)) {
             throw argumentError(
                 `${names.component}: ${names.bundle} holds ${subjectOf(cert)}, which is not a self-signed root, ` +
                     `and ${names.crl} is set: Envoy makes every certificate of ca.crt a trust anchor, stops the chain there and then finds no CRL for it, ` +

@@ -6,7 +6,7 @@ import * as crypto from "crypto";
 import { CustomerFacingConfig, DEFAULTS, FrontEndConfig, UiServiceConfig } from "./types";
 import { privateKeyLabel, runTogetherPemBlock, runTogetherProblem } from "../pki/pem";
 import { trustBundleProblem } from "../pki/trustBundle";
-import { subjectOf } from "../pki/x509";
+import { isSelfSigned, subjectOf } from "../pki/x509";
 import {
     caSecretProblem,
     customerFacingSecretName,
@@ -43,7 +43,7 @@ function certificates(pem: string): crypto.X509Certificate[] | undefined {
     }
 }
 
-const isSelfSignedCa = (c: crypto.X509Certificate): boolean => c.ca && c.checkIssued(c) && c.verify(c.publicKey);
+const isSelfSignedCa = (c: crypto.X509Certificate): boolean => c.ca && isSelfSigned(c);
 
 /** A PEM bundle of self-signed CA certificates (a root the stack should trust). */
 function rootsPem(value: Json | undefined, key: string, what: string, fail: Fail, now: Date): string | undefined {
