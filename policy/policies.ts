@@ -7,6 +7,7 @@ import * as crypto from "crypto";
 import { CertificationRequest } from "@peculiar/asn1-csr";
 import { AsnConvert } from "@peculiar/asn1-schema";
 import * as policy from "@pulumi/policy";
+import { DEFAULT_KEY_SECRET_NAMESPACES, MESH_CA_SECRET } from "../lib/config/values";
 import { holdsPrivateKey, privateKeyPaths } from "../lib/pki/keyMaterial";
 import { pemDecode } from "../lib/pki/pem";
 import { isSelfSigned, subjectOf } from "../lib/pki/x509";
@@ -14,7 +15,7 @@ import { isSelfSigned, subjectOf } from "../lib/pki/x509";
 /** Pack-wide settings, overridable per policy with `pulumi preview --policy-pack-config`. */
 export const DEFAULTS = {
     leafMaxDays: 398,
-    keySecretNamespaces: ["istio-system"],
+    keySecretNamespaces: [...DEFAULT_KEY_SECRET_NAMESPACES],
     allowSharedRoot: false,
 };
 
@@ -347,12 +348,6 @@ function providerNamespace(provider: policy.PolicyProviderResource | undefined):
     return typeof namespace === "string" && namespace !== "" ? namespace : undefined;
 }
 
-/**
- * The Secret istiod reads the mesh's plug-in CA from, where MeshPluginCa writes it (MESH_CA_SECRET
- * of lib/plan/plan.ts): an Opaque Secret, whose keys are no kubernetes.io/tls Secret's.
- */
-const ISTIOD_CA_SECRET = { namespace: "istio-system", name: "cacerts" };
-
 export const keySecretPolicy: policy.ResourceValidationPolicy = {
     name: "private-key-secrets",
     description:
@@ -399,12 +394,13 @@ export const keySecretPolicy: policy.ResourceValidationPolicy = {
         }
         // A patch that leaves out the type keeps the Secret's own, which the preview cannot see.
         const patchKeepsType = args.type.endsWith("Patch") && props.type === undefined;
+        // istiod's plug-in CA (MeshPluginCa writes it) is an Opaque Secret, whose keys are no kubernetes.io/tls Secret's.
         // Named so, not by its resource name: without metadata.name Kubernetes gets cacerts-<random>, which istiod never reads.
-        const isIstiodCa = props.metadata?.name === ISTIOD_CA_SECRET.name && namespace === ISTIOD_CA_SECRET.namespace;
+        const isIstiodCa = props.metadata?.name === MESH_CA_SECRET.name && namespace === MESH_CA_SECRET.namespace;
         if (props.type !== "kubernetes.io/tls" && !isIstiodCa && !patchKeepsType) {
             report(
                 `${name}: ${key} in a secret of type ${props.type ?? "Opaque"}; use kubernetes.io/tls ` +
-                    `(or Istio's cacerts: metadata.name ${ISTIOD_CA_SECRET.name} in ${ISTIOD_CA_SECRET.namespace})`,
+                    `(or Istio's cacerts: metadata.name ${MESH_CA_SECRET.name} in ${MESH_CA_SECRET.namespace})`,
             );
         }
     },

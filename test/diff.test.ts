@@ -1617,7 +1617,7 @@ describe("diff of the front end (examples/front-end)", function () {
         assert.deepStrictEqual(
             POLICY_DEFAULTS.keySecretNamespaces,
             ["istio-system"],
-            "diff.ts PACK_KEY_SECRET_NAMESPACES",
+            "the policy pack's default, which diff takes as admitted",
         );
         // istio-system: the pack's default, and the gateway's namespace.
         const system = diffPlans(plan(frontEndStack), plan(withFrontEnd({ namespace: "istio-system" })));

@@ -239,6 +239,16 @@ export const customerFacingSecretName = (id: string): string => `public-tls-${id
  */
 export const ISTIO_CA_SECRET_SUFFIX = "-cacert";
 
+/** Istio reads its plug-in CA from this secret at start-up. */
+export const MESH_CA_SECRET = { namespace: "istio-system", name: "cacerts" } as const;
+
+/**
+ * The namespaces where the policy pack admits Secrets with private keys unless told otherwise
+ * (its keySecretNamespaces): istiod's and, by default, the ingress gateway's. `diff` tells from it
+ * which namespaces a change would have to add.
+ */
+export const DEFAULT_KEY_SECRET_NAMESPACES: readonly string[] = [MESH_CA_SECRET.namespace];
+
 /**
  * Why a Secret the stack or a component names `name` would replace another Secret's client CA, or
  * undefined when its name does not end in -cacert.

@@ -8,7 +8,7 @@
 import * as crypto from "crypto";
 import { ClusterConfig, PkiConfig, RevocationConfig } from "../config/types";
 import { EPOCHS } from "../config/validate";
-import { endpointIdOf, ownMember } from "../config/values";
+import { DEFAULT_KEY_SECRET_NAMESPACES, endpointIdOf, ownMember } from "../config/values";
 import { CaSlot, describeTransitions, normalSerial, PHASES } from "../plan/caRotation";
 import { caSlots, isRootSlot, RootSlot, rootSlotOf } from "../plan/hierarchy";
 import {
@@ -1464,9 +1464,6 @@ const gatewayHosts = (plan: PkiPlan): string[] => [
     ...plan.frontEnd.customerFacing.filter((c) => c.certificate !== undefined).map((c) => c.host),
 ];
 
-/** The policy pack's default keySecretNamespaces (policy/policies.ts DEFAULTS; test/diff.test.ts checks they agree). */
-const PACK_KEY_SECRET_NAMESPACES: readonly string[] = ["istio-system"];
-
 /**
  * The namespaces, of those a change puts key Secrets in, that the policy pack's keySecretNamespaces
  * may not hold yet: not its default, and holding none of the base's key Secrets (the gateway's, the
@@ -1474,7 +1471,7 @@ const PACK_KEY_SECRET_NAMESPACES: readonly string[] = ["istio-system"];
  */
 function newKeySecretNamespaces(base: PkiPlan, namespaces: readonly string[]): string[] {
     const admitted = [
-        ...PACK_KEY_SECRET_NAMESPACES,
+        ...DEFAULT_KEY_SECRET_NAMESPACES,
         ...(gatewayHosts(base).length > 0 ? [base.config.gatewayNamespace] : []),
         ...base.frontEnd.uiClients.map((c) => c.namespace),
     ];

@@ -234,8 +234,7 @@ export interface FrontEndPlan {
     readonly gatewayName: string;
 }
 
-/** Istio reads its plug-in CA from this secret at start-up. */
-export const MESH_CA_SECRET = { namespace: "istio-system", name: "cacerts" } as const;
+export { MESH_CA_SECRET } from "../config/values";
 
 export interface PkiPlan {
     readonly config: PkiConfig;
