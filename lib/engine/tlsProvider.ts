@@ -304,9 +304,7 @@ export function privateKeyResource(inputs: Inputs, key: crypto.KeyObject): { id:
 
 // --- certificates (sections 2 and 3) ----------------------------------------------------------
 
-const KEY_LABELS = ["RSA PRIVATE KEY", "EC PRIVATE KEY", "PRIVATE KEY"];
-
-/** Go's parser for each form of key, as its error for a key under another label names it. */
+/** The PEM labels the provider parses, each with its Go parser, as its error for a key under another label names it. */
 const GO_KEY_PARSERS: Record<PrivateKeyLabel, string> = {
     "RSA PRIVATE KEY": "ParsePKCS1PrivateKey",
     "EC PRIVATE KEY": "ParseECPrivateKey",
@@ -325,7 +323,7 @@ const parsedKeys = new Map<string, crypto.KeyObject>();
  */
 function parsePrivateKey(pem: unknown, field: string): crypto.KeyObject {
     const label = typeof pem === "string" ? /-----BEGIN ([A-Z ]+)-----/.exec(pem)?.[1] : undefined;
-    if (!label || !KEY_LABELS.includes(label)) {
+    if (!label || !Object.hasOwn(GO_KEY_PARSERS, label)) {
         throw new Error(`${field}: failed to decode PEM block: unsupported private key type "${label ?? "none"}"`);
     }
     let key = parsedKeys.get(pem as string);
