@@ -17,7 +17,7 @@ import * as path from "path";
 import { pathToFileURL } from "url";
 import * as pulumi from "@pulumi/pulumi";
 import * as standIn from "./engine/standIn";
-import { EngineStandIn, RunOptions, RunResult } from "./engine/standIn";
+import { EngineStandIn, ROOT_STACK_TYPE, RunOptions, RunResult } from "./engine/standIn";
 import { nearestProject } from "./config/load";
 import { manifest } from "./render/render";
 
@@ -77,7 +77,6 @@ export function runWithStandIn<T>(program: () => T | Promise<T>, options: RunOpt
         .finally(() => sdkState().setStackResource(undefined));
 }
 
-const ROOT_STACK_TYPE = "pulumi:pulumi:Stack";
 /** The SDK's refusal of resource transforms under mocks, which names the CLI (the stand-in has none). */
 const SDK_NO_TRANSFORMS = "The Pulumi CLI does not support transforms. Please update the Pulumi CLI";
 

@@ -64,6 +64,8 @@ export function stackOutputsOf(state: EngineState): Record<string, unknown> {
  */
 const keysMade = new WeakMap<EngineState, Map<string, number>>();
 const PRIVATE_KEY = "tls:index/privateKey:PrivateKey";
+/** The type of a stack's root resource, which lib/testing.ts's runs register before the program. */
+export const ROOT_STACK_TYPE = "pulumi:pulumi:Stack";
 
 /**
  * Puts a resource into the state as an earlier run left it: the next run that registers it with
@@ -237,7 +239,7 @@ export class EngineStandIn implements pulumi.runtime.Mocks {
         this.inFlight++;
         this.lastActivity = performance.now();
         this.activityCount++;
-        if (args.type !== "pulumi:pulumi:Stack") this.programRegistrations++;
+        if (args.type !== ROOT_STACK_TYPE) this.programRegistrations++;
         try {
             return await this.register(args);
         } catch (err) {
