@@ -24,7 +24,14 @@ import { RecordedResource, runWithStandIn } from "../lib/engine/standIn";
 import { buildCrl } from "../lib/pki/crl";
 import { pemBlocks, pemDecode } from "../lib/pki/pem";
 import { planFromRawConfig } from "../lib/plan/plan";
-import { ApicClientBundle, IntermediateCa, IstioGatewayTls, MeshPluginCa, RootCa } from "../lib/index";
+import {
+    ApicClientBundle,
+    IntermediateCa,
+    IstioGatewayTls,
+    IstioGatewayTlsArgs,
+    MeshPluginCa,
+    RootCa,
+} from "../lib/index";
 import { createRoot, signIntermediate } from "../lib/pki/ceremony";
 import { buildPki, requestOfflineSignatures } from "../lib/stack";
 import {
@@ -326,6 +333,24 @@ async function javaKeystoreFiles(
     };
 }
 
+/** The gateway of the payments endpoint, as a team's program would compose it, under `serverCa`. */
+const paymentsGateway = (
+    serverCa: IstioGatewayTlsArgs["serverCa"],
+    clientTrustBundlePem: IstioGatewayTlsArgs["clientTrustBundlePem"],
+): IstioGatewayTls =>
+    new IstioGatewayTls("payments-gateway", {
+        serverCa,
+        clientTrustBundlePem,
+        endpoints: [
+            {
+                id: "payments",
+                host: "payments.team.bank.example",
+                clientSubjectAltNames: ["urn:example:apic-client:payments"],
+            },
+        ],
+        keyAlgorithm: "ECDSA",
+    });
+
 describe("Policy pack", function () {
     this.timeout(60_000);
     let real: Resource[];
@@ -490,18 +515,7 @@ describe("Policy pack", function () {
                         subject: { commonName: "Team server CA" },
                         keyAlgorithm: "ECDSA",
                     });
-                    new IstioGatewayTls("payments-gateway", {
-                        serverCa,
-                        clientTrustBundlePem: clientRoot.certPem,
-                        endpoints: [
-                            {
-                                id: "payments",
-                                host: "payments.team.bank.example",
-                                clientSubjectAltNames: ["urn:example:apic-client:payments"],
-                            },
-                        ],
-                        keyAlgorithm: "ECDSA",
-                    });
+                    paymentsGateway(serverCa, clientRoot.certPem);
                     const meshRoot = new RootCa("team-mesh-root", {
                         subject: { commonName: "Team mesh root" },
                         keyAlgorithm: "ECDSA",
@@ -710,18 +724,10 @@ describe("Policy pack", function () {
         const ca = await mintSubCa(external, "Team external CA");
         const program = await runWithStandIn(
             () => {
-                new IstioGatewayTls("payments-gateway", {
-                    serverCa: { certPem: ca.certPem, privateKeyPem: ca.keyPem, chainPem: ca.certPem },
-                    clientTrustBundlePem: external.certPem,
-                    endpoints: [
-                        {
-                            id: "payments",
-                            host: "payments.team.bank.example",
-                            clientSubjectAltNames: ["urn:example:apic-client:payments"],
-                        },
-                    ],
-                    keyAlgorithm: "ECDSA",
-                });
+                paymentsGateway(
+                    { certPem: ca.certPem, privateKeyPem: ca.keyPem, chainPem: ca.certPem },
+                    external.certPem,
+                );
                 const issuer = {
                     certPem: ca.certPem,
                     privateKeyPem: ca.keyPem,
@@ -774,18 +780,7 @@ describe("Policy pack", function () {
                         subject: { commonName: "Team client CA" },
                         keyAlgorithm: "ECDSA",
                     });
-                    new IstioGatewayTls("payments-gateway", {
-                        serverCa: misuse === "mesh CA signs the gateway" ? meshIssuer : serverCa,
-                        clientTrustBundlePem: clientRoot.certPem,
-                        endpoints: [
-                            {
-                                id: "payments",
-                                host: "payments.team.bank.example",
-                                clientSubjectAltNames: ["urn:example:apic-client:payments"],
-                            },
-                        ],
-                        keyAlgorithm: "ECDSA",
-                    });
+                    paymentsGateway(misuse === "mesh CA signs the gateway" ? meshIssuer : serverCa, clientRoot.certPem);
                     new ApicClientBundle("payments-client", {
                         clientCa:
                             misuse === "mesh CA signs APIC"
