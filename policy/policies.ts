@@ -649,8 +649,6 @@ function trustDomainOf(cert: policy.PolicyResource): TrustDomain {
     return { id: `${components}::${name}`, name, components };
 }
 
-/** A certificate's self-signature checks out: a root. */
-
 /** A certificate's public key's hash: one CA's however its certificate is given. */
 const keyIdOf = (cert: crypto.X509Certificate): string =>
     crypto.hash("sha256", cert.publicKey.export({ type: "spki", format: "der" }), "hex");
