@@ -272,7 +272,7 @@ interface CaLayer {
     readonly roots: Readonly<Record<CaId, RootCa>>;
     /** By CA id: every root, intermediate and mesh CA certificate. */
     readonly caCertPems: Record<CaId, pulumi.Output<string>>;
-    /** By root slot: every certificate of that root to trust, the one in use first. */
+    /** By root slot: every certificate of that root to trust, oldest first in every phase (slotRoots). */
     readonly trustedRoots: (slot: RootSlot) => pulumi.Output<string>;
     /**
      * A DataPower truststore (validation credentials) for the leaves of an issuing CA slot: its

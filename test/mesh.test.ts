@@ -502,7 +502,7 @@ describe("MeshPluginCa used alone", function () {
                 'MeshPluginCa trustedRootsPem holds a private key (a "EC PRIVATE KEY" PEM block): a trust bundle is copied in clear to wherever it is used, ' +
                     "so take the key out (and replace it if the text has been shared); give CA certificates only",
                 "MeshPluginCa guarded: trustedRootsPem does not hold CN=Mesh root, the root this CA chains to: istiod would refuse cacerts " +
-                    "(its cert-chain.pem does not verify against root-cert.pem) and workloads would not trust what it signs; give that root in trustedRootsPem, first while it is the one in use",
+                    "(its cert-chain.pem does not verify against root-cert.pem) and workloads would not trust what it signs; give that root in trustedRootsPem, after the roots it held before (istiod up to 1.29 takes a changed root-cert.pem only when one holds the other's bytes)",
                 `MeshPluginCa guarded: crlPem holds no PEM CRL; give the CRLs ("X509 CRL" blocks) of every CA of the peer's chains, or leave it unset for no revocation check`,
                 `MeshPluginCa guarded: crlPem holds a CRL of CN=Mesh root past its next update (${new Date(now - hour).toISOString()}) and no newer one of its CA: ` +
                     "Envoy would refuse every workload whose chain has that CA; give its CRL re-signed for now",

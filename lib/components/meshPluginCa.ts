@@ -73,9 +73,11 @@ export interface MeshPluginCaArgs extends SignerArgs {
      */
     readonly installed?: boolean;
     /**
-     * `root-cert.pem`: every root the mesh trusts, the one in use first (two during a root
-     * rotation; istiod needs ISTIO_MULTIROOT_MESH to trust more than the first). CA certificates
-     * only, the signer's root among them.
+     * `root-cert.pem`: every root the mesh trusts (two during a root rotation; istiod needs
+     * ISTIO_MULTIROOT_MESH to trust more than the first), oldest first in every phase, the switch
+     * too: append a new root, never reorder. istiod up to 1.29 takes a changed root-cert.pem only
+     * when one file's bytes hold the other's ("Updating new ROOT-CA not supported"). CA
+     * certificates only, the signer's root among them.
      * Default: the signer's root.
      * @default the signer's root
      */
@@ -349,7 +351,7 @@ function withSignerRoot(roots: string, root: string, name: string, resource: pul
         throw argumentError(
             `MeshPluginCa ${name}: trustedRootsPem does not hold ${subjectOf(new crypto.X509Certificate(root))}, the root this CA chains to: ` +
                 `istiod would refuse cacerts (its cert-chain.pem does not verify against root-cert.pem) and workloads would not trust what it signs; ` +
-                `give that root in trustedRootsPem, first while it is the one in use`,
+                `give that root in trustedRootsPem, after the roots it held before (istiod up to 1.29 takes a changed root-cert.pem only when one holds the other's bytes)`,
             resource,
         );
     }
