@@ -515,6 +515,72 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
         );
     });
 
+    it("exits 2 on a damaged certificate under a Secret's stringData or a ConfigMap's data, naming the object, the key and the fix, as under data", async () => {
+        const folder = tempDir("expiry-string-data");
+        const file = path.join(folder, "secret.yaml");
+        // Decodes to DER whose first length runs past its end; a password beside it is never quoted.
+        const damaged = "-----BEGIN CERTIFICATE-----\nSECRETSECRETSECRETSECRET\n-----END CERTIFICATE-----\n";
+        const refusal = async (document: object) => {
+            fs.writeFileSync(file, YAML.stringify(document));
+            const result = await cli("expiry", "--pem", file);
+            return [result.status, result.out, result.err];
+        };
+        const object = (kind: string, name: string, values: object) => ({
+            apiVersion: "v1",
+            kind,
+            metadata: { name },
+            ...values,
+        });
+        const cannotRead = "a CERTIFICATE block cannot be read: its DER is malformed (too long)";
+        const exported = (kind: string) => `export the ${kind} again with kubectl get ${kind.toLowerCase()} -o yaml`;
+        assert.deepStrictEqual(
+            [
+                await refusal(
+                    object("Secret", "broken", { stringData: { "tls.crt": damaged, password: "hunter2hunter2" } }),
+                ),
+                await refusal(
+                    object("Secret", "broken", { data: { "tls.crt": Buffer.from(damaged).toString("base64") } }),
+                ),
+                await refusal({
+                    apiVersion: "v1",
+                    kind: "List",
+                    items: [object("ConfigMap", "trust", { data: { "ca.crt": damaged } })],
+                }),
+                await refusal({ truststore: { pem: damaged } }),
+            ],
+            [
+                [
+                    2,
+                    "",
+                    `error: ${file}: stringData key "tls.crt" of Secret "broken": ${cannotRead}; ${exported("Secret")}, or give the text under stringData\n`,
+                ],
+                [
+                    2,
+                    "",
+                    `error: ${file}: data key "tls.crt" of Secret "broken": ${cannotRead}; ${exported("Secret")}, or give the text under stringData\n`,
+                ],
+                [
+                    2,
+                    "",
+                    `error: ${file}: data key "ca.crt" of ConfigMap "trust": ${cannotRead}; ${exported("ConfigMap")}, or give the text under data\n`,
+                ],
+                [2, "", `error: ${file}: the string at .truststore.pem: ${cannotRead}; copy the file again, whole\n`],
+            ],
+        );
+        // A valid one is listed with its field, as one under data is.
+        fs.writeFileSync(
+            file,
+            YAML.stringify(
+                object("Secret", "good", { stringData: { "ca.crt": gatewayServerConfig(rendered, "ob").caCrt } }),
+            ),
+        );
+        const { status, report } = await json("--pem", file);
+        assert.deepStrictEqual(
+            [status, report?.rows.map((r) => r.fields)],
+            [0, [[`${file}: stringData key "ca.crt" of Secret "good"`]]],
+        );
+    });
+
     it("exits 2 on a --dir it cannot walk, naming the path and what to do: a file, a link that loops or leads nowhere", async () => {
         const file = path.join(dir, "not-a-folder.pem");
         fs.writeFileSync(file, rendered.read("apic/ob/client.crt"));

@@ -234,15 +234,12 @@ function inventoryProblem(inventory: unknown): string | undefined {
 function stringsIn(value: unknown, path = ""): { string: string; path: string }[] {
     if (typeof value === "string") return [{ string: value, path: path || "." }];
     if (value === null || typeof value !== "object") return [];
-    return Object.entries(value).flatMap(([key, item]) => {
-        const step = Array.isArray(value)
-            ? `[${key}]`
-            : /^[A-Za-z_][A-Za-z0-9_]*$/.test(key)
-              ? `.${key}`
-              : `[${json(key)}]`;
-        return stringsIn(item, path + step);
-    });
+    return Object.entries(value).flatMap(([key, item]) => stringsIn(item, path + pathStep(key, Array.isArray(value))));
 }
+
+/** How a path in a parsed document goes on to `key`: `[0]`, `.data`, `["tls.crt"]`. */
+const pathStep = (key: string, inArray: boolean): string =>
+    inArray ? `[${key}]` : /^[A-Za-z_][A-Za-z0-9_]*$/.test(key) ? `.${key}` : `[${json(key)}]`;
 
 /** The documents of a YAML text; what the parser's first error found and where is thrown (yamlProblem: no text of the file). */
 function yamlDocuments(text: string): unknown[] {
@@ -263,19 +260,37 @@ function yamlDocuments(text: string): unknown[] {
  * a string holding a PEM block without its END line is refused, as what it is given to would.
  */
 function documentContents(documents: unknown[], file: string): Content[] {
-    const strings = documents.flatMap((document, i) =>
-        stringsIn(document).map(({ string, path }) => {
-            const where = ` of the string at ${path}${documents.length > 1 ? ` in document ${i + 1}` : ""}`;
+    const strings = documents.flatMap((document, i) => {
+        const fields = textFields(kubernetesObjects(document));
+        return stringsIn(document).map(({ string, path }): Content => {
+            const at = `the string at ${path}${documents.length > 1 ? ` in document ${i + 1}` : ""}`;
             const read = unescaped(string);
-            const problem = pemReadProblem(string, COPY_AGAIN, where, read);
+            const problem = pemReadProblem(string, COPY_AGAIN, ` of ${at}`, read);
             if (problem !== undefined) throw new InputError(`${file}: ${problem}`);
-            return read;
-        }),
-    );
-    return [
-        ...strings.map((text) => ({ text })),
-        ...kubernetesObjects(documents).flatMap((o) => base64Values(o, file)),
-    ];
+            return { text: read, ...(fields.get(path) ?? { at, fix: COPY_AGAIN }) };
+        });
+    });
+    return [...strings, ...documents.flatMap(kubernetesObjects).flatMap(({ object }) => base64Values(object, file))];
+}
+
+/**
+ * The text values of Kubernetes objects (a Secret's stringData, a ConfigMap's data) by their path
+ * in the document, named as base64Fields names a base64 value, with the same fix.
+ */
+function textFields(objects: { object: KubernetesObject; path: string }[]): Map<string, Placed> {
+    const fields = new Map<string, Placed>();
+    for (const { object, path } of objects) {
+        const field = object.kind === "Secret" ? "stringData" : object.kind === "ConfigMap" ? "data" : undefined;
+        if (field === undefined) continue;
+        const map = (object as Record<string, unknown>)[field];
+        for (const [key] of entriesOf(map)) {
+            fields.set(`${path}${pathStep(field, false)}${pathStep(key, false)}`, {
+                place: `${field} key "${key}" of ${objectName(object)}`,
+                fix: damagedValueFix(String(object.kind)),
+            });
+        }
+    }
+    return fields;
 }
 
 /** The document of a JSON file, or undefined when its text is not JSON. */
@@ -289,21 +304,22 @@ function jsonDocument(text: string): unknown {
 }
 
 /**
- * The Kubernetes objects of parsed documents: each document, or the items of a list: kubectl's
- * List, whose items name their kind, or the API server's SecretList or ConfigMapList (kubectl get
- * --raw), whose items do not and take it from the list's.
+ * The Kubernetes objects of a parsed document, each with its path in it (stringsIn's): the
+ * document, or the items of a list: kubectl's List, whose items name their kind, or the API
+ * server's SecretList or ConfigMapList (kubectl get --raw), whose items do not and take it from
+ * the list's.
  */
-function kubernetesObjects(documents: unknown[]): KubernetesObject[] {
-    return documents.flatMap((document) => {
-        if (document === null || typeof document !== "object") return [];
-        const object = document as KubernetesObject & { items?: unknown };
-        if (typeof object.kind !== "string" || !object.kind.endsWith("List") || !Array.isArray(object.items))
-            return [object];
-        const kind = object.kind === "List" ? undefined : object.kind.slice(0, -"List".length);
-        return (object.items as unknown[]).flatMap((item) =>
-            item !== null && typeof item === "object" ? [{ kind, ...(item as KubernetesObject) }] : [],
-        );
-    });
+function kubernetesObjects(document: unknown): { object: KubernetesObject; path: string }[] {
+    if (document === null || typeof document !== "object") return [];
+    const object = document as KubernetesObject & { items?: unknown };
+    if (typeof object.kind !== "string" || !object.kind.endsWith("List") || !Array.isArray(object.items))
+        return [{ object, path: "" }];
+    const kind = object.kind === "List" ? undefined : object.kind.slice(0, -"List".length);
+    return (object.items as unknown[]).flatMap((item, i) =>
+        item !== null && typeof item === "object"
+            ? [{ object: { kind, ...(item as KubernetesObject) }, path: `.items[${i}]` }]
+            : [],
+    );
 }
 
 interface KubernetesObject {
@@ -360,16 +376,29 @@ function caBundlePaths(object: KubernetesObject): (string | number)[][] {
     }
 }
 
+/** How to get a kind's object again, as `kubectl get -o yaml` exports it. */
+const exportedAgain = (kind: string): string =>
+    `export the ${kind} again with kubectl get ${kind.toLowerCase()} -o yaml`;
+
+/** The fix for a damaged value of a Secret or ConfigMap, base64 or text: export it again, or give the text. */
+const damagedValueFix = (kind: string): string =>
+    `${exportedAgain(kind)}, or give the text under ${kind === "Secret" ? "stringData" : "data"}`;
+
+/** How messages name a Kubernetes object: `Secret "x"`. */
+const objectName = (object: KubernetesObject): string =>
+    typeof object.metadata?.name === "string"
+        ? `${object.kind as string} "${object.metadata.name}"`
+        : `a ${object.kind as string} without metadata.name`;
+
 /** The values of a Kubernetes object that it keeps in base64 and that may hold certificates or CRLs. */
 function base64Fields(object: KubernetesObject): Base64Field[] {
     const kind = String(object.kind);
-    const exported = `export the ${kind} again with kubectl get ${kind.toLowerCase()} -o yaml`;
     if (kind === "Secret") {
-        const fix = `${exported}, or give the text under stringData`;
+        const fix = damagedValueFix(kind);
         return entriesOf(object.data).map(([key, value]) => ({ field: `data key "${key}"`, value, fix }));
     }
     if (kind === "ConfigMap") {
-        const fix = `${exported}, or give the text under data`;
+        const fix = damagedValueFix(kind);
         return entriesOf(object.binaryData).map(([key, value]) => ({ field: `binaryData key "${key}"`, value, fix }));
     }
     return caBundlePaths(object).map((path) => ({
@@ -378,7 +407,7 @@ function base64Fields(object: KubernetesObject): Base64Field[] {
             .join("")
             .slice(1),
         value: valueAt(object, path),
-        fix: `${exported}, or put the base64 of the PEM CA bundle there`,
+        fix: `${exportedAgain(kind)}, or put the base64 of the PEM CA bundle there`,
     }));
 }
 
@@ -387,10 +416,7 @@ function base64Fields(object: KubernetesObject): Base64Field[] {
  * decoded (PEM or DER), each naming its place; a damaged value is refused, naming the object and field.
  */
 function base64Values(object: KubernetesObject, file: string): Content[] {
-    const name =
-        typeof object.metadata?.name === "string"
-            ? `${object.kind as string} "${object.metadata.name}"`
-            : `a ${object.kind as string} without metadata.name`;
+    const name = objectName(object);
     return base64Fields(object).flatMap(({ field, value, fix }) => {
         if (typeof value !== "string") return [];
         const problem = base64Problem(value);
@@ -400,7 +426,7 @@ function base64Values(object: KubernetesObject, file: string): Content[] {
         const content = bytesContent(bytes);
         const damaged = pemReadProblem(bytes.toString("utf8"), fix, " of its value", content.text);
         if (damaged !== undefined) throw new InputError(`${file}: ${field} of ${name}: ${damaged}`);
-        return [{ ...content, place: `${field} of ${name}` }];
+        return [{ ...content, place: `${field} of ${name}`, fix }];
     });
 }
 
@@ -476,11 +502,19 @@ function unescaped(text: string): string {
  * Where certificates and CRLs may sit: PEM blocks in a text, and DER in the bytes of a file or of a
  * decoded base64 value (a certificate or CRL file as a CA hands it out, or kept so in a Secret).
  */
-interface Content {
+interface Content extends Placed {
     text: string;
     bytes?: Buffer;
-    /** Where in a Kubernetes object, for a base64 value: `data key "ca.crt" of Secret "x"`. */
+}
+
+/** Where in a file a value was read, and how to get it whole: what a message about it names. */
+interface Placed {
+    /** Where in a Kubernetes object: `data key "ca.crt" of Secret "x"`, `stringData key "tls.crt" of Secret "x"`. */
     place?: string;
+    /** Where else in a JSON or YAML document: `the string at .truststore`. Named in messages only. */
+    at?: string;
+    /** How to get the value whole again, said after a message about it. */
+    fix?: string;
 }
 
 /** Bytes that may be PEM, or DER. */
@@ -528,10 +562,9 @@ function contentsOf(file: string): Content[] {
     return documentContents(documents, file);
 }
 
-/** Where a certificate or CRL was found: a file, and where in a Kubernetes object of it. */
-interface Source {
+/** Where a certificate or CRL was found: a file, and where in it (place: in a Kubernetes object). */
+interface Source extends Placed {
     file: string;
-    place?: string;
 }
 
 interface Found extends Source {
@@ -554,9 +587,20 @@ function parsed<T>(source: Source, what: string, read: () => T): T {
     try {
         return read();
     } catch (error) {
-        const where = source.place === undefined ? source.file : `${source.file}: ${source.place}`;
-        throw new InputError(`${where}: ${what} cannot be read: ${(error as Error).message}`);
+        const within = source.place ?? source.at;
+        const where = within === undefined ? source.file : `${source.file}: ${within}`;
+        const fix = source.fix === undefined ? "" : `; ${source.fix}`;
+        throw new InputError(`${where}: ${what} cannot be read: ${readerProblem(error as Error)}${fix}`);
     }
+}
+
+/**
+ * What a reader said, OpenSSL's error code left out ("error:0680009B:asn1 encoding routines::too
+ * long" is "its DER is malformed (too long)"): a user can do nothing with the code.
+ */
+function readerProblem(error: Error): string {
+    const openssl = /^error:[0-9A-F]{8}:[^:]*:[^:]*:(.+)$/.exec(error.message);
+    return openssl === null ? error.message : `its DER is malformed (${openssl[1]})`;
 }
 
 /**
@@ -724,8 +768,8 @@ function findAll(files: readonly string[], unreadKeystore: UnreadKeystore): Foun
 /** Every certificate and CRL of one file. */
 function foundIn(file: string, unreadKeystore: UnreadKeystore): Found[] {
     const found: Found[] = [];
-    for (const { text, bytes, place } of contentsOf(file)) {
-        const source: Source = { file, place };
+    for (const { text, bytes, place, at, fix } of contentsOf(file)) {
+        const source: Source = { file, place, at, fix };
         // The text as read (inString): a block may also begin a JSON string held in it, as pemReadProblem checks.
         for (const pem of pemBlocks(text, "CERTIFICATE", true)) {
             const x509 = parsed(source, "a CERTIFICATE block", () => new crypto.X509Certificate(pem));
