@@ -552,7 +552,7 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
                 [
                     2,
                     "",
-                    `error: ${file}: stringData key "tls.crt" of Secret "broken": ${cannotRead}; ${exported("Secret")}, or give the text under stringData\n`,
+                    `error: ${file}: stringData key "tls.crt" of Secret "broken": ${cannotRead}; ${exported("Secret")}\n`,
                 ],
                 [
                     2,
@@ -562,7 +562,7 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
                 [
                     2,
                     "",
-                    `error: ${file}: data key "ca.crt" of ConfigMap "trust": ${cannotRead}; ${exported("ConfigMap")}, or give the text under data\n`,
+                    `error: ${file}: data key "ca.crt" of ConfigMap "trust": ${cannotRead}; ${exported("ConfigMap")}\n`,
                 ],
                 [2, "", `error: ${file}: the string at .truststore.pem: ${cannotRead}; copy the file again, whole\n`],
             ],

@@ -286,7 +286,8 @@ function textFields(objects: { object: KubernetesObject; path: string }[]): Map<
         for (const [key] of entriesOf(map)) {
             fields.set(`${path}${pathStep(field, false)}${pathStep(key, false)}`, {
                 place: `${field} key "${key}" of ${objectName(object)}`,
-                fix: damagedValueFix(String(object.kind)),
+                // Already text: exporting it again is the fix (damagedValueFix also offers text instead of base64).
+                fix: exportedAgain(String(object.kind)),
             });
         }
     }
@@ -380,7 +381,7 @@ function caBundlePaths(object: KubernetesObject): (string | number)[][] {
 const exportedAgain = (kind: string): string =>
     `export the ${kind} again with kubectl get ${kind.toLowerCase()} -o yaml`;
 
-/** The fix for a damaged value of a Secret or ConfigMap, base64 or text: export it again, or give the text. */
+/** The fix for a damaged base64 value of a Secret or ConfigMap: export it again, or give the text. */
 const damagedValueFix = (kind: string): string =>
     `${exportedAgain(kind)}, or give the text under ${kind === "Secret" ? "stringData" : "data"}`;
 
