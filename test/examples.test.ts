@@ -624,6 +624,175 @@ describe("Components used alone", function () {
         );
     });
 
+    it("refuses an issuer with a CA on its path whose critical extension Envoy, OpenSSL or Go does not handle", async () => {
+        const root = await mintRoot("Corp root");
+        const crit = opensslCa(
+            "Corp private-extension CA",
+            ["basicConstraints = critical, CA:TRUE", "1.3.6.1.4.1.99999.1 = critical, ASN1:NULL"],
+            root,
+        );
+        const below = opensslCa("Corp CA under it", ["basicConstraints = critical, CA:TRUE"], crit);
+        const policies = opensslCa(
+            "Corp policy CA",
+            [
+                "basicConstraints = critical, CA:TRUE",
+                "certificatePolicies = 2.5.29.32.0",
+                "policyConstraints = critical, requireExplicitPolicy:0",
+            ],
+            root,
+        );
+        const run = (make: () => unknown) => runWithStandIn(make, { state: new Map() }).then(accepted, messageOf);
+        const server =
+            (signer: TestCa, chainPem = signer.certPem) =>
+            () =>
+                new ApicServerCertificate("s", {
+                    serverCa: {
+                        certPem: signer.certPem,
+                        privateKeyPem: signer.keyPem,
+                        chainPem,
+                    },
+                    host: "apic.bank.example",
+                });
+        const refusal = (where: string) =>
+            `ApicServerCertificate serverCa: ${where} has the critical extension 1.3.6.1.4.1.99999.1, which Envoy's BoringSSL, OpenSSL and Go (istiod) do not handle: ` +
+            `they would refuse every certificate under it ("unhandled critical extension"); re-issue CN=Corp private-extension CA without that extension or with it non-critical, or give another CA`;
+        assert.deepStrictEqual(
+            [
+                await run(server(crit)),
+                await run(server(below, below.certPem + crit.certPem)),
+                await run(server(policies)),
+            ],
+            [
+                refusal("certPem (CN=Corp private-extension CA)"),
+                refusal("CN=Corp private-extension CA in chainPem"),
+                "accepted",
+            ],
+        );
+        // What Envoy's rules make of the leaves either would sign.
+        const verdict = async (ca: TestCa) => {
+            const leaf = await mintLeaf(ca, {
+                commonName: "c",
+                dnsNames: ["apic.bank.example"],
+                allowedUses: ["digital_signature", "server_auth"],
+            });
+            const v = verifyPeer({ caCrt: root.certPem, chain: leaf.cert + ca.certPem, purpose: "sslserver" });
+            return [v.boringssl.error || "ok", v.openssl.error || "ok"];
+        };
+        assert.deepStrictEqual(
+            [await verdict(crit), await verdict(policies)],
+            [
+                ["unhandled critical extension", "unhandled critical extension"],
+                ["ok", "ok"],
+            ],
+        );
+    });
+
+    it("refuses an issuer whose nameConstraints exclude a name the component would sign", async () => {
+        const root = await mintRoot("Corp root");
+        const constrained = (name: string, constraints: string) =>
+            opensslCa(
+                name,
+                ["basicConstraints = critical, CA:TRUE", `nameConstraints = critical, ${constraints}`],
+                root,
+            );
+        const subdomains = constrained("Corp subdomains CA", "permitted;DNS:.bank.example");
+        const domain = constrained("Corp domain CA", "permitted;DNS:bank.example, excluded;DNS:test.bank.example");
+        const uris = constrained("Corp URI CA", "permitted;URI:.bank.example");
+        const run = (make: () => unknown) => runWithStandIn(make, { state: new Map() }).then(accepted, messageOf);
+        const issuer = (signer: TestCa) => ({
+            certPem: signer.certPem,
+            privateKeyPem: signer.keyPem,
+            chainPem: signer.certPem,
+        });
+        const server = (signer: TestCa, host: string) => () =>
+            new ApicServerCertificate("s", { serverCa: issuer(signer), host });
+        const gateway = (signer: TestCa, hosts: string[]) => () =>
+            new IstioGatewayTls("g", {
+                serverCa: issuer(signer),
+                clientTrustBundlePem: root.certPem,
+                endpoints: hosts.map((host, i) => ({ id: `e${i}`, host, clientSubjectAltNames: ["urn:example:apic"] })),
+                keyAlgorithm: "ECDSA",
+            });
+        const bundle = (signer: TestCa, identity: string) => () =>
+            new ApicClientBundle("b", {
+                clientCa: issuer(signer),
+                serverTrustBundlePem: root.certPem,
+                endpointId: "ob",
+                identity,
+                keyAlgorithm: "ECDSA",
+            });
+        const mesh = (signer: TestCa) => () =>
+            new MeshPluginCa("m", {
+                issuer: { ...issuer(signer), rootCertPem: root.certPem },
+                cluster: "c",
+                environment: "dev",
+                keyAlgorithm: "ECDSA",
+            });
+        const refusers = `Envoy's BoringSSL, OpenSSL and Go would refuse the certificate signed for it`;
+        assert.deepStrictEqual(
+            [
+                await run(server(subdomains, "bank.example")),
+                await run(gateway(subdomains, ["api.bank.example", "api.other.example"])),
+                await run(server(domain, "api.test.bank.example")),
+                await run(bundle(uris, "urn:example:apic")),
+                await run(mesh(uris)),
+                // Controls: within the subtrees; a URI under DNS subtrees only, and the reverse.
+                await run(server(subdomains, "apic.bank.example")),
+                await run(server(domain, "bank.example")),
+                await run(bundle(uris, "https://apic.bank.example/client")),
+                await run(bundle(subdomains, "urn:example:apic")),
+                await run(server(uris, "apic.other.example")),
+                await run(mesh(subdomains)),
+            ],
+            [
+                `ApicServerCertificate serverCa: host "bank.example" is outside the nameConstraints of certPem (CN=Corp subdomains CA), which permit only DNS:.bank.example for DNS names: ` +
+                    `${refusers} ("permitted subtree violation"); give a name within DNS:.bank.example, or a CA whose nameConstraints allow it`,
+                `IstioGatewayTls serverCa: endpoints[1].host "api.other.example" is outside the nameConstraints of certPem (CN=Corp subdomains CA), which permit only DNS:.bank.example for DNS names: ` +
+                    `${refusers} ("permitted subtree violation"); give a name within DNS:.bank.example, or a CA whose nameConstraints allow it`,
+                `ApicServerCertificate serverCa: host "api.test.bank.example" is excluded by the nameConstraints of certPem (CN=Corp domain CA), which exclude DNS:test.bank.example: ` +
+                    `${refusers} ("excluded subtree violation"); give a name outside DNS:test.bank.example, or a CA whose nameConstraints allow it`,
+                `ApicClientBundle clientCa: identity "urn:example:apic" has no host to match the URI nameConstraints of certPem (CN=Corp URI CA) (URI:.bank.example) against: ` +
+                    `Envoy's BoringSSL and OpenSSL would refuse the certificate signed for it ("unsupported or invalid name syntax"); ` +
+                    "give a URI with a host within them (scheme://host/...), or a CA whose nameConstraints have no URI subtrees",
+                `MeshPluginCa issuer: the workload identities istiod signs in its trust domain cluster.local (Istio's default), such as "spiffe://cluster.local/ns/default/sa/default" ` +
+                    `is outside the nameConstraints of certPem (CN=Corp URI CA), which permit only URI:.bank.example for URI names: ` +
+                    `${refusers} ("permitted subtree violation"); give a CA whose nameConstraints permit URI:cluster.local, or that has no URI subtrees`,
+                ...Array<string>(6).fill("accepted"),
+            ],
+        );
+        // Envoy's rules agree on each side of the line.
+        const verdict = async (ca: TestCa, san: { dnsNames?: string[]; uris?: string[] }) => {
+            const use = san.dnsNames ? "server_auth" : "client_auth";
+            const leaf = await mintLeaf(ca, { commonName: "c", ...san, allowedUses: ["digital_signature", use] });
+            const v = verifyPeer({
+                caCrt: root.certPem,
+                chain: leaf.cert + ca.certPem,
+                purpose: san.dnsNames ? "sslserver" : "sslclient",
+            });
+            return [v.boringssl.error || "ok", v.openssl.error || "ok"];
+        };
+        const permitted = ["permitted subtree violation", "permitted subtree violation"];
+        assert.deepStrictEqual(
+            [
+                await verdict(subdomains, { dnsNames: ["bank.example"] }),
+                await verdict(domain, { dnsNames: ["api.test.bank.example"] }),
+                await verdict(uris, { uris: ["urn:example:apic"] }),
+                await verdict(uris, { uris: ["spiffe://cluster.local/ns/default/sa/default"] }),
+                await verdict(subdomains, { dnsNames: ["apic.bank.example"] }),
+                await verdict(domain, { dnsNames: ["bank.example"] }),
+                await verdict(uris, { uris: ["https://apic.bank.example/client"] }),
+                await verdict(subdomains, { uris: ["urn:example:apic"] }),
+            ],
+            [
+                permitted,
+                ["excluded subtree violation", "excluded subtree violation"],
+                ["unsupported or invalid name syntax", "unsupported or invalid name syntax"],
+                permitted,
+                ...Array(4).fill(["ok", "ok"]),
+            ],
+        );
+    });
+
     it("refuses a CA whose subject is its issuer's: it would carry no authority key identifier, and verifiers take it for self-signed", async () => {
         const bankCa = await mintRoot("Bank CA");
         const meshNamed = await mintRoot("dev mesh CA c");

@@ -189,7 +189,10 @@ export class ApicClientBundle extends pulumi.ComponentResource {
             this,
             name,
             spec,
-            checkedIssuer(args.clientCa, "ApicClientBundle clientCa", this, { signsFor: "clientAuth" }),
+            checkedIssuer(args.clientCa, "ApicClientBundle clientCa", this, {
+                signsFor: "clientAuth",
+                signsNames: [{ type: "URI", value: identity, input: "identity" }],
+            }),
         );
 
         this.certPem = cert.certPem;

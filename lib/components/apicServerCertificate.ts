@@ -91,7 +91,10 @@ export class ApicServerCertificate extends pulumi.ComponentResource {
             this,
             name,
             spec,
-            checkedIssuer(args.serverCa, "ApicServerCertificate serverCa", this, { signsFor: "serverAuth" }),
+            checkedIssuer(args.serverCa, "ApicServerCertificate serverCa", this, {
+                signsFor: "serverAuth",
+                signsNames: [{ type: "DNS", value: host, input: "host" }],
+            }),
         );
         this.certPem = cert.certPem;
         this.privateKeyPem = pulumi.secret(key.privateKeyPem);

@@ -10,6 +10,7 @@ import {
     CertificateSubject,
     checkCaSubject,
     checkedIssuer,
+    SignedName,
     checkArgs,
     checkInputNames,
     isGiven,
@@ -153,7 +154,8 @@ function namedApart(
  * The signer with its parts checked against each other (checkedIssuer), and against the CA's own
  * subject (namedApart), before it signs: called after the component's own argument checks, so
  * that those speak first. `verifiedByGo`: Go verifies the chains below the CA made (istiod a
- * MeshPluginCa's), and counts self-issued CAs.
+ * MeshPluginCa's), and counts self-issued CAs. `signsNames`: the SANs of what the CA made signs,
+ * which the nameConstraints above it must allow.
  */
 export function checkedSigner(
     args: SignerArgs,
@@ -162,6 +164,7 @@ export function checkedSigner(
     component: string,
     resource: pulumi.Resource,
     verifiedByGo = false,
+    signsNames: readonly SignedName[] = [],
 ): CaSigner | OfflineSigner {
     if (isGiven(args.offlineRoot)) {
         const offline = signer as OfflineSigner;
@@ -169,7 +172,7 @@ export function checkedSigner(
         const rootCertPem = keyless(offline.rootCertPem, label, resource);
         return { ...offline, rootCertPem: namedApart(rootCertPem, own, SIGNED_OFFLINE, component, label, resource) };
     }
-    const options = { withRootCertPem: true, verifiedByGo };
+    const options = { withRootCertPem: true, verifiedByGo, signsNames };
     const label = `${component} ${isGiven(args.rootCa) ? "rootCa" : "issuer"}`;
     const checked = isGiven(args.rootCa)
         ? checkedIssuer(signer as CaSigner, label, resource, { ...options, root: true })

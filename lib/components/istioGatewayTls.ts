@@ -393,7 +393,14 @@ export class IstioGatewayTls extends pulumi.ComponentResource {
             sender: "clients send their issuing CA",
         };
         const { caCrt, caCrl } = withCrls(trusted, args.clientCrlPem, crlNames, this, clock);
-        const serverCa = checkedIssuer(args.serverCa, "IstioGatewayTls serverCa", this, { signsFor: "serverAuth" });
+        const serverCa = checkedIssuer(args.serverCa, "IstioGatewayTls serverCa", this, {
+            signsFor: "serverAuth",
+            signsNames: args.endpoints.map((endpoint, i) => ({
+                type: "DNS" as const,
+                value: endpoint.host,
+                input: `endpoints[${i}].host`,
+            })),
+        });
         this.serverCertPems = {};
         this.serverPrivateKeyPems = {};
         const servers = args.endpoints.map((endpoint) => {

@@ -19,7 +19,7 @@ import {
     runTogetherProblem,
 } from "../pki/pem";
 import { caFlags } from "../pki/trustBundle";
-import { isSelfSigned, subjectOf } from "../pki/x509";
+import { criticalExtensionsOf, isSelfSigned, nameConstraintsOf, subjectOf, TypedName } from "../pki/x509";
 import { isGiven, refuseOutput } from "./arguments";
 import { argumentError } from "./errors";
 import { joinPemOutputs } from "./pem";
@@ -500,6 +500,17 @@ interface IssuerParts {
      * a pathlen, where OpenSSL and BoringSSL skip them (RFC 5280 section 6.1.4 (l)).
      */
     readonly verifiedByGo?: boolean;
+    /** The names the certificates it signs carry, which every CA above them must allow (nameConstraintProblem). */
+    readonly signsNames?: readonly SignedName[];
+}
+
+/** A name a component puts in the certificates it signs, and the input it comes from, for a refusal. */
+export interface SignedName extends TypedName {
+    readonly type: "DNS" | "URI";
+    /** The input it comes from, as the refusal names it: `endpoints[0].host`, `identity`. */
+    readonly input: string;
+    /** The fix, when it is not another name for that input. */
+    readonly fix?: string;
 }
 
 /** The extended key usages this package's leaves carry, by name and OID (RFC 5280 section 4.2.1.12). */
@@ -689,8 +700,189 @@ export function issuerProblem(parts: IssuerParts): string | undefined {
     }
     return (
         pathLengthProblem(chain, root, parts.signsCa === true, parts.verifiedByGo === true) ??
-        (parts.signsFor === undefined ? undefined : purposeProblem(chain, root, parts.signsFor))
+        (parts.signsFor === undefined ? undefined : purposeProblem(chain, root, parts.signsFor)) ??
+        unhandledExtensionProblem(chain, root) ??
+        nameConstraintProblem(chain, root, parts.signsNames ?? [])
     );
+}
+
+/** Where a certificate of the issuer's path (pathOf) is, as a refusal names it. */
+const placeOnPath = (i: number, cert: crypto.X509Certificate, root: crypto.X509Certificate | undefined): string =>
+    i === 0
+        ? `certPem (${subjectOf(cert)})`
+        : cert === root
+          ? `rootCertPem (${subjectOf(cert)})`
+          : `${subjectOf(cert)} in chainPem`;
+
+/**
+ * The extensions each verifier of this package's chains handles when critical; any other critical
+ * extension on a CA makes it refuse every certificate below ("unhandled critical extension").
+ * BoringSSL (Envoy): X509_supported_extension in crypto/x509/v3_purp.cc. OpenSSL 3: the same
+ * function in crypto/x509/v3_purp.c. Go (istiod, 1.22 and later): parseCertificate's extension
+ * switch in crypto/x509/parser.go (AIA is refused there when critical, whatever the verifier).
+ */
+const KEY_USAGE = "2.5.29.15";
+const SUBJECT_ALT_NAME = "2.5.29.17";
+const BASIC_CONSTRAINTS = "2.5.29.19";
+const NAME_CONSTRAINTS = "2.5.29.30";
+const CERTIFICATE_POLICIES = "2.5.29.32";
+const POLICY_MAPPINGS = "2.5.29.33";
+const POLICY_CONSTRAINTS = "2.5.29.36";
+const EXTENDED_KEY_USAGE = "2.5.29.37";
+const INHIBIT_ANY_POLICY = "2.5.29.54";
+const CRITICAL_EXTENSIONS_HANDLED: Readonly<Record<string, readonly string[]>> = {
+    "Envoy's BoringSSL": [
+        KEY_USAGE,
+        SUBJECT_ALT_NAME,
+        BASIC_CONSTRAINTS,
+        NAME_CONSTRAINTS,
+        CERTIFICATE_POLICIES,
+        POLICY_MAPPINGS,
+        POLICY_CONSTRAINTS,
+        EXTENDED_KEY_USAGE,
+        INHIBIT_ANY_POLICY,
+    ],
+    OpenSSL: [
+        KEY_USAGE,
+        SUBJECT_ALT_NAME,
+        BASIC_CONSTRAINTS,
+        NAME_CONSTRAINTS,
+        CERTIFICATE_POLICIES,
+        POLICY_MAPPINGS,
+        POLICY_CONSTRAINTS,
+        EXTENDED_KEY_USAGE,
+        INHIBIT_ANY_POLICY,
+        "2.16.840.1.113730.1.1", // Netscape certificate type
+        "1.3.6.1.5.5.7.1.7", // RFC 3779 IP address blocks
+        "1.3.6.1.5.5.7.1.8", // RFC 3779 AS identifiers
+        "1.3.6.1.5.5.7.1.14", // proxy certificate information
+    ],
+    "Go (istiod)": [
+        KEY_USAGE,
+        SUBJECT_ALT_NAME,
+        BASIC_CONSTRAINTS,
+        NAME_CONSTRAINTS,
+        CERTIFICATE_POLICIES,
+        POLICY_MAPPINGS,
+        POLICY_CONSTRAINTS,
+        EXTENDED_KEY_USAGE,
+        INHIBIT_ANY_POLICY,
+        "2.5.29.14", // subject key identifier
+        "2.5.29.31", // CRL distribution points
+        "2.5.29.35", // authority key identifier
+    ],
+};
+
+/**
+ * Why a CA of the issuer's path (pathOf) has a critical extension a verifier of the chains below
+ * it does not handle, or undefined: only the extensions all three handle are accepted.
+ */
+function unhandledExtensionProblem(
+    chain: readonly crypto.X509Certificate[],
+    root: crypto.X509Certificate | undefined,
+): string | undefined {
+    for (const [i, cert] of pathOf(chain, root).entries()) {
+        for (const oid of criticalExtensionsOf(cert)) {
+            const refusers = Object.entries(CRITICAL_EXTENSIONS_HANDLED)
+                .filter(([, handled]) => !handled.includes(oid))
+                .map(([verifier]) => verifier);
+            if (refusers.length === 0) continue;
+            return (
+                `${placeOnPath(i, cert, root)} has the critical extension ${oid}, which ${nameList(refusers)} ${refusers.length === 1 ? "does" : "do"} not handle: ` +
+                `${refusers.length === 1 ? "it" : "they"} would refuse every certificate under it ("unhandled critical extension"); ` +
+                `re-issue ${subjectOf(cert)} without that extension or with it non-critical, or give another CA`
+            );
+        }
+    }
+    return undefined;
+}
+
+/**
+ * Whether a DNS name is within a DNS subtree, as BoringSSL's nc_dns matches them (Go agrees):
+ * ".bank.example" holds its subdomains only, "bank.example" itself and its subdomains, "" all.
+ */
+function dnsWithin(name: string, base: string): boolean {
+    const [host, subtree] = [name.toLowerCase(), base.toLowerCase()];
+    if (subtree === "") return true;
+    if (subtree.startsWith(".")) return host.endsWith(subtree);
+    return host === subtree || host.endsWith(`.${subtree}`);
+}
+
+/**
+ * The host of a URI as BoringSSL's nc_uri takes it, or undefined when it has none (a URN): what
+ * follows "scheme://" up to the first ":" after it, or else the first "/".
+ */
+function uriHost(uri: string): string | undefined {
+    const after = /^[^:]*:\/\/(.*)$/s.exec(uri)?.[1];
+    if (after === undefined) return undefined;
+    const end = after.includes(":") ? after.indexOf(":") : after.includes("/") ? after.indexOf("/") : after.length;
+    return end === 0 ? undefined : after.slice(0, end);
+}
+
+/**
+ * Whether a URI is within a URI subtree, as BoringSSL's nc_uri matches them: the subtree is a host,
+ * or a domain when it starts with "." (its subdomains only). A URI without a host matches none.
+ */
+function uriWithin(uri: string, base: string): boolean {
+    const host = uriHost(uri)?.toLowerCase();
+    const subtree = base.toLowerCase();
+    if (host === undefined) return false;
+    return subtree.startsWith(".") ? host.length > subtree.length && host.endsWith(subtree) : host === subtree;
+}
+
+const within = (name: SignedName, base: TypedName): boolean =>
+    name.type === "DNS" ? dnsWithin(name.value, base.value) : uriWithin(name.value, base.value);
+
+/**
+ * Why a name the issuer signs is outside the nameConstraints of a CA of its path (pathOf), or
+ * undefined. RFC 5280 section 4.2.1.10, as Envoy's BoringSSL applies it (NAME_CONSTRAINTS_check;
+ * OpenSSL and Go agree for these names): a name must be within one of the permitted subtrees of
+ * its type, when there are any (those of other types do not restrict it), and within none of the
+ * excluded ones, which win. Every CA's constraints count, the root's too.
+ */
+function nameConstraintProblem(
+    chain: readonly crypto.X509Certificate[],
+    root: crypto.X509Certificate | undefined,
+    names: readonly SignedName[],
+): string | undefined {
+    if (names.length === 0) return undefined;
+    for (const [i, cert] of pathOf(chain, root).entries()) {
+        const constraints = nameConstraintsOf(cert);
+        if (constraints === undefined) continue;
+        const show = (subtrees: readonly TypedName[]): string =>
+            subtrees.map((subtree) => `${subtree.type}:${subtree.value}`).join(", ");
+        for (const name of names) {
+            const shown = `${name.input} ${showJson(name.value)}`;
+            // A URI without a host (a URN) cannot be matched: BoringSSL and OpenSSL refuse it under any URI subtree.
+            const uriSubtrees = [...constraints.permitted, ...constraints.excluded].filter(
+                (subtree) => subtree.type === "URI",
+            );
+            if (name.type === "URI" && uriHost(name.value) === undefined && uriSubtrees.length > 0) {
+                return (
+                    `${shown} has no host to match the URI nameConstraints of ${placeOnPath(i, cert, root)} (${show(uriSubtrees)}) against: ` +
+                    `Envoy's BoringSSL and OpenSSL would refuse the certificate signed for it ("unsupported or invalid name syntax"); ` +
+                    `${name.fix ?? "give a URI with a host within them (scheme://host/...), or a CA whose nameConstraints have no URI subtrees"}`
+                );
+            }
+            const excluded = constraints.excluded.filter(
+                (subtree) => subtree.type === name.type && within(name, subtree),
+            );
+            if (excluded.length > 0) {
+                return (
+                    `${shown} is excluded by the nameConstraints of ${placeOnPath(i, cert, root)}, which exclude ${show(excluded)}: ` +
+                    `Envoy's BoringSSL, OpenSSL and Go would refuse the certificate signed for it ("excluded subtree violation"); ${name.fix ?? `give a name outside ${show(excluded)}, or a CA whose nameConstraints allow it`}`
+                );
+            }
+            const permitted = constraints.permitted.filter((subtree) => subtree.type === name.type);
+            if (permitted.length > 0 && !permitted.some((subtree) => within(name, subtree))) {
+                return (
+                    `${shown} is outside the nameConstraints of ${placeOnPath(i, cert, root)}, which permit only ${show(permitted)} for ${name.type} names: ` +
+                    `Envoy's BoringSSL, OpenSSL and Go would refuse the certificate signed for it ("permitted subtree violation"); ${name.fix ?? `give a name within ${show(permitted)}, or a CA whose nameConstraints allow it`}`
+                );
+            }
+        }
+    }
+    return undefined;
 }
 
 /**
@@ -807,13 +999,20 @@ const soundIssuers = new Set<string>();
  * `withRootCertPem`: the issuer is a CA's signer, whose rootCertPem is required as its certPem is,
  * and the CA it signs counts against the pathlens above it. `signsFor`: the extended key usage of
  * the leaves it signs, which the CAs above them must allow. `verifiedByGo`: Go verifies what it
- * signs, and the self-issued CAs above count against a pathlen.
+ * signs, and the self-issued CAs above count against a pathlen. `signsNames`: the SANs of the
+ * certificates it signs, which the nameConstraints above them must allow.
  */
 export function checkedIssuer<T extends { certPem: pulumi.Input<string>; privateKeyPem: pulumi.Input<string> }>(
     issuer: T & { chainPem?: pulumi.Input<string>; rootCertPem?: pulumi.Input<string> },
     label: string,
     resource: pulumi.Resource,
-    options: { root?: boolean; withRootCertPem?: boolean; signsFor?: LeafPurpose; verifiedByGo?: boolean } = {},
+    options: {
+        root?: boolean;
+        withRootCertPem?: boolean;
+        signsFor?: LeafPurpose;
+        verifiedByGo?: boolean;
+        signsNames?: readonly SignedName[];
+    } = {},
 ): T {
     const { withRootCertPem = false, ...partOptions } = options;
     const check = (parts: IssuerParts): void => {

@@ -12,7 +12,7 @@ import { checkClock } from "./checkClock";
 import { epochArgument, flagArgument, isGiven, organizationArgument, refuseOutput } from "./arguments";
 import { argumentError } from "./errors";
 import { checkedSigner, checkSignerInputNames, signerOf, SignerArgs, SIGNER_INPUTS } from "./intermediateCa";
-import { certificateSettings, checkArgs, checkCaSubject, InputNames, issueCaCertificate } from "./keys";
+import { certificateSettings, checkArgs, checkCaSubject, InputNames, issueCaCertificate, SignedName } from "./keys";
 import { certificatesOf, chainCertificatesOf, checkedTrustBundle, joinPemOutputs, withCrls } from "./pem";
 
 export interface MeshPluginCaArgs extends SignerArgs {
@@ -99,6 +99,17 @@ export interface MeshPluginCaArgs extends SignerArgs {
      */
     readonly strictMtls?: boolean;
 }
+
+/**
+ * A workload identity istiod signs under the plug-in CA: a SPIFFE URI in Istio's default trust
+ * domain (meshConfig.trustDomain), which a URI name constraint above the CA must allow.
+ */
+const ISTIO_WORKLOAD_IDENTITY: SignedName = {
+    type: "URI",
+    value: "spiffe://cluster.local/ns/default/sa/default",
+    input: "the workload identities istiod signs in its trust domain cluster.local (Istio's default), such as",
+    fix: "give a CA whose nameConstraints permit URI:cluster.local, or that has no URI subtrees",
+};
 
 const MESH_PLUGIN_CA_INPUTS: InputNames<MeshPluginCaArgs> = {
     ...SIGNER_INPUTS,
@@ -194,6 +205,7 @@ export class MeshPluginCa extends pulumi.ComponentResource {
                 "MeshPluginCa",
                 this,
                 true,
+                [ISTIO_WORKLOAD_IDENTITY],
             ),
         );
 

@@ -228,7 +228,10 @@ export class UiApicClient extends pulumi.ComponentResource {
             this,
             name,
             spec,
-            checkedIssuer(args.clientCa, "UiApicClient clientCa", this, { signsFor: "clientAuth" }),
+            checkedIssuer(args.clientCa, "UiApicClient clientCa", this, {
+                signsFor: "clientAuth",
+                signsNames: [{ type: "URI", value: identity, input: "identity" }],
+            }),
         );
         this.certPem = cert.certPem;
         this.privateKeyPem = pulumi.secret(key.privateKeyPem);

@@ -16,11 +16,15 @@ import {
     Extension,
     id_ce_authorityKeyIdentifier,
     id_ce_subjectKeyIdentifier,
+    GeneralName,
+    id_ce_nameConstraints,
     KeyIdentifier,
     Name,
+    NameConstraints,
     RelativeDistinguishedName,
     SubjectKeyIdentifier,
 } from "@peculiar/asn1-x509";
+import { Name as DistinguishedName } from "@peculiar/x509";
 import { pemDecode } from "./pem";
 
 /**
@@ -183,4 +187,41 @@ export function parseCaCertificate(pem: string): Certificate {
 export function subjectKeyIdOf(cert: Certificate): ArrayBuffer | undefined {
     const ext = cert.tbsCertificate.extensions?.find((e) => e.extnID === id_ce_subjectKeyIdentifier);
     return ext && AsnConvert.parse(ext.extnValue, SubjectKeyIdentifier).buffer;
+}
+
+/** The OIDs of a certificate's extensions marked critical. */
+export const criticalExtensionsOf = (cert: crypto.X509Certificate): string[] =>
+    (AsnConvert.parse(cert.raw, Certificate).tbsCertificate.extensions ?? [])
+        .filter((ext) => ext.critical)
+        .map((ext) => ext.extnID);
+
+/** A GeneralName as name constraints compare it: its type, and its text as `openssl x509 -text` shows it. */
+export interface TypedName {
+    readonly type: "DNS" | "URI" | "IP" | "email" | "DirName" | "other";
+    readonly value: string;
+}
+
+function typedName(name: GeneralName): TypedName {
+    if (name.dNSName !== undefined) return { type: "DNS", value: name.dNSName };
+    if (name.uniformResourceIdentifier !== undefined) return { type: "URI", value: name.uniformResourceIdentifier };
+    if (name.rfc822Name !== undefined) return { type: "email", value: name.rfc822Name };
+    if (name.iPAddress !== undefined) return { type: "IP", value: name.iPAddress };
+    if (name.directoryName !== undefined)
+        return { type: "DirName", value: new DistinguishedName(toDer(name.directoryName)).toString() };
+    return { type: "other", value: "" };
+}
+
+/** A CA's nameConstraints (RFC 5280 section 4.2.1.10), or undefined when it has none. */
+export function nameConstraintsOf(
+    cert: crypto.X509Certificate,
+): { permitted: TypedName[]; excluded: TypedName[] } | undefined {
+    const ext = AsnConvert.parse(cert.raw, Certificate).tbsCertificate.extensions?.find(
+        (e) => e.extnID === id_ce_nameConstraints,
+    );
+    if (ext === undefined) return undefined;
+    const constraints = AsnConvert.parse(ext.extnValue, NameConstraints);
+    return {
+        permitted: (constraints.permittedSubtrees ?? []).map((subtree) => typedName(subtree.base)),
+        excluded: (constraints.excludedSubtrees ?? []).map((subtree) => typedName(subtree.base)),
+    };
 }
