@@ -698,6 +698,7 @@ describe("Components used alone", function () {
         const subdomains = constrained("Corp subdomains CA", "permitted;DNS:.bank.example");
         const domain = constrained("Corp domain CA", "permitted;DNS:bank.example, excluded;DNS:test.bank.example");
         const uris = constrained("Corp URI CA", "permitted;URI:.bank.example");
+        const meshOnly = constrained("Corp mesh CA", "permitted;DNS:.svc, permitted;URI:cluster.local");
         const run = (make: () => unknown) => runWithStandIn(make, { state: new Map() }).then(accepted, messageOf);
         const issuer = (signer: TestCa) => ({
             certPem: signer.certPem,
@@ -742,6 +743,8 @@ describe("Components used alone", function () {
                 await run(bundle(uris, "https://apic.bank.example/client")),
                 await run(bundle(subdomains, "urn:example:apic")),
                 await run(server(uris, "apic.other.example")),
+                await run(mesh(meshOnly)),
+                // istiod signs its own serving certificate with the plug-in CA: DNS subtrees must hold it.
                 await run(mesh(subdomains)),
             ],
             [
@@ -758,6 +761,9 @@ describe("Components used alone", function () {
                     `is outside the nameConstraints of certPem (CN=Corp URI CA), which permit only URI:.bank.example for URI names: ` +
                     `${refusers} ("permitted subtree violation"); give a CA whose nameConstraints permit URI:cluster.local, or that has no URI subtrees`,
                 ...Array<string>(6).fill("accepted"),
+                `MeshPluginCa issuer: istiod's serving certificate, which it signs with this CA and every proxy verifies, for "istiod.istio-system.svc" ` +
+                    `is outside the nameConstraints of certPem (CN=Corp subdomains CA), which permit only DNS:.bank.example for DNS names: ` +
+                    `${refusers} ("permitted subtree violation"); give a CA whose nameConstraints permit DNS:istiod.istio-system.svc (DNS:.svc holds it), or that has no DNS subtrees`,
             ],
         );
         // Envoy's rules agree on each side of the line.
@@ -782,6 +788,9 @@ describe("Components used alone", function () {
                 await verdict(domain, { dnsNames: ["bank.example"] }),
                 await verdict(uris, { uris: ["https://apic.bank.example/client"] }),
                 await verdict(subdomains, { uris: ["urn:example:apic"] }),
+                await verdict(subdomains, { dnsNames: ["istiod.istio-system.svc"] }),
+                await verdict(meshOnly, { dnsNames: ["istiod.istio-system.svc"] }),
+                await verdict(meshOnly, { uris: ["spiffe://cluster.local/ns/default/sa/default"] }),
             ],
             [
                 permitted,
@@ -789,6 +798,8 @@ describe("Components used alone", function () {
                 ["unsupported or invalid name syntax", "unsupported or invalid name syntax"],
                 permitted,
                 ...Array(4).fill(["ok", "ok"]),
+                permitted,
+                ...Array(2).fill(["ok", "ok"]),
             ],
         );
     });

@@ -111,6 +111,18 @@ const ISTIO_WORKLOAD_IDENTITY: SignedName = {
     fix: "give a CA whose nameConstraints permit URI:cluster.local, or that has no URI subtrees",
 };
 
+/**
+ * istiod's own serving certificate, which it signs with the plug-in CA (PILOT_CERT_PROVIDER=istiod,
+ * the default) and every proxy verifies on its xDS connection: a DNS name constraint above the CA
+ * must allow it as it allows the workloads' URIs.
+ */
+const ISTIOD_SERVING_NAME: SignedName = {
+    type: "DNS",
+    value: "istiod.istio-system.svc",
+    input: "istiod's serving certificate, which it signs with this CA and every proxy verifies, for",
+    fix: "give a CA whose nameConstraints permit DNS:istiod.istio-system.svc (DNS:.svc holds it), or that has no DNS subtrees",
+};
+
 const MESH_PLUGIN_CA_INPUTS: InputNames<MeshPluginCaArgs> = {
     ...SIGNER_INPUTS,
     cluster: "required",
@@ -205,7 +217,7 @@ export class MeshPluginCa extends pulumi.ComponentResource {
                 "MeshPluginCa",
                 this,
                 true,
-                [ISTIO_WORKLOAD_IDENTITY],
+                [ISTIO_WORKLOAD_IDENTITY, ISTIOD_SERVING_NAME],
             ),
         );
 
