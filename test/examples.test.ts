@@ -345,6 +345,10 @@ describe("Components used alone", function () {
                 await sign(issuer({ privateKeyPem: rootB.keyPem })),
                 await sign(issuer({ rootCertPem: rootB.certPem })),
                 await sign(issuer({ chainPem: rootB.certPem })),
+                await sign(issuer({ chainPem: rootA.certPem + caA.certPem })),
+                await sign(issuer({ chainPem: rootB.certPem + caA.certPem })),
+                await sign(issuer({ chainPem: caA.certPem + caA.certPem })),
+                await sign(issuer({ chainPem: caA.certPem + rootB.certPem + caA.certPem })),
                 await sign(issuer({ rootCertPem: rootA.certPem + rootB.certPem })),
                 await sign(issuer({ rootCertPem: rootA.certPem.trimEnd() + rootB.certPem })),
                 await sign(
@@ -362,6 +366,10 @@ describe("Components used alone", function () {
                 "IntermediateCa issuer: privateKeyPem is not the key of certPem",
                 "IntermediateCa issuer: the chain does not lead to rootCertPem: CN=CA under A is not signed by it",
                 "IntermediateCa issuer: chainPem does not start with certPem",
+                "IntermediateCa issuer: chainPem is in reverse order: certPem (CN=CA under A) is the last of its 2 certificates; give certPem first, then each issuer upward",
+                "IntermediateCa issuer: chainPem has certPem (CN=CA under A) as certificate 2 of 2, where it must be the first; give certPem first, then each issuer upward",
+                "IntermediateCa issuer: chainPem holds CN=CA under A twice (certificates 1 and 2); remove the repeated CN=CA under A",
+                "IntermediateCa issuer: chainPem holds CN=CA under A twice (certificates 1 and 3); remove the repeated CN=CA under A",
                 "IntermediateCa issuer: rootCertPem holds 2 certificates, and each would be a trust anchor wherever this CA's rootCertPem is trusted; give the root alone",
                 `IntermediateCa issuer: rootCertPem has two PEM blocks run together on line ${rootA.certPem.trimEnd().split("\n").length}: ` +
                     "the END of a CERTIFICATE block and the next BEGIN must be on separate lines (cat joins them so when a file lacks its final newline); put a line break between them",

@@ -668,6 +668,24 @@ export function issuerProblem(parts: IssuerParts): string | undefined {
         if (blocks.length === 0 && !isRoot) {
             return "chainPem holds no certificate; give the CA's certificate and every CA above it, up to the root";
         }
+        // A repeated certificate or one out of place is refused, not mended: it is a sign that the file
+        // was put together by hand, and its owner should see what else it holds.
+        for (let i = 1; i < blocks.length; i++) {
+            const first = blocks.findIndex((earlier) => earlier.raw.equals(blocks[i].raw));
+            if (first < i) {
+                return `chainPem holds ${subjectOf(blocks[i])} twice (certificates ${first + 1} and ${i + 1}); remove the repeated ${subjectOf(blocks[i])}`;
+            }
+        }
+        const place = blocks.findIndex((block) => block.raw.equals(cert.raw));
+        if (place > 0) {
+            const reversed = [...blocks].reverse();
+            const upsideDown =
+                place === blocks.length - 1 && reversed.every((b, i) => i === 0 || signedBy(reversed[i - 1], b));
+            const where = upsideDown
+                ? `is in reverse order: certPem (${subjectOf(cert)}) is the last of its ${blocks.length} certificates`
+                : `has certPem (${subjectOf(cert)}) as certificate ${place + 1} of ${blocks.length}, where it must be the first`;
+            return `chainPem ${where}; give certPem first, then each issuer upward`;
+        }
         if (blocks.length > 0 && !blocks[0].raw.equals(cert.raw)) return "chainPem does not start with certPem";
         for (let i = 1; i < blocks.length; i++) {
             if (!signedBy(blocks[i - 1], blocks[i])) {
