@@ -14,6 +14,7 @@ import { runProgram } from "../lib/testing";
 import { ApicClientBundle } from "../lib/components/apicClientBundle";
 import { ApicServerCertificate } from "../lib/components/apicServerCertificate";
 import { CustomerFacingTls } from "../lib/components/customerFacingTls";
+import { atPlanClock } from "../lib/components/checkClock";
 import { IntermediateCa } from "../lib/components/intermediateCa";
 import { GatewayEndpoint, IstioGatewayTls } from "../lib/components/istioGatewayTls";
 import { MeshPluginCa } from "../lib/components/meshPluginCa";
@@ -391,6 +392,59 @@ describe("Components used alone", function () {
             });
             assert.strictEqual(outputs.rootCertPem, rootA.certPem);
         }
+    });
+
+    it("refuses an issuer with a certificate expired or not valid yet at the component's clock, naming the input and the date", async () => {
+        const hours = (n: number) => new Date(Date.now() + n * 3_600_000);
+        const past = { issuedAt: hours(-48), validityHours: 24 };
+        const root = await mintRoot("Corp root");
+        const expiredRoot = await mintRoot("Corp expired root", past);
+        const expired = await mintSubCa(root, "Corp expired CA", past);
+        const underExpired = await mintSubCa(expired, "Corp CA under the expired CA");
+        const underExpiredRoot = await mintSubCa(expiredRoot, "Corp CA under the expired root");
+        const early = await mintSubCa(root, "Corp early CA", { issuedAt: hours(2) });
+        const current = await mintSubCa(root, "Corp current CA");
+        const run = (make: () => unknown) => runWithStandIn(make, { state: new Map() }).then(accepted, messageOf);
+        const intermediate =
+            (signer: TestCa, chainPem: pulumi.Input<string>, top = root) =>
+            () =>
+                new IntermediateCa("i", {
+                    issuer: {
+                        certPem: signer.certPem,
+                        privateKeyPem: signer.keyPem,
+                        chainPem,
+                        rootCertPem: top.certPem,
+                    },
+                    subject: { commonName: "i" },
+                    keyAlgorithm: "ECDSA",
+                });
+        const notAfter = (ca: TestCa) => new Date(new crypto.X509Certificate(ca.certPem).validTo).toISOString();
+        const notBefore = (ca: TestCa) => new Date(new crypto.X509Certificate(ca.certPem).validFrom).toISOString();
+        const refused = `BoringSSL, OpenSSL and Go refuse every certificate under it`;
+        assert.deepStrictEqual(
+            [
+                await run(intermediate(expired, expired.certPem)),
+                await run(intermediate(underExpired, underExpired.certPem + expired.certPem)),
+                await run(intermediate(underExpiredRoot, underExpiredRoot.certPem, expiredRoot)),
+                await run(intermediate(early, early.certPem)),
+                // Once the output resolves, as a stack reference's does.
+                await run(intermediate(expired, pulumi.output(expired.certPem))),
+                // At a plan's clock (render --now): a day on, the current CA has expired too.
+                await run(() => atPlanClock(hours(25), intermediate(current, current.certPem))),
+                await run(intermediate(current, current.certPem)),
+            ],
+            [
+                `IntermediateCa issuer: certPem (CN=Corp expired CA) expired on ${notAfter(expired)}: ${refused} ("certificate has expired"); renew it, or give the current CA`,
+                `IntermediateCa issuer: CN=Corp expired CA in chainPem expired on ${notAfter(expired)}: ${refused} ("certificate has expired"); renew it, or give the current CA`,
+                `IntermediateCa issuer: rootCertPem (CN=Corp expired root) expired on ${notAfter(expiredRoot)}: ${refused} ("certificate has expired"); renew it, or give the current root`,
+                `IntermediateCa issuer: certPem (CN=Corp early CA) is not valid before ${notBefore(early)}: ${refused} until then ("certificate is not yet valid"); ` +
+                    "give the current CA, or wait until then (if it was issued today, the issuing machine's clock is ahead)",
+                'error serializing property "caCertPem": ' +
+                    `IntermediateCa issuer: certPem (CN=Corp expired CA) expired on ${notAfter(expired)}: ${refused} ("certificate has expired"); renew it, or give the current CA`,
+                `IntermediateCa issuer: certPem (CN=Corp current CA) expired on ${notAfter(current)}: ${refused} ("certificate has expired"); renew it, or give the current CA`,
+                "accepted",
+            ],
+        );
     });
 
     it("refuses an issuer @pulumi/tls cannot read or sign with: a brainpool or Ed448 key, a key under another form's label, a negative serial", async () => {

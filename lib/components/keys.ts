@@ -18,9 +18,19 @@ import {
     runTogetherPemBlock,
     runTogetherProblem,
 } from "../pki/pem";
+import { CLOCK_SKEW_MS } from "../pki/crl";
 import { caFlags } from "../pki/trustBundle";
-import { criticalExtensionsOf, isSelfSigned, nameConstraintsOf, subjectOf, TypedName } from "../pki/x509";
+import {
+    criticalExtensionsOf,
+    expiredAt,
+    isSelfSigned,
+    nameConstraintsOf,
+    notYetValidAt,
+    subjectOf,
+    TypedName,
+} from "../pki/x509";
 import { isGiven, refuseOutput } from "./arguments";
+import { CheckClock, checkClock } from "./checkClock";
 import { argumentError } from "./errors";
 import { joinPemOutputs } from "./pem";
 
@@ -1006,6 +1016,47 @@ function pathLengthProblem(
     return undefined;
 }
 
+/**
+ * Why a certificate of a sound issuer (issuerProblem: certPem, the CAs of chainPem above it,
+ * rootCertPem) is expired or not valid yet at `now`, or undefined: BoringSSL, OpenSSL and Go refuse
+ * every chain through it ("certificate has expired", "certificate is not yet valid"), so all the
+ * issuer signs would be refused. Not valid yet counts from `now` or the machine's clock, the later,
+ * with CLOCK_SKEW_MS to spare: under a plan's clock (buildPki's), a CA that @pulumi/tls creates
+ * during the update is dated when it is made, after the plan's time; a CA dated minutes ahead is
+ * refused only for those minutes, one dated later for good.
+ */
+function issuerDatesProblem(parts: IssuerParts, now: Date): string | undefined {
+    const read = (part: string, pem: string): [string, crypto.X509Certificate] => [
+        part,
+        new crypto.X509Certificate(pem),
+    ];
+    const certs = [
+        read("certPem", issuerCertPem(parts.certPem)),
+        ...pemBlocks(parts.chainPem ?? "", "CERTIFICATE")
+            .slice(1)
+            .map((pem) => read("chainPem", pem)),
+        ...(parts.rootCertPem === undefined ? [] : [read("rootCertPem", issuerCertPem(parts.rootCertPem))]),
+    ];
+    const later = new Date(Math.max(now.getTime(), Date.now()) + CLOCK_SKEW_MS);
+    for (const [part, cert] of certs) {
+        const where = part === "chainPem" ? `${subjectOf(cert)} in chainPem` : `${part} (${subjectOf(cert)})`;
+        const current = part === "rootCertPem" ? "the current root" : "the current CA";
+        if (expiredAt(cert, now)) {
+            return (
+                `${where} expired on ${new Date(cert.validTo).toISOString()}: BoringSSL, OpenSSL and Go refuse every certificate under it ("certificate has expired"); ` +
+                `renew it, or give ${current}`
+            );
+        }
+        if (notYetValidAt(cert, later)) {
+            return (
+                `${where} is not valid before ${new Date(cert.validFrom).toISOString()}: BoringSSL, OpenSSL and Go refuse every certificate under it until then ("certificate is not yet valid"); ` +
+                `give ${current}, or wait until then (if it was issued today, the issuing machine's clock is ahead)`
+            );
+        }
+    }
+    return undefined;
+}
+
 /** Issuers checked already, by a SHA-256 of their parts: a stack's CAs sign many certificates. */
 const soundIssuers = new Set<string>();
 
@@ -1033,10 +1084,11 @@ export function checkedIssuer<T extends { certPem: pulumi.Input<string>; private
     } = {},
 ): T {
     const { withRootCertPem = false, ...partOptions } = options;
+    const clock: CheckClock = checkClock();
     const check = (parts: IssuerParts): void => {
         const id = crypto.hash("sha256", JSON.stringify(parts), "hex");
-        if (soundIssuers.has(id)) return;
-        const problem = issuerProblem(parts);
+        // The dates at each use: the clock moves on, and a plan's may read another time.
+        const problem = (soundIssuers.has(id) ? undefined : issuerProblem(parts)) ?? issuerDatesProblem(parts, clock());
         if (problem !== undefined) throw argumentError(`${label}: ${problem}`, resource);
         soundIssuers.add(id);
     };
