@@ -447,6 +447,66 @@ describe("Components used alone", function () {
         );
     });
 
+    it("refuses an issuer signed with SHA-1, and for a MeshPluginCa one that names its issuer in other bytes than that CA's subject, as Go does", async () => {
+        const root = await mintRoot("Corp root");
+        const sha1 = opensslCa("Corp SHA-1 CA", ["basicConstraints = critical, CA:TRUE"], root, "sha1");
+        const sha1Root = opensslCa("Corp SHA-1 root", ["basicConstraints = critical, CA:TRUE"], undefined, "sha1");
+        const underSha1Root = opensslCa(
+            "Corp CA under the SHA-1 root",
+            ["basicConstraints = critical, CA:TRUE"],
+            sha1Root,
+        );
+        const underSha1 = opensslCa("Corp CA under the SHA-1 CA", ["basicConstraints = critical, CA:TRUE"], sha1);
+        // One root key and name, twice: OpenSSL matches "Corp Root" with "corp  root", Go does not.
+        const rootKey = crypto.generateKeyPairSync("ec", { namedCurve: "prime256v1" }).privateKey;
+        const signingCopy = opensslRoot("Corp Root", rootKey, "0x1");
+        const givenCopy = opensslRoot("corp  root", rootKey, "0x2");
+        const underCopy = opensslCa(
+            "Corp CA under the root copy",
+            ["basicConstraints = critical, CA:TRUE"],
+            signingCopy,
+        );
+        const run = (make: () => unknown) => runWithStandIn(make, { state: new Map() }).then(accepted, messageOf);
+        const issuer = (signer: TestCa, top: TestCa, chainPem = signer.certPem) => ({
+            issuer: { certPem: signer.certPem, privateKeyPem: signer.keyPem, chainPem, rootCertPem: top.certPem },
+        });
+        const mesh = (args: Record<string, unknown>) => () =>
+            new MeshPluginCa("m", { ...args, cluster: "c", environment: "dev", keyAlgorithm: "ECDSA" });
+        const bundle = (signer: TestCa, chainPem: string) => () =>
+            new ApicClientBundle("b", {
+                clientCa: { certPem: signer.certPem, privateKeyPem: signer.keyPem, chainPem },
+                serverTrustBundlePem: root.certPem,
+                endpointId: "ob",
+                identity: "urn:example:apic",
+                keyAlgorithm: "ECDSA",
+            });
+        const weak = (where: string, hash: string, subject: string) =>
+            `${where} is signed with ${hash}, whose collisions let a forged certificate carry the same signature, and Go (istiod) refuses it ("insecure algorithm"); ` +
+            `re-issue ${subject} signed with SHA-256 or better`;
+        assert.deepStrictEqual(
+            [
+                await run(bundle(sha1, sha1.certPem)),
+                await run(bundle(underSha1, underSha1.certPem + sha1.certPem)),
+                await run(mesh(issuer(sha1, root))),
+                await run(mesh(issuer(underCopy, givenCopy))),
+                // Controls: the self-signed SHA-1 root is a trust anchor, whose signature no one checks;
+                // the two copies of the root are one to OpenSSL and BoringSSL.
+                await run(bundle(underSha1Root, underSha1Root.certPem + sha1Root.certPem)),
+                await run(bundle(underCopy, underCopy.certPem + givenCopy.certPem)),
+            ],
+            [
+                `ApicClientBundle clientCa: ${weak("certPem (CN=Corp SHA-1 CA)", "SHA-1", "CN=Corp SHA-1 CA")}`,
+                `ApicClientBundle clientCa: ${weak("CN=Corp SHA-1 CA in chainPem", "SHA-1", "CN=Corp SHA-1 CA")}`,
+                `MeshPluginCa issuer: ${weak("certPem (CN=Corp SHA-1 CA)", "SHA-1", "CN=Corp SHA-1 CA")}`,
+                "MeshPluginCa issuer: certPem (CN=Corp CA under the root copy) names its issuer CN=Corp Root encoded otherwise than rootCertPem (CN=corp  root) writes its subject " +
+                    `(another string type, case or spacing): OpenSSL and Envoy's BoringSSL match the two, but Go (istiod) compares their bytes and refuses the chain ("certificate signed by unknown authority"); ` +
+                    "re-issue CN=Corp CA under the root copy under CN=corp  root as it is given here, or give the copy of CN=corp  root that signed it",
+                "accepted",
+                "accepted",
+            ],
+        );
+    });
+
     it("refuses an issuer @pulumi/tls cannot read or sign with: a brainpool or Ed448 key, a key under another form's label, a negative serial", async () => {
         const ec = (namedCurve: string) => crypto.generateKeyPairSync("ec", { namedCurve }).privateKey;
         const sign = (root: TestCa) =>

@@ -615,10 +615,10 @@ const QUIET = { encoding: "utf8", stdio: "pipe" } as const;
 
 /**
  * A CA that @pulumi/tls cannot make, by openssl: `extensions` as openssl's config lines (pathlen 0,
- * a keyUsage without keyCertSign, an extendedKeyUsage), signed by `issuer`, else by its own key.
- * Its key is ECDSA P-256, as PKCS#8.
+ * a keyUsage without keyCertSign, an extendedKeyUsage), signed by `issuer`, else by its own key,
+ * with the `digest` openssl names ("sha1": a signature Go refuses). Its key is ECDSA P-256, as PKCS#8.
  */
-export function opensslCa(commonName: string, extensions: string[], issuer?: TestCa): TestCa {
+export function opensslCa(commonName: string, extensions: string[], issuer?: TestCa, digest = "sha256"): TestCa {
     const dir = tempDir("openssl-ca");
     const keyPem = crypto
         .generateKeyPairSync("ec", { namedCurve: "prime256v1" })
@@ -641,6 +641,7 @@ export function opensslCa(commonName: string, extensions: string[], issuer?: Tes
             "x509",
             "-req",
             ...signer,
+            `-${digest}`,
             "-days",
             "1",
             "-extfile",

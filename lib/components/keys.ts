@@ -21,11 +21,15 @@ import {
 import { CLOCK_SKEW_MS } from "../pki/crl";
 import { caFlags } from "../pki/trustBundle";
 import {
+    brokenSignatureHashOf,
     criticalExtensionsOf,
     expiredAt,
     isSelfSigned,
+    issuerDerOf,
+    issuerOf,
     nameConstraintsOf,
     notYetValidAt,
+    subjectDerOf,
     subjectOf,
     TypedName,
 } from "../pki/x509";
@@ -727,6 +731,8 @@ export function issuerProblem(parts: IssuerParts): string | undefined {
         }
     }
     return (
+        brokenSignatureProblem(chain, root) ??
+        (parts.verifiedByGo === true ? nameBytesProblem(chain, root) : undefined) ??
         pathLengthProblem(chain, root, parts.signsCa === true, parts.verifiedByGo === true) ??
         (parts.signsFor === undefined ? undefined : purposeProblem(chain, root, parts.signsFor)) ??
         unhandledExtensionProblem(chain, root) ??
@@ -909,6 +915,62 @@ function nameConstraintProblem(
                 );
             }
         }
+    }
+    return undefined;
+}
+
+/** Where a certificate of the issuer's path (pathOf) was given, as messages name it. */
+function placeInPath(
+    path: readonly crypto.X509Certificate[],
+    i: number,
+    root: crypto.X509Certificate | undefined,
+): string {
+    const subject = subjectOf(path[i]);
+    return i === 0 ? `certPem (${subject})` : path[i] === root ? `rootCertPem (${subject})` : `${subject} in chainPem`;
+}
+
+/**
+ * Why a certificate of the issuer's path (pathOf), the self-signed anchor at its top aside (no
+ * verifier checks that signature), is signed with a hash collisions have broken (SHA-1, MD5), or
+ * undefined. Go refuses SHA-1 since 1.18 (istiod); Envoy's BoringSSL still takes it, but a chain a
+ * bank hands out must not rest on a signature that can be forged.
+ */
+function brokenSignatureProblem(
+    chain: readonly crypto.X509Certificate[],
+    root: crypto.X509Certificate | undefined,
+): string | undefined {
+    const path = pathOf(chain, root);
+    for (const [i, cert] of path.entries()) {
+        if (i === path.length - 1 && isSelfSigned(cert)) continue;
+        const hash = brokenSignatureHashOf(cert);
+        if (hash === undefined) continue;
+        return (
+            `${placeInPath(path, i, root)} is signed with ${hash}, whose collisions let a forged certificate carry the same signature, and Go (istiod) refuses it ("insecure algorithm"); ` +
+            `re-issue ${subjectOf(cert)} signed with SHA-256 or better`
+        );
+    }
+    return undefined;
+}
+
+/**
+ * Why a certificate of the issuer's path (pathOf) names its issuer in other bytes than the subject
+ * of the CA above it has (a UTF8String for a PrintableString, another case or spacing), or
+ * undefined. OpenSSL and BoringSSL match names in a canonical form; Go looks the CA above up by the
+ * issuer's raw bytes, and refuses the chain ("certificate signed by unknown authority").
+ */
+function nameBytesProblem(
+    chain: readonly crypto.X509Certificate[],
+    root: crypto.X509Certificate | undefined,
+): string | undefined {
+    const path = pathOf(chain, root);
+    for (let i = 0; i + 1 < path.length; i++) {
+        const upper = path[i + 1];
+        if (issuerDerOf(path[i]).equals(subjectDerOf(upper))) continue;
+        return (
+            `${placeInPath(path, i, root)} names its issuer ${issuerOf(path[i])} encoded otherwise than ${placeInPath(path, i + 1, root)} writes its subject ` +
+            `(another string type, case or spacing): OpenSSL and Envoy's BoringSSL match the two, but Go (istiod) compares their bytes and refuses the chain ("certificate signed by unknown authority"); ` +
+            `re-issue ${subjectOf(path[i])} under ${subjectOf(upper)} as it is given here, or give the copy of ${subjectOf(upper)} that signed it`
+        );
     }
     return undefined;
 }

@@ -166,6 +166,24 @@ export function caSubject(fields: { organization?: string; organizationalUnit?: 
 export const subjectDerOf = (cert: crypto.X509Certificate): Buffer =>
     toDer(AsnConvert.parse(cert.raw, Certificate).tbsCertificate.subject);
 
+/** A certificate's issuer name as its DER holds it: Go finds the CA above by this, byte for byte its subject (subjectDerOf). */
+export const issuerDerOf = (cert: crypto.X509Certificate): Buffer =>
+    toDer(AsnConvert.parse(cert.raw, Certificate).tbsCertificate.issuer);
+
+/** The hash of signature algorithms that collisions have broken, by OID (RSA, ECDSA and DSA ones). */
+const BROKEN_SIGNATURE_HASHES: Readonly<Record<string, string>> = {
+    "1.2.840.113549.1.1.2": "MD2",
+    "1.2.840.113549.1.1.4": "MD5",
+    "1.2.840.113549.1.1.5": "SHA-1",
+    "1.3.14.3.2.29": "SHA-1",
+    "1.2.840.10045.4.1": "SHA-1",
+    "1.2.840.10040.4.3": "SHA-1",
+};
+
+/** The broken hash (SHA-1, MD5) the certificate is signed with, or undefined. */
+export const brokenSignatureHashOf = (cert: crypto.X509Certificate): string | undefined =>
+    BROKEN_SIGNATURE_HASHES[AsnConvert.parse(cert.raw, Certificate).signatureAlgorithm.algorithm];
+
 /** INTEGER contents of a non-negative serial given in hex (minimal, a leading 0 byte when the high bit is set). */
 export function serialNumber(hex: string): ArrayBuffer {
     return arrayBuffer(AsnIntegerBigIntConverter.toASN(BigInt(`0x${hex}`)).valueBlock.valueHexView);
