@@ -36,6 +36,7 @@ import {
     sharedState,
     tempDir,
     TestCa,
+    writeTemp,
 } from "./helpers";
 import { PIN_MISMATCH, verifyPeer } from "./envoyVerifier";
 
@@ -504,6 +505,59 @@ describe("Components used alone", function () {
                 "accepted",
                 "accepted",
             ],
+        );
+    });
+
+    it("takes a chainPem that ends in the root cross-signed by an older root, and hands out chains Envoy's rules accept", async () => {
+        const g1 = await mintRoot("Corp root G1");
+        const g2Key = crypto.generateKeyPairSync("ec", { namedCurve: "prime256v1" }).privateKey;
+        const g2 = opensslRoot("Corp root G2", g2Key, "0x2");
+        // G2's subject and key, signed by G1: what a root migration hands to peers that trust G1 only.
+        const dir = tempDir("cross-signed");
+        const g2KeyFile = writeTemp(dir, "g2.key", g2Key.export({ type: "pkcs8", format: "pem" }) as string);
+        const csr = spawnSync("openssl", ["req", "-new", "-key", g2KeyFile, "-subj", "/CN=Corp root G2"], {
+            encoding: "utf8",
+        }).stdout;
+        const extensions = [
+            "basicConstraints = critical, CA:TRUE",
+            "keyUsage = critical, keyCertSign, cRLSign",
+            "subjectKeyIdentifier = hash",
+            "authorityKeyIdentifier = keyid",
+        ];
+        const crossSigned = spawnSync(
+            "openssl",
+            [
+                ...["x509", "-req", "-CA", writeTemp(dir, "g1.crt", g1.certPem)],
+                ...["-CAkey", writeTemp(dir, "g1.key", g1.keyPem), "-days", "1", "-set_serial", "3"],
+                ...["-extfile", writeTemp(dir, "ext.cnf", extensions.join("\n"))],
+            ],
+            { encoding: "utf8", input: csr },
+        ).stdout;
+        fs.rmSync(dir, { recursive: true });
+        const ca = opensslCa("Corp CA under G2", ["basicConstraints = critical, CA:TRUE"], g2);
+        const chainPem = ca.certPem + crossSigned;
+        const outcome = await runWithStandIn(
+            () =>
+                new MeshPluginCa("m", {
+                    issuer: { certPem: ca.certPem, privateKeyPem: ca.keyPem, chainPem, rootCertPem: g2.certPem },
+                    cluster: "c",
+                    environment: "dev",
+                    keyAlgorithm: "ECDSA",
+                }),
+            { state: new Map() },
+        ).then(accepted, messageOf);
+        assert.strictEqual(outcome, "accepted");
+        // A client sending the cross-signed copy after its CA: OpenSSL and BoringSSL stop at the trusted G2.
+        const leaf = await mintLeaf(ca, { commonName: "c", allowedUses: ["digital_signature", "client_auth"] });
+        const verdict = verifyPeer({
+            caCrt: g2.certPem,
+            chain: leaf.cert + chainPem,
+            purpose: "sslclient",
+            partialChain: false,
+        });
+        assert.deepStrictEqual(
+            [verdict.accepted, verdict.boringssl.chain],
+            [true, ["c", "Corp CA under G2", "Corp root G2"]],
         );
     });
 

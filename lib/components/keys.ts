@@ -725,8 +725,11 @@ export function issuerProblem(parts: IssuerParts): string | undefined {
             // What follows the first would be a trust anchor too wherever rootCertPem goes (root-cert.pem, a truststore).
             return `rootCertPem holds ${count} certificates, and each would be a trust anchor wherever this CA's rootCertPem is trusted; give the root alone`;
         }
+        // A copy of the root with its key and subject (renewed, or cross-signed by an older root)
+        // reaches it: verifiers holding the root stop there (pathOf).
         const top = chain[chain.length - 1];
-        if (!top.raw.equals(root.raw) && !signedBy(top, root)) {
+        const rootCopy = top.subject === root.subject && top.publicKey.equals(root.publicKey);
+        if (!rootCopy && !signedBy(top, root)) {
             return `the chain does not lead to rootCertPem: ${subjectOf(top)} is not signed by it`;
         }
     }
