@@ -922,16 +922,6 @@ function nameConstraintProblem(
     return undefined;
 }
 
-/** Where a certificate of the issuer's path (pathOf) was given, as messages name it. */
-function placeInPath(
-    path: readonly crypto.X509Certificate[],
-    i: number,
-    root: crypto.X509Certificate | undefined,
-): string {
-    const subject = subjectOf(path[i]);
-    return i === 0 ? `certPem (${subject})` : path[i] === root ? `rootCertPem (${subject})` : `${subject} in chainPem`;
-}
-
 /**
  * Why a certificate of the issuer's path (pathOf), the self-signed anchor at its top aside (no
  * verifier checks that signature), is signed with a hash collisions have broken (SHA-1, MD5), or
@@ -948,7 +938,7 @@ function brokenSignatureProblem(
         const hash = brokenSignatureHashOf(cert);
         if (hash === undefined) continue;
         return (
-            `${placeInPath(path, i, root)} is signed with ${hash}, whose collisions let a forged certificate carry the same signature, and Go (istiod) refuses it ("insecure algorithm"); ` +
+            `${placeOnPath(i, path[i], root)} is signed with ${hash}, whose collisions let a forged certificate carry the same signature, and Go (istiod) refuses it ("insecure algorithm"); ` +
             `re-issue ${subjectOf(cert)} signed with SHA-256 or better`
         );
     }
@@ -970,7 +960,7 @@ function nameBytesProblem(
         const upper = path[i + 1];
         if (issuerDerOf(path[i]).equals(subjectDerOf(upper))) continue;
         return (
-            `${placeInPath(path, i, root)} names its issuer ${issuerOf(path[i])} encoded otherwise than ${placeInPath(path, i + 1, root)} writes its subject ` +
+            `${placeOnPath(i, path[i], root)} names its issuer ${issuerOf(path[i])} encoded otherwise than ${placeOnPath(i + 1, path[i + 1], root)} writes its subject ` +
             `(another string type, case or spacing): OpenSSL and Envoy's BoringSSL match the two, but Go (istiod) compares their bytes and refuses the chain ("certificate signed by unknown authority"); ` +
             `re-issue ${subjectOf(path[i])} under ${subjectOf(upper)} as it is given here, or give the copy of ${subjectOf(upper)} that signed it`
         );
@@ -993,9 +983,7 @@ function purposeProblem(
     for (const [i, cert] of path.entries()) {
         const listed = caFlags(cert).extendedKeyUsage;
         if (listed === undefined || listed.includes(LEAF_PURPOSES[purpose])) continue;
-        const subject = subjectOf(cert);
-        const where =
-            i === 0 ? `certPem (${subject})` : cert === root ? `rootCertPem (${subject})` : `${subject} in chainPem`;
+        const where = placeOnPath(i, cert, root);
         const role = purpose === "clientAuth" ? "client" : "server";
         const anchor = i === path.length - 1 && isSelfSigned(cert);
         const anyUsage = listed.includes(ANY_EXTENDED_KEY_USAGE);
@@ -1063,8 +1051,7 @@ function pathLengthProblem(
         const below = verifiedByGo ? i + made : skipping;
         if (pathLen >= below) continue;
         const subject = subjectOf(cert);
-        const where =
-            i === 0 ? `certPem (${subject})` : cert === root ? `rootCertPem (${subject})` : `${subject} in chainPem`;
+        const where = placeOnPath(i, cert, root);
         const allows = pathLen === 0 ? "no CA" : pathLen === 1 ? "1 CA" : `${pathLen} CAs`;
         const refusers =
             skipping <= pathLen
