@@ -1704,6 +1704,67 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         );
     });
 
+    it("registers no child of a component whose issuer, given as outputs, is refused once they resolve: no key, CSR, Gateway, rule or password", async () => {
+        // The issuer is checked in an apply; before, the children that take nothing from it were
+        // registered all the same, and pulumi up made them: a Gateway naming a Secret never made.
+        const { root, ca, issuing } = await bankIssuer();
+        // Outputs, as a Python or YAML program passes another resource's; the root's key, not the CA's.
+        const issuer = {
+            certPem: pulumi.output(ca.certPem),
+            privateKeyPem: pulumi.secret(root.keyPem),
+            chainPem: pulumi.output(ca.certPem),
+        };
+        const signer = { ...issuer, rootCertPem: root.certPem };
+        const calls: [string, pulumi.Inputs][] = [
+            [
+                "IstioGatewayTls",
+                {
+                    serverCa: issuer,
+                    clientTrustBundlePem: root.certPem,
+                    endpoints: [{ id: "pay", host: "pay.bank.example", clientSubjectAltNames: ["urn:bank:apic"] }],
+                    keyAlgorithm: "ECDSA",
+                },
+            ],
+            uiClient({ root, issuing }, { clientCa: issuer }),
+            [
+                "ApicClientBundle",
+                {
+                    clientCa: issuer,
+                    identity: "urn:bank:apic-client:ob",
+                    serverTrustBundlePem: root.certPem,
+                    keyAlgorithm: "ECDSA",
+                },
+            ],
+            ["ApicServerCertificate", { serverCa: issuer, host: "apic.bank.example", keyAlgorithm: "ECDSA" }],
+            ["IntermediateCa", { subject: { commonName: "Team CA" }, keyAlgorithm: "ECDSA", issuer: signer }],
+            ["MeshPluginCa", { cluster: "east", keyAlgorithm: "ECDSA", strictMtls: true, issuer: signer }],
+        ];
+        const outcomes = [];
+        for (const [component, inputs] of calls) {
+            const state = new Map();
+            const message = await runWithStandIn(() => provider.construct("bad", token(component), inputs, {}), {
+                state,
+            }).then(
+                () => "accepted",
+                // The SDK prefixes the properties it was serializing.
+                (error: Error) => error.message.replace(/^(error serializing property "\w+": )+/, ""),
+            );
+            outcomes.push({ message, registered: [...state.keys()] });
+        }
+        const refused = (component: string, argument: string) => ({
+            message: `${component} ${argument}: privateKeyPem is not the key of certPem`,
+            registered: [`${token(component)}::bad`],
+        });
+        assert.deepStrictEqual(outcomes, [
+            refused("IstioGatewayTls", "serverCa"),
+            refused("UiApicClient", "clientCa"),
+            refused("ApicClientBundle", "clientCa"),
+            refused("ApicServerCertificate", "serverCa"),
+            refused("IntermediateCa", "issuer"),
+            refused("MeshPluginCa", "issuer"),
+        ]);
+    });
+
     it("raises its refusals so that Pulumi's hosts print the message alone, no stack trace, whether raised in the call or in an apply", async () => {
         // An error raised in an apply (a check of PEMs that come as outputs) reaches the host as an
         // unhandled rejection: cmd/run-plugin/run.js (and cmd/run for TypeScript programs) prints a

@@ -7,6 +7,7 @@ import { spkiPin } from "../pki/pins";
 import { KeyAlgorithm } from "../config/types";
 import { apicClientCert } from "../plan/plan";
 import {
+    afterIssuerCheck,
     argumentError,
     certificateSettings,
     checkedIssuer,
@@ -185,15 +186,11 @@ export class ApicClientBundle extends pulumi.ComponentResource {
             epoch,
             organization,
         });
-        const { key, cert } = issueCertificate(
-            this,
-            name,
-            spec,
-            checkedIssuer(args.clientCa, "ApicClientBundle clientCa", this, {
-                signsFor: "clientAuth",
-                signsNames: [{ type: "URI", value: identity, input: "identity" }],
-            }),
-        );
+        const clientCa = checkedIssuer(args.clientCa, "ApicClientBundle clientCa", this, {
+            signsFor: "clientAuth",
+            signsNames: [{ type: "URI", value: identity, input: "identity" }],
+        });
+        const { key, cert } = issueCertificate(this, name, spec, clientCa);
 
         this.certPem = cert.certPem;
         this.privateKeyPem = pulumi.secret(key.privateKeyPem);
@@ -204,7 +201,8 @@ export class ApicClientBundle extends pulumi.ComponentResource {
         const password = new random.RandomPassword(
             `${name}-p12-password`,
             { length: 32, special: false },
-            { parent: this },
+            // Not before clientCa passes its check: a refused one leaves nothing made.
+            { parent: this, dependsOn: afterIssuerCheck(clientCa) },
         );
         this.pkcs12Password = pulumi.secret(password.result);
         this.pkcs12Base64 = pulumi.secret(

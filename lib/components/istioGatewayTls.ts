@@ -4,6 +4,7 @@ import { KeyAlgorithm } from "../config/types";
 import { Json, showJson } from "../config/values";
 import { gatewayEndpointResourceName, gatewayServerCert, HTTPS_PORT } from "../plan/plan";
 import {
+    afterIssuerCheck,
     argumentError,
     certificateSettings,
     checkedIssuer,
@@ -459,7 +460,8 @@ export class IstioGatewayTls extends pulumi.ComponentResource {
                 metadata: { name: gatewayName, namespace },
                 spec: { selector: { ...selector }, servers },
             },
-            { parent: this },
+            // Not before serverCa passes its check: else a refused one would leave a Gateway naming Secrets never made.
+            { parent: this, dependsOn: afterIssuerCheck(serverCa) },
         );
         this.gatewayName = gateway.metadata.name;
         this.registerOutputs({

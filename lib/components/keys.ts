@@ -189,10 +189,11 @@ export type CertificateSpec = Pick<
 >;
 
 /**
- * A private key, a CSR and a certificate signed by `ca`, as children `<name>-key|-csr|-cert` of
- * `parent` (`<name>-r<epoch>-...` once rotated, see rotatedName). A leaf gets a Subject Key
- * Identifier (RFC 5280 section 4.2.1.2: SHOULD); a CA has one through isCaCertificate, and not
- * setting the flag on CAs keeps their inputs, so deployed CAs are not replaced.
+ * A private key, a CSR and a certificate signed by `ca` (a checkedIssuer's), as children
+ * `<name>-key|-csr|-cert` of `parent` (`<name>-r<epoch>-...` once rotated, see rotatedName); the
+ * key waits for the issuer's check (afterIssuerCheck). A leaf gets a Subject Key Identifier (RFC
+ * 5280 section 4.2.1.2: SHOULD); a CA has one through isCaCertificate, and not setting the flag on
+ * CAs keeps their inputs, so deployed CAs are not replaced.
  */
 export function issueCertificate(
     parent: pulumi.Resource,
@@ -201,7 +202,7 @@ export function issueCertificate(
     ca: Pick<IssuingCa, "certPem" | "privateKeyPem">,
     extra: Pick<tls.LocallySignedCertArgs, "isCaCertificate" | "maxPathLength"> = {},
 ): { key: tls.PrivateKey; csr: tls.CertRequest; cert: tls.LocallySignedCert } {
-    const { name, key, csr } = keyAndRequest(parent, baseName, spec);
+    const { name, key, csr } = keyAndRequest(parent, baseName, spec, afterIssuerCheck(ca));
     const cert = new tls.LocallySignedCert(`${name}-cert`, locallySignedCertArgs(csr.certRequestPem, spec, ca, extra), {
         parent,
     });
@@ -227,11 +228,15 @@ export function locallySignedCertArgs(
     };
 }
 
-/** The key and CSR children (`<name>-key`, `<name>-csr`); the certificate comes from a CA here or elsewhere. */
+/**
+ * The key and CSR children (`<name>-key`, `<name>-csr`); the certificate comes from a CA here or
+ * elsewhere. The key, and so the CSR, waits for `dependsOn`.
+ */
 export function keyAndRequest(
     parent: pulumi.Resource,
     baseName: string,
     spec: Pick<CertificateSpec, "subject" | "dnsNames" | "uris" | "key" | "epoch">,
+    dependsOn?: pulumi.Input<pulumi.Resource[]>,
 ): { name: string; key: tls.PrivateKey; csr: tls.CertRequest } {
     // The epoch is part of the children's names: -1 or 1.5 would name resources, not rotate them.
     refuseOutput(spec.epoch, `${baseName}: epoch`, parent);
@@ -242,7 +247,7 @@ export function keyAndRequest(
         );
     }
     const name = rotatedName(baseName, spec.epoch);
-    const key = new tls.PrivateKey(`${name}-key`, privateKeyArgs(spec.key), { parent });
+    const key = new tls.PrivateKey(`${name}-key`, privateKeyArgs(spec.key), { parent, dependsOn });
     const csr = new tls.CertRequest(`${name}-csr`, certRequestArgs(key.privateKeyPem, spec), { parent });
     return { name, key, csr };
 }
@@ -1210,6 +1215,17 @@ export function checkedIssuer<T extends { certPem: pulumi.Input<string>; private
                       .apply(([checked]) => (checked == null ? checked : issuerCertPem(checked))),
               };
     return { ...members, certPem, privateKeyPem, ...rootCertPem } as unknown as T;
+}
+
+/**
+ * A dependsOn that holds a child back until the check of `issuer` (checkedIssuer's) has passed,
+ * and fails with its refusal. An issuer given as outputs (another component's, or through the
+ * component provider) is checked once they resolve, and a child that takes nothing from its
+ * certPem (a key and its CSR, a Gateway, a DestinationRule) would be registered before the
+ * refusal: `pulumi up` would leave it made, a Gateway naming a Secret that never is.
+ */
+export function afterIssuerCheck(issuer: { certPem: pulumi.Input<string> }): pulumi.Output<pulumi.Resource[]> {
+    return pulumi.output(issuer.certPem).apply(() => []);
 }
 
 /** Every input name of T, once, and whether T requires it: the compiler refuses a list that differs. */

@@ -275,7 +275,9 @@ export class MeshPluginCa extends pulumi.ComponentResource {
                     metadata: { name: "default", namespace: MESH_CA_SECRET.namespace },
                     spec: { mtls: { mode: "STRICT" } },
                 },
-                { parent: this },
+                // Not before the CA's certificate is made (or the ceremony's checked): a refused
+                // issuer or signed certificate, given as outputs, leaves nothing made.
+                { parent: this, dependsOn: this.certPem.apply(() => []) },
             );
         }
         this.registerOutputs({

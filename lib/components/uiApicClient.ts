@@ -6,6 +6,7 @@ import { uiClientSecretName } from "../config/values";
 import { uiClientCert } from "../plan/plan";
 import { spkiPin } from "../pki/pins";
 import {
+    afterIssuerCheck,
     argumentError,
     certificateSettings,
     checkedIssuer,
@@ -224,15 +225,11 @@ export class UiApicClient extends pulumi.ComponentResource {
             earlyRenewalDays,
             organization,
         });
-        const { key, cert } = issueCertificate(
-            this,
-            name,
-            spec,
-            checkedIssuer(args.clientCa, "UiApicClient clientCa", this, {
-                signsFor: "clientAuth",
-                signsNames: [{ type: "URI", value: identity, input: "identity" }],
-            }),
-        );
+        const clientCa = checkedIssuer(args.clientCa, "UiApicClient clientCa", this, {
+            signsFor: "clientAuth",
+            signsNames: [{ type: "URI", value: identity, input: "identity" }],
+        });
+        const { key, cert } = issueCertificate(this, name, spec, clientCa);
         this.certPem = cert.certPem;
         this.privateKeyPem = pulumi.secret(key.privateKeyPem);
         this.identity = identity;
@@ -279,7 +276,8 @@ export class UiApicClient extends pulumi.ComponentResource {
                         },
                     },
                 },
-                { parent: this },
+                // Not before clientCa passes its check: else a refused one would leave a rule naming a Secret never made.
+                { parent: this, dependsOn: afterIssuerCheck(clientCa) },
             );
         }
         this.registerOutputs({ certPem: this.certPem, privateKeyPem: this.privateKeyPem, spkiPin: this.spkiPin });
