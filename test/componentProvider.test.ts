@@ -1765,6 +1765,54 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         ]);
     });
 
+    it("refuses an issuer's chainPem that is no text (a list, number, map or flag) by its name, plain in the call and as an output once it resolves", async () => {
+        // Before, a TypeError and its stack: "error serializing property "caCertPem": text.matchAll is not a function".
+        const { root, ca, issuing } = await bankIssuer();
+        const notText = [[ca.certPem, root.certPem], 5, { pem: ca.certPem }, true];
+        const server = (chainPem: unknown): [string, pulumi.Inputs] => [
+            "ApicServerCertificate",
+            { serverCa: { ...issuing, chainPem }, host: "apic.bank.example", keyAlgorithm: "ECDSA" },
+        ];
+        const intermediate = (chainPem: unknown): [string, pulumi.Inputs] => [
+            "IntermediateCa",
+            {
+                subject: { commonName: "Team CA" },
+                keyAlgorithm: "ECDSA",
+                issuer: { ...issuing, chainPem, rootCertPem: root.certPem },
+            },
+        ];
+        const expected = ["object", "number", "object", "boolean"].flatMap((got) => [
+            `ApicServerCertificate serverCa: chainPem must be PEM text of certificates; got ${got}`,
+            `IntermediateCa issuer: chainPem must be PEM text of certificates; got ${got}`,
+        ]);
+        assert.deepStrictEqual(
+            await refusalsBeforeChildren(notText.flatMap((chainPem) => [server(chainPem), intermediate(chainPem)])),
+            { messages: expected, children: [] },
+        );
+        const inApply = [];
+        for (const chainPem of notText) {
+            for (const [component, inputs] of [
+                server(pulumi.output(chainPem)),
+                intermediate(pulumi.output(chainPem)),
+            ]) {
+                const state = new Map();
+                inApply.push(
+                    await runWithStandIn(() => provider.construct("bad", token(component), inputs, {}), {
+                        state,
+                        stackTraces: true,
+                    }).then(
+                        () => `${component} accepted`,
+                        (error: Error) =>
+                            printed(error) === error.message && state.size === 1
+                                ? error.message.replace(/^(error serializing property "\w+": )+/, "")
+                                : `${printed(error)} (registered ${[...state.keys()].join(", ")})`,
+                    ),
+                );
+            }
+        }
+        assert.deepStrictEqual(inApply, expected);
+    });
+
     it("raises its refusals so that Pulumi's hosts print the message alone, no stack trace, whether raised in the call or in an apply", async () => {
         // An error raised in an apply (a check of PEMs that come as outputs) reaches the host as an
         // unhandled rejection: cmd/run-plugin/run.js (and cmd/run for TypeScript programs) prints a

@@ -33,7 +33,7 @@ import {
     subjectOf,
     TypedName,
 } from "../pki/x509";
-import { isGiven, refuseOutput } from "./arguments";
+import { isGiven, isLater, refuseOutput } from "./arguments";
 import { CheckClock, checkClock } from "./checkClock";
 import { argumentError } from "./errors";
 import { joinPemOutputs } from "./pem";
@@ -1114,6 +1114,14 @@ function issuerDatesProblem(parts: IssuerParts, now: Date): string | undefined {
     return undefined;
 }
 
+/** What each part of an issuer must be PEM text of, for the refusal of one that is no text. */
+const PART_HOLDS = {
+    certPem: "a certificate",
+    privateKeyPem: "a private key",
+    chainPem: "certificates",
+    rootCertPem: "a certificate",
+} as const;
+
 /** Issuers checked already, by a SHA-256 of their parts: a stack's CAs sign many certificates. */
 const soundIssuers = new Set<string>();
 
@@ -1157,6 +1165,15 @@ export function checkedIssuer<T extends { certPem: pulumi.Input<string>; private
         ...(isGiven(issuer.chainPem) ? { chainPem: issuer.chainPem } : {}),
         ...(isGiven(issuer.rootCertPem) ? { rootCertPem: issuer.rootCertPem } : {}),
     };
+    const refuseNotText = (parts: Partial<Record<keyof typeof PART_HOLDS, unknown>>): void => {
+        for (const [part, value] of Object.entries(parts)) {
+            const notText = pemTextProblem(value, PART_HOLDS[part as keyof typeof PART_HOLDS]);
+            if (notText !== undefined) throw argumentError(`${label}: ${part} ${notText}`, resource);
+        }
+    };
+    // A part that is no text (a list, a number: a slip in YAML or Python) would fail as a TypeError
+    // with its stack; given plain, it is refused at once.
+    refuseNotText(Object.fromEntries(Object.entries(members).filter(([, value]) => !isLater(value))));
     const values = [members.certPem, members.privateKeyPem, members.chainPem, members.rootCertPem] as const;
     if (values.every((v) => v === undefined || typeof v === "string")) {
         const [certPem, privateKeyPem, chainPem, rootCertPem] = values as readonly (string | undefined)[];
@@ -1184,12 +1201,15 @@ export function checkedIssuer<T extends { certPem: pulumi.Input<string>; private
                 // Required parts that resolve to nothing (a StackReference's missing output), named:
                 // a CA signer's rootCertPem would be left out below, and the CA's rootCertPem and
                 // trust bundle would fail on it with a TypeError. (An issuer given as one output
-                // has a rootCertPem member whether it names a root or not.)
-                const required = { certPem, privateKeyPem, ...(withRootCertPem ? { rootCertPem } : {}) };
-                for (const [part, value] of Object.entries(required)) {
-                    const notText = pemTextProblem(value, part === "privateKeyPem" ? "a private key" : "a certificate");
-                    if (notText !== undefined) throw argumentError(`${label}: ${part} ${notText}`, resource);
-                }
+                // has a rootCertPem member whether it names a root or not.) So are parts that
+                // resolve to no text.
+                const resolved = Object.entries({ chainPem, rootCertPem }).filter(([, value]) => value != null);
+                refuseNotText({
+                    certPem,
+                    privateKeyPem,
+                    ...Object.fromEntries(resolved),
+                    ...(withRootCertPem ? { rootCertPem } : {}),
+                });
                 // An optional output that resolves to null (a StackReference's missing output) is left out too.
                 check({
                     certPem,
