@@ -1813,6 +1813,37 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         assert.deepStrictEqual(inApply, expected);
     });
 
+    it("leaves the root an issuer's chainPem ends in out of an IntermediateCa's chainPem, and puts it in its trustBundlePem once", async () => {
+        // Before, chainPem held the root, against its docs, and trustBundlePem held it twice.
+        const { root, ca } = await bankIssuer();
+        const { outputs } = await runWithStandIn(async () => {
+            const { state } = await provider.construct(
+                "team-ca",
+                token("IntermediateCa"),
+                {
+                    subject: { commonName: "Team CA" },
+                    keyAlgorithm: "ECDSA",
+                    issuer: {
+                        certPem: ca.certPem,
+                        privateKeyPem: ca.keyPem,
+                        chainPem: ca.certPem + root.certPem,
+                        rootCertPem: root.certPem,
+                    },
+                },
+                {},
+            );
+            return [state.chainPem, state.trustBundlePem] as string[];
+        });
+        const subjects = (pem: string) =>
+            (pem.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----\n/g) ?? []).map(
+                (block) => new crypto.X509Certificate(block).subject,
+            );
+        assert.deepStrictEqual(outputs.map(subjects), [
+            ["CN=Team CA", "CN=Bank issuing CA"],
+            ["CN=Team CA", "CN=Bank issuing CA", "CN=Bank root"],
+        ]);
+    });
+
     it("raises its refusals so that Pulumi's hosts print the message alone, no stack trace, whether raised in the call or in an apply", async () => {
         // An error raised in an apply (a check of PEMs that come as outputs) reaches the host as an
         // unhandled rejection: cmd/run-plugin/run.js (and cmd/run for TypeScript programs) prints a

@@ -36,7 +36,7 @@ import {
 import { isGiven, isLater, refuseOutput } from "./arguments";
 import { CheckClock, checkClock } from "./checkClock";
 import { argumentError } from "./errors";
-import { joinPemOutputs } from "./pem";
+import { chainCertificatesOf, joinPemOutputs } from "./pem";
 
 export { argumentError, isGiven };
 
@@ -344,7 +344,9 @@ export function issueCaCertificate(
             privateKeyPem: pulumi.secret(key.privateKeyPem),
             csrPem: csr.certRequestPem,
             certPem: cert.certPem,
-            chainPem: joinPemOutputs(cert.certPem, signer.chainPem ?? ""),
+            // Without the root a signer's chainPem may end in (as leaves take it: chainCertificatesOf),
+            // which trustBundlePem adds once.
+            chainPem: joinPemOutputs(cert.certPem, chainCertificatesOf(signer.chainPem)),
             rootCertPem: pulumi.output(signer.rootCertPem),
         };
     }
