@@ -1906,7 +1906,7 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
                 "IstioGatewayTls bad: clientTrustBundlePem holds CN=Bank issuing CA, which is not a self-signed root, and clientCrlPem is set: " +
                     "Envoy makes every certificate of ca.crt a trust anchor, stops the chain there and then finds no CRL for it, so every client would be refused (envoyproxy/envoy#29197). " +
                     "Give only the root(s) in clientTrustBundlePem; clients send their issuing CA",
-                "the signed certificate given for bad-www-bank-example certifies another key: sign the CSR bad-www-bank-example-csr of this stack",
+                "CustomerFacingTls bad: the certificatePem given for www.bank.example certifies another key: sign the CSR bad-www-bank-example-csr of this stack",
                 "UiApicClient bad: apicTrustPem holds CN=Bank issuing CA, which is not a self-signed root, and apicCrlPem is set: " +
                     "Envoy makes every certificate of ca.crt a trust anchor, stops the chain there and then finds no CRL for it, so APIC would be refused (envoyproxy/envoy#29197). " +
                     "Give only the root(s) in apicTrustPem; APIC sends its issuing CA",

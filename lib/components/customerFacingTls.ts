@@ -332,6 +332,7 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
                 .apply(([pem, publicKeyPem]) =>
                     servedChain(
                         checkSignedFor(
+                            `CustomerFacingTls ${name}: the certificatePem given for ${h.host}`,
                             `${name}-${id}`,
                             publicCertificateFor(name, h.host, pem, clock(), this),
                             publicKeyPem,

@@ -261,6 +261,7 @@ export class IntermediateCa extends pulumi.ComponentResource implements IssuingC
                 "IntermediateCa",
                 this,
             ),
+            "IntermediateCa",
         );
 
         this.certPem = ca.certPem;

@@ -329,13 +329,14 @@ export interface CaCertificate {
 /**
  * A CA certificate (keyCertSign, cRLSign, CA:TRUE): issued here by `signer` (no path length of
  * its own: @pulumi/tls cannot write 0), or, with an offline root, taken from the ceremony after a
- * check that it certifies this CA's own key.
+ * check that it certifies this CA's own key. `component` names the component in its refusals.
  */
 export function issueCaCertificate(
     parent: pulumi.Resource,
     name: string,
     spec: Pick<CertificateSpec, "subject" | "key" | "validityDays" | "earlyRenewalDays" | "epoch">,
     signer: CaSigner | OfflineSigner,
+    component: string,
 ): CaCertificate {
     const full = { ...spec, dnsNames: [], uris: [], allowedUses: [...CA_USES] };
     if ("privateKeyPem" in signer) {
@@ -355,10 +356,11 @@ export function issueCaCertificate(
     const certPem = pulumi
         .all([signer.signedCertPem ?? "", key.publicKeyPem, rootCertPem])
         .apply(([signed, publicKeyPem, rootPem]) => {
-            const checked = checkSignedFor(name, signed, publicKeyPem, parent, strayCaAdvice);
+            const what = `${component} offlineRoot.signedCertPem of ${name}`;
+            const checked = checkSignedFor(what, name, signed, publicKeyPem, parent, strayCaAdvice);
             if (checked === "") return "";
-            refuseUnlessCaOf(name, checked, rootPem, parent);
-            return caCertificateAlone(name, checked, parent);
+            refuseUnlessCaOf(what, name, checked, rootPem, parent);
+            return caCertificateAlone(what, name, checked, parent);
         });
     return {
         privateKeyPem: pulumi.secret(key.privateKeyPem),
@@ -401,16 +403,16 @@ function offlineRootAlone(name: string, rootCertPem: string, resource: pulumi.Re
 }
 
 /**
- * The ceremony's certificate for CA `name` as its one CERTIFICATE block, as the provider writes PEM:
- * it is this CA's certPem and chain, which istiod's cacerts and APIC's keystore get as they are, so
- * text pasted around it (an `openssl x509 -text` dump, "Bag Attributes", CRLF) is dropped and a
- * chain (the root appended) is refused.
+ * The ceremony's certificate for CA `name` (the input `what` names) as its one CERTIFICATE block,
+ * as the provider writes PEM: it is this CA's certPem and chain, which istiod's cacerts and APIC's
+ * keystore get as they are, so text pasted around it (an `openssl x509 -text` dump, "Bag
+ * Attributes", CRLF) is dropped and a chain (the root appended) is refused.
  */
-function caCertificateAlone(name: string, signedCertPem: string, resource: pulumi.Resource): string {
+function caCertificateAlone(what: string, name: string, signedCertPem: string, resource: pulumi.Resource): string {
     const count = pemBlocks(signedCertPem.replace(/\r\n/g, "\n"), "CERTIFICATE").length;
     if (count > 1) {
         throw argumentError(
-            `the signed certificate given for ${name} holds ${count} certificates; give the certificate signed for the CSR ${name}-csr alone (the file ceremony sign wrote), not a chain`,
+            `${what} holds ${count} certificates; give the certificate signed for the CSR ${name}-csr alone (the file ceremony sign wrote), not a chain`,
             resource,
         );
     }
@@ -418,24 +420,30 @@ function caCertificateAlone(name: string, signedCertPem: string, resource: pulum
 }
 
 /**
- * Refuses the ceremony's certificate for CA `name` unless it is a CA that may sign certificates,
- * signed by the offline root: else every chain this CA hands out would fail to verify (as the
- * stack's own check of pki:offlineRoots says before anything is made).
+ * Refuses the ceremony's certificate for CA `name` (the input `what` names) unless it is a CA that
+ * may sign certificates, signed by the offline root: else every chain this CA hands out would fail
+ * to verify (as the stack's own check of pki:offlineRoots says before anything is made).
  */
-function refuseUnlessCaOf(name: string, signedCertPem: string, rootCertPem: string, resource: pulumi.Resource): void {
+function refuseUnlessCaOf(
+    what: string,
+    name: string,
+    signedCertPem: string,
+    rootCertPem: string,
+    resource: pulumi.Resource,
+): void {
     const cert = new crypto.X509Certificate(signedCertPem);
     const root = new crypto.X509Certificate(rootCertPem); // one certificate: offlineRootAlone
     const { ca, certSign } = caFlags(cert);
     if (!ca || !certSign) {
         throw argumentError(
-            `the signed certificate given for ${name} is not a CA certificate (${!ca ? "CA:FALSE" : "its keyUsage lacks keyCertSign"}), so verifiers would accept nothing it signs: ` +
+            `${what} is not a CA certificate (${!ca ? "CA:FALSE" : "its keyUsage lacks keyCertSign"}), so verifiers would accept nothing it signs: ` +
                 `sign the CSR ${name}-csr of this stack as a CA (keyCertSign, cRLSign, CA:TRUE)`,
             resource,
         );
     }
     if (!cert.checkIssued(root) || !cert.verify(root.publicKey)) {
         throw argumentError(
-            `the signed certificate given for ${name} is not signed by offlineRoot.rootCertPem (${subjectOf(root)}), so the chains it hands out would not verify: ` +
+            `${what} is not signed by offlineRoot.rootCertPem (${subjectOf(root)}), so the chains it hands out would not verify: ` +
                 `sign the CSR ${name}-csr of this stack with that root`,
             resource,
         );
@@ -472,9 +480,11 @@ export function refusePastedKey(text: string, what: string, give: string, resour
 
 /**
  * A certificate signed elsewhere (the ceremony, a public CA) must certify this key, else the CSR
- * it signed was another one. `advice(cert)`, when given, is added to the refusal.
+ * `<name>-csr` it signed was another one. `what` names the input it came as, as refusals of the
+ * other arguments do; `advice(cert)`, when given, is added to the refusal.
  */
 export function checkSignedFor(
+    what: string,
     name: string,
     signedCertPem: string,
     publicKeyPem: string,
@@ -482,19 +492,19 @@ export function checkSignedFor(
     advice?: (cert: crypto.X509Certificate) => string,
 ): string {
     if (signedCertPem === "") return "";
-    refusePastedKey(signedCertPem, `the signed certificate given for ${name}`, "the certificate only", resource);
+    refusePastedKey(signedCertPem, what, "the certificate only", resource);
     let cert: crypto.X509Certificate;
     try {
         cert = new crypto.X509Certificate(signedCertPem);
     } catch {
         throw argumentError(
-            `the signed certificate given for ${name} is not a certificate in PEM; give the certificate signed for the CSR ${name}-csr of this stack`,
+            `${what} is not a certificate in PEM; give the certificate signed for the CSR ${name}-csr of this stack`,
             resource,
         );
     }
     if (cert.publicKey.export({ type: "spki", format: "pem" }) !== publicKeyPem) {
         throw argumentError(
-            `the signed certificate given for ${name} certifies another key: sign the CSR ${name}-csr of this stack` +
+            `${what} certifies another key: sign the CSR ${name}-csr of this stack` +
                 (advice === undefined ? "" : `. ${advice(cert)}`),
             resource,
         );

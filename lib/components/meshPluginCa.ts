@@ -219,6 +219,7 @@ export class MeshPluginCa extends pulumi.ComponentResource {
                 true,
                 [ISTIO_WORKLOAD_IDENTITY, ISTIOD_SERVING_NAME],
             ),
+            "MeshPluginCa",
         );
 
         // One certificate as the provider writes it: @pulumi/tls's, or the ceremony's (caCertificateAlone).
