@@ -356,7 +356,8 @@ export function issueCaCertificate(
     const certPem = pulumi
         .all([signer.signedCertPem ?? "", key.publicKeyPem, rootCertPem])
         .apply(([signed, publicKeyPem, rootPem]) => {
-            const what = `${component} offlineRoot.signedCertPem of ${name}`;
+            // Named as a component's input and as the stack file's key the stack program passes it from.
+            const what = `${component} offlineRoot.signedCertPem of ${name} (in a stack file: pki:offlineRoots.<root>.intermediates.${name})`;
             const checked = checkSignedFor(what, name, signed, publicKeyPem, parent, strayCaAdvice);
             if (checked === "") return "";
             refuseUnlessCaOf(what, name, checked, rootPem, parent);
