@@ -10,6 +10,7 @@ import * as tls from "@pulumi/tls";
 import * as YAML from "yaml";
 import { EngineState, runWithStandIn } from "../lib/engine/standIn";
 import { readTestKeys } from "../lib/engine/testKeys";
+import * as tlsProvider from "../lib/engine/tlsProvider";
 import { runProgram } from "../lib/testing";
 import { ApicClientBundle } from "../lib/components/apicClientBundle";
 import { ApicServerCertificate } from "../lib/components/apicServerCertificate";
@@ -21,6 +22,7 @@ import { MeshPluginCa } from "../lib/components/meshPluginCa";
 import { RootCa } from "../lib/components/rootCa";
 import { UiApicClient } from "../lib/components/uiApicClient";
 import { buildCrl } from "../lib/pki/crl";
+import { expiredAt } from "../lib/pki/x509";
 import {
     crlGateway,
     emptyCrlOf,
@@ -559,6 +561,49 @@ describe("Components used alone", function () {
             [verdict.accepted, verdict.boringssl.chain],
             [true, ["c", "Corp CA under G2", "Corp root G2"]],
         );
+    });
+
+    it("takes a chainPem that ends in an expired copy of the root, self-signed or cross-signed: verifiers stop at the root", async () => {
+        const hours = (n: number) => new Date(Date.now() + n * 3_600_000);
+        const yesterday = { now: () => hours(-48) };
+        const oldRoot = await mintRoot("Corp root G1", { issuedAt: hours(-48), validityHours: 24 });
+        const root = await mintRoot("Corp root G2");
+        const caUses = { isCaCertificate: true, allowedUses: ["cert_signing", "crl_signing"], validityPeriodHours: 24 };
+        const subject = { commonName: "Corp root G2" };
+        // G2's key and subject, both expired: renewed since, and cross-signed by the expired G1
+        // (the Let's Encrypt ISRG Root X1 under DST Root CA X3 case).
+        const expiredCopy = tlsProvider.selfSignedCert({ privateKeyPem: root.keyPem, subject, ...caUses }, yesterday)
+            .state.certPem as string;
+        const csr = tlsProvider.certRequest({ privateKeyPem: root.keyPem, subject }).state.certRequestPem;
+        const expiredCross = tlsProvider.locallySignedCert(
+            { certRequestPem: csr, caCertPem: oldRoot.certPem, caPrivateKeyPem: oldRoot.keyPem, ...caUses },
+            yesterday,
+        ).state.certPem as string;
+        const ca = await mintSubCa(root, "Corp CA under G2");
+        const leaf = await mintLeaf(ca, { commonName: "c", allowedUses: ["digital_signature", "client_auth"] });
+        for (const copy of [expiredCopy, expiredCross]) {
+            assert.ok(expiredAt(new crypto.X509Certificate(copy), new Date()));
+            const chainPem = ca.certPem + copy;
+            const outcome = await runWithStandIn(
+                () =>
+                    new IntermediateCa("i", {
+                        issuer: { certPem: ca.certPem, privateKeyPem: ca.keyPem, chainPem, rootCertPem: root.certPem },
+                        subject: { commonName: "i" },
+                        keyAlgorithm: "ECDSA",
+                    }),
+                { state: new Map() },
+            ).then(accepted, messageOf);
+            const verdict = verifyPeer({
+                caCrt: root.certPem,
+                chain: leaf.cert + chainPem,
+                purpose: "sslclient",
+                partialChain: false,
+            });
+            assert.deepStrictEqual(
+                [outcome, verdict.accepted, verdict.boringssl.chain],
+                ["accepted", true, ["c", "Corp CA under G2", "Corp root G2"]],
+            );
+        }
     });
 
     it("refuses an issuer @pulumi/tls cannot read or sign with: a brainpool or Ed448 key, a key under another form's label, a negative serial", async () => {

@@ -1087,30 +1087,33 @@ function pathLengthProblem(
 }
 
 /**
- * Why a certificate of a sound issuer (issuerProblem: certPem, the CAs of chainPem above it,
- * rootCertPem) is expired or not valid yet at `now`, or undefined: BoringSSL, OpenSSL and Go refuse
- * every chain through it ("certificate has expired", "certificate is not yet valid"), so all the
- * issuer signs would be refused. Not valid yet counts from `now` or the machine's clock, the later,
+ * Why a certificate of a sound issuer (issuerProblem) is expired or not valid yet at `now`, or
+ * undefined: certPem and the rest of its path (pathOf), up to rootCertPem. BoringSSL, OpenSSL and
+ * Go refuse every chain through one ("certificate has expired", "certificate is not yet valid"),
+ * so all the issuer signs would be refused; an older copy of the root that chainPem ends in is off
+ * the path (they stop at the trusted root), and is often expired (a cross-signed root whose
+ * signer has expired). Not valid yet counts from `now` or the machine's clock, the later,
  * with CLOCK_SKEW_MS to spare: under a plan's clock (buildPki's), a CA that @pulumi/tls creates
  * during the update is dated when it is made, after the plan's time; a CA dated minutes ahead is
  * refused only for those minutes, one dated later for good.
  */
 function issuerDatesProblem(parts: IssuerParts, now: Date): string | undefined {
-    const read = (part: string, pem: string): [string, crypto.X509Certificate] => [
-        part,
-        new crypto.X509Certificate(pem),
-    ];
-    const certs = [
-        read("certPem", issuerCertPem(parts.certPem)),
+    const signing = new crypto.X509Certificate(issuerCertPem(parts.certPem));
+    const chain = [
+        signing,
         ...pemBlocks(parts.chainPem ?? "", "CERTIFICATE")
             .slice(1)
-            .map((pem) => read("chainPem", pem)),
-        ...(parts.rootCertPem === undefined ? [] : [read("rootCertPem", issuerCertPem(parts.rootCertPem))]),
+            .map((pem) => new crypto.X509Certificate(pem)),
     ];
+    const root =
+        parts.rootCertPem === undefined ? undefined : new crypto.X509Certificate(issuerCertPem(parts.rootCertPem));
+    const path = pathOf(chain, root);
+    // certPem is dated even when it is a copy of the root that rootCertPem stands in for: it signs.
+    const dated = path[0] === signing ? path : [signing, ...path];
     const later = new Date(Math.max(now.getTime(), Date.now()) + CLOCK_SKEW_MS);
-    for (const [part, cert] of certs) {
-        const where = part === "chainPem" ? `${subjectOf(cert)} in chainPem` : `${part} (${subjectOf(cert)})`;
-        const current = part === "rootCertPem" ? "the current root" : "the current CA";
+    for (const [i, cert] of dated.entries()) {
+        const where = placeOnPath(i, cert, root);
+        const current = i > 0 && cert === root ? "the current root" : "the current CA";
         if (expiredAt(cert, now)) {
             return (
                 `${where} expired on ${new Date(cert.validTo).toISOString()}: BoringSSL, OpenSSL and Go refuse every certificate under it ("certificate has expired"); ` +
