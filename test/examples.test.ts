@@ -908,6 +908,106 @@ describe("Components used alone", function () {
         );
     });
 
+    it("holds the subjects a component signs against directoryName nameConstraints, and refuses a critical one to a MeshPluginCa, as Go does", async () => {
+        const root = await mintRoot("Corp root");
+        const constrained = (name: string, constraints: string, dn: string[]) =>
+            opensslCa(
+                name,
+                ["basicConstraints = critical, CA:TRUE", `nameConstraints = ${constraints}`, "[dn]", ...dn],
+                root,
+            );
+        const bankOnly = constrained("Corp bank-subjects CA", "critical, permitted;dirName:dn", ["O = Bank"]);
+        const notTest = constrained("Corp no-test CA", "critical, excluded;dirName:dn", [
+            "O = Bank",
+            "CN = api.test.bank.example",
+        ]);
+        const bankOnlyLax = constrained("Corp lax bank-subjects CA", "permitted;dirName:dn", ["O = Bank"]);
+        const run = (make: () => unknown) => runWithStandIn(make, { state: new Map() }).then(accepted, messageOf);
+        const issuer = (signer: TestCa) => ({
+            certPem: signer.certPem,
+            privateKeyPem: signer.keyPem,
+            chainPem: signer.certPem,
+        });
+        const server = (signer: TestCa, organization?: string) => () =>
+            new ApicServerCertificate("s", { serverCa: issuer(signer), host: "apic.bank.example", organization });
+        const gateway = (signer: TestCa, hosts: string[]) => () =>
+            new IstioGatewayTls("g", {
+                serverCa: issuer(signer),
+                clientTrustBundlePem: root.certPem,
+                endpoints: hosts.map((host, i) => ({ id: `e${i}`, host, clientSubjectAltNames: ["urn:example:apic"] })),
+                organization: "Bank",
+                keyAlgorithm: "ECDSA",
+            });
+        const bundle = (signer: TestCa, organization: string) => () =>
+            new ApicClientBundle("b", {
+                clientCa: issuer(signer),
+                serverTrustBundlePem: root.certPem,
+                endpointId: "ob",
+                identity: "urn:example:apic",
+                organization,
+                keyAlgorithm: "ECDSA",
+            });
+        const mesh = (signer: TestCa, organization?: string) => () =>
+            new MeshPluginCa("m", {
+                issuer: { ...issuer(signer), rootCertPem: root.certPem },
+                cluster: "c",
+                environment: "dev",
+                organization,
+                keyAlgorithm: "ECDSA",
+            });
+        const refusers = `Envoy's BoringSSL and OpenSSL would refuse the certificate signed for it`;
+        assert.deepStrictEqual(
+            [
+                await run(server(bankOnly)),
+                await run(bundle(bankOnly, "Other Bank")),
+                await run(gateway(notTest, ["api.bank.example", "api.test.bank.example"])),
+                await run(mesh(bankOnly, "Bank")),
+                await run(mesh(bankOnlyLax)),
+                // Controls: O=BANK is O=Bank to BoringSSL; Go ignores a non-critical extension.
+                await run(server(bankOnly, "BANK")),
+                await run(gateway(notTest, ["api.bank.example"])),
+                await run(mesh(bankOnlyLax, "Bank")),
+            ],
+            [
+                `ApicServerCertificate serverCa: the subject "CN=apic.bank.example" is outside the nameConstraints of certPem (CN=Corp bank-subjects CA), which permit only DirName:O=Bank for DirName names: ` +
+                    `${refusers} ("permitted subtree violation"); give an organization that puts the subject within DirName:O=Bank, or a CA whose nameConstraints allow it`,
+                `ApicClientBundle clientCa: the subject "O=Other Bank, CN=apic-client ob" is outside the nameConstraints of certPem (CN=Corp bank-subjects CA), which permit only DirName:O=Bank for DirName names: ` +
+                    `${refusers} ("permitted subtree violation"); give an organization that puts the subject within DirName:O=Bank, or a CA whose nameConstraints allow it`,
+                `IstioGatewayTls serverCa: the subject for endpoints[1] "O=Bank, CN=api.test.bank.example" is excluded by the nameConstraints of certPem (CN=Corp no-test CA), which exclude DirName:O=Bank, CN=api.test.bank.example: ` +
+                    `${refusers} ("excluded subtree violation"); give an organization that puts the subject outside DirName:O=Bank, CN=api.test.bank.example, or a CA whose nameConstraints allow it`,
+                "MeshPluginCa issuer: certPem (CN=Corp bank-subjects CA) has a critical nameConstraints with DirName:O=Bank, a name type Go reads no constraints of (only DNS, IP, email and URI): " +
+                    `Go (istiod) would refuse every certificate under it ("unhandled critical extension"); ` +
+                    "re-issue CN=Corp bank-subjects CA without those subtrees or with nameConstraints non-critical, or give another CA",
+                `MeshPluginCa issuer: the CA's subject "CN=dev mesh CA c" is outside the nameConstraints of certPem (CN=Corp lax bank-subjects CA), which permit only DirName:O=Bank for DirName names: ` +
+                    `${refusers} ("permitted subtree violation"); give an organization that puts the subject within DirName:O=Bank, or a CA whose nameConstraints allow it`,
+                ...Array<string>(3).fill("accepted"),
+            ],
+        );
+        // Envoy's rules agree: the certificate the component signs with O=BANK passes, one without O does not.
+        const { outputs } = await runWithStandIn(
+            () => ({ certPem: (server(bankOnly, "BANK")() as ApicServerCertificate).certPem }),
+            {
+                state: new Map(),
+            },
+        );
+        const noOrganization = await mintLeaf(bankOnly, {
+            commonName: "apic.bank.example",
+            dnsNames: ["apic.bank.example"],
+            allowedUses: ["digital_signature", "server_auth"],
+        });
+        const verdict = (leafPem: string) => {
+            const v = verifyPeer({ caCrt: root.certPem, chain: leafPem + bankOnly.certPem, purpose: "sslserver" });
+            return [v.boringssl.error || "ok", v.openssl.error || "ok"];
+        };
+        assert.deepStrictEqual(
+            [verdict(outputs.certPem as string), verdict(noOrganization.cert)],
+            [
+                ["ok", "ok"],
+                ["permitted subtree violation", "permitted subtree violation"],
+            ],
+        );
+    });
+
     it("refuses an issuer whose nameConstraints exclude a name the component would sign", async () => {
         const root = await mintRoot("Corp root");
         const constrained = (name: string, constraints: string) =>

@@ -18,6 +18,7 @@ import {
     issueCertificate,
     ISSUING_CA_INPUTS,
     IssuingCa,
+    subjectSignedName,
 } from "./keys";
 import { epochArgument, idArgument, identityArgument, isGiven, organizationArgument, refuseOutput } from "./arguments";
 import { checkClock } from "./checkClock";
@@ -188,7 +189,7 @@ export class ApicClientBundle extends pulumi.ComponentResource {
         });
         const clientCa = checkedIssuer(args.clientCa, "ApicClientBundle clientCa", this, {
             signsFor: "clientAuth",
-            signsNames: [{ type: "URI", value: identity, input: "identity" }],
+            signsNames: [{ type: "URI", value: identity, input: "identity" }, subjectSignedName(spec.subject)],
         });
         const { key, cert } = issueCertificate(this, name, spec, clientCa);
 

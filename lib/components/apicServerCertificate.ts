@@ -10,6 +10,7 @@ import {
     issueCertificate,
     ISSUING_CA_INPUTS,
     IssuingCa,
+    subjectSignedName,
 } from "./keys";
 import { epochArgument, hostArgument, organizationArgument } from "./arguments";
 import { chainCertificatesOf } from "./pem";
@@ -93,7 +94,7 @@ export class ApicServerCertificate extends pulumi.ComponentResource {
             spec,
             checkedIssuer(args.serverCa, "ApicServerCertificate serverCa", this, {
                 signsFor: "serverAuth",
-                signsNames: [{ type: "DNS", value: host, input: "host" }],
+                signsNames: [{ type: "DNS", value: host, input: "host" }, subjectSignedName(spec.subject)],
             }),
         );
         this.certPem = cert.certPem;

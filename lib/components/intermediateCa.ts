@@ -23,6 +23,7 @@ import {
     ROOT_CA_PEM_INPUTS,
     RootCaPem,
     SUBJECT_INPUTS,
+    subjectSignedName,
 } from "./keys";
 import { pemTextProblem } from "../pki/pem";
 import { caSubject, subjectDerOf, subjectOf, toDer } from "../pki/x509";
@@ -172,7 +173,9 @@ export function checkedSigner(
         const rootCertPem = keyless(offline.rootCertPem, label, resource);
         return { ...offline, rootCertPem: namedApart(rootCertPem, own, SIGNED_OFFLINE, component, label, resource) };
     }
-    const options = { withRootCertPem: true, verifiedByGo, signsNames };
+    // BoringSSL and OpenSSL hold the subject of every CA below a DirName subtree against it, as a leaf's.
+    const ownName = subjectSignedName(own.subject, "the CA's subject");
+    const options = { withRootCertPem: true, verifiedByGo, signsNames: [...signsNames, ownName] };
     const label = `${component} ${isGiven(args.rootCa) ? "rootCa" : "issuer"}`;
     const checked = isGiven(args.rootCa)
         ? checkedIssuer(signer as CaSigner, label, resource, { ...options, root: true })

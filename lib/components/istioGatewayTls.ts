@@ -15,6 +15,7 @@ import {
     issueCertificate,
     ISSUING_CA_INPUTS,
     IssuingCa,
+    subjectSignedName,
 } from "./keys";
 import { canonicalSpkiPin } from "../pki/pins";
 import {
@@ -394,20 +395,8 @@ export class IstioGatewayTls extends pulumi.ComponentResource {
             sender: "clients send their issuing CA",
         };
         const { caCrt, caCrl } = withCrls(trusted, args.clientCrlPem, crlNames, this, clock);
-        const serverCa = checkedIssuer(args.serverCa, "IstioGatewayTls serverCa", this, {
-            signsFor: "serverAuth",
-            signsNames: args.endpoints.map((endpoint, i) => ({
-                type: "DNS" as const,
-                value: endpoint.host,
-                input: `endpoints[${i}].host`,
-            })),
-        });
-        this.serverCertPems = {};
-        this.serverPrivateKeyPems = {};
-        const servers = args.endpoints.map((endpoint) => {
-            const secretName = endpoint.secretName ?? `apic-mtls-${endpoint.id}`;
-            const pins = endpoint.verifyCertificateSpki;
-            const spec = gatewayServerCert({
+        const specs = args.endpoints.map((endpoint) =>
+            gatewayServerCert({
                 endpointId: endpoint.id,
                 host: endpoint.host,
                 keyAlgorithm,
@@ -415,7 +404,21 @@ export class IstioGatewayTls extends pulumi.ComponentResource {
                 earlyRenewalDays,
                 epoch: endpoint.epoch ?? 0,
                 organization,
-            });
+            }),
+        );
+        const serverCa = checkedIssuer(args.serverCa, "IstioGatewayTls serverCa", this, {
+            signsFor: "serverAuth",
+            signsNames: args.endpoints.flatMap((endpoint, i) => [
+                { type: "DNS" as const, value: endpoint.host, input: `endpoints[${i}].host` },
+                subjectSignedName(specs[i].subject, `the subject for endpoints[${i}]`),
+            ]),
+        });
+        this.serverCertPems = {};
+        this.serverPrivateKeyPems = {};
+        const servers = args.endpoints.map((endpoint, i) => {
+            const secretName = endpoint.secretName ?? `apic-mtls-${endpoint.id}`;
+            const pins = endpoint.verifyCertificateSpki;
+            const spec = specs[i];
             const resourceName = gatewayEndpointResourceName(name, endpoint.id);
             const { key, cert } = issueCertificate(this, `${resourceName}-server`, spec, serverCa);
             const privateKeyPem = pulumi.secret(key.privateKeyPem);

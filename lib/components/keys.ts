@@ -5,7 +5,7 @@ import * as tls from "@pulumi/tls";
 import { KeyAlgorithm } from "../config/types";
 import { characterCount, hasControlCharacter, isMap, Json, showJson } from "../config/values";
 import { defaultEarlyRenewalDays, MAX_COMMON_NAME_LENGTH, MAX_VALIDITY_DAYS } from "../config/validate";
-import { CA_USES, KeySpec, LeafPlan, rotatedName } from "../plan/plan";
+import { CA_USES, KeySpec, LeafPlan, rotatedName, SubjectSpec } from "../plan/plan";
 import { PRIVATE_KEY_FORMS, PrivateKeyLabel, privateKeyLabelOf } from "../pki/der";
 import {
     pastedKeyProblem,
@@ -22,7 +22,9 @@ import { CLOCK_SKEW_MS } from "../pki/crl";
 import { caFlags } from "../pki/trustBundle";
 import {
     brokenSignatureHashOf,
+    caSubject,
     criticalExtensionsOf,
+    dirName,
     expiredAt,
     isSelfSigned,
     issuerDerOf,
@@ -538,12 +540,20 @@ interface IssuerParts {
 
 /** A name a component puts in the certificates it signs, and the input it comes from, for a refusal. */
 export interface SignedName extends TypedName {
-    readonly type: "DNS" | "URI";
+    /** A SAN, or the subject (DirName), which Envoy's BoringSSL and OpenSSL hold against DirName subtrees. */
+    readonly type: "DNS" | "URI" | "DirName";
     /** The input it comes from, as the refusal names it: `endpoints[0].host`, `identity`. */
     readonly input: string;
     /** The fix, when it is not another name for that input. */
     readonly fix?: string;
 }
+
+/** The subject of a leaf as @pulumi/tls writes it (caSubject: Go's order and string types), as a SignedName. */
+export const subjectSignedName = (subject: SubjectSpec, input = "the subject"): SignedName => ({
+    ...dirName(caSubject(subject)),
+    type: "DirName",
+    input,
+});
 
 /** The extended key usages this package's leaves carry, by name and OID (RFC 5280 section 4.2.1.12). */
 const LEAF_PURPOSES = { serverAuth: "1.3.6.1.5.5.7.3.1", clientAuth: "1.3.6.1.5.5.7.3.2" } as const;
@@ -756,7 +766,7 @@ export function issuerProblem(parts: IssuerParts): string | undefined {
         (parts.verifiedByGo === true ? nameBytesProblem(chain, root) : undefined) ??
         pathLengthProblem(chain, root, parts.signsCa === true, parts.verifiedByGo === true) ??
         (parts.signsFor === undefined ? undefined : purposeProblem(chain, root, parts.signsFor)) ??
-        unhandledExtensionProblem(chain, root) ??
+        unhandledExtensionProblem(chain, root, parts.verifiedByGo === true) ??
         nameConstraintProblem(chain, root, parts.signsNames ?? [])
     );
 }
@@ -828,15 +838,36 @@ const CRITICAL_EXTENSIONS_HANDLED: Readonly<Record<string, readonly string[]>> =
     ],
 };
 
+/** The name types Go's crypto/x509 reads in nameConstraints (parseNameConstraintsExtension). */
+const GO_CONSTRAINED_TYPES: readonly TypedName["type"][] = ["DNS", "IP", "email", "URI"];
+
+/** Subtrees as refusals show them: "DNS:.bank.example, DirName:O=Bank". */
+const showSubtrees = (subtrees: readonly TypedName[]): string =>
+    subtrees.map((subtree) => (subtree.type === "other" ? "other" : `${subtree.type}:${subtree.value}`)).join(", ");
+
 /**
  * Why a CA of the issuer's path (pathOf) has a critical extension a verifier of the chains below
- * it does not handle, or undefined: only the extensions all three handle are accepted.
+ * it does not handle, or undefined: only the extensions all three handle are accepted. When
+ * `verifiedByGo`, that includes a critical nameConstraints with subtrees of a type Go does not
+ * read (a DirName): Go marks the extension unhandled, where BoringSSL and OpenSSL apply it.
  */
 function unhandledExtensionProblem(
     chain: readonly crypto.X509Certificate[],
     root: crypto.X509Certificate | undefined,
+    verifiedByGo: boolean,
 ): string | undefined {
     for (const [i, cert] of pathOf(chain, root).entries()) {
+        const constraints = nameConstraintsOf(cert);
+        const unread = [...(constraints?.permitted ?? []), ...(constraints?.excluded ?? [])].filter(
+            (subtree) => !GO_CONSTRAINED_TYPES.includes(subtree.type),
+        );
+        if (verifiedByGo && unread.length > 0 && criticalExtensionsOf(cert).includes(NAME_CONSTRAINTS)) {
+            return (
+                `${placeOnPath(i, cert, root)} has a critical nameConstraints with ${showSubtrees(unread)}, a name type Go reads no constraints of (only DNS, IP, email and URI): ` +
+                `Go (istiod) would refuse every certificate under it ("unhandled critical extension"); ` +
+                `re-issue ${subjectOf(cert)} without those subtrees or with nameConstraints non-critical, or give another CA`
+            );
+        }
         for (const oid of criticalExtensionsOf(cert)) {
             const refusers = Object.entries(CRITICAL_EXTENSIONS_HANDLED)
                 .filter(([, handled]) => !handled.includes(oid))
@@ -885,15 +916,38 @@ function uriWithin(uri: string, base: string): boolean {
     return subtree.startsWith(".") ? host.length > subtree.length && host.endsWith(subtree) : host === subtree;
 }
 
-const within = (name: SignedName, base: TypedName): boolean =>
-    name.type === "DNS" ? dnsWithin(name.value, base.value) : uriWithin(name.value, base.value);
+/**
+ * Whether a distinguished name is within a DirName subtree: the subtree's RDNs start it (RFC 5280
+ * section 7.1). BoringSSL's nc_dn compares a prefix of the two names' canonical encodings, where
+ * each value is UTF-8 with its ASCII letters lowercased, spaces trimmed and runs of whitespace
+ * collapsed; comparing RDNs by attribute type and so-normalized text is close enough for the
+ * subjects this package signs (PrintableString or UTF8String text).
+ */
+function dirNameWithin(name: TypedName, base: TypedName): boolean {
+    const canonical = (rdn: readonly (readonly [string, string])[]): string =>
+        rdn
+            .map(([type, text]) => {
+                const collapsed = text.replace(/[ \t\n\v\f\r]+/g, " ").trim();
+                return `${type}=${collapsed.replace(/[A-Z]/g, (letter) => letter.toLowerCase())}`;
+            })
+            .sort()
+            .join("+");
+    const [rdns, subtree] = [name.rdns ?? [], base.rdns ?? []];
+    return subtree.length <= rdns.length && subtree.every((rdn, i) => canonical(rdn) === canonical(rdns[i]));
+}
+
+function within(name: SignedName, base: TypedName): boolean {
+    if (name.type === "DNS") return dnsWithin(name.value, base.value);
+    return name.type === "URI" ? uriWithin(name.value, base.value) : dirNameWithin(name, base);
+}
 
 /**
  * Why a name the issuer signs is outside the nameConstraints of a CA of its path (pathOf), or
  * undefined. RFC 5280 section 4.2.1.10, as Envoy's BoringSSL applies it (NAME_CONSTRAINTS_check;
- * OpenSSL and Go agree for these names): a name must be within one of the permitted subtrees of
- * its type, when there are any (those of other types do not restrict it), and within none of the
- * excluded ones, which win. Every CA's constraints count, the root's too.
+ * OpenSSL and Go agree for DNS names; Go does not hold subjects against DirName subtrees): a name
+ * must be within one of the permitted subtrees of its type, when there are any (those of other
+ * types do not restrict it), and within none of the excluded ones, which win. Every CA's
+ * constraints count, the root's too.
  */
 function nameConstraintProblem(
     chain: readonly crypto.X509Certificate[],
@@ -904,17 +958,23 @@ function nameConstraintProblem(
     for (const [i, cert] of pathOf(chain, root).entries()) {
         const constraints = nameConstraintsOf(cert);
         if (constraints === undefined) continue;
-        const show = (subtrees: readonly TypedName[]): string =>
-            subtrees.map((subtree) => `${subtree.type}:${subtree.value}`).join(", ");
         for (const name of names) {
             const shown = `${name.input} ${showJson(name.value)}`;
+            const refusers =
+                name.type === "DirName" ? "Envoy's BoringSSL and OpenSSL" : "Envoy's BoringSSL, OpenSSL and Go";
+            // A subject's CN is the component's to choose; its O is the organization input.
+            const fix = (subtrees: readonly TypedName[], place: "within" | "outside"): string =>
+                name.fix ??
+                (name.type === "DirName"
+                    ? `give an organization that puts the subject ${place} ${showSubtrees(subtrees)}, or a CA whose nameConstraints allow it`
+                    : `give a name ${place} ${showSubtrees(subtrees)}, or a CA whose nameConstraints allow it`);
             // A URI without a host (a URN) cannot be matched: BoringSSL and OpenSSL refuse it under any URI subtree.
             const uriSubtrees = [...constraints.permitted, ...constraints.excluded].filter(
                 (subtree) => subtree.type === "URI",
             );
             if (name.type === "URI" && uriHost(name.value) === undefined && uriSubtrees.length > 0) {
                 return (
-                    `${shown} has no host to match the URI nameConstraints of ${placeOnPath(i, cert, root)} (${show(uriSubtrees)}) against: ` +
+                    `${shown} has no host to match the URI nameConstraints of ${placeOnPath(i, cert, root)} (${showSubtrees(uriSubtrees)}) against: ` +
                     `Envoy's BoringSSL and OpenSSL would refuse the certificate signed for it ("unsupported or invalid name syntax"); ` +
                     `${name.fix ?? "give a URI with a host within them (scheme://host/...), or a CA whose nameConstraints have no URI subtrees"}`
                 );
@@ -924,15 +984,15 @@ function nameConstraintProblem(
             );
             if (excluded.length > 0) {
                 return (
-                    `${shown} is excluded by the nameConstraints of ${placeOnPath(i, cert, root)}, which exclude ${show(excluded)}: ` +
-                    `Envoy's BoringSSL, OpenSSL and Go would refuse the certificate signed for it ("excluded subtree violation"); ${name.fix ?? `give a name outside ${show(excluded)}, or a CA whose nameConstraints allow it`}`
+                    `${shown} is excluded by the nameConstraints of ${placeOnPath(i, cert, root)}, which exclude ${showSubtrees(excluded)}: ` +
+                    `${refusers} would refuse the certificate signed for it ("excluded subtree violation"); ${fix(excluded, "outside")}`
                 );
             }
             const permitted = constraints.permitted.filter((subtree) => subtree.type === name.type);
             if (permitted.length > 0 && !permitted.some((subtree) => within(name, subtree))) {
                 return (
-                    `${shown} is outside the nameConstraints of ${placeOnPath(i, cert, root)}, which permit only ${show(permitted)} for ${name.type} names: ` +
-                    `Envoy's BoringSSL, OpenSSL and Go would refuse the certificate signed for it ("permitted subtree violation"); ${name.fix ?? `give a name within ${show(permitted)}, or a CA whose nameConstraints allow it`}`
+                    `${shown} is outside the nameConstraints of ${placeOnPath(i, cert, root)}, which permit only ${showSubtrees(permitted)} for ${name.type} names: ` +
+                    `${refusers} would refuse the certificate signed for it ("permitted subtree violation"); ${fix(permitted, "within")}`
                 );
             }
         }

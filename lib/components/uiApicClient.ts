@@ -17,6 +17,7 @@ import {
     ISSUING_CA_INPUTS,
     IssuingCa,
     listArgument,
+    subjectSignedName,
 } from "./keys";
 import {
     epochArgument,
@@ -227,7 +228,7 @@ export class UiApicClient extends pulumi.ComponentResource {
         });
         const clientCa = checkedIssuer(args.clientCa, "UiApicClient clientCa", this, {
             signsFor: "clientAuth",
-            signsNames: [{ type: "URI", value: identity, input: "identity" }],
+            signsNames: [{ type: "URI", value: identity, input: "identity" }, subjectSignedName(spec.subject)],
         });
         const { key, cert } = issueCertificate(this, name, spec, clientCa);
         this.certPem = cert.certPem;

@@ -217,15 +217,23 @@ export const criticalExtensionsOf = (cert: crypto.X509Certificate): string[] =>
 export interface TypedName {
     readonly type: "DNS" | "URI" | "IP" | "email" | "DirName" | "other";
     readonly value: string;
+    /** A DirName's RDNs in order, each as its attributes' types (OIDs) and texts. */
+    readonly rdns?: readonly (readonly (readonly [type: string, text: string])[])[];
 }
+
+/** A distinguished name (a directoryName, a subject) as name constraints compare it. */
+export const dirName = (name: Name): TypedName => ({
+    type: "DirName",
+    value: new DistinguishedName(toDer(name)).toString(),
+    rdns: name.map((rdn) => rdn.map((attribute) => [attribute.type, attribute.value.toString()] as const)),
+});
 
 function typedName(name: GeneralName): TypedName {
     if (name.dNSName !== undefined) return { type: "DNS", value: name.dNSName };
     if (name.uniformResourceIdentifier !== undefined) return { type: "URI", value: name.uniformResourceIdentifier };
     if (name.rfc822Name !== undefined) return { type: "email", value: name.rfc822Name };
     if (name.iPAddress !== undefined) return { type: "IP", value: name.iPAddress };
-    if (name.directoryName !== undefined)
-        return { type: "DirName", value: new DistinguishedName(toDer(name.directoryName)).toString() };
+    if (name.directoryName !== undefined) return dirName(name.directoryName);
     return { type: "other", value: "" };
 }
 
