@@ -1019,6 +1019,7 @@ describe("Components used alone", function () {
         const subdomains = constrained("Corp subdomains CA", "permitted;DNS:.bank.example");
         const domain = constrained("Corp domain CA", "permitted;DNS:bank.example, excluded;DNS:test.bank.example");
         const uris = constrained("Corp URI CA", "permitted;URI:.bank.example");
+        const uriHost = constrained("Corp URI host CA", "permitted;URI:apic.bank.example");
         const meshOnly = constrained("Corp mesh CA", "permitted;DNS:.svc, permitted;URI:cluster.local");
         const run = (make: () => unknown) => runWithStandIn(make, { state: new Map() }).then(accepted, messageOf);
         const issuer = (signer: TestCa) => ({
@@ -1051,6 +1052,8 @@ describe("Components used alone", function () {
                 keyAlgorithm: "ECDSA",
             });
         const refusers = `Envoy's BoringSSL, OpenSSL and Go would refuse the certificate signed for it`;
+        // Go matches URI subtrees otherwise (URI:apic.bank.example holds x.apic.bank.example too).
+        const uriRefusers = `Envoy's BoringSSL and OpenSSL would refuse the certificate signed for it`;
         assert.deepStrictEqual(
             [
                 await run(server(subdomains, "bank.example")),
@@ -1058,6 +1061,7 @@ describe("Components used alone", function () {
                 await run(server(domain, "api.test.bank.example")),
                 await run(bundle(uris, "urn:example:apic")),
                 await run(mesh(uris)),
+                await run(bundle(uriHost, "spiffe://x.apic.bank.example/x")),
                 // Controls: within the subtrees; a URI under DNS subtrees only, and the reverse.
                 await run(server(subdomains, "apic.bank.example")),
                 await run(server(domain, "bank.example")),
@@ -1080,7 +1084,9 @@ describe("Components used alone", function () {
                     "give a URI with a host within them (scheme://host/...), or a CA whose nameConstraints have no URI subtrees",
                 `MeshPluginCa issuer: the workload identities istiod signs in its trust domain cluster.local (Istio's default), such as "spiffe://cluster.local/ns/default/sa/default" ` +
                     `is outside the nameConstraints of certPem (CN=Corp URI CA), which permit only URI:.bank.example for URI names: ` +
-                    `${refusers} ("permitted subtree violation"); give a CA whose nameConstraints permit URI:cluster.local, or that has no URI subtrees`,
+                    `${uriRefusers} ("permitted subtree violation"); give a CA whose nameConstraints permit URI:cluster.local, or that has no URI subtrees`,
+                `ApicClientBundle clientCa: identity "spiffe://x.apic.bank.example/x" is outside the nameConstraints of certPem (CN=Corp URI host CA), which permit only URI:apic.bank.example for URI names: ` +
+                    `${uriRefusers} ("permitted subtree violation"); give a name within URI:apic.bank.example, or a CA whose nameConstraints allow it`,
                 ...Array<string>(6).fill("accepted"),
                 `MeshPluginCa issuer: istiod's serving certificate, which it signs with this CA and every proxy verifies, for "istiod.istio-system.svc" ` +
                     `is outside the nameConstraints of certPem (CN=Corp subdomains CA), which permit only DNS:.bank.example for DNS names: ` +
@@ -1105,6 +1111,7 @@ describe("Components used alone", function () {
                 await verdict(domain, { dnsNames: ["api.test.bank.example"] }),
                 await verdict(uris, { uris: ["urn:example:apic"] }),
                 await verdict(uris, { uris: ["spiffe://cluster.local/ns/default/sa/default"] }),
+                await verdict(uriHost, { uris: ["spiffe://x.apic.bank.example/x"] }),
                 await verdict(subdomains, { dnsNames: ["apic.bank.example"] }),
                 await verdict(domain, { dnsNames: ["bank.example"] }),
                 await verdict(uris, { uris: ["https://apic.bank.example/client"] }),
@@ -1117,6 +1124,7 @@ describe("Components used alone", function () {
                 permitted,
                 ["excluded subtree violation", "excluded subtree violation"],
                 ["unsupported or invalid name syntax", "unsupported or invalid name syntax"],
+                permitted,
                 permitted,
                 ...Array(4).fill(["ok", "ok"]),
                 permitted,

@@ -944,10 +944,11 @@ function within(name: SignedName, base: TypedName): boolean {
 /**
  * Why a name the issuer signs is outside the nameConstraints of a CA of its path (pathOf), or
  * undefined. RFC 5280 section 4.2.1.10, as Envoy's BoringSSL applies it (NAME_CONSTRAINTS_check;
- * OpenSSL and Go agree for DNS names; Go does not hold subjects against DirName subtrees): a name
- * must be within one of the permitted subtrees of its type, when there are any (those of other
- * types do not restrict it), and within none of the excluded ones, which win. Every CA's
- * constraints count, the root's too.
+ * OpenSSL and Go agree for DNS names; Go matches URI subtrees otherwise, a host subtree holding
+ * its subdomains too, and ignores DirName subtrees, so those refusals name BoringSSL and OpenSSL
+ * alone): a name must be within one of the permitted subtrees of its type, when there are any
+ * (those of other types do not restrict it), and within none of the excluded ones, which win.
+ * Every CA's constraints count, the root's too.
  */
 function nameConstraintProblem(
     chain: readonly crypto.X509Certificate[],
@@ -961,7 +962,7 @@ function nameConstraintProblem(
         for (const name of names) {
             const shown = `${name.input} ${showJson(name.value)}`;
             const refusers =
-                name.type === "DirName" ? "Envoy's BoringSSL and OpenSSL" : "Envoy's BoringSSL, OpenSSL and Go";
+                name.type === "DNS" ? "Envoy's BoringSSL, OpenSSL and Go" : "Envoy's BoringSSL and OpenSSL";
             // A subject's CN is the component's to choose; its O is the organization input.
             const fix = (subtrees: readonly TypedName[], place: "within" | "outside"): string =>
                 name.fix ??
