@@ -460,6 +460,10 @@ describe("Components used alone", function () {
             sha1Root,
         );
         const underSha1 = opensslCa("Corp CA under the SHA-1 CA", ["basicConstraints = critical, CA:TRUE"], sha1);
+        // RSA-PSS names its hash in its parameters, not in its OID.
+        const rsaRoot = await mintRoot("Corp RSA root", { rsa: true });
+        const pssSha1 = opensslCa("Corp PSS SHA-1 CA", ["basicConstraints = critical, CA:TRUE"], rsaRoot, "sha1", true);
+        const pss = opensslCa("Corp PSS CA", ["basicConstraints = critical, CA:TRUE"], rsaRoot, "sha256", true);
         // One root key and name, twice: OpenSSL matches "Corp Root" with "corp  root", Go does not.
         const rootKey = crypto.generateKeyPairSync("ec", { namedCurve: "prime256v1" }).privateKey;
         const signingCopy = opensslRoot("Corp Root", rootKey, "0x1");
@@ -490,20 +494,24 @@ describe("Components used alone", function () {
             [
                 await run(bundle(sha1, sha1.certPem)),
                 await run(bundle(underSha1, underSha1.certPem + sha1.certPem)),
+                await run(bundle(pssSha1, pssSha1.certPem)),
                 await run(mesh(issuer(sha1, root))),
                 await run(mesh(issuer(underCopy, givenCopy))),
                 // Controls: the self-signed SHA-1 root is a trust anchor, whose signature no one checks;
                 // the two copies of the root are one to OpenSSL and BoringSSL.
                 await run(bundle(underSha1Root, underSha1Root.certPem + sha1Root.certPem)),
                 await run(bundle(underCopy, underCopy.certPem + givenCopy.certPem)),
+                await run(bundle(pss, pss.certPem)),
             ],
             [
                 `ApicClientBundle clientCa: ${weak("certPem (CN=Corp SHA-1 CA)", "SHA-1", "CN=Corp SHA-1 CA")}`,
                 `ApicClientBundle clientCa: ${weak("CN=Corp SHA-1 CA in chainPem", "SHA-1", "CN=Corp SHA-1 CA")}`,
+                `ApicClientBundle clientCa: ${weak("certPem (CN=Corp PSS SHA-1 CA)", "SHA-1", "CN=Corp PSS SHA-1 CA")}`,
                 `MeshPluginCa issuer: ${weak("certPem (CN=Corp SHA-1 CA)", "SHA-1", "CN=Corp SHA-1 CA")}`,
                 "MeshPluginCa issuer: certPem (CN=Corp CA under the root copy) names its issuer CN=Corp Root encoded otherwise than rootCertPem (CN=corp  root) writes its subject " +
                     `(another string type, case or spacing): OpenSSL and Envoy's BoringSSL match the two, but Go (istiod) compares their bytes and refuses the chain ("certificate signed by unknown authority"); ` +
                     "re-issue CN=Corp CA under the root copy under CN=corp  root as it is given here, or give the copy of CN=corp  root that signed it",
+                "accepted",
                 "accepted",
                 "accepted",
             ],

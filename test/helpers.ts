@@ -616,9 +616,16 @@ const QUIET = { encoding: "utf8", stdio: "pipe" } as const;
 /**
  * A CA that @pulumi/tls cannot make, by openssl: `extensions` as openssl's config lines (pathlen 0,
  * a keyUsage without keyCertSign, an extendedKeyUsage), signed by `issuer`, else by its own key,
- * with the `digest` openssl names ("sha1": a signature Go refuses). Its key is ECDSA P-256, as PKCS#8.
+ * with the `digest` openssl names ("sha1": a signature Go refuses), in RSA-PSS when `pss` (an RSA
+ * issuer). Its key is ECDSA P-256, as PKCS#8.
  */
-export function opensslCa(commonName: string, extensions: string[], issuer?: TestCa, digest = "sha256"): TestCa {
+export function opensslCa(
+    commonName: string,
+    extensions: string[],
+    issuer?: TestCa,
+    digest = "sha256",
+    pss = false,
+): TestCa {
     const dir = tempDir("openssl-ca");
     const keyPem = crypto
         .generateKeyPairSync("ec", { namedCurve: "prime256v1" })
@@ -642,6 +649,7 @@ export function opensslCa(commonName: string, extensions: string[], issuer?: Tes
             "-req",
             ...signer,
             `-${digest}`,
+            ...(pss ? ["-sigopt", "rsa_padding_mode:pss"] : []),
             "-days",
             "1",
             "-extfile",

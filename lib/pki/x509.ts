@@ -24,6 +24,16 @@ import {
     RelativeDistinguishedName,
     SubjectKeyIdentifier,
 } from "@peculiar/asn1-x509";
+import {
+    id_md2,
+    id_md2WithRSAEncryption,
+    id_md5,
+    id_md5WithRSAEncryption,
+    id_RSASSA_PSS,
+    id_sha1,
+    id_sha1WithRSAEncryption,
+    RsaSaPssParams,
+} from "@peculiar/asn1-rsa";
 import { Name as DistinguishedName } from "@peculiar/x509";
 import { pemDecode } from "./pem";
 
@@ -77,14 +87,29 @@ const SIGNATURE_OIDS = {
     ed25519: "1.3.101.112",
 } as const;
 
-/** The hash each signature algorithm we sign or verify uses (null: Ed25519 hashes internally). */
-export const SIGNATURE_HASHES: Readonly<Record<string, string | null>> = {
+/**
+ * The hash of signature algorithms by OID, by Node's name (null: Ed25519 hashes internally): those
+ * we sign or verify with (SIGNATURE_OIDS), and the RSA, ECDSA and DSA ones on hashes collisions
+ * have broken (BROKEN_HASHES), which brokenSignatureHashOf names.
+ */
+const SIGNATURE_ALGORITHM_HASHES: Readonly<Record<string, string | null>> = {
     [SIGNATURE_OIDS.sha256WithRsa]: "sha256",
     [SIGNATURE_OIDS.ecdsaWithSha256]: "sha256",
     [SIGNATURE_OIDS.ecdsaWithSha384]: "sha384",
     [SIGNATURE_OIDS.ecdsaWithSha512]: "sha512",
     [SIGNATURE_OIDS.ed25519]: null,
+    [id_md2WithRSAEncryption]: "md2",
+    [id_md5WithRSAEncryption]: "md5",
+    [id_sha1WithRSAEncryption]: "sha1",
+    "1.3.14.3.2.29": "sha1", // sha1WithRSASignature (OIW)
+    "1.2.840.10045.4.1": "sha1", // ecdsa-with-SHA1
+    "1.2.840.10040.4.3": "sha1", // dsa-with-sha1
 };
+
+/** The hash each signature algorithm we sign or verify uses (null: Ed25519 hashes internally). */
+export const SIGNATURE_HASHES: Readonly<Record<string, string | null>> = Object.fromEntries(
+    Object.values(SIGNATURE_OIDS).map((oid) => [oid, SIGNATURE_ALGORITHM_HASHES[oid]]),
+);
 
 /** Go's rule (crypto/x509 signingParamsForKey), as the provider's CAs sign: the algorithm follows the signer's key. */
 function signatureOid(key: crypto.KeyObject): string {
@@ -170,19 +195,23 @@ export const subjectDerOf = (cert: crypto.X509Certificate): Buffer =>
 export const issuerDerOf = (cert: crypto.X509Certificate): Buffer =>
     toDer(AsnConvert.parse(cert.raw, Certificate).tbsCertificate.issuer);
 
-/** The hash of signature algorithms that collisions have broken, by OID (RSA, ECDSA and DSA ones). */
-const BROKEN_SIGNATURE_HASHES: Readonly<Record<string, string>> = {
-    "1.2.840.113549.1.1.2": "MD2",
-    "1.2.840.113549.1.1.4": "MD5",
-    "1.2.840.113549.1.1.5": "SHA-1",
-    "1.3.14.3.2.29": "SHA-1",
-    "1.2.840.10045.4.1": "SHA-1",
-    "1.2.840.10040.4.3": "SHA-1",
-};
+/** The hashes collisions have broken, by Node's name, as messages name them. */
+const BROKEN_HASHES: Readonly<Record<string, string>> = { md2: "MD2", md5: "MD5", sha1: "SHA-1" };
+
+/** Those hashes by the OIDs RSA-PSS parameters name them with, as messages name them. */
+const BROKEN_HASH_OIDS: Readonly<Record<string, string>> = { [id_md2]: "MD2", [id_md5]: "MD5", [id_sha1]: "SHA-1" };
 
 /** The broken hash (SHA-1, MD5) the certificate is signed with, or undefined. */
-export const brokenSignatureHashOf = (cert: crypto.X509Certificate): string | undefined =>
-    BROKEN_SIGNATURE_HASHES[AsnConvert.parse(cert.raw, Certificate).signatureAlgorithm.algorithm];
+export function brokenSignatureHashOf(cert: crypto.X509Certificate): string | undefined {
+    const { algorithm, parameters } = AsnConvert.parse(cert.raw, Certificate).signatureAlgorithm;
+    if (algorithm !== id_RSASSA_PSS) {
+        const hash = SIGNATURE_ALGORITHM_HASHES[algorithm];
+        return hash === undefined || hash === null ? undefined : BROKEN_HASHES[hash];
+    }
+    // RSA-PSS names its hash in its parameters, SHA-1 when they leave it out (RFC 4055 section 3.1).
+    const pss = parameters ? AsnConvert.parse(parameters, RsaSaPssParams) : new RsaSaPssParams();
+    return BROKEN_HASH_OIDS[pss.hashAlgorithm.algorithm];
+}
 
 /** INTEGER contents of a non-negative serial given in hex (minimal, a leading 0 byte when the high bit is set). */
 export function serialNumber(hex: string): ArrayBuffer {
