@@ -3,6 +3,7 @@ import { execFileSync, spawnSync } from "child_process";
 import * as crypto from "crypto";
 import nodeCrypto from "crypto";
 import * as fs from "fs";
+import * as os from "os";
 import nodeFs from "fs";
 import * as path from "path";
 import { CertificationRequest, CertificationRequestInfo } from "@peculiar/asn1-csr";
@@ -2075,6 +2076,63 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
             openssl(["crl", "-noout", "-text", "-in", series]).output,
             new RegExp(`Serial Number: ${serial}\\n`),
         );
+    });
+
+    it("locks the root folder from before a sign or crl reads its log until it appends what it signed: another on the folder is refused at once, writing nothing", async () => {
+        const lockedRoot = await newRoot("locked-root", "apic-client");
+        const lock = path.join(lockedRoot, ".ceremony.lock");
+        const series = (name: string) => [
+            "crl",
+            "--root",
+            lockedRoot,
+            "--period-days",
+            "7",
+            "--periods",
+            "2",
+            "--out",
+            path.join(dir, name),
+        ];
+        const lockedCsr = opensslCsr(dir, "locked", P256, STACK_SUBJECT);
+        const logBefore = logOf(lockedRoot);
+        let holder = undefined as { pid: number; started: string } | undefined;
+        const others: { status: number; out: string; err: string }[] = [];
+        // While the first series waits for its "yes", a second series and a sign are started.
+        const first = await ceremonyOnTerminal(
+            [
+                [
+                    'Sign this series? Type "yes": ',
+                    "yes",
+                    () => {
+                        holder = fs.existsSync(lock) ? JSON.parse(fs.readFileSync(lock, "utf8")) : undefined;
+                        others.push(ceremonyPiped(PASSPHRASE, "", ...series("second.pem"), "--yes"));
+                        others.push(
+                            ceremonyPiped(PASSPHRASE, "", "sign", "--root", lockedRoot, "--csr", lockedCsr, "--yes"),
+                        );
+                    },
+                ],
+                ["Passphrase of the root key: ", PASSPHRASE],
+            ],
+            ...series("first.pem"),
+        );
+        assert.ok(holder !== undefined, "the first holds the lock while it asks");
+        const { pid, started } = holder;
+        const held = `error: --root ${lockedRoot} is in use: its lock ${lock} is held by pid ${pid} on ${os.hostname()} since ${started}; wait for that ceremony command to end, or if none is running, remove ${lock}\n`;
+        assert.deepStrictEqual(others, [
+            { status: 1, out: "", err: held },
+            { status: 1, out: "", err: held },
+        ]);
+        assert.ok(!fs.existsSync(path.join(dir, "second.pem")) && !fs.existsSync(path.join(dir, "locked.crt")));
+        assert.strictEqual(first.status, 0, first.transcript);
+        assert.match(first.transcript, /signed CRLs 1 to 2 -> /);
+        const crlNumbers = lines(path.join(lockedRoot, ISSUANCE_LOG))
+            .slice(1)
+            .map((line) => JSON.parse(line).crlNumber);
+        assert.deepStrictEqual(crlNumbers, [1, 2], "the first series alone was logged");
+        assert.ok(logOf(lockedRoot).startsWith(logBefore));
+        assert.ok(!fs.existsSync(lock), "released once done");
+        const after = await ceremony(PASSPHRASE, ...series("second.pem"), "--yes");
+        assert.strictEqual(after.status, 0, after.err);
+        assert.match(after.out, /signed CRLs 3 to 4 -> /);
     });
 });
 

@@ -548,134 +548,140 @@ async function sign(argv: string[], out: (text: string) => void): Promise<number
         }),
     );
     const folder = RootFolder.open(v.root, v["allow-git-work-tree"] === true);
-    const root = rootOf(folder);
-    const now = new Date();
-    const notAfter = intermediateNotAfter(root.certPem, validityDays, now);
-    const requests = csrFiles.map((file) => {
-        const csrPem = readCsr(file);
-        let review: CsrReview;
-        try {
-            review = reviewCsr(csrPem, root.certPem).review;
-        } catch (error) {
-            throw new Error(`${file}: ${(error as Error).message}`);
-        }
-        const target = v.out ?? `${file.replace(/\.csr$/, "")}.crt`;
-        const label = v.out !== undefined ? `--out ${target}` : `${target} (the certificate of --csr ${file})`;
-        return { file, csrPem, review, target, label };
-    });
-    // Everything that would stop the run half-way is checked now: once signed, a certificate is logged.
-    const log = folder.readLog();
-    const compromised = compromisedKeys(log);
-    const revokedSerials = new Set(
-        log.flatMap((r) => (r.event === "crl" ? r.revoked.map((revoked) => normalSerial(revoked.serial)) : [])),
-    );
-    const reissuable = new Set<string>();
-    // The serials each request's certificate replaces (--reissue), as the log records them.
-    const replaces: string[][] = [];
-    for (const [i, request] of requests.entries()) {
-        // An older log holds the hash of the key as its CSR encoded it (an EC point compressed...): every such hash is looked up.
-        const [revocation] = request.review.loggedSpkiSha256s
-            .flatMap((hash) => compromised.get(hash) ?? [])
-            .sort((a, b) => a.crlNumber - b.crlNumber);
-        if (revocation !== undefined) {
-            throw new Error(
-                `--csr ${request.file} is for a key this root revoked as compromised: serial ${revocation.serial} (${revocation.reason}, revoked at ${revocation.revokedAt} in CRL ${revocation.crlNumber}, SPKI SHA-256 ${request.review.spkiSha256}); ` +
-                    `a compromised key is never certified again: have the stack make the CA a new key (a staged rotation, pki:caRotation) and sign its CSR`,
-            );
-        }
-        const certifiedBefore = log.filter(
-            (r): r is CertificateRecord =>
-                r.event === "certificate" && request.review.loggedSpkiSha256s.includes(r.spkiSha256),
-        );
-        // A key is one CA's: the mesh CA's, under the gateway server CA's name, would mint what the edge trusts.
-        const otherCa = certifiedBefore.find((r) => r.subject !== request.review.subject);
-        if (otherCa !== undefined) {
-            throw new Error(
-                `--csr ${request.file} is for a key this root certified as another CA: serial ${otherCa.serial} (${json(otherCa.subject)}, SPKI SHA-256 ${request.review.spkiSha256}); ` +
-                    `a key is one CA's and is never certified under another name: sign the CSR the stack exported for ${json(request.review.subject)}, with a key of its own`,
-            );
-        }
-        // A second certificate of a key in use stays trusted when a rotation revokes the one deployed.
-        const inForce = certifiedBefore.filter(
-            (r) => !revokedSerials.has(normalSerial(r.serial)) && Date.parse(r.notAfter) > now.getTime(),
-        );
-        for (const r of inForce) reissuable.add(normalSerial(r.serial));
-        replaces[i] = inForce.map((r) => r.serial);
-        const unnamed = inForce.find((r) => !reissues.has(normalSerial(r.serial)));
-        if (unnamed !== undefined) {
-            throw new Error(
-                `--csr ${request.file} is for a key this root certified already: serial ${unnamed.serial} (${unnamed.subject}, valid ${unnamed.notBefore} to ${unnamed.notAfter}, not revoked); ` +
-                    `a second certificate of it would stay trusted when a rotation revokes the one in use: deploy that one (if writing it failed, the ceremony showed its PEM). ` +
-                    `To sign the key again (that one dated on a wrong clock), add --reissue ${unnamed.serial}, then revoke it with the next CRL series (--revoke ${unnamed.serial}:superseded:TIME, TIME when that series is signed; crl signs none until one revokes it)`,
-            );
-        }
-        for (const earlier of requests.slice(0, i)) {
-            if (earlier.review.spkiSha256 === request.review.spkiSha256) {
-                throw new Error(
-                    `--csr ${request.file} is for the same key as --csr ${earlier.file} (SPKI SHA-256 ${request.review.spkiSha256}); a key is signed once: give only one of them`,
-                );
-            }
-            if (path.resolve(earlier.target) === path.resolve(request.target)) {
-                throw new Error(
-                    `the certificates of --csr ${earlier.file} and --csr ${request.file} would both be written to ${request.target}; rename one of the CSRs`,
-                );
-            }
-        }
-    }
-    for (const [serial, given] of reissues) {
-        if (!reissuable.has(serial)) {
-            throw new Error(
-                `--reissue ${given}: ${folder.path(ISSUANCE_LOG)} has no certificate with that serial, still valid and not revoked, of the key of a --csr given; name only the serial the refusal names`,
-            );
-        }
-    }
-    for (const { target, label } of requests) {
-        checkTarget(target, label, v.out !== undefined ? "choose another file" : "copy the CSR to another folder");
-    }
-    const prompter = new Prompter();
-    let rootKeyPem: string;
+    // Before the log is read and any question asked: see RootFolder.lock.
+    const lock = folder.lock();
     try {
-        for (const { file, review } of requests) {
-            out(describeCsr(file, review, validityDays, now, notAfter, root.subject));
-            if (v.yes === true) continue;
-            const prefix = review.spkiSha256.slice(0, FINGERPRINT_PREFIX);
-            await confirm(
-                prompter,
-                `Sign ${path.basename(file)}? Type the first ${FINGERPRINT_PREFIX} characters of the SPKI SHA-256 the change request records for it: `,
-                (answer) => answer.replace(/[:\s]/g, "") === prefix,
-                `${file} not signed: the answer is not the first ${FINGERPRINT_PREFIX} characters of its SPKI SHA-256, so its key may not be the one the change request records (a CSR can carry any key under a CA's name)`,
-            );
-        }
-        rootKeyPem = await unlockRootKey(folder, prompter, root.certPem);
-    } finally {
-        prompter.close();
-    }
-    for (const [i, { file, csrPem, target, label }] of requests.entries()) {
-        const certPem = signIntermediate({ rootKeyPem, rootCertPem: root.certPem, csrPem, validityDays }, now);
-        // Logged before it is written: no certificate leaves the ceremony unrecorded.
-        const record: CertificateRecord = {
-            ...certificateRecord("certificate", certPem, root, now),
-            ...(replaces[i].length > 0 ? { replaces: replaces[i] } : {}),
-        };
-        const unsigned = requests.slice(i + 1).map((r) => r.file);
-        try {
-            folder.appendLog(record);
-        } catch (error) {
-            if (!isSystemError(error)) throw error; // a refusal of the log, worded already
-            throw new Error(
-                `cannot record the certificate of --csr ${file} in ${folder.path(ISSUANCE_LOG)} (${codeOf(error)}); it was not written, and the log is as it was: free space on the medium, then sign ${[file, ...unsigned].join(", ")} again`,
-            );
-        }
-        writePublic(
-            target,
-            certPem,
-            label,
-            out,
-            unsigned.length > 0 ? `; ${unsigned.join(", ")} not signed: sign them again` : "",
+        const root = rootOf(folder);
+        const now = new Date();
+        const notAfter = intermediateNotAfter(root.certPem, validityDays, now);
+        const requests = csrFiles.map((file) => {
+            const csrPem = readCsr(file);
+            let review: CsrReview;
+            try {
+                review = reviewCsr(csrPem, root.certPem).review;
+            } catch (error) {
+                throw new Error(`${file}: ${(error as Error).message}`);
+            }
+            const target = v.out ?? `${file.replace(/\.csr$/, "")}.crt`;
+            const label = v.out !== undefined ? `--out ${target}` : `${target} (the certificate of --csr ${file})`;
+            return { file, csrPem, review, target, label };
+        });
+        // Everything that would stop the run half-way is checked now: once signed, a certificate is logged.
+        const log = folder.readLog();
+        const compromised = compromisedKeys(log);
+        const revokedSerials = new Set(
+            log.flatMap((r) => (r.event === "crl" ? r.revoked.map((revoked) => normalSerial(revoked.serial)) : [])),
         );
-        out(`signed ${file}: serial ${record.serial} -> ${target}\n`);
+        const reissuable = new Set<string>();
+        // The serials each request's certificate replaces (--reissue), as the log records them.
+        const replaces: string[][] = [];
+        for (const [i, request] of requests.entries()) {
+            // An older log holds the hash of the key as its CSR encoded it (an EC point compressed...): every such hash is looked up.
+            const [revocation] = request.review.loggedSpkiSha256s
+                .flatMap((hash) => compromised.get(hash) ?? [])
+                .sort((a, b) => a.crlNumber - b.crlNumber);
+            if (revocation !== undefined) {
+                throw new Error(
+                    `--csr ${request.file} is for a key this root revoked as compromised: serial ${revocation.serial} (${revocation.reason}, revoked at ${revocation.revokedAt} in CRL ${revocation.crlNumber}, SPKI SHA-256 ${request.review.spkiSha256}); ` +
+                        `a compromised key is never certified again: have the stack make the CA a new key (a staged rotation, pki:caRotation) and sign its CSR`,
+                );
+            }
+            const certifiedBefore = log.filter(
+                (r): r is CertificateRecord =>
+                    r.event === "certificate" && request.review.loggedSpkiSha256s.includes(r.spkiSha256),
+            );
+            // A key is one CA's: the mesh CA's, under the gateway server CA's name, would mint what the edge trusts.
+            const otherCa = certifiedBefore.find((r) => r.subject !== request.review.subject);
+            if (otherCa !== undefined) {
+                throw new Error(
+                    `--csr ${request.file} is for a key this root certified as another CA: serial ${otherCa.serial} (${json(otherCa.subject)}, SPKI SHA-256 ${request.review.spkiSha256}); ` +
+                        `a key is one CA's and is never certified under another name: sign the CSR the stack exported for ${json(request.review.subject)}, with a key of its own`,
+                );
+            }
+            // A second certificate of a key in use stays trusted when a rotation revokes the one deployed.
+            const inForce = certifiedBefore.filter(
+                (r) => !revokedSerials.has(normalSerial(r.serial)) && Date.parse(r.notAfter) > now.getTime(),
+            );
+            for (const r of inForce) reissuable.add(normalSerial(r.serial));
+            replaces[i] = inForce.map((r) => r.serial);
+            const unnamed = inForce.find((r) => !reissues.has(normalSerial(r.serial)));
+            if (unnamed !== undefined) {
+                throw new Error(
+                    `--csr ${request.file} is for a key this root certified already: serial ${unnamed.serial} (${unnamed.subject}, valid ${unnamed.notBefore} to ${unnamed.notAfter}, not revoked); ` +
+                        `a second certificate of it would stay trusted when a rotation revokes the one in use: deploy that one (if writing it failed, the ceremony showed its PEM). ` +
+                        `To sign the key again (that one dated on a wrong clock), add --reissue ${unnamed.serial}, then revoke it with the next CRL series (--revoke ${unnamed.serial}:superseded:TIME, TIME when that series is signed; crl signs none until one revokes it)`,
+                );
+            }
+            for (const earlier of requests.slice(0, i)) {
+                if (earlier.review.spkiSha256 === request.review.spkiSha256) {
+                    throw new Error(
+                        `--csr ${request.file} is for the same key as --csr ${earlier.file} (SPKI SHA-256 ${request.review.spkiSha256}); a key is signed once: give only one of them`,
+                    );
+                }
+                if (path.resolve(earlier.target) === path.resolve(request.target)) {
+                    throw new Error(
+                        `the certificates of --csr ${earlier.file} and --csr ${request.file} would both be written to ${request.target}; rename one of the CSRs`,
+                    );
+                }
+            }
+        }
+        for (const [serial, given] of reissues) {
+            if (!reissuable.has(serial)) {
+                throw new Error(
+                    `--reissue ${given}: ${folder.path(ISSUANCE_LOG)} has no certificate with that serial, still valid and not revoked, of the key of a --csr given; name only the serial the refusal names`,
+                );
+            }
+        }
+        for (const { target, label } of requests) {
+            checkTarget(target, label, v.out !== undefined ? "choose another file" : "copy the CSR to another folder");
+        }
+        const prompter = new Prompter();
+        let rootKeyPem: string;
+        try {
+            for (const { file, review } of requests) {
+                out(describeCsr(file, review, validityDays, now, notAfter, root.subject));
+                if (v.yes === true) continue;
+                const prefix = review.spkiSha256.slice(0, FINGERPRINT_PREFIX);
+                await confirm(
+                    prompter,
+                    `Sign ${path.basename(file)}? Type the first ${FINGERPRINT_PREFIX} characters of the SPKI SHA-256 the change request records for it: `,
+                    (answer) => answer.replace(/[:\s]/g, "") === prefix,
+                    `${file} not signed: the answer is not the first ${FINGERPRINT_PREFIX} characters of its SPKI SHA-256, so its key may not be the one the change request records (a CSR can carry any key under a CA's name)`,
+                );
+            }
+            rootKeyPem = await unlockRootKey(folder, prompter, root.certPem);
+        } finally {
+            prompter.close();
+        }
+        for (const [i, { file, csrPem, target, label }] of requests.entries()) {
+            const certPem = signIntermediate({ rootKeyPem, rootCertPem: root.certPem, csrPem, validityDays }, now);
+            // Logged before it is written: no certificate leaves the ceremony unrecorded.
+            const record: CertificateRecord = {
+                ...certificateRecord("certificate", certPem, root, now),
+                ...(replaces[i].length > 0 ? { replaces: replaces[i] } : {}),
+            };
+            const unsigned = requests.slice(i + 1).map((r) => r.file);
+            try {
+                folder.appendLog(record);
+            } catch (error) {
+                if (!isSystemError(error)) throw error; // a refusal of the log, worded already
+                throw new Error(
+                    `cannot record the certificate of --csr ${file} in ${folder.path(ISSUANCE_LOG)} (${codeOf(error)}); it was not written, and the log is as it was: free space on the medium, then sign ${[file, ...unsigned].join(", ")} again`,
+                );
+            }
+            writePublic(
+                target,
+                certPem,
+                label,
+                out,
+                unsigned.length > 0 ? `; ${unsigned.join(", ")} not signed: sign them again` : "",
+            );
+            out(`signed ${file}: serial ${record.serial} -> ${target}\n`);
+        }
+        return 0;
+    } finally {
+        lock.release();
     }
-    return 0;
 }
 
 function readCsr(file: string): string {
@@ -719,140 +725,146 @@ async function crl(argv: string[], out: (text: string) => void): Promise<number>
     const from = v.from === undefined ? now : isoTime(v.from, "--from");
     const revoked = (v.revoke ?? []).map(revocation);
     const folder = RootFolder.open(v.root, v["allow-git-work-tree"] === true);
-    const root = rootOf(folder);
-    const log = folder.readLog();
-    const signed = new Map(
-        log.flatMap((r) => (r.event === "certificate" ? [[normalSerial(r.serial), r] as const] : [])),
-    );
-    // When earlier CRLs revoked each serial: a later series repeats that time (below), which may be
-    // before the notBefore of a certificate dated ahead, revoked before it was valid.
-    const revokedEarlierAt = new Set(
-        log.flatMap((r) =>
-            r.event === "crl" ? r.revoked.map((x) => `${normalSerial(x.serial)} ${Date.parse(x.revokedAt)}`) : [],
-        ),
-    );
-    const seen = new Set<string>();
-    for (const r of revoked) {
-        const serial = normalSerial(r.serialHex);
-        if (seen.has(serial)) throw new UsageError(`--revoke ${r.serialHex} is given twice; list each serial once`);
-        seen.add(serial);
-        const issued = signed.get(serial);
-        if (issued === undefined) {
-            throw new Error(
-                `--revoke ${r.serialHex}: this root never signed that serial (${folder.path(ISSUANCE_LOG)} has no certificate with it); ` +
-                    `copy the serial the stack's message names`,
-            );
-        }
-        // The log says when each certificate was issued; a revocation before it is a mistyped time.
-        // Not so for one dated ahead (signed on a clock ahead), while its notBefore is still to
-        // come: it is revoked now, before it is valid (the root's notBefore still bounds the time).
-        const notBefore = Date.parse(issued.notBefore ?? "");
-        const repeated = revokedEarlierAt.has(`${serial} ${r.revokedAt.getTime()}`);
-        if (r.revokedAt.getTime() < notBefore && notBefore <= now.getTime() && !repeated) {
-            throw new Error(
-                `--revoke ${r.serialHex}: revoked at ${r.revokedAt.toISOString()}, before the certificate was issued (notBefore ${issued.notBefore} in ${ISSUANCE_LOG}); ` +
-                    `give the time it was revoked, ${issued.notBefore} or later`,
-            );
-        }
-    }
-    // A CRL lists a revoked certificate until it expires: a later series that left one out would un-revoke it.
-    const listed = new Set(revoked.map((r) => normalSerial(r.serialHex)));
-    for (const record of log) {
-        if (record.event !== "crl") continue;
-        for (const r of record.revoked) {
-            const expires = signed.get(normalSerial(r.serial))?.notAfter ?? "";
-            if (!listed.has(normalSerial(r.serial)) && Date.parse(expires) > now.getTime()) {
-                throw new Error(
-                    `CRL ${record.crlNumber} revoked serial ${r.serial}, which is valid until ${expires}; every later CRL must list it until then: add --revoke ${r.serial}:${r.reason}:${r.revokedAt}`,
-                );
-            }
-            listed.add(normalSerial(r.serial));
-        }
-    }
-    // A certificate --reissue replaced has a twin of its key: both stay trusted until it is revoked.
-    for (const record of log) {
-        if (record.event !== "certificate") continue;
-        for (const serial of record.replaces ?? []) {
-            const expires = signed.get(normalSerial(serial))?.notAfter ?? "";
-            if (!listed.has(normalSerial(serial)) && Date.parse(expires) > now.getTime()) {
-                throw new Error(
-                    `serial ${serial} was replaced by serial ${record.serial} (sign --reissue, ${record.time}) and no CRL of this root revokes it: ` +
-                        `both certificates of the key stay trusted until ${expires}; add --revoke ${serial}:superseded:${now.toISOString()}`,
-                );
-            }
-        }
-    }
-    const lastNumber = Math.max(0, ...log.map((r) => (r.event === "crl" ? r.crlNumber : 0)));
-    const windows = crlSeriesWindows({
-        rootCertPem: root.certPem,
-        revoked,
-        from,
-        periodDays,
-        periods,
-        firstNumber: lastNumber + 1,
-        now,
-    });
-    checkTarget(v.out, `--out ${v.out}`, "choose another file");
-    const last = windows[windows.length - 1];
-    out(
-        [
-            `CRL series of ${root.subject} (environment ${root.environment}, trust domain ${root.trustDomain})`,
-            `  CRLs          ${periods}, numbers ${windows[0].number} to ${last.number}, one per ${periodDays} days`,
-            `  valid         ${from.toISOString()} to ${last.nextUpdate.toISOString()} (each CRL two periods: no gap)`,
-            ...(revoked.length === 0
-                ? ["  revokes       nothing (a relying party checking every CA's CRL still needs one)"]
-                : revoked.map(
-                      (r, i) =>
-                          `  ${i === 0 ? "revokes      " : "             "} ${r.serialHex} (${signed.get(normalSerial(r.serialHex))?.subject}), ${r.reason}, ${r.revokedAt.toISOString()}`,
-                  )),
-            "",
-        ].join("\n"),
-    );
-    const prompter = new Prompter();
-    let rootKeyPem: string;
+    // Before the log is read and any question asked: see RootFolder.lock.
+    const lock = folder.lock();
     try {
-        if (v.yes !== true) {
-            await confirm(
-                prompter,
-                `Sign this series? Type "yes": `,
-                (answer) => answer === "yes",
-                `the series was not signed: the answer was not "yes"`,
-            );
-        }
-        rootKeyPem = await unlockRootKey(folder, prompter, root.certPem);
-    } finally {
-        prompter.close();
-    }
-    const series = signCrlSeries({ rootKeyPem, rootCertPem: root.certPem, revoked, windows });
-    const records = series.map((c): CrlRecord => ({
-        time: now.toISOString(),
-        event: "crl",
-        environment: root.environment,
-        trustDomain: root.trustDomain,
-        rootSerial: root.serial,
-        crlNumber: c.number,
-        issuer: root.subject,
-        thisUpdate: c.thisUpdate.toISOString(),
-        nextUpdate: c.nextUpdate.toISOString(),
-        revoked: revoked.map((r) => ({
-            serial: r.serialHex,
-            reason: r.reason,
-            revokedAt: r.revokedAt.toISOString(),
-        })),
-    }));
-    try {
-        folder.appendLog(...records);
-    } catch (error) {
-        if (!isSystemError(error)) throw error; // a refusal of the log, worded already
-        throw new Error(
-            `cannot record the CRL series in ${folder.path(ISSUANCE_LOG)} (${codeOf(error)}); it was not written, and the log is as it was: free space on the medium, then run crl again`,
+        const root = rootOf(folder);
+        const log = folder.readLog();
+        const signed = new Map(
+            log.flatMap((r) => (r.event === "certificate" ? [[normalSerial(r.serial), r] as const] : [])),
         );
+        // When earlier CRLs revoked each serial: a later series repeats that time (below), which may be
+        // before the notBefore of a certificate dated ahead, revoked before it was valid.
+        const revokedEarlierAt = new Set(
+            log.flatMap((r) =>
+                r.event === "crl" ? r.revoked.map((x) => `${normalSerial(x.serial)} ${Date.parse(x.revokedAt)}`) : [],
+            ),
+        );
+        const seen = new Set<string>();
+        for (const r of revoked) {
+            const serial = normalSerial(r.serialHex);
+            if (seen.has(serial)) throw new UsageError(`--revoke ${r.serialHex} is given twice; list each serial once`);
+            seen.add(serial);
+            const issued = signed.get(serial);
+            if (issued === undefined) {
+                throw new Error(
+                    `--revoke ${r.serialHex}: this root never signed that serial (${folder.path(ISSUANCE_LOG)} has no certificate with it); ` +
+                        `copy the serial the stack's message names`,
+                );
+            }
+            // The log says when each certificate was issued; a revocation before it is a mistyped time.
+            // Not so for one dated ahead (signed on a clock ahead), while its notBefore is still to
+            // come: it is revoked now, before it is valid (the root's notBefore still bounds the time).
+            const notBefore = Date.parse(issued.notBefore ?? "");
+            const repeated = revokedEarlierAt.has(`${serial} ${r.revokedAt.getTime()}`);
+            if (r.revokedAt.getTime() < notBefore && notBefore <= now.getTime() && !repeated) {
+                throw new Error(
+                    `--revoke ${r.serialHex}: revoked at ${r.revokedAt.toISOString()}, before the certificate was issued (notBefore ${issued.notBefore} in ${ISSUANCE_LOG}); ` +
+                        `give the time it was revoked, ${issued.notBefore} or later`,
+                );
+            }
+        }
+        // A CRL lists a revoked certificate until it expires: a later series that left one out would un-revoke it.
+        const listed = new Set(revoked.map((r) => normalSerial(r.serialHex)));
+        for (const record of log) {
+            if (record.event !== "crl") continue;
+            for (const r of record.revoked) {
+                const expires = signed.get(normalSerial(r.serial))?.notAfter ?? "";
+                if (!listed.has(normalSerial(r.serial)) && Date.parse(expires) > now.getTime()) {
+                    throw new Error(
+                        `CRL ${record.crlNumber} revoked serial ${r.serial}, which is valid until ${expires}; every later CRL must list it until then: add --revoke ${r.serial}:${r.reason}:${r.revokedAt}`,
+                    );
+                }
+                listed.add(normalSerial(r.serial));
+            }
+        }
+        // A certificate --reissue replaced has a twin of its key: both stay trusted until it is revoked.
+        for (const record of log) {
+            if (record.event !== "certificate") continue;
+            for (const serial of record.replaces ?? []) {
+                const expires = signed.get(normalSerial(serial))?.notAfter ?? "";
+                if (!listed.has(normalSerial(serial)) && Date.parse(expires) > now.getTime()) {
+                    throw new Error(
+                        `serial ${serial} was replaced by serial ${record.serial} (sign --reissue, ${record.time}) and no CRL of this root revokes it: ` +
+                            `both certificates of the key stay trusted until ${expires}; add --revoke ${serial}:superseded:${now.toISOString()}`,
+                    );
+                }
+            }
+        }
+        const lastNumber = Math.max(0, ...log.map((r) => (r.event === "crl" ? r.crlNumber : 0)));
+        const windows = crlSeriesWindows({
+            rootCertPem: root.certPem,
+            revoked,
+            from,
+            periodDays,
+            periods,
+            firstNumber: lastNumber + 1,
+            now,
+        });
+        checkTarget(v.out, `--out ${v.out}`, "choose another file");
+        const last = windows[windows.length - 1];
+        out(
+            [
+                `CRL series of ${root.subject} (environment ${root.environment}, trust domain ${root.trustDomain})`,
+                `  CRLs          ${periods}, numbers ${windows[0].number} to ${last.number}, one per ${periodDays} days`,
+                `  valid         ${from.toISOString()} to ${last.nextUpdate.toISOString()} (each CRL two periods: no gap)`,
+                ...(revoked.length === 0
+                    ? ["  revokes       nothing (a relying party checking every CA's CRL still needs one)"]
+                    : revoked.map(
+                          (r, i) =>
+                              `  ${i === 0 ? "revokes      " : "             "} ${r.serialHex} (${signed.get(normalSerial(r.serialHex))?.subject}), ${r.reason}, ${r.revokedAt.toISOString()}`,
+                      )),
+                "",
+            ].join("\n"),
+        );
+        const prompter = new Prompter();
+        let rootKeyPem: string;
+        try {
+            if (v.yes !== true) {
+                await confirm(
+                    prompter,
+                    `Sign this series? Type "yes": `,
+                    (answer) => answer === "yes",
+                    `the series was not signed: the answer was not "yes"`,
+                );
+            }
+            rootKeyPem = await unlockRootKey(folder, prompter, root.certPem);
+        } finally {
+            prompter.close();
+        }
+        const series = signCrlSeries({ rootKeyPem, rootCertPem: root.certPem, revoked, windows });
+        const records = series.map((c): CrlRecord => ({
+            time: now.toISOString(),
+            event: "crl",
+            environment: root.environment,
+            trustDomain: root.trustDomain,
+            rootSerial: root.serial,
+            crlNumber: c.number,
+            issuer: root.subject,
+            thisUpdate: c.thisUpdate.toISOString(),
+            nextUpdate: c.nextUpdate.toISOString(),
+            revoked: revoked.map((r) => ({
+                serial: r.serialHex,
+                reason: r.reason,
+                revokedAt: r.revokedAt.toISOString(),
+            })),
+        }));
+        try {
+            folder.appendLog(...records);
+        } catch (error) {
+            if (!isSystemError(error)) throw error; // a refusal of the log, worded already
+            throw new Error(
+                `cannot record the CRL series in ${folder.path(ISSUANCE_LOG)} (${codeOf(error)}); it was not written, and the log is as it was: free space on the medium, then run crl again`,
+            );
+        }
+        writePublic(v.out, series.map((c) => c.pem).join(""), `--out ${v.out}`, out);
+        out(
+            `signed CRLs ${series[0].number} to ${series[series.length - 1].number} -> ${v.out} (paste it into pki:offlineRoots.<root>.crls)\n`,
+        );
+        return 0;
+    } finally {
+        lock.release();
     }
-    writePublic(v.out, series.map((c) => c.pem).join(""), `--out ${v.out}`, out);
-    out(
-        `signed CRLs ${series[0].number} to ${series[series.length - 1].number} -> ${v.out} (paste it into pki:offlineRoots.<root>.crls)\n`,
-    );
-    return 0;
 }
 
 export const ceremonyCommand: Command = {

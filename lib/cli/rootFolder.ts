@@ -8,10 +8,13 @@ import * as fs from "fs";
 import * as path from "path";
 import { codeOf, entryAt, gitWorkTreeOf, makePrivateFolder, PRIVATE_FILE, realPath, writeNewFile } from "../files";
 import { RootTrustDomain } from "../plan/hierarchy";
+import { RenderLock, RenderLockError, takeLock } from "../render/stateLock";
 
 export const ROOT_KEY = "root.key";
 export const ROOT_CERT = "root.crt";
 export const ISSUANCE_LOG = "issuance.log";
+/** The lock sign and crl take inside the root folder (its parent may be closed to the user, as /media/<user> is). */
+export const CEREMONY_LOCK = ".ceremony.lock";
 
 const { O_RDONLY, O_WRONLY, O_APPEND, O_NOFOLLOW, O_NONBLOCK, O_DIRECTORY, W_OK, X_OK } = fs.constants;
 
@@ -386,6 +389,24 @@ export class RootFolder {
         const folder = new RootFolder(dir);
         folder.readLog(); // a missing, linked, loose or altered log stops the ceremony before anything is signed
         return folder;
+    }
+
+    /**
+     * Takes the folder's lock (CEREMONY_LOCK) as render takes its own (lib/render/stateLock.ts), or
+     * throws one line naming who holds it and the fix. sign and crl hold it from before they read
+     * the log until what they signed is appended: two commands on one folder would otherwise both
+     * number CRLs on from the same last one, or both certify one key, each unseen by the other.
+     */
+    lock(): RenderLock {
+        const file = this.path(CEREMONY_LOCK);
+        try {
+            return takeLock(file, { name: `--root ${this.dir}`, use: "uses this root folder", by: "ceremony command" });
+        } catch (error) {
+            if (error instanceof RenderLockError) throw error;
+            throw new Error(
+                `--root ${this.dir} takes no new file (${codeOf(error)} creating its lock ${file}); mount the medium read-write`,
+            );
+        }
     }
 
     path(name: string): string {

@@ -7,7 +7,8 @@
  * into one folder cannot take each other's staging folder for a leftover, nor replace a render that
  * appeared meanwhile without --force. A lock is created exclusively (O_CREAT|O_EXCL, never through
  * a link) 0600 and says who holds it; a lock a killed render left is never removed here (the folder
- * may be shared between hosts): the refusal says how to remove it.
+ * may be shared between hosts): the refusal says how to remove it. The ceremony takes its root
+ * folder's lock the same way (takeLock).
  */
 import * as fs from "fs";
 import * as os from "os";
@@ -26,11 +27,13 @@ export interface RenderLock {
 export class RenderLockError extends Error {}
 
 /** What a lock guards, as its refusals name it. */
-interface Guarded {
+export interface Guarded {
     /** The thing locked, e.g. "--state state.json" or "output folder out". */
     readonly name: string;
     /** What another render would do with it, e.g. "uses this state". */
     readonly use: string;
+    /** What takes such locks, e.g. "render" (the default) or "ceremony command". */
+    readonly by?: string;
     /** The other lock the same render takes (a state's render's output folder), named with this one when one render holds both. */
     readonly beside?: { lock: string; name: string };
 }
@@ -50,7 +53,7 @@ export const lockFileOf = (stateFile: string): string => `${stateFile}.lock`;
  */
 type Found = { holder: Holder } | { unknown: string } | { gone: true } | { problem: string };
 
-const HALF_WRITTEN = "does not say which render holds it (it may be being taken right now)";
+const halfWritten = (by: string): string => `does not say which ${by} holds it (it may be being taken right now)`;
 
 /** The holder a lock file names, if it names one in the shape a render writes (a half-written lock names none). */
 function holderOf(text: string): Holder | undefined {
@@ -74,24 +77,24 @@ function holderOf(text: string): Holder | undefined {
     };
 }
 
-/** Reads the lock at `lock` without following a link. */
-function inspect(lock: string): Found {
+/** Reads the lock at `lock` (one a `by` takes) without following a link. */
+function inspect(lock: string, by: string): Found {
     let fd: number;
     try {
         fd = fs.openSync(lock, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
     } catch (error) {
         if (codeOf(error) === "ENOENT") return { gone: true };
         if (codeOf(error) === "ELOOP") {
-            return { problem: "is a symbolic link (a render creates its lock itself, never through a link)" };
+            return { problem: `is a symbolic link (a ${by} creates its lock itself, never through a link)` };
         }
         return { unknown: `cannot be read (${codeOf(error)}), so which render holds it is unknown` };
     }
     try {
-        if (!fs.fstatSync(fd).isFile()) return { problem: "is not a file (a render's lock is a file it creates)" };
+        if (!fs.fstatSync(fd).isFile()) return { problem: `is not a file (a ${by}'s lock is a file it creates)` };
         const buffer = Buffer.alloc(4096);
         const length = fs.readSync(fd, buffer, 0, buffer.length, 0);
         const holder = holderOf(buffer.subarray(0, length).toString("utf8"));
-        return holder === undefined ? { unknown: HALF_WRITTEN } : { holder };
+        return holder === undefined ? { unknown: halfWritten(by) } : { holder };
     } finally {
         fs.closeSync(fd);
     }
@@ -108,14 +111,15 @@ function running(pid: number): boolean {
 }
 
 function refusal(guarded: Guarded, lock: string, found: Exclude<Found, { gone: true }>): string {
+    const by = guarded.by ?? "render";
     if ("problem" in found) return `${guarded.name} cannot be locked: ${lock} ${found.problem}; remove ${lock}`;
     if ("unknown" in found) {
-        return `${guarded.name} is in use: its lock ${lock} ${found.unknown}; wait for that render to end, or if none is running, remove ${lock}`;
+        return `${guarded.name} is in use: its lock ${lock} ${found.unknown}; wait for that ${by} to end, or if none is running, remove ${lock}`;
     }
     const { holder } = found;
     // A render killed with kill -9 leaves both its locks: named together, so that one round frees both.
     const { beside } = guarded;
-    const other = beside !== undefined ? inspect(beside.lock) : undefined;
+    const other = beside !== undefined ? inspect(beside.lock, by) : undefined;
     const sameHolder =
         other !== undefined &&
         "holder" in other &&
@@ -123,13 +127,13 @@ function refusal(guarded: Guarded, lock: string, found: Exclude<Found, { gone: t
         other.holder.host === holder.host;
     const locks =
         beside !== undefined && sameHolder
-            ? `${lock} and ${beside.lock} (the same render's lock of ${beside.name})`
+            ? `${lock} and ${beside.lock} (the same ${by}'s lock of ${beside.name})`
             : lock;
     const held = `${guarded.name} is in use: its lock ${lock} is held by pid ${holder.pid} on ${holder.host} since ${holder.started}`;
     if (holder.host === os.hostname() && !running(holder.pid)) {
-        return `${held}, but no process ${holder.pid} runs on this host (a render killed before it could remove its lock?); if no other render ${guarded.use}, remove ${locks}`;
+        return `${held}, but no process ${holder.pid} runs on this host (a ${by} killed before it could remove its lock?); if no other ${by} ${guarded.use}, remove ${locks}`;
     }
-    return `${held}; wait for that render to end, or if none is running, remove ${locks}`;
+    return `${held}; wait for that ${by} to end, or if none is running, remove ${locks}`;
 }
 
 /**
@@ -159,9 +163,9 @@ export function lockOutputFolder(target: string): RenderLock {
 
 /**
  * Takes the lock at `lock`: released by `release`, or by an interrupted command
- * (lib/interrupt.ts) before it ends.
+ * (lib/interrupt.ts) before it ends. Throws as lockStateFile does.
  */
-function takeLock(lock: string, guarded: Guarded): RenderLock {
+export function takeLock(lock: string, guarded: Guarded): RenderLock {
     // Again only when the lock went away between the refused create and the read.
     for (let attempt = 1; ; attempt++) {
         let fd: number;
@@ -169,9 +173,10 @@ function takeLock(lock: string, guarded: Guarded): RenderLock {
             fd = createExclusive(lock, PRIVATE_FILE);
         } catch (error) {
             if (codeOf(error) !== "EEXIST") throw error;
-            const found = inspect(lock);
+            const found = inspect(lock, guarded.by ?? "render");
             if ("gone" in found && attempt < 3) continue;
-            throw new RenderLockError(refusal(guarded, lock, "gone" in found ? { unknown: HALF_WRITTEN } : found));
+            const held = "gone" in found ? { unknown: halfWritten(guarded.by ?? "render") } : found;
+            throw new RenderLockError(refusal(guarded, lock, held));
         }
         let identity: fs.Stats;
         try {
