@@ -2134,6 +2134,88 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         assert.strictEqual(after.status, 0, after.err);
         assert.match(after.out, /signed CRLs 3 to 4 -> /);
     });
+
+    it("never changes an earlier CRL's revocation, its reason or its time, but a certificateHold that becomes a permanent reason at the same time", async () => {
+        const permRoot = await newRoot("permanent-root", "apic-client");
+        const serials: string[] = [];
+        for (const name of ["compromised", "held"]) {
+            const target = path.join(dir, `${name}.crt`);
+            const signed = await ceremony(
+                PASSPHRASE,
+                ...["sign", "--root", permRoot, "--csr", opensslCsr(dir, name, P256, STACK_SUBJECT), "--yes"],
+            );
+            assert.strictEqual(signed.status, 0, signed.err);
+            serials.push(new crypto.X509Certificate(fs.readFileSync(target, "utf8")).serialNumber);
+        }
+        const [compromised, held] = serials;
+        // The CRL ceremonies an hour later: revocations dated from then are not in the future.
+        const at = Math.floor(Date.now() / 1000) * 1000 + 3_600_000;
+        const first = new Date(at - 1_800_000).toISOString();
+        const later = new Date(at - 600_000).toISOString();
+        let n = 0;
+        const crl = (...revoke: string[]) =>
+            patched(globalThis, "Date", clockAt(at), () =>
+                ceremony(
+                    PASSPHRASE,
+                    ...["crl", "--root", permRoot, "--period-days", "7", "--periods", "1", "--yes"],
+                    ...["--out", path.join(dir, `permanent-${++n}.pem`)],
+                    ...revoke.flatMap((r) => ["--revoke", r]),
+                ),
+            );
+        const revoked = await crl(`${compromised}:keyCompromise:${first}`, `${held}:certificateHold:${first}`);
+        assert.strictEqual(revoked.status, 0, revoked.err);
+        const logBefore = logOf(permRoot);
+        const refusal = (serial: string, was: string, given: string, at: string) =>
+            `error: --revoke ${serial}: CRL 1 revoked it for ${was} at ${first}, and this gives ${given} at ${at}; ` +
+            `a revocation never changes (only a certificateHold may become a permanent reason, at the same time): ` +
+            `give the same reason and time as CRL 1, --revoke ${serial}:${was}:${first}\n`;
+        const heldAsIs = `${held}:certificateHold:${first}`;
+        const cases: [string, string[], string][] = [
+            [
+                "keyCompromise become a hold",
+                [`${compromised}:certificateHold:${first}`, heldAsIs],
+                refusal(compromised, "keyCompromise", "certificateHold", first),
+            ],
+            [
+                "keyCompromise moved later",
+                [`${compromised}:keyCompromise:${later}`, heldAsIs],
+                refusal(compromised, "keyCompromise", "keyCompromise", later),
+            ],
+            [
+                "keyCompromise become superseded",
+                [`${compromised}:superseded:${first}`, heldAsIs],
+                refusal(compromised, "keyCompromise", "superseded", first),
+            ],
+            [
+                "a hold moved later",
+                [`${compromised}:keyCompromise:${first}`, `${held}:certificateHold:${later}`],
+                refusal(held, "certificateHold", "certificateHold", later),
+            ],
+            [
+                "a hold become permanent later",
+                [`${compromised}:keyCompromise:${first}`, `${held}:keyCompromise:${later}`],
+                refusal(held, "certificateHold", "keyCompromise", later),
+            ],
+        ];
+        for (const [label, revoke, expected] of cases) {
+            const refused = await crl(...revoke);
+            assert.deepStrictEqual([label, refused.status, refused.err], [label, 1, expected]);
+        }
+        assert.strictEqual(logOf(permRoot), logBefore, "nothing was signed");
+        // The same again, and the hold become a permanent revocation from its time: accepted, and then kept.
+        const kept = await crl(`${compromised}:keyCompromise:${first}`, `${held}:cessationOfOperation:${first}`);
+        assert.strictEqual(kept.status, 0, kept.err);
+        const unheld = await crl(`${compromised}:keyCompromise:${first}`, heldAsIs);
+        assert.deepStrictEqual(
+            [unheld.status, unheld.err],
+            [
+                1,
+                `error: --revoke ${held}: CRL 2 revoked it for cessationOfOperation at ${first}, and this gives certificateHold at ${first}; ` +
+                    `a revocation never changes (only a certificateHold may become a permanent reason, at the same time): ` +
+                    `give the same reason and time as CRL 2, --revoke ${held}:cessationOfOperation:${first}\n`,
+            ],
+        );
+    });
 });
 
 describe("ceremony: the names it signs are the stack's", () => {

@@ -83,7 +83,8 @@ crl        signs the root's CRL series: K CRLs, one per period of N days from DA
            when: not before the certificate was issued, unless it is dated ahead and not valid yet,
            nor before the root was made, nor in the future, nor after the series starts; a time an
            earlier CRL gave the serial is taken). A serial an earlier CRL revoked must be listed
-           again until it expires. Refused while a certificate that sign --reissue replaced is valid
+           again until it expires, with the same reason and time (a certificateHold may become a
+           permanent reason). Refused while a certificate that sign --reissue replaced is valid
            and no CRL revokes it. DATE is not before the root was made. Paste FILE into
            pki:offlineRoots.<root>.crls.
 
@@ -463,6 +464,9 @@ interface LoggedRevocation {
     readonly crlNumber: number;
 }
 
+/** The one revocation reason that may change, to a permanent one (RFC 5280 5.3.1). */
+const HOLD = "certificateHold";
+
 /** Revocation reasons that say the key itself is in other hands: it is never certified again. */
 const COMPROMISE_REASONS = ["keyCompromise", "cACompromise"];
 
@@ -740,6 +744,13 @@ async function crl(argv: string[], out: (text: string) => void): Promise<number>
                 r.event === "crl" ? r.revoked.map((x) => `${normalSerial(x.serial)} ${Date.parse(x.revokedAt)}`) : [],
             ),
         );
+        // The latest revocation of each serial, which a later series repeats as it is (but a hold).
+        const revokedBefore = new Map<string, LoggedRevocation>();
+        for (const record of log) {
+            if (record.event !== "crl") continue;
+            for (const x of record.revoked)
+                revokedBefore.set(normalSerial(x.serial), { ...x, crlNumber: record.crlNumber });
+        }
         const seen = new Set<string>();
         for (const r of revoked) {
             const serial = normalSerial(r.serialHex);
@@ -801,6 +812,24 @@ async function crl(argv: string[], out: (text: string) => void): Promise<number>
             firstNumber: lastNumber + 1,
             now,
         });
+        for (const r of revoked) {
+            // A revocation is never changed (a keyCompromise become a hold, or moved later, would
+            // have relying parties trust what the certificate signed meanwhile); only a hold may
+            // become a permanent revocation, from the same time. Checked once a time wrong in itself
+            // (in the future, after the series starts) is refused as such.
+            const before = revokedBefore.get(normalSerial(r.serialHex));
+            if (
+                before !== undefined &&
+                (Date.parse(before.revokedAt) !== r.revokedAt.getTime() ||
+                    (r.reason !== before.reason && (before.reason !== HOLD || r.reason === HOLD)))
+            ) {
+                throw new Error(
+                    `--revoke ${r.serialHex}: CRL ${before.crlNumber} revoked it for ${before.reason} at ${before.revokedAt}, and this gives ${r.reason} at ${r.revokedAt.toISOString()}; ` +
+                        `a revocation never changes (only a ${HOLD} may become a permanent reason, at the same time): ` +
+                        `give the same reason and time as CRL ${before.crlNumber}, --revoke ${before.serial}:${before.reason}:${before.revokedAt}`,
+                );
+            }
+        }
         checkTarget(v.out, `--out ${v.out}`, "choose another file");
         const last = windows[windows.length - 1];
         out(
