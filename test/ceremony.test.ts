@@ -2216,6 +2216,63 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
             ],
         );
     });
+
+    it("refuses an issuance.log line that parses but is not shaped as a record (a list of revocations missing, a CRL number as text) as it refuses one that does not parse", async () => {
+        const shapeRoot = await newRoot("shape-root", "apic-client");
+        const log = path.join(shapeRoot, ISSUANCE_LOG);
+        const rootRecord = JSON.parse(lines(log)[0]);
+        const now = new Date().toISOString();
+        const crlRecord = {
+            time: now,
+            event: "crl",
+            environment: "example",
+            trustDomain: "apic-client",
+            rootSerial: rootRecord.serial,
+            crlNumber: 1,
+            issuer: rootRecord.subject,
+            thisUpdate: now,
+            nextUpdate: now,
+            revoked: [] as unknown,
+        };
+        const certificateRecord = { ...rootRecord, event: "certificate", rootSerial: rootRecord.serial };
+        const written = fs.readFileSync(log, "utf8");
+        const series = path.join(dir, "shape.pem");
+        const target = path.join(dir, "shape.crt");
+        const shapeCsr = opensslCsr(dir, "shape", P256, STACK_SUBJECT);
+        const altered = `error: ${log} line 2 is not a record of this ceremony; the log was altered: restore it from the ceremony's archive\n`;
+        const bad: [string, unknown][] = [
+            ["a CRL without revocations", { ...crlRecord, revoked: undefined }],
+            ["revocations not a list", { ...crlRecord, revoked: { serial: "01" } }],
+            ["a revocation without a serial", { ...crlRecord, revoked: [{ reason: "superseded", revokedAt: now }] }],
+            ["a CRL number as text", { ...crlRecord, crlNumber: "7" }],
+            ["replaces not a list", { ...certificateRecord, replaces: "01" }],
+            ["a serial as a number", { ...certificateRecord, serial: 1 }],
+            ["an unknown event", { ...certificateRecord, event: "key" }],
+            ["null", null],
+            ["a list", []],
+        ];
+        for (const [label, record] of bad) {
+            fs.writeFileSync(log, `${written}${JSON.stringify(record)}\n`);
+            const crl = await ceremony(
+                PASSPHRASE,
+                ...["crl", "--root", shapeRoot, "--period-days", "7", "--periods", "1", "--out", series, "--yes"],
+            );
+            const sign = await ceremony(PASSPHRASE, "sign", "--root", shapeRoot, "--csr", shapeCsr, "--yes");
+            assert.deepStrictEqual(
+                [label, crl.status, crl.err, sign.status, sign.err],
+                [label, 1, altered, 1, altered],
+            );
+            assert.ok(!fs.existsSync(series) && !fs.existsSync(target), `${label}: nothing was written`);
+        }
+        // The same record, well shaped: taken.
+        fs.writeFileSync(log, `${written}${JSON.stringify(crlRecord)}\n`);
+        const accepted = await ceremony(
+            PASSPHRASE,
+            ...["crl", "--root", shapeRoot, "--period-days", "7", "--periods", "1", "--out", series, "--yes"],
+        );
+        assert.strictEqual(accepted.status, 0, accepted.err);
+        assert.match(accepted.out, /signed CRLs 2 to 2 -> /);
+    });
 });
 
 describe("ceremony: the names it signs are the stack's", () => {

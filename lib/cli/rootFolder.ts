@@ -61,6 +61,51 @@ export interface CrlRecord {
 /** One line of issuance.log: what the root signed, when, for which environment and trust domain. */
 export type LogRecord = CertificateRecord | CrlRecord;
 
+const isString = (value: unknown): value is string => typeof value === "string";
+const isStringOrAbsent = (value: unknown): boolean => value === undefined || isString(value);
+
+const isRevocation = (value: unknown): boolean =>
+    typeof value === "object" &&
+    value !== null &&
+    ["serial", "reason", "revokedAt"].every((field) => isString((value as Record<string, unknown>)[field]));
+
+/**
+ * True when `value` has the fields of a record, of the types the ceremony reads: a line that
+ * parses but lacks one (a list of revocations, a CRL number) would otherwise fail as a JavaScript
+ * error, or number a CRL from a string. Fields older logs lack (trust domain, root serial,
+ * notBefore, issuer, replaces) may be absent; the ceremony words what their absence means.
+ */
+function isLogRecord(value: unknown): value is LogRecord {
+    if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
+    const record = value as Record<string, unknown>;
+    const common =
+        isString(record.time) &&
+        isString(record.environment) &&
+        isStringOrAbsent(record.trustDomain) &&
+        isStringOrAbsent(record.rootSerial);
+    if (!common) return false;
+    if (record.event === "root" || record.event === "certificate") {
+        const { replaces } = record;
+        return (
+            [record.serial, record.subject, record.spkiSha256, record.notAfter].every(isString) &&
+            isStringOrAbsent(record.notBefore) &&
+            (replaces === undefined || (Array.isArray(replaces) && replaces.every(isString)))
+        );
+    }
+    if (record.event === "crl") {
+        const { crlNumber, revoked } = record;
+        return (
+            Number.isSafeInteger(crlNumber) &&
+            (crlNumber as number) >= 1 &&
+            isStringOrAbsent(record.issuer) &&
+            [record.thisUpdate, record.nextUpdate].every(isString) &&
+            Array.isArray(revoked) &&
+            revoked.every(isRevocation)
+        );
+    }
+    return false;
+}
+
 /**
  * The folder `dir` as the ceremony checks and opens it: without trailing slashes or "." parts.
  * Named "lnk/", a link is followed even by lstat and O_NOFOLLOW, so the folder checked would not
@@ -457,13 +502,18 @@ export class RootFolder {
             .split("\n")
             .filter((line) => line !== "")
             .map((line, i) => {
+                let record: unknown;
                 try {
-                    return JSON.parse(line) as LogRecord;
+                    record = JSON.parse(line);
                 } catch {
+                    record = undefined;
+                }
+                if (!isLogRecord(record)) {
                     throw new Error(
                         `${file} line ${i + 1} is not a record of this ceremony; the log was altered: restore it from the ceremony's archive`,
                     );
                 }
+                return record;
             });
     }
 }
