@@ -969,6 +969,52 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         assert.strictEqual((secret.inputs.metadata as { name: string }).name, "apic-mtls-payments-two");
     });
 
+    it("refuses an id or host that makes a default Secret name over Kubernetes' 253 characters, before any child is registered", async () => {
+        // An endpoint id of 250 named the Secret apic-mtls-<id> (260): the API server refused it at
+        // pulumi up, after the key and certificate were made.
+        const { root, issuing } = await bankIssuer();
+        const endpoint = { host: "payments.bank.example", clientSubjectAltNames: ["urn:a"] };
+        const gateway = (endpoints: pulumi.Inputs[]): [string, pulumi.Inputs] => [
+            "IstioGatewayTls",
+            { serverCa: issuing, clientTrustBundlePem: root.certPem, keyAlgorithm: "ECDSA", endpoints },
+        ];
+        const host = `${"h".repeat(60)}.${"h".repeat(60)}.${"h".repeat(60)}.${"h".repeat(57)}.bank.example`;
+        assert.deepStrictEqual(
+            await refusalsBeforeChildren([
+                gateway([
+                    { ...endpoint, id: "payments" },
+                    { ...endpoint, id: "a".repeat(250), host: "a.bank.example" },
+                ]),
+                ["CustomerFacingTls", { hosts: [{ host: "www.bank.example", id: "w".repeat(243) }] }],
+                ["CustomerFacingTls", { hosts: [{ host }] }],
+            ]),
+            {
+                messages: [
+                    `IstioGatewayTls endpoints[1].id is 250 characters: it names the Secret "apic-mtls-<id>", which would be 260, over Kubernetes' 253 for an object name; give an id of at most 243 characters, or a secretName`,
+                    `CustomerFacingTls hosts[0].id is 243 characters: it names the Secret "public-tls-<id>", which would be 254, over Kubernetes' 253 for an object name; give an id of at most 242 characters, or a secretName`,
+                    `CustomerFacingTls hosts[0].host is 253 characters: it names the Secret "public-tls-<host, dots as '-'>", which would be 264, over Kubernetes' 253 for an object name; give a shorter id, or a secretName`,
+                ],
+                children: [],
+            },
+        );
+        // At the limit, and a long id with its own secretName, are taken.
+        const { engine } = await runWithStandIn(() =>
+            provider.construct(
+                "payments",
+                token("IstioGatewayTls"),
+                gateway([
+                    { ...endpoint, id: "a".repeat(243) },
+                    { ...endpoint, id: "b".repeat(250), host: "b.bank.example", secretName: "apic-mtls-b" },
+                ])[1],
+                {},
+            ),
+        );
+        assert.deepStrictEqual(
+            engine.byType("kubernetes:core/v1:Secret").map((r) => (r.inputs.metadata as { name: string }).name.length),
+            [253, 11],
+        );
+    });
+
     it("refuses the Secret name cacerts, whence istiod reads the mesh's plug-in CA, before any child is registered", async () => {
         // An endpoint's Secret named cacerts and MeshPluginCa's both wrote istio-system/cacerts: one replaced the other.
         const { root, issuing } = await bankIssuer();

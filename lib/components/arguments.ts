@@ -136,7 +136,8 @@ const DNS_LABEL = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
 
 /**
  * An id that names children, ports and Secrets: DNS-label characters, as the stack's endpoint ids.
- * No length limit: the stack's endpoint ids may pass 63 (certificates cut them to 64 in the CN).
+ * No length limit of its own: the stack's endpoint ids may pass 63 (certificates cut them to 64 in
+ * the CN); the Secret named after it has one (refuseLongSecretName).
  */
 export function idArgument(value: unknown, what: string, resource: pulumi.Resource): string {
     const mustBe = "an id (lower-case letters, digits and '-', not at either end)";
@@ -180,6 +181,28 @@ export function kubernetesNameArgument(value: unknown, what: string, resource: p
         );
     }
     return text;
+}
+
+/**
+ * Refuses a Secret's default name (`secretName`, made from `given`: an id, or a host with its dots
+ * as '-') over Kubernetes' 253 characters for an object name: the API server would refuse the Secret
+ * at up, after its key and certificate are made. The id's characters are checked already; only
+ * the length can fail. `shape` shows how the name is made, `fix` what to change.
+ */
+export function refuseLongSecretName(
+    secretName: string,
+    given: string,
+    what: string,
+    shape: string,
+    fix: string,
+    resource: pulumi.Resource,
+): void {
+    if (secretName.length <= MAX_HOSTNAME_LENGTH) return;
+    throw argumentError(
+        `${what} is ${given.length} characters: it names the Secret ${shape}, which would be ${secretName.length}, ` +
+            `over Kubernetes' ${MAX_HOSTNAME_LENGTH} for an object name; ${fix}`,
+        resource,
+    );
 }
 
 /**

@@ -2,7 +2,7 @@ import * as crypto from "crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { KeyAlgorithm } from "../config/types";
-import { customerFacingSecretName } from "../config/values";
+import { customerFacingSecretName, MAX_HOSTNAME_LENGTH } from "../config/values";
 import { HTTPS_PORT, leafKey, rotatedName } from "../plan/plan";
 import { pemBlocks, pemTextProblem, runTogetherPemBlock, runTogetherProblem } from "../pki/pem";
 import { expiredAt, isSelfSigned, subjectOf } from "../pki/x509";
@@ -26,6 +26,7 @@ import {
     isGiven,
     kubernetesNameArgument,
     refuseCaSecretName,
+    refuseLongSecretName,
     refuseShared,
 } from "./arguments";
 import { checkClock } from "./checkClock";
@@ -253,6 +254,16 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
                 );
             } else {
                 // The default public-tls-<id>, whose id is given or the host's.
+                refuseLongSecretName(
+                    secretNameOf(h),
+                    idOf(h),
+                    `CustomerFacingTls hosts[${i}].${isGiven(h.id) ? "id" : "host"}`,
+                    isGiven(h.id) ? '"public-tls-<id>"' : `"public-tls-<host, dots as '-'>"`,
+                    isGiven(h.id)
+                        ? `give an id of at most ${MAX_HOSTNAME_LENGTH - customerFacingSecretName("").length} characters, or a secretName`
+                        : "give a shorter id, or a secretName",
+                    this,
+                );
                 const from = isGiven(h.id) ? `id "${h.id}"` : `host "${h.host}"`;
                 refuseCaSecretName(
                     secretNameOf(h),

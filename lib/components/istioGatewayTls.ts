@@ -1,7 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { KeyAlgorithm } from "../config/types";
-import { Json, showJson } from "../config/values";
+import { Json, MAX_HOSTNAME_LENGTH, showJson } from "../config/values";
 import { gatewayEndpointResourceName, gatewayServerCert, HTTPS_PORT } from "../plan/plan";
 import {
     afterIssuerCheck,
@@ -27,6 +27,7 @@ import {
     isLater,
     kubernetesNameArgument,
     refuseCaSecretName,
+    refuseLongSecretName,
     refuseOutput,
     refuseShared,
 } from "./arguments";
@@ -64,6 +65,14 @@ function checkEndpointLists(endpoints: readonly GatewayEndpoint[], resource: pul
                 resource,
             );
         } else {
+            refuseLongSecretName(
+                `apic-mtls-${endpoint.id}`,
+                endpoint.id,
+                `IstioGatewayTls endpoints[${i}].id`,
+                '"apic-mtls-<id>"',
+                `give an id of at most ${MAX_HOSTNAME_LENGTH - "apic-mtls-".length} characters, or a secretName`,
+                resource,
+            );
             refuseCaSecretName(
                 `apic-mtls-${endpoint.id}`,
                 `IstioGatewayTls endpoint id "${endpoint.id}" names the Secret "apic-mtls-${endpoint.id}", which`,
