@@ -273,6 +273,14 @@ const CASES: [string, Overrides, string[]][] = [
         ],
     ],
     [
+        // DNS, certificates and Istio take an internationalized name as its punycode A-labels only.
+        "baseDomain with a label beyond ASCII",
+        { baseDomain: "api.bänk.example" },
+        [
+            'pki:baseDomain "api.bänk.example" has the label "bänk"; labels are lower-case letters, digits and \'-\', not starting or ending with \'-\'; write an internationalized name as its punycode A-labels: "api.xn--bnk-qla.example"',
+        ],
+    ],
+    [
         "baseDomain with a label over 63",
         { baseDomain: `${a(64)}.example` },
         [`pki:baseDomain "${a(64)}.example" has the label "${a(64)}" of 64 characters; a label has at most 63`],
@@ -423,6 +431,14 @@ const CASES: [string, Overrides, string[]][] = [
         { domains: `{ ${a(54)}: { services: [accounts] } }` },
         [
             `pki:domains.${a(54)}: the domain name "${a(54)}" is 54 characters; a domain name has at most 53, because its Istio Gateway is apic-mtls-<domain>, which Istio refuses over 63 characters. Use a shorter name`,
+        ],
+    ],
+    [
+        // Its characters are a host label's: only its length is wrong, and the message says so.
+        "domain name over 63 characters",
+        { domains: `{ ${a(64)}: { services: [accounts] } }` },
+        [
+            `pki:domains.${a(64)}: the domain name "${a(64)}" is 64 characters; a domain name has at most 53, because its Istio Gateway is apic-mtls-<domain>, which Istio refuses over 63 characters. Use a shorter name`,
         ],
     ],
     [
@@ -590,6 +606,13 @@ const CASES: [string, Overrides, string[]][] = [
         { option: "3", domains: "{ ob: { services: [accounts], groups: { Core: [accounts] } } }" },
         [
             "pki:domains.ob.groups.Core: the group name \"Core\" must be lower-case letters, digits and '-' (it becomes a host label)",
+        ],
+    ],
+    [
+        "Option 3 with a group name over 63 characters",
+        { option: "3", domains: `{ ob: { services: [accounts], groups: { ${a(64)}: [accounts] } } }` },
+        [
+            `pki:domains.ob.groups.${a(64)}: the group name "${a(64)}" is 64 characters; a host label has at most 63. Use a shorter name`,
         ],
     ],
     [

@@ -46,6 +46,7 @@ import {
     Json,
     JsonMap,
     LABEL,
+    LABEL_CHARACTERS,
     MAX_DOMAIN_NAME_LENGTH,
     MAX_LABEL_LENGTH,
     memberPath,
@@ -1007,7 +1008,7 @@ function validateDomains(
     const domains: Record<string, DomainConfig> = {};
     for (const [name, domain] of Object.entries(value)) {
         const key = memberPath("pki:domains", name);
-        if (!LABEL.test(name)) {
+        if (!LABEL_CHARACTERS.test(name)) {
             fail(
                 `${key}: the domain name ${showJson(name)} must be lower-case letters, digits and '-' (it becomes a host label)`,
             );
@@ -1089,9 +1090,13 @@ function validateGroups(
     const groupOf = new Map<string, string>();
     for (const [group, members] of Object.entries(value)) {
         const groupKey = memberPath(`${key}.groups`, group);
-        if (!LABEL.test(group)) {
+        if (!LABEL_CHARACTERS.test(group)) {
             fail(
                 `${groupKey}: the group name ${showJson(group)} must be lower-case letters, digits and '-' (it becomes a host label)`,
+            );
+        } else if (group.length > MAX_LABEL_LENGTH) {
+            fail(
+                `${groupKey}: the group name ${showJson(group)} is ${group.length} characters; a host label has at most ${MAX_LABEL_LENGTH}. Use a shorter name`,
             );
         }
         if (!Array.isArray(members) || members.length === 0) {

@@ -1,3 +1,5 @@
+import { domainToASCII } from "url";
+
 /**
  * The small vocabulary of config validation: config values as JSON (what Pulumi passes for
  * structured keys), how a bad value is shown in a message, and the checks several keys share.
@@ -5,6 +7,8 @@
 
 /** RFC 1123 label as Kubernetes uses it: lower case, digits, '-', 1-63 characters. */
 export const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+/** A label's characters alone, of any length: to tell a long name from a badly written one. */
+export const LABEL_CHARACTERS = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
 
 /** Kubernetes label keys and values (a prefix/ before the name is allowed on keys). */
 export const LABEL_KEY = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
@@ -259,6 +263,17 @@ export function caSecretProblem(name: string): string | undefined {
     return `Istio reads a Secret named <name>${ISTIO_CA_SECRET_SUFFIX} as the client CA (ca.crt, ca.crl) of the Secret <name>, so this one would replace the client trust of the Secret ${showJson(other)} in its namespace`;
 }
 
+/**
+ * For a label with letters beyond ASCII (bänk), how to write the name: DNS, certificates and Istio
+ * take an internationalized name only as its punycode A-labels (xn--bnk-qla). "" when none fits.
+ */
+function punycodeHint(name: string, label: string): string {
+    if (![...label].some((c) => c.charCodeAt(0) > 0x7f)) return "";
+    const ascii = domainToASCII(name);
+    if (ascii === "" || dnsNameProblems(ascii).length > 0) return "";
+    return `; write an internationalized name as its punycode A-labels: ${json(ascii)}`;
+}
+
 /** Problems with a DNS name, or [] when it is valid. */
 export function dnsNameProblems(name: string): string[] {
     const problems: string[] = [];
@@ -275,7 +290,8 @@ export function dnsNameProblems(name: string): string[] {
             );
         } else if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(label)) {
             problems.push(
-                `has the label ${json(label)}; labels are lower-case letters, digits and '-', not starting or ending with '-'`,
+                `has the label ${json(label)}; labels are lower-case letters, digits and '-', not starting or ending with '-'` +
+                    punycodeHint(name, label),
             );
         }
     }
