@@ -733,14 +733,17 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
                 uiClient({ root, issuing }, { workloadLabels: { app: 5 } }),
                 ["CustomerFacingTls", { hosts: [{ host: "www.bank.example" }], selector: "istio=ingressgateway" }],
                 ["CustomerFacingTls", { hosts: [{ host: "www.bank.example" }], selector: { "bad key": "x" } }],
+                // A prefix over 253: no pod can carry the label, so the DestinationRule would select none.
+                uiClient({ root, issuing }, { workloadLabels: { [`${"p".repeat(250)}.example/app`]: "web" } }),
             ]),
             {
                 messages: [
                     'IstioGatewayTls selector must be a non-empty map of pod labels, e.g. { istio: "ingressgateway" }; got "ingressgateway"',
                     'UiApicClient workloadLabels must be a non-empty map of pod labels, e.g. { app: "web" }; got {}',
-                    `UiApicClient workloadLabels {"app":5} is not a Kubernetes label: a key is [prefix/]name, a name or value at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit`,
+                    `UiApicClient workloadLabels {"app":5} is not a Kubernetes label: a key is [prefix/]name, the prefix a DNS name of at most 253 characters, a name or value at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit`,
                     'CustomerFacingTls selector must be a non-empty map of pod labels, e.g. { istio: "ingressgateway" }; got "istio=ingressgateway"',
-                    `CustomerFacingTls selector {"bad key":"x"} is not a Kubernetes label: a key is [prefix/]name, a name or value at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit`,
+                    `CustomerFacingTls selector {"bad key":"x"} is not a Kubernetes label: a key is [prefix/]name, the prefix a DNS name of at most 253 characters, a name or value at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit`,
+                    `UiApicClient workloadLabels {"${"p".repeat(250)}.example/app":"web"} is not a Kubernetes label: a key is [prefix/]name, the prefix a DNS name of at most 253 characters, a name or value at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit`,
                 ],
                 children: [],
             },

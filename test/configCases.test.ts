@@ -1863,6 +1863,20 @@ const CASES: [string, Overrides, string[]][] = [
         ],
     ],
     [
+        // No pod can carry such a key: its DestinationRule's workloadSelector would never match.
+        "frontEnd.services labels with keys Kubernetes refuses",
+        {
+            frontEnd: `{ services: [{ name: sample-app, labels: { ${a(250)}.example/name: x, bank.example/${a(64)}: x, a..b/name: x, "bank.example/": x, tier: "x y" } }] }`,
+        },
+        [
+            `pki:frontEnd.services[0].labels: the key "a..b/name" has the prefix "a..b"; a label key's prefix (before '/') is a DNS name: lower-case letters, digits, '-' and '.'`,
+            `pki:frontEnd.services[0].labels: the key "${a(250)}.example/name" has a prefix (before '/') of 258 characters; a label key's prefix has at most 253`,
+            `pki:frontEnd.services[0].labels: the key "bank.example/" has the name ""; a label key's name (after any prefix/) is letters, digits, '-', '_' or '.', starting and ending with a letter or digit`,
+            `pki:frontEnd.services[0].labels: the key "bank.example/${a(64)}" has a name (after any prefix/) of 64 characters; a label key's name has at most 63`,
+            'pki:frontEnd.services[0].labels.tier must be a Kubernetes label with a text value; got "x y"',
+        ],
+    ],
+    [
         // Its DestinationRule would apply to the other's pods, which would present its certificate to APIC.
         "frontEnd.services: a caller's labels selecting another service's pods",
         {

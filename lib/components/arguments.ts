@@ -12,7 +12,7 @@ import {
     hasControlCharacter,
     ISTIO_CA_SECRET_SUFFIX,
     Json,
-    LABEL_KEY,
+    labelKeyProblem,
     LABEL_VALUE,
     MAX_HOSTNAME_LENGTH,
     MAX_LABEL_LENGTH,
@@ -95,9 +95,9 @@ export function labelsArgument(
     }
     for (const [k, v] of Object.entries(value)) {
         refuseOutput(v, `${what}.${k}`, resource);
-        if (!LABEL_KEY.test(k) || typeof v !== "string" || !LABEL_VALUE.test(v)) {
+        if (labelKeyProblem(k) !== undefined || typeof v !== "string" || !LABEL_VALUE.test(v)) {
             throw argumentError(
-                `${what} ${showJson({ [k]: v as Json })} is not a Kubernetes label: a key is [prefix/]name, a name or value at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit`,
+                `${what} ${showJson({ [k]: v as Json })} is not a Kubernetes label: a key is [prefix/]name, the prefix a DNS name of at most 253 characters, a name or value at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit`,
                 resource,
             );
         }

@@ -15,7 +15,7 @@ import {
     isMap,
     Json,
     JsonMap,
-    LABEL_KEY,
+    labelKeyProblem,
     LABEL_VALUE,
     MAX_KUBERNETES_NAME_LENGTH,
     MAX_LABEL_LENGTH,
@@ -128,7 +128,10 @@ function services(value: Json | undefined, namespace: string, fail: Fail): UiSer
             } else {
                 delete labels.app;
                 for (const [k, v] of Object.entries(spec.labels)) {
-                    if (!LABEL_KEY.test(k) || typeof v !== "string" || !LABEL_VALUE.test(v)) {
+                    const keyProblem = labelKeyProblem(k);
+                    if (keyProblem !== undefined) {
+                        fail(`${key}.labels: the key ${showJson(k)} ${keyProblem}`);
+                    } else if (typeof v !== "string" || !LABEL_VALUE.test(v)) {
                         fail(
                             `${memberPath(`${key}.labels`, k)} must be a Kubernetes label with a text value; got ${showJson(v)}`,
                         );

@@ -10,8 +10,7 @@ export const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 /** A label's characters alone, of any length: to tell a long name from a badly written one. */
 export const LABEL_CHARACTERS = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
 
-/** Kubernetes label keys and values (a prefix/ before the name is allowed on keys). */
-export const LABEL_KEY = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+/** A Kubernetes label value: at most 63 characters, or none. */
 export const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
 
 /** A microservice name as the inventory spells it (the bank's inventory has upper case); its host label is lower-cased. */
@@ -272,6 +271,32 @@ function punycodeHint(name: string, label: string): string {
     const ascii = domainToASCII(name);
     if (ascii === "" || dnsNameProblems(ascii).length > 0) return "";
     return `; write an internationalized name as its punycode A-labels: ${json(ascii)}`;
+}
+
+/**
+ * Why `key` is no Kubernetes label key, or undefined when it is one: [prefix/]name, the prefix a
+ * DNS-1123 subdomain of at most 253 characters, the name at most 63 (apimachinery IsQualifiedName).
+ * The API server refuses other keys; pods cannot carry them, so a selector with one never matches.
+ */
+export function labelKeyProblem(key: string): string | undefined {
+    const slash = key.lastIndexOf("/");
+    const name = key.slice(slash + 1);
+    if (slash >= 0) {
+        const prefix = key.slice(0, slash);
+        if (prefix.length > MAX_HOSTNAME_LENGTH) {
+            return `has a prefix (before '/') of ${prefix.length} characters; a label key's prefix has at most ${MAX_HOSTNAME_LENGTH}`;
+        }
+        if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(prefix)) {
+            return `has the prefix ${json(prefix)}; a label key's prefix (before '/') is a DNS name: lower-case letters, digits, '-' and '.'`;
+        }
+    }
+    if (name.length > MAX_LABEL_LENGTH) {
+        return `has a name (after any prefix/) of ${name.length} characters; a label key's name has at most ${MAX_LABEL_LENGTH}`;
+    }
+    if (!/^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/.test(name)) {
+        return `has the name ${json(name)}; a label key's name (after any prefix/) is letters, digits, '-', '_' or '.', starting and ending with a letter or digit`;
+    }
+    return undefined;
 }
 
 /** Problems with a DNS name, or [] when it is valid. */
