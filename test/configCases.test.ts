@@ -2778,6 +2778,34 @@ describe("Invalid stack files are refused with every problem named, before anyth
         });
     });
 
+    it("refuses a domain whose one Gateway would pass etcd's request limit, before any key is made, and render writes nothing", async () => {
+        // 1,700 services of 63 characters under long names: one Gateway of 1.5 MiB, which etcd
+        // refused at pulumi up, after the certificates and Secrets were made.
+        const domain = "d".repeat(53);
+        const services = Array.from({ length: 1700 }, (_, i) => `${"s".repeat(59)}${String(i).padStart(4, "0")}`);
+        const text = stackFileText(
+            {
+                environment: "e".repeat(37),
+                option: "2",
+                baseDomain: `${"b".repeat(62)}.${"b".repeat(62)}.example`,
+                domains: `{ ${domain}: { services: [${services.join(", ")}] }, ob: { services: [accounts] } }`,
+            },
+            root,
+        );
+        const refusal =
+            `pki:domains.${domain}: its Istio Gateway apic-mtls-${domain} would be about 1.50 MiB (1571028 bytes of JSON for 1700 endpoints), ` +
+            "over the 1.40 MiB allowed here: etcd refuses an object over 1.5 MiB by default, so pulumi up would fail after the certificates and Secrets are made. " +
+            "Split the domain's services into two domains, or with pki:option 3 serve them as fewer groups";
+        const { file, error, registered } = await attempt("big-gateway", text);
+        assert.ok(error instanceof ConfigError, `expected a ConfigError, got ${String(error)}`);
+        assert.deepStrictEqual(error.problems, [refusal]);
+        assert.strictEqual(registered, 0, "nothing registered");
+        const out = path.join(dir, "big-gateway-out");
+        const { status, err } = await cli("render", "--config", file, "--out", out);
+        assert.deepStrictEqual([status, err], [1, `invalid stack configuration:\n  - ${refusal}\n`]);
+        assert.strictEqual(fs.existsSync(out), false);
+    });
+
     it("render prints the messages, exits 1 and writes no output folder", async () => {
         const file = path.join(dir, "Pulumi.cli.yaml");
         fs.writeFileSync(file, stackFileText({ option: "[2]", crlPeriodDays: "true" }, root));

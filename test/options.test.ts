@@ -2,6 +2,7 @@ import * as assert from "assert";
 import * as path from "path";
 import * as YAML from "yaml";
 import { X509Certificate } from "crypto";
+import { gatewayBytes } from "../lib/plan/plan";
 import { OPTION_FILES, opensslSpkiPin, renderConfig, renderStackFile, Rendered } from "./helpers";
 
 const OB = 17;
@@ -36,6 +37,22 @@ for (const option of [1, 2, 3] as const) {
             assert.strictEqual(hosts.length, EXPECTED[option].endpoints);
             assert.strictEqual(new Set(hosts).size, hosts.length);
             for (const host of EXPECTED[option].hosts) assert.ok(hosts.includes(host), `missing host ${host}`);
+        });
+
+        it("estimates each domain's Gateway at the bytes of its rendered JSON, which the plan holds under etcd's limit", () => {
+            const { plan } = rendered;
+            const gateways = objects(rendered, "gateway") as { metadata: { name: string; namespace: string } }[];
+            assert.deepStrictEqual(
+                gateways.map((g) => Buffer.byteLength(JSON.stringify(g))),
+                gateways.map(({ metadata }) =>
+                    gatewayBytes(
+                        metadata.name,
+                        metadata.namespace,
+                        plan.endpoints.filter((e) => e.gatewayName === metadata.name),
+                    ),
+                ),
+            );
+            assert.strictEqual(gateways.length, plan.gateways.length);
         });
 
         it("routes every seed service through exactly one endpoint", () => {

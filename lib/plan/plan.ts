@@ -275,6 +275,43 @@ export const GATEWAY_SELECTOR = { istio: "ingressgateway" } as const;
 /** X.509 upper bound for a common name (RFC 5280 ub-common-name). */
 const MAX_COMMON_NAME = 64;
 
+/**
+ * The most a domain's Gateway may weigh as JSON: etcd refuses a request over 1.5 MiB by default
+ * (--max-request-bytes), and the API server adds managedFields and the like to the object.
+ */
+export const MAX_GATEWAY_BYTES = Math.round(1.4 * 2 ** 20);
+/** The length of an SPKI pin (base64 SHA-256), as the Gateway's verifyCertificateSpki holds it. */
+const SPKI_PIN_LENGTH = 44;
+
+/**
+ * The bytes of a domain's Gateway as IstioGatewayTls writes it for the stack, one server per
+ * endpoint, with each pin written as so many characters: known before any key is made.
+ */
+export function gatewayBytes(name: string, namespace: string, endpoints: readonly EndpointPlan[]): number {
+    const pin = "p".repeat(SPKI_PIN_LENGTH);
+    const servers = endpoints.map((e) => ({
+        port: { number: HTTPS_PORT, name: `https-${e.id}`, protocol: "HTTPS" },
+        hosts: [e.host],
+        tls: {
+            mode: "MUTUAL",
+            credentialName: e.gatewaySecret.name,
+            subjectAltNames: [e.clientIdentity],
+            verifyCertificateSpki: [pin, ...e.pinnedPreviousClients.map(() => pin)],
+            minProtocolVersion: "TLSV1_2",
+        },
+    }));
+    const gateway = {
+        apiVersion: "networking.istio.io/v1",
+        kind: "Gateway",
+        metadata: { name, namespace },
+        spec: { selector: GATEWAY_SELECTOR, servers },
+    };
+    return Buffer.byteLength(JSON.stringify(gateway));
+}
+
+/** MiB to two places, for a message. */
+const mebibytes = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(2)} MiB`;
+
 export function leafKey(algorithm: LeafKeyAlgorithm): KeySpec {
     return algorithm === "RSA" ? { algorithm, rsaBits: 2048 } : { algorithm, ecdsaCurve: "P256" };
 }
@@ -1066,6 +1103,19 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
                 gatewayName: apicGatewayName(domain),
                 pinnedPreviousClients: overlapping ? previous : [],
             });
+        }
+    }
+    // One Gateway per domain: one too large for etcd would fail pulumi up after its keys and Secrets.
+    for (const domain of Object.keys(config.domains)) {
+        const served = endpoints.filter((e) => e.domain === domain);
+        const bytes = gatewayBytes(apicGatewayName(domain), config.gatewayNamespace, served);
+        if (bytes > MAX_GATEWAY_BYTES) {
+            problems.push(
+                `${memberPath("pki:domains", domain)}: its Istio Gateway ${apicGatewayName(domain)} would be about ${mebibytes(bytes)} ` +
+                    `(${bytes} bytes of JSON for ${served.length} endpoints), over the ${mebibytes(MAX_GATEWAY_BYTES)} allowed here: ` +
+                    `etcd refuses an object over 1.5 MiB by default, so pulumi up would fail after the certificates and Secrets are made. ` +
+                    `Split the domain's services into two domains, or with pki:option 3 serve them as fewer groups`,
+            );
         }
     }
     const frontEnd = planFrontEnd(config, cas, gatewayServerCa);
