@@ -2215,6 +2215,16 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
                     `give the same reason and time as CRL 2, --revoke ${held}:cessationOfOperation:${first}\n`,
             ],
         );
+        // Left out, the held serial is asked for as CRL 2 made it permanent, not as CRL 1 held it.
+        const omitted = await crl(`${compromised}:keyCompromise:${first}`);
+        assert.deepStrictEqual(
+            [omitted.status, omitted.err.replace(/valid until \S+;/, "valid until <notAfter>;")],
+            [
+                1,
+                `error: CRL 2 revoked serial ${held}, which is valid until <notAfter>; every later CRL must list it until then: ` +
+                    `add --revoke ${held}:cessationOfOperation:${first}\n`,
+            ],
+        );
     });
 
     it("refuses an issuance.log line that parses but is not shaped as a record (a list of revocations missing, a CRL number as text) as it refuses one that does not parse", async () => {

@@ -776,18 +776,16 @@ async function crl(argv: string[], out: (text: string) => void): Promise<number>
             }
         }
         // A CRL lists a revoked certificate until it expires: a later series that left one out would un-revoke it.
+        // The fix repeats its latest revocation, the one the check above holds a --revoke to.
         const listed = new Set(revoked.map((r) => normalSerial(r.serialHex)));
-        for (const record of log) {
-            if (record.event !== "crl") continue;
-            for (const r of record.revoked) {
-                const expires = signed.get(normalSerial(r.serial))?.notAfter ?? "";
-                if (!listed.has(normalSerial(r.serial)) && Date.parse(expires) > now.getTime()) {
-                    throw new Error(
-                        `CRL ${record.crlNumber} revoked serial ${r.serial}, which is valid until ${expires}; every later CRL must list it until then: add --revoke ${r.serial}:${r.reason}:${r.revokedAt}`,
-                    );
-                }
-                listed.add(normalSerial(r.serial));
+        for (const [serial, r] of revokedBefore) {
+            const expires = signed.get(serial)?.notAfter ?? "";
+            if (!listed.has(serial) && Date.parse(expires) > now.getTime()) {
+                throw new Error(
+                    `CRL ${r.crlNumber} revoked serial ${r.serial}, which is valid until ${expires}; every later CRL must list it until then: add --revoke ${r.serial}:${r.reason}:${r.revokedAt}`,
+                );
             }
+            listed.add(serial);
         }
         // A certificate --reissue replaced has a twin of its key: both stay trusted until it is revoked.
         for (const record of log) {
