@@ -1162,7 +1162,26 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
             );
             assert.deepStrictEqual(fs.readdirSync(readOnly), []);
             assert.deepStrictEqual(fs.readdirSync(media).sort(), ["LABEL", "READONLY"]);
+
+            // The root folder made read-only: crl cannot take its lock there, and says how to fix it.
+            fs.chmodSync(medium, 0o500);
+            const [command, ...args] = [...AS_USER, process.execPath, "-e", script, "ceremony"];
+            const crlArgs = ["crl", "--root", medium, "--period-days", "7", "--periods", "1", "--yes"];
+            const locked = spawnSync(command, [...args, ...crlArgs, "--out", path.join(dir, "crl.pem")], {
+                encoding: "utf8",
+                input: "",
+                env: { ...process.env, [ROOT_PASSPHRASE_VARIABLE]: PASSPHRASE },
+            });
+            assert.deepStrictEqual(
+                [locked.status, locked.stderr],
+                [
+                    1,
+                    `error: --root ${medium} takes no new file (EACCES creating its lock ${path.join(medium, ".ceremony.lock")}); make it writable (chmod 700 ${medium})\n`,
+                ],
+            );
+            assert.deepStrictEqual(fs.readdirSync(medium).sort(), [ISSUANCE_LOG, ROOT_CERT, ROOT_KEY]);
         } finally {
+            fs.chmodSync(medium, 0o700);
             fs.chmodSync(media, 0o755);
         }
     });

@@ -448,9 +448,14 @@ export class RootFolder {
             return takeLock(file, { name: `--root ${this.dir}`, use: "uses this root folder", by: "ceremony command" });
         } catch (error) {
             if (error instanceof RenderLockError) throw error;
-            throw new Error(
-                `--root ${this.dir} takes no new file (${codeOf(error)} creating its lock ${file}); mount the medium read-write`,
-            );
+            const code = codeOf(error);
+            const fix =
+                code === "EROFS"
+                    ? "mount the medium read-write"
+                    : code === "ENOSPC" || code === "EDQUOT"
+                      ? "free space on the medium"
+                      : `make it writable (chmod 700 ${this.dir})`;
+            throw new Error(`--root ${this.dir} takes no new file (${code} creating its lock ${file}); ${fix}`);
         }
     }
 
