@@ -506,11 +506,87 @@ describe("Components used alone", function () {
             [
                 `ApicClientBundle clientCa: ${weak("certPem (CN=Corp SHA-1 CA)", "SHA-1", "CN=Corp SHA-1 CA")}`,
                 `ApicClientBundle clientCa: ${weak("CN=Corp SHA-1 CA in chainPem", "SHA-1", "CN=Corp SHA-1 CA")}`,
-                `ApicClientBundle clientCa: ${weak("certPem (CN=Corp PSS SHA-1 CA)", "SHA-1", "CN=Corp PSS SHA-1 CA")}`,
+                // Go has no RSA-PSS on SHA-1 at all.
+                `ApicClientBundle clientCa: ${weak("certPem (CN=Corp PSS SHA-1 CA)", "SHA-1", "CN=Corp PSS SHA-1 CA").replace("insecure algorithm", "algorithm unimplemented")}`,
                 `MeshPluginCa issuer: ${weak("certPem (CN=Corp SHA-1 CA)", "SHA-1", "CN=Corp SHA-1 CA")}`,
                 "MeshPluginCa issuer: certPem (CN=Corp CA under the root copy) names its issuer CN=Corp Root encoded otherwise than rootCertPem (CN=corp  root) writes its subject " +
                     `(another string type, case or spacing): OpenSSL and Envoy's BoringSSL match the two, but Go (istiod) compares their bytes and refuses the chain ("certificate signed by unknown authority"); ` +
                     "re-issue CN=Corp CA under the root copy under CN=corp  root as it is given here, or give the copy of CN=corp  root that signed it",
+                "accepted",
+                "accepted",
+                "accepted",
+            ],
+        );
+    });
+
+    it("refuses for a MeshPluginCa an issuer signed with an algorithm Go does not verify: SHA-224, RSA-PSS with another MGF1 hash or salt", async () => {
+        const rsaRoot = await mintRoot("Corp RSA root", { rsa: true });
+        const ca = (name: string, digest: string, pss: boolean | string[] = false) =>
+            opensslCa(name, ["basicConstraints = critical, CA:TRUE"], rsaRoot, digest, pss);
+        const sha224 = ca("Corp SHA-224 CA", "sha224");
+        const mgf1Sha1 = ca("Corp PSS MGF1 SHA-1 CA", "sha256", ["rsa_mgf1_md:sha1", "rsa_pss_saltlen:digest"]);
+        const salt20 = ca("Corp PSS salt 20 CA", "sha256", ["rsa_pss_saltlen:20"]);
+        const pss384 = ca("Corp PSS SHA-384 CA", "sha384", ["rsa_pss_saltlen:digest"]);
+        const underMgf1Sha1 = opensslCa(
+            "Corp CA under the MGF1 CA",
+            ["basicConstraints = critical, CA:TRUE"],
+            mgf1Sha1,
+        );
+        const run = (make: () => unknown) => runWithStandIn(make, { state: new Map() }).then(accepted, messageOf);
+        const mesh =
+            (signer: TestCa, chainPem = signer.certPem) =>
+            () =>
+                new MeshPluginCa("m", {
+                    issuer: {
+                        certPem: signer.certPem,
+                        privateKeyPem: signer.keyPem,
+                        chainPem,
+                        rootCertPem: rsaRoot.certPem,
+                    },
+                    cluster: "c",
+                    environment: "dev",
+                    keyAlgorithm: "ECDSA",
+                });
+        const gateway = (signer: TestCa) => () =>
+            new IstioGatewayTls("g", {
+                serverCa: { certPem: signer.certPem, privateKeyPem: signer.keyPem, chainPem: signer.certPem },
+                clientTrustBundlePem: rsaRoot.certPem,
+                endpoints: [{ id: "e", host: "api.bank.example", clientSubjectAltNames: ["urn:example:apic"] }],
+                keyAlgorithm: "ECDSA",
+            });
+        const refused = (where: string, algorithm: string, subject: string) =>
+            `MeshPluginCa issuer: ${where} is signed with ${algorithm}, which Go (istiod) refuses ("x509: cannot verify signature: algorithm unimplemented"); ` +
+            `re-issue ${subject} signed with SHA-256 or better (in RSA-PSS, with MGF1 on the same hash and a salt as long as the hash)`;
+        assert.deepStrictEqual(
+            [
+                await run(mesh(sha224)),
+                await run(mesh(mgf1Sha1)),
+                await run(mesh(salt20)),
+                await run(mesh(underMgf1Sha1, underMgf1Sha1.certPem + mgf1Sha1.certPem)),
+                // Controls: Envoy's BoringSSL verifies all three; Go verifies RSA-PSS with its parameters matched.
+                await run(gateway(sha224)),
+                await run(gateway(mgf1Sha1)),
+                await run(gateway(salt20)),
+                await run(mesh(pss384)),
+            ],
+            [
+                refused("certPem (CN=Corp SHA-224 CA)", "sha224WithRSAEncryption", "CN=Corp SHA-224 CA"),
+                refused(
+                    "certPem (CN=Corp PSS MGF1 SHA-1 CA)",
+                    "RSA-PSS (SHA-256, MGF1 with SHA-1, salt length 32)",
+                    "CN=Corp PSS MGF1 SHA-1 CA",
+                ),
+                refused(
+                    "certPem (CN=Corp PSS salt 20 CA)",
+                    "RSA-PSS (SHA-256, MGF1 with SHA-256, salt length 20)",
+                    "CN=Corp PSS salt 20 CA",
+                ),
+                refused(
+                    "CN=Corp PSS MGF1 SHA-1 CA in chainPem",
+                    "RSA-PSS (SHA-256, MGF1 with SHA-1, salt length 32)",
+                    "CN=Corp PSS MGF1 SHA-1 CA",
+                ),
+                "accepted",
                 "accepted",
                 "accepted",
                 "accepted",

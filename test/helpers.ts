@@ -617,14 +617,15 @@ const QUIET = { encoding: "utf8", stdio: "pipe" } as const;
  * A CA that @pulumi/tls cannot make, by openssl: `extensions` as openssl's config lines (pathlen 0,
  * a keyUsage without keyCertSign, an extendedKeyUsage), signed by `issuer`, else by its own key,
  * with the `digest` openssl names ("sha1": a signature Go refuses), in RSA-PSS when `pss` (an RSA
- * issuer). Its key is ECDSA P-256, as PKCS#8.
+ * issuer), with these further -sigopt values when it lists them ("rsa_pss_saltlen:20"). Its key is
+ * ECDSA P-256, as PKCS#8.
  */
 export function opensslCa(
     commonName: string,
     extensions: string[],
     issuer?: TestCa,
     digest = "sha256",
-    pss = false,
+    pss: boolean | readonly string[] = false,
 ): TestCa {
     const dir = tempDir("openssl-ca");
     const keyPem = crypto
@@ -650,6 +651,7 @@ export function opensslCa(
             ...signer,
             `-${digest}`,
             ...(pss ? ["-sigopt", "rsa_padding_mode:pss"] : []),
+            ...(Array.isArray(pss) ? pss.flatMap((option) => ["-sigopt", option]) : []),
             "-days",
             "1",
             "-extfile",

@@ -26,6 +26,7 @@ import {
     criticalExtensionsOf,
     dirName,
     expiredAt,
+    goSignatureRefusalOf,
     isSelfSigned,
     issuerDerOf,
     issuerOf,
@@ -763,6 +764,7 @@ export function issuerProblem(parts: IssuerParts): string | undefined {
     }
     return (
         brokenSignatureProblem(chain, root) ??
+        (parts.verifiedByGo === true ? goSignatureProblem(chain, root) : undefined) ??
         (parts.verifiedByGo === true ? nameBytesProblem(chain, root) : undefined) ??
         pathLengthProblem(chain, root, parts.signsCa === true, parts.verifiedByGo === true) ??
         (parts.signsFor === undefined ? undefined : purposeProblem(chain, root, parts.signsFor)) ??
@@ -1016,9 +1018,34 @@ function brokenSignatureProblem(
         if (i === path.length - 1 && isSelfSigned(cert)) continue;
         const hash = brokenSignatureHashOf(cert);
         if (hash === undefined) continue;
+        // "insecure algorithm" for the SHA-1 and MD5 ones Go knows; it knows no MD2, nor RSA-PSS on these hashes.
+        const goError = goSignatureRefusalOf(cert)?.error ?? "insecure algorithm";
         return (
-            `${placeOnPath(i, path[i], root)} is signed with ${hash}, whose collisions let a forged certificate carry the same signature, and Go (istiod) refuses it ("insecure algorithm"); ` +
+            `${placeOnPath(i, path[i], root)} is signed with ${hash}, whose collisions let a forged certificate carry the same signature, and Go (istiod) refuses it ("${goError}"); ` +
             `re-issue ${subjectOf(cert)} signed with SHA-256 or better`
+        );
+    }
+    return undefined;
+}
+
+/**
+ * Why a certificate of the issuer's path (pathOf), the self-signed anchor at its top aside, is
+ * signed with an algorithm Go's crypto/x509 does not verify (goSignatureRefusalOf), or undefined:
+ * istiod refuses the cacerts. OpenSSL and Envoy's BoringSSL verify more (SHA-224, RSA-PSS with
+ * other parameters), so only what Go verifies is held to it.
+ */
+function goSignatureProblem(
+    chain: readonly crypto.X509Certificate[],
+    root: crypto.X509Certificate | undefined,
+): string | undefined {
+    const path = pathOf(chain, root);
+    for (const [i, cert] of path.entries()) {
+        if (i === path.length - 1 && isSelfSigned(cert)) continue;
+        const refusal = goSignatureRefusalOf(cert);
+        if (refusal === undefined) continue;
+        return (
+            `${placeOnPath(i, cert, root)} is signed with ${refusal.algorithm}, which Go (istiod) refuses ("x509: cannot verify signature: ${refusal.error}"); ` +
+            `re-issue ${subjectOf(cert)} signed with SHA-256 or better (in RSA-PSS, with MGF1 on the same hash and a salt as long as the hash)`
         );
     }
     return undefined;

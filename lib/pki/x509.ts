@@ -29,9 +29,17 @@ import {
     id_md2WithRSAEncryption,
     id_md5,
     id_md5WithRSAEncryption,
+    id_mgf1,
     id_RSASSA_PSS,
     id_sha1,
     id_sha1WithRSAEncryption,
+    id_sha224,
+    id_sha224WithRSAEncryption,
+    id_sha256,
+    id_sha384,
+    id_sha384WithRSAEncryption,
+    id_sha512,
+    id_sha512WithRSAEncryption,
     RsaSaPssParams,
 } from "@peculiar/asn1-rsa";
 import { Name as DistinguishedName } from "@peculiar/x509";
@@ -88,27 +96,36 @@ const SIGNATURE_OIDS = {
 } as const;
 
 /**
- * The hash of signature algorithms by OID, by Node's name (null: Ed25519 hashes internally): those
- * we sign or verify with (SIGNATURE_OIDS), and the RSA, ECDSA and DSA ones on hashes collisions
- * have broken (BROKEN_HASHES), which brokenSignatureHashOf names.
+ * Signature algorithms by OID: OpenSSL's name (as `openssl x509 -text` shows it, and messages name
+ * it), the hash by Node's name (null: Ed25519 hashes internally), and `go` when Go's crypto/x509
+ * (istiod) verifies it (signatureAlgorithmDetails and checkSignature in x509.go; Go refuses any
+ * other, "algorithm unimplemented", or "insecure algorithm" on SHA-1 and MD5). Those we sign or
+ * verify with (SIGNATURE_OIDS), the others Go verifies, those on hashes collisions have broken
+ * (BROKEN_HASHES), which brokenSignatureHashOf names, and a few more Go does not verify. RSA-PSS,
+ * one OID, names its hash in its parameters (goSignatureRefusalOf).
  */
-const SIGNATURE_ALGORITHM_HASHES: Readonly<Record<string, string | null>> = {
-    [SIGNATURE_OIDS.sha256WithRsa]: "sha256",
-    [SIGNATURE_OIDS.ecdsaWithSha256]: "sha256",
-    [SIGNATURE_OIDS.ecdsaWithSha384]: "sha384",
-    [SIGNATURE_OIDS.ecdsaWithSha512]: "sha512",
-    [SIGNATURE_OIDS.ed25519]: null,
-    [id_md2WithRSAEncryption]: "md2",
-    [id_md5WithRSAEncryption]: "md5",
-    [id_sha1WithRSAEncryption]: "sha1",
-    "1.3.14.3.2.29": "sha1", // sha1WithRSASignature (OIW)
-    "1.2.840.10045.4.1": "sha1", // ecdsa-with-SHA1
-    "1.2.840.10040.4.3": "sha1", // dsa-with-sha1
+const SIGNATURE_ALGORITHMS: Readonly<Record<string, { name: string; hash: string | null; go?: true }>> = {
+    [SIGNATURE_OIDS.sha256WithRsa]: { name: "sha256WithRSAEncryption", hash: "sha256", go: true },
+    [id_sha384WithRSAEncryption]: { name: "sha384WithRSAEncryption", hash: "sha384", go: true },
+    [id_sha512WithRSAEncryption]: { name: "sha512WithRSAEncryption", hash: "sha512", go: true },
+    [SIGNATURE_OIDS.ecdsaWithSha256]: { name: "ecdsa-with-SHA256", hash: "sha256", go: true },
+    [SIGNATURE_OIDS.ecdsaWithSha384]: { name: "ecdsa-with-SHA384", hash: "sha384", go: true },
+    [SIGNATURE_OIDS.ecdsaWithSha512]: { name: "ecdsa-with-SHA512", hash: "sha512", go: true },
+    [SIGNATURE_OIDS.ed25519]: { name: "ED25519", hash: null, go: true },
+    [id_md2WithRSAEncryption]: { name: "md2WithRSAEncryption", hash: "md2" },
+    [id_md5WithRSAEncryption]: { name: "md5WithRSAEncryption", hash: "md5" },
+    [id_sha1WithRSAEncryption]: { name: "sha1WithRSAEncryption", hash: "sha1" },
+    "1.3.14.3.2.29": { name: "sha1WithRSA", hash: "sha1" }, // OIW
+    "1.2.840.10045.4.1": { name: "ecdsa-with-SHA1", hash: "sha1" },
+    "1.2.840.10040.4.3": { name: "dsaWithSHA1", hash: "sha1" },
+    [id_sha224WithRSAEncryption]: { name: "sha224WithRSAEncryption", hash: "sha224" },
+    "1.2.840.10045.4.3.1": { name: "ecdsa-with-SHA224", hash: "sha224" },
+    "2.16.840.1.101.3.4.3.2": { name: "dsa_with_SHA256", hash: "sha256" }, // Go no longer verifies DSA
 };
 
 /** The hash each signature algorithm we sign or verify uses (null: Ed25519 hashes internally). */
 export const SIGNATURE_HASHES: Readonly<Record<string, string | null>> = Object.fromEntries(
-    Object.values(SIGNATURE_OIDS).map((oid) => [oid, SIGNATURE_ALGORITHM_HASHES[oid]]),
+    Object.values(SIGNATURE_OIDS).map((oid) => [oid, SIGNATURE_ALGORITHMS[oid].hash]),
 );
 
 /** Go's rule (crypto/x509 signingParamsForKey), as the provider's CAs sign: the algorithm follows the signer's key. */
@@ -198,19 +215,79 @@ export const issuerDerOf = (cert: crypto.X509Certificate): Buffer =>
 /** The hashes collisions have broken, by Node's name, as messages name them. */
 const BROKEN_HASHES: Readonly<Record<string, string>> = { md2: "MD2", md5: "MD5", sha1: "SHA-1" };
 
-/** Those hashes by the OIDs RSA-PSS parameters name them with, as messages name them. */
-const BROKEN_HASH_OIDS: Readonly<Record<string, string>> = { [id_md2]: "MD2", [id_md5]: "MD5", [id_sha1]: "SHA-1" };
+/** Hashes by the OIDs RSA-PSS parameters name them with, as messages name them. */
+const HASH_OIDS: Readonly<Record<string, string>> = {
+    [id_md2]: "MD2",
+    [id_md5]: "MD5",
+    [id_sha1]: "SHA-1",
+    [id_sha224]: "SHA-224",
+    [id_sha256]: "SHA-256",
+    [id_sha384]: "SHA-384",
+    [id_sha512]: "SHA-512",
+};
+
+/** The salt length Go's crypto/x509 requires of RSA-PSS on each hash it takes there: the hash's length. */
+const GO_PSS_SALT_LENGTHS: Readonly<Record<string, number>> = { [id_sha256]: 32, [id_sha384]: 48, [id_sha512]: 64 };
+
+/** A certificate's RSA-PSS parameters, the defaults (SHA-1) where they leave them out (RFC 4055 section 3.1). */
+const pssParametersOf = (parameters: ArrayBuffer | null | undefined): RsaSaPssParams =>
+    parameters ? AsnConvert.parse(parameters, RsaSaPssParams) : new RsaSaPssParams();
 
 /** The broken hash (SHA-1, MD5) the certificate is signed with, or undefined. */
 export function brokenSignatureHashOf(cert: crypto.X509Certificate): string | undefined {
     const { algorithm, parameters } = AsnConvert.parse(cert.raw, Certificate).signatureAlgorithm;
     if (algorithm !== id_RSASSA_PSS) {
-        const hash = SIGNATURE_ALGORITHM_HASHES[algorithm];
+        const hash = SIGNATURE_ALGORITHMS[algorithm]?.hash;
         return hash === undefined || hash === null ? undefined : BROKEN_HASHES[hash];
     }
-    // RSA-PSS names its hash in its parameters, SHA-1 when they leave it out (RFC 4055 section 3.1).
-    const pss = parameters ? AsnConvert.parse(parameters, RsaSaPssParams) : new RsaSaPssParams();
-    return BROKEN_HASH_OIDS[pss.hashAlgorithm.algorithm];
+    const hash = HASH_OIDS[pssParametersOf(parameters).hashAlgorithm.algorithm];
+    return Object.values(BROKEN_HASHES).includes(hash) ? hash : undefined;
+}
+
+/**
+ * Why Go's crypto/x509 (istiod) cannot verify a certificate's signature: its algorithm as messages
+ * name it, and Go's error ("insecure algorithm" for SHA-1 and MD5 on an algorithm it knows,
+ * "algorithm unimplemented" for any other); undefined when Go verifies it. Go takes RSA-PSS only on
+ * SHA-256, SHA-384 or SHA-512, with MGF1 on the same hash, a salt of the hash's length and the
+ * usual trailer, each written out (getSignatureAlgorithmFromAI in x509.go).
+ */
+export function goSignatureRefusalOf(
+    cert: crypto.X509Certificate,
+): { algorithm: string; error: "insecure algorithm" | "algorithm unimplemented" } | undefined {
+    const { algorithm, parameters } = AsnConvert.parse(cert.raw, Certificate).signatureAlgorithm;
+    if (algorithm === id_RSASSA_PSS) {
+        const pss = pssParametersOf(parameters);
+        const hash = pss.hashAlgorithm;
+        const mgf = pss.maskGenAlgorithm;
+        const mgfHash = mgf.parameters ? AsnConvert.parse(mgf.parameters, AlgorithmIdentifier) : undefined;
+        // Go takes a hash's parameters absent or NULL only.
+        const plain = (id: AlgorithmIdentifier) => id.parameters === undefined || id.parameters === null;
+        const goTakes =
+            plain(hash) &&
+            mgf.algorithm === id_mgf1 &&
+            mgfHash?.algorithm === hash.algorithm &&
+            plain(mgfHash) &&
+            pss.saltLength === GO_PSS_SALT_LENGTHS[hash.algorithm] &&
+            pss.trailerField === 1;
+        if (goTakes) return undefined;
+        const named = (id: AlgorithmIdentifier) => HASH_OIDS[id.algorithm] ?? id.algorithm;
+        const mask =
+            mgf.algorithm === id_mgf1 && mgfHash !== undefined
+                ? `MGF1 with ${named(mgfHash)}`
+                : `mask ${mgf.algorithm}`;
+        const trailer = pss.trailerField === 1 ? "" : `, trailer field ${pss.trailerField}`;
+        return {
+            algorithm: `RSA-PSS (${named(hash)}, ${mask}, salt length ${pss.saltLength}${trailer})`,
+            error: "algorithm unimplemented",
+        };
+    }
+    const known = SIGNATURE_ALGORITHMS[algorithm];
+    // RFC 8410 forbids parameters for Ed25519, and Go does not know it with them.
+    if (known?.go && !(algorithm === SIGNATURE_OIDS.ed25519 && parameters !== undefined)) return undefined;
+    return {
+        algorithm: known === undefined ? `the signature algorithm ${algorithm}` : known.name,
+        error: known?.hash === "sha1" || known?.hash === "md5" ? "insecure algorithm" : "algorithm unimplemented",
+    };
 }
 
 /** INTEGER contents of a non-negative serial given in hex (minimal, a leading 0 byte when the high bit is set). */
