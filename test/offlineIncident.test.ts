@@ -423,11 +423,12 @@ describe("Offline roots: revocation and CA retirement with the ceremony, end to 
             `error: --revoke ${oldSerial}: revoked at ${revokedAt}, after the series starts (--from ${start}); ` +
                 `a CRL never lists a revocation later than its thisUpdate: start the series at ${revokedAt} or later\n`,
         );
+        // Named by the last CRL of the series that listed it (14 to 26), whose revocation the fix repeats.
         const dropped = await crl();
         assert.match(
             dropped.err,
             new RegExp(
-                `^error: CRL 14 revoked serial ${oldSerial}, which is valid until \\S+; every later CRL must list it until then: add --revoke ${oldSerial}:superseded:\\S+\n$`,
+                `^error: CRL 26 revoked serial ${oldSerial}, which is valid until \\S+; every later CRL must list it until then: add --revoke ${oldSerial}:superseded:\\S+\n$`,
             ),
         );
         const unknown = await crl("--revoke", "0BADC0DE:keyCompromise:2026-01-01");
