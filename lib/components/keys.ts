@@ -1004,6 +1004,18 @@ function nameConstraintProblem(
 }
 
 /**
+ * The certificates of the issuer's path (pathOf) whose signatures verifiers check, with their
+ * places on it: all but a self-signed anchor at its top, whose signature none checks.
+ */
+function signaturesCheckedOn(
+    chain: readonly crypto.X509Certificate[],
+    root: crypto.X509Certificate | undefined,
+): [number, crypto.X509Certificate][] {
+    const path = pathOf(chain, root);
+    return [...path.entries()].filter(([i, cert]) => !(i === path.length - 1 && isSelfSigned(cert)));
+}
+
+/**
  * Why a certificate of the issuer's path (pathOf), the self-signed anchor at its top aside (no
  * verifier checks that signature), is signed with a hash collisions have broken (SHA-1, MD5), or
  * undefined. Go refuses SHA-1 since 1.18 (istiod); Envoy's BoringSSL still takes it, but a chain a
@@ -1013,15 +1025,13 @@ function brokenSignatureProblem(
     chain: readonly crypto.X509Certificate[],
     root: crypto.X509Certificate | undefined,
 ): string | undefined {
-    const path = pathOf(chain, root);
-    for (const [i, cert] of path.entries()) {
-        if (i === path.length - 1 && isSelfSigned(cert)) continue;
+    for (const [i, cert] of signaturesCheckedOn(chain, root)) {
         const hash = brokenSignatureHashOf(cert);
         if (hash === undefined) continue;
         // "insecure algorithm" for the SHA-1 and MD5 ones Go knows; it knows no MD2, nor RSA-PSS on these hashes.
         const goError = goSignatureRefusalOf(cert)?.error ?? "insecure algorithm";
         return (
-            `${placeOnPath(i, path[i], root)} is signed with ${hash}, whose collisions let a forged certificate carry the same signature, and Go (istiod) refuses it ("${goError}"); ` +
+            `${placeOnPath(i, cert, root)} is signed with ${hash}, whose collisions let a forged certificate carry the same signature, and Go (istiod) refuses it ("${goError}"); ` +
             `re-issue ${subjectOf(cert)} signed with SHA-256 or better`
         );
     }
@@ -1038,9 +1048,7 @@ function goSignatureProblem(
     chain: readonly crypto.X509Certificate[],
     root: crypto.X509Certificate | undefined,
 ): string | undefined {
-    const path = pathOf(chain, root);
-    for (const [i, cert] of path.entries()) {
-        if (i === path.length - 1 && isSelfSigned(cert)) continue;
+    for (const [i, cert] of signaturesCheckedOn(chain, root)) {
         const refusal = goSignatureRefusalOf(cert);
         if (refusal === undefined) continue;
         return (
