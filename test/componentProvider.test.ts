@@ -77,6 +77,11 @@ const printed = (error: Error): string =>
 const pluginComponents = () => getPulumiComponents(require(ROOT));
 
 const token = (component: string): string => `${PACKAGE.name}:index:${component}`;
+/** The subjects of the certificates of a PEM text, in order. */
+const subjects = (pem: string): string[] =>
+    (pem.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----\n/g) ?? []).map(
+        (block) => new crypto.X509Certificate(block).subject,
+    );
 const ref = (type: string): string => `#/types/${token(type)}`;
 const camelCase = (snake: string): string => snake.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
 
@@ -995,7 +1000,7 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
                 messages: [
                     `IstioGatewayTls endpoints[1].id is 250 characters: it names the Secret "apic-mtls-<id>", which would be 260, over Kubernetes' 253 for an object name; give an id of at most 243 characters, or a secretName`,
                     `CustomerFacingTls hosts[0].id is 243 characters: it names the Secret "public-tls-<id>", which would be 254, over Kubernetes' 253 for an object name; give an id of at most 242 characters, or a secretName`,
-                    `CustomerFacingTls hosts[0].host is 253 characters: it names the Secret "public-tls-<host, dots as '-'>", which would be 264, over Kubernetes' 253 for an object name; give a shorter id, or a secretName`,
+                    `CustomerFacingTls hosts[0].host is 253 characters: it names the Secret "public-tls-<host, dots as '-'>", which would be 264, over Kubernetes' 253 for an object name; give hosts[0].id of at most 242 characters, or a secretName`,
                 ],
                 children: [],
             },
@@ -1647,10 +1652,6 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
             const { state } = await provider.construct("team-ca", token("IntermediateCa"), inputs(issuer.certPem), {});
             return [state.chainPem, state.trustBundlePem] as string[];
         });
-        const subjects = (pem: string) =>
-            (pem.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----\n/g) ?? []).map(
-                (block) => new crypto.X509Certificate(block).subject,
-            );
         assert.deepStrictEqual(outputs.map(subjects), [
             ["CN=Team CA", "CN=Bank issuing CA"],
             ["CN=Team CA", "CN=Bank issuing CA", "CN=Bank root"],
@@ -1883,10 +1884,6 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
             );
             return [state.chainPem, state.trustBundlePem] as string[];
         });
-        const subjects = (pem: string) =>
-            (pem.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----\n/g) ?? []).map(
-                (block) => new crypto.X509Certificate(block).subject,
-            );
         assert.deepStrictEqual(outputs.map(subjects), [
             ["CN=Team CA", "CN=Bank issuing CA"],
             ["CN=Team CA", "CN=Bank issuing CA", "CN=Bank root"],

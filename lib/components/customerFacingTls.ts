@@ -259,9 +259,7 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
                     idOf(h),
                     `CustomerFacingTls hosts[${i}].${isGiven(h.id) ? "id" : "host"}`,
                     isGiven(h.id) ? '"public-tls-<id>"' : `"public-tls-<host, dots as '-'>"`,
-                    isGiven(h.id)
-                        ? `give an id of at most ${MAX_HOSTNAME_LENGTH - customerFacingSecretName("").length} characters, or a secretName`
-                        : "give a shorter id, or a secretName",
+                    `give ${isGiven(h.id) ? "an id" : `hosts[${i}].id`} of at most ${MAX_HOSTNAME_LENGTH - customerFacingSecretName("").length} characters, or a secretName`,
                     this,
                 );
                 const from = isGiven(h.id) ? `id "${h.id}"` : `host "${h.host}"`;
