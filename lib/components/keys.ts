@@ -797,43 +797,29 @@ const POLICY_MAPPINGS = "2.5.29.33";
 const POLICY_CONSTRAINTS = "2.5.29.36";
 const EXTENDED_KEY_USAGE = "2.5.29.37";
 const INHIBIT_ANY_POLICY = "2.5.29.54";
+/** The extensions of RFC 5280's certificate profile that all three handle when critical (BoringSSL no more). */
+const HANDLED_BY_ALL = [
+    KEY_USAGE,
+    SUBJECT_ALT_NAME,
+    BASIC_CONSTRAINTS,
+    NAME_CONSTRAINTS,
+    CERTIFICATE_POLICIES,
+    POLICY_MAPPINGS,
+    POLICY_CONSTRAINTS,
+    EXTENDED_KEY_USAGE,
+    INHIBIT_ANY_POLICY,
+] as const;
 const CRITICAL_EXTENSIONS_HANDLED: Readonly<Record<string, readonly string[]>> = {
-    "Envoy's BoringSSL": [
-        KEY_USAGE,
-        SUBJECT_ALT_NAME,
-        BASIC_CONSTRAINTS,
-        NAME_CONSTRAINTS,
-        CERTIFICATE_POLICIES,
-        POLICY_MAPPINGS,
-        POLICY_CONSTRAINTS,
-        EXTENDED_KEY_USAGE,
-        INHIBIT_ANY_POLICY,
-    ],
+    "Envoy's BoringSSL": HANDLED_BY_ALL,
     OpenSSL: [
-        KEY_USAGE,
-        SUBJECT_ALT_NAME,
-        BASIC_CONSTRAINTS,
-        NAME_CONSTRAINTS,
-        CERTIFICATE_POLICIES,
-        POLICY_MAPPINGS,
-        POLICY_CONSTRAINTS,
-        EXTENDED_KEY_USAGE,
-        INHIBIT_ANY_POLICY,
+        ...HANDLED_BY_ALL,
         "2.16.840.1.113730.1.1", // Netscape certificate type
         "1.3.6.1.5.5.7.1.7", // RFC 3779 IP address blocks
         "1.3.6.1.5.5.7.1.8", // RFC 3779 AS identifiers
         "1.3.6.1.5.5.7.1.14", // proxy certificate information
     ],
     "Go (istiod)": [
-        KEY_USAGE,
-        SUBJECT_ALT_NAME,
-        BASIC_CONSTRAINTS,
-        NAME_CONSTRAINTS,
-        CERTIFICATE_POLICIES,
-        POLICY_MAPPINGS,
-        POLICY_CONSTRAINTS,
-        EXTENDED_KEY_USAGE,
-        INHIBIT_ANY_POLICY,
+        ...HANDLED_BY_ALL,
         "2.5.29.14", // subject key identifier
         "2.5.29.31", // CRL distribution points
         "2.5.29.35", // authority key identifier
