@@ -1215,6 +1215,34 @@ describe("Components used alone", function () {
                 ...Array(2).fill(["ok", "ok"]),
             ],
         );
+        // A root's constraints count too; given also at the end of chainPem, it is named as rootCertPem.
+        const excludingRoot = opensslCa("Corp excluding root", [
+            "basicConstraints = critical, CA:TRUE",
+            "nameConstraints = critical, excluded;DNS:.svc",
+        ]);
+        const underIt = opensslCa(
+            "Corp CA under the excluding root",
+            ["basicConstraints = critical, CA:TRUE"],
+            excludingRoot,
+        );
+        assert.strictEqual(
+            await run(
+                () =>
+                    new MeshPluginCa("m", {
+                        issuer: {
+                            ...issuer(underIt),
+                            chainPem: underIt.certPem + excludingRoot.certPem,
+                            rootCertPem: excludingRoot.certPem,
+                        },
+                        cluster: "c",
+                        environment: "dev",
+                        keyAlgorithm: "ECDSA",
+                    }),
+            ),
+            `MeshPluginCa issuer: istiod's serving certificate, which it signs with this CA and every proxy verifies, for "istiod.istio-system.svc" ` +
+                `is excluded by the nameConstraints of rootCertPem (CN=Corp excluding root), which exclude DNS:.svc: ` +
+                `${refusers} ("excluded subtree violation"); give a CA whose nameConstraints permit DNS:istiod.istio-system.svc (DNS:.svc holds it), or that has no DNS subtrees`,
+        );
     });
 
     it("refuses a CA whose subject is its issuer's: it would carry no authority key identifier, and verifiers take it for self-signed", async () => {

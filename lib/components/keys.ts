@@ -777,9 +777,13 @@ export function issuerProblem(parts: IssuerParts): string | undefined {
 const placeOnPath = (i: number, cert: crypto.X509Certificate, root: crypto.X509Certificate | undefined): string =>
     i === 0
         ? `certPem (${subjectOf(cert)})`
-        : cert === root
+        : isRootCertPem(cert, root)
           ? `rootCertPem (${subjectOf(cert)})`
           : `${subjectOf(cert)} in chainPem`;
+
+/** Whether a certificate of the path is rootCertPem: by its bytes, as pathOf may give chainPem's copy of it. */
+const isRootCertPem = (cert: crypto.X509Certificate, root: crypto.X509Certificate | undefined): boolean =>
+    root !== undefined && cert.raw.equals(root.raw);
 
 /**
  * The extensions each verifier of this package's chains handles when critical; any other critical
@@ -1195,7 +1199,7 @@ function issuerDatesProblem(parts: IssuerParts, now: Date): string | undefined {
     const later = new Date(Math.max(now.getTime(), Date.now()) + CLOCK_SKEW_MS);
     for (const [i, cert] of dated.entries()) {
         const where = placeOnPath(i, cert, root);
-        const current = i > 0 && cert === root ? "the current root" : "the current CA";
+        const current = i > 0 && isRootCertPem(cert, root) ? "the current root" : "the current CA";
         if (expiredAt(cert, now)) {
             return (
                 `${where} expired on ${new Date(cert.validTo).toISOString()}: BoringSSL, OpenSSL and Go refuse every certificate under it ("certificate has expired"); ` +
