@@ -14,7 +14,7 @@ export const ROOT_KEY = "root.key";
 export const ROOT_CERT = "root.crt";
 export const ISSUANCE_LOG = "issuance.log";
 /** The lock sign and crl take inside the root folder (its parent may be closed to the user, as /media/<user> is). */
-export const CEREMONY_LOCK = ".ceremony.lock";
+const CEREMONY_LOCK = ".ceremony.lock";
 
 const { O_RDONLY, O_WRONLY, O_APPEND, O_NOFOLLOW, O_NONBLOCK, O_DIRECTORY, W_OK, X_OK } = fs.constants;
 

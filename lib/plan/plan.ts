@@ -279,7 +279,7 @@ const MAX_COMMON_NAME = 64;
  * The most a domain's Gateway may weigh as JSON: etcd refuses a request over 1.5 MiB by default
  * (--max-request-bytes), and the API server adds managedFields and the like to the object.
  */
-export const MAX_GATEWAY_BYTES = Math.round(1.4 * 2 ** 20);
+const MAX_GATEWAY_BYTES = Math.round(1.4 * 2 ** 20);
 /** The length of an SPKI pin (base64 SHA-256), as the Gateway's verifyCertificateSpki holds it. */
 const SPKI_PIN_LENGTH = 44;
 

@@ -87,7 +87,7 @@ function inspect(lock: string, by: string): Found {
         if (codeOf(error) === "ELOOP") {
             return { problem: `is a symbolic link (a ${by} creates its lock itself, never through a link)` };
         }
-        return { unknown: `cannot be read (${codeOf(error)}), so which render holds it is unknown` };
+        return { unknown: `cannot be read (${codeOf(error)}), so which ${by} holds it is unknown` };
     }
     try {
         if (!fs.fstatSync(fd).isFile()) return { problem: `is not a file (a ${by}'s lock is a file it creates)` };
