@@ -1017,9 +1017,14 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
                 {},
             ),
         );
+        // Sorted: each endpoint's Secret registers once its key and certificate are made, and the two
+        // keys are generated on libuv's thread pool, which may finish the second first.
         assert.deepStrictEqual(
-            engine.byType("kubernetes:core/v1:Secret").map((r) => (r.inputs.metadata as { name: string }).name.length),
-            [253, 11],
+            engine
+                .byType("kubernetes:core/v1:Secret")
+                .map((r) => (r.inputs.metadata as { name: string }).name)
+                .sort(),
+            ["a".repeat(243), "b"].map((id) => `apic-mtls-${id}`),
         );
     });
 
