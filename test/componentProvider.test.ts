@@ -14,7 +14,7 @@ import { ComponentProvider, getPulumiComponents } from "@pulumi/pulumi/provider/
 import * as YAML from "yaml";
 import { runWithStandIn } from "../lib/engine/standIn";
 import * as components from "../lib/index";
-import { mintLeaf, mintRoot, mintSubCa, readmeBlock, ROOT } from "./helpers";
+import { emptyCrlOf, mintLeaf, mintRoot, mintSubCa, readmeBlock, ROOT } from "./helpers";
 
 const PACKAGE = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as {
     name: string;
@@ -189,6 +189,26 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
             ...extra,
         },
     ];
+    /**
+     * Each call in a run of its own (a refusal raised in an apply, of an input given as an output,
+     * fails the whole run): its refusal, or "accepted", without the SDK's prefix naming the property
+     * it was serializing, and the children registered (`<type>::<name>`) beside the component.
+     */
+    const refusalsOnceResolved = async (calls: [string, pulumi.Inputs][]) => {
+        const outcomes = [];
+        for (const [component, inputs] of calls) {
+            const state = new Map();
+            const message = await runWithStandIn(() => provider.construct("bad", token(component), inputs, {}), {
+                state,
+            }).then(
+                () => "accepted",
+                (error: Error) => error.message.replace(/^(error serializing property "\w+": )+/, ""),
+            );
+            const children = [...state.keys()].filter((key: string) => !key.startsWith(`${PACKAGE.name}:`));
+            outcomes.push({ message, children });
+        }
+        return outcomes;
+    };
     /** The messages of refusalsBeforeChildren alone. */
     const refusals = (calls: [string, pulumi.Inputs][]) =>
         refusalsBeforeChildren(calls).then(({ messages }) => messages);
@@ -1892,6 +1912,52 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         assert.deepStrictEqual(outputs.map(subjects), [
             ["CN=Team CA", "CN=Bank issuing CA"],
             ["CN=Team CA", "CN=Bank issuing CA", "CN=Bank root"],
+        ]);
+    });
+
+    it("registers no key, Secret or Gateway of an IstioGatewayTls whose trust bundle, CRLs, identities or pins, given as outputs, are refused once they resolve", async () => {
+        // Checked in applies; before, the key, CSR and certificate were registered all the same,
+        // and with a refused ca.crt or ca.crl the Gateway too, naming a Secret never made.
+        const { root, ca, issuing } = await bankIssuer();
+        const other = await mintRoot("Other root");
+        const leaf = await mintLeaf(ca, {
+            commonName: "Not a CA",
+            dnsNames: ["x.bank.example"],
+            allowedUses: ["server_auth"],
+        });
+        const gateway = (extra: pulumi.Inputs, endpoint: pulumi.Inputs = {}): [string, pulumi.Inputs] => [
+            "IstioGatewayTls",
+            {
+                serverCa: issuing,
+                clientTrustBundlePem: root.certPem,
+                endpoints: [
+                    { id: "pay", host: "pay.bank.example", clientSubjectAltNames: ["urn:bank:apic"], ...endpoint },
+                ],
+                keyAlgorithm: "ECDSA",
+                ...extra,
+            },
+        ];
+        const hour = 3_600_000;
+        const outcomes = await refusalsOnceResolved([
+            gateway({ clientTrustBundlePem: pulumi.output(leaf.cert) }),
+            gateway({ clientCrlPem: pulumi.output(emptyCrlOf(other, Date.now() - hour, Date.now() + hour)) }),
+            gateway({}, { clientSubjectAltNames: [pulumi.output("")] }),
+            gateway({}, { verifyCertificateSpki: pulumi.output(["abc"]) }),
+        ]);
+        const refused = (message: string) => ({ message, children: [] });
+        assert.deepStrictEqual(outcomes, [
+            refused(
+                "IstioGatewayTls clientTrustBundlePem holds CN=Not a CA, which is not a CA certificate (CA:FALSE): a peer's certificate there is trusted as itself, a pin that breaks when it is renewed; give the root CA that issued it instead",
+            ),
+            refused(
+                "IstioGatewayTls bad: clientCrlPem holds no CRL signed by CN=Bank root of clientTrustBundlePem: once ca.crl is set Envoy checks a CRL for every certificate of the peer's chain, the root's included (CRL_CHECK_ALL), so every client would be refused; add that root's CRL",
+            ),
+            refused(
+                'IstioGatewayTls endpoint "pay" clientSubjectAltNames[0] must be a client identity (non-blank text); got ""',
+            ),
+            refused(
+                'IstioGatewayTls endpoint "pay" verifyCertificateSpki[0] must be the base64 SHA-256 of a SubjectPublicKeyInfo (44 characters, as ApicClientBundle.spkiPin gives); got "abc": Envoy would refuse the gateway\'s configuration',
+            ),
         ]);
     });
 

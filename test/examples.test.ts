@@ -1413,7 +1413,7 @@ describe("Components used alone", function () {
                 `IstioGatewayTls endpoint "ob" verifyCertificateSpki[0] must be the base64 SHA-256 of a SubjectPublicKeyInfo (44 characters, as ApicClientBundle.spkiPin gives); got "${sloppy}": Envoy would refuse the gateway's configuration (its 43rd character carries bits beyond the 32 bytes; the same pin written as Envoy reads it is "${pin}")`,
                 'IstioGatewayTls endpoints "ob" and "dp" both name the secret "apic-mtls-ob"; give each endpoint its own secretName',
                 'IstioGatewayTls endpoints "ob" and "dp" both serve the host "ob.bank.example": the gateway would use one of their certificates and client checks for both; give each endpoint its own host',
-                'error serializing property "spec": IstioGatewayTls endpoint "ob" clientSubjectAltNames[0] must be a client identity (non-blank text); got " "',
+                'IstioGatewayTls endpoint "ob" clientSubjectAltNames[0] must be a client identity (non-blank text); got " "',
                 "accepted",
             ],
         );
@@ -1432,9 +1432,9 @@ describe("Components used alone", function () {
                 await gateway({ clientSubjectAltNames: [pulumi.secret(" ")] }),
             ],
             [
-                'error serializing property "spec": IstioGatewayTls endpoint "ob" verifyCertificateSpki[1] must be the base64 SHA-256 of a SubjectPublicKeyInfo (44 characters, as ApicClientBundle.spkiPin gives); got a secret value (not shown): Envoy would refuse the gateway\'s configuration',
-                'error serializing property "spec": IstioGatewayTls endpoint "ob" verifyCertificateSpki[0] must be the base64 SHA-256 of a SubjectPublicKeyInfo (44 characters, as ApicClientBundle.spkiPin gives); got a secret value (not shown): Envoy would refuse the gateway\'s configuration',
-                'error serializing property "spec": IstioGatewayTls endpoint "ob" clientSubjectAltNames[0] must be a client identity (non-blank text); got a secret value (not shown)',
+                'IstioGatewayTls endpoint "ob" verifyCertificateSpki[1] must be the base64 SHA-256 of a SubjectPublicKeyInfo (44 characters, as ApicClientBundle.spkiPin gives); got a secret value (not shown): Envoy would refuse the gateway\'s configuration',
+                'IstioGatewayTls endpoint "ob" verifyCertificateSpki[0] must be the base64 SHA-256 of a SubjectPublicKeyInfo (44 characters, as ApicClientBundle.spkiPin gives); got a secret value (not shown): Envoy would refuse the gateway\'s configuration',
+                'IstioGatewayTls endpoint "ob" clientSubjectAltNames[0] must be a client identity (non-blank text); got a secret value (not shown)',
             ],
         );
     });
@@ -1450,9 +1450,9 @@ describe("Components used alone", function () {
             }, messageOf);
         const pin = crypto.createHash("sha256").update("key").digest("base64");
         const pins = (got: string) =>
-            `error serializing property "spec": IstioGatewayTls endpoint "ob" verifyCertificateSpki must be a list of pins (ApicClientBundle.spkiPin), each text or an output, or an output of such a list; got ${got}`;
+            `IstioGatewayTls endpoint "ob" verifyCertificateSpki must be a list of pins (ApicClientBundle.spkiPin), each text or an output, or an output of such a list; got ${got}`;
         const identities = (got: string) =>
-            `error serializing property "spec": IstioGatewayTls endpoint "ob" clientSubjectAltNames must list the client identities it accepts (the APIC client's URI SAN), each text or an output, or be an output of such a list; got ${got}: with none, any certificate under ca.crt would get in`;
+            `IstioGatewayTls endpoint "ob" clientSubjectAltNames must list the client identities it accepts (the APIC client's URI SAN), each text or an output, or be an output of such a list; got ${got}: with none, any certificate under ca.crt would get in`;
         const nothing = "an output that resolved to nothing (a stack reference's missing output?)";
         const missingPins =
             `${pins(nothing)}: taken as no pins, any client key under clientTrustBundlePem with an accepted identity would get in; ` +
@@ -1482,11 +1482,11 @@ describe("Components used alone", function () {
                 JSON.stringify([["urn:example:apic", "urn:x"], undefined]),
                 pins(JSON.stringify(pin)),
                 pins("a secret value (not shown)"),
-                'error serializing property "spec": IstioGatewayTls endpoint "ob" verifyCertificateSpki[0] must be the base64 SHA-256 of a SubjectPublicKeyInfo (44 characters, as ApicClientBundle.spkiPin gives); got "not a pin": Envoy would refuse the gateway\'s configuration',
-                'error serializing property "spec": IstioGatewayTls endpoint "ob" verifyCertificateSpki[1] must be the base64 SHA-256 of a SubjectPublicKeyInfo (44 characters, as ApicClientBundle.spkiPin gives); got a secret value (not shown): Envoy would refuse the gateway\'s configuration',
+                'IstioGatewayTls endpoint "ob" verifyCertificateSpki[0] must be the base64 SHA-256 of a SubjectPublicKeyInfo (44 characters, as ApicClientBundle.spkiPin gives); got "not a pin": Envoy would refuse the gateway\'s configuration',
+                'IstioGatewayTls endpoint "ob" verifyCertificateSpki[1] must be the base64 SHA-256 of a SubjectPublicKeyInfo (44 characters, as ApicClientBundle.spkiPin gives); got a secret value (not shown): Envoy would refuse the gateway\'s configuration',
                 identities('"urn:example:apic"'),
                 identities("[]"),
-                'error serializing property "spec": IstioGatewayTls endpoint "ob" clientSubjectAltNames[0] must be a client identity (non-blank text); got " "',
+                'IstioGatewayTls endpoint "ob" clientSubjectAltNames[0] must be a client identity (non-blank text); got " "',
                 missingPins,
                 missingPins,
                 identities(nothing),
@@ -1518,10 +1518,10 @@ describe("Components used alone", function () {
             pinsGateway(endpoint).then(accepted, messageOf);
         const pin = crypto.createHash("sha256").update("key").digest("base64");
         const pinRefusal = (i: number, got: string) =>
-            `error serializing property "spec": IstioGatewayTls endpoint "ob" verifyCertificateSpki[${i}] must be the base64 SHA-256 of a SubjectPublicKeyInfo (44 characters, as ApicClientBundle.spkiPin gives); got ${got}: ` +
+            `IstioGatewayTls endpoint "ob" verifyCertificateSpki[${i}] must be the base64 SHA-256 of a SubjectPublicKeyInfo (44 characters, as ApicClientBundle.spkiPin gives); got ${got}: ` +
             "taken as no pin, it would let in any client key under clientTrustBundlePem with an accepted identity were it the only one, else lock out the client it stands for; give the pin, or leave the entry out";
         const identityRefusal = (i: number, got: string) =>
-            `error serializing property "spec": IstioGatewayTls endpoint "ob" clientSubjectAltNames[${i}] must be a client identity (non-blank text); got ${got}: ` +
+            `IstioGatewayTls endpoint "ob" clientSubjectAltNames[${i}] must be a client identity (non-blank text); got ${got}: ` +
             "taken as no identity, it would let in any certificate under ca.crt were it the only one, else lock out the client it stands for; give the identity, or leave the entry out";
         const nothing = "an output that resolved to nothing (a stack reference's missing output?)";
         assert.deepStrictEqual(

@@ -4,7 +4,7 @@ import { KeyAlgorithm } from "../config/types";
 import { Json, MAX_HOSTNAME_LENGTH, showJson } from "../config/values";
 import { gatewayEndpointResourceName, gatewayServerCert, HTTPS_PORT } from "../plan/plan";
 import {
-    afterIssuerCheck,
+    afterCheck,
     argumentError,
     certificateSettings,
     checkedIssuer,
@@ -424,12 +424,19 @@ export class IstioGatewayTls extends pulumi.ComponentResource {
         });
         this.serverCertPems = {};
         this.serverPrivateKeyPems = {};
+        const identities = args.endpoints.map((endpoint) => checkedIdentities(endpoint, this));
+        const pinLists = args.endpoints.map((endpoint) => {
+            const pins = endpoint.verifyCertificateSpki;
+            // A list given as one output is known to be empty only once it resolves (checkedPins).
+            return isGiven(pins) && (isLater(pins) || pins.length > 0) ? checkedPins(endpoint, this) : undefined;
+        });
+        // Checked in applies when given as outputs: no key, Secret or Gateway before they pass.
+        const checked = [caCrt, caCrl, ...identities, ...pinLists];
         const servers = args.endpoints.map((endpoint, i) => {
             const secretName = endpoint.secretName ?? `apic-mtls-${endpoint.id}`;
-            const pins = endpoint.verifyCertificateSpki;
             const spec = specs[i];
             const resourceName = gatewayEndpointResourceName(name, endpoint.id);
-            const { key, cert } = issueCertificate(this, `${resourceName}-server`, spec, serverCa);
+            const { key, cert } = issueCertificate(this, `${resourceName}-server`, spec, serverCa, {}, checked);
             const privateKeyPem = pulumi.secret(key.privateKeyPem);
             this.serverCertPems[endpoint.id] = cert.certPem;
             this.serverPrivateKeyPems[endpoint.id] = privateKeyPem;
@@ -454,11 +461,8 @@ export class IstioGatewayTls extends pulumi.ComponentResource {
                 tls: {
                     mode: "MUTUAL",
                     credentialName: secretName,
-                    subjectAltNames: checkedIdentities(endpoint, this),
-                    // A list given as one output is known to be empty only once it resolves (checkedPins).
-                    ...(isGiven(pins) && (isLater(pins) || pins.length > 0)
-                        ? { verifyCertificateSpki: checkedPins(endpoint, this) }
-                        : {}),
+                    subjectAltNames: identities[i],
+                    ...(pinLists[i] !== undefined ? { verifyCertificateSpki: pinLists[i] } : {}),
                     minProtocolVersion: "TLSV1_2",
                 },
             };
@@ -472,8 +476,9 @@ export class IstioGatewayTls extends pulumi.ComponentResource {
                 metadata: { name: gatewayName, namespace },
                 spec: { selector: { ...selector }, servers },
             },
-            // Not before serverCa passes its check: else a refused one would leave a Gateway naming Secrets never made.
-            { parent: this, dependsOn: afterIssuerCheck(serverCa) },
+            // Not before serverCa and the Secrets' ca.crt and ca.crl pass their checks: else a refused
+            // one would leave a Gateway naming Secrets never made.
+            { parent: this, dependsOn: afterCheck(serverCa.certPem, ...checked) },
         );
         this.gatewayName = gateway.metadata.name;
         this.registerOutputs({

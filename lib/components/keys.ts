@@ -194,9 +194,10 @@ export type CertificateSpec = Pick<
 /**
  * A private key, a CSR and a certificate signed by `ca` (a checkedIssuer's), as children
  * `<name>-key|-csr|-cert` of `parent` (`<name>-r<epoch>-...` once rotated, see rotatedName); the
- * key waits for the issuer's check (afterIssuerCheck). A leaf gets a Subject Key Identifier (RFC
- * 5280 section 4.2.1.2: SHOULD); a CA has one through isCaCertificate, and not setting the flag on
- * CAs keeps their inputs, so deployed CAs are not replaced.
+ * key waits for the issuer's check and the component's other `checked` outputs (afterCheck). A
+ * leaf gets a Subject Key Identifier (RFC 5280 section 4.2.1.2: SHOULD); a CA has one through
+ * isCaCertificate, and not setting the flag on CAs keeps their inputs, so deployed CAs are not
+ * replaced.
  */
 export function issueCertificate(
     parent: pulumi.Resource,
@@ -204,8 +205,9 @@ export function issueCertificate(
     spec: CertificateSpec,
     ca: Pick<IssuingCa, "certPem" | "privateKeyPem">,
     extra: Pick<tls.LocallySignedCertArgs, "isCaCertificate" | "maxPathLength"> = {},
+    checked: pulumi.Input<unknown>[] = [],
 ): { key: tls.PrivateKey; csr: tls.CertRequest; cert: tls.LocallySignedCert } {
-    const { name, key, csr } = keyAndRequest(parent, baseName, spec, afterIssuerCheck(ca));
+    const { name, key, csr } = keyAndRequest(parent, baseName, spec, afterCheck(ca.certPem, ...checked));
     const cert = new tls.LocallySignedCert(`${name}-cert`, locallySignedCertArgs(csr.certRequestPem, spec, ca, extra), {
         parent,
     });
@@ -1340,14 +1342,20 @@ export function checkedIssuer<T extends { certPem: pulumi.Input<string>; private
 }
 
 /**
- * A dependsOn that holds a child back until the check of `issuer` (checkedIssuer's) has passed,
- * and fails with its refusal. An issuer given as outputs (another component's, or through the
- * component provider) is checked once they resolve, and a child that takes nothing from its
- * certPem (a key and its CSR, a Gateway, a DestinationRule) would be registered before the
- * refusal: `pulumi up` would leave it made, a Gateway naming a Secret that never is.
+ * A dependsOn that holds a child back until every output of `checked` (a check raised in an apply:
+ * checkedIssuer's certPem, checkedTrustBundle's, withCrls') has resolved, and fails with the first
+ * refusal. A child that takes nothing from a checked value (a key and its CSR, a Gateway, a
+ * DestinationRule) would be registered before the refusal: `pulumi up` would leave it made, a
+ * Gateway naming a Secret that never is. An unknown value (a preview) holds nothing back: the SDK
+ * takes an unknown dependsOn as the resources the value comes from.
  */
+export function afterCheck(...checked: pulumi.Input<unknown>[]): pulumi.Output<pulumi.Resource[]> {
+    return pulumi.all(checked).apply(() => []);
+}
+
+/** afterCheck of `issuer`'s check (checkedIssuer's). */
 export function afterIssuerCheck(issuer: { certPem: pulumi.Input<string> }): pulumi.Output<pulumi.Resource[]> {
-    return pulumi.output(issuer.certPem).apply(() => []);
+    return afterCheck(issuer.certPem);
 }
 
 /** Every input name of T, once, and whether T requires it: the compiler refuses a list that differs. */
