@@ -1961,6 +1961,38 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         ]);
     });
 
+    it("registers no key, Secret or DestinationRule of a UiApicClient whose apicTrustPem or apicCrlPem, given as outputs, are refused once they resolve", async () => {
+        // Checked in applies; before, the key, CSR, certificate and DestinationRule were registered
+        // all the same: a rule naming a Secret never made.
+        const { root, ca, issuing } = await bankIssuer();
+        const other = await mintRoot("Other root");
+        const leaf = await mintLeaf(ca, {
+            commonName: "Not a CA",
+            dnsNames: ["x.bank.example"],
+            allowedUses: ["server_auth"],
+        });
+        const hour = 3_600_000;
+        const outcomes = await refusalsOnceResolved([
+            uiClient({ root, issuing }, { apicTrustPem: pulumi.output(leaf.cert) }),
+            uiClient(
+                { root, issuing },
+                { apicCrlPem: pulumi.output(emptyCrlOf(other, Date.now() - hour, Date.now() + hour)) },
+            ),
+        ]);
+        assert.deepStrictEqual(outcomes, [
+            {
+                message:
+                    "UiApicClient apicTrustPem holds CN=Not a CA, which is not a CA certificate (CA:FALSE): a peer's certificate there is trusted as itself, a pin that breaks when it is renewed; give the root CA that issued it instead",
+                children: [],
+            },
+            {
+                message:
+                    "UiApicClient bad: apicCrlPem holds no CRL signed by CN=Bank root of apicTrustPem: once ca.crl is set Envoy checks a CRL for every certificate of the peer's chain, the root's included (CRL_CHECK_ALL), so APIC would be refused; add that root's CRL",
+                children: [],
+            },
+        ]);
+    });
+
     it("raises its refusals so that Pulumi's hosts print the message alone, no stack trace, whether raised in the call or in an apply", async () => {
         // An error raised in an apply (a check of PEMs that come as outputs) reaches the host as an
         // unhandled rejection: cmd/run-plugin/run.js (and cmd/run for TypeScript programs) prints a

@@ -6,7 +6,7 @@ import { uiClientSecretName } from "../config/values";
 import { uiClientCert } from "../plan/plan";
 import { spkiPin } from "../pki/pins";
 import {
-    afterIssuerCheck,
+    afterCheck,
     argumentError,
     certificateSettings,
     checkedIssuer,
@@ -230,7 +230,9 @@ export class UiApicClient extends pulumi.ComponentResource {
             signsFor: "clientAuth",
             signsNames: [{ type: "URI", value: identity, input: "identity" }, subjectSignedName(spec.subject)],
         });
-        const { key, cert } = issueCertificate(this, name, spec, clientCa);
+        // Checked in applies when given as outputs: no key or DestinationRule before they pass.
+        const checked = [apicTrustPem, apicCrlPem];
+        const { key, cert } = issueCertificate(this, name, spec, clientCa, {}, checked);
         this.certPem = cert.certPem;
         this.privateKeyPem = pulumi.secret(key.privateKeyPem);
         this.identity = identity;
@@ -277,8 +279,9 @@ export class UiApicClient extends pulumi.ComponentResource {
                         },
                     },
                 },
-                // Not before clientCa passes its check: else a refused one would leave a rule naming a Secret never made.
-                { parent: this, dependsOn: afterIssuerCheck(clientCa) },
+                // Not before clientCa and the Secret's ca.crt and ca.crl pass their checks: else a
+                // refused one would leave a rule naming a Secret never made.
+                { parent: this, dependsOn: afterCheck(clientCa.certPem, ...checked) },
             );
         }
         this.registerOutputs({ certPem: this.certPem, privateKeyPem: this.privateKeyPem, spkiPin: this.spkiPin });
