@@ -1993,6 +1993,34 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         ]);
     });
 
+    it("registers no key or password of an ApicClientBundle whose serverTrustBundlePem, given as an output, is refused once it resolves", async () => {
+        // Checked in an apply; before, the key, CSR, certificate and PKCS#12 password were made all the same.
+        const { ca, issuing } = await bankIssuer();
+        const leaf = await mintLeaf(ca, {
+            commonName: "Not a CA",
+            dnsNames: ["x.bank.example"],
+            allowedUses: ["server_auth"],
+        });
+        const outcomes = await refusalsOnceResolved([
+            [
+                "ApicClientBundle",
+                {
+                    clientCa: issuing,
+                    identity: "urn:bank:apic-client:ob",
+                    serverTrustBundlePem: pulumi.output(leaf.cert),
+                    keyAlgorithm: "ECDSA",
+                },
+            ],
+        ]);
+        assert.deepStrictEqual(outcomes, [
+            {
+                message:
+                    "ApicClientBundle serverTrustBundlePem holds CN=Not a CA, which is not a CA certificate (CA:FALSE): a peer's certificate there is trusted as itself, a pin that breaks when it is renewed; give the root CA that issued it instead",
+                children: [],
+            },
+        ]);
+    });
+
     it("raises its refusals so that Pulumi's hosts print the message alone, no stack trace, whether raised in the call or in an apply", async () => {
         // An error raised in an apply (a check of PEMs that come as outputs) reaches the host as an
         // unhandled rejection: cmd/run-plugin/run.js (and cmd/run for TypeScript programs) prints a

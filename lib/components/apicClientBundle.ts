@@ -7,7 +7,7 @@ import { spkiPin } from "../pki/pins";
 import { KeyAlgorithm } from "../config/types";
 import { apicClientCert } from "../plan/plan";
 import {
-    afterIssuerCheck,
+    afterCheck,
     argumentError,
     certificateSettings,
     checkedIssuer,
@@ -191,7 +191,8 @@ export class ApicClientBundle extends pulumi.ComponentResource {
             signsFor: "clientAuth",
             signsNames: [{ type: "URI", value: identity, input: "identity" }, subjectSignedName(spec.subject)],
         });
-        const { key, cert } = issueCertificate(this, name, spec, clientCa);
+        // Checked in an apply when given as an output: no key or password before it passes.
+        const { key, cert } = issueCertificate(this, name, spec, clientCa, {}, [truststorePem]);
 
         this.certPem = cert.certPem;
         this.privateKeyPem = pulumi.secret(key.privateKeyPem);
@@ -202,8 +203,8 @@ export class ApicClientBundle extends pulumi.ComponentResource {
         const password = new random.RandomPassword(
             `${name}-p12-password`,
             { length: 32, special: false },
-            // Not before clientCa passes its check: a refused one leaves nothing made.
-            { parent: this, dependsOn: afterIssuerCheck(clientCa) },
+            // Not before clientCa and serverTrustBundlePem pass their checks: a refused one leaves nothing made.
+            { parent: this, dependsOn: afterCheck(clientCa.certPem, truststorePem) },
         );
         this.pkcs12Password = pulumi.secret(password.result);
         this.pkcs12Base64 = pulumi.secret(
