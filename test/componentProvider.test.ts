@@ -2021,6 +2021,35 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         ]);
     });
 
+    it("makes no key or CSR of a CA whose offlineRoot.rootCertPem, given as an output, is refused once it resolves", async () => {
+        // Checked in applies; before, the CA's key and CSR were made all the same.
+        const { root } = await bankIssuer();
+        const offline = (component: string, rootCertPem: pulumi.Input<string>): [string, pulumi.Inputs] => [
+            component,
+            {
+                ...(component === "MeshPluginCa" ? { cluster: "east" } : { subject: { commonName: "Team CA" } }),
+                keyAlgorithm: "ECDSA",
+                offlineRoot: { rootCertPem },
+            },
+        ];
+        const outcomes = await refusalsOnceResolved([
+            offline("IntermediateCa", pulumi.output(root.certPem + root.keyPem)),
+            offline("IntermediateCa", pulumi.output(root.certPem + root.certPem)),
+            offline("MeshPluginCa", pulumi.secret(root.certPem + root.certPem)),
+        ]);
+        const twice =
+            "offlineRoot.rootCertPem of bad holds 2 certificates, and each would be a trust anchor wherever this CA's rootCertPem is trusted; give the offline root's certificate alone (root.crt of the ceremony)";
+        assert.deepStrictEqual(outcomes, [
+            {
+                message:
+                    'IntermediateCa offlineRoot.rootCertPem holds a private key (a "EC PRIVATE KEY" PEM block): certificates are handed out and stored in clear, so take the key out (and replace it if the text has been shared); give the root\'s certificate only',
+                children: [],
+            },
+            { message: twice, children: [] },
+            { message: twice, children: [] },
+        ]);
+    });
+
     it("raises its refusals so that Pulumi's hosts print the message alone, no stack trace, whether raised in the call or in an apply", async () => {
         // An error raised in an apply (a check of PEMs that come as outputs) reaches the host as an
         // unhandled rejection: cmd/run-plugin/run.js (and cmd/run for TypeScript programs) prints a

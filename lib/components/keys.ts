@@ -356,8 +356,9 @@ export function issueCaCertificate(
             rootCertPem: pulumi.output(signer.rootCertPem),
         };
     }
-    const { key, csr } = keyAndRequest(parent, name, full);
     const rootCertPem = pulumi.output(signer.rootCertPem).apply((pem) => offlineRootAlone(name, pem, parent));
+    // Not before the offline root passes its checks (given as an output, it is checked in applies).
+    const { key, csr } = keyAndRequest(parent, name, full, afterCheck(rootCertPem));
     const certPem = pulumi
         .all([signer.signedCertPem ?? "", key.publicKeyPem, rootCertPem])
         .apply(([signed, publicKeyPem, rootPem]) => {
