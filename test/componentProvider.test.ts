@@ -2050,6 +2050,57 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         ]);
     });
 
+    it("registers no PeerAuthentication of a MeshPluginCa whose trustedRootsPem, crlPem or signed certificate, given as outputs, are refused once they resolve", async () => {
+        // Checked in applies; before, only cacerts waited on them, and pulumi up turned strict
+        // mTLS on for a mesh whose CA it never installed.
+        const { root, issuing } = await bankIssuer();
+        const other = await mintRoot("Other root");
+        const hour = 3_600_000;
+        const mesh = (extra: pulumi.Inputs): [string, pulumi.Inputs] => [
+            "MeshPluginCa",
+            {
+                cluster: "east",
+                keyAlgorithm: "ECDSA",
+                strictMtls: true,
+                issuer: { ...issuing, rootCertPem: root.certPem },
+                ...extra,
+            },
+        ];
+        const outcomes = await refusalsOnceResolved([
+            mesh({ trustedRootsPem: pulumi.output(other.certPem) }),
+            mesh({ crlPem: pulumi.output(emptyCrlOf(other, Date.now() - hour, Date.now() + hour)) }),
+            [
+                "MeshPluginCa",
+                {
+                    cluster: "east",
+                    keyAlgorithm: "ECDSA",
+                    strictMtls: true,
+                    offlineRoot: { rootCertPem: root.certPem, signedCertPem: pulumi.output("") },
+                },
+            ],
+        ]);
+        // The CA itself is made: crlPem is checked against its certificate, so the CA cannot wait on it.
+        const ca = ["tls:index/privateKey:PrivateKey::bad-key", "tls:index/certRequest:CertRequest::bad-csr"];
+        const signed = [...ca, "tls:index/locallySignedCert:LocallySignedCert::bad-cert"];
+        assert.deepStrictEqual(outcomes, [
+            {
+                message:
+                    "MeshPluginCa bad: trustedRootsPem does not hold CN=Bank root, the root this CA chains to: istiod would refuse cacerts (its cert-chain.pem does not verify against root-cert.pem) and workloads would not trust what it signs; give that root in trustedRootsPem, after the roots it held before (istiod up to 1.29 takes a changed root-cert.pem only when one holds the other's bytes)",
+                children: signed,
+            },
+            {
+                message:
+                    "MeshPluginCa bad: crlPem holds no CRL signed by CN=Bank root of trustedRootsPem: once ca.crl is set Envoy checks a CRL for every certificate of the peer's chain, the root's included (CRL_CHECK_ALL), so every workload would be refused; add that root's CRL",
+                children: signed,
+            },
+            {
+                message:
+                    "MeshPluginCa offlineRoot.signedCertPem came as empty text: istiod would fail on a cacerts without its CA certificate; leave signedCertPem out until the ceremony has signed this CA's CSR",
+                children: ca,
+            },
+        ]);
+    });
+
     it("raises its refusals so that Pulumi's hosts print the message alone, no stack trace, whether raised in the call or in an apply", async () => {
         // An error raised in an apply (a check of PEMs that come as outputs) reaches the host as an
         // unhandled rejection: cmd/run-plugin/run.js (and cmd/run for TypeScript programs) prints a

@@ -12,7 +12,15 @@ import { checkClock } from "./checkClock";
 import { epochArgument, flagArgument, isGiven, organizationArgument, refuseOutput } from "./arguments";
 import { argumentError } from "./errors";
 import { checkedSigner, checkSignerInputNames, signerOf, SignerArgs, SIGNER_INPUTS } from "./intermediateCa";
-import { certificateSettings, checkArgs, checkCaSubject, InputNames, issueCaCertificate, SignedName } from "./keys";
+import {
+    afterCheck,
+    certificateSettings,
+    checkArgs,
+    checkCaSubject,
+    InputNames,
+    issueCaCertificate,
+    SignedName,
+} from "./keys";
 import { certificatesOf, chainCertificatesOf, checkedTrustBundle, joinPemOutputs, withCrls } from "./pem";
 
 export interface MeshPluginCaArgs extends SignerArgs {
@@ -235,6 +243,8 @@ export class MeshPluginCa extends pulumi.ComponentResource {
         const signed = isGiven(args.offlineRoot) ? args.offlineRoot.signedCertPem : undefined;
         const pending = isGiven(args.offlineRoot) && (!isGiven(signed) || signed === "");
         const clusterResource = meshCaId(args.cluster);
+        // cacerts' contents as checked in applies when given as outputs: the PeerAuthentication waits on them.
+        const cacertsChecked: pulumi.Output<string>[] = [];
         if (installed && !pending) {
             const { rootCertPem, crlPem } = checkedCacertsTrust(
                 args,
@@ -244,20 +254,22 @@ export class MeshPluginCa extends pulumi.ComponentResource {
                 name,
                 this,
             );
+            // An output that resolves to empty text is known too late to leave cacerts out.
+            const caCertPem = this.certPem.apply((pem) => {
+                if (pem !== "") return pem;
+                throw argumentError(
+                    "MeshPluginCa offlineRoot.signedCertPem came as empty text: istiod would fail on a cacerts without its CA certificate; leave signedCertPem out until the ceremony has signed this CA's CSR",
+                    this,
+                );
+            });
+            cacertsChecked.push(caCertPem, rootCertPem, ...(crlPem !== undefined ? [crlPem] : []));
             new k8s.core.v1.Secret(
                 `${clusterResource}-cacerts`,
                 {
                     metadata: { ...MESH_CA_SECRET },
                     type: "Opaque",
                     stringData: {
-                        // An output that resolves to empty text is known too late to leave cacerts out.
-                        "ca-cert.pem": this.certPem.apply((pem) => {
-                            if (pem !== "") return pem;
-                            throw argumentError(
-                                "MeshPluginCa offlineRoot.signedCertPem came as empty text: istiod would fail on a cacerts without its CA certificate; leave signedCertPem out until the ceremony has signed this CA's CSR",
-                                this,
-                            );
-                        }),
+                        "ca-cert.pem": caCertPem,
                         "ca-key.pem": this.privateKeyPem,
                         "root-cert.pem": joinPemOutputs(rootCertPem),
                         "cert-chain.pem": this.certChainPem,
@@ -276,9 +288,10 @@ export class MeshPluginCa extends pulumi.ComponentResource {
                     metadata: { name: "default", namespace: MESH_CA_SECRET.namespace },
                     spec: { mtls: { mode: "STRICT" } },
                 },
-                // Not before the CA's certificate is made (or the ceremony's checked): a refused
-                // issuer or signed certificate, given as outputs, leaves nothing made.
-                { parent: this, dependsOn: this.certPem.apply(() => []) },
+                // Not before the CA's certificate is made (or the ceremony's checked) and cacerts'
+                // contents pass their checks: a refused issuer, signed certificate, trustedRootsPem
+                // or crlPem, given as outputs, leaves no strict mTLS without the CA it needs.
+                { parent: this, dependsOn: afterCheck(this.certPem, ...cacertsChecked) },
             );
         }
         this.registerOutputs({
