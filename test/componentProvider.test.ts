@@ -2101,6 +2101,36 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         ]);
     });
 
+    it("registers no Gateway of a CustomerFacingTls whose certificatePem, given as an output, is refused once it resolves", async () => {
+        // Checked in an apply; before, the Gateway was registered all the same, naming a Secret
+        // never made. The keys and CSRs are made: the certificate is checked against its key.
+        const { ca } = await bankIssuer();
+        const leaf = await mintLeaf(ca, {
+            commonName: "x",
+            dnsNames: ["x.bank.example"],
+            allowedUses: ["server_auth"],
+        });
+        const outcomes = await refusalsOnceResolved([
+            [
+                "CustomerFacingTls",
+                {
+                    hosts: [{ host: "www.bank.example", certificatePem: pulumi.output(leaf.cert) }],
+                    keyAlgorithm: "ECDSA",
+                },
+            ],
+        ]);
+        assert.deepStrictEqual(outcomes, [
+            {
+                message:
+                    "CustomerFacingTls bad: the certificate given for www.bank.example is for DNS:x.bank.example, not for www.bank.example; give the certificate the public CA issued for this host's CSR",
+                children: [
+                    "tls:index/privateKey:PrivateKey::bad-www-bank-example-key",
+                    "tls:index/certRequest:CertRequest::bad-www-bank-example-csr",
+                ],
+            },
+        ]);
+    });
+
     it("raises its refusals so that Pulumi's hosts print the message alone, no stack trace, whether raised in the call or in an apply", async () => {
         // An error raised in an apply (a check of PEMs that come as outputs) reaches the host as an
         // unhandled rejection: cmd/run-plugin/run.js (and cmd/run for TypeScript programs) prints a

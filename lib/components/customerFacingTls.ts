@@ -8,6 +8,7 @@ import { pemBlocks, pemTextProblem, runTogetherPemBlock, runTogetherProblem } fr
 import { expiredAt, isSelfSigned, subjectOf } from "../pki/x509";
 import { spkiPin } from "../pki/pins";
 import {
+    afterCheck,
     argumentError,
     checkArgs,
     checkListEntries,
@@ -375,7 +376,9 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
                     metadata: { name: gatewayName, namespace },
                     spec: { selector: { ...selector }, servers },
                 },
-                { parent: this },
+                // Not before every host's certificate passes its checks: else a refused one (given
+                // as an output) would leave a Gateway naming a Secret never made.
+                { parent: this, dependsOn: afterCheck(...Object.values(this.servedCertPems)) },
             );
         }
         this.registerOutputs({ csrPems: this.csrPems, keyPins: this.keyPins, servedCertPems: this.servedCertPems });
