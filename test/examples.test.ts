@@ -44,7 +44,12 @@ import { PIN_MISMATCH, verifyPeer } from "./envoyVerifier";
 
 /** How a run ended, for tables of cases: "accepted", or the message it was refused with. */
 const accepted = (): string => "accepted";
-const messageOf = (error: Error): string => error.message;
+/**
+ * A refusal's message without the SDK's `error serializing property "x": ` prefixes: which
+ * property's serialization meets a refusal first (a Secret's stringData, or a child held back on
+ * the check) depends on the order work completes, not on the refusal.
+ */
+const messageOf = (error: Error): string => error.message.replace(/^(error serializing property "\w+": )+/, "");
 
 /**
  * An IstioGatewayTls "pins" with one endpoint ob (identity urn:example:apic) under a RootCa of its
@@ -442,8 +447,7 @@ describe("Components used alone", function () {
                 `IntermediateCa issuer: rootCertPem (CN=Corp expired root) expired on ${notAfter(expiredRoot)}: ${refused} ("certificate has expired"); renew it, or give the current root`,
                 `IntermediateCa issuer: certPem (CN=Corp early CA) is not valid before ${notBefore(early)}: ${refused} until then ("certificate is not yet valid"); ` +
                     "give the current CA, or wait until then (if it was issued today, the issuing machine's clock is ahead)",
-                'error serializing property "caCertPem": ' +
-                    `IntermediateCa issuer: certPem (CN=Corp expired CA) expired on ${notAfter(expired)}: ${refused} ("certificate has expired"); renew it, or give the current CA`,
+                `IntermediateCa issuer: certPem (CN=Corp expired CA) expired on ${notAfter(expired)}: ${refused} ("certificate has expired"); renew it, or give the current CA`,
                 `IntermediateCa issuer: certPem (CN=Corp current CA) expired on ${notAfter(current)}: ${refused} ("certificate has expired"); renew it, or give the current CA`,
                 "accepted",
             ],
@@ -855,8 +859,7 @@ describe("Components used alone", function () {
                 `ApicClientBundle clientCa: CN=Corp issuing CA in chainPem has pathlen:0, which allows no CA below it, but there is 1 down to certPem (CN=Corp sub-CA): ${sends} it signs ${exceeded}); ` +
                     "give a CA higher up the chain, or re-issue CN=Corp issuing CA with pathlen:1 or more",
                 // Checked once the outputs resolve, as the signing resource's input (caCertPem) serializes.
-                'error serializing property "caCertPem": ' +
-                    `IntermediateCa issuer: rootCertPem (CN=Bank root) has pathlen:1, which allows 1 CA below it, and with the CA made here there would be 2: ${anchors} that CA signs ${exceeded}; Envoy's BoringSSL alone ignores a trust anchor's pathlen); ` +
+                `IntermediateCa issuer: rootCertPem (CN=Bank root) has pathlen:1, which allows 1 CA below it, and with the CA made here there would be 2: ${anchors} that CA signs ${exceeded}; Envoy's BoringSSL alone ignores a trust anchor's pathlen); ` +
                     "sign this CA with a CA higher up the chain, or re-issue CN=Bank root with pathlen:2 or more",
                 `ApicClientBundle clientCa: certPem (CN=Corp server-only CA) has extendedKeyUsage serverAuth, without clientAuth, ${eku} the client certificates this CA signs; ` +
                     "give a CA whose extendedKeyUsage includes clientAuth, or that has none",
@@ -1280,8 +1283,7 @@ describe("Components used alone", function () {
                 ),
             ],
             [
-                'error serializing property "caCertPem": ' +
-                    `IntermediateCa subject (CN=Bank CA) is the subject of IntermediateCa rootCa.certPem (CN=Bank CA), ${why}${fix}`,
+                `IntermediateCa subject (CN=Bank CA) is the subject of IntermediateCa rootCa.certPem (CN=Bank CA), ${why}${fix}`,
                 `IntermediateCa subject (CN=Bank CA) is the subject of IntermediateCa issuer.certPem (CN=Bank CA), ${why}${fix}`,
                 "IntermediateCa subject (CN=Bank CA) is the subject of IntermediateCa offlineRoot.rootCertPem (CN=Bank CA), " +
                     `which signs it: the ceremony would refuse to sign its CSR (a CA below the root needs a name of its own); ${fix}`,
@@ -1345,7 +1347,6 @@ describe("Components used alone", function () {
                     }).servedCertPems["www.bank.example"],
                 { state: new Map() },
             ).then(accepted, messageOf);
-        // The SDK reports the apply's error through whichever property it was serializing first.
         const outcomes = [
             await serve(""),
             // The leaf and its chain joined by cat, the leaf's file without its final newline: it said "holds no certificate".
@@ -1361,14 +1362,7 @@ describe("Components used alone", function () {
             'CustomerFacingTls public: the certificatePem given for www.bank.example holds a private key (a "EC PRIVATE KEY" PEM block): certificates are handed out and stored in clear, ' +
                 "so take the key out (and replace it if the text has been shared); give the public CA's certificate and its intermediates only",
         ];
-        outcomes.forEach((outcome, i) =>
-            assert.match(
-                outcome,
-                new RegExp(
-                    `^(error serializing property "\\w+": )+${expected[i].replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`,
-                ),
-            ),
-        );
+        assert.deepStrictEqual(outcomes, expected);
     });
 
     it("refuses a gateway endpoint that would let any client in or that Envoy would refuse, as another language may send it", async () => {
@@ -1550,8 +1544,7 @@ describe("Components used alone", function () {
         const { a, b, fresh, now, hour } = roots;
         const gateway = (clientCrlPem: string) =>
             twoRootGateway("crl", roots, { clientCrlPem }).then(accepted, messageOf);
-        const refusal = (problem: string) =>
-            `error serializing property "stringData": IstioGatewayTls crl: clientCrlPem ${problem}`;
+        const refusal = (problem: string) => `IstioGatewayTls crl: clientCrlPem ${problem}`;
         assert.deepStrictEqual(
             [
                 await gateway("x"),
@@ -1595,7 +1588,7 @@ describe("Components used alone", function () {
         ).then(accepted, messageOf);
         assert.strictEqual(
             sidecar,
-            'error serializing property "stringData": UiApicClient ui: apicCrlPem holds no CRL signed by CN=Client root B of apicTrustPem: ' +
+            "UiApicClient ui: apicCrlPem holds no CRL signed by CN=Client root B of apicTrustPem: " +
                 "once ca.crl is set Envoy checks a CRL for every certificate of the peer's chain, the root's included (CRL_CHECK_ALL), so APIC would be refused; add that root's CRL",
         );
     });
@@ -1615,7 +1608,7 @@ describe("Components used alone", function () {
         const gateway = (args: { certPem?: string; chainPem?: string; clientCrlPem?: string }) =>
             twoRootGateway("damaged", roots, args).then(accepted, messageOf);
         const unreadable = (block: number, why: string) =>
-            `error serializing property "stringData": IstioGatewayTls damaged: clientCrlPem holds a CRL that cannot be read (X509 CRL block ${block}: ${why}, ` +
+            `IstioGatewayTls damaged: clientCrlPem holds a CRL that cannot be read (X509 CRL block ${block}: ${why}, ` +
             "which Envoy's BoringSSL and Go refuse); give the CRLs as their CAs signed them";
         const strayCharacter = "its line 3 holds a character other than base64 and white space";
         const notCertificate = (n: number) =>
@@ -1673,7 +1666,7 @@ describe("Components used alone", function () {
         const blank = (line: number) =>
             `its line ${line} is blank, which Envoy's BoringSSL refuses: it reads the lines above a blank line as PEM headers, so only the line after BEGIN may be blank`;
         const unreadable = (block: number, line: number) =>
-            `error serializing property "stringData": IstioGatewayTls blank: clientCrlPem holds a CRL that cannot be read (X509 CRL block ${block}: ${blank(line)}); ` +
+            `IstioGatewayTls blank: clientCrlPem holds a CRL that cannot be read (X509 CRL block ${block}: ${blank(line)}); ` +
             "give the CRLs as their CAs signed them";
         assert.deepStrictEqual(
             [
@@ -1744,8 +1737,8 @@ describe("Components used alone", function () {
             ],
             [
                 `IstioGatewayTls clientTrustBundlePem ${bom(1)}`,
-                `error serializing property "stringData": IstioGatewayTls bom: clientCrlPem ${bom(1)}`,
-                `error serializing property "stringData": IstioGatewayTls bom: clientCrlPem ${bom(crlLines + 1)}`,
+                `IstioGatewayTls bom: clientCrlPem ${bom(1)}`,
+                `IstioGatewayTls bom: clientCrlPem ${bom(crlLines + 1)}`,
             ],
         );
         // The CA that signs the server certificates, and its chain, are written anew: the mark goes.
