@@ -27,9 +27,8 @@ import {
     CA_USES,
     CaId,
     CaPlan,
-    EndpointPlan,
     GATEWAY_SELECTOR,
-    HTTPS_PORT,
+    gatewayServer,
     MESH_CA_SECRET,
     meshCaId,
     PkiPlan,
@@ -242,7 +241,13 @@ function gateways(
                     },
                     { provider },
                 );
-                return gatewayServer(e, [clients[e.id].spkiPin, ...e.pinnedPreviousClients.map((c) => c.spki)]);
+                return gatewayServer({
+                    id: e.id,
+                    host: e.host,
+                    secretName: e.gatewaySecret.name,
+                    identities: [e.clientIdentity],
+                    pins: [clients[e.id].spkiPin, ...e.pinnedPreviousClients.map((c) => c.spki)],
+                });
             });
         new k8s.apiextensions.CustomResource(
             `${name}-gateway`,
@@ -256,21 +261,6 @@ function gateways(
         );
     }
     return serverCertPems;
-}
-
-/** An endpoint's entry of the Gateway's `servers`. */
-function gatewayServer(e: EndpointPlan, pins: pulumi.Input<string>[]): Record<string, unknown> {
-    return {
-        port: { number: HTTPS_PORT, name: `https-${e.id}`, protocol: "HTTPS" },
-        hosts: [e.host],
-        tls: {
-            mode: "MUTUAL",
-            credentialName: e.gatewaySecret.name,
-            subjectAltNames: [e.clientIdentity],
-            verifyCertificateSpki: pins,
-            minProtocolVersion: "TLSV1_2",
-        },
-    };
 }
 
 /** The record the next update reads back, from what was issued (the stack's own pure builder; no CRLs here). */

@@ -2,7 +2,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { KeyAlgorithm } from "../config/types";
 import { Json, MAX_HOSTNAME_LENGTH, showJson } from "../config/values";
-import { gatewayEndpointResourceName, gatewayServerCert, HTTPS_PORT } from "../plan/plan";
+import { gatewayEndpointResourceName, gatewayServer, gatewayServerCert } from "../plan/plan";
 import {
     afterCheck,
     argumentError,
@@ -455,17 +455,13 @@ export class IstioGatewayTls extends pulumi.ComponentResource {
                 },
                 { parent: this },
             );
-            return {
-                port: { number: HTTPS_PORT, name: `https-${endpoint.id}`, protocol: "HTTPS" },
-                hosts: [endpoint.host],
-                tls: {
-                    mode: "MUTUAL",
-                    credentialName: secretName,
-                    subjectAltNames: identities[i],
-                    ...(pinLists[i] !== undefined ? { verifyCertificateSpki: pinLists[i] } : {}),
-                    minProtocolVersion: "TLSV1_2",
-                },
-            };
+            return gatewayServer({
+                id: endpoint.id,
+                host: endpoint.host,
+                secretName,
+                identities: identities[i],
+                pins: pinLists[i],
+            });
         });
 
         const gateway = new k8s.apiextensions.CustomResource(

@@ -284,22 +284,45 @@ const MAX_GATEWAY_BYTES = Math.round(1.4 * 2 ** 20);
 const SPKI_PIN_LENGTH = 44;
 
 /**
+ * One endpoint's entry of a Gateway's `servers`, as IstioGatewayTls writes it (and gatewayBytes
+ * weighs it): mutual TLS on 443 with its Secret, the client identities it takes and, when given,
+ * the client keys it pins. Values may be outputs.
+ */
+export function gatewayServer(server: {
+    id: string;
+    host: string;
+    secretName: string;
+    identities: unknown;
+    pins?: unknown;
+}): Record<string, unknown> {
+    return {
+        port: { number: HTTPS_PORT, name: `https-${server.id}`, protocol: "HTTPS" },
+        hosts: [server.host],
+        tls: {
+            mode: "MUTUAL",
+            credentialName: server.secretName,
+            subjectAltNames: server.identities,
+            ...(server.pins !== undefined ? { verifyCertificateSpki: server.pins } : {}),
+            minProtocolVersion: "TLSV1_2",
+        },
+    };
+}
+
+/**
  * The bytes of a domain's Gateway as IstioGatewayTls writes it for the stack, one server per
  * endpoint, with each pin written as so many characters: known before any key is made.
  */
 export function gatewayBytes(name: string, namespace: string, endpoints: readonly EndpointPlan[]): number {
     const pin = "p".repeat(SPKI_PIN_LENGTH);
-    const servers = endpoints.map((e) => ({
-        port: { number: HTTPS_PORT, name: `https-${e.id}`, protocol: "HTTPS" },
-        hosts: [e.host],
-        tls: {
-            mode: "MUTUAL",
-            credentialName: e.gatewaySecret.name,
-            subjectAltNames: [e.clientIdentity],
-            verifyCertificateSpki: [pin, ...e.pinnedPreviousClients.map(() => pin)],
-            minProtocolVersion: "TLSV1_2",
-        },
-    }));
+    const servers = endpoints.map((e) =>
+        gatewayServer({
+            id: e.id,
+            host: e.host,
+            secretName: e.gatewaySecret.name,
+            identities: [e.clientIdentity],
+            pins: [pin, ...e.pinnedPreviousClients.map(() => pin)],
+        }),
+    );
     const gateway = {
         apiVersion: "networking.istio.io/v1",
         kind: "Gateway",
