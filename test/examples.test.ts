@@ -51,6 +51,10 @@ const accepted = (): string => "accepted";
  */
 const messageOf = (error: Error): string => error.message.replace(/^(error serializing property "\w+": )+/, "");
 
+/** A program run on a fresh state: "accepted", or its refusal (messageOf). */
+const run = (make: () => unknown): Promise<string> =>
+    runWithStandIn(make, { state: new Map() }).then(accepted, messageOf);
+
 /**
  * An IstioGatewayTls "pins" with one endpoint ob (identity urn:example:apic) under a RootCa of its
  * own, `endpoint` overriding its members (values of any type, as another language may send them).
@@ -412,7 +416,6 @@ describe("Components used alone", function () {
         const underExpiredRoot = await mintSubCa(expiredRoot, "Corp CA under the expired root");
         const early = await mintSubCa(root, "Corp early CA", { issuedAt: hours(2) });
         const current = await mintSubCa(root, "Corp current CA");
-        const run = (make: () => unknown) => runWithStandIn(make, { state: new Map() }).then(accepted, messageOf);
         const intermediate =
             (signer: TestCa, chainPem: pulumi.Input<string>, top = root) =>
             () =>
@@ -477,7 +480,6 @@ describe("Components used alone", function () {
             ["basicConstraints = critical, CA:TRUE"],
             signingCopy,
         );
-        const run = (make: () => unknown) => runWithStandIn(make, { state: new Map() }).then(accepted, messageOf);
         const issuer = (signer: TestCa, top: TestCa, chainPem = signer.certPem) => ({
             issuer: { certPem: signer.certPem, privateKeyPem: signer.keyPem, chainPem, rootCertPem: top.certPem },
         });
@@ -536,7 +538,6 @@ describe("Components used alone", function () {
             ["basicConstraints = critical, CA:TRUE"],
             mgf1Sha1,
         );
-        const run = (make: () => unknown) => runWithStandIn(make, { state: new Map() }).then(accepted, messageOf);
         const mesh =
             (signer: TestCa, chainPem = signer.certPem) =>
             () =>
@@ -766,7 +767,6 @@ describe("Components used alone", function () {
         const issuingSelfIssued = await mintSelfIssuedCa(issuing);
         const pathlen1 = ca("Corp pathlen-1 CA", ["CA:TRUE, pathlen:1"], root);
         const pathlen1SelfIssued = await mintSelfIssuedCa(pathlen1);
-        const run = (make: () => unknown) => runWithStandIn(make, { state: new Map() }).then(accepted, messageOf);
         const issuer = (signer: TestCa, top: TestCa = root, chainPem = signer.certPem) => ({
             certPem: signer.certPem,
             privateKeyPem: signer.keyPem,
@@ -949,7 +949,6 @@ describe("Components used alone", function () {
             ],
             root,
         );
-        const run = (make: () => unknown) => runWithStandIn(make, { state: new Map() }).then(accepted, messageOf);
         const server =
             (signer: TestCa, chainPem = signer.certPem) =>
             () =>
@@ -1009,7 +1008,6 @@ describe("Components used alone", function () {
             "CN = api.test.bank.example",
         ]);
         const bankOnlyLax = constrained("Corp lax bank-subjects CA", "permitted;dirName:dn", ["O = Bank"]);
-        const run = (make: () => unknown) => runWithStandIn(make, { state: new Map() }).then(accepted, messageOf);
         const issuer = (signer: TestCa) => ({
             certPem: signer.certPem,
             privateKeyPem: signer.keyPem,
@@ -1108,7 +1106,6 @@ describe("Components used alone", function () {
         const uris = constrained("Corp URI CA", "permitted;URI:.bank.example");
         const uriHost = constrained("Corp URI host CA", "permitted;URI:apic.bank.example");
         const meshOnly = constrained("Corp mesh CA", "permitted;DNS:.svc, permitted;URI:cluster.local");
-        const run = (make: () => unknown) => runWithStandIn(make, { state: new Map() }).then(accepted, messageOf);
         const issuer = (signer: TestCa) => ({
             certPem: signer.certPem,
             privateKeyPem: signer.keyPem,
@@ -1251,7 +1248,6 @@ describe("Components used alone", function () {
     it("refuses a CA whose subject is its issuer's: it would carry no authority key identifier, and verifiers take it for self-signed", async () => {
         const bankCa = await mintRoot("Bank CA");
         const meshNamed = await mintRoot("dev mesh CA c");
-        const run = (make: () => unknown) => runWithStandIn(make, { state: new Map() }).then(accepted, messageOf);
         const intermediate =
             (args: Record<string, unknown>, commonName = "Bank CA") =>
             () =>
