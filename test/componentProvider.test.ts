@@ -172,6 +172,12 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         const ca = await mintSubCa(root, "Bank issuing CA");
         return { root, ca, issuing: { certPem: ca.certPem, privateKeyPem: ca.keyPem, chainPem: ca.certPem } };
     };
+    /** The subjects of the chainPem and trustBundlePem of an IntermediateCa "team-ca" constructed from `inputs`. */
+    const intermediateChains = (inputs: pulumi.Inputs) =>
+        runWithStandIn(async () => {
+            const { state } = await provider.construct("team-ca", token("IntermediateCa"), inputs, {});
+            return [state.chainPem, state.trustBundlePem] as string[];
+        }).then(({ outputs }) => outputs.map(subjects));
     /** UiApicClient's inputs for a web service under `issuer` (bankIssuer), with `extra` on top. */
     const uiClient = (
         { root, issuing }: Pick<Awaited<ReturnType<typeof bankIssuer>>, "root" | "issuing">,
@@ -1673,11 +1679,7 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
             await refusal("IntermediateCa", inputs()),
             "IntermediateCa issuer: chainPem is missing and certPem (CN=Bank issuing CA) is not a root; give its certificate and every CA above it, up to the root",
         );
-        const { outputs } = await runWithStandIn(async () => {
-            const { state } = await provider.construct("team-ca", token("IntermediateCa"), inputs(issuer.certPem), {});
-            return [state.chainPem, state.trustBundlePem] as string[];
-        });
-        assert.deepStrictEqual(outputs.map(subjects), [
+        assert.deepStrictEqual(await intermediateChains(inputs(issuer.certPem)), [
             ["CN=Team CA", "CN=Bank issuing CA"],
             ["CN=Team CA", "CN=Bank issuing CA", "CN=Bank root"],
         ]);
@@ -1891,25 +1893,17 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
     it("leaves the root an issuer's chainPem ends in out of an IntermediateCa's chainPem, and puts it in its trustBundlePem once", async () => {
         // Before, chainPem held the root, against its docs, and trustBundlePem held it twice.
         const { root, ca } = await bankIssuer();
-        const { outputs } = await runWithStandIn(async () => {
-            const { state } = await provider.construct(
-                "team-ca",
-                token("IntermediateCa"),
-                {
-                    subject: { commonName: "Team CA" },
-                    keyAlgorithm: "ECDSA",
-                    issuer: {
-                        certPem: ca.certPem,
-                        privateKeyPem: ca.keyPem,
-                        chainPem: ca.certPem + root.certPem,
-                        rootCertPem: root.certPem,
-                    },
-                },
-                {},
-            );
-            return [state.chainPem, state.trustBundlePem] as string[];
+        const chains = await intermediateChains({
+            subject: { commonName: "Team CA" },
+            keyAlgorithm: "ECDSA",
+            issuer: {
+                certPem: ca.certPem,
+                privateKeyPem: ca.keyPem,
+                chainPem: ca.certPem + root.certPem,
+                rootCertPem: root.certPem,
+            },
         });
-        assert.deepStrictEqual(outputs.map(subjects), [
+        assert.deepStrictEqual(chains, [
             ["CN=Team CA", "CN=Bank issuing CA"],
             ["CN=Team CA", "CN=Bank issuing CA", "CN=Bank root"],
         ]);
