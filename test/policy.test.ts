@@ -214,6 +214,10 @@ function checkStack(
 }
 
 const base64 = (bytes: Buffer | string): string => Buffer.from(bytes).toString("base64");
+
+/** A team's own ECDSA RootCa `team-<id>-root`, as a program composing the components makes one. */
+const teamRoot = (id: string): RootCa =>
+    new RootCa(`team-${id}-root`, { subject: { commonName: `Team ${id} root` }, keyAlgorithm: "ECDSA" });
 /** Base64 in lines, as `openssl base64` (64 columns) or GNU base64 (76) writes it. */
 const wrapped = (text: string, columns: number, eol: string): string =>
     (text.match(new RegExp(`.{1,${columns}}`, "g")) ?? []).join(eol);
@@ -754,12 +758,11 @@ describe("Policy pack", function () {
         const program = (misuse: Misuse) =>
             runWithStandIn(
                 () => {
-                    const root = (id: string) =>
-                        new RootCa(`team-${id}-root`, {
-                            subject: { commonName: `Team ${id} root` },
-                            keyAlgorithm: "ECDSA",
-                        });
-                    const [meshRoot, serverRoot, clientRoot] = [root("mesh"), root("server"), root("client")];
+                    const [meshRoot, serverRoot, clientRoot] = [
+                        teamRoot("mesh"),
+                        teamRoot("server"),
+                        teamRoot("client"),
+                    ];
                     const mesh = new MeshPluginCa("team-mesh-ca", {
                         rootCa: meshRoot,
                         cluster: "east",
@@ -837,12 +840,7 @@ describe("Policy pack", function () {
         const program = (clientCaIs: "a root" | "a CA") =>
             runWithStandIn(
                 () => {
-                    const root = (id: string) =>
-                        new RootCa(`team-${id}-root`, {
-                            subject: { commonName: `Team ${id} root` },
-                            keyAlgorithm: "ECDSA",
-                        });
-                    const [serverRoot, clientRoot] = [root("server"), root("client")];
+                    const [serverRoot, clientRoot] = [teamRoot("server"), teamRoot("client")];
                     const clientCa =
                         clientCaIs === "a root"
                             ? { certPem: clientRoot.certPem, privateKeyPem: clientRoot.privateKeyPem, chainPem: "" }
