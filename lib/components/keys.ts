@@ -1176,8 +1176,8 @@ function pathLengthProblem(
 }
 
 /**
- * Why a certificate of a sound issuer (issuerProblem) is expired or not valid yet at `now`, or
- * undefined: certPem and the rest of its path (pathOf), up to rootCertPem. BoringSSL, OpenSSL and
+ * Why a certificate of a sound issuer (issuerProblem; its DatedPath) is expired or not valid yet at
+ * `now`, or undefined: certPem and the rest of its path (pathOf), up to rootCertPem. BoringSSL, OpenSSL and
  * Go refuse every chain through one ("certificate has expired", "certificate is not yet valid"),
  * so all the issuer signs would be refused; an older copy of the root that chainPem ends in is off
  * the path (they stop at the trusted root), and is often expired (a cross-signed root whose
@@ -1186,7 +1186,14 @@ function pathLengthProblem(
  * during the update is dated when it is made, after the plan's time; a CA dated minutes ahead is
  * refused only for those minutes, one dated later for good.
  */
-function issuerDatesProblem(parts: IssuerParts, now: Date): string | undefined {
+/** The certificates of a sound issuer whose dates each use checks (issuerDatesProblem), and its root. */
+interface DatedPath {
+    readonly certs: readonly crypto.X509Certificate[];
+    readonly root?: crypto.X509Certificate;
+}
+
+/** The DatedPath of a sound issuer's parts: certPem and the rest of its path (pathOf). */
+function datedPathOf(parts: IssuerParts): DatedPath {
     const signing = new crypto.X509Certificate(issuerCertPem(parts.certPem));
     const chain = [
         signing,
@@ -1198,9 +1205,12 @@ function issuerDatesProblem(parts: IssuerParts, now: Date): string | undefined {
         parts.rootCertPem === undefined ? undefined : new crypto.X509Certificate(issuerCertPem(parts.rootCertPem));
     const path = pathOf(chain, root);
     // certPem is dated even when it is a copy of the root that rootCertPem stands in for: it signs.
-    const dated = path[0] === signing ? path : [signing, ...path];
+    return { certs: path[0] === signing ? path : [signing, ...path], root };
+}
+
+function issuerDatesProblem({ certs, root }: DatedPath, now: Date): string | undefined {
     const later = new Date(Math.max(now.getTime(), Date.now()) + CLOCK_SKEW_MS);
-    for (const [i, cert] of dated.entries()) {
+    for (const [i, cert] of certs.entries()) {
         const where = placeOnPath(i, cert, root);
         const current = i > 0 && isRootCertPem(cert, root) ? "the current root" : "the current CA";
         if (expiredAt(cert, now)) {
@@ -1227,8 +1237,11 @@ const PART_HOLDS = {
     rootCertPem: "a certificate",
 } as const;
 
-/** Issuers checked already, by a SHA-256 of their parts: a stack's CAs sign many certificates. */
-const soundIssuers = new Set<string>();
+/**
+ * Issuers checked already, by a SHA-256 of their parts, with the certificates whose dates each use
+ * checks again: a stack's CAs sign many certificates, and are read once.
+ */
+const soundIssuers = new Map<string, DatedPath>();
 
 /**
  * The issuer with its certPem checked against its other parts (issuerProblem) before anything
@@ -1257,10 +1270,16 @@ export function checkedIssuer<T extends { certPem: pulumi.Input<string>; private
     const clock: CheckClock = checkClock();
     const check = (parts: IssuerParts): void => {
         const id = crypto.hash("sha256", JSON.stringify(parts), "hex");
+        let dated = soundIssuers.get(id);
+        if (dated === undefined) {
+            const problem = issuerProblem(parts);
+            if (problem !== undefined) throw argumentError(`${label}: ${problem}`, resource);
+            dated = datedPathOf(parts);
+            soundIssuers.set(id, dated);
+        }
         // The dates at each use: the clock moves on, and a plan's may read another time.
-        const problem = (soundIssuers.has(id) ? undefined : issuerProblem(parts)) ?? issuerDatesProblem(parts, clock());
-        if (problem !== undefined) throw argumentError(`${label}: ${problem}`, resource);
-        soundIssuers.add(id);
+        const late = issuerDatesProblem(dated, clock());
+        if (late !== undefined) throw argumentError(`${label}: ${late}`, resource);
     };
     // Named one by one: an issuer given as one output (a secret object from another language) has
     // its members only as lifted properties, which a spread ({ ...issuer }) would drop.
