@@ -26,9 +26,10 @@ import {
     loadStackFile,
     mintRoot,
     mintSubCa,
-    OPTION_FILES,
     openssl,
+    OPTION_FILES,
     pemBlocks,
+    refusalText,
     renderConfig,
     Rendered,
     sharedState,
@@ -505,7 +506,7 @@ describe("Trust bundles given to APIC's truststore and the UI sidecars' ca.crt",
         const failure = (run: Promise<unknown>) =>
             run.then(
                 () => "accepted",
-                (error: Error) => error.message.replace(/^(error serializing property "\w+": )+/, ""),
+                (error: Error) => refusalText(error),
             );
         return [
             await failure(
@@ -635,7 +636,7 @@ describe("Trust bundles given to APIC's truststore and the UI sidecars' ca.crt",
                 { state: new Map() },
             ).then(
                 () => "accepted",
-                (error: Error) => error.message.replace(/^(error serializing property "\w+": )+/, ""),
+                (error: Error) => refusalText(error),
             );
         // Before, a TypeError: "Cannot read properties of undefined (reading 'replace')".
         const missing =

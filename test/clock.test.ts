@@ -34,6 +34,7 @@ import {
     newStackState,
     OPTION_FILES,
     planProblems,
+    refusalText,
     renderNext,
     sharedState,
 } from "./helpers";
@@ -261,7 +262,7 @@ describe("The time the components check against: the machine's, or the plan's in
         const gateway = (clientCrlPem: string) =>
             runWithStandIn(() => crlGateway("early", root, clientCrlPem).gatewayName, { state: sharedState }).then(
                 () => "accepted",
-                (error: Error) => error.message.replace(/^(error serializing property "\w+": )+/, ""),
+                (error: Error) => refusalText(error),
             );
         const outcomes = [];
         for (const [, pem] of cases) outcomes.push(await gateway(pem));
@@ -327,7 +328,7 @@ describe("The time the components check against: the machine's, or the plan's in
                 state: sharedState,
             }).then(
                 () => "accepted",
-                (error: Error) => error.message.replace(/^(error serializing property "\w+": )+/, ""),
+                (error: Error) => refusalText(error),
             );
         const outcomes = [];
         for (const [, ca, pem] of cases) outcomes.push(await gateway(ca, pem));
@@ -393,7 +394,7 @@ describe("The time the components check against: the machine's, or the plan's in
         const outcome = (crlPem: string) =>
             meshCa(crlPem).then(
                 () => "accepted",
-                (error: Error) => error.message.replace(/^(error serializing property "\w+": )+/, ""),
+                (error: Error) => refusalText(error),
             );
         assert.deepStrictEqual(
             [

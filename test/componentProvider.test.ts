@@ -14,7 +14,7 @@ import { ComponentProvider, getPulumiComponents } from "@pulumi/pulumi/provider/
 import * as YAML from "yaml";
 import { runWithStandIn } from "../lib/engine/standIn";
 import * as components from "../lib/index";
-import { emptyCrlOf, mintLeaf, mintRoot, mintSubCa, readmeBlock, ROOT } from "./helpers";
+import { emptyCrlOf, mintLeaf, mintRoot, mintSubCa, readmeBlock, refusalText, ROOT } from "./helpers";
 
 const PACKAGE = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as {
     name: string;
@@ -208,7 +208,7 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
                 state,
             }).then(
                 () => "accepted",
-                (error: Error) => error.message.replace(/^(error serializing property "\w+": )+/, ""),
+                (error: Error) => refusalText(error),
             );
             const children = [...state.keys()].filter((key: string) => !key.startsWith(`${PACKAGE.name}:`));
             outcomes.push({ message, children });
@@ -1696,10 +1696,7 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
             }).then(
                 () => `${component} accepted`,
                 // The message alone when the host prints it so; the SDK prefixes the properties it was serializing.
-                (error: Error) =>
-                    printed(error) === error.message
-                        ? error.message.replace(/^(error serializing property "\w+": )+/, "")
-                        : printed(error),
+                (error: Error) => (printed(error) === error.message ? refusalText(error) : printed(error)),
             );
         const issuer = {
             certPem: ca.certPem,
@@ -1824,7 +1821,7 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
             }).then(
                 () => "accepted",
                 // The SDK prefixes the properties it was serializing.
-                (error: Error) => error.message.replace(/^(error serializing property "\w+": )+/, ""),
+                (error: Error) => refusalText(error),
             );
             outcomes.push({ message, registered: [...state.keys()] });
         }
@@ -1881,7 +1878,7 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
                         () => `${component} accepted`,
                         (error: Error) =>
                             printed(error) === error.message && state.size === 1
-                                ? error.message.replace(/^(error serializing property "\w+": )+/, "")
+                                ? refusalText(error)
                                 : `${printed(error)} (registered ${[...state.keys()].join(", ")})`,
                     ),
                 );
@@ -2180,7 +2177,7 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         );
         assert.deepStrictEqual(
             // The SDK prefixes each property it was serializing when the error reached it.
-            errors.map((error) => error.message.replace(/^(error serializing property "\w+": )+/, "")),
+            errors.map((error) => refusalText(error)),
             [
                 'RootCa has no input "validityDay"; its inputs are earlyRenewalDays, keyAlgorithm, maxPathLength, subject and validityDays. Fix the spelling or remove it',
                 "IntermediateCa rootCa: certPem is not a certificate in PEM",

@@ -34,6 +34,7 @@ import {
     opensslRoot,
     opensslSpkiPin,
     readmeBlock,
+    refusalText,
     ROOT,
     sharedState,
     tempDir,
@@ -44,12 +45,8 @@ import { PIN_MISMATCH, verifyPeer } from "./envoyVerifier";
 
 /** How a run ended, for tables of cases: "accepted", or the message it was refused with. */
 const accepted = (): string => "accepted";
-/**
- * A refusal's message without the SDK's `error serializing property "x": ` prefixes: which
- * property's serialization meets a refusal first (a Secret's stringData, or a child held back on
- * the check) depends on the order work completes, not on the refusal.
- */
-const messageOf = (error: Error): string => error.message.replace(/^(error serializing property "\w+": )+/, "");
+/** A refusal's own text (refusalText). */
+const messageOf = refusalText;
 
 /** A program run on a fresh state: "accepted", or its refusal (messageOf). */
 const run = (make: () => unknown): Promise<string> =>

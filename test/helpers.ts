@@ -793,3 +793,10 @@ export const AS_USER: readonly string[] =
     process.getuid?.() === 0
         ? ["setpriv", "--inh-caps=-dac_override,-dac_read_search", "--bounding-set=-dac_override,-dac_read_search"]
         : [];
+
+/**
+ * A refusal's own text: its message without the SDK's `error serializing property "x": ` prefixes,
+ * which say only which input's serialization met it first (that depends on which work completes first).
+ */
+export const refusalText = (error: Error): string =>
+    error.message.replace(/^(error serializing property "\w+": )+/, "");

@@ -23,9 +23,10 @@ import {
     mintSubCa,
     openssl,
     pemBlocks,
+    refusalText,
+    Rendered,
     renderNext,
     renderStackFile,
-    Rendered,
     sharedState,
     sidecars,
     tempDir,
@@ -433,7 +434,7 @@ describe("MeshPluginCa used alone", function () {
                 { state: new Map() },
             ).then(
                 ({ engine }) => engine.kubernetesObjects().map((r) => r.name),
-                (error: Error) => error.message.replace(/^(error serializing property "\w+": )+/, ""),
+                (error: Error) => refusalText(error),
             );
         // Before, "" made a cacerts whose ca-cert.pem was empty, on which istiod fails.
         assert.deepStrictEqual(
@@ -482,7 +483,7 @@ describe("MeshPluginCa used alone", function () {
             meshCa(cacertsArgs).then(
                 ({ engine }) =>
                     `accepted: ${Object.keys(engine.kubernetesObjects()[0].inputs.stringData as object).join(" ")}`,
-                (error: Error) => error.message.replace(/^(error serializing property "\w+": )+/, ""),
+                (error: Error) => refusalText(error),
             );
         assert.deepStrictEqual(
             [
@@ -590,7 +591,7 @@ describe("MeshPluginCa used alone", function () {
         const refusal = (crlPem: string) =>
             meshCa(crlPem).then(
                 () => "accepted",
-                (error: Error) => error.message.replace(/^(error serializing property "\w+": )+/, ""),
+                (error: Error) => refusalText(error),
             );
         const consequences =
             "istiod would not load the new cacerts (istio/istio#61075), and sidecars, which check a CRL for every CA of a workload's chain, would refuse every workload; ";

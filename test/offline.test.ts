@@ -23,16 +23,17 @@ import {
     handshake,
     loadStackFile,
     mintLeaf,
-    OPTION_FILES,
     openssl,
     opensslText,
+    OPTION_FILES,
     pemBlocks,
+    planProblems,
+    refusalText,
     renderConfig,
     Rendered,
     sharedState,
     tempDir,
     writeTemp,
-    planProblems,
 } from "./helpers";
 
 const CA_IDS = ["gateway-server-ca", "apic-client-ca", "mesh-ca-example"];
@@ -565,7 +566,7 @@ describe("IntermediateCa and MeshPluginCa with an offline root, used alone", fun
         const verdict = (component: "lone-ca" | "lone-mesh", signed: string | undefined, rootCertPem?: string) =>
             run(component, signed, rootCertPem).then(
                 () => "accepted",
-                (error: Error) => error.message.replace(/^(error serializing property "\w+": )+/, ""),
+                (error: Error) => refusalText(error),
             );
         const verify = (cert: string) =>
             openssl(
@@ -664,7 +665,7 @@ describe("IntermediateCa and MeshPluginCa with an offline root, used alone", fun
         );
         const withRoot = await run(signed + root.certPem).then(
             () => "accepted",
-            (error: Error) => error.message.replace(/^(error serializing property "\w+": )+/, ""),
+            (error: Error) => refusalText(error),
         );
         assert.strictEqual(
             withRoot,
