@@ -2133,7 +2133,7 @@ describe("The stand-in harness (runWithStandIn)", function () {
         assert.match(next.outputs, /^-----BEGIN CERTIFICATE-----/);
     });
 
-    it("passes on to the process's other listeners an unhandled rejection that is not the run's error, and drops the run's own again", async () => {
+    it("passes on to the process's other listeners a bug in the run after its error, and drops the run's own again and its other refusals", async () => {
         const listenersBefore = process.rawListeners("unhandledRejection");
         const unhandled = await unhandledRejectionsDuring(async () => {
             await assert.rejects(
@@ -2144,18 +2144,55 @@ describe("The stand-in harness (runWithStandIn)", function () {
                         // As the SDK raises it again: the same error, and under a property's prefix.
                         void Promise.reject(error);
                         void Promise.reject(new Error(`error serializing property "subject": ${error.message}`));
-                        void Promise.reject(new Error("another error"));
+                        // Another component's refusal, and a bug.
+                        void Promise.reject(new Error("another refusal"));
+                        void Promise.reject(new TypeError("a bug"));
                     },
                     { state: new Map() },
                 ),
                 { message: "the run's error" },
             );
         });
-        // Mocha's listener emits each again to the others: "another error" arrives twice.
-        assert.deepStrictEqual([...new Set(unhandled)], ["Error: another error"]);
+        // Mocha's listener emits each again to the others: "a bug" arrives twice.
+        assert.deepStrictEqual([...new Set(unhandled)], ["TypeError: a bug"]);
         const listenersAfter = process.rawListeners("unhandledRejection");
         assert.strictEqual(listenersAfter.length, listenersBefore.length);
         assert.ok(listenersBefore.every((listener) => listenersAfter.includes(listener)));
+    });
+
+    it("fails a run in which two components refuse, each with its own message, with the first refusal alone", async () => {
+        // The issuers come as outputs, so each gateway refuses its own in an apply, both after the program returned.
+        const root = await mintRoot("Corp root");
+        const other = opensslCa("Corp other.example CA", [
+            "basicConstraints = critical, CA:TRUE",
+            "nameConstraints = critical, permitted;DNS:other.example",
+        ]);
+        const gateway = (name: string, host: string) =>
+            new IstioGatewayTls(name, {
+                serverCa: {
+                    certPem: pulumi.output(other.certPem),
+                    privateKeyPem: pulumi.output(other.keyPem),
+                    chainPem: pulumi.output(other.certPem),
+                },
+                clientTrustBundlePem: root.certPem,
+                endpoints: [{ id: name, host, clientSubjectAltNames: ["urn:example:apic"] }],
+                keyAlgorithm: "ECDSA",
+            });
+        const refusal = (host: string) =>
+            `IstioGatewayTls serverCa: endpoints[0].host "${host}" is outside the nameConstraints of certPem (CN=Corp other.example CA), ` +
+            "which permit only DNS:other.example for DNS names: Envoy's BoringSSL, OpenSSL and Go would refuse the certificate signed for it " +
+            '("permitted subtree violation"); give a name within DNS:other.example, or a CA whose nameConstraints allow it';
+        const unhandled = await unhandledRejectionsDuring(async () => {
+            const error = await runWithStandIn(
+                () => {
+                    gateway("dp", "dp.bank.example");
+                    gateway("ob", "ob.bank.example");
+                },
+                { state: new Map() },
+            ).then(() => assert.fail("the run should have failed"), messageOf);
+            assert.strictEqual(error, refusal("dp.bank.example"));
+        });
+        assert.deepStrictEqual(unhandled, []);
     });
 
     it("passes on at once an unhandled rejection made outside a run while it lasts (another test's), and does not fail the run with it", async () => {
@@ -2209,6 +2246,39 @@ describe("The stand-in harness (runWithStandIn)", function () {
             [0, ["# pass 1", "# fail 0"], null],
             result.stdout,
         );
+    });
+
+    it("leaves a process with no unhandledRejection listener running after two refusals, and prints no key of a bug", function () {
+        this.timeout(30_000);
+        // As a script or the render CLI runs a program: no test runner's listener. The root's key
+        // is in its certificate's inputs; the applies refuse once the root is made.
+        const script = (second: string) =>
+            `const tls = require(${JSON.stringify(require.resolve("@pulumi/tls"))});\n` +
+            `const { runWithStandIn } = require(${JSON.stringify(require.resolve("../lib/engine/standIn"))});\n` +
+            `const program = () => {\n` +
+            `    const key = new tls.PrivateKey("key", { algorithm: "ECDSA", ecdsaCurve: "P256" });\n` +
+            `    const root = new tls.SelfSignedCert("root", { privateKeyPem: key.privateKeyPem, subject: { commonName: "r" }, validityPeriodHours: 1, allowedUses: ["cert_signing"], isCaCertificate: true });\n` +
+            `    const refused = (fail) => root.certPem.apply(fail);\n` +
+            `    const cert = (name, commonName) => new tls.SelfSignedCert(name, { privateKeyPem: key.privateKeyPem, subject: { commonName }, validityPeriodHours: 1, allowedUses: ["cert_signing"] });\n` +
+            `    cert("a", refused(() => { throw new Error("first refusal"); }));\n` +
+            `    cert("b", refused(() => { ${second} }));\n` +
+            `};\n` +
+            `runWithStandIn(program).then(() => console.log("accepted"), (error) => console.log("caught: " + error.message));\n`;
+        const node = (second: string) => spawnSync(process.execPath, ["-e", script(second)], { encoding: "utf8" });
+        const refusals = node('throw new Error("second refusal");');
+        assert.deepStrictEqual(
+            [refusals.status, refusals.stdout, refusals.stderr],
+            [0, 'caught: error serializing property "subject": first refusal\n', ""],
+        );
+        // A bug is not swallowed: it ends the process as Node's default does, without the run's state.
+        const bug = node("return null.commonName;");
+        assert.strictEqual(bug.status, 1);
+        assert.strictEqual(bug.stdout, "");
+        assert.match(
+            bug.stderr,
+            /\[TypeError: error serializing property "subject": Cannot read properties of null \(reading 'commonName'\)\]/,
+        );
+        assert.doesNotMatch(bug.stderr, /PRIVATE KEY|inputsJson/);
     });
 
     it("runs a program of several files afresh each time, as a new process would: all its resources, this run's outputs", async () => {

@@ -1,11 +1,11 @@
 import * as assert from "assert";
-import { spawnSync } from "child_process";
+import { execFileSync, spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { PASSPHRASE_VARIABLE } from "../lib/render/stateFile";
 import { writeSeededStateFile } from "./engineKeys";
-import { cli, loadStackFileValues, ROOT, tempDir, writeTemp } from "./helpers";
+import { cli, loadStackFileValues, opensslCa, ROOT, tempDir, writeTemp } from "./helpers";
 
 const CLI = path.join(ROOT, "dist/lib/cli/main.js");
 
@@ -142,6 +142,69 @@ describe("npm run render", function () {
         assert.strictEqual(read("two"), read("one"));
         assert.strictEqual((await render(["--config", stackFile, "--out", path.join(dir, "three")])).status, 0);
         assert.notStrictEqual(read("three"), read("one"), "without --state every render makes new keys");
+    });
+
+    it("fails with the first refusal alone when two gateways refuse their issuer, leaving no lock and no key printed", () => {
+        // The offline ceremony with a server root whose nameConstraints hold neither domain's
+        // host: the ob and dp gateways each refuse the signed intermediate, in an apply of their own.
+        const dir = tempDir("cli-two-refusals");
+        const root = opensslCa("Server Root NC", [
+            "basicConstraints = critical, CA:TRUE",
+            "keyUsage = critical, keyCertSign, cRLSign",
+            "nameConstraints = critical, permitted;DNS:other.example",
+        ]);
+        const indented = (pem: string) => pem.trim().replace(/^/gm, "        ");
+        const stack = (intermediates: string) =>
+            fs.readFileSync(ecdsaDevStack(dir), "utf8") +
+            `  pki:offlineRoots:\n    serverRoot:\n      certificate: |\n${indented(root.certPem)}\n${intermediates}`;
+        const stackFile = writeTemp(dir, "Pulumi.nc.yaml", stack(""));
+        const state = path.join(dir, "state.json");
+        const first = renderProcess(["--config", stackFile, "--out", path.join(dir, "one"), "--state", state]);
+        assert.match(first.stderr, /the offline roots have not signed gateway-server-ca/);
+        const signed = execFileSync(
+            "openssl",
+            [
+                "x509",
+                "-req",
+                "-in",
+                path.join(dir, "one/csr/gateway-server-ca.csr"),
+                "-CA",
+                writeTemp(dir, "root.crt", root.certPem),
+                "-CAkey",
+                writeTemp(dir, "root.key", root.keyPem),
+                "-days",
+                "1",
+                "-set_serial",
+                "2",
+                "-extfile",
+                writeTemp(
+                    dir,
+                    "ext.cnf",
+                    "basicConstraints = critical, CA:TRUE, pathlen:0\nkeyUsage = critical, keyCertSign, cRLSign\n",
+                ),
+            ],
+            { encoding: "utf8", stdio: "pipe" },
+        );
+        writeTemp(
+            dir,
+            "Pulumi.nc.yaml",
+            stack(`      intermediates:\n        gateway-server-ca: |\n${indented(signed).replace(/^/gm, "  ")}\n`),
+        );
+        const before = fs.readdirSync(dir).sort();
+        const second = renderProcess(["--config", stackFile, "--out", path.join(dir, "two"), "--state", state]);
+        assert.deepStrictEqual(
+            [second.status, second.stdout, second.stderr],
+            [
+                1,
+                "",
+                'error: IstioGatewayTls serverCa: endpoints[0].host "dp.dev.api.bank.example" is outside the nameConstraints of rootCertPem (CN=Server Root NC), ' +
+                    "which permit only DNS:other.example for DNS names: Envoy's BoringSSL, OpenSSL and Go would refuse the certificate signed for it " +
+                    '("permitted subtree violation"); give a name within DNS:other.example, or a CA whose nameConstraints allow it\n',
+            ],
+        );
+        assert.doesNotMatch(second.stderr, /PRIVATE KEY/);
+        // No lock, temporary folder or state file left: the next render may run.
+        assert.deepStrictEqual(fs.readdirSync(dir).sort(), before);
     });
 
     it("refuses a --now before the latest time its --state holds, naming both and the fix, and leaves the state as it was", async () => {

@@ -657,7 +657,7 @@ async function runUntilSettled<T>(program: () => T | Promise<T>, options: RunOpt
     );
     markReads(engine);
     let returned: T | undefined;
-    const run = { engine };
+    const run = new StandInRun(engine);
     const settled = runContext.run(run, async () => {
         // An async program (a function the module exports) resolves to its outputs.
         returned = await callProgram(program);
@@ -674,10 +674,11 @@ async function runUntilSettled<T>(program: () => T | Promise<T>, options: RunOpt
     const unhandled = new Promise<never>((_, reject) => (rejectUnhandled = reject));
     unhandled.catch(() => undefined);
     // The SDK raises that error again for each resource it could not register (and an apply that
-    // threw for each may have thrown its own). The run rejects with it, so while the run lasts the
-    // process's other listeners (node:test's, which fails the test file for each) are set aside.
-    // Node calls the listener in the context the rejected promise was made in: a rejection made
-    // outside the run (another test's, running at the same time) is none of its business.
+    // threw for each may have thrown its own, and another component its own refusal). The run
+    // rejects with the first, so while the run lasts the process's other listeners (node:test's,
+    // which fails the test file for each) are set aside: the run's later refusals end here. A bug
+    // (a TypeError, say) is passed on, as one made outside the run (another test's, running at the
+    // same time: Node calls the listener in the context the rejected promise was made in) is.
     let otherListeners = process.rawListeners("unhandledRejection") as NodeJS.UnhandledRejectionListener[];
     for (const listener of otherListeners) process.off("unhandledRejection", listener);
     const onUnhandled = (reason: unknown, promise: Promise<unknown>) => {
@@ -686,7 +687,10 @@ async function runUntilSettled<T>(program: () => T | Promise<T>, options: RunOpt
             unhandledError = reason instanceof Error ? reason : new Error(String(reason));
             unhandledRefusal = refusalOf(reason);
             rejectUnhandled(unhandledError);
-        } else if (!ofThisRun || (reason !== unhandledError && refusalOf(reason) !== unhandledRefusal)) {
+        } else if (
+            !ofThisRun ||
+            (isBug(reason) && reason !== unhandledError && refusalOf(reason) !== unhandledRefusal)
+        ) {
             passOn(reason, promise);
         }
     };
@@ -778,8 +782,32 @@ const DEFAULT_IDLE_LIMIT_MS = 10_000;
  */
 const LOADING_GRACE = 3;
 
-/** The run a promise was made in (see onUnhandled in runUntilSettled), and its engine. */
-const runContext = new AsyncLocalStorage<{ readonly engine: EngineStandIn }>();
+/**
+ * The run a promise was made in (see onUnhandled in runUntilSettled), and its engine. Every
+ * promise made in the run carries it, and so does every error the SDK rejects with (as its
+ * `promise`): the engine is private, so an error printed whole (an uncaught exception's report,
+ * which would not call util.inspect.custom, or a caller's console.error) never shows the
+ * engine's state, which holds every private key.
+ */
+class StandInRun {
+    readonly #engine: EngineStandIn;
+    constructor(engine: EngineStandIn) {
+        this.#engine = engine;
+    }
+    get engine(): EngineStandIn {
+        return this.#engine;
+    }
+}
+const runContext = new AsyncLocalStorage<StandInRun>();
+
+/**
+ * Whether an unhandled rejection is a bug (what JavaScript throws for a mistake in the code, or
+ * a rejection with no Error at all) rather than a refusal (an Error a component or provider
+ * raises, with the SDK's prefixes perhaps).
+ */
+const isBug = (reason: unknown): boolean =>
+    !(reason instanceof Error) ||
+    [TypeError, ReferenceError, RangeError, SyntaxError, EvalError, URIError].some((type) => reason instanceof type);
 
 /**
  * For a run's program that imports its module (runProgram, lib/testing.ts): awaits `load`, time
