@@ -3,7 +3,16 @@ import * as path from "path";
 import * as YAML from "yaml";
 import { X509Certificate } from "crypto";
 import { gatewayBytes } from "../lib/plan/plan";
-import { OPTION_FILES, opensslSpkiPin, renderConfig, renderStackFile, Rendered } from "./helpers";
+import {
+    loadStackFile,
+    newStackState,
+    OPTION_FILES,
+    opensslSpkiPin,
+    renderConfig,
+    renderNext,
+    renderStackFile,
+    Rendered,
+} from "./helpers";
 
 const OB = 17;
 const DP = 7;
@@ -24,6 +33,30 @@ function objects(rendered: Rendered, kind: string): Record<string, unknown>[] {
         .map((f) => YAML.parse(rendered.read(f)));
 }
 
+/** Each rendered Gateway weighs what the plan estimated, with `pins` keys pinned per server. */
+function assertGatewaysEstimated(rendered: Rendered, pins: number): void {
+    const { plan } = rendered;
+    const gateways = objects(rendered, "gateway") as {
+        metadata: { name: string; namespace: string };
+        spec: { servers: { tls: { verifyCertificateSpki: string[] } }[] };
+    }[];
+    assert.deepStrictEqual(
+        gateways.flatMap((g) => g.spec.servers.map((s) => s.tls.verifyCertificateSpki.length)),
+        plan.endpoints.map(() => pins),
+    );
+    assert.deepStrictEqual(
+        gateways.map((g) => Buffer.byteLength(JSON.stringify(g))),
+        gateways.map(({ metadata }) =>
+            gatewayBytes(
+                metadata.name,
+                metadata.namespace,
+                plan.endpoints.filter((e) => e.gatewayName === metadata.name),
+            ),
+        ),
+    );
+    assert.strictEqual(gateways.length, plan.gateways.length);
+}
+
 for (const option of [1, 2, 3] as const) {
     describe(`Option ${option} on the seed service lists`, function () {
         this.timeout(120_000);
@@ -40,19 +73,7 @@ for (const option of [1, 2, 3] as const) {
         });
 
         it("estimates each domain's Gateway at the bytes of its rendered JSON, which the plan holds under etcd's limit", () => {
-            const { plan } = rendered;
-            const gateways = objects(rendered, "gateway") as { metadata: { name: string; namespace: string } }[];
-            assert.deepStrictEqual(
-                gateways.map((g) => Buffer.byteLength(JSON.stringify(g))),
-                gateways.map(({ metadata }) =>
-                    gatewayBytes(
-                        metadata.name,
-                        metadata.namespace,
-                        plan.endpoints.filter((e) => e.gatewayName === metadata.name),
-                    ),
-                ),
-            );
-            assert.strictEqual(gateways.length, plan.gateways.length);
+            assertGatewaysEstimated(rendered, 1);
         });
 
         it("routes every seed service through exactly one endpoint", () => {
@@ -137,6 +158,22 @@ for (const option of [1, 2, 3] as const) {
         });
     });
 }
+
+describe("Option 1 in an APIC client switch", function () {
+    this.timeout(120_000);
+    // Option 1's two endpoints: the other options' servers are written by the same code, and cost seconds of new keys.
+    it("estimates each domain's Gateway byte for byte, where each server pins APIC's new key and the one before", async () => {
+        const state = newStackState();
+        const raw = loadStackFile(OPTION_FILES[1]);
+        await renderNext(raw, "option-1-finish", state);
+        const switched = await renderNext(
+            { ...raw, rotation: JSON.stringify({ apicClientEpoch: 1, apicClientPhase: "switch" }) },
+            "option-1-switch",
+            state,
+        );
+        assertGatewaysEstimated(switched, 2);
+    });
+});
 
 describe("Hosts too long for a common name keep every certificate's CN within RFC 5280's 64 characters", function () {
     this.timeout(120_000);
