@@ -361,6 +361,31 @@ describe("diff of a revocation", function () {
     });
 });
 
+describe("diff of an APIC client switch", function () {
+    it("refuses a stack-wide APIC client switch whose second pins make a domain's Gateway too large for etcd, as pulumi up does", () => {
+        // The head's own plan, made with no deployment record, counts one pin per endpoint and passes.
+        const services = Array.from(
+            { length: 3050 },
+            (_, i) => `svc-${String(i).padStart(5, "0")}-abcdefghijklmnopqrstuvwxyz`,
+        );
+        const base = { ...dev, option: "2", domains: { dp: { namespace: "dp", services } } };
+        const head = { ...base, rotation: { apicClientEpoch: 1, apicClientPhase: "switch" } };
+        assert.deepStrictEqual(diffPlans(plan(base), plan(head)).refused, [
+            {
+                key: "pki:domains.dp",
+                problem:
+                    "its Istio Gateway apic-mtls-dp would be about 1.49 MiB (1561777 bytes of JSON for 3050 endpoints), over the 1.40 MiB allowed here: " +
+                    "etcd refuses an object over 1.5 MiB by default, so pulumi up would fail after the certificates and Secrets are made. " +
+                    "In the APIC client switch (pki:rotation.apicClientPhase: switch), 3050 of its endpoints pin APIC's previous client key beside the new one, " +
+                    "and without those 3050 pins it would be 1418427 bytes. " +
+                    "Rotate at most 1054 of this domain's APIC clients at a time: raise pki:rotation.endpoints.<id>.clientEpoch with clientPhase: switch " +
+                    "for those endpoints only (not pki:rotation.apicClientEpoch for all), upload their keystores, set them to finish, then the next ones; " +
+                    "or split the domain's services into two domains, or with pki:option 3 serve them as fewer groups",
+            },
+        ]);
+    });
+});
+
 describe("diff of a new CRL period", function () {
     this.timeout(30_000);
     const revoked = {

@@ -24,6 +24,7 @@ import {
     layoutOf,
     meshEpochChangeProblem,
     meshEpochDuringRotation,
+    oversizedGateway,
     PkiPlan,
     UiClientPlan,
     uiClientOfRecordKey,
@@ -271,13 +272,17 @@ function rekeyedInPlace(base: PkiPlan, head: PkiPlan): EndpointPlan[] {
  * when the head raised the epoch; a switch phase carried over keeps whatever the base pinned. A
  * client re-keyed under the same epoch pins a new key of that epoch.
  */
-function pinChanges(base: PkiPlan, head: PkiPlan): { pins: PinChange[]; refused: RefusedChange[] } {
+function pinChanges(
+    base: PkiPlan,
+    head: PkiPlan,
+): { pins: PinChange[]; refused: RefusedChange[]; headPins: Map<string, string[]> } {
     const baseEndpoints = new Map(base.endpoints.map((e) => [e.id, e]));
     const revokedEpochs = (plan: PkiPlan, id: string): number[] =>
         plan.config.revocations.filter((r) => holderOf(r) === id).map((r) => r.epoch);
     const rekeyed = new Set(rekeyedInPlace(base, head).map((e) => e.id));
     const pins: PinChange[] = [];
     const refused: RefusedChange[] = [];
+    const headPinsOf = new Map<string, string[]>();
     for (const e of head.endpoints) {
         const old = baseEndpoints.get(e.id);
         if (old === undefined) continue;
@@ -298,6 +303,7 @@ function pinChanges(base: PkiPlan, head: PkiPlan): { pins: PinChange[]; refused:
             ? `new ${describeKey(e.client.key)} ${keyOfEpoch(e.client.epoch)}`
             : keyOfEpoch(e.client.epoch);
         const headPins = [current, ...previous];
+        headPinsOf.set(e.id, headPins);
         if (!sameList(basePins, headPins)) pins.push({ endpoint: e.id, before: basePins, after: headPins });
         if (raised && previous.length === 0 && !baseKeyRevoked) {
             refused.push({
@@ -329,7 +335,19 @@ function pinChanges(base: PkiPlan, head: PkiPlan): { pins: PinChange[]; refused:
             });
         }
     }
-    return { pins, refused };
+    return { pins, refused, headPins: headPinsOf };
+}
+
+/**
+ * Domains whose Gateway the head would make too large for etcd with the keys it pins: the head's
+ * plan, made with no record, counts one per endpoint, while a switch pins the base's key as well.
+ */
+function oversizedGateways(head: PkiPlan, headPins: ReadonlyMap<string, readonly string[]>): RefusedChange[] {
+    return Object.keys(head.config.domains).flatMap((domain) => {
+        const served = head.endpoints.filter((e) => e.domain === domain);
+        const refusal = oversizedGateway(head.config, domain, served, (e) => headPins.get(e.id)?.length ?? 1);
+        return refusal === undefined ? [] : [refusal];
+    });
 }
 
 /**
@@ -2287,7 +2305,11 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
         c.forces.push(...deliveryForces(headCarriers.get(c.id) ?? [], verbs, keepsOld));
     for (const c of removed) c.forces.push(...deliveryForces(baseCarriers.get(c.id) ?? [], verbs, keepsOld));
 
-    const { pins, refused: pinRefusals } = base === undefined ? { pins: [], refused: [] } : pinChanges(from, head);
+    const {
+        pins,
+        refused: pinRefusals,
+        headPins,
+    } = base === undefined ? { pins: [], refused: [], headPins: new Map() } : pinChanges(from, head);
     // As the plan does: a CA phase skipped or reversed is the one thing to fix, and the APIC
     // clients' cut-over it would make (a skipped switch) is not named with advice that cannot help.
     const phaseRefused = caRotation.some((t) => t.refused !== undefined);
@@ -2330,6 +2352,7 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
                       ...customerFacingRefusals(from, head),
                   ]),
             ...(phaseRefused ? [] : pinRefusals),
+            ...oversizedGateways(head, headPins),
         ],
         caRotation,
         added,

@@ -308,11 +308,20 @@ export function gatewayServer(server: {
     };
 }
 
+/** The APIC keys the stack pins for an endpoint: its own and, in a switch, the previous one. */
+const pinsOfPlan = (e: EndpointPlan): number => 1 + e.pinnedPreviousClients.length;
+
 /**
  * The bytes of a domain's Gateway as IstioGatewayTls writes it for the stack, one server per
- * endpoint, with each pin written as so many characters: known before any key is made.
+ * endpoint, with each pin written as so many characters: known before any key is made. `pinsOf`
+ * counts the keys each endpoint pins (diff counts them from the base, which holds no record).
  */
-export function gatewayBytes(name: string, namespace: string, endpoints: readonly EndpointPlan[]): number {
+export function gatewayBytes(
+    name: string,
+    namespace: string,
+    endpoints: readonly EndpointPlan[],
+    pinsOf: (e: EndpointPlan) => number = pinsOfPlan,
+): number {
     const pin = "p".repeat(SPKI_PIN_LENGTH);
     const servers = endpoints.map((e) =>
         gatewayServer({
@@ -320,7 +329,7 @@ export function gatewayBytes(name: string, namespace: string, endpoints: readonl
             host: e.host,
             secretName: e.gatewaySecret.name,
             identities: [e.clientIdentity],
-            pins: [pin, ...e.pinnedPreviousClients.map(() => pin)],
+            pins: Array.from({ length: pinsOf(e) }, () => pin),
         }),
     );
     const gateway = {
@@ -334,6 +343,60 @@ export function gatewayBytes(name: string, namespace: string, endpoints: readonl
 
 /** MiB to two places, for a message. */
 const mebibytes = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(2)} MiB`;
+
+/**
+ * Why a domain's Gateway, its endpoints pinning `pinsOf` APIC keys each, is too large for etcd, and
+ * the fix; undefined when it fits. When only the previous keys an APIC client switch keeps pinned
+ * push it over, that switch is the cause, and rotating fewer endpoints at a time the fix.
+ */
+export function oversizedGateway(
+    config: PkiConfig,
+    domain: string,
+    served: readonly EndpointPlan[],
+    pinsOf: (e: EndpointPlan) => number = pinsOfPlan,
+): { key: string; problem: string } | undefined {
+    const name = apicGatewayName(domain);
+    const bytes = gatewayBytes(name, config.gatewayNamespace, served, pinsOf);
+    if (bytes <= MAX_GATEWAY_BYTES) return undefined;
+    const size =
+        `its Istio Gateway ${name} would be about ${mebibytes(bytes)} (${bytes} bytes of JSON for ${served.length} endpoints), ` +
+        `over the ${mebibytes(MAX_GATEWAY_BYTES)} allowed here: ` +
+        `etcd refuses an object over 1.5 MiB by default, so pulumi up would fail after the certificates and Secrets are made. `;
+    const split = "the domain's services into two domains, or with pki:option 3 serve them as fewer groups";
+    const key = memberPath("pki:domains", domain);
+    const rotating = served.filter((e) => pinsOf(e) > 1);
+    const onePin = gatewayBytes(name, config.gatewayNamespace, served, () => 1);
+    if (rotating.length === 0 || onePin > MAX_GATEWAY_BYTES) {
+        return { key, problem: `${size}Split ${split}` };
+    }
+    const extraPins = rotating.reduce((n, e) => n + pinsOf(e) - 1, 0);
+    const perPin = (bytes - onePin) / extraPins;
+    const pinned =
+        `${rotating.length} of its endpoints pin APIC's previous client key beside the new one, ` +
+        `and without those ${extraPins} pins it would be ${onePin} bytes. `;
+    // A CA's switch re-issues every client at once: no smaller rotation exists, only a smaller domain.
+    const caSwitch = clientOverlapCause(config, rotating[0].id, undefined, config.caRotation);
+    if (caSwitch !== undefined) {
+        return {
+            key,
+            problem: `${size}In ${caSwitch.why}, ${pinned}Before that switch, split ${split}`,
+        };
+    }
+    const fit = Math.floor((MAX_GATEWAY_BYTES - onePin) / perPin);
+    const phase =
+        config.rotation.apicClientPhase === "switch"
+            ? "pki:rotation.apicClientPhase: switch"
+            : "their pki:rotation.endpoints.<id>.clientPhase: switch";
+    const batches =
+        fit === 0
+            ? ""
+            : `Rotate at most ${fit} of this domain's APIC clients at a time: raise pki:rotation.endpoints.<id>.clientEpoch with clientPhase: switch ` +
+              `for those endpoints only (not pki:rotation.apicClientEpoch for all), upload their keystores, set them to finish, then the next ones; or `;
+    return {
+        key,
+        problem: `${size}In the APIC client switch (${phase}), ${pinned}${batches}${fit === 0 ? "Split" : "split"} ${split}`,
+    };
+}
 
 export function leafKey(algorithm: LeafKeyAlgorithm): KeySpec {
     return algorithm === "RSA" ? { algorithm, rsaBits: 2048 } : { algorithm, ecdsaCurve: "P256" };
@@ -1131,15 +1194,8 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
     // One Gateway per domain: one too large for etcd would fail pulumi up after its keys and Secrets.
     for (const domain of Object.keys(config.domains)) {
         const served = endpoints.filter((e) => e.domain === domain);
-        const bytes = gatewayBytes(apicGatewayName(domain), config.gatewayNamespace, served);
-        if (bytes > MAX_GATEWAY_BYTES) {
-            problems.push(
-                `${memberPath("pki:domains", domain)}: its Istio Gateway ${apicGatewayName(domain)} would be about ${mebibytes(bytes)} ` +
-                    `(${bytes} bytes of JSON for ${served.length} endpoints), over the ${mebibytes(MAX_GATEWAY_BYTES)} allowed here: ` +
-                    `etcd refuses an object over 1.5 MiB by default, so pulumi up would fail after the certificates and Secrets are made. ` +
-                    `Split the domain's services into two domains, or with pki:option 3 serve them as fewer groups`,
-            );
-        }
+        const oversized = oversizedGateway(config, domain, served);
+        if (oversized !== undefined) problems.push(`${oversized.key}: ${oversized.problem}`);
     }
     const frontEnd = planFrontEnd(config, cas, gatewayServerCa);
     problems.push(...frontEndHostProblems(config, endpoints, hostOwner));
