@@ -360,6 +360,7 @@ describe("Components used alone", function () {
                 await sign(issuer({ chainPem: caA.certPem + caA.certPem })),
                 await sign(issuer({ chainPem: caA.certPem + rootB.certPem + caA.certPem })),
                 await sign(issuer({ rootCertPem: rootA.certPem + rootB.certPem })),
+                await sign(issuer({ rootCertPem: caA.certPem })),
                 await sign(issuer({ rootCertPem: rootA.certPem.trimEnd() + rootB.certPem })),
                 await sign(
                     issuer({ rootCertPem: rootA.certPem.replace(/ CERTIFICATE-----/g, " X509 CERTIFICATE-----") }),
@@ -381,9 +382,10 @@ describe("Components used alone", function () {
                 "IntermediateCa issuer: chainPem holds CN=CA under A twice (certificates 1 and 2); remove the repeated CN=CA under A",
                 "IntermediateCa issuer: chainPem holds CN=CA under A twice (certificates 1 and 3); remove the repeated CN=CA under A",
                 "IntermediateCa issuer: rootCertPem holds 2 certificates, and each would be a trust anchor wherever this CA's rootCertPem is trusted; give the root alone",
+                "IntermediateCa issuer: rootCertPem is not a self-signed root CA certificate; give the root alone",
                 `IntermediateCa issuer: rootCertPem has two PEM blocks run together on line ${rootA.certPem.trimEnd().split("\n").length}: ` +
-                    "the END of a CERTIFICATE block and the next BEGIN must be on separate lines (cat joins them so when a file lacks its final newline); put a line break between them",
-                "IntermediateCa issuer: rootCertPem is not a certificate in PEM",
+                    "the END of a CERTIFICATE block and the next BEGIN must be on separate lines (cat joins them so when a file lacks its final newline); put a line break between them; give the root alone",
+                "IntermediateCa issuer: rootCertPem is not a certificate in PEM; give the root alone",
                 "ApicClientBundle clientCa: chainPem holds no certificate; give the CA's certificate and every CA above it, up to the root",
                 'ApicClientBundle clientCa: chainPem holds a private key (a "EC PRIVATE KEY" PEM block): certificates are handed out and stored in clear, so take the key out (and replace it if the text has been shared); give certificates only',
                 "accepted",

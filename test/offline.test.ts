@@ -590,6 +590,8 @@ describe("IntermediateCa and MeshPluginCa with an offline root, used alone", fun
                 await verdict("lone-ca", good, root.certPem.replace(/\n(.)/, "\n*$1")),
                 // A label Node reads and Go (istiod's root-cert.pem) does not.
                 await verdict("lone-ca", good, root.certPem.replace(/ CERTIFICATE-----/g, " X509 CERTIFICATE-----")),
+                // A CA below the root: the CA's rootCertPem, and every trust bundle of its chains, would lack the root.
+                await verdict("lone-ca", undefined, signedBy(root, meshCsr)),
                 await verdict("lone-ca", good),
                 await verdict("lone-mesh", signedBy(root, meshCsr)),
             ],
@@ -610,6 +612,7 @@ describe("IntermediateCa and MeshPluginCa with an offline root, used alone", fun
                     "put a line break between them; give the offline root's certificate alone (root.crt of the ceremony)",
                 "offlineRoot.rootCertPem of lone-ca is not a certificate in PEM; give the offline root's certificate alone (root.crt of the ceremony)",
                 "offlineRoot.rootCertPem of lone-ca is not a certificate in PEM; give the offline root's certificate alone (root.crt of the ceremony)",
+                "offlineRoot.rootCertPem of lone-ca is not a self-signed root CA certificate; give the offline root's certificate alone (root.crt of the ceremony)",
                 "accepted",
                 "accepted",
             ],

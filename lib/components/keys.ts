@@ -379,34 +379,43 @@ export function issueCaCertificate(
 }
 
 /**
- * offlineRoot.rootCertPem of CA `name`, refused unless it is one certificate Node reads: what
- * follows the first would be a trust anchor too wherever the CA's rootCertPem goes (istiod's
- * root-cert.pem, a truststore), and checks of the root read the first alone. Two run together on
- * one line count as one block, so they are looked for first. Given on as the provider writes PEM
- * (issuerCertPem), as the config's offline roots are: a byte order mark before it (Notepad), which
- * Go and BoringSSL would take for no BEGIN line in root-cert.pem, or CRLF, is dropped.
+ * Why `text`, given as a CA's rootCertPem, is not one self-signed root CA certificate Node reads,
+ * or undefined; `give` is the fix, as the input's refusals word it. What follows the first
+ * certificate would be a trust anchor too wherever the CA's rootCertPem goes (istiod's
+ * root-cert.pem, a truststore), and checks of the root read the first alone; two run together on
+ * one line count as one block, so they are looked for first. Node also reads an "X509
+ * CERTIFICATE" or "TRUSTED CERTIFICATE" block, which Go does not: it is read as it goes on
+ * (issuerCertPem re-encodes a CERTIFICATE block, and fails on anything else).
+ */
+function rootCertificateProblem(text: string, give: string): string | undefined {
+    const joined = runTogetherPemBlock(text);
+    if (joined !== undefined) return `has ${runTogetherProblem(joined)}; ${give}`;
+    const count = pemBlocks(text, "CERTIFICATE").length;
+    if (count > 1) {
+        return `holds ${count} certificates, and each would be a trust anchor wherever this CA's rootCertPem is trusted; ${give}`;
+    }
+    let root: crypto.X509Certificate;
+    try {
+        root = new crypto.X509Certificate(issuerCertPem(text));
+    } catch {
+        return `is not a certificate in PEM; ${give}`;
+    }
+    return root.ca && isSelfSigned(root) ? undefined : `is not a self-signed root CA certificate; ${give}`;
+}
+
+/**
+ * offlineRoot.rootCertPem of CA `name`, refused unless it is one self-signed root CA certificate
+ * (rootCertificateProblem). Given on as the provider writes PEM (issuerCertPem), as the config's
+ * offline roots are: a byte order mark before it (Notepad), which Go and BoringSSL would take for
+ * no BEGIN line in root-cert.pem, or CRLF, is dropped.
  */
 function offlineRootAlone(name: string, rootCertPem: string, resource: pulumi.Resource): string {
-    const what = `offlineRoot.rootCertPem of ${name}`;
-    const fix = "give the offline root's certificate alone (root.crt of the ceremony)";
-    const joined = runTogetherPemBlock(rootCertPem);
-    if (joined !== undefined) throw argumentError(`${what} has ${runTogetherProblem(joined)}; ${fix}`, resource);
-    const count = pemBlocks(rootCertPem, "CERTIFICATE").length;
-    if (count > 1) {
-        throw argumentError(
-            `${what} holds ${count} certificates, and each would be a trust anchor wherever this CA's rootCertPem is trusted; ${fix}`,
-            resource,
-        );
-    }
-    // Node also reads an "X509 CERTIFICATE" or "TRUSTED CERTIFICATE" block, which Go does not: only
-    // a CERTIFICATE block goes on (issuerCertPem re-encodes one, and fails on anything else).
-    try {
-        const pem = issuerCertPem(rootCertPem);
-        new crypto.X509Certificate(pem);
-        return pem;
-    } catch {
-        throw argumentError(`${what} is not a certificate in PEM; ${fix}`, resource);
-    }
+    const problem = rootCertificateProblem(
+        rootCertPem,
+        "give the offline root's certificate alone (root.crt of the ceremony)",
+    );
+    if (problem !== undefined) throw argumentError(`offlineRoot.rootCertPem of ${name} ${problem}`, resource);
+    return issuerCertPem(rootCertPem);
 }
 
 /**
@@ -742,21 +751,9 @@ export function issuerProblem(parts: IssuerParts): string | undefined {
     }
     let root: crypto.X509Certificate | undefined;
     if (parts.rootCertPem !== undefined) {
-        // Read as one block, the second would be dropped without a word; as two, it would be a trust anchor.
-        const joined = runTogetherPemBlock(parts.rootCertPem);
-        if (joined !== undefined) return `rootCertPem has ${runTogetherProblem(joined)}`;
-        try {
-            // As it goes on (a CERTIFICATE block; Node would also read ones Go does not).
-            root = new crypto.X509Certificate(issuerCertPem(parts.rootCertPem));
-        } catch {
-            return "rootCertPem is not a certificate in PEM";
-        }
-        if (!root.ca || !signedBy(root, root)) return "rootCertPem is not a self-signed root CA certificate";
-        const count = pemBlocks(parts.rootCertPem, "CERTIFICATE").length;
-        if (count > 1) {
-            // What follows the first would be a trust anchor too wherever rootCertPem goes (root-cert.pem, a truststore).
-            return `rootCertPem holds ${count} certificates, and each would be a trust anchor wherever this CA's rootCertPem is trusted; give the root alone`;
-        }
+        const notRoot = rootCertificateProblem(parts.rootCertPem, "give the root alone");
+        if (notRoot !== undefined) return `rootCertPem ${notRoot}`;
+        root = new crypto.X509Certificate(issuerCertPem(parts.rootCertPem));
         // A copy of the root with its key and subject (renewed, or cross-signed by an older root)
         // reaches it: verifiers holding the root stop there (pathOf).
         const top = chain[chain.length - 1];
