@@ -16,7 +16,7 @@ import { ApicClientBundle } from "../lib/components/apicClientBundle";
 import { ApicServerCertificate } from "../lib/components/apicServerCertificate";
 import { CustomerFacingTls } from "../lib/components/customerFacingTls";
 import { atPlanClock } from "../lib/components/checkClock";
-import { IntermediateCa } from "../lib/components/intermediateCa";
+import { ExistingCa, IntermediateCa } from "../lib/components/intermediateCa";
 import { GatewayEndpoint, IstioGatewayTls } from "../lib/components/istioGatewayTls";
 import { MeshPluginCa } from "../lib/components/meshPluginCa";
 import { RootCa } from "../lib/components/rootCa";
@@ -403,6 +403,39 @@ describe("Components used alone", function () {
             });
             assert.strictEqual(outputs.rootCertPem, rootA.certPem);
         }
+    });
+
+    it("refuses a CA's issuer without rootCertPem, given as text as given as outputs: the CA hands it on as its own", async () => {
+        const root = await mintRoot("root A");
+        // An object of a class of its own, as a JavaScript program may give: input names are checked
+        // on plain objects only.
+        class HeldCa {
+            constructor(
+                readonly certPem: pulumi.Input<string>,
+                readonly privateKeyPem: pulumi.Input<string>,
+            ) {}
+        }
+        const sign = (issuer: HeldCa) =>
+            runWithStandIn(
+                () => {
+                    const ca = new IntermediateCa("i", {
+                        issuer: issuer as unknown as ExistingCa,
+                        subject: { commonName: "i" },
+                        keyAlgorithm: "ECDSA",
+                    });
+                    return { rootCertPem: ca.rootCertPem, trustBundlePem: ca.trustBundlePem };
+                },
+                { state: new Map() },
+            ).then(accepted, messageOf);
+        const refusal =
+            "IntermediateCa issuer: rootCertPem must be PEM text of a certificate; got undefined (a stack reference's missing output?)";
+        assert.deepStrictEqual(
+            [
+                await sign(new HeldCa(root.certPem, root.keyPem)),
+                await sign(new HeldCa(pulumi.output(root.certPem), pulumi.secret(root.keyPem))),
+            ],
+            [refusal, refusal],
+        );
     });
 
     it("refuses an issuer with a certificate expired or not valid yet at the component's clock, naming the input and the date", async () => {

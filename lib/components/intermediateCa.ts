@@ -175,7 +175,7 @@ export function checkedSigner(
     }
     // BoringSSL and OpenSSL hold the subject of every CA below a DirName subtree against it, as a leaf's.
     const ownName = subjectSignedName(own.subject, "the CA's subject");
-    const options = { withRootCertPem: true, verifiedByGo, signsNames: [...signsNames, ownName] };
+    const options = { signsCa: true, verifiedByGo, signsNames: [...signsNames, ownName] };
     const label = `${component} ${isGiven(args.rootCa) ? "rootCa" : "issuer"}`;
     const checked = isGiven(args.rootCa)
         ? checkedIssuer(signer as CaSigner, label, resource, { ...options, root: true })

@@ -538,7 +538,10 @@ interface IssuerParts {
     readonly rootCertPem?: string;
     /** The CA must be that root itself (a RootCa argument). */
     readonly root?: boolean;
-    /** It signs a CA (IntermediateCa, MeshPluginCa), which counts against every pathlen above it. */
+    /**
+     * It signs a CA (IntermediateCa, MeshPluginCa), which counts against every pathlen above it,
+     * and which hands rootCertPem on as its own (checkedIssuer requires it).
+     */
     readonly signsCa?: boolean;
     /** The extended key usage of the leaves it signs, which every CA above them must allow. */
     readonly signsFor?: LeafPurpose;
@@ -1233,6 +1236,52 @@ const PART_HOLDS = {
     chainPem: "certificates",
     rootCertPem: "a certificate",
 } as const;
+type IssuerPart = keyof typeof PART_HOLDS;
+
+/** Refuses a part of the issuer `label` names that is no text, naming it and what it must hold. */
+function refuseNotText(parts: Partial<Record<IssuerPart, unknown>>, label: string, resource: pulumi.Resource): void {
+    for (const [part, value] of Object.entries(parts)) {
+        const notText = pemTextProblem(value, PART_HOLDS[part as IssuerPart]);
+        if (notText !== undefined) throw argumentError(`${label}: ${part} ${notText}`, resource);
+    }
+}
+
+/** What an issuer is used for, which issuerProblem holds its parts against (see IssuerParts). */
+type IssuerUse = Pick<IssuerParts, "root" | "signsCa" | "signsFor" | "verifiedByGo" | "signsNames">;
+
+/**
+ * An issuer's parts, as given or as their outputs resolved, for issuerProblem: each is refused by
+ * name when it is no text, a required one when it is missing or resolved to nothing (a
+ * StackReference's missing output) too. Required are certPem and privateKeyPem, and a CA
+ * signer's rootCertPem (`signsCa`): the CA hands it on as its own rootCertPem and trust bundle,
+ * which would fail on nothing with a TypeError. An optional part left out or resolved to nothing
+ * is left out.
+ */
+function issuerParts(
+    given: Record<IssuerPart, unknown>,
+    use: IssuerUse,
+    label: string,
+    resource: pulumi.Resource,
+): IssuerParts {
+    const { certPem, privateKeyPem, chainPem, rootCertPem } = given;
+    refuseNotText(
+        {
+            certPem,
+            privateKeyPem,
+            ...(isGiven(chainPem) ? { chainPem } : {}),
+            ...(isGiven(rootCertPem) || use.signsCa === true ? { rootCertPem } : {}),
+        },
+        label,
+        resource,
+    );
+    return {
+        certPem: certPem as string,
+        privateKeyPem: privateKeyPem as string,
+        chainPem: (chainPem ?? undefined) as string | undefined,
+        rootCertPem: (rootCertPem ?? undefined) as string | undefined,
+        ...use,
+    };
+}
 
 /**
  * Issuers checked already, by a SHA-256 of their parts, with the certificates whose dates each use
@@ -1245,25 +1294,15 @@ const soundIssuers = new Map<string, DatedPath>();
  * signs with it: at once when every part is plain text (a program in another language passes
  * PEM so), else once the outputs resolve. `label` names the component and argument. Its certPem
  * and privateKeyPem are as the signing resources must get them (issuerCertPem, issuerKeyPem).
- * `withRootCertPem`: the issuer is a CA's signer, whose rootCertPem is required as its certPem is,
- * and the CA it signs counts against the pathlens above it. `signsFor`: the extended key usage of
- * the leaves it signs, which the CAs above them must allow. `verifiedByGo`: Go verifies what it
- * signs, and the self-issued CAs above count against a pathlen. `signsNames`: the SANs of the
- * certificates it signs, which the nameConstraints above them must allow.
+ * `use`: what it signs and who verifies that (IssuerParts); one that signs a CA (`signsCa`) needs
+ * rootCertPem as it needs certPem (issuerParts).
  */
 export function checkedIssuer<T extends { certPem: pulumi.Input<string>; privateKeyPem: pulumi.Input<string> }>(
     issuer: T & { chainPem?: pulumi.Input<string>; rootCertPem?: pulumi.Input<string> },
     label: string,
     resource: pulumi.Resource,
-    options: {
-        root?: boolean;
-        withRootCertPem?: boolean;
-        signsFor?: LeafPurpose;
-        verifiedByGo?: boolean;
-        signsNames?: readonly SignedName[];
-    } = {},
+    use: IssuerUse = {},
 ): T {
-    const { withRootCertPem = false, ...partOptions } = options;
     const clock: CheckClock = checkClock();
     const check = (parts: IssuerParts): void => {
         const id = crypto.hash("sha256", JSON.stringify(parts), "hex");
@@ -1286,31 +1325,19 @@ export function checkedIssuer<T extends { certPem: pulumi.Input<string>; private
         ...(isGiven(issuer.chainPem) ? { chainPem: issuer.chainPem } : {}),
         ...(isGiven(issuer.rootCertPem) ? { rootCertPem: issuer.rootCertPem } : {}),
     };
-    const refuseNotText = (parts: Partial<Record<keyof typeof PART_HOLDS, unknown>>): void => {
-        for (const [part, value] of Object.entries(parts)) {
-            const notText = pemTextProblem(value, PART_HOLDS[part as keyof typeof PART_HOLDS]);
-            if (notText !== undefined) throw argumentError(`${label}: ${part} ${notText}`, resource);
-        }
-    };
     // A part that is no text (a list, a number: a slip in YAML or Python) would fail as a TypeError
     // with its stack; given plain, it is refused at once.
-    refuseNotText(Object.fromEntries(Object.entries(members).filter(([, value]) => !isLater(value))));
+    refuseNotText(Object.fromEntries(Object.entries(members).filter(([, value]) => !isLater(value))), label, resource);
     const values = [members.certPem, members.privateKeyPem, members.chainPem, members.rootCertPem] as const;
     if (values.every((v) => v === undefined || typeof v === "string")) {
-        const [certPem, privateKeyPem, chainPem, rootCertPem] = values as readonly (string | undefined)[];
-        check({
-            certPem: certPem as string,
-            privateKeyPem: privateKeyPem as string,
-            chainPem,
-            rootCertPem,
-            ...partOptions,
-            signsCa: withRootCertPem,
-        });
+        const [certPem, privateKeyPem, chainPem, rootCertPem] = values;
+        const parts = issuerParts({ certPem, privateKeyPem, chainPem, rootCertPem }, use, label, resource);
+        check(parts);
         return {
             ...members,
-            certPem: issuerCertPem(certPem as string),
-            privateKeyPem: issuerKeyPem(privateKeyPem as string),
-            ...(rootCertPem !== undefined ? { rootCertPem: issuerCertPem(rootCertPem) } : {}),
+            certPem: issuerCertPem(parts.certPem),
+            privateKeyPem: issuerKeyPem(parts.privateKeyPem),
+            ...(parts.rootCertPem !== undefined ? { rootCertPem: issuerCertPem(parts.rootCertPem) } : {}),
         } as unknown as T;
     }
     // The verdict alone (true) leaves the secret key's output, so that certPem stays as secret as
@@ -1319,27 +1346,9 @@ export function checkedIssuer<T extends { certPem: pulumi.Input<string>; private
         pulumi
             .all([members.certPem, members.privateKeyPem, members.chainPem, members.rootCertPem])
             .apply(([certPem, privateKeyPem, chainPem, rootCertPem]) => {
-                // Required parts that resolve to nothing (a StackReference's missing output), named:
-                // a CA signer's rootCertPem would be left out below, and the CA's rootCertPem and
-                // trust bundle would fail on it with a TypeError. (An issuer given as one output
-                // has a rootCertPem member whether it names a root or not.) So are parts that
-                // resolve to no text.
-                const resolved = Object.entries({ chainPem, rootCertPem }).filter(([, value]) => value != null);
-                refuseNotText({
-                    certPem,
-                    privateKeyPem,
-                    ...Object.fromEntries(resolved),
-                    ...(withRootCertPem ? { rootCertPem } : {}),
-                });
-                // An optional output that resolves to null (a StackReference's missing output) is left out too.
-                check({
-                    certPem,
-                    privateKeyPem,
-                    chainPem: chainPem ?? undefined,
-                    rootCertPem: rootCertPem ?? undefined,
-                    ...partOptions,
-                    signsCa: withRootCertPem,
-                });
+                // An issuer given as one output has every member, given or not: resolved to nothing, an
+                // optional one is left out (issuerParts).
+                check(issuerParts({ certPem, privateKeyPem, chainPem, rootCertPem }, use, label, resource));
                 return true;
             }),
     );
