@@ -155,8 +155,9 @@ function namedApart(
  * The signer with its parts checked against each other (checkedIssuer), and against the CA's own
  * subject (namedApart), before it signs: called after the component's own argument checks, so
  * that those speak first. `verifiedByGo`: Go verifies the chains below the CA made (istiod a
- * MeshPluginCa's), and counts self-issued CAs. `signsNames`: the SANs of what the CA made signs,
- * which the nameConstraints above it must allow.
+ * MeshPluginCa's), and counts self-issued CAs. `signsNames`: the SANs and subjects (as DirNames)
+ * of what the CA made signs, which the nameConstraints above it must allow; its own subject is
+ * added.
  */
 export function checkedSigner(
     args: SignerArgs,

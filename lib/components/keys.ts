@@ -532,7 +532,10 @@ export function checkSignedFor(
 interface IssuerParts {
     readonly certPem: string;
     readonly privateKeyPem: string;
-    /** The CA's certificate and any CA above it, without the root ("" for a root). */
+    /**
+     * The CA's certificate and any CA above it ("" for a root); it may end in the root, or in a
+     * copy of it (pathOf).
+     */
     readonly chainPem?: string;
     /** The self-signed root at the top. */
     readonly rootCertPem?: string;
@@ -1175,17 +1178,6 @@ function pathLengthProblem(
     return undefined;
 }
 
-/**
- * Why a certificate of a sound issuer (issuerProblem; its DatedPath) is expired or not valid yet at
- * `now`, or undefined: certPem and the rest of its path (pathOf), up to rootCertPem. BoringSSL, OpenSSL and
- * Go refuse every chain through one ("certificate has expired", "certificate is not yet valid"),
- * so all the issuer signs would be refused; an older copy of the root that chainPem ends in is off
- * the path (they stop at the trusted root), and is often expired (a cross-signed root whose
- * signer has expired). Not valid yet counts from `now` or the machine's clock, the later,
- * with CLOCK_SKEW_MS to spare: under a plan's clock (buildPki's), a CA that @pulumi/tls creates
- * during the update is dated when it is made, after the plan's time; a CA dated minutes ahead is
- * refused only for those minutes, one dated later for good.
- */
 /** The certificates of a sound issuer whose dates each use checks (issuerDatesProblem), and its root. */
 interface DatedPath {
     readonly certs: readonly crypto.X509Certificate[];
@@ -1208,6 +1200,17 @@ function datedPathOf(parts: IssuerParts): DatedPath {
     return { certs: path[0] === signing ? path : [signing, ...path], root };
 }
 
+/**
+ * Why a certificate of a sound issuer (issuerProblem; its DatedPath) is expired or not valid yet at
+ * `now`, or undefined: certPem and the rest of its path (pathOf), up to rootCertPem. BoringSSL, OpenSSL and
+ * Go refuse every chain through one ("certificate has expired", "certificate is not yet valid"),
+ * so all the issuer signs would be refused; an older copy of the root that chainPem ends in is off
+ * the path (they stop at the trusted root), and is often expired (a cross-signed root whose
+ * signer has expired). Not valid yet counts from `now` or the machine's clock, the later,
+ * with CLOCK_SKEW_MS to spare: under a plan's clock (buildPki's), a CA that @pulumi/tls creates
+ * during the update is dated when it is made, after the plan's time; a CA dated minutes ahead is
+ * refused only for those minutes, one dated later for good.
+ */
 function issuerDatesProblem({ certs, root }: DatedPath, now: Date): string | undefined {
     const later = new Date(Math.max(now.getTime(), Date.now()) + CLOCK_SKEW_MS);
     for (const [i, cert] of certs.entries()) {

@@ -55,11 +55,11 @@ export const nameOnOneLine = (name: string | undefined): string => name?.replace
 /** A certificate's subject as messages show it: on one line, or "an empty subject". */
 export const subjectOf = (cert: crypto.X509Certificate): string => nameOnOneLine(cert.subject) || "an empty subject";
 
-/** A certificate's issuer name as messages show it: on one line, or "an empty issuer name". */
 /** Whether the certificate signs itself: its own issuer, verified with its own key (a root, or an anchor a chain ends in). */
 export const isSelfSigned = (cert: crypto.X509Certificate): boolean =>
     cert.checkIssued(cert) && cert.verify(cert.publicKey);
 
+/** A certificate's issuer name as messages show it: on one line, or "an empty issuer name". */
 export const issuerOf = (cert: crypto.X509Certificate): string => nameOnOneLine(cert.issuer) || "an empty issuer name";
 
 /**
