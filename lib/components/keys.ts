@@ -669,7 +669,7 @@ const issuerKeyPem = (text: string): string => providerPem(text, privateKeyLabel
  * crypto/x509 reads), chainPem starting with it and each certificate signed by the next, up to
  * rootCertPem, a self-signed root.
  */
-export function issuerProblem(parts: IssuerParts): string | undefined {
+function issuerProblem(parts: IssuerParts): string | undefined {
     // A key pasted with the certificates (a combined file) would go wherever they go in clear,
     // the signing resources' caCertPem input in the state included.
     for (const name of ["certPem", "chainPem", "rootCertPem"] as const) {
@@ -1380,11 +1380,6 @@ export function checkedIssuer<T extends { certPem: pulumi.Input<string>; private
  */
 export function afterCheck(...checked: pulumi.Input<unknown>[]): pulumi.Output<pulumi.Resource[]> {
     return pulumi.all(checked).apply(() => []);
-}
-
-/** afterCheck of `issuer`'s check (checkedIssuer's). */
-export function afterIssuerCheck(issuer: { certPem: pulumi.Input<string> }): pulumi.Output<pulumi.Resource[]> {
-    return afterCheck(issuer.certPem);
 }
 
 /** Every input name of T, once, and whether T requires it: the compiler refuses a list that differs. */
