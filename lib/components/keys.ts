@@ -27,11 +27,13 @@ import {
     dirName,
     expiredAt,
     goSignatureRefusalOf,
+    isRootCopy,
     isSelfSigned,
     issuerDerOf,
     issuerOf,
     nameConstraintsOf,
     notYetValidAt,
+    signedBy,
     subjectDerOf,
     subjectOf,
     TypedName,
@@ -457,7 +459,7 @@ function refuseUnlessCaOf(
             resource,
         );
     }
-    if (!cert.checkIssued(root) || !cert.verify(root.publicKey)) {
+    if (!signedBy(cert, root)) {
         throw argumentError(
             `${what} is not signed by offlineRoot.rootCertPem (${subjectOf(root)}), so the chains it hands out would not verify: ` +
                 `sign the CSR ${name}-csr of this stack with that root`,
@@ -577,18 +579,19 @@ export const subjectSignedName = (subject: SubjectSpec, input = "the subject"): 
 /** The extended key usages this package's leaves carry, by name and OID (RFC 5280 section 4.2.1.12). */
 const LEAF_PURPOSES = { serverAuth: "1.3.6.1.5.5.7.3.1", clientAuth: "1.3.6.1.5.5.7.3.2" } as const;
 export type LeafPurpose = keyof typeof LEAF_PURPOSES;
-
-/** Names of the extended key usages a CA may list, for a refusal; any other shows as its OID. */
-const EKU_NAMES: Readonly<Record<string, string>> = {
-    "1.3.6.1.5.5.7.3.1": "serverAuth",
-    "1.3.6.1.5.5.7.3.2": "clientAuth",
-    "1.3.6.1.5.5.7.3.3": "codeSigning",
-    "1.3.6.1.5.5.7.3.4": "emailProtection",
-    "1.3.6.1.5.5.7.3.8": "timeStamping",
-    "1.3.6.1.5.5.7.3.9": "OCSPSigning",
-    "2.5.29.37.0": "anyExtendedKeyUsage",
-};
 const ANY_EXTENDED_KEY_USAGE = "2.5.29.37.0";
+
+/** Names of the extended key usages a CA may list, by OID, for a refusal; any other shows as its OID. */
+const EKU_NAMES: Readonly<Record<string, string>> = Object.fromEntries(
+    Object.entries({
+        ...LEAF_PURPOSES,
+        codeSigning: "1.3.6.1.5.5.7.3.3",
+        emailProtection: "1.3.6.1.5.5.7.3.4",
+        timeStamping: "1.3.6.1.5.5.7.3.8",
+        OCSPSigning: "1.3.6.1.5.5.7.3.9",
+        anyExtendedKeyUsage: ANY_EXTENDED_KEY_USAGE,
+    }).map(([name, oid]) => [oid, name]),
+);
 
 const spkiOf = (key: crypto.KeyObject): Buffer => key.export({ type: "spki", format: "der" });
 
@@ -705,8 +708,6 @@ function issuerProblem(parts: IssuerParts): string | undefined {
     if (!spkiOf(crypto.createPublicKey(key)).equals(spkiOf(cert.publicKey))) {
         return "privateKeyPem is not the key of certPem";
     }
-    const signedBy = (lower: crypto.X509Certificate, upper: crypto.X509Certificate): boolean =>
-        lower.checkIssued(upper) && lower.verify(upper.publicKey);
     if (parts.root === true && !signedBy(cert, cert)) {
         return `certPem (${subjectOf(cert)}) is not a self-signed root; give a root here, or this CA as issuer with its chainPem and rootCertPem`;
     }
@@ -763,8 +764,7 @@ function issuerProblem(parts: IssuerParts): string | undefined {
         // A copy of the root with its key and subject (renewed, or cross-signed by an older root)
         // reaches it: verifiers holding the root stop there (pathOf).
         const top = chain[chain.length - 1];
-        const rootCopy = top.subject === root.subject && top.publicKey.equals(root.publicKey);
-        if (!rootCopy && !signedBy(top, root)) {
+        if (!isRootCopy(top, root) && !signedBy(top, root)) {
             return `the chain does not lead to rootCertPem: ${subjectOf(top)} is not signed by it`;
         }
     }
@@ -1131,7 +1131,7 @@ function pathOf(
     root: crypto.X509Certificate | undefined,
 ): readonly crypto.X509Certificate[] {
     if (root === undefined) return chain;
-    const copy = chain.findIndex((cert) => cert.subject === root.subject && cert.publicKey.equals(root.publicKey));
+    const copy = chain.findIndex((cert) => isRootCopy(cert, root));
     if (copy === -1) return [...chain, root];
     return chain[copy].raw.equals(root.raw) ? chain.slice(0, copy + 1) : [...chain.slice(0, copy), root];
 }

@@ -55,9 +55,19 @@ export const nameOnOneLine = (name: string | undefined): string => name?.replace
 /** A certificate's subject as messages show it: on one line, or "an empty subject". */
 export const subjectOf = (cert: crypto.X509Certificate): string => nameOnOneLine(cert.subject) || "an empty subject";
 
+/** Whether `upper` signed `lower`: its subject is lower's issuer, and its key verifies lower's signature. */
+export const signedBy = (lower: crypto.X509Certificate, upper: crypto.X509Certificate): boolean =>
+    lower.checkIssued(upper) && lower.verify(upper.publicKey);
+
 /** Whether the certificate signs itself: its own issuer, verified with its own key (a root, or an anchor a chain ends in). */
-export const isSelfSigned = (cert: crypto.X509Certificate): boolean =>
-    cert.checkIssued(cert) && cert.verify(cert.publicKey);
+export const isSelfSigned = (cert: crypto.X509Certificate): boolean => signedBy(cert, cert);
+
+/**
+ * Whether `cert` is a copy of `root`: the same subject and key (a root renewed with its key, or
+ * cross-signed by an older root), which verifiers holding the root take it for.
+ */
+export const isRootCopy = (cert: crypto.X509Certificate, root: crypto.X509Certificate): boolean =>
+    cert.subject === root.subject && cert.publicKey.equals(root.publicKey);
 
 /** A certificate's issuer name as messages show it: on one line, or "an empty issuer name". */
 export const issuerOf = (cert: crypto.X509Certificate): string => nameOnOneLine(cert.issuer) || "an empty issuer name";
