@@ -769,8 +769,7 @@ function issuerProblem(parts: IssuerParts): string | undefined {
         }
     }
     return (
-        brokenSignatureProblem(chain, root) ??
-        (parts.verifiedByGo === true ? goSignatureProblem(chain, root) : undefined) ??
+        signatureProblem(chain, root, parts.verifiedByGo === true) ??
         (parts.verifiedByGo === true ? nameBytesProblem(chain, root) : undefined) ??
         pathLengthProblem(chain, root, parts.signsCa === true, parts.verifiedByGo === true) ??
         (parts.signsFor === undefined ? undefined : purposeProblem(chain, root, parts.signsFor)) ??
@@ -1013,15 +1012,20 @@ function signaturesCheckedOn(
 
 /**
  * Why a certificate of the issuer's path (pathOf), the self-signed anchor at its top aside (no
- * verifier checks that signature), is signed with a hash collisions have broken (SHA-1, MD5), or
- * undefined. Go refuses SHA-1 since 1.18 (istiod); Envoy's BoringSSL still takes it, but a chain a
- * bank hands out must not rest on a signature that can be forged.
+ * verifier checks that signature), is signed in a way that may not be used, or undefined: first
+ * with a hash collisions have broken (SHA-1, MD5), for any issuer: Go refuses SHA-1 since 1.18
+ * (istiod); Envoy's BoringSSL still takes it, but a chain a bank hands out must not rest on a
+ * signature that can be forged. Then, when `verifiedByGo`, with an algorithm Go's crypto/x509 does
+ * not verify (goSignatureRefusalOf): istiod refuses the cacerts. OpenSSL and Envoy's BoringSSL
+ * verify more (SHA-224, RSA-PSS with other parameters), so only what Go verifies is held to it.
  */
-function brokenSignatureProblem(
+function signatureProblem(
     chain: readonly crypto.X509Certificate[],
     root: crypto.X509Certificate | undefined,
+    verifiedByGo: boolean,
 ): string | undefined {
-    for (const [i, cert] of signaturesCheckedOn(chain, root)) {
+    const checked = signaturesCheckedOn(chain, root);
+    for (const [i, cert] of checked) {
         const hash = brokenSignatureHashOf(cert);
         if (hash === undefined) continue;
         // "insecure algorithm" for the SHA-1 and MD5 ones Go knows; it knows no MD2, nor RSA-PSS on these hashes.
@@ -1031,20 +1035,8 @@ function brokenSignatureProblem(
             `re-issue ${subjectOf(cert)} signed with SHA-256 or better`
         );
     }
-    return undefined;
-}
-
-/**
- * Why a certificate of the issuer's path (pathOf), the self-signed anchor at its top aside, is
- * signed with an algorithm Go's crypto/x509 does not verify (goSignatureRefusalOf), or undefined:
- * istiod refuses the cacerts. OpenSSL and Envoy's BoringSSL verify more (SHA-224, RSA-PSS with
- * other parameters), so only what Go verifies is held to it.
- */
-function goSignatureProblem(
-    chain: readonly crypto.X509Certificate[],
-    root: crypto.X509Certificate | undefined,
-): string | undefined {
-    for (const [i, cert] of signaturesCheckedOn(chain, root)) {
+    if (!verifiedByGo) return undefined;
+    for (const [i, cert] of checked) {
         const refusal = goSignatureRefusalOf(cert);
         if (refusal === undefined) continue;
         return (
