@@ -1285,6 +1285,24 @@ function issuerParts(
 const soundIssuers = new Map<string, DatedPath>();
 
 /**
+ * Refuses an issuer's parts, naming it as `label` does, unless they make one CA that can sign
+ * (issuerProblem, once for each issuer) whose certificates are valid at `clock`'s time.
+ */
+function checkIssuer(parts: IssuerParts, clock: CheckClock, label: string, resource: pulumi.Resource): void {
+    const id = crypto.hash("sha256", JSON.stringify(parts), "hex");
+    let dated = soundIssuers.get(id);
+    if (dated === undefined) {
+        const problem = issuerProblem(parts);
+        if (problem !== undefined) throw argumentError(`${label}: ${problem}`, resource);
+        dated = datedPathOf(parts);
+        soundIssuers.set(id, dated);
+    }
+    // The dates at each use: the clock moves on, and a plan's may read another time.
+    const late = issuerDatesProblem(dated, clock());
+    if (late !== undefined) throw argumentError(`${label}: ${late}`, resource);
+}
+
+/**
  * The issuer with its certPem checked against its other parts (issuerProblem) before anything
  * signs with it: at once when every part is plain text (a program in another language passes
  * PEM so), else once the outputs resolve. `label` names the component and argument. Its certPem
@@ -1299,19 +1317,6 @@ export function checkedIssuer<T extends { certPem: pulumi.Input<string>; private
     use: IssuerUse = {},
 ): T {
     const clock: CheckClock = checkClock();
-    const check = (parts: IssuerParts): void => {
-        const id = crypto.hash("sha256", JSON.stringify(parts), "hex");
-        let dated = soundIssuers.get(id);
-        if (dated === undefined) {
-            const problem = issuerProblem(parts);
-            if (problem !== undefined) throw argumentError(`${label}: ${problem}`, resource);
-            dated = datedPathOf(parts);
-            soundIssuers.set(id, dated);
-        }
-        // The dates at each use: the clock moves on, and a plan's may read another time.
-        const late = issuerDatesProblem(dated, clock());
-        if (late !== undefined) throw argumentError(`${label}: ${late}`, resource);
-    };
     // Named one by one: an issuer given as one output (a secret object from another language) has
     // its members only as lifted properties, which a spread ({ ...issuer }) would drop.
     const members = {
@@ -1327,7 +1332,7 @@ export function checkedIssuer<T extends { certPem: pulumi.Input<string>; private
     if (values.every((v) => v === undefined || typeof v === "string")) {
         const [certPem, privateKeyPem, chainPem, rootCertPem] = values;
         const parts = issuerParts({ certPem, privateKeyPem, chainPem, rootCertPem }, use, label, resource);
-        check(parts);
+        checkIssuer(parts, clock, label, resource);
         return {
             ...members,
             certPem: issuerCertPem(parts.certPem),
@@ -1343,7 +1348,8 @@ export function checkedIssuer<T extends { certPem: pulumi.Input<string>; private
             .apply(([certPem, privateKeyPem, chainPem, rootCertPem]) => {
                 // An issuer given as one output has every member, given or not: resolved to nothing, an
                 // optional one is left out (issuerParts).
-                check(issuerParts({ certPem, privateKeyPem, chainPem, rootCertPem }, use, label, resource));
+                const parts = issuerParts({ certPem, privateKeyPem, chainPem, rootCertPem }, use, label, resource);
+                checkIssuer(parts, clock, label, resource);
                 return true;
             }),
     );
