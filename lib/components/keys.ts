@@ -665,23 +665,49 @@ function keyLabelProblem(text: string): string | undefined {
 const issuerCertPem = (text: string): string => providerPem(text, "CERTIFICATE");
 const issuerKeyPem = (text: string): string => providerPem(text, privateKeyLabel(text) ?? "PRIVATE KEY");
 
+/** The certificates of an issuer: certPem first, then those above it in chainPem; and rootCertPem. */
+interface IssuerCertificates {
+    readonly chain: readonly crypto.X509Certificate[];
+    readonly root?: crypto.X509Certificate;
+}
+
 /**
- * Why an issuer's parts do not make one CA that can sign (the provider would sign with them
- * anyway, or fail with Go's message, and the chains handed out would not verify), or undefined:
- * certPem a CA certificate, privateKeyPem its key (each as the provider gets it, and one Go's
- * crypto/x509 reads), chainPem starting with it and each certificate signed by the next, up to
- * rootCertPem, a self-signed root.
+ * The certificates of an issuer whose parts make one CA that can sign, or why they do not (the
+ * provider would sign with them anyway, or fail with Go's message, and the chains handed out would
+ * not verify): certPem a CA certificate, privateKeyPem its key (each as the provider gets it, and
+ * one Go's crypto/x509 reads), chainPem starting with it and each certificate signed by the next,
+ * up to rootCertPem, a self-signed root.
  */
-function issuerProblem(parts: IssuerParts): string | undefined {
+function issuerCertificatesOf(parts: IssuerParts): IssuerCertificates | string {
     // A key pasted with the certificates (a combined file) would go wherever they go in clear,
     // the signing resources' caCertPem input in the state included.
     for (const name of ["certPem", "chainPem", "rootCertPem"] as const) {
         const pasted = pastedKeyIn(parts[name] ?? "", name, "certificates only");
         if (pasted !== undefined) return pasted;
     }
+    const cert = signingCertificateOf(parts.certPem);
+    if (typeof cert === "string") return cert;
+    const keyProblem = issuerKeyProblem(parts.privateKeyPem, cert);
+    if (keyProblem !== undefined) return keyProblem;
+    const chain = chainOf(parts, cert);
+    if (typeof chain === "string") return chain;
+    const root = parts.rootCertPem === undefined ? undefined : rootAbove(chain, parts.rootCertPem);
+    if (typeof root === "string") return root;
+    const problem =
+        signatureProblem(chain, root, parts.verifiedByGo === true) ??
+        (parts.verifiedByGo === true ? nameBytesProblem(chain, root) : undefined) ??
+        pathLengthProblem(chain, root, parts.signsCa === true, parts.verifiedByGo === true) ??
+        (parts.signsFor === undefined ? undefined : purposeProblem(chain, root, parts.signsFor)) ??
+        unhandledExtensionProblem(chain, root, parts.verifiedByGo === true) ??
+        nameConstraintProblem(chain, root, parts.signsNames ?? []);
+    return problem ?? { chain, root };
+}
+
+/** certPem as the provider gets it, or why it cannot sign: no CA certificate, or one Go does not read. */
+function signingCertificateOf(certPem: string): crypto.X509Certificate | string {
     let cert: crypto.X509Certificate;
     try {
-        cert = new crypto.X509Certificate(issuerCertPem(parts.certPem));
+        cert = new crypto.X509Certificate(issuerCertPem(certPem));
     } catch {
         return "certPem is not a certificate in PEM";
     }
@@ -695,87 +721,93 @@ function issuerProblem(parts: IssuerParts): string | undefined {
     if (cert.serialNumber.startsWith("-")) {
         return `certPem (${subjectOf(cert)}) has a negative serial number (${cert.serialNumber}), which @pulumi/tls cannot read (Go's crypto/x509: "negative serial number"; RFC 5280 requires a positive one); re-issue the CA certificate with a positive serial, or give another CA`;
     }
-    const mislabelled = keyLabelProblem(parts.privateKeyPem);
+    return cert;
+}
+
+/** Why privateKeyPem, as the provider gets it, is not a key it can sign with, or not the key of `cert`. */
+function issuerKeyProblem(privateKeyPem: string, cert: crypto.X509Certificate): string | undefined {
+    const mislabelled = keyLabelProblem(privateKeyPem);
     if (mislabelled !== undefined) return mislabelled;
     let key: crypto.KeyObject;
     try {
-        key = crypto.createPrivateKey(issuerKeyPem(parts.privateKeyPem));
+        key = crypto.createPrivateKey(issuerKeyPem(privateKeyPem));
     } catch {
-        return encryptedKeyProblem(parts.privateKeyPem) ?? "privateKeyPem is not a private key in PEM";
+        return encryptedKeyProblem(privateKeyPem) ?? "privateKeyPem is not a private key in PEM";
     }
     const unusable = signingKeyProblem(key);
     if (unusable !== undefined) return unusable;
     if (!spkiOf(crypto.createPublicKey(key)).equals(spkiOf(cert.publicKey))) {
         return "privateKeyPem is not the key of certPem";
     }
-    if (parts.root === true && !signedBy(cert, cert)) {
+    return undefined;
+}
+
+/**
+ * The issuer's chain, `cert` (certPem) first, then each certificate above it in chainPem, or why
+ * chainPem is no such chain (or, for a RootCa argument, certPem no root).
+ */
+function chainOf(parts: IssuerParts, cert: crypto.X509Certificate): crypto.X509Certificate[] | string {
+    const isRoot = isSelfSigned(cert);
+    if (parts.root === true && !isRoot) {
         return `certPem (${subjectOf(cert)}) is not a self-signed root; give a root here, or this CA as issuer with its chainPem and rootCertPem`;
     }
-    const chain = [cert];
-    const isRoot = signedBy(cert, cert);
     // Left out, chainPem is "" (a root signs): a CA below the root would hand out chains that
     // stop at it, which no verifier holding only the root can complete.
-    if (parts.chainPem === undefined && !isRoot) {
-        return `chainPem is missing and certPem (${subjectOf(cert)}) is not a root; give its certificate and every CA above it, up to the root`;
+    if (parts.chainPem === undefined) {
+        return isRoot
+            ? [cert]
+            : `chainPem is missing and certPem (${subjectOf(cert)}) is not a root; give its certificate and every CA above it, up to the root`;
     }
-    if (parts.chainPem !== undefined) {
-        const blocks: crypto.X509Certificate[] = [];
-        for (const [i, pem] of pemBlocks(parts.chainPem, "CERTIFICATE").entries()) {
-            try {
-                blocks.push(new crypto.X509Certificate(pem));
-            } catch {
-                return `chainPem holds, as certificate ${i + 1}, a PEM block that is not an X.509 certificate; give the CA's certificate and every CA above it, up to the root, in PEM`;
-            }
-        }
-        if (blocks.length === 0 && !isRoot) {
-            return "chainPem holds no certificate; give the CA's certificate and every CA above it, up to the root";
-        }
-        // A repeated certificate or one out of place is refused, not mended: it is a sign that the file
-        // was put together by hand, and its owner should see what else it holds.
-        for (let i = 1; i < blocks.length; i++) {
-            const first = blocks.findIndex((earlier) => earlier.raw.equals(blocks[i].raw));
-            if (first < i) {
-                return `chainPem holds ${subjectOf(blocks[i])} twice (certificates ${first + 1} and ${i + 1}); remove the repeated ${subjectOf(blocks[i])}`;
-            }
-        }
-        const place = blocks.findIndex((block) => block.raw.equals(cert.raw));
-        if (place > 0) {
-            const reversed = [...blocks].reverse();
-            const upsideDown =
-                place === blocks.length - 1 && reversed.every((b, i) => i === 0 || signedBy(reversed[i - 1], b));
-            const where = upsideDown
-                ? `is in reverse order: certPem (${subjectOf(cert)}) is the last of its ${blocks.length} certificates`
-                : `has certPem (${subjectOf(cert)}) as certificate ${place + 1} of ${blocks.length}, where it must be the first`;
-            return `chainPem ${where}; give certPem first, then each issuer upward`;
-        }
-        if (blocks.length > 0 && !blocks[0].raw.equals(cert.raw)) return "chainPem does not start with certPem";
-        for (let i = 1; i < blocks.length; i++) {
-            if (!signedBy(blocks[i - 1], blocks[i])) {
-                return `chainPem is not a chain: ${subjectOf(blocks[i - 1])} is not signed by the certificate after it`;
-            }
-            chain.push(blocks[i]);
+    const blocks: crypto.X509Certificate[] = [];
+    for (const [i, pem] of pemBlocks(parts.chainPem, "CERTIFICATE").entries()) {
+        try {
+            blocks.push(new crypto.X509Certificate(pem));
+        } catch {
+            return `chainPem holds, as certificate ${i + 1}, a PEM block that is not an X.509 certificate; give the CA's certificate and every CA above it, up to the root, in PEM`;
         }
     }
-    let root: crypto.X509Certificate | undefined;
-    if (parts.rootCertPem !== undefined) {
-        const notRoot = rootCertificateProblem(parts.rootCertPem, "give the root alone");
-        if (notRoot !== undefined) return `rootCertPem ${notRoot}`;
-        root = new crypto.X509Certificate(issuerCertPem(parts.rootCertPem));
-        // A copy of the root with its key and subject (renewed, or cross-signed by an older root)
-        // reaches it: verifiers holding the root stop there (pathOf).
-        const top = chain[chain.length - 1];
-        if (!isRootCopy(top, root) && !signedBy(top, root)) {
-            return `the chain does not lead to rootCertPem: ${subjectOf(top)} is not signed by it`;
+    if (blocks.length === 0 && !isRoot) {
+        return "chainPem holds no certificate; give the CA's certificate and every CA above it, up to the root";
+    }
+    // A repeated certificate or one out of place is refused, not mended: it is a sign that the file
+    // was put together by hand, and its owner should see what else it holds.
+    for (let i = 1; i < blocks.length; i++) {
+        const first = blocks.findIndex((earlier) => earlier.raw.equals(blocks[i].raw));
+        if (first < i) {
+            return `chainPem holds ${subjectOf(blocks[i])} twice (certificates ${first + 1} and ${i + 1}); remove the repeated ${subjectOf(blocks[i])}`;
         }
     }
-    return (
-        signatureProblem(chain, root, parts.verifiedByGo === true) ??
-        (parts.verifiedByGo === true ? nameBytesProblem(chain, root) : undefined) ??
-        pathLengthProblem(chain, root, parts.signsCa === true, parts.verifiedByGo === true) ??
-        (parts.signsFor === undefined ? undefined : purposeProblem(chain, root, parts.signsFor)) ??
-        unhandledExtensionProblem(chain, root, parts.verifiedByGo === true) ??
-        nameConstraintProblem(chain, root, parts.signsNames ?? [])
-    );
+    const place = blocks.findIndex((block) => block.raw.equals(cert.raw));
+    if (place > 0) {
+        const reversed = [...blocks].reverse();
+        const upsideDown =
+            place === blocks.length - 1 && reversed.every((b, i) => i === 0 || signedBy(reversed[i - 1], b));
+        const where = upsideDown
+            ? `is in reverse order: certPem (${subjectOf(cert)}) is the last of its ${blocks.length} certificates`
+            : `has certPem (${subjectOf(cert)}) as certificate ${place + 1} of ${blocks.length}, where it must be the first`;
+        return `chainPem ${where}; give certPem first, then each issuer upward`;
+    }
+    if (blocks.length > 0 && !blocks[0].raw.equals(cert.raw)) return "chainPem does not start with certPem";
+    for (let i = 1; i < blocks.length; i++) {
+        if (!signedBy(blocks[i - 1], blocks[i])) {
+            return `chainPem is not a chain: ${subjectOf(blocks[i - 1])} is not signed by the certificate after it`;
+        }
+    }
+    return [cert, ...blocks.slice(1)];
+}
+
+/** rootCertPem as the provider gets it, or why it is no root (rootCertificateProblem) or not the one `chain` leads to. */
+function rootAbove(chain: readonly crypto.X509Certificate[], rootCertPem: string): crypto.X509Certificate | string {
+    const notRoot = rootCertificateProblem(rootCertPem, "give the root alone");
+    if (notRoot !== undefined) return `rootCertPem ${notRoot}`;
+    const root = new crypto.X509Certificate(issuerCertPem(rootCertPem));
+    // A copy of the root with its key and subject (renewed, or cross-signed by an older root)
+    // reaches it: verifiers holding the root stop there (pathOf).
+    const top = chain[chain.length - 1];
+    if (!isRootCopy(top, root) && !signedBy(top, root)) {
+        return `the chain does not lead to rootCertPem: ${subjectOf(top)} is not signed by it`;
+    }
+    return root;
 }
 
 /** Where a certificate of the issuer's path (pathOf) is, as a refusal names it. */
@@ -1176,25 +1208,16 @@ interface DatedPath {
     readonly root?: crypto.X509Certificate;
 }
 
-/** The DatedPath of a sound issuer's parts: certPem and the rest of its path (pathOf). */
-function datedPathOf(parts: IssuerParts): DatedPath {
-    const signing = new crypto.X509Certificate(issuerCertPem(parts.certPem));
-    const chain = [
-        signing,
-        ...pemBlocks(parts.chainPem ?? "", "CERTIFICATE")
-            .slice(1)
-            .map((pem) => new crypto.X509Certificate(pem)),
-    ];
-    const root =
-        parts.rootCertPem === undefined ? undefined : new crypto.X509Certificate(issuerCertPem(parts.rootCertPem));
+/** The DatedPath of a sound issuer's certificates: certPem and the rest of its path (pathOf). */
+function datedPathOf({ chain, root }: IssuerCertificates): DatedPath {
     const path = pathOf(chain, root);
     // certPem is dated even when it is a copy of the root that rootCertPem stands in for: it signs.
-    return { certs: path[0] === signing ? path : [signing, ...path], root };
+    return { certs: path[0] === chain[0] ? path : [chain[0], ...path], root };
 }
 
 /**
- * Why a certificate of a sound issuer (issuerProblem; its DatedPath) is expired or not valid yet at
- * `now`, or undefined: certPem and the rest of its path (pathOf), up to rootCertPem. BoringSSL, OpenSSL and
+ * Why a certificate of a sound issuer (issuerCertificatesOf; its DatedPath) is expired or not
+ * valid yet at `now`, or undefined: certPem and the rest of its path (pathOf), up to rootCertPem. BoringSSL, OpenSSL and
  * Go refuse every chain through one ("certificate has expired", "certificate is not yet valid"),
  * so all the issuer signs would be refused; an older copy of the root that chainPem ends in is off
  * the path (they stop at the trusted root), and is often expired (a cross-signed root whose
@@ -1241,12 +1264,12 @@ function refuseNotText(parts: Partial<Record<IssuerPart, unknown>>, label: strin
     }
 }
 
-/** What an issuer is used for, which issuerProblem holds its parts against (see IssuerParts). */
+/** What an issuer is used for, which issuerCertificatesOf holds its parts against (see IssuerParts). */
 type IssuerUse = Pick<IssuerParts, "root" | "signsCa" | "signsFor" | "verifiedByGo" | "signsNames">;
 
 /**
- * An issuer's parts, as given or as their outputs resolved, for issuerProblem: each is refused by
- * name when it is no text, a required one when it is missing or resolved to nothing (a
+ * An issuer's parts, as given or as their outputs resolved, for issuerCertificatesOf: each is
+ * refused by name when it is no text, a required one when it is missing or resolved to nothing (a
  * StackReference's missing output) too. Required are certPem and privateKeyPem, and a CA
  * signer's rootCertPem (`signsCa`): the CA hands it on as its own rootCertPem and trust bundle,
  * which would fail on nothing with a TypeError. An optional part left out or resolved to nothing
@@ -1286,15 +1309,15 @@ const soundIssuers = new Map<string, DatedPath>();
 
 /**
  * Refuses an issuer's parts, naming it as `label` does, unless they make one CA that can sign
- * (issuerProblem, once for each issuer) whose certificates are valid at `clock`'s time.
+ * (issuerCertificatesOf, once for each issuer) whose certificates are valid at `clock`'s time.
  */
 function checkIssuer(parts: IssuerParts, clock: CheckClock, label: string, resource: pulumi.Resource): void {
     const id = crypto.hash("sha256", JSON.stringify(parts), "hex");
     let dated = soundIssuers.get(id);
     if (dated === undefined) {
-        const problem = issuerProblem(parts);
-        if (problem !== undefined) throw argumentError(`${label}: ${problem}`, resource);
-        dated = datedPathOf(parts);
+        const certificates = issuerCertificatesOf(parts);
+        if (typeof certificates === "string") throw argumentError(`${label}: ${certificates}`, resource);
+        dated = datedPathOf(certificates);
         soundIssuers.set(id, dated);
     }
     // The dates at each use: the clock moves on, and a plan's may read another time.
@@ -1303,7 +1326,7 @@ function checkIssuer(parts: IssuerParts, clock: CheckClock, label: string, resou
 }
 
 /**
- * The issuer with its certPem checked against its other parts (issuerProblem) before anything
+ * The issuer with its certPem checked against its other parts (issuerCertificatesOf) before anything
  * signs with it: at once when every part is plain text (a program in another language passes
  * PEM so), else once the outputs resolve. `label` names the component and argument. Its certPem
  * and privateKeyPem are as the signing resources must get them (issuerCertPem, issuerKeyPem).
@@ -1355,8 +1378,8 @@ export function checkedIssuer<T extends { certPem: pulumi.Input<string>; private
     );
     const certPem = pulumi.all([members.certPem, verdict]).apply(([checked]) => issuerCertPem(checked));
     const privateKeyPem = pulumi.all([members.privateKeyPem, verdict]).apply(([checked]) => issuerKeyPem(checked));
-    // rootCertPem goes on as the provider writes PEM too (one certificate: issuerProblem): istiod's
-    // root-cert.pem takes it as it is, and Go skips a block after a byte order mark.
+    // rootCertPem goes on as the provider writes PEM too (one certificate: issuerCertificatesOf):
+    // istiod's root-cert.pem takes it as it is, and Go skips a block after a byte order mark.
     const rootCertPem =
         members.rootCertPem === undefined
             ? {}
