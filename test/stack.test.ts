@@ -269,7 +269,8 @@ describe("The Pulumi entry point (lib/program.ts)", function () {
     }
 
     it("reads pki:* config the way `pulumi up` passes it and exports the endpoints", async () => {
-        const { outputs } = await runEntryPoint(loadStackFile("stacks/Pulumi.dev.yaml"), sharedState);
+        // A new stack's state: the shared one keeps the outputs of whichever run used it last.
+        const { outputs } = await runEntryPoint(loadStackFile("stacks/Pulumi.dev.yaml"), newStackState());
         assert.deepStrictEqual(
             outputs.endpoints.map((e) => [e.host, e.credentialName]),
             [
