@@ -5,6 +5,7 @@ import * as fs from "fs";
 import { register } from "module";
 import * as path from "path";
 import { pathToFileURL } from "url";
+import * as util from "util";
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import * as YAML from "yaml";
@@ -2314,6 +2315,65 @@ describe("The stand-in harness (runWithStandIn)", function () {
             /\[TypeError: error serializing property "subject": Cannot read properties of null \(reading 'commonName'\)\]/,
         );
         assert.doesNotMatch(bug.stderr, /PRIVATE KEY|inputsJson/);
+    });
+
+    it("prints no private key of the state when an error or Output of a run is inspected, or a refused run is left unawaited", async function () {
+        this.timeout(60_000);
+        // A CA key that is not the root certificate's: IntermediateCa refuses it (a ResourceError).
+        const refused = () => {
+            const rootKey = new tls.PrivateKey("root-key", { algorithm: "ECDSA", ecdsaCurve: "P256" });
+            const otherKey = new tls.PrivateKey("other-key", { algorithm: "ECDSA", ecdsaCurve: "P256" });
+            const rootCert = new tls.SelfSignedCert("root-cert", {
+                privateKeyPem: rootKey.privateKeyPem,
+                isCaCertificate: true,
+                allowedUses: ["cert_signing"],
+                validityPeriodHours: 24,
+                subject: { commonName: "Root" },
+            });
+            const ca = new IntermediateCa("ca", {
+                rootCa: { certPem: rootCert.certPem, privateKeyPem: otherKey.privateKeyPem },
+                subject: { commonName: "Intermediate" },
+            });
+            return { caKey: ca.privateKeyPem };
+        };
+        // The run's async context (which every promise of the run carries) holds the engine, and its state the keys.
+        const error = await runWithStandIn(refused, { state: new Map() }).then(
+            () => assert.fail("the run was not refused"),
+            (reason: unknown) => reason,
+        );
+        const REFUSAL =
+            'error serializing property "caCertPem": IntermediateCa rootCa: privateKeyPem is not the key of certPem';
+        assert.strictEqual((error as Error).message, REFUSAL);
+        assert.strictEqual(/PRIVATE KEY/.test(util.inspect(error, { depth: Infinity })), false);
+        const { returned, engine } = await runWithStandIn(
+            () => new RootCa("root", { subject: { commonName: "Root" }, keyAlgorithm: "ECDSA" }).certPem,
+            { state: new Map() },
+        );
+        assert.strictEqual(/PRIVATE KEY/.test(util.inspect(returned, { depth: Infinity })), false);
+        assert.strictEqual(util.inspect(engine), "[EngineStandIn: 3 resources]");
+
+        // A forgotten await: Node prints the unhandled rejection (inspected, no custom inspect) and exits.
+        const folder = tempDir("unawaited");
+        fs.writeFileSync(
+            path.join(folder, "refused.js"),
+            `const tls = require(${JSON.stringify(require.resolve("@pulumi/tls"))});\n` +
+                `const { IntermediateCa } = require(${JSON.stringify(require.resolve("../lib/components/intermediateCa"))});\n` +
+                `const rootKey = new tls.PrivateKey("root-key", { algorithm: "ECDSA", ecdsaCurve: "P256" });\n` +
+                `const otherKey = new tls.PrivateKey("other-key", { algorithm: "ECDSA", ecdsaCurve: "P256" });\n` +
+                `const rootCert = new tls.SelfSignedCert("root-cert", { privateKeyPem: rootKey.privateKeyPem, isCaCertificate: true, allowedUses: ["cert_signing"], validityPeriodHours: 24, subject: { commonName: "Root" } });\n` +
+                `const ca = new IntermediateCa("ca", { rootCa: { certPem: rootCert.certPem, privateKeyPem: otherKey.privateKeyPem }, subject: { commonName: "Intermediate" } });\n` +
+                `exports.caKey = ca.privateKeyPem;\n`,
+        );
+        const file = path.join(folder, "unawaited.js");
+        fs.writeFileSync(
+            file,
+            `const { runProgram } = require(${JSON.stringify(require.resolve("../lib/testing"))});\n` +
+                `runProgram(require.resolve("./refused"), { state: new Map() });\n`,
+        );
+        const result = spawnSync(process.execPath, [file], { encoding: "utf8" });
+        assert.strictEqual(result.status, 1, result.stderr);
+        assert.ok(result.stderr.includes(`[ResourceError: ${REFUSAL}] {`), result.stderr.slice(0, 2_000));
+        assert.strictEqual(/PRIVATE KEY/.test(result.stderr), false);
     });
 
     it("runs a program of several files afresh each time, as a new process would: all its resources, this run's outputs", async () => {

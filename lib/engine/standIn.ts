@@ -13,6 +13,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { AsyncLocalStorage } from "node:async_hooks";
+import * as util from "node:util";
 import { PROVIDER_PEM } from "../pki/pem";
 import { RANDOM_RESOURCES } from "./randomProvider";
 import { TestKeyFile } from "./testKeys";
@@ -481,6 +482,11 @@ export class EngineStandIn implements pulumi.runtime.Mocks {
                 if (type.startsWith("kubernetes:")) return { id: kubernetesId(inputs, name), state: inputs };
                 return { id: `${name}-id`, state: inputs };
         }
+    }
+
+    /** A short tag, never the state and its private keys (console.log of a run's result, say). */
+    [util.inspect.custom](): string {
+        return `[EngineStandIn: ${this.resources.length} resources]`;
     }
 
     /** Kubernetes objects the program creates (not providers, not objects it reads), in registration order. */
