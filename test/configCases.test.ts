@@ -2416,6 +2416,17 @@ const FILE_CASES: [string, string, string[]][] = [
             "stack file $FILE imports Pulumi ESC environments (environment:), whose values render cannot read; put the pki: keys in the stack file itself",
         ],
     ],
+    // yaml.v3 applies these merges (pulumi up would set pki:meshStrictMtls); the old loader dropped them without a word.
+    [
+        "a merge key (<<) in the config: map",
+        "config:\n  pki:environment: dev\n  pki:option: 1\n  pki:baseDomain: dev.api.bank.example\n  pki:domains: { ob: { services: [accounts] } }\n  <<: { pki:meshStrictMtls: true }\n",
+        ['stack file $FILE: "config:" uses a YAML merge key (<<), which this loader does not read; write the keys out'],
+    ],
+    [
+        "a merge key (<<) at the top level",
+        "<<: { config: { pki:meshStrictMtls: true } }\nconfig:\n  pki:environment: dev\n  pki:option: 1\n  pki:baseDomain: dev.api.bank.example\n  pki:domains: { ob: { services: [accounts] } }\n",
+        ["stack file $FILE uses a YAML merge key (<<), which this loader does not read; write the keys out"],
+    ],
     [
         "a config key read as a number",
         "config:\n  1: x\n  pki:environment: dev\n  pki:option: 1\n  pki:baseDomain: dev.api.bank.example\n  pki:domains: { ob: { services: [accounts] } }\n",
@@ -2804,6 +2815,36 @@ describe("Invalid stack files are refused with every problem named, before anyth
         const { status, err } = await cli("render", "--config", file, "--out", out);
         assert.deepStrictEqual([status, err], [1, `invalid stack configuration:\n  - ${refusal}\n`]);
         assert.strictEqual(fs.existsSync(out), false);
+    });
+
+    it("render, inventory and diff refuse a merge key (<<) in config:, and render writes nothing", async () => {
+        const base = path.join(dir, "Pulumi.merge-base.yaml");
+        fs.writeFileSync(base, stackFileText({}, root));
+        // pulumi up would make the mesh strict; diff said "No certificate changes."
+        const file = path.join(dir, "Pulumi.merge.yaml");
+        fs.writeFileSync(file, `${stackFileText({}, root)}  <<: { pki:meshStrictMtls: true }\n`);
+        const refusal = `stack file ${file}: "config:" uses a YAML merge key (<<), which this loader does not read; write the keys out`;
+        const out = path.join(dir, "merge-out");
+        assert.deepStrictEqual(await cli("render", "--config", file, "--out", out), {
+            status: 1,
+            out: "",
+            err: `invalid stack configuration:\n  - ${refusal}\n`,
+        });
+        assert.strictEqual(fs.existsSync(out), false);
+        assert.deepStrictEqual(await cli("inventory", "--config", file), {
+            status: 1,
+            out: "",
+            err: `invalid stack configuration:\n  - ${refusal}\n`,
+        });
+        assert.deepStrictEqual(await cli("diff", "--base", base, "--head", file), {
+            status: 1,
+            out: "",
+            err: `invalid stack configuration in --head ${file}:\n  - ${refusal}\n`,
+        });
+        // A quoted "<<" is text to yaml.v3 (its tag is !!str), a key like any other, not a merge
+        // (Go's encoding/json writes < and > as \u003c and \u003e).
+        fs.writeFileSync(file, `${stackFileText({}, root)}  other:x: { "<<": { leaf: 300 } }\n`);
+        assert.strictEqual(stackFileConfig(file)["other:x"], '{"\\u003c\\u003c":{"leaf":300}}');
     });
 
     it("render prints the messages, exits 1 and writes no output folder", async () => {
@@ -3488,6 +3529,42 @@ describe("Project-level config (Pulumi.yaml `config:`) applies to render as Pulu
             verdict(() => rawConfigFromStackFile(stack(own, "stacks"))),
             { problems: [`${path.join(own, "Pulumi.yaml")}: ${nearMiss}`] },
         );
+    });
+
+    it("refuses a merge key (<<) in Pulumi.yaml, in config: or at its top level, and render, inventory and diff write nothing", async () => {
+        // pulumi up would apply both merges (yaml.v3); the old loader dropped them without a word.
+        const base = path.join(tempDir("config-project-base"), "Pulumi.dev.yaml");
+        fs.writeFileSync(base, stackFileText({}, NO_ROOT));
+        for (const [name, config, where] of [
+            ["config:", "  <<: { pki:meshStrictMtls: true }\n", ': "config:"'],
+            ["top level", "  pki:organization: Example Bank\n<<: { description: merged }\n", ""],
+        ]) {
+            const dir = project(config);
+            const file = stack(dir, "stacks");
+            const refusal = `${path.join(dir, "Pulumi.yaml")}${where} uses a YAML merge key (<<), which this loader does not read; write the keys out`;
+            const out = path.join(dir, "out");
+            assert.deepStrictEqual(
+                await cli("render", "--config", file, "--out", out),
+                { status: 1, out: "", err: `invalid stack configuration:\n  - ${refusal}\n` },
+                name,
+            );
+            assert.strictEqual(fs.existsSync(out), false, name);
+            assert.deepStrictEqual(
+                await cli("inventory", "--config", file),
+                { status: 1, out: "", err: `invalid stack configuration:\n  - ${refusal}\n` },
+                name,
+            );
+            assert.deepStrictEqual(
+                await cli("diff", "--base", base, "--head", file),
+                { status: 1, out: "", err: `invalid stack configuration in --head ${file}:\n  - ${refusal}\n` },
+                name,
+            );
+        }
+        // A quoted "<<" is text to yaml.v3, a key of the project's namespace like any other.
+        const own = project("  pki:organization: Example Bank\n", "index.js");
+        const file = stack(own, "stacks");
+        fs.appendFileSync(file, '  "<<": 1\n');
+        assert.strictEqual(stackFileConfig(file)["apic-istio-pki:<<"], "1");
     });
 
     it("refuses project entries Pulumi refuses, naming the project file and the key", () => {

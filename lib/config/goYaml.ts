@@ -44,6 +44,24 @@ export type GoValue = null | boolean | bigint | number | string | GoTime | GoVal
 export class UnreadableYaml extends Error {}
 
 const STR_TAG = "tag:yaml.org,2002:str";
+const MERGE_TAG = "tag:yaml.org,2002:merge";
+
+/**
+ * Refuses a map holding a merge key, which yaml.v3 applies (decode.go `isMerge`: `<<` written
+ * plain, or tagged `!` or `!!merge`; a quoted "<<" is a text key) and this loader does not.
+ * `where` names the map (e.g. "pki:validityDays", or a file's `config:`).
+ */
+export function refuseMergeKey(node: unknown, where: string): void {
+    const isMerge = (key: unknown): boolean =>
+        YAML.isScalar(key) &&
+        (key.tag === MERGE_TAG ||
+            (key.type === "PLAIN" && key.value === "<<" && (key.tag === undefined || key.tag === "!")));
+    if (YAML.isMap(node) && node.items.some((pair) => isMerge(pair.key))) {
+        throw new UnreadableYaml(
+            `${where} uses a YAML merge key (<<), which this loader does not read; write the keys out`,
+        );
+    }
+}
 
 /** yaml.v3 resolve.go `resolveTable`: the first character says what a plain scalar may be. */
 function hint(text: string): "N" | "S" | "D" | "M" | "." | undefined {
@@ -689,13 +707,9 @@ function decode(node: unknown, doc: YAML.Document, where: string, depth: number)
     }
     if (YAML.isSeq(node)) return node.items.map((item, i) => decode(item, doc, `${where}[${i}]`, depth + 1));
     if (YAML.isMap(node)) {
+        refuseMergeKey(node, where);
         return new GoMap(
             node.items.map((pair) => {
-                if (YAML.isScalar(pair.key) && pair.key.type === "PLAIN" && pair.key.value === "<<") {
-                    throw new UnreadableYaml(
-                        `${where} uses a YAML merge key (<<), which this loader does not read; write the keys out`,
-                    );
-                }
                 const keyNode = YAML.isAlias(pair.key) ? aliasTargets(doc).get(pair.key) : pair.key;
                 if (YAML.isCollection(keyNode)) {
                     // yaml.v3 cannot make a Go map key of a slice or map.

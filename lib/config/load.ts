@@ -23,7 +23,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
 import { codeOf, readRegularFile } from "../files";
-import { GoMap, GoValue, parseYamlDocument, toGoValue, UnreadableYaml } from "./goYaml";
+import { GoMap, GoValue, parseYamlDocument, refuseMergeKey, toGoValue, UnreadableYaml } from "./goYaml";
 import { projectValueText, SecureValue, stackValueText, UnpassableValue } from "./pulumiText";
 import { ConfigError, KNOWN_KEYS } from "./validate";
 import { characterCount, shownName } from "./values";
@@ -229,10 +229,14 @@ function document(text: string, source: string): YAML.Document {
     }
 }
 
-/** The members of a YAML map by their text keys (a non-text key is left to the caller). */
-function members(node: unknown): Map<string, unknown> {
+/**
+ * The members of a YAML map by their text keys (a non-text key is left to the caller); a merge key
+ * is refused (UnreadableYaml), `where` naming the map: yaml.v3 would add the members it merges.
+ */
+function members(node: unknown, where: string): Map<string, unknown> {
     const found = new Map<string, unknown>();
     if (!YAML.isMap(node)) return found;
+    refuseMergeKey(node, where);
     for (const pair of node.items) {
         if (YAML.isScalar(pair.key)) found.set(String(pair.key.value), pair.value);
     }
@@ -278,7 +282,7 @@ function projectOf(file: string, read: ReadFile): Project | undefined {
     const claims: { projectFile: string; doc: YAML.Document; main: unknown; dir: string }[] = [];
     let nearest = true;
     for (let dir = stackDir; ; dir = path.dirname(dir)) {
-        let found: { projectFile: string; doc: YAML.Document } | undefined;
+        let found: ReturnType<typeof projectFileIn>;
         try {
             found = projectFileIn(dir, read);
         } catch (error) {
@@ -288,8 +292,7 @@ function projectOf(file: string, read: ReadFile): Project | undefined {
         }
         if (found !== undefined) {
             nearest = false;
-            const { projectFile, doc } = found;
-            const root = members(doc.contents);
+            const { projectFile, doc, root } = found;
             // `config: <folder>` is the old spelling of stackConfigDir (project.go RewriteConfigPathIntoStackConfigDir).
             const stackConfigDir = [root.get("stackConfigDir"), root.get("config")].find(YAML.isScalar)?.value;
             if (path.resolve(dir, String(stackConfigDir ?? "")) === path.resolve(stackDir)) {
@@ -334,7 +337,7 @@ export function nearestProject(
             }
             try {
                 const doc = parseYamlDocument(text);
-                const root = members(doc.contents);
+                const root = members(doc.contents, "the top level");
                 const textOf = (key: string): string | undefined => {
                     const node = root.get(key);
                     // A map (the `config:` of keys) is no text, and is not decoded: its faults are the loader's to name.
@@ -356,12 +359,25 @@ export function nearestProject(
     }
 }
 
-/** The project file in `dir` (Pulumi.yaml, else Pulumi.yml), parsed, or undefined when there is none. */
-function projectFileIn(dir: string, read: ReadFile): { projectFile: string; doc: YAML.Document } | undefined {
+/**
+ * The project file in `dir` (Pulumi.yaml, else Pulumi.yml), parsed, and its top level (members),
+ * or undefined when there is none.
+ */
+function projectFileIn(
+    dir: string,
+    read: ReadFile,
+): { projectFile: string; doc: YAML.Document; root: Map<string, unknown> } | undefined {
     for (const name of ["Pulumi.yaml", "Pulumi.yml"]) {
         const projectFile = path.join(dir, name);
         const text = read(projectFile);
-        if (text !== undefined) return { projectFile, doc: document(text, projectFile) };
+        if (text === undefined) continue;
+        const doc = document(text, projectFile);
+        try {
+            return { projectFile, doc, root: members(doc.contents, projectFile) };
+        } catch (error) {
+            if (error instanceof UnreadableYaml) throw new ConfigError([error.message]);
+            throw error;
+        }
     }
     return undefined;
 }
@@ -389,13 +405,20 @@ function projectConfig(
     source: string,
     runsStackProgram: boolean,
 ): Omit<Project, "runsStackProgram"> {
-    const root = members(doc.contents);
+    // Its top level was read by projectFileIn, merge keys refused there.
+    const root = members(doc.contents, source);
     const nameNode = root.get("name");
     const name = YAML.isScalar(nameNode) ? String(nameNode.value) : "";
     const config = new Map<string, string>();
     const stray: string[] = [];
     const problems: string[] = [];
     const configNode = root.get("config");
+    try {
+        refuseMergeKey(configNode, `${source}: "config:"`);
+    } catch (err) {
+        if (!(err instanceof UnreadableYaml)) throw err;
+        throw new ConfigError([err.message]);
+    }
     for (const pair of YAML.isMap(configNode) ? configNode.items : []) {
         const key = YAML.isScalar(pair.key) ? configKey(String(pair.key.value), name) : undefined;
         if (key === undefined || key === null) continue;
@@ -498,7 +521,15 @@ function stackConfig(
     unread: string[],
 ): Record<string, string> {
     const doc = document(text, `stack file ${source}`);
-    const root = members(doc.contents);
+    let root: Map<string, unknown>;
+    try {
+        root = members(doc.contents, `stack file ${source}`);
+        refuseMergeKey(root.get("config"), `stack file ${source}: "config:"`);
+    } catch (err) {
+        if (!(err instanceof UnreadableYaml)) throw err;
+        problems.push(err.message);
+        return {};
+    }
     if (root.has("environment")) {
         problems.push(
             `stack file ${source} imports Pulumi ESC environments (environment:), whose values render cannot read; put the pki: keys in the stack file itself`,
