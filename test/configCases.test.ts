@@ -787,6 +787,13 @@ const CASES: [string, Overrides, string[]][] = [
         ],
     ],
     [
+        "cluster context read as a timestamp: passed as Go prints the time, not the context written",
+        { clusters: "[{ name: east, context: 2026-01-01 }]" },
+        [
+            'pki:clusters[0].context must be the name of a kubeconfig context; got "2026-01-01 00:00:00 +0000 UTC". YAML read the unquoted time as a timestamp, which Pulumi passes in this form: put the time in quotes',
+        ],
+    ],
+    [
         "cluster context with a tab",
         { clusters: '[{ name: east, context: "bank\\teast" }]' },
         [

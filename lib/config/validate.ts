@@ -501,6 +501,11 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>, now: Date
 const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2}))?$/;
 /** Go's time.String() form: what Pulumi passes for a time YAML read unquoted (a timestamp). */
 const GO_TIME = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d+)? [+-]\d{4} /;
+/** The end of a refusal of such a time where text was meant (`2026-11-20` written unquoted). */
+const quoteTimeHint = (value: Json | undefined): string =>
+    typeof value === "string" && GO_TIME.test(value)
+        ? ". YAML read the unquoted time as a timestamp, which Pulumi passes in this form: put the time in quotes"
+        : "";
 
 /** An ISO 8601 date, or date and time with a zone, on a real calendar day within X.509's years. */
 export function isIsoTime(text: string): boolean {
@@ -585,10 +590,7 @@ function validateRevocations(value: Json | undefined | null, now: Date, fail: Fa
         if (typeof revokedAt !== "string" || !isIsoTime(revokedAt)) {
             problem(
                 `${key}.revokedAt must be an ISO 8601 date or time with its zone, on a real calendar day from 1950 to 9999, ` +
-                    `such as "2026-11-20" or "2026-11-20T09:30:00Z"; got ${showJson(revokedAt)}` +
-                    (typeof revokedAt === "string" && GO_TIME.test(revokedAt)
-                        ? `. YAML read the unquoted time as a timestamp, which Pulumi passes in this form: put the time in quotes`
-                        : ""),
+                    `such as "2026-11-20" or "2026-11-20T09:30:00Z"; got ${showJson(revokedAt)}${quoteTimeHint(revokedAt)}`,
             );
         } else {
             const late = revokedAtProblem(key, revokedAt, holder, now);
@@ -896,7 +898,16 @@ function validateClusters(
                     fail(`${memberPath(key, k)} is not a known key; a cluster has name and context`);
             }
             if (entry.context !== undefined) {
-                if (typeof entry.context !== "string" || entry.context === "" || hasControlCharacter(entry.context)) {
+                if (typeof entry.context === "string" && GO_TIME.test(entry.context)) {
+                    // Not a context anyone named: the Go form of a date written unquoted (context: 2026-01-01).
+                    fail(
+                        `${key}.context must be the name of a kubeconfig context; got ${showJson(entry.context)}${quoteTimeHint(entry.context)}`,
+                    );
+                } else if (
+                    typeof entry.context !== "string" ||
+                    entry.context === "" ||
+                    hasControlCharacter(entry.context)
+                ) {
                     fail(
                         `${key}.context must be the name of a kubeconfig context (non-empty text without control characters); got ${showJson(entry.context)}. Leave it out for the current context`,
                     );
