@@ -765,39 +765,4 @@ describe("Engine stand-in: what a program reads (Resource.get, a StackReference)
             });
         }
     });
-
-    it("gives a StackReference to the run's own stack every output of the state's last run, a secret one secret", async () => {
-        const state = new Map();
-        const program = () => {
-            const self = new pulumi.StackReference("organization/apic-istio-pki/dev");
-            return {
-                rootKey: pulumi.secret("the root key"),
-                bundle: { certPem: "the cert", keyPem: pulumi.secret("the bundle key") },
-                generation: 1,
-                previous: [self.getOutput("rootKey"), self.getOutput("bundle"), self.getOutput("generation")],
-            };
-        };
-        const first = await runWithStandIn(program, { state });
-        assert.deepStrictEqual(first.outputs.previous, [undefined, undefined, undefined]);
-        const second = await runWithStandIn(program, { state });
-        assert.deepStrictEqual(second.outputs.previous, [
-            "the root key",
-            { certPem: "the cert", keyPem: "the bundle key" },
-            1,
-        ]);
-        const [rootKey, bundle, generation] = second.returned.previous;
-        assert.deepStrictEqual(
-            await Promise.all([rootKey, bundle, generation].map((output) => pulumi.isSecret(output))),
-            [true, true, false],
-        );
-        // As the engine gives them: the plain one as a value, the secret one as a secretValue.
-        const details = await runWithStandIn(
-            async () => {
-                const self = new pulumi.StackReference("dev");
-                return [await self.getOutputDetails("generation"), await self.getOutputDetails("rootKey")];
-            },
-            { state },
-        );
-        assert.deepStrictEqual(details.outputs, [{ value: 1 }, { secretValue: "the root key" }]);
-    });
 });

@@ -269,8 +269,7 @@ describe("The Pulumi entry point (lib/program.ts)", function () {
     }
 
     it("reads pki:* config the way `pulumi up` passes it and exports the endpoints", async () => {
-        // A new stack's state: the shared one keeps the outputs of whichever run used it last.
-        const { outputs } = await runEntryPoint(loadStackFile("stacks/Pulumi.dev.yaml"), newStackState());
+        const { outputs } = await runEntryPoint(loadStackFile("stacks/Pulumi.dev.yaml"), sharedState);
         assert.deepStrictEqual(
             outputs.endpoints.map((e) => [e.host, e.credentialName]),
             [

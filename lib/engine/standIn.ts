@@ -48,29 +48,13 @@ export type EngineState = Map<string, { inputsJson: string; id: string; state: R
 /** Where the state keeps the stack's own outputs of its last run (what a StackReference to itself reads). */
 const STACK_OUTPUTS_KEY = "pulumi:pulumi:Stack::outputs";
 
-/**
- * Keeps `outputs` as the stack's outputs, those named in `secretNames` wrapped as the SDK marks a
- * secret, so that a StackReference to the stack reads them back secret, as from the engine.
- */
-export function saveStackOutputs(
-    state: EngineState,
-    outputs: Record<string, unknown>,
-    secretNames: readonly string[] = [],
-): void {
-    const kept = JSON.parse(JSON.stringify(outputs)) as Record<string, unknown>;
-    for (const name of secretNames) {
-        if (name in kept) kept[name] = { [SECRET_SIG]: SECRET_VALUE, value: kept[name] };
-    }
-    state.set(STACK_OUTPUTS_KEY, { inputsJson: "", id: "", state: kept });
+export function saveStackOutputs(state: EngineState, outputs: Record<string, unknown>): void {
+    state.set(STACK_OUTPUTS_KEY, { inputsJson: "", id: "", state: JSON.parse(JSON.stringify(outputs)) });
 }
 
-/** The stack's outputs the state keeps, secret ones in plain text. */
 export function stackOutputsOf(state: EngineState): Record<string, unknown> {
-    return unwrapSecrets(state.get(STACK_OUTPUTS_KEY)?.state ?? {}) as Record<string, unknown>;
+    return state.get(STACK_OUTPUTS_KEY)?.state ?? {};
 }
-
-const isSecretWrapped = (value: unknown): boolean =>
-    typeof value === "object" && value !== null && (value as Record<string, unknown>)[SECRET_SIG] === SECRET_VALUE;
 
 /**
  * How many PrivateKeys each state has had of each resource name and inputs (canonical JSON): one
@@ -397,9 +381,7 @@ export class EngineStandIn implements pulumi.runtime.Mocks {
                 `unknown stack "${id}": the stand-in knows the run's own stack alone (${pulumi.getOrganization()}/${pulumi.getProject()}/${pulumi.getStack()}; options project and stack name it)`,
             );
         }
-        const outputs = this.state.get(STACK_OUTPUTS_KEY)?.state ?? {};
-        const secretOutputNames = Object.keys(outputs).filter((name) => isSecretWrapped(outputs[name]));
-        const state = { name: id, outputs, secretOutputNames };
+        const state = { name: id, outputs: stackOutputsOf(this.state), secretOutputNames: [] };
         this.record(args, inputs, id, state, true);
         return { id, state };
     }
@@ -774,7 +756,9 @@ async function runUntilSettled<T>(program: () => T | Promise<T>, options: RunOpt
         await new Promise((resolve) => setImmediate(resolve));
         if (unhandledError !== undefined) throw unhandledError;
         engine.saveTestKeys();
-        if (options.state !== undefined) await keepStackOutputs(options.state, returned, outputs);
+        const record = (outputs as { deploymentRecord?: unknown } | undefined)?.deploymentRecord;
+        if (options.state !== undefined && record !== undefined)
+            saveStackOutputs(options.state, { deploymentRecord: record });
         return { engine, outputs, returned: returned as T };
     } catch (error) {
         if (!timedOut) await settleAfterFailure(engine);
@@ -784,42 +768,6 @@ async function runUntilSettled<T>(program: () => T | Promise<T>, options: RunOpt
         process.off("unhandledRejection", onUnhandled);
         for (const listener of [...otherListeners].reverse()) process.prependListener("unhandledRejection", listener);
     }
-}
-
-/**
- * As `pulumi up` keeps a stack's outputs when an update succeeds: the next run's StackReference to
- * its own stack reads them, the secret ones secret. Outputs that are no record (a function's
- * value) leave the kept ones alone; an output that is no JSON (a BigInt, a cycle) is not kept.
- */
-async function keepStackOutputs(state: EngineState, returned: unknown, outputs: unknown): Promise<void> {
-    if (typeof outputs !== "object" || outputs === null || Array.isArray(outputs)) return;
-    const kept: Record<string, unknown> = {};
-    for (const [name, value] of Object.entries(outputs)) {
-        let json: string | undefined;
-        try {
-            json = JSON.stringify(value);
-        } catch {
-            continue;
-        }
-        if (json !== undefined) kept[name] = JSON.parse(json); // an undefined output is none, as in pulumi up
-    }
-    // Whether each output holds a secret anywhere inside (as the engine's secretOutputNames says);
-    // of a returned Output, whether it is secret as a whole.
-    const names = Object.keys(kept);
-    const secret = await Promise.all(
-        names.map((name) =>
-            pulumi.isSecret(
-                pulumi.Output.isInstance(returned)
-                    ? returned
-                    : pulumi.output((returned as Record<string, unknown>)[name]),
-            ),
-        ),
-    );
-    saveStackOutputs(
-        state,
-        kept,
-        names.filter((_, i) => secret[i]),
-    );
 }
 
 /**

@@ -14,7 +14,6 @@ import {
     RecordedResource,
     runWithStandIn,
     RunOptions,
-    saveStackOutputs,
     stackOutputsOf,
 } from "../engine/standIn";
 import { INITIAL_RECORD, parseRecord, RotationRecord } from "../plan/caRotation";
@@ -148,10 +147,7 @@ export async function renderPlan(plan: PkiPlan, outDir: string, options: RenderO
 async function renderInto(plan: PkiPlan, folder: StagedFolder, options: RenderOptions): Promise<RenderResult> {
     const outDir = folder.target;
     if (plan.pendingIntermediates.length > 0) {
-        // The update fails (pulumi up keeps the deployed outputs): the next render reads the same record.
-        const deployed = options.state === undefined ? undefined : stackOutputsOf(options.state);
         const { outputs } = await runWithStandIn(() => requestOfflineSignatures(plan), options);
-        if (options.state !== undefined && deployed !== undefined) saveStackOutputs(options.state, deployed);
         for (const id of plan.pendingIntermediates) {
             folder.write(`csr/${id}.csr`, outputs.intermediateCsrs[id], PUBLIC);
         }
@@ -167,9 +163,6 @@ async function renderInto(plan: PkiPlan, folder: StagedFolder, options: RenderOp
             deploymentRecord: stack.outputs.deploymentRecord,
         };
     }, options);
-    // The state keeps the record alone as the stack's outputs: what the next render reads, without
-    // a second copy of every key and password (and no change to the file when none changes).
-    if (options.state !== undefined) saveStackOutputs(options.state, { deploymentRecord: outputs.deploymentRecord });
 
     for (const object of engine.kubernetesObjects()) {
         const metadata = (object.inputs.metadata ?? {}) as { name?: string; namespace?: string };
