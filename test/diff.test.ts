@@ -386,6 +386,78 @@ describe("diff of an APIC client switch", function () {
     });
 });
 
+describe("diff of an APIC client switch entered again", function () {
+    this.timeout(30_000);
+    // ob's epoch 0 revoked: pulumi up drops a revoked key from the pins.
+    const revocation = {
+        endpoint: "ob",
+        serial: "0A",
+        epoch: 0,
+        reason: "keyCompromise",
+        revokedAt: "2026-01-20T09:30:00Z",
+    };
+    const repinned = (endpoint: string) => ({
+        endpoint,
+        before: ["key of epoch 1"],
+        after: ["key of epoch 1", "the key before epoch 1"],
+    });
+    const stackWide = (phase: string, revocations: (typeof revocation)[] = []) => ({
+        ...dev,
+        revocations,
+        rotation: { apicClientEpoch: 1, apicClientPhase: phase },
+    });
+
+    it("pins the key before the epoch again when a finished switch goes back to switch, unless it is revoked", () => {
+        assert.deepStrictEqual(diffPlans(plan(stackWide("finish")), plan(stackWide("switch"))).pins, [
+            repinned("dp"),
+            repinned("ob"),
+        ]);
+        const ownPhase = (clientPhase: string) => ({
+            ...dev,
+            rotation: { endpoints: { ob: { clientEpoch: 1, clientPhase } } },
+        });
+        assert.deepStrictEqual(diffPlans(plan(ownPhase("finish")), plan(ownPhase("switch"))).pins, [repinned("ob")]);
+        assert.deepStrictEqual(
+            diffPlans(plan(stackWide("finish", [revocation])), plan(stackWide("switch", [revocation]))).pins,
+            [repinned("dp")],
+        );
+    });
+
+    it("pins what pulumi up pins from a deployment record that holds each client's keys of epochs 0 and 1", () => {
+        const client = (epoch: number, serialHex: string) => ({
+            epoch,
+            serialHex,
+            spki: `${"A".repeat(43)}=`,
+            notAfter: "2030-01-01T00:00:00Z",
+            issuer: "apic-client-ca",
+        });
+        const deployed: RotationRecord = {
+            ...INITIAL_RECORD,
+            clients: { dp: [client(0, "0C"), client(1, "0D")], ob: [client(0, "0A"), client(1, "0B")] },
+        };
+        const now = new Date("2026-06-01T00:00:00Z");
+        const epochZero: Record<string, string> = { dp: "0/0C", ob: "0/0A" };
+        const cases: [(typeof revocation)[], string[]][] = [
+            [[], ["dp", "ob"]],
+            [[revocation], ["dp"]],
+        ];
+        for (const [revocations, repinnedIds] of cases) {
+            const head = stackWide("switch", revocations);
+            const deployedPins = planFromRawConfig(head, { deployed, now })
+                .endpoints.filter((e) => e.pinnedPreviousClients.length > 0)
+                .map((e) => [e.id, e.pinnedPreviousClients.map((c) => `${c.epoch}/${c.serialHex}`)]);
+            assert.deepStrictEqual(
+                deployedPins,
+                repinnedIds.map((id) => [id, [epochZero[id]]]),
+            );
+            assert.deepStrictEqual(
+                diffPlans(plan(stackWide("finish", revocations)), plan(head)).pins,
+                repinnedIds.map(repinned),
+            );
+        }
+    });
+});
+
 describe("diff of a new CRL period", function () {
     this.timeout(30_000);
     const revoked = {

@@ -268,9 +268,23 @@ function rekeyedInPlace(base: PkiPlan, head: PkiPlan): EndpointPlan[] {
 }
 
 /**
+ * A switch entered again at the epoch the base finished (a roll-back while APIC lacks the new
+ * keystore): pulumi up pins again the newest deployed key below that epoch unless it is revoked.
+ * Diff has no record, so it takes that key to be the previous epoch's: it cannot know whether that
+ * certificate expired (the record drops it, and pulumi up pins an older one still valid, or none),
+ * nor, after a skipped epoch, that the newest key below is an older one, which its revocation unpins.
+ */
+function keyBeforeRepinned(head: PkiPlan, e: EndpointPlan): string[] {
+    const { epoch } = e.client;
+    const revoked = head.config.revocations.some((r) => holderOf(r) === e.id && r.epoch === epoch - 1);
+    return epoch === 0 || revoked ? [] : [`the key before epoch ${epoch}`];
+}
+
+/**
  * The pins of each endpoint in base and head. The head's previous key is the base's current one
- * when the head raised the epoch; a switch phase carried over keeps whatever the base pinned. A
- * client re-keyed under the same epoch pins a new key of that epoch.
+ * when the head raised the epoch; a switch phase carried over keeps whatever the base pinned, and
+ * one entered again at the same epoch pins the key before it again. A client re-keyed under the
+ * same epoch pins a new key of that epoch.
  */
 function pinChanges(
     base: PkiPlan,
@@ -292,13 +306,16 @@ function pinChanges(
         ];
         const raised = e.client.epoch > old.client.epoch;
         const baseKeyRevoked = revokedEpochs(head, e.id).includes(old.client.epoch);
+        const reentered = e.client.epoch === old.client.epoch && !clientOverlap(base.config, e.id);
         const previous = !clientOverlap(head.config, e.id)
             ? []
             : raised
               ? baseKeyRevoked
                   ? []
                   : [keyOfEpoch(old.client.epoch)]
-              : basePins.slice(1);
+              : reentered
+                ? keyBeforeRepinned(head, e)
+                : basePins.slice(1);
         const current = rekeyed.has(e.id)
             ? `new ${describeKey(e.client.key)} ${keyOfEpoch(e.client.epoch)}`
             : keyOfEpoch(e.client.epoch);
