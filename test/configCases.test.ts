@@ -3574,6 +3574,31 @@ describe("Project-level config (Pulumi.yaml `config:`) applies to render as Pulu
         assert.strictEqual(stackFileConfig(file)["apic-istio-pki:<<"], "1");
     });
 
+    it("refuses an alias or a list as Pulumi.yaml's config:, whose keys the old loader dropped without a word", async () => {
+        // pulumi up reads the keys an alias names (yaml.v3 resolves it, merge keys and all) and refuses a list.
+        for (const [name, config, got] of [
+            ["alias", "base: &b\n  pki:organization: Acme Org\nconfig: *b\n", "an alias (*name)"],
+            ["alias of a merge", "base: &b\n  <<: { pki:organization: Acme Org }\nconfig: *b\n", "an alias (*name)"],
+            ["list", "config:\n  - pki:organization: Acme Org\n", "a list of 1 item"],
+        ]) {
+            const dir = tempDir("config-project-alias");
+            const projectFile = path.join(dir, "Pulumi.yaml");
+            fs.writeFileSync(projectFile, `name: apic-istio-pki\nruntime: nodejs\nstackConfigDir: stacks\n${config}`);
+            const file = stack(dir, "stacks");
+            const refusal = `${projectFile}: "config:" must be a map of keys such as pki:option: 2 (or the stack files' folder, the old spelling of stackConfigDir); got ${got}`;
+            assert.deepStrictEqual(
+                verdict(() => rawConfigFromStackFile(file)),
+                { problems: [refusal] },
+                name,
+            );
+            assert.deepStrictEqual(
+                await cli("inventory", "--config", file),
+                { status: 1, out: "", err: `invalid stack configuration:\n  - ${refusal}\n` },
+                name,
+            );
+        }
+    });
+
     it("refuses project entries Pulumi refuses, naming the project file and the key", () => {
         const dir = project(
             [

@@ -419,6 +419,12 @@ function projectConfig(
         if (!(err instanceof UnreadableYaml)) throw err;
         throw new ConfigError([err.message]);
     }
+    // Pulumi reads the keys an alias names (and refuses a list): read as no config, either went without a word.
+    if (configNode !== undefined && !YAML.isMap(configNode) && !YAML.isScalar(configNode)) {
+        throw new ConfigError([
+            `${source}: "config:" must be a map of keys such as pki:option: 2 (or the stack files' folder, the old spelling of stackConfigDir); got ${describe(configNode)}`,
+        ]);
+    }
     for (const pair of YAML.isMap(configNode) ? configNode.items : []) {
         const key = YAML.isScalar(pair.key) ? configKey(String(pair.key.value), name) : undefined;
         if (key === undefined || key === null) continue;
