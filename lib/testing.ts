@@ -71,10 +71,27 @@ export function runWithStandIn<T>(program: () => T | Promise<T>, options: RunOpt
             },
             (error: unknown) => {
                 if (error instanceof Error && error.message === SDK_NO_TRANSFORMS) throw transformsRefusal();
+                hideSdkObjects(error);
                 throw error;
             },
         )
         .finally(() => sdkState().setStackResource(undefined));
+}
+
+/**
+ * Makes the resources and outputs an error holds (a ResourceError's `resource`) non-enumerable,
+ * still readable: mocha's `--parallel` worker sends a failed test's error to the main process by
+ * walking its enumerable properties and deleting, in place, the functions it meets, which broke
+ * the SDK's outputs behind them; the worker then died and mocha exited 0, the failure unreported.
+ */
+function hideSdkObjects(error: unknown): void {
+    if (typeof error !== "object" || error === null) return;
+    for (const [key, value] of Object.entries(error)) {
+        const hideable = Object.getOwnPropertyDescriptor(error, key)?.configurable === true; // not of a frozen error
+        if (hideable && (pulumi.Resource.isInstance(value) || pulumi.Output.isInstance(value))) {
+            Object.defineProperty(error, key, { enumerable: false });
+        }
+    }
 }
 
 /** The SDK's refusal of resource transforms under mocks, which names the CLI (the stand-in has none). */

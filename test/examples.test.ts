@@ -12,7 +12,7 @@ import * as YAML from "yaml";
 import { EngineState, runWithStandIn } from "../lib/engine/standIn";
 import { readTestKeys } from "../lib/engine/testKeys";
 import * as tlsProvider from "../lib/engine/tlsProvider";
-import { runProgram } from "../lib/testing";
+import { runProgram, runWithStandIn as runInRootStack } from "../lib/testing";
 import { ApicClientBundle } from "../lib/components/apicClientBundle";
 import { ApicServerCertificate } from "../lib/components/apicServerCertificate";
 import { CustomerFacingTls } from "../lib/components/customerFacingTls";
@@ -2281,6 +2281,57 @@ describe("The stand-in harness (runWithStandIn)", function () {
             [result.status, result.stdout.match(/^# (pass|fail) \d+$/gm), result.stdout.match(/^# Error: .*$/gm)],
             [0, ["# pass 1", "# fail 0"], null],
             result.stdout,
+        );
+    });
+
+    it("hands on a refusal that mocha --parallel reports as a failure: its resource readable, out of the serializer's reach", async function () {
+        this.timeout(60_000);
+        const refusal =
+            'RootCa maxPathLength must be a whole number >= 1; got 0. @pulumi/tls writes 0 as "no limit", so 0 cannot forbid sub-CAs';
+        // Mocha's worker-to-main serializer deletes, in place, the functions of what a failed test's
+        // error leads to: a ResourceError's `resource` led to the SDK's outputs, which then broke.
+        const error = await runInRootStack(() => new RootCa("r", { subject: { commonName: "r" }, maxPathLength: 0 }), {
+            state: new Map(),
+        }).then(
+            () => assert.fail("the run should have failed"),
+            (refused: pulumi.ResourceError) => refused,
+        );
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const { SerializableEvent } = require("mocha/lib/nodejs/serializer") as {
+            SerializableEvent: { create(name: string, value: object, error: Error): { serialize(): object } };
+        };
+        const sent = SerializableEvent.create("fail", { title: "t" }, error).serialize() as unknown as {
+            error: Record<string, unknown>;
+        };
+        assert.deepStrictEqual([sent.error.message, "resource" in sent.error], [refusal, false]);
+        assert.ok(error.resource instanceof RootCa);
+        assert.strictEqual(
+            await new Promise((resolve) => error.resource?.urn.apply(resolve)),
+            "urn:pulumi:dev::apic-istio-pki::apic-istio-pki:index:RootCa::r",
+        );
+
+        // Two files failing so in two workers: mocha used to exit 0 with no summary, each worker dead.
+        const folder = tempDir("mocha-parallel");
+        const files = ["one", "two"].map((name) => {
+            const file = path.join(folder, `${name}.test.js`);
+            fs.writeFileSync(
+                file,
+                `const { RootCa } = require(${JSON.stringify(require.resolve("../lib"))});\n` +
+                    `const { runWithStandIn } = require(${JSON.stringify(require.resolve("../lib/testing"))});\n` +
+                    `it("is refused", () => runWithStandIn(() => new RootCa("r", { subject: { commonName: "r" }, maxPathLength: 0 })));\n`,
+            );
+            return file;
+        });
+        const mocha = [path.join(ROOT, "node_modules/.bin/mocha"), "--no-config", "--parallel", "--jobs", "2"];
+        const result = spawnSync(mocha[0], [...mocha.slice(1), "--timeout", "60000", ...files], { encoding: "utf8" });
+        assert.deepStrictEqual(
+            [
+                result.status,
+                result.stdout.match(/^ {2}\d+ (passing|failing)/gm),
+                result.stdout.split(refusal).length - 1,
+            ],
+            [2, ["  0 passing", "  2 failing"], 2],
+            result.stdout + result.stderr,
         );
     });
 
