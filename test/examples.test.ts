@@ -2415,16 +2415,26 @@ describe("The stand-in harness (runWithStandIn)", function () {
                 `const ca = new IntermediateCa("ca", { rootCa: { certPem: rootCert.certPem, privateKeyPem: otherKey.privateKeyPem }, subject: { commonName: "Intermediate" } });\n` +
                 `exports.caKey = ca.privateKeyPem;\n`,
         );
-        const file = path.join(folder, "unawaited.js");
-        fs.writeFileSync(
-            file,
-            `const { runProgram } = require(${JSON.stringify(require.resolve("../lib/testing"))});\n` +
+        const unawaited = {
+            "runProgram.js":
+                `const { runProgram } = require(${JSON.stringify(require.resolve("../lib/testing"))});\n` +
                 `runProgram(require.resolve("./refused"), { state: new Map() });\n`,
-        );
-        const result = spawnSync(process.execPath, [file], { encoding: "utf8" });
-        assert.strictEqual(result.status, 1, result.stderr);
-        assert.ok(result.stderr.includes(`[ResourceError: ${REFUSAL}] {`), result.stderr.slice(0, 2_000));
-        assert.strictEqual(/PRIVATE KEY/.test(result.stderr), false);
+            // The engine's own runWithStandIn, which chains each run after the last one ended.
+            "runWithStandIn.js":
+                `const { runWithStandIn } = require(${JSON.stringify(require.resolve("../lib/engine/standIn"))});\n` +
+                `runWithStandIn(() => require("./refused"), { state: new Map() });\n`,
+        };
+        for (const [name, script] of Object.entries(unawaited)) {
+            const file = path.join(folder, name);
+            fs.writeFileSync(file, script);
+            const result = spawnSync(process.execPath, [file], { encoding: "utf8" });
+            assert.strictEqual(result.status, 1, `${name}: ${result.stderr}`);
+            assert.ok(
+                result.stderr.includes(`[ResourceError: ${REFUSAL}] {`),
+                `${name}: ${result.stderr.slice(0, 2_000)}`,
+            );
+            assert.strictEqual(/PRIVATE KEY/.test(result.stderr), false, name);
+        }
     });
 
     it("runs a program of several files afresh each time, as a new process would: all its resources, this run's outputs", async () => {
@@ -2922,6 +2932,20 @@ describe("The stand-in harness (runWithStandIn)", function () {
             ["second-key"],
         );
         assert.strictEqual(first.outputs, first.engine.resources[0].state.publicKeyPem);
+        // A refused run ends its turn: the run after it goes on.
+        const [refused, after] = await Promise.allSettled([
+            runWithStandIn(() => {
+                throw new Error("refused by the program");
+            }),
+            runWithStandIn(oneKey("after-refusal"), { state: new Map() }),
+        ]);
+        assert.deepStrictEqual(
+            [
+                refused.status === "rejected" && (refused.reason as Error).message,
+                after.status === "fulfilled" && after.value.engine.resources.map((r) => r.name),
+            ],
+            ["refused by the program", ["after-refusal"]],
+        );
         await assert.rejects(
             runWithStandIn(() => runWithStandIn(oneKey("nested-key")), { state: new Map() }),
             {

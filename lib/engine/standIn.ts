@@ -583,9 +583,12 @@ export function runWithStandIn<T>(program: () => T | Promise<T>, options: RunOpt
     } catch (error) {
         return Promise.reject(error as Error);
     }
-    const run = lastRun.then(() => runAlone(program, options, config));
-    lastRun = run.catch(() => undefined);
-    return run;
+    // The next run waits for this one to end without handling the promise returned here (as
+    // run.catch would): a refused run nobody awaits is an unhandled rejection, as any promise's.
+    const previous = lastRun;
+    let ended!: () => void;
+    lastRun = new Promise<void>((resolve) => (ended = resolve));
+    return previous.then(() => runAlone(program, options, config)).finally(ended);
 }
 
 /** The project of runWithStandIn when no `project` is given. */
