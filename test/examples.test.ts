@@ -965,7 +965,7 @@ describe("Components used alone", function () {
         );
     });
 
-    it("refuses an issuer with a CA on its path whose critical extension Envoy, OpenSSL or Go does not handle", async () => {
+    it("refuses an issuer with a CA on its path whose critical extension Envoy or OpenSSL does not handle", async () => {
         const root = await mintRoot("Corp root");
         const crit = opensslCa(
             "Corp private-extension CA",
@@ -994,7 +994,7 @@ describe("Components used alone", function () {
                     host: "apic.bank.example",
                 });
         const refusal = (where: string) =>
-            `ApicServerCertificate serverCa: ${where} has the critical extension 1.3.6.1.4.1.99999.1, which Envoy's BoringSSL, OpenSSL and Go (istiod) do not handle: ` +
+            `ApicServerCertificate serverCa: ${where} has the critical extension 1.3.6.1.4.1.99999.1, which Envoy's BoringSSL and OpenSSL do not handle: ` +
             `they would refuse every certificate under it ("unhandled critical extension"); re-issue CN=Corp private-extension CA without that extension or with it non-critical, or give another CA`;
         assert.deepStrictEqual(
             [
@@ -1023,6 +1023,97 @@ describe("Components used alone", function () {
             [
                 ["unhandled critical extension", "unhandled critical extension"],
                 ["ok", "ok"],
+            ],
+        );
+    });
+
+    it("holds a critical extension against the verifiers that check that CA: BoringSSL no trust anchor's, Go only a MeshPluginCa's chains", async () => {
+        const root = await mintRoot("Corp root");
+        const ca = (name: string, extension: string, issuer?: TestCa) =>
+            opensslCa(
+                name,
+                ["basicConstraints = critical, CA:TRUE", "keyUsage = critical, keyCertSign, cRLSign", extension],
+                issuer,
+            );
+        const cdp = "crlDistributionPoints = critical, URI:http://pki.bank.example/root.crl";
+        const cdpRoot = ca("Corp CDP root", cdp);
+        const underCdpRoot = opensslCa("Corp CA under CDP root", ["basicConstraints = critical, CA:TRUE"], cdpRoot);
+        const cdpCa = ca("Corp CDP CA", cdp, root);
+        const netscapeCa = ca("Corp Netscape CA", "nsCertType = critical, sslCA", root);
+        const issuer = (signer: TestCa, top: TestCa) => ({
+            certPem: signer.certPem,
+            privateKeyPem: signer.keyPem,
+            chainPem: signer.certPem,
+            rootCertPem: top.certPem,
+        });
+        const intermediate = (signer: TestCa, top: TestCa) => () =>
+            new IntermediateCa("i", {
+                issuer: issuer(signer, top),
+                subject: { commonName: "i" },
+                keyAlgorithm: "ECDSA",
+            });
+        const mesh = (signer: TestCa, top: TestCa) => () =>
+            new MeshPluginCa("m", {
+                issuer: issuer(signer, top),
+                cluster: "c",
+                environment: "dev",
+                keyAlgorithm: "ECDSA",
+            });
+        const gateway = (signer: TestCa) => () =>
+            new IstioGatewayTls("g", {
+                serverCa: { certPem: signer.certPem, privateKeyPem: signer.keyPem, chainPem: signer.certPem },
+                clientTrustBundlePem: root.certPem,
+                endpoints: [{ id: "e", host: "api.bank.example", clientSubjectAltNames: ["urn:example:apic"] }],
+                keyAlgorithm: "ECDSA",
+            });
+        const refusal = (component: string, subject: string, oid: string, refusers: string) =>
+            `${component} issuer: certPem (${subject}) has the critical extension ${oid}, which ${refusers} does not handle: ` +
+            `it would refuse every certificate under it ("unhandled critical extension"); re-issue ${subject} without that extension or with it non-critical, or give another CA`;
+        assert.deepStrictEqual(
+            [
+                await run(intermediate(underCdpRoot, cdpRoot)),
+                await run(mesh(underCdpRoot, cdpRoot)),
+                await run(intermediate(cdpCa, root)),
+                await run(gateway(netscapeCa)),
+                await run(intermediate(netscapeCa, root)),
+                await run(mesh(netscapeCa, root)),
+            ],
+            [
+                "accepted",
+                "accepted",
+                refusal("IntermediateCa", "CN=Corp CDP CA", "2.5.29.31", "Envoy's BoringSSL"),
+                "accepted",
+                "accepted",
+                refusal("MeshPluginCa", "CN=Corp Netscape CA", "2.16.840.1.113730.1.1", "Go (istiod)"),
+            ],
+        );
+        // Envoy's rules accept what the accepted ones hand out: a leaf under the CA made below the
+        // CDP root, the gateway's certificate under the Netscape CA; and refuse a leaf under the CDP CA.
+        const { outputs } = await runWithStandIn(
+            () => {
+                const made = intermediate(underCdpRoot, cdpRoot)() as IntermediateCa;
+                const served = gateway(netscapeCa)() as IstioGatewayTls;
+                return { certPem: made.certPem, keyPem: made.privateKeyPem, served: served.serverCertPems.e };
+            },
+            { state: new Map() },
+        );
+        const made = { certPem: outputs.certPem as string, keyPem: outputs.keyPem as string };
+        const client = await mintLeaf(made, { commonName: "c", allowedUses: ["digital_signature", "client_auth"] });
+        const underCdp = await mintLeaf(cdpCa, { commonName: "c", allowedUses: ["digital_signature", "client_auth"] });
+        const verdict = (caCrt: string, chain: string, purpose: "sslclient" | "sslserver") => {
+            const v = verifyPeer({ caCrt, chain, purpose });
+            return [v.boringssl.error || "ok", v.openssl.error || "ok"];
+        };
+        assert.deepStrictEqual(
+            [
+                verdict(cdpRoot.certPem, client.cert + made.certPem + underCdpRoot.certPem, "sslclient"),
+                verdict(root.certPem, (outputs.served as string) + netscapeCa.certPem, "sslserver"),
+                verdict(root.certPem, underCdp.cert + cdpCa.certPem, "sslclient"),
+            ],
+            [
+                ["ok", "ok"],
+                ["ok", "ok"],
+                ["unhandled critical extension", "ok"],
             ],
         );
     });

@@ -833,12 +833,14 @@ const KEY_USAGE = "2.5.29.15";
 const SUBJECT_ALT_NAME = "2.5.29.17";
 const BASIC_CONSTRAINTS = "2.5.29.19";
 const NAME_CONSTRAINTS = "2.5.29.30";
+const CRL_DISTRIBUTION_POINTS = "2.5.29.31";
 const CERTIFICATE_POLICIES = "2.5.29.32";
 const POLICY_MAPPINGS = "2.5.29.33";
 const POLICY_CONSTRAINTS = "2.5.29.36";
 const EXTENDED_KEY_USAGE = "2.5.29.37";
 const INHIBIT_ANY_POLICY = "2.5.29.54";
-/** The extensions of RFC 5280's certificate profile that all three handle when critical (BoringSSL no more). */
+const NETSCAPE_CERT_TYPE = "2.16.840.1.113730.1.1";
+/** The extensions of RFC 5280's certificate profile that all three handle when critical. */
 const HANDLED_BY_ALL = [
     KEY_USAGE,
     SUBJECT_ALT_NAME,
@@ -850,22 +852,42 @@ const HANDLED_BY_ALL = [
     EXTENDED_KEY_USAGE,
     INHIBIT_ANY_POLICY,
 ] as const;
-const CRITICAL_EXTENSIONS_HANDLED: Readonly<Record<string, readonly string[]>> = {
-    "Envoy's BoringSSL": HANDLED_BY_ALL,
-    OpenSSL: [
-        ...HANDLED_BY_ALL,
-        "2.16.840.1.113730.1.1", // Netscape certificate type
-        "1.3.6.1.5.5.7.1.7", // RFC 3779 IP address blocks
-        "1.3.6.1.5.5.7.1.8", // RFC 3779 AS identifiers
-        "1.3.6.1.5.5.7.1.14", // proxy certificate information
-    ],
-    "Go (istiod)": [
-        ...HANDLED_BY_ALL,
-        "2.5.29.14", // subject key identifier
-        "2.5.29.31", // CRL distribution points
-        "2.5.29.35", // authority key identifier
-    ],
-};
+/**
+ * Each verifier's handled extensions, and whether it checks those of the trust anchor too:
+ * BoringSSL's check_chain_extensions goes over the certificates the peer sends only. Go's
+ * entry counts only where Go verifies the chains (`verifiedByGo`).
+ */
+const CRITICAL_EXTENSIONS_HANDLED: readonly {
+    readonly verifier: string;
+    readonly handled: readonly string[];
+    readonly checksAnchor: boolean;
+    readonly go?: true;
+}[] = [
+    { verifier: "Envoy's BoringSSL", handled: [...HANDLED_BY_ALL, NETSCAPE_CERT_TYPE], checksAnchor: false },
+    {
+        verifier: "OpenSSL",
+        handled: [
+            ...HANDLED_BY_ALL,
+            NETSCAPE_CERT_TYPE,
+            CRL_DISTRIBUTION_POINTS,
+            "1.3.6.1.5.5.7.1.7", // RFC 3779 IP address blocks
+            "1.3.6.1.5.5.7.1.8", // RFC 3779 AS identifiers
+            "1.3.6.1.5.5.7.1.14", // proxy certificate information
+        ],
+        checksAnchor: true,
+    },
+    {
+        verifier: "Go (istiod)",
+        handled: [
+            ...HANDLED_BY_ALL,
+            "2.5.29.14", // subject key identifier
+            CRL_DISTRIBUTION_POINTS,
+            "2.5.29.35", // authority key identifier
+        ],
+        checksAnchor: true,
+        go: true,
+    },
+];
 
 /** The name types Go's crypto/x509 reads in nameConstraints (parseNameConstraintsExtension). */
 const GO_CONSTRAINED_TYPES: readonly TypedName["type"][] = ["DNS", "IP", "email", "URI"];
@@ -876,7 +898,8 @@ const showSubtrees = (subtrees: readonly TypedName[]): string =>
 
 /**
  * Why a CA of the issuer's path (pathOf) has a critical extension a verifier of the chains below
- * it does not handle, or undefined: only the extensions all three handle are accepted. When
+ * it does not handle, or undefined: a verifier counts where it checks that certificate (BoringSSL
+ * no trust anchor's, Go only when `verifiedByGo`). When
  * `verifiedByGo`, that includes a critical nameConstraints with subtrees of a type Go does not
  * read (a DirName): Go marks the extension unhandled, where BoringSSL and OpenSSL apply it.
  */
@@ -885,7 +908,8 @@ function unhandledExtensionProblem(
     root: crypto.X509Certificate | undefined,
     verifiedByGo: boolean,
 ): string | undefined {
-    for (const [i, cert] of pathOf(chain, root).entries()) {
+    const path = pathOf(chain, root);
+    for (const [i, cert] of path.entries()) {
         const constraints = nameConstraintsOf(cert);
         const unread = [...(constraints?.permitted ?? []), ...(constraints?.excluded ?? [])].filter(
             (subtree) => !GO_CONSTRAINED_TYPES.includes(subtree.type),
@@ -897,10 +921,12 @@ function unhandledExtensionProblem(
                 `re-issue ${subjectOf(cert)} without those subtrees or with nameConstraints non-critical, or give another CA`
             );
         }
+        const anchor = i === path.length - 1 && isSelfSigned(cert);
         for (const oid of criticalExtensionsOf(cert)) {
-            const refusers = Object.entries(CRITICAL_EXTENSIONS_HANDLED)
-                .filter(([, handled]) => !handled.includes(oid))
-                .map(([verifier]) => verifier);
+            const refusers = CRITICAL_EXTENSIONS_HANDLED.filter(
+                ({ handled, checksAnchor, go }) =>
+                    (verifiedByGo || go !== true) && (checksAnchor || !anchor) && !handled.includes(oid),
+            ).map(({ verifier }) => verifier);
             if (refusers.length === 0) continue;
             return (
                 `${placeOnPath(i, cert, root)} has the critical extension ${oid}, which ${nameList(refusers)} ${refusers.length === 1 ? "does" : "do"} not handle: ` +
@@ -985,7 +1011,8 @@ function nameConstraintProblem(
     names: readonly SignedName[],
 ): string | undefined {
     if (names.length === 0) return undefined;
-    for (const [i, cert] of pathOf(chain, root).entries()) {
+    const path = pathOf(chain, root);
+    for (const [i, cert] of path.entries()) {
         const constraints = nameConstraintsOf(cert);
         if (constraints === undefined) continue;
         for (const name of names) {
