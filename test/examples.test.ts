@@ -965,6 +965,73 @@ describe("Components used alone", function () {
         );
     });
 
+    it("refuses a MeshPluginCa issuer whose extendedKeyUsage leaves out serverAuth or clientAuth, which istiod's workload certificates carry", async () => {
+        const root = await mintRoot("Corp root");
+        const ca = (name: string, usages: string) =>
+            opensslCa(name, ["basicConstraints = critical, CA:TRUE", `extendedKeyUsage = ${usages}`], root);
+        const anyUsage = ca("Corp any-usage CA", "anyExtendedKeyUsage");
+        const serverOnly = ca("Corp server-only CA", "serverAuth");
+        const both = ca("Corp TLS CA", "serverAuth, clientAuth");
+        const mesh = (signer: TestCa) => () =>
+            new MeshPluginCa("m", {
+                issuer: {
+                    certPem: signer.certPem,
+                    privateKeyPem: signer.keyPem,
+                    chainPem: signer.certPem,
+                    rootCertPem: root.certPem,
+                },
+                cluster: "c",
+                environment: "dev",
+                keyAlgorithm: "ECDSA",
+            });
+        const eku = "and verifiers hold a CA's extendedKeyUsage against the certificates below it: ";
+        assert.deepStrictEqual(
+            [await run(mesh(anyUsage)), await run(mesh(serverOnly)), await run(mesh(both))],
+            [
+                `MeshPluginCa issuer: certPem (CN=Corp any-usage CA) has extendedKeyUsage anyExtendedKeyUsage, without serverAuth and clientAuth, ${eku}` +
+                    `OpenSSL ("unsuitable certificate purpose") and Envoy's BoringSSL ("unsupported certificate purpose") would refuse the server and client certificates the CA made here signs ` +
+                    "(anyExtendedKeyUsage is not enough for OpenSSL and BoringSSL; Go alone accepts it); give a CA whose extendedKeyUsage includes serverAuth and clientAuth, or that has none",
+                `MeshPluginCa issuer: certPem (CN=Corp server-only CA) has extendedKeyUsage serverAuth, without clientAuth, ${eku}` +
+                    `OpenSSL ("unsuitable certificate purpose"), Envoy's BoringSSL ("unsupported certificate purpose") and Go ("incompatible key usage") would refuse the client certificates the CA made here signs; ` +
+                    "give a CA whose extendedKeyUsage includes serverAuth and clientAuth, or that has none",
+                "accepted",
+            ],
+        );
+        // What Envoy's rules say of a workload certificate (both usages, as istiod issues) under the
+        // mesh CA each would make: refused under the any-usage CA, accepted under the one made.
+        const workload = async (meshCa: TestCa, chainPem: string) => {
+            const leaf = await mintLeaf(meshCa, {
+                commonName: "w",
+                uris: ["spiffe://cluster.local/ns/default/sa/default"],
+                allowedUses: ["digital_signature", "server_auth", "client_auth"],
+            });
+            return (["sslclient", "sslserver"] as const).map((purpose) => {
+                const v = verifyPeer({ caCrt: root.certPem, chain: leaf.cert + meshCa.certPem + chainPem, purpose });
+                return [v.boringssl.error || "ok", v.openssl.error || "ok"];
+            });
+        };
+        const { outputs } = await runWithStandIn(
+            () => {
+                const made = mesh(both)() as MeshPluginCa;
+                return { certPem: made.certPem, keyPem: made.privateKeyPem };
+            },
+            { state: new Map() },
+        );
+        const made = { certPem: outputs.certPem as string, keyPem: outputs.keyPem as string };
+        const underAnyUsage = opensslCa("Corp mesh CA", ["basicConstraints = critical, CA:TRUE"], anyUsage);
+        const unsuitable = ["unsupported certificate purpose", "unsuitable certificate purpose"];
+        assert.deepStrictEqual(
+            [await workload(made, both.certPem), await workload(underAnyUsage, anyUsage.certPem)],
+            [
+                [
+                    ["ok", "ok"],
+                    ["ok", "ok"],
+                ],
+                [unsuitable, unsuitable],
+            ],
+        );
+    });
+
     it("refuses an issuer with a CA on its path whose critical extension Envoy or OpenSSL does not handle", async () => {
         const root = await mintRoot("Corp root");
         const crit = opensslCa(

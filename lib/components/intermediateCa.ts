@@ -10,6 +10,7 @@ import {
     CertificateSubject,
     checkCaSubject,
     checkedIssuer,
+    LeafPurpose,
     SignedName,
     checkArgs,
     checkInputNames,
@@ -157,7 +158,8 @@ function namedApart(
  * that those speak first. `verifiedByGo`: Go verifies the chains below the CA made (istiod a
  * MeshPluginCa's), and counts self-issued CAs. `signsNames`: the SANs and subjects (as DirNames)
  * of what the CA made signs, which the nameConstraints above it must allow; its own subject is
- * added.
+ * added. `signsFor`: the extended key usages of the leaves the CA made signs, which every CA above
+ * must allow.
  */
 export function checkedSigner(
     args: SignerArgs,
@@ -167,6 +169,7 @@ export function checkedSigner(
     resource: pulumi.Resource,
     verifiedByGo = false,
     signsNames: readonly SignedName[] = [],
+    signsFor: readonly LeafPurpose[] = [],
 ): CaSigner | OfflineSigner {
     if (isGiven(args.offlineRoot)) {
         const offline = signer as OfflineSigner;
@@ -176,7 +179,7 @@ export function checkedSigner(
     }
     // BoringSSL and OpenSSL hold the subject of every CA below a DirName subtree against it, as a leaf's.
     const ownName = subjectSignedName(own.subject, "the CA's subject");
-    const options = { signsCa: true, verifiedByGo, signsNames: [...signsNames, ownName] };
+    const options = { signsCa: true, verifiedByGo, signsNames: [...signsNames, ownName], signsFor };
     const label = `${component} ${isGiven(args.rootCa) ? "rootCa" : "issuer"}`;
     const checked = isGiven(args.rootCa)
         ? checkedIssuer(signer as CaSigner, label, resource, { ...options, root: true })

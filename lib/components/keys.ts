@@ -548,8 +548,11 @@ interface IssuerParts {
      * and which hands rootCertPem on as its own (checkedIssuer requires it).
      */
     readonly signsCa?: boolean;
-    /** The extended key usage of the leaves it signs, which every CA above them must allow. */
-    readonly signsFor?: LeafPurpose;
+    /**
+     * The extended key usages of the leaves it signs, or that the CA it makes signs (a MeshPluginCa's
+     * workloads: serverAuth and clientAuth), which every CA above them must allow.
+     */
+    readonly signsFor?: LeafPurpose | readonly LeafPurpose[];
     /**
      * Go verifies the chains below it (istiod, a MeshPluginCa's): Go counts self-issued CAs against
      * a pathlen, where OpenSSL and BoringSSL skip them (RFC 5280 section 6.1.4 (l)).
@@ -697,7 +700,7 @@ function issuerCertificatesOf(parts: IssuerParts): IssuerCertificates | string {
         signatureProblem(chain, root, parts.verifiedByGo === true) ??
         (parts.verifiedByGo === true ? nameBytesProblem(chain, root) : undefined) ??
         pathLengthProblem(chain, root, parts.signsCa === true, parts.verifiedByGo === true) ??
-        (parts.signsFor === undefined ? undefined : purposeProblem(chain, root, parts.signsFor)) ??
+        purposeProblem(chain, root, [parts.signsFor ?? []].flat(), parts.signsCa === true) ??
         unhandledExtensionProblem(chain, root, parts.verifiedByGo === true) ??
         nameConstraintProblem(chain, root, parts.signsNames ?? []);
     return problem ?? { chain, root };
@@ -1131,21 +1134,25 @@ function nameBytesProblem(
 
 /**
  * Why a CA of the issuer's path (pathOf: certPem up to the root) lists extended key usages without
- * `purpose`, or undefined: OpenSSL and Go hold every CA's extendedKeyUsage, the root's too, against
- * the certificates below it, Envoy's BoringSSL that of every CA below its trust anchor. Only Go
- * takes anyExtendedKeyUsage for `purpose`: OpenSSL and BoringSSL look for `purpose` itself.
+ * one of `purposes`, or undefined: OpenSSL and Go hold every CA's extendedKeyUsage, the root's too,
+ * against the certificates below it, Envoy's BoringSSL that of every CA below its trust anchor.
+ * Only Go takes anyExtendedKeyUsage for a purpose: OpenSSL and BoringSSL look for the purpose
+ * itself. `signsCa`: the leaves are signed by the CA made here, not by the issuer.
  */
 function purposeProblem(
     chain: readonly crypto.X509Certificate[],
     root: crypto.X509Certificate | undefined,
-    purpose: LeafPurpose,
+    purposes: readonly LeafPurpose[],
+    signsCa: boolean,
 ): string | undefined {
+    if (purposes.length === 0) return undefined;
     const path = pathOf(chain, root);
     for (const [i, cert] of path.entries()) {
         const listed = caFlags(cert).extendedKeyUsage;
-        if (listed === undefined || listed.includes(LEAF_PURPOSES[purpose])) continue;
+        const missing = purposes.filter((purpose) => !listed?.includes(LEAF_PURPOSES[purpose]));
+        if (listed === undefined || missing.length === 0) continue;
         const where = placeOnPath(i, cert, root);
-        const role = purpose === "clientAuth" ? "client" : "server";
+        const roles = nameList(missing.map((purpose) => (purpose === "clientAuth" ? "client" : "server")));
         const anchor = i === path.length - 1 && isSelfSigned(cert);
         const anyUsage = listed.includes(ANY_EXTENDED_KEY_USAGE);
         const refusers = [
@@ -1164,9 +1171,9 @@ function purposeProblem(
         if (anchor) notes.push("Envoy's BoringSSL ignores a trust anchor's extendedKeyUsage");
         const spared = notes.length === 0 ? "" : ` (${notes.join("; ")})`;
         return (
-            `${where} has extendedKeyUsage ${listed.map((oid) => EKU_NAMES[oid] ?? oid).join(", ")}, without ${purpose}, and verifiers hold a CA's extendedKeyUsage against the certificates below it: ` +
-            `${nameList(refusers)} would refuse the ${role} certificates this CA signs${spared}; ` +
-            `give a CA ${anchor && i > 0 ? "under a root " : ""}whose extendedKeyUsage includes ${purpose}, or that has none`
+            `${where} has extendedKeyUsage ${listed.map((oid) => EKU_NAMES[oid] ?? oid).join(", ")}, without ${nameList(missing)}, and verifiers hold a CA's extendedKeyUsage against the certificates below it: ` +
+            `${nameList(refusers)} would refuse the ${roles} certificates ${signsCa ? "the CA made here signs" : "this CA signs"}${spared}; ` +
+            `give a CA ${anchor && i > 0 ? "under a root " : ""}whose extendedKeyUsage includes ${nameList([...purposes])}, or that has none`
         );
     }
     return undefined;

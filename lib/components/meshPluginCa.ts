@@ -214,7 +214,8 @@ export class MeshPluginCa extends pulumi.ComponentResource {
                 earlyRenewalDays,
                 epoch,
             },
-            // istiod (Go) verifies the mesh's chains.
+            // istiod (Go) verifies the mesh's chains; the workload certificates it issues are both
+            // server and client certificates, which Envoy's BoringSSL and OpenSSL check so.
             checkedSigner(
                 args,
                 signer,
@@ -226,6 +227,7 @@ export class MeshPluginCa extends pulumi.ComponentResource {
                 this,
                 true,
                 [ISTIO_WORKLOAD_IDENTITY, ISTIOD_SERVING_NAME],
+                ["serverAuth", "clientAuth"],
             ),
             "MeshPluginCa",
         );
