@@ -406,6 +406,82 @@ describe("Components used alone", function () {
         }
     });
 
+    it("refuses a version 1 root (no basicConstraints) as an issuer's rootCertPem and in a trust bundle, saying to re-issue it as v3", async () => {
+        // openssl x509 -req without extensions writes a version 1 certificate, as old CA tooling did.
+        const dir = tempDir("v1-root");
+        const keyPem = crypto
+            .generateKeyPairSync("ec", { namedCurve: "prime256v1" })
+            .privateKey.export({ type: "pkcs8", format: "pem" }) as string;
+        const keyFile = writeTemp(dir, "root.key", keyPem);
+        const csr = spawnSync("openssl", ["req", "-new", "-key", keyFile, "-subj", "/CN=Corp v1 root"], {
+            encoding: "utf8",
+        }).stdout;
+        const v1Root = {
+            certPem: spawnSync("openssl", ["x509", "-req", "-signkey", keyFile, "-days", "1"], {
+                encoding: "utf8",
+                input: csr,
+            }).stdout,
+            keyPem,
+        };
+        const ca = await mintSubCa(v1Root, "Corp CA under v1 root");
+        const leaf = await mintLeaf(ca, { commonName: "c", allowedUses: ["digital_signature", "client_auth"] });
+        // OpenSSL's strict checks refuse it as a CA; Envoy's rules take it.
+        const strict = spawnSync(
+            "openssl",
+            [
+                ...["verify", "-x509_strict", "-CAfile", writeTemp(dir, "root.crt", v1Root.certPem)],
+                ...["-untrusted", writeTemp(dir, "ca.crt", ca.certPem), writeTemp(dir, "leaf.crt", leaf.cert)],
+            ],
+            { encoding: "utf8" },
+        );
+        fs.rmSync(dir, { recursive: true });
+        const v1 =
+            'a version 1 certificate (no basicConstraints), which OpenSSL\'s strict checks (-x509_strict) refuse as a CA ("invalid CA certificate"): re-issue it as v3 with CA:TRUE';
+        assert.deepStrictEqual(
+            [
+                /Version: 1 \(0x0\)/.test(
+                    spawnSync("openssl", ["x509", "-noout", "-text"], { encoding: "utf8", input: v1Root.certPem })
+                        .stdout,
+                ),
+                strict.status,
+                /invalid CA certificate/.test(strict.stdout + strict.stderr),
+                verifyPeer({ caCrt: v1Root.certPem, chain: leaf.cert + ca.certPem, purpose: "sslclient" }).accepted,
+                await run(
+                    () =>
+                        new IntermediateCa("i", {
+                            issuer: {
+                                certPem: ca.certPem,
+                                privateKeyPem: ca.keyPem,
+                                chainPem: ca.certPem,
+                                rootCertPem: v1Root.certPem,
+                            },
+                            subject: { commonName: "i" },
+                            keyAlgorithm: "ECDSA",
+                        }),
+                ),
+                await run(
+                    () =>
+                        new IstioGatewayTls("g", {
+                            serverCa: { certPem: ca.certPem, privateKeyPem: ca.keyPem, chainPem: ca.certPem },
+                            clientTrustBundlePem: v1Root.certPem,
+                            endpoints: [
+                                { id: "e", host: "api.bank.example", clientSubjectAltNames: ["urn:example:apic"] },
+                            ],
+                            keyAlgorithm: "ECDSA",
+                        }),
+                ),
+            ],
+            [
+                true,
+                2,
+                true,
+                true,
+                `IntermediateCa issuer: rootCertPem (CN=Corp v1 root) is ${v1}`,
+                `IstioGatewayTls clientTrustBundlePem holds CN=Corp v1 root, ${v1}`,
+            ],
+        );
+    });
+
     it("refuses a CA's issuer without rootCertPem, given as text as given as outputs: the CA hands it on as its own", async () => {
         const root = await mintRoot("root A");
         // An object of a class of its own, as a JavaScript program may give: input names are checked

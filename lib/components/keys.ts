@@ -30,6 +30,7 @@ import {
     isRootCopy,
     isSelfSigned,
     issuerDerOf,
+    isVersion1,
     issuerOf,
     nameConstraintsOf,
     notYetValidAt,
@@ -37,6 +38,7 @@ import {
     subjectDerOf,
     subjectOf,
     TypedName,
+    VERSION_1_CA,
 } from "../pki/x509";
 import { isGiven, isLater, refuseOutput } from "./arguments";
 import { CheckClock, checkClock } from "./checkClock";
@@ -402,6 +404,7 @@ function rootCertificateProblem(text: string, give: string): string | undefined 
     } catch {
         return `is not a certificate in PEM; ${give}`;
     }
+    if (isVersion1(root)) return `(${subjectOf(root)}) is ${VERSION_1_CA}`;
     return root.ca && isSelfSigned(root) ? undefined : `is not a self-signed root CA certificate; ${give}`;
 }
 

@@ -22,7 +22,7 @@ import {
 import { CLOCK_SKEW_MS, crlValidAt, parseCrl } from "./crl";
 import { crlSignedBy } from "./crlSeries";
 import { byteOrderMarkProblem, pastedKeyProblem, pemBlocks, pemDecode, pemTextProblem } from "./pem";
-import { expiredAt, subjectOf } from "./x509";
+import { expiredAt, isVersion1, subjectOf, VERSION_1_CA } from "./x509";
 
 /**
  * A PEM header: a block whose END line is missing or mangled still counts, and so does one inside
@@ -101,6 +101,7 @@ export function trustBundleProblem(pem: unknown, now: Date, options: { dataPower
             return `holds, as certificate ${i + 1}, a PEM block that ${why}; give the CA certificates in PEM`;
         }
         const { ca, certSign } = caFlags(cert);
+        if (isVersion1(cert)) return `holds ${subjectOf(cert)}, ${VERSION_1_CA}`;
         if (!ca) {
             return (
                 `holds ${subjectOf(cert)}, which is not a CA certificate (CA:FALSE): a peer's certificate there is trusted as itself, ` +

@@ -23,6 +23,7 @@ import {
     NameConstraints,
     RelativeDistinguishedName,
     SubjectKeyIdentifier,
+    Version,
 } from "@peculiar/asn1-x509";
 import {
     id_md2,
@@ -68,6 +69,17 @@ export const isSelfSigned = (cert: crypto.X509Certificate): boolean => signedBy(
  */
 export const isRootCopy = (cert: crypto.X509Certificate, root: crypto.X509Certificate): boolean =>
     cert.subject === root.subject && cert.publicKey.equals(root.publicKey);
+
+/** Whether a certificate is version 1: it has no extensions, so no basicConstraints to make it a CA. */
+export const isVersion1 = (cert: crypto.X509Certificate): boolean =>
+    AsnConvert.parse(cert.raw, Certificate).tbsCertificate.version === Version.v1;
+
+/**
+ * What a version 1 certificate given as a CA is, and the fix: Envoy's OpenSSL and BoringSSL take
+ * it as a trust anchor, but OpenSSL's strict checks do not, and this package's CAs state CA:TRUE.
+ */
+export const VERSION_1_CA =
+    'a version 1 certificate (no basicConstraints), which OpenSSL\'s strict checks (-x509_strict) refuse as a CA ("invalid CA certificate"): re-issue it as v3 with CA:TRUE';
 
 /** A certificate's issuer name as messages show it: on one line, or "an empty issuer name". */
 export const issuerOf = (cert: crypto.X509Certificate): string => nameOnOneLine(cert.issuer) || "an empty issuer name";
