@@ -804,6 +804,64 @@ describe("Components used alone", function () {
         }
     });
 
+    it("refuses a leaf signer whose chainPem ends in an expired cross-certificate, saying it breaks only verifiers trusting the older root", async () => {
+        const hours = (n: number) => new Date(Date.now() + n * 3_600_000);
+        const yesterday = { now: () => hours(-48) };
+        const oldRoot = await mintRoot("Corp root G1", { issuedAt: hours(-48), validityHours: 24 });
+        const root = await mintRoot("Corp root G2");
+        const caUses = { isCaCertificate: true, allowedUses: ["cert_signing", "crl_signing"], validityPeriodHours: 24 };
+        const csr = tlsProvider.certRequest({ privateKeyPem: root.keyPem, subject: { commonName: "Corp root G2" } })
+            .state.certRequestPem;
+        const expiredCross = tlsProvider.locallySignedCert(
+            { certRequestPem: csr, caCertPem: oldRoot.certPem, caPrivateKeyPem: oldRoot.keyPem, ...caUses },
+            yesterday,
+        ).state.certPem as string;
+        const ca = await mintSubCa(root, "Corp CA under G2");
+        const expiry = new Date(new crypto.X509Certificate(expiredCross).validTo).toISOString();
+        const gateway = (chainPem: string) => () =>
+            new IstioGatewayTls("g", {
+                serverCa: { certPem: ca.certPem, privateKeyPem: ca.keyPem, chainPem },
+                clientTrustBundlePem: root.certPem,
+                endpoints: [{ id: "e", host: "api.bank.example", clientSubjectAltNames: ["urn:example:apic"] }],
+                keyAlgorithm: "ECDSA",
+            });
+        const bundle = () =>
+            new ApicClientBundle("b", {
+                clientCa: { certPem: ca.certPem, privateKeyPem: ca.keyPem, chainPem: ca.certPem + expiredCross },
+                serverTrustBundlePem: root.certPem,
+                endpointId: "ob",
+                identity: "urn:example:apic",
+                keyAlgorithm: "ECDSA",
+            });
+        const refusal = (label: string) =>
+            `${label}: CN=Corp root G2 in chainPem, signed by CN=Corp root G1, expired on ${expiry}: ` +
+            `BoringSSL, OpenSSL and Go trusting CN=Corp root G1 refuse every certificate under it ("certificate has expired"); ` +
+            "if it is the cross-certificate of a root CN=Corp root G2 the peers trust, it breaks only verifiers that trust the older root: " +
+            "remove it from chainPem; else renew it";
+        assert.deepStrictEqual(
+            [await run(gateway(ca.certPem + expiredCross)), await run(bundle), await run(gateway(ca.certPem))],
+            [refusal("IstioGatewayTls serverCa"), refusal("ApicClientBundle clientCa"), "accepted"],
+        );
+        // What the message says, under Envoy's rules: the certificate the gateway serves, sent with
+        // the expired cross-certificate, verifies for a peer trusting G2 and not for one trusting G1.
+        const { outputs } = await runWithStandIn(
+            () => ({ served: (gateway(ca.certPem)() as IstioGatewayTls).serverCertPems.e }),
+            { state: new Map() },
+        );
+        const sent = (outputs.served as string) + ca.certPem + expiredCross;
+        const verdict = (caCrt: string) => {
+            const v = verifyPeer({ caCrt, chain: sent, purpose: "sslserver", partialChain: false });
+            return [v.boringssl.error || "ok", v.openssl.error || "ok"];
+        };
+        assert.deepStrictEqual(
+            [verdict(root.certPem), verdict(oldRoot.certPem)],
+            [
+                ["ok", "ok"],
+                ["certificate has expired", "certificate has expired"],
+            ],
+        );
+    });
+
     it("refuses an issuer @pulumi/tls cannot read or sign with: a brainpool or Ed448 key, a key under another form's label, a negative serial", async () => {
         const ec = (namedCurve: string) => crypto.generateKeyPairSync("ec", { namedCurve }).privateKey;
         const sign = (root: TestCa) =>

@@ -1268,6 +1268,15 @@ function issuerDatesProblem({ certs, root }: DatedPath, now: Date): string | und
     for (const [i, cert] of certs.entries()) {
         const where = placeOnPath(i, cert, root);
         const current = i > 0 && isRootCertPem(cert, root) ? "the current root" : "the current CA";
+        if (expiredAt(cert, now) && i > 0 && i === certs.length - 1 && root === undefined && !isSelfSigned(cert)) {
+            // Often a root's cross-certificate from an older root, which verifiers trusting the
+            // root itself never reach; a leaf signer has no rootCertPem, so which root its peers
+            // trust (another component's trust bundle) is not known here.
+            return (
+                `${where}, signed by ${issuerOf(cert)}, expired on ${new Date(cert.validTo).toISOString()}: BoringSSL, OpenSSL and Go trusting ${issuerOf(cert)} refuse every certificate under it ("certificate has expired"); ` +
+                `if it is the cross-certificate of a root ${subjectOf(cert)} the peers trust, it breaks only verifiers that trust the older root: remove it from chainPem; else renew it`
+            );
+        }
         if (expiredAt(cert, now)) {
             return (
                 `${where} expired on ${new Date(cert.validTo).toISOString()}: BoringSSL, OpenSSL and Go refuse every certificate under it ("certificate has expired"); ` +
