@@ -1,8 +1,10 @@
 import * as assert from "assert";
+import { spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
+import * as YAML from "yaml";
 import { EngineState, runWithStandIn } from "../lib/engine/standIn";
 import * as tlsProvider from "../lib/engine/tlsProvider";
 import { IntermediateCa } from "../lib/components/intermediateCa";
@@ -16,9 +18,11 @@ import { PendingSignaturesError } from "../lib/render/render";
 import { expiredOfflineMessage } from "../lib/stack";
 import { ConfigError, validateConfig } from "../lib/config/validate";
 import { decide, summary } from "./consumers";
+import { writeSeededStateFile } from "./engineKeys";
 import {
     apicCredentials,
     cacerts,
+    cli,
     gatewayServerConfig,
     handshake,
     loadStackFile,
@@ -417,6 +421,78 @@ describe("Offline roots: no root key enters the stack", function () {
         ]);
         // From its notBefore on, the same configuration is planned.
         assert.deepStrictEqual(problemsAt(new Date(notBefore)), []);
+    });
+
+    it("refuses in diff, inventory and render an intermediate whose root's nameConstraints leave out the stack's hosts, naming the config keys", async () => {
+        const dir = tempDir("offline-nc");
+        // A root whose nameConstraints permit another domain only, and the stack's CSR signed by it.
+        const rootKey = writeTemp(
+            dir,
+            "root.key",
+            crypto
+                .generateKeyPairSync("ec", { namedCurve: "prime256v1" })
+                .privateKey.export({ type: "pkcs8", format: "pem" }) as string,
+        );
+        const sslOut = (...args: string[]): string => spawnSync("openssl", args, { encoding: "utf8" }).stdout;
+        const ncRoot = sslOut(
+            ...["req", "-x509", "-new", "-key", rootKey, "-days", "30"],
+            ...["-subj", "/O=Example Bank/CN=Example Bank Server Root NC"],
+            ...["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+            ...["-addext", "nameConstraints=critical,permitted;DNS:other.example"],
+        );
+        const extensions = [
+            "basicConstraints = critical, CA:TRUE, pathlen:0",
+            "keyUsage = critical, keyCertSign, cRLSign",
+            "subjectKeyIdentifier = hash",
+            "authorityKeyIdentifier = keyid",
+        ];
+        const serverCa = sslOut(
+            ...["x509", "-req", "-in", writeTemp(dir, "ca.csr", csrs["gateway-server-ca"])],
+            ...["-CA", writeTemp(dir, "root.crt", ncRoot), "-CAkey", rootKey, "-days", "20", "-set_serial", "7"],
+            ...["-extfile", writeTemp(dir, "ext.cnf", extensions.join("\n"))],
+        );
+        const stackFile = (name: string, offlineRoots: unknown) =>
+            writeTemp(
+                dir,
+                name,
+                YAML.stringify({
+                    config: Object.fromEntries(
+                        Object.entries({ ...base, offlineRoots }).map(([k, v]) => [`pki:${k}`, v]),
+                    ),
+                }),
+            );
+        const signedFile = stackFile("signed.yaml", config(signed));
+        const ncFile = stackFile("nc.yaml", {
+            ...config(signed),
+            serverRoot: { certificate: ncRoot, intermediates: { "gateway-server-ca": serverCa } },
+        });
+        const host = (id: string) =>
+            `the gateway-server certificate of endpoint ${id}: its DNS name "${id}.example.api.bank.example"`;
+        const refusal =
+            `pki:offlineRoots.serverRoot.intermediates.gateway-server-ca: ${host("dp")} is outside the nameConstraints of ` +
+            "pki:offlineRoots.serverRoot.certificate (O=Example Bank, CN=Example Bank Server Root NC), which permit only DNS:other.example for DNS names: " +
+            `Envoy's BoringSSL, OpenSSL and Go would refuse the certificate signed for it ("permitted subtree violation"); ` +
+            "give a name within DNS:other.example, or a CA whose nameConstraints allow it";
+        const inventory = await cli("inventory", "--config", ncFile);
+        const diff = await cli("diff", "--base", signedFile, "--head", ncFile);
+        // The suite's keys, which the CSRs above are for: render gets as far as the components' checks.
+        const stateFile = path.join(dir, "state.json");
+        writeSeededStateFile(stateFile, String((base as Record<string, unknown>).environment));
+        const render = await cli("render", "--config", ncFile, "--out", path.join(dir, "out"), "--state", stateFile);
+        assert.deepStrictEqual(
+            [inventory.status, inventory.err, diff.status, diff.err, render.status, render.err],
+            [
+                1,
+                `invalid stack configuration:\n  - ${refusal}\n`,
+                1,
+                `invalid stack configuration in --head ${ncFile}:\n  - ${refusal}\n`,
+                1,
+                `invalid stack configuration:\n  - ${refusal}\n`,
+            ],
+        );
+        assert.strictEqual(fs.existsSync(path.join(dir, "out")), false);
+        // The control: the same stack with the ceremony's own root is planned.
+        assert.strictEqual((await cli("inventory", "--config", signedFile)).status, 0);
     });
 
     it("refuses an intermediate that expired before it was ever deployed (the offline machine's clock behind), and only warns of one the deployed record holds", () => {

@@ -144,9 +144,10 @@ describe("npm run render", function () {
         assert.notStrictEqual(read("three"), read("one"), "without --state every render makes new keys");
     });
 
-    it("fails with the first refusal alone when two gateways refuse their issuer, leaving no lock and no key printed", () => {
+    it("fails with one refusal when the issuer of two gateways is refused, leaving no lock and no key printed", () => {
         // The offline ceremony with a server root whose nameConstraints hold neither domain's
-        // host: the ob and dp gateways each refuse the signed intermediate, in an apply of their own.
+        // host: the plan refuses the signed intermediate once, naming the first host, before the
+        // ob and dp gateways would each refuse it in an apply of their own.
         const dir = tempDir("cli-two-refusals");
         const root = opensslCa("Server Root NC", [
             "basicConstraints = critical, CA:TRUE",
@@ -197,8 +198,10 @@ describe("npm run render", function () {
             [
                 1,
                 "",
-                'error: IstioGatewayTls serverCa: endpoints[0].host "dp.dev.api.bank.example" is outside the nameConstraints of rootCertPem (CN=Server Root NC), ' +
-                    "which permit only DNS:other.example for DNS names: Envoy's BoringSSL, OpenSSL and Go would refuse the certificate signed for it " +
+                "invalid stack configuration:\n  - pki:offlineRoots.serverRoot.intermediates.gateway-server-ca: " +
+                    'the gateway-server certificate of endpoint dp: its DNS name "dp.dev.api.bank.example" is outside the nameConstraints of ' +
+                    "pki:offlineRoots.serverRoot.certificate (CN=Server Root NC), which permit only DNS:other.example for DNS names: " +
+                    "Envoy's BoringSSL, OpenSSL and Go would refuse the certificate signed for it " +
                     '("permitted subtree violation"); give a name within DNS:other.example, or a CA whose nameConstraints allow it\n',
             ],
         );

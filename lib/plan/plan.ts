@@ -36,7 +36,16 @@ import {
 import { groupings } from "./endpoints";
 import { pickSeriesCrl } from "../pki/crlSeries";
 import { nameCovering, publicCertificateProblems } from "../pki/publicCert";
-import { expiredAt, notYetValidAt } from "../pki/x509";
+import {
+    LeafPurpose,
+    nameConstraintProblem,
+    pathLengthProblem,
+    purposeProblem,
+    signatureProblem,
+    SignedName,
+    unhandledExtensionProblem,
+} from "../pki/issuerChecks";
+import { caSubject, dirName, expiredAt, notYetValidAt } from "../pki/x509";
 import {
     caSlots,
     intermediateSlots,
@@ -1269,6 +1278,13 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
     // what it retires, so that one refusal asks for their removal and the root's CRL series at once.
     const offlineIssues: string[] = [];
     const pendingIntermediates = offlineProblems(config, cas, now, options.deployed, offlineIssues);
+    // What render's components would refuse of the ceremony's certificates, refused here for diff and inventory.
+    const plannedLeaves: PlannedLeaf[] = [
+        ...endpoints.flatMap((e) => [e.server, e.client].map((leaf) => ({ leaf, whose: `endpoint ${e.id}` }))),
+        ...frontEnd.uiClients.map((u) => ({ leaf: u.leaf, whose: `UI client ${u.name}` })),
+        ...frontEnd.apicServers.map((a) => ({ leaf: a.leaf, whose: `APIC host ${a.host}` })),
+    ];
+    offlineIssues.push(...offlineChainProblems(config, cas, plannedLeaves));
     const offlineIssuesAt = problems.length;
     let retired: RetiredCa[] = [];
     if (options.deployed !== undefined) {
@@ -1971,6 +1987,61 @@ function offlineProblems(
         for (const id of below.filter((id) => offline.intermediates[id] === undefined)) pending.add(id);
     }
     return cas.map((c) => c.id).filter((id) => pending.has(id));
+}
+
+/** A leaf of the plan, and whose it is, as a refusal names it: "endpoint ob", "UI client outages-ui". */
+interface PlannedLeaf {
+    readonly leaf: LeafPlan;
+    readonly whose: string;
+}
+
+/** A planned leaf's names, as the components' issuer checks hold them against nameConstraints. */
+function leafNames({ leaf, whose }: PlannedLeaf): SignedName[] {
+    const certificate = `the ${leaf.role} certificate of ${whose}`;
+    return [
+        ...leaf.dnsNames.map((value) => ({ type: "DNS" as const, value, input: `${certificate}: its DNS name` })),
+        ...leaf.uris.map((value) => ({ type: "URI" as const, value, input: `${certificate}: its URI` })),
+        { ...dirName(caSubject(leaf.subject)), type: "DirName" as const, input: `${certificate}: its subject` },
+    ];
+}
+
+/**
+ * The checks the components make, at apply time, of a leaf signer's chain that need its
+ * certificates alone (lib/pki/issuerChecks), made here on the ceremony's: an intermediate of
+ * pki:offlineRoots under its root, against the leaves this plan has it sign (signatures, path
+ * length, extended key usage, critical extensions, the leaves' names against nameConstraints),
+ * so that diff and inventory refuse what render and pulumi up would. The components' messages
+ * call the two certificates certPem and rootCertPem; here they are named by their config keys.
+ */
+function offlineChainProblems(config: PkiConfig, cas: readonly CaPlan[], leaves: readonly PlannedLeaf[]): string[] {
+    const problems: string[] = [];
+    for (const [slot, offline] of Object.entries(config.offlineRoots) as [RootSlot, OfflineRootConfig][]) {
+        const rootKey = `pki:offlineRoots.${slot}.certificate`;
+        const root = new crypto.X509Certificate(offline.certificate);
+        for (const [id, pem] of Object.entries(offline.intermediates)) {
+            // A leaf signer of this stack (a mesh CA's checks need istiod's names: left to MeshPluginCa).
+            const signed = leaves.filter((planned) => planned.leaf.issuer === id);
+            if (!cas.some((c) => c.id === id && c.role === "intermediate") || signed.length === 0) continue;
+            const key = memberPath(`pki:offlineRoots.${slot}.intermediates`, id);
+            const chain = [new crypto.X509Certificate(pem)];
+            const purposes = (["serverAuth", "clientAuth"] as const).filter((purpose: LeafPurpose) =>
+                signed.some((planned) =>
+                    planned.leaf.allowedUses.includes(purpose === "serverAuth" ? "server_auth" : "client_auth"),
+                ),
+            );
+            const problem =
+                signatureProblem(chain, root, false) ??
+                pathLengthProblem(chain, root, false, false) ??
+                purposeProblem(chain, root, purposes, false) ??
+                unhandledExtensionProblem(chain, root, false) ??
+                nameConstraintProblem(chain, root, signed.flatMap(leafNames));
+            if (problem === undefined) continue;
+            problems.push(
+                `${key}: ${problem.replaceAll("rootCertPem (", `${rootKey} (`).replaceAll("certPem (", `${key} (`)}`,
+            );
+        }
+    }
+    return problems;
 }
 
 /** Raw `pki:` config -> plan, validating first. The one entry point callers need. */
