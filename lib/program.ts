@@ -2,7 +2,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { rawConfigFromEngine } from "./config/load";
 import { ConfigError, validateConfig } from "./config/validate";
-import { INITIAL_RECORD, parseRecord, RotationRecord } from "./plan/caRotation";
+import { INITIAL_RECORD, parseRecord, RecordError, RotationRecord } from "./plan/caRotation";
 import { planPki } from "./plan/plan";
 import { buildPki, pendingSignaturesMessage, requestOfflineSignatures, updateWarnings } from "./stack";
 
@@ -23,13 +23,15 @@ async function deployedRecord(): Promise<RotationRecord> {
         const details = await self.getOutputDetails(name);
         const value = details.value ?? details.secretValue;
         if (value === undefined) continue;
-        const record = parseRecord(value);
-        if (record === undefined) {
+        try {
+            return parseRecord(value, name);
+        } catch (error) {
+            if (!(error instanceof RecordError)) throw error;
             throw new pulumi.RunError(
-                `the deployed stack's output ${name} is not a deployment record; restore it from the previous update's outputs (pulumi stack history) before the next update`,
+                `the deployed stack's output ${error.message}; restore the stack's previous state (pulumi stack history), ` +
+                    `or remove the damaged entry, before the next update`,
             );
         }
-        return record;
     }
     return INITIAL_RECORD;
 }

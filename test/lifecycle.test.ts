@@ -464,6 +464,16 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
         fs.writeFileSync(outputs, JSON.stringify({ ...rest, caRotation: deploymentRecord }));
         const older = await runOn(outputs, "--now", at(63), "--format", "json");
         assert.strictEqual(older.out, first.out);
+        // A damaged record is refused by its field, under the name the outputs give it.
+        fs.writeFileSync(outputs, JSON.stringify({ ...rest, caRotation: { ...deploymentRecord, positions: null } }));
+        assert.deepStrictEqual(await runOn(outputs, "--now", at(63)), {
+            status: 2,
+            out: "",
+            err:
+                `error: --deployed ${outputs}: its caRotation.positions holds null, not a map; ` +
+                "give the outputs of the stack's last update again, or remove the damaged entry\n",
+            json: undefined,
+        });
     });
 
     it("needs a human when the stack outputs show a private key in plain text, which no policy can see", async () => {
@@ -2204,8 +2214,12 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
         const { settings, ...older } = deployed.record;
         assert.ok(settings !== undefined);
         assert.deepStrictEqual(parseRecord(older), older);
-        assert.strictEqual(parseRecord({ ...older, settings: { meshStrictMtls: true } }), undefined);
-        assert.strictEqual(parseRecord({ ...older, settings: ["meshStrictMtls"] }), undefined);
+        assert.throws(() => parseRecord({ ...older, settings: { meshStrictMtls: true } }), {
+            message: "deploymentRecord.settings.meshStrictMtls holds true, not a string",
+        });
+        assert.throws(() => parseRecord({ ...older, settings: ["meshStrictMtls"] }), {
+            message: "deploymentRecord.settings holds a list, not a map",
+        });
         const unknown =
             "the settings deployed are not known: the deployed record, written by an earlier version, keeps none, so a change of the stack file " +
             "that alters no certificate (pki:meshStrictMtls, pki:gatewayNamespace, the front end's callers...) cannot be seen; " +
@@ -2229,9 +2243,15 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
         assert.ok(positionsSince !== undefined && clientPhases !== undefined && keys !== undefined);
         assert.deepStrictEqual([crls, highestCrlNumber], [{}, 0], "no CRL published yet");
         assert.deepStrictEqual(parseRecord(older), older);
-        assert.strictEqual(parseRecord({ ...older, positionsSince: { meshCa: "yesterday" } }), undefined);
-        assert.strictEqual(parseRecord({ ...older, crls: { root: { number: "1" } } }), undefined);
-        assert.strictEqual(parseRecord({ ...older, keys: { "ob/server": { spki: "x", since: "never" } } }), undefined);
+        assert.throws(() => parseRecord({ ...older, positionsSince: { meshCa: "yesterday" } }), {
+            message: "deploymentRecord.positionsSince.meshCa holds a string, not an ISO 8601 time",
+        });
+        assert.throws(() => parseRecord({ ...older, crls: { root: { number: "1" } } }, "caRotation"), {
+            message: "caRotation.crls.root.number holds a string, not an integer",
+        });
+        assert.throws(() => parseRecord({ ...older, keys: { "ob/server": { spki: "x", since: "never" } } }), {
+            message: "deploymentRecord.keys.ob/server.since holds a string, not an ISO 8601 time",
+        });
         const rotating = { ...INITIAL_ROTATION, meshCa: { generation: 1, phase: "prepare" as const } };
         const config = validateConfig(rawConfigFromStackFile(stackFile));
         const decision = decide({

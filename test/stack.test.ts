@@ -313,6 +313,44 @@ describe("The Pulumi entry point (lib/program.ts)", function () {
         ]);
     });
 
+    it("refuses a damaged deployment record by the field it damages, as Pulumi prints a RunError, not with a TypeError", async () => {
+        const raw = loadStackFile("stacks/Pulumi.dev.yaml");
+        const state = newStackState();
+        await runEntryPoint(raw, state);
+        const { deploymentRecord } = stackOutputsOf(state) as { deploymentRecord: Record<string, unknown> };
+        // As `pulumi stack export`, a hand edit and `pulumi stack import` leave it.
+        const refusalOf = async (damage: (record: Record<string, Record<string, unknown>>) => void) => {
+            const damaged = structuredClone(deploymentRecord) as Record<string, Record<string, unknown>>;
+            damage(damaged);
+            saveStackOutputs(state, { deploymentRecord: damaged });
+            const failure = await runEntryPoint(raw, state).then(
+                () => undefined,
+                (error: Error) => error,
+            );
+            assert.ok(pulumi.RunError.isInstance(failure), String(failure));
+            return failure.message;
+        };
+        const refusal = (problem: string) =>
+            `the deployed stack's output deploymentRecord.${problem}; ` +
+            "restore the stack's previous state (pulumi stack history), or remove the damaged entry, before the next update";
+        assert.deepStrictEqual(
+            [
+                await refusalOf((r) => (r.positions = null as never)),
+                await refusalOf((r) => (r.cas = null as never)),
+                await refusalOf((r) => ((r.cas["mesh-root"] as Record<string, unknown>).notAfter = null)),
+                await refusalOf((r) => ((r.clients.dp as Record<string, unknown>[])[0].notAfter = null)),
+                await refusalOf((r) => ((r.clients.dp as unknown[])[0] = null)),
+            ],
+            [
+                refusal("positions holds null, not a map"),
+                refusal("cas holds null, not a map"),
+                refusal("cas.mesh-root.notAfter holds null, not an ISO 8601 time"),
+                refusal("clients.dp[0].notAfter holds null, not an ISO 8601 time"),
+                refusal("clients.dp[0] holds null, not a map"),
+            ],
+        );
+    });
+
     it("stops on bad config with an error Pulumi prints as its message alone (a RunError), registering nothing", async () => {
         const raw = { ...loadStackFile("stacks/Pulumi.dev.yaml"), option: 4 };
         const state: EngineState = new Map();

@@ -6,6 +6,7 @@ import { ENVIRONMENT_NAME } from "../config/validate";
 import { EngineState, refusalOf } from "../engine/standIn";
 import { gitWorkTreeOf, realPath } from "../files";
 import { undoOnSignal } from "../interrupt";
+import { RecordError } from "../plan/caRotation";
 import { planFromRawConfig } from "../plan/plan";
 import { isWorkingFolder } from "../render/files";
 import { deployedRecordOf, latestRecordedTime, renderPlan } from "../render/render";
@@ -271,6 +272,15 @@ export const renderCommand: Command = {
             const state: EngineState = stateFile?.state ?? new Map();
             // Going back in time would issue certificates dated before those the state keeps, and
             // CRLs dated before the last ones (a higher number, an older thisUpdate).
+            let deployed;
+            try {
+                deployed = deployedRecordOf(state);
+            } catch (error) {
+                if (!(error instanceof RecordError)) throw error;
+                throw new InputError(
+                    `--state ${values.state}: its ${error.message}; restore the state file's previous copy, or remove the damaged entry`,
+                );
+            }
             const latest = latestRecordedTime(state);
             if (values.state !== undefined && latest !== undefined && now < latest.time) {
                 // Without --now the time is this machine's clock, which may be the one that is wrong.
@@ -288,7 +298,7 @@ export const renderCommand: Command = {
                 );
             }
             // As `pulumi up` does, check CA rotation phases against the last run of this state.
-            const plan = planFromRawConfig(rawConfig, { deployed: deployedRecordOf(state), now });
+            const plan = planFromRawConfig(rawConfig, { deployed, now });
             const longest = Math.max(...Object.values(plan.config.validityDays));
             if (values.now !== undefined && now.getTime() + longest * DAY_MS > LAST_X509_TIME) {
                 throw new UsageError(

@@ -8,11 +8,23 @@ import * as path from "path";
 import { codeOf, jsonBreak, readRegularFile } from "../files";
 import { IssuedCertificate } from "../inventory/issued";
 import { privateKeyPaths } from "../pki/keyMaterial";
-import { parseRecord } from "../plan/caRotation";
+import { parseRecord, RecordError, RotationRecord } from "../plan/caRotation";
 import { Deployed } from "./rules";
 
 /** Deployed material that cannot be read. */
 export class DeployedInputError extends Error {}
+
+/** The deployment record in `value`, or a DeployedInputError naming `where` and its damaged field. */
+function recordOf(value: unknown, where: string, output = "deploymentRecord"): RotationRecord {
+    try {
+        return parseRecord(value, output);
+    } catch (error) {
+        if (!(error instanceof RecordError)) throw error;
+        throw new DeployedInputError(
+            `${where} ${error.message}; give the outputs of the stack's last update again, or remove the damaged entry`,
+        );
+    }
+}
 
 const ROW_TEXT_FIELDS = ["id", "role", "issuer", "notBefore", "notAfter", "renewAt"] as const;
 
@@ -91,8 +103,10 @@ export function readDeployed(fileOrDir: string): Deployed & {
             environment?: unknown;
             certificates?: unknown;
         };
-        const record = parseRecord(readJson(path.join(fileOrDir, "deployment.json"), "its deployment.json"));
-        if (record === undefined) throw new DeployedInputError(`its deployment.json is not a deployment record`);
+        const record = recordOf(
+            readJson(path.join(fileOrDir, "deployment.json"), "its deployment.json"),
+            "its deployment.json:",
+        );
         return {
             inventory: inventoryOf(inventory?.certificates, "its inventory.json certificates"),
             record,
@@ -102,12 +116,12 @@ export function readDeployed(fileOrDir: string): Deployed & {
     }
     const outputs = readJson(fileOrDir, "it") as Record<string, unknown> | null;
     // Stacks deployed by earlier versions called the record caRotation (lib/program.ts reads both).
-    const recordValue = outputs?.deploymentRecord ?? outputs?.caRotation;
+    const output = outputs?.deploymentRecord == null ? "caRotation" : "deploymentRecord";
+    const recordValue = outputs?.[output];
     if (typeof outputs !== "object" || outputs === null || !("inventory" in outputs) || recordValue === undefined) {
         throw new DeployedInputError(`has no outputs inventory and deploymentRecord: ${WHAT_TO_GIVE}`);
     }
-    const record = parseRecord(recordValue);
-    if (record === undefined) throw new DeployedInputError(`its deploymentRecord is not a deployment record`);
+    const record = recordOf(recordValue, "its", output);
     const inventory = inventoryOf(outputs.inventory, "its inventory");
     const environment = environmentOfIdentities(inventory);
     return {

@@ -1,7 +1,7 @@
 /**
  * Staged CA rotation (pure): where each CA stands (`pki:caRotation`), which moves from the
  * deployed position are allowed, and what a deployment hands to the next one (the stack output
- * `caRotation`: positions, CA serials, retired CAs).
+ * `deploymentRecord`: positions, CA serials, retired CAs, ...).
  *
  * A rotation of one CA goes prepare -> switch -> finish, one reviewed config change each:
  * - prepare: the new CA exists and every trust bundle holds old and new; leaves still come from the old;
@@ -9,7 +9,7 @@
  * - finish:  the old CA leaves every bundle and the stack; an intermediate is also revoked in the
  *            root's CRL, because the root stays a trust anchor and would still vouch for it.
  */
-import { ownMember } from "../config/values";
+import { memberPath, ownMember } from "../config/values";
 import { CrlRecord, crlWindow } from "../pki/crl";
 import { CA_SLOTS, CaSlot, INTERMEDIATE_SLOTS, IntermediateSlot, isRootSlot, rootOf, TrustDomains } from "./hierarchy";
 
@@ -276,99 +276,147 @@ export const INITIAL_RECORD: RotationRecord = {
     customerFacingKeys: {},
 };
 
-const isPosition = (p: unknown): p is CaPosition =>
-    typeof p === "object" &&
-    p !== null &&
-    Number.isInteger((p as CaPosition).generation) &&
-    PHASES.includes((p as CaPosition).phase);
+/**
+ * A record that a hand-edited state (`pulumi stack import`), a truncated deployment.json or a
+ * record of another version made unreadable. Its message names the first bad field and what it
+ * holds, never the value (`deploymentRecord.clients.dp[1].notAfter holds null, not an ISO 8601 time`);
+ * each reader adds where the record came from and how to restore it.
+ */
+export class RecordError extends Error {}
+
+/**
+ * The shape of a record's field as the code reads it: a leaf, one of some values, a map (any
+ * keys) or list of one shape, or an object of named fields ("name?" when records of earlier
+ * versions may lack it).
+ */
+type Shape =
+    | "integer"
+    | "string"
+    | "time"
+    | "boolean"
+    | { readonly oneOf: readonly (string | boolean)[] }
+    | { readonly map: Shape }
+    | { readonly list: Shape }
+    | { readonly fields: Readonly<Record<string, Shape>> };
+
+const LEAF_SHAPES = {
+    integer: { expected: "an integer", holds: (v: unknown) => Number.isInteger(v) },
+    string: { expected: "a string", holds: (v: unknown) => typeof v === "string" },
+    time: {
+        expected: "an ISO 8601 time",
+        holds: (v: unknown) => typeof v === "string" && !Number.isNaN(Date.parse(v)),
+    },
+    boolean: { expected: "true or false", holds: (v: unknown) => typeof v === "boolean" },
+};
+
+const DEPLOYED_CA = { serialHex: "string", "notBefore?": "time", notAfter: "time", issuer: "string" } as const;
+const RECORD_SHAPE: Shape = {
+    fields: {
+        // Records of earlier versions lack the slots added since: those start at INITIAL_POSITION.
+        positions: {
+            fields: Object.fromEntries(
+                CA_SLOTS.map((slot) => [`${slot}?`, { fields: { generation: "integer", phase: { oneOf: PHASES } } }]),
+            ),
+        },
+        cas: { map: { fields: DEPLOYED_CA } },
+        retired: { list: { fields: { ...DEPLOYED_CA, id: "string", revokedAt: "time" } } },
+        "clients?": {
+            map: {
+                list: {
+                    fields: {
+                        epoch: "integer",
+                        serialHex: "string",
+                        spki: "string",
+                        notAfter: "time",
+                        issuer: "string",
+                        "revoked?": { oneOf: [true] },
+                    },
+                },
+            },
+        },
+        "customerFacingKeys?": { map: { map: "string" } },
+        "positionsSince?": { map: "time" },
+        "clientPhases?": {
+            map: { fields: { phase: { oneOf: ["switch", "finish"] }, epoch: "integer", since: "time" } },
+        },
+        "crls?": {
+            map: {
+                fields: {
+                    number: "integer",
+                    digest: "string",
+                    thisUpdate: "time",
+                    nextUpdate: "time",
+                    renewal: { oneOf: ["period", "issuer", "series"] },
+                    published: "boolean",
+                },
+            },
+        },
+        "highestCrlNumber?": "integer",
+        "meshCrlSince?": "time",
+        "meshEpoch?": "integer",
+        "servers?": { map: { fields: { epoch: "integer", serialHex: "string", notAfter: "time" } } },
+        "keys?": { map: { fields: { spki: "string", since: "time" } } },
+        "settings?": { map: "string" },
+        "rootKeys?": { list: { fields: { id: "string", spki: "string" } } },
+    },
+};
 
 const isObject = (value: unknown): value is Record<string, unknown> =>
     typeof value === "object" && value !== null && !Array.isArray(value);
-const isTime = (value: unknown): boolean => typeof value === "string" && !Number.isNaN(Date.parse(value));
 
-/** The record's optional fields that are present have their shape (a map of times, of phases, of CRLs). */
-function laterFieldsProblem(record: Record<string, unknown>): boolean {
-    const { positionsSince, clientPhases, crls, meshCrlSince, highestCrlNumber, meshEpoch, servers, keys, settings } =
-        record;
-    if (highestCrlNumber !== undefined && !Number.isInteger(highestCrlNumber)) return true;
-    const { rootKeys } = record;
-    if (
-        rootKeys !== undefined &&
-        (!Array.isArray(rootKeys) ||
-            !rootKeys.every((k) => isObject(k) && typeof k.id === "string" && typeof k.spki === "string"))
-    )
-        return true;
-    if (settings !== undefined && (!isObject(settings) || !Object.values(settings).every((d) => typeof d === "string")))
-        return true;
-    if (
-        keys !== undefined &&
-        (!isObject(keys) ||
-            !Object.values(keys).every((k) => isObject(k) && typeof k.spki === "string" && isTime(k.since)))
-    )
-        return true;
-    if (
-        servers !== undefined &&
-        (!isObject(servers) ||
-            !Object.values(servers).every(
-                (s) =>
-                    isObject(s) && Number.isInteger(s.epoch) && typeof s.serialHex === "string" && isTime(s.notAfter),
-            ))
-    )
-        return true;
-    if (meshEpoch !== undefined && !Number.isInteger(meshEpoch)) return true;
-    if (meshCrlSince !== undefined && !isTime(meshCrlSince)) return true;
-    if (positionsSince !== undefined && (!isObject(positionsSince) || !Object.values(positionsSince).every(isTime)))
-        return true;
-    if (
-        clientPhases !== undefined &&
-        (!isObject(clientPhases) ||
-            !Object.values(clientPhases).every(
-                (p) =>
-                    isObject(p) &&
-                    (p.phase === "switch" || p.phase === "finish") &&
-                    Number.isInteger(p.epoch) &&
-                    isTime(p.since),
-            ))
-    )
-        return true;
-    return (
-        crls !== undefined &&
-        (!isObject(crls) ||
-            !Object.values(crls).every(
-                (c) =>
-                    isObject(c) &&
-                    Number.isInteger(c.number) &&
-                    typeof c.digest === "string" &&
-                    isTime(c.thisUpdate) &&
-                    isTime(c.nextUpdate) &&
-                    (c.renewal === "period" || c.renewal === "issuer" || c.renewal === "series") &&
-                    typeof c.published === "boolean",
-            ))
-    );
+/** What a field holds, by kind alone: a record holds serials and pins, but a damaged one may hold anything. */
+function kindOf(value: unknown): string {
+    if (value === undefined) return "nothing";
+    if (value === null || typeof value === "boolean") return String(value);
+    if (Array.isArray(value)) return "a list";
+    if (typeof value === "object") return "a map";
+    return typeof value === "number" ? "a number" : "a string";
+}
+
+/** Throws a RecordError for the first field of `value` (at path `at`) that does not have `shape`. */
+function checkShape(value: unknown, shape: Shape, at: string): void {
+    function refuse(expected: string): never {
+        throw new RecordError(`${at} holds ${kindOf(value)}, not ${expected}`);
+    }
+    if (typeof shape === "string") {
+        if (!LEAF_SHAPES[shape].holds(value)) refuse(LEAF_SHAPES[shape].expected);
+    } else if ("oneOf" in shape) {
+        if (!shape.oneOf.includes(value as string | boolean))
+            refuse(shape.oneOf.join(", ").replace(/, (?=[^,]*$)/, " or "));
+    } else if ("list" in shape) {
+        if (!Array.isArray(value)) refuse("a list");
+        value.forEach((item, i) => checkShape(item, shape.list, `${at}[${i}]`));
+    } else if ("map" in shape) {
+        if (!isObject(value)) refuse("a map");
+        for (const [key, member] of Object.entries(value)) checkShape(member, shape.map, memberPath(at, key));
+    } else {
+        if (!isObject(value)) refuse("a map");
+        for (const [field, fieldShape] of Object.entries(shape.fields)) {
+            const optional = field.endsWith("?");
+            const name = optional ? field.slice(0, -1) : field;
+            const member = ownMember(value, name);
+            if (!optional || member !== undefined) checkShape(member, fieldShape, memberPath(at, name));
+        }
+    }
 }
 
 /**
- * A record read back from stack outputs, checked for shape (it crossed a serialisation boundary).
- * Records of earlier versions lack later slots, the clients and the times: those start from their
- * initial value or stay absent.
+ * A record read back from stack outputs (its name `output`), checked for shape (it crossed a
+ * serialisation boundary, and a state can be edited by hand); a RecordError names the first bad
+ * field. Records of earlier versions lack later slots, the clients and the times: those start
+ * from their initial value or stay absent.
  */
-export function parseRecord(value: unknown): RotationRecord | undefined {
-    if (typeof value !== "object" || value === null) return undefined;
-    const record = value as Partial<RotationRecord>;
-    const positions = record.positions as Record<string, unknown> | undefined;
-    if (positions === undefined || typeof record.cas !== "object" || !Array.isArray(record.retired)) return undefined;
-    const checked: Record<string, CaPosition> = {};
-    for (const slot of CA_SLOTS) {
-        const p = positions[slot] ?? INITIAL_POSITION;
-        if (!isPosition(p)) return undefined;
-        checked[slot] = p;
-    }
-    const clients = record.clients ?? {};
-    if (typeof clients !== "object" || Object.values(clients).some((c) => !Array.isArray(c))) return undefined;
-    const customerFacingKeys = record.customerFacingKeys ?? {};
-    if (typeof customerFacingKeys !== "object") return undefined;
-    if (laterFieldsProblem(value as Record<string, unknown>)) return undefined;
-    return { ...(record as RotationRecord), positions: checked as CaRotationConfig, clients, customerFacingKeys };
+export function parseRecord(value: unknown, output = "deploymentRecord"): RotationRecord {
+    checkShape(value, RECORD_SHAPE, output);
+    const record = value as RotationRecord;
+    return {
+        ...record,
+        positions: Object.fromEntries(
+            CA_SLOTS.map((slot) => [slot, ownMember(record.positions, slot) ?? INITIAL_POSITION]),
+        ) as Record<CaSlot, CaPosition>,
+        clients: record.clients ?? {},
+        customerFacingKeys: record.customerFacingKeys ?? {},
+    };
 }
 
 /**
@@ -504,7 +552,7 @@ export function retiredAfter(args: {
         const ca = deployed.cas[outgoingId];
         if (ca === undefined) {
             problems.push(
-                `${slotKey} finishes, but the deployed stack's output caRotation has no certificate for ${outgoingId}, so it cannot be revoked; ` +
+                `${slotKey} finishes, but the deployed stack's output deploymentRecord has no certificate for ${outgoingId}, so it cannot be revoked; ` +
                     `run the previous phase again (pulumi up) so that its record is written, then finish`,
             );
             continue;

@@ -64,9 +64,13 @@ export function manifest(resource: RecordedResource): Record<string, unknown> {
     return { apiVersion, kind: resource.type.split(":").pop(), ...rest };
 }
 
-/** The rotation record the last render with this state left (a fresh state: every CA at generation 0). */
+/**
+ * The rotation record the last render with this state left (a fresh state: every CA at generation 0);
+ * a RecordError when the state's record is damaged.
+ */
 export function deployedRecordOf(state: EngineState): RotationRecord {
-    return parseRecord(stackOutputsOf(state).deploymentRecord) ?? INITIAL_RECORD;
+    const record = stackOutputsOf(state).deploymentRecord;
+    return record === undefined ? INITIAL_RECORD : parseRecord(record);
 }
 
 /**
