@@ -325,11 +325,13 @@ export const certificateUsagePolicy: policy.ResourceValidationPolicy = {
 /**
  * The entries of a Secret's or ConfigMap's map that hold a private key. `base64` maps (a Secret's
  * `data`, a ConfigMap's `binaryData`) are read both as the bytes they encode (DER) and as the text
- * those bytes are (PEM, or base64 once more); text maps as text.
+ * those bytes are (PEM, or base64 once more); text maps as text. Entries a preview does not know yet
+ * are skipped (knownPart): one unknown entry must not keep a known key beside it from being found.
  */
 function keyEntries(map: unknown, encoding: "text" | "base64"): string[] {
-    if (typeof map !== "object" || map === null) return [];
-    return Object.entries(map)
+    const entries = knownPart(map);
+    if (typeof entries !== "object" || entries === null) return [];
+    return Object.entries(entries)
         .filter(
             ([, v]) =>
                 typeof v === "string" &&
