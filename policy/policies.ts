@@ -247,14 +247,70 @@ export const leafValidityPolicy: policy.ResourceValidationPolicy = {
 
 export const rootPathLengthPolicy: policy.ResourceValidationPolicy = {
     name: "root-path-length",
-    description: "A self-signed CA limits its path length (maxPathLength >= 1; 0 means no limit in @pulumi/tls).",
+    description:
+        "A self-signed CA limits its path length (maxPathLength >= 1; 0 means no limit in @pulumi/tls); ca-path-length holds the limit against the CA levels below it.",
     enforcementLevel: "mandatory",
     validateResource: (args, report) => {
         if (args.type !== SELF_SIGNED || args.props.isCaCertificate !== true) return;
         const n = args.props.maxPathLength;
         if (typeof n !== "number" || n < 1) {
             report(
-                `${args.name}: maxPathLength ${String(n)} sets no limit (0 and unset both mean none in @pulumi/tls); set 1`,
+                `${args.name}: maxPathLength ${String(n)} sets no limit (0 and unset both mean none in @pulumi/tls); ` +
+                    "set the number of CA levels below it, at least 1 (2 for a root above a policy CA above issuing CAs)",
+            );
+        }
+    },
+};
+
+/** A CA's path length limit: its maxPathLength, when it sets one (0 and unset set none in @pulumi/tls). */
+function pathLengthLimitOf(cert: policy.PolicyResource): number | undefined {
+    const n = cert.props.maxPathLength;
+    return cert.props.isCaCertificate === true && typeof n === "number" && n >= 1 ? n : undefined;
+}
+
+/**
+ * The deepest line of CA certificates the stack makes below a CA (`issuedBy`: the certificates
+ * each signs, by URN), from the one it signs down: its length is the CAs between it and the
+ * leaves at the bottom, what its pathlen must allow. Empty for a CA that signs no CA.
+ */
+function deepestCasBelow(
+    ca: policy.PolicyResource,
+    issuedBy: ReadonlyMap<string, policy.PolicyResource[]>,
+    seen: ReadonlySet<string> = new Set(),
+): policy.PolicyResource[] {
+    let deepest: policy.PolicyResource[] = [];
+    for (const child of issuedBy.get(ca.urn) ?? []) {
+        if (child.props.isCaCertificate !== true || seen.has(child.urn)) continue;
+        const line = [child, ...deepestCasBelow(child, issuedBy, new Set([...seen, ca.urn, child.urn]))];
+        if (line.length > deepest.length) deepest = line;
+    }
+    return deepest;
+}
+
+export const caPathLengthPolicy: policy.StackValidationPolicy = {
+    name: "ca-path-length",
+    description:
+        "A CA that limits its path length (maxPathLength, a root's or another CA's) allows as many CA levels below it as the stack puts there: OpenSSL and Go refuse every certificate signed below the limit.",
+    enforcementLevel: "mandatory",
+    validateStack: (args, report) => {
+        const issuedBy = new Map<string, policy.PolicyResource[]>();
+        for (const cert of args.resources.filter((r) => isCert(r.type))) {
+            const issuer = issuerOf(cert)?.urn;
+            if (issuer !== undefined) issuedBy.set(issuer, [...(issuedBy.get(issuer) ?? []), cert]);
+        }
+        for (const ca of args.resources.filter((r) => isCert(r.type))) {
+            const limit = pathLengthLimitOf(ca);
+            const below = deepestCasBelow(ca, issuedBy);
+            if (limit === undefined || below.length <= limit) continue;
+            // The CA one level past the limit: a certificate it or a CA below it signs has too many CAs above.
+            const first = below[limit].name;
+            const refusers =
+                ca.type === SELF_SIGNED
+                    ? `OpenSSL and Go (istiod) would refuse every certificate ${first} or a CA below it signs ("path length constraint exceeded"; Envoy's BoringSSL alone ignores a trust anchor's pathlen)`
+                    : `OpenSSL, Go (istiod) and Envoy's BoringSSL would refuse every certificate ${first} or a CA below it signs ("path length constraint exceeded")`;
+            report(
+                `${ca.name}: maxPathLength ${limit} allows ${limit === 1 ? "1 CA level" : `${limit} CA levels`} below it, but the stack puts ${below.length} there ` +
+                    `(${below.map((r) => r.name).join(" above ")}): ${refusers}; set its maxPathLength to ${below.length} or more, or sign ${first} higher up`,
             );
         }
     },
@@ -871,6 +927,7 @@ export const POLICIES: policy.Policies = [
     caKeyStrengthPolicy,
     leafValidityPolicy,
     rootPathLengthPolicy,
+    caPathLengthPolicy,
     certificateUsagePolicy,
     keySecretPolicy,
     keyConfigMapPolicy,

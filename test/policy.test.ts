@@ -36,6 +36,7 @@ import { createRoot, signIntermediate } from "../lib/pki/ceremony";
 import { buildPki, requestOfflineSignatures } from "../lib/stack";
 import {
     caKeyStrengthPolicy,
+    caPathLengthPolicy,
     certificateUsagePolicy,
     keyConfigMapPolicy,
     keyHelmValuesPolicy,
@@ -1146,10 +1147,111 @@ describe("Policy pack", function () {
             assert.deepStrictEqual(
                 await checkResource(rootPathLengthPolicy, { ...root, props: { ...root.props, maxPathLength } }),
                 [
-                    `client-root-ca-cert: maxPathLength ${String(maxPathLength)} sets no limit (0 and unset both mean none in @pulumi/tls); set 1`,
+                    `client-root-ca-cert: maxPathLength ${String(maxPathLength)} sets no limit (0 and unset both mean none in @pulumi/tls); ` +
+                        "set the number of CA levels below it, at least 1 (2 for a root above a policy CA above issuing CAs)",
                 ],
             );
         }
+    });
+
+    it("ca-path-length: refuses a CA whose maxPathLength allows fewer CA levels than the stack puts below it, as OpenSSL does", async () => {
+        /** A root, CAs one below the other (their maxPathLength each), and a gateway's server certificate, in @pulumi/tls alone. */
+        const chainOf = async (rootPathLength: number, cas: [string, number | undefined][]) => {
+            const run = await runWithStandIn(
+                () => {
+                    const rootKey = new tls.PrivateKey("root-key", { algorithm: "ECDSA", ecdsaCurve: "P384" });
+                    const root = new tls.SelfSignedCert("root-cert", {
+                        privateKeyPem: rootKey.privateKeyPem,
+                        subject: { commonName: "Root" },
+                        isCaCertificate: true,
+                        maxPathLength: rootPathLength,
+                        allowedUses: [...CA_USES],
+                        validityPeriodHours: 87600,
+                    });
+                    let issuer: { cert: tls.SelfSignedCert | tls.LocallySignedCert; key: tls.PrivateKey } = {
+                        cert: root,
+                        key: rootKey,
+                    };
+                    const chain = [];
+                    for (const [name, maxPathLength] of [...cas, ["gw", undefined] as const]) {
+                        const key = new tls.PrivateKey(`${name}-key`, { algorithm: "ECDSA", ecdsaCurve: "P384" });
+                        const csr = new tls.CertRequest(`${name}-csr`, {
+                            privateKeyPem: key.privateKeyPem,
+                            subject: { commonName: name === "gw" ? "svc.bank.example" : name },
+                            dnsNames: name === "gw" ? ["svc.bank.example"] : [],
+                        });
+                        const isCa = name !== "gw";
+                        const cert = new tls.LocallySignedCert(`${name}-cert`, {
+                            certRequestPem: csr.certRequestPem,
+                            caCertPem: issuer.cert.certPem,
+                            caPrivateKeyPem: issuer.key.privateKeyPem,
+                            isCaCertificate: isCa,
+                            maxPathLength,
+                            allowedUses: isCa ? [...CA_USES] : ["digital_signature", "server_auth"],
+                            validityPeriodHours: isCa ? 43800 : 2160,
+                        });
+                        chain.unshift(cert.certPem);
+                        issuer = { cert, key };
+                    }
+                    return { root: root.certPem, chain };
+                },
+                { state: new Map() },
+            );
+            const { root, chain } = run.outputs as unknown as { root: string; chain: string[] };
+            const dir = tempDir("path-length");
+            const files = { root, leaf: chain[0], chain: chain.slice(1).join("") };
+            for (const [file, pem] of Object.entries(files)) fs.writeFileSync(path.join(dir, file), pem);
+            const openssl = await promisify(execFile)(
+                "openssl",
+                ["verify", "-CAfile", "root", "-untrusted", "chain", "leaf"],
+                { cwd: dir },
+            ).then(
+                () => "accepted",
+                (e: { stdout: string; stderr: string }) => {
+                    const output = e.stdout + e.stderr;
+                    return /error \d+ at \d+ depth lookup: (.*)/.exec(output)?.[1] ?? output;
+                },
+            );
+            return { openssl, pack: await checkStack(caPathLengthPolicy, fromEngine(run.engine.resources)) };
+        };
+        // A root above a policy CA above an issuing CA, as the components would refuse it.
+        assert.deepStrictEqual(
+            await chainOf(1, [
+                ["policy", undefined],
+                ["issuing", undefined],
+            ]),
+            {
+                openssl: "path length constraint exceeded",
+                pack: [
+                    "root-cert: maxPathLength 1 allows 1 CA level below it, but the stack puts 2 there (policy-cert above issuing-cert): " +
+                        'OpenSSL and Go (istiod) would refuse every certificate issuing-cert or a CA below it signs ("path length constraint exceeded"; ' +
+                        "Envoy's BoringSSL alone ignores a trust anchor's pathlen); set its maxPathLength to 2 or more, or sign issuing-cert higher up",
+                ],
+            },
+        );
+        assert.deepStrictEqual(
+            await chainOf(2, [
+                ["policy", undefined],
+                ["issuing", undefined],
+            ]),
+            { openssl: "accepted", pack: [] },
+        );
+        // A CA below the root that limits its own path length is held to it too; 0 sets no limit.
+        assert.deepStrictEqual(
+            await chainOf(3, [
+                ["policy", 1],
+                ["issuing", 0],
+                ["sub-issuing", undefined],
+            ]),
+            {
+                openssl: "path length constraint exceeded",
+                pack: [
+                    "policy-cert: maxPathLength 1 allows 1 CA level below it, but the stack puts 2 there (issuing-cert above sub-issuing-cert): " +
+                        'OpenSSL, Go (istiod) and Envoy\'s BoringSSL would refuse every certificate sub-issuing-cert or a CA below it signs ("path length constraint exceeded"); ' +
+                        "set its maxPathLength to 2 or more, or sign sub-issuing-cert higher up",
+                ],
+            },
+        );
     });
 
     it("certificate-usages: refuses a CA without crl_signing or with a TLS usage, a signing leaf, and a leaf that is both server and client", async () => {
@@ -1933,6 +2035,7 @@ describe("Policy pack", function () {
         assert.ok(fs.existsSync(path.join(ROOT, "policy", main)), `${main} exists after npm run build`);
         assert.deepStrictEqual(POLICIES.map((p) => p.name).sort(), [
             "ca-key-strength",
+            "ca-path-length",
             "certificate-usages",
             "leaf-max-validity",
             "no-private-key-configmaps",
