@@ -10,7 +10,9 @@ import * as policy from "@pulumi/policy";
 import { DEFAULT_KEY_SECRET_NAMESPACES, MESH_CA_SECRET } from "../lib/config/values";
 import { holdsPrivateKey, privateKeyPaths } from "../lib/pki/keyMaterial";
 import { pemDecode } from "../lib/pki/pem";
-import { isSelfSigned, subjectOf } from "../lib/pki/x509";
+import { CLOCK_SKEW_MS } from "../lib/pki/crl";
+import { signatureProblem } from "../lib/pki/issuerChecks";
+import { expiredAt, isSelfSigned, notYetValidAt, subjectOf } from "../lib/pki/x509";
 
 /** Pack-wide settings, overridable per policy with `pulumi preview --policy-pack-config`. */
 export const DEFAULTS = {
@@ -227,6 +229,44 @@ export const caKeyStrengthPolicy: policy.StackValidationPolicy = {
             if (issuer !== undefined && problem !== undefined)
                 report(`${cert.name}: the CA key that signs it, of its caCertPem (${subjectOf(issuer)}), ${problem}`);
         }
+    },
+};
+
+/**
+ * What is wrong with the CA certificate a certificate is signed under, by that certificate alone
+ * (a CA given as PEM, whose path the pack does not see), as the components refuse it: expired, not
+ * valid yet (a CA dated up to CLOCK_SKEW_MS ahead is only a clock ahead), or signed with a hash
+ * collisions have broken. Then BoringSSL, OpenSSL or Go refuse every certificate it signs.
+ */
+function issuingCaProblem(ca: crypto.X509Certificate, now: Date): string | undefined {
+    const where = `the CA of its caCertPem (${subjectOf(ca)})`;
+    if (expiredAt(ca, now)) {
+        return (
+            `${where} expired on ${new Date(ca.validTo).toISOString()}: BoringSSL, OpenSSL and Go refuse every certificate under it ("certificate has expired"); ` +
+            "renew it, or give the current CA"
+        );
+    }
+    if (notYetValidAt(ca, new Date(now.getTime() + CLOCK_SKEW_MS))) {
+        return (
+            `${where} is not valid before ${new Date(ca.validFrom).toISOString()}: BoringSSL, OpenSSL and Go refuse every certificate under it until then ("certificate is not yet valid"); ` +
+            "give the current CA, or wait until then (if it was issued today, the issuing machine's clock is ahead)"
+        );
+    }
+    // A self-signed CA's own signature is checked by no verifier; the chain above one given as PEM is not seen.
+    // signatureProblem names the CA as a component's certPem: here it is the caCertPem.
+    return signatureProblem([ca], undefined, false)?.replace(`certPem (${subjectOf(ca)})`, where);
+}
+
+export const issuingCaCertificatePolicy: policy.ResourceValidationPolicy = {
+    name: "issuing-ca-certificate",
+    description:
+        "The CA certificate a LocallySignedCert is signed under (its caCertPem, when known: a CA given as PEM, or one the stack has made) is valid now (one dated up to 5 minutes ahead is allowed) and, unless self-signed, not signed with SHA-1 or MD5: verifiers refuse every certificate it signs.",
+    enforcementLevel: "mandatory",
+    validateResource: (args, report) => {
+        if (args.type !== LOCALLY_SIGNED) return;
+        const ca = pemCertificate(known(() => args.props.caCertPem));
+        const problem = ca && issuingCaProblem(ca, new Date());
+        if (problem !== undefined) report(`${args.name}: ${problem}`);
     },
 };
 
@@ -928,6 +968,7 @@ export const POLICIES: policy.Policies = [
     leafValidityPolicy,
     rootPathLengthPolicy,
     caPathLengthPolicy,
+    issuingCaCertificatePolicy,
     certificateUsagePolicy,
     keySecretPolicy,
     keyConfigMapPolicy,

@@ -38,6 +38,7 @@ import {
     caKeyStrengthPolicy,
     caPathLengthPolicy,
     certificateUsagePolicy,
+    issuingCaCertificatePolicy,
     keyConfigMapPolicy,
     keyHelmValuesPolicy,
     keyKubernetesObjectPolicy,
@@ -57,12 +58,15 @@ import { verifyPeer, verifyPeers } from "./envoyVerifier";
 import { TEST_ONLY_CA_CERT_PEM, TEST_ONLY_CA_KEY_PEM, TEST_ONLY_RSA_EXPONENT_3_KEY_PEM } from "./fixtures/testOnlyPki";
 import {
     loadStackFile,
+    mintRoot,
     mintSubCa,
     OPTION_FILES,
+    opensslCa,
     opensslRoot,
     ROOT,
     sharedStateWithSuiteKeys,
     tempDir,
+    TestCa,
 } from "./helpers";
 
 type Resource = {
@@ -1056,6 +1060,53 @@ describe("Policy pack", function () {
         assert.deepStrictEqual(await checkStack(caKeyStrengthPolicy, [preview]), []);
     });
 
+    it("issuing-ca-certificate: refuses a CA given as PEM that is expired, not valid yet or signed with SHA-1", async () => {
+        const leaf = named("ob-apic-client-cert");
+        const under = (ca: TestCa | string) =>
+            checkResource(issuingCaCertificatePolicy, {
+                ...leaf,
+                props: { ...leaf.props, caCertPem: typeof ca === "string" ? ca : ca.certPem },
+            });
+        const hours = (n: number) => new Date(Date.now() + n * 3_600_000);
+        const root = await mintRoot("Bank root", { validityHours: 96, issuedAt: hours(-72) });
+        const expired = await mintSubCa(root, "Old CA", { issuedAt: hours(-48), validityHours: 24 });
+        const ahead = await mintSubCa(root, "Future CA", { issuedAt: hours(1) });
+        const caExtensions = ["basicConstraints = critical,CA:TRUE", "keyUsage = critical,keyCertSign,cRLSign"];
+        const sha1 = opensslCa("SHA-1 CA", caExtensions, root, "sha1");
+        const dateOf = (ca: TestCa, date: "validTo" | "validFrom") =>
+            new Date(new crypto.X509Certificate(ca.certPem)[date]).toISOString();
+        assert.deepStrictEqual(
+            [await under(expired), await under(ahead), await under(sha1)],
+            [
+                [
+                    `ob-apic-client-cert: the CA of its caCertPem (CN=Old CA) expired on ${dateOf(expired, "validTo")}: ` +
+                        'BoringSSL, OpenSSL and Go refuse every certificate under it ("certificate has expired"); renew it, or give the current CA',
+                ],
+                [
+                    `ob-apic-client-cert: the CA of its caCertPem (CN=Future CA) is not valid before ${dateOf(ahead, "validFrom")}: ` +
+                        'BoringSSL, OpenSSL and Go refuse every certificate under it until then ("certificate is not yet valid"); ' +
+                        "give the current CA, or wait until then (if it was issued today, the issuing machine's clock is ahead)",
+                ],
+                [
+                    "ob-apic-client-cert: the CA of its caCertPem (CN=SHA-1 CA) is signed with SHA-1, whose collisions let a forged certificate " +
+                        'carry the same signature, and Go (istiod) refuses it ("insecure algorithm"); re-issue CN=SHA-1 CA signed with SHA-256 or better',
+                ],
+            ],
+        );
+        // A CA dated minutes ahead (a clock ahead), a self-signed root signed with SHA-1 (its own signature no verifier
+        // checks), the stack's own CA, and an issuer a preview does not know yet pass.
+        const minutesAhead = await mintSubCa(root, "Near CA", { issuedAt: new Date(Date.now() + 2 * 60_000) });
+        assert.deepStrictEqual(
+            [
+                await under(minutesAhead),
+                await under(opensslCa("SHA-1 root", caExtensions, undefined, "sha1")),
+                await under(leaf.props.caCertPem as string),
+                await under(UNKNOWN),
+            ],
+            [[], [], [], []],
+        );
+    });
+
     it("private-key-strength: checks a key given as PEM to a CertRequest or a SelfSignedCert by the leaf limits", async () => {
         const pem = (key: crypto.KeyObject) => key.export({ type: "pkcs8", format: "pem" }) as string;
         const given = (type: string, name: string, key: crypto.KeyObject | string) =>
@@ -2037,6 +2088,7 @@ describe("Policy pack", function () {
             "ca-key-strength",
             "ca-path-length",
             "certificate-usages",
+            "issuing-ca-certificate",
             "leaf-max-validity",
             "no-private-key-configmaps",
             "no-private-key-helm-values",
