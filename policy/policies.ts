@@ -9,10 +9,10 @@ import { AsnConvert } from "@peculiar/asn1-schema";
 import * as policy from "@pulumi/policy";
 import { DEFAULT_KEY_SECRET_NAMESPACES, MESH_CA_SECRET } from "../lib/config/values";
 import { holdsPrivateKey, privateKeyPaths } from "../lib/pki/keyMaterial";
-import { pemDecode } from "../lib/pki/pem";
+import { pemBlocks, pemDecode } from "../lib/pki/pem";
 import { CLOCK_SKEW_MS } from "../lib/pki/crl";
 import { signatureProblem } from "../lib/pki/issuerChecks";
-import { expiredAt, isSelfSigned, notYetValidAt, subjectOf } from "../lib/pki/x509";
+import { expiredAt, isRootCopy, isSelfSigned, notYetValidAt, signedBy, subjectOf } from "../lib/pki/x509";
 
 /** Pack-wide settings, overridable per policy with `pulumi preview --policy-pack-config`. */
 export const DEFAULTS = {
@@ -504,6 +504,75 @@ export const keySecretPolicy: policy.ResourceValidationPolicy = {
     },
 };
 
+/** The texts of a Secret's entries a preview knows: `stringData` as it is, `data` decoded from base64. */
+function knownSecretTexts(props: { data?: unknown; stringData?: unknown }): Record<string, string> {
+    const texts: Record<string, string> = {};
+    for (const [map, decode] of [
+        [known(() => props.data), (v: string) => Buffer.from(v, "base64").toString("utf8")],
+        [known(() => props.stringData), (v: string) => v],
+    ] as const) {
+        const entries = knownPart(map);
+        if (typeof entries !== "object" || entries === null) continue;
+        for (const [key, value] of Object.entries(entries)) if (typeof value === "string") texts[key] = decode(value);
+    }
+    return texts;
+}
+
+/** The certificates of a PEM text, in order; undefined when one of its blocks is no certificate. */
+function pemCertificates(text: string): crypto.X509Certificate[] | undefined {
+    const certs = pemBlocks(text, "CERTIFICATE").map(pemCertificate);
+    return certs.length === 0 || certs.some((cert) => cert === undefined)
+        ? undefined
+        : (certs as crypto.X509Certificate[]);
+}
+
+/**
+ * What istiod would find wrong with its plug-in CA's entries: ca-key.pem not the key of
+ * ca-cert.pem, or cert-chain.pem not ca-cert.pem first, then each CA signed by the next, up to a
+ * root of root-cert.pem (the last in it, a copy of it, or signed by it). istiod checks them so at
+ * start-up and refuses to sign with them; workloads get cert-chain.pem with every certificate.
+ */
+function istiodCaProblem(texts: Record<string, string>): string | undefined {
+    const caCert = pemCertificate(texts["ca-cert.pem"]);
+    const caKey = pemPrivateKey(texts["ca-key.pem"]);
+    if (caCert !== undefined && caKey !== undefined && !caCert.checkPrivateKey(caKey))
+        return `ca-key.pem is not the key of ca-cert.pem (${subjectOf(caCert)}): istiod cannot sign with it; give the key of ca-cert.pem`;
+    const chain = texts["cert-chain.pem"] === undefined ? undefined : pemCertificates(texts["cert-chain.pem"]);
+    const roots = texts["root-cert.pem"] === undefined ? undefined : pemCertificates(texts["root-cert.pem"]);
+    if (caCert === undefined || chain === undefined || roots === undefined) return undefined;
+    const fix = "give cert-chain.pem as ca-cert.pem, then each CA above it, up to a root of root-cert.pem";
+    if (!chain[0].raw.equals(caCert.raw))
+        return `cert-chain.pem starts with ${subjectOf(chain[0])}, not ca-cert.pem (${subjectOf(caCert)}): ${fix}`;
+    for (let i = 0; i + 1 < chain.length; i++) {
+        if (!signedBy(chain[i], chain[i + 1]))
+            return `in cert-chain.pem, ${subjectOf(chain[i])} is not signed by ${subjectOf(chain[i + 1])}, the certificate after it: ${fix}`;
+    }
+    const top = chain[chain.length - 1];
+    if (!roots.some((root) => top.raw.equals(root.raw) || isRootCopy(top, root) || signedBy(top, root))) {
+        return (
+            `cert-chain.pem ends with ${subjectOf(top)}, which is no root of root-cert.pem (${roots.map(subjectOf).join("; ")}) nor signed by one: ` +
+            `workloads trusting root-cert.pem would refuse the certificates istiod signs; ${fix}`
+        );
+    }
+    return undefined;
+}
+
+export const istiodCaPolicy: policy.ResourceValidationPolicy = {
+    name: "istiod-cacerts",
+    description:
+        "istiod's plug-in CA Secret (metadata.name cacerts in istio-system), when its entries are known, holds in ca-key.pem the key of ca-cert.pem, and in cert-chain.pem ca-cert.pem first, then each CA signed by the next, up to a root of root-cert.pem.",
+    enforcementLevel: "mandatory",
+    validateResource: (args, report) => {
+        if (!SECRETS.includes(args.type)) return;
+        const metadata = knownPart(known(() => args.props.metadata)) as
+            { name?: unknown; namespace?: unknown } | undefined;
+        const namespace = metadata?.namespace ?? providerNamespace(args.provider);
+        if (metadata?.name !== MESH_CA_SECRET.name || namespace !== MESH_CA_SECRET.namespace) return;
+        const problem = istiodCaProblem(knownSecretTexts(args.props));
+        if (problem !== undefined) report(`${MESH_CA_SECRET.namespace}/${MESH_CA_SECRET.name}: ${problem}`);
+    },
+};
+
 /**
  * Whether a Kubernetes provider updates Secrets in place: `enableSecretMutable` set (the engine
  * sends a provider's settings as text). Else pulumi-kubernetes replaces a Secret whose data
@@ -971,6 +1040,7 @@ export const POLICIES: policy.Policies = [
     issuingCaCertificatePolicy,
     certificateUsagePolicy,
     keySecretPolicy,
+    istiodCaPolicy,
     keyConfigMapPolicy,
     keyMetadataPolicy,
     secretsInPlacePolicy,

@@ -46,6 +46,7 @@ import {
     secretsInPlacePolicy,
     keySecretPolicy,
     keyStrengthPolicy,
+    istiodCaPolicy,
     leafValidityPolicy,
     POLICIES,
     rootPathLengthPolicy,
@@ -53,6 +54,7 @@ import {
     uniqueKubernetesObjectsPolicy,
 } from "../policy/policies";
 import { holdsPrivateKey, privateKeyPaths } from "../lib/pki/keyMaterial";
+import { subjectOf } from "../lib/pki/x509";
 import { CA_USES } from "../lib/plan/plan";
 import { verifyPeer, verifyPeers } from "./envoyVerifier";
 import { TEST_ONLY_CA_CERT_PEM, TEST_ONLY_CA_KEY_PEM, TEST_ONLY_RSA_EXPONENT_3_KEY_PEM } from "./fixtures/testOnlyPki";
@@ -1520,6 +1522,83 @@ describe("Policy pack", function () {
         assert.deepStrictEqual(await opaque({ name: "cacerts", namespace: "istio-system" }, "istiod-ca"), []);
     });
 
+    it("istiod-cacerts: refuses a cacerts Secret whose key is not its CA's, or whose chain does not lead from it to a root of root-cert.pem", async () => {
+        const cacerts = named("mesh-ca-example-cacerts");
+        // The entries as MeshPluginCa writes them, unwrapped from the engine's secret signature.
+        const written = JSON.parse(JSON.stringify(cacerts.props.stringData), (_key, value) =>
+            value?.[specialSigKey] === specialSecretSig ? value.value : value,
+        ) as Record<string, string>;
+        const [caCert, otherRoot] = [written["ca-cert.pem"], (await mintRoot("Other root")).certPem];
+        const [root] = pemBlocks(written["root-cert.pem"], "CERTIFICATE");
+        const check = (
+            entries: Record<string, string>,
+            encoding: "stringData" | "data" = "stringData",
+            metadata = cacerts.props.metadata,
+        ) =>
+            checkResource(istiodCaPolicy, {
+                ...cacerts,
+                props: {
+                    ...cacerts.props,
+                    metadata,
+                    stringData: undefined,
+                    [encoding]: asSecret(
+                        Object.fromEntries(
+                            Object.entries({ ...written, ...entries }).map(([k, v]) => [
+                                k,
+                                encoding === "data" ? base64(v) : v,
+                            ]),
+                        ),
+                    ),
+                },
+            });
+        const otherKey = crypto
+            .generateKeyPairSync("ec", { namedCurve: "prime256v1" })
+            .privateKey.export({ type: "pkcs8", format: "pem" }) as string;
+        const fix = "give cert-chain.pem as ca-cert.pem, then each CA above it, up to a root of root-cert.pem";
+        const caSubject = subjectOf(new crypto.X509Certificate(caCert));
+        const rootSubject = subjectOf(new crypto.X509Certificate(root));
+        assert.deepStrictEqual(
+            [
+                await check({ "ca-key.pem": otherKey }),
+                await check({ "ca-key.pem": otherKey }, "data"),
+                await check({ "cert-chain.pem": root + caCert }),
+                await check({ "cert-chain.pem": caCert + otherRoot }),
+                await check({ "root-cert.pem": otherRoot }),
+            ],
+            [
+                [
+                    `istio-system/cacerts: ca-key.pem is not the key of ca-cert.pem (${caSubject}): istiod cannot sign with it; give the key of ca-cert.pem`,
+                ],
+                [
+                    `istio-system/cacerts: ca-key.pem is not the key of ca-cert.pem (${caSubject}): istiod cannot sign with it; give the key of ca-cert.pem`,
+                ],
+                [
+                    `istio-system/cacerts: cert-chain.pem starts with ${rootSubject}, not ca-cert.pem (${caSubject}): ${fix}`,
+                ],
+                [
+                    `istio-system/cacerts: in cert-chain.pem, ${caSubject} is not signed by CN=Other root, the certificate after it: ${fix}`,
+                ],
+                [
+                    `istio-system/cacerts: cert-chain.pem ends with ${rootSubject}, which is no root of root-cert.pem (CN=Other root) nor signed by one: ` +
+                        `workloads trusting root-cert.pem would refuse the certificates istiod signs; ${fix}`,
+                ],
+            ],
+        );
+        // As MeshPluginCa writes it; with a second root appended (a root rotation); with an entry a preview does not know.
+        assert.deepStrictEqual(
+            [
+                await check({}),
+                await check({}, "data"),
+                await check({ "root-cert.pem": otherRoot + written["root-cert.pem"] }),
+                await check({ "cert-chain.pem": UNKNOWN }),
+            ],
+            [[], [], [], []],
+        );
+        // istiod reads no other Secret: private-key-secrets says where keys belong.
+        const elsewhere = { name: "cacerts", namespace: "ob" };
+        assert.deepStrictEqual(await check({ "ca-key.pem": otherKey }, "stringData", elsewhere), []);
+    });
+
     it("private-key-secrets: a stack whose pki:gatewayNamespace is not istio-system is told to add it to keySecretNamespaces", async () => {
         // The pack cannot see a stack's config: the gateway's Secrets are refused until the namespace is listed.
         const ingress = { ...loadStackFile(OPTION_FILES[1]), gatewayNamespace: "istio-ingress" };
@@ -2089,6 +2168,7 @@ describe("Policy pack", function () {
             "ca-path-length",
             "certificate-usages",
             "issuing-ca-certificate",
+            "istiod-cacerts",
             "leaf-max-validity",
             "no-private-key-configmaps",
             "no-private-key-helm-values",
