@@ -32,6 +32,7 @@ import {
     mintRoot,
     mintSubCa,
     newStackState,
+    opensslCa,
     opensslSpkiPin,
     pemBlocks,
     refusalText,
@@ -747,7 +748,7 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
     /** What a public CA would sign from the stack's CSR (or, given names, from a CSR of another key). */
     const sign = async (
         csrPem: string,
-        options: { hours?: number; backdateDays?: number; dnsNames?: string[]; issuedAt?: Date } = {},
+        options: { hours?: number; backdateDays?: number; dnsNames?: string[]; issuedAt?: Date; ca?: TestCa } = {},
     ): Promise<string> => {
         const otherKey = async () =>
             (await tlsProvider.privateKey({ algorithm: "ECDSA", ecdsaCurve: "P256" })).state.privateKeyPem;
@@ -764,13 +765,34 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
         return tlsProvider.locallySignedCert(
             {
                 certRequestPem: csr,
-                caCertPem: publicCa.certPem,
-                caPrivateKeyPem: publicCa.keyPem,
+                caCertPem: (options.ca ?? publicCa).certPem,
+                caPrivateKeyPem: (options.ca ?? publicCa).keyPem,
                 allowedUses: ["digital_signature", "server_auth"],
                 validityPeriodHours: options.hours ?? 90 * 24,
             },
             { now: () => now },
         ).state.certPem as string;
+    };
+
+    /** Asserts that the stack refuses each certificate with exactly these problems of its key, creating nothing. */
+    const assertRefused = async (cases: [title: string, certificate: string, problems: string[]][]) => {
+        const key = `pki:frontEnd.customerFacing.${CUSTOMER_HOST}.certificate`;
+        for (const [title, certificate, problems] of cases) {
+            const copy = new Map(state);
+            await assert.rejects(
+                renderNext(withCertificate(certificate), `customer-${title.replace(/[^a-z0-9]+/gi, "-")}`, copy),
+                (err: unknown) => {
+                    assert.ok(err instanceof ConfigError, `${title}: ${String(err)}`);
+                    assert.deepStrictEqual(
+                        err.problems.filter((p) => p.startsWith(key)),
+                        problems,
+                        title,
+                    );
+                    return true;
+                },
+            );
+            assert.strictEqual(copy.size, state.size, `${title}: nothing created`);
+        }
     };
 
     before(async () => {
@@ -885,6 +907,78 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
             );
             assert.strictEqual(copy.size, before, `${title}: nothing created`);
         }
+    });
+
+    it("refuses a chain with an expired intermediate, one that is no CA, or one whose pathlen it exceeds, as browsers do", async () => {
+        const csr = pending.read(`front-end/csr/${CUSTOMER_HOST}.csr`);
+        const key = `pki:frontEnd.customerFacing.${CUSTOMER_HOST}.certificate`;
+        const expired = await mintSubCa(publicRoot, "Test Expired Issuing CA", {
+            issuedAt: new Date(Date.now() - 2 * 86_400_000),
+        });
+        const expiredOn = new Date(new crypto.X509Certificate(expired.certPem).validTo).toISOString();
+        const notCa = opensslCa(
+            "Test Not A CA",
+            ["basicConstraints = critical, CA:FALSE", "keyUsage = critical, digitalSignature, keyCertSign"],
+            publicRoot,
+        );
+        const noMore = opensslCa(
+            "Test Pathlen 0 CA",
+            ["basicConstraints = critical, CA:TRUE, pathlen:0", "keyUsage = critical, keyCertSign, cRLSign"],
+            publicRoot,
+        );
+        const below = await mintSubCa(noMore, "Test CA Below Pathlen 0");
+        const served = (await sign(csr)) + publicCa.certPem;
+        // What the reviewer saw: BoringSSL and OpenSSL refuse these chains, which the stack served.
+        const verdicts = decide(
+            [
+                ["expired", (await sign(csr, { ca: expired })) + expired.certPem],
+                ["no CA", (await sign(csr, { ca: notCa })) + notCa.certPem],
+                ["pathlen", (await sign(csr, { ca: below })) + below.certPem + noMore.certPem],
+                ["sound", served],
+            ].map(([title, chain]) => [
+                title,
+                {
+                    caCrt: publicRoot.certPem,
+                    chain,
+                    purpose: "sslserver",
+                    subjectAltNames: [CUSTOMER_HOST],
+                    partialChain: false,
+                },
+            ]),
+        );
+        assert.deepStrictEqual(
+            verdicts.map(([title, verdict]) => [title, summary(verdict)]),
+            [
+                ["expired", both("certificate has expired")],
+                ["no CA", both("invalid CA certificate")],
+                ["pathlen", both("path length constraint exceeded")],
+                ["sound", both("ok")],
+            ],
+        );
+        await assertRefused([
+            [
+                "expired intermediate",
+                (await sign(csr, { ca: expired })) + expired.certPem,
+                [
+                    `${key}: CN=Test Expired Issuing CA (the leaf's issuer) expired on ${expiredOn}: browsers refuse the certificate under it ("certificate has expired"); ask the public CA for its current intermediate certificate`,
+                ],
+            ],
+            [
+                "intermediate CA:FALSE",
+                (await sign(csr, { ca: notCa })) + notCa.certPem,
+                [
+                    `${key}: CN=Test Not A CA (the leaf's issuer) is not a CA certificate (CA:FALSE): browsers refuse the certificate it signed ("invalid CA certificate"); ask the public CA for the intermediate certificate that signed this one`,
+                ],
+            ],
+            [
+                "pathlen exceeded",
+                (await sign(csr, { ca: below })) + below.certPem + noMore.certPem,
+                [
+                    `${key}: CN=Test Pathlen 0 CA in the chain has pathlen:0, which allows no CA below it, but there is 1 down to CN=Test CA Below Pathlen 0 (the leaf's issuer): ` +
+                        `OpenSSL, Go (istiod) and Envoy's BoringSSL would refuse every certificate it signs ("path length constraint exceeded"); give a CA higher up the chain, or re-issue CN=Test Pathlen 0 CA with pathlen:1 or more`,
+                ],
+            ],
+        ]);
     });
 
     it("refuses, before anything is created, a certificate run into its chain on one line (cat of a file without its final newline), naming the line", async () => {

@@ -60,6 +60,9 @@ export const placeOnPath = (
           ? `rootCertPem (${subjectOf(cert)})`
           : `${subjectOf(cert)} in chainPem`;
 
+/** Names a certificate of the issuer's path in a refusal, by its place on it: placeOnPath, or another input's words. */
+export type PlaceOf = (i: number, cert: crypto.X509Certificate, root: crypto.X509Certificate | undefined) => string;
+
 /** Whether a certificate of the path is rootCertPem: by its bytes, as pathOf may give chainPem's copy of it. */
 export const isRootCertPem = (cert: crypto.X509Certificate, root: crypto.X509Certificate | undefined): boolean =>
     root !== undefined && cert.raw.equals(root.raw);
@@ -149,6 +152,7 @@ export function unhandledExtensionProblem(
     chain: readonly crypto.X509Certificate[],
     root: crypto.X509Certificate | undefined,
     verifiedByGo: boolean,
+    place: PlaceOf = placeOnPath,
 ): string | undefined {
     const path = pathOf(chain, root);
     for (const [i, cert] of path.entries()) {
@@ -158,7 +162,7 @@ export function unhandledExtensionProblem(
         );
         if (verifiedByGo && unread.length > 0 && criticalExtensionsOf(cert).includes(NAME_CONSTRAINTS)) {
             return (
-                `${placeOnPath(i, cert, root)} has a critical nameConstraints with ${showSubtrees(unread)}, a name type Go reads no constraints of (only DNS, IP, email and URI): ` +
+                `${place(i, cert, root)} has a critical nameConstraints with ${showSubtrees(unread)}, a name type Go reads no constraints of (only DNS, IP, email and URI): ` +
                 `Go (istiod) would refuse every certificate under it ("unhandled critical extension"); ` +
                 `re-issue ${subjectOf(cert)} without those subtrees or with nameConstraints non-critical, or give another CA`
             );
@@ -171,7 +175,7 @@ export function unhandledExtensionProblem(
             ).map(({ verifier }) => verifier);
             if (refusers.length === 0) continue;
             return (
-                `${placeOnPath(i, cert, root)} has the critical extension ${oid}, which ${nameList(refusers)} ${refusers.length === 1 ? "does" : "do"} not handle: ` +
+                `${place(i, cert, root)} has the critical extension ${oid}, which ${nameList(refusers)} ${refusers.length === 1 ? "does" : "do"} not handle: ` +
                 `${refusers.length === 1 ? "it" : "they"} would refuse every certificate under it ("unhandled critical extension"); ` +
                 `re-issue ${subjectOf(cert)} without that extension or with it non-critical, or give another CA`
             );
@@ -447,6 +451,7 @@ export function pathLengthProblem(
     root: crypto.X509Certificate | undefined,
     signsCa: boolean,
     verifiedByGo: boolean,
+    place: PlaceOf = placeOnPath,
 ): string | undefined {
     const path = pathOf(chain, root);
     for (const [i, cert] of path.entries()) {
@@ -458,7 +463,7 @@ export function pathLengthProblem(
         const below = verifiedByGo ? i + made : skipping;
         if (pathLen >= below) continue;
         const subject = subjectOf(cert);
-        const where = placeOnPath(i, cert, root);
+        const where = place(i, cert, root);
         const allows = pathLen === 0 ? "no CA" : pathLen === 1 ? "1 CA" : `${pathLen} CAs`;
         const refusers =
             skipping <= pathLen
@@ -469,7 +474,7 @@ export function pathLengthProblem(
         return signsCa
             ? `${where} has pathlen:${pathLen}, which allows ${allows} below it, and with the CA made here there would be ${below}: ${refusers}; ` +
                   `${path.length > 1 ? "sign this CA with a CA higher up the chain" : "give a root that allows CAs below it"}, or re-issue ${subject} with pathlen:${below} or more`
-            : `${where} has pathlen:${pathLen}, which allows ${allows} below it, but there ${below === 1 ? "is" : "are"} ${below} down to certPem (${subjectOf(path[0])}): ${refusers}; ` +
+            : `${where} has pathlen:${pathLen}, which allows ${allows} below it, but there ${below === 1 ? "is" : "are"} ${below} down to ${place(0, path[0], root)}: ${refusers}; ` +
                   `give a CA higher up the chain, or re-issue ${subject} with pathlen:${below} or more`;
     }
     return undefined;

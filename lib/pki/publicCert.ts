@@ -6,8 +6,11 @@
  */
 import * as crypto from "crypto";
 import * as tls from "tls";
+import { CLOCK_SKEW_MS } from "./crl";
+import { isRootCertPem, pathLengthProblem, pathOf, unhandledExtensionProblem } from "./issuerChecks";
 import { pemBlocks } from "./pem";
 import { spkiPin } from "./pins";
+import { caFlags } from "./trustBundle";
 import { expiredAt, notYetValidAt, signedBy, subjectOf } from "./x509";
 
 const DAY_MS = 86_400_000;
@@ -144,13 +147,61 @@ export function publicCertificateProblems(check: PublicCertificateCheck): string
         problems.push(`${key}: the chain ends at a CA of this PKI; a customer-facing host needs a publicly trusted CA`);
         return problems;
     }
-    const anchored = publicRoots(check.extraRoots).some(
-        (root) => root.fingerprint256 === top.fingerprint256 || signedBy(top, root),
+    const root = publicRoots(check.extraRoots).find(
+        (candidate) => candidate.fingerprint256 === top.fingerprint256 || signedBy(top, candidate),
     );
-    if (!anchored) {
+    if (root === undefined) {
         problems.push(
             `${key}: the chain is incomplete: ${chain.length === 1 ? "the leaf's issuer is missing" : `${subjectOf(top)} is not a publicly trusted root nor issued by one`}; add the intermediate certificates after the leaf`,
         );
+        return problems;
     }
-    return problems;
+    return [...problems, ...issuerProblems(key, chain.slice(1), root, now)];
+}
+
+/** A certificate above the leaf, as a refusal of the chain names it (a PlaceOf). */
+const placeInChain = (i: number, cert: crypto.X509Certificate, root: crypto.X509Certificate | undefined): string =>
+    isRootCertPem(cert, root)
+        ? `the root ${subjectOf(cert)}`
+        : `${subjectOf(cert)}${i === 0 ? " (the leaf's issuer)" : " in the chain"}`;
+
+/**
+ * What browsers (BoringSSL, as Envoy's) and OpenSSL refuse in the CAs above the leaf (`issuers`, up
+ * to the publicly trusted `root`): one expired, not valid yet, not a CA that may sign certificates,
+ * whose pathlen the chain exceeds, or with a critical extension they do not handle. The trusted
+ * root is the browser's own copy: only what the chain serves is dated and held to CA:TRUE.
+ */
+function issuerProblems(
+    key: string,
+    issuers: readonly crypto.X509Certificate[],
+    root: crypto.X509Certificate,
+    now: Date,
+): string[] {
+    const path = pathOf(issuers, root);
+    // As the issuer checks date a CA: not valid yet only beyond CLOCK_SKEW_MS, as its signer's clock may run ahead.
+    const later = new Date(now.getTime() + CLOCK_SKEW_MS);
+    for (const [i, cert] of path.entries()) {
+        if (i === path.length - 1) break; // the trusted root
+        const where = `${key}: ${placeInChain(i, cert, root)}`;
+        if (expiredAt(cert, now)) {
+            return [
+                `${where} expired on ${new Date(cert.validTo).toISOString()}: browsers refuse the certificate under it ("certificate has expired"); ask the public CA for its current intermediate certificate`,
+            ];
+        }
+        if (notYetValidAt(cert, later)) {
+            return [
+                `${where} is not valid before ${new Date(cert.validFrom).toISOString()}: browsers refuse the certificate under it until then ("certificate is not yet valid"); ask the public CA for its current intermediate certificate`,
+            ];
+        }
+        const { ca, certSign } = caFlags(cert);
+        if (!ca || !certSign) {
+            return [
+                `${where} is not a CA certificate (${!ca ? "CA:FALSE" : "its keyUsage lacks keyCertSign"}): browsers refuse the certificate it signed ("invalid CA certificate"); ask the public CA for the intermediate certificate that signed this one`,
+            ];
+        }
+    }
+    const problem =
+        pathLengthProblem(issuers, root, false, false, placeInChain) ??
+        unhandledExtensionProblem(issuers, root, false, placeInChain);
+    return problem === undefined ? [] : [`${key}: ${problem}`];
 }
