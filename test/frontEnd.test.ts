@@ -43,7 +43,8 @@ import {
     workload,
     writeTemp,
 } from "./helpers";
-import { EngineState } from "../lib/engine/standIn";
+import { EngineState, runWithStandIn } from "../lib/engine/standIn";
+import { CustomerFacingTls } from "../lib/components/customerFacingTls";
 
 const FRONT_END = "examples/front-end/Pulumi.front-end.yaml";
 const APIC_HOST = "apic.example.api.bank.example";
@@ -979,6 +980,31 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
                 ],
             ],
         ]);
+    });
+
+    it("has CustomerFacingTls itself refuse a leaf for its host by CN alone, or by a partial wildcard, as the stack and browsers do", async () => {
+        const serve = async (certificatePem: string) =>
+            runWithStandIn(
+                () =>
+                    new CustomerFacingTls("public", {
+                        hosts: [{ host: CUSTOMER_HOST, certificatePem }],
+                        keyAlgorithm: "ECDSA",
+                    }).servedCertPems[CUSTOMER_HOST],
+                { state: new Map() },
+            ).then(() => "accepted", refusalText);
+        const cnOnly = await mintLeaf(publicCa, { commonName: CUSTOMER_HOST, allowedUses: ["server_auth"] });
+        const partial = await mintLeaf(publicCa, {
+            commonName: "w*.example.bank.example",
+            dnsNames: ["w*.example.bank.example"],
+            allowedUses: ["server_auth"],
+        });
+        assert.deepStrictEqual(
+            [await serve(cnOnly.cert + publicCa.certPem), await serve(partial.cert + publicCa.certPem)],
+            [
+                `CustomerFacingTls public: the certificate given for ${CUSTOMER_HOST} is for CN=${CUSTOMER_HOST}, not for ${CUSTOMER_HOST}; give the certificate the public CA issued for this host's CSR`,
+                `CustomerFacingTls public: the certificate given for ${CUSTOMER_HOST} is for DNS:w*.example.bank.example, not for ${CUSTOMER_HOST}; give the certificate the public CA issued for this host's CSR`,
+            ],
+        );
     });
 
     it("refuses, before anything is created, a certificate run into its chain on one line (cat of a file without its final newline), naming the line", async () => {

@@ -5,6 +5,7 @@ import { KeyAlgorithm } from "../config/types";
 import { customerFacingSecretName, MAX_HOSTNAME_LENGTH } from "../config/values";
 import { HTTPS_PORT, leafKey, rotatedName } from "../plan/plan";
 import { pemBlocks, pemTextProblem, runTogetherPemBlock, runTogetherProblem } from "../pki/pem";
+import { nameCovering } from "../pki/publicCert";
 import { expiredAt, isSelfSigned, subjectOf } from "../pki/x509";
 import { spkiPin } from "../pki/pins";
 import {
@@ -187,7 +188,9 @@ function publicCertificateFor(
             resource,
         );
     }
-    if (cert.checkHost(host) === undefined) {
+    // The stack's rule (publicCertificateProblems): browsers match SAN DNS names alone, a wildcard
+    // as a whole left-most label; Node's checkHost also takes the CN and partial wildcards (w*.).
+    if (nameCovering(pem, host) === undefined) {
         throw argumentError(
             `CustomerFacingTls ${component}: the certificate given for ${host} is for ${cert.subjectAltName ?? subjectOf(cert)}, not for ${host}; give the certificate the public CA issued for this host's CSR`,
             resource,
