@@ -19,6 +19,7 @@ import { planFromRawConfig } from "../lib/plan/plan";
 import { deployedRecordOf } from "../lib/render/render";
 import { PeerCheck, SAN_MISMATCH } from "./envoyVerifier";
 import { apicSends, apicUiCheck, assertAllAccepted, decide, summary, uiSidecarCheck } from "./consumers";
+import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { writeSeededStateFile } from "./engineKeys";
@@ -749,7 +750,15 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
     /** What a public CA would sign from the stack's CSR (or, given names, from a CSR of another key). */
     const sign = async (
         csrPem: string,
-        options: { hours?: number; backdateDays?: number; dnsNames?: string[]; issuedAt?: Date; ca?: TestCa } = {},
+        options: {
+            hours?: number;
+            backdateDays?: number;
+            dnsNames?: string[];
+            issuedAt?: Date;
+            ca?: TestCa;
+            allowedUses?: string[];
+            isCaCertificate?: boolean;
+        } = {},
     ): Promise<string> => {
         const otherKey = async () =>
             (await tlsProvider.privateKey({ algorithm: "ECDSA", ecdsaCurve: "P256" })).state.privateKeyPem;
@@ -768,7 +777,8 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
                 certRequestPem: csr,
                 caCertPem: (options.ca ?? publicCa).certPem,
                 caPrivateKeyPem: (options.ca ?? publicCa).keyPem,
-                allowedUses: ["digital_signature", "server_auth"],
+                allowedUses: options.allowedUses ?? ["digital_signature", "server_auth"],
+                isCaCertificate: options.isCaCertificate,
                 validityPeriodHours: options.hours ?? 90 * 24,
             },
             { now: () => now },
@@ -977,6 +987,95 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
                 [
                     `${key}: CN=Test Pathlen 0 CA in the chain has pathlen:0, which allows no CA below it, but there is 1 down to CN=Test CA Below Pathlen 0 (the leaf's issuer): ` +
                         `OpenSSL, Go (istiod) and Envoy's BoringSSL would refuse every certificate it signs ("path length constraint exceeded"); give a CA higher up the chain, or re-issue CN=Test Pathlen 0 CA with pathlen:1 or more`,
+                ],
+            ],
+        ]);
+    });
+
+    it("refuses a leaf without digitalSignature or with CA:TRUE, and a leaf or intermediate signed with SHA-1 or on an RSA key under 2048 bits", async () => {
+        const csr = pending.read(`front-end/csr/${CUSTOMER_HOST}.csr`);
+        const key = `pki:frontEnd.customerFacing.${CUSTOMER_HOST}.certificate`;
+        const dir = tempDir("public-sha1");
+        const sha1Leaf = execFileSync(
+            "openssl",
+            [
+                "x509",
+                "-req",
+                "-CA",
+                writeTemp(dir, "ca.crt", publicCa.certPem),
+                "-CAkey",
+                writeTemp(dir, "ca.key", publicCa.keyPem),
+                "-sha1",
+                "-days",
+                "30",
+                "-set_serial",
+                "5",
+                "-extfile",
+                writeTemp(
+                    dir,
+                    "ext.cnf",
+                    `subjectAltName = DNS:${CUSTOMER_HOST}\nkeyUsage = critical, digitalSignature\nextendedKeyUsage = serverAuth\n`,
+                ),
+            ],
+            { input: csr, encoding: "utf8", stdio: "pipe" },
+        );
+        const sha1Ca = opensslCa(
+            "Test SHA-1 CA",
+            ["basicConstraints = critical, CA:TRUE", "keyUsage = critical, keyCertSign, cRLSign"],
+            publicRoot,
+            "sha1",
+        );
+        const rsa1024 = (await tlsProvider.privateKey({ algorithm: "RSA", rsaBits: 1024 })).state
+            .privateKeyPem as string;
+        const shortCa: TestCa = {
+            keyPem: rsa1024,
+            certPem: tlsProvider.locallySignedCert({
+                certRequestPem: tlsProvider.certRequest({
+                    privateKeyPem: rsa1024,
+                    subject: { commonName: "Test RSA-1024 CA" },
+                }).state.certRequestPem,
+                caCertPem: publicRoot.certPem,
+                caPrivateKeyPem: publicRoot.keyPem,
+                isCaCertificate: true,
+                allowedUses: ["cert_signing", "crl_signing"],
+                validityPeriodHours: 24,
+            }).state.certPem as string,
+        };
+        const current = "ask the public CA for its current intermediate certificate";
+        await assertRefused([
+            [
+                "leaf without digitalSignature",
+                (await sign(csr, { allowedUses: ["key_encipherment", "server_auth"] })) + publicCa.certPem,
+                [
+                    `${key}: the certificate's keyUsage lacks digitalSignature, with which a server signs the TLS handshake: browsers refuse it ("unsupported certificate purpose"); ask the public CA for a new certificate with digitalSignature`,
+                ],
+            ],
+            [
+                "leaf CA:TRUE",
+                (await sign(csr, { isCaCertificate: true })) + publicCa.certPem,
+                [
+                    `${key}: the certificate is a CA certificate (CA:TRUE), which a public CA may not issue for a server (CA/Browser Forum Baseline Requirements 7.1.2.7.8); ask the public CA for a new certificate, with CA:FALSE`,
+                ],
+            ],
+            [
+                "leaf SHA-1",
+                sha1Leaf + publicCa.certPem,
+                [
+                    `${key}: the certificate is signed with SHA-1, whose collisions let a forged certificate carry the same signature, and browsers refuse it; ask the public CA for a new certificate, signed with SHA-256 or better`,
+                ],
+            ],
+            [
+                "intermediate SHA-1",
+                (await sign(csr, { ca: sha1Ca })) + sha1Ca.certPem,
+                [
+                    `${key}: CN=Test SHA-1 CA (the leaf's issuer) is signed with SHA-1, whose collisions let a forged certificate carry the same signature, and browsers refuse it; ${current}`,
+                ],
+            ],
+            [
+                "intermediate RSA-1024",
+                (await sign(csr, { ca: shortCa })) + shortCa.certPem,
+                [
+                    `${key}: CN=Test RSA-1024 CA (the leaf's issuer) has an RSA key of 1024 bits, below the 2048 public CAs must use (CA/Browser Forum Baseline Requirements 6.1.5), and browsers refuse it; ${current}`,
                 ],
             ],
         ]);

@@ -6,12 +6,14 @@
  */
 import * as crypto from "crypto";
 import * as tls from "tls";
+import { AsnConvert } from "@peculiar/asn1-schema";
+import { Certificate, id_ce_keyUsage, KeyUsage, KeyUsageFlags } from "@peculiar/asn1-x509";
 import { CLOCK_SKEW_MS } from "./crl";
 import { isRootCertPem, pathLengthProblem, pathOf, unhandledExtensionProblem } from "./issuerChecks";
 import { pemBlocks } from "./pem";
 import { spkiPin } from "./pins";
 import { caFlags } from "./trustBundle";
-import { expiredAt, notYetValidAt, signedBy, subjectOf } from "./x509";
+import { brokenSignatureHashOf, expiredAt, notYetValidAt, signedBy, subjectOf } from "./x509";
 
 const DAY_MS = 86_400_000;
 
@@ -67,6 +69,46 @@ export function nameCovering(pem: string, host: string): string | undefined {
     return dnsNamesOf(new crypto.X509Certificate(leaf)).find((san) => dnsNameCovers(san, host));
 }
 
+/** Whether the certificate has a keyUsage without digitalSignature (none at all allows every use). */
+function lacksDigitalSignature(cert: crypto.X509Certificate): boolean {
+    const extension = AsnConvert.parse(cert.raw, Certificate).tbsCertificate.extensions?.find(
+        (e) => e.extnID === id_ce_keyUsage,
+    );
+    if (extension === undefined) return false;
+    return (AsnConvert.parse(extension.extnValue, KeyUsage).toNumber() & KeyUsageFlags.digitalSignature) === 0;
+}
+
+/** The least RSA modulus a public CA may certify or sign with (CA/Browser Forum Baseline Requirements 6.1.5). */
+const MIN_RSA_BITS = 2048;
+
+/** An RSA key's size when it is below MIN_RSA_BITS, else undefined. */
+function shortRsaBits(cert: crypto.X509Certificate): number | undefined {
+    const bits = cert.publicKey.asymmetricKeyDetails?.modulusLength;
+    return cert.publicKey.asymmetricKeyType === "rsa" && bits !== undefined && bits < MIN_RSA_BITS ? bits : undefined;
+}
+
+/**
+ * Why browsers refuse a certificate of the chain the public CA signed (`where` names it) for its
+ * signature or key, with the fix for each, or undefined: a hash collisions have broken (SHA-1,
+ * MD5; issuerChecks' signatureProblem rule, which browsers enforce outright) or an RSA key below
+ * MIN_RSA_BITS.
+ */
+function signatureOrKeyProblem(
+    where: string,
+    cert: crypto.X509Certificate,
+    fix: { signature: string; key: string },
+): string | undefined {
+    const hash = brokenSignatureHashOf(cert);
+    if (hash !== undefined) {
+        return `${where} is signed with ${hash}, whose collisions let a forged certificate carry the same signature, and browsers refuse it; ${fix.signature}`;
+    }
+    const bits = shortRsaBits(cert);
+    if (bits !== undefined) {
+        return `${where} has an RSA key of ${bits} bits, below the ${MIN_RSA_BITS} public CAs must use (CA/Browser Forum Baseline Requirements 6.1.5), and browsers refuse it; ${fix.key}`;
+    }
+    return undefined;
+}
+
 /** Node's bundled Mozilla store, parsed once: every plan of a stack with customer-facing certificates checks them against it. */
 let mozillaRoots: crypto.X509Certificate[] | undefined;
 
@@ -117,6 +159,22 @@ export function publicCertificateProblems(check: PublicCertificateCheck): string
             `${key}: the certificate does not allow server authentication (EKU serverAuth); it cannot serve ${host}`,
         );
     }
+    if (lacksDigitalSignature(leaf)) {
+        problems.push(
+            `${key}: the certificate's keyUsage lacks digitalSignature, with which a server signs the TLS handshake: browsers refuse it ("unsupported certificate purpose"); ask the public CA for a new certificate with digitalSignature`,
+        );
+    }
+    if (caFlags(leaf).ca) {
+        problems.push(
+            `${key}: the certificate is a CA certificate (CA:TRUE), which a public CA may not issue for a server (CA/Browser Forum Baseline Requirements 7.1.2.7.8); ask the public CA for a new certificate, with CA:FALSE`,
+        );
+    }
+    const leafSignature = signatureOrKeyProblem(`${key}: the certificate`, leaf, {
+        signature: "ask the public CA for a new certificate, signed with SHA-256 or better",
+        // The key this stack makes is never so short: this certifies another.
+        key: `have the public CA sign this stack's CSR for ${host}`,
+    });
+    if (leafSignature !== undefined) problems.push(leafSignature);
     const notBefore = new Date(leaf.validFrom);
     const notAfter = new Date(leaf.validTo);
     if (notYetValidAt(leaf, now))
@@ -199,6 +257,9 @@ function issuerProblems(
                 `${where} is not a CA certificate (${!ca ? "CA:FALSE" : "its keyUsage lacks keyCertSign"}): browsers refuse the certificate it signed ("invalid CA certificate"); ask the public CA for the intermediate certificate that signed this one`,
             ];
         }
+        const current = "ask the public CA for its current intermediate certificate";
+        const signature = signatureOrKeyProblem(where, cert, { signature: current, key: current });
+        if (signature !== undefined) return [signature];
     }
     const problem =
         pathLengthProblem(issuers, root, false, false, placeInChain) ??
