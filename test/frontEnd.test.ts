@@ -14,6 +14,7 @@ import { ConfigError, validateConfig } from "../lib/config/validate";
 import { readDeployed } from "../lib/lifecycle/deployed";
 import { decide as decideLifecycle } from "../lib/lifecycle/rules";
 import { CLOCK_SKEW_MS, crlWindow } from "../lib/pki/crl";
+import { publicCertificateProblems } from "../lib/pki/publicCert";
 import { clientsAfter } from "../lib/plan/caRotation";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { deployedRecordOf } from "../lib/render/render";
@@ -898,7 +899,7 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
             [
                 "398 days after SC-081v3",
                 (await sign(csr, { hours: 398 * 24, issuedAt: issued })) + publicCa.certPem,
-                `${key}: the certificate is valid 398 days; a public CA may issue at most 200 days from ${issuedAt} (CA/Browser Forum SC-081v3), so browsers refuse it`,
+                `${key}: the certificate is valid 398 days and 1 second; a public CA may issue at most 200 days from ${issuedAt} (CA/Browser Forum SC-081v3), so browsers refuse it`,
             ],
         ];
         for (const [title, certificate, message] of cases) {
@@ -1079,6 +1080,44 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
                 ],
             ],
         ]);
+    });
+
+    it("holds the lifetime to SC-081v3's limit to the second, both ends counted, as the Baseline Requirements count it", async () => {
+        const csr = pending.read(`front-end/csr/${CUSTOMER_HOST}.csr`);
+        const key = `pki:frontEnd.customerFacing.${CUSTOMER_HOST}.certificate`;
+        const ca = await mintSubCa(publicRoot, "Test Long-Lived Issuing CA", {
+            issuedAt: new Date("2026-02-01T00:00:00Z"),
+            validityHours: 800 * 24,
+        });
+        const problemsOf = async (issued: string, hours: number) => {
+            const issuedAt = new Date(issued);
+            return publicCertificateProblems({
+                key,
+                host: CUSTOMER_HOST,
+                pem: (await sign(csr, { ca, issuedAt, hours })) + ca.certPem,
+                now: new Date(issuedAt.getTime() + 86_400_000),
+                extraRoots: publicRoot.certPem,
+            });
+        };
+        const second = 1 / 3600;
+        assert.deepStrictEqual(
+            [
+                await problemsOf("2026-03-01T00:00:00Z", 398 * 24 - second),
+                await problemsOf("2026-03-01T00:00:00Z", 398 * 24 + 10),
+                await problemsOf("2026-11-20T00:00:00Z", 200 * 24 - second),
+                await problemsOf("2026-11-20T00:00:00Z", 200.45 * 24),
+            ],
+            [
+                [],
+                [
+                    `${key}: the certificate is valid 398 days, 10 hours and 1 second; a public CA may issue at most 398 days from 2026-03-01 (CA/Browser Forum SC-081v3), so browsers refuse it`,
+                ],
+                [],
+                [
+                    `${key}: the certificate is valid 200 days, 10 hours, 48 minutes and 1 second; a public CA may issue at most 200 days from 2026-11-20 (CA/Browser Forum SC-081v3), so browsers refuse it`,
+                ],
+            ],
+        );
     });
 
     it("has CustomerFacingTls itself refuse a leaf for its host by CN alone, or by a partial wildcard, as the stack and browsers do", async () => {

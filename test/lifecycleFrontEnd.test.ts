@@ -707,7 +707,8 @@ describe("Lifecycle: two years of the front end that nobody renews by hand", fun
             // The human: the public CA signs the CSR deployed (first issuance, or the one a reminder names).
             if (json.needsHuman.some((n) => /^(URGENT: )?the new CSR of |has no certificate yet/.test(n))) {
                 const lifetime = publicMaxLifetimeDays(now);
-                const certificate = signCsr(ca.issuing, current.read(CSR_FILE), now, lifetime);
+                // The longest a public CA may issue: both ends counted, notAfter 1 s short of `lifetime` days later.
+                const certificate = signCsr(ca.issuing, current.read(CSR_FILE), now, lifetime - 1 / 86_400);
                 const { epoch } = validateConfig(rawConfigFromStackFile(stack.file)).frontEnd.customerFacing[HOST];
                 stack.text =
                     served === undefined

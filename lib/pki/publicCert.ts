@@ -9,13 +9,28 @@ import * as tls from "tls";
 import { AsnConvert } from "@peculiar/asn1-schema";
 import { Certificate, id_ce_keyUsage, KeyUsage, KeyUsageFlags } from "@peculiar/asn1-x509";
 import { CLOCK_SKEW_MS } from "./crl";
-import { isRootCertPem, pathLengthProblem, pathOf, unhandledExtensionProblem } from "./issuerChecks";
+import { isRootCertPem, nameList, pathLengthProblem, pathOf, unhandledExtensionProblem } from "./issuerChecks";
 import { pemBlocks } from "./pem";
 import { spkiPin } from "./pins";
 import { caFlags } from "./trustBundle";
 import { brokenSignatureHashOf, expiredAt, notYetValidAt, signedBy, subjectOf } from "./x509";
 
-const DAY_MS = 86_400_000;
+const DAY_SECONDS = 86_400;
+
+/** A lifetime in seconds as a refusal shows it: "398 days, 10 hours and 1 second". */
+function showDuration(seconds: number): string {
+    const parts = (
+        [
+            ["day", Math.floor(seconds / DAY_SECONDS)],
+            ["hour", Math.floor((seconds % DAY_SECONDS) / 3600)],
+            ["minute", Math.floor((seconds % 3600) / 60)],
+            ["second", seconds % 60],
+        ] as const
+    )
+        .filter(([, count]) => count > 0)
+        .map(([unit, count]) => `${count} ${unit}${count === 1 ? "" : "s"}`);
+    return nameList(parts);
+}
 
 /**
  * The longest lifetime a public CA may give a TLS server certificate issued on `notBefore`
@@ -184,11 +199,12 @@ export function publicCertificateProblems(check: PublicCertificateCheck): string
             `${key}: the certificate expired on ${notAfter.toISOString()}; renew it (raise the host's epoch for a new CSR)`,
         );
     }
-    const lifetime = Math.round((notAfter.getTime() - notBefore.getTime()) / DAY_MS);
+    // To the second, both ends included (Baseline Requirements 6.3.2): 90 days is notAfter 1 s short of notBefore + 90 days.
+    const lifetimeSeconds = (notAfter.getTime() - notBefore.getTime()) / 1000 + 1;
     const maxDays = publicMaxLifetimeDays(notBefore);
-    if (lifetime > maxDays) {
+    if (lifetimeSeconds > maxDays * DAY_SECONDS) {
         problems.push(
-            `${key}: the certificate is valid ${lifetime} days; a public CA may issue at most ${maxDays} days from ${notBefore.toISOString().slice(0, 10)} (CA/Browser Forum SC-081v3), so browsers refuse it`,
+            `${key}: the certificate is valid ${showDuration(lifetimeSeconds)}; a public CA may issue at most ${maxDays} days from ${notBefore.toISOString().slice(0, 10)} (CA/Browser Forum SC-081v3), so browsers refuse it`,
         );
     }
     for (let i = 0; i + 1 < chain.length; i++) {
