@@ -869,6 +869,45 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
         );
     });
 
+    it("serves a chain that ends in a cross-signed copy of a trusted root, which browsers holding that root accept", async () => {
+        const csr = pending.read(`front-end/csr/${CUSTOMER_HOST}.csr`);
+        // The trusted root's subject and key, signed by a root browsers need not hold (Sectigo's USERTrust under AAA).
+        const olderRoot = await mintRoot("Test Older Public Root");
+        const crossSigned = tlsProvider.locallySignedCert({
+            certRequestPem: tlsProvider.certRequest({
+                privateKeyPem: publicRoot.keyPem,
+                subject: { commonName: "Test Public Root CA" },
+            }).state.certRequestPem,
+            caCertPem: olderRoot.certPem,
+            caPrivateKeyPem: olderRoot.keyPem,
+            isCaCertificate: true,
+            allowedUses: ["cert_signing", "crl_signing"],
+            validityPeriodHours: 24,
+        }).state.certPem as string;
+        const chain = (await sign(csr)) + publicCa.certPem + crossSigned;
+        const signed = await renderNext(withCertificate(chain), "customer-cross-signed", new Map(state));
+        const served = object(signed, "k8s/example/istio-system/secret-public-tls-www-example-bank-example.yaml")
+            .stringData["tls.crt"];
+        assert.deepStrictEqual(pemBlocks(served), pemBlocks(chain), "served as given, the cross-certificate too");
+        const browser = (caCrt: string): PeerCheck => ({
+            caCrt,
+            chain: served,
+            purpose: "sslserver",
+            subjectAltNames: [CUSTOMER_HOST],
+            partialChain: false,
+        });
+        assert.deepStrictEqual(
+            decide([
+                ["a browser holding the root", browser(publicRoot.certPem)],
+                ["a browser holding only the older root", browser(olderRoot.certPem)],
+            ]).map(([label, verdict]) => [label, summary(verdict)]),
+            [
+                ["a browser holding the root", both("ok")],
+                ["a browser holding only the older root", both("ok")],
+            ],
+        );
+    });
+
     it("refuses, before anything is created, a certificate for another key, another host, an incomplete chain, expired or too long-lived", async () => {
         const csr = pending.read(`front-end/csr/${CUSTOMER_HOST}.csr`);
         const key = `pki:frontEnd.customerFacing.${CUSTOMER_HOST}.certificate`;

@@ -13,7 +13,7 @@ import { isRootCertPem, nameList, pathLengthProblem, pathOf, unhandledExtensionP
 import { pemBlocks } from "./pem";
 import { spkiPin } from "./pins";
 import { caFlags } from "./trustBundle";
-import { brokenSignatureHashOf, expiredAt, notYetValidAt, signedBy, subjectOf } from "./x509";
+import { brokenSignatureHashOf, expiredAt, isRootCopy, notYetValidAt, signedBy, subjectOf } from "./x509";
 
 const DAY_SECONDS = 86_400;
 
@@ -221,16 +221,35 @@ export function publicCertificateProblems(check: PublicCertificateCheck): string
         problems.push(`${key}: the chain ends at a CA of this PKI; a customer-facing host needs a publicly trusted CA`);
         return problems;
     }
-    const root = publicRoots(check.extraRoots).find(
-        (candidate) => candidate.fingerprint256 === top.fingerprint256 || signedBy(top, candidate),
-    );
-    if (root === undefined) {
+    const anchor = anchorOf(chain, publicRoots(check.extraRoots));
+    if (anchor === undefined) {
         problems.push(
             `${key}: the chain is incomplete: ${chain.length === 1 ? "the leaf's issuer is missing" : `${subjectOf(top)} is not a publicly trusted root nor issued by one`}; add the intermediate certificates after the leaf`,
         );
         return problems;
     }
-    return [...problems, ...issuerProblems(key, chain.slice(1), root, now)];
+    return [...problems, ...issuerProblems(key, chain.slice(1, anchor.index + 1), anchor.root, now)];
+}
+
+/**
+ * Where browsers holding `roots` end the chain: the first certificate that is a copy of a trusted
+ * root (isRootCopy: the root itself, or it cross-signed by an older root, as Sectigo's bundles end
+ * in USERTrust signed by AAA Certificate Services) or is issued by one, and that root; undefined
+ * when none is. The chain is served as given, the certificates after that one too: a browser that
+ * lacks the newer root needs its cross-certificate to reach the older one, and one that holds it
+ * stops at its own copy, so what follows is neither checked here nor used by it.
+ */
+function anchorOf(
+    chain: readonly crypto.X509Certificate[],
+    roots: readonly crypto.X509Certificate[],
+): { index: number; root: crypto.X509Certificate } | undefined {
+    for (const [index, cert] of chain.entries()) {
+        const root =
+            roots.find((candidate) => isRootCopy(cert, candidate)) ??
+            roots.find((candidate) => signedBy(cert, candidate));
+        if (root !== undefined) return { index, root };
+    }
+    return undefined;
 }
 
 /** A certificate above the leaf, as a refusal of the chain names it (a PlaceOf). */
