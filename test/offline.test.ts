@@ -425,7 +425,8 @@ describe("Offline roots: no root key enters the stack", function () {
 
     it("refuses in diff, inventory and render an intermediate whose root's nameConstraints leave out the stack's hosts, naming the config keys", async () => {
         const dir = tempDir("offline-nc");
-        // A root whose nameConstraints permit another domain only, and the stack's CSR signed by it.
+        // A root whose nameConstraints permit another domain only, and the stack's CSR signed by it;
+        // its name holds "certPem (", which a refusal quotes as it is, naming no config key.
         const rootKey = writeTemp(
             dir,
             "root.key",
@@ -436,7 +437,7 @@ describe("Offline roots: no root key enters the stack", function () {
         const sslOut = (...args: string[]): string => spawnSync("openssl", args, { encoding: "utf8" }).stdout;
         const ncRoot = sslOut(
             ...["req", "-x509", "-new", "-key", rootKey, "-days", "30"],
-            ...["-subj", "/O=Example Bank/CN=Example Bank Server Root NC"],
+            ...["-subj", "/O=Example Bank/CN=Example Bank Server Root certPem (NC)"],
             ...["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
             ...["-addext", "nameConstraints=critical,permitted;DNS:other.example"],
         );
@@ -470,7 +471,7 @@ describe("Offline roots: no root key enters the stack", function () {
             `the gateway-server certificate of endpoint ${id}: its DNS name "${id}.example.api.bank.example"`;
         const refusal =
             `pki:offlineRoots.serverRoot.intermediates.gateway-server-ca: ${host("dp")} is outside the nameConstraints of ` +
-            "pki:offlineRoots.serverRoot.certificate (O=Example Bank, CN=Example Bank Server Root NC), which permit only DNS:other.example for DNS names: " +
+            "pki:offlineRoots.serverRoot.certificate (O=Example Bank, CN=Example Bank Server Root certPem (NC)), which permit only DNS:other.example for DNS names: " +
             `Envoy's BoringSSL, OpenSSL and Go would refuse the certificate signed for it ("permitted subtree violation"); ` +
             "give a name within DNS:other.example, or a CA whose nameConstraints allow it";
         const inventory = await cli("inventory", "--config", ncFile);

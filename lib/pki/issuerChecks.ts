@@ -255,6 +255,7 @@ export function nameConstraintProblem(
     chain: readonly crypto.X509Certificate[],
     root: crypto.X509Certificate | undefined,
     names: readonly SignedName[],
+    place: PlaceOf = placeOnPath,
 ): string | undefined {
     if (names.length === 0) return undefined;
     const path = pathOf(chain, root);
@@ -277,7 +278,7 @@ export function nameConstraintProblem(
             );
             if (name.type === "URI" && uriHost(name.value) === undefined && uriSubtrees.length > 0) {
                 return (
-                    `${shown} has no host to match the URI nameConstraints of ${placeOnPath(i, cert, root)} (${showSubtrees(uriSubtrees)}) against: ` +
+                    `${shown} has no host to match the URI nameConstraints of ${place(i, cert, root)} (${showSubtrees(uriSubtrees)}) against: ` +
                     `Envoy's BoringSSL and OpenSSL would refuse the certificate signed for it ("unsupported or invalid name syntax"); ` +
                     `${name.fix ?? "give a URI with a host within them (scheme://host/...), or a CA whose nameConstraints have no URI subtrees"}`
                 );
@@ -287,14 +288,14 @@ export function nameConstraintProblem(
             );
             if (excluded.length > 0) {
                 return (
-                    `${shown} is excluded by the nameConstraints of ${placeOnPath(i, cert, root)}, which exclude ${showSubtrees(excluded)}: ` +
+                    `${shown} is excluded by the nameConstraints of ${place(i, cert, root)}, which exclude ${showSubtrees(excluded)}: ` +
                     `${refusers} would refuse the certificate signed for it ("excluded subtree violation"); ${fix(excluded, "outside")}`
                 );
             }
             const permitted = constraints.permitted.filter((subtree) => subtree.type === name.type);
             if (permitted.length > 0 && !permitted.some((subtree) => within(name, subtree))) {
                 return (
-                    `${shown} is outside the nameConstraints of ${placeOnPath(i, cert, root)}, which permit only ${showSubtrees(permitted)} for ${name.type} names: ` +
+                    `${shown} is outside the nameConstraints of ${place(i, cert, root)}, which permit only ${showSubtrees(permitted)} for ${name.type} names: ` +
                     `${refusers} would refuse the certificate signed for it ("permitted subtree violation"); ${fix(permitted, "within")}`
                 );
             }
@@ -328,6 +329,7 @@ export function signatureProblem(
     chain: readonly crypto.X509Certificate[],
     root: crypto.X509Certificate | undefined,
     verifiedByGo: boolean,
+    place: PlaceOf = placeOnPath,
 ): string | undefined {
     const checked = signaturesCheckedOn(chain, root);
     for (const [i, cert] of checked) {
@@ -336,7 +338,7 @@ export function signatureProblem(
         // "insecure algorithm" for the SHA-1 and MD5 ones Go knows; it knows no MD2, nor RSA-PSS on these hashes.
         const goError = goSignatureRefusalOf(cert)?.error ?? "insecure algorithm";
         return (
-            `${placeOnPath(i, cert, root)} is signed with ${hash}, whose collisions let a forged certificate carry the same signature, and Go (istiod) refuses it ("${goError}"); ` +
+            `${place(i, cert, root)} is signed with ${hash}, whose collisions let a forged certificate carry the same signature, and Go (istiod) refuses it ("${goError}"); ` +
             `re-issue ${subjectOf(cert)} signed with SHA-256 or better`
         );
     }
@@ -345,7 +347,7 @@ export function signatureProblem(
         const refusal = goSignatureRefusalOf(cert);
         if (refusal === undefined) continue;
         return (
-            `${placeOnPath(i, cert, root)} is signed with ${refusal.algorithm}, which Go (istiod) refuses ("x509: cannot verify signature: ${refusal.error}"); ` +
+            `${place(i, cert, root)} is signed with ${refusal.algorithm}, which Go (istiod) refuses ("x509: cannot verify signature: ${refusal.error}"); ` +
             `re-issue ${subjectOf(cert)} signed with SHA-256 or better (in RSA-PSS, with MGF1 on the same hash and a salt as long as the hash)`
         );
     }
@@ -387,6 +389,7 @@ export function purposeProblem(
     root: crypto.X509Certificate | undefined,
     purposes: readonly LeafPurpose[],
     signsCa: boolean,
+    place: PlaceOf = placeOnPath,
 ): string | undefined {
     if (purposes.length === 0) return undefined;
     const path = pathOf(chain, root);
@@ -394,7 +397,7 @@ export function purposeProblem(
         const listed = caFlags(cert).extendedKeyUsage;
         const missing = purposes.filter((purpose) => !listed?.includes(LEAF_PURPOSES[purpose]));
         if (listed === undefined || missing.length === 0) continue;
-        const where = placeOnPath(i, cert, root);
+        const where = place(i, cert, root);
         const roles = nameList(missing.map((purpose) => (purpose === "clientAuth" ? "client" : "server")));
         const anchor = i === path.length - 1 && isSelfSigned(cert);
         const anyUsage = listed.includes(ANY_EXTENDED_KEY_USAGE);

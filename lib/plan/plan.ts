@@ -40,12 +40,13 @@ import {
     LeafPurpose,
     nameConstraintProblem,
     pathLengthProblem,
+    PlaceOf,
     purposeProblem,
     signatureProblem,
     SignedName,
     unhandledExtensionProblem,
 } from "../pki/issuerChecks";
-import { caSubject, dirName, expiredAt, notYetValidAt } from "../pki/x509";
+import { caSubject, dirName, expiredAt, notYetValidAt, subjectOf } from "../pki/x509";
 import {
     caSlots,
     intermediateSlots,
@@ -2029,16 +2030,15 @@ function offlineChainProblems(config: PkiConfig, cas: readonly CaPlan[], leaves:
                     planned.leaf.allowedUses.includes(purpose === "serverAuth" ? "server_auth" : "client_auth"),
                 ),
             );
+            // The path is the intermediate, then the root.
+            const place: PlaceOf = (i, cert) => `${i === 0 ? key : rootKey} (${subjectOf(cert)})`;
             const problem =
-                signatureProblem(chain, root, false) ??
-                pathLengthProblem(chain, root, false, false) ??
-                purposeProblem(chain, root, purposes, false) ??
-                unhandledExtensionProblem(chain, root, false) ??
-                nameConstraintProblem(chain, root, signed.flatMap(leafNames));
-            if (problem === undefined) continue;
-            problems.push(
-                `${key}: ${problem.replaceAll("rootCertPem (", `${rootKey} (`).replaceAll("certPem (", `${key} (`)}`,
-            );
+                signatureProblem(chain, root, false, place) ??
+                pathLengthProblem(chain, root, false, false, place) ??
+                purposeProblem(chain, root, purposes, false, place) ??
+                unhandledExtensionProblem(chain, root, false, place) ??
+                nameConstraintProblem(chain, root, signed.flatMap(leafNames), place);
+            if (problem !== undefined) problems.push(`${key}: ${problem}`);
         }
     }
     return problems;
