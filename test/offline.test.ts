@@ -252,6 +252,62 @@ describe("Offline roots: no root key enters the stack", function () {
         });
     });
 
+    it("refuses at pki:offlineRoots.<root>.certificate a version 1 root and a CA that is no root, each with its fix", () => {
+        const dir = tempDir("offline-v1");
+        const key = writeTemp(
+            dir,
+            "root.key",
+            crypto
+                .generateKeyPairSync("ec", { namedCurve: "prime256v1" })
+                .privateKey.export({ type: "pkcs8", format: "pem" }) as string,
+        );
+        const csr = spawnSync("openssl", ["req", "-new", "-key", key, "-subj", "/O=Example Bank/CN=V1 Root"], {
+            encoding: "utf8",
+        }).stdout;
+        // Self-signed with no extensions: a version 1 certificate, which OpenSSL's strict checks refuse as a CA.
+        const v1Root = spawnSync("openssl", ["x509", "-req", "-in", writeTemp(dir, "v1.csr", csr), "-signkey", key], {
+            encoding: "utf8",
+        }).stdout;
+        const withCertificate = (certificate: string) => ({
+            ...base,
+            offlineRoots: { ...base.offlineRoots, serverRoot: { certificate } },
+        });
+        const refusal = (problem: string) => ({ message: `invalid stack configuration:\n  - ${problem}` });
+        assert.throws(
+            () => planFromRawConfig(withCertificate(v1Root)),
+            refusal(
+                "pki:offlineRoots.serverRoot.certificate holds O=Example Bank, CN=V1 Root, a version 1 certificate (no basicConstraints), " +
+                    `which OpenSSL's strict checks (-x509_strict) refuse as a CA ("invalid CA certificate"): re-issue it as v3 with CA:TRUE`,
+            ),
+        );
+        const intermediate = spawnSync(
+            "openssl",
+            [
+                "x509",
+                "-req",
+                "-in",
+                writeTemp(dir, "ca.csr", csr),
+                "-CA",
+                writeTemp(dir, "root.crt", roots.serverRoot.certPem),
+                "-CAkey",
+                writeTemp(dir, "ca.key", roots.serverRoot.keyPem),
+                "-extfile",
+                writeTemp(
+                    dir,
+                    "ext.cnf",
+                    "basicConstraints = critical, CA:TRUE\nkeyUsage = critical, keyCertSign, cRLSign\n",
+                ),
+            ],
+            { encoding: "utf8" },
+        ).stdout;
+        assert.throws(
+            () => planFromRawConfig(withCertificate(intermediate)),
+            refusal(
+                "pki:offlineRoots.serverRoot.certificate must be a self-signed CA certificate (subject O=Example Bank, CN=V1 Root); give the root alone (root.crt of the ceremony)",
+            ),
+        );
+    });
+
     it("refuses a root given with another certificate after it: the whole text would be the anchor APIC trusts", () => {
         // Only the first certificate was checked; APIC's truststores took both, so the mesh root's
         // CAs (a key in every cluster's cacerts) could mint a server certificate APIC accepts.

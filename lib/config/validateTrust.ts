@@ -5,7 +5,7 @@ import { ROOT_SLOTS, ROOT_TITLES, ROOT_TRUST_DOMAINS, rootSlots, TRUST_DOMAINS, 
 import { pastedKeyProblem, pemBlocks, pemEncode, privateKeyLabel } from "../pki/pem";
 import { spkiPin } from "../pki/pins";
 import { rootBinding } from "../pki/rootBinding";
-import { isSelfSigned, subjectOf } from "../pki/x509";
+import { isSelfSigned, isVersion1, subjectOf, VERSION_1_CA } from "../pki/x509";
 import { json, Json, memberPath } from "./values";
 
 type Fail = (message: string) => void;
@@ -136,8 +136,12 @@ function validateOfflineRoot(
                 "give the root alone (root.crt of the ceremony)",
         );
     }
-    if (!root.ca || !isSelfSigned(root)) {
-        fail(`${key}.certificate must be a self-signed CA certificate (subject ${subjectOf(root)})`);
+    if (isVersion1(root)) {
+        fail(`${key}.certificate holds ${subjectOf(root)}, ${VERSION_1_CA}`);
+    } else if (!root.ca || !isSelfSigned(root)) {
+        fail(
+            `${key}.certificate must be a self-signed CA certificate (subject ${subjectOf(root)}); give the root alone (root.crt of the ceremony)`,
+        );
     }
     // The root as the provider writes PEM, as the ceremony's CAs are taken (caCertificateAlone):
     // this text is every trust bundle's anchor, so nothing pasted around it goes on.
