@@ -794,6 +794,14 @@ const CASES: [string, Overrides, string[]][] = [
         ],
     ],
     [
+        "two clusters' contexts read as timestamps: each refused, neither taken for the current context",
+        { clusters: "[{ name: east, context: 2026-01-01 }, { name: west, context: 2026-01-02 }]" },
+        [
+            'pki:clusters[0].context must be the name of a kubeconfig context; got "2026-01-01 00:00:00 +0000 UTC". YAML read the unquoted time as a timestamp, which Pulumi passes in this form: put the time in quotes',
+            'pki:clusters[1].context must be the name of a kubeconfig context; got "2026-01-02 00:00:00 +0000 UTC". YAML read the unquoted time as a timestamp, which Pulumi passes in this form: put the time in quotes',
+        ],
+    ],
+    [
         "cluster context with a tab",
         { clusters: '[{ name: east, context: "bank\\teast" }]' },
         [

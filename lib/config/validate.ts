@@ -871,6 +871,7 @@ function validateClusters(
         return [];
     }
     const clusters: ClusterConfig[] = [];
+    const givenContext = new Set<string>();
     value.forEach((entry, i) => {
         const key = `pki:clusters[${i}]`;
         const name = typeof entry === "string" ? entry : isMap(entry) ? entry.name : undefined;
@@ -893,6 +894,8 @@ function validateClusters(
         }
         let context: string | undefined;
         if (isMap(entry)) {
+            // A context given but refused is not the current context: its own refusal is the one to fix.
+            if (entry.context !== undefined) givenContext.add(name);
             for (const k of Object.keys(entry)) {
                 if (k !== "name" && k !== "context")
                     fail(`${memberPath(key, k)} is not a known key; a cluster has name and context`);
@@ -927,7 +930,7 @@ function validateClusters(
             fail(`${key} ${showJson(name)} is listed twice; list each cluster once`);
         clusters.push(context === undefined ? { name } : { name, context });
     });
-    const onCurrentContext = clusters.filter((c) => c.context === undefined);
+    const onCurrentContext = clusters.filter((c) => c.context === undefined && !givenContext.has(c.name));
     if (clusters.length > 1 && onCurrentContext.length > 1) {
         fail(
             `pki:clusters: ${onCurrentContext.map((c) => showJson(c.name)).join(" and ")} would all use the current kubeconfig context and overwrite each other's cacerts; give each a context, e.g. { name: ${onCurrentContext[1].name}, context: ${onCurrentContext[1].name} }`,
