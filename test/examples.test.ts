@@ -54,6 +54,21 @@ const run = (make: () => unknown): Promise<string> =>
     runWithStandIn(make, { state: new Map() }).then(accepted, messageOf);
 
 /**
+ * A program making IstioGatewayTls "g" with one endpoint (api.bank.example, identity
+ * urn:example:apic) under the server CA `ca` with `chainPem` (its certificate alone by default),
+ * trusting `trustPem`: the gateway the issuer-check cases give each CA they try.
+ */
+const oneEndpointGateway =
+    (ca: { certPem: string; keyPem: string }, trustPem: string, chainPem = ca.certPem) =>
+    () =>
+        new IstioGatewayTls("g", {
+            serverCa: { certPem: ca.certPem, privateKeyPem: ca.keyPem, chainPem },
+            clientTrustBundlePem: trustPem,
+            endpoints: [{ id: "e", host: "api.bank.example", clientSubjectAltNames: ["urn:example:apic"] }],
+            keyAlgorithm: "ECDSA",
+        });
+
+/**
  * An IstioGatewayTls "pins" with one endpoint ob (identity urn:example:apic) under a RootCa of its
  * own, `endpoint` overriding its members (values of any type, as another language may send them).
  */
@@ -459,17 +474,7 @@ describe("Components used alone", function () {
                             keyAlgorithm: "ECDSA",
                         }),
                 ),
-                await run(
-                    () =>
-                        new IstioGatewayTls("g", {
-                            serverCa: { certPem: ca.certPem, privateKeyPem: ca.keyPem, chainPem: ca.certPem },
-                            clientTrustBundlePem: v1Root.certPem,
-                            endpoints: [
-                                { id: "e", host: "api.bank.example", clientSubjectAltNames: ["urn:example:apic"] },
-                            ],
-                            keyAlgorithm: "ECDSA",
-                        }),
-                ),
+                await run(oneEndpointGateway(ca, v1Root.certPem)),
             ],
             [
                 true,
@@ -661,13 +666,7 @@ describe("Components used alone", function () {
                     environment: "dev",
                     keyAlgorithm: "ECDSA",
                 });
-        const gateway = (signer: TestCa) => () =>
-            new IstioGatewayTls("g", {
-                serverCa: { certPem: signer.certPem, privateKeyPem: signer.keyPem, chainPem: signer.certPem },
-                clientTrustBundlePem: rsaRoot.certPem,
-                endpoints: [{ id: "e", host: "api.bank.example", clientSubjectAltNames: ["urn:example:apic"] }],
-                keyAlgorithm: "ECDSA",
-            });
+        const gateway = (signer: TestCa) => oneEndpointGateway(signer, rsaRoot.certPem);
         const refused = (where: string, algorithm: string, subject: string) =>
             `MeshPluginCa issuer: ${where} is signed with ${algorithm}, which Go (istiod) refuses ("x509: cannot verify signature: algorithm unimplemented"); ` +
             `re-issue ${subject} signed with SHA-256 or better (in RSA-PSS, with MGF1 on the same hash and a salt as long as the hash)`;
@@ -818,13 +817,7 @@ describe("Components used alone", function () {
         ).state.certPem as string;
         const ca = await mintSubCa(root, "Corp CA under G2");
         const expiry = new Date(new crypto.X509Certificate(expiredCross).validTo).toISOString();
-        const gateway = (chainPem: string) => () =>
-            new IstioGatewayTls("g", {
-                serverCa: { certPem: ca.certPem, privateKeyPem: ca.keyPem, chainPem },
-                clientTrustBundlePem: root.certPem,
-                endpoints: [{ id: "e", host: "api.bank.example", clientSubjectAltNames: ["urn:example:apic"] }],
-                keyAlgorithm: "ECDSA",
-            });
+        const gateway = (chainPem: string) => oneEndpointGateway(ca, root.certPem, chainPem);
         const bundle = () =>
             new ApicClientBundle("b", {
                 clientCa: { certPem: ca.certPem, privateKeyPem: ca.keyPem, chainPem: ca.certPem + expiredCross },
@@ -1260,13 +1253,7 @@ describe("Components used alone", function () {
                 environment: "dev",
                 keyAlgorithm: "ECDSA",
             });
-        const gateway = (signer: TestCa) => () =>
-            new IstioGatewayTls("g", {
-                serverCa: { certPem: signer.certPem, privateKeyPem: signer.keyPem, chainPem: signer.certPem },
-                clientTrustBundlePem: root.certPem,
-                endpoints: [{ id: "e", host: "api.bank.example", clientSubjectAltNames: ["urn:example:apic"] }],
-                keyAlgorithm: "ECDSA",
-            });
+        const gateway = (signer: TestCa) => oneEndpointGateway(signer, root.certPem);
         const refusal = (component: string, subject: string, oid: string, refusers: string) =>
             `${component} issuer: certPem (${subject}) has the critical extension ${oid}, which ${refusers} does not handle: ` +
             `it would refuse every certificate under it ("unhandled critical extension"); re-issue ${subject} without that extension or with it non-critical, or give another CA`;
