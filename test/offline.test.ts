@@ -48,6 +48,16 @@ const ROOT_OF: Record<string, "serverRoot" | "apicClientRoot" | "meshRoot"> = {
     "mesh-ca-example": "meshRoot",
 };
 
+/** A new P-256 key in `dir`/root.key (PKCS#8 PEM), for openssl to make a root with. */
+const rootKeyFile = (dir: string): string =>
+    writeTemp(
+        dir,
+        "root.key",
+        crypto
+            .generateKeyPairSync("ec", { namedCurve: "prime256v1" })
+            .privateKey.export({ type: "pkcs8", format: "pem" }) as string,
+    );
+
 describe("Offline roots: no root key enters the stack", function () {
     this.timeout(120_000);
     const offlineRoot = (commonName: string) =>
@@ -254,13 +264,7 @@ describe("Offline roots: no root key enters the stack", function () {
 
     it("refuses at pki:offlineRoots.<root>.certificate a version 1 root and a CA that is no root, each with its fix", () => {
         const dir = tempDir("offline-v1");
-        const key = writeTemp(
-            dir,
-            "root.key",
-            crypto
-                .generateKeyPairSync("ec", { namedCurve: "prime256v1" })
-                .privateKey.export({ type: "pkcs8", format: "pem" }) as string,
-        );
+        const key = rootKeyFile(dir);
         const csr = spawnSync("openssl", ["req", "-new", "-key", key, "-subj", "/O=Example Bank/CN=V1 Root"], {
             encoding: "utf8",
         }).stdout;
@@ -483,13 +487,7 @@ describe("Offline roots: no root key enters the stack", function () {
         const dir = tempDir("offline-nc");
         // A root whose nameConstraints permit another domain only, and the stack's CSR signed by it;
         // its name holds "certPem (", which a refusal quotes as it is, naming no config key.
-        const rootKey = writeTemp(
-            dir,
-            "root.key",
-            crypto
-                .generateKeyPairSync("ec", { namedCurve: "prime256v1" })
-                .privateKey.export({ type: "pkcs8", format: "pem" }) as string,
-        );
+        const rootKey = rootKeyFile(dir);
         const sslOut = (...args: string[]): string => spawnSync("openssl", args, { encoding: "utf8" }).stdout;
         const ncRoot = sslOut(
             ...["req", "-x509", "-new", "-key", rootKey, "-days", "30"],
