@@ -786,6 +786,34 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
         ).state.certPem as string;
     };
 
+    /** What a public CA would sign from the CSR with SHA-1, which browsers refuse. */
+    const signSha1 = (csr: string): string => {
+        const dir = tempDir("public-sha1");
+        return execFileSync(
+            "openssl",
+            [
+                "x509",
+                "-req",
+                "-CA",
+                writeTemp(dir, "ca.crt", publicCa.certPem),
+                "-CAkey",
+                writeTemp(dir, "ca.key", publicCa.keyPem),
+                "-sha1",
+                "-days",
+                "30",
+                "-set_serial",
+                "5",
+                "-extfile",
+                writeTemp(
+                    dir,
+                    "ext.cnf",
+                    `subjectAltName = DNS:${CUSTOMER_HOST}\nkeyUsage = critical, digitalSignature\nextendedKeyUsage = serverAuth\n`,
+                ),
+            ],
+            { input: csr, encoding: "utf8", stdio: "pipe" },
+        );
+    };
+
     /** Asserts that the stack refuses each certificate with exactly these problems of its key, creating nothing. */
     const assertRefused = async (cases: [title: string, certificate: string, problems: string[]][]) => {
         const key = `pki:frontEnd.customerFacing.${CUSTOMER_HOST}.certificate`;
@@ -1035,30 +1063,7 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
     it("refuses a leaf without digitalSignature or with CA:TRUE, and a leaf or intermediate signed with SHA-1 or on an RSA key under 2048 bits", async () => {
         const csr = pending.read(`front-end/csr/${CUSTOMER_HOST}.csr`);
         const key = `pki:frontEnd.customerFacing.${CUSTOMER_HOST}.certificate`;
-        const dir = tempDir("public-sha1");
-        const sha1Leaf = execFileSync(
-            "openssl",
-            [
-                "x509",
-                "-req",
-                "-CA",
-                writeTemp(dir, "ca.crt", publicCa.certPem),
-                "-CAkey",
-                writeTemp(dir, "ca.key", publicCa.keyPem),
-                "-sha1",
-                "-days",
-                "30",
-                "-set_serial",
-                "5",
-                "-extfile",
-                writeTemp(
-                    dir,
-                    "ext.cnf",
-                    `subjectAltName = DNS:${CUSTOMER_HOST}\nkeyUsage = critical, digitalSignature\nextendedKeyUsage = serverAuth\n`,
-                ),
-            ],
-            { input: csr, encoding: "utf8", stdio: "pipe" },
-        );
+        const sha1Leaf = signSha1(csr);
         const sha1Ca = opensslCa(
             "Test SHA-1 CA",
             ["basicConstraints = critical, CA:TRUE", "keyUsage = critical, keyCertSign, cRLSign"],
@@ -1180,6 +1185,63 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
             [
                 `CustomerFacingTls public: the certificate given for ${CUSTOMER_HOST} is for CN=${CUSTOMER_HOST}, not for ${CUSTOMER_HOST}; give the certificate the public CA issued for this host's CSR`,
                 `CustomerFacingTls public: the certificate given for ${CUSTOMER_HOST} is for DNS:w*.example.bank.example, not for ${CUSTOMER_HOST}; give the certificate the public CA issued for this host's CSR`,
+            ],
+        );
+    });
+
+    it("has CustomerFacingTls itself refuse, creating nothing for the host, an expired or CA:FALSE intermediate and a SHA-1 leaf, as the stack does", async () => {
+        // Used directly, the component checked the leaf's names alone and served chains browsers refuse.
+        const componentState: EngineState = new Map();
+        const component = (certificatePem?: string) =>
+            new CustomerFacingTls("public", {
+                hosts: [{ host: CUSTOMER_HOST, ...(certificatePem !== undefined ? { certificatePem } : {}) }],
+                keyAlgorithm: "ECDSA",
+            });
+        const { outputs } = await runWithStandIn(() => ({ csr: component().csrPems[CUSTOMER_HOST] }), {
+            state: componentState,
+        });
+        /** The refusal, or "served", and the Secrets the run created. */
+        const serve = async (certificatePem: string) => {
+            const copy = new Map(componentState);
+            const verdict = await runWithStandIn(
+                () => ({ served: component(certificatePem).servedCertPems[CUSTOMER_HOST] }),
+                {
+                    state: copy,
+                },
+            ).then(() => "served", refusalText);
+            return [verdict, [...copy.keys()].filter((urn) => urn.includes("kubernetes:core/v1:Secret")).length];
+        };
+        const expired = await mintSubCa(publicRoot, "Test Expired Issuing CA", {
+            issuedAt: new Date(Date.now() - 2 * 86_400_000),
+        });
+        const expiredOn = new Date(new crypto.X509Certificate(expired.certPem).validTo).toISOString();
+        const notCa = opensslCa(
+            "Test Not A CA",
+            ["basicConstraints = critical, CA:FALSE", "keyUsage = critical, digitalSignature, keyCertSign"],
+            publicRoot,
+        );
+        const given = `CustomerFacingTls public: the certificatePem given for ${CUSTOMER_HOST}`;
+        assert.deepStrictEqual(
+            [
+                await serve((await sign(outputs.csr, { ca: expired })) + expired.certPem),
+                await serve((await sign(outputs.csr, { ca: notCa })) + notCa.certPem),
+                await serve(signSha1(outputs.csr) + publicCa.certPem),
+                await serve((await sign(outputs.csr)) + publicCa.certPem + publicRoot.certPem),
+            ],
+            [
+                [
+                    `${given}: CN=Test Expired Issuing CA (the leaf's issuer) expired on ${expiredOn}: browsers refuse the certificate under it ("certificate has expired"); ask the public CA for its current intermediate certificate`,
+                    0,
+                ],
+                [
+                    `${given}: CN=Test Not A CA (the leaf's issuer) is not a CA certificate (CA:FALSE): browsers refuse the certificate it signed ("invalid CA certificate"); ask the public CA for the intermediate certificate that signed this one`,
+                    0,
+                ],
+                [
+                    `${given}: the certificate is signed with SHA-1, whose collisions let a forged certificate carry the same signature, and browsers refuse it; ask the public CA for a new certificate, signed with SHA-256 or better`,
+                    0,
+                ],
+                ["served", 1],
             ],
         );
     });

@@ -5,7 +5,7 @@ import { KeyAlgorithm } from "../config/types";
 import { customerFacingSecretName, MAX_HOSTNAME_LENGTH } from "../config/values";
 import { HTTPS_PORT, leafKey, rotatedName } from "../plan/plan";
 import { pemBlocks, pemTextProblem, runTogetherPemBlock, runTogetherProblem } from "../pki/pem";
-import { nameCovering } from "../pki/publicCert";
+import { nameCovering, servedChainProblems } from "../pki/publicCert";
 import { expiredAt, isSelfSigned, subjectOf } from "../pki/x509";
 import { spkiPin } from "../pki/pins";
 import {
@@ -149,8 +149,13 @@ function servedChain(pem: string): string {
  * The public CA's certificate for `host`, refused when it could only fail every customer: no text
  * (an output that resolved to nothing), not a certificate (an empty value would be served as an
  * empty tls.crt), two PEM blocks run together (which Envoy refuses, and pemBlocks reads as one
- * damaged block), or for another host. One past its end is served with a warning: refusing it
- * would block every other update (a CRL's re-publication too), and expiry monitoring reports it.
+ * damaged block), for another host, or refused by browsers as the stack refuses it
+ * (servedChainProblems: an expired intermediate or one that is no CA, SHA-1, a short RSA key, a leaf
+ * without digitalSignature, a lifetime beyond the CA/B Forum's limit...). Whether the chain ends at a
+ * publicly trusted root is checked by the stack alone, which has the trusted roots
+ * (pki:frontEnd.publicRoots); here a self-signed root the chain ends with is taken as its anchor.
+ * A leaf past its end is served with a warning: refusing it would block every other update (a CRL's
+ * re-publication too), and expiry monitoring reports it.
  */
 function publicCertificateFor(
     component: string,
@@ -196,6 +201,15 @@ function publicCertificateFor(
             resource,
         );
     }
+    const [problem] = servedChainProblems({
+        key: `CustomerFacingTls ${component}: the certificatePem given for ${host}`,
+        host,
+        chain: pemBlocks(pem, "CERTIFICATE").map((block) => new crypto.X509Certificate(block)),
+        now,
+        refuseExpiredLeaf: false,
+    });
+    // One refusal at a time, as the checks above make them.
+    if (problem !== undefined) throw argumentError(problem, resource);
     if (expiredAt(cert, now)) {
         pulumi.log.warn(
             `CustomerFacingTls ${component}: the certificate given for ${host} expired on ${new Date(cert.validTo).toISOString()}; customers are refused until a new one is given`,

@@ -13,7 +13,7 @@ import { isRootCertPem, nameList, pathLengthProblem, pathOf, unhandledExtensionP
 import { pemBlocks } from "./pem";
 import { spkiPin } from "./pins";
 import { caFlags } from "./trustBundle";
-import { brokenSignatureHashOf, expiredAt, isRootCopy, notYetValidAt, signedBy, subjectOf } from "./x509";
+import { brokenSignatureHashOf, expiredAt, isRootCopy, isSelfSigned, notYetValidAt, signedBy, subjectOf } from "./x509";
 
 const DAY_SECONDS = 86_400;
 
@@ -163,6 +163,68 @@ export function publicCertificateProblems(check: PublicCertificateCheck): string
             `${key} certifies another key than the one this stack made for ${host}: have the public CA sign this stack's CSR for ${host}`,
         );
     }
+    const own = (check.ownCas ?? []).map((pem) => new crypto.X509Certificate(pem));
+    return [
+        ...problems,
+        ...servedChainProblems({
+            key,
+            host,
+            chain,
+            now,
+            refuseExpiredLeaf: true,
+            anchor: (top) => {
+                if (own.some((ca) => top.checkIssued(ca) || ca.fingerprint256 === top.fingerprint256)) {
+                    return `${key}: the chain ends at a CA of this PKI; a customer-facing host needs a publicly trusted CA`;
+                }
+                const anchor = anchorOf(chain, publicRoots(check.extraRoots));
+                if (anchor === undefined) {
+                    return `${key}: the chain is incomplete: ${chain.length === 1 ? "the leaf's issuer is missing" : `${subjectOf(top)} is not a publicly trusted root nor issued by one`}; add the intermediate certificates after the leaf`;
+                }
+                return { issuers: chain.slice(1, anchor.index + 1), root: anchor.root };
+            },
+        }),
+    ];
+}
+
+/**
+ * Where browsers end a chain: the CAs above the leaf they check, up to the trusted `root` (their
+ * own copy; undefined when the chain's root is unknown, and every CA it serves is checked).
+ */
+interface Anchor {
+    readonly issuers: readonly crypto.X509Certificate[];
+    readonly root: crypto.X509Certificate | undefined;
+}
+
+export interface ServedChainCheck {
+    /** How a refusal names the certificate: its config key, or the component's words for it. */
+    readonly key: string;
+    readonly host: string;
+    /** The leaf, then its chain. */
+    readonly chain: readonly crypto.X509Certificate[];
+    readonly now: Date;
+    /**
+     * Whether a leaf past its end is refused: by the stack, before anything is created; not by
+     * CustomerFacingTls, which warns, as refusing it would block every other update.
+     */
+    readonly refuseExpiredLeaf: boolean;
+    /**
+     * Where browsers end the chain, given its last certificate, or why they cannot use it: the
+     * stack's check against the trusted roots. Default: the whole chain, up to a self-signed root it
+     * ends with (which browsers replace by their own copy), as nothing tells whether it is trusted.
+     */
+    readonly anchor?: (top: crypto.X509Certificate) => Anchor | string;
+}
+
+/**
+ * What browsers refuse in a public CA's leaf and the chain it serves, whichever trusted root it
+ * ends at, each naming the key and the fix; [] when nothing is. The stack's checks and
+ * CustomerFacingTls's both go through here, so a developer's component serves no chain the stack
+ * would refuse.
+ */
+export function servedChainProblems(check: ServedChainCheck): string[] {
+    const { key, host, chain, now } = check;
+    const [leaf] = chain;
+    const problems: string[] = [];
     const sans = dnsNamesOf(leaf);
     if (!sans.some((san) => dnsNameCovers(san, host))) {
         problems.push(
@@ -194,7 +256,7 @@ export function publicCertificateProblems(check: PublicCertificateCheck): string
     const notAfter = new Date(leaf.validTo);
     if (notYetValidAt(leaf, now))
         problems.push(`${key}: the certificate is not valid before ${notBefore.toISOString()}`);
-    if (expiredAt(leaf, now)) {
+    if (check.refuseExpiredLeaf && expiredAt(leaf, now)) {
         problems.push(
             `${key}: the certificate expired on ${notAfter.toISOString()}; renew it (raise the host's epoch for a new CSR)`,
         );
@@ -216,19 +278,12 @@ export function publicCertificateProblems(check: PublicCertificateCheck): string
         }
     }
     const top = chain[chain.length - 1];
-    const own = (check.ownCas ?? []).map((pem) => new crypto.X509Certificate(pem));
-    if (own.some((ca) => top.checkIssued(ca) || ca.fingerprint256 === top.fingerprint256)) {
-        problems.push(`${key}: the chain ends at a CA of this PKI; a customer-facing host needs a publicly trusted CA`);
-        return problems;
-    }
-    const anchor = anchorOf(chain, publicRoots(check.extraRoots));
-    if (anchor === undefined) {
-        problems.push(
-            `${key}: the chain is incomplete: ${chain.length === 1 ? "the leaf's issuer is missing" : `${subjectOf(top)} is not a publicly trusted root nor issued by one`}; add the intermediate certificates after the leaf`,
-        );
-        return problems;
-    }
-    return [...problems, ...issuerProblems(key, chain.slice(1, anchor.index + 1), anchor.root, now)];
+    const anchor = check.anchor?.(top) ?? {
+        issuers: chain.slice(1),
+        root: chain.length > 1 && isSelfSigned(top) ? top : undefined,
+    };
+    if (typeof anchor === "string") return [...problems, anchor];
+    return [...problems, ...issuerProblems(key, anchor.issuers, anchor.root, now)];
 }
 
 /**
@@ -262,19 +317,20 @@ const placeInChain = (i: number, cert: crypto.X509Certificate, root: crypto.X509
  * What browsers (BoringSSL, as Envoy's) and OpenSSL refuse in the CAs above the leaf (`issuers`, up
  * to the publicly trusted `root`): one expired, not valid yet, not a CA that may sign certificates,
  * whose pathlen the chain exceeds, or with a critical extension they do not handle. The trusted
- * root is the browser's own copy: only what the chain serves is dated and held to CA:TRUE.
+ * root is the browser's own copy: only what the chain serves is dated and held to CA:TRUE; with
+ * no root known, every CA of `issuers` is.
  */
 function issuerProblems(
     key: string,
     issuers: readonly crypto.X509Certificate[],
-    root: crypto.X509Certificate,
+    root: crypto.X509Certificate | undefined,
     now: Date,
 ): string[] {
     const path = pathOf(issuers, root);
     // As the issuer checks date a CA: not valid yet only beyond CLOCK_SKEW_MS, as its signer's clock may run ahead.
     const later = new Date(now.getTime() + CLOCK_SKEW_MS);
     for (const [i, cert] of path.entries()) {
-        if (i === path.length - 1) break; // the trusted root
+        if (root !== undefined && i === path.length - 1) break; // the trusted root
         const where = `${key}: ${placeInChain(i, cert, root)}`;
         if (expiredAt(cert, now)) {
             return [
