@@ -1634,7 +1634,7 @@ describe("Components used alone", function () {
         );
     });
 
-    it("refuses a customer-facing certificate that is empty, run into its chain, for another host or with a key pasted in, instead of serving it", async () => {
+    it("refuses a customer-facing certificate that is empty, run into its chain, for another host, with a key pasted in or with a damaged block, instead of serving it", async () => {
         const ca = await mintRoot("public CA");
         const evil = await mintLeaf(ca, {
             commonName: "evil.example",
@@ -1661,6 +1661,8 @@ describe("Components used alone", function () {
             await serve(www.cert.trimEnd() + ca.certPem),
             await serve(evil.cert),
             await serve(www.cert + www.key),
+            // A damaged intermediate after a sound leaf: it threw the parser's own error.
+            await serve(`${www.cert}-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n`),
         ];
         const expected = [
             "CustomerFacingTls public: the certificatePem given for www.bank.example holds no certificate; give the public CA's certificate (leaf first, then its intermediates) or leave certificatePem out until it comes",
@@ -1669,6 +1671,7 @@ describe("Components used alone", function () {
             "CustomerFacingTls public: the certificate given for www.bank.example is for DNS:evil.example, not for www.bank.example; give the certificate the public CA issued for this host's CSR",
             'CustomerFacingTls public: the certificatePem given for www.bank.example holds a private key (a "EC PRIVATE KEY" PEM block): certificates are handed out and stored in clear, ' +
                 "so take the key out (and replace it if the text has been shared); give the public CA's certificate and its intermediates only",
+            "CustomerFacingTls public: the certificatePem given for www.bank.example holds a block that is no certificate; give the public CA's certificate (leaf first, then its intermediates) or leave certificatePem out until it comes",
         ];
         assert.deepStrictEqual(outcomes, expected);
     });

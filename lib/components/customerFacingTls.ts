@@ -184,15 +184,22 @@ function publicCertificateFor(
             resource,
         );
     }
-    let cert: crypto.X509Certificate;
-    try {
-        cert = new crypto.X509Certificate(pemBlocks(pem, "CERTIFICATE")[0] ?? "");
-    } catch {
+    const blocks = pemBlocks(pem, "CERTIFICATE");
+    const chain = blocks.flatMap((block) => {
+        try {
+            return [new crypto.X509Certificate(block)];
+        } catch {
+            return [];
+        }
+    });
+    if (blocks.length === 0 || chain.length < blocks.length) {
+        const which = blocks.length === 0 || chain.length === 0 ? "no certificate" : "a block that is no certificate";
         throw argumentError(
-            `CustomerFacingTls ${component}: the certificatePem given for ${host} holds no certificate; give the public CA's certificate (leaf first, then its intermediates) or leave certificatePem out until it comes`,
+            `CustomerFacingTls ${component}: the certificatePem given for ${host} holds ${which}; give the public CA's certificate (leaf first, then its intermediates) or leave certificatePem out until it comes`,
             resource,
         );
     }
+    const [cert] = chain;
     // The stack's rule (publicCertificateProblems): browsers match SAN DNS names alone, a wildcard
     // as a whole left-most label; Node's checkHost also takes the CN and partial wildcards (w*.).
     if (nameCovering(pem, host) === undefined) {
@@ -204,7 +211,7 @@ function publicCertificateFor(
     const [problem] = servedChainProblems({
         key: `CustomerFacingTls ${component}: the certificatePem given for ${host}`,
         host,
-        chain: pemBlocks(pem, "CERTIFICATE").map((block) => new crypto.X509Certificate(block)),
+        chain,
         now,
         refuseExpiredLeaf: false,
     });
