@@ -786,9 +786,9 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
         ).state.certPem as string;
     };
 
-    /** What a public CA would sign from the CSR with SHA-1, which browsers refuse. */
-    const signSha1 = (csr: string): string => {
-        const dir = tempDir("public-sha1");
+    /** What a public CA would sign from the CSR with openssl: with SHA-1, which browsers refuse, or with more extensions. */
+    const signWithOpenssl = (csr: string, digest: "sha1" | "sha256", extensions: readonly string[] = []): string => {
+        const dir = tempDir("public-openssl");
         return execFileSync(
             "openssl",
             [
@@ -798,7 +798,7 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
                 writeTemp(dir, "ca.crt", publicCa.certPem),
                 "-CAkey",
                 writeTemp(dir, "ca.key", publicCa.keyPem),
-                "-sha1",
+                `-${digest}`,
                 "-days",
                 "30",
                 "-set_serial",
@@ -807,11 +807,44 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
                 writeTemp(
                     dir,
                     "ext.cnf",
-                    `subjectAltName = DNS:${CUSTOMER_HOST}\nkeyUsage = critical, digitalSignature\nextendedKeyUsage = serverAuth\n`,
+                    [
+                        `subjectAltName = DNS:${CUSTOMER_HOST}`,
+                        "keyUsage = critical, digitalSignature",
+                        "extendedKeyUsage = serverAuth",
+                        ...extensions,
+                    ].join("\n") + "\n",
                 ),
             ],
             { input: csr, encoding: "utf8", stdio: "pipe" },
         );
+    };
+
+    /**
+     * CustomerFacingTls used directly for CUSTOMER_HOST: its CSR, and what serving a certificate for
+     * it gives, each from the state that made the CSR: the refusal, or "served", and the Secrets created.
+     */
+    const customerFacingTls = async () => {
+        const componentState: EngineState = new Map();
+        const component = (certificatePem?: string) =>
+            new CustomerFacingTls("public", {
+                hosts: [{ host: CUSTOMER_HOST, ...(certificatePem !== undefined ? { certificatePem } : {}) }],
+                keyAlgorithm: "ECDSA",
+            });
+        const { outputs } = await runWithStandIn(() => ({ csr: component().csrPems[CUSTOMER_HOST] }), {
+            state: componentState,
+        });
+        /** The refusal, or "served", and the Secrets the run created. */
+        const serve = async (certificatePem: string) => {
+            const copy = new Map(componentState);
+            const verdict = await runWithStandIn(
+                () => ({ served: component(certificatePem).servedCertPems[CUSTOMER_HOST] }),
+                {
+                    state: copy,
+                },
+            ).then(() => "served", refusalText);
+            return [verdict, [...copy.keys()].filter((urn) => urn.includes("kubernetes:core/v1:Secret")).length];
+        };
+        return { outputs, serve };
     };
 
     /** Asserts that the stack refuses each certificate with exactly these problems of its key, creating nothing. */
@@ -1063,7 +1096,7 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
     it("refuses a leaf without digitalSignature or with CA:TRUE, and a leaf or intermediate signed with SHA-1 or on an RSA key under 2048 bits", async () => {
         const csr = pending.read(`front-end/csr/${CUSTOMER_HOST}.csr`);
         const key = `pki:frontEnd.customerFacing.${CUSTOMER_HOST}.certificate`;
-        const sha1Leaf = signSha1(csr);
+        const sha1Leaf = signWithOpenssl(csr, "sha1");
         const sha1Ca = opensslCa(
             "Test SHA-1 CA",
             ["basicConstraints = critical, CA:TRUE", "keyUsage = critical, keyCertSign, cRLSign"],
@@ -1191,26 +1224,7 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
 
     it("has CustomerFacingTls itself refuse, creating nothing for the host, an expired or CA:FALSE intermediate and a SHA-1 leaf, as the stack does", async () => {
         // Used directly, the component checked the leaf's names alone and served chains browsers refuse.
-        const componentState: EngineState = new Map();
-        const component = (certificatePem?: string) =>
-            new CustomerFacingTls("public", {
-                hosts: [{ host: CUSTOMER_HOST, ...(certificatePem !== undefined ? { certificatePem } : {}) }],
-                keyAlgorithm: "ECDSA",
-            });
-        const { outputs } = await runWithStandIn(() => ({ csr: component().csrPems[CUSTOMER_HOST] }), {
-            state: componentState,
-        });
-        /** The refusal, or "served", and the Secrets the run created. */
-        const serve = async (certificatePem: string) => {
-            const copy = new Map(componentState);
-            const verdict = await runWithStandIn(
-                () => ({ served: component(certificatePem).servedCertPems[CUSTOMER_HOST] }),
-                {
-                    state: copy,
-                },
-            ).then(() => "served", refusalText);
-            return [verdict, [...copy.keys()].filter((urn) => urn.includes("kubernetes:core/v1:Secret")).length];
-        };
+        const { outputs, serve } = await customerFacingTls();
         const expired = await mintSubCa(publicRoot, "Test Expired Issuing CA", {
             issuedAt: new Date(Date.now() - 2 * 86_400_000),
         });
@@ -1225,7 +1239,7 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
             [
                 await serve((await sign(outputs.csr, { ca: expired })) + expired.certPem),
                 await serve((await sign(outputs.csr, { ca: notCa })) + notCa.certPem),
-                await serve(signSha1(outputs.csr) + publicCa.certPem),
+                await serve(signWithOpenssl(outputs.csr, "sha1") + publicCa.certPem),
                 await serve((await sign(outputs.csr)) + publicCa.certPem + publicRoot.certPem),
             ],
             [
@@ -1242,6 +1256,75 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
                     0,
                 ],
                 ["served", 1],
+            ],
+        );
+    });
+
+    it("has CustomerFacingTls refuse an intermediate for client authentication only, one whose nameConstraints exclude the host, and a leaf with an unknown critical extension, as browsers do", async () => {
+        // The component wrote the Secret and the Gateway for these chains, which every customer refused.
+        const { outputs, serve } = await customerFacingTls();
+        const caExtensions = ["basicConstraints = critical, CA:TRUE", "keyUsage = critical, keyCertSign, cRLSign"];
+        const clientOnly = opensslCa(
+            "Test Client Auth CA",
+            [...caExtensions, "extendedKeyUsage = clientAuth"],
+            publicRoot,
+        );
+        // A bank's technically constrained sub-CA, for another domain.
+        const constrained = opensslCa(
+            "Test Constrained CA",
+            [...caExtensions, "nameConstraints = critical, permitted;DNS:other.example"],
+            publicRoot,
+        );
+        const chains = {
+            clientOnly: (await sign(outputs.csr, { ca: clientOnly })) + clientOnly.certPem,
+            constrained: (await sign(outputs.csr, { ca: constrained })) + constrained.certPem,
+            unknownExtension:
+                signWithOpenssl(outputs.csr, "sha256", ["1.3.6.1.4.1.99999.1 = critical, ASN1:NULL"]) +
+                publicCa.certPem,
+        };
+        const verdicts = decide(
+            Object.entries(chains).map(([title, chain]) => [
+                title,
+                {
+                    caCrt: publicRoot.certPem,
+                    chain,
+                    purpose: "sslserver",
+                    subjectAltNames: [CUSTOMER_HOST],
+                    partialChain: false,
+                },
+            ]),
+        );
+        assert.deepStrictEqual(
+            verdicts.map(([title, verdict]) => [title, summary(verdict)]),
+            [
+                [
+                    "clientOnly",
+                    { boringssl: "unsupported certificate purpose", openssl: "unsuitable certificate purpose" },
+                ],
+                ["constrained", both("permitted subtree violation")],
+                ["unknownExtension", both("unhandled critical extension")],
+            ],
+        );
+        const given = `CustomerFacingTls public: the certificatePem given for ${CUSTOMER_HOST}`;
+        assert.deepStrictEqual(
+            [await serve(chains.clientOnly), await serve(chains.constrained), await serve(chains.unknownExtension)],
+            [
+                [
+                    `${given}: CN=Test Client Auth CA (the leaf's issuer) has extendedKeyUsage clientAuth, without serverAuth, and verifiers hold a CA's extendedKeyUsage against the certificates below it: ` +
+                        `OpenSSL ("unsuitable certificate purpose"), Envoy's BoringSSL ("unsupported certificate purpose") and Go ("incompatible key usage") would refuse the server certificates this CA signs; ` +
+                        "give a CA whose extendedKeyUsage includes serverAuth, or that has none",
+                    0,
+                ],
+                [
+                    `${given}: the certificate's DNS name "${CUSTOMER_HOST}" is outside the nameConstraints of CN=Test Constrained CA (the leaf's issuer), which permit only DNS:other.example for DNS names: ` +
+                        `Envoy's BoringSSL, OpenSSL and Go would refuse the certificate signed for it ("permitted subtree violation"); ask the public CA for a certificate from a CA whose nameConstraints allow it`,
+                    0,
+                ],
+                [
+                    `${given}: the certificate has the critical extension 1.3.6.1.4.1.99999.1, which Envoy's BoringSSL and OpenSSL do not handle: browsers refuse it ("unhandled critical extension"); ` +
+                        "ask the public CA for a new certificate without that extension, or with it non-critical",
+                    0,
+                ],
             ],
         );
     });

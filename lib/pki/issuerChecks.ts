@@ -167,19 +167,34 @@ export function unhandledExtensionProblem(
                 `re-issue ${subjectOf(cert)} without those subtrees or with nameConstraints non-critical, or give another CA`
             );
         }
-        const anchor = i === path.length - 1 && isSelfSigned(cert);
-        for (const oid of criticalExtensionsOf(cert)) {
-            const refusers = CRITICAL_EXTENSIONS_HANDLED.filter(
-                ({ handled, checksAnchor, go }) =>
-                    (verifiedByGo || go !== true) && (checksAnchor || !anchor) && !handled.includes(oid),
-            ).map(({ verifier }) => verifier);
-            if (refusers.length === 0) continue;
-            return (
-                `${place(i, cert, root)} has the critical extension ${oid}, which ${nameList(refusers)} ${refusers.length === 1 ? "does" : "do"} not handle: ` +
-                `${refusers.length === 1 ? "it" : "they"} would refuse every certificate under it ("unhandled critical extension"); ` +
-                `re-issue ${subjectOf(cert)} without that extension or with it non-critical, or give another CA`
-            );
-        }
+        const unhandled = unhandledCriticalExtensionOf(cert, i === path.length - 1 && isSelfSigned(cert), verifiedByGo);
+        if (unhandled === undefined) continue;
+        const { oid, refusers } = unhandled;
+        return (
+            `${place(i, cert, root)} has the critical extension ${oid}, which ${nameList(refusers)} ${refusers.length === 1 ? "does" : "do"} not handle: ` +
+            `${refusers.length === 1 ? "it" : "they"} would refuse every certificate under it ("unhandled critical extension"); ` +
+            `re-issue ${subjectOf(cert)} without that extension or with it non-critical, or give another CA`
+        );
+    }
+    return undefined;
+}
+
+/**
+ * A certificate's first critical extension a verifier does not handle (CRITICAL_EXTENSIONS_HANDLED),
+ * and the verifiers that would refuse it, or undefined; a CA's or a leaf's alike. `anchor`: whether
+ * it is the self-signed top of its path, which BoringSSL does not check; Go counts when `verifiedByGo`.
+ */
+export function unhandledCriticalExtensionOf(
+    cert: crypto.X509Certificate,
+    anchor: boolean,
+    verifiedByGo: boolean,
+): { oid: string; refusers: string[] } | undefined {
+    for (const oid of criticalExtensionsOf(cert)) {
+        const refusers = CRITICAL_EXTENSIONS_HANDLED.filter(
+            ({ handled, checksAnchor, go }) =>
+                (verifiedByGo || go !== true) && (checksAnchor || !anchor) && !handled.includes(oid),
+        ).map(({ verifier }) => verifier);
+        if (refusers.length > 0) return { oid, refusers };
     }
     return undefined;
 }

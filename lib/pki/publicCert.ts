@@ -9,7 +9,17 @@ import * as tls from "tls";
 import { AsnConvert } from "@peculiar/asn1-schema";
 import { Certificate, id_ce_keyUsage, KeyUsage, KeyUsageFlags } from "@peculiar/asn1-x509";
 import { CLOCK_SKEW_MS } from "./crl";
-import { isRootCertPem, nameList, pathLengthProblem, pathOf, unhandledExtensionProblem } from "./issuerChecks";
+import {
+    isRootCertPem,
+    nameConstraintProblem,
+    nameList,
+    pathLengthProblem,
+    pathOf,
+    purposeProblem,
+    SignedName,
+    unhandledCriticalExtensionOf,
+    unhandledExtensionProblem,
+} from "./issuerChecks";
 import { pemBlocks } from "./pem";
 import { spkiPin } from "./pins";
 import { caFlags } from "./trustBundle";
@@ -252,6 +262,14 @@ export function servedChainProblems(check: ServedChainCheck): string[] {
         key: `have the public CA sign this stack's CSR for ${host}`,
     });
     if (leafSignature !== undefined) problems.push(leafSignature);
+    // The CAs' table: BoringSSL and OpenSSL refuse a leaf's unhandled critical extension as they do a CA's.
+    const unhandled = unhandledCriticalExtensionOf(leaf, false, false);
+    if (unhandled !== undefined) {
+        const { oid, refusers } = unhandled;
+        problems.push(
+            `${key}: the certificate has the critical extension ${oid}, which ${nameList(refusers)} ${refusers.length === 1 ? "does" : "do"} not handle: browsers refuse it ("unhandled critical extension"); ask the public CA for a new certificate without that extension, or with it non-critical`,
+        );
+    }
     const notBefore = new Date(leaf.validFrom);
     const notAfter = new Date(leaf.validTo);
     if (notYetValidAt(leaf, now))
@@ -283,7 +301,7 @@ export function servedChainProblems(check: ServedChainCheck): string[] {
         root: chain.length > 1 && isSelfSigned(top) ? top : undefined,
     };
     if (typeof anchor === "string") return [...problems, anchor];
-    return [...problems, ...issuerProblems(key, anchor.issuers, anchor.root, now)];
+    return [...problems, ...issuerProblems(key, leaf, anchor.issuers, anchor.root, now)];
 }
 
 /**
@@ -316,12 +334,14 @@ const placeInChain = (i: number, cert: crypto.X509Certificate, root: crypto.X509
 /**
  * What browsers (BoringSSL, as Envoy's) and OpenSSL refuse in the CAs above the leaf (`issuers`, up
  * to the publicly trusted `root`): one expired, not valid yet, not a CA that may sign certificates,
- * whose pathlen the chain exceeds, or with a critical extension they do not handle. The trusted
+ * whose pathlen the chain exceeds, whose extendedKeyUsage lacks serverAuth, whose nameConstraints
+ * exclude a DNS name of the `leaf`, or with a critical extension they do not handle. The trusted
  * root is the browser's own copy: only what the chain serves is dated and held to CA:TRUE; with
  * no root known, every CA of `issuers` is.
  */
 function issuerProblems(
     key: string,
+    leaf: crypto.X509Certificate,
     issuers: readonly crypto.X509Certificate[],
     root: crypto.X509Certificate | undefined,
     now: Date,
@@ -352,8 +372,17 @@ function issuerProblems(
         const signature = signatureOrKeyProblem(where, cert, { signature: current, key: current });
         if (signature !== undefined) return [signature];
     }
+    // Verifiers hold every DNS name of the leaf to the constraints, not only the host's.
+    const names = dnsNamesOf(leaf).map((value): SignedName => ({
+        type: "DNS",
+        value,
+        input: "the certificate's DNS name",
+        fix: "ask the public CA for a certificate from a CA whose nameConstraints allow it",
+    }));
     const problem =
         pathLengthProblem(issuers, root, false, false, placeInChain) ??
+        purposeProblem(issuers, root, ["serverAuth"], false, placeInChain) ??
+        nameConstraintProblem(issuers, root, names, placeInChain) ??
         unhandledExtensionProblem(issuers, root, false, placeInChain);
     return problem === undefined ? [] : [`${key}: ${problem}`];
 }
