@@ -11,6 +11,7 @@ import { DEFAULT_KEY_SECRET_NAMESPACES, MESH_CA_SECRET } from "../lib/config/val
 import { holdsPrivateKey, privateKeyPaths } from "../lib/pki/keyMaterial";
 import { pemBlocks, pemDecode } from "../lib/pki/pem";
 import { CLOCK_SKEW_MS } from "../lib/pki/crl";
+import { crlSignedBy } from "../lib/pki/crlSeries";
 import { signatureProblem } from "../lib/pki/issuerChecks";
 import { expiredAt, isRootCopy, isSelfSigned, notYetValidAt, signedBy, subjectOf } from "../lib/pki/x509";
 
@@ -529,17 +530,34 @@ function pemCertificates(text: string): crypto.X509Certificate[] | undefined {
 /**
  * What istiod would find wrong with its plug-in CA's entries: ca-key.pem not the key of
  * ca-cert.pem, or cert-chain.pem not ca-cert.pem first, then each CA signed by the next, up to a
- * root of root-cert.pem (the last in it, a copy of it, or signed by it). istiod checks them so at
- * start-up and refuses to sign with them; workloads get cert-chain.pem with every certificate.
+ * root of root-cert.pem (the last in it, a copy of it, or signed by it); a certificate of
+ * cert-chain.pem (ca-cert.pem alone while it is not known) expired or not valid yet at `now`; or,
+ * with ca-crl.pem, one of cert-chain.pem that signed none of its CRLs. istiod checks them so
+ * (keycertbundle.go Verify) at start-up and on every change, and refuses to sign with them;
+ * workloads get cert-chain.pem with every certificate.
  */
-function istiodCaProblem(texts: Record<string, string>): string | undefined {
+function istiodCaProblem(texts: Record<string, string>, now: Date): string | undefined {
     const caCert = pemCertificate(texts["ca-cert.pem"]);
     const caKey = pemPrivateKey(texts["ca-key.pem"]);
     if (caCert !== undefined && caKey !== undefined && !caCert.checkPrivateKey(caKey))
         return `ca-key.pem is not the key of ca-cert.pem (${subjectOf(caCert)}): istiod cannot sign with it; give the key of ca-cert.pem`;
+    if (caCert === undefined) return undefined;
     const chain = texts["cert-chain.pem"] === undefined ? undefined : pemCertificates(texts["cert-chain.pem"]);
     const roots = texts["root-cert.pem"] === undefined ? undefined : pemCertificates(texts["root-cert.pem"]);
-    if (caCert === undefined || chain === undefined || roots === undefined) return undefined;
+    const problem = chain && istiodChainProblem(caCert, chain, roots);
+    if (problem !== undefined) return problem;
+    return istiodDatesProblem(chain ?? [caCert], now) ?? (chain && istiodCrlProblem(chain, texts["ca-crl.pem"]));
+}
+
+/**
+ * Whether cert-chain.pem (`chain`) goes from ca-cert.pem (`caCert`), each certificate signed by the
+ * next, up to a root of root-cert.pem (`roots`, when known).
+ */
+function istiodChainProblem(
+    caCert: crypto.X509Certificate,
+    chain: crypto.X509Certificate[],
+    roots: crypto.X509Certificate[] | undefined,
+): string | undefined {
     const fix = "give cert-chain.pem as ca-cert.pem, then each CA above it, up to a root of root-cert.pem";
     if (!chain[0].raw.equals(caCert.raw))
         return `cert-chain.pem starts with ${subjectOf(chain[0])}, not ca-cert.pem (${subjectOf(caCert)}): ${fix}`;
@@ -548,7 +566,10 @@ function istiodCaProblem(texts: Record<string, string>): string | undefined {
             return `in cert-chain.pem, ${subjectOf(chain[i])} is not signed by ${subjectOf(chain[i + 1])}, the certificate after it: ${fix}`;
     }
     const top = chain[chain.length - 1];
-    if (!roots.some((root) => top.raw.equals(root.raw) || isRootCopy(top, root) || signedBy(top, root))) {
+    if (
+        roots !== undefined &&
+        !roots.some((root) => top.raw.equals(root.raw) || isRootCopy(top, root) || signedBy(top, root))
+    ) {
         return (
             `cert-chain.pem ends with ${subjectOf(top)}, which is no root of root-cert.pem (${roots.map(subjectOf).join("; ")}) nor signed by one: ` +
             `workloads trusting root-cert.pem would refuse the certificates istiod signs; ${fix}`
@@ -557,10 +578,54 @@ function istiodCaProblem(texts: Record<string, string>): string | undefined {
     return undefined;
 }
 
+/**
+ * The first certificate of `chain` (ca-cert.pem first) expired at `now` or not valid yet (one dated
+ * up to CLOCK_SKEW_MS ahead is only a clock ahead): Go's Certificate.Verify, which istiod runs on
+ * the chain, refuses it, and istiod the whole cacerts.
+ */
+function istiodDatesProblem(chain: crypto.X509Certificate[], now: Date): string | undefined {
+    const refusal = 'istiod refuses the cacerts ("certificate has expired or is not yet valid")';
+    for (const [i, cert] of chain.entries()) {
+        const which = i === 0 ? `ca-cert.pem (${subjectOf(cert)})` : `${subjectOf(cert)} in cert-chain.pem`;
+        if (expiredAt(cert, now))
+            return `${which} expired on ${new Date(cert.validTo).toISOString()}: ${refusal}; renew it`;
+        if (notYetValidAt(cert, new Date(now.getTime() + CLOCK_SKEW_MS))) {
+            return (
+                `${which} is not valid before ${new Date(cert.validFrom).toISOString()}: ${refusal} until then; ` +
+                "give the current CA, or wait until then (if it was issued today, the issuing machine's clock is ahead)"
+            );
+        }
+    }
+    return undefined;
+}
+
+/**
+ * The certificates of cert-chain.pem (`chain`) that signed no CRL of ca-crl.pem, when it is known
+ * and holds one: istiod then refuses the cacerts, as MeshPluginCa does (withChainCrls).
+ */
+function istiodCrlProblem(chain: crypto.X509Certificate[], crlText: string | undefined): string | undefined {
+    const crls = crlText === undefined ? [] : pemBlocks(crlText, "X509 CRL");
+    if (crls.length === 0) return undefined;
+    // crlSignedBy throws on a CRL it cannot read: such a CRL is signed by none.
+    const signs = (crl: string, cert: crypto.X509Certificate) => {
+        try {
+            return crlSignedBy(crl, cert.toString());
+        } catch {
+            return false;
+        }
+    };
+    const missing = chain.filter((cert) => !crls.some((crl) => signs(crl, cert))).map(subjectOf);
+    if (missing.length === 0) return undefined;
+    return (
+        `ca-crl.pem holds no CRL signed by ${missing.join(", ")} (in cert-chain.pem): istiod refuses the cacerts ("missing CRL signed by certificates"), ` +
+        "and sidecars, which check a CRL for every CA of a workload's chain, would refuse every workload; add to ca-crl.pem the CRL of each CA of cert-chain.pem"
+    );
+}
+
 export const istiodCaPolicy: policy.ResourceValidationPolicy = {
     name: "istiod-cacerts",
     description:
-        "istiod's plug-in CA Secret (metadata.name cacerts in istio-system), when its entries are known, holds in ca-key.pem the key of ca-cert.pem, and in cert-chain.pem ca-cert.pem first, then each CA signed by the next, up to a root of root-cert.pem.",
+        "istiod's plug-in CA Secret (metadata.name cacerts in istio-system), when its entries are known, holds in ca-key.pem the key of ca-cert.pem, and in cert-chain.pem ca-cert.pem first, then each CA signed by the next, up to a root of root-cert.pem; each of these certificates valid now (one dated up to 5 minutes ahead is allowed); and, with ca-crl.pem, a CRL signed by each of them.",
     enforcementLevel: "mandatory",
     validateResource: (args, report) => {
         if (!SECRETS.includes(args.type)) return;
@@ -568,7 +633,7 @@ export const istiodCaPolicy: policy.ResourceValidationPolicy = {
             { name?: unknown; namespace?: unknown } | undefined;
         const namespace = metadata?.namespace ?? providerNamespace(args.provider);
         if (metadata?.name !== MESH_CA_SECRET.name || namespace !== MESH_CA_SECRET.namespace) return;
-        const problem = istiodCaProblem(knownSecretTexts(args.props));
+        const problem = istiodCaProblem(knownSecretTexts(args.props), new Date());
         if (problem !== undefined) report(`${MESH_CA_SECRET.namespace}/${MESH_CA_SECRET.name}: ${problem}`);
     },
 };

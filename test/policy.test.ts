@@ -61,6 +61,7 @@ import { TEST_ONLY_CA_CERT_PEM, TEST_ONLY_CA_KEY_PEM, TEST_ONLY_RSA_EXPONENT_3_K
 import {
     loadStackFile,
     mintRoot,
+    emptyCrlOf,
     mintSubCa,
     OPTION_FILES,
     opensslCa,
@@ -1597,6 +1598,96 @@ describe("Policy pack", function () {
         // istiod reads no other Secret: private-key-secrets says where keys belong.
         const elsewhere = { name: "cacerts", namespace: "ob" };
         assert.deepStrictEqual(await check({ "ca-key.pem": otherKey }, "stringData", elsewhere), []);
+    });
+
+    it("istiod-cacerts: refuses a cacerts Secret with a certificate of cert-chain.pem expired or not valid yet, or one that signed no CRL of ca-crl.pem", async () => {
+        const cacerts = named("mesh-ca-example-cacerts");
+        const hours = (n: number) => new Date(Date.now() + n * 3_600_000);
+        const root = await mintRoot("Mesh test root", { validityHours: 96, issuedAt: hours(-72) });
+        const current = await mintSubCa(root, "Mesh CA", { issuedAt: hours(-1) });
+        const expired = await mintSubCa(root, "Old mesh CA", { issuedAt: hours(-48), validityHours: 24 });
+        const ahead = await mintSubCa(root, "Future mesh CA", { issuedAt: hours(1) });
+        // Current itself, but signed by an intermediate that has expired since.
+        const under = await mintSubCa(expired, "Mesh CA under Old mesh CA", {
+            issuedAt: hours(-30),
+            validityHours: 96,
+        });
+        const intermediate = await mintSubCa(root, "Mesh intermediate", { issuedAt: hours(-2), validityHours: 48 });
+        const east = await mintSubCa(intermediate, "Mesh CA east", { issuedAt: hours(-1) });
+        // istiod's plug-in CA as a program writes it by hand: `ca`, then `above` up to the root.
+        const check = (ca: TestCa, above: TestCa[], crls?: TestCa[]) =>
+            checkResource(istiodCaPolicy, {
+                ...cacerts,
+                props: {
+                    ...cacerts.props,
+                    stringData: asSecret({
+                        "ca-cert.pem": ca.certPem,
+                        "ca-key.pem": ca.keyPem,
+                        "cert-chain.pem": [ca, ...above, root].map((c) => c.certPem).join(""),
+                        "root-cert.pem": root.certPem,
+                        ...(crls && {
+                            "ca-crl.pem": crls
+                                .map((c) => emptyCrlOf(c, hours(-1).getTime(), hours(24).getTime()))
+                                .join(""),
+                        }),
+                    }),
+                },
+            });
+        const dateOf = (ca: TestCa, date: "validTo" | "validFrom") =>
+            new Date(new crypto.X509Certificate(ca.certPem)[date]).toISOString();
+        assert.deepStrictEqual(
+            [
+                await check(expired, []),
+                await check(ahead, []),
+                await check(under, [expired]),
+                await check(current, [], [root]),
+                await check(east, [intermediate], [east]),
+            ],
+            [
+                [
+                    `istio-system/cacerts: ca-cert.pem (CN=Old mesh CA) expired on ${dateOf(expired, "validTo")}: ` +
+                        'istiod refuses the cacerts ("certificate has expired or is not yet valid"); renew it',
+                ],
+                [
+                    `istio-system/cacerts: ca-cert.pem (CN=Future mesh CA) is not valid before ${dateOf(ahead, "validFrom")}: ` +
+                        'istiod refuses the cacerts ("certificate has expired or is not yet valid") until then; ' +
+                        "give the current CA, or wait until then (if it was issued today, the issuing machine's clock is ahead)",
+                ],
+                [
+                    `istio-system/cacerts: CN=Old mesh CA in cert-chain.pem expired on ${dateOf(expired, "validTo")}: ` +
+                        'istiod refuses the cacerts ("certificate has expired or is not yet valid"); renew it',
+                ],
+                [
+                    'istio-system/cacerts: ca-crl.pem holds no CRL signed by CN=Mesh CA (in cert-chain.pem): istiod refuses the cacerts ("missing CRL signed by certificates"), ' +
+                        "and sidecars, which check a CRL for every CA of a workload's chain, would refuse every workload; add to ca-crl.pem the CRL of each CA of cert-chain.pem",
+                ],
+                [
+                    'istio-system/cacerts: ca-crl.pem holds no CRL signed by CN=Mesh intermediate, CN=Mesh test root (in cert-chain.pem): istiod refuses the cacerts ("missing CRL signed by certificates"), ' +
+                        "and sidecars, which check a CRL for every CA of a workload's chain, would refuse every workload; add to ca-crl.pem the CRL of each CA of cert-chain.pem",
+                ],
+            ],
+        );
+        // A current CA; with a CRL of each certificate of cert-chain.pem; with ca-cert.pem alone known (its own dates checked).
+        const minutesAhead = await mintSubCa(root, "Near mesh CA", { issuedAt: new Date(Date.now() + 2 * 60_000) });
+        const caAlone = (ca: TestCa) =>
+            checkResource(istiodCaPolicy, {
+                ...cacerts,
+                props: {
+                    ...cacerts.props,
+                    stringData: asSecret({ "ca-cert.pem": ca.certPem, "cert-chain.pem": UNKNOWN }),
+                },
+            });
+        assert.deepStrictEqual(
+            [
+                await check(current, []),
+                await check(minutesAhead, []),
+                await check(current, [], [current, root]),
+                await check(east, [intermediate], [root, intermediate, east]),
+                await caAlone(current),
+                (await caAlone(expired)).length,
+            ],
+            [[], [], [], [], [], 1],
+        );
     });
 
     it("private-key-secrets: a stack whose pki:gatewayNamespace is not istio-system is told to add it to keySecretNamespaces", async () => {
