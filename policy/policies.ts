@@ -459,7 +459,9 @@ export const keySecretPolicy: policy.ResourceValidationPolicy = {
     },
     validateResource: (args, report) => {
         if (!SECRETS.includes(args.type)) return;
-        const props = args.props as {
+        // Read without what a preview does not know yet (knownPart): a wholly unknown map or namespace must not
+        // keep a known key in the other map from being found.
+        const props = knownPart(args.props) as {
             type?: string;
             data?: unknown;
             stringData?: unknown;
@@ -469,7 +471,17 @@ export const keySecretPolicy: policy.ResourceValidationPolicy = {
         if (entries.length === 0) return;
         const namespaces =
             args.getConfig<{ keySecretNamespaces?: string[] }>().keySecretNamespaces ?? DEFAULTS.keySecretNamespaces;
-        const namespace = props.metadata?.namespace ?? providerNamespace(args.provider);
+        // Given but not known yet: knownPart keeps the key, its value undefined (the engine sends no undefined).
+        const notKnown = (object: object | undefined, key: string) =>
+            object !== undefined && key in object && (object as Record<string, unknown>)[key] === undefined;
+        const [nameNotKnown, namespaceNotKnown, typeNotKnown] = [
+            notKnown(props, "metadata") || notKnown(props.metadata, "name"),
+            notKnown(props, "metadata") || notKnown(props.metadata, "namespace"),
+            notKnown(props, "type"),
+        ];
+        const namespace = namespaceNotKnown
+            ? undefined
+            : (props.metadata?.namespace ?? providerNamespace(args.provider));
         const name = props.metadata?.name ?? args.name;
         const key = `a private key (${entries.join(", ")})`;
         const belong = `keys belong only in ${namespaces.join(", ")} (the pack's keySecretNamespaces)`;
@@ -479,6 +491,8 @@ export const keySecretPolicy: policy.ResourceValidationPolicy = {
                 `${name}: ${key}${namespace === undefined ? "" : ` in namespace ${namespace}`}, and the pack's keySecretNamespaces is empty: no Secret may hold a key. ` +
                     "Take the key out, or list in keySecretNamespaces the namespaces where a gateway or sidecar must read one (its default is istio-system)",
             );
+        } else if (namespaceNotKnown) {
+            // The update, which knows it, checks it.
         } else if (namespace === undefined) {
             report(
                 `${name}: ${key} with no metadata.namespace, under a provider that sets none (its kubeconfig context's applies, which the pack cannot see); ` +
@@ -495,8 +509,11 @@ export const keySecretPolicy: policy.ResourceValidationPolicy = {
         const patchKeepsType = args.type.endsWith("Patch") && props.type === undefined;
         // istiod's plug-in CA (MeshPluginCa writes it) is an Opaque Secret, whose keys are no kubernetes.io/tls Secret's.
         // Named so, not by its resource name: without metadata.name Kubernetes gets cacerts-<random>, which istiod never reads.
-        const isIstiodCa = props.metadata?.name === MESH_CA_SECRET.name && namespace === MESH_CA_SECRET.namespace;
-        if (props.type !== "kubernetes.io/tls" && !isIstiodCa && !patchKeepsType) {
+        // Checked by the update too when the preview cannot tell whether it is, or what type it has.
+        const mayBeIstiodCa =
+            (nameNotKnown || props.metadata?.name === MESH_CA_SECRET.name) &&
+            (namespaceNotKnown || namespace === MESH_CA_SECRET.namespace);
+        if (props.type !== "kubernetes.io/tls" && !mayBeIstiodCa && !patchKeepsType && !typeNotKnown) {
             report(
                 `${name}: ${key} in a secret of type ${props.type ?? "Opaque"}; use kubernetes.io/tls ` +
                     `(or Istio's cacerts: metadata.name ${MESH_CA_SECRET.name} in ${MESH_CA_SECRET.namespace})`,
@@ -676,7 +693,8 @@ export const keyConfigMapPolicy: policy.ResourceValidationPolicy = {
     enforcementLevel: "mandatory",
     validateResource: (args, report) => {
         if (!CONFIG_MAPS.includes(args.type)) return;
-        const props = args.props as { data?: unknown; binaryData?: unknown; metadata?: { name?: string } };
+        // Read without what a preview does not know yet: a wholly unknown map must not keep a known key in the other from being found.
+        const props = knownPart(args.props) as { data?: unknown; binaryData?: unknown; metadata?: { name?: string } };
         const entries = [
             ...keyEntries(props.data, "text").map((k) => `data ${k}`),
             ...keyEntries(props.binaryData, "base64").map((k) => `binaryData ${k}`),

@@ -1910,6 +1910,63 @@ describe("Policy pack", function () {
                     "use kubernetes.io/tls (or Istio's cacerts: metadata.name cacerts in istio-system)",
             ],
         );
+        // A whole map not known yet beside a key in the other; a namespace not known yet, which the update checks.
+        const configMap = (data: unknown, binaryData: unknown) =>
+            checkResource(keyConfigMapPolicy, {
+                type: "kubernetes:core/v1:ConfigMap",
+                name: "apic-config",
+                props: { metadata: { name: "apic-config", namespace: "ob" }, data, binaryData },
+            });
+        const secret = (metadata: Record<string, unknown>, data: unknown, stringData: unknown) =>
+            checkResource(keySecretPolicy, {
+                type: "kubernetes:core/v1:Secret",
+                name: "app-tls",
+                props: { metadata: { name: "app-tls", ...metadata }, type: "Opaque", data, stringData },
+            });
+        const opaque =
+            "a private key (tls.key) in a secret of type Opaque; use kubernetes.io/tls (or Istio's cacerts: metadata.name cacerts in istio-system)";
+        assert.deepStrictEqual(
+            [
+                await configMap(UNKNOWN, { "key.pem": base64(key) }),
+                await configMap({ "key.pem": key }, UNKNOWN),
+                await secret({ namespace: "istio-system" }, UNKNOWN, { "tls.key": key }),
+                await secret({ namespace: "istio-system" }, { "tls.key": base64(key) }, UNKNOWN),
+                await secret({ namespace: UNKNOWN }, undefined, { "tls.key": key }),
+                await secret({ namespace: "ob" }, UNKNOWN, { "tls.key": key }),
+            ],
+            [
+                [
+                    "apic-config: a private key in a ConfigMap (binaryData key.pem), which is not secret; " +
+                        "keep keys in a kubernetes.io/tls Secret (or Istio's cacerts)",
+                ],
+                [
+                    "apic-config: a private key in a ConfigMap (data key.pem), which is not secret; " +
+                        "keep keys in a kubernetes.io/tls Secret (or Istio's cacerts)",
+                ],
+                [`app-tls: ${opaque}`],
+                [`app-tls: ${opaque}`],
+                [`app-tls: ${opaque}`],
+                [
+                    "app-tls: a private key (tls.key) in namespace ob; keys belong only in istio-system (the pack's keySecretNamespaces). " +
+                        "Move it there, or, if a gateway or sidecar must read it in ob (a stack's pki:gatewayNamespace or front-end UI namespace, " +
+                        "or such a namespace of your program's), add ob to keySecretNamespaces",
+                    `app-tls: ${opaque}`,
+                ],
+            ],
+        );
+        // Whether it is istiod's cacerts is not known yet: the update checks its type.
+        assert.deepStrictEqual(
+            await checkResource(keySecretPolicy, {
+                type: "kubernetes:core/v1:Secret",
+                name: "mesh-ca",
+                props: {
+                    metadata: { name: "cacerts", namespace: UNKNOWN },
+                    type: "Opaque",
+                    stringData: { "ca-key.pem": key },
+                },
+            }),
+            [],
+        );
     });
 
     it("no-private-key-metadata: refuses a key in any Kubernetes object's or pod template's annotations or labels, by entry", async () => {
