@@ -54,6 +54,15 @@ const CUSTOMER_HOST = "www.example.bank.example";
 const NO_ISSUER = "unable to get local issuer certificate";
 const both = (error: string) => ({ boringssl: error, openssl: error });
 
+/** BoringSSL's and OpenSSL's verdicts (summary) on each [title, chain], checked as a browser holding `caCrt` checks it for CUSTOMER_HOST. */
+const browserVerdicts = (caCrt: string, chains: [string, string][]) =>
+    decide(
+        chains.map(([title, chain]): [string, PeerCheck] => [
+            title,
+            { caCrt, chain, purpose: "sslserver", subjectAltNames: [CUSTOMER_HOST], partialChain: false },
+        ]),
+    ).map(([title, verdict]) => [title, summary(verdict)]);
+
 /** The fields of the rendered Kubernetes objects these tests read. */
 interface KubeObject {
     type?: string;
@@ -1041,25 +1050,13 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
         const below = await mintSubCa(noMore, "Test CA Below Pathlen 0");
         const served = (await sign(csr)) + publicCa.certPem;
         // What the reviewer saw: BoringSSL and OpenSSL refuse these chains, which the stack served.
-        const verdicts = decide(
-            [
+        assert.deepStrictEqual(
+            browserVerdicts(publicRoot.certPem, [
                 ["expired", (await sign(csr, { ca: expired })) + expired.certPem],
                 ["no CA", (await sign(csr, { ca: notCa })) + notCa.certPem],
                 ["pathlen", (await sign(csr, { ca: below })) + below.certPem + noMore.certPem],
                 ["sound", served],
-            ].map(([title, chain]) => [
-                title,
-                {
-                    caCrt: publicRoot.certPem,
-                    chain,
-                    purpose: "sslserver",
-                    subjectAltNames: [CUSTOMER_HOST],
-                    partialChain: false,
-                },
             ]),
-        );
-        assert.deepStrictEqual(
-            verdicts.map(([title, verdict]) => [title, summary(verdict)]),
             [
                 ["expired", both("certificate has expired")],
                 ["no CA", both("invalid CA certificate")],
@@ -1282,29 +1279,11 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
                 signWithOpenssl(outputs.csr, "sha256", ["1.3.6.1.4.1.99999.1 = critical, ASN1:NULL"]) +
                 publicCa.certPem,
         };
-        const verdicts = decide(
-            Object.entries(chains).map(([title, chain]) => [
-                title,
-                {
-                    caCrt: publicRoot.certPem,
-                    chain,
-                    purpose: "sslserver",
-                    subjectAltNames: [CUSTOMER_HOST],
-                    partialChain: false,
-                },
-            ]),
-        );
-        assert.deepStrictEqual(
-            verdicts.map(([title, verdict]) => [title, summary(verdict)]),
-            [
-                [
-                    "clientOnly",
-                    { boringssl: "unsupported certificate purpose", openssl: "unsuitable certificate purpose" },
-                ],
-                ["constrained", both("permitted subtree violation")],
-                ["unknownExtension", both("unhandled critical extension")],
-            ],
-        );
+        assert.deepStrictEqual(browserVerdicts(publicRoot.certPem, Object.entries(chains)), [
+            ["clientOnly", { boringssl: "unsupported certificate purpose", openssl: "unsuitable certificate purpose" }],
+            ["constrained", both("permitted subtree violation")],
+            ["unknownExtension", both("unhandled critical extension")],
+        ]);
         const given = `CustomerFacingTls public: the certificatePem given for ${CUSTOMER_HOST}`;
         assert.deepStrictEqual(
             [await serve(chains.clientOnly), await serve(chains.constrained), await serve(chains.unknownExtension)],
