@@ -1030,9 +1030,8 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
         }
     });
 
-    it("refuses a chain with an expired intermediate, one that is no CA, or one whose pathlen it exceeds, as browsers do", async () => {
-        const csr = pending.read(`front-end/csr/${CUSTOMER_HOST}.csr`);
-        const key = `pki:frontEnd.customerFacing.${CUSTOMER_HOST}.certificate`;
+    /** Two intermediates under the public root that browsers refuse: one expired (and when), one with CA:FALSE. */
+    const badIntermediates = async () => {
         const expired = await mintSubCa(publicRoot, "Test Expired Issuing CA", {
             issuedAt: new Date(Date.now() - 2 * 86_400_000),
         });
@@ -1042,6 +1041,13 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
             ["basicConstraints = critical, CA:FALSE", "keyUsage = critical, digitalSignature, keyCertSign"],
             publicRoot,
         );
+        return { expired, expiredOn, notCa };
+    };
+
+    it("refuses a chain with an expired intermediate, one that is no CA, or one whose pathlen it exceeds, as browsers do", async () => {
+        const csr = pending.read(`front-end/csr/${CUSTOMER_HOST}.csr`);
+        const key = `pki:frontEnd.customerFacing.${CUSTOMER_HOST}.certificate`;
+        const { expired, expiredOn, notCa } = await badIntermediates();
         const noMore = opensslCa(
             "Test Pathlen 0 CA",
             ["basicConstraints = critical, CA:TRUE, pathlen:0", "keyUsage = critical, keyCertSign, cRLSign"],
@@ -1222,15 +1228,7 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
     it("has CustomerFacingTls itself refuse, creating nothing for the host, an expired or CA:FALSE intermediate and a SHA-1 leaf, as the stack does", async () => {
         // Used directly, the component checked the leaf's names alone and served chains browsers refuse.
         const { outputs, serve } = await customerFacingTls();
-        const expired = await mintSubCa(publicRoot, "Test Expired Issuing CA", {
-            issuedAt: new Date(Date.now() - 2 * 86_400_000),
-        });
-        const expiredOn = new Date(new crypto.X509Certificate(expired.certPem).validTo).toISOString();
-        const notCa = opensslCa(
-            "Test Not A CA",
-            ["basicConstraints = critical, CA:FALSE", "keyUsage = critical, digitalSignature, keyCertSign"],
-            publicRoot,
-        );
+        const { expired, expiredOn, notCa } = await badIntermediates();
         const given = `CustomerFacingTls public: the certificatePem given for ${CUSTOMER_HOST}`;
         assert.deepStrictEqual(
             [
