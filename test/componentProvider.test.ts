@@ -172,6 +172,23 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         const ca = await mintSubCa(root, "Bank issuing CA");
         return { root, ca, issuing: { certPem: ca.certPem, privateKeyPem: ca.keyPem, chainPem: ca.certPem } };
     };
+    /**
+     * bankIssuer, and what the refusal tests give as outputs that resolve refused: a root of no
+     * trust bundle (`other`), a CRL it signed, valid for an hour either side of now, and a leaf
+     * under the issuing CA (not a CA, so no trust anchor).
+     */
+    const refusedInputs = async () => {
+        const issuer = await bankIssuer();
+        const other = await mintRoot("Other root");
+        const notCa = await mintLeaf(issuer.ca, {
+            commonName: "Not a CA",
+            dnsNames: ["x.bank.example"],
+            allowedUses: ["server_auth"],
+        });
+        const hour = 3_600_000;
+        const otherRootCrl = emptyCrlOf(other, Date.now() - hour, Date.now() + hour);
+        return { ...issuer, other, notCaPem: notCa.cert, otherRootCrl };
+    };
     /** The subjects of the chainPem and trustBundlePem of an IntermediateCa "team-ca" constructed from `inputs`. */
     const intermediateChains = (inputs: pulumi.Inputs) =>
         runWithStandIn(async () => {
@@ -1909,13 +1926,7 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
     it("registers no key, Secret or Gateway of an IstioGatewayTls whose trust bundle, CRLs, identities or pins, given as outputs, are refused once they resolve", async () => {
         // Checked in applies; before, the key, CSR and certificate were registered all the same,
         // and with a refused ca.crt or ca.crl the Gateway too, naming a Secret never made.
-        const { root, ca, issuing } = await bankIssuer();
-        const other = await mintRoot("Other root");
-        const leaf = await mintLeaf(ca, {
-            commonName: "Not a CA",
-            dnsNames: ["x.bank.example"],
-            allowedUses: ["server_auth"],
-        });
+        const { root, issuing, notCaPem, otherRootCrl } = await refusedInputs();
         const gateway = (extra: pulumi.Inputs, endpoint: pulumi.Inputs = {}): [string, pulumi.Inputs] => [
             "IstioGatewayTls",
             {
@@ -1928,10 +1939,9 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
                 ...extra,
             },
         ];
-        const hour = 3_600_000;
         const outcomes = await refusalsOnceResolved([
-            gateway({ clientTrustBundlePem: pulumi.output(leaf.cert) }),
-            gateway({ clientCrlPem: pulumi.output(emptyCrlOf(other, Date.now() - hour, Date.now() + hour)) }),
+            gateway({ clientTrustBundlePem: pulumi.output(notCaPem) }),
+            gateway({ clientCrlPem: pulumi.output(otherRootCrl) }),
             gateway({}, { clientSubjectAltNames: [pulumi.output("")] }),
             gateway({}, { verifyCertificateSpki: pulumi.output(["abc"]) }),
         ]);
@@ -1955,20 +1965,10 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
     it("registers no key, Secret or DestinationRule of a UiApicClient whose apicTrustPem or apicCrlPem, given as outputs, are refused once they resolve", async () => {
         // Checked in applies; before, the key, CSR, certificate and DestinationRule were registered
         // all the same: a rule naming a Secret never made.
-        const { root, ca, issuing } = await bankIssuer();
-        const other = await mintRoot("Other root");
-        const leaf = await mintLeaf(ca, {
-            commonName: "Not a CA",
-            dnsNames: ["x.bank.example"],
-            allowedUses: ["server_auth"],
-        });
-        const hour = 3_600_000;
+        const { root, issuing, notCaPem, otherRootCrl } = await refusedInputs();
         const outcomes = await refusalsOnceResolved([
-            uiClient({ root, issuing }, { apicTrustPem: pulumi.output(leaf.cert) }),
-            uiClient(
-                { root, issuing },
-                { apicCrlPem: pulumi.output(emptyCrlOf(other, Date.now() - hour, Date.now() + hour)) },
-            ),
+            uiClient({ root, issuing }, { apicTrustPem: pulumi.output(notCaPem) }),
+            uiClient({ root, issuing }, { apicCrlPem: pulumi.output(otherRootCrl) }),
         ]);
         assert.deepStrictEqual(outcomes, [
             {
@@ -2044,9 +2044,7 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
     it("registers no PeerAuthentication of a MeshPluginCa whose trustedRootsPem, crlPem or signed certificate, given as outputs, are refused once they resolve", async () => {
         // Checked in applies; before, only cacerts waited on them, and pulumi up turned strict
         // mTLS on for a mesh whose CA it never installed.
-        const { root, issuing } = await bankIssuer();
-        const other = await mintRoot("Other root");
-        const hour = 3_600_000;
+        const { root, issuing, other, otherRootCrl } = await refusedInputs();
         const mesh = (extra: pulumi.Inputs): [string, pulumi.Inputs] => [
             "MeshPluginCa",
             {
@@ -2059,7 +2057,7 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         ];
         const outcomes = await refusalsOnceResolved([
             mesh({ trustedRootsPem: pulumi.output(other.certPem) }),
-            mesh({ crlPem: pulumi.output(emptyCrlOf(other, Date.now() - hour, Date.now() + hour)) }),
+            mesh({ crlPem: pulumi.output(otherRootCrl) }),
             [
                 "MeshPluginCa",
                 {
