@@ -12,7 +12,7 @@ import { holdsPrivateKey, privateKeyPaths } from "../lib/pki/keyMaterial";
 import { pemBlocks, pemDecode } from "../lib/pki/pem";
 import { CLOCK_SKEW_MS } from "../lib/pki/crl";
 import { crlSignedBy } from "../lib/pki/crlSeries";
-import { signatureProblem } from "../lib/pki/issuerChecks";
+import { issuerDatesProblem, signatureProblem } from "../lib/pki/issuerChecks";
 import { expiredAt, isRootCopy, isSelfSigned, notYetValidAt, signedBy, subjectOf } from "../lib/pki/x509";
 
 /** Pack-wide settings, overridable per policy with `pulumi preview --policy-pack-config`. */
@@ -241,18 +241,8 @@ export const caKeyStrengthPolicy: policy.StackValidationPolicy = {
  */
 function issuingCaProblem(ca: crypto.X509Certificate, now: Date): string | undefined {
     const where = `the CA of its caCertPem (${subjectOf(ca)})`;
-    if (expiredAt(ca, now)) {
-        return (
-            `${where} expired on ${new Date(ca.validTo).toISOString()}: BoringSSL, OpenSSL and Go refuse every certificate under it ("certificate has expired"); ` +
-            "renew it, or give the current CA"
-        );
-    }
-    if (notYetValidAt(ca, new Date(now.getTime() + CLOCK_SKEW_MS))) {
-        return (
-            `${where} is not valid before ${new Date(ca.validFrom).toISOString()}: BoringSSL, OpenSSL and Go refuse every certificate under it until then ("certificate is not yet valid"); ` +
-            "give the current CA, or wait until then (if it was issued today, the issuing machine's clock is ahead)"
-        );
-    }
+    const dates = issuerDatesProblem({ certs: [ca] }, now, () => where);
+    if (dates !== undefined) return dates;
     // A self-signed CA's own signature is checked by no verifier; the chain above one given as PEM is not seen.
     // signatureProblem names the CA as a component's certPem: here it is the caCertPem.
     return signatureProblem([ca], undefined, false)?.replace(`certPem (${subjectOf(ca)})`, where);

@@ -18,16 +18,15 @@ import {
     runTogetherPemBlock,
     runTogetherProblem,
 } from "../pki/pem";
-import { CLOCK_SKEW_MS } from "../pki/crl";
 import {
-    isRootCertPem,
+    DatedPath,
+    issuerDatesProblem,
     LeafPurpose,
     nameBytesProblem,
     nameConstraintProblem,
     nameList,
     pathLengthProblem,
     pathOf,
-    placeOnPath,
     purposeProblem,
     signatureProblem,
     SignedName,
@@ -37,12 +36,9 @@ import { caFlags } from "../pki/trustBundle";
 import {
     caSubject,
     dirName,
-    expiredAt,
     isRootCopy,
     isSelfSigned,
     isVersion1,
-    issuerOf,
-    notYetValidAt,
     signedBy,
     subjectOf,
     VERSION_1_CA,
@@ -799,58 +795,11 @@ function rootAbove(chain: readonly crypto.X509Certificate[], rootCertPem: string
     return root;
 }
 
-/** The certificates of a sound issuer whose dates each use checks (issuerDatesProblem), and its root. */
-interface DatedPath {
-    readonly certs: readonly crypto.X509Certificate[];
-    readonly root?: crypto.X509Certificate;
-}
-
 /** The DatedPath of a sound issuer's certificates: certPem and the rest of its path (pathOf). */
 function datedPathOf({ chain, root }: IssuerCertificates): DatedPath {
     const path = pathOf(chain, root);
     // certPem is dated even when it is a copy of the root that rootCertPem stands in for: it signs.
     return { certs: path[0] === chain[0] ? path : [chain[0], ...path], root };
-}
-
-/**
- * Why a certificate of a sound issuer (issuerCertificatesOf; its DatedPath) is expired or not
- * valid yet at `now`, or undefined: certPem and the rest of its path (pathOf), up to rootCertPem. BoringSSL, OpenSSL and
- * Go refuse every chain through one ("certificate has expired", "certificate is not yet valid"),
- * so all the issuer signs would be refused; an older copy of the root that chainPem ends in is off
- * the path (they stop at the trusted root), and is often expired (a cross-signed root whose
- * signer has expired). Not valid yet counts from `now` or the machine's clock, the later,
- * with CLOCK_SKEW_MS to spare: under a plan's clock (buildPki's), a CA that @pulumi/tls creates
- * during the update is dated when it is made, after the plan's time; a CA dated minutes ahead is
- * refused only for those minutes, one dated later for good.
- */
-function issuerDatesProblem({ certs, root }: DatedPath, now: Date): string | undefined {
-    const later = new Date(Math.max(now.getTime(), Date.now()) + CLOCK_SKEW_MS);
-    for (const [i, cert] of certs.entries()) {
-        const where = placeOnPath(i, cert, root);
-        const current = i > 0 && isRootCertPem(cert, root) ? "the current root" : "the current CA";
-        if (expiredAt(cert, now) && i > 0 && i === certs.length - 1 && root === undefined && !isSelfSigned(cert)) {
-            // Often a root's cross-certificate from an older root, which verifiers trusting the
-            // root itself never reach; a leaf signer has no rootCertPem, so which root its peers
-            // trust (another component's trust bundle) is not known here.
-            return (
-                `${where}, signed by ${issuerOf(cert)}, expired on ${new Date(cert.validTo).toISOString()}: BoringSSL, OpenSSL and Go trusting ${issuerOf(cert)} refuse every certificate under it ("certificate has expired"); ` +
-                `if it is the cross-certificate of a root ${subjectOf(cert)} the peers trust, it breaks only verifiers that trust the older root: remove it from chainPem; else renew it`
-            );
-        }
-        if (expiredAt(cert, now)) {
-            return (
-                `${where} expired on ${new Date(cert.validTo).toISOString()}: BoringSSL, OpenSSL and Go refuse every certificate under it ("certificate has expired"); ` +
-                `renew it, or give ${current}`
-            );
-        }
-        if (notYetValidAt(cert, later)) {
-            return (
-                `${where} is not valid before ${new Date(cert.validFrom).toISOString()}: BoringSSL, OpenSSL and Go refuse every certificate under it until then ("certificate is not yet valid"); ` +
-                `give ${current}, or wait until then (if it was issued today, the issuing machine's clock is ahead)`
-            );
-        }
-    }
-    return undefined;
 }
 
 /** What each part of an issuer must be PEM text of, for the refusal of one that is no text. */

@@ -6,16 +6,19 @@
  */
 import * as crypto from "crypto";
 import { showJson } from "../config/values";
+import { CLOCK_SKEW_MS } from "./crl";
 import { caFlags } from "./trustBundle";
 import {
     brokenSignatureHashOf,
     criticalExtensionsOf,
+    expiredAt,
     goSignatureRefusalOf,
     isRootCopy,
     isSelfSigned,
     issuerDerOf,
     issuerOf,
     nameConstraintsOf,
+    notYetValidAt,
     subjectDerOf,
     subjectOf,
     TypedName,
@@ -501,3 +504,54 @@ export function pathLengthProblem(
 /** Names as a refusal lists them: "a", "a and b", "a, b and c". */
 export const nameList = (names: readonly string[]): string =>
     names.length < 2 ? names.join("") : `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]}`;
+
+/** The certificates of a sound issuer whose dates each use checks (issuerDatesProblem), and its root. */
+export interface DatedPath {
+    readonly certs: readonly crypto.X509Certificate[];
+    readonly root?: crypto.X509Certificate;
+}
+
+/**
+ * Why a certificate of a sound issuer (issuerCertificatesOf; its DatedPath) is expired or not
+ * valid yet at `now`, or undefined (`place` names it): certPem and the rest of its path (pathOf),
+ * up to rootCertPem. BoringSSL, OpenSSL and Go refuse every chain through one ("certificate has expired", "certificate is not yet valid"),
+ * so all the issuer signs would be refused; an older copy of the root that chainPem ends in is off
+ * the path (they stop at the trusted root), and is often expired (a cross-signed root whose
+ * signer has expired). Not valid yet counts from `now` or the machine's clock, the later,
+ * with CLOCK_SKEW_MS to spare: under a plan's clock (buildPki's), a CA that @pulumi/tls creates
+ * during the update is dated when it is made, after the plan's time; a CA dated minutes ahead is
+ * refused only for those minutes, one dated later for good.
+ */
+export function issuerDatesProblem(
+    { certs, root }: DatedPath,
+    now: Date,
+    place: PlaceOf = placeOnPath,
+): string | undefined {
+    const later = new Date(Math.max(now.getTime(), Date.now()) + CLOCK_SKEW_MS);
+    for (const [i, cert] of certs.entries()) {
+        const where = place(i, cert, root);
+        const current = i > 0 && isRootCertPem(cert, root) ? "the current root" : "the current CA";
+        if (expiredAt(cert, now) && i > 0 && i === certs.length - 1 && root === undefined && !isSelfSigned(cert)) {
+            // Often a root's cross-certificate from an older root, which verifiers trusting the
+            // root itself never reach; a leaf signer has no rootCertPem, so which root its peers
+            // trust (another component's trust bundle) is not known here.
+            return (
+                `${where}, signed by ${issuerOf(cert)}, expired on ${new Date(cert.validTo).toISOString()}: BoringSSL, OpenSSL and Go trusting ${issuerOf(cert)} refuse every certificate under it ("certificate has expired"); ` +
+                `if it is the cross-certificate of a root ${subjectOf(cert)} the peers trust, it breaks only verifiers that trust the older root: remove it from chainPem; else renew it`
+            );
+        }
+        if (expiredAt(cert, now)) {
+            return (
+                `${where} expired on ${new Date(cert.validTo).toISOString()}: BoringSSL, OpenSSL and Go refuse every certificate under it ("certificate has expired"); ` +
+                `renew it, or give ${current}`
+            );
+        }
+        if (notYetValidAt(cert, later)) {
+            return (
+                `${where} is not valid before ${new Date(cert.validFrom).toISOString()}: BoringSSL, OpenSSL and Go refuse every certificate under it until then ("certificate is not yet valid"); ` +
+                `give ${current}, or wait until then (if it was issued today, the issuing machine's clock is ahead)`
+            );
+        }
+    }
+    return undefined;
+}
