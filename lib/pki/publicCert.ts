@@ -6,8 +6,6 @@
  */
 import * as crypto from "crypto";
 import * as tls from "tls";
-import { AsnConvert } from "@peculiar/asn1-schema";
-import { Certificate, id_ce_keyUsage, KeyUsage, KeyUsageFlags } from "@peculiar/asn1-x509";
 import { CLOCK_SKEW_MS } from "./crl";
 import {
     isRootCertPem,
@@ -92,15 +90,6 @@ export function nameCovering(pem: string, host: string): string | undefined {
     const [leaf] = pemBlocks(pem, "CERTIFICATE");
     if (leaf === undefined) return undefined;
     return dnsNamesOf(new crypto.X509Certificate(leaf)).find((san) => dnsNameCovers(san, host));
-}
-
-/** Whether the certificate has a keyUsage without digitalSignature (none at all allows every use). */
-function lacksDigitalSignature(cert: crypto.X509Certificate): boolean {
-    const extension = AsnConvert.parse(cert.raw, Certificate).tbsCertificate.extensions?.find(
-        (e) => e.extnID === id_ce_keyUsage,
-    );
-    if (extension === undefined) return false;
-    return (AsnConvert.parse(extension.extnValue, KeyUsage).toNumber() & KeyUsageFlags.digitalSignature) === 0;
 }
 
 /** The least RSA modulus a public CA may certify or sign with (CA/Browser Forum Baseline Requirements 6.1.5). */
@@ -246,12 +235,13 @@ export function servedChainProblems(check: ServedChainCheck): string[] {
             `${key}: the certificate does not allow server authentication (EKU serverAuth); it cannot serve ${host}`,
         );
     }
-    if (lacksDigitalSignature(leaf)) {
+    const leafFlags = caFlags(leaf);
+    if (!leafFlags.digitalSignature) {
         problems.push(
             `${key}: the certificate's keyUsage lacks digitalSignature, with which a server signs the TLS handshake: browsers refuse it ("unsupported certificate purpose"); ask the public CA for a new certificate with digitalSignature`,
         );
     }
-    if (caFlags(leaf).ca) {
+    if (leafFlags.ca) {
         problems.push(
             `${key}: the certificate is a CA certificate (CA:TRUE), which a public CA may not issue for a server (CA/Browser Forum Baseline Requirements 7.1.2.7.8); ask the public CA for a new certificate, with CA:FALSE`,
         );

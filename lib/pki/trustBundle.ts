@@ -33,12 +33,15 @@ const PEM_HEADER = /-----BEGIN ([^-\r\n]*)-----/g;
 /**
  * What the certificate says of itself as a CA: basicConstraints cA, whether its keyUsage allows
  * signing certificates (RFC 5280: no keyUsage, no limit), its pathLenConstraint and its
- * extendedKeyUsage OIDs (undefined: no limit). Node's X509Certificate.ca folds the first two into
+ * extendedKeyUsage OIDs (undefined: no limit); and, for a leaf, whether its keyUsage allows
+ * digitalSignature. Node's X509Certificate.ca folds the first two into
  * one flag, and the fix differs.
  */
 export function caFlags(cert: crypto.X509Certificate): {
     ca: boolean;
     certSign: boolean;
+    /** Whether its keyUsage allows digitalSignature (none at all allows every use). */
+    digitalSignature: boolean;
     pathLen?: number;
     extendedKeyUsage?: string[];
 } {
@@ -53,6 +56,7 @@ export function caFlags(cert: crypto.X509Certificate): {
     return {
         ca: constraints?.cA === true,
         certSign: keyUsage === undefined || (keyUsage.toNumber() & KeyUsageFlags.keyCertSign) !== 0,
+        digitalSignature: keyUsage === undefined || (keyUsage.toNumber() & KeyUsageFlags.digitalSignature) !== 0,
         ...(constraints?.cA === true && constraints.pathLenConstraint !== undefined
             ? { pathLen: constraints.pathLenConstraint }
             : {}),
