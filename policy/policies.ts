@@ -11,7 +11,7 @@ import { DEFAULT_KEY_SECRET_NAMESPACES, MESH_CA_SECRET } from "../lib/config/val
 import { holdsPrivateKey, privateKeyPaths } from "../lib/pki/keyMaterial";
 import { pemBlocks, pemDecode } from "../lib/pki/pem";
 import { CLOCK_SKEW_MS } from "../lib/pki/crl";
-import { crlSignedBy } from "../lib/pki/crlSeries";
+import { signedNoCrl } from "../lib/pki/crlSeries";
 import { issuerDatesProblem, signatureProblem } from "../lib/pki/issuerChecks";
 import { expiredAt, isRootCopy, isSelfSigned, notYetValidAt, signedBy, subjectOf } from "../lib/pki/x509";
 
@@ -613,15 +613,10 @@ function istiodDatesProblem(chain: crypto.X509Certificate[], now: Date): string 
 function istiodCrlProblem(chain: crypto.X509Certificate[], crlText: string | undefined): string | undefined {
     const crls = crlText === undefined ? [] : pemBlocks(crlText, "X509 CRL");
     if (crls.length === 0) return undefined;
-    // crlSignedBy throws on a CRL it cannot read: such a CRL is signed by none.
-    const signs = (crl: string, cert: crypto.X509Certificate) => {
-        try {
-            return crlSignedBy(crl, cert.toString());
-        } catch {
-            return false;
-        }
-    };
-    const missing = chain.filter((cert) => !crls.some((crl) => signs(crl, cert))).map(subjectOf);
+    const missing = signedNoCrl(
+        crls,
+        chain.map((cert) => cert.toString()),
+    ).map((pem) => subjectOf(new crypto.X509Certificate(pem)));
     if (missing.length === 0) return undefined;
     return (
         `ca-crl.pem holds no CRL signed by ${missing.join(", ")} (in cert-chain.pem): istiod refuses the cacerts ("missing CRL signed by certificates"), ` +

@@ -5,7 +5,7 @@ import { KeyAlgorithm } from "../config/types";
 import { characterCount, hasControlCharacter, Json, LABEL, showJson } from "../config/values";
 import { MAX_COMMON_NAME_LENGTH } from "../config/validate";
 import { caKey, MESH_CA_SECRET, meshCaId, meshCaSubject } from "../plan/plan";
-import { crlSignedBy } from "../pki/crlSeries";
+import { signedNoCrl } from "../pki/crlSeries";
 import { pemBlocks } from "../pki/pem";
 import { subjectOf } from "../pki/x509";
 import { checkClock } from "./checkClock";
@@ -408,11 +408,10 @@ function withSignerRoot(roots: string, root: string, name: string, resource: pul
  * were checked before (withCrls), so this names this CA and its intermediates.
  */
 function withChainCrls(crls: string, caPem: string, chainPem: string, name: string, resource: pulumi.Resource): string {
-    const signed = pemBlocks(crls, "X509 CRL");
     const ca = new crypto.X509Certificate(caPem);
-    const missing = pemBlocks(chainPem, "CERTIFICATE")
-        .filter((pem) => !signed.some((crl) => crlSignedBy(crl, pem)))
-        .map((pem) => new crypto.X509Certificate(pem));
+    const missing = signedNoCrl(pemBlocks(crls, "X509 CRL"), pemBlocks(chainPem, "CERTIFICATE")).map(
+        (pem) => new crypto.X509Certificate(pem),
+    );
     if (missing.length === 0) return crls;
     const own = missing.some((cert) => cert.raw.equals(ca.raw));
     const issuers = missing.filter((cert) => !cert.raw.equals(ca.raw)).map(subjectOf);

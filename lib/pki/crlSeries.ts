@@ -38,6 +38,22 @@ export function crlSignedBy(crlPem: string, certPem: string): boolean {
     );
 }
 
+/**
+ * The certificates of `certPems` that signed none of `crlPems` (crlSignedBy), in their order: the
+ * CAs of an istiod cert-chain.pem whose CRL its ca-crl.pem lacks. A CRL that cannot be read is
+ * signed by none.
+ */
+export function signedNoCrl(crlPems: readonly string[], certPems: readonly string[]): string[] {
+    const signs = (crl: string, cert: string): boolean => {
+        try {
+            return crlSignedBy(crl, cert);
+        } catch {
+            return false;
+        }
+    };
+    return certPems.filter((cert) => !crlPems.some((crl) => signs(crl, cert)));
+}
+
 /** The CRLs of `crls` valid at `now`, the newest first. */
 const validAt = <C extends CrlInfo>(crls: readonly C[], now: Date): C[] =>
     crls.filter((c) => crlValidAt(c, now)).sort((a, b) => b.thisUpdate.getTime() - a.thisUpdate.getTime());
