@@ -279,7 +279,7 @@ function asWritten(node: unknown, doc: YAML.Document): string {
  */
 function projectOf(file: string, read: ReadFile): Project | undefined {
     const stackDir = path.dirname(file);
-    const claims: { projectFile: string; doc: YAML.Document; main: unknown; dir: string }[] = [];
+    const claims: { projectFile: string; doc: YAML.Document; root: Map<string, unknown>; dir: string }[] = [];
     let nearest = true;
     for (let dir = stackDir; ; dir = path.dirname(dir)) {
         let found: ReturnType<typeof projectFileIn>;
@@ -296,7 +296,7 @@ function projectOf(file: string, read: ReadFile): Project | undefined {
             // `config: <folder>` is the old spelling of stackConfigDir (project.go RewriteConfigPathIntoStackConfigDir).
             const stackConfigDir = [root.get("stackConfigDir"), root.get("config")].find(YAML.isScalar)?.value;
             if (path.resolve(dir, String(stackConfigDir ?? "")) === path.resolve(stackDir)) {
-                claims.push({ projectFile, doc, main: root.get("main"), dir });
+                claims.push({ projectFile, doc, root, dir });
             }
         }
         if (path.dirname(dir) === dir) break;
@@ -310,9 +310,9 @@ function projectOf(file: string, read: ReadFile): Project | undefined {
     }
     const [claim] = claims;
     if (claim === undefined) return undefined;
-    const runsStackProgram =
-        YAML.isScalar(claim.main) && isStackProgram(path.resolve(claim.dir, String(claim.main.value)));
-    return { ...projectConfig(claim.doc, claim.projectFile, runsStackProgram), runsStackProgram };
+    const main = claim.root.get("main");
+    const runsStackProgram = YAML.isScalar(main) && isStackProgram(path.resolve(claim.dir, String(main.value)));
+    return { ...projectConfig(claim, runsStackProgram), runsStackProgram };
 }
 
 /**
@@ -372,14 +372,19 @@ function projectFileIn(
         const text = read(projectFile);
         if (text === undefined) continue;
         const doc = document(text, projectFile);
-        try {
-            return { projectFile, doc, root: members(doc.contents, projectFile) };
-        } catch (error) {
-            if (error instanceof UnreadableYaml) throw new ConfigError([error.message]);
-            throw error;
-        }
+        return { projectFile, doc, root: asConfigError(() => members(doc.contents, projectFile)) };
     }
     return undefined;
+}
+
+/** `read`'s value, its UnreadableYaml (a merge key, say) thrown as the ConfigError a project file's fault is. */
+function asConfigError<T>(read: () => T): T {
+    try {
+        return read();
+    } catch (error) {
+        if (error instanceof UnreadableYaml) throw new ConfigError([error.message]);
+        throw error;
+    }
 }
 
 /** Whether `main` (resolved) is this package's stack program (its compiled file, as `require` finds it with or without ".js"). */
@@ -401,24 +406,16 @@ function isStackProgram(main: string): boolean {
  * project's own namespace when `runsStackProgram`): Pulumi passes their values too.
  */
 function projectConfig(
-    doc: YAML.Document,
-    source: string,
+    { doc, projectFile: source, root }: { doc: YAML.Document; projectFile: string; root: Map<string, unknown> },
     runsStackProgram: boolean,
 ): Omit<Project, "runsStackProgram"> {
-    // Its top level was read by projectFileIn, merge keys refused there.
-    const root = members(doc.contents, source);
     const nameNode = root.get("name");
     const name = YAML.isScalar(nameNode) ? String(nameNode.value) : "";
     const config = new Map<string, string>();
     const stray: string[] = [];
     const problems: string[] = [];
     const configNode = root.get("config");
-    try {
-        refuseMergeKey(configNode, `${source}: "config:"`);
-    } catch (err) {
-        if (!(err instanceof UnreadableYaml)) throw err;
-        throw new ConfigError([err.message]);
-    }
+    asConfigError(() => refuseMergeKey(configNode, `${source}: "config:"`));
     // Pulumi reads the keys an alias names (and refuses a list): read as no config, either went without a word.
     if (configNode !== undefined && !YAML.isMap(configNode) && !YAML.isScalar(configNode)) {
         throw new ConfigError([
