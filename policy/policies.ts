@@ -244,8 +244,7 @@ function issuingCaProblem(ca: crypto.X509Certificate, now: Date): string | undef
     const dates = issuerDatesProblem({ certs: [ca] }, now, () => where);
     if (dates !== undefined) return dates;
     // A self-signed CA's own signature is checked by no verifier; the chain above one given as PEM is not seen.
-    // signatureProblem names the CA as a component's certPem: here it is the caCertPem.
-    return signatureProblem([ca], undefined, false)?.replace(`certPem (${subjectOf(ca)})`, where);
+    return signatureProblem([ca], undefined, false, () => where);
 }
 
 export const issuingCaCertificatePolicy: policy.ResourceValidationPolicy = {
