@@ -52,11 +52,7 @@ const EKU_NAMES: Readonly<Record<string, string>> = Object.fromEntries(
 );
 
 /** Where a certificate of the issuer's path (pathOf) is, as a refusal names it. */
-const placeOnPath = (
-    i: number,
-    cert: crypto.X509Certificate,
-    root: crypto.X509Certificate | undefined,
-): string =>
+const placeOnPath = (i: number, cert: crypto.X509Certificate, root: crypto.X509Certificate | undefined): string =>
     i === 0
         ? `certPem (${subjectOf(cert)})`
         : isRootCertPem(cert, root)
