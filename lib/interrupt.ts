@@ -1,9 +1,9 @@
 /**
- * What a command undoes when it is interrupted (SIGINT, SIGTERM, SIGHUP) before it is done: a
- * render's staging folder, which holds every private key of the render, the locks and new files
- * it holds, and the terminal's echo the ceremony turns off while it asks for a passphrase.
- * Whatever makes such a thing registers its undoing here until it is done with it (`untilDone`); a
- * command that writes files installs `undoOnSignal` for its run.
+ * What a command undoes when it is interrupted (SIGINT, SIGTERM, SIGHUP) or the process ends before
+ * it is done (a bug: an uncaught exception): a render's staging folder, which holds every private
+ * key of the render, the locks and new files it holds, and the terminal's echo the ceremony turns
+ * off while it asks for a passphrase. Whatever makes such a thing registers its undoing here until
+ * it is done with it (`untilDone`); a command that writes files installs `undoUnlessDone` for its run.
  *
  * Node handles a signal between two turns of its event loop, never inside synchronous code: while
  * the handler is installed, a run of synchronous writes (a render's files and their swap into
@@ -44,11 +44,14 @@ const SIGNALS: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
  * Until the returned function is called, SIGINT, SIGTERM or SIGHUP undoes what is under way
  * (`untilDone`) and then ends the process by the same signal, as it would have ended without a
  * handler. A signal that comes while synchronous code runs is handled after it; if the returned
- * function is called first (the command is done), the signal is not handled.
+ * function is called first (the command is done), the signal is not handled. The process ending
+ * meanwhile (an uncaught exception, `process.exit`) undoes the same: otherwise a bug would leave
+ * a staging folder full of keys and locks that refuse every later run.
  */
-export function undoOnSignal(): () => void {
+export function undoUnlessDone(): () => void {
     const stop = (): void => {
         for (const signal of SIGNALS) process.removeListener(signal, onSignal);
+        process.removeListener("exit", undoAll);
     };
     function onSignal(signal: NodeJS.Signals): void {
         stop();
@@ -56,5 +59,7 @@ export function undoOnSignal(): () => void {
         process.kill(process.pid, signal);
     }
     for (const signal of SIGNALS) process.on(signal, onSignal);
+    // "exit" listeners run synchronously, which every undoing is.
+    process.on("exit", undoAll);
     return stop;
 }

@@ -1313,7 +1313,7 @@ describe("render: what an interrupted, killed or failing render leaves behind", 
      * it (it is then writing its files, synchronously). Prints "staged" or "writing" when it
      * signals, and "ended <status>" after each render that returns.
      */
-    function renders(signal: NodeJS.Signals, ...runs: { when: "staged" | "writing"; args: string[] }[]) {
+    function renders(signal: NodeJS.Signals | "a bug", ...runs: { when: "staged" | "writing"; args: string[] }[]) {
         const script = `
             const fs = require("fs");
             const [signal, runs] = [process.argv[1], JSON.parse(process.argv[2])];
@@ -1332,7 +1332,9 @@ describe("render: what an interrupted, killed or failing render leaves behind", 
             function send() {
                 process.stdout.write(when + "\\n");
                 when = undefined;
-                process.kill(process.pid, signal);
+                // "a bug": an exception no one catches ends the process, as a TypeError in the render would.
+                if (signal === "a bug") setImmediate(() => { throw new TypeError("a bug in the render"); });
+                else process.kill(process.pid, signal);
             }
             const { main } = require(${JSON.stringify(path.join(ROOT, "dist/lib/cli/main.js"))});
             (async () => {
@@ -1376,6 +1378,19 @@ describe("render: what an interrupted, killed or failing render leaves behind", 
             args: ["--config", option1(dir), "--out", out, "--state", path.join(dir, "state.json")],
         });
         assert.deepStrictEqual([child.stdout, child.signal], ["staged\n", "SIGHUP"], child.stderr);
+        assert.deepStrictEqual(fs.readdirSync(dir), ["Pulumi.option-1.yaml"]);
+    });
+
+    it("with --state, ended by a bug (an uncaught exception) while making keys, removes its staging folder, its new state file, its locks and the folder made for --out, and prints no key", () => {
+        const dir = tempDir("crashed-state");
+        const out = path.join(dir, "deep", "out");
+        const child = renders("a bug", {
+            when: "staged",
+            args: ["--config", option1(dir), "--out", out, "--state", path.join(dir, "state.json")],
+        });
+        assert.deepStrictEqual([child.stdout, child.status], ["staged\n", 1], child.stderr);
+        assert.match(child.stderr, /TypeError: a bug in the render/);
+        assert.doesNotMatch(child.stderr, /PRIVATE KEY/);
         assert.deepStrictEqual(fs.readdirSync(dir), ["Pulumi.option-1.yaml"]);
     });
 

@@ -28,7 +28,7 @@ import { CRL_REASONS, RevokedEntry } from "../pki/crl";
 import { bindingProblem, rootBinding } from "../pki/rootBinding";
 import { normalSerial } from "../plan/caRotation";
 import { ROOT_TRUST_DOMAIN_NAMES, RootTrustDomain } from "../plan/hierarchy";
-import { undoOnSignal } from "../interrupt";
+import { undoUnlessDone } from "../interrupt";
 import { nameOnOneLine } from "../pki/x509";
 import { Prompter, ROOT_PASSPHRASE_VARIABLE, rootPassphrase } from "./prompt";
 import {
@@ -900,7 +900,7 @@ export const ceremonyCommand: Command = {
         const [action, ...rest] = argv;
         // A signal (Ctrl-C, SIGTERM, SIGHUP) is handled between the ceremony's steps, never inside
         // the writes of a root, a certificate and its log record: they land whole, then it ends.
-        const stopWatching = undoOnSignal();
+        const stopWatching = undoUnlessDone();
         try {
             if (action === "init-root") return await initRoot(rest, out);
             if (action === "sign") return await sign(rest, out);

@@ -10,7 +10,7 @@ import { PkiConfig } from "../config/types";
 import { ConfigError, validateConfig } from "../config/validate";
 import { ownMember } from "../config/values";
 import { codeOf, createReplacement, entryAt, leftoverReplacements, readRegularFile, Replacement } from "../files";
-import { undoOnSignal } from "../interrupt";
+import { undoUnlessDone } from "../interrupt";
 import { diffPlans } from "../inventory/diff";
 import { DeployedInputError, readDeployed } from "../lifecycle/deployed";
 import { decide, LifecycleDecision, Proposal } from "../lifecycle/rules";
@@ -223,7 +223,7 @@ function currentText(file: string): string | undefined {
 function writeInPlace(file: string, read: string, text: string): void {
     const mode = fs.statSync(file).mode & 0o777;
     const folder = path.dirname(file);
-    const stopWatching = undoOnSignal();
+    const stopWatching = undoUnlessDone();
     try {
         let replacement: Replacement;
         try {

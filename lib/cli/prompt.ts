@@ -36,7 +36,7 @@ export class Prompter {
         const input = process.stdin;
         // Echo off before the question shows, so that an answer typed at once is not echoed either.
         input.setRawMode(true);
-        // A signal meanwhile (SIGTERM, SIGHUP: the ceremony's undoOnSignal) gives the terminal its
+        // A signal meanwhile (SIGTERM, SIGHUP: the ceremony's undoUnlessDone) gives the terminal its
         // echo back before the process ends: the shell the people return to must show what they type.
         const restored = untilDone(() => input.setRawMode(false));
         input.resume();

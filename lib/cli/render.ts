@@ -5,7 +5,7 @@ import { rawConfigFromStackFile } from "../config/load";
 import { ENVIRONMENT_NAME } from "../config/validate";
 import { EngineState, refusalOf } from "../engine/standIn";
 import { gitWorkTreeOf, realPath } from "../files";
-import { undoOnSignal } from "../interrupt";
+import { undoUnlessDone } from "../interrupt";
 import { RecordError } from "../plan/caRotation";
 import { planFromRawConfig } from "../plan/plan";
 import { isWorkingFolder } from "../render/files";
@@ -235,8 +235,8 @@ export const renderCommand: Command = {
         if (values.state !== undefined) refuseStateInOutput(values.state, outGiven);
         // Interrupted (Ctrl-C, a CI job cancelled), the render removes its staging folder and new
         // state file and releases its locks, then ends by the signal: the output and the state are
-        // left as they were, unless the state's save was done.
-        const stopWatching = undoOnSignal();
+        // left as they were, unless the state's save was done. A bug that ends the process does the same.
+        const stopWatching = undoUnlessDone();
         const warn = (message: string): void => void process.stderr.write(`warning: ${message}\n`);
         let stateFile: StateFile | undefined;
         try {
