@@ -978,6 +978,66 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
         );
     });
 
+    it("serves, from the stack and from CustomerFacingTls itself, a chain ending in an expired cross-signed copy of the root, and still refuses an expired Issuing CA under it", async () => {
+        const csr = pending.read(`front-end/csr/${CUSTOMER_HOST}.csr`);
+        // As USERTrust signed by AddTrust, expired since May 2020: the component refused what the stack accepted.
+        const twoDaysAgo = new Date(Date.now() - 2 * 86_400_000);
+        const olderRoot = await mintRoot("Test Older Public Root", { issuedAt: twoDaysAgo, validityHours: 96 });
+        const expiredCross = tlsProvider.locallySignedCert(
+            {
+                certRequestPem: tlsProvider.certRequest({
+                    privateKeyPem: publicRoot.keyPem,
+                    subject: { commonName: "Test Public Root CA" },
+                }).state.certRequestPem,
+                caCertPem: olderRoot.certPem,
+                caPrivateKeyPem: olderRoot.keyPem,
+                isCaCertificate: true,
+                allowedUses: ["cert_signing", "crl_signing"],
+                validityPeriodHours: 24,
+            },
+            { now: () => twoDaysAgo },
+        ).state.certPem as string;
+        const chain = (await sign(csr)) + publicCa.certPem + expiredCross;
+        const signed = await renderNext(withCertificate(chain), "customer-expired-cross", new Map(state));
+        const served = object(signed, "k8s/example/istio-system/secret-public-tls-www-example-bank-example.yaml")
+            .stringData["tls.crt"];
+        assert.deepStrictEqual(pemBlocks(served), pemBlocks(chain), "served as given, the cross-certificate too");
+        assert.deepStrictEqual(
+            [
+                ...browserVerdicts(publicRoot.certPem, [["the root", served]]),
+                ...browserVerdicts(olderRoot.certPem, [["only the older root", served]]),
+            ],
+            [
+                ["the root", both("ok")],
+                ["only the older root", both("certificate has expired")],
+            ],
+        );
+        const { outputs, serve } = await customerFacingTls();
+        const { expired, expiredOn } = await badIntermediates();
+        assert.deepStrictEqual(
+            [
+                await serve((await sign(outputs.csr)) + publicCa.certPem + expiredCross),
+                await serve((await sign(outputs.csr, { ca: expired })) + expired.certPem + expiredCross),
+            ],
+            [
+                ["served", 1],
+                [
+                    `CustomerFacingTls public: the certificatePem given for ${CUSTOMER_HOST}: CN=Test Expired Issuing CA (the leaf's issuer) expired on ${expiredOn}: browsers refuse the certificate under it ("certificate has expired"); ask the public CA for its current intermediate certificate`,
+                    0,
+                ],
+            ],
+        );
+        await assertRefused([
+            [
+                "expired Issuing CA under an expired cross-signed root",
+                (await sign(csr, { ca: expired })) + expired.certPem + expiredCross,
+                [
+                    `pki:frontEnd.customerFacing.${CUSTOMER_HOST}.certificate: CN=Test Expired Issuing CA (the leaf's issuer) expired on ${expiredOn}: browsers refuse the certificate under it ("certificate has expired"); ask the public CA for its current intermediate certificate`,
+                ],
+            ],
+        ]);
+    });
+
     it("refuses, before anything is created, a certificate for another key, another host, an incomplete chain, expired or too long-lived", async () => {
         const csr = pending.read(`front-end/csr/${CUSTOMER_HOST}.csr`);
         const key = `pki:frontEnd.customerFacing.${CUSTOMER_HOST}.certificate`;

@@ -153,7 +153,9 @@ function servedChain(pem: string): string {
  * (servedChainProblems: an expired intermediate or one that is no CA, SHA-1, a short RSA key, a leaf
  * without digitalSignature, a lifetime beyond the CA/B Forum's limit...). Whether the chain ends at a
  * publicly trusted root is checked by the stack alone, which has the trusted roots
- * (pki:frontEnd.publicRoots); here a self-signed root the chain ends with is taken as its anchor.
+ * (pki:frontEnd.publicRoots); here the chain ends where servedChainProblems's default anchor puts
+ * it: at a Mozilla root or a self-signed root it serves, else at its last certificate above the
+ * leaf's issuer, maybe a cross-signed root that browsers holding the root never use.
  * A leaf past its end is served with a warning: refusing it would block every other update (a CRL's
  * re-publication too), and expiry monitoring reports it.
  */

@@ -175,11 +175,10 @@ export function publicCertificateProblems(check: PublicCertificateCheck): string
                 if (own.some((ca) => top.checkIssued(ca) || ca.fingerprint256 === top.fingerprint256)) {
                     return `${key}: the chain ends at a CA of this PKI; a customer-facing host needs a publicly trusted CA`;
                 }
-                const anchor = anchorOf(chain, publicRoots(check.extraRoots));
-                if (anchor === undefined) {
-                    return `${key}: the chain is incomplete: ${chain.length === 1 ? "the leaf's issuer is missing" : `${subjectOf(top)} is not a publicly trusted root nor issued by one`}; add the intermediate certificates after the leaf`;
-                }
-                return { issuers: chain.slice(1, anchor.index + 1), root: anchor.root };
+                return (
+                    anchorOf(chain, publicRoots(check.extraRoots)) ??
+                    `${key}: the chain is incomplete: ${chain.length === 1 ? "the leaf's issuer is missing" : `${subjectOf(top)} is not a publicly trusted root nor issued by one`}; add the intermediate certificates after the leaf`
+                );
             },
         }),
     ];
@@ -208,17 +207,17 @@ export interface ServedChainCheck {
     readonly refuseExpiredLeaf: boolean;
     /**
      * Where browsers end the chain, given its last certificate, or why they cannot use it: the
-     * stack's check against the trusted roots. Default: the whole chain, up to a self-signed root it
-     * ends with (which browsers replace by their own copy), as nothing tells whether it is trusted.
+     * stack's check against the trusted roots. Default: unknownRootsAnchor's, as without
+     * pki:frontEnd.publicRoots nothing tells whether the chain's root is trusted.
      */
     readonly anchor?: (top: crypto.X509Certificate) => Anchor | string;
 }
 
 /**
- * What browsers refuse in a public CA's leaf and the chain it serves, whichever trusted root it
- * ends at, each naming the key and the fix; [] when nothing is. The stack's checks and
- * CustomerFacingTls's both go through here, so a developer's component serves no chain the stack
- * would refuse.
+ * What browsers refuse in a public CA's leaf and the chain it serves, up to where they end it
+ * (`anchor`), each naming the key and the fix; [] when nothing is. The stack's checks and
+ * CustomerFacingTls's both go through here, so the component refuses what the stack refuses of the
+ * chain itself; whether it ends at a trusted root only the stack checks.
  */
 export function servedChainProblems(check: ServedChainCheck): string[] {
     const { key, host, chain, now } = check;
@@ -286,18 +285,15 @@ export function servedChainProblems(check: ServedChainCheck): string[] {
         }
     }
     const top = chain[chain.length - 1];
-    const anchor = check.anchor?.(top) ?? {
-        issuers: chain.slice(1),
-        root: chain.length > 1 && isSelfSigned(top) ? top : undefined,
-    };
+    const anchor = check.anchor?.(top) ?? unknownRootsAnchor(chain);
     if (typeof anchor === "string") return [...problems, anchor];
     return [...problems, ...issuerProblems(key, leaf, anchor.issuers, anchor.root, now)];
 }
 
 /**
- * Where browsers holding `roots` end the chain: the first certificate that is a copy of a trusted
+ * Where browsers holding `roots` end the chain: at the first certificate that is a copy of a trusted
  * root (isRootCopy: the root itself, or it cross-signed by an older root, as Sectigo's bundles end
- * in USERTrust signed by AAA Certificate Services) or is issued by one, and that root; undefined
+ * in USERTrust signed by AAA Certificate Services) or is issued by one, with that root; undefined
  * when none is. The chain is served as given, the certificates after that one too: a browser that
  * lacks the newer root needs its cross-certificate to reach the older one, and one that holds it
  * stops at its own copy, so what follows is neither checked here nor used by it.
@@ -305,14 +301,32 @@ export function servedChainProblems(check: ServedChainCheck): string[] {
 function anchorOf(
     chain: readonly crypto.X509Certificate[],
     roots: readonly crypto.X509Certificate[],
-): { index: number; root: crypto.X509Certificate } | undefined {
+): Anchor | undefined {
     for (const [index, cert] of chain.entries()) {
         const root =
             roots.find((candidate) => isRootCopy(cert, candidate)) ??
             roots.find((candidate) => signedBy(cert, candidate));
-        if (root !== undefined) return { index, root };
+        if (root !== undefined) return { issuers: chain.slice(1, index + 1), root };
     }
     return undefined;
+}
+
+/**
+ * Where browsers end a chain when the configured roots are not known (CustomerFacingTls's: no
+ * pki:frontEnd.publicRoots): as anchorOf ends it at a Mozilla root or at a self-signed root the
+ * chain serves; else at its last certificate, taken for the copy of a trusted root it may be (a
+ * root cross-signed by an older one, often expired, which browsers holding the root never use;
+ * that one is trusted only the stack can check). Never at the leaf's issuer: public roots sign no
+ * server certificates (CA/Browser Forum Baseline Requirements 6.1.7), so it is dated as any CA.
+ */
+function unknownRootsAnchor(chain: readonly crypto.X509Certificate[]): Anchor {
+    const top = chain[chain.length - 1];
+    return (
+        anchorOf(chain, [...publicRoots(undefined), ...chain.slice(1).filter(isSelfSigned)]) ?? {
+            issuers: chain.slice(1),
+            root: chain.length > 2 ? top : undefined,
+        }
+    );
 }
 
 /** A certificate above the leaf, as a refusal of the chain names it (a PlaceOf). */
