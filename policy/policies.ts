@@ -535,12 +535,11 @@ function pemCertificates(text: string): crypto.X509Certificate[] | undefined {
 
 /**
  * What istiod would find wrong with its plug-in CA's entries: ca-key.pem not the key of
- * ca-cert.pem, or cert-chain.pem not ca-cert.pem first, then each CA signed by the next, up to a
- * root of root-cert.pem (the last in it, a copy of it, or signed by it); a certificate of
- * cert-chain.pem (ca-cert.pem alone while it is not known) expired or not valid yet at `now`; or,
- * with ca-crl.pem, one of cert-chain.pem that signed none of its CRLs. istiod checks them so
- * (keycertbundle.go Verify) at start-up and on every change, and refuses to sign with them;
- * workloads get cert-chain.pem with every certificate.
+ * ca-cert.pem, or cert-chain.pem not ca-cert.pem first, then CAs that lead from it to a root of
+ * root-cert.pem (istiodPathOf); a certificate of that path (ca-cert.pem alone while cert-chain.pem
+ * is not known) expired or not valid yet at `now`; or, with ca-crl.pem, one of cert-chain.pem that
+ * signed none of its CRLs. istiod checks them so (keycertbundle.go Verify) at start-up and on
+ * every change, and refuses to sign with them; workloads get cert-chain.pem with every certificate.
  */
 function istiodCaProblem(texts: Record<string, string>, now: Date): string | undefined {
     const caCert = pemCertificate(texts["ca-cert.pem"]);
@@ -550,20 +549,55 @@ function istiodCaProblem(texts: Record<string, string>, now: Date): string | und
     if (caCert === undefined) return undefined;
     const chain = texts["cert-chain.pem"] === undefined ? undefined : pemCertificates(texts["cert-chain.pem"]);
     const roots = texts["root-cert.pem"] === undefined ? undefined : pemCertificates(texts["root-cert.pem"]);
-    const problem = chain && istiodChainProblem(caCert, chain, roots);
-    if (problem !== undefined) return problem;
-    return istiodDatesProblem(chain ?? [caCert], now) ?? (chain && istiodCrlProblem(chain, texts["ca-crl.pem"]));
+    if (chain === undefined) return istiodDatesProblem([caCert], [], now);
+    const path = chain[0].raw.equals(caCert.raw) ? istiodPathOf(chain, roots, now) : undefined;
+    // One that signed none of the others is no CA above ca-cert.pem (a file given by mistake):
+    // istiod would not go through it, but every workload's chain would carry it.
+    const stray = chain.slice(1).some((cert) => !chain.some((lower) => lower !== cert && signedBy(lower, cert)));
+    if (path === undefined || stray) return istiodChainProblem(caCert, chain, roots);
+    return istiodDatesProblem(path, chain, now) ?? istiodCrlProblem(chain, texts["ca-crl.pem"]);
 }
 
 /**
- * Whether cert-chain.pem (`chain`) goes from ca-cert.pem (`caCert`), each certificate signed by the
- * next, up to a root of root-cert.pem (`roots`, when known).
+ * The certificates Go's Certificate.Verify goes through in istiod from ca-cert.pem (`chain`'s
+ * first) to a root of root-cert.pem (`roots`), or as far up as cert-chain.pem goes while
+ * root-cert.pem is not known; undefined when none reaches a root. keycertbundle.go Verify gives Go
+ * cert-chain.pem as a pool of intermediates: their order does not matter, nor a certificate off
+ * the path, such as the cross-certificate of the root from an older root that MeshPluginCa keeps
+ * before the root. Go skips an issuer out of its dates while it looks for another, so a path valid
+ * at `now` comes first; else the first found, whose dates istiodDatesProblem names.
+ */
+function istiodPathOf(
+    chain: crypto.X509Certificate[],
+    roots: crypto.X509Certificate[] | undefined,
+    now: Date,
+): crypto.X509Certificate[] | undefined {
+    const paths: crypto.X509Certificate[][] = [];
+    const climb = (path: crypto.X509Certificate[]): void => {
+        const top = path[path.length - 1];
+        if (roots?.some((root) => top.raw.equals(root.raw))) return void paths.push(path);
+        // Go tries the roots first, then the pool, never a certificate with the subject and key of
+        // one on the path already (alreadyInChain): a root's copy does not lead above the root.
+        for (const root of roots ?? []) if (signedBy(top, root)) paths.push([...path, root]);
+        const issuers = chain.filter((cert) => !path.some((below) => isRootCopy(cert, below)) && signedBy(top, cert));
+        for (const issuer of issuers) climb([...path, issuer]);
+        if (roots === undefined && issuers.length === 0) paths.push(path);
+    };
+    climb([chain[0]]);
+    return paths.find((path) => istiodDatesProblem(path, chain, now) === undefined) ?? paths[0];
+}
+
+/**
+ * Why cert-chain.pem (`chain`) does not lead from ca-cert.pem (`caCert`) to a root of root-cert.pem
+ * (`roots`; istiodPathOf found no path), or holds a certificate that signed none of its others:
+ * said of its certificates in the order given, each to be signed by the next, up to a root of
+ * root-cert.pem, as the fix writes them.
  */
 function istiodChainProblem(
     caCert: crypto.X509Certificate,
     chain: crypto.X509Certificate[],
     roots: crypto.X509Certificate[] | undefined,
-): string | undefined {
+): string {
     const fix = "give cert-chain.pem as ca-cert.pem, then each CA above it, up to a root of root-cert.pem";
     if (!chain[0].raw.equals(caCert.raw))
         return `cert-chain.pem starts with ${subjectOf(chain[0])}, not ca-cert.pem (${subjectOf(caCert)}): ${fix}`;
@@ -572,27 +606,28 @@ function istiodChainProblem(
             return `in cert-chain.pem, ${subjectOf(chain[i])} is not signed by ${subjectOf(chain[i + 1])}, the certificate after it: ${fix}`;
     }
     const top = chain[chain.length - 1];
-    if (
-        roots !== undefined &&
-        !roots.some((root) => top.raw.equals(root.raw) || isRootCopy(top, root) || signedBy(top, root))
-    ) {
-        return (
-            `cert-chain.pem ends with ${subjectOf(top)}, which is no root of root-cert.pem (${roots.map(subjectOf).join("; ")}) nor signed by one: ` +
-            `workloads trusting root-cert.pem would refuse the certificates istiod signs; ${fix}`
-        );
-    }
-    return undefined;
+    const rootsShown = (roots ?? []).map(subjectOf).join("; ");
+    return (
+        `cert-chain.pem ends with ${subjectOf(top)}, which is no root of root-cert.pem (${rootsShown}) nor signed by one: ` +
+        `workloads trusting root-cert.pem would refuse the certificates istiod signs; ${fix}`
+    );
 }
 
 /**
- * The first certificate of `chain` (ca-cert.pem first) expired at `now` or not valid yet (one dated
- * up to CLOCK_SKEW_MS ahead is only a clock ahead): Go's Certificate.Verify, which istiod runs on
- * the chain, refuses it, and istiod the whole cacerts.
+ * The first certificate of istiod's `path` (istiodPathOf: ca-cert.pem first) expired at `now` or
+ * not valid yet (one dated up to CLOCK_SKEW_MS ahead is only a clock ahead): Go's
+ * Certificate.Verify refuses it, and istiod the whole cacerts. One off the path is not dated: Go
+ * does not go through it. `chain`: cert-chain.pem, where a certificate is named, else in root-cert.pem.
  */
-function istiodDatesProblem(chain: crypto.X509Certificate[], now: Date): string | undefined {
+function istiodDatesProblem(
+    path: crypto.X509Certificate[],
+    chain: crypto.X509Certificate[],
+    now: Date,
+): string | undefined {
     const refusal = 'istiod refuses the cacerts ("certificate has expired or is not yet valid")';
-    for (const [i, cert] of chain.entries()) {
-        const which = i === 0 ? `ca-cert.pem (${subjectOf(cert)})` : `${subjectOf(cert)} in cert-chain.pem`;
+    for (const [i, cert] of path.entries()) {
+        const file = chain.some((given) => given.raw.equals(cert.raw)) ? "cert-chain.pem" : "root-cert.pem";
+        const which = i === 0 ? `ca-cert.pem (${subjectOf(cert)})` : `${subjectOf(cert)} in ${file}`;
         if (expiredAt(cert, now))
             return `${which} expired on ${new Date(cert.validTo).toISOString()}: ${refusal}; renew it`;
         if (notYetValidAt(cert, new Date(now.getTime() + CLOCK_SKEW_MS))) {
@@ -626,7 +661,7 @@ function istiodCrlProblem(chain: crypto.X509Certificate[], crlText: string | und
 export const istiodCaPolicy: policy.ResourceValidationPolicy = {
     name: "istiod-cacerts",
     description:
-        "istiod's plug-in CA Secret (metadata.name cacerts in istio-system), when its entries are known, holds in ca-key.pem the key of ca-cert.pem, and in cert-chain.pem ca-cert.pem first, then each CA signed by the next, up to a root of root-cert.pem; each of these certificates valid now (one dated up to 5 minutes ahead is allowed); and, with ca-crl.pem, a CRL signed by each of them.",
+        "istiod's plug-in CA Secret (metadata.name cacerts in istio-system), when its entries are known, holds in ca-key.pem the key of ca-cert.pem, and in cert-chain.pem ca-cert.pem first, then CAs that lead from it to a root of root-cert.pem, each signing another of them (in any order, as istiod's Go verifier takes them, so a root's cross-certificate from an older root may stay off the path); each certificate of that path valid now (one dated up to 5 minutes ahead is allowed); and, with ca-crl.pem, a CRL signed by each certificate of cert-chain.pem.",
     enforcementLevel: "mandatory",
     validateResource: (args, report) => {
         if (!SECRETS.includes(args.type)) return;

@@ -21,6 +21,7 @@ import {
 import { specialSecretSig, specialSigKey } from "@pulumi/pulumi/runtime/rpc";
 import { Struct } from "google-protobuf/google/protobuf/struct_pb";
 import { RecordedResource, runWithStandIn } from "../lib/engine/standIn";
+import * as tlsProvider from "../lib/engine/tlsProvider";
 import { buildCrl } from "../lib/pki/crl";
 import { pemBlocks, pemDecode } from "../lib/pki/pem";
 import { planFromRawConfig } from "../lib/plan/plan";
@@ -54,7 +55,7 @@ import {
     uniqueKubernetesObjectsPolicy,
 } from "../policy/policies";
 import { holdsPrivateKey, privateKeyPaths } from "../lib/pki/keyMaterial";
-import { subjectOf } from "../lib/pki/x509";
+import { issuerOf, subjectOf } from "../lib/pki/x509";
 import { CA_USES } from "../lib/plan/plan";
 import { verifyPeer, verifyPeers } from "./envoyVerifier";
 import { TEST_ONLY_CA_CERT_PEM, TEST_ONLY_CA_KEY_PEM, TEST_ONLY_RSA_EXPONENT_3_KEY_PEM } from "./fixtures/testOnlyPki";
@@ -1687,6 +1688,106 @@ describe("Policy pack", function () {
                 (await caAlone(expired)).length,
             ],
             [[], [], [], [], [], 1],
+        );
+    });
+
+    it("istiod-cacerts: takes cert-chain.pem as istiod does, a pool of CAs: a root's cross-certificate off the path is neither refused nor dated", async () => {
+        const hours = (n: number) => new Date(Date.now() + n * 3_600_000);
+        const olderRoot = await mintRoot("Older mesh root", { validityHours: 240, issuedAt: hours(-120) });
+        const root = await mintRoot("Mesh cross root", { validityHours: 96, issuedAt: hours(-72) });
+        // The root's subject and key signed by an older root, as a public CA hands out its chain.
+        const crossOf = (issuedAt: Date, validityHours: number) =>
+            tlsProvider.locallySignedCert(
+                {
+                    certRequestPem: tlsProvider.certRequest({
+                        privateKeyPem: root.keyPem,
+                        subject: { commonName: "Mesh cross root" },
+                    }).state.certRequestPem,
+                    caCertPem: olderRoot.certPem,
+                    caPrivateKeyPem: olderRoot.keyPem,
+                    isCaCertificate: true,
+                    allowedUses: ["cert_signing", "crl_signing"],
+                    validityPeriodHours: validityHours,
+                },
+                { now: () => issuedAt },
+            ).state.certPem as string;
+        const [cross, expiredCross] = [crossOf(hours(-72), 96), crossOf(hours(-72), 24)];
+        const issuing = await mintSubCa(root, "Mesh issuing CA", { issuedAt: hours(-1), validityHours: 48 });
+        // The cacerts Secret MeshPluginCa writes under an issuer whose chainPem ends in `crossCert`.
+        const written = async (crossCert: string) => {
+            const program = await runWithStandIn(
+                () => {
+                    const issuer = {
+                        certPem: issuing.certPem,
+                        privateKeyPem: issuing.keyPem,
+                        chainPem: issuing.certPem + crossCert,
+                        rootCertPem: root.certPem,
+                    };
+                    const mesh = new MeshPluginCa("cross-mesh-ca", { issuer, cluster: "east", keyAlgorithm: "ECDSA" });
+                    return { chain: mesh.certChainPem };
+                },
+                { state: sharedStateWithSuiteKeys() },
+            );
+            const chain = (program.outputs as { chain: string }).chain;
+            const secret = fromEngine(program.engine.resources).find((r) => r.name === "mesh-ca-east-cacerts");
+            const shown = pemBlocks(chain, "CERTIFICATE").map((pem) => {
+                const cert = new crypto.X509Certificate(pem);
+                return `${subjectOf(cert)} <- ${issuerOf(cert)}`;
+            });
+            return { chain: shown, violations: await checkResource(istiodCaPolicy, secret as Resource) };
+        };
+        // cert-chain.pem keeps the cross-certificate, then the root: Go goes from the issuing CA to the root.
+        const writtenChain = ["CN=Mesh cross root <- CN=Older mesh root", "CN=Mesh cross root <- CN=Mesh cross root"];
+        const meshCa = (chain: string[]) => [
+            "CN=mesh CA east <- CN=Mesh issuing CA",
+            "CN=Mesh issuing CA <- CN=Mesh cross root",
+            ...chain,
+        ];
+        assert.deepStrictEqual(
+            [await written(cross), await written(expiredCross)],
+            [
+                { chain: meshCa(writtenChain), violations: [] },
+                { chain: meshCa(writtenChain), violations: [] },
+            ],
+        );
+
+        // By hand: the expired cross-certificate after the root, still off the path; an expired CA on it refused.
+        const expiredIssuing = await mintSubCa(root, "Old mesh issuing CA", {
+            issuedAt: hours(-48),
+            validityHours: 24,
+        });
+        const under = await mintSubCa(expiredIssuing, "Mesh CA under Old mesh issuing CA", {
+            issuedAt: hours(-30),
+            validityHours: 96,
+        });
+        const current = await mintSubCa(issuing, "Mesh CA under Mesh issuing CA", { issuedAt: hours(-1) });
+        const cacerts = named("mesh-ca-example-cacerts");
+        const check = (ca: TestCa, chain: string[]) =>
+            checkResource(istiodCaPolicy, {
+                ...cacerts,
+                props: {
+                    ...cacerts.props,
+                    stringData: asSecret({
+                        "ca-cert.pem": ca.certPem,
+                        "ca-key.pem": ca.keyPem,
+                        "cert-chain.pem": chain.join(""),
+                        "root-cert.pem": root.certPem,
+                    }),
+                },
+            });
+        const expiredOn = new Date(new crypto.X509Certificate(expiredIssuing.certPem).validTo).toISOString();
+        assert.deepStrictEqual(
+            [
+                await check(current, [current.certPem, issuing.certPem, root.certPem, expiredCross]),
+                await check(under, [under.certPem, expiredIssuing.certPem, cross, root.certPem]),
+            ],
+            [
+                [],
+                [
+                    `istio-system/cacerts: CN=Old mesh issuing CA in cert-chain.pem expired on ${expiredOn}: ` +
+                        'istiod refuses the cacerts ("certificate has expired or is not yet valid"); renew it',
+                ],
+            ],
         );
     });
 
