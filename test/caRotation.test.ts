@@ -268,7 +268,7 @@ describe("Staged rotation of the APIC-client CA", function () {
                 slot: "apicClientCa",
                 from: "generation 0 phase finish",
                 to: "generation 1 phase prepare",
-                effect: "prepare: new generation 1 created and added to no bundle (the gateway trusts the client root, which stays); nothing is issued by it yet",
+                effect: "prepare: new CA apic-client-ca-g1 created and added to no bundle (the gateway trusts the client root, which stays); nothing is issued by it yet",
             },
         ]);
         assert.deepStrictEqual(
@@ -278,7 +278,7 @@ describe("Staged rotation of the APIC-client CA", function () {
         const change = diffPlans(p.prepare.plan, p.switch.plan);
         assert.strictEqual(
             change.caRotation[0].effect,
-            "switch: every APIC client certificate (upload the new keystores; old and new keys stay pinned until finish) re-issued by generation 1; generation 0 still trusted",
+            "switch: every APIC client certificate (upload the new keystores; old and new keys stay pinned until finish) re-issued by apic-client-ca-g1; apic-client-ca still trusted",
         );
         assert.deepStrictEqual(
             change.replaced.map((c) => [c.id, c.reasons.join("; ")]),
@@ -294,7 +294,7 @@ describe("Staged rotation of the APIC-client CA", function () {
         );
         assert.strictEqual(
             finish.caRotation[0].effect,
-            "finish: generation 0 removed from every bundle and deleted; revoked in its root's CRL (CRLs are published from now on); the old APIC keys are no longer pinned",
+            "finish: apic-client-ca removed from every bundle and deleted; revoked in its root's CRL (CRLs are published from now on); the old APIC keys are no longer pinned",
         );
     });
 });

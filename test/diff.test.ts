@@ -139,7 +139,7 @@ describe("diff of a staged CA rotation", function () {
         const prepare = diffPlans(plan(dev), plan(at("gatewayServerCa", 1, "prepare")));
         assert.strictEqual(
             prepare.caRotation[0].effect,
-            "prepare: new generation 1 created and added to every APIC truststore (DataPower builds the chain from its truststore, not from what the gateway sends); nothing is issued by it yet",
+            "prepare: new CA gateway-server-ca-g1 created and added to every APIC truststore (DataPower builds the chain from its truststore, not from what the gateway sends); nothing is issued by it yet",
         );
         assert.deepStrictEqual(
             places(prepare),
@@ -176,17 +176,95 @@ describe("diff of a staged CA rotation", function () {
         assert.deepStrictEqual(places(prepare), [
             "update k8s/dev-east/istio-system/secret-cacerts: root-cert.pem: + mesh-root-g1",
         ]);
+        // The new root issues the new mesh CA at once (its CRL must exist in time); istiod signs with the old one until the switch.
+        assert.strictEqual(
+            prepare.caRotation[0].effect,
+            "prepare: new CA mesh-root-g1 created and added to the mesh's root-cert.pem; it already issues the new mesh-ca-dev-east-g1 and its CRL, which nothing uses until switch",
+        );
+        assert.deepStrictEqual(
+            prepare.added.map((c) => [c.id, c.forces]),
+            [
+                [
+                    "mesh-root-g1",
+                    [
+                        "new key",
+                        "new certificate",
+                        "update secret k8s/dev-east/istio-system/secret-cacerts",
+                        "istiod of dev-east reloads cacerts",
+                    ],
+                ],
+                ["mesh-ca-dev-east-g1", ["new key", "new certificate"]],
+            ],
+        );
         assert.match(prepare.steps.before[0], /^Set ISTIO_MULTIROOT_MESH=true on istiod/);
         const switched = diffPlans(plan(at("meshRoot", 1, "prepare")), plan(at("meshRoot", 1, "switch")));
         assert.deepStrictEqual(places(switched), [
             "update k8s/dev-east/istio-system/secret-cacerts: ca-cert.pem: mesh-ca-dev-east -> mesh-ca-dev-east-g1; ca-key.pem: key of mesh-ca-dev-east -> key of mesh-ca-dev-east-g1; " +
                 "cert-chain.pem: + mesh-ca-dev-east-g1, mesh-root-g1; - mesh-ca-dev-east, mesh-root",
         ]);
+        assert.strictEqual(
+            switched.caRotation[0].effect,
+            "switch: istiod's cacerts (istiod reloads it; workloads renew within their certificate TTL) re-issued by mesh-ca-dev-east-g1, under mesh-root-g1; mesh-root still trusted",
+        );
         const finish = diffPlans(plan(at("meshRoot", 1, "switch")), plan(at("meshRoot", 1, "finish")));
         assert.match(finish.steps.before[0], /^Check that every workload was restarted or renewed since the switch/);
         assert.deepStrictEqual(places(finish), [
             "update k8s/dev-east/istio-system/secret-cacerts: root-cert.pem: - mesh-root",
         ]);
+    });
+
+    it("an APIC-client CA rotated after its root: each phase names the CA its resources are, whose suffix counts the root's rotation too", () => {
+        const rotation = (ca: [number, string], root: [number, string]) => ({
+            ...dev,
+            caRotation: {
+                apicClientCa: { generation: ca[0], phase: ca[1] },
+                clientRoot: { generation: root[0], phase: root[1] },
+            },
+        });
+        const rootPrepare = diffPlans(
+            plan(rotation([1, "finish"], [0, "finish"])),
+            plan(rotation([1, "finish"], [1, "prepare"])),
+        );
+        assert.strictEqual(
+            rootPrepare.caRotation[0].effect,
+            "prepare: new CA client-root-g1 created and added to the gateway's ca.crt; it already issues the new apic-client-ca-g2 and its CRL, which nothing uses until switch",
+        );
+        const effects = (steps: [number, string][]) =>
+            steps.slice(1).map((to, i) => {
+                const d = diffPlans(plan(rotation(steps[i], [1, "finish"])), plan(rotation(to, [1, "finish"])));
+                return [d.added.map((c) => c.id), d.removed.map((c) => c.id), d.caRotation.map((t) => t.effect)];
+            });
+        assert.deepStrictEqual(
+            effects([
+                [1, "finish"],
+                [2, "prepare"],
+                [2, "switch"],
+                [2, "finish"],
+            ]),
+            [
+                [
+                    ["apic-client-ca-g3"],
+                    [],
+                    [
+                        "prepare: new CA apic-client-ca-g3 created and added to no bundle (the gateway trusts the client root, which stays); nothing is issued by it yet",
+                    ],
+                ],
+                [
+                    [],
+                    [],
+                    [
+                        "switch: every APIC client certificate (upload the new keystores; old and new keys stay pinned until finish) re-issued by apic-client-ca-g3; apic-client-ca-g2 still trusted",
+                    ],
+                ],
+                [
+                    [],
+                    ["apic-client-ca-g2"],
+                    [
+                        "finish: apic-client-ca-g2 removed from every bundle and deleted; revoked in its root's CRL (CRLs are published from now on); the old APIC keys are no longer pinned",
+                    ],
+                ],
+            ],
+        );
     });
 
     it("a skipped or reversed phase and a lowered generation are refused (exit 1), with the phase that comes next", async () => {

@@ -817,6 +817,7 @@ function deliveryForces(
     carrying: readonly Place[],
     verbs: ReadonlyMap<string, PlaceChange["change"]>,
     istiodKeepsOld: ReadonlySet<string>,
+    newIstiodCa: ReadonlySet<string>,
 ): string[] {
     const verbOf = (p: Place): PlaceChange["change"] => verbs.get(p.id) ?? "update";
     const out: string[] = [];
@@ -837,11 +838,15 @@ function deliveryForces(
     const cacerts = carrying.filter((p) => p.kind === "istiod cacerts" && verbOf(p) === "update");
     const reloaded = cacerts.filter((p) => !istiodKeepsOld.has(p.id));
     const restarted = cacerts.filter((p) => istiodKeepsOld.has(p.id));
-    if (reloaded.length > 0) {
+    // Only a new ca-cert.pem makes istiod sign with another CA; a new root alone changes what it trusts.
+    const signing = reloaded.filter((p) => newIstiodCa.has(p.id)).map((p) => p.owner);
+    const trusting = reloaded.filter((p) => !newIstiodCa.has(p.id)).map((p) => p.owner);
+    if (signing.length > 0) {
         out.push(
-            `istiod of ${list(reloaded.map((p) => p.owner))} reloads cacerts; workloads get certificates of the new CA within their TTL`,
+            `istiod of ${list(signing)} reloads cacerts; workloads get certificates of the new CA within their TTL`,
         );
     }
+    if (trusting.length > 0) out.push(`istiod of ${list(trusting)} reloads cacerts`);
     if (restarted.length > 0) {
         out.push(
             `restart istiod of ${list(restarted.map((p) => p.owner))}, which keeps the root it loaded until then, and then the workloads`,
@@ -2277,6 +2282,7 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
         from.config.caRotation,
         head.config.caRotation,
         caSlots(layoutOf(head.config)),
+        { before: from.cas, after: head.cas },
     );
     const rotating = new Set(caRotation.map((t) => t.slot));
     const revocations = base === undefined ? [] : revocationChanges(from, head);
@@ -2316,11 +2322,15 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
     });
     const verbs = new Map(places.map((p) => [p.place, p.change]));
     const keepsOld = cacertsIstiodKeepsOld(basePlaces, headPlaces, new Set(replaced.map((c) => c.id)));
+    const newIstiodCa = new Set(
+        places.filter((p) => p.items.some((i) => i.item === "ca-cert.pem")).map((p) => p.place),
+    );
     const headCarriers = carriersById(headPlaces);
     const baseCarriers = carriersById(basePlaces);
     for (const c of [...added, ...replaced])
-        c.forces.push(...deliveryForces(headCarriers.get(c.id) ?? [], verbs, keepsOld));
-    for (const c of removed) c.forces.push(...deliveryForces(baseCarriers.get(c.id) ?? [], verbs, keepsOld));
+        c.forces.push(...deliveryForces(headCarriers.get(c.id) ?? [], verbs, keepsOld, newIstiodCa));
+    for (const c of removed)
+        c.forces.push(...deliveryForces(baseCarriers.get(c.id) ?? [], verbs, keepsOld, newIstiodCa));
 
     const {
         pins,

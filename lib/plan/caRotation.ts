@@ -11,6 +11,7 @@
  */
 import { memberPath, ownMember } from "../config/values";
 import { CrlRecord, crlWindow } from "../pki/crl";
+import type { CaPlan } from "./plan";
 import { CA_SLOTS, CaSlot, INTERMEDIATE_SLOTS, IntermediateSlot, isRootSlot, rootOf, TrustDomains } from "./hierarchy";
 
 export { CA_SLOTS, CaSlot };
@@ -585,14 +586,16 @@ const BUNDLES: Readonly<Record<CaSlot, string>> = {
         "APIC's UI truststore (DataPower builds the chain from its truststore, not from what the UI services send)",
 };
 
+/**
+ * What a CA's switch re-issues under the new issuing CA. A root's prepare has already issued the
+ * new CAs below it (so that their CRLs exist in time), so its switch re-issues what they sign.
+ */
 const LEAVES: Readonly<Record<CaSlot, string>> = {
-    root: "every issuing CA, leaf and istiod's cacerts",
-    meshRoot: "every mesh CA and istiod's cacerts",
-    serverRoot:
-        "the gateway-server CA, every gateway server certificate and APIC's UI-facing server certificates (upload their keystores)",
-    clientRoot:
-        "the APIC-client CA and every APIC client certificate (upload the new keystores; old and new keys stay pinned until finish)",
-    uiClientRoot: "the UI client CA and every UI client certificate (their Secrets; sidecars pick them up)",
+    root: "every leaf and istiod's cacerts",
+    meshRoot: "istiod's cacerts (istiod reloads it; workloads renew within their certificate TTL)",
+    serverRoot: "every gateway server certificate and APIC's UI-facing server certificates (upload their keystores)",
+    clientRoot: "every APIC client certificate (upload the new keystores; old and new keys stay pinned until finish)",
+    uiClientRoot: "every UI client certificate (their Secrets; sidecars pick them up)",
     gatewayServerCa:
         "every gateway server certificate and APIC's UI-facing server certificates (upload their keystores)",
     apicClientCa: "every APIC client certificate (upload the new keystores; old and new keys stay pinned until finish)",
@@ -600,22 +603,51 @@ const LEAVES: Readonly<Record<CaSlot, string>> = {
     uiClientCa: "every UI client certificate (their Secrets; sidecars pick them up)",
 };
 
-/** One line per CA of the stack (`slots`) whose position changes: what the phase does (or why it is refused). */
+const ids = (cas: readonly CaPlan[]): string[] => cas.map((c) => c.id);
+
+const listed = (items: readonly string[]): string =>
+    items.length <= 1 ? items.join("") : `${items.slice(0, -1).join(", ")} and ${items.at(-1)}`;
+
+/**
+ * One line per CA of the stack (`slots`) whose position changes: what the phase does (or why it is
+ * refused). The CAs are named by their ids in the two plans (`cas`), as their resources are: an
+ * intermediate's generation suffix also counts its root's rotations, so it may differ from the
+ * generation in pki:caRotation.
+ */
 export function describeTransitions(
     deployed: CaRotationConfig,
     next: CaRotationConfig,
     slots: readonly CaSlot[],
+    cas: { before: readonly CaPlan[]; after: readonly CaPlan[] },
 ): { slot: CaSlot; from: string; to: string; effect: string; refused?: string }[] {
+    const beforeIds = new Set(cas.before.map((c) => c.id));
+    const afterIds = new Set(cas.after.map((c) => c.id));
+    // A refused move may create or remove nothing: then the generation stands for the CA.
+    const named = (ids: readonly string[], generation: number): string =>
+        ids.length > 0 ? listed(ids) : `generation ${generation}`;
     return slots
         .filter((slot) => stepOf(deployed[slot]) !== stepOf(next[slot]))
         .map((slot) => {
             const to = next[slot];
+            const ofSlot = (plans: readonly CaPlan[]) => plans.filter((c) => c.slot === slot);
+            const created = ofSlot(cas.after).filter((c) => !beforeIds.has(c.id));
+            const issuedBy = (issuers: readonly CaPlan[]) =>
+                cas.after.filter((c) => issuers.some((i) => i.id === c.issuer)).map((c) => c.id);
+            const active = ofSlot(cas.after).filter((c) => c.active);
+            const old = ofSlot(cas.after).filter((c) => !c.active);
+            const retired = ofSlot(cas.before).filter((c) => !afterIds.has(c.id));
+            const below = issuedBy(created).filter((id) => !beforeIds.has(id));
             const effect =
                 to.phase === "prepare"
-                    ? `prepare: new generation ${to.generation} created and added to ${BUNDLES[slot]}; nothing is issued by it yet`
+                    ? `prepare: new CA ${named(ids(created), to.generation)} created and added to ${BUNDLES[slot]}; ` +
+                      (isRootSlot(slot) && below.length > 0
+                          ? `it already issues the new ${listed(below)} and ${below.length === 1 ? "its CRL" : "their CRLs"}, which nothing uses until switch`
+                          : "nothing is issued by it yet")
                     : to.phase === "switch"
-                      ? `switch: ${LEAVES[slot]} re-issued by generation ${to.generation}; generation ${to.generation - 1} still trusted`
-                      : `finish: generation ${to.generation - 1} removed from every bundle and deleted` +
+                      ? `switch: ${LEAVES[slot]} re-issued by ${named(isRootSlot(slot) ? issuedBy(active) : ids(active), to.generation)}` +
+                        (isRootSlot(slot) ? `, under ${named(ids(active), to.generation)}` : "") +
+                        `; ${named(ids(old), to.generation - 1)} still trusted`
+                      : `finish: ${named(ids(retired), to.generation - 1)} removed from every bundle and deleted` +
                         (isRootSlot(slot)
                             ? ""
                             : "; revoked in its root's CRL (CRLs are published from now on)" +
