@@ -41,8 +41,10 @@ const longHost = (length: number): string => `${a(63)}.${a(63)}.${a(63)}.${a(len
 
 /**
  * `$ROOT` stands for a real self-signed root certificate (a YAML double-quoted PEM),
- * `$ROOT_WITH_KEY` for that certificate followed by its private key, `$BOM_ROOT` for it after a
- * byte order mark (as `pulumi config set` writes one read from a file Notepad saved).
+ * `$ROOT_WITH_KEY` for that certificate followed by its private key, `$ROOT_WITH_BARE_KEY` by its
+ * key's base64 without the BEGIN and END lines, `$ROOT_WITH_KEY_AS_CERT` by that base64 labelled
+ * CERTIFICATE, `$BOM_ROOT` for it after a byte order mark (as `pulumi config set` writes one read
+ * from a file Notepad saved).
  */
 function stackFileText(overrides: Overrides, root: { certPem: string; keyPem: string }): string {
     const lines = Object.entries({ ...BASE, ...overrides })
@@ -50,12 +52,22 @@ function stackFileText(overrides: Overrides, root: { certPem: string; keyPem: st
         .map(
             ([key, value]) =>
                 `  pki:${key}: ${value
+                    .replaceAll("$ROOT_WITH_BARE_KEY", JSON.stringify(root.certPem + keyBody(root.keyPem)))
+                    .replaceAll(
+                        "$ROOT_WITH_KEY_AS_CERT",
+                        JSON.stringify(
+                            `${root.certPem}-----BEGIN CERTIFICATE-----\n${keyBody(root.keyPem)}-----END CERTIFICATE-----\n`,
+                        ),
+                    )
                     .replaceAll("$ROOT_WITH_KEY", JSON.stringify(root.certPem + root.keyPem))
                     .replaceAll("$BOM_ROOT", `"\\uFEFF${JSON.stringify(root.certPem).slice(1)}`)
                     .replaceAll("$ROOT", JSON.stringify(root.certPem))}`,
         );
     return `config:\n${lines.join("\n")}\n`;
 }
+
+/** A PEM private key's base64 lines, without its BEGIN and END lines. */
+const keyBody = (keyPem: string): string => `${keyPem.trim().split("\n").slice(1, -1).join("\n")}\n`;
 
 /** For a stack file with no `$ROOT`. */
 const NO_ROOT = { certPem: "", keyPem: "" };
@@ -1748,6 +1760,25 @@ const CASES: [string, Overrides, string[]][] = [
         ],
     ],
     [
+        // Each was taken, and the key went on with the text: OpenSSL and Envoy skip text between PEM blocks.
+        "offlineRoots certificate with the root's key's base64 after it, without its BEGIN and END lines",
+        { offlineRoots: "{ clientRoot: { certificate: $ROOT_WITH_BARE_KEY } }" },
+        [
+            "pki:offlineRoots.clientRoot.certificate holds a private key (its base64 without the BEGIN and END lines): the stack configuration is kept in clear and this text is handed out wherever the root is trusted, so take the key out (and replace it if the text has been shared); give root.crt of the ceremony alone",
+        ],
+    ],
+    [
+        "offlineRoots intermediate and crls each with a key's base64 after them, without its BEGIN and END lines",
+        {
+            offlineRoots:
+                "{ clientRoot: { certificate: $ROOT, intermediates: { apic-client-ca: $ROOT_WITH_BARE_KEY }, crls: $ROOT_WITH_BARE_KEY } }",
+        },
+        [
+            "pki:offlineRoots.clientRoot.intermediates.apic-client-ca holds a private key (its base64 without the BEGIN and END lines): the stack configuration is kept in clear and this text is handed out wherever the root is trusted, so take the key out (and replace it if the text has been shared); give the certificate the ceremony signed alone",
+            "pki:offlineRoots.clientRoot.crls holds a private key (its base64 without the BEGIN and END lines): the stack configuration is kept in clear and this text is handed out wherever the root is trusted, so take the key out (and replace it if the text has been shared); give crls.pem of the ceremony alone",
+        ],
+    ],
+    [
         "offlineRoots entry with an unknown member",
         { offlineRoots: "{ clientRoot: { certificate: $ROOT, key: x } }" },
         ["pki:offlineRoots.clientRoot.key is not a known key; an offline root has certificate, intermediates, crls"],
@@ -2078,6 +2109,22 @@ const CASES: [string, Overrides, string[]][] = [
         ],
     ],
     [
+        "frontEnd.apicServerCa and publicRoots with the CA's key after them, without its BEGIN and END lines",
+        { frontEnd: "{ apicServerCa: $ROOT_WITH_BARE_KEY, publicRoots: $ROOT_WITH_BARE_KEY }" },
+        [
+            "pki:frontEnd.apicServerCa holds a private key (its base64 without the BEGIN and END lines): a trust bundle is copied in clear to wherever it is used, so take the key out (and replace it if the text has been shared); give CA certificates only",
+            "pki:frontEnd.publicRoots holds a private key (its base64 without the BEGIN and END lines): a trust bundle is copied in clear to wherever it is used, so take the key out (and replace it if the text has been shared); give CA certificates only",
+        ],
+    ],
+    [
+        // It said "got text with no PEM certificate", though the root is there.
+        "frontEnd.publicRoots with a block labelled CERTIFICATE that holds a key",
+        { frontEnd: "{ publicRoots: $ROOT_WITH_KEY_AS_CERT }" },
+        [
+            "pki:frontEnd.publicRoots holds, as certificate 2, a PEM block that is not an X.509 certificate; give the CA certificates in PEM",
+        ],
+    ],
+    [
         "frontEnd.apicServerCa after a byte order mark (each UI service's ca.crt, whose one root Envoy would skip)",
         { frontEnd: "{ apicServerCa: $BOM_ROOT }" },
         [
@@ -2160,6 +2207,23 @@ const CASES: [string, Overrides, string[]][] = [
         [
             'pki:frontEnd.customerFacing.www.dev.bank.example.certificate holds a private key (a "PRIVATE KEY" PEM block): the stack configuration is kept in clear, so take the key out ' +
                 "(and, if it is this host's key, raise pki:frontEnd.customerFacing.www.dev.bank.example.epoch for a new key and CSR); give the public CA's certificate and its chain only",
+        ],
+    ],
+    [
+        // Taken, and tls.crt went without it: OpenSSL and Envoy skip text between PEM blocks.
+        "frontEnd.customerFacing certificate with a private key's base64 after it, without its BEGIN and END lines",
+        { frontEnd: "{ customerFacing: { www.dev.bank.example: { certificate: $ROOT_WITH_BARE_KEY } } }" },
+        [
+            "pki:frontEnd.customerFacing.www.dev.bank.example.certificate holds a private key (its base64 without the BEGIN and END lines): the stack configuration is kept in clear, so take the key out " +
+                "(and, if it is this host's key, raise pki:frontEnd.customerFacing.www.dev.bank.example.epoch for a new key and CSR); give the public CA's certificate and its chain only",
+        ],
+    ],
+    [
+        // It said "got text with no PEM certificate", though the first block is a certificate.
+        "frontEnd.customerFacing certificate with a block labelled CERTIFICATE that holds a key",
+        { frontEnd: "{ customerFacing: { www.dev.bank.example: { certificate: $ROOT_WITH_KEY_AS_CERT } } }" },
+        [
+            "pki:frontEnd.customerFacing.www.dev.bank.example.certificate holds, as certificate 2 of 2, a block that is no certificate; give the public CA's certificate in PEM (the leaf, then its chain)",
         ],
     ],
     [
@@ -2527,6 +2591,8 @@ describe("Invalid stack files are refused with every problem named, before anyth
             const { error, registered } = await attempt(`case-${i}`, stackFileText(overrides, root));
             assert.ok(error instanceof ConfigError, `expected a ConfigError, got ${String(error)}`);
             assert.deepStrictEqual(error.problems, problems);
+            // The stack's root key, pasted with or without its PEM lines, is never quoted.
+            for (const line of keyBody(root.keyPem).trim().split("\n")) assert.ok(!error.message.includes(line), title);
             assert.strictEqual(registered, 0, "nothing registered");
         });
     });

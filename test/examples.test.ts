@@ -1671,7 +1671,7 @@ describe("Components used alone", function () {
             "CustomerFacingTls public: the certificate given for www.bank.example is for DNS:evil.example, not for www.bank.example; give the certificate the public CA issued for this host's CSR",
             'CustomerFacingTls public: the certificatePem given for www.bank.example holds a private key (a "EC PRIVATE KEY" PEM block): certificates are handed out and stored in clear, ' +
                 "so take the key out (and replace it if the text has been shared); give the public CA's certificate and its intermediates only",
-            "CustomerFacingTls public: the certificatePem given for www.bank.example holds a block that is no certificate; give the public CA's certificate (leaf first, then its intermediates) or leave certificatePem out until it comes",
+            "CustomerFacingTls public: the certificatePem given for www.bank.example holds, as certificate 2 of 2, a block that is no certificate; give the public CA's certificate (leaf first, then its intermediates) or leave certificatePem out until it comes",
         ];
         assert.deepStrictEqual(outcomes, expected);
     });

@@ -1384,6 +1384,71 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
         assert.strictEqual(copy.size, state.size, "nothing created");
     });
 
+    it("refuses a key's bare base64 after the chain and a CERTIFICATE block that is no certificate, naming it by place, never quoting the key; takes openssl's subject= lines", async () => {
+        // The bare key was taken, and tls.crt went without it; the unreadable block was "text with no PEM certificate".
+        const leaf = await sign(pending.read(`front-end/csr/${CUSTOMER_HOST}.csr`));
+        const keyPem = crypto
+            .generateKeyPairSync("rsa", { modulusLength: 2048 })
+            .privateKey.export({ type: "pkcs8", format: "pem" });
+        const body = `${keyPem.toString().trim().split("\n").slice(1, -1).join("\n")}\n`;
+        const keyAsCertificate = `-----BEGIN CERTIFICATE-----\n${body}-----END CERTIFICATE-----\n`;
+        const key = `pki:frontEnd.customerFacing.${CUSTOMER_HOST}.certificate`;
+        const cases: [string, string, string[]][] = [
+            [
+                "bare key",
+                leaf + publicCa.certPem + body,
+                [
+                    `${key} holds a private key (its base64 without the BEGIN and END lines): the stack configuration is kept in clear, so take the key out ` +
+                        `(and, if it is this host's key, raise pki:frontEnd.customerFacing.${CUSTOMER_HOST}.epoch for a new key and CSR); give the public CA's certificate and its chain only`,
+                ],
+            ],
+            [
+                "key as certificate",
+                leaf + publicCa.certPem + keyAsCertificate,
+                [
+                    `${key} holds, as certificate 3 of 3, a block that is no certificate; give the public CA's certificate in PEM (the leaf, then its chain)`,
+                ],
+            ],
+        ];
+        for (const [title, certificate, problems] of cases) {
+            const copy = new Map(state);
+            await assert.rejects(
+                renderNext(withCertificate(certificate), `customer-${title.replace(/ /g, "-")}`, copy),
+                (err: unknown) => {
+                    assert.ok(err instanceof ConfigError, `${title}: ${String(err)}`);
+                    assert.deepStrictEqual(
+                        err.problems.filter((p) => p.startsWith(key)),
+                        problems,
+                        title,
+                    );
+                    for (const line of body.trim().split("\n"))
+                        assert.ok(!err.message.includes(line), `${title}: the key is quoted`);
+                    return true;
+                },
+            );
+            assert.strictEqual(copy.size, state.size, `${title}: nothing created`);
+        }
+        // CustomerFacingTls reads the chain as the stack does, and refuses the same texts alike.
+        const { serve } = await customerFacingTls();
+        const given = `CustomerFacingTls public: the certificatePem given for ${CUSTOMER_HOST}`;
+        assert.deepStrictEqual(await serve(leaf + publicCa.certPem + body), [
+            `${given} holds a private key (its base64 without the BEGIN and END lines): certificates are handed out and stored in clear, ` +
+                "so take the key out (and replace it if the text has been shared); give the public CA's certificate and its intermediates only",
+            0,
+        ]);
+        assert.deepStrictEqual(await serve(leaf + publicCa.certPem + keyAsCertificate), [
+            `${given} holds, as certificate 3 of 3, a block that is no certificate; give the public CA's certificate (leaf first, then its intermediates) or leave certificatePem out until it comes`,
+            0,
+        ]);
+        // openssl's comment lines between the blocks are no key: taken, and left out of tls.crt.
+        const subjectLine = (pem: string) =>
+            `subject=${new crypto.X509Certificate(pem).subject.replace(/\n/g, ", ")}\n`;
+        const commented = subjectLine(leaf) + leaf + subjectLine(publicCa.certPem) + publicCa.certPem;
+        const signed = await renderNext(withCertificate(commented), "customer-commented", new Map(state));
+        const secret = object(signed, "k8s/example/istio-system/secret-public-tls-www-example-bank-example.yaml");
+        assert.strictEqual(secret.stringData["tls.crt"], leaf + publicCa.certPem);
+    });
+
     it("refuses a customer-facing certificate that also covers APIC's host while the UI sidecars trust a CA outside this PKI: the edge's key would pose as APIC to them", async () => {
         // APIC's UI-facing endpoint serves a certificate of the same public CA (apicServerCa), and
         // the bank's order made the edge's certificate a wildcard that also covers APIC's host. The

@@ -5,7 +5,7 @@ import { KeyAlgorithm } from "../config/types";
 import { customerFacingSecretName, MAX_HOSTNAME_LENGTH } from "../config/values";
 import { HTTPS_PORT, leafKey, rotatedName } from "../plan/plan";
 import { pemBlocks, pemTextProblem, runTogetherPemBlock, runTogetherProblem } from "../pki/pem";
-import { nameCovering, servedChainProblems } from "../pki/publicCert";
+import { nameCovering, publicChainOf, servedChainProblems } from "../pki/publicCert";
 import { expiredAt, isSelfSigned, subjectOf } from "../pki/x509";
 import { spkiPin } from "../pki/pins";
 import {
@@ -186,18 +186,10 @@ function publicCertificateFor(
             resource,
         );
     }
-    const blocks = pemBlocks(pem, "CERTIFICATE");
-    const chain = blocks.flatMap((block) => {
-        try {
-            return [new crypto.X509Certificate(block)];
-        } catch {
-            return [];
-        }
-    });
-    if (blocks.length === 0 || chain.length < blocks.length) {
-        const which = blocks.length === 0 || chain.length === 0 ? "no certificate" : "a block that is no certificate";
+    const chain = publicChainOf(pem);
+    if (typeof chain === "string") {
         throw argumentError(
-            `CustomerFacingTls ${component}: the certificatePem given for ${host} holds ${which}; give the public CA's certificate (leaf first, then its intermediates) or leave certificatePem out until it comes`,
+            `CustomerFacingTls ${component}: the certificatePem given for ${host} ${chain}; give the public CA's certificate (leaf first, then its intermediates) or leave certificatePem out until it comes`,
             resource,
         );
     }

@@ -9,6 +9,7 @@ import { CA_USES, KeySpec, LeafPlan, rotatedName, SubjectSpec } from "../plan/pl
 import { PRIVATE_KEY_FORMS, PrivateKeyLabel, privateKeyLabelOf } from "../pki/der";
 import {
     pastedKeyProblem,
+    pastedPrivateKey,
     pemBlocks,
     pemDecode,
     pemEncode,
@@ -493,10 +494,10 @@ const strayCaAdvice = (cert: crypto.X509Certificate): string =>
  * trust bundles and chains. Undefined: no key in it.
  */
 function pastedKeyIn(text: string, what: string, give: string): string | undefined {
-    const label = privateKeyLabel(text);
-    return label === undefined
+    const found = pastedPrivateKey(text);
+    return found === undefined
         ? undefined
-        : `${what} ${pastedKeyProblem(label, "certificates are handed out and stored in clear", give)}`;
+        : `${what} ${pastedKeyProblem(found, "certificates are handed out and stored in clear", give)}`;
 }
 
 /** Refuses certificate text with a private key pasted in it (pastedKeyIn). */

@@ -4,7 +4,8 @@
  */
 import * as crypto from "crypto";
 import { CustomerFacingConfig, DEFAULTS, FrontEndConfig, UiServiceConfig } from "./types";
-import { privateKeyLabel, runTogetherPemBlock, runTogetherProblem } from "../pki/pem";
+import { pastedPrivateKey, pemBlocks, runTogetherPemBlock, runTogetherProblem } from "../pki/pem";
+import { NO_CERTIFICATE, publicChainOf } from "../pki/publicCert";
 import { trustBundleProblem } from "../pki/trustBundle";
 import { isSelfSigned, subjectOf } from "../pki/x509";
 import {
@@ -48,10 +49,19 @@ const isSelfSignedCa = (c: crypto.X509Certificate): boolean => c.ca && isSelfSig
 /** A PEM bundle of self-signed CA certificates (a root the stack should trust). */
 function rootsPem(value: Json | undefined, key: string, what: string, fail: Fail, now: Date): string | undefined {
     if (value === undefined) return undefined;
-    const certs = typeof value === "string" ? certificates(value) : undefined;
+    if (typeof value !== "string") {
+        fail(`${key} must be ${what} in PEM; got ${showJson(value)}`);
+        return undefined;
+    }
+    const certs = certificates(value);
     if (certs === undefined) {
+        // A private key, or a block that is no certificate: the bundle's check names which, never quoting it.
+        const named =
+            pastedPrivateKey(value) !== undefined || pemBlocks(value, "CERTIFICATE").length > 0
+                ? trustBundleProblem(value, now)
+                : undefined;
         fail(
-            `${key} must be ${what} in PEM; got ${typeof value === "string" ? "text with no PEM certificate" : showJson(value)}`,
+            named !== undefined ? `${key} ${named}` : `${key} must be ${what} in PEM; got text with no PEM certificate`,
         );
         return undefined;
     }
@@ -67,7 +77,7 @@ function rootsPem(value: Json | undefined, key: string, what: string, fail: Fail
         fail(`${key} ${problem}`);
         return undefined;
     }
-    return value as string;
+    return value;
 }
 
 function services(value: Json | undefined, namespace: string, fail: Fail): UiServiceConfig[] {
@@ -413,24 +423,28 @@ function customerFacing(value: Json | undefined, fail: Fail): Record<string, Cus
                       fail,
                   ) ?? epoch);
         let certificate: string | undefined;
-        const pastedKey = typeof given.certificate === "string" ? privateKeyLabel(given.certificate) : undefined;
+        const pastedKey = typeof given.certificate === "string" ? pastedPrivateKey(given.certificate) : undefined;
         // The leaf and its chain joined by cat without a line break: each block still parses apart, but Envoy refuses the text.
         const joined = typeof given.certificate === "string" ? runTogetherPemBlock(given.certificate) : undefined;
         if (pastedKey !== undefined) {
             // Stack configuration is stored in clear; never quote the text.
             fail(
-                `${key}.certificate holds a private key (a "${pastedKey}" PEM block): the stack configuration is kept in clear, so take the key out ` +
+                `${key}.certificate holds a private key (${pastedKey}): the stack configuration is kept in clear, so take the key out ` +
                     `(and, if it is this host's key, raise ${key}.epoch for a new key and CSR); give the public CA's certificate and its chain only`,
             );
         } else if (joined !== undefined) {
             fail(`${key}.certificate has ${runTogetherProblem(joined)}`);
         } else if (given.certificate !== undefined) {
-            if (typeof given.certificate !== "string" || certificates(given.certificate) === undefined) {
+            // Read as CustomerFacingTls reads it, so that both name the same block.
+            const chain = typeof given.certificate === "string" ? publicChainOf(given.certificate) : NO_CERTIFICATE;
+            if (chain === NO_CERTIFICATE) {
                 fail(
                     `${key}.certificate must be the public CA's certificate in PEM (the leaf, then its chain); got ${typeof given.certificate === "string" ? "text with no PEM certificate" : showJson(given.certificate)}`,
                 );
+            } else if (typeof chain === "string") {
+                fail(`${key}.certificate ${chain}; give the public CA's certificate in PEM (the leaf, then its chain)`);
             } else {
-                certificate = given.certificate;
+                certificate = given.certificate as string;
             }
         }
         if (problems.length === 0 && !clash && !tooLong && shadows === undefined) {

@@ -2,7 +2,7 @@
 import * as crypto from "crypto";
 import { OfflineRootConfig, RootSlot, TrustDomains } from "./types";
 import { ROOT_SLOTS, ROOT_TITLES, ROOT_TRUST_DOMAINS, rootSlots, TRUST_DOMAINS, TrustLayout } from "../plan/hierarchy";
-import { pastedKeyProblem, pemBlocks, pemEncode, privateKeyLabel } from "../pki/pem";
+import { pastedKeyProblem, pastedPrivateKey, pemBlocks, pemEncode } from "../pki/pem";
 import { spkiPin } from "../pki/pins";
 import { rootBinding } from "../pki/rootBinding";
 import { isSelfSigned, isVersion1, subjectOf, VERSION_1_CA } from "../pki/x509";
@@ -42,10 +42,10 @@ const OFFLINE_ROOT_MEMBERS = ["certificate", "intermediates", "crls"];
  * no config key.
  */
 function pastedKey(value: unknown, key: string, give: string): string | undefined {
-    const label = typeof value === "string" ? privateKeyLabel(value) : undefined;
-    return label === undefined
+    const found = typeof value === "string" ? pastedPrivateKey(value) : undefined;
+    return found === undefined
         ? undefined
-        : `${key} ${pastedKeyProblem(label, "the stack configuration is kept in clear and this text is handed out wherever the root is trusted", give)}`;
+        : `${key} ${pastedKeyProblem(found, "the stack configuration is kept in clear and this text is handed out wherever the root is trusted", give)}`;
 }
 
 /** A bad PEM value, without echoing a whole certificate back. */

@@ -1,4 +1,5 @@
 import { domainToASCII } from "url";
+import { BASE64_RUN, isBareKey } from "../pki/pem";
 
 /**
  * The small vocabulary of config validation: config values as JSON (what Pulumi passes for
@@ -78,24 +79,6 @@ export const isMap = (v: Json | undefined): v is JsonMap => typeof v === "object
  */
 const PRIVATE_KEY_BLOCK =
     /-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----(?:[^]*?-----END \1PRIVATE KEY-----|[^]*$)|(?<![A-Za-z0-9+/=\s])[A-Za-z0-9+/=\s]*-----END [A-Z0-9 ]*PRIVATE KEY-----/g;
-
-/** A base64 run at a word start beginning with "M" (DER's SEQUENCE), across line breaks. */
-const BASE64_RUN = /(?<![A-Za-z0-9+/=])M[A-Za-z0-9+/=]*(?:\r?\n[A-Za-z0-9+/=]+)*/g;
-
-/**
- * Whether base64 (at least 30 bytes) decodes to the start of a private key without its PEM lines:
- * a SEQUENCE whose first member is the version INTEGER 0 or 1, as PKCS#8, PKCS#1 and SEC1 keys
- * begin. Certificates, CSRs and encrypted keys begin with a SEQUENCE inside it instead. Only the
- * start is read, so a key copied in part is caught as well.
- */
-function isBareKey(base64: string): boolean {
-    const compact = base64.replace(/\s/g, "");
-    if (compact.length < 40) return false;
-    const der = Buffer.from(compact.slice(0, 16), "base64");
-    if (der[0] !== 0x30) return false;
-    const at = der[1] < 0x80 ? 2 : 2 + (der[1] & 0x7f);
-    return der[at] === 0x02 && der[at + 1] === 0x01 && (der[at + 2] === 0x00 || der[at + 2] === 0x01);
-}
 
 /** Text with every private key, as a PEM block or as its bare base64, replaced by a note that one was there. */
 export const withoutPrivateKeys = (text: string): string =>

@@ -59,14 +59,6 @@ export function privateKeyLabel(text: string): string | undefined {
     return /-----BEGIN ([A-Z0-9 ]*PRIVATE KEY)-----/.exec(text)?.[1];
 }
 
-/**
- * The refusal of a private key pasted with public material (the end of a sentence that starts
- * with the argument's name): `label` its PEM label, `clear` where the text goes in clear, `give`
- * what belongs there instead. Never quotes the text.
- */
-export const pastedKeyProblem = (label: string, clear: string, give: string): string =>
-    `holds a private key (a "${label}" PEM block): ${clear}, so take the key out (and replace it if the text has been shared); give ${give}`;
-
 /** BEGIN and END markers of PEM blocks, anywhere in a text (a line of its own or not: see pemLine). */
 const PEM_MARKER = /-----(BEGIN|END) ([A-Z0-9 ]+)-----/g;
 /** What may follow a BEGIN or END line's marker: white space (a CR, spaces) to the end of the line. */
@@ -88,6 +80,70 @@ function pemLine(text: string, marker: RegExpMatchArray, inString = false): bool
     LINE_END.lastIndex = at + marker[0].length;
     return startsLine && LINE_END.test(text);
 }
+
+/** A base64 run at a word start beginning with "M" (DER's SEQUENCE), across line breaks. */
+export const BASE64_RUN = /(?<![A-Za-z0-9+/=])M[A-Za-z0-9+/=]*(?:\r?\n[A-Za-z0-9+/=]+)*/g;
+
+/**
+ * Whether base64 (at least 30 bytes) decodes to the start of a private key without its PEM lines:
+ * a SEQUENCE whose first member is the version INTEGER 0 or 1, as PKCS#8, PKCS#1 and SEC1 keys
+ * begin. Certificates, CSRs and encrypted keys begin with a SEQUENCE inside it instead. Only the
+ * start is read, so a key copied in part is caught as well.
+ */
+export function isBareKey(base64: string): boolean {
+    const compact = base64.replace(/\s/g, "");
+    if (compact.length < 40) return false;
+    const der = Buffer.from(compact.slice(0, 16), "base64");
+    if (der[0] !== 0x30) return false;
+    const at = der[1] < 0x80 ? 2 : 2 + (der[1] & 0x7f);
+    return der[at] === 0x02 && der[at + 1] === 0x01 && (der[at + 2] === 0x00 || der[at + 2] === 0x01);
+}
+
+/**
+ * The text outside PEM blocks: what comes before a BEGIN marker and after the END marker of its
+ * label; a block without its END marker stays in, base64 and all. One pass over the markers.
+ */
+function outsidePemBlocks(text: string): string {
+    const outside: string[] = [];
+    let from = 0;
+    let open: string | undefined;
+    for (const marker of text.matchAll(PEM_MARKER)) {
+        const [whole, kind, label] = marker;
+        const at = marker.index ?? 0;
+        if (open === undefined && kind === "BEGIN") {
+            outside.push(text.slice(from, at));
+            from = at;
+            open = label;
+        } else if (kind === "END" && label === open) {
+            from = at + whole.length;
+            open = undefined;
+        }
+    }
+    outside.push(text.slice(from));
+    return outside.join("\n");
+}
+
+/**
+ * How a private key was pasted into text meant for public PEM blocks, for pastedKeyProblem, or
+ * undefined: as a PEM block of its own, or as its bare base64 (copied without its BEGIN and END
+ * lines) outside every block, which OpenSSL, Envoy and pemBlocks skip as they skip a comment, so
+ * the key would go on with the text unseen. Other text between blocks (openssl's subject= and
+ * issuer= lines) is left alone; base64 inside a block is its reader's to refuse.
+ */
+export function pastedPrivateKey(text: string): string | undefined {
+    const label = privateKeyLabel(text);
+    if (label !== undefined) return `a "${label}" PEM block`;
+    const runs = outsidePemBlocks(text).match(BASE64_RUN) ?? [];
+    return runs.some(isBareKey) ? "its base64 without the BEGIN and END lines" : undefined;
+}
+
+/**
+ * The refusal of a private key pasted with public material (the end of a sentence that starts
+ * with the argument's name): `found` how it is there (pastedPrivateKey), `clear` where the text
+ * goes in clear, `give` what belongs there instead. Never quotes the text.
+ */
+export const pastedKeyProblem = (found: string, clear: string, give: string): string =>
+    `holds a private key (${found}): ${clear}, so take the key out (and replace it if the text has been shared); give ${give}`;
 
 /**
  * The first PEM block of a text with no END line of its label before any other marker or the end

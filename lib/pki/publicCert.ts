@@ -18,7 +18,7 @@ import {
     unhandledCriticalExtensionOf,
     unhandledExtensionProblem,
 } from "./issuerChecks";
-import { pemBlocks } from "./pem";
+import { pemBlocks, pemDecode } from "./pem";
 import { spkiPin } from "./pins";
 import { caFlags } from "./trustBundle";
 import { brokenSignatureHashOf, expiredAt, isRootCopy, isSelfSigned, notYetValidAt, signedBy, subjectOf } from "./x509";
@@ -84,6 +84,36 @@ const dnsNamesOf = (cert: crypto.X509Certificate): string[] =>
         .split(", ")
         .filter((s) => s.startsWith("DNS:"))
         .map((s) => s.slice(4));
+
+/** What publicChainOf says of a text with no CERTIFICATE block. */
+export const NO_CERTIFICATE = "holds no certificate";
+
+/**
+ * The certificates of a public CA's chain (the leaf, then its intermediates) as pemBlocks reads
+ * them, as the stack and CustomerFacingTls read it alike; or why not, as the end of a sentence
+ * that starts with its name: NO_CERTIFICATE, or which block is no certificate, by its place (Node's
+ * reader names neither, and a refusal of the whole text sends one looking at the good leaf).
+ */
+export function publicChainOf(pem: string): crypto.X509Certificate[] | string {
+    const blocks = pemBlocks(pem, "CERTIFICATE");
+    if (blocks.length === 0) return NO_CERTIFICATE;
+    const chain: crypto.X509Certificate[] = [];
+    for (const [i, block] of blocks.entries()) {
+        try {
+            chain.push(new crypto.X509Certificate(block));
+        } catch {
+            // pemDecode says which line is damaged, never quoting it (the block may be a key).
+            let why = "";
+            try {
+                pemDecode(block, "CERTIFICATE");
+            } catch (error) {
+                why = ` (${(error as Error).message})`;
+            }
+            return `holds, as certificate ${i + 1} of ${blocks.length}, a block that is no certificate${why}`;
+        }
+    }
+    return chain;
+}
 
 /** The DNS name of a certificate (the first of a PEM chain) that covers `host`; undefined when none does. */
 export function nameCovering(pem: string, host: string): string | undefined {

@@ -21,7 +21,7 @@ import {
 } from "@peculiar/asn1-x509";
 import { CLOCK_SKEW_MS, crlValidAt, parseCrl } from "./crl";
 import { crlSignedBy } from "./crlSeries";
-import { byteOrderMarkProblem, pastedKeyProblem, pemBlocks, pemDecode, pemTextProblem } from "./pem";
+import { byteOrderMarkProblem, pastedKeyProblem, pastedPrivateKey, pemBlocks, pemDecode, pemTextProblem } from "./pem";
 import { expiredAt, isVersion1, subjectOf, VERSION_1_CA } from "./x509";
 
 /**
@@ -71,12 +71,20 @@ export function caFlags(cert: crypto.X509Certificate): {
  */
 export function trustBundleProblem(pem: unknown, now: Date, options: { dataPower?: boolean } = {}): string | undefined {
     if (typeof pem !== "string") return pemTextProblem(pem, "CA certificates");
+    const pasted = pastedPrivateKey(pem);
+    if (pasted !== undefined) {
+        return pastedKeyProblem(
+            pasted,
+            "a trust bundle is copied in clear to wherever it is used",
+            "CA certificates only",
+        );
+    }
     const labels = [...pem.matchAll(PEM_HEADER)].map((m) => m[1]);
     const other = labels.find((label) => label !== "CERTIFICATE");
     if (other !== undefined) {
         return other.includes("PRIVATE KEY")
             ? pastedKeyProblem(
-                  other,
+                  `a "${other}" PEM block`,
                   "a trust bundle is copied in clear to wherever it is used",
                   "CA certificates only",
               )
@@ -165,7 +173,11 @@ export function crlBundleProblem(
     const other = labels.find((label) => label !== "X509 CRL");
     if (other !== undefined) {
         return other.includes("PRIVATE KEY")
-            ? pastedKeyProblem(other, "ca.crl is copied in clear into every Secret that carries it", "CRLs only")
+            ? pastedKeyProblem(
+                  `a "${other}" PEM block`,
+                  "ca.crl is copied in clear into every Secret that carries it",
+                  "CRLs only",
+              )
             : `holds a "${other}" PEM block; ca.crl takes CRLs ("X509 CRL" blocks) only`;
     }
     const bom = byteOrderMarkProblem(crlPem);
