@@ -411,6 +411,27 @@ describe("The time the components check against: the machine's, or the plan's in
         );
     });
 
+    it("holds a young CRL of a CA it has no certificate of to the clock-lag rule unless told that CA may start later", async () => {
+        // MeshPluginCa checks plain crlPem before its CA is made (unlistedCaStart Infinity): a CRL of
+        // that CA, not known yet, waits for the check against its certificate once it is.
+        const now = Math.floor(Date.now() / 1000) * 1000; // CRL times are whole seconds
+        const root = await mintRoot("Lag root");
+        const intermediate = await mintSubCa(root, "Lag intermediate");
+        const caCrl = emptyCrlOf(root, now - hour, now + hour) + emptyCrlOf(intermediate, now - 60_000, now + hour);
+        const names = { bundle: "trustedRootsPem", refused: "every workload" };
+        const young =
+            `holds a CRL of CN=Lag intermediate valid from ${new Date(now - 60_000).toISOString()}, less than 5 minutes before now (${new Date(now).toISOString()}), ` +
+            "and no older CRL of its CA valid now: Envoy checks a CRL's thisUpdate against the node's clock with no allowance, so a node whose clock lags " +
+            `would refuse every workload whose chain has that CA; give that CA's previous CRL beside it, or deploy from ${new Date(now + CLOCK_SKEW_MS - 60_000).toISOString()}`;
+        assert.deepStrictEqual(
+            [
+                crlBundleProblem(caCrl, root.certPem, new Date(now), names),
+                crlBundleProblem(caCrl, root.certPem, new Date(now), names, [], Infinity),
+            ],
+            [young, undefined],
+        );
+    });
+
     it("tells two CAs of one name apart by key, as BoringSSL does: the current CRL of one does not cover the other's early one", async () => {
         const now = Math.floor(Date.now() / 1000) * 1000; // CRL times are whole seconds
         // The same root re-keyed under its name (a renewal that keeps the subject), each with a client.

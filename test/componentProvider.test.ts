@@ -2090,6 +2090,40 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         ]);
     });
 
+    it("makes no key, CSR or certificate of a MeshPluginCa whose trustedRootsPem or crlPem, given as plain text, is refused", async () => {
+        // Checked before the CA is made; before, its key, CSR and certificate were registered first.
+        const { root, ca, issuing, other, otherRootCrl } = await refusedInputs();
+        const mesh = (extra: pulumi.Inputs): [string, pulumi.Inputs] => [
+            "MeshPluginCa",
+            { cluster: "east", keyAlgorithm: "ECDSA", issuer: { ...issuing, rootCertPem: root.certPem }, ...extra },
+        ];
+        const outcomes = await refusalsOnceResolved([
+            mesh({ trustedRootsPem: "hello" }),
+            mesh({ trustedRootsPem: ca.keyPem }),
+            mesh({ trustedRootsPem: other.certPem }),
+            mesh({ crlPem: "garbage" }),
+            mesh({ crlPem: otherRootCrl }),
+        ]);
+        const refused = (message: string) => ({ message, children: [] });
+        assert.deepStrictEqual(outcomes, [
+            refused(
+                "MeshPluginCa trustedRootsPem holds no PEM certificate; give the PEM certificate(s) of the CA(s) to trust",
+            ),
+            refused(
+                'MeshPluginCa trustedRootsPem holds a private key (a "EC PRIVATE KEY" PEM block): a trust bundle is copied in clear to wherever it is used, so take the key out (and replace it if the text has been shared); give CA certificates only',
+            ),
+            refused(
+                "MeshPluginCa bad: trustedRootsPem does not hold CN=Bank root, the root this CA chains to: istiod would refuse cacerts (its cert-chain.pem does not verify against root-cert.pem) and workloads would not trust what it signs; give that root in trustedRootsPem, after the roots it held before (istiod up to 1.29 takes a changed root-cert.pem only when one holds the other's bytes)",
+            ),
+            refused(
+                'MeshPluginCa bad: crlPem holds no PEM CRL; give the CRLs ("X509 CRL" blocks) of every CA of the peer\'s chains, or leave it unset for no revocation check',
+            ),
+            refused(
+                "MeshPluginCa bad: crlPem holds no CRL signed by CN=Bank root of trustedRootsPem: once ca.crl is set Envoy checks a CRL for every certificate of the peer's chain, the root's included (CRL_CHECK_ALL), so every workload would be refused; add that root's CRL",
+            ),
+        ]);
+    });
+
     it("registers no Gateway of a CustomerFacingTls whose certificatePem, given as an output, is refused once it resolves", async () => {
         // Checked in an apply; before, the Gateway was registered all the same, naming a Secret
         // never made. The keys and CSRs are made: the certificate is checked against its key.

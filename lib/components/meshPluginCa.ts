@@ -8,20 +8,30 @@ import { caKey, MESH_CA_SECRET, meshCaId, meshCaSubject } from "../plan/plan";
 import { signedNoCrl } from "../pki/crlSeries";
 import { pemBlocks } from "../pki/pem";
 import { subjectOf } from "../pki/x509";
-import { checkClock } from "./checkClock";
-import { epochArgument, flagArgument, isGiven, organizationArgument, refuseOutput } from "./arguments";
+import { checkClock, CheckClock } from "./checkClock";
+import { epochArgument, flagArgument, isGiven, isLater, organizationArgument, refuseOutput } from "./arguments";
 import { argumentError } from "./errors";
 import { checkedSigner, checkSignerInputNames, signerOf, SignerArgs, SIGNER_INPUTS } from "./intermediateCa";
 import {
     afterCheck,
+    CaSigner,
     certificateSettings,
     checkArgs,
     checkCaSubject,
     InputNames,
     issueCaCertificate,
+    OfflineSigner,
     SignedName,
 } from "./keys";
-import { certificatesOf, chainCertificatesOf, checkedTrustBundle, joinPemOutputs, withCrls } from "./pem";
+import {
+    certificatesOf,
+    chainCertificatesOf,
+    checkCrls,
+    checkedTrustBundle,
+    joinPemOutputs,
+    onlyRootsWithCrl,
+    withCrls,
+} from "./pem";
 
 export interface MeshPluginCaArgs extends SignerArgs {
     /** The cluster whose istiod signs with this CA; it goes into the CA's common name. */
@@ -204,6 +214,29 @@ export class MeshPluginCa extends pulumi.ComponentResource {
         const subject = { ...meshCaSubject(environment, cluster, organization), commonName: commonName(environment) };
         checkCaSubject(subject, "MeshPluginCa", this);
 
+        // istiod (Go) verifies the mesh's chains; the workload certificates it issues are both
+        // server and client certificates, which Envoy's BoringSSL and OpenSSL check so.
+        const checked = checkedSigner(
+            args,
+            signer,
+            {
+                subject,
+                fix: "give it a name of its own: another environment, organization or generation, or a root named otherwise",
+            },
+            "MeshPluginCa",
+            this,
+            true,
+            [ISTIO_WORKLOAD_IDENTITY, ISTIOD_SERVING_NAME],
+            ["serverAuth", "clientAuth"],
+        );
+        // With an offline root, istiod gets cacerts only once the ceremony has signed: a secret
+        // without a certificate would make istiod fail instead of falling back. Empty text is no
+        // signature either (a YAML "", Python's `config.get(...) or ""`), as the CA takes it.
+        const signed = isGiven(args.offlineRoot) ? args.offlineRoot.signedCertPem : undefined;
+        const pending = isGiven(args.offlineRoot) && (!isGiven(signed) || signed === "");
+        const makesCacerts = installed && !pending;
+        const clock = checkClock();
+        if (makesCacerts) checkPlainCacertsTrust(args, checked, name, this, clock);
         const ca = issueCaCertificate(
             this,
             name,
@@ -214,21 +247,7 @@ export class MeshPluginCa extends pulumi.ComponentResource {
                 earlyRenewalDays,
                 epoch,
             },
-            // istiod (Go) verifies the mesh's chains; the workload certificates it issues are both
-            // server and client certificates, which Envoy's BoringSSL and OpenSSL check so.
-            checkedSigner(
-                args,
-                signer,
-                {
-                    subject,
-                    fix: "give it a name of its own: another environment, organization or generation, or a root named otherwise",
-                },
-                "MeshPluginCa",
-                this,
-                true,
-                [ISTIO_WORKLOAD_IDENTITY, ISTIOD_SERVING_NAME],
-                ["serverAuth", "clientAuth"],
-            ),
+            checked,
             "MeshPluginCa",
         );
 
@@ -239,15 +258,10 @@ export class MeshPluginCa extends pulumi.ComponentResource {
         this.rootCertPem = ca.rootCertPem;
         this.certChainPem = joinPemOutputs(chainCertificatesOf(ca.chainPem), certificatesOf(ca.rootCertPem));
 
-        // With an offline root, istiod gets cacerts only once the ceremony has signed: a secret
-        // without a certificate would make istiod fail instead of falling back. Empty text is no
-        // signature either (a YAML "", Python's `config.get(...) or ""`), as the CA takes it.
-        const signed = isGiven(args.offlineRoot) ? args.offlineRoot.signedCertPem : undefined;
-        const pending = isGiven(args.offlineRoot) && (!isGiven(signed) || signed === "");
         const clusterResource = meshCaId(args.cluster);
         // cacerts' contents as checked in applies when given as outputs: the PeerAuthentication waits on them.
         const cacertsChecked: pulumi.Output<string>[] = [];
-        if (installed && !pending) {
+        if (makesCacerts) {
             const { rootCertPem, crlPem } = checkedCacertsTrust(
                 args,
                 this.rootCertPem,
@@ -255,6 +269,7 @@ export class MeshPluginCa extends pulumi.ComponentResource {
                 this.certChainPem,
                 name,
                 this,
+                clock,
             );
             // An output that resolves to empty text is known too late to leave cacerts out.
             const caCertPem = this.certPem.apply((pem) => {
@@ -362,8 +377,8 @@ function checkedCacertsTrust(
     chainPem: pulumi.Output<string>,
     name: string,
     resource: pulumi.Resource,
+    clock: CheckClock,
 ): { rootCertPem: pulumi.Output<string>; crlPem?: pulumi.Output<string> } {
-    const clock = checkClock();
     const rootCertPem = !isGiven(args.trustedRootsPem)
         ? signerRootPem
         : pulumi
@@ -379,6 +394,36 @@ function checkedCacertsTrust(
         .all([caCrl, caPem, chainPem])
         .apply(([crls, ca, chain]) => withChainCrls(crls, ca, chain, name, resource));
     return { rootCertPem: caCrt, crlPem };
+}
+
+/**
+ * checkedCacertsTrust's checks of trustedRootsPem and crlPem given as plain text, run before the CA
+ * is made so that a refusal leaves no key, CSR or certificate: against the signer's root when
+ * that is plain text too (an issuer given as PEM, checked at once), and without this CA, whose
+ * certificate is not known yet (its CRLs are held to the clock-lag rule once it is). Given as
+ * outputs they are checked once they resolve, after the CA is made.
+ */
+function checkPlainCacertsTrust(
+    args: MeshPluginCaArgs,
+    signer: CaSigner | OfflineSigner,
+    name: string,
+    resource: pulumi.Resource,
+    clock: CheckClock,
+): void {
+    // An offline root is checked in an apply (offlineRootAlone): not read before that.
+    const root = !isGiven(args.offlineRoot) && typeof signer.rootCertPem === "string" ? signer.rootCertPem : undefined;
+    let roots = root;
+    if (isGiven(args.trustedRootsPem)) {
+        if (isLater(args.trustedRootsPem)) return;
+        roots = args.trustedRootsPem;
+        checkedTrustBundle(roots, "MeshPluginCa trustedRootsPem", resource, clock);
+        if (root !== undefined) withSignerRoot(roots, root, name, resource);
+    }
+    if (roots === undefined || !isGiven(args.crlPem) || isLater(args.crlPem)) return;
+    const names = { component: `MeshPluginCa ${name}`, ...MESH_CRL_ARGUMENTS };
+    onlyRootsWithCrl(roots, names, resource);
+    const chain = typeof args.issuer?.chainPem === "string" ? pemBlocks(args.issuer.chainPem, "CERTIFICATE") : [];
+    checkCrls(args.crlPem, roots, names, resource, clock, chain, Infinity);
 }
 
 /**

@@ -124,13 +124,27 @@ export function checkedCrls(
     clock: CheckClock,
     issuers: pulumi.Input<string> = "",
 ): pulumi.Output<string> {
-    return pulumi.all([caCrt, crlPem, issuers]).apply(([roots, crls, cas]) => {
-        const problem = crlBundleProblem(crls, roots, clock(), names, pemBlocks(cas, "CERTIFICATE"));
-        if (problem !== undefined) {
-            throw argumentError(`${names.component}: ${names.crl} ${problem}`, resource);
-        }
-        return crls;
-    });
+    return pulumi
+        .all([caCrt, crlPem, issuers])
+        .apply(([roots, crls, cas]) => checkCrls(crls, roots, names, resource, clock, pemBlocks(cas, "CERTIFICATE")));
+}
+
+/**
+ * checkedCrls' check of resolved text, at once: `unlistedCaStart` as crlBundleProblem takes it
+ * (Infinity before a CA of the peers' chains is made).
+ */
+export function checkCrls(
+    crlPem: string,
+    caCrt: string,
+    names: { component: string; bundle: string; crl: string; refused: string },
+    resource: pulumi.Resource,
+    clock: CheckClock,
+    issuers: readonly string[] = [],
+    unlistedCaStart?: number,
+): string {
+    const problem = crlBundleProblem(crlPem, caCrt, clock(), names, issuers, unlistedCaStart);
+    if (problem !== undefined) throw argumentError(`${names.component}: ${names.crl} ${problem}`, resource);
+    return crlPem;
 }
 
 /**

@@ -159,7 +159,9 @@ export function unexpiredCertificates(pem: string, now: Date): string {
  * a node whose clock lags, a CA whose CRLs all became valid less than CLOCK_SKEW_MS ago, unless
  * the CA itself starts no earlier (`issuers`: CA certificates of the peers' chains the caller
  * has besides the roots, whose start counts as theirs do). `names`: the trust bundle's argument,
- * and who would be refused. Never quotes the text.
+ * and who would be refused. `unlistedCaStart`: the start taken for a CA none of these certificates
+ * is; Infinity for a check run before a CA of the chains is made, which holds its CRLs to the lag
+ * rule only once its certificate is known (and checked again then). Never quotes the text.
  */
 export function crlBundleProblem(
     crlPem: unknown,
@@ -167,6 +169,7 @@ export function crlBundleProblem(
     now: Date,
     names: { bundle: string; refused: string },
     issuers: readonly string[] = [],
+    unlistedCaStart = -Infinity,
 ): string | undefined {
     if (typeof crlPem !== "string") return pemTextProblem(crlPem, "CRLs");
     const labels = [...crlPem.matchAll(PEM_HEADER)].map((m) => m[1]);
@@ -219,7 +222,7 @@ export function crlBundleProblem(
                 roots: roots.filter((root) => signers.includes(root)),
                 // When known, the CA's earliest start (a renewal keeps the key): a node whose
                 // clock is before it refuses the CA, CRL or not.
-                caStart: starts.length > 0 ? Math.min(...starts) : -Infinity,
+                caStart: starts.length > 0 ? Math.min(...starts) : unlistedCaStart,
             });
         } catch (error) {
             return `holds a CRL that cannot be read (X509 CRL block ${i + 1}: ${(error as Error).message}); give the CRLs as their CAs signed them`;
