@@ -2154,6 +2154,37 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         ]);
     });
 
+    it("makes no host's key or CSR of a CustomerFacingTls whose certificatePem, given as plain text, is refused", async () => {
+        // Checked before any host's key is made; before, in an apply after every host's key and CSR.
+        const { ca } = await bankIssuer();
+        const other = await mintLeaf(ca, {
+            commonName: "z.bank.example",
+            dnsNames: ["z.bank.example"],
+            allowedUses: ["server_auth"],
+        });
+        const hosts = (certificatePem: string): [string, pulumi.Inputs] => [
+            "CustomerFacingTls",
+            { hosts: [{ host: "a.bank.example" }, { host: "b.bank.example", certificatePem }], keyAlgorithm: "ECDSA" },
+        ];
+        const outcomes = await refusalsOnceResolved([
+            hosts("not a cert"),
+            hosts(ca.keyPem),
+            hosts(other.cert + ca.certPem),
+        ]);
+        const refused = (message: string) => ({ message, children: [] });
+        assert.deepStrictEqual(outcomes, [
+            refused(
+                "CustomerFacingTls bad: the certificatePem given for b.bank.example holds no certificate; give the public CA's certificate (leaf first, then its intermediates) or leave certificatePem out until it comes",
+            ),
+            refused(
+                'CustomerFacingTls bad: the certificatePem given for b.bank.example holds a private key (a "EC PRIVATE KEY" PEM block): certificates are handed out and stored in clear, so take the key out (and replace it if the text has been shared); give the public CA\'s certificate and its intermediates only',
+            ),
+            refused(
+                "CustomerFacingTls bad: the certificate given for b.bank.example is for DNS:z.bank.example, not for b.bank.example; give the certificate the public CA issued for this host's CSR",
+            ),
+        ]);
+    });
+
     it("raises its refusals so that Pulumi's hosts print the message alone, no stack trace, whether raised in the call or in an apply", async () => {
         // An error raised in an apply (a check of PEMs that come as outputs) reaches the host as an
         // unhandled rejection: cmd/run-plugin/run.js (and cmd/run for TypeScript programs) prints a

@@ -26,6 +26,7 @@ import {
     hostArgument,
     idArgument,
     isGiven,
+    isLater,
     kubernetesNameArgument,
     refuseCaSecretName,
     refuseLongSecretName,
@@ -245,6 +246,7 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
             this,
         );
         const hosts = listArgument(args.hosts, "CustomerFacingTls hosts", this);
+        const clock = checkClock();
         hosts.forEach((h, i) => {
             hostArgument(h.host, `CustomerFacingTls hosts[${i}].host`, this);
             if (isGiven(h.id)) idArgument(h.id, `CustomerFacingTls hosts[${i}].id`, this);
@@ -291,6 +293,10 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
                     this,
                 );
             }
+            // Plain text is checked before any host's key is made; an output once it resolves (below).
+            if (isGiven(h.certificatePem) && !isLater(h.certificatePem)) {
+                publicCertificateFor(name, h.host, h.certificatePem, clock(), this);
+            }
         });
         refuseShared(
             hosts,
@@ -328,7 +334,6 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
                 `CustomerFacingTls hosts "${first.host}" and "${second.host}" both name the secret "${secretName}"; give each host its own secretName`,
             this,
         );
-        const clock = checkClock();
         const key = leafKey(
             choice(args.keyAlgorithm, Object.values(KeyAlgorithm), "RSA", "CustomerFacingTls keyAlgorithm", this),
         );
@@ -355,14 +360,15 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
                 generations.map((g) => [String(g.epoch), g.key.publicKeyPem.apply(spkiPin)]),
             );
             if (!isGiven(h.certificatePem)) continue;
+            const given = h.certificatePem;
             const served = pulumi
-                .all([h.certificatePem, certified.key.publicKeyPem])
+                .all([given, certified.key.publicKeyPem])
                 .apply(([pem, publicKeyPem]) =>
                     servedChain(
                         checkSignedFor(
                             `CustomerFacingTls ${name}: the certificatePem given for ${h.host}`,
                             `${name}-${id}`,
-                            publicCertificateFor(name, h.host, pem, clock(), this),
+                            isLater(given) ? publicCertificateFor(name, h.host, pem, clock(), this) : pem,
                             publicKeyPem,
                             this,
                         ),
