@@ -17,6 +17,8 @@ import { planFromRawConfig } from "../lib/plan/plan";
 import { PendingSignaturesError } from "../lib/render/render";
 import { expiredOfflineMessage } from "../lib/stack";
 import { ConfigError, validateConfig } from "../lib/config/validate";
+import { readDeployed } from "../lib/lifecycle/deployed";
+import { decide as decideLifecycle } from "../lib/lifecycle/rules";
 import { decide, summary } from "./consumers";
 import { writeSeededStateFile } from "./engineKeys";
 import {
@@ -617,6 +619,82 @@ describe("Offline roots: no root key enters the stack", function () {
                 ].map((k) => `pki:offlineRoots.${k}`),
             ],
         );
+    });
+
+    it("renews a CA the ceremony signed for fewer days than pki:validityDays.intermediate by its certificate: inventory, expiry and the lifecycle", async () => {
+        // The ceremony signs shorter when told to (--days), and must when the root has less time left.
+        const short = { "mesh-ca-example": 60, "apic-client-ca": 90 };
+        const resigned = { ...signed };
+        for (const [id, validityDays] of Object.entries(short)) {
+            resigned[id] = signIntermediate({
+                rootKeyPem: roots[ROOT_OF[id]].keyPem,
+                rootCertPem: roots[ROOT_OF[id]].certPem,
+                csrPem: csrs[id],
+                validityDays,
+            });
+        }
+        const shorter = await renderConfig({ ...base, offlineRoots: config(resigned) }, "offline-short", state);
+        // Renewed with the configured third of the lifetime the certificate has (not of 1095 days) left.
+        const renewAt = (id: string, days: number) =>
+            new Date(Date.parse(new crypto.X509Certificate(resigned[id]).validFrom) + days * 86_400_000).toISOString();
+        const meshRenewAt = renewAt("mesh-ca-example", 40);
+        assert.deepStrictEqual(
+            shorter.inventory
+                .filter((c) => c.role !== "root" && c.issuer.endsWith("root"))
+                .map((c) => [c.id, c.validityDays, c.renewAfterDays, c.renewAt]),
+            [
+                ["gateway-server-ca", 1095, 730, renewAt("gateway-server-ca", 730)],
+                ["apic-client-ca", 90, 60, renewAt("apic-client-ca", 60)],
+                ["mesh-ca-example", 60, 40, meshRenewAt],
+            ],
+        );
+        // expiry reads the renewal point from the render's inventory.json (warned of 20 days ahead, its window, only by it).
+        const judged = async (now: string) => {
+            const { out } = await cli(
+                "expiry",
+                "--dir",
+                shorter.dir,
+                "--now",
+                now,
+                "--warn-days",
+                "1",
+                "--format",
+                "json",
+            );
+            const rows = (JSON.parse(out) as { rows: { subject: string; renewAt: string; status: string }[] }).rows;
+            return rows.filter((r) => r.subject.includes("mesh CA")).map((r) => [r.renewAt, r.status]);
+        };
+        const before = new Date(Date.parse(meshRenewAt) - 1000).toISOString();
+        assert.deepStrictEqual(await judged(before), [[meshRenewAt, "ok"]]);
+        assert.deepStrictEqual(await judged(meshRenewAt), [[meshRenewAt, "renew due"]]);
+        // The lifecycle proposes the mesh CA's rotation then, whose new CSR the ceremony signs.
+        const deployed = readDeployed(shorter.dir);
+        const proposed = (now: string) =>
+            decideLifecycle({ config: shorter.plan.config, deployed, now: new Date(now), soakDays: 7 })
+                .proposals.filter((p) => p.kind === "prepare-ca")
+                .map((p) => [p.subject, p.why, p.afterDeploy]);
+        assert.deepStrictEqual(proposed(before), []);
+        // A window never shorter than a staged rotation's two soaks (MIN_CA_RENEWAL_DAYS), nor longer than the lifetime.
+        const windowOf = (validityDays: number) => {
+            const pem = signIntermediate({
+                rootKeyPem: roots.meshRoot.keyPem,
+                rootCertPem: roots.meshRoot.certPem,
+                csrPem: csrs["mesh-ca-example"],
+                validityDays,
+            });
+            const ca = planFromRawConfig({ ...base, offlineRoots: config({ ...signed, "mesh-ca-example": pem }) }).cas;
+            return ca.filter((c) => c.id === "mesh-ca-example").map((c) => [c.validityDays, c.earlyRenewalDays]);
+        };
+        assert.deepStrictEqual([30, 10].map(windowOf), [[[30, 14]], [[10, 10]]]);
+        const meshNotAfter = new Date(new crypto.X509Certificate(resigned["mesh-ca-example"]).validTo);
+        assert.deepStrictEqual(proposed(meshRenewAt), [
+            [
+                "pki:caRotation.meshCa",
+                `its CA (generation 0) is inside its renewal window since ${meshRenewAt.slice(0, 10)} and expires on ${meshNotAfter.toISOString().slice(0, 10)}`,
+                "the update stops after making the new CA's key and CSR: sign it at the ceremony " +
+                    '("apic-istio-pki ceremony sign") and put the certificate under pki:offlineRoots.<root>.intermediates',
+            ],
+        ]);
     });
 
     it("makes the Pulumi entry point create only the CAs' keys and CSRs, export them and report an error", async () => {

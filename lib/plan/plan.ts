@@ -25,6 +25,7 @@ import {
     DeployedServer,
     describePosition,
     inRotation,
+    MIN_CA_RENEWAL_DAYS,
     normalSerial,
     positionAt,
     RetiredCa,
@@ -590,6 +591,19 @@ function describeCertificate(pem: string): { subject: SubjectSpec; key: KeySpec;
     };
 }
 
+/**
+ * Lifetime and renewal window of a CA the offline ceremony signed, from that certificate: the
+ * ceremony may sign for fewer days than pki:validityDays.intermediate (it must when the root has
+ * less left), and the CA is renewed before its own end. The window keeps the configured share of
+ * the lifetime (a third by default), as the plan's does for the full one, but never below the
+ * days a staged rotation needs (MIN_CA_RENEWAL_DAYS; all of a shorter lifetime).
+ */
+function signedCaLifetime(pem: string, config: PkiConfig): Pick<CaPlan, "validityDays" | "earlyRenewalDays"> {
+    const { validityDays } = describeCertificate(pem);
+    const share = Math.floor((config.earlyRenewalDays.intermediate * validityDays) / config.validityDays.intermediate);
+    return { validityDays, earlyRenewalDays: Math.max(share, Math.min(MIN_CA_RENEWAL_DAYS, validityDays)) };
+}
+
 /** `<slot id>` for the first generation, `<slot id>-g<n>` after (also the resource names). */
 export const caInstanceId = (slotId: CaId, generation: number): CaId =>
     generation === 0 ? slotId : `${slotId}-g${generation}`;
@@ -679,17 +693,22 @@ export function planCas(config: PkiConfig): CaPlan[] {
         commonName: string,
     ): CaPlan[] => {
         const rootSlot = rootOf(slot, trustDomains);
-        return intermediateInstances(caRotation[slot], caRotation[rootSlot]).map((instance) => ({
-            ...base,
-            id: caInstanceId(slotId, instance.generation),
-            slotId,
-            slot,
-            generation: instance.generation,
-            active: instance.active,
-            subject: subject(`${commonName}${generationSuffix(instance.generation)}`, config.organization),
-            issuer: caInstanceId(ROOT_IDS[rootSlot], instance.rootGeneration),
-            offline: rootSlot in config.offlineRoots,
-        }));
+        return intermediateInstances(caRotation[slot], caRotation[rootSlot]).map((instance) => {
+            const id = caInstanceId(slotId, instance.generation);
+            const signed = config.offlineRoots[rootSlot]?.intermediates[id];
+            return {
+                ...base,
+                ...(signed !== undefined ? signedCaLifetime(signed, config) : {}),
+                id,
+                slotId,
+                slot,
+                generation: instance.generation,
+                active: instance.active,
+                subject: subject(`${commonName}${generationSuffix(instance.generation)}`, config.organization),
+                issuer: caInstanceId(ROOT_IDS[rootSlot], instance.rootGeneration),
+                offline: rootSlot in config.offlineRoots,
+            };
+        });
     };
     const caName = (slot: IntermediateSlot): string => `${config.environment} ${INTERMEDIATE_TITLES[slot]}`;
     const intermediateBase = {
