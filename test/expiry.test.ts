@@ -1122,7 +1122,11 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
         const leaf = new X509Certificate(rendered.read("apic/ob/client.crt"));
         const file = path.join(folder, "inventory.json");
         const fix =
-            "restore the inventory.json the render wrote, or remove it (renewal points then fall back to two thirds of each lifetime)";
+            "render again, which writes it anew, or restore the inventory.json the render wrote, or remove it (renewal points then fall back to two thirds of each lifetime)";
+        const notAnInstant = (i: number, of: string, got: string) =>
+            `${file}: certificates[${i}].renewAt${of} must be an ISO 8601 time with its zone (or a date), as render writes it, e.g. 2027-01-31T00:00:00.000Z; got ${got}; ${fix}`;
+        const withRenewAt = (renewAt: string) =>
+            JSON.stringify({ certificates: [{ id: "mesh-ca-example", sha256: leaf.fingerprint256, renewAt }] });
         const cases: [string, string][] = [
             ["{bad", `${file} is not JSON (broken at character 2); ${fix}`],
             // A password file copied over it: Node's own message would quote it.
@@ -1135,8 +1139,12 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
             ],
             [
                 JSON.stringify({ certificates: [{ sha256: leaf.fingerprint256, renewAt: "not a date" }] }),
-                `${file}: certificates[0].renewAt must be a date, e.g. 2027-01-31T00:00:00.000Z; got "not a date"; ${fix}`,
+                notAnInstant(0, "", '"not a date"'),
             ],
+            // Date.parse takes "1" for 2001-01-01, and a time without its zone in the local one (due or not by TZ).
+            [withRenewAt("1"), notAnInstant(0, " (of mesh-ca-example)", '"1"')],
+            [withRenewAt("2026-12-10T12:00:00"), notAnInstant(0, " (of mesh-ca-example)", '"2026-12-10T12:00:00"')],
+            [withRenewAt("2026-02-30T00:00:00Z"), notAnInstant(0, " (of mesh-ca-example)", '"2026-02-30T00:00:00Z"')],
         ];
         for (const [content, message] of cases) {
             fs.writeFileSync(file, content);

@@ -17,7 +17,7 @@ import { pkcs7Contents } from "../pki/pkcs7";
 import { pfxOf, pkcs12Certificates, Pkcs12PasswordError } from "../pki/pkcs12";
 import { expiredAt, notYetValidAt } from "../pki/x509";
 import { textTable } from "./format";
-import { Command, InputError, oneOf, parse, parseNow, UsageError } from "./stackSource";
+import { Command, InputError, isoInstant, oneOf, parse, parseNow, UsageError } from "./stackSource";
 
 const USAGE = `usage: expiry (--dir DIR | --pem FILE [--pem FILE...]) [--warn-days 30] [--crl-warn-fraction 0.5] [--now ISO] [--format text|json]
 
@@ -200,7 +200,7 @@ function recordedRenewals(dir: string | undefined): Map<string, string> {
     const file = dir === undefined ? undefined : path.join(dir, "inventory.json");
     if (file === undefined || !fs.existsSync(file)) return new Map();
     const fix =
-        "restore the inventory.json the render wrote, or remove it (renewal points then fall back to two thirds of each lifetime)";
+        "render again, which writes it anew, or restore the inventory.json the render wrote, or remove it (renewal points then fall back to two thirds of each lifetime)";
     const text = readBytes(file).toString("utf8");
     let inventory: unknown;
     try {
@@ -221,11 +221,15 @@ function inventoryProblem(inventory: unknown): string | undefined {
     if (!Array.isArray(certificates))
         return `certificates must be a list of { sha256, renewAt }; got ${got(certificates)}`;
     for (const [i, row] of certificates.entries()) {
-        const { sha256, renewAt } = (row ?? {}) as { sha256?: unknown; renewAt?: unknown };
+        const { id, sha256, renewAt } = (row ?? {}) as { id?: unknown; sha256?: unknown; renewAt?: unknown };
         if (typeof sha256 !== "string")
             return `certificates[${i}].sha256 must be a certificate's SHA-256 fingerprint; got ${got(sha256)}`;
-        if (typeof renewAt !== "string" || Number.isNaN(Date.parse(renewAt)))
-            return `certificates[${i}].renewAt must be a date, e.g. 2027-01-31T00:00:00.000Z; got ${got(renewAt)}`;
+        // As render writes it (toISOString). Date.parse would take "1" for 2001 and read a time
+        // without its zone in the local one, so that whether a CA is due would depend on TZ.
+        if (typeof renewAt !== "string" || isoInstant(renewAt) === undefined) {
+            const of = typeof id === "string" ? ` (of ${id})` : "";
+            return `certificates[${i}].renewAt${of} must be an ISO 8601 time with its zone (or a date), as render writes it, e.g. 2027-01-31T00:00:00.000Z; got ${got(renewAt)}`;
+        }
     }
     return undefined;
 }

@@ -161,20 +161,27 @@ export function oneOf<T extends string>(value: string, option: string, allowed: 
 export class InputError extends Error {}
 
 /**
- * `--now`: an ISO 8601 time with its zone, or a date (midnight UTC), on a real calendar day (Date
- * would roll 2026-02-30 over to March 2) between 1950 and 9999, the years X.509 dates carry.
+ * An ISO 8601 time with its zone, or a date (midnight UTC), on a real calendar day (Date would roll
+ * 2026-02-30 over to March 2) between 1950 and 9999, the years X.509 dates carry; else undefined.
+ * A time without its zone is refused: Date would read it in the local time zone.
  */
-export function parseNow(value: string): Date {
+export function isoInstant(value: string): Date | undefined {
     const time = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2}))?$/.test(value)
         ? Date.parse(value)
         : NaN;
     const [year, month, day] = value.slice(0, 10).split("-").map(Number);
     const calendarDay = new Date(Date.UTC(year, month - 1, day));
     const realDay = calendarDay.getUTCMonth() === month - 1 && calendarDay.getUTCDate() === day;
-    if (Number.isNaN(time) || !realDay || !inX509Years(new Date(time))) {
+    return Number.isNaN(time) || !realDay || !inX509Years(new Date(time)) ? undefined : new Date(time);
+}
+
+/** `--now`: an isoInstant. */
+export function parseNow(value: string): Date {
+    const time = isoInstant(value);
+    if (time === undefined) {
         throw new UsageError(
             `--now must be an ISO 8601 date or time with its zone on a real calendar day from 1950 to 9999, e.g. 2027-03-01T00:00:00Z; got "${value}"`,
         );
     }
-    return new Date(time);
+    return time;
 }
