@@ -1122,7 +1122,7 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
         const leaf = new X509Certificate(rendered.read("apic/ob/client.crt"));
         const file = path.join(folder, "inventory.json");
         const fix =
-            "render again, which writes it anew, or restore the inventory.json the render wrote, or remove it (renewal points then fall back to two thirds of each lifetime)";
+            "render again, which writes it anew, or restore the inventory.json the render wrote, or remove it (renewal points then fall back to two thirds of each lifetime, and the offline roots' CRL series go unwatched)";
         const notAnInstant = (i: number, of: string, got: string) =>
             `${file}: certificates[${i}].renewAt${of} must be an ISO 8601 time with its zone (or a date), as render writes it, e.g. 2027-01-31T00:00:00.000Z; got ${got}; ${fix}`;
         const withRenewAt = (renewAt: string) =>
@@ -1145,6 +1145,21 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
             [withRenewAt("1"), notAnInstant(0, " (of mesh-ca-example)", '"1"')],
             [withRenewAt("2026-12-10T12:00:00"), notAnInstant(0, " (of mesh-ca-example)", '"2026-12-10T12:00:00"')],
             [withRenewAt("2026-02-30T00:00:00Z"), notAnInstant(0, " (of mesh-ca-example)", '"2026-02-30T00:00:00Z"')],
+            [
+                '{"certificates":[],"crlSeries":{}}',
+                `${file}: crlSeries must be a list of { key, issuer, from, ends }; got {}; ${fix}`,
+            ],
+            [
+                '{"certificates":[],"crlSeries":[{"key":"pki:offlineRoots.clientRoot.crls","from":"2026-11-25T00:00:00Z"}]}',
+                `${file}: crlSeries[0].issuer must be text; got nothing; ${fix}`,
+            ],
+            [
+                JSON.stringify({
+                    certificates: [],
+                    crlSeries: [{ key: "k", issuer: "root", from: "2026-11-25T00:00:00Z", ends: "in a month" }],
+                }),
+                `${file}: crlSeries[0].ends must be an ISO 8601 time with its zone (or a date), as render writes it, e.g. 2027-01-31T00:00:00.000Z; got "in a month"; ${fix}`,
+            ],
         ];
         for (const [content, message] of cases) {
             fs.writeFileSync(file, content);
@@ -1154,7 +1169,7 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
                 [content, 2, "", `error: ${message}\n`],
             );
         }
-        // The renewal point it records is still used.
+        // The renewal point it records is still used, also without crlSeries (a render before it was recorded).
         fs.writeFileSync(
             file,
             JSON.stringify({ certificates: [{ sha256: leaf.fingerprint256, renewAt: "2020-01-01T00:00:00.000Z" }] }),

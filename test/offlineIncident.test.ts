@@ -9,6 +9,7 @@ import { validateConfig } from "../lib/config/validate";
 import { readDeployed } from "../lib/lifecycle/deployed";
 import { decide as lifecycleDecide } from "../lib/lifecycle/rules";
 import { pemBlocks, pemDecode } from "../lib/pki/pem";
+import { ExpiryRow } from "../lib/cli/expiry";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { ceremony, PASSPHRASE } from "./ceremonyTools";
 import { addSeededKeys } from "./engineKeys";
@@ -71,7 +72,7 @@ describe("Offline roots: revocation and CA retirement with the ceremony, end to 
      * the way an operator runs it; `now` by default deployClock() (a test that computes what the
      * render prints from its clock gives it).
      */
-    async function render(name: string, raw: Record<string, unknown>, now = deployClock()) {
+    async function render(name: string, raw: Record<string, unknown>, now = deployClock(), state = stateFile) {
         const file = writeTemp(
             dir,
             `Pulumi.${name}.yaml`,
@@ -79,10 +80,10 @@ describe("Offline roots: revocation and CA retirement with the ceremony, end to 
             JSON.stringify({ config: Object.fromEntries(Object.entries(raw).map(([k, v]) => [`pki:${k}`, v])) }),
         );
         const out = path.join(dir, name);
-        addSeededKeys(stateFile);
+        addSeededKeys(state);
         const result = await cli(
             "render",
-            ...["--config", file, "--out", out, "--state", stateFile, "--now", now.toISOString()],
+            ...["--config", file, "--out", out, "--state", state, "--now", now.toISOString()],
         );
         // What the consumers below read of a render: its plan (endpoints, clusters) and its files.
         const rendered = (): Rendered =>
@@ -220,6 +221,82 @@ describe("Offline roots: revocation and CA retirement with the ceremony, end to 
                 `the CRL of client-root published is the one of pki:offlineRoots.clientRoot.crls from ${day(thisUpdate)} (valid until ${day(nextUpdate)}); ` +
                     `the series' CRL from ${day(week)} is valid now`,
             ],
+        );
+    });
+
+    it("has expiry warn --warn-days before the CRL series ends, when a ceremony must sign the next, though each CRL of it is fine", async () => {
+        // A rehearsal beside the incident: a copy of the root folder (its CRL numbers) and of the stack's state.
+        const root = path.join(dir, "client-root-rehearsal");
+        fs.cpSync(clientRoot, root, { recursive: true });
+        const state = path.join(dir, "state-rehearsal.json");
+        fs.copyFileSync(stateFile, state);
+        const crlsFile = path.join(dir, "crls-short.pem");
+        const signed = await ceremony(
+            PASSPHRASE,
+            ...["crl", "--root", root, "--period-days", "7", "--periods", "5", "--out", crlsFile, "--yes"],
+        );
+        assert.strictEqual(signed.status, 0, signed.err);
+        const pems = pemBlocks(fs.readFileSync(crlsFile, "utf8"), "X509 CRL");
+        const series = pems.map(parseCrl);
+        const ends = series[4].nextUpdate; // six weeks after the first CRL's thisUpdate
+        // Rendered once the last CRL is CLOCK_SKEW_MS old: the stack publishes it, valid two weeks.
+        const at = new Date(series[4].thisUpdate.getTime() + CLOCK_SKEW_MS);
+        const raw = { ...revokedConfig, offlineRoots: offline({ "apic-client-ca": firstCa }, pems.join("")) };
+        const done = await render("short-series", raw, at, state);
+        assert.strictEqual(done.status, 0, done.err);
+        const out = done.rendered().dir;
+        const key = "pki:offlineRoots.clientRoot.crls";
+        const inventory = path.join(out, "inventory.json");
+        assert.deepStrictEqual(JSON.parse(fs.readFileSync(inventory, "utf8")).crlSeries, [
+            {
+                key,
+                issuer: "Example Bank APIC Client Root",
+                from: series[0].thisUpdate.toISOString(),
+                ends: ends.toISOString(),
+            },
+        ]);
+        const expiry = async (...args: string[]) => {
+            const result = await cli("expiry", "--dir", out, "--now", at.toISOString(), "--format", "json", ...args);
+            const rows = (JSON.parse(result.out) as { rows: ExpiryRow[] }).rows;
+            const row = (kind: string, subject: string) => {
+                const r = rows.find((r) => r.kind === kind && r.subject === subject);
+                return [r?.status, r?.daysLeft, r?.notAfter, r?.renewAt];
+            };
+            return {
+                status: result.status,
+                due: rows.filter((r) => r.due).map((r) => r.subject),
+                series: row("crl series", `CRL series of Example Bank APIC Client Root (${key})`),
+                crl: row("crl", "CRL of Example Bank APIC Client Root (0 revoked)"),
+            };
+        };
+        const day = 86_400_000;
+        // Two weeks left: the CRL published is not due (half its validity is left), the series is, 30 days ahead.
+        assert.deepStrictEqual(await expiry(), {
+            status: 1,
+            due: [`CRL series of Example Bank APIC Client Root (${key})`],
+            series: ["ceremony soon", 13, ends.toISOString(), new Date(ends.getTime() - 30 * day).toISOString()],
+            crl: ["ok", 13, ends.toISOString(), new Date(ends.getTime() - 7 * day).toISOString()],
+        });
+        // A series is due within --warn-days of its end, as a certificate: not 13 days and 23 hours ahead with 13.
+        assert.deepStrictEqual(await expiry("--warn-days", "13"), {
+            status: 0,
+            due: [],
+            series: ["ok", 13, ends.toISOString(), new Date(ends.getTime() - 13 * day).toISOString()],
+            crl: ["ok", 13, ends.toISOString(), new Date(ends.getTime() - 7 * day).toISOString()],
+        });
+        const text = await cli("expiry", "--dir", out, "--now", at.toISOString());
+        assert.strictEqual(
+            text.out.split("\n").at(-2),
+            `1 of 10 certificates, 2 CRLs and 1 CRL series due: CRL series of Example Bank APIC Client Root (${key}) ends ${ends.toISOString()}: ceremony needed (ceremony crl)`,
+        );
+        // Once it has ended: named apart from the CRL that expired with it, which no re-publication replaces.
+        const after = await cli("expiry", "--dir", out, "--now", new Date(ends.getTime() + 1000).toISOString());
+        assert.strictEqual(after.status, 1);
+        assert.ok(
+            after.out.includes(
+                `: CRL of Example Bank APIC Client Root (0 revoked) (expired); CRL series of Example Bank APIC Client Root (${key}) ended ${ends.toISOString()}: ceremony needed (ceremony crl)`,
+            ),
+            after.out,
         );
     });
 

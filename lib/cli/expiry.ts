@@ -16,6 +16,7 @@ import { derSequences } from "../pki/der";
 import { pkcs7Contents } from "../pki/pkcs7";
 import { pfxOf, pkcs12Certificates, Pkcs12PasswordError } from "../pki/pkcs12";
 import { expiredAt, notYetValidAt } from "../pki/x509";
+import type { RecordedCrlSeries } from "../render/render";
 import { textTable } from "./format";
 import { Command, InputError, isoInstant, oneOf, parse, parseNow, UsageError } from "./stackSource";
 
@@ -46,24 +47,27 @@ it until then); a CRL past its next update, or with less than --crl-warn-fractio
 validity left and less than --warn-days: a CRL re-signed every period and valid four periods is due after two
 missed re-publications (14 days ahead with 7-day periods; 10.5 to 14 for one signed mid-period
 for a revocation, valid less), one valid as long as its CA (roots' and mesh CAs') when that CA's certificate is.
+With --dir, also the CRL series of each offline root that the render recorded in inventory.json: due
+within --warn-days of its end, as a certificate, since past it the stack has no CRL of that root to
+publish: a ceremony must sign a new series ("apic-istio-pki ceremony crl").
 --now judges at another time (a rehearsal). --format json prints { healthy, due, rows }.
 Exit status: 0 nothing due, 1 something due, 2 wrong usage, unreadable input or any other failure.`;
 
 const DAY_MS = 86_400_000;
 
 export interface ExpiryRow {
-    kind: "certificate" | "crl";
+    kind: "certificate" | "crl" | "crl series";
     subject: string;
-    /** A certificate's notBefore; a CRL's thisUpdate. */
+    /** A certificate's notBefore; a CRL's thisUpdate; a CRL series' first thisUpdate. */
     notBefore: string;
     /** A certificate's serial (hex); a CRL's number. */
     serial: string;
-    /** A CRL's next update. */
+    /** A CRL's next update; a CRL series' last. */
     notAfter: string;
-    /** A certificate's renewal point; when a CRL becomes due. */
+    /** A certificate's renewal point; when a CRL or a CRL series becomes due. */
     renewAt: string;
     daysLeft: number;
-    status: "ok" | "renew due" | "renew soon" | "publish soon" | "expired" | "not yet valid";
+    status: "ok" | "renew due" | "renew soon" | "publish soon" | "ceremony soon" | "expired" | "not yet valid";
     /** Inside the warning window, expired or not valid yet: what exits 1. */
     due: boolean;
     files: string[];
@@ -192,15 +196,26 @@ function filesOfDir(dir: string): string[] {
     return filesBelow(dir);
 }
 
+/** What expiry takes from a render's inventory.json. */
+interface RecordedInventory {
+    /** Renewal points, by SHA-256 fingerprint. */
+    readonly renewals: Map<string, string>;
+    /** The offline roots' CRL series (none in an inventory.json of a render before they were recorded). */
+    readonly crlSeries: readonly RecordedCrlSeries[];
+    /** The inventory.json read. */
+    readonly file?: string;
+}
+
 /**
- * Renewal points a render recorded in inventory.json, by SHA-256 fingerprint. A damaged one is
- * refused rather than ignored, so that its renewal points do not silently turn into the default.
+ * Renewal points and CRL series a render recorded in inventory.json. A damaged one is refused
+ * rather than ignored, so that its renewal points do not silently turn into the default, nor a
+ * series go unwatched.
  */
-function recordedRenewals(dir: string | undefined): Map<string, string> {
+function recordedInventory(dir: string | undefined): RecordedInventory {
     const file = dir === undefined ? undefined : path.join(dir, "inventory.json");
-    if (file === undefined || !fs.existsSync(file)) return new Map();
+    if (file === undefined || !fs.existsSync(file)) return { renewals: new Map(), crlSeries: [] };
     const fix =
-        "render again, which writes it anew, or restore the inventory.json the render wrote, or remove it (renewal points then fall back to two thirds of each lifetime)";
+        "render again, which writes it anew, or restore the inventory.json the render wrote, or remove it (renewal points then fall back to two thirds of each lifetime, and the offline roots' CRL series go unwatched)";
     const text = readBytes(file).toString("utf8");
     let inventory: unknown;
     try {
@@ -208,10 +223,34 @@ function recordedRenewals(dir: string | undefined): Map<string, string> {
     } catch (error) {
         throw new InputError(`${file} is not JSON${jsonBreak(error)}; ${fix}`);
     }
-    const problem = inventoryProblem(inventory);
+    const problem = inventoryProblem(inventory) ?? crlSeriesProblem(inventory);
     if (problem !== undefined) throw new InputError(`${file}: ${problem}; ${fix}`);
-    const { certificates } = inventory as { certificates: { sha256: string; renewAt: string }[] };
-    return new Map(certificates.map((c) => [c.sha256, c.renewAt]));
+    const { certificates, crlSeries = [] } = inventory as {
+        certificates: { sha256: string; renewAt: string }[];
+        crlSeries?: RecordedCrlSeries[];
+    };
+    return { renewals: new Map(certificates.map((c) => [c.sha256, c.renewAt])), crlSeries, file };
+}
+
+/** What in inventory.json's crlSeries (optional: older renders wrote none) is not what a render writes, or undefined. */
+function crlSeriesProblem(inventory: unknown): string | undefined {
+    const got = (value: unknown) => (value === undefined ? "nothing" : JSON.stringify(value));
+    const series = (inventory as { crlSeries?: unknown }).crlSeries;
+    if (series === undefined) return undefined;
+    if (!Array.isArray(series)) return `crlSeries must be a list of { key, issuer, from, ends }; got ${got(series)}`;
+    for (const [i, row] of series.entries()) {
+        const fields = (row ?? {}) as Record<string, unknown>;
+        for (const name of ["key", "issuer"]) {
+            if (typeof fields[name] !== "string")
+                return `crlSeries[${i}].${name} must be text; got ${got(fields[name])}`;
+        }
+        for (const name of ["from", "ends"]) {
+            const value = fields[name];
+            if (typeof value !== "string" || isoInstant(value) === undefined)
+                return `crlSeries[${i}].${name} must be an ISO 8601 time with its zone (or a date), as render writes it, e.g. 2027-01-31T00:00:00.000Z; got ${got(value)}`;
+        }
+    }
+    return undefined;
 }
 
 /** What in a parsed inventory.json is not what a render writes (the fields expiry uses), or undefined. */
@@ -887,6 +926,38 @@ function judged(
     };
 }
 
+/**
+ * The rows of the offline roots' CRL series a render recorded (`recorded`, from `file`): due like a
+ * certificate, within warnDays of the end, when the ceremony must sign a new series. The CRL rows
+ * cannot tell: each CRL is judged by its own validity, a period or two, and past the series' end
+ * the stack has no CRL of the root to publish, so every peer under the root is refused.
+ */
+function crlSeriesRows(
+    recorded: readonly RecordedCrlSeries[],
+    file: string,
+    thresholds: ExpiryThresholds,
+    now: Date,
+): ExpiryRow[] {
+    return recorded.map((series, i) => {
+        const ends = new Date(series.ends);
+        const left = Math.floor((ends.getTime() - now.getTime()) / DAY_MS);
+        const status = ends <= now ? "expired" : left < thresholds.warnDays ? "ceremony soon" : "ok";
+        return {
+            kind: "crl series",
+            subject: `CRL series of ${series.issuer} (${series.key})`,
+            notBefore: new Date(series.from).toISOString(),
+            serial: "-",
+            notAfter: ends.toISOString(),
+            renewAt: new Date(ends.getTime() - thresholds.warnDays * DAY_MS).toISOString(),
+            daysLeft: left,
+            status,
+            due: status !== "ok",
+            files: [file],
+            fields: [`${file}: crlSeries[${i}]`],
+        };
+    });
+}
+
 /** One row per distinct certificate or CRL, soonest end first. */
 export function expiryReport(
     files: readonly string[],
@@ -910,9 +981,17 @@ export function expiryReport(
     return [...rows.values()].sort((a, b) => a.daysLeft - b.daysLeft);
 }
 
-/** Why a row is due, as the text report's last line says it: its status, and from when one not valid yet is. */
-const dueWhy = (row: ExpiryRow): string =>
-    row.status === "not yet valid" ? `not valid before ${row.notBefore}` : row.status;
+/**
+ * A due row as the text report's last line says it: its subject and status, from when one not valid
+ * yet is; for a CRL series, that its end needs a ceremony (no re-publication fixes it).
+ */
+function dueText(row: ExpiryRow): string {
+    const subject = shownText(row.subject);
+    if (row.kind === "crl series") {
+        return `${subject} ${row.status === "expired" ? "ended" : "ends"} ${row.notAfter}: ceremony needed (ceremony crl)`;
+    }
+    return `${subject} (${row.status === "not yet valid" ? `not valid before ${row.notBefore}` : row.status})`;
+}
 
 function number(
     value: string | undefined,
@@ -966,14 +1045,18 @@ async function expiry(argv: string[], out: (text: string) => void): Promise<numb
                 `warning: ${file} is a PKCS#12 keystore without ${file}.password beside it: its certificates are not watched; put its password there (mode 0600), or watch its PEM`,
             ) + "\n",
         );
-    const rows = expiryReport(
+    const thresholds = { warnDays, crlWarnFraction };
+    const recorded = recordedInventory(values.dir);
+    const found = expiryReport(
         files,
-        { warnDays, crlWarnFraction },
+        thresholds,
         now,
-        recordedRenewals(values.dir),
+        recorded.renewals,
         values.dir === undefined ? refuseKeystore : warnKeystore,
     );
-    if (rows.length === 0) throw new InputError(`no certificates or CRLs found in ${values.dir ?? files.join(", ")}`);
+    if (found.length === 0) throw new InputError(`no certificates or CRLs found in ${values.dir ?? files.join(", ")}`);
+    const series = recorded.file === undefined ? [] : crlSeriesRows(recorded.crlSeries, recorded.file, thresholds, now);
+    const rows = [...found, ...series].sort((a, b) => a.daysLeft - b.daysLeft);
     const due = rows.filter((r) => r.due);
     // Subjects, CRL issuers and file names are shown escaped (shownText): a CRL's issuer may hold
     // ESC or CSI (U+009B) sequences, which a terminal would obey. In JSON, line by line: only
@@ -1010,11 +1093,15 @@ async function expiry(argv: string[], out: (text: string) => void): Promise<numb
                 })),
             ),
         );
-        const counted = `${rows.filter((r) => r.kind === "certificate").length} certificates and ${rows.filter((r) => r.kind === "crl").length} CRLs`;
+        const count = (kind: ExpiryRow["kind"]) => rows.filter((r) => r.kind === kind).length;
+        const counted =
+            series.length === 0
+                ? `${count("certificate")} certificates and ${count("crl")} CRLs`
+                : `${count("certificate")} certificates, ${count("crl")} CRLs and ${series.length} CRL series`;
         out(
             due.length === 0
                 ? `${counted}: none due (within ${warnDays} days; CRLs also with less than ${crlWarnFraction} of their validity left)\n`
-                : `${due.length} of ${counted} due: ${due.map((r) => `${shownText(r.subject)} (${dueWhy(r)})`).join("; ")}\n`,
+                : `${due.length} of ${counted} due: ${due.map(dueText).join("; ")}\n`,
         );
     }
     return due.length === 0 ? 0 : 1;

@@ -35,8 +35,8 @@ import {
     uiClientCertId,
 } from "../inventory/planned";
 import { apicUiKeystoreName } from "../pki/apic";
-import { crlSignedBy, seriesCrlDue } from "../pki/crlSeries";
-import { CLOCK_SKEW_MS, CrlRecord, crlValidityDays, crlWindow, MAX_CRL_PERIOD_DAYS, parseCrl } from "../pki/crl";
+import { seriesCrlDue, seriesSpan } from "../pki/crlSeries";
+import { CLOCK_SKEW_MS, CrlRecord, crlValidityDays, crlWindow, MAX_CRL_PERIOD_DAYS } from "../pki/crl";
 import { pemBlocks } from "../pki/pem";
 import { PUBLIC_CA_LEAD_DAYS } from "../pki/publicCert";
 import {
@@ -639,10 +639,8 @@ function offlineRootNeeds(plan: PkiPlan, deployed: Deployed, now: Date): string[
             );
         }
         if (plan.crls.offlineRootCrls[ROOT_IDS[slot]] === undefined) continue;
-        const ends = offline.crls
-            .filter((pem) => crlSignedBy(pem, offline.certificate))
-            .map((pem) => parseCrl(pem).nextUpdate.getTime());
-        const last = Math.max(...ends);
+        // The plan published a CRL of the series, so one at least is signed by the root.
+        const last = seriesSpan(offline.crls, offline.certificate)?.ends.getTime() ?? now.getTime();
         if (last <= horizon) {
             needs.push(
                 `the CRL series of the offline root pki:offlineRoots.${slot}.crls ends on ${day(new Date(last))}: ` +

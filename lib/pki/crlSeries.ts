@@ -168,6 +168,26 @@ export function pickSeriesCrl(args: {
 }
 
 /**
+ * The span of a series: from the first CRL's thisUpdate to the last next update of those signed by
+ * the root (a CRL that cannot be read or is signed by another key counts for nothing, as the stack
+ * publishes none of them); undefined when none is. Past its end the ceremony must sign a new series.
+ */
+export function seriesSpan(series: readonly string[], rootCertPem: string): { from: Date; ends: Date } | undefined {
+    const signed = series.flatMap((pem) => {
+        try {
+            return crlSignedBy(pem, rootCertPem) ? [parseCrl(pem)] : [];
+        } catch {
+            return [];
+        }
+    });
+    if (signed.length === 0) return undefined;
+    return {
+        from: new Date(Math.min(...signed.map((c) => c.thisUpdate.getTime()))),
+        ends: new Date(Math.max(...signed.map((c) => c.nextUpdate.getTime()))),
+    };
+}
+
+/**
  * The deployment record's entry for a series CRL the stack publishes: its times and number, so
  * that the pipeline re-publishes once the series holds a newer CRL (seriesCrlDue) and reports it
  * when it passes its next update. The digest is the SHA-256 of its DER.

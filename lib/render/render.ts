@@ -18,6 +18,10 @@ import {
 } from "../engine/standIn";
 import { INITIAL_RECORD, parseRecord, RotationRecord } from "../plan/caRotation";
 import { PkiPlan } from "../plan/plan";
+import { RootSlot } from "../plan/hierarchy";
+import { OfflineRootConfig } from "../config/types";
+import { parseCrl } from "../pki/crl";
+import { seriesSpan } from "../pki/crlSeries";
 import { buildPki, FrontEndOutputs, pendingSignaturesMessage, requestOfflineSignatures } from "../stack";
 import { fileNameWithin, PRIVATE_FILE as PRIVATE, PUBLIC_FILE as PUBLIC, StagedFolder } from "./files";
 import { heapLimitBytes, heapShortfall } from "./heap";
@@ -215,7 +219,12 @@ async function renderInto(plan: PkiPlan, folder: StagedFolder, options: RenderOp
     folder.write(
         "inventory.json",
         JSON.stringify(
-            { environment: plan.config.environment, option: plan.config.option, certificates: inventory },
+            {
+                environment: plan.config.environment,
+                option: plan.config.option,
+                certificates: inventory,
+                crlSeries: offlineCrlSeries(plan),
+            },
             null,
             2,
         ) + "\n",
@@ -226,6 +235,36 @@ async function renderInto(plan: PkiPlan, folder: StagedFolder, options: RenderOp
     folder.write("trust.mmd", pictures.trust, PUBLIC);
     folder.write("timeline.mmd", pictures.timeline, PUBLIC);
     return { engine, inventory, files: folder.files };
+}
+
+/** An offline root's CRL series as inventory.json records it: what expiry watches besides the files. */
+export interface RecordedCrlSeries {
+    /** Where the series is configured: pki:offlineRoots.<slot>.crls. */
+    readonly key: string;
+    /** The root's common name, as its CRLs name their issuer. */
+    readonly issuer: string;
+    /** The first CRL's thisUpdate. */
+    readonly from: string;
+    /** The last next update: past it the stack has no CRL of the root to publish (a ceremony signs a new series). */
+    readonly ends: string;
+}
+
+/** The CRL series of the offline roots whose CRLs the stack publishes (render refuses a plan lacking one). */
+function offlineCrlSeries(plan: PkiPlan): RecordedCrlSeries[] {
+    return (Object.entries(plan.config.offlineRoots) as [RootSlot, OfflineRootConfig][]).flatMap(([slot, offline]) => {
+        const root = plan.cas.find((c) => c.role === "root" && c.slot === slot);
+        const published = root === undefined ? undefined : plan.crls.offlineRootCrls[root.id];
+        const span = seriesSpan(offline.crls, offline.certificate);
+        if (root === undefined || published === undefined || span === undefined) return [];
+        return [
+            {
+                key: `pki:offlineRoots.${slot}.crls`,
+                issuer: parseCrl(published).issuerCommonName ?? root.id,
+                from: span.from.toISOString(),
+                ends: span.ends.toISOString(),
+            },
+        ];
+    });
 }
 
 /**
