@@ -18,6 +18,7 @@ import { publicCertificateProblems } from "../lib/pki/publicCert";
 import { clientsAfter } from "../lib/plan/caRotation";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { deployedRecordOf } from "../lib/render/render";
+import { ExpiryRow } from "../lib/cli/expiry";
 import { PeerCheck, SAN_MISMATCH } from "./envoyVerifier";
 import { apicSends, apicUiCheck, assertAllAccepted, decide, summary, uiSidecarCheck } from "./consumers";
 import { execFileSync } from "child_process";
@@ -935,6 +936,69 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
                     [row?.role, row?.issuer],
                     ["customer-facing", "public CA (CN=Test Public Issuing CA)"],
                 );
+            },
+        );
+    });
+
+    it("writes the public roots to front-end/public-roots.pem, certificates only, for expiry to name one before its end refuses the update", async () => {
+        const csr = pending.read(`front-end/csr/${CUSTOMER_HOST}.csr`);
+        const raw = withCertificate((await sign(csr)) + publicCa.certPem);
+        // A note beside the root in the config is no certificate: the file holds the root alone.
+        const frontEnd = {
+            ...(raw.frontEnd as Record<string, unknown>),
+            publicRoots: `# bought from Test\n${publicRoot.certPem}`,
+        };
+        const signed = await renderNext({ ...raw, frontEnd }, "customer-public-roots", new Map(state));
+        const file = path.join(signed.dir, "front-end/public-roots.pem");
+        assert.deepStrictEqual(
+            [fs.readFileSync(file, "utf8"), fs.statSync(file).mode & 0o777],
+            [new crypto.X509Certificate(publicRoot.certPem).toString(), 0o644],
+        );
+        // Its last day is inside --warn-days; once it has expired, the next update is refused.
+        const root = new crypto.X509Certificate(publicRoot.certPem);
+        const notAfter = new Date(root.validTo);
+        const expiry = async (now: Date) => {
+            const result = await cli("expiry", "--dir", signed.dir, "--now", now.toISOString(), "--format", "json");
+            const rows = (JSON.parse(result.out) as { rows: ExpiryRow[] }).rows;
+            const row = rows.find((r) => r.serial === root.serialNumber);
+            return [result.status, row?.subject, row?.status, row?.due, row?.files];
+        };
+        const subject = "public root (pki:frontEnd.publicRoots): CN=Test Public Root CA";
+        assert.deepStrictEqual(await expiry(new Date(notAfter.getTime() - 3_600_000)), [
+            1,
+            subject,
+            "renew soon",
+            true,
+            [file],
+        ]);
+        assert.deepStrictEqual(await expiry(new Date(notAfter.getTime() + 1000)), [
+            1,
+            subject,
+            "expired",
+            true,
+            [file],
+        ]);
+        const text = await cli(
+            "expiry",
+            "--dir",
+            signed.dir,
+            "--now",
+            new Date(notAfter.getTime() + 1000).toISOString(),
+        );
+        assert.ok(text.out.includes(`${subject} (expired)`), text.out);
+        await assert.rejects(
+            renderNext(
+                { ...raw, frontEnd },
+                "customer-public-root-expired",
+                new Map(state),
+                new Date(notAfter.getTime() + 1000),
+            ),
+            (error: Error) => {
+                const refused =
+                    `pki:frontEnd.publicRoots holds CN=Test Public Root CA, which expired on ${notAfter.toISOString()}, ` +
+                    "so every certificate under it is refused; give the CA that replaced it";
+                assert.ok(refusalText(error).includes(refused), refusalText(error));
+                return true;
             },
         );
     });

@@ -16,6 +16,7 @@ import { derSequences } from "../pki/der";
 import { pkcs7Contents } from "../pki/pkcs7";
 import { pfxOf, pkcs12Certificates, Pkcs12PasswordError } from "../pki/pkcs12";
 import { expiredAt, notYetValidAt } from "../pki/x509";
+import { PUBLIC_ROOTS_FILE } from "../inventory/planned";
 import type { RecordedCrlSeries } from "../render/render";
 import { textTable } from "./format";
 import { Command, InputError, isoInstant, oneOf, parse, parseNow, UsageError } from "./stackSource";
@@ -50,6 +51,8 @@ for a revocation, valid less), one valid as long as its CA (roots' and mesh CAs'
 With --dir, also the CRL series of each offline root that the render recorded in inventory.json: due
 within --warn-days of its end, as a certificate, since past it the stack has no CRL of that root to
 publish: a ceremony must sign a new series ("apic-istio-pki ceremony crl").
+The roots of pki:frontEnd.publicRoots, which render writes to front-end/public-roots.pem, are
+named "public root (pki:frontEnd.publicRoots)": once one has expired, the stack refuses updates.
 --now judges at another time (a rehearsal). --format json prints { healthy, due, rows }.
 Exit status: 0 nothing due, 1 something due, 2 wrong usage, unreadable input or any other failure.`;
 
@@ -1055,6 +1058,12 @@ async function expiry(argv: string[], out: (text: string) => void): Promise<numb
         values.dir === undefined ? refuseKeystore : warnKeystore,
     );
     if (found.length === 0) throw new InputError(`no certificates or CRLs found in ${values.dir ?? files.join(", ")}`);
+    // A render's copy of pki:frontEnd.publicRoots: named as such, since that key (not a renewal) replaces one.
+    const publicRoots = values.dir === undefined ? undefined : path.join(values.dir, PUBLIC_ROOTS_FILE);
+    for (const row of found) {
+        if (publicRoots !== undefined && row.kind === "certificate" && row.files.includes(publicRoots))
+            row.subject = `public root (pki:frontEnd.publicRoots): ${row.subject}`;
+    }
     const series = recorded.file === undefined ? [] : crlSeriesRows(recorded.crlSeries, recorded.file, thresholds, now);
     const rows = [...found, ...series].sort((a, b) => a.daysLeft - b.daysLeft);
     const due = rows.filter((r) => r.due);

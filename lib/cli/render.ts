@@ -26,6 +26,7 @@ Renders what the stack would create, offline, with real keys and certificates:
   DIR/inventory.json                         every certificate and where it goes
   DIR/k8s/<cluster>/<namespace>/<kind>-<name>.yaml  (a name over 255 bytes cut, ending in a hash)
   DIR/apic/<endpoint>/client.crt client.key ca-chain.pem truststore.pem
+  DIR/front-end/public-roots.pem             pki:frontEnd.publicRoots, for expiry to watch
 DIR defaults to out/<stack>. DIR and --state FILE inside a git work tree must be git-ignored,
 and so must the working files render writes beside them (.DIR.render-*, .FILE.*.tmp) (git
 check-ignore; not checked where git is not installed): add out/ to .gitignore, or give others.

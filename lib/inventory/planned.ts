@@ -149,6 +149,12 @@ function leafRow(plan: PkiPlan, endpoint: EndpointPlan, leaf: LeafPlan): Planned
 /** Where a render writes a customer-facing host's CSR, for the public CA. */
 export const customerFacingCsrFile = (host: string): string => `front-end/csr/${host}.csr`;
 
+/**
+ * Where a render writes the roots of pki:frontEnd.publicRoots: the stack writes them nowhere else,
+ * yet refuses an update once one has expired, so expiry --dir must see them.
+ */
+export const PUBLIC_ROOTS_FILE = "front-end/public-roots.pem";
+
 /** Inventory ids of the front end's certificates. */
 export const uiClientCertId = (name: string): string => `ui/${name}/client`;
 export const apicServerCertId = (host: string): string => `apic-ui/${host}/server`;

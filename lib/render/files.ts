@@ -44,6 +44,7 @@ const RENDER_FILES: readonly RegExp[] = [
     /^apic\/ui\/[^/]+\/(server\.(crt|key)|ca-chain\.pem|keystore\.json|tls-server-profile\.json)$/,
     /^csr\/[^/]+\.csr$/,
     /^front-end\/csr\/[^/]+\.csr$/,
+    /^front-end\/public-roots\.pem$/,
 ];
 
 /** Most file systems' limit on a file name, in bytes (ext4, XFS, APFS). */

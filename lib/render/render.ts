@@ -6,7 +6,8 @@
 import * as path from "path";
 import * as YAML from "yaml";
 import { apicPayloads, apicUiPayloads } from "../pki/apic";
-import { APIC_UI_DIR, customerFacingCsrFile } from "../inventory/planned";
+import * as crypto from "crypto";
+import { APIC_UI_DIR, customerFacingCsrFile, PUBLIC_ROOTS_FILE } from "../inventory/planned";
 import * as pulumi from "@pulumi/pulumi";
 import {
     EngineState,
@@ -22,6 +23,7 @@ import { RootSlot } from "../plan/hierarchy";
 import { OfflineRootConfig } from "../config/types";
 import { parseCrl } from "../pki/crl";
 import { seriesSpan } from "../pki/crlSeries";
+import { pemBlocks } from "../pki/pem";
 import { buildPki, FrontEndOutputs, pendingSignaturesMessage, requestOfflineSignatures } from "../stack";
 import { fileNameWithin, PRIVATE_FILE as PRIVATE, PUBLIC_FILE as PUBLIC, StagedFolder } from "./files";
 import { heapLimitBytes, heapShortfall } from "./heap";
@@ -269,8 +271,8 @@ function offlineCrlSeries(plan: PkiPlan): RecordedCrlSeries[] {
 
 /**
  * The front end's files: APIC's UI-facing TLS server profiles (truststore, keystores issued here,
- * payloads: one profile per APIC host) under apic/ui/, and the CSRs of the customer-facing hosts
- * under front-end/csr/. The UI services' Secrets and DestinationRules are Kubernetes objects (k8s/...).
+ * payloads: one profile per APIC host) under apic/ui/, the CSRs of the customer-facing hosts
+ * under front-end/csr/, and the public roots they are checked against (PUBLIC_ROOTS_FILE). The UI services' Secrets and DestinationRules are Kubernetes objects (k8s/...).
  */
 function writeFrontEnd(folder: StagedFolder, plan: PkiPlan, frontEnd: pulumi.Unwrap<FrontEndOutputs>): void {
     const { apic } = frontEnd;
@@ -305,5 +307,13 @@ function writeFrontEnd(folder: StagedFolder, plan: PkiPlan, frontEnd: pulumi.Unw
     }
     for (const [host, csr] of Object.entries(frontEnd.customerFacingCsrs)) {
         folder.write(customerFacingCsrFile(host), csr, PUBLIC);
+    }
+    // The certificates alone, as PEM: whatever else the config's text holds is not for a monitoring job.
+    const publicRoots = plan.config.frontEnd.publicRoots;
+    if (publicRoots !== undefined) {
+        const certificates = pemBlocks(publicRoots, "CERTIFICATE").map((pem) =>
+            new crypto.X509Certificate(pem).toString(),
+        );
+        folder.write(PUBLIC_ROOTS_FILE, certificates.join(""), PUBLIC);
     }
 }
