@@ -1,9 +1,9 @@
 /** Pulumi entry point (Pulumi.yaml `main`): stack config -> plan -> resources -> stack outputs. */
 import * as pulumi from "@pulumi/pulumi";
 import { rawConfigFromEngine } from "./config/load";
-import { ConfigError, validateConfig } from "./config/validate";
+import { ConfigError } from "./config/validate";
 import { INITIAL_RECORD, parseRecord, RecordError, RotationRecord } from "./plan/caRotation";
-import { planPki } from "./plan/plan";
+import { planFromRawConfig } from "./plan/plan";
 import { buildPki, pendingSignaturesMessage, requestOfflineSignatures, updateWarnings } from "./stack";
 
 /** The stack output the next update reads back; stacks deployed by earlier versions called it caRotation. */
@@ -39,8 +39,8 @@ async function deployedRecord(): Promise<RotationRecord> {
 /** Config and plan problems stop the program before anything at all is registered. */
 async function planFromStack() {
     try {
-        const config = validateConfig(rawConfigFromEngine(pulumi.runtime.allConfig(), pulumi.getProject()));
-        return planPki(config, { deployed: await deployedRecord() });
+        const raw = rawConfigFromEngine(pulumi.runtime.allConfig(), pulumi.getProject());
+        return planFromRawConfig(raw, { deployed: await deployedRecord() });
     } catch (error) {
         // Pulumi prints a RunError's message alone, any other error with its stack trace.
         if (error instanceof ConfigError) throw new pulumi.RunError(error.message);

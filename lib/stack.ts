@@ -29,6 +29,7 @@ import {
     rootKeysAfter,
     RotationRecord,
     serversAfter,
+    stepOf,
 } from "./plan/caRotation";
 import { ROOT_IDS, ROOT_SLOTS, RootSlot, rootOf, rootSlotOf } from "./plan/hierarchy";
 import { CrlRecord, RevokedEntry, signCrl } from "./pki/crl";
@@ -42,6 +43,7 @@ import { apicServerCaInStateProblems, StackRoot } from "./config/validateTrust";
 import { ownMember } from "./config/values";
 import {
     activeCa,
+    caInstanceId,
     CaId,
     CaPlan,
     clientPhaseOf,
@@ -742,13 +744,47 @@ export function expiredOfflineMessage(plan: PkiPlan, now: Date): string | undefi
 }
 
 /**
- * What an update warns of, at the plan's clock: customer-facing hosts still waiting for a public
- * CA's certificate, certificates @pulumi/tls re-issues after they expired, and expired offline
- * certificates in use. `pulumi up` logs each, `render` prints each.
+ * The deployed roots this update removes outside a staged rotation (whose finish retires only the
+ * generation before), and what that breaks; undefined: none. Every trust bundle drops such a root
+ * at once, with no phase in which old and new are both trusted: pki:trustDomains changed, or the
+ * UI client root gone with the last UI caller.
+ */
+export function rootsLeavingMessage(plan: PkiPlan): string | undefined {
+    const record = plan.deployed;
+    if (record === undefined) return undefined;
+    const planned = new Set(plan.cas.map((ca) => ca.id));
+    const retiredByFinish = ROOT_SLOTS.flatMap((slot) => {
+        const position = plan.config.caRotation[slot];
+        const finishing =
+            position.phase === "finish" &&
+            position.generation > 0 &&
+            stepOf(record.positions[slot]) === stepOf(position) - 1;
+        return finishing ? [caInstanceId(ROOT_IDS[slot], position.generation - 1)] : [];
+    });
+    const leaving = Object.entries(record.cas)
+        .filter(([id, ca]) => ca.issuer === id && !planned.has(id) && !retiredByFinish.includes(id))
+        .map(([id]) => id)
+        .sort();
+    if (leaving.length === 0) return undefined;
+    const one = leaving.length === 1;
+    const [them, they] = one ? ["it", "it is"] : ["them", "they are"];
+    return (
+        `the deployed root ${one ? "CA" : "CAs"} ${leaving.join(", ")} ${one ? "leaves" : "leave"} the stack at this update, ` +
+        `outside a staged rotation (pki:caRotation): every trust bundle drops ${them} at once, so whatever still holds a certificate under ${them}, ` +
+        `or only a bundle with ${them}, is refused until it gets the new one. Upload APIC's new keystores and truststores (apic/) as soon as ${they} gone, ` +
+        `and restart istiod and roll the workloads if ${one ? "it is" : "one is"} the mesh's root`
+    );
+}
+
+/**
+ * What an update warns of, at the plan's clock: deployed roots it removes outside a staged
+ * rotation, customer-facing hosts still waiting for a public CA's certificate, certificates
+ * @pulumi/tls re-issues after they expired, and expired offline certificates in use. `pulumi up` logs each, `render` prints each.
  */
 export function updateWarnings(plan: PkiPlan): string[] {
     const now = plan.now;
     return [
+        rootsLeavingMessage(plan),
         pendingCustomerFacingMessage(plan),
         expiredReissueMessage(plan, now),
         expiredOfflineMessage(plan, now),

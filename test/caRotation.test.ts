@@ -14,7 +14,7 @@ import { CLOCK_SKEW_MS, parseCrl, periodStart } from "../lib/pki/crl";
 import { validateConfig } from "../lib/config/validate";
 import { readDeployed } from "../lib/lifecycle/deployed";
 import { decide as decideLifecycle } from "../lib/lifecycle/rules";
-import { CaSlot, INITIAL_RECORD, retiredAfter, RotationRecord } from "../lib/plan/caRotation";
+import { CaSlot, INITIAL_RECORD, parseRecord, retiredAfter, RotationRecord } from "../lib/plan/caRotation";
 import { PIN_MISMATCH } from "./envoyVerifier";
 import {
     apicCheck,
@@ -30,6 +30,7 @@ import {
     ValcredMode,
 } from "./consumers";
 import { planFromRawConfig } from "../lib/plan/plan";
+import { updateWarnings } from "../lib/stack";
 import {
     apicCredentials,
     cacerts,
@@ -49,6 +50,7 @@ import {
 import { seededState, writeSeededStateFile } from "./engineKeys";
 import * as crypto from "crypto";
 import * as x509 from "@peculiar/x509";
+import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
 
@@ -992,6 +994,112 @@ describe("A CA rotation that skips or reverses a phase", function () {
             () => planFromRawConfig({ ...at("apicClientCa", 1, "prepare"), caKeyAlgorithm: "ECDSA" }),
             /pki:caRotation.apicClientCa needs pki:caKeyAlgorithm RSA/,
         );
+    });
+});
+
+describe("A stack deployed with one shared root, the default before separate roots", function () {
+    this.timeout(60_000);
+    const message = (problem: string) => `invalid stack configuration:\n  - ${problem}`;
+    // What those versions recorded (under the output's earlier name, caRotation): every CA under the root.
+    const ca = (serialHex: string, issuer = "root") => ({ serialHex, notAfter: "2036-11-22T20:24:07.000Z", issuer });
+    const sharedRootRecord = {
+        positions: Object.fromEntries(
+            ["root", "gatewayServerCa", "apicClientCa", "meshCa"].map((slot) => [
+                slot,
+                { generation: 0, phase: "finish" },
+            ]),
+        ),
+        cas: {
+            root: ca("5D3E7BFE74C2A88BDA8908598AED995F"),
+            "gateway-server-ca": ca("2EDDD07E11813539C01C705EFB16DD3A"),
+            "apic-client-ca": ca("4F59B4B3CA194626DE412D696B9BECE3"),
+            "mesh-ca-east": ca("2253E1A11CE54381FB2DD0298DE3B5FE"),
+        },
+        retired: [],
+    };
+    const deployedSharedRoot = (): EngineState => {
+        const state = seededState();
+        saveStackOutputs(state, { caRotation: sharedRootRecord });
+        return state;
+    };
+    const refusal =
+        "pki:trustDomains is not set, so this version's default, separate, applies; but the deployed stack has one shared root (root), " +
+        "the default of earlier versions, which this update would replace with 3 roots (mesh-root, server-root, client-root), " +
+        "re-issuing every CA and certificate under it at once, outside a staged rotation " +
+        "(the gateway would refuse the keystores APIC holds, and istiod's root would change with no overlap). " +
+        "Set pki:trustDomains: shared to keep the deployed root; or, to move to separate roots, " +
+        'set pki:trustDomains: separate and follow README "Moving a deployed stack to separate roots"';
+
+    it("is refused by `pulumi up` when the stack file leaves pki:trustDomains to this version's default, before anything is registered", async () => {
+        const { error, types } = await programOn(BASE, deployedSharedRoot());
+        assert.strictEqual(error, message(refusal));
+        assert.deepStrictEqual(types, ["pulumi:pulumi:StackReference"]);
+    });
+
+    it("is refused by render --state, whose state keeps the record under its earlier name, and nothing is written", async () => {
+        const dir = tempDir("shared-root");
+        const stateFile = path.join(dir, "state.json");
+        const resources = [...deployedSharedRoot()];
+        fs.writeFileSync(stateFile, JSON.stringify({ environment: BASE.environment, resources }), { mode: 0o600 });
+        const before = fs.readFileSync(stateFile, "utf8");
+        const config = writeTemp(
+            dir,
+            "dev.yaml",
+            YAML.stringify({ config: Object.fromEntries(Object.entries(BASE).map(([k, v]) => [`pki:${k}`, v])) }),
+        );
+        const out = path.join(dir, "out");
+        const refused = await cli("render", "--config", config, "--out", out, "--state", stateFile);
+        assert.strictEqual(refused.status, 1);
+        assert.ok(refused.err.includes(message(refusal)), refused.err);
+        assert.deepStrictEqual([fs.existsSync(out), fs.readFileSync(stateFile, "utf8") === before], [false, true]);
+    });
+
+    it("has the lifecycle say that the stack file is refused, instead of nothing to change", () => {
+        const decision = decideLifecycle({
+            config: validateConfig(BASE),
+            deployed: { inventory: [], record: parseRecord(sharedRootRecord) },
+            now: new Date(),
+            soakDays: 7,
+            written: new Set(Object.keys(BASE)),
+        });
+        assert.deepStrictEqual(decision.needsHuman, [`the stack file is refused against what is deployed: ${refusal}`]);
+    });
+
+    it("goes through with pki:trustDomains written: shared keeps the deployed root, separate moves on purpose", () => {
+        const roots = (raw: Record<string, unknown>, record: unknown) =>
+            planFromRawConfig(raw, { deployed: parseRecord(record) })
+                .cas.filter((c) => c.role === "root")
+                .map((c) => c.id);
+        assert.deepStrictEqual(
+            [
+                roots({ ...BASE, trustDomains: "shared" }, sharedRootRecord),
+                roots({ ...BASE, trustDomains: "separate" }, sharedRootRecord),
+            ],
+            [["root"], ["mesh-root", "server-root", "client-root"]],
+        );
+        // Separate roots deployed: this version's default is what is deployed.
+        const separateRecord = { ...sharedRootRecord, cas: { "mesh-root": ca("01", "mesh-root") } };
+        assert.deepStrictEqual(roots(BASE, separateRecord), ["mesh-root", "server-root", "client-root"]);
+    });
+
+    it("warns of a deployed root that leaves outside a staged rotation, but not of the one a root's finish retires", () => {
+        const moved = planFromRawConfig(
+            { ...BASE, trustDomains: "separate" },
+            { deployed: parseRecord(sharedRootRecord) },
+        );
+        assert.deepStrictEqual(updateWarnings(moved), [
+            "the deployed root CA root leaves the stack at this update, outside a staged rotation (pki:caRotation): every trust bundle drops it at once, " +
+                "so whatever still holds a certificate under it, or only a bundle with it, is refused until it gets the new one. " +
+                "Upload APIC's new keystores and truststores (apic/) as soon as it is gone, and restart istiod and roll the workloads if it is the mesh's root",
+        ]);
+        // The mesh root's switch deployed (both generations on record), its finish planned: G0 goes as planned.
+        const switched = parseRecord({
+            ...sharedRootRecord,
+            positions: { meshRoot: { generation: 1, phase: "switch" } },
+            cas: { "mesh-root": ca("01", "mesh-root"), "mesh-root-g1": ca("02", "mesh-root-g1") },
+        });
+        const finish = { ...at("meshRoot", 1, "finish"), meshFinishAfterHours: 0 };
+        assert.deepStrictEqual(updateWarnings(planFromRawConfig(finish, { deployed: switched })), []);
     });
 });
 

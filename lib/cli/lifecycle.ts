@@ -373,7 +373,7 @@ export const lifecycleCommand: Command = {
 
         const decided = decide({ config, deployed, now, soakDays, written: settingsGiven });
         const { edited, made, refused } = editWhatCanBeMade(file, text, decided.proposals, now, (after) =>
-            planPki(after, { deployed: deployed.record, now }),
+            planPki(after, { deployed: deployed.record, now, written: settingsGiven }),
         );
         const exposedKeys = (deployed.plainKeyOutputs ?? []).map(
             (output) =>

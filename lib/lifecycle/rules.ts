@@ -1242,7 +1242,7 @@ export function decide(input: LifecycleInput): LifecycleDecision {
     const pending: string[] = [];
     let plan: PkiPlan;
     try {
-        plan = planPki(config, { deployed: record, now });
+        plan = planPki(config, { deployed: record, now, written: input.written });
     } catch (error) {
         if (!(error instanceof ConfigError)) throw error;
         const refused = () => "fix the stack file (refused, below), then deploy its renewal at once";

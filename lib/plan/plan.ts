@@ -15,6 +15,8 @@ import {
     showJson,
     uiClientSecretName,
 } from "../config/values";
+import { javascriptValueText } from "../config/pulumiText";
+import { settingsWritten, settingWritten } from "../config/settings";
 import { LeafKeyAlgorithm, OfflineRootConfig, PkiConfig, RevocationConfig } from "../config/types";
 import {
     activeGeneration,
@@ -1033,6 +1035,36 @@ export interface PlanOptions {
     readonly deployed?: RotationRecord;
     /** The clock, for CRL periods, expired retirements and the record's times; default: now. */
     readonly now?: Date;
+    /**
+     * The settings the stack file writes (settingsWritten of its raw config): one it does not write
+     * is this version's default, which an upgrade of the package may have changed under a deployed
+     * stack. Absent: every setting counts as written.
+     */
+    readonly written?: ReadonlySet<string>;
+}
+
+/**
+ * The refusal of a stack file that leaves pki:trustDomains to this version's default (separate
+ * roots) while the deployed stack has the default of earlier versions, one shared root: the update
+ * would replace that root and every CA and certificate under it at once, outside a staged
+ * rotation, with nothing in the stack file to show for it.
+ */
+function defaultedLayoutChange(config: PkiConfig, options: PlanOptions): string | undefined {
+    const { deployed, written } = options;
+    if (deployed === undefined || written === undefined || settingWritten(written, "trustDomains")) return undefined;
+    const sharedRoots = Object.entries(deployed.cas)
+        .filter(([id, ca]) => ca.issuer === id && (id === ROOT_IDS.root || id.startsWith(`${ROOT_IDS.root}-g`)))
+        .map(([id]) => id);
+    if (sharedRoots.length === 0) return undefined;
+    const separate = rootSlots(layoutOf(config)).map((slot) => ROOT_IDS[slot]);
+    return (
+        `pki:trustDomains is not set, so this version's default, separate, applies; but the deployed stack has one shared root ` +
+        `(${sharedRoots.join(", ")}), the default of earlier versions, which this update would replace with ${separate.length} roots ` +
+        `(${separate.join(", ")}), re-issuing every CA and certificate under it at once, outside a staged rotation ` +
+        `(the gateway would refuse the keystores APIC holds, and istiod's root would change with no overlap). ` +
+        `Set pki:trustDomains: shared to keep the deployed root; or, to move to separate roots, ` +
+        `set pki:trustDomains: separate and follow README "Moving a deployed stack to separate roots"`
+    );
 }
 
 /**
@@ -1053,10 +1085,14 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
     // A CA phase skipped or reversed is the one thing to fix: the leaves' checks against the
     // deployed record would describe a move that will not happen (a skipped switch as an APIC
     // client's cut-over with no overlap, whose advice would not help), so they wait for it.
+    // A trust layout changed by a package upgrade alone is fixed first, for the same reason.
+    const layoutChange = defaultedLayoutChange(config, options);
     const refusedPhases =
         options.deployed === undefined
             ? []
-            : transitionProblems(options.deployed.positions, config.caRotation, caSlots(layoutOf(config)));
+            : layoutChange !== undefined
+              ? [layoutChange]
+              : transitionProblems(options.deployed.positions, config.caRotation, caSlots(layoutOf(config)));
     const leavesAgainstDeployed = refusedPhases.length === 0;
     const endpoints: EndpointPlan[] = [];
     const hostOwner = new Map<string, string>();
@@ -2065,5 +2101,12 @@ function offlineChainProblems(config: PkiConfig, cas: readonly CaPlan[], leaves:
 
 /** Raw `pki:` config -> plan, validating first. The one entry point callers need. */
 export function planFromRawConfig(raw: Readonly<Record<string, unknown>>, options: PlanOptions = {}): PkiPlan {
-    return planPki(validateConfig(raw, options.now), options);
+    const config = validateConfig(raw, options.now);
+    // Valid, so each value given has the text Pulumi would pass for it.
+    const texts = Object.fromEntries(
+        Object.entries(raw)
+            .filter(([, value]) => value !== undefined)
+            .map(([key, value]) => [key, javascriptValueText(value, `pki:${key}`)]),
+    );
+    return planPki(config, { written: settingsWritten(texts), ...options });
 }

@@ -75,8 +75,11 @@ export function manifest(resource: RecordedResource): Record<string, unknown> {
  * a RecordError when the state's record is damaged.
  */
 export function deployedRecordOf(state: EngineState): RotationRecord {
-    const record = stackOutputsOf(state).deploymentRecord;
-    return record === undefined ? INITIAL_RECORD : parseRecord(record);
+    const outputs = stackOutputsOf(state);
+    // States of earlier versions call the record caRotation (lib/program.ts reads both too).
+    const output = outputs.deploymentRecord === undefined ? "caRotation" : "deploymentRecord";
+    const record = outputs[output];
+    return record === undefined ? INITIAL_RECORD : parseRecord(record, output);
 }
 
 /**
