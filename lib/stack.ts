@@ -26,6 +26,7 @@ import {
     DeployedServer,
     INITIAL_RECORD,
     positionsSinceAfter,
+    RECORD_VERSION,
     rootKeysAfter,
     RotationRecord,
     serversAfter,
@@ -532,6 +533,7 @@ export function recordOfDeployment(plan: PkiPlan, facts: DeploymentFacts): Rotat
     );
     const meshCrlSince = plan.crls.mesh ? (deployed.meshCrlSince ?? now.toISOString()) : undefined;
     return {
+        version: RECORD_VERSION,
         positions: plan.config.caRotation,
         cas: Object.fromEntries(
             plan.cas.map((ca, i) => {

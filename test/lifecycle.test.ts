@@ -443,7 +443,7 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
         assert.strictEqual(fs.readFileSync(stackFile, "utf8"), STACK);
     });
 
-    it("gives the same edit for the same inputs, and the stack outputs' JSON (either record name) decides as the render's folder does", async () => {
+    it("gives the same edit for the same inputs, and the stack outputs' JSON (either record name) decides as the render's folder does; a newer record is refused", async () => {
         const first = await run("--now", at(63), "--format", "json");
         const second = await run("--now", at(63), "--format", "json");
         assert.strictEqual(first.out, second.out);
@@ -465,6 +465,17 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
         const older = await runOn(outputs, "--now", at(63), "--format", "json");
         assert.strictEqual(older.out, first.out);
         // A damaged record is refused by its field, under the name the outputs give it.
+        // A record of a newer version: upgrade, not repair.
+        fs.writeFileSync(outputs, JSON.stringify({ ...rest, deploymentRecord: { ...deploymentRecord, version: 2 } }));
+        assert.deepStrictEqual(await runOn(outputs, "--now", at(63)), {
+            status: 2,
+            out: "",
+            err:
+                `error: --deployed ${outputs}: its deploymentRecord.version is 2: a newer version of apic-istio-pki wrote it, and this one, ` +
+                "which reads records up to version 1, would drop what it does not know (such as retired roots' pins); " +
+                "upgrade apic-istio-pki to the version that deployed the stack, or a later one\n",
+            json: undefined,
+        });
         fs.writeFileSync(outputs, JSON.stringify({ ...rest, caRotation: { ...deploymentRecord, positions: null } }));
         assert.deepStrictEqual(await runOn(outputs, "--now", at(63)), {
             status: 2,

@@ -351,6 +351,34 @@ describe("The Pulumi entry point (lib/program.ts)", function () {
         );
     });
 
+    it("records its format version, and refuses a record of a newer one, saying to upgrade rather than to repair it", async () => {
+        const raw = loadStackFile("stacks/Pulumi.dev.yaml");
+        const state = newStackState();
+        await runEntryPoint(raw, state);
+        const { deploymentRecord } = stackOutputsOf(state) as { deploymentRecord: Record<string, unknown> };
+        assert.strictEqual(deploymentRecord.version, 1);
+        // A newer format, with a field this version does not know and one it would read as damaged.
+        saveStackOutputs(state, {
+            deploymentRecord: { ...deploymentRecord, version: 2, retiredRoots: [], positions: "moved" },
+        });
+        const failure = await runEntryPoint(raw, state).then(
+            () => undefined,
+            (error: Error) => error,
+        );
+        assert.ok(pulumi.RunError.isInstance(failure), String(failure));
+        assert.strictEqual(
+            failure.message,
+            "the deployed stack's output deploymentRecord.version is 2: a newer version of apic-istio-pki wrote it, and this one, " +
+                "which reads records up to version 1, would drop what it does not know (such as retired roots' pins); " +
+                "upgrade apic-istio-pki to the version that deployed the stack, or a later one",
+        );
+        // A record without a version is one of an earlier version, read as before.
+        const { version: _version, ...earlier } = deploymentRecord;
+        saveStackOutputs(state, { deploymentRecord: earlier });
+        await runEntryPoint(raw, state);
+        assert.strictEqual((stackOutputsOf(state).deploymentRecord as Record<string, unknown>).version, 1);
+    });
+
     it("stops on bad config with an error Pulumi prints as its message alone (a RunError), registering nothing", async () => {
         const raw = { ...loadStackFile("stacks/Pulumi.dev.yaml"), option: 4 };
         const state: EngineState = new Map();

@@ -8,7 +8,7 @@ import * as path from "path";
 import { codeOf, jsonBreak, readRegularFile } from "../files";
 import { IssuedCertificate } from "../inventory/issued";
 import { privateKeyPaths } from "../pki/keyMaterial";
-import { parseRecord, RecordError, RotationRecord } from "../plan/caRotation";
+import { NewerRecordError, parseRecord, RecordError, RotationRecord } from "../plan/caRotation";
 import { Deployed } from "./rules";
 
 /** Deployed material that cannot be read. */
@@ -20,9 +20,11 @@ function recordOf(value: unknown, where: string, output = "deploymentRecord"): R
         return parseRecord(value, output);
     } catch (error) {
         if (!(error instanceof RecordError)) throw error;
-        throw new DeployedInputError(
-            `${where} ${error.message}; give the outputs of the stack's last update again, or remove the damaged entry`,
-        );
+        const repair =
+            error instanceof NewerRecordError
+                ? ""
+                : "; give the outputs of the stack's last update again, or remove the damaged entry";
+        throw new DeployedInputError(`${where} ${error.message}${repair}`);
     }
 }
 

@@ -172,6 +172,11 @@ export interface DeployedClientPhase {
  * and what the lifecycle command reads to know since when each phase is deployed.
  */
 export interface RotationRecord {
+    /**
+     * The record's format (RECORD_VERSION of the version that wrote it). Absent in records of
+     * earlier versions, which read as version 1.
+     */
+    readonly version?: number;
     readonly positions: CaRotationConfig;
     /** Every CA certificate of the deployment, by CA id. */
     readonly cas: Readonly<Record<string, DeployedCa>>;
@@ -278,12 +283,22 @@ export const INITIAL_RECORD: RotationRecord = {
 };
 
 /**
+ * The format of the records this version writes, and the newest it reads. Raise it with every field
+ * added: a version before would read the record without it and write its next record without it,
+ * losing what it holds (retired roots' pins, key ages, settings), so it must refuse the record instead.
+ */
+export const RECORD_VERSION = 1;
+
+/**
  * A record that a hand-edited state (`pulumi stack import`), a truncated deployment.json or a
  * record of another version made unreadable. Its message names the first bad field and what it
  * holds, never the value (`deploymentRecord.clients.dp[1].notAfter holds null, not an ISO 8601 time`);
  * each reader adds where the record came from and how to restore it.
  */
 export class RecordError extends Error {}
+
+/** A record a newer version of the package wrote: its message says to upgrade, not to repair the record. */
+export class NewerRecordError extends RecordError {}
 
 /**
  * The shape of a record's field as the code reads it: a leaf, one of some values, a map (any
@@ -313,6 +328,7 @@ const LEAF_SHAPES = {
 const DEPLOYED_CA = { serialHex: "string", "notBefore?": "time", notAfter: "time", issuer: "string" } as const;
 const RECORD_SHAPE: Shape = {
     fields: {
+        "version?": "integer",
         // Records of earlier versions lack the slots added since: those start at INITIAL_POSITION.
         positions: {
             fields: Object.fromEntries(
@@ -404,10 +420,20 @@ function checkShape(value: unknown, shape: Shape, at: string): void {
 /**
  * A record read back from stack outputs (its name `output`), checked for shape (it crossed a
  * serialisation boundary, and a state can be edited by hand); a RecordError names the first bad
- * field. Records of earlier versions lack later slots, the clients and the times: those start
- * from their initial value or stay absent.
+ * field; a NewerRecordError, a record of a newer format (RECORD_VERSION). Records of earlier
+ * versions lack later slots, the clients and the times: those start from their initial value or
+ * stay absent.
  */
 export function parseRecord(value: unknown, output = "deploymentRecord"): RotationRecord {
+    // Before the shape: a newer version's fields may have another.
+    const version = isObject(value) ? ownMember(value, "version") : undefined;
+    if (Number.isInteger(version) && (version as number) > RECORD_VERSION) {
+        throw new NewerRecordError(
+            `${output}.version is ${version as number}: a newer version of apic-istio-pki wrote it, and this one, which reads records ` +
+                `up to version ${RECORD_VERSION}, would drop what it does not know (such as retired roots' pins); ` +
+                "upgrade apic-istio-pki to the version that deployed the stack, or a later one",
+        );
+    }
     checkShape(value, RECORD_SHAPE, output);
     const record = value as RotationRecord;
     return {
