@@ -9,9 +9,10 @@ import { AsnConvert } from "@peculiar/asn1-schema";
 import * as policy from "@pulumi/policy";
 import { DEFAULT_KEY_SECRET_NAMESPACES, MESH_CA_SECRET } from "../lib/config/values";
 import { holdsPrivateKey, privateKeyPaths } from "../lib/pki/keyMaterial";
-import { pemBlocks, pemDecode } from "../lib/pki/pem";
+import { pemBlocks, pemBlocksInOrder, pemDecode } from "../lib/pki/pem";
 import { CLOCK_SKEW_MS } from "../lib/pki/crl";
 import { signedNoCrl } from "../lib/pki/crlSeries";
+import { PRIVATE_KEY_FORMS } from "../lib/pki/der";
 import { issuerDatesProblem, signatureProblem } from "../lib/pki/issuerChecks";
 import { expiredAt, isRootCopy, isSelfSigned, notYetValidAt, signedBy, subjectOf } from "../lib/pki/x509";
 
@@ -533,6 +534,81 @@ function pemCertificates(text: string): crypto.X509Certificate[] | undefined {
         : (certs as crypto.X509Certificate[]);
 }
 
+/** The entries of istiod's cacerts besides ca-key.pem: the label of their blocks, and what to give. */
+const CACERTS_PUBLIC_ENTRIES: Record<string, { label: string; give: string }> = {
+    "ca-cert.pem": { label: "CERTIFICATE", give: "the CA's certificate" },
+    "cert-chain.pem": {
+        label: "CERTIFICATE",
+        give: "ca-cert.pem, then each CA above it, up to a root of root-cert.pem",
+    },
+    "root-cert.pem": { label: "CERTIFICATE", give: "the certificates of the roots the mesh trusts" },
+    "ca-crl.pem": { label: "X509 CRL", give: "the CRLs of the mesh's CAs" },
+};
+
+/**
+ * Why an entry of cacerts other than ca-key.pem (`entry`, its `text`) is refused, or undefined: a
+ * private key in any of its blocks (a PEM key, or a key's DER under another label), as istiod
+ * hands these entries to workloads in clear; else, for the certificate entries, no block, or a
+ * block that is no readable certificate, by its position. Never quotes the text. ca-crl.pem's
+ * CRLs are istiodCrlProblem's.
+ */
+function cacertsEntryProblem(entry: string, text: string): string | undefined {
+    const { label, give } = CACERTS_PUBLIC_ENTRIES[entry];
+    const blocks = pemBlocksInOrder(text);
+    const base64Of = (pem: string) => pem.replace(/-----(BEGIN|END) [A-Z0-9 ]+-----/g, "");
+    const keyAt = blocks.findIndex(({ pem }) => holdsPrivateKey(pem) || holdsPrivateKey(base64Of(pem)));
+    if (keyAt !== -1 || holdsPrivateKey(text)) {
+        const where = keyAt === -1 ? "" : ` (its block ${keyAt + 1}, labelled "${blocks[keyAt].label}")`;
+        return (
+            `${entry} holds a private key${where}: only ca-key.pem may, as istiod hands the other entries to workloads in clear; ` +
+            `take the key out (and replace it if the Secret has been shared), and give in ${entry} ${give}`
+        );
+    }
+    if (label !== "CERTIFICATE") return undefined;
+    const refused = `istiod reads certificates alone there; give in ${entry} ${give}`;
+    if (blocks.length === 0) return `${entry} holds no PEM certificate: ${refused}`;
+    for (const [i, block] of blocks.entries()) {
+        const which = `${entry}: its block ${i + 1}`;
+        if (block.label !== label) return `${which} is a "${block.label}" block, not a certificate: ${refused}`;
+        if (!block.ended) return `${which} has no END line (a file cut short): ${refused}`;
+        let der: Buffer;
+        try {
+            der = pemDecode(block.pem, label);
+        } catch (e) {
+            return `${which}: ${(e as Error).message}; ${refused}`;
+        }
+        try {
+            new crypto.X509Certificate(der);
+        } catch {
+            return `${which} is no certificate that can be read (damaged): ${refused}`;
+        }
+    }
+    return undefined;
+}
+
+/**
+ * Why istiod cannot read ca-key.pem (`text`), or undefined: it takes the first PEM block, by its
+ * label a PKCS#1, SEC1 or PKCS#8 key (ParsePemEncodedKey), and refuses the cacerts otherwise.
+ * Never quotes the text.
+ */
+function caKeyProblem(text: string): string | undefined {
+    const labels = Object.keys(PRIVATE_KEY_FORMS).map((label) => `"${label}"`);
+    const refused = (why: string) =>
+        `ca-key.pem is no key istiod can read: ${why}; give the key of ca-cert.pem as PEM, unencrypted (${labels.join(", ")})`;
+    const [block] = pemBlocksInOrder(text);
+    if (block === undefined) return refused("it holds no PEM block");
+    if (!(block.label in PRIVATE_KEY_FORMS)) return refused(`its first PEM block is a "${block.label}" block`);
+    if (!block.ended) return refused(`its "${block.label}" block has no END line (a file cut short)`);
+    try {
+        pemDecode(block.pem, block.label);
+    } catch (e) {
+        return refused((e as Error).message);
+    }
+    if (pemPrivateKey(block.pem) === undefined)
+        return refused(`its "${block.label}" block is no key that can be read (damaged)`);
+    return undefined;
+}
+
 /**
  * What istiod would find wrong with its plug-in CA's entries: ca-key.pem not the key of
  * ca-cert.pem, or cert-chain.pem not ca-cert.pem first, then CAs that lead from it to a root of
@@ -542,6 +618,15 @@ function pemCertificates(text: string): crypto.X509Certificate[] | undefined {
  * every change, and refuses to sign with them; workloads get cert-chain.pem with every certificate.
  */
 function istiodCaProblem(texts: Record<string, string>, now: Date): string | undefined {
+    for (const [entry, text] of Object.entries(texts)) {
+        const problem =
+            entry === "ca-key.pem"
+                ? caKeyProblem(text)
+                : entry in CACERTS_PUBLIC_ENTRIES
+                  ? cacertsEntryProblem(entry, text)
+                  : undefined;
+        if (problem !== undefined) return problem;
+    }
     const caCert = pemCertificate(texts["ca-cert.pem"]);
     const caKey = pemPrivateKey(texts["ca-key.pem"]);
     if (caCert !== undefined && caKey !== undefined && !caCert.checkPrivateKey(caKey))
@@ -661,7 +746,7 @@ function istiodCrlProblem(chain: crypto.X509Certificate[], crlText: string | und
 export const istiodCaPolicy: policy.ResourceValidationPolicy = {
     name: "istiod-cacerts",
     description:
-        "istiod's plug-in CA Secret (metadata.name cacerts in istio-system), when its entries are known, holds in ca-key.pem the key of ca-cert.pem, and in cert-chain.pem ca-cert.pem first, then CAs that lead from it to a root of root-cert.pem, each signing another of them (in any order, as istiod's Go verifier takes them, so a root's cross-certificate from an older root may stay off the path); each certificate of that path valid now (one dated up to 5 minutes ahead is allowed); and, with ca-crl.pem, a CRL signed by each certificate of cert-chain.pem.",
+        "istiod's plug-in CA Secret (metadata.name cacerts in istio-system), when its entries are known, holds in ca-key.pem the key of ca-cert.pem, and in cert-chain.pem ca-cert.pem first, then CAs that lead from it to a root of root-cert.pem, each signing another of them (in any order, as istiod's Go verifier takes them, so a root's cross-certificate from an older root may stay off the path); each certificate of that path valid now (one dated up to 5 minutes ahead is allowed); and, with ca-crl.pem, a CRL signed by each certificate of cert-chain.pem. Only ca-key.pem holds a private key, one istiod can read; the certificate entries hold readable certificates alone.",
     enforcementLevel: "mandatory",
     validateResource: (args, report) => {
         if (!SECRETS.includes(args.type)) return;

@@ -1601,6 +1601,91 @@ describe("Policy pack", function () {
         assert.deepStrictEqual(await check({ "ca-key.pem": otherKey }, "stringData", elsewhere), []);
     });
 
+    it("istiod-cacerts: refuses a private key in an entry other than ca-key.pem, an entry without a readable certificate, and a damaged ca-key.pem, never quoting them", async () => {
+        const cacerts = named("mesh-ca-example-cacerts");
+        // The entries as MeshPluginCa writes them, unwrapped from the engine's secret signature.
+        const written = JSON.parse(JSON.stringify(cacerts.props.stringData), (_key, value) =>
+            value?.[specialSigKey] === specialSecretSig ? value.value : value,
+        ) as Record<string, string>;
+        const check = (entries: Record<string, string>, encoding: "stringData" | "data") =>
+            checkResource(istiodCaPolicy, {
+                ...cacerts,
+                props: {
+                    ...cacerts.props,
+                    stringData: undefined,
+                    [encoding]: asSecret(
+                        Object.fromEntries(
+                            Object.entries({ ...written, ...entries }).map(([k, v]) => [
+                                k,
+                                encoding === "data" ? base64(v) : v,
+                            ]),
+                        ),
+                    ),
+                },
+            });
+        const rsaKey = crypto
+            .generateKeyPairSync("rsa", { modulusLength: 2048 })
+            .privateKey.export({ type: "pkcs1", format: "pem" }) as string;
+        // The key's DER under a certificate's label, as a mislabelled file or a tool's export may have it.
+        const relabelled = rsaKey.replace(/RSA PRIVATE KEY/g, "CERTIFICATE");
+        const caCert = written["ca-cert.pem"];
+        const caKey = written["ca-key.pem"];
+        const keyLines = caKey.split("\n");
+        assert.strictEqual(keyLines[0], "-----BEGIN RSA PRIVATE KEY-----");
+        const cases: Record<string, string>[] = [
+            { "ca-cert.pem": rsaKey },
+            { "ca-cert.pem": relabelled },
+            { "cert-chain.pem": written["cert-chain.pem"] + rsaKey },
+            { "cert-chain.pem": written["cert-chain.pem"] + relabelled },
+            { "root-cert.pem": rsaKey },
+            { "ca-crl.pem": rsaKey },
+            { "root-cert.pem": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n" },
+            { "cert-chain.pem": caCert + "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n" },
+            { "ca-cert.pem": "not a certificate" },
+            // Cut short: without its last lines, or without a line of its base64.
+            { "ca-key.pem": keyLines.slice(0, 3).join("\n") },
+            { "ca-key.pem": [...keyLines.slice(0, 2), ...keyLines.slice(3)].join("\n") },
+            { "ca-key.pem": caCert },
+        ];
+        const giveKey =
+            'give the key of ca-cert.pem as PEM, unencrypted ("RSA PRIVATE KEY", "EC PRIVATE KEY", "PRIVATE KEY")';
+        const keyIn = (entry: string, where: string, give: string) =>
+            `istio-system/cacerts: ${entry} holds a private key${where}: only ca-key.pem may, as istiod hands the other entries to workloads in clear; ` +
+            `take the key out (and replace it if the Secret has been shared), and give in ${entry} ${give}`;
+        const chain = "ca-cert.pem, then each CA above it, up to a root of root-cert.pem";
+        const roots = "the certificates of the roots the mesh trusts";
+        const blocks = pemBlocks(written["cert-chain.pem"], "CERTIFICATE").length;
+        const expected = [
+            [keyIn("ca-cert.pem", ' (its block 1, labelled "RSA PRIVATE KEY")', "the CA's certificate")],
+            [keyIn("ca-cert.pem", ' (its block 1, labelled "CERTIFICATE")', "the CA's certificate")],
+            [keyIn("cert-chain.pem", ` (its block ${blocks + 1}, labelled "RSA PRIVATE KEY")`, chain)],
+            [keyIn("cert-chain.pem", ` (its block ${blocks + 1}, labelled "CERTIFICATE")`, chain)],
+            [keyIn("root-cert.pem", ' (its block 1, labelled "RSA PRIVATE KEY")', roots)],
+            [keyIn("ca-crl.pem", ' (its block 1, labelled "RSA PRIVATE KEY")', "the CRLs of the mesh's CAs")],
+            [
+                `istio-system/cacerts: root-cert.pem: its block 1 is no certificate that can be read (damaged): istiod reads certificates alone there; give in root-cert.pem ${roots}`,
+            ],
+            [
+                `istio-system/cacerts: cert-chain.pem: its block 2 is a "PUBLIC KEY" block, not a certificate: istiod reads certificates alone there; give in cert-chain.pem ${chain}`,
+            ],
+            [
+                "istio-system/cacerts: ca-cert.pem holds no PEM certificate: istiod reads certificates alone there; give in ca-cert.pem the CA's certificate",
+            ],
+            [
+                `istio-system/cacerts: ca-key.pem is no key istiod can read: its "RSA PRIVATE KEY" block has no END line (a file cut short); ${giveKey}`,
+            ],
+            [
+                `istio-system/cacerts: ca-key.pem is no key istiod can read: its "RSA PRIVATE KEY" block is no key that can be read (damaged); ${giveKey}`,
+            ],
+            [
+                `istio-system/cacerts: ca-key.pem is no key istiod can read: its first PEM block is a "CERTIFICATE" block; ${giveKey}`,
+            ],
+        ];
+        for (const encoding of ["stringData", "data"] as const) {
+            assert.deepStrictEqual(await Promise.all(cases.map((entries) => check(entries, encoding))), expected);
+        }
+    });
+
     it("istiod-cacerts: refuses a cacerts Secret with a certificate of cert-chain.pem expired or not valid yet, or one that signed no CRL of ca-crl.pem", async () => {
         const cacerts = named("mesh-ca-example-cacerts");
         const hours = (n: number) => new Date(Date.now() + n * 3_600_000);

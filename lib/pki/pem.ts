@@ -251,6 +251,29 @@ export function pemBlocks(text: string, label: string, inString = false): string
     return blocks;
 }
 
+/**
+ * Every PEM block of a text whatever its label, in order, as pemBlocks reads those of one label
+ * (a block ends at the next END line of its own label), the last one unended (`ended` false) when
+ * the text stops before its END line: what a reader that expects one label (istiod's) finds in its
+ * place, so that a block of another label can be named by its position.
+ */
+export function pemBlocksInOrder(text: string): { label: string; pem: string; ended: boolean }[] {
+    const blocks: { label: string; pem: string; ended: boolean }[] = [];
+    let begin: RegExpMatchArray | undefined;
+    for (const marker of text.matchAll(PEM_MARKER)) {
+        const [, kind, label] = marker;
+        if (begin === undefined) {
+            if (kind === "BEGIN" && pemLine(text, marker)) begin = marker;
+        } else if (kind === "END" && label === begin[2] && pemLine(text, marker)) {
+            const pem = `${text.slice(begin.index, (marker.index ?? 0) + marker[0].length)}\n`;
+            blocks.push({ label, pem, ended: true });
+            begin = undefined;
+        }
+    }
+    if (begin !== undefined) blocks.push({ label: begin[2], pem: text.slice(begin.index), ended: false });
+    return blocks;
+}
+
 /** PEM with 64-column base64 and one trailing newline, as Go's encoding/pem (and so the provider) writes it. */
 export function pemEncode(der: Buffer, label: string): string {
     const lines = der.toString("base64").match(/.{1,64}/g) ?? [];
