@@ -1063,6 +1063,10 @@ function buildFrontEnd(
                       gatewayName: frontEnd.gatewayName,
                       keyAlgorithm: config.keyAlgorithm,
                       organization: config.organization,
+                      // The plan's roots: the component ends each chain where the plan's check did.
+                      ...(config.frontEnd.publicRoots !== undefined
+                          ? { publicRootsPem: config.frontEnd.publicRoots }
+                          : {}),
                   },
                   inCluster,
               );

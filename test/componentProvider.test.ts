@@ -384,7 +384,15 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
                 outputs: ["caChainPem", "certPem", "privateKeyPem"],
             },
             CustomerFacingTls: {
-                inputs: ["gatewayName", "hosts", "keyAlgorithm", "namespace", "organization", "selector"],
+                inputs: [
+                    "gatewayName",
+                    "hosts",
+                    "keyAlgorithm",
+                    "namespace",
+                    "organization",
+                    "publicRootsPem",
+                    "selector",
+                ],
                 required: ["hosts"],
                 outputs: ["csrPems", "keyPins", "servedCertPems"],
             },

@@ -830,15 +830,17 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
     };
 
     /**
-     * CustomerFacingTls used directly for CUSTOMER_HOST: its CSR, and what serving a certificate for
-     * it gives, each from the state that made the CSR: the refusal, or "served", and the Secrets created.
+     * CustomerFacingTls used directly for CUSTOMER_HOST, with `publicRootsPem` when given: its CSR, and
+     * what serving a certificate for it gives, each from the state that made the CSR: the refusal, or
+     * "served", and the Secrets created.
      */
-    const customerFacingTls = async () => {
+    const customerFacingTls = async (publicRootsPem?: pulumi.Input<string>) => {
         const componentState: EngineState = new Map();
         const component = (certificatePem?: string) =>
             new CustomerFacingTls("public", {
                 hosts: [{ host: CUSTOMER_HOST, ...(certificatePem !== undefined ? { certificatePem } : {}) }],
                 keyAlgorithm: "ECDSA",
+                ...(publicRootsPem !== undefined ? { publicRootsPem } : {}),
             });
         const { outputs } = await runWithStandIn(() => ({ csr: component().csrPems[CUSTOMER_HOST] }), {
             state: componentState,
@@ -1042,9 +1044,11 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
         );
     });
 
-    it("serves, from the stack and from CustomerFacingTls itself, a chain ending in an expired cross-signed copy of the root, and still refuses an expired Issuing CA under it", async () => {
-        const csr = pending.read(`front-end/csr/${CUSTOMER_HOST}.csr`);
-        // As USERTrust signed by AddTrust, expired since May 2020: the component refused what the stack accepted.
+    /**
+     * The public root cross-signed by an older root (as USERTrust by AddTrust, expired since May
+     * 2020), expired a day ago, and that older root.
+     */
+    const expiredCrossSigned = async () => {
         const twoDaysAgo = new Date(Date.now() - 2 * 86_400_000);
         const olderRoot = await mintRoot("Test Older Public Root", { issuedAt: twoDaysAgo, validityHours: 96 });
         const expiredCross = tlsProvider.locallySignedCert(
@@ -1061,6 +1065,14 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
             },
             { now: () => twoDaysAgo },
         ).state.certPem as string;
+        const expiredOn = new Date(new crypto.X509Certificate(expiredCross).validTo).toISOString();
+        return { olderRoot, expiredCross, expiredOn };
+    };
+
+    it("serves, from the stack and from CustomerFacingTls given its roots, a chain ending in an expired cross-signed copy of the root, and still refuses an expired Issuing CA under it", async () => {
+        const csr = pending.read(`front-end/csr/${CUSTOMER_HOST}.csr`);
+        // The component the stack creates refused what the stack's plan accepted.
+        const { olderRoot, expiredCross } = await expiredCrossSigned();
         const chain = (await sign(csr)) + publicCa.certPem + expiredCross;
         const signed = await renderNext(withCertificate(chain), "customer-expired-cross", new Map(state));
         const served = object(signed, "k8s/example/istio-system/secret-public-tls-www-example-bank-example.yaml")
@@ -1076,7 +1088,7 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
                 ["only the older root", both("certificate has expired")],
             ],
         );
-        const { outputs, serve } = await customerFacingTls();
+        const { outputs, serve } = await customerFacingTls(publicRoot.certPem);
         const { expired, expiredOn } = await badIntermediates();
         assert.deepStrictEqual(
             [
@@ -1100,6 +1112,210 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
                 ],
             ],
         ]);
+    });
+
+    it("renders a chain whose cross-signed copy of the root has pathlen:0, which browsers holding the root never use", async () => {
+        const csr = pending.read(`front-end/csr/${CUSTOMER_HOST}.csr`);
+        const olderRoot = await mintRoot("Test Older Public Root");
+        // The root's key and subject under the older root, with pathlen:0: the stack's plan stops at it, and
+        // the component it created held its pathlen against the Issuing CA below.
+        const dir = tempDir("public-cross-pathlen");
+        const crossCsr = execFileSync(
+            "openssl",
+            ["req", "-new", "-key", writeTemp(dir, "root.key", publicRoot.keyPem), "-subj", "/CN=Test Public Root CA"],
+            { encoding: "utf8", stdio: "pipe" },
+        );
+        const crossPathlen0 = execFileSync(
+            "openssl",
+            [
+                "x509",
+                "-req",
+                "-CA",
+                writeTemp(dir, "older.crt", olderRoot.certPem),
+                "-CAkey",
+                writeTemp(dir, "older.key", olderRoot.keyPem),
+                "-days",
+                "1",
+                "-set_serial",
+                "77",
+                "-extfile",
+                writeTemp(
+                    dir,
+                    "ext.cnf",
+                    "basicConstraints = critical, CA:TRUE, pathlen:0\nkeyUsage = critical, keyCertSign, cRLSign\n",
+                ),
+            ],
+            { input: crossCsr, encoding: "utf8", stdio: "pipe" },
+        );
+        const chain = (await sign(csr)) + publicCa.certPem + crossPathlen0;
+        const signed = await renderNext(withCertificate(chain), "customer-cross-pathlen-0", new Map(state));
+        const served = object(signed, "k8s/example/istio-system/secret-public-tls-www-example-bank-example.yaml")
+            .stringData["tls.crt"];
+        assert.deepStrictEqual(pemBlocks(served), pemBlocks(chain), "served as given, the cross-certificate too");
+        assert.deepStrictEqual(
+            [
+                ...browserVerdicts(publicRoot.certPem, [["the root", served]]),
+                ...browserVerdicts(olderRoot.certPem, [["only the older root", served]]),
+            ],
+            [
+                ["the root", both("ok")],
+                ["only the older root", both("path length constraint exceeded")],
+            ],
+        );
+    });
+
+    it("gives, from CustomerFacingTls given publicRootsPem, the plan's verdict on chains ending in an expired cross-signed copy of the root", async () => {
+        const { olderRoot, expiredCross, expiredOn } = await expiredCrossSigned();
+        // The older root cross-signed by a third, as a bundle may end in two cross-certificates.
+        const oldestRoot = await mintRoot("Test Oldest Public Root");
+        const olderCross = tlsProvider.locallySignedCert({
+            certRequestPem: tlsProvider.certRequest({
+                privateKeyPem: olderRoot.keyPem,
+                subject: { commonName: "Test Older Public Root" },
+            }).state.certRequestPem,
+            caCertPem: oldestRoot.certPem,
+            caPrivateKeyPem: oldestRoot.keyPem,
+            isCaCertificate: true,
+            allowedUses: ["cert_signing", "crl_signing"],
+            validityPeriodHours: 24,
+        }).state.certPem as string;
+        const given = `CustomerFacingTls public: the certificatePem given for ${CUSTOMER_HOST}`;
+        const withRoots = await customerFacingTls(publicRoot.certPem);
+        const withOlderRootOnly = await customerFacingTls(pulumi.output(olderRoot.certPem));
+        const withoutRoots = await customerFacingTls();
+        // One CSR's key for every component: a public CA signs it once.
+        const leaf = await sign(withRoots.outputs.csr);
+        const rootLeaf = await sign(withRoots.outputs.csr, { ca: publicRoot });
+        const chains: [string, string][] = [
+            ["L,I,X", leaf + publicCa.certPem + expiredCross],
+            ["L,X", rootLeaf + expiredCross],
+            ["L,I,X,Y", leaf + publicCa.certPem + expiredCross + olderCross],
+        ];
+        /** The plan's problems (named as the component names the certificate) and the component's verdict. */
+        const verdicts = async (roots: string, serve: (pem: string) => Promise<(string | number)[]>) => {
+            const rows = [];
+            for (const [title, pem] of chains) {
+                const now = new Date();
+                const plan = publicCertificateProblems({
+                    key: given,
+                    host: CUSTOMER_HOST,
+                    pem,
+                    now,
+                    extraRoots: roots,
+                });
+                rows.push([title, plan, (await serve(pem))[0]]);
+            }
+            return rows;
+        };
+        const expiredCrossProblem = `${given}: CN=Test Public Root CA in the chain expired on ${expiredOn}: browsers refuse the certificate under it ("certificate has expired"); ask the public CA for its current intermediate certificate`;
+        assert.deepStrictEqual(await verdicts(publicRoot.certPem, withRoots.serve), [
+            ["L,I,X", [], "served"],
+            ["L,X", [], "served"],
+            ["L,I,X,Y", [], "served"],
+        ]);
+        // Given as an output, checked where the certificate is.
+        assert.deepStrictEqual(await verdicts(olderRoot.certPem, withOlderRootOnly.serve), [
+            ["L,I,X", [expiredCrossProblem], expiredCrossProblem],
+            [
+                "L,X",
+                [expiredCrossProblem.replace("in the chain", "(the leaf's issuer)")],
+                expiredCrossProblem.replace("in the chain", "(the leaf's issuer)"),
+            ],
+            ["L,I,X,Y", [expiredCrossProblem], expiredCrossProblem],
+        ]);
+        // Without the roots nothing tells that the cross-certificate is the root's: it is dated.
+        assert.deepStrictEqual(
+            (await verdicts(publicRoot.certPem, withoutRoots.serve)).map(([title, , component]) => [title, component]),
+            [
+                ["L,I,X", expiredCrossProblem],
+                ["L,X", expiredCrossProblem.replace("in the chain", "(the leaf's issuer)")],
+                ["L,I,X,Y", expiredCrossProblem],
+            ],
+        );
+        // Roots as the stack takes pki:frontEnd.publicRoots: an intermediate is refused, given as text before any key.
+        const refusedRoots: EngineState = new Map();
+        const refusal = await runWithStandIn(
+            () => ({
+                csr: new CustomerFacingTls("public", {
+                    hosts: [{ host: CUSTOMER_HOST }],
+                    publicRootsPem: publicCa.certPem,
+                }).csrPems[CUSTOMER_HOST],
+            }),
+            { state: refusedRoots },
+        ).then(() => "created", refusalText);
+        const notRoot = `CustomerFacingTls public: publicRootsPem holds CN=Test Public Issuing CA, which is not a self-signed CA certificate; give the root`;
+        assert.deepStrictEqual(
+            [
+                refusal,
+                [...refusedRoots.keys()].filter((urn) => urn.includes("tls:index")).length,
+                await (await customerFacingTls(pulumi.output(publicCa.certPem))).serve(chains[0][1]),
+            ],
+            [notRoot, 0, [notRoot, 0]],
+        );
+    });
+
+    it("checks, in CustomerFacingTls without publicRootsPem, the last certificate of a chain that reaches no known root as an intermediate, not as the root", async () => {
+        const { outputs, serve } = await customerFacingTls();
+        const { notCa } = await badIntermediates();
+        const future = await mintSubCa(publicRoot, "Test Future CA", {
+            issuedAt: new Date(Date.now() + 86_400_000),
+        });
+        const rsa1024 = (await tlsProvider.privateKey({ algorithm: "RSA", rsaBits: 1024 })).state
+            .privateKeyPem as string;
+        const shortCa: TestCa = {
+            keyPem: rsa1024,
+            certPem: tlsProvider.locallySignedCert({
+                certRequestPem: tlsProvider.certRequest({
+                    privateKeyPem: rsa1024,
+                    subject: { commonName: "Test RSA-1024 CA" },
+                }).state.certRequestPem,
+                caCertPem: publicRoot.certPem,
+                caPrivateKeyPem: publicRoot.keyPem,
+                isCaCertificate: true,
+                allowedUses: ["cert_signing", "crl_signing"],
+                validityPeriodHours: 24,
+            }).state.certPem as string,
+        };
+        const noMore = opensslCa(
+            "Test Pathlen 0 CA",
+            ["basicConstraints = critical, CA:TRUE, pathlen:0", "keyUsage = critical, keyCertSign, cRLSign"],
+            publicRoot,
+        );
+        /** The leaf under an Issuing CA under `top`, and the chain up to `top`, without the root. */
+        const under = async (top: TestCa) => {
+            const issuing = await mintSubCa(top, "Test Issuing CA Below");
+            return (await sign(outputs.csr, { ca: issuing })) + issuing.certPem + top.certPem;
+        };
+        const given = `CustomerFacingTls public: the certificatePem given for ${CUSTOMER_HOST}`;
+        const current = "ask the public CA for its current intermediate certificate";
+        const notBefore = new Date(new crypto.X509Certificate(future.certPem).validFrom).toISOString();
+        assert.deepStrictEqual(
+            [
+                await serve(await under(future)),
+                await serve(await under(notCa)),
+                await serve(await under(shortCa)),
+                await serve(await under(noMore)),
+            ],
+            [
+                [
+                    `${given}: CN=Test Future CA in the chain is not valid before ${notBefore}: browsers refuse the certificate under it until then ("certificate is not yet valid"); ${current}`,
+                    0,
+                ],
+                [
+                    `${given}: CN=Test Not A CA in the chain is not a CA certificate (CA:FALSE): browsers refuse the certificate it signed ("invalid CA certificate"); ask the public CA for the intermediate certificate that signed this one`,
+                    0,
+                ],
+                [
+                    `${given}: CN=Test RSA-1024 CA in the chain has an RSA key of 1024 bits, below the 2048 public CAs must use (CA/Browser Forum Baseline Requirements 6.1.5), and browsers refuse it; ${current}`,
+                    0,
+                ],
+                [
+                    `${given}: CN=Test Pathlen 0 CA in the chain has pathlen:0, which allows no CA below it, but there is 1 down to CN=Test Issuing CA Below (the leaf's issuer): ` +
+                        `OpenSSL, Go (istiod) and Envoy's BoringSSL would refuse every certificate it signs ("path length constraint exceeded"); give a CA higher up the chain, or re-issue CN=Test Pathlen 0 CA with pathlen:1 or more`,
+                    0,
+                ],
+            ],
+        );
     });
 
     it("refuses, before anything is created, a certificate for another key, another host, an incomplete chain, expired or too long-lived", async () => {

@@ -5,7 +5,8 @@ import { KeyAlgorithm } from "../config/types";
 import { customerFacingSecretName, MAX_HOSTNAME_LENGTH } from "../config/values";
 import { HTTPS_PORT, leafKey, rotatedName } from "../plan/plan";
 import { pemBlocks, pemTextProblem, runTogetherPemBlock, runTogetherProblem } from "../pki/pem";
-import { nameCovering, publicChainOf, servedChainProblems } from "../pki/publicCert";
+import { nameCovering, publicChainOf, publicRootsAnchor, servedChainProblems } from "../pki/publicCert";
+import { trustBundleProblem } from "../pki/trustBundle";
 import { expiredAt, isSelfSigned, subjectOf } from "../pki/x509";
 import { spkiPin } from "../pki/pins";
 import {
@@ -116,6 +117,16 @@ export interface CustomerFacingTlsArgs {
      * @default none (the subject has no O)
      */
     readonly organization?: string;
+    /**
+     * Roots browsers trust besides Node's Mozilla store (PEM, self-signed CA certificates); the
+     * stack passes pki:frontEnd.publicRoots. Given, a chain must reach one of them or a Mozilla
+     * root and ends there, as the stack ends it: a cross-signed copy of the root after it is not
+     * checked. Without it, a chain that reaches no Mozilla root nor a self-signed root it serves
+     * has every certificate after the leaf checked as an intermediate.
+     * Default: none (only Node's Mozilla store).
+     * @default none (only Node's Mozilla store)
+     */
+    readonly publicRootsPem?: pulumi.Input<string>;
 }
 
 const CUSTOMER_FACING_TLS_INPUTS: InputNames<CustomerFacingTlsArgs> = {
@@ -125,6 +136,7 @@ const CUSTOMER_FACING_TLS_INPUTS: InputNames<CustomerFacingTlsArgs> = {
     selector: "optional",
     keyAlgorithm: "optional",
     organization: "optional",
+    publicRootsPem: "optional",
 };
 
 /** The host's id: children and the Secret are named after it. */
@@ -152,11 +164,10 @@ function servedChain(pem: string): string {
  * empty tls.crt), two PEM blocks run together (which Envoy refuses, and pemBlocks reads as one
  * damaged block), for another host, or refused by browsers as the stack refuses it
  * (servedChainProblems: an expired intermediate or one that is no CA, SHA-1, a short RSA key, a leaf
- * without digitalSignature, a lifetime beyond the CA/B Forum's limit...). Whether the chain ends at a
- * publicly trusted root is checked by the stack alone, which has the trusted roots
- * (pki:frontEnd.publicRoots); here the chain ends where servedChainProblems's default anchor puts
- * it: at a Mozilla root or a self-signed root it serves, else at its last certificate above the
- * leaf's issuer, maybe a cross-signed root that browsers holding the root never use.
+ * without digitalSignature, a lifetime beyond the CA/B Forum's limit...). With `publicRoots` (the
+ * stack's pki:frontEnd.publicRoots) the chain must end at a trusted root and ends where the stack
+ * ends it (publicRootsAnchor); without, at a Mozilla root or a self-signed root it serves, else
+ * every certificate above the leaf is checked as an intermediate.
  * A leaf past its end is served with a warning: refusing it would block every other update (a CRL's
  * re-publication too), and expiry monitoring reports it.
  */
@@ -166,6 +177,7 @@ function publicCertificateFor(
     pem: string,
     now: Date,
     resource: pulumi.Resource,
+    publicRoots: string | undefined,
 ): string {
     const notText = pemTextProblem(pem, "the public CA's certificate, then its chain");
     if (notText !== undefined) {
@@ -203,12 +215,14 @@ function publicCertificateFor(
             resource,
         );
     }
+    const key = `CustomerFacingTls ${component}: the certificatePem given for ${host}`;
     const [problem] = servedChainProblems({
-        key: `CustomerFacingTls ${component}: the certificatePem given for ${host}`,
+        key,
         host,
         chain,
         now,
         refuseExpiredLeaf: false,
+        ...(publicRoots !== undefined ? { anchor: () => publicRootsAnchor(key, chain, publicRoots) } : {}),
     });
     // One refusal at a time, as the checks above make them.
     if (problem !== undefined) throw argumentError(problem, resource);
@@ -219,6 +233,21 @@ function publicCertificateFor(
         );
     }
     return pem;
+}
+
+/**
+ * `publicRootsPem`, refused as the stack refuses pki:frontEnd.publicRoots: unless it holds CA
+ * certificates only, one unexpired at least (trustBundleProblem), each a self-signed root.
+ */
+function publicRootsProblem(pem: unknown, now: Date): string | undefined {
+    const problem = trustBundleProblem(pem, now);
+    if (problem !== undefined) return problem;
+    const notRoot = pemBlocks(pem as string, "CERTIFICATE")
+        .map((block) => new crypto.X509Certificate(block))
+        .find((cert) => !isSelfSigned(cert));
+    return notRoot === undefined
+        ? undefined
+        : `holds ${subjectOf(notRoot)}, which is not a self-signed CA certificate; give the root`;
 }
 
 /**
@@ -247,6 +276,16 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
         );
         const hosts = listArgument(args.hosts, "CustomerFacingTls hosts", this);
         const clock = checkClock();
+        const checkedRoots = (pem: unknown): string => {
+            const problem = publicRootsProblem(pem, clock());
+            if (problem !== undefined)
+                throw argumentError(`CustomerFacingTls ${name}: publicRootsPem ${problem}`, this);
+            return pem as string;
+        };
+        // Plain text is checked before any key is made; an output once it resolves (below), with
+        // the certificates it anchors.
+        const rootsLater = isGiven(args.publicRootsPem) && isLater(args.publicRootsPem);
+        const plainRoots = isGiven(args.publicRootsPem) && !rootsLater ? checkedRoots(args.publicRootsPem) : undefined;
         hosts.forEach((h, i) => {
             hostArgument(h.host, `CustomerFacingTls hosts[${i}].host`, this);
             if (isGiven(h.id)) idArgument(h.id, `CustomerFacingTls hosts[${i}].id`, this);
@@ -294,8 +333,8 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
                 );
             }
             // Plain text is checked before any host's key is made; an output once it resolves (below).
-            if (isGiven(h.certificatePem) && !isLater(h.certificatePem)) {
-                publicCertificateFor(name, h.host, h.certificatePem, clock(), this);
+            if (isGiven(h.certificatePem) && !isLater(h.certificatePem) && !rootsLater) {
+                publicCertificateFor(name, h.host, h.certificatePem, clock(), this, plainRoots);
             }
         });
         refuseShared(
@@ -362,13 +401,22 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
             if (!isGiven(h.certificatePem)) continue;
             const given = h.certificatePem;
             const served = pulumi
-                .all([given, certified.key.publicKeyPem])
-                .apply(([pem, publicKeyPem]) =>
+                .all([given, certified.key.publicKeyPem, args.publicRootsPem])
+                .apply(([pem, publicKeyPem, roots]) =>
                     servedChain(
                         checkSignedFor(
                             `CustomerFacingTls ${name}: the certificatePem given for ${h.host}`,
                             `${name}-${id}`,
-                            isLater(given) ? publicCertificateFor(name, h.host, pem, clock(), this) : pem,
+                            isLater(given) || rootsLater
+                                ? publicCertificateFor(
+                                      name,
+                                      h.host,
+                                      pem,
+                                      clock(),
+                                      this,
+                                      isGiven(args.publicRootsPem) ? checkedRoots(roots) : undefined,
+                                  )
+                                : pem,
                             publicKeyPem,
                             this,
                         ),

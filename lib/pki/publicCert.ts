@@ -205,13 +205,26 @@ export function publicCertificateProblems(check: PublicCertificateCheck): string
                 if (own.some((ca) => top.checkIssued(ca) || ca.fingerprint256 === top.fingerprint256)) {
                     return `${key}: the chain ends at a CA of this PKI; a customer-facing host needs a publicly trusted CA`;
                 }
-                return (
-                    anchorOf(chain, publicRoots(check.extraRoots)) ??
-                    `${key}: the chain is incomplete: ${chain.length === 1 ? "the leaf's issuer is missing" : `${subjectOf(top)} is not a publicly trusted root nor issued by one`}; add the intermediate certificates after the leaf`
-                );
+                return publicRootsAnchor(key, chain, check.extraRoots);
             },
         }),
     ];
+}
+
+/**
+ * Where browsers holding Node's Mozilla store and `extraRoots` (pki:frontEnd.publicRoots) end the
+ * chain (anchorOf), or the stack's refusal of a chain that reaches none of them: the stack's anchor,
+ * and CustomerFacingTls's when it is given the same roots, so that both give one verdict.
+ */
+export function publicRootsAnchor(
+    key: string,
+    chain: readonly crypto.X509Certificate[],
+    extraRoots: string | undefined,
+): Anchor | string {
+    return (
+        anchorOf(chain, publicRoots(extraRoots)) ??
+        `${key}: the chain is incomplete: ${chain.length === 1 ? "the leaf's issuer is missing" : `${subjectOf(chain[chain.length - 1])} is not a publicly trusted root nor issued by one`}; add the intermediate certificates after the leaf`
+    );
 }
 
 /**
@@ -237,8 +250,8 @@ export interface ServedChainCheck {
     readonly refuseExpiredLeaf: boolean;
     /**
      * Where browsers end the chain, given its last certificate, or why they cannot use it: the
-     * stack's check against the trusted roots. Default: unknownRootsAnchor's, as without
-     * pki:frontEnd.publicRoots nothing tells whether the chain's root is trusted.
+     * stack's check against the trusted roots (publicRootsAnchor). Default: unknownRootsAnchor's,
+     * as without pki:frontEnd.publicRoots nothing tells whether the chain's root is trusted.
      */
     readonly anchor?: (top: crypto.X509Certificate) => Anchor | string;
 }
@@ -247,7 +260,7 @@ export interface ServedChainCheck {
  * What browsers refuse in a public CA's leaf and the chain it serves, up to where they end it
  * (`anchor`), each naming the key and the fix; [] when nothing is. The stack's checks and
  * CustomerFacingTls's both go through here, so the component refuses what the stack refuses of the
- * chain itself; whether it ends at a trusted root only the stack checks.
+ * chain itself; whether it ends at a trusted root only an `anchor` with the roots checks.
  */
 export function servedChainProblems(check: ServedChainCheck): string[] {
     const { key, host, chain, now } = check;
@@ -342,19 +355,17 @@ function anchorOf(
 }
 
 /**
- * Where browsers end a chain when the configured roots are not known (CustomerFacingTls's: no
- * pki:frontEnd.publicRoots): as anchorOf ends it at a Mozilla root or at a self-signed root the
- * chain serves; else at its last certificate, taken for the copy of a trusted root it may be (a
- * root cross-signed by an older one, often expired, which browsers holding the root never use;
- * that one is trusted only the stack can check). Never at the leaf's issuer: public roots sign no
- * server certificates (CA/Browser Forum Baseline Requirements 6.1.7), so it is dated as any CA.
+ * Where browsers end a chain when the configured roots are not known (CustomerFacingTls without
+ * publicRootsPem): as anchorOf ends it at a Mozilla root or at a self-signed root the chain serves;
+ * else nowhere, and every certificate above the leaf is checked as an intermediate. Its last one is
+ * not taken for a trusted root's copy: an ordinary intermediate would then go undated, and its
+ * pathlen or extendedKeyUsage be held as a root's.
  */
 function unknownRootsAnchor(chain: readonly crypto.X509Certificate[]): Anchor {
-    const top = chain[chain.length - 1];
     return (
         anchorOf(chain, [...publicRoots(undefined), ...chain.slice(1).filter(isSelfSigned)]) ?? {
             issuers: chain.slice(1),
-            root: chain.length > 2 ? top : undefined,
+            root: undefined,
         }
     );
 }
