@@ -174,8 +174,9 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
     };
     /**
      * bankIssuer, and what the refusal tests give as outputs that resolve refused: a root of no
-     * trust bundle (`other`), a CRL it signed, valid for an hour either side of now, and a leaf
-     * under the issuing CA (not a CA, so no trust anchor).
+     * trust bundle (`other`), a CRL it signed, valid for an hour either side of now, a leaf under
+     * the issuing CA (not a CA, so no trust anchor), and the root's CRL followed by the issuing
+     * CA's key as base64 without its BEGIN and END lines.
      */
     const refusedInputs = async () => {
         const issuer = await bankIssuer();
@@ -187,7 +188,9 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         });
         const hour = 3_600_000;
         const otherRootCrl = emptyCrlOf(other, Date.now() - hour, Date.now() + hour);
-        return { ...issuer, other, notCaPem: notCa.cert, otherRootCrl };
+        const bareKey = `${issuer.ca.keyPem.trim().split("\n").slice(1, -1).join("\n")}\n`;
+        const rootCrlWithBareKey = emptyCrlOf(issuer.root, Date.now() - hour, Date.now() + hour) + bareKey;
+        return { ...issuer, other, notCaPem: notCa.cert, otherRootCrl, rootCrlWithBareKey };
     };
     /** The subjects of the chainPem and trustBundlePem of an IntermediateCa "team-ca" constructed from `inputs`. */
     const intermediateChains = (inputs: pulumi.Inputs) =>
@@ -1934,7 +1937,7 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
     it("registers no key, Secret or Gateway of an IstioGatewayTls whose trust bundle, CRLs, identities or pins, given as outputs, are refused once they resolve", async () => {
         // Checked in applies; before, the key, CSR and certificate were registered all the same,
         // and with a refused ca.crt or ca.crl the Gateway too, naming a Secret never made.
-        const { root, issuing, notCaPem, otherRootCrl } = await refusedInputs();
+        const { root, issuing, notCaPem, otherRootCrl, rootCrlWithBareKey } = await refusedInputs();
         const gateway = (extra: pulumi.Inputs, endpoint: pulumi.Inputs = {}): [string, pulumi.Inputs] => [
             "IstioGatewayTls",
             {
@@ -1950,6 +1953,7 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         const outcomes = await refusalsOnceResolved([
             gateway({ clientTrustBundlePem: pulumi.output(notCaPem) }),
             gateway({ clientCrlPem: pulumi.output(otherRootCrl) }),
+            gateway({ clientCrlPem: pulumi.output(rootCrlWithBareKey) }),
             gateway({}, { clientSubjectAltNames: [pulumi.output("")] }),
             gateway({}, { verifyCertificateSpki: pulumi.output(["abc"]) }),
         ]);
@@ -1960,6 +1964,9 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
             ),
             refused(
                 "IstioGatewayTls bad: clientCrlPem holds no CRL signed by CN=Bank root of clientTrustBundlePem: once ca.crl is set Envoy checks a CRL for every certificate of the peer's chain, the root's included (CRL_CHECK_ALL), so every client would be refused; add that root's CRL",
+            ),
+            refused(
+                "IstioGatewayTls bad: clientCrlPem holds a private key (its base64 without the BEGIN and END lines): ca.crl is copied in clear into every Secret that carries it, so take the key out (and replace it if the text has been shared); give CRLs only",
             ),
             refused(
                 'IstioGatewayTls endpoint "pay" clientSubjectAltNames[0] must be a client identity (non-blank text); got ""',
@@ -1973,10 +1980,11 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
     it("registers no key, Secret or DestinationRule of a UiApicClient whose apicTrustPem or apicCrlPem, given as outputs, are refused once they resolve", async () => {
         // Checked in applies; before, the key, CSR, certificate and DestinationRule were registered
         // all the same: a rule naming a Secret never made.
-        const { root, issuing, notCaPem, otherRootCrl } = await refusedInputs();
+        const { root, issuing, notCaPem, otherRootCrl, rootCrlWithBareKey } = await refusedInputs();
         const outcomes = await refusalsOnceResolved([
             uiClient({ root, issuing }, { apicTrustPem: pulumi.output(notCaPem) }),
             uiClient({ root, issuing }, { apicCrlPem: pulumi.output(otherRootCrl) }),
+            uiClient({ root, issuing }, { apicCrlPem: pulumi.output(rootCrlWithBareKey) }),
         ]);
         assert.deepStrictEqual(outcomes, [
             {
@@ -1987,6 +1995,11 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
             {
                 message:
                     "UiApicClient bad: apicCrlPem holds no CRL signed by CN=Bank root of apicTrustPem: once ca.crl is set Envoy checks a CRL for every certificate of the peer's chain, the root's included (CRL_CHECK_ALL), so APIC would be refused; add that root's CRL",
+                children: [],
+            },
+            {
+                message:
+                    "UiApicClient bad: apicCrlPem holds a private key (its base64 without the BEGIN and END lines): ca.crl is copied in clear into every Secret that carries it, so take the key out (and replace it if the text has been shared); give CRLs only",
                 children: [],
             },
         ]);
@@ -2100,7 +2113,7 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
 
     it("makes no key, CSR or certificate of a MeshPluginCa whose trustedRootsPem or crlPem, given as plain text, is refused", async () => {
         // Checked before the CA is made; before, its key, CSR and certificate were registered first.
-        const { root, ca, issuing, other, otherRootCrl } = await refusedInputs();
+        const { root, ca, issuing, other, otherRootCrl, rootCrlWithBareKey } = await refusedInputs();
         const mesh = (extra: pulumi.Inputs): [string, pulumi.Inputs] => [
             "MeshPluginCa",
             { cluster: "east", keyAlgorithm: "ECDSA", issuer: { ...issuing, rootCertPem: root.certPem }, ...extra },
@@ -2111,6 +2124,8 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
             mesh({ trustedRootsPem: other.certPem }),
             mesh({ crlPem: "garbage" }),
             mesh({ crlPem: otherRootCrl }),
+            // Taken before, and the key went into cacerts' ca-crl.pem: Envoy skips text between PEM blocks.
+            mesh({ crlPem: rootCrlWithBareKey }),
         ]);
         const refused = (message: string) => ({ message, children: [] });
         assert.deepStrictEqual(outcomes, [
@@ -2128,6 +2143,9 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
             ),
             refused(
                 "MeshPluginCa bad: crlPem holds no CRL signed by CN=Bank root of trustedRootsPem: once ca.crl is set Envoy checks a CRL for every certificate of the peer's chain, the root's included (CRL_CHECK_ALL), so every workload would be refused; add that root's CRL",
+            ),
+            refused(
+                "MeshPluginCa bad: crlPem holds a private key (its base64 without the BEGIN and END lines): ca.crl is copied in clear into every Secret that carries it, so take the key out (and replace it if the text has been shared); give CRLs only",
             ),
         ]);
     });

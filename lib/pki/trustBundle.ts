@@ -172,6 +172,11 @@ export function crlBundleProblem(
     unlistedCaStart = -Infinity,
 ): string | undefined {
     if (typeof crlPem !== "string") return pemTextProblem(crlPem, "CRLs");
+    // A key's bare base64 too: Envoy skips text between blocks, and the key would sit in ca.crl unseen.
+    const pasted = pastedPrivateKey(crlPem);
+    if (pasted !== undefined) {
+        return pastedKeyProblem(pasted, "ca.crl is copied in clear into every Secret that carries it", "CRLs only");
+    }
     const labels = [...crlPem.matchAll(PEM_HEADER)].map((m) => m[1]);
     const other = labels.find((label) => label !== "X509 CRL");
     if (other !== undefined) {
