@@ -20,10 +20,13 @@ import {
 } from "../lib/config/validate";
 import { PkiConfig } from "../lib/config/types";
 import { EngineStandIn } from "../lib/engine/standIn";
-import { createRoot } from "../lib/pki/ceremony";
+import { withoutPrivateKeys } from "../lib/config/values";
+import { createRoot, encryptRootKey } from "../lib/pki/ceremony";
+import { pastedPrivateKey, pemBlocks } from "../lib/pki/pem";
+import { buildPkcs12 } from "../lib/pki/pkcs12";
 import { planCas, planFromRawConfig } from "../lib/plan/plan";
 import { buildPki } from "../lib/stack";
-import { cli, tempDir } from "./helpers";
+import { cli, emptyCrlOf, tempDir } from "./helpers";
 import { TEST_ONLY_CA_KEY_PEM } from "./fixtures/testOnlyPki";
 
 /** A valid stack; each case changes some keys (a YAML value, or null to leave the key out). */
@@ -43,8 +46,9 @@ const longHost = (length: number): string => `${a(63)}.${a(63)}.${a(63)}.${a(len
  * `$ROOT` stands for a real self-signed root certificate (a YAML double-quoted PEM),
  * `$ROOT_WITH_KEY` for that certificate followed by its private key, `$ROOT_WITH_BARE_KEY` by its
  * key's base64 without the BEGIN and END lines, `$ROOT_WITH_KEY_AS_CERT` by that base64 labelled
- * CERTIFICATE, `$BOM_ROOT` for it after a byte order mark (as `pulumi config set` writes one read
- * from a file Notepad saved).
+ * CERTIFICATE, `$ROOT_WITH_ENCRYPTED_KEY_END` by its key encrypted as the ceremony writes it,
+ * without its BEGIN line, `$ROOT_WITH_BARE_ENCRYPTED_KEY` by that key's base64 alone, `$BOM_ROOT`
+ * for it after a byte order mark (as `pulumi config set` writes one read from a file Notepad saved).
  */
 function stackFileText(overrides: Overrides, root: { certPem: string; keyPem: string }): string {
     const lines = Object.entries({ ...BASE, ...overrides })
@@ -52,6 +56,13 @@ function stackFileText(overrides: Overrides, root: { certPem: string; keyPem: st
         .map(
             ([key, value]) =>
                 `  pki:${key}: ${value
+                    // Encrypted only where asked: each encryption takes a tenth of a second.
+                    .replaceAll("$ROOT_WITH_ENCRYPTED_KEY_END", () =>
+                        JSON.stringify(root.certPem + withoutBeginLine(encryptRootKey(root.keyPem, PASSPHRASE))),
+                    )
+                    .replaceAll("$ROOT_WITH_BARE_ENCRYPTED_KEY", () =>
+                        JSON.stringify(root.certPem + keyBody(encryptRootKey(root.keyPem, PASSPHRASE))),
+                    )
                     .replaceAll("$ROOT_WITH_BARE_KEY", JSON.stringify(root.certPem + keyBody(root.keyPem)))
                     .replaceAll(
                         "$ROOT_WITH_KEY_AS_CERT",
@@ -68,6 +79,10 @@ function stackFileText(overrides: Overrides, root: { certPem: string; keyPem: st
 
 /** A PEM private key's base64 lines, without its BEGIN and END lines. */
 const keyBody = (keyPem: string): string => `${keyPem.trim().split("\n").slice(1, -1).join("\n")}\n`;
+/** A PEM private key's base64 lines and its END line. */
+const withoutBeginLine = (keyPem: string): string => `${keyPem.trim().split("\n").slice(1).join("\n")}\n`;
+/** The passphrase of the root keys the cases encrypt. */
+const PASSPHRASE = "correct horse battery staple";
 
 /** For a stack file with no `$ROOT`. */
 const NO_ROOT = { certPem: "", keyPem: "" };
@@ -79,6 +94,8 @@ const BARE_KEY = crypto
     .privateKey.export({ type: "pkcs8", format: "der" })
     .toString("base64");
 const BARE_RSA_KEY_START = `${TEST_ONLY_CA_KEY_PEM.split("\n").slice(1, 3).join("\n")}\n`;
+/** An encrypted private key (as the ceremony writes root.key.enc) as its base64 lines alone. */
+const BARE_ENCRYPTED_KEY = keyBody(encryptRootKey(TEST_ONLY_CA_KEY_PEM, PASSPHRASE));
 /** A PEM private key copied without its BEGIN line: its base64 lines and its END line. */
 const KEY_WITHOUT_BEGIN_LINE = TEST_ONLY_CA_KEY_PEM.split("\n").slice(1).join("\n");
 
@@ -122,6 +139,13 @@ const CASES: [string, Overrides, string[]][] = [
     [
         "the first lines of a private key's base64 (no PEM lines), as the environment",
         { environment: JSON.stringify(BARE_RSA_KEY_START) },
+        [
+            "pki:environment must be lower-case letters, digits and '-' (not at either end); got \"(a private key, not shown)\\n\"",
+        ],
+    ],
+    [
+        "an encrypted private key's base64 (no PEM lines), as the environment",
+        { environment: JSON.stringify(BARE_ENCRYPTED_KEY) },
         [
             "pki:environment must be lower-case letters, digits and '-' (not at either end); got \"(a private key, not shown)\\n\"",
         ],
@@ -1779,6 +1803,21 @@ const CASES: [string, Overrides, string[]][] = [
         ],
     ],
     [
+        // Each was taken: an encrypted key's base64 did not look like a key's, and its END line alone was no block.
+        "offlineRoots certificate with the root's encrypted key after it, without its BEGIN line",
+        { offlineRoots: "{ clientRoot: { certificate: $ROOT_WITH_ENCRYPTED_KEY_END } }" },
+        [
+            'pki:offlineRoots.clientRoot.certificate holds a private key (a "ENCRYPTED PRIVATE KEY" PEM block without its BEGIN line): the stack configuration is kept in clear and this text is handed out wherever the root is trusted, so take the key out (and replace it if the text has been shared); give root.crt of the ceremony alone',
+        ],
+    ],
+    [
+        "offlineRoots crls with the root's encrypted key's base64 after them, without its BEGIN and END lines",
+        { offlineRoots: "{ clientRoot: { certificate: $ROOT, crls: $ROOT_WITH_BARE_ENCRYPTED_KEY } }" },
+        [
+            "pki:offlineRoots.clientRoot.crls holds a private key (its base64 without the BEGIN and END lines): the stack configuration is kept in clear and this text is handed out wherever the root is trusted, so take the key out (and replace it if the text has been shared); give crls.pem of the ceremony alone",
+        ],
+    ],
+    [
         "offlineRoots entry with an unknown member",
         { offlineRoots: "{ clientRoot: { certificate: $ROOT, key: x } }" },
         ["pki:offlineRoots.clientRoot.key is not a known key; an offline root has certificate, intermediates, crls"],
@@ -2113,6 +2152,14 @@ const CASES: [string, Overrides, string[]][] = [
         { frontEnd: "{ apicServerCa: $ROOT_WITH_BARE_KEY, publicRoots: $ROOT_WITH_BARE_KEY }" },
         [
             "pki:frontEnd.apicServerCa holds a private key (its base64 without the BEGIN and END lines): a trust bundle is copied in clear to wherever it is used, so take the key out (and replace it if the text has been shared); give CA certificates only",
+            "pki:frontEnd.publicRoots holds a private key (its base64 without the BEGIN and END lines): a trust bundle is copied in clear to wherever it is used, so take the key out (and replace it if the text has been shared); give CA certificates only",
+        ],
+    ],
+    [
+        "frontEnd.apicServerCa and publicRoots with the CA's encrypted key after them, without its BEGIN line or both lines",
+        { frontEnd: "{ apicServerCa: $ROOT_WITH_ENCRYPTED_KEY_END, publicRoots: $ROOT_WITH_BARE_ENCRYPTED_KEY }" },
+        [
+            'pki:frontEnd.apicServerCa holds a private key (a "ENCRYPTED PRIVATE KEY" PEM block without its BEGIN line): a trust bundle is copied in clear to wherever it is used, so take the key out (and replace it if the text has been shared); give CA certificates only',
             "pki:frontEnd.publicRoots holds a private key (its base64 without the BEGIN and END lines): a trust bundle is copied in clear to wherever it is used, so take the key out (and replace it if the text has been shared); give CA certificates only",
         ],
     ],
@@ -2607,6 +2654,57 @@ describe("Invalid stack files are refused with every problem named, before anyth
             );
             assert.strictEqual(registered, 0, "nothing registered");
         });
+    });
+
+    it("takes no certificate, CRL, public key or PKCS#12 for a key's bare base64 (the system's CA bundle too), and finds each kind of key", async () => {
+        // What a certificate-valued key may hold between its blocks, as base64 without PEM lines.
+        const base64 = (der: Buffer) => `${der.toString("base64").replace(/.{64}/g, "$&\n")}\n`;
+        const system = "/etc/ssl/certs/ca-certificates.crt";
+        const systemRoots = fs.existsSync(system) ? pemBlocks(fs.readFileSync(system, "utf8"), "CERTIFICATE") : [];
+        const issuer = createRoot({ commonName: "Base64 Root", validityDays: 3650, keyAlgorithm: "RSA" });
+        const hour = 3_600_000;
+        const publicKeys = [
+            crypto.generateKeyPairSync("rsa", { modulusLength: 2048 }).publicKey,
+            crypto.generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey,
+            crypto.generateKeyPairSync("ed25519").publicKey,
+        ].map((key) => base64(key.export({ type: "spki", format: "der" })));
+        const pkcs12 = buildPkcs12({
+            keyPem: issuer.keyPem,
+            certPems: [issuer.certPem],
+            password: "p",
+            friendlyName: "x",
+            profile: "modern",
+            iterations: 1,
+        });
+        const publicTexts = [
+            ...[...systemRoots, issuer.certPem, emptyCrlOf(issuer, Date.now() - hour, Date.now() + hour)].map(keyBody),
+            ...publicKeys,
+            base64(pkcs12),
+        ];
+        const found = (text: string) => [pastedPrivateKey(issuer.certPem + text), withoutPrivateKeys(text) !== text];
+        assert.deepStrictEqual(
+            publicTexts.map(found).filter(([pasted, hidden]) => pasted !== undefined || hidden),
+            [],
+        );
+        const keys = [
+            keyBody(issuer.keyPem),
+            keyBody(
+                crypto
+                    .generateKeyPairSync("ec", { namedCurve: "P-256" })
+                    .privateKey.export({ type: "sec1", format: "pem" }) as string,
+            ),
+            keyBody(encryptRootKey(issuer.keyPem, PASSPHRASE)),
+            // Node's own export (PBES2, AES-256-CBC), as openssl pkcs8 -topk8 writes.
+            keyBody(
+                crypto
+                    .createPrivateKey(issuer.keyPem)
+                    .export({ type: "pkcs8", format: "pem", cipher: "aes-256-cbc", passphrase: PASSPHRASE }) as string,
+            ),
+        ];
+        assert.deepStrictEqual(
+            keys.map(found),
+            keys.map(() => ["its base64 without the BEGIN and END lines", true]),
+        );
     });
 
     it("refuses YAML that is not one document with unique keys, naming the file and the place, never quoting it", async () => {

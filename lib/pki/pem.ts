@@ -59,6 +59,10 @@ export function privateKeyLabel(text: string): string | undefined {
     return /-----BEGIN ([A-Z0-9 ]*PRIVATE KEY)-----/.exec(text)?.[1];
 }
 
+/** The label of the first END marker of a private key in a text, or undefined. */
+const privateKeyEndLabel = (text: string): string | undefined =>
+    /-----END ([A-Z0-9 ]*PRIVATE KEY)-----/.exec(text)?.[1];
+
 /** BEGIN and END markers of PEM blocks, anywhere in a text (a line of its own or not: see pemLine). */
 const PEM_MARKER = /-----(BEGIN|END) ([A-Z0-9 ]+)-----/g;
 /** What may follow a BEGIN or END line's marker: white space (a CR, spaces) to the end of the line. */
@@ -84,19 +88,37 @@ function pemLine(text: string, marker: RegExpMatchArray, inString = false): bool
 /** A base64 run at a word start beginning with "M" (DER's SEQUENCE), across line breaks. */
 export const BASE64_RUN = /(?<![A-Za-z0-9+/=])M[A-Za-z0-9+/=]*(?:\r?\n[A-Za-z0-9+/=]+)*/g;
 
+/** Where the contents of the DER element at `at` begin, after its tag and length. */
+const contentsAt = (der: Buffer, at: number): number => at + 2 + (der[at + 1] < 0x80 ? 0 : der[at + 1] & 0x7f);
+
+/**
+ * The DER of the OID arcs of password-based encryption: PKCS#5 (1.2.840.113549.1.5: PBES2, PBES1)
+ * and PKCS#12 (1.2.840.113549.1.12.1), which an encrypted PKCS#8 key names first.
+ */
+const PASSWORD_BASED_ENCRYPTION = [Buffer.from("2a864886f70d0105", "hex"), Buffer.from("2a864886f70d010c01", "hex")];
+
 /**
  * Whether base64 (at least 30 bytes) decodes to the start of a private key without its PEM lines:
  * a SEQUENCE whose first member is the version INTEGER 0 or 1, as PKCS#8, PKCS#1 and SEC1 keys
- * begin. Certificates, CSRs and encrypted keys begin with a SEQUENCE inside it instead. Only the
- * start is read, so a key copied in part is caught as well.
+ * begin, or an AlgorithmIdentifier of password-based encryption, as an encrypted PKCS#8 key does.
+ * Certificates, CRLs and CSRs begin with a SEQUENCE that holds no OID first, a public key
+ * (SubjectPublicKeyInfo) with the OID of its algorithm, PKCS#12 with version 3. Only the start is
+ * read, so a key copied in part is caught as well.
  */
 export function isBareKey(base64: string): boolean {
     const compact = base64.replace(/\s/g, "");
     if (compact.length < 40) return false;
-    const der = Buffer.from(compact.slice(0, 16), "base64");
+    const der = Buffer.from(compact.slice(0, 32), "base64");
     if (der[0] !== 0x30) return false;
-    const at = der[1] < 0x80 ? 2 : 2 + (der[1] & 0x7f);
-    return der[at] === 0x02 && der[at + 1] === 0x01 && (der[at + 2] === 0x00 || der[at + 2] === 0x01);
+    const at = contentsAt(der, 0);
+    if (der[at] === 0x02) return der[at + 1] === 0x01 && (der[at + 2] === 0x00 || der[at + 2] === 0x01);
+    if (der[at] !== 0x30) return false;
+    const oid = contentsAt(der, at);
+    if (der[oid] !== 0x06) return false;
+    const arcs = der.subarray(oid + 2, oid + 2 + der[oid + 1]);
+    return PASSWORD_BASED_ENCRYPTION.some(
+        (arc) => arcs.length > arc.length && arcs.subarray(0, arc.length).equals(arc),
+    );
 }
 
 /**
@@ -125,14 +147,19 @@ function outsidePemBlocks(text: string): string {
 
 /**
  * How a private key was pasted into text meant for public PEM blocks, for pastedKeyProblem, or
- * undefined: as a PEM block of its own, or as its bare base64 (copied without its BEGIN and END
- * lines) outside every block, which OpenSSL, Envoy and pemBlocks skip as they skip a comment, so
- * the key would go on with the text unseen. Other text between blocks (openssl's subject= and
- * issuer= lines) is left alone; base64 inside a block is its reader's to refuse.
+ * undefined: as a PEM block of its own, by the END line of one whose BEGIN line was lost, or as
+ * its bare base64 (copied without its BEGIN and END lines, encrypted or not) outside every block,
+ * which OpenSSL, Envoy and pemBlocks skip as they skip a comment, so the key would go on with the
+ * text unseen. Other text between blocks (openssl's subject= and issuer= lines) is left alone;
+ * base64 inside a block is its reader's to refuse.
  */
 export function pastedPrivateKey(text: string): string | undefined {
     const label = privateKeyLabel(text);
     if (label !== undefined) return `a "${label}" PEM block`;
+    // Copied without its BEGIN line, a key is known by its END line whatever its base64 (a legacy
+    // encrypted key's is ciphertext under Proc-Type headers), as withoutPrivateKeys knows it.
+    const endLabel = privateKeyEndLabel(text);
+    if (endLabel !== undefined) return `a "${endLabel}" PEM block without its BEGIN line`;
     const runs = outsidePemBlocks(text).match(BASE64_RUN) ?? [];
     return runs.some(isBareKey) ? "its base64 without the BEGIN and END lines" : undefined;
 }
