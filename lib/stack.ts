@@ -14,6 +14,7 @@ import { RootCa } from "./components/rootCa";
 import { ApicServerCertificate } from "./components/apicServerCertificate";
 import { CustomerFacingTls } from "./components/customerFacingTls";
 import { atPlanClock } from "./components/checkClock";
+import { offlineSignerFromStackFile } from "./components/keys";
 import { ApicEgress, hostLabel, UiApicClient } from "./components/uiApicClient";
 import { buildInventory, IssuedCertificate, keysOf } from "./inventory/issued";
 import { joinPemOutputs } from "./components/pem";
@@ -365,7 +366,12 @@ function buildCas(plan: PkiPlan): CaLayer {
     const signer = (ca: CaPlan) => {
         const offline = config.offlineRoots[rootSlotOfCa(plan, ca)];
         return offline
-            ? { offlineRoot: { rootCertPem: offline.certificate, signedCertPem: offline.intermediates[ca.id] } }
+            ? {
+                  offlineRoot: offlineSignerFromStackFile(
+                      { rootCertPem: offline.certificate, signedCertPem: offline.intermediates[ca.id] },
+                      `pki:offlineRoots.${rootSlotOfCa(plan, ca)}.intermediates.${ca.id}`,
+                  ),
+              }
             : { rootCa: roots[ca.issuer ?? ""] };
     };
 

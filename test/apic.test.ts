@@ -673,7 +673,7 @@ describe("Trust bundles given to APIC's truststore and the UI sidecars' ca.crt",
         assert.deepStrictEqual(messages, [
             `IntermediateCa offlineRoot.rootCertPem ${fix}; give the root's certificate only`,
             `IntermediateCa offlineRoot.rootCertPem ${fix}; give the root's certificate only`,
-            `IntermediateCa offlineRoot.signedCertPem of offline-ca (in a stack file: pki:offlineRoots.<root>.intermediates.offline-ca) ${fix}; give the certificate only`,
+            `IntermediateCa offlineRoot.signedCertPem of offline-ca ${fix}; give the certificate only`,
         ]);
         const keyLine = TEST_ONLY_CA_KEY_PEM.split("\n")[1];
         assert.ok(messages.every((m) => !m.includes(keyLine)));

@@ -410,7 +410,7 @@ describe("Offline roots: no root key enters the stack", function () {
         // APIC): the refusal names the serial to revoke, not only the CSR to sign.
         const rogue = new crypto.X509Certificate(swapped["gateway-server-ca"]);
         const refusal =
-            `: IntermediateCa offlineRoot.signedCertPem of gateway-server-ca (in a stack file: pki:offlineRoots.<root>.intermediates.gateway-server-ca) certifies another key: sign the CSR gateway-server-ca-csr of this stack. ` +
+            `: IntermediateCa offlineRoot.signedCertPem of gateway-server-ca (in a stack file: pki:offlineRoots.serverRoot.intermediates.gateway-server-ca) certifies another key: sign the CSR gateway-server-ca-csr of this stack. ` +
             `The root made that certificate (serial ${rogue.serialNumber}) a CA for a key this stack does not hold, and it stays one until ${new Date(rogue.validTo).toISOString()}: ` +
             `find out whose key it is, and revoke it in the root's next CRL series (ceremony crl ... --revoke ${rogue.serialNumber}:keyCompromise:${new Date(rogue.validFrom).toISOString()}); ` +
             `a relying party that reads no CRL (APIC) trusts it until the root is replaced`;
@@ -805,13 +805,13 @@ describe("IntermediateCa and MeshPluginCa with an offline root, used alone", fun
                 await verdict("lone-mesh", signedBy(root, meshCsr)),
             ],
             [
-                "IntermediateCa offlineRoot.signedCertPem of lone-ca (in a stack file: pki:offlineRoots.<root>.intermediates.lone-ca) is not a CA certificate (CA:FALSE), so verifiers would accept nothing it signs: " +
-                    "sign the CSR lone-ca-csr of this stack as a CA (keyCertSign, cRLSign, CA:TRUE)",
-                "IntermediateCa offlineRoot.signedCertPem of lone-ca (in a stack file: pki:offlineRoots.<root>.intermediates.lone-ca) is not signed by offlineRoot.rootCertPem (CN=Ceremony Root), so the chains it hands out would not verify: " +
-                    "sign the CSR lone-ca-csr of this stack with that root",
-                "IntermediateCa offlineRoot.signedCertPem of lone-ca (in a stack file: pki:offlineRoots.<root>.intermediates.lone-ca) is not a certificate in PEM; give the certificate signed for the CSR lone-ca-csr of this stack",
-                "MeshPluginCa offlineRoot.signedCertPem of lone-mesh (in a stack file: pki:offlineRoots.<root>.intermediates.lone-mesh) is not signed by offlineRoot.rootCertPem (CN=Ceremony Root), so the chains it hands out would not verify: " +
-                    "sign the CSR lone-mesh-csr of this stack with that root",
+                "IntermediateCa offlineRoot.signedCertPem of lone-ca is not a CA certificate (CA:FALSE), so verifiers would accept nothing it signs: " +
+                    "sign the CSR in the csrPem output of IntermediateCa lone-ca as a CA (keyCertSign, cRLSign, CA:TRUE)",
+                "IntermediateCa offlineRoot.signedCertPem of lone-ca is not signed by offlineRoot.rootCertPem (CN=Ceremony Root), so the chains it hands out would not verify: " +
+                    "sign the CSR in the csrPem output of IntermediateCa lone-ca with that root",
+                "IntermediateCa offlineRoot.signedCertPem of lone-ca is not a certificate in PEM; give the certificate signed for the CSR in the csrPem output of IntermediateCa lone-ca",
+                "MeshPluginCa offlineRoot.signedCertPem of lone-mesh is not signed by offlineRoot.rootCertPem (CN=Ceremony Root), so the chains it hands out would not verify: " +
+                    "sign the CSR in the csrPem output of MeshPluginCa lone-mesh with that root",
                 "offlineRoot.rootCertPem of lone-mesh holds 2 certificates, and each would be a trust anchor wherever this CA's rootCertPem is trusted; " +
                     "give the offline root's certificate alone (root.crt of the ceremony)",
                 "offlineRoot.rootCertPem of lone-ca holds 2 certificates, and each would be a trust anchor wherever this CA's rootCertPem is trusted; " +
@@ -881,7 +881,7 @@ describe("IntermediateCa and MeshPluginCa with an offline root, used alone", fun
         );
         assert.strictEqual(
             withRoot,
-            "MeshPluginCa offlineRoot.signedCertPem of lone-mesh (in a stack file: pki:offlineRoots.<root>.intermediates.lone-mesh) holds 2 certificates; give the certificate signed for the CSR lone-mesh-csr alone (the file ceremony sign wrote), not a chain",
+            "MeshPluginCa offlineRoot.signedCertPem of lone-mesh holds 2 certificates; give only the certificate signed for the CSR in the csrPem output of MeshPluginCa lone-mesh (the file ceremony sign wrote), not a chain",
         );
     });
 

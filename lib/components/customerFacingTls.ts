@@ -406,7 +406,7 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
                     servedChain(
                         checkSignedFor(
                             `CustomerFacingTls ${name}: the certificatePem given for ${h.host}`,
-                            `${name}-${id}`,
+                            `the CSR ${name}-${id}-csr of this stack`,
                             isLater(given) || rootsLater
                                 ? publicCertificateFor(
                                       name,

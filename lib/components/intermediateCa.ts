@@ -269,6 +269,7 @@ export class IntermediateCa extends pulumi.ComponentResource implements IssuingC
                 this,
             ),
             "IntermediateCa",
+            args.offlineRoot ?? undefined,
         );
 
         this.certPem = ca.certPem;

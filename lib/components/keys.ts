@@ -331,6 +331,35 @@ export const CA_SIGNER_INPUTS: InputNames<CaSigner> = {
 };
 export const OFFLINE_SIGNER_INPUTS: InputNames<OfflineSigner> = { rootCertPem: "required", signedCertPem: "optional" };
 
+/**
+ * The stack file's key of each offlineRoot the stack program builds (offlineSignerFromStackFile):
+ * refusals of its signedCertPem name that key, which a stack user sets, beside the component's
+ * input. Kept out of the inputs: a component's user (TypeScript, Python, YAML) has no stack file.
+ */
+const stackFileKeys = new WeakMap<OfflineSigner, string>();
+
+/** `signer`, noted as given from the stack file's `key` (pki:offlineRoots.<root>.intermediates.<id>). */
+export function offlineSignerFromStackFile(signer: OfflineSigner, key: string): OfflineSigner {
+    stackFileKeys.set(signer, key);
+    return signer;
+}
+
+/** Where a CA's offline signature came from and which CSR it must sign, as its refusals word them. */
+interface SignatureSource {
+    /** The input (and, from the stack program, the stack file's key) that gave it. */
+    readonly what: string;
+    /** The CSR, as its user gets it: the component's csrPem output, or the stack's CSR resource. */
+    readonly csr: string;
+}
+
+function signatureSource(component: string, name: string, signer: OfflineSigner | undefined): SignatureSource {
+    const input = `${component} offlineRoot.signedCertPem of ${name}`;
+    const stackFileKey = signer === undefined ? undefined : stackFileKeys.get(signer);
+    return stackFileKey === undefined
+        ? { what: input, csr: `the CSR in the csrPem output of ${component} ${name}` }
+        : { what: `${input} (in a stack file: ${stackFileKey})`, csr: `the CSR ${name}-csr of this stack` };
+}
+
 export interface CaCertificate {
     readonly privateKeyPem: pulumi.Output<string>;
     /** The CSR (what the ceremony signs when the root is offline). */
@@ -345,7 +374,8 @@ export interface CaCertificate {
 /**
  * A CA certificate (keyCertSign, cRLSign, CA:TRUE): issued here by `signer` (no path length of
  * its own: @pulumi/tls cannot write 0), or, with an offline root, taken from the ceremony after a
- * check that it certifies this CA's own key. `component` names the component in its refusals.
+ * check that it certifies this CA's own key. `component` names the component in its refusals, and
+ * `given`, the offlineRoot as given, tells whether the stack program gave it (signatureSource).
  */
 export function issueCaCertificate(
     parent: pulumi.Resource,
@@ -353,6 +383,7 @@ export function issueCaCertificate(
     spec: Pick<CertificateSpec, "subject" | "key" | "validityDays" | "earlyRenewalDays" | "epoch">,
     signer: CaSigner | OfflineSigner,
     component: string,
+    given?: OfflineSigner,
 ): CaCertificate {
     const full = { ...spec, dnsNames: [], uris: [], allowedUses: [...CA_USES] };
     if ("privateKeyPem" in signer) {
@@ -373,12 +404,11 @@ export function issueCaCertificate(
     const certPem = pulumi
         .all([signer.signedCertPem ?? "", key.publicKeyPem, rootCertPem])
         .apply(([signed, publicKeyPem, rootPem]) => {
-            // Named as a component's input and as the stack file's key the stack program passes it from.
-            const what = `${component} offlineRoot.signedCertPem of ${name} (in a stack file: pki:offlineRoots.<root>.intermediates.${name})`;
-            const checked = checkSignedFor(what, name, signed, publicKeyPem, parent, strayCaAdvice);
+            const source = signatureSource(component, name, given);
+            const checked = checkSignedFor(source.what, source.csr, signed, publicKeyPem, parent, strayCaAdvice);
             if (checked === "") return "";
-            refuseUnlessCaOf(what, name, checked, rootPem, parent);
-            return caCertificateAlone(what, name, checked, parent);
+            refuseUnlessCaOf(source, checked, rootPem, parent);
+            return caCertificateAlone(source, checked, parent);
         });
     return {
         privateKeyPem: pulumi.secret(key.privateKeyPem),
@@ -431,16 +461,16 @@ function offlineRootAlone(name: string, rootCertPem: string, resource: pulumi.Re
 }
 
 /**
- * The ceremony's certificate for CA `name` (the input `what` names) as its one CERTIFICATE block,
+ * The ceremony's certificate for a CA (`source` names its input and CSR) as its one CERTIFICATE block,
  * as the provider writes PEM: it is this CA's certPem and chain, which istiod's cacerts and APIC's
  * keystore get as they are, so text pasted around it (an `openssl x509 -text` dump, "Bag
  * Attributes", CRLF) is dropped and a chain (the root appended) is refused.
  */
-function caCertificateAlone(what: string, name: string, signedCertPem: string, resource: pulumi.Resource): string {
+function caCertificateAlone(source: SignatureSource, signedCertPem: string, resource: pulumi.Resource): string {
     const count = pemBlocks(signedCertPem.replace(/\r\n/g, "\n"), "CERTIFICATE").length;
     if (count > 1) {
         throw argumentError(
-            `${what} holds ${count} certificates; give the certificate signed for the CSR ${name}-csr alone (the file ceremony sign wrote), not a chain`,
+            `${source.what} holds ${count} certificates; give only the certificate signed for ${source.csr} (the file ceremony sign wrote), not a chain`,
             resource,
         );
     }
@@ -448,13 +478,12 @@ function caCertificateAlone(what: string, name: string, signedCertPem: string, r
 }
 
 /**
- * Refuses the ceremony's certificate for CA `name` (the input `what` names) unless it is a CA that
+ * Refuses the ceremony's certificate for a CA (`source` names its input and CSR) unless it is a CA that
  * may sign certificates, signed by the offline root: else every chain this CA hands out would fail
  * to verify (as the stack's own check of pki:offlineRoots says before anything is made).
  */
 function refuseUnlessCaOf(
-    what: string,
-    name: string,
+    source: SignatureSource,
     signedCertPem: string,
     rootCertPem: string,
     resource: pulumi.Resource,
@@ -464,15 +493,15 @@ function refuseUnlessCaOf(
     const { ca, certSign } = caFlags(cert);
     if (!ca || !certSign) {
         throw argumentError(
-            `${what} is not a CA certificate (${!ca ? "CA:FALSE" : "its keyUsage lacks keyCertSign"}), so verifiers would accept nothing it signs: ` +
-                `sign the CSR ${name}-csr of this stack as a CA (keyCertSign, cRLSign, CA:TRUE)`,
+            `${source.what} is not a CA certificate (${!ca ? "CA:FALSE" : "its keyUsage lacks keyCertSign"}), so verifiers would accept nothing it signs: ` +
+                `sign ${source.csr} as a CA (keyCertSign, cRLSign, CA:TRUE)`,
             resource,
         );
     }
     if (!signedBy(cert, root)) {
         throw argumentError(
-            `${what} is not signed by offlineRoot.rootCertPem (${subjectOf(root)}), so the chains it hands out would not verify: ` +
-                `sign the CSR ${name}-csr of this stack with that root`,
+            `${source.what} is not signed by offlineRoot.rootCertPem (${subjectOf(root)}), so the chains it hands out would not verify: ` +
+                `sign ${source.csr} with that root`,
             resource,
         );
     }
@@ -508,12 +537,12 @@ export function refusePastedKey(text: string, what: string, give: string, resour
 
 /**
  * A certificate signed elsewhere (the ceremony, a public CA) must certify this key, else the CSR
- * `<name>-csr` it signed was another one. `what` names the input it came as, as refusals of the
- * other arguments do; `advice(cert)`, when given, is added to the refusal.
+ * it signed (`csr` names it as its user gets it) was another one. `what` names the input it came
+ * as, as refusals of the other arguments do; `advice(cert)`, when given, is added to the refusal.
  */
 export function checkSignedFor(
     what: string,
-    name: string,
+    csr: string,
     signedCertPem: string,
     publicKeyPem: string,
     resource: pulumi.Resource,
@@ -525,15 +554,11 @@ export function checkSignedFor(
     try {
         cert = new crypto.X509Certificate(signedCertPem);
     } catch {
-        throw argumentError(
-            `${what} is not a certificate in PEM; give the certificate signed for the CSR ${name}-csr of this stack`,
-            resource,
-        );
+        throw argumentError(`${what} is not a certificate in PEM; give the certificate signed for ${csr}`, resource);
     }
     if (cert.publicKey.export({ type: "spki", format: "pem" }) !== publicKeyPem) {
         throw argumentError(
-            `${what} certifies another key: sign the CSR ${name}-csr of this stack` +
-                (advice === undefined ? "" : `. ${advice(cert)}`),
+            `${what} certifies another key: sign ${csr}` + (advice === undefined ? "" : `. ${advice(cert)}`),
             resource,
         );
     }

@@ -249,6 +249,7 @@ export class MeshPluginCa extends pulumi.ComponentResource {
             },
             checked,
             "MeshPluginCa",
+            args.offlineRoot ?? undefined,
         );
 
         // One certificate as the provider writes it: @pulumi/tls's, or the ceremony's (caCertificateAlone).
