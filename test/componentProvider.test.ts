@@ -1333,6 +1333,60 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         );
     });
 
+    it("refuses text, a number or a list where a CA or an offline root belongs, as no object, before any child is registered", async () => {
+        // A YAML `issuer: ${caKeyPem}` sends the PEM text itself: read member by member, it was refused
+        // for the certPem it lacks ("got undefined (a stack reference's missing output?)"), an
+        // offlineRoot only in an apply. The text is shown as showJson shows it, a key masked.
+        const { root, issuing } = await bankIssuer();
+        const key = root.keyPem;
+        const masked = '"(a private key, not shown)\\n"';
+        const signerShape = "{ certPem, chainPem?, privateKeyPem, rootCertPem }";
+        const issuingShape = "{ certPem, chainPem, privateKeyPem }";
+        assert.deepStrictEqual(
+            await refusalsBeforeChildren([
+                ["MeshPluginCa", { cluster: "east", issuer: key }],
+                ["MeshPluginCa", { cluster: "east", rootCa: key }],
+                ["MeshPluginCa", { cluster: "east", offlineRoot: key }],
+                ["IntermediateCa", { subject: { commonName: "Team CA" }, offlineRoot: 7 }],
+                ["IntermediateCa", { subject: { commonName: "Team CA" }, issuer: [issuing] }],
+                [
+                    "IstioGatewayTls",
+                    {
+                        serverCa: key,
+                        clientTrustBundlePem: root.certPem,
+                        keyAlgorithm: "ECDSA",
+                        endpoints: [{ id: "ob", host: "ob.bank.example", clientSubjectAltNames: ["urn:bank:apic"] }],
+                    },
+                ],
+                [
+                    "ApicClientBundle",
+                    {
+                        clientCa: key,
+                        identity: "urn:bank:apic",
+                        serverTrustBundlePem: root.certPem,
+                        keyAlgorithm: "ECDSA",
+                    },
+                ],
+                ["ApicServerCertificate", { serverCa: key, host: "apic.bank.example", keyAlgorithm: "ECDSA" }],
+                uiClient({ root, issuing }, { clientCa: key }),
+            ]),
+            {
+                messages: [
+                    `MeshPluginCa issuer must be ${signerShape}; got ${masked}`,
+                    `MeshPluginCa rootCa must be { certPem, privateKeyPem }; got ${masked}`,
+                    `MeshPluginCa offlineRoot must be { rootCertPem, signedCertPem? }; got ${masked}`,
+                    "IntermediateCa offlineRoot must be { rootCertPem, signedCertPem? }; got 7",
+                    `IntermediateCa issuer must be ${signerShape}; got [{"certPem":"${issuing.certPem.replace(/\n/g, "\\n")}","privateKeyPem":"(a private key, not shown)\\n","chainPem":"${issuing.chainPem.replace(/\n/g, "\\n")}"}]`,
+                    `IstioGatewayTls serverCa must be ${issuingShape}; got ${masked}`,
+                    `ApicClientBundle clientCa must be ${issuingShape}; got ${masked}`,
+                    `ApicServerCertificate serverCa must be ${issuingShape}; got ${masked}`,
+                    `UiApicClient clientCa must be ${issuingShape}; got ${masked}`,
+                ],
+                children: [],
+            },
+        );
+    });
+
     it("counts a subject's characters as X.509 does: 64 with an emoji are taken, 65 refused", async () => {
         // RFC 5280 ub-common-name is 64 characters; the emoji is one, though two UTF-16 units.
         const sixtyFour = `Example Bank \u{1F3E6} ${"x".repeat(49)}`;

@@ -1001,12 +1001,15 @@ const inputShape = <T>(known: InputNames<T>): string =>
  * refuses both at compile time, but a program in another language (through the component
  * provider) sends what it is given: a misspelt `strictMTLS` or `validityDay` would leave the
  * default in force without a word, a missing `clientCa` fail as a JavaScript error, a missing
- * endpoint id name the secret "apic-mtls-undefined". Only plain objects are checked: a RootCa or
- * IntermediateCa given as an issuer has other members too. Values are never shown: a misspelt
- * name's value may be a private key.
+ * endpoint id name the secret "apic-mtls-undefined". A value given that is no object is refused
+ * as such (refuseNonMap), before any resource: a PEM text given where the CA belongs (YAML
+ * `issuer: ${caKeyPem}`) would else be refused for the certPem it lacks. Only plain objects have
+ * their names checked: a RootCa or IntermediateCa given as an issuer has other members too.
+ * Values are never shown: a misspelt name's value may be a private key.
  */
 export function checkInputNames<T>(value: T, known: InputNames<T>, what: string, resource: pulumi.Resource): void {
-    if (typeof value !== "object" || value === null) return;
+    if (!isGiven(value)) return;
+    refuseNonMap(value, known, what, resource);
     const prototype: unknown = Object.getPrototypeOf(value);
     if (prototype !== Object.prototype && prototype !== null) return;
     const unknown = Object.entries(value)
@@ -1072,7 +1075,12 @@ export function checkListEntries<T>(
 }
 
 /** Refuses a value that is no map where one of `known`'s shape belongs, showing it (keys hidden). */
-function refuseNonMap<T>(value: unknown, known: InputNames<T>, what: string, resource: pulumi.Resource): void {
+function refuseNonMap<T>(
+    value: unknown,
+    known: InputNames<T>,
+    what: string,
+    resource: pulumi.Resource,
+): asserts value is Record<string, unknown> {
     if (!isMap(value as Json | undefined)) {
         throw argumentError(
             `${what} must be ${inputShape(known)}; got ${showJson(value as Json | undefined)}`,
