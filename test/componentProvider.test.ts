@@ -14,6 +14,7 @@ import { ComponentProvider, getPulumiComponents } from "@pulumi/pulumi/provider/
 import * as YAML from "yaml";
 import { runWithStandIn } from "../lib/engine/standIn";
 import * as components from "../lib/index";
+import { apicClientCert } from "../lib/plan/plan";
 import { emptyCrlOf, mintLeaf, mintRoot, mintSubCa, readmeBlock, refusalText, ROOT } from "./helpers";
 
 const PACKAGE = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as {
@@ -1385,6 +1386,57 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
                 children: [],
             },
         );
+    });
+
+    it("refuses a component name ApicClientBundle would take as its endpointId that is no id, as it refuses the same endpointId given, before any child is registered", async () => {
+        // Taken unchecked, "ob😀x" became a PKCS#12 friendly name OpenSSL reads as "ob=" and Java as
+        // "ob😀x", and 51 letters and an emoji a CN cut inside the emoji: "URIError: URI malformed".
+        const { root, issuing } = await bankIssuer();
+        const bundle = (name: string, extra: pulumi.Inputs = {}): [string, pulumi.Inputs, string] => [
+            "ApicClientBundle",
+            {
+                clientCa: issuing,
+                identity: "urn:bank:apic",
+                serverTrustBundlePem: root.certPem,
+                keyAlgorithm: "ECDSA",
+                ...extra,
+            },
+            name,
+        ];
+        const long = `${"a".repeat(51)}😀`;
+        const refused = (shown: string, what = "endpointId (default: the component's name)") =>
+            `ApicClientBundle ${what} must be an id (lower-case letters, digits and '-', not at either end); got ${shown}` +
+            (what === "endpointId" ? "" : ". Pass endpointId, or give the component a name that is an id");
+        assert.deepStrictEqual(
+            await refusalsBeforeChildren([
+                bundle("Payments OB"),
+                bundle("ob😀x"),
+                bundle(long),
+                bundle("ob", { endpointId: "Payments OB" }),
+            ]),
+            {
+                messages: [
+                    refused('"Payments OB"'),
+                    refused('"ob😀x"'),
+                    refused(`"${long}"`),
+                    refused('"Payments OB"', "endpointId"),
+                ],
+                children: [],
+            },
+        );
+        assert.deepStrictEqual(await refusalsBeforeChildren([bundle("Payments OB", { endpointId: "payments-ob" })]), {
+            messages: ["accepted"],
+            children: [
+                "random:index/randomPassword:RandomPassword",
+                "tls:index/privateKey:PrivateKey",
+                "tls:index/certRequest:CertRequest",
+                "tls:index/locallySignedCert:LocallySignedCert",
+            ],
+        });
+        // A common name is cut to RFC 5280's 64 characters, as X.509 counts them: never inside an emoji.
+        const leaf = { keyAlgorithm: "ECDSA", validityDays: 365, earlyRenewalDays: 30 } as const;
+        const { subject } = apicClientCert({ ...leaf, endpointId: `${long}b`, identity: "urn:bank:apic", epoch: 0 });
+        assert.strictEqual(subject.commonName, `apic-client ${long}`);
     });
 
     it("counts a subject's characters as X.509 does: 64 with an emoji are taken, 65 refused", async () => {

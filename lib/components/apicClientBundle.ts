@@ -39,7 +39,8 @@ export interface ApicClientBundleArgs {
     /** The identity APIC presents: the certificate's URI SAN, pinned by the gateway. */
     readonly identity: string;
     /**
-     * Short endpoint name for the certificate's common name ("apic-client <endpointId>").
+     * Short endpoint name for the certificate's common name ("apic-client <endpointId>") and the
+     * PKCS#12 friendly name: an id (lower-case letters, digits and '-'), as the default must be too.
      * Default: the component's name.
      * @default the component's name
      */
@@ -148,9 +149,16 @@ export class ApicClientBundle extends pulumi.ComponentResource {
             "ApicClientBundle",
             this,
         );
-        const endpointId = !isGiven(args.endpointId)
-            ? name
-            : idArgument(args.endpointId, "ApicClientBundle endpointId", this);
+        // The component's name by default, checked as a given one is: the certificate's CN and the
+        // PKCS#12 friendly name (which OpenSSL and Java read otherwise past ASCII) are made of it.
+        const endpointId = isGiven(args.endpointId)
+            ? idArgument(args.endpointId, "ApicClientBundle endpointId", this)
+            : idArgument(
+                  name,
+                  "ApicClientBundle endpointId (default: the component's name)",
+                  this,
+                  "Pass endpointId, or give the component a name that is an id",
+              );
         const identity = identityArgument(args.identity, "ApicClientBundle identity", this);
         const epoch = epochArgument(args.epoch, "ApicClientBundle epoch", this);
         const pkcs12Profile = choice(

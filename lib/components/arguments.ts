@@ -137,13 +137,17 @@ const DNS_LABEL = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
 /**
  * An id that names children, ports and Secrets: DNS-label characters, as the stack's endpoint ids.
  * No length limit of its own: the stack's endpoint ids may pass 63 (certificates cut them to 64 in
- * the CN); the Secret named after it has one (refuseLongSecretName).
+ * the CN); the Secret named after it has one (refuseLongSecretName). `fix`, when given, is added
+ * to the refusal.
  */
-export function idArgument(value: unknown, what: string, resource: pulumi.Resource): string {
+export function idArgument(value: unknown, what: string, resource: pulumi.Resource, fix?: string): string {
     const mustBe = "an id (lower-case letters, digits and '-', not at either end)";
     const text = textArgument(value, mustBe, what, resource);
     if (!DNS_LABEL.test(text)) {
-        throw argumentError(`${what} must be ${mustBe}; got ${showJson(text)}`, resource);
+        throw argumentError(
+            `${what} must be ${mustBe}; got ${showJson(text)}${fix === undefined ? "" : `. ${fix}`}`,
+            resource,
+        );
     }
     return text;
 }

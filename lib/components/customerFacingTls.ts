@@ -2,7 +2,7 @@ import * as crypto from "crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { KeyAlgorithm } from "../config/types";
-import { customerFacingSecretName, MAX_HOSTNAME_LENGTH } from "../config/values";
+import { customerFacingSecretName, firstCharacters, MAX_HOSTNAME_LENGTH } from "../config/values";
 import { HTTPS_PORT, leafKey, rotatedName } from "../plan/plan";
 import { pemBlocks, pemTextProblem, runTogetherPemBlock, runTogetherProblem } from "../pki/pem";
 import { nameCovering, publicChainOf, publicRootsAnchor, servedChainProblems } from "../pki/publicCert";
@@ -385,7 +385,7 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
             // Both checked above, before any host's children.
             const { epoch, certificateEpoch } = epochsOf(h);
             const subject = {
-                commonName: h.host.length <= 64 ? h.host : id.slice(0, 64),
+                commonName: h.host.length <= 64 ? h.host : firstCharacters(id, 64),
                 ...(organization !== undefined ? { organization } : {}),
             };
             const generations = [...new Set([certificateEpoch, epoch])].map((e) => ({

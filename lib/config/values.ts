@@ -52,6 +52,13 @@ export const hasControlCharacter = (text: string): boolean => REFUSED_CHARACTER.
  */
 export const characterCount = (text: string): number => [...text].length;
 
+/**
+ * The first `count` characters of `text`, counted as characterCount counts them: a cut to a
+ * common name's 64 never splits an emoji's UTF-16 pair, which encodeURIComponent (the CN in
+ * @pulumi/tls's wire form) refuses with a bare "URIError: URI malformed".
+ */
+export const firstCharacters = (text: string, count: number): string => [...text].slice(0, count).join("");
+
 /** What json escapes beyond JSON's own (C0, quotes, backslashes): the rest of UNSHOWN. */
 const ESCAPED_IN_JSON = new RegExp(`[${UNSHOWN}]`, "gu");
 

@@ -10,6 +10,7 @@ import {
     apicGatewayName,
     caSecretProblem,
     customerFacingSecretName,
+    firstCharacters,
     memberPath,
     ownMember,
     showJson,
@@ -487,7 +488,7 @@ export function gatewayServerCert(
         role: "gateway-server",
         // A host too long for a common name (RFC 5280: 64) is in the SAN alone; the CN names the endpoint.
         subject: subject(
-            args.host.length <= MAX_COMMON_NAME ? args.host : args.endpointId.slice(0, MAX_COMMON_NAME),
+            args.host.length <= MAX_COMMON_NAME ? args.host : firstCharacters(args.endpointId, MAX_COMMON_NAME),
             args.organization,
         ),
         dnsNames: [args.host],
@@ -513,7 +514,7 @@ function clientCert(
 ): LeafPlan {
     return {
         role: args.role,
-        subject: subject(`${args.role} ${args.name}`.slice(0, MAX_COMMON_NAME), args.organization),
+        subject: subject(firstCharacters(`${args.role} ${args.name}`, MAX_COMMON_NAME), args.organization),
         dnsNames: [],
         uris: [args.identity],
         allowedUses: leafUses(args.keyAlgorithm, "client_auth"),
@@ -1446,7 +1447,7 @@ function planFrontEnd(config: PkiConfig, cas: readonly CaPlan[], apicServerCa: C
         certificateEpoch: c.certificateEpoch,
         ...(c.certificate !== undefined ? { certificate: c.certificate } : {}),
         subject: subject(
-            host.length <= MAX_COMMON_NAME ? host : hostId(host).slice(0, MAX_COMMON_NAME),
+            host.length <= MAX_COMMON_NAME ? host : firstCharacters(hostId(host), MAX_COMMON_NAME),
             config.organization,
         ),
         // A public CA takes RSA 2048 and ECDSA P-256 alike; the stack's leaf algorithm decides.
