@@ -1229,4 +1229,36 @@ describe("A CA retired by a finish phase", () => {
         // A record of an earlier version has no notBefore: the period's start, as before.
         assert.deepStrictEqual(revokedAt(undefined), ["2026-11-19T00:00:00.000Z"]);
     });
+
+    it("is told from an earlier CA of the same id by its serial: a cluster removed (its mesh CA retired) and added again gets a new CA, which a finish revokes too", () => {
+        const ca = (serialHex: string) => ({
+            serialHex,
+            notBefore: "2026-06-01T00:00:00.000Z",
+            notAfter: "2029-06-01T00:00:00.000Z",
+            issuer: "mesh-root",
+        });
+        const args = {
+            liveRootIds: ["mesh-root"],
+            now: new Date("2026-11-24T05:00:00Z"),
+            crlPeriodDays: 7,
+        };
+        const removed = retiredAfter({
+            ...args,
+            deployed: { ...INITIAL_RECORD, cas: { "mesh-ca-west": ca("0A") } },
+            finishing: [],
+            leaving: ["mesh-ca-west"],
+        }).retired;
+        const finished = retiredAfter({
+            ...args,
+            deployed: { ...INITIAL_RECORD, cas: { "mesh-ca-west": ca("0B") }, retired: removed },
+            finishing: [{ slotKey: "pki:caRotation.meshCa", outgoingId: "mesh-ca-west" }],
+        }).retired;
+        assert.deepStrictEqual(
+            finished.map((r) => [r.id, r.serialHex, r.revokedAt]),
+            [
+                ["mesh-ca-west", "0A", "2026-11-19T00:00:00.000Z"],
+                ["mesh-ca-west", "0B", "2026-11-19T00:00:00.000Z"],
+            ],
+        );
+    });
 });

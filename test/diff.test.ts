@@ -1306,7 +1306,13 @@ describe("diff risks", function () {
         assert.deepStrictEqual(diffPlans(plan(one), plan(two)).risks, [], "a cluster added is no risk");
         assert.deepStrictEqual(
             diffPlans(plan(two), plan(one)).risks.map((r) => [r.key, r.change]),
-            [["pki:clusters", "removes 1 cluster dev-west: its mesh CA and istiod's cacerts secret are deleted"]],
+            [
+                [
+                    "pki:clusters",
+                    "removes 1 cluster dev-west: its mesh CA and istiod's cacerts secret are deleted; " +
+                        "mesh-ca-dev-west revoked in the CRL of mesh-root, which every other cluster's cacerts carries (ca-crl.pem)",
+                ],
+            ],
         );
         // A context changed: another cluster, maybe; no certificate changes, but every object may move.
         const moved = { ...dev, clusters: [{ name: "dev-east", context: "east-2" }, { name: "dev-west" }] };
@@ -1378,6 +1384,60 @@ describe("diff risks", function () {
             [["pki:rotation", "replaces 48 certificates in one update (more than 10)"]],
         );
         assert.deepStrictEqual(diffPlans(plan(option2), plan(renewed), { maxReplaced: 48 }).risks, []);
+    });
+
+    it("a cluster removed: every generation of its mesh CA is revoked in the mesh root's CRL, which the other clusters' cacerts carries from then on", () => {
+        const two = {
+            ...dev,
+            clusters: [
+                { name: "dev-east", context: "east" },
+                { name: "dev-west", context: "west" },
+            ],
+        };
+        const one = { ...dev, clusters: [{ name: "dev-east", context: "east" }] };
+        const removal = (d: CertDiff) => ({
+            risk: d.risks.find((r) => r.key === "pki:clusters")?.change,
+            places: places(d).filter((p) => p.includes("secret-cacerts")),
+            rotation: d.caRotation.map((t) => t.effect),
+            after: d.steps.after,
+        });
+        const republish =
+            "From now on CRLs must be re-published at least every 7 days (pki:crlPeriodDays; each is valid for four periods, at least 28 days): run pulumi up, or let the scheduled lifecycle workflow do it.";
+        assert.deepStrictEqual(removal(diffPlans(plan(two), plan(one))), {
+            risk:
+                "removes 1 cluster dev-west: its mesh CA and istiod's cacerts secret are deleted; " +
+                "mesh-ca-dev-west revoked in the CRL of mesh-root, which every other cluster's cacerts carries (ca-crl.pem)",
+            places: [
+                "update k8s/dev-east/istio-system/secret-cacerts: ca-crl.pem: new: CRL of mesh-root (revokes mesh-ca-dev-west, retired), CRL of mesh-ca-dev-east",
+                "delete k8s/dev-west/istio-system/secret-cacerts: ",
+            ],
+            rotation: [],
+            after: [
+                "istiod of dev-east reloads cacerts (Istio 1.18+) and sends ca-crl.pem to the sidecars (Istio 1.27+).",
+                republish,
+            ],
+        });
+        // Removed at the finish of a mesh CA rotation: both generations of its CA go with the old one that stays.
+        assert.deepStrictEqual(
+            removal(diffPlans(plan(at("meshCa", 1, "switch", two)), plan(at("meshCa", 1, "finish", one)))),
+            {
+                risk:
+                    "removes 1 cluster dev-west: its mesh CA and istiod's cacerts secret are deleted; " +
+                    "mesh-ca-dev-west and mesh-ca-dev-west-g1 revoked in the CRL of mesh-root, which every other cluster's cacerts carries (ca-crl.pem)",
+                places: [
+                    "update k8s/dev-east/istio-system/secret-cacerts: ca-crl.pem: new: CRL of mesh-root " +
+                        "(revokes mesh-ca-dev-east, retired; revokes mesh-ca-dev-west, retired; revokes mesh-ca-dev-west-g1, retired), CRL of mesh-ca-dev-east-g1",
+                    "delete k8s/dev-west/istio-system/secret-cacerts: ",
+                ],
+                rotation: [
+                    "finish: mesh-ca-dev-east, mesh-ca-dev-west and mesh-ca-dev-west-g1 removed from every bundle and deleted; revoked in its root's CRL (CRLs are published from now on)",
+                ],
+                after: [
+                    "istiod of dev-east reloads cacerts (Istio 1.18+) and sends ca-crl.pem to the sidecars (Istio 1.27+).",
+                    republish,
+                ],
+            },
+        );
     });
 
     it("a new pki:gatewayNamespace moves every gateway Secret and Gateway: a risk, and the ingress gateway checked there first", () => {

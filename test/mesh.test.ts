@@ -315,6 +315,81 @@ describe("The mesh CA's later life: what istiod loads, and what would lock every
     });
 });
 
+describe("A cluster removed from pki:clusters: its mesh CAs are revoked", function () {
+    this.timeout(120_000);
+    const TWO = {
+        environment: "rot",
+        option: 1,
+        baseDomain: "rot.api.bank.example",
+        domains: { ob: { services: ["accounts"] } },
+        clusters: [
+            { name: "east", context: "bank-east" },
+            { name: "west", context: "bank-west" },
+        ],
+        keyAlgorithm: "ECDSA",
+    };
+    const ONE = { ...TWO, clusters: TWO.clusters.slice(0, 1) };
+    const meshCa = (generation: number, phase: string) => ({ caRotation: { meshCa: { generation, phase } } });
+    const day = 86_400_000;
+    const start = new Date("2031-03-01T00:00:00.000Z");
+    const dayAfter = (n: number) => new Date(start.getTime() + n * day);
+    /** Each CRL of the remaining cluster's ca-crl.pem: who signed it and what it revokes (serials sorted as text). */
+    const eastCrls = (r: Rendered) =>
+        pemBlocksOf(cacerts(r, "east")["ca-crl.pem"] ?? "", "X509 CRL")
+            .map(parseCrl)
+            .map((c) => [c.issuerCommonName, [...c.revokedSerials].sort()]);
+    const serialOf = (r: Rendered, id: string) => r.inventory.find((c) => c.id === id)?.serial;
+    const retiredOf = (state: EngineState) =>
+        deployedRecordOf(state).retired.map((r) => [r.id, r.serialHex, r.revokedAt]);
+
+    it("outside a rotation: the mesh root's CRL in the other clusters' cacerts revokes it, and the record keeps it", async () => {
+        const state = seededState();
+        const two = await renderNext(TWO, "cluster-two", state, start);
+        assert.strictEqual(cacerts(two, "east")["ca-crl.pem"], undefined);
+        const one = await renderNext(ONE, "cluster-one", state, dayAfter(10));
+        const west = serialOf(two, "mesh-ca-west");
+        assert.deepStrictEqual(eastCrls(one), [
+            ["rot mesh root CA", [west]],
+            ["rot mesh CA east", []],
+        ]);
+        // Revoked from the start of the CRL period (pki:crlPeriodDays 7) the removal is deployed in.
+        const revoked = [["mesh-ca-west", west, "2031-03-06T00:00:00.000Z"]];
+        assert.deepStrictEqual(retiredOf(state), revoked);
+        // The next update keeps the revocation, though the record no longer lists west's CA.
+        const again = await renderNext(ONE, "cluster-one-again", state, dayAfter(11));
+        assert.deepStrictEqual(eastCrls(again), eastCrls(one));
+        assert.deepStrictEqual(retiredOf(state), revoked);
+    });
+
+    it("at a mesh CA rotation's finish: both generations of its CA are revoked with the old CA of the cluster that stays", async () => {
+        const state = seededState();
+        const g0 = await renderNext(TWO, "cluster-rot-g0", state, start);
+        const prepared = await renderNext(
+            { ...TWO, ...meshCa(1, "prepare") },
+            "cluster-rot-prepare",
+            state,
+            dayAfter(1),
+        );
+        await renderNext({ ...TWO, ...meshCa(1, "switch") }, "cluster-rot-switch", state, dayAfter(2));
+        const finished = await renderNext({ ...ONE, ...meshCa(1, "finish") }, "cluster-rot-finish", state, dayAfter(3));
+        const [east, west, westG1] = [
+            serialOf(g0, "mesh-ca-east"),
+            serialOf(g0, "mesh-ca-west"),
+            serialOf(prepared, "mesh-ca-west-g1"),
+        ];
+        assert.deepStrictEqual(eastCrls(finished), [
+            ["rot mesh root CA", [east, west, westG1].sort()],
+            ["rot mesh CA east G1", []],
+        ]);
+        // Each was issued in the CRL period of the finish: revoked from its notBefore, never before it existed.
+        assert.deepStrictEqual(retiredOf(state), [
+            ["mesh-ca-east", east, start.toISOString()],
+            ["mesh-ca-west", west, start.toISOString()],
+            ["mesh-ca-west-g1", westG1, dayAfter(1).toISOString()],
+        ]);
+    });
+});
+
 describe("A mesh root re-issued outside a staged rotation: what a running istiod does", function () {
     this.timeout(60_000);
     const LAB = {

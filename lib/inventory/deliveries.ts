@@ -91,7 +91,7 @@ const FIRST_FINISH = stepOf({ generation: 1, phase: "finish" });
  * retired CA once it expires; a diff of two stack files cannot know that, so a CRL stays published
  * here as long as the config shows a finished rotation.
  */
-export function crlsPublished(plan: PkiPlan): Omit<CrlPlan, "offlineRootCrls"> {
+export function crlsPublished(plan: PkiPlan, base?: PkiPlan): Omit<CrlPlan, "offlineRootCrls"> {
     const { caRotation, trustDomains, revocations } = plan.config;
     const retiredUnder = (slot: IntermediateSlot): boolean =>
         INTERMEDIATE_SLOTS.some(
@@ -101,9 +101,19 @@ export function crlsPublished(plan: PkiPlan): Omit<CrlPlan, "offlineRootCrls"> {
     return {
         gateway: revocations.some((r) => r.endpoint !== undefined) || retiredUnder("apicClientCa"),
         apicTruststore: retiredUnder("gatewayServerCa"),
-        mesh: retiredUnder("meshCa"),
+        mesh: retiredUnder("meshCa") || meshCasRevokedSince(base, plan).length > 0,
         apicUiTruststore: revocations.some((r) => r.uiClient !== undefined) || retiredUnder("uiClientCa"),
     };
+}
+
+/**
+ * The mesh CAs of `base` (the stack file before) that `plan` no longer has, under a root it keeps:
+ * a removed cluster's, every generation, and the old generation of a mesh CA rotation that
+ * finishes. The plan's root CRL revokes them, as pulumi up does (leavingMeshCas in lib/plan/plan.ts).
+ */
+export function meshCasRevokedSince(base: PkiPlan | undefined, plan: PkiPlan): CaPlan[] {
+    const ids = new Set(plan.cas.map((c) => c.id));
+    return (base?.cas ?? []).filter((c) => c.role === "mesh-ca" && !ids.has(c.id) && ids.has(c.issuer ?? ""));
 }
 
 /** The CA certificates of pki:frontEnd.apicServerCa, each named by its subject and serial. */
@@ -117,13 +127,14 @@ function givenCas(pem: string): Content[] {
 
 /**
  * Every place the plan delivers to, in a stable order: gateway secrets, cacerts, UI services'
- * Secrets, customer-facing secrets, then APIC's bundles (per endpoint, then UI-facing).
+ * Secrets, customer-facing secrets, then APIC's bundles (per endpoint, then UI-facing). `base`:
+ * the plan it follows, whose mesh CAs it no longer has are revoked (crlsPublished).
  */
-export function placesOf(plan: PkiPlan): Place[] {
+export function placesOf(plan: PkiPlan, base?: PkiPlan): Place[] {
     const { config, frontEnd } = plan;
     if (plan.cas.length === 0) return []; // the base of a new stack
     const trust = config.trustDomains;
-    const published = crlsPublished(plan);
+    const published = crlsPublished(plan, base);
     const gatewayCluster = config.clusters[0].name;
     const serverCa = activeCa(plan.cas, "gateway-server-ca");
     const clientCa = activeCa(plan.cas, "apic-client-ca");

@@ -32,7 +32,7 @@ import {
     unpinnedUnderWay,
 } from "../plan/plan";
 import { pkcs12FriendlyName } from "../pki/pkcs12";
-import { Content, crlsPublished, isSecret, Place, PlaceKind, placesOf } from "./deliveries";
+import { Content, crlsPublished, isSecret, meshCasRevokedSince, Place, PlaceKind, placesOf } from "./deliveries";
 import {
     APIC_UI_DIR,
     customerFacingCsrFile,
@@ -945,9 +945,16 @@ function caRisks(
     const renamedAway = new Set(renamedClusters(base, head).map(({ before }) => before.name));
     const removedClusters = droppedClusters.filter((c) => !renamedAway.has(c));
     if (removedClusters.length > 0) {
+        // Revoked, since their keys were in the cluster's cacerts: under a root the head keeps (planPki's leavingMeshCas).
+        const revoked = meshCasRevokedSince(base, head).filter((c) => removedClusters.includes(c.cluster ?? ""));
+        const roots = [...new Set(revoked.map((c) => c.issuer ?? ""))];
         risks.push({
             key: "pki:clusters",
-            change: `removes ${plural(removedClusters.length, "cluster")} ${list(removedClusters)}: its mesh CA and istiod's cacerts secret are deleted`,
+            change:
+                `removes ${plural(removedClusters.length, "cluster")} ${list(removedClusters)}: its mesh CA and istiod's cacerts secret are deleted` +
+                (revoked.length > 0
+                    ? `; ${list(revoked.map((c) => c.id))} revoked in the CRL of ${list(roots)}, which every other cluster's cacerts carries (ca-crl.pem)`
+                    : ""),
             breaks: "istiod there falls back to a self-signed CA at its next restart: its workloads and the rest of the mesh then refuse each other",
             instead: "remove the cluster's workloads and istiod first, then the cluster from pki:clusters",
         });
@@ -1849,7 +1856,7 @@ function meshEpochRefusals(base: PkiPlan, head: PkiPlan): RefusedChange[] {
     }
     const since = crlsPublished(base).mesh
         ? "since an earlier update"
-        : crlsPublished(head).mesh
+        : crlsPublished(head, base).mesh
           ? "from this update on"
           : undefined;
     if (since === undefined) return [];
@@ -2199,7 +2206,7 @@ function stepsFor(
     }
     after.push(...frontEnd.after);
     const wasPublished = crlsPublished(base);
-    const nowPublished = crlsPublished(head);
+    const nowPublished = crlsPublished(head, base);
     const firstCrls = (["gateway", "apicTruststore", "mesh", "apicUiTruststore"] as const).filter(
         (k) => nowPublished[k] && !wasPublished[k],
     );
@@ -2288,10 +2295,11 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
     const revocations = base === undefined ? [] : revocationChanges(from, head);
     const cas = new Map<string, CaPlan>([...from.cas, ...head.cas].map((c) => [c.id, c]));
     const crlNews = new Map<string, string[]>();
-    // A finish retires the old issuing CA: its root's CRL lists it from now on.
+    // A finish retires the old issuing CA, and a removed cluster its mesh CAs: their root's CRL lists them from now on.
+    const leavingMesh = new Set(meshCasRevokedSince(from, head).map((c) => c.id));
     for (const c of removed) {
         const ca = cas.get(c.id);
-        if (ca?.issuer !== undefined && ca.role !== "root" && rotating.has(ca.slot)) {
+        if (ca?.issuer !== undefined && ca.role !== "root" && (rotating.has(ca.slot) || leavingMesh.has(ca.id))) {
             crlNews.set(ca.issuer, [...(crlNews.get(ca.issuer) ?? []), `revokes ${ca.id}, retired`]);
         }
     }
@@ -2314,7 +2322,7 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
         for (const issuer of revokedIssuers(from, r)) crlNews.set(issuer, [...(crlNews.get(issuer) ?? []), news]);
     }
     const basePlaces = placesOf(from);
-    const headPlaces = placesOf(head);
+    const headPlaces = placesOf(head, from);
     const places = placeChanges(basePlaces, headPlaces, {
         replaced: new Set(replaced.map((c) => c.id)),
         newKey,

@@ -117,7 +117,7 @@ export interface DeployedCa {
     readonly issuer: string;
 }
 
-/** An intermediate retired by a finish phase: listed in its root's CRL until it expires. */
+/** An intermediate retired by a finish phase or with its cluster: listed in its root's CRL until it expires. */
 export interface RetiredCa extends DeployedCa {
     readonly id: string;
     /** ISO 8601; fixed when retired, so the CRL stays the same on every later run. */
@@ -558,12 +558,14 @@ export const normalSerial = (hex: string): string =>
 
 /**
  * The retired intermediates after this deployment: the deployed record's, minus those expired or
- * under a root that is gone, plus the old CA of every intermediate rotation that finishes now.
- * `outgoing` maps each such rotation to the id of its old CA.
+ * under a root that is gone, plus the old CA of every intermediate rotation that finishes now
+ * (`finishing`: each such rotation with the id of its old CA), plus the deployed CAs that leave the
+ * stack without a rotation (`leaving`: the mesh CAs of a removed cluster, under a root it keeps).
  */
 export function retiredAfter(args: {
     deployed: RotationRecord;
     finishing: readonly { slotKey: string; outgoingId: string }[];
+    leaving?: readonly string[];
     liveRootIds: readonly string[];
     now: Date;
     crlPeriodDays: number;
@@ -574,8 +576,16 @@ export function retiredAfter(args: {
     );
     const problems: string[] = [];
     const periodStart = crlWindow(now, args.crlPeriodDays).thisUpdate.getTime();
+    const retire = (id: string, ca: DeployedCa): void => {
+        // By serial too: a cluster removed and added again has a new CA of the same id, which a later
+        // finish must still revoke.
+        if (retired.some((r) => r.id === id && normalSerial(r.serialHex) === normalSerial(ca.serialHex))) return;
+        // The start of the CRL period, the same on every run in it; but never before the CA was
+        // issued (one signed in this very period): a certificate is not revoked before it exists.
+        const revokedAt = new Date(Math.max(periodStart, Date.parse(ca.notBefore ?? "") || 0)).toISOString();
+        retired.push({ id, ...ca, revokedAt });
+    };
     for (const { slotKey, outgoingId } of args.finishing) {
-        if (retired.some((r) => r.id === outgoingId)) continue;
         const ca = deployed.cas[outgoingId];
         if (ca === undefined) {
             problems.push(
@@ -584,11 +594,9 @@ export function retiredAfter(args: {
             );
             continue;
         }
-        // The start of the CRL period, the same on every run in it; but never before the CA was
-        // issued (one signed in this very period): a certificate is not revoked before it exists.
-        const revokedAt = new Date(Math.max(periodStart, Date.parse(ca.notBefore ?? "") || 0)).toISOString();
-        retired.push({ id: outgoingId, ...ca, revokedAt });
+        retire(outgoingId, ca);
     }
+    for (const id of args.leaving ?? []) retire(id, deployed.cas[id]);
     return { retired, problems };
 }
 

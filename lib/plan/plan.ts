@@ -262,7 +262,10 @@ export interface PkiPlan {
      * moves between rotation phases were checked against it.
      */
     readonly deployed?: RotationRecord;
-    /** Intermediates retired by staged rotations and not yet expired: the root CRLs list them. */
+    /**
+     * Intermediates retired by staged rotations, and mesh CAs of removed clusters, not yet expired:
+     * the root CRLs list them.
+     */
     readonly retired: readonly RetiredCa[];
     /** Revoked APIC client certificates (pki:revocations), checked against the deployed record. */
     readonly revoked: readonly RevokedClient[];
@@ -776,6 +779,22 @@ function finishingRotations(
             slotKey: `pki:caRotation.${ca.slot}`,
             outgoingId: caInstanceId(ca.slotId, ca.generation - 1),
         }));
+}
+
+/**
+ * The deployed mesh CAs this plan no longer has, under a root it keeps: those of a cluster removed
+ * from pki:clusters (every generation), and the old generation of a mesh CA rotation that finishes
+ * (which finishingRotations names too). Retired, so that the root's CRL revokes them: their keys
+ * were in a cluster's cacerts (and stay in its backups), and a mesh CA's key mints any workload
+ * identity the other clusters accept while the mesh root vouches for it. (A root's finish deletes
+ * the CAs under it with the root, which nothing trusts any more.)
+ */
+function leavingMeshCas(cas: readonly CaPlan[], deployed: RotationRecord): CaId[] {
+    const kept = new Set(cas.map((c) => c.id));
+    const liveRoots = new Set(cas.filter((c) => c.role === "root").map((c) => c.id));
+    return Object.entries(deployed.cas)
+        .filter(([id, ca]) => id.startsWith(meshCaId("")) && !kept.has(id) && liveRoots.has(ca.issuer))
+        .map(([id]) => id);
 }
 
 /**
@@ -1351,6 +1370,7 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
             const after = retiredAfter({
                 deployed: options.deployed,
                 finishing: finishingRotations(config, cas, options.deployed),
+                leaving: leavingMeshCas(cas, options.deployed),
                 liveRootIds: cas.filter((c) => c.role === "root").map((c) => c.id),
                 now,
                 crlPeriodDays: config.crlPeriodDays,
