@@ -135,6 +135,33 @@ describe("diff of a staged CA rotation", function () {
         );
     });
 
+    it("a root's finish names the issuing CAs it deletes with it; a mesh CA rotation names only its own new CAs, not those of a cluster added with a phase", () => {
+        const effects = (base: Record<string, unknown>, head: Record<string, unknown>) =>
+            diffPlans(plan(base), plan(head)).caRotation.map((t) => t.effect);
+        const finished = (slot: string, raw = dev) => effects(at(slot, 1, "switch", raw), at(slot, 1, "finish", raw));
+        const shared = { ...dev, trustDomains: "shared" };
+        assert.deepStrictEqual(
+            [finished("clientRoot"), finished("serverRoot"), finished("meshRoot"), finished("root", shared)],
+            [
+                ["finish: client-root removed from every bundle and deleted, with apic-client-ca, which it issued"],
+                ["finish: server-root removed from every bundle and deleted, with gateway-server-ca, which it issued"],
+                ["finish: mesh-root removed from every bundle and deleted, with mesh-ca-dev-east, which it issued"],
+                [
+                    "finish: root removed from every bundle and deleted, with gateway-server-ca, apic-client-ca and mesh-ca-dev-east, which it issued",
+                ],
+            ],
+        );
+        // dev-west comes with the prepare (its istiod signs with mesh-ca-dev-west at once) or with the switch.
+        const one = { ...dev, clusters: [{ name: "dev-east", context: "east" }] };
+        const two = { ...dev, clusters: [...one.clusters, { name: "dev-west", context: "west" }] };
+        assert.deepStrictEqual(effects(one, at("meshCa", 1, "prepare", two)), [
+            "prepare: new CA mesh-ca-dev-east-g1 and mesh-ca-dev-west-g1 created and added to no bundle (the mesh trusts the mesh root, which stays); nothing is issued by it yet",
+        ]);
+        assert.deepStrictEqual(effects(at("meshCa", 1, "prepare", one), at("meshCa", 1, "switch", two)), [
+            "switch: istiod's cacerts (istiod reloads it; workloads renew within their certificate TTL) re-issued by mesh-ca-dev-east-g1 and mesh-ca-dev-west-g1; mesh-ca-dev-east still trusted",
+        ]);
+    });
+
     it("gateway-server CA: the prepare adds the new CA to APIC's truststores, the switch re-keys every server certificate with the new chain, the finish drops the old CA and publishes truststore.crl", () => {
         const prepare = diffPlans(plan(dev), plan(at("gatewayServerCa", 1, "prepare")));
         assert.strictEqual(

@@ -664,12 +664,19 @@ export function describeTransitions(
         .map((slot) => {
             const to = next[slot];
             const ofSlot = (plans: readonly CaPlan[]) => plans.filter((c) => c.slot === slot);
-            const created = ofSlot(cas.after).filter((c) => !beforeIds.has(c.id));
+            // The rotation's new generation, which signs nothing yet: not the CA of a cluster added
+            // with the prepare, which its istiod signs with at once.
+            const created = ofSlot(cas.after).filter((c) => !beforeIds.has(c.id) && !c.active);
             const issuedBy = (issuers: readonly CaPlan[]) =>
                 cas.after.filter((c) => issuers.some((i) => i.id === c.issuer)).map((c) => c.id);
             const active = ofSlot(cas.after).filter((c) => c.active);
-            const old = ofSlot(cas.after).filter((c) => !c.active);
+            // Still trusted: the old generation deployed before, not one of a cluster added with this step.
+            const old = ofSlot(cas.after).filter((c) => !c.active && beforeIds.has(c.id));
             const retired = ofSlot(cas.before).filter((c) => !afterIds.has(c.id));
+            // A root's finish deletes the issuing CAs it signed with it (a new root re-issued them).
+            const retiredBelow = cas.before
+                .filter((c) => retired.some((r) => r.id === c.issuer) && c.issuer !== c.id && !afterIds.has(c.id))
+                .map((c) => c.id);
             const below = issuedBy(created).filter((id) => !beforeIds.has(id));
             const effect =
                 to.phase === "prepare"
@@ -683,7 +690,9 @@ export function describeTransitions(
                         `; ${named(ids(old), to.generation - 1)} still trusted`
                       : `finish: ${named(ids(retired), to.generation - 1)} removed from every bundle and deleted` +
                         (isRootSlot(slot)
-                            ? ""
+                            ? retiredBelow.length > 0
+                                ? `, with ${listed(retiredBelow)}, which it issued`
+                                : ""
                             : "; revoked in its root's CRL (CRLs are published from now on)" +
                               (slot === "apicClientCa" ? "; the old APIC keys are no longer pinned" : ""));
             const refused = transitionProblem(slot, deployed[slot], to);
