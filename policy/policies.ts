@@ -14,7 +14,17 @@ import { CLOCK_SKEW_MS } from "../lib/pki/crl";
 import { signedNoCrl } from "../lib/pki/crlSeries";
 import { PRIVATE_KEY_FORMS } from "../lib/pki/der";
 import { issuerDatesProblem, signatureProblem } from "../lib/pki/issuerChecks";
-import { expiredAt, isRootCopy, isSelfSigned, notYetValidAt, signedBy, subjectOf } from "../lib/pki/x509";
+import { caFlags } from "../lib/pki/trustBundle";
+import {
+    expiredAt,
+    isRootCopy,
+    isSelfSigned,
+    issuerDerOf,
+    notYetValidAt,
+    signedBy,
+    subjectDerOf,
+    subjectOf,
+} from "../lib/pki/x509";
 
 /** Pack-wide settings, overridable per policy with `pulumi preview --policy-pack-config`. */
 export const DEFAULTS = {
@@ -635,13 +645,72 @@ function istiodCaProblem(texts: Record<string, string>, now: Date): string | und
     const chain = texts["cert-chain.pem"] === undefined ? undefined : pemCertificates(texts["cert-chain.pem"]);
     const roots = texts["root-cert.pem"] === undefined ? undefined : pemCertificates(texts["root-cert.pem"]);
     if (chain === undefined) return istiodDatesProblem([caCert], [], now);
-    const path = chain[0].raw.equals(caCert.raw) ? istiodPathOf(chain, roots, now) : undefined;
-    // One that signed none of the others is no CA above ca-cert.pem (a file given by mistake):
-    // istiod would not go through it, but every workload's chain would carry it.
-    const stray = chain.slice(1).some((cert) => !chain.some((lower) => lower !== cert && signedBy(lower, cert)));
-    if (path === undefined || stray) return istiodChainProblem(caCert, chain, roots);
-    return istiodDatesProblem(path, chain, now) ?? istiodCrlProblem(chain, texts["ca-crl.pem"]);
+    // A certificate above none of ca-cert.pem's CAs (a file given by mistake, or two that sign
+    // each other) is off every path: istiod would not go through it, but every workload's chain would carry it.
+    if (!chain[0].raw.equals(caCert.raw) || !allAboveFirst(chain)) return istiodChainProblem(caCert, chain, roots);
+    const search = istiodPathOf(chain, roots, now, true);
+    if (search === GO_GAVE_UP) {
+        return (
+            `istiod's Go verifier gave up after ${GO_SIGNATURE_CHECKS} signature checks, finding no path from ca-cert.pem through cert-chain.pem ` +
+            `to a root of root-cert.pem (${(roots ?? []).map(subjectOf).join("; ")}): istiod refuses the cacerts ("signature check attempts limit reached while verifying certificate chain"); ` +
+            "give cert-chain.pem as ca-cert.pem, then each CA above it, once, up to a root of root-cert.pem"
+        );
+    }
+    // No path Go takes: the first it could take, but for a certificate it skips, names that certificate.
+    const refused = search ?? istiodPathOf(chain, roots, now, false);
+    if (refused === undefined || refused === GO_GAVE_UP) return istiodChainProblem(caCert, chain, roots);
+    return (
+        istiodDatesProblem(refused, chain, now) ??
+        istiodCaFlagsProblem(refused, roots) ??
+        istiodCrlProblem(chain, texts["ca-crl.pem"])
+    );
 }
+
+/**
+ * What a path search reads of each certificate, parsed once, as it reads them often: its subject
+ * and issuer as DER (subjectDerOf, issuerDerOf), and whether it is a CA (basicConstraints CA:TRUE).
+ */
+const parsedCerts = new WeakMap<crypto.X509Certificate, { subject: Buffer; issuer: Buffer; ca: boolean }>();
+const parsedCert = (cert: crypto.X509Certificate): { subject: Buffer; issuer: Buffer; ca: boolean } => {
+    let parsed = parsedCerts.get(cert);
+    if (parsed === undefined) {
+        parsed = { subject: subjectDerOf(cert), issuer: issuerDerOf(cert), ca: caFlags(cert).ca };
+        parsedCerts.set(cert, parsed);
+    }
+    return parsed;
+};
+
+/** Whether Go looks at `upper` as the CA that signed `lower`: its subject is lower's issuer, byte for byte. */
+const goIssuerName = (lower: crypto.X509Certificate, upper: crypto.X509Certificate): boolean =>
+    parsedCert(lower).issuer.equals(parsedCert(upper).subject);
+
+/**
+ * Whether Go takes `upper` for the CA that signed `lower`: goIssuerName, and its key verifies
+ * lower's signature. Unlike signedBy (OpenSSL's check), a keyUsage without keyCertSign does not
+ * keep it out: Go ignores keyUsage, istiodCaFlagsProblem names it.
+ */
+const goSignedBy = (lower: crypto.X509Certificate, upper: crypto.X509Certificate): boolean =>
+    goIssuerName(lower, upper) && lower.verify(upper.publicKey);
+
+/**
+ * Whether every certificate of cert-chain.pem (`chain`) is above its first, ca-cert.pem: it signed
+ * ca-cert.pem, or a certificate above it. Compared by their bytes, so copies of one certificate
+ * do not sign each other.
+ */
+function allAboveFirst(chain: crypto.X509Certificate[]): boolean {
+    const above = [chain[0]];
+    for (let i = 0; i < above.length; i++) {
+        for (const cert of chain) {
+            if (!above.some((known) => known.raw.equals(cert.raw)) && goSignedBy(above[i], cert)) above.push(cert);
+        }
+    }
+    return chain.every((cert) => above.some((known) => known.raw.equals(cert.raw)));
+}
+
+/** Go's budget of signature checks while it builds a path (maxChainSignatureChecks, crypto/x509/verify.go). */
+const GO_SIGNATURE_CHECKS = 100;
+/** istiodPathOf's answer when Go would run out of its signature checks before it finds a path. */
+const GO_GAVE_UP = "gave up";
 
 /**
  * The certificates Go's Certificate.Verify goes through in istiod from ca-cert.pem (`chain`'s
@@ -649,27 +718,76 @@ function istiodCaProblem(texts: Record<string, string>, now: Date): string | und
  * root-cert.pem is not known; undefined when none reaches a root. keycertbundle.go Verify gives Go
  * cert-chain.pem as a pool of intermediates: their order does not matter, nor a certificate off
  * the path, such as the cross-certificate of the root from an older root that MeshPluginCa keeps
- * before the root. Go skips an issuer out of its dates while it looks for another, so a path valid
- * at `now` comes first; else the first found, whose dates istiodDatesProblem names.
+ * before the root. Like Go (buildChains), it tries the roots first, then the pool, and stops at the
+ * first path; with `asGo`, it skips a CA that Go refuses (out of its dates at `now`, or an
+ * intermediate without CA:TRUE), and without, goes through it, for istiodCaProblem to name it.
+ * Each signature tried counts against Go's budget: a pool whose CAs sign one another in many ways
+ * (each CA certified twice) has paths beyond counting, where Go gives up (GO_GAVE_UP).
  */
 function istiodPathOf(
     chain: crypto.X509Certificate[],
     roots: crypto.X509Certificate[] | undefined,
     now: Date,
-): crypto.X509Certificate[] | undefined {
-    const paths: crypto.X509Certificate[][] = [];
-    const climb = (path: crypto.X509Certificate[]): void => {
+    asGo: boolean,
+): crypto.X509Certificate[] | typeof GO_GAVE_UP | undefined {
+    let checks = 0;
+    const climb = (path: crypto.X509Certificate[]): crypto.X509Certificate[] | typeof GO_GAVE_UP | undefined => {
         const top = path[path.length - 1];
-        if (roots?.some((root) => top.raw.equals(root.raw))) return void paths.push(path);
-        // Go tries the roots first, then the pool, never a certificate with the subject and key of
-        // one on the path already (alreadyInChain): a root's copy does not lead above the root.
-        for (const root of roots ?? []) if (signedBy(top, root)) paths.push([...path, root]);
-        const issuers = chain.filter((cert) => !path.some((below) => isRootCopy(cert, below)) && signedBy(top, cert));
-        for (const issuer of issuers) climb([...path, issuer]);
-        if (roots === undefined && issuers.length === 0) paths.push(path);
+        // Go takes ca-cert.pem that is itself a root of root-cert.pem as the whole path.
+        if (path.length === 1 && roots?.some((root) => top.raw.equals(root.raw))) return path;
+        let signed = false;
+        const candidates = [
+            ...(roots ?? []).map((cert) => ({ cert, isRoot: true })),
+            ...chain.map((cert) => ({ cert, isRoot: false })),
+        ];
+        for (const { cert, isRoot } of candidates) {
+            // Never a certificate with the subject and key of one on the path already (alreadyInChain):
+            // a root's copy does not lead above the root.
+            if (!goIssuerName(top, cert) || path.some((below) => isRootCopy(cert, below))) continue;
+            if (++checks > GO_SIGNATURE_CHECKS) return GO_GAVE_UP;
+            if (!goSignedBy(top, cert)) continue;
+            signed = true;
+            if (asGo && (istiodDatesProblem([cert], chain, now) !== undefined || (!isRoot && !parsedCert(cert).ca)))
+                continue;
+            const found = isRoot ? [...path, cert] : climb([...path, cert]);
+            if (found !== undefined) return found;
+        }
+        return roots === undefined && !signed ? path : undefined;
     };
-    climb([chain[0]]);
-    return paths.find((path) => istiodDatesProblem(path, chain, now) === undefined) ?? paths[0];
+    return climb([chain[0]]);
+}
+
+/**
+ * Why a certificate of istiod's `path` (istiodPathOf) is no CA, or undefined; a root of
+ * root-cert.pem (`roots`), or the self-signed top while they are not known, is a trust anchor,
+ * whose flags no verifier here checks. Go refuses an intermediate without CA:TRUE, so istiod the
+ * cacerts; ca-cert.pem is Go's leaf there, and Go ignores keyUsage, so istiod signs with a
+ * ca-cert.pem without CA:TRUE, or a path with a CA whose keyUsage lacks keyCertSign, but
+ * workloads (Envoy's BoringSSL) refuse every certificate it signs.
+ */
+function istiodCaFlagsProblem(
+    path: crypto.X509Certificate[],
+    roots: crypto.X509Certificate[] | undefined,
+): string | undefined {
+    const workloadsRefuse =
+        'istiod signs with the cacerts, but workloads refuse every certificate it signs (Envoy\'s BoringSSL: "invalid CA certificate")';
+    const reissue = "re-issue it with CA:TRUE and keyCertSign, or give the CA that signed ca-cert.pem";
+    for (const [i, cert] of path.entries()) {
+        const top = i === path.length - 1;
+        if (top && (roots !== undefined || isSelfSigned(cert))) return undefined;
+        const { ca, certSign } = caFlags(cert);
+        const which = i === 0 ? `ca-cert.pem (${subjectOf(cert)})` : `${subjectOf(cert)} in cert-chain.pem`;
+        if (!ca) {
+            const refusal =
+                i === 0
+                    ? workloadsRefuse
+                    : 'istiod refuses the cacerts ("certificate is not authorized to sign other certificates")';
+            return `${which} is not a CA certificate (CA:FALSE): ${refusal}; ${reissue}`;
+        }
+        if (!certSign)
+            return `${which} is a CA certificate whose keyUsage lacks keyCertSign: ${workloadsRefuse}; re-issue it with keyCertSign (and cRLSign)`;
+    }
+    return undefined;
 }
 
 /**
@@ -746,7 +864,7 @@ function istiodCrlProblem(chain: crypto.X509Certificate[], crlText: string | und
 export const istiodCaPolicy: policy.ResourceValidationPolicy = {
     name: "istiod-cacerts",
     description:
-        "istiod's plug-in CA Secret (metadata.name cacerts in istio-system), when its entries are known, holds in ca-key.pem the key of ca-cert.pem, and in cert-chain.pem ca-cert.pem first, then CAs that lead from it to a root of root-cert.pem, each signing another of them (in any order, as istiod's Go verifier takes them, so a root's cross-certificate from an older root may stay off the path); each certificate of that path valid now (one dated up to 5 minutes ahead is allowed); and, with ca-crl.pem, a CRL signed by each certificate of cert-chain.pem. Only ca-key.pem holds a private key, one istiod can read; the certificate entries hold readable certificates alone.",
+        "istiod's plug-in CA Secret (metadata.name cacerts in istio-system), when its entries are known, holds in ca-key.pem the key of ca-cert.pem, and in cert-chain.pem ca-cert.pem first, then CAs that lead from it to a root of root-cert.pem within the 100 signature checks Go tries, each above ca-cert.pem (in any order, as istiod's Go verifier takes them, so a root's cross-certificate from an older root may stay off the path); each certificate of that path valid now (one dated up to 5 minutes ahead is allowed) and, below the root, a CA (CA:TRUE, keyCertSign); and, with ca-crl.pem, a CRL signed by each certificate of cert-chain.pem. Only ca-key.pem holds a private key, one istiod can read; the certificate entries hold readable certificates alone.",
     enforcementLevel: "mandatory",
     validateResource: (args, report) => {
         if (!SECRETS.includes(args.type)) return;

@@ -1876,6 +1876,168 @@ describe("Policy pack", function () {
         );
     });
 
+    it("istiod-cacerts: refuses in cert-chain.pem a certificate above no certificate of ca-cert.pem's path, even one signed by another such", async () => {
+        const root = await mintRoot("Mesh test root");
+        const issuing = await mintSubCa(root, "Mesh issuing CA");
+        const ca = await mintSubCa(issuing, "Mesh CA");
+        const junk = await mintRoot("Junk root");
+        // Two roots that sign each other: each is signed by another certificate of cert-chain.pem, neither is above ca-cert.pem.
+        const [left, right] = [await mintRoot("Junk left"), await mintRoot("Junk right")];
+        const crossSigned = (subject: TestCa, commonName: string, signer: TestCa) =>
+            tlsProvider.locallySignedCert({
+                certRequestPem: tlsProvider.certRequest({ privateKeyPem: subject.keyPem, subject: { commonName } })
+                    .state.certRequestPem,
+                caCertPem: signer.certPem,
+                caPrivateKeyPem: signer.keyPem,
+                isCaCertificate: true,
+                allowedUses: ["cert_signing", "crl_signing"],
+                validityPeriodHours: 24,
+            }).state.certPem as string;
+        const cacerts = named("mesh-ca-example-cacerts");
+        const check = (chain: string[]) =>
+            checkResource(istiodCaPolicy, {
+                ...cacerts,
+                props: {
+                    ...cacerts.props,
+                    stringData: asSecret({
+                        "ca-cert.pem": ca.certPem,
+                        "ca-key.pem": ca.keyPem,
+                        "cert-chain.pem": chain.join(""),
+                        "root-cert.pem": root.certPem,
+                    }),
+                },
+            });
+        const fix = "give cert-chain.pem as ca-cert.pem, then each CA above it, up to a root of root-cert.pem";
+        const valid = [ca.certPem, issuing.certPem, root.certPem];
+        assert.deepStrictEqual(
+            [
+                await check([...valid, junk.certPem, junk.certPem]),
+                await check([...valid, crossSigned(left, "Junk left", right), crossSigned(right, "Junk right", left)]),
+                await check(valid),
+            ],
+            [
+                [
+                    `istio-system/cacerts: in cert-chain.pem, CN=Mesh test root is not signed by CN=Junk root, the certificate after it: ${fix}`,
+                ],
+                [
+                    `istio-system/cacerts: in cert-chain.pem, CN=Mesh test root is not signed by CN=Junk left, the certificate after it: ${fix}`,
+                ],
+                [],
+            ],
+        );
+    });
+
+    it("istiod-cacerts: refuses a CA of the path without CA:TRUE or keyCertSign, as istiod or its workloads do", async () => {
+        const root = await mintRoot("Mesh test root");
+        const caExtensions = ["basicConstraints = critical,CA:TRUE", "keyUsage = critical,keyCertSign,cRLSign"];
+        const notCa = ["basicConstraints = critical,CA:FALSE", "keyUsage = critical,keyCertSign,cRLSign"];
+        const noCertSign = ["basicConstraints = critical,CA:TRUE", "keyUsage = critical,cRLSign"];
+        const nonCaIssuing = opensslCa("Mesh issuing CA without CA:TRUE", notCa, root);
+        const noCertSignIssuing = opensslCa("Mesh issuing CA without keyCertSign", noCertSign, root);
+        const cacerts = named("mesh-ca-example-cacerts");
+        const check = (ca: TestCa, above: TestCa[]) =>
+            checkResource(istiodCaPolicy, {
+                ...cacerts,
+                props: {
+                    ...cacerts.props,
+                    stringData: asSecret({
+                        "ca-cert.pem": ca.certPem,
+                        "ca-key.pem": ca.keyPem,
+                        "cert-chain.pem": [ca, ...above, root].map((c) => c.certPem).join(""),
+                        "root-cert.pem": root.certPem,
+                    }),
+                },
+            });
+        assert.deepStrictEqual(
+            [
+                await check(opensslCa("Mesh CA", caExtensions, nonCaIssuing), [nonCaIssuing]),
+                await check(opensslCa("Mesh CA", caExtensions, noCertSignIssuing), [noCertSignIssuing]),
+                await check(opensslCa("Mesh CA without CA:TRUE", notCa, root), []),
+                await check(opensslCa("Mesh CA without keyCertSign", noCertSign, root), []),
+                await check(opensslCa("Mesh CA", caExtensions, root), []),
+            ],
+            [
+                [
+                    "istio-system/cacerts: CN=Mesh issuing CA without CA:TRUE in cert-chain.pem is not a CA certificate (CA:FALSE): " +
+                        'istiod refuses the cacerts ("certificate is not authorized to sign other certificates"); re-issue it with CA:TRUE and keyCertSign, or give the CA that signed ca-cert.pem',
+                ],
+                [
+                    "istio-system/cacerts: CN=Mesh issuing CA without keyCertSign in cert-chain.pem is a CA certificate whose keyUsage lacks keyCertSign: " +
+                        'istiod signs with the cacerts, but workloads refuse every certificate it signs (Envoy\'s BoringSSL: "invalid CA certificate"); re-issue it with keyCertSign (and cRLSign)',
+                ],
+                [
+                    "istio-system/cacerts: ca-cert.pem (CN=Mesh CA without CA:TRUE) is not a CA certificate (CA:FALSE): " +
+                        'istiod signs with the cacerts, but workloads refuse every certificate it signs (Envoy\'s BoringSSL: "invalid CA certificate"); re-issue it with CA:TRUE and keyCertSign, or give the CA that signed ca-cert.pem',
+                ],
+                [
+                    "istio-system/cacerts: ca-cert.pem (CN=Mesh CA without keyCertSign) is a CA certificate whose keyUsage lacks keyCertSign: " +
+                        'istiod signs with the cacerts, but workloads refuse every certificate it signs (Envoy\'s BoringSSL: "invalid CA certificate"); re-issue it with keyCertSign (and cRLSign)',
+                ],
+                [],
+            ],
+        );
+    });
+
+    it("istiod-cacerts: gives up, as istiod's Go verifier does, after 100 signature checks, in well under the time of a search without a limit", async () => {
+        // Each layer's CA certified twice (one subject and key, two certificates) by the layer above:
+        // 2^13 paths from ca-cert.pem to the root, which a search without a limit walks one by one (tens of seconds).
+        const root = await mintRoot("Layered mesh root");
+        const chain: string[] = [root.certPem];
+        let above: TestCa[] = [root];
+        for (let layer = 1; layer <= 14; layer++) {
+            const keyPem = (await tlsProvider.privateKey({ algorithm: "ECDSA", ecdsaCurve: "P256" })).state
+                .privateKeyPem as string;
+            const request = tlsProvider.certRequest({
+                privateKeyPem: keyPem,
+                subject: { commonName: `Layer ${layer}` },
+            });
+            above = Array.from({ length: layer === 14 ? 1 : 2 }, () => ({
+                keyPem,
+                certPem: tlsProvider.locallySignedCert({
+                    certRequestPem: request.state.certRequestPem,
+                    caCertPem: above[0].certPem,
+                    caPrivateKeyPem: above[0].keyPem,
+                    isCaCertificate: true,
+                    allowedUses: ["cert_signing", "crl_signing"],
+                    validityPeriodHours: 24,
+                }).state.certPem as string,
+            }));
+            chain.unshift(...above.map((ca) => ca.certPem));
+        }
+        const cacerts = named("mesh-ca-example-cacerts");
+        const timed = async (roots: string) => {
+            const started = Date.now();
+            const violations = await checkResource(istiodCaPolicy, {
+                ...cacerts,
+                props: {
+                    ...cacerts.props,
+                    stringData: asSecret({
+                        "ca-cert.pem": above[0].certPem,
+                        "ca-key.pem": above[0].keyPem,
+                        "cert-chain.pem": chain.join(""),
+                        "root-cert.pem": roots,
+                    }),
+                },
+            });
+            return { violations, fast: Date.now() - started < 2000 };
+        };
+        // Go stops at the first path to a root within its 100 checks; with no root of root-cert.pem above, it runs out.
+        assert.deepStrictEqual(
+            [await timed(root.certPem), await timed((await mintRoot("Other root")).certPem)],
+            [
+                { violations: [], fast: true },
+                {
+                    violations: [
+                        "istio-system/cacerts: istiod's Go verifier gave up after 100 signature checks, finding no path from ca-cert.pem through cert-chain.pem to a root of root-cert.pem " +
+                            '(CN=Other root): istiod refuses the cacerts ("signature check attempts limit reached while verifying certificate chain"); ' +
+                            "give cert-chain.pem as ca-cert.pem, then each CA above it, once, up to a root of root-cert.pem",
+                    ],
+                    fast: true,
+                },
+            ],
+        );
+    });
+
     it("private-key-secrets: a stack whose pki:gatewayNamespace is not istio-system is told to add it to keySecretNamespaces", async () => {
         // The pack cannot see a stack's config: the gateway's Secrets are refused until the namespace is listed.
         const ingress = { ...loadStackFile(OPTION_FILES[1]), gatewayNamespace: "istio-ingress" };
