@@ -571,7 +571,7 @@ describe("Front end: UI services call APIC with mutual TLS, under the gateway's 
         // consumer-dashboard's revocation already gave it, so it keeps its new certificate.
         const onRecord = readDeployed(revoked.dir);
         const inWindow = onRecord.inventory.map((c) =>
-            c.id === "ui/authentication-ui/client" ? { ...c, renewAt: new Date(0).toISOString() } : c,
+            c.id === "ui/authentication-ui/client" ? { ...c, renewAt: new Date(0) } : c,
         );
         assert.deepStrictEqual(
             decideLifecycle({

@@ -12,7 +12,7 @@ import { settingDigest, settingDigests } from "../lib/config/settings";
 import { validateConfig } from "../lib/config/validate";
 import { IssuedCertificate } from "../lib/inventory/issued";
 import { readDeployed } from "../lib/lifecycle/deployed";
-import { decide, Deployed } from "../lib/lifecycle/rules";
+import { decide, Deployed, DeployedCertificate } from "../lib/lifecycle/rules";
 import { editStackText, StackEditError } from "../lib/lifecycle/stackEdit";
 import { EngineState, runWithStandIn } from "../lib/engine/standIn";
 import { CaPosition, INITIAL_ROTATION, parseRecord, RotationRecord } from "../lib/plan/caRotation";
@@ -423,8 +423,8 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
         const deployed = readDeployed(path.join((await deployRotation()).folder, day));
         return {
             ...deployed,
-            inventory: deployed.inventory.map((c): IssuedCertificate =>
-                c.id === "apic-client-ca" ? { ...c, renewAt: at(30), notAfter: at(45) } : c,
+            inventory: deployed.inventory.map((c): DeployedCertificate =>
+                c.id === "apic-client-ca" ? { ...c, renewAt: new Date(at(30)), notAfter: new Date(at(45)) } : c,
             ),
         };
     };
@@ -867,6 +867,69 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
         );
     });
 
+    it("refuses an inventory date expiry refuses, naming the row and the field, rather than reading it with Date.parse", async () => {
+        const inventory = JSON.parse(fs.readFileSync(path.join(deployedDir, "inventory.json"), "utf8")) as {
+            certificates: Record<string, unknown>[];
+        };
+        const i = inventory.certificates.findIndex((c) => c.id === "ob/server");
+        const render = path.join(dir, "bad-dates");
+        const withDate = (field: string, value: unknown) => {
+            fs.rmSync(render, { recursive: true, force: true });
+            fs.cpSync(deployedDir, render, { recursive: true });
+            const certificates = inventory.certificates.map((c, j) => (j === i ? { ...c, [field]: value } : c));
+            fs.writeFileSync(path.join(render, "inventory.json"), JSON.stringify({ ...inventory, certificates }));
+            return render;
+        };
+        const notAnInstant = (field: string, got: string) =>
+            `${field} (of ob/server) must be an ISO 8601 time with its zone (or a date), as render writes it, e.g. 2027-01-31T00:00:00.000Z; got ${got}`;
+        const fromRender = "render again, which writes it anew, or restore the inventory.json the render wrote";
+        // Date.parse took "1" for 2001 (renew since then), "garbage" for no time (never due), a time
+        // without its zone in the local one (due or not by TZ): what expiry refuses in the same file.
+        const cases: [string, unknown, string][] = [
+            ["renewAt", "1", '"1"'],
+            ["renewAt", "2027-08-01T00:00:00", '"2027-08-01T00:00:00"'],
+            ["renewAt", "garbage", '"garbage"'],
+            ["notAfter", "2027-02-30T00:00:00Z", '"2027-02-30T00:00:00Z"'],
+            ["notBefore", "01/04/2027", '"01/04/2027"'],
+            ["keySince", "yesterday", '"yesterday"'],
+        ];
+        for (const [field, value, got] of cases) {
+            const folder = withDate(field, value);
+            assert.deepStrictEqual(
+                await cli(...["lifecycle", "--config", stackFile, "--deployed", folder, "--now", at(60)]),
+                {
+                    status: 2,
+                    out: "",
+                    err: `error: --deployed ${folder}: ${notAnInstant(`its inventory.json certificates[${i}].${field}`, got)}; ${fromRender}\n`,
+                },
+                `${field}: ${got}`,
+            );
+        }
+        const expiry = await cli("expiry", "--dir", withDate("renewAt", "1"));
+        assert.deepStrictEqual(
+            [expiry.status, expiry.err],
+            [
+                2,
+                `error: ${path.join(render, "inventory.json")}: ${notAnInstant(`certificates[${i}].renewAt`, '"1"')}; ${fromRender}, ` +
+                    "or remove it (renewal points then fall back to two thirds of each lifetime, and the offline roots' CRL series go unwatched)\n",
+            ],
+        );
+        // Stack outputs: the same check, the fix theirs.
+        const outputs = path.join(dir, "bad-dates.json");
+        fs.writeFileSync(
+            outputs,
+            JSON.stringify({
+                inventory: inventory.certificates.map((c, j) => (j === i ? { ...c, renewAt: "1" } : c)),
+                deploymentRecord: JSON.parse(fs.readFileSync(path.join(deployedDir, "deployment.json"), "utf8")),
+            }),
+        );
+        assert.deepStrictEqual(await cli("lifecycle", "--config", stackFile, "--deployed", outputs), {
+            status: 2,
+            out: "",
+            err: `error: --deployed ${outputs}: ${notAnInstant(`its inventory[${i}].renewAt`, '"1"')}; give the outputs of the stack's last update again\n`,
+        });
+    });
+
     it("refuses what is deployed of another environment, a render or stack outputs, whose renewals due would go unseen", async () => {
         const other = path.join(dir, "other", "Pulumi.other.yaml");
         fs.mkdirSync(path.dirname(other));
@@ -921,8 +984,8 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
         const deployed = readDeployed(deployedDir);
         const config = validateConfig(rawConfigFromStackFile(stackFile));
         // The client root and the APIC-client CA both inside their windows.
-        const inWindow = deployed.inventory.map((c): IssuedCertificate =>
-            ["client-root", "apic-client-ca"].includes(c.id) ? { ...c, renewAt: at(30) } : c,
+        const inWindow = deployed.inventory.map((c): DeployedCertificate =>
+            ["client-root", "apic-client-ca"].includes(c.id) ? { ...c, renewAt: new Date(at(30)) } : c,
         );
         const fresh = decide({
             config,
@@ -948,8 +1011,8 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
             "pki:caRotation.apicClientCa is due (since 2027-02-03) but waits for the rotation of pki:caRotation.clientRoot, which re-issues it";
         assert.deepStrictEqual(fresh.waiting, [heldByRoot]);
         // Held up so, a CA ending on day 44 is a human's once half the time from its renewal point is left (day 37).
-        const endingSoon = inWindow.map((c): IssuedCertificate =>
-            c.id === "apic-client-ca" ? { ...c, notAfter: at(44) } : c,
+        const endingSoon = inWindow.map((c): DeployedCertificate =>
+            c.id === "apic-client-ca" ? { ...c, notAfter: new Date(at(44)) } : c,
         );
         const heldUpAt = (days: number) =>
             decide({ config, deployed: { ...deployed, inventory: endingSoon }, now: new Date(at(days)), soakDays: 7 })
@@ -1199,8 +1262,8 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
         const deployed = readDeployed(deployedDir);
         const config = validateConfig(rawConfigFromStackFile(stackFile));
         // The APIC-client CA of generation 0 ends on day 45, inside a 7-day soak from day 40.
-        const inventory = deployed.inventory.map((c): IssuedCertificate =>
-            c.id === "apic-client-ca" ? { ...c, renewAt: at(30), notAfter: at(45) } : c,
+        const inventory = deployed.inventory.map((c): DeployedCertificate =>
+            c.id === "apic-client-ca" ? { ...c, renewAt: new Date(at(30)), notAfter: new Date(at(45)) } : c,
         );
         const decideAt = (phase: "prepare" | "switch", days: number, more: Partial<RotationRecord> = {}) => {
             const apicClientCa = { generation: 1, phase };
@@ -1326,7 +1389,7 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
         const config = validateConfig(rawConfigFromStackFile(stackFile));
         const meshCa = { generation: 1, phase: "switch" as const };
         // The mesh CA of cluster example-g2 (its generation 0), ending on day 45, while the mesh CAs switch.
-        const meshRow = deployed.inventory.find((c) => c.id === "mesh-ca-example") as IssuedCertificate;
+        const meshRow = deployed.inventory.find((c) => c.id === "mesh-ca-example") as DeployedCertificate;
         const decision = decide({
             config: {
                 ...config,
@@ -1339,7 +1402,7 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
             deployed: {
                 inventory: [
                     ...deployed.inventory,
-                    { ...meshRow, id: "mesh-ca-example-g2", cluster: "example-g2", notAfter: at(45) },
+                    { ...meshRow, id: "mesh-ca-example-g2", cluster: "example-g2", notAfter: new Date(at(45)) },
                 ],
                 record: {
                     ...deployed.record,
@@ -1367,9 +1430,9 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
         const config = validateConfig(rawConfigFromStackFile(stackFile));
         // The APIC-client CA of generation 0 ends on day 45; its prepare, deployed on day 40, is cut short.
         // ob's client switches to epoch 1 (its own clientPhase, or the stack-wide one) from `since`.
-        const inventory = deployed.inventory.map((c): IssuedCertificate =>
+        const inventory = deployed.inventory.map((c): DeployedCertificate =>
             c.id === "apic-client-ca"
-                ? { ...c, renewAt: at(30), notAfter: at(45) }
+                ? { ...c, renewAt: new Date(at(30)), notAfter: new Date(at(45)) }
                 : c.id === "ob/client"
                   ? { ...c, epoch: 1 }
                   : c,
@@ -1484,8 +1547,10 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
                 meshRoot: { certificate: root.certPem, intermediates: {}, crls: series.join("") },
             }),
         });
-        const rootRow = (c: IssuedCertificate): IssuedCertificate =>
-            c.id === "mesh-root" ? { ...c, notBefore: issued.toISOString(), notAfter: at(100), renewAt: at(-34) } : c;
+        const rootRow = (c: DeployedCertificate): DeployedCertificate =>
+            c.id === "mesh-root"
+                ? { ...c, notBefore: issued, notAfter: new Date(at(100)), renewAt: new Date(at(-34)) }
+                : c;
         const decision = decide({
             config,
             // The mesh published ca-crl.pem once: it stays, so the offline root's CRL is needed.

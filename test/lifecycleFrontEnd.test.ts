@@ -16,9 +16,8 @@ import { PkiConfig } from "../lib/config/types";
 import { validateConfig } from "../lib/config/validate";
 import { EngineState } from "../lib/engine/standIn";
 import * as tlsProvider from "../lib/engine/tlsProvider";
-import { IssuedCertificate } from "../lib/inventory/issued";
 import { readDeployed } from "../lib/lifecycle/deployed";
-import { decide } from "../lib/lifecycle/rules";
+import { decide, DeployedCertificate } from "../lib/lifecycle/rules";
 import { editStackText } from "../lib/lifecycle/stackEdit";
 import { publicMaxLifetimeDays } from "../lib/pki/publicCert";
 import { RotationRecord } from "../lib/plan/caRotation";
@@ -479,9 +478,9 @@ describe("lifecycle on the front end: UI clients, APIC's UI-facing server and cu
         // Day 25: consumer-dashboard's certificate of day 0 was issued again for a key of day -40
         // (as @pulumi/tls re-issues an expired one), due at day 20; authentication-ui's own window
         // opened at day 22.
-        const due = inventory.map((c): IssuedCertificate => {
-            if (c.id === "ui/consumer-dashboard/client") return { ...c, keySince: iso(-40), renewAt: iso(20) };
-            if (c.id === "ui/authentication-ui/client") return { ...c, renewAt: iso(22) };
+        const due = inventory.map((c): DeployedCertificate => {
+            if (c.id === "ui/consumer-dashboard/client") return { ...c, keySince: at(-40), renewAt: at(20) };
+            if (c.id === "ui/authentication-ui/client") return { ...c, renewAt: at(22) };
             return c;
         });
         const decision = decide({
@@ -503,8 +502,8 @@ describe("lifecycle on the front end: UI clients, APIC's UI-facing server and cu
         const config = validateConfig(rawConfigFromStackFile(stack.file));
         const { inventory, record } = readDeployed(deployed.dir);
         // Day 125: the day-60 leaves are due; the UI client root and the gateway-server CA too.
-        const inWindow = inventory.map((c): IssuedCertificate =>
-            ["ui-client-root", "gateway-server-ca"].includes(c.id) ? { ...c, renewAt: iso(100) } : c,
+        const inWindow = inventory.map((c): DeployedCertificate =>
+            ["ui-client-root", "gateway-server-ca"].includes(c.id) ? { ...c, renewAt: at(100) } : c,
         );
         const decision = decide({ config, deployed: { inventory: inWindow, record }, now: at(125), soakDays: 7 });
         assert.deepStrictEqual(

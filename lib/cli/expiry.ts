@@ -17,9 +17,10 @@ import { pkcs7Contents } from "../pki/pkcs7";
 import { pfxOf, pkcs12Certificates, Pkcs12PasswordError } from "../pki/pkcs12";
 import { expiredAt, notYetValidAt } from "../pki/x509";
 import { PUBLIC_ROOTS_FILE } from "../inventory/planned";
+import { inventoryTimeProblem } from "../inventory/issued";
 import type { RecordedCrlSeries } from "../render/render";
 import { textTable } from "./format";
-import { Command, InputError, isoInstant, oneOf, parse, parseNow, UsageError } from "./stackSource";
+import { Command, InputError, oneOf, parse, parseNow, UsageError } from "./stackSource";
 
 const USAGE = `usage: expiry (--dir DIR | --pem FILE [--pem FILE...]) [--warn-days 30] [--crl-warn-fraction 0.5] [--now ISO] [--format text|json]
 
@@ -248,9 +249,8 @@ function crlSeriesProblem(inventory: unknown): string | undefined {
                 return `crlSeries[${i}].${name} must be text; got ${got(fields[name])}`;
         }
         for (const name of ["from", "ends"]) {
-            const value = fields[name];
-            if (typeof value !== "string" || isoInstant(value) === undefined)
-                return `crlSeries[${i}].${name} must be an ISO 8601 time with its zone (or a date), as render writes it, e.g. 2027-01-31T00:00:00.000Z; got ${got(value)}`;
+            const problem = inventoryTimeProblem(`crlSeries[${i}].${name}`, fields[name]);
+            if (problem !== undefined) return problem;
         }
     }
     return undefined;
@@ -266,12 +266,9 @@ function inventoryProblem(inventory: unknown): string | undefined {
         const { id, sha256, renewAt } = (row ?? {}) as { id?: unknown; sha256?: unknown; renewAt?: unknown };
         if (typeof sha256 !== "string")
             return `certificates[${i}].sha256 must be a certificate's SHA-256 fingerprint; got ${got(sha256)}`;
-        // As render writes it (toISOString). Date.parse would take "1" for 2001 and read a time
-        // without its zone in the local one, so that whether a CA is due would depend on TZ.
-        if (typeof renewAt !== "string" || isoInstant(renewAt) === undefined) {
-            const of = typeof id === "string" ? ` (of ${id})` : "";
-            return `certificates[${i}].renewAt${of} must be an ISO 8601 time with its zone (or a date), as render writes it, e.g. 2027-01-31T00:00:00.000Z; got ${got(renewAt)}`;
-        }
+        const of = typeof id === "string" ? ` (of ${id})` : "";
+        const problem = inventoryTimeProblem(`certificates[${i}].renewAt${of}`, renewAt);
+        if (problem !== undefined) return problem;
     }
     return undefined;
 }

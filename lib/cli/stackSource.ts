@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { parseArgs } from "util";
 import { nearestProject } from "../config/load";
-import { inX509Years } from "../pki/x509";
+import { isoInstant } from "../pki/x509";
 
 /**
  * Where `--stack NAME` finds Pulumi.NAME.yaml: in the Pulumi project the command runs in (the
@@ -159,21 +159,6 @@ export function oneOf<T extends string>(value: string, option: string, allowed: 
 
 /** Input a command cannot read (a missing or malformed file): exit status 2, like a usage error, without the usage text. */
 export class InputError extends Error {}
-
-/**
- * An ISO 8601 time with its zone, or a date (midnight UTC), on a real calendar day (Date would roll
- * 2026-02-30 over to March 2) between 1950 and 9999, the years X.509 dates carry; else undefined.
- * A time without its zone is refused: Date would read it in the local time zone.
- */
-export function isoInstant(value: string): Date | undefined {
-    const time = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2}))?$/.test(value)
-        ? Date.parse(value)
-        : NaN;
-    const [year, month, day] = value.slice(0, 10).split("-").map(Number);
-    const calendarDay = new Date(Date.UTC(year, month - 1, day));
-    const realDay = calendarDay.getUTCMonth() === month - 1 && calendarDay.getUTCDate() === day;
-    return Number.isNaN(time) || !realDay || !inX509Years(new Date(time)) ? undefined : new Date(time);
-}
 
 /** `--now`: an isoInstant. */
 export function parseNow(value: string): Date {

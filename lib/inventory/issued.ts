@@ -4,7 +4,7 @@ import { PlannedCertificate, plannedCertificates } from "./planned";
 import { DeployedKey } from "../plan/caRotation";
 import { PkiPlan } from "../plan/plan";
 import { spkiPin } from "../pki/pins";
-import { nameOnOneLine } from "../pki/x509";
+import { isoInstant, nameOnOneLine } from "../pki/x509";
 
 export interface IssuedCertificate extends PlannedCertificate {
     /** The issuer's distinguished name as written in the certificate. */
@@ -27,6 +27,18 @@ export interface IssuedCertificate extends PlannedCertificate {
      * certificate re-issued with an old key (as @pulumi/tls does once one has expired) is due at once.
      */
     renewAt: string;
+}
+
+/**
+ * Why `value`, the inventory's `field`, is not a time as render writes it (toISOString), or undefined
+ * when it is one (isoInstant). Date.parse would take "1" for 2001 and read a time without its zone in
+ * the local one, so that what is due would depend on TZ. Shared by expiry and lifecycle, which read
+ * the same inventory.json.
+ */
+export function inventoryTimeProblem(field: string, value: unknown): string | undefined {
+    if (typeof value === "string" && isoInstant(value) !== undefined) return undefined;
+    const got = value === undefined ? "nothing" : JSON.stringify(value);
+    return `${field} must be an ISO 8601 time with its zone (or a date), as render writes it, e.g. 2027-01-31T00:00:00.000Z; got ${got}`;
 }
 
 /** Issued PEM per planned certificate id. */

@@ -6,10 +6,11 @@
 import * as fs from "fs";
 import * as path from "path";
 import { codeOf, jsonBreak, readRegularFile } from "../files";
-import { IssuedCertificate } from "../inventory/issued";
+import { inventoryTimeProblem, IssuedCertificate } from "../inventory/issued";
 import { privateKeyPaths } from "../pki/keyMaterial";
+import { isoInstant } from "../pki/x509";
 import { NewerRecordError, parseRecord, RecordError, RotationRecord } from "../plan/caRotation";
-import { Deployed } from "./rules";
+import { Deployed, DeployedCertificate } from "./rules";
 
 /** Deployed material that cannot be read. */
 export class DeployedInputError extends Error {}
@@ -30,19 +31,36 @@ function recordOf(value: unknown, where: string, output = "deploymentRecord"): R
 
 const ROW_TEXT_FIELDS = ["id", "role", "issuer", "notBefore", "notAfter", "renewAt"] as const;
 
-function inventoryOf(value: unknown, where: string): IssuedCertificate[] {
+/**
+ * The certificates of an inventory, with their dates parsed. A date not as render writes it is
+ * refused as expiry refuses it in the same inventory.json (`fix` says how to get a sound one):
+ * Date.parse would take "1" for 2001, "garbage" for no time (the certificate never due) and a time
+ * without its zone in the local one.
+ */
+function inventoryOf(value: unknown, where: string, fix: string): DeployedCertificate[] {
     if (!Array.isArray(value)) throw new DeployedInputError(`${where} is not a list of certificates`);
-    for (const [i, row] of value.entries()) {
-        const fields = row as Record<string, unknown>;
-        const missing = ROW_TEXT_FIELDS.filter((f) => typeof fields?.[f] !== "string");
-        if (missing.length > 0 || !Number.isInteger(fields.epoch)) {
+    return value.map((row: Record<string, unknown>, i) => {
+        const missing = ROW_TEXT_FIELDS.filter((f) => typeof row?.[f] !== "string");
+        if (missing.length > 0 || !Number.isInteger(row.epoch)) {
             throw new DeployedInputError(
                 `${where}[${i}] is not an issued certificate (needs ${[...ROW_TEXT_FIELDS, "epoch"].join(", ")}; ` +
                     `an inventory of a version before issued inventories?)`,
             );
         }
-    }
-    return value as IssuedCertificate[];
+        const time = (field: "notBefore" | "notAfter" | "keySince" | "renewAt"): Date => {
+            const problem = inventoryTimeProblem(`${where}[${i}].${field} (of ${row.id as string})`, row[field]);
+            if (problem !== undefined) throw new DeployedInputError(`${problem}; ${fix}`);
+            return isoInstant(row[field] as string) as Date;
+        };
+        return {
+            ...(row as unknown as IssuedCertificate),
+            notBefore: time("notBefore"),
+            notAfter: time("notAfter"),
+            renewAt: time("renewAt"),
+            // Inventories of earlier versions have none.
+            keySince: row.keySince === undefined ? undefined : time("keySince"),
+        };
+    });
 }
 
 const WHAT_TO_GIVE = `give the JSON of "pulumi stack output --json" or a render's folder (inventory.json and deployment.json)`;
@@ -70,7 +88,7 @@ function readJson(file: string, name: string): unknown {
  * apic-client:<endpoint>, and :ui-client:<name>), or undefined when none does. Every stack has an
  * endpoint, so its APIC client's identity is there.
  */
-function environmentOfIdentities(inventory: readonly IssuedCertificate[]): string | undefined {
+function environmentOfIdentities(inventory: readonly DeployedCertificate[]): string | undefined {
     const names = new Set(
         inventory.flatMap((c) =>
             (Array.isArray(c.uris) ? c.uris : []).flatMap((uri: unknown) => {
@@ -110,7 +128,11 @@ export function readDeployed(fileOrDir: string): Deployed & {
             "its deployment.json:",
         );
         return {
-            inventory: inventoryOf(inventory?.certificates, "its inventory.json certificates"),
+            inventory: inventoryOf(
+                inventory?.certificates,
+                "its inventory.json certificates",
+                "render again, which writes it anew, or restore the inventory.json the render wrote",
+            ),
             record,
             source: "render",
             ...(typeof inventory?.environment === "string" ? { environment: inventory.environment } : {}),
@@ -124,7 +146,11 @@ export function readDeployed(fileOrDir: string): Deployed & {
         throw new DeployedInputError(`has no outputs inventory and deploymentRecord: ${WHAT_TO_GIVE}`);
     }
     const record = recordOf(recordValue, "its", output);
-    const inventory = inventoryOf(outputs.inventory, "its inventory");
+    const inventory = inventoryOf(
+        outputs.inventory,
+        "its inventory",
+        "give the outputs of the stack's last update again",
+    );
     const environment = environmentOfIdentities(inventory);
     return {
         inventory,

@@ -76,9 +76,23 @@ export const HUMAN_LEAD_DAYS = 30;
 const DAY_MS = 86_400_000;
 const day = (iso: string | Date): string => (typeof iso === "string" ? iso : iso.toISOString()).slice(0, 10);
 
+/**
+ * An issued certificate as lifecycle reads it: its dates parsed once (readDeployed checks them), so
+ * that no rule parses inventory text. keySince is missing from inventories of earlier versions.
+ */
+export interface DeployedCertificate extends Omit<
+    IssuedCertificate,
+    "notBefore" | "notAfter" | "keySince" | "renewAt"
+> {
+    readonly notBefore: Date;
+    readonly notAfter: Date;
+    readonly keySince?: Date;
+    readonly renewAt: Date;
+}
+
 /** What is deployed: the stack outputs `inventory` and `deploymentRecord` (or a render's inventory.json and deployment.json). */
 export interface Deployed {
-    readonly inventory: readonly IssuedCertificate[];
+    readonly inventory: readonly DeployedCertificate[];
     readonly record: RotationRecord;
 }
 
@@ -177,11 +191,11 @@ function expired(
     config: PkiConfig,
     deployed: Deployed,
     now: Date,
-    renewal: (c: IssuedCertificate) => string,
+    renewal: (c: DeployedCertificate) => string,
     superseded: ReadonlyMap<string, string> = new Map(),
 ): string[] {
     const certificates = deployed.inventory
-        .filter((c) => Date.parse(c.notAfter) <= now.getTime() && !superseded.has(c.id))
+        .filter((c) => c.notAfter.getTime() <= now.getTime() && !superseded.has(c.id))
         .map((c) =>
             c.role === "customer-facing"
                 ? `${c.id} (customer-facing) expired on ${day(c.notAfter)}: browsers refuse ${c.host} now, and the stack refuses the expired certificate in config; ` +
@@ -269,16 +283,16 @@ interface Undeployed {
  * that phase was due: nothing is in the stack file yet, and the CA would expire unheard of.
  */
 function undeployedNearEnd(
-    inventory: readonly IssuedCertificate[],
+    inventory: readonly DeployedCertificate[],
     changes: ReadonlyMap<string, Undeployed>,
     now: Date,
 ): string[] {
     return inventory.flatMap((c) => {
         const change = changes.get(c.id);
-        const end = Date.parse(c.notAfter);
+        const end = c.notAfter.getTime();
         // Past its end it is expired()'s.
         if (change === undefined || now.getTime() >= end) return [];
-        const proposed = change.proposedAt < end ? change.proposedAt : Date.parse(c.renewAt);
+        const proposed = change.proposedAt < end ? change.proposedAt : c.renewAt.getTime();
         if (now.getTime() < end - Math.min(HUMAN_LEAD_DAYS * DAY_MS, (end - proposed) / 2)) return [];
         if (change.heldUp) {
             return [
@@ -632,7 +646,7 @@ function offlineRootNeeds(plan: PkiPlan, deployed: Deployed, now: Date): string[
     const horizon = now.getTime() + HUMAN_LEAD_DAYS * DAY_MS;
     for (const [slot, offline] of Object.entries(plan.config.offlineRoots) as [RootSlot, OfflineRootConfig][]) {
         const row = deployed.inventory.find((c) => c.id === ROOT_IDS[slot]);
-        if (row !== undefined && Date.parse(row.renewAt) <= now.getTime()) {
+        if (row !== undefined && row.renewAt.getTime() <= now.getTime()) {
             needs.push(
                 `the offline root pki:offlineRoots.${slot} is inside its renewal window since ${day(row.renewAt)} and expires on ${day(row.notAfter)}: ` +
                     `hold a ceremony for a new root ("apic-istio-pki ceremony init-root") and replace pki:offlineRoots.${slot} in a reviewed change`,
@@ -734,21 +748,21 @@ function phaseNotes(slot: CaSlot, to: CaPosition, plan: PkiPlan): Pick<Proposal,
  */
 function replacedCa(
     plan: PkiPlan,
-    rows: ReadonlyMap<string, IssuedCertificate>,
+    rows: ReadonlyMap<string, DeployedCertificate>,
     slot: CaSlot,
-): IssuedCertificate | undefined {
+): DeployedCertificate | undefined {
     const instances = plan.cas.filter((c) => c.slot === slot);
     const oldest = Math.min(...instances.map((c) => c.generation));
     return instances
         .filter((c) => c.generation === oldest)
         .map((c) => rows.get(c.id))
-        .filter((row): row is IssuedCertificate => row !== undefined)
-        .sort((a, b) => Date.parse(a.notAfter) - Date.parse(b.notAfter))[0];
+        .filter((row): row is DeployedCertificate => row !== undefined)
+        .sort((a, b) => a.notAfter.getTime() - b.notAfter.getTime())[0];
 }
 
 /** "expired on <day>" or "expires on <day>", as `c` stands at `now`. */
-const expiresOn = (c: IssuedCertificate, now: Date): string =>
-    `${Date.parse(c.notAfter) <= now.getTime() ? "expired" : "expires"} on ${day(c.notAfter)}`;
+const expiresOn = (c: DeployedCertificate, now: Date): string =>
+    `${c.notAfter.getTime() <= now.getTime() ? "expired" : "expires"} on ${day(c.notAfter)}`;
 
 /**
  * The CA rotations that are due: prepares of CAs in their window, and phases that soaked, or whose
@@ -772,7 +786,7 @@ function caProposals(
     const trust = config.trustDomains;
     const rows = new Map(deployed.inventory.map((c) => [c.id, c]));
     const advances: Proposal[] = [];
-    const candidates = new Map<CaSlot, IssuedCertificate>();
+    const candidates = new Map<CaSlot, DeployedCertificate>();
     for (const slot of caSlots(layoutOf(config))) {
         if (pendingSlots.has(slot)) continue;
         const position = record.positions[slot];
@@ -789,8 +803,8 @@ function caProposals(
             // late prepare): its switch is due at once, and its finish once it has expired.
             const replaced = replacedCa(plan, rows, slot);
             const soakEnds = Date.parse(since) + soakDays * DAY_MS;
-            const expiresFirst = replaced !== undefined && Date.parse(replaced.notAfter) < soakEnds;
-            const cutShort = expiresFirst && (to.phase === "switch" || Date.parse(replaced.notAfter) <= now.getTime());
+            const expiresFirst = replaced !== undefined && replaced.notAfter.getTime() < soakEnds;
+            const cutShort = expiresFirst && (to.phase === "switch" || replaced.notAfter.getTime() <= now.getTime());
             if (!soaked(since, now, soakDays) && !cutShort) {
                 waiting.push(
                     `pki:caRotation.${slot} moves to ${to.phase} once ${describePosition(position)} has been deployed ${soakDays} days (since ${day(since)})` +
@@ -818,7 +832,7 @@ function caProposals(
                     const since = ownMember(record.clientPhases, id)?.since;
                     if (replaced === undefined || since === undefined) continue;
                     const switchDeployedBy = Date.parse(since) + 2 * soakDays * DAY_MS;
-                    if (switchDeployedBy < Date.parse(replaced.notAfter)) continue;
+                    if (switchDeployedBy < replaced.notAfter.getTime()) continue;
                     finishEarly.set(
                         id,
                         `${replaced.id}, the CA the switch of pki:caRotation.${slot} replaces, ${expiresOn(replaced, now)}, ` +
@@ -863,9 +877,9 @@ function caProposals(
         }
         const active = plan.cas.filter((c) => c.slot === slot && c.active).map((c) => rows.get(c.id));
         const due = active
-            .filter((c): c is IssuedCertificate => c !== undefined)
-            .sort((a, b) => Date.parse(a.renewAt) - Date.parse(b.renewAt))[0];
-        if (due === undefined || Date.parse(due.renewAt) > now.getTime()) continue;
+            .filter((c): c is DeployedCertificate => c !== undefined)
+            .sort((a, b) => a.renewAt.getTime() - b.renewAt.getTime())[0];
+        if (due === undefined || due.renewAt.getTime() > now.getTime()) continue;
         if (isRootSlot(slot) && slot in config.offlineRoots) continue; // offlineRootNeeds asks for a ceremony
         candidates.set(slot, due);
     }
@@ -878,7 +892,7 @@ function caProposals(
             if (rotating(root)) {
                 const line = `pki:caRotation.${slot} is due (since ${day(due.renewAt)}) but waits for the rotation of pki:caRotation.${root}, which re-issues it`;
                 waiting.push(line);
-                heldUp.set(due.id, { line, proposedAt: Date.parse(due.renewAt), heldUp: true });
+                heldUp.set(due.id, { line, proposedAt: due.renewAt.getTime(), heldUp: true });
                 continue;
             }
         } else {
@@ -888,7 +902,7 @@ function caProposals(
             if (below.length > 0) {
                 const line = `pki:caRotation.${slot} is due (since ${day(due.renewAt)}) but waits for the rotation of ${below.map((s) => `pki:caRotation.${s}`).join(", ")} to finish`;
                 waiting.push(line);
-                heldUp.set(due.id, { line, proposedAt: Date.parse(due.renewAt), heldUp: true });
+                heldUp.set(due.id, { line, proposedAt: due.renewAt.getTime(), heldUp: true });
                 continue;
             }
         }
@@ -925,7 +939,7 @@ function caProposals(
  */
 function switchComing(
     slot: IntermediateSlot,
-    leaf: IssuedCertificate,
+    leaf: DeployedCertificate,
     input: LifecycleInput,
     proposals: readonly Proposal[],
 ): string | undefined {
@@ -942,7 +956,7 @@ function switchComing(
               ? Date.parse(deployed.record.positionsSince?.[s] ?? "")
               : NaN;
         const switchAt = Math.max(now.getTime(), preparedAt + soakDays * DAY_MS);
-        if (switchAt + soakDays * DAY_MS < Date.parse(leaf.notAfter)) {
+        if (switchAt + soakDays * DAY_MS < leaf.notAfter.getTime()) {
             return `re-issued by the switch of pki:caRotation.${s}, due from ${day(new Date(switchAt))}`;
         }
     }
@@ -976,7 +990,7 @@ function switchUnderWay(
  */
 function inventoryPending(
     plan: PkiPlan,
-    rows: ReadonlyMap<string, IssuedCertificate>,
+    rows: ReadonlyMap<string, DeployedCertificate>,
     pendingCerts: ReadonlySet<string>,
     pendingSlots: ReadonlySet<CaSlot>,
 ): string[] {
@@ -1027,24 +1041,24 @@ const ISSUED_LEAF_ROLES: readonly string[] = ["gateway-server", "apic-client", "
 /** The due rows among `ids` (deployed, not pending), the one that expires first first. */
 function dueRows(
     ids: readonly string[],
-    rows: ReadonlyMap<string, IssuedCertificate>,
+    rows: ReadonlyMap<string, DeployedCertificate>,
     pendingCerts: ReadonlySet<string>,
     now: Date,
-): IssuedCertificate[] {
+): DeployedCertificate[] {
     return ids
         .map((id) => rows.get(id))
         .filter(
-            (row): row is IssuedCertificate =>
-                row !== undefined && !pendingCerts.has(row.id) && Date.parse(row.renewAt) <= now.getTime(),
+            (row): row is DeployedCertificate =>
+                row !== undefined && !pendingCerts.has(row.id) && row.renewAt.getTime() <= now.getTime(),
         )
-        .sort((a, b) => Date.parse(a.notAfter) - Date.parse(b.notAfter));
+        .sort((a, b) => a.notAfter.getTime() - b.notAfter.getTime());
 }
 
 /**
  * How a due certificate is due: inside its renewal window, or, when it was issued again for a key
  * older than itself (as @pulumi/tls re-issues one that has expired), by the age of that key.
  */
-const dueSince = (row: IssuedCertificate): string =>
+const dueSince = (row: DeployedCertificate): string =>
     keyOlderThanCertificate(row)
         ? `due since ${day(row.renewAt)}, as its key dates from ${day(row.keySince)} (the certificate of ${day(row.notBefore)} was issued again for that key)`
         : `inside its renewal window since ${day(row.renewAt)}`;
@@ -1053,8 +1067,8 @@ const dueSince = (row: IssuedCertificate): string =>
  * A certificate issued again for a key older than itself: its renewal point counts from the key.
  * Inventories of earlier versions have no keySince.
  */
-const keyOlderThanCertificate = (row: IssuedCertificate): boolean =>
-    row.keySince !== undefined && Date.parse(row.keySince) < Date.parse(row.notBefore);
+const keyOlderThanCertificate = (row: DeployedCertificate): row is DeployedCertificate & { keySince: Date } =>
+    row.keySince !== undefined && row.keySince.getTime() < row.notBefore.getTime();
 
 /**
  * A leaf's epoch without its CA's generation, which the plan adds: the part pki:rotation sets (a
@@ -1064,9 +1078,9 @@ const epochBeyondGeneration = (plan: PkiPlan, leaf: Pick<LeafPlan, "epoch" | "is
     leaf.epoch - (plan.cas.find((ca) => ca.id === leaf.issuer)?.generation ?? 0);
 
 /** Why leaves due (as dueRows sorts them) are renewed together. */
-const windowWhy = (due: readonly IssuedCertificate[]): string => {
+const windowWhy = (due: readonly DeployedCertificate[]): string => {
     if (due.length === 1) return `${dueSince(due[0])}; expires on ${day(due[0].notAfter)}`;
-    const since = day(due.map((c) => c.renewAt).sort()[0]);
+    const since = day(new Date(Math.min(...due.map((c) => c.renewAt.getTime()))));
     const oldKeys = due.filter(keyOlderThanCertificate);
     const how =
         oldKeys.length === 0
@@ -1083,7 +1097,7 @@ const windowWhy = (due: readonly IssuedCertificate[]): string => {
 function uiClientProposal(
     plan: PkiPlan,
     input: LifecycleInput,
-    due: readonly IssuedCertificate[],
+    due: readonly DeployedCertificate[],
     pendingSlots: ReadonlySet<CaSlot>,
     earlier: readonly Proposal[],
     waiting: string[],
@@ -1133,7 +1147,7 @@ function uiClientProposal(
 function apicServerProposal(
     plan: PkiPlan,
     input: LifecycleInput,
-    due: readonly IssuedCertificate[],
+    due: readonly DeployedCertificate[],
     earlier: readonly Proposal[],
     waiting: string[],
 ): Proposal | undefined {
@@ -1169,7 +1183,7 @@ function apicServerProposal(
 function customerFacingProposals(
     plan: PkiPlan,
     input: LifecycleInput,
-    rows: ReadonlyMap<string, IssuedCertificate>,
+    rows: ReadonlyMap<string, DeployedCertificate>,
     needsHuman: string[],
     pending: string[],
 ): Proposal[] {
@@ -1200,7 +1214,7 @@ function customerFacingProposals(
             );
             continue;
         }
-        const left = Math.floor((Date.parse(row.notAfter) - now.getTime()) / DAY_MS);
+        const left = Math.floor((row.notAfter.getTime() - now.getTime()) / DAY_MS);
         if (left < 0) continue; // expired(): needs a human at once
         if (c.epoch > c.certificateEpoch) {
             needsHuman.push(
@@ -1209,7 +1223,7 @@ function customerFacingProposals(
             );
             continue;
         }
-        if (Date.parse(row.renewAt) > now.getTime()) continue;
+        if (row.renewAt.getTime() > now.getTime()) continue;
         const next = c.epoch + 1;
         proposals.push({
             kind: "renew-customer-facing",
@@ -1292,8 +1306,8 @@ export function decide(input: LifecycleInput): LifecycleDecision {
                     ? `${planned.id}: not deployed yet`
                     : `${planned.id}: epoch ${planned.epoch} from ${planned.issuer} in the stack file, epoch ${row.epoch} from ${row.issuer} deployed`;
             if (row !== undefined) {
-                const renewAt = Date.parse(row.renewAt);
-                const switchAt = Date.parse(row.notAfter) - soakDays * DAY_MS;
+                const renewAt = row.renewAt.getTime();
+                const switchAt = row.notAfter.getTime() - soakDays * DAY_MS;
                 const proposedAt = row.issuer === planned.issuer ? renewAt : Math.max(renewAt, switchAt);
                 certificateChanges.set(planned.id, { line, proposedAt });
             }
@@ -1320,11 +1334,7 @@ export function decide(input: LifecycleInput): LifecycleDecision {
     for (const e of plan.endpoints) {
         const rotation = ownMember(config.rotation.endpoints, e.id);
         const server = rows.get(`${e.id}/server`);
-        if (
-            server !== undefined &&
-            !pendingCerts.has(`${e.id}/server`) &&
-            Date.parse(server.renewAt) <= now.getTime()
-        ) {
+        if (server !== undefined && !pendingCerts.has(`${e.id}/server`) && server.renewAt.getTime() <= now.getTime()) {
             const coming = switchComing("gatewayServerCa", server, input, proposals);
             if (coming !== undefined) {
                 waiting.push(`${e.id}/server is due but ${coming}`);
@@ -1383,7 +1393,7 @@ export function decide(input: LifecycleInput): LifecycleDecision {
             }
             continue;
         }
-        if (Date.parse(client.renewAt) > now.getTime()) continue;
+        if (client.renewAt.getTime() > now.getTime()) continue;
         const coming = switchComing("apicClientCa", client, input, proposals);
         if (coming !== undefined || clientCaSwitch) {
             waiting.push(
@@ -1477,7 +1487,7 @@ export function decide(input: LifecycleInput): LifecycleDecision {
     // A new period length or CRL series changes CRLs alone: listed last, and not among what blocks a re-publication.
     pending.push(...settings.filter((s) => !s.crlsAlone).map((s) => s.line));
     const notRevertible = new Set(settings.filter((s) => !s.revertible).map((s) => s.line));
-    const renewal = (c: IssuedCertificate): string => {
+    const renewal = (c: DeployedCertificate): string => {
         if (proposals.some((p) => renews(plan, p, c))) {
             return "deploy its renewal at once (merge the proposal and run pulumi up)";
         }
@@ -1524,7 +1534,7 @@ export function decide(input: LifecycleInput): LifecycleDecision {
     };
     waiting.push(
         ...deployed.inventory
-            .filter((c) => Date.parse(c.notAfter) <= now.getTime())
+            .filter((c) => c.notAfter.getTime() <= now.getTime())
             .flatMap((c) => supersededWhy(c.id, `${c.id} (${c.role}) expired on ${day(c.notAfter)}`, "it")),
         ...Object.entries(record.crls ?? {})
             .filter(([, crl]) => crl.published && Date.parse(crl.nextUpdate) <= now.getTime())
@@ -1540,7 +1550,7 @@ export function decide(input: LifecycleInput): LifecycleDecision {
             const row = rows.get(ca.id);
             if (line === undefined || row === undefined) return [];
             const soak = config.caRotation[ca.slot].phase === "switch" ? soakDays * DAY_MS : 0;
-            return [[ca.id, { line, proposedAt: Date.parse(row.renewAt) + soak }]];
+            return [[ca.id, { line, proposedAt: row.renewAt.getTime() + soak }]];
         }),
     ]);
     return {
@@ -1563,7 +1573,7 @@ export function decide(input: LifecycleInput): LifecycleDecision {
  * Whether a proposal renews a certificate: a leaf it names, a CA whose rotation it moves on, or a
  * leaf that the switch it proposes for the leaf's CA (or that CA's root) re-issues.
  */
-function renews(plan: PkiPlan, proposal: Proposal, c: IssuedCertificate): boolean {
+function renews(plan: PkiPlan, proposal: Proposal, c: DeployedCertificate): boolean {
     if (proposal.subject.split(", ").includes(c.id)) return true;
     const ca = plan.cas.find((x) => x.id === c.id);
     if (ca !== undefined) return proposal.subject === `pki:caRotation.${ca.slot}`;

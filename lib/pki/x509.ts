@@ -102,6 +102,21 @@ export const inX509Years = (time: Date): boolean => {
 };
 
 /**
+ * An ISO 8601 time with its zone, or a date (midnight UTC), on a real calendar day (Date would roll
+ * 2026-02-30 over to March 2) between 1950 and 9999, the years X.509 dates carry; else undefined.
+ * A time without its zone is refused: Date would read it in the local time zone.
+ */
+export function isoInstant(value: string): Date | undefined {
+    const time = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2}))?$/.test(value)
+        ? Date.parse(value)
+        : NaN;
+    const [year, month, day] = value.slice(0, 10).split("-").map(Number);
+    const calendarDay = new Date(Date.UTC(year, month - 1, day));
+    const realDay = calendarDay.getUTCMonth() === month - 1 && calendarDay.getUTCDate() === day;
+    return Number.isNaN(time) || !realDay || !inX509Years(new Date(time)) ? undefined : new Date(time);
+}
+
+/**
  * Whether a certificate is not valid yet at `now`: before its notBefore, as BoringSSL checks it at
  * the node's clock, with no allowance for clock skew (X509_cmp_time_posix): Envoy refuses every
  * chain through it until then.
