@@ -14,6 +14,7 @@ import { UiApicClient } from "../lib/components/uiApicClient";
 import { createRoot, signIntermediate } from "../lib/pki/ceremony";
 import { INITIAL_RECORD, RotationRecord } from "../lib/plan/caRotation";
 import { planFromRawConfig } from "../lib/plan/plan";
+import { diffPlans } from "../lib/inventory/diff";
 import { PendingSignaturesError } from "../lib/render/render";
 import { expiredOfflineMessage } from "../lib/stack";
 import { ConfigError, validateConfig } from "../lib/config/validate";
@@ -83,7 +84,7 @@ describe("Offline roots: no root key enters the stack", function () {
         clientRoot: { certificate: roots.apicClientRoot.certPem, intermediates: pick(intermediates, "apicClientRoot") },
     });
     const pick = (all: Record<string, string>, slot: string) =>
-        Object.fromEntries(Object.entries(all).filter(([id]) => ROOT_OF[id] === slot));
+        Object.fromEntries(Object.entries(all).filter(([id]) => ROOT_OF[id.replace(/-g\d+$/, "")] === slot));
     const base = { ...loadStackFile(OPTION_FILES[1]), offlineRoots: config() };
     let state: EngineState;
     let csrs: Record<string, string>;
@@ -695,6 +696,64 @@ describe("Offline roots: no root key enters the stack", function () {
                     '("apic-istio-pki ceremony sign") and put the certificate under pki:offlineRoots.<root>.intermediates',
             ],
         ]);
+    });
+
+    it("has diff replace a CA the ceremony signed anew, same lifetime or not, and every certificate under it, as the engine does; a CSR's first signature is signed", async () => {
+        const resign = (id: string, validityDays: number) =>
+            signIntermediate({
+                rootKeyPem: roots[ROOT_OF[id]].keyPem,
+                rootCertPem: roots[ROOT_OF[id]].certPem,
+                csrPem: csrs[id],
+                validityDays,
+            });
+        const serial = (pem: string) => new crypto.X509Certificate(pem).serialNumber;
+        const planOf = (intermediates: Record<string, string>, more: Record<string, unknown> = {}) =>
+            planFromRawConfig({ ...base, ...more, offlineRoots: config(intermediates) });
+        const replacedBy = (from: Record<string, string>, to: Record<string, string>, more = {}) =>
+            diffPlans(planOf(from, more), planOf(to, more)).replaced.map((c) => [c.id, c.reasons.join("; ")]);
+        const again = resign("gateway-server-ca", 1095);
+        const resigned = (pem: string) =>
+            `the ceremony's certificate: serial ${serial(signed["gateway-server-ca"])} -> ${serial(pem)}`;
+        const leaves = [
+            ["dp/server", "issuer replaced: gateway-server-ca"],
+            ["ob/server", "issuer replaced: gateway-server-ca"],
+        ];
+        const sameDays = replacedBy(signed, { ...signed, "gateway-server-ca": again });
+        assert.deepStrictEqual(sameDays, [["gateway-server-ca", resigned(again)], ...leaves]);
+        // The engine re-issues what diff says: each certificate whose serial a render on the same state changes.
+        const engine = new Map(state);
+        const first = await renderConfig({ ...base, offlineRoots: config(signed) }, "offline-resign-1", engine);
+        const second = await renderConfig(
+            { ...base, offlineRoots: config({ ...signed, "gateway-server-ca": again }) },
+            "offline-resign-2",
+            engine,
+        );
+        const serials = new Map(first.inventory.map((c) => [c.id, c.serial]));
+        assert.deepStrictEqual(
+            second.inventory.filter((c) => serials.get(c.id) !== c.serial).map((c) => c.id),
+            sameDays.map(([id]) => id),
+        );
+        // Re-issued at once, as diff says of any CA outside a staged rotation.
+        assert.deepStrictEqual(
+            diffPlans(planOf(signed), planOf({ ...signed, "gateway-server-ca": again })).risks.map((r) => r.change),
+            [
+                "re-issues 1 issuing CA (gateway-server-ca) at once, outside a staged rotation (pki:caRotation), and with them 2 leaf certificates",
+            ],
+        );
+        const shorter = resign("gateway-server-ca", 90);
+        assert.deepStrictEqual(replacedBy(signed, { ...signed, "gateway-server-ca": shorter }), [
+            ["gateway-server-ca", `validity changed: 1095 -> 90 days; ${resigned(shorter)}`],
+            ...leaves,
+        ]);
+        // A staged rotation's new mesh CA waits for the ceremony, then is signed (for fewer days than
+        // configured): no certificate of the lifetime the plan assumed while it waited was replaced.
+        const prepare = { caRotation: JSON.stringify({ meshCa: { generation: 1, phase: "prepare" } }) };
+        const g1 = resign("mesh-ca-example", 60);
+        assert.deepStrictEqual(replacedBy(signed, { ...signed, "mesh-ca-example-g1": g1 }, prepare), [
+            ["mesh-ca-example-g1", `signed: the ceremony signed its CSR, serial ${serial(g1)}`],
+        ]);
+        const signedNow = diffPlans(planOf(signed, prepare), planOf({ ...signed, "mesh-ca-example-g1": g1 }, prepare));
+        assert.deepStrictEqual(signedNow.risks, [], "a first signature re-issues nothing");
     });
 
     it("makes the Pulumi entry point create only the CAs' keys and CSRs, export them and report an error", async () => {

@@ -196,7 +196,12 @@ export const plural = (n: number, one: string, many = `${one}s`): string => `${n
 export const names = (items: readonly string[]): string =>
     items.length <= 4 ? list(items) : `${items.slice(0, 3).join(", ")} and ${items.length - 3} more`;
 
-function reasonsFor(before: PlannedCertificate, after: PlannedCertificate, replacedIssuers: Set<string>): string[] {
+function reasonsFor(
+    before: PlannedCertificate,
+    after: PlannedCertificate,
+    replacedIssuers: Set<string>,
+    firstSigned: boolean,
+): string[] {
     const reasons: string[] = [];
     const what = after.role === "apic-client" ? "identity" : "hosts";
     if (!sameList(identities(before), identities(after))) {
@@ -215,7 +220,8 @@ function reasonsFor(before: PlannedCertificate, after: PlannedCertificate, repla
     }
     if (!sameList(before.uses, after.uses))
         reasons.push(`usages changed: ${before.uses.join(", ")} -> ${after.uses.join(", ")}`);
-    if (before.validityDays !== after.validityDays) {
+    // A CSR that waited for the ceremony had no certificate of the lifetime the plan assumed for it.
+    if (before.validityDays !== after.validityDays && !firstSigned) {
         reasons.push(`validity changed: ${before.validityDays} -> ${after.validityDays} days`);
     }
     if (before.issuer !== after.issuer) reasons.push(`issuer changed: ${before.issuer} -> ${after.issuer}`);
@@ -233,6 +239,28 @@ function publicCertificateReasons(base: PkiPlan, head: PkiPlan, row: PlannedCert
     };
     const [before, after] = [serial(base), serial(head)];
     return before !== after ? [`the public CA's certificate given: serial ${before} -> ${after}`] : [];
+}
+
+/** The certificate the ceremony signed for a CA under an offline root, as config gives it; none while its CSR waits. */
+const ceremonyCertificate = (plan: PkiPlan, id: string): string | undefined =>
+    Object.values(plan.config.offlineRoots)
+        .map((root) => root?.intermediates[id])
+        .find((pem) => pem !== undefined);
+
+/**
+ * A CA under an offline root the ceremony signed anew (a new serial, whatever its lifetime): the
+ * engine re-issues every certificate under it, as their issuer's certificate changed (caCertPem).
+ * The first signature of a CSR that waited for the ceremony replaces no certificate.
+ */
+function ceremonyReasons(base: PkiPlan, head: PkiPlan, row: PlannedCertificate, firstSigned: boolean): string[] {
+    const after = ceremonyCertificate(head, row.id);
+    if (after === undefined) return [];
+    const serial = (pem: string): string => new crypto.X509Certificate(pem).serialNumber;
+    if (firstSigned) return [`signed: the ceremony signed its CSR, serial ${serial(after)}`];
+    const before = ceremonyCertificate(base, row.id);
+    return before !== undefined && serial(before) !== serial(after)
+        ? [`the ceremony's certificate: serial ${serial(before)} -> ${serial(after)}`]
+        : [];
 }
 
 /**
@@ -969,7 +997,10 @@ function caRisks(
         (caOf(c).slot === "uiClientCa" || caOf(c).slot === "uiClientRoot") && plan.frontEnd.uiClients.length === 0;
     const outside = [
         // A mesh CA epoch (pki:rotation.meshEpoch) re-keys in one step on purpose: the mesh trusts the root.
-        ...certs.replaced.filter((c) => isCa(c) && !c.reasons.every((r) => r.startsWith("rotation forced"))),
+        // The ceremony's first signature of a CA's CSR re-issues nothing: no certificate was made before.
+        ...certs.replaced.filter(
+            (c) => isCa(c) && !c.reasons.every((r) => r.startsWith("rotation forced") || r.startsWith("signed:")),
+        ),
         ...certs.added.filter((c) => isCa(c) && !staged(caOf(c)) && !inCluster(c, newClusters) && !uiLeg(c, base)),
         ...certs.removed.filter(
             (c) => isCa(c) && !staged(caOf(c)) && !inCluster(c, droppedClusters) && !uiLeg(c, head),
@@ -2258,8 +2289,11 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
             continue;
         }
         const moved = movedServers.get(after.id);
+        const firstSigned =
+            from.pendingIntermediates.includes(after.id) && !head.pendingIntermediates.includes(after.id);
         const reasons = [
-            ...reasonsFor(before, after, replacedIssuers),
+            ...reasonsFor(before, after, replacedIssuers, firstSigned),
+            ...ceremonyReasons(from, head, after, firstSigned),
             ...publicCertificateReasons(from, head, after),
             ...(moved !== undefined ? [moved] : []),
         ];
@@ -2267,7 +2301,8 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
             unchanged++;
             continue;
         }
-        replacedIssuers.add(after.id);
+        // Nothing was issued under a CA whose CSR waited for the ceremony.
+        if (!firstSigned) replacedIssuers.add(after.id);
         const rekeyed = before.key !== after.key || before.epoch !== after.epoch || moved !== undefined;
         if (rekeyed) newKey.add(after.id);
         replaced.push({
