@@ -4,7 +4,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { createRoot, crlSeriesWindows, signCrlSeries } from "../lib/pki/ceremony";
 import { CLOCK_SKEW_MS, crlWindow, parseCrl } from "../lib/pki/crl";
-import { pickSeriesCrl } from "../lib/pki/crlSeries";
+import { pickSeriesCrl, seriesSpan } from "../lib/pki/crlSeries";
 import { validateConfig } from "../lib/config/validate";
 import { readDeployed } from "../lib/lifecycle/deployed";
 import { decide as lifecycleDecide } from "../lib/lifecycle/rules";
@@ -300,7 +300,70 @@ describe("Offline roots: revocation and CA retirement with the ceremony, end to 
         );
     });
 
+    it("has expiry and lifecycle count the series' end at its first gap, where render refuses, not at the last CRL's", async () => {
+        // A rehearsal beside the incident, as above: two series pasted together, the second from 5 weeks on.
+        const root = path.join(dir, "client-root-gap");
+        fs.cpSync(clientRoot, root, { recursive: true });
+        const state = path.join(dir, "state-gap.json");
+        fs.copyFileSync(stateFile, state);
+        const signSeries = async (name: string, ...extra: string[]) => {
+            const file = path.join(dir, name);
+            const signed = await ceremony(
+                PASSPHRASE,
+                ...["crl", "--root", root, "--period-days", "7", "--periods", "2", "--out", file, "--yes", ...extra],
+            );
+            assert.strictEqual(signed.status, 0, signed.err);
+            return pemBlocks(fs.readFileSync(file, "utf8"), "X509 CRL");
+        };
+        const first = await signSeries("crls-gap-1.pem");
+        const start = parseCrl(first[0]).thisUpdate;
+        const later = new Date(start.getTime() + 35 * 86_400_000).toISOString();
+        const second = await signSeries("crls-gap-2.pem", "--from", later);
+        const ends = parseCrl(first[1]).nextUpdate; // 3 weeks on; the second series ends 7 weeks on
+        const at = new Date(start.getTime() + CLOCK_SKEW_MS);
+        const raw = {
+            ...revokedConfig,
+            offlineRoots: offline({ "apic-client-ca": firstCa }, [...first, ...second].join("")),
+        };
+        const done = await render("gap-series", raw, at, state);
+        assert.strictEqual(done.status, 0, done.err);
+        const out = done.rendered().dir;
+        const key = "pki:offlineRoots.clientRoot.crls";
+        assert.deepStrictEqual(JSON.parse(fs.readFileSync(path.join(out, "inventory.json"), "utf8")).crlSeries, [
+            { key, issuer: "Example Bank APIC Client Root", from: start.toISOString(), ends: ends.toISOString() },
+        ]);
+        // Render refuses from that end on: the series' next CRL starts 2 weeks later.
+        const refused = await render("gap-series-refused", raw, ends, state);
+        assert.strictEqual(refused.status, 1);
+        assert.ok(
+            refused.err.includes(`${key} has no CRL valid at ${ends.toISOString()}: its next CRL starts at ${later}`),
+            refused.err,
+        );
+        const expiry = await cli("expiry", "--dir", out, "--now", at.toISOString(), "--format", "json");
+        const row = (JSON.parse(expiry.out) as { rows: ExpiryRow[] }).rows.find((r) => r.kind === "crl series");
+        assert.strictEqual(expiry.status, 1);
+        assert.deepStrictEqual(
+            [row?.status, row?.due, row?.daysLeft, row?.notAfter],
+            ["ceremony soon", true, 20, ends.toISOString()],
+        );
+        const decision = lifecycleDecide({
+            config: validateConfig(raw),
+            deployed: readDeployed(out),
+            now: at,
+            soakDays: 7,
+        });
+        assert.deepStrictEqual(
+            decision.needsHuman.filter((need) => need.includes("CRL series")),
+            [
+                `the CRL series of the offline root ${key} ends on ${ends.toISOString().slice(0, 10)}: ` +
+                    `sign a new series on the offline machine ("apic-istio-pki ceremony crl") and replace ${key} before then`,
+            ],
+        );
+    });
+
     let secondSeries: string;
+    let finishConfig: Record<string, unknown>;
+    let finished: Rendered;
 
     it("rotates the APIC-client CA under the offline root: prepare waits for the ceremony, sign, switch, finish needs the root's CRL revoking the old CA, whose clients are then rejected", async () => {
         const at = (phase: string, intermediates: Record<string, string>, crls = firstSeries) => ({
@@ -333,7 +396,7 @@ describe("Offline roots: revocation and CA retirement with the ceremony, end to 
         const switched = await render("switch", at("switch", signedCas));
         assert.strictEqual(switched.status, 0, switched.err);
 
-        const finishConfig = at("finish", { "apic-client-ca-g1": newCa });
+        finishConfig = at("finish", { "apic-client-ca-g1": newCa });
         // The refusal's time comes from the render's clock: a second reading could lie in the next CRL period.
         const refusedAt = deployClock();
         const refused = await render("finish-refused", finishConfig, refusedAt);
@@ -361,6 +424,7 @@ describe("Offline roots: revocation and CA retirement with the ceremony, end to 
         assert.strictEqual(finish.status, 0, finish.err);
 
         const [p, s, f] = [prepare, switched, finish].map((r) => r.rendered());
+        finished = f;
         const oldClient = apicSends(p, "dp");
         const pinnedBefore = { verifyCertificateSpki: gatewayServerConfig(p, "dp").verifyCertificateSpki ?? [] };
         // The old CA's own CRL, as the switch phase published it: with it, only the root's CRL can stop the old CA.
@@ -391,6 +455,52 @@ describe("Offline roots: revocation and CA retirement with the ceremony, end to 
             ).revokedSerials,
             [oldSerial],
         );
+    });
+
+    it("has expiry count the series' end where its CRLs stop revoking the retired CA, though an older series runs on", async () => {
+        // A rehearsal: the first series (13 weeks, no retired CA) and a short one of 2 weeks revoking it.
+        const root = path.join(dir, "client-root-short-revoking");
+        fs.cpSync(clientRoot, root, { recursive: true });
+        const state = path.join(dir, "state-short-revoking.json");
+        fs.copyFileSync(stateFile, state);
+        const [retired] = readDeployed(finished.dir).record.retired;
+        const file = path.join(dir, "crls-short-revoking.pem");
+        const signed = await ceremony(
+            PASSPHRASE,
+            ...["crl", "--root", root, "--period-days", "7", "--periods", "2", "--out", file, "--yes"],
+            ...["--revoke", `${retired.serialHex}:superseded:${retired.revokedAt}`],
+        );
+        assert.strictEqual(signed.status, 0, signed.err);
+        const short = pemBlocks(fs.readFileSync(file, "utf8"), "X509 CRL");
+        const ends = parseCrl(short[1]).nextUpdate; // 3 weeks on; the first series ends 14 weeks after it started
+        const at = new Date(parseCrl(short[0]).thisUpdate.getTime() + CLOCK_SKEW_MS);
+        const offlineRoots = finishConfig.offlineRoots as { clientRoot: Record<string, unknown> };
+        const raw = {
+            ...finishConfig,
+            offlineRoots: { clientRoot: { ...offlineRoots.clientRoot, crls: firstSeries + short.join("") } },
+        };
+        const done = await render("short-revoking", raw, at, state);
+        assert.strictEqual(done.status, 0, done.err);
+        const out = done.rendered().dir;
+        assert.deepStrictEqual(JSON.parse(fs.readFileSync(path.join(out, "inventory.json"), "utf8")).crlSeries, [
+            {
+                key: "pki:offlineRoots.clientRoot.crls",
+                issuer: "Example Bank APIC Client Root",
+                from: parseCrl(pemBlocks(firstSeries, "X509 CRL")[0]).thisUpdate.toISOString(),
+                ends: ends.toISOString(),
+            },
+        ]);
+        const expiry = await cli("expiry", "--dir", out, "--now", at.toISOString(), "--format", "json");
+        const row = (JSON.parse(expiry.out) as { rows: ExpiryRow[] }).rows.find((r) => r.kind === "crl series");
+        assert.strictEqual(expiry.status, 1);
+        assert.deepStrictEqual(
+            [row?.status, row?.due, row?.daysLeft, row?.notAfter],
+            ["ceremony soon", true, 20, ends.toISOString()],
+        );
+        // Render refuses from that end on: the first series' CRL valid then does not revoke the retired CA.
+        const refused = await render("short-revoking-refused", raw, ends, state);
+        assert.strictEqual(refused.status, 1);
+        assert.ok(refused.err.includes(`the CRL valid now does not revoke ${retired.serialHex} (`), refused.err);
     });
 
     it("refuses a root bound to another environment, in the stack and in the ceremony", async () => {
@@ -552,5 +662,72 @@ describe("The stack's pick from a ceremony's CRL series", () => {
                 'pki:offlineRoots.clientRoot.crls: the CRL valid now does not revoke 0ABC (a test); on the offline machine run "apic-istio-pki ceremony crl ..." and set pki:offlineRoots.clientRoot.crls to the crls.pem it writes',
         });
         assert.deepStrictEqual(pick([]), { crl: { ...parseCrl(series[0].pem), pem: series[0].pem } });
+    });
+
+    it("ends a series' span where the stack can take no CRL: at a gap between two series, or where its CRLs stop revoking a required serial", () => {
+        const root = createRoot({
+            commonName: "Span Root",
+            binding: { environment: "example", trustDomain: "apic-client" },
+            validityDays: 120,
+            keyAlgorithm: "ECDSA",
+        });
+        const now = new Date();
+        const day = 86_400_000;
+        const sign = (from: Date, periods: number, firstNumber: number, serials: string[] = []) => {
+            const windows = crlSeriesWindows({
+                rootCertPem: root.certPem,
+                revoked: [],
+                from,
+                periodDays: 7,
+                periods,
+                firstNumber,
+                now,
+            });
+            const revoked = serials.map((serialHex) => ({ serialHex, revokedAt: now, reason: "superseded" }));
+            return signCrlSeries({ rootKeyPem: root.keyPem, rootCertPem: root.certPem, revoked, windows }).map(
+                (c) => c.pem,
+            );
+        };
+        const at = new Date(now.getTime() + CLOCK_SKEW_MS); // the first CRL is taken once that old
+        const span = (series: string[], required: string[] = []) =>
+            seriesSpan({ series, rootCertPem: root.certPem, now: at, required });
+        const nextUpdate = (pem: string) => parseCrl(pem).nextUpdate;
+        const picks = (series: string[], when: Date, required: string[] = []) =>
+            "crl" in
+            pickSeriesCrl({
+                key: "pki:offlineRoots.clientRoot.crls",
+                series,
+                rootCertPem: root.certPem,
+                now: when,
+                required,
+                why: "a test",
+                command: "apic-istio-pki ceremony crl ...",
+            });
+        // Two series pasted together, the second from 5 weeks on: the first ends 3 weeks on, and the stack with it.
+        const first = sign(now, 2, 1);
+        const from = parseCrl(first[0]).thisUpdate;
+        const gapped = [...first, ...sign(new Date(now.getTime() + 35 * day), 2, 3)];
+        assert.deepStrictEqual(span(gapped), { from, ends: nextUpdate(first[1]) });
+        assert.strictEqual(nextUpdate(first[1]).getTime(), from.getTime() + 21 * day);
+        assert.deepStrictEqual(
+            [-1000, 0].map((ms) => picks(gapped, new Date(nextUpdate(first[1]).getTime() + ms))),
+            [true, false],
+        );
+
+        // An old series of 13 weeks, then a short one revoking a retired CA: 3 weeks, as long as the short one.
+        const old = sign(now, 13, 1);
+        const revoking = sign(now, 2, 14, ["0ABC"]);
+        const both = [...old, ...revoking];
+        assert.deepStrictEqual(span(both, ["0ABC"]), { from, ends: nextUpdate(revoking[1]) });
+        assert.strictEqual(nextUpdate(revoking[1]).getTime(), from.getTime() + 21 * day);
+        assert.deepStrictEqual(
+            [-1000, 0].map((ms) => picks(both, new Date(nextUpdate(revoking[1]).getTime() + ms), ["0ABC"])),
+            [true, false],
+        );
+        // Without the revocation required, the old series runs on to its end.
+        assert.deepStrictEqual(span(both), { from, ends: nextUpdate(old[12]) });
+        assert.strictEqual(nextUpdate(old[12]).getTime(), from.getTime() + 14 * 7 * day);
+        // Nothing the stack can take now: no span.
+        assert.strictEqual(span(old, ["0ABC"]), undefined);
     });
 });

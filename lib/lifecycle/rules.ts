@@ -22,7 +22,7 @@
  */
 import * as crypto from "crypto";
 import { changesCrlsAlone, recordedSetting, settingDigest, settingsOf, settingWritten } from "../config/settings";
-import { OfflineRootConfig, PkiConfig } from "../config/types";
+import { PkiConfig } from "../config/types";
 import { ConfigError } from "../config/validate";
 import { Json, ownMember, showJson } from "../config/values";
 import { IssuedCertificate } from "../inventory/issued";
@@ -35,7 +35,7 @@ import {
     uiClientCertId,
 } from "../inventory/planned";
 import { apicUiKeystoreName } from "../pki/apic";
-import { seriesCrlDue, seriesSpan } from "../pki/crlSeries";
+import { seriesCrlDue } from "../pki/crlSeries";
 import { CLOCK_SKEW_MS, CrlRecord, crlValidityDays, crlWindow, MAX_CRL_PERIOD_DAYS } from "../pki/crl";
 import { pemBlocks } from "../pki/pem";
 import { PUBLIC_CA_LEAD_DAYS } from "../pki/publicCert";
@@ -66,6 +66,7 @@ import {
     layoutOf,
     LeafPlan,
     meshFinishFrom,
+    offlineSeriesSpan,
     PkiPlan,
     planPki,
 } from "../plan/plan";
@@ -644,7 +645,7 @@ function crlsBlocked(
 function offlineRootNeeds(plan: PkiPlan, deployed: Deployed, now: Date): string[] {
     const needs: string[] = [];
     const horizon = now.getTime() + HUMAN_LEAD_DAYS * DAY_MS;
-    for (const [slot, offline] of Object.entries(plan.config.offlineRoots) as [RootSlot, OfflineRootConfig][]) {
+    for (const slot of Object.keys(plan.config.offlineRoots) as RootSlot[]) {
         const row = deployed.inventory.find((c) => c.id === ROOT_IDS[slot]);
         if (row !== undefined && row.renewAt.getTime() <= now.getTime()) {
             needs.push(
@@ -653,8 +654,8 @@ function offlineRootNeeds(plan: PkiPlan, deployed: Deployed, now: Date): string[
             );
         }
         if (plan.crls.offlineRootCrls[ROOT_IDS[slot]] === undefined) continue;
-        // The plan published a CRL of the series, so one at least is signed by the root.
-        const last = seriesSpan(offline.crls, offline.certificate)?.ends.getTime() ?? now.getTime();
+        // The plan published a CRL of the series, so the stack has one to take now.
+        const last = offlineSeriesSpan(plan, slot)?.ends.getTime() ?? now.getTime();
         if (last <= horizon) {
             needs.push(
                 `the CRL series of the offline root pki:offlineRoots.${slot}.crls ends on ${day(new Date(last))}: ` +

@@ -168,22 +168,42 @@ export function pickSeriesCrl(args: {
 }
 
 /**
- * The span of a series: from the first CRL's thisUpdate to the last next update of those signed by
- * the root (a CRL that cannot be read or is signed by another key counts for nothing, as the stack
- * publishes none of them); undefined when none is. Past its end the ceremony must sign a new series.
+ * The span of a series at `now`: from the first CRL's thisUpdate to the first moment after `now`
+ * when pickSeriesCrl, with the same `required` serials, has no CRL to take. Past that end the
+ * ceremony must sign a new series. Not the last next update of all: a gap between two series
+ * pasted together, or a CRL after `now` that lacks a required revocation (an old long series
+ * beside a newer short one revoking a retired CA), ends the run the stack can publish from. A CRL
+ * that cannot be read or is signed by another key counts for nothing, as the stack publishes none
+ * of them. Undefined when the stack has no CRL to take at `now`.
  */
-export function seriesSpan(series: readonly string[], rootCertPem: string): { from: Date; ends: Date } | undefined {
-    const signed = series.flatMap((pem) => {
+export function seriesSpan(args: {
+    series: readonly string[];
+    rootCertPem: string;
+    now: Date;
+    required: readonly string[];
+}): { from: Date; ends: Date } | undefined {
+    const signed = args.series.flatMap((pem) => {
         try {
-            return crlSignedBy(pem, rootCertPem) ? [parseCrl(pem)] : [];
+            return crlSignedBy(pem, args.rootCertPem) ? [parseCrl(pem)] : [];
         } catch {
             return [];
         }
     });
-    if (signed.length === 0) return undefined;
+    // When pickSeriesCrl takes each CRL that lists the required serials: once CLOCK_SKEW_MS old, until its next update.
+    const takable = signed
+        .filter((c) => lists(c, args.required))
+        .map((c) => ({ from: c.thisUpdate.getTime() + CLOCK_SKEW_MS, to: c.nextUpdate.getTime() }))
+        .sort((a, b) => a.from - b.from);
+    // Walk forward from now: the run goes on while the next CRL is takable by the time those before it end.
+    let ends = args.now.getTime();
+    for (const crl of takable) {
+        if (crl.from > ends) break;
+        ends = Math.max(ends, crl.to);
+    }
+    if (ends === args.now.getTime()) return undefined;
     return {
         from: new Date(Math.min(...signed.map((c) => c.thisUpdate.getTime()))),
-        ends: new Date(Math.max(...signed.map((c) => c.nextUpdate.getTime()))),
+        ends: new Date(ends),
     };
 }
 

@@ -38,7 +38,7 @@ import {
     transitionProblems,
 } from "./caRotation";
 import { groupings } from "./endpoints";
-import { pickSeriesCrl } from "../pki/crlSeries";
+import { pickSeriesCrl, seriesSpan } from "../pki/crlSeries";
 import { nameCovering, publicCertificateProblems } from "../pki/publicCert";
 import {
     LeafPurpose,
@@ -1600,6 +1600,27 @@ const isUnderRoot = (caId: CaId, rootSlot: RootSlot): boolean =>
 /** The reason a CA retired by a staged rotation is revoked with, as the stack's own root CRLs say (lib/stack.ts). */
 const RETIRED_REASON = "superseded";
 
+/** The retired CAs that a root's CRL must revoke: those it issued. */
+const retiredBy = (retired: readonly RetiredCa[], rootId: CaId): RetiredCa[] =>
+    retired.filter((r) => r.issuer === rootId);
+
+/**
+ * The span of an offline root's CRL series at the plan's clock (seriesSpan): it ends when the stack,
+ * requiring the revocations it requires when it picks the CRL to publish (planCrls), has none to
+ * take. Undefined when it has none now, or the slot has no offline root.
+ */
+export function offlineSeriesSpan(plan: PkiPlan, slot: RootSlot): { from: Date; ends: Date } | undefined {
+    const offline = plan.config.offlineRoots[slot];
+    const root = plan.cas.find((c) => c.role === "root" && c.slot === slot);
+    if (offline === undefined || root === undefined) return undefined;
+    return seriesSpan({
+        series: offline.crls,
+        rootCertPem: offline.certificate,
+        now: plan.now,
+        required: retiredBy(plan.retired, root.id).map((r) => r.serialHex),
+    });
+}
+
 function planCrls(
     config: PkiConfig,
     cas: readonly CaPlan[],
@@ -1671,7 +1692,7 @@ function planCrls(
         if (reasons === undefined) continue;
         const root = cas.find((c) => c.role === "root" && c.slot === slot);
         if (root === undefined) continue;
-        const required = retired.filter((r) => r.issuer === root.id);
+        const required = retiredBy(retired, root.id);
         const command = [
             `apic-istio-pki ceremony crl --root <the ${slot} folder> --period-days ${config.crlPeriodDays}`,
             `--periods ${Math.ceil(91 / config.crlPeriodDays)}`,

@@ -18,11 +18,9 @@ import {
     stackOutputsOf,
 } from "../engine/standIn";
 import { INITIAL_RECORD, parseRecord, RotationRecord } from "../plan/caRotation";
-import { PkiPlan } from "../plan/plan";
+import { offlineSeriesSpan, PkiPlan } from "../plan/plan";
 import { RootSlot } from "../plan/hierarchy";
-import { OfflineRootConfig } from "../config/types";
 import { parseCrl } from "../pki/crl";
-import { seriesSpan } from "../pki/crlSeries";
 import { pemBlocks } from "../pki/pem";
 import { buildPki, FrontEndOutputs, pendingSignaturesMessage, requestOfflineSignatures } from "../stack";
 import { fileNameWithin, PRIVATE_FILE as PRIVATE, PUBLIC_FILE as PUBLIC, StagedFolder } from "./files";
@@ -250,16 +248,19 @@ export interface RecordedCrlSeries {
     readonly issuer: string;
     /** The first CRL's thisUpdate. */
     readonly from: string;
-    /** The last next update: past it the stack has no CRL of the root to publish (a ceremony signs a new series). */
+    /**
+     * When the stack, from the render's clock on, first has no CRL of the root to publish (a gap, or a
+     * CRL lacking a revocation it requires, ends the series early): a ceremony signs a new series by then.
+     */
     readonly ends: string;
 }
 
 /** The CRL series of the offline roots whose CRLs the stack publishes (render refuses a plan lacking one). */
 function offlineCrlSeries(plan: PkiPlan): RecordedCrlSeries[] {
-    return (Object.entries(plan.config.offlineRoots) as [RootSlot, OfflineRootConfig][]).flatMap(([slot, offline]) => {
+    return (Object.keys(plan.config.offlineRoots) as RootSlot[]).flatMap((slot) => {
         const root = plan.cas.find((c) => c.role === "root" && c.slot === slot);
         const published = root === undefined ? undefined : plan.crls.offlineRootCrls[root.id];
-        const span = seriesSpan(offline.crls, offline.certificate);
+        const span = offlineSeriesSpan(plan, slot);
         if (root === undefined || published === undefined || span === undefined) return [];
         return [
             {
