@@ -1388,9 +1388,11 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         );
     });
 
-    it("refuses a component name ApicClientBundle would take as its endpointId that is no id, as it refuses the same endpointId given, before any child is registered", async () => {
+    it("refuses a component name ApicClientBundle would take as its endpointId past printable ASCII, before any child is registered, and takes the names it always took", async () => {
         // Taken unchecked, "ob😀x" became a PKCS#12 friendly name OpenSSL reads as "ob=" and Java as
         // "ob😀x", and 51 letters and an emoji a CN cut inside the emoji: "URIError: URI malformed".
+        // A name such as "apicBundle" stays the default endpointId: refusing it would make an upgrade
+        // re-issue a deployed bundle under a new CN.
         const { root, issuing } = await bankIssuer();
         const bundle = (name: string, extra: pulumi.Inputs = {}): [string, pulumi.Inputs, string] => [
             "ApicClientBundle",
@@ -1404,35 +1406,34 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
             name,
         ];
         const long = `${"a".repeat(51)}😀`;
-        const refused = (shown: string, what = "endpointId (default: the component's name)") =>
-            `ApicClientBundle ${what} must be an id (lower-case letters, digits and '-', not at either end); got ${shown}` +
-            (what === "endpointId" ? "" : ". Pass endpointId, or give the component a name that is an id");
+        const notAscii = (shown: string) =>
+            `ApicClientBundle endpointId (default: the component's name) must be printable ASCII, as the certificate's CN and the PKCS#12 friendly name are made of it; got ${shown}. Pass endpointId (an id), or give the component a name in printable ASCII`;
         assert.deepStrictEqual(
             await refusalsBeforeChildren([
-                bundle("Payments OB"),
                 bundle("ob😀x"),
                 bundle(long),
+                bundle("tab\tname"),
                 bundle("ob", { endpointId: "Payments OB" }),
             ]),
             {
                 messages: [
-                    refused('"Payments OB"'),
-                    refused('"ob😀x"'),
-                    refused(`"${long}"`),
-                    refused('"Payments OB"', "endpointId"),
+                    notAscii('"ob😀x"'),
+                    notAscii(`"${long}"`),
+                    notAscii('"tab\\tname"'),
+                    `ApicClientBundle endpointId must be an id (lower-case letters, digits and '-', not at either end); got "Payments OB"`,
                 ],
                 children: [],
             },
         );
-        assert.deepStrictEqual(await refusalsBeforeChildren([bundle("Payments OB", { endpointId: "payments-ob" })]), {
-            messages: ["accepted"],
-            children: [
-                "random:index/randomPassword:RandomPassword",
-                "tls:index/privateKey:PrivateKey",
-                "tls:index/certRequest:CertRequest",
-                "tls:index/locallySignedCert:LocallySignedCert",
-            ],
-        });
+        const made = [
+            "random:index/randomPassword:RandomPassword",
+            "tls:index/privateKey:PrivateKey",
+            "tls:index/certRequest:CertRequest",
+            "tls:index/locallySignedCert:LocallySignedCert",
+        ];
+        for (const taken of [bundle("apicBundle"), bundle("Payments OB"), bundle("ob😀x", { endpointId: "ob" })]) {
+            assert.deepStrictEqual(await refusalsBeforeChildren([taken]), { messages: ["accepted"], children: made });
+        }
         // A common name is cut to RFC 5280's 64 characters, as X.509 counts them: never inside an emoji.
         const leaf = { keyAlgorithm: "ECDSA", validityDays: 365, earlyRenewalDays: 30 } as const;
         const { subject } = apicClientCert({ ...leaf, endpointId: `${long}b`, identity: "urn:bank:apic", epoch: 0 });

@@ -40,7 +40,8 @@ export interface ApicClientBundleArgs {
     readonly identity: string;
     /**
      * Short endpoint name for the certificate's common name ("apic-client <endpointId>") and the
-     * PKCS#12 friendly name: an id (lower-case letters, digits and '-'), as the default must be too.
+     * PKCS#12 friendly name: an id (lower-case letters, digits and '-'); the component's name, when
+     * it is the default, must be printable ASCII.
      * Default: the component's name.
      * @default the component's name
      */
@@ -118,6 +119,21 @@ const APIC_CLIENT_BUNDLE_INPUTS: InputNames<ApicClientBundleArgs> = {
 };
 
 /**
+ * The component's name as its endpointId, taken as it always was (a bundle deployed as "apicBundle"
+ * keeps its CN and friendly name), but only in printable ASCII: past it, OpenSSL reads the PKCS#12
+ * friendly name otherwise than Java does ("ob😀x" as "ob="), and the CN is no longer plain text.
+ */
+function defaultEndpointId(name: string, resource: pulumi.Resource): string {
+    if (!/^[\x20-\x7e]+$/.test(name)) {
+        throw argumentError(
+            `ApicClientBundle endpointId (default: the component's name) must be printable ASCII, as the certificate's CN and the PKCS#12 friendly name are made of it; got ${showJson(name)}. Pass endpointId (an id), or give the component a name in printable ASCII`,
+            resource,
+        );
+    }
+    return name;
+}
+
+/**
  * What APIC needs to call one gateway host with mutual TLS: a client certificate (EKU clientAuth,
  * URI SAN = identity), its key, the issuing chain (keystore) and the server CAs (truststore).
  */
@@ -149,16 +165,9 @@ export class ApicClientBundle extends pulumi.ComponentResource {
             "ApicClientBundle",
             this,
         );
-        // The component's name by default, checked as a given one is: the certificate's CN and the
-        // PKCS#12 friendly name (which OpenSSL and Java read otherwise past ASCII) are made of it.
         const endpointId = isGiven(args.endpointId)
             ? idArgument(args.endpointId, "ApicClientBundle endpointId", this)
-            : idArgument(
-                  name,
-                  "ApicClientBundle endpointId (default: the component's name)",
-                  this,
-                  "Pass endpointId, or give the component a name that is an id",
-              );
+            : defaultEndpointId(name, this);
         const identity = identityArgument(args.identity, "ApicClientBundle identity", this);
         const epoch = epochArgument(args.epoch, "ApicClientBundle epoch", this);
         const pkcs12Profile = choice(
