@@ -379,6 +379,24 @@ describe("The Pulumi entry point (lib/program.ts)", function () {
         assert.strictEqual((stackOutputsOf(state).deploymentRecord as Record<string, unknown>).version, 1);
     });
 
+    it("refuses a record whose format version is below 1 as damaged, saying to restore it", async () => {
+        const raw = loadStackFile("stacks/Pulumi.dev.yaml");
+        const state = newStackState();
+        await runEntryPoint(raw, state);
+        const { deploymentRecord } = stackOutputsOf(state) as { deploymentRecord: Record<string, unknown> };
+        const refusal = async (version: number) => {
+            saveStackOutputs(state, { deploymentRecord: { ...deploymentRecord, version } });
+            return runEntryPoint(raw, state).then(
+                () => "went through",
+                (error: Error) => error.message,
+            );
+        };
+        const damaged = (version: number) =>
+            `the deployed stack's output deploymentRecord.version holds ${version}, not a format version (an integer from 1 up); ` +
+            "restore the stack's previous state (pulumi stack history), or remove the damaged entry, before the next update";
+        assert.deepStrictEqual([await refusal(0), await refusal(-1)], [damaged(0), damaged(-1)]);
+    });
+
     it("stops on bad config with an error Pulumi prints as its message alone (a RunError), registering nothing", async () => {
         const raw = { ...loadStackFile("stacks/Pulumi.dev.yaml"), option: 4 };
         const state: EngineState = new Map();

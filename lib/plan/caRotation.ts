@@ -436,6 +436,9 @@ export function parseRecord(value: unknown, output = "deploymentRecord"): Rotati
     }
     checkShape(value, RECORD_SHAPE, output);
     const record = value as RotationRecord;
+    // Versions count from 1 (records without one are of earlier versions): anything lower is damage.
+    if (record.version !== undefined && record.version < 1)
+        throw new RecordError(`${output}.version holds ${record.version}, not a format version (an integer from 1 up)`);
     return {
         ...record,
         positions: Object.fromEntries(
