@@ -985,7 +985,8 @@ describe("A CA rotation that skips or reverses a phase", function () {
                 ),
             },
         );
-        assert.throws(() => planFromRawConfig({ ...BASE, caRotation: { root: { generation: 1, phase: "prepare" } } }), {
+        const rootRotation = { root: { generation: 1, phase: "prepare" } };
+        assert.throws(() => planFromRawConfig({ ...BASE, trustDomains: "separate", caRotation: rootRotation }), {
             message: message(
                 "pki:caRotation.root is not a CA of this stack with pki:trustDomains separate; its CAs are meshRoot, serverRoot, clientRoot, gatewayServerCa, apicClientCa, meshCa",
             ),
@@ -1063,6 +1064,27 @@ describe("A stack deployed with one shared root, the default before separate roo
             written: new Set(Object.keys(BASE)),
         });
         assert.deepStrictEqual(decision.needsHuman, [`the stack file is refused against what is deployed: ${refusal}`]);
+    });
+
+    it("refuses its stack file's rotation of the shared root, saying the default changed and how to keep the root", () => {
+        // Such a stack rotated its shared root under the old default; the stack file names root but not the trust domains.
+        const refused = (raw: Record<string, unknown>) =>
+            assert.throws(() => planFromRawConfig(raw, { deployed: parseRecord(sharedRootRecord) }), {
+                message: message(
+                    "pki:caRotation.root names the shared root, but pki:trustDomains is not set, and its default is now separate (one root per trust domain), no longer shared as in earlier versions. " +
+                        "Set pki:trustDomains: shared to keep the deployed shared root; with separate roots, its CAs are meshRoot, serverRoot, clientRoot, gatewayServerCa, apicClientCa, meshCa",
+                ),
+            });
+        refused({ ...BASE, caRotation: { root: { generation: 1, phase: "prepare" } } });
+        // As that message says: with the key written, the shared root's rotation goes on.
+        const kept = planFromRawConfig(
+            { ...BASE, trustDomains: "shared", caRotation: { root: { generation: 1, phase: "prepare" } } },
+            { deployed: parseRecord(sharedRootRecord) },
+        );
+        assert.deepStrictEqual(
+            kept.cas.filter((c) => c.role === "root").map((c) => c.id),
+            ["root", "root-g1"],
+        );
     });
 
     it("goes through with pki:trustDomains written: shared keeps the deployed root, separate moves on purpose", () => {

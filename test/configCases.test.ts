@@ -1323,9 +1323,17 @@ const CASES: [string, Overrides, string[]][] = [
     ],
     [
         "caRotation.root with separate trust domains",
-        { caRotation: "{ root: { generation: 1, phase: prepare } }" },
+        { trustDomains: "separate", caRotation: "{ root: { generation: 1, phase: prepare } }" },
         [
             "pki:caRotation.root is not a CA of this stack with pki:trustDomains separate; its CAs are meshRoot, serverRoot, clientRoot, gatewayServerCa, apicClientCa, meshCa",
+        ],
+    ],
+    [
+        "caRotation.root with trust domains unset (the shared root was the default of earlier versions)",
+        { caRotation: "{ root: { generation: 1, phase: prepare } }" },
+        [
+            "pki:caRotation.root names the shared root, but pki:trustDomains is not set, and its default is now separate (one root per trust domain), no longer shared as in earlier versions. " +
+                "Set pki:trustDomains: shared to keep the deployed shared root; with separate roots, its CAs are meshRoot, serverRoot, clientRoot, gatewayServerCa, apicClientCa, meshCa",
         ],
     ],
     [
@@ -1730,9 +1738,17 @@ const CASES: [string, Overrides, string[]][] = [
     ],
     [
         "offlineRoots naming a root of the other trust layout",
-        { offlineRoots: "{ root: { certificate: $ROOT } }" },
+        { trustDomains: "separate", offlineRoots: "{ root: { certificate: $ROOT } }" },
         [
             "pki:offlineRoots.root is not a root of this stack; with pki:trustDomains separate the roots are meshRoot, serverRoot, clientRoot",
+        ],
+    ],
+    [
+        "offlineRoots naming the shared root with trust domains unset (the default of earlier versions)",
+        { offlineRoots: "{ root: { certificate: $ROOT } }" },
+        [
+            "pki:offlineRoots.root names the shared root, but pki:trustDomains is not set, and its default is now separate (one root per trust domain), no longer shared as in earlier versions. " +
+                "Set pki:trustDomains: shared to keep the deployed shared root; with separate roots, the roots are meshRoot, serverRoot, clientRoot",
         ],
     ],
     [

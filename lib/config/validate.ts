@@ -35,7 +35,12 @@ import {
 } from "../plan/caRotation";
 import { groupings } from "../plan/endpoints";
 import { caSlots, isRootSlot, ROOT_TITLES, TrustLayout } from "../plan/hierarchy";
-import { apicServerCaProblems, validateOfflineRoots, validateTrustDomains } from "./validateTrust";
+import {
+    apicServerCaProblems,
+    sharedRootNoLongerDefault,
+    validateOfflineRoots,
+    validateTrustDomains,
+} from "./validateTrust";
 import {
     apicGatewayName,
     characterCount,
@@ -339,7 +344,10 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>, now: Date
         DEFAULTS.gatewayNamespace,
         fail,
     );
-    const trustDomains = validateTrustDomains(setting("trustDomains") ?? undefined, DEFAULTS.trustDomains, fail);
+    // Read once: setting() reports an empty value each time it is read.
+    const trustSetting = setting("trustDomains") ?? undefined;
+    const trustWritten = trustSetting !== undefined;
+    const trustDomains = validateTrustDomains(trustSetting, DEFAULTS.trustDomains, fail);
     const frontEnd = validateFrontEnd(
         structured("frontEnd", "map", "a map such as { services: [...], callers: [], apicHosts: [...] }"),
         fail,
@@ -381,6 +389,7 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>, now: Date
     const caRotation = validateCaRotation(
         structured("caRotation", "map", "a map such as { apicClientCa: { generation: 1, phase: prepare } }"),
         layout,
+        trustWritten,
         fail,
     );
     const revocationEntries = validateRevocations(
@@ -415,6 +424,7 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>, now: Date
         structured("offlineRoots", "map", "a map of root -> { certificate, intermediates, crls }") ?? undefined,
         text.offlineRoot,
         layout,
+        trustWritten,
         environmentOk ? (environment as string) : undefined,
         fail,
     );
@@ -804,14 +814,24 @@ function validateRotation(value: Json | undefined | null, fail: Fail): RotationC
 /**
  * `pki:caRotation`: per CA of the trust layout `{ generation, phase }`. Generation 0 (the first
  * CA) has no phases; while a root rotates, the CAs below it may not, because the root's new
- * generation re-issues them all.
+ * generation re-issues them all. `trustWritten`: the stack file sets pki:trustDomains (else the
+ * shared root's entry is refused as a stale default).
  */
-function validateCaRotation(value: Json | undefined | null, layout: TrustLayout, fail: Fail): CaRotationConfig {
+function validateCaRotation(
+    value: Json | undefined | null,
+    layout: TrustLayout,
+    trustWritten: boolean,
+    fail: Fail,
+): CaRotationConfig {
     if (!isMap(value ?? undefined)) return DEFAULTS.caRotation;
     const given = value as JsonMap;
     const trust = layout.trust;
     const slots = caSlots(layout);
     for (const k of Object.keys(given)) {
+        if (k === "root" && !trustWritten) {
+            fail(sharedRootNoLongerDefault("pki:caRotation.root", `its CAs are ${slots.join(", ")}`));
+            continue;
+        }
         if (!(slots as readonly string[]).includes(k)) {
             const why = (CA_SLOTS as readonly string[]).includes(k) ? ` with pki:trustDomains ${trust}` : "";
             fail(`${memberPath("pki:caRotation", k)} is not a CA of this stack${why}; its CAs are ${slots.join(", ")}`);

@@ -197,11 +197,26 @@ function validateOfflineRoot(
     };
 }
 
-/** `pki:offlineRoots`: per root of the trust layout, the ceremony's material. */
+/**
+ * Why `key` (pki:caRotation.root or pki:offlineRoots.root) is refused when pki:trustDomains is not
+ * written: the stack file of a stack deployed with the shared root, earlier versions' default.
+ */
+export function sharedRootNoLongerDefault(key: string, separate: string): string {
+    return (
+        `${key} names the shared root, but pki:trustDomains is not set, and its default is now separate (one root per trust domain), no longer shared as in earlier versions. ` +
+        `Set pki:trustDomains: shared to keep the deployed shared root; with separate roots, ${separate}`
+    );
+}
+
+/**
+ * `pki:offlineRoots`: per root of the trust layout, the ceremony's material. `trustWritten`: the
+ * stack file sets pki:trustDomains (else the shared root's entry is refused as a stale default).
+ */
 export function validateOfflineRoots(
     value: unknown,
     legacy: unknown,
     layout: TrustLayout,
+    trustWritten: boolean,
     environment: string | undefined,
     fail: Fail,
 ): Partial<Record<RootSlot, OfflineRootConfig>> {
@@ -223,6 +238,10 @@ export function validateOfflineRoots(
     const roots: Partial<Record<RootSlot, OfflineRootConfig>> = {};
     for (const [slot, entry] of Object.entries(value)) {
         if (!(allowed as readonly string[]).includes(slot)) {
+            if (slot === "root" && !trustWritten) {
+                fail(sharedRootNoLongerDefault("pki:offlineRoots.root", `the roots are ${allowed.join(", ")}`));
+                continue;
+            }
             const why = (ROOT_SLOTS as readonly string[]).includes(slot)
                 ? `with pki:trustDomains ${trust} the roots are ${allowed.join(", ")}`
                 : `the roots are ${allowed.join(", ")}`;
