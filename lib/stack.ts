@@ -26,6 +26,7 @@ import {
     DeployedClient,
     DeployedServer,
     INITIAL_RECORD,
+    normalSerial,
     positionsSinceAfter,
     RECORD_VERSION,
     rootKeysAfter,
@@ -751,16 +752,32 @@ export function expiredOfflineMessage(plan: PkiPlan, now: Date): string | undefi
     );
 }
 
+/** The root slot of a deployed root's CA id (e.g. mesh-root-g1: meshRoot). */
+function slotOfRootId(id: string): RootSlot | undefined {
+    return ROOT_SLOTS.find((slot) => id === ROOT_IDS[slot] || id.startsWith(`${ROOT_IDS[slot]}-g`));
+}
+
 /**
- * The deployed roots this update removes outside a staged rotation (whose finish retires only the
- * generation before), and what that breaks; undefined: none. Every trust bundle drops such a root
- * at once, with no phase in which old and new are both trusted: pki:trustDomains changed, or the
- * UI client root gone with the last UI caller.
+ * The serial number a planned root will have, where the plan knows it: an offline root's is its
+ * certificate's (every generation of it is that certificate); a root made here gets one when created.
  */
-export function rootsLeavingMessage(plan: PkiPlan): string | undefined {
+function plannedRootSerial(plan: PkiPlan, root: CaPlan): string | undefined {
+    const offline = plan.config.offlineRoots[rootSlotOfCa(plan, root)];
+    return offline === undefined ? undefined : new crypto.X509Certificate(offline.certificate).serialNumber;
+}
+
+/**
+ * The deployed roots this update drops outside a staged rotation (whose finish retires only the
+ * generation before), and what to do, one text per cause; empty: none. Every trust bundle drops
+ * such a root at once, with no phase in which old and new are both trusted. A root is replaced
+ * when pki:trustDomains changed, or a root of the same id gets another certificate (e.g. an
+ * offline root set in place of the one made here); the UI client root leaves with nothing in its
+ * place with the last UI caller.
+ */
+export function rootsLeavingMessages(plan: PkiPlan): string[] {
     const record = plan.deployed;
-    if (record === undefined) return undefined;
-    const planned = new Set(plan.cas.map((ca) => ca.id));
+    if (record === undefined) return [];
+    const planned = new Map(plan.cas.filter((ca) => ca.role === "root").map((ca) => [ca.id, ca]));
     const retiredByFinish = ROOT_SLOTS.flatMap((slot) => {
         const position = plan.config.caRotation[slot];
         const finishing =
@@ -769,18 +786,59 @@ export function rootsLeavingMessage(plan: PkiPlan): string | undefined {
             stepOf(record.positions[slot]) === stepOf(position) - 1;
         return finishing ? [caInstanceId(ROOT_IDS[slot], position.generation - 1)] : [];
     });
-    const leaving = Object.entries(record.cas)
-        .filter(([id, ca]) => ca.issuer === id && !planned.has(id) && !retiredByFinish.includes(id))
-        .map(([id]) => id)
-        .sort();
-    if (leaving.length === 0) return undefined;
-    const one = leaving.length === 1;
-    const [them, they] = one ? ["it", "it is"] : ["them", "they are"];
+    const deployedRoots = Object.entries(record.cas)
+        .filter(([id, ca]) => ca.issuer === id && !retiredByFinish.includes(id))
+        .sort(([a], [b]) => a.localeCompare(b));
+    const hasUiClientRoot = [...planned.values()].some((ca) => rootSlotOfCa(plan, ca) === "uiClientRoot");
+    const removed: string[] = [];
+    const replaced: { id: string; shown: string }[] = [];
+    for (const [id, ca] of deployedRoots) {
+        const root = planned.get(id);
+        if (root === undefined) {
+            // Only the UI client root can go with no root in its place: the other roots' trust domains always have one.
+            if (slotOfRootId(id) === "uiClientRoot" && !hasUiClientRoot) removed.push(id);
+            else replaced.push({ id, shown: id });
+            continue;
+        }
+        const serial = plannedRootSerial(plan, root);
+        if (serial !== undefined && normalSerial(serial) !== normalSerial(ca.serialHex))
+            replaced.push({
+                id,
+                shown: `${id} (deployed serial ${normalSerial(ca.serialHex)}, now ${normalSerial(serial)})`,
+            });
+    }
+    return [removedRootsMessage(removed), replacedRootsMessage(replaced)].filter(
+        (message): message is string => message !== undefined,
+    );
+}
+
+/** The UI client roots that leave with the last UI caller: APIC's UI truststore is the bank's to remove. */
+function removedRootsMessage(removed: readonly string[]): string | undefined {
+    if (removed.length === 0) return undefined;
+    const one = removed.length === 1;
     return (
-        `the deployed root ${one ? "CA" : "CAs"} ${leaving.join(", ")} ${one ? "leaves" : "leave"} the stack at this update, ` +
+        `the deployed UI client root ${one ? "CA" : "CAs"} ${removed.join(", ")} ${one ? "leaves" : "leave"} the stack at this update with no root in ${one ? "its" : "their"} place: ` +
+        "no UI service calls APIC any more (pki:frontEnd.callers), so the UI client CA and its certificates go too. " +
+        "Remove APIC's UI truststore and its TLS server profiles' client certificate requirement once it is deployed: this stack no longer renders them"
+    );
+}
+
+/** Roots another root replaces at once: what holds their certificates or bundles needs the new ones. */
+function replacedRootsMessage(replaced: readonly { id: string; shown: string }[]): string | undefined {
+    if (replaced.length === 0) return undefined;
+    const one = replaced.length === 1;
+    const [them, they] = one ? ["it", "it is"] : ["them", "they are"];
+    // istiod holds only the mesh's root (the shared root is the mesh's too); APIC holds the others' keystores and truststores.
+    const mesh = replaced.filter((r) => ["root", "meshRoot"].includes(slotOfRootId(r.id) ?? "")).map((r) => r.id);
+    const edge = replaced.some((r) => slotOfRootId(r.id) !== "meshRoot");
+    const restart = `restart istiod and roll the workloads (${mesh.join(", ")} ${mesh.length === 1 ? "is" : "are"} the mesh's root)`;
+    const todo = edge
+        ? `Upload APIC's new keystores and truststores (apic/) as soon as ${they} gone${mesh.length > 0 ? `, and ${restart}` : ""}`
+        : `As soon as ${they} gone, ${restart}`;
+    return (
+        `the deployed root ${one ? "CA" : "CAs"} ${replaced.map((r) => r.shown).join(", ")} ${one ? "is" : "are"} replaced at this update, ` +
         `outside a staged rotation (pki:caRotation): every trust bundle drops ${them} at once, so whatever still holds a certificate under ${them}, ` +
-        `or only a bundle with ${them}, is refused until it gets the new one. Upload APIC's new keystores and truststores (apic/) as soon as ${they} gone, ` +
-        `and restart istiod and roll the workloads if ${one ? "it is" : "one is"} the mesh's root`
+        `or only a bundle with ${them}, is refused until it gets the new one. ${todo}`
     );
 }
 
@@ -792,7 +850,7 @@ export function rootsLeavingMessage(plan: PkiPlan): string | undefined {
 export function updateWarnings(plan: PkiPlan): string[] {
     const now = plan.now;
     return [
-        rootsLeavingMessage(plan),
+        ...rootsLeavingMessages(plan),
         pendingCustomerFacingMessage(plan),
         expiredReissueMessage(plan, now),
         expiredOfflineMessage(plan, now),

@@ -38,6 +38,7 @@ import {
     gatewayServerConfig,
     handshake,
     mintLeaf,
+    opensslRoot,
     opensslSpkiPin,
     pemBlocks,
     renderNext,
@@ -1110,9 +1111,9 @@ describe("A stack deployed with one shared root, the default before separate roo
             { deployed: parseRecord(sharedRootRecord) },
         );
         assert.deepStrictEqual(updateWarnings(moved), [
-            "the deployed root CA root leaves the stack at this update, outside a staged rotation (pki:caRotation): every trust bundle drops it at once, " +
+            "the deployed root CA root is replaced at this update, outside a staged rotation (pki:caRotation): every trust bundle drops it at once, " +
                 "so whatever still holds a certificate under it, or only a bundle with it, is refused until it gets the new one. " +
-                "Upload APIC's new keystores and truststores (apic/) as soon as it is gone, and restart istiod and roll the workloads if it is the mesh's root",
+                "Upload APIC's new keystores and truststores (apic/) as soon as it is gone, and restart istiod and roll the workloads (root is the mesh's root)",
         ]);
         // The mesh root's switch deployed (both generations on record), its finish planned: G0 goes as planned.
         const switched = parseRecord({
@@ -1122,6 +1123,56 @@ describe("A stack deployed with one shared root, the default before separate roo
         });
         const finish = { ...at("meshRoot", 1, "finish"), meshFinishAfterHours: 0 };
         assert.deepStrictEqual(updateWarnings(planFromRawConfig(finish, { deployed: switched })), []);
+    });
+});
+
+describe("A deployed root replaced or removed outside a staged rotation", () => {
+    const root = (serialHex: string, id: string) => [
+        id,
+        { serialHex, notAfter: "2036-11-22T20:24:07.000Z", issuer: id },
+    ];
+    const separateRecord = (...roots: string[]) =>
+        parseRecord({ ...INITIAL_RECORD, cas: Object.fromEntries(roots.map((id, i) => root(`0${i + 1}`, id))) });
+
+    it("warns, with the serials, of a root made here that an offline root of the same id replaces, and says only istiod needs it", () => {
+        // The mesh root made by the stack (serial 01) deployed; then the ceremony's mesh root set in its place.
+        const ceremony = opensslRoot(
+            "rot mesh root CA",
+            crypto.generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey,
+            "0x1F",
+        );
+        const plan = planFromRawConfig(
+            { ...BASE, offlineRoots: { meshRoot: { certificate: ceremony.certPem } } },
+            { deployed: separateRecord("mesh-root", "server-root", "client-root") },
+        );
+        assert.deepStrictEqual(updateWarnings(plan), [
+            "the deployed root CA mesh-root (deployed serial 1, now 1F) is replaced at this update, outside a staged rotation (pki:caRotation): " +
+                "every trust bundle drops it at once, so whatever still holds a certificate under it, or only a bundle with it, is refused until it gets the new one. " +
+                "As soon as it is gone, restart istiod and roll the workloads (mesh-root is the mesh's root)",
+        ]);
+        // The same certificate deployed: nothing is replaced.
+        const serial = new crypto.X509Certificate(ceremony.certPem).serialNumber;
+        const same = parseRecord({
+            ...INITIAL_RECORD,
+            cas: Object.fromEntries([root(serial, "mesh-root"), root("02", "server-root"), root("03", "client-root")]),
+        });
+        const kept = planFromRawConfig(
+            { ...BASE, offlineRoots: { meshRoot: { certificate: ceremony.certPem } } },
+            { deployed: same },
+        );
+        assert.deepStrictEqual(updateWarnings(kept), []);
+    });
+
+    it("says what to remove from APIC, not what to upload, when the UI client root leaves with the last UI caller", () => {
+        const plan = planFromRawConfig(
+            { ...BASE, frontEnd: { services: ["ui"], callers: [], apicHosts: ["apic.rot.api.bank.example"] } },
+            { deployed: separateRecord("mesh-root", "server-root", "client-root", "ui-client-root") },
+        );
+        assert.deepStrictEqual(updateWarnings(plan), [
+            "the deployed UI client root CA ui-client-root leaves the stack at this update with no root in its place: " +
+                "no UI service calls APIC any more (pki:frontEnd.callers), so the UI client CA and its certificates go too. " +
+                "Remove APIC's UI truststore and its TLS server profiles' client certificate requirement once it is deployed: this stack no longer renders them",
+        ]);
     });
 });
 
