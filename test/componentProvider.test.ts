@@ -2318,6 +2318,42 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         ]);
     });
 
+    it("makes no host's key or CSR of a CustomerFacingTls whose certificatePem, given as plain text, is refused while its publicRootsPem comes as an output", async () => {
+        // Before, with the roots to come, a plain certificate was checked only in the apply, after
+        // every host's key and CSR: a pasted key, or another host's certificate, left them made.
+        const { root, ca } = await bankIssuer();
+        const other = await mintLeaf(ca, {
+            commonName: "z.bank.example",
+            dnsNames: ["z.bank.example"],
+            allowedUses: ["server_auth"],
+        });
+        const hosts = (certificatePem: string, publicRootsPem: pulumi.Input<string>): [string, pulumi.Inputs] => [
+            "CustomerFacingTls",
+            {
+                hosts: [{ host: "a.bank.example" }, { host: "b.bank.example", certificatePem }],
+                keyAlgorithm: "ECDSA",
+                publicRootsPem,
+            },
+        ];
+        const outcomes = await refusalsOnceResolved([
+            hosts("hello", pulumi.output(root.certPem)),
+            hosts(ca.keyPem, pulumi.secret(root.certPem)),
+            hosts(other.cert + ca.certPem, pulumi.output(root.certPem)),
+        ]);
+        const refused = (message: string) => ({ message, children: [] });
+        assert.deepStrictEqual(outcomes, [
+            refused(
+                "CustomerFacingTls bad: the certificatePem given for b.bank.example holds no certificate; give the public CA's certificate (leaf first, then its intermediates) or leave certificatePem out until it comes",
+            ),
+            refused(
+                'CustomerFacingTls bad: the certificatePem given for b.bank.example holds a private key (a "EC PRIVATE KEY" PEM block): certificates are handed out and stored in clear, so take the key out (and replace it if the text has been shared); give the public CA\'s certificate and its intermediates only',
+            ),
+            refused(
+                "CustomerFacingTls bad: the certificate given for b.bank.example is for DNS:z.bank.example, not for b.bank.example; give the certificate the public CA issued for this host's CSR",
+            ),
+        ]);
+    });
+
     it("raises its refusals so that Pulumi's hosts print the message alone, no stack trace, whether raised in the call or in an apply", async () => {
         // An error raised in an apply (a check of PEMs that come as outputs) reaches the host as an
         // unhandled rejection: cmd/run-plugin/run.js (and cmd/run for TypeScript programs) prints a

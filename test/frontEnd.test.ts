@@ -836,7 +836,7 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
      */
     const customerFacingTls = async (publicRootsPem?: pulumi.Input<string>) => {
         const componentState: EngineState = new Map();
-        const component = (certificatePem?: string) =>
+        const component = (certificatePem?: pulumi.Input<string>) =>
             new CustomerFacingTls("public", {
                 hosts: [{ host: CUSTOMER_HOST, ...(certificatePem !== undefined ? { certificatePem } : {}) }],
                 keyAlgorithm: "ECDSA",
@@ -846,7 +846,7 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
             state: componentState,
         });
         /** The refusal, or "served", and the Secrets the run created. */
-        const serve = async (certificatePem: string) => {
+        const serve = async (certificatePem: pulumi.Input<string>) => {
             const copy = new Map(componentState);
             const verdict = await runWithStandIn(
                 () => ({ served: component(certificatePem).servedCertPems[CUSTOMER_HOST] }),
@@ -1252,6 +1252,43 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
             ],
             [notRoot, 0, [notRoot, 0]],
         );
+    });
+
+    it("warns once of an expired leaf from CustomerFacingTls, the certificate and publicRootsPem each plain or an output", async () => {
+        const warn = console.warn;
+        const rows = [];
+        for (const [rootsTitle, roots] of [
+            ["no roots", undefined],
+            ["plain roots", publicRoot.certPem],
+            ["roots as an output", pulumi.output(publicRoot.certPem)],
+        ] as const) {
+            const { outputs, serve } = await customerFacingTls(roots);
+            const expired = (await sign(outputs.csr, { hours: 24, backdateDays: 2 })) + publicCa.certPem;
+            const expiredOn = new Date(new crypto.X509Certificate(expired).validTo).toISOString();
+            const warning = `warning: [runtime] CustomerFacingTls public: the certificate given for ${CUSTOMER_HOST} expired on ${expiredOn}; customers are refused until a new one is given`;
+            for (const [certificateTitle, certificate] of [
+                ["plain certificate", expired],
+                ["certificate as an output", pulumi.output(expired)],
+            ] as const) {
+                const warnings: string[] = [];
+                console.warn = (...args: unknown[]) => warnings.push(args.join(" "));
+                try {
+                    const [verdict] = await serve(certificate);
+                    // Each warning printed, as the one expected or not.
+                    rows.push([rootsTitle, certificateTitle, verdict, warnings.map((w) => w === warning || w)]);
+                } finally {
+                    console.warn = warn;
+                }
+            }
+        }
+        assert.deepStrictEqual(rows, [
+            ["no roots", "plain certificate", "served", [true]],
+            ["no roots", "certificate as an output", "served", [true]],
+            ["plain roots", "plain certificate", "served", [true]],
+            ["plain roots", "certificate as an output", "served", [true]],
+            ["roots as an output", "plain certificate", "served", [true]],
+            ["roots as an output", "certificate as an output", "served", [true]],
+        ]);
     });
 
     it("checks, in CustomerFacingTls without publicRootsPem, the last certificate of a chain that reaches no known root as an intermediate, not as the root", async () => {

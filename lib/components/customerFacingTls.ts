@@ -159,26 +159,18 @@ function servedChain(pem: string): string {
 }
 
 /**
- * The public CA's certificate for `host`, refused when it could only fail every customer: no text
- * (an output that resolved to nothing), not a certificate (an empty value would be served as an
- * empty tls.crt), two PEM blocks run together (which Envoy refuses, and pemBlocks reads as one
- * damaged block), for another host, or refused by browsers as the stack refuses it
- * (servedChainProblems: an expired intermediate or one that is no CA, SHA-1, a short RSA key, a leaf
- * without digitalSignature, a lifetime beyond the CA/B Forum's limit...). With `publicRoots` (the
- * stack's pki:frontEnd.publicRoots) the chain must end at a trusted root and ends where the stack
- * ends it (publicRootsAnchor); without, at a Mozilla root or a self-signed root it serves, else
- * every certificate above the leaf is checked as an intermediate.
- * A leaf past its end is served with a warning: refusing it would block every other update (a CRL's
- * re-publication too), and expiry monitoring reports it.
+ * The public CA's certificate for `host` as a chain, refused by the checks that need no roots: no
+ * text (an output that resolved to nothing), a private key pasted with it, not a certificate (an
+ * empty value would be served as an empty tls.crt), two PEM blocks run together (which Envoy
+ * refuses, and pemBlocks reads as one damaged block), or for another host. Plain text is checked so
+ * before any key is made, even when the roots it is anchored at come later.
  */
-function publicCertificateFor(
+function readPublicCertificate(
     component: string,
     host: string,
     pem: string,
-    now: Date,
     resource: pulumi.Resource,
-    publicRoots: string | undefined,
-): string {
+): crypto.X509Certificate[] {
     const notText = pemTextProblem(pem, "the public CA's certificate, then its chain");
     if (notText !== undefined) {
         throw argumentError(
@@ -215,6 +207,30 @@ function publicCertificateFor(
             resource,
         );
     }
+    return chain;
+}
+
+/**
+ * The public CA's certificate for `host`, refused when it could only fail every customer: as
+ * readPublicCertificate refuses it, or as browsers refuse it as the stack does (servedChainProblems:
+ * an expired intermediate or one that is no CA, SHA-1, a short RSA key, a leaf without
+ * digitalSignature, a lifetime beyond the CA/B Forum's limit...), which depends on where the chain
+ * ends. With `publicRoots` (the stack's pki:frontEnd.publicRoots) the chain must end at a trusted
+ * root and ends where the stack ends it (publicRootsAnchor); without, at a Mozilla root or a
+ * self-signed root it serves, else every certificate above the leaf is checked as an intermediate.
+ * A leaf past its end is served with a warning: refusing it would block every other update (a CRL's
+ * re-publication too), and expiry monitoring reports it.
+ */
+function publicCertificateFor(
+    component: string,
+    host: string,
+    pem: string,
+    now: Date,
+    resource: pulumi.Resource,
+    publicRoots: string | undefined,
+): string {
+    const chain = readPublicCertificate(component, host, pem, resource);
+    const [cert] = chain;
     const key = `CustomerFacingTls ${component}: the certificatePem given for ${host}`;
     const [problem] = servedChainProblems({
         key,
@@ -332,9 +348,11 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
                     this,
                 );
             }
-            // Plain text is checked before any host's key is made; an output once it resolves (below).
-            if (isGiven(h.certificatePem) && !isLater(h.certificatePem) && !rootsLater) {
-                publicCertificateFor(name, h.host, h.certificatePem, clock(), this, plainRoots);
+            // Plain text is checked before any host's key is made, as far as it can be before the
+            // roots it ends at are known (the rest once they resolve, below); an output once it resolves.
+            if (isGiven(h.certificatePem) && !isLater(h.certificatePem)) {
+                if (rootsLater) readPublicCertificate(name, h.host, h.certificatePem, this);
+                else publicCertificateFor(name, h.host, h.certificatePem, clock(), this, plainRoots);
             }
         });
         refuseShared(
