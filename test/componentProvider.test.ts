@@ -2354,6 +2354,40 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         ]);
     });
 
+    it("makes no host's key or CSR of a CustomerFacingTls whose publicRootsPem, given as an output, is refused once it resolves, with no certificate given", async () => {
+        // Before, an output was checked only where a host's certificate was: with none given yet,
+        // text with no certificate or an intermediate was taken, to be refused weeks later.
+        const { root, ca } = await bankIssuer();
+        const roots = (publicRootsPem: pulumi.Input<string>): [string, pulumi.Inputs] => [
+            "CustomerFacingTls",
+            { hosts: [{ host: "a.bank.example" }], keyAlgorithm: "ECDSA", publicRootsPem },
+        ];
+        const outcomes = await refusalsOnceResolved([
+            roots(pulumi.output("garbage")),
+            roots(pulumi.secret(ca.certPem)),
+            roots(pulumi.output(root.certPem)),
+        ]);
+        assert.deepStrictEqual(outcomes, [
+            {
+                message:
+                    "CustomerFacingTls bad: publicRootsPem holds no PEM certificate; give the PEM certificate(s) of the CA(s) to trust",
+                children: [],
+            },
+            {
+                message:
+                    "CustomerFacingTls bad: publicRootsPem holds CN=Bank issuing CA, which is not a self-signed CA certificate; give the root",
+                children: [],
+            },
+            {
+                message: "accepted",
+                children: [
+                    "tls:index/privateKey:PrivateKey::bad-a-bank-example-key",
+                    "tls:index/certRequest:CertRequest::bad-a-bank-example-csr",
+                ],
+            },
+        ]);
+    });
+
     it("raises its refusals so that Pulumi's hosts print the message alone, no stack trace, whether raised in the call or in an apply", async () => {
         // An error raised in an apply (a check of PEMs that come as outputs) reaches the host as an
         // unhandled rejection: cmd/run-plugin/run.js (and cmd/run for TypeScript programs) prints a

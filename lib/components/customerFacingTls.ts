@@ -298,10 +298,12 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
                 throw argumentError(`CustomerFacingTls ${name}: publicRootsPem ${problem}`, this);
             return pem as string;
         };
-        // Plain text is checked before any key is made; an output once it resolves (below), with
-        // the certificates it anchors.
+        // Plain text is checked before any key is made; an output once it resolves, and every
+        // host's key waits for that check (below), certificate or not: else a refused one would
+        // surface only once a certificate is given, weeks after the update that took it.
         const rootsLater = isGiven(args.publicRootsPem) && isLater(args.publicRootsPem);
         const plainRoots = isGiven(args.publicRootsPem) && !rootsLater ? checkedRoots(args.publicRootsPem) : undefined;
+        const laterRoots = rootsLater ? pulumi.output(args.publicRootsPem).apply(checkedRoots) : undefined;
         hosts.forEach((h, i) => {
             hostArgument(h.host, `CustomerFacingTls hosts[${i}].host`, this);
             if (isGiven(h.id)) idArgument(h.id, `CustomerFacingTls hosts[${i}].id`, this);
@@ -408,7 +410,12 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
             };
             const generations = [...new Set([certificateEpoch, epoch])].map((e) => ({
                 epoch: e,
-                ...keyAndRequest(this, `${name}-${id}`, { subject, dnsNames: [h.host], uris: [], key, epoch: e }),
+                ...keyAndRequest(
+                    this,
+                    `${name}-${id}`,
+                    { subject, dnsNames: [h.host], uris: [], key, epoch: e },
+                    laterRoots === undefined ? undefined : afterCheck(laterRoots),
+                ),
             }));
             const requested = generations[generations.length - 1];
             const certified = generations[0];
@@ -419,21 +426,14 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
             if (!isGiven(h.certificatePem)) continue;
             const given = h.certificatePem;
             const served = pulumi
-                .all([given, certified.key.publicKeyPem, args.publicRootsPem])
+                .all([given, certified.key.publicKeyPem, laterRoots ?? plainRoots])
                 .apply(([pem, publicKeyPem, roots]) =>
                     servedChain(
                         checkSignedFor(
                             `CustomerFacingTls ${name}: the certificatePem given for ${h.host}`,
                             `the CSR ${name}-${id}-csr of this stack`,
                             isLater(given) || rootsLater
-                                ? publicCertificateFor(
-                                      name,
-                                      h.host,
-                                      pem,
-                                      clock(),
-                                      this,
-                                      isGiven(args.publicRootsPem) ? checkedRoots(roots) : undefined,
-                                  )
+                                ? publicCertificateFor(name, h.host, pem, clock(), this, roots)
                                 : pem,
                             publicKeyPem,
                             this,
