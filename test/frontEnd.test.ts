@@ -1005,6 +1005,54 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
         );
     });
 
+    it("refuses an expired public root beside a valid one, in pki:frontEnd.publicRoots and in CustomerFacingTls's publicRootsPem, creating nothing", async () => {
+        // Before, one unexpired root was enough, and a chain ending at the expired one was served:
+        // browsers refuse it ("certificate has expired"). The README and expiry's help promise this refusal.
+        const day = 86_400_000;
+        const oldRoot = await mintRoot("Test Old Public Root", {
+            issuedAt: new Date(Date.now() - 10 * day),
+            validityHours: 48,
+        });
+        const underOld = await mintSubCa(oldRoot, "Test CA Under Old Root", {
+            issuedAt: new Date(Date.now() - 9 * day),
+            validityHours: 300 * 24,
+        });
+        const roots = publicRoot.certPem + oldRoot.certPem;
+        const expired = `holds CN=Test Old Public Root, which expired on ${new Date(new crypto.X509Certificate(oldRoot.certPem).validTo).toISOString()}: browsers refuse every chain that ends at it ("certificate has expired"); remove it, or give the root that replaced it`;
+        const csr = pending.read(`front-end/csr/${CUSTOMER_HOST}.csr`);
+        const raw = withCertificate((await sign(csr, { ca: underOld })) + underOld.certPem);
+        const copy = new Map(state);
+        const stack = await renderNext(
+            { ...raw, frontEnd: { ...(raw.frontEnd as Record<string, unknown>), publicRoots: roots } },
+            "customer-expired-public-root",
+            copy,
+        ).then(
+            () => "rendered",
+            (err: unknown) => (err instanceof ConfigError ? err.problems : String(err)),
+        );
+        const component = async (publicRootsPem: pulumi.Input<string>) => {
+            const componentState: EngineState = new Map();
+            const verdict = await runWithStandIn(
+                () => ({
+                    csr: new CustomerFacingTls("public", { hosts: [{ host: CUSTOMER_HOST }], publicRootsPem }).csrPems[
+                        CUSTOMER_HOST
+                    ],
+                }),
+                { state: componentState },
+            ).then(() => "created", refusalText);
+            return [verdict, [...componentState.keys()].filter((urn) => urn.includes("tls:index")).length];
+        };
+        assert.deepStrictEqual(
+            [stack, copy.size === state.size, await component(roots), await component(pulumi.output(roots))],
+            [
+                [`pki:frontEnd.publicRoots ${expired}`],
+                true,
+                [`CustomerFacingTls public: publicRootsPem ${expired}`, 0],
+                [`CustomerFacingTls public: publicRootsPem ${expired}`, 0],
+            ],
+        );
+    });
+
     it("serves a chain that ends in a cross-signed copy of a trusted root, which browsers holding that root accept", async () => {
         const csr = pending.read(`front-end/csr/${CUSTOMER_HOST}.csr`);
         // The trusted root's subject and key, signed by a root browsers need not hold (Sectigo's USERTrust under AAA).

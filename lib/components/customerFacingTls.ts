@@ -5,7 +5,13 @@ import { KeyAlgorithm } from "../config/types";
 import { customerFacingSecretName, firstCharacters, MAX_HOSTNAME_LENGTH } from "../config/values";
 import { HTTPS_PORT, leafKey, rotatedName } from "../plan/plan";
 import { pemBlocks, pemTextProblem, runTogetherPemBlock, runTogetherProblem } from "../pki/pem";
-import { nameCovering, publicChainOf, publicRootsAnchor, servedChainProblems } from "../pki/publicCert";
+import {
+    expiredPublicRootProblem,
+    nameCovering,
+    publicChainOf,
+    publicRootsAnchor,
+    servedChainProblems,
+} from "../pki/publicCert";
 import { trustBundleProblem } from "../pki/trustBundle";
 import { expiredAt, isSelfSigned, subjectOf } from "../pki/x509";
 import { spkiPin } from "../pki/pins";
@@ -118,11 +124,15 @@ export interface CustomerFacingTlsArgs {
      */
     readonly organization?: string;
     /**
-     * Roots browsers trust besides Node's Mozilla store (PEM, self-signed CA certificates); the
-     * stack passes pki:frontEnd.publicRoots. Given, a chain must reach one of them or a Mozilla
-     * root and ends there, as the stack ends it: a cross-signed copy of the root after it is not
-     * checked. Without it, a chain that reaches no Mozilla root nor a self-signed root it serves
-     * has every certificate after the leaf checked as an intermediate.
+     * Roots browsers trust besides Node's Mozilla store (PEM); the stack passes
+     * pki:frontEnd.publicRoots, and it is refused as that key is: unless it holds CA certificates
+     * only (no private key, no other PEM block), each a self-signed root, none expired (browsers
+     * refuse a chain that ends at an expired root). Checked before any host's key is made: plain
+     * text at once, an output once it resolves, whether or not a host has a certificate. Given, a
+     * chain must reach one of them or a Mozilla root and ends there, as the stack ends it: a
+     * cross-signed copy of the root after it is not checked. Without it, a chain that reaches no
+     * Mozilla root nor a self-signed root it serves has every certificate after the leaf checked as
+     * an intermediate.
      * Default: none (only Node's Mozilla store).
      * @default none (only Node's Mozilla store)
      */
@@ -253,7 +263,8 @@ function publicCertificateFor(
 
 /**
  * `publicRootsPem`, refused as the stack refuses pki:frontEnd.publicRoots: unless it holds CA
- * certificates only, one unexpired at least (trustBundleProblem), each a self-signed root.
+ * certificates only (trustBundleProblem), each a self-signed root, none expired
+ * (expiredPublicRootProblem).
  */
 function publicRootsProblem(pem: unknown, now: Date): string | undefined {
     const problem = trustBundleProblem(pem, now);
@@ -262,7 +273,7 @@ function publicRootsProblem(pem: unknown, now: Date): string | undefined {
         .map((block) => new crypto.X509Certificate(block))
         .find((cert) => !isSelfSigned(cert));
     return notRoot === undefined
-        ? undefined
+        ? expiredPublicRootProblem(pem as string, now)
         : `holds ${subjectOf(notRoot)}, which is not a self-signed CA certificate; give the root`;
 }
 

@@ -5,7 +5,7 @@
 import * as crypto from "crypto";
 import { CustomerFacingConfig, DEFAULTS, FrontEndConfig, UiServiceConfig } from "./types";
 import { pastedPrivateKey, pemBlocks, runTogetherPemBlock, runTogetherProblem } from "../pki/pem";
-import { NO_CERTIFICATE, publicChainOf } from "../pki/publicCert";
+import { expiredPublicRootProblem, NO_CERTIFICATE, publicChainOf } from "../pki/publicCert";
 import { trustBundleProblem } from "../pki/trustBundle";
 import { isSelfSigned, subjectOf } from "../pki/x509";
 import {
@@ -481,7 +481,11 @@ export function validateFrontEnd(value: Json | undefined | null, fail: Fail, now
         fail,
         now,
     );
-    const publicRoots = rootsPem(value.publicRoots, `${KEY}.publicRoots`, "one or more root certificates", fail, now);
+    const givenRoots = rootsPem(value.publicRoots, `${KEY}.publicRoots`, "one or more root certificates", fail, now);
+    // Any expired root, not only all of them as for apicServerCa (expiredPublicRootProblem).
+    const expiredRoot = givenRoots === undefined ? undefined : expiredPublicRootProblem(givenRoots, now);
+    if (expiredRoot !== undefined) fail(`${KEY}.publicRoots ${expiredRoot}`);
+    const publicRoots = expiredRoot === undefined ? givenRoots : undefined;
     return {
         namespace,
         services: listed,

@@ -165,6 +165,22 @@ function publicRoots(extra: string | undefined): crypto.X509Certificate[] {
     ];
 }
 
+/**
+ * Why the extra public roots (pki:frontEnd.publicRoots, CustomerFacingTls's publicRootsPem) cannot
+ * be used at `now`, as the end of a sentence that starts with their name, or undefined: one of them
+ * has expired. Unlike other trust bundles (trustBundleProblem), not only when every one has:
+ * browsers refuse a chain that ends at the expired root ("certificate has expired"), which the
+ * check against these roots would take, and expiry help and the README promise the refusal.
+ */
+export function expiredPublicRootProblem(pem: string, now: Date): string | undefined {
+    const expired = pemBlocks(pem, "CERTIFICATE")
+        .map((block) => new crypto.X509Certificate(block))
+        .find((root) => expiredAt(root, now));
+    return expired === undefined
+        ? undefined
+        : `holds ${subjectOf(expired)}, which expired on ${new Date(expired.validTo).toISOString()}: browsers refuse every chain that ends at it ("certificate has expired"); remove it, or give the root that replaced it`;
+}
+
 export interface PublicCertificateCheck {
     /** The config key of the certificate, for messages. */
     readonly key: string;
