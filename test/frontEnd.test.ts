@@ -1347,22 +1347,7 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
         const future = await mintSubCa(publicRoot, "Test Future CA", {
             issuedAt: new Date(Date.now() + 86_400_000),
         });
-        const rsa1024 = (await tlsProvider.privateKey({ algorithm: "RSA", rsaBits: 1024 })).state
-            .privateKeyPem as string;
-        const shortCa: TestCa = {
-            keyPem: rsa1024,
-            certPem: tlsProvider.locallySignedCert({
-                certRequestPem: tlsProvider.certRequest({
-                    privateKeyPem: rsa1024,
-                    subject: { commonName: "Test RSA-1024 CA" },
-                }).state.certRequestPem,
-                caCertPem: publicRoot.certPem,
-                caPrivateKeyPem: publicRoot.keyPem,
-                isCaCertificate: true,
-                allowedUses: ["cert_signing", "crl_signing"],
-                validityPeriodHours: 24,
-            }).state.certPem as string,
-        };
+        const shortCa = await rsa1024Ca();
         const noMore = opensslCa(
             "Test Pathlen 0 CA",
             ["basicConstraints = critical, CA:TRUE, pathlen:0", "keyUsage = critical, keyCertSign, cRLSign"],
@@ -1458,6 +1443,25 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
     });
 
     /** Two intermediates under the public root that browsers refuse: one expired (and when), one with CA:FALSE. */
+    /** A public CA with an RSA key of 1024 bits, which browsers refuse. */
+    const rsa1024Ca = async (): Promise<TestCa> => {
+        const keyPem = (await tlsProvider.privateKey({ algorithm: "RSA", rsaBits: 1024 })).state
+            .privateKeyPem as string;
+        const certRequestPem = tlsProvider.certRequest({
+            privateKeyPem: keyPem,
+            subject: { commonName: "Test RSA-1024 CA" },
+        }).state.certRequestPem;
+        const certPem = tlsProvider.locallySignedCert({
+            certRequestPem,
+            caCertPem: publicRoot.certPem,
+            caPrivateKeyPem: publicRoot.keyPem,
+            isCaCertificate: true,
+            allowedUses: ["cert_signing", "crl_signing"],
+            validityPeriodHours: 24,
+        }).state.certPem as string;
+        return { keyPem, certPem };
+    };
+
     const badIntermediates = async () => {
         const expired = await mintSubCa(publicRoot, "Test Expired Issuing CA", {
             issuedAt: new Date(Date.now() - 2 * 86_400_000),
@@ -1533,22 +1537,7 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
             publicRoot,
             "sha1",
         );
-        const rsa1024 = (await tlsProvider.privateKey({ algorithm: "RSA", rsaBits: 1024 })).state
-            .privateKeyPem as string;
-        const shortCa: TestCa = {
-            keyPem: rsa1024,
-            certPem: tlsProvider.locallySignedCert({
-                certRequestPem: tlsProvider.certRequest({
-                    privateKeyPem: rsa1024,
-                    subject: { commonName: "Test RSA-1024 CA" },
-                }).state.certRequestPem,
-                caCertPem: publicRoot.certPem,
-                caPrivateKeyPem: publicRoot.keyPem,
-                isCaCertificate: true,
-                allowedUses: ["cert_signing", "crl_signing"],
-                validityPeriodHours: 24,
-            }).state.certPem as string,
-        };
+        const shortCa = await rsa1024Ca();
         const current = "ask the public CA for its current intermediate certificate";
         await assertRefused([
             [
