@@ -370,6 +370,38 @@ describe("Policy pack", function () {
     let outputs: Record<string, unknown>;
     let kubernetesProviders: RecordedResource[];
     const named = (name: string) => real.find((r) => r.name === name) as Resource;
+    /**
+     * MeshPluginCa's cacerts entries as written (unwrapped from the engine's secret signature), and
+     * istiod-cacerts' verdict on that Secret with `entries` in place of its own, as stringData or data.
+     */
+    const cacertsCheck = () => {
+        const cacerts = named("mesh-ca-example-cacerts");
+        const written = JSON.parse(JSON.stringify(cacerts.props.stringData), (_key, value) =>
+            value?.[specialSigKey] === specialSecretSig ? value.value : value,
+        ) as Record<string, string>;
+        const check = (
+            entries: Record<string, string>,
+            encoding: "stringData" | "data" = "stringData",
+            metadata = cacerts.props.metadata,
+        ) =>
+            checkResource(istiodCaPolicy, {
+                ...cacerts,
+                props: {
+                    ...cacerts.props,
+                    metadata,
+                    stringData: undefined,
+                    [encoding]: asSecret(
+                        Object.fromEntries(
+                            Object.entries({ ...written, ...entries }).map(([k, v]) => [
+                                k,
+                                encoding === "data" ? base64(v) : v,
+                            ]),
+                        ),
+                    ),
+                },
+            });
+        return { written, check };
+    };
 
     before(async () => {
         const run = await runWithStandIn(() => buildPki(planFromRawConfig(loadStackFile(OPTION_FILES[1]))).outputs, {
@@ -1525,34 +1557,9 @@ describe("Policy pack", function () {
     });
 
     it("istiod-cacerts: refuses a cacerts Secret whose key is not its CA's, or whose chain does not lead from it to a root of root-cert.pem", async () => {
-        const cacerts = named("mesh-ca-example-cacerts");
-        // The entries as MeshPluginCa writes them, unwrapped from the engine's secret signature.
-        const written = JSON.parse(JSON.stringify(cacerts.props.stringData), (_key, value) =>
-            value?.[specialSigKey] === specialSecretSig ? value.value : value,
-        ) as Record<string, string>;
+        const { written, check } = cacertsCheck();
         const [caCert, otherRoot] = [written["ca-cert.pem"], (await mintRoot("Other root")).certPem];
         const [root] = pemBlocks(written["root-cert.pem"], "CERTIFICATE");
-        const check = (
-            entries: Record<string, string>,
-            encoding: "stringData" | "data" = "stringData",
-            metadata = cacerts.props.metadata,
-        ) =>
-            checkResource(istiodCaPolicy, {
-                ...cacerts,
-                props: {
-                    ...cacerts.props,
-                    metadata,
-                    stringData: undefined,
-                    [encoding]: asSecret(
-                        Object.fromEntries(
-                            Object.entries({ ...written, ...entries }).map(([k, v]) => [
-                                k,
-                                encoding === "data" ? base64(v) : v,
-                            ]),
-                        ),
-                    ),
-                },
-            });
         const otherKey = crypto
             .generateKeyPairSync("ec", { namedCurve: "prime256v1" })
             .privateKey.export({ type: "pkcs8", format: "pem" }) as string;
@@ -1602,27 +1609,7 @@ describe("Policy pack", function () {
     });
 
     it("istiod-cacerts: refuses a private key in an entry other than ca-key.pem, an entry without a readable certificate, and a damaged ca-key.pem, never quoting them", async () => {
-        const cacerts = named("mesh-ca-example-cacerts");
-        // The entries as MeshPluginCa writes them, unwrapped from the engine's secret signature.
-        const written = JSON.parse(JSON.stringify(cacerts.props.stringData), (_key, value) =>
-            value?.[specialSigKey] === specialSecretSig ? value.value : value,
-        ) as Record<string, string>;
-        const check = (entries: Record<string, string>, encoding: "stringData" | "data") =>
-            checkResource(istiodCaPolicy, {
-                ...cacerts,
-                props: {
-                    ...cacerts.props,
-                    stringData: undefined,
-                    [encoding]: asSecret(
-                        Object.fromEntries(
-                            Object.entries({ ...written, ...entries }).map(([k, v]) => [
-                                k,
-                                encoding === "data" ? base64(v) : v,
-                            ]),
-                        ),
-                    ),
-                },
-            });
+        const { written, check } = cacertsCheck();
         const rsaKey = crypto
             .generateKeyPairSync("rsa", { modulusLength: 2048 })
             .privateKey.export({ type: "pkcs1", format: "pem" }) as string;
