@@ -1467,6 +1467,45 @@ describe("diff risks", function () {
         );
     });
 
+    it("a cluster removed under a shared root: its mesh CA is under every slot's root, so the gateway's ca.crl and APIC's truststore.crl are published too, as pulumi up publishes them", () => {
+        const two = {
+            ...dev,
+            trustDomains: "shared",
+            clusters: [
+                { name: "dev-east", context: "east" },
+                { name: "dev-west", context: "west" },
+            ],
+        };
+        const one = { ...two, clusters: [{ name: "dev-east", context: "east" }] };
+        const d = diffPlans(plan(two), plan(one));
+        const news = "CRL of root (revokes mesh-ca-dev-west, retired)";
+        assert.deepStrictEqual(places(d), [
+            ...GATEWAY_SECRETS.map((s) => `update ${s}: ca.crl: new: CRL of apic-client-ca, ${news}`),
+            `update k8s/dev-east/istio-system/secret-cacerts: ca-crl.pem: new: ${news}, CRL of mesh-ca-dev-east`,
+            ...["dp", "ob"].map(
+                (ep) => `update APIC truststore of ${ep}: truststore.crl: new: CRL of gateway-server-ca, ${news}`,
+            ),
+            "delete k8s/dev-west/istio-system/secret-cacerts: ",
+        ]);
+        assert.strictEqual(
+            d.steps.after[0],
+            "Load the new truststore.crl of dp and ob into the DataPower validation credentials that check the gateway's CRLs, if you set them up (APIC's TLS client profiles take no CRL).",
+        );
+        // What pulumi up publishes, given the removed cluster's CA in the deployed record.
+        const deployed = {
+            ...INITIAL_RECORD,
+            cas: { "mesh-ca-dev-west": { serialHex: "0C", notAfter: "2029-01-01T00:00:00Z", issuer: "root" } },
+        };
+        const { offlineRootCrls: _none, ...deployedPlan } = planFromRawConfig(one, { deployed }).crls;
+        assert.deepStrictEqual(deployedPlan, {
+            gateway: true,
+            apicTruststore: true,
+            mesh: true,
+            apicUiTruststore: false,
+        });
+        assert.deepStrictEqual(crlsPublished(plan(one), plan(two)), deployedPlan);
+    });
+
     it("a new pki:gatewayNamespace moves every gateway Secret and Gateway: a risk, and the ingress gateway checked there first", () => {
         const d = diffPlans(plan(dev), plan({ ...dev, gatewayNamespace: "istio-ingress" }));
         assert.deepStrictEqual(d.risks, [

@@ -7,8 +7,8 @@
  * changes inside it.
  */
 import * as crypto from "crypto";
-import { IntermediateSlot, INTERMEDIATE_SLOTS, rootOf } from "../plan/hierarchy";
-import { activeCa, CaPlan, CrlPlan, MESH_CA_SECRET, PkiPlan, slotRoots } from "../plan/plan";
+import { intermediateSlots, IntermediateSlot, INTERMEDIATE_SLOTS, rootOf } from "../plan/hierarchy";
+import { activeCa, CaPlan, CrlPlan, layoutOf, MESH_CA_SECRET, PkiPlan, slotRoots } from "../plan/plan";
 import { stepOf } from "../plan/caRotation";
 import { pemBlocks } from "../pki/pem";
 import { pkcs12FriendlyName } from "../pki/pkcs12";
@@ -87,22 +87,29 @@ const FIRST_FINISH = stepOf({ generation: 1, phase: "finish" });
  * Where CRLs are published, as far as the config tells, by the flags of PkiPlan.crls (planCrls in
  * lib/plan/plan.ts): once a client of that relying party is revoked (APIC clients: the gateway's
  * ca.crl; UI clients: APIC's UI truststore), or once an issuing CA under the same root was retired
- * (its rotation reached a finish). The deployed record, which `pulumi up` reads, also drops a
- * retired CA once it expires; a diff of two stack files cannot know that, so a CRL stays published
- * here as long as the config shows a finished rotation.
+ * (its rotation reached a finish, or, for mesh CAs, its cluster left since `base`). The deployed
+ * record, which `pulumi up` reads, also drops a retired CA once it expires; a diff of two stack
+ * files cannot know that, so a CRL stays published here as long as the config shows a finished
+ * rotation (and a removed cluster's CAs only in the diff that removes it).
  */
 export function crlsPublished(plan: PkiPlan, base?: PkiPlan): Omit<CrlPlan, "offlineRootCrls"> {
     const { caRotation, trustDomains, revocations } = plan.config;
+    const meshCasRevoked = meshCasRevokedSince(base, plan).length > 0;
+    // Under a shared root a mesh CA retired is under every slot's root, as planCrls counts it.
     const retiredUnder = (slot: IntermediateSlot): boolean =>
         INTERMEDIATE_SLOTS.some(
             (other) =>
-                rootOf(other, trustDomains) === rootOf(slot, trustDomains) && stepOf(caRotation[other]) >= FIRST_FINISH,
+                rootOf(other, trustDomains) === rootOf(slot, trustDomains) &&
+                (stepOf(caRotation[other]) >= FIRST_FINISH || (other === "meshCa" && meshCasRevoked)),
         );
     return {
         gateway: revocations.some((r) => r.endpoint !== undefined) || retiredUnder("apicClientCa"),
         apicTruststore: retiredUnder("gatewayServerCa"),
-        mesh: retiredUnder("meshCa") || meshCasRevokedSince(base, plan).length > 0,
-        apicUiTruststore: revocations.some((r) => r.uiClient !== undefined) || retiredUnder("uiClientCa"),
+        mesh: retiredUnder("meshCa"),
+        // No UI truststore without UI callers, though a shared root's retired CA is under its root too.
+        apicUiTruststore:
+            intermediateSlots(layoutOf(plan.config)).includes("uiClientCa") &&
+            (revocations.some((r) => r.uiClient !== undefined) || retiredUnder("uiClientCa")),
     };
 }
 
