@@ -9,7 +9,7 @@ import { parseCrl } from "../lib/pki/crl";
 import { pemBlocks as pemBlocksOf } from "../lib/pki/pem";
 import { INITIAL_RECORD, RotationRecord } from "../lib/plan/caRotation";
 import { planFromRawConfig } from "../lib/plan/plan";
-import { deployedRecordOf } from "../lib/render/render";
+import { deployedRecordOf, renderPlan } from "../lib/render/render";
 import { diffPlans } from "../lib/inventory/diff";
 import { decide, istiodRefusal, istiodReloadRefusal, sidecarCheck, summary } from "./consumers";
 import { seededState } from "./engineKeys";
@@ -386,6 +386,46 @@ describe("A cluster removed from pki:clusters: its mesh CAs are revoked", functi
             ["mesh-ca-east", east, start.toISOString()],
             ["mesh-ca-west", west, start.toISOString()],
             ["mesh-ca-west-g1", westG1, dayAfter(1).toISOString()],
+        ]);
+    });
+
+    it("added back at a mesh CA rotation's finish: it plans, the switch having deployed no CA of it to revoke", async () => {
+        const state = seededState();
+        const g0 = await renderNext(TWO, "cluster-back-g0", state, start);
+        const prepared = await renderNext(
+            { ...TWO, ...meshCa(1, "prepare") },
+            "cluster-back-prepare",
+            state,
+            dayAfter(1),
+        );
+        // As pulumi up, the switch deletes west's CAs (renderNext deletes nothing): it comes back with a new one.
+        const leaving = planFromRawConfig(
+            { ...ONE, ...meshCa(1, "switch") },
+            { deployed: deployedRecordOf(state), now: dayAfter(2) },
+        );
+        await renderPlan(leaving, tempDir("cluster-back-switch"), { force: true, state, prune: true });
+        const finished = await renderNext(
+            { ...TWO, ...meshCa(1, "finish") },
+            "cluster-back-finish",
+            state,
+            dayAfter(3),
+        );
+        const [east, west, westG1] = [
+            serialOf(g0, "mesh-ca-east"),
+            serialOf(g0, "mesh-ca-west"),
+            serialOf(prepared, "mesh-ca-west-g1"),
+        ];
+        // West's CAs were revoked when it left at the switch, and not the one it is back with.
+        assert.notStrictEqual(serialOf(finished, "mesh-ca-west-g1"), westG1);
+        assert.deepStrictEqual(eastCrls(finished), [
+            ["rot mesh root CA", [east, west, westG1].sort()],
+            ["rot mesh CA east G1", []],
+            ["rot mesh CA west G1", []],
+        ]);
+        assert.deepStrictEqual(retiredOf(state), [
+            ["mesh-ca-west", west, start.toISOString()],
+            ["mesh-ca-west-g1", westG1, dayAfter(1).toISOString()],
+            ["mesh-ca-east", east, start.toISOString()],
         ]);
     });
 });

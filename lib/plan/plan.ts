@@ -759,12 +759,20 @@ export function slotRoots(cas: readonly CaPlan[], slot: RootSlot): CaPlan[] {
     return cas.filter((c) => c.role === "root" && c.slot === slot).sort((a, b) => a.generation - b.generation);
 }
 
-/** Intermediates whose rotation finishes in this update (deployed one phase earlier): their old CA is retired. */
+/**
+ * Intermediates whose rotation finishes in this update (deployed one phase earlier): their old CA is
+ * retired. Not a cluster's mesh CA when the previous phase did not deploy that cluster (added at the
+ * finish, or added back): neither generation is in the record, and there is nothing to revoke. (A
+ * record with none of the mesh's CAs was not written by the previous phase: retiredAfter refuses it.)
+ */
 function finishingRotations(
     config: PkiConfig,
     cas: readonly CaPlan[],
     deployed: RotationRecord,
 ): { slotKey: string; outgoingId: CaId }[] {
+    const recorded = (id: CaId): boolean => deployed.cas[id] !== undefined;
+    const outgoingOf = (ca: CaPlan): CaId => caInstanceId(ca.slotId, ca.generation - 1);
+    const meshRecorded = cas.some((ca) => ca.role === "mesh-ca" && recorded(ca.id));
     return cas
         .filter((ca) => ca.role !== "root" && ca.active)
         .filter((ca) => {
@@ -775,10 +783,8 @@ function finishingRotations(
                 stepOf(deployed.positions[ca.slot]) === stepOf(position) - 1
             );
         })
-        .map((ca) => ({
-            slotKey: `pki:caRotation.${ca.slot}`,
-            outgoingId: caInstanceId(ca.slotId, ca.generation - 1),
-        }));
+        .filter((ca) => !(ca.role === "mesh-ca" && meshRecorded && !recorded(ca.id) && !recorded(outgoingOf(ca))))
+        .map((ca) => ({ slotKey: `pki:caRotation.${ca.slot}`, outgoingId: outgoingOf(ca) }));
 }
 
 /**
