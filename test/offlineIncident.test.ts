@@ -320,7 +320,9 @@ describe("Offline roots: revocation and CA retirement with the ceremony, end to 
         const later = new Date(start.getTime() + 35 * 86_400_000).toISOString();
         const second = await signSeries("crls-gap-2.pem", "--from", later);
         const ends = parseCrl(first[1]).nextUpdate; // 3 weeks on; the second series ends 7 weeks on
-        const at = new Date(start.getTime() + CLOCK_SKEW_MS);
+        // Never before the state's last render (at the deployments' clock), which may have run later
+        // in the CRL's whole second.
+        const at = new Date(Math.max(start.getTime() + CLOCK_SKEW_MS, deployClock().getTime()));
         const raw = {
             ...revokedConfig,
             offlineRoots: offline({ "apic-client-ca": firstCa }, [...first, ...second].join("")),
@@ -473,7 +475,9 @@ describe("Offline roots: revocation and CA retirement with the ceremony, end to 
         assert.strictEqual(signed.status, 0, signed.err);
         const short = pemBlocks(fs.readFileSync(file, "utf8"), "X509 CRL");
         const ends = parseCrl(short[1]).nextUpdate; // 3 weeks on; the first series ends 14 weeks after it started
-        const at = new Date(parseCrl(short[0]).thisUpdate.getTime() + CLOCK_SKEW_MS);
+        // Once the short series may be taken, and never before the state's last render (at the
+        // deployments' clock): the CRL's thisUpdate is in whole seconds, that render's clock is not.
+        const at = new Date(Math.max(parseCrl(short[0]).thisUpdate.getTime() + CLOCK_SKEW_MS, deployClock().getTime()));
         const offlineRoots = finishConfig.offlineRoots as { clientRoot: Record<string, unknown> };
         const raw = {
             ...finishConfig,
