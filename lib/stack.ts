@@ -774,7 +774,7 @@ function plannedRootSerial(plan: PkiPlan, root: CaPlan): string | undefined {
  * offline root set in place of the one made here); the UI client root leaves with nothing in its
  * place with the last UI caller.
  */
-export function rootsLeavingMessages(plan: PkiPlan): string[] {
+function rootsLeavingMessages(plan: PkiPlan): string[] {
     const record = plan.deployed;
     if (record === undefined) return [];
     const planned = new Map(plan.cas.filter((ca) => ca.role === "root").map((ca) => [ca.id, ca]));
