@@ -371,6 +371,26 @@ describe("Policy pack", function () {
     let kubernetesProviders: RecordedResource[];
     const named = (name: string) => real.find((r) => r.name === name) as Resource;
     /**
+     * istiod-cacerts' verdict on a cacerts Secret a program writes by hand, in MeshPluginCa's place:
+     * `ca` and its key, cert-chain.pem as `chain`, root-cert.pem as `rootPem`, and `more` entries.
+     */
+    const handWrittenCacerts = (ca: TestCa, chain: string[], rootPem: string, more: Record<string, string> = {}) => {
+        const cacerts = named("mesh-ca-example-cacerts");
+        return checkResource(istiodCaPolicy, {
+            ...cacerts,
+            props: {
+                ...cacerts.props,
+                stringData: asSecret({
+                    "ca-cert.pem": ca.certPem,
+                    "ca-key.pem": ca.keyPem,
+                    "cert-chain.pem": chain.join(""),
+                    "root-cert.pem": rootPem,
+                    ...more,
+                }),
+            },
+        });
+    };
+    /**
      * MeshPluginCa's cacerts entries as written (unwrapped from the engine's secret signature), and
      * istiod-cacerts' verdict on that Secret with `entries` in place of its own, as stringData or data.
      */
@@ -1689,23 +1709,14 @@ describe("Policy pack", function () {
         const east = await mintSubCa(intermediate, "Mesh CA east", { issuedAt: hours(-1) });
         // istiod's plug-in CA as a program writes it by hand: `ca`, then `above` up to the root.
         const check = (ca: TestCa, above: TestCa[], crls?: TestCa[]) =>
-            checkResource(istiodCaPolicy, {
-                ...cacerts,
-                props: {
-                    ...cacerts.props,
-                    stringData: asSecret({
-                        "ca-cert.pem": ca.certPem,
-                        "ca-key.pem": ca.keyPem,
-                        "cert-chain.pem": [ca, ...above, root].map((c) => c.certPem).join(""),
-                        "root-cert.pem": root.certPem,
-                        ...(crls && {
-                            "ca-crl.pem": crls
-                                .map((c) => emptyCrlOf(c, hours(-1).getTime(), hours(24).getTime()))
-                                .join(""),
-                        }),
-                    }),
+            handWrittenCacerts(
+                ca,
+                [ca, ...above, root].map((c) => c.certPem),
+                root.certPem,
+                crls && {
+                    "ca-crl.pem": crls.map((c) => emptyCrlOf(c, hours(-1).getTime(), hours(24).getTime())).join(""),
                 },
-            });
+            );
         const dateOf = (ca: TestCa, date: "validTo" | "validFrom") =>
             new Date(new crypto.X509Certificate(ca.certPem)[date]).toISOString();
         assert.deepStrictEqual(
@@ -1833,20 +1844,7 @@ describe("Policy pack", function () {
             validityHours: 96,
         });
         const current = await mintSubCa(issuing, "Mesh CA under Mesh issuing CA", { issuedAt: hours(-1) });
-        const cacerts = named("mesh-ca-example-cacerts");
-        const check = (ca: TestCa, chain: string[]) =>
-            checkResource(istiodCaPolicy, {
-                ...cacerts,
-                props: {
-                    ...cacerts.props,
-                    stringData: asSecret({
-                        "ca-cert.pem": ca.certPem,
-                        "ca-key.pem": ca.keyPem,
-                        "cert-chain.pem": chain.join(""),
-                        "root-cert.pem": root.certPem,
-                    }),
-                },
-            });
+        const check = (ca: TestCa, chain: string[]) => handWrittenCacerts(ca, chain, root.certPem);
         const expiredOn = new Date(new crypto.X509Certificate(expiredIssuing.certPem).validTo).toISOString();
         assert.deepStrictEqual(
             [
@@ -1880,20 +1878,7 @@ describe("Policy pack", function () {
                 allowedUses: ["cert_signing", "crl_signing"],
                 validityPeriodHours: 24,
             }).state.certPem as string;
-        const cacerts = named("mesh-ca-example-cacerts");
-        const check = (chain: string[]) =>
-            checkResource(istiodCaPolicy, {
-                ...cacerts,
-                props: {
-                    ...cacerts.props,
-                    stringData: asSecret({
-                        "ca-cert.pem": ca.certPem,
-                        "ca-key.pem": ca.keyPem,
-                        "cert-chain.pem": chain.join(""),
-                        "root-cert.pem": root.certPem,
-                    }),
-                },
-            });
+        const check = (chain: string[]) => handWrittenCacerts(ca, chain, root.certPem);
         const fix = "give cert-chain.pem as ca-cert.pem, then each CA above it, up to a root of root-cert.pem";
         const valid = [ca.certPem, issuing.certPem, root.certPem];
         assert.deepStrictEqual(
@@ -1921,20 +1906,12 @@ describe("Policy pack", function () {
         const noCertSign = ["basicConstraints = critical,CA:TRUE", "keyUsage = critical,cRLSign"];
         const nonCaIssuing = opensslCa("Mesh issuing CA without CA:TRUE", notCa, root);
         const noCertSignIssuing = opensslCa("Mesh issuing CA without keyCertSign", noCertSign, root);
-        const cacerts = named("mesh-ca-example-cacerts");
         const check = (ca: TestCa, above: TestCa[]) =>
-            checkResource(istiodCaPolicy, {
-                ...cacerts,
-                props: {
-                    ...cacerts.props,
-                    stringData: asSecret({
-                        "ca-cert.pem": ca.certPem,
-                        "ca-key.pem": ca.keyPem,
-                        "cert-chain.pem": [ca, ...above, root].map((c) => c.certPem).join(""),
-                        "root-cert.pem": root.certPem,
-                    }),
-                },
-            });
+            handWrittenCacerts(
+                ca,
+                [ca, ...above, root].map((c) => c.certPem),
+                root.certPem,
+            );
         assert.deepStrictEqual(
             [
                 await check(opensslCa("Mesh CA", caExtensions, nonCaIssuing), [nonCaIssuing]),
