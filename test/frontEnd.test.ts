@@ -1117,25 +1117,31 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
         return { olderRoot, expiredCross, expiredOn };
     };
 
+    /**
+     * Renders the stack with `chain` (ending in the root cross-signed by `olderRoot`) as the host's
+     * certificate, asserts it is served as given, and returns the verdicts of a browser holding the
+     * root and of one holding only the older root.
+     */
+    const servedCrossSigned = async (chain: string, name: string, olderRoot: TestCa) => {
+        const signed = await renderNext(withCertificate(chain), name, new Map(state));
+        const served = object(signed, "k8s/example/istio-system/secret-public-tls-www-example-bank-example.yaml")
+            .stringData["tls.crt"];
+        assert.deepStrictEqual(pemBlocks(served), pemBlocks(chain), "served as given, the cross-certificate too");
+        return [
+            ...browserVerdicts(publicRoot.certPem, [["the root", served]]),
+            ...browserVerdicts(olderRoot.certPem, [["only the older root", served]]),
+        ];
+    };
+
     it("serves, from the stack and from CustomerFacingTls given its roots, a chain ending in an expired cross-signed copy of the root, and still refuses an expired Issuing CA under it", async () => {
         const csr = pending.read(`front-end/csr/${CUSTOMER_HOST}.csr`);
         // The component the stack creates refused what the stack's plan accepted.
         const { olderRoot, expiredCross } = await expiredCrossSigned();
         const chain = (await sign(csr)) + publicCa.certPem + expiredCross;
-        const signed = await renderNext(withCertificate(chain), "customer-expired-cross", new Map(state));
-        const served = object(signed, "k8s/example/istio-system/secret-public-tls-www-example-bank-example.yaml")
-            .stringData["tls.crt"];
-        assert.deepStrictEqual(pemBlocks(served), pemBlocks(chain), "served as given, the cross-certificate too");
-        assert.deepStrictEqual(
-            [
-                ...browserVerdicts(publicRoot.certPem, [["the root", served]]),
-                ...browserVerdicts(olderRoot.certPem, [["only the older root", served]]),
-            ],
-            [
-                ["the root", both("ok")],
-                ["only the older root", both("certificate has expired")],
-            ],
-        );
+        assert.deepStrictEqual(await servedCrossSigned(chain, "customer-expired-cross", olderRoot), [
+            ["the root", both("ok")],
+            ["only the older root", both("certificate has expired")],
+        ]);
         const { outputs, serve } = await customerFacingTls(publicRoot.certPem);
         const { expired, expiredOn } = await badIntermediates();
         assert.deepStrictEqual(
@@ -1196,20 +1202,10 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
             { input: crossCsr, encoding: "utf8", stdio: "pipe" },
         );
         const chain = (await sign(csr)) + publicCa.certPem + crossPathlen0;
-        const signed = await renderNext(withCertificate(chain), "customer-cross-pathlen-0", new Map(state));
-        const served = object(signed, "k8s/example/istio-system/secret-public-tls-www-example-bank-example.yaml")
-            .stringData["tls.crt"];
-        assert.deepStrictEqual(pemBlocks(served), pemBlocks(chain), "served as given, the cross-certificate too");
-        assert.deepStrictEqual(
-            [
-                ...browserVerdicts(publicRoot.certPem, [["the root", served]]),
-                ...browserVerdicts(olderRoot.certPem, [["only the older root", served]]),
-            ],
-            [
-                ["the root", both("ok")],
-                ["only the older root", both("path length constraint exceeded")],
-            ],
-        );
+        assert.deepStrictEqual(await servedCrossSigned(chain, "customer-cross-pathlen-0", olderRoot), [
+            ["the root", both("ok")],
+            ["only the older root", both("path length constraint exceeded")],
+        ]);
     });
 
     it("gives, from CustomerFacingTls given publicRootsPem, the plan's verdict on chains ending in an expired cross-signed copy of the root", async () => {
