@@ -2287,6 +2287,13 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         ]);
     });
 
+    /** CustomerFacingTls's refusals of host b's plain certificatePem: "not a cert", a pasted EC key, another host's certificate. */
+    const HOST_B_CERTIFICATE_REFUSALS = [
+        "CustomerFacingTls bad: the certificatePem given for b.bank.example holds no certificate; give the public CA's certificate (leaf first, then its intermediates) or leave certificatePem out until it comes",
+        'CustomerFacingTls bad: the certificatePem given for b.bank.example holds a private key (a "EC PRIVATE KEY" PEM block): certificates are handed out and stored in clear, so take the key out (and replace it if the text has been shared); give the public CA\'s certificate and its intermediates only',
+        "CustomerFacingTls bad: the certificate given for b.bank.example is for DNS:z.bank.example, not for b.bank.example; give the certificate the public CA issued for this host's CSR",
+    ].map((message) => ({ message, children: [] }));
+
     it("makes no host's key or CSR of a CustomerFacingTls whose certificatePem, given as plain text, is refused", async () => {
         // Checked before any host's key is made; before, in an apply after every host's key and CSR.
         const { ca } = await bankIssuer();
@@ -2304,18 +2311,7 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
             hosts(ca.keyPem),
             hosts(other.cert + ca.certPem),
         ]);
-        const refused = (message: string) => ({ message, children: [] });
-        assert.deepStrictEqual(outcomes, [
-            refused(
-                "CustomerFacingTls bad: the certificatePem given for b.bank.example holds no certificate; give the public CA's certificate (leaf first, then its intermediates) or leave certificatePem out until it comes",
-            ),
-            refused(
-                'CustomerFacingTls bad: the certificatePem given for b.bank.example holds a private key (a "EC PRIVATE KEY" PEM block): certificates are handed out and stored in clear, so take the key out (and replace it if the text has been shared); give the public CA\'s certificate and its intermediates only',
-            ),
-            refused(
-                "CustomerFacingTls bad: the certificate given for b.bank.example is for DNS:z.bank.example, not for b.bank.example; give the certificate the public CA issued for this host's CSR",
-            ),
-        ]);
+        assert.deepStrictEqual(outcomes, HOST_B_CERTIFICATE_REFUSALS);
     });
 
     it("makes no host's key or CSR of a CustomerFacingTls whose certificatePem, given as plain text, is refused while its publicRootsPem comes as an output", async () => {
@@ -2340,18 +2336,7 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
             hosts(ca.keyPem, pulumi.secret(root.certPem)),
             hosts(other.cert + ca.certPem, pulumi.output(root.certPem)),
         ]);
-        const refused = (message: string) => ({ message, children: [] });
-        assert.deepStrictEqual(outcomes, [
-            refused(
-                "CustomerFacingTls bad: the certificatePem given for b.bank.example holds no certificate; give the public CA's certificate (leaf first, then its intermediates) or leave certificatePem out until it comes",
-            ),
-            refused(
-                'CustomerFacingTls bad: the certificatePem given for b.bank.example holds a private key (a "EC PRIVATE KEY" PEM block): certificates are handed out and stored in clear, so take the key out (and replace it if the text has been shared); give the public CA\'s certificate and its intermediates only',
-            ),
-            refused(
-                "CustomerFacingTls bad: the certificate given for b.bank.example is for DNS:z.bank.example, not for b.bank.example; give the certificate the public CA issued for this host's CSR",
-            ),
-        ]);
+        assert.deepStrictEqual(outcomes, HOST_B_CERTIFICATE_REFUSALS);
     });
 
     it("makes no host's key or CSR of a CustomerFacingTls whose publicRootsPem, given as an output, is refused once it resolves, with no certificate given", async () => {
