@@ -10,7 +10,14 @@ import { CertificationRequest, CertificationRequestInfo } from "@peculiar/asn1-c
 import { AsnConvert } from "@peculiar/asn1-schema";
 import { AlgorithmIdentifier, Certificate, Name, SubjectPublicKeyInfo } from "@peculiar/asn1-x509";
 import * as x509 from "@peculiar/x509";
-import { ceremony, ceremonyKilledAtPrompt, ceremonyOnTerminal, ceremonyPiped, PASSPHRASE } from "./ceremonyTools";
+import {
+    ceremony,
+    ceremonyKilledAtPrompt,
+    ceremonyOnTerminal,
+    ceremonyOnTerminalWithVariable,
+    ceremonyPiped,
+    PASSPHRASE,
+} from "./ceremonyTools";
 import { ENGINE_KEYS_FILE } from "./engineKeys";
 import { ROOT_PASSPHRASE_VARIABLE } from "../lib/cli/prompt";
 import { readTestKeys } from "../lib/engine/testKeys";
@@ -226,6 +233,66 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         );
     });
 
+    it("clears the typed passphrase on Ctrl-U, as a sudo or ssh prompt does, and refuses other control keys rather than taking them into it", async () => {
+        const made = path.join(dir, "control-keys-root");
+        const init = [...initRootArgs(made, "Control Keys Root"), "--key", "ECDSA"];
+        const cleared = await ceremonyOnTerminal(
+            [
+                ["Passphrase of the root key: ", `a mistyped start\u0015${PASSPHRASE}`],
+                ["The same passphrase again: ", PASSPHRASE],
+            ],
+            ...init,
+        );
+        assert.strictEqual(cleared.status, 0, cleared.transcript);
+        // The key opens with the passphrase typed after Ctrl-U, as openssl's own prompt reads it.
+        assert.strictEqual(
+            openssl(["pkey", "-in", path.join(made, "root.key"), "-passin", `pass:${PASSPHRASE}`, "-noout"]).status,
+            0,
+        );
+        const refusedKeys: [string, string][] = [
+            ["\u0017", "Ctrl-W"],
+            ["\u001a", "Ctrl-Z"],
+            ["\u001b[A", "ESC (an arrow or function key)"],
+        ];
+        for (const [key, name] of refusedKeys) {
+            const other = path.join(dir, "control-keys-refused");
+            const run = await ceremonyOnTerminal(
+                [["Passphrase of the root key: ", `${PASSPHRASE}${key}`]],
+                ...initRootArgs(other, "Control Keys Refused"),
+                ...["--key", "ECDSA"],
+            );
+            assert.strictEqual(run.status, 1, run.transcript);
+            assert.ok(
+                run.transcript.includes(
+                    `error: ${name} at the passphrase prompt: it takes only the passphrase, Backspace, Ctrl-U (clear) and Enter; nothing was signed or written: run the command again`,
+                ),
+                run.transcript,
+            );
+            assert.ok(!fs.existsSync(other), "nothing was written");
+        }
+    });
+
+    it("says on the terminal, before anything is asked, that the passphrase comes from the rehearsals' variable; a scripted rehearsal without a terminal is not told", async () => {
+        const made = path.join(dir, "variable-root");
+        const run = await ceremonyOnTerminalWithVariable(
+            PASSPHRASE,
+            [],
+            ...initRootArgs(made, "Variable Root"),
+            ...["--key", "ECDSA"],
+        );
+        assert.strictEqual(run.status, 0, run.transcript);
+        assert.ok(
+            run.transcript.startsWith(
+                `The root key's passphrase will be taken from APIC_ISTIO_PKI_ROOT_PASSPHRASE, which is for scripted rehearsals only. On a real ceremony press Ctrl-C now, unset it and run the command again.\r\n`,
+            ),
+            run.transcript,
+        );
+        assert.ok(!run.transcript.includes(PASSPHRASE));
+        const piped = ceremonyPiped(PASSPHRASE, "", ...initRootArgs(path.join(dir, "variable-piped"), "Piped Root"));
+        assert.strictEqual(piped.status, 0, piped.err);
+        assert.ok(!piped.err.includes("APIC_ISTIO_PKI_ROOT_PASSPHRASE"), piped.err);
+    });
+
     it("gives the terminal its echo back when a signal ends it at the passphrase prompt (SIGTERM, SIGHUP)", async () => {
         const signals = [
             ["SIGTERM", 15],
@@ -311,7 +378,16 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         assert.strictEqual(
             refused.err,
             `Sign apic-client-ca.csr? Type the first 32 characters of the SPKI SHA-256 the change request records for it: \n` +
-                `error: ${csr} not signed: the answer is not the first 32 characters of its SPKI SHA-256, so its key may not be the one the change request records (a CSR can carry any key under a CA's name); nothing was signed or written\n`,
+                `error: ${csr} not signed: the answer is not the first 32 characters (or more) of its SPKI SHA-256, so its key may not be the one the change request records (a CSR can carry any key under a CA's name); nothing was signed or written\n`,
+        );
+        assert.ok(!fs.existsSync(target), "nothing was written");
+        // More than 32 characters checks more: one wrong character after the 32nd is refused.
+        const wrongTail = `${spki.slice(0, 32)}${spki[32] === "0" ? "1" : "0"}\n`;
+        const overlong = ceremonyPiped(PASSPHRASE, wrongTail, ...args);
+        assert.strictEqual(overlong.status, 1);
+        assert.match(
+            overlong.err,
+            /not signed: the answer is not the first 32 characters \(or more\) of its SPKI SHA-256/,
         );
         assert.ok(!fs.existsSync(target), "nothing was written");
         const noAnswer = ceremonyPiped(PASSPHRASE, "", ...args);
@@ -324,8 +400,8 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         const target = path.join(dir, "terminal.crt");
         const run = await ceremonyOnTerminal(
             [
-                // As a change request may group it: case, spaces and colons do not matter.
-                ["records for it: ", (spki.slice(0, 32).toUpperCase().match(/..../g) ?? []).join(" ")],
+                // As a change request may print it, all 64 characters grouped: case, spaces and colons do not matter.
+                ["records for it: ", (spki.toUpperCase().match(/..../g) ?? []).join(" ")],
                 ["Passphrase of the root key: ", PASSPHRASE],
             ],
             ...["sign", "--root", root, "--csr", csr, "--out", target],
@@ -759,7 +835,7 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
                 [substituted.status, substituted.err.split("\n").at(-2)],
                 [
                     1,
-                    `error: ${meshKeyCsr} not signed: the answer is not the first 32 characters of its SPKI SHA-256, so its key may not be the one the change request records (a CSR can carry any key under a CA's name); nothing was signed or written`,
+                    `error: ${meshKeyCsr} not signed: the answer is not the first 32 characters (or more) of its SPKI SHA-256, so its key may not be the one the change request records (a CSR can carry any key under a CA's name); nothing was signed or written`,
                 ],
                 answer,
             );

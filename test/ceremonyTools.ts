@@ -57,9 +57,26 @@ export function ceremonyOnTerminal(
     answers: readonly (readonly [question: string, answer: string, meanwhile?: () => void])[],
     ...argv: string[]
 ): Promise<{ status: number; transcript: string }> {
+    return onTerminal(undefined, answers, argv);
+}
+
+/** ceremonyOnTerminal with the passphrase variable set, as a rehearsal may have left it in the shell. */
+export function ceremonyOnTerminalWithVariable(
+    passphrase: string,
+    answers: readonly (readonly [question: string, answer: string, meanwhile?: () => void])[],
+    ...argv: string[]
+): Promise<{ status: number; transcript: string }> {
+    return onTerminal(passphrase, answers, argv);
+}
+
+function onTerminal(
+    passphrase: string | undefined,
+    answers: readonly (readonly [question: string, answer: string, meanwhile?: () => void])[],
+    argv: readonly string[],
+): Promise<{ status: number; transcript: string }> {
     const command = [process.execPath, MAIN, "ceremony", ...argv].map(quote).join(" ");
     const child = spawn("script", ["--quiet", "--return", "--command", command, "/dev/null"], {
-        env: childEnv(undefined),
+        env: childEnv(passphrase),
         stdio: ["pipe", "pipe", "pipe"],
     });
     return new Promise((resolve, reject) => {

@@ -30,7 +30,7 @@ import { normalSerial } from "../plan/caRotation";
 import { ROOT_TRUST_DOMAIN_NAMES, RootTrustDomain } from "../plan/hierarchy";
 import { undoUnlessDone } from "../interrupt";
 import { nameOnOneLine } from "../pki/x509";
-import { Prompter, ROOT_PASSPHRASE_VARIABLE, rootPassphrase } from "./prompt";
+import { noticeRehearsalPassphrase, Prompter, ROOT_PASSPHRASE_VARIABLE, rootPassphrase } from "./prompt";
 import {
     CertificateRecord,
     CrlRecord,
@@ -332,6 +332,14 @@ async function confirm(
         );
     }
     if (!accepted(answer.trim().toLowerCase())) throw new Error(`${refusal}; nothing was signed or written`);
+}
+
+/**
+ * Whether `typed` is the start of `fingerprint`, at least FINGERPRINT_PREFIX characters of it: a
+ * custodian who copies the whole SPKI SHA-256 from the change request checks more, not less.
+ */
+function startsTheFingerprint(typed: string, fingerprint: string): boolean {
+    return typed.length >= FINGERPRINT_PREFIX && fingerprint.startsWith(typed);
 }
 
 /** What a certificate the ceremony signed records in the log; `root.serial` is absent for the root itself. */
@@ -645,12 +653,11 @@ async function sign(argv: string[], out: (text: string) => void): Promise<number
             for (const { file, review } of requests) {
                 out(describeCsr(file, review, validityDays, now, notAfter, root.subject));
                 if (v.yes === true) continue;
-                const prefix = review.spkiSha256.slice(0, FINGERPRINT_PREFIX);
                 await confirm(
                     prompter,
                     `Sign ${path.basename(file)}? Type the first ${FINGERPRINT_PREFIX} characters of the SPKI SHA-256 the change request records for it: `,
-                    (answer) => answer.replace(/[:\s]/g, "") === prefix,
-                    `${file} not signed: the answer is not the first ${FINGERPRINT_PREFIX} characters of its SPKI SHA-256, so its key may not be the one the change request records (a CSR can carry any key under a CA's name)`,
+                    (answer) => startsTheFingerprint(answer.replace(/[:\s]/g, ""), review.spkiSha256),
+                    `${file} not signed: the answer is not the first ${FINGERPRINT_PREFIX} characters (or more) of its SPKI SHA-256, so its key may not be the one the change request records (a CSR can carry any key under a CA's name)`,
                 );
             }
             rootKeyPem = await unlockRootKey(folder, prompter, root.certPem);
@@ -901,6 +908,7 @@ export const ceremonyCommand: Command = {
         // A signal (Ctrl-C, SIGTERM, SIGHUP) is handled between the ceremony's steps, never inside
         // the writes of a root, a certificate and its log record: they land whole, then it ends.
         const stopWatching = undoUnlessDone();
+        if (["init-root", "sign", "crl"].includes(action)) noticeRehearsalPassphrase();
         try {
             if (action === "init-root") return await initRoot(rest, out);
             if (action === "sign") return await sign(rest, out);

@@ -12,7 +12,20 @@ export const ROOT_PASSPHRASE_VARIABLE = "APIC_ISTIO_PKI_ROOT_PASSPHRASE";
 
 const CTRL_C = "\u0003";
 const CTRL_D = "\u0004";
+const CTRL_U = "\u0015";
 const BACKSPACE = ["\u007f", "\b"];
+const TAB = "\t";
+
+/**
+ * A key a terminal sends as a control character, other than those the prompt handles: in raw mode
+ * Ctrl-W, Ctrl-Z or an arrow key (ESC [ A) would otherwise become part of the passphrase, and a
+ * custodian would only learn of it from "wrong passphrase", or make a key openssl's prompt cannot open.
+ */
+const isControlKey = (char: string): boolean => char !== TAB && (char < " " || char === "\u007f");
+
+/** How a control character is named to the person at the terminal: Ctrl-W, ESC. */
+const keyName = (char: string): string =>
+    char === "\u001b" ? "ESC (an arrow or function key)" : `Ctrl-${String.fromCharCode(char.charCodeAt(0) + 64)}`;
 
 export class Prompter {
     private lines?: { reader: readline.Interface; iterator: AsyncIterator<string> };
@@ -30,7 +43,11 @@ export class Prompter {
         return next.done === true ? undefined : next.value;
     }
 
-    /** A secret typed on the terminal with echo off (raw mode); Ctrl-C or Ctrl-D cancels. */
+    /**
+     * A secret typed on the terminal with echo off (raw mode): Backspace deletes a character,
+     * Ctrl-U the whole line, as at a sudo or ssh prompt; Ctrl-C or Ctrl-D cancels, and any other
+     * control key is refused rather than taken into the secret.
+     */
     async hidden(question: string): Promise<string> {
         this.close();
         const input = process.stdin;
@@ -58,7 +75,15 @@ export class Prompter {
                     if (char === CTRL_C || char === CTRL_D) {
                         return finish(new Error("cancelled at the passphrase prompt; nothing was signed or written"));
                     }
-                    answer = BACKSPACE.includes(char) ? [...answer].slice(0, -1).join("") : answer + char;
+                    if (char === CTRL_U) answer = "";
+                    else if (BACKSPACE.includes(char)) answer = [...answer].slice(0, -1).join("");
+                    else if (isControlKey(char)) {
+                        return finish(
+                            new Error(
+                                `${keyName(char)} at the passphrase prompt: it takes only the passphrase, Backspace, Ctrl-U (clear) and Enter; nothing was signed or written: run the command again`,
+                            ),
+                        );
+                    } else answer += char;
                 }
             };
             input.on("data", onData);
@@ -100,4 +125,18 @@ export async function rootPassphrase(prompter: Prompter, options: { newKey: bool
         }
     }
     return passphrase;
+}
+
+/**
+ * Tells the people at a terminal, before anything is shown or asked, that the passphrase will come
+ * from ROOT_PASSPHRASE_VARIABLE: one left set from a rehearsal (a profile, an export in the shell)
+ * would otherwise let a real ceremony run with no passphrase typed. Scripted rehearsals, which have
+ * no terminal, are not told.
+ */
+export function noticeRehearsalPassphrase(): void {
+    if (process.env[ROOT_PASSPHRASE_VARIABLE] === undefined || process.stdin.isTTY !== true) return;
+    process.stderr.write(
+        `The root key's passphrase will be taken from ${ROOT_PASSPHRASE_VARIABLE}, which is for scripted rehearsals only. ` +
+            `On a real ceremony press Ctrl-C now, unset it and run the command again.\n`,
+    );
 }
