@@ -727,6 +727,46 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         );
     });
 
+    it("refuses a root folder whose key, certificate or log is another user's, has a second hard link, or a loose key mode, before showing or asking anything", async () => {
+        const checkedRoot = await newRoot("checked-root", "apic-client");
+        const crlArgs = ["crl", "--root", checkedRoot, "--period-days", "7", "--periods", "1"];
+        /** A crl on a pipe with no answer: refused at once, or shown its review and then refused for the missing answer. */
+        const refusal = (): string => {
+            const run = ceremonyPiped(PASSPHRASE, "", ...crlArgs, "--out", path.join(dir, "checked.pem"));
+            assert.strictEqual(run.status, 1);
+            assert.strictEqual(run.out, "", "nothing is shown before the refusal");
+            return run.err;
+        };
+        for (const name of ["root.key", "root.crt", "issuance.log"]) {
+            const file = path.join(checkedRoot, name);
+            // Another user's file: whoever owns it may change its mode or content at will.
+            fs.chownSync(file, 65534, 65534);
+            assert.strictEqual(
+                refusal(),
+                `error: ${file} belongs to another user (uid 65534); run the ceremony as its owner\n`,
+            );
+            fs.chownSync(file, 0, 0);
+            // A hard link reaches the file from outside the 0700 folder.
+            const outside = path.join(dir, `outside-${name}`);
+            fs.linkSync(file, outside);
+            assert.strictEqual(
+                refusal(),
+                `error: ${file} has 2 hard links, so it is reached from outside its folder too; find them (find / -xdev -samefile ${file}), check the file, and remove every other link\n`,
+            );
+            fs.unlinkSync(outside);
+        }
+        // A key others may read stops the ceremony before the review, not after the confirmation.
+        const key = path.join(checkedRoot, "root.key");
+        fs.chmodSync(key, 0o640);
+        assert.strictEqual(
+            refusal(),
+            `error: ${key} has mode 0640; only its owner may read or write it: check it, then run chmod 600 ${key}\n`,
+        );
+        fs.chmodSync(key, 0o600);
+        const signed = await ceremony(PASSPHRASE, ...crlArgs, "--out", path.join(dir, "checked.pem"), "--yes");
+        assert.strictEqual(signed.status, 0, signed.err);
+    });
+
     /** A root of `trustDomain` for environment example, made by init-root in DIR/<name> (ECDSA: quick). */
     async function newRoot(name: string, trustDomain: string, ...extra: string[]): Promise<string> {
         const folder = path.join(dir, name);

@@ -154,7 +154,11 @@ function checkPrivateFolder(dir: string, option: string, stat: fs.Stats): void {
     }
 }
 
-/** Opens an existing file without following a link; one holding a key must be its owner's alone. */
+/**
+ * Opens an existing file of a root folder without following a link. It must be the user's own (an
+ * owner may change its mode or content at will) and have no other hard link, which would reach it
+ * from outside the private folder; one holding a key must also be its owner's alone.
+ */
 function openExisting(file: string, flags: number, privateFile: boolean): number {
     let fd: number;
     try {
@@ -173,11 +177,16 @@ function openExisting(file: string, flags: number, privateFile: boolean): number
     }
     const stat = fs.fstatSync(fd);
     const mode = stat.mode & 0o777;
+    const uid = process.getuid?.();
     const problem = !stat.isFile()
         ? `${file} is not a regular file`
-        : privateFile && (mode & 0o077) !== 0
-          ? `${file} has mode 0${mode.toString(8)}; only its owner may read or write it: check it, then run chmod 600 ${file}`
-          : undefined;
+        : uid !== undefined && stat.uid !== uid
+          ? `${file} belongs to another user (uid ${stat.uid}); run the ceremony as its owner`
+          : stat.nlink > 1
+            ? `${file} has ${stat.nlink} hard links, so it is reached from outside its folder too; find them (find / -xdev -samefile ${file}), check the file, and remove every other link`
+            : privateFile && (mode & 0o077) !== 0
+              ? `${file} has mode 0${mode.toString(8)}; only its owner may read or write it: check it, then run chmod 600 ${file}`
+              : undefined;
     if (problem !== undefined) {
         fs.closeSync(fd);
         throw new Error(problem);
@@ -433,6 +442,10 @@ export class RootFolder {
         checkNotKeyAlone(typed, dir, "--root", entries);
         const folder = new RootFolder(dir);
         folder.readLog(); // a missing, linked, loose or altered log stops the ceremony before anything is signed
+        // A key or certificate that is missing, linked or loose stops it before anything is shown
+        // or asked, not after the people have read the review and typed their confirmation.
+        folder.readEncryptedKey();
+        folder.readCertificate();
         return folder;
     }
 
