@@ -2339,6 +2339,50 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         assert.deepStrictEqual(outcomes, HOST_B_CERTIFICATE_REFUSALS);
     });
 
+    it("makes no host's key or CSR of a CustomerFacingTls whose plain certificatePem is refused for where its chain ends, its publicRootsPem plain or an output", async () => {
+        // Before, with the roots to come, where the chain ends (and the CAs up to there) was checked
+        // only in the apply that also took the certified key: every host's key and CSR were made first.
+        const { root, ca } = await bankIssuer();
+        const other = await mintRoot("Other root");
+        const day = 86_400_000;
+        const oldCa = await mintSubCa(root, "Bank old CA", {
+            issuedAt: new Date(Date.now() - 10 * day),
+            validityHours: 48,
+        });
+        const spec = { commonName: "b.bank.example", dnsNames: ["b.bank.example"], allowedUses: ["server_auth"] };
+        const leaf = await mintLeaf(ca, spec);
+        const underOld = await mintLeaf(oldCa, spec, new Date(Date.now() - 9 * day));
+        const hosts = (
+            b: pulumi.Inputs,
+            certificatePem: string,
+            roots: string,
+            later: boolean,
+        ): [string, pulumi.Inputs] => [
+            "CustomerFacingTls",
+            {
+                hosts: [{ host: "a.bank.example" }, { host: "b.bank.example", ...b, certificatePem }],
+                keyAlgorithm: "ECDSA",
+                publicRootsPem: later ? pulumi.output(roots) : roots,
+            },
+        ];
+        const cases = (later: boolean) => [
+            // Issued under the bank's root, which the roots given do not hold.
+            hosts({}, leaf.cert + ca.certPem, other.certPem, later),
+            // A renewal (the new key's CSR waits to be signed) whose certificate comes without its chain.
+            hosts({ epoch: 1, certificateEpoch: 0 }, leaf.cert, root.certPem, later),
+            // Under an intermediate that has expired.
+            hosts({}, underOld.cert + oldCa.certPem, root.certPem, later),
+        ];
+        const outcomes = await refusalsOnceResolved([...cases(false), ...cases(true)]);
+        const key = "CustomerFacingTls bad: the certificatePem given for b.bank.example";
+        const refusals = [
+            `${key}: the chain is incomplete: CN=Bank issuing CA is not a publicly trusted root nor issued by one; add the intermediate certificates after the leaf`,
+            `${key}: the chain is incomplete: the leaf's issuer is missing; add the intermediate certificates after the leaf`,
+            `${key}: CN=Bank old CA (the leaf's issuer) expired on ${new Date(new crypto.X509Certificate(oldCa.certPem).validTo).toISOString()}: browsers refuse the certificate under it ("certificate has expired"); ask the public CA for its current intermediate certificate`,
+        ].map((message) => ({ message, children: [] }));
+        assert.deepStrictEqual(outcomes, [...refusals, ...refusals]);
+    });
+
     it("makes no host's key or CSR of a CustomerFacingTls whose publicRootsPem, given as an output, is refused once it resolves, with no certificate given", async () => {
         // Before, an output was checked only where a host's certificate was: with none given yet,
         // text with no certificate or an intermediate was taken, to be refused weeks later.

@@ -314,7 +314,8 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
         // surface only once a certificate is given, weeks after the update that took it.
         const rootsLater = isGiven(args.publicRootsPem) && isLater(args.publicRootsPem);
         const plainRoots = isGiven(args.publicRootsPem) && !rootsLater ? checkedRoots(args.publicRootsPem) : undefined;
-        const laterRoots = rootsLater ? pulumi.output(args.publicRootsPem).apply(checkedRoots) : undefined;
+        /** The certificatePem given as plain text while the roots come as an output: checked against them once they resolve. */
+        const awaitingRoots: { host: string; pem: string }[] = [];
         hosts.forEach((h, i) => {
             hostArgument(h.host, `CustomerFacingTls hosts[${i}].host`, this);
             if (isGiven(h.id)) idArgument(h.id, `CustomerFacingTls hosts[${i}].id`, this);
@@ -364,10 +365,22 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
             // Plain text is checked before any host's key is made, as far as it can be before the
             // roots it ends at are known (the rest once they resolve, below); an output once it resolves.
             if (isGiven(h.certificatePem) && !isLater(h.certificatePem)) {
-                if (rootsLater) readPublicCertificate(name, h.host, h.certificatePem, this);
-                else publicCertificateFor(name, h.host, h.certificatePem, clock(), this, plainRoots);
+                if (rootsLater) {
+                    readPublicCertificate(name, h.host, h.certificatePem, this);
+                    awaitingRoots.push({ host: h.host, pem: h.certificatePem });
+                } else publicCertificateFor(name, h.host, h.certificatePem, clock(), this, plainRoots);
             }
         });
+        // The roots given as an output, checked once they resolve with what depends on them of each
+        // plain certificate (where its chain ends, and the CAs up to there): every host's key waits
+        // for this (below), so a refusal leaves nothing made, as with plain roots.
+        const laterRoots = rootsLater
+            ? pulumi.output(args.publicRootsPem).apply((pem) => {
+                  const roots = checkedRoots(pem);
+                  for (const c of awaitingRoots) publicCertificateFor(name, c.host, c.pem, clock(), this, roots);
+                  return roots;
+              })
+            : undefined;
         refuseShared(
             hosts,
             (h) => h.host,
@@ -443,9 +456,8 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
                         checkSignedFor(
                             `CustomerFacingTls ${name}: the certificatePem given for ${h.host}`,
                             `the CSR ${name}-${id}-csr of this stack`,
-                            isLater(given) || rootsLater
-                                ? publicCertificateFor(name, h.host, pem, clock(), this, roots)
-                                : pem,
+                            // A plain one was checked before any key (above); an output, once it resolves.
+                            isLater(given) ? publicCertificateFor(name, h.host, pem, clock(), this, roots) : pem,
                             publicKeyPem,
                             this,
                         ),
