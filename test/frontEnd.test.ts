@@ -35,6 +35,7 @@ import {
     mintRoot,
     mintSubCa,
     newStackState,
+    openssl,
     opensslCa,
     opensslSpkiPin,
     pemBlocks,
@@ -1005,6 +1006,20 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
         );
     });
 
+    /** A CustomerFacingTls "public" for the host, given `publicRootsPem`: "created" or its refusal, and how many keys and CSRs it made. */
+    const publicRootsVerdict = async (publicRootsPem: pulumi.Input<string>) => {
+        const componentState: EngineState = new Map();
+        const verdict = await runWithStandIn(
+            () => ({
+                csr: new CustomerFacingTls("public", { hosts: [{ host: CUSTOMER_HOST }], publicRootsPem }).csrPems[
+                    CUSTOMER_HOST
+                ],
+            }),
+            { state: componentState },
+        ).then(() => "created", refusalText);
+        return [verdict, [...componentState.keys()].filter((urn) => urn.includes("tls:index")).length];
+    };
+
     it("refuses an expired public root beside a valid one, in pki:frontEnd.publicRoots and in CustomerFacingTls's publicRootsPem, creating nothing", async () => {
         // Before, one unexpired root was enough, and a chain ending at the expired one was served:
         // browsers refuse it ("certificate has expired"). The README and expiry's help promise this refusal.
@@ -1030,26 +1045,76 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
             () => "rendered",
             (err: unknown) => (err instanceof ConfigError ? err.problems : String(err)),
         );
-        const component = async (publicRootsPem: pulumi.Input<string>) => {
-            const componentState: EngineState = new Map();
-            const verdict = await runWithStandIn(
-                () => ({
-                    csr: new CustomerFacingTls("public", { hosts: [{ host: CUSTOMER_HOST }], publicRootsPem }).csrPems[
-                        CUSTOMER_HOST
-                    ],
-                }),
-                { state: componentState },
-            ).then(() => "created", refusalText);
-            return [verdict, [...componentState.keys()].filter((urn) => urn.includes("tls:index")).length];
-        };
         assert.deepStrictEqual(
-            [stack, copy.size === state.size, await component(roots), await component(pulumi.output(roots))],
+            [
+                stack,
+                copy.size === state.size,
+                await publicRootsVerdict(roots),
+                await publicRootsVerdict(pulumi.output(roots)),
+            ],
             [
                 [`pki:frontEnd.publicRoots ${expired}`],
                 true,
                 [`CustomerFacingTls public: publicRootsPem ${expired}`, 0],
                 [`CustomerFacingTls public: publicRootsPem ${expired}`, 0],
             ],
+        );
+    });
+
+    it("refuses a public root not valid yet beside a valid one, as openssl does every chain that ends at it, in pki:frontEnd.publicRoots and in CustomerFacingTls's publicRootsPem, creating nothing", async () => {
+        // Before, both took it: OpenSSL and browsers refuse every chain ending at it until its notBefore.
+        const futureRoot = await mintRoot("Test Future Public Root", {
+            issuedAt: new Date(Date.now() + 86_400_000),
+            validityHours: 400 * 24,
+        });
+        const underFuture = await mintSubCa(futureRoot, "Test CA Under Future Root", { validityHours: 300 * 24 });
+        const csr = pending.read(`front-end/csr/${CUSTOMER_HOST}.csr`);
+        const leaf = await sign(csr, { ca: underFuture });
+        const dir = tempDir("public-future-root");
+        const verified = openssl([
+            "verify",
+            "-CAfile",
+            writeTemp(dir, "root.pem", futureRoot.certPem),
+            "-untrusted",
+            writeTemp(dir, "ca.pem", underFuture.certPem),
+            writeTemp(dir, "leaf.pem", leaf),
+        ]);
+        const roots = publicRoot.certPem + futureRoot.certPem;
+        const notBefore = new Date(new crypto.X509Certificate(futureRoot.certPem).validFrom).toISOString();
+        const notYet = `holds CN=Test Future Public Root, which is not valid before ${notBefore}: browsers and OpenSSL refuse every chain that ends at it until then ("certificate is not yet valid"); remove it and add it back once it is valid, or, if that date has passed, set this machine's clock right`;
+        const raw = withCertificate(leaf + underFuture.certPem);
+        const copy = new Map(state);
+        const stack = await renderNext(
+            { ...raw, frontEnd: { ...(raw.frontEnd as Record<string, unknown>), publicRoots: roots } },
+            "customer-future-public-root",
+            copy,
+        ).then(
+            () => "rendered",
+            (err: unknown) => (err instanceof ConfigError ? err.problems : String(err)),
+        );
+        // A root dated within the clock skew allowed (as for an intermediate) is taken.
+        const skewed = await mintRoot("Test Skewed Public Root", {
+            issuedAt: new Date(Date.now() + CLOCK_SKEW_MS / 2),
+        });
+        assert.deepStrictEqual(
+            [
+                verified.status !== 0 &&
+                    /error 9 at 2 depth lookup: certificate is not yet valid/.test(verified.output),
+                stack,
+                copy.size === state.size,
+                await publicRootsVerdict(roots),
+                await publicRootsVerdict(pulumi.output(roots)),
+                await publicRootsVerdict(publicRoot.certPem + skewed.certPem),
+            ],
+            [
+                true,
+                [`pki:frontEnd.publicRoots ${notYet}`],
+                true,
+                [`CustomerFacingTls public: publicRootsPem ${notYet}`, 0],
+                [`CustomerFacingTls public: publicRootsPem ${notYet}`, 0],
+                ["created", 2],
+            ],
+            verified.output,
         );
     });
 

@@ -232,7 +232,7 @@ describe("lifecycle on the front end: UI clients, APIC's UI-facing server and cu
         firstCertificate = signCsr(ca.issuing, pending.read(CSR_FILE), at(0), 120);
         stack.text = withFirstCertificate(stack.text, firstCertificate, ca.root.certPem);
         deployed = await stack.deploy(at(0), "day-0");
-        dayZeroConfig = validateConfig(rawConfigFromStackFile(stack.file));
+        dayZeroConfig = validateConfig(rawConfigFromStackFile(stack.file), at(0));
         dayZero = deployed;
     });
 
@@ -499,7 +499,7 @@ describe("lifecycle on the front end: UI clients, APIC's UI-facing server and cu
     });
 
     it("lets front-end leaves wait for a CA switch that re-issues them, as the backend's do", () => {
-        const config = validateConfig(rawConfigFromStackFile(stack.file));
+        const config = validateConfig(rawConfigFromStackFile(stack.file), at(125));
         const { inventory, record } = readDeployed(deployed.dir);
         // Day 125: the day-60 leaves are due; the UI client root and the gateway-server CA too.
         const inWindow = inventory.map((c): DeployedCertificate =>
@@ -708,7 +708,7 @@ describe("Lifecycle: two years of the front end that nobody renews by hand", fun
                 const lifetime = publicMaxLifetimeDays(now);
                 // The longest a public CA may issue: both ends counted, notAfter 1 s short of `lifetime` days later.
                 const certificate = signCsr(ca.issuing, current.read(CSR_FILE), now, lifetime - 1 / 86_400);
-                const { epoch } = validateConfig(rawConfigFromStackFile(stack.file)).frontEnd.customerFacing[HOST];
+                const { epoch } = validateConfig(rawConfigFromStackFile(stack.file), now).frontEnd.customerFacing[HOST];
                 stack.text =
                     served === undefined
                         ? withFirstCertificate(stack.text, certificate, ca.root.certPem)

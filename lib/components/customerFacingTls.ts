@@ -6,9 +6,9 @@ import { customerFacingSecretName, firstCharacters, MAX_HOSTNAME_LENGTH } from "
 import { HTTPS_PORT, leafKey, rotatedName } from "../plan/plan";
 import { pemBlocks, pemTextProblem, runTogetherPemBlock, runTogetherProblem } from "../pki/pem";
 import {
-    expiredPublicRootProblem,
     nameCovering,
     publicChainOf,
+    publicRootDateProblem,
     publicRootsAnchor,
     servedChainProblems,
 } from "../pki/publicCert";
@@ -126,8 +126,8 @@ export interface CustomerFacingTlsArgs {
     /**
      * Roots browsers trust besides Node's Mozilla store (PEM); the stack passes
      * pki:frontEnd.publicRoots, and it is refused as that key is: unless it holds CA certificates
-     * only (no private key, no other PEM block), each a self-signed root, none expired (browsers
-     * refuse a chain that ends at an expired root). Checked before any host's key is made: plain
+     * only (no private key, no other PEM block), each a self-signed root, none expired nor not valid
+     * yet (browsers refuse a chain that ends at such a root). Checked before any host's key is made: plain
      * text at once, an output once it resolves, whether or not a host has a certificate. Given, a
      * chain must reach one of them or a Mozilla root and ends there, as the stack ends it: a
      * cross-signed copy of the root after it is not checked. Without it, a chain that reaches no
@@ -263,8 +263,8 @@ function publicCertificateFor(
 
 /**
  * `publicRootsPem`, refused as the stack refuses pki:frontEnd.publicRoots: unless it holds CA
- * certificates only (trustBundleProblem), each a self-signed root, none expired
- * (expiredPublicRootProblem).
+ * certificates only (trustBundleProblem), each a self-signed root, none expired nor not valid yet
+ * (publicRootDateProblem).
  */
 function publicRootsProblem(pem: unknown, now: Date): string | undefined {
     const problem = trustBundleProblem(pem, now);
@@ -273,7 +273,7 @@ function publicRootsProblem(pem: unknown, now: Date): string | undefined {
         .map((block) => new crypto.X509Certificate(block))
         .find((cert) => !isSelfSigned(cert));
     return notRoot === undefined
-        ? expiredPublicRootProblem(pem as string, now)
+        ? publicRootDateProblem(pem as string, now)
         : `holds ${subjectOf(notRoot)}, which is not a self-signed CA certificate; give the root`;
 }
 

@@ -5,7 +5,7 @@
 import * as crypto from "crypto";
 import { CustomerFacingConfig, DEFAULTS, FrontEndConfig, UiServiceConfig } from "./types";
 import { pastedPrivateKey, pemBlocks, runTogetherPemBlock, runTogetherProblem } from "../pki/pem";
-import { expiredPublicRootProblem, NO_CERTIFICATE, publicChainOf } from "../pki/publicCert";
+import { NO_CERTIFICATE, publicChainOf, publicRootDateProblem } from "../pki/publicCert";
 import { trustBundleProblem } from "../pki/trustBundle";
 import { isSelfSigned, subjectOf } from "../pki/x509";
 import {
@@ -482,10 +482,10 @@ export function validateFrontEnd(value: Json | undefined | null, fail: Fail, now
         now,
     );
     const givenRoots = rootsPem(value.publicRoots, `${KEY}.publicRoots`, "one or more root certificates", fail, now);
-    // Any expired root, not only all of them as for apicServerCa (expiredPublicRootProblem).
-    const expiredRoot = givenRoots === undefined ? undefined : expiredPublicRootProblem(givenRoots, now);
-    if (expiredRoot !== undefined) fail(`${KEY}.publicRoots ${expiredRoot}`);
-    const publicRoots = expiredRoot === undefined ? givenRoots : undefined;
+    // Any expired or not yet valid root, not only all of them as for apicServerCa (publicRootDateProblem).
+    const misdated = givenRoots === undefined ? undefined : publicRootDateProblem(givenRoots, now);
+    if (misdated !== undefined) fail(`${KEY}.publicRoots ${misdated}`);
+    const publicRoots = misdated === undefined ? givenRoots : undefined;
     return {
         namespace,
         services: listed,

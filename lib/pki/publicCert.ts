@@ -168,17 +168,23 @@ function publicRoots(extra: string | undefined): crypto.X509Certificate[] {
 /**
  * Why the extra public roots (pki:frontEnd.publicRoots, CustomerFacingTls's publicRootsPem) cannot
  * be used at `now`, as the end of a sentence that starts with their name, or undefined: one of them
- * has expired. Unlike other trust bundles (trustBundleProblem), not only when every one has:
- * browsers refuse a chain that ends at the expired root ("certificate has expired"), which the
- * check against these roots would take, and expiry help and the README promise the refusal.
+ * has expired, or is not valid yet beyond CLOCK_SKEW_MS (as the issuer checks date a CA: its
+ * signer's clock may run ahead). Unlike other trust bundles (trustBundleProblem), not only when
+ * every one has: browsers and OpenSSL refuse a chain that ends at such a root ("certificate has
+ * expired", "certificate is not yet valid"), which the check against these roots would take, and
+ * expiry help and the README promise the refusal. The stack and CustomerFacingTls both refuse so.
  */
-export function expiredPublicRootProblem(pem: string, now: Date): string | undefined {
-    const expired = pemBlocks(pem, "CERTIFICATE")
-        .map((block) => new crypto.X509Certificate(block))
-        .find((root) => expiredAt(root, now));
-    return expired === undefined
+export function publicRootDateProblem(pem: string, now: Date): string | undefined {
+    const roots = pemBlocks(pem, "CERTIFICATE").map((block) => new crypto.X509Certificate(block));
+    const expired = roots.find((root) => expiredAt(root, now));
+    if (expired !== undefined) {
+        return `holds ${subjectOf(expired)}, which expired on ${new Date(expired.validTo).toISOString()}: browsers refuse every chain that ends at it ("certificate has expired"); remove it, or give the root that replaced it`;
+    }
+    const later = new Date(now.getTime() + CLOCK_SKEW_MS);
+    const early = roots.find((root) => notYetValidAt(root, later));
+    return early === undefined
         ? undefined
-        : `holds ${subjectOf(expired)}, which expired on ${new Date(expired.validTo).toISOString()}: browsers refuse every chain that ends at it ("certificate has expired"); remove it, or give the root that replaced it`;
+        : `holds ${subjectOf(early)}, which is not valid before ${new Date(early.validFrom).toISOString()}: browsers and OpenSSL refuse every chain that ends at it until then ("certificate is not yet valid"); remove it and add it back once it is valid, or, if that date has passed, set this machine's clock right`;
 }
 
 export interface PublicCertificateCheck {
