@@ -1302,6 +1302,45 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         }
     });
 
+    it("says another init-root made the root when one did meanwhile, into a new folder or an existing empty one, keeping nothing of its own", async () => {
+        const raced = path.join(dir, "raced-root");
+        const emptyRaced = path.join(dir, "raced-empty-root");
+        fs.mkdirSync(emptyRaced, { mode: 0o700 });
+        const cases: [string, () => void, string][] = [
+            // The other run's root lands at the path while this one asks the passphrase.
+            [
+                raced,
+                () => (fs.mkdirSync(raced, { mode: 0o700 }), fs.writeFileSync(path.join(raced, "root.crt"), "")),
+                "ENOTEMPTY",
+            ],
+            // Into an existing folder, the other run's staging folder is there first.
+            [emptyRaced, () => fs.mkdirSync(path.join(emptyRaced, STAGING_INSIDE), { mode: 0o700 }), "EEXIST"],
+        ];
+        for (const [folder, otherRun, code] of cases) {
+            const run = await ceremonyOnTerminal(
+                [
+                    ["Passphrase of the root key: ", PASSPHRASE, otherRun],
+                    ["The same passphrase again: ", PASSPHRASE],
+                ],
+                ...initRootArgs(folder, "Raced Root"),
+                ...["--key", "ECDSA"],
+            );
+            assert.strictEqual(run.status, 1, run.transcript);
+            assert.ok(
+                run.transcript.includes(
+                    `error: cannot write the root folder ${folder} (${code}); nothing of the new root was kept: another init-root made a root there meanwhile, or is making one: look at ${folder} before anything else`,
+                ),
+                run.transcript,
+            );
+            assert.ok(
+                !fs.readdirSync(dir).some((name) => name.startsWith(`.${path.basename(folder)}.`)),
+                "no staging folder of its own",
+            );
+        }
+        assert.deepStrictEqual(fs.readdirSync(raced), ["root.crt"], "the other run's root is untouched");
+        assert.deepStrictEqual(fs.readdirSync(emptyRaced), [STAGING_INSIDE]);
+    });
+
     it("shows the certificate's PEM when writing it fails after it was signed and logged (its folder went away while the passphrase was asked)", async () => {
         const logRoot = await newRoot("away-root", "apic-client");
         const away = path.join(dir, "going-away");

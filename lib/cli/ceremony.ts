@@ -380,9 +380,13 @@ function makeRoot(dir: string, target: { make(): NewRootFolder }, write: (root: 
         return root.commit();
     } catch (error) {
         root?.remove();
-        throw new Error(
-            `cannot write the root folder ${dir} (${codeOf(error)}); nothing of the new root was kept: free space on the medium or give --out a folder you can write to, then run init-root again`,
-        );
+        const code = codeOf(error);
+        // Two init-root runs on one folder: the other one's root (or staging folder) is in the way.
+        const fix =
+            code === "EEXIST" || code === "ENOTEMPTY"
+                ? `another init-root made a root there meanwhile, or is making one: look at ${dir} before anything else`
+                : "free space on the medium or give --out a folder you can write to, then run init-root again";
+        throw new Error(`cannot write the root folder ${dir} (${code}); nothing of the new root was kept: ${fix}`);
     }
 }
 
