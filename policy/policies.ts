@@ -106,7 +106,7 @@ function pemPrivateKey(pem: unknown): crypto.KeyObject | undefined {
 export const keyStrengthPolicy: policy.ResourceValidationPolicy = {
     name: "private-key-strength",
     description:
-        "RSA keys have at least 2048 bits; ECDSA keys use P-256 or stronger (the provider's default is P-224): a tls.PrivateKey, and a key given as PEM to a CertRequest or SelfSignedCert.",
+        "RSA keys have at least 2048 bits; ECDSA keys use P-256 or stronger (the provider's default is P-224): a tls.PrivateKey, a key given as PEM to a CertRequest or SelfSignedCert, and the key of a CSR given as PEM to a LocallySignedCert.",
     enforcementLevel: "mandatory",
     validateResource: (args, report) => {
         if (args.type === KEY) {
@@ -115,6 +115,18 @@ export const keyStrengthPolicy: policy.ResourceValidationPolicy = {
                 report(
                     `${args.name}: ${text} is too weak; use RSA 2048+ or ECDSA P256+ (set ecdsaCurve: the default is P224)`,
                 );
+            return;
+        }
+        if (args.type === LOCALLY_SIGNED) {
+            // A CSR given as PEM (from a file, config or a StackReference): its key is in no resource of the stack.
+            // One a tls.CertRequest makes is unknown in a preview, and its key is checked as that request's.
+            const given = givenKey(args);
+            const strength = given && pemKeyStrength(given.key);
+            if (given !== undefined && strength !== undefined && strength.bits < 2048) {
+                report(
+                    `${args.name}: the key in ${given.where} is ${strength.text}, too weak; use RSA 2048+ or ECDSA P256+`,
+                );
+            }
             return;
         }
         if (args.type !== CSR && args.type !== SELF_SIGNED) return;
@@ -153,13 +165,16 @@ function known(read: () => unknown): unknown {
 }
 
 /**
- * The public key of a CA certificate given as PEM rather than by a tls.PrivateKey (from config, a
- * file, a StackReference): a self-signed CA's privateKeyPem, a locally signed one's CSR's
- * privateKeyPem, or its certRequestPem. With where it is, for the message; undefined while
- * unknown, or unreadable (the provider refuses that itself).
+ * The public key of a certificate (a CA's, or a leaf's CSR) given as PEM rather than by a
+ * tls.PrivateKey (from config, a file, a StackReference): a self-signed one's privateKeyPem, a
+ * locally signed one's CSR's privateKeyPem, or its certRequestPem (read as such when
+ * `propertyDependencies` are not known, as a resource rule has them). With where it is, for the
+ * message; undefined while unknown, or unreadable (the provider refuses that itself).
  */
-function givenKey(cert: policy.PolicyResource): { key: crypto.KeyObject; where: string } | undefined {
-    const csr = cert.propertyDependencies.certRequestPem?.[0];
+function givenKey(
+    cert: Pick<policy.PolicyResource, "type" | "props"> & Partial<Pick<policy.PolicyResource, "propertyDependencies">>,
+): { key: crypto.KeyObject; where: string } | undefined {
+    const csr = cert.propertyDependencies?.certRequestPem?.[0];
     const [pem, where, isCsr] =
         cert.type === SELF_SIGNED
             ? [known(() => cert.props.privateKeyPem), "its privateKeyPem", false]

@@ -1214,6 +1214,43 @@ describe("Policy pack", function () {
         );
     });
 
+    it("private-key-strength: checks the key of a CSR given as PEM to a LocallySignedCert, a leaf's too", async () => {
+        const pem = (key: crypto.KeyObject) => key.export({ type: "pkcs8", format: "pem" }) as string;
+        const { generateKeyPairSync } = crypto;
+        const leaf = named("ob-apic-client-cert");
+        // A CSR a client made and handed over as text (a file, config, a StackReference), signed as a leaf.
+        const signed = (name: string, key: crypto.KeyObject | string) =>
+            checkResource(keyStrengthPolicy, {
+                ...leaf,
+                name,
+                props: {
+                    ...leaf.props,
+                    certRequestPem:
+                        typeof key === "string"
+                            ? key
+                            : tlsProvider.certRequest({ privateKeyPem: pem(key), subject: { commonName: name } }).state
+                                  .certRequestPem,
+                },
+            });
+        assert.deepStrictEqual(
+            [
+                await signed("rsa1024-client", generateKeyPairSync("rsa", { modulusLength: 1024 }).privateKey),
+                await signed("p224-client", generateKeyPairSync("ec", { namedCurve: "secp224r1" }).privateKey),
+                await signed("rsa2048-client", generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey),
+                await signed("p256-client", generateKeyPairSync("ec", { namedCurve: "prime256v1" }).privateKey),
+                // What a preview sends for a CSR not yet known (a tls.CertRequest's, whose key is checked by itself).
+                await signed("preview-client", UNKNOWN),
+            ],
+            [
+                ["rsa1024-client: the key in its certRequestPem is RSA 1024, too weak; use RSA 2048+ or ECDSA P256+"],
+                ["p224-client: the key in its certRequestPem is ECDSA P224, too weak; use RSA 2048+ or ECDSA P256+"],
+                [],
+                [],
+                [],
+            ],
+        );
+    });
+
     it("leaf-max-validity: refuses a leaf (a CA with a TLS usage too) past the maximum, and the maximum is configurable", async () => {
         const leaf = named("ob-apic-client-cert");
         assert.deepStrictEqual(
