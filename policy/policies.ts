@@ -297,7 +297,11 @@ export const leafValidityPolicy: policy.ResourceValidationPolicy = {
         const max = args.getConfig<{ leafMaxDays?: number }>().leafMaxDays ?? DEFAULTS.leafMaxDays;
         const days = Number(args.props.validityPeriodHours) / 24;
         if (days > max)
-            report(`${args.name}: a leaf valid ${days} days exceeds the ${max}-day maximum; lower validityPeriodHours`);
+            report(
+                `${args.name}: a leaf valid ${days} days exceeds the ${max}-day maximum; lower its validityPeriodHours ` +
+                    "(made by a component of this package, such as IstioGatewayTls or ApicClientBundle: the component's validityDays; " +
+                    "by a stack of this package: pki:validityDays.leaf)",
+            );
     },
 };
 

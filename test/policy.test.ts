@@ -91,6 +91,11 @@ type Resource = {
 /** What a preview sends for a value not yet known (an output of a resource not yet made). */
 const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
 
+/** leaf-max-validity's fix: the resource's validityPeriodHours, or what a component or stack of this package sets it from. */
+const LOWER_VALIDITY =
+    "lower its validityPeriodHours (made by a component of this package, such as IstioGatewayTls or ApicClientBundle: " +
+    "the component's validityDays; by a stack of this package: pki:validityDays.leaf)";
+
 /** A value as the engine marshals a secret (KeepSecrets), which the policy SDK unwraps. */
 const asSecret = (value: unknown) => ({ [specialSigKey]: specialSecretSig, value });
 
@@ -1258,7 +1263,7 @@ describe("Policy pack", function () {
                 ...leaf,
                 props: { ...leaf.props, validityPeriodHours: 400 * 24 },
             }),
-            ["ob-apic-client-cert: a leaf valid 400 days exceeds the 398-day maximum; lower validityPeriodHours"],
+            ["ob-apic-client-cert: a leaf valid 400 days exceeds the 398-day maximum; " + LOWER_VALIDITY],
         );
         assert.strictEqual((await checkResource(leafValidityPolicy, leaf, { leafMaxDays: 300 })).length, 1);
         assert.deepStrictEqual(
@@ -1281,7 +1286,7 @@ describe("Policy pack", function () {
                 ...ca,
                 props: { ...ca.props, validityPeriodHours: 100 * 365 * 24, allowedUses: uses },
             }),
-            ["apic-client-ca-cert: a leaf valid 36500 days exceeds the 398-day maximum; lower validityPeriodHours"],
+            ["apic-client-ca-cert: a leaf valid 36500 days exceeds the 398-day maximum; " + LOWER_VALIDITY],
         );
     });
 
@@ -1499,7 +1504,7 @@ describe("Policy pack", function () {
                 pack: [
                     `svc-cert: a CA certificate must not have ${tlsUse}, with which TLS peers may accept it as a leaf; ` +
                         "set its allowedUses to cert_signing and crl_signing alone",
-                    "svc-cert: a leaf valid 3650 days exceeds the 398-day maximum; lower validityPeriodHours",
+                    "svc-cert: a leaf valid 3650 days exceeds the 398-day maximum; " + LOWER_VALIDITY,
                 ],
             });
         }
