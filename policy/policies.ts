@@ -14,7 +14,7 @@ import { CLOCK_SKEW_MS } from "../lib/pki/crl";
 import { signedNoCrl } from "../lib/pki/crlSeries";
 import { PRIVATE_KEY_FORMS } from "../lib/pki/der";
 import { issuerDatesProblem, signatureProblem } from "../lib/pki/issuerChecks";
-import { caFlags } from "../lib/pki/trustBundle";
+import { caFlags, crlBundleProblem } from "../lib/pki/trustBundle";
 import {
     expiredAt,
     isRootCopy,
@@ -681,7 +681,7 @@ function istiodCaProblem(texts: Record<string, string>, now: Date): string | und
     return (
         istiodDatesProblem(refused, chain, now) ??
         istiodCaFlagsProblem(refused, roots) ??
-        istiodCrlProblem(chain, texts["ca-crl.pem"])
+        istiodCrlProblem(chain, texts["root-cert.pem"], texts["ca-crl.pem"], now)
     );
 }
 
@@ -863,27 +863,38 @@ function istiodDatesProblem(
 }
 
 /**
- * The certificates of cert-chain.pem (`chain`) that signed no CRL of ca-crl.pem, when it is known
- * and holds one: istiod then refuses the cacerts, as MeshPluginCa does (withChainCrls).
+ * What is wrong with ca-crl.pem (`crlText`), when it is known and holds a CRL: a certificate of
+ * cert-chain.pem (`chain`) that signed none of its CRLs, whence istiod refuses the cacerts, as
+ * MeshPluginCa does (withChainCrls); else what MeshPluginCa's check of its crlPem beside
+ * root-cert.pem (`rootsText`) finds (crlBundleProblem, with cert-chain.pem's CAs as the issuers):
+ * sidecars get both as Envoy's ca.crt and ca.crl, and refuse every workload when a root of
+ * root-cert.pem has no CRL, or a CA none valid now (or for a node whose clock lags).
  */
-function istiodCrlProblem(chain: crypto.X509Certificate[], crlText: string | undefined): string | undefined {
+function istiodCrlProblem(
+    chain: crypto.X509Certificate[],
+    rootsText: string | undefined,
+    crlText: string | undefined,
+    now: Date,
+): string | undefined {
     const crls = crlText === undefined ? [] : pemBlocks(crlText, "X509 CRL");
-    if (crls.length === 0) return undefined;
-    const missing = signedNoCrl(
-        crls,
-        chain.map((cert) => cert.toString()),
-    ).map((pem) => subjectOf(new crypto.X509Certificate(pem)));
-    if (missing.length === 0) return undefined;
-    return (
-        `ca-crl.pem holds no CRL signed by ${missing.join(", ")} (in cert-chain.pem): istiod refuses the cacerts ("missing CRL signed by certificates"), ` +
-        "and sidecars, which check a CRL for every CA of a workload's chain, would refuse every workload; add to ca-crl.pem the CRL of each CA of cert-chain.pem"
-    );
+    if (crlText === undefined || crls.length === 0) return undefined;
+    const pems = chain.map((cert) => cert.toString());
+    const missing = signedNoCrl(crls, pems).map((pem) => subjectOf(new crypto.X509Certificate(pem)));
+    if (missing.length > 0) {
+        return (
+            `ca-crl.pem holds no CRL signed by ${missing.join(", ")} (in cert-chain.pem): istiod refuses the cacerts ("missing CRL signed by certificates"), ` +
+            "and sidecars, which check a CRL for every CA of a workload's chain, would refuse every workload; add to ca-crl.pem the CRL of each CA of cert-chain.pem"
+        );
+    }
+    const names = { bundle: "root-cert.pem", refused: "every workload" };
+    const problem = crlBundleProblem(crlText, rootsText ?? "", now, names, pems);
+    return problem === undefined ? undefined : `ca-crl.pem ${problem}`;
 }
 
 export const istiodCaPolicy: policy.ResourceValidationPolicy = {
     name: "istiod-cacerts",
     description:
-        "istiod's plug-in CA Secret (metadata.name cacerts in istio-system), when its entries are known, holds in ca-key.pem the key of ca-cert.pem, and in cert-chain.pem ca-cert.pem first, then CAs that lead from it to a root of root-cert.pem within the 100 signature checks Go tries, each above ca-cert.pem (in any order, as istiod's Go verifier takes them, so a root's cross-certificate from an older root may stay off the path); each certificate of that path valid now (one dated up to 5 minutes ahead is allowed) and, below the root, a CA (CA:TRUE, keyCertSign); and, with ca-crl.pem, a CRL signed by each certificate of cert-chain.pem. Only ca-key.pem holds a private key, one istiod can read; the certificate entries hold readable certificates alone.",
+        "istiod's plug-in CA Secret (metadata.name cacerts in istio-system), when its entries are known, holds in ca-key.pem the key of ca-cert.pem, and in cert-chain.pem ca-cert.pem first, then CAs that lead from it to a root of root-cert.pem within the 100 signature checks Go tries, each above ca-cert.pem (in any order, as istiod's Go verifier takes them, so a root's cross-certificate from an older root may stay off the path); each certificate of that path valid now (one dated up to 5 minutes ahead is allowed) and, below the root, a CA (CA:TRUE, keyCertSign); and, with ca-crl.pem, a CRL signed by each certificate of cert-chain.pem and by each root of root-cert.pem, each CA's valid now (as MeshPluginCa checks its crlPem). Only ca-key.pem holds a private key, one istiod can read; the certificate entries hold readable certificates alone.",
     enforcementLevel: "mandatory",
     validateResource: (args, report) => {
         if (!SECRETS.includes(args.type)) return;

@@ -1816,6 +1816,41 @@ describe("Policy pack", function () {
         );
     });
 
+    it("istiod-cacerts: refuses ca-crl.pem without a CRL of each root of root-cert.pem, as MeshPluginCa refuses its crlPem", async () => {
+        const hours = (n: number) => new Date(Date.now() + n * 3_600_000);
+        const [rootA, rootB] = [
+            await mintRoot("Mesh root ra", { validityHours: 96, issuedAt: hours(-72) }),
+            await mintRoot("Mesh root rb", { validityHours: 96, issuedAt: hours(-72) }),
+        ];
+        const ca = await mintSubCa(rootA, "Mesh CA ra", { issuedAt: hours(-1) });
+        const crls = (cas: TestCa[]) => ({
+            "ca-crl.pem": cas.map((c) => emptyCrlOf(c, hours(-1).getTime(), hours(24).getTime())).join(""),
+        });
+        // root-cert.pem trusts both roots (a root rotation); sidecars get it as ca.crt, ca-crl.pem as ca.crl.
+        const check = (cas: TestCa[]) =>
+            handWrittenCacerts(ca, [ca.certPem, rootA.certPem], rootA.certPem + rootB.certPem, crls(cas));
+        assert.deepStrictEqual(
+            [await check([ca, rootA]), await check([ca, rootA, rootB])],
+            [
+                [
+                    "istio-system/cacerts: ca-crl.pem holds no CRL signed by CN=Mesh root rb of root-cert.pem: once ca.crl is set Envoy checks a CRL " +
+                        "for every certificate of the peer's chain, the root's included (CRL_CHECK_ALL), so every workload would be refused; add that root's CRL",
+                ],
+                [],
+            ],
+        );
+        // A CA's only CRL made a minute ago: a node whose clock lags would refuse every workload under it.
+        const fresh = emptyCrlOf(ca, Math.floor(Date.now() / 1000) * 1000 - 60_000, hours(24).getTime());
+        const lagging = await handWrittenCacerts(ca, [ca.certPem, rootA.certPem], rootA.certPem, {
+            "ca-crl.pem": fresh + emptyCrlOf(rootA, hours(-1).getTime(), hours(24).getTime()),
+        });
+        assert.strictEqual(lagging.length, 1);
+        assert.match(
+            lagging[0],
+            /^istio-system\/cacerts: ca-crl\.pem holds a CRL of CN=Mesh CA ra valid from .*, less than 5 minutes before now/,
+        );
+    });
+
     it("istiod-cacerts: takes cert-chain.pem as istiod does, a pool of CAs: a root's cross-certificate off the path is neither refused nor dated", async () => {
         const hours = (n: number) => new Date(Date.now() + n * 3_600_000);
         const olderRoot = await mintRoot("Older mesh root", { validityHours: 240, issuedAt: hours(-120) });
