@@ -891,10 +891,58 @@ function istiodCrlProblem(
     return problem === undefined ? undefined : `ca-crl.pem ${problem}`;
 }
 
+/**
+ * The entries istiod reads from cacerts laid out as a kubernetes.io/tls Secret, as cert-manager
+ * writes one, by the name of the entry of its own layout each stands for. With a tls.crt entry
+ * istiod takes this layout and no other entry (pilot/pkg/bootstrap/istio_ca.go,
+ * detectSigningCABundle): it signs with tls.crt and tls.key, trusts ca.crt, hands out tls.crt then
+ * ca.crt as the chain, and reads no CRL.
+ */
+const TLS_LAYOUT = { "ca-cert.pem": "tls.crt", "ca-key.pem": "tls.key", "root-cert.pem": "ca.crt" } as const;
+
+/**
+ * Why cacerts is refused for a private key in an entry istiod reads no key from (`keyed`: the
+ * entries holding one; `tls`: it has the kubernetes.io/tls layout), or undefined. Such a key (a
+ * root's, kept beside its mesh CA's) serves nothing, and is one more copy of a CA key for whoever
+ * reads the Secret. The entries istiod reads certificates or CRLs from are cacertsEntryProblem's.
+ */
+function cacertsStrayKeyProblem(keyed: readonly string[], tls: boolean): string | undefined {
+    const read: string[] = tls ? Object.values(TLS_LAYOUT) : ["ca-key.pem", ...Object.keys(CACERTS_PUBLIC_ENTRIES)];
+    const stray = keyed.filter((entry) => !read.includes(entry)).sort();
+    if (stray.length === 0) return undefined;
+    const keyEntry = tls ? `${TLS_LAYOUT["ca-key.pem"]} (the cacerts has ${TLS_LAYOUT["ca-cert.pem"]})` : "ca-key.pem";
+    const [holds, them] = stray.length === 1 ? ["holds a private key", "it"] : ["hold private keys", "them"];
+    return (
+        `${stray.join(", ")} ${holds}, which istiod never reads (it reads its signing key from ${keyEntry} alone): ` +
+        `a key there (a root's, say) is one more copy of a CA key for whoever can read the Secret; take ${them} out, ` +
+        "keep a root's key offline, and replace the key if the Secret has been shared"
+    );
+}
+
+/**
+ * istiodCaProblem of a cacerts with the kubernetes.io/tls layout (TLS_LAYOUT), its entries read as
+ * the ones of istiod's own layout they stand for, and cert-chain.pem as tls.crt then ca.crt; the
+ * message says so first.
+ */
+function istiodTlsLayoutProblem(texts: Record<string, string>, now: Date): string | undefined {
+    const [cert, root] = [texts[TLS_LAYOUT["ca-cert.pem"]], texts[TLS_LAYOUT["root-cert.pem"]]];
+    const read: Record<string, string> = {};
+    for (const [own, entry] of Object.entries(TLS_LAYOUT)) if (texts[entry] !== undefined) read[own] = texts[entry];
+    if (cert !== undefined && root !== undefined)
+        read["cert-chain.pem"] = cert + (cert === "" || cert.endsWith("\n") ? "" : "\n") + root;
+    const problem = istiodCaProblem(read, now);
+    if (problem === undefined) return undefined;
+    const as = Object.entries(TLS_LAYOUT).map(([own, entry]) => `${entry} as ${own}`);
+    return (
+        `istiod reads this cacerts as a kubernetes.io/tls Secret, since it has ${TLS_LAYOUT["ca-cert.pem"]} ` +
+        `(${as.join(", ")}, and ${TLS_LAYOUT["ca-cert.pem"]} then ${TLS_LAYOUT["root-cert.pem"]} as cert-chain.pem): ${problem}`
+    );
+}
+
 export const istiodCaPolicy: policy.ResourceValidationPolicy = {
     name: "istiod-cacerts",
     description:
-        "istiod's plug-in CA Secret (metadata.name cacerts in istio-system), when its entries are known, holds in ca-key.pem the key of ca-cert.pem, and in cert-chain.pem ca-cert.pem first, then CAs that lead from it to a root of root-cert.pem within the 100 signature checks Go tries, each above ca-cert.pem (in any order, as istiod's Go verifier takes them, so a root's cross-certificate from an older root may stay off the path); each certificate of that path valid now (one dated up to 5 minutes ahead is allowed) and, below the root, a CA (CA:TRUE, keyCertSign); and, with ca-crl.pem, a CRL signed by each certificate of cert-chain.pem and by each root of root-cert.pem, each CA's valid now (as MeshPluginCa checks its crlPem). Only ca-key.pem holds a private key, one istiod can read; the certificate entries hold readable certificates alone.",
+        "istiod's plug-in CA Secret (metadata.name cacerts in istio-system), when its entries are known, holds in ca-key.pem the key of ca-cert.pem, and in cert-chain.pem ca-cert.pem first, then CAs that lead from it to a root of root-cert.pem within the 100 signature checks Go tries, each above ca-cert.pem (in any order, as istiod's Go verifier takes them, so a root's cross-certificate from an older root may stay off the path); each certificate of that path valid now (one dated up to 5 minutes ahead is allowed) and, below the root, a CA (CA:TRUE, keyCertSign); and, with ca-crl.pem, a CRL signed by each certificate of cert-chain.pem and by each root of root-cert.pem, each CA's valid now (as MeshPluginCa checks its crlPem). Only ca-key.pem holds a private key, one istiod can read; the certificate entries hold readable certificates alone. A cacerts with tls.crt, which istiod reads as a kubernetes.io/tls Secret (tls.crt, tls.key, ca.crt), is held to the same, and only tls.key holds a private key.",
     enforcementLevel: "mandatory",
     validateResource: (args, report) => {
         if (!SECRETS.includes(args.type)) return;
@@ -902,7 +950,14 @@ export const istiodCaPolicy: policy.ResourceValidationPolicy = {
             { name?: unknown; namespace?: unknown } | undefined;
         const namespace = metadata?.namespace ?? providerNamespace(args.provider);
         if (metadata?.name !== MESH_CA_SECRET.name || namespace !== MESH_CA_SECRET.namespace) return;
-        const problem = istiodCaProblem(knownSecretTexts(args.props), new Date());
+        const props = knownPart(args.props) as { data?: unknown; stringData?: unknown };
+        const maps = [props.data, props.stringData].filter((map) => typeof map === "object" && map !== null);
+        const tls = maps.some((map) => TLS_LAYOUT["ca-cert.pem"] in (map as object));
+        const keyed = [...new Set([...keyEntries(props.data, "base64"), ...keyEntries(props.stringData, "text")])];
+        const texts = knownSecretTexts(args.props);
+        const problem =
+            cacertsStrayKeyProblem(keyed, tls) ??
+            (tls ? istiodTlsLayoutProblem(texts, new Date()) : istiodCaProblem(texts, new Date()));
         if (problem !== undefined) report(`${MESH_CA_SECRET.namespace}/${MESH_CA_SECRET.name}: ${problem}`);
     },
 };

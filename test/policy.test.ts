@@ -1851,6 +1851,114 @@ describe("Policy pack", function () {
         );
     });
 
+    it("istiod-cacerts: refuses a private key in an entry istiod reads no key from (a root's key beside its mesh CA's)", async () => {
+        const { written, check } = cacertsCheck();
+        const rootKey = crypto
+            .generateKeyPairSync("rsa", { modulusLength: 2048 })
+            .privateKey.export({ type: "pkcs1", format: "pem" }) as string;
+        const derKey = crypto
+            .generateKeyPairSync("ec", { namedCurve: "prime256v1" })
+            .privateKey.export({ type: "pkcs8", format: "der" });
+        const stray = (entries: string, holds: string, them: string, from = "ca-key.pem") =>
+            `istio-system/cacerts: ${entries} ${holds}, which istiod never reads (it reads its signing key from ${from} alone): ` +
+            `a key there (a root's, say) is one more copy of a CA key for whoever can read the Secret; take ${them} out, ` +
+            "keep a root's key offline, and replace the key if the Secret has been shared";
+        for (const encoding of ["stringData", "data"] as const) {
+            assert.deepStrictEqual(
+                [
+                    await check({ "root-key.pem": rootKey }, encoding),
+                    await check({ "root-key.pem": rootKey, "backup.key": written["ca-key.pem"] }, encoding),
+                    // A certificate or note beside them is no key: istiod ignores it.
+                    await check(
+                        { "README.txt": "mesh CA of dev-east", "old-ca-cert.pem": written["ca-cert.pem"] },
+                        encoding,
+                    ),
+                ],
+                [
+                    [stray("root-key.pem", "holds a private key", "it")],
+                    [stray("backup.key, root-key.pem", "hold private keys", "them")],
+                    [],
+                ],
+            );
+        }
+        // A key's DER, as data alone can carry it.
+        const cacerts = named("mesh-ca-example-cacerts");
+        const data = Object.fromEntries(Object.entries(written).map(([k, v]) => [k, base64(v)]));
+        assert.deepStrictEqual(
+            await checkResource(istiodCaPolicy, {
+                ...cacerts,
+                props: {
+                    ...cacerts.props,
+                    stringData: undefined,
+                    data: asSecret({ ...data, "root-key.der": base64(derKey) }),
+                },
+            }),
+            [stray("root-key.der", "holds a private key", "it")],
+        );
+    });
+
+    it("istiod-cacerts: holds a cacerts laid out as a kubernetes.io/tls Secret (tls.crt, tls.key, ca.crt) to the same checks, as istiod reads it", async () => {
+        const cacerts = named("mesh-ca-example-cacerts");
+        const hours = (n: number) => new Date(Date.now() + n * 3_600_000);
+        const root = await mintRoot("Mesh tls root", { validityHours: 96, issuedAt: hours(-72) });
+        const ca = await mintSubCa(root, "Mesh tls CA", { issuedAt: hours(-1) });
+        const expired = await mintSubCa(root, "Old mesh tls CA", { issuedAt: hours(-48), validityHours: 24 });
+        const otherRoot = await mintRoot("Other tls root");
+        // As cert-manager writes a CA Certificate's Secret: tls.crt, tls.key, and ca.crt the root.
+        const check = (entries: Record<string, string>) =>
+            checkResource(istiodCaPolicy, {
+                ...cacerts,
+                props: {
+                    ...cacerts.props,
+                    stringData: asSecret({
+                        "tls.crt": ca.certPem,
+                        "tls.key": ca.keyPem,
+                        "ca.crt": root.certPem,
+                        ...entries,
+                    }),
+                },
+            });
+        const layout =
+            "istio-system/cacerts: istiod reads this cacerts as a kubernetes.io/tls Secret, since it has tls.crt " +
+            "(tls.crt as ca-cert.pem, tls.key as ca-key.pem, ca.crt as root-cert.pem, and tls.crt then ca.crt as cert-chain.pem): ";
+        const caSubject = "CN=Mesh tls CA";
+        const validTo = new Date(new crypto.X509Certificate(expired.certPem).validTo).toISOString();
+        const fix = "give cert-chain.pem as ca-cert.pem, then each CA above it, up to a root of root-cert.pem";
+        assert.deepStrictEqual(
+            [
+                await check({}),
+                await check({ "tls.key": otherRoot.keyPem }),
+                await check({ "tls.crt": expired.certPem, "tls.key": expired.keyPem }),
+                await check({ "ca.crt": otherRoot.certPem }),
+                await check({ "ca.crt": ca.keyPem }),
+                // istiod reads no ca-key.pem beside tls.crt: a key there is a stray copy.
+                await check({ "ca-key.pem": ca.keyPem }),
+            ],
+            [
+                [],
+                [
+                    `${layout}ca-key.pem is not the key of ca-cert.pem (${caSubject}): istiod cannot sign with it; give the key of ca-cert.pem`,
+                ],
+                [
+                    `${layout}ca-cert.pem (CN=Old mesh tls CA) expired on ${validTo}: ` +
+                        'istiod refuses the cacerts ("certificate has expired or is not yet valid"); renew it',
+                ],
+                [
+                    `${layout}in cert-chain.pem, ${caSubject} is not signed by CN=Other tls root, the certificate after it: ${fix}`,
+                ],
+                [
+                    `${layout}root-cert.pem holds a private key (its block 1, labelled "EC PRIVATE KEY"): only ca-key.pem may, as istiod hands the other entries to workloads in clear; ` +
+                        "take the key out (and replace it if the Secret has been shared), and give in root-cert.pem the certificates of the roots the mesh trusts",
+                ],
+                [
+                    "istio-system/cacerts: ca-key.pem holds a private key, which istiod never reads (it reads its signing key from tls.key (the cacerts has tls.crt) alone): " +
+                        "a key there (a root's, say) is one more copy of a CA key for whoever can read the Secret; take it out, " +
+                        "keep a root's key offline, and replace the key if the Secret has been shared",
+                ],
+            ],
+        );
+    });
+
     it("istiod-cacerts: takes cert-chain.pem as istiod does, a pool of CAs: a root's cross-certificate off the path is neither refused nor dated", async () => {
         const hours = (n: number) => new Date(Date.now() + n * 3_600_000);
         const olderRoot = await mintRoot("Older mesh root", { validityHours: 240, issuedAt: hours(-120) });
