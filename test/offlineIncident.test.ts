@@ -4,7 +4,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { createRoot, crlSeriesWindows, signCrlSeries } from "../lib/pki/ceremony";
 import { CLOCK_SKEW_MS, crlWindow, parseCrl } from "../lib/pki/crl";
-import { pickSeriesCrl, seriesSpan } from "../lib/pki/crlSeries";
+import { pickSeriesCrl, seriesCrlDue, seriesCrlRecord, seriesSpan } from "../lib/pki/crlSeries";
 import { validateConfig } from "../lib/config/validate";
 import { readDeployed } from "../lib/lifecycle/deployed";
 import { decide as lifecycleDecide } from "../lib/lifecycle/rules";
@@ -733,5 +733,80 @@ describe("The stack's pick from a ceremony's CRL series", () => {
         assert.strictEqual(nextUpdate(old[12]).getTime(), from.getTime() + 14 * 7 * day);
         // Nothing the stack can take now: no span.
         assert.strictEqual(span(old, ["0ABC"]), undefined);
+    });
+
+    it("takes the valid CRL with the highest number when two series overlap, not the latest thisUpdate, re-publishes by it, and refuses two different CRLs with one number", () => {
+        const root = createRoot({
+            commonName: "Overlap Root",
+            binding: { environment: "example", trustDomain: "apic-client" },
+            validityDays: 120,
+            keyAlgorithm: "ECDSA",
+        });
+        const now = new Date(Math.floor(Date.now() / 1000) * 1000);
+        const day = 86_400_000;
+        const sign = (from: Date, firstNumber: number, serials: string[] = []) => {
+            const revoked = serials.map((serialHex) => ({ serialHex, revokedAt: now, reason: "keyCompromise" }));
+            const windows = crlSeriesWindows({
+                rootCertPem: root.certPem,
+                revoked,
+                from,
+                periodDays: 7,
+                periods: 3,
+                firstNumber,
+                now,
+            });
+            return signCrlSeries({ rootKeyPem: root.keyPem, rootCertPem: root.certPem, revoked, windows }).map(
+                (c) => c.pem,
+            );
+        };
+        // CRLs 1 to 3 revoke nothing; 7 to 9, from three days on, revoke 0ABC: a week on, CRL 2 is dated after CRL 7.
+        const first = sign(now, 1);
+        const revoking = sign(new Date(now.getTime() + 3 * day), 7, ["0ABC"]);
+        const both = [...first, ...revoking];
+        const at = new Date(parseCrl(first[1]).thisUpdate.getTime() + CLOCK_SKEW_MS);
+        assert.ok(parseCrl(first[1]).thisUpdate > parseCrl(revoking[0]).thisUpdate);
+        const pick = (series: string[], when: Date, required: string[] = []) => {
+            const picked = pickSeriesCrl({
+                key: "pki:offlineRoots.clientRoot.crls",
+                series,
+                rootCertPem: root.certPem,
+                now: when,
+                required,
+                why: "a test",
+                command: "apic-istio-pki ceremony crl ...",
+            });
+            return "crl" in picked ? [picked.crl.number, picked.crl.revokedSerials] : picked.problem;
+        };
+        assert.deepStrictEqual(pick(both, at), [7, ["0ABC"]]);
+        assert.deepStrictEqual(pick(both, at, ["0ABC"]), [7, ["0ABC"]]);
+        // Its span ends with the later series, where the stack has none to take.
+        const ends = parseCrl(revoking[2]).nextUpdate;
+        assert.deepStrictEqual(seriesSpan({ series: both, rootCertPem: root.certPem, now: at, required: ["0ABC"] }), {
+            from: parseCrl(first[0]).thisUpdate,
+            ends,
+        });
+        assert.deepStrictEqual(
+            [pick(both, new Date(ends.getTime() - 1000), ["0ABC"]), pick(both, ends, ["0ABC"])],
+            [
+                [9, ["0ABC"]],
+                `pki:offlineRoots.clientRoot.crls has no CRL valid at ${ends.toISOString()} (the series ends ${ends.toISOString()}), and a test; ` +
+                    'on the offline machine run "apic-istio-pki ceremony crl ..." and set pki:offlineRoots.clientRoot.crls to the crls.pem it writes',
+            ],
+        );
+        // A deployment that published CRL 2 (dated later than CRL 7) re-publishes: CRL 7 is due.
+        const due = (published: string) =>
+            seriesCrlDue({ series: both, rootCertPem: root.certPem, published: seriesCrlRecord(published), now: at })
+                ?.number;
+        assert.deepStrictEqual([due(first[1]), due(revoking[0])], [7, undefined]);
+        // Another series numbered from 1 (a copy of the root folder signed it): refused, naming both.
+        const copied = sign(new Date(now.getTime() + 1000), 1);
+        assert.strictEqual(
+            pick([...first, ...copied], at),
+            "pki:offlineRoots.clientRoot.crls: CRLs 1 and 4 of the series are two different CRLs numbered 1; a root numbers each CRL once (its issuance.log), " +
+                "so they come from two copies of the root folder, and the stack could not tell which is the later: " +
+                "set pki:offlineRoots.clientRoot.crls to the crls.pem of the latest ceremony alone",
+        );
+        // The same CRL pasted twice is the same CRL.
+        assert.deepStrictEqual(pick([...first, first[1]], at), [2, []]);
     });
 });

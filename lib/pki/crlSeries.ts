@@ -54,19 +54,30 @@ export function signedNoCrl(crlPems: readonly string[], certPems: readonly strin
     return certPems.filter((cert) => !crlPems.some((crl) => signs(crl, cert)));
 }
 
-/** The CRLs of `crls` valid at `now`, the newest first. */
+/**
+ * The CRLs of `crls` valid at `now`, the highest CRL number first (then the latest thisUpdate; a
+ * CRL without a number last). Not the latest thisUpdate first, as OpenSSL picks: two series overlap
+ * (each CRL stays valid until its nextUpdate), and an earlier series' CRL can have a later
+ * thisUpdate than a later series' one, which revokes what it does not; the number increases
+ * monotonically (RFC 5280 5.2.3), and the ceremony numbers across series.
+ */
 const validAt = <C extends CrlInfo>(crls: readonly C[], now: Date): C[] =>
-    crls.filter((c) => crlValidAt(c, now)).sort((a, b) => b.thisUpdate.getTime() - a.thisUpdate.getTime());
+    crls
+        .filter((c) => crlValidAt(c, now))
+        .sort((a, b) => (b.number ?? -1) - (a.number ?? -1) || b.thisUpdate.getTime() - a.thisUpdate.getTime());
+
+/** Whether two PEM CRLs are the same CRL (the same DER). */
+const sameCrl = (a: string, b: string): boolean => pemDecode(a, "X509 CRL").equals(pemDecode(b, "X509 CRL"));
 
 /** Whether the CRL lists every serial in `required`. */
 const lists = (crl: CrlInfo, required: readonly string[]): boolean =>
     required.every((s) => crl.revokedSerials.some((r) => normalSerial(r) === normalSerial(s)));
 
 /**
- * The CRL of `crls` to publish at `now`: of those valid now, the newest that is CLOCK_SKEW_MS old
- * and lists every serial in `required`; undefined when there is none. Never a younger one, even
- * the only one valid: a node whose clock lags sees it dated in its future, and its Envoy refuses
- * every peer the CRL covers.
+ * The CRL of `crls` to publish at `now`: of those valid now, the one with the highest number
+ * (validAt) that is CLOCK_SKEW_MS old and lists every serial in `required`; undefined when there is
+ * none. Never a younger one, even the only one valid: a node whose clock lags sees it dated in its
+ * future, and its Envoy refuses every peer the CRL covers.
  */
 function seriesCrlAt<C extends CrlInfo>(crls: readonly C[], now: Date, required: readonly string[]): C | undefined {
     const settled = (c: C) => c.thisUpdate.getTime() <= now.getTime() - CLOCK_SKEW_MS;
@@ -74,8 +85,9 @@ function seriesCrlAt<C extends CrlInfo>(crls: readonly C[], now: Date, required:
 }
 
 /**
- * The CRL of a series to publish at `now`: signed by the root, valid at `now` (the latest such
- * period, seriesCrlAt), listing every serial in `required`. A problem (for the key `key`) when there is none,
+ * The CRL of a series to publish at `now`: signed by the root, valid at `now` (the highest
+ * numbered, seriesCrlAt), listing every serial in `required`. Two different CRLs with one number
+ * are refused: a root numbers each CRL once. A problem (for the key `key`) when there is none,
  * saying `why` the root's CRL is needed and the ceremony `command` that signs a series that fits,
  * or, when the series has one that fits but is not valid yet or not CLOCK_SKEW_MS old, from when
  * the update passes.
@@ -105,7 +117,19 @@ export function pickSeriesCrl(args: {
                 problem: `${key}: CRL ${i + 1} of the series is not signed by this root; sign the series with the root of ${key.replace(/\.crls$/, ".certificate")}`,
             };
         }
-        parsed.push({ ...parseCrl(pem), pem });
+        const crl = { ...parseCrl(pem), pem };
+        const twin = parsed.findIndex(
+            (c) => c.number !== undefined && c.number === crl.number && !sameCrl(c.pem, crl.pem),
+        );
+        if (twin >= 0) {
+            return {
+                problem:
+                    `${key}: CRLs ${twin + 1} and ${i + 1} of the series are two different CRLs numbered ${crl.number}; ` +
+                    `a root numbers each CRL once (its issuance.log), so they come from two copies of the root folder, ` +
+                    `and the stack could not tell which is the later: set ${key} to the crls.pem of the latest ceremony alone`,
+            };
+        }
+        parsed.push(crl);
     }
     const current = seriesCrlAt(parsed, now, args.required);
     if (current !== undefined) return { crl: current };
@@ -151,7 +175,9 @@ export function pickSeriesCrl(args: {
         };
     }
     // Those that would do but are not CLOCK_SKEW_MS old yet: the first of them to be.
-    const young = valid.filter((c) => lists(c, args.required)).at(-1);
+    const young = valid
+        .filter((c) => lists(c, args.required))
+        .sort((a, b) => a.thisUpdate.getTime() - b.thisUpdate.getTime())[0];
     if (young !== undefined) {
         const from = young.thisUpdate.toISOString();
         return {
@@ -174,7 +200,8 @@ export function pickSeriesCrl(args: {
  * pasted together, or a CRL after `now` that lacks a required revocation (an old long series
  * beside a newer short one revoking a retired CA), ends the run the stack can publish from. A CRL
  * that cannot be read or is signed by another key counts for nothing, as the stack publishes none
- * of them. Undefined when the stack has no CRL to take at `now`.
+ * of them. Which CRL pickSeriesCrl takes when several would do (the highest numbered) does not
+ * move the end: only whether it has one. Undefined when the stack has no CRL to take at `now`.
  */
 export function seriesSpan(args: {
     series: readonly string[];
@@ -226,13 +253,15 @@ export function seriesCrlRecord(pem: string): CrlRecord {
 
 /**
  * The CRL of a series that a deployment at `now` would publish instead of the one published
- * (`published`, its record): signed by the root, the one pickSeriesCrl takes at `now`, and newer;
- * undefined when the published one is still the one to publish.
+ * (`published`, its record): signed by the root, the one pickSeriesCrl takes at `now`, and with a
+ * higher number or a later thisUpdate (a CRL of a later series may be dated before the published
+ * one of an earlier series; a root made again numbers from 1); undefined when the published one is
+ * still the one to publish.
  */
 export function seriesCrlDue(args: {
     series: readonly string[];
     rootCertPem: string;
-    published: Pick<CrlRecord, "thisUpdate">;
+    published: Pick<CrlRecord, "number" | "thisUpdate">;
     now: Date;
 }): CrlInfo | undefined {
     const signed = args.series.flatMap((pem) => {
@@ -243,5 +272,8 @@ export function seriesCrlDue(args: {
         }
     });
     const due = seriesCrlAt(signed, args.now, []);
-    return due !== undefined && due.thisUpdate.getTime() > Date.parse(args.published.thisUpdate) ? due : undefined;
+    if (due === undefined) return undefined;
+    const later =
+        (due.number ?? 0) > args.published.number || due.thisUpdate.getTime() > Date.parse(args.published.thisUpdate);
+    return later ? due : undefined;
 }
