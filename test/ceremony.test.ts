@@ -25,6 +25,9 @@ import { ISSUANCE_LOG, ROOT_CERT, ROOT_KEY, STAGING_INSIDE } from "../lib/cli/ro
 import { rawConfigFromStackFile } from "../lib/config/load";
 import { organizationProblem, validateConfig } from "../lib/config/validate";
 import { planCas } from "../lib/plan/plan";
+import { parseCrl } from "../lib/pki/crl";
+import { pickSeriesCrl } from "../lib/pki/crlSeries";
+import { pemBlocks } from "../lib/pki/pem";
 import { isStackCaName } from "../lib/pki/rootBinding";
 import { IntermediateSlot, ROOT_TRUST_DOMAIN_NAMES, ROOT_TRUST_DOMAINS, rootOf } from "../lib/plan/hierarchy";
 import { planFromRawConfig } from "../lib/plan/plan";
@@ -2250,6 +2253,79 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
             openssl(["crl", "-noout", "-text", "-in", series]).output,
             new RegExp(`Serial Number: ${serial}\\n`),
         );
+    });
+
+    it("warns before signing a series that revokes what an earlier series' CRLs still valid do not, and the stack publishes the later series' CRL, by its number, where OpenSSL given both takes the earlier by its date", async () => {
+        const overlapRoot = await newRoot("overlap-root", "apic-client");
+        const rootCrt = path.join(overlapRoot, "root.crt");
+        const target = path.join(dir, "overlap.crt");
+        const signed = await ceremony(
+            PASSPHRASE,
+            "sign",
+            "--root",
+            overlapRoot,
+            "--csr",
+            csr,
+            "--out",
+            target,
+            "--yes",
+        );
+        assert.strictEqual(signed.status, 0, signed.err);
+        const serial = new crypto.X509Certificate(fs.readFileSync(target, "utf8")).serialNumber;
+        const issued = opensslNotBefore(target);
+        const series = async (name: string, ...extra: string[]) => {
+            const file = path.join(dir, `${name}.pem`);
+            const signedSeries = await ceremony(
+                PASSPHRASE,
+                ...["crl", "--root", overlapRoot, "--period-days", "7", "--periods", "3", "--out", file, "--yes"],
+                ...extra,
+            );
+            assert.strictEqual(signedSeries.status, 0, signedSeries.err);
+            const pem = fs.readFileSync(file, "utf8");
+            return { review: signedSeries.out, pem, crls: pemBlocks(pem, "X509 CRL").map((c) => parseCrl(c)) };
+        };
+        // CRLs 1 to 3 and 4 to 6, nothing revoked; then 7 to 9 from three days on, revoking the CA.
+        const first = await series("overlap-1");
+        const second = await series("overlap-2");
+        assert.ok(!first.review.includes("warning") && !second.review.includes("warning"), second.review);
+        const from = new Date(first.crls[0].thisUpdate.getTime() + 3 * 86_400_000).toISOString();
+        const revoking = await series("overlap-3", "--from", from, "--revoke", `${serial}:keyCompromise:${issued}`);
+        assert.deepStrictEqual(
+            revoking.crls.map((c) => [c.number, c.thisUpdate.toISOString(), c.revokedSerials]),
+            [0, 1, 2].map((i) => [7 + i, new Date(Date.parse(from) + i * 7 * 86_400_000).toISOString(), [serial]]),
+        );
+        assert.ok(
+            revoking.review.includes(
+                `  warning       earlier CRLs 1 to 6 do not revoke ${serial} and stay valid until ${second.crls[2].nextUpdate.toISOString()}, after this series starts\n` +
+                    "                this stack publishes the valid CRL with the highest number, but a relying party given both series that\n" +
+                    "                picks by date, as OpenSSL does, takes an earlier CRL dated later than this series' one and misses the revocation:\n" +
+                    "                replace pki:offlineRoots.<root>.crls with the crls.pem written now, never append it to the earlier series\n",
+            ),
+            revoking.review,
+        );
+        // A custodian appends the new series to the config value of the first: a week on, CRL 2
+        // (nothing revoked) is dated after CRL 7, both valid.
+        const appended = first.pem + revoking.pem;
+        const at = new Date(first.crls[1].thisUpdate.getTime() + 3_600_000);
+        const picked = pickSeriesCrl({
+            key: "pki:offlineRoots.clientRoot.crls",
+            series: pemBlocks(appended, "X509 CRL"),
+            rootCertPem: fs.readFileSync(rootCrt, "utf8"),
+            now: at,
+            required: [],
+            why: "a test",
+            command: "apic-istio-pki ceremony crl ...",
+        });
+        assert.ok("crl" in picked, JSON.stringify(picked));
+        assert.deepStrictEqual([picked.crl.number, picked.crl.revokedSerials], [7, [serial]]);
+        const verify = (name: string, crls: string): string =>
+            openssl([
+                ...["verify", "-crl_check", "-attime", `${Math.floor(at.getTime() / 1000)}`],
+                ...["-CAfile", rootCrt, "-CRLfile", writeTemp(dir, name, crls), target],
+            ]).output;
+        assert.match(verify("overlap-picked.pem", picked.crl.pem), /error 23 at 0 depth lookup: certificate revoked/);
+        // What the warning is for: OpenSSL, given both series, takes CRL 2 by its date.
+        assert.match(verify("overlap-appended.pem", appended), /: OK\n$/);
     });
 
     it("locks the root folder from before a sign or crl reads its log until it appends what it signed: another on the folder is refused at once, writing nothing", async () => {

@@ -14,6 +14,7 @@ import { codeOf, entryAt, PRIVATE_FILE, PUBLIC_FILE, readRegularFile, writeNewFi
 import {
     createRoot,
     crlSeriesWindows,
+    crlsOutlivedBy,
     CsrReview,
     decryptRootKey,
     encryptRootKey,
@@ -479,6 +480,17 @@ interface LoggedRevocation {
 /** The one revocation reason that may change, to a permanent one (RFC 5280 5.3.1). */
 const HOLD = "certificateHold";
 
+/** Ascending CRL numbers as runs: [1, 2, 3, 5] is "1 to 3, 5". */
+function numberRuns(numbers: readonly number[]): string {
+    const runs: [number, number][] = [];
+    for (const n of numbers) {
+        const run = runs.at(-1);
+        if (run !== undefined && n === run[1] + 1) run[1] = n;
+        else runs.push([n, n]);
+    }
+    return runs.map(([a, b]) => (a === b ? `${a}` : `${a} to ${b}`)).join(", ");
+}
+
 /** Revocation reasons that say the key itself is in other hands: it is never certified again. */
 const COMPROMISE_REASONS = ["keyCompromise", "cACompromise"];
 
@@ -841,6 +853,22 @@ async function crl(argv: string[], out: (text: string) => void): Promise<number>
         }
         checkTarget(v.out, `--out ${v.out}`, "choose another file");
         const last = windows[windows.length - 1];
+        // Earlier CRLs stay signed and valid until their next update: a relying party that picks by date may take one.
+        const outlived = crlsOutlivedBy({
+            earlier: log.flatMap((r) =>
+                r.event === "crl"
+                    ? [
+                          {
+                              number: r.crlNumber,
+                              nextUpdate: new Date(r.nextUpdate),
+                              revokedSerials: r.revoked.map((x) => x.serial),
+                          },
+                      ]
+                    : [],
+            ),
+            from,
+            revoked,
+        });
         out(
             [
                 `CRL series of ${root.subject} (environment ${root.environment}, trust domain ${root.trustDomain})`,
@@ -852,6 +880,17 @@ async function crl(argv: string[], out: (text: string) => void): Promise<number>
                           (r, i) =>
                               `  ${i === 0 ? "revokes      " : "             "} ${r.serialHex} (${signed.get(normalSerial(r.serialHex))?.subject}), ${r.reason}, ${r.revokedAt.toISOString()}`,
                       )),
+                ...outlived.map(
+                    (o, i) =>
+                        `  ${i === 0 ? "warning      " : "             "} earlier CRLs ${numberRuns(o.numbers)} do not revoke ${o.lacks.join(", ")} and stay valid until ${o.until.toISOString()}, after this series starts`,
+                ),
+                ...(outlived.length === 0
+                    ? []
+                    : [
+                          "                this stack publishes the valid CRL with the highest number, but a relying party given both series that",
+                          "                picks by date, as OpenSSL does, takes an earlier CRL dated later than this series' one and misses the revocation:",
+                          "                replace pki:offlineRoots.<root>.crls with the crls.pem written now, never append it to the earlier series",
+                      ]),
                 "",
             ].join("\n"),
         );

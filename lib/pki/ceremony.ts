@@ -32,6 +32,7 @@ import {
 } from "@peculiar/asn1-x509";
 import { Name as DistinguishedName } from "@peculiar/x509";
 import { characterCount, hasControlCharacter, json } from "../config/values";
+import { normalSerial } from "../plan/caRotation";
 import { RootTrustDomain, trustDomainOf } from "../plan/hierarchy";
 import { CA_USES } from "../plan/plan";
 import { buildCrl, CrlWindow, RevokedEntry } from "./crl";
@@ -651,6 +652,39 @@ export function crlSeriesWindows(args: {
         nextUpdate: new Date(args.from.getTime() + (i + 2) * period),
         number: args.firstNumber + i,
     }));
+}
+
+/** A CRL the root signed earlier, as its issuance log records it. */
+export interface LoggedCrl {
+    readonly number: number;
+    readonly nextUpdate: Date;
+    readonly revokedSerials: readonly string[];
+}
+
+/**
+ * The earlier CRLs (`earlier`, from the issuance log) still valid once a new series starts at
+ * `from`, that do not revoke a serial of `revoked`: grouped by the serials they lack, each group's
+ * numbers ascending and the last nextUpdate of them. Signed, they stay valid until then; a relying
+ * party given them beside the new series that picks the latest thisUpdate (OpenSSL) may take one
+ * of them, dated after a CRL of the new series, and miss the revocation.
+ */
+export function crlsOutlivedBy(args: {
+    earlier: readonly LoggedCrl[];
+    from: Date;
+    revoked: readonly RevokedEntry[];
+}): { numbers: number[]; until: Date; lacks: string[] }[] {
+    const groups = new Map<string, { numbers: number[]; until: Date; lacks: string[] }>();
+    for (const crl of [...args.earlier].sort((a, b) => a.number - b.number)) {
+        if (crl.nextUpdate <= args.from) continue;
+        const listed = new Set(crl.revokedSerials.map(normalSerial));
+        const lacks = args.revoked.map((r) => r.serialHex).filter((s) => !listed.has(normalSerial(s)));
+        if (lacks.length === 0) continue;
+        const group = groups.get(lacks.join(" ")) ?? { numbers: [], until: crl.nextUpdate, lacks };
+        group.numbers.push(crl.number);
+        if (crl.nextUpdate > group.until) group.until = crl.nextUpdate;
+        groups.set(lacks.join(" "), group);
+    }
+    return [...groups.values()];
 }
 
 /** Signs each window of a series with the root (ECDSA too: the ceremony signs once). */
