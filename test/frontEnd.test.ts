@@ -1081,7 +1081,7 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
         ]);
         const roots = publicRoot.certPem + futureRoot.certPem;
         const notBefore = new Date(new crypto.X509Certificate(futureRoot.certPem).validFrom).toISOString();
-        const notYet = `holds CN=Test Future Public Root, which is not valid before ${notBefore}: browsers and OpenSSL refuse every chain that ends at it until then ("certificate is not yet valid"); remove it and add it back once it is valid, or, if that date has passed, set this machine's clock right`;
+        const notYet = `holds CN=Test Future Public Root, which is not valid before ${notBefore}: browsers and OpenSSL refuse every chain that ends at it until then ("certificate is not yet valid"); remove it and add it back once it is valid by the clock the run checks with (this machine's, or the --now given)`;
         const raw = withCertificate(leaf + underFuture.certPem);
         const copy = new Map(state);
         const stack = await renderNext(

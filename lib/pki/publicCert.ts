@@ -184,7 +184,7 @@ export function publicRootDateProblem(pem: string, now: Date): string | undefine
     const early = roots.find((root) => notYetValidAt(root, later));
     return early === undefined
         ? undefined
-        : `holds ${subjectOf(early)}, which is not valid before ${new Date(early.validFrom).toISOString()}: browsers and OpenSSL refuse every chain that ends at it until then ("certificate is not yet valid"); remove it and add it back once it is valid, or, if that date has passed, set this machine's clock right`;
+        : `holds ${subjectOf(early)}, which is not valid before ${new Date(early.validFrom).toISOString()}: browsers and OpenSSL refuse every chain that ends at it until then ("certificate is not yet valid"); remove it and add it back once it is valid by the clock the run checks with (this machine's, or the --now given)`;
 }
 
 export interface PublicCertificateCheck {
