@@ -2,8 +2,7 @@
 import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { pemBlocks, pemEncode } from "../pki/pem";
-import { crlBundleProblem, trustBundleProblem } from "../pki/trustBundle";
-import { isSelfSigned, subjectOf } from "../pki/x509";
+import { crlBundleProblem, rootsWithCrlProblem, trustBundleProblem } from "../pki/trustBundle";
 import { CheckClock } from "./checkClock";
 import { isGiven, isLater } from "./arguments";
 import { argumentError } from "./errors";
@@ -87,26 +86,17 @@ export function checkedTrustBundle(
 }
 
 /**
- * `caCrt`, refused unless it holds self-signed roots only: with a CRL (`ca.crl`) Envoy makes every
- * certificate of `ca.crt` a trust anchor, stops the chain there and finds no CRL for it
- * (envoyproxy/envoy#29197). `names` say which component, arguments and peer the message is about.
+ * `caCrt`, refused unless it holds self-signed roots only (rootsWithCrlProblem): with a CRL
+ * (`ca.crl`) Envoy makes every certificate of `ca.crt` a trust anchor and finds no CRL for it.
+ * `names` say which component, arguments and peer the message is about.
  */
 export function onlyRootsWithCrl(
     caCrt: string,
     names: { component: string; bundle: string; crl: string; refused: string; sender: string },
     resource: pulumi.Resource,
 ): string {
-    for (const pem of pemBlocks(caCrt, "CERTIFICATE")) {
-        const cert = new crypto.X509Certificate(pem);
-        if (!isSelfSigned(cert)) {
-            throw argumentError(
-                `${names.component}: ${names.bundle} holds ${subjectOf(cert)}, which is not a self-signed root, ` +
-                    `and ${names.crl} is set: Envoy makes every certificate of ca.crt a trust anchor, stops the chain there and then finds no CRL for it, ` +
-                    `so ${names.refused} would be refused (envoyproxy/envoy#29197). Give only the root(s) in ${names.bundle}; ${names.sender}`,
-                resource,
-            );
-        }
-    }
+    const problem = rootsWithCrlProblem(caCrt, names);
+    if (problem !== undefined) throw argumentError(`${names.component}: ${problem}`, resource);
     return caCrt;
 }
 

@@ -156,11 +156,16 @@ function signatureOrKeyProblem(
 /** Node's bundled Mozilla store, parsed once: every plan of a stack with customer-facing certificates checks them against it. */
 let mozillaRoots: crypto.X509Certificate[] | undefined;
 
+/** The publicly trusted roots: Node's bundled Mozilla store (tls.rootCertificates), parsed once. */
+export function mozillaRootCertificates(): readonly crypto.X509Certificate[] {
+    mozillaRoots ??= tls.rootCertificates.map((pem) => new crypto.X509Certificate(pem));
+    return mozillaRoots;
+}
+
 /** The roots a customer-facing chain may end at: Node's bundled Mozilla store and the configured extra roots. */
 function publicRoots(extra: string | undefined): crypto.X509Certificate[] {
-    mozillaRoots ??= tls.rootCertificates.map((pem) => new crypto.X509Certificate(pem));
     return [
-        ...mozillaRoots,
+        ...mozillaRootCertificates(),
         ...(extra === undefined ? [] : pemBlocks(extra, "CERTIFICATE").map((pem) => new crypto.X509Certificate(pem))),
     ];
 }

@@ -22,7 +22,7 @@ import {
 import { CLOCK_SKEW_MS, crlValidAt, parseCrl } from "./crl";
 import { crlSignedBy } from "./crlSeries";
 import { byteOrderMarkProblem, pastedKeyProblem, pastedPrivateKey, pemBlocks, pemDecode, pemTextProblem } from "./pem";
-import { expiredAt, isVersion1, subjectOf, VERSION_1_CA } from "./x509";
+import { expiredAt, isSelfSigned, isVersion1, subjectOf, VERSION_1_CA } from "./x509";
 
 /**
  * A PEM header: a block whose END line is missing or mangled still counts, and so does one inside
@@ -139,6 +139,29 @@ export function trustBundleProblem(pem: unknown, now: Date, options: { dataPower
     // root expired (an outage already) puts both in the bundle, and refusing it would block the way out.
     if (expired.length === blocks.length) {
         return `holds ${subjectOf(expired[0])}, which expired on ${new Date(expired[0].validTo).toISOString()}, so every certificate under it is refused; give the CA that replaced it`;
+    }
+    return undefined;
+}
+
+/**
+ * Why `caCrt` cannot be an Envoy `ca.crt` beside a `ca.crl`, or undefined: it holds a certificate
+ * that is no self-signed root. With a CRL Envoy makes every certificate of `ca.crt` a trust anchor,
+ * stops the chain there and finds no CRL for it (envoyproxy/envoy#29197), so every peer is
+ * refused. `names`: the bundle's and the CRLs' names, who would be refused, and what peers send.
+ */
+export function rootsWithCrlProblem(
+    caCrt: string,
+    names: { bundle: string; crl: string; refused: string; sender: string },
+): string | undefined {
+    for (const pem of pemBlocks(caCrt, "CERTIFICATE")) {
+        const cert = new crypto.X509Certificate(pem);
+        if (!isSelfSigned(cert)) {
+            return (
+                `${names.bundle} holds ${subjectOf(cert)}, which is not a self-signed root, ` +
+                `and ${names.crl} is set: Envoy makes every certificate of ca.crt a trust anchor, stops the chain there and then finds no CRL for it, ` +
+                `so ${names.refused} would be refused (envoyproxy/envoy#29197). Give only the root(s) in ${names.bundle}; ${names.sender}`
+            );
+        }
     }
     return undefined;
 }
