@@ -9,12 +9,12 @@ import { AsnConvert } from "@peculiar/asn1-schema";
 import * as policy from "@pulumi/policy";
 import { DEFAULT_KEY_SECRET_NAMESPACES, MESH_CA_SECRET } from "../lib/config/values";
 import { holdsPrivateKey, privateKeyPaths } from "../lib/pki/keyMaterial";
-import { pemBlocks, pemBlocksInOrder, pemDecode } from "../lib/pki/pem";
+import { pastedKeyProblem, pastedPrivateKey, pemBlocks, pemBlocksInOrder, pemDecode } from "../lib/pki/pem";
 import { CLOCK_SKEW_MS } from "../lib/pki/crl";
 import { signedNoCrl } from "../lib/pki/crlSeries";
 import { PRIVATE_KEY_FORMS } from "../lib/pki/der";
 import { issuerDatesProblem, signatureProblem } from "../lib/pki/issuerChecks";
-import { caFlags, crlBundleProblem } from "../lib/pki/trustBundle";
+import { caFlags, crlBundleProblem, rootsWithCrlProblem } from "../lib/pki/trustBundle";
 import {
     expiredAt,
     isRootCopy,
@@ -294,16 +294,22 @@ export const leafValidityPolicy: policy.ResourceValidationPolicy = {
     configSchema: { properties: { leafMaxDays: { type: "integer", minimum: 1, default: DEFAULTS.leafMaxDays } } },
     validateResource: (args, report) => {
         if (!isCert(args.type) || (args.props.isCaCertificate === true && tlsUses(args.props).length === 0)) return;
-        const max = args.getConfig<{ leafMaxDays?: number }>().leafMaxDays ?? DEFAULTS.leafMaxDays;
+        const max = leafMaxDaysOf(args);
         const days = Number(args.props.validityPeriodHours) / 24;
         if (days > max)
             report(
-                `${args.name}: a leaf valid ${days} days exceeds the ${max}-day maximum; lower its validityPeriodHours ` +
+                `${args.name}: ${leafTooLong(days, max)}; lower its validityPeriodHours ` +
                     "(made by a component of this package, such as IstioGatewayTls or ApicClientBundle: the component's validityDays; " +
                     "by a stack of this package: pki:validityDays.leaf)",
             );
     },
 };
+
+/** leaf-max-validity's limit, as a rule's config sets it. */
+const leafMaxDaysOf = (args: { getConfig<T extends object>(): T }): number =>
+    args.getConfig<{ leafMaxDays?: number }>().leafMaxDays ?? DEFAULTS.leafMaxDays;
+/** leaf-max-validity's refusal of a leaf valid `days` days, past `max`. */
+const leafTooLong = (days: number, max: number): string => `a leaf valid ${days} days exceeds the ${max}-day maximum`;
 
 export const rootPathLengthPolicy: policy.ResourceValidationPolicy = {
     name: "root-path-length",
@@ -1421,6 +1427,143 @@ export const separateTrustDomainsPolicy: policy.StackValidationPolicy = {
     },
 };
 
+/** The names Istio reads a TLS credential's trust and CRLs under: a kubernetes.io/tls Secret's, and a generic Secret's. */
+const TRUST_ENTRIES = ["ca.crt", "cacert"];
+const CRL_ENTRIES = ["ca.crl", "crl"];
+const SERVER_AUTH = "1.3.6.1.5.5.7.3.1";
+const CLIENT_AUTH = "1.3.6.1.5.5.7.3.2";
+
+/** A Secret an Envoy (a gateway's, a sidecar's) reads as a TLS credential, with the texts of its entries a preview knows. */
+interface CredentialSecret {
+    shown: string;
+    tls: boolean;
+    texts: Record<string, string>;
+}
+
+/**
+ * A Secret Envoy reads as a TLS credential (Istio's credentialName): a kubernetes.io/tls Secret,
+ * or one holding ca.crt (or cacert) that Istio reads as a client CA (its name ends in -cacert) or
+ * that sits in a namespace of `namespaces` (keySecretNamespaces: the gateway's and the sidecars'
+ * with keys); not istiod's cacerts, istiod-cacerts' own. Undefined for any other Secret.
+ */
+function credentialSecretOf(
+    r: { type: string; name: string; props: Props; provider?: policy.PolicyProviderResource },
+    namespaces: readonly string[],
+): CredentialSecret | undefined {
+    if (!SECRETS.includes(r.type)) return undefined;
+    const props = knownPart(r.props) as { type?: unknown; metadata?: { name?: unknown; namespace?: unknown } };
+    const name = typeof props.metadata?.name === "string" ? props.metadata.name : r.name;
+    const namespace =
+        typeof props.metadata?.namespace === "string" ? props.metadata.namespace : providerNamespace(r.provider);
+    if (name === MESH_CA_SECRET.name && namespace === MESH_CA_SECRET.namespace) return undefined;
+    const texts = knownSecretTexts(r.props);
+    const tls = props.type === "kubernetes.io/tls";
+    const hasTrust = TRUST_ENTRIES.some((entry) => entry in texts);
+    if (!tls && !(hasTrust && (name.endsWith("-cacert") || namespaces.includes(namespace ?? "")))) return undefined;
+    return { shown: `${namespace ?? "(its provider's namespace)"}/${name}`, tls, texts };
+}
+
+/**
+ * How a private key is in a trust or CRL entry's text (pastedPrivateKey: PEM, a block without its
+ * BEGIN line, bare base64; else a key's DER under another label, or in any encoding holdsPrivateKey
+ * knows), or undefined. Never the key itself.
+ */
+function keyInText(text: string): string | undefined {
+    const pasted = pastedPrivateKey(text);
+    if (pasted !== undefined) return pasted;
+    const base64Of = (pem: string) => pem.replace(/-----(BEGIN|END) [A-Z0-9 ]+-----/g, "");
+    const block = pemBlocksInOrder(text).find(({ pem }) => holdsPrivateKey(base64Of(pem)));
+    if (block !== undefined) return `a key's DER in a "${block.label}" PEM block`;
+    return holdsPrivateKey(text) ? "a key in another encoding" : undefined;
+}
+
+/** What is wrong with the leaf of tls.crt (its first certificate): a CA, no TLS use, too long; [] when nothing is. */
+function tlsLeafProblems(leaf: crypto.X509Certificate, maxDays: number): string[] {
+    const which = `tls.crt's leaf (${subjectOf(leaf)})`;
+    const { ca, extendedKeyUsage } = caFlags(leaf);
+    const problems: string[] = [];
+    if (ca)
+        problems.push(
+            `${which} is a CA certificate (CA:TRUE): whoever reads tls.key could sign certificates that anyone trusting it accepts; ` +
+                "give a leaf (CA:FALSE) issued by your CA",
+        );
+    if (extendedKeyUsage === undefined || !extendedKeyUsage.some((eku) => eku === SERVER_AUTH || eku === CLIENT_AUTH))
+        problems.push(
+            `${which} has ${extendedKeyUsage === undefined ? "no extended key usage, so it serves any purpose" : "neither serverAuth nor clientAuth in its extended key usage"}; ` +
+                "give one issued with serverAuth (a gateway's server certificate) or clientAuth (a sidecar's client certificate)",
+        );
+    const days = (Date.parse(leaf.validTo) - Date.parse(leaf.validFrom)) / 86_400_000;
+    if (days > maxDays)
+        problems.push(`${which}: ${leafTooLong(Math.round(days), maxDays)}; renew it for ${maxDays} days or less`);
+    return problems;
+}
+
+export const tlsSecretContentsPolicy: policy.ResourceValidationPolicy = {
+    name: "tls-secret-contents",
+    description:
+        "A TLS credential Secret Envoy reads (a kubernetes.io/tls Secret, or one with ca.crt named *-cacert or in keySecretNamespaces), when its entries are known: tls.key as strong as private-key-strength asks; tls.crt's leaf no CA, with serverAuth or clientAuth, valid no longer than leafMaxDays; no private key in ca.crt or ca.crl, nor in an entry other than tls.key; with ca.crl, self-signed roots alone in ca.crt (envoyproxy/envoy#29197).",
+    enforcementLevel: "mandatory",
+    configSchema: {
+        properties: {
+            leafMaxDays: { type: "integer", minimum: 1, default: DEFAULTS.leafMaxDays },
+            keySecretNamespaces: { type: "array", items: { type: "string" }, default: DEFAULTS.keySecretNamespaces },
+        },
+    },
+    validateResource: (args, report) => {
+        const namespaces =
+            args.getConfig<{ keySecretNamespaces?: string[] }>().keySecretNamespaces ?? DEFAULTS.keySecretNamespaces;
+        const secret = credentialSecretOf(args, namespaces);
+        if (secret === undefined) return;
+        const { shown, texts } = secret;
+        const key = pemPrivateKey(texts["tls.key"]);
+        if (secret.tls && key !== undefined) {
+            const { bits, text } = pemKeyStrength(key);
+            if (bits < 2048) report(`${shown}: the key in tls.key is ${text}, too weak; use RSA 2048+ or ECDSA P256+`);
+        }
+        const leaf = secret.tls ? pemCertificate(texts["tls.crt"]) : undefined;
+        for (const problem of leaf === undefined ? [] : tlsLeafProblems(leaf, leafMaxDaysOf(args)))
+            report(`${shown}: ${problem}`);
+        const clear = "trust bundles and CRLs are public, shown by istioctl proxy-config secret and copied in clear";
+        for (const [entries, give] of [
+            [TRUST_ENTRIES, "CA certificates only"],
+            [CRL_ENTRIES, "CRLs only"],
+        ] as const) {
+            for (const entry of entries.filter((e) => e in texts)) {
+                const found = keyInText(texts[entry]);
+                if (found !== undefined) report(`${shown}: ${entry} ${pastedKeyProblem(found, clear, give)}`);
+            }
+        }
+        if (secret.tls) {
+            const props = knownPart(args.props) as { data?: unknown; stringData?: unknown };
+            const others = [...new Set([...keyEntries(props.data, "base64"), ...keyEntries(props.stringData, "text")])]
+                .filter((entry) => entry !== "tls.key" && ![...TRUST_ENTRIES, ...CRL_ENTRIES].includes(entry))
+                .sort();
+            if (others.length > 0)
+                report(
+                    `${shown}: a private key in ${others.join(", ")}, besides tls.key: Envoy reads its key from tls.key alone, ` +
+                        "so the copy serves no one and goes wherever the Secret is read; take it out (and replace that key if the Secret has been shared)",
+                );
+        }
+        const trust = TRUST_ENTRIES.find((e) => e in texts);
+        const crl = CRL_ENTRIES.find((e) => e in texts);
+        // Unreadable or holding a key: refused above, or by Envoy itself (a damaged ca.crt).
+        if (
+            trust !== undefined &&
+            crl !== undefined &&
+            keyInText(texts[trust]) === undefined &&
+            pemCertificates(texts[trust]) !== undefined
+        ) {
+            const problem = rootsWithCrlProblem(texts[trust], {
+                bundle: trust,
+                crl,
+                refused: "every peer",
+                sender: "peers send their issuing CA",
+            });
+            if (problem !== undefined) report(`${shown}: ${problem}`);
+        }
+    },
+};
+
 export const POLICIES: policy.Policies = [
     keyStrengthPolicy,
     caKeyStrengthPolicy,
@@ -1438,4 +1581,5 @@ export const POLICIES: policy.Policies = [
     keyKubernetesObjectPolicy,
     separateTrustDomainsPolicy,
     uniqueKubernetesObjectsPolicy,
+    tlsSecretContentsPolicy,
 ];

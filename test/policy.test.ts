@@ -3,6 +3,7 @@ import { execFile } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import { rootCertificates } from "tls";
 import { promisify } from "util";
 import * as k8s from "@pulumi/kubernetes";
 import * as policy from "@pulumi/policy";
@@ -23,7 +24,7 @@ import { Struct } from "google-protobuf/google/protobuf/struct_pb";
 import { RecordedResource, runWithStandIn } from "../lib/engine/standIn";
 import * as tlsProvider from "../lib/engine/tlsProvider";
 import { buildCrl } from "../lib/pki/crl";
-import { pemBlocks, pemDecode } from "../lib/pki/pem";
+import { pemBlocks, pemBlocksInOrder, pemDecode } from "../lib/pki/pem";
 import { planFromRawConfig } from "../lib/plan/plan";
 import {
     ApicClientBundle,
@@ -52,6 +53,7 @@ import {
     POLICIES,
     rootPathLengthPolicy,
     separateTrustDomainsPolicy,
+    tlsSecretContentsPolicy,
     uniqueKubernetesObjectsPolicy,
 } from "../policy/policies";
 import { holdsPrivateKey, privateKeyPaths } from "../lib/pki/keyMaterial";
@@ -2691,6 +2693,133 @@ describe("Policy pack", function () {
         ]);
     });
 
+    /** A TLS credential Secret written by hand in istio-system: `entries` as stringData (or base64 in data). */
+    const handWrittenTlsSecret = (
+        name: string,
+        entries: Record<string, string>,
+        type = "kubernetes.io/tls",
+        encoding: "stringData" | "data" = "stringData",
+    ): Resource => ({
+        type: "kubernetes:core/v1:Secret",
+        name,
+        props: {
+            metadata: { name, namespace: "istio-system" },
+            type,
+            [encoding]: asSecret(
+                Object.fromEntries(Object.entries(entries).map(([k, v]) => [k, encoding === "data" ? base64(v) : v])),
+            ),
+        },
+    });
+    /** Node's copy of a publicly trusted root: ISRG Root X1 (Let's Encrypt's). */
+    const isrgRootX1 = () =>
+        rootCertificates.find((pem) => /CN=ISRG Root X1$/.test(new crypto.X509Certificate(pem).subject)) as string;
+
+    it("tls-secret-contents: refuses a hand-written gateway Secret's weak key, a CA or long-lived tls.crt without a TLS usage, keys outside tls.key", async () => {
+        const weakKey = await tlsProvider.privateKey({ algorithm: "RSA", rsaBits: 1024 });
+        const selfSigned = tlsProvider.selfSignedCert({
+            privateKeyPem: weakKey.state.privateKeyPem,
+            subject: { commonName: "payments.team.bank.example" },
+            isCaCertificate: true,
+            allowedUses: ["cert_signing", "digital_signature"],
+            validityPeriodHours: 3650 * 24,
+        });
+        const entries = {
+            "tls.key": weakKey.state.privateKeyPem as string,
+            "tls.crt": selfSigned.state.certPem as string,
+            "ca.crt": isrgRootX1(),
+        };
+        const leaf = "tls.crt's leaf (CN=payments.team.bank.example)";
+        const refusals = [
+            "istio-system/payments-tls: the key in tls.key is RSA 1024, too weak; use RSA 2048+ or ECDSA P256+",
+            `istio-system/payments-tls: ${leaf} is a CA certificate (CA:TRUE): whoever reads tls.key could sign certificates that anyone trusting it accepts; ` +
+                "give a leaf (CA:FALSE) issued by your CA",
+            `istio-system/payments-tls: ${leaf} has no extended key usage, so it serves any purpose; ` +
+                "give one issued with serverAuth (a gateway's server certificate) or clientAuth (a sidecar's client certificate)",
+            `istio-system/payments-tls: ${leaf}: a leaf valid 3650 days exceeds the 398-day maximum; renew it for 398 days or less`,
+        ];
+        for (const encoding of ["stringData", "data"] as const)
+            assert.deepStrictEqual(
+                await checkResource(
+                    tlsSecretContentsPolicy,
+                    handWrittenTlsSecret("payments-tls", entries, "kubernetes.io/tls", encoding),
+                ),
+                refusals,
+                encoding,
+            );
+        // The maximum is leaf-max-validity's, set the same way.
+        const longer = await checkResource(tlsSecretContentsPolicy, handWrittenTlsSecret("payments-tls", entries), {
+            leafMaxDays: 3650,
+        });
+        assert.deepStrictEqual(longer, refusals.slice(0, 3));
+        // The stack's own gateway Secret passes, and its entries as a hand-written one would pass too.
+        const gateway = named("ob-gateway-ob-tls");
+        assert.deepStrictEqual(await checkResource(tlsSecretContentsPolicy, gateway), []);
+        const written = JSON.parse(JSON.stringify(gateway.props.stringData), (_key, value) =>
+            value?.[specialSigKey] === specialSecretSig ? value.value : value,
+        ) as Record<string, string>;
+        assert.deepStrictEqual(
+            await checkResource(
+                tlsSecretContentsPolicy,
+                handWrittenTlsSecret("ob-tls", written, "kubernetes.io/tls", "data"),
+            ),
+            [],
+        );
+        // A key appended to ca.crt, a key in ca.crl, a spare copy in ca.key: named, never quoted.
+        const leaked = await checkResource(
+            tlsSecretContentsPolicy,
+            handWrittenTlsSecret("ob-tls", {
+                ...written,
+                "ca.crt": `${written["ca.crt"]}${written["tls.key"]}`,
+                "ca.crl": base64(pemDecode(TEST_ONLY_CA_KEY_PEM, "PRIVATE KEY")),
+                "ca.key": written["tls.key"],
+            }),
+        );
+        const keyLabel = pemBlocksInOrder(written["tls.key"])[0].label;
+        const clear = "trust bundles and CRLs are public, shown by istioctl proxy-config secret and copied in clear";
+        assert.deepStrictEqual(leaked, [
+            `istio-system/ob-tls: ca.crt holds a private key (a "${keyLabel}" PEM block): ${clear}, so take the key out (and replace it if the text has been shared); give CA certificates only`,
+            `istio-system/ob-tls: ca.crl holds a private key (its base64 without the BEGIN and END lines): ${clear}, so take the key out (and replace it if the text has been shared); give CRLs only`,
+            "istio-system/ob-tls: a private key in ca.key, besides tls.key: Envoy reads its key from tls.key alone, " +
+                "so the copy serves no one and goes wherever the Secret is read; take it out (and replace that key if the Secret has been shared)",
+        ]);
+        for (const message of leaked) assert.ok(!message.includes(written["tls.key"].split("\n")[1]), "never quoted");
+    });
+
+    it("tls-secret-contents: refuses a CA in ca.crt that is no root beside ca.crl, as IstioGatewayTls does (envoy#29197: every client refused)", async () => {
+        const root = await mintRoot("Payments client root", { rsa: true });
+        const issuing = await mintSubCa(root, "Payments client CA", { rsa: true });
+        const now = Date.now();
+        const crls = [root, issuing]
+            .map((ca) => emptyCrlOf(ca, Math.floor(now / 1000) * 1000 - 3_600_000, now + 86_400_000))
+            .join("");
+        const check = (caCrt: string, name = "payments-cacert", type = "Opaque") =>
+            checkResource(
+                tlsSecretContentsPolicy,
+                handWrittenTlsSecret(name, { "ca.crt": caCrt, "ca.crl": crls }, type),
+            );
+        const refusal = (secret: string) =>
+            `istio-system/${secret}: ca.crt holds CN=Payments client CA, which is not a self-signed root, and ca.crl is set: ` +
+            "Envoy makes every certificate of ca.crt a trust anchor, stops the chain there and then finds no CRL for it, " +
+            "so every peer would be refused (envoyproxy/envoy#29197). Give only the root(s) in ca.crt; peers send their issuing CA";
+        assert.deepStrictEqual(await check(root.certPem + issuing.certPem), [refusal("payments-cacert")]);
+        assert.deepStrictEqual(await check(root.certPem), []);
+        // The component refuses it with the same words (one function: rootsWithCrlProblem).
+        await assert.rejects(
+            runWithStandIn(() => {
+                new IstioGatewayTls("payments-gateway", {
+                    serverCa: { certPem: root.certPem, privateKeyPem: root.keyPem, chainPem: root.certPem },
+                    clientTrustBundlePem: root.certPem + issuing.certPem,
+                    clientCrlPem: crls,
+                    endpoints: [
+                        { id: "payments", host: "payments.team.bank.example", clientSubjectAltNames: ["urn:a"] },
+                    ],
+                });
+                return {};
+            }),
+            /clientTrustBundlePem holds CN=Payments client CA, which is not a self-signed root, and clientCrlPem is set/,
+        );
+    });
+
     it("unique-kubernetes-objects: refuses two resources making one object (a Secret, a Gateway of any version) in one cluster, not patches", async () => {
         // Two gateways of one endpoint id (one Secret apic-mtls-payments), or a Secret of a program's own named cacerts.
         const program = (clash: "endpoint id" | "cacerts") =>
@@ -2824,6 +2953,7 @@ describe("Policy pack", function () {
             "root-path-length",
             "secrets-updated-in-place",
             "separate-trust-domains",
+            "tls-secret-contents",
             "unique-kubernetes-objects",
         ]);
     });
