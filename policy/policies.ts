@@ -10,6 +10,7 @@ import * as policy from "@pulumi/policy";
 import { DEFAULT_KEY_SECRET_NAMESPACES, MESH_CA_SECRET } from "../lib/config/values";
 import { holdsPrivateKey, privateKeyPaths } from "../lib/pki/keyMaterial";
 import { pastedKeyProblem, pastedPrivateKey, pemBlocks, pemBlocksInOrder, pemDecode } from "../lib/pki/pem";
+import { mozillaRootCertificates } from "../lib/pki/publicCert";
 import { CLOCK_SKEW_MS } from "../lib/pki/crl";
 import { signedNoCrl } from "../lib/pki/crlSeries";
 import { PRIVATE_KEY_FORMS } from "../lib/pki/der";
@@ -1564,6 +1565,88 @@ export const tlsSecretContentsPolicy: policy.ResourceValidationPolicy = {
     },
 };
 
+/**
+ * The keys a mesh plug-in CA signs under, by keyIdOf, with where each is found: a MeshPluginCa's
+ * certificate and each CA above it (its caCertPem's certificates, where given as PEM), and the
+ * certificates of each istiod cacerts Secret's ca-cert.pem, cert-chain.pem and root-cert.pem.
+ * Every cluster's cacerts holds the key of a mesh CA: a trust in any of these takes what it signs.
+ */
+function meshKeysOf(resources: policy.PolicyResource[]): Map<string, string> {
+    const keys = new Map<string, string>();
+    const add = (cert: crypto.X509Certificate | undefined, where: string) => {
+        if (cert !== undefined && !keys.has(keyIdOf(cert))) keys.set(keyIdOf(cert), where);
+    };
+    for (const mesh of resources.filter((r) => isCert(r.type) && isMeshCa(r) && r.props.isCaCertificate === true)) {
+        const seen = new Set<string>();
+        for (let cert: policy.PolicyResource | undefined = mesh; cert !== undefined && !seen.has(cert.urn);) {
+            seen.add(cert.urn);
+            const where = cert === mesh ? `MeshPluginCa ${mesh.name}` : `${cert.name}, above MeshPluginCa ${mesh.name}`;
+            add(pemCertificate(known(() => cert?.props.certPem)), where);
+            const issuer = issuerOf(cert);
+            if (issuer === undefined) {
+                const given = known(() => cert?.props.caCertPem);
+                for (const ca of typeof given === "string" ? (pemCertificates(given) ?? []) : [])
+                    add(ca, `the caCertPem of ${cert.name}, above MeshPluginCa ${mesh.name}`);
+            }
+            cert = issuer;
+        }
+    }
+    for (const r of resources.filter((x) => SECRETS.includes(x.type))) {
+        const metadata = knownPart(known(() => r.props.metadata)) as
+            { name?: unknown; namespace?: unknown } | undefined;
+        const namespace = metadata?.namespace ?? providerNamespace(r.provider);
+        if (metadata?.name !== MESH_CA_SECRET.name || namespace !== MESH_CA_SECRET.namespace) continue;
+        const texts = knownSecretTexts(r.props);
+        for (const entry of ["root-cert.pem", "ca-cert.pem", "cert-chain.pem"]) {
+            const certs = texts[entry] === undefined ? undefined : pemCertificates(texts[entry]);
+            for (const cert of certs ?? []) add(cert, `${entry} of ${MESH_CA_SECRET.namespace}/${MESH_CA_SECRET.name}`);
+        }
+    }
+    return keys;
+}
+
+/** keyIdOf each publicly trusted root (Node's tls.rootCertificates), computed once. */
+let publicRootKeys: Set<string> | undefined;
+
+export const credentialTrustPolicy: policy.StackValidationPolicy = {
+    name: "credential-trust",
+    description:
+        "A TLS credential Secret Envoy reads (as tls-secret-contents finds them: a gateway's client trust among them) trusts in ca.crt no publicly trusted root (Node's tls.rootCertificates) and, unless allowSharedRoot is set, no certificate of a mesh CA's key or of one above it (a MeshPluginCa's and its issuers', or in istiod's cacerts: ca-cert.pem, cert-chain.pem, root-cert.pem), compared by key: every cluster's cacerts holds a mesh CA's key, and a public CA certifies anyone.",
+    enforcementLevel: "mandatory",
+    configSchema: {
+        properties: {
+            allowSharedRoot: { type: "boolean", default: DEFAULTS.allowSharedRoot },
+            keySecretNamespaces: { type: "array", items: { type: "string" }, default: DEFAULTS.keySecretNamespaces },
+        },
+    },
+    validateStack: (args, report) => {
+        const config = args.getConfig<{ allowSharedRoot?: boolean; keySecretNamespaces?: string[] }>();
+        const namespaces = config.keySecretNamespaces ?? DEFAULTS.keySecretNamespaces;
+        const mesh = (config.allowSharedRoot ?? DEFAULTS.allowSharedRoot) ? new Map() : meshKeysOf(args.resources);
+        publicRootKeys ??= new Set(mozillaRootCertificates().map(keyIdOf));
+        for (const r of args.resources) {
+            const secret = credentialSecretOf(r, namespaces);
+            const entry = TRUST_ENTRIES.find((e) => e in (secret?.texts ?? {}));
+            if (secret === undefined || entry === undefined) continue;
+            for (const cert of pemCertificates(secret.texts[entry]) ?? []) {
+                const id = keyIdOf(cert);
+                const fix = `give in ${entry} only the root(s) of the CA that issues the peers' certificates (IstioGatewayTls' clientTrustBundlePem: APIC's client root)`;
+                if (mesh.has(id))
+                    report(
+                        `${secret.shown}: ${entry} trusts ${subjectOf(cert)}, whose key is a mesh CA's or above one (${mesh.get(id)}); ` +
+                            "every cluster's cacerts holds the key of a mesh CA under it, so any cluster could mint a certificate with the identity " +
+                            `the gateway accepts (APIC's URI SAN). ${fix[0].toUpperCase()}${fix.slice(1)}, or accept the weaker guarantee with allowSharedRoot: true`,
+                    );
+                if (publicRootKeys.has(id))
+                    report(
+                        `${secret.shown}: ${entry} trusts ${subjectOf(cert)}, a publicly trusted root (in Node's tls.rootCertificates): ` +
+                            `every public CA under it, and whoever it certifies, could present a certificate Envoy takes, the SAN check alone in the way; ${fix}`,
+                    );
+            }
+        }
+    },
+};
+
 export const POLICIES: policy.Policies = [
     keyStrengthPolicy,
     caKeyStrengthPolicy,
@@ -1582,4 +1665,5 @@ export const POLICIES: policy.Policies = [
     separateTrustDomainsPolicy,
     uniqueKubernetesObjectsPolicy,
     tlsSecretContentsPolicy,
+    credentialTrustPolicy,
 ];

@@ -7,6 +7,7 @@ import { rootCertificates } from "tls";
 import { promisify } from "util";
 import * as k8s from "@pulumi/kubernetes";
 import * as policy from "@pulumi/policy";
+import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import * as YAML from "yaml";
 import * as policyServer from "@pulumi/policy/server";
@@ -40,6 +41,7 @@ import {
     caKeyStrengthPolicy,
     caPathLengthPolicy,
     certificateUsagePolicy,
+    credentialTrustPolicy,
     issuingCaCertificatePolicy,
     keyConfigMapPolicy,
     keyHelmValuesPolicy,
@@ -492,6 +494,7 @@ describe("Policy pack", function () {
         }
         assert.deepStrictEqual(await checkStack(caKeyStrengthPolicy, real), []);
         assert.deepStrictEqual(await checkStack(separateTrustDomainsPolicy, real), []);
+        assert.deepStrictEqual(await checkStack(credentialTrustPolicy, real), []);
     });
 
     it("checks the front end: UI client keys belong in the namespaces listed, the UI client root is a domain of its own", async () => {
@@ -2713,6 +2716,7 @@ describe("Policy pack", function () {
     /** Node's copy of a publicly trusted root: ISRG Root X1 (Let's Encrypt's). */
     const isrgRootX1 = () =>
         rootCertificates.find((pem) => /CN=ISRG Root X1$/.test(new crypto.X509Certificate(pem).subject)) as string;
+    const ISRG = "C=US, O=Internet Security Research Group, CN=ISRG Root X1";
 
     it("tls-secret-contents: refuses a hand-written gateway Secret's weak key, a CA or long-lived tls.crt without a TLS usage, keys outside tls.key", async () => {
         const weakKey = await tlsProvider.privateKey({ algorithm: "RSA", rsaBits: 1024 });
@@ -2818,6 +2822,112 @@ describe("Policy pack", function () {
             }),
             /clientTrustBundlePem holds CN=Payments client CA, which is not a self-signed root, and clientCrlPem is set/,
         );
+    });
+
+    it("credential-trust: refuses in a gateway Secret's ca.crt a mesh root (a MeshPluginCa's, a hand-written cacerts') and a publicly trusted root", async () => {
+        // APIC's client root, the mesh root and ISRG Root X1 as the gateway's client trust: every key under the mesh root
+        // (each cluster's cacerts holds one) mints a client certificate with APIC's identity that Envoy takes.
+        const run = await runWithStandIn(
+            () => {
+                const [meshRoot, serverRoot, clientRoot] = [teamRoot("mesh"), teamRoot("server"), teamRoot("client")];
+                const mesh = new MeshPluginCa("team-mesh-ca", {
+                    rootCa: meshRoot,
+                    cluster: "east",
+                    keyAlgorithm: "ECDSA",
+                });
+                const serverCa = new IntermediateCa("team-server-ca", {
+                    rootCa: serverRoot,
+                    subject: { commonName: "Team server CA" },
+                    keyAlgorithm: "ECDSA",
+                });
+                paymentsGateway(
+                    serverCa,
+                    pulumi
+                        .all([clientRoot.certPem, meshRoot.certPem])
+                        .apply(([client, meshPem]) => client + meshPem + isrgRootX1()),
+                );
+                return { meshCaCert: mesh.certPem, meshCaKey: mesh.privateKeyPem };
+            },
+            { state: sharedStateWithSuiteKeys() },
+        );
+        // What pulumi up sends a stack policy: each resource's outputs (the roots' certificates among them).
+        const resources = fromEngine(run.engine.resources).map((r) => ({ ...r, props: { ...r.props, ...r.state } }));
+        const secret = resources.find((r) => r.name === "payments-gateway-payments-tls") as Resource;
+        const written = JSON.parse(JSON.stringify(secret.props.stringData), (_key, value) =>
+            value?.[specialSigKey] === specialSecretSig ? value.value : value,
+        ) as Record<string, string>;
+        assert.deepStrictEqual(
+            pemBlocks(written["ca.crt"], "CERTIFICATE").map((pem) => subjectOf(new crypto.X509Certificate(pem))),
+            ["CN=Team client root", "CN=Team mesh root", ISRG],
+        );
+        // Envoy's verdict: a client certificate the mesh CA's key signs, with APIC's URI SAN, gets in.
+        const { meshCaCert, meshCaKey } = run.outputs as unknown as Record<string, string>;
+        const clientKey = await tlsProvider.privateKey({ algorithm: "ECDSA", ecdsaCurve: "P256" });
+        const forged = tlsProvider.locallySignedCert({
+            certRequestPem: tlsProvider.certRequest({
+                privateKeyPem: clientKey.state.privateKeyPem,
+                subject: { commonName: "forged" },
+                uris: ["urn:example:apic-client:payments"],
+            }).state.certRequestPem,
+            caCertPem: meshCaCert,
+            caPrivateKeyPem: meshCaKey,
+            allowedUses: ["digital_signature", "client_auth"],
+            validityPeriodHours: 24,
+        });
+        const verdict = verifyPeer({
+            caCrt: written["ca.crt"],
+            chain: (forged.state.certPem as string) + meshCaCert,
+            purpose: "sslclient",
+            subjectAltNames: ["urn:example:apic-client:payments"],
+        });
+        assert.deepStrictEqual(
+            [verdict.accepted, verdict.boringssl.chain],
+            [true, ["forged", "mesh CA east", "Team mesh root"]],
+        );
+        const shown = "istio-system/apic-mtls-payments";
+        const fix =
+            "give in ca.crt only the root(s) of the CA that issues the peers' certificates (IstioGatewayTls' clientTrustBundlePem: APIC's client root)";
+        const meshRefusal = (where: string) =>
+            `${shown}: ca.crt trusts CN=Team mesh root, whose key is a mesh CA's or above one (${where}); ` +
+            "every cluster's cacerts holds the key of a mesh CA under it, so any cluster could mint a certificate with the identity " +
+            `the gateway accepts (APIC's URI SAN). G${fix.slice(1)}, or accept the weaker guarantee with allowSharedRoot: true`;
+        const publicRefusal =
+            `${shown}: ca.crt trusts ${ISRG}, a publicly trusted root (in Node's tls.rootCertificates): ` +
+            `every public CA under it, and whoever it certifies, could present a certificate Envoy takes, the SAN check alone in the way; ${fix}`;
+        assert.deepStrictEqual(await checkStack(credentialTrustPolicy, resources), [
+            meshRefusal("team-mesh-root-cert, above MeshPluginCa team-mesh-ca-cert"),
+            publicRefusal,
+        ]);
+        assert.deepStrictEqual(await checkStack(credentialTrustPolicy, resources, { allowSharedRoot: true }), [
+            publicRefusal,
+        ]);
+        // A hand-written cacerts and a generic <name>-cacert Secret, no component: known by root-cert.pem.
+        const root = await mintRoot("Hand mesh root");
+        const meshCa = await mintSubCa(root, "Hand mesh CA");
+        const cacerts = handWrittenTlsSecret(
+            "cacerts",
+            {
+                "ca-cert.pem": meshCa.certPem,
+                "ca-key.pem": meshCa.keyPem,
+                "cert-chain.pem": meshCa.certPem + root.certPem,
+                "root-cert.pem": root.certPem,
+            },
+            "Opaque",
+        );
+        const cacert = handWrittenTlsSecret(
+            "apic-mtls-payments-cacert",
+            { "ca.crt": root.certPem + meshCa.certPem },
+            "Opaque",
+        );
+        const handRefusal = (subject: string, where: string) =>
+            `istio-system/apic-mtls-payments-cacert: ca.crt trusts ${subject}, whose key is a mesh CA's or above one (${where}); ` +
+            "every cluster's cacerts holds the key of a mesh CA under it, so any cluster could mint a certificate with the identity " +
+            `the gateway accepts (APIC's URI SAN). G${fix.slice(1)}, or accept the weaker guarantee with allowSharedRoot: true`;
+        assert.deepStrictEqual(await checkStack(credentialTrustPolicy, [cacerts, cacert]), [
+            handRefusal("CN=Hand mesh root", "root-cert.pem of istio-system/cacerts"),
+            handRefusal("CN=Hand mesh CA", "ca-cert.pem of istio-system/cacerts"),
+        ]);
+        assert.deepStrictEqual(await checkStack(credentialTrustPolicy, [cacert]), []);
     });
 
     it("unique-kubernetes-objects: refuses two resources making one object (a Secret, a Gateway of any version) in one cluster, not patches", async () => {
@@ -2941,6 +3051,7 @@ describe("Policy pack", function () {
             "ca-key-strength",
             "ca-path-length",
             "certificate-usages",
+            "credential-trust",
             "issuing-ca-certificate",
             "istiod-cacerts",
             "leaf-max-validity",
