@@ -11,7 +11,7 @@ import { DEFAULT_KEY_SECRET_NAMESPACES, MESH_CA_SECRET } from "../lib/config/val
 import { holdsPrivateKey, privateKeyPaths } from "../lib/pki/keyMaterial";
 import { pastedKeyProblem, pastedPrivateKey, pemBlocks, pemBlocksInOrder, pemDecode } from "../lib/pki/pem";
 import { mozillaRootCertificates } from "../lib/pki/publicCert";
-import { CLOCK_SKEW_MS } from "../lib/pki/crl";
+import { CLOCK_SKEW_MS, parseCrl } from "../lib/pki/crl";
 import { signedNoCrl } from "../lib/pki/crlSeries";
 import { PRIVATE_KEY_FORMS } from "../lib/pki/der";
 import { issuerDatesProblem, signatureProblem } from "../lib/pki/issuerChecks";
@@ -877,6 +877,16 @@ function istiodDatesProblem(
  * sidecars get both as Envoy's ca.crt and ca.crl, and refuse every workload when a root of
  * root-cert.pem has no CRL, or a CA none valid now (or for a node whose clock lags).
  */
+/** Whether a PEM CRL block can be read at all. */
+function readsAsCrl(pem: string): boolean {
+    try {
+        parseCrl(pem);
+        return true;
+    } catch {
+        return false;
+    }
+}
+
 function istiodCrlProblem(
     chain: crypto.X509Certificate[],
     rootsText: string | undefined,
@@ -886,7 +896,9 @@ function istiodCrlProblem(
     const crls = crlText === undefined ? [] : pemBlocks(crlText, "X509 CRL");
     if (crlText === undefined || crls.length === 0) return undefined;
     const pems = chain.map((cert) => cert.toString());
-    const missing = signedNoCrl(crls, pems).map((pem) => subjectOf(new crypto.X509Certificate(pem)));
+    // A block that cannot be read signs nothing: crlBundleProblem names it, rather than a CRL "missing".
+    const readable = crls.every(readsAsCrl);
+    const missing = readable ? signedNoCrl(crls, pems).map((pem) => subjectOf(new crypto.X509Certificate(pem))) : [];
     if (missing.length > 0) {
         return (
             `ca-crl.pem holds no CRL signed by ${missing.join(", ")} (in cert-chain.pem): istiod refuses the cacerts ("missing CRL signed by certificates"), ` +
@@ -935,9 +947,18 @@ function istiodTlsLayoutProblem(texts: Record<string, string>, now: Date): strin
     const [cert, root] = [texts[TLS_LAYOUT["ca-cert.pem"]], texts[TLS_LAYOUT["root-cert.pem"]]];
     const read: Record<string, string> = {};
     for (const [own, entry] of Object.entries(TLS_LAYOUT)) if (texts[entry] !== undefined) read[own] = texts[entry];
-    if (cert !== undefined && root !== undefined)
-        read["cert-chain.pem"] = cert + (cert === "" || cert.endsWith("\n") ? "" : "\n") + root;
-    const problem = istiodCaProblem(read, now);
+    // istiod appends the two files' bytes as they are (keycertbundle.go): a tls.crt without its
+    // final newline glues its END line to ca.crt's BEGIN, and Go's PEM reader then loses the last
+    // block of tls.crt and every block of ca.crt (ours reads such text more leniently, so it is
+    // refused here as such).
+    const glued = cert !== undefined && root !== undefined && cert.trim() !== "" && !cert.endsWith("\n");
+    if (cert !== undefined && root !== undefined) read["cert-chain.pem"] = cert + root;
+    const problem = glued
+        ? `${TLS_LAYOUT["ca-cert.pem"]} does not end with a newline, and istiod appends ${TLS_LAYOUT["root-cert.pem"]} to it byte for byte ` +
+          `as its chain: the last END line runs into the next BEGIN line, and Go's PEM reader loses the certificates on both sides of it ` +
+          `(with an intermediate in ${TLS_LAYOUT["ca-cert.pem"]}, istiod refuses the cacerts: "cannot verify the cert with the provided root chain"); ` +
+          `end ${TLS_LAYOUT["ca-cert.pem"]} with a newline`
+        : istiodCaProblem(read, now);
     if (problem === undefined) return undefined;
     const as = Object.entries(TLS_LAYOUT).map(([own, entry]) => `${entry} as ${own}`);
     return (
@@ -946,10 +967,34 @@ function istiodTlsLayoutProblem(texts: Record<string, string>, now: Date): strin
     );
 }
 
+/**
+ * Why istiod would not start with this cacerts Secret (a whole Secret, not a patch of one) for a
+ * missing entry, or undefined: with any of its layout's files mounted, istiod needs the signing
+ * key, the signing certificate, the roots and a chain file, else "incomplete signing CA bundle
+ * detected" (pilot/pkg/bootstrap/istio_ca.go, checkCABundleCompleteness). Not told while the
+ * entries are unknown (a preview).
+ */
+function incompleteCacertsProblem(props: { data?: unknown; stringData?: unknown }, tls: boolean): string | undefined {
+    const maps = (["data", "stringData"] as const).filter((name) => name in props).map((name) => props[name]);
+    if (maps.some((map) => typeof map !== "object" || map === null)) return undefined;
+    // A value not known yet (a preview): what the engine shows of the map may not be all of it.
+    if (maps.some((map) => Object.values(map as object).some((value) => value === undefined))) return undefined;
+    const entries = new Set(maps.flatMap((map) => Object.keys(map as object)));
+    // The TLS layout's chain files are tls.crt, then ca.crt: tls.crt, required anyway, is one.
+    const required = tls ? Object.values(TLS_LAYOUT) : ["ca-key.pem", "ca-cert.pem", "root-cert.pem", "cert-chain.pem"];
+    const missing = required.filter((entry) => !entries.has(entry));
+    if (missing.length === 0 || missing.length === required.length) return undefined;
+    return (
+        `has ${required.filter((entry) => entries.has(entry)).join(", ")} but no ${missing.join(", ")}: istiod refuses to start ` +
+        `with an incomplete signing CA bundle ("incomplete signing CA bundle detected"); add ${missing.join(", ")}` +
+        (tls ? " (cert-manager writes ca.crt for a CA issuer only: give it from the issuer's root)" : "")
+    );
+}
+
 export const istiodCaPolicy: policy.ResourceValidationPolicy = {
     name: "istiod-cacerts",
     description:
-        "istiod's plug-in CA Secret (metadata.name cacerts in istio-system), when its entries are known, holds in ca-key.pem the key of ca-cert.pem, and in cert-chain.pem ca-cert.pem first, then CAs that lead from it to a root of root-cert.pem within the 100 signature checks Go tries, each above ca-cert.pem (in any order, as istiod's Go verifier takes them, so a root's cross-certificate from an older root may stay off the path); each certificate of that path valid now (one dated up to 5 minutes ahead is allowed) and, below the root, a CA (CA:TRUE, keyCertSign); and, with ca-crl.pem, a CRL signed by each certificate of cert-chain.pem and by each root of root-cert.pem, each CA's valid now (as MeshPluginCa checks its crlPem). Only ca-key.pem holds a private key, one istiod can read; the certificate entries hold readable certificates alone. A cacerts with tls.crt, which istiod reads as a kubernetes.io/tls Secret (tls.crt, tls.key, ca.crt), is held to the same, and only tls.key holds a private key.",
+        "istiod's plug-in CA Secret (metadata.name cacerts in istio-system), when its entries are known, holds in ca-key.pem the key of ca-cert.pem, and in cert-chain.pem ca-cert.pem first, then CAs that lead from it to a root of root-cert.pem within the 100 signature checks Go tries, each above ca-cert.pem (in any order, as istiod's Go verifier takes them, so a root's cross-certificate from an older root may stay off the path); each certificate of that path valid now (one dated up to 5 minutes ahead is allowed) and, below the root, a CA (CA:TRUE, keyCertSign); and, with ca-crl.pem, a CRL signed by each certificate of cert-chain.pem and by each root of root-cert.pem, each CA's valid now (as MeshPluginCa checks its crlPem). Only ca-key.pem holds a private key, one istiod can read; the certificate entries hold readable certificates alone. A cacerts with tls.crt, which istiod reads as a kubernetes.io/tls Secret (tls.crt, tls.key, ca.crt), is held to the same, and only tls.key holds a private key; its tls.crt ends with a newline (istiod appends ca.crt to it byte for byte). A whole Secret holds all of its layout's entries or none (istiod refuses to start with an incomplete signing CA bundle).",
     enforcementLevel: "mandatory",
     validateResource: (args, report) => {
         if (!SECRETS.includes(args.type)) return;
@@ -964,6 +1009,7 @@ export const istiodCaPolicy: policy.ResourceValidationPolicy = {
         const texts = knownSecretTexts(args.props);
         const problem =
             cacertsStrayKeyProblem(keyed, tls) ??
+            (args.type === SECRETS[0] ? incompleteCacertsProblem(props, tls) : undefined) ??
             (tls ? istiodTlsLayoutProblem(texts, new Date()) : istiodCaProblem(texts, new Date()));
         if (problem !== undefined) report(`${MESH_CA_SECRET.namespace}/${MESH_CA_SECRET.name}: ${problem}`);
     },

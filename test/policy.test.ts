@@ -1964,6 +1964,70 @@ describe("Policy pack", function () {
         );
     });
 
+    it("istiod-cacerts: refuses a cacerts istiod would not start with: an entry of its layout missing, or a tls.crt whose last line runs into ca.crt; and names a CRL block it cannot read", async () => {
+        const cacerts = named("mesh-ca-example-cacerts");
+        const hours = (n: number) => new Date(Date.now() + n * 3_600_000);
+        const root = await mintRoot("Mesh glue root", { validityHours: 96, issuedAt: hours(-72) });
+        const intermediate = await mintSubCa(root, "Mesh glue intermediate", { issuedAt: hours(-2) });
+        const ca = await mintSubCa(intermediate, "Mesh glue CA", { issuedAt: hours(-1) });
+        const verdict = (stringData: Record<string, string>) =>
+            checkResource(istiodCaPolicy, {
+                ...cacerts,
+                props: { ...cacerts.props, stringData: asSecret(stringData) },
+            });
+        const tlsLayout = {
+            "tls.crt": ca.certPem + intermediate.certPem,
+            "tls.key": ca.keyPem,
+            "ca.crt": root.certPem,
+        };
+        const ownLayout = {
+            "ca-cert.pem": ca.certPem,
+            "ca-key.pem": ca.keyPem,
+            "root-cert.pem": root.certPem,
+            "cert-chain.pem": ca.certPem + intermediate.certPem + root.certPem,
+        };
+        const without = (entries: Record<string, string>, name: string) =>
+            Object.fromEntries(Object.entries(entries).filter(([entry]) => entry !== name));
+        const incomplete = (has: string, missing: string, more = "") =>
+            `istio-system/cacerts: has ${has} but no ${missing}: istiod refuses to start with an incomplete signing CA bundle ` +
+            `("incomplete signing CA bundle detected"); add ${missing}${more}`;
+        // istiod appends ca.crt to tls.crt byte for byte: YAML's |- drops tls.crt's last newline.
+        const glued = { ...tlsLayout, "tls.crt": tlsLayout["tls.crt"].trimEnd() };
+        const unreadableCrl = "-----BEGIN X509 CRL-----\nMIIBAAAA\n-----END X509 CRL-----\n";
+        assert.deepStrictEqual(
+            [
+                await verdict(tlsLayout),
+                await verdict(ownLayout),
+                await verdict(without(tlsLayout, "ca.crt")),
+                await verdict(without(ownLayout, "root-cert.pem")),
+                await verdict(without(without(ownLayout, "cert-chain.pem"), "ca-key.pem")),
+                await verdict(glued),
+                await verdict({ ...ownLayout, "ca-crl.pem": unreadableCrl }),
+            ],
+            [
+                [],
+                [],
+                [
+                    incomplete(
+                        "tls.crt, tls.key",
+                        "ca.crt",
+                        " (cert-manager writes ca.crt for a CA issuer only: give it from the issuer's root)",
+                    ),
+                ],
+                [incomplete("ca-key.pem, ca-cert.pem, cert-chain.pem", "root-cert.pem")],
+                [incomplete("ca-cert.pem, root-cert.pem", "ca-key.pem, cert-chain.pem")],
+                [
+                    "istio-system/cacerts: istiod reads this cacerts as a kubernetes.io/tls Secret, since it has tls.crt (tls.crt as ca-cert.pem, tls.key as ca-key.pem, ca.crt as root-cert.pem, and tls.crt then ca.crt as cert-chain.pem): " +
+                        "tls.crt does not end with a newline, and istiod appends ca.crt to it byte for byte as its chain: the last END line runs into the next BEGIN line, " +
+                        'and Go\'s PEM reader loses the certificates on both sides of it (with an intermediate in tls.crt, istiod refuses the cacerts: "cannot verify the cert with the provided root chain"); end tls.crt with a newline',
+                ],
+                [
+                    "istio-system/cacerts: ca-crl.pem holds a CRL that cannot be read (X509 CRL block 1: End of input reached before message was fully decoded (inconsistent offset and length values)); give the CRLs as their CAs signed them",
+                ],
+            ],
+        );
+    });
+
     it("istiod-cacerts: takes cert-chain.pem as istiod does, a pool of CAs: a root's cross-certificate off the path is neither refused nor dated", async () => {
         const hours = (n: number) => new Date(Date.now() + n * 3_600_000);
         const olderRoot = await mintRoot("Older mesh root", { validityHours: 240, issuedAt: hours(-120) });
