@@ -658,6 +658,13 @@ describe("buildCrl: input it would encode wrongly is refused, naming it", () => 
         );
         assert.match(text, /Last Update: Jan {2}1 00:00:00 2050 GMT\n\s+Next Update: Dec 31 23:59:59 9999 GMT\n/);
         assert.match(text, /CRL Number: ?\n\s+9007199254740991\n/);
+        // Read back as numbers, four octets and more too (asn1-schema gives those as text, which
+        // compares 10000000 before 9000000).
+        const numbers = [9_000_000, 10_000_000, 2 ** 40, Number.MAX_SAFE_INTEGER].map(
+            (number) => parseCrl(build([], { number })).number,
+        );
+        assert.deepStrictEqual(numbers, [9_000_000, 10_000_000, 2 ** 40, Number.MAX_SAFE_INTEGER]);
+        assert.ok((numbers[0] ?? 0) < (numbers[1] ?? 0));
         assert.match(text, /Serial Number: 01\n\s+Revocation Date: Dec 31 23:59:59 2049 GMT\n/);
         assert.match(
             text,

@@ -439,7 +439,11 @@ function authorityKeyIdOf(crl: X509Crl): string | undefined {
 
 function numberOf(crl: X509Crl): number | undefined {
     const extension = crl.getExtension(id_ce_cRLNumber);
-    return extension === null ? undefined : AsnConvert.parse(extension.value, CRLNumber).value;
+    if (extension === null) return undefined;
+    // Typed a number, but asn1-schema gives an INTEGER of four octets or more as decimal text:
+    // compared as text, CRL 10000000 would come before CRL 9000000.
+    const value: unknown = AsnConvert.parse(extension.value, CRLNumber).value;
+    return Number(value);
 }
 
 /**
