@@ -859,10 +859,12 @@ export function updateWarnings(plan: PkiPlan): string[] {
 
 /**
  * With an offline root whose signatures are still pending: only the CAs' keys and CSRs (so the
- * ceremony has something to sign), and nothing that would need their certificates.
+ * ceremony has something to sign), and nothing that would need their certificates. The CAs
+ * check what they are given at the plan's clock, as buildPki's do: a root made here is dated at
+ * it, and a rehearsal's (`render --now`) may be days ahead of the machine's.
  */
 export function requestOfflineSignatures(plan: PkiPlan): { intermediateCsrs: Record<string, pulumi.Output<string>> } {
-    const cas = buildCas(plan);
+    const cas = atPlanClock(plan.now, () => buildCas(plan));
     return {
         intermediateCsrs: Object.fromEntries(
             Object.entries({ ...cas.intermediates, ...cas.meshCas }).map(([id, ca]) => [id, ca.csrPem]),

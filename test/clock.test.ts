@@ -7,12 +7,14 @@
 import * as assert from "assert";
 import * as pulumi from "@pulumi/pulumi";
 import { X509Certificate } from "crypto";
+import * as fs from "fs";
+import * as path from "path";
 import { atPlanClock } from "../lib/components/checkClock";
 import { CustomerFacingTls } from "../lib/components/customerFacingTls";
 import { MeshPluginCa } from "../lib/components/meshPluginCa";
 import { EngineState, runWithStandIn } from "../lib/engine/standIn";
 import * as tlsProvider from "../lib/engine/tlsProvider";
-import { createRoot, crlSeriesWindows, signCrlSeries } from "../lib/pki/ceremony";
+import { createRoot, crlSeriesWindows, signCrlSeries, signIntermediate } from "../lib/pki/ceremony";
 import { CLOCK_SKEW_MS, parseCrl, RevokedEntry, signCrl } from "../lib/pki/crl";
 import { pickSeriesCrl, seriesCrlDue, seriesCrlRecord } from "../lib/pki/crlSeries";
 import { pemBlocks } from "../lib/pki/pem";
@@ -626,6 +628,68 @@ describe("The time the components check against: the machine's, or the plan's in
         assert.deepStrictEqual(results, [
             [-40, ...verdicts],
             [40, ...verdicts],
+        ]);
+    });
+
+    it("renders a stack with an offline root at a clock 40 days on and 40 days back: the roots it makes are checked at that clock, while it waits for the ceremony and after", async () => {
+        const results = [];
+        for (const days of [40, -40]) {
+            const at = new Date(Date.now() + days * 86_400_000);
+            // The ceremony's machine at that clock too: its root a day older, the CA it signs dated then.
+            const offline = createRoot(
+                {
+                    commonName: "Example Bank APIC Client Offline Root",
+                    organization: "Example Bank",
+                    binding: { environment: "example", trustDomain: "apic-client" },
+                    validityDays: 7300,
+                    keyAlgorithm: "ECDSA",
+                },
+                new Date(at.getTime() - 86_400_000),
+            );
+            const raw = (intermediates: Record<string, string>) => ({
+                ...loadStackFile(OPTION_FILES[1]),
+                offlineRoots: { clientRoot: { certificate: offline.certPem, intermediates } },
+            });
+            const state = newStackState(new Map());
+            const [waiting, csrs] = await renderNext(raw({}), `offline-clock-${days}`, state, at).then(
+                () => ["rendered", undefined],
+                (error: Error) => [
+                    `${error.constructor.name}: ${error.message.split("\n")[0]}`,
+                    error.message.split("CSRs written to ")[1],
+                ],
+            );
+            if (csrs === undefined) {
+                results.push([days, waiting]);
+                continue;
+            }
+            const csrPem = fs.readFileSync(path.join(csrs, "apic-client-ca.csr"), "utf8");
+            const signed = signIntermediate(
+                { rootKeyPem: offline.keyPem, rootCertPem: offline.certPem, csrPem, validityDays: 1095 },
+                at,
+            );
+            const after = await renderNext(
+                raw({ "apic-client-ca": signed }),
+                `offline-clock-${days}-signed`,
+                state,
+                at,
+            );
+            // The roots the stack made (the mesh's, the gateway server's), dated at the run's clock.
+            const madeRoots = after.inventory
+                .filter((c) => c.role === "root" && c.serial !== new X509Certificate(offline.certPem).serialNumber)
+                .map((c) => [c.id, new Date(c.notBefore).getTime() === Math.floor(at.getTime() / 1000) * 1000]);
+            const [[, verdict]] = decide([["APIC", gatewayCheck(after, "ob", apicSends(after, "ob"), at)]]);
+            results.push([days, waiting, madeRoots, summary(verdict)]);
+        }
+        const waiting =
+            "PendingSignaturesError: the offline roots have not signed apic-client-ca (pki:offlineRoots.clientRoot.intermediates.apic-client-ca) yet: " +
+            'on the offline machine sign each CSR (pulumi stack output intermediateCsrs, or csr/<id>.csr of a render) with "apic-istio-pki ceremony sign --root <that root\'s dir> --csr <id>.csr" and put each certificate where its name says';
+        const made = [
+            ["mesh-root", true],
+            ["server-root", true],
+        ];
+        assert.deepStrictEqual(results, [
+            [40, waiting, made, { boringssl: "ok", openssl: "ok" }],
+            [-40, waiting, made, { boringssl: "ok", openssl: "ok" }],
         ]);
     });
 
