@@ -1413,6 +1413,29 @@ describe("diff risks", function () {
         assert.deepStrictEqual(diffPlans(plan(option2), plan(renewed), { maxReplaced: 48 }).risks, []);
     });
 
+    it("a cluster removed with ECDSA CA keys: refused, as pulumi up refuses it, since the mesh root's CRL that revokes its mesh CA is signed with RSA only", () => {
+        const two = {
+            ...dev,
+            clusters: [
+                { name: "dev-east", context: "east" },
+                { name: "dev-west", context: "west" },
+            ],
+        };
+        const one = { ...dev, clusters: [{ name: "dev-east", context: "east" }] };
+        const refused = (caKeyAlgorithm: string, trustDomains: string) =>
+            diffPlans(plan({ ...two, caKeyAlgorithm, trustDomains }), plan({ ...one, caKeyAlgorithm, trustDomains }))
+                .refused;
+        const problem =
+            "removes cluster dev-west, whose mesh CA mesh-ca-dev-west must be revoked in the mesh root's CRL: " +
+            "until then its key (in that cluster's cacerts and its backups) can mint any workload identity the other clusters accept. " +
+            "That needs pki:caKeyAlgorithm RSA: CRLs signed with ECDSA would differ on every run (random signatures) and churn every preview; " +
+            "keep the cluster, set pki:caKeyAlgorithm RSA in a change of its own first (every CA is re-issued: see what diff says it breaks), then remove the cluster";
+        assert.deepStrictEqual(
+            [refused("ECDSA", "shared"), refused("ECDSA", "separate"), refused("RSA", "shared")],
+            [[{ key: "pki:clusters", problem }], [{ key: "pki:clusters", problem }], []],
+        );
+    });
+
     it("a cluster removed: every generation of its mesh CA is revoked in the mesh root's CRL, which the other clusters' cacerts carries from then on", () => {
         const two = {
             ...dev,

@@ -428,6 +428,63 @@ describe("A cluster removed from pki:clusters: its mesh CAs are revoked", functi
             ["mesh-ca-east", east, start.toISOString()],
         ]);
     });
+
+    it("with ECDSA CA keys, shared or separate roots: refused before anything is made, naming the cluster; with RSA keys first, it revokes", async () => {
+        const refusal = (cluster: string) =>
+            "invalid stack configuration:\n" +
+            `  - pki:clusters removes cluster ${cluster}, whose mesh CA mesh-ca-${cluster} must be revoked in the mesh root's CRL: ` +
+            "until then its key (in that cluster's cacerts and its backups) can mint any workload identity the other clusters accept. " +
+            "That needs pki:caKeyAlgorithm RSA: CRLs signed with ECDSA would differ on every run (random signatures) and churn every preview; " +
+            "keep the cluster, set pki:caKeyAlgorithm RSA in a change of its own first (every CA is re-issued: see what diff says it breaks), then remove the cluster";
+        const results = [];
+        for (const [trustDomains, removed] of [
+            ["shared", "west"],
+            ["separate", "west"],
+        ]) {
+            const two = {
+                ...TWO,
+                trustDomains,
+                caKeyAlgorithm: "ECDSA",
+                clusters: [TWO.clusters[0], { name: removed, context: "bank-west" }],
+            };
+            const state = new Map();
+            await renderNext(two, `cluster-ecdsa-${trustDomains}`, state, start);
+            const before = JSON.stringify([...state]);
+            const refused = await renderNext(
+                { ...two, clusters: two.clusters.slice(0, 1) },
+                "-",
+                state,
+                dayAfter(10),
+            ).then(
+                () => "rendered",
+                (error: Error) => error.message,
+            );
+            results.push([
+                trustDomains,
+                refused,
+                JSON.stringify([...state]) === before ? "state untouched" : "state changed",
+            ]);
+        }
+        assert.deepStrictEqual(results, [
+            ["shared", refusal("west"), "state untouched"],
+            ["separate", refusal("west"), "state untouched"],
+        ]);
+        // The way the refusal gives: RSA CA keys in a change of their own, then the cluster removed.
+        const state = seededState();
+        const ecdsa = { ...TWO, trustDomains: "shared", caKeyAlgorithm: "ECDSA" };
+        await renderNext(ecdsa, "cluster-ecdsa-then-rsa", state, start);
+        const rsa = await renderNext({ ...ecdsa, caKeyAlgorithm: "RSA" }, "cluster-rsa", state, dayAfter(5));
+        const one = await renderNext(
+            { ...ecdsa, caKeyAlgorithm: "RSA", clusters: ONE.clusters },
+            "cluster-rsa-one",
+            state,
+            dayAfter(10),
+        );
+        assert.deepStrictEqual(eastCrls(one), [
+            ["rot API platform root CA", [serialOf(rsa, "mesh-ca-west")]],
+            ["rot mesh CA east", []],
+        ]);
+    });
 });
 
 describe("A mesh root re-issued outside a staged rotation: what a running istiod does", function () {

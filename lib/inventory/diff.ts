@@ -18,6 +18,7 @@ import {
     clientPhaseOf,
     clientSwitchSetting,
     CustomerFacingPlan,
+    ecdsaClusterRemovalProblem,
     EndpointPlan,
     endpointResourceName,
     holderOf,
@@ -1874,6 +1875,21 @@ function customerFacingChanges(base: PkiPlan, head: PkiPlan): CustomerFacingChan
 }
 
 /**
+ * Clusters removed (or renamed) from a stack whose CA keys are ECDSA: their mesh CAs must be
+ * revoked in the mesh root's CRL, which the stack signs only with RSA, so pulumi up refuses it
+ * (the plan's ecdsaClusterRemovalProblem).
+ */
+function ecdsaClusterRemovals(base: PkiPlan, head: PkiPlan): RefusedChange[] {
+    const kept = new Set(head.config.clusters.map((c) => c.name));
+    const revoked = meshCasRevokedSince(base, head).filter((c) => !kept.has(c.cluster ?? ""));
+    const problem = ecdsaClusterRemovalProblem(head.config, {
+        clusters: [...new Set(revoked.map((c) => c.cluster ?? ""))],
+        caIds: revoked.map((c) => c.id),
+    });
+    return problem === undefined ? [] : [{ key: "pki:clusters", problem }];
+}
+
+/**
  * pki:rotation.meshEpoch moved while the mesh CAs or their root rotate, or while istiod's cacerts
  * carries ca-crl.pem, which pulumi up refuses (the plan's meshEpochDuringRotation, meshEpochProblem). Istio cannot clear ca-crl.pem, so the stack keeps publishing it
  * once published; a diff tells that from the config: a mesh CA rotation that reached a finish.
@@ -2419,6 +2435,7 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
                       ...loweredEpochs(from, head),
                       ...removedCallersRevocations(from, head),
                       ...meshEpochRefusals(from, head),
+                      ...ecdsaClusterRemovals(from, head),
                       ...customerFacingRefusals(from, head),
                   ]),
             ...(phaseRefused ? [] : pinRefusals),

@@ -804,6 +804,31 @@ function leavingMeshCas(cas: readonly CaPlan[], deployed: RotationRecord): CaId[
 }
 
 /**
+ * The cluster a deployed mesh CA served, from its id: `mesh-ca-<cluster>`, then `-g<n>` from its
+ * first rotation on (caInstanceId; a cluster's own name may not end so).
+ */
+const clusterOfMeshCa = (id: CaId): string => id.slice(meshCaId("").length).replace(/-g[0-9]+$/, "");
+
+/**
+ * Why the stack cannot revoke the mesh CAs of the clusters it removes (`removed`: their names, and
+ * their CAs' ids): the mesh root signs the CRL that revokes them, and with pki:caKeyAlgorithm
+ * ECDSA its signatures are random. Shared by the plan and diff, which name pki:clusters before it.
+ */
+export function ecdsaClusterRemovalProblem(
+    config: Pick<PkiConfig, "caKeyAlgorithm">,
+    removed: { clusters: readonly string[]; caIds: readonly string[] },
+): string | undefined {
+    if (config.caKeyAlgorithm !== "ECDSA" || removed.caIds.length === 0) return undefined;
+    const [clusters, cas] = [removed.clusters, removed.caIds].map((names) => names.join(", "));
+    return (
+        `removes ${removed.clusters.length === 1 ? "cluster" : "clusters"} ${clusters}, whose mesh ${removed.caIds.length === 1 ? "CA" : "CAs"} ${cas} must be revoked in the mesh root's CRL: ` +
+        `until then ${removed.caIds.length === 1 ? "its key" : "their keys"} (in that cluster's cacerts and its backups) can mint any workload identity the other clusters accept. ` +
+        `That needs pki:caKeyAlgorithm RSA: CRLs signed with ECDSA would differ on every run (random signatures) and churn every preview; ` +
+        `keep the cluster, set pki:caKeyAlgorithm RSA in a change of its own first (every CA is re-issued: see what diff says it breaks), then remove the cluster`
+    );
+}
+
+/**
  * The APIC client epoch of an endpoint: the configured one, but always past every revoked
  * certificate's epoch, so that revoking a certificate also issues its successor.
  */
@@ -1372,11 +1397,16 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
     if (options.deployed !== undefined) {
         problems.push(...refusedPhases);
         problems.push(...earlyMeshFinish(config, options.deployed, now));
+        const leaving = leavingMeshCas(cas, options.deployed);
+        const removedCas = leaving.filter((id) => !config.clusters.some((c) => c.name === clusterOfMeshCa(id)));
+        const removedClusters = [...new Set(removedCas.map(clusterOfMeshCa))];
+        const unrevokable = ecdsaClusterRemovalProblem(config, { clusters: removedClusters, caIds: removedCas });
+        if (unrevokable !== undefined) problems.push(`pki:clusters ${unrevokable}`);
         if (problems.length === 0) {
             const after = retiredAfter({
                 deployed: options.deployed,
                 finishing: finishingRotations(config, cas, options.deployed),
-                leaving: leavingMeshCas(cas, options.deployed),
+                leaving,
                 liveRootIds: cas.filter((c) => c.role === "root").map((c) => c.id),
                 now,
                 crlPeriodDays: config.crlPeriodDays,
