@@ -210,8 +210,8 @@ function revokedBy(plan: PkiPlan, ca: CaPlan): RevokedEntry[] {
  */
 function crlPublisher(plan: PkiPlan): CrlPublisher {
     const signed = new Map<CaId, pulumi.Output<{ pem: string; record: CrlRecord }>>();
-    /** Offline roots' CRLs as the ceremony signed them, by CA id. */
-    const given = new Map<CaId, string>();
+    /** Offline roots' CRLs as the ceremony signed them, by CA id, with the root's certificate. */
+    const given = new Map<CaId, { pem: string; rootCertPem: string }>();
     const floor = crlNumberFloor(plan.deployed);
     const sign = (ca: CaPlan, signer: CrlSigner) => {
         const known = signed.get(ca.id);
@@ -235,14 +235,21 @@ function crlPublisher(plan: PkiPlan): CrlPublisher {
     };
     return {
         bundle: (sources) => {
-            for (const s of sources) if ("pem" in s && s.pem !== "") given.set(s.ca.id, s.pem);
+            for (const s of sources) {
+                const root = plan.config.offlineRoots[rootSlotOfCa(plan, s.ca)];
+                if ("pem" in s && s.pem !== "" && root !== undefined)
+                    given.set(s.ca.id, { pem: s.pem, rootCertPem: root.certificate });
+            }
             return pulumi
                 .all(sources.map((s) => ("pem" in s ? pulumi.output(s.pem) : sign(s.ca, s.signer).apply((c) => c.pem))))
                 .apply((crls) => crls.join(""));
         },
         records: () => {
             const ids = [...signed.keys()];
-            const series = [...given].map(([id, pem]): [CaId, CrlRecord] => [id, seriesCrlRecord(pem)]);
+            const series = [...given].map(([id, crl]): [CaId, CrlRecord] => [
+                id,
+                seriesCrlRecord(crl.pem, crl.rootCertPem),
+            ]);
             return pulumi.all(ids.map((id) => signed.get(id) as pulumi.Output<{ record: CrlRecord }>)).apply((crls) => {
                 const earlier = Object.entries(plan.deployed?.crls ?? {})
                     .filter(([id]) => plan.cas.some((ca) => ca.id === id) && !ids.includes(id) && !given.has(id))

@@ -1643,7 +1643,7 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
             const record: RotationRecord = {
                 ...deployed.record,
                 ...extra,
-                crls: { ...deployed.record.crls, [id]: seriesCrlRecord(series[1]) },
+                crls: { ...deployed.record.crls, [id]: seriesCrlRecord(series[1], root.certPem) },
             };
             // The pipeline runs CLOCK_SKEW_MS into the day: a CRL of the series is due only once that old.
             return (day: number) =>
@@ -1711,7 +1711,7 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
                     ...deployed,
                     record: {
                         ...deployed.record,
-                        crls: { root: seriesCrlRecord(series[1]), ...Object.fromEntries(cas) },
+                        crls: { root: seriesCrlRecord(series[1], root.certPem), ...Object.fromEntries(cas) },
                     },
                 },
                 now: new Date(Date.parse(at(7)) + CLOCK_SKEW_MS),
@@ -1740,7 +1740,7 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
         const record: RotationRecord = {
             ...deployed.record,
             meshCrlSince: at(-30),
-            crls: { ...deployed.record.crls, "mesh-root": seriesCrlRecord(series[0]) },
+            crls: { ...deployed.record.crls, "mesh-root": seriesCrlRecord(series[0], root.certPem) },
             settings: {
                 ...deployed.record.settings,
                 ...Object.fromEntries(
@@ -1781,7 +1781,7 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
         const record: RotationRecord = {
             ...deployed.record,
             meshCrlSince: at(-30),
-            crls: { ...deployed.record.crls, "mesh-root": seriesCrlRecord(deployedSeries[1]) },
+            crls: { ...deployed.record.crls, "mesh-root": seriesCrlRecord(deployedSeries[1], root.certPem) },
             settings: settingDigests(configWith(deployedSeries)),
         };
         const decideOn = (series: readonly string[], day: number) => {

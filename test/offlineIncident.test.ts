@@ -3,12 +3,13 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { createRoot, crlSeriesWindows, signCrlSeries } from "../lib/pki/ceremony";
-import { CLOCK_SKEW_MS, crlWindow, parseCrl } from "../lib/pki/crl";
+import { CLOCK_SKEW_MS, CrlRecord, crlWindow, parseCrl } from "../lib/pki/crl";
 import { pickSeriesCrl, seriesCrlDue, seriesCrlRecord, seriesSpan } from "../lib/pki/crlSeries";
 import { validateConfig } from "../lib/config/validate";
 import { readDeployed } from "../lib/lifecycle/deployed";
 import { decide as lifecycleDecide } from "../lib/lifecycle/rules";
 import { pemBlocks, pemDecode } from "../lib/pki/pem";
+import { spkiPin } from "../lib/pki/pins";
 import { ExpiryRow } from "../lib/cli/expiry";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { ceremony, PASSPHRASE } from "./ceremonyTools";
@@ -206,6 +207,7 @@ describe("Offline roots: revocation and CA retirement with the ceremony, end to 
             nextUpdate: nextUpdate.toISOString(),
             renewal: "series",
             published: true,
+            signer: spkiPin(rootCertPem),
         });
         const day = (d: Date) => d.toISOString().slice(0, 10);
         const week = new Date(thisUpdate.getTime() + 7 * 86_400_000);
@@ -789,14 +791,19 @@ describe("The stack's pick from a ceremony's CRL series", () => {
             [pick(both, new Date(ends.getTime() - 1000), ["0ABC"]), pick(both, ends, ["0ABC"])],
             [
                 [9, ["0ABC"]],
-                `pki:offlineRoots.clientRoot.crls has no CRL valid at ${ends.toISOString()} (the series ends ${ends.toISOString()}), and a test; ` +
+                `pki:offlineRoots.clientRoot.crls has no CRL valid at ${ends.toISOString()}: every CRL of the series has passed its next update, and a test; ` +
                     'on the offline machine run "apic-istio-pki ceremony crl ..." and set pki:offlineRoots.clientRoot.crls to the crls.pem it writes',
             ],
         );
         // A deployment that published CRL 2 (dated later than CRL 7) re-publishes: CRL 7 is due.
         const due = (published: string) =>
-            seriesCrlDue({ series: both, rootCertPem: root.certPem, published: seriesCrlRecord(published), now: at })
-                ?.number;
+            seriesCrlDue({
+                series: both,
+                rootCertPem: root.certPem,
+                required: [],
+                published: seriesCrlRecord(published, root.certPem),
+                now: at,
+            })?.number;
         assert.deepStrictEqual([due(first[1]), due(revoking[0])], [7, undefined]);
         // Another series numbered from 1 (a copy of the root folder signed it): refused, naming both.
         const copied = sign(new Date(now.getTime() + 1000), 1);
@@ -808,5 +815,120 @@ describe("The stack's pick from a ceremony's CRL series", () => {
         );
         // The same CRL pasted twice is the same CRL.
         assert.deepStrictEqual(pick([...first, first[1]], at), [2, []]);
+    });
+
+    it("finds due, and spans, only what it would publish: the required revocations, never below the number published from the root's key", () => {
+        const root = createRoot({
+            commonName: "Span Root",
+            binding: { environment: "example", trustDomain: "apic-client" },
+            validityDays: 400,
+            keyAlgorithm: "ECDSA",
+        });
+        const now = new Date(Math.floor(Date.now() / 1000) * 1000);
+        const day = 86_400_000;
+        const sign = (from: Date, periods: number, firstNumber: number, serials: string[] = []) => {
+            const revoked = serials.map((serialHex) => ({ serialHex, revokedAt: now, reason: "superseded" }));
+            const windows = crlSeriesWindows({
+                rootCertPem: root.certPem,
+                revoked: [],
+                from,
+                periodDays: 7,
+                periods,
+                firstNumber,
+                now,
+            });
+            return signCrlSeries({ rootKeyPem: root.keyPem, rootCertPem: root.certPem, revoked, windows }).map(
+                (c) => c.pem,
+            );
+        };
+        // An old long series (CRLs 1 to 13) beside a newer short one (14, 15) revoking the retired CA 0A1B2C3D.
+        const old = sign(now, 13, 1);
+        const short = sign(new Date(now.getTime() + 3 * day), 2, 14, ["0A1B2C3D"]);
+        const series = [...old, ...short];
+        const required = ["0A1B2C3D"];
+        const key = "pki:offlineRoots.clientRoot.crls";
+        const run = `on the offline machine run "apic-istio-pki ceremony crl ..." and set ${key} to the crls.pem it writes`;
+        const pick = (pems: string[], when: Date, published?: string) => {
+            const picked = pickSeriesCrl({
+                key,
+                series: pems,
+                rootCertPem: root.certPem,
+                now: when,
+                required,
+                published: published === undefined ? undefined : seriesCrlRecord(published, root.certPem),
+                why: "a test",
+                command: "apic-istio-pki ceremony crl ...",
+            });
+            return "crl" in picked ? picked.crl.number : picked.problem;
+        };
+        const due = (when: Date) =>
+            seriesCrlDue({
+                series,
+                rootCertPem: root.certPem,
+                required,
+                published: seriesCrlRecord(short[0], root.certPem),
+                now: when,
+            })?.number;
+        // Past the short series (CRL 15 ends 17 days on), nothing is due: the update would take no CRL.
+        const at = (days: number) => new Date(now.getTime() + days * day);
+        assert.deepStrictEqual(
+            [10, 17, 25, 30].map((d) => [pick(series, at(d)), due(at(d))]),
+            [
+                [14, undefined],
+                [15, 15],
+                [`${key}: the CRL valid now does not revoke 0A1B2C3D (a test); ${run}`, undefined],
+                [`${key}: the CRL valid now does not revoke 0A1B2C3D (a test); ${run}`, undefined],
+            ],
+        );
+        // The old series pasted again over the short one, after CRL 15 was published: it goes back, refused.
+        const oldRevoking = sign(now, 13, 1, ["0A1B2C3D"]);
+        const back =
+            `${key}: its CRL to publish now is number 3, below CRL 15, which the stack published from this root before (its deployment record); ` +
+            `going back would drop every revocation made since that the stack does not know (a key revoked for keyCompromise with "ceremony crl --revoke"): ` +
+            `set ${key} to the crls.pem of the latest ceremony, or, if its series has ended, ${run}`;
+        assert.deepStrictEqual(
+            [pick(oldRevoking, at(20), short[1]), pick(oldRevoking, at(20), short[0]), pick(oldRevoking, at(20))],
+            [back, back.replace("CRL 15", "CRL 14"), 3],
+        );
+        // So its span ends where the CRLs numbered 15 and up do, and lifecycle warns before render refuses.
+        const span = (published?: CrlRecord) =>
+            seriesSpan({
+                series: [...oldRevoking, ...short],
+                rootCertPem: root.certPem,
+                now: at(12),
+                required,
+                published,
+            })?.ends;
+        assert.deepStrictEqual(
+            [span(seriesCrlRecord(short[1], root.certPem)), span()],
+            [parseCrl(short[1]).nextUpdate, parseCrl(oldRevoking[12]).nextUpdate],
+        );
+        // A record of an earlier version (no signer), or of another root's key (made again, numbered from 1): no refusal.
+        const { signer, ...earlier } = seriesCrlRecord(short[1], root.certPem);
+        assert.ok(signer !== undefined);
+        const other = createRoot({
+            commonName: "Span Root",
+            binding: { environment: "example", trustDomain: "apic-client" },
+            validityDays: 400,
+            keyAlgorithm: "ECDSA",
+        });
+        const published = (record: CrlRecord) =>
+            pickSeriesCrl({
+                key,
+                series: oldRevoking,
+                rootCertPem: root.certPem,
+                now: at(20),
+                required,
+                published: record,
+                why: "a test",
+                command: "c",
+            });
+        assert.deepStrictEqual(
+            [earlier, seriesCrlRecord(short[1], other.certPem)].map((r) => {
+                const picked = published(r);
+                return "crl" in picked ? picked.crl.number : picked.problem;
+            }),
+            [3, 3],
+        );
     });
 });

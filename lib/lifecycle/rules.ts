@@ -36,7 +36,7 @@ import {
 } from "../inventory/planned";
 import { apicUiKeystoreName } from "../pki/apic";
 import { seriesCrlDue } from "../pki/crlSeries";
-import { CLOCK_SKEW_MS, CrlRecord, crlValidityDays, crlWindow, MAX_CRL_PERIOD_DAYS } from "../pki/crl";
+import { CLOCK_SKEW_MS, CrlInfo, CrlRecord, crlValidityDays, crlWindow, MAX_CRL_PERIOD_DAYS } from "../pki/crl";
 import { pemBlocks } from "../pki/pem";
 import { PUBLIC_CA_LEAD_DAYS } from "../pki/publicCert";
 import {
@@ -45,6 +45,7 @@ import {
     describePosition,
     inRotation,
     positionAt,
+    RetiredCa,
     RotationRecord,
     stepOf,
 } from "../plan/caRotation";
@@ -66,6 +67,7 @@ import {
     layoutOf,
     LeafPlan,
     meshFinishFrom,
+    offlineSeries,
     offlineSeriesSpan,
     PkiPlan,
     planPki,
@@ -183,14 +185,36 @@ const offlineSlotOf = (config: PkiConfig, id: string): RootSlot | undefined =>
     (Object.keys(config.offlineRoots) as RootSlot[]).find((s) => ROOT_IDS[s] === id);
 
 /**
+ * For the offline root `id`, whose published CRL is `crl`: its slot, and the CRL of its series
+ * that `pulumi up` at `now` would publish instead (seriesCrlDue), requiring the revocations the
+ * plan does (`retired`: the plan's, or the record's when the stack file is refused); undefined
+ * when `id` is no offline root of the stack file.
+ */
+function offlineCrlDue(
+    config: PkiConfig,
+    record: RotationRecord,
+    retired: readonly RetiredCa[],
+    id: string,
+    crl: CrlRecord,
+    now: Date,
+): { slot: RootSlot; next: CrlInfo | undefined } | undefined {
+    const slot = offlineSlotOf(config, id);
+    const series = slot === undefined ? undefined : offlineSeries(config, slot, id, retired, record);
+    if (slot === undefined || series === undefined) return undefined;
+    return { slot, next: seriesCrlDue({ ...series, published: crl, now }) };
+}
+
+/**
  * Certificates and published CRLs that are past their end: nothing the pipeline proposes fixes them
  * in time. `renewal`: how a certificate of the stack gets renewed, as this run found (a proposal,
  * the stack file's change not deployed yet, or nothing yet). `superseded`: the CAs left out (and
- * their CRLs), whose end refuses nothing in use (supersededCas).
+ * their CRLs), whose end refuses nothing in use (supersededCas). `retired`: the CAs an offline
+ * root's CRL must revoke (offlineCrlDue).
  */
 function expired(
     config: PkiConfig,
     deployed: Deployed,
+    retired: readonly RetiredCa[],
     now: Date,
     renewal: (c: DeployedCertificate) => string,
     superseded: ReadonlyMap<string, string> = new Map(),
@@ -209,13 +233,9 @@ function expired(
         .map(([id, crl]) => {
             const lapsed = `the CRL of ${id} passed its next update on ${day(crl.nextUpdate)}: every peer whose chain it covers is refused`;
             // An offline root's CRL comes from the ceremony's series: pulumi up helps only if it holds a newer one valid now.
-            const slot = offlineSlotOf(config, id);
-            const offline = slot === undefined ? undefined : config.offlineRoots[slot];
-            if (
-                offline !== undefined &&
-                seriesCrlDue({ series: offline.crls, rootCertPem: offline.certificate, published: crl, now }) ===
-                    undefined
-            ) {
+            const offline = offlineCrlDue(config, deployed.record, retired, id, crl, now);
+            if (offline !== undefined && offline.next === undefined) {
+                const { slot } = offline;
                 return (
                     `${lapsed}; pki:offlineRoots.${slot}.crls holds no later CRL valid now: sign a new series on the offline machine ` +
                     `("apic-istio-pki ceremony crl"), replace pki:offlineRoots.${slot}.crls with it and run pulumi up at once`
@@ -548,11 +568,12 @@ function settingsPending(
  * And an offline root's CRL whose series holds a newer one valid now: the next `pulumi up`
  * publishes that one (nothing else may run an update for it: the mesh's other CRLs are valid as
  * long as their CAs). `gone`: CAs whose CRL the next update publishes no more (crlsStopped says
- * so instead of re-signing).
+ * so instead of re-signing). `retired`: the CAs an offline root's CRL must revoke (offlineCrlDue).
  */
 function crlsDue(
     config: PkiConfig,
     record: RotationRecord,
+    retired: readonly RetiredCa[],
     now: Date,
     gone: ReadonlySet<string> = new Set(),
 ): CrlDue[] {
@@ -579,10 +600,9 @@ function crlsDue(
     const series = Object.entries(record.crls ?? {})
         .filter(([, crl]) => crl.published && crl.renewal === "series")
         .flatMap(([id, crl]): CrlDue[] => {
-            const slot = offlineSlotOf(config, id);
-            const offline = slot === undefined ? undefined : config.offlineRoots[slot];
+            const offline = offlineCrlDue(config, record, retired, id, crl, now);
             if (offline === undefined) return [];
-            const next = seriesCrlDue({ series: offline.crls, rootCertPem: offline.certificate, published: crl, now });
+            const { slot, next } = offline;
             return next === undefined
                 ? []
                 : [
@@ -1262,10 +1282,10 @@ export function decide(input: LifecycleInput): LifecycleDecision {
         if (!(error instanceof ConfigError)) throw error;
         const refused = () => "fix the stack file (refused, below), then deploy its renewal at once";
         needsHuman.push(
-            ...expired(config, deployed, now, refused),
+            ...expired(config, deployed, record.retired, now, refused),
             `the stack file is refused against what is deployed: ${error.problems.join("; ")}`,
         );
-        const republishWhy = crlsDue(config, record, now).map((due) => due.why);
+        const republishWhy = crlsDue(config, record, record.retired, now).map((due) => due.why);
         return {
             proposals: [],
             republishCrls: republishWhy.length > 0,
@@ -1279,7 +1299,7 @@ export function decide(input: LifecycleInput): LifecycleDecision {
         };
     }
     const stopped = crlsStopped(plan, record);
-    const crlDue = crlsDue(config, record, now, stopped.gone);
+    const crlDue = crlsDue(config, record, plan.retired, now, stopped.gone);
     const republishWhy = [...crlDue.map((d) => d.why), ...stopped.why];
     needsHuman.push(...offlineRootNeeds(plan, deployed, now));
 
@@ -1560,7 +1580,7 @@ export function decide(input: LifecycleInput): LifecycleDecision {
         republishWhy,
         republishBlockedBy: republishWhy.length > 0 ? pending : [],
         needsHuman: [
-            ...expired(config, deployed, now, renewal, superseded),
+            ...expired(config, deployed, plan.retired, now, renewal, superseded),
             ...undeployedNearEnd(deployed.inventory, changes, now),
             ...needsHuman,
             ...crlsBlocked(crlDue, pending, notRevertible, now),

@@ -141,6 +141,12 @@ export interface CrlRecord {
     readonly renewal: CrlRenewal | "series";
     /** Published by the deployment that wrote the record (false: kept only for its number). */
     readonly published: boolean;
+    /**
+     * A series CRL's: the pin (spkiPin) of the offline root's key that signed it; the stack publishes
+     * no CRL of that key numbered below it. Absent in records of earlier versions, and for the
+     * stack's own CRLs.
+     */
+    readonly signer?: string;
 }
 
 /**

@@ -12,11 +12,52 @@ import { normalSerial } from "../plan/caRotation";
 import { CLOCK_SKEW_MS, CrlInfo, CrlRecord, crlValidAt, parseCrl } from "./crl";
 import { berOptions } from "./der";
 import { pemDecode } from "./pem";
+import { spkiPin } from "./pins";
 import { SIGNATURE_HASHES } from "./x509";
 
 /** A CRL of the series, with its PEM. */
 export interface SeriesCrl extends CrlInfo {
     readonly pem: string;
+}
+
+/**
+ * An offline root's series as the stack reads it (lib/plan/plan.ts offlineSeries builds it): the
+ * CRLs pasted (pki:offlineRoots.<root>.crls), the root's certificate, the serials a CRL must list
+ * to be published (the CAs it retired), and the record of the CRL the stack last published from
+ * it (the deployment record's crls), if any: none numbered below that one is published again.
+ */
+export interface SeriesInput {
+    readonly series: readonly string[];
+    readonly rootCertPem: string;
+    readonly required: readonly string[];
+    readonly published?: CrlRecord;
+}
+
+/**
+ * The number below which the stack publishes no CRL of the root: the one it last published from
+ * the root's key (`published`, a record seriesCrlRecord wrote for this root certificate). A lower
+ * one may lack a revocation the later one made that the stack does not know (a key revoked for
+ * keyCompromise by "ceremony crl --revoke"). Undefined when the record does not say: none, one of
+ * another key (a root made again numbers from 1), or one of an earlier version, without `signer`.
+ */
+function publishedFloor(published: CrlRecord | undefined, rootCertPem: string): number | undefined {
+    if (published?.renewal !== "series" || published.signer === undefined) return undefined;
+    return published.signer === spkiPin(rootCertPem) ? published.number : undefined;
+}
+
+/** Whether the CRL is numbered at or above `floor` (publishedFloor; one without a number counts as 0, as its record says). */
+const notBelow = (crl: CrlInfo, floor: number | undefined): boolean =>
+    floor === undefined || (crl.number ?? 0) >= floor;
+
+/** The CRLs of the series signed by the root, parsed; one that cannot be read or another key signed counts for nothing. */
+function signedCrls(series: readonly string[], rootCertPem: string): CrlInfo[] {
+    return series.flatMap((pem) => {
+        try {
+            return crlSignedBy(pem, rootCertPem) ? [parseCrl(pem)] : [];
+        } catch {
+            return [];
+        }
+    });
 }
 
 /**
@@ -75,32 +116,33 @@ const lists = (crl: CrlInfo, required: readonly string[]): boolean =>
 
 /**
  * The CRL of `crls` to publish at `now`: of those valid now, the one with the highest number
- * (validAt) that is CLOCK_SKEW_MS old and lists every serial in `required`; undefined when there is
- * none. Never a younger one, even the only one valid: a node whose clock lags sees it dated in its
- * future, and its Envoy refuses every peer the CRL covers.
+ * (validAt) that is CLOCK_SKEW_MS old, lists every serial in `required` and is not numbered below
+ * `floor` (publishedFloor); undefined when there is none. Never a younger one, even the only one
+ * valid: a node whose clock lags sees it dated in its future, and its Envoy refuses every peer the
+ * CRL covers.
  */
-function seriesCrlAt<C extends CrlInfo>(crls: readonly C[], now: Date, required: readonly string[]): C | undefined {
+function seriesCrlAt<C extends CrlInfo>(
+    crls: readonly C[],
+    now: Date,
+    required: readonly string[],
+    floor: number | undefined,
+): C | undefined {
     const settled = (c: C) => c.thisUpdate.getTime() <= now.getTime() - CLOCK_SKEW_MS;
-    return validAt(crls, now).find((c) => settled(c) && lists(c, required));
+    return validAt(crls, now).find((c) => settled(c) && lists(c, required) && notBelow(c, floor));
 }
 
 /**
  * The CRL of a series to publish at `now`: signed by the root, valid at `now` (the highest
- * numbered, seriesCrlAt), listing every serial in `required`. Two different CRLs with one number
- * are refused: a root numbers each CRL once. A problem (for the key `key`) when there is none,
- * saying `why` the root's CRL is needed and the ceremony `command` that signs a series that fits,
- * or, when the series has one that fits but is not valid yet or not CLOCK_SKEW_MS old, from when
- * the update passes.
+ * numbered, seriesCrlAt), listing every serial in `required`, not numbered below the one the stack
+ * last published from the root (`published`). Two different CRLs with one number are refused: a
+ * root numbers each CRL once. A problem (for the key `key`) when there is none, saying `why` the
+ * root's CRL is needed and the ceremony `command` that signs a series that fits, or, when the
+ * series has one that fits but is not valid yet or not CLOCK_SKEW_MS old, from when the update
+ * passes, or, when the one that fits is numbered below the one published, that it goes back.
  */
-export function pickSeriesCrl(args: {
-    key: string;
-    series: readonly string[];
-    rootCertPem: string;
-    now: Date;
-    required: readonly string[];
-    why: string;
-    command: string;
-}): { crl: SeriesCrl } | { problem: string } {
+export function pickSeriesCrl(
+    args: SeriesInput & { key: string; now: Date; why: string; command: string },
+): { crl: SeriesCrl } | { problem: string } {
     const { key, now } = args;
     const parsed: SeriesCrl[] = [];
     for (const [i, pem] of args.series.entries()) {
@@ -131,9 +173,19 @@ export function pickSeriesCrl(args: {
         }
         parsed.push(crl);
     }
-    const current = seriesCrlAt(parsed, now, args.required);
+    const floor = publishedFloor(args.published, args.rootCertPem);
+    const current = seriesCrlAt(parsed, now, args.required, floor);
     if (current !== undefined) return { crl: current };
     const run = `on the offline machine run "${args.command}" and set ${key} to the crls.pem it writes`;
+    // A series pasted again, or one whose later CRLs have ended: the stack would go back to a lower number.
+    const goesBack = (what: string) => ({
+        problem:
+            `${key}: ${what}, below CRL ${floor ?? 0}, which the stack published from this root before (its deployment record); ` +
+            `going back would drop every revocation made since that the stack does not know (a key revoked for keyCompromise with "ceremony crl --revoke"): ` +
+            `set ${key} to the crls.pem of the latest ceremony, or, if its series has ended, ${run}`,
+    });
+    const older = floor === undefined ? undefined : seriesCrlAt(parsed, now, args.required, undefined);
+    if (older !== undefined) return goesBack(`its CRL to publish now is number ${older.number ?? 0}`);
     const skew = `${CLOCK_SKEW_MS / 60_000} minutes`;
     const settledFrom = (crl: CrlInfo) => new Date(crl.thisUpdate.getTime() + CLOCK_SKEW_MS).toISOString();
     const missing = (crl: CrlInfo) => {
@@ -149,6 +201,8 @@ export function pickSeriesCrl(args: {
             .filter((c) => now < c.thisUpdate)
             .sort((a, b) => a.thisUpdate.getTime() - b.thisUpdate.getTime());
         const ahead = later.find((c) => lists(c, args.required));
+        if (ahead !== undefined && !notBelow(ahead, floor))
+            return goesBack(`its next CRL to publish is number ${ahead.number ?? 0}`);
         if (ahead !== undefined) {
             const from = ahead.thisUpdate.toISOString();
             const wholeSeries = ahead === later[0] && later.length === parsed.length;
@@ -166,18 +220,17 @@ export function pickSeriesCrl(args: {
                 problem: `${key} has no CRL valid at ${now.toISOString()}, and its CRL from ${later[0].thisUpdate.toISOString()} does not revoke ${missing(later[0]).join(", ")} (${args.why}); ${run}`,
             };
         }
-        const last = parsed
-            .map((c) => c.nextUpdate.toISOString())
-            .sort()
-            .at(-1);
+        // No date: the latest next update of all may be a CRL's the stack could never take (seriesSpan).
         return {
-            problem: `${key} has no CRL valid at ${now.toISOString()} (the series ends ${last}), and ${args.why}; ${run}`,
+            problem: `${key} has no CRL valid at ${now.toISOString()}: every CRL of the series has passed its next update, and ${args.why}; ${run}`,
         };
     }
     // Those that would do but are not CLOCK_SKEW_MS old yet: the first of them to be.
     const young = valid
         .filter((c) => lists(c, args.required))
         .sort((a, b) => a.thisUpdate.getTime() - b.thisUpdate.getTime())[0];
+    if (young !== undefined && !notBelow(young, floor))
+        return goesBack(`its CRL to publish next is number ${young.number ?? 0}`);
     if (young !== undefined) {
         const from = young.thisUpdate.toISOString();
         return {
@@ -200,25 +253,17 @@ export function pickSeriesCrl(args: {
  * pasted together, or a CRL after `now` that lacks a required revocation (an old long series
  * beside a newer short one revoking a retired CA), ends the run the stack can publish from. A CRL
  * that cannot be read or is signed by another key counts for nothing, as the stack publishes none
- * of them. Which CRL pickSeriesCrl takes when several would do (the highest numbered) does not
- * move the end: only whether it has one. Undefined when the stack has no CRL to take at `now`.
+ * of them, nor does one numbered below the CRL published (`published`, publishedFloor): once
+ * the later CRLs end, the stack refuses to go back to it. Which CRL pickSeriesCrl takes when
+ * several would do (the highest numbered) does not move the end: only whether it has one.
+ * Undefined when the stack has no CRL to take at `now`.
  */
-export function seriesSpan(args: {
-    series: readonly string[];
-    rootCertPem: string;
-    now: Date;
-    required: readonly string[];
-}): { from: Date; ends: Date } | undefined {
-    const signed = args.series.flatMap((pem) => {
-        try {
-            return crlSignedBy(pem, args.rootCertPem) ? [parseCrl(pem)] : [];
-        } catch {
-            return [];
-        }
-    });
+export function seriesSpan(args: SeriesInput & { now: Date }): { from: Date; ends: Date } | undefined {
+    const floor = publishedFloor(args.published, args.rootCertPem);
+    const signed = signedCrls(args.series, args.rootCertPem);
     // When pickSeriesCrl takes each CRL that lists the required serials: once CLOCK_SKEW_MS old, until its next update.
     const takable = signed
-        .filter((c) => lists(c, args.required))
+        .filter((c) => lists(c, args.required) && notBelow(c, floor))
         .map((c) => ({ from: c.thisUpdate.getTime() + CLOCK_SKEW_MS, to: c.nextUpdate.getTime() }))
         .sort((a, b) => a.from - b.from);
     // Walk forward from now: the run goes on while the next CRL is takable by the time those before it end.
@@ -235,11 +280,13 @@ export function seriesSpan(args: {
 }
 
 /**
- * The deployment record's entry for a series CRL the stack publishes: its times and number, so
- * that the pipeline re-publishes once the series holds a newer CRL (seriesCrlDue) and reports it
- * when it passes its next update. The digest is the SHA-256 of its DER.
+ * The deployment record's entry for a series CRL the stack publishes (signed by the root
+ * `rootCertPem`): its times and number, so that the pipeline re-publishes once the series holds a
+ * newer CRL (seriesCrlDue) and reports it when it passes its next update, and the pin of the root's
+ * key, so that no later update publishes a CRL of that key numbered below it (publishedFloor). The
+ * digest is the SHA-256 of its DER.
  */
-export function seriesCrlRecord(pem: string): CrlRecord {
+export function seriesCrlRecord(pem: string, rootCertPem: string): CrlRecord {
     const crl = parseCrl(pem);
     return {
         number: crl.number ?? 0,
@@ -248,30 +295,20 @@ export function seriesCrlRecord(pem: string): CrlRecord {
         nextUpdate: crl.nextUpdate.toISOString(),
         renewal: "series",
         published: true,
+        signer: spkiPin(rootCertPem),
     };
 }
 
 /**
  * The CRL of a series that a deployment at `now` would publish instead of the one published
- * (`published`, its record): signed by the root, the one pickSeriesCrl takes at `now`, and with a
- * higher number or a later thisUpdate (a CRL of a later series may be dated before the published
- * one of an earlier series; a root made again numbers from 1); undefined when the published one is
- * still the one to publish.
+ * (`published`, its record): the one pickSeriesCrl takes at `now`, with the same `required`
+ * serials and floor, and with a higher number or a later thisUpdate (a CRL of a later series may
+ * be dated before the published one of an earlier series; a root made again numbers from 1);
+ * undefined when the published one is still the one to publish, or the update would take none.
  */
-export function seriesCrlDue(args: {
-    series: readonly string[];
-    rootCertPem: string;
-    published: Pick<CrlRecord, "number" | "thisUpdate">;
-    now: Date;
-}): CrlInfo | undefined {
-    const signed = args.series.flatMap((pem) => {
-        try {
-            return crlSignedBy(pem, args.rootCertPem) ? [parseCrl(pem)] : [];
-        } catch {
-            return [];
-        }
-    });
-    const due = seriesCrlAt(signed, args.now, []);
+export function seriesCrlDue(args: SeriesInput & { published: CrlRecord; now: Date }): CrlInfo | undefined {
+    const floor = publishedFloor(args.published, args.rootCertPem);
+    const due = seriesCrlAt(signedCrls(args.series, args.rootCertPem), args.now, args.required, floor);
     if (due === undefined) return undefined;
     const later =
         (due.number ?? 0) > args.published.number || due.thisUpdate.getTime() > Date.parse(args.published.thisUpdate);

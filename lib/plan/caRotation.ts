@@ -365,6 +365,7 @@ const RECORD_SHAPE: Shape = {
                     nextUpdate: "time",
                     renewal: { oneOf: ["period", "issuer", "series"] },
                     published: "boolean",
+                    "signer?": "string",
                 },
             },
         },

@@ -38,7 +38,7 @@ import {
     transitionProblems,
 } from "./caRotation";
 import { groupings } from "./endpoints";
-import { pickSeriesCrl, seriesSpan } from "../pki/crlSeries";
+import { pickSeriesCrl, SeriesInput, seriesCrlRecord, seriesSpan } from "../pki/crlSeries";
 import { nameCovering, publicCertificateProblems } from "../pki/publicCert";
 import {
     LeafPurpose,
@@ -1416,7 +1416,7 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
         }
     }
     problems.splice(offlineIssuesAt, 0, ...offlineIssues);
-    const crls = planCrls(config, cas, retired, revoked, now, options.deployed?.meshCrlSince !== undefined, problems);
+    const crls = planCrls(config, cas, retired, revoked, now, options.deployed, problems);
     const meshEpochRotating = meshEpochDuringRotation(config, options.deployed?.meshEpoch);
     const meshEpochChange =
         (meshEpochRotating !== undefined ? `pki:rotation.meshEpoch ${meshEpochRotating}` : undefined) ??
@@ -1641,20 +1641,42 @@ const retiredBy = (retired: readonly RetiredCa[], rootId: CaId): RetiredCa[] =>
     retired.filter((r) => r.issuer === rootId);
 
 /**
- * The span of an offline root's CRL series at the plan's clock (seriesSpan): it ends when the stack,
- * requiring the revocations it requires when it picks the CRL to publish (planCrls), has none to
- * take. Undefined when it has none now, or the slot has no offline root.
+ * The CRL series of the offline root of `slot` (CA id `rootId`) as the functions of
+ * lib/pki/crlSeries.ts read it: the revocations it must carry (the CAs of `retired` it issued),
+ * and the CRL the stack published from it (`deployed`'s record); undefined when the slot has no
+ * offline root. One builder, so that what planCrls publishes, the span inventory and lifecycle
+ * report and what lifecycle finds due agree.
  */
-export function offlineSeriesSpan(plan: PkiPlan, slot: RootSlot): { from: Date; ends: Date } | undefined {
-    const offline = plan.config.offlineRoots[slot];
-    const root = plan.cas.find((c) => c.role === "root" && c.slot === slot);
-    if (offline === undefined || root === undefined) return undefined;
-    return seriesSpan({
+export function offlineSeries(
+    config: PkiConfig,
+    slot: RootSlot,
+    rootId: CaId,
+    retired: readonly RetiredCa[],
+    deployed: RotationRecord | undefined,
+): SeriesInput | undefined {
+    const offline = config.offlineRoots[slot];
+    if (offline === undefined) return undefined;
+    return {
         series: offline.crls,
         rootCertPem: offline.certificate,
-        now: plan.now,
-        required: retiredBy(plan.retired, root.id).map((r) => r.serialHex),
-    });
+        required: retiredBy(retired, rootId).map((r) => r.serialHex),
+        published: deployed?.crls?.[rootId],
+    };
+}
+
+/**
+ * The span of an offline root's CRL series at the plan's clock (seriesSpan): it ends when the stack,
+ * requiring the revocations it requires when it picks the CRL to publish (planCrls), has none to
+ * take, counting the CRL this update publishes as published (none below it comes after). Undefined
+ * when it has none now, or the slot has no offline root.
+ */
+export function offlineSeriesSpan(plan: PkiPlan, slot: RootSlot): { from: Date; ends: Date } | undefined {
+    const root = plan.cas.find((c) => c.role === "root" && c.slot === slot);
+    const series = root && offlineSeries(plan.config, slot, root.id, plan.retired, plan.deployed);
+    if (root === undefined || series === undefined) return undefined;
+    const publishing = plan.crls.offlineRootCrls[root.id];
+    const published = publishing === undefined ? series.published : seriesCrlRecord(publishing, series.rootCertPem);
+    return seriesSpan({ ...series, published, now: plan.now });
 }
 
 function planCrls(
@@ -1663,9 +1685,10 @@ function planCrls(
     retired: readonly RetiredCa[],
     revoked: readonly RevokedClient[],
     now: Date,
-    meshCrlPublished: boolean,
+    deployed: RotationRecord | undefined,
     problems: string[],
 ): CrlPlan {
+    const meshCrlPublished = deployed?.meshCrlSince !== undefined;
     const { trustDomains } = config;
     // The issuing CAs this stack has: no UI client CA (nor its truststore) unless UI services call APIC.
     const slots = intermediateSlots(layoutOf(config));
@@ -1723,11 +1746,12 @@ function planCrls(
         }
     }
     const offlineRootCrls: Record<CaId, string> = {};
-    for (const [slot, offline] of Object.entries(config.offlineRoots) as [RootSlot, OfflineRootConfig][]) {
+    for (const slot of Object.keys(config.offlineRoots) as RootSlot[]) {
         const reasons = why.get(slot);
         if (reasons === undefined) continue;
         const root = cas.find((c) => c.role === "root" && c.slot === slot);
-        if (root === undefined) continue;
+        const series = root && offlineSeries(config, slot, root.id, retired, deployed);
+        if (root === undefined || series === undefined) continue;
         const required = retiredBy(retired, root.id);
         const command = [
             `apic-istio-pki ceremony crl --root <the ${slot} folder> --period-days ${config.crlPeriodDays}`,
@@ -1736,11 +1760,9 @@ function planCrls(
             "--out crls.pem",
         ].join(" ");
         const picked = pickSeriesCrl({
+            ...series,
             key: `pki:offlineRoots.${slot}.crls`,
-            series: offline.crls,
-            rootCertPem: offline.certificate,
             now,
-            required: required.map((r) => r.serialHex),
             why: reasons.join("; "),
             command,
         });
