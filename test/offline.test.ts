@@ -21,7 +21,7 @@ import { ConfigError, validateConfig } from "../lib/config/validate";
 import { readDeployed } from "../lib/lifecycle/deployed";
 import { decide as decideLifecycle } from "../lib/lifecycle/rules";
 import { decide, summary } from "./consumers";
-import { writeSeededStateFile } from "./engineKeys";
+import { seededState, writeSeededStateFile } from "./engineKeys";
 import {
     apicCredentials,
     cacerts,
@@ -754,6 +754,78 @@ describe("Offline roots: no root key enters the stack", function () {
         ]);
         const signedNow = diffPlans(planOf(signed, prepare), planOf({ ...signed, "mesh-ca-example-g1": g1 }, prepare));
         assert.deepStrictEqual(signedNow.risks, [], "a first signature re-issues nothing");
+    });
+
+    it("has diff create what waited for a CSR's first signature, as render creates it after the pending render", async () => {
+        // Only the APIC client root offline: the first render stops for apic-client-ca's CSR.
+        const clientOnly = (intermediates: Record<string, string>) => ({
+            ...loadStackFile(OPTION_FILES[1]),
+            offlineRoots: { clientRoot: { certificate: root.certPem, intermediates } },
+        });
+        const engine = seededState();
+        const stop = await renderConfig(clientOnly({}), "offline-first-signature-1", engine).catch((e: Error) => e);
+        assert.ok(stop instanceof PendingSignaturesError, String(stop));
+        const csrDir = stop.message.split("CSRs written to ")[1];
+        const cert = signIntermediate({
+            rootKeyPem: root.keyPem,
+            rootCertPem: root.certPem,
+            csrPem: fs.readFileSync(path.join(csrDir, "apic-client-ca.csr"), "utf8"),
+            validityDays: 1095,
+        });
+        const registered = new Set(engine.keys());
+        const after = await renderConfig(clientOnly({ "apic-client-ca": cert }), "offline-first-signature-2", engine);
+        const diff = diffPlans(
+            planFromRawConfig(clientOnly({})),
+            planFromRawConfig(clientOnly({ "apic-client-ca": cert })),
+        );
+        const leaves = ["dp/server", "dp/client", "ob/server", "ob/client"];
+        assert.deepStrictEqual(
+            diff.added.map((c) => c.id),
+            leaves,
+        );
+        // What the render after the signature created, and the pending render had not: as diff says.
+        const created = [...engine.keys()].filter((k) => !registered.has(k));
+        assert.deepStrictEqual(created.filter((k) => /LocallySignedCert|core\/v1:Secret|Gateway::/.test(k)).sort(), [
+            "kubernetes:core/v1:Secret::dp-gateway-dp-tls",
+            "kubernetes:core/v1:Secret::ob-gateway-ob-tls",
+            "kubernetes:networking.istio.io/v1:Gateway::dp-gateway-gateway",
+            "kubernetes:networking.istio.io/v1:Gateway::ob-gateway-gateway",
+            "tls:index/locallySignedCert:LocallySignedCert::dp-apic-client-cert",
+            "tls:index/locallySignedCert:LocallySignedCert::dp-gateway-dp-server-cert",
+            "tls:index/locallySignedCert:LocallySignedCert::ob-apic-client-cert",
+            "tls:index/locallySignedCert:LocallySignedCert::ob-gateway-ob-server-cert",
+        ]);
+        assert.deepStrictEqual(
+            after.inventory
+                .filter((c) => c.role !== "root" && c.role !== "intermediate" && c.role !== "mesh-ca")
+                .map((c) => c.id)
+                .sort(),
+            [...leaves].sort(),
+        );
+        assert.deepStrictEqual(
+            diff.replaced.map((c) => [c.id, c.reasons.join("; ")]),
+            [
+                [
+                    "apic-client-ca",
+                    `signed: the ceremony signed its CSR, serial ${new crypto.X509Certificate(cert).serialNumber}`,
+                ],
+            ],
+        );
+        assert.strictEqual(diff.unchanged, 5);
+        assert.deepStrictEqual(
+            diff.places.map((p) => [p.place, p.change]),
+            [
+                ["k8s/example/istio-system/secret-apic-mtls-dp", "create"],
+                ["k8s/example/istio-system/secret-apic-mtls-ob", "create"],
+                ["APIC keystore of dp", "create"],
+                ["APIC truststore of dp", "create"],
+                ["APIC keystore of ob", "create"],
+                ["APIC truststore of ob", "create"],
+            ],
+        );
+        assert.deepStrictEqual(diff.steps.after, [
+            "Configure APIC for the new 2 hosts dp.example.api.bank.example and ob.example.api.bank.example: a TLS client profile with the endpoint's keystore and truststore.",
+        ]);
     });
 
     it("makes the Pulumi entry point create only the CAs' keys and CSRs, export them and report an error", async () => {

@@ -13,7 +13,14 @@ import { stepOf } from "../plan/caRotation";
 import { pemBlocks } from "../pki/pem";
 import { pkcs12FriendlyName } from "../pki/pkcs12";
 import { subjectOf } from "../pki/x509";
-import { APIC_UI_DIR, apicServerCertId, customerFacingCertId, secretPath, uiClientCertId } from "./planned";
+import {
+    APIC_UI_DIR,
+    apicServerCertId,
+    customerFacingCertId,
+    plannedCertificates,
+    secretPath,
+    uiClientCertId,
+} from "./planned";
 
 export type PlaceKind =
     | "gateway secret"
@@ -121,6 +128,45 @@ export function crlsPublished(plan: PkiPlan, base?: PkiPlan): Omit<CrlPlan, "off
 export function meshCasRevokedSince(base: PkiPlan | undefined, plan: PkiPlan): CaPlan[] {
     const ids = new Set(plan.cas.map((c) => c.id));
     return (base?.cas ?? []).filter((c) => c.role === "mesh-ca" && !ids.has(c.id) && ids.has(c.issuer ?? ""));
+}
+
+/**
+ * What a plan whose CSRs wait for the ceremony (PkiPlan.pendingIntermediates) has deployed: its
+ * update registers only the CAs' keys and CSRs, and the cacerts of mesh CAs already signed
+ * (requestOfflineSignatures in lib/stack.ts; MeshPluginCa holds back a pending CA's cacerts), and
+ * deletes nothing. So nothing that needs a pending CA's certificate exists yet: no leaf it issues,
+ * no place that holds it or such a leaf. A pending active CA of the gateway (its server or APIC
+ * client CA, needed by every gateway leaf, Secret and APIC bundle) means the stack's gateway was
+ * never built: then only the CAs and those cacerts exist. Undefined: nothing waits.
+ */
+export function waitingForCeremony(plan: PkiPlan): { certificates: ReadonlySet<string>; places: Place[] } | undefined {
+    const pending = new Set<string>(plan.pendingIntermediates);
+    if (pending.size === 0) return undefined;
+    const neverBuilt = ["gateway-server-ca", "apic-client-ca"].some((slotId) =>
+        pending.has(activeCa(plan.cas, slotId).id),
+    );
+    const cas = new Set(plan.cas.map((c) => c.id));
+    const waits = (id: string, issuer: string) => !cas.has(id) && (neverBuilt || pending.has(issuer));
+    const certificates = new Set(
+        plannedCertificates(plan)
+            .filter((c) => waits(c.id, c.issuer))
+            .map((c) => c.id),
+    );
+    const holdsWaiting = (p: Place) =>
+        Object.values(p.items).some((items) =>
+            items.some((c) => c.kind !== "crl" && (pending.has(c.id) || certificates.has(c.id))),
+        );
+    const places = placesOf(plan).flatMap((p): Place[] => {
+        if (p.kind === "istiod cacerts") return pending.has(p.items["ca-cert.pem"][0].id) ? [] : [p];
+        if (neverBuilt || (p.leaf !== undefined && certificates.has(p.leaf))) return [];
+        if (!holdsWaiting(p)) return [p];
+        // A place already there (a rotation's trust bundle): it does not hold the pending CA yet.
+        const items = Object.fromEntries(
+            Object.entries(p.items).map(([item, contents]) => [item, contents.filter((c) => !pending.has(c.id))]),
+        );
+        return [{ ...p, items }];
+    });
+    return { certificates, places };
 }
 
 /** The CA certificates of pki:frontEnd.apicServerCa, each named by its subject and serial. */

@@ -33,7 +33,16 @@ import {
     unpinnedUnderWay,
 } from "../plan/plan";
 import { pkcs12FriendlyName } from "../pki/pkcs12";
-import { Content, crlsPublished, isSecret, meshCasRevokedSince, Place, PlaceKind, placesOf } from "./deliveries";
+import {
+    Content,
+    crlsPublished,
+    isSecret,
+    meshCasRevokedSince,
+    Place,
+    PlaceKind,
+    placesOf,
+    waitingForCeremony,
+} from "./deliveries";
 import {
     APIC_UI_DIR,
     customerFacingCsrFile,
@@ -2282,7 +2291,13 @@ function stepsFor(
 export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: DiffOptions = {}): CertDiff {
     const maxReplaced = options.maxReplaced ?? DEFAULT_MAX_REPLACED;
     const from = base ?? emptyPlan(head);
-    const baseCerts = new Map(plannedCertificates(from).map((c) => [c.id, c]));
+    // A base whose CSRs waited for the ceremony deployed only what its update registers while they wait.
+    const waiting = waitingForCeremony(from);
+    const baseCerts = new Map(
+        plannedCertificates(from)
+            .filter((c) => waiting?.certificates.has(c.id) !== true)
+            .map((c) => [c.id, c]),
+    );
     const headCerts = plannedCertificates(head); // CAs first, so issuers are decided before their leaves
     const replacedIssuers = new Set<string>();
     const added: CertChange[] = [];
@@ -2372,7 +2387,7 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
                 : `no longer lists serial ${r.serial}`;
         for (const issuer of revokedIssuers(from, r)) crlNews.set(issuer, [...(crlNews.get(issuer) ?? []), news]);
     }
-    const basePlaces = placesOf(from);
+    const basePlaces = waiting?.places ?? placesOf(from);
     const headPlaces = placesOf(head, from);
     const places = placeChanges(basePlaces, headPlaces, {
         replaced: new Set(replaced.map((c) => c.id)),
