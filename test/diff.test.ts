@@ -24,6 +24,11 @@ const at = (slot: string, generation: number, phase: string, raw = dev) => ({
 /** Each changed secret or bundle as "<change> <place>: <what changes>". */
 const places = (d: CertDiff) =>
     d.places.map((p) => `${p.change} ${p.place}: ${p.items.map((i) => `${i.item}: ${i.change}`).join("; ")}`);
+/** What diff adds wherever the stack files cannot show that a removed cluster published ca-crl.pem. */
+const EVER_REMOVED =
+    "if a cluster was ever removed from pki:clusters, every cluster's cacerts carries ca-crl.pem from then on (stack files cannot show it)";
+const REMOVED_BEFORE =
+    "if a cluster was removed from pki:clusters before this change, every cluster's cacerts carries ca-crl.pem from then on (stack files cannot show it)";
 const GATEWAY_SECRETS = ["dp", "ob"].map((id) => `k8s/dev-east/istio-system/secret-apic-mtls-${id}`);
 
 /** A copy of a stack file with one line replaced, next to the real ones (so Pulumi.yaml is found). */
@@ -201,7 +206,8 @@ describe("diff of a staged CA rotation", function () {
     it("mesh root: ISTIO_MULTIROOT_MESH before the prepare, renewed workloads before the finish, cacerts updated each time, root-cert.pem only at prepare and finish", () => {
         const prepare = diffPlans(plan(dev), plan(at("meshRoot", 1, "prepare")));
         assert.deepStrictEqual(places(prepare), [
-            "update k8s/dev-east/istio-system/secret-cacerts: root-cert.pem: + mesh-root-g1",
+            "update k8s/dev-east/istio-system/secret-cacerts: root-cert.pem: + mesh-root-g1; " +
+                `ca-crl.pem: may also change: ${EVER_REMOVED}: + CRL of mesh-root-g1, CRL of mesh-ca-dev-east-g1`,
         ]);
         // The new root issues the new mesh CA at once (its CRL must exist in time); istiod signs with the old one until the switch.
         assert.strictEqual(
@@ -236,7 +242,8 @@ describe("diff of a staged CA rotation", function () {
         const finish = diffPlans(plan(at("meshRoot", 1, "switch")), plan(at("meshRoot", 1, "finish")));
         assert.match(finish.steps.before[0], /^Check that every workload was restarted or renewed since the switch/);
         assert.deepStrictEqual(places(finish), [
-            "update k8s/dev-east/istio-system/secret-cacerts: root-cert.pem: - mesh-root",
+            "update k8s/dev-east/istio-system/secret-cacerts: root-cert.pem: - mesh-root; " +
+                `ca-crl.pem: may also change: ${EVER_REMOVED}: - CRL of mesh-root, CRL of mesh-ca-dev-east`,
         ]);
     });
 
@@ -1458,7 +1465,8 @@ describe("diff risks", function () {
                 "removes 1 cluster dev-west: its mesh CA and istiod's cacerts secret are deleted; " +
                 "mesh-ca-dev-west revoked in the CRL of mesh-root, which every other cluster's cacerts carries (ca-crl.pem)",
             places: [
-                "update k8s/dev-east/istio-system/secret-cacerts: ca-crl.pem: new: CRL of mesh-root (revokes mesh-ca-dev-west, retired), CRL of mesh-ca-dev-east",
+                "update k8s/dev-east/istio-system/secret-cacerts: ca-crl.pem: new: CRL of mesh-root (revokes mesh-ca-dev-west, retired), CRL of mesh-ca-dev-east; " +
+                    `or, ${REMOVED_BEFORE}: - CRL of mesh-ca-dev-west; CRL of mesh-root revokes mesh-ca-dev-west, retired`,
                 "delete k8s/dev-west/istio-system/secret-cacerts: ",
             ],
             rotation: [],
@@ -1476,7 +1484,9 @@ describe("diff risks", function () {
                     "mesh-ca-dev-west and mesh-ca-dev-west-g1 revoked in the CRL of mesh-root, which every other cluster's cacerts carries (ca-crl.pem)",
                 places: [
                     "update k8s/dev-east/istio-system/secret-cacerts: ca-crl.pem: new: CRL of mesh-root " +
-                        "(revokes mesh-ca-dev-east, retired; revokes mesh-ca-dev-west, retired; revokes mesh-ca-dev-west-g1, retired), CRL of mesh-ca-dev-east-g1",
+                        "(revokes mesh-ca-dev-east, retired; revokes mesh-ca-dev-west, retired; revokes mesh-ca-dev-west-g1, retired), CRL of mesh-ca-dev-east-g1; " +
+                        `or, ${REMOVED_BEFORE}: - CRL of mesh-ca-dev-east, CRL of mesh-ca-dev-west, CRL of mesh-ca-dev-west-g1; ` +
+                        "CRL of mesh-root revokes mesh-ca-dev-east, retired; revokes mesh-ca-dev-west, retired; revokes mesh-ca-dev-west-g1, retired",
                     "delete k8s/dev-west/istio-system/secret-cacerts: ",
                 ],
                 rotation: [
@@ -1504,7 +1514,8 @@ describe("diff risks", function () {
         const news = "CRL of root (revokes mesh-ca-dev-west, retired)";
         assert.deepStrictEqual(places(d), [
             ...GATEWAY_SECRETS.map((s) => `update ${s}: ca.crl: new: CRL of apic-client-ca, ${news}`),
-            `update k8s/dev-east/istio-system/secret-cacerts: ca-crl.pem: new: ${news}, CRL of mesh-ca-dev-east`,
+            `update k8s/dev-east/istio-system/secret-cacerts: ca-crl.pem: new: ${news}, CRL of mesh-ca-dev-east; ` +
+                `or, ${REMOVED_BEFORE}: - CRL of mesh-ca-dev-west; CRL of root revokes mesh-ca-dev-west, retired`,
             ...["dp", "ob"].map(
                 (ep) => `update APIC truststore of ${ep}: truststore.crl: new: CRL of gateway-server-ca, ${news}`,
             ),

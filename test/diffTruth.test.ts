@@ -463,7 +463,8 @@ function predictionOf(d: CertDiff): Omit<Truth, "broken"> {
         places: sorted(
             d.places.map((p) =>
                 p.change === "update"
-                    ? `update ${p.place}: ${sorted(p.items.map((i) => i.item)).join(", ")}`
+                    ? // Not what "may also change" (if a cluster was ever removed, which none of these stacks did).
+                      `update ${p.place}: ${sorted(p.items.filter((i) => !i.change.startsWith("may also change:")).map((i) => i.item)).join(", ")}`
                     : `${p.change} ${p.place}`,
             ),
         ),

@@ -10,6 +10,7 @@ import { pemBlocks as pemBlocksOf } from "../lib/pki/pem";
 import { INITIAL_RECORD, RotationRecord } from "../lib/plan/caRotation";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { deployedRecordOf, renderPlan } from "../lib/render/render";
+import { diffMarkdown } from "../lib/cli/diff";
 import { diffPlans } from "../lib/inventory/diff";
 import { decide, istiodRefusal, istiodReloadRefusal, sidecarCheck, summary } from "./consumers";
 import { seededState } from "./engineKeys";
@@ -386,6 +387,88 @@ describe("A cluster removed from pki:clusters: its mesh CAs are revoked", functi
             ["mesh-ca-east", east, start.toISOString()],
             ["mesh-ca-west", west, start.toISOString()],
             ["mesh-ca-west-g1", westG1, dayAfter(1).toISOString()],
+        ]);
+    });
+
+    it("added back: every cluster's ca-crl.pem, published since it left, gains its new CA's CRL, which diff says may change, as two stack files cannot show it", async () => {
+        const state = seededState();
+        const two = await renderNext(TWO, "cluster-again-two", state, start);
+        // As pulumi up, the removal deletes west's CAs (renderNext deletes nothing): it comes back with a new one.
+        const leaving = planFromRawConfig(ONE, { deployed: deployedRecordOf(state), now: dayAfter(1) });
+        await renderPlan(leaving, tempDir("cluster-again-one"), { force: true, state, prune: true });
+        const back = await renderNext(TWO, "cluster-again-back", state, dayAfter(2));
+        const west = serialOf(two, "mesh-ca-west");
+        assert.notStrictEqual(serialOf(back, "mesh-ca-west"), west);
+        const published = [
+            ["rot mesh root CA", [west]],
+            ["rot mesh CA east", []],
+            ["rot mesh CA west", []],
+        ];
+        assert.deepStrictEqual(eastCrls(back), published);
+        assert.strictEqual(cacerts(back, "west")["ca-crl.pem"], cacerts(back, "east")["ca-crl.pem"]);
+        const ever =
+            "if a cluster was ever removed from pki:clusters, every cluster's cacerts carries ca-crl.pem from then on (stack files cannot show it)";
+        const addedBack = diffPlans(planFromRawConfig(ONE), planFromRawConfig(TWO));
+        assert.deepStrictEqual(
+            addedBack.places.map((p) => [p.change, p.place, p.items.map((i) => `${i.item}: ${i.change}`)]),
+            [
+                [
+                    "create",
+                    "k8s/west/istio-system/secret-cacerts",
+                    [
+                        "ca-cert.pem: new",
+                        "ca-key.pem: new",
+                        "cert-chain.pem: new",
+                        "root-cert.pem: new",
+                        `ca-crl.pem: may also change: ${ever}: new: CRL of mesh-root, CRL of mesh-ca-east, CRL of mesh-ca-west`,
+                    ],
+                ],
+            ],
+        );
+        assert.deepStrictEqual(addedBack.steps.after, [
+            "If a cluster was ever removed from pki:clusters, every cluster's cacerts carries ca-crl.pem from then on (stack files cannot show it) " +
+                "and this change also changes it (+ CRL of mesh-ca-west): istiod of east reloads cacerts (Istio 1.18+) and sends the new ca-crl.pem to the sidecars (Istio 1.27+).",
+        ]);
+        assert.ok(
+            diffMarkdown(addedBack, "rot").includes(
+                "\n| k8s/west/istio-system/secret-cacerts | create | ca-cert.pem, ca-key.pem, cert-chain.pem, root-cert.pem; " +
+                    `ca-crl.pem: may also change: ${ever}: new: CRL of mesh-root, CRL of mesh-ca-east, CRL of mesh-ca-west |\n`,
+            ),
+        );
+        // A later mesh CA rotation's finish: ca-crl.pem was published before it, so it is not new.
+        await renderNext({ ...TWO, ...meshCa(1, "prepare") }, "cluster-again-prepare", state, dayAfter(3));
+        const switched = await renderNext(
+            { ...TWO, ...meshCa(1, "switch") },
+            "cluster-again-switch",
+            state,
+            dayAfter(4),
+        );
+        assert.notStrictEqual(cacerts(switched, "east")["ca-crl.pem"], undefined);
+        const finish = diffPlans(
+            planFromRawConfig({ ...TWO, ...meshCa(1, "switch") }),
+            planFromRawConfig({ ...TWO, ...meshCa(1, "finish") }),
+        );
+        const crls =
+            "new: CRL of mesh-root (revokes mesh-ca-east, retired; revokes mesh-ca-west, retired), CRL of mesh-ca-east-g1, CRL of mesh-ca-west-g1; " +
+            "or, if a cluster was removed from pki:clusters before this change, every cluster's cacerts carries ca-crl.pem from then on (stack files cannot show it): " +
+            "- CRL of mesh-ca-east, CRL of mesh-ca-west; CRL of mesh-root revokes mesh-ca-east, retired; revokes mesh-ca-west, retired";
+        assert.deepStrictEqual(
+            finish.places.map(
+                (p) => `${p.change} ${p.place}: ${p.items.map((i) => `${i.item}: ${i.change}`).join("; ")}`,
+            ),
+            ["east", "west"].map((c) => `update k8s/${c}/istio-system/secret-cacerts: ca-crl.pem: ${crls}`),
+        );
+        // As the finish renders it: the old generations' CRLs go, the root's revokes them.
+        const finished = await renderNext(
+            { ...TWO, ...meshCa(1, "finish") },
+            "cluster-again-finish",
+            state,
+            dayAfter(5),
+        );
+        assert.deepStrictEqual(eastCrls(finished), [
+            ["rot mesh root CA", [west, serialOf(two, "mesh-ca-east"), serialOf(back, "mesh-ca-west")].sort()],
+            ["rot mesh CA east G1", []],
+            ["rot mesh CA west G1", []],
         ]);
     });
 

@@ -165,7 +165,14 @@ function placeRows(places: readonly PlaceChange[]): Record<string, string>[] {
     for (const p of places) {
         const what =
             p.change === "create"
-                ? p.items.map((i) => i.item).join(", ")
+                ? [
+                      p.items
+                          .filter((i) => i.change === "new")
+                          .map((i) => i.item)
+                          .join(", "),
+                      // An item it may also hold (ca-crl.pem, if a cluster was ever removed): said in full.
+                      ...p.items.filter((i) => i.change !== "new").map((i) => `${i.item}: ${i.change}`),
+                  ].join("; ")
                 : p.items.map((i) => `${i.item}: ${i.change}`).join("; ");
         const key = `${p.kind}|${p.change}|${what}`;
         const row = rows.get(key) ?? { places: [], change: p.change, what };

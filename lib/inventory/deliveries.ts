@@ -169,6 +169,14 @@ export function waitingForCeremony(plan: PkiPlan): { certificates: ReadonlySet<s
     return { certificates, places };
 }
 
+/** What every cluster's cacerts ca-crl.pem holds once published: the CRL of each mesh root, then of each mesh CA. */
+export function meshCrls(plan: PkiPlan): Content[] {
+    return [
+        ...rootsOf(plan, rootOf("meshCa", plan.config.trustDomains)),
+        ...plan.cas.filter((c) => c.role === "mesh-ca"),
+    ].map((c) => crl(c.id));
+}
+
 /** The CA certificates of pki:frontEnd.apicServerCa, each named by its subject and serial. */
 function givenCas(pem: string): Content[] {
     return pemBlocks(pem, "CERTIFICATE").map((block) => {
@@ -238,7 +246,7 @@ export function placesOf(plan: PkiPlan, base?: PkiPlan): Place[] {
                 "ca-key.pem": [key(ca.id)],
                 "cert-chain.pem": [cert(ca.id), cert(ca.issuer ?? "")],
                 "root-cert.pem": meshRoots.map((r) => cert(r.id)),
-                ...(published.mesh ? { "ca-crl.pem": crlsOf([...meshRoots, ...meshCas]) } : {}),
+                ...(published.mesh ? { "ca-crl.pem": meshCrls(plan) } : {}),
             },
         }));
     // The sidecars verify APIC's UI-facing certificate against this: the server root(s), or APIC's own CA.

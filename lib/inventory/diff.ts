@@ -38,6 +38,7 @@ import {
     crlsPublished,
     isSecret,
     meshCasRevokedSince,
+    meshCrls,
     Place,
     PlaceKind,
     placesOf,
@@ -801,6 +802,40 @@ function placeChanges(basePlaces: readonly Place[], headPlaces: readonly Place[]
         if (!after.has(p.id)) out.push({ place: p.id, kind: p.kind, owner: p.owner, change: "delete", items: [] });
     }
     return out;
+}
+
+/** Why diff cannot tell whether istiod's cacerts carries ca-crl.pem: the record knows, not the stack file. */
+const removedCluster = (when: "ever" | "before this change"): string =>
+    `if a cluster was ${when === "ever" ? "ever removed from pki:clusters" : "removed from pki:clusters before this change"}, ` +
+    "every cluster's cacerts carries ca-crl.pem from then on (stack files cannot show it)";
+
+/**
+ * ca-crl.pem of every cluster's cacerts, where the base's config does not show it published: once
+ * a cluster was removed, it is published from the deployed record (crlsPublished), whatever the
+ * stack files say. An item the head publishes is "new" only if no cluster was ever removed; one
+ * it does not publish may change all the same, when the mesh's CRLs (meshCrls) come or go. Adds that to
+ * the cacerts rows; returns what changes in ca-crl.pem, if it may change unseen.
+ */
+function unseenMeshCrls(base: PkiPlan, head: PkiPlan, places: PlaceChange[], changes: Changes): string | undefined {
+    if (crlsPublished(base).mesh) return undefined;
+    const [before, after] = [meshCrls(base), meshCrls(head)];
+    const change = describeItem(before, after, undefined, changes);
+    const cacerts = places.filter((p) => p.kind === "istiod cacerts" && p.change !== "delete");
+    if (crlsPublished(head, base).mesh) {
+        for (const i of cacerts.filter((p) => p.change === "update").flatMap((p) => p.items)) {
+            if (i.item === "ca-crl.pem" && i.change.startsWith("new: ")) {
+                i.change += `; or, ${removedCluster("before this change")}: ${change ?? "unchanged"}`;
+            }
+        }
+        return undefined;
+    }
+    // Clusters added, removed or renamed, mesh CA or root generations come or go: the CRLs it holds change.
+    if (change === undefined || sameList(before.map(contentKey), after.map(contentKey))) return undefined;
+    for (const p of cacerts) {
+        const written = p.change === "create" ? describeItem(undefined, after, undefined, changes) : change;
+        p.items.push({ item: "ca-crl.pem", change: `may also change: ${removedCluster("ever")}: ${written}` });
+    }
+    return change;
 }
 
 /** The places that carry each certificate or key id. */
@@ -2106,6 +2141,7 @@ function stepsFor(
     base: PkiPlan,
     head: PkiPlan,
     keepsOld: ReadonlySet<string>,
+    unseenCrls?: string,
 ): CertDiff["steps"] {
     const before: string[] = [];
     const after: string[] = [];
@@ -2260,6 +2296,23 @@ function stepsFor(
             `istiod of ${list(cacerts.map((p) => p.owner))} reloads cacerts (Istio 1.18+) and sends ca-crl.pem to the sidecars (Istio 1.27+).`,
         );
     }
+    // Existing cacerts only: a new one is written whole.
+    const reloading = diff.places
+        .filter((p) => p.kind === "istiod cacerts" && p.change === "update")
+        .map((p) => p.owner);
+    const kept = head.config.clusters
+        .map((c) => c.name)
+        .filter(
+            (c) =>
+                base.config.clusters.some((b) => b.name === c) &&
+                (reloading.includes(c) || !diff.places.some((p) => p.owner === c && p.kind === "istiod cacerts")),
+        );
+    if (unseenCrls !== undefined && kept.length > 0) {
+        after.push(
+            `I${removedCluster("ever").slice(1)} and this change also changes it (${unseenCrls}): ` +
+                `istiod of ${list(kept)} reloads cacerts (Istio 1.18+) and sends the new ca-crl.pem to the sidecars (Istio 1.27+).`,
+        );
+    }
     after.push(...frontEnd.after);
     const wasPublished = crlsPublished(base);
     const nowPublished = crlsPublished(head, base);
@@ -2389,11 +2442,9 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
     }
     const basePlaces = waiting?.places ?? placesOf(from);
     const headPlaces = placesOf(head, from);
-    const places = placeChanges(basePlaces, headPlaces, {
-        replaced: new Set(replaced.map((c) => c.id)),
-        newKey,
-        crlNews,
-    });
+    const changes: Changes = { replaced: new Set(replaced.map((c) => c.id)), newKey, crlNews };
+    const places = placeChanges(basePlaces, headPlaces, changes);
+    const unseenCrls = base === undefined ? undefined : unseenMeshCrls(from, head, places, changes);
     const verbs = new Map(places.map((p) => [p.place, p.change]));
     const keepsOld = cacertsIstiodKeepsOld(basePlaces, headPlaces, new Set(replaced.map((c) => c.id)));
     const newIstiodCa = new Set(
@@ -2467,7 +2518,7 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
         pins,
         routing: routing(from, head),
     };
-    return { ...diff, steps: stepsFor(diff, from, head, keepsOld) };
+    return { ...diff, steps: stepsFor(diff, from, head, keepsOld, unseenCrls) };
 }
 
 /** Whether a diff holds a refused change (exit 1). */
