@@ -17,9 +17,14 @@ export async function ceremony(
     const before = process.env[ROOT_PASSPHRASE_VARIABLE];
     if (passphrase === undefined) delete process.env[ROOT_PASSPHRASE_VARIABLE];
     else process.env[ROOT_PASSPHRASE_VARIABLE] = passphrase;
+    // A scripted rehearsal has no terminal, also when mocha itself runs on one.
+    const tty = Object.getOwnPropertyDescriptor(process.stdin, "isTTY");
+    Object.defineProperty(process.stdin, "isTTY", { value: undefined, configurable: true });
     try {
         return await cli("ceremony", ...argv);
     } finally {
+        if (tty === undefined) delete (process.stdin as { isTTY?: boolean }).isTTY;
+        else Object.defineProperty(process.stdin, "isTTY", tty);
         if (before === undefined) delete process.env[ROOT_PASSPHRASE_VARIABLE];
         else process.env[ROOT_PASSPHRASE_VARIABLE] = before;
     }
@@ -48,13 +53,16 @@ export function ceremonyPiped(
 
 const quote = (arg: string): string => `'${arg.replace(/'/g, "'\\''")}'`;
 
+/** What is typed at a question: a line, or its bytes in parts that reach the ceremony 200 ms apart. */
+export type Answer = string | readonly Buffer[];
+
 /**
  * The ceremony on a real pseudo-terminal (util-linux `script`): each answer is typed once its
  * question has appeared, as a person would, then Enter; `meanwhile`, if given, runs just before
  * (what else may happen while a person reads). Returns everything the terminal showed.
  */
 export function ceremonyOnTerminal(
-    answers: readonly (readonly [question: string, answer: string, meanwhile?: () => void])[],
+    answers: readonly (readonly [question: string, answer: Answer, meanwhile?: () => void])[],
     ...argv: string[]
 ): Promise<{ status: number; transcript: string }> {
     return onTerminal(undefined, answers, argv);
@@ -63,7 +71,7 @@ export function ceremonyOnTerminal(
 /** ceremonyOnTerminal with the passphrase variable set, as a rehearsal may have left it in the shell. */
 export function ceremonyOnTerminalWithVariable(
     passphrase: string,
-    answers: readonly (readonly [question: string, answer: string, meanwhile?: () => void])[],
+    answers: readonly (readonly [question: string, answer: Answer, meanwhile?: () => void])[],
     ...argv: string[]
 ): Promise<{ status: number; transcript: string }> {
     return onTerminal(passphrase, answers, argv);
@@ -71,7 +79,7 @@ export function ceremonyOnTerminalWithVariable(
 
 function onTerminal(
     passphrase: string | undefined,
-    answers: readonly (readonly [question: string, answer: string, meanwhile?: () => void])[],
+    answers: readonly (readonly [question: string, answer: Answer, meanwhile?: () => void])[],
     argv: readonly string[],
 ): Promise<{ status: number; transcript: string }> {
     const command = [process.execPath, MAIN, "ceremony", ...argv].map(quote).join(" ");
@@ -91,7 +99,13 @@ function onTerminal(
                 searchFrom = at + next[0].length;
                 asked += 1;
                 next[2]?.();
-                child.stdin.write(`${next[1]}\r`);
+                const answer = next[1];
+                if (typeof answer === "string") child.stdin.write(`${answer}\r`);
+                else {
+                    // Each part in a read of its own, as a slow line delivers it.
+                    answer.forEach((part, i) => setTimeout(() => child.stdin.write(part), i * 200));
+                    setTimeout(() => child.stdin.write("\r"), answer.length * 200);
+                }
             }
         });
         const timer = setTimeout(() => {

@@ -31,7 +31,7 @@ import { normalSerial } from "../plan/caRotation";
 import { ROOT_TRUST_DOMAIN_NAMES, RootTrustDomain } from "../plan/hierarchy";
 import { undoUnlessDone } from "../interrupt";
 import { nameOnOneLine } from "../pki/x509";
-import { noticeRehearsalPassphrase, Prompter, ROOT_PASSPHRASE_VARIABLE, rootPassphrase } from "./prompt";
+import { Prompter, refuseRehearsalPassphraseOnTerminal, ROOT_PASSPHRASE_VARIABLE, rootPassphrase } from "./prompt";
 import {
     CertificateRecord,
     CrlRecord,
@@ -951,8 +951,9 @@ export const ceremonyCommand: Command = {
         // A signal (Ctrl-C, SIGTERM, SIGHUP) is handled between the ceremony's steps, never inside
         // the writes of a root, a certificate and its log record: they land whole, then it ends.
         const stopWatching = undoUnlessDone();
-        if (["init-root", "sign", "crl"].includes(action)) noticeRehearsalPassphrase();
         try {
+            const asksHelp = rest.includes("--help") || rest.includes("-h");
+            if (["init-root", "sign", "crl"].includes(action) && !asksHelp) refuseRehearsalPassphraseOnTerminal();
             if (action === "init-root") return await initRoot(rest, out);
             if (action === "sign") return await sign(rest, out);
             if (action === "crl") return await crl(rest, out);

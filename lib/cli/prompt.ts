@@ -5,6 +5,7 @@
  * that standard output holds only what the ceremony reports.
  */
 import * as readline from "readline";
+import { StringDecoder } from "string_decoder";
 import { untilDone } from "../interrupt";
 import { checkNewPassphrase } from "../pki/ceremony";
 
@@ -58,6 +59,9 @@ export class Prompter {
         const restored = untilDone(() => input.setRawMode(false));
         input.resume();
         process.stderr.write(question);
+        // One decoder for the whole answer: a character's UTF-8 bytes may arrive in two reads (a
+        // serial console, a slow ssh link), and decoding each read alone would make them U+FFFD.
+        const decoder = new StringDecoder("utf8");
         return new Promise((resolve, reject) => {
             let answer = "";
             const finish = (error?: Error): void => {
@@ -70,7 +74,7 @@ export class Prompter {
                 else resolve(answer);
             };
             const onData = (chunk: Buffer): void => {
-                for (const char of chunk.toString("utf8")) {
+                for (const char of decoder.write(chunk)) {
                     if (char === "\r" || char === "\n") return finish();
                     if (char === CTRL_C || char === CTRL_D) {
                         return finish(new Error("cancelled at the passphrase prompt; nothing was signed or written"));
@@ -128,15 +132,15 @@ export async function rootPassphrase(prompter: Prompter, options: { newKey: bool
 }
 
 /**
- * Tells the people at a terminal, before anything is shown or asked, that the passphrase will come
- * from ROOT_PASSPHRASE_VARIABLE: one left set from a rehearsal (a profile, an export in the shell)
- * would otherwise let a real ceremony run with no passphrase typed. Scripted rehearsals, which have
- * no terminal, are not told.
+ * Refuses ROOT_PASSPHRASE_VARIABLE on a terminal, before anything is shown or asked: one left set
+ * from a rehearsal (a profile, an export in the shell) would otherwise let a real ceremony make or
+ * use a root with no passphrase typed, init-root and --yes without a single question. Scripted
+ * rehearsals have no terminal (their input is a pipe or a file).
  */
-export function noticeRehearsalPassphrase(): void {
+export function refuseRehearsalPassphraseOnTerminal(): void {
     if (process.env[ROOT_PASSPHRASE_VARIABLE] === undefined || process.stdin.isTTY !== true) return;
-    process.stderr.write(
-        `The root key's passphrase will be taken from ${ROOT_PASSPHRASE_VARIABLE}, which is for scripted rehearsals only. ` +
-            `On a real ceremony press Ctrl-C now, unset it and run the command again.\n`,
+    throw new Error(
+        `${ROOT_PASSPHRASE_VARIABLE} is set, but the ceremony runs on a terminal, where people type the passphrase; nothing was read or written: ` +
+            `unset it and run the command again (the variable is for scripted rehearsals, whose input is not a terminal: add < /dev/null)`,
     );
 }

@@ -183,7 +183,7 @@ function openExisting(file: string, flags: number, privateFile: boolean): number
         : uid !== undefined && stat.uid !== uid
           ? `${file} belongs to another user (uid ${stat.uid}); run the ceremony as its owner`
           : stat.nlink > 1
-            ? `${file} has ${stat.nlink} hard links, so it is reached from outside its folder too; find them (find / -xdev -samefile ${file}), check the file, and remove every other link`
+            ? `${file} has ${stat.nlink} hard links, so it is reached from outside its folder too; find them (find "$(findmnt -no TARGET -T ${file})" -xdev -samefile ${file}), check the file, and remove every other link`
             : privateFile && (mode & 0o077) !== 0
               ? `${file} has mode 0${mode.toString(8)}; only its owner may read or write it: check it, then run chmod 600 ${file}`
               : undefined;
