@@ -16,6 +16,7 @@ import { CustomerFacingTls } from "./components/customerFacingTls";
 import { atPlanClock } from "./components/checkClock";
 import { offlineSignerFromStackFile } from "./components/keys";
 import { ApicEgress, hostLabel, UiApicClient } from "./components/uiApicClient";
+import { reissuedInPlaceConsequences, rootsReissuedInPlace } from "./inventory/diff";
 import { buildInventory, IssuedCertificate, keysOf } from "./inventory/issued";
 import { joinPemOutputs } from "./components/pem";
 import {
@@ -850,14 +851,31 @@ function replacedRootsMessage(replaced: readonly { id: string; shown: string }[]
 }
 
 /**
+ * The deployed roots made here that this update re-issues in place, under their own ids, since a
+ * setting of their certificate changed (rootsReissuedInPlace), and what that breaks; undefined: none.
+ */
+function reissuedInPlaceMessage(plan: PkiPlan): string | undefined {
+    const reissued = rootsReissuedInPlace(plan);
+    if (reissued === undefined) return undefined;
+    const { reissues, breaks, instead } = reissuedInPlaceConsequences(plan, reissued);
+    const settings = reissued.settings.map((name) => `pki:${name}`);
+    return (
+        `${settings.join(", ")} ${settings.length === 1 ? "differs from the deployed value, and goes" : "differ from the deployed values, and go"} into the certificate of every root made here: ` +
+        `this update re-issues ${reissues}, outside a staged rotation (pki:caRotation). ` +
+        (reissued.newAnchor ? `At once, ${breaks}. ${instead}` : `${breaks[0].toUpperCase()}${breaks.slice(1)}`)
+    );
+}
+
+/**
  * What an update warns of, at the plan's clock: deployed roots it removes outside a staged
- * rotation, customer-facing hosts still waiting for a public CA's certificate, certificates
+ * rotation, deployed roots it re-issues in place (a setting of their certificate changed), customer-facing hosts still waiting for a public CA's certificate, certificates
  * @pulumi/tls re-issues after they expired, and expired offline certificates in use. `pulumi up` logs each, `render` prints each.
  */
 export function updateWarnings(plan: PkiPlan): string[] {
     const now = plan.now;
     return [
         ...rootsLeavingMessages(plan),
+        reissuedInPlaceMessage(plan),
         pendingCustomerFacingMessage(plan),
         expiredReissueMessage(plan, now),
         expiredOfflineMessage(plan, now),

@@ -11,7 +11,9 @@ import { EngineStandIn, EngineState, saveStackOutputs, stackOutputsOf } from "..
 import { diffPlans } from "../lib/inventory/diff";
 import { pemBlocks as pemBlocksOf } from "../lib/pki/pem";
 import { CLOCK_SKEW_MS, parseCrl, periodStart } from "../lib/pki/crl";
+import { settingDigests } from "../lib/config/settings";
 import { validateConfig } from "../lib/config/validate";
+import { deployedRecordOf } from "../lib/render/render";
 import { readDeployed } from "../lib/lifecycle/deployed";
 import { decide as decideLifecycle } from "../lib/lifecycle/rules";
 import { CaSlot, INITIAL_RECORD, parseRecord, retiredAfter, RotationRecord } from "../lib/plan/caRotation";
@@ -49,6 +51,7 @@ import {
     writeTemp,
 } from "./helpers";
 import { seededState, writeSeededStateFile } from "./engineKeys";
+import { spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as x509 from "@peculiar/x509";
 import * as fs from "fs";
@@ -1173,6 +1176,150 @@ describe("A deployed root replaced or removed outside a staged rotation", () => 
                 "no UI service calls APIC any more (pki:frontEnd.callers), so the UI client CA and its certificates go too. " +
                 "Remove APIC's UI truststore and its TLS server profiles' client certificate requirement once it is deployed: this stack no longer renders them",
         ]);
+    });
+});
+
+describe("A deployed root made here re-issued in place by a setting of its certificate", function () {
+    this.timeout(120_000);
+    const REISSUES = "in place, under their own ids";
+    const BELOW = "and every CA and certificate below them, outside a staged rotation (pki:caRotation)";
+    const MESH_BREAKS =
+        "istiod's root-cert.pem holds only the new mesh root: workloads with certificates under the old root and those with new ones refuse each other until every workload has a new certificate";
+    const SERVER_BREAKS =
+        "the gateway serves certificates under the new server root at once, while APIC's truststores hold the old one: every APIC call fails until each truststore is uploaded";
+    const CLIENT_BREAKS =
+        "the gateway's ca.crt holds only the new APIC client root from this update on, while APIC still presents client certificates under the old one: every APIC call is refused until each APIC keystore is uploaded";
+    const ORGANIZATION_INSTEAD =
+        "pki:organization: no staged rotation avoids it, since every generation's subject carries the organization: keep the deployed value, " +
+        "or schedule a maintenance window (deploy, then at once upload every APIC keystore and truststore, restart istiod, and then the mesh workloads)";
+    /** The update after generation 0 of BASE with `change`: its warnings, then the render (real certificates) on a copy of the state. */
+    const updateWith = async (change: Record<string, unknown>, label: string) => {
+        const first = await deployedG0(BASE);
+        const state: EngineState = new Map(first.state);
+        const raw = { ...BASE, ...change };
+        const warnings = updateWarnings(planFromRawConfig(raw, { deployed: deployedRecordOf(state) }));
+        return { first: first.rendered, warnings, rendered: await renderNext(raw, label, state) };
+    };
+    const serials = (r: Rendered) =>
+        ["mesh-root", "server-root", "client-root"].map(
+            (id) => r.inventory.find((c) => c.id === id)?.serial ?? "absent",
+        );
+
+    it("warns, naming the setting, the roots and what breaks, when pki:organization changes, and the new gateway refuses APIC's keystore", async () => {
+        const { first, warnings, rendered } = await updateWith(
+            { organization: "Example Bank Pty Ltd" },
+            "org-in-place",
+        );
+        assert.deepStrictEqual(warnings, [
+            "pki:organization differs from the deployed value, and goes into the certificate of every root made here: " +
+                `this update re-issues the root CAs mesh-root, server-root, client-root ${REISSUES}, with a new subject, ${BELOW}. ` +
+                `At once, ${MESH_BREAKS}; ${SERVER_BREAKS}; ${CLIENT_BREAKS}. ${ORGANIZATION_INSTEAD}`,
+        ]);
+        // What the warning says: the same ids, new certificates, and the gateway's new ca.crt refuses APIC's keystore.
+        assert.ok(serials(rendered).every((serial, i) => serial !== serials(first)[i] && serial !== "absent"));
+        const refused = await call(rendered, first);
+        assert.deepStrictEqual(
+            [refused.clientAuthorized, refused.clientError],
+            [false, "UNABLE_TO_GET_ISSUER_CERT_LOCALLY"],
+        );
+    });
+
+    it("says less of a new root validity alone: same key and subject, new serials, and the chains still verify", async () => {
+        const { first, warnings, rendered } = await updateWith(
+            { validityDays: { root: 3000, intermediate: 1095, leaf: 365 } },
+            "root-validity-in-place",
+        );
+        assert.deepStrictEqual(warnings, [
+            "pki:validityDays.root differs from the deployed value, and goes into the certificate of every root made here: " +
+                `this update re-issues the root CAs mesh-root, server-root, client-root ${REISSUES}, with the same key and subject and a new serial, ${BELOW}. ` +
+                "The roots keep their keys and subjects, so existing chains still verify; but every CA and leaf under them is re-issued in one update, " +
+                "and APIC holds the old chain until its keystores and truststores are uploaded",
+        ]);
+        assert.ok(serials(rendered).every((serial, i) => serial !== serials(first)[i] && serial !== "absent"));
+        const accepted = await call(rendered, first);
+        assert.deepStrictEqual([accepted.clientAuthorized, accepted.clientError], [true, ""]);
+    });
+
+    it("leaves out an offline root, and a root's new generation that its staged rotation creates", () => {
+        const ceremony = opensslRoot(
+            "rot mesh root CA",
+            crypto.generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey,
+            "0x2F",
+        );
+        const offline = { meshRoot: { certificate: ceremony.certPem } };
+        const deployedCa = (id: string, serialHex: string) => ({
+            serialHex,
+            notAfter: "2036-11-22T20:24:07.000Z",
+            issuer: id,
+        });
+        const record = parseRecord({
+            ...INITIAL_RECORD,
+            cas: {
+                "mesh-root": deployedCa("mesh-root", new crypto.X509Certificate(ceremony.certPem).serialNumber),
+                "server-root": deployedCa("server-root", "02"),
+                "client-root": deployedCa("client-root", "03"),
+            },
+            settings: settingDigests(validateConfig({ ...BASE, offlineRoots: offline })),
+        });
+        const warnings = (change: Record<string, unknown>) =>
+            updateWarnings(planFromRawConfig({ ...BASE, offlineRoots: offline, ...change }, { deployed: record }));
+        assert.deepStrictEqual(warnings({}), []);
+        // The client root's prepare makes client-root-g1 under the new subject: expected, so not named.
+        assert.deepStrictEqual(
+            warnings({
+                organization: "Example Bank Pty Ltd",
+                caRotation: { clientRoot: { generation: 1, phase: "prepare" } },
+            }),
+            [
+                "pki:organization differs from the deployed value, and goes into the certificate of every root made here: " +
+                    `this update re-issues the root CAs server-root, client-root ${REISSUES}, with a new subject, ${BELOW}. ` +
+                    `At once, ${SERVER_BREAKS}; ${CLIENT_BREAKS}. ${ORGANIZATION_INSTEAD}`,
+            ],
+        );
+    });
+});
+
+describe("render --state of a deployed stack", function () {
+    this.timeout(120_000);
+    /** A folder, render's --state file there after a first render of BASE, and `render` of other config on it. */
+    const deployed = async (label: string) => {
+        const dir = tempDir(label);
+        const stackFile = (raw: Record<string, unknown>) =>
+            writeTemp(
+                dir,
+                "dev.yaml",
+                YAML.stringify({ config: Object.fromEntries(Object.entries(raw).map(([k, v]) => [`pki:${k}`, v])) }),
+            );
+        const stateFile = path.join(dir, "state.json");
+        writeSeededStateFile(stateFile, BASE.environment); // the suite's keys (./engineKeys.ts), no deployment yet
+        const render = (raw: Record<string, unknown>, out: string) =>
+            cli("render", "--config", stackFile(raw), "--out", path.join(dir, out), "--state", stateFile);
+        const first = await render(BASE, "out1");
+        assert.deepStrictEqual([first.status, first.err], [0, ""]);
+        return { dir, stateFile, render };
+    };
+
+    it("warns on stderr that a new pki:organization re-issues the deployed roots in place, and still renders", async () => {
+        const { dir, stateFile } = await deployed("render-org-in-place");
+        const config = writeTemp(
+            dir,
+            "renamed.yaml",
+            YAML.stringify({
+                config: Object.fromEntries(
+                    Object.entries({ ...BASE, organization: "Example Bank Pty Ltd" }).map(([k, v]) => [`pki:${k}`, v]),
+                ),
+            }),
+        );
+        // As an operator runs it: render writes its warnings to the process's stderr.
+        const main = path.join(__dirname, "../lib/cli/main.js");
+        const args = ["render", "--config", config, "--out", path.join(dir, "out2"), "--state", stateFile];
+        const renamed = spawnSync(process.execPath, [main, ...args], { encoding: "utf8" });
+        assert.strictEqual(renamed.status, 0, renamed.stderr);
+        assert.match(
+            renamed.stderr,
+            /^warning: pki:organization differs from the deployed value, and goes into the certificate of every root made here: this update re-issues the root CAs mesh-root, server-root, client-root in place, under their own ids, with a new subject, /,
+        );
+        assert.strictEqual(renamed.stderr.split("\n").filter((line) => line !== "").length, 1);
     });
 });
 

@@ -1289,7 +1289,7 @@ describe("diff risks", function () {
                     "the gateway serves certificates under the new server root at once, while APIC's truststores hold the old one: every APIC call fails until each truststore is uploaded; " +
                     "the gateway's ca.crt holds only the new APIC client root from this update on, while APIC still presents client certificates under the old one: every APIC call is refused until each APIC keystore is uploaded",
                 instead:
-                    "pki:organization: no staged rotation avoids it, since every generation's subject carries the organization: keep the current value, or schedule a maintenance window (deploy, then at once upload every APIC keystore and truststore, restart istiod, and then the mesh workloads)",
+                    "pki:organization: no staged rotation avoids it, since every generation's subject carries the organization: keep the deployed value, or schedule a maintenance window (deploy, then at once upload every APIC keystore and truststore, restart istiod, and then the mesh workloads)",
             },
         ]);
         assert.strictEqual(d.replaced.length, 10);

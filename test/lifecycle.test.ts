@@ -327,6 +327,18 @@ function withOfflineMeshRoot(
     });
 }
 
+/** What the lifecycle's stack (three roots made here) says a pending change of `key` does to its roots, with a new `what`. */
+const roots = "the root CAs mesh-root, server-root, client-root in place, under their own ids";
+const reissuesRoots = (key: string, what: string, instead: string) =>
+    `its update re-issues ${roots}, with a new ${what}, and every CA and certificate below them, outside a staged rotation, ` +
+    `and breaks every chain through them at once: ${key}: ${instead}`;
+const ORGANIZATION_REISSUES = reissuesRoots(
+    "pki:organization",
+    "subject",
+    "no staged rotation avoids it, since every generation's subject carries the organization: keep the deployed value, " +
+        "or schedule a maintenance window (deploy, then at once upload every APIC keystore and truststore, restart istiod, and then the mesh workloads)",
+);
+
 describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit", function () {
     this.timeout(120_000);
     let dir: string;
@@ -2031,10 +2043,11 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
             await decision("  pki:pkcs12Iterations: 600000\n"),
             pending("pki:pkcs12Iterations: 600000 in the stack file, another value deployed"),
         );
-        // Every certificate's subject: the certificates are compared by id, hosts and identities only.
+        // Every certificate's subject: the certificates are compared by id, hosts and identities only;
+        // the roots made here are re-issued in place, under their own ids.
         assert.deepStrictEqual(
             await decision("  pki:organization: Example Bank\n"),
-            pending('pki:organization: "Example Bank" in the stack file, not deployed yet'),
+            pending(`pki:organization: "Example Bank" in the stack file, not deployed yet; ${ORGANIZATION_REISSUES}`),
         );
         const { json } = await lifecycleJson(revoked("  pki:meshStrictMtls: true\n"), folder, "2027-01-10T00:00:00Z");
         assert.strictEqual(
@@ -2110,13 +2123,13 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
         assert.deepStrictEqual(await pending(strict), []);
         assert.deepStrictEqual(await pending(stackWith("off", "  pki:meshStrictMtls: false\n")), [
             "pki:meshStrictMtls: false in the stack file, another value deployed",
-            "pki:organization: deployed, no longer in the stack file",
+            `pki:organization: deployed, no longer in the stack file; ${ORGANIZATION_REISSUES}`,
         ]);
         // Not set, it is this version's default, which an upgrade may have changed too: nothing to revert.
         assert.deepStrictEqual(await pending(plain), [
             "pki:meshStrictMtls: false, this version's default (the stack file does not set it), another value deployed; " +
                 "one pulumi up from the default branch deploys it",
-            "pki:organization: deployed, no longer in the stack file",
+            `pki:organization: deployed, no longer in the stack file; ${ORGANIZATION_REISSUES}`,
         ]);
     });
 
@@ -2281,6 +2294,41 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
             both,
             both,
             blocked("default branch", both, ", or revert those the stack file sets,"),
+        ]);
+    });
+
+    it("says that a pending setting of the roots' certificates re-issues them in place: a default an upgrade changed breaks every chain, a new root validity keeps them verifying", async () => {
+        const { folder, revoked } = await deployRevocation();
+        // Deployed by a version whose default CA key algorithm was ECDSA; this one's is RSA.
+        const upgraded = path.join(tempDir("lifecycle-ca-key-default"), "deployed");
+        fs.cpSync(folder, upgraded, { recursive: true });
+        const recordFile = path.join(upgraded, "deployment.json");
+        const record = JSON.parse(fs.readFileSync(recordFile, "utf8")) as RotationRecord;
+        fs.writeFileSync(
+            recordFile,
+            JSON.stringify({ ...record, settings: { ...record.settings, caKeyAlgorithm: settingDigest("ECDSA") } }),
+        );
+        const pending = async (file: string, deployed: string) =>
+            (await lifecycleJson(file, deployed, "2027-01-06T00:00:00Z")).json.pending;
+        assert.deepStrictEqual(await pending(revoked(), upgraded), [
+            `pki:caKeyAlgorithm: "RSA", this version's default (the stack file does not set it), another value deployed; ` +
+                reissuesRoots(
+                    "pki:caKeyAlgorithm",
+                    "key",
+                    "every generation of every CA takes the new algorithm at once, so no staged rotation avoids it: " +
+                        "schedule a maintenance window, or build the new hierarchy as a new stack and move consumers over",
+                ) +
+                ". To keep them, write the deployed value in the stack file",
+        ]);
+        const longerRoots = revoked();
+        fs.writeFileSync(longerRoots, fs.readFileSync(longerRoots, "utf8").replace("root: 1460", "root: 1000"));
+        assert.deepStrictEqual(await pending(longerRoots, folder), [
+            `pki:validityDays.root: 1000 in the stack file, another value deployed; its update re-issues ${roots}, ` +
+                "with the same key and subject and a new serial, and every CA and certificate below them: the roots keep their keys and subjects, " +
+                "so existing chains still verify; but every CA and leaf under them is re-issued in one update, " +
+                "and APIC holds the old chain until its keystores and truststores are uploaded",
+            // Its default is a third of the root's validity.
+            "pki:earlyRenewalDays.root: 333, this version's default (the stack file does not set it), another value deployed; one pulumi up from the default branch deploys it",
         ]);
     });
 

@@ -397,6 +397,26 @@ describe("The Pulumi entry point (lib/program.ts)", function () {
         assert.deepStrictEqual([await refusal(0), await refusal(-1)], [damaged(0), damaged(-1)]);
     });
 
+    it("warns on the update that re-issues the deployed roots in place, under their own ids, since pki:organization changed", async () => {
+        const raw = loadStackFile("stacks/Pulumi.dev.yaml");
+        const state = newStackState();
+        assert.deepStrictEqual((await runEntryPoint(raw, state)).warnings, []);
+        const renamed = { ...raw, organization: "Example Bank Pty Ltd" };
+        const { warnings } = await runEntryPoint(renamed, state);
+        assert.deepStrictEqual(warnings, [
+            "warning: [runtime] pki:organization differs from the deployed value, and goes into the certificate of every root made here: " +
+                "this update re-issues the root CAs mesh-root, server-root, client-root in place, under their own ids, with a new subject, " +
+                "and every CA and certificate below them, outside a staged rotation (pki:caRotation). At once, " +
+                "istiod's root-cert.pem holds only the new mesh root: workloads with certificates under the old root and those with new ones refuse each other until every workload has a new certificate; " +
+                "the gateway serves certificates under the new server root at once, while APIC's truststores hold the old one: every APIC call fails until each truststore is uploaded; " +
+                "the gateway's ca.crt holds only the new APIC client root from this update on, while APIC still presents client certificates under the old one: every APIC call is refused until each APIC keystore is uploaded. " +
+                "pki:organization: no staged rotation avoids it, since every generation's subject carries the organization: keep the deployed value, " +
+                "or schedule a maintenance window (deploy, then at once upload every APIC keystore and truststore, restart istiod, and then the mesh workloads)",
+        ]);
+        // Deployed: the record holds the new value, and the next update says nothing.
+        assert.deepStrictEqual((await runEntryPoint(renamed, state)).warnings, []);
+    });
+
     it("stops on bad config with an error Pulumi prints as its message alone (a RunError), registering nothing", async () => {
         const raw = { ...loadStackFile("stacks/Pulumi.dev.yaml"), option: 4 };
         const state: EngineState = new Map();

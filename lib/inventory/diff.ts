@@ -8,6 +8,7 @@
 import * as crypto from "crypto";
 import { ClusterConfig, PkiConfig, RevocationConfig } from "../config/types";
 import { EPOCHS } from "../config/validate";
+import { settingDigest, settingsOf } from "../config/settings";
 import { DEFAULT_KEY_SECRET_NAMESPACES, endpointIdOf, ownMember } from "../config/values";
 import { CaSlot, describeTransitions, normalSerial, PHASES } from "../plan/caRotation";
 import { caSlots, isRootSlot, RootSlot, rootSlotOf } from "../plan/hierarchy";
@@ -954,13 +955,17 @@ function rootBreaks(slots: readonly RootSlot[], head: PkiPlan): string {
     return slots.flatMap((slot) => [ROOT_BREAKS[slot], ...frontEnd(slot)]).join("; ");
 }
 
+/** What re-issuing roots with their keys and subjects kept (a new validity) breaks. */
+const ROOTS_KEPT_BREAKS =
+    "the roots keep their keys and subjects, so existing chains still verify; but every CA and leaf under them is re-issued in one update, and APIC holds the old chain until its keystores and truststores are uploaded";
+
 /** Config keys that re-issue CAs when changed, and the safe way for each. */
 const CA_CAUSES: readonly { key: string; changed: (a: PkiConfig, b: PkiConfig) => boolean; instead: string }[] = [
     {
         key: "pki:organization",
         changed: (a, b) => a.organization !== b.organization,
         instead:
-            "no staged rotation avoids it, since every generation's subject carries the organization: keep the current value, or schedule a maintenance window (deploy, then at once upload every APIC keystore and truststore, restart istiod, and then the mesh workloads)",
+            "no staged rotation avoids it, since every generation's subject carries the organization: keep the deployed value, or schedule a maintenance window (deploy, then at once upload every APIC keystore and truststore, restart istiod, and then the mesh workloads)",
     },
     {
         key: "pki:environment",
@@ -1078,13 +1083,84 @@ function caRisks(
                     ? rootBreaks(["root"], head)
                     : rootBreaks(anchorSlots, head)
                 : roots.length > 0
-                  ? "the roots keep their keys and subjects, so existing chains still verify; but every CA and leaf under them is re-issued in one update, and APIC holds the old chain until its keystores and truststores are uploaded"
+                  ? ROOTS_KEPT_BREAKS
                   : "nothing at once, since peers trust the root, which stays; but every certificate these CAs signed is re-issued in the same update, and the old CA is never revoked in its root's CRL as a staged rotation's finish does",
         instead:
             causes.map((c) => `${c.key}: ${c.instead}`).join(" ") ||
             "rotate CAs in stages (pki:caRotation: prepare, switch, finish), one reviewed change each",
     });
     return risks;
+}
+
+/**
+ * The settings (lib/config/settings.ts) that go into the certificate of a root made here: its
+ * subject, its key and its validity. A change of one re-issues the root in place, under its own id.
+ */
+const ROOT_CERTIFICATE_SETTINGS = ["organization", "environment", "caKeyAlgorithm", "validityDays.root"] as const;
+
+/** A setting of a root's certificate changed since the deployed record, and the deployed roots made here it re-issues in place. */
+export interface RootsReissuedInPlace {
+    /** The settings changed, by name without `pki:` ("organization", "validityDays.root"). */
+    readonly settings: readonly string[];
+    /** The deployed roots made here (not offline) that the plan re-issues under their own ids. */
+    readonly roots: readonly CaPlan[];
+    /** A new key or subject (not only a new validity): a new trust anchor, so every chain through it breaks at once. */
+    readonly newAnchor: boolean;
+}
+
+/**
+ * What a change of a root certificate's settings since the last update re-issues in place, as the
+ * deployment record's setting digests tell (its serials cannot: a root made here gets its serial
+ * when created); undefined: none, or a record of an earlier version, which keeps no settings. Only
+ * the roots deployed under the same id count: an offline root is the ceremony's certificate, and a
+ * new generation of a staged rotation is not deployed yet.
+ */
+export function rootsReissuedInPlace(plan: PkiPlan): RootsReissuedInPlace | undefined {
+    const deployed = plan.deployed?.settings;
+    if (deployed === undefined) return undefined;
+    const current = settingsOf(plan.config);
+    // A setting not set has no digest (pki:organization, whose subject then has no O).
+    const settings = ROOT_CERTIFICATE_SETTINGS.filter((name) => {
+        const value = current.get(name);
+        return ownMember(deployed, name) !== (value === undefined ? undefined : settingDigest(value));
+    });
+    const record = plan.deployed?.cas ?? {};
+    const roots = plan.cas.filter(
+        (ca) =>
+            ca.role === "root" &&
+            plan.config.offlineRoots[rootSlotOf(ca.slot, plan.config.trustDomains)] === undefined &&
+            ownMember(record, ca.id)?.issuer === ca.id,
+    );
+    if (settings.length === 0 || roots.length === 0) return undefined;
+    return { settings, roots, newAnchor: settings.some((name) => name !== "validityDays.root") };
+}
+
+/**
+ * What re-issuing these roots in place does (`reissues`: "the root CAs mesh-root, ... in place, ..."),
+ * what it breaks (diff's wording of a root re-issued) and the safe way for each setting.
+ */
+export function reissuedInPlaceConsequences(
+    plan: PkiPlan,
+    reissued: RootsReissuedInPlace,
+): { reissues: string; breaks: string; instead: string } {
+    const ids = reissued.roots.map((ca) => ca.id);
+    const one = ids.length === 1;
+    const changed = [
+        ...(reissued.settings.includes("caKeyAlgorithm") ? ["key"] : []),
+        ...(reissued.settings.some((name) => name === "organization" || name === "environment") ? ["subject"] : []),
+    ];
+    const keys = reissued.settings.map((name) => `pki:${name.split(".")[0]}`);
+    const slots = [...new Set(reissued.roots.map((ca) => rootSlotOf(ca.slot, plan.config.trustDomains)))];
+    return {
+        reissues:
+            `the root ${one ? "CA" : "CAs"} ${ids.join(", ")} in place, under ${one ? "its" : "their"} own ${one ? "id" : "ids"}, ` +
+            `with ${reissued.newAnchor ? `a new ${changed.join(" and ")}` : "the same key and subject and a new serial"}, ` +
+            `and every CA and certificate below ${one ? "it" : "them"}`,
+        breaks: reissued.newAnchor ? rootBreaks(slots.includes("root") ? ["root"] : slots, plan) : ROOTS_KEPT_BREAKS,
+        instead: CA_CAUSES.filter((c) => keys.includes(c.key))
+            .map((c) => `${c.key}: ${c.instead}`)
+            .join(" "),
+    };
 }
 
 /** Endpoints of the base whose host the head no longer has. */

@@ -25,6 +25,7 @@ import { changesCrlsAlone, recordedSetting, settingDigest, settingsOf, settingWr
 import { PkiConfig } from "../config/types";
 import { ConfigError } from "../config/validate";
 import { Json, ownMember, showJson } from "../config/values";
+import { reissuedInPlaceConsequences, rootsReissuedInPlace } from "../inventory/diff";
 import { IssuedCertificate } from "../inventory/issued";
 import {
     APIC_UI_DIR,
@@ -507,14 +508,17 @@ interface PendingSetting {
  * is not compared. A setting the stack file does not write (`written`) is this version's default:
  * a package upgrade that changed it needs an update, and there is nothing to revert. A record of
  * an earlier version keeps no settings: one line says that nothing can be compared, and keeps CRLs
- * from being re-published alone (that update could deploy a change).
+ * from being re-published alone (that update could deploy a change). A setting that goes into the
+ * certificate of the deployed roots made here (rootsReissuedInPlace) says that its update re-issues
+ * them in place, and what that breaks: no routine update.
  */
 function settingsPending(
-    config: PkiConfig,
+    plan: PkiPlan,
     record: RotationRecord,
     named: readonly string[],
     written: ReadonlySet<string> | undefined,
 ): PendingSetting[] {
+    const config = plan.config;
     const deployed = record.settings;
     if (deployed === undefined) {
         // Nothing deployed (no CA): every certificate is pending already.
@@ -524,6 +528,16 @@ function settingsPending(
     }
     const current = settingsOf(config);
     const pending: PendingSetting[] = [];
+    const reissued = rootsReissuedInPlace(plan);
+    // A setting of the certificate of the roots made here: its update re-issues them in place, no routine change.
+    const inPlace = (name: string): string | undefined => {
+        if (reissued === undefined || !reissued.settings.includes(name)) return undefined;
+        const one = { ...reissued, settings: [name], newAnchor: name !== "validityDays.root" };
+        const { reissues, breaks, instead } = reissuedInPlaceConsequences(plan, one);
+        return one.newAnchor
+            ? `its update re-issues ${reissues}, outside a staged rotation, and breaks every chain through them at once: ${instead}`
+            : `its update re-issues ${reissues}: ${breaks}`;
+    };
     for (const name of new Set([...current.keys(), ...Object.keys(deployed).filter(recordedSetting)])) {
         const value = current.get(name);
         const digest = ownMember(deployed, name);
@@ -533,9 +547,11 @@ function settingsPending(
         const setting = (line: string, revertible = true) =>
             pending.push({ line, crlsAlone: changesCrlsAlone(name), revertible });
         const given = written === undefined || settingWritten(written, name);
+        const reissues = inPlace(name);
+        const then = reissues === undefined ? "" : `; ${reissues}`;
         // A default of nothing (no revocations, no customer-facing host) is no version's choice: the key was removed.
         if (value === undefined || (!given && isEmpty(value))) {
-            setting(`${key}: deployed, no longer in the stack file`);
+            setting(`${key}: deployed, no longer in the stack file${then}`);
             continue;
         }
         const text = showJson(value as Json);
@@ -544,16 +560,18 @@ function settingsPending(
         if (!given) {
             setting(
                 `${key}: ${shown === undefined ? "" : `${shown}, `}this version's default (the stack file does not set it), ${deployedValue}; ` +
-                    "one pulumi up from the default branch deploys it",
+                    (reissues === undefined
+                        ? "one pulumi up from the default branch deploys it"
+                        : `${reissues}. To keep them, write the deployed value in the stack file`),
                 false,
             );
         } else if (digest === undefined) {
-            setting(`${key}: ${shown === undefined ? "" : `${shown} in the stack file, `}not deployed yet`);
+            setting(`${key}: ${shown === undefined ? "" : `${shown} in the stack file, `}not deployed yet${then}`);
         } else {
             setting(
-                shown === undefined
+                (shown === undefined
                     ? `${key}: changed in the stack file, not deployed yet`
-                    : `${key}: ${shown} in the stack file, another value deployed`,
+                    : `${key}: ${shown} in the stack file, another value deployed`) + then,
             );
         }
     }
@@ -1504,7 +1522,7 @@ export function decide(input: LifecycleInput): LifecycleDecision {
         ...customerFacingProposals(plan, input, rows, needsHuman, pending),
     );
     const periodPending = crlPeriodPending(config, record, stopped.gone);
-    const settings = settingsPending(config, record, [...pending, ...periodPending], input.written);
+    const settings = settingsPending(plan, record, [...pending, ...periodPending], input.written);
     // A new period length or CRL series changes CRLs alone: listed last, and not among what blocks a re-publication.
     pending.push(...settings.filter((s) => !s.crlsAlone).map((s) => s.line));
     const notRevertible = new Set(settings.filter((s) => !s.revertible).map((s) => s.line));
