@@ -21,7 +21,8 @@ async function deployedRecord(): Promise<RotationRecord> {
     });
     for (const name of RECORD_OUTPUTS) {
         const details = await self.getOutputDetails(name);
-        const value = details.value ?? details.secretValue;
+        // Only an output missing is absent: one that holds null is a damaged record, refused as render and lifecycle refuse it.
+        const value = details.value !== undefined ? details.value : details.secretValue;
         if (value === undefined) continue;
         try {
             return parseRecord(value, name);

@@ -497,6 +497,16 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
                 "give the outputs of the stack's last update again, or remove the damaged entry\n",
             json: undefined,
         });
+        // An output that holds null is a damaged record, not a missing one.
+        fs.writeFileSync(outputs, JSON.stringify({ ...rest, deploymentRecord: null }));
+        assert.deepStrictEqual(await runOn(outputs, "--now", at(63)), {
+            status: 2,
+            out: "",
+            err:
+                `error: --deployed ${outputs}: its deploymentRecord holds null, not a map; ` +
+                "give the outputs of the stack's last update again, or remove the damaged entry\n",
+            json: undefined,
+        });
     });
 
     it("needs a human when the stack outputs show a private key in plain text, which no policy can see", async () => {

@@ -397,6 +397,23 @@ describe("The Pulumi entry point (lib/program.ts)", function () {
         assert.deepStrictEqual([await refusal(0), await refusal(-1)], [damaged(0), damaged(-1)]);
     });
 
+    it("refuses a deploymentRecord output that holds null as damaged, rather than deploying as a new stack", async () => {
+        const raw = loadStackFile("stacks/Pulumi.dev.yaml");
+        const state = newStackState();
+        await runEntryPoint(raw, state);
+        saveStackOutputs(state, { deploymentRecord: null });
+        const failure = await runEntryPoint(raw, state).then(
+            () => undefined,
+            (error: Error) => error,
+        );
+        assert.ok(pulumi.RunError.isInstance(failure), String(failure));
+        assert.strictEqual(
+            failure.message,
+            "the deployed stack's output deploymentRecord holds null, not a map; " +
+                "restore the stack's previous state (pulumi stack history), or remove the damaged entry, before the next update",
+        );
+    });
+
     it("warns on the update that re-issues the deployed roots in place, under their own ids, since pki:organization changed", async () => {
         const raw = loadStackFile("stacks/Pulumi.dev.yaml");
         const state = newStackState();

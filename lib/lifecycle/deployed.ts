@@ -140,7 +140,8 @@ export function readDeployed(fileOrDir: string): Deployed & {
     }
     const outputs = readJson(fileOrDir, "it") as Record<string, unknown> | null;
     // Stacks deployed by earlier versions called the record caRotation (lib/program.ts reads both).
-    const output = outputs?.deploymentRecord == null ? "caRotation" : "deploymentRecord";
+    // Only an output missing is absent: one that holds null is a damaged record, which recordOf refuses.
+    const output = outputs?.deploymentRecord === undefined ? "caRotation" : "deploymentRecord";
     const recordValue = outputs?.[output];
     if (typeof outputs !== "object" || outputs === null || !("inventory" in outputs) || recordValue === undefined) {
         throw new DeployedInputError(`has no outputs inventory and deploymentRecord: ${WHAT_TO_GIVE}`);
