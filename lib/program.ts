@@ -2,7 +2,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { rawConfigFromEngine } from "./config/load";
 import { ConfigError } from "./config/validate";
-import { INITIAL_RECORD, NewerRecordError, parseRecord, RecordError, RotationRecord } from "./plan/caRotation";
+import { INITIAL_RECORD, parseRecord, RecordError, recordRepair, RotationRecord } from "./plan/caRotation";
 import { planFromRawConfig } from "./plan/plan";
 import { buildPki, pendingSignaturesMessage, requestOfflineSignatures, updateWarnings } from "./stack";
 
@@ -28,11 +28,10 @@ async function deployedRecord(): Promise<RotationRecord> {
             return parseRecord(value, name);
         } catch (error) {
             if (!(error instanceof RecordError)) throw error;
-            const repair =
-                error instanceof NewerRecordError
-                    ? ""
-                    : "; restore the stack's previous state (pulumi stack history), or remove the damaged entry, before the next update";
-            throw new pulumi.RunError(`the deployed stack's output ${error.message}${repair}`);
+            const repair = recordRepair(error, "restore the stack's previous state (pulumi stack history)");
+            throw new pulumi.RunError(
+                `the deployed stack's output ${error.message}${repair}${repair === "" ? "" : ", before the next update"}`,
+            );
         }
     }
     return INITIAL_RECORD;

@@ -1321,6 +1321,28 @@ describe("render --state of a deployed stack", function () {
         );
         assert.strictEqual(renamed.stderr.split("\n").filter((line) => line !== "").length, 1);
     });
+
+    it("says only to restore the state file's previous copy of a record whose version is damaged, and writes nothing", async () => {
+        const { dir, stateFile, render } = await deployed("render-damaged-version");
+        const content = JSON.parse(fs.readFileSync(stateFile, "utf8")) as { resources: [string, unknown][] };
+        const state: EngineState = new Map(content.resources as [string, never][]);
+        const { deploymentRecord } = stackOutputsOf(state) as { deploymentRecord: Record<string, unknown> };
+        saveStackOutputs(state, { deploymentRecord: { ...deploymentRecord, version: 1.5 } });
+        fs.writeFileSync(stateFile, JSON.stringify({ ...content, resources: [...state] }), { mode: 0o600 });
+        const before = fs.readFileSync(stateFile, "utf8");
+        const refused = await render(BASE, "out2");
+        assert.deepStrictEqual(
+            [refused.status, refused.err],
+            [
+                2,
+                `error: --state ${stateFile}: its deploymentRecord.version holds a number, not an integer; restore the state file's previous copy\n`,
+            ],
+        );
+        assert.deepStrictEqual(
+            [fs.existsSync(path.join(dir, "out2")), fs.readFileSync(stateFile, "utf8") === before],
+            [false, true],
+        );
+    });
 });
 
 describe("A CA switch and an APIC client rotation under way together", () => {

@@ -507,6 +507,16 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
                 "give the outputs of the stack's last update again, or remove the damaged entry\n",
             json: undefined,
         });
+        // Removing a damaged version would read the record as one of an earlier version: only a restore repairs it.
+        fs.writeFileSync(outputs, JSON.stringify({ ...rest, deploymentRecord: { ...deploymentRecord, version: "1" } }));
+        assert.deepStrictEqual(await runOn(outputs, "--now", at(63)), {
+            status: 2,
+            out: "",
+            err:
+                `error: --deployed ${outputs}: its deploymentRecord.version holds a string, not an integer; ` +
+                "give the outputs of the stack's last update again\n",
+            json: undefined,
+        });
     });
 
     it("needs a human when the stack outputs show a private key in plain text, which no policy can see", async () => {

@@ -379,22 +379,32 @@ describe("The Pulumi entry point (lib/program.ts)", function () {
         assert.strictEqual((stackOutputsOf(state).deploymentRecord as Record<string, unknown>).version, 1);
     });
 
-    it("refuses a record whose format version is below 1 as damaged, saying to restore it", async () => {
+    it("refuses a record whose format version is not an integer from 1 up as damaged, saying only to restore it", async () => {
         const raw = loadStackFile("stacks/Pulumi.dev.yaml");
         const state = newStackState();
         await runEntryPoint(raw, state);
         const { deploymentRecord } = stackOutputsOf(state) as { deploymentRecord: Record<string, unknown> };
-        const refusal = async (version: number) => {
+        const refusal = async (version: unknown) => {
             saveStackOutputs(state, { deploymentRecord: { ...deploymentRecord, version } });
             return runEntryPoint(raw, state).then(
                 () => "went through",
                 (error: Error) => error.message,
             );
         };
-        const damaged = (version: number) =>
-            `the deployed stack's output deploymentRecord.version holds ${version}, not a format version (an integer from 1 up); ` +
-            "restore the stack's previous state (pulumi stack history), or remove the damaged entry, before the next update";
-        assert.deepStrictEqual([await refusal(0), await refusal(-1)], [damaged(0), damaged(-1)]);
+        // Removing the damaged version would read the record as one of an earlier version: only a restore repairs it.
+        const damaged = (holds: string) =>
+            `the deployed stack's output deploymentRecord.version holds ${holds}; ` +
+            "restore the stack's previous state (pulumi stack history), before the next update";
+        assert.deepStrictEqual(
+            [await refusal(0), await refusal(-1), await refusal("1"), await refusal(1.5), await refusal(null)],
+            [
+                damaged("0, not a format version (an integer from 1 up)"),
+                damaged("-1, not a format version (an integer from 1 up)"),
+                damaged("a string, not an integer"),
+                damaged("a number, not an integer"),
+                damaged("null, not an integer"),
+            ],
+        );
     });
 
     it("refuses a deploymentRecord output that holds null as damaged, rather than deploying as a new stack", async () => {

@@ -6,7 +6,7 @@ import { ENVIRONMENT_NAME } from "../config/validate";
 import { EngineState, refusalOf } from "../engine/standIn";
 import { gitWorkTreeOf, realPath } from "../files";
 import { undoUnlessDone } from "../interrupt";
-import { NewerRecordError, RecordError } from "../plan/caRotation";
+import { RecordError, recordRepair } from "../plan/caRotation";
 import { planFromRawConfig } from "../plan/plan";
 import { isWorkingFolder } from "../render/files";
 import { deployedRecordOf, latestRecordedTime, renderPlan } from "../render/render";
@@ -278,10 +278,7 @@ export const renderCommand: Command = {
                 deployed = deployedRecordOf(state);
             } catch (error) {
                 if (!(error instanceof RecordError)) throw error;
-                const repair =
-                    error instanceof NewerRecordError
-                        ? ""
-                        : "; restore the state file's previous copy, or remove the damaged entry";
+                const repair = recordRepair(error, "restore the state file's previous copy");
                 throw new InputError(`--state ${values.state}: its ${error.message}${repair}`);
             }
             const latest = latestRecordedTime(state);

@@ -9,7 +9,7 @@ import { codeOf, jsonBreak, readRegularFile } from "../files";
 import { inventoryTimeProblem, IssuedCertificate } from "../inventory/issued";
 import { privateKeyPaths } from "../pki/keyMaterial";
 import { isoInstant } from "../pki/x509";
-import { NewerRecordError, parseRecord, RecordError, RotationRecord } from "../plan/caRotation";
+import { parseRecord, RecordError, recordRepair, RotationRecord } from "../plan/caRotation";
 import { Deployed, DeployedCertificate } from "./rules";
 
 /** Deployed material that cannot be read. */
@@ -21,10 +21,7 @@ function recordOf(value: unknown, where: string, output = "deploymentRecord"): R
         return parseRecord(value, output);
     } catch (error) {
         if (!(error instanceof RecordError)) throw error;
-        const repair =
-            error instanceof NewerRecordError
-                ? ""
-                : "; give the outputs of the stack's last update again, or remove the damaged entry";
+        const repair = recordRepair(error, "give the outputs of the stack's last update again");
         throw new DeployedInputError(`${where} ${error.message}${repair}`);
     }
 }

@@ -301,6 +301,18 @@ export class RecordError extends Error {}
 export class NewerRecordError extends RecordError {}
 
 /**
+ * A record whose format version is damaged: only a restore repairs it. Removing the entry would
+ * have the record read as one of an earlier version, the very downgrade the version stops.
+ */
+export class DamagedVersionError extends RecordError {}
+
+/** How to repair the record of a RecordError, after restoring it (`restore`): removing the damaged entry, unless that is its version. */
+export const recordRepair = (error: RecordError, restore: string): string =>
+    error instanceof NewerRecordError
+        ? ""
+        : `; ${restore}${error instanceof DamagedVersionError ? "" : ", or remove the damaged entry"}`;
+
+/**
  * The shape of a record's field as the code reads it: a leaf, one of some values, a map (any
  * keys) or list of one shape, or an object of named fields ("name?" when records of earlier
  * versions may lack it).
@@ -435,11 +447,16 @@ export function parseRecord(value: unknown, output = "deploymentRecord"): Rotati
                 "upgrade apic-istio-pki to the version that deployed the stack, or a later one",
         );
     }
+    // Versions count from 1 (records without one are of earlier versions): anything else is damage.
+    if (version !== undefined && !(Number.isInteger(version) && (version as number) >= 1)) {
+        throw new DamagedVersionError(
+            Number.isInteger(version)
+                ? `${output}.version holds ${version as number}, not a format version (an integer from 1 up)`
+                : `${output}.version holds ${kindOf(version)}, not an integer`,
+        );
+    }
     checkShape(value, RECORD_SHAPE, output);
     const record = value as RotationRecord;
-    // Versions count from 1 (records without one are of earlier versions): anything lower is damage.
-    if (record.version !== undefined && record.version < 1)
-        throw new RecordError(`${output}.version holds ${record.version}, not a format version (an integer from 1 up)`);
     return {
         ...record,
         positions: Object.fromEntries(
