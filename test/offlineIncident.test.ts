@@ -730,9 +730,8 @@ describe("The stack's pick from a ceremony's CRL series", () => {
             [-1000, 0].map((ms) => picks(both, new Date(nextUpdate(revoking[1]).getTime() + ms), ["0ABC"])),
             [true, false],
         );
-        // Without the revocation required, the old series runs on to its end.
-        assert.deepStrictEqual(span(both), { from, ends: nextUpdate(old[12]) });
-        assert.strictEqual(nextUpdate(old[12]).getTime(), from.getTime() + 14 * 7 * day);
+        // Without the revocation required, too: the old series' CRLs are numbered below CRL 15, in effect once it starts.
+        assert.deepStrictEqual(span(both), { from, ends: nextUpdate(revoking[1]) });
         // Nothing the stack can take now: no span.
         assert.strictEqual(span(old, ["0ABC"]), undefined);
     });
@@ -817,6 +816,98 @@ describe("The stack's pick from a ceremony's CRL series", () => {
         assert.deepStrictEqual(pick([...first, first[1]], at), [2, []]);
     });
 
+    it("never goes back below the highest-numbered CRL of the series in effect, ended or not, without a deployment record: pick, due and span agree", () => {
+        const root = createRoot({
+            commonName: "Back Root",
+            binding: { environment: "example", trustDomain: "apic-client" },
+            validityDays: 400,
+            keyAlgorithm: "ECDSA",
+        });
+        const now = new Date(Math.floor(Date.now() / 1000) * 1000);
+        const day = 86_400_000;
+        const at = (days: number) => new Date(now.getTime() + days * day);
+        const sign = (from: Date, periods: number, firstNumber: number, serials: string[] = []) => {
+            const revoked = serials.map((serialHex) => ({ serialHex, revokedAt: now, reason: "keyCompromise" }));
+            const windows = crlSeriesWindows({
+                rootCertPem: root.certPem,
+                revoked,
+                from,
+                periodDays: 7,
+                periods,
+                firstNumber,
+                now,
+            });
+            return signCrlSeries({ rootKeyPem: root.keyPem, rootCertPem: root.certPem, revoked, windows }).map(
+                (c) => c.pem,
+            );
+        };
+        // CRLs 1 to 13 weekly from day 0, each valid 14 days, revoking nothing; 14 and 15 from day 20 revoke 0ABC.
+        const old = sign(now, 13, 1);
+        const revoking = sign(at(20), 2, 14, ["0ABC"]);
+        const series = [...old, ...revoking];
+        const ends = parseCrl(revoking[1]).nextUpdate;
+        assert.strictEqual(ends.getTime(), at(41).getTime());
+        const key = "pki:offlineRoots.clientRoot.crls";
+        const pick = (when: Date) => {
+            const picked = pickSeriesCrl({
+                key,
+                series,
+                rootCertPem: root.certPem,
+                now: when,
+                required: [],
+                why: "a test",
+                command: "apic-istio-pki ceremony crl ...",
+            });
+            return "crl" in picked ? [picked.crl.number, picked.crl.revokedSerials] : picked.problem;
+        };
+        const refused = (when: Date, back: number) =>
+            `${key} has no CRL to publish at ${when.toISOString()}: CRL 15 of the series, in effect since ${new Date(at(27).getTime() + CLOCK_SKEW_MS).toISOString()}, ` +
+            `passed its next update on ${ends.toISOString()}, and the stack never goes back to a lower number (CRL ${back}): it may lack a revocation made since ` +
+            `(a key revoked for keyCompromise with "ceremony crl --revoke"); a test; on the offline machine run "apic-istio-pki ceremony crl ..." and set ${key} to the crls.pem it writes`;
+        assert.deepStrictEqual(
+            [pick(at(30)), pick(new Date(ends.getTime() - 1000)), pick(at(41)), pick(at(60))],
+            [[15, ["0ABC"]], [15, ["0ABC"]], refused(at(41), 6), refused(at(60), 9)],
+        );
+        // With a CRL 16 from day 45 pasted too, the update waits for it, not for a lower one.
+        const sixteen = sign(at(45), 1, 16, ["0ABC"]);
+        const waiting = pickSeriesCrl({
+            key,
+            series: [...series, ...sixteen],
+            rootCertPem: root.certPem,
+            now: at(41),
+            required: [],
+            why: "a test",
+            command: "apic-istio-pki ceremony crl ...",
+        });
+        assert.deepStrictEqual(waiting, {
+            problem:
+                `${key}: no CRL valid now and may be published (a test); its next CRL that does starts at ${at(45).toISOString()}: ` +
+                `run the update again from ${new Date(at(45).getTime() + CLOCK_SKEW_MS).toISOString()}`,
+        });
+        // A stack that last published CRL 2 (no update ran while 14 and 15 were valid) is proposed none of the lower ones.
+        const due = (when: Date) =>
+            seriesCrlDue({
+                series,
+                rootCertPem: root.certPem,
+                required: [],
+                published: seriesCrlRecord(old[1], root.certPem),
+                now: when,
+            })?.number;
+        assert.deepStrictEqual([at(30), at(41), at(60)].map(due), [15, undefined, undefined]);
+        // The span ends with CRL 15, not with CRL 13 in February; before CRL 14 is in effect, with it.
+        const span = (when: Date) => seriesSpan({ series, rootCertPem: root.certPem, now: when, required: [] })?.ends;
+        assert.deepStrictEqual([at(1), at(30), at(41)].map(span), [ends, ends, undefined]);
+        // Pick, due and span agree at each boundary: the stack takes a CRL exactly while the span runs.
+        const moments = series.flatMap((pem) => {
+            const crl = parseCrl(pem);
+            return [crl.thisUpdate.getTime() + CLOCK_SKEW_MS, crl.nextUpdate.getTime()].flatMap((t) => [t - 1000, t]);
+        });
+        for (const t of moments) {
+            const when = new Date(t);
+            assert.strictEqual(Array.isArray(pick(when)), span(when) !== undefined, when.toISOString());
+        }
+    });
+
     it("finds due, and spans, only what it would publish: the required revocations, never below the number published from the root's key", () => {
         const root = createRoot({
             commonName: "Span Root",
@@ -890,7 +981,8 @@ describe("The stack's pick from a ceremony's CRL series", () => {
             [pick(oldRevoking, at(20), short[1]), pick(oldRevoking, at(20), short[0]), pick(oldRevoking, at(20))],
             [back, back.replace("CRL 15", "CRL 14"), 3],
         );
-        // So its span ends where the CRLs numbered 15 and up do, and lifecycle warns before render refuses.
+        // So its span ends where the CRLs numbered 15 and up do, and lifecycle warns before render refuses;
+        // without the record too, CRL 15 being in effect (from day 10) at day 12.
         const span = (published?: CrlRecord) =>
             seriesSpan({
                 series: [...oldRevoking, ...short],
@@ -901,7 +993,7 @@ describe("The stack's pick from a ceremony's CRL series", () => {
             })?.ends;
         assert.deepStrictEqual(
             [span(seriesCrlRecord(short[1], root.certPem)), span()],
-            [parseCrl(short[1]).nextUpdate, parseCrl(oldRevoking[12]).nextUpdate],
+            [parseCrl(short[1]).nextUpdate, parseCrl(short[1]).nextUpdate],
         );
         // A record of an earlier version (no signer), or of another root's key (made again, numbered from 1): no refusal.
         const { signer, ...earlier } = seriesCrlRecord(short[1], root.certPem);

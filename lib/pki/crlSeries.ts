@@ -116,8 +116,9 @@ const lists = (crl: CrlInfo, required: readonly string[]): boolean =>
 
 /**
  * The CRL of `crls` to publish at `now`: of those valid now, the one with the highest number
- * (validAt) that is CLOCK_SKEW_MS old, lists every serial in `required` and is not numbered below
- * `floor` (publishedFloor); undefined when there is none. Never a younger one, even the only one
+ * (validAt) that is CLOCK_SKEW_MS old and not yet superseded by a higher-numbered one in effect
+ * (takenAt), lists every serial in `required` and is not numbered below `floor`
+ * (publishedFloor); undefined when there is none. Never a younger one, even the only one
  * valid: a node whose clock lags sees it dated in its future, and its Envoy refuses every peer the
  * CRL covers.
  */
@@ -127,9 +128,35 @@ function seriesCrlAt<C extends CrlInfo>(
     required: readonly string[],
     floor: number | undefined,
 ): C | undefined {
-    const settled = (c: C) => c.thisUpdate.getTime() <= now.getTime() - CLOCK_SKEW_MS;
-    return validAt(crls, now).find((c) => settled(c) && lists(c, required) && notBelow(c, floor));
+    return validAt(crls, now).find((c) => takenAt(c, crls, now) && lists(c, required) && notBelow(c, floor));
 }
+
+/** When the stack may first take the CRL: CLOCK_SKEW_MS after its thisUpdate (a node whose clock lags sees a younger one dated in its future). */
+const settledFrom = (crl: CrlInfo): number => crl.thisUpdate.getTime() + CLOCK_SKEW_MS;
+
+/**
+ * The CRL of `crls` numbered highest of those in effect at `now` (CLOCK_SKEW_MS past their
+ * thisUpdate, settledFrom), valid still or not; undefined when none is.
+ */
+function inEffect<C extends CrlInfo>(crls: readonly C[], now: Date): C | undefined {
+    return crls.filter((c) => settledFrom(c) <= now.getTime()).sort((a, b) => (b.number ?? 0) - (a.number ?? 0))[0];
+}
+
+/**
+ * Until when the stack may take `crl` of the series `crls`: its next update, or, if sooner, when a
+ * CRL of `crls` numbered above it comes in effect (settledFrom), even one that has ended since: a
+ * root's CRL numbers only go up, and a lower one may lack a revocation the higher one made (a key
+ * revoked for keyCompromise by "ceremony crl --revoke"). One rule for the pick (seriesCrlAt), the
+ * CRL due (seriesCrlDue) and the span (seriesSpan), with or without a deployment record.
+ */
+function takenUntil(crl: CrlInfo, crls: readonly CrlInfo[]): number {
+    const above = crls.filter((c) => (c.number ?? 0) > (crl.number ?? 0)).map(settledFrom);
+    return Math.min(crl.nextUpdate.getTime(), ...above);
+}
+
+/** Whether the stack may take `crl` of `crls` at `now` as to time: settled (settledFrom) and not past takenUntil. */
+const takenAt = (crl: CrlInfo, crls: readonly CrlInfo[], now: Date): boolean =>
+    settledFrom(crl) <= now.getTime() && now.getTime() < takenUntil(crl, crls);
 
 /**
  * The CRL of a series to publish at `now`: signed by the root, valid at `now` (the highest
@@ -138,7 +165,8 @@ function seriesCrlAt<C extends CrlInfo>(
  * root numbers each CRL once. A problem (for the key `key`) when there is none, saying `why` the
  * root's CRL is needed and the ceremony `command` that signs a series that fits, or, when the
  * series has one that fits but is not valid yet or not CLOCK_SKEW_MS old, from when the update
- * passes, or, when the one that fits is numbered below the one published, that it goes back.
+ * passes, or, when the one that fits is numbered below the one published or below a CRL of the
+ * series in effect (takenUntil), that it goes back.
  */
 export function pickSeriesCrl(
     args: SeriesInput & { key: string; now: Date; why: string; command: string },
@@ -187,20 +215,40 @@ export function pickSeriesCrl(
     const older = floor === undefined ? undefined : seriesCrlAt(parsed, now, args.required, undefined);
     if (older !== undefined) return goesBack(`its CRL to publish now is number ${older.number ?? 0}`);
     const skew = `${CLOCK_SKEW_MS / 60_000} minutes`;
-    const settledFrom = (crl: CrlInfo) => new Date(crl.thisUpdate.getTime() + CLOCK_SKEW_MS).toISOString();
+    const settledAt = (crl: CrlInfo) => new Date(settledFrom(crl)).toISOString();
     const missing = (crl: CrlInfo) => {
         const listed = crl.revokedSerials.map(normalSerial);
         return args.required.filter((s) => !listed.includes(normalSerial(s)));
     };
+    // A CRL numbered above each one that would do is in effect, ended or lacking a required revocation (takenUntil).
+    const top = inEffect(parsed, now);
+    const below = (c: CrlInfo) => top !== undefined && (c.number ?? 0) < (top.number ?? 0);
+    const usable = parsed.filter((c) => lists(c, args.required) && now < c.nextUpdate);
+    if (top !== undefined && usable.length > 0 && usable.every(below)) {
+        // The one it would go back to: valid now (the highest numbered), else the next to start.
+        const back =
+            validAt(usable, now).find((c) => settledFrom(c) <= now.getTime()) ??
+            [...usable].sort((x, y) => x.thisUpdate.getTime() - y.thisUpdate.getTime())[0];
+        const state =
+            now < top.nextUpdate
+                ? `does not revoke ${missing(top).join(", ")}`
+                : `passed its next update on ${top.nextUpdate.toISOString()}`;
+        return {
+            problem:
+                `${key} has no CRL to publish at ${now.toISOString()}: CRL ${top.number ?? 0} of the series, in effect since ${settledAt(top)}, ${state}, ` +
+                `and the stack never goes back to a lower number (CRL ${back.number ?? 0}): it may lack a revocation made since (a key revoked for keyCompromise with "ceremony crl --revoke"); ` +
+                `${args.why}; ${run}`,
+        };
+    }
     const valid = validAt(parsed, now);
+    // Valid only later: signed on a clock ahead (the ceremony's default --from is its clock),
+    // or with a --from to come. Signing again on that clock would not help; waiting does.
+    const later = parsed
+        .filter((c) => now < c.thisUpdate)
+        .sort((a, b) => a.thisUpdate.getTime() - b.thisUpdate.getTime());
+    const ahead = later.find((c) => lists(c, args.required) && !below(c));
     if (parsed.length === 0) return { problem: `${key} is needed: ${args.why}; ${run}` };
     if (valid.length === 0) {
-        // Valid only later: signed on a clock ahead (the ceremony's default --from is its clock),
-        // or with a --from to come. Signing again on that clock would not help; waiting does.
-        const later = parsed
-            .filter((c) => now < c.thisUpdate)
-            .sort((a, b) => a.thisUpdate.getTime() - b.thisUpdate.getTime());
-        const ahead = later.find((c) => lists(c, args.required));
         if (ahead !== undefined && !notBelow(ahead, floor))
             return goesBack(`its next CRL to publish is number ${ahead.number ?? 0}`);
         if (ahead !== undefined) {
@@ -212,7 +260,7 @@ export function pickSeriesCrl(
             return {
                 problem:
                     `${key} has no CRL valid at ${now.toISOString()}: ${starts}, later than now (was the offline machine's clock ahead?), and ${args.why}; ` +
-                    `run the update again from ${settledFrom(ahead)}, once that CRL is ${skew} old (Envoy checks a CRL's thisUpdate against the node's clock with no allowance)`,
+                    `run the update again from ${settledAt(ahead)}, once that CRL is ${skew} old (Envoy checks a CRL's thisUpdate against the node's clock with no allowance)`,
             };
         }
         if (later.length > 0) {
@@ -227,7 +275,7 @@ export function pickSeriesCrl(
     }
     // Those that would do but are not CLOCK_SKEW_MS old yet: the first of them to be.
     const young = valid
-        .filter((c) => lists(c, args.required))
+        .filter((c) => lists(c, args.required) && !below(c))
         .sort((a, b) => a.thisUpdate.getTime() - b.thisUpdate.getTime())[0];
     if (young !== undefined && !notBelow(young, floor))
         return goesBack(`its CRL to publish next is number ${young.number ?? 0}`);
@@ -238,7 +286,17 @@ export function pickSeriesCrl(
                 `${key}: its CRL valid from ${from} is less than ${skew} old (now is ${now.toISOString()}) and no older one of the series ` +
                 `${args.required.length > 0 ? `revoking ${args.required.join(", ")} ` : ""}is valid now: Envoy checks a CRL's thisUpdate against the node's clock ` +
                 `with no allowance, so a node whose clock lags would refuse it, and with it every peer under this root (${args.why}); ` +
-                `run the update again from ${settledFrom(young)}`,
+                `run the update again from ${settledAt(young)}`,
+        };
+    }
+    // The CRL valid now lists them but a higher one in effect stops it (takenUntil): the next that may be published.
+    if (ahead !== undefined && missing(valid[0]).length === 0 && !notBelow(ahead, floor))
+        return goesBack(`its next CRL to publish is number ${ahead.number ?? 0}`);
+    if (ahead !== undefined && missing(valid[0]).length === 0) {
+        return {
+            problem:
+                `${key}: no CRL valid now ${args.required.length > 0 ? `revokes ${args.required.join(", ")} ` : ""}and may be published (${args.why}); ` +
+                `its next CRL that does starts at ${ahead.thisUpdate.toISOString()}: run the update again from ${settledAt(ahead)}`,
         };
     }
     return {
@@ -253,18 +311,20 @@ export function pickSeriesCrl(
  * pasted together, or a CRL after `now` that lacks a required revocation (an old long series
  * beside a newer short one revoking a retired CA), ends the run the stack can publish from. A CRL
  * that cannot be read or is signed by another key counts for nothing, as the stack publishes none
- * of them, nor does one numbered below the CRL published (`published`, publishedFloor): once
- * the later CRLs end, the stack refuses to go back to it. Which CRL pickSeriesCrl takes when
+ * of them, nor does one numbered below the CRL published (`published`, publishedFloor), nor one
+ * once a higher-numbered CRL is in effect (takenUntil): once the later CRLs end, the stack refuses
+ * to go back to it. Which CRL pickSeriesCrl takes when
  * several would do (the highest numbered) does not move the end: only whether it has one.
  * Undefined when the stack has no CRL to take at `now`.
  */
 export function seriesSpan(args: SeriesInput & { now: Date }): { from: Date; ends: Date } | undefined {
     const floor = publishedFloor(args.published, args.rootCertPem);
     const signed = signedCrls(args.series, args.rootCertPem);
-    // When pickSeriesCrl takes each CRL that lists the required serials: once CLOCK_SKEW_MS old, until its next update.
+    // When pickSeriesCrl takes each CRL that lists the required serials: once CLOCK_SKEW_MS old, until takenUntil.
     const takable = signed
         .filter((c) => lists(c, args.required) && notBelow(c, floor))
-        .map((c) => ({ from: c.thisUpdate.getTime() + CLOCK_SKEW_MS, to: c.nextUpdate.getTime() }))
+        .map((c) => ({ from: settledFrom(c), to: takenUntil(c, signed) }))
+        .filter((c) => c.from < c.to)
         .sort((a, b) => a.from - b.from);
     // Walk forward from now: the run goes on while the next CRL is takable by the time those before it end.
     let ends = args.now.getTime();
