@@ -857,12 +857,15 @@ function replacedRootsMessage(replaced: readonly { id: string; shown: string }[]
 function reissuedInPlaceMessage(plan: PkiPlan): string | undefined {
     const reissued = rootsReissuedInPlace(plan);
     if (reissued === undefined) return undefined;
-    const { reissues, breaks, instead } = reissuedInPlaceConsequences(plan, reissued);
+    const { reissues, breaks, instead, istiod } = reissuedInPlaceConsequences(plan, reissued);
     const settings = reissued.settings.map((name) => `pki:${name}`);
     return (
         `${settings.join(", ")} ${settings.length === 1 ? "differs from the deployed value, and goes" : "differ from the deployed values, and go"} into the certificate of every root made here: ` +
         `this update re-issues ${reissues}, outside a staged rotation (pki:caRotation). ` +
-        (reissued.newAnchor ? `At once, ${breaks}. ${instead}` : `${breaks[0].toUpperCase()}${breaks.slice(1)}`)
+        (reissued.newAnchor
+            ? `What breaks at once: ${breaks}. ${instead}.`
+            : `${breaks[0].toUpperCase()}${breaks.slice(1)}.`) +
+        (istiod === "" ? "" : ` ${istiod}`)
     );
 }
 

@@ -1192,6 +1192,9 @@ describe("A deployed root made here re-issued in place by a setting of its certi
     const ORGANIZATION_INSTEAD =
         "pki:organization: no staged rotation avoids it, since every generation's subject carries the organization: keep the deployed value, " +
         "or schedule a maintenance window (deploy, then at once upload every APIC keystore and truststore, restart istiod, and then the mesh workloads)";
+    const RESTART_ISTIOD =
+        "Restart istiod of every cluster (kubectl -n istio-system rollout restart deployment/istiod), then every workload: " +
+        'the re-issued mesh root is another certificate, even with its key and subject, so a running istiod refuses the new cacerts ("updating new ROOT-CA not supported") and signs with the old CA until it restarts.';
     /** The update after generation 0 of BASE with `change`: its warnings, then the render (real certificates) on a copy of the state. */
     const updateWith = async (change: Record<string, unknown>, label: string) => {
         const first = await deployedG0(BASE);
@@ -1213,7 +1216,7 @@ describe("A deployed root made here re-issued in place by a setting of its certi
         assert.deepStrictEqual(warnings, [
             "pki:organization differs from the deployed value, and goes into the certificate of every root made here: " +
                 `this update re-issues the root CAs mesh-root, server-root, client-root ${REISSUES}, with a new subject, ${BELOW}. ` +
-                `At once, ${MESH_BREAKS}; ${SERVER_BREAKS}; ${CLIENT_BREAKS}. ${ORGANIZATION_INSTEAD}`,
+                `What breaks at once: ${MESH_BREAKS}; ${SERVER_BREAKS}; ${CLIENT_BREAKS}. ${ORGANIZATION_INSTEAD}. ${RESTART_ISTIOD}`,
         ]);
         // What the warning says: the same ids, new certificates, and the gateway's new ca.crt refuses APIC's keystore.
         assert.ok(serials(rendered).every((serial, i) => serial !== serials(first)[i] && serial !== "absent"));
@@ -1233,7 +1236,7 @@ describe("A deployed root made here re-issued in place by a setting of its certi
             "pki:validityDays.root differs from the deployed value, and goes into the certificate of every root made here: " +
                 `this update re-issues the root CAs mesh-root, server-root, client-root ${REISSUES}, with the same key and subject and a new serial, ${BELOW}. ` +
                 "The roots keep their keys and subjects, so existing chains still verify; but every CA and leaf under them is re-issued in one update, " +
-                "and APIC holds the old chain until its keystores and truststores are uploaded",
+                `and APIC holds the old chain until its keystores and truststores are uploaded. ${RESTART_ISTIOD}`,
         ]);
         assert.ok(serials(rendered).every((serial, i) => serial !== serials(first)[i] && serial !== "absent"));
         const accepted = await call(rendered, first);
@@ -1273,7 +1276,7 @@ describe("A deployed root made here re-issued in place by a setting of its certi
             [
                 "pki:organization differs from the deployed value, and goes into the certificate of every root made here: " +
                     `this update re-issues the root CAs server-root, client-root ${REISSUES}, with a new subject, ${BELOW}. ` +
-                    `At once, ${SERVER_BREAKS}; ${CLIENT_BREAKS}. ${ORGANIZATION_INSTEAD}`,
+                    `What breaks at once: ${SERVER_BREAKS}; ${CLIENT_BREAKS}. ${ORGANIZATION_INSTEAD}.`,
             ],
         );
     });

@@ -329,9 +329,13 @@ function withOfflineMeshRoot(
 
 /** What the lifecycle's stack (three roots made here) says a pending change of `key` does to its roots, with a new `what`. */
 const roots = "the root CAs mesh-root, server-root, client-root in place, under their own ids";
+/** What every re-issue of the mesh root adds: istiod keeps the old CA until it restarts. */
+const RESTART_ISTIOD =
+    "Restart istiod of every cluster (kubectl -n istio-system rollout restart deployment/istiod), then every workload: " +
+    'the re-issued mesh root is another certificate, even with its key and subject, so a running istiod refuses the new cacerts ("updating new ROOT-CA not supported") and signs with the old CA until it restarts.';
 const reissuesRoots = (key: string, what: string, instead: string) =>
     `its update re-issues ${roots}, with a new ${what}, and every CA and certificate below them, outside a staged rotation, ` +
-    `and breaks every chain through them at once: ${key}: ${instead}`;
+    `and breaks every chain through them at once: ${key}: ${instead}. ${RESTART_ISTIOD}`;
 const ORGANIZATION_REISSUES = reissuesRoots(
     "pki:organization",
     "subject",
@@ -497,14 +501,15 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
                 "give the outputs of the stack's last update again, or remove the damaged entry\n",
             json: undefined,
         });
-        // An output that holds null is a damaged record, not a missing one.
+        // An output that holds null is a damaged record, not a missing one; removing it would make
+        // the stack a new one, deployed with no check against the record: only a restore repairs it.
         fs.writeFileSync(outputs, JSON.stringify({ ...rest, deploymentRecord: null }));
         assert.deepStrictEqual(await runOn(outputs, "--now", at(63)), {
             status: 2,
             out: "",
             err:
                 `error: --deployed ${outputs}: its deploymentRecord holds null, not a map; ` +
-                "give the outputs of the stack's last update again, or remove the damaged entry\n",
+                "give the outputs of the stack's last update again\n",
             json: undefined,
         });
         // Removing a damaged version would read the record as one of an earlier version: only a restore repairs it.
@@ -2346,7 +2351,7 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
             `pki:validityDays.root: 1000 in the stack file, another value deployed; its update re-issues ${roots}, ` +
                 "with the same key and subject and a new serial, and every CA and certificate below them: the roots keep their keys and subjects, " +
                 "so existing chains still verify; but every CA and leaf under them is re-issued in one update, " +
-                "and APIC holds the old chain until its keystores and truststores are uploaded",
+                `and APIC holds the old chain until its keystores and truststores are uploaded. ${RESTART_ISTIOD}`,
             // Its default is a third of the root's validity.
             "pki:earlyRenewalDays.root: 333, this version's default (the stack file does not set it), another value deployed; one pulumi up from the default branch deploys it",
         ]);

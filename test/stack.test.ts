@@ -420,7 +420,7 @@ describe("The Pulumi entry point (lib/program.ts)", function () {
         assert.strictEqual(
             failure.message,
             "the deployed stack's output deploymentRecord holds null, not a map; " +
-                "restore the stack's previous state (pulumi stack history), or remove the damaged entry, before the next update",
+                "restore the stack's previous state (pulumi stack history), before the next update",
         );
     });
 
@@ -433,12 +433,14 @@ describe("The Pulumi entry point (lib/program.ts)", function () {
         assert.deepStrictEqual(warnings, [
             "warning: [runtime] pki:organization differs from the deployed value, and goes into the certificate of every root made here: " +
                 "this update re-issues the root CAs mesh-root, server-root, client-root in place, under their own ids, with a new subject, " +
-                "and every CA and certificate below them, outside a staged rotation (pki:caRotation). At once, " +
+                "and every CA and certificate below them, outside a staged rotation (pki:caRotation). What breaks at once: " +
                 "istiod's root-cert.pem holds only the new mesh root: workloads with certificates under the old root and those with new ones refuse each other until every workload has a new certificate; " +
                 "the gateway serves certificates under the new server root at once, while APIC's truststores hold the old one: every APIC call fails until each truststore is uploaded; " +
                 "the gateway's ca.crt holds only the new APIC client root from this update on, while APIC still presents client certificates under the old one: every APIC call is refused until each APIC keystore is uploaded. " +
                 "pki:organization: no staged rotation avoids it, since every generation's subject carries the organization: keep the deployed value, " +
-                "or schedule a maintenance window (deploy, then at once upload every APIC keystore and truststore, restart istiod, and then the mesh workloads)",
+                "or schedule a maintenance window (deploy, then at once upload every APIC keystore and truststore, restart istiod, and then the mesh workloads). " +
+                "Restart istiod of every cluster (kubectl -n istio-system rollout restart deployment/istiod), then every workload: " +
+                'the re-issued mesh root is another certificate, even with its key and subject, so a running istiod refuses the new cacerts ("updating new ROOT-CA not supported") and signs with the old CA until it restarts.',
         ]);
         // Deployed: the record holds the new value, and the next update says nothing.
         assert.deepStrictEqual((await runEntryPoint(renamed, state)).warnings, []);

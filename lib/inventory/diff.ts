@@ -1142,7 +1142,7 @@ export function rootsReissuedInPlace(plan: PkiPlan): RootsReissuedInPlace | unde
 export function reissuedInPlaceConsequences(
     plan: PkiPlan,
     reissued: RootsReissuedInPlace,
-): { reissues: string; breaks: string; instead: string } {
+): { reissues: string; breaks: string; instead: string; istiod: string } {
     const ids = reissued.roots.map((ca) => ca.id);
     const one = ids.length === 1;
     const changed = [
@@ -1160,6 +1160,11 @@ export function reissuedInPlaceConsequences(
         instead: CA_CAUSES.filter((c) => keys.includes(c.key))
             .map((c) => `${c.key}: ${c.instead}`)
             .join(" "),
+        // As cacertsIstiodKeepsOld: a re-issued root is another certificate, even with its key and subject.
+        istiod: slots.some((slot) => slot === "meshRoot" || slot === "root")
+            ? `Restart istiod of every cluster (${RESTART_ISTIOD}), then every workload: the re-issued mesh root is another certificate, ` +
+              'even with its key and subject, so a running istiod refuses the new cacerts ("updating new ROOT-CA not supported") and signs with the old CA until it restarts.'
+            : "",
     };
 }
 

@@ -533,10 +533,11 @@ function settingsPending(
     const inPlace = (name: string): string | undefined => {
         if (reissued === undefined || !reissued.settings.includes(name)) return undefined;
         const one = { ...reissued, settings: [name], newAnchor: name !== "validityDays.root" };
-        const { reissues, breaks, instead } = reissuedInPlaceConsequences(plan, one);
+        const { reissues, breaks, instead, istiod } = reissuedInPlaceConsequences(plan, one);
+        const restart = istiod === "" ? "" : ` ${istiod}`;
         return one.newAnchor
-            ? `its update re-issues ${reissues}, outside a staged rotation, and breaks every chain through them at once: ${instead}`
-            : `its update re-issues ${reissues}: ${breaks}`;
+            ? `its update re-issues ${reissues}, outside a staged rotation, and breaks every chain through them at once: ${instead}.${restart}`
+            : `its update re-issues ${reissues}: ${breaks}.${restart}`;
     };
     for (const name of new Set([...current.keys(), ...Object.keys(deployed).filter(recordedSetting)])) {
         const value = current.get(name);

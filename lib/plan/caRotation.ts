@@ -301,16 +301,17 @@ export class RecordError extends Error {}
 export class NewerRecordError extends RecordError {}
 
 /**
- * A record whose format version is damaged: only a restore repairs it. Removing the entry would
- * have the record read as one of an earlier version, the very downgrade the version stops.
+ * A record only a restore repairs: its format version damaged, or the record itself no map.
+ * Removing the damaged entry would have the record read as one of an earlier version (the very
+ * downgrade the version stops), or the stack as a new one, deployed with no check against it.
  */
-export class DamagedVersionError extends RecordError {}
+export class RestoreOnlyRecordError extends RecordError {}
 
-/** How to repair the record of a RecordError, after restoring it (`restore`): removing the damaged entry, unless that is its version. */
+/** How to repair the record of a RecordError, after restoring it (`restore`): removing the damaged entry, where that is safe. */
 export const recordRepair = (error: RecordError, restore: string): string =>
     error instanceof NewerRecordError
         ? ""
-        : `; ${restore}${error instanceof DamagedVersionError ? "" : ", or remove the damaged entry"}`;
+        : `; ${restore}${error instanceof RestoreOnlyRecordError ? "" : ", or remove the damaged entry"}`;
 
 /**
  * The shape of a record's field as the code reads it: a leaf, one of some values, a map (any
@@ -449,14 +450,15 @@ export function parseRecord(value: unknown, output = "deploymentRecord"): Rotati
     }
     // Versions count from 1 (records without one are of earlier versions): anything else is damage.
     if (version !== undefined && !(Number.isInteger(version) && (version as number) >= 1)) {
-        throw new DamagedVersionError(
+        throw new RestoreOnlyRecordError(
             Number.isInteger(version)
                 ? `${output}.version holds ${version as number}, not a format version (an integer from 1 up)`
                 : `${output}.version holds ${kindOf(version)}, not an integer`,
         );
     }
+    if (!isObject(value)) throw new RestoreOnlyRecordError(`${output} holds ${kindOf(value)}, not a map`);
     checkShape(value, RECORD_SHAPE, output);
-    const record = value as RotationRecord;
+    const record = value as unknown as RotationRecord;
     return {
         ...record,
         positions: Object.fromEntries(
