@@ -10,10 +10,10 @@ import * as policy from "@pulumi/policy";
 import { DEFAULT_KEY_SECRET_NAMESPACES, MESH_CA_SECRET } from "../lib/config/values";
 import { holdsPrivateKey, privateKeyPaths } from "../lib/pki/keyMaterial";
 import { pastedKeyProblem, pastedPrivateKey, pemBlocks, pemBlocksInOrder, pemDecode } from "../lib/pki/pem";
-import { mozillaRootCertificates } from "../lib/pki/publicCert";
+import { mozillaRootCertificates, publicRootsAnchor } from "../lib/pki/publicCert";
 import { CLOCK_SKEW_MS, parseCrl } from "../lib/pki/crl";
 import { signedNoCrl } from "../lib/pki/crlSeries";
-import { PRIVATE_KEY_FORMS } from "../lib/pki/der";
+import { derSequences, PRIVATE_KEY_FORMS } from "../lib/pki/der";
 import { issuerDatesProblem, signatureProblem } from "../lib/pki/issuerChecks";
 import { caFlags, crlBundleProblem, rootsWithCrlProblem } from "../lib/pki/trustBundle";
 import {
@@ -560,6 +560,42 @@ function knownSecretTexts(props: { data?: unknown; stringData?: unknown }): Reco
         for (const [key, value] of Object.entries(entries)) if (typeof value === "string") texts[key] = decode(value);
     }
     return texts;
+}
+
+/** The PEM labels BoringSSL's PEM_X509_INFO_read_bio (Envoy's reader of ca.crt) reads as certificates. */
+const CERTIFICATE_LABELS = ["CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE"];
+
+/** A block of a trust entry Envoy reads as a certificate: its position among the text's PEM blocks, its label, and the certificate or why it cannot be read. */
+interface TrustBlock {
+    at: number;
+    label: string;
+    cert?: crypto.X509Certificate;
+    unreadable?: string;
+}
+
+/**
+ * Each block of a trust entry's text that Envoy reads as a certificate (a label of
+ * CERTIFICATE_LABELS), in order: the certificate (of a TRUSTED CERTIFICATE, the one before its
+ * trust settings), or why it cannot be read. Never quotes the text.
+ */
+function trustEntryCertificates(text: string): TrustBlock[] {
+    return pemBlocksInOrder(text).flatMap(({ label, pem, ended }, i): TrustBlock[] => {
+        if (!CERTIFICATE_LABELS.includes(label)) return [];
+        const at = i + 1;
+        if (!ended) return [{ at, label, unreadable: "it has no END line (a text cut short)" }];
+        let der: Buffer;
+        try {
+            der = pemDecode(pem, label);
+        } catch (e) {
+            return [{ at, label, unreadable: (e as Error).message }];
+        }
+        try {
+            const [first] = label === "TRUSTED CERTIFICATE" ? derSequences(der) : [der];
+            return [{ at, label, cert: new crypto.X509Certificate(first) }];
+        } catch {
+            return [{ at, label, unreadable: "it is no certificate (damaged)" }];
+        }
+    });
 }
 
 /** The certificates of a PEM text, in order; undefined when one of its blocks is no certificate. */
@@ -1476,12 +1512,15 @@ export const separateTrustDomainsPolicy: policy.StackValidationPolicy = {
 
 /** The names Istio reads a TLS credential's trust and CRLs under: a kubernetes.io/tls Secret's, and a generic Secret's. */
 const TRUST_ENTRIES = ["ca.crt", "cacert"];
+/** The CRL entry Istio reads with each of TRUST_ENTRIES, index for index (pilot/pkg/credentials/kube: ExtractRoot). */
 const CRL_ENTRIES = ["ca.crl", "crl"];
 const SERVER_AUTH = "1.3.6.1.5.5.7.3.1";
 const CLIENT_AUTH = "1.3.6.1.5.5.7.3.2";
 
 /** A Secret an Envoy (a gateway's, a sidecar's) reads as a TLS credential, with the texts of its entries a preview knows. */
 interface CredentialSecret {
+    /** Its provider's URN, namespace and name, as credentialUsersOf keys the Secrets Istio objects name. */
+    id: string;
     shown: string;
     tls: boolean;
     texts: Record<string, string>;
@@ -1507,7 +1546,45 @@ function credentialSecretOf(
     const tls = props.type === "kubernetes.io/tls";
     const hasTrust = TRUST_ENTRIES.some((entry) => entry in texts);
     if (!tls && !(hasTrust && (name.endsWith("-cacert") || namespaces.includes(namespace ?? "")))) return undefined;
-    return { shown: `${namespace ?? "(its provider's namespace)"}/${name}`, tls, texts };
+    const shown = `${namespace ?? "(its provider's namespace)"}/${name}`;
+    return { id: `${r.provider?.urn ?? ""}::${shown}`, shown, tls, texts };
+}
+
+/** Every `credentialName` string in an Istio object's spec, at any depth. */
+function credentialNamesIn(value: unknown): string[] {
+    if (Array.isArray(value)) return value.flatMap(credentialNamesIn);
+    if (typeof value !== "object" || value === null) return [];
+    return Object.entries(value).flatMap(([key, v]) =>
+        key === "credentialName" && typeof v === "string" ? [v] : credentialNamesIn(v),
+    );
+}
+
+/**
+ * The Secrets Istio's Gateways and DestinationRules name (`credentialName`, and its `-cacert`
+ * Secret, where Istio also looks for the CA), by CredentialSecret.id, with the objects naming
+ * each: a Gateway's ca.crt verifies its clients, a DestinationRule's the server a sidecar calls.
+ */
+function credentialUsersOf(
+    resources: policy.PolicyResource[],
+): Record<"Gateway" | "DestinationRule", Map<string, string[]>> {
+    const users = { Gateway: new Map<string, string[]>(), DestinationRule: new Map<string, string[]>() };
+    for (const r of resources) {
+        const [, apiVersion = "", kind = ""] = r.type.split(":");
+        if (!apiVersion.startsWith("networking.istio.io/") || (kind !== "Gateway" && kind !== "DestinationRule"))
+            continue;
+        const metadata = knownPart(known(() => r.props.metadata)) as
+            { name?: unknown; namespace?: unknown } | undefined;
+        const namespace = typeof metadata?.namespace === "string" ? metadata.namespace : providerNamespace(r.provider);
+        const where = `${namespace ?? "(its provider's namespace)"}`;
+        const shown = `${where}/${typeof metadata?.name === "string" ? metadata.name : r.name}`;
+        for (const name of credentialNamesIn(knownPart(known(() => r.props.spec)))) {
+            for (const secret of [name, `${name}-cacert`]) {
+                const id = `${r.provider?.urn ?? ""}::${where}/${secret}`;
+                users[kind].set(id, [...(users[kind].get(id) ?? []), shown]);
+            }
+        }
+    }
+    return users;
 }
 
 /**
@@ -1524,8 +1601,23 @@ function keyInText(text: string): string | undefined {
     return holdsPrivateKey(text) ? "a key in another encoding" : undefined;
 }
 
-/** What is wrong with the leaf of tls.crt (its first certificate): a CA, no TLS use, too long; [] when nothing is. */
-function tlsLeafProblems(leaf: crypto.X509Certificate, maxDays: number): string[] {
+/**
+ * Whether tls.crt's certificates (`chain`: the leaf, then its CAs) link up to a publicly trusted
+ * root (Node's tls.rootCertificates), each signed by the next: its public CA sets the leaf's
+ * lifetime under the CA/Browser Forum's limits (CustomerFacingTls checks them), not leafMaxDays.
+ */
+function publiclyIssued(chain: crypto.X509Certificate[]): boolean {
+    const anchor = publicRootsAnchor("tls.crt", chain, undefined);
+    if (typeof anchor === "string") return false;
+    const path = [chain[0], ...anchor.issuers];
+    return path.every((cert, i) => i === path.length - 1 || signedBy(cert, path[i + 1]));
+}
+
+/**
+ * What is wrong with the leaf of tls.crt (its first certificate): a CA, no TLS use, too long
+ * (unless `maxDays` is undefined: a publicly issued leaf); [] when nothing is.
+ */
+function tlsLeafProblems(leaf: crypto.X509Certificate, maxDays: number | undefined): string[] {
     const which = `tls.crt's leaf (${subjectOf(leaf)})`;
     const { ca, extendedKeyUsage } = caFlags(leaf);
     const problems: string[] = [];
@@ -1540,7 +1632,7 @@ function tlsLeafProblems(leaf: crypto.X509Certificate, maxDays: number): string[
                 "give one issued with serverAuth (a gateway's server certificate) or clientAuth (a sidecar's client certificate)",
         );
     const days = (Date.parse(leaf.validTo) - Date.parse(leaf.validFrom)) / 86_400_000;
-    if (days > maxDays)
+    if (maxDays !== undefined && days > maxDays)
         problems.push(`${which}: ${leafTooLong(Math.round(days), maxDays)}; renew it for ${maxDays} days or less`);
     return problems;
 }
@@ -1568,8 +1660,9 @@ export const tlsSecretContentsPolicy: policy.ResourceValidationPolicy = {
             if (bits < 2048) report(`${shown}: the key in tls.key is ${text}, too weak; use RSA 2048+ or ECDSA P256+`);
         }
         const leaf = secret.tls ? pemCertificate(texts["tls.crt"]) : undefined;
-        for (const problem of leaf === undefined ? [] : tlsLeafProblems(leaf, leafMaxDaysOf(args)))
-            report(`${shown}: ${problem}`);
+        const chain = leaf === undefined ? undefined : pemCertificates(texts["tls.crt"]);
+        const maxDays = chain !== undefined && publiclyIssued(chain) ? undefined : leafMaxDaysOf(args);
+        for (const problem of leaf === undefined ? [] : tlsLeafProblems(leaf, maxDays)) report(`${shown}: ${problem}`);
         const clear = "trust bundles and CRLs are public, shown by istioctl proxy-config secret and copied in clear";
         for (const [entries, give] of [
             [TRUST_ENTRIES, "CA certificates only"],
@@ -1591,15 +1684,24 @@ export const tlsSecretContentsPolicy: policy.ResourceValidationPolicy = {
                         "so the copy serves no one and goes wherever the Secret is read; take it out (and replace that key if the Secret has been shared)",
                 );
         }
-        const trust = TRUST_ENTRIES.find((e) => e in texts);
-        const crl = CRL_ENTRIES.find((e) => e in texts);
-        // Unreadable or holding a key: refused above, or by Envoy itself (a damaged ca.crt).
-        if (
-            trust !== undefined &&
-            crl !== undefined &&
-            keyInText(texts[trust]) === undefined &&
-            pemCertificates(texts[trust]) !== undefined
-        ) {
+        // Envoy's BoringSSL reads these as certificates to trust; Go, IstioGatewayTls and the pack's other checks, CERTIFICATE alone.
+        for (const entry of TRUST_ENTRIES.filter((e) => e in texts)) {
+            for (const { at, label } of trustEntryCertificates(texts[entry]).filter((b) => b.label !== "CERTIFICATE"))
+                report(
+                    `${shown}: ${entry} holds a "${label}" PEM block (its block ${at}), which Envoy's BoringSSL reads as a certificate to trust ` +
+                        'while Go, IstioGatewayTls and this pack read "CERTIFICATE" blocks alone; give each CA certificate as a "CERTIFICATE" block',
+                );
+        }
+        // Istio reads each trust entry with its own CRL entry (cacert with crl, ca.crt with ca.crl), whichever it picks: each is checked.
+        for (const [trust, crl] of TRUST_ENTRIES.map((e, i) => [e, CRL_ENTRIES[i]])) {
+            // Unreadable or holding a key: refused above, or by Envoy itself (a damaged ca.crt).
+            if (
+                !(trust in texts) ||
+                !(crl in texts) ||
+                keyInText(texts[trust]) !== undefined ||
+                pemCertificates(texts[trust]) === undefined
+            )
+                continue;
             const problem = rootsWithCrlProblem(texts[trust], {
                 bundle: trust,
                 crl,
@@ -1670,24 +1772,44 @@ export const credentialTrustPolicy: policy.StackValidationPolicy = {
         const namespaces = config.keySecretNamespaces ?? DEFAULTS.keySecretNamespaces;
         const mesh = (config.allowSharedRoot ?? DEFAULTS.allowSharedRoot) ? new Map() : meshKeysOf(args.resources);
         publicRootKeys ??= new Set(mozillaRootCertificates().map(keyIdOf));
+        const users = credentialUsersOf(args.resources);
         for (const r of args.resources) {
             const secret = credentialSecretOf(r, namespaces);
-            const entry = TRUST_ENTRIES.find((e) => e in (secret?.texts ?? {}));
-            if (secret === undefined || entry === undefined) continue;
-            for (const cert of pemCertificates(secret.texts[entry]) ?? []) {
-                const id = keyIdOf(cert);
-                const fix = `give in ${entry} only the root(s) of the CA that issues the peers' certificates (IstioGatewayTls' clientTrustBundlePem: APIC's client root)`;
-                if (mesh.has(id))
-                    report(
-                        `${secret.shown}: ${entry} trusts ${subjectOf(cert)}, whose key is a mesh CA's or above one (${mesh.get(id)}); ` +
-                            "every cluster's cacerts holds the key of a mesh CA under it, so any cluster could mint a certificate with the identity " +
-                            `the gateway accepts (APIC's URI SAN). ${fix[0].toUpperCase()}${fix.slice(1)}, or accept the weaker guarantee with allowSharedRoot: true`,
-                    );
-                if (publicRootKeys.has(id))
-                    report(
-                        `${secret.shown}: ${entry} trusts ${subjectOf(cert)}, a publicly trusted root (in Node's tls.rootCertificates): ` +
-                            `every public CA under it, and whoever it certifies, could present a certificate Envoy takes, the SAN check alone in the way; ${fix}`,
-                    );
+            if (secret === undefined) continue;
+            // A Secret only DestinationRules name verifies the server a sidecar calls, whose name the sidecar checks
+            // (UiApicClient's: APIC's host); a server's certificate from a public CA is as it should be there.
+            const calls = users.Gateway.has(secret.id) ? undefined : users.DestinationRule.get(secret.id);
+            // Every trust entry: Istio reads cacert before ca.crt, and Envoy every block BoringSSL takes for a certificate.
+            for (const entry of TRUST_ENTRIES.filter((e) => e in secret.texts)) {
+                for (const { at, label, cert, unreadable } of trustEntryCertificates(secret.texts[entry])) {
+                    if (cert === undefined) {
+                        report(
+                            `${secret.shown}: ${entry}: its block ${at} ("${label}") cannot be read: ${unreadable}. Envoy refuses the whole ${entry}, ` +
+                                "and the roots it trusts cannot be checked; give the CA certificates in PEM, each block whole",
+                        );
+                        continue;
+                    }
+                    const id = keyIdOf(cert);
+                    const fix =
+                        calls === undefined
+                            ? `give in ${entry} only the root(s) of the CA that issues the peers' certificates (IstioGatewayTls' clientTrustBundlePem: APIC's client root)`
+                            : `give in ${entry} only the root(s) of the CA that issues that server's certificate (UiApicClient's apicTrustPem: in a stack, the gateway server root, or pki:frontEnd.apicServerCa)`;
+                    const trusts = `${secret.shown}: ${entry} trusts ${subjectOf(cert)}`;
+                    if (mesh.has(id))
+                        report(
+                            `${trusts}, whose key is a mesh CA's or above one (${mesh.get(id)}); ` +
+                                "every cluster's cacerts holds the key of a mesh CA under it, so any cluster could mint a certificate with the identity " +
+                                (calls === undefined
+                                    ? "the gateway accepts (APIC's URI SAN). "
+                                    : `the sidecar expects of the server it calls (the subjectAltNames of DestinationRule ${calls.sort().join(", ")}). `) +
+                                `${fix[0].toUpperCase()}${fix.slice(1)}, or accept the weaker guarantee with allowSharedRoot: true`,
+                        );
+                    if (calls === undefined && publicRootKeys.has(id))
+                        report(
+                            `${trusts}, a publicly trusted root (in Node's tls.rootCertificates): ` +
+                                `every public CA under it, and whoever it certifies, could present a certificate Envoy takes, the SAN check alone in the way; ${fix}`,
+                        );
+                }
             }
         }
     },

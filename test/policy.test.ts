@@ -25,7 +25,7 @@ import { Struct } from "google-protobuf/google/protobuf/struct_pb";
 import { RecordedResource, runWithStandIn } from "../lib/engine/standIn";
 import * as tlsProvider from "../lib/engine/tlsProvider";
 import { buildCrl } from "../lib/pki/crl";
-import { pemBlocks, pemBlocksInOrder, pemDecode } from "../lib/pki/pem";
+import { pemBlocks, pemBlocksInOrder, pemDecode, pemEncode } from "../lib/pki/pem";
 import { planFromRawConfig } from "../lib/plan/plan";
 import {
     ApicClientBundle,
@@ -62,9 +62,11 @@ import { holdsPrivateKey, privateKeyPaths } from "../lib/pki/keyMaterial";
 import { issuerOf, subjectOf } from "../lib/pki/x509";
 import { CA_USES } from "../lib/plan/plan";
 import { verifyPeer, verifyPeers } from "./envoyVerifier";
+import { GOOGLE_LEAF_PEM, GTS_CA_1C3_PEM } from "./fixtures/publicChain";
 import { TEST_ONLY_CA_CERT_PEM, TEST_ONLY_CA_KEY_PEM, TEST_ONLY_RSA_EXPONENT_3_KEY_PEM } from "./fixtures/testOnlyPki";
 import {
     loadStackFile,
+    mintLeaf,
     mintRoot,
     emptyCrlOf,
     mintSubCa,
@@ -2992,6 +2994,181 @@ describe("Policy pack", function () {
             handRefusal("CN=Hand mesh CA", "ca-cert.pem of istio-system/cacerts"),
         ]);
         assert.deepStrictEqual(await checkStack(credentialTrustPolicy, [cacert]), []);
+    });
+
+    it("credential-trust: checks every trust entry Istio may read (cacert before ca.crt), every block BoringSSL reads as a certificate, and names an unreadable block", async () => {
+        const root = await mintRoot("Hand mesh root");
+        const meshCa = await mintSubCa(root, "Hand mesh CA");
+        const clientRoot = await mintRoot("Payments client root");
+        const cacerts = handWrittenTlsSecret(
+            "cacerts",
+            {
+                "ca-cert.pem": meshCa.certPem,
+                "ca-key.pem": meshCa.keyPem,
+                "cert-chain.pem": meshCa.certPem + root.certPem,
+                "root-cert.pem": root.certPem,
+            },
+            "Opaque",
+        );
+        const secret = (entries: Record<string, string>) => handWrittenTlsSecret("payments-tls", entries);
+        const shown = "istio-system/payments-tls";
+        const fix = (entry: string) =>
+            `give in ${entry} only the root(s) of the CA that issues the peers' certificates (IstioGatewayTls' clientTrustBundlePem: APIC's client root)`;
+        const meshRefusal = (entry: string) =>
+            `${shown}: ${entry} trusts CN=Hand mesh root, whose key is a mesh CA's or above one (root-cert.pem of istio-system/cacerts); ` +
+            "every cluster's cacerts holds the key of a mesh CA under it, so any cluster could mint a certificate with the identity " +
+            `the gateway accepts (APIC's URI SAN). G${fix(entry).slice(1)}, or accept the weaker guarantee with allowSharedRoot: true`;
+        const publicRefusal = (entry: string) =>
+            `${shown}: ${entry} trusts ${ISRG}, a publicly trusted root (in Node's tls.rootCertificates): ` +
+            `every public CA under it, and whoever it certifies, could present a certificate Envoy takes, the SAN check alone in the way; ${fix(entry)}`;
+        // Istio reads cacert before ca.crt (pilot/pkg/credentials/kube ExtractRoot): an unrelated ca.crt beside it hid it.
+        assert.deepStrictEqual(
+            await checkStack(credentialTrustPolicy, [
+                cacerts,
+                secret({ "ca.crt": clientRoot.certPem, cacert: root.certPem }),
+            ]),
+            [meshRefusal("cacert")],
+        );
+        assert.deepStrictEqual(
+            await checkStack(credentialTrustPolicy, [secret({ "ca.crt": clientRoot.certPem, cacert: isrgRootX1() })]),
+            [publicRefusal("cacert")],
+        );
+        // The mesh root as "X509 CERTIFICATE", ISRG Root X1 as OpenSSL's "TRUSTED CERTIFICATE" (with its trust settings).
+        const relabelled = root.certPem.replace(/ CERTIFICATE-----/g, " X509 CERTIFICATE-----");
+        const trustSettings = Buffer.from("300c300a06082b06010505070301", "hex");
+        const trusted = pemEncode(
+            Buffer.concat([pemDecode(isrgRootX1(), "CERTIFICATE"), trustSettings]),
+            "TRUSTED CERTIFICATE",
+        );
+        const caCrt = clientRoot.certPem + relabelled + trusted;
+        // Envoy's verdict: BoringSSL takes the relabelled mesh root as an anchor, so a client the mesh CA's key signs gets in.
+        const forged = await mintLeaf(meshCa, {
+            commonName: "forged",
+            uris: ["urn:example:apic-client:payments"],
+            allowedUses: ["digital_signature", "client_auth"],
+        });
+        const verdict = verifyPeer({
+            caCrt,
+            chain: forged.cert + meshCa.certPem,
+            purpose: "sslclient",
+            subjectAltNames: ["urn:example:apic-client:payments"],
+        });
+        assert.deepStrictEqual(
+            [verdict.boringssl.ok, verdict.boringssl.chain],
+            [true, ["forged", "Hand mesh CA", "Hand mesh root"]],
+        );
+        assert.deepStrictEqual(await checkStack(credentialTrustPolicy, [cacerts, secret({ "ca.crt": caCrt })]), [
+            meshRefusal("ca.crt"),
+            publicRefusal("ca.crt"),
+        ]);
+        // tls-secret-contents refuses those labels outright, as IstioGatewayTls' clientTrustBundlePem does.
+        const relabelledRefusal = (label: string, at: number) =>
+            `${shown}: ca.crt holds a "${label}" PEM block (its block ${at}), which Envoy's BoringSSL reads as a certificate to trust ` +
+            'while Go, IstioGatewayTls and this pack read "CERTIFICATE" blocks alone; give each CA certificate as a "CERTIFICATE" block';
+        assert.deepStrictEqual(await checkResource(tlsSecretContentsPolicy, secret({ "ca.crt": caCrt })), [
+            relabelledRefusal("X509 CERTIFICATE", 2),
+            relabelledRefusal("TRUSTED CERTIFICATE", 3),
+        ]);
+        // A block that is no certificate: named by its place (Envoy refuses the whole ca.crt), the others still checked.
+        const damaged = pemEncode(Buffer.from("no certificate at all"), "CERTIFICATE") + root.certPem;
+        // BoringSSL's PEM_X509_INFO_read_bio, Envoy's reader of ca.crt, reads none of it.
+        assert.throws(
+            () => verifyPeer({ caCrt: damaged, chain: forged.cert + meshCa.certPem, purpose: "sslclient" }),
+            /the boringssl verifier failed \(status 2\): envoyVerifier: unreadable PEM/,
+        );
+        assert.deepStrictEqual(await checkStack(credentialTrustPolicy, [cacerts, secret({ "ca.crt": damaged })]), [
+            `${shown}: ca.crt: its block 1 ("CERTIFICATE") cannot be read: it is no certificate (damaged). Envoy refuses the whole ca.crt, ` +
+                "and the roots it trusts cannot be checked; give the CA certificates in PEM, each block whole",
+            meshRefusal("ca.crt"),
+        ]);
+    });
+
+    it("credential-trust: a UI client Secret's ca.crt verifies APIC's server: a public apicServerCa passes, a mesh root is refused with its own fix", async () => {
+        const raw = loadStackFile("examples/front-end/Pulumi.front-end.yaml");
+        const withPublicServerCa = {
+            ...raw,
+            frontEnd: JSON.stringify({ ...JSON.parse(raw.frontEnd), apicServerCa: isrgRootX1() }),
+        };
+        const run = await runWithStandIn(() => buildPki(planFromRawConfig(withPublicServerCa)).outputs, {
+            state: sharedStateWithSuiteKeys(),
+        });
+        // After pulumi up: each resource's outputs too.
+        const resources = fromEngine(run.engine.resources).map((r) => ({ ...r, props: { ...r.props, ...r.state } }));
+        const uiSecret = resources.find(
+            (r) =>
+                r.type === "kubernetes:core/v1:Secret" &&
+                (r.props.metadata as { name?: string }).name === "apic-client-consumer-dashboard",
+        ) as Resource;
+        assert.ok(JSON.stringify(uiSecret.props).includes(pemBlocks(isrgRootX1(), "CERTIFICATE")[0].split("\n")[1]));
+        // The whole pack passes it (private-key-secrets aside: ob-ui is outside its default keySecretNamespaces).
+        for (const p of POLICIES) {
+            if ("validateStack" in p) assert.deepStrictEqual(await checkStack(p, resources), [], p.name);
+            else if (p !== keySecretPolicy)
+                for (const r of resources)
+                    assert.deepStrictEqual(await checkResource(p, r), [], `${p.name} on ${r.name}`);
+        }
+        // The mesh root there instead: any cluster's mesh CA key could mint APIC's host name for the sidecar.
+        const meshRoot = resources.find((r) => r.name === "mesh-root-ca-cert")?.props.certPem as string;
+        const written = JSON.parse(JSON.stringify(uiSecret.props.stringData), (_key, value) =>
+            value?.[specialSigKey] === specialSecretSig ? value.value : value,
+        ) as Record<string, string>;
+        const meshTrusted = resources.map((r) =>
+            r === uiSecret ? { ...r, props: { ...r.props, stringData: { ...written, "ca.crt": meshRoot } } } : r,
+        );
+        assert.deepStrictEqual(await checkStack(credentialTrustPolicy, meshTrusted), [
+            "ob-ui/apic-client-consumer-dashboard: ca.crt trusts O=Example Bank, CN=example mesh root CA, whose key is a mesh CA's or above one " +
+                "(mesh-root-ca-cert, above MeshPluginCa mesh-ca-example-cert); every cluster's cacerts holds the key of a mesh CA under it, " +
+                "so any cluster could mint a certificate with the identity the sidecar expects of the server it calls " +
+                "(the subjectAltNames of DestinationRule ob-ui/apic-mtls-consumer-dashboard-apic-example-api-bank-example). " +
+                "Give in ca.crt only the root(s) of the CA that issues that server's certificate (UiApicClient's apicTrustPem: " +
+                "in a stack, the gateway server root, or pki:frontEnd.apicServerCa), or accept the weaker guarantee with allowSharedRoot: true",
+        ]);
+    });
+
+    it("tls-secret-contents: checks cacert with crl too (Istio reads them before ca.crt and ca.crl), and leaves a publicly issued leaf's lifetime to its CA", async () => {
+        const root = await mintRoot("Payments client root", { rsa: true });
+        const issuing = await mintSubCa(root, "Payments client CA", { rsa: true });
+        const now = Date.now();
+        const crls = [root, issuing]
+            .map((ca) => emptyCrlOf(ca, Math.floor(now / 1000) * 1000 - 3_600_000, now + 86_400_000))
+            .join("");
+        const secret = handWrittenTlsSecret("payments-tls", {
+            "ca.crt": root.certPem,
+            "ca.crl": crls,
+            cacert: root.certPem + issuing.certPem,
+            crl: crls,
+        });
+        assert.deepStrictEqual(await checkResource(tlsSecretContentsPolicy, secret), [
+            "istio-system/payments-tls: cacert holds CN=Payments client CA, which is not a self-signed root, and crl is set: " +
+                "Envoy makes every certificate of ca.crt a trust anchor, stops the chain there and then finds no CRL for it, " +
+                "so every peer would be refused (envoyproxy/envoy#29197). Give only the root(s) in cacert; peers send their issuing CA",
+        ]);
+        // A public CA's leaf of 84 days under leafMaxDays 30: its chain links up to GTS Root R1, so the CA's limits hold, not the pack's.
+        const publicLeaf = (tlsCrt: string) => handWrittenTlsSecret("public-tls-www", { "tls.crt": tlsCrt });
+        assert.deepStrictEqual(
+            await checkResource(tlsSecretContentsPolicy, publicLeaf(GOOGLE_LEAF_PEM + GTS_CA_1C3_PEM), {
+                leafMaxDays: 30,
+            }),
+            [],
+        );
+        // Without the intermediate, or a leaf of one's own before it, nothing shows a public CA issued the leaf.
+        const tooLong = (subject: string, days: number) =>
+            `istio-system/public-tls-www: tls.crt's leaf (${subject}): a leaf valid ${days} days exceeds the 30-day maximum; renew it for 30 days or less`;
+        assert.deepStrictEqual(
+            await checkResource(tlsSecretContentsPolicy, publicLeaf(GOOGLE_LEAF_PEM), { leafMaxDays: 30 }),
+            [tooLong("CN=www.google.com", 84)],
+        );
+        const ownKey = await tlsProvider.privateKey({ algorithm: "ECDSA", ecdsaCurve: "P256" });
+        const own = tlsProvider.selfSignedCert({
+            privateKeyPem: ownKey.state.privateKeyPem,
+            subject: { commonName: "www.team.bank.example" },
+            allowedUses: ["digital_signature", "server_auth"],
+            validityPeriodHours: 397 * 24,
+        }).state.certPem as string;
+        assert.deepStrictEqual(
+            await checkResource(tlsSecretContentsPolicy, publicLeaf(own + GTS_CA_1C3_PEM), { leafMaxDays: 30 }),
+            [tooLong("CN=www.team.bank.example", 397)],
+        );
     });
 
     it("unique-kubernetes-objects: refuses two resources making one object (a Secret, a Gateway of any version) in one cluster, not patches", async () => {
