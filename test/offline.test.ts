@@ -15,6 +15,7 @@ import { createRoot, signIntermediate } from "../lib/pki/ceremony";
 import { INITIAL_RECORD, RotationRecord } from "../lib/plan/caRotation";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { diffPlans } from "../lib/inventory/diff";
+import { diffMarkdown } from "../lib/cli/diff";
 import { PendingSignaturesError } from "../lib/render/render";
 import { expiredOfflineMessage } from "../lib/stack";
 import { ConfigError, validateConfig } from "../lib/config/validate";
@@ -826,6 +827,131 @@ describe("Offline roots: no root key enters the stack", function () {
         assert.deepStrictEqual(diff.steps.after, [
             "Configure APIC for the new 2 hosts dp.example.api.bank.example and ob.example.api.bank.example: a TLS client profile with the endpoint's keystore and truststore.",
         ]);
+    });
+
+    it("has diff show an update whose head still waits for a CSR as render does it: the CAs and a signed mesh CA's cacerts, the rest waiting", async () => {
+        // The mesh and gateway server roots offline: two CSRs; the ceremony signs the mesh CA's only.
+        const twoRoots = (intermediates: Record<string, string>) => ({
+            ...loadStackFile(OPTION_FILES[1]),
+            offlineRoots: {
+                meshRoot: { certificate: roots.meshRoot.certPem, intermediates: pick(intermediates, "meshRoot") },
+                serverRoot: { certificate: roots.serverRoot.certPem, intermediates: pick(intermediates, "serverRoot") },
+            },
+        });
+        const engine = seededState();
+        const stop = await renderConfig(twoRoots({}), "offline-one-signed-1", engine).catch((e: Error) => e);
+        assert.ok(stop instanceof PendingSignaturesError, String(stop));
+        const csrDir = stop.message.split("CSRs written to ")[1];
+        const meshCa = signIntermediate({
+            rootKeyPem: roots.meshRoot.keyPem,
+            rootCertPem: roots.meshRoot.certPem,
+            csrPem: fs.readFileSync(path.join(csrDir, "mesh-ca-example.csr"), "utf8"),
+            validityDays: 1095,
+        });
+        const registered = new Set(engine.keys());
+        const again = await renderConfig(twoRoots({ "mesh-ca-example": meshCa }), "offline-one-signed-2", engine).catch(
+            (e: Error) => e,
+        );
+        assert.ok(again instanceof PendingSignaturesError, String(again));
+        const created = [...engine.keys()].filter((k) => !registered.has(k));
+        assert.deepStrictEqual(
+            created.filter((k) => /LocallySignedCert|core\/v1:Secret|Gateway::/.test(k)),
+            ["kubernetes:core/v1:Secret::mesh-ca-example-cacerts"],
+        );
+        const diff = diffPlans(
+            planFromRawConfig(twoRoots({})),
+            planFromRawConfig(twoRoots({ "mesh-ca-example": meshCa })),
+        );
+        assert.deepStrictEqual(diff.added, []);
+        assert.deepStrictEqual(
+            diff.replaced.map((c) => [c.id, c.reasons.join("; ")]),
+            [
+                [
+                    "mesh-ca-example",
+                    `signed: the ceremony signed its CSR, serial ${new crypto.X509Certificate(meshCa).serialNumber}`,
+                ],
+            ],
+        );
+        assert.deepStrictEqual(
+            diff.places.map((p) => [p.place, p.change]),
+            [["k8s/example/istio-system/secret-cacerts", "create"]],
+        );
+        assert.deepStrictEqual(diff.steps, {
+            before: [],
+            after: [
+                "The rest waits for the ceremony: the offline roots have not signed gateway-server-ca yet, so this pulumi up registers only the CAs' keys and CSRs and the cacerts of the mesh CAs signed, deletes nothing and stops. " +
+                    "Everything else this change makes (leaves, the gateway's Secrets, APIC's bundles) comes after it: sign the CSR (pulumi stack output intermediateCsrs), put the certificate under pki:offlineRoots and diff again.",
+            ],
+        });
+    });
+
+    it("has diff say what a mesh CA's first signature may create: render creates the gateway after it, unless it was deployed before the CSR", async () => {
+        // Only the mesh root offline: the first render stops for the mesh CA alone, and builds no gateway.
+        const meshOnly = (intermediates: Record<string, string>) => ({
+            ...loadStackFile(OPTION_FILES[1]),
+            offlineRoots: { meshRoot: { certificate: roots.meshRoot.certPem, intermediates } },
+        });
+        const engine = seededState();
+        const stop = await renderConfig(meshOnly({}), "offline-mesh-first-1", engine).catch((e: Error) => e);
+        assert.ok(stop instanceof PendingSignaturesError, String(stop));
+        const csrDir = stop.message.split("CSRs written to ")[1];
+        const meshCa = signIntermediate({
+            rootKeyPem: roots.meshRoot.keyPem,
+            rootCertPem: roots.meshRoot.certPem,
+            csrPem: fs.readFileSync(path.join(csrDir, "mesh-ca-example.csr"), "utf8"),
+            validityDays: 1095,
+        });
+        const registered = new Set(engine.keys());
+        await renderConfig(meshOnly({ "mesh-ca-example": meshCa }), "offline-mesh-first-2", engine);
+        const created = [...engine.keys()].filter((k) => !registered.has(k));
+        assert.deepStrictEqual(created.filter((k) => /LocallySignedCert|core\/v1:Secret|Gateway::/.test(k)).sort(), [
+            "kubernetes:core/v1:Secret::dp-gateway-dp-tls",
+            "kubernetes:core/v1:Secret::mesh-ca-example-cacerts",
+            "kubernetes:core/v1:Secret::ob-gateway-ob-tls",
+            "kubernetes:networking.istio.io/v1:Gateway::dp-gateway-gateway",
+            "kubernetes:networking.istio.io/v1:Gateway::ob-gateway-gateway",
+            "tls:index/locallySignedCert:LocallySignedCert::dp-apic-client-cert",
+            "tls:index/locallySignedCert:LocallySignedCert::dp-gateway-dp-server-cert",
+            "tls:index/locallySignedCert:LocallySignedCert::ob-apic-client-cert",
+            "tls:index/locallySignedCert:LocallySignedCert::ob-gateway-ob-server-cert",
+        ]);
+        const diff = diffPlans(
+            planFromRawConfig(meshOnly({})),
+            planFromRawConfig(meshOnly({ "mesh-ca-example": meshCa })),
+        );
+        const maybe = "may be created by this update (if nothing was deployed before the CSR of mesh-ca-example)";
+        assert.deepStrictEqual(
+            diff.added.map((c) => [c.id, c.forces.join("; ")]),
+            ["dp/server", "dp/client", "ob/server", "ob/client"].map((id) => [id, maybe]),
+        );
+        assert.deepStrictEqual(
+            diff.places.map((p) => [p.place, p.change, p.unlessDeployed === true]),
+            [
+                ["k8s/example/istio-system/secret-apic-mtls-dp", "create", true],
+                ["k8s/example/istio-system/secret-apic-mtls-ob", "create", true],
+                ["k8s/example/istio-system/secret-cacerts", "create", false],
+                ["APIC keystore of dp", "create", true],
+                ["APIC truststore of dp", "create", true],
+                ["APIC keystore of ob", "create", true],
+                ["APIC truststore of ob", "create", true],
+            ],
+        );
+        const report = diffMarkdown(diff, "mesh CA signed");
+        assert.ok(
+            report.includes(
+                "1. **pulumi up:** re-issues 1 certificate; creates 1 Kubernetes secret; may create 4 certificates and 6 Kubernetes secrets and APIC bundles " +
+                    "(only if nothing was deployed before the CSR: a cluster added to a deployed stack leaves them unchanged).\n" +
+                    "2. **After:** Only if nothing was deployed before the CSR: configure APIC for the new 2 hosts dp.example.api.bank.example and ob.example.api.bank.example: " +
+                    "a TLS client profile with the endpoint's keystore and truststore.\n",
+            ),
+            report,
+        );
+        assert.ok(
+            report.includes(
+                "| k8s/example/istio-system/secret-apic-mtls-dp, k8s/example/istio-system/secret-apic-mtls-ob | may be created (if nothing was deployed before the CSR) | tls.crt, tls.key, ca.crt |",
+            ),
+            report,
+        );
     });
 
     it("makes the Pulumi entry point create only the CAs' keys and CSRs, export them and report an error", async () => {

@@ -174,8 +174,9 @@ function placeRows(places: readonly PlaceChange[]): Record<string, string>[] {
                       ...p.items.filter((i) => i.change !== "new").map((i) => `${i.item}: ${i.change}`),
                   ].join("; ")
                 : p.items.map((i) => `${i.item}: ${i.change}`).join("; ");
-        const key = `${p.kind}|${p.change}|${what}`;
-        const row = rows.get(key) ?? { places: [], change: p.change, what };
+        const change = p.unlessDeployed === true ? "may be created (if nothing was deployed before the CSR)" : p.change;
+        const key = `${p.kind}|${change}|${what}`;
+        const row = rows.get(key) ?? { places: [], change, what };
         row.places.push(p.place);
         rows.set(key, row);
     }
@@ -193,14 +194,28 @@ const APIC_OUTPUTS: readonly { kind: PlaceKind; output: string }[] = [
 /** What `pulumi up` does, counted: certificates, Kubernetes secrets, APIC material, pins, CSRs for the public CA. */
 function pulumiUpSummary(diff: CertDiff): string {
     const { added, removed, replaced, places, pins } = diff;
+    const sure = added.filter((c) => c.unlessDeployed !== true).length;
+    const maybe = [
+        ...(sure < added.length ? [plural(added.length - sure, "certificate")] : []),
+        ...(places.some((p) => p.unlessDeployed === true)
+            ? [
+                  plural(
+                      places.filter((p) => p.unlessDeployed === true).length,
+                      "Kubernetes secret or APIC bundle",
+                      "Kubernetes secrets and APIC bundles",
+                  ),
+              ]
+            : []),
+    ];
     const certs = [
-        added.length > 0 ? `creates ${plural(added.length, "certificate")}` : "",
+        sure > 0 ? `creates ${plural(sure, "certificate")}` : "",
         replaced.length > 0 ? `re-issues ${plural(replaced.length, "certificate")}` : "",
         removed.length > 0 ? `deletes ${plural(removed.length, "certificate")}` : "",
     ];
     const secrets = places.filter((p) => isSecret(p.kind));
     const apic = (kind: PlaceKind, written: boolean) =>
-        places.filter((p) => p.kind === kind && (p.change !== "delete") === written).length;
+        places.filter((p) => p.kind === kind && (p.change !== "delete") === written && p.unlessDeployed !== true)
+            .length;
     const bundles = (written: boolean, kinds: readonly { kind: PlaceKind }[]) =>
         kinds
             .filter(({ kind }) => apic(kind, written) > 0)
@@ -218,7 +233,7 @@ function pulumiUpSummary(diff: CertDiff): string {
         .map(([text, output]) => `${text} (stack output ${output})`);
     const verbs = { create: "creates", update: "updates", delete: "deletes" } as const;
     const secretParts = (["create", "update", "delete"] as const).flatMap((verb) => {
-        const n = secrets.filter((p) => p.change === verb).length;
+        const n = secrets.filter((p) => p.change === verb && p.unlessDeployed !== true).length;
         return n > 0 ? [`${verbs[verb]} ${plural(n, "Kubernetes secret")}`] : [];
     });
     const requests = diff.customerFacing.filter(
@@ -227,6 +242,9 @@ function pulumiUpSummary(diff: CertDiff): string {
     return [
         ...certs,
         ...secretParts,
+        maybe.length > 0
+            ? `may create ${maybe.join(" and ")} (only if nothing was deployed before the CSR: a cluster added to a deployed stack leaves them unchanged)`
+            : "",
         written.length > 0 ? `writes the new material of ${written.join(" and ")}` : "",
         bundles(false, APIC_OUTPUTS) !== "" ? `drops ${bundles(false, APIC_OUTPUTS)}` : "",
         pins.length > 0 ? `changes the APIC keys pinned for ${plural(pins.length, "endpoint")}` : "",

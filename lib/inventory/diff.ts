@@ -44,6 +44,7 @@ import {
     PlaceKind,
     placesOf,
     waitingForCeremony,
+    WaitingForCeremony,
 } from "./deliveries";
 import {
     APIC_UI_DIR,
@@ -65,6 +66,8 @@ export interface CertChange {
     forces: string[];
     before?: PlannedCertificate;
     after?: PlannedCertificate;
+    /** Created by this update only if nothing was deployed before a CSR the base waited for (waitingForCeremony "maybe"). */
+    unlessDeployed?: true;
 }
 
 export interface RoutingChange {
@@ -110,6 +113,8 @@ export interface PlaceChange {
     owner: string;
     change: "create" | "update" | "delete";
     items: { item: string; change: string }[];
+    /** Created by this update only if nothing was deployed before a CSR the base waited for (waitingForCeremony "maybe"). */
+    unlessDeployed?: true;
 }
 
 /** A revocation added or removed, naming the client as pki:revocations does. */
@@ -803,6 +808,18 @@ function placeChanges(basePlaces: readonly Place[], headPlaces: readonly Place[]
         if (!after.has(p.id)) out.push({ place: p.id, kind: p.kind, owner: p.owner, change: "delete", items: [] });
     }
     return out;
+}
+
+/**
+ * The places after the update of a head whose CSRs still wait for the ceremony: the base's, as it
+ * deployed them (nothing is deleted or rewritten), with the cacerts of every mesh CA signed by then
+ * (MeshPluginCa holds back only a pending CA's).
+ */
+function placesWhileWaiting(basePlaces: readonly Place[], head: WaitingForCeremony): Place[] {
+    const cacerts = new Map(head.places.filter((p) => p.kind === "istiod cacerts").map((p) => [p.id, p]));
+    const kept = basePlaces.map((p) => cacerts.get(p.id) ?? p);
+    const ids = new Set(kept.map((p) => p.id));
+    return [...kept, ...[...cacerts.values()].filter((p) => !ids.has(p.id))];
 }
 
 /** Why diff cannot tell whether istiod's cacerts carries ca-crl.pem: the record knows, not the stack file. */
@@ -2341,8 +2358,9 @@ function stepsFor(
                   ]
                 : []),
         ];
+        const maybe = diff.places.some((p) => p.kind === "APIC keystore" && p.unlessDeployed === true);
         after.push(
-            `Configure APIC for the new ${newHosts.length === 1 ? `host ${newHosts[0]}` : `${newHosts.length} hosts ${names(newHosts)}`}: ${parts.join("; ")}.`,
+            `${maybe ? "Only if nothing was deployed before the CSR: configure" : "Configure"} APIC for the new ${newHosts.length === 1 ? `host ${newHosts[0]}` : `${newHosts.length} hosts ${names(newHosts)}`}: ${parts.join("; ")}.`,
         );
     }
     const moved = diff.newStack ? [] : servicesMoved(base, head);
@@ -2422,6 +2440,16 @@ function stepsFor(
     return { before, after };
 }
 
+/** What an update whose CSRs still wait does, and when the rest of the change comes. */
+function ceremonyWaits(head: PkiPlan): string {
+    const n = head.pendingIntermediates.length;
+    return (
+        `The rest waits for the ceremony: the offline roots have not signed ${names([...head.pendingIntermediates])} yet, so this pulumi up registers only the CAs' keys and CSRs ` +
+        `and the cacerts of the mesh CAs signed, deletes nothing and stops. Everything else this change makes (leaves, the gateway's Secrets, APIC's bundles) comes after it: ` +
+        `sign ${n === 1 ? "the CSR" : "each CSR"} (pulumi stack output intermediateCsrs), put the certificate${n === 1 ? "" : "s"} under pki:offlineRoots and diff again.`
+    );
+}
+
 export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: DiffOptions = {}): CertDiff {
     const maxReplaced = options.maxReplaced ?? DEFAULT_MAX_REPLACED;
     const from = base ?? emptyPlan(head);
@@ -2432,7 +2460,18 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
             .filter((c) => waiting?.certificates.has(c.id) !== true)
             .map((c) => [c.id, c]),
     );
-    const headCerts = plannedCertificates(head); // CAs first, so issuers are decided before their leaves
+    // A head whose CSRs still wait: its update registers the CAs (and the cacerts of mesh CAs signed
+    // by then), keeps every leaf and place as the base deployed it and deletes nothing.
+    const headWaiting = waitingForCeremony(head, from);
+    const headCas = new Set(head.cas.map((c) => c.id));
+    const headCerts =
+        headWaiting === undefined
+            ? plannedCertificates(head) // CAs first, so issuers are decided before their leaves
+            : [
+                  ...plannedCertificates(head).filter((c) => headCas.has(c.id)),
+                  ...[...baseCerts.values()].filter((c) => !headCas.has(c.id)),
+              ];
+    const keptWhileWaiting = (id: string) => headWaiting !== undefined && !headCas.has(id);
     const replacedIssuers = new Set<string>();
     const added: CertChange[] = [];
     const removed: CertChange[] = [];
@@ -2451,6 +2490,10 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
         if (before === undefined) {
             replacedIssuers.add(after.id);
             added.push({ id: after.id, role: after.role, reasons: [], forces: newMaterial(after, true, from), after });
+            continue;
+        }
+        if (keptWhileWaiting(after.id)) {
+            unchanged++;
             continue;
         }
         const moved = movedServers.get(after.id);
@@ -2522,9 +2565,26 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
         for (const issuer of revokedIssuers(from, r)) crlNews.set(issuer, [...(crlNews.get(issuer) ?? []), news]);
     }
     const basePlaces = waiting?.places ?? placesOf(from);
-    const headPlaces = placesOf(head, from);
+    const headPlaces = headWaiting === undefined ? placesOf(head, from) : placesWhileWaiting(basePlaces, headWaiting);
     const changes: Changes = { replaced: new Set(replaced.map((c) => c.id)), newKey, crlNews };
     const places = placeChanges(basePlaces, headPlaces, changes);
+    // What waited only because nothing tells whether the gateway was deployed before the base's CSR:
+    // all but what needs a pending CA's certificate (a leaf it issues, a place holding either).
+    const maybeBuilt = waiting?.neverBuilt === "maybe" && headWaiting === undefined ? waiting : undefined;
+    const underPending = new Set(
+        plannedCertificates(from)
+            .filter((c) => maybeBuilt?.pending.includes(c.issuer) === true)
+            .map((c) => c.id),
+    );
+    if (maybeBuilt !== undefined) {
+        for (const p of places) {
+            const place = headPlaces.find((h) => h.id === p.place);
+            const needsPending = Object.values(place?.items ?? {}).some((items) =>
+                items.some((c) => c.kind !== "crl" && (maybeBuilt.pending.includes(c.id) || underPending.has(c.id))),
+            );
+            if (p.change === "create" && p.kind !== "istiod cacerts" && !needsPending) p.unlessDeployed = true;
+        }
+    }
     const unseenCrls = base === undefined ? undefined : unseenMeshCrls(from, head, places, changes);
     const verbs = new Map(places.map((p) => [p.place, p.change]));
     const keepsOld = cacertsIstiodKeepsOld(basePlaces, headPlaces, new Set(replaced.map((c) => c.id)));
@@ -2537,12 +2597,20 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
         c.forces.push(...deliveryForces(headCarriers.get(c.id) ?? [], verbs, keepsOld, newIstiodCa));
     for (const c of removed)
         c.forces.push(...deliveryForces(baseCarriers.get(c.id) ?? [], verbs, keepsOld, newIstiodCa));
+    for (const c of added.filter((c) => maybeBuilt !== undefined && !headCas.has(c.id) && !underPending.has(c.id))) {
+        c.unlessDeployed = true;
+        c.forces = [
+            `may be created by this update (if nothing was deployed before the CSR of ${names(maybeBuilt!.pending)})`,
+        ];
+    }
 
     const {
         pins,
         refused: pinRefusals,
         headPins,
-    } = base === undefined ? { pins: [], refused: [], headPins: new Map() } : pinChanges(from, head);
+    } = base === undefined || headWaiting !== undefined
+        ? { pins: [], refused: [], headPins: new Map() }
+        : pinChanges(from, head);
     // As the plan does: a CA phase skipped or reversed is the one thing to fix, and the APIC
     // clients' cut-over it would make (a skipped switch) is not named with advice that cannot help.
     const phaseRefused = caRotation.some((t) => t.refused !== undefined);
@@ -2595,10 +2663,11 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
         unchanged,
         places,
         revocations,
-        customerFacing: customerFacingChanges(from, head),
+        customerFacing: headWaiting === undefined ? customerFacingChanges(from, head) : [],
         pins,
-        routing: routing(from, head),
+        routing: headWaiting === undefined ? routing(from, head) : [],
     };
+    if (headWaiting !== undefined) return { ...diff, steps: { before: [], after: [ceremonyWaits(head)] } };
     return { ...diff, steps: stepsFor(diff, from, head, keepsOld, unseenCrls) };
 }
 
