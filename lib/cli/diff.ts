@@ -364,6 +364,9 @@ function markdownReport(diff: CertDiff, title: string): string {
     if (!diff.newStack && steps.length > 0) {
         parts.push(`### What to do, in order\n\n${steps.map((s, i) => `${i + 1}. ${s}`).join("\n")}\n`);
     }
+    if (!diff.newStack && diff.steps.notes !== undefined) {
+        parts.push(diff.steps.notes.map((n) => `**Note:** ${n}`).join("\n\n") + "\n");
+    }
     const table = (heading: string, columns: string[], rows: Record<string, string>[]): void => {
         if (rows.length > 0) parts.push(`### ${heading}\n\n${markdownTable(columns, rows)}`);
     };

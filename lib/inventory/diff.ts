@@ -185,7 +185,8 @@ export interface CertDiff {
     /** Endpoints whose certificates stay but whose routed services change (e.g. Option 3 regrouping). */
     routing: RoutingChange[];
     /** What to do before and after `pulumi up`, in order. */
-    steps: { before: string[]; after: string[] };
+    /** notes: what holds only in a case stack files cannot show (no step to take otherwise). */
+    steps: { before: string[]; after: string[]; notes?: string[] };
 }
 
 export interface DiffOptions {
@@ -2406,12 +2407,14 @@ function stepsFor(
                 base.config.clusters.some((b) => b.name === c) &&
                 (reloading.includes(c) || !diff.places.some((p) => p.owner === c && p.kind === "istiod cacerts")),
         );
-    if (unseenCrls !== undefined && kept.length > 0) {
-        after.push(
-            `I${removedCluster("ever").slice(1)} and this change also changes it (${unseenCrls}): ` +
-                `istiod of ${list(kept)} reloads cacerts (Istio 1.18+) and sends the new ca-crl.pem to the sidecars (Istio 1.27+).`,
-        );
-    }
+    // Only if a cluster was ever removed, which stack files cannot show: a note, nothing to do.
+    const notes =
+        unseenCrls !== undefined && kept.length > 0
+            ? [
+                  `Only if a cluster was ever removed from pki:clusters (stack files cannot show it; if none was, ignore this): every cluster's cacerts carries ca-crl.pem, ` +
+                      `this change also changes it (${unseenCrls}), and istiod of ${list(kept)} takes that by itself (it reloads cacerts, Istio 1.18+, and sends the new ca-crl.pem to the sidecars, Istio 1.27+).`,
+              ]
+            : [];
     after.push(...frontEnd.after);
     const wasPublished = crlsPublished(base);
     const nowPublished = crlsPublished(head, base);
@@ -2437,7 +2440,7 @@ function stepsFor(
             `Then, in a later change, the next phase: pki:caRotation.${t.slot}: { generation: ${to.generation}, phase: ${next} }.`,
         );
     }
-    return { before, after };
+    return notes.length > 0 ? { before, after, notes } : { before, after };
 }
 
 /** What an update whose CSRs still wait does, and when the rest of the change comes. */
