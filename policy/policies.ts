@@ -987,7 +987,7 @@ function istiodTlsLayoutProblem(texts: Record<string, string>, now: Date): strin
     // final newline glues its END line to ca.crt's BEGIN, and Go's PEM reader then loses the last
     // block of tls.crt and every block of ca.crt (ours reads such text more leniently, so it is
     // refused here as such).
-    const glued = cert !== undefined && root !== undefined && cert.trim() !== "" && !cert.endsWith("\n");
+    const glued = cert !== undefined && root !== undefined && /[^\n]-----BEGIN /.test(cert + root);
     if (cert !== undefined && root !== undefined) read["cert-chain.pem"] = cert + root;
     const problem = glued
         ? `${TLS_LAYOUT["ca-cert.pem"]} does not end with a newline, and istiod appends ${TLS_LAYOUT["root-cert.pem"]} to it byte for byte ` +
@@ -1021,8 +1021,12 @@ function incompleteCacertsProblem(props: { data?: unknown; stringData?: unknown 
     const missing = required.filter((entry) => !entries.has(entry));
     if (missing.length === 0 || missing.length === required.length) return undefined;
     return (
-        `has ${required.filter((entry) => entries.has(entry)).join(", ")} but no ${missing.join(", ")}: istiod refuses to start ` +
-        `with an incomplete signing CA bundle ("incomplete signing CA bundle detected"); add ${missing.join(", ")}` +
+        `has ${required.filter((entry) => entries.has(entry)).join(", ")} but no ${missing.join(", ")}: istiod 1.27+ refuses to start ` +
+        `with an incomplete signing CA bundle ("incomplete signing CA bundle detected"), and an earlier one ` +
+        (missing.includes(tls ? TLS_LAYOUT["ca-key.pem"] : "ca-key.pem")
+            ? "signs with a self-signed CA of its own that nothing else trusts"
+            : "fails to load it") +
+        `; add ${missing.join(", ")}` +
         (tls ? " (cert-manager writes ca.crt for a CA issuer only: give it from the issuer's root)" : "")
     );
 }
@@ -1030,7 +1034,7 @@ function incompleteCacertsProblem(props: { data?: unknown; stringData?: unknown 
 export const istiodCaPolicy: policy.ResourceValidationPolicy = {
     name: "istiod-cacerts",
     description:
-        "istiod's plug-in CA Secret (metadata.name cacerts in istio-system), when its entries are known, holds in ca-key.pem the key of ca-cert.pem, and in cert-chain.pem ca-cert.pem first, then CAs that lead from it to a root of root-cert.pem within the 100 signature checks Go tries, each above ca-cert.pem (in any order, as istiod's Go verifier takes them, so a root's cross-certificate from an older root may stay off the path); each certificate of that path valid now (one dated up to 5 minutes ahead is allowed) and, below the root, a CA (CA:TRUE, keyCertSign); and, with ca-crl.pem, a CRL signed by each certificate of cert-chain.pem and by each root of root-cert.pem, each CA's valid now (as MeshPluginCa checks its crlPem). Only ca-key.pem holds a private key, one istiod can read; the certificate entries hold readable certificates alone. A cacerts with tls.crt, which istiod reads as a kubernetes.io/tls Secret (tls.crt, tls.key, ca.crt), is held to the same, and only tls.key holds a private key; its tls.crt ends with a newline (istiod appends ca.crt to it byte for byte). A whole Secret holds all of its layout's entries or none (istiod refuses to start with an incomplete signing CA bundle).",
+        "istiod's plug-in CA Secret (metadata.name cacerts in istio-system), when its entries are known, holds in ca-key.pem the key of ca-cert.pem, and in cert-chain.pem ca-cert.pem first, then CAs that lead from it to a root of root-cert.pem within the 100 signature checks Go tries, each above ca-cert.pem (in any order, as istiod's Go verifier takes them, so a root's cross-certificate from an older root may stay off the path); each certificate of that path valid now (one dated up to 5 minutes ahead is allowed) and, below the root, a CA (CA:TRUE, keyCertSign); and, with ca-crl.pem, a CRL signed by each certificate of cert-chain.pem and by each root of root-cert.pem, each CA's valid now (as MeshPluginCa checks its crlPem). Only ca-key.pem holds a private key, one istiod can read; the certificate entries hold readable certificates alone. A cacerts with tls.crt, which istiod reads as a kubernetes.io/tls Secret (tls.crt, tls.key, ca.crt), is held to the same, and only tls.key holds a private key; its tls.crt ends with a newline (istiod appends ca.crt to it byte for byte). A whole Secret holds all of its layout's entries or none (istiod 1.27+ refuses to start with an incomplete signing CA bundle; an earlier one fails to load it, or signs with a self-signed CA of its own when the key is missing).",
     enforcementLevel: "mandatory",
     validateResource: (args, report) => {
         if (!SECRETS.includes(args.type)) return;

@@ -279,7 +279,7 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         const made = path.join(dir, "variable-root");
         const refusal =
             "error: APIC_ISTIO_PKI_ROOT_PASSPHRASE is set, but the ceremony runs on a terminal, where people type the passphrase; nothing was read or written: " +
-            "unset it and run the command again (the variable is for scripted rehearsals, whose input is not a terminal: add < /dev/null)";
+            "unset it and run the command again (the variable is for scripted rehearsals alone)";
         const logBefore = logOf(root);
         for (const argv of [
             [...initRootArgs(made, "Variable Root"), "--key", "ECDSA"],
@@ -298,7 +298,7 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         assert.strictEqual(piped.status, 0, piped.err);
     });
 
-    it("takes a passphrase character whose UTF-8 bytes arrive in two reads whole, as a serial console or a slow link delivers them", async () => {
+    it("takes a passphrase character whose UTF-8 bytes arrive in two reads whole, as a serial console or a slow link delivers them, and refuses bytes that are no UTF-8 (a Latin-1 terminal) rather than taking them as U+FFFD", async () => {
         const made = path.join(dir, "split-utf8-root");
         const passphrase = `${PASSPHRASE} é`;
         const bytes = Buffer.from(passphrase, "utf8");
@@ -317,6 +317,21 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
             openssl(["pkey", "-in", path.join(made, "root.key"), "-passin", `pass:${passphrase}`, "-noout"]).status,
             0,
         );
+        // A terminal set to Latin-1 sends "é" as the one byte E9, no UTF-8: refused, not taken as U+FFFD.
+        const latin1 = path.join(dir, "latin1-root");
+        const refused = await ceremonyOnTerminal(
+            [["Passphrase of the root key: ", [Buffer.from(PASSPHRASE), Buffer.from([0x20, 0xe9])]]],
+            ...initRootArgs(latin1, "Latin1 Root"),
+            ...["--key", "ECDSA"],
+        );
+        assert.strictEqual(refused.status, 1, refused.transcript);
+        assert.ok(
+            refused.transcript.includes(
+                "error: the terminal sent bytes that are not UTF-8 at the passphrase prompt (is it set to another encoding, such as Latin-1?); nothing was signed or written: set it to UTF-8 and run the command again",
+            ),
+            refused.transcript,
+        );
+        assert.ok(!fs.existsSync(latin1), "nothing was written");
     });
 
     it("gives the terminal its echo back when a signal ends it at the passphrase prompt (SIGTERM, SIGHUP)", async () => {

@@ -670,6 +670,51 @@ describe("The stack's pick from a ceremony's CRL series", () => {
         assert.deepStrictEqual(pick([]), { crl: { ...parseCrl(series[0].pem), pem: series[0].pem } });
     });
 
+    it("refuses a series CRL numbered past 2**53 - 1 (another tool's, RFC 5280 allows 20 octets), whose order it cannot tell", () => {
+        const root = createRoot({
+            commonName: "Big Number Root",
+            binding: { environment: "example", trustDomain: "apic-client" },
+            validityDays: 30,
+            keyAlgorithm: "ECDSA",
+        });
+        // openssl ca numbers the CRL from its crlnumber file: 2**56, and 2**56 + 1 reads as the same number.
+        const dir = tempDir("big-crl-number");
+        const config = writeTemp(
+            dir,
+            "ca.cnf",
+            `[ca]\ndefault_ca = own\n[own]\ndatabase = ${writeTemp(dir, "index.txt", "")}\ncrlnumber = ${writeTemp(dir, "crlnumber", "0100000000000001\n")}\n` +
+                "default_md = sha256\ndefault_crl_days = 7\n",
+        );
+        const made = openssl([
+            ..."ca -gencrl -batch".split(" "),
+            ...[
+                "-config",
+                config,
+                "-keyfile",
+                writeTemp(dir, "root.key", root.keyPem),
+                "-cert",
+                writeTemp(dir, "root.crt", root.certPem),
+            ],
+        ]);
+        const crl = /-----BEGIN X509 CRL-----[\s\S]+?-----END X509 CRL-----\n/.exec(made.output)?.[0];
+        assert.ok(crl !== undefined, made.output);
+        assert.deepStrictEqual(
+            pickSeriesCrl({
+                key: "pki:offlineRoots.clientRoot.crls",
+                series: [crl],
+                rootCertPem: root.certPem,
+                now: new Date(parseCrl(crl).thisUpdate.getTime() + CLOCK_SKEW_MS),
+                required: [],
+                why: "a test",
+                command: "apic-istio-pki ceremony crl ...",
+            }),
+            {
+                problem:
+                    "pki:offlineRoots.clientRoot.crls: CRL 1 of the series has a CRL number past 2**53 - 1, which the stack cannot order exactly; sign the series with the ceremony, which numbers CRLs from 1",
+            },
+        );
+    });
+
     it("ends a series' span where the stack can take no CRL: at a gap between two series, or where its CRLs stop revoking a required serial", () => {
         const root = createRoot({
             commonName: "Span Root",

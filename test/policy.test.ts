@@ -1991,8 +1991,12 @@ describe("Policy pack", function () {
         const without = (entries: Record<string, string>, name: string) =>
             Object.fromEntries(Object.entries(entries).filter(([entry]) => entry !== name));
         const incomplete = (has: string, missing: string, more = "") =>
-            `istio-system/cacerts: has ${has} but no ${missing}: istiod refuses to start with an incomplete signing CA bundle ` +
-            `("incomplete signing CA bundle detected"); add ${missing}${more}`;
+            `istio-system/cacerts: has ${has} but no ${missing}: istiod 1.27+ refuses to start with an incomplete signing CA bundle ` +
+            `("incomplete signing CA bundle detected"), and an earlier one ` +
+            (/ca-key\.pem|tls\.key/.test(missing)
+                ? "signs with a self-signed CA of its own that nothing else trusts"
+                : "fails to load it") +
+            `; add ${missing}${more}`;
         // istiod appends ca.crt to tls.crt byte for byte: YAML's |- drops tls.crt's last newline.
         const glued = { ...tlsLayout, "tls.crt": tlsLayout["tls.crt"].trimEnd() };
         const unreadableCrl = "-----BEGIN X509 CRL-----\nMIIBAAAA\n-----END X509 CRL-----\n";
@@ -2004,6 +2008,8 @@ describe("Policy pack", function () {
                 await verdict(without(ownLayout, "root-cert.pem")),
                 await verdict(without(without(ownLayout, "cert-chain.pem"), "ca-key.pem")),
                 await verdict(glued),
+                // A ca.crt that starts with a newline of its own keeps the two lines apart, as Go reads them.
+                await verdict({ ...glued, "ca.crt": `\n${root.certPem}` }),
                 await verdict({ ...ownLayout, "ca-crl.pem": unreadableCrl }),
             ],
             [
@@ -2023,6 +2029,7 @@ describe("Policy pack", function () {
                         "tls.crt does not end with a newline, and istiod appends ca.crt to it byte for byte as its chain: the last END line runs into the next BEGIN line, " +
                         'and Go\'s PEM reader loses the certificates on both sides of it (with an intermediate in tls.crt, istiod refuses the cacerts: "cannot verify the cert with the provided root chain"); end tls.crt with a newline',
                 ],
+                [],
                 [
                     "istio-system/cacerts: ca-crl.pem holds a CRL that cannot be read (X509 CRL block 1: End of input reached before message was fully decoded (inconsistent offset and length values)); give the CRLs as their CAs signed them",
                 ],

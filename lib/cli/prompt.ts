@@ -76,6 +76,15 @@ export class Prompter {
             const onData = (chunk: Buffer): void => {
                 for (const char of decoder.write(chunk)) {
                     if (char === "\r" || char === "\n") return finish();
+                    // Bytes that are no UTF-8 (a terminal set to Latin-1): different characters would
+                    // all become U+FFFD, a passphrase nobody typed, which openssl's prompt cannot give.
+                    if (char === "\uFFFD") {
+                        return finish(
+                            new Error(
+                                "the terminal sent bytes that are not UTF-8 at the passphrase prompt (is it set to another encoding, such as Latin-1?); nothing was signed or written: set it to UTF-8 and run the command again",
+                            ),
+                        );
+                    }
                     if (char === CTRL_C || char === CTRL_D) {
                         return finish(new Error("cancelled at the passphrase prompt; nothing was signed or written"));
                     }
@@ -141,6 +150,6 @@ export function refuseRehearsalPassphraseOnTerminal(): void {
     if (process.env[ROOT_PASSPHRASE_VARIABLE] === undefined || process.stdin.isTTY !== true) return;
     throw new Error(
         `${ROOT_PASSPHRASE_VARIABLE} is set, but the ceremony runs on a terminal, where people type the passphrase; nothing was read or written: ` +
-            `unset it and run the command again (the variable is for scripted rehearsals, whose input is not a terminal: add < /dev/null)`,
+            `unset it and run the command again (the variable is for scripted rehearsals alone)`,
     );
 }

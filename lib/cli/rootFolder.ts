@@ -154,6 +154,9 @@ function checkPrivateFolder(dir: string, option: string, stat: fs.Stats): void {
     }
 }
 
+/** A path as one word of a shell command to copy: a medium's label may hold spaces. */
+const shellWord = (text: string): string => (/^[\w./-]+$/.test(text) ? text : `'${text.replace(/'/g, "'\\''")}'`);
+
 /**
  * Opens an existing file of a root folder without following a link. It must be the user's own (an
  * owner may change its mode or content at will) and have no other hard link, which would reach it
@@ -183,7 +186,7 @@ function openExisting(file: string, flags: number, privateFile: boolean): number
         : uid !== undefined && stat.uid !== uid
           ? `${file} belongs to another user (uid ${stat.uid}); run the ceremony as its owner`
           : stat.nlink > 1
-            ? `${file} has ${stat.nlink} hard links, so it is reached from outside its folder too; find them (find "$(findmnt -no TARGET -T ${file})" -xdev -samefile ${file}), check the file, and remove every other link`
+            ? `${file} has ${stat.nlink} hard links, so it is reached from outside its folder too; find them (find "$(findmnt -no TARGET -T ${shellWord(file)})" -xdev -samefile ${shellWord(file)}), check the file, and remove every other link`
             : privateFile && (mode & 0o077) !== 0
               ? `${file} has mode 0${mode.toString(8)}; only its owner may read or write it: check it, then run chmod 600 ${file}`
               : undefined;

@@ -188,6 +188,12 @@ export function pickSeriesCrl(
             };
         }
         const crl = { ...parseCrl(pem), pem };
+        // Past 2**53 - 1 two numbers may read as one (RFC 5280 allows 20 octets): the order is lost.
+        if (crl.number !== undefined && !Number.isSafeInteger(crl.number)) {
+            return {
+                problem: `${key}: CRL ${i + 1} of the series has a CRL number past 2**53 - 1, which the stack cannot order exactly; sign the series with the ceremony, which numbers CRLs from 1`,
+            };
+        }
         const twin = parsed.findIndex(
             (c) => c.number !== undefined && c.number === crl.number && !sameCrl(c.pem, crl.pem),
         );
