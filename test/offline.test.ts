@@ -11,7 +11,7 @@ import { IntermediateCa } from "../lib/components/intermediateCa";
 import { IstioGatewayTls } from "../lib/components/istioGatewayTls";
 import { MeshPluginCa } from "../lib/components/meshPluginCa";
 import { UiApicClient } from "../lib/components/uiApicClient";
-import { createRoot, signIntermediate } from "../lib/pki/ceremony";
+import { createRoot, crlSeriesWindows, signCrlSeries, signIntermediate } from "../lib/pki/ceremony";
 import { INITIAL_RECORD, RotationRecord } from "../lib/plan/caRotation";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { diffPlans } from "../lib/inventory/diff";
@@ -38,6 +38,7 @@ import {
     planProblems,
     refusalText,
     renderConfig,
+    renderNext,
     Rendered,
     sharedState,
     tempDir,
@@ -951,6 +952,150 @@ describe("Offline roots: no root key enters the stack", function () {
                 "| k8s/example/istio-system/secret-apic-mtls-dp, k8s/example/istio-system/secret-apic-mtls-ob | may be created (if nothing was deployed before the CSR) | tls.crt, tls.key, ca.crt |",
             ),
             report,
+        );
+    });
+
+    it("refuses removing a cluster with ECDSA CA keys under an offline mesh root for the kept mesh CAs' CRLs, and its way out works: RSA with the ceremony's new signatures, then the removal with the root's next CRL series", async () => {
+        const start = new Date(Date.now() + 60_000);
+        const day = (n: number) => new Date(start.getTime() + n * 86_400_000);
+        const two = (caKeyAlgorithm: string, intermediates: Record<string, string>, crls = "") => ({
+            ...loadStackFile(OPTION_FILES[1]),
+            caKeyAlgorithm,
+            clusters: [
+                { name: "east", context: "bank-east" },
+                { name: "west", context: "bank-west" },
+            ],
+            offlineRoots: {
+                meshRoot: {
+                    certificate: roots.meshRoot.certPem,
+                    intermediates,
+                    ...(crls !== "" ? { crls } : {}),
+                },
+            },
+        });
+        // The removal takes the cluster's CA out of the root's intermediates too.
+        const eastOnly = (raw: ReturnType<typeof two>) => {
+            const { meshRoot } = raw.offlineRoots;
+            const intermediates = { "mesh-ca-east": meshRoot.intermediates["mesh-ca-east"] };
+            return {
+                ...raw,
+                clusters: raw.clusters.slice(0, 1),
+                offlineRoots: { meshRoot: { ...meshRoot, intermediates } },
+            };
+        };
+        const signAll = (dir: string, ids: string[]) =>
+            Object.fromEntries(
+                ids.map((id) => [
+                    id,
+                    signIntermediate({
+                        rootKeyPem: roots.meshRoot.keyPem,
+                        rootCertPem: roots.meshRoot.certPem,
+                        csrPem: fs.readFileSync(path.join(dir, `${id}.csr`), "utf8"),
+                        validityDays: 1095,
+                    }),
+                ]),
+            );
+        const serial = (pem: string) => new crypto.X509Certificate(pem).serialNumber;
+        const engine = seededState();
+        const pending = (raw: Record<string, unknown>, label: string, now: Date) =>
+            renderNext(raw, label, engine, now).then(
+                () => "rendered",
+                (e: Error) =>
+                    e instanceof PendingSignaturesError ? e.message.split("CSRs written to ")[1] : e.message,
+            );
+        const ids = ["mesh-ca-east", "mesh-ca-west"];
+        const ecdsa = signAll(await pending(two("ECDSA", {}), "offline-ecdsa-removal-1", day(0)), ids);
+        await renderNext(two("ECDSA", ecdsa), "offline-ecdsa-removal-2", engine, day(0));
+        // Removing west with ECDSA keys: refused, by pulumi up and diff alike, for the kept mesh CAs' CRLs.
+        const problem =
+            "removes cluster west, whose mesh CA mesh-ca-west must be revoked in the mesh root's CRL: " +
+            "until then its key (in that cluster's cacerts and its backups) can mint any workload identity the other clusters accept. " +
+            "The ceremony signs that CRL (pki:offlineRoots.meshRoot.crls), but from then on every cluster's cacerts carries ca-crl.pem, with the CRL of each kept mesh CA, " +
+            "which the stack signs with that CA's key on every run: that needs pki:caKeyAlgorithm RSA, as CRLs signed with ECDSA would differ on every run (random signatures) and churn every preview; " +
+            "keep the cluster, set pki:caKeyAlgorithm RSA in a change of its own first (every CA the stack makes is re-issued at once: see what diff says it breaks; " +
+            "the ceremony signs the mesh CAs' new CSRs; pki:offlineRoots.meshRoot stays, so the old ECDSA mesh CA still chains to it: note its serial first), " +
+            "then remove the cluster: the refusal then names the ceremony crl command that revokes its mesh CA in the mesh root's next CRL series; add --revoke <serial>:superseded:<time> for the old ECDSA one";
+        assert.deepStrictEqual(
+            [
+                await pending(eastOnly(two("ECDSA", ecdsa)), "-", day(1)),
+                diffPlans(planFromRawConfig(two("ECDSA", ecdsa)), planFromRawConfig(eastOnly(two("ECDSA", ecdsa))))
+                    .refused,
+            ],
+            [`invalid stack configuration:\n  - pki:clusters ${problem}`, [{ key: "pki:clusters", problem }]],
+        );
+        // The way out: RSA in a change of its own, the ceremony signing the mesh CAs' new CSRs.
+        const stale = await pending(two("RSA", ecdsa), "-", day(2));
+        const csrDir = await pending(two("RSA", {}), "offline-ecdsa-removal-3", day(2));
+        const rsa = signAll(csrDir, ids);
+        const switched = await renderNext(two("RSA", rsa), "offline-ecdsa-removal-4", engine, day(2));
+        // Then the removal: refused until the root's series revokes the new CA, then published.
+        const refused = await pending(eastOnly(two("RSA", rsa)), "-", day(3));
+        // The ceremony runs the command it names, with the old ECDSA CA of west added as the refusal said.
+        const retiredAt = new Date(/:superseded:(\S+) /.exec(refused)?.[1] ?? "");
+        const revoked = [
+            { serialHex: serial(rsa["mesh-ca-west"]), revokedAt: retiredAt, reason: "superseded" },
+            { serialHex: serial(ecdsa["mesh-ca-west"]), revokedAt: retiredAt, reason: "superseded" },
+        ];
+        const series = signCrlSeries({
+            rootKeyPem: roots.meshRoot.keyPem,
+            rootCertPem: roots.meshRoot.certPem,
+            revoked,
+            windows: crlSeriesWindows({
+                rootCertPem: roots.meshRoot.certPem,
+                revoked,
+                ...{ from: day(3), periodDays: 7, periods: 13, firstNumber: 1, now: day(3) },
+            }),
+        })
+            .map((c) => c.pem)
+            .join("");
+        const removed = await renderNext(eastOnly(two("RSA", rsa, series)), "offline-ecdsa-removal-5", engine, day(4));
+        // What a sidecar of east checks a peer's CA against: root-cert.pem and ca-crl.pem, every CRL.
+        const east = cacerts(removed, "east");
+        const caCrl = east["ca-crl.pem"] ?? "";
+        const dir = tempDir("offline-ecdsa-removal-verify");
+        const verdict = (ca: string) => {
+            const file = writeTemp(dir, "ca.pem", ca);
+            return openssl([
+                ...["verify", "-crl_check_all", "-attime", `${Math.floor(day(4).getTime() / 1000)}`],
+                ...["-CAfile", writeTemp(dir, "root.pem", east["root-cert.pem"])],
+                ...["-CRLfile", writeTemp(dir, "crls.pem", caCrl)],
+                file,
+            ])
+                .output.replaceAll(file, "ca.pem")
+                .trim();
+        };
+        assert.deepStrictEqual(
+            {
+                // Whichever mesh CA the render reaches first.
+                stale: stale.split(". The root made")[0].replace(/mesh-ca-(east|west)/g, "mesh-ca-<cluster>"),
+                refused,
+                switched: serial(cacerts(switched, "east")["ca-cert.pem"]),
+                crlSigners: caCrl
+                    .split(/(?<=-----END X509 CRL-----\n)/)
+                    .map((crl) => openssl(["crl", "-noout", "-issuer"], crl).output.trim()),
+                verdicts: [ecdsa["mesh-ca-west"], rsa["mesh-ca-west"], rsa["mesh-ca-east"]].map(verdict),
+            },
+            {
+                stale:
+                    `error serializing property "stringData": error serializing property "outputs": MeshPluginCa offlineRoot.signedCertPem of mesh-ca-<cluster> ` +
+                    `(in a stack file: pki:offlineRoots.meshRoot.intermediates.mesh-ca-<cluster>) certifies another key: sign the CSR mesh-ca-<cluster>-csr of this stack`,
+                refused:
+                    "invalid stack configuration:\n" +
+                    `  - pki:offlineRoots.meshRoot.crls is needed: its retired CA mesh-ca-west (serial ${revoked[0].serialHex}) must be revoked by this root; ` +
+                    `on the offline machine run "apic-istio-pki ceremony crl --root <the meshRoot folder> --period-days 7 --periods 13 ` +
+                    `--revoke ${revoked[0].serialHex}:superseded:${retiredAt.toISOString()} --out crls.pem" and set pki:offlineRoots.meshRoot.crls to the crls.pem it writes`,
+                switched: serial(rsa["mesh-ca-east"]),
+                crlSigners: [
+                    "issuer=O = Example Bank, CN = Example Bank Mesh Offline Root",
+                    "issuer=O = Example Bank, CN = example mesh CA east",
+                ],
+                verdicts: [
+                    ...Array(2).fill(
+                        "O = Example Bank, CN = example mesh CA west\nerror 23 at 0 depth lookup: certificate revoked\nerror ca.pem: verification failed",
+                    ),
+                    "ca.pem: OK",
+                ],
+            },
         );
     });
 

@@ -811,20 +811,39 @@ const clusterOfMeshCa = (id: CaId): string => id.slice(meshCaId("").length).repl
 
 /**
  * Why the stack cannot revoke the mesh CAs of the clusters it removes (`removed`: their names, and
- * their CAs' ids): the mesh root signs the CRL that revokes them, and with pki:caKeyAlgorithm
- * ECDSA its signatures are random. Shared by the plan and diff, which name pki:clusters before it.
+ * their CAs' ids) with pki:caKeyAlgorithm ECDSA, whose signatures are random: a mesh root the stack
+ * makes signs the CRL that revokes them on every run; an offline one's CRL is the ceremony's, signed
+ * once, but from then on every cluster's cacerts carries ca-crl.pem, with the CRL of each kept mesh
+ * CA, which the stack signs on every run. Each with its way out. Shared by the plan and diff, which
+ * name pki:clusters before it.
  */
 export function ecdsaClusterRemovalProblem(
-    config: Pick<PkiConfig, "caKeyAlgorithm">,
+    config: Pick<PkiConfig, "caKeyAlgorithm" | "offlineRoots" | "trustDomains">,
     removed: { clusters: readonly string[]; caIds: readonly string[] },
 ): string | undefined {
     if (config.caKeyAlgorithm !== "ECDSA" || removed.caIds.length === 0) return undefined;
     const [clusters, cas] = [removed.clusters, removed.caIds].map((names) => names.join(", "));
+    const one = removed.caIds.length === 1;
+    const why =
+        `removes ${removed.clusters.length === 1 ? "cluster" : "clusters"} ${clusters}, whose mesh ${one ? "CA" : "CAs"} ${cas} must be revoked in the mesh root's CRL: ` +
+        `until then ${one ? "its key" : "their keys"} (in that cluster's cacerts and its backups) can mint any workload identity the other clusters accept. `;
+    const churn = "CRLs signed with ECDSA would differ on every run (random signatures) and churn every preview";
+    const meshRoot = rootOf("meshCa", config.trustDomains);
+    if (config.offlineRoots[meshRoot] === undefined) {
+        return (
+            why +
+            `That needs pki:caKeyAlgorithm RSA: the stack signs that CRL with the mesh root's key, and ${churn}; ` +
+            `keep the cluster, set pki:caKeyAlgorithm RSA in a change of its own first (every CA is re-issued at once, the mesh root too, so the cluster's old mesh CA chains to a root nothing trusts any more; ` +
+            `the mesh and APIC are down until istiod restarts and APIC's keystores and truststores are uploaded: see what diff says it breaks), then remove the cluster`
+        );
+    }
     return (
-        `removes ${removed.clusters.length === 1 ? "cluster" : "clusters"} ${clusters}, whose mesh ${removed.caIds.length === 1 ? "CA" : "CAs"} ${cas} must be revoked in the mesh root's CRL: ` +
-        `until then ${removed.caIds.length === 1 ? "its key" : "their keys"} (in that cluster's cacerts and its backups) can mint any workload identity the other clusters accept. ` +
-        `That needs pki:caKeyAlgorithm RSA: CRLs signed with ECDSA would differ on every run (random signatures) and churn every preview; ` +
-        `keep the cluster, set pki:caKeyAlgorithm RSA in a change of its own first (every CA is re-issued: see what diff says it breaks), then remove the cluster`
+        why +
+        `The ceremony signs that CRL (pki:offlineRoots.${meshRoot}.crls), but from then on every cluster's cacerts carries ca-crl.pem, with the CRL of each kept mesh CA, ` +
+        `which the stack signs with that CA's key on every run: that needs pki:caKeyAlgorithm RSA, as ${churn}; ` +
+        `keep the cluster, set pki:caKeyAlgorithm RSA in a change of its own first (every CA the stack makes is re-issued at once: see what diff says it breaks; ` +
+        `the ceremony signs the mesh CAs' new CSRs; pki:offlineRoots.${meshRoot} stays, so the old ECDSA mesh ${one ? "CA" : "CAs"} still ${one ? "chains" : "chain"} to it: note ${one ? "its serial" : "their serials"} first), ` +
+        `then remove the cluster: the refusal then names the ceremony crl command that revokes ${one ? "its mesh CA" : "their mesh CAs"} in the mesh root's next CRL series; add --revoke <serial>:superseded:<time> for the old ECDSA ${one ? "one" : "ones"}`
     );
 }
 
