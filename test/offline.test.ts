@@ -30,6 +30,7 @@ import {
     gatewayServerConfig,
     handshake,
     loadStackFile,
+    loadStackFileValues,
     mintLeaf,
     openssl,
     opensslText,
@@ -755,10 +756,14 @@ describe("Offline roots: no root key enters the stack", function () {
             ["mesh-ca-example-g1", `signed: the ceremony signed its CSR, serial ${serial(g1)}`],
         ]);
         const signedNow = diffPlans(planOf(signed, prepare), planOf({ ...signed, "mesh-ca-example-g1": g1 }, prepare));
-        assert.deepStrictEqual(signedNow.risks, [], "a first signature re-issues nothing");
+        // A first signature re-issues nothing: the one risk is that the base waited (its update made only CAs).
+        assert.deepStrictEqual(
+            signedNow.risks.map((r) => r.change.split(":")[0]),
+            ["the base waits for the ceremony (CSR mesh-ca-example-g1)"],
+        );
     });
 
-    it("has diff create what waited for a CSR's first signature, as render creates it after the pending render", async () => {
+    it("has diff say what a CSR's first signature may create (render creates it all on a new stack) and that the last whole update's diff holds the rest", async () => {
         // Only the APIC client root offline: the first render stops for apic-client-ca's CSR.
         const clientOnly = (intermediates: Record<string, string>) => ({
             ...loadStackFile(OPTION_FILES[1]),
@@ -781,9 +786,14 @@ describe("Offline roots: no root key enters the stack", function () {
             planFromRawConfig(clientOnly({ "apic-client-ca": cert })),
         );
         const leaves = ["dp/server", "dp/client", "ob/server", "ob/client"];
+        // The base's update made only CAs: the two stack files cannot tell what an earlier one made.
         assert.deepStrictEqual(
-            diff.added.map((c) => c.id),
-            leaves,
+            diff.added.map((c) => [c.id, c.unlessDeployed]),
+            leaves.map((id) => [id, true]),
+        );
+        assert.deepStrictEqual(
+            diff.risks.map((r) => r.change.split(":")[0]),
+            ["the base waits for the ceremony (CSR apic-client-ca)"],
         );
         // What the render after the signature created, and the pending render had not: as diff says.
         const created = [...engine.keys()].filter((k) => !registered.has(k));
@@ -815,18 +825,18 @@ describe("Offline roots: no root key enters the stack", function () {
         );
         assert.strictEqual(diff.unchanged, 5);
         assert.deepStrictEqual(
-            diff.places.map((p) => [p.place, p.change]),
+            diff.places.map((p) => [p.place, p.change, p.unlessDeployed]),
             [
-                ["k8s/example/istio-system/secret-apic-mtls-dp", "create"],
-                ["k8s/example/istio-system/secret-apic-mtls-ob", "create"],
-                ["APIC keystore of dp", "create"],
-                ["APIC truststore of dp", "create"],
-                ["APIC keystore of ob", "create"],
-                ["APIC truststore of ob", "create"],
+                ["k8s/example/istio-system/secret-apic-mtls-dp", "create", true],
+                ["k8s/example/istio-system/secret-apic-mtls-ob", "create", true],
+                ["APIC keystore of dp", "create", true],
+                ["APIC truststore of dp", "create", true],
+                ["APIC keystore of ob", "create", true],
+                ["APIC truststore of ob", "create", true],
             ],
         );
         assert.deepStrictEqual(diff.steps.after, [
-            "Configure APIC for the new 2 hosts dp.example.api.bank.example and ob.example.api.bank.example: a TLS client profile with the endpoint's keystore and truststore.",
+            "Unless the last update that ran whole made them: configure APIC for the new 2 hosts dp.example.api.bank.example and ob.example.api.bank.example: a TLS client profile with the endpoint's keystore and truststore.",
         ]);
     });
 
@@ -886,7 +896,7 @@ describe("Offline roots: no root key enters the stack", function () {
         });
     });
 
-    it("has diff say what a mesh CA's first signature may create: render creates the gateway after it, unless it was deployed before the CSR", async () => {
+    it("has diff say what a mesh CA's first signature may create: render creates the gateway after it, unless the last update that ran whole made it", async () => {
         // Only the mesh root offline: the first render stops for the mesh CA alone, and builds no gateway.
         const meshOnly = (intermediates: Record<string, string>) => ({
             ...loadStackFile(OPTION_FILES[1]),
@@ -920,7 +930,7 @@ describe("Offline roots: no root key enters the stack", function () {
             planFromRawConfig(meshOnly({})),
             planFromRawConfig(meshOnly({ "mesh-ca-example": meshCa })),
         );
-        const maybe = "may be created by this update (if nothing was deployed before the CSR of mesh-ca-example)";
+        const maybe = "may be created by this update (unless the last update that ran whole made it)";
         assert.deepStrictEqual(
             diff.added.map((c) => [c.id, c.forces.join("; ")]),
             ["dp/server", "dp/client", "ob/server", "ob/client"].map((id) => [id, maybe]),
@@ -930,7 +940,7 @@ describe("Offline roots: no root key enters the stack", function () {
             [
                 ["k8s/example/istio-system/secret-apic-mtls-dp", "create", true],
                 ["k8s/example/istio-system/secret-apic-mtls-ob", "create", true],
-                ["k8s/example/istio-system/secret-cacerts", "create", false],
+                ["k8s/example/istio-system/secret-cacerts", "create", true],
                 ["APIC keystore of dp", "create", true],
                 ["APIC truststore of dp", "create", true],
                 ["APIC keystore of ob", "create", true],
@@ -940,16 +950,16 @@ describe("Offline roots: no root key enters the stack", function () {
         const report = diffMarkdown(diff, "mesh CA signed");
         assert.ok(
             report.includes(
-                "1. **pulumi up:** re-issues 1 certificate; creates 1 Kubernetes secret; may create 4 certificates and 6 Kubernetes secrets and APIC bundles " +
-                    "(only if nothing was deployed before the CSR: a cluster added to a deployed stack leaves them unchanged).\n" +
-                    "2. **After:** Only if nothing was deployed before the CSR: configure APIC for the new 2 hosts dp.example.api.bank.example and ob.example.api.bank.example: " +
+                "1. **pulumi up:** re-issues 1 certificate; may create 4 certificates and change 7 Kubernetes secrets and APIC bundles " +
+                    "(unless the last update that ran whole did: the base waits for the ceremony, see its risk).\n" +
+                    "2. **After:** Unless the last update that ran whole made them: configure APIC for the new 2 hosts dp.example.api.bank.example and ob.example.api.bank.example: " +
                     "a TLS client profile with the endpoint's keystore and truststore.\n",
             ),
             report,
         );
         assert.ok(
             report.includes(
-                "| k8s/example/istio-system/secret-apic-mtls-dp, k8s/example/istio-system/secret-apic-mtls-ob | may be created (if nothing was deployed before the CSR) | tls.crt, tls.key, ca.crt |",
+                "| k8s/example/istio-system/secret-apic-mtls-dp, k8s/example/istio-system/secret-apic-mtls-ob | may be created (the base waits for the ceremony) | tls.crt, tls.key, ca.crt |",
             ),
             report,
         );
@@ -1097,6 +1107,218 @@ describe("Offline roots: no root key enters the stack", function () {
                 ],
             },
         );
+    });
+
+    it("has diff say, while the CSR of an offline root added to a deployed stack waits, only what render makes, and at its signature that the last whole update's diff holds the rest", async () => {
+        // A deployed stack (A) takes an offline server root (B: its CSR waits), then the signature (C).
+        const online = loadStackFile(OPTION_FILES[1]);
+        const withRoot = (intermediates: Record<string, string>) => ({
+            ...online,
+            offlineRoots: { serverRoot: { certificate: roots.serverRoot.certPem, intermediates } },
+        });
+        const engine = seededState();
+        const a = await renderConfig(online, "offline-added-root-a", engine);
+        const registered = new Set(engine.keys());
+        const stop = await renderNext(withRoot({}), "offline-added-root-b", engine).catch((e: Error) => e);
+        assert.ok(stop instanceof PendingSignaturesError, String(stop));
+        const madeByB = [...engine.keys()].filter((k) => !registered.has(k));
+        assert.deepStrictEqual(
+            madeByB.filter((k) => /LocallySignedCert|SelfSignedCert|core\/v1:Secret|Gateway::/.test(k)),
+            [],
+        );
+        const cert = signIntermediate({
+            rootKeyPem: roots.serverRoot.keyPem,
+            rootCertPem: roots.serverRoot.certPem,
+            csrPem: fs.readFileSync(
+                path.join(stop.message.split("CSRs written to ")[1], "gateway-server-ca.csr"),
+                "utf8",
+            ),
+            validityDays: 1095,
+        });
+        const c = await renderNext(withRoot({ "gateway-server-ca": cert }), "offline-added-root-c", engine);
+        const serials = new Map(a.inventory.map((x) => [x.id, x.serial]));
+        const reissued = c.inventory.filter((x) => serials.get(x.id) !== x.serial).map((x) => x.id);
+        assert.deepStrictEqual(reissued.sort(), ["dp/server", "gateway-server-ca", "ob/server", "server-root"]);
+        const [planA, planB, planC] = [online, withRoot({}), withRoot({ "gateway-server-ca": cert })].map((raw) =>
+            planFromRawConfig(raw),
+        );
+
+        // A -> B: the update registers the CA's key and CSR, and changes nothing render did not.
+        const ab = diffPlans(planA, planB);
+        assert.deepStrictEqual(
+            [ab.csrs, ab.added, ab.replaced, ab.removed, ab.places],
+            [["gateway-server-ca"], [], [], [], []],
+        );
+        // Its risks warn ahead of what the signature's update does.
+        assert.ok(
+            ab.risks.some((r) => r.change.includes("server-root")),
+            JSON.stringify(ab.risks),
+        );
+        const abReport = diffMarkdown(ab, "server root offline");
+        assert.ok(
+            abReport.includes(
+                "1. **pulumi up:** registers the key and CSR of 1 CA for the ceremony (gateway-server-ca).\n2. **After:** The rest waits for the ceremony",
+            ),
+            abReport,
+        );
+
+        // B -> C: B's update made only the CA: what is deployed (A's) is not in these stack files.
+        const bc = diffPlans(planB, planC);
+        const waits = bc.risks.find((r) => r.change.startsWith("the base waits"));
+        assert.deepStrictEqual(waits, {
+            key: "pki:offlineRoots",
+            change: "the base waits for the ceremony (CSR gateway-server-ca): this update also deploys what the changes since the last update that ran whole made, their risks included, which two stack files cannot show",
+            breaks:
+                "what this diff calls created may exist already, and what those changes replace, delete or re-issue (a root made offline, an endpoint added, a CA rotation's phase) is not listed here: " +
+                "the online root an offline one replaces is deleted and the certificates under it re-issued, with APIC's uploads and istiod's restart that takes",
+            instead:
+                "review their diff, and take its steps with this update's: apic-istio-pki diff --base <the commit, or a copy of the stack file, of the last update that ran whole> --head <this stack file> (npm run diff -- ... in this repository)",
+        });
+        assert.deepStrictEqual(
+            bc.added.map((x) => [x.id, x.unlessDeployed]),
+            ["dp/server", "dp/client", "ob/server", "ob/client"].map((id) => [id, true]),
+        );
+        assert.ok(bc.places.length > 0 && bc.places.every((p) => p.unlessDeployed === true));
+        // The command the risk names: A's file against C's shows the root replaced, the leaves re-issued, and its risk.
+        const ac = diffPlans(planA, planC);
+        assert.deepStrictEqual(ac.replaced.map((x) => x.id).sort(), [
+            "dp/server",
+            "gateway-server-ca",
+            "ob/server",
+            "server-root",
+        ]);
+        assert.ok(
+            ac.risks.some((r) => r.change.includes("server-root")),
+            JSON.stringify(ac.risks),
+        );
+    });
+
+    it("has diff say the same of an offline mesh root added to a deployed stack: its CSR registered, then the last whole update's diff", async () => {
+        const online = loadStackFile(OPTION_FILES[1]);
+        const withRoot = (intermediates: Record<string, string>) => ({
+            ...online,
+            offlineRoots: { meshRoot: { certificate: roots.meshRoot.certPem, intermediates } },
+        });
+        const engine = seededState();
+        const a = await renderConfig(online, "offline-added-mesh-a", engine);
+        const stop = await renderNext(withRoot({}), "offline-added-mesh-b", engine).catch((e: Error) => e);
+        assert.ok(stop instanceof PendingSignaturesError, String(stop));
+        const cert = signIntermediate({
+            rootKeyPem: roots.meshRoot.keyPem,
+            rootCertPem: roots.meshRoot.certPem,
+            csrPem: fs.readFileSync(
+                path.join(stop.message.split("CSRs written to ")[1], "mesh-ca-example.csr"),
+                "utf8",
+            ),
+            validityDays: 1095,
+        });
+        const c = await renderNext(withRoot({ "mesh-ca-example": cert }), "offline-added-mesh-c", engine);
+        const cacertsOf = (r: Rendered) => r.read("k8s/example/istio-system/secret-cacerts.yaml");
+        assert.notStrictEqual(cacertsOf(c), cacertsOf(a), "render C writes the new mesh CA's cacerts");
+        const [planA, planB, planC] = [online, withRoot({}), withRoot({ "mesh-ca-example": cert })].map((raw) =>
+            planFromRawConfig(raw),
+        );
+        const ab = diffPlans(planA, planB);
+        assert.deepStrictEqual(
+            [ab.csrs, ab.added, ab.replaced, ab.removed, ab.places],
+            [["mesh-ca-example"], [], [], [], []],
+        );
+        const bc = diffPlans(planB, planC);
+        assert.deepStrictEqual(
+            bc.risks.map((r) => r.key),
+            ["pki:offlineRoots"],
+        );
+        assert.deepStrictEqual(
+            bc.places.map((p) => [p.place, p.change, p.unlessDeployed]),
+            [
+                ["k8s/example/istio-system/secret-apic-mtls-dp", "create", true],
+                ["k8s/example/istio-system/secret-apic-mtls-ob", "create", true],
+                ["k8s/example/istio-system/secret-cacerts", "create", true],
+                ["APIC keystore of dp", "create", true],
+                ["APIC truststore of dp", "create", true],
+                ["APIC keystore of ob", "create", true],
+                ["APIC truststore of ob", "create", true],
+            ],
+        );
+        const ac = diffPlans(planA, planC);
+        assert.ok(
+            ac.steps.after.some((s) => s.startsWith("Restart istiod of example")),
+            JSON.stringify(ac.steps),
+        );
+    });
+
+    it("has diff show an endpoint added while a CA rotation's CSR waits: not by the pending update, and at the signature as something that may be created", async () => {
+        // A deployed stack under an offline server root (C) starts a rotation and adds endpoint cx (D: g1's CSR waits), then g1 is signed (E).
+        const stack = loadStackFileValues(OPTION_FILES[1]);
+        const domains = stack.domains as Record<string, unknown>;
+        const raw = (intermediates: Record<string, string>, more: Record<string, unknown> = {}) => ({
+            ...stack,
+            ...more,
+            offlineRoots: { serverRoot: { certificate: roots.serverRoot.certPem, intermediates } },
+        });
+        const engine = seededState();
+        const first = await renderConfig(raw({}), "offline-rotation-cx-0", engine).catch((e: Error) => e);
+        assert.ok(first instanceof PendingSignaturesError, String(first));
+        const signCsr = (stop: Error, id: string) =>
+            signIntermediate({
+                rootKeyPem: roots.serverRoot.keyPem,
+                rootCertPem: roots.serverRoot.certPem,
+                csrPem: fs.readFileSync(path.join(stop.message.split("CSRs written to ")[1], `${id}.csr`), "utf8"),
+                validityDays: 1095,
+            });
+        const g0 = { "gateway-server-ca": signCsr(first, "gateway-server-ca") };
+        await renderNext(raw(g0), "offline-rotation-cx-c", engine);
+        const prepare = {
+            caRotation: { gatewayServerCa: { generation: 1, phase: "prepare" } },
+            domains: { ...domains, cx: { namespace: "cx", services: ["cx-accounts"] } },
+        };
+        const registered = new Set(engine.keys());
+        const stop = await renderNext(raw(g0, prepare), "offline-rotation-cx-d", engine).catch((e: Error) => e);
+        assert.ok(stop instanceof PendingSignaturesError, String(stop));
+        assert.deepStrictEqual(
+            [...engine.keys()].filter((k) => !registered.has(k) && /-cx-|cx-gateway/.test(k)),
+            [],
+            "the pending update makes nothing of cx",
+        );
+        const g1 = { ...g0, "gateway-server-ca-g1": signCsr(stop, "gateway-server-ca-g1") };
+        await renderNext(raw(g1, prepare), "offline-rotation-cx-e", engine);
+        const cx = [...engine.keys()].filter(
+            (k) => !registered.has(k) && /LocallySignedCert|core\/v1:Secret/.test(k) && /cx/.test(k),
+        );
+        assert.deepStrictEqual(cx.sort(), [
+            "kubernetes:core/v1:Secret::cx-gateway-cx-tls",
+            "tls:index/locallySignedCert:LocallySignedCert::cx-apic-client-cert",
+            "tls:index/locallySignedCert:LocallySignedCert::cx-gateway-cx-server-cert",
+        ]);
+        const [planC, planD, planE] = [raw(g0), raw(g0, prepare), raw(g1, prepare)].map((r) => planFromRawConfig(r));
+        const cd = diffPlans(planC, planD);
+        assert.deepStrictEqual([cd.csrs, cd.added, cd.places], [["gateway-server-ca-g1"], [], []]);
+        const de = diffPlans(planD, planE);
+        assert.deepStrictEqual(
+            de.added.filter((x) => x.id.startsWith("cx/")).map((x) => [x.id, x.unlessDeployed]),
+            [
+                ["cx/server", true],
+                ["cx/client", true],
+            ],
+        );
+        assert.deepStrictEqual(
+            de.places.filter((p) => p.owner === "cx").map((p) => [p.place, p.change, p.unlessDeployed]),
+            [
+                ["k8s/example/istio-system/secret-apic-mtls-cx", "create", true],
+                ["APIC keystore of cx", "create", true],
+                ["APIC truststore of cx", "create", true],
+            ],
+        );
+        assert.ok(
+            de.steps.after.some(
+                (s) =>
+                    s.startsWith(
+                        "Unless the last update that ran whole made them: configure APIC for the new 3 hosts",
+                    ) && s.includes("cx.example.api.bank.example"),
+            ),
+            JSON.stringify(de.steps.after),
+        );
+        assert.ok(de.risks.some((r) => r.key === "pki:offlineRoots"));
     });
 
     it("makes the Pulumi entry point create only the CAs' keys and CSRs, export them and report an error", async () => {

@@ -159,6 +159,9 @@ const identity = (c: CertChange): string => {
     return cert ? [...cert.dnsNames, ...cert.uris].join(", ") || cert.subject : "";
 };
 
+/** A change the base's pending CSRs leave unsure (PlaceChange.unlessDeployed). */
+const MAY = { create: "be created", update: "be updated", delete: "be deleted" } as const;
+
 /** Places with the same change side by side (e.g. every gateway secret gaining ca.crl) as one row. */
 function placeRows(places: readonly PlaceChange[]): Record<string, string>[] {
     const rows = new Map<string, { places: string[]; change: string; what: string }>();
@@ -174,7 +177,7 @@ function placeRows(places: readonly PlaceChange[]): Record<string, string>[] {
                       ...p.items.filter((i) => i.change !== "new").map((i) => `${i.item}: ${i.change}`),
                   ].join("; ")
                 : p.items.map((i) => `${i.item}: ${i.change}`).join("; ");
-        const change = p.unlessDeployed === true ? "may be created (if nothing was deployed before the CSR)" : p.change;
+        const change = p.unlessDeployed === true ? `may ${MAY[p.change]} (the base waits for the ceremony)` : p.change;
         const key = `${p.kind}|${change}|${what}`;
         const row = rows.get(key) ?? { places: [], change, what };
         row.places.push(p.place);
@@ -195,16 +198,11 @@ const APIC_OUTPUTS: readonly { kind: PlaceKind; output: string }[] = [
 function pulumiUpSummary(diff: CertDiff): string {
     const { added, removed, replaced, places, pins } = diff;
     const sure = added.filter((c) => c.unlessDeployed !== true).length;
+    const unsure = places.filter((p) => p.unlessDeployed === true).length;
     const maybe = [
-        ...(sure < added.length ? [plural(added.length - sure, "certificate")] : []),
-        ...(places.some((p) => p.unlessDeployed === true)
-            ? [
-                  plural(
-                      places.filter((p) => p.unlessDeployed === true).length,
-                      "Kubernetes secret or APIC bundle",
-                      "Kubernetes secrets and APIC bundles",
-                  ),
-              ]
+        ...(sure < added.length ? [`create ${plural(added.length - sure, "certificate")}`] : []),
+        ...(unsure > 0
+            ? [`change ${plural(unsure, "Kubernetes secret or APIC bundle", "Kubernetes secrets and APIC bundles")}`]
             : []),
     ];
     const certs = [
@@ -240,10 +238,13 @@ function pulumiUpSummary(diff: CertDiff): string {
         (c) => c.epoch.after !== undefined && (c.epoch.after !== c.epoch.before || c.request?.newKey === true),
     );
     return [
+        diff.csrs.length > 0
+            ? `registers the key and CSR of ${plural(diff.csrs.length, "CA")} for the ceremony (${names(diff.csrs)})`
+            : "",
         ...certs,
         ...secretParts,
         maybe.length > 0
-            ? `may create ${maybe.join(" and ")} (only if nothing was deployed before the CSR: a cluster added to a deployed stack leaves them unchanged)`
+            ? `may ${maybe.join(" and ")} (unless the last update that ran whole did: the base waits for the ceremony, see its risk)`
             : "",
         written.length > 0 ? `writes the new material of ${written.join(" and ")}` : "",
         bundles(false, APIC_OUTPUTS) !== "" ? `drops ${bundles(false, APIC_OUTPUTS)}` : "",
@@ -346,13 +347,14 @@ function markdownReport(diff: CertDiff, title: string): string {
             .filter((r) => r.refused === undefined)
             .map((r) => `**CA rotation, pki:caRotation.${r.slot}: ${r.from} -> ${r.to}.** ${r.effect}.\n`),
     );
-    const certChanges = added.length + removed.length + replaced.length;
+    const certChanges = added.length + removed.length + replaced.length + diff.csrs.length;
     parts.push(
         diff.newStack
             ? `**New stack: ${added.length} certificates created.**\n`
             : certChanges === 0 && diff.places.length === 0
               ? "No certificate changes.\n"
-              : `**${added.length} added, ${removed.length} removed, ${replaced.length} replaced, ${unchanged} unchanged.**\n`,
+              : `**${added.length} added, ${removed.length} removed, ${replaced.length} replaced, ${unchanged} unchanged` +
+                `${diff.csrs.length > 0 ? `, ${plural(diff.csrs.length, "CSR")} registered` : ""}.**\n`,
     );
     const steps = [
         ...diff.steps.before.map((s) => `**Before pulumi up:** ${s}`),

@@ -7,20 +7,13 @@
  * changes inside it.
  */
 import * as crypto from "crypto";
-import { CA_SLOTS, intermediateSlots, IntermediateSlot, INTERMEDIATE_SLOTS, rootOf } from "../plan/hierarchy";
+import { intermediateSlots, IntermediateSlot, INTERMEDIATE_SLOTS, rootOf } from "../plan/hierarchy";
 import { activeCa, CaPlan, CrlPlan, layoutOf, MESH_CA_SECRET, PkiPlan, slotRoots } from "../plan/plan";
 import { stepOf } from "../plan/caRotation";
 import { pemBlocks } from "../pki/pem";
 import { pkcs12FriendlyName } from "../pki/pkcs12";
 import { subjectOf } from "../pki/x509";
-import {
-    APIC_UI_DIR,
-    apicServerCertId,
-    customerFacingCertId,
-    plannedCertificates,
-    secretPath,
-    uiClientCertId,
-} from "./planned";
+import { APIC_UI_DIR, apicServerCertId, customerFacingCertId, secretPath, uiClientCertId } from "./planned";
 
 export type PlaceKind =
     | "gateway secret"
@@ -130,65 +123,29 @@ export function meshCasRevokedSince(base: PkiPlan | undefined, plan: PkiPlan): C
     return (base?.cas ?? []).filter((c) => c.role === "mesh-ca" && !ids.has(c.id) && ids.has(c.issuer ?? ""));
 }
 
-/** What the update of a plan whose CSRs wait for the ceremony has deployed (waitingForCeremony). */
+/** What the update of a plan whose CSRs wait for the ceremony makes (waitingForCeremony). */
 export interface WaitingForCeremony {
     /** The CSRs the offline roots have not signed yet (PkiPlan.pendingIntermediates). */
     pending: readonly string[];
-    /** The planned certificates that do not exist yet. */
-    certificates: ReadonlySet<string>;
-    /** The places that exist, each holding what it holds. */
+    /** The cacerts of the mesh CAs signed by then, the only places it writes. */
     places: Place[];
-    /**
-     * Whether the stack's gateway (every leaf, Secret and APIC bundle) was never built: "yes" when
-     * a pending CSR is the gateway's active server or APIC client CA; "maybe" when a pending CSR is
-     * a new stack's or a cluster added to a deployed stack (two stack files cannot tell which);
-     * "no" when a CA rotation (a deployed stack) waits.
-     */
-    neverBuilt: "yes" | "maybe" | "no";
 }
 
 /**
- * What a plan whose CSRs wait for the ceremony (PkiPlan.pendingIntermediates) has deployed: while
- * any CSR is pending, its update registers only the CAs' keys and CSRs, and the cacerts of mesh CAs
- * already signed (requestOfflineSignatures in lib/stack.ts; MeshPluginCa holds back a pending CA's
- * cacerts), and deletes nothing. So a stack whose first CSRs wait has no leaf, gateway Secret or
- * APIC bundle yet, whichever CA waits; one whose CA rotation waits keeps what it had, without
- * anything that needs a pending CA's certificate. `base`: the plan it follows (placesOf).
- * Undefined: nothing waits.
+ * What the update of a plan whose CSRs wait for the ceremony (PkiPlan.pendingIntermediates) makes:
+ * while any CSR is pending, it registers only the CAs (their keys and CSRs) and the cacerts of the
+ * mesh CAs already signed (requestOfflineSignatures in lib/stack.ts; MeshPluginCa holds back a
+ * pending CA's cacerts), deletes nothing and stops. No leaf, gateway Secret or APIC bundle: what
+ * is deployed besides is what the last update that ran whole made, which no stack file shows.
+ * `base`: the plan it follows (placesOf). Undefined: nothing waits.
  */
 export function waitingForCeremony(plan: PkiPlan, base?: PkiPlan): WaitingForCeremony | undefined {
     const pending = new Set<string>(plan.pendingIntermediates);
     if (pending.size === 0) return undefined;
-    const rotated = CA_SLOTS.some((slot) => plan.config.caRotation[slot].generation > 0);
-    const neverBuilt = ["gateway-server-ca", "apic-client-ca"].some((slotId) =>
-        pending.has(activeCa(plan.cas, slotId).id),
-    )
-        ? "yes"
-        : rotated
-          ? "no"
-          : "maybe";
-    const cas = new Set(plan.cas.map((c) => c.id));
-    const waits = (id: string, issuer: string) => !cas.has(id) && (neverBuilt !== "no" || pending.has(issuer));
-    const certificates = new Set(
-        plannedCertificates(plan)
-            .filter((c) => waits(c.id, c.issuer))
-            .map((c) => c.id),
+    const places = placesOf(plan, base).filter(
+        (p) => p.kind === "istiod cacerts" && !pending.has(p.items["ca-cert.pem"][0].id),
     );
-    const holdsWaiting = (p: Place) =>
-        Object.values(p.items).some((items) =>
-            items.some((c) => c.kind !== "crl" && (pending.has(c.id) || certificates.has(c.id))),
-        );
-    const places = placesOf(plan, base).flatMap((p): Place[] => {
-        if (p.kind === "istiod cacerts") return pending.has(p.items["ca-cert.pem"][0].id) ? [] : [p];
-        if (neverBuilt !== "no" || (p.leaf !== undefined && certificates.has(p.leaf))) return [];
-        if (!holdsWaiting(p)) return [p];
-        // A place already there (a rotation's trust bundle): it does not hold the pending CA yet.
-        const items = Object.fromEntries(
-            Object.entries(p.items).map(([item, contents]) => [item, contents.filter((c) => !pending.has(c.id))]),
-        );
-        return [{ ...p, items }];
-    });
-    return { pending: [...pending], certificates, places, neverBuilt };
+    return { pending: [...pending], places };
 }
 
 /** What every cluster's cacerts ca-crl.pem holds once published: the CRL of each mesh root, then of each mesh CA. */

@@ -66,7 +66,11 @@ export interface CertChange {
     forces: string[];
     before?: PlannedCertificate;
     after?: PlannedCertificate;
-    /** Created by this update only if nothing was deployed before a CSR the base waited for (waitingForCeremony "maybe"). */
+    /**
+     * The base waits for the ceremony (a CSR pending): its update made only CAs, so what is deployed
+     * is what the last update that ran whole made, which no stack file shows. This update creates it
+     * unless that update made it already.
+     */
     unlessDeployed?: true;
 }
 
@@ -113,7 +117,10 @@ export interface PlaceChange {
     owner: string;
     change: "create" | "update" | "delete";
     items: { item: string; change: string }[];
-    /** Created by this update only if nothing was deployed before a CSR the base waited for (waitingForCeremony "maybe"). */
+    /**
+     * The base waits for the ceremony (a CSR pending): this change is against the base's stack file,
+     * as if its update had made only CAs; the last update that ran whole may have made it already.
+     */
     unlessDeployed?: true;
 }
 
@@ -174,6 +181,8 @@ export interface CertDiff {
     added: CertChange[];
     removed: CertChange[];
     replaced: CertChange[];
+    /** The CAs whose key and CSR this update registers for the ceremony (a head whose CSRs wait): no certificate yet. */
+    csrs: string[];
     unchanged: number;
     /** Every secret and APIC bundle that is created, updated or deleted. */
     places: PlaceChange[];
@@ -184,8 +193,10 @@ export interface CertDiff {
     pins: PinChange[];
     /** Endpoints whose certificates stay but whose routed services change (e.g. Option 3 regrouping). */
     routing: RoutingChange[];
-    /** What to do before and after `pulumi up`, in order. */
-    /** notes: what holds only in a case stack files cannot show (no step to take otherwise). */
+    /**
+     * What to do before and after `pulumi up`, in order; `notes`: what holds only in a case stack
+     * files cannot show (no step to take otherwise).
+     */
     steps: { before: string[]; after: string[]; notes?: string[] };
 }
 
@@ -817,7 +828,7 @@ function placeChanges(basePlaces: readonly Place[], headPlaces: readonly Place[]
  * (MeshPluginCa holds back only a pending CA's).
  */
 function placesWhileWaiting(basePlaces: readonly Place[], head: WaitingForCeremony): Place[] {
-    const cacerts = new Map(head.places.filter((p) => p.kind === "istiod cacerts").map((p) => [p.id, p]));
+    const cacerts = new Map(head.places.map((p) => [p.id, p]));
     const kept = basePlaces.map((p) => cacerts.get(p.id) ?? p);
     const ids = new Set(kept.map((p) => p.id));
     return [...kept, ...[...cacerts.values()].filter((p) => !ids.has(p.id))];
@@ -2361,7 +2372,7 @@ function stepsFor(
         ];
         const maybe = diff.places.some((p) => p.kind === "APIC keystore" && p.unlessDeployed === true);
         after.push(
-            `${maybe ? "Only if nothing was deployed before the CSR: configure" : "Configure"} APIC for the new ${newHosts.length === 1 ? `host ${newHosts[0]}` : `${newHosts.length} hosts ${names(newHosts)}`}: ${parts.join("; ")}.`,
+            `${maybe ? "Unless the last update that ran whole made them: configure" : "Configure"} APIC for the new ${newHosts.length === 1 ? `host ${newHosts[0]}` : `${newHosts.length} hosts ${names(newHosts)}`}: ${parts.join("; ")}.`,
         );
     }
     const moved = diff.newStack ? [] : servicesMoved(base, head);
@@ -2453,28 +2464,52 @@ function ceremonyWaits(head: PkiPlan): string {
     );
 }
 
+/**
+ * The risk of a base whose CSRs wait: its update made only CAs, so this one also deploys whatever
+ * the changes since the last update that ran whole made, their risks included.
+ */
+function baseWaits(base: PkiPlan): Risk {
+    return {
+        key: "pki:offlineRoots",
+        change: `the base waits for the ceremony (CSR ${names([...base.pendingIntermediates])}): this update also deploys what the changes since the last update that ran whole made, their risks included, which two stack files cannot show`,
+        breaks: "what this diff calls created may exist already, and what those changes replace, delete or re-issue (a root made offline, an endpoint added, a CA rotation's phase) is not listed here: the online root an offline one replaces is deleted and the certificates under it re-issued, with APIC's uploads and istiod's restart that takes",
+        instead:
+            "review their diff, and take its steps with this update's: apic-istio-pki diff --base <the commit, or a copy of the stack file, of the last update that ran whole> --head <this stack file> " +
+            "(npm run diff -- ... in this repository)",
+    };
+}
+
 export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: DiffOptions = {}): CertDiff {
     const maxReplaced = options.maxReplaced ?? DEFAULT_MAX_REPLACED;
     const from = base ?? emptyPlan(head);
-    // A base whose CSRs waited for the ceremony deployed only what its update registers while they wait.
+    // A base whose CSRs waited for the ceremony: its update made only CAs (and the cacerts of the
+    // mesh CAs signed). The rest deployed is what the last update that ran whole made, which no
+    // stack file shows: compared as if nothing, each change beyond the CAs is one that "may" be.
     const waiting = waitingForCeremony(from);
+    const baseCas = new Set(from.cas.map((c) => c.id));
     const baseCerts = new Map(
         plannedCertificates(from)
-            .filter((c) => waiting?.certificates.has(c.id) !== true)
+            .filter((c) => waiting === undefined || baseCas.has(c.id))
             .map((c) => [c.id, c]),
     );
-    // A head whose CSRs still wait: its update registers the CAs (and the cacerts of mesh CAs signed
-    // by then), keeps every leaf and place as the base deployed it and deletes nothing.
+    // A head whose CSRs still wait: its update registers the CAs (a pending CA's key and CSR; an
+    // offline root is no resource, so the online one it replaces stays) and the cacerts of mesh CAs
+    // signed by then, keeps every leaf and place as they are and deletes nothing.
     const headWaiting = waitingForCeremony(head, from);
     const headCas = new Set(head.cas.map((c) => c.id));
+    const csrs = head.cas
+        .filter((c) => head.pendingIntermediates.includes(c.id) && !from.pendingIntermediates.includes(c.id))
+        .map((c) => c.id);
+    const keptWhileWaiting = (c: PlannedCertificate) =>
+        headWaiting !== undefined &&
+        (!headCas.has(c.id) || head.cas.some((ca) => ca.id === c.id && ca.offline && ca.role === "root"));
     const headCerts =
         headWaiting === undefined
             ? plannedCertificates(head) // CAs first, so issuers are decided before their leaves
             : [
-                  ...plannedCertificates(head).filter((c) => headCas.has(c.id)),
-                  ...[...baseCerts.values()].filter((c) => !headCas.has(c.id)),
+                  ...plannedCertificates(head).filter((c) => headCas.has(c.id) && !csrs.includes(c.id)),
+                  ...[...baseCerts.values()].filter((c) => !headCas.has(c.id) || csrs.includes(c.id)),
               ];
-    const keptWhileWaiting = (id: string) => headWaiting !== undefined && !headCas.has(id);
     const replacedIssuers = new Set<string>();
     const added: CertChange[] = [];
     const removed: CertChange[] = [];
@@ -2495,7 +2530,7 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
             added.push({ id: after.id, role: after.role, reasons: [], forces: newMaterial(after, true, from), after });
             continue;
         }
-        if (keptWhileWaiting(after.id)) {
+        if (keptWhileWaiting(after) || csrs.includes(after.id)) {
             unchanged++;
             continue;
         }
@@ -2570,24 +2605,11 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
     const basePlaces = waiting?.places ?? placesOf(from);
     const headPlaces = headWaiting === undefined ? placesOf(head, from) : placesWhileWaiting(basePlaces, headWaiting);
     const changes: Changes = { replaced: new Set(replaced.map((c) => c.id)), newKey, crlNews };
-    const places = placeChanges(basePlaces, headPlaces, changes);
-    // What waited only because nothing tells whether the gateway was deployed before the base's CSR:
-    // all but what needs a pending CA's certificate (a leaf it issues, a place holding either).
-    const maybeBuilt = waiting?.neverBuilt === "maybe" && headWaiting === undefined ? waiting : undefined;
-    const underPending = new Set(
-        plannedCertificates(from)
-            .filter((c) => maybeBuilt?.pending.includes(c.issuer) === true)
-            .map((c) => c.id),
-    );
-    if (maybeBuilt !== undefined) {
-        for (const p of places) {
-            const place = headPlaces.find((h) => h.id === p.place);
-            const needsPending = Object.values(place?.items ?? {}).some((items) =>
-                items.some((c) => c.kind !== "crl" && (maybeBuilt.pending.includes(c.id) || underPending.has(c.id))),
-            );
-            if (p.change === "create" && p.kind !== "istiod cacerts" && !needsPending) p.unlessDeployed = true;
-        }
-    }
+    // While the head waits, a place it keeps is as it was, whatever CA its items name.
+    const kept = new Set(basePlaces.filter((p) => headPlaces.includes(p)).map((p) => p.id));
+    const places = placeChanges(basePlaces, headPlaces, changes).filter((p) => !kept.has(p.place));
+    const mayBe = waiting !== undefined && headWaiting === undefined;
+    if (mayBe) for (const p of places) p.unlessDeployed = true;
     const unseenCrls = base === undefined ? undefined : unseenMeshCrls(from, head, places, changes);
     const verbs = new Map(places.map((p) => [p.place, p.change]));
     const keepsOld = cacertsIstiodKeepsOld(basePlaces, headPlaces, new Set(replaced.map((c) => c.id)));
@@ -2600,11 +2622,9 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
         c.forces.push(...deliveryForces(headCarriers.get(c.id) ?? [], verbs, keepsOld, newIstiodCa));
     for (const c of removed)
         c.forces.push(...deliveryForces(baseCarriers.get(c.id) ?? [], verbs, keepsOld, newIstiodCa));
-    for (const c of added.filter((c) => maybeBuilt !== undefined && !headCas.has(c.id) && !underPending.has(c.id))) {
+    for (const c of added.filter((c) => mayBe && !headCas.has(c.id))) {
         c.unlessDeployed = true;
-        c.forces = [
-            `may be created by this update (if nothing was deployed before the CSR of ${names(maybeBuilt!.pending)})`,
-        ];
+        c.forces = [`may be created by this update (unless the last update that ran whole made it)`];
     }
 
     const {
@@ -2618,29 +2638,34 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
     // clients' cut-over it would make (a skipped switch) is not named with advice that cannot help.
     const phaseRefused = caRotation.some((t) => t.refused !== undefined);
     const certs = { added, removed, replaced };
-    const risks = [
-        ...(base === undefined ? [] : caRisks(from, head, certs, rotating)),
-        ...droppedHosts(from, head),
-        ...(base === undefined ? [] : rehomedHosts(from, head)),
-        ...(base === undefined ? [] : clusterRisks(from, head)),
-        ...(base === undefined ? [] : gatewayNamespaceRisks(from, head)),
-        ...(base === undefined ? [] : movedEndpointRisks(from, head)),
-        ...(base === undefined ? [] : strictMtlsRisks(from, head)),
-        ...(base === undefined ? [] : rekeyedClients(from, head)),
-        ...(base === undefined ? [] : pkcs12Risks(from, head)),
-        ...frontEndRisks(from, head, replaced),
-        ...(replaced.length > maxReplaced
-            ? [
-                  {
-                      key: changedKeys(from.config, head.config).join(", "),
-                      change: `replaces ${replaced.length} certificates in one update (more than ${maxReplaced})`,
-                      breaks: `every consumer must take the new material in the same window (${plural(places.filter((p) => p.change === "update").length, "secret or APIC bundle")} updated), and a mistake reaches every endpoint at once`,
-                      instead:
-                          "split the change: raise epochs per endpoint (pki:rotation.endpoints.<id>) or per kind in several reviewed changes; if one update is intended, say so in the review",
-                  },
-              ]
-            : []),
-    ];
+    // While the head waits, its risks are those of the whole change, ahead of the update that makes it.
+    const risks =
+        headWaiting !== undefined
+            ? diffPlans(base, { ...head, pendingIntermediates: [] }, options).risks
+            : [
+                  ...(base === undefined ? [] : caRisks(from, head, certs, rotating)),
+                  ...droppedHosts(from, head),
+                  ...(base === undefined ? [] : rehomedHosts(from, head)),
+                  ...(base === undefined ? [] : clusterRisks(from, head)),
+                  ...(base === undefined ? [] : gatewayNamespaceRisks(from, head)),
+                  ...(base === undefined ? [] : movedEndpointRisks(from, head)),
+                  ...(base === undefined ? [] : strictMtlsRisks(from, head)),
+                  ...(base === undefined ? [] : rekeyedClients(from, head)),
+                  ...(base === undefined ? [] : pkcs12Risks(from, head)),
+                  ...frontEndRisks(from, head, replaced),
+                  ...(mayBe ? [baseWaits(from)] : []),
+                  ...(replaced.length > maxReplaced
+                      ? [
+                            {
+                                key: changedKeys(from.config, head.config).join(", "),
+                                change: `replaces ${replaced.length} certificates in one update (more than ${maxReplaced})`,
+                                breaks: `every consumer must take the new material in the same window (${plural(places.filter((p) => p.change === "update").length, "secret or APIC bundle")} updated), and a mistake reaches every endpoint at once`,
+                                instead:
+                                    "split the change: raise epochs per endpoint (pki:rotation.endpoints.<id>) or per kind in several reviewed changes; if one update is intended, say so in the review",
+                            },
+                        ]
+                      : []),
+              ];
     const diff: Omit<CertDiff, "steps"> = {
         base: { environment: from.config.environment, option: from.config.option },
         head: { environment: head.config.environment, option: head.config.option },
@@ -2663,6 +2688,7 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
         added,
         removed,
         replaced,
+        csrs,
         unchanged,
         places,
         revocations,
