@@ -1523,11 +1523,21 @@ const CLIENT_AUTH = "1.3.6.1.5.5.7.3.2";
 
 /** A Secret an Envoy (a gateway's, a sidecar's) reads as a TLS credential, with the texts of its entries a preview knows. */
 interface CredentialSecret {
-    /** Its provider's URN, namespace and name, as credentialUsersOf keys the Secrets Istio objects name. */
+    /** Its provider's URN and its name, as credentialUsersOf keys the Secrets Istio objects name. */
     id: string;
     shown: string;
     tls: boolean;
     texts: Record<string, string>;
+}
+
+/**
+ * Whether a Secret's tls.crt is a client's alone (clientAuth, not serverAuth, in its leaf's
+ * extended key usage): a sidecar's credential for calling out, never one a gateway could serve.
+ */
+function holdsClientCertificateAlone(texts: Record<string, string>): boolean {
+    const leaf = texts["tls.crt"] === undefined ? undefined : pemCertificate(texts["tls.crt"]);
+    const uses = leaf === undefined ? undefined : caFlags(leaf).extendedKeyUsage;
+    return uses !== undefined && uses.includes(CLIENT_AUTH) && !uses.includes(SERVER_AUTH);
 }
 
 /**
@@ -1551,15 +1561,30 @@ function credentialSecretOf(
     const hasTrust = TRUST_ENTRIES.some((entry) => entry in texts);
     if (!tls && !(hasTrust && (name.endsWith("-cacert") || namespaces.includes(namespace ?? "")))) return undefined;
     const shown = `${namespace ?? "(its provider's namespace)"}/${name}`;
-    return { id: `${r.provider?.urn ?? ""}::${shown}`, shown, tls, texts };
+    return { id: `${r.provider?.urn ?? ""}::${name}`, shown, tls, texts };
 }
 
-/** Every `credentialName` string in an Istio object's spec, at any depth. */
+/**
+ * The Secret name of each credential an Istio object's spec names, at any depth: `credentialName`
+ * and each of `credentialNames`, as Istio resolves them (`kubernetes://name`, `kubernetes://ns/name`:
+ * the name alone). Namespaces are not compared: Istio reads a Gateway's Secret from its workload's
+ * namespace, not the Gateway object's, and a DestinationRule in the root namespace applies to
+ * every client's.
+ */
 function credentialNamesIn(value: unknown): string[] {
     if (Array.isArray(value)) return value.flatMap(credentialNamesIn);
     if (typeof value !== "object" || value === null) return [];
+    const secretName = (text: string) =>
+        text
+            .replace(/^kubernetes:\/\//, "")
+            .split("/")
+            .pop() ?? text;
     return Object.entries(value).flatMap(([key, v]) =>
-        key === "credentialName" && typeof v === "string" ? [v] : credentialNamesIn(v),
+        key === "credentialName" && typeof v === "string"
+            ? [secretName(v)]
+            : key === "credentialNames" && Array.isArray(v)
+              ? v.filter((n): n is string => typeof n === "string").map(secretName)
+              : credentialNamesIn(v),
     );
 }
 
@@ -1579,11 +1604,10 @@ function credentialUsersOf(
         const metadata = knownPart(known(() => r.props.metadata)) as
             { name?: unknown; namespace?: unknown } | undefined;
         const namespace = typeof metadata?.namespace === "string" ? metadata.namespace : providerNamespace(r.provider);
-        const where = `${namespace ?? "(its provider's namespace)"}`;
-        const shown = `${where}/${typeof metadata?.name === "string" ? metadata.name : r.name}`;
+        const shown = `${namespace ?? "(its provider's namespace)"}/${typeof metadata?.name === "string" ? metadata.name : r.name}`;
         for (const name of credentialNamesIn(knownPart(known(() => r.props.spec)))) {
             for (const secret of [name, `${name}-cacert`]) {
-                const id = `${r.provider?.urn ?? ""}::${where}/${secret}`;
+                const id = `${r.provider?.urn ?? ""}::${secret}`;
                 users[kind].set(id, [...(users[kind].get(id) ?? []), shown]);
             }
         }
@@ -1780,9 +1804,14 @@ export const credentialTrustPolicy: policy.StackValidationPolicy = {
         for (const r of args.resources) {
             const secret = credentialSecretOf(r, namespaces);
             if (secret === undefined) continue;
-            // A Secret only DestinationRules name verifies the server a sidecar calls, whose name the sidecar checks
-            // (UiApicClient's: APIC's host); a server's certificate from a public CA is as it should be there.
-            const calls = users.Gateway.has(secret.id) ? undefined : users.DestinationRule.get(secret.id);
+            // A sidecar's client credential (UiApicClient's) verifies the server it calls, whose name the sidecar
+            // checks (APIC's host): a server's certificate from a public CA is as it should be there. Told by what
+            // it holds, a certificate for clientAuth alone that no gateway could serve, and by a DestinationRule
+            // naming it that no Gateway does: a DestinationRule alone would let any Secret out of the check.
+            const calls =
+                holdsClientCertificateAlone(secret.texts) && !users.Gateway.has(secret.id)
+                    ? users.DestinationRule.get(secret.id)
+                    : undefined;
             // Every trust entry: Istio reads cacert before ca.crt, and Envoy every block BoringSSL takes for a certificate.
             for (const entry of TRUST_ENTRIES.filter((e) => e in secret.texts)) {
                 for (const { at, label, cert, unreadable } of trustEntryCertificates(secret.texts[entry])) {

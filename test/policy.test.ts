@@ -3090,6 +3090,83 @@ describe("Policy pack", function () {
         ]);
     });
 
+    it("credential-trust: lets a public root pass only in a Secret holding a client certificate alone that a DestinationRule names and no Gateway does, however Istio's names are written", async () => {
+        const issuer = await mintRoot("Team credential root");
+        const server = await mintLeaf(issuer, {
+            commonName: "payments.team.bank.example",
+            allowedUses: ["server_auth", "digital_signature"],
+        });
+        const client = await mintLeaf(issuer, {
+            commonName: "ui-client",
+            allowedUses: ["client_auth", "digital_signature"],
+        });
+        const secret = (leaf: { cert: string; key: string }) =>
+            handWrittenTlsSecret("apic-mtls-payments", {
+                "tls.crt": leaf.cert,
+                "tls.key": leaf.key,
+                "ca.crt": isrgRootX1(),
+            });
+        const istio = (
+            kind: "Gateway" | "DestinationRule",
+            name: string,
+            namespace: string,
+            tls: Record<string, unknown>,
+        ): Resource => ({
+            type: `kubernetes:networking.istio.io/v1:${kind}`,
+            name,
+            props: {
+                metadata: { name, namespace },
+                spec:
+                    kind === "Gateway"
+                        ? { servers: [{ port: { number: 443 }, tls: { mode: "MUTUAL", ...tls } }] }
+                        : { trafficPolicy: { tls: { mode: "MUTUAL", ...tls } } },
+            },
+        });
+        const dummyRule = istio("DestinationRule", "dummy", "istio-system", { credentialName: "apic-mtls-payments" });
+        const refused = [
+            `istio-system/apic-mtls-payments: ca.crt trusts ${ISRG}, a publicly trusted root (in Node's tls.rootCertificates): ` +
+                "every public CA under it, and whoever it certifies, could present a certificate Envoy takes, the SAN check alone in the way; " +
+                "give in ca.crt only the root(s) of the CA that issues the peers' certificates (IstioGatewayTls' clientTrustBundlePem: APIC's client root)",
+        ];
+        const verdict = (...resources: Resource[]) => checkStack(credentialTrustPolicy, resources);
+        assert.deepStrictEqual(
+            [
+                // A gateway's Secret (a server certificate), with a DestinationRule naming it as well: no way out of the check,
+                await verdict(secret(server), dummyRule),
+                // nor with its Gateway object in the app's namespace (Istio reads the Secret from the gateway workload's),
+                await verdict(
+                    secret(server),
+                    dummyRule,
+                    istio("Gateway", "payments-gw", "payments", { credentialName: "apic-mtls-payments" }),
+                ),
+                // nor named as kubernetes://, or in credentialNames,
+                await verdict(
+                    secret(client),
+                    dummyRule,
+                    istio("Gateway", "payments-gw", "istio-system", {
+                        credentialName: "kubernetes://apic-mtls-payments",
+                    }),
+                ),
+                await verdict(
+                    secret(client),
+                    dummyRule,
+                    istio("Gateway", "payments-gw", "istio-system", { credentialNames: ["apic-mtls-payments"] }),
+                ),
+                // A sidecar's client credential a DestinationRule names, as UiApicClient writes one, in any namespace or form of the name.
+                await verdict(secret(client), dummyRule),
+                await verdict(
+                    secret(client),
+                    istio("DestinationRule", "apic", "ob-ui", {
+                        credentialName: "kubernetes://istio-system/apic-mtls-payments",
+                    }),
+                ),
+                // A client credential no DestinationRule names is a gateway's to the pack.
+                await verdict(secret(client)),
+            ],
+            [refused, refused, refused, refused, [], [], refused],
+        );
+    });
+
     it("credential-trust: a UI client Secret's ca.crt verifies APIC's server: a public apicServerCa passes, a mesh root is refused with its own fix", async () => {
         const raw = loadStackFile("examples/front-end/Pulumi.front-end.yaml");
         const withPublicServerCa = {
