@@ -1417,7 +1417,7 @@ const CASES: [string, Overrides, string[]][] = [
         "an intermediate rotation with ECDSA CA keys",
         { caKeyAlgorithm: "ECDSA", caRotation: "{ apicClientCa: { generation: 1, phase: prepare } }" },
         [
-            "pki:caRotation.apicClientCa needs pki:caKeyAlgorithm RSA: finishing the rotation revokes the old CA in the root's CRL, and CRLs signed with ECDSA would differ on every run (random signatures) and churn every preview",
+            "pki:caRotation.apicClientCa needs pki:caKeyAlgorithm RSA: finishing the rotation revokes the old CA in the root's CRL, and from then on a CRL of each CA of the chain is published, which the stack signs with the CA's key (the root's too, unless it is offline); CRLs signed with ECDSA would differ on every run (random signatures) and churn every preview",
         ],
     ],
     [

@@ -1420,7 +1420,7 @@ describe("diff risks", function () {
         assert.deepStrictEqual(diffPlans(plan(option2), plan(renewed), { maxReplaced: 48 }).risks, []);
     });
 
-    it("a cluster removed with ECDSA CA keys: refused, as pulumi up refuses it, since the mesh root's CRL that revokes its mesh CA is signed with RSA only", () => {
+    it("a cluster removed with ECDSA CA keys: refused, as pulumi up refuses it, since the CRLs the stack would sign for it (the mesh root's, or the kept mesh CAs') are signed with RSA only", () => {
         const two = {
             ...dev,
             clusters: [

@@ -464,7 +464,8 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>, now: Date
     if (rotatedIntermediates.length > 0 && caKeyAlgorithm === "ECDSA") {
         fail(
             `pki:caRotation.${rotatedIntermediates[0]} needs pki:caKeyAlgorithm RSA: finishing the rotation revokes the old CA in the root's CRL, ` +
-                `and CRLs signed with ECDSA would differ on every run (random signatures) and churn every preview`,
+                `and from then on a CRL of each CA of the chain is published, which the stack signs with the CA's key (the root's too, unless it is offline); ` +
+                `CRLs signed with ECDSA would differ on every run (random signatures) and churn every preview`,
         );
     }
     const problemsBeforeDomains = problems.length;
