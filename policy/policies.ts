@@ -947,6 +947,23 @@ function istiodCrlProblem(
 }
 
 /**
+ * Where a PEM text has a BEGIN line that does not start a line (after spaces, or glued to an END
+ * line): Go's pem.Decode, which istiod reads with, finds a block only at the text's start or after
+ * a newline, and loses it (and, glued, the one before), where our reader and OpenSSL take both.
+ * `at` is the index of the character before it; `block` its place among the BEGIN lines.
+ */
+function misplacedBegin(text: string): { at: number; block: number } | undefined {
+    const match = /[^\n]-----BEGIN /.exec(text);
+    if (match === null) return undefined;
+    return { at: match.index, block: text.slice(0, match.index + 1).split("-----BEGIN ").length };
+}
+
+/** Why istiod's Go reader loses a block of `entry` (misplacedBegin), as the end of a sentence. */
+const misplacedBeginProblem = (entry: string, where: { block: number } | undefined): string =>
+    `${entry} has a BEGIN line (its block ${where?.block ?? "?"}) that does not start a line: Go's PEM reader, which istiod reads it with, ` +
+    "skips that block (and, glued to an END line, the one before it), though OpenSSL reads it; put each BEGIN line at the start of a line";
+
+/**
  * The entries istiod reads from cacerts laid out as a kubernetes.io/tls Secret, as cert-manager
  * writes one, by the name of the entry of its own layout each stands for. With a tls.crt entry
  * istiod takes this layout and no other entry (pilot/pkg/bootstrap/istio_ca.go,
@@ -987,14 +1004,20 @@ function istiodTlsLayoutProblem(texts: Record<string, string>, now: Date): strin
     // final newline glues its END line to ca.crt's BEGIN, and Go's PEM reader then loses the last
     // block of tls.crt and every block of ca.crt (ours reads such text more leniently, so it is
     // refused here as such).
-    const glued = cert !== undefined && root !== undefined && /[^\n]-----BEGIN /.test(cert + root);
+    const joined = cert !== undefined && root !== undefined ? misplacedBegin(cert + root) : undefined;
     if (cert !== undefined && root !== undefined) read["cert-chain.pem"] = cert + root;
-    const problem = glued
-        ? `${TLS_LAYOUT["ca-cert.pem"]} does not end with a newline, and istiod appends ${TLS_LAYOUT["root-cert.pem"]} to it byte for byte ` +
-          `as its chain: the last END line runs into the next BEGIN line, and Go's PEM reader loses the certificates on both sides of it ` +
-          `(with an intermediate in ${TLS_LAYOUT["ca-cert.pem"]}, istiod refuses the cacerts: "cannot verify the cert with the provided root chain"); ` +
-          `end ${TLS_LAYOUT["ca-cert.pem"]} with a newline`
-        : istiodCaProblem(read, now);
+    const problem =
+        joined === undefined
+            ? istiodCaProblem(read, now)
+            : joined.at === (cert as string).length - 1
+              ? `${TLS_LAYOUT["ca-cert.pem"]} does not end with a newline, and istiod appends ${TLS_LAYOUT["root-cert.pem"]} to it byte for byte ` +
+                `as its chain: the last END line runs into the next BEGIN line, and Go's PEM reader loses the certificates on both sides of it ` +
+                `(with an intermediate in ${TLS_LAYOUT["ca-cert.pem"]}, istiod refuses the cacerts: "cannot verify the cert with the provided root chain"); ` +
+                `end ${TLS_LAYOUT["ca-cert.pem"]} with a newline`
+              : misplacedBeginProblem(
+                    joined.at < (cert as string).length ? TLS_LAYOUT["ca-cert.pem"] : TLS_LAYOUT["root-cert.pem"],
+                    misplacedBegin(joined.at < (cert as string).length ? (cert as string) : (root as string)),
+                );
     if (problem === undefined) return undefined;
     const as = Object.entries(TLS_LAYOUT).map(([own, entry]) => `${entry} as ${own}`);
     return (
@@ -1047,9 +1070,17 @@ export const istiodCaPolicy: policy.ResourceValidationPolicy = {
         const tls = maps.some((map) => TLS_LAYOUT["ca-cert.pem"] in (map as object));
         const keyed = [...new Set([...keyEntries(props.data, "base64"), ...keyEntries(props.stringData, "text")])];
         const texts = knownSecretTexts(args.props);
+        const misplaced = tls
+            ? undefined
+            : Object.keys(CACERTS_PUBLIC_ENTRIES).find(
+                  (entry) => texts[entry] !== undefined && misplacedBegin(texts[entry]),
+              );
         const problem =
             cacertsStrayKeyProblem(keyed, tls) ??
             (args.type === SECRETS[0] ? incompleteCacertsProblem(props, tls) : undefined) ??
+            (misplaced !== undefined
+                ? misplacedBeginProblem(misplaced, misplacedBegin(texts[misplaced]))
+                : undefined) ??
             (tls ? istiodTlsLayoutProblem(texts, new Date()) : istiodCaProblem(texts, new Date()));
         if (problem !== undefined) report(`${MESH_CA_SECRET.namespace}/${MESH_CA_SECRET.name}: ${problem}`);
     },
@@ -1520,11 +1551,13 @@ const TRUST_ENTRIES = ["ca.crt", "cacert"];
 const CRL_ENTRIES = ["ca.crl", "crl"];
 const SERVER_AUTH = "1.3.6.1.5.5.7.3.1";
 const CLIENT_AUTH = "1.3.6.1.5.5.7.3.2";
+const ANY_EKU = "2.5.29.37.0";
 
 /** A Secret an Envoy (a gateway's, a sidecar's) reads as a TLS credential, with the texts of its entries a preview knows. */
 interface CredentialSecret {
     /** Its provider's URN and its name, as credentialUsersOf keys the Secrets Istio objects name. */
     id: string;
+    name: string;
     shown: string;
     tls: boolean;
     texts: Record<string, string>;
@@ -1534,10 +1567,15 @@ interface CredentialSecret {
  * Whether a Secret's tls.crt is a client's alone (clientAuth, not serverAuth, in its leaf's
  * extended key usage): a sidecar's credential for calling out, never one a gateway could serve.
  */
-function holdsClientCertificateAlone(texts: Record<string, string>): boolean {
-    const leaf = texts["tls.crt"] === undefined ? undefined : pemCertificate(texts["tls.crt"]);
+function holdsClientCertificateAlone(name: string, texts: Record<string, string>): boolean {
+    // A <name>-cacert Secret is read for its CA alone (a Gateway's client trust), whatever else it holds.
+    if (name.endsWith("-cacert")) return false;
+    // Istio serves cert and key when both are set, else tls.crt and tls.key (ExtractCertInfo).
+    const served = texts.cert !== undefined && texts.key !== undefined ? texts.cert : texts["tls.crt"];
+    const leaf = served === undefined ? undefined : pemCertificate(served);
     const uses = leaf === undefined ? undefined : caFlags(leaf).extendedKeyUsage;
-    return uses !== undefined && uses.includes(CLIENT_AUTH) && !uses.includes(SERVER_AUTH);
+    // anyExtendedKeyUsage: Go and Java take it for a server as well.
+    return uses !== undefined && uses.includes(CLIENT_AUTH) && !uses.includes(SERVER_AUTH) && !uses.includes(ANY_EKU);
 }
 
 /**
@@ -1561,7 +1599,7 @@ function credentialSecretOf(
     const hasTrust = TRUST_ENTRIES.some((entry) => entry in texts);
     if (!tls && !(hasTrust && (name.endsWith("-cacert") || namespaces.includes(namespace ?? "")))) return undefined;
     const shown = `${namespace ?? "(its provider's namespace)"}/${name}`;
-    return { id: `${r.provider?.urn ?? ""}::${name}`, shown, tls, texts };
+    return { id: `${r.provider?.urn ?? ""}::${name}`, name, shown, tls, texts };
 }
 
 /**
@@ -1809,7 +1847,7 @@ export const credentialTrustPolicy: policy.StackValidationPolicy = {
             // it holds, a certificate for clientAuth alone that no gateway could serve, and by a DestinationRule
             // naming it that no Gateway does: a DestinationRule alone would let any Secret out of the check.
             const calls =
-                holdsClientCertificateAlone(secret.texts) && !users.Gateway.has(secret.id)
+                holdsClientCertificateAlone(secret.name, secret.texts) && !users.Gateway.has(secret.id)
                     ? users.DestinationRule.get(secret.id)
                     : undefined;
             // Every trust entry: Istio reads cacert before ca.crt, and Envoy every block BoringSSL takes for a certificate.

@@ -1999,6 +1999,9 @@ describe("Policy pack", function () {
             `; add ${missing}${more}`;
         // istiod appends ca.crt to tls.crt byte for byte: YAML's |- drops tls.crt's last newline.
         const glued = { ...tlsLayout, "tls.crt": tlsLayout["tls.crt"].trimEnd() };
+        const misplaced = (entry: string, block: number) =>
+            `${entry} has a BEGIN line (its block ${block}) that does not start a line: Go's PEM reader, which istiod reads it with, ` +
+            "skips that block (and, glued to an END line, the one before it), though OpenSSL reads it; put each BEGIN line at the start of a line";
         const unreadableCrl = "-----BEGIN X509 CRL-----\nMIIBAAAA\n-----END X509 CRL-----\n";
         assert.deepStrictEqual(
             [
@@ -2010,6 +2013,12 @@ describe("Policy pack", function () {
                 await verdict(glued),
                 // A ca.crt that starts with a newline of its own keeps the two lines apart, as Go reads them.
                 await verdict({ ...glued, "ca.crt": `\n${root.certPem}` }),
+                // Spaces before a BEGIN line, or an END and a BEGIN line glued inside one entry: Go skips the block.
+                await verdict({ ...tlsLayout, "ca.crt": `  ${root.certPem}` }),
+                await verdict({
+                    ...ownLayout,
+                    "cert-chain.pem": ca.certPem.trimEnd() + intermediate.certPem + root.certPem,
+                }),
                 await verdict({ ...ownLayout, "ca-crl.pem": unreadableCrl }),
             ],
             [
@@ -2030,6 +2039,11 @@ describe("Policy pack", function () {
                         'and Go\'s PEM reader loses the certificates on both sides of it (with an intermediate in tls.crt, istiod refuses the cacerts: "cannot verify the cert with the provided root chain"); end tls.crt with a newline',
                 ],
                 [],
+                [
+                    "istio-system/cacerts: istiod reads this cacerts as a kubernetes.io/tls Secret, since it has tls.crt (tls.crt as ca-cert.pem, tls.key as ca-key.pem, ca.crt as root-cert.pem, and tls.crt then ca.crt as cert-chain.pem): " +
+                        misplaced("ca.crt", 1),
+                ],
+                [`istio-system/cacerts: ${misplaced("cert-chain.pem", 2)}`],
                 [
                     "istio-system/cacerts: ca-crl.pem holds a CRL that cannot be read (X509 CRL block 1: End of input reached before message was fully decoded (inconsistent offset and length values)); give the CRLs as their CAs signed them",
                 ],
@@ -3100,6 +3114,10 @@ describe("Policy pack", function () {
             commonName: "ui-client",
             allowedUses: ["client_auth", "digital_signature"],
         });
+        const anyUse = await mintLeaf(issuer, {
+            commonName: "any-use",
+            allowedUses: ["client_auth", "any_extended", "digital_signature"],
+        });
         const secret = (leaf: { cert: string; key: string }) =>
             handWrittenTlsSecret("apic-mtls-payments", {
                 "tls.crt": leaf.cert,
@@ -3162,9 +3180,34 @@ describe("Policy pack", function () {
                 ),
                 // A client credential no DestinationRule names is a gateway's to the pack.
                 await verdict(secret(client)),
+                // Istio serves cert and key before tls.crt and tls.key: a server certificate there is a gateway's,
+                await verdict(
+                    handWrittenTlsSecret("apic-mtls-payments", {
+                        cert: server.cert,
+                        key: server.key,
+                        "tls.crt": client.cert,
+                        "tls.key": client.key,
+                        "ca.crt": isrgRootX1(),
+                    }),
+                    dummyRule,
+                ),
+                // and so is a leaf for anyExtendedKeyUsage beside clientAuth (Go and Java serve it).
+                await verdict(secret(anyUse), dummyRule),
             ],
-            [refused, refused, refused, refused, [], [], refused],
+            [refused, refused, refused, refused, [], [], refused, refused, refused],
         );
+        // A <name>-cacert Secret is read for its CA alone, a Gateway's client trust, whatever else it holds.
+        const cacertSecret = handWrittenTlsSecret("apic-mtls-payments-cacert", {
+            "tls.crt": client.cert,
+            "tls.key": client.key,
+            "ca.crt": isrgRootX1(),
+        });
+        const cacertRule = istio("DestinationRule", "dummy", "istio-system", {
+            credentialName: "apic-mtls-payments-cacert",
+        });
+        assert.deepStrictEqual(await verdict(cacertSecret, cacertRule), [
+            refused[0].replace("istio-system/apic-mtls-payments:", "istio-system/apic-mtls-payments-cacert:"),
+        ]);
     });
 
     it("credential-trust: a UI client Secret's ca.crt verifies APIC's server: a public apicServerCa passes, a mesh root is refused with its own fix", async () => {
