@@ -961,7 +961,7 @@ function misplacedBegin(text: string): { at: number; block: number } | undefined
 /** Why istiod's Go reader loses a block of `entry` (misplacedBegin), as the end of a sentence. */
 const misplacedBeginProblem = (entry: string, where: { block: number } | undefined): string =>
     `${entry} has a BEGIN line (its block ${where?.block ?? "?"}) that does not start a line: Go's PEM reader, which istiod reads it with, ` +
-    "skips that block (and, glued to an END line, the one before it), though OpenSSL reads it; put each BEGIN line at the start of a line";
+    "skips that block (and, glued to an END line, the one before it); put each BEGIN line at the start of a line";
 
 /**
  * The entries istiod reads from cacerts laid out as a kubernetes.io/tls Secret, as cert-manager
@@ -1557,25 +1557,40 @@ const ANY_EKU = "2.5.29.37.0";
 interface CredentialSecret {
     /** Its provider's URN and its name, as credentialUsersOf keys the Secrets Istio objects name. */
     id: string;
-    name: string;
     shown: string;
     tls: boolean;
     texts: Record<string, string>;
 }
 
 /**
- * Whether a Secret's tls.crt is a client's alone (clientAuth, not serverAuth, in its leaf's
- * extended key usage): a sidecar's credential for calling out, never one a gateway could serve.
+ * Whether the certificate Istio serves from a Secret is a client's alone (clientAuth, and neither
+ * serverAuth nor anyExtendedKeyUsage, which Go and Java take for a server too): a sidecar's
+ * credential for calling out, never one a gateway could serve. Istio serves cert and key when both
+ * are set and not empty, else tls.crt and tls.key (ExtractCertInfo).
  */
-function holdsClientCertificateAlone(name: string, texts: Record<string, string>): boolean {
-    // A <name>-cacert Secret is read for its CA alone (a Gateway's client trust), whatever else it holds.
-    if (name.endsWith("-cacert")) return false;
-    // Istio serves cert and key when both are set, else tls.crt and tls.key (ExtractCertInfo).
-    const served = texts.cert !== undefined && texts.key !== undefined ? texts.cert : texts["tls.crt"];
-    const leaf = served === undefined ? undefined : pemCertificate(served);
+function servesClientCertificateAlone(texts: Record<string, string>): boolean {
+    const served = texts.cert && texts.key ? texts.cert : texts["tls.crt"];
+    const leaf = served ? pemCertificate(served) : undefined;
     const uses = leaf === undefined ? undefined : caFlags(leaf).extendedKeyUsage;
-    // anyExtendedKeyUsage: Go and Java take it for a server as well.
     return uses !== undefined && uses.includes(CLIENT_AUTH) && !uses.includes(SERVER_AUTH) && !uses.includes(ANY_EKU);
+}
+
+/**
+ * The DestinationRules (as credentialUsersOf shows them) for which `secret`'s CA verifies the server
+ * a sidecar calls, or undefined when a gateway may trust it for its clients: a Secret serving a
+ * client certificate alone, or the `<name>-cacert` twin of one (where Istio looks for the CA first),
+ * named by a DestinationRule and by no Gateway. A DestinationRule alone would let any Secret out.
+ */
+function sidecarCallsOf(
+    secret: CredentialSecret,
+    secrets: ReadonlyMap<string, CredentialSecret>,
+    users: Record<"Gateway" | "DestinationRule", Map<string, string[]>>,
+): string[] | undefined {
+    if (users.Gateway.has(secret.id)) return undefined;
+    const holder = secret.id.endsWith("-cacert") ? secrets.get(secret.id.slice(0, -"-cacert".length)) : secret;
+    return holder !== undefined && servesClientCertificateAlone(holder.texts)
+        ? users.DestinationRule.get(secret.id)
+        : undefined;
 }
 
 /**
@@ -1599,12 +1614,12 @@ function credentialSecretOf(
     const hasTrust = TRUST_ENTRIES.some((entry) => entry in texts);
     if (!tls && !(hasTrust && (name.endsWith("-cacert") || namespaces.includes(namespace ?? "")))) return undefined;
     const shown = `${namespace ?? "(its provider's namespace)"}/${name}`;
-    return { id: `${r.provider?.urn ?? ""}::${name}`, name, shown, tls, texts };
+    return { id: `${r.provider?.urn ?? ""}::${name}`, shown, tls, texts };
 }
 
 /**
- * The Secret name of each credential an Istio object's spec names, at any depth: `credentialName`
- * and each of `credentialNames`, as Istio resolves them (`kubernetes://name`, `kubernetes://ns/name`:
+ * The Secret name of each credential an Istio object's spec names, at any depth: `credentialName`,
+ * `caCertCredentialName` (a Gateway's client trust, Istio 1.28+) and each of `credentialNames`, as Istio resolves them (`kubernetes://name`, `kubernetes://ns/name`:
  * the name alone). Namespaces are not compared: Istio reads a Gateway's Secret from its workload's
  * namespace, not the Gateway object's, and a DestinationRule in the root namespace applies to
  * every client's.
@@ -1618,7 +1633,7 @@ function credentialNamesIn(value: unknown): string[] {
             .split("/")
             .pop() ?? text;
     return Object.entries(value).flatMap(([key, v]) =>
-        key === "credentialName" && typeof v === "string"
+        (key === "credentialName" || key === "caCertCredentialName") && typeof v === "string"
             ? [secretName(v)]
             : key === "credentialNames" && Array.isArray(v)
               ? v.filter((n): n is string => typeof n === "string").map(secretName)
@@ -1839,17 +1854,17 @@ export const credentialTrustPolicy: policy.StackValidationPolicy = {
         const mesh = (config.allowSharedRoot ?? DEFAULTS.allowSharedRoot) ? new Map() : meshKeysOf(args.resources);
         publicRootKeys ??= new Set(mozillaRootCertificates().map(keyIdOf));
         const users = credentialUsersOf(args.resources);
+        const secrets = new Map<string, CredentialSecret>();
         for (const r of args.resources) {
             const secret = credentialSecretOf(r, namespaces);
-            if (secret === undefined) continue;
+            if (secret !== undefined) secrets.set(secret.id, secret);
+        }
+        for (const secret of secrets.values()) {
             // A sidecar's client credential (UiApicClient's) verifies the server it calls, whose name the sidecar
             // checks (APIC's host): a server's certificate from a public CA is as it should be there. Told by what
             // it holds, a certificate for clientAuth alone that no gateway could serve, and by a DestinationRule
             // naming it that no Gateway does: a DestinationRule alone would let any Secret out of the check.
-            const calls =
-                holdsClientCertificateAlone(secret.name, secret.texts) && !users.Gateway.has(secret.id)
-                    ? users.DestinationRule.get(secret.id)
-                    : undefined;
+            const calls = sidecarCallsOf(secret, secrets, users);
             // Every trust entry: Istio reads cacert before ca.crt, and Envoy every block BoringSSL takes for a certificate.
             for (const entry of TRUST_ENTRIES.filter((e) => e in secret.texts)) {
                 for (const { at, label, cert, unreadable } of trustEntryCertificates(secret.texts[entry])) {

@@ -2001,7 +2001,7 @@ describe("Policy pack", function () {
         const glued = { ...tlsLayout, "tls.crt": tlsLayout["tls.crt"].trimEnd() };
         const misplaced = (entry: string, block: number) =>
             `${entry} has a BEGIN line (its block ${block}) that does not start a line: Go's PEM reader, which istiod reads it with, ` +
-            "skips that block (and, glued to an END line, the one before it), though OpenSSL reads it; put each BEGIN line at the start of a line";
+            "skips that block (and, glued to an END line, the one before it); put each BEGIN line at the start of a line";
         const unreadableCrl = "-----BEGIN X509 CRL-----\nMIIBAAAA\n-----END X509 CRL-----\n";
         assert.deepStrictEqual(
             [
@@ -3208,6 +3208,36 @@ describe("Policy pack", function () {
         assert.deepStrictEqual(await verdict(cacertSecret, cacertRule), [
             refused[0].replace("istio-system/apic-mtls-payments:", "istio-system/apic-mtls-payments-cacert:"),
         ]);
+        // The <name>-cacert twin of a client credential a DestinationRule names holds the CA the sidecar
+        // verifies the server with (Istio looks there first): a public root passes there too.
+        const clientOnly = handWrittenTlsSecret("ui-client", { "tls.crt": client.cert, "tls.key": client.key });
+        const twin = handWrittenTlsSecret("ui-client-cacert", { cacert: isrgRootX1() }, "Opaque");
+        const uiRule = istio("DestinationRule", "apic", "istio-system", { credentialName: "ui-client" });
+        // Istio serves cert and key only when both are set and not empty.
+        const emptyCert = handWrittenTlsSecret("ui-client", {
+            cert: "",
+            key: "",
+            "tls.crt": client.cert,
+            "tls.key": client.key,
+            "ca.crt": isrgRootX1(),
+        });
+        // A Gateway's caCertCredentialName (Istio 1.28+) names its client trust.
+        const gatewayTrust = istio("Gateway", "ui-gw", "istio-system", {
+            credentialName: "gw-server",
+            caCertCredentialName: "ui-client",
+        });
+        const uiRefused = (secretName: string, entry: string) =>
+            refused[0]
+                .replace("istio-system/apic-mtls-payments: ca.crt", `istio-system/${secretName}: ${entry}`)
+                .replace("give in ca.crt", `give in ${entry}`);
+        assert.deepStrictEqual(
+            [
+                await verdict(clientOnly, twin, uiRule),
+                await verdict(emptyCert, uiRule),
+                await verdict(emptyCert, uiRule, gatewayTrust),
+            ],
+            [[], [], [uiRefused("ui-client", "ca.crt")]],
+        );
     });
 
     it("credential-trust: a UI client Secret's ca.crt verifies APIC's server: a public apicServerCa passes, a mesh root is refused with its own fix", async () => {
