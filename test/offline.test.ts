@@ -896,6 +896,32 @@ describe("Offline roots: no root key enters the stack", function () {
         });
     });
 
+    it("has diff name no base-waits risk when the head waits too: its update deploys nothing the last update that ran whole made", async () => {
+        // A deployed stack's CSR waits (D); endpoint cx is added before the ceremony signs it (D2).
+        const stack = loadStackFileValues(OPTION_FILES[1]);
+        const raw = (more: Record<string, unknown> = {}) => ({
+            ...stack,
+            ...more,
+            offlineRoots: { meshRoot: { certificate: roots.meshRoot.certPem, intermediates: {} } },
+        });
+        const cx = { domains: { ...(stack.domains as object), cx: { namespace: "cx", services: ["cx-accounts"] } } };
+        const engine = seededState();
+        const stop = await renderConfig(raw(), "offline-both-wait-1", engine).catch((e: Error) => e);
+        assert.ok(stop instanceof PendingSignaturesError, String(stop));
+        const registered = new Set(engine.keys());
+        const again = await renderNext(raw(cx), "offline-both-wait-2", engine).catch((e: Error) => e);
+        assert.ok(again instanceof PendingSignaturesError, String(again));
+        assert.deepStrictEqual(
+            [...engine.keys()].filter(
+                (k) => !registered.has(k) && /LocallySignedCert|core\/v1:Secret|Gateway::/.test(k),
+            ),
+            [],
+            "the update of a head that waits deploys nothing",
+        );
+        const diff = diffPlans(planFromRawConfig(raw()), planFromRawConfig(raw(cx)));
+        assert.deepStrictEqual([diff.added, diff.places, diff.risks.map((r) => r.change.split(":")[0])], [[], [], []]);
+    });
+
     it("has diff say what a mesh CA's first signature may create: render creates the gateway after it, unless the last update that ran whole made it", async () => {
         // Only the mesh root offline: the first render stops for the mesh CA alone, and builds no gateway.
         const meshOnly = (intermediates: Record<string, string>) => ({

@@ -2638,10 +2638,13 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
     // clients' cut-over it would make (a skipped switch) is not named with advice that cannot help.
     const phaseRefused = caRotation.some((t) => t.refused !== undefined);
     const certs = { added, removed, replaced };
-    // While the head waits, its risks are those of the whole change, ahead of the update that makes it.
+    // While the head waits, its risks are those of the whole change, ahead of the update that makes it;
+    // not the base's waiting: this update deploys nothing the last update that ran whole made.
     const risks =
         headWaiting !== undefined
-            ? diffPlans(base, { ...head, pendingIntermediates: [] }, options).risks
+            ? diffPlans(base, { ...head, pendingIntermediates: [] }, options).risks.filter(
+                  (r) => waiting === undefined || r.change !== baseWaits(from).change,
+              )
             : [
                   ...(base === undefined ? [] : caRisks(from, head, certs, rotating)),
                   ...droppedHosts(from, head),
