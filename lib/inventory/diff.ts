@@ -2609,7 +2609,14 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
     const kept = new Set(basePlaces.filter((p) => headPlaces.includes(p)).map((p) => p.id));
     const places = placeChanges(basePlaces, headPlaces, changes).filter((p) => !kept.has(p.place));
     const mayBe = waiting !== undefined && headWaiting === undefined;
-    if (mayBe) for (const p of places) p.unlessDeployed = true;
+    // The cacerts of a mesh CA the ceremony signed for this update: written by it, whatever came before.
+    const signedNow = new Set(
+        headPlaces
+            .filter((p) => p.kind === "istiod cacerts")
+            .filter((p) => from.pendingIntermediates.includes(p.items["ca-cert.pem"][0].id))
+            .map((p) => p.id),
+    );
+    if (mayBe) for (const p of places.filter((p) => !signedNow.has(p.place))) p.unlessDeployed = true;
     const unseenCrls = base === undefined ? undefined : unseenMeshCrls(from, head, places, changes);
     const verbs = new Map(places.map((p) => [p.place, p.change]));
     const keepsOld = cacertsIstiodKeepsOld(basePlaces, headPlaces, new Set(replaced.map((c) => c.id)));
