@@ -1054,7 +1054,9 @@ describe("Offline roots: no root key enters the stack", function () {
             "The ceremony signs that CRL (pki:offlineRoots.meshRoot.crls), but from then on every cluster's cacerts carries ca-crl.pem, with the CRL of each kept mesh CA, " +
             "which the stack signs with that CA's key on every run: that needs pki:caKeyAlgorithm RSA, as CRLs signed with ECDSA would differ on every run (random signatures) and churn every preview; " +
             "keep the cluster, set pki:caKeyAlgorithm RSA in a change of its own first (every CA the stack makes is re-issued at once: see what diff says it breaks; " +
-            "the ceremony signs the mesh CAs' new CSRs; pki:offlineRoots.meshRoot stays, so the old ECDSA mesh CA still chains to it: note its serial first), " +
+            "pki:offlineRoots.meshRoot stays, so the old ECDSA mesh CA still chains to it: note its serial first, " +
+            "with openssl x509 -noout -serial on the PEM at pki:offlineRoots.meshRoot.intermediates.mesh-ca-west or from the ceremony's issuance.log; " +
+            "in that change take the old ECDSA certificates out of pki:offlineRoots.meshRoot.intermediates, as they certify the old keys: the stack then waits for the CAs' new CSRs, which the ceremony signs), " +
             "then remove the cluster: the refusal then names the ceremony crl command that revokes its mesh CA in the mesh root's next CRL series; add --revoke <serial>:superseded:<time> for the old ECDSA one";
         assert.deepStrictEqual(
             [

@@ -837,12 +837,18 @@ export function ecdsaClusterRemovalProblem(
             `the mesh and APIC are down until istiod restarts and APIC's keystores and truststores are uploaded: see what diff says it breaks), then remove the cluster`
         );
     }
+    const signed = (Object.keys(config.offlineRoots) as RootSlot[]).map(
+        (slot) => `pki:offlineRoots.${slot}.intermediates`,
+    );
+    const where = removed.caIds.map((id) => memberPath(`pki:offlineRoots.${meshRoot}.intermediates`, id)).join(", ");
     return (
         why +
         `The ceremony signs that CRL (pki:offlineRoots.${meshRoot}.crls), but from then on every cluster's cacerts carries ca-crl.pem, with the CRL of each kept mesh CA, ` +
         `which the stack signs with that CA's key on every run: that needs pki:caKeyAlgorithm RSA, as ${churn}; ` +
         `keep the cluster, set pki:caKeyAlgorithm RSA in a change of its own first (every CA the stack makes is re-issued at once: see what diff says it breaks; ` +
-        `the ceremony signs the mesh CAs' new CSRs; pki:offlineRoots.${meshRoot} stays, so the old ECDSA mesh ${one ? "CA" : "CAs"} still ${one ? "chains" : "chain"} to it: note ${one ? "its serial" : "their serials"} first), ` +
+        `pki:offlineRoots.${meshRoot} stays, so the old ECDSA mesh ${one ? "CA" : "CAs"} still ${one ? "chains" : "chain"} to it: note ${one ? "its serial" : "their serials"} first, ` +
+        `with openssl x509 -noout -serial on the PEM at ${where} or from the ceremony's issuance.log; ` +
+        `in that change take the old ECDSA certificates out of ${signed.join(" and ")}, as they certify the old keys: the stack then waits for the CAs' new CSRs, which the ceremony signs), ` +
         `then remove the cluster: the refusal then names the ceremony crl command that revokes ${one ? "its mesh CA" : "their mesh CAs"} in the mesh root's next CRL series; add --revoke <serial>:superseded:<time> for the old ECDSA ${one ? "one" : "ones"}`
     );
 }
