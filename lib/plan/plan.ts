@@ -2113,6 +2113,24 @@ function expiredUndeployed(
 }
 
 /**
+ * The ceremony's certificate for a CA whose key is of another algorithm than pki:caKeyAlgorithm
+ * now makes (a change of pki:caKeyAlgorithm): it certifies the old key, so the component would
+ * refuse it only after the new keys and CSRs were made. Refused by the plan, before anything.
+ */
+function staleKeyAlgorithm(parent: string, pem: string, ca: CaPlan, caKeyAlgorithm: string): string | undefined {
+    const key = memberPath(parent, ca.id);
+    const cert = new crypto.X509Certificate(pem);
+    const type = cert.publicKey.asymmetricKeyType;
+    const algorithm = type === "rsa" ? "RSA" : type === "ec" ? "ECDSA" : (type ?? "unknown").toUpperCase();
+    if (algorithm === ca.key.algorithm) return undefined;
+    return (
+        `${key} (serial ${cert.serialNumber}) certifies an ${algorithm} key, but pki:caKeyAlgorithm is ${caKeyAlgorithm}: the stack makes ${ca.id} a new ${ca.key.algorithm} key, which that certificate does not certify. ` +
+        `Remove it from ${parent} (note its serial first: it stays a CA under the root until revoked or expired); ` +
+        `the stack then writes the CSR of the new key (pulumi stack output intermediateCsrs) for the ceremony to sign`
+    );
+}
+
+/**
  * With roots kept offline: every certificate the ceremony signed must belong to a CA of this
  * stack under that root, be valid already, and not have expired before it was deployed. Returns
  * the CAs still waiting for a signature.
@@ -2152,6 +2170,15 @@ function offlineProblems(
                 ),
         ];
         problems.push(...early.filter((problem) => problem !== undefined));
+        for (const ca of belowCas.filter((c) => offline.intermediates[c.id] !== undefined)) {
+            const problem = staleKeyAlgorithm(
+                `pki:offlineRoots.${slot}.intermediates`,
+                offline.intermediates[ca.id],
+                ca,
+                config.caKeyAlgorithm,
+            );
+            if (problem !== undefined) problems.push(problem);
+        }
         for (const id of Object.keys(offline.intermediates)) {
             if (below.includes(id)) continue;
             // A generation older than any this stack still has: the finish of its rotation retired it.
