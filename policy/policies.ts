@@ -1557,6 +1557,8 @@ const ANY_EKU = "2.5.29.37.0";
 interface CredentialSecret {
     /** Its provider's URN and its name, as credentialUsersOf keys the Secrets Istio objects name. */
     id: string;
+    /** Its provider's URN, namespace and name: which Secret it is (Istio reads <name>-cacert beside <name>). */
+    place: string;
     shown: string;
     tls: boolean;
     texts: Record<string, string>;
@@ -1578,8 +1580,9 @@ function servesClientCertificateAlone(texts: Record<string, string>): boolean {
 /**
  * The DestinationRules (as credentialUsersOf shows them) for which `secret`'s CA verifies the server
  * a sidecar calls, or undefined when a gateway may trust it for its clients: a Secret serving a
- * client certificate alone, or the `<name>-cacert` twin of one (where Istio looks for the CA first),
- * named by a DestinationRule and by no Gateway. A DestinationRule alone would let any Secret out.
+ * client certificate alone, or the `<name>-cacert` twin (beside it: `secrets` by place) of one,
+ * serving nothing itself or a client certificate alone, named by a DestinationRule and by no
+ * Gateway. A DestinationRule alone would let any Secret out.
  */
 function sidecarCallsOf(
     secret: CredentialSecret,
@@ -1587,11 +1590,16 @@ function sidecarCallsOf(
     users: Record<"Gateway" | "DestinationRule", Map<string, string[]>>,
 ): string[] | undefined {
     if (users.Gateway.has(secret.id)) return undefined;
-    const holder = secret.id.endsWith("-cacert") ? secrets.get(secret.id.slice(0, -"-cacert".length)) : secret;
-    return holder !== undefined && servesClientCertificateAlone(holder.texts)
-        ? users.DestinationRule.get(secret.id)
-        : undefined;
+    const base = secret.place.endsWith("-cacert") ? secrets.get(secret.place.slice(0, -"-cacert".length)) : undefined;
+    const client = secret.place.endsWith("-cacert")
+        ? base !== undefined && servesClientCertificateAlone(base.texts) && servesNothingButAClient(secret.texts)
+        : servesClientCertificateAlone(secret.texts);
+    return client ? users.DestinationRule.get(secret.id) : undefined;
 }
+
+/** Whether a Secret serves no certificate (no cert and key, no tls.crt), or a client's alone. */
+const servesNothingButAClient = (texts: Record<string, string>): boolean =>
+    !((texts.cert && texts.key) || texts["tls.crt"]) || servesClientCertificateAlone(texts);
 
 /**
  * A Secret Envoy reads as a TLS credential (Istio's credentialName): a kubernetes.io/tls Secret,
@@ -1614,7 +1622,7 @@ function credentialSecretOf(
     const hasTrust = TRUST_ENTRIES.some((entry) => entry in texts);
     if (!tls && !(hasTrust && (name.endsWith("-cacert") || namespaces.includes(namespace ?? "")))) return undefined;
     const shown = `${namespace ?? "(its provider's namespace)"}/${name}`;
-    return { id: `${r.provider?.urn ?? ""}::${name}`, shown, tls, texts };
+    return { id: `${r.provider?.urn ?? ""}::${name}`, place: `${r.provider?.urn ?? ""}::${shown}`, shown, tls, texts };
 }
 
 /**
@@ -1857,8 +1865,9 @@ export const credentialTrustPolicy: policy.StackValidationPolicy = {
         const secrets = new Map<string, CredentialSecret>();
         for (const r of args.resources) {
             const secret = credentialSecretOf(r, namespaces);
-            if (secret !== undefined) secrets.set(secret.id, secret);
+            if (secret !== undefined) secrets.set(secret.place, secret);
         }
+        // Every Secret, each once: two of one name in two namespaces are two Secrets.
         for (const secret of secrets.values()) {
             // A sidecar's client credential (UiApicClient's) verifies the server it calls, whose name the sidecar
             // checks (APIC's host): a server's certificate from a public CA is as it should be there. Told by what

@@ -3230,13 +3230,30 @@ describe("Policy pack", function () {
             refused[0]
                 .replace("istio-system/apic-mtls-payments: ca.crt", `istio-system/${secretName}: ${entry}`)
                 .replace("give in ca.crt", `give in ${entry}`);
+        // A twin that serves a server certificate itself could be a gateway's credential: refused.
+        const servingTwin = handWrittenTlsSecret("ui-client-cacert", {
+            "tls.crt": server.cert,
+            "tls.key": server.key,
+            cacert: isrgRootX1(),
+        });
+        // Two Secrets of one name in two namespaces are two Secrets: a clean one elsewhere hides nothing.
+        const elsewhere = {
+            ...secret(server),
+            props: {
+                ...secret(server).props,
+                metadata: { name: "apic-mtls-payments", namespace: "payments" },
+                stringData: asSecret({ "tls.crt": server.cert, "tls.key": server.key, "ca.crt": issuer.certPem }),
+            },
+        };
         assert.deepStrictEqual(
             [
                 await verdict(clientOnly, twin, uiRule),
                 await verdict(emptyCert, uiRule),
                 await verdict(emptyCert, uiRule, gatewayTrust),
+                await verdict(clientOnly, servingTwin, uiRule),
+                await verdict(secret(server), elsewhere),
             ],
-            [[], [], [uiRefused("ui-client", "ca.crt")]],
+            [[], [], [uiRefused("ui-client", "ca.crt")], [uiRefused("ui-client-cacert", "cacert")], refused],
         );
     });
 
