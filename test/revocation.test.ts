@@ -5,7 +5,7 @@ import * as net from "net";
 import { main } from "../lib/cli/main";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { pemBlocks } from "../lib/pki/pem";
-import { parseCrl, periodStart } from "../lib/pki/crl";
+import { CLOCK_SKEW_MS, parseCrl, periodStart } from "../lib/pki/crl";
 import { EngineState } from "../lib/engine/standIn";
 import {
     apicCredentials,
@@ -234,7 +234,8 @@ describe("Revocation: a CRL of the APIC-client CA in every gateway secret", func
     it("has expiry report each CRL's next update, and warn only once two re-publications were missed", async () => {
         const crls = pemBlocks(gatewayServerConfig(after, "ob").caCrl ?? "", "X509 CRL").map(parseCrl);
         const periodic = crls[0];
-        const start = periodStart(now, 7).getTime();
+        // The period that began CLOCK_SKEW_MS before the run: in a period's first minutes the CRL is still the previous one's.
+        const start = periodStart(new Date(now.getTime() - CLOCK_SKEW_MS), 7).getTime();
         const revokedAt = Date.parse("2026-11-20T09:30:00Z");
         assert.deepStrictEqual(
             [periodic.thisUpdate.getTime(), periodic.nextUpdate.getTime(), crls[1].nextUpdate.toISOString()],
