@@ -2609,14 +2609,7 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
     const kept = new Set(basePlaces.filter((p) => headPlaces.includes(p)).map((p) => p.id));
     const places = placeChanges(basePlaces, headPlaces, changes).filter((p) => !kept.has(p.place));
     const mayBe = waiting !== undefined && headWaiting === undefined;
-    // The cacerts of a mesh CA the ceremony signed for this update: written by it, whatever came before.
-    const signedNow = new Set(
-        headPlaces
-            .filter((p) => p.kind === "istiod cacerts")
-            .filter((p) => from.pendingIntermediates.includes(p.items["ca-cert.pem"][0].id))
-            .map((p) => p.id),
-    );
-    if (mayBe) for (const p of places.filter((p) => !signedNow.has(p.place))) p.unlessDeployed = true;
+    if (mayBe) for (const p of places) p.unlessDeployed = true;
     const unseenCrls = base === undefined ? undefined : unseenMeshCrls(from, head, places, changes);
     const verbs = new Map(places.map((p) => [p.place, p.change]));
     const keepsOld = cacertsIstiodKeepsOld(basePlaces, headPlaces, new Set(replaced.map((c) => c.id)));
@@ -2633,6 +2626,9 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
         c.unlessDeployed = true;
         c.forces = [`may be created by this update (unless the last update that ran whole made it)`];
     }
+    // After a base that waited, where a CA's certificate goes is known, not whether it was there before.
+    const delivered = /^(create|update|delete) (secret |\d+ secrets)|^(create|delete|new) APIC /;
+    if (mayBe) for (const c of replaced) c.forces = c.forces.map((f) => (delivered.test(f) ? `may ${f}` : f));
 
     const {
         pins,
