@@ -1580,20 +1580,28 @@ function servesClientCertificateAlone(texts: Record<string, string>): boolean {
 /**
  * The DestinationRules (as credentialUsersOf shows them) for which `secret`'s CA verifies the server
  * a sidecar calls, or undefined when a gateway may trust it for its clients: a Secret serving a
- * client certificate alone, or the `<name>-cacert` twin (beside it: `secrets` by place) of one,
- * serving nothing itself or a client certificate alone, named by a DestinationRule and by no
- * Gateway. A DestinationRule alone would let any Secret out.
+ * client certificate alone, or the `<name>-cacert` twin (beside it) of one, serving nothing itself
+ * or a client certificate alone, named by a DestinationRule and by no Gateway. `byPlace` holds every
+ * resource of each Secret (a Secret and its patches: Istio reads them merged), all of which must
+ * serve nothing but a client. A DestinationRule alone would let any Secret out.
  */
 function sidecarCallsOf(
     secret: CredentialSecret,
-    secrets: ReadonlyMap<string, CredentialSecret>,
+    byPlace: ReadonlyMap<string, readonly CredentialSecret[]>,
     users: Record<"Gateway" | "DestinationRule", Map<string, string[]>>,
 ): string[] | undefined {
     if (users.Gateway.has(secret.id)) return undefined;
-    const base = secret.place.endsWith("-cacert") ? secrets.get(secret.place.slice(0, -"-cacert".length)) : undefined;
-    const client = secret.place.endsWith("-cacert")
-        ? base !== undefined && servesClientCertificateAlone(base.texts) && servesNothingButAClient(secret.texts)
-        : servesClientCertificateAlone(secret.texts);
+    const servesAClientAlone = (place: string): boolean => {
+        const all = byPlace.get(place) ?? [];
+        return (
+            all.some((s) => servesClientCertificateAlone(s.texts)) && all.every((s) => servesNothingButAClient(s.texts))
+        );
+    };
+    const twin = secret.place.endsWith("-cacert");
+    const client = twin
+        ? servesAClientAlone(secret.place.slice(0, -"-cacert".length)) &&
+          (byPlace.get(secret.place) ?? []).every((s) => servesNothingButAClient(s.texts))
+        : servesAClientAlone(secret.place);
     return client ? users.DestinationRule.get(secret.id) : undefined;
 }
 
@@ -1611,18 +1619,38 @@ function credentialSecretOf(
     r: { type: string; name: string; props: Props; provider?: policy.PolicyProviderResource },
     namespaces: readonly string[],
 ): CredentialSecret | undefined {
+    const secret = secretOf(r);
+    if (secret === undefined) return undefined;
+    const { name, namespace, credential } = secret;
+    const hasTrust = TRUST_ENTRIES.some((entry) => entry in credential.texts);
+    if (!credential.tls && !(hasTrust && (name.endsWith("-cacert") || namespaces.includes(namespace ?? ""))))
+        return undefined;
+    return credential;
+}
+
+/** Any Secret or SecretPatch as a CredentialSecret, with its name and namespace; not istiod's cacerts. */
+function secretOf(r: {
+    type: string;
+    name: string;
+    props: Props;
+    provider?: policy.PolicyProviderResource;
+}): { name: string; namespace: string | undefined; credential: CredentialSecret } | undefined {
     if (!SECRETS.includes(r.type)) return undefined;
     const props = knownPart(r.props) as { type?: unknown; metadata?: { name?: unknown; namespace?: unknown } };
     const name = typeof props.metadata?.name === "string" ? props.metadata.name : r.name;
     const namespace =
         typeof props.metadata?.namespace === "string" ? props.metadata.namespace : providerNamespace(r.provider);
     if (name === MESH_CA_SECRET.name && namespace === MESH_CA_SECRET.namespace) return undefined;
-    const texts = knownSecretTexts(r.props);
-    const tls = props.type === "kubernetes.io/tls";
-    const hasTrust = TRUST_ENTRIES.some((entry) => entry in texts);
-    if (!tls && !(hasTrust && (name.endsWith("-cacert") || namespaces.includes(namespace ?? "")))) return undefined;
     const shown = `${namespace ?? "(its provider's namespace)"}/${name}`;
-    return { id: `${r.provider?.urn ?? ""}::${name}`, place: `${r.provider?.urn ?? ""}::${shown}`, shown, tls, texts };
+    const urn = r.provider?.urn ?? "";
+    const credential = {
+        id: `${urn}::${name}`,
+        place: `${urn}::${shown}`,
+        shown,
+        tls: props.type === "kubernetes.io/tls",
+        texts: knownSecretTexts(r.props),
+    };
+    return { name, namespace, credential };
 }
 
 /**
@@ -1862,18 +1890,21 @@ export const credentialTrustPolicy: policy.StackValidationPolicy = {
         const mesh = (config.allowSharedRoot ?? DEFAULTS.allowSharedRoot) ? new Map() : meshKeysOf(args.resources);
         publicRootKeys ??= new Set(mozillaRootCertificates().map(keyIdOf));
         const users = credentialUsersOf(args.resources);
-        const secrets = new Map<string, CredentialSecret>();
+        // Every resource on its own (a Secret, its patches, a duplicate); by place, for what Istio reads merged.
+        const secrets = args.resources
+            .map((r) => credentialSecretOf(r, namespaces))
+            .filter((secret): secret is CredentialSecret => secret !== undefined);
+        const byPlace = new Map<string, CredentialSecret[]>();
         for (const r of args.resources) {
-            const secret = credentialSecretOf(r, namespaces);
-            if (secret !== undefined) secrets.set(secret.place, secret);
+            const secret = secretOf(r)?.credential;
+            if (secret !== undefined) byPlace.set(secret.place, [...(byPlace.get(secret.place) ?? []), secret]);
         }
-        // Every Secret, each once: two of one name in two namespaces are two Secrets.
-        for (const secret of secrets.values()) {
+        for (const secret of secrets) {
             // A sidecar's client credential (UiApicClient's) verifies the server it calls, whose name the sidecar
             // checks (APIC's host): a server's certificate from a public CA is as it should be there. Told by what
             // it holds, a certificate for clientAuth alone that no gateway could serve, and by a DestinationRule
             // naming it that no Gateway does: a DestinationRule alone would let any Secret out of the check.
-            const calls = sidecarCallsOf(secret, secrets, users);
+            const calls = sidecarCallsOf(secret, byPlace, users);
             // Every trust entry: Istio reads cacert before ca.crt, and Envoy every block BoringSSL takes for a certificate.
             for (const entry of TRUST_ENTRIES.filter((e) => e in secret.texts)) {
                 for (const { at, label, cert, unreadable } of trustEntryCertificates(secret.texts[entry])) {

@@ -3236,6 +3236,24 @@ describe("Policy pack", function () {
             "tls.key": server.key,
             cacert: isrgRootX1(),
         });
+        const patchOf = (entries: Record<string, string>, name: string): Resource => ({
+            type: "kubernetes:core/v1:SecretPatch",
+            name,
+            props: {
+                metadata: { name: "apic-mtls-payments", namespace: "istio-system" },
+                stringData: asSecret(entries),
+            },
+        });
+        const renewal = patchOf({ "tls.crt": server.cert, "tls.key": server.key }, "renewal");
+        const serving = patchOf({ cert: server.cert, key: server.key }, "serving");
+        const sameSecretClean = {
+            ...secret(server),
+            name: "duplicate",
+            props: {
+                ...secret(server).props,
+                stringData: asSecret({ "tls.crt": server.cert, "tls.key": server.key, "ca.crt": issuer.certPem }),
+            },
+        };
         // Two Secrets of one name in two namespaces are two Secrets: a clean one elsewhere hides nothing.
         const elsewhere = {
             ...secret(server),
@@ -3252,8 +3270,27 @@ describe("Policy pack", function () {
                 await verdict(emptyCert, uiRule, gatewayTrust),
                 await verdict(clientOnly, servingTwin, uiRule),
                 await verdict(secret(server), elsewhere),
+                // A patch of the Secret (a certificate renewed), registered after it or before it, hides nothing,
+                await verdict(secret(server), renewal),
+                await verdict(renewal, secret(server)),
+                // nor does a clean duplicate (unique-kubernetes-objects refuses it too).
+                await verdict(secret(server), sameSecretClean),
+                // A client credential a patch gives a server certificate is a gateway's, however they are ordered.
+                await verdict(secret(client), serving, dummyRule),
+                await verdict(serving, secret(client), dummyRule),
             ],
-            [[], [], [uiRefused("ui-client", "ca.crt")], [uiRefused("ui-client-cacert", "cacert")], refused],
+            [
+                [],
+                [],
+                [uiRefused("ui-client", "ca.crt")],
+                [uiRefused("ui-client-cacert", "cacert")],
+                refused,
+                refused,
+                refused,
+                refused,
+                refused,
+                refused,
+            ],
         );
     });
 
