@@ -48,6 +48,36 @@ function opensslSeries(pem: string): { number: number; thisUpdate: number; nextU
     });
 }
 
+/**
+ * A root of the tests (ECDSA, bound to apic-client) valid `validityDays`, and a signer of its weekly
+ * CRL series, each CRL valid two periods, dated from `now`: `sign(from, periods, firstNumber,
+ * serials)` revokes `serials` for `reason` at `now`, as the ceremony's crl does.
+ */
+function weeklySeries(commonName: string, validityDays: number, now: Date, reason: string) {
+    const root = createRoot({
+        commonName,
+        binding: { environment: "example", trustDomain: "apic-client" },
+        validityDays,
+        keyAlgorithm: "ECDSA",
+    });
+    const sign = (from: Date, periods: number, firstNumber: number, serials: string[] = []): string[] => {
+        const revoked = serials.map((serialHex) => ({ serialHex, revokedAt: now, reason }));
+        const windows = crlSeriesWindows({
+            rootCertPem: root.certPem,
+            revoked,
+            from,
+            periodDays: 7,
+            periods,
+            firstNumber,
+            now,
+        });
+        return signCrlSeries({ rootKeyPem: root.keyPem, rootCertPem: root.certPem, revoked, windows }).map(
+            (c) => c.pem,
+        );
+    };
+    return { root, sign };
+}
+
 describe("Offline roots: revocation and CA retirement with the ceremony, end to end with render --state", function () {
     this.timeout(120_000);
     const dir = tempDir("offline-incident");
@@ -716,29 +746,9 @@ describe("The stack's pick from a ceremony's CRL series", () => {
     });
 
     it("ends a series' span where the stack can take no CRL: at a gap between two series, or where its CRLs stop revoking a required serial", () => {
-        const root = createRoot({
-            commonName: "Span Root",
-            binding: { environment: "example", trustDomain: "apic-client" },
-            validityDays: 120,
-            keyAlgorithm: "ECDSA",
-        });
         const now = new Date();
         const day = 86_400_000;
-        const sign = (from: Date, periods: number, firstNumber: number, serials: string[] = []) => {
-            const windows = crlSeriesWindows({
-                rootCertPem: root.certPem,
-                revoked: [],
-                from,
-                periodDays: 7,
-                periods,
-                firstNumber,
-                now,
-            });
-            const revoked = serials.map((serialHex) => ({ serialHex, revokedAt: now, reason: "superseded" }));
-            return signCrlSeries({ rootKeyPem: root.keyPem, rootCertPem: root.certPem, revoked, windows }).map(
-                (c) => c.pem,
-            );
-        };
+        const { root, sign } = weeklySeries("Span Root", 120, now, "superseded");
         const at = new Date(now.getTime() + CLOCK_SKEW_MS); // the first CRL is taken once that old
         const span = (series: string[], required: string[] = []) =>
             seriesSpan({ series, rootCertPem: root.certPem, now: at, required });
@@ -782,29 +792,12 @@ describe("The stack's pick from a ceremony's CRL series", () => {
     });
 
     it("takes the valid CRL with the highest number when two series overlap, not the latest thisUpdate, re-publishes by it, and refuses two different CRLs with one number", () => {
-        const root = createRoot({
-            commonName: "Overlap Root",
-            binding: { environment: "example", trustDomain: "apic-client" },
-            validityDays: 120,
-            keyAlgorithm: "ECDSA",
-        });
         const now = new Date(Math.floor(Date.now() / 1000) * 1000);
         const day = 86_400_000;
-        const sign = (from: Date, firstNumber: number, serials: string[] = []) => {
-            const revoked = serials.map((serialHex) => ({ serialHex, revokedAt: now, reason: "keyCompromise" }));
-            const windows = crlSeriesWindows({
-                rootCertPem: root.certPem,
-                revoked,
-                from,
-                periodDays: 7,
-                periods: 3,
-                firstNumber,
-                now,
-            });
-            return signCrlSeries({ rootKeyPem: root.keyPem, rootCertPem: root.certPem, revoked, windows }).map(
-                (c) => c.pem,
-            );
-        };
+        const weekly = weeklySeries("Overlap Root", 120, now, "keyCompromise");
+        const root = weekly.root;
+        const sign = (from: Date, firstNumber: number, serials: string[] = []) =>
+            weekly.sign(from, 3, firstNumber, serials);
         // CRLs 1 to 3 revoke nothing; 7 to 9, from three days on, revoke 0ABC: a week on, CRL 2 is dated after CRL 7.
         const first = sign(now, 1);
         const revoking = sign(new Date(now.getTime() + 3 * day), 7, ["0ABC"]);
@@ -862,30 +855,10 @@ describe("The stack's pick from a ceremony's CRL series", () => {
     });
 
     it("never goes back below the highest-numbered CRL of the series in effect, ended or not, without a deployment record: pick, due and span agree", () => {
-        const root = createRoot({
-            commonName: "Back Root",
-            binding: { environment: "example", trustDomain: "apic-client" },
-            validityDays: 400,
-            keyAlgorithm: "ECDSA",
-        });
         const now = new Date(Math.floor(Date.now() / 1000) * 1000);
         const day = 86_400_000;
         const at = (days: number) => new Date(now.getTime() + days * day);
-        const sign = (from: Date, periods: number, firstNumber: number, serials: string[] = []) => {
-            const revoked = serials.map((serialHex) => ({ serialHex, revokedAt: now, reason: "keyCompromise" }));
-            const windows = crlSeriesWindows({
-                rootCertPem: root.certPem,
-                revoked,
-                from,
-                periodDays: 7,
-                periods,
-                firstNumber,
-                now,
-            });
-            return signCrlSeries({ rootKeyPem: root.keyPem, rootCertPem: root.certPem, revoked, windows }).map(
-                (c) => c.pem,
-            );
-        };
+        const { root, sign } = weeklySeries("Back Root", 400, now, "keyCompromise");
         // CRLs 1 to 13 weekly from day 0, each valid 14 days, revoking nothing; 14 and 15 from day 20 revoke 0ABC.
         const old = sign(now, 13, 1);
         const revoking = sign(at(20), 2, 14, ["0ABC"]);
@@ -954,29 +927,9 @@ describe("The stack's pick from a ceremony's CRL series", () => {
     });
 
     it("finds due, and spans, only what it would publish: the required revocations, never below the number published from the root's key", () => {
-        const root = createRoot({
-            commonName: "Span Root",
-            binding: { environment: "example", trustDomain: "apic-client" },
-            validityDays: 400,
-            keyAlgorithm: "ECDSA",
-        });
         const now = new Date(Math.floor(Date.now() / 1000) * 1000);
         const day = 86_400_000;
-        const sign = (from: Date, periods: number, firstNumber: number, serials: string[] = []) => {
-            const revoked = serials.map((serialHex) => ({ serialHex, revokedAt: now, reason: "superseded" }));
-            const windows = crlSeriesWindows({
-                rootCertPem: root.certPem,
-                revoked: [],
-                from,
-                periodDays: 7,
-                periods,
-                firstNumber,
-                now,
-            });
-            return signCrlSeries({ rootKeyPem: root.keyPem, rootCertPem: root.certPem, revoked, windows }).map(
-                (c) => c.pem,
-            );
-        };
+        const { root, sign } = weeklySeries("Span Root", 400, now, "superseded");
         // An old long series (CRLs 1 to 13) beside a newer short one (14, 15) revoking the retired CA 0A1B2C3D.
         const old = sign(now, 13, 1);
         const short = sign(new Date(now.getTime() + 3 * day), 2, 14, ["0A1B2C3D"]);
