@@ -64,6 +64,21 @@ const rootKeyFile = (dir: string): string =>
             .privateKey.export({ type: "pkcs8", format: "pem" }) as string,
     );
 
+/**
+ * What `root` signs, as `ceremony sign` does for 1095 days, for the CSR of CA `id` that a render
+ * stopped with (`stop`, the PendingSignaturesError naming the folder it wrote the CSRs to).
+ */
+function signWaiting(stop: unknown, root: { keyPem: string; certPem: string }, id: string): string {
+    assert.ok(stop instanceof PendingSignaturesError, String(stop));
+    const csrDir = stop.message.split("CSRs written to ")[1];
+    return signIntermediate({
+        rootKeyPem: root.keyPem,
+        rootCertPem: root.certPem,
+        csrPem: fs.readFileSync(path.join(csrDir, `${id}.csr`), "utf8"),
+        validityDays: 1095,
+    });
+}
+
 describe("Offline roots: no root key enters the stack", function () {
     this.timeout(120_000);
     const offlineRoot = (commonName: string) =>
@@ -772,13 +787,7 @@ describe("Offline roots: no root key enters the stack", function () {
         const engine = seededState();
         const stop = await renderConfig(clientOnly({}), "offline-first-signature-1", engine).catch((e: Error) => e);
         assert.ok(stop instanceof PendingSignaturesError, String(stop));
-        const csrDir = stop.message.split("CSRs written to ")[1];
-        const cert = signIntermediate({
-            rootKeyPem: root.keyPem,
-            rootCertPem: root.certPem,
-            csrPem: fs.readFileSync(path.join(csrDir, "apic-client-ca.csr"), "utf8"),
-            validityDays: 1095,
-        });
+        const cert = signWaiting(stop, root, "apic-client-ca");
         const registered = new Set(engine.keys());
         const after = await renderConfig(clientOnly({ "apic-client-ca": cert }), "offline-first-signature-2", engine);
         const diff = diffPlans(
@@ -852,13 +861,7 @@ describe("Offline roots: no root key enters the stack", function () {
         const engine = seededState();
         const stop = await renderConfig(twoRoots({}), "offline-one-signed-1", engine).catch((e: Error) => e);
         assert.ok(stop instanceof PendingSignaturesError, String(stop));
-        const csrDir = stop.message.split("CSRs written to ")[1];
-        const meshCa = signIntermediate({
-            rootKeyPem: roots.meshRoot.keyPem,
-            rootCertPem: roots.meshRoot.certPem,
-            csrPem: fs.readFileSync(path.join(csrDir, "mesh-ca-example.csr"), "utf8"),
-            validityDays: 1095,
-        });
+        const meshCa = signWaiting(stop, roots.meshRoot, "mesh-ca-example");
         const registered = new Set(engine.keys());
         const again = await renderConfig(twoRoots({ "mesh-ca-example": meshCa }), "offline-one-signed-2", engine).catch(
             (e: Error) => e,
@@ -937,13 +940,7 @@ describe("Offline roots: no root key enters the stack", function () {
         const engine = seededState();
         const stop = await renderConfig(meshOnly({}), "offline-mesh-first-1", engine).catch((e: Error) => e);
         assert.ok(stop instanceof PendingSignaturesError, String(stop));
-        const csrDir = stop.message.split("CSRs written to ")[1];
-        const meshCa = signIntermediate({
-            rootKeyPem: roots.meshRoot.keyPem,
-            rootCertPem: roots.meshRoot.certPem,
-            csrPem: fs.readFileSync(path.join(csrDir, "mesh-ca-example.csr"), "utf8"),
-            validityDays: 1095,
-        });
+        const meshCa = signWaiting(stop, roots.meshRoot, "mesh-ca-example");
         const registered = new Set(engine.keys());
         await renderConfig(meshOnly({ "mesh-ca-example": meshCa }), "offline-mesh-first-2", engine);
         const created = [...engine.keys()].filter((k) => !registered.has(k));
@@ -1186,15 +1183,7 @@ describe("Offline roots: no root key enters the stack", function () {
             madeByB.filter((k) => /LocallySignedCert|SelfSignedCert|core\/v1:Secret|Gateway::/.test(k)),
             [],
         );
-        const cert = signIntermediate({
-            rootKeyPem: roots.serverRoot.keyPem,
-            rootCertPem: roots.serverRoot.certPem,
-            csrPem: fs.readFileSync(
-                path.join(stop.message.split("CSRs written to ")[1], "gateway-server-ca.csr"),
-                "utf8",
-            ),
-            validityDays: 1095,
-        });
+        const cert = signWaiting(stop, roots.serverRoot, "gateway-server-ca");
         const c = await renderNext(withRoot({ "gateway-server-ca": cert }), "offline-added-root-c", engine);
         const serials = new Map(a.inventory.map((x) => [x.id, x.serial]));
         const reissued = c.inventory.filter((x) => serials.get(x.id) !== x.serial).map((x) => x.id);
@@ -1263,15 +1252,7 @@ describe("Offline roots: no root key enters the stack", function () {
         const a = await renderConfig(online, "offline-added-mesh-a", engine);
         const stop = await renderNext(withRoot({}), "offline-added-mesh-b", engine).catch((e: Error) => e);
         assert.ok(stop instanceof PendingSignaturesError, String(stop));
-        const cert = signIntermediate({
-            rootKeyPem: roots.meshRoot.keyPem,
-            rootCertPem: roots.meshRoot.certPem,
-            csrPem: fs.readFileSync(
-                path.join(stop.message.split("CSRs written to ")[1], "mesh-ca-example.csr"),
-                "utf8",
-            ),
-            validityDays: 1095,
-        });
+        const cert = signWaiting(stop, roots.meshRoot, "mesh-ca-example");
         const c = await renderNext(withRoot({ "mesh-ca-example": cert }), "offline-added-mesh-c", engine);
         const cacertsOf = (r: Rendered) => r.read("k8s/example/istio-system/secret-cacerts.yaml");
         assert.notStrictEqual(cacertsOf(c), cacertsOf(a), "render C writes the new mesh CA's cacerts");
@@ -1319,13 +1300,7 @@ describe("Offline roots: no root key enters the stack", function () {
         const engine = seededState();
         const first = await renderConfig(raw({}), "offline-rotation-cx-0", engine).catch((e: Error) => e);
         assert.ok(first instanceof PendingSignaturesError, String(first));
-        const signCsr = (stop: Error, id: string) =>
-            signIntermediate({
-                rootKeyPem: roots.serverRoot.keyPem,
-                rootCertPem: roots.serverRoot.certPem,
-                csrPem: fs.readFileSync(path.join(stop.message.split("CSRs written to ")[1], `${id}.csr`), "utf8"),
-                validityDays: 1095,
-            });
+        const signCsr = (stop: Error, id: string) => signWaiting(stop, roots.serverRoot, id);
         const g0 = { "gateway-server-ca": signCsr(first, "gateway-server-ca") };
         await renderNext(raw(g0), "offline-rotation-cx-c", engine);
         const prepare = {
