@@ -2800,6 +2800,22 @@ describe("Policy pack", function () {
             ),
         },
     });
+    /** A mesh root and CA of the tests in a cacerts Secret written by hand (istio-system, istiod's own layout). */
+    const handWrittenMesh = async () => {
+        const root = await mintRoot("Hand mesh root");
+        const meshCa = await mintSubCa(root, "Hand mesh CA");
+        const cacerts = handWrittenTlsSecret(
+            "cacerts",
+            {
+                "ca-cert.pem": meshCa.certPem,
+                "ca-key.pem": meshCa.keyPem,
+                "cert-chain.pem": meshCa.certPem + root.certPem,
+                "root-cert.pem": root.certPem,
+            },
+            "Opaque",
+        );
+        return { root, meshCa, cacerts };
+    };
     /** Node's copy of a publicly trusted root: ISRG Root X1 (Let's Encrypt's). */
     const isrgRootX1 = () =>
         rootCertificates.find((pem) => /CN=ISRG Root X1$/.test(new crypto.X509Certificate(pem).subject)) as string;
@@ -2989,18 +3005,7 @@ describe("Policy pack", function () {
             publicRefusal,
         ]);
         // A hand-written cacerts and a generic <name>-cacert Secret, no component: known by root-cert.pem.
-        const root = await mintRoot("Hand mesh root");
-        const meshCa = await mintSubCa(root, "Hand mesh CA");
-        const cacerts = handWrittenTlsSecret(
-            "cacerts",
-            {
-                "ca-cert.pem": meshCa.certPem,
-                "ca-key.pem": meshCa.keyPem,
-                "cert-chain.pem": meshCa.certPem + root.certPem,
-                "root-cert.pem": root.certPem,
-            },
-            "Opaque",
-        );
+        const { root, meshCa, cacerts } = await handWrittenMesh();
         const cacert = handWrittenTlsSecret(
             "apic-mtls-payments-cacert",
             { "ca.crt": root.certPem + meshCa.certPem },
@@ -3018,19 +3023,8 @@ describe("Policy pack", function () {
     });
 
     it("credential-trust: checks every trust entry Istio may read (cacert before ca.crt), every block BoringSSL reads as a certificate, and names an unreadable block", async () => {
-        const root = await mintRoot("Hand mesh root");
-        const meshCa = await mintSubCa(root, "Hand mesh CA");
+        const { root, meshCa, cacerts } = await handWrittenMesh();
         const clientRoot = await mintRoot("Payments client root");
-        const cacerts = handWrittenTlsSecret(
-            "cacerts",
-            {
-                "ca-cert.pem": meshCa.certPem,
-                "ca-key.pem": meshCa.keyPem,
-                "cert-chain.pem": meshCa.certPem + root.certPem,
-                "root-cert.pem": root.certPem,
-            },
-            "Opaque",
-        );
         const secret = (entries: Record<string, string>) => handWrittenTlsSecret("payments-tls", entries);
         const shown = "istio-system/payments-tls";
         const fix = (entry: string) =>
