@@ -1581,28 +1581,28 @@ function servesClientCertificateAlone(texts: Record<string, string>): boolean {
  * The DestinationRules (as credentialUsersOf shows them) for which `secret`'s CA verifies the server
  * a sidecar calls, or undefined when a gateway may trust it for its clients: a Secret serving a
  * client certificate alone, or the `<name>-cacert` twin (beside it) of one, serving nothing itself
- * or a client certificate alone, named by a DestinationRule and by no Gateway. `byPlace` holds every
- * resource of each Secret (a Secret and its patches: Istio reads them merged), all of which must
- * serve nothing but a client. A DestinationRule alone would let any Secret out.
+ * or a client certificate alone, named by a DestinationRule and by no Gateway. `merged` holds each
+ * Secret's entries as Istio reads them, its patches applied. A DestinationRule alone would let any
+ * Secret out.
  */
 function sidecarCallsOf(
     secret: CredentialSecret,
-    byPlace: ReadonlyMap<string, readonly CredentialSecret[]>,
+    merged: ReadonlyMap<string, MergedSecret>,
     users: Record<"Gateway" | "DestinationRule", Map<string, string[]>>,
 ): string[] | undefined {
     if (users.Gateway.has(secret.id)) return undefined;
-    const servesAClientAlone = (place: string): boolean => {
-        const all = byPlace.get(place) ?? [];
-        return (
-            all.some((s) => servesClientCertificateAlone(s.texts)) && all.every((s) => servesNothingButAClient(s.texts))
-        );
-    };
-    const twin = secret.place.endsWith("-cacert");
-    const client = twin
-        ? servesAClientAlone(secret.place.slice(0, -"-cacert".length)) &&
-          (byPlace.get(secret.place) ?? []).every((s) => servesNothingButAClient(s.texts))
-        : servesAClientAlone(secret.place);
+    const textsAt = (place: string): Record<string, string> => merged.get(place)?.texts ?? {};
+    const client = secret.place.endsWith("-cacert")
+        ? servesClientCertificateAlone(textsAt(secret.place.slice(0, -"-cacert".length))) &&
+          servesNothingButAClient(textsAt(secret.place))
+        : servesClientCertificateAlone(textsAt(secret.place));
     return client ? users.DestinationRule.get(secret.id) : undefined;
+}
+
+/** A Secret as Istio reads it: the entries of its resources (the Secret, its patches) merged in order. */
+interface MergedSecret {
+    texts: Record<string, string>;
+    tls: boolean;
 }
 
 /** Whether a Secret serves no certificate (no cert and key, no tls.crt), or a client's alone. */
@@ -1620,12 +1620,20 @@ function credentialSecretOf(
     namespaces: readonly string[],
 ): CredentialSecret | undefined {
     const secret = secretOf(r);
-    if (secret === undefined) return undefined;
-    const { name, namespace, credential } = secret;
-    const hasTrust = TRUST_ENTRIES.some((entry) => entry in credential.texts);
-    if (!credential.tls && !(hasTrust && (name.endsWith("-cacert") || namespaces.includes(namespace ?? ""))))
-        return undefined;
-    return credential;
+    return secret !== undefined && isCredential(secret.name, secret.namespace, secret.credential, namespaces)
+        ? secret.credential
+        : undefined;
+}
+
+/** Whether Envoy reads a Secret as a TLS credential (credentialSecretOf): kubernetes.io/tls, or a CA where Istio looks for one. */
+function isCredential(
+    name: string,
+    namespace: string | undefined,
+    secret: CredentialSecret,
+    namespaces: readonly string[],
+): boolean {
+    const hasTrust = TRUST_ENTRIES.some((entry) => entry in secret.texts);
+    return secret.tls || (hasTrust && (name.endsWith("-cacert") || namespaces.includes(namespace ?? "")));
 }
 
 /** Any Secret or SecretPatch as a CredentialSecret, with its name and namespace; not istiod's cacerts. */
@@ -1890,26 +1898,44 @@ export const credentialTrustPolicy: policy.StackValidationPolicy = {
         const mesh = (config.allowSharedRoot ?? DEFAULTS.allowSharedRoot) ? new Map() : meshKeysOf(args.resources);
         publicRootKeys ??= new Set(mozillaRootCertificates().map(keyIdOf));
         const users = credentialUsersOf(args.resources);
-        // Every resource on its own (a Secret, its patches, a duplicate); by place, for what Istio reads merged.
-        const secrets = args.resources
-            .map((r) => credentialSecretOf(r, namespaces))
-            .filter((secret): secret is CredentialSecret => secret !== undefined);
-        const byPlace = new Map<string, CredentialSecret[]>();
-        for (const r of args.resources) {
-            const secret = secretOf(r)?.credential;
-            if (secret !== undefined) byPlace.set(secret.place, [...(byPlace.get(secret.place) ?? []), secret]);
+        // Every resource on its own (a Secret, its patches, a duplicate), each judged as part of the Secret
+        // Istio reads: its resources' entries merged, a kubernetes.io/tls Secret whatever type a patch gives.
+        const all = args.resources.map(secretOf).filter((s) => s !== undefined);
+        const merged = new Map<string, MergedSecret>();
+        for (const { credential } of all) {
+            const before = merged.get(credential.place);
+            merged.set(credential.place, {
+                texts: { ...before?.texts, ...credential.texts },
+                tls: (before?.tls ?? false) || credential.tls,
+            });
         }
+        const secrets = all
+            .filter(({ name, namespace, credential }) =>
+                isCredential(
+                    name,
+                    namespace,
+                    { ...credential, tls: merged.get(credential.place)?.tls === true },
+                    namespaces,
+                ),
+            )
+            .map(({ credential }) => credential);
+        // One report per line: a Secret and a patch (or a duplicate) holding one root tell one thing.
+        const reported = new Set<string>();
+        const reportOnce = (line: string) => {
+            if (!reported.has(line)) report(line);
+            reported.add(line);
+        };
         for (const secret of secrets) {
             // A sidecar's client credential (UiApicClient's) verifies the server it calls, whose name the sidecar
             // checks (APIC's host): a server's certificate from a public CA is as it should be there. Told by what
             // it holds, a certificate for clientAuth alone that no gateway could serve, and by a DestinationRule
             // naming it that no Gateway does: a DestinationRule alone would let any Secret out of the check.
-            const calls = sidecarCallsOf(secret, byPlace, users);
+            const calls = sidecarCallsOf(secret, merged, users);
             // Every trust entry: Istio reads cacert before ca.crt, and Envoy every block BoringSSL takes for a certificate.
             for (const entry of TRUST_ENTRIES.filter((e) => e in secret.texts)) {
                 for (const { at, label, cert, unreadable } of trustEntryCertificates(secret.texts[entry])) {
                     if (cert === undefined) {
-                        report(
+                        reportOnce(
                             `${secret.shown}: ${entry}: its block ${at} ("${label}") cannot be read: ${unreadable}. Envoy refuses the whole ${entry}, ` +
                                 "and the roots it trusts cannot be checked; give the CA certificates in PEM, each block whole",
                         );
@@ -1922,7 +1948,7 @@ export const credentialTrustPolicy: policy.StackValidationPolicy = {
                             : `give in ${entry} only the root(s) of the CA that issues that server's certificate (UiApicClient's apicTrustPem: in a stack, the gateway server root, or pki:frontEnd.apicServerCa)`;
                     const trusts = `${secret.shown}: ${entry} trusts ${subjectOf(cert)}`;
                     if (mesh.has(id))
-                        report(
+                        reportOnce(
                             `${trusts}, whose key is a mesh CA's or above one (${mesh.get(id)}); ` +
                                 "every cluster's cacerts holds the key of a mesh CA under it, so any cluster could mint a certificate with the identity " +
                                 (calls === undefined
@@ -1931,7 +1957,7 @@ export const credentialTrustPolicy: policy.StackValidationPolicy = {
                                 `${fix[0].toUpperCase()}${fix.slice(1)}, or accept the weaker guarantee with allowSharedRoot: true`,
                         );
                     if (calls === undefined && publicRootKeys.has(id))
-                        report(
+                        reportOnce(
                             `${trusts}, a publicly trusted root (in Node's tls.rootCertificates): ` +
                                 `every public CA under it, and whoever it certifies, could present a certificate Envoy takes, the SAN check alone in the way; ${fix}`,
                         );

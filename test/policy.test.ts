@@ -3239,6 +3239,14 @@ describe("Policy pack", function () {
             },
         });
         const renewal = patchOf({ "tls.crt": server.cert, "tls.key": server.key }, "renewal");
+        const bothServed = handWrittenTlsSecret("apic-mtls-payments", {
+            "tls.crt": server.cert,
+            "tls.key": server.key,
+            cert: client.cert,
+            key: client.key,
+            "ca.crt": isrgRootX1(),
+        });
+        const clearsCert = patchOf({ cert: "", key: "" }, "clears");
         const serving = patchOf({ cert: server.cert, key: server.key }, "serving");
         const sameSecretClean = {
             ...secret(server),
@@ -3272,6 +3280,10 @@ describe("Policy pack", function () {
                 // A client credential a patch gives a server certificate is a gateway's, however they are ordered.
                 await verdict(secret(client), serving, dummyRule),
                 await verdict(serving, secret(client), dummyRule),
+                // A patch that empties cert and key leaves Istio serving tls.crt: judged merged, a server's.
+                await verdict(bothServed, clearsCert, dummyRule),
+                // A duplicate holding the same root is one finding, not two.
+                await verdict(secret(server), { ...secret(server), name: "twice" }),
             ],
             [
                 [],
@@ -3284,7 +3296,26 @@ describe("Policy pack", function () {
                 refused,
                 refused,
                 refused,
+                refused,
+                refused,
             ],
+        );
+        // A patch without a type adding a public root to a kubernetes.io/tls Secret outside keySecretNamespaces.
+        const appSecret = (type: string, entries: Record<string, string>, kind = "Secret"): Resource => ({
+            type: `kubernetes:core/v1:${kind}`,
+            name: `payments-${kind}`,
+            props: {
+                metadata: { name: "s", namespace: "payments-gw" },
+                ...(type ? { type } : {}),
+                stringData: asSecret(entries),
+            },
+        });
+        assert.deepStrictEqual(
+            await verdict(
+                appSecret("kubernetes.io/tls", { "tls.crt": server.cert, "tls.key": server.key }),
+                appSecret("", { "ca.crt": isrgRootX1() }, "SecretPatch"),
+            ),
+            [refused[0].replace("istio-system/apic-mtls-payments:", "payments-gw/s:")],
         );
     });
 
