@@ -896,6 +896,16 @@ describe("Offline roots: no root key enters the stack", function () {
             diff.risks.filter((r) => r.change.startsWith("the base waits for the ceremony")).map((r) => r.key),
             ["pki:offlineRoots"],
         );
+        // Signing the gateway server CA alone while the mesh CA waits writes nothing beyond the CAs: no such risk.
+        const serverCa = signWaiting(stop, roots.serverRoot, "gateway-server-ca");
+        const serverOnly = diffPlans(
+            planFromRawConfig(twoRoots({})),
+            planFromRawConfig(twoRoots({ "gateway-server-ca": serverCa })),
+        );
+        assert.deepStrictEqual(
+            [serverOnly.places, serverOnly.risks.filter((r) => r.change.startsWith("the base waits for the ceremony"))],
+            [[], []],
+        );
         assert.deepStrictEqual(diff.steps, {
             before: [],
             after: [

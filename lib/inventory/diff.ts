@@ -2608,11 +2608,10 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
     // While the head waits, a place it keeps is as it was, whatever CA its items name.
     const kept = new Set(basePlaces.filter((p) => headPlaces.includes(p)).map((p) => p.id));
     const places = placeChanges(basePlaces, headPlaces, changes).filter((p) => !kept.has(p.place));
-    // A head that signs a CSR the base waited for writes the cacerts of a mesh CA signed, with whatever
-    // changed since the last update that ran whole (a root made offline): what it does there is a "may".
-    const signsNow =
-        waiting !== undefined && from.pendingIntermediates.some((id) => !head.pendingIntermediates.includes(id));
-    const mayBe = waiting !== undefined && (headWaiting === undefined || signsNow);
+    // A waiting head that writes the cacerts of a mesh CA it signs writes them with whatever changed
+    // since the last update that ran whole (a root made offline): what it does there is a "may" too.
+    const writesWhileWaiting = headWaiting !== undefined && places.length > 0;
+    const mayBe = waiting !== undefined && (headWaiting === undefined || writesWhileWaiting);
     if (mayBe) for (const p of places) p.unlessDeployed = true;
     const unseenCrls = base === undefined ? undefined : unseenMeshCrls(from, head, places, changes);
     const verbs = new Map(places.map((p) => [p.place, p.change]));
@@ -2646,11 +2645,11 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
     const phaseRefused = caRotation.some((t) => t.refused !== undefined);
     const certs = { added, removed, replaced };
     // While the head waits, its risks are those of the whole change, ahead of the update that makes it;
-    // not the base's waiting, unless it signs a CSR: else it deploys nothing the last update that ran whole made.
+    // not the base's waiting, unless it writes a cacerts: else it deploys nothing the last update that ran whole made.
     const risks =
         headWaiting !== undefined
             ? diffPlans(base, { ...head, pendingIntermediates: [] }, options).risks.filter(
-                  (r) => waiting === undefined || signsNow || r.change !== baseWaits(from).change,
+                  (r) => waiting === undefined || writesWhileWaiting || r.change !== baseWaits(from).change,
               )
             : [
                   ...(base === undefined ? [] : caRisks(from, head, certs, rotating)),
