@@ -7,7 +7,7 @@ import * as crypto from "crypto";
 import { CertificationRequest } from "@peculiar/asn1-csr";
 import { AsnConvert } from "@peculiar/asn1-schema";
 import * as policy from "@pulumi/policy";
-import { DEFAULT_KEY_SECRET_NAMESPACES, MESH_CA_SECRET } from "../lib/config/values";
+import { DEFAULT_KEY_SECRET_NAMESPACES, ISTIO_CA_SECRET_SUFFIX, MESH_CA_SECRET } from "../lib/config/values";
 import { holdsPrivateKey, privateKeyPaths } from "../lib/pki/keyMaterial";
 import { pastedKeyProblem, pastedPrivateKey, pemBlocks, pemBlocksInOrder, pemDecode } from "../lib/pki/pem";
 import { mozillaRootCertificates, publicRootsAnchor } from "../lib/pki/publicCert";
@@ -905,14 +905,6 @@ function istiodDatesProblem(
     return undefined;
 }
 
-/**
- * What is wrong with ca-crl.pem (`crlText`), when it is known and holds a CRL: a certificate of
- * cert-chain.pem (`chain`) that signed none of its CRLs, whence istiod refuses the cacerts, as
- * MeshPluginCa does (withChainCrls); else what MeshPluginCa's check of its crlPem beside
- * root-cert.pem (`rootsText`) finds (crlBundleProblem, with cert-chain.pem's CAs as the issuers):
- * sidecars get both as Envoy's ca.crt and ca.crl, and refuse every workload when a root of
- * root-cert.pem has no CRL, or a CA none valid now (or for a node whose clock lags).
- */
 /** Whether a PEM CRL block can be read at all. */
 function readsAsCrl(pem: string): boolean {
     try {
@@ -923,6 +915,14 @@ function readsAsCrl(pem: string): boolean {
     }
 }
 
+/**
+ * What is wrong with ca-crl.pem (`crlText`), when it is known and holds a CRL: a certificate of
+ * cert-chain.pem (`chain`) that signed none of its CRLs, whence istiod refuses the cacerts, as
+ * MeshPluginCa does (withChainCrls); else what MeshPluginCa's check of its crlPem beside
+ * root-cert.pem (`rootsText`) finds (crlBundleProblem, with cert-chain.pem's CAs as the issuers):
+ * sidecars get both as Envoy's ca.crt and ca.crl, and refuse every workload when a root of
+ * root-cert.pem has no CRL, or a CA none valid now (or for a node whose clock lags).
+ */
 function istiodCrlProblem(
     chain: crypto.X509Certificate[],
     rootsText: string | undefined,
@@ -1571,7 +1571,7 @@ interface CredentialSecret {
  * are set and not empty, else tls.crt and tls.key (ExtractCertInfo).
  */
 function servesClientCertificateAlone(texts: Record<string, string>): boolean {
-    const served = texts.cert && texts.key ? texts.cert : texts["tls.crt"];
+    const served = servedCertificateText(texts);
     const leaf = served ? pemCertificate(served) : undefined;
     const uses = leaf === undefined ? undefined : caFlags(leaf).extendedKeyUsage;
     return uses !== undefined && uses.includes(CLIENT_AUTH) && !uses.includes(SERVER_AUTH) && !uses.includes(ANY_EKU);
@@ -1592,8 +1592,8 @@ function sidecarCallsOf(
 ): string[] | undefined {
     if (users.Gateway.has(secret.id)) return undefined;
     const textsAt = (place: string): Record<string, string> => merged.get(place)?.texts ?? {};
-    const client = secret.place.endsWith("-cacert")
-        ? servesClientCertificateAlone(textsAt(secret.place.slice(0, -"-cacert".length))) &&
+    const client = secret.place.endsWith(ISTIO_CA_SECRET_SUFFIX)
+        ? servesClientCertificateAlone(textsAt(secret.place.slice(0, -ISTIO_CA_SECRET_SUFFIX.length))) &&
           servesNothingButAClient(textsAt(secret.place))
         : servesClientCertificateAlone(textsAt(secret.place));
     return client ? users.DestinationRule.get(secret.id) : undefined;
@@ -1607,7 +1607,11 @@ interface MergedSecret {
 
 /** Whether a Secret serves no certificate (no cert and key, no tls.crt), or a client's alone. */
 const servesNothingButAClient = (texts: Record<string, string>): boolean =>
-    !((texts.cert && texts.key) || texts["tls.crt"]) || servesClientCertificateAlone(texts);
+    !servedCertificateText(texts) || servesClientCertificateAlone(texts);
+
+/** The certificate Istio serves from a Secret's entries: cert when it and key are set and not empty, else tls.crt. */
+const servedCertificateText = (texts: Record<string, string>): string | undefined =>
+    texts.cert && texts.key ? texts.cert : texts["tls.crt"];
 
 /**
  * A Secret Envoy reads as a TLS credential (Istio's credentialName): a kubernetes.io/tls Secret,
@@ -1633,7 +1637,7 @@ function isCredential(
     namespaces: readonly string[],
 ): boolean {
     const hasTrust = TRUST_ENTRIES.some((entry) => entry in secret.texts);
-    return secret.tls || (hasTrust && (name.endsWith("-cacert") || namespaces.includes(namespace ?? "")));
+    return secret.tls || (hasTrust && (name.endsWith(ISTIO_CA_SECRET_SUFFIX) || namespaces.includes(namespace ?? "")));
 }
 
 /** Any Secret or SecretPatch as a CredentialSecret, with its name and namespace; not istiod's cacerts. */
@@ -1703,7 +1707,7 @@ function credentialUsersOf(
         const namespace = typeof metadata?.namespace === "string" ? metadata.namespace : providerNamespace(r.provider);
         const shown = `${namespace ?? "(its provider's namespace)"}/${typeof metadata?.name === "string" ? metadata.name : r.name}`;
         for (const name of credentialNamesIn(knownPart(known(() => r.props.spec)))) {
-            for (const secret of [name, `${name}-cacert`]) {
+            for (const secret of [name, `${name}${ISTIO_CA_SECRET_SUFFIX}`]) {
                 const id = `${r.provider?.urn ?? ""}::${secret}`;
                 users[kind].set(id, [...(users[kind].get(id) ?? []), shown]);
             }
@@ -1765,7 +1769,7 @@ function tlsLeafProblems(leaf: crypto.X509Certificate, maxDays: number | undefin
 export const tlsSecretContentsPolicy: policy.ResourceValidationPolicy = {
     name: "tls-secret-contents",
     description:
-        "A TLS credential Secret Envoy reads (a kubernetes.io/tls Secret, or one with ca.crt named *-cacert or in keySecretNamespaces), when its entries are known: tls.key as strong as private-key-strength asks; tls.crt's leaf no CA, with serverAuth or clientAuth, valid no longer than leafMaxDays; no private key in ca.crt or ca.crl, nor in an entry other than tls.key; with ca.crl, self-signed roots alone in ca.crt (envoyproxy/envoy#29197).",
+        "A TLS credential Secret Envoy reads (a kubernetes.io/tls Secret, or one with ca.crt or cacert named *-cacert or in keySecretNamespaces), when its entries are known: tls.key as strong as private-key-strength asks; tls.crt's leaf no CA, with serverAuth or clientAuth, valid no longer than leafMaxDays (unless a publicly trusted root's CA issued it: its CA's limits hold); no private key in ca.crt, cacert, ca.crl or crl, nor in an entry other than tls.key; no CA certificate under another PEM label than CERTIFICATE (BoringSSL trusts X509 CERTIFICATE and TRUSTED CERTIFICATE blocks too); with ca.crl (crl), self-signed roots alone in ca.crt (cacert) (envoyproxy/envoy#29197).",
     enforcementLevel: "mandatory",
     configSchema: {
         properties: {
@@ -1814,7 +1818,7 @@ export const tlsSecretContentsPolicy: policy.ResourceValidationPolicy = {
             for (const { at, label } of trustEntryCertificates(texts[entry]).filter((b) => b.label !== "CERTIFICATE"))
                 report(
                     `${shown}: ${entry} holds a "${label}" PEM block (its block ${at}), which Envoy's BoringSSL reads as a certificate to trust ` +
-                        'while Go, IstioGatewayTls and this pack read "CERTIFICATE" blocks alone; give each CA certificate as a "CERTIFICATE" block',
+                        'while Go and IstioGatewayTls read "CERTIFICATE" blocks alone; give each CA certificate as a "CERTIFICATE" block',
                 );
         }
         // Istio reads each trust entry with its own CRL entry (cacert with crl, ca.crt with ca.crl), whichever it picks: each is checked.
@@ -1870,7 +1874,12 @@ function meshKeysOf(resources: policy.PolicyResource[]): Map<string, string> {
         const namespace = metadata?.namespace ?? providerNamespace(r.provider);
         if (metadata?.name !== MESH_CA_SECRET.name || namespace !== MESH_CA_SECRET.namespace) continue;
         const texts = knownSecretTexts(r.props);
-        for (const entry of ["root-cert.pem", "ca-cert.pem", "cert-chain.pem"]) {
+        // Either layout istiod reads (the kubernetes.io/tls one when tls.crt is there: TLS_LAYOUT).
+        const entries = [
+            ...["root-cert.pem", "ca-cert.pem", "cert-chain.pem"],
+            ...[TLS_LAYOUT["root-cert.pem"], TLS_LAYOUT["ca-cert.pem"]],
+        ];
+        for (const entry of entries) {
             const certs = texts[entry] === undefined ? undefined : pemCertificates(texts[entry]);
             for (const cert of certs ?? []) add(cert, `${entry} of ${MESH_CA_SECRET.namespace}/${MESH_CA_SECRET.name}`);
         }
@@ -1884,7 +1893,7 @@ let publicRootKeys: Set<string> | undefined;
 export const credentialTrustPolicy: policy.StackValidationPolicy = {
     name: "credential-trust",
     description:
-        "A TLS credential Secret Envoy reads (as tls-secret-contents finds them: a gateway's client trust among them) trusts in ca.crt no publicly trusted root (Node's tls.rootCertificates) and, unless allowSharedRoot is set, no certificate of a mesh CA's key or of one above it (a MeshPluginCa's and its issuers', or in istiod's cacerts: ca-cert.pem, cert-chain.pem, root-cert.pem), compared by key: every cluster's cacerts holds a mesh CA's key, and a public CA certifies anyone.",
+        "A TLS credential Secret Envoy reads (as tls-secret-contents finds them, judged merged with its patches: a gateway's client trust among them) trusts in ca.crt or cacert (every block BoringSSL reads as a certificate) no publicly trusted root (Node's tls.rootCertificates), unless it is a sidecar's client credential (its served certificate for clientAuth alone, or the <name>-cacert twin of one) a DestinationRule names and no Gateway does; and, unless allowSharedRoot is set, no certificate of a mesh CA's key or of one above it (a MeshPluginCa's and its issuers', or in istiod's cacerts, either layout), compared by key: every cluster's cacerts holds a mesh CA's key, and a public CA certifies anyone.",
     enforcementLevel: "mandatory",
     configSchema: {
         properties: {

@@ -3020,6 +3020,16 @@ describe("Policy pack", function () {
             handRefusal("CN=Hand mesh CA", "ca-cert.pem of istio-system/cacerts"),
         ]);
         assert.deepStrictEqual(await checkStack(credentialTrustPolicy, [cacert]), []);
+        // The same mesh in a cacerts istiod reads as a kubernetes.io/tls Secret (tls.crt, tls.key, ca.crt).
+        const tlsLayout = handWrittenTlsSecret("cacerts", {
+            "tls.crt": meshCa.certPem,
+            "tls.key": meshCa.keyPem,
+            "ca.crt": root.certPem,
+        });
+        assert.deepStrictEqual(await checkStack(credentialTrustPolicy, [tlsLayout, cacert]), [
+            handRefusal("CN=Hand mesh root", "ca.crt of istio-system/cacerts"),
+            handRefusal("CN=Hand mesh CA", "tls.crt of istio-system/cacerts"),
+        ]);
     });
 
     it("credential-trust: checks every trust entry Istio may read (cacert before ca.crt), every block BoringSSL reads as a certificate, and names an unreadable block", async () => {
@@ -3079,7 +3089,7 @@ describe("Policy pack", function () {
         // tls-secret-contents refuses those labels outright, as IstioGatewayTls' clientTrustBundlePem does.
         const relabelledRefusal = (label: string, at: number) =>
             `${shown}: ca.crt holds a "${label}" PEM block (its block ${at}), which Envoy's BoringSSL reads as a certificate to trust ` +
-            'while Go, IstioGatewayTls and this pack read "CERTIFICATE" blocks alone; give each CA certificate as a "CERTIFICATE" block';
+            'while Go and IstioGatewayTls read "CERTIFICATE" blocks alone; give each CA certificate as a "CERTIFICATE" block';
         assert.deepStrictEqual(await checkResource(tlsSecretContentsPolicy, secret({ "ca.crt": caCrt })), [
             relabelledRefusal("X509 CERTIFICATE", 2),
             relabelledRefusal("TRUSTED CERTIFICATE", 3),

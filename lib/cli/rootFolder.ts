@@ -188,7 +188,7 @@ function openExisting(file: string, flags: number, privateFile: boolean): number
           : stat.nlink > 1
             ? `${file} has ${stat.nlink} hard links, so it is reached from outside its folder too; find them (find "$(findmnt -no TARGET -T ${shellWord(file)})" -xdev -samefile ${shellWord(file)}), check the file, and remove every other link`
             : privateFile && (mode & 0o077) !== 0
-              ? `${file} has mode 0${mode.toString(8)}; only its owner may read or write it: check it, then run chmod 600 ${file}`
+              ? `${file} has mode 0${mode.toString(8)}; only its owner may read or write it: check it, then run chmod 600 ${shellWord(file)}`
               : undefined;
     if (problem !== undefined) {
         fs.closeSync(fd);
