@@ -1646,7 +1646,7 @@ function secretOf(r: {
     name: string;
     props: Props;
     provider?: policy.PolicyProviderResource;
-}): { name: string; namespace: string | undefined; credential: CredentialSecret } | undefined {
+}): { name: string; namespace: string | undefined; patch: boolean; credential: CredentialSecret } | undefined {
     if (!SECRETS.includes(r.type)) return undefined;
     const props = knownPart(r.props) as { type?: unknown; metadata?: { name?: unknown; namespace?: unknown } };
     const name = typeof props.metadata?.name === "string" ? props.metadata.name : r.name;
@@ -1662,7 +1662,7 @@ function secretOf(r: {
         tls: props.type === "kubernetes.io/tls",
         texts: knownSecretTexts(r.props),
     };
-    return { name, namespace, credential };
+    return { name, namespace, patch: r.type !== SECRETS[0], credential };
 }
 
 /**
@@ -1911,7 +1911,9 @@ export const credentialTrustPolicy: policy.StackValidationPolicy = {
         // Istio reads: its resources' entries merged, a kubernetes.io/tls Secret whatever type a patch gives.
         const all = args.resources.map(secretOf).filter((s) => s !== undefined);
         const merged = new Map<string, MergedSecret>();
-        for (const { credential } of all) {
+        // A patch applies to the Secret it patches, whatever order they are registered in: Secrets first.
+        const patchesLast = [...all].sort((a, b) => Number(a.patch) - Number(b.patch));
+        for (const { credential } of patchesLast) {
             const before = merged.get(credential.place);
             merged.set(credential.place, {
                 texts: { ...before?.texts, ...credential.texts },
@@ -1928,11 +1930,12 @@ export const credentialTrustPolicy: policy.StackValidationPolicy = {
                 ),
             )
             .map(({ credential }) => credential);
-        // One report per line: a Secret and a patch (or a duplicate) holding one root tell one thing.
+        // One report per Secret and line: a Secret and a patch (or a duplicate) holding one root tell one thing;
+        // the same Secret in two clusters (providers) is two.
         const reported = new Set<string>();
-        const reportOnce = (line: string) => {
-            if (!reported.has(line)) report(line);
-            reported.add(line);
+        const reportOnce = (place: string, line: string) => {
+            if (!reported.has(`${place}\n${line}`)) report(line);
+            reported.add(`${place}\n${line}`);
         };
         for (const secret of secrets) {
             // A sidecar's client credential (UiApicClient's) verifies the server it calls, whose name the sidecar
@@ -1945,6 +1948,7 @@ export const credentialTrustPolicy: policy.StackValidationPolicy = {
                 for (const { at, label, cert, unreadable } of trustEntryCertificates(secret.texts[entry])) {
                     if (cert === undefined) {
                         reportOnce(
+                            secret.place,
                             `${secret.shown}: ${entry}: its block ${at} ("${label}") cannot be read: ${unreadable}. Envoy refuses the whole ${entry}, ` +
                                 "and the roots it trusts cannot be checked; give the CA certificates in PEM, each block whole",
                         );
@@ -1958,6 +1962,7 @@ export const credentialTrustPolicy: policy.StackValidationPolicy = {
                     const trusts = `${secret.shown}: ${entry} trusts ${subjectOf(cert)}`;
                     if (mesh.has(id))
                         reportOnce(
+                            secret.place,
                             `${trusts}, whose key is a mesh CA's or above one (${mesh.get(id)}); ` +
                                 "every cluster's cacerts holds the key of a mesh CA under it, so any cluster could mint a certificate with the identity " +
                                 (calls === undefined
@@ -1967,6 +1972,7 @@ export const credentialTrustPolicy: policy.StackValidationPolicy = {
                         );
                     if (calls === undefined && publicRootKeys.has(id))
                         reportOnce(
+                            secret.place,
                             `${trusts}, a publicly trusted root (in Node's tls.rootCertificates): ` +
                                 `every public CA under it, and whoever it certifies, could present a certificate Envoy takes, the SAN check alone in the way; ${fix}`,
                         );

@@ -3294,6 +3294,8 @@ describe("Policy pack", function () {
                 await verdict(bothServed, clearsCert, dummyRule),
                 // A duplicate holding the same root is one finding, not two.
                 await verdict(secret(server), { ...secret(server), name: "twice" }),
+                // A patch applies to its Secret whatever order they are registered in.
+                await verdict(renewal, secret(client), dummyRule),
             ],
             [
                 [],
@@ -3308,8 +3310,16 @@ describe("Policy pack", function () {
                 refused,
                 refused,
                 refused,
+                refused,
             ],
         );
+        // The same Secret in two clusters (providers) is two findings.
+        const inCluster = (cluster: string): Resource => ({
+            ...secret(server),
+            name: `payments-${cluster}`,
+            provider: { type: "pulumi:providers:kubernetes", name: cluster, props: {} },
+        });
+        assert.deepStrictEqual(await verdict(inCluster("east"), inCluster("west")), [...refused, ...refused]);
         // A patch without a type adding a public root to a kubernetes.io/tls Secret outside keySecretNamespaces.
         const appSecret = (type: string, entries: Record<string, string>, kind = "Secret"): Resource => ({
             type: `kubernetes:core/v1:${kind}`,
