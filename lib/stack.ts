@@ -16,7 +16,7 @@ import { CustomerFacingTls } from "./components/customerFacingTls";
 import { atPlanClock } from "./components/checkClock";
 import { offlineSignerFromStackFile } from "./components/keys";
 import { ApicEgress, hostLabel, UiApicClient } from "./components/uiApicClient";
-import { reissuedInPlaceConsequences, rootsReissuedInPlace } from "./inventory/diff";
+import { reissuedInPlaceConsequences, rootsReissuedInPlace } from "./plan/reissue";
 import { buildInventory, IssuedCertificate, keysOf } from "./inventory/issued";
 import { joinPemOutputs } from "./components/pem";
 import {

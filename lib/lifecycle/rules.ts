@@ -25,7 +25,7 @@ import { changesCrlsAlone, recordedSetting, settingDigest, settingsOf, settingWr
 import { PkiConfig } from "../config/types";
 import { ConfigError } from "../config/validate";
 import { Json, ownMember, showJson } from "../config/values";
-import { reissuedInPlaceConsequences, rootsReissuedInPlace } from "../inventory/diff";
+import { reissuedInPlaceConsequences, rootsReissuedInPlace } from "../plan/reissue";
 import { IssuedCertificate } from "../inventory/issued";
 import {
     APIC_UI_DIR,
