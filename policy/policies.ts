@@ -1591,11 +1591,15 @@ function sidecarCallsOf(
     users: Record<"Gateway" | "DestinationRule", Map<string, string[]>>,
 ): string[] | undefined {
     if (users.Gateway.has(secret.id)) return undefined;
-    const textsAt = (place: string): Record<string, string> => merged.get(place)?.texts ?? {};
+    // Merged as Istio reads it, and each resource alone: which of two patches applies last is not certain.
+    const at = (place: string) => merged.get(place) ?? { texts: {}, tls: false, each: [] };
+    const nothingButAClient = (place: string) => at(place).each.every(servesNothingButAClient);
     const client = secret.place.endsWith(ISTIO_CA_SECRET_SUFFIX)
-        ? servesClientCertificateAlone(textsAt(secret.place.slice(0, -ISTIO_CA_SECRET_SUFFIX.length))) &&
-          servesNothingButAClient(textsAt(secret.place))
-        : servesClientCertificateAlone(textsAt(secret.place));
+        ? servesClientCertificateAlone(at(secret.place.slice(0, -ISTIO_CA_SECRET_SUFFIX.length)).texts) &&
+          nothingButAClient(secret.place.slice(0, -ISTIO_CA_SECRET_SUFFIX.length)) &&
+          servesNothingButAClient(at(secret.place).texts) &&
+          nothingButAClient(secret.place)
+        : servesClientCertificateAlone(at(secret.place).texts) && nothingButAClient(secret.place);
     return client ? users.DestinationRule.get(secret.id) : undefined;
 }
 
@@ -1603,6 +1607,8 @@ function sidecarCallsOf(
 interface MergedSecret {
     texts: Record<string, string>;
     tls: boolean;
+    /** Each resource's own entries, in the order merged. */
+    each: Record<string, string>[];
 }
 
 /** Whether a Secret serves no certificate (no cert and key, no tls.crt), or a client's alone. */
@@ -1918,6 +1924,7 @@ export const credentialTrustPolicy: policy.StackValidationPolicy = {
             merged.set(credential.place, {
                 texts: { ...before?.texts, ...credential.texts },
                 tls: (before?.tls ?? false) || credential.tls,
+                each: [...(before?.each ?? []), credential.texts],
             });
         }
         const secrets = all

@@ -3296,12 +3296,20 @@ describe("Policy pack", function () {
                 await verdict(secret(server), { ...secret(server), name: "twice" }),
                 // A patch applies to its Secret whatever order they are registered in.
                 await verdict(renewal, secret(client), dummyRule),
+                // Of two patches, which applies last is not certain: one giving a server certificate is enough.
+                await verdict(
+                    secret(client),
+                    renewal,
+                    patchOf({ "tls.crt": client.cert, "tls.key": client.key }, "back"),
+                    dummyRule,
+                ),
             ],
             [
                 [],
                 [],
                 [uiRefused("ui-client", "ca.crt")],
                 [uiRefused("ui-client-cacert", "cacert")],
+                refused,
                 refused,
                 refused,
                 refused,
