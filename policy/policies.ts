@@ -1593,13 +1593,16 @@ function sidecarCallsOf(
     if (users.Gateway.has(secret.id)) return undefined;
     // Merged as Istio reads it, and each resource alone: which of two patches applies last is not certain.
     const at = (place: string) => merged.get(place) ?? { texts: {}, tls: false, each: [] };
-    const nothingButAClient = (place: string) => at(place).each.every(servesNothingButAClient);
-    const client = secret.place.endsWith(ISTIO_CA_SECRET_SUFFIX)
-        ? servesClientCertificateAlone(at(secret.place.slice(0, -ISTIO_CA_SECRET_SUFFIX.length)).texts) &&
-          nothingButAClient(secret.place.slice(0, -ISTIO_CA_SECRET_SUFFIX.length)) &&
-          servesNothingButAClient(at(secret.place).texts) &&
-          nothingButAClient(secret.place)
-        : servesClientCertificateAlone(at(secret.place).texts) && nothingButAClient(secret.place);
+    const nothingButAClient = (place: string) =>
+        servesNothingButAClient(at(place).texts) && at(place).each.every(servesNothingButAClient);
+    // The Secret itself, or the one a <name>-cacert twin stands beside.
+    const base = secret.place.endsWith(ISTIO_CA_SECRET_SUFFIX)
+        ? secret.place.slice(0, -ISTIO_CA_SECRET_SUFFIX.length)
+        : secret.place;
+    const client =
+        servesClientCertificateAlone(at(base).texts) &&
+        nothingButAClient(base) &&
+        (base === secret.place || nothingButAClient(secret.place));
     return client ? users.DestinationRule.get(secret.id) : undefined;
 }
 
