@@ -669,6 +669,11 @@ function caKeyProblem(text: string): string | undefined {
         `ca-key.pem is no key istiod can read: ${why}; give the key of ca-cert.pem as PEM, unencrypted (${labels.join(", ")})`;
     const [block] = pemBlocksInOrder(text);
     if (block === undefined) return refused("it holds no PEM block");
+    // A byte order mark or spaces before BEGIN: our reader finds the block, Go's (istiod's) does not.
+    if (misplacedBegin(text) !== undefined)
+        return refused(
+            "its BEGIN line does not start a line (a byte order mark or spaces before it), and Go's PEM reader finds no block",
+        );
     if (!(block.label in PRIVATE_KEY_FORMS)) return refused(`its first PEM block is a "${block.label}" block`);
     if (!block.ended) return refused(`its "${block.label}" block has no END line (a file cut short)`);
     try {

@@ -2020,6 +2020,8 @@ describe("Policy pack", function () {
                     "cert-chain.pem": ca.certPem.trimEnd() + intermediate.certPem + root.certPem,
                 }),
                 await verdict({ ...ownLayout, "ca-crl.pem": unreadableCrl }),
+                // A byte order mark before the key's BEGIN line (Notepad's UTF-8): Go reads no block.
+                await verdict({ ...ownLayout, "ca-key.pem": `\ufeff${ca.keyPem}` }),
             ],
             [
                 [],
@@ -2046,6 +2048,10 @@ describe("Policy pack", function () {
                 [`istio-system/cacerts: ${misplaced("cert-chain.pem", 2)}`],
                 [
                     "istio-system/cacerts: ca-crl.pem holds a CRL that cannot be read (X509 CRL block 1: End of input reached before message was fully decoded (inconsistent offset and length values)); give the CRLs as their CAs signed them",
+                ],
+                [
+                    "istio-system/cacerts: ca-key.pem is no key istiod can read: its BEGIN line does not start a line (a byte order mark or spaces before it), " +
+                        'and Go\'s PEM reader finds no block; give the key of ca-cert.pem as PEM, unencrypted ("RSA PRIVATE KEY", "EC PRIVATE KEY", "PRIVATE KEY")',
                 ],
             ],
         );
