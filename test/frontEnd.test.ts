@@ -46,6 +46,7 @@ import {
     TestCa,
     workload,
     writeTemp,
+    crossSign,
 } from "./helpers";
 import { EngineState, runWithStandIn } from "../lib/engine/standIn";
 import { CustomerFacingTls } from "../lib/components/customerFacingTls";
@@ -1122,17 +1123,7 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
         const csr = pending.read(`front-end/csr/${CUSTOMER_HOST}.csr`);
         // The trusted root's subject and key, signed by a root browsers need not hold (Sectigo's USERTrust under AAA).
         const olderRoot = await mintRoot("Test Older Public Root");
-        const crossSigned = tlsProvider.locallySignedCert({
-            certRequestPem: tlsProvider.certRequest({
-                privateKeyPem: publicRoot.keyPem,
-                subject: { commonName: "Test Public Root CA" },
-            }).state.certRequestPem,
-            caCertPem: olderRoot.certPem,
-            caPrivateKeyPem: olderRoot.keyPem,
-            isCaCertificate: true,
-            allowedUses: ["cert_signing", "crl_signing"],
-            validityPeriodHours: 24,
-        }).state.certPem as string;
+        const crossSigned = crossSign(publicRoot, "Test Public Root CA", olderRoot);
         const chain = (await sign(csr)) + publicCa.certPem + crossSigned;
         const signed = await renderNext(withCertificate(chain), "customer-cross-signed", new Map(state));
         const served = object(signed, "k8s/example/istio-system/secret-public-tls-www-example-bank-example.yaml")
@@ -1164,20 +1155,7 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
     const expiredCrossSigned = async () => {
         const twoDaysAgo = new Date(Date.now() - 2 * 86_400_000);
         const olderRoot = await mintRoot("Test Older Public Root", { issuedAt: twoDaysAgo, validityHours: 96 });
-        const expiredCross = tlsProvider.locallySignedCert(
-            {
-                certRequestPem: tlsProvider.certRequest({
-                    privateKeyPem: publicRoot.keyPem,
-                    subject: { commonName: "Test Public Root CA" },
-                }).state.certRequestPem,
-                caCertPem: olderRoot.certPem,
-                caPrivateKeyPem: olderRoot.keyPem,
-                isCaCertificate: true,
-                allowedUses: ["cert_signing", "crl_signing"],
-                validityPeriodHours: 24,
-            },
-            { now: () => twoDaysAgo },
-        ).state.certPem as string;
+        const expiredCross = crossSign(publicRoot, "Test Public Root CA", olderRoot, { issuedAt: twoDaysAgo });
         const expiredOn = new Date(new crypto.X509Certificate(expiredCross).validTo).toISOString();
         return { olderRoot, expiredCross, expiredOn };
     };
@@ -1277,17 +1255,7 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
         const { olderRoot, expiredCross, expiredOn } = await expiredCrossSigned();
         // The older root cross-signed by a third, as a bundle may end in two cross-certificates.
         const oldestRoot = await mintRoot("Test Oldest Public Root");
-        const olderCross = tlsProvider.locallySignedCert({
-            certRequestPem: tlsProvider.certRequest({
-                privateKeyPem: olderRoot.keyPem,
-                subject: { commonName: "Test Older Public Root" },
-            }).state.certRequestPem,
-            caCertPem: oldestRoot.certPem,
-            caPrivateKeyPem: oldestRoot.keyPem,
-            isCaCertificate: true,
-            allowedUses: ["cert_signing", "crl_signing"],
-            validityPeriodHours: 24,
-        }).state.certPem as string;
+        const olderCross = crossSign(olderRoot, "Test Older Public Root", oldestRoot);
         const given = `CustomerFacingTls public: the certificatePem given for ${CUSTOMER_HOST}`;
         const withRoots = await customerFacingTls(publicRoot.certPem);
         const withOlderRootOnly = await customerFacingTls(pulumi.output(olderRoot.certPem));
@@ -1503,26 +1471,14 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
         }
     });
 
-    /** Two intermediates under the public root that browsers refuse: one expired (and when), one with CA:FALSE. */
     /** A public CA with an RSA key of 1024 bits, which browsers refuse. */
     const rsa1024Ca = async (): Promise<TestCa> => {
         const keyPem = (await tlsProvider.privateKey({ algorithm: "RSA", rsaBits: 1024 })).state
             .privateKeyPem as string;
-        const certRequestPem = tlsProvider.certRequest({
-            privateKeyPem: keyPem,
-            subject: { commonName: "Test RSA-1024 CA" },
-        }).state.certRequestPem;
-        const certPem = tlsProvider.locallySignedCert({
-            certRequestPem,
-            caCertPem: publicRoot.certPem,
-            caPrivateKeyPem: publicRoot.keyPem,
-            isCaCertificate: true,
-            allowedUses: ["cert_signing", "crl_signing"],
-            validityPeriodHours: 24,
-        }).state.certPem as string;
-        return { keyPem, certPem };
+        return { keyPem, certPem: crossSign({ keyPem }, "Test RSA-1024 CA", publicRoot) };
     };
 
+    /** Two intermediates under the public root that browsers refuse: one expired (and when), one with CA:FALSE. */
     const badIntermediates = async () => {
         const expired = await mintSubCa(publicRoot, "Test Expired Issuing CA", {
             issuedAt: new Date(Date.now() - 2 * 86_400_000),

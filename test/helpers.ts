@@ -610,6 +610,31 @@ export async function mintSubCa(ca: TestCa, commonName: string, options: TestCaO
     return { certPem: cert.state.certPem as string, keyPem: key.state.privateKeyPem as string };
 }
 
+/**
+ * A CA certificate for `holder`'s key under `commonName`, signed by `signer` with @pulumi/tls
+ * semantics: of a root, a cross-certificate (its subject and key under another root, as a public CA
+ * hands out its chain); of any key, a CA a holder of `signer`'s key could mint for it.
+ */
+export function crossSign(
+    holder: { keyPem: string },
+    commonName: string,
+    signer: TestCa,
+    options: TestCaOptions = {},
+): string {
+    const csr = tlsProvider.certRequest({ privateKeyPem: holder.keyPem, subject: { commonName } });
+    return tlsProvider.locallySignedCert(
+        {
+            certRequestPem: csr.state.certRequestPem,
+            caCertPem: signer.certPem,
+            caPrivateKeyPem: signer.keyPem,
+            isCaCertificate: true,
+            allowedUses: ["cert_signing", "crl_signing"],
+            validityPeriodHours: options.validityHours ?? 24,
+        },
+        issuedAtOf(options),
+    ).state.certPem as string;
+}
+
 /** openssl's output as text, its stderr kept from the test's output. */
 const QUIET = { encoding: "utf8", stdio: "pipe" } as const;
 

@@ -77,6 +77,7 @@ import {
     sharedStateWithSuiteKeys,
     tempDir,
     TestCa,
+    crossSign,
 } from "./helpers";
 
 type Resource = {
@@ -2063,20 +2064,7 @@ describe("Policy pack", function () {
         const root = await mintRoot("Mesh cross root", { validityHours: 96, issuedAt: hours(-72) });
         // The root's subject and key signed by an older root, as a public CA hands out its chain.
         const crossOf = (issuedAt: Date, validityHours: number) =>
-            tlsProvider.locallySignedCert(
-                {
-                    certRequestPem: tlsProvider.certRequest({
-                        privateKeyPem: root.keyPem,
-                        subject: { commonName: "Mesh cross root" },
-                    }).state.certRequestPem,
-                    caCertPem: olderRoot.certPem,
-                    caPrivateKeyPem: olderRoot.keyPem,
-                    isCaCertificate: true,
-                    allowedUses: ["cert_signing", "crl_signing"],
-                    validityPeriodHours: validityHours,
-                },
-                { now: () => issuedAt },
-            ).state.certPem as string;
+            crossSign(root, "Mesh cross root", olderRoot, { issuedAt, validityHours });
         const [cross, expiredCross] = [crossOf(hours(-72), 96), crossOf(hours(-72), 24)];
         const issuing = await mintSubCa(root, "Mesh issuing CA", { issuedAt: hours(-1), validityHours: 48 });
         // The cacerts Secret MeshPluginCa writes under an issuer whose chainPem ends in `crossCert`.
@@ -2151,23 +2139,13 @@ describe("Policy pack", function () {
         const junk = await mintRoot("Junk root");
         // Two roots that sign each other: each is signed by another certificate of cert-chain.pem, neither is above ca-cert.pem.
         const [left, right] = [await mintRoot("Junk left"), await mintRoot("Junk right")];
-        const crossSigned = (subject: TestCa, commonName: string, signer: TestCa) =>
-            tlsProvider.locallySignedCert({
-                certRequestPem: tlsProvider.certRequest({ privateKeyPem: subject.keyPem, subject: { commonName } })
-                    .state.certRequestPem,
-                caCertPem: signer.certPem,
-                caPrivateKeyPem: signer.keyPem,
-                isCaCertificate: true,
-                allowedUses: ["cert_signing", "crl_signing"],
-                validityPeriodHours: 24,
-            }).state.certPem as string;
         const check = (chain: string[]) => handWrittenCacerts(ca, chain, root.certPem);
         const fix = "give cert-chain.pem as ca-cert.pem, then each CA above it, up to a root of root-cert.pem";
         const valid = [ca.certPem, issuing.certPem, root.certPem];
         assert.deepStrictEqual(
             [
                 await check([...valid, junk.certPem, junk.certPem]),
-                await check([...valid, crossSigned(left, "Junk left", right), crossSigned(right, "Junk right", left)]),
+                await check([...valid, crossSign(left, "Junk left", right), crossSign(right, "Junk right", left)]),
                 await check(valid),
             ],
             [
@@ -2234,20 +2212,9 @@ describe("Policy pack", function () {
         for (let layer = 1; layer <= 14; layer++) {
             const keyPem = (await tlsProvider.privateKey({ algorithm: "ECDSA", ecdsaCurve: "P256" })).state
                 .privateKeyPem as string;
-            const request = tlsProvider.certRequest({
-                privateKeyPem: keyPem,
-                subject: { commonName: `Layer ${layer}` },
-            });
             above = Array.from({ length: layer === 14 ? 1 : 2 }, () => ({
                 keyPem,
-                certPem: tlsProvider.locallySignedCert({
-                    certRequestPem: request.state.certRequestPem,
-                    caCertPem: above[0].certPem,
-                    caPrivateKeyPem: above[0].keyPem,
-                    isCaCertificate: true,
-                    allowedUses: ["cert_signing", "crl_signing"],
-                    validityPeriodHours: 24,
-                }).state.certPem as string,
+                certPem: crossSign({ keyPem }, `Layer ${layer}`, above[0]),
             }));
             chain.unshift(...above.map((ca) => ca.certPem));
         }
