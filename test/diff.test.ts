@@ -16,6 +16,9 @@ import { cli, loadStackFileValues, OPTION_FILES, ROOT, tempDir } from "./helpers
 
 const DEV = "stacks/Pulumi.dev.yaml";
 const dev = loadStackFileValues(DEV);
+/** The dev stack in one cluster, dev-east, and in two, with dev-west beside it. */
+const oneCluster = { ...dev, clusters: [{ name: "dev-east", context: "east" }] };
+const twoClusters = { ...dev, clusters: [...oneCluster.clusters, { name: "dev-west", context: "west" }] };
 const plan = (raw: Record<string, unknown>) => planFromRawConfig(raw);
 const at = (slot: string, generation: number, phase: string, raw = dev) => ({
     ...raw,
@@ -157,8 +160,7 @@ describe("diff of a staged CA rotation", function () {
             ],
         );
         // dev-west comes with the prepare (its istiod signs with mesh-ca-dev-west at once) or with the switch.
-        const one = { ...dev, clusters: [{ name: "dev-east", context: "east" }] };
-        const two = { ...dev, clusters: [...one.clusters, { name: "dev-west", context: "west" }] };
+        const [one, two] = [oneCluster, twoClusters];
         assert.deepStrictEqual(effects(one, at("meshCa", 1, "prepare", two)), [
             "prepare: new CA mesh-ca-dev-east-g1 and mesh-ca-dev-west-g1 created and added to no bundle (the mesh trusts the mesh root, which stays); nothing is issued by it yet",
         ]);
@@ -1329,14 +1331,7 @@ describe("diff risks", function () {
             shared.risks.map((r) => [r.key, r.breaks.slice(0, 38)]),
             [["pki:trustDomains", "every trust anchor changes at once: th"]],
         );
-        const two = {
-            ...dev,
-            clusters: [
-                { name: "dev-east", context: "east" },
-                { name: "dev-west", context: "west" },
-            ],
-        };
-        const one = { ...dev, clusters: [{ name: "dev-east", context: "east" }] };
+        const [one, two] = [oneCluster, twoClusters];
         assert.deepStrictEqual(diffPlans(plan(one), plan(two)).risks, [], "a cluster added is no risk");
         assert.deepStrictEqual(
             diffPlans(plan(two), plan(one)).risks.map((r) => [r.key, r.change]),
@@ -1421,14 +1416,7 @@ describe("diff risks", function () {
     });
 
     it("a cluster removed with ECDSA CA keys: refused, as pulumi up refuses it, since the CRLs the stack would sign for it (the mesh root's, or the kept mesh CAs') are signed with RSA only", () => {
-        const two = {
-            ...dev,
-            clusters: [
-                { name: "dev-east", context: "east" },
-                { name: "dev-west", context: "west" },
-            ],
-        };
-        const one = { ...dev, clusters: [{ name: "dev-east", context: "east" }] };
+        const [one, two] = [oneCluster, twoClusters];
         const refused = (caKeyAlgorithm: string, trustDomains: string) =>
             diffPlans(plan({ ...two, caKeyAlgorithm, trustDomains }), plan({ ...one, caKeyAlgorithm, trustDomains }))
                 .refused;
@@ -1445,14 +1433,7 @@ describe("diff risks", function () {
     });
 
     it("a cluster removed: every generation of its mesh CA is revoked in the mesh root's CRL, which the other clusters' cacerts carries from then on", () => {
-        const two = {
-            ...dev,
-            clusters: [
-                { name: "dev-east", context: "east" },
-                { name: "dev-west", context: "west" },
-            ],
-        };
-        const one = { ...dev, clusters: [{ name: "dev-east", context: "east" }] };
+        const [one, two] = [oneCluster, twoClusters];
         const removal = (d: CertDiff) => ({
             risk: d.risks.find((r) => r.key === "pki:clusters")?.change,
             places: places(d).filter((p) => p.includes("secret-cacerts")),
@@ -1502,15 +1483,10 @@ describe("diff risks", function () {
     });
 
     it("a cluster removed under a shared root: its mesh CA is under every slot's root, so the gateway's ca.crl and APIC's truststore.crl are published too, as pulumi up publishes them", () => {
-        const two = {
-            ...dev,
-            trustDomains: "shared",
-            clusters: [
-                { name: "dev-east", context: "east" },
-                { name: "dev-west", context: "west" },
-            ],
-        };
-        const one = { ...two, clusters: [{ name: "dev-east", context: "east" }] };
+        const [one, two] = [
+            { ...oneCluster, trustDomains: "shared" },
+            { ...twoClusters, trustDomains: "shared" },
+        ];
         const d = diffPlans(plan(two), plan(one));
         const news = "CRL of root (revokes mesh-ca-dev-west, retired)";
         assert.deepStrictEqual(places(d), [
