@@ -819,6 +819,24 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         assert.strictEqual(init.status, 0, init.err);
         return folder;
     }
+    /**
+     * `ceremony sign --yes` of `csrFile` by the root folder `folder` into `target` (with `extra`
+     * options): the certificate's serial and its notBefore as openssl reads it.
+     */
+    async function signedBy(
+        folder: string,
+        csrFile: string,
+        target: string,
+        ...extra: string[]
+    ): Promise<{ serial: string; issued: string }> {
+        const signed = await ceremony(
+            PASSPHRASE,
+            ...["sign", "--root", folder, "--csr", csrFile, "--out", target, ...extra, "--yes"],
+        );
+        assert.strictEqual(signed.status, 0, signed.err);
+        const serial = new crypto.X509Certificate(fs.readFileSync(target, "utf8")).serialNumber;
+        return { serial, issued: opensslNotBefore(target) };
+    }
     const logOf = (folder: string): string => fs.readFileSync(path.join(folder, "issuance.log"), "utf8");
     /** A certificate's notBefore as openssl reads it, in ISO 8601. */
     const opensslNotBefore = (file: string): string =>
@@ -1660,20 +1678,7 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
     it("refuses a --revoke reason that is not one of RFC 5280's, the names every object has (constructor, toString, __proto__) included", async () => {
         const target = path.join(dir, "reasons.crt");
         const reasonsCsr = opensslCsr(dir, "reasons", P256, STACK_SUBJECT);
-        const signed = await ceremony(
-            PASSPHRASE,
-            "sign",
-            "--root",
-            root,
-            "--csr",
-            reasonsCsr,
-            "--out",
-            target,
-            "--yes",
-        );
-        assert.strictEqual(signed.status, 0, signed.err);
-        const serial = new crypto.X509Certificate(fs.readFileSync(target, "utf8")).serialNumber;
-        const issued = opensslNotBefore(target);
+        const { serial, issued } = await signedBy(root, reasonsCsr, target);
         const series = path.join(dir, "reasons.pem");
         const logBefore = logOf(root);
         for (const reason of ["constructor", "toString", "__proto__", "hasOwnProperty", "compromised"]) {
@@ -2232,22 +2237,7 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
     it("refuses a CRL series dated before the root was made or valid after it expires, and a revocation dated before its certificate was issued", async () => {
         const datesRoot = await newRoot("dates-root", "apic-client", "--days", "90");
         const target = path.join(dir, "dates.crt");
-        const signed = await ceremony(
-            PASSPHRASE,
-            "sign",
-            "--root",
-            datesRoot,
-            "--csr",
-            csr,
-            "--out",
-            target,
-            "--days",
-            "30",
-            "--yes",
-        );
-        assert.strictEqual(signed.status, 0, signed.err);
-        const serial = new crypto.X509Certificate(fs.readFileSync(target, "utf8")).serialNumber;
-        const issued = opensslNotBefore(target);
+        const { serial, issued } = await signedBy(datesRoot, csr, target, "--days", "30");
         const rootMade = opensslNotBefore(path.join(datesRoot, "root.crt"));
         const series = path.join(dir, "dates.pem");
         const crl = (periodDays: string, ...extra: string[]) =>
@@ -2297,20 +2287,7 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         const overlapRoot = await newRoot("overlap-root", "apic-client");
         const rootCrt = path.join(overlapRoot, "root.crt");
         const target = path.join(dir, "overlap.crt");
-        const signed = await ceremony(
-            PASSPHRASE,
-            "sign",
-            "--root",
-            overlapRoot,
-            "--csr",
-            csr,
-            "--out",
-            target,
-            "--yes",
-        );
-        assert.strictEqual(signed.status, 0, signed.err);
-        const serial = new crypto.X509Certificate(fs.readFileSync(target, "utf8")).serialNumber;
-        const issued = opensslNotBefore(target);
+        const { serial, issued } = await signedBy(overlapRoot, csr, target);
         const series = async (name: string, ...extra: string[]) => {
             const file = path.join(dir, `${name}.pem`);
             const signedSeries = await ceremony(
