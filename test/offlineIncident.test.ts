@@ -48,6 +48,13 @@ function opensslSeries(pem: string): { number: number; thisUpdate: number; nextU
     });
 }
 
+/** The key of the series pickForTest picks from: the client root's. */
+const SERIES_KEY = "pki:offlineRoots.clientRoot.crls";
+
+/** pickSeriesCrl as these tests ask it: the client root's series, "a test" its reason, the ceremony's command elided. */
+const pickForTest = (args: Omit<Parameters<typeof pickSeriesCrl>[0], "key" | "why" | "command">) =>
+    pickSeriesCrl({ key: SERIES_KEY, why: "a test", command: "apic-istio-pki ceremony crl ...", ...args });
+
 /**
  * A root of the tests (ECDSA, bound to apic-client) valid `validityDays`, and a signer of its weekly
  * CRL series, each CRL valid two periods, dated from `now`: `sign(from, periods, firstNumber,
@@ -683,15 +690,11 @@ describe("The stack's pick from a ceremony's CRL series", () => {
         });
         const series = signCrlSeries({ rootKeyPem: root.keyPem, rootCertPem: root.certPem, revoked: [], windows });
         const pick = (required: string[]) =>
-            pickSeriesCrl({
-                key: "pki:offlineRoots.clientRoot.crls",
+            pickForTest({
                 series: series.map((c) => c.pem),
                 rootCertPem: root.certPem,
                 now: new Date(now.getTime() + CLOCK_SKEW_MS), // the first CRL is taken once that old
-
                 required,
-                why: "a test",
-                command: "apic-istio-pki ceremony crl ...",
             });
         assert.deepStrictEqual(pick(["0ABC"]), {
             problem:
@@ -729,14 +732,11 @@ describe("The stack's pick from a ceremony's CRL series", () => {
         const crl = /-----BEGIN X509 CRL-----[\s\S]+?-----END X509 CRL-----\n/.exec(made.output)?.[0];
         assert.ok(crl !== undefined, made.output);
         assert.deepStrictEqual(
-            pickSeriesCrl({
-                key: "pki:offlineRoots.clientRoot.crls",
+            pickForTest({
                 series: [crl],
                 rootCertPem: root.certPem,
                 now: new Date(parseCrl(crl).thisUpdate.getTime() + CLOCK_SKEW_MS),
                 required: [],
-                why: "a test",
-                command: "apic-istio-pki ceremony crl ...",
             }),
             {
                 problem:
@@ -755,14 +755,11 @@ describe("The stack's pick from a ceremony's CRL series", () => {
         const nextUpdate = (pem: string) => parseCrl(pem).nextUpdate;
         const picks = (series: string[], when: Date, required: string[] = []) =>
             "crl" in
-            pickSeriesCrl({
-                key: "pki:offlineRoots.clientRoot.crls",
+            pickForTest({
                 series,
                 rootCertPem: root.certPem,
                 now: when,
                 required,
-                why: "a test",
-                command: "apic-istio-pki ceremony crl ...",
             });
         // Two series pasted together, the second from 5 weeks on: the first ends 3 weeks on, and the stack with it.
         const first = sign(now, 2, 1);
@@ -805,14 +802,11 @@ describe("The stack's pick from a ceremony's CRL series", () => {
         const at = new Date(parseCrl(first[1]).thisUpdate.getTime() + CLOCK_SKEW_MS);
         assert.ok(parseCrl(first[1]).thisUpdate > parseCrl(revoking[0]).thisUpdate);
         const pick = (series: string[], when: Date, required: string[] = []) => {
-            const picked = pickSeriesCrl({
-                key: "pki:offlineRoots.clientRoot.crls",
+            const picked = pickForTest({
                 series,
                 rootCertPem: root.certPem,
                 now: when,
                 required,
-                why: "a test",
-                command: "apic-istio-pki ceremony crl ...",
             });
             return "crl" in picked ? [picked.crl.number, picked.crl.revokedSerials] : picked.problem;
         };
@@ -865,16 +859,13 @@ describe("The stack's pick from a ceremony's CRL series", () => {
         const series = [...old, ...revoking];
         const ends = parseCrl(revoking[1]).nextUpdate;
         assert.strictEqual(ends.getTime(), at(41).getTime());
-        const key = "pki:offlineRoots.clientRoot.crls";
+        const key = SERIES_KEY;
         const pick = (when: Date) => {
-            const picked = pickSeriesCrl({
-                key,
+            const picked = pickForTest({
                 series,
                 rootCertPem: root.certPem,
                 now: when,
                 required: [],
-                why: "a test",
-                command: "apic-istio-pki ceremony crl ...",
             });
             return "crl" in picked ? [picked.crl.number, picked.crl.revokedSerials] : picked.problem;
         };
@@ -888,14 +879,11 @@ describe("The stack's pick from a ceremony's CRL series", () => {
         );
         // With a CRL 16 from day 45 pasted too, the update waits for it, not for a lower one.
         const sixteen = sign(at(45), 1, 16, ["0ABC"]);
-        const waiting = pickSeriesCrl({
-            key,
+        const waiting = pickForTest({
             series: [...series, ...sixteen],
             rootCertPem: root.certPem,
             now: at(41),
             required: [],
-            why: "a test",
-            command: "apic-istio-pki ceremony crl ...",
         });
         assert.deepStrictEqual(waiting, {
             problem:
@@ -935,18 +923,15 @@ describe("The stack's pick from a ceremony's CRL series", () => {
         const short = sign(new Date(now.getTime() + 3 * day), 2, 14, ["0A1B2C3D"]);
         const series = [...old, ...short];
         const required = ["0A1B2C3D"];
-        const key = "pki:offlineRoots.clientRoot.crls";
+        const key = SERIES_KEY;
         const run = `on the offline machine run "apic-istio-pki ceremony crl ..." and set ${key} to the crls.pem it writes`;
         const pick = (pems: string[], when: Date, published?: string) => {
-            const picked = pickSeriesCrl({
-                key,
+            const picked = pickForTest({
                 series: pems,
                 rootCertPem: root.certPem,
                 now: when,
                 required,
                 published: published === undefined ? undefined : seriesCrlRecord(published, root.certPem),
-                why: "a test",
-                command: "apic-istio-pki ceremony crl ...",
             });
             return "crl" in picked ? picked.crl.number : picked.problem;
         };
