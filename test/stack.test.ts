@@ -313,22 +313,34 @@ describe("The Pulumi entry point (lib/program.ts)", function () {
         ]);
     });
 
-    it("refuses a damaged deployment record by the field it damages, as Pulumi prints a RunError, not with a TypeError", async () => {
+    /**
+     * The dev stack deployed once; `refusedWith(outputs)` saves those outputs as the deployed
+     * stack's and returns the message of the RunError the next update stops with.
+     */
+    async function deployedDev() {
         const raw = loadStackFile("stacks/Pulumi.dev.yaml");
         const state = newStackState();
         await runEntryPoint(raw, state);
         const { deploymentRecord } = stackOutputsOf(state) as { deploymentRecord: Record<string, unknown> };
-        // As `pulumi stack export`, a hand edit and `pulumi stack import` leave it.
-        const refusalOf = async (damage: (record: Record<string, Record<string, unknown>>) => void) => {
-            const damaged = structuredClone(deploymentRecord) as Record<string, Record<string, unknown>>;
-            damage(damaged);
-            saveStackOutputs(state, { deploymentRecord: damaged });
+        const refusedWith = async (outputs: Record<string, unknown>): Promise<string> => {
+            saveStackOutputs(state, outputs);
             const failure = await runEntryPoint(raw, state).then(
                 () => undefined,
                 (error: Error) => error,
             );
             assert.ok(pulumi.RunError.isInstance(failure), String(failure));
             return failure.message;
+        };
+        return { raw, state, deploymentRecord, refusedWith };
+    }
+
+    it("refuses a damaged deployment record by the field it damages, as Pulumi prints a RunError, not with a TypeError", async () => {
+        const { deploymentRecord, refusedWith } = await deployedDev();
+        // As `pulumi stack export`, a hand edit and `pulumi stack import` leave it.
+        const refusalOf = (damage: (record: Record<string, Record<string, unknown>>) => void) => {
+            const damaged = structuredClone(deploymentRecord) as Record<string, Record<string, unknown>>;
+            damage(damaged);
+            return refusedWith({ deploymentRecord: damaged });
         };
         const refusal = (problem: string) =>
             `the deployed stack's output deploymentRecord.${problem}; ` +
@@ -352,22 +364,13 @@ describe("The Pulumi entry point (lib/program.ts)", function () {
     });
 
     it("records its format version, and refuses a record of a newer one, saying to upgrade rather than to repair it", async () => {
-        const raw = loadStackFile("stacks/Pulumi.dev.yaml");
-        const state = newStackState();
-        await runEntryPoint(raw, state);
-        const { deploymentRecord } = stackOutputsOf(state) as { deploymentRecord: Record<string, unknown> };
+        const { raw, state, deploymentRecord, refusedWith } = await deployedDev();
         assert.strictEqual(deploymentRecord.version, 1);
         // A newer format, with a field this version does not know and one it would read as damaged.
-        saveStackOutputs(state, {
-            deploymentRecord: { ...deploymentRecord, version: 2, retiredRoots: [], positions: "moved" },
-        });
-        const failure = await runEntryPoint(raw, state).then(
-            () => undefined,
-            (error: Error) => error,
-        );
-        assert.ok(pulumi.RunError.isInstance(failure), String(failure));
         assert.strictEqual(
-            failure.message,
+            await refusedWith({
+                deploymentRecord: { ...deploymentRecord, version: 2, retiredRoots: [], positions: "moved" },
+            }),
             "the deployed stack's output deploymentRecord.version is 2: a newer version of apic-istio-pki wrote it, and this one, " +
                 "which reads records up to version 1, would drop what it does not know (such as retired roots' pins); " +
                 "upgrade apic-istio-pki to the version that deployed the stack, or a later one",
@@ -380,17 +383,8 @@ describe("The Pulumi entry point (lib/program.ts)", function () {
     });
 
     it("refuses a record whose format version is not an integer from 1 up as damaged, saying only to restore it", async () => {
-        const raw = loadStackFile("stacks/Pulumi.dev.yaml");
-        const state = newStackState();
-        await runEntryPoint(raw, state);
-        const { deploymentRecord } = stackOutputsOf(state) as { deploymentRecord: Record<string, unknown> };
-        const refusal = async (version: unknown) => {
-            saveStackOutputs(state, { deploymentRecord: { ...deploymentRecord, version } });
-            return runEntryPoint(raw, state).then(
-                () => "went through",
-                (error: Error) => error.message,
-            );
-        };
+        const { deploymentRecord, refusedWith } = await deployedDev();
+        const refusal = (version: unknown) => refusedWith({ deploymentRecord: { ...deploymentRecord, version } });
         // Removing the damaged version would read the record as one of an earlier version: only a restore repairs it.
         const damaged = (holds: string) =>
             `the deployed stack's output deploymentRecord.version holds ${holds}; ` +
@@ -408,17 +402,9 @@ describe("The Pulumi entry point (lib/program.ts)", function () {
     });
 
     it("refuses a deploymentRecord output that holds null as damaged, rather than deploying as a new stack", async () => {
-        const raw = loadStackFile("stacks/Pulumi.dev.yaml");
-        const state = newStackState();
-        await runEntryPoint(raw, state);
-        saveStackOutputs(state, { deploymentRecord: null });
-        const failure = await runEntryPoint(raw, state).then(
-            () => undefined,
-            (error: Error) => error,
-        );
-        assert.ok(pulumi.RunError.isInstance(failure), String(failure));
+        const { refusedWith } = await deployedDev();
         assert.strictEqual(
-            failure.message,
+            await refusedWith({ deploymentRecord: null }),
             "the deployed stack's output deploymentRecord holds null, not a map; " +
                 "restore the stack's previous state (pulumi stack history), before the next update",
         );
