@@ -26,6 +26,7 @@ import {
     subjectDerOf,
     subjectOf,
 } from "../lib/pki/x509";
+import { spkiPin } from "../lib/pki/pins";
 
 /** Pack-wide settings, overridable per policy with `pulumi preview --policy-pack-config`. */
 export const DEFAULTS = {
@@ -1336,8 +1337,7 @@ function trustDomainOf(cert: policy.PolicyResource): TrustDomain {
 }
 
 /** A certificate's public key's hash: one CA's however its certificate is given. */
-const keyIdOf = (cert: crypto.X509Certificate): string =>
-    crypto.hash("sha256", cert.publicKey.export({ type: "spki", format: "der" }), "hex");
+const keyIdOf = (cert: crypto.X509Certificate): string => spkiPin(cert.publicKey);
 
 /** keyIdOf a certificate resource's certPem: known once pulumi up has made it, undefined until then. */
 function madeKeyIdOf(cert: policy.PolicyResource): string | undefined {

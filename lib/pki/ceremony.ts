@@ -32,7 +32,7 @@ import {
 } from "@peculiar/asn1-x509";
 import { Name as DistinguishedName } from "@peculiar/x509";
 import { characterCount, hasControlCharacter, json } from "../config/values";
-import { normalSerial } from "../plan/caRotation";
+import { normalSerial } from "./x509";
 import { RootTrustDomain, trustDomainOf } from "../plan/hierarchy";
 import { CA_USES } from "../plan/plan";
 import { buildCrl, CrlWindow, RevokedEntry } from "./crl";

@@ -8,7 +8,7 @@ import * as crypto from "crypto";
 import { AsnConvert } from "@peculiar/asn1-schema";
 import { CertificateList } from "@peculiar/asn1-x509";
 import * as x509 from "@peculiar/x509";
-import { normalSerial } from "../plan/caRotation";
+import { normalSerial } from "./x509";
 import { CLOCK_SKEW_MS, CrlInfo, CrlRecord, crlValidAt, parseCrl } from "./crl";
 import { berOptions } from "./der";
 import { pemDecode } from "./pem";

@@ -394,3 +394,10 @@ export function nameConstraintsOf(
         excluded: (constraints.excludedSubtrees ?? []).map((subtree) => typedName(subtree.base)),
     };
 }
+
+/** Serial numbers compare as numbers: no colons, no leading zeros, upper case. */
+export const normalSerial = (hex: string): string =>
+    hex
+        .replace(/:/g, "")
+        .replace(/^0+(?=.)/, "")
+        .toUpperCase();

@@ -13,6 +13,7 @@ import { memberPath, ownMember } from "../config/values";
 import { CrlRecord, crlWindow } from "../pki/crl";
 import type { CaPlan } from "./plan";
 import { CA_SLOTS, CaSlot, INTERMEDIATE_SLOTS, IntermediateSlot, isRootSlot, rootOf, TrustDomains } from "./hierarchy";
+import { normalSerial } from "../pki/x509";
 
 export { CA_SLOTS, CaSlot };
 export const PHASES = ["prepare", "switch", "finish"] as const;
@@ -572,12 +573,8 @@ export function serversAfter(
     );
 }
 
-/** Serial numbers compare as numbers: no colons, no leading zeros, upper case. */
-export const normalSerial = (hex: string): string =>
-    hex
-        .replace(/:/g, "")
-        .replace(/^0+(?=.)/, "")
-        .toUpperCase();
+// Re-exported for the plan's readers: serials compare as normalSerial says.
+export { normalSerial };
 
 /**
  * The retired intermediates after this deployment: the deployed record's, minus those expired or
