@@ -14,7 +14,7 @@ import { mozillaRootCertificates, publicRootsAnchor } from "../lib/pki/publicCer
 import { CLOCK_SKEW_MS, parseCrl } from "../lib/pki/crl";
 import { signedNoCrl } from "../lib/pki/crlSeries";
 import { derSequences, PRIVATE_KEY_FORMS } from "../lib/pki/der";
-import { issuerDatesProblem, signatureProblem } from "../lib/pki/issuerChecks";
+import { ANY_EXTENDED_KEY_USAGE, issuerDatesProblem, LEAF_PURPOSES, signatureProblem } from "../lib/pki/issuerChecks";
 import { caFlags, crlBundleProblem, rootsWithCrlProblem } from "../lib/pki/trustBundle";
 import {
     expiredAt,
@@ -1554,9 +1554,7 @@ export const separateTrustDomainsPolicy: policy.StackValidationPolicy = {
 const TRUST_ENTRIES = ["ca.crt", "cacert"];
 /** The CRL entry Istio reads with each of TRUST_ENTRIES, index for index (pilot/pkg/credentials/kube: ExtractRoot). */
 const CRL_ENTRIES = ["ca.crl", "crl"];
-const SERVER_AUTH = "1.3.6.1.5.5.7.3.1";
-const CLIENT_AUTH = "1.3.6.1.5.5.7.3.2";
-const ANY_EKU = "2.5.29.37.0";
+const { serverAuth: SERVER_AUTH, clientAuth: CLIENT_AUTH } = LEAF_PURPOSES;
 
 /** A Secret an Envoy (a gateway's, a sidecar's) reads as a TLS credential, with the texts of its entries a preview knows. */
 interface CredentialSecret {
@@ -1579,7 +1577,12 @@ function servesClientCertificateAlone(texts: Record<string, string>): boolean {
     const served = servedCertificateText(texts);
     const leaf = served ? pemCertificate(served) : undefined;
     const uses = leaf === undefined ? undefined : caFlags(leaf).extendedKeyUsage;
-    return uses !== undefined && uses.includes(CLIENT_AUTH) && !uses.includes(SERVER_AUTH) && !uses.includes(ANY_EKU);
+    return (
+        uses !== undefined &&
+        uses.includes(CLIENT_AUTH) &&
+        !uses.includes(SERVER_AUTH) &&
+        !uses.includes(ANY_EXTENDED_KEY_USAGE)
+    );
 }
 
 /**

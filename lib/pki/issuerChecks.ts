@@ -35,9 +35,9 @@ export interface SignedName extends TypedName {
 }
 
 /** The extended key usages this package's leaves carry, by name and OID (RFC 5280 section 4.2.1.12). */
-const LEAF_PURPOSES = { serverAuth: "1.3.6.1.5.5.7.3.1", clientAuth: "1.3.6.1.5.5.7.3.2" } as const;
+export const LEAF_PURPOSES = { serverAuth: "1.3.6.1.5.5.7.3.1", clientAuth: "1.3.6.1.5.5.7.3.2" } as const;
 export type LeafPurpose = keyof typeof LEAF_PURPOSES;
-const ANY_EXTENDED_KEY_USAGE = "2.5.29.37.0";
+export const ANY_EXTENDED_KEY_USAGE = "2.5.29.37.0";
 
 /** Names of the extended key usages a CA may list, by OID, for a refusal; any other shows as its OID. */
 const EKU_NAMES: Readonly<Record<string, string>> = Object.fromEntries(

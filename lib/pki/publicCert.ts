@@ -17,6 +17,7 @@ import {
     SignedName,
     unhandledCriticalExtensionOf,
     unhandledExtensionProblem,
+    LEAF_PURPOSES,
 } from "./issuerChecks";
 import { pemBlocks, pemDecode } from "./pem";
 import { spkiPin } from "./pins";
@@ -299,7 +300,7 @@ export function servedChainProblems(check: ServedChainCheck): string[] {
             `${key}: the certificate's DNS names (${sans.join(", ") || "none"}) do not cover ${host}; have it issued for ${host}`,
         );
     }
-    if (leaf.keyUsage !== undefined && !leaf.keyUsage.includes("1.3.6.1.5.5.7.3.1")) {
+    if (leaf.keyUsage !== undefined && !leaf.keyUsage.includes(LEAF_PURPOSES.serverAuth)) {
         problems.push(
             `${key}: the certificate does not allow server authentication (EKU serverAuth); it cannot serve ${host}`,
         );
