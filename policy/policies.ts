@@ -13,7 +13,7 @@ import { pastedKeyProblem, pastedPrivateKey, pemBlocks, pemBlocksInOrder, pemDec
 import { mozillaRootCertificates, publicRootsAnchor } from "../lib/pki/publicCert";
 import { CLOCK_SKEW_MS, parseCrl } from "../lib/pki/crl";
 import { signedNoCrl } from "../lib/pki/crlSeries";
-import { derSequences, PRIVATE_KEY_FORMS } from "../lib/pki/der";
+import { certificateDerOf, PRIVATE_KEY_FORMS } from "../lib/pki/der";
 import { ANY_EXTENDED_KEY_USAGE, issuerDatesProblem, LEAF_PURPOSES, signatureProblem } from "../lib/pki/issuerChecks";
 import { caFlags, crlBundleProblem, rootsWithCrlProblem } from "../lib/pki/trustBundle";
 import {
@@ -591,8 +591,9 @@ function trustEntryCertificates(text: string): TrustBlock[] {
             return [{ at, label, unreadable: (e as Error).message }];
         }
         try {
-            const [first] = label === "TRUSTED CERTIFICATE" ? derSequences(der) : [der];
-            return [{ at, label, cert: new crypto.X509Certificate(first) }];
+            const certificate = certificateDerOf(label, der);
+            if (certificate === undefined) throw new Error("no certificate before the trust settings");
+            return [{ at, label, cert: new crypto.X509Certificate(certificate) }];
         } catch {
             return [{ at, label, unreadable: "it is no certificate (damaged)" }];
         }

@@ -12,7 +12,7 @@ import { json, shownText } from "../config/values";
 import { codeOf, FileTooLarge, jsonBreak, readRegularBytes, utf8Text, yamlProblem } from "../files";
 import { pemBlocks, pemDecode, runTogetherPemBlock, runTogetherProblem, unendedPemBlock } from "../pki/pem";
 import { crlInDer, CrlInfo, crlValidAt, parseCrl } from "../pki/crl";
-import { derSequences } from "../pki/der";
+import { certificateDerOf, derSequences } from "../pki/der";
 import { pkcs7Contents } from "../pki/pkcs7";
 import { pfxOf, pkcs12Certificates, Pkcs12PasswordError } from "../pki/pkcs12";
 import { expiredAt, notYetValidAt } from "../pki/x509";
@@ -821,8 +821,7 @@ function foundIn(file: string, unreadKeystore: UnreadKeystore): Found[] {
         }
         for (const pem of pemBlocks(text, "TRUSTED CERTIFICATE", true)) {
             const x509 = parsed(source, "a TRUSTED CERTIFICATE block", () => {
-                // OpenSSL's trusted format: the certificate, then its trust settings (X509_CERT_AUX).
-                const [certificate] = derSequences(pemDecode(pem, "TRUSTED CERTIFICATE"));
+                const certificate = certificateDerOf("TRUSTED CERTIFICATE", pemDecode(pem, "TRUSTED CERTIFICATE"));
                 if (certificate === undefined) throw new Error("it is no certificate followed by trust settings");
                 return new crypto.X509Certificate(certificate);
             });

@@ -33,6 +33,15 @@ export function derSequences(bytes: Buffer): Buffer[] {
     return sequences;
 }
 
+/**
+ * The certificate of a PEM block's DER that Envoy reads as a certificate: of OpenSSL's "TRUSTED
+ * CERTIFICATE", the certificate before its trust settings (X509_CERT_AUX); of any other label the
+ * DER itself. Undefined when a TRUSTED CERTIFICATE block holds no certificate.
+ */
+export function certificateDerOf(label: string, der: Buffer): Buffer | undefined {
+    return label === "TRUSTED CERTIFICATE" ? derSequences(der)[0] : der;
+}
+
 /** The form of key each private key PEM label holds, as @pulumi/tls picks Go's parser by the label. */
 export const PRIVATE_KEY_FORMS = {
     "RSA PRIVATE KEY": "PKCS#1",
