@@ -6,6 +6,7 @@ import * as random from "@pulumi/random";
 import * as tls from "@pulumi/tls";
 import * as der from "../lib/engine/der";
 import { ADJECTIVES, ADVERBS, NAMES } from "../lib/engine/petNames";
+import { RootCa } from "../lib/components/rootCa";
 import { runWithStandIn } from "../lib/engine/standIn";
 import { pemDecode } from "../lib/pki/pem";
 import { certificates, kubernetesManifests } from "../lib/testing";
@@ -652,6 +653,16 @@ describe("Engine stand-in: a run that hangs ends, a long one that makes progress
         );
         const elapsed = performance.now() - started;
         assert.ok(elapsed >= 300 && elapsed < 2_000, `ended after ${Math.round(elapsed)} ms`);
+    });
+
+    it("rejects with a component's refusal as the component words it, without the stand-in's prefix (README)", async () => {
+        await assert.rejects(
+            runWithStandIn(() => {
+                // Another language, or a cast, may send any text where TypeScript checks the union.
+                new RootCa("typo", { subject: { commonName: "r" }, keyAlgorithm: "DSA" as "RSA" });
+            }),
+            { message: 'RootCa keyAlgorithm must be "RSA" or "ECDSA"; got "DSA"' },
+        );
     });
 
     it("counts no time a key is being generated as idle: an RSA 4096 key takes seconds on a slow machine", async () => {
