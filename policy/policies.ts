@@ -549,19 +549,35 @@ export const keySecretPolicy: policy.ResourceValidationPolicy = {
     },
 };
 
-/** The texts of a Secret's entries a preview knows: `stringData` as it is, `data` decoded from base64. */
-function knownSecretTexts(props: { data?: unknown; stringData?: unknown }): Record<string, string> {
+/**
+ * The texts of an object's entries a preview knows, from its maps `maps` names in order (a later
+ * one's entry over an earlier one's): `text` maps as they are, `base64` maps decoded.
+ */
+function knownTexts(props: Props, maps: [string, "text" | "base64"][]): Record<string, string> {
     const texts: Record<string, string> = {};
-    for (const [map, decode] of [
-        [known(() => props.data), (v: string) => Buffer.from(v, "base64").toString("utf8")],
-        [known(() => props.stringData), (v: string) => v],
-    ] as const) {
-        const entries = knownPart(map);
+    for (const [map, encoding] of maps) {
+        const entries = knownPart(known(() => props[map]));
         if (typeof entries !== "object" || entries === null) continue;
-        for (const [key, value] of Object.entries(entries)) if (typeof value === "string") texts[key] = decode(value);
+        for (const [key, value] of Object.entries(entries))
+            if (typeof value === "string")
+                texts[key] = encoding === "base64" ? Buffer.from(value, "base64").toString("utf8") : value;
     }
     return texts;
 }
+
+/** The texts of a Secret's entries a preview knows: `stringData` as it is (over `data`), `data` decoded from base64. */
+const knownSecretTexts = (props: Props): Record<string, string> =>
+    knownTexts(props, [
+        ["data", "base64"],
+        ["stringData", "text"],
+    ]);
+
+/** The texts of a ConfigMap's entries a preview knows: `data` as it is, `binaryData` decoded from base64. */
+const knownConfigMapTexts = (props: Props): Record<string, string> =>
+    knownTexts(props, [
+        ["binaryData", "base64"],
+        ["data", "text"],
+    ]);
 
 /** The PEM labels BoringSSL's PEM_X509_INFO_read_bio (Envoy's reader of ca.crt) reads as certificates. */
 const CERTIFICATE_LABELS = ["CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE"];
@@ -1557,11 +1573,17 @@ const TRUST_ENTRIES = ["ca.crt", "cacert"];
 const CRL_ENTRIES = ["ca.crl", "crl"];
 const { serverAuth: SERVER_AUTH, clientAuth: CLIENT_AUTH } = LEAF_PURPOSES;
 
-/** A Secret an Envoy (a gateway's, a sidecar's) reads as a TLS credential, with the texts of its entries a preview knows. */
-interface CredentialSecret {
-    /** Its provider's URN and its name, as credentialUsersOf keys the Secrets Istio objects name. */
-    id: string;
-    /** Its provider's URN, namespace and name: which Secret it is (Istio reads <name>-cacert beside <name>). */
+/**
+ * A Secret an Envoy (a gateway's, a sidecar's) reads as a TLS credential, or a ConfigMap a gateway
+ * reads its client trust from, with the texts of its entries a preview knows.
+ */
+interface CredentialObject {
+    kind: "Secret" | "ConfigMap";
+    /** Its provider's URN, its name and namespace (undefined: its provider's), as namersOf matches references to it. */
+    provider: string;
+    name: string;
+    namespace: string | undefined;
+    /** Its provider's URN and where it is shown: which object it is (Istio reads <name>-cacert beside <name>). */
     place: string;
     shown: string;
     tls: boolean;
@@ -1586,6 +1608,10 @@ function servesClientCertificateAlone(texts: Record<string, string>): boolean {
     );
 }
 
+/** A name without Istio's -cacert suffix: the Secret a <name>-cacert twin stands beside, the ConfigMap Istio reads. */
+const withoutCaSuffix = (name: string): string =>
+    name.endsWith(ISTIO_CA_SECRET_SUFFIX) ? name.slice(0, -ISTIO_CA_SECRET_SUFFIX.length) : name;
+
 /**
  * The DestinationRules (as credentialUsersOf shows them) for which `secret`'s CA verifies the server
  * a sidecar calls, or undefined when a gateway may trust it for its clients: a Secret serving a
@@ -1595,24 +1621,23 @@ function servesClientCertificateAlone(texts: Record<string, string>): boolean {
  * Secret out.
  */
 function sidecarCallsOf(
-    secret: CredentialSecret,
+    secret: CredentialObject,
     merged: ReadonlyMap<string, MergedSecret>,
-    users: Record<"Gateway" | "DestinationRule", Map<string, string[]>>,
+    users: CredentialUsers,
 ): string[] | undefined {
-    if (users.Gateway.has(secret.id)) return undefined;
+    if (namersOf(secret, users.Gateway).length > 0) return undefined;
     // Merged as Istio reads it, and each resource alone: which of two patches applies last is not certain.
     const at = (place: string) => merged.get(place) ?? { texts: {}, tls: false, each: [] };
     const nothingButAClient = (place: string) =>
         servesNothingButAClient(at(place).texts) && at(place).each.every(servesNothingButAClient);
     // The Secret itself, or the one a <name>-cacert twin stands beside.
-    const base = secret.place.endsWith(ISTIO_CA_SECRET_SUFFIX)
-        ? secret.place.slice(0, -ISTIO_CA_SECRET_SUFFIX.length)
-        : secret.place;
+    const base = withoutCaSuffix(secret.place);
     const client =
         servesClientCertificateAlone(at(base).texts) &&
         nothingButAClient(base) &&
         (base === secret.place || nothingButAClient(secret.place));
-    return client ? users.DestinationRule.get(secret.id) : undefined;
+    const rules = namersOf(secret, users.DestinationRule);
+    return client && rules.length > 0 ? rules : undefined;
 }
 
 /** A Secret as Istio reads it: the entries of its resources (the Secret, its patches) merged in order. */
@@ -1632,104 +1657,209 @@ const servedCertificateText = (texts: Record<string, string>): string | undefine
     texts.cert && texts.key ? texts.cert : texts["tls.crt"];
 
 /**
- * A Secret Envoy reads as a TLS credential (Istio's credentialName): a kubernetes.io/tls Secret,
- * or one holding ca.crt (or cacert) that Istio reads as a client CA (its name ends in -cacert) or
- * that sits in a namespace of `namespaces` (keySecretNamespaces: the gateway's and the sidecars'
- * with keys); not istiod's cacerts, istiod-cacerts' own. Undefined for any other Secret.
+ * A Secret Envoy reads as a TLS credential (Istio's credentialName) whatever names it: a
+ * kubernetes.io/tls Secret, or one holding ca.crt (or cacert) that Istio reads as a client CA (its
+ * name ends in -cacert) or that sits in a namespace of `namespaces` (keySecretNamespaces: the
+ * gateway's and the sidecars' with keys); not istiod's cacerts, istiod-cacerts' own. Undefined for
+ * any other Secret, and for a ConfigMap (a gateway's client trust when one names it: credential-trust).
  */
 function credentialSecretOf(
     r: { type: string; name: string; props: Props; provider?: policy.PolicyProviderResource },
     namespaces: readonly string[],
-): CredentialSecret | undefined {
-    const secret = secretOf(r);
-    return secret !== undefined && isCredential(secret.name, secret.namespace, secret.credential, namespaces)
-        ? secret.credential
-        : undefined;
+): CredentialObject | undefined {
+    const object = credentialObjectOf(r)?.credential;
+    return object !== undefined && isCredential(object, namespaces) ? object : undefined;
 }
 
 /** Whether Envoy reads a Secret as a TLS credential (credentialSecretOf): kubernetes.io/tls, or a CA where Istio looks for one. */
-function isCredential(
-    name: string,
-    namespace: string | undefined,
-    secret: CredentialSecret,
-    namespaces: readonly string[],
-): boolean {
-    const hasTrust = TRUST_ENTRIES.some((entry) => entry in secret.texts);
-    return secret.tls || (hasTrust && (name.endsWith(ISTIO_CA_SECRET_SUFFIX) || namespaces.includes(namespace ?? "")));
-}
-
-/** Any Secret or SecretPatch as a CredentialSecret, with its name and namespace; not istiod's cacerts. */
-function secretOf(r: {
-    type: string;
-    name: string;
-    props: Props;
-    provider?: policy.PolicyProviderResource;
-}): { name: string; namespace: string | undefined; patch: boolean; credential: CredentialSecret } | undefined {
-    if (!SECRETS.includes(r.type)) return undefined;
-    const props = knownPart(r.props) as { type?: unknown; metadata?: { name?: unknown; namespace?: unknown } };
-    const name = typeof props.metadata?.name === "string" ? props.metadata.name : r.name;
-    const namespace =
-        typeof props.metadata?.namespace === "string" ? props.metadata.namespace : providerNamespace(r.provider);
-    if (name === MESH_CA_SECRET.name && namespace === MESH_CA_SECRET.namespace) return undefined;
-    const shown = `${namespace ?? "(its provider's namespace)"}/${name}`;
-    const urn = r.provider?.urn ?? "";
-    const credential = {
-        id: `${urn}::${name}`,
-        place: `${urn}::${shown}`,
-        shown,
-        tls: props.type === "kubernetes.io/tls",
-        texts: knownSecretTexts(r.props),
-    };
-    return { name, namespace, patch: r.type !== SECRETS[0], credential };
-}
-
-/**
- * The Secret name of each credential an Istio object's spec names, at any depth: `credentialName`,
- * `caCertCredentialName` (a Gateway's client trust, Istio 1.28+) and each of `credentialNames`, as Istio resolves them (`kubernetes://name`, `kubernetes://ns/name`:
- * the name alone). Namespaces are not compared: Istio reads a Gateway's Secret from its workload's
- * namespace, not the Gateway object's, and a DestinationRule in the root namespace applies to
- * every client's.
- */
-function credentialNamesIn(value: unknown): string[] {
-    if (Array.isArray(value)) return value.flatMap(credentialNamesIn);
-    if (typeof value !== "object" || value === null) return [];
-    const secretName = (text: string) =>
-        text
-            .replace(/^kubernetes:\/\//, "")
-            .split("/")
-            .pop() ?? text;
-    return Object.entries(value).flatMap(([key, v]) =>
-        (key === "credentialName" || key === "caCertCredentialName") && typeof v === "string"
-            ? [secretName(v)]
-            : key === "credentialNames" && Array.isArray(v)
-              ? v.filter((n): n is string => typeof n === "string").map(secretName)
-              : credentialNamesIn(v),
+function isCredential(object: CredentialObject, namespaces: readonly string[]): boolean {
+    const hasTrust = TRUST_ENTRIES.some((entry) => entry in object.texts);
+    return (
+        object.kind === "Secret" &&
+        (object.tls ||
+            (hasTrust && (object.name.endsWith(ISTIO_CA_SECRET_SUFFIX) || namespaces.includes(object.namespace ?? ""))))
     );
 }
 
 /**
- * The Secrets Istio's Gateways and DestinationRules name (`credentialName`, and its `-cacert`
- * Secret, where Istio also looks for the CA), by CredentialSecret.id, with the objects naming
- * each: a Gateway's ca.crt verifies its clients, a DestinationRule's the server a sidecar calls.
+ * Any Secret or ConfigMap (or a patch of one) as a CredentialObject, with whether it is a patch;
+ * not istiod's cacerts. A ConfigMap is shown with its kind: a Secret may have its name.
  */
-function credentialUsersOf(
-    resources: policy.PolicyResource[],
-): Record<"Gateway" | "DestinationRule", Map<string, string[]>> {
-    const users = { Gateway: new Map<string, string[]>(), DestinationRule: new Map<string, string[]>() };
+function credentialObjectOf(r: {
+    type: string;
+    name: string;
+    props: Props;
+    provider?: policy.PolicyProviderResource;
+}): { patch: boolean; credential: CredentialObject } | undefined {
+    const [kind, types] = SECRETS.includes(r.type)
+        ? (["Secret", SECRETS] as const)
+        : CONFIG_MAPS.includes(r.type)
+          ? (["ConfigMap", CONFIG_MAPS] as const)
+          : [];
+    if (kind === undefined) return undefined;
+    const props = knownPart(r.props) as { type?: unknown; metadata?: { name?: unknown; namespace?: unknown } };
+    const name = typeof props.metadata?.name === "string" ? props.metadata.name : r.name;
+    const namespace =
+        typeof props.metadata?.namespace === "string" ? props.metadata.namespace : providerNamespace(r.provider);
+    if (kind === "Secret" && name === MESH_CA_SECRET.name && namespace === MESH_CA_SECRET.namespace) return undefined;
+    const shown = `${kind === "ConfigMap" ? "ConfigMap " : ""}${namespace ?? "(its provider's namespace)"}/${name}`;
+    const provider = r.provider?.urn ?? "";
+    const credential = {
+        kind,
+        provider,
+        name,
+        namespace,
+        place: `${provider}::${shown}`,
+        shown,
+        tls: kind === "Secret" && props.type === "kubernetes.io/tls",
+        texts: kind === "Secret" ? knownSecretTexts(r.props) : knownConfigMapTexts(r.props),
+    };
+    return { patch: r.type !== types[0], credential };
+}
+
+/**
+ * A Secret or ConfigMap an Istio object or a Kubernetes Gateway API Gateway names, as Istio
+ * resolves the reference, and the object naming it (`by`: namespace/name) under its provider.
+ */
+interface CredentialUse {
+    provider: string;
+    kind: "Secret" | "ConfigMap";
+    name: string;
+    /** Where Istio reads it from, when the reference fixes it; undefined: any namespace. */
+    namespace: string | undefined;
+    /** Whether the naming Gateway verifies its clients with its ca.crt (or cacert). */
+    clientTrust: boolean;
+    by: string;
+}
+type CredentialRef = Omit<CredentialUse, "provider" | "by">;
+type CredentialUsers = Record<"Gateway" | "DestinationRule", CredentialUse[]>;
+
+/**
+ * The objects of `uses` naming `object` (as client trust alone with `clientTrust`): a Secret's name
+ * names its `<name>-cacert` twin as well, where Istio looks for the CA first. Namespaces are
+ * compared where both are known.
+ */
+function namersOf(object: CredentialObject, uses: readonly CredentialUse[], clientTrust = false): string[] {
+    return uses
+        .filter(
+            (use) =>
+                use.provider === object.provider &&
+                use.kind === object.kind &&
+                (use.clientTrust || !clientTrust) &&
+                (use.namespace === undefined || object.namespace === undefined || use.namespace === object.namespace) &&
+                (object.name === use.name ||
+                    (use.kind === "Secret" && object.name === `${use.name}${ISTIO_CA_SECRET_SUFFIX}`)),
+        )
+        .map((use) => use.by);
+}
+
+/** The TLS modes in which a server verifies its clients: an Istio server's `mode`, or Istio's option on a Gateway API listener. */
+const MUTUAL_MODES = ["MUTUAL", "OPTIONAL_MUTUAL"];
+
+/**
+ * A credential name of an Istio object, as Istio resolves it (ParseResourceName):
+ * `configmap://ns/name` is the ConfigMap ns/name (Istio reads it without a -cacert suffix); any
+ * other a Secret, of its name alone (`kubernetes://name`, `kubernetes://ns/name`). A Secret's
+ * namespace is not compared: Istio reads a Gateway's Secret from its workload's namespace, not the
+ * Gateway object's, and a DestinationRule in the root namespace applies to every client's.
+ */
+function istioCredentialRef(text: string, clientTrust: boolean): CredentialRef {
+    const configMap = /^configmap:\/\/([^/]+)\/([^/]+)$/.exec(text);
+    if (configMap !== null)
+        return { kind: "ConfigMap", name: withoutCaSuffix(configMap[2]), namespace: configMap[1], clientTrust };
+    const name =
+        text
+            .replace(/^kubernetes:\/\//, "")
+            .split("/")
+            .pop() ?? text;
+    return { kind: "Secret", name, namespace: undefined, clientTrust };
+}
+
+/**
+ * The credentials an Istio object's spec names, at any depth: `credentialName` and each of
+ * `credentialNames` (client trust beside a `mode` of MUTUAL_MODES: Istio reads its CA from
+ * <name>-cacert, or ca.crt), and `caCertCredentialName` (a Gateway's client trust, Istio 1.28+).
+ */
+function istioCredentialRefs(value: unknown): CredentialRef[] {
+    if (Array.isArray(value)) return value.flatMap(istioCredentialRefs);
+    if (typeof value !== "object" || value === null) return [];
+    const fields = value as Record<string, unknown>;
+    const mutual = MUTUAL_MODES.includes(String(fields.mode));
+    return Object.entries(fields).flatMap(([key, v]) =>
+        key === "caCertCredentialName" && typeof v === "string"
+            ? [istioCredentialRef(v, true)]
+            : key === "credentialName" && typeof v === "string"
+              ? [istioCredentialRef(v, mutual)]
+              : key === "credentialNames" && Array.isArray(v)
+                ? v.filter((n): n is string => typeof n === "string").map((n) => istioCredentialRef(n, mutual))
+                : istioCredentialRefs(v),
+    );
+}
+
+/** Istio's option on a Gateway API listener: a mode of MUTUAL_MODES verifies clients with its certificate's CA. */
+const TLS_TERMINATE_MODE = "gateway.istio.io/tls-terminate-mode";
+
+type Fields = Record<string, unknown>;
+const fieldsOf = (value: unknown): Fields =>
+    typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Fields) : {};
+const listOf = (value: unknown): Fields[] => (Array.isArray(value) ? value.map(fieldsOf) : []);
+
+/**
+ * The credentials a Kubernetes Gateway API Gateway's spec names, as Istio converts it (buildTLS):
+ * each listener's tls.certificateRefs (Secrets; client trust with a TLS_TERMINATE_MODE option of
+ * MUTUAL_MODES), and the caCertificateRefs (ConfigMaps or Secrets: client trust) of
+ * spec.tls.frontend's default and perPort validation; core objects alone, in `namespace` (the
+ * Gateway's) unless a reference gives its own.
+ */
+function gatewayApiCredentialRefs(spec: unknown, namespace: string | undefined): CredentialRef[] {
+    const refsIn = (list: unknown, kinds: string[], clientTrust: boolean, defaultKind?: string): CredentialRef[] =>
+        listOf(list).flatMap(({ group = "", kind = defaultKind, name, namespace: own }) =>
+            group === "" && kinds.includes(String(kind)) && typeof name === "string"
+                ? [
+                      {
+                          kind: kind as CredentialRef["kind"],
+                          name,
+                          namespace: typeof own === "string" ? own : namespace,
+                          clientTrust,
+                      },
+                  ]
+                : [],
+        );
+    const served = listOf(fieldsOf(spec).listeners).flatMap((listener) => {
+        const tls = fieldsOf(listener.tls);
+        const mutual = MUTUAL_MODES.includes(String(fieldsOf(tls.options)[TLS_TERMINATE_MODE]));
+        return refsIn(tls.certificateRefs, ["Secret"], mutual, "Secret");
+    });
+    const frontend = fieldsOf(fieldsOf(fieldsOf(spec).tls).frontend);
+    const validations = [frontend.default, ...listOf(frontend.perPort).map((port) => port.tls)];
+    const trusted = validations.flatMap((tls) =>
+        refsIn(fieldsOf(fieldsOf(tls).validation).caCertificateRefs, ["ConfigMap", "Secret"], true),
+    );
+    return [...served, ...trusted];
+}
+
+/**
+ * What the Gateways (Istio's, and the Kubernetes Gateway API's, which Istio serves too) and Istio's
+ * DestinationRules name, each with the object naming it: a Gateway's ca.crt verifies its clients, a
+ * DestinationRule's the server a sidecar calls.
+ */
+function credentialUsersOf(resources: policy.PolicyResource[]): CredentialUsers {
+    const users: CredentialUsers = { Gateway: [], DestinationRule: [] };
     for (const r of resources) {
         const [, apiVersion = "", kind = ""] = r.type.split(":");
-        if (!apiVersion.startsWith("networking.istio.io/") || (kind !== "Gateway" && kind !== "DestinationRule"))
-            continue;
+        const istio =
+            apiVersion.startsWith("networking.istio.io/") && (kind === "Gateway" || kind === "DestinationRule");
+        const gatewayApi = apiVersion.startsWith("gateway.networking.k8s.io/") && kind === "Gateway";
+        if (!istio && !gatewayApi) continue;
         const metadata = knownPart(known(() => r.props.metadata)) as
             { name?: unknown; namespace?: unknown } | undefined;
         const namespace = typeof metadata?.namespace === "string" ? metadata.namespace : providerNamespace(r.provider);
-        const shown = `${namespace ?? "(its provider's namespace)"}/${typeof metadata?.name === "string" ? metadata.name : r.name}`;
-        for (const name of credentialNamesIn(knownPart(known(() => r.props.spec)))) {
-            for (const secret of [name, `${name}${ISTIO_CA_SECRET_SUFFIX}`]) {
-                const id = `${r.provider?.urn ?? ""}::${secret}`;
-                users[kind].set(id, [...(users[kind].get(id) ?? []), shown]);
-            }
-        }
+        const by = `${namespace ?? "(its provider's namespace)"}/${typeof metadata?.name === "string" ? metadata.name : r.name}`;
+        const spec = knownPart(known(() => r.props.spec));
+        const refs = istio ? istioCredentialRefs(spec) : gatewayApiCredentialRefs(spec, namespace);
+        users[kind as keyof CredentialUsers].push(
+            ...refs.map((ref) => ({ ...ref, provider: r.provider?.urn ?? "", by })),
+        );
     }
     return users;
 }
@@ -1784,10 +1914,65 @@ function tlsLeafProblems(leaf: crypto.X509Certificate, maxDays: number | undefin
     return problems;
 }
 
+/**
+ * The private keys in a TLS credential's trust and CRL entries (`texts`), each as "<entry> holds a
+ * private key...": trust bundles and CRLs are public. Never the key itself.
+ */
+function trustKeyProblems(texts: Record<string, string>): string[] {
+    const clear = "trust bundles and CRLs are public, shown by istioctl proxy-config secret and copied in clear";
+    return (
+        [
+            [TRUST_ENTRIES, "CA certificates only"],
+            [CRL_ENTRIES, "CRLs only"],
+        ] as const
+    ).flatMap(([entries, give]) =>
+        entries.flatMap((entry) => {
+            const found = entry in texts ? keyInText(texts[entry]) : undefined;
+            return found === undefined ? [] : [`${entry} ${pastedKeyProblem(found, clear, give)}`];
+        }),
+    );
+}
+
+/**
+ * What is wrong with the certificate blocks of a TLS credential's trust entries (`texts`): a CA
+ * under another PEM label than CERTIFICATE, and with a CRL entry, a trust entry of more than
+ * self-signed roots (envoyproxy/envoy#29197).
+ */
+function trustBlockProblems(texts: Record<string, string>): string[] {
+    const problems: string[] = [];
+    // Envoy's BoringSSL reads these as certificates to trust; Go, IstioGatewayTls and the pack's other checks, CERTIFICATE alone.
+    for (const entry of TRUST_ENTRIES.filter((e) => e in texts)) {
+        for (const { at, label } of trustEntryCertificates(texts[entry]).filter((b) => b.label !== "CERTIFICATE"))
+            problems.push(
+                `${entry} holds a "${label}" PEM block (its block ${at}), which Envoy's BoringSSL reads as a certificate to trust ` +
+                    'while Go and IstioGatewayTls read "CERTIFICATE" blocks alone; give each CA certificate as a "CERTIFICATE" block',
+            );
+    }
+    // Istio reads each trust entry with its own CRL entry (cacert with crl, ca.crt with ca.crl), whichever it picks: each is checked.
+    for (const [trust, crl] of TRUST_ENTRIES.map((e, i) => [e, CRL_ENTRIES[i]])) {
+        // Unreadable or holding a key: refused by trustKeyProblems, or by Envoy itself (a damaged ca.crt).
+        if (
+            !(trust in texts) ||
+            !(crl in texts) ||
+            keyInText(texts[trust]) !== undefined ||
+            pemCertificates(texts[trust]) === undefined
+        )
+            continue;
+        const problem = rootsWithCrlProblem(texts[trust], {
+            bundle: trust,
+            crl,
+            refused: "every peer",
+            sender: "peers send their issuing CA",
+        });
+        if (problem !== undefined) problems.push(problem);
+    }
+    return problems;
+}
+
 export const tlsSecretContentsPolicy: policy.ResourceValidationPolicy = {
     name: "tls-secret-contents",
     description:
-        "A TLS credential Secret Envoy reads (a kubernetes.io/tls Secret, or one with ca.crt or cacert named *-cacert or in keySecretNamespaces), when its entries are known: tls.key as strong as private-key-strength asks; tls.crt's leaf no CA, with serverAuth or clientAuth, valid no longer than leafMaxDays (unless a publicly trusted root's CA issued it: its CA's limits hold); no private key in ca.crt, cacert, ca.crl or crl, nor in an entry other than tls.key; no CA certificate under another PEM label than CERTIFICATE (BoringSSL trusts X509 CERTIFICATE and TRUSTED CERTIFICATE blocks too); with ca.crl (crl), self-signed roots alone in ca.crt (cacert) (envoyproxy/envoy#29197).",
+        "A TLS credential Secret Envoy reads (a kubernetes.io/tls Secret, or one with ca.crt or cacert named *-cacert or in keySecretNamespaces), when its entries are known: tls.key as strong as private-key-strength asks; tls.crt's leaf no CA, with serverAuth or clientAuth, valid no longer than leafMaxDays (unless a publicly trusted root's CA issued it: its CA's limits hold); no private key in ca.crt, cacert, ca.crl or crl, nor in an entry other than tls.key; no CA certificate under another PEM label than CERTIFICATE (BoringSSL trusts X509 CERTIFICATE and TRUSTED CERTIFICATE blocks too); with ca.crl (crl), self-signed roots alone in ca.crt (cacert) (envoyproxy/envoy#29197). The other client trust a Gateway names (a ConfigMap, a Secret elsewhere), which this rule cannot tell from the resource alone, credential-trust holds to the same checks of its trust and CRL entries.",
     enforcementLevel: "mandatory",
     configSchema: {
         properties: {
@@ -1810,16 +1995,7 @@ export const tlsSecretContentsPolicy: policy.ResourceValidationPolicy = {
         const chain = leaf === undefined ? undefined : pemCertificates(texts["tls.crt"]);
         const maxDays = chain !== undefined && publiclyIssued(chain) ? undefined : leafMaxDaysOf(args);
         for (const problem of leaf === undefined ? [] : tlsLeafProblems(leaf, maxDays)) report(`${shown}: ${problem}`);
-        const clear = "trust bundles and CRLs are public, shown by istioctl proxy-config secret and copied in clear";
-        for (const [entries, give] of [
-            [TRUST_ENTRIES, "CA certificates only"],
-            [CRL_ENTRIES, "CRLs only"],
-        ] as const) {
-            for (const entry of entries.filter((e) => e in texts)) {
-                const found = keyInText(texts[entry]);
-                if (found !== undefined) report(`${shown}: ${entry} ${pastedKeyProblem(found, clear, give)}`);
-            }
-        }
+        for (const problem of trustKeyProblems(texts)) report(`${shown}: ${problem}`);
         if (secret.tls) {
             const props = knownPart(args.props) as { data?: unknown; stringData?: unknown };
             const others = [...new Set([...keyEntries(props.data, "base64"), ...keyEntries(props.stringData, "text")])]
@@ -1831,32 +2007,7 @@ export const tlsSecretContentsPolicy: policy.ResourceValidationPolicy = {
                         "so the copy serves no one and goes wherever the Secret is read; take it out (and replace that key if the Secret has been shared)",
                 );
         }
-        // Envoy's BoringSSL reads these as certificates to trust; Go, IstioGatewayTls and the pack's other checks, CERTIFICATE alone.
-        for (const entry of TRUST_ENTRIES.filter((e) => e in texts)) {
-            for (const { at, label } of trustEntryCertificates(texts[entry]).filter((b) => b.label !== "CERTIFICATE"))
-                report(
-                    `${shown}: ${entry} holds a "${label}" PEM block (its block ${at}), which Envoy's BoringSSL reads as a certificate to trust ` +
-                        'while Go and IstioGatewayTls read "CERTIFICATE" blocks alone; give each CA certificate as a "CERTIFICATE" block',
-                );
-        }
-        // Istio reads each trust entry with its own CRL entry (cacert with crl, ca.crt with ca.crl), whichever it picks: each is checked.
-        for (const [trust, crl] of TRUST_ENTRIES.map((e, i) => [e, CRL_ENTRIES[i]])) {
-            // Unreadable or holding a key: refused above, or by Envoy itself (a damaged ca.crt).
-            if (
-                !(trust in texts) ||
-                !(crl in texts) ||
-                keyInText(texts[trust]) !== undefined ||
-                pemCertificates(texts[trust]) === undefined
-            )
-                continue;
-            const problem = rootsWithCrlProblem(texts[trust], {
-                bundle: trust,
-                crl,
-                refused: "every peer",
-                sender: "peers send their issuing CA",
-            });
-            if (problem !== undefined) report(`${shown}: ${problem}`);
-        }
+        for (const problem of trustBlockProblems(texts)) report(`${shown}: ${problem}`);
     },
 };
 
@@ -1911,7 +2062,7 @@ let publicRootKeys: Set<string> | undefined;
 export const credentialTrustPolicy: policy.StackValidationPolicy = {
     name: "credential-trust",
     description:
-        "A TLS credential Secret Envoy reads (as tls-secret-contents finds them, judged merged with its patches: a gateway's client trust among them) trusts in ca.crt or cacert (every block BoringSSL reads as a certificate) no publicly trusted root (Node's tls.rootCertificates), unless it is a sidecar's client credential (its served certificate for clientAuth alone, or the <name>-cacert twin of one) a DestinationRule names and no Gateway does; and, unless allowSharedRoot is set, no certificate of a mesh CA's key or of one above it (a MeshPluginCa's and its issuers', or in istiod's cacerts, either layout), compared by key: every cluster's cacerts holds a mesh CA's key, and a public CA certifies anyone.",
+        "A TLS credential Envoy reads, judged merged with its patches: a Secret as tls-secret-contents finds them, and any Secret or ConfigMap (data or binaryData) a Gateway names as its client trust, an Istio Gateway (networking.istio.io) by caCertCredentialName (configmap://ns/name: a ConfigMap) or by credentialName(s) in MUTUAL or OPTIONAL_MUTUAL mode, a Kubernetes Gateway API Gateway (gateway.networking.k8s.io) by the caCertificateRefs of spec.tls.frontend (default or perPort) or by a listener's certificateRefs with Istio's option gateway.istio.io/tls-terminate-mode MUTUAL or OPTIONAL_MUTUAL (a Gateway API reference in its own or the Gateway's namespace). Such client trust that tls-secret-contents does not judge is held to its checks of trust and CRL entries (no private key; each CA under the CERTIFICATE label; with a CRL, self-signed roots alone). Each trusts in ca.crt or cacert (every block BoringSSL reads as a certificate) no publicly trusted root (Node's tls.rootCertificates), unless it is a sidecar's client credential (its served certificate for clientAuth alone, or the <name>-cacert twin of one) a DestinationRule names and no Gateway of either API does; and, unless allowSharedRoot is set, no certificate of a mesh CA's key or of one above it (a MeshPluginCa's and its issuers', or in istiod's cacerts, either layout), compared by key: every cluster's cacerts holds a mesh CA's key, and a public CA certifies anyone.",
     enforcementLevel: "mandatory",
     configSchema: {
         properties: {
@@ -1927,7 +2078,7 @@ export const credentialTrustPolicy: policy.StackValidationPolicy = {
         const users = credentialUsersOf(args.resources);
         // Every resource on its own (a Secret, its patches, a duplicate), each judged as part of the Secret
         // Istio reads: its resources' entries merged, a kubernetes.io/tls Secret whatever type a patch gives.
-        const all = args.resources.map(secretOf).filter((s) => s !== undefined);
+        const all = args.resources.map(credentialObjectOf).filter((s) => s !== undefined);
         const merged = new Map<string, MergedSecret>();
         // A patch applies to the Secret it patches, whatever order they are registered in: Secrets first.
         const patchesLast = [...all].sort((a, b) => Number(a.patch) - Number(b.patch));
@@ -1939,16 +2090,15 @@ export const credentialTrustPolicy: policy.StackValidationPolicy = {
                 each: [...(before?.each ?? []), credential.texts],
             });
         }
+        // Whatever a Gateway reads its client trust from is judged, a ConfigMap or a Secret in any namespace among them.
+        const gatewayTrust = (credential: CredentialObject) => namersOf(credential, users.Gateway, true).length > 0;
         const secrets = all
-            .filter(({ name, namespace, credential }) =>
-                isCredential(
-                    name,
-                    namespace,
-                    { ...credential, tls: merged.get(credential.place)?.tls === true },
-                    namespaces,
-                ),
-            )
-            .map(({ credential }) => credential);
+            .map(({ credential }) => credential)
+            .filter(
+                (credential) =>
+                    isCredential({ ...credential, tls: merged.get(credential.place)?.tls === true }, namespaces) ||
+                    gatewayTrust(credential),
+            );
         // One report per Secret and line: a Secret and a patch (or a duplicate) holding one root tell one thing;
         // the same Secret in two clusters (providers) is two.
         const reported = new Set<string>();
@@ -1957,6 +2107,10 @@ export const credentialTrustPolicy: policy.StackValidationPolicy = {
             reported.add(`${place}\n${line}`);
         };
         for (const secret of secrets) {
+            // tls-secret-contents judges a resource that is a credential by itself; the other trust a Gateway names, here.
+            if (!isCredential(secret, namespaces))
+                for (const problem of [...trustKeyProblems(secret.texts), ...trustBlockProblems(secret.texts)])
+                    reportOnce(secret.place, `${secret.shown}: ${problem}`);
             // A sidecar's client credential (UiApicClient's) verifies the server it calls, whose name the sidecar
             // checks (APIC's host): a server's certificate from a public CA is as it should be there. Told by what
             // it holds, a certificate for clientAuth alone that no gateway could serve, and by a DestinationRule

@@ -3320,6 +3320,250 @@ describe("Policy pack", function () {
         );
     });
 
+    /** A Kubernetes Gateway API Gateway (what Istio serves besides its own) `ui-gw` in istio-system, of `version`, with `spec`. */
+    const gatewayApi = (version: "v1" | "v1beta1", spec: Record<string, unknown>): Resource => ({
+        type: `kubernetes:gateway.networking.k8s.io/${version}:Gateway`,
+        name: "ui-gw",
+        props: {
+            apiVersion: `gateway.networking.k8s.io/${version}`,
+            kind: "Gateway",
+            metadata: { name: "ui-gw", namespace: "istio-system" },
+            spec: { gatewayClassName: "istio", ...spec },
+        },
+    });
+    /** A Gateway API HTTPS listener terminating TLS with `tls`'s certificateRefs and options. */
+    const httpsListener = (tls: Record<string, unknown>) => ({
+        listeners: [{ name: "https", port: 443, protocol: "HTTPS", tls: { mode: "Terminate", ...tls } }],
+    });
+    /** A listener serving `ref`, which Istio's tls-terminate-mode option `mode` makes verify clients with its CA too. */
+    const servingWith = (mode: string, ref: Record<string, unknown>) =>
+        httpsListener({ certificateRefs: [ref], options: { "gateway.istio.io/tls-terminate-mode": mode } });
+    /** A listener serving gw-server whose clients spec.tls.frontend's `default` or `perPort` validation verifies with `ref`. */
+    const verifyingWith = (where: "default" | "perPort", ref: Record<string, unknown>) => {
+        const validation = { validation: { caCertificateRefs: [ref] } };
+        return {
+            ...httpsListener({ certificateRefs: [{ name: "gw-server" }] }),
+            tls: {
+                frontend: where === "default" ? { default: validation } : { perPort: [{ port: 443, tls: validation }] },
+            },
+        };
+    };
+    /** credential-trust's refusals of `shown`'s ca.crt trusting the hand-written mesh root and ISRG Root X1, as a gateway's client trust. */
+    const gatewayTrustRefusals = (shown: string) => {
+        const fix =
+            "give in ca.crt only the root(s) of the CA that issues the peers' certificates (IstioGatewayTls' clientTrustBundlePem: APIC's client root)";
+        return [
+            `${shown}: ca.crt trusts CN=Hand mesh root, whose key is a mesh CA's or above one (root-cert.pem of istio-system/cacerts); ` +
+                "every cluster's cacerts holds the key of a mesh CA under it, so any cluster could mint a certificate with the identity " +
+                `the gateway accepts (APIC's URI SAN). G${fix.slice(1)}, or accept the weaker guarantee with allowSharedRoot: true`,
+            `${shown}: ca.crt trusts ${ISRG}, a publicly trusted root (in Node's tls.rootCertificates): ` +
+                `every public CA under it, and whoever it certifies, could present a certificate Envoy takes, the SAN check alone in the way; ${fix}`,
+        ];
+    };
+
+    it("credential-trust: a Kubernetes Gateway API Gateway is a Gateway: a client credential its certificateRefs (Istio's MUTUAL option) or caCertificateRefs name loses the sidecar's exemption", async () => {
+        const { root, cacerts } = await handWrittenMesh();
+        const issuer = await mintRoot("Team credential root");
+        const client = await mintLeaf(issuer, {
+            commonName: "ui-client",
+            allowedUses: ["client_auth", "digital_signature"],
+        });
+        // A sidecar's client credential (as UiApicClient writes one) whose ca.crt holds the mesh root and a public root.
+        const uiClient = handWrittenTlsSecret("ui-client", {
+            "tls.crt": client.cert,
+            "tls.key": client.key,
+            "ca.crt": root.certPem + isrgRootX1(),
+        });
+        const uiRule: Resource = {
+            type: "kubernetes:networking.istio.io/v1:DestinationRule",
+            name: "apic",
+            props: {
+                metadata: { name: "apic", namespace: "istio-system" },
+                spec: { trafficPolicy: { tls: { mode: "MUTUAL", credentialName: "ui-client" } } },
+            },
+        };
+        const sidecarRefusal =
+            "istio-system/ui-client: ca.crt trusts CN=Hand mesh root, whose key is a mesh CA's or above one (root-cert.pem of istio-system/cacerts); " +
+            "every cluster's cacerts holds the key of a mesh CA under it, so any cluster could mint a certificate with the identity " +
+            "the sidecar expects of the server it calls (the subjectAltNames of DestinationRule istio-system/apic). " +
+            "Give in ca.crt only the root(s) of the CA that issues that server's certificate (UiApicClient's apicTrustPem: in a stack, " +
+            "the gateway server root, or pki:frontEnd.apicServerCa), or accept the weaker guarantee with allowSharedRoot: true";
+        const verdict = (gateway?: Resource) =>
+            checkStack(credentialTrustPolicy, [cacerts, uiClient, uiRule, ...(gateway ? [gateway] : [])]);
+        assert.deepStrictEqual(
+            [
+                // Named by its DestinationRule alone: a sidecar's, the public root its server's CA may be.
+                await verdict(),
+                // A Gateway API Gateway serving it with Istio's MUTUAL or OPTIONAL_MUTUAL option reads its ca.crt as client trust,
+                await verdict(gatewayApi("v1", servingWith("MUTUAL", { name: "ui-client" }))),
+                await verdict(
+                    gatewayApi(
+                        "v1beta1",
+                        servingWith("OPTIONAL_MUTUAL", {
+                            kind: "Secret",
+                            name: "ui-client",
+                            namespace: "istio-system",
+                        }),
+                    ),
+                ),
+                // and so does one naming it in spec.tls.frontend's caCertificateRefs, by default or for a port.
+                await verdict(
+                    gatewayApi("v1", verifyingWith("default", { group: "", kind: "Secret", name: "ui-client" })),
+                ),
+                await verdict(gatewayApi("v1", verifyingWith("perPort", { kind: "Secret", name: "ui-client" }))),
+                // A Gateway API reference fixes its namespace: payments/ui-client is another Secret.
+                await verdict(gatewayApi("v1", servingWith("MUTUAL", { name: "ui-client", namespace: "payments" }))),
+            ],
+            [
+                [sidecarRefusal],
+                gatewayTrustRefusals("istio-system/ui-client"),
+                gatewayTrustRefusals("istio-system/ui-client"),
+                gatewayTrustRefusals("istio-system/ui-client"),
+                gatewayTrustRefusals("istio-system/ui-client"),
+                [sidecarRefusal],
+            ],
+        );
+    });
+
+    it("credential-trust: judges whatever a Gateway names as client trust (Gateway API caCertificateRefs, Istio's caCertCredentialName, configmap://): a ConfigMap or a generic Secret, in any namespace", async () => {
+        const { root, meshCa, cacerts } = await handWrittenMesh();
+        // The attacker: whoever holds a mesh CA's key (every cluster's cacerts) mints a client certificate with APIC's
+        // identity; Envoy trusting the bundle takes it.
+        const bundle = root.certPem + isrgRootX1();
+        const forged = await mintLeaf(meshCa, {
+            commonName: "forged",
+            uris: ["urn:example:apic-client:payments"],
+            allowedUses: ["digital_signature", "client_auth"],
+        });
+        const envoy = verifyPeer({
+            caCrt: bundle,
+            chain: forged.cert + meshCa.certPem,
+            purpose: "sslclient",
+            subjectAltNames: ["urn:example:apic-client:payments"],
+        });
+        assert.deepStrictEqual(
+            [envoy.accepted, envoy.boringssl.chain],
+            [true, ["forged", "Hand mesh CA", "Hand mesh root"]],
+        );
+        // Client trust outside keySecretNamespaces, in neither a kubernetes.io/tls Secret nor one named *-cacert.
+        const configMap = (entries: Record<string, string>, encoding: "data" | "binaryData" = "data"): Resource => ({
+            type: "kubernetes:core/v1:ConfigMap",
+            name: "payments-client-trust",
+            props: {
+                metadata: { name: "payments-client-trust", namespace: "payments" },
+                [encoding]:
+                    encoding === "data"
+                        ? entries
+                        : Object.fromEntries(Object.entries(entries).map(([k, v]) => [k, base64(v)])),
+            },
+        });
+        const opaque = (entries: Record<string, string>): Resource => ({
+            type: "kubernetes:core/v1:Secret",
+            name: "payments-client-ca",
+            props: {
+                metadata: { name: "payments-client-ca", namespace: "payments" },
+                type: "Opaque",
+                stringData: asSecret(entries),
+            },
+        });
+        const istioGateway = (caCertCredentialName: string): Resource => ({
+            type: "kubernetes:networking.istio.io/v1:Gateway",
+            name: "payments-gw",
+            props: {
+                metadata: { name: "payments-gw", namespace: "istio-system" },
+                spec: {
+                    servers: [
+                        {
+                            port: { number: 443 },
+                            tls: { mode: "MUTUAL", credentialName: "gw-server", caCertCredentialName },
+                        },
+                    ],
+                },
+            },
+        });
+        const configMapRef = { group: "", kind: "ConfigMap", name: "payments-client-trust", namespace: "payments" };
+        const secretRef = { kind: "Secret", name: "payments-client-ca", namespace: "payments" };
+        const verdict = (...resources: Resource[]) => checkStack(credentialTrustPolicy, [cacerts, ...resources]);
+        const inConfigMap = gatewayTrustRefusals("ConfigMap payments/payments-client-trust");
+        const inSecret = gatewayTrustRefusals("payments/payments-client-ca");
+        assert.deepStrictEqual(
+            [
+                // Named by no Gateway: no TLS credential.
+                await verdict(configMap({ "ca.crt": bundle })),
+                await verdict(opaque({ "ca.crt": bundle })),
+                // A Gateway API Gateway's caCertificateRefs: a ConfigMap (its data or binaryData) or a Secret, in any namespace.
+                await verdict(
+                    configMap({ "ca.crt": bundle }),
+                    gatewayApi("v1", verifyingWith("default", configMapRef)),
+                ),
+                await verdict(
+                    configMap({ "ca.crt": bundle }, "binaryData"),
+                    gatewayApi("v1", verifyingWith("perPort", configMapRef)),
+                ),
+                await verdict(opaque({ "ca.crt": bundle }), gatewayApi("v1beta1", verifyingWith("default", secretRef))),
+                // Istio's caCertCredentialName: configmap://ns/name (read without a -cacert suffix), or a Secret's name.
+                await verdict(
+                    configMap({ "ca.crt": bundle }),
+                    istioGateway("configmap://payments/payments-client-trust"),
+                ),
+                await verdict(
+                    configMap({ "ca.crt": bundle }),
+                    istioGateway("configmap://payments/payments-client-trust-cacert"),
+                ),
+                await verdict(opaque({ cacert: bundle }), istioGateway("kubernetes://payments-client-ca")),
+                // A ConfigMap of that name in another namespace is another object.
+                await verdict(
+                    configMap({ "ca.crt": bundle }),
+                    gatewayApi("v1", verifyingWith("default", { ...configMapRef, namespace: "ob-ui" })),
+                ),
+                await verdict(configMap({ "ca.crt": bundle }), istioGateway("configmap://ob-ui/payments-client-trust")),
+            ],
+            [
+                [],
+                [],
+                inConfigMap,
+                inConfigMap,
+                inSecret,
+                inConfigMap,
+                inConfigMap,
+                inSecret.map((line) => line.replace(/ca\.crt/g, "cacert")),
+                [],
+                [],
+            ],
+        );
+        // tls-secret-contents' checks of a trust entry, for what it does not see: a key, a CA under another PEM label.
+        const clientRoot = await mintRoot("Payments client root");
+        const relabelled = clientRoot.certPem.replace(/ CERTIFICATE-----/g, " X509 CERTIFICATE-----");
+        const keyed = { "ca.crt": clientRoot.certPem + meshCa.keyPem };
+        const keyLabel = pemBlocksInOrder(meshCa.keyPem)[0].label;
+        const keyRefusal = (shown: string) =>
+            `${shown}: ca.crt holds a private key (a "${keyLabel}" PEM block): trust bundles and CRLs are public, shown by istioctl proxy-config secret ` +
+            "and copied in clear, so take the key out (and replace it if the text has been shared); give CA certificates only";
+        // What tls-secret-contents says of a Secret it judges by itself.
+        assert.deepStrictEqual(
+            await checkResource(tlsSecretContentsPolicy, handWrittenTlsSecret("payments-client-ca", keyed)),
+            [keyRefusal("istio-system/payments-client-ca")],
+        );
+        assert.deepStrictEqual(
+            [
+                await verdict(
+                    configMap({ "ca.crt": relabelled }),
+                    gatewayApi("v1", verifyingWith("default", configMapRef)),
+                ),
+                await verdict(configMap(keyed), gatewayApi("v1", verifyingWith("default", configMapRef))),
+                await verdict(opaque(keyed), gatewayApi("v1", verifyingWith("default", secretRef))),
+            ],
+            [
+                [
+                    'ConfigMap payments/payments-client-trust: ca.crt holds a "X509 CERTIFICATE" PEM block (its block 1), which Envoy\'s BoringSSL reads as a certificate to trust ' +
+                        'while Go and IstioGatewayTls read "CERTIFICATE" blocks alone; give each CA certificate as a "CERTIFICATE" block',
+                ],
+                [keyRefusal("ConfigMap payments/payments-client-trust")],
+                [keyRefusal("payments/payments-client-ca")],
+            ],
+        );
+    });
+
     it("credential-trust: a UI client Secret's ca.crt verifies APIC's server: a public apicServerCa passes, a mesh root is refused with its own fix", async () => {
         const raw = loadStackFile("examples/front-end/Pulumi.front-end.yaml");
         const withPublicServerCa = {
