@@ -687,10 +687,17 @@ function caKeyProblem(text: string): string | undefined {
         `ca-key.pem is no key istiod can read: ${why}; give the key of ca-cert.pem as PEM, unencrypted (${labels.join(", ")})`;
     const [block] = pemBlocksInOrder(text);
     if (block === undefined) return refused("it holds no PEM block");
-    // A byte order mark or spaces before BEGIN: our reader finds the block, Go's (istiod's) does not.
-    if (misplacedBegin(text) !== undefined)
+    // istiod reads the first block Go's reader finds, which must be the key: a byte order mark or
+    // spaces before its BEGIN line, or the next BEGIN line glued to its END line, lose it there
+    // while our reader finds it. What follows a whole key block (a certificate) Go leaves unread.
+    const misplaced = misplacedBegin(text);
+    if (misplaced?.block === 1)
         return refused(
             "its BEGIN line does not start a line (a byte order mark or spaces before it), and Go's PEM reader finds no block",
+        );
+    if (misplaced?.block === 2 && text.slice(0, misplaced.at + 1).endsWith("-----"))
+        return refused(
+            "its END line runs into the next block's BEGIN line (no newline between them), and Go's PEM reader then skips the key",
         );
     if (!(block.label in PRIVATE_KEY_FORMS)) return refused(`its first PEM block is a "${block.label}" block`);
     if (!block.ended) return refused(`its "${block.label}" block has no END line (a file cut short)`);

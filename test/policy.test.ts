@@ -2023,6 +2023,11 @@ describe("Policy pack", function () {
                 await verdict({ ...ownLayout, "ca-crl.pem": unreadableCrl }),
                 // A byte order mark before the key's BEGIN line (Notepad's UTF-8): Go reads no block.
                 await verdict({ ...ownLayout, "ca-key.pem": `\ufeff${ca.keyPem}` }),
+                // The key, then a certificate whose BEGIN line does not start a line: Go reads the key, and nothing after it.
+                await verdict({ ...ownLayout, "ca-key.pem": `${ca.keyPem}\ufeff${ca.certPem}` }),
+                await verdict({ ...ownLayout, "ca-key.pem": `${ca.keyPem}  ${ca.certPem}` }),
+                // The certificate's BEGIN line glued to the key's END line: Go skips the key.
+                await verdict({ ...ownLayout, "ca-key.pem": ca.keyPem.trimEnd() + ca.certPem }),
             ],
             [
                 [],
@@ -2053,6 +2058,12 @@ describe("Policy pack", function () {
                 [
                     "istio-system/cacerts: ca-key.pem is no key istiod can read: its BEGIN line does not start a line (a byte order mark or spaces before it), " +
                         'and Go\'s PEM reader finds no block; give the key of ca-cert.pem as PEM, unencrypted ("RSA PRIVATE KEY", "EC PRIVATE KEY", "PRIVATE KEY")',
+                ],
+                [],
+                [],
+                [
+                    "istio-system/cacerts: ca-key.pem is no key istiod can read: its END line runs into the next block's BEGIN line (no newline between them), " +
+                        'and Go\'s PEM reader then skips the key; give the key of ca-cert.pem as PEM, unencrypted ("RSA PRIVATE KEY", "EC PRIVATE KEY", "PRIVATE KEY")',
                 ],
             ],
         );
