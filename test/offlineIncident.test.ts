@@ -326,7 +326,7 @@ describe("Offline roots: revocation and CA retirement with the ceremony, end to 
         const text = await cli("expiry", "--dir", out, "--now", at.toISOString());
         assert.strictEqual(
             text.out.split("\n").at(-2),
-            `1 of 10 certificates, 2 CRLs and 1 CRL series due: CRL series of Example Bank APIC Client Root (${key}) ends ${ends.toISOString()}: ceremony needed (ceremony crl)`,
+            `0 of 10 certificates, 0 of 2 CRLs and 1 of 1 CRL series due: CRL series of Example Bank APIC Client Root (${key}) ends ${ends.toISOString()}: ceremony needed (ceremony crl)`,
         );
         // Once it has ended: named apart from the CRL that expired with it, which no re-publication replaces.
         const after = await cli("expiry", "--dir", out, "--now", new Date(ends.getTime() + 1000).toISOString());

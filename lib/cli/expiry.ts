@@ -1098,15 +1098,17 @@ async function expiry(argv: string[], out: (text: string) => void): Promise<numb
                 })),
             ),
         );
-        const count = (kind: ExpiryRow["kind"]) => rows.filter((r) => r.kind === kind).length;
-        const counted =
+        // Each kind counted with its own due ones: "2 of 10 certificates" must not count two CRLs.
+        const counted = (of: (kind: ExpiryRow["kind"]) => string): string =>
             series.length === 0
-                ? `${count("certificate")} certificates and ${count("crl")} CRLs`
-                : `${count("certificate")} certificates, ${count("crl")} CRLs and ${series.length} CRL series`;
+                ? `${of("certificate")} certificates and ${of("crl")} CRLs`
+                : `${of("certificate")} certificates, ${of("crl")} CRLs and ${of("crl series")} CRL series`;
+        const count = (kind: ExpiryRow["kind"], among: readonly ExpiryRow[] = rows): number =>
+            among.filter((r) => r.kind === kind).length;
         out(
             due.length === 0
-                ? `${counted}: none due (within ${warnDays} days; CRLs also with less than ${crlWarnFraction} of their validity left)\n`
-                : `${due.length} of ${counted} due: ${due.map(dueText).join("; ")}\n`,
+                ? `${counted((kind) => `${count(kind)}`)}: none due (within ${warnDays} days; CRLs also with less than ${crlWarnFraction} of their validity left)\n`
+                : `${counted((kind) => `${count(kind, due)} of ${count(kind)}`)} due: ${due.map(dueText).join("; ")}\n`,
         );
     }
     return due.length === 0 ? 0 : 1;
