@@ -295,7 +295,7 @@ describe("Staged rotation of the gateway-server CA under an offline server root,
                     "the proposed edit of pki:caRotation.gatewayServerCa (pki:caRotation.gatewayServerCa.phase: switch -> finish) cannot be made: " +
                         "invalid stack configuration: " +
                         "pki:offlineRoots.serverRoot.intermediates.gateway-server-ca is a CA generation this stack no longer has (the finish of its rotation retired it): " +
-                        "remove it from pki:offlineRoots.serverRoot.intermediates; this root's CAs are gateway-server-ca-g1 " +
+                        "remove it from pki:offlineRoots.serverRoot.intermediates; this root's CAs are gateway-server-ca-g1; " +
                         `pki:offlineRoots.serverRoot.crls is needed: its retired CA gateway-server-ca (serial ${old.serialNumber}) must be revoked by this root; ` +
                         `on the offline machine run "apic-istio-pki ceremony crl --root <the serverRoot folder> --period-days 7 --periods 13 ` +
                         `--revoke ${old.serialNumber}:superseded:${retiredAt} --out crls.pem" ` +

@@ -156,9 +156,12 @@ function editWhatCanBeMade(
             made.push(proposal);
         } catch (error) {
             if (!isRefusal(error)) throw error;
-            refused.push(
-                `the proposed edit of ${proposal.subject} (${changeText(proposal)}) cannot be made: ${error.message.replace(/\n\s*-?\s*/g, " ")}`,
-            );
+            // One line, its problems apart, as the refusal of the stack file itself reads (decide).
+            const why =
+                error instanceof ConfigError
+                    ? `invalid stack configuration: ${error.problems.join("; ")}`
+                    : error.message.replace(/\n\s*-?\s*/g, " ");
+            refused.push(`the proposed edit of ${proposal.subject} (${changeText(proposal)}) cannot be made: ${why}`);
         }
     }
     return { ...(edited !== undefined ? { edited } : {}), made, refused };
