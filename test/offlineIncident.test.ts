@@ -105,18 +105,21 @@ describe("Offline roots: revocation and CA retirement with the ceremony, end to 
      */
     const deployClock = (): Date => new Date(Date.now() + CLOCK_SKEW_MS);
 
+    /** `raw` as the stack file DIR/Pulumi.<name>.yaml. */
+    const stackFile = (name: string, raw: Record<string, unknown>): string =>
+        writeTemp(
+            dir,
+            `Pulumi.${name}.yaml`,
+            // JSON is YAML with every string quoted, as times must be (Pulumi reads an unquoted one as a timestamp).
+            JSON.stringify({ config: Object.fromEntries(Object.entries(raw).map(([k, v]) => [`pki:${k}`, v])) }),
+        );
     /**
      * `render --config <raw as a stack file> --out DIR/<name> --state DIR/state.json --now <now>`,
      * the way an operator runs it; `now` by default deployClock() (a test that computes what the
      * render prints from its clock gives it).
      */
     async function render(name: string, raw: Record<string, unknown>, now = deployClock(), state = stateFile) {
-        const file = writeTemp(
-            dir,
-            `Pulumi.${name}.yaml`,
-            // JSON is YAML with every string quoted, as times must be (Pulumi reads an unquoted one as a timestamp).
-            JSON.stringify({ config: Object.fromEntries(Object.entries(raw).map(([k, v]) => [`pki:${k}`, v])) }),
-        );
+        const file = stackFile(name, raw);
         const out = path.join(dir, name);
         addSeededKeys(state);
         const result = await cli(
@@ -403,6 +406,7 @@ describe("Offline roots: revocation and CA retirement with the ceremony, end to 
     });
 
     let secondSeries: string;
+    let signedG1: string;
     let finishConfig: Record<string, unknown>;
     let finished: Rendered;
 
@@ -431,6 +435,7 @@ describe("Offline roots: revocation and CA retirement with the ceremony, end to 
             opensslText(newCa),
             /Subject: O = Example Bank, CN = example APIC client CA G1\n[\s\S]*CA:TRUE, pathlen:0\n/,
         );
+        signedG1 = newCa;
         const signedCas = { "apic-client-ca": firstCa, "apic-client-ca-g1": newCa };
         const prepare = await render("prepare", at("prepare", signedCas));
         assert.strictEqual(prepare.status, 0, prepare.err);
@@ -495,6 +500,44 @@ describe("Offline roots: revocation and CA retirement with the ceremony, end to 
                 ) ?? "",
             ).revokedSerials,
             [oldSerial],
+        );
+    });
+
+    it("has diff refuse, as render does, a finish whose offline root's CRL series does not revoke the old CA, named by its serial in the base's stack file", async () => {
+        // No revocation: the finish alone needs the root's CRL, which only the ceremony can sign.
+        const at = (name: string, phase: string, intermediates: Record<string, string>, crls = "") =>
+            stackFile(name, {
+                ...withRoot,
+                caRotation: { apicClientCa: { generation: 1, phase } },
+                offlineRoots: offline(intermediates, crls),
+            });
+        const base = at("diff-switch", "switch", { "apic-client-ca": firstCa, "apic-client-ca-g1": signedG1 });
+        const diff = (head: string) => cli("diff", "--base", base, "--head", head, "--fail-on", "risky");
+        const oldSerial = serialOf(firstCa);
+        const now = new Date(); // diff's clock
+        const retiredAt = new Date(
+            Math.max(crlWindow(now, 7).thisUpdate.getTime(), Date.parse(new crypto.X509Certificate(firstCa).validFrom)),
+        ).toISOString();
+        const crlsNeeded =
+            `pki:offlineRoots.clientRoot.crls is needed: its retired CA apic-client-ca (serial ${oldSerial}) must be revoked by this root; ` +
+            `on the offline machine run "apic-istio-pki ceremony crl --root <the clientRoot folder> --period-days 7 --periods 13 --revoke ${oldSerial}:superseded:${retiredAt} --out crls.pem" ` +
+            "and set pki:offlineRoots.clientRoot.crls to the crls.pem it writes";
+        const finish = at("diff-finish", "finish", { "apic-client-ca-g1": signedG1 });
+        const kept = at("diff-finish-kept", "finish", { "apic-client-ca": firstCa, "apic-client-ca-g1": signedG1 });
+        const [refused, keptRefused] = [await diff(finish), await diff(kept)];
+        assert.deepStrictEqual(
+            [refused.status, refused.out, refused.err, keptRefused.status, keptRefused.err],
+            [
+                1,
+                "",
+                `invalid stack configuration in --head ${finish}:\n  - ${crlsNeeded}\n`,
+                1,
+                // One refusal asks for both, as render's does.
+                `invalid stack configuration in --head ${kept}:\n` +
+                    "  - pki:offlineRoots.clientRoot.intermediates.apic-client-ca is a CA generation this stack no longer has (the finish of its rotation retired it): " +
+                    "remove it from pki:offlineRoots.clientRoot.intermediates; this root's CAs are apic-client-ca-g1\n" +
+                    `  - ${crlsNeeded}\n`,
+            ],
         );
     });
 

@@ -24,7 +24,7 @@ import {
 } from "../inventory/diff";
 import { trustPictureForDiff } from "../inventory/pictures";
 import { APIC_UI_DIR } from "../inventory/planned";
-import { PkiPlan, planFromRawConfig } from "../plan/plan";
+import { ceremonyRecord, PkiPlan, planFromRawConfig } from "../plan/plan";
 import { markdownStrings, markdownTable, markdownText } from "./format";
 import { Command, oneOf, parse, requireStackFile, UsageError } from "./stackSource";
 
@@ -449,8 +449,23 @@ export const diffCommand: Command = {
         }
         const maxReplaced = Number(values["max-replaced"] ?? DEFAULT_MAX_REPLACED);
         const headFile = values.head;
-        const head = planOf(`--head ${headFile}`, () => planFromRawConfig(rawConfigFromStackFile(headFile)));
-        const base = loadBase(values.base, path.resolve(values.head));
+        // With what the base shows of its deployment (ceremonyRecord): a finish under an offline
+        // root is refused, as pulumi up refuses it, until the root's CRL series revokes the old CA.
+        const loadHead = (base?: PkiPlan): PkiPlan =>
+            planOf(`--head ${headFile}`, () =>
+                planFromRawConfig(
+                    rawConfigFromStackFile(headFile),
+                    base === undefined ? {} : { before: ceremonyRecord(base) },
+                ),
+            );
+        let base: PkiPlan | undefined;
+        try {
+            base = loadBase(values.base, path.resolve(values.head));
+        } catch (error) {
+            loadHead(); // the head's own refusal first: a base this version refuses is no fault of the change
+            throw error;
+        }
+        const head = loadHead(base);
         const diff = diffPlans(base, head, { maxReplaced });
         out(
             format === "json"

@@ -583,7 +583,7 @@ export { normalSerial };
  * stack without a rotation (`leaving`: the mesh CAs of a removed cluster, under a root it keeps).
  */
 export function retiredAfter(args: {
-    deployed: RotationRecord;
+    deployed: Pick<RotationRecord, "cas" | "retired">;
     finishing: readonly { slotKey: string; outgoingId: string }[];
     leaving?: readonly string[];
     liveRootIds: readonly string[];

@@ -24,6 +24,7 @@ import {
     CaPosition,
     CaRotationConfig,
     CaSlot,
+    DeployedCa,
     DeployedClient,
     DeployedServer,
     describePosition,
@@ -768,7 +769,7 @@ export function slotRoots(cas: readonly CaPlan[], slot: RootSlot): CaPlan[] {
 function finishingRotations(
     config: PkiConfig,
     cas: readonly CaPlan[],
-    deployed: RotationRecord,
+    deployed: Pick<RotationRecord, "positions" | "cas">,
 ): { slotKey: string; outgoingId: CaId }[] {
     const recorded = (id: CaId): boolean => deployed.cas[id] !== undefined;
     const outgoingOf = (ca: CaPlan): CaId => caInstanceId(ca.slotId, ca.generation - 1);
@@ -1109,6 +1110,12 @@ export interface PlanOptions {
      * previous key pinned.
      */
     readonly deployed?: RotationRecord;
+    /**
+     * With no deployed record (diff): what the stack file before this one shows of it
+     * (ceremonyRecord of its plan). A finish that follows it retires the old CA the ceremony
+     * signed, which the offline root's CRL series must revoke, as pulumi up's refusal says.
+     */
+    readonly before?: Pick<RotationRecord, "positions" | "cas">;
     /** The clock, for CRL periods, expired retirements and the record's times; default: now. */
     readonly now?: Date;
     /**
@@ -1439,6 +1446,16 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
             retired = after.retired;
             problems.push(...after.problems);
         }
+    } else if (options.before !== undefined && problems.length === 0) {
+        // Only the CAs the ceremony signed: an online root's CRL is the stack's own, signed at pulumi up.
+        const before = options.before;
+        retired = retiredAfter({
+            deployed: { ...before, retired: [] },
+            finishing: finishingRotations(config, cas, before).filter((f) => before.cas[f.outgoingId] !== undefined),
+            liveRootIds: cas.filter((c) => c.role === "root").map((c) => c.id),
+            now,
+            crlPeriodDays: config.crlPeriodDays,
+        }).retired;
     }
     problems.splice(offlineIssuesAt, 0, ...offlineIssues);
     const crls = planCrls(config, cas, retired, revoked, now, options.deployed, problems);
@@ -1469,6 +1486,29 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
         crls,
         frontEnd,
     };
+}
+
+/**
+ * What a stack file shows of the record its pulumi up would write (PlanOptions.before): its CA
+ * rotation positions and the intermediates the ceremony signed, by their certificates; an online
+ * CA's serial is known only once deployed.
+ */
+export function ceremonyRecord(plan: PkiPlan): Pick<RotationRecord, "positions" | "cas"> {
+    const signed = plan.cas.flatMap((ca) => {
+        const pem = Object.values(plan.config.offlineRoots)
+            .map((root) => root?.intermediates[ca.id])
+            .find((p) => p !== undefined);
+        if (pem === undefined || ca.issuer === undefined) return [];
+        const cert = new crypto.X509Certificate(pem);
+        const deployed: DeployedCa = {
+            serialHex: cert.serialNumber,
+            notBefore: new Date(cert.validFrom).toISOString(),
+            notAfter: new Date(cert.validTo).toISOString(),
+            issuer: ca.issuer,
+        };
+        return [[ca.id, deployed] as const];
+    });
+    return { positions: plan.config.caRotation, cas: Object.fromEntries(signed) };
 }
 
 /** The Istio Gateway that serves the customer-facing hosts. */
