@@ -740,6 +740,9 @@ export function cacerts(rendered: Rendered, cluster: string): Cacerts {
     return secret.stringData as Cacerts;
 }
 
+/** The usages istiod gives every workload certificate: it serves and calls with the same one. */
+export const WORKLOAD_USES = ["digital_signature", "key_encipherment", "server_auth", "client_auth"];
+
 /** What istiod does with `cacerts`: sign a short-lived SPIFFE workload certificate with ca-key.pem. */
 export async function workload(
     ca: Cacerts,
@@ -751,7 +754,7 @@ export async function workload(
         {
             commonName: "",
             uris: [identity],
-            allowedUses: ["digital_signature", "key_encipherment", "server_auth", "client_auth"],
+            allowedUses: WORKLOAD_USES,
         },
         now,
     );

@@ -2,7 +2,8 @@
  * Gateway trust under Envoy's own rules (test/envoyVerifier.ts: BoringSSL and OpenSSL, every
  * certificate of ca.crt an anchor, CRL check all once ca.crl exists, Istio's SAN matchers ANDed
  * with the key pins), on every option: only the endpoint's own APIC key gets in, whoever holds
- * which CA key, and APIC accepts only the gateway's server certificates. Node's handshakes
+ * which CA key, and APIC accepts only the gateway's server certificates; under separate roots no
+ * edge CA key mints a mesh workload identity, under a shared one each does. Node's handshakes
  * (test/mtls.test.ts) are a second layer. Every verdict, per case and library, is written to
  * out/trust-matrix.txt.
  */
@@ -12,7 +13,15 @@ import * as fs from "fs";
 import * as path from "path";
 import { textTable } from "../lib/cli/format";
 import { PeerCheck, PeerVerdict, PIN_MISMATCH, SAN_MISMATCH } from "./envoyVerifier";
-import { apicCheck, apicSends, assertAllAccepted, decide as verdictsOf, gatewayCheck, summary } from "./consumers";
+import {
+    apicCheck,
+    apicSends,
+    assertAllAccepted,
+    decide as verdictsOf,
+    gatewayCheck,
+    sidecarCheck,
+    summary,
+} from "./consumers";
 import {
     cacerts,
     gatewayServerConfig,
@@ -30,6 +39,7 @@ import {
     ROOT,
     TestCa,
     workload,
+    WORKLOAD_USES,
 } from "./helpers";
 
 const CLIENT_USES = ["digital_signature", "client_auth"];
@@ -100,10 +110,35 @@ function caOf(rendered: Rendered, id: string): TestCa {
     return { certPem: state(`${id}-cert`, "certPem"), keyPem: state(`${id}-key`, "privateKeyPem") };
 }
 
-/** A client certificate with the endpoint's pinned identity, minted by `ca`; sent with `chain`. */
-async function impostor(ca: TestCa, identity: string, chain: string): Promise<string> {
-    const leaf = await mintLeaf(ca, { commonName: "impostor", uris: [identity], allowedUses: CLIENT_USES });
+/** A certificate with `identity` (by default a client's, as the endpoint's pinned one), minted by `ca`; sent with `chain`. */
+async function impostor(ca: TestCa, identity: string, chain: string, allowedUses = CLIENT_USES): Promise<string> {
+    const leaf = await mintLeaf(ca, { commonName: "impostor", uris: [identity], allowedUses });
     return leaf.cert + chain;
+}
+
+/** A mesh workload's identity, such as a backend's AuthorizationPolicy admits. */
+const MESH_IDENTITY = "spiffe://cluster.local/ns/ob/sa/accounts";
+
+/**
+ * What a holder of the APIC-client or the gateway-server CA key (both in Pulumi state, online even
+ * under an offline root) presents in the mesh: a workload certificate for MESH_IDENTITY, as istiod
+ * issues them, checked by a sidecar of `rendered`'s first cluster as a caller and as a server.
+ */
+async function edgeKeysInTheMesh(rendered: Rendered): Promise<[string, PeerCheck][]> {
+    const mesh = cacerts(rendered, rendered.plan.config.clusters[0].name);
+    const checks: [string, PeerCheck][] = [];
+    for (const [holder, id] of [
+        ["APIC-client", "apic-client-ca"],
+        ["gateway-server", "gateway-server-ca"],
+    ]) {
+        const ca = caOf(rendered, id);
+        const calling = sidecarCheck(mesh, await impostor(ca, MESH_IDENTITY, ca.certPem, WORKLOAD_USES), MESH_IDENTITY);
+        checks.push(
+            [`a workload minted with the ${holder} CA key, calling a sidecar`, calling],
+            [`a workload minted with the ${holder} CA key, serving a sidecar`, { ...calling, purpose: "sslserver" }],
+        );
+    }
+    return checks;
 }
 
 for (const option of [1, 2, 3] as const) {
@@ -299,6 +334,12 @@ for (const option of [1, 2, 3] as const) {
                 );
             }
         });
+
+        it("keeps the APIC-client and gateway-server CA keys out of the mesh: sidecars refuse a workload identity they mint", async () => {
+            const verdicts = decide(await edgeKeysInTheMesh(deployed));
+            assert.strictEqual(verdicts.length, 4);
+            for (const [label, verdict] of verdicts) assert.deepStrictEqual(summary(verdict), both(NO_ISSUER), label);
+        });
     });
 }
 
@@ -355,5 +396,18 @@ describe("pki:trustDomains shared: one root for everything, the weaker guarantee
         ]);
         assert.deepStrictEqual(summary(sent), both("ok"));
         assert.deepStrictEqual(summary(strict), both(NO_ISSUER));
+    });
+
+    it("lets the APIC-client and gateway-server CA keys mint any mesh workload identity, which sidecars accept as caller and as server", async () => {
+        const root = new crypto.X509Certificate(cacerts(shared, "example")["root-cert.pem"]).subject;
+        const rootName = /^CN=(.+)$/m.exec(root)?.[1];
+        assert.ok(rootName, root);
+        const verdicts = decide(await edgeKeysInTheMesh(shared));
+        assert.strictEqual(verdicts.length, 4);
+        for (const [label, verdict] of verdicts) {
+            assert.deepStrictEqual(summary(verdict), both("ok"), label);
+            // The mesh's own anchor vouches for it: the shared root ends the chain.
+            assert.strictEqual(verdict.boringssl.chain?.at(-1), rootName, label);
+        }
     });
 });
