@@ -27,6 +27,7 @@ import * as path from "path";
 import { writeSeededStateFile } from "./engineKeys";
 import {
     cacerts,
+    caOf,
     cli,
     justIssued,
     loadStackFile,
@@ -89,13 +90,6 @@ function object(rendered: Rendered, file: string): KubeObject {
 /** A UI service's Secret as the render wrote it. */
 const uiSecret = (rendered: Rendered, name: string) =>
     object(rendered, `k8s/example/ob-ui/secret-apic-client-${name}.yaml`).stringData as Record<string, string>;
-
-/** A CA of a render, with its key, as a holder of that key has it. */
-function caOf(rendered: Rendered, id: string): TestCa {
-    const state = (name: string, field: string): string =>
-        rendered.engine.resources.find((r) => r.name === name)?.state[field] as string;
-    return { certPem: state(`${id}-cert`, "certPem"), keyPem: state(`${id}-key`, "privateKeyPem") };
-}
 
 describe("Front end: UI services call APIC with mutual TLS, under the gateway's rules", function () {
     this.timeout(120_000);

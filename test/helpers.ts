@@ -480,6 +480,16 @@ export interface TestCa {
     keyPem: string;
 }
 
+/** A CA of a render (`<id>-cert`, `<id>-key`), with its key, as a holder of that key has it. */
+export function caOf(rendered: Rendered, id: string): TestCa {
+    const state = (name: string, field: string): string => {
+        const resource = rendered.engine.resources.find((r) => r.name === name);
+        if (resource === undefined) throw new Error(`no resource ${name}`);
+        return resource.state[field] as string;
+    };
+    return { certPem: state(`${id}-cert`, "certPem"), keyPem: state(`${id}-key`, "privateKeyPem") };
+}
+
 /**
  * A CRL of `ca` that lists nothing, valid from `from` until `to` (milliseconds, whole seconds: CRL
  * times are), numbered `number`: signed once, so an ECDSA test CA may sign it.

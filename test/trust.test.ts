@@ -24,6 +24,7 @@ import {
 } from "./consumers";
 import {
     cacerts,
+    caOf,
     gatewayServerConfig,
     loadStackFile,
     mintLeaf,
@@ -99,16 +100,6 @@ after(() => {
     fs.mkdirSync(path.join(ROOT, "out"), { recursive: true });
     fs.writeFileSync(path.join(ROOT, "out", "trust-matrix.txt"), text);
 });
-
-/** A CA of a render, with its key, as a holder of that key has it. */
-function caOf(rendered: Rendered, id: string): TestCa {
-    const state = (name: string, field: string): string => {
-        const resource = rendered.engine.resources.find((r) => r.name === name);
-        if (resource === undefined) throw new Error(`no resource ${name}`);
-        return resource.state[field] as string;
-    };
-    return { certPem: state(`${id}-cert`, "certPem"), keyPem: state(`${id}-key`, "privateKeyPem") };
-}
 
 /** A certificate with `identity` (by default a client's, as the endpoint's pinned one), minted by `ca`; sent with `chain`. */
 async function impostor(ca: TestCa, identity: string, chain: string, allowedUses = CLIENT_USES): Promise<string> {
