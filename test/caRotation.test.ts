@@ -36,6 +36,7 @@ import { updateWarnings } from "../lib/stack";
 import {
     apicCredentials,
     cacerts,
+    caOf,
     cli,
     gatewayServerConfig,
     handshake,
@@ -48,6 +49,7 @@ import {
     sidecars,
     tempDir,
     workload,
+    WORKLOAD_USES,
     writeTemp,
 } from "./helpers";
 import { seededState, writeSeededStateFile } from "./engineKeys";
@@ -528,6 +530,51 @@ describe("Staged rotation of the gateway-server CA", function () {
             ],
         );
     });
+});
+
+describe("Staged rotation of an edge CA under one shared root (pki:trustDomains shared): the mesh side", function () {
+    this.timeout(180_000);
+    const identity = "spiffe://cluster.local/ns/ob/sa/accounts";
+    for (const [slot, id] of [
+        ["apicClientCa", "apic-client-ca"],
+        ["gatewayServerCa", "gateway-server-ca"],
+    ] as const) {
+        it(`${id}: sidecars accept a workload identity minted with the old CA's key until finish, whose ca-crl.pem carries the root's CRL revoking that CA`, async () => {
+            const p = await rotate(slot, { ...BASE, trustDomains: "shared" });
+            const old = caOf(p.g0, id);
+            const leaf = await mintLeaf(old, { commonName: "", uris: [identity], allowedUses: WORKLOAD_USES });
+            const verdicts = decide(
+                PHASE_ORDER.map((phase) => [
+                    phase,
+                    sidecarCheck(cacerts(p[phase], "east"), leaf.cert + old.certPem, identity),
+                ]),
+            );
+            // Sidecars check CRLs of every CA of the chain once ca-crl.pem exists: the old CA has none there.
+            assert.deepStrictEqual(
+                verdicts.map(([phase, v]) => [phase, summary(v)]),
+                [
+                    ["g0", { boringssl: "ok", openssl: "ok" }],
+                    ["prepare", { boringssl: "ok", openssl: "ok" }],
+                    ["switch", { boringssl: "ok", openssl: "ok" }],
+                    [
+                        "finish",
+                        { boringssl: "unable to get certificate CRL", openssl: "unable to get certificate CRL" },
+                    ],
+                ],
+            );
+            const oldCa = p.g0.inventory.find((c) => c.id === id);
+            assert.deepStrictEqual(
+                crls(cacerts(p.finish, "east")["ca-crl.pem"] ?? "").map((crl) => [
+                    subjectOfCrl(crl),
+                    parseCrl(crl).revokedSerials,
+                ]),
+                [
+                    ["rot API platform root CA", [oldCa?.serial]],
+                    ["rot mesh CA east", []],
+                ],
+            );
+        });
+    }
 });
 
 describe("Staged rotation of the mesh CA", function () {
