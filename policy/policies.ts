@@ -1482,7 +1482,7 @@ function leavesSigned(leaves: string[], kind: TopSigner["kind"]): string {
 export const separateTrustDomainsPolicy: policy.StackValidationPolicy = {
     name: "separate-trust-domains",
     description:
-        "Each root signs for one trust domain, through CAs or directly: the mesh's plug-in CAs, the gateway's server CA and APIC's client CA under roots of their own; a CA given as PEM (an offline root's), the top of its chain the pack sees, is one domain with every leaf it signs. One root for several needs allowSharedRoot. Each CA signs leaves of one trust domain: server certificates, or one kind of component's other leaves; a mesh plug-in CA (given as PEM too, known by its key) signs none outside MeshPluginCa, allowSharedRoot or not.",
+        "Each root signs for one trust domain, through CAs or directly: the mesh's plug-in CAs, the gateway's server CA and APIC's client CA under roots of their own; a CA given as PEM (an offline root's), the top of its chain the pack sees, is one domain with every leaf it signs. One root for several needs allowSharedRoot, and then sidecars trust that root too: the APIC-client and gateway-server CA keys (online even under an offline root) can mint any mesh workload identity. Each CA signs leaves of one trust domain: server certificates, or one kind of component's other leaves; a mesh plug-in CA (given as PEM too, known by its key) signs none outside MeshPluginCa, allowSharedRoot or not.",
     enforcementLevel: "mandatory",
     configSchema: {
         properties: { allowSharedRoot: { type: "boolean", default: DEFAULTS.allowSharedRoot } },
