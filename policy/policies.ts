@@ -13,7 +13,7 @@ import { pastedKeyProblem, pastedPrivateKey, pemBlocks, pemBlocksInOrder, pemDec
 import { mozillaRootCertificates, publicRootsAnchor } from "../lib/pki/publicCert";
 import { CLOCK_SKEW_MS, parseCrl } from "../lib/pki/crl";
 import { signedNoCrl } from "../lib/pki/crlSeries";
-import { certificateDerOf, PRIVATE_KEY_FORMS } from "../lib/pki/der";
+import { CERTIFICATE_LABELS, certificateDerOf, PRIVATE_KEY_FORMS } from "../lib/pki/der";
 import { ANY_EXTENDED_KEY_USAGE, issuerDatesProblem, LEAF_PURPOSES, signatureProblem } from "../lib/pki/issuerChecks";
 import { caFlags, crlBundleProblem, rootsWithCrlProblem } from "../lib/pki/trustBundle";
 import {
@@ -578,9 +578,6 @@ const knownConfigMapTexts = (props: Props): Record<string, string> =>
         ["binaryData", "base64"],
         ["data", "text"],
     ]);
-
-/** The PEM labels BoringSSL's PEM_X509_INFO_read_bio (Envoy's reader of ca.crt) reads as certificates. */
-const CERTIFICATE_LABELS = ["CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE"];
 
 /** A block of a trust entry Envoy reads as a certificate: its position among the text's PEM blocks, its label, and the certificate or why it cannot be read. */
 interface TrustBlock {

@@ -1450,7 +1450,7 @@ describe("expiry: certificates and CRLs however they are encoded, each counted o
         });
     });
 
-    it("reads OpenSSL's TRUSTED CERTIFICATE blocks, the same certificate once, and refuses a damaged one", async () => {
+    it("reads OpenSSL's TRUSTED CERTIFICATE and X509 CERTIFICATE blocks (Envoy trusts both), the same certificate once, and refuses a damaged one", async () => {
         const folder = tempDir("expiry-trusted");
         const [first, second] = crls;
         const certDer = pemDecode(ca.certPem, "CERTIFICATE");
@@ -1461,6 +1461,8 @@ describe("expiry: certificates and CRLs however they are encoded, each counted o
             "ca.crt": ca.certPem,
             "ca.crl": first,
             "next.crl": second,
+            // The older label among other blocks: alone, a file of it would be refused as holding nothing.
+            "legacy.pem": pemEncode(certDer, "X509 CERTIFICATE") + second,
         };
         for (const [name, content] of Object.entries(files)) fs.writeFileSync(path.join(folder, name), content);
         const text = await cli("expiry", "--dir", folder, "--now", NOW);
@@ -1470,8 +1472,8 @@ describe("expiry: certificates and CRLs however they are encoded, each counted o
             (JSON.parse(json.out) as ExpiryJson).rows.map((r) => [r.serial, [...r.files].sort()]),
             [
                 ["#1", [path.join(folder, "ca.crl")]],
-                ["#2", [path.join(folder, "next.crl")]],
-                [serial, ["ca.crt", "trusted.pem"].map((f) => path.join(folder, f))],
+                ["#2", ["legacy.pem", "next.crl"].map((f) => path.join(folder, f))],
+                [serial, ["ca.crt", "legacy.pem", "trusted.pem"].map((f) => path.join(folder, f))],
             ],
         );
         fs.writeFileSync(path.join(folder, "trusted.pem"), pemEncode(certDer.subarray(0, 40), "TRUSTED CERTIFICATE"));

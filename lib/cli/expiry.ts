@@ -12,7 +12,7 @@ import { json, shownText } from "../config/values";
 import { codeOf, FileTooLarge, jsonBreak, readRegularBytes, utf8Text, yamlProblem } from "../files";
 import { pemBlocks, pemDecode, runTogetherPemBlock, runTogetherProblem, unendedPemBlock } from "../pki/pem";
 import { crlInDer, CrlInfo, crlValidAt, parseCrl } from "../pki/crl";
-import { certificateDerOf, derSequences } from "../pki/der";
+import { CERTIFICATE_LABELS, certificateDerOf, derSequences } from "../pki/der";
 import { pkcs7Contents } from "../pki/pkcs7";
 import { pfxOf, pkcs12Certificates, Pkcs12PasswordError } from "../pki/pkcs12";
 import { expiredAt, notYetValidAt } from "../pki/x509";
@@ -819,13 +819,16 @@ function foundIn(file: string, unreadKeystore: UnreadKeystore): Found[] {
             const x509 = parsed(source, "a CERTIFICATE block", () => new crypto.X509Certificate(pem));
             found.push({ ...source, id: identity(x509.raw), certificate: x509 });
         }
-        for (const pem of pemBlocks(text, "TRUSTED CERTIFICATE", true)) {
-            const x509 = parsed(source, "a TRUSTED CERTIFICATE block", () => {
-                const certificate = certificateDerOf("TRUSTED CERTIFICATE", pemDecode(pem, "TRUSTED CERTIFICATE"));
-                if (certificate === undefined) throw new Error("it is no certificate followed by trust settings");
-                return new crypto.X509Certificate(certificate);
-            });
-            found.push({ ...source, id: identity(x509.raw), certificate: x509 });
+        // The other labels Envoy and OpenSSL read as certificates: a bundle may hold them among its blocks.
+        for (const label of CERTIFICATE_LABELS.filter((other) => other !== "CERTIFICATE")) {
+            for (const pem of pemBlocks(text, label, true)) {
+                const x509 = parsed(source, `a ${label} block`, () => {
+                    const certificate = certificateDerOf(label, pemDecode(pem, label));
+                    if (certificate === undefined) throw new Error("it is no certificate followed by trust settings");
+                    return new crypto.X509Certificate(certificate);
+                });
+                found.push({ ...source, id: identity(x509.raw), certificate: x509 });
+            }
         }
         for (const pem of pemBlocks(text, "X509 CRL", true)) {
             const crl = parsed(source, "a X509 CRL block", () => parseCrl(pem));

@@ -33,6 +33,9 @@ export function derSequences(bytes: Buffer): Buffer[] {
     return sequences;
 }
 
+/** The PEM labels BoringSSL's PEM_X509_INFO_read_bio (Envoy's reader of ca.crt) and OpenSSL read as certificates. */
+export const CERTIFICATE_LABELS: readonly string[] = ["CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE"];
+
 /**
  * The certificate of a PEM block's DER that Envoy reads as a certificate: of OpenSSL's "TRUSTED
  * CERTIFICATE", the certificate before its trust settings (X509_CERT_AUX); of any other label the
