@@ -27,7 +27,8 @@ import {
     subjectSignedName,
 } from "./keys";
 import { pemTextProblem } from "../pki/pem";
-import { caSubject, subjectDerOf, subjectOf, toDer } from "../pki/x509";
+import { caSubject } from "../pki/asn1";
+import { subjectDerOf, subjectOf, toDer } from "../pki/x509";
 import { joinPemOutputs } from "./pem";
 
 /** A CA that already exists, given as PEM with its key (e.g. a CA kept outside this stack). */

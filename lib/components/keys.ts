@@ -34,16 +34,8 @@ import {
     unhandledExtensionProblem,
 } from "../pki/issuerChecks";
 import { caFlags } from "../pki/trustBundle";
-import {
-    caSubject,
-    dirName,
-    isRootCopy,
-    isSelfSigned,
-    isVersion1,
-    signedBy,
-    subjectOf,
-    VERSION_1_CA,
-} from "../pki/x509";
+import { caSubject, dirName } from "../pki/asn1";
+import { isRootCopy, isSelfSigned, isVersion1, signedBy, subjectOf, VERSION_1_CA } from "../pki/x509";
 
 import { isGiven, isLater, refuseOutput } from "./arguments";
 import { CheckClock, checkClock } from "./checkClock";

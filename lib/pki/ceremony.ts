@@ -40,18 +40,14 @@ import { pemDecode, pemEncode } from "./pem";
 import { pbes2Encryption } from "./pkcs12";
 import { bindingProblem, bindingUnit, rootBinding, stackCaNames, stackCaSlot } from "./rootBinding";
 import {
-    arrayBuffer,
     authorityKeyIdExtensions,
     caSubject,
     extension,
     parseCaCertificate,
-    serialNumber,
-    sign,
-    SIGNATURE_HASHES,
     signatureAlgorithm,
     subjectKeyIdOf,
-    toDer,
-} from "./x509";
+} from "./asn1";
+import { arrayBuffer, serialNumber, sign, SIGNATURE_HASHES, toDer } from "./x509";
 
 const DAY_MS = 86_400_000;
 

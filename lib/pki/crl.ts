@@ -24,17 +24,8 @@ import { AsnConvert } from "@peculiar/asn1-schema";
 import { X509Crl } from "@peculiar/x509";
 import { berOptions } from "./der";
 import { pemDecode, pemEncode } from "./pem";
-import {
-    authorityKeyIdExtensions,
-    extension,
-    inX509Years,
-    parseCaCertificate,
-    serialNumber,
-    sign,
-    signatureAlgorithm,
-    subjectKeyIdOf,
-    toDer,
-} from "./x509";
+import { authorityKeyIdExtensions, extension, parseCaCertificate, signatureAlgorithm, subjectKeyIdOf } from "./asn1";
+import { inX509Years, serialNumber, sign, toDer } from "./x509";
 
 /** RFC 5280 CRLReason, by the names used in config. */
 export const CRL_REASONS: Readonly<Record<string, number>> = {

@@ -8,6 +8,7 @@ import * as crypto from "crypto";
 import { showJson } from "../config/values";
 import { CLOCK_SKEW_MS } from "./crl";
 import { caFlags } from "./trustBundle";
+import { nameConstraintsOf } from "./asn1";
 import {
     brokenSignatureHashOf,
     criticalExtensionsOf,
@@ -17,7 +18,6 @@ import {
     isSelfSigned,
     issuerDerOf,
     issuerOf,
-    nameConstraintsOf,
     notYetValidAt,
     subjectDerOf,
     subjectOf,

@@ -1,30 +1,15 @@
 /**
- * What our own signers (CRLs, the ceremony) share. The structures they sign are @peculiar/asn1-x509
- * objects (the RFC 5280 schemas of PeculiarVentures' x509 stack, DER-encoded by
- * @peculiar/asn1-schema); Node's crypto signs them. Synchronous on purpose: a CRL is built inside a
+ * Certificates as this package reads them (names, dates, signature algorithms), and what our own
+ * signers (CRLs, the ceremony) share. The structures they sign are @peculiar/asn1-x509 objects
+ * (the RFC 5280 schemas of PeculiarVentures' x509 stack, DER-encoded by @peculiar/asn1-schema),
+ * built in ./asn1; Node's crypto signs them. Synchronous on purpose: a CRL is built inside a
  * Pulumi apply and the ceremony runs as plain functions (@peculiar/x509's generators sign through
- * WebCrypto, which is asynchronous only).
+ * WebCrypto, which is asynchronous only). The package's public declarations reach this file, so
+ * its exports take and return Node's and our own types only, never a @peculiar one (see ./asn1).
  */
 import * as crypto from "crypto";
-import { AsnConvert, AsnIntegerBigIntConverter, OctetString } from "@peculiar/asn1-schema";
-import {
-    AlgorithmIdentifier,
-    AttributeTypeAndValue,
-    AttributeValue,
-    AuthorityKeyIdentifier,
-    Certificate,
-    Extension,
-    id_ce_authorityKeyIdentifier,
-    id_ce_subjectKeyIdentifier,
-    GeneralName,
-    id_ce_nameConstraints,
-    KeyIdentifier,
-    Name,
-    NameConstraints,
-    RelativeDistinguishedName,
-    SubjectKeyIdentifier,
-    Version,
-} from "@peculiar/asn1-x509";
+import { AsnConvert, AsnIntegerBigIntConverter } from "@peculiar/asn1-schema";
+import { AlgorithmIdentifier, Certificate, Version } from "@peculiar/asn1-x509";
 import {
     id_md2,
     id_md2WithRSAEncryption,
@@ -43,8 +28,6 @@ import {
     id_sha512WithRSAEncryption,
     RsaSaPssParams,
 } from "@peculiar/asn1-rsa";
-import { Name as DistinguishedName } from "@peculiar/x509";
-import { pemDecode } from "./pem";
 
 /**
  * A distinguished name as Node gives it, on one line ("O=Bank, CN=Bank root"); "" for an empty
@@ -166,7 +149,7 @@ export const SIGNATURE_HASHES: Readonly<Record<string, string | null>> = Object.
 );
 
 /** Go's rule (crypto/x509 signingParamsForKey), as the provider's CAs sign: the algorithm follows the signer's key. */
-function signatureOid(key: crypto.KeyObject): string {
+export function signatureOid(key: crypto.KeyObject): string {
     switch (key.asymmetricKeyType) {
         case "rsa":
             return SIGNATURE_OIDS.sha256WithRsa;
@@ -182,14 +165,6 @@ function signatureOid(key: crypto.KeyObject): string {
     }
 }
 
-/** The AlgorithmIdentifier and hash of a signature by this key. */
-export function signatureAlgorithm(key: crypto.KeyObject): { algorithm: AlgorithmIdentifier; hash: string | null } {
-    const oid = signatureOid(key);
-    // sha256WithRSAEncryption carries NULL parameters (RFC 4055); ECDSA and Ed25519 none (RFC 5758, RFC 8410).
-    const parameters = oid === SIGNATURE_OIDS.sha256WithRsa ? null : undefined;
-    return { algorithm: new AlgorithmIdentifier({ algorithm: oid, parameters }), hash: SIGNATURE_HASHES[oid] };
-}
-
 /** DER of any @peculiar/asn1-schema object. */
 export const toDer = (value: object): Buffer => Buffer.from(AsnConvert.serialize(value));
 
@@ -201,45 +176,11 @@ export function sign(tbs: object, key: crypto.KeyObject, hash: string | null): A
     return arrayBuffer(crypto.sign(hash, toDer(tbs), { key, dsaEncoding: "der" }));
 }
 
-/** An extension holding the DER of `value`; non-critical ones omit the flag, as DER requires. */
-export function extension(extnID: string, critical: boolean, value: object): Extension {
-    return new Extension({ extnID, critical, extnValue: new OctetString(AsnConvert.serialize(value)) });
-}
-
-/** The AKI extension naming the issuer's key by its SKI (keyIdentifier only, as Go writes it); none without one. */
-export function authorityKeyIdExtensions(issuerKeyId: ArrayBuffer | undefined): Extension[] {
-    if (issuerKeyId === undefined) return [];
-    const value = new AuthorityKeyIdentifier({ keyIdentifier: new KeyIdentifier(issuerKeyId) });
-    return [extension(id_ce_authorityKeyIdentifier, false, value)];
-}
-
 /**
  * The characters Go's encoding/asn1 writes a name's text in as a PrintableString (it takes a
  * UTF8String for any other): so @pulumi/tls, which makes the stack's CAs, writes their names.
  */
 export const PRINTABLE_STRING = /^[A-Za-z0-9 '()+,\-./:=?]*$/;
-
-/**
- * A CA's subject with these attributes, in Go's order (O, OU, CN), one RDN each, each value
- * exactly the text given, typed as Go types it (PRINTABLE_STRING). Built from the values, never
- * parsed from RFC 4514 text, where quotes, backslashes and a leading "#" would change the name.
- */
-export function caSubject(fields: { organization?: string; organizationalUnit?: string; commonName: string }): Name {
-    const attributes: [type: string, value: string | undefined][] = [
-        ["2.5.4.10", fields.organization],
-        ["2.5.4.11", fields.organizationalUnit],
-        ["2.5.4.3", fields.commonName],
-    ];
-    return new Name(
-        attributes.flatMap(([type, text]) => {
-            if (text === undefined || text === "") return []; // left out: a DirectoryString is never empty
-            const value = new AttributeValue(
-                PRINTABLE_STRING.test(text) ? { printableString: text } : { utf8String: text },
-            );
-            return [new RelativeDistinguishedName([new AttributeTypeAndValue({ type, value })])];
-        }),
-    );
-}
 
 /** A certificate's subject as its DER holds it: what Go compares, byte for byte, with the name it signs for. */
 export const subjectDerOf = (cert: crypto.X509Certificate): Buffer =>
@@ -332,24 +273,6 @@ export function serialNumber(hex: string): ArrayBuffer {
     return arrayBuffer(AsnIntegerBigIntConverter.toASN(BigInt(`0x${hex}`)).valueBlock.valueHexView);
 }
 
-/**
- * A CA certificate parsed for signing under it. Refused unless it re-encodes to its own bytes, so
- * that the issuer name we copy from it is byte for byte its subject (chain building compares them).
- */
-export function parseCaCertificate(pem: string): Certificate {
-    const der = pemDecode(pem, "CERTIFICATE");
-    const cert = AsnConvert.parse(der, Certificate);
-    if (!toDer(cert).equals(der))
-        throw new Error("the CA certificate is not in DER: its subject cannot be copied exactly");
-    return cert;
-}
-
-/** The certificate's Subject Key Identifier, if it has one. */
-export function subjectKeyIdOf(cert: Certificate): ArrayBuffer | undefined {
-    const ext = cert.tbsCertificate.extensions?.find((e) => e.extnID === id_ce_subjectKeyIdentifier);
-    return ext && AsnConvert.parse(ext.extnValue, SubjectKeyIdentifier).buffer;
-}
-
 /** The OIDs of a certificate's extensions marked critical. */
 export const criticalExtensionsOf = (cert: crypto.X509Certificate): string[] =>
     (AsnConvert.parse(cert.raw, Certificate).tbsCertificate.extensions ?? [])
@@ -362,37 +285,6 @@ export interface TypedName {
     readonly value: string;
     /** A DirName's RDNs in order, each as its attributes' types (OIDs) and texts. */
     readonly rdns?: readonly (readonly (readonly [type: string, text: string])[])[];
-}
-
-/** A distinguished name (a directoryName, a subject) as name constraints compare it. */
-export const dirName = (name: Name): TypedName => ({
-    type: "DirName",
-    value: new DistinguishedName(toDer(name)).toString(),
-    rdns: name.map((rdn) => rdn.map((attribute) => [attribute.type, attribute.value.toString()] as const)),
-});
-
-function typedName(name: GeneralName): TypedName {
-    if (name.dNSName !== undefined) return { type: "DNS", value: name.dNSName };
-    if (name.uniformResourceIdentifier !== undefined) return { type: "URI", value: name.uniformResourceIdentifier };
-    if (name.rfc822Name !== undefined) return { type: "email", value: name.rfc822Name };
-    if (name.iPAddress !== undefined) return { type: "IP", value: name.iPAddress };
-    if (name.directoryName !== undefined) return dirName(name.directoryName);
-    return { type: "other", value: "" };
-}
-
-/** A CA's nameConstraints (RFC 5280 section 4.2.1.10), or undefined when it has none. */
-export function nameConstraintsOf(
-    cert: crypto.X509Certificate,
-): { permitted: TypedName[]; excluded: TypedName[] } | undefined {
-    const ext = AsnConvert.parse(cert.raw, Certificate).tbsCertificate.extensions?.find(
-        (e) => e.extnID === id_ce_nameConstraints,
-    );
-    if (ext === undefined) return undefined;
-    const constraints = AsnConvert.parse(ext.extnValue, NameConstraints);
-    return {
-        permitted: (constraints.permittedSubtrees ?? []).map((subtree) => typedName(subtree.base)),
-        excluded: (constraints.excludedSubtrees ?? []).map((subtree) => typedName(subtree.base)),
-    };
 }
 
 /** Serial numbers compare as numbers: no colons, no leading zeros, upper case. */

@@ -51,7 +51,8 @@ import {
     SignedName,
     unhandledExtensionProblem,
 } from "../pki/issuerChecks";
-import { caSubject, dirName, expiredAt, notYetValidAt, subjectOf } from "../pki/x509";
+import { caSubject, dirName } from "../pki/asn1";
+import { expiredAt, notYetValidAt, subjectOf } from "../pki/x509";
 import {
     caSlots,
     intermediateSlots,
