@@ -160,6 +160,23 @@ describe("The npm package, installed into a new project next to the oldest SDK i
         assert.ok(fs.existsSync(path.join(project, "bin/index.js")));
     });
 
+    it("type-checks the same under module and moduleResolution node16, every declaration checked (no skipLibCheck)", () => {
+        // node16 loads each declaration file as the module it is: one of ours that reached an ES module
+        // (@peculiar/utils, through a @peculiar type in a public signature) stopped tsc with TS1479.
+        const node16 = {
+            compilerOptions: {
+                ...TEMPLATE_TSCONFIG.compilerOptions,
+                module: "node16",
+                moduleResolution: "node16",
+                skipLibCheck: false,
+                noEmit: true,
+            },
+            files: TEMPLATE_TSCONFIG.files,
+        };
+        fs.writeFileSync(path.join(project, "tsconfig.node16.json"), JSON.stringify(node16, null, 4));
+        assert.strictEqual(run(process.execPath, [TSC, "-p", "tsconfig.node16.json"], project), "");
+    });
+
     it("runs the complete program under the stand-in with the installed package, on the project's own SDK", () => {
         const report = JSON.parse(run(process.execPath, ["bin/run.js"], project));
         const sdk = path.join(fs.realpathSync(project), "node_modules/@pulumi/pulumi/index.js");
