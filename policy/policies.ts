@@ -1640,7 +1640,7 @@ function sidecarCallsOf(
         servesClientCertificateAlone(at(base).texts) &&
         nothingButAClient(base) &&
         (base === secret.place || nothingButAClient(secret.place));
-    const rules = namersOf(secret, users.DestinationRule);
+    const rules = [...new Set(namersOf(secret, users.DestinationRule).map((use) => use.by))];
     return client && rules.length > 0 ? rules : undefined;
 }
 
@@ -1723,7 +1723,7 @@ function credentialObjectOf(r: {
 
 /**
  * A Secret or ConfigMap an Istio object or a Kubernetes Gateway API Gateway names, as Istio
- * resolves the reference, and the object naming it (`by`: namespace/name) under its provider.
+ * resolves the reference, and the object naming it under its provider.
  */
 interface CredentialUse {
     provider: string;
@@ -1733,29 +1733,38 @@ interface CredentialUse {
     namespace: string | undefined;
     /** Whether the naming Gateway verifies its clients with its ca.crt (or cacert). */
     clientTrust: boolean;
+    /** Whether Istio also matches the client certificate's SANs (an Istio server's subjectAltNames); never for the Gateway API. */
+    sanChecked: boolean;
+    /** The field naming it, as a finding shows it: `caCertificateRefs`, `credentialName (MUTUAL)`... */
+    field: string;
+    /** The object naming it, as a finding shows it: its kind and namespace/name. */
+    owner: string;
+    /** Its namespace/name alone. */
     by: string;
 }
-type CredentialRef = Omit<CredentialUse, "provider" | "by">;
+type CredentialRef = Omit<CredentialUse, "provider" | "by" | "owner">;
 type CredentialUsers = Record<"Gateway" | "DestinationRule", CredentialUse[]>;
 
 /**
- * The objects of `uses` naming `object` (as client trust alone with `clientTrust`): a Secret's name
+ * The uses of `uses` naming `object` (as client trust alone with `clientTrust`): a Secret's name
  * names its `<name>-cacert` twin as well, where Istio looks for the CA first. Namespaces are
  * compared where both are known.
  */
-function namersOf(object: CredentialObject, uses: readonly CredentialUse[], clientTrust = false): string[] {
-    return uses
-        .filter(
-            (use) =>
-                use.provider === object.provider &&
-                use.kind === object.kind &&
-                (use.clientTrust || !clientTrust) &&
-                (use.namespace === undefined || object.namespace === undefined || use.namespace === object.namespace) &&
-                (object.name === use.name ||
-                    (use.kind === "Secret" && object.name === `${use.name}${ISTIO_CA_SECRET_SUFFIX}`)),
-        )
-        .map((use) => use.by);
+function namersOf(object: CredentialObject, uses: readonly CredentialUse[], clientTrust = false): CredentialUse[] {
+    return uses.filter(
+        (use) =>
+            use.provider === object.provider &&
+            use.kind === object.kind &&
+            (use.clientTrust || !clientTrust) &&
+            (use.namespace === undefined || object.namespace === undefined || use.namespace === object.namespace) &&
+            (object.name === use.name ||
+                (use.kind === "Secret" && object.name === `${use.name}${ISTIO_CA_SECRET_SUFFIX}`)),
+    );
 }
+
+/** The namers of `uses`, each once, sorted: `<owner>'s <field>`. */
+const namesOf = (uses: readonly CredentialUse[]): string =>
+    [...new Set(uses.map((use) => `${use.owner}'s ${use.field}`))].sort().join(", ");
 
 /** The TLS modes in which a server verifies its clients: an Istio server's `mode`, or Istio's option on a Gateway API listener. */
 const MUTUAL_MODES = ["MUTUAL", "OPTIONAL_MUTUAL"];
@@ -1767,35 +1776,41 @@ const MUTUAL_MODES = ["MUTUAL", "OPTIONAL_MUTUAL"];
  * namespace is not compared: Istio reads a Gateway's Secret from its workload's namespace, not the
  * Gateway object's, and a DestinationRule in the root namespace applies to every client's.
  */
-function istioCredentialRef(text: string, clientTrust: boolean): CredentialRef {
+function istioCredentialRefsOf(text: string, use: Omit<CredentialRef, "kind" | "name" | "namespace">): CredentialRef[] {
     const configMap = /^configmap:\/\/([^/]+)\/([^/]+)$/.exec(text);
     if (configMap !== null)
-        return { kind: "ConfigMap", name: withoutCaSuffix(configMap[2]), namespace: configMap[1], clientTrust };
+        return [{ ...use, kind: "ConfigMap", name: withoutCaSuffix(configMap[2]), namespace: configMap[1] }];
     const name =
         text
             .replace(/^kubernetes:\/\//, "")
             .split("/")
             .pop() ?? text;
-    return { kind: "Secret", name, namespace: undefined, clientTrust };
+    return [{ ...use, kind: "Secret", name, namespace: undefined }];
 }
 
 /**
  * The credentials an Istio object's spec names, at any depth: `credentialName` and each of
  * `credentialNames` (client trust beside a `mode` of MUTUAL_MODES: Istio reads its CA from
- * <name>-cacert, or ca.crt), and `caCertCredentialName` (a Gateway's client trust, Istio 1.28+).
+ * <name>-cacert, or ca.crt), and `caCertCredentialName` (a Gateway's client trust, Istio 1.28+);
+ * each with whether its server also checks the client's subjectAltNames.
  */
 function istioCredentialRefs(value: unknown): CredentialRef[] {
     if (Array.isArray(value)) return value.flatMap(istioCredentialRefs);
     if (typeof value !== "object" || value === null) return [];
     const fields = value as Record<string, unknown>;
-    const mutual = MUTUAL_MODES.includes(String(fields.mode));
+    const mode = String(fields.mode);
+    const mutual = MUTUAL_MODES.includes(mode);
+    const sanChecked = Array.isArray(fields.subjectAltNames) && fields.subjectAltNames.length > 0;
+    const inMode = (field: string) => (mutual ? `${field} (${mode})` : field);
     return Object.entries(fields).flatMap(([key, v]) =>
         key === "caCertCredentialName" && typeof v === "string"
-            ? [istioCredentialRef(v, true)]
+            ? istioCredentialRefsOf(v, { clientTrust: true, sanChecked, field: key })
             : key === "credentialName" && typeof v === "string"
-              ? [istioCredentialRef(v, mutual)]
+              ? istioCredentialRefsOf(v, { clientTrust: mutual, sanChecked, field: inMode(key) })
               : key === "credentialNames" && Array.isArray(v)
-                ? v.filter((n): n is string => typeof n === "string").map((n) => istioCredentialRef(n, mutual))
+                ? v
+                      .filter((n): n is string => typeof n === "string")
+                      .flatMap((n) => istioCredentialRefsOf(n, { clientTrust: mutual, sanChecked, field: inMode(key) }))
                 : istioCredentialRefs(v),
     );
 }
@@ -1808,39 +1823,95 @@ const fieldsOf = (value: unknown): Fields =>
     typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Fields) : {};
 const listOf = (value: unknown): Fields[] => (Array.isArray(value) ? value.map(fieldsOf) : []);
 
+/** The namespace a Gateway API reference names: its own, else `namespace` (its object's). */
+const namespaceOf = (ref: Fields, namespace: string | undefined): string | undefined =>
+    typeof ref.namespace === "string" ? ref.namespace : namespace;
+
 /**
- * The credentials a Kubernetes Gateway API Gateway's spec names, as Istio converts it (buildTLS):
- * each listener's tls.certificateRefs (Secrets; client trust with a TLS_TERMINATE_MODE option of
- * MUTUAL_MODES), and the caCertificateRefs (ConfigMaps or Secrets: client trust) of
- * spec.tls.frontend's default and perPort validation; core objects alone, in `namespace` (the
- * Gateway's) unless a reference gives its own.
+ * The core objects (of `kinds`) a list of Gateway API references names, each in its own namespace
+ * or `namespace` (its object's).
  */
-function gatewayApiCredentialRefs(spec: unknown, namespace: string | undefined): CredentialRef[] {
-    const refsIn = (list: unknown, kinds: string[], clientTrust: boolean, defaultKind?: string): CredentialRef[] =>
-        listOf(list).flatMap(({ group = "", kind = defaultKind, name, namespace: own }) =>
-            group === "" && kinds.includes(String(kind)) && typeof name === "string"
-                ? [
-                      {
-                          kind: kind as CredentialRef["kind"],
-                          name,
-                          namespace: typeof own === "string" ? own : namespace,
-                          clientTrust,
-                      },
-                  ]
-                : [],
-        );
-    const served = listOf(fieldsOf(spec).listeners).flatMap((listener) => {
-        const tls = fieldsOf(listener.tls);
-        const mutual = MUTUAL_MODES.includes(String(fieldsOf(tls.options)[TLS_TERMINATE_MODE]));
-        return refsIn(tls.certificateRefs, ["Secret"], mutual, "Secret");
+function gatewayApiRefsIn(
+    list: unknown,
+    namespace: string | undefined,
+    use: { kinds: string[]; defaultKind?: string; clientTrust: boolean; field: string },
+): CredentialRef[] {
+    return listOf(list).flatMap((ref) => {
+        const { group = "", kind = use.defaultKind, name } = ref;
+        return group === "" && use.kinds.includes(String(kind)) && typeof name === "string"
+            ? [
+                  {
+                      kind: kind as CredentialRef["kind"],
+                      name,
+                      namespace: namespaceOf(ref, namespace),
+                      clientTrust: use.clientTrust,
+                      sanChecked: false,
+                      field: use.field,
+                  },
+              ]
+            : [];
     });
+}
+
+/**
+ * The Secrets Gateway API listeners serve, as Istio converts them
+ * (buildTLS): each listener's tls.certificateRefs, in `namespace` (the listeners' object's) unless a
+ * reference gives its own; client trust with a TLS_TERMINATE_MODE option of MUTUAL_MODES.
+ */
+function listenerCredentialRefs(listeners: unknown, namespace: string | undefined): CredentialRef[] {
+    return listOf(listeners).flatMap((listener) => {
+        const tls = fieldsOf(listener.tls);
+        const mode = String(fieldsOf(tls.options)[TLS_TERMINATE_MODE]);
+        const mutual = MUTUAL_MODES.includes(mode);
+        return gatewayApiRefsIn(tls.certificateRefs, namespace, {
+            kinds: ["Secret"],
+            defaultKind: "Secret",
+            clientTrust: mutual,
+            field: mutual ? `certificateRefs (${TLS_TERMINATE_MODE}: ${mode})` : "certificateRefs",
+        });
+    });
+}
+
+/**
+ * The client trust a Gateway API Gateway's spec.tls.frontend names (default and perPort
+ * validation's caCertificateRefs: ConfigMaps or Secrets), for listeners in `namespace`: Istio
+ * resolves a reference without a namespace in the listener's object's (the Gateway's).
+ */
+const frontendCredentialRefs = (spec: unknown, namespace: string | undefined): CredentialRef[] => {
     const frontend = fieldsOf(fieldsOf(fieldsOf(spec).tls).frontend);
     const validations = [frontend.default, ...listOf(frontend.perPort).map((port) => port.tls)];
-    const trusted = validations.flatMap((tls) =>
-        refsIn(fieldsOf(fieldsOf(tls).validation).caCertificateRefs, ["ConfigMap", "Secret"], true),
+    return validations.flatMap((tls) =>
+        gatewayApiRefsIn(fieldsOf(fieldsOf(tls).validation).caCertificateRefs, namespace, {
+            kinds: ["ConfigMap", "Secret"],
+            clientTrust: true,
+            field: "caCertificateRefs",
+        }),
     );
-    return [...served, ...trusted];
+};
+
+/** The Kubernetes Gateway API's group (its Gateways; core references have group ""). */
+const GATEWAY_API = "gateway.networking.k8s.io";
+
+/** A Kubernetes object's kind and API group, namespace (undefined: its provider's) and name, as credentialUsersOf reads it. */
+function namedObjectOf(r: policy.PolicyResource): {
+    group: string;
+    kind: string;
+    namespace: string | undefined;
+    name: string;
+} {
+    const [, apiVersion = "", kind = ""] = r.type.split(":");
+    const metadata = knownPart(known(() => r.props.metadata)) as { name?: unknown; namespace?: unknown } | undefined;
+    return {
+        group: apiVersion.split("/")[0],
+        kind,
+        namespace: typeof metadata?.namespace === "string" ? metadata.namespace : providerNamespace(r.provider),
+        name: typeof metadata?.name === "string" ? metadata.name : r.name,
+    };
 }
+
+/** The namespace/name a finding shows an object by. */
+const shownName = (o: { namespace: string | undefined; name: string }) =>
+    `${o.namespace ?? "(its provider's namespace)"}/${o.name}`;
 
 /**
  * What the Gateways (Istio's, and the Kubernetes Gateway API's, which Istio serves too) and Istio's
@@ -1850,19 +1921,22 @@ function gatewayApiCredentialRefs(spec: unknown, namespace: string | undefined):
 function credentialUsersOf(resources: policy.PolicyResource[]): CredentialUsers {
     const users: CredentialUsers = { Gateway: [], DestinationRule: [] };
     for (const r of resources) {
-        const [, apiVersion = "", kind = ""] = r.type.split(":");
-        const istio =
-            apiVersion.startsWith("networking.istio.io/") && (kind === "Gateway" || kind === "DestinationRule");
-        const gatewayApi = apiVersion.startsWith("gateway.networking.k8s.io/") && kind === "Gateway";
+        const { group, kind, namespace, name } = namedObjectOf(r);
+        const istio = group === "networking.istio.io" && (kind === "Gateway" || kind === "DestinationRule");
+        const gatewayApi = group === GATEWAY_API && kind === "Gateway";
         if (!istio && !gatewayApi) continue;
-        const metadata = knownPart(known(() => r.props.metadata)) as
-            { name?: unknown; namespace?: unknown } | undefined;
-        const namespace = typeof metadata?.namespace === "string" ? metadata.namespace : providerNamespace(r.provider);
-        const by = `${namespace ?? "(its provider's namespace)"}/${typeof metadata?.name === "string" ? metadata.name : r.name}`;
+        const by = shownName({ namespace, name });
         const spec = knownPart(known(() => r.props.spec));
-        const refs = istio ? istioCredentialRefs(spec) : gatewayApiCredentialRefs(spec, namespace);
-        users[kind as keyof CredentialUsers].push(
-            ...refs.map((ref) => ({ ...ref, provider: r.provider?.urn ?? "", by })),
+        const refs = istio
+            ? istioCredentialRefs(spec)
+            : [
+                  ...listenerCredentialRefs(fieldsOf(spec).listeners, namespace),
+                  ...frontendCredentialRefs(spec, namespace),
+              ];
+        const provider = r.provider?.urn ?? "";
+        const owner = `${kind} ${by}`;
+        users[istio ? (kind as keyof CredentialUsers) : "Gateway"].push(
+            ...refs.map((ref) => ({ ...ref, provider, owner, by })),
         );
     }
     return users;
@@ -2120,6 +2194,10 @@ export const credentialTrustPolicy: policy.StackValidationPolicy = {
             // it holds, a certificate for clientAuth alone that no gateway could serve, and by a DestinationRule
             // naming it that no Gateway does: a DestinationRule alone would let any Secret out of the check.
             const calls = sidecarCallsOf(secret, merged, users);
+            // The Gateways verifying their clients with it, and whether each also checks their SANs (an Istio server's
+            // subjectAltNames, as IstioGatewayTls sets them): Istio checks none for the Gateway API (buildTLS).
+            const gateways = namersOf(secret, users.Gateway, true);
+            const sanChecked = gateways.every((use) => use.sanChecked);
             // Every trust entry: Istio reads cacert before ca.crt, and Envoy every block BoringSSL takes for a certificate.
             for (const entry of TRUST_ENTRIES.filter((e) => e in secret.texts)) {
                 for (const { at, label, cert, unreadable } of trustEntryCertificates(secret.texts[entry])) {
@@ -2133,25 +2211,39 @@ export const credentialTrustPolicy: policy.StackValidationPolicy = {
                     }
                     const id = keyIdOf(cert);
                     const fix =
-                        calls === undefined
-                            ? `give in ${entry} only the root(s) of the CA that issues the peers' certificates (IstioGatewayTls' clientTrustBundlePem: APIC's client root)`
-                            : `give in ${entry} only the root(s) of the CA that issues that server's certificate (UiApicClient's apicTrustPem: in a stack, the gateway server root, or pki:frontEnd.apicServerCa)`;
-                    const trusts = `${secret.shown}: ${entry} trusts ${subjectOf(cert)}`;
+                        calls !== undefined
+                            ? `give in ${entry} only the root(s) of the CA that issues that server's certificate (UiApicClient's apicTrustPem: in a stack, the gateway server root, or pki:frontEnd.apicServerCa)`
+                            : sanChecked
+                              ? `give in ${entry} only the root(s) of the CA that issues the peers' certificates (IstioGatewayTls' clientTrustBundlePem: APIC's client root)`
+                              : `give in ${entry} only the root(s) of a private CA that issues these clients' certificates and no one else's (for APIC, its client root), ` +
+                                "never a public or mesh root: with no SAN check, every client certificate under it is let in";
+                    const trusts =
+                        // Named where the gateway's wording is not IstioGatewayTls' (whose Gateway checks APIC's URI SAN).
+                        !sanChecked
+                            ? `${secret.shown}: ${entry}, client trust of ${namesOf(gateways)}, trusts ${subjectOf(cert)}`
+                            : `${secret.shown}: ${entry} trusts ${subjectOf(cert)}`;
+                    const noSanCheck =
+                        "no SAN check (Istio sets none for a Gateway API Gateway's listeners, nor for an Istio Gateway server without subjectAltNames)";
                     if (mesh.has(id))
                         reportOnce(
                             secret.place,
                             `${trusts}, whose key is a mesh CA's or above one (${mesh.get(id)}); ` +
-                                "every cluster's cacerts holds the key of a mesh CA under it, so any cluster could mint a certificate with the identity " +
-                                (calls === undefined
-                                    ? "the gateway accepts (APIC's URI SAN). "
-                                    : `the sidecar expects of the server it calls (the subjectAltNames of DestinationRule ${calls.sort().join(", ")}). `) +
+                                "every cluster's cacerts holds the key of a mesh CA under it, so any cluster could mint a certificate " +
+                                (calls !== undefined
+                                    ? `with the identity the sidecar expects of the server it calls (the subjectAltNames of DestinationRule ${calls.sort().join(", ")}). `
+                                    : sanChecked
+                                      ? "with the identity the gateway accepts (APIC's URI SAN). "
+                                      : `that the gateway accepts as any client's, with ${noSanCheck}. `) +
                                 `${fix[0].toUpperCase()}${fix.slice(1)}, or accept the weaker guarantee with allowSharedRoot: true`,
                         );
                     if (calls === undefined && publicRootKeys.has(id))
                         reportOnce(
                             secret.place,
                             `${trusts}, a publicly trusted root (in Node's tls.rootCertificates): ` +
-                                `every public CA under it, and whoever it certifies, could present a certificate Envoy takes, the SAN check alone in the way; ${fix}`,
+                                (sanChecked
+                                    ? "every public CA under it, and whoever it certifies, could present a certificate Envoy takes, the SAN check alone in the way; "
+                                    : `every client certificate a public CA under it issues, to anyone, is let in, with ${noSanCheck}; `) +
+                                fix,
                         );
                 }
             }

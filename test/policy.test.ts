@@ -2804,6 +2804,21 @@ describe("Policy pack", function () {
     const isrgRootX1 = () =>
         rootCertificates.find((pem) => /CN=ISRG Root X1$/.test(new crypto.X509Certificate(pem).subject)) as string;
     const ISRG = "C=US, O=Internet Security Research Group, CN=ISRG Root X1";
+    /** What credential-trust says of a Gateway's client trust when no SAN is checked (the Gateway API's, an Istio server without subjectAltNames). */
+    const NO_SAN_CHECK =
+        "no SAN check (Istio sets none for a Gateway API Gateway's listeners, nor for an Istio Gateway server without subjectAltNames)";
+    const noSanFix = (entry: string) =>
+        `give in ${entry} only the root(s) of a private CA that issues these clients' certificates and no one else's (for APIC, its client root), ` +
+        "never a public or mesh root: with no SAN check, every client certificate under it is let in";
+    /** credential-trust's refusal of ISRG Root X1 in `shown`'s `entry`, client trust of `namers` (a Gateway's field) checking no SAN. */
+    const noSanPublicRefusal = (shown: string, namers: string, entry = "ca.crt") =>
+        `${shown}: ${entry}, client trust of ${namers}, trusts ${ISRG}, a publicly trusted root (in Node's tls.rootCertificates): ` +
+        `every client certificate a public CA under it issues, to anyone, is let in, with ${NO_SAN_CHECK}; ${noSanFix(entry)}`;
+    /** credential-trust's refusal of the hand-written mesh root in `shown`'s `entry`, client trust of `namers` checking no SAN. */
+    const noSanMeshRefusal = (shown: string, namers: string, entry = "ca.crt") =>
+        `${shown}: ${entry}, client trust of ${namers}, trusts CN=Hand mesh root, whose key is a mesh CA's or above one (root-cert.pem of istio-system/cacerts); ` +
+        "every cluster's cacerts holds the key of a mesh CA under it, so any cluster could mint a certificate that the gateway accepts as any client's, " +
+        `with ${NO_SAN_CHECK}. G${noSanFix(entry).slice(1)}, or accept the weaker guarantee with allowSharedRoot: true`;
 
     it("tls-secret-contents: refuses a hand-written gateway Secret's weak key, a CA or long-lived tls.crt without a TLS usage, keys outside tls.key", async () => {
         const weakKey = await tlsProvider.privateKey({ algorithm: "RSA", rsaBits: 1024 });
@@ -3129,8 +3144,9 @@ describe("Policy pack", function () {
             },
         });
         const dummyRule = istio("DestinationRule", "dummy", "istio-system", { credentialName: "apic-mtls-payments" });
+        const shown = "istio-system/apic-mtls-payments";
         const refused = [
-            `istio-system/apic-mtls-payments: ca.crt trusts ${ISRG}, a publicly trusted root (in Node's tls.rootCertificates): ` +
+            `${shown}: ca.crt trusts ${ISRG}, a publicly trusted root (in Node's tls.rootCertificates): ` +
                 "every public CA under it, and whoever it certifies, could present a certificate Envoy takes, the SAN check alone in the way; " +
                 "give in ca.crt only the root(s) of the CA that issues the peers' certificates (IstioGatewayTls' clientTrustBundlePem: APIC's client root)",
         ];
@@ -3182,7 +3198,18 @@ describe("Policy pack", function () {
                 // and so is a leaf for anyExtendedKeyUsage beside clientAuth (Go and Java serve it).
                 await verdict(secret(anyUse), dummyRule),
             ],
-            [refused, refused, refused, refused, [], [], refused, refused, refused],
+            [
+                refused,
+                // A Gateway without subjectAltNames checks no SAN: named, with its field.
+                [noSanPublicRefusal(shown, "Gateway payments/payments-gw's credentialName (MUTUAL)")],
+                [noSanPublicRefusal(shown, "Gateway istio-system/payments-gw's credentialName (MUTUAL)")],
+                [noSanPublicRefusal(shown, "Gateway istio-system/payments-gw's credentialNames (MUTUAL)")],
+                [],
+                [],
+                refused,
+                refused,
+                refused,
+            ],
         );
         // A <name>-cacert Secret is read for its CA alone, a Gateway's client trust, whatever else it holds.
         const cacertSecret = handWrittenTlsSecret("apic-mtls-payments-cacert", {
@@ -3291,7 +3318,7 @@ describe("Policy pack", function () {
             [
                 [],
                 [],
-                [uiRefused("ui-client", "ca.crt")],
+                [noSanPublicRefusal("istio-system/ui-client", "Gateway istio-system/ui-gw's caCertCredentialName")],
                 [uiRefused("ui-client-cacert", "cacert")],
                 refused,
                 refused,
@@ -3359,18 +3386,11 @@ describe("Policy pack", function () {
             },
         };
     };
-    /** credential-trust's refusals of `shown`'s ca.crt trusting the hand-written mesh root and ISRG Root X1, as a gateway's client trust. */
-    const gatewayTrustRefusals = (shown: string) => {
-        const fix =
-            "give in ca.crt only the root(s) of the CA that issues the peers' certificates (IstioGatewayTls' clientTrustBundlePem: APIC's client root)";
-        return [
-            `${shown}: ca.crt trusts CN=Hand mesh root, whose key is a mesh CA's or above one (root-cert.pem of istio-system/cacerts); ` +
-                "every cluster's cacerts holds the key of a mesh CA under it, so any cluster could mint a certificate with the identity " +
-                `the gateway accepts (APIC's URI SAN). G${fix.slice(1)}, or accept the weaker guarantee with allowSharedRoot: true`,
-            `${shown}: ca.crt trusts ${ISRG}, a publicly trusted root (in Node's tls.rootCertificates): ` +
-                `every public CA under it, and whoever it certifies, could present a certificate Envoy takes, the SAN check alone in the way; ${fix}`,
-        ];
-    };
+    /** credential-trust's refusals of `shown`'s `entry` trusting the hand-written mesh root and ISRG Root X1, client trust of `namers` (no SAN checked). */
+    const gatewayTrustRefusals = (shown: string, namers: string, entry = "ca.crt") => [
+        noSanMeshRefusal(shown, namers, entry),
+        noSanPublicRefusal(shown, namers, entry),
+    ];
 
     it("credential-trust: a Kubernetes Gateway API Gateway is a Gateway: a client credential its certificateRefs (Istio's MUTUAL option) or caCertificateRefs name loses the sidecar's exemption", async () => {
         const { root, cacerts } = await handWrittenMesh();
@@ -3427,10 +3447,17 @@ describe("Policy pack", function () {
             ],
             [
                 [sidecarRefusal],
-                gatewayTrustRefusals("istio-system/ui-client"),
-                gatewayTrustRefusals("istio-system/ui-client"),
-                gatewayTrustRefusals("istio-system/ui-client"),
-                gatewayTrustRefusals("istio-system/ui-client"),
+                // Each names the Gateway and its field: Istio checks no SAN for the Gateway API.
+                gatewayTrustRefusals(
+                    "istio-system/ui-client",
+                    "Gateway istio-system/ui-gw's certificateRefs (gateway.istio.io/tls-terminate-mode: MUTUAL)",
+                ),
+                gatewayTrustRefusals(
+                    "istio-system/ui-client",
+                    "Gateway istio-system/ui-gw's certificateRefs (gateway.istio.io/tls-terminate-mode: OPTIONAL_MUTUAL)",
+                ),
+                gatewayTrustRefusals("istio-system/ui-client", "Gateway istio-system/ui-gw's caCertificateRefs"),
+                gatewayTrustRefusals("istio-system/ui-client", "Gateway istio-system/ui-gw's caCertificateRefs"),
                 [sidecarRefusal],
             ],
         );
@@ -3495,8 +3522,12 @@ describe("Policy pack", function () {
         const configMapRef = { group: "", kind: "ConfigMap", name: "payments-client-trust", namespace: "payments" };
         const secretRef = { kind: "Secret", name: "payments-client-ca", namespace: "payments" };
         const verdict = (...resources: Resource[]) => checkStack(credentialTrustPolicy, [cacerts, ...resources]);
-        const inConfigMap = gatewayTrustRefusals("ConfigMap payments/payments-client-trust");
-        const inSecret = gatewayTrustRefusals("payments/payments-client-ca");
+        const inConfigMap = (namers: string) =>
+            gatewayTrustRefusals("ConfigMap payments/payments-client-trust", namers);
+        const inSecret = (namers: string, entry?: string) =>
+            gatewayTrustRefusals("payments/payments-client-ca", namers, entry);
+        const byRefs = "Gateway istio-system/ui-gw's caCertificateRefs";
+        const byIstio = "Gateway istio-system/payments-gw's caCertCredentialName";
         assert.deepStrictEqual(
             [
                 // Named by no Gateway: no TLS credential.
@@ -3532,12 +3563,12 @@ describe("Policy pack", function () {
             [
                 [],
                 [],
-                inConfigMap,
-                inConfigMap,
-                inSecret,
-                inConfigMap,
-                inConfigMap,
-                inSecret.map((line) => line.replace(/ca\.crt/g, "cacert")),
+                inConfigMap(byRefs),
+                inConfigMap(byRefs),
+                inSecret(byRefs),
+                inConfigMap(byIstio),
+                inConfigMap(byIstio),
+                inSecret(byIstio, "cacert"),
                 [],
                 [],
             ],
