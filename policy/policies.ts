@@ -1772,9 +1772,11 @@ const MUTUAL_MODES = ["MUTUAL", "OPTIONAL_MUTUAL"];
 /**
  * A credential name of an Istio object, as Istio resolves it (ParseResourceName):
  * `configmap://ns/name` is the ConfigMap ns/name (Istio reads it without a -cacert suffix); any
- * other a Secret, of its name alone (`kubernetes://name`, `kubernetes://ns/name`). A Secret's
- * namespace is not compared: Istio reads a Gateway's Secret from its workload's namespace, not the
- * Gateway object's, and a DestinationRule in the root namespace applies to every client's.
+ * other a Secret, of its name alone (`kubernetes://name`, `kubernetes://ns/name`), and for a name
+ * ending in -cacert the Secret without it too (GetCaCert falls back to it when the first is
+ * missing). A Secret's namespace is not compared: Istio reads a Gateway's Secret from its
+ * workload's namespace, not the Gateway object's, and a DestinationRule in the root namespace
+ * applies to every client's.
  */
 function istioCredentialRefsOf(text: string, use: Omit<CredentialRef, "kind" | "name" | "namespace">): CredentialRef[] {
     const configMap = /^configmap:\/\/([^/]+)\/([^/]+)$/.exec(text);
@@ -1785,7 +1787,12 @@ function istioCredentialRefsOf(text: string, use: Omit<CredentialRef, "kind" | "
             .replace(/^kubernetes:\/\//, "")
             .split("/")
             .pop() ?? text;
-    return [{ ...use, kind: "Secret", name, namespace: undefined }];
+    return [...new Set([name, withoutCaSuffix(name)])].map((n) => ({
+        ...use,
+        kind: "Secret",
+        name: n,
+        namespace: undefined,
+    }));
 }
 
 /**

@@ -3553,6 +3553,8 @@ describe("Policy pack", function () {
                     istioGateway("configmap://payments/payments-client-trust-cacert"),
                 ),
                 await verdict(opaque({ cacert: bundle }), istioGateway("kubernetes://payments-client-ca")),
+                // A name ending in -cacert: Istio falls back to the Secret without it (GetCaCert).
+                await verdict(opaque({ "ca.crt": bundle }), istioGateway("payments-client-ca-cacert")),
                 // A ConfigMap of that name in another namespace is another object.
                 await verdict(
                     configMap({ "ca.crt": bundle }),
@@ -3569,6 +3571,7 @@ describe("Policy pack", function () {
                 inConfigMap(byIstio),
                 inConfigMap(byIstio),
                 inSecret(byIstio, "cacert"),
+                inSecret(byIstio),
                 [],
                 [],
             ],
