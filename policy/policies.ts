@@ -1830,9 +1830,13 @@ const fieldsOf = (value: unknown): Fields =>
     typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Fields) : {};
 const listOf = (value: unknown): Fields[] => (Array.isArray(value) ? value.map(fieldsOf) : []);
 
-/** The namespace a Gateway API reference names: its own, else `namespace` (its object's). */
+/**
+ * The namespace a Gateway API reference (or a ListenerSet's parentRef) names: its own, else
+ * `namespace` (its object's); undefined, any namespace, while a preview does not know its own
+ * (knownPart keeps the field, without a value).
+ */
 const namespaceOf = (ref: Fields, namespace: string | undefined): string | undefined =>
-    typeof ref.namespace === "string" ? ref.namespace : namespace;
+    "namespace" in ref ? (typeof ref.namespace === "string" ? ref.namespace : undefined) : namespace;
 
 /**
  * The core objects (of `kinds`) a list of Gateway API references names, each in its own namespace

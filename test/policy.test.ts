@@ -3555,6 +3555,11 @@ describe("Policy pack", function () {
                 await verdict(opaque({ cacert: bundle }), istioGateway("kubernetes://payments-client-ca")),
                 // A name ending in -cacert: Istio falls back to the Secret without it (GetCaCert).
                 await verdict(opaque({ "ca.crt": bundle }), istioGateway("payments-client-ca-cacert")),
+                // A reference whose namespace a preview does not know yet may be any namespace's.
+                await verdict(
+                    configMap({ "ca.crt": bundle }),
+                    gatewayApi("v1", verifyingWith("default", { ...configMapRef, namespace: UNKNOWN })),
+                ),
                 // A ConfigMap of that name in another namespace is another object.
                 await verdict(
                     configMap({ "ca.crt": bundle }),
@@ -3572,6 +3577,7 @@ describe("Policy pack", function () {
                 inConfigMap(byIstio),
                 inSecret(byIstio, "cacert"),
                 inSecret(byIstio),
+                inConfigMap(byRefs),
                 [],
                 [],
             ],
