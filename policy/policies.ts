@@ -1722,8 +1722,8 @@ function credentialObjectOf(r: {
 }
 
 /**
- * A Secret or ConfigMap an Istio object or a Kubernetes Gateway API Gateway names, as Istio
- * resolves the reference, and the object naming it under its provider.
+ * A Secret or ConfigMap an Istio object or a Kubernetes Gateway API Gateway (or ListenerSet) names,
+ * as Istio resolves the reference, and the object naming it under its provider.
  */
 interface CredentialUse {
     provider: string;
@@ -1865,7 +1865,7 @@ function gatewayApiRefsIn(
 }
 
 /**
- * The Secrets Gateway API listeners serve, as Istio converts them
+ * The Secrets Gateway API listeners (a Gateway's or a ListenerSet's) serve, as Istio converts them
  * (buildTLS): each listener's tls.certificateRefs, in `namespace` (the listeners' object's) unless a
  * reference gives its own; client trust with a TLS_TERMINATE_MODE option of MUTUAL_MODES.
  */
@@ -1886,7 +1886,8 @@ function listenerCredentialRefs(listeners: unknown, namespace: string | undefine
 /**
  * The client trust a Gateway API Gateway's spec.tls.frontend names (default and perPort
  * validation's caCertificateRefs: ConfigMaps or Secrets), for listeners in `namespace`: Istio
- * resolves a reference without a namespace in the listener's object's (the Gateway's).
+ * resolves a reference without a namespace in the listener's object's (the Gateway's, or a
+ * ListenerSet's that it parents).
  */
 const frontendCredentialRefs = (spec: unknown, namespace: string | undefined): CredentialRef[] => {
     const frontend = fieldsOf(fieldsOf(fieldsOf(spec).tls).frontend);
@@ -1900,7 +1901,7 @@ const frontendCredentialRefs = (spec: unknown, namespace: string | undefined): C
     );
 };
 
-/** The Kubernetes Gateway API's group (its Gateways; core references have group ""). */
+/** The Kubernetes Gateway API's group (its Gateways, ListenerSets; core references have group ""). */
 const GATEWAY_API = "gateway.networking.k8s.io";
 
 /** A Kubernetes object's kind and API group, namespace (undefined: its provider's) and name, as credentialUsersOf reads it. */
@@ -1925,30 +1926,65 @@ const shownName = (o: { namespace: string | undefined; name: string }) =>
     `${o.namespace ?? "(its provider's namespace)"}/${o.name}`;
 
 /**
- * What the Gateways (Istio's, and the Kubernetes Gateway API's, which Istio serves too) and Istio's
- * DestinationRules name, each with the object naming it: a Gateway's ca.crt verifies its clients, a
- * DestinationRule's the server a sidecar calls.
+ * What the Gateways (Istio's, and the Kubernetes Gateway API's, which Istio serves too, with their
+ * ListenerSets) and Istio's DestinationRules name, each with the object naming it: a Gateway's
+ * ca.crt verifies its clients, a DestinationRule's the server a sidecar calls. A ListenerSet's
+ * listeners are its parent Gateway's (gateway_collection.go: buildListener with the ListenerSet and
+ * the parent's spec): the parent's frontend references without a namespace resolve in the
+ * ListenerSet's namespace too.
  */
 function credentialUsersOf(resources: policy.PolicyResource[]): CredentialUsers {
     const users: CredentialUsers = { Gateway: [], DestinationRule: [] };
+    const gatewayApis: { r: policy.PolicyResource; namespace: string | undefined; name: string }[] = [];
+    const listenerSets: { r: policy.PolicyResource; namespace: string | undefined; shown: string }[] = [];
     for (const r of resources) {
         const { group, kind, namespace, name } = namedObjectOf(r);
         const istio = group === "networking.istio.io" && (kind === "Gateway" || kind === "DestinationRule");
         const gatewayApi = group === GATEWAY_API && kind === "Gateway";
-        if (!istio && !gatewayApi) continue;
+        const listenerSet =
+            (group === GATEWAY_API && kind === "ListenerSet") ||
+            (group === "gateway.networking.x-k8s.io" && kind === "XListenerSet");
+        if (!istio && !gatewayApi && !listenerSet) continue;
         const by = shownName({ namespace, name });
         const spec = knownPart(known(() => r.props.spec));
         const refs = istio
             ? istioCredentialRefs(spec)
             : [
                   ...listenerCredentialRefs(fieldsOf(spec).listeners, namespace),
-                  ...frontendCredentialRefs(spec, namespace),
+                  ...(gatewayApi ? frontendCredentialRefs(spec, namespace) : []),
               ];
         const provider = r.provider?.urn ?? "";
         const owner = `${kind} ${by}`;
         users[istio ? (kind as keyof CredentialUsers) : "Gateway"].push(
             ...refs.map((ref) => ({ ...ref, provider, owner, by })),
         );
+        if (gatewayApi) gatewayApis.push({ r, namespace, name });
+        if (listenerSet) listenerSets.push({ r, namespace, shown: `${kind} ${by}` });
+    }
+    for (const set of listenerSets) {
+        const parentRef = fieldsOf(fieldsOf(knownPart(known(() => set.r.props.spec))).parentRef);
+        const { group = GATEWAY_API, kind = "Gateway", name } = parentRef;
+        if (group !== GATEWAY_API || kind !== "Gateway") continue;
+        const namespace = namespaceOf(parentRef, set.namespace);
+        // A parent not known yet (a preview's unknown name or namespace) may be any Gateway of the cluster.
+        const parents = gatewayApis.filter(
+            (gw) =>
+                (gw.r.provider?.urn ?? "") === (set.r.provider?.urn ?? "") &&
+                (typeof name !== "string" || gw.name === name) &&
+                (namespace === undefined || gw.namespace === undefined || gw.namespace === namespace),
+        );
+        for (const parent of parents) {
+            const by = shownName(parent);
+            users.Gateway.push(
+                ...frontendCredentialRefs(knownPart(known(() => parent.r.props.spec)), set.namespace).map((ref) => ({
+                    ...ref,
+                    field: `${ref.field} (for ${set.shown})`,
+                    provider: parent.r.provider?.urn ?? "",
+                    owner: `Gateway ${by}`,
+                    by,
+                })),
+            );
+        }
     }
     return users;
 }

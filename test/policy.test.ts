@@ -3615,6 +3615,106 @@ describe("Policy pack", function () {
         );
     });
 
+    it("credential-trust: reads a ListenerSet's listeners as its parent Gateway's: the parent's caCertificateRefs without a namespace resolve in the ListenerSet's, its own MUTUAL certificateRefs name client trust", async () => {
+        const { root, meshCa, cacerts } = await handWrittenMesh();
+        const bundle = root.certPem + isrgRootX1();
+        // The attacker holds a mesh CA's key (every cluster's cacerts): Istio checks no SAN for the Gateway API, so a
+        // client certificate of any identity the mesh CA signs gets in.
+        const forged = await mintLeaf(meshCa, {
+            commonName: "forged",
+            uris: ["spiffe://cluster.local/ns/anywhere/sa/anyone"],
+            allowedUses: ["digital_signature", "client_auth"],
+        });
+        const envoy = verifyPeer({ caCrt: bundle, chain: forged.cert + meshCa.certPem, purpose: "sslclient" });
+        assert.deepStrictEqual(
+            [envoy.accepted, envoy.boringssl.chain],
+            [true, ["forged", "Hand mesh CA", "Hand mesh root"]],
+        );
+        const clientTrust: Resource = {
+            type: "kubernetes:core/v1:ConfigMap",
+            name: "client-trust",
+            props: { metadata: { name: "client-trust", namespace: "payments" }, data: { "ca.crt": bundle } },
+        };
+        // The parent: no listeners of its own, client trust for every listener by default, named without a namespace.
+        const parent = gatewayApi("v1", {
+            listeners: [],
+            tls: {
+                frontend: {
+                    default: {
+                        validation: { caCertificateRefs: [{ group: "", kind: "ConfigMap", name: "client-trust" }] },
+                    },
+                },
+            },
+        });
+        const listenerSet = (
+            type: string,
+            parentRef: Record<string, unknown>,
+            tls: Record<string, unknown> = { certificateRefs: [{ name: "payments-server" }] },
+        ): Resource => {
+            const [, apiVersion, kind] = type.split(":");
+            return {
+                type,
+                name: "payments-set",
+                props: {
+                    apiVersion,
+                    kind,
+                    metadata: { name: "payments-set", namespace: "payments" },
+                    spec: { parentRef, ...httpsListener(tls) },
+                },
+            };
+        };
+        const LISTENER_SET = "kubernetes:gateway.networking.k8s.io/v1:ListenerSet";
+        const X_LISTENER_SET = "kubernetes:gateway.networking.x-k8s.io/v1alpha1:XListenerSet";
+        const toParent = { name: "ui-gw", namespace: "istio-system" };
+        const verdict = (...resources: Resource[]) => checkStack(credentialTrustPolicy, [cacerts, ...resources]);
+        const viaSet = (kind: string) =>
+            gatewayTrustRefusals(
+                "ConfigMap payments/client-trust",
+                `Gateway istio-system/ui-gw's caCertificateRefs (for ${kind} payments/payments-set)`,
+            );
+        // A client credential a ListenerSet's own listener serves with Istio's MUTUAL option: its ca.crt is client trust.
+        const uiClient: Resource = {
+            type: "kubernetes:core/v1:Secret",
+            name: "ui-client",
+            props: {
+                metadata: { name: "ui-client", namespace: "payments" },
+                type: "Opaque",
+                stringData: asSecret({ "ca.crt": bundle }),
+            },
+        };
+        const mutual = {
+            certificateRefs: [{ name: "ui-client" }],
+            options: { "gateway.istio.io/tls-terminate-mode": "MUTUAL" },
+        };
+        assert.deepStrictEqual(
+            [
+                // The parent alone reads istio-system/client-trust: the ConfigMap in payments is another.
+                await verdict(clientTrust, parent),
+                // A ListenerSet in payments (ListenerSet, or the experimental XListenerSet) reads payments/client-trust,
+                await verdict(clientTrust, parent, listenerSet(LISTENER_SET, toParent)),
+                await verdict(
+                    clientTrust,
+                    parent,
+                    listenerSet(X_LISTENER_SET, { ...toParent, group: "gateway.networking.k8s.io", kind: "Gateway" }),
+                ),
+                // but not one whose parent is another Gateway.
+                await verdict(clientTrust, parent, listenerSet(LISTENER_SET, { ...toParent, name: "other-gw" })),
+                // A ListenerSet's own listener with Istio's MUTUAL option, in its namespace: its parent need not be known.
+                await verdict(uiClient, listenerSet(LISTENER_SET, { name: "elsewhere" }, mutual)),
+            ],
+            [
+                [],
+                viaSet("ListenerSet"),
+                viaSet("XListenerSet"),
+                [],
+                gatewayTrustRefusals(
+                    "payments/ui-client",
+                    "ListenerSet payments/payments-set's certificateRefs (gateway.istio.io/tls-terminate-mode: MUTUAL)",
+                ),
+            ],
+        );
+    });
+
     it("credential-trust: a UI client Secret's ca.crt verifies APIC's server: a public apicServerCa passes, a mesh root is refused with its own fix", async () => {
         const raw = loadStackFile("examples/front-end/Pulumi.front-end.yaml");
         const withPublicServerCa = {
