@@ -531,6 +531,7 @@ export function recordOfDeployment(plan: PkiPlan, facts: DeploymentFacts): Rotat
                 epoch: c.leaf.epoch,
                 serialHex: cert.serialNumber,
                 spki: c.spkiPin,
+                notBefore: new Date(cert.validFrom).toISOString(),
                 notAfter: new Date(cert.validTo).toISOString(),
                 issuer: c.leaf.issuer,
             };

@@ -135,6 +135,11 @@ export interface DeployedClient {
     readonly serialHex: string;
     /** Istio's `verifyCertificateSpki` value of its key: base64 SHA-256 of the SubjectPublicKeyInfo. */
     readonly spki: string;
+    /**
+     * ISO 8601; a revocation dated before it is refused. Absent in records of earlier versions
+     * (a certificate they hold gets it when an update issues or keeps it as the current one).
+     */
+    readonly notBefore?: string;
     /** ISO 8601. */
     readonly notAfter: string;
     /** Id of the CA that signed it. */
@@ -358,6 +363,7 @@ const RECORD_SHAPE: Shape = {
                         epoch: "integer",
                         serialHex: "string",
                         spki: "string",
+                        "notBefore?": "time",
                         notAfter: "time",
                         issuer: "string",
                         "revoked?": { oneOf: [true] },
