@@ -610,7 +610,8 @@ describe("The time the components check against: the machine's, or the plan's in
                         serial,
                         epoch: 0,
                         reason: "keyCompromise",
-                        revokedAt: new Date(at.getTime() - hour).toISOString(),
+                        // The certificate was issued at that clock: no earlier than CLOCK_SKEW_MS before it.
+                        revokedAt: new Date(at.getTime() - CLOCK_SKEW_MS).toISOString(),
                     },
                 ],
             };

@@ -455,10 +455,11 @@ describe("diff of a revocation", function () {
             },
         ]);
         // With the epoch kept: refused while the certificate may be valid (revoked 2026-01-20, leaves live
-        // 365 days), since its serial would leave the CRL; allowed after.
+        // 365 days, and the update takes a revokedAt up to CLOCK_SKEW_MS before the certificate's
+        // notBefore), since its serial would leave the CRL; allowed after.
         const keptEpoch = { ...dev, rotation: { endpoints: { ob: { clientEpoch: 1 } } } };
         const at = (now: string) => diffPlans(plan(revoked), planFromRawConfig(keptEpoch, { now: new Date(now) }));
-        assert.deepStrictEqual(at("2027-01-20T09:29:59Z").refused, [
+        assert.deepStrictEqual(at("2027-01-20T09:34:59Z").refused, [
             {
                 key: "pki:revocations",
                 problem:
@@ -466,7 +467,7 @@ describe("diff of a revocation", function () {
                     "the leaked certificate would pass again wherever the CRL is checked, and pulumi up refuses it while the certificate is valid. Keep the entry until 2027-01-20 at least",
             },
         ]);
-        const kept = at("2027-01-20T09:30:00Z");
+        const kept = at("2027-01-20T09:35:00Z");
         assert.deepStrictEqual(kept.refused, []);
         assert.deepStrictEqual(
             kept.revocations.map((r) => [r.change, r.serial]),
@@ -2148,7 +2149,8 @@ describe("diff of the front end (examples/front-end)", function () {
                     "the leaked certificate would pass again wherever the CRL is checked, and pulumi up refuses it while the certificate is valid. Keep the entry until 2027-11-20 at least",
             },
         ]);
-        const kept = at("2027-11-20T09:30:00Z");
+        // Revoked 2026-11-20T09:30, valid 365 days, and CLOCK_SKEW_MS allowed (as for an APIC client).
+        const kept = at("2027-11-20T09:35:00Z");
         assert.deepStrictEqual(kept.refused, []);
         assert.deepStrictEqual(
             kept.replaced.map((c) => c.id),
@@ -2166,7 +2168,8 @@ describe("diff of the front end (examples/front-end)", function () {
             diffPlans(plan(revoked), planFromRawConfig(raw, { now: new Date(now) })).refused.filter(
                 (r) => r.key === "pki:frontEnd.callers",
             );
-        assert.deepStrictEqual(at("2027-11-20T09:29:59Z"), [
+        // Revoked 2026-11-20T09:30, valid 365 days, and CLOCK_SKEW_MS allowed (as for an APIC client).
+        assert.deepStrictEqual(at("2027-11-20T09:34:59Z"), [
             {
                 key: "pki:frontEnd.callers",
                 problem:
@@ -2175,7 +2178,7 @@ describe("diff of the front end (examples/front-end)", function () {
                     'Keep "consumer-dashboard" in pki:frontEnd.callers with its revocation until 2027-11-20 at least, or first take pki:caRotation.uiClientCa through its finish',
             },
         ]);
-        assert.deepStrictEqual(at("2027-11-20T09:30:00Z"), [], "once the certificate has expired");
+        assert.deepStrictEqual(at("2027-11-20T09:35:00Z"), [], "once the certificate has expired");
         const finished = { ...withoutCaller, caRotation: { uiClientCa: { generation: 1, phase: "finish" } } };
         assert.deepStrictEqual(at("2027-01-01T00:00:00Z", finished), [], "once the CA that issued it has left");
         assert.deepStrictEqual(

@@ -17,6 +17,7 @@ import { EngineState, RecordedResource, runWithStandIn } from "../lib/engine/sta
 import { CertDiff, diffPlans, isRefused } from "../lib/inventory/diff";
 import { IssuedCertificate } from "../lib/inventory/issued";
 import { secretPath } from "../lib/inventory/planned";
+import { CLOCK_SKEW_MS } from "../lib/pki/crl";
 import { pemBlocks } from "../lib/pki/pem";
 import { pfxOf } from "../lib/pki/pkcs12";
 import { PkiPlan, planFromRawConfig } from "../lib/plan/plan";
@@ -546,7 +547,9 @@ const FE = with_(BASE, { frontEnd: FRONT_END });
 const fe = (more: Raw): Raw => with_(BASE, { frontEnd: { ...FRONT_END, ...more } });
 const CUSTOMER_HOST = "www.truth.bank.example";
 const SHARED = with_(BASE, { trustDomains: "shared" });
-const revokedAt = new Date(NOW.getTime() - 3_600_000).toISOString();
+// The latest time the update takes (every update runs at NOW, so the revoked certificate was issued
+// at NOW too: an earlier time would be before it was issued).
+const revokedAt = new Date(NOW.getTime() - CLOCK_SKEW_MS).toISOString();
 
 /** A revocation of the client certificate `id` (an inventory id) the base deployed. */
 function revocation(base: Deployed, id: string, holder: Raw): Raw {

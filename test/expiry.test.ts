@@ -17,7 +17,7 @@ import * as YAML from "yaml";
 import { ExpiryRow } from "../lib/cli/expiry";
 import { main } from "../lib/cli/main";
 import { pemBlocks, pemDecode, pemEncode, privateKeyLabel } from "../lib/pki/pem";
-import { buildCrl, parseCrl } from "../lib/pki/crl";
+import { buildCrl, CLOCK_SKEW_MS, parseCrl } from "../lib/pki/crl";
 import { buildPkcs12, PKCS12_MAX_ITERATIONS, PKCS12_MIN_ITERATIONS } from "../lib/pki/pkcs12";
 import {
     AS_USER,
@@ -130,7 +130,8 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
         const state = newStackState();
         const first = await renderNext(loadStackFile(OPTION_FILES[1]), "expiry-first", state);
         const serial = new X509Certificate(first.read("apic/ob/client.crt")).serialNumber;
-        const revokedAt = new Date(Date.now() - DAY_MS).toISOString();
+        // Issued just now: a revocation is dated no earlier than CLOCK_SKEW_MS before that.
+        const revokedAt = new Date(Date.now() - CLOCK_SKEW_MS).toISOString();
         rendered = await renderNext(
             {
                 ...loadStackFile(OPTION_FILES[1]),

@@ -531,12 +531,31 @@ describe("Front end: UI services call APIC with mutual TLS, under the gateway's 
         const base = loadStackFile(FRONT_END);
         const serial = new crypto.X509Certificate(pemBlocks(uiSecret(deployed, "consumer-dashboard")["tls.crt"])[0])
             .serialNumber;
+        // Issued in the before hook, revoked now: the latest time the plan takes, not before the issue.
+        const lately = new Date(Date.now() - CLOCK_SKEW_MS).toISOString();
         const revokedConfig = {
             ...base,
             revocations: [
-                { uiClient: "consumer-dashboard", serial, epoch: 0, reason: "keyCompromise", revokedAt: "2026-11-20" },
+                { uiClient: "consumer-dashboard", serial, epoch: 0, reason: "keyCompromise", revokedAt: lately },
             ],
         };
+        // Dated a year before the certificate was issued, the update refuses it as for an APIC client:
+        // diff, which bounds a revoked certificate's life by revokedAt, would otherwise let the entry
+        // (or the UI service, from pki:frontEnd.callers) go while the certificate is valid.
+        const notBefore = new Date(
+            new crypto.X509Certificate(pemBlocks(uiSecret(deployed, "consumer-dashboard")["tls.crt"])[0]).validFrom,
+        ).toISOString();
+        const mistyped = new Date(Date.parse(notBefore) - 365 * 86_400_000).toISOString();
+        const backdated = { ...revokedConfig, revocations: [{ ...revokedConfig.revocations[0], revokedAt: mistyped }] };
+        // A day on (the earliest the update takes is the notBefore, not a time CLOCK_SKEW_MS ago).
+        const dayOn = new Date(Date.parse(notBefore) + 86_400_000);
+        assert.throws(() => planFromRawConfig(backdated, { deployed: deployedRecordOf(own), now: dayOn }), {
+            message:
+                "invalid stack configuration:\n" +
+                `  - pki:revocations[0].revokedAt ${mistyped} is before serial ${serial} was issued (notBefore ${notBefore}): ` +
+                "the CRL would date its revocation before the certificate existed, and diff, which bounds the certificate's life by revokedAt, " +
+                `would let the entry go while it is still valid; give the time the key was found compromised, not earlier than ${notBefore}`,
+        });
         const revoked = await renderNext(revokedConfig, "front-end-revoked", own);
         assert.ok(revoked.files.includes("apic/ui/truststore.crl"));
         assert.ok(
@@ -670,8 +689,9 @@ describe("Front end: UI services call APIC with mutual TLS, under the gateway's 
         // RSA CA keys (CRLs are signed with RSA only): this file's, made once.
         const own = new Map(state);
         const published = new Date();
-        // Revoked just before the update (the plan refuses a time less than CLOCK_SKEW_MS before it).
-        const revokedAt = new Date(published.getTime() - 10 * 60_000).toISOString();
+        // Revoked just before the update (the plan refuses a time less than CLOCK_SKEW_MS before it,
+        // and one more than CLOCK_SKEW_MS before the certificate was issued, in the before hook).
+        const revokedAt = new Date(published.getTime() - CLOCK_SKEW_MS).toISOString();
         const serial = new crypto.X509Certificate(pemBlocks(uiSecret(deployed, "consumer-dashboard")["tls.crt"])[0])
             .serialNumber;
         const raw = {

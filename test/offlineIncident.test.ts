@@ -192,7 +192,8 @@ describe("Offline roots: revocation and CA retirement with the ceremony, end to 
                 serial,
                 epoch: 0,
                 reason: "keyCompromise",
-                revokedAt: new Date(Date.now() - 3_600_000).toISOString(),
+                // The latest the deployments' clock takes, and not before the certificate was issued.
+                revokedAt: new Date(deployClock().getTime() - CLOCK_SKEW_MS).toISOString(),
             },
         ];
         const refused = await render("revoke-refused", { ...withRoot, revocations });
@@ -252,7 +253,7 @@ describe("Offline roots: revocation and CA retirement with the ceremony, end to 
         const day = (d: Date) => d.toISOString().slice(0, 10);
         const week = new Date(thisUpdate.getTime() + 7 * 86_400_000);
         const due = lifecycleDecide({
-            config: validateConfig(revokedConfig),
+            config: validateConfig(revokedConfig, deployClock()), // as the update took it
             deployed: deployedRevoked,
             now: new Date(week.getTime() + CLOCK_SKEW_MS), // once the week's CRL is CLOCK_SKEW_MS old
             soakDays: 7,
@@ -391,7 +392,7 @@ describe("Offline roots: revocation and CA retirement with the ceremony, end to 
             ["ceremony soon", true, 20, ends.toISOString()],
         );
         const decision = lifecycleDecide({
-            config: validateConfig(raw),
+            config: validateConfig(raw, deployClock()),
             deployed: readDeployed(out),
             now: at,
             soakDays: 7,

@@ -3,6 +3,7 @@ import { execFileSync, spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import { CLOCK_SKEW_MS } from "../lib/pki/crl";
 import { PASSPHRASE_VARIABLE } from "../lib/render/stateFile";
 import { writeSeededStateFile } from "./engineKeys";
 import { cli, loadStackFileValues, opensslCa, ROOT, tempDir, writeTemp } from "./helpers";
@@ -314,8 +315,9 @@ describe("render --state keeps what the last render registered and nothing else,
         const first = await render("first", dev);
         assert.strictEqual(first.status, 0, first.err);
         const serial = new crypto.X509Certificate(read("first", "apic/ob/client.crt")).serialNumber;
-        // At least CLOCK_SKEW_MS before the render (the plan refuses a later time).
-        const revokedAt = new Date(Date.now() - 10 * 60_000).toISOString();
+        // At least CLOCK_SKEW_MS before the render (the plan refuses a later time), and not more
+        // than that before the certificate was issued by the first render (nor an earlier time).
+        const revokedAt = new Date(Date.now() - CLOCK_SKEW_MS).toISOString();
         revocations = [{ endpoint: "ob", serial, epoch: 0, reason: "keyCompromise", revokedAt }];
         // The endpoint dp removed, and ob's client revoked for a compromised key.
         const second = await render("second", { ...dev, domains: withoutDp, revocations });

@@ -3,6 +3,7 @@ import { spawn, spawnSync } from "child_process";
 import { X509Certificate } from "crypto";
 import * as net from "net";
 import { main } from "../lib/cli/main";
+import { diffPlans } from "../lib/inventory/diff";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { pemBlocks } from "../lib/pki/pem";
 import { CLOCK_SKEW_MS, parseCrl, periodStart } from "../lib/pki/crl";
@@ -118,6 +119,10 @@ describe("Revocation: a CRL of the APIC-client CA in every gateway secret", func
     // One clock for every render of this stack: a render after a weekly CRL period boundary would
     // start a new period, and "byte-identical for the same inputs" holds only for the same period.
     const now = new Date();
+    // The certificates are issued a week before they are revoked: a revocation is never dated
+    // before the certificate it revokes was issued.
+    const issuedAt = new Date(now.getTime() - 7 * 86_400_000);
+    const revokedAt = new Date(now.getTime() - 6 * 86_400_000).toISOString();
 
     const revokedConfig = () => ({
         ...loadStackFile(OPTION_FILES[1]),
@@ -127,14 +132,14 @@ describe("Revocation: a CRL of the APIC-client CA in every gateway secret", func
                 serial: revokedSerial,
                 epoch: 0,
                 reason: "keyCompromise",
-                revokedAt: "2026-11-20T09:30:00Z",
+                revokedAt,
             },
         ],
     });
 
     before(async () => {
         state = newStackState();
-        original = await renderNext(loadStackFile(OPTION_FILES[1]), "original", state, now);
+        original = await renderNext(loadStackFile(OPTION_FILES[1]), "original", state, issuedAt);
         revokedSerial = new X509Certificate(original.read("apic/ob/client.crt")).serialNumber;
         after = await renderNext(revokedConfig(), "revoked", state, now);
     });
@@ -236,11 +241,10 @@ describe("Revocation: a CRL of the APIC-client CA in every gateway secret", func
         const periodic = crls[0];
         // The period that began CLOCK_SKEW_MS before the run: in a period's first minutes the CRL is still the previous one's.
         const start = periodStart(new Date(now.getTime() - CLOCK_SKEW_MS), 7).getTime();
-        const revokedAt = Date.parse("2026-11-20T09:30:00Z");
         assert.deepStrictEqual(
             [periodic.thisUpdate.getTime(), periodic.nextUpdate.getTime(), crls[1].nextUpdate.toISOString()],
             [
-                Math.max(start, revokedAt),
+                Math.max(start, Date.parse(revokedAt)),
                 start + 28 * 86_400_000,
                 new Date(new X509Certificate(gatewayServerConfig(after, "ob").caCrt).validTo).toISOString(),
             ],
@@ -399,8 +403,9 @@ describe("Revocation: a CRL of the APIC-client CA in every gateway secret", func
             serial: second,
             epoch: 1,
             reason: "keyCompromise",
-            // At least CLOCK_SKEW_MS before the render (the plan refuses a later time).
-            revokedAt: new Date(now.getTime() - 10 * 60_000).toISOString(),
+            // Issued at this clock (by the render of `after`), so CLOCK_SKEW_MS before it: the
+            // plan refuses a later time, and one before the certificate was issued.
+            revokedAt: new Date(now.getTime() - CLOCK_SKEW_MS).toISOString(),
         });
         const third = await renderNext(twice, "revoked-twice", own, now);
         const newest = new X509Certificate(third.read("apic/ob/client.crt")).serialNumber;
@@ -481,5 +486,87 @@ describe("Revocation: a CRL of the APIC-client CA in every gateway secret", func
                 why,
             );
         }
+    });
+
+    it("refuses a revocation dated before its certificate was issued (a year mistyped), naming the certificate's notBefore, and updates nothing", async () => {
+        // The record as it was before the revocation, and the revoked certificate's own notBefore.
+        const deployed = deployedRecordOf(state);
+        const beforeRevoking = {
+            ...deployed,
+            clients: {
+                ...deployed.clients,
+                ob: deployed.clients.ob.slice(0, 1).map((c) => ({ ...c, revoked: undefined })),
+            },
+        };
+        const notBefore = new Date(new X509Certificate(original.read("apic/ob/client.crt")).validFrom).toISOString();
+        assert.strictEqual(beforeRevoking.clients.ob[0].notBefore, notBefore);
+        const mistyped = new Date(Date.parse(revokedAt) - 365 * 86_400_000).toISOString();
+        const backdated = {
+            ...revokedConfig(),
+            revocations: [{ ...revokedConfig().revocations[0], revokedAt: mistyped }],
+        };
+        const refusal =
+            "invalid stack configuration:\n" +
+            `  - pki:revocations[0].revokedAt ${mistyped} is before serial ${revokedSerial} was issued (notBefore ${notBefore}): ` +
+            "the CRL would date its revocation before the certificate existed, and diff, which bounds the certificate's life by revokedAt, " +
+            `would let the entry go while it is still valid; give the time the key was found compromised, not earlier than ${notBefore}`;
+        assert.throws(() => planFromRawConfig(backdated, { deployed: beforeRevoking, now }), { message: refusal });
+        // Dated at the notBefore, it is taken; so is any date from a record of an earlier version, which lacks it.
+        const atIssue = {
+            ...revokedConfig(),
+            revocations: [{ ...revokedConfig().revocations[0], revokedAt: notBefore }],
+        };
+        assert.doesNotThrow(() => planFromRawConfig(atIssue, { deployed: beforeRevoking, now }));
+        const earlierVersion = {
+            ...beforeRevoking,
+            clients: { ...beforeRevoking.clients, ob: [{ ...beforeRevoking.clients.ob[0], notBefore: undefined }] },
+        };
+        assert.doesNotThrow(() => planFromRawConfig(backdated, { deployed: earlierVersion, now }));
+        // The update (render --state, as pulumi up) refuses it with the deployed stack as it was.
+        const own = new Map(state);
+        const kept = JSON.stringify([...own]);
+        await assert.rejects(renderNext(backdated, "revoked-backdated", own, now), { message: refusal });
+        assert.strictEqual(JSON.stringify([...own]), kept, "nothing created or written");
+    });
+    it("leaves diff no backdated revocation to trust: the base whose entry diff would let go early is refused by the update, and one dated from the certificate's issue keeps it", () => {
+        const deployed = deployedRecordOf(state);
+        const beforeRevoking = {
+            ...deployed,
+            clients: { ...deployed.clients, ob: [{ ...deployed.clients.ob[0], revoked: undefined }] },
+        };
+        const certificate = new X509Certificate(original.read("apic/ob/client.crt"));
+        const notBefore = new Date(certificate.validFrom).toISOString();
+        const dated = (at: string) => ({
+            ...revokedConfig(),
+            revocations: [{ ...revokedConfig().revocations[0], revokedAt: at }],
+        });
+        // The entry dropped in a pull request, with the client's epoch kept.
+        const head = planFromRawConfig(
+            { ...loadStackFile(OPTION_FILES[1]), rotation: { endpoints: { ob: { clientEpoch: 1 } } } },
+            { now },
+        );
+        // A year mistyped: diff, with no record, bounds the certificate's life by revokedAt plus the
+        // leaf validity, already past, and takes the removal; but pulumi up never deployed that base.
+        const mistyped = new Date(Date.parse(notBefore) - 365 * 86_400_000).toISOString();
+        assert.deepStrictEqual(diffPlans(planFromRawConfig(dated(mistyped), { now }), head).refused, []);
+        assert.throws(() => planFromRawConfig(dated(mistyped), { deployed: beforeRevoking, now }), {
+            message: new RegExp(
+                `^invalid stack configuration:\\n  - pki:revocations\\[0\\]\\.revokedAt ${mistyped} is before serial ${revokedSerial} was issued \\(notBefore ${notBefore}\\)`,
+            ),
+        });
+        // The earliest the update takes, the certificate's notBefore: diff keeps the entry until the
+        // certificate expires.
+        assert.doesNotThrow(() => planFromRawConfig(dated(notBefore), { deployed: beforeRevoking, now }));
+        const validityDays = head.endpoints.find((e) => e.id === "ob")?.client.validityDays ?? 0;
+        const until = new Date(Date.parse(notBefore) + validityDays * 86_400_000 + CLOCK_SKEW_MS);
+        assert.ok(until.getTime() >= Date.parse(certificate.validTo), "the bound covers the certificate's life");
+        assert.deepStrictEqual(diffPlans(planFromRawConfig(dated(notBefore), { now }), head).refused, [
+            {
+                key: "pki:revocations",
+                problem:
+                    `removing the revocation of serial ${revokedSerial} (endpoint "ob") takes it out of the CRL while the certificate may still be valid (revoked ${notBefore}; its certificates live ${validityDays} days): ` +
+                    `the leaked certificate would pass again wherever the CRL is checked, and pulumi up refuses it while the certificate is valid. Keep the entry until ${until.toISOString().slice(0, 10)} at least`,
+            },
+        ]);
     });
 });

@@ -12,6 +12,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { textTable } from "../lib/cli/format";
+import { CLOCK_SKEW_MS } from "../lib/pki/crl";
 import { PeerCheck, PeerVerdict, PIN_MISMATCH, SAN_MISMATCH } from "./envoyVerifier";
 import {
     apicCheck,
@@ -158,7 +159,8 @@ for (const option of [1, 2, 3] as const) {
                             serial: revokedSerial,
                             epoch: 0,
                             reason: "keyCompromise",
-                            revokedAt: "2026-11-20T09:30:00Z",
+                            // Issued by the render above: the latest time the plan takes, not before the issue.
+                            revokedAt: new Date(Date.now() - CLOCK_SKEW_MS).toISOString(),
                         },
                     ],
                 },

@@ -32,6 +32,7 @@ import {
     uiClientRecordKey,
     unpinnedUnderWay,
 } from "../plan/plan";
+import { CLOCK_SKEW_MS } from "../pki/crl";
 import { pkcs12FriendlyName } from "../pki/pkcs12";
 import { CA_CAUSES, RESTART_ISTIOD, rootBreaks, ROOTS_KEPT_BREAKS } from "../plan/reissue";
 import {
@@ -626,17 +627,19 @@ function loweredEpochs(base: PkiPlan, head: PkiPlan): RefusedChange[] {
 /**
  * The revocations whose certificates may still be valid at `now`, each with the latest day it may
  * be: a diff has no record of the certificate, so it bounds its life by the revocation's date plus
- * the leaf validity (pulumi up knows it from the record).
+ * the leaf validity and CLOCK_SKEW_MS (pulumi up knows it from the record). That bound holds only
+ * for a revocation an update took: the update refuses a revokedAt more than CLOCK_SKEW_MS before
+ * the certificate's notBefore (planPki), and a base that was never deployed is not checked here.
  */
 const mayStillBeValid = (revocations: readonly RevocationConfig[], validityDays: number, now: Date) =>
     revocations
-        .map((r) => ({ r, until: new Date(Date.parse(r.revokedAt) + validityDays * 86_400_000) }))
+        .map((r) => ({ r, until: new Date(Date.parse(r.revokedAt) + validityDays * 86_400_000 + CLOCK_SKEW_MS) }))
         .filter(({ until }) => until.getTime() > now.getTime());
 
 /**
  * Revocations removed with the client's epoch kept whose certificates may still be valid: their
  * serials would leave the CRL, and pulumi up refuses that until the certificate expires (the
- * deployment record knows when; the diff bounds it by the revocation's date plus the leaf validity).
+ * deployment record knows when; the diff bounds it as mayStillBeValid does).
  */
 function stillValidRevocations(
     base: PkiPlan,

@@ -39,6 +39,7 @@ import {
     transitionProblems,
 } from "./caRotation";
 import { groupings } from "./endpoints";
+import { CLOCK_SKEW_MS } from "../pki/crl";
 import { pickSeriesCrl, SeriesInput, seriesCrlRecord, seriesSpan } from "../pki/crlSeries";
 import { nameCovering, publicCertificateProblems } from "../pki/publicCert";
 import {
@@ -1389,6 +1390,8 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
                 `pki:revocations[${i}].epoch is ${r.epoch}, but serial ${r.serial} was issued to ${whose} under epoch ${match.epoch}; set epoch: ${match.epoch}`,
             );
         }
+        const beforeIssue = revokedBeforeIssue(r, match, now);
+        if (beforeIssue !== undefined) problems.push(`pki:revocations[${i}].revokedAt ${r.revokedAt} ${beforeIssue}`);
         return { ...base, issuer: match.issuer };
     });
     for (const id of idOwner.keys()) {
@@ -1990,6 +1993,28 @@ function droppedRevocations(
         if (unrevoked.length > 0) dropped.set(holder, unrevoked);
     }
     return dropped;
+}
+
+/**
+ * Why a revocation of the certificate `c` may not be dated `r.revokedAt`, or undefined: before the
+ * certificate's notBefore (a mistyped year, say). The CRL would say it was revoked before it existed,
+ * and diff, which has no record, bounds how long the certificate lives by revokedAt plus the leaf
+ * validity, so it would let the entry go while the certificate is still valid. CLOCK_SKEW_MS is
+ * allowed (diff adds it to its bound): a certificate issued less than that before the update can
+ * only be revoked CLOCK_SKEW_MS before it (validateConfig). Records of earlier versions lack notBefore.
+ */
+function revokedBeforeIssue(r: RevocationConfig, c: DeployedClient, now: Date): string | undefined {
+    if (c.notBefore === undefined) return undefined;
+    const notBefore = Date.parse(c.notBefore);
+    if (Date.parse(r.revokedAt) >= Math.min(notBefore, now.getTime()) - CLOCK_SKEW_MS) return undefined;
+    // The earliest time to give that this update takes: a certificate issued (or dated) within
+    // CLOCK_SKEW_MS of now takes only times up to CLOCK_SKEW_MS ago.
+    const earliest = new Date(Math.min(notBefore, now.getTime() - CLOCK_SKEW_MS)).toISOString();
+    return (
+        `is before serial ${r.serial} was issued (notBefore ${c.notBefore}): the CRL would date its revocation before the certificate existed, ` +
+        `and diff, which bounds the certificate's life by revokedAt, would let the entry go while it is still valid; ` +
+        `give the time the key was found compromised, not earlier than ${earliest}`
+    );
 }
 
 const droppedRevocation = (c: DeployedClient, whose: string, entry: string): string =>
