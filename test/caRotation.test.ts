@@ -48,6 +48,7 @@ import {
     Rendered,
     sidecars,
     tempDir,
+    TestCa,
     workload,
     WORKLOAD_USES,
     writeTemp,
@@ -532,49 +533,80 @@ describe("Staged rotation of the gateway-server CA", function () {
     });
 });
 
-describe("Staged rotation of an edge CA under one shared root (pki:trustDomains shared): the mesh side", function () {
+describe("An edge CA's key under one shared root (pki:trustDomains shared): the mesh side, through rotations", function () {
     this.timeout(180_000);
+    const SHARED = { ...BASE, trustDomains: "shared" };
     const identity = "spiffe://cluster.local/ns/ob/sa/accounts";
-    for (const [slot, id] of [
+    const OK = { boringssl: "ok", openssl: "ok" };
+    const NO_CRL = { boringssl: "unable to get certificate CRL", openssl: "unable to get certificate CRL" };
+    const EDGE_CAS = [
         ["apicClientCa", "apic-client-ca"],
         ["gatewayServerCa", "gateway-server-ca"],
-    ] as const) {
-        it(`${id}: sidecars accept a workload identity minted with the old CA's key until finish, whose ca-crl.pem carries the root's CRL revoking that CA`, async () => {
-            const p = await rotate(slot, { ...BASE, trustDomains: "shared" });
-            const old = caOf(p.g0, id);
-            const leaf = await mintLeaf(old, { commonName: "", uris: [identity], allowedUses: WORKLOAD_USES });
-            const verdicts = decide(
-                PHASE_ORDER.map((phase) => [
-                    phase,
-                    sidecarCheck(cacerts(p[phase], "east"), leaf.cert + old.certPem, identity),
-                ]),
-            );
-            // Sidecars check CRLs of every CA of the chain once ca-crl.pem exists: the old CA has none there.
+    ] as const;
+
+    /** The sidecars of each phase checking a workload identity its holder minted with `ca`'s key. */
+    async function sidecarVerdicts(p: Record<string, Rendered>, ca: TestCa, phases: readonly string[]) {
+        const leaf = await mintLeaf(ca, { commonName: "", uris: [identity], allowedUses: WORKLOAD_USES });
+        const chain = leaf.cert + ca.certPem;
+        return decide(phases.map((phase) => [phase, sidecarCheck(cacerts(p[phase], "east"), chain, identity)])).map(
+            ([phase, v]) => [phase, summary(v)],
+        );
+    }
+
+    /** Who signed each CRL of a cacerts' ca-crl.pem, and the serials it revokes. */
+    const caCrlOf = (rendered: Rendered) =>
+        crls(cacerts(rendered, "east")["ca-crl.pem"] ?? "").map((crl) => [
+            subjectOfCrl(crl),
+            parseCrl(crl).revokedSerials,
+        ]);
+
+    for (const [slot, id] of EDGE_CAS) {
+        it(`${id}: sidecars accept a workload identity minted with its key until its rotation's finish publishes ca-crl.pem, which holds no CRL of an edge CA; from then on, needing a CRL of every CA of the chain, they refuse the old and the new generation's key alike`, async () => {
+            const p = await rotate(slot, SHARED);
+            assert.deepStrictEqual(await sidecarVerdicts(p, caOf(p.g0, id), PHASE_ORDER), [
+                ["g0", OK],
+                ["prepare", OK],
+                ["switch", OK],
+                ["finish", NO_CRL],
+            ]);
+            // The new CA, which no CRL revokes, is refused the same way: not revocation, a missing CRL.
             assert.deepStrictEqual(
-                verdicts.map(([phase, v]) => [phase, summary(v)]),
+                await sidecarVerdicts(p, caOf(p.prepare, `${id}-g1`), ["prepare", "switch", "finish"]),
                 [
-                    ["g0", { boringssl: "ok", openssl: "ok" }],
-                    ["prepare", { boringssl: "ok", openssl: "ok" }],
-                    ["switch", { boringssl: "ok", openssl: "ok" }],
-                    [
-                        "finish",
-                        { boringssl: "unable to get certificate CRL", openssl: "unable to get certificate CRL" },
-                    ],
+                    ["prepare", OK],
+                    ["switch", OK],
+                    ["finish", NO_CRL],
                 ],
             );
+            // ca-crl.pem: the root's CRL and the mesh CA's, none of an edge CA's.
             const oldCa = p.g0.inventory.find((c) => c.id === id);
-            assert.deepStrictEqual(
-                crls(cacerts(p.finish, "east")["ca-crl.pem"] ?? "").map((crl) => [
-                    subjectOfCrl(crl),
-                    parseCrl(crl).revokedSerials,
-                ]),
-                [
-                    ["rot API platform root CA", [oldCa?.serial]],
-                    ["rot mesh CA east", []],
-                ],
-            );
+            assert.deepStrictEqual(caCrlOf(p.finish), [
+                ["rot API platform root CA", [oldCa?.serial]],
+                ["rot mesh CA east", []],
+            ]);
         });
     }
+
+    it("a mesh CA rotation's finish ends the unrotated edge CA keys' workload identities the same way: its ca-crl.pem holds no CRL of theirs", async () => {
+        const p = await rotate("meshCa", SHARED);
+        for (const [, id] of EDGE_CAS) {
+            assert.deepStrictEqual(
+                await sidecarVerdicts(p, caOf(p.g0, id), PHASE_ORDER),
+                [
+                    ["g0", OK],
+                    ["prepare", OK],
+                    ["switch", OK],
+                    ["finish", NO_CRL],
+                ],
+                id,
+            );
+        }
+        const oldMeshCa = p.g0.inventory.find((c) => c.id === "mesh-ca-east");
+        assert.deepStrictEqual(caCrlOf(p.finish), [
+            ["rot API platform root CA", [oldMeshCa?.serial]],
+            ["rot mesh CA east G1", []],
+        ]);
+    });
 });
 
 describe("Staged rotation of the mesh CA", function () {
