@@ -10,6 +10,7 @@ import {
     pemBlocks,
     renderStackFile,
     Rendered,
+    WORKLOAD_USES,
 } from "./helpers";
 
 function stateOf(rendered: Rendered, name: string, field: string): string {
@@ -159,11 +160,7 @@ describe("Trust separation (Node handshakes): only the endpoint's APIC client pa
             "spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account",
         ]) {
             // istiod's workload profile: serverAuth + clientAuth, SPIFFE URI SAN.
-            const leaf = await mintLeaf(mesh, {
-                commonName: "",
-                uris: [identity],
-                allowedUses: ["digital_signature", "key_encipherment", "server_auth", "client_auth"],
-            });
+            const leaf = await mintLeaf(mesh, { commonName: "", uris: [identity], allowedUses: WORKLOAD_USES });
             const result = await attempt(leaf, mesh.certPem);
             assert.deepStrictEqual([result.accepted, result.reason], [false, "UNABLE_TO_GET_ISSUER_CERT_LOCALLY"]);
         }

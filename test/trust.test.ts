@@ -97,7 +97,7 @@ after(() => {
             "OpenSSL 3": counted(r.openssl),
         })),
     );
-    const text = `Gateway and APIC trust under Envoy's rules (test/trust.test.ts): ${matrix.length} checks, each by BoringSSL and by OpenSSL 3; "ok" = accepted.\n\n${table}\n`;
+    const text = `Gateway, APIC and sidecar trust under Envoy's rules (test/trust.test.ts): ${matrix.length} checks, each by BoringSSL and by OpenSSL 3; "ok" = accepted.\n\n${table}\n`;
     fs.mkdirSync(path.join(ROOT, "out"), { recursive: true });
     fs.writeFileSync(path.join(ROOT, "out", "trust-matrix.txt"), text);
 });
