@@ -92,6 +92,30 @@ describe("The command line in the user's project", () => {
         }
     });
 
+    it("says to give --config (or --stack <x>) when --stack is given a stack file, in every command that takes --stack", async () => {
+        const file = path.join(tempDir("stack-file"), "valid.yaml");
+        fs.copyFileSync(path.join(ROOT, "stacks/Pulumi.dev.yaml"), file);
+        const notAName = `error: --stack must be a Pulumi stack name (letters, digits, "-", "_", "."; or org/project/stack); got "${file}"; to read a stack file, give --config ${file}`;
+        // Run from the package's folder (no Pulumi.yaml): stacks/ holds dev, prod and sit.
+        const pulumiFile =
+            "error: --stack Pulumi.dev.yaml: no stacks/Pulumi.Pulumi.dev.yaml.yaml; known stacks: dev, prod, sit; for stack dev, give --stack dev; to read a stack file, give --config Pulumi.dev.yaml";
+        for (const command of [["render"], ["inventory"], ["lifecycle", "--deployed", file]]) {
+            for (const [given, message] of [
+                [file, notAName],
+                ["Pulumi.dev.yaml", pulumiFile],
+            ]) {
+                const result = await cli(...command, "--stack", given);
+                assert.deepStrictEqual([result.status, result.out, result.err.split("\n")[0]], [2, "", message]);
+            }
+        }
+        // A stack name that only happens to be a file: the file's name is no stack file's.
+        const named = path.join(path.dirname(file), "dev");
+        fs.copyFileSync(file, named);
+        assert.throws(() => stackFilePath({ stack: "dev" }, path.dirname(file)), {
+            message: `--stack dev: no stacks/Pulumi.dev.yaml; known stacks: none (run in your Pulumi project, or give --config FILE); to read a stack file, give --config dev`,
+        });
+    });
+
     it("refuses another project's stack (org/project/stack) in one line (exit 2), as the Pulumi CLI does, instead of reading this project's file of that name", () => {
         const dir = project("stackConfigDir: environments\n", "environments");
         const result = spawnSync(process.execPath, [CLI, "inventory", "--stack", "myorg/payments/dev"], {

@@ -52,7 +52,7 @@ export function stackFilePath(
         };
     }
     if (options.stack !== undefined) {
-        const { project, stack } = stackName(options.stack);
+        const { project, stack } = stackName(options.stack, stackFileHint(options.stack, cwd));
         const found = projectOf(cwd);
         // Another project's stack has its config in that project, not this one: the Pulumi CLI
         // refuses it too ("provided project name ... doesn't match Pulumi.yaml").
@@ -71,7 +71,7 @@ export function stackFilePath(
                       .map((f) => f.replace(/^Pulumi\.|\.yaml$/g, ""))
                 : [];
             throw new UsageError(
-                `--stack ${options.stack}: no ${path.relative(cwd, file)}; known stacks: ${known.length > 0 ? known.join(", ") : "none (run in your Pulumi project, or give --config FILE)"}`,
+                `--stack ${options.stack}: no ${path.relative(cwd, file)}; known stacks: ${known.length > 0 ? known.join(", ") : "none (run in your Pulumi project, or give --config FILE)"}${stackFileHint(options.stack, cwd)}`,
             );
         }
         return { file, label: stack };
@@ -86,14 +86,28 @@ export function stackFilePath(
  * `org/project/stack` whose config is Pulumi.<stack>.yaml, as the Pulumi CLI reads it, and the
  * project it names, which must be the one the command runs in.
  */
-function stackName(given: string): { project?: string; stack: string } {
+function stackName(given: string, hint: string): { project?: string; stack: string } {
     const match = /^(?:[A-Za-z0-9_.-]+\/(?:([A-Za-z0-9_.-]+)\/)?)?([A-Za-z0-9_.-]{1,100})$/.exec(given);
     if (match === null || given.split("/").some((segment) => /^\.+$/.test(segment))) {
         throw new UsageError(
-            `--stack must be a Pulumi stack name (letters, digits, "-", "_", "."; or org/project/stack); got "${given}"`,
+            `--stack must be a Pulumi stack name (letters, digits, "-", "_", "."; or org/project/stack); got "${given}"${hint}`,
         );
     }
     return { project: match[1], stack: match[2] };
+}
+
+/**
+ * The fix for a --stack given a stack file instead of a stack's name (an easy slip: the file is what
+ * one sees in the folder): `--stack <x>` for Pulumi.<x>.yaml, `--config` for any file. Empty otherwise.
+ */
+function stackFileHint(given: string, cwd: string): string {
+    const named = /^Pulumi\.([A-Za-z0-9_.-]{1,100})\.ya?ml$/.exec(given);
+    const isFile =
+        /\.ya?ml$/.test(given) || fs.statSync(path.resolve(cwd, given), { throwIfNoEntry: false })?.isFile() === true;
+    return (
+        (named !== null ? `; for stack ${named[1]}, give --stack ${named[1]}` : "") +
+        (isFile ? `; to read a stack file, give --config ${given}` : "")
+    );
 }
 
 /** A mistake in how the command was called: exit status 2 and the usage text. */
