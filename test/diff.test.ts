@@ -1763,6 +1763,18 @@ describe("diff exit status", function () {
             [badBase.status, badBase.out, badBase.err],
             [1, "", `invalid stack configuration in --base ${invalid}:\n${option4}`],
         );
+        // Both refused: both blocks at once, the head's first, not the base's only once the head is fixed.
+        const invalidBase = stackVariant(dir, "invalid-base", "pki:option: 1", "pki:option: 5");
+        const both = await cli("diff", "--base", invalidBase, "--head", invalid);
+        assert.deepStrictEqual(
+            [both.status, both.out, both.err],
+            [
+                1,
+                "",
+                `invalid stack configuration in --head ${invalid}:\n${option4}` +
+                    `invalid stack configuration in --base ${invalidBase}:\n  - pki:option must be 1, 2 or 3; got 5\n`,
+            ],
+        );
         for (const [args, message] of [
             [["--fail-on", "warnings"], 'error: --fail-on must be one of refused, risky; got "warnings"'],
             [["--max-replaced", "ten"], 'error: --max-replaced must be a whole number of certificates; got "ten"'],

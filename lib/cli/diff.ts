@@ -87,6 +87,14 @@ function planOf(side: string, load: () => PkiPlan): PkiPlan {
     }
 }
 
+/** Refusals of the head and of the base, each block under the side it came from. */
+class BothSidesRefused extends ConfigError {
+    constructor(head: ConfigError, base: ConfigError) {
+        super([...head.problems, ...base.problems]);
+        this.message = `${head.message}\n${base.message}`;
+    }
+}
+
 /** The base plan: a file, or the head file's path at a git ref; undefined when the file is new. */
 function loadBase(base: string, headFile: string): PkiPlan | undefined {
     const dir = path.dirname(headFile);
@@ -461,9 +469,18 @@ export const diffCommand: Command = {
         let base: PkiPlan | undefined;
         try {
             base = loadBase(values.base, path.resolve(values.head));
-        } catch (error) {
-            loadHead(); // the head's own refusal first: a base this version refuses is no fault of the change
-            throw error;
+        } catch (baseError) {
+            // The head's own refusal first: a base this version refuses is no fault of the change.
+            try {
+                loadHead();
+            } catch (headError) {
+                // Both refused: both blocks, so that one run shows every fix.
+                if (headError instanceof ConfigError && baseError instanceof ConfigError) {
+                    throw new BothSidesRefused(headError, baseError);
+                }
+                throw headError;
+            }
+            throw baseError;
         }
         const head = loadHead(base);
         const diff = diffPlans(base, head, { maxReplaced });
