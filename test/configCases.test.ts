@@ -858,6 +858,16 @@ const CASES: [string, Overrides, string[]][] = [
         ['pki:clusters[1] "east" is listed twice; list each cluster once'],
     ],
     [
+        "cluster listed twice on the current context (one mistake, not also two clusters sharing a context)",
+        { clusters: "[dev-east, dev-east]" },
+        ['pki:clusters[1] "dev-east" is listed twice; list each cluster once'],
+    ],
+    [
+        "cluster listed twice with the same context",
+        { clusters: "[{ name: east, context: a }, { name: east, context: a }]" },
+        ['pki:clusters[1] "east" is listed twice; list each cluster once'],
+    ],
+    [
         "cluster name ending in -g and digits, as a rotated CA's id does",
         { clusters: "[{ name: example, context: a }, { name: example-g2, context: b }]" },
         [

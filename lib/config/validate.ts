@@ -947,8 +947,11 @@ function validateClusters(
                     `Use a cluster name of at most ${MAX_ENVIRONMENT_AND_CLUSTER_LENGTH - environment.length} characters`,
             );
         }
-        if (clusters.some((c) => c.name === name))
+        // Kept once: the checks below would take a name listed twice for two clusters sharing a context.
+        if (clusters.some((c) => c.name === name)) {
             fail(`${key} ${showJson(name)} is listed twice; list each cluster once`);
+            return;
+        }
         clusters.push(context === undefined ? { name } : { name, context });
     });
     const onCurrentContext = clusters.filter((c) => c.context === undefined && !givenContext.has(c.name));
