@@ -352,6 +352,21 @@ const CASES: [string, Overrides, string[]][] = [
         ['pki:organization must be a non-empty string (the subject O); got "   ". Remove it to leave O out'],
     ],
     [
+        // Pasted from a document: YAML keeps the quote marks, and every certificate's O would show them.
+        "organization in typographic quotes",
+        { organization: "“Example Bank”" },
+        [
+            'pki:organization starts or ends with a typographic quote (“ ” ‘ ’), which would go into the subject O of every certificate; got "“Example Bank”". Remove the quotes; YAML needs none around this value, or use straight quotes',
+        ],
+    ],
+    [
+        "organization in typographic single quotes, inside straight ones",
+        { organization: '"‘Example Bank’"' },
+        [
+            'pki:organization starts or ends with a typographic quote (“ ” ‘ ’), which would go into the subject O of every certificate; got "‘Example Bank’". Remove the quotes; YAML needs none around this value, or use straight quotes',
+        ],
+    ],
+    [
         "organization with a tab",
         { organization: '"Example\\tBank"' },
         [

@@ -291,6 +291,13 @@ describe("Components used alone", function () {
                 // A key pasted into the wrong argument stays out of the message (it reaches pulumi's log).
                 await outcome(() => new RootCa("r", { subject: { commonName: PASTED_KEY }, keyAlgorithm: "ECDSA" })),
                 await outcome(() => new RootCa("r", { subject: { commonName: "bank\nroot" }, keyAlgorithm: "ECDSA" })),
+                await outcome(
+                    () =>
+                        new RootCa("r", {
+                            subject: { commonName: "root", organization: "“Example Bank”" },
+                            keyAlgorithm: "ECDSA",
+                        }),
+                ),
                 // MeshPluginCa builds its subject from the environment, the cluster and the generation.
                 ...(await Promise.all(
                     (
@@ -319,16 +326,26 @@ describe("Components used alone", function () {
                             keyAlgorithm: "ECDSA",
                         }),
                 ),
+                await outcome(
+                    () =>
+                        new IntermediateCa("i", {
+                            issuer: { certPem: "x", privateKeyPem: "x", rootCertPem: "x" },
+                            subject: { commonName: "‘Issuing CA’" },
+                            keyAlgorithm: "ECDSA",
+                        }),
+                ),
             ],
             [
                 `RootCa subject.commonName must be 1 to 64 characters (RFC 5280), not blank; got "${long}" (65)`,
                 'RootCa subject.commonName must be 1 to 64 characters (RFC 5280), not blank; got " " (1)',
                 `RootCa subject.commonName must be 1 to 64 characters (RFC 5280), not blank; got "(a private key, not shown)\\n" (${PASTED_KEY.length})`,
                 'RootCa subject.commonName must not contain control characters; got "bank\\nroot"',
+                'RootCa subject.organization starts or ends with a typographic quote (“ ” ‘ ’), which would go into the CA\'s subject organization; got "“Example Bank”". Remove the quotes; YAML needs none around this value, or use straight quotes',
                 'MeshPluginCa subject.commonName must be 1 to 64 characters (RFC 5280), not blank; got "dev mesh CA east-with-a-cluster-name-long-enough-to-pass-the-limit G3" (69)',
                 'MeshPluginCa organization must be a non-empty string (the subject O); got "". Leave it unset to leave O out',
                 "MeshPluginCa cluster must be a cluster name (lower-case letters, digits and '-', not at either end, at most 63); got \"\"",
                 `IntermediateCa subject.organization must be 1 to 64 characters (RFC 5280), not blank; got "${long}" (65)`,
+                'IntermediateCa subject.commonName starts or ends with a typographic quote (“ ” ‘ ’), which would go into the CA\'s subject commonName; got "‘Issuing CA’". Remove the quotes; YAML needs none around this value, or use straight quotes',
             ],
         );
     });

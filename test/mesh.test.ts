@@ -661,10 +661,12 @@ describe("MeshPluginCa used alone", function () {
                 await refusal({ environment: true }),
                 await refusal({ environment: " " }),
                 await refusal({ environment: "prod\u001b[2K" }),
+                await refusal({ environment: "“prod”" }),
                 await refusal({ environment: "p".repeat(56) }),
                 await refusal({ environment: "p".repeat(53), generation: 2 }),
                 await refusal({ organization: 5 }),
                 await refusal({ organization: "Bank\nO=Other" }),
+                await refusal({ organization: "Bank’" }),
             ],
             [
                 `MeshPluginCa environment ${text}; got {"a":1}. ${leaveOut}`,
@@ -672,10 +674,12 @@ describe("MeshPluginCa used alone", function () {
                 `MeshPluginCa environment ${text}; got true. ${leaveOut}`,
                 `MeshPluginCa environment ${text}; got " ". ${leaveOut}`,
                 `MeshPluginCa environment must not contain control characters (it starts the CA's common name); got "prod\\u001b[2K"`,
+                'MeshPluginCa environment starts or ends with a typographic quote (“ ” ‘ ’), which would go into the CA\'s common name; got "“prod”". Remove the quotes; YAML needs none around this value, or use straight quotes',
                 `MeshPluginCa environment "${"p".repeat(56)}" makes the CA's common name "${"p".repeat(56)} mesh CA lab" 68 characters, more than the 64 RFC 5280 allows; shorten it to at most 52 (or shorten the cluster name)`,
                 `MeshPluginCa environment "${"p".repeat(53)}" makes the CA's common name "${"p".repeat(53)} mesh CA lab G2" 68 characters, more than the 64 RFC 5280 allows; shorten it to at most 49 (or shorten the cluster name)`,
                 'MeshPluginCa organization must be text (the subject O), e.g. "Example Bank"; got 5',
                 'MeshPluginCa organization must not contain control characters (it becomes the subject O of every certificate); got "Bank\\nO=Other"',
+                'MeshPluginCa organization starts or ends with a typographic quote (“ ” ‘ ’), which would go into the subject O of every certificate; got "Bank’". Remove the quotes; YAML needs none around this value, or use straight quotes',
             ],
         );
     });

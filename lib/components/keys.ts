@@ -3,7 +3,7 @@ import * as crypto from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import { KeyAlgorithm } from "../config/types";
-import { characterCount, hasControlCharacter, isMap, Json, showJson } from "../config/values";
+import { characterCount, hasControlCharacter, isMap, Json, showJson, typographicQuoteProblem } from "../config/values";
 import { defaultEarlyRenewalDays, MAX_COMMON_NAME_LENGTH, MAX_VALIDITY_DAYS } from "../config/validate";
 import { CA_USES, KeySpec, LeafPlan, rotatedName, SubjectSpec } from "../plan/plan";
 import { PRIVATE_KEY_FORMS, PrivateKeyLabel, privateKeyLabelOf } from "../pki/der";
@@ -179,6 +179,8 @@ export function checkCaSubject(subject: CertificateSubject, component: string, r
                 resource,
             );
         }
+        const quoted = typographicQuoteProblem(value, showJson(value), `the CA's subject ${field}`);
+        if (quoted !== undefined) throw argumentError(`${component} subject.${field} ${quoted}`, resource);
     }
 }
 

@@ -2,7 +2,7 @@ import * as crypto from "crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { KeyAlgorithm } from "../config/types";
-import { characterCount, hasControlCharacter, Json, LABEL, showJson } from "../config/values";
+import { characterCount, hasControlCharacter, Json, LABEL, showJson, typographicQuoteProblem } from "../config/values";
 import { MAX_COMMON_NAME_LENGTH } from "../config/validate";
 import { caKey, MESH_CA_SECRET, meshCaId, meshCaSubject } from "../plan/plan";
 import { signedNoCrl } from "../pki/crlSeries";
@@ -346,6 +346,8 @@ function environmentArgument(
             resource,
         );
     }
+    const quoted = typographicQuoteProblem(value, showJson(value), "the CA's common name");
+    if (quoted !== undefined) throw argumentError(`MeshPluginCa environment ${quoted}`, resource);
     // Characters as X.509 counts them (code points); a cluster too long by itself is checkCaSubject's.
     const name = commonName(value);
     const room = MAX_COMMON_NAME_LENGTH - characterCount(commonName(undefined)) - 1;

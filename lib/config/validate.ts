@@ -62,6 +62,7 @@ import {
     show,
     showJson,
     shownName,
+    typographicQuoteProblem,
     unknownMembers,
     roundedIntegers,
     wholeNumber,
@@ -673,6 +674,8 @@ export function organizationProblem(organization: string, shown: string, leaveOu
     if (hasControlCharacter(organization)) {
         return `must not contain control characters (it becomes the subject O of every certificate); got ${shown}`;
     }
+    const quoted = typographicQuoteProblem(organization, shown, "the subject O of every certificate");
+    if (quoted !== undefined) return quoted;
     const characters = characterCount(organization);
     if (characters > MAX_ORGANIZATION_LENGTH) {
         return `is ${characters} characters; the subject O has at most ${MAX_ORGANIZATION_LENGTH} (RFC 5280 ub-organization-name). Shorten it`;

@@ -46,6 +46,19 @@ const REFUSED_CHARACTER = new RegExp(`(?![\\u200c\\u200d])[${UNSHOWN}]`, "u");
 /** A character not shown as itself (UNSHOWN, joiners aside): never in a certificate field or a kubeconfig name. */
 export const hasControlCharacter = (text: string): boolean => REFUSED_CHARACTER.test(text);
 
+/** “ ” ‘ ’: a document's quote marks, pasted around a value, which YAML keeps as part of the text. */
+const TYPOGRAPHIC_QUOTE_AROUND = /^[\u201c\u201d\u2018\u2019]|[\u201c\u201d\u2018\u2019]$/;
+
+/**
+ * Why `text` cannot be a subject field `field` (e.g. "the subject O of every certificate"), after
+ * its key, or undefined: it starts or ends with a typographic quote, which would go into the name
+ * ("“Example Bank”") where nobody meant it. `shown` is how the caller shows the text.
+ */
+export function typographicQuoteProblem(text: string, shown: string, field: string): string | undefined {
+    if (!TYPOGRAPHIC_QUOTE_AROUND.test(text)) return undefined;
+    return `starts or ends with a typographic quote (“ ” ‘ ’), which would go into ${field}; got ${shown}. Remove the quotes; YAML needs none around this value, or use straight quotes`;
+}
+
 /**
  * How many characters a text has, as RFC 5280's upper bounds on a name (ub-common-name...) count
  * them: code points, so "🏦" is one, where JavaScript's length counts two UTF-16 units.
