@@ -12,6 +12,7 @@ import { IstioGatewayTls } from "../lib/components/istioGatewayTls";
 import { MeshPluginCa } from "../lib/components/meshPluginCa";
 import { UiApicClient } from "../lib/components/uiApicClient";
 import { createRoot, crlSeriesWindows, signCrlSeries, signIntermediate } from "../lib/pki/ceremony";
+import { crlWindow } from "../lib/pki/crl";
 import { INITIAL_RECORD, RotationRecord } from "../lib/plan/caRotation";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { diffPlans } from "../lib/inventory/diff";
@@ -1110,6 +1111,48 @@ describe("Offline roots: no root key enters the stack", function () {
         const switched = await renderNext(two("RSA", rsa), "offline-ecdsa-removal-4", engine, day(2));
         // Then the removal: refused until the root's series revokes the new CA, then published.
         const refused = await pending(eastOnly(two("RSA", rsa)), "-", day(3));
+        // diff refuses it alike, reading the mesh CA's serial from the base's stack file, and dating
+        // its retirement by its own clock (now: the start of its CRL period, or the CA's notBefore).
+        const diffDir = tempDir("offline-ecdsa-removal-diff");
+        const stackFile = (name: string, raw: Record<string, unknown>) =>
+            writeTemp(
+                diffDir,
+                name,
+                JSON.stringify({ config: Object.fromEntries(Object.entries(raw).map(([k, v]) => [`pki:${k}`, v])) }),
+            );
+        const [baseFile, headFile] = [
+            stackFile("two.yaml", two("RSA", rsa)),
+            stackFile("east.yaml", eastOnly(two("RSA", rsa))),
+        ];
+        const diff = await cli("diff", "--base", baseFile, "--head", headFile);
+        const ecdsaHead = stackFile("east-ecdsa.yaml", eastOnly(two("ECDSA", ecdsa)));
+        const ecdsaDiff = await cli(
+            "diff",
+            "--base",
+            stackFile("two-ecdsa.yaml", two("ECDSA", ecdsa)),
+            "--head",
+            ecdsaHead,
+        );
+        const diffRetiredAt = new Date(
+            Math.max(
+                crlWindow(new Date(), 7).thisUpdate.getTime(),
+                Date.parse(new crypto.X509Certificate(rsa["mesh-ca-west"]).validFrom),
+            ),
+        ).toISOString();
+        assert.deepStrictEqual(
+            [ecdsaDiff.status, ecdsaDiff.err, diff.status, diff.out, diff.err],
+            [
+                // With ECDSA keys, the removal's own refusal, as render's.
+                1,
+                `invalid stack configuration in --head ${ecdsaHead}:\n  - pki:clusters ${problem}\n`,
+                1,
+                "",
+                `invalid stack configuration in --head ${headFile}:\n` +
+                    `  - pki:offlineRoots.meshRoot.crls is needed: its retired CA mesh-ca-west (serial ${serial(rsa["mesh-ca-west"])}) must be revoked by this root; ` +
+                    `on the offline machine run "apic-istio-pki ceremony crl --root <the meshRoot folder> --period-days 7 --periods 13 ` +
+                    `--revoke ${serial(rsa["mesh-ca-west"])}:superseded:${diffRetiredAt} --out crls.pem" and set pki:offlineRoots.meshRoot.crls to the crls.pem it writes\n`,
+            ],
+        );
         // The ceremony runs the command it names, with the old ECDSA CA of west added as the refusal said.
         const retiredAt = new Date(/:superseded:(\S+) /.exec(refused)?.[1] ?? "");
         const revoked = [

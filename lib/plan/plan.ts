@@ -798,7 +798,7 @@ function finishingRotations(
  * identity the other clusters accept while the mesh root vouches for it. (A root's finish deletes
  * the CAs under it with the root, which nothing trusts any more.)
  */
-function leavingMeshCas(cas: readonly CaPlan[], deployed: RotationRecord): CaId[] {
+function leavingMeshCas(cas: readonly CaPlan[], deployed: Pick<RotationRecord, "cas">): CaId[] {
     const kept = new Set(cas.map((c) => c.id));
     const liveRoots = new Set(cas.filter((c) => c.role === "root").map((c) => c.id));
     return Object.entries(deployed.cas)
@@ -1115,7 +1115,8 @@ export interface PlanOptions {
     /**
      * With no deployed record (diff): what the stack file before this one shows of it
      * (ceremonyRecord of its plan). A finish that follows it retires the old CA the ceremony
-     * signed, which the offline root's CRL series must revoke, as pulumi up's refusal says.
+     * signed, and a cluster removed its mesh CA the ceremony signed, which the offline root's CRL
+     * series must revoke, as pulumi up's refusal says.
      */
     readonly before?: Pick<RotationRecord, "positions" | "cas">;
     /** The clock, for CRL periods, expired retirements and the record's times; default: now. */
@@ -1433,15 +1434,26 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
     if (options.deployed !== undefined) {
         problems.push(...refusedPhases);
         problems.push(...earlyMeshFinish(config, options.deployed, now));
-        const leaving = leavingMeshCas(cas, options.deployed);
+    }
+    // What this update retires: after the deployed record (pulumi up), or, with none (diff), after
+    // what the stack file before this one shows of it: the CAs the ceremony signed alone, as an
+    // online root's CRL is the stack's own, signed at pulumi up.
+    const recorded = options.deployed ?? (options.before && { ...options.before, retired: [] });
+    if (recorded !== undefined) {
+        const leaving = leavingMeshCas(cas, recorded);
         const removedCas = leaving.filter((id) => !config.clusters.some((c) => c.name === clusterOfMeshCa(id)));
         const removedClusters = [...new Set(removedCas.map(clusterOfMeshCa))];
         const unrevokable = ecdsaClusterRemovalProblem(config, { clusters: removedClusters, caIds: removedCas });
         if (unrevokable !== undefined) problems.push(`pki:clusters ${unrevokable}`);
         if (problems.length === 0) {
+            const finishing = finishingRotations(config, cas, recorded);
             const after = retiredAfter({
-                deployed: options.deployed,
-                finishing: finishingRotations(config, cas, options.deployed),
+                deployed: recorded,
+                // Without a record, an old CA the stack file does not show is an online one's.
+                finishing:
+                    options.deployed !== undefined
+                        ? finishing
+                        : finishing.filter((f) => recorded.cas[f.outgoingId] !== undefined),
                 leaving,
                 liveRootIds: cas.filter((c) => c.role === "root").map((c) => c.id),
                 now,
@@ -1450,16 +1462,6 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
             retired = after.retired;
             problems.push(...after.problems);
         }
-    } else if (options.before !== undefined && problems.length === 0) {
-        // Only the CAs the ceremony signed: an online root's CRL is the stack's own, signed at pulumi up.
-        const before = options.before;
-        retired = retiredAfter({
-            deployed: { ...before, retired: [] },
-            finishing: finishingRotations(config, cas, before).filter((f) => before.cas[f.outgoingId] !== undefined),
-            liveRootIds: cas.filter((c) => c.role === "root").map((c) => c.id),
-            now,
-            crlPeriodDays: config.crlPeriodDays,
-        }).retired;
     }
     problems.splice(offlineIssuesAt, 0, ...offlineIssues);
     const crls = planCrls(config, cas, retired, revoked, now, options.deployed, problems);
