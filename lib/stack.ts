@@ -24,6 +24,7 @@ import {
     clientPhasesAfter,
     clientsAfter,
     crlNumberFloor,
+    deployedCa,
     DeployedClient,
     DeployedServer,
     INITIAL_RECORD,
@@ -551,20 +552,7 @@ export function recordOfDeployment(plan: PkiPlan, facts: DeploymentFacts): Rotat
     return {
         version: RECORD_VERSION,
         positions: plan.config.caRotation,
-        cas: Object.fromEntries(
-            plan.cas.map((ca, i) => {
-                const cert = new crypto.X509Certificate(facts.caCertPems[i]);
-                return [
-                    ca.id,
-                    {
-                        serialHex: cert.serialNumber,
-                        notBefore: new Date(cert.validFrom).toISOString(),
-                        notAfter: new Date(cert.validTo).toISOString(),
-                        issuer: ca.issuer ?? ca.id,
-                    },
-                ];
-            }),
-        ),
+        cas: Object.fromEntries(plan.cas.map((ca, i) => [ca.id, deployedCa(facts.caCertPems[i], ca.issuer ?? ca.id)])),
         retired: [...plan.retired],
         clients: clientsAfter(
             deployed.clients,

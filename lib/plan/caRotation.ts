@@ -9,6 +9,7 @@
  * - finish:  the old CA leaves every bundle and the stack; an intermediate is also revoked in the
  *            root's CRL, because the root stays a trust anchor and would still vouch for it.
  */
+import * as crypto from "crypto";
 import { memberPath, ownMember } from "../config/values";
 import { CrlRecord, crlWindow } from "../pki/crl";
 import type { CaPlan } from "./plan";
@@ -116,6 +117,17 @@ export interface DeployedCa {
     readonly notAfter: string;
     /** Id of the CA that signed it; the root names itself. */
     readonly issuer: string;
+}
+
+/** A CA's entry in the record, read from its certificate; `issuer`: the id of the CA that signed it. */
+export function deployedCa(certPem: string, issuer: string): DeployedCa {
+    const cert = new crypto.X509Certificate(certPem);
+    return {
+        serialHex: cert.serialNumber,
+        notBefore: new Date(cert.validFrom).toISOString(),
+        notAfter: new Date(cert.validTo).toISOString(),
+        issuer,
+    };
 }
 
 /** An intermediate retired by a finish phase or with its cluster: listed in its root's CRL until it expires. */

@@ -24,7 +24,7 @@ import {
     CaPosition,
     CaRotationConfig,
     CaSlot,
-    DeployedCa,
+    deployedCa,
     DeployedClient,
     DeployedServer,
     describePosition,
@@ -1504,15 +1504,7 @@ export function ceremonyRecord(plan: PkiPlan): Pick<RotationRecord, "positions" 
         const pem = Object.values(plan.config.offlineRoots)
             .map((root) => root?.intermediates[ca.id])
             .find((p) => p !== undefined);
-        if (pem === undefined || ca.issuer === undefined) return [];
-        const cert = new crypto.X509Certificate(pem);
-        const deployed: DeployedCa = {
-            serialHex: cert.serialNumber,
-            notBefore: new Date(cert.validFrom).toISOString(),
-            notAfter: new Date(cert.validTo).toISOString(),
-            issuer: ca.issuer,
-        };
-        return [[ca.id, deployed] as const];
+        return pem === undefined || ca.issuer === undefined ? [] : [[ca.id, deployedCa(pem, ca.issuer)] as const];
     });
     return { positions: plan.config.caRotation, cas: Object.fromEntries(signed) };
 }
