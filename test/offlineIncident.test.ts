@@ -540,6 +540,25 @@ describe("Offline roots: revocation and CA retirement with the ceremony, end to 
                     `  - ${crlsNeeded}\n`,
             ],
         );
+        // The series revoking it, which the ceremony signed seconds ago (for the render at deployClock,
+        // CLOCK_SKEW_MS ahead): diff, which has no --now, says to run diff again once it has settled.
+        const youngFinish = at("diff-finish-young", "finish", { "apic-client-ca-g1": signedG1 }, secondSeries);
+        const waiting = await diff(youngFinish);
+        const from = parseCrl(pemBlocks(secondSeries, "X509 CRL")[0]).thisUpdate;
+        const diffNow = /\(now is (\S+)\)/.exec(waiting.err)?.[1];
+        assert.deepStrictEqual(
+            [waiting.status, waiting.out, waiting.err],
+            [
+                1,
+                "",
+                `invalid stack configuration in --head ${youngFinish}:\n` +
+                    `  - pki:offlineRoots.clientRoot.crls: its CRL valid from ${from.toISOString()} is less than 5 minutes old (now is ${diffNow}) ` +
+                    `and no older one of the series revoking ${oldSerial} is valid now: Envoy checks a CRL's thisUpdate against the node's clock with no allowance, ` +
+                    "so a node whose clock lags would refuse it, and with it every peer under this root " +
+                    `(its retired CA apic-client-ca (serial ${oldSerial}) must be revoked by this root); ` +
+                    `run diff again from ${new Date(from.getTime() + CLOCK_SKEW_MS).toISOString()}\n`,
+            ],
+        );
     });
 
     it("has expiry count the series' end where its CRLs stop revoking the retired CA, though an older series runs on", async () => {

@@ -459,12 +459,13 @@ export const diffCommand: Command = {
         const headFile = values.head;
         // With what the base shows of its deployment (ceremonyRecord): a finish under an offline
         // root is refused, as pulumi up refuses it, until the root's CRL series revokes the old CA.
+        // A CRL series not old enough to publish yet: diff, which has no clock to set, says to run diff again.
         const loadHead = (base?: PkiPlan): PkiPlan =>
             planOf(`--head ${headFile}`, () =>
-                planFromRawConfig(
-                    rawConfigFromStackFile(headFile),
-                    base === undefined ? {} : { before: ceremonyRecord(base) },
-                ),
+                planFromRawConfig(rawConfigFromStackFile(headFile), {
+                    before: base && ceremonyRecord(base),
+                    rerun: "diff",
+                }),
             );
         let base: PkiPlan | undefined;
         try {

@@ -164,14 +164,15 @@ const takenAt = (crl: CrlInfo, crls: readonly CrlInfo[], now: Date): boolean =>
  * last published from the root (`published`). Two different CRLs with one number are refused: a
  * root numbers each CRL once. A problem (for the key `key`) when there is none, saying `why` the
  * root's CRL is needed and the ceremony `command` that signs a series that fits, or, when the
- * series has one that fits but is not valid yet or not CLOCK_SKEW_MS old, from when the update
- * passes, or, when the one that fits is numbered below the one published or below a CRL of the
- * series in effect (takenUntil), that it goes back.
+ * series has one that fits but is not valid yet or not CLOCK_SKEW_MS old, from when `rerun`
+ * (default: the update) passes if run again, or, when the one that fits is numbered below the one
+ * published or below a CRL of the series in effect (takenUntil), that it goes back.
  */
 export function pickSeriesCrl(
-    args: SeriesInput & { key: string; now: Date; why: string; command: string },
+    args: SeriesInput & { key: string; now: Date; why: string; command: string; rerun?: string },
 ): { crl: SeriesCrl } | { problem: string } {
     const { key, now } = args;
+    const again = `run ${args.rerun ?? "the update"} again from`;
     const parsed: SeriesCrl[] = [];
     for (const [i, pem] of args.series.entries()) {
         let signed = false;
@@ -266,7 +267,7 @@ export function pickSeriesCrl(
             return {
                 problem:
                     `${key} has no CRL valid at ${now.toISOString()}: ${starts}, later than now (was the offline machine's clock ahead?), and ${args.why}; ` +
-                    `run the update again from ${settledAt(ahead)}, once that CRL is ${skew} old (Envoy checks a CRL's thisUpdate against the node's clock with no allowance)`,
+                    `${again} ${settledAt(ahead)}, once that CRL is ${skew} old (Envoy checks a CRL's thisUpdate against the node's clock with no allowance)`,
             };
         }
         if (later.length > 0) {
@@ -292,7 +293,7 @@ export function pickSeriesCrl(
                 `${key}: its CRL valid from ${from} is less than ${skew} old (now is ${now.toISOString()}) and no older one of the series ` +
                 `${args.required.length > 0 ? `revoking ${args.required.join(", ")} ` : ""}is valid now: Envoy checks a CRL's thisUpdate against the node's clock ` +
                 `with no allowance, so a node whose clock lags would refuse it, and with it every peer under this root (${args.why}); ` +
-                `run the update again from ${settledAt(young)}`,
+                `${again} ${settledAt(young)}`,
         };
     }
     // The CRL valid now lists them but a higher one in effect stops it (takenUntil): the next that may be published.
@@ -302,7 +303,7 @@ export function pickSeriesCrl(
         return {
             problem:
                 `${key}: no CRL valid now ${args.required.length > 0 ? `revokes ${args.required.join(", ")} ` : ""}and may be published (${args.why}); ` +
-                `its next CRL that does starts at ${ahead.thisUpdate.toISOString()}: run the update again from ${settledAt(ahead)}`,
+                `its next CRL that does starts at ${ahead.thisUpdate.toISOString()}: ${again} ${settledAt(ahead)}`,
         };
     }
     return {

@@ -1122,6 +1122,12 @@ export interface PlanOptions {
     /** The clock, for CRL periods, expired retirements and the record's times; default: now. */
     readonly now?: Date;
     /**
+     * What a refusal of an offline root's CRL series that is not valid yet, or not CLOCK_SKEW_MS
+     * old, says to run again once it is: diff, which has no clock to set, says "diff".
+     * @default "the update"
+     */
+    readonly rerun?: string;
+    /**
      * The settings the stack file writes (settingsWritten of its raw config): one it does not write
      * is this version's default, which an upgrade of the package may have changed under a deployed
      * stack. Absent: every setting counts as written.
@@ -1464,7 +1470,7 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
         }
     }
     problems.splice(offlineIssuesAt, 0, ...offlineIssues);
-    const crls = planCrls(config, cas, retired, revoked, now, options.deployed, problems);
+    const crls = planCrls(config, cas, retired, revoked, now, options, problems);
     const meshEpochRotating = meshEpochDuringRotation(config, options.deployed?.meshEpoch);
     const meshEpochChange =
         (meshEpochRotating !== undefined ? `pki:rotation.meshEpoch ${meshEpochRotating}` : undefined) ??
@@ -1748,7 +1754,7 @@ function planCrls(
     retired: readonly RetiredCa[],
     revoked: readonly RevokedClient[],
     now: Date,
-    deployed: RotationRecord | undefined,
+    { deployed, rerun }: Pick<PlanOptions, "deployed" | "rerun">,
     problems: string[],
 ): CrlPlan {
     const meshCrlPublished = deployed?.meshCrlSince !== undefined;
@@ -1828,6 +1834,7 @@ function planCrls(
             now,
             why: reasons.join("; "),
             command,
+            rerun,
         });
         if ("problem" in picked) problems.push(picked.problem);
         else offlineRootCrls[root.id] = picked.crl.pem;
