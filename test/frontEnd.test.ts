@@ -547,14 +547,15 @@ describe("Front end: UI services call APIC with mutual TLS, under the gateway's 
         ).toISOString();
         const mistyped = new Date(Date.parse(notBefore) - 365 * 86_400_000).toISOString();
         const backdated = { ...revokedConfig, revocations: [{ ...revokedConfig.revocations[0], revokedAt: mistyped }] };
-        // A day on (the earliest the update takes is the notBefore, not a time CLOCK_SKEW_MS ago).
+        // A day after the issue: the earliest the update takes is then CLOCK_SKEW_MS before the notBefore.
         const dayOn = new Date(Date.parse(notBefore) + 86_400_000);
         assert.throws(() => planFromRawConfig(backdated, { deployed: deployedRecordOf(own), now: dayOn }), {
             message:
                 "invalid stack configuration:\n" +
                 `  - pki:revocations[0].revokedAt ${mistyped} is before serial ${serial} was issued (notBefore ${notBefore}): ` +
                 "the CRL would date its revocation before the certificate existed, and diff, which bounds the certificate's life by revokedAt, " +
-                `would let the entry go while it is still valid; give the time the key was found compromised, not earlier than ${notBefore}`,
+                "would let the entry go while it is still valid; give the time its key was found compromised; " +
+                `the earliest this update takes is ${new Date(Date.parse(notBefore) - CLOCK_SKEW_MS).toISOString()} (the certificate's notBefore, less five minutes for clock skew)`,
         });
         const revoked = await renderNext(revokedConfig, "front-end-revoked", own);
         assert.ok(revoked.files.includes("apic/ui/truststore.crl"));

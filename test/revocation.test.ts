@@ -505,18 +505,42 @@ describe("Revocation: a CRL of the APIC-client CA in every gateway secret", func
             ...revokedConfig(),
             revocations: [{ ...revokedConfig().revocations[0], revokedAt: mistyped }],
         };
+        const earliest = new Date(Date.parse(notBefore) - CLOCK_SKEW_MS).toISOString();
         const refusal =
             "invalid stack configuration:\n" +
             `  - pki:revocations[0].revokedAt ${mistyped} is before serial ${revokedSerial} was issued (notBefore ${notBefore}): ` +
             "the CRL would date its revocation before the certificate existed, and diff, which bounds the certificate's life by revokedAt, " +
-            `would let the entry go while it is still valid; give the time the key was found compromised, not earlier than ${notBefore}`;
+            "would let the entry go while it is still valid; give the time its key was found compromised; " +
+            `the earliest this update takes is ${earliest} (the certificate's notBefore, less five minutes for clock skew)`;
         assert.throws(() => planFromRawConfig(backdated, { deployed: beforeRevoking, now }), { message: refusal });
-        // Dated at the notBefore, it is taken; so is any date from a record of an earlier version, which lacks it.
-        const atIssue = {
+        // Five minutes of clock skew are allowed, not a second more; the fix named is the reason's.
+        const dated = (at: string, reason = "keyCompromise") => ({
             ...revokedConfig(),
-            revocations: [{ ...revokedConfig().revocations[0], revokedAt: notBefore }],
-        };
-        assert.doesNotThrow(() => planFromRawConfig(atIssue, { deployed: beforeRevoking, now }));
+            revocations: [{ ...revokedConfig().revocations[0], reason, revokedAt: at }],
+        });
+        assert.doesNotThrow(() => planFromRawConfig(dated(earliest), { deployed: beforeRevoking, now }));
+        const secondEarlier = new Date(Date.parse(earliest) - 1000).toISOString();
+        assert.throws(() => planFromRawConfig(dated(secondEarlier, "superseded"), { deployed: beforeRevoking, now }), {
+            message:
+                "invalid stack configuration:\n" +
+                `  - pki:revocations[0].revokedAt ${secondEarlier} is before serial ${revokedSerial} was issued (notBefore ${notBefore}): ` +
+                "the CRL would date its revocation before the certificate existed, and diff, which bounds the certificate's life by revokedAt, " +
+                "would let the entry go while it is still valid; give the time it was superseded (its replacement was issued); " +
+                `the earliest this update takes is ${earliest} (the certificate's notBefore, less five minutes for clock skew)`,
+        });
+        // A record whose notBefore is after this update's clock (written by a machine whose clock was
+        // ahead): the earliest time the update takes is CLOCK_SKEW_MS before its own clock.
+        const behind = new Date(Date.parse(notBefore) - 60_000);
+        assert.throws(() => planFromRawConfig(backdated, { deployed: beforeRevoking, now: behind }), {
+            message:
+                "invalid stack configuration:\n" +
+                `  - pki:revocations[0].revokedAt ${mistyped} is before serial ${revokedSerial} was issued (notBefore ${notBefore}): ` +
+                "the CRL would date its revocation before the certificate existed, and diff, which bounds the certificate's life by revokedAt, " +
+                "would let the entry go while it is still valid; give the time its key was found compromised; " +
+                `the earliest this update takes is ${new Date(behind.getTime() - CLOCK_SKEW_MS).toISOString()} ` +
+                "(five minutes before this update, the latest it takes too: the certificate's notBefore is after this update's clock)",
+        });
+        // Any date is taken from a record of an earlier version, which lacks the notBefore.
         const earlierVersion = {
             ...beforeRevoking,
             clients: { ...beforeRevoking.clients, ob: [{ ...beforeRevoking.clients.ob[0], notBefore: undefined }] },
@@ -541,10 +565,8 @@ describe("Revocation: a CRL of the APIC-client CA in every gateway secret", func
             revocations: [{ ...revokedConfig().revocations[0], revokedAt: at }],
         });
         // The entry dropped in a pull request, with the client's epoch kept.
-        const head = planFromRawConfig(
-            { ...loadStackFile(OPTION_FILES[1]), rotation: { endpoints: { ob: { clientEpoch: 1 } } } },
-            { now },
-        );
+        const dropped = { ...loadStackFile(OPTION_FILES[1]), rotation: { endpoints: { ob: { clientEpoch: 1 } } } };
+        const head = planFromRawConfig(dropped, { now });
         // A year mistyped: diff, with no record, bounds the certificate's life by revokedAt plus the
         // leaf validity, already past, and takes the removal; but pulumi up never deployed that base.
         const mistyped = new Date(Date.parse(notBefore) - 365 * 86_400_000).toISOString();
@@ -554,19 +576,24 @@ describe("Revocation: a CRL of the APIC-client CA in every gateway secret", func
                 `^invalid stack configuration:\\n  - pki:revocations\\[0\\]\\.revokedAt ${mistyped} is before serial ${revokedSerial} was issued \\(notBefore ${notBefore}\\)`,
             ),
         });
-        // The earliest the update takes, the certificate's notBefore: diff keeps the entry until the
-        // certificate expires.
-        assert.doesNotThrow(() => planFromRawConfig(dated(notBefore), { deployed: beforeRevoking, now }));
+        // The earliest the update takes, CLOCK_SKEW_MS before the certificate's notBefore: diff keeps
+        // the entry until the certificate expires, to the second (its bound adds CLOCK_SKEW_MS).
+        const earliest = new Date(Date.parse(notBefore) - CLOCK_SKEW_MS).toISOString();
+        assert.doesNotThrow(() => planFromRawConfig(dated(earliest), { deployed: beforeRevoking, now }));
         const validityDays = head.endpoints.find((e) => e.id === "ob")?.client.validityDays ?? 0;
-        const until = new Date(Date.parse(notBefore) + validityDays * 86_400_000 + CLOCK_SKEW_MS);
-        assert.ok(until.getTime() >= Date.parse(certificate.validTo), "the bound covers the certificate's life");
-        assert.deepStrictEqual(diffPlans(planFromRawConfig(dated(notBefore), { now }), head).refused, [
+        const validTo = Date.parse(certificate.validTo);
+        assert.strictEqual(validTo, Date.parse(notBefore) + validityDays * 86_400_000);
+        const removedAt = (at: number) =>
+            diffPlans(planFromRawConfig(dated(earliest), { now }), planFromRawConfig(dropped, { now: new Date(at) }))
+                .refused;
+        assert.deepStrictEqual(removedAt(validTo - 1000), [
             {
                 key: "pki:revocations",
                 problem:
-                    `removing the revocation of serial ${revokedSerial} (endpoint "ob") takes it out of the CRL while the certificate may still be valid (revoked ${notBefore}; its certificates live ${validityDays} days): ` +
-                    `the leaked certificate would pass again wherever the CRL is checked, and pulumi up refuses it while the certificate is valid. Keep the entry until ${until.toISOString().slice(0, 10)} at least`,
+                    `removing the revocation of serial ${revokedSerial} (endpoint "ob") takes it out of the CRL while the certificate may still be valid (revoked ${earliest}; its certificates live ${validityDays} days): ` +
+                    `the leaked certificate would pass again wherever the CRL is checked, and pulumi up refuses it while the certificate is valid. Keep the entry until ${new Date(validTo).toISOString().slice(0, 10)} at least`,
             },
         ]);
+        assert.deepStrictEqual(removedAt(validTo), [], "once the certificate has expired");
     });
 });

@@ -2007,16 +2007,33 @@ function droppedRevocations(
 function revokedBeforeIssue(r: RevocationConfig, c: DeployedClient, now: Date): string | undefined {
     if (c.notBefore === undefined) return undefined;
     const notBefore = Date.parse(c.notBefore);
-    if (Date.parse(r.revokedAt) >= Math.min(notBefore, now.getTime()) - CLOCK_SKEW_MS) return undefined;
-    // The earliest time to give that this update takes: a certificate issued (or dated) within
-    // CLOCK_SKEW_MS of now takes only times up to CLOCK_SKEW_MS ago.
-    const earliest = new Date(Math.min(notBefore, now.getTime() - CLOCK_SKEW_MS)).toISOString();
+    const earliest = Math.min(notBefore, now.getTime()) - CLOCK_SKEW_MS;
+    if (Date.parse(r.revokedAt) >= earliest) return undefined;
+    // A notBefore after this update's clock (the record written by a machine whose clock was ahead)
+    // leaves only CLOCK_SKEW_MS ago, the latest time validateConfig takes too.
+    const why =
+        notBefore <= now.getTime()
+            ? "the certificate's notBefore, less five minutes for clock skew"
+            : "five minutes before this update, the latest it takes too: the certificate's notBefore is after this update's clock";
     return (
         `is before serial ${r.serial} was issued (notBefore ${c.notBefore}): the CRL would date its revocation before the certificate existed, ` +
         `and diff, which bounds the certificate's life by revokedAt, would let the entry go while it is still valid; ` +
-        `give the time the key was found compromised, not earlier than ${earliest}`
+        `give the time ${REVOKED_WHEN[r.reason] ?? REVOKED_WHEN.unspecified}; the earliest this update takes is ${new Date(earliest).toISOString()} (${why})`
     );
 }
+
+/** What revokedAt is, by the RFC 5280 reason (CRL_REASONS): the time the reason arose. */
+const REVOKED_WHEN: Readonly<Record<string, string>> = {
+    unspecified: "the reason to revoke it arose",
+    keyCompromise: "its key was found compromised",
+    cACompromise: "the issuing CA's key was found compromised",
+    affiliationChanged: "its holder's affiliation changed",
+    superseded: "it was superseded (its replacement was issued)",
+    cessationOfOperation: "the service it identifies ceased operation",
+    certificateHold: "it was put on hold",
+    privilegeWithdrawn: "its holder's privilege was withdrawn",
+    aACompromise: "the attribute authority's key was found compromised",
+};
 
 const droppedRevocation = (c: DeployedClient, whose: string, entry: string): string =>
     `pki:revocations no longer lists serial ${c.serialHex} of ${whose}, which the deployed stack revoked and which is valid until ${c.notAfter}: ` +
