@@ -629,7 +629,8 @@ function loweredEpochs(base: PkiPlan, head: PkiPlan): RefusedChange[] {
  * be: a diff has no record of the certificate, so it bounds its life by the revocation's date plus
  * the leaf validity and CLOCK_SKEW_MS (pulumi up knows it from the record). That bound holds only
  * for a revocation an update took: the update refuses a revokedAt more than CLOCK_SKEW_MS before
- * the certificate's notBefore (planPki), and a base that was never deployed is not checked here.
+ * the certificate's notBefore (planPki), and a base that was never deployed is not checked here;
+ * and for a leaf validity not shortened since the certificate was issued (the README says so).
  */
 const mayStillBeValid = (revocations: readonly RevocationConfig[], validityDays: number, now: Date) =>
     revocations
