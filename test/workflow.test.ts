@@ -1045,7 +1045,11 @@ interface FakeComment {
     user: { login: string; type: string };
 }
 
-/** GitHub's REST API as the comment script uses it, in memory, recording every write. */
+/**
+ * GitHub's REST API as the comment script uses it, in memory, recording every write. As GitHub
+ * does, pulls.get counts a pull request's files (changed_files), pulls.list does not, and
+ * pulls.listFiles lists at most 3000 of them.
+ */
 function fakeGitHub(state: {
     prs: { number: number; head: string }[];
     /** A pull request's files: a path, or a file as GitHub lists a renamed one. */
@@ -1060,6 +1064,8 @@ function fakeGitHub(state: {
         head: { sha: head },
         base: { repo: { full_name: "bank/pki" } },
     });
+    const filesOf = (number: number) =>
+        (state.files[number] ?? []).map((f) => (typeof f === "string" ? { filename: f } : f));
     const github = {
         paginate: async (fn: (p: object) => Promise<{ data: unknown[] }>, params: object) => (await fn(params)).data,
         rest: {
@@ -1067,11 +1073,11 @@ function fakeGitHub(state: {
                 get: async ({ pull_number }: { pull_number: number }) => {
                     const found = state.prs.find((p) => p.number === pull_number);
                     if (found === undefined) throw Object.assign(new Error("Not Found"), { status: 404 });
-                    return { data: pr(found.number, found.head) };
+                    return { data: { ...pr(found.number, found.head), changed_files: filesOf(found.number).length } };
                 },
                 list: async () => ({ data: state.prs.map((p) => pr(p.number, p.head)) }),
                 listFiles: async ({ pull_number }: { pull_number: number }) => ({
-                    data: (state.files[pull_number] ?? []).map((f) => (typeof f === "string" ? { filename: f } : f)),
+                    data: filesOf(pull_number).slice(0, 3000),
                 }),
             },
             issues: {
@@ -1586,6 +1592,70 @@ describe("workflows: the comment script", function () {
                 ],
             ],
         );
+    });
+
+    /**
+     * The prod comment of pull request 7 whose files GitHub lists as `files`, from an artifact
+     * saying `programChanged` whose prod diff shows no certificate change (what a forged CLI prints).
+     */
+    async function prodCommentOf(files: string[], programChanged: boolean) {
+        const artifact = tempDir("program-artifact");
+        const head = sha("d");
+        fs.mkdirSync(path.join(artifact, "cert-diff/stacks"), { recursive: true });
+        const write = (file: string, value: object) =>
+            fs.writeFileSync(path.join(artifact, "cert-diff", file), JSON.stringify(value));
+        write("meta.json", { schema: 1, pr: 7, headSha: head, programChanged });
+        write("stacks/prod.json", {
+            stack: "prod",
+            outcome: "changes",
+            exitCode: 0,
+            markdown: "No certificate is created, replaced or removed.",
+        });
+        const state = { prs: [{ number: 7, head }], files: { 7: files }, comments: [] as FakeComment[] };
+        const diffRun = context({
+            id: 55,
+            path: ".github/workflows/cert-diff.yml",
+            event: "pull_request",
+            head_sha: head,
+            pull_requests: [{ number: 7 }],
+            conclusion: "success",
+        });
+        await comment.run({ github: fakeGitHub(state).github, context: diffRun, core, artifactDir: artifact });
+        assert.deepStrictEqual(
+            state.comments.map((c) => c.body.split("\n")[0]),
+            [comment.marker("prod")],
+        );
+        return state.comments[0].body.split("\n\n");
+    }
+
+    it("warns of a program change hidden past the 3000 files GitHub lists: the list was truncated, so the program could not be checked", async () => {
+        // 2999 documents, the stack file (file 3000), then a tsconfig.json and the forged CLI that
+        // `tsc -b .` would build into dist/lib/cli/main.js: files 3001 and 3002, never listed.
+        const docs = Array.from({ length: 2999 }, (_, i) => `docs/${String(i).padStart(4, "0")}.md`);
+        const files = [...docs, "stacks/Pulumi.prod.yaml", "tsconfig.json", "zz/lib/cli/main.ts"];
+        assert.deepStrictEqual([...files].sort(), files, "in the path order GitHub lists them");
+        assert.strictEqual(comment.programChangedIn(files.slice(0, 3000)), false, "the listed files are no program");
+        assert.deepStrictEqual((await prodCommentOf(files, false)).slice(1, 3), [
+            "> This pull request may also change the program: GitHub listed only 3000 of its 3002 files, so the file list was truncated and the program could not be checked. Take it as changed: the diff below comes from the pull request's own code, so review that code too. The privileged preview runs the default branch's program.",
+            "No certificate is created, replaced or removed.",
+        ]);
+        // Exactly 3000 files: GitHub's count agrees, but a list that long may be a cut one.
+        assert.strictEqual(
+            (await prodCommentOf(files.slice(0, 3000), false))[1],
+            "> This pull request may also change the program: GitHub listed 3000 files, the most it lists, so the file list was truncated and the program could not be checked. Take it as changed: the diff below comes from the pull request's own code, so review that code too. The privileged preview runs the default branch's program.",
+        );
+    });
+
+    it("warns of a program change the diff job's git diff found, even when GitHub's list shows the stack file alone", async () => {
+        const warning =
+            "> This pull request also changes the program (a file other than stack files and documents): the diff below comes from the pull request's own code, so review that code too. The privileged preview runs the default branch's program.";
+        assert.deepStrictEqual((await prodCommentOf(["stacks/Pulumi.prod.yaml"], true)).slice(1, 3), [
+            warning,
+            "No certificate is created, replaced or removed.",
+        ]);
+        assert.deepStrictEqual((await prodCommentOf(["stacks/Pulumi.prod.yaml"], false)).slice(1, 2), [
+            "No certificate is created, replaced or removed.",
+        ]);
     });
 });
 

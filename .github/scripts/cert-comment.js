@@ -9,7 +9,9 @@
  * bounded size and the expected shape; text is neutralised before it goes into Markdown; nothing
  * in it is executed, used as a path or trusted to name the pull request without checking it
  * against GitHub. Which stacks a pull request changes comes from GitHub's list of its files, so a
- * run that failed before writing anything still gets a comment per stack.
+ * run that failed before writing anything still gets a comment per stack. Whether it changes the
+ * program comes from that list and the artifact: either one saying so is enough (the artifact can
+ * only add the warning), and a list GitHub cut short counts as a change.
  *
  * One comment per stack and pull request, found by a hidden marker on its first line among the
  * comments of this workflow's bot, and edited in place.
@@ -29,6 +31,8 @@ const NOT_PROGRAM_FILE = /^stacks\/Pulumi\.[^]*\.yaml$|^docs\/|\.md$/;
 /** Whether a change to these files (paths in the repository) changes the program, not only stacks or documents. */
 const programChangedIn = (filenames) => filenames.some((f) => !NOT_PROGRAM_FILE.test(f));
 const SHA = /^[0-9a-f]{40}$/;
+/** The most files GitHub lists for a pull request (pulls.listFiles, in path order): the rest are left out. */
+const MAX_LISTED_FILES = 3000;
 const DIFF_OUTCOMES = ["changes", "new", "risky", "refused", "invalid", "removed", "crash"];
 const PREVIEW_OUTCOMES = ["ok", "failed", "removed"];
 const MAX_FILE_BYTES = 256 * 1024;
@@ -330,9 +334,10 @@ const STATUS = {
 };
 
 /**
- * The whole comment for one stack.
+ * The whole comment for one stack. `listCut`: GitHub listed only `listed` of the pull request's
+ * `total` files (total unknown: as many as it lists), so the program is taken as changed.
  * @param {{ stack: string, result?: DiffResult, problems?: string[], changed: boolean, programChanged: boolean,
- *   runUrl: string, conclusion: string, headSha: string, preview: string }} args
+ *   listCut?: { listed: number, total?: number }, runUrl: string, conclusion: string, headSha: string, preview: string }} args
  */
 function diffBody(args) {
     const { stack, result } = args;
@@ -350,9 +355,18 @@ function diffBody(args) {
     } else {
         const status = STATUS[/** @type {keyof typeof STATUS} */ (result.outcome)](result);
         if (status !== "") parts.push(status);
-        if (args.programChanged) {
+        if (args.listCut !== undefined) {
+            const { listed, total } = args.listCut;
+            const count =
+                total !== undefined && total > listed
+                    ? `only ${listed} of its ${total} files`
+                    : `${listed} files, the most it lists`;
             parts.push(
-                "> This pull request also changes the program (lib/, package files): the diff below comes from the pull request's own code, so review that code too. The privileged preview runs the default branch's program.",
+                `> This pull request may also change the program: GitHub listed ${count}, so the file list was truncated and the program could not be checked. Take it as changed: the diff below comes from the pull request's own code, so review that code too. The privileged preview runs the default branch's program.`,
+            );
+        } else if (args.programChanged) {
+            parts.push(
+                "> This pull request also changes the program (a file other than stack files and documents): the diff below comes from the pull request's own code, so review that code too. The privileged preview runs the default branch's program.",
             );
         }
         if (result.markdown.trim() !== "") parts.push(result.markdown.trim());
@@ -442,6 +456,18 @@ async function pullRequestAt(github, repo, candidates, headSha) {
     return found !== undefined ? { pr: found, current: true } : undefined;
 }
 
+/**
+ * How many files the pull request changes, as GitHub counts them (pulls.get gives it; a pull
+ * request found through pulls.list does not carry it); undefined when GitHub does not say.
+ * @param {any} github @param {{ owner: string, repo: string }} repo @param {any} pr
+ * @returns {Promise<number | undefined>}
+ */
+async function changedFileCount(github, repo, pr) {
+    const count =
+        pr.changed_files ?? (await github.rest.pulls.get({ ...repo, pull_number: pr.number })).data.changed_files;
+    return typeof count === "number" && Number.isInteger(count) && count >= 0 ? count : undefined;
+}
+
 /** @param {any} github @param {{ owner: string, repo: string }} repo @param {number} number */
 async function botComments(github, repo, number) {
     /** @type {any[]} */
@@ -521,7 +547,14 @@ async function commentDiff({ github, core, repo, runEvent, runUrl, serverUrl, ar
     const named = stackFiles.map((f) => STACK_FILE.exec(f)?.[1] ?? "");
     const changedStacks = named.filter((s) => STACK_NAME.test(s));
     const skipped = stackFiles.filter((_, i) => !STACK_NAME.test(named[i]));
-    const programChanged = programChangedIn(paths);
+    // GitHub lists at most MAX_LISTED_FILES files: a program file past them is not in `paths`.
+    const total = await changedFileCount(github, repo, found.pr);
+    const listCut =
+        files.length >= MAX_LISTED_FILES || (total !== undefined && files.length < total)
+            ? { listed: files.length, total }
+            : undefined;
+    // The diff job's own git diff (meta.programChanged) sees every file: it may only add the warning.
+    const programChanged = programChangedIn(paths) || artifact.meta.programChanged === true || listCut !== undefined;
     // The artifact may add stacks only when the program changed (then every stack is checked).
     const stacks = [...new Set([...changedStacks, ...(programChanged ? artifact.results.keys() : [])])].sort();
     const comments = await botComments(github, repo, number);
@@ -534,6 +567,7 @@ async function commentDiff({ github, core, repo, runEvent, runUrl, serverUrl, ar
             problems: artifact.problems,
             changed: true,
             programChanged,
+            listCut,
             runUrl,
             conclusion: String(runEvent.conclusion),
             headSha,
