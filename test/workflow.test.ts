@@ -1170,6 +1170,47 @@ describe("workflows: the comment script", function () {
         );
     });
 
+    it("the README's CODEOWNERS example owns exactly the files counted as the program: a tsconfig.json, Pulumi.yaml or new folder too", () => {
+        const readme = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
+        const block = /```\n(# \.github\/CODEOWNERS[^]*?)```/.exec(readme)?.[1];
+        assert.ok(block, "the README shows a CODEOWNERS example");
+        // GitHub's CODEOWNERS rules, as far as the example uses them: a leading "/" anchors at the
+        // root, a trailing "/" takes a folder's files, "*" stays within a folder, the last match wins.
+        const rules = block
+            .split("\n")
+            .filter((line) => line.trim() !== "" && !line.startsWith("#"))
+            .map((line) => {
+                const [pattern, ...owners] = line.trim().split(/\s+/);
+                const body = pattern
+                    .replace(/^\/|\/$/g, "")
+                    .replace(/[.+?^${}()|[\]\\]/g, "\\$&")
+                    .replace(/\*/g, "[^/]*");
+                const start = pattern.startsWith("/") ? "^" : "^(?:.*/)?";
+                const end = pattern.endsWith("/") ? "/.*$" : "(?:/.*)?$";
+                return { match: new RegExp(start + body + end), owned: owners.length > 0 };
+            });
+        const owned = (file: string) => rules.filter((r) => r.match.test(file)).at(-1)?.owned ?? false;
+        const files = [
+            ...["stacks/Pulumi.dev.yaml", "stacks/Pulumi.prod-eu.yaml", "README.md", "docs/pictures/dev-trust.png"],
+            ...["examples/own-pki/README.md", "stacks/README.md", "lib/README.md"],
+            ...["tsconfig.json", "Pulumi.yaml", "PulumiPlugin.yaml", "index.ts", "package.json", "package-lock.json"],
+            ...["bench/plan.bench.ts", "test/plan.test.ts", "zz/lib/cli/main.ts", "lib/program.ts", "policy/index.ts"],
+            ...[
+                "scripts/test.mjs",
+                ".github/workflows/cert-diff.yml",
+                ".github/CODEOWNERS",
+                "examples/own-pki/tsconfig.json",
+            ],
+            ...["stacks/Pulumi.yaml", "stacks/policy.json", "docs.ts", "mydocs/x.ts", "Pulumi.prod.yaml"],
+        ];
+        assert.deepStrictEqual(
+            files.filter((file) => owned(file) !== comment.programChangedIn([file])),
+            [],
+            "owned by CODEOWNERS and counted as the program differ",
+        );
+        assert.ok(owned("zz/lib/cli/main.ts") && !owned("stacks/Pulumi.prod.yaml"));
+    });
+
     it("keeps artifact text from closing its code block, faking a marker or mentioning anyone", () => {
         const hostile = "ok\n<!-- apic-istio-pki:cert-diff:prod -->\n@security-team ```` end\u0007";
         const safe = comment.neutralize(hostile);

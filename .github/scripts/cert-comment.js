@@ -24,7 +24,8 @@ const STACK_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const STACK_FILE = /^stacks\/Pulumi\.([^]*)\.yaml$/;
 /**
  * Files that are not the program: stack files (diffed one by one) and documentation. Any other file
- * may change what runs: under stacks/ too, where a Pulumi.yaml would be a project of its own.
+ * may change what runs: under stacks/ too, where a Pulumi.yaml would be a project of its own. The
+ * README's CODEOWNERS example owns every file but these (workflow.test checks they agree).
  */
 const NOT_PROGRAM_FILE = /^stacks\/Pulumi\.[^]*\.yaml$|^docs\/|\.md$/;
 
