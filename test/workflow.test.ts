@@ -2081,27 +2081,68 @@ describe("workflows: the lifecycle pull-request step, replayed", function () {
     });
 });
 
-describe("workflows: the CRL re-publication and the issues of the lifecycle workflow, replayed", function () {
+/** A folder of fake commands (bash scripts) that log their arguments to `calls`. */
+function fakes(scripts: Record<string, string>): { dir: string; calls: () => string[] } {
+    const dir = tempDir("workflow-fakes");
+    for (const [name, body] of Object.entries(scripts)) {
+        fs.writeFileSync(path.join(dir, name), `#!/bin/bash\nprintf '%s\\n' "${name} $*" >> "$FAKE/calls"\n${body}\n`, {
+            mode: 0o755,
+        });
+    }
+    const calls = () =>
+        fs.existsSync(path.join(dir, "calls"))
+            ? fs.readFileSync(path.join(dir, "calls"), "utf8").trim().split("\n")
+            : [];
+    return { dir, calls };
+}
+
+describe("workflows: the preview step, replayed", function () {
     this.timeout(30_000);
 
-    /** A folder of fake commands (bash scripts) that log their arguments to `calls`. */
-    function fakes(scripts: Record<string, string>): { dir: string; calls: () => string[] } {
-        const dir = tempDir("workflow-fakes");
-        for (const [name, body] of Object.entries(scripts)) {
-            fs.writeFileSync(
-                path.join(dir, name),
-                `#!/bin/bash\nprintf '%s\\n' "${name} $*" >> "$FAKE/calls"\n${body}\n`,
-                {
-                    mode: 0o755,
-                },
-            );
-        }
-        const calls = () =>
-            fs.existsSync(path.join(dir, "calls"))
-                ? fs.readFileSync(path.join(dir, "calls"), "utf8").trim().split("\n")
-                : [];
-        return { dir, calls };
-    }
+    it("removes the kubeconfig however the step ends: previews run, or the login fails", () => {
+        const step = workflow("preview.yml").jobs.preview.steps.find((s) => s.name === "pulumi preview of each stack");
+        assert.ok(step?.run);
+        const run = (login: string) => {
+            const { dir, calls } = fakes({
+                // Each call notes whether the kubeconfig is there, to see pulumi had it.
+                pulumi: `[ -f "$KUBECONFIG" ] && echo "kubeconfig $(cat "$KUBECONFIG")" >> "$FAKE/calls"\n${login}`,
+            });
+            const repo = tempDir("workflow-repo");
+            fs.mkdirSync(path.join(repo, "stacks"));
+            fs.copyFileSync(path.join(ROOT, "stacks/Pulumi.dev.yaml"), path.join(repo, "stacks/Pulumi.dev.yaml"));
+            const temp = tempDir("workflow-temp");
+            fs.writeFileSync(path.join(temp, "stacks.txt"), "dev\n");
+            const r = replay(step.run!, repo, {
+                PATH: `${dir}:${process.env.PATH}`,
+                FAKE: dir,
+                RUNNER_TEMP: temp,
+                GITHUB_STEP_SUMMARY: path.join(temp, "summary.md"),
+                KUBECONFIG_CONTENT: "kubeconfig-of-test",
+                DIFF_HEAD: sha("e"),
+                PR_NUMBER: "7",
+            });
+            return { status: r.status, calls: calls(), left: fs.readdirSync(temp).sort() };
+        };
+        assert.deepStrictEqual(run("exit 0"), {
+            status: 0,
+            calls: [
+                "pulumi login --non-interactive",
+                "kubeconfig kubeconfig-of-test",
+                "pulumi preview --stack dev --diff --non-interactive --policy-pack policy",
+                "kubeconfig kubeconfig-of-test",
+            ],
+            left: ["cert-preview", "stacks.txt", "summary.md"],
+        });
+        assert.deepStrictEqual(run('[ "$1" != login ]'), {
+            status: 1,
+            calls: ["pulumi login --non-interactive", "kubeconfig kubeconfig-of-test"],
+            left: ["stacks.txt"],
+        });
+    });
+});
+
+describe("workflows: the CRL re-publication and the issues of the lifecycle workflow, replayed", function () {
+    this.timeout(30_000);
 
     it("runs pulumi up only when the preview updates the CRLs of Secrets (inside components too) and the stack's outputs, nothing else", () => {
         const step = workflow("lifecycle.yml").jobs.republish.steps.find((s) => s.name?.startsWith("pulumi up,"));
