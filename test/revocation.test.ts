@@ -25,6 +25,15 @@ import {
 import { deployedRecordOf } from "../lib/render/render";
 import { apicSends, decide, gatewayCheck, summary } from "./consumers";
 
+/** The deployment record of `state` as it was before ob's client was revoked: only its epoch-0 certificate deployed. */
+function recordBeforeRevoking(state: Parameters<typeof deployedRecordOf>[0]) {
+    const deployed = deployedRecordOf(state);
+    return {
+        ...deployed,
+        clients: { ...deployed.clients, ob: [{ ...deployed.clients.ob[0], revoked: undefined }] },
+    };
+}
+
 const freePort = (): Promise<number> =>
     new Promise((resolve) => {
         const server = net.createServer().listen(0, "127.0.0.1", () => {
@@ -370,15 +379,7 @@ describe("Revocation: a CRL of the APIC-client CA in every gateway secret", func
     });
 
     it("refuses a mistyped serial as the only problem when it is the first revocation: no advice to revoke what the user just tried to revoke", () => {
-        // The record as it was before the revocation: only the epoch-0 certificate deployed.
-        const deployed = deployedRecordOf(state);
-        const beforeRevoking = {
-            ...deployed,
-            clients: {
-                ...deployed.clients,
-                ob: deployed.clients.ob.slice(0, 1).map((c) => ({ ...c, revoked: undefined })),
-            },
-        };
+        const beforeRevoking = recordBeforeRevoking(state);
         const [issued] = beforeRevoking.clients.ob;
         assert.strictEqual(issued.serialHex, revokedSerial);
         const mistyped = { ...revokedConfig(), revocations: [{ ...revokedConfig().revocations[0], serial: "0A1B" }] };
@@ -490,14 +491,7 @@ describe("Revocation: a CRL of the APIC-client CA in every gateway secret", func
 
     it("refuses a revocation dated before its certificate was issued (a year mistyped), naming the certificate's notBefore, and updates nothing", async () => {
         // The record as it was before the revocation, and the revoked certificate's own notBefore.
-        const deployed = deployedRecordOf(state);
-        const beforeRevoking = {
-            ...deployed,
-            clients: {
-                ...deployed.clients,
-                ob: deployed.clients.ob.slice(0, 1).map((c) => ({ ...c, revoked: undefined })),
-            },
-        };
+        const beforeRevoking = recordBeforeRevoking(state);
         const notBefore = new Date(new X509Certificate(original.read("apic/ob/client.crt")).validFrom).toISOString();
         assert.strictEqual(beforeRevoking.clients.ob[0].notBefore, notBefore);
         const mistyped = new Date(Date.parse(revokedAt) - 365 * 86_400_000).toISOString();
@@ -553,11 +547,7 @@ describe("Revocation: a CRL of the APIC-client CA in every gateway secret", func
         assert.strictEqual(JSON.stringify([...own]), kept, "nothing created or written");
     });
     it("leaves diff no backdated revocation to trust: the base whose entry diff would let go early is refused by the update, and one dated from the certificate's issue keeps it", () => {
-        const deployed = deployedRecordOf(state);
-        const beforeRevoking = {
-            ...deployed,
-            clients: { ...deployed.clients, ob: [{ ...deployed.clients.ob[0], revoked: undefined }] },
-        };
+        const beforeRevoking = recordBeforeRevoking(state);
         const certificate = new X509Certificate(original.read("apic/ob/client.crt"));
         const notBefore = new Date(certificate.validFrom).toISOString();
         const dated = (at: string) => ({
