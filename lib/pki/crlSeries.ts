@@ -169,7 +169,7 @@ const takenAt = (crl: CrlInfo, crls: readonly CrlInfo[], now: Date): boolean =>
  * published or below a CRL of the series in effect (takenUntil), that it goes back.
  */
 export function pickSeriesCrl(
-    args: SeriesInput & { key: string; now: Date; why: string; command: string; rerun?: string },
+    args: SeriesInput & { key: string; now: Date; why: string; command: string; rerun?: "the update" | "diff" },
 ): { crl: SeriesCrl } | { problem: string } {
     const { key, now } = args;
     const again = `run ${args.rerun ?? "the update"} again from`;

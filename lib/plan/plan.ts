@@ -1116,7 +1116,8 @@ export interface PlanOptions {
      * With no deployed record (diff): what the stack file before this one shows of it
      * (ceremonyRecord of its plan). A finish that follows it retires the old CA the ceremony
      * signed, and a cluster removed its mesh CA the ceremony signed, which the offline root's CRL
-     * series must revoke, as pulumi up's refusal says.
+     * series must revoke, as pulumi up's refusal says. Ignored when `deployed` is given: the record
+     * is what was deployed.
      */
     readonly before?: Pick<RotationRecord, "positions" | "cas">;
     /** The clock, for CRL periods, expired retirements and the record's times; default: now. */
@@ -1126,7 +1127,7 @@ export interface PlanOptions {
      * old, says to run again once it is: diff, which has no clock to set, says "diff".
      * @default "the update"
      */
-    readonly rerun?: string;
+    readonly rerun?: "the update" | "diff";
     /**
      * The settings the stack file writes (settingsWritten of its raw config): one it does not write
      * is this version's default, which an upgrade of the package may have changed under a deployed
