@@ -474,6 +474,37 @@ function providerNamespace(provider: policy.PolicyProviderResource | undefined):
     return typeof namespace === "string" && namespace !== "" ? namespace : undefined;
 }
 
+/** Its provider's URN: objects of one name under two providers (two clusters) are two. */
+const providerUrnOf = (r: { provider?: policy.PolicyProviderResource }): string => r.provider?.urn ?? "";
+
+/** How a finding shows a namespace that is set but that a preview does not know yet (an auto-named Namespace's). */
+const NAMESPACE_NOT_KNOWN = "(a namespace not known until the update)";
+
+/**
+ * A Kubernetes object's name (metadata.name, else its resource's) and namespace: metadata.namespace,
+ * else its provider's (providerNamespace); undefined when neither is known, `unknownNamespace` telling
+ * a namespace set but not known yet in a preview from one not given. `shown`: namespace/name, as a finding shows it.
+ */
+function objectNameOf(r: { name: string; props: Props; provider?: policy.PolicyProviderResource }): {
+    name: string;
+    namespace: string | undefined;
+    unknownNamespace: boolean;
+    shown: string;
+} {
+    const metadata = fieldsOf(knownPart(known(() => r.props.metadata)));
+    const name = typeof metadata.name === "string" ? metadata.name : r.name;
+    // knownPart keeps a field a preview does not know, without its value.
+    const unknownNamespace = "namespace" in metadata && metadata.namespace === undefined;
+    const namespace =
+        typeof metadata.namespace === "string"
+            ? metadata.namespace
+            : unknownNamespace
+              ? undefined
+              : providerNamespace(r.provider);
+    const shownNamespace = namespace ?? (unknownNamespace ? NAMESPACE_NOT_KNOWN : "(its provider's namespace)");
+    return { name, namespace, unknownNamespace, shown: `${shownNamespace}/${name}` };
+}
+
 export const keySecretPolicy: policy.ResourceValidationPolicy = {
     name: "private-key-secrets",
     description:
@@ -1632,8 +1663,9 @@ function sidecarCallsOf(
     secret: CredentialObject,
     merged: ReadonlyMap<string, MergedSecret>,
     users: CredentialUsers,
+    objects: readonly CredentialObject[],
 ): string[] | undefined {
-    if (namersOf(secret, users.Gateway).length > 0) return undefined;
+    if (namersOf(secret, users.Gateway, objects).length > 0) return undefined;
     // Merged as Istio reads it, and each resource alone: which of two patches applies last is not certain.
     const at = (place: string) => merged.get(place) ?? { texts: {}, tls: false, each: [] };
     const nothingButAClient = (place: string) =>
@@ -1644,7 +1676,7 @@ function sidecarCallsOf(
         servesClientCertificateAlone(at(base).texts) &&
         nothingButAClient(base) &&
         (base === secret.place || nothingButAClient(secret.place));
-    const rules = [...new Set(namersOf(secret, users.DestinationRule).map((use) => use.by))];
+    const rules = [...new Set(namersOf(secret, users.DestinationRule, objects).map(({ use }) => use.namer.shown))];
     return client && rules.length > 0 ? rules : undefined;
 }
 
@@ -1705,13 +1737,10 @@ function credentialObjectOf(r: {
           ? (["ConfigMap", CONFIG_MAPS] as const)
           : [];
     if (kind === undefined) return undefined;
-    const props = knownPart(r.props) as { type?: unknown; metadata?: { name?: unknown; namespace?: unknown } };
-    const name = typeof props.metadata?.name === "string" ? props.metadata.name : r.name;
-    const namespace =
-        typeof props.metadata?.namespace === "string" ? props.metadata.namespace : providerNamespace(r.provider);
+    const { name, namespace, shown: where } = objectNameOf(r);
     if (kind === "Secret" && name === MESH_CA_SECRET.name && namespace === MESH_CA_SECRET.namespace) return undefined;
-    const shown = `${kind === "ConfigMap" ? "ConfigMap " : ""}${namespace ?? "(its provider's namespace)"}/${name}`;
-    const provider = r.provider?.urn ?? "";
+    const shown = `${kind === "ConfigMap" ? "ConfigMap " : ""}${where}`;
+    const provider = providerUrnOf(r);
     const credential = {
         kind,
         provider,
@@ -1719,7 +1748,7 @@ function credentialObjectOf(r: {
         namespace,
         place: `${provider}::${shown}`,
         shown,
-        tls: kind === "Secret" && props.type === "kubernetes.io/tls",
+        tls: kind === "Secret" && known(() => r.props.type) === "kubernetes.io/tls",
         texts: kind === "Secret" ? knownSecretTexts(r.props) : knownConfigMapTexts(r.props),
     };
     return { patch: r.type !== types[0], credential };
@@ -1735,40 +1764,74 @@ interface CredentialUse {
     name: string;
     /** Where Istio reads it from, when the reference fixes it; undefined: any namespace. */
     namespace: string | undefined;
+    /**
+     * For a Gateway's reference without a fixed namespace: where Istio most likely reads it (an Istio
+     * Gateway's own namespace and keySecretNamespaces; none besides a namespace not known yet, for a
+     * preview's unknown namespace), and how a finding says which namespace it took instead when none
+     * of this name is there. Undefined: every namespace alike (a DestinationRule's, read in each client's).
+     */
+    likely?: { namespaces: readonly string[]; assuming: (namespace: string) => string };
     /** Whether the naming Gateway verifies its clients with its ca.crt (or cacert). */
     clientTrust: boolean;
     /** Whether Istio also matches the client certificate's SANs (an Istio server's subjectAltNames); never for the Gateway API. */
     sanChecked: boolean;
     /** The field naming it, as a finding shows it: `caCertificateRefs`, `credentialName (MUTUAL)`... */
     field: string;
-    /** The object naming it, as a finding shows it: its kind and namespace/name. */
-    owner: string;
-    /** Its namespace/name alone. */
-    by: string;
+    /** The object naming it, as a finding shows it: its kind, and its namespace/name. */
+    namer: { kind: string; shown: string };
 }
-type CredentialRef = Omit<CredentialUse, "provider" | "by" | "owner">;
+type CredentialRef = Omit<CredentialUse, "provider" | "namer">;
 type CredentialUsers = Record<"Gateway" | "DestinationRule", CredentialUse[]>;
 
-/**
- * The uses of `uses` naming `object` (as client trust alone with `clientTrust`): a Secret's name
- * names its `<name>-cacert` twin as well, where Istio looks for the CA first. Namespaces are
- * compared where both are known.
- */
-function namersOf(object: CredentialObject, uses: readonly CredentialUse[], clientTrust = false): CredentialUse[] {
-    return uses.filter(
-        (use) =>
-            use.provider === object.provider &&
-            use.kind === object.kind &&
-            (use.clientTrust || !clientTrust) &&
-            (use.namespace === undefined || object.namespace === undefined || use.namespace === object.namespace) &&
-            (object.name === use.name ||
-                (use.kind === "Secret" && object.name === `${use.name}${ISTIO_CA_SECRET_SUFFIX}`)),
-    );
+/** A use naming an object, with (`assumed`) how a finding says which namespace it took the use to read it in. */
+interface Naming {
+    use: CredentialUse;
+    assumed?: string;
 }
 
-/** The namers of `uses`, each once, sorted: `<owner>'s <field>`. */
-const namesOf = (uses: readonly CredentialUse[]): string =>
-    [...new Set(uses.map((use) => `${use.owner}'s ${use.field}`))].sort().join(", ");
+/** Whether `use` may name `object`: a Secret's name names its `<name>-cacert` twin as well, where Istio looks for the CA first. */
+const mayName = (use: CredentialUse, object: CredentialObject): boolean =>
+    use.provider === object.provider &&
+    use.kind === object.kind &&
+    (use.namespace === undefined || object.namespace === undefined || use.namespace === object.namespace) &&
+    (object.name === use.name || (use.kind === "Secret" && object.name === `${use.name}${ISTIO_CA_SECRET_SUFFIX}`));
+
+/**
+ * The uses of `uses` naming `object` (client trust alone with `clientTrustOnly`), namespaces compared
+ * where both are known. A use without a fixed namespace but with `likely` ones names an object there
+ * (or in a namespace not known), and one elsewhere only when no object of `objects` it may name is
+ * there: then with the namespace it is assumed to read. Another team's object of the same name is
+ * not taken for a Gateway's own, and one it may read is never let out.
+ */
+function namersOf(
+    object: CredentialObject,
+    uses: readonly CredentialUse[],
+    objects: readonly CredentialObject[],
+    { clientTrustOnly = false }: { clientTrustOnly?: boolean } = {},
+): Naming[] {
+    return uses.flatMap((use): Naming[] => {
+        if ((clientTrustOnly && !use.clientTrust) || !mayName(use, object)) return [];
+        const { likely } = use;
+        if (use.namespace !== undefined || likely === undefined) return [{ use }];
+        const isLikely = (o: CredentialObject) => o.namespace === undefined || likely.namespaces.includes(o.namespace);
+        if (isLikely(object)) return [{ use }];
+        if (objects.some((o) => mayName(use, o) && isLikely(o))) return [];
+        return [{ use, assumed: likely.assuming(object.namespace ?? "") }];
+    });
+}
+
+/** How a finding names the namers of `namings`, each once, sorted: `<kind> <namespace/name>'s <field>`, with what it assumes. */
+const namersShown = (namings: readonly Naming[]): string =>
+    [
+        ...new Set(
+            namings.map(
+                ({ use, assumed }) =>
+                    `${use.namer.kind} ${use.namer.shown}'s ${use.field}${assumed === undefined ? "" : ` (${assumed})`}`,
+            ),
+        ),
+    ]
+        .sort()
+        .join(", ");
 
 /** The TLS modes in which a server verifies its clients: an Istio server's `mode`, or Istio's option on a Gateway API listener. */
 const MUTUAL_MODES = ["MUTUAL", "OPTIONAL_MUTUAL"];
@@ -1843,6 +1906,16 @@ const namespaceOf = (ref: Fields, namespace: string | undefined): string | undef
     "namespace" in ref ? (typeof ref.namespace === "string" ? ref.namespace : undefined) : namespace;
 
 /**
+ * Where a Gateway API reference whose namespace a preview does not know (its own, or its object's)
+ * most likely points: to an object whose namespace is not known yet either, rather than to another
+ * team's of that name.
+ */
+const NOT_KNOWN_YET: CredentialUse["likely"] = {
+    namespaces: [],
+    assuming: (namespace) => `if the namespace not known until the update is ${namespace}`,
+};
+
+/**
  * The core objects (of `kinds`) a list of Gateway API references names, each in its own namespace
  * or `namespace` (its object's).
  */
@@ -1859,6 +1932,7 @@ function gatewayApiRefsIn(
                       kind: kind as CredentialRef["kind"],
                       name,
                       namespace: namespaceOf(ref, namespace),
+                      likely: NOT_KNOWN_YET,
                       clientTrust: use.clientTrust,
                       sanChecked: false,
                       field: use.field,
@@ -1905,29 +1979,21 @@ const frontendCredentialRefs = (spec: unknown, namespace: string | undefined): C
     );
 };
 
+/** How a finding says an Istio Gateway's Secret was taken from `namespace`, none of its name being in `likely`. */
+const workloadIn =
+    (likely: readonly string[]) =>
+    (namespace: string): string =>
+        `if its workload runs in ${namespace}: Istio reads the Secret in the gateway workload's namespace` +
+        (likely.length > 0 ? `, and there is none of this name in ${likely.join(", ")}` : "");
+
 /** The Kubernetes Gateway API's group (its Gateways, ListenerSets; core references have group ""). */
 const GATEWAY_API = "gateway.networking.k8s.io";
 
-/** A Kubernetes object's kind and API group, namespace (undefined: its provider's) and name, as credentialUsersOf reads it. */
-function namedObjectOf(r: policy.PolicyResource): {
-    group: string;
-    kind: string;
-    namespace: string | undefined;
-    name: string;
-} {
+/** A Kubernetes object's kind and API group, with its name and namespace (objectNameOf), as credentialUsersOf reads it. */
+function namedObjectOf(r: policy.PolicyResource): { group: string; kind: string } & ReturnType<typeof objectNameOf> {
     const [, apiVersion = "", kind = ""] = r.type.split(":");
-    const metadata = knownPart(known(() => r.props.metadata)) as { name?: unknown; namespace?: unknown } | undefined;
-    return {
-        group: apiVersion.split("/")[0],
-        kind,
-        namespace: typeof metadata?.namespace === "string" ? metadata.namespace : providerNamespace(r.provider),
-        name: typeof metadata?.name === "string" ? metadata.name : r.name,
-    };
+    return { group: apiVersion.split("/")[0], kind, ...objectNameOf(r) };
 }
-
-/** The namespace/name a finding shows an object by. */
-const shownName = (o: { namespace: string | undefined; name: string }) =>
-    `${o.namespace ?? "(its provider's namespace)"}/${o.name}`;
 
 /**
  * What the Gateways (Istio's, and the Kubernetes Gateway API's, which Istio serves too, with their
@@ -1937,33 +2003,41 @@ const shownName = (o: { namespace: string | undefined; name: string }) =>
  * the parent's spec): the parent's frontend references without a namespace resolve in the
  * ListenerSet's namespace too.
  */
-function credentialUsersOf(resources: policy.PolicyResource[]): CredentialUsers {
+function credentialUsersOf(
+    resources: policy.PolicyResource[],
+    keySecretNamespaces: readonly string[],
+): CredentialUsers {
     const users: CredentialUsers = { Gateway: [], DestinationRule: [] };
-    const gatewayApis: { r: policy.PolicyResource; namespace: string | undefined; name: string }[] = [];
+    const gatewayApis: { r: policy.PolicyResource; namespace: string | undefined; name: string; shown: string }[] = [];
     const listenerSets: { r: policy.PolicyResource; namespace: string | undefined; shown: string }[] = [];
     for (const r of resources) {
-        const { group, kind, namespace, name } = namedObjectOf(r);
+        const { group, kind, namespace, name, shown } = namedObjectOf(r);
         const istio = group === "networking.istio.io" && (kind === "Gateway" || kind === "DestinationRule");
         const gatewayApi = group === GATEWAY_API && kind === "Gateway";
         const listenerSet =
             (group === GATEWAY_API && kind === "ListenerSet") ||
             (group === "gateway.networking.x-k8s.io" && kind === "XListenerSet");
         if (!istio && !gatewayApi && !listenerSet) continue;
-        const by = shownName({ namespace, name });
         const spec = knownPart(known(() => r.props.spec));
+        // Istio reads an Istio Gateway's Secret in its workload's namespace, which the pack does not know: most
+        // likely the Gateway's own, or one where keys belong.
+        const likely = [...new Set([...(namespace === undefined ? [] : [namespace]), ...keySecretNamespaces])];
         const refs = istio
-            ? istioCredentialRefs(spec)
+            ? istioCredentialRefs(spec).map((ref) =>
+                  kind === "Gateway" && ref.namespace === undefined
+                      ? { ...ref, likely: { namespaces: likely, assuming: workloadIn(likely) } }
+                      : ref,
+              )
             : [
                   ...listenerCredentialRefs(fieldsOf(spec).listeners, namespace),
                   ...(gatewayApi ? frontendCredentialRefs(spec, namespace) : []),
               ];
-        const provider = r.provider?.urn ?? "";
-        const owner = `${kind} ${by}`;
+        const namer = { kind, shown };
         users[istio ? (kind as keyof CredentialUsers) : "Gateway"].push(
-            ...refs.map((ref) => ({ ...ref, provider, owner, by })),
+            ...refs.map((ref) => ({ ...ref, provider: providerUrnOf(r), namer })),
         );
-        if (gatewayApi) gatewayApis.push({ r, namespace, name });
-        if (listenerSet) listenerSets.push({ r, namespace, shown: `${kind} ${by}` });
+        if (gatewayApi) gatewayApis.push({ r, namespace, name, shown });
+        if (listenerSet) listenerSets.push({ r, namespace, shown: `${kind} ${shown}` });
     }
     for (const set of listenerSets) {
         const parentRef = fieldsOf(fieldsOf(knownPart(known(() => set.r.props.spec))).parentRef);
@@ -1973,19 +2047,17 @@ function credentialUsersOf(resources: policy.PolicyResource[]): CredentialUsers 
         // A parent not known yet (a preview's unknown name or namespace) may be any Gateway of the cluster.
         const parents = gatewayApis.filter(
             (gw) =>
-                (gw.r.provider?.urn ?? "") === (set.r.provider?.urn ?? "") &&
+                providerUrnOf(gw.r) === providerUrnOf(set.r) &&
                 (typeof name !== "string" || gw.name === name) &&
                 (namespace === undefined || gw.namespace === undefined || gw.namespace === namespace),
         );
         for (const parent of parents) {
-            const by = shownName(parent);
             users.Gateway.push(
                 ...frontendCredentialRefs(knownPart(known(() => parent.r.props.spec)), set.namespace).map((ref) => ({
                     ...ref,
                     field: `${ref.field} (for ${set.shown})`,
-                    provider: parent.r.provider?.urn ?? "",
-                    owner: `Gateway ${by}`,
-                    by,
+                    provider: providerUrnOf(parent.r),
+                    namer: { kind: "Gateway", shown: parent.shown },
                 })),
             );
         }
@@ -2167,10 +2239,8 @@ function meshKeysOf(resources: policy.PolicyResource[]): Map<string, string> {
         }
     }
     for (const r of resources.filter((x) => SECRETS.includes(x.type))) {
-        const metadata = knownPart(known(() => r.props.metadata)) as
-            { name?: unknown; namespace?: unknown } | undefined;
-        const namespace = metadata?.namespace ?? providerNamespace(r.provider);
-        if (metadata?.name !== MESH_CA_SECRET.name || namespace !== MESH_CA_SECRET.namespace) continue;
+        const { name, namespace } = objectNameOf(r);
+        if (name !== MESH_CA_SECRET.name || namespace !== MESH_CA_SECRET.namespace) continue;
         const texts = knownSecretTexts(r.props);
         // Either layout istiod reads (the kubernetes.io/tls one when tls.crt is there: TLS_LAYOUT).
         const entries = [
@@ -2191,7 +2261,7 @@ let publicRootKeys: Set<string> | undefined;
 export const credentialTrustPolicy: policy.StackValidationPolicy = {
     name: "credential-trust",
     description:
-        "A TLS credential Envoy reads, judged merged with its patches: a Secret as tls-secret-contents finds them, and any Secret or ConfigMap a Gateway names as its client trust (a ConfigMap's data, which Istio reads, and its binaryData, which Istio does not read but which is refused alike), an Istio Gateway (networking.istio.io) by caCertCredentialName (configmap://ns/name: a ConfigMap) or by credentialName(s) in MUTUAL or OPTIONAL_MUTUAL mode, a Kubernetes Gateway API Gateway (gateway.networking.k8s.io) by the caCertificateRefs of spec.tls.frontend (default or perPort) or by a listener's certificateRefs with Istio's option gateway.istio.io/tls-terminate-mode MUTUAL or OPTIONAL_MUTUAL, its ListenerSets' (ListenerSet, gateway.networking.x-k8s.io XListenerSet; by spec.parentRef) listeners as its own (a Gateway API reference in its own namespace, else its listener's object's: the Gateway's, or for the parent's caCertificateRefs, each ListenerSet's too; any namespace while a preview does not know it); an Istio name ending in -cacert names the Secret without the suffix as well (Istio falls back to it). Such client trust that tls-secret-contents does not judge is held to its checks of trust and CRL entries (no private key; each CA under the CERTIFICATE label; with a CRL, self-signed roots alone). Each trusts in ca.crt or cacert (every block BoringSSL reads as a certificate) no publicly trusted root (Node's tls.rootCertificates), unless it is a sidecar's client credential (its served certificate for clientAuth alone, or the <name>-cacert twin of one) a DestinationRule names and no Gateway of either API does; and, unless allowSharedRoot is set, no certificate of a mesh CA's key or of one above it (a MeshPluginCa's and its issuers', or in istiod's cacerts, either layout), compared by key: every cluster's cacerts holds a mesh CA's key, and a public CA certifies anyone.",
+        "A TLS credential Envoy reads, judged merged with its patches: a Secret as tls-secret-contents finds them, and any Secret or ConfigMap a Gateway names as its client trust (a ConfigMap's data, which Istio reads, and its binaryData, which Istio does not read but which is refused alike), an Istio Gateway (networking.istio.io) by caCertCredentialName (configmap://ns/name: a ConfigMap) or by credentialName(s) in MUTUAL or OPTIONAL_MUTUAL mode, a Kubernetes Gateway API Gateway (gateway.networking.k8s.io) by the caCertificateRefs of spec.tls.frontend (default or perPort) or by a listener's certificateRefs with Istio's option gateway.istio.io/tls-terminate-mode MUTUAL or OPTIONAL_MUTUAL, its ListenerSets' (ListenerSet, gateway.networking.x-k8s.io XListenerSet; by spec.parentRef) listeners as its own (a Gateway API reference in its own namespace, else its listener's object's: the Gateway's, or for the parent's caCertificateRefs, each ListenerSet's too; while a preview does not know it, one whose namespace is not known either, else any, saying which it took); an Istio Gateway's Secret (read in its workload's namespace, which the pack does not know) the one of its name in the Gateway's namespace or keySecretNamespaces, else any, saying which it took; an Istio name ending in -cacert names the Secret without the suffix as well (Istio falls back to it). Such client trust that tls-secret-contents does not judge is held to its checks of trust and CRL entries (no private key; each CA under the CERTIFICATE label; with a CRL, self-signed roots alone). Each trusts in ca.crt or cacert (every block BoringSSL reads as a certificate) no publicly trusted root (Node's tls.rootCertificates), unless it is a sidecar's client credential (its served certificate for clientAuth alone, or the <name>-cacert twin of one) a DestinationRule names and no Gateway of either API does; and, unless allowSharedRoot is set, no certificate of a mesh CA's key or of one above it (a MeshPluginCa's and its issuers', or in istiod's cacerts, either layout), compared by key: every cluster's cacerts holds a mesh CA's key, and a public CA certifies anyone.",
     enforcementLevel: "mandatory",
     configSchema: {
         properties: {
@@ -2204,7 +2274,7 @@ export const credentialTrustPolicy: policy.StackValidationPolicy = {
         const namespaces = config.keySecretNamespaces ?? DEFAULTS.keySecretNamespaces;
         const mesh = (config.allowSharedRoot ?? DEFAULTS.allowSharedRoot) ? new Map() : meshKeysOf(args.resources);
         publicRootKeys ??= new Set(mozillaRootCertificates().map(keyIdOf));
-        const users = credentialUsersOf(args.resources);
+        const users = credentialUsersOf(args.resources, namespaces);
         // Every resource on its own (a Secret, its patches, a duplicate), each judged as part of the Secret
         // Istio reads: its resources' entries merged, a kubernetes.io/tls Secret whatever type a patch gives.
         const all = args.resources.map(credentialObjectOf).filter((s) => s !== undefined);
@@ -2220,14 +2290,14 @@ export const credentialTrustPolicy: policy.StackValidationPolicy = {
             });
         }
         // Whatever a Gateway reads its client trust from is judged, a ConfigMap or a Secret in any namespace among them.
-        const gatewayTrust = (credential: CredentialObject) => namersOf(credential, users.Gateway, true).length > 0;
-        const secrets = all
-            .map(({ credential }) => credential)
-            .filter(
-                (credential) =>
-                    isCredential({ ...credential, tls: merged.get(credential.place)?.tls === true }, namespaces) ||
-                    gatewayTrust(credential),
-            );
+        const objects = all.map(({ credential }) => credential);
+        const gatewaysTrusting = (credential: CredentialObject) =>
+            namersOf(credential, users.Gateway, objects, { clientTrustOnly: true });
+        const secrets = objects.filter(
+            (credential) =>
+                isCredential({ ...credential, tls: merged.get(credential.place)?.tls === true }, namespaces) ||
+                gatewaysTrusting(credential).length > 0,
+        );
         // One report per Secret and line: a Secret and a patch (or a duplicate) holding one root tell one thing;
         // the same Secret in two clusters (providers) is two.
         const reported = new Set<string>();
@@ -2244,11 +2314,11 @@ export const credentialTrustPolicy: policy.StackValidationPolicy = {
             // checks (APIC's host): a server's certificate from a public CA is as it should be there. Told by what
             // it holds, a certificate for clientAuth alone that no gateway could serve, and by a DestinationRule
             // naming it that no Gateway does: a DestinationRule alone would let any Secret out of the check.
-            const calls = sidecarCallsOf(secret, merged, users);
+            const calls = sidecarCallsOf(secret, merged, users, objects);
             // The Gateways verifying their clients with it, and whether each also checks their SANs (an Istio server's
             // subjectAltNames, as IstioGatewayTls sets them): Istio checks none for the Gateway API (buildTLS).
-            const gateways = namersOf(secret, users.Gateway, true);
-            const sanChecked = gateways.every((use) => use.sanChecked);
+            const gateways = gatewaysTrusting(secret);
+            const sanChecked = gateways.every(({ use }) => use.sanChecked);
             // Every trust entry: Istio reads cacert before ca.crt, and Envoy every block BoringSSL takes for a certificate.
             for (const entry of TRUST_ENTRIES.filter((e) => e in secret.texts)) {
                 for (const { at, label, cert, unreadable } of trustEntryCertificates(secret.texts[entry])) {
@@ -2269,9 +2339,10 @@ export const credentialTrustPolicy: policy.StackValidationPolicy = {
                               : `give in ${entry} only the root(s) of a private CA that issues these clients' certificates and no one else's (for APIC, its client root), ` +
                                 "never a public or mesh root: with no SAN check, every client certificate under it is let in";
                     const trusts =
-                        // Named where the gateway's wording is not IstioGatewayTls' (whose Gateway checks APIC's URI SAN).
-                        !sanChecked
-                            ? `${secret.shown}: ${entry}, client trust of ${namesOf(gateways)}, trusts ${subjectOf(cert)}`
+                        // Named where the gateway's wording is not IstioGatewayTls' (whose Gateway checks APIC's URI SAN),
+                        // or where the namespace Istio reads it in is assumed.
+                        !sanChecked || gateways.some(({ assumed }) => assumed !== undefined)
+                            ? `${secret.shown}: ${entry}, client trust of ${namersShown(gateways)}, trusts ${subjectOf(cert)}`
                             : `${secret.shown}: ${entry} trusts ${subjectOf(cert)}`;
                     const noSanCheck =
                         "no SAN check (Istio sets none for a Gateway API Gateway's listeners, nor for an Istio Gateway server without subjectAltNames)";

@@ -3528,6 +3528,10 @@ describe("Policy pack", function () {
             gatewayTrustRefusals("payments/payments-client-ca", namers, entry);
         const byRefs = "Gateway istio-system/ui-gw's caCertificateRefs";
         const byIstio = "Gateway istio-system/payments-gw's caCertCredentialName";
+        // An Istio Gateway's Secret is read in its workload's namespace: payments', none of its name being nearer.
+        const byIstioInPayments =
+            `${byIstio} (if its workload runs in payments: Istio reads the Secret in the gateway workload's namespace, ` +
+            "and there is none of this name in istio-system)";
         assert.deepStrictEqual(
             [
                 // Named by no Gateway: no TLS credential.
@@ -3575,9 +3579,9 @@ describe("Policy pack", function () {
                 inSecret(byRefs),
                 inConfigMap(byIstio),
                 inConfigMap(byIstio),
-                inSecret(byIstio, "cacert"),
-                inSecret(byIstio),
-                inConfigMap(byRefs),
+                inSecret(byIstioInPayments, "cacert"),
+                inSecret(byIstioInPayments),
+                inConfigMap(`${byRefs} (if the namespace not known until the update is payments)`),
                 [],
                 [],
             ],
@@ -3611,6 +3615,119 @@ describe("Policy pack", function () {
                 ],
                 [keyRefusal("ConfigMap payments/payments-client-trust")],
                 [keyRefusal("payments/payments-client-ca")],
+            ],
+        );
+    });
+
+    /** A ConfigMap or an Opaque Secret `ca-bundle` in `namespace` whose ca.crt is `pem`: client trust a Gateway may name. */
+    const caBundle = (kind: "ConfigMap" | "Secret", namespace: string, pem: string): Resource => ({
+        type: `kubernetes:core/v1:${kind}`,
+        name: `ca-bundle-${namespace === UNKNOWN ? "new" : namespace}`,
+        props: {
+            metadata: { name: "ca-bundle", namespace },
+            ...(kind === "Secret"
+                ? { type: "Opaque", stringData: asSecret({ "ca.crt": pem }) }
+                : { data: { "ca.crt": pem } }),
+        },
+    });
+
+    it("credential-trust: takes an Istio Gateway's caCertCredentialName for the Secret of that name in its namespace or keySecretNamespaces, another team's elsewhere only when there is none (and says so)", async () => {
+        // APIC's client root, as the bank's payments gateway trusts it; another team's Secret of the same name trusts ISRG Root X1.
+        const apicClientRoot = await mintRoot("APIC client root");
+        const gateway: Resource = {
+            type: "kubernetes:networking.istio.io/v1:Gateway",
+            name: "payments-gw",
+            props: {
+                metadata: { name: "payments-gw", namespace: "istio-system" },
+                spec: {
+                    servers: [
+                        {
+                            port: { number: 443 },
+                            tls: { mode: "MUTUAL", credentialName: "gw-server", caCertCredentialName: "ca-bundle" },
+                        },
+                    ],
+                },
+            },
+        };
+        const theirs = caBundle("Secret", "apps", isrgRootX1());
+        const assumed = (likely: string) =>
+            noSanPublicRefusal(
+                "apps/ca-bundle",
+                "Gateway istio-system/payments-gw's caCertCredentialName (if its workload runs in apps: Istio reads the Secret " +
+                    `in the gateway workload's namespace, and there is none of this name in ${likely})`,
+            );
+        assert.deepStrictEqual(
+            [
+                await checkStack(credentialTrustPolicy, [
+                    gateway,
+                    caBundle("Secret", "istio-system", apicClientRoot.certPem),
+                    theirs,
+                ]),
+                // Where keys belong (keySecretNamespaces) is as near as the Gateway's own namespace.
+                await checkStack(
+                    credentialTrustPolicy,
+                    [gateway, caBundle("Secret", "ob-ui", apicClientRoot.certPem), theirs],
+                    { keySecretNamespaces: ["istio-system", "ob-ui"] },
+                ),
+                // With none of its name nearer, the other team's is judged (its workload may run there), saying so.
+                await checkStack(credentialTrustPolicy, [gateway, theirs]),
+                await checkStack(credentialTrustPolicy, [
+                    gateway,
+                    caBundle("Secret", "ob-ui", apicClientRoot.certPem),
+                    theirs,
+                ]),
+            ],
+            [[], [], [assumed("istio-system")], [assumed("istio-system")]],
+        );
+    });
+
+    it("credential-trust: in a preview, a Gateway API Gateway whose namespace is not known yet takes its own ConfigMap (namespace not known either) over another team's of that name", async () => {
+        const apicClientRoot = await mintRoot("APIC client root");
+        const inNamespace = (namespace: string): Resource => {
+            const gateway = gatewayApi(
+                "v1",
+                verifyingWith("default", { group: "", kind: "ConfigMap", name: "ca-bundle" }),
+            );
+            return { ...gateway, props: { ...gateway.props, metadata: { name: "ui-gw", namespace } } };
+        };
+        const theirs = caBundle("ConfigMap", "apps", isrgRootX1());
+        assert.deepStrictEqual(
+            [
+                // A first preview: the Gateway's and its ConfigMap's auto-named Namespace is not known yet.
+                await checkStack(credentialTrustPolicy, [
+                    inNamespace(UNKNOWN),
+                    caBundle("ConfigMap", UNKNOWN, apicClientRoot.certPem),
+                    theirs,
+                ]),
+                // The update: both in ui.
+                await checkStack(credentialTrustPolicy, [
+                    inNamespace("ui"),
+                    caBundle("ConfigMap", "ui", apicClientRoot.certPem),
+                    theirs,
+                ]),
+                // With no ConfigMap of its own declared, the other team's may be the one: judged, saying what it assumes.
+                await checkStack(credentialTrustPolicy, [inNamespace(UNKNOWN), theirs]),
+                // Its own, not known yet, is judged as its own, and shown so.
+                await checkStack(credentialTrustPolicy, [
+                    inNamespace(UNKNOWN),
+                    caBundle("ConfigMap", UNKNOWN, isrgRootX1()),
+                ]),
+            ],
+            [
+                [],
+                [],
+                [
+                    noSanPublicRefusal(
+                        "ConfigMap apps/ca-bundle",
+                        "Gateway (a namespace not known until the update)/ui-gw's caCertificateRefs (if the namespace not known until the update is apps)",
+                    ),
+                ],
+                [
+                    noSanPublicRefusal(
+                        "ConfigMap (a namespace not known until the update)/ca-bundle",
+                        "Gateway (a namespace not known until the update)/ui-gw's caCertificateRefs",
+                    ),
+                ],
             ],
         );
     });
