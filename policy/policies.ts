@@ -1779,8 +1779,10 @@ interface CredentialUse {
     field: string;
     /** The object naming it, as a finding shows it: its kind, and its namespace/name. */
     namer: { kind: string; shown: string };
+    /** Whether an Istio object (networking.istio.io) names it; else a Gateway API one. */
+    istio: boolean;
 }
-type CredentialRef = Omit<CredentialUse, "provider" | "namer">;
+type CredentialRef = Omit<CredentialUse, "provider" | "namer" | "istio">;
 type CredentialUsers = Record<"Gateway" | "DestinationRule", CredentialUse[]>;
 
 /** A use naming an object, with (`assumed`) how a finding says which namespace it took the use to read it in. */
@@ -1979,6 +1981,22 @@ const frontendCredentialRefs = (spec: unknown, namespace: string | undefined): C
     );
 };
 
+/**
+ * Why the Gateways of `namings` (each checking no SAN) check none: Istio sets none for a Gateway API
+ * Gateway's listeners (buildTLS), and an Istio Gateway server sets none without subjectAltNames.
+ */
+function noSanCheckOf(namings: readonly Naming[]): string {
+    const gatewayApi = namings.some(({ use }) => !use.istio);
+    const istio = namings.some(({ use }) => use.istio);
+    const why =
+        gatewayApi && istio
+            ? "Istio sets none for a Gateway API Gateway's listeners, nor for an Istio Gateway server without subjectAltNames"
+            : gatewayApi
+              ? "Istio sets none for a Gateway API Gateway's listeners"
+              : "the Istio Gateway server gives no subjectAltNames";
+    return `no SAN check (${why})`;
+}
+
 /** How a finding says an Istio Gateway's Secret was taken from `namespace`, none of its name being in `likely`. */
 const workloadIn =
     (likely: readonly string[]) =>
@@ -2034,7 +2052,7 @@ function credentialUsersOf(
               ];
         const namer = { kind, shown };
         users[istio ? (kind as keyof CredentialUsers) : "Gateway"].push(
-            ...refs.map((ref) => ({ ...ref, provider: providerUrnOf(r), namer })),
+            ...refs.map((ref) => ({ ...ref, provider: providerUrnOf(r), namer, istio })),
         );
         if (gatewayApi) gatewayApis.push({ r, namespace, name, shown });
         if (listenerSet) listenerSets.push({ r, namespace, shown: `${kind} ${shown}` });
@@ -2058,6 +2076,7 @@ function credentialUsersOf(
                     field: `${ref.field} (for ${set.shown})`,
                     provider: providerUrnOf(parent.r),
                     namer: { kind: "Gateway", shown: parent.shown },
+                    istio: false,
                 })),
             );
         }
@@ -2318,7 +2337,11 @@ export const credentialTrustPolicy: policy.StackValidationPolicy = {
             // The Gateways verifying their clients with it, and whether each also checks their SANs (an Istio server's
             // subjectAltNames, as IstioGatewayTls sets them): Istio checks none for the Gateway API (buildTLS).
             const gateways = gatewaysTrusting(secret);
-            const sanChecked = gateways.every(({ use }) => use.sanChecked);
+            // Judged as a TLS credential that no Gateway of the program reads as client trust: one outside it may.
+            const unread = calls === undefined && gateways.length === 0;
+            const sanChecked = gateways.length > 0 && gateways.every(({ use }) => use.sanChecked);
+            const unchecked = gateways.filter(({ use }) => !use.sanChecked);
+            const noSanCheck = noSanCheckOf(unchecked);
             // Every trust entry: Istio reads cacert before ca.crt, and Envoy every block BoringSSL takes for a certificate.
             for (const entry of TRUST_ENTRIES.filter((e) => e in secret.texts)) {
                 for (const { at, label, cert, unreadable } of trustEntryCertificates(secret.texts[entry])) {
@@ -2334,37 +2357,52 @@ export const credentialTrustPolicy: policy.StackValidationPolicy = {
                     const fix =
                         calls !== undefined
                             ? `give in ${entry} only the root(s) of the CA that issues that server's certificate (UiApicClient's apicTrustPem: in a stack, the gateway server root, or pki:frontEnd.apicServerCa)`
-                            : sanChecked
-                              ? `give in ${entry} only the root(s) of the CA that issues the peers' certificates (IstioGatewayTls' clientTrustBundlePem: APIC's client root)`
-                              : `give in ${entry} only the root(s) of a private CA that issues these clients' certificates and no one else's (for APIC, its client root), ` +
-                                "never a public or mesh root: with no SAN check, every client certificate under it is let in";
+                            : unread
+                              ? `remove ${entry}, or, if a MUTUAL Gateway outside this program uses it, give there only the root(s) of a private CA that issues its clients' certificates (for APIC, its client root)`
+                              : sanChecked
+                                ? `give in ${entry} only the root(s) of the CA that issues the peers' certificates (IstioGatewayTls' clientTrustBundlePem: APIC's client root)`
+                                : `give in ${entry} only the root(s) of a private CA that issues these clients' certificates and no one else's (for APIC, its client root), ` +
+                                  "never a public or mesh root: with no SAN check, every client certificate under it is let in" +
+                                  (unchecked.some(({ use }) => use.istio)
+                                      ? "; and give the Istio Gateway server subjectAltNames (the clients' SANs: APIC's URI SAN), as IstioGatewayTls does"
+                                      : "");
+                    // Without a SAN check, allowSharedRoot would let in every workload's certificate the mesh CA signs.
+                    const weaker =
+                        calls !== undefined || sanChecked
+                            ? ", or accept the weaker guarantee with allowSharedRoot: true"
+                            : "";
                     const trusts =
                         // Named where the gateway's wording is not IstioGatewayTls' (whose Gateway checks APIC's URI SAN),
                         // or where the namespace Istio reads it in is assumed.
-                        !sanChecked || gateways.some(({ assumed }) => assumed !== undefined)
+                        gateways.length > 0 && (!sanChecked || gateways.some(({ assumed }) => assumed !== undefined))
                             ? `${secret.shown}: ${entry}, client trust of ${namersShown(gateways)}, trusts ${subjectOf(cert)}`
                             : `${secret.shown}: ${entry} trusts ${subjectOf(cert)}`;
-                    const noSanCheck =
-                        "no SAN check (Istio sets none for a Gateway API Gateway's listeners, nor for an Istio Gateway server without subjectAltNames)";
+                    const unreadWhy =
+                        `no Gateway in the program reads this ${entry} as client trust (a SIMPLE server ignores it), ` +
+                        "but a MUTUAL Gateway outside it may, and would take ";
                     if (mesh.has(id))
                         reportOnce(
                             secret.place,
                             `${trusts}, whose key is a mesh CA's or above one (${mesh.get(id)}); ` +
-                                "every cluster's cacerts holds the key of a mesh CA under it, so any cluster could mint a certificate " +
-                                (calls !== undefined
-                                    ? `with the identity the sidecar expects of the server it calls (the subjectAltNames of DestinationRule ${calls.sort().join(", ")}). `
-                                    : sanChecked
-                                      ? "with the identity the gateway accepts (APIC's URI SAN). "
-                                      : `that the gateway accepts as any client's, with ${noSanCheck}. `) +
-                                `${fix[0].toUpperCase()}${fix.slice(1)}, or accept the weaker guarantee with allowSharedRoot: true`,
+                                (unread
+                                    ? `${unreadWhy}any certificate a cluster's cacerts, which holds the key of a mesh CA under it, could mint. `
+                                    : "every cluster's cacerts holds the key of a mesh CA under it, so any cluster could mint a certificate " +
+                                      (calls !== undefined
+                                          ? `with the identity the sidecar expects of the server it calls (the subjectAltNames of DestinationRule ${calls.sort().join(", ")}). `
+                                          : sanChecked
+                                            ? "with the identity the gateway accepts (APIC's URI SAN). "
+                                            : `that the gateway accepts as any client's, with ${noSanCheck}. `)) +
+                                `${fix[0].toUpperCase()}${fix.slice(1)}${weaker}`,
                         );
                     if (calls === undefined && publicRootKeys.has(id))
                         reportOnce(
                             secret.place,
                             `${trusts}, a publicly trusted root (in Node's tls.rootCertificates): ` +
-                                (sanChecked
-                                    ? "every public CA under it, and whoever it certifies, could present a certificate Envoy takes, the SAN check alone in the way; "
-                                    : `every client certificate a public CA under it issues, to anyone, is let in, with ${noSanCheck}; `) +
+                                (unread
+                                    ? `${unreadWhy}any client certificate a public CA under it issues, to anyone; `
+                                    : sanChecked
+                                      ? "every public CA under it, and whoever it certifies, could present a certificate Envoy takes, the SAN check alone in the way; "
+                                      : `every client certificate a public CA under it issues, to anyone, is let in, with ${noSanCheck}; `) +
                                 fix,
                         );
                 }

@@ -2804,21 +2804,62 @@ describe("Policy pack", function () {
     const isrgRootX1 = () =>
         rootCertificates.find((pem) => /CN=ISRG Root X1$/.test(new crypto.X509Certificate(pem).subject)) as string;
     const ISRG = "C=US, O=Internet Security Research Group, CN=ISRG Root X1";
-    /** What credential-trust says of a Gateway's client trust when no SAN is checked (the Gateway API's, an Istio server without subjectAltNames). */
-    const NO_SAN_CHECK =
-        "no SAN check (Istio sets none for a Gateway API Gateway's listeners, nor for an Istio Gateway server without subjectAltNames)";
-    const noSanFix = (entry: string) =>
+    /**
+     * The APIs of `namers` (as credential-trust shows them): an Istio Gateway's credentialName(s) or
+     * caCertCredentialName, a Gateway API Gateway's certificateRefs or caCertificateRefs.
+     */
+    const apisOf = (namers: string) => ({
+        istio: /redentialNames? \(|caCertCredentialName/.test(namers),
+        gatewayApi: /ertificateRefs/.test(namers),
+    });
+    /** What credential-trust says of a Gateway's client trust when no SAN is checked: why, for the APIs of `namers` alone. */
+    const noSanCheck = (namers: string) => {
+        const { istio, gatewayApi } = apisOf(namers);
+        return `no SAN check (${
+            istio && gatewayApi
+                ? "Istio sets none for a Gateway API Gateway's listeners, nor for an Istio Gateway server without subjectAltNames"
+                : gatewayApi
+                  ? "Istio sets none for a Gateway API Gateway's listeners"
+                  : "the Istio Gateway server gives no subjectAltNames"
+        })`;
+    };
+    /** credential-trust's fix for client trust checked by no SAN: a private root, and for an Istio server subjectAltNames too. */
+    const noSanFix = (entry: string, namers: string) =>
         `give in ${entry} only the root(s) of a private CA that issues these clients' certificates and no one else's (for APIC, its client root), ` +
-        "never a public or mesh root: with no SAN check, every client certificate under it is let in";
+        "never a public or mesh root: with no SAN check, every client certificate under it is let in" +
+        (apisOf(namers).istio
+            ? "; and give the Istio Gateway server subjectAltNames (the clients' SANs: APIC's URI SAN), as IstioGatewayTls does"
+            : "");
     /** credential-trust's refusal of ISRG Root X1 in `shown`'s `entry`, client trust of `namers` (a Gateway's field) checking no SAN. */
     const noSanPublicRefusal = (shown: string, namers: string, entry = "ca.crt") =>
         `${shown}: ${entry}, client trust of ${namers}, trusts ${ISRG}, a publicly trusted root (in Node's tls.rootCertificates): ` +
-        `every client certificate a public CA under it issues, to anyone, is let in, with ${NO_SAN_CHECK}; ${noSanFix(entry)}`;
-    /** credential-trust's refusal of the hand-written mesh root in `shown`'s `entry`, client trust of `namers` checking no SAN. */
+        `every client certificate a public CA under it issues, to anyone, is let in, with ${noSanCheck(namers)}; ${noSanFix(entry, namers)}`;
+    /**
+     * credential-trust's refusal of the hand-written mesh root in `shown`'s `entry`, client trust of `namers` checking no SAN:
+     * without allowSharedRoot's way out, which would let in every workload's certificate the mesh CA signs.
+     */
     const noSanMeshRefusal = (shown: string, namers: string, entry = "ca.crt") =>
         `${shown}: ${entry}, client trust of ${namers}, trusts CN=Hand mesh root, whose key is a mesh CA's or above one (root-cert.pem of istio-system/cacerts); ` +
         "every cluster's cacerts holds the key of a mesh CA under it, so any cluster could mint a certificate that the gateway accepts as any client's, " +
-        `with ${NO_SAN_CHECK}. G${noSanFix(entry).slice(1)}, or accept the weaker guarantee with allowSharedRoot: true`;
+        `with ${noSanCheck(namers)}. G${noSanFix(entry, namers).slice(1)}`;
+
+    /** What credential-trust says of a TLS credential's `entry` that no Gateway of the program reads as client trust, and its fix. */
+    const unread = (entry: string) => ({
+        why:
+            `no Gateway in the program reads this ${entry} as client trust (a SIMPLE server ignores it), ` +
+            "but a MUTUAL Gateway outside it may, and would take ",
+        fix:
+            `emove ${entry}, or, if a MUTUAL Gateway outside this program uses it, give there only the root(s) of a private CA ` +
+            "that issues its clients' certificates (for APIC, its client root)",
+    });
+    /** credential-trust's refusal of ISRG Root X1 in `shown`'s `entry`, read as client trust by no Gateway of the program. */
+    const unreadPublicRefusal = (shown: string, entry = "ca.crt") =>
+        `${shown}: ${entry} trusts ${ISRG}, a publicly trusted root (in Node's tls.rootCertificates): ${unread(entry).why}` +
+        `any client certificate a public CA under it issues, to anyone; r${unread(entry).fix}`;
+    /** credential-trust's refusal of a mesh CA's `subject` (found `where`) in `shown`'s `entry`, read as client trust by no Gateway of the program. */
+    const unreadMeshRefusal = (shown: string, subject: string, where: string, entry = "ca.crt") =>
+        `${shown}: ${entry} trusts ${subject}, whose key is a mesh CA's or above one (${where}); ${unread(entry).why}` +
+        `any certificate a cluster's cacerts, which holds the key of a mesh CA under it, could mint. R${unread(entry).fix}`;
 
     it("tls-secret-contents: refuses a hand-written gateway Secret's weak key, a CA or long-lived tls.crt without a TLS usage, keys outside tls.key", async () => {
         const weakKey = await tlsProvider.privateKey({ algorithm: "RSA", rsaBits: 1024 });
@@ -3010,10 +3051,9 @@ describe("Policy pack", function () {
             { "ca.crt": root.certPem + meshCa.certPem },
             "Opaque",
         );
+        // Named by no Gateway of the program: a MUTUAL one outside it may read it.
         const handRefusal = (subject: string, where: string) =>
-            `istio-system/apic-mtls-payments-cacert: ca.crt trusts ${subject}, whose key is a mesh CA's or above one (${where}); ` +
-            "every cluster's cacerts holds the key of a mesh CA under it, so any cluster could mint a certificate with the identity " +
-            `the gateway accepts (APIC's URI SAN). G${fix.slice(1)}, or accept the weaker guarantee with allowSharedRoot: true`;
+            unreadMeshRefusal("istio-system/apic-mtls-payments-cacert", subject, where);
         assert.deepStrictEqual(await checkStack(credentialTrustPolicy, [cacerts, cacert]), [
             handRefusal("CN=Hand mesh root", "root-cert.pem of istio-system/cacerts"),
             handRefusal("CN=Hand mesh CA", "ca-cert.pem of istio-system/cacerts"),
@@ -3036,15 +3076,10 @@ describe("Policy pack", function () {
         const clientRoot = await mintRoot("Payments client root");
         const secret = (entries: Record<string, string>) => handWrittenTlsSecret("payments-tls", entries);
         const shown = "istio-system/payments-tls";
-        const fix = (entry: string) =>
-            `give in ${entry} only the root(s) of the CA that issues the peers' certificates (IstioGatewayTls' clientTrustBundlePem: APIC's client root)`;
+        // Named by no Gateway of the program: a MUTUAL one outside it may read it.
         const meshRefusal = (entry: string) =>
-            `${shown}: ${entry} trusts CN=Hand mesh root, whose key is a mesh CA's or above one (root-cert.pem of istio-system/cacerts); ` +
-            "every cluster's cacerts holds the key of a mesh CA under it, so any cluster could mint a certificate with the identity " +
-            `the gateway accepts (APIC's URI SAN). G${fix(entry).slice(1)}, or accept the weaker guarantee with allowSharedRoot: true`;
-        const publicRefusal = (entry: string) =>
-            `${shown}: ${entry} trusts ${ISRG}, a publicly trusted root (in Node's tls.rootCertificates): ` +
-            `every public CA under it, and whoever it certifies, could present a certificate Envoy takes, the SAN check alone in the way; ${fix(entry)}`;
+            unreadMeshRefusal(shown, "CN=Hand mesh root", "root-cert.pem of istio-system/cacerts", entry);
+        const publicRefusal = (entry: string) => unreadPublicRefusal(shown, entry);
         // Istio reads cacert before ca.crt (pilot/pkg/credentials/kube ExtractRoot): an unrelated ca.crt beside it hid it.
         assert.deepStrictEqual(
             await checkStack(credentialTrustPolicy, [
@@ -3145,11 +3180,8 @@ describe("Policy pack", function () {
         });
         const dummyRule = istio("DestinationRule", "dummy", "istio-system", { credentialName: "apic-mtls-payments" });
         const shown = "istio-system/apic-mtls-payments";
-        const refused = [
-            `${shown}: ca.crt trusts ${ISRG}, a publicly trusted root (in Node's tls.rootCertificates): ` +
-                "every public CA under it, and whoever it certifies, could present a certificate Envoy takes, the SAN check alone in the way; " +
-                "give in ca.crt only the root(s) of the CA that issues the peers' certificates (IstioGatewayTls' clientTrustBundlePem: APIC's client root)",
-        ];
+        // Named by no Gateway of the program (a DestinationRule alone is no way out): a MUTUAL one outside it may read it.
+        const refused = [unreadPublicRefusal(shown)];
         const verdict = (...resources: Resource[]) => checkStack(credentialTrustPolicy, resources);
         assert.deepStrictEqual(
             [
@@ -3242,9 +3274,7 @@ describe("Policy pack", function () {
             caCertCredentialName: "ui-client",
         });
         const uiRefused = (secretName: string, entry: string) =>
-            refused[0]
-                .replace("istio-system/apic-mtls-payments: ca.crt", `istio-system/${secretName}: ${entry}`)
-                .replace("give in ca.crt", `give in ${entry}`);
+            unreadPublicRefusal(`istio-system/${secretName}`, entry);
         // A twin that serves a server certificate itself could be a gateway's credential: refused.
         const servingTwin = handWrittenTlsSecret("ui-client-cacert", {
             "tls.crt": server.cert,
@@ -3678,6 +3708,59 @@ describe("Policy pack", function () {
                 ]),
             ],
             [[], [], [assumed("istio-system")], [assumed("istio-system")]],
+        );
+    });
+
+    it("credential-trust: a gateway Secret's ca.crt no Gateway of the program reads as client trust (a SIMPLE server) is refused as one a Gateway outside it may read, not as SAN-checked", async () => {
+        const { root, cacerts } = await handWrittenMesh();
+        const secret = handWrittenTlsSecret("gw-server", { "ca.crt": isrgRootX1() });
+        const simple: Resource = {
+            type: "kubernetes:networking.istio.io/v1:Gateway",
+            name: "payments-gw",
+            props: {
+                metadata: { name: "payments-gw", namespace: "istio-system" },
+                spec: { servers: [{ port: { number: 443 }, tls: { mode: "SIMPLE", credentialName: "gw-server" } }] },
+            },
+        };
+        const mutual = (tls: Record<string, unknown>): Resource => ({
+            ...simple,
+            props: { ...simple.props, spec: { servers: [{ port: { number: 443 }, tls: { mode: "MUTUAL", ...tls } }] } },
+        });
+        const refusal = unreadPublicRefusal("istio-system/gw-server");
+        assert.strictEqual(
+            refusal,
+            "istio-system/gw-server: ca.crt trusts C=US, O=Internet Security Research Group, CN=ISRG Root X1, a publicly trusted root (in Node's tls.rootCertificates): " +
+                "no Gateway in the program reads this ca.crt as client trust (a SIMPLE server ignores it), but a MUTUAL Gateway outside it may, " +
+                "and would take any client certificate a public CA under it issues, to anyone; remove ca.crt, or, if a MUTUAL Gateway outside this program uses it, " +
+                "give there only the root(s) of a private CA that issues its clients' certificates (for APIC, its client root)",
+        );
+        const istioNamers = "Gateway istio-system/payments-gw's credentialName (MUTUAL)";
+        assert.deepStrictEqual(
+            [
+                await checkStack(credentialTrustPolicy, [secret, simple]),
+                await checkStack(credentialTrustPolicy, [
+                    secret,
+                    gatewayApi("v1", httpsListener({ certificateRefs: [{ name: "gw-server" }] })),
+                ]),
+                await checkStack(credentialTrustPolicy, [secret]),
+                // A MUTUAL Istio server without subjectAltNames: its own reason, and the fix adds subjectAltNames;
+                // a mesh root has no allowSharedRoot way out (every workload's certificate would get in).
+                await checkStack(credentialTrustPolicy, [
+                    cacerts,
+                    handWrittenTlsSecret("gw-server", { "ca.crt": root.certPem }),
+                    mutual({ credentialName: "gw-server" }),
+                ]),
+            ],
+            [[refusal], [refusal], [refusal], [noSanMeshRefusal("istio-system/gw-server", istioNamers)]],
+        );
+        assert.strictEqual(
+            noSanMeshRefusal("istio-system/gw-server", istioNamers),
+            `istio-system/gw-server: ca.crt, client trust of ${istioNamers}, trusts CN=Hand mesh root, whose key is a mesh CA's or above one ` +
+                "(root-cert.pem of istio-system/cacerts); every cluster's cacerts holds the key of a mesh CA under it, so any cluster could mint a certificate " +
+                "that the gateway accepts as any client's, with no SAN check (the Istio Gateway server gives no subjectAltNames). Give in ca.crt only the root(s) " +
+                "of a private CA that issues these clients' certificates and no one else's (for APIC, its client root), never a public or mesh root: " +
+                "with no SAN check, every client certificate under it is let in; and give the Istio Gateway server subjectAltNames (the clients' SANs: " +
+                "APIC's URI SAN), as IstioGatewayTls does",
         );
     });
 
