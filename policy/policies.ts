@@ -1997,6 +1997,11 @@ function noSanCheckOf(namings: readonly Naming[]): string {
     return `no SAN check (${why})`;
 }
 
+/** The ConfigMap istiod writes in every namespace, the mesh root under root-cert.pem: its workloads' trust, never a gateway's client trust. */
+const MESH_ROOT_CONFIG_MAP = "istio-ca-root-cert";
+const isMeshRootConfigMap = (use: CredentialUse): boolean =>
+    use.kind === "ConfigMap" && use.name === MESH_ROOT_CONFIG_MAP;
+
 /** How a finding says an Istio Gateway's Secret was taken from `namespace`, none of its name being in `likely`. */
 const workloadIn =
     (likely: readonly string[]) =>
@@ -2280,7 +2285,7 @@ let publicRootKeys: Set<string> | undefined;
 export const credentialTrustPolicy: policy.StackValidationPolicy = {
     name: "credential-trust",
     description:
-        "A TLS credential Envoy reads, judged merged with its patches: a Secret as tls-secret-contents finds them, and any Secret or ConfigMap a Gateway names as its client trust (a ConfigMap's data, which Istio reads, and its binaryData, which Istio does not read but which is refused alike), an Istio Gateway (networking.istio.io) by caCertCredentialName (configmap://ns/name: a ConfigMap) or by credentialName(s) in MUTUAL or OPTIONAL_MUTUAL mode, a Kubernetes Gateway API Gateway (gateway.networking.k8s.io) by the caCertificateRefs of spec.tls.frontend (default or perPort) or by a listener's certificateRefs with Istio's option gateway.istio.io/tls-terminate-mode MUTUAL or OPTIONAL_MUTUAL, its ListenerSets' (ListenerSet, gateway.networking.x-k8s.io XListenerSet; by spec.parentRef) listeners as its own (a Gateway API reference in its own namespace, else its listener's object's: the Gateway's, or for the parent's caCertificateRefs, each ListenerSet's too; while a preview does not know it, one whose namespace is not known either, else any, saying which it took); an Istio Gateway's Secret (read in its workload's namespace, which the pack does not know) the one of its name in the Gateway's namespace or keySecretNamespaces, else any, saying which it took; an Istio name ending in -cacert names the Secret without the suffix as well (Istio falls back to it). Such client trust that tls-secret-contents does not judge is held to its checks of trust and CRL entries (no private key; each CA under the CERTIFICATE label; with a CRL, self-signed roots alone). Each trusts in ca.crt or cacert (every block BoringSSL reads as a certificate) no publicly trusted root (Node's tls.rootCertificates), unless it is a sidecar's client credential (its served certificate for clientAuth alone, or the <name>-cacert twin of one) a DestinationRule names and no Gateway of either API does; and, unless allowSharedRoot is set, no certificate of a mesh CA's key or of one above it (a MeshPluginCa's and its issuers', or in istiod's cacerts, either layout), compared by key: every cluster's cacerts holds a mesh CA's key, and a public CA certifies anyone.",
+        "A TLS credential Envoy reads, judged merged with its patches: a Secret as tls-secret-contents finds them, and any Secret or ConfigMap a Gateway names as its client trust (a ConfigMap's data, which Istio reads, and its binaryData, which Istio does not read but which is refused alike), an Istio Gateway (networking.istio.io) by caCertCredentialName (configmap://ns/name: a ConfigMap) or by credentialName(s) in MUTUAL or OPTIONAL_MUTUAL mode, a Kubernetes Gateway API Gateway (gateway.networking.k8s.io) by the caCertificateRefs of spec.tls.frontend (default or perPort) or by a listener's certificateRefs with Istio's option gateway.istio.io/tls-terminate-mode MUTUAL or OPTIONAL_MUTUAL, its ListenerSets' (ListenerSet, gateway.networking.x-k8s.io XListenerSet; by spec.parentRef) listeners as its own (a Gateway API reference in its own namespace, else its listener's object's: the Gateway's, or for the parent's caCertificateRefs, each ListenerSet's too; while a preview does not know it, one whose namespace is not known either, else any, saying which it took); an Istio Gateway's Secret (read in its workload's namespace, which the pack does not know) the one of its name in the Gateway's namespace or keySecretNamespaces, else any, saying which it took; an Istio name ending in -cacert names the Secret without the suffix as well (Istio falls back to it). A Gateway naming istiod's istio-ca-root-cert ConfigMap as client trust is refused, declared or not (the mesh root, under root-cert.pem, which Istio does not read). Such client trust that tls-secret-contents does not judge is held to its checks of trust and CRL entries (no private key; each CA under the CERTIFICATE label; with a CRL, self-signed roots alone). Each trusts in ca.crt or cacert (every block BoringSSL reads as a certificate) no publicly trusted root (Node's tls.rootCertificates), unless it is a sidecar's client credential (its served certificate for clientAuth alone, or the <name>-cacert twin of one) a DestinationRule names and no Gateway of either API does; and, unless allowSharedRoot is set, no certificate of a mesh CA's key or of one above it (a MeshPluginCa's and its issuers', or in istiod's cacerts, either layout), compared by key: every cluster's cacerts holds a mesh CA's key, and a public CA certifies anyone.",
     enforcementLevel: "mandatory",
     configSchema: {
         properties: {
@@ -2324,6 +2329,16 @@ export const credentialTrustPolicy: policy.StackValidationPolicy = {
             if (!reported.has(`${place}\n${line}`)) report(line);
             reported.add(`${place}\n${line}`);
         };
+        // Named, declared or not (istiod writes it in every namespace): the mesh root, in an entry Istio does not read.
+        for (const use of users.Gateway.filter((u) => u.clientTrust && isMeshRootConfigMap(u)))
+            reportOnce(
+                use.provider,
+                `${namersShown([{ use }])} names ConfigMap ${use.namespace ?? NAMESPACE_NOT_KNOWN}/${MESH_ROOT_CONFIG_MAP} as client trust: ` +
+                    "istiod writes it in every namespace with the mesh root (root-cert.pem), which a gateway must not trust for its clients " +
+                    "(every cluster's cacerts holds the key of a mesh CA under it), and Istio cannot read it (no ca.crt or cacert entry), " +
+                    "so the listener verifying clients with it fails; name a ConfigMap or Secret whose ca.crt holds only the root(s) of a private CA " +
+                    "that issues these clients' certificates (for APIC, its client root)",
+            );
         for (const secret of secrets) {
             // tls-secret-contents judges a resource that is a credential by itself; the other trust a Gateway names, here.
             if (!isCredential(secret, namespaces))

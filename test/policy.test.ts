@@ -3764,6 +3764,65 @@ describe("Policy pack", function () {
         );
     });
 
+    it("credential-trust: refuses istiod's istio-ca-root-cert ConfigMap named as a Gateway's client trust, declared or not: the mesh root, in an entry Istio cannot read", async () => {
+        const { root, cacerts } = await handWrittenMesh();
+        // What istiod writes in every namespace: the mesh root under root-cert.pem, no ca.crt.
+        const meshRootConfigMap: Resource = {
+            type: "kubernetes:core/v1:ConfigMap",
+            name: "istio-ca-root-cert",
+            props: {
+                metadata: { name: "istio-ca-root-cert", namespace: "istio-system" },
+                data: { "root-cert.pem": root.certPem },
+            },
+        };
+        const istioGateway: Resource = {
+            type: "kubernetes:networking.istio.io/v1:Gateway",
+            name: "payments-gw",
+            props: {
+                metadata: { name: "payments-gw", namespace: "istio-system" },
+                spec: {
+                    servers: [
+                        {
+                            port: { number: 443 },
+                            tls: {
+                                mode: "MUTUAL",
+                                credentialName: "gw-server",
+                                caCertCredentialName: "configmap://istio-system/istio-ca-root-cert",
+                            },
+                        },
+                    ],
+                },
+            },
+        };
+        const refusal = (namers: string) =>
+            `${namers} names ConfigMap istio-system/istio-ca-root-cert as client trust: istiod writes it in every namespace with the mesh root (root-cert.pem), ` +
+            "which a gateway must not trust for its clients (every cluster's cacerts holds the key of a mesh CA under it), and Istio cannot read it " +
+            "(no ca.crt or cacert entry), so the listener verifying clients with it fails; name a ConfigMap or Secret whose ca.crt holds only the root(s) " +
+            "of a private CA that issues these clients' certificates (for APIC, its client root)";
+        const ref = { group: "", kind: "ConfigMap", name: "istio-ca-root-cert" };
+        assert.deepStrictEqual(
+            [
+                await checkStack(credentialTrustPolicy, [cacerts, gatewayApi("v1", verifyingWith("default", ref))]),
+                await checkStack(credentialTrustPolicy, [
+                    cacerts,
+                    meshRootConfigMap,
+                    gatewayApi("v1", verifyingWith("perPort", ref)),
+                ]),
+                await checkStack(credentialTrustPolicy, [cacerts, istioGateway]),
+                await checkStack(credentialTrustPolicy, [cacerts, meshRootConfigMap, istioGateway]),
+                // Named by no Gateway: istiod's own, as it should be.
+                await checkStack(credentialTrustPolicy, [cacerts, meshRootConfigMap]),
+            ],
+            [
+                [refusal("Gateway istio-system/ui-gw's caCertificateRefs")],
+                [refusal("Gateway istio-system/ui-gw's caCertificateRefs")],
+                [refusal("Gateway istio-system/payments-gw's caCertCredentialName")],
+                [refusal("Gateway istio-system/payments-gw's caCertCredentialName")],
+                [],
+            ],
+        );
+    });
+
     it("credential-trust: in a preview, a Gateway API Gateway whose namespace is not known yet takes its own ConfigMap (namespace not known either) over another team's of that name", async () => {
         const apicClientRoot = await mintRoot("APIC client root");
         const inNamespace = (namespace: string): Resource => {
