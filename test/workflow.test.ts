@@ -1698,6 +1698,74 @@ describe("workflows: the comment script", function () {
             "No certificate is created, replaced or removed.",
         ]);
     });
+
+    /**
+     * The diff job's artifact for commit `headSha` saying `meta` (whatever the pull request's code
+     * writes), its prod diff showing no certificate change; and the run of commit `headSha`, as
+     * GitHub reports it for a fork (no pull request named).
+     */
+    function prodRun(id: number, headSha: string, meta: object) {
+        const artifactDir = tempDir("prod-artifact");
+        fs.mkdirSync(path.join(artifactDir, "cert-diff/stacks"), { recursive: true });
+        fs.writeFileSync(path.join(artifactDir, "cert-diff/meta.json"), JSON.stringify(meta));
+        fs.writeFileSync(
+            path.join(artifactDir, "cert-diff/stacks/prod.json"),
+            JSON.stringify({
+                stack: "prod",
+                outcome: "changes",
+                exitCode: 0,
+                markdown: "No certificate is created, replaced or removed.",
+            }),
+        );
+        const runContext = context({
+            id,
+            path: ".github/workflows/cert-diff.yml",
+            event: "pull_request",
+            head_sha: headSha,
+            pull_requests: [],
+            conclusion: "success",
+        });
+        return { context: runContext, artifactDir };
+    }
+    const PROGRAM_WARNING =
+        "> This pull request also changes the program (a file other than stack files and documents): the diff below comes from the pull request's own code, so review that code too. The privileged preview runs the default branch's program.";
+
+    it("finds the pull request by the run's commit: a fork's artifact naming another pull request cannot keep a warning-free comment", async () => {
+        // The attacker's fork, pull request 9: commit A changes the prod stack file alone (an honest
+        // comment, no warning); commit B also changes tsconfig.json, and B's own cert-diff.yml writes
+        // "pr": 5, another open pull request, into meta.json.
+        const state = {
+            prs: [
+                { number: 9, head: sha("a") },
+                { number: 5, head: sha("e") },
+            ],
+            files: { 9: ["stacks/Pulumi.prod.yaml"], 5: ["README.md"] } as Record<number, string[]>,
+            comments: [] as FakeComment[],
+        };
+        const { github, writes } = fakeGitHub(state);
+        await comment.run({ github, core, ...prodRun(61, sha("a"), { schema: 1, pr: 9, headSha: sha("a") }) });
+        assert.deepStrictEqual(writes, ["create #9"]);
+        assert.ok(!state.comments[0].body.includes("changes the program"));
+
+        state.prs[0].head = sha("d");
+        state.files[9] = ["stacks/Pulumi.prod.yaml", "tsconfig.json"];
+        const forged = { schema: 1, pr: 5, headSha: sha("d"), programChanged: false };
+        await comment.run({ github, core, ...prodRun(62, sha("d"), forged) });
+        assert.deepStrictEqual(
+            writes,
+            ["create #9", `update ${state.comments[0].id}`],
+            "pull request 5 is not touched",
+        );
+        assert.deepStrictEqual(state.comments[0].body.split("\n\n").slice(1, 3), [
+            PROGRAM_WARNING,
+            "No certificate is created, replaced or removed.",
+        ]);
+        assert.match(state.comments[0].body, /<sub>Commit ddddddd /);
+
+        // A run of a commit no open pull request has as its head still writes nothing, whatever it names.
+        await comment.run({ github, core, ...prodRun(63, sha("f"), { schema: 1, pr: 9, headSha: sha("f") }) });
+        assert.strictEqual(writes.length, 2);
+    });
 });
 
 describe("workflows: the lifecycle decision step, replayed", function () {

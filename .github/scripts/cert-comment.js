@@ -437,24 +437,27 @@ function skippedBody(args) {
 }
 
 /**
- * The pull request a run belongs to, checked against GitHub: its head must be the commit the run
- * ran on (an older run than the pull request's head comments nothing).
+ * The open pull request of this repository whose head is the commit the run ran on (GitHub's
+ * workflow_run.head_sha, never the artifact's): undefined when none is (an older run than the
+ * pull request's head comments nothing). `candidates` (the run's pull requests, then the
+ * artifact's `pr`) only choose among those: one whose head is another commit is passed over, and
+ * the open pull requests are searched for the commit.
  * @param {any} github @param {{ owner: string, repo: string }} repo @param {number[]} candidates @param {string} headSha
  */
 async function pullRequestAt(github, repo, candidates, headSha) {
+    const atHead = (/** @type {any} */ pr) =>
+        pr.state === "open" && pr.base?.repo?.full_name === `${repo.owner}/${repo.repo}` && pr.head?.sha === headSha;
     for (const number of [...new Set(candidates)]) {
         try {
             const { data } = await github.rest.pulls.get({ ...repo, pull_number: number });
-            if (data.base?.repo?.full_name === `${repo.owner}/${repo.repo}`)
-                return { pr: data, current: data.head?.sha === headSha };
+            if (atHead(data)) return data;
         } catch {
-            // not a pull request of this repository
+            // not a pull request of this repository, or GitHub did not answer: the search decides
         }
     }
     /** @type {any[]} */
     const open = await github.paginate(github.rest.pulls.list, { ...repo, state: "open", per_page: 100 });
-    const found = open.find((p) => p.head?.sha === headSha);
-    return found !== undefined ? { pr: found, current: true } : undefined;
+    return open.find(atHead);
 }
 
 /**
@@ -532,11 +535,11 @@ async function commentDiff({ github, core, repo, runEvent, runUrl, serverUrl, ar
     const candidates = [...(runEvent.pull_requests ?? []).map((/** @type {any} */ p) => Number(p.number))];
     if (artifact.meta.pr !== undefined) candidates.push(artifact.meta.pr);
     const found = await pullRequestAt(github, repo, candidates, headSha);
-    if (found === undefined || !found.current) {
+    if (found === undefined) {
         core.info(`No open pull request has ${headSha} as its head: a newer run will comment.`);
         return;
     }
-    const number = found.pr.number;
+    const number = found.number;
     /** @type {any[]} */
     const files = await github.paginate(github.rest.pulls.listFiles, { ...repo, pull_number: number, per_page: 100 });
     // GitHub lists a renamed file once, under its new name: its old path changed too (a stack file
@@ -549,7 +552,7 @@ async function commentDiff({ github, core, repo, runEvent, runUrl, serverUrl, ar
     const changedStacks = named.filter((s) => STACK_NAME.test(s));
     const skipped = stackFiles.filter((_, i) => !STACK_NAME.test(named[i]));
     // GitHub lists at most MAX_LISTED_FILES files: a program file past them is not in `paths`.
-    const total = await changedFileCount(github, repo, found.pr);
+    const total = await changedFileCount(github, repo, found);
     const listCut =
         files.length >= MAX_LISTED_FILES || (total !== undefined && files.length < total)
             ? { listed: files.length, total }
