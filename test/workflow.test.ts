@@ -1055,6 +1055,10 @@ function fakeGitHub(state: {
     /** A pull request's files: a path, or a file as GitHub lists a renamed one. */
     files: Record<number, (string | { filename: string; status: "renamed"; previous_filename: string })[]>;
     comments: FakeComment[];
+    /** The status pulls.get fails with (GitHub not answering), if it does. */
+    getFailsWith?: number;
+    /** What happens as pulls.listFiles is called, before it answers (a push). */
+    onListFiles?: () => void;
 }) {
     const writes: string[] = [];
     let nextId = 1000;
@@ -1071,14 +1075,18 @@ function fakeGitHub(state: {
         rest: {
             pulls: {
                 get: async ({ pull_number }: { pull_number: number }) => {
+                    if (state.getFailsWith !== undefined) {
+                        throw Object.assign(new Error("Server Error"), { status: state.getFailsWith });
+                    }
                     const found = state.prs.find((p) => p.number === pull_number);
                     if (found === undefined) throw Object.assign(new Error("Not Found"), { status: 404 });
                     return { data: { ...pr(found.number, found.head), changed_files: filesOf(found.number).length } };
                 },
                 list: async () => ({ data: state.prs.map((p) => pr(p.number, p.head)) }),
-                listFiles: async ({ pull_number }: { pull_number: number }) => ({
-                    data: filesOf(pull_number).slice(0, 3000),
-                }),
+                listFiles: async ({ pull_number }: { pull_number: number }) => {
+                    state.onListFiles?.();
+                    return { data: filesOf(pull_number).slice(0, 3000) };
+                },
             },
             issues: {
                 listComments: async ({ issue_number }: { issue_number: number }) => ({
@@ -1765,6 +1773,58 @@ describe("workflows: the comment script", function () {
         // A run of a commit no open pull request has as its head still writes nothing, whatever it names.
         await comment.run({ github, core, ...prodRun(63, sha("f"), { schema: 1, pr: 9, headSha: sha("f") }) });
         assert.strictEqual(writes.length, 2);
+    });
+
+    it("warns that the file list could not be checked when GitHub does not answer for the pull request's file count", async () => {
+        // Commit A: the prod stack file alone, a warning-free comment. Commit B adds tsconfig.json
+        // and GitHub's pulls.get fails (502): the pull request is found through pulls.list.
+        const state = {
+            prs: [{ number: 7, head: sha("a") }],
+            files: { 7: ["stacks/Pulumi.prod.yaml"] } as Record<number, string[]>,
+            comments: [] as FakeComment[],
+            getFailsWith: undefined as number | undefined,
+        };
+        const { github, writes } = fakeGitHub(state);
+        await comment.run({ github, core, ...prodRun(71, sha("a"), { schema: 1, pr: 7, headSha: sha("a") }) });
+        assert.deepStrictEqual(writes, ["create #7"]);
+        const unchecked = (listed: number) =>
+            `> This pull request may also change the program: GitHub listed ${listed} files but did not say how many it has, so the file list could not be checked, nor the program. Take it as changed: the diff below comes from the pull request's own code, so review that code too. The privileged preview runs the default branch's program.`;
+
+        state.prs[0].head = sha("b");
+        state.files[7] = ["stacks/Pulumi.prod.yaml", "tsconfig.json"];
+        state.getFailsWith = 502;
+        await comment.run({ github, core, ...prodRun(72, sha("b"), { schema: 1, pr: 7, headSha: sha("b") }) });
+        assert.deepStrictEqual(writes, ["create #7", `update ${state.comments[0].id}`]);
+        assert.deepStrictEqual(state.comments[0].body.split("\n\n").slice(1, 3), [
+            unchecked(2),
+            "No certificate is created, replaced or removed.",
+        ]);
+        // The stack file alone listed: the list is no less unchecked.
+        state.files[7] = ["stacks/Pulumi.prod.yaml"];
+        await comment.run({ github, core, ...prodRun(73, sha("b"), { schema: 1, pr: 7, headSha: sha("b") }) });
+        assert.strictEqual(state.comments[0].body.split("\n\n")[1], unchecked(1));
+    });
+
+    it("writes nothing when the pull request moves on while its files are listed: the newer commit's run comments", async () => {
+        const state = {
+            prs: [{ number: 7, head: sha("b") }],
+            files: { 7: ["stacks/Pulumi.prod.yaml"] } as Record<number, string[]>,
+            comments: [] as FakeComment[],
+            onListFiles: undefined as (() => void) | undefined,
+        };
+        const { github, writes } = fakeGitHub(state);
+        // Commit C, pushed as B's run lists the files: it adds tsconfig.json.
+        state.onListFiles = () => {
+            state.prs[0].head = sha("c");
+            state.files[7] = ["stacks/Pulumi.prod.yaml", "tsconfig.json"];
+        };
+        await comment.run({ github, core, ...prodRun(81, sha("b"), { schema: 1, pr: 7, headSha: sha("b") }) });
+        assert.deepStrictEqual(writes, [], "B's comment is not built from C's files");
+        state.onListFiles = undefined;
+        await comment.run({ github, core, ...prodRun(82, sha("c"), { schema: 1, pr: 7, headSha: sha("c") }) });
+        assert.deepStrictEqual(writes, ["create #7"]);
+        assert.strictEqual(state.comments[0].body.split("\n\n")[1], PROGRAM_WARNING);
+        assert.match(state.comments[0].body, /<sub>Commit ccccccc /);
     });
 });
 

@@ -335,8 +335,9 @@ const STATUS = {
 };
 
 /**
- * The whole comment for one stack. `listCut`: GitHub listed only `listed` of the pull request's
- * `total` files (total unknown: as many as it lists), so the program is taken as changed.
+ * The whole comment for one stack. `listCut`: GitHub listed `listed` of the pull request's files,
+ * fewer than its count (`total`), the most it lists, or with no count (`total` unknown: reading
+ * the pull request failed), so the program is taken as changed.
  * @param {{ stack: string, result?: DiffResult, problems?: string[], changed: boolean, programChanged: boolean,
  *   listCut?: { listed: number, total?: number }, runUrl: string, conclusion: string, headSha: string, preview: string }} args
  */
@@ -358,12 +359,14 @@ function diffBody(args) {
         if (status !== "") parts.push(status);
         if (args.listCut !== undefined) {
             const { listed, total } = args.listCut;
-            const count =
+            const unchecked =
                 total !== undefined && total > listed
-                    ? `only ${listed} of its ${total} files`
-                    : `${listed} files, the most it lists`;
+                    ? `GitHub listed only ${listed} of its ${total} files, so the file list was truncated and the program could not be checked`
+                    : listed >= MAX_LISTED_FILES
+                      ? `GitHub listed ${listed} files, the most it lists, so the file list was truncated and the program could not be checked`
+                      : `GitHub listed ${listed} files but did not say how many it has, so the file list could not be checked, nor the program`;
             parts.push(
-                `> This pull request may also change the program: GitHub listed ${count}, so the file list was truncated and the program could not be checked. Take it as changed: the diff below comes from the pull request's own code, so review that code too. The privileged preview runs the default branch's program.`,
+                `> This pull request may also change the program: ${unchecked}. Take it as changed: the diff below comes from the pull request's own code, so review that code too. The privileged preview runs the default branch's program.`,
             );
         } else if (args.programChanged) {
             parts.push(
@@ -461,15 +464,24 @@ async function pullRequestAt(github, repo, candidates, headSha) {
 }
 
 /**
- * How many files the pull request changes, as GitHub counts them (pulls.get gives it; a pull
- * request found through pulls.list does not carry it); undefined when GitHub does not say.
- * @param {any} github @param {{ owner: string, repo: string }} repo @param {any} pr
- * @returns {Promise<number | undefined>}
+ * The pull request as GitHub has it now, read again after its files were listed: its head (a
+ * push meanwhile makes the list another commit's) and how many files it changes (pulls.list
+ * does not count them); undefined when GitHub does not answer.
+ * @param {any} github @param {{ owner: string, repo: string }} repo @param {number} number
+ * @returns {Promise<{ headSha: unknown, fileCount: number | undefined } | undefined>}
  */
-async function changedFileCount(github, repo, pr) {
-    const count =
-        pr.changed_files ?? (await github.rest.pulls.get({ ...repo, pull_number: pr.number })).data.changed_files;
-    return typeof count === "number" && Number.isInteger(count) && count >= 0 ? count : undefined;
+async function pullRequestNow(github, repo, number) {
+    let data;
+    try {
+        ({ data } = await github.rest.pulls.get({ ...repo, pull_number: number }));
+    } catch {
+        return undefined;
+    }
+    const count = data.changed_files;
+    return {
+        headSha: data.head?.sha,
+        fileCount: typeof count === "number" && Number.isInteger(count) && count >= 0 ? count : undefined,
+    };
 }
 
 /** @param {any} github @param {{ owner: string, repo: string }} repo @param {number} number */
@@ -542,6 +554,13 @@ async function commentDiff({ github, core, repo, runEvent, runUrl, serverUrl, ar
     const number = found.number;
     /** @type {any[]} */
     const files = await github.paginate(github.rest.pulls.listFiles, { ...repo, pull_number: number, per_page: 100 });
+    const now = await pullRequestNow(github, repo, number);
+    if (now !== undefined && now.headSha !== headSha) {
+        core.info(
+            `Pull request #${number} moved on from ${headSha} while its files were listed: a newer run will comment.`,
+        );
+        return;
+    }
     // GitHub lists a renamed file once, under its new name: its old path changed too (a stack file
     // renamed is one deleted, whose stack gets its comment).
     const paths = files.flatMap((f) =>
@@ -551,10 +570,11 @@ async function commentDiff({ github, core, repo, runEvent, runUrl, serverUrl, ar
     const named = stackFiles.map((f) => STACK_FILE.exec(f)?.[1] ?? "");
     const changedStacks = named.filter((s) => STACK_NAME.test(s));
     const skipped = stackFiles.filter((_, i) => !STACK_NAME.test(named[i]));
-    // GitHub lists at most MAX_LISTED_FILES files: a program file past them is not in `paths`.
-    const total = await changedFileCount(github, repo, found);
+    // GitHub lists at most MAX_LISTED_FILES files: a program file past them is not in `paths`. A
+    // list whose length GitHub did not confirm (no count, or no answer) may be such a cut one.
+    const total = now?.fileCount;
     const listCut =
-        files.length >= MAX_LISTED_FILES || (total !== undefined && files.length < total)
+        total === undefined || files.length >= MAX_LISTED_FILES || files.length < total
             ? { listed: files.length, total }
             : undefined;
     // The diff job's own git diff (meta.programChanged) sees every file: it may only add the warning.
