@@ -793,6 +793,13 @@ describe("workflows: the changed-stacks step, replayed", function () {
             assert.strictEqual(changed("stacks/Pulumi.yaml", workflow), "true\n", workflow[0]);
             assert.strictEqual(changed("stacks/notes.txt", workflow), "true\n", workflow[0]);
             assert.strictEqual(changed("stacks/README.md", workflow), "false\n", workflow[0]);
+            // In a folder under stacks/, named like a stack file or not: a project file there too.
+            assert.strictEqual(changed("stacks/Pulumi.a/b.yaml", workflow), "true\n", workflow[0]);
+            assert.strictEqual(changed("stacks/Pulumi.x/Pulumi.yaml", workflow), "true\n", workflow[0]);
+            assert.strictEqual(changed("stacks/Pulumi.x/notes.md", workflow), "false\n", workflow[0]);
+            assert.strictEqual(changed("lib/evil.md/main.ts", workflow), "true\n", workflow[0]);
+            assert.strictEqual(changed("lib/x.md/y.md", workflow), "true\n", workflow[0]);
+            assert.strictEqual(changed("docs/a.md/b.ts", workflow), "false\n", workflow[0]);
         }
     });
 
@@ -1173,8 +1180,15 @@ describe("workflows: the comment script", function () {
                 ["stacks/Pulumi.yaml"],
                 ["stacks/policy.json"],
                 ["stacks/README.md", "stacks/Pulumi.prod-eu.yaml"],
+                // A folder named like a document or a stack file holds files of the program.
+                ["lib/evil.md/main.ts"],
+                ["stacks/Pulumi.prod.yaml/x.ts"],
+                ["stacks/Pulumi.a/b.yaml"],
+                ["stacks/Pulumi.x/Pulumi.yaml"],
+                ["lib/x.md/y.md"],
+                ["docs/a.md/b.png", "stacks/Pulumi.x/notes.md"],
             ].map((files) => comment.programChangedIn(files)),
-            [false, true, true, true, true, true, true, false],
+            [false, true, true, true, true, true, true, false, true, true, true, true, true, false],
         );
     });
 
@@ -1182,18 +1196,22 @@ describe("workflows: the comment script", function () {
         const readme = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
         const block = /```\n(# \.github\/CODEOWNERS[^]*?)```/.exec(readme)?.[1];
         assert.ok(block, "the README shows a CODEOWNERS example");
-        // GitHub's CODEOWNERS rules, as far as the example uses them: a leading "/" anchors at the
-        // root, a trailing "/" takes a folder's files, "*" stays within a folder, the last match wins.
+        // GitHub's CODEOWNERS rules (gitignore's), as far as the example uses them: a "/" at the
+        // start or in the middle anchors at the root, else the pattern matches at any level; "*"
+        // stays within a folder; a pattern matches a folder and so every file in it, a trailing
+        // "/" only a folder; the last match wins. Any other syntax fails here, never passes.
         const rules = block
             .split("\n")
             .filter((line) => line.trim() !== "" && !line.startsWith("#"))
             .map((line) => {
                 const [pattern, ...owners] = line.trim().split(/\s+/);
-                const body = pattern
-                    .replace(/^\/|\/$/g, "")
-                    .replace(/[.+?^${}()|[\]\\]/g, "\\$&")
+                assert.doesNotMatch(pattern, /\*\*|[?[\]\\!]|\/\*$/, `${pattern}: syntax this test does not model`);
+                const bare = pattern.replace(/\/$/, "");
+                const body = bare
+                    .replace(/^\//, "")
+                    .replace(/[.+^${}()|]/g, "\\$&")
                     .replace(/\*/g, "[^/]*");
-                const start = pattern.startsWith("/") ? "^" : "^(?:.*/)?";
+                const start = bare.includes("/") ? "^" : "^(?:.*/)?";
                 const end = pattern.endsWith("/") ? "/.*$" : "(?:/.*)?$";
                 return { match: new RegExp(start + body + end), owned: owners.length > 0 };
             });
@@ -1210,13 +1228,27 @@ describe("workflows: the comment script", function () {
                 "examples/own-pki/tsconfig.json",
             ],
             ...["stacks/Pulumi.yaml", "stacks/policy.json", "docs.ts", "mydocs/x.ts", "Pulumi.prod.yaml"],
+            // Folders named like a document or a stack file hold program files (.mocharc.js runs
+            // every examples/<dir>/dist/*.test.js); a folder under stacks/ is no stack file.
+            ...["lib/evil.md/main.ts", "evil.md/index.ts", "examples/x.md/dist/evil.test.js", "lib/x.md/y.md"],
+            ...["stacks/Pulumi.prod.yaml/x.ts", "stacks/Pulumi.prod.yaml/Pulumi.dev.yaml", "stacks/Pulumi.a/b.yaml"],
+            ...["stacks/Pulumi.x/Pulumi.yaml", "stacks/x.md/Pulumi.yaml", "docs/a.md/b.png", "docs/x/y.ts"],
+            ...["stacks/Pulumi.x/notes.md", "lib/x.md/README.md", "x.md/y.md/z.md"],
         ];
         assert.deepStrictEqual(
             files.filter((file) => owned(file) !== comment.programChangedIn([file])),
             [],
             "owned by CODEOWNERS and counted as the program differ",
         );
-        assert.ok(owned("zz/lib/cli/main.ts") && !owned("stacks/Pulumi.prod.yaml"));
+        assert.deepStrictEqual(
+            ["zz/lib/cli/main.ts", "lib/evil.md/main.ts", "stacks/Pulumi.a/b.yaml", "lib/x.md/y.md"].map(owned),
+            [true, true, true, true],
+        );
+        assert.deepStrictEqual(["stacks/Pulumi.prod.yaml", "docs/a.md/b.png", "lib/README.md"].map(owned), [
+            false,
+            false,
+            false,
+        ]);
     });
 
     it("keeps artifact text from closing its code block, faking a marker or mentioning anyone", () => {

@@ -23,11 +23,13 @@ const path = require("path");
 const STACK_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const STACK_FILE = /^stacks\/Pulumi\.([^]*)\.yaml$/;
 /**
- * Files that are not the program: stack files (diffed one by one) and documentation. Any other file
- * may change what runs: under stacks/ too, where a Pulumi.yaml would be a project of its own. The
- * README's CODEOWNERS example owns every file but these (workflow.test checks they agree).
+ * Files that are not the program: stack files (diffed one by one) and documentation (docs/, and
+ * .md files in no folder named *.md). Any other file may change what runs: under stacks/ too,
+ * where a Pulumi.yaml would be a project of its own, also in a folder (stacks/Pulumi.a/Pulumi.yaml);
+ * and in a folder named like a document (lib/x.md/main.ts). The README's CODEOWNERS example owns
+ * every file but these (workflow.test checks they agree).
  */
-const NOT_PROGRAM_FILE = /^stacks\/Pulumi\.[^]*\.yaml$|^docs\/|\.md$/;
+const NOT_PROGRAM_FILE = /^stacks\/Pulumi\.[^/]*\.yaml$|^docs\/|^(?![^]*\.md\/)[^]*\.md$/;
 
 /** Whether a change to these files (paths in the repository) changes the program, not only stacks or documents. */
 const programChangedIn = (filenames) => filenames.some((f) => !NOT_PROGRAM_FILE.test(f));
