@@ -1233,7 +1233,7 @@ describe("workflows: the comment script", function () {
             ...["lib/evil.md/main.ts", "evil.md/index.ts", "examples/x.md/dist/evil.test.js", "lib/x.md/y.md"],
             ...["stacks/Pulumi.prod.yaml/x.ts", "stacks/Pulumi.prod.yaml/Pulumi.dev.yaml", "stacks/Pulumi.a/b.yaml"],
             ...["stacks/Pulumi.x/Pulumi.yaml", "stacks/x.md/Pulumi.yaml", "docs/a.md/b.png", "docs/x/y.ts"],
-            ...["stacks/Pulumi.x/notes.md", "lib/x.md/README.md", "x.md/y.md/z.md"],
+            ...["stacks/Pulumi.x/notes.md", "stacks/Pulumi.prod.yaml/notes.md", "lib/x.md/README.md", "x.md/y.md/z.md"],
         ];
         assert.deepStrictEqual(
             files.filter((file) => owned(file) !== comment.programChangedIn([file])),
