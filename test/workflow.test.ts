@@ -1052,13 +1052,28 @@ interface FakeComment {
     user: { login: string; type: string };
 }
 
+/** The head of the diff runs' pull requests unless a test says otherwise: a contributor's fork and branch. */
+const FORK_HEAD = { repository: "alice/pki", branch: "prod-certs" };
+
+/** A pull request as the fake has it: open, from FORK_HEAD, against main, unless it says otherwise. */
+interface FakePullRequest {
+    number: number;
+    /** Its head commit. */
+    head: string;
+    state?: "open" | "closed";
+    headRepository?: string;
+    headBranch?: string;
+    base?: string;
+}
+
 /**
  * GitHub's REST API as the comment script uses it, in memory, recording every write. As GitHub
- * does, pulls.get counts a pull request's files (changed_files), pulls.list does not, and
- * pulls.listFiles lists at most 3000 of them.
+ * does, pulls.get reads a pull request whether open or closed and counts its files
+ * (changed_files), pulls.list (state "open") lists the open ones without counting, and
+ * pulls.listFiles lists at most 3000 files.
  */
 function fakeGitHub(state: {
-    prs: { number: number; head: string }[];
+    prs: FakePullRequest[];
     /** A pull request's files: a path, or a file as GitHub lists a renamed one. */
     files: Record<number, (string | { filename: string; status: "renamed"; previous_filename: string })[]>;
     comments: FakeComment[];
@@ -1069,11 +1084,15 @@ function fakeGitHub(state: {
 }) {
     const writes: string[] = [];
     let nextId = 1000;
-    const pr = (number: number, head: string) => ({
-        number,
-        state: "open",
-        head: { sha: head },
-        base: { repo: { full_name: "bank/pki" } },
+    const pr = (p: FakePullRequest) => ({
+        number: p.number,
+        state: p.state ?? "open",
+        head: {
+            sha: p.head,
+            ref: p.headBranch ?? FORK_HEAD.branch,
+            repo: { full_name: p.headRepository ?? FORK_HEAD.repository },
+        },
+        base: { ref: p.base ?? "main", repo: { full_name: "bank/pki" } },
     });
     const filesOf = (number: number) =>
         (state.files[number] ?? []).map((f) => (typeof f === "string" ? { filename: f } : f));
@@ -1087,9 +1106,12 @@ function fakeGitHub(state: {
                     }
                     const found = state.prs.find((p) => p.number === pull_number);
                     if (found === undefined) throw Object.assign(new Error("Not Found"), { status: 404 });
-                    return { data: { ...pr(found.number, found.head), changed_files: filesOf(found.number).length } };
+                    return { data: { ...pr(found), changed_files: filesOf(found.number).length } };
                 },
-                list: async () => ({ data: state.prs.map((p) => pr(p.number, p.head)) }),
+                list: async ({ state: wanted }: { state: string }) => {
+                    assert.strictEqual(wanted, "open");
+                    return { data: state.prs.map(pr).filter((p) => p.state === "open") };
+                },
                 listFiles: async ({ pull_number }: { pull_number: number }) => {
                     state.onListFiles?.();
                     return { data: filesOf(pull_number).slice(0, 3000) };
@@ -1122,8 +1144,16 @@ function fakeGitHub(state: {
     return { github, writes };
 }
 
+/** The "certificate comment" workflow's context for a finished run: a diff run's head is FORK_HEAD unless it says otherwise. */
 const context = (workflowRun: Record<string, unknown>) => ({
-    payload: { workflow_run: workflowRun, repository: { full_name: "bank/pki", default_branch: "main" } },
+    payload: {
+        workflow_run: {
+            head_repository: { full_name: FORK_HEAD.repository },
+            head_branch: FORK_HEAD.branch,
+            ...workflowRun,
+        },
+        repository: { full_name: "bank/pki", default_branch: "main" },
+    },
     repo: { owner: "bank", repo: "pki" },
     serverUrl: "https://github.example",
 });
@@ -1741,10 +1771,10 @@ describe("workflows: the comment script", function () {
 
     /**
      * The diff job's artifact for commit `headSha` saying `meta` (whatever the pull request's code
-     * writes), its prod diff showing no certificate change; and the run of commit `headSha`, as
-     * GitHub reports it for a fork (no pull request named).
+     * writes), its prod diff showing no certificate change; and the run of commit `headSha` on the
+     * branch `head`, as GitHub reports it for a fork (no pull request named).
      */
-    function prodRun(id: number, headSha: string, meta: object) {
+    function prodRun(id: number, headSha: string, meta: object, head = FORK_HEAD) {
         const artifactDir = tempDir("prod-artifact");
         fs.mkdirSync(path.join(artifactDir, "cert-diff/stacks"), { recursive: true });
         fs.writeFileSync(path.join(artifactDir, "cert-diff/meta.json"), JSON.stringify(meta));
@@ -1762,6 +1792,8 @@ describe("workflows: the comment script", function () {
             path: ".github/workflows/cert-diff.yml",
             event: "pull_request",
             head_sha: headSha,
+            head_repository: { full_name: head.repository },
+            head_branch: head.branch,
             pull_requests: [],
             conclusion: "success",
         });
@@ -1773,11 +1805,11 @@ describe("workflows: the comment script", function () {
     it("finds the pull request by the run's commit: a fork's artifact naming another pull request cannot keep a warning-free comment", async () => {
         // The attacker's fork, pull request 9: commit A changes the prod stack file alone (an honest
         // comment, no warning); commit B also changes tsconfig.json, and B's own cert-diff.yml writes
-        // "pr": 5, another open pull request, into meta.json.
+        // "pr": 5, another open pull request (bob's), into meta.json.
         const state = {
             prs: [
                 { number: 9, head: sha("a") },
-                { number: 5, head: sha("e") },
+                { number: 5, head: sha("e"), headRepository: "bob/pki", headBranch: "docs" },
             ],
             files: { 9: ["stacks/Pulumi.prod.yaml"], 5: ["README.md"] } as Record<number, string[]>,
             comments: [] as FakeComment[],
@@ -1805,6 +1837,110 @@ describe("workflows: the comment script", function () {
         // A run of a commit no open pull request has as its head still writes nothing, whatever it names.
         await comment.run({ github, core, ...prodRun(63, sha("f"), { schema: 1, pr: 9, headSha: sha("f") }) });
         assert.strictEqual(writes.length, 2);
+    });
+
+    /** A core whose log the test reads. */
+    function loggingCore() {
+        const logs: string[] = [];
+        return { logs, core: { info: (message: string) => void logs.push(message) } };
+    }
+
+    it("ties the pull request to the run's fork and branch: a closed pull request at a copy of another's commit cannot write to theirs", async () => {
+        // The victim's fork pull request 5 has commit S as its head. Mallory pushes S to her fork,
+        // opens pull request 9 at S against release-1 and closes it while its diff runs: her run's
+        // head is S, but on her fork's branch, and her artifact (diffed against release-1, or none)
+        // names 9, or 5.
+        const S = sha("5");
+        const victim = { repository: "victim/pki", branch: "fix-prod" };
+        const mallory = { repository: "mallory/pki", branch: "copy" };
+        const state = {
+            prs: [
+                { number: 5, head: S, headRepository: victim.repository, headBranch: victim.branch },
+                {
+                    number: 9,
+                    head: S,
+                    headRepository: mallory.repository,
+                    headBranch: mallory.branch,
+                    base: "release-1",
+                    state: "closed" as const,
+                },
+            ],
+            files: { 5: ["stacks/Pulumi.prod.yaml"], 9: ["stacks/Pulumi.prod.yaml"] },
+            comments: [] as FakeComment[],
+        };
+        const { github, writes } = fakeGitHub(state);
+        const { logs, core: logging } = loggingCore();
+        await comment.run({ github, core: logging, ...prodRun(91, S, { schema: 1, pr: 5, headSha: S }, victim) });
+        assert.deepStrictEqual(writes, ["create #5"]);
+        const victimComment = state.comments[0].body;
+
+        await comment.run({ github, core: logging, ...prodRun(92, S, { schema: 1, pr: 9, headSha: S }, mallory) });
+        const noArtifact = { ...prodRun(93, S, {}, mallory), artifactDir: tempDir("no-artifact") };
+        await comment.run({ github, core: logging, ...noArtifact });
+        await comment.run({ github, core: logging, ...prodRun(94, S, { schema: 1, pr: 5, headSha: S }, mallory) });
+        // A run GitHub names no head repository for (a fork deleted) is tied to no pull request either.
+        const victimRun = prodRun(95, S, { schema: 1, pr: 5, headSha: S }, victim);
+        const headless = context({ ...victimRun.context.payload.workflow_run, head_repository: null });
+        await comment.run({ github, core: logging, artifactDir: victimRun.artifactDir, context: headless });
+        assert.deepStrictEqual(
+            writes,
+            ["create #5"],
+            "neither the victim's pull request nor the closed one is written",
+        );
+        assert.strictEqual(state.comments[0].body, victimComment);
+        assert.deepStrictEqual(logs, [
+            "Pull request #5: 1 stack comments up to date.",
+            `Pull request #9 of the run's head mallory/pki:copy at ${S} is closed: nothing to comment.`,
+            `No open pull request has the run's head mallory/pki:copy at ${S}: nothing to comment.`,
+            `No open pull request has the run's head mallory/pki:copy at ${S}: nothing to comment.`,
+            "The run names no head repository and branch: nothing to comment.",
+        ]);
+    });
+
+    it("writes each run's result to its own pull request when two forks' open pull requests have the same commit, whatever their artifacts name", async () => {
+        // Alice's and Bob's forks, both on a branch named prod-certs, both at commit S; each
+        // artifact names the other's pull request.
+        const S = sha("c");
+        const bob = { repository: "bob/pki", branch: FORK_HEAD.branch };
+        const state = {
+            prs: [
+                { number: 5, head: S },
+                { number: 6, head: S, headRepository: bob.repository },
+            ],
+            files: { 5: ["stacks/Pulumi.prod.yaml"], 6: ["stacks/Pulumi.prod.yaml"] },
+            comments: [] as FakeComment[],
+        };
+        const { github, writes } = fakeGitHub(state);
+        await comment.run({ github, core, ...prodRun(101, S, { schema: 1, pr: 6, headSha: S }) });
+        await comment.run({ github, core, ...prodRun(102, S, { schema: 1, pr: 5, headSha: S }, bob) });
+        assert.deepStrictEqual(writes, ["create #5", "create #6"]);
+        assert.deepStrictEqual(
+            state.comments.map((c) => [c.issue, /\/actions\/runs\/(\d+)\)/.exec(c.body)?.[1]]),
+            [
+                [5, "101"],
+                [6, "102"],
+            ],
+        );
+    });
+
+    it("writes nothing when the run's branch has two open pull requests, or its artifact names a closed one of that branch: the run cannot tell which it was for", async () => {
+        const S = sha("7");
+        const state = {
+            prs: [{ number: 5, head: S }, { number: 8, head: S, base: "release-1" } as FakePullRequest],
+            files: { 5: ["stacks/Pulumi.prod.yaml"], 8: ["stacks/Pulumi.prod.yaml"] },
+            comments: [] as FakeComment[],
+        };
+        const { github, writes } = fakeGitHub(state);
+        const { logs, core: logging } = loggingCore();
+        await comment.run({ github, core: logging, ...prodRun(111, S, { schema: 1, pr: 5, headSha: S }) });
+        // Pull request 8 closed while its run went on: that run's result is not pull request 5's.
+        state.prs[1].state = "closed";
+        await comment.run({ github, core: logging, ...prodRun(112, S, { schema: 1, pr: 8, headSha: S }) });
+        assert.deepStrictEqual(writes, []);
+        assert.deepStrictEqual(logs, [
+            `Pull requests #5, #8 all have the run's head alice/pki:prod-certs at ${S}: which one the run was for is unknown, so nothing is written.`,
+            `Pull request #8 of the run's head alice/pki:prod-certs at ${S} is closed: nothing to comment.`,
+        ]);
     });
 
     it("warns that the file list could not be checked when GitHub does not answer for the pull request's file count", async () => {

@@ -442,27 +442,51 @@ function skippedBody(args) {
 }
 
 /**
- * The open pull request of this repository whose head is the commit the run ran on (GitHub's
- * workflow_run.head_sha, never the artifact's): undefined when none is (an older run than the
- * pull request's head comments nothing). `candidates` (the run's pull requests, then the
- * artifact's `pr`) only choose among those: one whose head is another commit is passed over, and
- * the open pull requests are searched for the commit.
- * @param {any} github @param {{ owner: string, repo: string }} repo @param {number[]} candidates @param {string} headSha
+ * @typedef {{ sha: string, repository: string, branch: string }} RunHead
+ * @typedef {{ pr: any } | { reason: string }} RunPullRequest
  */
-async function pullRequestAt(github, repo, candidates, headSha) {
-    const atHead = (/** @type {any} */ pr) =>
-        pr.state === "open" && pr.base?.repo?.full_name === `${repo.owner}/${repo.repo}` && pr.head?.sha === headSha;
-    for (const number of [...new Set(candidates)]) {
+
+/**
+ * The pull request the run ran for: the one open pull request of this repository whose head is the
+ * run's (GitHub's workflow_run head_sha, head_repository and head_branch, never the artifact's). A
+ * commit alone does not tie a pull request to the run: anyone can push another's commit to a fork
+ * and open a pull request at it. `candidates` (the run's pull requests, then the artifact's `pr`)
+ * are checked, never trusted: one of another head cannot be the run's and is passed over; one of
+ * the run's head that is closed or has moved on means the run's pull request is gone or outdated,
+ * and another one of the same branch (against another base) must not get its result, so nothing
+ * is written. Nor when several open pull requests have the run's head: the run cannot tell which.
+ * @param {any} github @param {{ owner: string, repo: string }} repo @param {RunHead} head @param {number[]} candidates
+ * @returns {Promise<RunPullRequest>}
+ */
+async function pullRequestOfRun(github, repo, head, candidates) {
+    const ofRunHead = (/** @type {any} */ pr) =>
+        pr.base?.repo?.full_name === `${repo.owner}/${repo.repo}` &&
+        pr.head?.repo?.full_name === head.repository &&
+        pr.head?.ref === head.branch;
+    const atRun = (/** @type {any} */ pr) => pr.state === "open" && ofRunHead(pr) && pr.head?.sha === head.sha;
+    const runHead = `${head.repository}:${head.branch} at ${head.sha}`;
+    for (const number of new Set(candidates)) {
+        let data;
         try {
-            const { data } = await github.rest.pulls.get({ ...repo, pull_number: number });
-            if (atHead(data)) return data;
+            ({ data } = await github.rest.pulls.get({ ...repo, pull_number: number }));
         } catch {
-            // not a pull request of this repository, or GitHub did not answer: the search decides
+            continue; // not a pull request of this repository, or GitHub did not answer: the search decides
+        }
+        if (ofRunHead(data) && !atRun(data)) {
+            const now = data.state === "open" ? `now at ${String(data.head?.sha)}` : String(data.state);
+            return { reason: `Pull request #${number} of the run's head ${runHead} is ${now}: nothing to comment.` };
         }
     }
     /** @type {any[]} */
     const open = await github.paginate(github.rest.pulls.list, { ...repo, state: "open", per_page: 100 });
-    return open.find(atHead);
+    const matches = open.filter(atRun);
+    if (matches.length === 1) return { pr: matches[0] };
+    return {
+        reason:
+            matches.length === 0
+                ? `No open pull request has the run's head ${runHead}: nothing to comment.`
+                : `Pull requests ${matches.map((pr) => `#${Number(pr.number)}`).join(", ")} all have the run's head ${runHead}: which one the run was for is unknown, so nothing is written.`,
+    };
 }
 
 /**
@@ -545,15 +569,22 @@ async function run({ github, context, core, artifactDir }) {
 /** @param {{ github: any, core: any, repo: { owner: string, repo: string }, runEvent: any, runUrl: string, serverUrl: string, artifactDir: string }} args */
 async function commentDiff({ github, core, repo, runEvent, runUrl, serverUrl, artifactDir }) {
     const headSha = String(runEvent.head_sha);
+    const headRepository = runEvent.head_repository?.full_name;
+    const headBranch = runEvent.head_branch;
+    if (typeof headRepository !== "string" || typeof headBranch !== "string") {
+        core.info("The run names no head repository and branch: nothing to comment.");
+        return;
+    }
     const artifact = readDiffArtifact(artifactDir);
     const candidates = [...(runEvent.pull_requests ?? []).map((/** @type {any} */ p) => Number(p.number))];
     if (artifact.meta.pr !== undefined) candidates.push(artifact.meta.pr);
-    const found = await pullRequestAt(github, repo, candidates, headSha);
-    if (found === undefined) {
-        core.info(`No open pull request has ${headSha} as its head: a newer run will comment.`);
+    const head = { sha: headSha, repository: headRepository, branch: headBranch };
+    const found = await pullRequestOfRun(github, repo, head, candidates);
+    if ("reason" in found) {
+        core.info(found.reason);
         return;
     }
-    const number = found.number;
+    const number = found.pr.number;
     /** @type {any[]} */
     const files = await github.paginate(github.rest.pulls.listFiles, { ...repo, pull_number: number, per_page: 100 });
     const now = await pullRequestNow(github, repo, number);
