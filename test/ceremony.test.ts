@@ -2097,6 +2097,15 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         const second = new crypto.X509Certificate(fs.readFileSync(path.join(dir, "certified-again.crt"), "utf8"));
         assert.notStrictEqual(second.serialNumber, serial);
         assert.strictEqual(opensslSpkiSha256(second.toString(), "cert"), spki);
+        // The review the custodians confirm names the certificate replaced, and the end says to revoke it.
+        const revoke = `revoke it with the next CRL series (--revoke ${serial}:superseded:TIME, TIME when that series is signed; crl signs none until one revokes it)`;
+        assert.deepStrictEqual(reissued.out.split("\n").slice(-5), [
+            `  replaces      serial ${serial}, valid ${opensslNotBefore(path.join(dir, "certified.crt"))} to ${until} (--reissue): it stays trusted until revoked`,
+            `                ${revoke}`,
+            `signed ${again}: serial ${second.serialNumber} -> ${path.join(dir, "certified-again.crt")}`,
+            `serial ${serial} is replaced by serial ${second.serialNumber}: ${revoke}`,
+            "",
+        ]);
     });
 
     /** A Date class whose clock (new Date(), Date.now()) says `at`, to patch into globalThis. */

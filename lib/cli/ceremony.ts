@@ -512,6 +512,10 @@ function compromisedKeys(log: readonly LogRecord[]): Map<string, LoggedRevocatio
     return compromised;
 }
 
+/** What must follow a --reissue: the replaced certificate's revocation, which crl insists on. */
+const revokeReplaced = (serial: string): string =>
+    `revoke it with the next CRL series (--revoke ${serial}:superseded:TIME, TIME when that series is signed; crl signs none until one revokes it)`;
+
 function describeCsr(
     file: string,
     review: CsrReview,
@@ -519,6 +523,7 @@ function describeCsr(
     notBefore: Date,
     notAfter: Date,
     issuer: string,
+    replaced: readonly CertificateRecord[],
 ): string {
     return [
         `CSR ${file}`,
@@ -528,6 +533,11 @@ function describeCsr(
         `  validity      ${days} days, ${notBefore.toISOString()} to ${notAfter.toISOString()}`,
         `  certificate   a CA: basicConstraints CA:TRUE pathlen 0 and keyUsage keyCertSign + cRLSign (both critical), subject and authority key ids`,
         `  issuer        ${issuer}`,
+        // The custodians confirm the replacement too: the old certificate stays trusted until revoked.
+        ...replaced.flatMap((r) => [
+            `  replaces      serial ${r.serial}, valid ${r.notBefore} to ${r.notAfter} (--reissue): it stays trusted until revoked`,
+            `                ${revokeReplaced(r.serial)}`,
+        ]),
         "",
     ].join("\n");
 }
@@ -601,8 +611,8 @@ async function sign(argv: string[], out: (text: string) => void): Promise<number
             log.flatMap((r) => (r.event === "crl" ? r.revoked.map((revoked) => normalSerial(revoked.serial)) : [])),
         );
         const reissuable = new Set<string>();
-        // The serials each request's certificate replaces (--reissue), as the log records them.
-        const replaces: string[][] = [];
+        // The certificates each request's certificate replaces (--reissue), as the log records them.
+        const replaces: CertificateRecord[][] = [];
         for (const [i, request] of requests.entries()) {
             // An older log holds the hash of the key as its CSR encoded it (an EC point compressed...): every such hash is looked up.
             const [revocation] = request.review.loggedSpkiSha256s
@@ -631,13 +641,13 @@ async function sign(argv: string[], out: (text: string) => void): Promise<number
                 (r) => !revokedSerials.has(normalSerial(r.serial)) && Date.parse(r.notAfter) > now.getTime(),
             );
             for (const r of inForce) reissuable.add(normalSerial(r.serial));
-            replaces[i] = inForce.map((r) => r.serial);
+            replaces[i] = inForce;
             const unnamed = inForce.find((r) => !reissues.has(normalSerial(r.serial)));
             if (unnamed !== undefined) {
                 throw new Error(
                     `--csr ${request.file} is for a key this root certified already: serial ${unnamed.serial} (${unnamed.subject}, valid ${unnamed.notBefore} to ${unnamed.notAfter}, not revoked); ` +
                         `a second certificate of it would stay trusted when a rotation revokes the one in use: deploy that one (if writing it failed, the ceremony showed its PEM). ` +
-                        `To sign the key again (that one dated on a wrong clock), add --reissue ${unnamed.serial}, then revoke it with the next CRL series (--revoke ${unnamed.serial}:superseded:TIME, TIME when that series is signed; crl signs none until one revokes it)`,
+                        `To sign the key again (that one dated on a wrong clock), add --reissue ${unnamed.serial}, then ${revokeReplaced(unnamed.serial)}`,
                 );
             }
             for (const earlier of requests.slice(0, i)) {
@@ -666,8 +676,8 @@ async function sign(argv: string[], out: (text: string) => void): Promise<number
         const prompter = new Prompter();
         let rootKeyPem: string;
         try {
-            for (const { file, review } of requests) {
-                out(describeCsr(file, review, validityDays, now, notAfter, root.subject));
+            for (const [i, { file, review }] of requests.entries()) {
+                out(describeCsr(file, review, validityDays, now, notAfter, root.subject, replaces[i]));
                 if (v.yes === true) continue;
                 await confirm(
                     prompter,
@@ -685,7 +695,7 @@ async function sign(argv: string[], out: (text: string) => void): Promise<number
             // Logged before it is written: no certificate leaves the ceremony unrecorded.
             const record: CertificateRecord = {
                 ...certificateRecord("certificate", certPem, root, now),
-                ...(replaces[i].length > 0 ? { replaces: replaces[i] } : {}),
+                ...(replaces[i].length > 0 ? { replaces: replaces[i].map((r) => r.serial) } : {}),
             };
             const unsigned = requests.slice(i + 1).map((r) => r.file);
             try {
@@ -704,6 +714,9 @@ async function sign(argv: string[], out: (text: string) => void): Promise<number
                 unsigned.length > 0 ? `; ${unsigned.join(", ")} not signed: sign them again` : "",
             );
             out(`signed ${file}: serial ${record.serial} -> ${target}\n`);
+            for (const r of replaces[i]) {
+                out(`serial ${r.serial} is replaced by serial ${record.serial}: ${revokeReplaced(r.serial)}\n`);
+            }
         }
         return 0;
     } finally {
