@@ -768,7 +768,7 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         );
     });
 
-    it("refuses a root folder whose key, certificate or log is another user's, has a second hard link, or a loose key mode, before showing or asking anything", async () => {
+    it("refuses a root folder that is, or whose key, certificate or log is, another user's (the fix a copy or a chown, never sudo), has a second hard link, or a loose key mode, before showing or asking anything", async () => {
         const checkedRoot = await newRoot("checked-root", "apic-client");
         const crlArgs = ["crl", "--root", checkedRoot, "--period-days", "7", "--periods", "1"];
         /** A crl on a pipe with no answer: refused at once, or shown its review and then refused for the missing answer. */
@@ -782,9 +782,12 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
             const file = path.join(checkedRoot, name);
             // Another user's file: whoever owns it may change its mode or content at will.
             fs.chownSync(file, 65534, 65534);
+            // The fix is a copy or a chown: never the ceremony run as root or as that user.
             assert.strictEqual(
                 refusal(),
-                `error: ${file} belongs to another user (uid 65534); run the ceremony as its owner\n`,
+                `error: ${file} belongs to another user (uid 65534), who may change it at will, not to the ceremony's (uid 0). ` +
+                    `Check it, then copy it as uid 0 into its place (cp ${file} ${file}.copy && mv ${file}.copy ${file}), ` +
+                    `or have an administrator of the medium give it to uid 0 (chown 0 ${file}); never run the ceremony as that user or with sudo to get past this\n`,
             );
             fs.chownSync(file, 0, 0);
             // A hard link reaches the file from outside the 0700 folder.
@@ -804,6 +807,14 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
             `error: ${key} has mode 0640; only its owner may read or write it: check it, then run chmod 600 ${key}\n`,
         );
         fs.chmodSync(key, 0o600);
+        fs.chownSync(checkedRoot, 65534, 65534);
+        assert.strictEqual(
+            refusal(),
+            `error: --root ${checkedRoot} belongs to another user (uid 65534), who may change it at will, not to the ceremony's (uid 0). ` +
+                `Check it, then copy the folder as uid 0 (cp -r ${checkedRoot} NEW-FOLDER) and give --root the copy, ` +
+                `or have an administrator of the medium give it to uid 0 (chown -R 0 ${checkedRoot}); never run the ceremony as that user or with sudo to get past this\n`,
+        );
+        fs.chownSync(checkedRoot, 0, 0);
         const signed = await ceremony(PASSPHRASE, ...crlArgs, "--out", path.join(dir, "checked.pem"), "--yes");
         assert.strictEqual(signed.status, 0, signed.err);
     });

@@ -143,7 +143,7 @@ function checkPrivateFolder(dir: string, option: string, stat: fs.Stats): void {
     if (!stat.isDirectory()) throw new Error(`${option} ${dir} is not a folder`);
     const uid = process.getuid?.();
     if (uid !== undefined && stat.uid !== uid) {
-        throw new Error(`${option} ${dir} belongs to another user (uid ${stat.uid}); run the ceremony as its owner`);
+        throw new Error(anotherUsers(`${option} ${dir}`, dir, stat.uid, uid, true));
     }
     const mode = stat.mode & 0o777;
     if ((mode & 0o077) !== 0) {
@@ -156,6 +156,24 @@ function checkPrivateFolder(dir: string, option: string, stat: fs.Stats): void {
 
 /** A path as one word of a shell command to copy: a medium's label may hold spaces. */
 const shellWord = (text: string): string => (/^[\w./-]+$/.test(text) ? text : `'${text.replace(/'/g, "'\\''")}'`);
+
+/**
+ * The refusal of a root folder or file (`named`, at `file`) owned by uid `owner`, not by the
+ * ceremony's `uid`. Its fix is a copy or a chown, never the ceremony run as root (sudo) or as that
+ * user: that would hand it a folder someone else could have changed, and a root key to a shell
+ * with every right.
+ */
+function anotherUsers(named: string, file: string, owner: number, uid: number, folder: boolean): string {
+    const word = shellWord(file);
+    const copy = folder
+        ? `copy the folder as uid ${uid} (cp -r ${word} NEW-FOLDER) and give --root the copy`
+        : `copy it as uid ${uid} into its place (cp ${word} ${word}.copy && mv ${word}.copy ${word})`;
+    return (
+        `${named} belongs to another user (uid ${owner}), who may change it at will, not to the ceremony's (uid ${uid}). ` +
+        `Check it, then ${copy}, or have an administrator of the medium give it to uid ${uid} (chown${folder ? " -R" : ""} ${uid} ${word}); ` +
+        `never run the ceremony as that user or with sudo to get past this`
+    );
+}
 
 /**
  * Opens an existing file of a root folder without following a link. It must be the user's own (an
@@ -184,7 +202,7 @@ function openExisting(file: string, flags: number, privateFile: boolean): number
     const problem = !stat.isFile()
         ? `${file} is not a regular file`
         : uid !== undefined && stat.uid !== uid
-          ? `${file} belongs to another user (uid ${stat.uid}); run the ceremony as its owner`
+          ? anotherUsers(file, file, stat.uid, uid, false)
           : stat.nlink > 1
             ? `${file} has ${stat.nlink} hard links, so it is reached from outside its folder too; find them (find "$(findmnt -no TARGET -T ${shellWord(file)})" -xdev -samefile ${shellWord(file)}), check the file, and remove every other link`
             : privateFile && (mode & 0o077) !== 0
