@@ -394,7 +394,8 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         );
         assert.strictEqual(
             mismatch.err,
-            `error: ${path.join(swapped, "root.key")} is not the key of ${path.join(swapped, "root.crt")}; restore the folder from the ceremony's archive\n`,
+            `error: ${path.join(swapped, "root.key")} is not the key of ${path.join(swapped, "root.crt")}; restore whichever was replaced: root.crt from the ceremony's archive, ` +
+                `or root.key from the ceremony medium's backup (the write-once archive holds root.crt and issuance.log, never the key: README, "After each ceremony")\n`,
         );
         assert.ok(!fs.existsSync(path.join(dir, "swapped.crt")));
     });
@@ -820,6 +821,54 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
     });
 
     /** A root of `trustDomain` for environment example, made by init-root in DIR/<name> (ECDSA: quick). */
+    it("refuses a root folder missing its key, naming the folder, root.key and the medium's backup it comes back from, not the archive that never holds it", async () => {
+        const keyless = await newRoot("keyless-root", "apic-client");
+        fs.renameSync(path.join(keyless, "root.key"), path.join(dir, "keyless-root.key"));
+        const run = ceremonyPiped(
+            PASSPHRASE,
+            "",
+            "crl",
+            "--root",
+            keyless,
+            "--period-days",
+            "7",
+            "--periods",
+            "1",
+            "--out",
+            path.join(dir, "keyless.pem"),
+        );
+        assert.deepStrictEqual(
+            [run.status, run.out, run.err],
+            [
+                1,
+                "",
+                `error: ${path.join(keyless, "root.key")} is missing: init-root left the root's key, encrypted, in the root folder ${keyless} as root.key; ` +
+                    `copy it back into ${keyless} from the ceremony medium's backup, as the ceremony's user, mode 0600 ` +
+                    `(the write-once archive holds root.crt and issuance.log, never the key: README, "After each ceremony")\n`,
+            ],
+        );
+        // root.crt, public, is what the archive gives back.
+        fs.renameSync(path.join(dir, "keyless-root.key"), path.join(keyless, "root.key"));
+        fs.renameSync(path.join(keyless, "root.crt"), path.join(dir, "keyless-root.crt"));
+        const noCert = ceremonyPiped(
+            PASSPHRASE,
+            "",
+            "crl",
+            "--root",
+            keyless,
+            "--period-days",
+            "7",
+            "--periods",
+            "1",
+            "--out",
+            path.join(dir, "keyless.pem"),
+        );
+        assert.strictEqual(
+            noCert.err,
+            `error: ${path.join(keyless, "root.crt")} is missing; a root folder holds root.key, root.crt and issuance.log: restore it from the ceremony's archive\n`,
+        );
+    });
+
     async function newRoot(name: string, trustDomain: string, ...extra: string[]): Promise<string> {
         const folder = path.join(dir, name);
         const init = await ceremony(

@@ -41,6 +41,7 @@ import {
     ROOT_CERT,
     ROOT_KEY,
     RootFolder,
+    WHERE_THE_KEY_IS,
 } from "./rootFolder";
 import { Command, oneOf, parse, UsageError } from "./stackSource";
 
@@ -313,7 +314,8 @@ async function unlockRootKey(folder: RootFolder, prompter: Prompter, rootCertPem
     const spki = (key: crypto.KeyObject): Buffer => key.export({ type: "spki", format: "der" });
     if (!spki(crypto.createPublicKey(keyPem)).equals(spki(new crypto.X509Certificate(rootCertPem).publicKey))) {
         throw new Error(
-            `${folder.path(ROOT_KEY)} is not the key of ${folder.path(ROOT_CERT)}; restore the folder from the ceremony's archive`,
+            `${folder.path(ROOT_KEY)} is not the key of ${folder.path(ROOT_CERT)}; restore whichever was replaced: ${ROOT_CERT} from the ceremony's archive, ` +
+                `or ${ROOT_KEY} from the ceremony medium's backup (${WHERE_THE_KEY_IS})`,
         );
     }
     return keyPem;

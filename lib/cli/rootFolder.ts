@@ -13,6 +13,11 @@ import { RenderLock, RenderLockError, takeLock } from "../render/stateLock";
 export const ROOT_KEY = "root.key";
 export const ROOT_CERT = "root.crt";
 export const ISSUANCE_LOG = "issuance.log";
+/**
+ * Where a lost root key comes back from, as the README's "After each ceremony" keeps it: the
+ * write-once archive is for what may be read, the key stays on the encrypted media alone.
+ */
+export const WHERE_THE_KEY_IS = `the write-once archive holds ${ROOT_CERT} and ${ISSUANCE_LOG}, never the key: README, "After each ceremony"`;
 /** The lock sign and crl take inside the root folder (its parent may be closed to the user, as /media/<user> is). */
 const CEREMONY_LOCK = ".ceremony.lock";
 
@@ -187,8 +192,12 @@ function openExisting(file: string, flags: number, privateFile: boolean): number
         fd = fs.openSync(file, flags | O_NOFOLLOW | O_NONBLOCK);
     } catch (error) {
         if (codeOf(error) === "ENOENT") {
+            const dir = path.dirname(file);
             throw new Error(
-                `${file} is missing; a root folder holds ${ROOT_KEY}, ${ROOT_CERT} and ${ISSUANCE_LOG}: restore it from the ceremony's archive`,
+                path.basename(file) === ROOT_KEY
+                    ? `${file} is missing: init-root left the root's key, encrypted, in the root folder ${dir} as ${ROOT_KEY}; ` +
+                          `copy it back into ${dir} from the ceremony medium's backup, as the ceremony's user, mode 0600 (${WHERE_THE_KEY_IS})`
+                    : `${file} is missing; a root folder holds ${ROOT_KEY}, ${ROOT_CERT} and ${ISSUANCE_LOG}: restore it from the ceremony's archive`,
             );
         }
         if (codeOf(error) === "ELOOP") {
