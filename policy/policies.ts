@@ -1366,7 +1366,7 @@ export const uniqueKubernetesObjectsPolicy: policy.StackValidationPolicy = {
 };
 
 /** The URN's parts: `urn:pulumi:<stack>::<project>::<parent types$...$type>::<name>`. */
-const qualifiedTypeOf = (r: policy.PolicyResource): string => r.urn.split("::")[2] ?? "";
+const qualifiedTypeOf = (r: { urn: string }): string => r.urn.split("::")[2] ?? "";
 const isMeshCa = (cert: policy.PolicyResource): boolean =>
     qualifiedTypeOf(cert).includes("apic-istio-pki:index:MeshPluginCa$");
 
@@ -1627,24 +1627,29 @@ interface CredentialObject {
     shown: string;
     tls: boolean;
     texts: Record<string, string>;
+    /** Whether an IstioGatewayTls made it (its URN's parent types), whose client trust is its clientTrustBundlePem. */
+    madeByIstioGatewayTls: boolean;
 }
 
 /**
- * Whether the certificate Istio serves from a Secret is a client's alone (clientAuth, and neither
- * serverAuth nor anyExtendedKeyUsage, which Go and Java take for a server too): a sidecar's
- * credential for calling out, never one a gateway could serve. Istio serves cert and key when both
- * are set and not empty, else tls.crt and tls.key (ExtractCertInfo).
+ * Why the certificate Istio serves from a Secret could be a server's (a gateway's), or undefined when
+ * it serves none or a client's alone (clientAuth, and neither serverAuth nor anyExtendedKeyUsage,
+ * which Go and Java take for a server too): a sidecar's credential for calling out. Istio serves
+ * cert and key when both are set and not empty, else tls.crt and tls.key (ExtractCertInfo).
  */
-function servesClientCertificateAlone(texts: Record<string, string>): boolean {
+function servedServerUse(texts: Record<string, string>): string | undefined {
     const served = servedCertificateText(texts);
-    const leaf = served ? pemCertificate(served) : undefined;
-    const uses = leaf === undefined ? undefined : caFlags(leaf).extendedKeyUsage;
-    return (
-        uses !== undefined &&
-        uses.includes(CLIENT_AUTH) &&
-        !uses.includes(SERVER_AUTH) &&
-        !uses.includes(ANY_EXTENDED_KEY_USAGE)
-    );
+    if (!served) return undefined;
+    const leaf = pemCertificate(served);
+    if (leaf === undefined) return "cannot be read, so it may be a server's";
+    const uses = caFlags(leaf).extendedKeyUsage;
+    const which = `(${subjectOf(leaf)})`;
+    if (uses === undefined) return `${which} has no extended key usage: it serves any purpose, a server's too`;
+    if (uses.includes(SERVER_AUTH)) return `${which} is for serverAuth`;
+    if (uses.includes(ANY_EXTENDED_KEY_USAGE))
+        return `${which} is for anyExtendedKeyUsage, which Go and Java take for a server's`;
+    if (!uses.includes(CLIENT_AUTH)) return `${which} is not for clientAuth`;
+    return undefined;
 }
 
 /** A name without Istio's -cacert suffix: the Secret a <name>-cacert twin stands beside, the ConfigMap Istio reads. */
@@ -1652,32 +1657,43 @@ const withoutCaSuffix = (name: string): string =>
     name.endsWith(ISTIO_CA_SECRET_SUFFIX) ? name.slice(0, -ISTIO_CA_SECRET_SUFFIX.length) : name;
 
 /**
- * The DestinationRules (as credentialUsersOf shows them) for which `secret`'s CA verifies the server
- * a sidecar calls, or undefined when a gateway may trust it for its clients: a Secret serving a
- * client certificate alone, or the `<name>-cacert` twin (beside it) of one, serving nothing itself
- * or a client certificate alone, named by a DestinationRule and by no Gateway. `merged` holds each
- * Secret's entries as Istio reads them, its patches applied. A DestinationRule alone would let any
- * Secret out.
+ * The DestinationRules (as credentialUsersOf shows them) naming `secret`, sorted, and, when a gateway
+ * may trust it for its clients all the same, why and the fix (`lost`): a Gateway names it too, or it
+ * (or the Secret a `<name>-cacert` twin stands beside) serves a certificate that could be a server's. A Secret
+ * serving nothing (a CA for egress TLS origination) or a client certificate alone, and its twin,
+ * verify the server a sidecar calls. `merged` holds each Secret's entries as Istio reads them, its
+ * patches applied. A DestinationRule alone would let any Secret out.
  */
-function sidecarCallsOf(
+function sidecarUseOf(
     secret: CredentialObject,
     merged: ReadonlyMap<string, MergedSecret>,
     users: CredentialUsers,
     objects: readonly CredentialObject[],
-): string[] | undefined {
-    if (namersOf(secret, users.Gateway, objects).length > 0) return undefined;
+): { rules: string[]; lost?: { why: string; fix: string } } {
+    const rules = [
+        ...new Set(namersOf(secret, users.DestinationRule, objects).map(({ use }) => use.namer.shown)),
+    ].sort();
+    const gateways = namersOf(secret, users.Gateway, objects);
+    if (gateways.length > 0)
+        return {
+            rules,
+            lost: {
+                why: `${namersShown(gateways)} names it too`,
+                fix: "give the DestinationRule a Secret of its own, which no Gateway names",
+            },
+        };
     // Merged as Istio reads it, and each resource alone: which of two patches applies last is not certain.
     const at = (place: string) => merged.get(place) ?? { texts: {}, tls: false, each: [] };
-    const nothingButAClient = (place: string) =>
-        servesNothingButAClient(at(place).texts) && at(place).each.every(servesNothingButAClient);
-    // The Secret itself, or the one a <name>-cacert twin stands beside.
+    // The Secret itself, and the one a <name>-cacert twin stands beside.
     const base = withoutCaSuffix(secret.place);
-    const client =
-        servesClientCertificateAlone(at(base).texts) &&
-        nothingButAClient(base) &&
-        (base === secret.place || nothingButAClient(secret.place));
-    const rules = [...new Set(namersOf(secret, users.DestinationRule, objects).map(({ use }) => use.namer.shown))];
-    return client && rules.length > 0 ? rules : undefined;
+    for (const place of [...new Set([base, secret.place])]) {
+        const why = [at(place).texts, ...at(place).each].map(servedServerUse).find((w) => w !== undefined);
+        const which = place === secret.place ? "it serves" : `${withoutCaSuffix(secret.shown)} serves`;
+        const fix =
+            "give the sidecar a client certificate for clientAuth alone (neither serverAuth nor anyExtendedKeyUsage)";
+        if (why !== undefined) return { rules, lost: { why: `the certificate ${which} ${why}`, fix } };
+    }
+    return { rules };
 }
 
 /** A Secret as Istio reads it: the entries of its resources (the Secret, its patches) merged in order. */
@@ -1687,10 +1703,6 @@ interface MergedSecret {
     /** Each resource's own entries, in the order merged. */
     each: Record<string, string>[];
 }
-
-/** Whether a Secret serves no certificate (no cert and key, no tls.crt), or a client's alone. */
-const servesNothingButAClient = (texts: Record<string, string>): boolean =>
-    !servedCertificateText(texts) || servesClientCertificateAlone(texts);
 
 /** The certificate Istio serves from a Secret's entries: cert when it and key are set and not empty, else tls.crt. */
 const servedCertificateText = (texts: Record<string, string>): string | undefined =>
@@ -1704,7 +1716,7 @@ const servedCertificateText = (texts: Record<string, string>): string | undefine
  * any other Secret, and for a ConfigMap (a gateway's client trust when one names it: credential-trust).
  */
 function credentialSecretOf(
-    r: { type: string; name: string; props: Props; provider?: policy.PolicyProviderResource },
+    r: { urn: string; type: string; name: string; props: Props; provider?: policy.PolicyProviderResource },
     namespaces: readonly string[],
 ): CredentialObject | undefined {
     const object = credentialObjectOf(r)?.credential;
@@ -1726,6 +1738,7 @@ function isCredential(object: CredentialObject, namespaces: readonly string[]): 
  * not istiod's cacerts. A ConfigMap is shown with its kind: a Secret may have its name.
  */
 function credentialObjectOf(r: {
+    urn: string;
     type: string;
     name: string;
     props: Props;
@@ -1750,6 +1763,7 @@ function credentialObjectOf(r: {
         shown,
         tls: kind === "Secret" && known(() => r.props.type) === "kubernetes.io/tls",
         texts: kind === "Secret" ? knownSecretTexts(r.props) : knownConfigMapTexts(r.props),
+        madeByIstioGatewayTls: qualifiedTypeOf(r).includes("apic-istio-pki:index:IstioGatewayTls$"),
     };
     return { patch: r.type !== types[0], credential };
 }
@@ -1822,13 +1836,16 @@ function namersOf(
     });
 }
 
+/** A name's possessive: `payments'`, `ui-gw's`. */
+const possessive = (name: string): string => (name.endsWith("s") ? `${name}'` : `${name}'s`);
+
 /** How a finding names the namers of `namings`, each once, sorted: `<kind> <namespace/name>'s <field>`, with what it assumes. */
 const namersShown = (namings: readonly Naming[]): string =>
     [
         ...new Set(
             namings.map(
                 ({ use, assumed }) =>
-                    `${use.namer.kind} ${use.namer.shown}'s ${use.field}${assumed === undefined ? "" : ` (${assumed})`}`,
+                    `${use.namer.kind} ${possessive(use.namer.shown)} ${use.field}${assumed === undefined ? "" : ` (${assumed})`}`,
             ),
         ),
     ]
@@ -2116,6 +2133,25 @@ function publiclyIssued(chain: crypto.X509Certificate[]): boolean {
 }
 
 /**
+ * The publicly trusted root (Node's tls.rootCertificates) `cert` links up to, each certificate signed
+ * by the next (publiclyIssued's check), through the CAs of `bundle` (its trust entry) where its
+ * issuer is there; undefined when it links up to none.
+ */
+function publicRootAbove(
+    cert: crypto.X509Certificate,
+    bundle: readonly crypto.X509Certificate[],
+): crypto.X509Certificate | undefined {
+    const path = [cert];
+    for (;;) {
+        const anchor = publicRootsAnchor("ca.crt", path.slice(-1), undefined);
+        if (typeof anchor !== "string" && anchor.root !== undefined) return anchor.root;
+        const issuer = bundle.find((ca) => !path.includes(ca) && signedBy(path[path.length - 1], ca));
+        if (issuer === undefined) return undefined;
+        path.push(issuer);
+    }
+}
+
+/**
  * What is wrong with the leaf of tls.crt (its first certificate): a CA, no TLS use, too long
  * (unless `maxDays` is undefined: a publicly issued leaf); [] when nothing is.
  */
@@ -2285,7 +2321,7 @@ let publicRootKeys: Set<string> | undefined;
 export const credentialTrustPolicy: policy.StackValidationPolicy = {
     name: "credential-trust",
     description:
-        "A TLS credential Envoy reads, judged merged with its patches: a Secret as tls-secret-contents finds them, and any Secret or ConfigMap a Gateway names as its client trust (a ConfigMap's data, which Istio reads, and its binaryData, which Istio does not read but which is refused alike), an Istio Gateway (networking.istio.io) by caCertCredentialName (configmap://ns/name: a ConfigMap) or by credentialName(s) in MUTUAL or OPTIONAL_MUTUAL mode, a Kubernetes Gateway API Gateway (gateway.networking.k8s.io) by the caCertificateRefs of spec.tls.frontend (default or perPort) or by a listener's certificateRefs with Istio's option gateway.istio.io/tls-terminate-mode MUTUAL or OPTIONAL_MUTUAL, its ListenerSets' (ListenerSet, gateway.networking.x-k8s.io XListenerSet; by spec.parentRef) listeners as its own (a Gateway API reference in its own namespace, else its listener's object's: the Gateway's, or for the parent's caCertificateRefs, each ListenerSet's too; while a preview does not know it, one whose namespace is not known either, else any, saying which it took); an Istio Gateway's Secret (read in its workload's namespace, which the pack does not know) the one of its name in the Gateway's namespace or keySecretNamespaces, else any, saying which it took; an Istio name ending in -cacert names the Secret without the suffix as well (Istio falls back to it). A Gateway naming istiod's istio-ca-root-cert ConfigMap as client trust is refused, declared or not (the mesh root, under root-cert.pem, which Istio does not read). Such client trust that tls-secret-contents does not judge is held to its checks of trust and CRL entries (no private key; each CA under the CERTIFICATE label; with a CRL, self-signed roots alone). Each trusts in ca.crt or cacert (every block BoringSSL reads as a certificate) no publicly trusted root (Node's tls.rootCertificates), unless it is a sidecar's client credential (its served certificate for clientAuth alone, or the <name>-cacert twin of one) a DestinationRule names and no Gateway of either API does; and, unless allowSharedRoot is set, no certificate of a mesh CA's key or of one above it (a MeshPluginCa's and its issuers', or in istiod's cacerts, either layout), compared by key: every cluster's cacerts holds a mesh CA's key, and a public CA certifies anyone.",
+        "A TLS credential Envoy reads, judged merged with its patches: a Secret as tls-secret-contents finds them, and any Secret or ConfigMap a Gateway names as its client trust (a ConfigMap's data, which Istio reads, and its binaryData, which Istio does not read but which is refused alike), an Istio Gateway (networking.istio.io) by caCertCredentialName (configmap://ns/name: a ConfigMap) or by credentialName(s) in MUTUAL or OPTIONAL_MUTUAL mode, a Kubernetes Gateway API Gateway (gateway.networking.k8s.io) by the caCertificateRefs of spec.tls.frontend (default or perPort) or by a listener's certificateRefs with Istio's option gateway.istio.io/tls-terminate-mode MUTUAL or OPTIONAL_MUTUAL, its ListenerSets' (ListenerSet, gateway.networking.x-k8s.io XListenerSet; by spec.parentRef) listeners as its own (a Gateway API reference in its own namespace, else its listener's object's: the Gateway's, or for the parent's caCertificateRefs, each ListenerSet's too; while a preview does not know it, one whose namespace is not known either, else any, saying which it took); an Istio Gateway's Secret (read in its workload's namespace, which the pack does not know) the one of its name in the Gateway's namespace or keySecretNamespaces, else any, saying which it took; an Istio name ending in -cacert names the Secret without the suffix as well (Istio falls back to it). A Gateway naming istiod's istio-ca-root-cert ConfigMap as client trust is refused, declared or not (the mesh root, under root-cert.pem, which Istio does not read). Such client trust that tls-secret-contents does not judge is held to its checks of trust and CRL entries (no private key; each CA under the CERTIFICATE label; with a CRL, self-signed roots alone). Each trusts in ca.crt or cacert (every block BoringSSL reads as a certificate, each an anchor) no publicly trusted root (Node's tls.rootCertificates) nor a public CA under one, unless it is a sidecar's credential (serving nothing, as a CA for egress TLS origination, or a certificate for clientAuth alone; or the <name>-cacert twin of such a Secret or of none) a DestinationRule names and no Gateway of either API does; and, unless allowSharedRoot is set, no certificate of a mesh CA's key or of one above it (a MeshPluginCa's and its issuers', or in istiod's cacerts, either layout), compared by key: every cluster's cacerts holds a mesh CA's key, and a public CA certifies anyone.",
     enforcementLevel: "mandatory",
     configSchema: {
         properties: {
@@ -2344,11 +2380,13 @@ export const credentialTrustPolicy: policy.StackValidationPolicy = {
             if (!isCredential(secret, namespaces))
                 for (const problem of [...trustKeyProblems(secret.texts), ...trustBlockProblems(secret.texts)])
                     reportOnce(secret.place, `${secret.shown}: ${problem}`);
-            // A sidecar's client credential (UiApicClient's) verifies the server it calls, whose name the sidecar
-            // checks (APIC's host): a server's certificate from a public CA is as it should be there. Told by what
-            // it holds, a certificate for clientAuth alone that no gateway could serve, and by a DestinationRule
-            // naming it that no Gateway does: a DestinationRule alone would let any Secret out of the check.
-            const calls = sidecarCallsOf(secret, merged, users, objects);
+            // A sidecar's credential (UiApicClient's, a CA for egress TLS origination) verifies the server it calls,
+            // whose name the sidecar checks (APIC's host): a server's certificate from a public CA is as it should be
+            // there. Told by what it serves, nothing or a certificate for clientAuth alone that no gateway could
+            // serve, and by a DestinationRule naming it that no Gateway does: a DestinationRule alone would let any
+            // Secret out of the check.
+            const sidecar = sidecarUseOf(secret, merged, users, objects);
+            const calls = sidecar.rules.length > 0 && sidecar.lost === undefined ? sidecar.rules : undefined;
             // The Gateways verifying their clients with it, and whether each also checks their SANs (an Istio server's
             // subjectAltNames, as IstioGatewayTls sets them): Istio checks none for the Gateway API (buildTLS).
             const gateways = gatewaysTrusting(secret);
@@ -2357,9 +2395,20 @@ export const credentialTrustPolicy: policy.StackValidationPolicy = {
             const sanChecked = gateways.length > 0 && gateways.every(({ use }) => use.sanChecked);
             const unchecked = gateways.filter(({ use }) => !use.sanChecked);
             const noSanCheck = noSanCheckOf(unchecked);
+            // IstioGatewayTls' Secret (or a patch of it): its fix names that component's input.
+            const madeByGatewayTls = objects.some((o) => o.place === secret.place && o.madeByIstioGatewayTls);
+            // Why a DestinationRule naming it does not make it a sidecar's alone: named, with what loses the exemption.
+            const ruleLost = sidecar.rules.length > 0 ? sidecar.lost : undefined;
+            const ruleLostWhy =
+                ruleLost === undefined
+                    ? ""
+                    : `DestinationRule ${sidecar.rules.join(", ")} names it, but ${ruleLost.why}, ` +
+                      "so it is judged as a gateway's credential, not a sidecar's alone: ";
             // Every trust entry: Istio reads cacert before ca.crt, and Envoy every block BoringSSL takes for a certificate.
             for (const entry of TRUST_ENTRIES.filter((e) => e in secret.texts)) {
-                for (const { at, label, cert, unreadable } of trustEntryCertificates(secret.texts[entry])) {
+                const blocks = trustEntryCertificates(secret.texts[entry]);
+                const bundle = blocks.flatMap(({ cert }) => (cert === undefined ? [] : [cert]));
+                for (const { at, label, cert, unreadable } of blocks) {
                     if (cert === undefined) {
                         reportOnce(
                             secret.place,
@@ -2369,31 +2418,35 @@ export const credentialTrustPolicy: policy.StackValidationPolicy = {
                         continue;
                     }
                     const id = keyIdOf(cert);
+                    const outside = `if a MUTUAL Gateway outside this program uses it, give there only the root(s) of a private CA that issues its clients' certificates (for APIC, its client root)`;
                     const fix =
                         calls !== undefined
                             ? `give in ${entry} only the root(s) of the CA that issues that server's certificate (UiApicClient's apicTrustPem: in a stack, the gateway server root, or pki:frontEnd.apicServerCa)`
-                            : unread
-                              ? `remove ${entry}, or, if a MUTUAL Gateway outside this program uses it, give there only the root(s) of a private CA that issues its clients' certificates (for APIC, its client root)`
-                              : sanChecked
-                                ? `give in ${entry} only the root(s) of the CA that issues the peers' certificates (IstioGatewayTls' clientTrustBundlePem: APIC's client root)`
-                                : `give in ${entry} only the root(s) of a private CA that issues these clients' certificates and no one else's (for APIC, its client root), ` +
-                                  "never a public or mesh root: with no SAN check, every client certificate under it is let in" +
-                                  (unchecked.some(({ use }) => use.istio)
-                                      ? "; and give the Istio Gateway server subjectAltNames (the clients' SANs: APIC's URI SAN), as IstioGatewayTls does"
-                                      : "");
+                            : unread && ruleLost !== undefined
+                              ? `${ruleLost.fix}; or, ${outside}`
+                              : unread
+                                ? `remove ${entry}, or, ${outside}`
+                                : sanChecked
+                                  ? `give in ${entry} only the root(s) of the CA that issues the peers' certificates (` +
+                                    (madeByGatewayTls
+                                        ? "IstioGatewayTls' clientTrustBundlePem: APIC's client root)"
+                                        : "for APIC, its client root)")
+                                  : `give in ${entry} only the root(s) of a private CA that issues these clients' certificates and no one else's (for APIC, its client root), ` +
+                                    "never a public or mesh root" +
+                                    (unchecked.some(({ use }) => use.istio)
+                                        ? "; and give the Istio Gateway server subjectAltNames (the clients' SANs: APIC's URI SAN), as IstioGatewayTls does"
+                                        : "");
                     // Without a SAN check, allowSharedRoot would let in every workload's certificate the mesh CA signs.
                     const weaker =
                         calls !== undefined || sanChecked
                             ? ", or accept the weaker guarantee with allowSharedRoot: true"
                             : "";
                     const trusts =
-                        // Named where the gateway's wording is not IstioGatewayTls' (whose Gateway checks APIC's URI SAN),
-                        // or where the namespace Istio reads it in is assumed.
-                        gateways.length > 0 && (!sanChecked || gateways.some(({ assumed }) => assumed !== undefined))
+                        gateways.length > 0
                             ? `${secret.shown}: ${entry}, client trust of ${namersShown(gateways)}, trusts ${subjectOf(cert)}`
                             : `${secret.shown}: ${entry} trusts ${subjectOf(cert)}`;
                     const unreadWhy =
-                        `no Gateway in the program reads this ${entry} as client trust (a SIMPLE server ignores it), ` +
+                        `${ruleLostWhy}no Gateway in the program reads this ${entry} as client trust (a SIMPLE server ignores it), ` +
                         "but a MUTUAL Gateway outside it may, and would take ";
                     if (mesh.has(id))
                         reportOnce(
@@ -2403,23 +2456,32 @@ export const credentialTrustPolicy: policy.StackValidationPolicy = {
                                     ? `${unreadWhy}any certificate a cluster's cacerts, which holds the key of a mesh CA under it, could mint. `
                                     : "every cluster's cacerts holds the key of a mesh CA under it, so any cluster could mint a certificate " +
                                       (calls !== undefined
-                                          ? `with the identity the sidecar expects of the server it calls (the subjectAltNames of DestinationRule ${calls.sort().join(", ")}). `
+                                          ? `with the identity the sidecar expects of the server it calls (the subjectAltNames of DestinationRule ${calls.join(", ")}). `
                                           : sanChecked
                                             ? "with the identity the gateway accepts (APIC's URI SAN). "
                                             : `that the gateway accepts as any client's, with ${noSanCheck}. `)) +
                                 `${fix[0].toUpperCase()}${fix.slice(1)}${weaker}`,
                         );
-                    if (calls === undefined && publicRootKeys.has(id))
-                        reportOnce(
-                            secret.place,
-                            `${trusts}, a publicly trusted root (in Node's tls.rootCertificates): ` +
-                                (unread
-                                    ? `${unreadWhy}any client certificate a public CA under it issues, to anyone; `
-                                    : sanChecked
-                                      ? "every public CA under it, and whoever it certifies, could present a certificate Envoy takes, the SAN check alone in the way; "
-                                      : `every client certificate a public CA under it issues, to anyone, is let in, with ${noSanCheck}; `) +
-                                fix,
-                        );
+                    if (calls !== undefined) continue;
+                    // A public root, or a public CA under one: Envoy takes every certificate in ca.crt as an anchor.
+                    const isPublicRoot = publicRootKeys.has(id);
+                    const rootAbove = isPublicRoot ? undefined : publicRootAbove(cert, bundle);
+                    if (!isPublicRoot && rootAbove === undefined) continue;
+                    const issuers = isPublicRoot ? "a public CA under it" : "it, or a CA under it,";
+                    reportOnce(
+                        secret.place,
+                        `${trusts}, ` +
+                            (rootAbove === undefined
+                                ? "a publicly trusted root (in Node's tls.rootCertificates): "
+                                : `a public CA (under ${subjectOf(rootAbove)}, a publicly trusted root), which Envoy takes as a trust anchor ` +
+                                  `as it takes every certificate in ${entry}, an intermediate too: `) +
+                            (unread
+                                ? `${unreadWhy}any client certificate ${issuers} issues, to anyone; `
+                                : sanChecked
+                                  ? `${issuers} could issue, to anyone, a client certificate Envoy accepts, which only the SAN check would then keep out; `
+                                  : `every client certificate ${issuers} issues, to anyone, is let in, with ${noSanCheck}; `) +
+                            fix,
+                    );
                 }
             }
         }

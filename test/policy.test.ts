@@ -2826,7 +2826,7 @@ describe("Policy pack", function () {
     /** credential-trust's fix for client trust checked by no SAN: a private root, and for an Istio server subjectAltNames too. */
     const noSanFix = (entry: string, namers: string) =>
         `give in ${entry} only the root(s) of a private CA that issues these clients' certificates and no one else's (for APIC, its client root), ` +
-        "never a public or mesh root: with no SAN check, every client certificate under it is let in" +
+        "never a public or mesh root" +
         (apisOf(namers).istio
             ? "; and give the Istio Gateway server subjectAltNames (the clients' SANs: APIC's URI SAN), as IstioGatewayTls does"
             : "");
@@ -2860,6 +2860,19 @@ describe("Policy pack", function () {
     const unreadMeshRefusal = (shown: string, subject: string, where: string, entry = "ca.crt") =>
         `${shown}: ${entry} trusts ${subject}, whose key is a mesh CA's or above one (${where}); ${unread(entry).why}` +
         `any certificate a cluster's cacerts, which holds the key of a mesh CA under it, could mint. R${unread(entry).fix}`;
+
+    /**
+     * credential-trust's refusal of ISRG Root X1 in `shown`'s `entry`, read as client trust by no Gateway of the program,
+     * which DestinationRule `rule` names but which is no sidecar's credential alone: `why` (what loses the exemption).
+     */
+    const ruleLostRefusal = (shown: string, why: string, { rule = "istio-system/dummy", entry = "ca.crt" } = {}) =>
+        `${shown}: ${entry} trusts ${ISRG}, a publicly trusted root (in Node's tls.rootCertificates): ` +
+        `DestinationRule ${rule} names it, but ${why}, so it is judged as a gateway's credential, not a sidecar's alone: ` +
+        `${unread(entry).why}any client certificate a public CA under it issues, to anyone; ` +
+        (why.endsWith("names it too")
+            ? "give the DestinationRule a Secret of its own, which no Gateway names"
+            : "give the sidecar a client certificate for clientAuth alone (neither serverAuth nor anyExtendedKeyUsage)") +
+        `; or, if a MUTUAL Gateway outside this program uses it, give there only the root(s) of a private CA that issues its clients' certificates (for APIC, its client root)`;
 
     it("tls-secret-contents: refuses a hand-written gateway Secret's weak key, a CA or long-lived tls.crt without a TLS usage, keys outside tls.key", async () => {
         const weakKey = await tlsProvider.privateKey({ algorithm: "RSA", rsaBits: 1024 });
@@ -3028,21 +3041,30 @@ describe("Policy pack", function () {
             [true, ["forged", "mesh CA east", "Team mesh root"]],
         );
         const shown = "istio-system/apic-mtls-payments";
+        // The Gateway and its field named; the fix names IstioGatewayTls' input, as IstioGatewayTls made the Secret.
+        const trusts = `${shown}: ca.crt, client trust of Gateway istio-system/payments-gateway's credentialName (MUTUAL), trusts`;
         const fix =
             "give in ca.crt only the root(s) of the CA that issues the peers' certificates (IstioGatewayTls' clientTrustBundlePem: APIC's client root)";
         const meshRefusal = (where: string) =>
-            `${shown}: ca.crt trusts CN=Team mesh root, whose key is a mesh CA's or above one (${where}); ` +
+            `${trusts} CN=Team mesh root, whose key is a mesh CA's or above one (${where}); ` +
             "every cluster's cacerts holds the key of a mesh CA under it, so any cluster could mint a certificate with the identity " +
             `the gateway accepts (APIC's URI SAN). G${fix.slice(1)}, or accept the weaker guarantee with allowSharedRoot: true`;
-        const publicRefusal =
-            `${shown}: ca.crt trusts ${ISRG}, a publicly trusted root (in Node's tls.rootCertificates): ` +
-            `every public CA under it, and whoever it certifies, could present a certificate Envoy takes, the SAN check alone in the way; ${fix}`;
+        const publicRefusal = (fixed = fix) =>
+            `${trusts} ${ISRG}, a publicly trusted root (in Node's tls.rootCertificates): ` +
+            `a public CA under it could issue, to anyone, a client certificate Envoy accepts, which only the SAN check would then keep out; ${fixed}`;
         assert.deepStrictEqual(await checkStack(credentialTrustPolicy, resources), [
             meshRefusal("team-mesh-root-cert, above MeshPluginCa team-mesh-ca-cert"),
-            publicRefusal,
+            publicRefusal(),
         ]);
         assert.deepStrictEqual(await checkStack(credentialTrustPolicy, resources, { allowSharedRoot: true }), [
-            publicRefusal,
+            publicRefusal(),
+        ]);
+        // The same Secret written by hand (no IstioGatewayTls made it): the fix names no input of IstioGatewayTls'.
+        const byHand = resources.map((r) => (r === secret ? { ...r, parentType: undefined } : r));
+        assert.deepStrictEqual(await checkStack(credentialTrustPolicy, byHand, { allowSharedRoot: true }), [
+            publicRefusal(
+                "give in ca.crt only the root(s) of the CA that issues the peers' certificates (for APIC, its client root)",
+            ),
         ]);
         // A hand-written cacerts and a generic <name>-cacert Secret, no component: known by root-cert.pem.
         const { root, meshCa, cacerts } = await handWrittenMesh();
@@ -3182,6 +3204,18 @@ describe("Policy pack", function () {
         const shown = "istio-system/apic-mtls-payments";
         // Named by no Gateway of the program (a DestinationRule alone is no way out): a MUTUAL one outside it may read it.
         const refused = [unreadPublicRefusal(shown)];
+        // Named by a DestinationRule, but serving a certificate a gateway could serve: the rule and the reason named.
+        const serverServed = "the certificate it serves (CN=payments.team.bank.example) is for serverAuth";
+        const ruleRefused = [ruleLostRefusal(shown, serverServed)];
+        assert.strictEqual(
+            ruleRefused[0],
+            `${shown}: ca.crt trusts ${ISRG}, a publicly trusted root (in Node's tls.rootCertificates): ` +
+                `DestinationRule istio-system/dummy names it, but ${serverServed}, so it is judged as a gateway's credential, not a sidecar's alone: ` +
+                "no Gateway in the program reads this ca.crt as client trust (a SIMPLE server ignores it), but a MUTUAL Gateway outside it may, " +
+                "and would take any client certificate a public CA under it issues, to anyone; give the sidecar a client certificate for clientAuth alone " +
+                "(neither serverAuth nor anyExtendedKeyUsage); or, if a MUTUAL Gateway outside this program uses it, give there only the root(s) " +
+                "of a private CA that issues its clients' certificates (for APIC, its client root)",
+        );
         const verdict = (...resources: Resource[]) => checkStack(credentialTrustPolicy, resources);
         assert.deepStrictEqual(
             [
@@ -3231,7 +3265,7 @@ describe("Policy pack", function () {
                 await verdict(secret(anyUse), dummyRule),
             ],
             [
-                refused,
+                ruleRefused,
                 // A Gateway without subjectAltNames checks no SAN: named, with its field.
                 [noSanPublicRefusal(shown, "Gateway payments/payments-gw's credentialName (MUTUAL)")],
                 [noSanPublicRefusal(shown, "Gateway istio-system/payments-gw's credentialName (MUTUAL)")],
@@ -3239,11 +3273,17 @@ describe("Policy pack", function () {
                 [],
                 [],
                 refused,
-                refused,
-                refused,
+                ruleRefused,
+                [
+                    ruleLostRefusal(
+                        shown,
+                        "the certificate it serves (CN=any-use) is for anyExtendedKeyUsage, which Go and Java take for a server's",
+                    ),
+                ],
             ],
         );
-        // A <name>-cacert Secret is read for its CA alone, a Gateway's client trust, whatever else it holds.
+        // A <name>-cacert Secret a DestinationRule names, serving a client certificate alone, with no <name> beside it:
+        // the sidecar's, as a Secret serving nothing is (a CA for egress TLS origination).
         const cacertSecret = handWrittenTlsSecret("apic-mtls-payments-cacert", {
             "tls.crt": client.cert,
             "tls.key": client.key,
@@ -3252,9 +3292,7 @@ describe("Policy pack", function () {
         const cacertRule = istio("DestinationRule", "dummy", "istio-system", {
             credentialName: "apic-mtls-payments-cacert",
         });
-        assert.deepStrictEqual(await verdict(cacertSecret, cacertRule), [
-            refused[0].replace("istio-system/apic-mtls-payments:", "istio-system/apic-mtls-payments-cacert:"),
-        ]);
+        assert.deepStrictEqual(await verdict(cacertSecret, cacertRule), []);
         // The <name>-cacert twin of a client credential a DestinationRule names holds the CA the sidecar
         // verifies the server with (Istio looks there first): a public root passes there too.
         const clientOnly = handWrittenTlsSecret("ui-client", { "tls.crt": client.cert, "tls.key": client.key });
@@ -3273,8 +3311,6 @@ describe("Policy pack", function () {
             credentialName: "gw-server",
             caCertCredentialName: "ui-client",
         });
-        const uiRefused = (secretName: string, entry: string) =>
-            unreadPublicRefusal(`istio-system/${secretName}`, entry);
         // A twin that serves a server certificate itself could be a gateway's credential: refused.
         const servingTwin = handWrittenTlsSecret("ui-client-cacert", {
             "tls.crt": server.cert,
@@ -3349,17 +3385,22 @@ describe("Policy pack", function () {
                 [],
                 [],
                 [noSanPublicRefusal("istio-system/ui-client", "Gateway istio-system/ui-gw's caCertCredentialName")],
-                [uiRefused("ui-client-cacert", "cacert")],
+                [
+                    ruleLostRefusal("istio-system/ui-client-cacert", serverServed, {
+                        rule: "istio-system/apic",
+                        entry: "cacert",
+                    }),
+                ],
                 refused,
                 refused,
                 refused,
                 refused,
+                ruleRefused,
+                ruleRefused,
+                ruleRefused,
                 refused,
-                refused,
-                refused,
-                refused,
-                refused,
-                refused,
+                ruleRefused,
+                ruleRefused,
             ],
         );
         // The same Secret in two clusters (providers) is two findings.
@@ -3385,6 +3426,124 @@ describe("Policy pack", function () {
                 appSecret("", { "ca.crt": isrgRootX1() }, "SecretPatch"),
             ),
             [refused[0].replace("istio-system/apic-mtls-payments:", "payments-gw/s:")],
+        );
+    });
+
+    it("credential-trust: lets a public root pass in a CA a DestinationRule names for egress TLS origination (a Secret serving nothing, or its -cacert twin), and names the rule when it cannot", async () => {
+        // Istio's egress TLS origination to a partner API with a public certificate: a Secret holding its CA alone.
+        const partnerCa = handWrittenTlsSecret("partner-ca", { "ca.crt": isrgRootX1() }, "Opaque");
+        const rule = (credentialName: string): Resource => ({
+            type: "kubernetes:networking.istio.io/v1:DestinationRule",
+            name: "partner-api",
+            props: {
+                metadata: { name: "partner-api", namespace: "istio-system" },
+                spec: {
+                    host: "api.partner.example",
+                    trafficPolicy: { tls: { mode: "SIMPLE", credentialName, sni: "api.partner.example" } },
+                },
+            },
+        });
+        const simpleGateway = (name: string): Resource => ({
+            type: "kubernetes:networking.istio.io/v1:Gateway",
+            name,
+            props: {
+                metadata: { name, namespace: "istio-system" },
+                spec: { servers: [{ port: { number: 443 }, tls: { mode: "SIMPLE", credentialName: "partner-ca" } }] },
+            },
+        });
+        // The <name>-cacert twin (Istio reads the CA there first), with no <name> or a <name> serving nothing.
+        const twin = handWrittenTlsSecret("partner-cacert", { cacert: isrgRootX1() }, "Opaque");
+        const servingNothing = handWrittenTlsSecret("partner", { note: "egress to api.partner.example" }, "Opaque");
+        // A partner-issued client certificate for serverAuth and clientAuth, as many are: a gateway could serve it.
+        const issuer = await mintRoot("Partner client root");
+        const bothUses = await mintLeaf(issuer, {
+            commonName: "bank-client",
+            allowedUses: ["server_auth", "client_auth", "digital_signature"],
+        });
+        const withClient = handWrittenTlsSecret(
+            "partner-ca",
+            { "tls.crt": bothUses.cert, "tls.key": bothUses.key, "ca.crt": isrgRootX1() },
+            "Opaque",
+        );
+        const verdict = (...resources: Resource[]) => checkStack(credentialTrustPolicy, resources);
+        const rulePartner = { rule: "istio-system/partner-api" };
+        assert.deepStrictEqual(
+            [
+                await verdict(partnerCa, rule("partner-ca")),
+                await verdict(twin, rule("partner")),
+                await verdict(twin, servingNothing, rule("partner")),
+                // Named by no DestinationRule: a MUTUAL Gateway outside the program may read it.
+                await verdict(partnerCa),
+                // The rule named, and what loses the exemption: the served certificate's serverAuth,
+                await verdict(withClient, rule("partner-ca")),
+                // or a Gateway naming it too, as its server credential (a Gateway named payments: its possessive).
+                await verdict(partnerCa, rule("partner-ca"), simpleGateway("payments")),
+            ],
+            [
+                [],
+                [],
+                [],
+                [unreadPublicRefusal("istio-system/partner-ca")],
+                [
+                    ruleLostRefusal(
+                        "istio-system/partner-ca",
+                        "the certificate it serves (CN=bank-client) is for serverAuth",
+                        rulePartner,
+                    ),
+                ],
+                [
+                    ruleLostRefusal(
+                        "istio-system/partner-ca",
+                        "Gateway istio-system/payments' credentialName names it too",
+                        rulePartner,
+                    ),
+                ],
+            ],
+        );
+    });
+
+    it("credential-trust: refuses a public intermediate CA in a Gateway's ca.crt as a public CA: Envoy takes it as an anchor", async () => {
+        // Envoy's verdict: with GTS CA 1C3 alone in ca.crt (partial chain), a leaf it issued verifies, no root needed.
+        const gtsIssued = verifyPeer({
+            caCrt: GTS_CA_1C3_PEM,
+            chain: GOOGLE_LEAF_PEM,
+            purpose: "sslserver",
+            at: new Date("2023-02-01T00:00:00Z"),
+        });
+        assert.deepStrictEqual(
+            [gtsIssued.accepted, gtsIssued.boringssl.chain],
+            [true, ["www.google.com", "GTS CA 1C3"]],
+        );
+        const gts = "C=US, O=Google Trust Services LLC, CN=GTS CA 1C3";
+        const gtsRoot = "C=US, O=Google Trust Services LLC, CN=GTS Root R1";
+        const secret = handWrittenTlsSecret("gw-server", { "ca.crt": GTS_CA_1C3_PEM });
+        const mutual: Resource = {
+            type: "kubernetes:networking.istio.io/v1:Gateway",
+            name: "payments-gw",
+            props: {
+                metadata: { name: "payments-gw", namespace: "istio-system" },
+                spec: { servers: [{ port: { number: 443 }, tls: { mode: "MUTUAL", credentialName: "gw-server" } }] },
+            },
+        };
+        const namers = "Gateway istio-system/payments-gw's credentialName (MUTUAL)";
+        const publicCa =
+            `a public CA (under ${gtsRoot}, a publicly trusted root), which Envoy takes as a trust anchor as it takes every certificate in ca.crt, ` +
+            "an intermediate too: ";
+        assert.deepStrictEqual(
+            [
+                await checkStack(credentialTrustPolicy, [secret, mutual]),
+                await checkStack(credentialTrustPolicy, [secret]),
+            ],
+            [
+                [
+                    `istio-system/gw-server: ca.crt, client trust of ${namers}, trusts ${gts}, ${publicCa}` +
+                        `every client certificate it, or a CA under it, issues, to anyone, is let in, with ${noSanCheck(namers)}; ${noSanFix("ca.crt", namers)}`,
+                ],
+                [
+                    `istio-system/gw-server: ca.crt trusts ${gts}, ${publicCa}${unread("ca.crt").why}` +
+                        `any client certificate it, or a CA under it, issues, to anyone; r${unread("ca.crt").fix}`,
+                ],
+            ],
         );
     });
 
@@ -3758,9 +3917,8 @@ describe("Policy pack", function () {
             `istio-system/gw-server: ca.crt, client trust of ${istioNamers}, trusts CN=Hand mesh root, whose key is a mesh CA's or above one ` +
                 "(root-cert.pem of istio-system/cacerts); every cluster's cacerts holds the key of a mesh CA under it, so any cluster could mint a certificate " +
                 "that the gateway accepts as any client's, with no SAN check (the Istio Gateway server gives no subjectAltNames). Give in ca.crt only the root(s) " +
-                "of a private CA that issues these clients' certificates and no one else's (for APIC, its client root), never a public or mesh root: " +
-                "with no SAN check, every client certificate under it is let in; and give the Istio Gateway server subjectAltNames (the clients' SANs: " +
-                "APIC's URI SAN), as IstioGatewayTls does",
+                "of a private CA that issues these clients' certificates and no one else's (for APIC, its client root), never a public or mesh root; " +
+                "and give the Istio Gateway server subjectAltNames (the clients' SANs: APIC's URI SAN), as IstioGatewayTls does",
         );
     });
 
