@@ -16,6 +16,7 @@ import {
     ceremonyOnTerminal,
     ceremonyOnTerminalWithVariable,
     ceremonyPiped,
+    ceremonyPipedAs,
     PASSPHRASE,
 } from "./ceremonyTools";
 import { ENGINE_KEYS_FILE } from "./engineKeys";
@@ -147,6 +148,13 @@ function randomModulus(odd: boolean): Buffer {
 
 const P256 = ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"];
 const STACK_SUBJECT = "/O=Example Bank/CN=example APIC client CA";
+/** What the refusal of another user's root.key or root folder says that user may have done to the key. */
+const READ_OR_REPLACED_KEY =
+    'read root.key (with the passphrase within reach, it leaked: README, "When a key leaks") or replaced it (the ceremony checks it against root.crt when it unlocks it)';
+/** The checks the refusal of another user's root folder names, from the README's ceremony section. */
+const FOLDER_CHECKS =
+    "Then check root.crt against the write-once archive's and issuance.log's SHA-256 against the one the change request records; " +
+    `that user may also have ${READ_OR_REPLACED_KEY}`;
 
 const lines = (file: string): string[] => fs.readFileSync(file, "utf8").trimEnd().split("\n");
 const modeOf = (file: string): number => fs.lstatSync(file).mode & 0o777;
@@ -783,12 +791,17 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
             const file = path.join(checkedRoot, name);
             // Another user's file: whoever owns it may change its mode or content at will.
             fs.chownSync(file, 65534, 65534);
-            // The fix is a copy or a chown: never the ceremony run as root or as that user.
+            // The fix is a chown or, for what the ceremony's user reads, a copy in place: never the ceremony run as root or as that user.
+            const checks: Record<string, string> = {
+                "root.key": `That user may have ${READ_OR_REPLACED_KEY}`,
+                "root.crt": "Then check root.crt against the write-once archive's",
+                "issuance.log": "Then check issuance.log's SHA-256 against the one the change request records",
+            };
             assert.strictEqual(
                 refusal(),
-                `error: ${file} belongs to another user (uid 65534), who may change it at will, not to the ceremony's (uid 0). ` +
-                    `Check it, then copy it as uid 0 into its place (cp ${file} ${file}.copy && mv ${file}.copy ${file}), ` +
-                    `or have an administrator of the medium give it to uid 0 (chown 0 ${file}); never run the ceremony as that user or with sudo to get past this\n`,
+                `error: ${file} belongs to another user (uid 65534), not to the ceremony's (uid 0). ` +
+                    `Have an administrator of the medium give it to uid 0 (chown 0 ${file}), or put a copy in its place on the medium as uid 0 (cp ${file} ${file}.copy && mv ${file}.copy ${file}); ` +
+                    `never run the ceremony as that user or with sudo to get past this. ${checks[name]}\n`,
             );
             fs.chownSync(file, 0, 0);
             // A hard link reaches the file from outside the 0700 folder.
@@ -811,13 +824,62 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         fs.chownSync(checkedRoot, 65534, 65534);
         assert.strictEqual(
             refusal(),
-            `error: --root ${checkedRoot} belongs to another user (uid 65534), who may change it at will, not to the ceremony's (uid 0). ` +
-                `Check it, then copy the folder as uid 0 (cp -r ${checkedRoot} NEW-FOLDER) and give --root the copy, ` +
-                `or have an administrator of the medium give it to uid 0 (chown -R 0 ${checkedRoot}); never run the ceremony as that user or with sudo to get past this\n`,
+            `error: --root ${checkedRoot} belongs to another user (uid 65534), not to the ceremony's (uid 0). ` +
+                `Have an administrator of the medium give it to uid 0 (chown -R 0 ${checkedRoot}), or put a copy in its place on the medium as uid 0 ` +
+                `(cp -r ${checkedRoot} ${checkedRoot}.copy && rm -r ${checkedRoot} && mv ${checkedRoot}.copy ${checkedRoot}); ` +
+                `never run the ceremony as that user or with sudo to get past this. ${FOLDER_CHECKS}\n`,
         );
         fs.chownSync(checkedRoot, 0, 0);
         const signed = await ceremony(PASSPHRASE, ...crlArgs, "--out", path.join(dir, "checked.pem"), "--yes");
         assert.strictEqual(signed.status, 0, signed.err);
+    });
+
+    it("refuses another user's private root.key or 0700 root folder, which the ceremony's user cannot copy, with the administrator's chown alone", async () => {
+        const privateRoot = await newRoot("private-root", "apic-client");
+        // The ceremony's user is uid 1234 (the tests run as root, who reads everything); its folder is 0700.
+        const user = 1234;
+        for (const name of fs.readdirSync(privateRoot)) fs.chownSync(path.join(privateRoot, name), user, user);
+        fs.chownSync(privateRoot, user, user);
+        fs.chmodSync(dir, 0o711);
+        const key = path.join(privateRoot, "root.key");
+        const refusal = (): string => {
+            const args = [
+                "crl",
+                "--root",
+                privateRoot,
+                "--period-days",
+                "7",
+                "--periods",
+                "1",
+                "--out",
+                path.join(dir, "private.pem"),
+            ];
+            const run = ceremonyPipedAs(user, PASSPHRASE, "", ...args);
+            assert.strictEqual(run.out, "", "nothing is shown before the refusal");
+            assert.strictEqual(run.status, 1, run.err);
+            return run.err;
+        };
+        try {
+            // Another user's key, 0600: uid 1234 cannot read it, so no copy is offered, only the chown.
+            fs.chownSync(key, 65534, 65534);
+            assert.strictEqual(
+                refusal(),
+                `error: ${key} belongs to another user (uid 65534), not to the ceremony's (uid ${user}). ` +
+                    `Have an administrator of the medium give it to uid ${user} (chown ${user} ${key}); ` +
+                    `never run the ceremony as that user or with sudo to get past this. That user may have ${READ_OR_REPLACED_KEY}\n`,
+            );
+            fs.chownSync(key, user, user);
+            // Another user's 0700 folder: uid 1234 cannot even list it.
+            fs.chownSync(privateRoot, 65534, 65534);
+            assert.strictEqual(
+                refusal(),
+                `error: --root ${privateRoot} belongs to another user (uid 65534), not to the ceremony's (uid ${user}). ` +
+                    `Have an administrator of the medium give it to uid ${user} (chown -R ${user} ${privateRoot}); ` +
+                    `never run the ceremony as that user or with sudo to get past this. ${FOLDER_CHECKS}\n`,
+            );
+        } finally {
+            fs.chmodSync(dir, 0o700);
+        }
     });
 
     /** A root of `trustDomain` for environment example, made by init-root in DIR/<name> (ECDSA: quick). */

@@ -43,10 +43,21 @@ export function ceremonyPiped(
     input: string,
     ...argv: string[]
 ): { status: number; out: string; err: string } {
+    return ceremonyPipedAs(undefined, passphrase, input, ...argv);
+}
+
+/** `ceremonyPiped` as uid and gid `uid` (the tests run as root): a user who cannot read another's files. */
+export function ceremonyPipedAs(
+    uid: number | undefined,
+    passphrase: string | undefined,
+    input: string,
+    ...argv: string[]
+): { status: number; out: string; err: string } {
     const result = spawnSync(process.execPath, [MAIN, "ceremony", ...argv], {
         input,
         env: childEnv(passphrase),
         encoding: "utf8",
+        ...(uid === undefined ? {} : { uid, gid: uid }),
     });
     return { status: result.status ?? -1, out: result.stdout, err: result.stderr };
 }

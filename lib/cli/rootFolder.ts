@@ -162,21 +162,68 @@ function checkPrivateFolder(dir: string, option: string, stat: fs.Stats): void {
 /** A path as one word of a shell command to copy: a medium's label may hold spaces. */
 const shellWord = (text: string): string => (/^[\w./-]+$/.test(text) ? text : `'${text.replace(/'/g, "'\\''")}'`);
 
+/** Whether `access` grants the ceremony's user `mode` on `target`. */
+function mayAccess(target: string, mode: number): boolean {
+    try {
+        fs.accessSync(target, mode);
+        return true;
+    } catch {
+        return false;
+    }
+}
+
+/**
+ * Whether the ceremony's user can put a copy of `target` (a root folder or one of its files) in its
+ * place on the medium: read it (a folder, and what it holds), and, for a folder, remove it after.
+ * A key of another user's alone (0600) cannot be read, so only a chown fixes it.
+ */
+function copyableInPlace(target: string, folder: boolean): boolean {
+    const { R_OK } = fs.constants;
+    if (!folder) return mayAccess(target, R_OK);
+    return (
+        mayAccess(target, R_OK | W_OK | X_OK) &&
+        mayAccess(path.dirname(target), W_OK | X_OK) &&
+        fs.readdirSync(target).every((name) => mayAccess(path.join(target, name), R_OK))
+    );
+}
+
+/**
+ * What to check in a root folder (none in init-root's empty --out) or file another user owned, from the README's ceremony section
+ * ("After each ceremony"): what may be read is checked against the archive and the change request;
+ * the key the ceremony checks itself against root.crt, but a read of it no check can see.
+ */
+function checksOf(file: string, folder: boolean): string {
+    const cert = `${ROOT_CERT} against the write-once archive's`;
+    const log = `${ISSUANCE_LOG}'s SHA-256 against the one the change request records`;
+    const key = `read ${ROOT_KEY} (with the passphrase within reach, it leaked: README, "When a key leaks") or replaced it (the ceremony checks it against ${ROOT_CERT} when it unlocks it)`;
+    if (folder) {
+        // A folder the user cannot list may hold a root; an empty one (init-root's --out) holds nothing to check.
+        const holdsRoot = !mayAccess(file, fs.constants.R_OK) || fs.readdirSync(file).includes(ROOT_CERT);
+        return holdsRoot ? ` Then check ${cert} and ${log}; that user may also have ${key}` : "";
+    }
+    const name = path.basename(file);
+    return name === ROOT_KEY ? ` That user may have ${key}` : ` Then check ${name === ROOT_CERT ? cert : log}`;
+}
+
 /**
  * The refusal of a root folder or file (`named`, at `file`) owned by uid `owner`, not by the
- * ceremony's `uid`. Its fix is a copy or a chown, never the ceremony run as root (sudo) or as that
- * user: that would hand it a folder someone else could have changed, and a root key to a shell
- * with every right.
+ * ceremony's `uid`. Its fix is an administrator's chown or, where the user can read it, a copy in
+ * its place on the medium (never elsewhere: a copy of the folder holds the key); never the
+ * ceremony run as root (sudo) or as that user: that would hand it a folder someone else could have
+ * changed, and a root key to a shell with every right.
  */
 function anotherUsers(named: string, file: string, owner: number, uid: number, folder: boolean): string {
     const word = shellWord(file);
     const copy = folder
-        ? `copy the folder as uid ${uid} (cp -r ${word} NEW-FOLDER) and give --root the copy`
-        : `copy it as uid ${uid} into its place (cp ${word} ${word}.copy && mv ${word}.copy ${word})`;
+        ? `cp -r ${word} ${shellWord(`${file}.copy`)} && rm -r ${word} && mv ${shellWord(`${file}.copy`)} ${word}`
+        : `cp ${word} ${shellWord(`${file}.copy`)} && mv ${shellWord(`${file}.copy`)} ${word}`;
+    const orCopy = copyableInPlace(file, folder)
+        ? `, or put a copy in its place on the medium as uid ${uid} (${copy})`
+        : "";
     return (
-        `${named} belongs to another user (uid ${owner}), who may change it at will, not to the ceremony's (uid ${uid}). ` +
-        `Check it, then ${copy}, or have an administrator of the medium give it to uid ${uid} (chown${folder ? " -R" : ""} ${uid} ${word}); ` +
-        `never run the ceremony as that user or with sudo to get past this`
+        `${named} belongs to another user (uid ${owner}), not to the ceremony's (uid ${uid}). ` +
+        `Have an administrator of the medium give it to uid ${uid} (chown${folder ? " -R" : ""} ${uid} ${word})${orCopy}; ` +
+        `never run the ceremony as that user or with sudo to get past this.${checksOf(file, folder)}`
     );
 }
 
@@ -202,6 +249,12 @@ function openExisting(file: string, flags: number, privateFile: boolean): number
         }
         if (codeOf(error) === "ELOOP") {
             throw new Error(`${file} is a symbolic link; the ceremony never reads or writes through a link`);
+        }
+        // Another user's file closed to this one (their 0600 key): say whose it is, not only EACCES.
+        const uid = process.getuid?.();
+        const owner = codeOf(error) === "EACCES" ? entryAt(file)?.uid : undefined;
+        if (uid !== undefined && owner !== undefined && owner !== uid) {
+            throw new Error(anotherUsers(file, file, owner, uid, false));
         }
         throw new Error(`cannot open ${file} (${codeOf(error)})`);
     }
