@@ -1836,6 +1836,10 @@ function namersOf(
     });
 }
 
+/** DestinationRules as a finding names them: `DestinationRule a`, `DestinationRules a, b`. */
+const destinationRulesShown = (rules: readonly string[]): string =>
+    `DestinationRule${rules.length > 1 ? "s" : ""} ${rules.join(", ")}`;
+
 /** A name's possessive: `payments'`, `ui-gw's`. */
 const possessive = (name: string): string => (name.endsWith("s") ? `${name}'` : `${name}'s`);
 
@@ -2402,7 +2406,7 @@ export const credentialTrustPolicy: policy.StackValidationPolicy = {
             const ruleLostWhy =
                 ruleLost === undefined
                     ? ""
-                    : `DestinationRule ${sidecar.rules.join(", ")} names it, but ${ruleLost.why}, ` +
+                    : `${destinationRulesShown(sidecar.rules)} ${sidecar.rules.length > 1 ? "name" : "names"} it, but ${ruleLost.why}, ` +
                       "so it is judged as a gateway's credential, not a sidecar's alone: ";
             // Every trust entry: Istio reads cacert before ca.crt, and Envoy every block BoringSSL takes for a certificate.
             for (const entry of TRUST_ENTRIES.filter((e) => e in secret.texts)) {
@@ -2456,7 +2460,7 @@ export const credentialTrustPolicy: policy.StackValidationPolicy = {
                                     ? `${unreadWhy}any certificate a cluster's cacerts, which holds the key of a mesh CA under it, could mint. `
                                     : "every cluster's cacerts holds the key of a mesh CA under it, so any cluster could mint a certificate " +
                                       (calls !== undefined
-                                          ? `with the identity the sidecar expects of the server it calls (the subjectAltNames of DestinationRule ${calls.join(", ")}). `
+                                          ? `with the identity the sidecar expects of the server it calls (the subjectAltNames of ${destinationRulesShown(calls)}). `
                                           : sanChecked
                                             ? "with the identity the gateway accepts (APIC's URI SAN). "
                                             : `that the gateway accepts as any client's, with ${noSanCheck}. `)) +

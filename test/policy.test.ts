@@ -2871,11 +2871,20 @@ describe("Policy pack", function () {
 
     /**
      * credential-trust's refusal of ISRG Root X1 in `shown`'s `entry`, read as client trust by no Gateway of the program,
-     * which DestinationRule `rule` names but which is no sidecar's credential alone: `why` (what loses the exemption).
+     * which DestinationRule(s) `rule` (`namers`: how the finding names them) name but which is no sidecar's credential
+     * alone: `why` (what loses the exemption).
      */
-    const ruleLostRefusal = (shown: string, why: string, { rule = "istio-system/dummy", entry = "ca.crt" } = {}) =>
+    const ruleLostRefusal = (
+        shown: string,
+        why: string,
+        {
+            rule = "istio-system/dummy",
+            namers = `DestinationRule ${rule} names`,
+            entry = "ca.crt",
+        }: { rule?: string; namers?: string; entry?: string } = {},
+    ) =>
         `${shown}: ${entry} trusts ${ISRG}, a publicly trusted root (in Node's tls.rootCertificates): ` +
-        `DestinationRule ${rule} names it, but ${why}, so it is judged as a gateway's credential, not a sidecar's alone: ` +
+        `${namers} it, but ${why}, so it is judged as a gateway's credential, not a sidecar's alone: ` +
         `${unread(entry).why}any client certificate a public CA under it issues, to anyone; ` +
         (why.endsWith("names it too")
             ? "give the DestinationRule a Secret of its own, which no Gateway names"
@@ -3172,7 +3181,7 @@ describe("Policy pack", function () {
         ]);
     });
 
-    it("credential-trust: lets a public root pass only in a Secret holding a client certificate alone that a DestinationRule names and no Gateway does, however Istio's names are written", async () => {
+    it("credential-trust: a public root in a Secret serving a client certificate passes only when a DestinationRule names it and no Gateway does, and the certificate it serves (merged with its patches, or its <name>'s for a -cacert twin) is for clientAuth alone, however Istio's names are written", async () => {
         const issuer = await mintRoot("Team credential root");
         const server = await mintLeaf(issuer, {
             commonName: "payments.team.bank.example",
@@ -3473,6 +3482,13 @@ describe("Policy pack", function () {
             { "tls.crt": bothUses.cert, "tls.key": bothUses.key, "ca.crt": isrgRootX1() },
             "Opaque",
         );
+        // Two DestinationRules naming it.
+        const second = rule("partner-ca");
+        const secondRule = {
+            ...second,
+            name: "partner-api-2",
+            props: { ...second.props, metadata: { name: "partner-api-2", namespace: "istio-system" } },
+        };
         const verdict = (...resources: Resource[]) => checkStack(credentialTrustPolicy, resources);
         const rulePartner = { rule: "istio-system/partner-api" };
         assert.deepStrictEqual(
@@ -3480,6 +3496,8 @@ describe("Policy pack", function () {
                 await verdict(partnerCa, rule("partner-ca")),
                 await verdict(twin, rule("partner")),
                 await verdict(twin, servingNothing, rule("partner")),
+                // Two rules naming it are both named.
+                await verdict(withClient, rule("partner-ca"), secondRule),
                 // Named by no DestinationRule: a MUTUAL Gateway outside the program may read it.
                 await verdict(partnerCa),
                 // The rule named, and what loses the exemption: the served certificate's serverAuth,
@@ -3491,6 +3509,15 @@ describe("Policy pack", function () {
                 [],
                 [],
                 [],
+                [
+                    ruleLostRefusal(
+                        "istio-system/partner-ca",
+                        "the certificate it serves (CN=bank-client) is for serverAuth",
+                        {
+                            namers: "DestinationRules istio-system/partner-api, istio-system/partner-api-2 name",
+                        },
+                    ),
+                ],
                 [unreadPublicRefusal("istio-system/partner-ca")],
                 [
                     ruleLostRefusal(
