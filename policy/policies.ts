@@ -1658,11 +1658,12 @@ const withoutCaSuffix = (name: string): string =>
 
 /**
  * The DestinationRules (as credentialUsersOf shows them) naming `secret`, sorted, and, when a gateway
- * may trust it for its clients all the same, why and the fix (`lost`): a Gateway names it too, or it
- * (or the Secret a `<name>-cacert` twin stands beside) serves a certificate that could be a server's. A Secret
- * serving nothing (a CA for egress TLS origination) or a client certificate alone, and its twin,
- * verify the server a sidecar calls. `merged` holds each Secret's entries as Istio reads them, its
- * patches applied. A DestinationRule alone would let any Secret out.
+ * may trust it for its clients all the same, why and the fix (`lost`): a Gateway names it too; it is a
+ * `<name>-cacert` twin with no `<name>` in the program (a Gateway outside it naming `<name>` reads the
+ * twin's CA); or it (or the Secret a twin stands beside) serves a certificate that could be a server's.
+ * A Secret serving nothing (a CA for egress TLS origination) or a client certificate alone, and its
+ * twin, verify the server a sidecar calls. `merged` holds each Secret's entries as Istio reads them,
+ * its patches applied. A DestinationRule alone would let any Secret out.
  */
 function sidecarUseOf(
     secret: CredentialObject,
@@ -1684,8 +1685,19 @@ function sidecarUseOf(
         };
     // Merged as Istio reads it, and each resource alone: which of two patches applies last is not certain.
     const at = (place: string) => merged.get(place) ?? { texts: {}, tls: false, each: [] };
-    // The Secret itself, and the one a <name>-cacert twin stands beside.
+    // The Secret itself, and the one a <name>-cacert twin stands beside, which must be in the program: a MUTUAL
+    // Gateway outside it naming <name> would serve its own <name> and read the twin as client trust.
     const base = withoutCaSuffix(secret.place);
+    if (base !== secret.place && !merged.has(base))
+        return {
+            rules,
+            lost: {
+                why:
+                    `its name ends in ${ISTIO_CA_SECRET_SUFFIX} and no Secret ${withoutCaSuffix(secret.shown)} is in the program, ` +
+                    `so a Gateway outside it naming ${withoutCaSuffix(secret.name)} would read it as client trust`,
+                fix: `name in the DestinationRule a Secret holding this CA whose name does not end in ${ISTIO_CA_SECRET_SUFFIX}`,
+            },
+        };
     for (const place of [...new Set([base, secret.place])]) {
         const why = [at(place).texts, ...at(place).each].map(servedServerUse).find((w) => w !== undefined);
         const which = place === secret.place ? "it serves" : `${withoutCaSuffix(secret.shown)} serves`;
@@ -2325,7 +2337,7 @@ let publicRootKeys: Set<string> | undefined;
 export const credentialTrustPolicy: policy.StackValidationPolicy = {
     name: "credential-trust",
     description:
-        "A TLS credential Envoy reads, judged merged with its patches: a Secret as tls-secret-contents finds them, and any Secret or ConfigMap a Gateway names as its client trust (a ConfigMap's data, which Istio reads, and its binaryData, which Istio does not read but which is refused alike), an Istio Gateway (networking.istio.io) by caCertCredentialName (configmap://ns/name: a ConfigMap) or by credentialName(s) in MUTUAL or OPTIONAL_MUTUAL mode, a Kubernetes Gateway API Gateway (gateway.networking.k8s.io) by the caCertificateRefs of spec.tls.frontend (default or perPort) or by a listener's certificateRefs with Istio's option gateway.istio.io/tls-terminate-mode MUTUAL or OPTIONAL_MUTUAL, its ListenerSets' (ListenerSet, gateway.networking.x-k8s.io XListenerSet; by spec.parentRef) listeners as its own (a Gateway API reference in its own namespace, else its listener's object's: the Gateway's, or for the parent's caCertificateRefs, each ListenerSet's too; while a preview does not know it, one whose namespace is not known either, else any, saying which it took); an Istio Gateway's Secret (read in its workload's namespace, which the pack does not know) the one of its name in the Gateway's namespace or keySecretNamespaces, else any, saying which it took; an Istio name ending in -cacert names the Secret without the suffix as well (Istio falls back to it). A Gateway naming istiod's istio-ca-root-cert ConfigMap as client trust is refused, declared or not (the mesh root, under root-cert.pem, which Istio does not read). Such client trust that tls-secret-contents does not judge is held to its checks of trust and CRL entries (no private key; each CA under the CERTIFICATE label; with a CRL, self-signed roots alone). Each trusts in ca.crt or cacert (every block BoringSSL reads as a certificate, each an anchor) no publicly trusted root (Node's tls.rootCertificates) nor a public CA under one, unless it is a sidecar's credential (serving nothing, as a CA for egress TLS origination, or a certificate for clientAuth alone; or the <name>-cacert twin of such a Secret or of none) a DestinationRule names and no Gateway of either API does; and, unless allowSharedRoot is set, no certificate of a mesh CA's key or of one above it (a MeshPluginCa's and its issuers', or in istiod's cacerts, either layout), compared by key: every cluster's cacerts holds a mesh CA's key, and a public CA certifies anyone.",
+        "A TLS credential Envoy reads, judged merged with its patches: a Secret as tls-secret-contents finds them, and any Secret or ConfigMap a Gateway names as its client trust (a ConfigMap's data, which Istio reads, and its binaryData, which Istio does not read but which is refused alike), an Istio Gateway (networking.istio.io) by caCertCredentialName (configmap://ns/name: a ConfigMap) or by credentialName(s) in MUTUAL or OPTIONAL_MUTUAL mode, a Kubernetes Gateway API Gateway (gateway.networking.k8s.io) by the caCertificateRefs of spec.tls.frontend (default or perPort) or by a listener's certificateRefs with Istio's option gateway.istio.io/tls-terminate-mode MUTUAL or OPTIONAL_MUTUAL, its ListenerSets' (ListenerSet, gateway.networking.x-k8s.io XListenerSet; by spec.parentRef) listeners as its own (a Gateway API reference in its own namespace, else its listener's object's: the Gateway's, or for the parent's caCertificateRefs, each ListenerSet's too; while a preview does not know it, one whose namespace is not known either, else any, saying which it took); an Istio Gateway's Secret (read in its workload's namespace, which the pack does not know) the one of its name in the Gateway's namespace or keySecretNamespaces, else any, saying which it took; an Istio name ending in -cacert names the Secret without the suffix as well (Istio falls back to it). A Gateway naming istiod's istio-ca-root-cert ConfigMap as client trust is refused, declared or not (the mesh root, under root-cert.pem, which Istio does not read). Such client trust that tls-secret-contents does not judge is held to its checks of trust and CRL entries (no private key; each CA under the CERTIFICATE label; with a CRL, self-signed roots alone). Each trusts in ca.crt or cacert (every block BoringSSL reads as a certificate, each an anchor) no publicly trusted root (Node's tls.rootCertificates) nor a public CA under one, unless it is a sidecar's credential (serving nothing, as a CA for egress TLS origination, or a certificate for clientAuth alone; or the <name>-cacert twin of such a Secret in the program) a DestinationRule names and no Gateway of either API does; and, unless allowSharedRoot is set, no certificate of a mesh CA's key or of one above it (a MeshPluginCa's and its issuers', or in istiod's cacerts, either layout), compared by key: every cluster's cacerts holds a mesh CA's key, and a public CA certifies anyone.",
     enforcementLevel: "mandatory",
     configSchema: {
         properties: {

@@ -2872,7 +2872,7 @@ describe("Policy pack", function () {
     /**
      * credential-trust's refusal of ISRG Root X1 in `shown`'s `entry`, read as client trust by no Gateway of the program,
      * which DestinationRule(s) `rule` (`namers`: how the finding names them) name but which is no sidecar's credential
-     * alone: `why` (what loses the exemption).
+     * alone: `why` (what loses the exemption), and its `fix` (by default, the one for a served certificate's use).
      */
     const ruleLostRefusal = (
         shown: string,
@@ -2881,15 +2881,22 @@ describe("Policy pack", function () {
             rule = "istio-system/dummy",
             namers = `DestinationRule ${rule} names`,
             entry = "ca.crt",
-        }: { rule?: string; namers?: string; entry?: string } = {},
+            fix = why.endsWith("names it too")
+                ? "give the DestinationRule a Secret of its own, which no Gateway names"
+                : "give the sidecar a client certificate for clientAuth alone (neither serverAuth nor anyExtendedKeyUsage)",
+        }: { rule?: string; namers?: string; entry?: string; fix?: string } = {},
     ) =>
         `${shown}: ${entry} trusts ${ISRG}, a publicly trusted root (in Node's tls.rootCertificates): ` +
         `${namers} it, but ${why}, so it is judged as a gateway's credential, not a sidecar's alone: ` +
-        `${unread(entry).why}any client certificate a public CA under it issues, to anyone; ` +
-        (why.endsWith("names it too")
-            ? "give the DestinationRule a Secret of its own, which no Gateway names"
-            : "give the sidecar a client certificate for clientAuth alone (neither serverAuth nor anyExtendedKeyUsage)") +
+        `${unread(entry).why}any client certificate a public CA under it issues, to anyone; ${fix}` +
         `; or, if a MUTUAL Gateway outside this program uses it, give there only the root(s) of a private CA that issues its clients' certificates (for APIC, its client root)`;
+    /** credential-trust's `why` and `fix` for a `<name>-cacert` Secret a DestinationRule names with no `<name>` in the program (`base` shown, `baseName` its name). */
+    const twinAloneLost = (base: string, baseName: string) => ({
+        why:
+            `its name ends in -cacert and no Secret ${base} is in the program, ` +
+            `so a Gateway outside it naming ${baseName} would read it as client trust`,
+        fix: "name in the DestinationRule a Secret holding this CA whose name does not end in -cacert",
+    });
 
     it("tls-secret-contents: refuses a hand-written gateway Secret's weak key, a CA or long-lived tls.crt without a TLS usage, keys outside tls.key", async () => {
         const weakKey = await tlsProvider.privateKey({ algorithm: "RSA", rsaBits: 1024 });
@@ -3299,8 +3306,8 @@ describe("Policy pack", function () {
                 ],
             ],
         );
-        // A <name>-cacert Secret a DestinationRule names, serving a client certificate alone, with no <name> beside it:
-        // the sidecar's, as a Secret serving nothing is (a CA for egress TLS origination).
+        // A <name>-cacert Secret a DestinationRule names, serving a client certificate alone, with no <name> beside it in the
+        // program: a MUTUAL Gateway outside it naming <name> would read it as client trust (Istio's -cacert fallback).
         const cacertSecret = handWrittenTlsSecret("apic-mtls-payments-cacert", {
             "tls.crt": client.cert,
             "tls.key": client.key,
@@ -3309,7 +3316,10 @@ describe("Policy pack", function () {
         const cacertRule = istio("DestinationRule", "dummy", "istio-system", {
             credentialName: "apic-mtls-payments-cacert",
         });
-        assert.deepStrictEqual(await verdict(cacertSecret, cacertRule), []);
+        const noBase = twinAloneLost("istio-system/apic-mtls-payments", "apic-mtls-payments");
+        assert.deepStrictEqual(await verdict(cacertSecret, cacertRule), [
+            ruleLostRefusal("istio-system/apic-mtls-payments-cacert", noBase.why, { fix: noBase.fix }),
+        ]);
         // The <name>-cacert twin of a client credential a DestinationRule names holds the CA the sidecar
         // verifies the server with (Istio looks there first): a public root passes there too.
         const clientOnly = handWrittenTlsSecret("ui-client", { "tls.crt": client.cert, "tls.key": client.key });
@@ -3446,7 +3456,7 @@ describe("Policy pack", function () {
         );
     });
 
-    it("credential-trust: lets a public root pass in a CA a DestinationRule names for egress TLS origination (a Secret serving nothing, or its -cacert twin), and names the rule when it cannot", async () => {
+    it("credential-trust: lets a public root pass in a CA a DestinationRule names for egress TLS origination (a Secret serving nothing, or its -cacert twin beside it), and names the rules when it cannot", async () => {
         // Istio's egress TLS origination to a partner API with a public certificate: a Secret holding its CA alone.
         const partnerCa = handWrittenTlsSecret("partner-ca", { "ca.crt": isrgRootX1() }, "Opaque");
         const rule = (credentialName: string): Resource => ({
@@ -3468,7 +3478,7 @@ describe("Policy pack", function () {
                 spec: { servers: [{ port: { number: 443 }, tls: { mode: "SIMPLE", credentialName: "partner-ca" } }] },
             },
         });
-        // The <name>-cacert twin (Istio reads the CA there first), with no <name> or a <name> serving nothing.
+        // The <name>-cacert twin (Istio reads the CA there first), beside a <name> serving nothing, or with no <name>.
         const twin = handWrittenTlsSecret("partner-cacert", { cacert: isrgRootX1() }, "Opaque");
         const servingNothing = handWrittenTlsSecret("partner", { note: "egress to api.partner.example" }, "Opaque");
         // A partner-issued client certificate for serverAuth and clientAuth, as many are: a gateway could serve it.
@@ -3491,11 +3501,21 @@ describe("Policy pack", function () {
         };
         const verdict = (...resources: Resource[]) => checkStack(credentialTrustPolicy, resources);
         const rulePartner = { rule: "istio-system/partner-api" };
+        const noBase = twinAloneLost("istio-system/partner", "partner");
+        const twinAlone = [
+            ruleLostRefusal("istio-system/partner-cacert", noBase.why, {
+                ...rulePartner,
+                entry: "cacert",
+                fix: noBase.fix,
+            }),
+        ];
         assert.deepStrictEqual(
             [
                 await verdict(partnerCa, rule("partner-ca")),
-                await verdict(twin, rule("partner")),
                 await verdict(twin, servingNothing, rule("partner")),
+                // A twin with no <name> in the program: a MUTUAL Gateway outside it naming <name> reads the twin's CA.
+                await verdict(twin, rule("partner")),
+                await verdict(twin, rule("partner-cacert")),
                 // Two rules naming it are both named.
                 await verdict(withClient, rule("partner-ca"), secondRule),
                 // Named by no DestinationRule: a MUTUAL Gateway outside the program may read it.
@@ -3508,7 +3528,8 @@ describe("Policy pack", function () {
             [
                 [],
                 [],
-                [],
+                twinAlone,
+                twinAlone,
                 [
                     ruleLostRefusal(
                         "istio-system/partner-ca",
