@@ -603,6 +603,27 @@ const knownSecretTexts = (props: Props): Record<string, string> =>
         ["stringData", "text"],
     ]);
 
+/** The entries servedCertificateText reads the certificate Istio serves from. */
+const SERVED_ENTRIES = ["cert", "key", "tls.crt"];
+
+/**
+ * Whether a preview may hide the certificate Istio serves from a Secret (servedCertificateText):
+ * cert, key or tls.crt given but not known yet, or a whole data or stringData map not known yet.
+ * knownSecretTexts leaves these out, as if absent: a Secret that seems to serve nothing may serve one.
+ */
+function servedNotKnown(props: Props): boolean {
+    return ["data", "stringData"].some((map) => {
+        // Given but not known yet: knownPart keeps the key, its value undefined (the engine sends no undefined).
+        const entries = knownPart(known(() => props[map]));
+        if (entries === undefined) return map in props;
+        return (
+            typeof entries === "object" &&
+            entries !== null &&
+            SERVED_ENTRIES.some((name) => name in entries && (entries as Record<string, unknown>)[name] === undefined)
+        );
+    });
+}
+
 /**
  * The texts of a ConfigMap's entries a preview knows: `data` as it is, `binaryData` decoded from
  * base64. Istio reads a ConfigMap's CA from `data` alone (ExtractRootFromString(cm.Data)); a bundle
@@ -1629,6 +1650,10 @@ interface CredentialObject {
     texts: Record<string, string>;
     /** Whether an IstioGatewayTls made it (its URN's parent types), whose client trust is its clientTrustBundlePem. */
     madeByIstioGatewayTls: boolean;
+    /** Whether a UiApicClient made it (its URN's parent types), whose served certificate is for clientAuth alone. */
+    madeByUiApicClient: boolean;
+    /** Whether the certificate it serves may be one a preview does not know yet (servedNotKnown), not absent. */
+    servesNotKnown: boolean;
 }
 
 /**
@@ -1660,7 +1685,8 @@ const withoutCaSuffix = (name: string): string =>
  * The DestinationRules (as credentialUsersOf shows them) naming `secret`, sorted, and, when a gateway
  * may trust it for its clients all the same, why and the fix (`lost`): a Gateway names it too; it is a
  * `<name>-cacert` twin with no `<name>` in the program (a Gateway outside it naming `<name>` reads the
- * twin's CA); or it (or the Secret a twin stands beside) serves a certificate that could be a server's.
+ * twin's CA); or it (or the Secret a twin stands beside) serves a certificate that could be a
+ * server's, or one a preview does not know yet (unless UiApicClient made it: for clientAuth alone).
  * A Secret serving nothing (a CA for egress TLS origination) or a client certificate alone, and its
  * twin, verify the server a sidecar calls. `merged` holds each Secret's entries as Istio reads them,
  * its patches applied. A DestinationRule alone would let any Secret out.
@@ -1704,6 +1730,17 @@ function sidecarUseOf(
         const fix =
             "give the sidecar a client certificate for clientAuth alone (neither serverAuth nor anyExtendedKeyUsage)";
         if (why !== undefined) return { rules, lost: { why: `the certificate ${which} ${why}`, fix } };
+        // Not known yet is not absent: a preview's unknown certificate may be a server's, unless UiApicClient's.
+        if (objects.some((o) => o.place === place && o.servesNotKnown && !o.madeByUiApicClient))
+            return {
+                rules,
+                lost: {
+                    why: `the certificate ${which} is not known yet in this preview and may be a server's`,
+                    fix:
+                        "give the sidecar a certificate the preview knows, for clientAuth alone (neither serverAuth nor anyExtendedKeyUsage), " +
+                        "or make its Secret with UiApicClient, whose certificate is for clientAuth alone",
+                },
+            };
     }
     return { rules };
 }
@@ -1776,6 +1813,8 @@ function credentialObjectOf(r: {
         tls: kind === "Secret" && known(() => r.props.type) === "kubernetes.io/tls",
         texts: kind === "Secret" ? knownSecretTexts(r.props) : knownConfigMapTexts(r.props),
         madeByIstioGatewayTls: qualifiedTypeOf(r).includes("apic-istio-pki:index:IstioGatewayTls$"),
+        madeByUiApicClient: qualifiedTypeOf(r).includes("apic-istio-pki:index:UiApicClient$"),
+        servesNotKnown: kind === "Secret" && servedNotKnown(r.props),
     };
     return { patch: r.type !== types[0], credential };
 }
@@ -2337,7 +2376,7 @@ let publicRootKeys: Set<string> | undefined;
 export const credentialTrustPolicy: policy.StackValidationPolicy = {
     name: "credential-trust",
     description:
-        "A TLS credential Envoy reads, judged merged with its patches: a Secret as tls-secret-contents finds them, and any Secret or ConfigMap a Gateway names as its client trust (a ConfigMap's data, which Istio reads, and its binaryData, which Istio does not read but which is refused alike), an Istio Gateway (networking.istio.io) by caCertCredentialName (configmap://ns/name: a ConfigMap) or by credentialName(s) in MUTUAL or OPTIONAL_MUTUAL mode, a Kubernetes Gateway API Gateway (gateway.networking.k8s.io) by the caCertificateRefs of spec.tls.frontend (default or perPort) or by a listener's certificateRefs with Istio's option gateway.istio.io/tls-terminate-mode MUTUAL or OPTIONAL_MUTUAL, its ListenerSets' (ListenerSet, gateway.networking.x-k8s.io XListenerSet; by spec.parentRef) listeners as its own (a Gateway API reference in its own namespace, else its listener's object's: the Gateway's, or for the parent's caCertificateRefs, each ListenerSet's too; while a preview does not know it, one whose namespace is not known either, else any, saying which it took); an Istio Gateway's Secret (read in its workload's namespace, which the pack does not know) the one of its name in the Gateway's namespace or keySecretNamespaces, else any, saying which it took; an Istio name ending in -cacert names the Secret without the suffix as well (Istio falls back to it). A Gateway naming istiod's istio-ca-root-cert ConfigMap as client trust is refused, declared or not (the mesh root, under root-cert.pem, which Istio does not read). Such client trust that tls-secret-contents does not judge is held to its checks of trust and CRL entries (no private key; each CA under the CERTIFICATE label; with a CRL, self-signed roots alone). Each trusts in ca.crt or cacert (every block BoringSSL reads as a certificate, each an anchor) no publicly trusted root (Node's tls.rootCertificates) nor a public CA under one, unless it is a sidecar's credential (serving nothing, as a CA for egress TLS origination, or a certificate for clientAuth alone; or the <name>-cacert twin of such a Secret in the program) a DestinationRule names and no Gateway of either API does; and, unless allowSharedRoot is set, no certificate of a mesh CA's key or of one above it (a MeshPluginCa's and its issuers', or in istiod's cacerts, either layout), compared by key: every cluster's cacerts holds a mesh CA's key, and a public CA certifies anyone.",
+        "A TLS credential Envoy reads, judged merged with its patches: a Secret as tls-secret-contents finds them, and any Secret or ConfigMap a Gateway names as its client trust (a ConfigMap's data, which Istio reads, and its binaryData, which Istio does not read but which is refused alike), an Istio Gateway (networking.istio.io) by caCertCredentialName (configmap://ns/name: a ConfigMap) or by credentialName(s) in MUTUAL or OPTIONAL_MUTUAL mode, a Kubernetes Gateway API Gateway (gateway.networking.k8s.io) by the caCertificateRefs of spec.tls.frontend (default or perPort) or by a listener's certificateRefs with Istio's option gateway.istio.io/tls-terminate-mode MUTUAL or OPTIONAL_MUTUAL, its ListenerSets' (ListenerSet, gateway.networking.x-k8s.io XListenerSet; by spec.parentRef) listeners as its own (a Gateway API reference in its own namespace, else its listener's object's: the Gateway's, or for the parent's caCertificateRefs, each ListenerSet's too; while a preview does not know it, one whose namespace is not known either, else any, saying which it took); an Istio Gateway's Secret (read in its workload's namespace, which the pack does not know) the one of its name in the Gateway's namespace or keySecretNamespaces, else any, saying which it took; an Istio name ending in -cacert names the Secret without the suffix as well (Istio falls back to it). A Gateway naming istiod's istio-ca-root-cert ConfigMap as client trust is refused, declared or not (the mesh root, under root-cert.pem, which Istio does not read). Such client trust that tls-secret-contents does not judge is held to its checks of trust and CRL entries (no private key; each CA under the CERTIFICATE label; with a CRL, self-signed roots alone). Each trusts in ca.crt or cacert (every block BoringSSL reads as a certificate, each an anchor) no publicly trusted root (Node's tls.rootCertificates) nor a public CA under one, unless it is a sidecar's credential (serving nothing, as a CA for egress TLS origination, or a certificate for clientAuth alone, not one a preview does not know yet unless UiApicClient made the Secret; or the <name>-cacert twin of such a Secret in the program) a DestinationRule names and no Gateway of either API does; and, unless allowSharedRoot is set, no certificate of a mesh CA's key or of one above it (a MeshPluginCa's and its issuers', or in istiod's cacerts, either layout), compared by key: every cluster's cacerts holds a mesh CA's key, and a public CA certifies anyone.",
     enforcementLevel: "mandatory",
     configSchema: {
         properties: {

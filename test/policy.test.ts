@@ -2890,6 +2890,13 @@ describe("Policy pack", function () {
         `${namers} it, but ${why}, so it is judged as a gateway's credential, not a sidecar's alone: ` +
         `${unread(entry).why}any client certificate a public CA under it issues, to anyone; ${fix}` +
         `; or, if a MUTUAL Gateway outside this program uses it, give there only the root(s) of a private CA that issues its clients' certificates (for APIC, its client root)`;
+    /** credential-trust's `why` and `fix` for a Secret a DestinationRule names whose served certificate a preview does not know yet. */
+    const notKnownLost = {
+        why: "the certificate it serves is not known yet in this preview and may be a server's",
+        fix:
+            "give the sidecar a certificate the preview knows, for clientAuth alone (neither serverAuth nor anyExtendedKeyUsage), " +
+            "or make its Secret with UiApicClient, whose certificate is for clientAuth alone",
+    };
     /** credential-trust's `why` and `fix` for a `<name>-cacert` Secret a DestinationRule names with no `<name>` in the program (`base` shown, `baseName` its name). */
     const twinAloneLost = (base: string, baseName: string) => ({
         why:
@@ -3492,6 +3499,16 @@ describe("Policy pack", function () {
             { "tls.crt": bothUses.cert, "tls.key": bothUses.key, "ca.crt": isrgRootX1() },
             "Opaque",
         );
+        // A preview: a served certificate not known yet (an output of a resource not yet made) is not absent.
+        const previewed = handWrittenTlsSecret("s1", {
+            "tls.crt": UNKNOWN,
+            "tls.key": UNKNOWN,
+            "ca.crt": isrgRootX1(),
+        });
+        const wholeMapUnknown: Resource = {
+            ...partnerCa,
+            props: { ...partnerCa.props, data: { "ca.crt": base64(isrgRootX1()) }, stringData: UNKNOWN },
+        };
         // Two DestinationRules naming it.
         const second = rule("partner-ca");
         const secondRule = {
@@ -3501,6 +3518,7 @@ describe("Policy pack", function () {
         };
         const verdict = (...resources: Resource[]) => checkStack(credentialTrustPolicy, resources);
         const rulePartner = { rule: "istio-system/partner-api" };
+        const notKnown = { ...rulePartner, fix: notKnownLost.fix };
         const noBase = twinAloneLost("istio-system/partner", "partner");
         const twinAlone = [
             ruleLostRefusal("istio-system/partner-cacert", noBase.why, {
@@ -3516,6 +3534,11 @@ describe("Policy pack", function () {
                 // A twin with no <name> in the program: a MUTUAL Gateway outside it naming <name> reads the twin's CA.
                 await verdict(twin, rule("partner")),
                 await verdict(twin, rule("partner-cacert")),
+                // In a preview, a served certificate not known yet may be a server's,
+                await verdict(previewed, rule("s1")),
+                await verdict(wholeMapUnknown, rule("partner-ca")),
+                // unless UiApicClient made the Secret: its certificate is for clientAuth alone.
+                await verdict({ ...previewed, parentType: "apic-istio-pki:index:UiApicClient" }, rule("s1")),
                 // Two rules naming it are both named.
                 await verdict(withClient, rule("partner-ca"), secondRule),
                 // Named by no DestinationRule: a MUTUAL Gateway outside the program may read it.
@@ -3530,6 +3553,9 @@ describe("Policy pack", function () {
                 [],
                 twinAlone,
                 twinAlone,
+                [ruleLostRefusal("istio-system/s1", notKnownLost.why, notKnown)],
+                [ruleLostRefusal("istio-system/partner-ca", notKnownLost.why, notKnown)],
+                [],
                 [
                     ruleLostRefusal(
                         "istio-system/partner-ca",
@@ -4197,6 +4223,38 @@ describe("Policy pack", function () {
         const run = await runWithStandIn(() => buildPki(planFromRawConfig(withPublicServerCa)).outputs, {
             state: sharedStateWithSuiteKeys(),
         });
+        // The first preview: no certificate issued yet, so each Secret's tls.crt and tls.key are not known. Not
+        // absent: a Secret UiApicClient made passes, as it serves a certificate for clientAuth alone.
+        const firstPreview = fromEngine(run.engine.resources).map((r) =>
+            r.type === "kubernetes:core/v1:Secret" && "tls.crt" in (r.props.stringData as { value: object }).value
+                ? {
+                      ...r,
+                      props: {
+                          ...r.props,
+                          stringData: asSecret({
+                              ...(r.props.stringData as { value: object }).value,
+                              "tls.crt": UNKNOWN,
+                              "tls.key": UNKNOWN,
+                          }),
+                      },
+                  }
+                : r,
+        );
+        assert.deepStrictEqual(await checkStack(credentialTrustPolicy, firstPreview), []);
+        // Written by hand (no UiApicClient made them), they may serve a server's certificate: refused.
+        const byHand = firstPreview.map((r) =>
+            r.parentType?.endsWith(":UiApicClient") ? { ...r, parentType: undefined } : r,
+        );
+        const ui = (name: string) =>
+            ruleLostRefusal(`ob-ui/apic-client-${name}`, notKnownLost.why, {
+                rule: `ob-ui/apic-mtls-${name}-apic-example-api-bank-example`,
+                fix: notKnownLost.fix,
+            });
+        // Sorted: the Secrets register when their certificates are issued, in no fixed order.
+        assert.deepStrictEqual((await checkStack(credentialTrustPolicy, byHand)).sort(), [
+            ui("authentication-ui"),
+            ui("consumer-dashboard"),
+        ]);
         // After pulumi up: each resource's outputs too.
         const resources = fromEngine(run.engine.resources).map((r) => ({ ...r, props: { ...r.props, ...r.state } }));
         const uiSecret = resources.find(
