@@ -797,13 +797,19 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
                 "root.crt": "Then check root.crt against the write-once archive's",
                 "issuance.log": "Then check issuance.log's SHA-256 against the one the change request records",
             };
+            const copy = `(umask 077 && cp ${file} ${file}.copy) && mv ${file}.copy ${file}`;
+            // Readable by others too, as a file the ceremony's user may copy is.
+            fs.chmodSync(file, name === "root.key" ? 0o600 : 0o644);
             assert.strictEqual(
                 refusal(),
                 `error: ${file} belongs to another user (uid 65534), not to the ceremony's (uid 0). ` +
-                    `Have an administrator of the medium give it to uid 0 (chown 0 ${file}), or put a copy in its place on the medium as uid 0 (cp ${file} ${file}.copy && mv ${file}.copy ${file}); ` +
+                    `Have an administrator of the medium give it to uid 0 (chown 0 ${file}), or put a copy in its place on the medium as uid 0 (${copy}); ` +
                     `never run the ceremony as that user or with sudo to get past this. ${checks[name]}\n`,
             );
-            fs.chownSync(file, 0, 0);
+            // The copy the refusal gives, under the usual umask, is the user's own and private.
+            execFileSync("sh", ["-c", `umask 022; ${copy}`]);
+            const copied = fs.statSync(file);
+            assert.deepStrictEqual([copied.uid, copied.mode & 0o777], [0, 0o600]);
             // A hard link reaches the file from outside the 0700 folder.
             const outside = path.join(dir, `outside-${name}`);
             fs.linkSync(file, outside);
@@ -821,15 +827,19 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
             `error: ${key} has mode 0640; only its owner may read or write it: check it, then run chmod 600 ${key}\n`,
         );
         fs.chmodSync(key, 0o600);
+        // Another user's folder its group may read, as one the ceremony's user may copy is.
         fs.chownSync(checkedRoot, 65534, 65534);
+        fs.chmodSync(checkedRoot, 0o750);
+        for (const name of fs.readdirSync(checkedRoot)) fs.chmodSync(path.join(checkedRoot, name), 0o640);
+        const copy = `(umask 077 && cp -r ${checkedRoot} ${checkedRoot}.copy) && rm -r ${checkedRoot} && mv ${checkedRoot}.copy ${checkedRoot}`;
         assert.strictEqual(
             refusal(),
             `error: --root ${checkedRoot} belongs to another user (uid 65534), not to the ceremony's (uid 0). ` +
                 `Have an administrator of the medium give it to uid 0 (chown -R 0 ${checkedRoot}), or put a copy in its place on the medium as uid 0 ` +
-                `(cp -r ${checkedRoot} ${checkedRoot}.copy && rm -r ${checkedRoot} && mv ${checkedRoot}.copy ${checkedRoot}); ` +
-                `never run the ceremony as that user or with sudo to get past this. ${FOLDER_CHECKS}\n`,
+                `(${copy}); never run the ceremony as that user or with sudo to get past this. ${FOLDER_CHECKS}\n`,
         );
-        fs.chownSync(checkedRoot, 0, 0);
+        // The copy the refusal gives, under the usual umask, is a folder the ceremony takes.
+        execFileSync("sh", ["-c", `umask 022; ${copy}`]);
         const signed = await ceremony(PASSPHRASE, ...crlArgs, "--out", path.join(dir, "checked.pem"), "--yes");
         assert.strictEqual(signed.status, 0, signed.err);
     });

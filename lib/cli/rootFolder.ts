@@ -214,9 +214,11 @@ function checksOf(file: string, folder: boolean): string {
  */
 function anotherUsers(named: string, file: string, owner: number, uid: number, folder: boolean): string {
     const word = shellWord(file);
+    // umask 077: cp keeps the source's group and other bits less the umask, and a folder or file the
+    // user could read has some; the copy must be the owner's alone, as the ceremony requires.
     const copy = folder
-        ? `cp -r ${word} ${shellWord(`${file}.copy`)} && rm -r ${word} && mv ${shellWord(`${file}.copy`)} ${word}`
-        : `cp ${word} ${shellWord(`${file}.copy`)} && mv ${shellWord(`${file}.copy`)} ${word}`;
+        ? `(umask 077 && cp -r ${word} ${shellWord(`${file}.copy`)}) && rm -r ${word} && mv ${shellWord(`${file}.copy`)} ${word}`
+        : `(umask 077 && cp ${word} ${shellWord(`${file}.copy`)}) && mv ${shellWord(`${file}.copy`)} ${word}`;
     const orCopy = copyableInPlace(file, folder)
         ? `, or put a copy in its place on the medium as uid ${uid} (${copy})`
         : "";
