@@ -101,11 +101,40 @@ const CLASS_DEFS = [
     "classDef touched stroke:#9a6700,stroke-width:3px",
 ];
 
+/**
+ * What the ceremony holds, whatever the change: a root kept offline (no key in the stack; it signs
+ * only at the ceremony) and a CA whose CSR waits for its signature. Each class is drawn, and its
+ * text added to the node's label, only where a node has it.
+ */
+const CEREMONY_MARKS = {
+    offline: {
+        label: "offline root, signs at the ceremony",
+        classDef: "classDef offline fill:#eaeef2,stroke:#24292f,stroke-width:4px",
+    },
+    waiting: {
+        label: "CSR waits for the ceremony",
+        classDef: "classDef waiting fill:#ddf4ff,stroke:#0969da,stroke-width:3px,stroke-dasharray:4 4",
+    },
+} as const;
+type CeremonyMark = keyof typeof CEREMONY_MARKS;
+
 export interface TrustPictureOptions {
     /** The change of each certificate id (a pull request's diff): its node carries the kind as its class, and places it is delivered to carry `touched`. */
     readonly changes?: ReadonlyMap<string, ChangeKind>;
+    /** Ids of roots kept offline (pki:offlineRoots): class `offline`, said in their label. */
+    readonly offlineRoots?: ReadonlySet<string>;
+    /** Ids of CAs whose CSR waits for the ceremony (PkiPlan.pendingIntermediates): class `waiting`, said in their label, a dotted arrow from their issuer. */
+    readonly waiting?: ReadonlySet<string>;
     /** @default DEFAULT_MAX_ENDPOINTS */
     readonly maxEndpoints?: number;
+}
+
+/** The offline roots and the CAs waiting for the ceremony of a plan, as the trust picture marks them. */
+export function ceremonyMarks(plan: PkiPlan): Pick<TrustPictureOptions, "offlineRoots" | "waiting"> {
+    return {
+        offlineRoots: new Set(plan.cas.filter((ca) => ca.offline && ca.role === "root").map((ca) => ca.id)),
+        waiting: new Set(plan.pendingIntermediates),
+    };
 }
 
 /**
@@ -114,11 +143,19 @@ export interface TrustPictureOptions {
  * `goesTo` (cylinders, grouped by `k8s/<cluster>` or `apic/<endpoint>`), labelled with what of
  * the place it is; a self-signed root's deliveries are the relying parties' trust anchors
  * (dotted arrows: the gateway's `ca.crt`, APIC's truststore, istiod's `root-cert.pem`).
- * Endpoint certificates are grouped per endpoint.
+ * Endpoint certificates are grouped per endpoint. An offline root and a CA whose CSR waits for
+ * the ceremony carry a class and a label line saying so (CEREMONY_MARKS); the CSR's arrow from
+ * its issuer is dotted, as it is not signed yet.
  */
 export function trustPicture(rows: readonly PlannedCertificate[], options: TrustPictureOptions = {}): string {
     const changes = options.changes ?? new Map<string, ChangeKind>();
     const maxEndpoints = options.maxEndpoints ?? DEFAULT_MAX_ENDPOINTS;
+    const offlineRoots = options.offlineRoots ?? new Set<string>();
+    const waiting = options.waiting ?? new Set<string>();
+    const marksOf = (id: string): CeremonyMark[] => [
+        ...(offlineRoots.has(id) ? (["offline"] as const) : []),
+        ...(waiting.has(id) ? (["waiting"] as const) : []),
+    ];
     const endpointsShown = shownEndpoints(rows, maxEndpoints, changes);
     const shown = rows.filter((r) => r.endpoint === undefined || endpointsShown.has(r.endpoint));
     const folded = rows.filter((r) => r.endpoint !== undefined && !endpointsShown.has(r.endpoint));
@@ -151,6 +188,7 @@ export function trustPicture(rows: readonly PlannedCertificate[], options: Trust
             row.id,
             isCa(row) ? row.subject : [...row.dnsNames, ...row.uris].join(", ") || row.subject,
             `${row.key}, ${row.validityDays} days`,
+            ...marksOf(row.id).map((mark) => CEREMONY_MARKS[mark].label),
             ...(change !== undefined ? [change] : []),
         ]);
         const [open, close] = isSelfSigned(row) ? ["([", "])"] : isCa(row) ? ["[", "]"] : ["(", ")"];
@@ -190,10 +228,16 @@ export function trustPicture(rows: readonly PlannedCertificate[], options: Trust
         if (group !== undefined) lines.push("    end");
     }
 
-    // Edges: issuer -> certificate, certificate -> place (dotted for a root: a trust anchor).
+    // Edges: issuer -> certificate (dotted for a CSR not signed yet), certificate -> place (dotted
+    // for a root: a trust anchor).
     const drawn = new Set(shown.map((r) => r.id));
     for (const row of shown) {
-        if (!isSelfSigned(row) && drawn.has(row.issuer)) lines.push(`    ${certId(row.issuer)} --> ${certId(row.id)}`);
+        if (isSelfSigned(row) || !drawn.has(row.issuer)) continue;
+        lines.push(
+            waiting.has(row.id)
+                ? `    ${certId(row.issuer)} -.->|${label(["CSR to sign"])}| ${certId(row.id)}`
+                : `    ${certId(row.issuer)} --> ${certId(row.id)}`,
+        );
     }
     for (const issuer of new Set(folded.map((r) => r.issuer))) {
         if (drawn.has(issuer)) lines.push(`    ${certId(issuer)} --> ${foldId}`);
@@ -228,6 +272,11 @@ export function trustPicture(rows: readonly PlannedCertificate[], options: Trust
         );
         if (touched.length > 0) lines.push(`    class ${touched.map(placeId).join(",")} touched`);
     }
+    // After the change classes, so that a CA both added and waiting is drawn dashed.
+    for (const mark of Object.keys(CEREMONY_MARKS) as CeremonyMark[]) {
+        const ids = shown.filter((r) => marksOf(r.id).includes(mark)).map((r) => certId(r.id));
+        if (ids.length > 0) lines.push(`    ${CEREMONY_MARKS[mark].classDef}`, `    class ${ids.join(",")} ${mark}`);
+    }
     return lines.join("\n") + "\n";
 }
 
@@ -242,6 +291,8 @@ export function changesOf(diff: ChangedCertificates): Map<string, ChangeKind> {
  * carry the classes `added`, `replaced` and `removed` (and say so in their label), the places
  * they are delivered to carry `touched`. `diff` is `diffPlans(base, head)` (lib/inventory/diff.ts),
  * so the picture and the diff's tables agree on what changes. No base: a new stack, everything added.
+ * The head's offline roots and the CAs whose CSR waits for the ceremony are marked as such
+ * (`offline`, `waiting`): while a CSR waits, pulumi up makes none of what is drawn under it.
  */
 export function trustPictureForDiff(
     base: PkiPlan | undefined,
@@ -255,7 +306,7 @@ export function trustPictureForDiff(
         ...headRows,
         ...(base !== undefined ? plannedCertificates(base) : []).filter((r) => removed.has(r.id)),
     ];
-    return trustPicture(rows, { ...options, changes: changesOf(diff) });
+    return trustPicture(rows, { ...options, ...ceremonyMarks(head), changes: changesOf(diff) });
 }
 
 /** One certificate on the timeline. */
@@ -435,7 +486,7 @@ export function stackPictures(
     const certificates = issued !== undefined ? issuedTimeline(issued) : plannedTimeline(rows, now);
     const title = `${plan.config.environment} (Option ${plan.config.option}): certificates from issue to expiry, renewal windows ${issued !== undefined ? "as issued" : `if issued on ${day(now)}`}`;
     return {
-        trust: trustPicture(rows),
+        trust: trustPicture(rows, ceremonyMarks(plan)),
         timeline: timelinePicture(title, certificates, plannedCrls(plan, now, certificates)),
     };
 }
