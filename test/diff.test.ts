@@ -13,6 +13,7 @@ import { planFromRawConfig } from "../lib/plan/plan";
 import { DEFAULTS as POLICY_DEFAULTS } from "../policy/policies";
 import { TEST_ONLY_CA_CERT_PEM, TEST_ONLY_CA_KEY_PEM, TEST_ONLY_LEAF_KEY_PEM } from "./fixtures/testOnlyPki";
 import { cli, loadStackFileValues, OPTION_FILES, ROOT, tempDir } from "./helpers";
+import { ceremony, PASSPHRASE } from "./ceremonyTools";
 
 const DEV = "stacks/Pulumi.dev.yaml";
 const dev = loadStackFileValues(DEV);
@@ -2560,6 +2561,71 @@ describe("diff of the front end (examples/front-end)", function () {
         assert.match(
             out,
             /\n {4}class cert_ui_2f_consumer_2d_dashboard_2f_client,cert_ui_2f_authentication_2d_ui_2f_client replaced\n/,
+        );
+    });
+});
+
+describe("diff's trust picture while a CSR waits for the ceremony", function () {
+    it("diff --format mermaid draws a root made offline as offline and the CA whose CSR waits for the ceremony as waiting", async () => {
+        const dir = tempDir("diff-mermaid-offline");
+        const rootDir = path.join(dir, "client-root");
+        const init = await ceremony(
+            PASSPHRASE,
+            ...["init-root", "--out", rootDir, "--environment", "dev", "--trust-domain", "apic-client"],
+            ...["--key", "ECDSA", "--cn", "Bank APIC Client Offline Root", "--org", "Example Bank"],
+        );
+        assert.strictEqual(init.status, 0, init.err);
+        const offlineRoots = {
+            clientRoot: { certificate: fs.readFileSync(path.join(rootDir, "root.crt"), "utf8"), intermediates: {} },
+        };
+        // A JSON map is YAML too: the PEM's line breaks stay in its quoted string.
+        const head = stackVariant(
+            dir,
+            "dev",
+            "config:\n",
+            `config:\n  pki:offlineRoots: ${JSON.stringify(offlineRoots)}\n`,
+        );
+        const json = await cli("diff", "--base", path.join(ROOT, DEV), "--head", head, "--format", "json");
+        const d = JSON.parse(json.out) as CertDiff;
+        assert.deepStrictEqual(
+            [json.status, d.csrs, d.added, d.replaced, d.removed],
+            [0, ["apic-client-ca"], [], [], []],
+            "pulumi up registers only the CA's key and CSR",
+        );
+        const { status, out } = await cli(
+            "diff",
+            "--base",
+            path.join(ROOT, DEV),
+            "--head",
+            head,
+            "--format",
+            "mermaid",
+        );
+        assert.strictEqual(status, 0);
+        const lines = out.split("\n");
+        const nodeOf = (id: string) => lines.find((l) => l.startsWith(`    cert_${id}`));
+        assert.strictEqual(
+            nodeOf("client_2d_root("),
+            '    cert_client_2d_root(["client-root<br>O=Example Bank, CN=Bank APIC Client Offline Root<br>ECDSA P-384, 7300 days<br>offline root, signs at the ceremony"])',
+        );
+        assert.strictEqual(
+            nodeOf("apic_2d_client_2d_ca["),
+            '    cert_apic_2d_client_2d_ca["apic-client-ca<br>O=Example Bank, CN=dev APIC client CA<br>RSA 4096, 1095 days<br>CSR waits for the ceremony"]',
+        );
+        // The roots the stack signs with, and the CAs they signed, say neither.
+        for (const id of ["mesh_2d_root(", "server_2d_root(", "gateway_2d_server_2d_ca["]) {
+            assert.doesNotMatch(nodeOf(id) ?? "", /ceremony/, id);
+        }
+        assert.ok(lines.includes('    cert_client_2d_root -.->|"CSR to sign"| cert_apic_2d_client_2d_ca'), out);
+        assert.ok(lines.includes("    cert_server_2d_root --> cert_gateway_2d_server_2d_ca"), out);
+        assert.deepStrictEqual(
+            lines.filter((l) => /^ {4}class(Def)? /.test(l)),
+            [
+                "    classDef offline fill:#eaeef2,stroke:#24292f,stroke-width:4px",
+                "    class cert_client_2d_root offline",
+                "    classDef waiting fill:#ddf4ff,stroke:#0969da,stroke-width:3px,stroke-dasharray:4 4",
+                "    class cert_apic_2d_client_2d_ca waiting",
+            ],
         );
     });
 });

@@ -14,6 +14,7 @@ import {
     trustPictureForDiff,
 } from "../lib/inventory/pictures";
 import { plannedCertificates } from "../lib/inventory/planned";
+import { createRoot } from "../lib/pki/ceremony";
 import { INITIAL_RECORD } from "../lib/plan/caRotation";
 import { PkiPlan, planFromRawConfig } from "../lib/plan/plan";
 import { cli, loadStackFileValues, newStackState, OPTION_FILES, renderConfig, ROOT } from "./helpers";
@@ -29,6 +30,17 @@ const cert = (id: string): string => mermaidId("cert", id);
 const crlDates = (crls: readonly TimelineCrl[]) =>
     crls.map((c) => [c.name, ...[c.thisUpdate, c.republishAt, c.nextUpdate].map((d) => d.toISOString())]);
 const place = (goesTo: string): string => mermaidId("to", goesTo);
+/** The dev stack with its APIC client root made offline, as the ceremony's init-root makes one (bound to the environment and trust domain): apic-client-ca's CSR waits. */
+const withOfflineClientRoot = (commonName: string): PkiPlan => {
+    const root = createRoot({
+        commonName,
+        organization: "Example Bank",
+        binding: { environment: "dev", trustDomain: "apic-client" },
+        validityDays: 7300,
+        keyAlgorithm: "ECDSA",
+    });
+    return plan({ ...dev(), offlineRoots: { clientRoot: { certificate: root.certPem, intermediates: {} } } });
+};
 const GATEWAY_SECRET = (endpoint: string): string => `k8s/dev-east/istio-system/secret-apic-mtls-${endpoint}`;
 const CACERTS = "k8s/dev-east/istio-system/secret-cacerts";
 
@@ -204,6 +216,50 @@ describe("pictures (Mermaid drawn by the real library in headless Chromium)", fu
             assert.strictEqual(edge(drawn, cert("apic-client-ca-g1"), cert(`${endpoint}/client`)), "");
             assert.strictEqual(edge(drawn, cert("apic-client-ca"), cert(`${endpoint}/client`)), undefined);
         }
+    });
+
+    it("draws a root made offline as offline and the CA whose CSR waits for the ceremony dashed, each saying so, the CSR's arrow dotted", async () => {
+        const head = withOfflineClientRoot("Example Bank APIC Client Offline Root");
+        const diff = diffPlans(plan(dev()), head);
+        assert.deepStrictEqual([diff.csrs, diff.added, diff.replaced, diff.removed], [["apic-client-ca"], [], [], []]);
+        const marks = (drawn: DrawnSvg, id: string): string[] =>
+            classesOf(drawn, id).filter((c) => ["offline", "waiting", "added", "replaced", "removed"].includes(c));
+        // The pull request's picture, and the inventory's of the stack file (the same marks, from the plan).
+        for (const mermaid of [trustPictureForDiff(plan(dev()), head, diff), stackPictures(head, new Date()).trust]) {
+            const drawn = await browser.draw(mermaid);
+            assert.deepStrictEqual(marks(drawn, cert("client-root")), ["offline"]);
+            assert.deepStrictEqual(marks(drawn, cert("apic-client-ca")), ["waiting"]);
+            for (const id of ["mesh-root", "server-root", "gateway-server-ca", "mesh-ca-dev-east", "dp/client"]) {
+                assert.deepStrictEqual(marks(drawn, cert(id)), [], id);
+            }
+            const text = (id: string) => drawn.nodes.find((n) => n.id === cert(id))?.text ?? "";
+            assert.match(text("client-root"), /ECDSA P-384, 7300 daysoffline root, signs at the ceremony$/);
+            assert.match(text("apic-client-ca"), /RSA 4096, 1095 daysCSR waits for the ceremony$/);
+            assert.strictEqual(edge(drawn, cert("client-root"), cert("apic-client-ca")), "CSR to sign");
+            assert.strictEqual(edge(drawn, cert("server-root"), cert("gateway-server-ca")), "");
+            assert.strictEqual(edge(drawn, cert("client-root"), place(GATEWAY_SECRET("dp"))), "trust anchor: ca.crt");
+            // Styled: the offline root solid, the waiting CA dashed.
+            assert.match(drawn.svg, /\.offline&gt;\*\{[^}]*stroke-width:4px!important;\}/);
+            assert.match(drawn.svg, /\.waiting&gt;\*\{[^}]*stroke-dasharray:4,4!important;\}/);
+        }
+    });
+
+    it("shows a hostile subject of an offline root's certificate as text in its marked node: no node, edge, class or script more", async () => {
+        const drawnFor = async (commonName: string) => {
+            const head = withOfflineClientRoot(commonName);
+            return browser.draw(trustPictureForDiff(plan(dev()), head, diffPlans(plan(dev()), head)));
+        };
+        const plain = await drawnFor("Example Bank APIC Client Offline Root");
+        const hostile = `x"]:::removed;A-->B;click A "javascript:alert(1)";classDef offline fill:#f00`;
+        const drawn = await drawnFor(hostile);
+        assert.deepStrictEqual(
+            [drawn.nodes, drawn.edges].map((list) => list.map((x) => x.id)),
+            [plain.nodes, plain.edges].map((list) => list.map((x) => x.id)),
+        );
+        assert.deepStrictEqual(classesOf(drawn, cert("client-root")), classesOf(plain, cert("client-root")));
+        assert.strictEqual(drawn.active, 0);
+        assert.doesNotMatch(drawn.svg, /="[^"]*javascript:|<style>[^<]*#f00/);
+        assert.ok(drawn.text.includes(`CN=${hostile}`), `${hostile} is not shown as written`);
     });
 
     it("draws the diff's picture of the front end: re-keyed UI clients replaced, their Secrets touched, APIC's UI truststore anchored", async () => {
