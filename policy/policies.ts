@@ -1535,7 +1535,7 @@ function leavesSigned(leaves: string[], kind: TopSigner["kind"]): string {
 export const separateTrustDomainsPolicy: policy.StackValidationPolicy = {
     name: "separate-trust-domains",
     description:
-        "Each root signs for one trust domain, through CAs or directly: the mesh's plug-in CAs, the gateway's server CA and APIC's client CA under roots of their own; a CA given as PEM (an offline root's), the top of its chain the pack sees, is one domain with every leaf it signs. One root for several needs allowSharedRoot, and then sidecars trust that root too: the APIC-client and gateway-server CA keys (online even under an offline root) can mint any mesh workload identity sidecars accept, until istiod's cacerts carries ca-crl.pem (Istio 1.27+; published by the finish of a mesh, APIC-client or gateway-server CA rotation, or a cluster's removal): sidecars then need a CRL of every CA of a chain and ca-crl.pem holds none of theirs, so they refuse what those keys mint, old or new; older sidecars, until a new root (pki:caRotation.root). Each CA signs leaves of one trust domain: server certificates, or one kind of component's other leaves; a mesh plug-in CA (given as PEM too, known by its key) signs none outside MeshPluginCa, allowSharedRoot or not.",
+        "Each root signs for one trust domain, through CAs or directly: the mesh's plug-in CAs, the gateway's server CA and APIC's client CA under roots of their own; a CA given as PEM (an offline root's), the top of its chain the pack sees, is one domain with every leaf it signs. One root for several needs allowSharedRoot, and then sidecars trust that root too: the APIC-client and gateway-server CA keys (online even under an offline root) can mint any mesh workload identity sidecars accept, until istiod's cacerts carries ca-crl.pem (Istio 1.27+; published by the finish of a mesh, APIC-client or gateway-server CA rotation, or a cluster's removal): sidecars then refuse what those keys mint, old or new, for want of a CRL of their CA in ca-crl.pem; older sidecars, until a new root (pki:caRotation.root). Each CA signs leaves of one trust domain: server certificates, or one kind of component's other leaves; a mesh plug-in CA (given as PEM too, known by its key) signs none outside MeshPluginCa, allowSharedRoot or not.",
     enforcementLevel: "mandatory",
     configSchema: {
         properties: { allowSharedRoot: { type: "boolean", default: DEFAULTS.allowSharedRoot } },
@@ -2256,7 +2256,7 @@ function trustKeyProblems(texts: Record<string, string>): string[] {
  */
 function trustBlockProblems(texts: Record<string, string>): string[] {
     const problems: string[] = [];
-    // Envoy's BoringSSL reads these as certificates to trust; Go, IstioGatewayTls and the pack's other checks, CERTIFICATE alone.
+    // Envoy's BoringSSL reads these as certificates to trust; Go and IstioGatewayTls, CERTIFICATE alone.
     for (const entry of TRUST_ENTRIES.filter((e) => e in texts)) {
         for (const { at, label } of trustEntryCertificates(texts[entry]).filter((b) => b.label !== "CERTIFICATE"))
             problems.push(
