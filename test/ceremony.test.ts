@@ -892,23 +892,25 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         }
     });
 
-    /** A root of `trustDomain` for environment example, made by init-root in DIR/<name> (ECDSA: quick). */
     it("refuses a root folder missing its key, naming the folder, root.key and the medium's backup it comes back from, not the archive that never holds it", async () => {
         const keyless = await newRoot("keyless-root", "apic-client");
+        /** A crl of the keyless root on a pipe with no answer. */
+        const crlOfKeyless = () =>
+            ceremonyPiped(
+                PASSPHRASE,
+                "",
+                "crl",
+                "--root",
+                keyless,
+                "--period-days",
+                "7",
+                "--periods",
+                "1",
+                "--out",
+                path.join(dir, "keyless.pem"),
+            );
         fs.renameSync(path.join(keyless, "root.key"), path.join(dir, "keyless-root.key"));
-        const run = ceremonyPiped(
-            PASSPHRASE,
-            "",
-            "crl",
-            "--root",
-            keyless,
-            "--period-days",
-            "7",
-            "--periods",
-            "1",
-            "--out",
-            path.join(dir, "keyless.pem"),
-        );
+        const run = crlOfKeyless();
         assert.deepStrictEqual(
             [run.status, run.out, run.err],
             [
@@ -922,25 +924,14 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         // root.crt, public, is what the archive gives back.
         fs.renameSync(path.join(dir, "keyless-root.key"), path.join(keyless, "root.key"));
         fs.renameSync(path.join(keyless, "root.crt"), path.join(dir, "keyless-root.crt"));
-        const noCert = ceremonyPiped(
-            PASSPHRASE,
-            "",
-            "crl",
-            "--root",
-            keyless,
-            "--period-days",
-            "7",
-            "--periods",
-            "1",
-            "--out",
-            path.join(dir, "keyless.pem"),
-        );
+        const noCert = crlOfKeyless();
         assert.strictEqual(
             noCert.err,
             `error: ${path.join(keyless, "root.crt")} is missing; a root folder holds root.key, root.crt and issuance.log: restore it from the ceremony's archive\n`,
         );
     });
 
+    /** A root of `trustDomain` for environment example, made by init-root in DIR/<name> (ECDSA: quick). */
     async function newRoot(name: string, trustDomain: string, ...extra: string[]): Promise<string> {
         const folder = path.join(dir, name);
         const init = await ceremony(
