@@ -625,6 +625,32 @@ function servedNotKnown(props: Props): boolean {
 }
 
 /**
+ * Whether a Secret's data and stringData come from certificates this program makes for clientAuth
+ * alone, so that the certificate it serves is a client's though a preview does not know it yet: they
+ * depend on at least one tls certificate, each with allowedUses (known in a preview) that have
+ * client_auth and neither server_auth nor any_extended (as servedServerUse judges a known one), and
+ * on nothing else but tls private keys (its tls.key). The engine records dependencies by property,
+ * not by entry: any other resource may be where the certificate comes from.
+ */
+function fromClientCertificatesAlone(r: Partial<Pick<policy.PolicyResource, "propertyDependencies">>): boolean {
+    const sources = ["data", "stringData"].flatMap((map) => r.propertyDependencies?.[map] ?? []);
+    const forClientAlone = (cert: policy.PolicyResource) => {
+        // Spread: each element read, so one not known yet reads as the whole not known.
+        const allowed = known(() => [...uses(cert.props)]) as string[] | undefined;
+        return (
+            allowed !== undefined &&
+            allowed.includes("client_auth") &&
+            !allowed.includes("server_auth") &&
+            !allowed.includes("any_extended")
+        );
+    };
+    return (
+        sources.some((s) => isCert(s.type)) &&
+        sources.every((s) => s.type === KEY || (isCert(s.type) && forClientAlone(s)))
+    );
+}
+
+/**
  * The texts of a ConfigMap's entries a preview knows: `data` as it is, `binaryData` decoded from
  * base64. Istio reads a ConfigMap's CA from `data` alone (ExtractRootFromString(cm.Data)); a bundle
  * in `binaryData` is judged too, on the safe side: moved to `data`, it would be trusted.
@@ -1654,6 +1680,8 @@ interface CredentialObject {
     madeByUiApicClient: boolean;
     /** Whether the certificate it serves may be one a preview does not know yet (servedNotKnown), not absent. */
     servesNotKnown: boolean;
+    /** Whether its entries come from certificates this program makes for clientAuth alone (fromClientCertificatesAlone). */
+    fromClientCertificates: boolean;
 }
 
 /**
@@ -1730,14 +1758,19 @@ function sidecarUseOf(
         const fix =
             "give the sidecar a client certificate for clientAuth alone (neither serverAuth nor anyExtendedKeyUsage)";
         if (why !== undefined) return { rules, lost: { why: `the certificate ${which} ${why}`, fix } };
-        // Not known yet is not absent: a preview's unknown certificate may be a server's, unless UiApicClient's.
-        if (objects.some((o) => o.place === place && o.servesNotKnown && !o.madeByUiApicClient))
+        // Not known yet is not absent: a preview's unknown certificate may be a server's, unless it comes from
+        // certificates of the program for clientAuth alone (their allowedUses are known), or UiApicClient's.
+        const mayServeServer = (o: CredentialObject) =>
+            o.place === place && o.servesNotKnown && !o.fromClientCertificates && !o.madeByUiApicClient;
+        if (objects.some(mayServeServer))
             return {
                 rules,
                 lost: {
                     why: `the certificate ${which} is not known yet in this preview and may be a server's`,
                     fix:
-                        "give the sidecar a certificate the preview knows, for clientAuth alone (neither serverAuth nor anyExtendedKeyUsage), " +
+                        "make its certificate in this program a tls.LocallySignedCert (or tls.SelfSignedCert) whose allowedUses have " +
+                        "digital_signature and client_auth (neither server_auth nor any_extended), and its data and stringData " +
+                        "depend on no other resource than that certificate and its tls.PrivateKey; " +
                         "or make its Secret with UiApicClient, whose certificate is for clientAuth alone",
                 },
             };
@@ -1792,6 +1825,7 @@ function credentialObjectOf(r: {
     name: string;
     props: Props;
     provider?: policy.PolicyProviderResource;
+    propertyDependencies?: Record<string, policy.PolicyResource[]>;
 }): { patch: boolean; credential: CredentialObject } | undefined {
     const [kind, types] = SECRETS.includes(r.type)
         ? (["Secret", SECRETS] as const)
@@ -1815,6 +1849,7 @@ function credentialObjectOf(r: {
         madeByIstioGatewayTls: qualifiedTypeOf(r).includes("apic-istio-pki:index:IstioGatewayTls$"),
         madeByUiApicClient: qualifiedTypeOf(r).includes("apic-istio-pki:index:UiApicClient$"),
         servesNotKnown: kind === "Secret" && servedNotKnown(r.props),
+        fromClientCertificates: kind === "Secret" && fromClientCertificatesAlone(r),
     };
     return { patch: r.type !== types[0], credential };
 }
@@ -2376,7 +2411,7 @@ let publicRootKeys: Set<string> | undefined;
 export const credentialTrustPolicy: policy.StackValidationPolicy = {
     name: "credential-trust",
     description:
-        "A TLS credential Envoy reads, judged merged with its patches: a Secret as tls-secret-contents finds them, and any Secret or ConfigMap a Gateway names as its client trust (a ConfigMap's data, which Istio reads, and its binaryData, which Istio does not read but which is refused alike), an Istio Gateway (networking.istio.io) by caCertCredentialName (configmap://ns/name: a ConfigMap) or by credentialName(s) in MUTUAL or OPTIONAL_MUTUAL mode, a Kubernetes Gateway API Gateway (gateway.networking.k8s.io) by the caCertificateRefs of spec.tls.frontend (default or perPort) or by a listener's certificateRefs with Istio's option gateway.istio.io/tls-terminate-mode MUTUAL or OPTIONAL_MUTUAL, its ListenerSets' (ListenerSet, gateway.networking.x-k8s.io XListenerSet; by spec.parentRef) listeners as its own (a Gateway API reference in its own namespace, else its listener's object's: the Gateway's, or for the parent's caCertificateRefs, each ListenerSet's too; while a preview does not know it, one whose namespace is not known either, else any, saying which it took); an Istio Gateway's Secret (read in its workload's namespace, which the pack does not know) the one of its name in the Gateway's namespace or keySecretNamespaces, else any, saying which it took; an Istio name ending in -cacert names the Secret without the suffix as well (Istio falls back to it). A Gateway naming istiod's istio-ca-root-cert ConfigMap as client trust is refused, declared or not (the mesh root, under root-cert.pem, which Istio does not read). Such client trust that tls-secret-contents does not judge is held to its checks of trust and CRL entries (no private key; each CA under the CERTIFICATE label; with a CRL, self-signed roots alone). Each trusts in ca.crt or cacert (every block BoringSSL reads as a certificate, each an anchor) no publicly trusted root (Node's tls.rootCertificates) nor a public CA under one, unless it is a sidecar's credential (serving nothing, as a CA for egress TLS origination, or a certificate for clientAuth alone, not one a preview does not know yet unless UiApicClient made the Secret; or the <name>-cacert twin of such a Secret in the program) a DestinationRule names and no Gateway of either API does; and, unless allowSharedRoot is set, no certificate of a mesh CA's key or of one above it (a MeshPluginCa's and its issuers', or in istiod's cacerts, either layout), compared by key: every cluster's cacerts holds a mesh CA's key, and a public CA certifies anyone.",
+        "A TLS credential Envoy reads, judged merged with its patches: a Secret as tls-secret-contents finds them, and any Secret or ConfigMap a Gateway names as its client trust (a ConfigMap's data, which Istio reads, and its binaryData, which Istio does not read but which is refused alike), an Istio Gateway (networking.istio.io) by caCertCredentialName (configmap://ns/name: a ConfigMap) or by credentialName(s) in MUTUAL or OPTIONAL_MUTUAL mode, a Kubernetes Gateway API Gateway (gateway.networking.k8s.io) by the caCertificateRefs of spec.tls.frontend (default or perPort) or by a listener's certificateRefs with Istio's option gateway.istio.io/tls-terminate-mode MUTUAL or OPTIONAL_MUTUAL, its ListenerSets' (ListenerSet, gateway.networking.x-k8s.io XListenerSet; by spec.parentRef) listeners as its own (a Gateway API reference in its own namespace, else its listener's object's: the Gateway's, or for the parent's caCertificateRefs, each ListenerSet's too; while a preview does not know it, one whose namespace is not known either, else any, saying which it took); an Istio Gateway's Secret (read in its workload's namespace, which the pack does not know) the one of its name in the Gateway's namespace or keySecretNamespaces, else any, saying which it took; an Istio name ending in -cacert names the Secret without the suffix as well (Istio falls back to it). A Gateway naming istiod's istio-ca-root-cert ConfigMap as client trust is refused, declared or not (the mesh root, under root-cert.pem, which Istio does not read). Such client trust that tls-secret-contents does not judge is held to its checks of trust and CRL entries (no private key; each CA under the CERTIFICATE label; with a CRL, self-signed roots alone). Each trusts in ca.crt or cacert (every block BoringSSL reads as a certificate, each an anchor) no publicly trusted root (Node's tls.rootCertificates) nor a public CA under one, unless it is a sidecar's credential (serving nothing, as a CA for egress TLS origination, or a certificate for clientAuth alone, not one a preview does not know yet unless UiApicClient made the Secret or its data and stringData depend on certificates of the program whose allowedUses have client_auth and neither server_auth nor any_extended, and on nothing else but tls private keys; or the <name>-cacert twin of such a Secret in the program) a DestinationRule names and no Gateway of either API does; and, unless allowSharedRoot is set, no certificate of a mesh CA's key or of one above it (a MeshPluginCa's and its issuers', or in istiod's cacerts, either layout), compared by key: every cluster's cacerts holds a mesh CA's key, and a public CA certifies anyone.",
     enforcementLevel: "mandatory",
     configSchema: {
         properties: {

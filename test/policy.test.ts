@@ -93,6 +93,8 @@ type Resource = {
     provider?: { type: string; name: string; props: Record<string, unknown> };
     /** Its caCertPem is given as text (a StackReference's output, say): it depends on no resource that made it. */
     givenCaCert?: boolean;
+    /** The resources (by name, among those checked) each property is made from, as the engine records them. */
+    propertyDependencies?: Record<string, string[]>;
 };
 
 /** What a preview sends for a value not yet known (an output of a resource not yet made). */
@@ -222,10 +224,16 @@ function checkStack(
             resource.setProperties(struct(r.props));
             resource.setOptions(new AnalyzerResourceOptions());
             if (r.provider !== undefined) resource.setProvider(providerOf(r.provider));
-            for (const [property, urn] of Object.entries(dependencies)) {
-                if (urn === undefined) continue;
+            const declared = Object.entries(r.propertyDependencies ?? {}).map(([property, names]) => [
+                property,
+                names.map((name) => urnByName.get(name)),
+            ]);
+            const wired = Object.entries(dependencies).map(([property, urn]) => [property, [urn]]);
+            for (const [property, urnsOfProperty] of [...wired, ...declared] as [string, (string | undefined)[]][]) {
+                const present = urnsOfProperty.filter((urn) => urn !== undefined);
+                if (present.length === 0) continue;
                 const urnList = new AnalyzerPropertyDependencies();
-                urnList.setUrnsList([urn]);
+                urnList.setUrnsList(present);
                 resource.getPropertydependenciesMap().set(property, urnList);
             }
             return resource;
@@ -2894,7 +2902,9 @@ describe("Policy pack", function () {
     const notKnownLost = {
         why: "the certificate it serves is not known yet in this preview and may be a server's",
         fix:
-            "give the sidecar a certificate the preview knows, for clientAuth alone (neither serverAuth nor anyExtendedKeyUsage), " +
+            "make its certificate in this program a tls.LocallySignedCert (or tls.SelfSignedCert) whose allowedUses have " +
+            "digital_signature and client_auth (neither server_auth nor any_extended), and its data and stringData " +
+            "depend on no other resource than that certificate and its tls.PrivateKey; " +
             "or make its Secret with UiApicClient, whose certificate is for clientAuth alone",
     };
     /** credential-trust's `why` and `fix` for a `<name>-cacert` Secret a DestinationRule names with no `<name>` in the program (`base` shown, `baseName` its name). */
@@ -3581,6 +3591,73 @@ describe("Policy pack", function () {
                     ),
                 ],
             ],
+        );
+    });
+
+    it("credential-trust: in a preview, lets a DestinationRule's Secret with a public root pass when its served certificate comes from a tls.LocallySignedCert of the program for clientAuth alone", async () => {
+        // The first deploy (or a renewal) of a sidecar's client certificate made in the program: its certPem and the
+        // key's PEM are not known yet, but the certificate's allowedUses are. ca.crt: the partner's public root.
+        const rule: Resource = {
+            type: "kubernetes:networking.istio.io/v1:DestinationRule",
+            name: "partner-api",
+            props: {
+                metadata: { name: "partner-api", namespace: "istio-system" },
+                spec: {
+                    host: "api.partner.example",
+                    trafficPolicy: { tls: { mode: "MUTUAL", credentialName: "s1", sni: "api.partner.example" } },
+                },
+            },
+        };
+        const key: Resource = {
+            type: "tls:index/privateKey:PrivateKey",
+            name: "s1-key",
+            props: { algorithm: "ECDSA" },
+        };
+        const csr: Resource = {
+            type: "tls:index/certRequest:CertRequest",
+            name: "s1-csr",
+            props: { privateKeyPem: UNKNOWN, subject: { commonName: "bank-client" } },
+        };
+        const certFor = (allowedUses: unknown): Resource => ({
+            type: "tls:index/locallySignedCert:LocallySignedCert",
+            name: "s1-cert",
+            props: {
+                certRequestPem: UNKNOWN,
+                caCertPem: UNKNOWN,
+                caPrivateKeyPem: asSecret(UNKNOWN),
+                validityPeriodHours: 2160,
+                allowedUses,
+            },
+        });
+        const other: Resource = { type: "command:local:Command", name: "fetch-cert", props: { create: "cat c.pem" } };
+        const secret = (dependsOn: string[]): Resource => ({
+            ...handWrittenTlsSecret("s1", { "tls.crt": UNKNOWN, "tls.key": UNKNOWN, "ca.crt": isrgRootX1() }),
+            propertyDependencies: { stringData: dependsOn },
+        });
+        const program = (allowedUses: unknown, dependsOn = ["s1-cert", "s1-key"], ...more: Resource[]) =>
+            checkStack(credentialTrustPolicy, [key, csr, certFor(allowedUses), ...more, secret(dependsOn), rule]);
+        const refused = [
+            ruleLostRefusal("istio-system/s1", notKnownLost.why, {
+                rule: "istio-system/partner-api",
+                fix: notKnownLost.fix,
+            }),
+        ];
+        assert.deepStrictEqual(
+            [
+                // For clientAuth alone: passes, with data and stringData from the certificate and its key.
+                await program(["digital_signature", "client_auth"]),
+                // A server's, or any purpose's, or no clientAuth: may be a server's.
+                await program(["digital_signature", "client_auth", "server_auth"]),
+                await program(["digital_signature", "client_auth", "any_extended"]),
+                await program(["digital_signature"]),
+                // allowedUses not known yet: the preview cannot tell.
+                await program(UNKNOWN),
+                // No certificate behind it, or another resource beside it the certificate may come from.
+                await program(["digital_signature", "client_auth"], []),
+                await program(["digital_signature", "client_auth"], ["s1-key"]),
+                await program(["digital_signature", "client_auth"], ["s1-cert", "s1-key", "fetch-cert"], other),
+            ],
+            [[], refused, refused, refused, refused, refused, refused, refused],
         );
     });
 
