@@ -2816,6 +2816,20 @@ describe("Policy pack", function () {
         );
         return { root, meshCa, cacerts };
     };
+    /**
+     * The attack credential-trust stands against: a client certificate with `uri` that whoever holds a
+     * mesh CA's key (every cluster's cacerts) mints, and Envoy's verdict on it against `caCrt`
+     * (checking `subjectAltNames` where given, as a gateway with APIC's identity pinned does).
+     */
+    const forgedByMeshCa = async (meshCa: TestCa, uri: string, caCrt: string, subjectAltNames?: string[]) => {
+        const forged = await mintLeaf(meshCa, {
+            commonName: "forged",
+            uris: [uri],
+            allowedUses: ["digital_signature", "client_auth"],
+        });
+        const chain = forged.cert + meshCa.certPem;
+        return { chain, envoy: verifyPeer({ caCrt, chain, purpose: "sslclient", subjectAltNames }) };
+    };
     /** Node's copy of a publicly trusted root: ISRG Root X1 (Let's Encrypt's). */
     const isrgRootX1 = () =>
         rootCertificates.find((pem) => /CN=ISRG Root X1$/.test(new crypto.X509Certificate(pem).subject)) as string;
@@ -3164,17 +3178,12 @@ describe("Policy pack", function () {
         );
         const caCrt = clientRoot.certPem + relabelled + trusted;
         // Envoy's verdict: BoringSSL takes the relabelled mesh root as an anchor, so a client the mesh CA's key signs gets in.
-        const forged = await mintLeaf(meshCa, {
-            commonName: "forged",
-            uris: ["urn:example:apic-client:payments"],
-            allowedUses: ["digital_signature", "client_auth"],
-        });
-        const verdict = verifyPeer({
+        const { chain: forgedChain, envoy: verdict } = await forgedByMeshCa(
+            meshCa,
+            "urn:example:apic-client:payments",
             caCrt,
-            chain: forged.cert + meshCa.certPem,
-            purpose: "sslclient",
-            subjectAltNames: ["urn:example:apic-client:payments"],
-        });
+            ["urn:example:apic-client:payments"],
+        );
         assert.deepStrictEqual(
             [verdict.boringssl.ok, verdict.boringssl.chain],
             [true, ["forged", "Hand mesh CA", "Hand mesh root"]],
@@ -3195,7 +3204,7 @@ describe("Policy pack", function () {
         const damaged = pemEncode(Buffer.from("no certificate at all"), "CERTIFICATE") + root.certPem;
         // BoringSSL's PEM_X509_INFO_read_bio, Envoy's reader of ca.crt, reads none of it.
         assert.throws(
-            () => verifyPeer({ caCrt: damaged, chain: forged.cert + meshCa.certPem, purpose: "sslclient" }),
+            () => verifyPeer({ caCrt: damaged, chain: forgedChain, purpose: "sslclient" }),
             /the boringssl verifier failed \(status 2\): envoyVerifier: unreadable PEM/,
         );
         assert.deepStrictEqual(await checkStack(credentialTrustPolicy, [cacerts, secret({ "ca.crt": damaged })]), [
@@ -3816,17 +3825,9 @@ describe("Policy pack", function () {
         // The attacker: whoever holds a mesh CA's key (every cluster's cacerts) mints a client certificate with APIC's
         // identity; Envoy trusting the bundle takes it.
         const bundle = root.certPem + isrgRootX1();
-        const forged = await mintLeaf(meshCa, {
-            commonName: "forged",
-            uris: ["urn:example:apic-client:payments"],
-            allowedUses: ["digital_signature", "client_auth"],
-        });
-        const envoy = verifyPeer({
-            caCrt: bundle,
-            chain: forged.cert + meshCa.certPem,
-            purpose: "sslclient",
-            subjectAltNames: ["urn:example:apic-client:payments"],
-        });
+        const { envoy } = await forgedByMeshCa(meshCa, "urn:example:apic-client:payments", bundle, [
+            "urn:example:apic-client:payments",
+        ]);
         assert.deepStrictEqual(
             [envoy.accepted, envoy.boringssl.chain],
             [true, ["forged", "Hand mesh CA", "Hand mesh root"]],
@@ -4196,12 +4197,7 @@ describe("Policy pack", function () {
         const bundle = root.certPem + isrgRootX1();
         // The attacker holds a mesh CA's key (every cluster's cacerts): Istio checks no SAN for the Gateway API, so a
         // client certificate of any identity the mesh CA signs gets in.
-        const forged = await mintLeaf(meshCa, {
-            commonName: "forged",
-            uris: ["spiffe://cluster.local/ns/anywhere/sa/anyone"],
-            allowedUses: ["digital_signature", "client_auth"],
-        });
-        const envoy = verifyPeer({ caCrt: bundle, chain: forged.cert + meshCa.certPem, purpose: "sslclient" });
+        const { envoy } = await forgedByMeshCa(meshCa, "spiffe://cluster.local/ns/anywhere/sa/anyone", bundle);
         assert.deepStrictEqual(
             [envoy.accepted, envoy.boringssl.chain],
             [true, ["forged", "Hand mesh CA", "Hand mesh root"]],
