@@ -3496,14 +3496,8 @@ describe("Policy pack", function () {
                 },
             },
         });
-        const simpleGateway = (name: string): Resource => ({
-            type: "kubernetes:networking.istio.io/v1:Gateway",
-            name,
-            props: {
-                metadata: { name, namespace: "istio-system" },
-                spec: { servers: [{ port: { number: 443 }, tls: { mode: "SIMPLE", credentialName: "partner-ca" } }] },
-            },
-        });
+        const simpleGateway = (name: string) =>
+            istioGatewayWith({ mode: "SIMPLE", credentialName: "partner-ca" }, name);
         // The <name>-cacert twin (Istio reads the CA there first), beside a <name> serving nothing, or with no <name>.
         const twin = handWrittenTlsSecret("partner-cacert", { cacert: isrgRootX1() }, "Opaque");
         const servingNothing = handWrittenTlsSecret("partner", { note: "egress to api.partner.example" }, "Opaque");
@@ -3685,14 +3679,7 @@ describe("Policy pack", function () {
         const gts = "C=US, O=Google Trust Services LLC, CN=GTS CA 1C3";
         const gtsRoot = "C=US, O=Google Trust Services LLC, CN=GTS Root R1";
         const secret = handWrittenTlsSecret("gw-server", { "ca.crt": GTS_CA_1C3_PEM });
-        const mutual: Resource = {
-            type: "kubernetes:networking.istio.io/v1:Gateway",
-            name: "payments-gw",
-            props: {
-                metadata: { name: "payments-gw", namespace: "istio-system" },
-                spec: { servers: [{ port: { number: 443 }, tls: { mode: "MUTUAL", credentialName: "gw-server" } }] },
-            },
-        };
+        const mutual = istioGatewayWith({ mode: "MUTUAL", credentialName: "gw-server" });
         const namers = "Gateway istio-system/payments-gw's credentialName (MUTUAL)";
         const publicCa =
             `a public CA (under ${gtsRoot}, a publicly trusted root), which Envoy takes as a trust anchor as it takes every certificate in ca.crt, ` +
@@ -3724,6 +3711,15 @@ describe("Policy pack", function () {
             kind: "Gateway",
             metadata: { name: "ui-gw", namespace: "istio-system" },
             spec: { gatewayClassName: "istio", ...spec },
+        },
+    });
+    /** An Istio Gateway (istio-system/`name`) with one server on port 443 terminating TLS with `tls`. */
+    const istioGatewayWith = (tls: Record<string, unknown>, name = "payments-gw"): Resource => ({
+        type: "kubernetes:networking.istio.io/v1:Gateway",
+        name,
+        props: {
+            metadata: { name, namespace: "istio-system" },
+            spec: { servers: [{ port: { number: 443 }, tls }] },
         },
     });
     /** A Gateway API HTTPS listener terminating TLS with `tls`'s certificateRefs and options. */
@@ -3853,21 +3849,8 @@ describe("Policy pack", function () {
                 stringData: asSecret(entries),
             },
         });
-        const istioGateway = (caCertCredentialName: string): Resource => ({
-            type: "kubernetes:networking.istio.io/v1:Gateway",
-            name: "payments-gw",
-            props: {
-                metadata: { name: "payments-gw", namespace: "istio-system" },
-                spec: {
-                    servers: [
-                        {
-                            port: { number: 443 },
-                            tls: { mode: "MUTUAL", credentialName: "gw-server", caCertCredentialName },
-                        },
-                    ],
-                },
-            },
-        });
+        const istioGateway = (caCertCredentialName: string) =>
+            istioGatewayWith({ mode: "MUTUAL", credentialName: "gw-server", caCertCredentialName });
         const configMapRef = { group: "", kind: "ConfigMap", name: "payments-client-trust", namespace: "payments" };
         const secretRef = { kind: "Secret", name: "payments-client-ca", namespace: "payments" };
         const verdict = (...resources: Resource[]) => checkStack(credentialTrustPolicy, [cacerts, ...resources]);
@@ -3983,21 +3966,11 @@ describe("Policy pack", function () {
     it("credential-trust: takes an Istio Gateway's caCertCredentialName for the Secret of that name in its namespace or keySecretNamespaces, another team's elsewhere only when there is none (and says so)", async () => {
         // APIC's client root, as the bank's payments gateway trusts it; another team's Secret of the same name trusts ISRG Root X1.
         const apicClientRoot = await mintRoot("APIC client root");
-        const gateway: Resource = {
-            type: "kubernetes:networking.istio.io/v1:Gateway",
-            name: "payments-gw",
-            props: {
-                metadata: { name: "payments-gw", namespace: "istio-system" },
-                spec: {
-                    servers: [
-                        {
-                            port: { number: 443 },
-                            tls: { mode: "MUTUAL", credentialName: "gw-server", caCertCredentialName: "ca-bundle" },
-                        },
-                    ],
-                },
-            },
-        };
+        const gateway = istioGatewayWith({
+            mode: "MUTUAL",
+            credentialName: "gw-server",
+            caCertCredentialName: "ca-bundle",
+        });
         const theirs = caBundle("Secret", "apps", isrgRootX1());
         const assumed = (likely: string) =>
             noSanPublicRefusal(
@@ -4033,18 +4006,8 @@ describe("Policy pack", function () {
     it("credential-trust: a gateway Secret's ca.crt no Gateway of the program reads as client trust (a SIMPLE server) is refused as one a Gateway outside it may read, not as SAN-checked", async () => {
         const { root, cacerts } = await handWrittenMesh();
         const secret = handWrittenTlsSecret("gw-server", { "ca.crt": isrgRootX1() });
-        const simple: Resource = {
-            type: "kubernetes:networking.istio.io/v1:Gateway",
-            name: "payments-gw",
-            props: {
-                metadata: { name: "payments-gw", namespace: "istio-system" },
-                spec: { servers: [{ port: { number: 443 }, tls: { mode: "SIMPLE", credentialName: "gw-server" } }] },
-            },
-        };
-        const mutual = (tls: Record<string, unknown>): Resource => ({
-            ...simple,
-            props: { ...simple.props, spec: { servers: [{ port: { number: 443 }, tls: { mode: "MUTUAL", ...tls } }] } },
-        });
+        const simple = istioGatewayWith({ mode: "SIMPLE", credentialName: "gw-server" });
+        const mutual = (tls: Record<string, unknown>) => istioGatewayWith({ mode: "MUTUAL", ...tls });
         const refusal = unreadPublicRefusal("istio-system/gw-server");
         assert.strictEqual(
             refusal,
@@ -4093,25 +4056,11 @@ describe("Policy pack", function () {
                 data: { "root-cert.pem": root.certPem },
             },
         };
-        const istioGateway: Resource = {
-            type: "kubernetes:networking.istio.io/v1:Gateway",
-            name: "payments-gw",
-            props: {
-                metadata: { name: "payments-gw", namespace: "istio-system" },
-                spec: {
-                    servers: [
-                        {
-                            port: { number: 443 },
-                            tls: {
-                                mode: "MUTUAL",
-                                credentialName: "gw-server",
-                                caCertCredentialName: "configmap://istio-system/istio-ca-root-cert",
-                            },
-                        },
-                    ],
-                },
-            },
-        };
+        const istioGateway = istioGatewayWith({
+            mode: "MUTUAL",
+            credentialName: "gw-server",
+            caCertCredentialName: "configmap://istio-system/istio-ca-root-cert",
+        });
         const refusal = (namers: string) =>
             `${namers} names ConfigMap istio-system/istio-ca-root-cert as client trust: istiod writes it in every namespace with the mesh root (root-cert.pem), ` +
             "which a gateway must not trust for its clients (every cluster's cacerts holds the key of a mesh CA under it), and Istio cannot read it " +
