@@ -2621,7 +2621,7 @@ describe("diff's trust picture while a CSR waits for the ceremony", function () 
         assert.deepStrictEqual(
             lines.filter((l) => /^ {4}class(Def)? /.test(l)),
             [
-                "    classDef offline fill:#eaeef2,stroke:#24292f,stroke-width:4px",
+                "    classDef offline stroke-width:4px",
                 "    class cert_client_2d_root offline",
                 "    classDef waiting fill:#ddf4ff,stroke:#0969da,stroke-width:3px,stroke-dasharray:4 4",
                 "    class cert_apic_2d_client_2d_ca waiting",

@@ -238,8 +238,9 @@ describe("pictures (Mermaid drawn by the real library in headless Chromium)", fu
             assert.strictEqual(edge(drawn, cert("client-root"), cert("apic-client-ca")), "CSR to sign");
             assert.strictEqual(edge(drawn, cert("server-root"), cert("gateway-server-ca")), "");
             assert.strictEqual(edge(drawn, cert("client-root"), place(GATEWAY_SECRET("dp"))), "trust anchor: ca.crt");
-            // Styled: the offline root solid, the waiting CA dashed.
-            assert.match(drawn.svg, /\.offline&gt;\*\{[^}]*stroke-width:4px!important;\}/);
+            // Styled: the offline root with a thicker border and no colours of its own, which would hide
+            // a change's (a new ceremony's root is replaced); the waiting CA dashed.
+            assert.match(drawn.svg, /\.offline&gt;\*\{stroke-width:4px!important;\}/);
             assert.match(drawn.svg, /\.waiting&gt;\*\{[^}]*stroke-dasharray:4,4!important;\}/);
         }
     });

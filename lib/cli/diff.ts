@@ -39,7 +39,7 @@ replaced with the reason, pinned APIC keys and routing; the front end's too (UI 
 APIC's UI-facing keystores and truststore, customer-facing hosts and their CSRs). --format mermaid
 prints the trust hierarchy after the change as Mermaid text (no Markdown around it), with what the
 change adds, replaces and removes highlighted, offline roots and CAs whose CSR waits for the
-ceremony marked. A --base that is not a file is read as a git ref:
+ceremony marked (while a CSR waits: the stack once signed, no change highlighted). A --base that is not a file is read as a git ref:
 the --head file's path at that ref (a stack new at HEAD diffs against nothing).
 
 Exit status: 0 clean (or only risks, unless --fail-on risky), 1 a refused change (or, with

@@ -109,7 +109,8 @@ const CLASS_DEFS = [
 const CEREMONY_MARKS = {
     offline: {
         label: "offline root, signs at the ceremony",
-        classDef: "classDef offline fill:#eaeef2,stroke:#24292f,stroke-width:4px",
+        // A thicker border alone: the colours stay the change's (a new ceremony's root is replaced).
+        classDef: "classDef offline stroke-width:4px",
     },
     waiting: {
         label: "CSR waits for the ceremony",
@@ -292,7 +293,8 @@ export function changesOf(diff: ChangedCertificates): Map<string, ChangeKind> {
  * they are delivered to carry `touched`. `diff` is `diffPlans(base, head)` (lib/inventory/diff.ts),
  * so the picture and the diff's tables agree on what changes. No base: a new stack, everything added.
  * The head's offline roots and the CAs whose CSR waits for the ceremony are marked as such
- * (`offline`, `waiting`): while a CSR waits, pulumi up makes none of what is drawn under it.
+ * (`offline`, `waiting`): while a CSR waits, the diff highlights no change, and pulumi up makes
+ * only the CA keys, the CSRs and the cacerts of mesh CAs already signed.
  */
 export function trustPictureForDiff(
     base: PkiPlan | undefined,
