@@ -797,7 +797,7 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
                 "root.crt": "Then check root.crt against the write-once archive's",
                 "issuance.log": "Then check issuance.log's SHA-256 against the one the change request records",
             };
-            const copy = `(umask 077 && cp ${file} ${file}.copy) && mv ${file}.copy ${file}`;
+            const copy = `rm -f ${file}.copy && (umask 077 && cp ${file} ${file}.copy) && mv ${file}.copy ${file}`;
             // Readable by others too, as a file the ceremony's user may copy is.
             fs.chmodSync(file, name === "root.key" ? 0o600 : 0o644);
             assert.strictEqual(
@@ -831,7 +831,12 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         fs.chownSync(checkedRoot, 65534, 65534);
         fs.chmodSync(checkedRoot, 0o750);
         for (const name of fs.readdirSync(checkedRoot)) fs.chmodSync(path.join(checkedRoot, name), 0o640);
-        const copy = `(umask 077 && cp -r ${checkedRoot} ${checkedRoot}.copy) && rm -r ${checkedRoot} && mv ${checkedRoot}.copy ${checkedRoot}`;
+        const copy =
+            `rm -rf ${checkedRoot}.copy && (umask 077 && cp -r ${checkedRoot} ${checkedRoot}.copy) && ` +
+            `rm -rf ${checkedRoot} && mv ${checkedRoot}.copy ${checkedRoot}`;
+        // A copy an earlier attempt left half made: the advice starts afresh instead of copying into it.
+        fs.mkdirSync(`${checkedRoot}.copy`);
+        fs.writeFileSync(path.join(`${checkedRoot}.copy`, "issuance.log"), "a partial copy\n");
         assert.strictEqual(
             refusal(),
             `error: --root ${checkedRoot} belongs to another user (uid 65534), not to the ceremony's (uid 0). ` +
@@ -840,6 +845,11 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         );
         // The copy the refusal gives, under the usual umask, is a folder the ceremony takes.
         execFileSync("sh", ["-c", `umask 022; ${copy}`]);
+        assert.deepStrictEqual(
+            [fs.existsSync(`${checkedRoot}.copy`), fs.existsSync(path.join(checkedRoot, path.basename(checkedRoot)))],
+            [false, false],
+            "no copy left beside the folder or nested in it",
+        );
         const signed = await ceremony(PASSPHRASE, ...crlArgs, "--out", path.join(dir, "checked.pem"), "--yes");
         assert.strictEqual(signed.status, 0, signed.err);
     });

@@ -215,10 +215,13 @@ function checksOf(file: string, folder: boolean): string {
 function anotherUsers(named: string, file: string, owner: number, uid: number, folder: boolean): string {
     const word = shellWord(file);
     // umask 077: cp keeps the source's group and other bits less the umask, and a folder or file the
-    // user could read has some; the copy must be the owner's alone, as the ceremony requires.
+    // user could read has some; the copy must be the owner's alone, as the ceremony requires. A
+    // .copy left by a cp that failed is removed first: cp -r would copy into it, nesting the folder.
+    // rm -rf: no question about the original's write-protected files once the copy is whole.
+    const spare = shellWord(`${file}.copy`);
     const copy = folder
-        ? `(umask 077 && cp -r ${word} ${shellWord(`${file}.copy`)}) && rm -r ${word} && mv ${shellWord(`${file}.copy`)} ${word}`
-        : `(umask 077 && cp ${word} ${shellWord(`${file}.copy`)}) && mv ${shellWord(`${file}.copy`)} ${word}`;
+        ? `rm -rf ${spare} && (umask 077 && cp -r ${word} ${spare}) && rm -rf ${word} && mv ${spare} ${word}`
+        : `rm -f ${spare} && (umask 077 && cp ${word} ${spare}) && mv ${spare} ${word}`;
     const orCopy = copyableInPlace(file, folder)
         ? `, or put a copy in its place on the medium as uid ${uid} (${copy})`
         : "";
