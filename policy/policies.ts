@@ -2241,6 +2241,24 @@ function publicRootAbove(
     }
 }
 
+/** keyIdOf each publicly trusted root (Node's tls.rootCertificates), computed once. */
+let publicRootKeys: Set<string> | undefined;
+
+/**
+ * Whether `cert`, in a trust entry whose CAs are `bundle`, is a public anchor: a publicly trusted root
+ * (`{}`) or a public CA under one (`{ rootAbove }`); undefined when it is neither. Envoy takes every
+ * certificate in ca.crt or cacert as an anchor.
+ */
+function publicAnchorOf(
+    cert: crypto.X509Certificate,
+    bundle: readonly crypto.X509Certificate[],
+): { rootAbove?: crypto.X509Certificate } | undefined {
+    publicRootKeys ??= new Set(mozillaRootCertificates().map(keyIdOf));
+    if (publicRootKeys.has(keyIdOf(cert))) return {};
+    const rootAbove = publicRootAbove(cert, bundle);
+    return rootAbove === undefined ? undefined : { rootAbove };
+}
+
 /**
  * What is wrong with the leaf of tls.crt (its first certificate): a CA, no TLS use, too long
  * (unless `maxDays` is undefined: a publicly issued leaf); [] when nothing is.
@@ -2405,9 +2423,6 @@ function meshKeysOf(resources: policy.PolicyResource[]): Map<string, string> {
     return keys;
 }
 
-/** keyIdOf each publicly trusted root (Node's tls.rootCertificates), computed once. */
-let publicRootKeys: Set<string> | undefined;
-
 export const credentialTrustPolicy: policy.StackValidationPolicy = {
     name: "credential-trust",
     description:
@@ -2423,7 +2438,6 @@ export const credentialTrustPolicy: policy.StackValidationPolicy = {
         const config = args.getConfig<{ allowSharedRoot?: boolean; keySecretNamespaces?: string[] }>();
         const namespaces = config.keySecretNamespaces ?? DEFAULTS.keySecretNamespaces;
         const mesh = (config.allowSharedRoot ?? DEFAULTS.allowSharedRoot) ? new Map() : meshKeysOf(args.resources);
-        publicRootKeys ??= new Set(mozillaRootCertificates().map(keyIdOf));
         const users = credentialUsersOf(args.resources, namespaces);
         // Every resource on its own (a Secret, its patches, a duplicate), each judged as part of the Secret
         // Istio reads: its resources' entries merged, a kubernetes.io/tls Secret whatever type a patch gives.
@@ -2554,10 +2568,10 @@ export const credentialTrustPolicy: policy.StackValidationPolicy = {
                         );
                     if (calls !== undefined) continue;
                     // A public root, or a public CA under one: Envoy takes every certificate in ca.crt as an anchor.
-                    const isPublicRoot = publicRootKeys.has(id);
-                    const rootAbove = isPublicRoot ? undefined : publicRootAbove(cert, bundle);
-                    if (!isPublicRoot && rootAbove === undefined) continue;
-                    const issuers = isPublicRoot ? "a public CA under it" : "it, or a CA under it,";
+                    const anchor = publicAnchorOf(cert, bundle);
+                    if (anchor === undefined) continue;
+                    const { rootAbove } = anchor;
+                    const issuers = rootAbove === undefined ? "a public CA under it" : "it, or a CA under it,";
                     reportOnce(
                         secret.place,
                         `${trusts}, ` +
