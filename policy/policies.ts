@@ -2341,7 +2341,7 @@ function trustBlockProblems(texts: Record<string, string>): string[] {
 export const tlsSecretContentsPolicy: policy.ResourceValidationPolicy = {
     name: "tls-secret-contents",
     description:
-        "A TLS credential Secret Envoy reads (a kubernetes.io/tls Secret, or one with ca.crt or cacert named *-cacert or in keySecretNamespaces), when its entries are known: tls.key as strong as private-key-strength asks; tls.crt's leaf no CA, with serverAuth or clientAuth, valid no longer than leafMaxDays (unless a publicly trusted root's CA issued it: its CA's limits hold); no private key in ca.crt, cacert, ca.crl or crl, nor in an entry other than tls.key; no CA certificate under another PEM label than CERTIFICATE (BoringSSL trusts X509 CERTIFICATE and TRUSTED CERTIFICATE blocks too); with ca.crl (crl), self-signed roots alone in ca.crt (cacert) (envoyproxy/envoy#29197). The other client trust a Gateway names (a ConfigMap, a Secret elsewhere), which this rule cannot tell from the resource alone, credential-trust holds to the same checks of its trust and CRL entries.",
+        "A TLS credential Secret Envoy reads (a kubernetes.io/tls Secret, or one with ca.crt or cacert named *-cacert or in keySecretNamespaces), when its entries are known: tls.key as strong as private-key-strength asks; tls.crt's leaf no CA, with serverAuth or clientAuth, valid no longer than leafMaxDays (unless a publicly trusted root's CA issued it: its CA's limits hold); no private key in ca.crt, cacert, ca.crl or crl, nor in an entry other than tls.key; no CA certificate under another PEM label than CERTIFICATE (BoringSSL trusts X509 CERTIFICATE and TRUSTED CERTIFICATE blocks too); with ca.crl (crl), self-signed roots alone in ca.crt (cacert) (envoyproxy/envoy#29197); no publicly trusted root nor public CA in ca.crt or cacert when the certificate it serves (cert when it and key are set and not empty, else tls.crt) is not for clientAuth alone (credential-trust refuses it too, but only once the Secret is made). The other client trust a Gateway names (a ConfigMap, a Secret elsewhere), which this rule cannot tell from the resource alone, credential-trust holds to the same checks of its trust and CRL entries.",
     enforcementLevel: "mandatory",
     configSchema: {
         properties: {
@@ -2377,6 +2377,27 @@ export const tlsSecretContentsPolicy: policy.ResourceValidationPolicy = {
                 );
         }
         for (const problem of trustBlockProblems(texts)) report(`${shown}: ${problem}`);
+        // credential-trust refuses this in every set-up, but as a stack rule only once every resource is made:
+        // here it is refused before the Secret is (a served certificate a preview does not know: credential-trust).
+        const serverUse = servedServerUse(texts);
+        for (const entry of serverUse === undefined ? [] : TRUST_ENTRIES.filter((e) => e in texts)) {
+            const bundle = trustEntryCertificates(texts[entry]).flatMap(({ cert }) =>
+                cert === undefined ? [] : [cert],
+            );
+            for (const cert of bundle) {
+                const anchor = publicAnchorOf(cert, bundle);
+                if (anchor === undefined) continue;
+                report(
+                    `${shown}: the certificate it serves ${serverUse}, and ${entry} trusts ${subjectOf(cert)}, ` +
+                        (anchor.rootAbove === undefined
+                            ? "a publicly trusted root: "
+                            : `a public CA (under ${subjectOf(anchor.rootAbove)}, a publicly trusted root): `) +
+                        "a gateway serving it would let in any client certificate a public CA issues, to anyone; " +
+                        `give in ${entry} only the root(s) of a private CA that issues these clients' certificates (for APIC, its client root), ` +
+                        "or, for a sidecar's credential, a client certificate for clientAuth alone (neither serverAuth nor anyExtendedKeyUsage)",
+                );
+            }
+        }
     },
 };
 

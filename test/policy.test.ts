@@ -2834,6 +2834,11 @@ describe("Policy pack", function () {
     const isrgRootX1 = () =>
         rootCertificates.find((pem) => /CN=ISRG Root X1$/.test(new crypto.X509Certificate(pem).subject)) as string;
     const ISRG = "C=US, O=Internet Security Research Group, CN=ISRG Root X1";
+    /** What tls-secret-contents says after naming a served certificate that may be a server's and a public anchor in `entry`. */
+    const PUBLIC_TRUST_SERVED = (entry: string) =>
+        "a gateway serving it would let in any client certificate a public CA issues, to anyone; " +
+        `give in ${entry} only the root(s) of a private CA that issues these clients' certificates (for APIC, its client root), ` +
+        "or, for a sidecar's credential, a client certificate for clientAuth alone (neither serverAuth nor anyExtendedKeyUsage)";
     /**
      * The APIs of `namers` (as credential-trust shows them): an Istio Gateway's credentialName(s) or
      * caCertCredentialName, a Gateway API Gateway's certificateRefs or caCertificateRefs.
@@ -2952,6 +2957,11 @@ describe("Policy pack", function () {
                 "give one issued with serverAuth (a gateway's server certificate) or clientAuth (a sidecar's client certificate)",
             `istio-system/payments-tls: ${leaf}: a leaf valid 3650 days exceeds the 398-day maximum; renew it for 398 days or less`,
         ];
+        // Serving a certificate of any purpose, a server's too, with a public root in ca.crt: refused before it is made.
+        const publicTrust =
+            "istio-system/payments-tls: the certificate it serves (CN=payments.team.bank.example) has no extended key usage: " +
+            `it serves any purpose, a server's too, and ca.crt trusts ${ISRG}, a publicly trusted root: ${PUBLIC_TRUST_SERVED("ca.crt")}`;
+        refusals.push(publicTrust);
         for (const encoding of ["stringData", "data"] as const)
             assert.deepStrictEqual(
                 await checkResource(
@@ -2965,7 +2975,7 @@ describe("Policy pack", function () {
         const longer = await checkResource(tlsSecretContentsPolicy, handWrittenTlsSecret("payments-tls", entries), {
             leafMaxDays: 3650,
         });
-        assert.deepStrictEqual(longer, refusals.slice(0, 3));
+        assert.deepStrictEqual(longer, [...refusals.slice(0, 3), publicTrust]);
         // The stack's own gateway Secret passes, and its entries as a hand-written one would pass too.
         const gateway = named("ob-gateway-ob-tls");
         assert.deepStrictEqual(await checkResource(tlsSecretContentsPolicy, gateway), []);
@@ -3662,6 +3672,53 @@ describe("Policy pack", function () {
             ],
             [[], refused, refused, refused, refused, refused, refused, refused],
         );
+    });
+
+    it("tls-secret-contents: refuses, before it is made, a Secret serving a server's certificate with a public root or CA in ca.crt, whatever its dependencies say; a client's alone passes", async () => {
+        // The program's client certificate and its key, interpolated after a server's certificate written in the
+        // program: the preview sees data depending on the tls certificate alone, and credential-trust, a stack
+        // rule, only runs at `pulumi up` once the Secret is made. With its values known, this rule refuses it first.
+        const root = await mintRoot("Bank private root");
+        const server = await mintLeaf(root, {
+            commonName: "payments.team.bank.example",
+            dnsNames: ["payments.team.bank.example"],
+            allowedUses: ["digital_signature", "server_auth"],
+        });
+        const client = await mintLeaf(root, {
+            commonName: "bank-client",
+            allowedUses: ["digital_signature", "client_auth"],
+        });
+        const interpolated = (trust: string) =>
+            handWrittenTlsSecret("s1", {
+                "tls.crt": server.cert + client.cert,
+                "tls.key": server.key,
+                "ca.crt": trust,
+            });
+        const served = "the certificate it serves (CN=payments.team.bank.example) is for serverAuth";
+        assert.deepStrictEqual(
+            [
+                await checkResource(tlsSecretContentsPolicy, interpolated(isrgRootX1())),
+                await checkResource(tlsSecretContentsPolicy, interpolated(GTS_CA_1C3_PEM)),
+            ],
+            [
+                [
+                    `istio-system/s1: ${served}, and ca.crt trusts ${ISRG}, a publicly trusted root: ${PUBLIC_TRUST_SERVED("ca.crt")}`,
+                ],
+                [
+                    `istio-system/s1: ${served}, and ca.crt trusts C=US, O=Google Trust Services LLC, CN=GTS CA 1C3, ` +
+                        `a public CA (under C=US, O=Google Trust Services LLC, CN=GTS Root R1, a publicly trusted root): ${PUBLIC_TRUST_SERVED("ca.crt")}`,
+                ],
+            ],
+        );
+        // No new refusal: credential-trust refuses the same Secret, alone.
+        assert.strictEqual((await checkStack(credentialTrustPolicy, [interpolated(isrgRootX1())])).length, 1);
+        // A UiApicClient-shaped Secret: a client certificate for clientAuth alone, the public root of the server it calls.
+        const uiClient = handWrittenTlsSecret("ui-client", {
+            "tls.crt": client.cert,
+            "tls.key": client.key,
+            "ca.crt": isrgRootX1(),
+        });
+        assert.deepStrictEqual(await checkResource(tlsSecretContentsPolicy, uiClient), []);
     });
 
     it("credential-trust: refuses a public intermediate CA in a Gateway's ca.crt as a public CA: Envoy takes it as an anchor", async () => {
