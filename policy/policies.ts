@@ -627,16 +627,18 @@ function servedNotKnown(props: Props): boolean {
 /**
  * Whether a Secret's data and stringData come from certificates this program makes for clientAuth
  * alone, so that the certificate it serves is a client's though a preview does not know it yet: they
- * depend on at least one tls certificate, each with allowedUses (known in a preview) that have
- * client_auth and neither server_auth nor any_extended (as servedServerUse judges a known one), and
- * on nothing else but tls private keys (its tls.key). The engine records dependencies by property,
- * not by entry: any other resource may be where the certificate comes from.
+ * depend on at least one tls certificate whose allowedUses (known in a preview) have client_auth and
+ * neither server_auth nor any_extended (as servedServerUse judges a known one), on other tls
+ * certificates only if they are CAs of its chain (isCaCertificate known true, allowedUses known with
+ * none of those three), and on nothing else but tls private keys (its tls.key). The engine records
+ * dependencies by property, not by entry: any other resource may be where the certificate comes from.
  */
 function fromClientCertificatesAlone(r: Partial<Pick<policy.PolicyResource, "propertyDependencies">>): boolean {
     const sources = ["data", "stringData"].flatMap((map) => r.propertyDependencies?.[map] ?? []);
+    // Spread: each element read, so one not known yet reads as the whole not known.
+    const allowedOf = (cert: policy.PolicyResource) => known(() => [...uses(cert.props)]) as string[] | undefined;
     const forClientAlone = (cert: policy.PolicyResource) => {
-        // Spread: each element read, so one not known yet reads as the whole not known.
-        const allowed = known(() => [...uses(cert.props)]) as string[] | undefined;
+        const allowed = allowedOf(cert);
         return (
             allowed !== undefined &&
             allowed.includes("client_auth") &&
@@ -644,9 +646,18 @@ function fromClientCertificatesAlone(r: Partial<Pick<policy.PolicyResource, "pro
             !allowed.includes("any_extended")
         );
     };
+    // A chain's CA (tls.crt = leaf + intermediate): usable by no TLS peer as its own certificate.
+    const caOfChain = (cert: policy.PolicyResource) => {
+        const allowed = allowedOf(cert);
+        return (
+            known(() => cert.props.isCaCertificate) === true &&
+            allowed !== undefined &&
+            !["client_auth", "server_auth", "any_extended"].some((use) => allowed.includes(use))
+        );
+    };
     return (
-        sources.some((s) => isCert(s.type)) &&
-        sources.every((s) => s.type === KEY || (isCert(s.type) && forClientAlone(s)))
+        sources.some((s) => isCert(s.type) && forClientAlone(s)) &&
+        sources.every((s) => s.type === KEY || (isCert(s.type) && (forClientAlone(s) || caOfChain(s))))
     );
 }
 
@@ -1770,7 +1781,7 @@ function sidecarUseOf(
                     fix:
                         "make its certificate in this program a tls.LocallySignedCert (or tls.SelfSignedCert) whose allowedUses have " +
                         "digital_signature and client_auth (neither server_auth nor any_extended), and its data and stringData " +
-                        "depend on no other resource than that certificate and its tls.PrivateKey; " +
+                        "depend on no other resource than that certificate, its tls.PrivateKey and the CA certificates of its chain (isCaCertificate, none of those uses); " +
                         "or make its Secret with UiApicClient, whose certificate is for clientAuth alone",
                 },
             };
@@ -2447,7 +2458,7 @@ function meshKeysOf(resources: policy.PolicyResource[]): Map<string, string> {
 export const credentialTrustPolicy: policy.StackValidationPolicy = {
     name: "credential-trust",
     description:
-        "A TLS credential Envoy reads, judged merged with its patches: a Secret as tls-secret-contents finds them, and any Secret or ConfigMap a Gateway names as its client trust (a ConfigMap's data, which Istio reads, and its binaryData, which Istio does not read but which is refused alike), an Istio Gateway (networking.istio.io) by caCertCredentialName (configmap://ns/name: a ConfigMap) or by credentialName(s) in MUTUAL or OPTIONAL_MUTUAL mode, a Kubernetes Gateway API Gateway (gateway.networking.k8s.io) by the caCertificateRefs of spec.tls.frontend (default or perPort) or by a listener's certificateRefs with Istio's option gateway.istio.io/tls-terminate-mode MUTUAL or OPTIONAL_MUTUAL, its ListenerSets' (ListenerSet, gateway.networking.x-k8s.io XListenerSet; by spec.parentRef) listeners as its own (a Gateway API reference in its own namespace, else its listener's object's: the Gateway's, or for the parent's caCertificateRefs, each ListenerSet's too; while a preview does not know it, one whose namespace is not known either, else any, saying which it took); an Istio Gateway's Secret (read in its workload's namespace, which the pack does not know) the one of its name in the Gateway's namespace or keySecretNamespaces, else any, saying which it took; an Istio name ending in -cacert names the Secret without the suffix as well (Istio falls back to it). A Gateway naming istiod's istio-ca-root-cert ConfigMap as client trust is refused, declared or not (the mesh root, under root-cert.pem, which Istio does not read). Such client trust that tls-secret-contents does not judge is held to its checks of trust and CRL entries (no private key; each CA under the CERTIFICATE label; with a CRL, self-signed roots alone). Each trusts in ca.crt or cacert (every block BoringSSL reads as a certificate, each an anchor) no publicly trusted root (Node's tls.rootCertificates) nor a public CA under one, unless it is a sidecar's credential (serving nothing, as a CA for egress TLS origination, or a certificate for clientAuth alone, not one a preview does not know yet unless UiApicClient made the Secret or its data and stringData depend on certificates of the program whose allowedUses have client_auth and neither server_auth nor any_extended, and on nothing else but tls private keys; or the <name>-cacert twin of such a Secret in the program) a DestinationRule names and no Gateway of either API does; and, unless allowSharedRoot is set, no certificate of a mesh CA's key or of one above it (a MeshPluginCa's and its issuers', or in istiod's cacerts, either layout), compared by key: every cluster's cacerts holds a mesh CA's key, and a public CA certifies anyone.",
+        "A TLS credential Envoy reads, judged merged with its patches: a Secret as tls-secret-contents finds them, and any Secret or ConfigMap a Gateway names as its client trust (a ConfigMap's data, which Istio reads, and its binaryData, which Istio does not read but which is refused alike), an Istio Gateway (networking.istio.io) by caCertCredentialName (configmap://ns/name: a ConfigMap) or by credentialName(s) in MUTUAL or OPTIONAL_MUTUAL mode, a Kubernetes Gateway API Gateway (gateway.networking.k8s.io) by the caCertificateRefs of spec.tls.frontend (default or perPort) or by a listener's certificateRefs with Istio's option gateway.istio.io/tls-terminate-mode MUTUAL or OPTIONAL_MUTUAL, its ListenerSets' (ListenerSet, gateway.networking.x-k8s.io XListenerSet; by spec.parentRef) listeners as its own (a Gateway API reference in its own namespace, else its listener's object's: the Gateway's, or for the parent's caCertificateRefs, each ListenerSet's too; while a preview does not know it, one whose namespace is not known either, else any, saying which it took); an Istio Gateway's Secret (read in its workload's namespace, which the pack does not know) the one of its name in the Gateway's namespace or keySecretNamespaces, else any, saying which it took; an Istio name ending in -cacert names the Secret without the suffix as well (Istio falls back to it). A Gateway naming istiod's istio-ca-root-cert ConfigMap as client trust is refused, declared or not (the mesh root, under root-cert.pem, which Istio does not read). Such client trust that tls-secret-contents does not judge is held to its checks of trust and CRL entries (no private key; each CA under the CERTIFICATE label; with a CRL, self-signed roots alone). Each trusts in ca.crt or cacert (every block BoringSSL reads as a certificate, each an anchor) no publicly trusted root (Node's tls.rootCertificates) nor a public CA under one, unless it is a sidecar's credential (serving nothing, as a CA for egress TLS origination, or a certificate for clientAuth alone, not one a preview does not know yet unless UiApicClient made the Secret or its data and stringData depend on certificates of the program whose allowedUses have client_auth and neither server_auth nor any_extended, on nothing else but tls private keys and CA certificates of their chain (isCaCertificate, none of those uses); or the <name>-cacert twin of such a Secret in the program) a DestinationRule names and no Gateway of either API does; and, unless allowSharedRoot is set, no certificate of a mesh CA's key or of one above it (a MeshPluginCa's and its issuers', or in istiod's cacerts, either layout), compared by key: every cluster's cacerts holds a mesh CA's key, and a public CA certifies anyone.",
     enforcementLevel: "mandatory",
     configSchema: {
         properties: {

@@ -2923,7 +2923,7 @@ describe("Policy pack", function () {
         fix:
             "make its certificate in this program a tls.LocallySignedCert (or tls.SelfSignedCert) whose allowedUses have " +
             "digital_signature and client_auth (neither server_auth nor any_extended), and its data and stringData " +
-            "depend on no other resource than that certificate and its tls.PrivateKey; " +
+            "depend on no other resource than that certificate, its tls.PrivateKey and the CA certificates of its chain (isCaCertificate, none of those uses); " +
             "or make its Secret with UiApicClient, whose certificate is for clientAuth alone",
     };
     /** credential-trust's `why` and `fix` for a `<name>-cacert` Secret a DestinationRule names with no `<name>` in the program (`base` shown, `baseName` its name). */
@@ -3607,7 +3607,7 @@ describe("Policy pack", function () {
         );
     });
 
-    it("credential-trust: in a preview, lets a DestinationRule's Secret with a public root pass when its served certificate comes from a tls.LocallySignedCert of the program for clientAuth alone", async () => {
+    it("credential-trust: in a preview, lets a DestinationRule's Secret with a public root pass when its served certificate comes from a tls.LocallySignedCert of the program for clientAuth alone, and its chain's CAs", async () => {
         // The first deploy (or a renewal) of a sidecar's client certificate made in the program: its certPem and the
         // key's PEM are not known yet, but the certificate's allowedUses are. ca.crt: the partner's public root.
         const rule: Resource = {
@@ -3671,6 +3671,34 @@ describe("Policy pack", function () {
                 await program(["digital_signature", "client_auth"], ["s1-cert", "s1-key", "fetch-cert"], other),
             ],
             [[], refused, refused, refused, refused, refused, refused, refused],
+        );
+        // tls.crt as a chain: the leaf, then its CA made in the program (an intermediate, or a self-signed root),
+        // CAs with no TLS use of their own; a CA without the client's leaf, or one not known to be a CA, may be served.
+        const caFor = (type: string, isCaCertificate: unknown, allowedUses: string[]): Resource => ({
+            type,
+            name: "client-ca",
+            props: { isCaCertificate, allowedUses, validityPeriodHours: 8760 },
+        });
+        const chain = ["s1-cert", "client-ca", "s1-key"];
+        const clientUses = ["digital_signature", "client_auth"];
+        const caUses = ["cert_signing", "crl_signing", "digital_signature"];
+        assert.deepStrictEqual(
+            [
+                await program(clientUses, chain, caFor("tls:index/locallySignedCert:LocallySignedCert", true, caUses)),
+                await program(clientUses, chain, caFor("tls:index/selfSignedCert:SelfSignedCert", true, caUses)),
+                await program(
+                    clientUses,
+                    ["client-ca", "s1-key"],
+                    caFor("tls:index/selfSignedCert:SelfSignedCert", true, caUses),
+                ),
+                await program(clientUses, chain, caFor("tls:index/selfSignedCert:SelfSignedCert", UNKNOWN, caUses)),
+                await program(
+                    clientUses,
+                    chain,
+                    caFor("tls:index/selfSignedCert:SelfSignedCert", true, [...caUses, "server_auth"]),
+                ),
+            ],
+            [[], [], refused, refused, refused],
         );
     });
 
