@@ -603,15 +603,15 @@ const knownSecretTexts = (props: Props): Record<string, string> =>
         ["stringData", "text"],
     ]);
 
-/** The entries servedCertificateText reads the certificate Istio serves from. */
+/** The entries servedCertificateTexts reads the certificate Istio serves from. */
 const SERVED_ENTRIES = ["cert", "key", "tls.crt"];
 
 /**
- * Whether a preview may hide the certificate Istio serves from a Secret (servedCertificateText):
- * cert, key or tls.crt given but not known yet, or a whole data or stringData map not known yet.
- * knownSecretTexts leaves these out, as if absent: a Secret that seems to serve nothing may serve one.
+ * Whether one of a Secret's entries `names` may be given but not known yet in a preview: given with
+ * a value not known, or in a whole data or stringData map not known. knownSecretTexts leaves these
+ * out, as if absent.
  */
-function servedNotKnown(props: Props): boolean {
+function givenNotKnown(props: Props, names: readonly string[]): boolean {
     return ["data", "stringData"].some((map) => {
         // Given but not known yet: knownPart keeps the key, its value undefined (the engine sends no undefined).
         const entries = knownPart(known(() => props[map]));
@@ -619,10 +619,16 @@ function servedNotKnown(props: Props): boolean {
         return (
             typeof entries === "object" &&
             entries !== null &&
-            SERVED_ENTRIES.some((name) => name in entries && (entries as Record<string, unknown>)[name] === undefined)
+            names.some((name) => name in entries && (entries as Record<string, unknown>)[name] === undefined)
         );
     });
 }
+
+/**
+ * Whether a preview may hide the certificate Istio serves from a Secret (servedCertificateTexts):
+ * cert, key or tls.crt not known yet. A Secret that seems to serve nothing may serve one.
+ */
+const servedNotKnown = (props: Props): boolean => givenNotKnown(props, SERVED_ENTRIES);
 
 /**
  * Whether a Secret's data and stringData come from certificates this program makes for clientAuth
@@ -1691,6 +1697,8 @@ interface CredentialObject {
     madeByUiApicClient: boolean;
     /** Whether the certificate it serves may be one a preview does not know yet (servedNotKnown), not absent. */
     servesNotKnown: boolean;
+    /** Whether its key entry may be given but not known yet: a known cert may then be what it serves. */
+    keyNotKnown: boolean;
     /** Whether its entries come from certificates this program makes for clientAuth alone (fromClientCertificatesAlone). */
     fromClientCertificates: boolean;
 }
@@ -1701,18 +1709,18 @@ interface CredentialObject {
  * which Go and Java take for a server too): a sidecar's credential for calling out. Istio serves
  * cert and key when both are set and not empty, else tls.crt and tls.key (ExtractCertInfo).
  */
-function servedServerUse(texts: Record<string, string>): string | undefined {
-    const served = servedCertificateText(texts);
-    if (!served) return undefined;
-    const leaf = pemCertificate(served);
-    if (leaf === undefined) return "cannot be read, so it may be a server's";
-    const uses = caFlags(leaf).extendedKeyUsage;
-    const which = `(${subjectOf(leaf)})`;
-    if (uses === undefined) return `${which} has no extended key usage: it serves any purpose, a server's too`;
-    if (uses.includes(SERVER_AUTH)) return `${which} is for serverAuth`;
-    if (uses.includes(ANY_EXTENDED_KEY_USAGE))
-        return `${which} is for anyExtendedKeyUsage, which Go and Java take for a server's`;
-    if (!uses.includes(CLIENT_AUTH)) return `${which} is not for clientAuth`;
+function servedServerUse(texts: Record<string, string>, keyNotKnown = false): string | undefined {
+    for (const served of servedCertificateTexts(texts, keyNotKnown)) {
+        const leaf = pemCertificate(served);
+        if (leaf === undefined) return "cannot be read, so it may be a server's";
+        const uses = caFlags(leaf).extendedKeyUsage;
+        const which = `(${subjectOf(leaf)})`;
+        if (uses === undefined) return `${which} has no extended key usage: it serves any purpose, a server's too`;
+        if (uses.includes(SERVER_AUTH)) return `${which} is for serverAuth`;
+        if (uses.includes(ANY_EXTENDED_KEY_USAGE))
+            return `${which} is for anyExtendedKeyUsage, which Go and Java take for a server's`;
+        if (!uses.includes(CLIENT_AUTH)) return `${which} is not for clientAuth`;
+    }
     return undefined;
 }
 
@@ -1749,7 +1757,8 @@ function sidecarUseOf(
             },
         };
     // Merged as Istio reads it, and each resource alone: which of two patches applies last is not certain.
-    const at = (place: string) => merged.get(place) ?? { texts: {}, tls: false, each: [] };
+    const at = (place: string): MergedSecret =>
+        merged.get(place) ?? { texts: {}, tls: false, keyNotKnown: false, each: [] };
     // The Secret itself, and the one a <name>-cacert twin stands beside, which must be in the program: a MUTUAL
     // Gateway outside it naming <name> would serve its own <name> and read the twin as client trust.
     const base = withoutCaSuffix(secret.place);
@@ -1764,7 +1773,9 @@ function sidecarUseOf(
             },
         };
     for (const place of [...new Set([base, secret.place])]) {
-        const why = [at(place).texts, ...at(place).each].map(servedServerUse).find((w) => w !== undefined);
+        const why = [at(place), ...at(place).each]
+            .map((s) => servedServerUse(s.texts, s.keyNotKnown))
+            .find((w) => w !== undefined);
         const which = place === secret.place ? "it serves" : `${withoutCaSuffix(secret.shown)} serves`;
         const fix =
             "give the sidecar a client certificate for clientAuth alone (neither serverAuth nor anyExtendedKeyUsage)";
@@ -1793,13 +1804,22 @@ function sidecarUseOf(
 interface MergedSecret {
     texts: Record<string, string>;
     tls: boolean;
+    /** Whether a resource's key entry may be given but not known yet (a preview). */
+    keyNotKnown: boolean;
     /** Each resource's own entries, in the order merged. */
-    each: Record<string, string>[];
+    each: { texts: Record<string, string>; keyNotKnown: boolean }[];
 }
 
-/** The certificate Istio serves from a Secret's entries: cert when it and key are set and not empty, else tls.crt. */
-const servedCertificateText = (texts: Record<string, string>): string | undefined =>
-    texts.cert && texts.key ? texts.cert : texts["tls.crt"];
+/**
+ * The certificate Istio serves from a Secret's entries: cert when it and key are set and not empty,
+ * else tls.crt. With key given but not known yet (`keyNotKnown`, in a preview), a known cert may be
+ * served, and tls.crt too if key turns out empty: both.
+ */
+const servedCertificateTexts = (texts: Record<string, string>, keyNotKnown = false): string[] =>
+    (texts.cert && texts.key
+        ? [texts.cert]
+        : [...(texts.cert && keyNotKnown ? [texts.cert] : []), texts["tls.crt"]]
+    ).filter((text): text is string => Boolean(text));
 
 /**
  * A Secret Envoy reads as a TLS credential (Istio's credentialName) whatever names it: a
@@ -1860,6 +1880,7 @@ function credentialObjectOf(r: {
         madeByIstioGatewayTls: qualifiedTypeOf(r).includes("apic-istio-pki:index:IstioGatewayTls$"),
         madeByUiApicClient: qualifiedTypeOf(r).includes("apic-istio-pki:index:UiApicClient$"),
         servesNotKnown: kind === "Secret" && servedNotKnown(r.props),
+        keyNotKnown: kind === "Secret" && givenNotKnown(r.props, ["key"]),
         fromClientCertificates: kind === "Secret" && fromClientCertificatesAlone(r),
     };
     return { patch: r.type !== types[0], credential };
@@ -2352,7 +2373,7 @@ function trustBlockProblems(texts: Record<string, string>): string[] {
 export const tlsSecretContentsPolicy: policy.ResourceValidationPolicy = {
     name: "tls-secret-contents",
     description:
-        "A TLS credential Secret Envoy reads (a kubernetes.io/tls Secret, or one with ca.crt or cacert named *-cacert or in keySecretNamespaces), when its entries are known: tls.key as strong as private-key-strength asks; tls.crt's leaf no CA, with serverAuth or clientAuth, valid no longer than leafMaxDays (unless a publicly trusted root's CA issued it: its CA's limits hold); no private key in ca.crt, cacert, ca.crl or crl, nor in an entry other than tls.key; no CA certificate under another PEM label than CERTIFICATE (BoringSSL trusts X509 CERTIFICATE and TRUSTED CERTIFICATE blocks too); with ca.crl (crl), self-signed roots alone in ca.crt (cacert) (envoyproxy/envoy#29197); no publicly trusted root nor public CA in ca.crt or cacert when the certificate it serves (cert when it and key are set and not empty, else tls.crt) is not for clientAuth alone (credential-trust refuses it too, but only once the Secret is made). The other client trust a Gateway names (a ConfigMap, a Secret elsewhere), which this rule cannot tell from the resource alone, credential-trust holds to the same checks of its trust and CRL entries.",
+        "A TLS credential Secret Envoy reads (a kubernetes.io/tls Secret, or one with ca.crt or cacert named *-cacert or in keySecretNamespaces), when its entries are known: tls.key as strong as private-key-strength asks; tls.crt's leaf no CA, with serverAuth or clientAuth, valid no longer than leafMaxDays (unless a publicly trusted root's CA issued it: its CA's limits hold); no private key in ca.crt, cacert, ca.crl or crl, nor in an entry other than tls.key; no CA certificate under another PEM label than CERTIFICATE (BoringSSL trusts X509 CERTIFICATE and TRUSTED CERTIFICATE blocks too); with ca.crl (crl), self-signed roots alone in ca.crt (cacert) (envoyproxy/envoy#29197); no publicly trusted root nor public CA in ca.crt or cacert when the certificate it serves (cert when it and key are set and not empty, else tls.crt; in a preview, a known cert with key not known yet too) is not for clientAuth alone (credential-trust refuses it too, but only once the Secret is made). The other client trust a Gateway names (a ConfigMap, a Secret elsewhere), which this rule cannot tell from the resource alone, credential-trust holds to the same checks of its trust and CRL entries.",
     enforcementLevel: "mandatory",
     configSchema: {
         properties: {
@@ -2390,7 +2411,7 @@ export const tlsSecretContentsPolicy: policy.ResourceValidationPolicy = {
         for (const problem of trustBlockProblems(texts)) report(`${shown}: ${problem}`);
         // credential-trust refuses this in every set-up, but as a stack rule only once every resource is made:
         // here it is refused before the Secret is (a served certificate a preview does not know: credential-trust).
-        const serverUse = servedServerUse(texts);
+        const serverUse = servedServerUse(texts, secret.keyNotKnown);
         for (const entry of serverUse === undefined ? [] : TRUST_ENTRIES.filter((e) => e in texts)) {
             const bundle = trustEntryCertificates(texts[entry]).flatMap(({ cert }) =>
                 cert === undefined ? [] : [cert],
@@ -2458,7 +2479,7 @@ function meshKeysOf(resources: policy.PolicyResource[]): Map<string, string> {
 export const credentialTrustPolicy: policy.StackValidationPolicy = {
     name: "credential-trust",
     description:
-        "A TLS credential Envoy reads, judged merged with its patches: a Secret as tls-secret-contents finds them, and any Secret or ConfigMap a Gateway names as its client trust (a ConfigMap's data, which Istio reads, and its binaryData, which Istio does not read but which is refused alike), an Istio Gateway (networking.istio.io) by caCertCredentialName (configmap://ns/name: a ConfigMap) or by credentialName(s) in MUTUAL or OPTIONAL_MUTUAL mode, a Kubernetes Gateway API Gateway (gateway.networking.k8s.io) by the caCertificateRefs of spec.tls.frontend (default or perPort) or by a listener's certificateRefs with Istio's option gateway.istio.io/tls-terminate-mode MUTUAL or OPTIONAL_MUTUAL, its ListenerSets' (ListenerSet, gateway.networking.x-k8s.io XListenerSet; by spec.parentRef) listeners as its own (a Gateway API reference in its own namespace, else its listener's object's: the Gateway's, or for the parent's caCertificateRefs, each ListenerSet's too; while a preview does not know it, one whose namespace is not known either, else any, saying which it took); an Istio Gateway's Secret (read in its workload's namespace, which the pack does not know) the one of its name in the Gateway's namespace or keySecretNamespaces, else any, saying which it took; an Istio name ending in -cacert names the Secret without the suffix as well (Istio falls back to it). A Gateway naming istiod's istio-ca-root-cert ConfigMap as client trust is refused, declared or not (the mesh root, under root-cert.pem, which Istio does not read). Such client trust that tls-secret-contents does not judge is held to its checks of trust and CRL entries (no private key; each CA under the CERTIFICATE label; with a CRL, self-signed roots alone). Each trusts in ca.crt or cacert (every block BoringSSL reads as a certificate, each an anchor) no publicly trusted root (Node's tls.rootCertificates) nor a public CA under one, unless it is a sidecar's credential (serving nothing, as a CA for egress TLS origination, or a certificate for clientAuth alone, not one a preview does not know yet unless UiApicClient made the Secret or its data and stringData depend on certificates of the program whose allowedUses have client_auth and neither server_auth nor any_extended, on nothing else but tls private keys and CA certificates of their chain (isCaCertificate, none of those uses); or the <name>-cacert twin of such a Secret in the program) a DestinationRule names and no Gateway of either API does; and, unless allowSharedRoot is set, no certificate of a mesh CA's key or of one above it (a MeshPluginCa's and its issuers', or in istiod's cacerts, either layout), compared by key: every cluster's cacerts holds a mesh CA's key, and a public CA certifies anyone.",
+        "A TLS credential Envoy reads, judged merged with its patches: a Secret as tls-secret-contents finds them, and any Secret or ConfigMap a Gateway names as its client trust (a ConfigMap's data, which Istio reads, and its binaryData, which Istio does not read but which is refused alike), an Istio Gateway (networking.istio.io) by caCertCredentialName (configmap://ns/name: a ConfigMap) or by credentialName(s) in MUTUAL or OPTIONAL_MUTUAL mode, a Kubernetes Gateway API Gateway (gateway.networking.k8s.io) by the caCertificateRefs of spec.tls.frontend (default or perPort) or by a listener's certificateRefs with Istio's option gateway.istio.io/tls-terminate-mode MUTUAL or OPTIONAL_MUTUAL, its ListenerSets' (ListenerSet, gateway.networking.x-k8s.io XListenerSet; by spec.parentRef) listeners as its own (a Gateway API reference in its own namespace, else its listener's object's: the Gateway's, or for the parent's caCertificateRefs, each ListenerSet's too; while a preview does not know it, one whose namespace is not known either, else any, saying which it took); an Istio Gateway's Secret (read in its workload's namespace, which the pack does not know) the one of its name in the Gateway's namespace or keySecretNamespaces, else any, saying which it took; an Istio name ending in -cacert names the Secret without the suffix as well (Istio falls back to it). A Gateway naming istiod's istio-ca-root-cert ConfigMap as client trust is refused, declared or not (the mesh root, under root-cert.pem, which Istio does not read). Such client trust that tls-secret-contents does not judge is held to its checks of trust and CRL entries (no private key; each CA under the CERTIFICATE label; with a CRL, self-signed roots alone). Each trusts in ca.crt or cacert (every block BoringSSL reads as a certificate, each an anchor) no publicly trusted root (Node's tls.rootCertificates) nor a public CA under one, unless it is a sidecar's credential (serving nothing, as a CA for egress TLS origination, or a certificate for clientAuth alone (cert when it and key are set and not empty, else tls.crt; in a preview, a known cert with key not known yet, and tls.crt), not one a preview does not know yet unless UiApicClient made the Secret or its data and stringData depend on certificates of the program whose allowedUses have client_auth and neither server_auth nor any_extended, on nothing else but tls private keys and CA certificates of their chain (isCaCertificate, none of those uses); or the <name>-cacert twin of such a Secret in the program) a DestinationRule names and no Gateway of either API does; and, unless allowSharedRoot is set, no certificate of a mesh CA's key or of one above it (a MeshPluginCa's and its issuers', or in istiod's cacerts, either layout), compared by key: every cluster's cacerts holds a mesh CA's key, and a public CA certifies anyone.",
     enforcementLevel: "mandatory",
     configSchema: {
         properties: {
@@ -2482,7 +2503,8 @@ export const credentialTrustPolicy: policy.StackValidationPolicy = {
             merged.set(credential.place, {
                 texts: { ...before?.texts, ...credential.texts },
                 tls: (before?.tls ?? false) || credential.tls,
-                each: [...(before?.each ?? []), credential.texts],
+                keyNotKnown: (before?.keyNotKnown ?? false) || credential.keyNotKnown,
+                each: [...(before?.each ?? []), { texts: credential.texts, keyNotKnown: credential.keyNotKnown }],
             });
         }
         // Whatever a Gateway reads its client trust from is judged, a ConfigMap or a Secret in any namespace among them.

@@ -3605,6 +3605,31 @@ describe("Policy pack", function () {
                 ],
             ],
         );
+        // In a preview, cert known and key given but not known yet: Istio serves cert when both are set, so cert is
+        // judged, even for a Secret UiApicClient made (its served certificate not known yet would pass).
+        const knownCert = (cert: string): Resource => ({
+            ...handWrittenTlsSecret("s1", { cert, key: UNKNOWN, "ca.crt": isrgRootX1() }),
+            parentType: "apic-istio-pki:index:UiApicClient",
+        });
+        const client = await mintLeaf(issuer, {
+            commonName: "ui-client",
+            allowedUses: ["digital_signature", "client_auth"],
+        });
+        const servesBothUses = "the certificate it serves (CN=bank-client) is for serverAuth";
+        assert.deepStrictEqual(
+            [
+                await verdict(knownCert(bothUses.cert), rule("s1")),
+                await verdict(knownCert(client.cert), rule("s1")),
+                await checkResource(tlsSecretContentsPolicy, knownCert(bothUses.cert)),
+            ],
+            [
+                [ruleLostRefusal("istio-system/s1", servesBothUses, rulePartner)],
+                [],
+                [
+                    `istio-system/s1: ${servesBothUses}, and ca.crt trusts ${ISRG}, a publicly trusted root: ${PUBLIC_TRUST_SERVED("ca.crt")}`,
+                ],
+            ],
+        );
     });
 
     it("credential-trust: in a preview, lets a DestinationRule's Secret with a public root pass when its served certificate comes from a tls.LocallySignedCert of the program for clientAuth alone, and its chain's CAs", async () => {
