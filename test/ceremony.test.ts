@@ -843,6 +843,19 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
                 `Have an administrator of the medium give it to uid 0 (chown -R 0 ${checkedRoot}), or put a copy in its place on the medium as uid 0 ` +
                 `(${copy}); never run the ceremony as that user or with sudo to get past this. ${FOLDER_CHECKS}\n`,
         );
+        // Typed with a trailing slash, the folder is named as typed, its commands without it (D/.copy would be inside D).
+        const slashed = ceremonyPiped(
+            PASSPHRASE,
+            "",
+            ...["crl", "--root", `${checkedRoot}/`, "--period-days", "7", "--periods", "1"],
+            ...["--out", path.join(dir, "checked.pem")],
+        );
+        assert.strictEqual(
+            slashed.err,
+            `error: --root ${checkedRoot}/ belongs to another user (uid 65534), not to the ceremony's (uid 0). ` +
+                `Have an administrator of the medium give it to uid 0 (chown -R 0 ${checkedRoot}), or put a copy in its place on the medium as uid 0 ` +
+                `(${copy}); never run the ceremony as that user or with sudo to get past this. ${FOLDER_CHECKS}\n`,
+        );
         // The copy the refusal gives, under the usual umask, is a folder the ceremony takes.
         execFileSync("sh", ["-c", `umask 022; ${copy}`]);
         assert.deepStrictEqual(

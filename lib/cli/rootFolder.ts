@@ -139,21 +139,22 @@ function checkOutsideGit(dir: string, option: string, allowGit: boolean): void {
  * replaced there (a root certificate, a log) a chmod would not undo, so the people at the
  * ceremony check it first.
  */
-function checkPrivateFolder(dir: string, option: string, stat: fs.Stats): void {
+function checkPrivateFolder(typed: string, dir: string, option: string, stat: fs.Stats): void {
     if (stat.isSymbolicLink()) {
         throw new Error(
-            `${option} ${dir} is a symbolic link; the ceremony never works through a link: give the real folder`,
+            `${option} ${typed} is a symbolic link; the ceremony never works through a link: give the real folder`,
         );
     }
-    if (!stat.isDirectory()) throw new Error(`${option} ${dir} is not a folder`);
+    if (!stat.isDirectory()) throw new Error(`${option} ${typed} is not a folder`);
     const uid = process.getuid?.();
     if (uid !== undefined && stat.uid !== uid) {
-        throw new Error(anotherUsers(`${option} ${dir}`, dir, stat.uid, uid, true));
+        // The commands name `dir` (folderPath's): "D/" would make the copy D/.copy, inside D itself.
+        throw new Error(anotherUsers(`${option} ${typed}`, dir, stat.uid, uid, true));
     }
     const mode = stat.mode & 0o777;
     if ((mode & 0o077) !== 0) {
         throw new Error(
-            `${option} ${dir} has mode 0${mode.toString(8)}: others may read or replace what it holds. The ceremony refuses rather than fixes it, ` +
+            `${option} ${typed} has mode 0${mode.toString(8)}: others may read or replace what it holds. The ceremony refuses rather than fixes it, ` +
                 `since a chmod would not undo what they may have done: check its content, then run chmod 700 ${dir}`,
         );
     }
@@ -482,7 +483,7 @@ export class RootFolder {
         }
         const existing = entryAt(dir);
         if (existing !== undefined) {
-            checkPrivateFolder(typed, "--out", existing);
+            checkPrivateFolder(typed, dir, "--out", existing);
             const entries = fs.readdirSync(dir);
             checkNoLeftover(typed, dir, "--out", entries);
             checkNotKeyAlone(typed, dir, "--out", entries);
@@ -524,7 +525,7 @@ export class RootFolder {
             checkNoLeftover(typed, dir, "--root", []);
             throw new Error(`--root ${typed}: no such folder; give the folder init-root made`);
         }
-        checkPrivateFolder(typed, "--root", stat);
+        checkPrivateFolder(typed, dir, "--root", stat);
         const entries = fs.readdirSync(dir);
         checkNoLeftover(typed, dir, "--root", entries);
         checkNotKeyAlone(typed, dir, "--root", entries);
