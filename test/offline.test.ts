@@ -80,6 +80,27 @@ function signWaiting(stop: unknown, root: { keyPem: string; certPem: string }, i
     });
 }
 
+/**
+ * The certificates, Secrets and Gateways a render made in `engine` that were not in `registered`,
+ * sorted: what an update creates, to compare with what diff says it creates.
+ */
+const madeSince = (engine: EngineState, registered: ReadonlySet<string>): string[] =>
+    [...engine.keys()]
+        .filter((k) => !registered.has(k) && /LocallySignedCert|core\/v1:Secret|Gateway::/.test(k))
+        .sort();
+
+/** The option-1 stack's gateways, their Secrets and the leaves they and APIC hold: what a CA's signature lets an update create. */
+const GATEWAYS_AND_LEAVES = [
+    "kubernetes:core/v1:Secret::dp-gateway-dp-tls",
+    "kubernetes:core/v1:Secret::ob-gateway-ob-tls",
+    "kubernetes:networking.istio.io/v1:Gateway::dp-gateway-gateway",
+    "kubernetes:networking.istio.io/v1:Gateway::ob-gateway-gateway",
+    "tls:index/locallySignedCert:LocallySignedCert::dp-apic-client-cert",
+    "tls:index/locallySignedCert:LocallySignedCert::dp-gateway-dp-server-cert",
+    "tls:index/locallySignedCert:LocallySignedCert::ob-apic-client-cert",
+    "tls:index/locallySignedCert:LocallySignedCert::ob-gateway-ob-server-cert",
+];
+
 describe("Offline roots: no root key enters the stack", function () {
     this.timeout(120_000);
     const offlineRoot = (commonName: string) =>
@@ -806,17 +827,7 @@ describe("Offline roots: no root key enters the stack", function () {
             ["the base waits for the ceremony (CSR apic-client-ca)"],
         );
         // What the render after the signature created, and the pending render had not: as diff says.
-        const created = [...engine.keys()].filter((k) => !registered.has(k));
-        assert.deepStrictEqual(created.filter((k) => /LocallySignedCert|core\/v1:Secret|Gateway::/.test(k)).sort(), [
-            "kubernetes:core/v1:Secret::dp-gateway-dp-tls",
-            "kubernetes:core/v1:Secret::ob-gateway-ob-tls",
-            "kubernetes:networking.istio.io/v1:Gateway::dp-gateway-gateway",
-            "kubernetes:networking.istio.io/v1:Gateway::ob-gateway-gateway",
-            "tls:index/locallySignedCert:LocallySignedCert::dp-apic-client-cert",
-            "tls:index/locallySignedCert:LocallySignedCert::dp-gateway-dp-server-cert",
-            "tls:index/locallySignedCert:LocallySignedCert::ob-apic-client-cert",
-            "tls:index/locallySignedCert:LocallySignedCert::ob-gateway-ob-server-cert",
-        ]);
+        assert.deepStrictEqual(madeSince(engine, registered), GATEWAYS_AND_LEAVES);
         assert.deepStrictEqual(
             after.inventory
                 .filter((c) => c.role !== "root" && c.role !== "intermediate" && c.role !== "mesh-ca")
@@ -868,11 +879,7 @@ describe("Offline roots: no root key enters the stack", function () {
             (e: Error) => e,
         );
         assert.ok(again instanceof PendingSignaturesError, String(again));
-        const created = [...engine.keys()].filter((k) => !registered.has(k));
-        assert.deepStrictEqual(
-            created.filter((k) => /LocallySignedCert|core\/v1:Secret|Gateway::/.test(k)),
-            ["kubernetes:core/v1:Secret::mesh-ca-example-cacerts"],
-        );
+        assert.deepStrictEqual(madeSince(engine, registered), ["kubernetes:core/v1:Secret::mesh-ca-example-cacerts"]);
         const diff = diffPlans(
             planFromRawConfig(twoRoots({})),
             planFromRawConfig(twoRoots({ "mesh-ca-example": meshCa })),
@@ -931,13 +938,7 @@ describe("Offline roots: no root key enters the stack", function () {
         const registered = new Set(engine.keys());
         const again = await renderNext(raw(cx), "offline-both-wait-2", engine).catch((e: Error) => e);
         assert.ok(again instanceof PendingSignaturesError, String(again));
-        assert.deepStrictEqual(
-            [...engine.keys()].filter(
-                (k) => !registered.has(k) && /LocallySignedCert|core\/v1:Secret|Gateway::/.test(k),
-            ),
-            [],
-            "the update of a head that waits deploys nothing",
-        );
+        assert.deepStrictEqual(madeSince(engine, registered), [], "the update of a head that waits deploys nothing");
         const diff = diffPlans(planFromRawConfig(raw()), planFromRawConfig(raw(cx)));
         assert.deepStrictEqual([diff.added, diff.places, diff.risks.map((r) => r.change.split(":")[0])], [[], [], []]);
     });
@@ -954,18 +955,10 @@ describe("Offline roots: no root key enters the stack", function () {
         const meshCa = signWaiting(stop, roots.meshRoot, "mesh-ca-example");
         const registered = new Set(engine.keys());
         await renderConfig(meshOnly({ "mesh-ca-example": meshCa }), "offline-mesh-first-2", engine);
-        const created = [...engine.keys()].filter((k) => !registered.has(k));
-        assert.deepStrictEqual(created.filter((k) => /LocallySignedCert|core\/v1:Secret|Gateway::/.test(k)).sort(), [
-            "kubernetes:core/v1:Secret::dp-gateway-dp-tls",
-            "kubernetes:core/v1:Secret::mesh-ca-example-cacerts",
-            "kubernetes:core/v1:Secret::ob-gateway-ob-tls",
-            "kubernetes:networking.istio.io/v1:Gateway::dp-gateway-gateway",
-            "kubernetes:networking.istio.io/v1:Gateway::ob-gateway-gateway",
-            "tls:index/locallySignedCert:LocallySignedCert::dp-apic-client-cert",
-            "tls:index/locallySignedCert:LocallySignedCert::dp-gateway-dp-server-cert",
-            "tls:index/locallySignedCert:LocallySignedCert::ob-apic-client-cert",
-            "tls:index/locallySignedCert:LocallySignedCert::ob-gateway-ob-server-cert",
-        ]);
+        assert.deepStrictEqual(
+            madeSince(engine, registered),
+            [...GATEWAYS_AND_LEAVES, "kubernetes:core/v1:Secret::mesh-ca-example-cacerts"].sort(),
+        );
         const diff = diffPlans(
             planFromRawConfig(meshOnly({})),
             planFromRawConfig(meshOnly({ "mesh-ca-example": meshCa })),
