@@ -2800,6 +2800,16 @@ describe("Policy pack", function () {
             ),
         },
     });
+    /** A client root and its issuing CA (RSA: CRLs are signed with RSA only), and an empty CRL of each, valid now. */
+    const paymentsClientCas = async () => {
+        const root = await mintRoot("Payments client root", { rsa: true });
+        const issuing = await mintSubCa(root, "Payments client CA", { rsa: true });
+        const now = Date.now();
+        const crls = [root, issuing]
+            .map((ca) => emptyCrlOf(ca, Math.floor(now / 1000) * 1000 - 3_600_000, now + 86_400_000))
+            .join("");
+        return { root, issuing, crls };
+    };
     /** A mesh root and CA of the tests in a cacerts Secret written by hand (istio-system, istiod's own layout). */
     const handWrittenMesh = async () => {
         const root = await mintRoot("Hand mesh root");
@@ -3011,12 +3021,7 @@ describe("Policy pack", function () {
     });
 
     it("tls-secret-contents: refuses a CA in ca.crt that is no root beside ca.crl, as IstioGatewayTls does (envoy#29197: every client refused)", async () => {
-        const root = await mintRoot("Payments client root", { rsa: true });
-        const issuing = await mintSubCa(root, "Payments client CA", { rsa: true });
-        const now = Date.now();
-        const crls = [root, issuing]
-            .map((ca) => emptyCrlOf(ca, Math.floor(now / 1000) * 1000 - 3_600_000, now + 86_400_000))
-            .join("");
+        const { root, issuing, crls } = await paymentsClientCas();
         const check = (caCrt: string, name = "payments-cacert", type = "Opaque") =>
             checkResource(
                 tlsSecretContentsPolicy,
@@ -4421,12 +4426,7 @@ describe("Policy pack", function () {
     });
 
     it("tls-secret-contents: checks cacert with crl too (Istio reads them before ca.crt and ca.crl), and leaves a publicly issued leaf's lifetime to its CA", async () => {
-        const root = await mintRoot("Payments client root", { rsa: true });
-        const issuing = await mintSubCa(root, "Payments client CA", { rsa: true });
-        const now = Date.now();
-        const crls = [root, issuing]
-            .map((ca) => emptyCrlOf(ca, Math.floor(now / 1000) * 1000 - 3_600_000, now + 86_400_000))
-            .join("");
+        const { root, issuing, crls } = await paymentsClientCas();
         const secret = handWrittenTlsSecret("payments-tls", {
             "ca.crt": root.certPem,
             "ca.crl": crls,
