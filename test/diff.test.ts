@@ -31,6 +31,9 @@ const places = (d: CertDiff) =>
 /** What diff adds wherever the stack files cannot show that a removed cluster published ca-crl.pem. */
 const EVER_REMOVED =
     "if a cluster was ever removed from pki:clusters, every cluster's cacerts carries ca-crl.pem from then on (stack files cannot show it)";
+/** What the mesh root's CRL does not end: istiod's own client check on port 15012 reads no CRL. */
+const ISTIOD_READS_NO_CRL =
+    "sidecars refuse them, but not istiod, which checks its clients (port 15012: certificate signing, SDS) against root-cert.pem with no CRL";
 const REMOVED_BEFORE =
     "if a cluster was removed from pki:clusters before this change, every cluster's cacerts carries ca-crl.pem from then on (stack files cannot show it)";
 const GATEWAY_SECRETS = ["dp", "ob"].map((id) => `k8s/dev-east/istio-system/secret-apic-mtls-${id}`);
@@ -1336,12 +1339,16 @@ describe("diff risks", function () {
         const [one, two] = [oneCluster, twoClusters];
         assert.deepStrictEqual(diffPlans(plan(one), plan(two)).risks, [], "a cluster added is no risk");
         assert.deepStrictEqual(
-            diffPlans(plan(two), plan(one)).risks.map((r) => [r.key, r.change]),
+            diffPlans(plan(two), plan(one)).risks.map((r) => [r.key, r.change, r.instead]),
             [
                 [
                     "pki:clusters",
                     "removes 1 cluster dev-west: its mesh CA and istiod's cacerts secret are deleted; " +
-                        "mesh-ca-dev-west revoked in the CRL of mesh-root, which every other cluster's cacerts carries (ca-crl.pem)",
+                        "mesh-ca-dev-west revoked in the CRL of mesh-root, which every other cluster's cacerts carries (ca-crl.pem): " +
+                        ISTIOD_READS_NO_CRL,
+                    "remove the cluster's workloads and istiod first, then the cluster from pki:clusters; " +
+                        "if a copy of its cacerts may outlive it (etcd backups), replace the mesh root too (pki:caRotation.meshRoot): " +
+                        "until then that key gets certificates of the current mesh CA, and as the ingress gateway its credentials (server keys) through SDS, from the other clusters' istiod",
                 ],
             ],
         );
@@ -1422,15 +1429,20 @@ describe("diff risks", function () {
         const refused = (caKeyAlgorithm: string, trustDomains: string) =>
             diffPlans(plan({ ...two, caKeyAlgorithm, trustDomains }), plan({ ...one, caKeyAlgorithm, trustDomains }))
                 .refused;
-        const problem =
+        const problem = (rootSlot: string) =>
             "removes cluster dev-west, whose mesh CA mesh-ca-dev-west must be revoked in the mesh root's CRL: " +
-            "until then its key (in that cluster's cacerts and its backups) can mint any workload identity the other clusters accept. " +
+            "until then its key (in that cluster's cacerts and its backups) can mint any workload identity the other clusters' sidecars accept " +
+            `(istiod, which reads no CRL, accepts it until the mesh root is replaced: pki:caRotation.${rootSlot}). ` +
             "That needs pki:caKeyAlgorithm RSA: the stack signs that CRL with the mesh root's key, and CRLs signed with ECDSA would differ on every run (random signatures) and churn every preview; " +
             "keep the cluster, set pki:caKeyAlgorithm RSA in a change of its own first (every CA is re-issued at once, the mesh root too, so the cluster's old mesh CA chains to a root nothing trusts any more; " +
             "the mesh and APIC are down until istiod restarts and APIC's keystores and truststores are uploaded: see what diff says it breaks), then remove the cluster";
         assert.deepStrictEqual(
             [refused("ECDSA", "shared"), refused("ECDSA", "separate"), refused("RSA", "shared")],
-            [[{ key: "pki:clusters", problem }], [{ key: "pki:clusters", problem }], []],
+            [
+                [{ key: "pki:clusters", problem: problem("root") }],
+                [{ key: "pki:clusters", problem: problem("meshRoot") }],
+                [],
+            ],
         );
     });
 
@@ -1447,7 +1459,8 @@ describe("diff risks", function () {
         assert.deepStrictEqual(removal(diffPlans(plan(two), plan(one))), {
             risk:
                 "removes 1 cluster dev-west: its mesh CA and istiod's cacerts secret are deleted; " +
-                "mesh-ca-dev-west revoked in the CRL of mesh-root, which every other cluster's cacerts carries (ca-crl.pem)",
+                "mesh-ca-dev-west revoked in the CRL of mesh-root, which every other cluster's cacerts carries (ca-crl.pem): " +
+                ISTIOD_READS_NO_CRL,
             places: [
                 "update k8s/dev-east/istio-system/secret-cacerts: ca-crl.pem: new: CRL of mesh-root (revokes mesh-ca-dev-west, retired), CRL of mesh-ca-dev-east; " +
                     `or, ${REMOVED_BEFORE}: - CRL of mesh-ca-dev-west; CRL of mesh-root revokes mesh-ca-dev-west, retired`,
@@ -1465,7 +1478,8 @@ describe("diff risks", function () {
             {
                 risk:
                     "removes 1 cluster dev-west: its mesh CA and istiod's cacerts secret are deleted; " +
-                    "mesh-ca-dev-west and mesh-ca-dev-west-g1 revoked in the CRL of mesh-root, which every other cluster's cacerts carries (ca-crl.pem)",
+                    "mesh-ca-dev-west and mesh-ca-dev-west-g1 revoked in the CRL of mesh-root, which every other cluster's cacerts carries (ca-crl.pem): " +
+                    ISTIOD_READS_NO_CRL,
                 places: [
                     "update k8s/dev-east/istio-system/secret-cacerts: ca-crl.pem: new: CRL of mesh-root " +
                         "(revokes mesh-ca-dev-east, retired; revokes mesh-ca-dev-west, retired; revokes mesh-ca-dev-west-g1, retired), CRL of mesh-ca-dev-east-g1; " +

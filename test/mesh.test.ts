@@ -516,10 +516,11 @@ describe("A cluster removed from pki:clusters: its mesh CAs are revoked", functi
     });
 
     it("with ECDSA CA keys, shared or separate roots: refused before anything is made, naming the cluster; with RSA keys first, it revokes", async () => {
-        const refusal = (cluster: string) =>
+        const refusal = (cluster: string, rootSlot: string) =>
             "invalid stack configuration:\n" +
             `  - pki:clusters removes cluster ${cluster}, whose mesh CA mesh-ca-${cluster} must be revoked in the mesh root's CRL: ` +
-            "until then its key (in that cluster's cacerts and its backups) can mint any workload identity the other clusters accept. " +
+            "until then its key (in that cluster's cacerts and its backups) can mint any workload identity the other clusters' sidecars accept " +
+            `(istiod, which reads no CRL, accepts it until the mesh root is replaced: pki:caRotation.${rootSlot}). ` +
             "That needs pki:caKeyAlgorithm RSA: the stack signs that CRL with the mesh root's key, and CRLs signed with ECDSA would differ on every run (random signatures) and churn every preview; " +
             "keep the cluster, set pki:caKeyAlgorithm RSA in a change of its own first (every CA is re-issued at once, the mesh root too, so the cluster's old mesh CA chains to a root nothing trusts any more; " +
             "the mesh and APIC are down until istiod restarts and APIC's keystores and truststores are uploaded: see what diff says it breaks), then remove the cluster";
@@ -553,8 +554,8 @@ describe("A cluster removed from pki:clusters: its mesh CAs are revoked", functi
             ]);
         }
         assert.deepStrictEqual(results, [
-            ["shared", refusal("west"), "state untouched"],
-            ["separate", refusal("west"), "state untouched"],
+            ["shared", refusal("west", "root"), "state untouched"],
+            ["separate", refusal("west", "meshRoot"), "state untouched"],
         ]);
         // The way the refusal gives: RSA CA keys in a change of their own, then the cluster removed.
         const state = seededState();

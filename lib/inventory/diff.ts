@@ -25,6 +25,7 @@ import {
     layoutOf,
     meshEpochChangeProblem,
     meshEpochDuringRotation,
+    meshRootReplacement,
     oversizedGateway,
     PkiPlan,
     UiClientPlan,
@@ -989,10 +990,17 @@ function caRisks(
             change:
                 `removes ${plural(removedClusters.length, "cluster")} ${list(removedClusters)}: its mesh CA and istiod's cacerts secret are deleted` +
                 (revoked.length > 0
-                    ? `; ${list(revoked.map((c) => c.id))} revoked in the CRL of ${list(roots)}, which every other cluster's cacerts carries (ca-crl.pem)`
+                    ? `; ${list(revoked.map((c) => c.id))} revoked in the CRL of ${list(roots)}, which every other cluster's cacerts carries (ca-crl.pem): ` +
+                      "sidecars refuse them, but not istiod, which checks its clients (port 15012: certificate signing, SDS) against root-cert.pem with no CRL"
                     : ""),
             breaks: "istiod there falls back to a self-signed CA at its next restart: its workloads and the rest of the mesh then refuse each other",
-            instead: "remove the cluster's workloads and istiod first, then the cluster from pki:clusters",
+            instead:
+                "remove the cluster's workloads and istiod first, then the cluster from pki:clusters" +
+                // istiod's port 15012 reads no CRL: only a new mesh root ends that key there (meshRootReplacement).
+                (revoked.length > 0
+                    ? `; if a copy of its cacerts may outlive it (etcd backups), replace the mesh root too (${meshRootReplacement(head.config)}): ` +
+                      "until then that key gets certificates of the current mesh CA, and as the ingress gateway its credentials (server keys) through SDS, from the other clusters' istiod"
+                    : ""),
         });
     }
     const isCa = (c: CertChange) => cas.has(c.id);

@@ -813,6 +813,19 @@ function leavingMeshCas(cas: readonly CaPlan[], deployed: Pick<RotationRecord, "
 const clusterOfMeshCa = (id: CaId): string => id.slice(meshCaId("").length).replace(/-g[0-9]+$/, "");
 
 /**
+ * What ends a mesh CA key at istiod too (a removed cluster's, a retired generation's): istiod
+ * checks the clients of its port 15012 (certificate signing, SDS) against root-cert.pem with no
+ * CRL, so a key the mesh root's CRL revokes still gets certificates of the current mesh CA there
+ * until that root is replaced (an offline one by a new ceremony's).
+ */
+export function meshRootReplacement(config: Pick<PkiConfig, "offlineRoots" | "trustDomains">): string {
+    const slot = rootOf("meshCa", config.trustDomains);
+    return config.offlineRoots[slot] === undefined
+        ? `pki:caRotation.${slot}`
+        : `a new ceremony's root as pki:offlineRoots.${slot}`;
+}
+
+/**
  * Why the stack cannot revoke the mesh CAs of the clusters it removes (`removed`: their names, and
  * their CAs' ids) with pki:caKeyAlgorithm ECDSA, whose signatures are random: a mesh root the stack
  * makes signs the CRL that revokes them on every run; an offline one's CRL is the ceremony's, signed
@@ -829,7 +842,8 @@ export function ecdsaClusterRemovalProblem(
     const one = removed.caIds.length === 1;
     const why =
         `removes ${removed.clusters.length === 1 ? "cluster" : "clusters"} ${clusters}, whose mesh ${one ? "CA" : "CAs"} ${cas} must be revoked in the mesh root's CRL: ` +
-        `until then ${one ? "its key" : "their keys"} (in that cluster's cacerts and its backups) can mint any workload identity the other clusters accept. `;
+        `until then ${one ? "its key" : "their keys"} (in that cluster's cacerts and its backups) can mint any workload identity the other clusters' sidecars accept ` +
+        `(istiod, which reads no CRL, accepts ${one ? "it" : "them"} until the mesh root is replaced: ${meshRootReplacement(config)}). `;
     const churn = "CRLs signed with ECDSA would differ on every run (random signatures) and churn every preview";
     const meshRoot = rootOf("meshCa", config.trustDomains);
     if (config.offlineRoots[meshRoot] === undefined) {
